@@ -1,0 +1,81 @@
+namespace TnDsl
+
+open System
+open System.Text
+
+/// How serious a diagnostic is.
+type Level =
+    | Error
+    | Warning
+    | Info
+
+/// One kind of diagnostic: its level, stable code (TN0001…) and a short title. Each phase declares its own.
+type DiagnosticKind =
+    { Level: Level
+      Code: string
+      Title: string }
+
+/// A diagnostic: what went wrong, where, and hints the user can act on ("did you mean `b[i+1]`?").
+type Diagnostic =
+    { Kind: DiagnosticKind
+      Range: SourceRange
+      Message: string
+      Hints: string list }
+
+/// Building, inspecting and printing diagnostics.
+module Diagnostic =
+    /// Makes a kind; phases call this once per code.
+    let kind level code title = { Level = level; Code = code; Title = title }
+
+    /// A diagnostic of the given kind at a range.
+    let make kind range message =
+        { Kind = kind
+          Range = range
+          Message = message
+          Hints = [] }
+
+    /// The same diagnostic with a hint appended.
+    let withHint hint (d: Diagnostic) = { d with Hints = d.Hints @ [ hint ] }
+
+    /// True when the diagnostic is an error.
+    let isError (d: Diagnostic) = d.Kind.Level = Error
+
+    /// True when any diagnostic in the sequence is an error.
+    let hasErrors (ds: Diagnostic seq) = Seq.exists isError ds
+
+    let private levelWord =
+        function
+        | Error -> "error"
+        | Warning -> "warning"
+        | Info -> "info"
+
+    /// The MSBuild canonical first line: `file(line,col): error TN0201: message`.
+    let headline (d: Diagnostic) =
+        sprintf "%s(%d,%d): %s %s: %s" d.Range.File d.Range.Start.Line d.Range.Start.Col (levelWord d.Kind.Level) d.Kind.Code d.Message
+
+    /// The headline, then the source line with a caret under the range, then the hints.
+    let render (source: string -> SourceText option) (d: Diagnostic) =
+        let sb = StringBuilder()
+        sb.Append(headline d) |> ignore
+        match source d.Range.File |> Option.bind (fun s -> s.Line d.Range.Start.Line) with
+        | Some line ->
+            let gutter = sprintf "%5d | " d.Range.Start.Line
+            let startCol = max 1 d.Range.Start.Col
+            let endCol =
+                if d.Range.End.Line = d.Range.Start.Line then max (startCol + 1) d.Range.End.Col
+                else line.Length + 1
+            let width = max 1 (min (endCol - startCol) (line.Length + 2 - startCol))
+            // Tabs keep their width under the caret so it lines up in a terminal.
+            let pad =
+                line.Substring(0, min line.Length (startCol - 1))
+                |> String.map (fun c -> if c = '\t' then '\t' else ' ')
+            sb.Append('\n').Append(gutter).Append(line) |> ignore
+            sb.Append('\n').Append(String(' ', gutter.Length - 2)).Append("| ").Append(pad).Append(String('^', width)) |> ignore
+        | None -> ()
+        for h in d.Hints do
+            sb.Append("\n      = hint: ").Append(h) |> ignore
+        sb.ToString()
+
+    /// Orders diagnostics by file and position, keeping the phase order for equal positions.
+    let sort (ds: Diagnostic list) =
+        ds |> List.sortBy (fun d -> d.Range.File, d.Range.Start.Offset)

@@ -1,0 +1,208 @@
+namespace TnDsl
+
+/// The size of an index: a fixed extent, or one bound at run time (the batch) with a nominal size for planning.
+type Dim =
+    | Fixed of int64
+    | Dynamic of nominal: int64
+
+/// Helpers for dimensions.
+module Dim =
+    /// The extent used for analysis: the fixed size, or the nominal size of a dynamic one.
+    let size =
+        function
+        | Fixed n -> n
+        | Dynamic n -> n
+
+    /// True for a dimension bound at run time.
+    let isDynamic =
+        function
+        | Dynamic _ -> true
+        | Fixed _ -> false
+
+/// What an index may join: an ordinary bond (at most two tensors, or one tensor and the output),
+/// or a hyperindex that may sit on any number of tensors (the batch, the legs of a copy tensor).
+type IndexKind =
+    | Bond
+    | Hyper
+
+/// One concrete index of the flat network.
+type FlatIndex =
+    {
+        /// Position of this index in `FlatNetwork.Indices`.
+        Id: int
+        /// The name as written, with family subscripts evaluated: `b[3]`, `h[0,2]`, `enc.top`.
+        Name: string
+        /// The family name without subscripts: `b`, `h`, `enc.top`.
+        Family: string
+        /// The family subscripts: `[3]` for `b[3]`, `[]` for a plain index.
+        Subscripts: int list
+        Dim: Dim
+        Kind: IndexKind
+        /// Where the index was declared.
+        Range: SourceRange
+    }
+
+/// What a tensor is for at run time.
+type Role =
+    /// Trainable: becomes a parameter.
+    | Weight
+    /// Fed at run time.
+    | Input
+    /// Fixed values: a buffer.
+    | Const
+
+/// A built-in embedding that maps one raw value per batch entry onto an input's last leg.
+type Embedding =
+    /// e_k for integer value k in 0..d-1.
+    | OneHot of d: int
+    /// (cos(πx/2), sin(πx/2)) for x in [0, 1].
+    | Trig
+    /// k Fourier features of x in [0, 1]: 1, cos(πx), sin(πx), cos(2πx), ….
+    | Fourier of k: int
+    /// Legendre polynomials P_0..P_{k-1} of 2x-1 for x in [0, 1].
+    | Legendre of k: int
+
+/// Helpers for embeddings.
+module Embedding =
+    /// The number of features an embedding produces, which must equal its input's last leg.
+    let width =
+        function
+        | OneHot d -> d
+        | Trig -> 2
+        | Fourier k -> k
+        | Legendre k -> k
+
+    /// The embedding as written in a `.tn` file.
+    let show =
+        function
+        | OneHot d -> sprintf "onehot(%d)" d
+        | Trig -> "trig"
+        | Fourier k -> sprintf "fourier(%d)" k
+        | Legendre k -> sprintf "legendre(%d)" k
+
+/// How a tensor's initial (or, for `const`, fixed) values are made.
+type Init =
+    /// Independent normal entries.
+    | Normal of mean: float * std: float
+    /// Independent uniform entries in [lo, hi).
+    | Uniform of lo: float * hi: float
+    /// The identity between the first legs and the rest, as far as dimensions allow (near-identity for chains).
+    | Identity
+    /// The copy (δ) tensor: 1 where all legs have the same value, 0 elsewhere.
+    | Copy
+    /// A tensor that is an isometry from all legs but the last onto the last (or the reverse if that is larger).
+    | Orthogonal
+    /// Scale chosen from the network so that outputs have unit variance for unit-variance inputs.
+    | Auto
+    /// Constant entries.
+    | Constant of float
+    /// The sum of two initialisers: `identity + normal(0, 0.01)`.
+    | Sum of Init * Init
+
+/// Helpers for initialisers.
+module Init =
+    /// The initialiser as written in a `.tn` file.
+    let rec show =
+        function
+        | Normal (m, s) -> sprintf "normal(%g, %g)" m s
+        | Uniform (a, b) -> sprintf "uniform(%g, %g)" a b
+        | Identity -> "identity"
+        | Copy -> "copy"
+        | Orthogonal -> "orthogonal"
+        | Auto -> "auto"
+        | Constant c -> sprintf "%g" c
+        | Sum (a, b) -> show a + " + " + show b
+
+/// One concrete tensor of the flat network.
+type FlatTensor =
+    {
+        /// Position of this tensor in `FlatNetwork.Tensors`.
+        Id: int
+        /// The name as written with family subscripts evaluated: `A[3]`, `T[0,1]`, `enc.W[2]`.
+        Name: string
+        /// The family name: `A`, `T`, `enc.W`.
+        Family: string
+        /// The family subscripts.
+        Subscripts: int list
+        Role: Role
+        /// The parameter this tensor's values come from. Tensors that share it are tied (one trainable tensor
+        /// placed at several positions). Untied tensors have their own: `A.3` for `A[3]`, `enc.W.2.1` for `enc.W[2,1]`.
+        Param: string
+        /// Leg index ids, in the declared order.
+        Legs: int list
+        /// Initialiser (weights) or fixed value (const); None where the default applies.
+        Init: Init option
+        /// The built-in embedding of an input, if any.
+        Embedding: Embedding option
+        /// Where the tensor was declared.
+        Range: SourceRange
+    }
+
+/// A named bipartition of the output legs.
+type FlatCut =
+    { Name: string
+      /// Index ids of the A side.
+      Left: int list
+      /// Index ids of the B side.
+      Right: int list
+      Range: SourceRange }
+
+/// A parameter value after evaluation.
+type Value =
+    | VInt of int64
+    | VFloat of float
+    | VBool of bool
+
+    override v.ToString() =
+        match v with
+        | VInt n -> string n
+        | VFloat f -> sprintf "%g" f
+        | VBool b -> if b then "true" else "false"
+
+/// The elaborated network every later phase works on: parameters evaluated, loops and families expanded,
+/// sub-networks instantiated. Min-cut, planning and the TorchSharp backend take this and nothing else.
+type FlatNetwork =
+    {
+        /// The network's name.
+        Name: string
+        /// Its parameters with the values used, in declared order.
+        Parameters: (string * Value) list
+        Tensors: FlatTensor array
+        Indices: FlatIndex array
+        /// The open legs in their declared order (index ids).
+        Output: int list
+        Cuts: FlatCut list
+        /// Where the network was declared.
+        Range: SourceRange
+    }
+
+/// Queries on the flat network.
+module FlatNetwork =
+    /// For each index id, the ids of the tensors it sits on (a tensor listed once per leg).
+    let incidence (net: FlatNetwork) =
+        let occ = Array.init net.Indices.Length (fun _ -> ResizeArray<int>())
+        for t in net.Tensors do
+            for l in t.Legs do
+                occ[l].Add t.Id
+        occ |> Array.map List.ofSeq
+
+    /// The number of elements of a tensor, as a BigInteger so that no size overflows.
+    let elements (net: FlatNetwork) (t: FlatTensor) =
+        t.Legs |> List.fold (fun acc l -> acc * bigint (Dim.size net.Indices[l].Dim)) 1I
+
+    /// The ids of the distinct trainable parameters, in first-use order.
+    let parameters (net: FlatNetwork) =
+        net.Tensors |> Array.filter (fun t -> t.Role = Weight) |> Array.map (fun t -> t.Param) |> Array.distinct
+
+    /// The number of trainable scalars (tied weights counted once).
+    let parameterCount (net: FlatNetwork) =
+        net.Tensors
+        |> Array.filter (fun t -> t.Role = Weight)
+        |> Array.distinctBy (fun t -> t.Param)
+        |> Array.sumBy (elements net)
+
+    /// Finds an index by its written name (`b[3]`).
+    let tryIndex (net: FlatNetwork) (name: string) = net.Indices |> Array.tryFind (fun i -> i.Name = name)
+
+    /// Finds a tensor by its written name (`A[3]`).
+    let tryTensor (net: FlatNetwork) (name: string) = net.Tensors |> Array.tryFind (fun t -> t.Name = name)

@@ -205,11 +205,13 @@ module PlanOptimal =
             work <- work + 1L
             if work &&& 4095L = 0L && clock.ElapsedMilliseconds > budgetMs then raise OutOfTime
             relaxPair net t limit s1 s2
+        // Non-empty subsets in increasing order, so a set's subsets are emitted before it: with the outer loop
+        // over descending first vertex, both halves of every pair are final when the pair is emitted.
         let subsets (nset: uint64) f =
-            let mutable sub = nset
+            let mutable sub = (0UL - nset) &&& nset
             while sub <> 0UL do
                 f sub
-                sub <- (sub - 1UL) &&& nset
+                sub <- (sub - nset) &&& nset
         let rec cmpRec s1 s2 x =
             let nb = neighbours s2 &&& ~~~x
             if nb <> 0UL then

@@ -4,5 +4,7 @@ namespace TnDsl.Cli;
 public static class Program
 {
     /// <summary>Runs the command line.</summary>
-    public static int Main(string[] args) => 0;
+    // TEMPORARY (plan branch): a minimal dispatch of `tn plan` for manual testing; the lead's Program.cs replaces it.
+    public static int Main(string[] args) =>
+        args.Length > 0 && args[0] == "plan" ? Commands.PlanCommand.Run(args[1..]) : 0;
 }

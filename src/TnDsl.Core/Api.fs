@@ -28,9 +28,19 @@ module Api =
             MemoryLimit = (if memoryLimit > 0L then Some memoryLimit else None)
             Seed = seed }
 
+    /// Renders errors and warnings (notes appear in the report itself); a diagnostic without a source range
+    /// reads `tn: error TN0300: …`.
     let private render (sources: SourceText list) (ds: Diagnostic list) =
         let find file = sources |> List.tryFind (fun s -> s.File = file)
-        ds |> List.map (Diagnostic.render find) |> Array.ofList
+        ds
+        |> List.filter (fun d -> d.Kind.Level <> Info)
+        |> List.map (fun d ->
+            if d.Range = Range.none then
+                let text = Diagnostic.render (fun _ -> None) d
+                "tn: " + text.Substring(text.IndexOf(": ", StringComparison.Ordinal) + 2)
+            else
+                Diagnostic.render find d)
+        |> Array.ofList
 
     let private planProblem range sources (problem: Result<Problem, Diagnostic list>) (warnings: Diagnostic list)
                             (optimizer: string) (memoryLimit: int64) (json: bool) =

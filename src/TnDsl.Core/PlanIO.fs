@@ -224,6 +224,8 @@ module PlanReport =
         line "Contraction" (if eq.Length > 100 then eq.Substring(0, 97) + "..." else eq)
         line "Tensors" (sprintf "%d (%d indices)" p.Inputs.Length p.IndexNames.Length)
         line "Optimizer" (sprintf "%s (search %.1f ms)" r.Optimizer r.SearchMs)
+        for d in r.Diagnostics do
+            if d.Kind.Level = Info then line "Note" d.Message
         match r.Cost with
         | None -> line "Plan" "none found"
         | Some c ->
@@ -263,14 +265,10 @@ module PlanReport =
             let big (name: string) (b: BigInteger) =
                 w.WritePropertyName name
                 w.WriteRawValue(b.ToString())
+            // Paths are written compactly, one JSON array of arrays on a line.
             let paths (name: string) (path: int array array) =
-                w.WriteStartArray name
-                for step in path do
-                    w.WriteStartArray()
-                    for x in step do
-                        w.WriteNumberValue x
-                    w.WriteEndArray()
-                w.WriteEndArray()
+                w.WritePropertyName name
+                w.WriteRawValue("[" + String.Join(",", path |> Array.map (fun s -> "[" + String.Join(",", s) + "]")) + "]")
             w.WriteStartObject()
             w.WriteBoolean("ok", Plan.succeeded r)
             w.WriteString("optimizer", r.Optimizer)

@@ -377,15 +377,21 @@ module Cost =
     /// Every figure of the tree.
     let report (p: Indexed) (t: ContractionTree) = ofSteps p t (steps p t)
 
-    /// The tree's score under an objective as (primary, tie-break), compared lexicographically; lower is better.
+    /// log2 of a positive count (0 for zero), exact enough to compare counts of any size.
+    let log2 (b: BigInteger) = if b.Sign <= 0 then 0.0 else BigInteger.Log(b, 2.0)
+
+    /// The tree's score under an objective as log2 (primary, tie-break), compared lexicographically; lower is better.
     let score (objective: Objective) (p: Indexed) (t: ContractionTree) =
         let st = steps p t
-        let flops = st |> Array.sumBy (fun s -> s.Flops) |> float
-        let largest = st |> Array.fold (fun m s -> BigInteger.Max(m, s.Size)) BigInteger.One |> float
+        let flops = st |> Array.sumBy (fun s -> s.Flops)
+        let largest = st |> Array.fold (fun m s -> BigInteger.Max(m, s.Size)) BigInteger.One |> log2
         match objective with
-        | Flops -> struct (flops, largest)
-        | Size -> struct (largest, flops)
-        | Combo f -> struct (flops + f * (st |> Array.sumBy (fun s -> s.Size) |> float), largest)
+        | Flops -> struct (log2 flops, largest)
+        | Size -> struct (largest, log2 flops)
+        | Combo f ->
+            // f is applied in fixed point (2^-20 steps) so that the sum stays exact.
+            let write = st |> Array.sumBy (fun s -> s.Size)
+            struct (log2 (flops + BigInteger(f * 1048576.0) * write / BigInteger 1048576), largest)
 
 /// Settings shared by every optimizer.
 type PlanOptions =

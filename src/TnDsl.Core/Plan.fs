@@ -50,12 +50,13 @@ module Plan =
             let note what = Diagnostic.make autoChoice Range.none (sprintf "auto chose %s" what)
             let greedyRun =
                 PlanGreedy.run p (match o.MemoryLimit with Some l -> float l | None -> infinity) 1.0 0.0 (Random 0)
-            if n <= 2 || greedyRun.Flops < 1e6 then
+            let greedyFlops = Math.Pow(2.0, greedyRun.Flops)
+            if n <= 2 || greedyFlops < 1e6 then
                 { Tree = Some greedyRun.Tree; Notes = [ note "greedy" ] }
             elif n <= 16 then
                 { PlanOptimal.optimal p o with Notes = [ note "optimal" ] }
             else
-                let budget = int (Math.Clamp(greedyRun.Flops / estimateFlopsPerMs * 0.1, 2.0, 2000.0))
+                let budget = int (Math.Clamp(greedyFlops / estimateFlopsPerMs * 0.1, 2.0, 2000.0))
                 let timed = { o with TimeLimitMs = Some budget; Trials = max o.Trials 100000 }
                 let candidates =
                     [ yield "random-greedy", PlanGreedy.randomGreedy p timed

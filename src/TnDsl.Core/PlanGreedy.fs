@@ -11,31 +11,53 @@ module PlanGreedy =
     /// hyperindex would otherwise make every pair of inputs a candidate); such tensors still meet at the end.
     let hyperFanout = 32
 
-    /// One greedy run: its tree and its float64 figures for comparing runs.
+    /// One greedy run: its tree and its figures as log2 values (never overflow) for comparing runs.
     type Run =
         { Tree: ContractionTree
+          /// log2 of the opt_einsum flops.
           Flops: float
+          /// log2 of the largest intermediate.
           Largest: float
+          /// log2 of the elements written.
           Write: float }
 
-    /// The (primary, tie-break) score of a run under an objective, lower is better.
+    /// log2(2^a + 2^b) without overflow.
+    let logAdd (a: float) (b: float) =
+        if Double.IsNegativeInfinity a then b
+        elif Double.IsNegativeInfinity b then a
+        else
+            let m = max a b
+            m + Math.Log2(Math.Pow(2.0, a - m) + Math.Pow(2.0, b - m))
+
+    /// The (primary, tie-break) score of a run under an objective, lower is better (log2 values).
     let score objective (r: Run) =
         match objective with
         | Flops -> struct (r.Flops, r.Largest)
         | Size -> struct (r.Largest, r.Flops)
-        | Combo f -> struct (r.Flops + f * r.Write, r.Largest)
+        | Combo f -> struct (logAdd r.Flops (Math.Log2 f + r.Write), r.Largest)
+
+    /// sign(c) log2(1 + |c|) for c = 2^lo - alpha (2^la + 2^lb), computed from log2 sizes so it never overflows;
+    /// a monotone image of the memory-removed cost.
+    let private key (lo: float) (la: float) (lb: float) (alpha: float) =
+        let m = max lo (max la lb)
+        let c = Math.Pow(2.0, lo - m) - alpha * (Math.Pow(2.0, la - m) + Math.Pow(2.0, lb - m))
+        if c = 0.0 then 0.0
+        else float (sign c) * (m + Math.Log2(Math.Pow(2.0, -m) + abs c))
 
     /// Greedy with the memory-removed heuristic `size(out) - alpha (size(a) + size(b))`; with temperature > 0 each
     /// candidate's (log-compressed) cost gets Gumbel noise, which samples pairs with Boltzmann weights.
-    /// Candidates whose result exceeds `limit` elements are skipped; what is left joins smallest first.
+    /// Candidates whose result exceeds 2^logLimit elements are skipped; what is left joins smallest first.
+    /// Sizes are handled as log2 values throughout, so no network is too large.
     let run (p: Indexed) (limit: float) (alpha: float) (temperature: float) (rng: Random) : Run =
         let n = p.Inputs.Length
+        let logLimit = Math.Log2 limit
+        let lsz = p.Size |> Array.map (fun s -> Math.Log2(float s))
         if n = 1 then
-            let sz = p.Inputs[0] |> Array.fold (fun a i -> a * float p.Size[i]) 1.0
-            let outSz = p.Output |> Array.fold (fun a i -> a * float p.Size[i]) 1.0
+            let sz = p.Inputs[0] |> Array.sumBy (fun i -> lsz[i])
+            let outSz = p.Output |> Array.sumBy (fun i -> lsz[i])
             let summed = p.Inputs[0].Length > p.Output.Length
             { Tree = { Leaves = 1; Steps = [| [| 0 |] |] }
-              Flops = sz * (if summed then 2.0 else 1.0)
+              Flops = sz + (if summed then 1.0 else 0.0)
               Largest = outSz
               Write = outSz }
         else
@@ -43,26 +65,25 @@ module PlanGreedy =
             let idx = Array.zeroCreate<int array> cap
             let size = Array.zeroCreate<float> cap
             let live = Array.zeroCreate<bool> cap
-            let sz = p.Size |> Array.map float
             let carriers = p.Carriers |> Array.map (fun c -> HashSet<int>(c))
             for t in 0 .. n - 1 do
                 idx[t] <- p.Inputs[t]
-                size[t] <- p.Inputs[t] |> Array.fold (fun a i -> a * sz[i]) 1.0
+                size[t] <- p.Inputs[t] |> Array.sumBy (fun i -> lsz[i])
                 live[t] <- true
             let steps = ResizeArray<int array>(n)
             let mutable next = n
-            let mutable flops = 0.0
-            let mutable largest = 1.0
-            let mutable write = 0.0
+            let mutable flops = Double.NegativeInfinity
+            let mutable largest = 0.0
+            let mutable write = Double.NegativeInfinity
             let kept = ResizeArray<int>()
-            // Walks the union of two sorted index lists; returns (result size, involved size, any summed) and
-            // leaves the result's indices in `kept`.
+            // Walks the union of two sorted index lists; returns log2 (result size, involved size) and whether
+            // an index is summed, and leaves the result's indices in `kept`.
             let merge (a: int) (b: int) =
                 let ia = idx[a]
                 let ib = idx[b]
                 kept.Clear()
-                let mutable outSize = 1.0
-                let mutable involved = 1.0
+                let mutable outSize = 0.0
+                let mutable involved = 0.0
                 let mutable summed = false
                 let mutable x = 0
                 let mutable y = 0
@@ -78,10 +99,10 @@ module PlanGreedy =
                             x <- x + 1
                             y <- y + 1
                             ia[x - 1], 2
-                    involved <- involved * sz[i]
+                    involved <- involved + lsz[i]
                     if p.IsOutput[i] || carriers[i].Count > c then
                         kept.Add i
-                        outSize <- outSize * sz[i]
+                        outSize <- outSize + lsz[i]
                     else
                         summed <- true
                 struct (outSize, involved, summed)
@@ -89,15 +110,14 @@ module PlanGreedy =
             let mutable counter = 0
             let push a b =
                 let struct (outSize, _, _) = merge a b
-                if outSize <= limit then
-                    let c = outSize - alpha * (size[a] + size[b])
+                if outSize <= logLimit then
+                    let g = key outSize size[a] size[b] alpha
                     let c =
                         if temperature > 0.0 then
-                            let g = float (sign c) * Math.Log2(1.0 + abs c)
                             let u = max 1e-300 (rng.NextDouble())
                             g + temperature * Math.Log(-Math.Log u)
                         else
-                            c
+                            g
                     counter <- counter + 1
                     pq.Enqueue(struct (a, b), struct (c, counter))
             let contract a b =
@@ -116,19 +136,21 @@ module PlanGreedy =
                 for i in idx[v] do
                     carriers[i].Add v |> ignore
                 steps.Add [| a; b |]
-                flops <- flops + involved * (if summed then 2.0 else 1.0)
+                flops <- logAdd flops (involved + (if summed then 1.0 else 0.0))
                 largest <- max largest outSize
-                write <- write + outSize
+                write <- logAdd write outSize
                 v
             let seen = HashSet<int>()
+            let nbrs = ResizeArray<int>()
             let neighbours v =
                 seen.Clear()
+                nbrs.Clear()
                 for i in idx[v] do
                     if carriers[i].Count <= hyperFanout then
                         for u in carriers[i] do
-                            if u <> v && seen.Add u then
-                                ()
-                seen |> Seq.sort |> Seq.toArray
+                            if u <> v && seen.Add u then nbrs.Add u
+                nbrs.Sort()
+                nbrs.ToArray()
             for t in 0 .. n - 1 do
                 for u in neighbours t do
                     if u > t then push t u

@@ -130,7 +130,7 @@ module PlanOptimal =
         member _.Id(s: uint64) = ids[s]
 
         /// Considers joining entries a and b into entry s (a's set given by `aSet`).
-        member _.Relax(gsize: float array, s: int, aSet: uint64, a: int, b: int) =
+        member _.Relax(gsize: float array, s: int, aSet: uint64, a: int, b: int, cap: float) =
             let shLo = klo[a] &&& klo[b]
             let shHi = khi[a] &&& khi[b]
             let involved = size[a] * size[b] / bitProduct gsize shLo shHi
@@ -141,7 +141,7 @@ module PlanOptimal =
                 | Flops -> struct (c1[a] + c1[b] + flops, max (max c2[a] c2[b]) size[s])
                 | Size -> struct (max (max c1[a] c1[b]) size[s], c2[a] + c2[b] + flops)
                 | Combo f -> struct (c1[a] + c1[b] + flops + f * size[s], max (max c2[a] c2[b]) size[s])
-            if x < c1[s] || (x = c1[s] && y < c2[s]) then
+            if x <= cap && (x < c1[s] || (x = c1[s] && y < c2[s])) then
                 c1[s] <- x
                 c2[s] <- y
                 left[s] <- aSet
@@ -164,13 +164,18 @@ module PlanOptimal =
             let e = t.Add(s, struct (lo, hi), sz, Double.PositiveInfinity, Double.PositiveInfinity)
             if sz > limit then -1 else e
 
-    let private relaxPair (net: Net) (t: Table) limit (s1: uint64) (s2: uint64) =
+    /// Joins two solved sets. Pairs whose partial cost already exceeds `cap` (an upper bound on the whole
+    /// part's optimum, so such pairs cannot be in an optimal tree) are skipped before their union is looked at.
+    let private relaxPair (net: Net) (t: Table) limit (cap: float) (objective: Objective) (s1: uint64) (s2: uint64) =
         let mutable a = 0
         let mutable b = 0
-        if t.TryFind(s1, &a) && t.TryFind(s2, &b) && not (Double.IsPositiveInfinity(t.Cost1 a))
-           && not (Double.IsPositiveInfinity(t.Cost1 b)) then
-            let e = entry net t limit (s1 ||| s2)
-            if e >= 0 then t.Relax(net.GSize, e, s1, a, b)
+        if t.TryFind(s1, &a) && t.TryFind(s2, &b) then
+            let ca = t.Cost1 a
+            let cb = t.Cost1 b
+            let partial = match objective with Size -> max ca cb | _ -> ca + cb
+            if partial <= cap then
+                let e = entry net t limit (s1 ||| s2)
+                if e >= 0 then t.Relax(net.GSize, e, s1, a, b, cap)
 
     /// Every subset, every split: exact over all trees, outer products included.
     let private searchAll (net: Net) (t: Table) limit =
@@ -185,11 +190,11 @@ module PlanOptimal =
                 let mutable go = true
                 while go do
                     let a = sub ||| low
-                    if a <> s then relaxPair net t limit a (s ^^^ a)
+                    if a <> s then relaxPair net t limit Double.PositiveInfinity Flops a (s ^^^ a)
                     if sub = 0UL then go <- false else sub <- (sub - 1UL) &&& rest
 
     /// Connected subnetworks only, each csg-cmp pair once, in an order valid for dynamic programming.
-    let private connected (net: Net) (t: Table) limit (budgetMs: int64) =
+    let private connected (net: Net) (t: Table) limit (cap: float) (objective: Objective) (budgetMs: int64) =
         let n = net.Tensors.Length
         let clock = Stopwatch.StartNew()
         let mutable work = 0L
@@ -204,7 +209,7 @@ module PlanOptimal =
         let emitPair s1 s2 =
             work <- work + 1L
             if work &&& 4095L = 0L && clock.ElapsedMilliseconds > budgetMs then raise OutOfTime
-            relaxPair net t limit s1 s2
+            relaxPair net t limit cap objective s1 s2
         // Non-empty subsets in increasing order, so a set's subsets are emitted before it: with the outer loop
         // over descending first vertex, both halves of every pair are final when the pair is emitted.
         let subsets (nset: uint64) f =
@@ -218,17 +223,20 @@ module PlanOptimal =
                 subsets nb (fun s' -> emitPair s1 (s2 ||| s'))
                 subsets nb (fun s' -> cmpRec s1 (s2 ||| s') (x ||| nb))
         let emitCsg (s1: uint64) =
-            let minI = BitOperations.TrailingZeroCount s1
-            let x = s1 ||| below minI
-            let nb = neighbours s1 &&& ~~~x
-            let mutable m = nb
-            // Neighbours by descending index.
-            while m <> 0UL do
-                let i = 63 - BitOperations.LeadingZeroCount m
-                m <- m &&& ~~~(1UL <<< i)
-                let s2 = 1UL <<< i
-                emitPair s1 s2
-                cmpRec s1 s2 (x ||| (below i &&& nb))
+            let mutable e = 0
+            // s1 is final here; when it is unsolved or over the cap, no pair that contains it can help.
+            if t.TryFind(s1, &e) && t.Cost1 e <= cap then
+                let minI = BitOperations.TrailingZeroCount s1
+                let x = s1 ||| below minI
+                let nb = neighbours s1 &&& ~~~x
+                let mutable m = nb
+                // Neighbours by descending index.
+                while m <> 0UL do
+                    let i = 63 - BitOperations.LeadingZeroCount m
+                    m <- m &&& ~~~(1UL <<< i)
+                    let s2 = 1UL <<< i
+                    emitPair s1 s2
+                    cmpRec s1 s2 (x ||| (below i &&& nb))
         let rec csgRec s1 x =
             let nb = neighbours s1 &&& ~~~x
             if nb <> 0UL then
@@ -238,6 +246,22 @@ module PlanOptimal =
             let v = 1UL <<< i
             emitCsg v
             csgRec v (below i)
+
+    /// An upper bound on a part's optimal cost (its objective's primary figure): the cost of a quick
+    /// random-greedy tree with a little slack for rounding, or +infinity if that tree breaks the memory limit.
+    let private upperBound (p: Indexed) (net: Net) (o: PlanOptions) =
+        let sub = Problem.sub p net.Tensors
+        let run = PlanGreedy.randomGreedyRun sub { o with Trials = 32; TimeLimitMs = None }
+        let c = Cost.report sub run.Tree
+        let within = match o.MemoryLimit with Some l -> c.LargestIntermediate <= BigInteger l | None -> true
+        if not within then Double.PositiveInfinity
+        else
+            let primary =
+                match o.Objective with
+                | Flops -> float c.Flops
+                | Size -> float c.LargestIntermediate
+                | Combo f -> float c.Flops + f * float c.Write
+            primary * (1.0 + 1e-9)
 
     /// Rebuilds the tree of a solved set, appending steps (global ids) and returning the node id.
     let rec private emitTree (net: Net) (t: Table) (steps: ResizeArray<int array>) (n: int) (s: uint64) =
@@ -288,9 +312,25 @@ module PlanOptimal =
                             if k = 1 then
                                 roots.Add(struct (bitProduct net.GSize net.TLo[0] net.THi[0], net.Tensors[0]))
                             else
-                                let t = newTable net o.Objective
-                                if k <= exhaustive then searchAll net t limit else connected net t limit budget
                                 let full = if k = 64 then UInt64.MaxValue else (1UL <<< k) - 1UL
+                                let solved (t: Table) =
+                                    let mutable e = 0
+                                    t.TryFind(full, &e) && not (Double.IsPositiveInfinity(t.Cost1 e))
+                                let t =
+                                    let t = newTable net o.Objective
+                                    if k <= exhaustive then
+                                        searchAll net t limit
+                                        t
+                                    else
+                                        let cap = upperBound p net o
+                                        connected net t limit cap o.Objective budget
+                                        // The bound comes from trees that may use outer products, which this
+                                        // search excludes; if it cut every tree, search again without it.
+                                        if solved t || Double.IsPositiveInfinity cap then t
+                                        else
+                                            let t2 = newTable net o.Objective
+                                            connected net t2 limit Double.PositiveInfinity o.Objective budget
+                                            t2
                                 let mutable e = 0
                                 if t.TryFind(full, &e) && not (Double.IsPositiveInfinity(t.Cost1 e)) then
                                     let root = emitTree net t steps n full

@@ -42,7 +42,8 @@ module Plan =
     let private estimateFlopsPerMs = 1e9
 
     /// `auto`: plans quickly by size. Tiny contractions get greedy; small networks (≤ 16 tensors) the exact
-    /// search; larger ones random-greedy (and partition from 64 tensors) under a time budget of a tenth of the
+    /// search; larger ones random-greedy (and partition from 64 tensors when the budget allows) under a time
+    /// budget of a tenth of the
     /// greedy plan's estimated run time at 1e12 flop/s, kept between 2 ms and 2 s.
     let auto: Optimizer =
         fun p o ->
@@ -60,7 +61,10 @@ module Plan =
                 let timed = { o with TimeLimitMs = Some budget; Trials = max o.Trials 100000 }
                 let candidates =
                     [ yield "random-greedy", PlanGreedy.randomGreedy p timed
-                      if n >= 64 then yield "partition", PlanPartition.partition p o ]
+                      // Partition pays off on large regular networks; it is slow to start and poor around
+                      // a wide hyperindex (a batch), so it runs only with time to spare and no such index.
+                      let wide = p.Carriers |> Array.exists (fun c -> c.Length > PlanGreedy.hyperFanout)
+                      if n >= 64 && budget >= 250 && not wide then yield "partition", PlanPartition.partition p o ]
                     |> List.choose (fun (name, f) -> f.Tree |> Option.map (fun t -> name, t))
                 let name, best = candidates |> List.minBy (fun (_, t) -> Cost.score o.Objective p t)
                 { Tree = Some best; Notes = [ note (sprintf "%s (budget %d ms)" name budget) ] }

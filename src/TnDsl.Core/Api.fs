@@ -1,0 +1,104 @@
+/// The surface C# code calls: arrays, plain classes, no F# lists or options. Everything here wraps the F# phases.
+namespace TnDsl.Api
+
+open System
+open System.Collections.Generic
+open TnDsl
+
+/// One diagnostic, flattened for C#.
+[<Sealed; AllowNullLiteral>]
+type DiagnosticView(d: Diagnostic, rendered: string) =
+    /// "error", "warning" or "info".
+    member _.Level =
+        match d.Kind.Level with
+        | Level.Error -> "error"
+        | Level.Warning -> "warning"
+        | Level.Info -> "info"
+    /// The stable code, e.g. TN0201.
+    member _.Code = d.Kind.Code
+    /// The short title of the code.
+    member _.Title = d.Kind.Title
+    member _.File = d.Range.File
+    member _.Line = d.Range.Start.Line
+    member _.Column = d.Range.Start.Col
+    member _.EndLine = d.Range.End.Line
+    member _.EndColumn = d.Range.End.Col
+    member _.Message = d.Message
+    member _.Hints: string array = Array.ofList d.Hints
+    /// The MSBuild canonical line `file(line,col): error TN0201: message`.
+    member _.Headline = Diagnostic.headline d
+    /// The headline with the source line, a caret under the range, and hints.
+    member _.Rendered = rendered
+    /// True for an error.
+    member _.IsError = Diagnostic.isError d
+    /// The F# diagnostic.
+    member _.Diagnostic = d
+
+/// Counts that describe a checked network.
+[<Sealed>]
+type NetworkSummary(net: FlatNetwork) =
+    let count role = net.Tensors |> Array.filter (fun t -> t.Role = role) |> Array.length
+    let uses = FlatNetwork.incidence net
+    /// The network's name.
+    member _.Name = net.Name
+    member _.Tensors = net.Tensors.Length
+    member _.Weights = count Weight
+    member _.Inputs = count Input
+    member _.Constants = count Const
+    member _.Indices = net.Indices.Length
+    /// Indices that join tensors and are not open.
+    member _.Bonds =
+        let outs = Set.ofList net.Output
+        net.Indices |> Array.filter (fun i -> not (outs.Contains i.Id) && uses[i.Id].Length >= 2) |> Array.length
+    member _.Hyperindices = net.Indices |> Array.filter (fun i -> i.Kind = Hyper) |> Array.length
+    member _.OpenLegs = net.Output.Length
+    /// Open legs by name, in output order.
+    member _.OpenLegNames = net.Output |> List.map (fun o -> net.Indices[o].Name) |> Array.ofList
+    /// Distinct trainable parameters (tied weights counted once).
+    member _.TrainableTensors = (FlatNetwork.parameters net).Length
+    /// Trainable scalars, exact.
+    member _.TrainableScalars = FlatNetwork.parameterCount net
+    /// The network parameters and the values used.
+    member _.Parameters = net.Parameters |> List.map (fun (n, v) -> KeyValuePair(n, string v)) |> Array.ofList
+    member _.Cuts = net.Cuts |> List.map (fun c -> c.Name) |> Array.ofList
+    /// The flat network itself.
+    member _.Network = net
+
+/// What checking a file produced.
+[<Sealed>]
+type CheckResult(result: Compiler.CompileResult) =
+    let source file =
+        match result.Sources.TryGetValue file with
+        | true, s -> Some s
+        | _ -> None
+    let views = result.Diagnostics |> List.map (fun d -> DiagnosticView(d, Diagnostic.render source d)) |> Array.ofList
+    /// All diagnostics in source order.
+    member _.Diagnostics = views
+    member _.HasErrors = result.HasErrors
+    member _.ErrorCount = views |> Array.filter (fun v -> v.IsError) |> Array.length
+    member _.WarningCount = views |> Array.filter (fun v -> v.Level = "warning") |> Array.length
+    /// The summary of the checked network; null when there were errors.
+    member _.Summary: NetworkSummary option = result.Network |> Option.map NetworkSummary
+    /// The summary, or null when there were errors (for C#).
+    member r.SummaryOrNull = match r.Summary with Some s -> s | None -> Unchecked.defaultof<NetworkSummary>
+    /// The F# result.
+    member _.Result = result
+
+/// The front end for C#.
+[<AbstractClass; Sealed>]
+type Frontend =
+    /// Checks a `.tn` file with parameter overrides (name → value text) and an optional network name (null for the last).
+    static member Check(path: string, overrides: IReadOnlyList<KeyValuePair<string, string>>, network: string) =
+        let options =
+            { Compiler.defaultOptions with
+                Overrides = overrides |> Seq.map (fun kv -> kv.Key, kv.Value) |> List.ofSeq
+                NetworkName = Option.ofObj network }
+        CheckResult(Compiler.compileFile path options)
+
+    /// Checks `.tn` source text held in memory under a file name.
+    static member CheckText(file: string, text: string, overrides: IReadOnlyList<KeyValuePair<string, string>>, network: string) =
+        let options =
+            { Compiler.defaultOptions with
+                Overrides = overrides |> Seq.map (fun kv -> kv.Key, kv.Value) |> List.ofSeq
+                NetworkName = Option.ofObj network }
+        CheckResult(Compiler.compileText Compiler.readDisk file text options)

@@ -602,7 +602,8 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (decls: Decl list
                     let embedding = clauses |> List.tryPick (function CEmbed e when role = Input -> Some(embeddingOf ctx env e) | _ -> None)
                     let param =
                         match clauses |> List.tryPick (function CShared (n, _) -> Some n | _ -> None) with
-                        | Some (Some shared) -> prefix + shared.Name
+                        | Some (Some (shared, [])) -> prefix + shared.Name
+                        | Some (Some (shared, subs)) -> prefix + String.Join(".", shared.Name :: (subs |> List.map (evalSubscript ctx env >> string)))
                         | Some None -> prefix + name.Name
                         | None -> prefix + String.Join(".", name.Name :: (subs |> List.map string))
                     ctx.Tensors.Add

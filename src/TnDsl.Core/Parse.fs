@@ -243,13 +243,16 @@ let initExpr: P<InitExpr> =
 let private embedExpr: P<EmbedExpr> =
     spanned (ident .>>. opt args) |>> fun ((id, a), r) -> { Name = id; Args = defaultArg a []; Range = r }
 
+let private headSubscripts: P<Expr list> =
+    opt (between (sym "[") (sym "]") (sepBy1 expr (sym ","))) |>> Option.defaultValue []
+
 let private clause: P<Clause> =
     choice
         [ forClause |>> CFor
           kw "init" >>. initExpr |>> CInit
           sym "=" >>. initExpr |>> CInit
           kw "embed" >>. embedExpr |>> CEmbed
-          spanned (kw "shared" >>. opt ident) |>> CShared ]
+          spanned (kw "shared" >>. opt (ident .>>. headSubscripts)) |>> CShared ]
 
 let private clauseName =
     function
@@ -277,9 +280,6 @@ let private clauses: P<Clause list> =
                     let d = Diagnostic.make Codes.duplicateClause (clauseRange c) (sprintf "`%s` is given twice on this declaration" name)
                     stream.UserState.Diagnostics.Add(d |> Diagnostic.withHint "keep one; an initialiser sum is written `identity + normal(0, 0.01)`"))
             Reply(cs)
-
-let private headSubscripts: P<Expr list> =
-    opt (between (sym "[") (sym "]") (sepBy1 expr (sym ","))) |>> Option.defaultValue []
 
 // ---------------------------------------------------------------------------------------------------------
 // Declarations

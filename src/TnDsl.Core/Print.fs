@@ -72,7 +72,8 @@ let private clause =
     | CEmbed e when e.Args.IsEmpty -> "embed " + e.Name.Name
     | CEmbed e -> sprintf "embed %s(%s)" e.Name.Name (String.Join(", ", e.Args |> List.map expr))
     | CShared (None, _) -> "shared"
-    | CShared (Some n, _) -> "shared " + n.Name
+    | CShared (Some (n, []), _) -> "shared " + n.Name
+    | CShared (Some (n, subs), _) -> sprintf "shared %s[%s]" n.Name (String.Join(", ", subs |> List.map expr))
 
 let private head (name: Ident) (subs: Expr list) =
     match subs with

@@ -109,8 +109,9 @@ type Clause =
     | CFor of ForClause
     | CInit of InitExpr
     | CEmbed of EmbedExpr
-    /// `shared` (one parameter for the whole family) or `shared NAME` (a parameter shared across declarations).
-    | CShared of Ident option * SourceRange
+    /// `shared` (one parameter for the whole family), `shared NAME` (one parameter named NAME), or
+    /// `shared NAME[l]` (one parameter per value of the subscripts, e.g. per layer).
+    | CShared of (Ident * Expr list) option * SourceRange
 
 /// A tensor's role keyword.
 type RoleKw =

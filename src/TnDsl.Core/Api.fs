@@ -101,4 +101,4 @@ type Frontend =
             { Compiler.defaultOptions with
                 Overrides = overrides |> Seq.map (fun kv -> kv.Key, kv.Value) |> List.ofSeq
                 NetworkName = Option.ofObj network }
-        CheckResult(Compiler.compileText Compiler.readDisk file text options)
+        CheckResult(Compiler.compileOnBigStack (fun () -> Compiler.compileText Compiler.readDisk file text options))

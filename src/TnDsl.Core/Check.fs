@@ -73,7 +73,9 @@ let check (e: Elaborated) : Diagnostic list =
         match i.Kind with
         | Hyper -> if n = 0 && not inOutput then report Codes.unusedIndex i.Range (sprintf "index `%s` is declared but never used" i.Name) []
         | Bond ->
-            if n = 0 && not inOutput then
+            if e.Incomplete && n <= 1 && not inOutput then
+                ()
+            elif n = 0 && not inOutput then
                 report Codes.unusedIndex i.Range (sprintf "index `%s` is declared but never used" i.Name) []
             elif n > 2 then
                 let (t, k) = uses[i.Id][2]
@@ -140,7 +142,9 @@ let check (e: Elaborated) : Diagnostic list =
                 report Codes.constShape t.Range (sprintf "an identity maps its first half of legs onto the second, but `%s` has dimensions (%s)" t.Name (String.Join(", ", ds))) []
             | _ -> ()
     // Connectivity over tensors (a hyperindex or shared index joins them).
-    if net.Tensors.Length = 0 then
+    if e.Incomplete then
+        ()
+    elif net.Tensors.Length = 0 then
         report Codes.empty net.Range (sprintf "network `%s` declares no tensors" net.Name) []
     else
         let parent = Array.init net.Tensors.Length id

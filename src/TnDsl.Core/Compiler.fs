@@ -124,6 +124,17 @@ let compileText (readFile: string -> string option) (file: string) (text: string
       Diagnostics = all
       Sources = sources }
 
+/// Runs a compilation on a thread with a large stack: expressions and nesting are processed recursively, and a
+/// long (but legal) expression must not overflow the default stack.
+let compileOnBigStack (f: unit -> CompileResult) : CompileResult =
+    let mutable result = Unchecked.defaultof<CompileResult>
+    let mutable error: exn = null
+    let t = Threading.Thread((fun () -> try result <- f () with e -> error <- e), 256 * 1024 * 1024)
+    t.Start()
+    t.Join()
+    if not (isNull error) then raise (Exception("internal error in the compiler", error))
+    result
+
 /// Reads a file from disk, None when it cannot be read.
 let readDisk (path: string) =
     try
@@ -134,7 +145,7 @@ let readDisk (path: string) =
 /// Compiles a file on disk.
 let compileFile (path: string) (options: CompileOptions) : CompileResult =
     match readDisk path with
-    | Some text -> compileText readDisk path text options
+    | Some text -> compileOnBigStack (fun () -> compileText readDisk path text options)
     | None ->
         let d = Diagnostic.make Codes.cannotRead (Range.ofFile path) (sprintf "cannot read `%s`" path)
         { Network = None

@@ -86,6 +86,9 @@ type Elaborated =
         OutputFamilies: Set<string>
         /// Whether the network declares `output`.
         HasOutput: bool
+        /// Whether some declaration was dropped because of an error; checks that would only repeat its
+        /// consequences (dangling bonds, disconnected parts) are then skipped.
+        Incomplete: bool
     }
 
 /// Where a sub-network declaration can be found: the declaration, by name.
@@ -127,13 +130,15 @@ type private PendingTensor =
       Embedding: Embedding option
       Range: SourceRange }
 
-/// Levenshtein distance, for "did you mean" hints.
+/// Edit distance with adjacent transpositions (optimal string alignment), for "did you mean" hints.
 let private distance (a: string) (b: string) =
     let d = Array2D.init (a.Length + 1) (b.Length + 1) (fun i j -> if i = 0 then j elif j = 0 then i else 0)
     for i in 1 .. a.Length do
         for j in 1 .. b.Length do
             let cost = if a[i - 1] = b[j - 1] then 0 else 1
             d[i, j] <- min (min (d[i - 1, j] + 1) (d[i, j - 1] + 1)) (d[i - 1, j - 1] + cost)
+            if i > 1 && j > 1 && a[i - 1] = b[j - 2] && a[i - 2] = b[j - 1] then
+                d[i, j] <- min d[i, j] (d[i - 2, j - 2] + 1)
     d[a.Length, b.Length]
 
 /// The closest candidate to a misspelt name, if one is close enough.
@@ -183,6 +188,9 @@ type private Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArr
     member _.Output
         with get () = output
         and set v = output <- v
+
+    /// True once any error has been reported in this network.
+    member _.HasErrors = Diagnostic.hasErrors diagnostics
 
     member _.Report(kind, range, message, ?hints: string list) =
         let d = Diagnostic.make kind range message
@@ -451,6 +459,9 @@ let private legKeys (ctx: Ctx) env (legs: Leg list) : LegKey list =
                     | SSlice range ->
                         rangeValues ctx env range
                         |> List.map (fun v -> if v > int64 Int32.MaxValue || v < int64 Int32.MinValue then ctx.Fail(Codes.overflow, range.Range, "subscript out of 32-bit range") else int v))
+            let combos = choices |> List.fold (fun acc c -> acc * bigint (List.length c)) 1I
+            if combos > bigint ctx.Options.MaxTensors then
+                ctx.Fail(Codes.tooLarge, r.Range, sprintf "this slice names %O indices, more than the limit of %d" combos ctx.Options.MaxTensors)
             let rec product =
                 function
                 | [] -> [ [] ]
@@ -892,7 +903,8 @@ and private build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elabo
       OutputRanges = outputRanges
       CutLegRanges = cutRanges
       OutputFamilies = outputFamilies
-      HasOutput = hasOutput }
+      HasOutput = hasOutput
+      Incomplete = ctx.HasErrors }
 
 /// Evaluates a parameter value given as text (`--set n=784`): an expression over literals.
 let parseValue (text: string) : Result<Value, string> =

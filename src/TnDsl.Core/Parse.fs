@@ -227,6 +227,9 @@ let forClause: P<ForClause> =
     spanned (kw "for" >>. sepBy1 binder (sym ",") .>>. opt (kw "if" >>. expr))
     |>> fun ((bs, filter), r) -> { Binders = bs; Filter = filter; Range = r }
 
+// A `for` clause after a declaration, unless a `{` follows: then it starts a `for` block of its own.
+let private trailingFor: P<ForClause> = attempt (forClause .>> notFollowedBy (pchar '{'))
+
 let private args: P<Expr list> = between (sym "(") (sym ")") (sepBy expr (sym ","))
 
 /// An initialiser: `normal(0, 0.1)`, `identity + normal(0, 0.01)`, `copy`, `0.5`, `-1`.
@@ -248,7 +251,7 @@ let private headSubscripts: P<Expr list> =
 
 let private clause: P<Clause> =
     choice
-        [ forClause |>> CFor
+        [ trailingFor |>> CFor
           kw "init" >>. initExpr |>> CInit
           sym "=" >>. initExpr |>> CInit
           kw "embed" >>. embedExpr |>> CEmbed
@@ -387,7 +390,7 @@ let private block: P<Decl list> =
     |>> List.choose id
 
 let private binding: P<Binding> =
-    spanned (indexRef .>> sym "=" .>>. indexRef .>>. opt forClause .>> optional (sym "," <|> sym ";"))
+    spanned (indexRef .>> sym "=" .>>. indexRef .>>. opt trailingFor .>> optional (sym "," <|> sym ";"))
     |>> fun (((inner, outer), f), r) -> { Inner = inner; Outer = outer; For = f; Range = r }
 
 let private declKinds: P<DeclKind> =
@@ -396,7 +399,7 @@ let private declKinds: P<DeclKind> =
     let instanceArg = ident .>> sym "=" .>>. expr
     choice
         [ kw "let" >>. ident .>> sym "=" .>>. expr |>> DLet
-          (opt (kw "hyper") .>> kw "index" .>>. ident .>>. headSubscripts .>> sym ":" .>>. dimExpr .>>. opt forClause
+          (opt (kw "hyper") .>> kw "index" .>>. ident .>>. headSubscripts .>> sym ":" .>>. dimExpr .>>. opt trailingFor
            |>> fun ((((h, name), subs), dim), f) -> DIndex(h.IsSome, name, subs, dim, f))
           (role .>>. ident .>>. headSubscripts .>> sym ":" .>>. legList .>>. clauses
            |>> fun ((((r, name), subs), legs), cs) -> DTensor(r, name, subs, legs, cs))
@@ -436,6 +439,27 @@ let private dedupe (ds: seq<Diagnostic>) =
 /// Parses a whole `.tn` text. Always returns a file (possibly missing the declarations that failed) and the
 /// diagnostics found; never throws on any input.
 let parseText (file: string) (text: string) : SourceFile * Diagnostic list =
+    // Brackets nested beyond any real network are refused up front, so that no input can exhaust the stack.
+    let maxDepth = 256
+    let mutable depth = 0
+    let mutable tooDeep = -1
+    let mutable k = 0
+    while tooDeep < 0 && k < text.Length do
+        match text[k] with
+        | '(' | '[' | '{' ->
+            depth <- depth + 1
+            if depth > maxDepth then tooDeep <- k
+        | ')' | ']' | '}' -> depth <- max 0 (depth - 1)
+        | _ -> ()
+        k <- k + 1
+    if tooDeep >= 0 then
+        let before = text.Substring(0, tooDeep)
+        let line = before.Split('\n').Length
+        let col = tooDeep - (before.LastIndexOf '\n' + 1) + 1
+        let pos = { Line = line; Col = col; Offset = int64 tooDeep }
+        let range = { File = file; Start = pos; End = { pos with Col = col + 1; Offset = pos.Offset + 1L } }
+        { Uses = []; Networks = [] }, [ Diagnostic.make Codes.syntax range (sprintf "brackets nested more than %d deep" maxDepth) ]
+    else
     let state = { LastEnd = Position(file, 0L, 1L, 1L); Text = text; Diagnostics = ResizeArray() }
     match runParserOnString sourceFile state file text with
     | Success (f, st, _) -> f, dedupe st.Diagnostics

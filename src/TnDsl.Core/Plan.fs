@@ -1,0 +1,166 @@
+namespace TnDsl
+
+open System
+open System.Diagnostics
+open System.Numerics
+
+/// A finished plan: the tree, every figure derived from it, and what the planner has to say.
+type PlanResult =
+    {
+        /// The problem that was planned.
+        Problem: Indexed
+        /// The optimizer that was asked for (`auto` reports what it chose in a note).
+        Optimizer: string
+        /// The tree, when one was found.
+        Tree: ContractionTree option
+        /// The tree's steps with their costs (empty without a tree).
+        Steps: StepCost array
+        /// The tree's figures, when there is a tree.
+        Cost: CostReport option
+        /// Wall-clock time of the search, in milliseconds.
+        SearchMs: float
+        /// Warnings, notes and errors (TN03xx); an error means the plan failed.
+        Diagnostics: Diagnostic list
+    }
+
+/// The optimizer registry and the planning driver.
+module Plan =
+    /// A line of the planner's empirical scaling: the fitted exponent of flops in one parameter.
+    type Exponent =
+        { Parameter: string
+          /// The values the parameter took and the flops planned at each.
+          Points: (int64 * BigInteger) list
+          /// The least-squares slope of log flops against log value.
+          Exponent: float }
+
+    /// An internal error: an optimizer returned something that is not a valid tree.
+    let invalidTree = Diagnostic.kind Error "TN0311" "optimizer returned an invalid tree"
+
+    /// A note naming the optimizer `auto` chose.
+    let autoChoice = Diagnostic.kind Info "TN0312" "auto planner choice"
+
+    let private estimateFlopsPerMs = 1e9
+
+    /// `auto`: plans quickly by size. Tiny contractions get greedy; small networks (≤ 16 tensors) the exact
+    /// search; larger ones random-greedy (and partition from 64 tensors) under a time budget of a tenth of the
+    /// greedy plan's estimated run time at 1e12 flop/s, kept between 2 ms and 2 s.
+    let auto: Optimizer =
+        fun p o ->
+            let n = p.Inputs.Length
+            let note what = Diagnostic.make autoChoice Range.none (sprintf "auto chose %s" what)
+            let greedyRun =
+                PlanGreedy.run p (match o.MemoryLimit with Some l -> float l | None -> infinity) 1.0 0.0 (Random 0)
+            if n <= 2 || greedyRun.Flops < 1e6 then
+                { Tree = Some greedyRun.Tree; Notes = [ note "greedy" ] }
+            elif n <= 16 then
+                { PlanOptimal.optimal p o with Notes = [ note "optimal" ] }
+            else
+                let budget = int (Math.Clamp(greedyRun.Flops / estimateFlopsPerMs * 0.1, 2.0, 2000.0))
+                let timed = { o with TimeLimitMs = Some budget; Trials = max o.Trials 100000 }
+                let candidates =
+                    [ yield "random-greedy", PlanGreedy.randomGreedy p timed
+                      if n >= 64 then yield "partition", PlanPartition.partition p o ]
+                    |> List.choose (fun (name, f) -> f.Tree |> Option.map (fun t -> name, t))
+                let name, best = candidates |> List.minBy (fun (_, t) -> Cost.score o.Objective p t)
+                { Tree = Some best; Notes = [ note (sprintf "%s (budget %d ms)" name budget) ] }
+
+    /// Every optimizer by name, with a one-line description.
+    let registry: (string * string * Optimizer) list =
+        [ "auto", "chooses by network size so that planning stays well under one contraction", auto
+          "optimal", "exact minimum by dynamic programming over subnetworks", PlanOptimal.optimal
+          "greedy", "cheapest pair first (memory-removed heuristic)", PlanGreedy.greedy
+          "random-greedy", "best of seeded Boltzmann-sampled greedy runs, in parallel", PlanGreedy.randomGreedy
+          "partition", "recursive min-cut bisection, greedy inside small pieces", PlanPartition.partition ]
+
+    /// The registered names.
+    let names = registry |> List.map (fun (n, _, _) -> n)
+
+    /// The optimizer of a name, or a TN0300 diagnostic listing the valid names.
+    let tryFind (name: string) : Result<Optimizer, Diagnostic> =
+        match registry |> List.tryFind (fun (n, _, _) -> n = name) with
+        | Some (_, _, f) -> Ok f
+        | None ->
+            Diagnostic.make PlanDiagnostics.unknownOptimizer Range.none
+                (sprintf "unknown optimizer '%s'; valid optimizers: %s" name (String.Join(", ", names)))
+            |> Diagnostic.withHint "choose one with --optimizer NAME"
+            |> Result.Error
+
+    let private limitDiagnostics (p: Indexed) (o: PlanOptions) (tree: ContractionTree option) (cost: CostReport option) =
+        match o.MemoryLimit with
+        | None -> []
+        | Some limit ->
+            let outSize = p.Output |> Array.fold (fun acc i -> acc * BigInteger(p.Size[i])) BigInteger.One
+            let fail msg =
+                [ Diagnostic.make PlanDiagnostics.memoryLimit Range.none msg
+                  |> Diagnostic.withHint "raise --memory-limit, or try another --optimizer" ]
+            if outSize > BigInteger(limit) then
+                fail (sprintf "the result alone has %O elements, over the memory limit of %d" outSize limit)
+            else
+                match tree, cost with
+                | None, _ -> fail (sprintf "no contraction order keeps every intermediate within %d elements" limit)
+                | Some _, Some c when c.LargestIntermediate > BigInteger(limit) ->
+                    fail (sprintf "the best order found has an intermediate of %O elements, over the memory limit of %d"
+                              c.LargestIntermediate limit)
+                | _ -> []
+
+    /// Plans a checked problem with the named optimizer: times the search, derives every figure from the tree,
+    /// and reports an unknown name, an invalid tree or an unmet memory limit as diagnostics.
+    let run (name: string) (o: PlanOptions) (p: Indexed) : PlanResult =
+        let empty diags =
+            { Problem = p
+              Optimizer = name
+              Tree = None
+              Steps = [||]
+              Cost = None
+              SearchMs = 0.0
+              Diagnostics = diags }
+        match tryFind name with
+        | Result.Error d -> empty [ d ]
+        | Ok optimizer ->
+            let clock = Stopwatch.StartNew()
+            let found = optimizer p o
+            let ms = clock.Elapsed.TotalMilliseconds
+            match found.Tree |> Option.map (fun t -> t, ContractionTree.validate t) with
+            | Some (_, Result.Error why) ->
+                empty (found.Notes @ [ Diagnostic.make invalidTree Range.none (sprintf "%s: %s" name why) ])
+            | _ ->
+                let steps = found.Tree |> Option.map (Cost.steps p) |> Option.defaultValue [||]
+                let cost = found.Tree |> Option.map (fun t -> Cost.ofSteps p t steps)
+                { Problem = p
+                  Optimizer = name
+                  Tree = found.Tree
+                  Steps = steps
+                  Cost = cost
+                  SearchMs = ms
+                  Diagnostics = found.Notes @ limitDiagnostics p o found.Tree cost }
+
+    /// True when the plan has a tree and no error.
+    let succeeded (r: PlanResult) = r.Tree.IsSome && not (Diagnostic.hasErrors r.Diagnostics)
+
+    /// The empirical scaling of flops in each integer parameter: with the others held, the network is rebuilt
+    /// at the value, twice it and four times it, planned, and log flops fitted against log value by least squares.
+    /// `rebuild` makes the problem for a set of parameter values (from the front end, or a test); `plan` plans one.
+    let scaling (parameters: (string * int64) list) (rebuild: (string * int64) list -> Problem option)
+                (plan: Problem -> BigInteger option) : Exponent list =
+        parameters
+        |> List.choose (fun (name, value) ->
+            let points =
+                [ value; 2L * value; 4L * value ]
+                |> List.filter (fun v -> v >= 1L)
+                |> List.choose (fun v ->
+                    let values = parameters |> List.map (fun (k, x) -> if k = name then k, v else k, x)
+                    rebuild values |> Option.bind plan |> Option.map (fun f -> v, f))
+            if points.Length < 2 then
+                None
+            else
+                let xs = points |> List.map (fun (v, _) -> log (float v))
+                let ys = points |> List.map (fun (_, f) -> BigInteger.Log(BigInteger.Max(f, BigInteger.One)))
+                let mx = List.average xs
+                let my = List.average ys
+                let sxy = List.map2 (fun x y -> (x - mx) * (y - my)) xs ys |> List.sum
+                let sxx = xs |> List.sumBy (fun x -> (x - mx) * (x - mx))
+                Some { Parameter = name; Points = points; Exponent = (if sxx = 0.0 then 0.0 else sxy / sxx) })
+
+    /// The scaling line: `flops ~ n^1.0 chi^3.0`.
+    let formatScaling (exps: Exponent list) =
+        "flops ~ " + String.Join(" ", exps |> List.map (fun e -> sprintf "%s^%.1f" e.Parameter e.Exponent))

@@ -1,0 +1,326 @@
+namespace TnDsl
+
+open System
+open System.Collections.Generic
+open System.Diagnostics
+open System.Numerics
+
+/// `optimal`: the exact best order by dynamic programming over subnetworks.
+///
+/// Each connected part of the network is solved on its own. A part of at most `exhaustiveUpTo` tensors is solved
+/// over every subset and every split, so every tree is considered, outer products included: they are used exactly
+/// where they help. A larger part (up to 64 tensors) is solved over connected subnetworks only, each
+/// connected-subgraph/connected-complement pair enumerated once (Moerkotte and Neumann's DPccp order, which
+/// visits a set's splits only after both halves are final), the restriction of Pfeifer et al. to contractions
+/// that share an index. The parts' results are then joined smallest first.
+module PlanOptimal =
+    /// Parts up to this many tensors are searched over all trees, outer products included.
+    let exhaustiveUpTo = 14
+
+    /// Parts larger than this are not searched exactly (bit masks of tensors are 64 bits wide).
+    let maxTensors = 64
+
+    /// Index groups (indices on the same tensors, fused) a part may have: two 64-bit words.
+    let maxGroups = 128
+
+    /// The default time budget of an exact search before it gives up and falls back to random-greedy.
+    let defaultBudgetMs = 20000
+
+    exception private OutOfTime
+
+    /// A part of the network as bit masks: tensor k of the part is bit k; indices on the same tensors with the
+    /// same openness are fused into one group whose size is their product.
+    type private Net =
+        { Tensors: int array
+          GSize: float array
+          GOut: bool array
+          GCar: uint64 array
+          TLo: uint64 array
+          THi: uint64 array
+          Adj: uint64 array }
+
+    let private buildNet (p: Indexed) (tensors: int array) =
+        let local = Dictionary<int, int>()
+        tensors |> Array.iteri (fun k t -> local[t] <- k)
+        let groups = Dictionary<struct (uint64 * bool), int>()
+        let gSize = ResizeArray<float>()
+        let gOut = ResizeArray<bool>()
+        let gCar = ResizeArray<uint64>()
+        let indices = tensors |> Array.collect (fun t -> p.Inputs[t]) |> Array.distinct |> Array.sort
+        for i in indices do
+            let car = p.Carriers[i] |> Array.fold (fun m t -> m ||| (1UL <<< local[t])) 0UL
+            // An index also carried outside the part stays open, like an output index.
+            let isOpen = p.IsOutput[i] || p.Carriers[i] |> Array.exists (fun t -> not (local.ContainsKey t))
+            let key = struct (car, isOpen)
+            match groups.TryGetValue key with
+            | true, g -> gSize[g] <- gSize[g] * float p.Size[i]
+            | _ ->
+                groups[key] <- gSize.Count
+                gSize.Add(float p.Size[i])
+                gOut.Add isOpen
+                gCar.Add car
+        let n = tensors.Length
+        let tLo = Array.zeroCreate n
+        let tHi = Array.zeroCreate n
+        let adj = Array.zeroCreate n
+        for g in 0 .. gCar.Count - 1 do
+            for k in 0 .. n - 1 do
+                if gCar[g] &&& (1UL <<< k) <> 0UL then
+                    if g < 64 then tLo[k] <- tLo[k] ||| (1UL <<< g) else tHi[k] <- tHi[k] ||| (1UL <<< (g - 64))
+                    adj[k] <- adj[k] ||| gCar[g]
+        for k in 0 .. n - 1 do
+            adj[k] <- adj[k] &&& ~~~(1UL <<< k)
+        { Tensors = tensors
+          GSize = gSize.ToArray()
+          GOut = gOut.ToArray()
+          GCar = gCar.ToArray()
+          TLo = tLo
+          THi = tHi
+          Adj = adj }
+
+    let inline private bitProduct (sizes: float array) (lo: uint64) (hi: uint64) =
+        let mutable r = 1.0
+        let mutable m = lo
+        while m <> 0UL do
+            r <- r * sizes[BitOperations.TrailingZeroCount m]
+            m <- m &&& (m - 1UL)
+        m <- hi
+        while m <> 0UL do
+            r <- r * sizes[64 + BitOperations.TrailingZeroCount m]
+            m <- m &&& (m - 1UL)
+        r
+
+    /// The kept groups of a set of two or more tensors: those touching it that are open or reach outside it.
+    let private keptOf (net: Net) (s: uint64) =
+        let mutable lo = 0UL
+        let mutable hi = 0UL
+        for g in 0 .. net.GCar.Length - 1 do
+            let c = net.GCar[g]
+            if c &&& s <> 0UL && (net.GOut[g] || c &&& ~~~s <> 0UL) then
+                if g < 64 then lo <- lo ||| (1UL <<< g) else hi <- hi ||| (1UL <<< (g - 64))
+        struct (lo, hi)
+
+    /// The DP table: per subnetwork, its result's groups and size, best cost so far and best split.
+    type private Table(objective: Objective) =
+        let ids = Dictionary<uint64, int>()
+        let klo = ResizeArray<uint64>()
+        let khi = ResizeArray<uint64>()
+        let size = ResizeArray<float>()
+        let c1 = ResizeArray<float>()
+        let c2 = ResizeArray<float>()
+        let left = ResizeArray<uint64>()
+
+        member _.TryFind(s: uint64, id: byref<int>) = ids.TryGetValue(s, &id)
+
+        member _.Add(s, struct (lo, hi), sz, a, b) =
+            ids[s] <- klo.Count
+            klo.Add lo
+            khi.Add hi
+            size.Add sz
+            c1.Add a
+            c2.Add b
+            left.Add 0UL
+            klo.Count - 1
+
+        member _.Size(e) = size[e]
+        member _.Lo(e) = klo[e]
+        member _.Hi(e) = khi[e]
+        member _.Cost1(e) = c1[e]
+        member _.Left(e) = left[e]
+        member _.Id(s: uint64) = ids[s]
+
+        /// Considers joining entries a and b into entry s (a's set given by `aSet`).
+        member _.Relax(gsize: float array, s: int, aSet: uint64, a: int, b: int) =
+            let shLo = klo[a] &&& klo[b]
+            let shHi = khi[a] &&& khi[b]
+            let involved = size[a] * size[b] / bitProduct gsize shLo shHi
+            let summed = ((klo[a] ||| klo[b]) &&& ~~~klo[s]) <> 0UL || ((khi[a] ||| khi[b]) &&& ~~~khi[s]) <> 0UL
+            let flops = involved * (if summed then 2.0 else 1.0)
+            let struct (x, y) =
+                match objective with
+                | Flops -> struct (c1[a] + c1[b] + flops, max (max c2[a] c2[b]) size[s])
+                | Size -> struct (max (max c1[a] c1[b]) size[s], c2[a] + c2[b] + flops)
+                | Combo f -> struct (c1[a] + c1[b] + flops + f * size[s], max (max c2[a] c2[b]) size[s])
+            if x < c1[s] || (x = c1[s] && y < c2[s]) then
+                c1[s] <- x
+                c2[s] <- y
+                left[s] <- aSet
+
+    let private newTable (net: Net) objective =
+        let t = Table(objective)
+        for k in 0 .. net.Tensors.Length - 1 do
+            let sz = bitProduct net.GSize net.TLo[k] net.THi[k]
+            t.Add(1UL <<< k, struct (net.TLo[k], net.THi[k]), sz, 0.0, 0.0) |> ignore
+        t
+
+    /// Finds or creates the entry of a set of two or more tensors; -1 when its result exceeds the limit.
+    let private entry (net: Net) (t: Table) (limit: float) (s: uint64) =
+        let mutable e = 0
+        if t.TryFind(s, &e) then
+            if t.Size e > limit then -1 else e
+        else
+            let struct (lo, hi) = keptOf net s
+            let sz = bitProduct net.GSize lo hi
+            let e = t.Add(s, struct (lo, hi), sz, Double.PositiveInfinity, Double.PositiveInfinity)
+            if sz > limit then -1 else e
+
+    let private relaxPair (net: Net) (t: Table) limit (s1: uint64) (s2: uint64) =
+        let mutable a = 0
+        let mutable b = 0
+        if t.TryFind(s1, &a) && t.TryFind(s2, &b) && not (Double.IsPositiveInfinity(t.Cost1 a))
+           && not (Double.IsPositiveInfinity(t.Cost1 b)) then
+            let e = entry net t limit (s1 ||| s2)
+            if e >= 0 then t.Relax(net.GSize, e, s1, a, b)
+
+    /// Every subset, every split: exact over all trees, outer products included.
+    let private searchAll (net: Net) (t: Table) limit =
+        let n = net.Tensors.Length
+        let full = (1UL <<< n) - 1UL
+        for s in 1UL .. full do
+            if BitOperations.PopCount s >= 2 then
+                let low = s &&& (0UL - s)
+                let rest = s ^^^ low
+                // Submasks a of s that contain the lowest bit, a ≠ s: each unordered split once.
+                let mutable sub = rest
+                let mutable go = true
+                while go do
+                    let a = sub ||| low
+                    if a <> s then relaxPair net t limit a (s ^^^ a)
+                    if sub = 0UL then go <- false else sub <- (sub - 1UL) &&& rest
+
+    /// Connected subnetworks only, each csg-cmp pair once, in an order valid for dynamic programming.
+    let private connected (net: Net) (t: Table) limit (budgetMs: int64) =
+        let n = net.Tensors.Length
+        let clock = Stopwatch.StartNew()
+        let mutable work = 0L
+        let neighbours (s: uint64) =
+            let mutable r = 0UL
+            let mutable m = s
+            while m <> 0UL do
+                r <- r ||| net.Adj[BitOperations.TrailingZeroCount(m: uint64)]
+                m <- m &&& (m - 1UL)
+            r &&& ~~~s
+        let below i = if i >= 63 then UInt64.MaxValue else (1UL <<< (i + 1)) - 1UL
+        let emitPair s1 s2 =
+            work <- work + 1L
+            if work &&& 4095L = 0L && clock.ElapsedMilliseconds > budgetMs then raise OutOfTime
+            relaxPair net t limit s1 s2
+        // Non-empty subsets in increasing order, so a set's subsets are emitted before it: with the outer loop
+        // over descending first vertex, both halves of every pair are final when the pair is emitted.
+        let subsets (nset: uint64) f =
+            let mutable sub = (0UL - nset) &&& nset
+            while sub <> 0UL do
+                f sub
+                sub <- (sub - nset) &&& nset
+        let rec cmpRec s1 s2 x =
+            let nb = neighbours s2 &&& ~~~x
+            if nb <> 0UL then
+                subsets nb (fun s' -> emitPair s1 (s2 ||| s'))
+                subsets nb (fun s' -> cmpRec s1 (s2 ||| s') (x ||| nb))
+        let emitCsg (s1: uint64) =
+            let minI = BitOperations.TrailingZeroCount s1
+            let x = s1 ||| below minI
+            let nb = neighbours s1 &&& ~~~x
+            let mutable m = nb
+            // Neighbours by descending index.
+            while m <> 0UL do
+                let i = 63 - BitOperations.LeadingZeroCount m
+                m <- m &&& ~~~(1UL <<< i)
+                let s2 = 1UL <<< i
+                emitPair s1 s2
+                cmpRec s1 s2 (x ||| (below i &&& nb))
+        let rec csgRec s1 x =
+            let nb = neighbours s1 &&& ~~~x
+            if nb <> 0UL then
+                subsets nb (fun s' -> emitCsg (s1 ||| s'))
+                subsets nb (fun s' -> csgRec (s1 ||| s') (x ||| nb))
+        for i in n - 1 .. -1 .. 0 do
+            let v = 1UL <<< i
+            emitCsg v
+            csgRec v (below i)
+
+    /// Rebuilds the tree of a solved set, appending steps (global ids) and returning the node id.
+    let rec private emitTree (net: Net) (t: Table) (steps: ResizeArray<int array>) (n: int) (s: uint64) =
+        if BitOperations.PopCount s = 1 then
+            net.Tensors[BitOperations.TrailingZeroCount s]
+        else
+            let a = t.Left(t.Id s)
+            let x = emitTree net t steps n a
+            let y = emitTree net t steps n (s ^^^ a)
+            steps.Add [| x; y |]
+            n + steps.Count - 1
+
+    /// The connected parts of the network (tensors linked by a shared index), each sorted, ordered by first tensor.
+    let components (p: Indexed) =
+        let n = p.Inputs.Length
+        let parent = Array.init n id
+        let rec find x = if parent[x] = x then x else (let r = find parent[x] in parent[x] <- r; r)
+        for c in p.Carriers do
+            for k in 1 .. c.Length - 1 do
+                let a = find c[0]
+                let b = find c[k]
+                if a <> b then parent[max a b] <- min a b
+        Array.init n id |> Array.groupBy find |> Array.map snd
+
+    /// The exact search with parts up to `exhaustive` tensors searched over all trees and larger ones over
+    /// connected subnetworks; None when the memory limit cannot be met, Error when beyond exact search.
+    let solveWith (exhaustive: int) (p: Indexed) (o: PlanOptions) : Result<ContractionTree option, string> =
+        let n = p.Inputs.Length
+        let limit = match o.MemoryLimit with Some l -> float l | None -> Double.PositiveInfinity
+        let budget = int64 (defaultArg o.TimeLimitMs defaultBudgetMs)
+        if n = 1 then
+            Ok(Some { Leaves = 1; Steps = [| [| 0 |] |] })
+        else
+            let parts = if n <= exhaustive then [| Array.init n id |] else components p
+            let nets = parts |> Array.map (buildNet p)
+            match nets |> Array.tryFind (fun net -> net.Tensors.Length > maxTensors || net.GSize.Length > maxGroups) with
+            | Some net ->
+                Result.Error(sprintf "a connected part has %d tensors and %d index groups; exact search handles %d and %d"
+                          net.Tensors.Length net.GSize.Length maxTensors maxGroups)
+            | None ->
+                try
+                    let steps = ResizeArray<int array>()
+                    let roots = ResizeArray<struct (float * int)>()
+                    let mutable feasible = true
+                    for net in nets do
+                        if feasible then
+                            let k = net.Tensors.Length
+                            if k = 1 then
+                                roots.Add(struct (bitProduct net.GSize net.TLo[0] net.THi[0], net.Tensors[0]))
+                            else
+                                let t = newTable net o.Objective
+                                if k <= exhaustive then searchAll net t limit else connected net t limit budget
+                                let full = if k = 64 then UInt64.MaxValue else (1UL <<< k) - 1UL
+                                let mutable e = 0
+                                if t.TryFind(full, &e) && not (Double.IsPositiveInfinity(t.Cost1 e)) then
+                                    let root = emitTree net t steps n full
+                                    roots.Add(struct (t.Size e, root))
+                                else
+                                    feasible <- false
+                    if not feasible then
+                        Ok None
+                    else
+                        // Parts share no index: join their results as outer products, smallest first.
+                        let order = roots.ToArray() |> Array.sort
+                        let mutable acc = order[0]
+                        for k in 1 .. order.Length - 1 do
+                            let struct (sa, a) = acc
+                            let struct (sb, b) = order[k]
+                            steps.Add [| a; b |]
+                            acc <- struct (sa * sb, n + steps.Count - 1)
+                        Ok(Some { Leaves = n; Steps = steps.ToArray() })
+                with OutOfTime ->
+                    Result.Error(sprintf "exact search ran past its %d ms budget" budget)
+
+    /// The exact search (see the module): None when the memory limit cannot be met, Error beyond its reach.
+    let solve p o = solveWith exhaustiveUpTo p o
+
+    /// `optimal`: the exact search, falling back to random-greedy (with a warning) beyond its reach.
+    let optimal: Optimizer =
+        fun p o ->
+            match solve p o with
+            | Ok tree -> { Tree = tree; Notes = [] }
+            | Result.Error why ->
+                let note =
+                    Diagnostic.make PlanDiagnostics.tooLarge Range.none (why + "; fell back to random-greedy")
+                { (PlanGreedy.randomGreedy p { o with TimeLimitMs = None }) with Notes = [ note ] }

@@ -1,0 +1,152 @@
+namespace TnDsl
+
+open System
+open System.Collections.Generic
+open System.Threading.Tasks
+open QuikGraph
+open QuikGraph.Algorithms.MaximumFlow
+
+/// `partition`: recursive bisection of the network by minimum cuts, greedy inside the small pieces.
+///
+/// A piece is cut in two by a maximum flow (QuikGraph's Edmonds–Karp) between two seed regions grown from the
+/// ends of a long path through the piece, so the halves are balanced and the cut bonds are as thin as possible
+/// (capacity log2 of the bond size). Contracting each half first and the halves last keeps the expensive bonds
+/// for the end, which is what good trees for large regular networks (grids, lattices) look like.
+module PlanPartition =
+    /// Pieces of at most this many tensors are planned by greedy.
+    let leafSize = 8
+
+    /// Independent attempts (seed and balance vary); the best tree is kept.
+    let attempts = 8
+
+    let private bfs (adj: List<int> array) (start: int) =
+        let dist = Array.create adj.Length -1
+        let q = Queue<int>()
+        dist[start] <- 0
+        q.Enqueue start
+        while q.Count > 0 do
+            let v = q.Dequeue()
+            for u in adj[v] do
+                if dist[u] < 0 then
+                    dist[u] <- dist[v] + 1
+                    q.Enqueue u
+        dist
+
+    /// Splits the tensors `nodes` into two non-empty halves along a minimum cut.
+    let private bisect (p: Indexed) (nodes: int array) (rng: Random) (balance: float) =
+        let k = nodes.Length
+        let local = Dictionary<int, int>()
+        nodes |> Array.iteri (fun j t -> local[t] <- j)
+        // Vertices 0..k-1 are tensors; an index on three or more of them becomes a hub vertex (a star).
+        let edges = ResizeArray<struct (int * int * float)>()
+        let mutable vertices = k
+        let indices = nodes |> Array.collect (fun t -> p.Inputs[t]) |> Array.distinct |> Array.sort
+        for i in indices do
+            let inside = p.Carriers[i] |> Array.filter local.ContainsKey |> Array.map (fun t -> local[t])
+            let w = max 0.01 (Math.Log2(float p.Size[i]))
+            if inside.Length = 2 then
+                edges.Add(struct (inside[0], inside[1], w))
+            elif inside.Length > 2 then
+                let hub = vertices
+                vertices <- vertices + 1
+                for v in inside do
+                    edges.Add(struct (v, hub, w))
+        let adj = Array.init vertices (fun _ -> List<int>())
+        for struct (a, b, _) in edges do
+            adj[a].Add b
+            adj[b].Add a
+        let d0 = bfs adj (rng.Next k)
+        if d0[0 .. k - 1] |> Array.exists (fun d -> d < 0) then
+            // Not connected: one connected part against the rest.
+            let left = [| for j in 0 .. k - 1 do if d0[j] >= 0 then nodes[j] |]
+            let right = [| for j in 0 .. k - 1 do if d0[j] < 0 then nodes[j] |]
+            left, right
+        else
+            let far (d: int array) = seq { 0 .. k - 1 } |> Seq.maxBy (fun j -> d[j], j)
+            let t = far d0
+            let dt = bfs adj t
+            let s = far dt
+            let ds = bfs adj s
+            let order =
+                Array.init k id
+                |> Array.sortBy (fun j -> ds[j] - dt[j], rng.Next())
+            let seedCount = max 1 (int (balance * float k))
+            let source = vertices
+            let sink = vertices + 1
+            let g = AdjacencyGraph<int, TaggedEdge<int, float>>()
+            for v in 0 .. vertices + 1 do
+                g.AddVertex v |> ignore
+            for struct (a, b, w) in edges do
+                g.AddEdge(TaggedEdge(a, b, w)) |> ignore
+                g.AddEdge(TaggedEdge(b, a, w)) |> ignore
+            for j in 0 .. seedCount - 1 do
+                g.AddEdge(TaggedEdge(source, order[j], Double.PositiveInfinity)) |> ignore
+                g.AddEdge(TaggedEdge(order[k - 1 - j], sink, Double.PositiveInfinity)) |> ignore
+            let factory = EdgeFactory<int, TaggedEdge<int, float>>(fun a b -> TaggedEdge(a, b, 0.0))
+            use augmentor = new ReversedEdgeAugmentorAlgorithm<int, TaggedEdge<int, float>>(g, factory)
+            augmentor.AddReversedEdges()
+            let flow =
+                EdmondsKarpMaximumFlowAlgorithm<int, TaggedEdge<int, float>>(g, Func<_, _>(fun e -> e.Tag), factory, augmentor)
+            flow.Compute(source, sink) |> ignore
+            // The source side of the minimum cut: what the source still reaches through unsaturated edges.
+            let reached = HashSet<int>([ source ])
+            let q = Queue<int>([ source ])
+            while q.Count > 0 do
+                let v = q.Dequeue()
+                for e in g.OutEdges v do
+                    if flow.ResidualCapacities[e] > 1e-9 && reached.Add e.Target then q.Enqueue e.Target
+            augmentor.RemoveReversedEdges()
+            let left = [| for j in 0 .. k - 1 do if reached.Contains j then nodes[j] |]
+            let right = [| for j in 0 .. k - 1 do if not (reached.Contains j) then nodes[j] |]
+            left, right
+
+    /// Appends a greedy plan of the tensors `nodes` to `steps` and returns the node id of its result.
+    let private leaf (p: Indexed) limit (steps: ResizeArray<int array>) (nodes: int array) =
+        if nodes.Length = 1 then
+            nodes[0]
+        else
+            let n = p.Inputs.Length
+            let sub = Problem.sub p nodes
+            let run = PlanGreedy.run sub limit 1.0 0.0 (Random 0)
+            let ids = Array.append nodes (Array.zeroCreate run.Tree.Steps.Length)
+            run.Tree.Steps
+            |> Array.iteri (fun s children ->
+                steps.Add(children |> Array.map (fun c -> ids[c]))
+                ids[nodes.Length + s] <- n + steps.Count - 1)
+            ids[ids.Length - 1]
+
+    /// One partition tree for a seed and balance.
+    let tree (p: Indexed) (o: PlanOptions) (seed: int) (balance: float) =
+        let n = p.Inputs.Length
+        let limit = match o.MemoryLimit with Some l -> float l | None -> Double.PositiveInfinity
+        if n = 1 then
+            { Leaves = 1; Steps = [| [| 0 |] |] }
+        else
+            let rng = Random seed
+            let steps = ResizeArray<int array>()
+            let rec build (nodes: int array) =
+                if nodes.Length <= leafSize then
+                    leaf p limit steps nodes
+                else
+                    let left, right = bisect p nodes rng balance
+                    if left.Length = 0 || right.Length = 0 then
+                        leaf p limit steps nodes
+                    else
+                        let a = build left
+                        let b = build right
+                        steps.Add [| a; b |]
+                        n + steps.Count - 1
+            build (Array.init n id) |> ignore
+            { Leaves = n; Steps = steps.ToArray() }
+
+    /// `partition`: the best of a few bisection trees (balances 0.2–0.45, seeds from the options' seed).
+    let partition: Optimizer =
+        fun p o ->
+            let trees = Array.zeroCreate attempts
+            let make a =
+                let balance = 0.2 + 0.25 * float a / float (max 1 (attempts - 1))
+                trees[a] <- tree p o (o.Seed * 7919 + a) balance
+            if o.Parallel then Parallel.For(0, attempts, Action<int>(make)) |> ignore
+            else for a in 0 .. attempts - 1 do make a
+            let best = trees |> Array.minBy (fun t -> Cost.score o.Objective p t)
+            { Tree = Some best; Notes = [] }

@@ -1,0 +1,392 @@
+module TnDsl.Tests.PlanTests
+
+open System
+open System.Numerics
+open Xunit
+open FsCheck
+open FsCheck.FSharp
+open FsCheck.Xunit
+open TnDsl
+open TnDsl.Tests.CostTests
+
+/// A random network as plain data (index k is named by the k-th letter), so FsCheck can shrink it.
+type Spec =
+    { Tensors: int list list
+      Sizes: int list
+      Output: int list }
+
+let letter (k: int) = "abcdefghijklmnopqrstuvwxyz".Substring(k, 1)
+
+let problemOf (s: Spec) =
+    let used = s.Tensors |> List.concat |> List.distinct
+    Problem.create None
+        (s.Tensors |> List.map (List.map letter >> Array.ofList) |> Array.ofList)
+        (used |> List.map (fun k -> letter k, int64 s.Sizes[k]) |> Map.ofList)
+        (s.Output |> List.filter (fun o -> List.contains o used) |> List.distinct |> List.map letter |> Array.ofList)
+
+let indexOf (s: Spec) =
+    match Problem.index Range.none (problemOf s) with
+    | Ok p -> p
+    | Result.Error ds -> failwithf "%A" ds
+
+let rec listOfLength n (g: Gen<'a>) =
+    if n = 0 then Gen.constant []
+    else gen {
+        let! x = g
+        let! xs = listOfLength (n - 1) g
+        return x :: xs }
+
+/// Networks of 1..maxTensors tensors over up to 8 indices of size 1..maxSize; each tensor has 0..3 distinct
+/// indices, so hyperindices, traces over a single tensor, scalars and disconnected parts all occur.
+let specGen maxTensors maxSize =
+    Gen.sized (fun size ->
+        gen {
+            let! n = Gen.choose (1, max 1 (min maxTensors (1 + size / 8)))
+            let! m = Gen.choose (1, 8)
+            let! sizes = listOfLength m (Gen.choose (1, maxSize))
+            let! tensors = listOfLength n (gen {
+                let! k = Gen.choose (0, 3)
+                let! ix = listOfLength k (Gen.choose (0, m - 1))
+                return List.distinct ix })
+            let! out = listOfLength m (Gen.choose (0, 1))
+            return { Tensors = tensors; Sizes = sizes; Output = [ for k in 0 .. m - 1 do if out[k] = 1 then k ] }
+        })
+
+/// Connected networks: tensor k shares a fresh bond with an earlier tensor, plus random extra indices.
+let connectedGen maxTensors =
+    Gen.sized (fun size ->
+        gen {
+            let! n = Gen.choose (2, max 2 (min maxTensors (2 + size / 8)))
+            let! parents = listOfLength (n - 1) (Gen.choose (0, 1000))
+            let! extra = listOfLength n (listOfLength 2 (Gen.choose (0, 3)))
+            let bonds = parents |> List.mapi (fun k r -> r % (k + 1), k + 1)
+            let nb = bonds.Length
+            let tensors =
+                [ for t in 0 .. n - 1 do
+                      [ for b in 0 .. nb - 1 do
+                            let (x, y) = bonds[b]
+                            if x = t || y = t then b ]
+                      @ (extra[t] |> List.filter (fun e -> e < 3) |> List.map (fun e -> nb + e))
+                      |> List.distinct ]
+            let! sizes = listOfLength (nb + 3) (Gen.choose (1, 3))
+            let! out = Gen.choose (0, 1)
+            return { Tensors = tensors; Sizes = sizes; Output = (if out = 1 then [ nb ] else []) }
+        })
+
+/// Smaller networks: drop a tensor, drop an index from a tensor, drop the output, shrink a size.
+let shrinkSpec (s: Spec) =
+    seq {
+        if s.Tensors.Length > 1 then
+            for k in 0 .. s.Tensors.Length - 1 do
+                yield { s with Tensors = s.Tensors |> List.removeAt k }
+        for k in 0 .. s.Tensors.Length - 1 do
+            for j in 0 .. s.Tensors[k].Length - 1 do
+                yield { s with Tensors = s.Tensors |> List.updateAt k (s.Tensors[k] |> List.removeAt j) }
+        if not s.Output.IsEmpty then yield { s with Output = [] }
+        for k in 0 .. s.Sizes.Length - 1 do
+            if s.Sizes[k] > 1 then yield { s with Sizes = s.Sizes |> List.updateAt k (s.Sizes[k] - 1) }
+    }
+
+let arb maxTensors maxSize = Arb.fromGenShrink (specGen maxTensors maxSize, shrinkSpec)
+
+/// Independent brute force over every binary tree (memoised on leaf sets), in index-name sets and BigInteger:
+/// the result of a set of two or more leaves keeps an index that is open or also on a leaf outside the set.
+/// `connectedOnly` admits only splits whose halves share an index; `limit` bounds every intermediate.
+let bruteForce (s: Spec) (connectedOnly: bool) (limit: BigInteger option) =
+    let p = problemOf s
+    let n = p.Inputs.Length
+    let size (ix: Set<string>) = ix |> Seq.fold (fun acc i -> acc * BigInteger(p.Sizes[i])) BigInteger.One
+    let leaves mask = [ for t in 0 .. n - 1 do if mask &&& (1 <<< t) <> 0 then t ]
+    let indicesOf mask =
+        match leaves mask with
+        | [ t ] -> Set.ofArray p.Inputs[t]
+        | ts ->
+            let inside = ts |> List.collect (fun t -> List.ofArray p.Inputs[t]) |> Set.ofList
+            let outside = [ for t in 0 .. n - 1 do if mask &&& (1 <<< t) = 0 then yield! p.Inputs[t] ] |> Set.ofList
+            inside |> Set.filter (fun i -> Array.contains i p.Output || outside.Contains i)
+    let memo = Collections.Generic.Dictionary<int, BigInteger option>()
+    let rec best mask : BigInteger option =
+        match memo.TryGetValue mask with
+        | true, v -> v
+        | _ ->
+            let v =
+                if (leaves mask).Length = 1 then Some BigInteger.Zero
+                elif limit.IsSome && size (indicesOf mask) > limit.Value then None
+                else
+                    let low = mask &&& -mask
+                    [ for a in 1 .. mask - 1 do
+                          if a &&& mask = a && a &&& low <> 0 then
+                              let b = mask ^^^ a
+                              let ia = indicesOf a
+                              let ib = indicesOf b
+                              if not connectedOnly || not (Set.intersect ia ib).IsEmpty then
+                                  match best a, best b with
+                                  | Some ca, Some cb ->
+                                      let union = Set.union ia ib
+                                      let summed = not (Set.isSubset union (indicesOf mask))
+                                      yield ca + cb + size union * (if summed then BigInteger 2 else BigInteger.One)
+                                  | _ -> () ]
+                    |> function
+                        | [] -> None
+                        | xs -> Some(List.min xs)
+            memo[mask] <- v
+            v
+    if n = 1 then
+        let all = Set.ofArray p.Inputs[0]
+        let outSet = Set.ofArray p.Output
+        Some(size all * (if all = outSet then BigInteger.One else BigInteger 2))
+    else best ((1 <<< n) - 1)
+
+[<Property(MaxTest = 300)>]
+let ``optimal equals brute force over every tree on random networks up to 7 tensors`` () =
+    Prop.forAll (arb 7 4) (fun s ->
+        let r = Plan.run "optimal" PlanOptions.defaults (indexOf s)
+        Some r.Cost.Value.Flops = bruteForce s false None)
+
+[<Property(MaxTest = 150)>]
+let ``the connected-subnetwork search equals a connected-only brute force up to 9 tensors`` () =
+    Prop.forAll (Arb.fromGenShrink (connectedGen 9, shrinkSpec)) (fun s ->
+        let p = indexOf s
+        let components = PlanOptimal.components p
+        components.Length > 1
+        || (match PlanOptimal.solveWith 0 p PlanOptions.defaults with
+            | Ok (Some t) -> Some(Cost.flops p t) = bruteForce s true None
+            | _ -> false))
+
+/// The output index set of a tree's last step.
+let resultIndices (p: Indexed) (t: ContractionTree) =
+    let steps = Cost.steps p t
+    steps[steps.Length - 1].Kept |> Set.ofArray
+
+let fast = { PlanOptions.defaults with Trials = 16 }
+
+[<Property(MaxTest = 100)>]
+let ``every optimizer returns a valid tree whose result has exactly the output indices`` () =
+    Prop.forAll (arb 12 4) (fun s ->
+        let p = indexOf s
+        Plan.names
+        |> List.forall (fun name ->
+            let r = Plan.run name fast p
+            Plan.succeeded r
+            && ContractionTree.validate r.Tree.Value = Ok()
+            && r.Tree.Value.Leaves = p.Inputs.Length
+            && resultIndices p r.Tree.Value = Set.ofArray p.Output))
+
+[<Property(MaxTest = 100)>]
+let ``optimal is no worse than any other optimizer`` () =
+    Prop.forAll (arb 10 4) (fun s ->
+        let p = indexOf s
+        let best = (Plan.run "optimal" fast p).Cost.Value.Flops
+        Plan.names |> List.forall (fun name -> best <= (Plan.run name fast p).Cost.Value.Flops))
+
+/// Contracts along a tree with the dense reference, one step at a time.
+let contractAlong (p: Indexed) (t: ContractionTree) (inputs: DenseReference.DenseTensor array) =
+    let nodes = Array.append inputs (Array.zeroCreate t.Steps.Length)
+    for s in Cost.steps p t do
+        let operands = s.Children |> Array.map (fun c -> nodes[c]) |> List.ofArray
+        nodes[s.Node] <- DenseReference.contract operands (s.Kept |> Array.map (fun i -> p.IndexNames[i]) |> List.ofArray)
+    nodes[nodes.Length - 1]
+
+[<Property(MaxTest = 60)>]
+let ``contracting along any returned plan gives the naive dense result`` () =
+    Prop.forAll (arb 6 3) (fun s ->
+        let p = indexOf s
+        let rng = Random(s.GetHashCode())
+        let inputs =
+            p.Problem.Inputs
+            |> Array.map (fun ix ->
+                let ix = Array.distinct ix |> List.ofArray
+                DenseReference.init ix (ix |> List.map (fun i -> int p.Problem.Sizes[i])) (fun _ -> rng.NextDouble() - 0.5))
+        let naive = DenseReference.contract (List.ofArray inputs) (List.ofArray p.Problem.Output)
+        Plan.names
+        |> List.forall (fun name ->
+            let r = Plan.run name fast p
+            let got = contractAlong p r.Tree.Value inputs
+            // The last step keeps the output indices in sorted id order; put them in the output's order.
+            let reordered = DenseReference.contract [ got ] (List.ofArray p.Problem.Output)
+            Array.forall2 (fun (a: float) b -> abs (a - b) <= 1e-9 * (1.0 + abs b)) reordered.Data naive.Data))
+
+[<Property(MaxTest = 100)>]
+let ``a memory limit is respected or reported, and optimal meets it exactly when brute force can`` () =
+    Prop.forAll (arb 7 4) (fun s ->
+        let p = indexOf s
+        let limit = int64 (1 + (s.GetHashCode() &&& 0x7fffffff) % 12)
+        let o = { fast with MemoryLimit = Some limit }
+        let each =
+            Plan.names
+            |> List.forall (fun name ->
+                let r = Plan.run name o p
+                let reported = r.Diagnostics |> List.exists (fun d -> d.Kind.Code = "TN0301")
+                (Plan.succeeded r && r.Cost.Value.LargestIntermediate <= BigInteger limit && not reported)
+                || (reported && not (Plan.succeeded r)))
+        let feasible = (bruteForce s false (Some(BigInteger limit))).IsSome
+        // A single tensor's result is an intermediate too; brute force treats it as a leaf, so skip that case.
+        each && (p.Inputs.Length = 1 || Plan.succeeded (Plan.run "optimal" o p) = feasible))
+
+/// An MPS of n sites (bond chi, physical d) against a product state: A_k(b_{k-1} p_k b_k) and v_k(p_k).
+let mpsOverlap n chi d =
+    let bond k = sprintf "b%d" k
+    let phys k = sprintf "p%d" k
+    let sites =
+        [| for k in 0 .. n - 1 do
+               [| if k > 0 then bond (k - 1)
+                  phys k
+                  if k < n - 1 then bond k |] |]
+    let vectors = [| for k in 0 .. n - 1 -> [| phys k |] |]
+    let sizes = [ for k in 0 .. n - 1 do yield phys k, int64 d; yield bond k, int64 chi ] |> Map.ofList
+    Problem.create None (Array.append sites vectors) sizes [||]
+
+[<Fact>]
+let ``MPS chain: the sweep costs 124, and optimal finds 112 with two outer products`` () =
+    let p = match Problem.index Range.none (mpsOverlap 4 3 2) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    // Tensors 0..3 are A0..A3, 4..7 are v0..v3. Sweep: v0·A0 (2·6 = 12) → b0; ·A1 (2·18 = 36) → p1 b1;
+    // ·v1 (2·6 = 12) → b1; ·A2 (36); ·v2 (12); ·A3 (2·6 = 12) → p3; ·v3 (2·2 = 4). Total 124, largest 6.
+    let sweep = ContractionTree.ofSsa 8 [| [| 4; 0 |]; [| 8; 1 |]; [| 9; 5 |]; [| 10; 2 |]; [| 11; 6 |]; [| 12; 3 |]; [| 13; 7 |] |]
+    Assert.Equal(BigInteger 124, Cost.flops p sweep)
+    Assert.Equal(BigInteger 6, Cost.largestIntermediate p sweep)
+    // Better: take the boundary vector b2 times v2 as an outer product (6, no sum) before meeting A2, which
+    // then sums p2 and b2 at once (36): A3·v3 12, ⊗v2 6, ·A2 36, ⊗v1 6, ·A1 36, ·A0 12, ·v0 4 = 112.
+    let outer = ContractionTree.ofSsa 8 [| [| 3; 7 |]; [| 8; 6 |]; [| 2; 9 |]; [| 10; 5 |]; [| 1; 11 |]; [| 0; 12 |]; [| 13; 4 |] |]
+    Assert.Equal(BigInteger 112, Cost.flops p outer)
+    let best = Plan.run "optimal" PlanOptions.defaults p
+    Assert.Equal(BigInteger 112, best.Cost.Value.Flops)
+
+/// A 3×3 PEPS without physical legs, bond D: T[r][c] with horizontal bonds h{r}{c} and vertical v{r}{c}.
+let peps rows cols dBond =
+    let tensors =
+        [| for r in 0 .. rows - 1 do
+               for c in 0 .. cols - 1 do
+                   [| if r > 0 then sprintf "v%d%d" (r - 1) c
+                      if c > 0 then sprintf "h%d%d" r (c - 1)
+                      if c < cols - 1 then sprintf "h%d%d" r c
+                      if r < rows - 1 then sprintf "v%d%d" r c |] |]
+    let names = tensors |> Array.concat |> Array.distinct
+    Problem.create None tensors (names |> Array.map (fun n -> n, int64 dBond) |> Map.ofArray) [||]
+
+[<Fact>]
+let ``3x3 PEPS: the row-by-row tree costs 392, optimal is cheaper and equals brute force`` () =
+    let p = match Problem.index Range.none (peps 3 3 2) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    // Row 0: 32 + 32 (result v00 v01 v02); row 1: 64 + 128 + 64 (result v10 v11 v12); row 2: 32 + 32 + 8.
+    let t = ContractionTree.ofSsa 9 [| [| 0; 1 |]; [| 9; 2 |]; [| 10; 3 |]; [| 11; 4 |]; [| 12; 5 |]; [| 13; 6 |]; [| 14; 7 |]; [| 15; 8 |] |]
+    let c = Cost.report p t
+    Assert.Equal(BigInteger 392, c.Flops)
+    Assert.Equal(BigInteger 16, c.LargestIntermediate)
+    let spec =
+        let names = p.IndexNames
+        { Tensors = p.Inputs |> Array.map List.ofArray |> List.ofArray
+          Sizes = names |> Array.map (fun _ -> 2) |> List.ofArray
+          Output = [] }
+    let best = (Plan.run "optimal" PlanOptions.defaults p).Cost.Value.Flops
+    Assert.True(best <= BigInteger 392)
+    Assert.Equal(bruteForce spec false None, Some best)
+
+[<Fact>]
+let ``an unknown optimizer is reported with the valid names`` () =
+    let r = Plan.run "fastest" PlanOptions.defaults (worked ())
+    let d = Assert.Single r.Diagnostics
+    Assert.Equal("TN0300", d.Kind.Code)
+    for name in Plan.names do
+        Assert.Contains(name, d.Message)
+
+[<Fact>]
+let ``random-greedy is reproducible for a seed and no worse than greedy`` () =
+    let p = match Problem.index Range.none (peps 6 6 3) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let o = { PlanOptions.defaults with Trials = 32; Seed = 7 }
+    let a = Plan.run "random-greedy" o p
+    let b = Plan.run "random-greedy" o p
+    Assert.Equal<int array array>(a.Tree.Value.Steps, b.Tree.Value.Steps)
+    Assert.True(a.Cost.Value.Flops <= (Plan.run "greedy" o p).Cost.Value.Flops)
+
+[<Fact>]
+let ``greedy and partition plan large networks`` () =
+    let chain = match Problem.index Range.none (mpsOverlap 5000 4 2) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let g = Plan.run "greedy" PlanOptions.defaults chain
+    Assert.True(Plan.succeeded g)
+    Assert.Equal(9999, g.Tree.Value.Steps.Length)
+    let grid = match Problem.index Range.none (peps 12 12 2) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let r = Plan.run "partition" PlanOptions.defaults grid
+    Assert.True(Plan.succeeded r)
+    Assert.Equal(Ok(), ContractionTree.validate r.Tree.Value)
+
+[<Fact>]
+let ``the fitted exponent of a matrix product in its size is 3`` () =
+    let rebuild (values: (string * int64) list) =
+        let n = values |> List.find (fun (k, _) -> k = "n") |> snd
+        match PlanInput.ofEinsum "ab,bc->ac" (sprintf "%dx%d,%dx%d" n n n n) with
+        | Ok p -> Some p
+        | _ -> None
+    let plan problem =
+        match Problem.index Range.none problem with
+        | Ok p -> (Plan.run "optimal" PlanOptions.defaults p).Cost |> Option.map (fun c -> c.Flops)
+        | _ -> None
+    let exps = Plan.scaling [ "n", 8L ] rebuild plan
+    let e = Assert.Single exps
+    Assert.Equal(3.0, e.Exponent, 6)
+    Assert.Equal("flops ~ n^3.0", Plan.formatScaling exps)
+
+[<Fact>]
+let ``einsum accepts any Unicode letters, surrogate pairs included, and implies the output`` () =
+    // α and the mathematical italic 𝑎 (a surrogate pair) are single indices.
+    match PlanInput.ofEinsum "α𝑎,𝑎β" "2x3,3x4" with
+    | Ok p ->
+        Assert.Equal<string array array>([| [| "α"; "𝑎" |]; [| "𝑎"; "β" |] |], p.Inputs)
+        Assert.Equal<string array>([| "α"; "β" |], p.Output)
+        Assert.Equal(3L, p.Sizes["𝑎"])
+    | Result.Error ds -> failwithf "%A" ds
+
+[<Fact>]
+let ``einsum with mismatched shapes is a TN0308 or TN0306 diagnostic`` () =
+    match PlanInput.ofEinsum "ab,bc->ac" "2x3,4x5" with
+    | Result.Error ds -> Assert.Contains(ds, fun d -> d.Kind.Code = "TN0308")
+    | Ok _ -> failwith "expected an error"
+    match PlanInput.ofEinsum "ab,bc->ac" "2x3" with
+    | Result.Error ds -> Assert.Contains(ds, fun d -> d.Kind.Code = "TN0306")
+    | Ok _ -> failwith "expected an error"
+
+[<Fact>]
+let ``a JSON network is read and planned`` () =
+    let json = """{"tensors":[{"name":"A","indices":["a","b"]},{"name":"B","indices":["b","c"]}],"sizes":{"a":2,"b":3,"c":4},"output":["a","c"]}"""
+    match PlanInput.ofJson "net.json" json with
+    | Ok problem ->
+        Assert.Equal<string array>([| "A"; "B" |], problem.Names)
+        let p = match Problem.index Range.none problem with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+        Assert.Equal(BigInteger 48, (Plan.run "greedy" PlanOptions.defaults p).Cost.Value.Flops)
+    | Result.Error ds -> failwithf "%A" ds
+
+[<Fact>]
+let ``malformed JSON is a TN0306 diagnostic on its line`` () =
+    match PlanInput.ofJson "net.json" "{\n  \"tensors\": [,]\n}" with
+    | Result.Error [ d ] ->
+        Assert.Equal("TN0306", d.Kind.Code)
+        Assert.Equal(2, d.Range.Start.Line)
+    | other -> failwithf "unexpected %A" other
+
+[<Fact>]
+let ``an index without a size is a TN0302 diagnostic`` () =
+    let problem = Problem.create None [| [| "a"; "b" |] |] (Map.ofList [ "a", 2L ]) [| "a" |]
+    match Problem.index Range.none problem with
+    | Result.Error ds -> Assert.Contains(ds, fun d -> d.Kind.Code = "TN0302")
+    | Ok _ -> failwith "expected an error"
+
+[<Fact>]
+let ``a flat network's dynamic batch takes the --size override by family`` () =
+    let ix id name family dim kind =
+        { Id = id; Name = name; Family = family; Subscripts = []; Dim = dim; Kind = kind; Range = Range.none }
+    let t id name legs role =
+        { Id = id; Name = name; Family = name; Subscripts = []; Role = role; Param = name; Legs = legs
+          Init = None; Embedding = None; Range = Range.none }
+    let net =
+        { Name = "n"
+          Parameters = []
+          Tensors = [| t 0 "x" [ 0; 1 ] Input; t 1 "W" [ 1; 2 ] Weight |]
+          Indices = [| ix 0 "batch" "batch" (Dynamic 16L) Hyper; ix 1 "p" "p" (Fixed 3L) Bond; ix 2 "o" "o" (Fixed 5L) Bond |]
+          Output = [ 0; 2 ]
+          Cuts = []
+          Range = Range.none }
+    let problem, warnings = PlanInput.ofNetwork net (Map.ofList [ "batch", 1000L ])
+    Assert.Empty warnings
+    Assert.Equal(1000L, problem.Sizes["batch"])
+    Assert.Equal<bool array>([| false; true |], problem.Trainable)
+    Assert.Equal<string array>([| "batch"; "o" |], problem.Output)
+    let problem16, _ = PlanInput.ofNetwork net Map.empty
+    Assert.Equal(16L, problem16.Sizes["batch"])

@@ -180,22 +180,43 @@ public static class NativeLoader
     {
         var bytes = File.ReadAllBytes(original);
         var key = Convert.ToHexString(SHA256.HashData(bytes))[..16].ToLowerInvariant();
-        var dir = Path.Combine(CacheRoot(), "native", key);
+        try
+        {
+            return PatchedCopy(bytes, Path.Combine(CacheRoot(), "native", key));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Note($"cache directory not writable ({e.Message}); using the temporary directory");
+            return PatchedCopy(bytes, Path.Combine(Path.GetTempPath(), $"tndsl-{Environment.UserName}", "native", key));
+        }
+    }
+
+    static string PatchedCopy(byte[] bytes, string dir)
+    {
         var target = Path.Combine(dir, LibraryFile);
-        if (File.Exists(target))
+        int changed = 0;
+        bytes = (byte[])bytes.Clone();
+        foreach (var version in WeakenableVersions)
+            changed += ElfVersionNeeds.MarkWeak(bytes, version);
+        Note($"marked {changed} version requirement(s) weak");
+        // The copy is checked rather than trusted: a truncated or altered file is rewritten.
+        if (File.Exists(target) && File.ReadAllBytes(target).AsSpan().SequenceEqual(bytes))
         {
             Note($"reusing {target}");
             return target;
         }
-        int changed = 0;
-        foreach (var version in WeakenableVersions)
-            changed += ElfVersionNeeds.MarkWeak(bytes, version);
-        Note($"marked {changed} version requirement(s) weak");
         Directory.CreateDirectory(dir);
         var temp = Path.Combine(dir, $".{LibraryFile}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         File.WriteAllBytes(temp, bytes);
         // A rename within one directory is atomic: concurrent processes see either no file or a complete one.
-        File.Move(temp, target, overwrite: true);
+        try
+        {
+            File.Move(temp, target, overwrite: true);
+        }
+        finally
+        {
+            File.Delete(temp);
+        }
         return target;
     }
 

@@ -11,9 +11,9 @@ public static class Program
     /// <summary>Entry point: <c>kernels [--dtype float32|float64] [--device cpu|cuda] [--threads N]</c>.</summary>
     public static int Main(string[] args)
     {
-        if (args.Length == 0 || args[0] != "kernels")
+        if (args.Length == 0 || args[0] is not ("kernels" or "mps"))
         {
-            Console.Error.WriteLine("usage: TnDsl.TorchBench kernels [--dtype float32|float64] [--device cpu|cuda] [--threads N]");
+            Console.Error.WriteLine("usage: TnDsl.TorchBench kernels|mps [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N]");
             return 2;
         }
         string Opt(string name, string dflt)
@@ -26,7 +26,10 @@ public static class Program
         var device = new Device(Opt("--device", "cpu"));
         if (args.Contains("--threads"))
             set_num_threads(int.Parse(Opt("--threads", "1")));
-        Kernels(dtype, device);
+        if (args[0] == "kernels")
+            Kernels(dtype, device);
+        else
+            Mps(dtype, device, int.Parse(Opt("--sites", "100")));
         return 0;
     }
 
@@ -88,6 +91,99 @@ public static class Program
         Console.WriteLine();
         foreach (var (k, list) in ratios)
             Console.WriteLine($"{k,-10} fastest in {wins.GetValueOrDefault(k)} of {list.Count} applicable steps; geometric-mean ratio to fastest {Math.Exp(list.Average(Math.Log)):F2}");
+    }
+
+    /// An MPS over a batch with one-hot inputs (the born-machine shape), as a network spec: weights A[0..n-1]
+    /// first, then inputs x[0..n-1] fed as one [batch, n] tensor.
+    static NetworkSpec MpsSpec(int n, long chi, long d, long batch)
+    {
+        var indices = new List<IndexSpec> { new(0, "b", batch, true) };
+        int Add(string name, long size)
+        {
+            indices.Add(new IndexSpec(indices.Count, name, size, false));
+            return indices.Count - 1;
+        }
+        var p = Enumerable.Range(0, n).Select(i => Add($"p[{i}]", d)).ToArray();
+        var v = Enumerable.Range(0, n - 1).Select(i => Add($"v[{i}]", chi)).ToArray();
+        var init = new InitSpec.Sum(new InitSpec.Identity(), new InitSpec.Normal(0, 0.01));
+        var tensors = new List<TensorSpec>();
+        for (int i = 0; i < n; i++)
+        {
+            int[] legs = i == 0 ? [p[0], v[0]] : i == n - 1 ? [v[n - 2], p[i]] : [v[i - 1], p[i], v[i]];
+            tensors.Add(new TensorSpec(tensors.Count, $"A[{i}]", "A", [i], TensorRole.Weight, $"A.{i}", legs, init, null));
+        }
+        for (int i = 0; i < n; i++)
+            tensors.Add(new TensorSpec(tensors.Count, $"x[{i}]", "x", [i], TensorRole.Input, $"x.{i}", [0, p[i]], null, new EmbeddingSpec.OneHot((int)d)));
+        return new NetworkSpec("mps", tensors.ToArray(), indices.ToArray(), [0]);
+    }
+
+    /// Turns a contraction order over operand ids (originals 0..n-1, then results n, n+1, …) into linear pairs.
+    static List<(int, int)> Linear(int operands, IEnumerable<(int, int)> byId)
+    {
+        var ids = Enumerable.Range(0, operands).ToList();
+        var path = new List<(int, int)>();
+        int next = operands;
+        foreach (var (a, b) in byId)
+        {
+            path.Add((ids.IndexOf(a), ids.IndexOf(b)));
+            ids.Remove(a);
+            ids.Remove(b);
+            ids.Add(next++);
+        }
+        return path;
+    }
+
+    static void Mps(ScalarType dtype, Device device, int n)
+    {
+        const long chi = 30, d = 2, batch = 1000;
+        var spec = MpsSpec(n, chi, d, batch);
+        // The sweep an expert writes: x0.A0, then for each site (env.A[i]).x[i].
+        var order = new List<(int, int)> { (n, 0) };
+        int env = 2 * n;
+        for (int i = 1; i < n; i++)
+        {
+            order.Add((env, i));
+            order.Add((env + 1, n + i));
+            env += 2;
+        }
+        using var module = new NetworkModule(spec, Linear(2 * n, order), new NetworkModuleOptions { DType = dtype, Device = device, Seed = 1 });
+        using var raw = randint(0, d, [batch, n], generator: new Generator(2)).to(device);
+        var cores = Enumerable.Range(0, n).Select(i => module.get_parameter($"A.{i}")!).ToArray();
+
+        // The hand-written loop: batched matrix products over the sites, as the seed paper's code computes psi.
+        Tensor Hand()
+        {
+            using var scope = NewDisposeScope();
+            var x = nn.functional.one_hot(raw, d).to_type(dtype);
+            var left = x.select(1, 0).matmul(cores[0]);
+            for (int i = 1; i < n - 1; i++)
+            {
+                var m = left.matmul(cores[i].reshape(chi, d * chi)).view(batch, d, chi);
+                left = x.select(1, i).unsqueeze(1).bmm(m).squeeze(1);
+            }
+            var last = left.matmul(cores[n - 1]);
+            return (last * x.select(1, n - 1)).sum(-1).MoveToOuterDisposeScope();
+        }
+        Tensor Module() => module.forward([raw]);
+
+        using (no_grad())
+        {
+            using var a = Hand();
+            using var b = Module();
+            var err = (a - b).abs().max().to_type(ScalarType.Float64).item<double>();
+            var scale = a.abs().max().to_type(ScalarType.Float64).item<double>();
+            Console.WriteLine($"MPS forward, {n} sites, chi {chi}, d {d}, batch {batch}, {dtype} on {device}, {get_num_threads()} threads");
+            Console.WriteLine($"  max |module - hand| = {err:g3} (max |psi| = {scale:g3})");
+            var t = MedianSeconds(new Dictionary<PairKernel, Func<Tensor>> { [PairKernel.Einsum] = Hand, [PairKernel.Matmul] = Module }, device);
+            Console.WriteLine($"  hand-written loop   {t[PairKernel.Einsum] * 1e3,8:F2} ms");
+            Console.WriteLine($"  NetworkModule       {t[PairKernel.Matmul] * 1e3,8:F2} ms   ratio module/hand = {t[PairKernel.Matmul] / t[PairKernel.Einsum]:F2}");
+        }
+        var tg = MedianSeconds(new Dictionary<PairKernel, Func<Tensor>>
+        {
+            [PairKernel.Einsum] = () => { var y = Hand().sum(); y.backward(); return y; },
+            [PairKernel.Matmul] = () => { var y = Module().sum(); y.backward(); return y; },
+        }, device);
+        Console.WriteLine($"  forward+backward: hand {tg[PairKernel.Einsum] * 1e3:F2} ms, module {tg[PairKernel.Matmul] * 1e3:F2} ms, ratio {tg[PairKernel.Matmul] / tg[PairKernel.Einsum]:F2}");
     }
 
     /// Median wall time of one call of each function over several rounds; the functions take turns within a round

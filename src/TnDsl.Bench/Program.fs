@@ -1,0 +1,27 @@
+/// Benchmarks: commands that print figures (never timed assertions). `dotnet run -c Release --project src/TnDsl.Bench -- NAME`.
+module TnDsl.Bench.Program
+
+open System
+open System.IO
+
+let private repoRoot () =
+    let rec up (d: DirectoryInfo) =
+        if isNull d then Directory.GetCurrentDirectory()
+        elif File.Exists(Path.Combine(d.FullName, "TnDsl.sln")) then d.FullName
+        else up d.Parent
+    up (DirectoryInfo(Directory.GetCurrentDirectory()))
+
+let private benches: (string * string * (string array -> unit)) list =
+    [ "check", "front-end time (parse, elaborate, check) of full-size examples", fun _ -> CheckBench.run (Path.Combine(repoRoot (), "examples")) 15 ]
+
+[<EntryPoint>]
+let main argv =
+    match argv |> Array.tryHead |> Option.bind (fun n -> benches |> List.tryFind (fun (b, _, _) -> b = n)) with
+    | Some (_, _, run) ->
+        run argv[1..]
+        0
+    | None ->
+        eprintfn "usage: TnDsl.Bench <bench>; benches:"
+        for (n, d, _) in benches do
+            eprintfn "  %-8s %s" n d
+        2

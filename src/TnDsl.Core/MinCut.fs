@@ -1,0 +1,492 @@
+namespace TnDsl
+
+open System
+open System.Numerics
+open QuikGraph
+open QuikGraph.Algorithms.MaximumFlow
+
+/// Diagnostics of the min-cut phase (TN0400–TN0499).
+module MinCutDiagnostics =
+    /// A leg named in a cut is not an output leg of the network.
+    let CutLegNotOutput = Diagnostic.kind Error "TN0401" "cut leg is not an output leg"
+    /// A leg is on both sides of a cut.
+    let CutLegBothSides = Diagnostic.kind Error "TN0402" "cut leg on both sides"
+    /// An output leg is on neither side of a cut.
+    let CutLegMissing = Diagnostic.kind Error "TN0403" "output leg missing from cut"
+    /// A dynamic (batch) leg named in a cut is conditioned on and takes no part in the bound.
+    let CutDynamicLeg = Diagnostic.kind Info "TN0404" "batch leg conditioned on"
+    /// A bond is larger than anything that can flow through it.
+    let OversizedBond = Diagnostic.kind Warning "TN0410" "oversized bond"
+
+/// Which of the two bounds on a cut is smaller.
+type Tighter =
+    /// The min-cut bound is strictly smaller than the trivial bound.
+    | MinCutTighter
+    /// The trivial bound is strictly smaller (only when an output leg sits on no tensor).
+    | TrivialTighter
+    /// Both bounds are equal.
+    | Equal
+
+/// A bond severed by a min-cut.
+type CutBond =
+    { Index: int
+      Name: string
+      Dim: int64
+      /// True for a hyperindex (cut once, however many tensors it joins).
+      Hyper: bool
+      /// True for an output leg (the cut runs through the leg itself).
+      Open: bool
+      Range: SourceRange }
+
+/// The evaluation of one bipartition (A | B) of a network's output legs.
+type CutReport =
+    {
+        /// The cut's name (declared, or made up by the profile).
+        Name: string
+        /// The A legs (index ids), dynamic legs removed.
+        Left: int list
+        /// The B legs (index ids), dynamic legs removed.
+        Right: int list
+        /// The min-cut bound: the exact product of the dimensions of the severed bonds. The rank of the network
+        /// matricized as A × B is at most this.
+        Bound: BigInteger
+        /// log2 of the bound.
+        Bits: float
+        /// Natural log of the bound: the largest entanglement entropy across the cut, in nats.
+        Nats: float
+        /// A minimum set of bonds whose removal separates A from B.
+        Bonds: CutBond list
+        /// Tensors on the A side of the cut (ids).
+        LeftTensors: int list
+        /// Tensors on the B side of the cut (ids).
+        RightTensors: int list
+        /// min(product of A dims, product of B dims).
+        Trivial: BigInteger
+        /// log2 of the trivial bound.
+        TrivialBits: float
+        Tighter: Tighter
+        /// Where the cut was declared (Range.none for profile cuts).
+        Range: SourceRange
+    }
+
+/// The kind of split a profile entry is.
+type SplitKind =
+    /// The first k output legs in declared order against the rest.
+    | Contiguous
+    /// Rows up to r against the rest (2-D outputs).
+    | Rows
+    /// Columns up to c against the rest (2-D outputs).
+    | Columns
+    /// Odd against even rows, columns or checkerboard (2-D outputs), or odd against even positions (1-D).
+    | Interleaved
+
+/// One entry of a profile.
+type ProfileEntry =
+    { Kind: SplitKind
+      /// For Contiguous, Rows and Columns: the number of legs, rows or columns on the A side; 0 for Interleaved.
+      Position: int
+      Report: CutReport }
+
+/// A bond that can be made smaller without changing what the network can represent.
+type OversizedBond =
+    { Index: int
+      Name: string
+      Dim: int64
+      /// The dimension it can be reduced to: the most that can flow through it.
+      ReducibleTo: BigInteger
+      Range: SourceRange }
+
+/// Exact max-flow over capacities that are logarithms of integers. A capacity is kept as the vector of its
+/// prime exponents, so sums and differences are exact and comparisons are decided in floating point when clear
+/// and with BigInteger powers otherwise. Used where floating point cannot certify the cut and for bond checks.
+module private ExactFlow =
+    type Vec = int array
+
+    type Problem =
+        { Primes: int64 array
+          LogP: float array
+          /// Residual per arc, or None for an arc that can never be saturated.
+          Residual: Vec option array }
+
+    let factor (primes: int64 array) (n: int64) : Vec =
+        let v = Array.zeroCreate primes.Length
+        let mutable m = n
+        for j in 0 .. primes.Length - 1 do
+            while m % primes[j] = 0L do
+                m <- m / primes[j]
+                v[j] <- v[j] + 1
+        v
+
+    let primesOf (sizes: int64 seq) =
+        sizes
+        |> Seq.collect (fun n ->
+            let mutable m = n
+            let mutable p = 2L
+            let acc = ResizeArray()
+            while p * p <= m do
+                if m % p = 0L then
+                    acc.Add p
+                    while m % p = 0L do
+                        m <- m / p
+                p <- p + 1L
+            if m > 1L then acc.Add m
+            acc)
+        |> Seq.distinct
+        |> Array.ofSeq
+
+    let add (a: Vec) (b: Vec) = Array.map2 (+) a b
+    let sub (a: Vec) (b: Vec) = Array.map2 (-) a b
+
+    /// Sign of the log of the number a vector stands for.
+    let sign (logP: float array) (primes: int64 array) (v: Vec) =
+        let mutable s = 0.0
+        for j in 0 .. v.Length - 1 do
+            s <- s + float v[j] * logP[j]
+        if s > 1e-6 then 1
+        elif s < -1e-6 then -1
+        elif Array.forall ((=) 0) v then 0
+        else
+            let mutable num = BigInteger.One
+            let mutable den = BigInteger.One
+            for j in 0 .. v.Length - 1 do
+                if v[j] > 0 then num <- num * BigInteger.Pow(BigInteger primes[j], v[j])
+                elif v[j] < 0 then den <- den * BigInteger.Pow(BigInteger primes[j], -v[j])
+            compare num den
+
+    /// Edmonds–Karp from a set of sources to a set of sinks, stopping once the flow reaches `limit` if given.
+    /// Returns whether the limit was reached and, when it was not, the source side of a min cut (the vertices
+    /// reachable from the sources in the residual graph).
+    let run (g: CutGraph) (p: Problem) (isSource: bool array) (isSink: bool array) (limit: Vec option) =
+        let k = p.Primes.Length
+        let sgn = sign p.LogP p.Primes
+        let res = p.Residual |> Array.map (Option.map Array.copy)
+        let positive a =
+            match res[a] with
+            | None -> true
+            | Some r -> sgn r > 0
+        let n = g.Vertices
+        let parent = Array.create n -1
+        let seen = Array.zeroCreate n
+        let queue = Collections.Generic.Queue<int>()
+        let bfs () =
+            Array.fill parent 0 n -1
+            Array.fill seen 0 n false
+            queue.Clear()
+            for v in 0 .. n - 1 do
+                if isSource[v] then
+                    seen[v] <- true
+                    queue.Enqueue v
+            let mutable found = -1
+            while found < 0 && queue.Count > 0 do
+                let u = queue.Dequeue()
+                for a in g.OutArcs[u] do
+                    let v = g.ArcTo[a]
+                    if found < 0 && not seen[v] && positive a then
+                        seen[v] <- true
+                        parent[v] <- a
+                        if isSink[v] then found <- v else queue.Enqueue v
+            found
+        let mutable total: Vec = Array.zeroCreate k
+        let mutable fin = false
+        let mutable reached = false
+        while not fin do
+            let t = bfs ()
+            if t < 0 then fin <- true
+            else
+                let mutable delta: Vec option = limit |> Option.map (fun l -> sub l total)
+                let mutable v = t
+                while parent[v] >= 0 do
+                    let a = parent[v]
+                    match res[a], delta with
+                    | Some r, Some d when sgn (sub r d) < 0 -> delta <- Some r
+                    | Some r, None -> delta <- Some r
+                    | _ -> ()
+                    v <- g.ArcFrom[a]
+                match delta with
+                | None -> failwith "min-cut: a path of uncuttable arcs joins the two sides"
+                | Some d ->
+                    let mutable v = t
+                    while parent[v] >= 0 do
+                        let a = parent[v]
+                        res[a] <- res[a] |> Option.map (fun r -> sub r d)
+                        let b = g.ArcTwin[a]
+                        res[b] <- res[b] |> Option.map (fun r -> add r d)
+                        v <- g.ArcFrom[a]
+                    total <- add total d
+                    match limit with
+                    | Some l when sgn (sub l total) <= 0 ->
+                        fin <- true
+                        reached <- true
+                    | _ -> ()
+        // The source side: everything still reachable in the residual graph.
+        let reach = Array.zeroCreate n
+        let stack = Collections.Generic.Stack<int>()
+        for v in 0 .. n - 1 do
+            if isSource[v] then
+                reach[v] <- true
+                stack.Push v
+        while stack.Count > 0 do
+            let u = stack.Pop()
+            for a in g.OutArcs[u] do
+                let v = g.ArcTo[a]
+                if not reach[v] && positive a then
+                    reach[v] <- true
+                    stack.Push v
+        reached, reach
+
+    /// Exact capacities for a bipartition, with one index optionally removed from the graph.
+    let problem (g: CutGraph) (sides: Side option array) (without: int) =
+        let sizes = g.Network.Indices |> Array.map (fun i -> Dim.size i.Dim)
+        let primes = primesOf (sizes |> Seq.filter (fun n -> n > 1L))
+        let zero () : Vec = Array.zeroCreate primes.Length
+        let w = sizes |> Array.mapi (fun i n -> if i = without || n <= 1L then zero () else factor primes n)
+        let sumOf l = l |> List.fold (fun acc i -> add acc w[i]) (zero ())
+        let residual =
+            g.Arcs
+            |> Array.map (function
+                | Bonds l -> Some(sumOf l)
+                | OpenLegs(side, l) -> Some(sumOf (l |> List.filter (fun i -> sides[i] = Some side)))
+                | HyperInner i -> Some(Array.copy w[i])
+                | HyperLink -> None
+                | HyperTerminal(side, i) -> if sides[i] = Some side then None else Some(zero ())
+                | Reverse -> Some(zero ()))
+        { Primes = primes
+          LogP = primes |> Array.map (fun p -> Math.Log2(float p))
+          Residual = residual }
+
+/// Min-cut bounds for bipartitions of a network's output legs, profiles of such bounds, and oversized bonds.
+module MinCut =
+    let private product (net: FlatNetwork) (ids: int seq) =
+        ids |> Seq.fold (fun acc i -> acc * BigInteger(Dim.size net.Indices[i].Dim)) BigInteger.One
+
+    let private log2 (b: BigInteger) = BigInteger.Log(b, 2.0)
+
+    /// Source side of a min cut from QuikGraph's Edmonds–Karp on floating-point capacities: the vertices
+    /// reachable from the source, and the complement of those that reach the sink, in the residual graph.
+    let private floatCuts (g: CutGraph) (caps: float array) =
+        let ek =
+            EdmondsKarpMaximumFlowAlgorithm<int, TaggedEdge<int, int>>(
+                g.Graph,
+                Func<TaggedEdge<int, int>, float>(fun e -> caps[e.Tag]),
+                EdgeFactory(fun u v -> TaggedEdge(u, v, -1)),
+                g.Augmentor)
+        ek.Compute(g.Source, g.Sink) |> ignore
+        let res = Array.zeroCreate g.Edges.Length
+        for e in g.Edges do
+            res[e.Tag] <- ek.ResidualCapacities[e]
+        // Integer capacities are exact; log2 capacities carry rounding, so tiny residuals count as saturated.
+        let tol = if g.ExactUnits then 0.5 else CutGraph.Tolerance
+        let walk start forward =
+            let seen = Array.zeroCreate g.Vertices
+            let stack = Collections.Generic.Stack<int>()
+            seen[start] <- true
+            stack.Push start
+            while stack.Count > 0 do
+                let u = stack.Pop()
+                for a in g.OutArcs[u] do
+                    // Backwards, the arc v→u that can carry more is the twin of u→v.
+                    let arc = if forward then a else g.ArcTwin[a]
+                    let v = g.ArcTo[a]
+                    if not seen[v] && res[arc] > tol then
+                        seen[v] <- true
+                        stack.Push v
+            seen
+        let fromSource = walk g.Source true
+        let toSink = walk g.Sink false
+        ek.MaxFlow, fromSource, Array.map not toSink
+
+    /// Evaluates one bipartition on a prebuilt flow graph. Legs not open in the graph (dynamic legs) are dropped.
+    let evaluateOn (g: CutGraph) (name: string) (range: SourceRange) (left: int list) (right: int list) : CutReport =
+        let net = g.Network
+        let left = left |> List.filter (fun i -> g.IsOpen[i])
+        let right = right |> List.filter (fun i -> g.IsOpen[i])
+        let sides = CutGraph.sides g left right
+        let caps = CutGraph.capacities g sides
+        let _, xs, xt = floatCuts g caps
+        let score (inX: bool array) =
+            let bonds = CutGraph.severed g sides inX
+            product net bonds, bonds, inX
+        let candidates = [ score xs; score xt ]
+        let best = candidates |> List.minBy (fun (b, _, _) -> b)
+        let bound, bonds, inX =
+            let b, _, _ = best
+            // Two different products closer than the float slack cannot be told apart in log2 units; a bound
+            // below 2^24 is at least 1e-7 bits from any smaller integer, far beyond the slack. Otherwise the
+            // exact engine settles it.
+            if g.ExactUnits || b < BigInteger(1 <<< 24) then best
+            else
+                let p = ExactFlow.problem g sides -1
+                let isS = Array.init g.Vertices (fun v -> v = g.Source)
+                let isT = Array.init g.Vertices (fun v -> v = g.Sink)
+                let _, reach = ExactFlow.run g p isS isT None
+                let exact = score reach
+                let e, _, _ = exact
+                if e <= b then exact else best
+        let trivial = min (product net left) (product net right)
+        { Name = name
+          Left = left
+          Right = right
+          Bound = bound
+          Bits = log2 bound
+          Nats = BigInteger.Log bound
+          Bonds =
+            bonds
+            |> List.map (fun i ->
+                let ix = net.Indices[i]
+                { Index = i
+                  Name = ix.Name
+                  Dim = Dim.size ix.Dim
+                  Hyper = (match g.Placement[i] with HyperPair _ -> true | _ -> false)
+                  Open = g.IsOpen[i]
+                  Range = ix.Range })
+          LeftTensors = [ for t in 0 .. g.Tensors - 1 do if inX[t] then t ]
+          RightTensors = [ for t in 0 .. g.Tensors - 1 do if not inX[t] then t ]
+          Trivial = trivial
+          TrivialBits = log2 trivial
+          Tighter =
+            if bound < trivial then MinCutTighter
+            elif trivial < bound then TrivialTighter
+            else Equal
+          Range = range }
+
+    /// Checks that a cut's sides partition the network's output legs (dynamic legs are ignored with a note).
+    let validate (net: FlatNetwork) (cut: FlatCut) : Diagnostic list =
+        let outputs = Set.ofList net.Output
+        let isDyn i = Dim.isDynamic net.Indices[i].Dim
+        let name i = net.Indices[i].Name
+        [ for i in cut.Left @ cut.Right |> List.distinct do
+              if not (outputs.Contains i) then
+                  Diagnostic.make MinCutDiagnostics.CutLegNotOutput cut.Range
+                      (sprintf "cut `%s`: `%s` is not an output leg of `%s`" cut.Name (name i) net.Name)
+              elif isDyn i then
+                  Diagnostic.make MinCutDiagnostics.CutDynamicLeg cut.Range
+                      (sprintf "cut `%s`: `%s` is a batch leg; the bound is for one batch entry" cut.Name (name i))
+          for i in Set.intersect (Set.ofList cut.Left) (Set.ofList cut.Right) do
+              Diagnostic.make MinCutDiagnostics.CutLegBothSides cut.Range
+                  (sprintf "cut `%s`: `%s` is on both sides" cut.Name (name i))
+          for i in net.Output do
+              if not (isDyn i) && not (List.contains i cut.Left || List.contains i cut.Right) then
+                  Diagnostic.make MinCutDiagnostics.CutLegMissing cut.Range
+                      (sprintf "cut `%s`: output leg `%s` is on neither side" cut.Name (name i))
+                  |> Diagnostic.withHint "every output leg must be on one side of a cut" ]
+
+    /// Evaluates one declared cut: the report, or None when the cut is invalid, with its diagnostics.
+    let evaluate (net: FlatNetwork) (cut: FlatCut) : CutReport option * Diagnostic list =
+        let ds = validate net cut
+        if Diagnostic.hasErrors ds then None, ds
+        else Some(evaluateOn (CutGraph.build net) cut.Name cut.Range cut.Left cut.Right), ds
+
+    /// Evaluates every declared cut of a network (the flow graph is built once).
+    let evaluateAll (net: FlatNetwork) : CutReport list * Diagnostic list =
+        let g = lazy (CutGraph.build net)
+        let results =
+            net.Cuts
+            |> List.map (fun cut ->
+                let ds = validate net cut
+                if Diagnostic.hasErrors ds then None, ds
+                else Some(evaluateOn g.Value cut.Name cut.Range cut.Left cut.Right), ds)
+        List.choose fst results, List.collect snd results
+
+    /// The min-cut bound of a bipartition from the exact engine alone (prime-exponent capacities, no floating
+    /// point), for cross-checking the QuikGraph path.
+    let exactBound (g: CutGraph) (left: int list) (right: int list) : BigInteger =
+        let sides = CutGraph.sides g left right
+        let p = ExactFlow.problem g sides -1
+        let isS = Array.init g.Vertices (fun v -> v = g.Source)
+        let isT = Array.init g.Vertices (fun v -> v = g.Sink)
+        let _, reach = ExactFlow.run g p isS isT None
+        product g.Network (CutGraph.severed g sides reach)
+
+    /// Evaluates an ad-hoc bipartition given as index ids (the B side is every other open output leg).
+    let bipartition (net: FlatNetwork) (name: string) (left: int list) : CutReport =
+        let g = CutGraph.build net
+        let right = net.Output |> List.filter (fun i -> not (List.contains i left))
+        evaluateOn g name Range.none left right
+
+    /// The open output legs, as a 2-D grid (family with two subscripts, all legs in one family) when they form one.
+    let private grid (net: FlatNetwork) (legs: int list) =
+        let ixs = legs |> List.map (fun i -> net.Indices[i])
+        match ixs with
+        | first :: _ when ixs |> List.forall (fun ix -> ix.Family = first.Family && ix.Subscripts.Length = 2) ->
+            Some(ixs |> List.map (fun ix -> ix.Id, ix.Subscripts[0], ix.Subscripts[1]))
+        | _ -> None
+
+    /// The bound for the profile's splits of the output legs, on one flow graph. For a 1-D output: every
+    /// contiguous split in declared order (an MPS bond by bond) and odd|even positions. For a 2-D output family
+    /// (legs `p[x,y]`): every row split and every column split (the halves among them) and the interleaved
+    /// splits odd|even rows, odd|even columns and the checkerboard.
+    let profile (net: FlatNetwork) : ProfileEntry list =
+        let g = CutGraph.build net
+        let legs = net.Output |> List.filter (fun i -> g.IsOpen[i])
+        let name i = net.Indices[i].Name
+        let entry kind pos label (a: int list) =
+            let b = legs |> List.filter (fun i -> not (List.contains i a))
+            { Kind = kind
+              Position = pos
+              Report = evaluateOn g label Range.none a b }
+        let n = legs.Length
+        let contiguous () =
+            let arr = Array.ofList legs
+            [ for k in 1 .. n - 1 do
+                  let label = sprintf "%s..%s | %s..%s" (name arr[0]) (name arr[k - 1]) (name arr[k]) (name arr[n - 1])
+                  entry Contiguous k label (List.ofArray arr[0 .. k - 1]) ]
+        match grid net legs with
+        | Some cells when n > 1 ->
+            let rows = cells |> List.map (fun (_, r, _) -> r) |> List.distinct |> List.sort
+            let cols = cells |> List.map (fun (_, _, c) -> c) |> List.distinct |> List.sort
+            let pick f = cells |> List.filter f |> List.map (fun (i, _, _) -> i)
+            [ for k in 1 .. rows.Length - 1 do
+                  let r = rows[k - 1]
+                  entry Rows k (sprintf "rows ..%d | %d.." r rows[k]) (pick (fun (_, x, _) -> x <= r))
+              for k in 1 .. cols.Length - 1 do
+                  let c = cols[k - 1]
+                  entry Columns k (sprintf "cols ..%d | %d.." c cols[k]) (pick (fun (_, _, y) -> y <= c))
+              if rows.Length > 1 then
+                  entry Interleaved 0 "even rows | odd rows" (pick (fun (_, x, _) -> x % 2 = 0))
+              if cols.Length > 1 then
+                  entry Interleaved 0 "even cols | odd cols" (pick (fun (_, _, y) -> y % 2 = 0))
+              if rows.Length > 1 && cols.Length > 1 then
+                  entry Interleaved 0 "checkerboard" (pick (fun (_, x, y) -> (x + y) % 2 = 0)) ]
+        | _ ->
+            [ yield! contiguous ()
+              if n > 2 then
+                  entry Interleaved 0 "even | odd positions" (legs |> List.indexed |> List.filter (fun (k, _) -> k % 2 = 0) |> List.map snd) ]
+
+    /// Bonds whose dimension exceeds what can flow through them. For a bond between tensors u and v, the most
+    /// that can flow is the smaller of the two min-cuts, in the network without the bond, that separate u from
+    /// v and all open legs, and v from u and all open legs; the bond can be reduced to that without changing the
+    /// set of tensors the network represents (insert the projector onto the image of the smaller side). For a
+    /// bridge this is at most the product of the open dimensions on the smaller side. Hyperindices and open legs
+    /// are not checked.
+    let oversized (net: FlatNetwork) : OversizedBond list * Diagnostic list =
+        let g = CutGraph.build net
+        let allB = Array.init net.Indices.Length (fun i -> if g.IsOpen[i] then Some SideB else None)
+        let found =
+            [ for i in 0 .. net.Indices.Length - 1 do
+                  match g.Placement[i] with
+                  | Edge(u, v) when Dim.size net.Indices[i].Dim > 1L ->
+                      let d = Dim.size net.Indices[i].Dim
+                      let p = ExactFlow.problem g allB i
+                      let limit = ExactFlow.factor p.Primes d
+                      let side from other =
+                          let isS = Array.init g.Vertices (fun x -> x = from)
+                          let isT = Array.init g.Vertices (fun x -> x = other || x = g.Sink)
+                          match ExactFlow.run g p isS isT (Some limit) with
+                          | true, _ -> BigInteger d
+                          | false, reach -> product net (CutGraph.severed g allB reach |> List.filter ((<>) i))
+                      let r = min (side u v) (side v u)
+                      if r < BigInteger d then
+                          let ix = net.Indices[i]
+                          { Index = i
+                            Name = ix.Name
+                            Dim = d
+                            ReducibleTo = r
+                            Range = ix.Range }
+                  | _ -> () ]
+        let diags =
+            found
+            |> List.map (fun o ->
+                Diagnostic.make MinCutDiagnostics.OversizedBond o.Range
+                    (sprintf "bond `%s` has dimension %d but at most %O can flow through it" o.Name o.Dim o.ReducibleTo)
+                |> Diagnostic.withHint (sprintf "reduce `%s` to %O: the network represents the same tensors" o.Name o.ReducibleTo))
+        found, diags

@@ -72,6 +72,11 @@ type CutGraph =
       UnitBits: float
       /// True when capacities are integer exponents, so that flows are computed exactly.
       ExactUnits: bool
+      /// The distinct primes dividing the dimensions in the graph.
+      Primes: int64 array
+      /// Per index: its dimension's exponent vector over `Primes` (all zero for dimension 1): the exact
+      /// capacity, which the exact engine adds and compares without rounding.
+      Exponents: int array array
       /// A capacity larger than any cut: stands for "never cut".
       Infinite: float
       /// Per arc id: what it stands for.
@@ -153,6 +158,18 @@ module CutGraph =
             | Some p ->
                 Array.init nI (fun i -> if sizes[i] <= 1L then 0.0 else float (Option.get (exponentOf p sizes[i]))), Math.Log2(float p)
             | None -> Array.init nI (fun i -> if sizes[i] <= 1L then 0.0 else Math.Log2(float sizes[i])), 1.0
+        let primes = used |> List.collect primeFactors |> List.distinct |> List.sort |> Array.ofList
+        let exponents =
+            sizes
+            |> Array.map (fun n ->
+                let mutable m = n
+                primes
+                |> Array.map (fun p ->
+                    let mutable e = 0
+                    while m > 1L && m % p = 0L do
+                        m <- m / p
+                        e <- e + 1
+                    e))
         let infinite = 1.0 + Array.sum weight
         let arcs = ResizeArray<ArcRole>()
         let graph = AdjacencyGraph<int, TaggedEdge<int, int>>(true)
@@ -219,6 +236,8 @@ module CutGraph =
           Weight = weight
           UnitBits = unitBits
           ExactUnits = prime.IsSome
+          Primes = primes
+          Exponents = exponents
           Infinite = infinite
           Arcs = arcs.ToArray()
           Graph = graph
@@ -261,5 +280,11 @@ module CutGraph =
     let severed (g: CutGraph) (sides: Side option array) (inX: bool array) =
         [ for i in 0 .. g.Placement.Length - 1 do
               if g.Placement[i] <> Absent then
-                  let ends = endpoints g sides i
-                  if Array.exists (fun v -> inX[v]) ends && Array.exists (fun v -> not inX[v]) ends then i ]
+                  let mutable inside, outside = false, false
+                  match sides[i] with
+                  | Some SideA -> inside <- true
+                  | Some SideB -> outside <- true
+                  | None -> ()
+                  for t in g.TensorsOf[i] do
+                      if inX[t] then inside <- true else outside <- true
+                  if inside && outside then i ]

@@ -67,6 +67,11 @@ let run (_: string array) =
     printfn "  %d cuts, largest bound %O" mp.Length (mp |> List.map (fun e -> e.Report.Bound) |> List.max)
     let pp = time "PEPS 32x32 d=2 D=4: rows, columns, interleaved" (fun () -> MinCut.profile p)
     printfn "  %d cuts, half (rows ..15 | 16..) bound 2^%.0f" pp.Length ((pp |> List.find (fun e -> e.Kind = Rows && e.Position = 16)).Report.Bits)
+    // The same PEPS splits through QuikGraph's Edmonds–Karp, for comparison with the exact engine.
+    let g = CutGraph.build p
+    let viaQuikGraph () =
+        pp |> List.map (fun e -> MinCut.evaluateWith QuikGraphEdmondsKarp g "q" Range.none e.Report.Left e.Report.Right)
+    let _ = time "PEPS 32x32 profile via QuikGraph Edmonds-Karp" viaQuikGraph
     let _ = time "MPS 784: oversized-bond check" (fun () -> MinCut.oversized m)
     let _ = time "PEPS 32x32: oversized-bond check" (fun () -> MinCut.oversized p)
     0

@@ -101,9 +101,9 @@ type FlowEngine =
     /// QuikGraph's Edmonds–Karp on floating-point log capacities; the cut is read from the residual graph, its
     /// product recomputed exactly, and the exact engine consulted where floating point cannot certify it.
     | QuikGraphEdmondsKarp
-    /// The array-based exact engine on prime-exponent capacities: no floating point in any decision. About
-    /// twenty times faster than QuikGraph's on large graphs (no per-search allocation), so profiles and bond
-    /// checks use it.
+    /// The array-based exact engine on prime-exponent capacities: no floating point in any decision, no
+    /// allocation per search, and safe to run on several cuts at once. Profiles and bond checks use it: in the
+    /// cuts benchmark the 32×32 PEPS profile takes ~0.3 s with it against ~1.8 s through QuikGraph.
     | PrimeExponent
 
 /// Exact max-flow over capacities that are logarithms of integers. A capacity is kept as the vector of its

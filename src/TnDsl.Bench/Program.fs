@@ -12,7 +12,8 @@ let private repoRoot () =
     up (DirectoryInfo(Directory.GetCurrentDirectory()))
 
 let private benches: (string * string * (string array -> unit)) list =
-    [ "check", "front-end time (parse, elaborate, check) of full-size examples", fun _ -> CheckBench.run (Path.Combine(repoRoot (), "examples")) 15 ]
+    [ "check", "front-end time (parse, elaborate, check) of full-size examples", fun _ -> CheckBench.run (Path.Combine(repoRoot (), "examples")) 15
+      "cuts", "min-cut profile time: 784-site MPS and 32x32 PEPS", fun args -> CutsBench.run args |> ignore ]
 
 [<EntryPoint>]
 let main argv =

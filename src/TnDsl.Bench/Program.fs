@@ -1,20 +1,29 @@
-/// `dotnet run -c Release --project src/TnDsl.Bench -- NAME`: runs a benchmark that prints figures.
+/// Benchmarks: commands that print figures (never timed assertions). `dotnet run -c Release --project src/TnDsl.Bench -- NAME`.
 module TnDsl.Bench.Program
 
-/// The benchmarks by name; add a line here for a new one (`cuts`, …).
-let benchmarks: (string * string * (string array -> int)) list =
-    [ "plan", "contraction planning: search time and flops of every optimizer on standard networks", PlanBench.run ]
+open System
+open System.IO
+
+let private repoRoot () =
+    let rec up (d: DirectoryInfo) =
+        if isNull d then Directory.GetCurrentDirectory()
+        elif File.Exists(Path.Combine(d.FullName, "TnDsl.sln")) then d.FullName
+        else up d.Parent
+    up (DirectoryInfo(Directory.GetCurrentDirectory()))
+
+let private benches: (string * string * (string array -> unit)) list =
+    [ "check", "front-end time (parse, elaborate, check) of full-size examples", fun _ -> CheckBench.run (Path.Combine(repoRoot (), "examples")) 15
+      "cuts", "min-cut profile time: 784-site MPS and 32x32 PEPS", fun args -> CutsBench.run args |> ignore
+      "plan", "planner search time and flops: born machine, PEPS, MERA, random regular graphs, exact search", fun args -> PlanBench.run args |> ignore ]
 
 [<EntryPoint>]
-let main args =
-    let usage () =
-        eprintfn "usage: TnDsl.Bench NAME [ARGS]; benchmarks:"
-        for name, what, _ in benchmarks do
-            eprintfn "  %-8s %s" name what
+let main argv =
+    match argv |> Array.tryHead |> Option.bind (fun n -> benches |> List.tryFind (fun (b, _, _) -> b = n)) with
+    | Some (_, _, run) ->
+        run argv[1..]
+        0
+    | None ->
+        eprintfn "usage: TnDsl.Bench <bench>; benches:"
+        for (n, d, _) in benches do
+            eprintfn "  %-8s %s" n d
         2
-    match args |> Array.tryHead with
-    | None -> usage ()
-    | Some name ->
-        match benchmarks |> List.tryFind (fun (n, _, _) -> n = name) with
-        | Some (_, _, f) -> f args[1..]
-        | None -> usage ()

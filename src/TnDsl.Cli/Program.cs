@@ -1,10 +1,58 @@
 namespace TnDsl.Cli;
 
-/// <summary>Entry point of the <c>tn</c> command.</summary>
+using TnDsl.Cli.Commands;
+
+/// <summary>Entry point of the <c>tn</c> command: dispatches a verb to its command.</summary>
 public static class Program
 {
-    /// <summary>Runs the command line.</summary>
-    // TEMPORARY (plan branch): a minimal dispatch of `tn plan` for manual testing; the lead's Program.cs replaces it.
-    public static int Main(string[] args) =>
-        args.Length > 0 && args[0] == "plan" ? Commands.PlanCommand.Run(args[1..]) : 0;
+    private static readonly (string Verb, string Summary, Func<string[], int> Run)[] Verbs =
+    [
+        ("check", "check a .tn file and print its summary", CheckCommand.Run),
+        ("plan", "plan a contraction order and report its cost (JSON network or --einsum)", PlanCommand.Run),
+    ];
+
+    /// <summary>Runs the command line. Exit codes: 0 success, 1 errors in the input, 2 usage errors.</summary>
+    public static int Main(string[] args)
+    {
+        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        {
+            PrintUsage(Console.Out);
+            return args.Length == 0 ? 2 : 0;
+        }
+        if (args[0] is "--version")
+        {
+            Console.WriteLine(typeof(Program).Assembly.GetName().Version);
+            return 0;
+        }
+        var verb = Verbs.FirstOrDefault(v => v.Verb == args[0]);
+        if (verb.Run is null)
+        {
+            Console.Error.WriteLine($"tn: unknown command '{args[0]}'. Commands: {string.Join(", ", Verbs.Select(v => v.Verb))}.");
+            return 2;
+        }
+        try
+        {
+            return verb.Run(args[1..]);
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine($"tn {verb.Verb}: {e.Message}");
+            return 2;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"tn {verb.Verb}: {e.Message}");
+            return 1;
+        }
+    }
+
+    private static void PrintUsage(TextWriter w)
+    {
+        w.WriteLine("usage: tn <command> [options]");
+        w.WriteLine();
+        foreach (var (name, summary, _) in Verbs)
+            w.WriteLine($"  {name,-10} {summary}");
+        w.WriteLine();
+        w.WriteLine("Run 'tn <command> --help' for a command's options.");
+    }
 }

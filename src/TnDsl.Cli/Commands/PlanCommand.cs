@@ -1,22 +1,26 @@
 using TnDsl;
+using TnDsl.Api;
 
 namespace TnDsl.Cli.Commands;
 
 /// <summary>
-/// <c>tn plan FILE.json | --einsum "ab,bc->ac" --shapes "2x3,3x4" [--optimizer NAME] [--size batch=1000]
-/// [--memory-limit N] [--json]</c>: plans a contraction order and prints its cost report.
+/// <c>tn plan FILE.tn|FILE.json | --einsum "ab,bc->ac" --shapes "2x3,3x4" [--set k=v] [--network NAME]
+/// [--optimizer NAME] [--size batch=1000] [--memory-limit N] [--json]</c>: plans a contraction order and prints
+/// its cost report.
 /// Exit codes: 0 planned, 1 the plan failed, 2 a usage error.
 /// </summary>
 public static class PlanCommand
 {
     private const string Usage =
-        "usage: tn plan FILE.json [--optimizer NAME] [--size NAME=N]... [--memory-limit N] [--json]\n" +
+        "usage: tn plan FILE.tn|FILE.json [--set NAME=VALUE]... [--network NAME] [--optimizer NAME]\n" +
+        "               [--size NAME=N]... [--memory-limit N] [--json]\n" +
         "       tn plan --einsum \"ab,bc->ac\" --shapes \"2x3,3x4\" [options]";
 
     /// <summary>Runs the command with the arguments after <c>plan</c>.</summary>
     public static int Run(string[] args)
     {
-        string? file = null, einsum = null, shapes = null;
+        string? file = null, einsum = null, shapes = null, network = null;
+        var sets = new List<KeyValuePair<string, string>>();
         var optimizer = "auto";
         var sizes = new List<KeyValuePair<string, long>>();
         long memoryLimit = 0;
@@ -36,7 +40,7 @@ public static class PlanCommand
                     break;
                 case "--optimizer":
                     optimizer = Next() ?? "";
-                    if (optimizer.Length == 0) return Fail("--optimizer needs a name: " + string.Join(", ", Api.optimizerNames()));
+                    if (optimizer.Length == 0) return Fail("--optimizer needs a name: " + string.Join(", ", PlanApi.optimizerNames()));
                     break;
                 case "--einsum":
                     einsum = Next();
@@ -52,6 +56,16 @@ public static class PlanCommand
                     if (kv is null || eq <= 0 || !long.TryParse(kv[(eq + 1)..], out var n) || n < 1)
                         return Fail("--size needs NAME=N with N a positive integer");
                     sizes.Add(new KeyValuePair<string, long>(kv[..eq], n));
+                    break;
+                case "--set":
+                    var sv = Next();
+                    var se = sv?.IndexOf('=') ?? -1;
+                    if (sv is null || se <= 0) return Fail("--set needs NAME=VALUE");
+                    sets.Add(new KeyValuePair<string, string>(sv[..se], sv[(se + 1)..]));
+                    break;
+                case "--network":
+                    network = Next();
+                    if (network is null) return Fail("--network needs a name");
                     break;
                 case "--memory-limit":
                     if (!long.TryParse(Next(), out memoryLimit) || memoryLimit < 1)
@@ -72,9 +86,19 @@ public static class PlanCommand
         if (einsum is not null && shapes is null) return Fail("--einsum needs --shapes");
         try
         {
-            var run = einsum is not null
-                ? Api.planEinsum(einsum, shapes!, optimizer, sizes.ToArray(), memoryLimit, json)
-                : Api.planJsonFile(file!, optimizer, sizes.ToArray(), memoryLimit, json);
+            PlanRun run;
+            if (einsum is not null)
+                run = PlanApi.planEinsum(einsum, shapes!, optimizer, sizes.ToArray(), memoryLimit, json);
+            else if (file!.EndsWith(".tn", StringComparison.OrdinalIgnoreCase))
+            {
+                if (!File.Exists(file)) return Fail($"no such file: {file}");
+                var check = Frontend.Check(file, sets, network!);
+                foreach (var d in check.Diagnostics) Console.Error.WriteLine(d.Rendered);
+                if (check.HasErrors) return 1;
+                run = PlanApi.planNetwork(check.SummaryOrNull.Network, optimizer, sizes.ToArray(), memoryLimit, json);
+            }
+            else
+                run = PlanApi.planJsonFile(file, optimizer, sizes.ToArray(), memoryLimit, json);
             if (run.Output.Length > 0) Console.Write(run.Output.EndsWith('\n') ? run.Output : run.Output + "\n");
             foreach (var m in run.Messages) Console.Error.WriteLine(m);
             return run.ExitCode;

@@ -1,0 +1,119 @@
+namespace TnDsl.Cli.Commands;
+
+using System.Text.Json;
+using TnDsl.Api;
+
+/// <summary><c>tn check FILE [--set k=v] [--network NAME] [--json]</c>: diagnostics, then the network's summary.</summary>
+public static class CheckCommand
+{
+    private const string Usage = "usage: tn check FILE [--set name=value ...] [--network NAME] [--json]";
+
+    /// <summary>Runs the command; 0 when clean (warnings allowed), 1 on errors, 2 on usage errors.</summary>
+    public static int Run(string[] argv)
+    {
+        if (argv.Contains("--help") || argv.Contains("-h"))
+        {
+            Console.WriteLine(Usage);
+            return 0;
+        }
+        var args = Args.Parse(argv, ["--set", "--network"], ["--json"]);
+        var file = args.Single("FILE (a .tn file)");
+        var result = Frontend.Check(file, args.Pairs("--set"), args.Value("--network"));
+        if (args.Has("--json"))
+            WriteJson(Console.Out, file, result);
+        else
+            WriteText(Console.Out, result);
+        return result.HasErrors ? 1 : 0;
+    }
+
+    /// <summary>Diagnostics with source lines and carets, then the summary or an error count.</summary>
+    public static void WriteText(TextWriter w, CheckResult result)
+    {
+        foreach (var d in result.Diagnostics)
+        {
+            w.WriteLine(d.Rendered);
+            w.WriteLine();
+        }
+        var s = result.SummaryOrNull;
+        if (s is null)
+        {
+            w.WriteLine($"{Plural(result.ErrorCount, "error")}, {Plural(result.WarningCount, "warning")}.");
+            return;
+        }
+        var pars = s.Parameters.Length == 0 ? "" : " (" + string.Join(", ", s.Parameters.Select(p => $"{p.Key}={p.Value}")) + ")";
+        w.WriteLine($"network {s.Name}{pars}: ok, {Plural(result.WarningCount, "warning")}");
+        w.WriteLine($"  tensors     {s.Tensors} ({s.Weights} weight, {s.Inputs} input, {s.Constants} const)");
+        w.WriteLine($"  indices     {s.Indices} ({s.Bonds} bonds, {s.Hyperindices} hyper, {s.OpenLegs} open)");
+        w.WriteLine($"  parameters  {s.TrainableScalars:N0} trainable scalars in {Plural(s.TrainableTensors, "tensor")}");
+        w.WriteLine($"  open legs   {FormatLegs(s.OpenLegNames)}");
+        if (s.Cuts.Length > 0)
+            w.WriteLine($"  cuts        {string.Join(", ", s.Cuts)}");
+    }
+
+    private static string FormatLegs(string[] legs) =>
+        legs.Length <= 8 ? string.Join(", ", legs) : string.Join(", ", legs.Take(4)) + $", … {legs[^1]} ({legs.Length})";
+
+    private static string Plural(int n, string word) => n == 1 ? $"1 {word}" : $"{n} {word}s";
+
+    /// <summary>The same as JSON: diagnostics (code, level, range, message, hints) and the summary.</summary>
+    public static void WriteJson(TextWriter w, string file, CheckResult result)
+    {
+        using var stream = new MemoryStream();
+        using (var j = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            j.WriteStartObject();
+            j.WriteString("file", file);
+            j.WriteBoolean("ok", !result.HasErrors);
+            j.WriteStartArray("diagnostics");
+            foreach (var d in result.Diagnostics)
+            {
+                j.WriteStartObject();
+                j.WriteString("level", d.Level);
+                j.WriteString("code", d.Code);
+                j.WriteString("title", d.Title);
+                j.WriteString("file", d.File);
+                j.WriteStartObject("range");
+                j.WriteNumber("line", d.Line);
+                j.WriteNumber("column", d.Column);
+                j.WriteNumber("endLine", d.EndLine);
+                j.WriteNumber("endColumn", d.EndColumn);
+                j.WriteEndObject();
+                j.WriteString("message", d.Message);
+                j.WriteStartArray("hints");
+                foreach (var h in d.Hints) j.WriteStringValue(h);
+                j.WriteEndArray();
+                j.WriteEndObject();
+            }
+            j.WriteEndArray();
+            var s = result.SummaryOrNull;
+            if (s is null) j.WriteNull("summary");
+            else
+            {
+                j.WriteStartObject("summary");
+                j.WriteString("network", s.Name);
+                j.WriteStartObject("parameters");
+                foreach (var p in s.Parameters) j.WriteString(p.Key, p.Value);
+                j.WriteEndObject();
+                j.WriteNumber("tensors", s.Tensors);
+                j.WriteNumber("weights", s.Weights);
+                j.WriteNumber("inputs", s.Inputs);
+                j.WriteNumber("constants", s.Constants);
+                j.WriteNumber("indices", s.Indices);
+                j.WriteNumber("bonds", s.Bonds);
+                j.WriteNumber("hyperindices", s.Hyperindices);
+                j.WriteNumber("openLegs", s.OpenLegs);
+                j.WriteNumber("trainableTensors", s.TrainableTensors);
+                j.WriteString("trainableScalars", s.TrainableScalars.ToString());
+                j.WriteStartArray("output");
+                foreach (var o in s.OpenLegNames) j.WriteStringValue(o);
+                j.WriteEndArray();
+                j.WriteStartArray("cuts");
+                foreach (var c in s.Cuts) j.WriteStringValue(c);
+                j.WriteEndArray();
+                j.WriteEndObject();
+            }
+            j.WriteEndObject();
+        }
+        w.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
+    }
+}

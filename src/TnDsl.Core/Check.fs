@@ -1,0 +1,162 @@
+/// Checks on the elaborated network: how indices join tensors, what is open, what cuts and tied weights mean.
+/// Every check reports at the most specific range it knows (the offending leg rather than the tensor).
+module TnDsl.Check
+
+open System
+open System.Collections.Generic
+open TnDsl.Elaborate
+
+/// Diagnostic kinds of the check phase (TN0200–TN0299).
+module Codes =
+    /// A bond index on one tensor only and not in `output`.
+    let dangling = Diagnostic.kind Level.Error "TN0200" "dangling bond"
+    /// An ordinary index on more than two tensors.
+    let overused = Diagnostic.kind Level.Error "TN0201" "index joins more than two tensors"
+    /// The same index twice on one tensor.
+    let repeatedLeg = Diagnostic.kind Level.Error "TN0202" "leg repeated on one tensor"
+    /// An `output` leg that is not open: it already joins two tensors.
+    let outputNotOpen = Diagnostic.kind Level.Error "TN0203" "output leg is not open"
+    /// An open leg that `output` leaves out.
+    let openMissing = Diagnostic.kind Level.Error "TN0204" "open leg missing from output"
+    /// The same leg twice in `output`.
+    let outputRepeated = Diagnostic.kind Level.Error "TN0205" "output leg listed twice"
+    /// A cut naming a leg that is not an output leg.
+    let cutNotOutput = Diagnostic.kind Level.Error "TN0206" "cut names a leg that is not an output"
+    /// A cut whose sides overlap, leave legs out, or are empty.
+    let cutNotPartition = Diagnostic.kind Level.Error "TN0207" "cut does not partition the output legs"
+    /// Tensors sharing one parameter with different leg dimensions.
+    let tiedShape = Diagnostic.kind Level.Error "TN0209" "shared weight used with different shapes"
+    /// An embedding whose width differs from the input's last leg.
+    let embedWidth = Diagnostic.kind Level.Error "TN0210" "embedding width does not match the leg"
+    /// A `copy` or `identity` constant whose legs cannot hold it.
+    let constShape = Diagnostic.kind Level.Error "TN0211" "constant does not fit its legs"
+    /// An index that no tensor and no output uses.
+    let unusedIndex = Diagnostic.kind Level.Warning "TN0212" "unused index"
+    /// A network made of parts that share no index.
+    let disconnected = Diagnostic.kind Level.Warning "TN0213" "network is disconnected"
+    /// A tensor whose number of elements does not fit in 64 bits.
+    let sizeOverflow = Diagnostic.kind Level.Error "TN0214" "tensor too large"
+    /// A network with no tensors.
+    let empty = Diagnostic.kind Level.Warning "TN0215" "network has no tensors"
+    /// A `const` with no value.
+    let constValue = Diagnostic.kind Level.Error "TN0216" "constant has no value"
+
+let private plural n word = if n = 1 then sprintf "%d %s" n word else sprintf "%d %ss" n word
+
+/// Runs every check and returns the diagnostics, in source order within each check.
+let check (e: Elaborated) : Diagnostic list =
+    let net = e.Network
+    let diags = ResizeArray<Diagnostic>()
+    let report kind range message hints =
+        diags.Add({ Diagnostic.make kind range message with Hints = hints })
+    let name (i: int) = net.Indices[i].Name
+    // Every use of every index: (tensor id, leg position), in declaration order.
+    let uses = Array.init net.Indices.Length (fun _ -> ResizeArray<int * int>())
+    for t in net.Tensors do
+        let seen = HashSet<int>()
+        t.Legs
+        |> List.iteri (fun k l ->
+            if not (seen.Add l) then
+                report Codes.repeatedLeg (e.LegRanges[t.Id][k]) (sprintf "`%s` appears twice on `%s`" (name l) t.Name) [ "a tensor has one leg per index; a trace is written with a copy tensor" ]
+            else
+                uses[l].Add((t.Id, k)))
+    let outputCount = Array.zeroCreate net.Indices.Length
+    List.zip net.Output e.OutputRanges
+    |> List.iter (fun (o, r) ->
+        outputCount[o] <- outputCount[o] + 1
+        if outputCount[o] = 2 then
+            report Codes.outputRepeated r (sprintf "`%s` is listed twice in `output`" (name o)) [])
+    for i in net.Indices do
+        let n = uses[i.Id].Count
+        let inOutput = outputCount[i.Id] > 0
+        let legRange (t, k) = e.LegRanges[t][k]
+        match i.Kind with
+        | Hyper -> if n = 0 && not inOutput then report Codes.unusedIndex i.Range (sprintf "index `%s` is declared but never used" i.Name) []
+        | Bond ->
+            if e.Incomplete && n <= 1 && not inOutput then
+                ()
+            elif n = 0 && not inOutput then
+                report Codes.unusedIndex i.Range (sprintf "index `%s` is declared but never used" i.Name) []
+            elif n > 2 then
+                let (t, k) = uses[i.Id][2]
+                report Codes.overused (legRange (t, k)) (sprintf "`%s` is already on `%s` and `%s`; this third use needs a hyperindex" i.Name (net.Tensors[fst (uses[i.Id][0])].Name) (net.Tensors[fst (uses[i.Id][1])].Name)) [ sprintf "declare it `hyper index %s: …` if it is meant to join several tensors, or use a copy tensor" i.Family ]
+            elif n = 2 && inOutput then
+                let r = List.zip net.Output e.OutputRanges |> List.find (fun (o, _) -> o = i.Id) |> snd
+                report Codes.outputNotOpen r (sprintf "`%s` joins `%s` and `%s`, so it is not an open leg" i.Name (net.Tensors[fst (uses[i.Id][0])].Name) (net.Tensors[fst (uses[i.Id][1])].Name)) [ sprintf "remove it from `output`, or declare `hyper index %s` to keep it open" i.Family ]
+            elif n = 1 && not inOutput && e.HasOutput then
+                let (t, k) = uses[i.Id][0]
+                if e.OutputFamilies.Contains i.Family then
+                    report Codes.openMissing (legRange (t, k)) (sprintf "`%s` is open (only on `%s`) but `output` leaves it out" i.Name net.Tensors[t].Name) [ sprintf "add `%s` to `output`" i.Name ]
+                else
+                    report Codes.dangling (legRange (t, k)) (sprintf "`%s` is used only by `%s`: a bond needs two tensors, or it must be listed in `output`" i.Name net.Tensors[t].Name) [ sprintf "connect `%s` to another tensor, or add it to `output`" i.Name ]
+    // Cuts: both sides output legs, disjoint, together all of them, neither empty.
+    let outputs = Set.ofList net.Output
+    List.zip net.Cuts e.CutLegRanges
+    |> List.iter (fun (c, (lr, rr)) ->
+        let mutable bad = false
+        for (l, r) in List.zip (c.Left @ c.Right) (lr @ rr) do
+            if not (outputs.Contains l) then
+                bad <- true
+                report Codes.cutNotOutput r (sprintf "cut `%s` names `%s`, which is not an output leg" c.Name (name l)) [ "a cut splits the output legs; list them in `output` first" ]
+        if not bad then
+            let left = Set.ofList c.Left
+            let right = Set.ofList c.Right
+            let both = Set.intersect left right
+            let missing = outputs - left - right
+            if not both.IsEmpty then
+                report Codes.cutNotPartition c.Range (sprintf "cut `%s` puts %s on both sides" c.Name (String.Join(", ", both |> Seq.map name))) []
+            elif not missing.IsEmpty then
+                report Codes.cutNotPartition c.Range (sprintf "cut `%s` leaves out %s" c.Name (String.Join(", ", missing |> Seq.truncate 6 |> Seq.map name))) [ "write `| rest` to put every other output leg on the right" ]
+            elif left.IsEmpty || right.IsEmpty then
+                report Codes.cutNotPartition c.Range (sprintf "cut `%s` has an empty side" c.Name) [])
+    // Tensors and their values.
+    let shapes = Dictionary<string, FlatTensor>()
+    let dims (t: FlatTensor) = t.Legs |> List.map (fun l -> Dim.size net.Indices[l].Dim)
+    for t in net.Tensors do
+        let size =
+            t.Legs |> List.fold (fun acc l -> acc * bigint (Dim.size net.Indices[l].Dim)) 1I
+        if size > bigint Int64.MaxValue then
+            report Codes.sizeOverflow t.Range (sprintf "`%s` has %O elements, more than fit in 64 bits" t.Name size) [ "reduce its dimensions" ]
+        if t.Role = Weight then
+            match shapes.TryGetValue t.Param with
+            | true, first when dims first <> dims t ->
+                report Codes.tiedShape t.Range (sprintf "`%s` shares parameter `%s` with `%s`, but its legs have dimensions (%s), not (%s)" t.Name t.Param first.Name (String.Join(", ", dims t)) (String.Join(", ", dims first))) []
+            | true, _ -> ()
+            | _ -> shapes[t.Param] <- t
+        match t.Embedding with
+        | Some emb ->
+            match List.tryLast t.Legs with
+            | Some last when Dim.size net.Indices[last].Dim <> int64 (Embedding.width emb) ->
+                let k = t.Legs.Length - 1
+                report Codes.embedWidth (e.LegRanges[t.Id][k]) (sprintf "`%s` makes %d features, but the last leg `%s` has dimension %d" (Embedding.show emb) (Embedding.width emb) (name last) (Dim.size net.Indices[last].Dim)) [ "the embedding fills an input's last leg" ]
+            | None -> report Codes.embedWidth t.Range (sprintf "`%s` has an embedding but no legs" t.Name) []
+            | _ -> ()
+        | None -> ()
+        if t.Role = Const then
+            let ds = dims t
+            match t.Init with
+            | None -> report Codes.constValue t.Range (sprintf "`%s` is a constant but has no value" t.Name) [ "give one, e.g. `= copy` or `= identity`" ]
+            | Some Copy when ds |> List.distinct |> List.length > 1 ->
+                report Codes.constShape t.Range (sprintf "a copy tensor needs legs of equal dimension, but `%s` has (%s)" t.Name (String.Join(", ", ds))) []
+            | Some Identity when ds.Length % 2 <> 0 || List.take (ds.Length / 2) ds <> List.skip (ds.Length / 2) ds ->
+                report Codes.constShape t.Range (sprintf "an identity maps its first half of legs onto the second, but `%s` has dimensions (%s)" t.Name (String.Join(", ", ds))) []
+            | _ -> ()
+    // Connectivity over tensors (a hyperindex or shared index joins them).
+    if e.Incomplete then
+        ()
+    elif net.Tensors.Length = 0 then
+        report Codes.empty net.Range (sprintf "network `%s` declares no tensors" net.Name) []
+    else
+        let parent = Array.init net.Tensors.Length id
+        let rec find x = if parent[x] = x then x else (parent[x] <- find parent[x]; parent[x])
+        for u in uses do
+            if u.Count > 1 then
+                let r0 = find (fst u[0])
+                for (t, _) in Seq.skip 1 u do
+                    let r = find t
+                    if r <> r0 then parent[r] <- r0
+        let groups = net.Tensors |> Array.groupBy (fun t -> find t.Id)
+        if groups.Length > 1 then
+            let sample = groups |> Array.truncate 3 |> Array.map (fun (_, ts) -> "`" + ts[0].Name + "`")
+            report Codes.disconnected net.Range (sprintf "network `%s` falls into %s that share no index (e.g. %s); its value is a product of separate parts" net.Name (plural groups.Length "part") (String.Join(", ", sample))) []
+    List.ofSeq diags

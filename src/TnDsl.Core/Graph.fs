@@ -1,0 +1,290 @@
+namespace TnDsl
+
+open System
+open System.Collections.Generic
+open QuikGraph
+
+/// Which side of a bipartition an output leg is on.
+type Side =
+    | SideA
+    | SideB
+
+/// What one arc of the flow graph stands for. Capacities are not stored here: they depend on the bipartition
+/// (open legs are live only towards their own terminal) and are computed per cut by `CutGraph.capacities`.
+type ArcRole =
+    /// Between two tensors: the bonds it carries (parallel bonds merged, so a pair of vertices has one arc each way).
+    | Bonds of indices: int list
+    /// Between a tensor and a terminal: the tensor's open legs, live for the legs on that terminal's side.
+    | OpenLegs of side: Side * indices: int list
+    /// The inner arc of a hyperindex's vertex pair (in → out): cutting it cuts the hyperindex once.
+    | HyperInner of index: int
+    /// An endpoint's arc into or out of a hyperindex's vertex pair: never cut.
+    | HyperLink
+    /// An endpoint arc between a terminal and a hyperindex that is an open leg: uncuttable when the leg is on
+    /// that terminal's side, absent otherwise.
+    | HyperTerminal of side: Side * index: int
+    /// A reverse arc added for the residual graph: capacity zero.
+    | Reverse
+
+/// How an index enters the flow graph.
+type IndexPlacement =
+    /// Not in the graph: a dynamic (batch) output leg, which is conditioned on (see `CutGraph`), or an index
+    /// with fewer than two endpoints (a trace on one tensor, an output leg on no tensor).
+    | Absent
+    /// An edge between two tensors.
+    | Edge of u: int * v: int
+    /// An open leg of exactly one tensor.
+    | Leg of tensor: int
+    /// A hyperindex with three or more endpoints (tensors, and the terminal of its side if it is open),
+    /// modelled by the vertex pair (inV → outV) so that it is cut once, whatever the number of tensors.
+    | HyperPair of inV: int * outV: int
+
+/// The flow graph of a flat network: one vertex per tensor, then the source (side A) and the sink (side B),
+/// then two vertices per hyperindex. It is built once per network and reused for every bipartition of its
+/// output legs, so a profile of hundreds of cuts builds it once.
+///
+/// Capacities are logarithms of dimensions. When every dimension in the graph is a power of one prime p
+/// (2, 4, 8, … in most networks), capacities are the integer exponents of p and floating-point arithmetic is
+/// exact; otherwise they are log2 of the dimensions and comparisons use `Tolerance`.
+///
+/// Dynamic (batch) output legs are conditioned on: the bound is for the tensor of one batch entry, so the batch
+/// index is dropped from the graph (dimension 1), on neither side. A dynamic index that is summed inside the
+/// network counts with its nominal size.
+type CutGraph =
+    { Network: FlatNetwork
+      /// Number of tensors; tensor t is vertex t.
+      Tensors: int
+      /// The source vertex (side A's terminal).
+      Source: int
+      /// The sink vertex (side B's terminal).
+      Sink: int
+      /// Number of vertices.
+      Vertices: int
+      /// Per index: how it enters the graph.
+      Placement: IndexPlacement array
+      /// Per index: the distinct tensors it sits on.
+      TensorsOf: int array array
+      /// Per index: true when it is an output leg that takes part in bipartitions (dynamic legs do not).
+      IsOpen: bool array
+      /// Per index: its capacity in capacity units.
+      Weight: float array
+      /// Bits per capacity unit: log2 p in prime-exponent mode, 1 otherwise.
+      UnitBits: float
+      /// True when capacities are integer exponents, so that flows are computed exactly.
+      ExactUnits: bool
+      /// The distinct primes dividing the dimensions in the graph.
+      Primes: int64 array
+      /// Per index: its dimension's exponent vector over `Primes` (all zero for dimension 1): the exact
+      /// capacity, which the exact engine adds and compares without rounding.
+      Exponents: int array array
+      /// A capacity larger than any cut: stands for "never cut".
+      Infinite: float
+      /// Per arc id: what it stands for.
+      Arcs: ArcRole array
+      /// The QuikGraph graph, reverse arcs included; each edge's tag is its arc id.
+      Graph: AdjacencyGraph<int, TaggedEdge<int, int>>
+      /// The QuikGraph edge of each arc id.
+      Edges: TaggedEdge<int, int> array
+      /// Per arc id: its tail, head and reverse arc.
+      ArcFrom: int array
+      ArcTo: int array
+      ArcTwin: int array
+      /// Per vertex: the ids of its outgoing arcs (reverse arcs included).
+      OutArcs: int array array
+      /// The reverse-arc augmentor QuikGraph's Edmonds–Karp needs (it has already augmented `Graph`).
+      Augmentor: Algorithms.MaximumFlow.ReversedEdgeAugmentorAlgorithm<int, TaggedEdge<int, int>> }
+
+/// Building the flow graph and reading capacities and sides from it.
+module CutGraph =
+    /// Floating-point slack when capacities are log2 values: residuals below it count as saturated.
+    let Tolerance = 1e-9
+
+    /// The distinct prime factors of n (n ≥ 2), by trial division: dimensions are small.
+    let private primeFactors (n: int64) =
+        let mutable m = n
+        let mutable p = 2L
+        let acc = ResizeArray<int64>()
+        while p * p <= m do
+            if m % p = 0L then
+                acc.Add p
+                while m % p = 0L do
+                    m <- m / p
+            p <- p + 1L
+        if m > 1L then acc.Add m
+        List.ofSeq acc
+
+    /// Exponent e with p^e = n, or None when n is not a power of p.
+    let private exponentOf (p: int64) (n: int64) =
+        let mutable m = n
+        let mutable e = 0
+        while m % p = 0L do
+            m <- m / p
+            e <- e + 1
+        if m = 1L then Some e else None
+
+    /// Builds the flow graph of a network.
+    let build (net: FlatNetwork) : CutGraph =
+        let nT = net.Tensors.Length
+        let nI = net.Indices.Length
+        let source, sink = nT, nT + 1
+        let isOutput = Array.zeroCreate nI
+        for o in net.Output do
+            isOutput[o] <- true
+        let isOpen = Array.init nI (fun i -> isOutput[i] && not (Dim.isDynamic net.Indices[i].Dim))
+        let tensorsOf = FlatNetwork.incidence net |> Array.map (List.distinct >> Array.ofList)
+        let mutable nextVertex = nT + 2
+        let placement =
+            Array.init nI (fun i ->
+                let ts = tensorsOf[i]
+                if isOutput[i] && not isOpen[i] then Absent
+                else
+                    match ts.Length + (if isOpen[i] then 1 else 0) with
+                    | n when n < 2 -> Absent
+                    | 2 when isOpen[i] -> Leg ts[0]
+                    | 2 -> Edge(ts[0], ts[1])
+                    | _ ->
+                        let v = nextVertex
+                        nextVertex <- nextVertex + 2
+                        HyperPair(v, v + 1))
+        let sizes = Array.init nI (fun i -> Dim.size net.Indices[i].Dim)
+        let used = [ for i in 0 .. nI - 1 do if placement[i] <> Absent && sizes[i] > 1L then sizes[i] ]
+        // Prime-exponent mode when all dimensions above 1 are powers of the same prime.
+        let prime =
+            match used |> List.collect primeFactors |> List.distinct with
+            | [ p ] -> Some p
+            | _ -> None
+        let weight, unitBits =
+            match prime with
+            | Some p ->
+                Array.init nI (fun i -> if sizes[i] <= 1L then 0.0 else float (Option.get (exponentOf p sizes[i]))), Math.Log2(float p)
+            | None -> Array.init nI (fun i -> if sizes[i] <= 1L then 0.0 else Math.Log2(float sizes[i])), 1.0
+        let primes = used |> List.collect primeFactors |> List.distinct |> List.sort |> Array.ofList
+        let exponents =
+            sizes
+            |> Array.map (fun n ->
+                let mutable m = n
+                primes
+                |> Array.map (fun p ->
+                    let mutable e = 0
+                    while m > 1L && m % p = 0L do
+                        m <- m / p
+                        e <- e + 1
+                    e))
+        let infinite = 1.0 + Array.sum weight
+        let arcs = ResizeArray<ArcRole>()
+        let graph = AdjacencyGraph<int, TaggedEdge<int, int>>(true)
+        for v in 0 .. nextVertex - 1 do
+            graph.AddVertex v |> ignore
+        let addArc u v role =
+            graph.AddEdge(TaggedEdge(u, v, arcs.Count)) |> ignore
+            arcs.Add role
+        // Parallel bonds and legs are merged so that each ordered vertex pair has one arc: QuikGraph pairs an arc
+        // with the first arc found the other way, which must be its twin.
+        let pairBonds = Dictionary<struct (int * int), ResizeArray<int>>()
+        let legsA = Dictionary<int, ResizeArray<int>>()
+        let legsB = Dictionary<int, ResizeArray<int>>()
+        let push (d: Dictionary<'k, ResizeArray<int>>) k i =
+            match d.TryGetValue k with
+            | true, l -> l.Add i
+            | _ -> d[k] <- ResizeArray [ i ]
+        for i in 0 .. nI - 1 do
+            match placement[i] with
+            | Absent -> ()
+            | Edge(u, v) -> push pairBonds (struct (min u v, max u v)) i
+            | Leg t ->
+                push legsA t i
+                push legsB t i
+            | HyperPair(hi, ho) ->
+                addArc hi ho (HyperInner i)
+                for t in tensorsOf[i] do
+                    addArc t hi HyperLink
+                    addArc ho t HyperLink
+                if isOpen[i] then
+                    for side, term in [ SideA, source; SideB, sink ] do
+                        addArc term hi (HyperTerminal(side, i))
+                        addArc ho term (HyperTerminal(side, i))
+        for KeyValue(struct (u, v), l) in pairBonds do
+            let role = Bonds(List.ofSeq l)
+            addArc u v role
+            addArc v u role
+        for side, term, d in [ SideA, source, legsA; SideB, sink, legsB ] do
+            for KeyValue(t, l) in d do
+                let role = OpenLegs(side, List.ofSeq l)
+                addArc t term role
+                addArc term t role
+        let augmentor =
+            new Algorithms.MaximumFlow.ReversedEdgeAugmentorAlgorithm<int, TaggedEdge<int, int>>(
+                graph,
+                EdgeFactory(fun u v ->
+                    let e = TaggedEdge(u, v, arcs.Count)
+                    arcs.Add Reverse
+                    e))
+        augmentor.AddReversedEdges()
+        let edges = Array.zeroCreate arcs.Count
+        for e in graph.Edges do
+            edges[e.Tag] <- e
+        let twin = edges |> Array.map (fun e -> augmentor.ReversedEdges[e].Tag)
+        let outArcs = Array.init nextVertex (fun v -> graph.OutEdges v |> Seq.map (fun e -> e.Tag) |> Array.ofSeq)
+        { Network = net
+          Tensors = nT
+          Source = source
+          Sink = sink
+          Vertices = nextVertex
+          Placement = placement
+          TensorsOf = tensorsOf
+          IsOpen = isOpen
+          Weight = weight
+          UnitBits = unitBits
+          ExactUnits = prime.IsSome
+          Primes = primes
+          Exponents = exponents
+          Infinite = infinite
+          Arcs = arcs.ToArray()
+          Graph = graph
+          Edges = edges
+          ArcFrom = edges |> Array.map (fun e -> e.Source)
+          ArcTo = edges |> Array.map (fun e -> e.Target)
+          ArcTwin = twin
+          OutArcs = outArcs
+          Augmentor = augmentor }
+
+    /// The side of each index for a bipartition (None for indices on neither side).
+    let sides (g: CutGraph) (left: int seq) (right: int seq) =
+        let s = Array.create g.Placement.Length None
+        for i in left do
+            if g.IsOpen[i] then s[i] <- Some SideA
+        for i in right do
+            if g.IsOpen[i] then s[i] <- Some SideB
+        s
+
+    /// The capacity of every arc for a bipartition given as `sides`.
+    let capacities (g: CutGraph) (sides: Side option array) =
+        g.Arcs
+        |> Array.map (function
+            | Bonds l -> List.sumBy (fun i -> g.Weight[i]) l
+            | OpenLegs(side, l) -> l |> List.sumBy (fun i -> if sides[i] = Some side then g.Weight[i] else 0.0)
+            | HyperInner i -> g.Weight[i]
+            | HyperLink -> g.Infinite
+            | HyperTerminal(side, i) -> if sides[i] = Some side then g.Infinite else 0.0
+            | Reverse -> 0.0)
+
+    /// The vertices at the ends of an index for a bipartition: its tensors and the terminal of its side.
+    let endpoints (g: CutGraph) (sides: Side option array) (i: int) =
+        match sides[i] with
+        | Some SideA -> Array.append g.TensorsOf[i] [| g.Source |]
+        | Some SideB -> Array.append g.TensorsOf[i] [| g.Sink |]
+        | None -> g.TensorsOf[i]
+
+    /// The indices with endpoints on both sides of a vertex set (`inX[v]` true on the source side):
+    /// the bonds a cut with that source side severs. Dimension-1 bonds are included: they cost nothing.
+    let severed (g: CutGraph) (sides: Side option array) (inX: bool array) =
+        [ for i in 0 .. g.Placement.Length - 1 do
+              if g.Placement[i] <> Absent then
+                  let mutable inside, outside = false, false
+                  match sides[i] with
+                  | Some SideA -> inside <- true
+                  | Some SideB -> outside <- true
+                  | None -> ()
+                  for t in g.TensorsOf[i] do
+                      if inX[t] then inside <- true else outside <- true
+                  if inside && outside then i ]

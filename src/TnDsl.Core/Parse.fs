@@ -1,0 +1,479 @@
+/// The `.tn` parser (FParsec). FParsec types stay in this file: positions become `Pos` once, in `spanned`,
+/// and failures become diagnostics. The parser recovers at declaration boundaries, so one run reports
+/// every syntax error it can find rather than only the first.
+module TnDsl.Parse
+
+open System
+open FParsec
+open TnDsl.Syntax
+
+/// Diagnostic kinds of the parse phase (TN0001–TN0099).
+module Codes =
+    /// The text does not follow the grammar.
+    let syntax = Diagnostic.kind Level.Error "TN0001" "syntax error"
+    /// A `/*` comment that never ends.
+    let unterminatedComment = Diagnostic.kind Level.Error "TN0002" "unterminated comment"
+    /// An integer literal that does not fit in 64 bits.
+    let numberTooLarge = Diagnostic.kind Level.Error "TN0003" "number too large"
+    /// A keyword where a name is expected.
+    let keywordAsName = Diagnostic.kind Level.Error "TN0004" "keyword used as a name"
+    /// The same clause twice on one declaration (`init … init …`).
+    let duplicateClause = Diagnostic.kind Level.Error "TN0005" "duplicate clause"
+    /// A string literal with no closing quote.
+    let unterminatedString = Diagnostic.kind Level.Error "TN0006" "unterminated string"
+
+/// Parser state: the end of the last token (so ranges exclude trailing blanks) and the diagnostics so far.
+/// The list is shared on purpose: diagnostics recorded by a branch that later backtracks are deduplicated at the end.
+type State =
+    { LastEnd: Position
+      Text: string
+      Diagnostics: ResizeArray<Diagnostic> }
+
+type private P<'a> = Parser<'a, State>
+
+let private toPos (p: Position) =
+    { Line = int p.Line
+      Col = int p.Column
+      Offset = p.Index }
+
+let private rangeOf (s: Position) (e: Position) =
+    { File = s.StreamName
+      Start = toPos s
+      End = toPos e }
+
+let private report kind (s: Position) (e: Position) message : P<unit> =
+    fun stream ->
+        stream.UserState.Diagnostics.Add(Diagnostic.make kind (rangeOf s e) message)
+        Reply(())
+
+// ---------------------------------------------------------------------------------------------------------
+// Lexical helpers
+
+let private blockComment: P<unit> =
+    getPosition .>>? pstring "/*" >>= fun start ->
+        fun stream ->
+            let close = stream.UserState.Text.IndexOf("*/", int stream.Index, StringComparison.Ordinal)
+            if close >= 0 then
+                stream.SkipCharsOrNewlines(close + 2 - int stream.Index) |> ignore
+                Reply(())
+            else
+                stream.SkipCharsOrNewlines(Int32.MaxValue) |> ignore
+                let d = Diagnostic.make Codes.unterminatedComment (rangeOf start (start)) "this `/*` comment is never closed: add `*/`"
+                stream.UserState.Diagnostics.Add({ d with Range = { d.Range with End = { d.Range.Start with Col = d.Range.Start.Col + 2; Offset = d.Range.Start.Offset + 2L } } })
+                Reply(())
+
+let private lineComment: P<unit> = pstring "//" >>. skipRestOfLine true
+
+/// Skips blanks, line breaks and comments.
+let ws: P<unit> = skipMany ((spaces1 <|> lineComment <|> blockComment) <?> "")
+
+let private markEnd: P<unit> =
+    getPosition >>= fun p -> updateUserState (fun s -> { s with LastEnd = p })
+
+/// A token: the parser, then the end of the token is noted and trailing blanks skipped.
+let private token (p: P<'a>) : P<'a> = p .>> markEnd .>> ws
+
+/// The value of p with the range it covered, trailing blanks excluded. The only place ranges are made.
+let spanned (p: P<'a>) : P<'a * SourceRange> =
+    pipe2 getPosition (p .>>. getUserState) (fun s (x, st) -> x, rangeOf s st.LastEnd)
+
+let private isIdStart c = Char.IsLetter c || c = '_'
+let private isIdChar c = Char.IsLetterOrDigit c || c = '_'
+
+/// A punctuation symbol.
+let sym (s: string) : P<unit> = token (skipString s) <?> ("`" + s + "`")
+
+/// A keyword: the word, not followed by more name characters.
+let kw (s: string) : P<unit> = token (attempt (skipString s .>> notFollowedBy (satisfy isIdChar))) <?> ("`" + s + "`")
+
+let private rawWord: P<string> = many1Satisfy2L isIdStart isIdChar "name"
+
+/// A name that is not a keyword. A keyword here is an error of its own, so the message says so.
+let ident: P<Ident> =
+    let word: P<string> =
+        fun stream ->
+            let st = stream.State
+            let reply = rawWord stream
+            if reply.Status = Ok && keywords.Contains reply.Result then
+                stream.BacktrackTo st
+                Reply(Error, messageError (sprintf "TN0004|`%s` is a keyword and cannot be used as a name" reply.Result))
+            else
+                reply
+    spanned (token word) |>> fun (n, r) -> { Name = n; Range = r }
+
+/// A name with optional dotted qualifiers: `top`, `enc.top`.
+let qualifiedIdent: P<Ident> =
+    spanned (token (sepBy1 (rawWord >>= fun w -> if keywords.Contains w then fail ("TN0004|`" + w + "` is a keyword and cannot be used as a name") else preturn w) (attempt (pchar '.' >>? followedBy (satisfy isIdStart)))))
+    |>> fun (parts, r) -> { Name = String.Join(".", parts); Range = r }
+
+/// A number: digits, optionally a fraction (a digit must follow the point, so `0..n` reads as a range) and an exponent.
+let private number: P<ExprKind> =
+    let digits = many1Satisfy isDigit
+    let fraction = attempt (pchar '.' >>. digits) |>> fun d -> "." + d
+    let exponent =
+        attempt (anyOf "eE" >>. opt (anyOf "+-") .>>. digits)
+        |>> fun (s, d) -> "e" + (s |> Option.map string |> Option.defaultValue "") + d
+    getPosition .>>. (digits .>>. opt fraction .>>. opt exponent) .>>. getPosition
+    >>= fun ((s, ((whole, frac), exp)), e) ->
+        match frac, exp with
+        | None, None ->
+            match Int64.TryParse whole with
+            | true, v -> preturn (EInt v)
+            | _ ->
+                report Codes.numberTooLarge s e (sprintf "the integer %s does not fit in 64 bits" whole)
+                >>% EInt 0L
+        | _ ->
+            let text = whole + defaultArg frac "" + defaultArg exp ""
+            preturn (EFloat(Double.Parse(text, Globalization.CultureInfo.InvariantCulture)))
+
+let private stringLiteral: P<string> =
+    let body = manySatisfy (fun c -> c <> '"' && c <> '\n')
+    getPosition .>>? pchar '"' .>>. body .>>. getPosition
+    >>= fun ((s, text), e) ->
+        (pchar '"' >>% text)
+        <|> (report Codes.unterminatedString s e "this string is never closed: add `\"`" >>% text)
+
+// ---------------------------------------------------------------------------------------------------------
+// Expressions
+
+let private mkExpr (k: ExprKind, r) : Expr = { Kind = k; Range = r }
+
+// Expressions are recursive (parentheses, calls, `if`), so the term parser is forwarded through a reference.
+let private exprRef = OperatorPrecedenceParser<Expr, Position, State>()
+
+/// An expression.
+let expr: P<Expr> = exprRef.ExpressionParser <?> "expression"
+
+let private term: P<Expr> =
+    let call (id: Ident) =
+        between (sym "(") (sym ")") (sepBy expr (sym ","))
+        |>> fun args -> ECall(id, args)
+    let variable =
+        ident >>= fun id -> (call id <|> preturn (EVar id.Name))
+    let ifExpr =
+        kw "if" >>. expr .>> kw "then" .>>. expr .>> kw "else" .>>. expr
+        |>> fun ((c, a), b) -> EIf(c, a, b)
+    let parens = between (sym "(") (sym ")") expr |>> fun e -> e.Kind
+    choice
+        [ spanned (token number) |>> mkExpr
+          spanned (kw "true" >>% EBool true) |>> mkExpr
+          spanned (kw "false" >>% EBool false) |>> mkExpr
+          spanned ifExpr |>> mkExpr
+          spanned parens |>> mkExpr
+          spanned variable |>> mkExpr ]
+
+do
+    exprRef.TermParser <- term
+    // Operators note where they start so that a binary expression's range runs from its left to its right operand.
+    let after = markEnd >>. ws >>. getPosition
+    let binary op =
+        fun (_: Position) (l: Expr) (r: Expr) ->
+            ({ Kind = EBinary(op, l, r)
+               Range = Range.union l.Range r.Range }: Expr)
+    let infix (text: string) op assoc =
+        let afterString =
+            if Char.IsLetter text[0] then notFollowedBy (satisfy isIdChar) >>. after else after
+        exprRef.AddOperator(InfixOperator(text, afterString, precedence op, assoc, (), fun p l r -> binary op p l r))
+    let prefix (text: string) op =
+        let afterString =
+            let rest = getPosition .>> markEnd .>> ws
+            if Char.IsLetter text[0] then notFollowedBy (satisfy isIdChar) >>. rest else rest
+        let mapping (opEnd: Position) (e: Expr) =
+            let opStart =
+                { Line = int opEnd.Line
+                  Col = int opEnd.Column - text.Length
+                  Offset = opEnd.Index - int64 text.Length }
+            ({ Kind = EUnary(op, e); Range = { e.Range with Start = opStart } }: Expr)
+        exprRef.AddOperator(PrefixOperator(text, afterString, unaryPrecedence op, true, (), mapping))
+    for text, op in [ "or", Or; "and", And; "==", Eq; "!=", Ne; "<=", Le; ">=", Ge; "<", Lt; ">", Gt; "+", Add; "-", Sub; "*", Mul; "/", Div; "%", Mod ] do
+        infix text op Associativity.Left
+    infix "^" Pow Associativity.Right
+    prefix "-" Neg
+    prefix "not" Not
+
+/// `from..to [by step]`.
+let rangeExpr: P<RangeExpr> =
+    spanned (expr .>> sym ".." .>>. expr .>>. opt (kw "by" >>. expr))
+    |>> fun (((a, b), s), r) -> { From = a; To = b; Step = s; Range = r }
+
+// ---------------------------------------------------------------------------------------------------------
+// Index references, legs and clauses
+
+let private subscript: P<Subscript> =
+    spanned (expr .>>. opt (sym ".." >>. expr .>>. opt (kw "by" >>. expr)))
+    |>> fun ((a, rest), r) ->
+        match rest with
+        | None -> SAt a
+        | Some (b, s) -> SSlice { From = a; To = b; Step = s; Range = r }
+
+/// `b[i+1]`, `p[0..n-1]`, `h[x, y]`, `enc.top`.
+let indexRef: P<IndexRef> =
+    spanned (qualifiedIdent .>>. opt (between (sym "[") (sym "]") (sepBy1 subscript (sym ","))))
+    |>> fun ((name, subs), r) -> { Name = name; Subscripts = defaultArg subs []; Range = r }
+
+let private leg: P<Leg> =
+    spanned (indexRef .>>. opt (kw "if" >>. expr))
+    |>> fun ((ref, cond), r) -> { Ref = ref; Cond = cond; Range = r }
+
+/// `(a, b[i], h[x-1, y] if x > 0)`.
+let legList: P<LegList> =
+    spanned (between (sym "(") (sym ")") (sepBy leg (sym ",")))
+    |>> fun (legs, r) -> { Legs = legs; Range = r }
+
+let private binder: P<Binder> = ident .>> kw "in" .>>. rangeExpr |>> fun (v, over) -> { Var = v; Over = over }
+
+/// `for i in 0..n-1, j in 0..m-1 if i != j`.
+let forClause: P<ForClause> =
+    spanned (kw "for" >>. sepBy1 binder (sym ",") .>>. opt (kw "if" >>. expr))
+    |>> fun ((bs, filter), r) -> { Binders = bs; Filter = filter; Range = r }
+
+// A `for` clause after a declaration, unless a `{` follows: then it starts a `for` block of its own.
+let private trailingFor: P<ForClause> = attempt (forClause .>> notFollowedBy (pchar '{'))
+
+let private args: P<Expr list> = between (sym "(") (sym ")") (sepBy expr (sym ","))
+
+/// An initialiser: `normal(0, 0.1)`, `identity + normal(0, 0.01)`, `copy`, `0.5`, `-1`.
+let initExpr: P<InitExpr> =
+    let named = ident .>>. opt args |>> fun (id, a) -> IName(id, defaultArg a [])
+    let num =
+        spanned (opt (sym "-") .>>. token number)
+        |>> fun ((neg, k), r) ->
+            let e: Expr = { Kind = k; Range = r }
+            INumber(if neg.IsSome then ({ Kind = EUnary(Neg, e); Range = r }: Expr) else e)
+    let single = spanned (named <|> num) |>> fun (k, r) -> ({ Kind = k; Range = r }: InitExpr)
+    chainl1 single (sym "+" >>% fun a b -> ({ Kind = ISum(a, b); Range = Range.union a.Range b.Range }: InitExpr))
+
+let private embedExpr: P<EmbedExpr> =
+    spanned (ident .>>. opt args) |>> fun ((id, a), r) -> { Name = id; Args = defaultArg a []; Range = r }
+
+let private headSubscripts: P<Expr list> =
+    opt (between (sym "[") (sym "]") (sepBy1 expr (sym ","))) |>> Option.defaultValue []
+
+let private clause: P<Clause> =
+    choice
+        [ trailingFor |>> CFor
+          kw "init" >>. initExpr |>> CInit
+          sym "=" >>. initExpr |>> CInit
+          kw "embed" >>. embedExpr |>> CEmbed
+          spanned (kw "shared" >>. opt (ident .>>. headSubscripts)) |>> CShared ]
+
+let private clauseName =
+    function
+    | CFor _ -> "for"
+    | CInit _ -> "init"
+    | CEmbed _ -> "embed"
+    | CShared _ -> "shared"
+
+let private clauseRange =
+    function
+    | CFor f -> f.Range
+    | CInit i -> i.Range
+    | CEmbed e -> e.Range
+    | CShared (_, r) -> r
+
+// Every clause may appear once; a repeat is reported at the repeat, and the declaration is kept.
+let private clauses: P<Clause list> =
+    many clause
+    >>= fun cs ->
+        fun stream ->
+            cs
+            |> List.groupBy clauseName
+            |> List.iter (fun (name, group) ->
+                for c in List.tail group do
+                    let d = Diagnostic.make Codes.duplicateClause (clauseRange c) (sprintf "`%s` is given twice on this declaration" name)
+                    stream.UserState.Diagnostics.Add(d |> Diagnostic.withHint "keep one; an initialiser sum is written `identity + normal(0, 0.01)`"))
+            Reply(cs)
+
+// ---------------------------------------------------------------------------------------------------------
+// Declarations
+
+let private paramType: P<ParamType> = choice [ kw "int" >>% TInt; kw "float" >>% TFloat; kw "bool" >>% TBool ] <?> "a type (`int`, `float` or `bool`)"
+
+let private param: P<ParamDecl> =
+    spanned (ident .>> sym ":" .>>. paramType .>>. opt (sym "=" >>. expr))
+    |>> fun (((name, ty), def), r) -> { Name = name; Type = ty; Default = def; Range = r }
+
+let private dimExpr: P<DimExpr> =
+    (spanned (kw "dynamic" >>. opt (between (sym "(") (sym ")") expr)) |>> DimDynamic)
+    <|> (expr |>> DimOf)
+
+// Declarations nest (`for … { decls }`), so the declaration parser is forwarded through a reference.
+let private declRef = ref (Unchecked.defaultof<P<Decl>>)
+let private decl: P<Decl> = fun stream -> declRef.Value stream
+
+/// Words that start a declaration: the points where recovery resumes after an error.
+let declKeywords = [ "let"; "index"; "hyper"; "weight"; "input"; "const"; "output"; "cut"; "for"; "instance"; "require" ]
+
+let private formatError (errors: ErrorMessageList) =
+    let items = ErrorMessageList.ToSortedArray errors
+    let messages =
+        items
+        |> Array.choose (function
+            | :? ErrorMessage.Message as m -> Some m.String
+            | _ -> None)
+        |> Array.distinct
+    let plain = messages |> Array.filter (fun m -> not (m.StartsWith "TN0004|"))
+    let expected =
+        items
+        |> Array.choose (function
+            | :? ErrorMessage.Expected as e when e.Label <> "" -> Some e.Label
+            | :? ErrorMessage.ExpectedString as e -> Some("`" + e.String + "`")
+            | _ -> None)
+        |> Array.distinct
+    let keyword =
+        messages
+        |> Array.tryFind (fun m -> m.StartsWith "TN0004|")
+        |> Option.filter (fun m -> not (expected |> Array.exists (fun e -> m.Contains e)))
+    match keyword with
+    | Some m -> Codes.keywordAsName, m.Substring 7
+    | None ->
+        let exp =
+            match expected with
+            | [||] -> ""
+            | [| one |] -> "expected " + one
+            | many -> "expected " + String.Join(", ", many[.. many.Length - 2]) + " or " + many[many.Length - 1]
+        let text = String.Join("; ", Array.append (if exp = "" then [||] else [| exp |]) plain)
+        Codes.syntax, (if text = "" then "unexpected text" else text)
+
+let private foundText (stream: CharStream<State>) =
+    if stream.IsEndOfStream then "end of file"
+    else
+        let c = stream.Peek()
+        if isIdChar c then
+            let s = stream.PeekString 40
+            let n = s |> Seq.takeWhile isIdChar |> Seq.length
+            "`" + s.Substring(0, n) + "`"
+        elif c = '\n' || c = '\r' then "end of line"
+        else "`" + string c + "`"
+
+/// Runs p; on failure records a diagnostic at the failure point and skips to the next line that starts with one of
+/// the `resume` words (or `}` when `atBrace`), so that parsing goes on and later errors are found too.
+let private recovering (resume: string list) (p: P<'a>) : P<'a option> =
+    fun stream ->
+        let start = stream.Index
+        let reply = p stream
+        if reply.Status = Ok then
+            Reply(Some reply.Result)
+        else
+            let kind, message = formatError reply.Error
+            let here = stream.Position
+            let found = foundText stream
+            let width = if found.StartsWith "`" then max 1 (found.Length - 2) else 1
+            let endPos = Position(here.StreamName, here.Index + int64 width, here.Line, here.Column + int64 width)
+            let msg = if kind = Codes.syntax then sprintf "%s, found %s" message found else message
+            stream.UserState.Diagnostics.Add(Diagnostic.make kind (rangeOf here endPos) msg)
+            let startsResume () =
+                let line = stream.PeekString 200
+                let trimmed = line.TrimStart(' ', '\t')
+                trimmed.StartsWith "}"
+                || resume
+                   |> List.exists (fun w ->
+                       trimmed.StartsWith w
+                       && (trimmed.Length = w.Length || not (isIdChar trimmed[w.Length])))
+            // Skip the rest of the failing line, unless the error sits at the start of a line that begins a new
+            // declaration (the previous one ran on); then whole lines until one starts a declaration or closes a block.
+            let text = stream.UserState.Text
+            let idx = int stream.Index
+            let lineStart = if idx = 0 then 0 else text.LastIndexOf('\n', idx - 1) + 1
+            let onlyBlanksBefore = text.Substring(lineStart, idx - lineStart).Trim(' ', '\t') = ""
+            if stream.Index = start || not onlyBlanksBefore || not (startsResume ()) then
+                stream.SkipRestOfLine(true)
+            while not stream.IsEndOfStream && not (startsResume ()) do
+                stream.SkipRestOfLine(true)
+            stream.SkipWhitespace() |> ignore
+            Reply(None)
+
+/// A `{ … }` block of declarations, recovering after each bad one.
+let private block: P<Decl list> =
+    let item = recovering declKeywords (decl .>> optional (sym ";"))
+    sym "{" >>. many (notFollowedBy (pchar '}') >>. notFollowedBy eof >>. item) .>> (sym "}" <?> "`}` closing the block")
+    |>> List.choose id
+
+let private binding: P<Binding> =
+    spanned (indexRef .>> sym "=" .>>. indexRef .>>. opt trailingFor .>> optional (sym "," <|> sym ";"))
+    |>> fun (((inner, outer), f), r) -> { Inner = inner; Outer = outer; For = f; Range = r }
+
+let private declKinds: P<DeclKind> =
+    let role = choice [ kw "weight" >>% KWeight; kw "input" >>% KInput; kw "const" >>% KConst ]
+    let cutSide = (spanned (kw "rest") |>> (snd >> CutRest)) <|> (spanned (sepBy1 leg (sym ",")) |>> fun (ls, r) -> CutLegs { Legs = ls; Range = r })
+    let instanceArg = ident .>> sym "=" .>>. expr
+    choice
+        [ kw "let" >>. ident .>> sym "=" .>>. expr |>> DLet
+          (opt (kw "hyper") .>> kw "index" .>>. ident .>>. headSubscripts .>> sym ":" .>>. dimExpr .>>. opt trailingFor
+           |>> fun ((((h, name), subs), dim), f) -> DIndex(h.IsSome, name, subs, dim, f))
+          (role .>>. ident .>>. headSubscripts .>> sym ":" .>>. legList .>>. clauses
+           |>> fun ((((r, name), subs), legs), cs) -> DTensor(r, name, subs, legs, cs))
+          kw "output" >>. legList |>> DOutput
+          (kw "cut" >>. ident .>> sym ":" .>>. (spanned (sepBy1 leg (sym ",")) |>> fun (ls, r) -> { Legs = ls; Range = r }) .>> sym "|" .>>. cutSide
+           |>> fun ((name, left), right) -> DCut(name, left, right))
+          forClause .>>. block |>> DFor
+          (kw "instance" >>. ident .>> sym ":" .>>. qualifiedIdent .>>. opt (between (sym "(") (sym ")") (sepBy instanceArg (sym ",")))
+           .>>. opt (sym "{" >>. many binding .>> sym "}")
+           |>> fun (((name, net), a), b) -> DInstance(name, net, defaultArg a [], defaultArg b []))
+          kw "require" >>. expr .>> sym "," .>>. token stringLiteral |>> DRequire ]
+    <?> "a declaration (`let`, `index`, `weight`, `input`, `const`, `output`, `cut`, `for`, `instance` or `require`)"
+
+declRef.Value <- spanned declKinds |>> fun (k, r) -> ({ Kind = k; Range = r }: Decl)
+
+let private network: P<NetworkDecl> =
+    spanned (kw "network" >>. ident .>>. opt (between (sym "(") (sym ")") (sepBy param (sym ","))) .>>. block)
+    |>> fun (((name, ps), body), r) -> { Name = name; Params = defaultArg ps []; Body = body; Range = r }
+
+let private useDecl: P<UseDecl> = spanned (kw "use" >>. token stringLiteral) |>> fun (p, r) -> { Path = p; Range = r }
+
+type private TopItem =
+    | TUse of UseDecl
+    | TNetwork of NetworkDecl
+
+let private sourceFile: P<SourceFile> =
+    let item = recovering [ "network"; "use" ] ((useDecl |>> TUse) <|> (network |>> TNetwork) <?> "`network` or `use`")
+    ws >>. many (notFollowedBy eof >>. item) .>> eof
+    |>> fun items ->
+        let items = List.choose id items
+        { Uses = items |> List.choose (function TUse u -> Some u | _ -> None)
+          Networks = items |> List.choose (function TNetwork n -> Some n | _ -> None) }
+
+let private dedupe (ds: seq<Diagnostic>) =
+    ds |> Seq.distinctBy (fun d -> d.Kind.Code, d.Range.Start.Offset, d.Message) |> List.ofSeq
+
+/// Parses a whole `.tn` text. Always returns a file (possibly missing the declarations that failed) and the
+/// diagnostics found; never throws on any input.
+let parseText (file: string) (text: string) : SourceFile * Diagnostic list =
+    // Brackets nested beyond any real network are refused up front, so that no input can exhaust the stack.
+    let maxDepth = 256
+    let mutable depth = 0
+    let mutable tooDeep = -1
+    let mutable k = 0
+    while tooDeep < 0 && k < text.Length do
+        match text[k] with
+        | '(' | '[' | '{' ->
+            depth <- depth + 1
+            if depth > maxDepth then tooDeep <- k
+        | ')' | ']' | '}' -> depth <- max 0 (depth - 1)
+        | _ -> ()
+        k <- k + 1
+    if tooDeep >= 0 then
+        let before = text.Substring(0, tooDeep)
+        let line = before.Split('\n').Length
+        let col = tooDeep - (before.LastIndexOf '\n' + 1) + 1
+        let pos = { Line = line; Col = col; Offset = int64 tooDeep }
+        let range = { File = file; Start = pos; End = { pos with Col = col + 1; Offset = pos.Offset + 1L } }
+        { Uses = []; Networks = [] }, [ Diagnostic.make Codes.syntax range (sprintf "brackets nested more than %d deep" maxDepth) ]
+    else
+    let state = { LastEnd = Position(file, 0L, 1L, 1L); Text = text; Diagnostics = ResizeArray() }
+    match runParserOnString sourceFile state file text with
+    | Success (f, st, _) -> f, dedupe st.Diagnostics
+    | Failure (_, err, st) ->
+        // Only reachable if recovery itself fails; report it as a syntax error where FParsec stopped.
+        let d = Diagnostic.make Codes.syntax (rangeOf err.Position err.Position) "unexpected text"
+        { Uses = []; Networks = [] }, dedupe (Seq.append st.Diagnostics [ d ])
+
+/// Parses a single expression (for `--set` values and tests).
+let parseExpr (file: string) (text: string) : Result<Expr, Diagnostic list> =
+    let state = { LastEnd = Position(file, 0L, 1L, 1L); Text = text; Diagnostics = ResizeArray() }
+    match runParserOnString (ws >>. expr .>> eof) state file text with
+    | Success (e, st, _) when st.Diagnostics.Count = 0 -> Result.Ok e
+    | Success (_, st, _) -> Result.Error(dedupe st.Diagnostics)
+    | Failure (_, err, _) ->
+        let kind, message = formatError err.Messages
+        Result.Error [ Diagnostic.make kind (rangeOf err.Position err.Position) message ]

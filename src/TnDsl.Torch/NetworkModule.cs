@@ -1,0 +1,298 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace TnDsl.Torch;
+
+/// <summary>Choices made once when a <see cref="NetworkModule"/> is built.</summary>
+public sealed record NetworkModuleOptions
+{
+    /// <summary>Where parameters, buffers and results live (default: CPU).</summary>
+    public Device? Device { get; init; }
+    /// <summary>The floating-point type of parameters, buffers and results (default: float32).</summary>
+    public ScalarType DType { get; init; } = ScalarType.Float32;
+    /// <summary>Seed of the generator that initialises weights (and random const tensors).</summary>
+    public long Seed { get; init; }
+    /// <summary>Forces one kernel for every step it supports (tests, benchmarks); null picks the measured fastest.</summary>
+    public PairKernel? Kernel { get; init; }
+}
+
+/// <summary>One pairwise step of the execution plan: positions in the current operand list (linear convention).</summary>
+public sealed record PlanStep(int Left, int Right, PairContraction Contraction, PairKernel Kernel);
+
+/// <summary>
+/// A tensor network as a TorchSharp module. Weights are <c>Parameter</c>s named after their parameter id
+/// (<c>A.3</c>; tied tensors share one), const tensors are buffers, and inputs are fed raw: one tensor per input
+/// family, batch (dynamic) axes first, then one axis over the family's members (if it has subscripts), then the
+/// member's fixed legs in declared order, without the embedded leg where the input declares an embedding.
+/// The output's axes follow the network's declared output legs. Execution follows a contraction path in
+/// opt_einsum's linear convention: each pair names two positions in the current operand list, both are removed
+/// and their contraction is appended.
+/// </summary>
+public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
+{
+    enum Source { Parameter, Buffer, Input }
+
+    /// How the operand of one network tensor is obtained at run time.
+    sealed record Leaf(Source Source, string Name, int Slot, int Member, int[] Labels, bool Reduce, int[] ReducedLabels);
+
+    /// One input family fed as a single raw tensor.
+    sealed record InputSlot(string Name, int Batch, bool HasMemberAxis, int Members, long[] MemberShape, EmbeddingSpec? Embedding);
+
+    readonly NetworkSpec spec;
+    readonly NetworkModuleOptions options;
+    readonly Leaf[] leaves;
+    readonly InputSlot[] slots;
+    readonly PlanStep[] plan;
+    readonly long[]? finalPermutation;
+    readonly List<string> parameterNames = [];
+    readonly List<string> bufferNames = [];
+
+    /// <summary>The network this module computes.</summary>
+    public NetworkSpec Spec => spec;
+    /// <summary>The input families, in the order <see cref="forward"/> takes them.</summary>
+    public IReadOnlyList<string> InputNames => slots.Select(s => s.Name).ToArray();
+    /// <summary>The names of the output's axes (the network's output legs).</summary>
+    public IReadOnlyList<string> OutputLegs => spec.Output.Select(l => spec.Indices[l].Name).ToArray();
+    /// <summary>The trainable parameters' names, in first-use order.</summary>
+    public IReadOnlyList<string> ParameterNames => parameterNames;
+    /// <summary>The buffers' names (const tensors).</summary>
+    public IReadOnlyList<string> BufferNames => bufferNames;
+    /// <summary>The pairwise steps executed by <see cref="forward"/>, including the left-to-right completion of a partial path.</summary>
+    public IReadOnlyList<PlanStep> Plan => plan;
+
+    /// <summary>Builds the module: creates and initialises parameters and buffers and prepares every step.</summary>
+    /// <param name="spec">The network.</param>
+    /// <param name="path">Pairs of positions in the current operand list (opt_einsum's linear convention). Operands
+    /// left over at its end are contracted left to right.</param>
+    /// <param name="options">Device, dtype, seed and kernel choice.</param>
+    public NetworkModule(NetworkSpec spec, IReadOnlyList<(int, int)> path, NetworkModuleOptions? options = null)
+        : base(spec.Name)
+    {
+        NativeLoader.EnsureLoaded();
+        this.spec = spec;
+        this.options = options ??= new NetworkModuleOptions();
+        if (spec.Tensors.Length == 0)
+            throw new ArgumentException("the network has no tensors");
+        slots = MakeSlots(spec);
+        leaves = MakeLeaves(spec, slots);
+        (plan, finalPermutation) = MakePlan(spec, leaves, path, options.Kernel);
+        CreateState(options);
+    }
+
+    static long Size(NetworkSpec spec, int leg) => spec.Indices[leg].Size;
+
+    static InputSlot[] MakeSlots(NetworkSpec spec)
+    {
+        var result = new List<InputSlot>();
+        foreach (var family in spec.Tensors.Where(t => t.Role == TensorRole.Input).GroupBy(t => t.Family))
+        {
+            var members = family.ToList();
+            var first = members[0];
+            bool dyn(int l) => spec.Indices[l].IsDynamic;
+            int batch = first.Legs.Count(dyn);
+            if (first.Embedding is { } e)
+            {
+                if (first.Legs.Length == 0 || dyn(first.Legs[^1]))
+                    throw new ArgumentException($"input {first.Name}: an embedding needs a fixed last leg");
+                if (Size(spec, first.Legs[^1]) != e.Width)
+                    throw new ArgumentException($"input {first.Name}: embedding width {e.Width} differs from its last leg's size {Size(spec, first.Legs[^1])}");
+            }
+            long[] MemberShape(TensorSpec t) =>
+                t.Legs.Take(t.Embedding is null ? t.Legs.Length : t.Legs.Length - 1).Where(l => !dyn(l)).Select(l => Size(spec, l)).ToArray();
+            var shape = MemberShape(first);
+            foreach (var m in members)
+            {
+                if (m.Legs.Count(dyn) != batch || !MemberShape(m).SequenceEqual(shape) || m.Embedding != first.Embedding)
+                    throw new ArgumentException($"inputs {first.Name} and {m.Name} of one family differ in shape or embedding");
+            }
+            result.Add(new InputSlot(family.Key, batch, first.Subscripts.Length > 0, members.Count, shape, first.Embedding));
+        }
+        return result.ToArray();
+    }
+
+    static Leaf[] MakeLeaves(NetworkSpec spec, InputSlot[] slots)
+    {
+        var output = spec.Output.ToHashSet();
+        var holders = new Dictionary<int, HashSet<int>>();
+        foreach (var t in spec.Tensors)
+            foreach (var l in t.Legs)
+                (holders.TryGetValue(l, out var h) ? h : holders[l] = []).Add(t.Id);
+        foreach (var o in spec.Output)
+            if (!holders.ContainsKey(o))
+                throw new ArgumentException($"output leg {spec.Indices[o].Name} sits on no tensor");
+        bool keep(int l) => output.Contains(l) || holders[l].Count > 1;
+
+        var memberIndex = new Dictionary<string, int>();
+        var leaves = new Leaf[spec.Tensors.Length];
+        for (int id = 0; id < spec.Tensors.Length; id++)
+        {
+            var t = spec.Tensors[id];
+            if (t.Id != id)
+                throw new ArgumentException($"tensor {t.Name} has id {t.Id} at position {id}");
+            int[] labels;
+            Leaf leaf;
+            if (t.Role == TensorRole.Input)
+            {
+                int slot = Array.FindIndex(slots, s => s.Name == t.Family);
+                int member = memberIndex[t.Family] = memberIndex.GetValueOrDefault(t.Family, -1) + 1;
+                // Labels in the order the raw value arrives: batch legs, fixed legs, embedded leg last.
+                var body = t.Embedding is null ? t.Legs : t.Legs[..^1];
+                labels = [.. body.Where(l => spec.Indices[l].IsDynamic), .. body.Where(l => !spec.Indices[l].IsDynamic),
+                          .. t.Embedding is null ? Array.Empty<int>() : [t.Legs[^1]]];
+                leaf = new Leaf(Source.Input, t.Name, slot, member, labels, false, labels);
+            }
+            else
+            {
+                labels = t.Legs;
+                leaf = new Leaf(t.Role == TensorRole.Weight ? Source.Parameter : Source.Buffer, t.Param, -1, -1, labels, false, labels);
+            }
+            var reduced = labels.Distinct().Where(keep).ToArray();
+            leaves[id] = reduced.Length == labels.Length ? leaf : leaf with { Reduce = true, ReducedLabels = reduced };
+        }
+        return leaves;
+    }
+
+    static (PlanStep[], long[]?) MakePlan(NetworkSpec spec, Leaf[] leaves, IReadOnlyList<(int, int)> path, PairKernel? forced)
+    {
+        var output = spec.Output.ToHashSet();
+        var ops = leaves.Select(l => l.ReducedLabels).ToList();
+        var steps = new List<PlanStep>();
+        void Step(int i, int j)
+        {
+            if (i < 0 || j < 0 || i >= ops.Count || j >= ops.Count || i == j)
+                throw new ArgumentException($"path step ({i}, {j}) is invalid for {ops.Count} operands");
+            var keep = new HashSet<int>(output);
+            for (int k = 0; k < ops.Count; k++)
+                if (k != i && k != j)
+                    keep.UnionWith(ops[k]);
+            var c = new PairContraction(ops[i], ops[j], keep);
+            var kernel = forced is { } f && c.Supports(f) ? f : c.Fastest;
+            steps.Add(new PlanStep(i, j, c, kernel));
+            ops.RemoveAt(Math.Max(i, j));
+            ops.RemoveAt(Math.Min(i, j));
+            ops.Add(c.Result.ToArray());
+        }
+        foreach (var (i, j) in path)
+            Step(i, j);
+        while (ops.Count > 1)
+            Step(0, 1);
+        var final = ops[0];
+        if (final.Length != spec.Output.Length || !final.All(output.Contains))
+            throw new InvalidOperationException("the contracted result does not carry exactly the output legs");
+        var perm = spec.Output.Select(l => (long)Array.IndexOf(final, l)).ToArray();
+        bool identity = perm.Select((p, k) => p == k).All(x => x);
+        return (steps.ToArray(), identity ? null : perm);
+    }
+
+    void CreateState(NetworkModuleOptions options)
+    {
+        var device = options.Device ?? CPU;
+        using var generator = new Generator((ulong)options.Seed);
+        var roles = new Dictionary<string, TensorRole>();
+        foreach (var group in spec.Tensors.Where(t => t.Role != TensorRole.Input).GroupBy(t => t.Param))
+        {
+            var first = group.First();
+            var shape = first.Legs.Select(l => Size(spec, l)).ToArray();
+            foreach (var t in group)
+            {
+                if (t.Role != first.Role)
+                    throw new ArgumentException($"parameter {first.Param} is both a weight and a const");
+                if (!t.Legs.Select(l => Size(spec, l)).SequenceEqual(shape))
+                    throw new ArgumentException($"tied tensors {first.Name} and {t.Name} differ in shape");
+            }
+            var init = group.Select(t => t.Init).FirstOrDefault(i => i is not null)
+                       ?? (first.Role == TensorRole.Weight ? Initializers.DefaultWeight : Initializers.DefaultConst);
+            using var values = Initializers.Make(init, shape, generator);
+            var placed = values.to(options.DType, device);
+            if (first.Role == TensorRole.Weight)
+            {
+                register_parameter(first.Param, new Parameter(placed, requires_grad: true));
+                parameterNames.Add(first.Param);
+            }
+            else
+            {
+                register_buffer(first.Param, placed);
+                bufferNames.Add(first.Param);
+            }
+        }
+    }
+
+    (ScalarType, Device) Placement()
+    {
+        foreach (var (_, p) in named_parameters())
+            return (p.dtype, p.device);
+        foreach (var (_, b) in named_buffers())
+            return (b.dtype, b.device);
+        return (options.DType, options.Device ?? CPU);
+    }
+
+    /// <summary>Contracts the network with inputs given by name (input family names, see <see cref="InputNames"/>).</summary>
+    public Tensor Forward(IReadOnlyDictionary<string, Tensor> inputs)
+    {
+        var unknown = inputs.Keys.Except(InputNames).ToList();
+        if (unknown.Count > 0)
+            throw new ArgumentException($"unknown input(s) {string.Join(", ", unknown)}; the inputs are {string.Join(", ", InputNames)}");
+        return forward(slots.Select(s => inputs.TryGetValue(s.Name, out var v) ? v : throw new ArgumentException($"missing input {s.Name}")).ToArray());
+    }
+
+    /// <summary>Contracts the network with inputs given by position (the order of <see cref="InputNames"/>).</summary>
+    public override Tensor forward(Tensor[] inputs)
+    {
+        if (inputs.Length != slots.Length)
+            throw new ArgumentException($"expected {slots.Length} input(s) ({string.Join(", ", InputNames)}), got {inputs.Length}");
+        var (dtype, device) = Placement();
+        // One scope per call: every temporary made here dies with it, whatever happens; dead intermediates are
+        // disposed earlier, as soon as a step has consumed them.
+        using var scope = NewDisposeScope();
+        var fed = new Tensor[slots.Length];
+        for (int s = 0; s < slots.Length; s++)
+            fed[s] = Prepare(slots[s], inputs[s], dtype, device);
+
+        var live = new List<(Tensor Value, bool Owned)>(leaves.Length);
+        foreach (var leaf in leaves)
+        {
+            (Tensor, bool) operand = leaf.Source switch
+            {
+                Source.Parameter => (get_parameter(leaf.Name)!, false),
+                Source.Buffer => (get_buffer(leaf.Name)!, false),
+                _ => slots[leaf.Slot].HasMemberAxis ? (fed[leaf.Slot].select(slots[leaf.Slot].Batch, leaf.Member), true) : (fed[leaf.Slot], false),
+            };
+            if (leaf.Reduce)
+            {
+                var (reduced, _) = PairContraction.Reduce(operand.Item1, leaf.Labels, leaf.ReducedLabels.Contains);
+                if (operand.Item2)
+                    operand.Item1.Dispose();
+                operand = (reduced, true);
+            }
+            live.Add(operand);
+        }
+        foreach (var step in plan)
+        {
+            var a = live[step.Left];
+            var b = live[step.Right];
+            var r = step.Contraction.Apply(a.Value, b.Value, step.Kernel);
+            if (a.Owned)
+                a.Value.Dispose();
+            if (b.Owned)
+                b.Value.Dispose();
+            live.RemoveAt(Math.Max(step.Left, step.Right));
+            live.RemoveAt(Math.Min(step.Left, step.Right));
+            live.Add((r, true));
+        }
+        var result = finalPermutation is null ? live[0].Value.alias() : live[0].Value.permute(finalPermutation);
+        return result.MoveToOuterDisposeScope();
+    }
+
+    /// Checks a raw input, moves it to the module's device and embeds it (or converts it to the module's dtype).
+    Tensor Prepare(InputSlot slot, Tensor raw, ScalarType dtype, Device device)
+    {
+        long[] expected = [.. slot.HasMemberAxis ? new long[] { slot.Members } : [], .. slot.MemberShape];
+        var shape = raw.shape;
+        if (shape.Length != slot.Batch + expected.Length || !shape[slot.Batch..].SequenceEqual(expected))
+            throw new ArgumentException(
+                $"input {slot.Name}: expected shape [{string.Join(", ", Enumerable.Repeat("batch", slot.Batch).Concat(expected.Select(e => e.ToString())))}], got [{string.Join(", ", shape)}]");
+        var onDevice = raw.device == device ? raw : raw.to(device);
+        return slot.Embedding is { } e ? Embeddings.Apply(e, onDevice, dtype) : onDevice.to_type(dtype);
+    }
+}

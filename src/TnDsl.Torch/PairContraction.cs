@@ -1,0 +1,160 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace TnDsl.Torch;
+
+/// <summary>The ways one pairwise contraction step can be executed with TorchSharp.</summary>
+public enum PairKernel
+{
+    /// <summary>A two-operand <c>torch.einsum</c>.</summary>
+    Einsum,
+    /// <summary><c>torch.tensordot</c> (only for steps without batch legs, i.e. legs kept from both operands).</summary>
+    Tensordot,
+    /// <summary>Permute both operands to [batch, free, contracted] / [batch, contracted, free], reshape to 3-D, <c>matmul</c>.</summary>
+    Matmul,
+}
+
+/// <summary>
+/// One pairwise contraction of two tensors whose axes carry integer labels (index ids). Each label sits on at most
+/// one axis of each operand (see <see cref="Reduce"/>). Labels on both operands are either kept (batch legs, as
+/// for a hyperindex) or summed; labels on one operand are kept (a label on one operand that is not kept must be
+/// summed out first, by <see cref="Reduce"/>). The result's axes are
+/// <see cref="Batch"/> ++ <see cref="LeftFree"/> ++ <see cref="RightFree"/> whatever the kernel.
+/// </summary>
+public sealed class PairContraction
+{
+    readonly long[] perA, perB;
+    readonly int[] contractA, contractB;
+    readonly bool identityA, identityB;
+
+    /// <summary>Labels on both operands and kept, in the left operand's order.</summary>
+    public IReadOnlyList<int> Batch { get; }
+    /// <summary>Labels on both operands and summed, in the left operand's order.</summary>
+    public IReadOnlyList<int> Contracted { get; }
+    /// <summary>Labels only on the left operand, in its order.</summary>
+    public IReadOnlyList<int> LeftFree { get; }
+    /// <summary>Labels only on the right operand, in its order.</summary>
+    public IReadOnlyList<int> RightFree { get; }
+    /// <summary>The labels of the result's axes, in order.</summary>
+    public IReadOnlyList<int> Result { get; }
+    /// <summary>The einsum equation of this step (null where more than 52 distinct labels take part).</summary>
+    public string? Equation { get; }
+
+    /// <summary>Plans the contraction of operands labelled <paramref name="left"/> and <paramref name="right"/>,
+    /// keeping the shared labels in <paramref name="keep"/>.</summary>
+    public PairContraction(IReadOnlyList<int> left, IReadOnlyList<int> right, IReadOnlySet<int> keep)
+    {
+        if (left.Distinct().Count() != left.Count || right.Distinct().Count() != right.Count)
+            throw new ArgumentException("an operand carries a label twice; reduce it first");
+        var inRight = right.ToHashSet();
+        var inLeft = left.ToHashSet();
+        Batch = left.Where(l => inRight.Contains(l) && keep.Contains(l)).ToArray();
+        Contracted = left.Where(l => inRight.Contains(l) && !keep.Contains(l)).ToArray();
+        LeftFree = left.Where(l => !inRight.Contains(l)).ToArray();
+        RightFree = right.Where(l => !inLeft.Contains(l)).ToArray();
+        Result = [.. Batch, .. LeftFree, .. RightFree];
+
+        perA = Batch.Concat(LeftFree).Concat(Contracted).Select(l => (long)IndexOf(left, l)).ToArray();
+        perB = Batch.Concat(Contracted).Concat(RightFree).Select(l => (long)IndexOf(right, l)).ToArray();
+        identityA = perA.Select((p, i) => p == i).All(x => x);
+        identityB = perB.Select((p, i) => p == i).All(x => x);
+        contractA = Contracted.Select(l => IndexOf(left, l)).ToArray();
+        contractB = Contracted.Select(l => IndexOf(right, l)).ToArray();
+
+        var labels = left.Concat(right).Distinct().ToList();
+        if (labels.Count <= Letters.Length)
+        {
+            string Word(IEnumerable<int> ls) => string.Concat(ls.Select(l => Letters[labels.IndexOf(l)]));
+            Equation = $"{Word(left)},{Word(right)}->{Word(Result)}";
+        }
+    }
+
+    const string Letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+    static int IndexOf(IReadOnlyList<int> xs, int x)
+    {
+        for (int i = 0; i < xs.Count; i++)
+            if (xs[i] == x)
+                return i;
+        throw new ArgumentException($"label {x} missing");
+    }
+
+    /// <summary>
+    /// The kernel measured fastest for this step on CPU (<c>dotnet run -c Release --project src/TnDsl.TorchBench -- kernels</c>):
+    /// tensordot for steps without batch legs, permute+reshape+matmul (batched) otherwise. Two-operand einsum was
+    /// never the fastest, by 3-70%.
+    /// </summary>
+    public PairKernel Fastest => Batch.Count == 0 ? PairKernel.Tensordot : PairKernel.Matmul;
+
+    /// <summary>Whether <paramref name="kernel"/> can execute this step.</summary>
+    public bool Supports(PairKernel kernel) =>
+        kernel switch
+        {
+            PairKernel.Einsum => Equation is not null,
+            PairKernel.Tensordot => Batch.Count == 0,
+            _ => true,
+        };
+
+    /// <summary>Contracts <paramref name="a"/> (left) with <paramref name="b"/> (right) using <paramref name="kernel"/>.</summary>
+    public Tensor Apply(Tensor a, Tensor b, PairKernel kernel)
+    {
+        switch (kernel)
+        {
+            case PairKernel.Einsum when Equation is not null:
+                return einsum(Equation, a, b);
+            case PairKernel.Tensordot when Batch.Count == 0:
+                return tensordot(a, b, contractA.Select(i => (long)i).ToArray(), contractB.Select(i => (long)i).ToArray());
+            case PairKernel.Einsum or PairKernel.Tensordot:
+                throw new InvalidOperationException($"{kernel} cannot execute this step");
+            default:
+                return ApplyMatmul(a, b);
+        }
+    }
+
+    Tensor ApplyMatmul(Tensor a, Tensor b)
+    {
+        int nb = Batch.Count, nl = LeftFree.Count, nr = RightFree.Count;
+        var sa = a.shape;
+        var sb = b.shape;
+        long Prod(long[] shape, long[] perm, int from, int count)
+        {
+            long p = 1;
+            for (int i = from; i < from + count; i++)
+                p *= shape[perm[i]];
+            return p;
+        }
+        long bs = Prod(sa, perA, 0, nb), m = Prod(sa, perA, nb, nl), k = Prod(sa, perA, nb + nl, Contracted.Count);
+        long n = Prod(sb, perB, nb + Contracted.Count, nr);
+        var shape = new long[nb + nl + nr];
+        for (int i = 0; i < nb + nl; i++)
+            shape[i] = sa[perA[i]];
+        for (int i = 0; i < nr; i++)
+            shape[nb + nl + i] = sb[perB[nb + Contracted.Count + i]];
+        // Temporaries are disposed one by one rather than through a dispose scope: this runs once per step and
+        // the scope's bookkeeping is measurable next to small products. Identity permutations are skipped.
+        using var ap = identityA ? null : a.permute(perA);
+        using var bp = identityB ? null : b.permute(perB);
+        // Without batch legs a 2-D matmul lets BLAS see one large product rather than a batch of one.
+        using var a3 = nb == 0 ? (ap ?? a).reshape(m, k) : (ap ?? a).reshape(bs, m, k);
+        using var b3 = nb == 0 ? (bp ?? b).reshape(k, n) : (bp ?? b).reshape(bs, k, n);
+        using var r = nb == 0 ? a3.matmul(b3) : a3.bmm(b3);
+        return r.reshape(shape);
+    }
+
+    /// <summary>
+    /// Brings one operand into the form <see cref="PairContraction"/> needs: a label repeated on several axes is
+    /// replaced by its diagonal, and labels not in <paramref name="keep"/> are summed. Returns the labels of the
+    /// result, and the tensor (the same object where nothing had to change).
+    /// </summary>
+    public static (Tensor Tensor, int[] Labels) Reduce(Tensor t, IReadOnlyList<int> labels, Func<int, bool> keep)
+    {
+        var result = labels.Distinct().Where(keep).ToArray();
+        if (result.Length == labels.Count)
+            return (t, result);
+        var distinct = labels.Distinct().ToList();
+        if (distinct.Count > Letters.Length)
+            throw new NotSupportedException("more than 52 distinct labels on one tensor");
+        string Word(IEnumerable<int> ls) => string.Concat(ls.Select(l => Letters[distinct.IndexOf(l)]));
+        return (einsum($"{Word(labels)}->{Word(result)}", t), result);
+    }
+}

@@ -1,0 +1,229 @@
+using System.Diagnostics;
+using TnDsl.Torch;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace TnDsl.TorchBench;
+
+/// <summary>Benchmarks for the TorchSharp backend: commands that print figures, never assertions.</summary>
+public static class Program
+{
+    /// <summary>Entry point: <c>kernels [--dtype float32|float64] [--device cpu|cuda] [--threads N]</c>.</summary>
+    public static int Main(string[] args)
+    {
+        if (args.Length == 0 || args[0] is not ("kernels" or "mps"))
+        {
+            Console.Error.WriteLine("usage: TnDsl.TorchBench kernels|mps [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N]");
+            return 2;
+        }
+        string Opt(string name, string dflt)
+        {
+            int i = Array.IndexOf(args, name);
+            return i >= 0 && i + 1 < args.Length ? args[i + 1] : dflt;
+        }
+        NativeLoader.EnsureLoaded();
+        var dtype = Opt("--dtype", "float32") == "float64" ? ScalarType.Float64 : ScalarType.Float32;
+        var device = new Device(Opt("--device", "cpu"));
+        if (args.Contains("--threads"))
+            set_num_threads(int.Parse(Opt("--threads", "1")));
+        if (args[0] == "kernels")
+            Kernels(dtype, device);
+        else
+            Mps(dtype, device, int.Parse(Opt("--sites", "100")));
+        return 0;
+    }
+
+    /// One step of a typical plan: the operands' labelled shapes and the labels kept afterwards.
+    sealed record Case(string Name, (char Label, long Size)[] Left, (char Label, long Size)[] Right, string Keep);
+
+    static (char, long)[] L(string labels, params long[] sizes) => labels.Zip(sizes).Select(p => (p.First, p.Second)).ToArray();
+
+    static void Kernels(ScalarType dtype, Device device)
+    {
+        const long b = 1000, chi = 30, d = 2, D = 8;
+        var cases = new[]
+        {
+            new Case("MPS env . site        L[b,l] A[l,p,r] -> [b,p,r]", L("bl", b, chi), L("lpr", chi, d, chi), "bpr"),
+            new Case("MPS input . site      x[b,p] A[l,p,r] -> [b,l,r]", L("bp", b, d), L("lpr", chi, d, chi), "blr"),
+            new Case("MPS (env.site) . input M[b,p,r] x[b,p] -> [b,r]", L("bpr", b, d, chi), L("bp", b, d), "br"),
+            new Case("MPS env . transfer    L[b,l] T[b,l,r] -> [b,r]", L("bl", b, chi), L("blr", b, chi, chi), "br"),
+            new Case("MPS site . site       A[l,p,m] B[m,q,r] -> [l,p,q,r]", L("lpm", chi, d, chi), L("mqr", chi, d, chi), "lpqr"),
+            new Case("PEPS boundary . tensor X[a,b,c,d,e] T[c,d,f,g] (D=8)", L("abcde", D, D, D, D, D), L("cdfg", D, D, D, D), "abefg"),
+            new Case("PEPS tensor . tensor  T[u,l,d,r] U[v,r,e,s] (D=8)", L("uldr", D, D, D, D), L("vres", D, D, D, D), "uldves"),
+            new Case("PEPS batched env      E[n,a,c,d] T[n,c,d,e,f] (n=100,D=8)", L("nacd", 100, D, D, D), L("ncdef", 100, D, D, D, D), "naef"),
+        };
+        Console.WriteLine($"Pairwise contraction kernels on {device}, {dtype}, {get_num_threads()} threads, TorchSharp native: {NativeLoader.Outcome}");
+        Console.WriteLine("Median time per step; ratio = time / fastest kernel for that step (1.00 = fastest).");
+        Console.WriteLine();
+        Console.WriteLine($"{"step",-58} {"einsum",16} {"tensordot",16} {"matmul",16}  fastest");
+        var wins = new Dictionary<PairKernel, int>();
+        var ratios = new Dictionary<PairKernel, List<double>>();
+        foreach (var c in cases)
+        {
+            var labels = c.Left.Concat(c.Right).Select(x => x.Label).Distinct().ToList();
+            var step = new PairContraction(
+                c.Left.Select(x => labels.IndexOf(x.Label)).ToArray(),
+                c.Right.Select(x => labels.IndexOf(x.Label)).ToArray(),
+                c.Keep.Select(ch => labels.IndexOf(ch)).ToHashSet());
+            manual_seed(1);
+            using var a = randn(c.Left.Select(x => x.Size).ToArray(), dtype, device);
+            using var bt = randn(c.Right.Select(x => x.Size).ToArray(), dtype, device);
+            using var reference = step.Apply(a, bt, PairKernel.Einsum);
+            var kernels = Enum.GetValues<PairKernel>().Where(step.Supports).ToArray();
+            foreach (var k in kernels)
+            {
+                using var scope = NewDisposeScope();
+                var r = step.Apply(a, bt, k);
+                var err = (r - reference).abs().max().to_type(ScalarType.Float64).item<double>();
+                var scale = reference.abs().max().to_type(ScalarType.Float64).item<double>();
+                if (err > (dtype == ScalarType.Float32 ? 1e-4 : 1e-12) * Math.Max(1.0, scale))
+                    Console.WriteLine($"  warning: {k} differs from einsum by {err}");
+            }
+            var times = MedianSeconds(kernels.ToDictionary(k => k, k => (Func<Tensor>)(() => step.Apply(a, bt, k))), device);
+            var best = times.MinBy(kv => kv.Value).Key;
+            wins[best] = wins.GetValueOrDefault(best) + 1;
+            string Cell(PairKernel k) =>
+                times.TryGetValue(k, out var t) ? $"{t * 1e6,8:F0}us {t / times[best],5:F2}" : $"{"n/a",16}";
+            foreach (var (k, t) in times)
+                (ratios.TryGetValue(k, out var list) ? list : ratios[k] = []).Add(t / times[best]);
+            Console.WriteLine($"{c.Name,-58} {Cell(PairKernel.Einsum)} {Cell(PairKernel.Tensordot)} {Cell(PairKernel.Matmul)}  {best}");
+        }
+        Console.WriteLine();
+        foreach (var (k, list) in ratios)
+            Console.WriteLine($"{k,-10} fastest in {wins.GetValueOrDefault(k)} of {list.Count} applicable steps; geometric-mean ratio to fastest {Math.Exp(list.Average(Math.Log)):F2}");
+    }
+
+    /// An MPS over a batch with one-hot inputs (the born-machine shape), as a network spec: weights A[0..n-1]
+    /// first, then inputs x[0..n-1] fed as one [batch, n] tensor.
+    static NetworkSpec MpsSpec(int n, long chi, long d, long batch)
+    {
+        var indices = new List<IndexSpec> { new(0, "b", batch, true) };
+        int Add(string name, long size)
+        {
+            indices.Add(new IndexSpec(indices.Count, name, size, false));
+            return indices.Count - 1;
+        }
+        var p = Enumerable.Range(0, n).Select(i => Add($"p[{i}]", d)).ToArray();
+        var v = Enumerable.Range(0, n - 1).Select(i => Add($"v[{i}]", chi)).ToArray();
+        var init = new InitSpec.Sum(new InitSpec.Identity(), new InitSpec.Normal(0, 0.01));
+        var tensors = new List<TensorSpec>();
+        for (int i = 0; i < n; i++)
+        {
+            int[] legs = i == 0 ? [p[0], v[0]] : i == n - 1 ? [v[n - 2], p[i]] : [v[i - 1], p[i], v[i]];
+            tensors.Add(new TensorSpec(tensors.Count, $"A[{i}]", "A", [i], TensorRole.Weight, $"A.{i}", legs, init, null));
+        }
+        for (int i = 0; i < n; i++)
+            tensors.Add(new TensorSpec(tensors.Count, $"x[{i}]", "x", [i], TensorRole.Input, $"x.{i}", [0, p[i]], null, new EmbeddingSpec.OneHot((int)d)));
+        return new NetworkSpec("mps", tensors.ToArray(), indices.ToArray(), [0]);
+    }
+
+    /// Turns a contraction order over operand ids (originals 0..n-1, then results n, n+1, …) into linear pairs.
+    static List<(int, int)> Linear(int operands, IEnumerable<(int, int)> byId)
+    {
+        var ids = Enumerable.Range(0, operands).ToList();
+        var path = new List<(int, int)>();
+        int next = operands;
+        foreach (var (a, b) in byId)
+        {
+            path.Add((ids.IndexOf(a), ids.IndexOf(b)));
+            ids.Remove(a);
+            ids.Remove(b);
+            ids.Add(next++);
+        }
+        return path;
+    }
+
+    static void Mps(ScalarType dtype, Device device, int n)
+    {
+        const long chi = 30, d = 2, batch = 1000;
+        var spec = MpsSpec(n, chi, d, batch);
+        // The sweep an expert writes: x0.A0, then for each site (env.A[i]).x[i].
+        var order = new List<(int, int)> { (n, 0) };
+        int env = 2 * n;
+        for (int i = 1; i < n; i++)
+        {
+            order.Add((env, i));
+            order.Add((env + 1, n + i));
+            env += 2;
+        }
+        using var module = new NetworkModule(spec, Linear(2 * n, order), new NetworkModuleOptions { DType = dtype, Device = device, Seed = 1 });
+        using var raw = randint(0, d, [batch, n], generator: new Generator(2)).to(device);
+        var cores = Enumerable.Range(0, n).Select(i => module.get_parameter($"A.{i}")!).ToArray();
+
+        // The hand-written loop: batched matrix products over the sites, as the seed paper's code computes psi.
+        Tensor Hand()
+        {
+            using var scope = NewDisposeScope();
+            var x = nn.functional.one_hot(raw, d).to_type(dtype);
+            var left = x.select(1, 0).matmul(cores[0]);
+            for (int i = 1; i < n - 1; i++)
+            {
+                var m = left.matmul(cores[i].reshape(chi, d * chi)).view(batch, d, chi);
+                left = x.select(1, i).unsqueeze(1).bmm(m).squeeze(1);
+            }
+            var last = left.matmul(cores[n - 1]);
+            return (last * x.select(1, n - 1)).sum(-1).MoveToOuterDisposeScope();
+        }
+        Tensor Module() => module.forward([raw]);
+
+        using (no_grad())
+        {
+            using var a = Hand();
+            using var b = Module();
+            var err = (a - b).abs().max().to_type(ScalarType.Float64).item<double>();
+            var scale = a.abs().max().to_type(ScalarType.Float64).item<double>();
+            Console.WriteLine($"MPS forward, {n} sites, chi {chi}, d {d}, batch {batch}, {dtype} on {device}, {get_num_threads()} threads");
+            Console.WriteLine($"  max |module - hand| = {err:g3} (max |psi| = {scale:g3})");
+            var t = MedianSeconds(new Dictionary<PairKernel, Func<Tensor>> { [PairKernel.Einsum] = Hand, [PairKernel.Matmul] = Module }, device);
+            Console.WriteLine($"  hand-written loop   {t[PairKernel.Einsum] * 1e3,8:F2} ms");
+            Console.WriteLine($"  NetworkModule       {t[PairKernel.Matmul] * 1e3,8:F2} ms   ratio module/hand = {t[PairKernel.Matmul] / t[PairKernel.Einsum]:F2}");
+        }
+        var tg = MedianSeconds(new Dictionary<PairKernel, Func<Tensor>>
+        {
+            [PairKernel.Einsum] = () => { var y = Hand().sum(); y.backward(); return y; },
+            [PairKernel.Matmul] = () => { var y = Module().sum(); y.backward(); return y; },
+        }, device);
+        Console.WriteLine($"  forward+backward: hand {tg[PairKernel.Einsum] * 1e3:F2} ms, module {tg[PairKernel.Matmul] * 1e3:F2} ms, ratio {tg[PairKernel.Matmul] / tg[PairKernel.Einsum]:F2}");
+    }
+
+    /// Median wall time of one call of each function over several rounds; the functions take turns within a round
+    /// so that load from other processes falls on all of them alike.
+    static Dictionary<PairKernel, double> MedianSeconds(Dictionary<PairKernel, Func<Tensor>> fs, Device device)
+    {
+        void Run(Func<Tensor> f, int n)
+        {
+            for (int i = 0; i < n; i++)
+            {
+                using var scope = NewDisposeScope();
+                f();
+            }
+            if (device.type == DeviceType.CUDA)
+                cuda.synchronize();
+        }
+        var sw = Stopwatch.StartNew();
+        var per = new Dictionary<PairKernel, int>();
+        foreach (var (k, f) in fs)
+        {
+            Run(f, 3);
+            int n = 1;
+            while (true)
+            {
+                sw.Restart();
+                Run(f, n);
+                if (sw.Elapsed.TotalSeconds > 0.02 || n > 1 << 20)
+                    break;
+                n *= 2;
+            }
+            per[k] = n;
+        }
+        var rounds = fs.Keys.ToDictionary(k => k, _ => new List<double>());
+        for (int r = 0; r < 15; r++)
+            foreach (var (k, f) in fs)
+            {
+                sw.Restart();
+                Run(f, per[k]);
+                rounds[k].Add(sw.Elapsed.TotalSeconds / per[k]);
+            }
+        return rounds.ToDictionary(kv => kv.Key, kv => kv.Value.Order().ElementAt(kv.Value.Count / 2));
+    }
+}

@@ -1,0 +1,151 @@
+/// One bad input per diagnostic code: each asserts the code and the exact range, never the wording.
+module TnDsl.Tests.CheckTests
+
+open Xunit
+open TnDsl
+open TnDsl.Tests.Support
+
+/// (code, text with the expected range «marked», overrides).
+let corpus: (string * string * (string * string) list) list =
+    [ "TN0001", "network a() {\n  index i: 2\n  weight A: (i «init» normal(0, 1)\n}", []
+      "TN0002", "network a() {\n  index i: 2\n  weight A: (i)\n}\n«/*» never closed", []
+      "TN0003", "network a() {\n  index i: «99999999999999999999»\n}", []
+      "TN0004", "network a() {\n  index «for»: 2\n}", []
+      "TN0005", "network a() {\n  index i: 2\n  weight A: (i) init normal(0, 1) init «copy»\n  output (i)\n}", []
+      "TN0006", "use «\"x.tn»\nnetwork a() { index i: 2 weight A: (i) output (i) }", []
+      "TN0007", "«use \"no-such-file.tn\"»\nnetwork a() { index i: 2 weight A: (i) output (i) }", []
+      "TN0008", "network a() { index i: 2 weight A: (i) }\nnetwork «a»() { index i: 2 weight A: (i) }", []
+      "TN0100", "network a(n: int = 2) {\n  index i: «m»\n  weight A: (i)\n}", []
+      "TN0101", "network a(n: int = 2) {\n  let «n» = 3\n  index i: n\n  weight A: (i)\n}", []
+      "TN0102", "network a(n: int = 2) {\n  index i: n\n  weight A: (i)\n}", [ "n", "1.5" ]
+      "TN0103", "network a(n: int = 2) {\n  index i: n\n  weight A: (i)\n}", [ "chi", "3" ]
+      "TN0104", "network a(«n: int») {\n  index i: n\n  weight A: (i)\n}", []
+      "TN0105", "network a(n: int = 2) {\n  index i: n / «(n - 2)»\n  weight A: (i)\n}", []
+      "TN0106", "network a(n: int = 2) {\n  index i: «n * 1.5»\n  weight A: (i)\n}", []
+      "TN0107", "network a(n: int = 2) {\n  index i: «n - 2»\n  weight A: (i)\n}", []
+      "TN0109", "network a() {\n  index i: 2\n  weight A: («j»)\n}", []
+      "TN0110", "network a(n: int = 4) {\n  index b[i]: 2 for i in 1..n-1\n  weight A[i]: (b[i], «b[i+1]») for i in 1..n-1\n}", []
+      "TN0111", "network a() {\n  index b[i]: 2 for i in 0..3\n  weight A: («b[0, 1]»)\n}", []
+      "TN0112", "network a() {\n  index i: 2\n  weight A[k]: (i) for k in «0..10^12»\n}", []
+      "TN0114", "network a() {\n  index i: 2\n  instance m: «nothing»() { }\n}", []
+      "TN0115", "network a(n: int = 3) {\n  require «n % 2 == 0», \"n must be even\"\n  index i: 2\n  weight A: (i)\n}", []
+      "TN0116", "network a() {\n  index i: 2\n  weight A: (i)\n  «weight A: (i)»\n}", []
+      "TN0117", "network a() {\n  index i: 2\n  «index i: 3»\n  weight A: (i)\n}", []
+      "TN0118", "network a() {\n  index i: «2^70»\n  weight A: (i)\n}", []
+      "TN0119", "network a() {\n  index i: 2\n  instance m: «a»() { }\n  weight A: (i)\n}", []
+      "TN0120", "network b() { index j: 2 index k: 2 weight B: (j, k) output (j, k) }\nnetwork a() {\n  index i: 2\n  instance m: b() { «q» = i }\n  weight A: (i)\n}", []
+      "TN0121", "network a() {\n  index i: «mix»(2, 3)\n  weight A: (i)\n}", []
+      "TN0122", "network a() {\n  index i[k]: 2 for k in 0..3 by «0»\n  weight A: (i[0..3])\n}", []
+      "TN0123", "network a() {\n  index i: 2\n  weight A: (i) init «nromal»(0, 1)\n}", []
+      "TN0124", "network a() {\n  index i: 2\n  weight A: (i) embed «onehot(2)»\n}", []
+      "TN0125", "network a() {\n  index i: 2\n  weight A: (i)\n  output (i)\n  «output (i)»\n}", []
+      "TN0126", "network b() { index j: 3 weight B: (j) output (j) }\nnetwork a() {\n  index i: 2\n  instance m: b() { «j = i» }\n  weight A: (i)\n}", []
+      "TN0130", "network a(n: int = 2, «unused»: int = 1) {\n  index i: n\n  weight A: (i)\n}", []
+      "TN0200", "network a() {\n  index i: 2\n  index j: 2\n  weight A: (i, «j»)\n  weight B: (i)\n  output ()\n}", []
+      "TN0201", "network a() {\n  index i: 2\n  weight A: (i)\n  weight B: (i)\n  weight C: («i»)\n}", []
+      "TN0202", "network a() {\n  index i: 2\n  index j: 2\n  weight A: (i, j, «i»)\n  weight B: (j)\n}", []
+      "TN0203", "network a() {\n  index i: 2\n  weight A: (i)\n  weight B: (i)\n  output («i»)\n}", []
+      "TN0204", "network a() {\n  index p[k]: 2 for k in 0..2\n  weight A: (p[0], p[1], «p[2]»)\n  output (p[0..1])\n}", []
+      "TN0205", "network a() {\n  index i: 2\n  weight A: (i)\n  output (i, «i»)\n}", []
+      "TN0206", "network a() {\n  index i: 2\n  index j: 2\n  index k: 2\n  weight A: (i, j, k)\n  weight B: (k)\n  output (i, j)\n  cut c: «k» | rest\n}", []
+      "TN0207", "network a() {\n  index i: 2\n  index j: 2\n  weight A: (i, j)\n  output (i, j)\n  cut «c»: i | i\n}", []
+      "TN0209", "network a() {\n  index i: 2\n  index j: 3\n  weight A: (i) shared W\n  «weight B: (j) shared W»\n}", []
+      "TN0210", "network a() {\n  index batch: dynamic\n  index p: 3\n  input x: (batch, «p») embed onehot(2)\n  weight A: (p)\n  output (batch)\n}", []
+      "TN0211", "network a() {\n  index i: 2\n  index j: 3\n  index k: 2\n  «const C: (i, j, k) = copy»\n  weight A: (i, j, k)\n}", []
+      "TN0212", "network a() {\n  index i: 2\n  «index unused: 2»\n  weight A: (i)\n}", []
+      "TN0213", "«network a() {\n  index i: 2\n  index j: 2\n  weight A: (i)\n  weight B: (j)\n}»", []
+      "TN0214", "network a() {\n  index i[k]: 2^40 for k in 0..1\n  «weight A: (i[0], i[1])»\n}", []
+      "TN0215", "«network a() {\n}»", []
+      "TN0216", "network a() {\n  index i: 2\n  «const C: (i)»\n  weight A: (i)\n}", [] ]
+
+/// The corpus as xunit data.
+let cases: obj array seq = corpus |> Seq.map (fun (code, _, _) -> [| box code |])
+
+[<Theory>]
+[<MemberData(nameof cases)>]
+let ``each bad input reports its code at the marked range`` (code: string) =
+    let _, text, overrides = corpus |> List.find (fun (c, _, _) -> c = code)
+    let onCommandLine = not (text.Contains "«")
+    let clean, (sl, sc), (el, ec) = if onCommandLine then text, (0, 0), (0, 0) else marked text
+    let result = compile clean overrides
+    let found = result.Diagnostics |> List.filter (fun d -> d.Kind.Code = code)
+    Assert.True(not found.IsEmpty, sprintf "expected %s, got %A" code (codes result))
+    let d = found.Head
+    if onCommandLine then
+        // Values from --set have no place in the file; they are reported against the command line.
+        Assert.Equal("command line", d.Range.File)
+    else
+        Assert.Equal((sl, sc), (d.Range.Start.Line, d.Range.Start.Col))
+        // The end column is exclusive; the marked end is the last character.
+        Assert.Equal((el, ec + 1), (d.Range.End.Line, d.Range.End.Col))
+
+/// Every diagnostic kind the front end declares (in its phases' `Codes` modules), found by reflection.
+let declaredKinds () =
+    typeof<Diagnostic>.Assembly.GetTypes()
+    |> Array.filter (fun t -> t.FullName.EndsWith "+Codes" && (t.FullName.Contains "Parse" || t.FullName.Contains "Elaborate" || t.FullName.Contains "Check" || t.FullName.Contains "Compiler"))
+    |> Array.collect (fun t -> t.GetProperties() |> Array.filter (fun p -> p.PropertyType = typeof<DiagnosticKind>))
+    |> Array.map (fun p -> p.GetValue(null) :?> DiagnosticKind)
+
+[<Fact>]
+let ``every front-end diagnostic code has a case in the corpus`` () =
+    let kinds = declaredKinds ()
+    Assert.True(kinds.Length >= 40, sprintf "found only %d kinds" kinds.Length)
+    let covered = corpus |> List.map (fun (c, _, _) -> c) |> Set.ofList
+    let missing = kinds |> Array.map (fun k -> k.Code) |> Array.filter (fun c -> not (covered.Contains c))
+    Assert.Empty(missing)
+
+[<Fact>]
+let ``codes are unique and each phase keeps to its range`` () =
+    let kinds = declaredKinds ()
+    Assert.Equal(kinds.Length, (kinds |> Array.distinctBy (fun k -> k.Code)).Length)
+    for k in kinds do
+        Assert.Matches("^TN0[0-2][0-9][0-9]$", k.Code)
+
+[<Fact>]
+let ``a bond used three times is reported at its third use`` () =
+    let clean, (sl, sc), _ = marked "network a() {\n  index i: 2\n  weight A: (i)\n  weight B: (i)\n  weight C: («i»)\n}"
+    let r = compile clean []
+    let d = r.Diagnostics |> List.find (fun d -> d.Kind.Code = "TN0201")
+    Assert.Equal((sl, sc), (d.Range.Start.Line, d.Range.Start.Col))
+
+[<Fact>]
+let ``errors after a dropped declaration do not cascade into dangling bonds`` () =
+    let r = compile "network a() {\n  index i: 2\n  index j: 2\n  weight A: (i, j)\n  weight B: (i, k)\n  weight C: (j)\n}" []
+    Assert.Equal<string list>([ "TN0109" ], codes r)
+
+[<Fact>]
+let ``one run reports several errors from different phases`` () =
+    let text = "network a() {\n  index i: 2\n  weight A: (i j)\n  weight B: (k)\n  index n: 0\n}"
+    let r = compile text []
+    let cs = codes r |> Set.ofList
+    Assert.Contains("TN0001", cs)
+    Assert.Contains("TN0109", cs)
+    Assert.Contains("TN0107", cs)
+
+[<Fact>]
+let ``an out-of-range member gets a did-you-mean hint with the shifted subscript`` () =
+    let text = "network a(n: int = 4) {\n  index b[i]: 2 for i in 1..n-1\n  index p[i]: 2 for i in 0..n-1\n  weight A[i]: (b[i], p[i], b[i+1]) for i in 0..n-2\n  weight A[n-1]: (b[n-1], p[n-1])\n}"
+    let r = compile text []
+    let d = r.Diagnostics |> List.find (fun d -> d.Kind.Code = "TN0110")
+    Assert.Contains("`b[i + 1]`", String.concat " " d.Hints)
+
+[<Fact>]
+let ``a misspelt parameter on the command line suggests the right one`` () =
+    let r = compile "network a(chi: int = 2) {\n  index i: chi\n  weight A: (i)\n}" [ "cih", "3" ]
+    let d = r.Diagnostics |> List.find (fun d -> d.Kind.Code = "TN0103")
+    Assert.Contains("`chi`", String.concat " " d.Hints)
+
+[<Fact>]
+let ``a huge family is refused quickly instead of expanded`` () =
+    let r = compile "network a() {\n  index i[k]: 2 for k in 0..2000000\n  weight A[k]: (i[k]) for k in 0..2000000\n}" []
+    Assert.Contains("TN0112", codes r)
+    Assert.True(r.Network.IsNone)
+
+[<Fact>]
+let ``the expansion limit is configurable`` () =
+    let text = "network a() {\n  index i[k]: 2 for k in 0..99\n  weight A[k]: (i[k]) for k in 0..99\n  output (i[0..99])\n}"
+    let small = { Compiler.defaultOptions with Limits = { MaxTensors = 50 } }
+    let r = Compiler.compileText Compiler.readDisk "t.tn" text small
+    Assert.Contains("TN0112", codes r)
+    let ok = Compiler.compileText Compiler.readDisk "t.tn" text Compiler.defaultOptions
+    Assert.False(ok.HasErrors)

@@ -1,0 +1,108 @@
+module TnDsl.Tests.ElaborateTests
+
+open System.IO
+open Xunit
+open TnDsl
+open TnDsl.Tests.Support
+
+let private sketch = File.ReadAllText(Path.Combine(examplesDir, "mps.tn"))
+
+let private network text overrides =
+    let r = compile text overrides
+    Assert.True(r.Network.IsSome, sprintf "%A" (r.Diagnostics |> List.map Diagnostic.headline))
+    r.Network.Value
+
+[<Fact>]
+let ``the design sketch elaborates to exactly the expected tensors and legs`` () =
+    let net = network sketch [ "n", "5"; "chi", "3" ]
+    let legs (t: FlatTensor) = t.Legs |> List.map (fun l -> net.Indices[l].Name)
+    let expected =
+        [ "A[0]", [ "p[0]"; "b[1]" ]
+          "A[1]", [ "b[1]"; "p[1]"; "b[2]" ]
+          "A[2]", [ "b[2]"; "p[2]"; "b[3]" ]
+          "A[3]", [ "b[3]"; "p[3]"; "b[4]" ]
+          "A[4]", [ "b[4]"; "p[4]" ] ]
+    let actual = net.Tensors |> Array.map (fun t -> t.Name, legs t) |> List.ofArray
+    Assert.Equal<(string * string list) list>(expected, actual)
+    Assert.All(net.Tensors, fun t -> Assert.Equal(Weight, t.Role))
+    Assert.Equal<string list>([ "A.0"; "A.1"; "A.2"; "A.3"; "A.4" ], net.Tensors |> Array.map (fun t -> t.Param) |> List.ofArray)
+    Assert.Equal(Some(Normal(0.0, 0.1)), net.Tensors[0].Init)
+    Assert.Equal(Some(Sum(Identity, Normal(0.0, 0.01))), net.Tensors[2].Init)
+    Assert.Equal<string list>([ "p[0]"; "p[1]"; "p[2]"; "p[3]"; "p[4]" ], net.Output |> List.map (fun o -> net.Indices[o].Name))
+    let dims = net.Indices |> Array.map (fun i -> i.Name, Dim.size i.Dim) |> Map.ofArray
+    Assert.Equal(2L, dims["p[3]"])
+    Assert.Equal(3L, dims["b[2]"])
+    let cut = net.Cuts.Head
+    Assert.Equal("half", cut.Name)
+    Assert.Equal<string list>([ "p[0]"; "p[1]" ], cut.Left |> List.map (fun o -> net.Indices[o].Name))
+    Assert.Equal<string list>([ "p[2]"; "p[3]"; "p[4]" ], cut.Right |> List.map (fun o -> net.Indices[o].Name))
+
+[<Fact>]
+let ``mps at n=784 has 784 tensors`` () =
+    let net = network sketch [ "n", "784" ]
+    Assert.Equal(784, net.Tensors.Length)
+    Assert.Equal(784 + 783, net.Indices.Length)
+
+[<Fact>]
+let ``loops over several variables with a filter, steps and lets`` () =
+    let text =
+        "network g(n: int = 4) {\n  let m = n - 1\n  index e[i, j]: 2 for i in 0..m, j in 0..m if i < j\n  index o[i]: 3 for i in 0..m by 2\n  weight V[i]: (e[0..i-1, i] if i > 0, e[i, i+1..m] if i < m, o[i] if i % 2 == 0) for i in 0..m\n}"
+    let net = network text []
+    // The complete graph on 4 vertices: 6 edges; even vertices also carry an open leg.
+    Assert.Equal(6 + 2, net.Indices.Length)
+    let legs name = (FlatNetwork.tryTensor net name).Value.Legs |> List.map (fun l -> net.Indices[l].Name)
+    Assert.Equal<string list>([ "e[0, 2]"; "e[1, 2]"; "e[2, 3]"; "o[2]" ], legs "V[2]")
+    Assert.Equal<string list>([ "e[0, 1]"; "e[0, 2]"; "e[0, 3]"; "o[0]" ], legs "V[0]")
+
+[<Fact>]
+let ``a for block expands its declarations for each iteration`` () =
+    let text = "network g(L: int = 3) {\n  for x in 0..L-1 {\n    let y = x + 1\n    index p[x]: y + 1\n    weight T[x]: (p[x])\n  }\n}"
+    let net = network text []
+    Assert.Equal<int64 list>([ 2L; 3L; 4L ], net.Indices |> Array.map (fun i -> Dim.size i.Dim) |> List.ofArray)
+
+[<Fact>]
+let ``shared weights map every member to one parameter, per subscript when given`` () =
+    let text = "network c() {\n  index a[i]: 2 for i in 0..3\n  index b[i]: 2 for i in 0..3\n  weight W[i]: (a[i], b[i]) for i in 0..1 shared\n  weight U[i]: (a[i], b[i]) for i in 2..3 shared K[i % 2]\n}"
+    let net = network text []
+    Assert.Equal<string list>([ "W"; "W"; "K.0"; "K.1" ], net.Tensors |> Array.map (fun t -> t.Param) |> List.ofArray)
+    Assert.Equal(3, (FlatNetwork.parameters net).Length)
+    Assert.Equal(12I, FlatNetwork.parameterCount net)
+
+[<Fact>]
+let ``the batch is a dynamic hyperindex shared by all inputs`` () =
+    let net = network (File.ReadAllText(Path.Combine(examplesDir, "born-machine.tn"))) [ "n", "10" ]
+    let batch = (FlatNetwork.tryIndex net "batch").Value
+    Assert.Equal(Hyper, batch.Kind)
+    Assert.Equal(Dynamic 1000L, batch.Dim)
+    let onBatch = net.Tensors |> Array.filter (fun t -> List.contains batch.Id t.Legs)
+    Assert.Equal(10, onBatch.Length)
+    Assert.All(onBatch, fun t -> Assert.Equal(Some(OneHot 2), t.Embedding))
+
+[<Fact>]
+let ``an instance copies the sub-network in under its name and joins the bound legs`` () =
+    let r = Compiler.compileFile (Path.Combine(examplesDir, "mera-classifier.tn")) Compiler.defaultOptions
+    let net = r.Network.Value
+    Assert.True((FlatNetwork.tryTensor net "m.w[0, 0]").IsSome)
+    Assert.Equal("m.w.0.0", (FlatNetwork.tryTensor net "m.w[0, 0]").Value.Param)
+    // The MERA's input legs are the classifier's q[i]; its top leg is h.
+    let w00 = (FlatNetwork.tryTensor net "m.w[0, 0]").Value
+    Assert.Contains("q[0]", w00.Legs |> List.map (fun l -> net.Indices[l].Name))
+    let top = (FlatNetwork.tryTensor net "m.w[2, 0]").Value
+    Assert.Contains("h", top.Legs |> List.map (fun l -> net.Indices[l].Name))
+    Assert.True((FlatNetwork.tryIndex net "m.s[0, 0]").IsNone)
+
+[<Fact>]
+let ``integer division floors and powers are exact`` () =
+    let value text =
+        match Elaborate.parseValue text with
+        | Result.Ok v -> v
+        | Result.Error m -> failwith m
+    Assert.Equal(VInt 3L, value "7 / 2")
+    Assert.Equal(VInt -4L, value "-7 / 2")
+    Assert.Equal(VInt 1L, value "-7 % 2")
+    Assert.Equal(VInt 1024L, value "2 ^ 10")
+    Assert.Equal(VInt 10L, value "log2(1024)")
+    Assert.Equal(VInt 3L, value "min(7, 3, 5)")
+    Assert.Equal(VFloat 2.5, value "max(1, 2.5)")
+    Assert.Equal(VInt 5L, value "if 1 < 2 then 5 else 6")
+    Assert.True((Elaborate.parseValue "2 ^ 64").IsError)

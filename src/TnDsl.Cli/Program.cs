@@ -8,6 +8,7 @@ public static class Program
     private static readonly (string Verb, string Summary, Func<string[], int> Run)[] Verbs =
     [
         ("check", "check a .tn file and print its summary", CheckCommand.Run),
+        ("cuts", "min-cut rank bounds for the declared cuts (--profile: every split)", CutsCommand.Run),
         ("plan", "plan a contraction order and report its cost (JSON network or --einsum)", PlanCommand.Run),
     ];
 

@@ -251,26 +251,20 @@ and private binary ctx e op (a, va) (b, vb) =
         | VBool _ -> ctx.Fail(Codes.typeMismatch, x.Range, sprintf "`%s` needs numbers, but this is a bool" (binOpText op))
     match op, va, vb with
     | (Eq | Ne), VBool x, VBool y -> VBool((x = y) = (op = Eq))
-    | (Eq | Ne | Lt | Le | Gt | Ge), VInt x, VInt y ->
-        VBool(
-            match op with
-            | Eq -> x = y
-            | Ne -> x <> y
-            | Lt -> x < y
-            | Le -> x <= y
-            | Gt -> x > y
-            | _ -> x >= y
-        )
     | (Eq | Ne | Lt | Le | Gt | Ge), _, _ ->
-        let x, y = num a va, num b vb
+        // Integers compare exactly; a mixed comparison goes through float.
+        let c =
+            match va, vb with
+            | VInt x, VInt y -> compare x y
+            | _ -> compare (num a va) (num b vb)
         VBool(
             match op with
-            | Eq -> x = y
-            | Ne -> x <> y
-            | Lt -> x < y
-            | Le -> x <= y
-            | Gt -> x > y
-            | _ -> x >= y
+            | Eq -> c = 0
+            | Ne -> c <> 0
+            | Lt -> c < 0
+            | Le -> c <= 0
+            | Gt -> c > 0
+            | _ -> c >= 0
         )
     | (Div | Mod), _, (VInt 0L | VFloat 0.0) ->
         ctx.Fail(Codes.divisionByZero, b.Range, sprintf "`%s` by zero: this evaluates to 0" (binOpText op))

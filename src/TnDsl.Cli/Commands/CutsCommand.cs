@@ -42,14 +42,19 @@ public static class CutsCommand
     }
 
     /// <summary>
-    /// The one place that turns a file into a flat network. The <c>.tn</c> front end (<c>Compiler.compileFile</c>)
-    /// is not on this branch yet: at merge this becomes a call to it that prints its diagnostics to
-    /// <paramref name="err"/> and returns the network, or null when there is none.
+    /// The one place that turns a file into a flat network: the front end checks it, its diagnostics go to
+    /// <paramref name="err"/>, and the network comes back, or null when the file has errors.
     /// </summary>
     internal static FlatNetwork? LoadNetwork(string path, IReadOnlyList<(string, string)> overrides, TextWriter err)
     {
-        err.WriteLine($"{path}: tn cuts: the .tn front end is not available in this build");
-        return null;
+        var pairs = overrides.Select(o => new KeyValuePair<string, string>(o.Item1, o.Item2)).ToList();
+        var result = TnDsl.Api.Frontend.Check(path, pairs, null!);
+        foreach (var d in result.Diagnostics)
+        {
+            err.WriteLine(d.Rendered);
+            err.WriteLine();
+        }
+        return result.SummaryOrNull?.Network;
     }
 
     static int Usage(string message)

@@ -10,6 +10,9 @@ public static class Program
         ("check", "check a .tn file and print its summary", CheckCommand.Run),
         ("cuts", "min-cut rank bounds for the declared cuts (--profile: every split)", CutsCommand.Run),
         ("plan", "plan a contraction order and report its cost (JSON network or --einsum)", PlanCommand.Run),
+        ("layer", "a .tn spec as a layer: parameters, cost and min-cuts next to the dense layer it replaces", LayerCommand.Run),
+        ("study", "training studies on MNIST / Fashion-MNIST (tt-mlp, convac, heads, qcnn)", StudyCommand.Run),
+        ("data", "install (setup) or list (status) the MNIST and Fashion-MNIST data", DataCommand.Run),
     ];
 
     /// <summary>Runs the command line. Exit codes: 0 success, 1 errors in the input, 2 usage errors.</summary>

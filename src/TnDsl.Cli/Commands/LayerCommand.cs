@@ -1,0 +1,97 @@
+using System.Globalization;
+using TnDsl.Torch.Layers;
+
+namespace TnDsl.Cli.Commands;
+
+/// <summary>
+/// <c>tn layer FILE [--set k=v]… [--network NAME] [--optimizer NAME] [--batch N]</c>: builds the layer a spec
+/// describes and prints its shape and parameter count next to the dense layer it replaces (in × out weights), the
+/// planner's cost report for one batch, and the min-cut profile of its weight network (features | outputs).
+/// </summary>
+public static class LayerCommand
+{
+    /// <summary>Parses the arguments and prints the report. Returns the exit code.</summary>
+    public static int Run(string[] args)
+    {
+        string? file = null, network = null;
+        string optimizer = "auto";
+        long batch = 100;
+        var overrides = new List<(string, string)>();
+        for (var k = 0; k < args.Length; k++)
+        {
+            switch (args[k])
+            {
+                case "-h" or "--help":
+                    Console.WriteLine(UsageLine);
+                    return 0;
+                case "--set" when k + 1 < args.Length:
+                    var kv = args[++k].Split('=', 2);
+                    if (kv.Length != 2) return Usage($"--set expects k=v, got `{args[k]}`");
+                    overrides.Add((kv[0], kv[1]));
+                    break;
+                case "--network" when k + 1 < args.Length: network = args[++k]; break;
+                case "--optimizer" when k + 1 < args.Length: optimizer = args[++k]; break;
+                case "--batch" when k + 1 < args.Length:
+                    if (!long.TryParse(args[++k], out batch) || batch < 1) return Usage($"--batch expects a positive integer, got `{args[k]}`");
+                    break;
+                default:
+                    if (args[k].StartsWith("--", StringComparison.Ordinal) || file is not null) return Usage($"unexpected argument `{args[k]}`");
+                    file = args[k];
+                    break;
+            }
+        }
+        if (file is null) return Usage("missing FILE");
+        if (!PlanApi.optimizerNames().Contains(optimizer))
+            return Usage($"unknown optimizer `{optimizer}`; valid: {string.Join(", ", PlanApi.optimizerNames())}");
+        SpecLayer layer;
+        FlatNetwork net;
+        try
+        {
+            net = Layers.Check(file, overrides.Select(o => new KeyValuePair<string, string>(o.Item1, o.Item2)).ToList(), network);
+            layer = Layers.FromNetwork(net, new LayerOptions { Optimizer = optimizer });
+        }
+        catch (LayerException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 1;
+        }
+        using (layer)
+            return Report(net, layer, optimizer, batch);
+    }
+
+    const string UsageLine = "usage: tn layer FILE [--set k=v]... [--network NAME] [--optimizer NAME] [--batch N]";
+
+    static int Usage(string message)
+    {
+        Console.Error.WriteLine($"tn layer: {message}");
+        Console.Error.WriteLine(UsageLine);
+        return 2;
+    }
+
+    static int Report(FlatNetwork net, SpecLayer layer, string optimizer, long batch)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        long dense = layer.InputFeatures * layer.OutputFeatures;
+        long pars = layer.ParameterCount;
+        Console.WriteLine($"layer {net.Name}: (batch, {layer.InputFeatures}) -> (batch, {layer.OutputFeatures})");
+        foreach (var input in layer.Inputs)
+            Console.WriteLine($"  input {input.Name}: {input.Features} features as [{string.Join(" x ", input.Shape)}]{(input.Embedded ? " (embedded raw values)" : "")}");
+        Console.WriteLine($"  output legs: {string.Join(", ", layer.OutputLegs)}");
+        Console.WriteLine();
+        Console.WriteLine($"{"",-22}{"parameters",14}{"compression",14}");
+        Console.WriteLine($"{"tensor network",-22}{pars,14:N0}{((double)dense / pars).ToString("0.0", inv) + "x",14}");
+        Console.WriteLine($"{$"dense {layer.InputFeatures} x {layer.OutputFeatures}",-22}{dense,14:N0}{"1.0x",14}");
+        Console.WriteLine();
+        Console.WriteLine($"cost of one forward pass (batch {batch}, optimizer {optimizer}):");
+        var dynamicFamilies = net.Indices.Where(i => DimModule.isDynamic(i.Dim)).Select(i => i.Family).Distinct();
+        var plan = PlanApi.planNetwork(net, optimizer, dynamicFamilies.Select(f => new KeyValuePair<string, long>(f, batch)).ToArray(), 0, false);
+        foreach (var m in plan.Messages)
+            Console.Error.WriteLine(m);
+        Console.WriteLine(plan.Output.TrimEnd());
+        Console.WriteLine();
+        Console.WriteLine("min-cut profile of the weight network (open legs: features, then outputs):");
+        var weights = WeightNetwork.Of(net);
+        int cuts = CutsCommand.Render(weights, null, true, false, Console.Out, Console.Error);
+        return plan.ExitCode != 0 ? plan.ExitCode : cuts;
+    }
+}

@@ -1,0 +1,151 @@
+using System.Globalization;
+using TnDsl.Studies;
+using TnDsl.Torch.Data;
+using TnDsl.Torch.Layers;
+
+namespace TnDsl.Cli.Commands;
+
+/// <summary>
+/// <c>tn study NAME [options]</c>: runs one training study with CPU-sized defaults and prints its table; with
+/// <c>--out DIR</c> the tables (Markdown, CSV) and plots are written there. Studies: tt-mlp (issue 5), convac,
+/// heads, qcnn (issue 7). Missing data is reported with the setup command.
+/// </summary>
+public static class StudyCommand
+{
+    const string UsageLine =
+        "usage: tn study tt-mlp|convac|heads|qcnn [--epochs N] [--train N] [--test N] [--batch N] [--lr X] [--seed S]\n" +
+        "                [--dataset fashion|mnist|both] [--out DIR] [--no-progress] [study options, see --help]";
+
+    static readonly string[] Names = ["tt-mlp", "convac", "heads", "qcnn"];
+
+    /// <summary>Parses the arguments and runs the study. Returns the exit code.</summary>
+    public static int Run(string[] args)
+    {
+        if (args.Length == 0 || args[0] is "-h" or "--help")
+        {
+            Console.WriteLine(UsageLine);
+            Console.WriteLine("  tt-mlp  MLP 784-256-10 on Fashion-MNIST: dense hidden layer vs examples/mpo-linear.tn  [--rank r]");
+            Console.WriteLine("  convac  two ConvACs of equal size, min-cut bounds vs accuracy on a long-range and a local task  [--samples N]");
+            Console.WriteLine("  heads   CNN front + dense / TT / MERA head (256 -> 16) at several bond dimensions  [--ranks 1,2,4,8] [--chis 2,3,4]");
+            Console.WriteLine("  qcnn    q-CNN (examples/qcnn.tn) with exact entanglement entropy of the label states per epoch  [--size S] [--features K]");
+            return args.Length == 0 ? 2 : 0;
+        }
+        var name = args[0];
+        if (!Names.Contains(name))
+            return Usage($"unknown study `{name}`; studies: {string.Join(", ", Names)}");
+        var o = new Options();
+        for (int k = 1; k < args.Length; k++)
+        {
+            var a = args[k];
+            if (a == "--no-progress") { o.Flags.Add("no-progress"); continue; }
+            if (!a.StartsWith("--", StringComparison.Ordinal) || k + 1 >= args.Length)
+                return Usage($"unexpected argument `{a}`");
+            o.Values[a[2..]] = args[++k];
+        }
+        try
+        {
+            // Settings are read (and checked) before anything runs.
+            Func<ResultTable> job = name switch
+            {
+                "tt-mlp" => TtMlp(o),
+                _ => throw new UsageException($"study `{name}` is not available yet"),
+            };
+            o.CheckAllUsed();
+            job().Print();
+            return 0;
+        }
+        catch (UsageException e)
+        {
+            return Usage(e.Message);
+        }
+        catch (Exception e) when (e is DataMissingException or StudyException or LayerException or IdxFormatException)
+        {
+            Console.Error.WriteLine($"tn study {name}: {e.Message}");
+            return 1;
+        }
+    }
+
+    static Func<ResultTable> TtMlp(Options o)
+    {
+        var settings = new TtMlpSettings
+        {
+            Dataset = o.Dataset("fashion").Single(),
+            TrainLimit = o.Long("train", 60000),
+            TestLimit = o.Long("test", 10000),
+            Rank = (int)o.Long("rank", 8),
+            Train = o.Train(epochs: 2, batch: 100, lr: 1e-3),
+            OutputDirectory = o.Text("out"),
+        };
+        return () => TtMlpStudy.Run(settings);
+    }
+
+    static int Usage(string message)
+    {
+        Console.Error.WriteLine($"tn study: {message}");
+        Console.Error.WriteLine(UsageLine);
+        return 2;
+    }
+
+    /// The study options given on the command line, read by name; each read marks the option used.
+    sealed class Options
+    {
+        public readonly Dictionary<string, string> Values = [];
+        public readonly HashSet<string> Flags = [];
+        readonly HashSet<string> used = [];
+
+        public string? Text(string key)
+        {
+            used.Add(key);
+            return Values.GetValueOrDefault(key);
+        }
+
+        public long Long(string key, long fallback)
+        {
+            var t = Text(key);
+            if (t is null) return fallback;
+            return long.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v > 0
+                ? v : throw new UsageException($"--{key} expects a positive integer, got `{t}`");
+        }
+
+        public double Double(string key, double fallback)
+        {
+            var t = Text(key);
+            if (t is null) return fallback;
+            return double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v > 0
+                ? v : throw new UsageException($"--{key} expects a positive number, got `{t}`");
+        }
+
+        public int[] Ints(string key, int[] fallback)
+        {
+            var t = Text(key);
+            if (t is null) return fallback;
+            var parts = t.Split(',', StringSplitOptions.RemoveEmptyEntries);
+            var values = parts.Select(p => int.TryParse(p, out var v) && v > 0 ? v : -1).ToArray();
+            return values.Length > 0 && values.All(v => v > 0) ? values : throw new UsageException($"--{key} expects positive integers separated by commas, got `{t}`");
+        }
+
+        public DatasetName[] Dataset(string fallback)
+        {
+            var t = Text("dataset") ?? fallback;
+            if (t == "both") return [DatasetName.FashionMnist, DatasetName.Mnist];
+            return Datasets.Parse(t) is { } d ? [d] : throw new UsageException($"--dataset expects fashion, mnist or both, got `{t}`");
+        }
+
+        public TrainSettings Train(int epochs, int batch, double lr) => new()
+        {
+            Epochs = (int)Long("epochs", epochs),
+            BatchSize = (int)Long("batch", batch),
+            LearningRate = Double("lr", lr),
+            Seed = Long("seed", 1),
+            Progress = !Flags.Contains("no-progress"),
+            CheckpointPath = Text("checkpoint"),
+        };
+
+        public void CheckAllUsed()
+        {
+            var unknown = Values.Keys.Where(k => !used.Contains(k)).ToList();
+            if (unknown.Count > 0)
+                throw new UsageException($"unknown option(s) for this study: {string.Join(", ", unknown.Select(u => "--" + u))}");
+        }
+    }
+}

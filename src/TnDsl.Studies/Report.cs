@@ -1,0 +1,95 @@
+using System.Globalization;
+using System.Text;
+using Spectre.Console;
+
+namespace TnDsl.Studies;
+
+/// <summary>A result table: printed with Spectre.Console, and written as Markdown and CSV next to plots.</summary>
+public sealed class ResultTable(string title, params string[] headers)
+{
+    readonly List<string[]> rows = [];
+
+    /// <summary>The table's title.</summary>
+    public string Title => title;
+    /// <summary>The column headers.</summary>
+    public IReadOnlyList<string> Headers => headers;
+    /// <summary>The rows added so far.</summary>
+    public IReadOnlyList<string[]> Rows => rows;
+
+    /// <summary>Adds a row; numbers are written in invariant culture.</summary>
+    public void Add(params object[] cells)
+    {
+        if (cells.Length != headers.Length)
+            throw new ArgumentException($"{title}: a row needs {headers.Length} cells, got {cells.Length}");
+        rows.Add(cells.Select(Format).ToArray());
+    }
+
+    static string Format(object cell) => cell switch
+    {
+        double d when double.IsNaN(d) => "-",
+        double d => d.ToString(Math.Abs(d) >= 100 ? "0.0" : "0.0000", CultureInfo.InvariantCulture),
+        float f => ((double)f).ToString("0.0000", CultureInfo.InvariantCulture),
+        IFormattable x => x.ToString(null, CultureInfo.InvariantCulture),
+        _ => cell.ToString() ?? "",
+    };
+
+    /// <summary>Prints the table to the console.</summary>
+    public void Print()
+    {
+        if (Console.IsOutputRedirected)
+            AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 160);
+        var table = new Table().Title(Markup.Escape(title));
+        foreach (var h in headers)
+            table.AddColumn(new TableColumn(Markup.Escape(h)).RightAligned());
+        foreach (var r in rows)
+            table.AddRow(r.Select(Markup.Escape).ToArray());
+        AnsiConsole.Write(table);
+    }
+
+    /// <summary>The table in GitHub Markdown.</summary>
+    public string ToMarkdown()
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("| " + string.Join(" | ", headers) + " |");
+        sb.AppendLine("|" + string.Concat(headers.Select(_ => "---:|")));
+        foreach (var r in rows)
+            sb.AppendLine("| " + string.Join(" | ", r) + " |");
+        return sb.ToString();
+    }
+
+    /// <summary>The table as CSV (cells quoted where needed).</summary>
+    public string ToCsv()
+    {
+        static string Q(string s) => s.Contains(',') || s.Contains('"') ? "\"" + s.Replace("\"", "\"\"") + "\"" : s;
+        var sb = new StringBuilder();
+        sb.AppendLine(string.Join(",", headers.Select(Q)));
+        foreach (var r in rows)
+            sb.AppendLine(string.Join(",", r.Select(Q)));
+        return sb.ToString();
+    }
+
+    /// <summary>Writes <c>NAME.md</c> and <c>NAME.csv</c> into <paramref name="directory"/>.</summary>
+    public void Save(string directory, string name)
+    {
+        Directory.CreateDirectory(directory);
+        File.WriteAllText(Path.Combine(directory, name + ".md"), $"**{title}**\n\n" + ToMarkdown());
+        File.WriteAllText(Path.Combine(directory, name + ".csv"), ToCsv());
+    }
+}
+
+/// <summary>Where the studies find the repository's spec files.</summary>
+public static class Specs
+{
+    /// <summary>The repository root (the folder holding TnDsl.sln above the current directory or this assembly).</summary>
+    public static string RepositoryRoot()
+    {
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+                if (File.Exists(Path.Combine(dir.FullName, "TnDsl.sln")))
+                    return dir.FullName;
+        throw new StudyException("cannot find the repository (TnDsl.sln) above the current directory; run the study from the checkout");
+    }
+
+    /// <summary>The path of a file under <c>examples/</c>.</summary>
+    public static string Example(string relative) => Path.Combine(RepositoryRoot(), "examples", relative);
+}

@@ -1,0 +1,68 @@
+using TnDsl.Api;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace TnDsl.Torch.Layers;
+
+/// <summary>Choices for building a layer from a spec.</summary>
+public sealed record LayerOptions
+{
+    /// <summary>The network to use when the file defines several (null: the last).</summary>
+    public string? NetworkName { get; init; }
+    /// <summary>The planner's optimizer for the contraction order.</summary>
+    public string Optimizer { get; init; } = "auto";
+    /// <summary>Seed of the weight initialisation (and of the calibration batch of <c>auto</c> weights).</summary>
+    public long Seed { get; init; }
+    /// <summary>The dtype of parameters and results.</summary>
+    public ScalarType DType { get; init; } = ScalarType.Float32;
+    /// <summary>Where the layer lives (null: CPU).</summary>
+    public Device? Device { get; init; }
+}
+
+/// <summary>
+/// Layers from <c>.tn</c> specs: <c>Layers.FromSpec("examples/layers/mera.tn", new { L = 3, chi = 4 })</c> in C#,
+/// <c>Layers.FromSpec("examples/layers/mera.tn", [ "L", box 3; "chi", box 4 ])</c> in F#. The result is a
+/// <see cref="SpecLayer"/>, a <c>Module&lt;Tensor, Tensor&gt;</c> mapping (batch, features) → (batch, outputs) that
+/// composes with ordinary TorchSharp modules (see <see cref="SpecLayer"/> for how features meet the input legs).
+/// </summary>
+public static class Layers
+{
+    /// <summary>
+    /// Builds a layer from a spec file with parameter overrides given as an anonymous object, a dictionary or
+    /// (name, value) pairs. Throws <see cref="LayerException"/> with the rendered diagnostics when the file has errors.
+    /// </summary>
+    public static SpecLayer FromSpec(string path, object? overrides = null, LayerOptions? options = null) =>
+        FromNetwork(Check(path, LayerOverrides.From(overrides), options?.NetworkName), options);
+
+    /// <summary>The F#-friendly overload: overrides as a list of (name, value) tuples.</summary>
+    public static SpecLayer FromSpec(string path, IEnumerable<Tuple<string, object>> overrides, LayerOptions? options = null) =>
+        FromSpec(path, (object)overrides, options);
+
+    /// <summary>Checks a spec file and returns its flat network; throws <see cref="LayerException"/> on errors.</summary>
+    public static FlatNetwork Check(string path, IReadOnlyList<KeyValuePair<string, string>> overrides, string? networkName = null)
+    {
+        if (!File.Exists(path))
+            throw new LayerException($"{path}: no such file");
+        var result = Frontend.Check(path, overrides, networkName!);
+        if (result.HasErrors)
+            throw new LayerException(string.Join(Environment.NewLine, result.Diagnostics.Where(d => d.IsError).Select(d => d.Rendered)));
+        return result.SummaryOrNull.Network;
+    }
+
+    /// <summary>Builds a layer from a checked flat network: plans it, initialises weights (<c>auto</c> by calibration).</summary>
+    public static SpecLayer FromNetwork(FlatNetwork net, LayerOptions? options = null)
+    {
+        options ??= new LayerOptions();
+        NativeLoader.EnsureLoaded();
+        var declared = NetworkAdapter.FromFlat(net);
+        var spec = AutoInit.Prepare(declared);
+        var path = LayerPath.Plan(net, options.Optimizer);
+        var built = new NetworkModule(spec, path, new NetworkModuleOptions { DType = ScalarType.Float64, Seed = options.Seed });
+        var layer = new SpecLayer(net, built);
+        AutoInit.Calibrate(layer, declared, options.Seed);
+        layer.to(options.DType);
+        if (options.Device is { } device)
+            layer.to(device);
+        return layer;
+    }
+}

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using TnDsl.Torch.Data;
-using TnDsl.Torch.Layers;
+using TnDsl.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,5 +1,5 @@
 using System.Globalization;
-using TnDsl.Torch.Layers;
+using TnDsl.Torch;
 
 namespace TnDsl.Cli.Commands;
 

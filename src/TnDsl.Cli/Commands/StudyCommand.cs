@@ -1,7 +1,7 @@
 using System.Globalization;
 using TnDsl.Studies;
 using TnDsl.Torch.Data;
-using TnDsl.Torch.Layers;
+using TnDsl.Torch;
 
 namespace TnDsl.Cli.Commands;
 

@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace TnDsl.Torch.Layers;
+namespace TnDsl.Torch;
 
 /// <summary>
 /// The layers' reading of the <c>auto</c> initialiser: every weight declared <c>init auto</c> starts as

@@ -1,7 +1,7 @@
 using System.Collections;
 using System.Globalization;
 
-namespace TnDsl.Torch.Layers;
+namespace TnDsl.Torch;
 
 /// <summary>
 /// Turns the ways callers give parameter overrides (a C# anonymous object, a dictionary, F# (name, value) tuples,

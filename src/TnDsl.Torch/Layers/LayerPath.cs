@@ -1,6 +1,6 @@
 using Microsoft.FSharp.Collections;
 
-namespace TnDsl.Torch.Layers;
+namespace TnDsl.Torch;
 
 /// <summary>
 /// Where a layer's contraction order comes from: the planner (<c>TnDsl.Plan</c>) run on the flat network, converted

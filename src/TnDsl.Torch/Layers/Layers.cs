@@ -2,7 +2,7 @@ using TnDsl.Api;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace TnDsl.Torch.Layers;
+namespace TnDsl.Torch;
 
 /// <summary>Choices for building a layer from a spec.</summary>
 public sealed record LayerOptions

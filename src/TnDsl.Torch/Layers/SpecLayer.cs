@@ -1,7 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace TnDsl.Torch.Layers;
+namespace TnDsl.Torch;
 
 /// <summary>One input family of a layer: its name, the shape its block of features is reshaped to, and its width.</summary>
 /// <param name="Name">The input family's name in the spec.</param>

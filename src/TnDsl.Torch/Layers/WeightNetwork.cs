@@ -1,6 +1,6 @@
 using Microsoft.FSharp.Collections;
 
-namespace TnDsl.Torch.Layers;
+namespace TnDsl.Torch;
 
 /// <summary>
 /// The weight network of a layer: its spec with the input tensors removed and their non-batch legs opened, so the

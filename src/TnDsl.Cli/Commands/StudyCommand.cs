@@ -45,13 +45,15 @@ public static class StudyCommand
         try
         {
             // Settings are read (and checked) before anything runs.
-            Func<ResultTable> job = name switch
+            Func<ResultTable[]> job = name switch
             {
                 "tt-mlp" => TtMlp(o),
+                "convac" => ConvAc(o),
                 _ => throw new UsageException($"study `{name}` is not available yet"),
             };
             o.CheckAllUsed();
-            job().Print();
+            foreach (var table in job())
+                table.Print();
             return 0;
         }
         catch (UsageException e)
@@ -65,7 +67,7 @@ public static class StudyCommand
         }
     }
 
-    static Func<ResultTable> TtMlp(Options o)
+    static Func<ResultTable[]> TtMlp(Options o)
     {
         var settings = new TtMlpSettings
         {
@@ -76,7 +78,24 @@ public static class StudyCommand
             Train = o.Train(epochs: 2, batch: 100, lr: 1e-3),
             OutputDirectory = o.Text("out"),
         };
-        return () => TtMlpStudy.Run(settings);
+        return () => [TtMlpStudy.Run(settings)];
+    }
+
+    static Func<ResultTable[]> ConvAc(Options o)
+    {
+        var settings = new ConvAcSettings
+        {
+            Samples = o.Long("samples", 10000),
+            TestSamples = o.Long("test", 4000),
+            Train = o.Train(epochs: 10, batch: 100, lr: 0.01),
+            OutputDirectory = o.Text("out"),
+            Noise = o.Double("noise", 0.05),
+        };
+        return () =>
+        {
+            var (networks, verdicts) = ConvAcStudy.Run(settings);
+            return [networks, verdicts];
+        };
     }
 
     static int Usage(string message)

@@ -90,32 +90,6 @@ public static class ConvAcStudy
         return (Bound("left_right"), Bound("odd_even"));
     }
 
-    /// <summary>
-    /// Re-initialises a ConvAC layer so that training can start: product pooling of 16 random factors gives
-    /// log-normal outputs (almost all near zero, a few huge) whatever their overall scale. Instead channel 0 carries
-    /// the constant 1 through every level (one-hot inputs sum to 1; W_l[0, 0] = 1, so each pooled channel 0 is
-    /// 1 · 1), and every other weight is normal(0, noise), so the other channels start small and learnable.
-    /// </summary>
-    public static void NearConstant(SpecLayer layer, long seed, double noise)
-    {
-        using var noGrad = no_grad();
-        using var generator = new Generator((ulong)seed + 7);
-        var spec = layer.Network.Spec;
-        var weights = spec.Tensors.Where(t => t.Role == TensorRole.Weight).GroupBy(t => t.Param).Select(g => g.First());
-        foreach (var t in weights)
-        {
-            var p = layer.Network.get_parameter(t.Param)!;
-            using var values = randn(p.shape, p.dtype, generator: generator) * noise;
-            p.copy_(values);
-            if (t.Family.EndsWith("head", StringComparison.Ordinal))
-                continue;
-            if (t.Subscripts.Length > 0 && t.Subscripts[0] == 0)
-                p[TensorIndex.Colon, 0] = 1.0;
-            else
-                p[0, 0] = 1.0;
-        }
-    }
-
     /// <summary>Runs the study; the first table has the networks, the second the verdicts.</summary>
     public static (ResultTable Networks, ResultTable Verdicts) Run(ConvAcSettings settings)
     {
@@ -140,7 +114,7 @@ public static class ConvAcStudy
                 manual_seed(settings.Train.Seed);
                 var layer = Layers.FromSpec(Specs.Example("layers/convac.tn"), Overrides(Profiles[p]), new LayerOptions { Seed = settings.Train.Seed });
                 parameters = layer.ParameterCount;
-                NearConstant(layer, settings.Train.Seed, settings.Noise);
+                ProductInit.NearConstant(layer, settings.Train.Seed, settings.Noise, oneHotFirstLayer: true);
                 using var model = new Blocks.WithBias(layer, 2);
                 var history = Trainer.Fit($"{Profiles[p].Name} / {Tasks[t].Name}", model, data[t].Train.X, data[t].Train.Y, data[t].Test.X, data[t].Test.Y, settings.Train);
                 accuracy[p, t] = history.Max(h => h.TestAccuracy);

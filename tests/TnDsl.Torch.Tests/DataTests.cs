@@ -100,3 +100,20 @@ public class DataTests
         Assert.Throws<IdxFormatException>(() => ImageDataset.FromIdx("bad", images, labels));
     }
 }
+
+public class ImageDatasetTests
+{
+    static ImageDatasetTests() => NativeLoader.EnsureLoaded();
+
+    [Fact]
+    public void resizing_averages_blocks_and_keeps_the_labels()
+    {
+        var pixels = Enumerable.Range(0, 16).Select(i => (byte)(i * 10)).ToArray();
+        using var set = ImageDataset.FromIdx("t", new IdxArray([1, 4, 4], pixels), new IdxArray([1], [7]));
+        using var small = set.Resize(2);
+        Assert.Equal(new long[] { 1, 2, 2 }, small.Images.shape);
+        // Top-left 2x2 block of the row-major 4x4 image holds 0, 10, 40, 50.
+        Assert.Equal((0 + 10 + 40 + 50) / 4.0 / 255.0, small.Images[0, 0, 0].item<float>(), 5);
+        Assert.Equal(7L, small.Labels[0].item<long>());
+    }
+}

@@ -49,6 +49,8 @@ public static class StudyCommand
             {
                 "tt-mlp" => TtMlp(o),
                 "convac" => ConvAc(o),
+                "heads" => Heads(o),
+                "qcnn" => Qcnn(o),
                 _ => throw new UsageException($"study `{name}` is not available yet"),
             };
             o.CheckAllUsed();
@@ -79,6 +81,41 @@ public static class StudyCommand
             OutputDirectory = o.Text("out"),
         };
         return () => [TtMlpStudy.Run(settings)];
+    }
+
+    static Func<ResultTable[]> Heads(Options o)
+    {
+        var settings = new HeadSettings
+        {
+            Datasets = o.Dataset("both"),
+            TrainLimit = o.Long("train", 10000),
+            TestLimit = o.Long("test", 5000),
+            Ranks = o.Ints("ranks", [2, 8]),
+            Chis = o.Ints("chis", [2, 4]),
+            Train = o.Train(epochs: 2, batch: 100, lr: 2e-3),
+            OutputDirectory = o.Text("out"),
+        };
+        return () => [HeadStudy.Run(settings)];
+    }
+
+    static Func<ResultTable[]> Qcnn(Options o)
+    {
+        var settings = new QcnnSettings
+        {
+            Datasets = o.Dataset("both"),
+            Size = (int)o.Long("size", 8),
+            Features = (int)o.Long("features", 6),
+            TrainLimit = o.Long("train", 10000),
+            TestLimit = o.Long("test", 2000),
+            Noise = o.Double("noise", 0.05),
+            Train = o.Train(epochs: 5, batch: 100, lr: 3e-3),
+            OutputDirectory = o.Text("out"),
+        };
+        return () =>
+        {
+            var (summary, epochs) = QcnnStudy.Run(settings);
+            return [summary, epochs];
+        };
     }
 
     static Func<ResultTable[]> ConvAc(Options o)

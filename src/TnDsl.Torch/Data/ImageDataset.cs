@@ -59,9 +59,10 @@ public sealed class ImageDataset : IDisposable
     /// <summary>The images resized to size × size by area averaging (adaptive average pooling).</summary>
     public ImageDataset Resize(int size)
     {
-        using var scope = NewDisposeScope();
-        var pooled = nn.functional.adaptive_avg_pool2d(Images.unsqueeze(1), [size, size]).squeeze(1);
-        return new ImageDataset(Name, pooled.MoveToOuterDisposeScope(), Labels.clone(), Classes);
+        Tensor pooled;
+        using (NewDisposeScope())
+            pooled = nn.functional.adaptive_avg_pool2d(Images.unsqueeze(1), [size, size]).squeeze(1).MoveToOuterDisposeScope();
+        return new ImageDataset(Name, pooled, Labels.clone(), Classes);
     }
 
     /// <inheritdoc/>

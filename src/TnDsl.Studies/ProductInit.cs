@@ -1,0 +1,38 @@
+using TnDsl.Torch;
+using static TorchSharp.torch;
+
+namespace TnDsl.Studies;
+
+/// <summary>
+/// Initialisation for networks with product pooling (ConvAC, q-CNN). A product of many random factors is
+/// log-normal — almost every output near zero, a few huge — whatever the overall scale, and training stalls. Here
+/// channel 0 carries a constant 1 through every level instead: the 1×1 convolutions map channel 0 to channel 0 with
+/// weight 1 (and, for a first layer fed one-hot inputs, every input channel to channel 0, since one-hot vectors sum to
+/// 1), so each pooled channel 0 is 1 · 1; every other weight, the head included, is normal(0, noise).
+/// </summary>
+public static class ProductInit
+{
+    /// <summary>Re-initialises the layer's weights as described on the type.</summary>
+    /// <param name="layer">A layer built from a spec with families <c>conv</c> (1×1 convolutions, input channel first) and <c>head</c>.</param>
+    /// <param name="seed">Seeds the noise.</param>
+    /// <param name="noise">Standard deviation off the constant path.</param>
+    /// <param name="oneHotFirstLayer">True when the first convolution reads one-hot inputs (every input maps to channel 0).</param>
+    public static void NearConstant(SpecLayer layer, long seed, double noise, bool oneHotFirstLayer)
+    {
+        using var noGrad = no_grad();
+        using var generator = new Generator((ulong)seed + 7);
+        var spec = layer.Network.Spec;
+        foreach (var t in spec.Tensors.Where(t => t.Role == TensorRole.Weight).GroupBy(t => t.Param).Select(g => g.First()))
+        {
+            var p = layer.Network.get_parameter(t.Param)!;
+            using var values = randn(p.shape, p.dtype, generator: generator) * noise;
+            p.copy_(values);
+            if (!t.Family.EndsWith("conv", StringComparison.Ordinal))
+                continue;
+            if (oneHotFirstLayer && t.Subscripts.Length > 0 && t.Subscripts[0] == 0)
+                p[TensorIndex.Colon, 0] = 1.0;
+            else
+                p[0, 0] = 1.0;
+        }
+    }
+}

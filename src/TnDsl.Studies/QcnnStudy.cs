@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using TnDsl.Torch;
+using TnDsl.Torch.Data;
+using static TorchSharp.torch;
+
+namespace TnDsl.Studies;
+
+/// <summary>Settings of <see cref="QcnnStudy"/>.</summary>
+public sealed record QcnnSettings
+{
+    /// <summary>The data sets, in order.</summary>
+    public DatasetName[] Datasets { get; init; } = [DatasetName.Mnist, DatasetName.FashionMnist];
+    /// <summary>Images are resized (area averaging) to Size × Size; a power of two.</summary>
+    public int Size { get; init; } = 8;
+    /// <summary>Fourier features per pixel (K).</summary>
+    public int Features { get; init; } = 6;
+    /// <summary>Training images per data set.</summary>
+    public long TrainLimit { get; init; } = 10000;
+    /// <summary>Test images per data set.</summary>
+    public long TestLimit { get; init; } = 2000;
+    /// <summary>Standard deviation off the constant path at initialisation (see <see cref="ProductInit"/>).</summary>
+    public double Noise { get; init; } = 0.05;
+    /// <summary>Training settings.</summary>
+    public TrainSettings Train { get; init; } = new() { Epochs = 5, LearningRate = 3e-3 };
+    /// <summary>Where tables and plots go (null: not saved).</summary>
+    public string? OutputDirectory { get; init; }
+}
+
+/// <summary>
+/// Issue 7, study 2 (Anagiannis and Cheng, "Entangled q-Convolutional Neural Nets", 2021): the q-CNN of
+/// <c>examples/qcnn.tn</c> on MNIST and Fashion-MNIST resized to S × S, trained with cross-entropy; before training
+/// and after each epoch, the exact entanglement entropy of every label state across the left|right and up|down image
+/// halves (<see cref="QcnnEntropy"/>), with the Pearson correlation between the mean entropy and the training loss
+/// over the epochs.
+/// </summary>
+public static class QcnnStudy
+{
+    /// <summary>Runs the study: a summary table and a per-epoch table (also saved with a plot when asked).</summary>
+    public static (ResultTable Summary, ResultTable Epochs) Run(QcnnSettings settings)
+    {
+        int size = settings.Size;
+        int blocks = (int)Math.Round(Math.Log2((double)size * size));
+        if (size < 2 || 1 << blocks != size * size)
+            throw new StudyException($"--size must be a power of two (2, 4, 8, 16), got {size}");
+        var summary = new ResultTable($"q-CNN {size}x{size}, K = {settings.Features}, {blocks} blocks ({settings.TrainLimit} train / {settings.TestLimit} test images, {settings.Train.Epochs} epochs)",
+            "dataset", "params", "test accuracy", "train seconds", "final EE left|right", "final EE up|down", "corr(EE l|r, loss)", "corr(EE u|d, loss)");
+        var epochs = new ResultTable("q-CNN per epoch: training loss, test accuracy and mean label-state entanglement entropy (nats)",
+            "dataset", "epoch", "train loss", "test accuracy", "mean EE left|right", "mean EE up|down", "EE left|right per label", "EE up|down per label");
+        var plotSeries = new List<Series>();
+        foreach (var name in settings.Datasets)
+        {
+            using var trainFull = TnDsl.Torch.Data.Datasets.Load(name, Split.Train, limit: settings.TrainLimit);
+            using var testFull = TnDsl.Torch.Data.Datasets.Load(name, Split.Test, limit: settings.TestLimit);
+            using var train = trainFull.Resize(size);
+            using var test = testFull.Resize(size);
+            using var x = train.Images.reshape(train.Count, size * size);
+            using var tx = test.Images.reshape(test.Count, size * size);
+            manual_seed(settings.Train.Seed);
+            var layer = Layers.FromSpec(Specs.Example("qcnn.tn"), new { S = size, K = settings.Features, blocks, labels = train.Classes },
+                new LayerOptions { Seed = settings.Train.Seed });
+            ProductInit.NearConstant(layer, settings.Train.Seed, settings.Noise, oneHotFirstLayer: false);
+            using var model = new Blocks.WithBias(layer, train.Classes);
+            var rows = new List<(int Epoch, double Loss, double Accuracy, LabelEntropy[] Entropy)>();
+            double initialLoss;
+            using (no_grad())
+            using (var logits = model.forward(x))
+                initialLoss = nn.functional.cross_entropy(logits, train.Labels).item<float>();
+            rows.Add((0, initialLoss, Trainer.Accuracy(model, tx, test.Labels), QcnnEntropy.Compute(layer)));
+            var clock = Stopwatch.StartNew();
+            var history = Trainer.Fit($"{TnDsl.Torch.Data.Datasets.Folder(name)} q-CNN", model, x, train.Labels, tx, test.Labels, settings.Train,
+                e => rows.Add((e.Epoch, e.Loss, e.TestAccuracy, QcnnEntropy.Compute(layer))));
+            clock.Stop();
+            string folder = TnDsl.Torch.Data.Datasets.Folder(name);
+            foreach (var r in rows)
+                epochs.Add(folder, r.Epoch, r.Loss, r.Accuracy, r.Entropy.Average(e => e.LeftRight), r.Entropy.Average(e => e.UpDown),
+                    string.Join(" ", r.Entropy.Select(e => e.LeftRight.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture))),
+                    string.Join(" ", r.Entropy.Select(e => e.UpDown.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture))));
+            var loss = rows.Select(r => r.Loss).ToArray();
+            var lr = rows.Select(r => r.Entropy.Average(e => e.LeftRight)).ToArray();
+            var ud = rows.Select(r => r.Entropy.Average(e => e.UpDown)).ToArray();
+            summary.Add(folder, layer.ParameterCount + train.Classes, history[^1].TestAccuracy, history.Sum(h => h.Seconds),
+                lr[^1], ud[^1], Pearson(lr, loss), Pearson(ud, loss));
+            var at = rows.Select(r => (double)r.Epoch).ToArray();
+            plotSeries.Add(new Series($"loss ({folder})", at, loss));
+            plotSeries.Add(new Series($"mean EE left|right ({folder})", at, lr));
+            if (ud.All(double.IsFinite))
+                plotSeries.Add(new Series($"mean EE up|down ({folder})", at, ud));
+        }
+        if (settings.OutputDirectory is { } dir)
+        {
+            summary.Save(dir, "summary");
+            epochs.Save(dir, "epochs");
+            var failure = Plots.TrySave(Path.Combine(dir, "entropy-and-loss.png"), "q-CNN: training loss and label-state entanglement per epoch",
+                "epoch", "loss / entropy (nats)", plotSeries);
+            if (failure is not null)
+                Console.Error.WriteLine(failure);
+        }
+        return (summary, epochs);
+    }
+
+    /// <summary>Pearson's correlation of two equally long series; NaN when either is constant or not finite.</summary>
+    public static double Pearson(double[] a, double[] b)
+    {
+        if (a.Length != b.Length || a.Length < 2 || !a.Concat(b).All(double.IsFinite))
+            return double.NaN;
+        double ma = a.Average(), mb = b.Average();
+        double sab = a.Zip(b).Sum(p => (p.First - ma) * (p.Second - mb));
+        double saa = a.Sum(v => (v - ma) * (v - ma)), sbb = b.Sum(v => (v - mb) * (v - mb));
+        return saa == 0 || sbb == 0 ? double.NaN : sab / Math.Sqrt(saa * sbb);
+    }
+}

@@ -50,9 +50,9 @@ public static class LayerCommand
             net = Layers.Check(file, overrides.Select(o => new KeyValuePair<string, string>(o.Item1, o.Item2)).ToList(), network);
             layer = Layers.FromNetwork(net, new LayerOptions { Optimizer = optimizer });
         }
-        catch (LayerException e)
+        catch (Exception e) when (e is LayerException or ArgumentException or NotSupportedException or InvalidOperationException)
         {
-            Console.Error.WriteLine(e.Message);
+            Console.Error.WriteLine($"tn layer: {e.Message}");
             return 1;
         }
         using (layer)

@@ -62,7 +62,7 @@ public static class StudyCommand
         {
             return Usage(e.Message);
         }
-        catch (Exception e) when (e is DataMissingException or StudyException or LayerException or IdxFormatException)
+        catch (Exception e) when (e is DataMissingException or StudyException or LayerException or IdxFormatException or NotSupportedException)
         {
             Console.Error.WriteLine($"tn study {name}: {e.Message}");
             return 1;

@@ -18,6 +18,8 @@ public sealed record ConvAcSettings
     public string? OutputDirectory { get; init; }
     /// <summary>Standard deviation of the weights off the constant channel at initialisation.</summary>
     public double Noise { get; init; } = 0.05;
+    /// <summary>"constant" (<see cref="ProductInit.NearConstant"/>) or "ones" (<see cref="ProductInit.AllOnes"/>).</summary>
+    public string Init { get; init; } = "constant";
 }
 
 /// <summary>One ConvAC of the study: a name and its channel widths r0..r3.</summary>
@@ -114,7 +116,10 @@ public static class ConvAcStudy
                 manual_seed(settings.Train.Seed);
                 var layer = Layers.FromSpec(Specs.Example("layers/convac.tn"), Overrides(Profiles[p]), new LayerOptions { Seed = settings.Train.Seed });
                 parameters = layer.ParameterCount;
-                ProductInit.NearConstant(layer, settings.Train.Seed, settings.Noise, oneHotFirstLayer: true);
+                if (settings.Init == "ones")
+                    ProductInit.AllOnes(layer, settings.Train.Seed, settings.Noise);
+                else
+                    ProductInit.NearConstant(layer, settings.Train.Seed, settings.Noise, oneHotFirstLayer: true);
                 using var model = new Blocks.WithBias(layer, 2);
                 var history = Trainer.Fit($"{Profiles[p].Name} / {Tasks[t].Name}", model, data[t].Train.X, data[t].Train.Y, data[t].Test.X, data[t].Test.Y, settings.Train);
                 accuracy[p, t] = history.Max(h => h.TestAccuracy);

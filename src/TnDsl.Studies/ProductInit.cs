@@ -12,6 +12,30 @@ namespace TnDsl.Studies;
 /// </summary>
 public static class ProductInit
 {
+    /// <summary>
+    /// The alternative start: every channel carries 1 plus a small signal. First-layer (one-hot) weights are
+    /// 1 + normal(0, noise); later convolutions average their inputs (1/r_in + normal(0, noise/r_in)), so a pooled
+    /// channel is (1 + ε_left)(1 + ε_right) ≈ 1 + ε_left + ε_right: signals from every position reach the top at first
+    /// order and their interactions at second order, instead of only through small channels.
+    /// </summary>
+    public static void AllOnes(SpecLayer layer, long seed, double noise)
+    {
+        using var noGrad = no_grad();
+        using var generator = new Generator((ulong)seed + 11);
+        var spec = layer.Network.Spec;
+        foreach (var t in spec.Tensors.Where(t => t.Role == TensorRole.Weight).GroupBy(t => t.Param).Select(g => g.First()))
+        {
+            var p = layer.Network.get_parameter(t.Param)!;
+            using var values = randn(p.shape, p.dtype, generator: generator) * noise;
+            if (!t.Family.EndsWith("conv", StringComparison.Ordinal))
+                p.copy_(values);
+            else if (t.Subscripts.Length > 0 && t.Subscripts[0] == 0)
+                p.copy_(values + 1.0);
+            else
+                p.copy_((values + 1.0) / p.shape[0]);
+        }
+    }
+
     /// <summary>Re-initialises the layer's weights as described on the type.</summary>
     /// <param name="layer">A layer built from a spec with families <c>conv</c> (1×1 convolutions, input channel first) and <c>head</c>.</param>
     /// <param name="seed">Seeds the noise.</param>

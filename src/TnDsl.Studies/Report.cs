@@ -49,11 +49,12 @@ public sealed class ResultTable(string title, params string[] headers)
     /// <summary>The table in GitHub Markdown.</summary>
     public string ToMarkdown()
     {
+        static string E(string cell) => cell.Replace("|", "\\|");
         var sb = new StringBuilder();
-        sb.AppendLine("| " + string.Join(" | ", headers) + " |");
+        sb.AppendLine("| " + string.Join(" | ", headers.Select(E)) + " |");
         sb.AppendLine("|" + string.Concat(headers.Select(_ => "---:|")));
         foreach (var r in rows)
-            sb.AppendLine("| " + string.Join(" | ", r) + " |");
+            sb.AppendLine("| " + string.Join(" | ", r.Select(E)) + " |");
         return sb.ToString();
     }
 

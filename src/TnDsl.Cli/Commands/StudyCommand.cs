@@ -25,7 +25,7 @@ public static class StudyCommand
         {
             Console.WriteLine(UsageLine);
             Console.WriteLine("  tt-mlp  MLP 784-256-10 on Fashion-MNIST: dense hidden layer vs examples/mpo-linear.tn  [--rank r]");
-            Console.WriteLine("  convac  two ConvACs of equal size, min-cut bounds vs accuracy on a long-range and a local task  [--samples N]");
+            Console.WriteLine("  convac  two ConvACs of equal size, min-cut bounds vs accuracy on a long-range and a local task  [--samples N] [--init constant|ones] [--noise s]");
             Console.WriteLine("  heads   CNN front + dense / TT / MERA head (256 -> 16) at several bond dimensions  [--ranks 1,2,4,8] [--chis 2,3,4]");
             Console.WriteLine("  qcnn    q-CNN (examples/qcnn.tn) with exact entanglement entropy of the label states per epoch  [--size S] [--features K]");
             return args.Length == 0 ? 2 : 0;
@@ -127,6 +127,7 @@ public static class StudyCommand
             Train = o.Train(epochs: 10, batch: 100, lr: 0.01),
             OutputDirectory = o.Text("out"),
             Noise = o.Double("noise", 0.05),
+            Init = o.Text("init") is { } init ? (init is "constant" or "ones" ? init : throw new UsageException($"--init expects constant or ones, got `{init}`")) : "constant",
         };
         return () =>
         {

@@ -82,7 +82,13 @@ public static class LayerCommand
         Console.WriteLine($"{"tensor network",-22}{pars,14:N0}{((double)dense / pars).ToString("0.0", inv) + "x",14}");
         Console.WriteLine($"{$"dense {layer.InputFeatures} x {layer.OutputFeatures}",-22}{dense,14:N0}{"1.0x",14}");
         Console.WriteLine();
-        Console.WriteLine($"cost of one forward pass (batch {batch}, optimizer {optimizer}):");
+        var planned = LayerPath.Plan(net, optimizer, batch);
+        var bonded = LayerPath.BondGreedy(net, batch);
+        double plannedFlops = LayerPath.Flops(net, planned, batch), bondedFlops = LayerPath.Flops(net, bonded, batch);
+        Console.WriteLine($"the layer contracts along the {(bondedFlops < plannedFlops ? "bond-greedy path" : "planner's path")} " +
+            $"(planner {plannedFlops.ToString("0.###e+0", inv)} flops, bond-greedy {bondedFlops.ToString("0.###e+0", inv)} flops, batch {batch})");
+        Console.WriteLine();
+        Console.WriteLine($"planner's cost report (batch {batch}, optimizer {optimizer}):");
         var dynamicFamilies = net.Indices.Where(i => DimModule.isDynamic(i.Dim)).Select(i => i.Family).Distinct();
         var plan = PlanApi.planNetwork(net, optimizer, dynamicFamilies.Select(f => new KeyValuePair<string, long>(f, batch)).ToArray(), 0, false);
         foreach (var m in plan.Messages)

@@ -9,7 +9,7 @@ public sealed record LayerOptions
 {
     /// <summary>The network to use when the file defines several (null: the last).</summary>
     public string? NetworkName { get; init; }
-    /// <summary>The planner's optimizer for the contraction order.</summary>
+    /// <summary>The planner's optimizer for the contraction order (the layer keeps it unless <see cref="LayerPath.BondGreedy"/> is cheaper).</summary>
     public string Optimizer { get; init; } = "auto";
     /// <summary>Seed of the weight initialisation (and of the calibration batch of <c>auto</c> weights).</summary>
     public long Seed { get; init; }
@@ -56,7 +56,7 @@ public static class Layers
         NativeLoader.EnsureLoaded();
         var declared = NetworkAdapter.FromFlat(net);
         var spec = AutoInit.Prepare(declared);
-        var path = LayerPath.Plan(net, options.Optimizer);
+        var path = LayerPath.Best(net, options.Optimizer);
         var built = new NetworkModule(spec, path, new NetworkModuleOptions { DType = ScalarType.Float64, Seed = options.Seed });
         var layer = new SpecLayer(net, built);
         AutoInit.Calibrate(layer, declared, options.Seed);

@@ -30,7 +30,8 @@ public sealed record QcnnSettings
 /// Issue 7, study 2 (Anagiannis and Cheng, "Entangled q-Convolutional Neural Nets", 2021): the q-CNN of
 /// <c>examples/qcnn.tn</c> on MNIST and Fashion-MNIST resized to S × S, trained with cross-entropy; before training
 /// and after each epoch, the exact entanglement entropy of every label state across the left|right and up|down image
-/// halves (<see cref="QcnnEntropy"/>), with the Pearson correlation between the mean entropy and the training loss
+/// halves (<see cref="QcnnEntropy"/>; the label state is the network's score, without the output bias added after
+/// it), with the Pearson correlation between the mean entropy and the training loss
 /// over the epochs.
 /// </summary>
 public static class QcnnStudy
@@ -43,10 +44,12 @@ public static class QcnnStudy
         if (size < 2 || 1 << blocks != size * size)
             throw new StudyException($"--size must be a power of two (2, 4, 8, 16), got {size}");
         var summary = new ResultTable($"q-CNN {size}x{size}, K = {settings.Features}, {blocks} blocks ({settings.TrainLimit} train / {settings.TestLimit} test images, {settings.Train.Epochs} epochs)",
-            "dataset", "params", "test accuracy", "train seconds", "final EE left|right", "final EE up|down", "corr(EE l|r, loss)", "corr(EE u|d, loss)");
+            "dataset", "params", "test accuracy", "train seconds", "final EE left|right", "final EE up|down", "corr(EE l|r, loss)", "corr(EE u|d, loss)",
+            "corr(log EE l|r, loss)", "corr(log EE u|d, loss)");
         var epochs = new ResultTable("q-CNN per epoch: training loss, test accuracy and mean label-state entanglement entropy (nats)",
             "dataset", "epoch", "train loss", "test accuracy", "mean EE left|right", "mean EE up|down", "EE left|right per label", "EE up|down per label");
-        var plotSeries = new List<Series>();
+        var lossSeries = new List<Series>();
+        var entropySeries = new List<Series>();
         foreach (var name in settings.Datasets)
         {
             using var trainFull = TnDsl.Torch.Data.Datasets.Load(name, Split.Train, limit: settings.TrainLimit);
@@ -73,25 +76,27 @@ public static class QcnnStudy
             string folder = TnDsl.Torch.Data.Datasets.Folder(name);
             foreach (var r in rows)
                 epochs.Add(folder, r.Epoch, r.Loss, r.Accuracy, r.Entropy.Average(e => e.LeftRight), r.Entropy.Average(e => e.UpDown),
-                    string.Join(" ", r.Entropy.Select(e => e.LeftRight.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture))),
-                    string.Join(" ", r.Entropy.Select(e => e.UpDown.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture))));
+                    string.Join(" ", r.Entropy.Select(e => e.LeftRight.ToString("G3", System.Globalization.CultureInfo.InvariantCulture))),
+                    string.Join(" ", r.Entropy.Select(e => e.UpDown.ToString("G3", System.Globalization.CultureInfo.InvariantCulture))));
             var loss = rows.Select(r => r.Loss).ToArray();
             var lr = rows.Select(r => r.Entropy.Average(e => e.LeftRight)).ToArray();
             var ud = rows.Select(r => r.Entropy.Average(e => e.UpDown)).ToArray();
             summary.Add(folder, layer.ParameterCount + train.Classes, history[^1].TestAccuracy, history.Sum(h => h.Seconds),
-                lr[^1], ud[^1], Pearson(lr, loss), Pearson(ud, loss));
+                lr[^1], ud[^1], Pearson(lr, loss), Pearson(ud, loss),
+                Pearson(lr.Select(Math.Log10).ToArray(), loss), Pearson(ud.Select(Math.Log10).ToArray(), loss));
             var at = rows.Select(r => (double)r.Epoch).ToArray();
-            plotSeries.Add(new Series($"loss ({folder})", at, loss));
-            plotSeries.Add(new Series($"mean EE left|right ({folder})", at, lr));
+            lossSeries.Add(new Series($"training loss ({folder})", at, loss));
+            entropySeries.Add(new Series($"left|right ({folder})", at, lr.Select(Math.Log10).ToArray()));
             if (ud.All(double.IsFinite))
-                plotSeries.Add(new Series($"mean EE up|down ({folder})", at, ud));
+                entropySeries.Add(new Series($"up|down ({folder})", at, ud.Select(Math.Log10).ToArray()));
         }
         if (settings.OutputDirectory is { } dir)
         {
             summary.Save(dir, "summary");
             epochs.Save(dir, "epochs");
-            var failure = Plots.TrySave(Path.Combine(dir, "entropy-and-loss.png"), "q-CNN: training loss and label-state entanglement per epoch",
-                "epoch", "loss / entropy (nats)", plotSeries);
+            var failure = Plots.TrySave(Path.Combine(dir, "entropy.png"), "q-CNN: mean label-state entanglement entropy per epoch",
+                "epoch (0: before training)", "log10 of the mean entropy (nats)", entropySeries)
+                ?? Plots.TrySave(Path.Combine(dir, "loss.png"), "q-CNN: training loss per epoch", "epoch (0: before training)", "cross-entropy", lossSeries);
             if (failure is not null)
                 Console.Error.WriteLine(failure);
         }

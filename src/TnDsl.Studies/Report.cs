@@ -27,6 +27,7 @@ public sealed class ResultTable(string title, params string[] headers)
     static string Format(object cell) => cell switch
     {
         double d when double.IsNaN(d) => "-",
+        double d when d != 0 && Math.Abs(d) < 1e-3 => d.ToString("0.###e+0", CultureInfo.InvariantCulture),
         double d => d.ToString(Math.Abs(d) >= 100 ? "0.0" : "0.0000", CultureInfo.InvariantCulture),
         float f => ((double)f).ToString("0.0000", CultureInfo.InvariantCulture),
         IFormattable x => x.ToString(null, CultureInfo.InvariantCulture),

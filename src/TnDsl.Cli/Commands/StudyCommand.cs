@@ -14,7 +14,8 @@ public static class StudyCommand
 {
     const string UsageLine =
         "usage: tn study tt-mlp|convac|heads|qcnn [--epochs N] [--train N] [--test N] [--batch N] [--lr X] [--seed S]\n" +
-        "                [--dataset fashion|mnist|both] [--out DIR] [--no-progress] [study options, see --help]";
+        "                [--dataset fashion|mnist|both] [--out DIR] [--checkpoint FILE] [--no-progress] [study options, see --help]\n" +
+        "  --checkpoint FILE saves the model being trained (TorchSharp state_dict) after every epoch.";
 
     static readonly string[] Names = ["tt-mlp", "convac", "heads", "qcnn"];
 

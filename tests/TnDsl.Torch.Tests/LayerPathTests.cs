@@ -34,3 +34,25 @@ public class LayerPathTests
         Assert.True(allclose(ya, yb, 1e-9, 1e-12));
     }
 }
+
+public class WeightNetworkTests
+{
+    static WeightNetworkTests() => NativeLoader.EnsureLoaded();
+
+    [Theory]
+    [InlineData(2, 4)]
+    [InlineData(1, 1)]
+    public void the_feature_output_min_cut_is_the_rank_of_the_layer_matrix(int chi, int expectedBound)
+    {
+        // A MERA layer 256 -> 16 whose top isometry sees two legs of dimension chi: its matrix has rank chi^2 at most.
+        var overrides = new Dictionary<string, object> { ["L"] = 3, ["d"] = 2, ["chi"] = chi, ["out"] = 16, ["noise"] = 0.3 };
+        var net = Layers.Check(LayerTests.Example("layers/mera.tn"), overrides.Select(kv => new KeyValuePair<string, string>(kv.Key, kv.Value.ToString()!)).ToList());
+        var view = MinCutApi.Analyse(WeightNetwork.Of(net), WeightNetwork.FeatureOutputCut, false);
+        Assert.Equal(expectedBound, (int)view.Cuts.Single().Bound);
+        using var layer = Layers.FromNetwork(net, new LayerOptions { DType = ScalarType.Float64, Seed = 9 });
+        using var w = layer.forward(eye(256, dtype: ScalarType.Float64));
+        var singular = linalg.svdvals(w).data<double>().ToArray();
+        int rank = singular.Count(s => s > 1e-9 * singular[0]);
+        Assert.Equal(expectedBound, rank);
+    }
+}

@@ -320,5 +320,10 @@ type MinCutApi =
             cutDiags @ overDiags |> Array.ofList
         )
 
+    /// The declared cuts of a network, each evaluated once by the exact engine: the cheap summary `tn check`
+    /// prints. Invalid cuts (which the checker reports) are left out.
+    static member Declared(net: FlatNetwork) : CutView array =
+        MinCut.evaluateAllWith PrimeExponent net |> fst |> List.map (fun r -> CutView(net, r)) |> Array.ofList
+
     /// The names of a network's declared cuts.
     static member CutNames(net: FlatNetwork) : string array = net.Cuts |> List.map (fun c -> c.Name) |> Array.ofList

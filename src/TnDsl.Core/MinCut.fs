@@ -412,6 +412,20 @@ module MinCut =
                 else Some(evaluateOn g.Value cut.Name cut.Range cut.Left cut.Right), ds)
         List.choose fst results, List.collect snd results
 
+    /// Evaluates every declared cut of a network with the given engine (the flow graph is built once, and only
+    /// when there is a cut). `tn check` uses the exact engine: one search per cut, no QuikGraph setup.
+    let evaluateAllWith (engine: FlowEngine) (net: FlatNetwork) : CutReport list * Diagnostic list =
+        if net.Cuts.IsEmpty then [], []
+        else
+            let g = CutGraph.build net
+            let results =
+                net.Cuts
+                |> List.map (fun cut ->
+                    let ds = validate net cut
+                    if Diagnostic.hasErrors ds then None, ds
+                    else Some(evaluateWith engine g cut.Name cut.Range cut.Left cut.Right), ds)
+            List.choose fst results, List.collect snd results
+
     /// The min-cut bound of a bipartition from the exact engine alone (prime-exponent capacities, no floating
     /// point), for cross-checking the QuikGraph path.
     let exactBound (g: CutGraph) (left: int list) (right: int list) : BigInteger =

@@ -49,8 +49,7 @@ module Plan =
         fun p o ->
             let n = p.Inputs.Length
             let note what = Diagnostic.make autoChoice Range.none (sprintf "auto chose %s" what)
-            let greedyRun =
-                PlanGreedy.run p (match o.MemoryLimit with Some l -> float l | None -> infinity) 1.0 0.0 (Random 0)
+            let greedyRun = PlanGreedy.bestGreedy p o
             let greedyFlops = Math.Pow(2.0, greedyRun.Flops)
             if n <= 2 || greedyFlops < 1e6 then
                 { Tree = Some greedyRun.Tree; Notes = [ note "greedy" ] }

@@ -212,6 +212,15 @@ module PlanReport =
         let ins = operandText p (p.Problem.Inputs |> Array.map (Array.map (fun n -> Array.IndexOf(p.IndexNames, n))))
         ins + " -> " + operandText p [| p.Output |]
 
+    /// log10 of naive over optimized flops (finite for any sizes).
+    let log10Speedup (c: CostReport) =
+        BigInteger.Log10(BigInteger.Max(c.NaiveFlops, BigInteger.One)) - BigInteger.Log10(BigInteger.Max(c.Flops, BigInteger.One))
+
+    /// The speed-up as text: `%.4g` while it fits a double, else `~1e+1387`.
+    let speedupText (c: CostReport) =
+        let r = ratio c.NaiveFlops c.Flops
+        if Double.IsFinite r then sprintf "%.4g" r else sprintf "~1e+%.0f" (log10Speedup c)
+
     /// The most steps the human report lists.
     let maxSteps = 100
 
@@ -233,7 +242,7 @@ module PlanReport =
             line "Optimized scaling" (string (r.Steps |> Array.fold (fun m s -> max m s.Involved.Length) 0))
             line "Naive FLOP count" (sci c.NaiveFlops)
             line "Optimized FLOP count" (sci c.Flops)
-            line "Theoretical speedup" (sprintf "%.4g" (ratio c.NaiveFlops c.Flops))
+            line "Theoretical speedup" (speedupText c)
             line "Largest intermediate" (sci c.LargestIntermediate + " elements")
             line "Peak memory" (sci c.Peak + " elements (inputs included)")
             line "Total write" (sci c.Write + " elements")
@@ -277,7 +286,10 @@ module PlanReport =
             | Some c, Some t ->
                 big "flops" c.Flops
                 big "naive_flops" c.NaiveFlops
-                w.WriteNumber("speedup", ratio c.NaiveFlops c.Flops)
+                // The ratio overflows a double on large networks: null then, with its log10 always given.
+                let r = ratio c.NaiveFlops c.Flops
+                if Double.IsFinite r then w.WriteNumber("speedup", r) else w.WriteNull "speedup"
+                w.WriteNumber("log10_speedup", log10Speedup c)
                 w.WriteNumber("log10_flops", BigInteger.Log10(BigInteger.Max(c.Flops, BigInteger.One)))
                 big "largest_intermediate" c.LargestIntermediate
                 big "peak" c.Peak

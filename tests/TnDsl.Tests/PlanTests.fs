@@ -390,3 +390,43 @@ let ``a flat network's dynamic batch takes the --size override by family`` () =
     Assert.Equal<string array>([| "batch"; "o" |], problem.Output)
     let problem16, _ = PlanInput.ofNetwork net Map.empty
     Assert.Equal(16L, problem16.Sizes["batch"])
+
+/// The born machine of examples/born-machine.tn (784 sites, chi = 30, batch 1000) as a planning problem.
+let bornMachine () =
+    let path = IO.Path.Combine(Support.examplesDir, "born-machine.tn")
+    let net = (Compiler.compileFile path Compiler.defaultOptions).Network.Value
+    let problem, _ = PlanInput.ofNetwork net Map.empty
+    match Problem.index Range.none problem with
+    | Ok p -> p
+    | Result.Error ds -> failwithf "%A" ds
+
+/// The order a person writes for a born machine: each one-hot input into its site tensor, then one sweep from
+/// site 0 along the chain carrying the batch.
+let bornHandOrder (p: Indexed) =
+    let n = p.Inputs.Length / 2
+    let id name = Array.IndexOf(p.Problem.Names, name)
+    let steps = ResizeArray<int array>()
+    let node () = p.Inputs.Length + steps.Count - 1
+    let absorbed =
+        [| for k in 0 .. n - 1 do
+               steps.Add [| id (sprintf "x[%d]" k); id (sprintf "A[%d]" k) |]
+               yield node () |]
+    let mutable acc = absorbed[0]
+    for k in 1 .. n - 1 do
+        steps.Add [| acc; absorbed[k] |]
+        acc <- node ()
+    ContractionTree.ofSsa p.Inputs.Length (steps.ToArray())
+
+[<Fact>]
+let ``born machine: greedy and auto stay within 1.5 times the hand order (absorb inputs, then sweep)`` () =
+    let p = bornMachine ()
+    let hand = bornHandOrder p
+    Assert.Equal(Ok(), ContractionTree.validate hand)
+    let handFlops = Cost.flops p hand
+    // Per site: batch·2·chi² ×2 to absorb the input, batch·chi² ×2 to sweep: about 784 · 5.4e6 ≈ 4.2e9.
+    Assert.InRange(float handFlops, 3e9, 5e9)
+    for name in [ "greedy"; "auto" ] do
+        let r = Plan.run name PlanOptions.defaults p
+        Assert.True(Plan.succeeded r)
+        let ratio = float r.Cost.Value.Flops / float handFlops
+        Assert.True(ratio <= 1.5, sprintf "%s: %.3g flops, %.2f times the hand order" name (float r.Cost.Value.Flops) ratio)

@@ -189,6 +189,12 @@ module PlanApi =
         let problem = PlanInput.ofEinsum spec shapes |> Result.map (Problem.withSizes (Map.toList (sizeMap sizes)))
         planProblem (Range.ofFile "<einsum>") [] problem [] optimizer memoryLimit json
 
+    /// A flat network as a JSON network (the form `tn plan` reads); `sizes` sets dynamic dimensions by family.
+    /// The JSON text is the output; a size override that names no dynamic family is a warning message.
+    let exportNetwork (net: FlatNetwork) (sizes: KeyValuePair<string, int64> array) : PlanRun =
+        let problem, warnings = PlanInput.ofNetwork net (sizeMap sizes)
+        { ExitCode = 0; Output = PlanInput.toJson problem; Messages = render [] warnings }
+
     /// Plans a flat network (from the `.tn` front end); `sizes` sets dynamic dimensions by family (`batch`).
     let planNetwork (net: FlatNetwork) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (memoryLimit: int64) (json: bool) =
         let problem, warnings = PlanInput.ofNetwork net (sizeMap sizes)

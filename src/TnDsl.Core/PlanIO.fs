@@ -116,6 +116,45 @@ module PlanInput =
             let pos = { Line = line; Col = col; Offset = 0L }
             Result.Error [ bad { File = file; Start = pos; End = pos } ("invalid JSON: " + e.Message) ]
 
+    /// Writes a problem as a JSON network in the form `ofJson` reads:
+    /// `{"tensors":[{"name":"A","indices":["a","b"]},…],"sizes":{"a":2,…},"output":[…]}`; tensors that are not
+    /// trainable say `"trainable": false`. Sizes are listed in order of first use.
+    let toJson (p: Problem) : string =
+        use ms = new MemoryStream()
+        let write () =
+            use w = new Utf8JsonWriter(ms, JsonWriterOptions(Indented = true, Encoder = Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping))
+            w.WriteStartObject()
+            w.WriteStartArray "tensors"
+            // One tensor per line: large networks stay readable.
+            for k in 0 .. p.Inputs.Length - 1 do
+                use one = new MemoryStream()
+                let compact () =
+                    use t = new Utf8JsonWriter(one, JsonWriterOptions(Encoder = Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping))
+                    t.WriteStartObject()
+                    t.WriteString("name", p.Names[k])
+                    t.WriteStartArray "indices"
+                    for i in p.Inputs[k] do
+                        t.WriteStringValue i
+                    t.WriteEndArray()
+                    if not p.Trainable[k] then t.WriteBoolean("trainable", false)
+                    t.WriteEndObject()
+                compact ()
+                w.WriteRawValue(Encoding.UTF8.GetString(one.ToArray()))
+            w.WriteEndArray()
+            w.WriteStartObject "sizes"
+            for i in Seq.append (Seq.concat p.Inputs) p.Output |> Seq.distinct do
+                match p.Sizes.TryFind i with
+                | Some s -> w.WriteNumber(i, s)
+                | None -> ()
+            w.WriteEndObject()
+            w.WriteStartArray "output"
+            for o in p.Output do
+                w.WriteStringValue o
+            w.WriteEndArray()
+            w.WriteEndObject()
+        write ()
+        Encoding.UTF8.GetString(ms.ToArray())
+
     /// The text elements (user-perceived characters, surrogate pairs kept whole) of a string.
     let textElements (s: string) =
         let e = StringInfo.GetTextElementEnumerator s

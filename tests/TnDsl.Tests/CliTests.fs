@@ -98,3 +98,64 @@ let ``tn check prints one bound line per declared cut, and --json the exact boun
     Assert.Equal("half", b.GetProperty("name").GetString())
     Assert.Equal("8", b.GetProperty("bound").GetString())
     Assert.Equal("256", b.GetProperty("trivial").GetString())
+
+/// Runs `tn export` with the given arguments: exit code, stdout, stderr.
+let export (args: string list) =
+    use out = new StringWriter()
+    use err = new StringWriter()
+    let code = ExportCommand.Run(Array.ofList args, out, err)
+    code, out.ToString(), err.ToString()
+
+let exampleFiles: obj array seq =
+    Directory.GetFiles(examplesDir, "*.tn") |> Array.sort |> Seq.map (fun f -> [| box (Path.GetFileName f) |])
+
+let private indexed (problem: TnDsl.Problem) =
+    match TnDsl.Problem.index TnDsl.Range.none problem with
+    | Ok p -> p
+    | Result.Error ds -> failwithf "%A" ds
+
+[<Theory>]
+[<MemberData(nameof exampleFiles)>]
+let ``tn export --json reads back as the same problem and plans to the same path`` (name: string) =
+    let path = Path.Combine(examplesDir, name)
+    let code, json, err = export [ path; "--json" ]
+    Assert.True((code = 0), err)
+    let exported =
+        match TnDsl.PlanInput.ofJson "export.json" json with
+        | Ok p -> p
+        | Result.Error ds -> failwithf "%A" ds
+    let net = (TnDsl.Compiler.compileFile path TnDsl.Compiler.defaultOptions).Network.Value
+    let direct, _ = TnDsl.PlanInput.ofNetwork net Map.empty
+    Assert.Equal<string array>(direct.Names, exported.Names)
+    Assert.Equal<string array array>(direct.Inputs, exported.Inputs)
+    Assert.Equal<bool array>(direct.Trainable, exported.Trainable)
+    Assert.Equal<string array>(direct.Output, exported.Output)
+    Assert.Equal<Map<string, int64>>(direct.Sizes, exported.Sizes)
+    let plan problem = TnDsl.Plan.run "greedy" TnDsl.PlanOptions.defaults (indexed problem)
+    let a, b = plan direct, plan exported
+    Assert.Equal(a.Cost.Value.Flops, b.Cost.Value.Flops)
+    Assert.Equal<int array array>(TnDsl.ContractionTree.toLinear a.Tree.Value, TnDsl.ContractionTree.toLinear b.Tree.Value)
+
+[<Fact>]
+let ``tn export honours --set and --size, and -o writes the file that tn plan reads`` () =
+    let file = Path.Combine(Path.GetTempPath(), sprintf "tn-export-%d.json" (System.Random().Next()))
+    try
+        let code, out, _ = export [ Path.Combine(examplesDir, "born-machine.tn"); "--json"; "--set"; "n=5"; "--size"; "batch=64"; "-o"; file ]
+        Assert.Equal(0, code)
+        Assert.Equal("", out)
+        use doc = JsonDocument.Parse(File.ReadAllText file)
+        Assert.Equal(10, doc.RootElement.GetProperty("tensors").GetArrayLength())
+        Assert.Equal(64, doc.RootElement.GetProperty("sizes").GetProperty("batch").GetInt32())
+    finally
+        File.Delete file
+
+[<Fact>]
+let ``tn export without --json, or with an unknown option, is a usage error; a file with errors exits 1`` () =
+    let mps = Path.Combine(examplesDir, "mps.tn")
+    let code, _, _ = export [ mps ]
+    Assert.Equal(2, code)
+    let code, _, _ = export [ mps; "--json"; "--yaml" ]
+    Assert.Equal(2, code)
+    let code, _, err = export [ mps; "--json"; "--set"; "n=1" ]
+    Assert.Equal(1, code)
+    Assert.Contains("error", err)

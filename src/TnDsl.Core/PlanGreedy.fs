@@ -51,7 +51,9 @@ module PlanGreedy =
     /// With `flopsFirst`, the pair whose step costs the fewest flops goes first instead (memory-removed cost breaks
     /// ties): poor on its own in general, but it finds the boundary sweeps of chains (vector times matrix before
     /// matrix times matrix), so it is one of the variants `bestGreedy` and random-greedy try.
-    let runKeyed (flopsFirst: bool) (p: Indexed) (limit: float) (alpha: float) (temperature: float) (rng: Random) : Run =
+    /// Indices in `unlinked` never make their carriers candidate pairs (the batch in the broadcast view, which sits
+    /// on every live tensor, so that the last few tensors are not joined by cheap outer products over it).
+    let runKeyed (flopsFirst: bool) (unlinked: int array) (p: Indexed) (limit: float) (alpha: float) (temperature: float) (rng: Random) : Run =
         let n = p.Inputs.Length
         let logLimit = Math.Log2 limit
         let lsz = p.Size |> Array.map (fun s -> Math.Log2(float s))
@@ -154,7 +156,7 @@ module PlanGreedy =
                 seen.Clear()
                 nbrs.Clear()
                 for i in idx[v] do
-                    if carriers[i].Count <= hyperFanout then
+                    if carriers[i].Count <= hyperFanout && not (Array.contains i unlinked) then
                         for u in carriers[i] do
                             if u <> v && seen.Add u then nbrs.Add u
                 nbrs.Sort()
@@ -184,7 +186,7 @@ module PlanGreedy =
 
     /// One greedy run with the memory-removed cost (see `runKeyed`).
     let run (p: Indexed) (limit: float) (alpha: float) (temperature: float) (rng: Random) : Run =
-        runKeyed false p limit alpha temperature rng
+        runKeyed false [||] p limit alpha temperature rng
 
     let private limitOf (o: PlanOptions) =
         match o.MemoryLimit with
@@ -200,6 +202,11 @@ module PlanGreedy =
           Largest = st |> Array.fold (fun m s -> max m (lg s.Size)) 0.0
           Write = st |> Array.sumBy (fun s -> s.Size) |> lg }
 
+    /// The batch-like indices of a problem: output indices on three or more tensors but not on all of them.
+    let batchIndices (p: Indexed) =
+        let n = p.Inputs.Length
+        [| for i in 0 .. p.Size.Length - 1 do if p.IsOutput[i] && p.Carriers[i].Length >= 3 && p.Carriers[i].Length < n then i |]
+
     /// The problem with every batch-like index (an output index on three or more tensors) placed on every
     /// tensor, or None when there is no such index. A contraction with a batch is, for every batch entry, a
     /// contraction without it; this view makes greedy cost each pair as it will be paid once the batch has spread,
@@ -207,7 +214,7 @@ module PlanGreedy =
     /// later meet the batched inputs. Trees have the same leaves in both views.
     let broadcast (p: Indexed) : Indexed option =
         let n = p.Inputs.Length
-        let wide = [| for i in 0 .. p.Size.Length - 1 do if p.IsOutput[i] && p.Carriers[i].Length >= 3 && p.Carriers[i].Length < n then i |]
+        let wide = batchIndices p
         if wide.Length = 0 then None
         else
             let inputs = p.Inputs |> Array.map (fun ix -> Array.append ix wide |> Array.distinct |> Array.sort)
@@ -218,22 +225,22 @@ module PlanGreedy =
 
     /// A way to run greedy: the view of the problem searched (the problem itself or its broadcast view) and
     /// whether the cheapest step goes first instead of the memory-removed cost.
-    type private Variant = { View: Indexed; FlopsFirst: bool }
+    type private Variant = { View: Indexed; FlopsFirst: bool; Unlinked: int array }
 
     /// The deterministic variants tried on a problem: memory-removed and flops-first on the problem, and on its
     /// broadcast view when it has a batch-like index.
     let private variants (p: Indexed) =
-        [| yield { View = p; FlopsFirst = false }
+        [| yield { View = p; FlopsFirst = false; Unlinked = [||] }
            match broadcast p with
            | Some b ->
-               yield { View = b; FlopsFirst = false }
-               yield { View = b; FlopsFirst = true }
+               yield { View = b; FlopsFirst = false; Unlinked = batchIndices p }
+               yield { View = b; FlopsFirst = true; Unlinked = batchIndices p }
            | None -> ()
-           yield { View = p; FlopsFirst = true } |]
+           yield { View = p; FlopsFirst = true; Unlinked = [||] } |]
 
     /// One greedy run of a variant, with its figures taken on the real problem.
     let private runVariant (p: Indexed) (v: Variant) limit alpha temperature rng =
-        let r = runKeyed v.FlopsFirst v.View limit alpha temperature rng
+        let r = runKeyed v.FlopsFirst v.Unlinked v.View limit alpha temperature rng
         if obj.ReferenceEquals(v.View, p) then r else evaluate p r.Tree
 
     /// The better of two runs: one within the memory limit first, then by the objective.

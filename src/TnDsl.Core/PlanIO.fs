@@ -219,6 +219,17 @@ module PlanInput =
         if errors.Count > 0 then Result.Error(List.ofSeq errors)
         else Ok(Problem.create None operands sizes output)
 
+/// The empirical scaling of a network's plan in its integer parameters, for the reports.
+type Scaling =
+    {
+        /// The fitted exponents.
+        Exponents: Plan.Exponent list
+        /// Parameters that could not be fitted, with the reason.
+        Skipped: (string * string) list
+        /// The optimizer used for the re-plans.
+        Optimizer: string
+    }
+
 /// Human and JSON reports of a plan.
 module PlanReport =
     /// A count in opt_einsum's style: exact below a million, else `4.800e+07`.
@@ -263,8 +274,9 @@ module PlanReport =
     /// The most steps the human report lists.
     let maxSteps = 100
 
-    /// The human report, like opt_einsum's path info: totals, then each step with its indices and cost.
-    let text (r: PlanResult) =
+    /// The human report, like opt_einsum's path info: totals, the scaling in the network's parameters when
+    /// given, then each step with its indices and cost.
+    let textWith (scaling: Scaling option) (r: PlanResult) =
         let p = r.Problem
         let sb = StringBuilder()
         let line (label: string) (value: string) = sb.AppendLine(sprintf "  %-22s %s" (label + ":") value) |> ignore
@@ -287,6 +299,13 @@ module PlanReport =
             line "Total write" (sci c.Write + " elements")
             line "Backward FLOP count" (sci c.BackwardFlops)
             line "Activation memory" (sci c.ActivationMemory + " elements kept for backward")
+            match scaling with
+            | Some sc ->
+                if not sc.Exponents.IsEmpty then
+                    line "Scaling" (sprintf "%s (re-planned with %s)" (Plan.formatScaling sc.Exponents) sc.Optimizer)
+                for (name, why) in sc.Skipped do
+                    line "Scaling skipped" (sprintf "%s (%s)" name why)
+            | None -> ()
             let rule = String('-', 80)
             sb.AppendLine(rule).AppendLine(sprintf "  %5s %7s %11s  %s" "step" "scaling" "flops" "operands -> result").AppendLine(rule) |> ignore
             for s in Array.truncate maxSteps r.Steps do
@@ -298,6 +317,9 @@ module PlanReport =
                 sb.AppendLine(sprintf "  … %d more steps (--json lists the whole path)" (r.Steps.Length - maxSteps)) |> ignore
         sb.ToString()
 
+    /// The human report without scaling.
+    let text (r: PlanResult) = textWith None r
+
     let private levelName =
         function
         | Error -> "error"
@@ -306,7 +328,7 @@ module PlanReport =
 
     /// The JSON report: optimizer, flops, naive_flops, largest_intermediate, peak, write, backward_flops,
     /// activation_memory (exact integers), path (linear pairs), ssa_path, search_ms and diagnostics.
-    let json (r: PlanResult) =
+    let jsonWith (scaling: Scaling option) (r: PlanResult) =
         use ms = new MemoryStream()
         let write () =
             use w = new Utf8JsonWriter(ms, JsonWriterOptions(Indented = true))
@@ -339,6 +361,28 @@ module PlanReport =
                 paths "ssa_path" (ContractionTree.toSsa t)
             | _ -> w.WriteNull "path"
             w.WriteNumber("search_ms", Math.Round(r.SearchMs, 3))
+            match scaling with
+            | Some sc ->
+                // "scaling": {"formula": "flops ~ n^1.0", "optimizer": "greedy", "exponents": {"n": 1.01},
+                //             "points": {"n": [[8, 1234], …]}, "skipped": {"d": "why"}}
+                w.WriteStartObject "scaling"
+                w.WriteString("formula", Plan.formatScaling sc.Exponents)
+                w.WriteString("optimizer", sc.Optimizer)
+                w.WriteStartObject "exponents"
+                for e in sc.Exponents do
+                    w.WriteNumber(e.Parameter, Math.Round(e.Exponent, 4))
+                w.WriteEndObject()
+                w.WriteStartObject "points"
+                for e in sc.Exponents do
+                    w.WritePropertyName e.Parameter
+                    w.WriteRawValue("[" + String.Join(",", e.Points |> List.map (fun (v, f) -> sprintf "[%d,%O]" v f)) + "]")
+                w.WriteEndObject()
+                w.WriteStartObject "skipped"
+                for (name, why) in sc.Skipped do
+                    w.WriteString(name, why)
+                w.WriteEndObject()
+                w.WriteEndObject()
+            | None -> ()
             w.WriteStartArray "diagnostics"
             for d in r.Diagnostics do
                 w.WriteStartObject()
@@ -350,3 +394,6 @@ module PlanReport =
             w.WriteEndObject()
         write ()
         Encoding.UTF8.GetString(ms.ToArray())
+
+    /// The JSON report without scaling.
+    let json (r: PlanResult) = jsonWith None r

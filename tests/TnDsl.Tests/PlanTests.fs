@@ -430,3 +430,46 @@ let ``born machine: greedy and auto stay within 1.5 times the hand order (absorb
         Assert.True(Plan.succeeded r)
         let ratio = float r.Cost.Value.Flops / float handFlops
         Assert.True(ratio <= 1.5, sprintf "%s: %.3g flops, %.2f times the hand order" name (float r.Cost.Value.Flops) ratio)
+
+/// The norm of an open-boundary MPS (two copies joined on their physical legs), with a parameter `m` that a
+/// `require` keeps small so that scaling it fails.
+let mpsNormSource = """
+network norm(n: int = 32, chi: int = 4, m: int = 3) {
+  require n >= 2, "an MPS needs at least two sites"
+  require m < 6, "m stays below 6"
+  index p[i]: 2 for i in 0..n-1
+  index b[i]: chi for i in 1..n-1
+  index c[i]: chi for i in 1..n-1
+  weight A[0]: (p[0], b[1])
+  weight A[i]: (b[i], p[i], b[i+1]) for i in 1..n-2
+  weight A[n-1]: (b[n-1], p[n-1])
+  weight B[0]: (p[0], c[1])
+  weight B[i]: (c[i], p[i], c[i+1]) for i in 1..n-2
+  weight B[n-1]: (c[n-1], p[n-1])
+  output ()
+}
+"""
+
+[<Fact>]
+let ``scaling of an MPS norm: flops grow as n^1 and chi^3, and a parameter whose require fails is skipped`` () =
+    let path = IO.Path.Combine(IO.Path.GetTempPath(), sprintf "tn-norm-%d.tn" (Random().Next()))
+    IO.File.WriteAllText(path, mpsNormSource)
+    try
+        let net = (Compiler.compileFile path Compiler.defaultOptions).Network.Value
+        let s = PlanApi.scalingOf net path [||] null [||]
+        // Theory: the zipper contraction costs O(n d chi^3); n starts at 32 so that the chain ends weigh little.
+        let exponent name = (s.Exponents |> List.find (fun e -> e.Parameter = name)).Exponent
+        Assert.InRange(exponent "n", 0.85, 1.15)
+        Assert.InRange(exponent "chi", 2.8, 3.2)
+        let _, why = Assert.Single(s.Skipped)
+        Assert.Contains("m=6", why)
+        // The same in the JSON report.
+        let run = PlanApi.planTnNetwork net path [||] null "greedy" [||] 0L true true
+        Assert.Equal(0, run.ExitCode)
+        use doc = Text.Json.JsonDocument.Parse run.Output
+        let sc = doc.RootElement.GetProperty("scaling")
+        Assert.InRange(sc.GetProperty("exponents").GetProperty("chi").GetDouble(), 2.8, 3.2)
+        Assert.True(sc.GetProperty("skipped").TryGetProperty("m") |> fst)
+        Assert.StartsWith("flops ~ n^1.0 chi^", sc.GetProperty("formula").GetString())
+    finally
+        IO.File.Delete path

@@ -101,13 +101,23 @@ let private timeIt f =
     let r = f ()
     r, clock.Elapsed.TotalMilliseconds
 
+/// Wall-clock and CPU milliseconds of a call (CPU time is steadier than wall time on a shared machine).
+let private timeCpu f =
+    let proc = Process.GetCurrentProcess()
+    let cpu0 = proc.TotalProcessorTime
+    let clock = Stopwatch.StartNew()
+    let r = f ()
+    let wall = clock.Elapsed.TotalMilliseconds
+    proc.Refresh()
+    r, wall, (proc.TotalProcessorTime - cpu0).TotalMilliseconds
+
 let private row (label: string) (p: Indexed) (name: string) (o: PlanOptions) =
-    let r, ms = timeIt (fun () -> Plan.run name o p)
+    let r, ms, cpu = timeCpu (fun () -> Plan.run name o p)
     match r.Cost with
     | Some c ->
         let failed = if Plan.succeeded r then "" else "  (failed: " + String.Join("; ", r.Diagnostics |> List.map (fun d -> d.Message)) + ")"
         let notes = r.Diagnostics |> List.filter (fun d -> d.Kind.Level <> Level.Error) |> List.map (fun d -> d.Message)
-        printfn "  %-26s %-14s %10.1f ms   flops %-11s log10 %7.2f   largest %s%s%s" label name ms
+        printfn "  %-26s %-14s %10.1f ms (cpu %8.1f ms)   flops %-11s log10 %7.2f   largest %s%s%s" label name ms cpu
             (PlanReport.sci c.Flops) (Numerics.BigInteger.Log10 c.Flops) (PlanReport.sci c.LargestIntermediate) failed
             (if notes.IsEmpty then "" else "  [" + String.Join("; ", notes) + "]")
     | None -> printfn "  %-26s %-14s %10.1f ms   no plan: %A" label name ms (r.Diagnostics |> List.map (fun d -> d.Message))

@@ -120,40 +120,22 @@ module PlanInput =
     /// `{"tensors":[{"name":"A","indices":["a","b"]},…],"sizes":{"a":2,…},"output":[…]}`; tensors that are not
     /// trainable say `"trainable": false`. Sizes are listed in order of first use.
     let toJson (p: Problem) : string =
-        use ms = new MemoryStream()
-        let write () =
-            use w = new Utf8JsonWriter(ms, JsonWriterOptions(Indented = true, Encoder = Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping))
-            w.WriteStartObject()
-            w.WriteStartArray "tensors"
-            // One tensor per line: large networks stay readable.
-            for k in 0 .. p.Inputs.Length - 1 do
-                use one = new MemoryStream()
-                let compact () =
-                    use t = new Utf8JsonWriter(one, JsonWriterOptions(Encoder = Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping))
-                    t.WriteStartObject()
-                    t.WriteString("name", p.Names[k])
-                    t.WriteStartArray "indices"
-                    for i in p.Inputs[k] do
-                        t.WriteStringValue i
-                    t.WriteEndArray()
-                    if not p.Trainable[k] then t.WriteBoolean("trainable", false)
-                    t.WriteEndObject()
-                compact ()
-                w.WriteRawValue(Encoding.UTF8.GetString(one.ToArray()))
-            w.WriteEndArray()
-            w.WriteStartObject "sizes"
-            for i in Seq.append (Seq.concat p.Inputs) p.Output |> Seq.distinct do
-                match p.Sizes.TryFind i with
-                | Some s -> w.WriteNumber(i, s)
-                | None -> ()
-            w.WriteEndObject()
-            w.WriteStartArray "output"
-            for o in p.Output do
-                w.WriteStringValue o
-            w.WriteEndArray()
-            w.WriteEndObject()
-        write ()
-        Encoding.UTF8.GetString(ms.ToArray())
+        // Written by hand so that each tensor and each size sits on its own line; strings go through the
+        // serializer for escaping.
+        let options = JsonSerializerOptions(Encoder = Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping)
+        let q (x: string) = JsonSerializer.Serialize(x, options)
+        let list (xs: string seq) = "[" + String.Join(", ", xs |> Seq.map q) + "]"
+        let sb = StringBuilder()
+        sb.Append("{\n  \"tensors\": [") |> ignore
+        for k in 0 .. p.Inputs.Length - 1 do
+            sb.Append(if k = 0 then "\n    " else ",\n    ") |> ignore
+            sb.Append(sprintf "{\"name\": %s, \"indices\": %s" (q p.Names[k]) (list p.Inputs[k])) |> ignore
+            if not p.Trainable[k] then sb.Append(", \"trainable\": false") |> ignore
+            sb.Append("}") |> ignore
+        sb.Append("\n  ],\n  \"sizes\": {") |> ignore
+        let used = Seq.append (Seq.concat p.Inputs) p.Output |> Seq.distinct |> Seq.filter p.Sizes.ContainsKey |> Array.ofSeq
+        used |> Array.iteri (fun k i -> sb.Append(sprintf "%s\n    %s: %d" (if k = 0 then "" else ",") (q i) p.Sizes[i]) |> ignore)
+        sb.Append("\n  },\n  \"output\": ").Append(list p.Output).Append("\n}\n").ToString()
 
     /// The text elements (user-perceived characters, surrogate pairs kept whole) of a string.
     let textElements (s: string) =

@@ -384,9 +384,7 @@ module PlanOptimal =
                 if a <> b then parent[max a b] <- min a b
         Array.init n id |> Array.groupBy find |> Array.map snd
 
-    /// The exact search with parts up to `exhaustive` tensors searched over all trees and larger ones over
-    /// connected subnetworks; None when the memory limit cannot be met, Error when beyond exact search.
-    let solveWith (exhaustive: int) (p: Indexed) (o: PlanOptions) : Result<ContractionTree option, string> =
+    let private solveCore (pruned: bool) (exhaustive: int) (p: Indexed) (o: PlanOptions) : Result<ContractionTree option, string> =
         let n = p.Inputs.Length
         let limit = match o.MemoryLimit with Some l -> float l | None -> Double.PositiveInfinity
         let budget = int64 (defaultArg o.TimeLimitMs defaultBudgetMs)
@@ -420,7 +418,7 @@ module PlanOptimal =
                                         searchAll net t limit
                                         t
                                     else
-                                        let cap = upperBound p net o
+                                        let cap = if pruned then upperBound p net o else Double.PositiveInfinity
                                         if Double.IsPositiveInfinity cap then connected net t limit cap o.Objective budget
                                         else capped net t limit cap o.Objective budget
                                         // The bound comes from trees that may use outer products, which this
@@ -450,6 +448,14 @@ module PlanOptimal =
                         Ok(Some { Leaves = n; Steps = steps.ToArray() })
                 with OutOfTime ->
                     Result.Error(sprintf "exact search ran past its %d ms budget" budget)
+
+    /// The exact search with parts up to `exhaustive` tensors searched over all trees and larger ones over
+    /// connected subnetworks; None when the memory limit cannot be met, Error when beyond exact search.
+    let solveWith (exhaustive: int) (p: Indexed) (o: PlanOptions) = solveCore true exhaustive p o
+
+    /// `solveWith` without the greedy upper bound: every connected subnetwork is searched (DPccp). Slower; the
+    /// oracle that the pruned search is checked against.
+    let solveUnpruned (exhaustive: int) (p: Indexed) (o: PlanOptions) = solveCore false exhaustive p o
 
     /// The exact search (see the module): None when the memory limit cannot be met, Error beyond its reach.
     let solve p o = solveWith exhaustiveUpTo p o

@@ -231,8 +231,10 @@ module Networks =
                 { r with ExtraBonds = 0 }
                 if r.ExtraBonds > 1 then { r with ExtraBonds = r.ExtraBonds - 1 }
             if r.Hyper > 0 then { r with Hyper = 0; HyperOpen = false }
+            if r.Hyper > 2 then { r with Hyper = r.Hyper - 1 }
             if r.HyperOpen then { r with HyperOpen = false }
             if r.CopyLegs > 0 then { r with CopyLegs = 0 }
+            if r.CopyLegs > 2 then { r with CopyLegs = r.CopyLegs - 1 }
             if r.Tied then { r with Tied = false }
             if r.Batch then { r with Batch = false }
             if r.Inputs > 0 then { r with Inputs = 0; Batch = false }

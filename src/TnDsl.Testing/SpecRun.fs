@@ -257,7 +257,8 @@ module SpecRun =
             if attempt > 20 * options.MaxTest + 100 then
                 failwithf "SpecCheck: in %d draws no case of %s was both accepted by its `require`s and cheap enough for the reference (parameters %s); widen SpecOptions.Ranges or raise WorkLimit"
                     attempt spec.Path (String.Join(", ", spec.Parameters |> List.map (fun p -> sprintf "%s in %d..%d" p.Name p.Min p.Max)))
-            let size = if options.MaxTest <= 1 then 100 else passed * 100 / (options.MaxTest - 1)
+            // Sizes grow with every draw, so that a run whose small draws are all rejected moves on.
+            let size = if options.MaxTest <= 1 then 100 else min 100 (attempt * 100 / (options.MaxTest - 1))
             let case = draw attempt size
             attempt <- attempt + 1
             match networkOf spec options case with

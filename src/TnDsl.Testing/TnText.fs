@@ -51,8 +51,8 @@ module TnText =
                   | None -> ()
                   if t.Role = Weight && groups[t.Param] > 1 then " shared " + sharedRef t.Param ]
             line (sprintf "%s %s: (%s)%s" role t.Name legs (String.Join("", clauses)))
-        if not net.Output.IsEmpty then
-            line (sprintf "output (%s)" (String.Join(", ", net.Output |> List.map (fun o -> net.Indices[o].Name))))
+        // Always written, even empty: without `output` the front end would make every open leg an output.
+        line (sprintf "output (%s)" (String.Join(", ", net.Output |> List.map (fun o -> net.Indices[o].Name))))
         for c in net.Cuts do
             let side (ids: int list) = String.Join(", ", ids |> List.map (fun o -> net.Indices[o].Name))
             line (sprintf "cut %s: %s | %s" c.Name (side c.Left) (side c.Right))

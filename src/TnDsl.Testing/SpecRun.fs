@@ -141,9 +141,10 @@ type SpecFailure =
               sprintf "  shrunk case:  %O" f.Case
               sprintf "  dims:         %s" f.Dims
               sprintf "  violation:    %s" f.Violation.Message
-              sprintf "  largest deviation: %.6g%s" f.Violation.Deviation (if f.Violation.At = "" then "" else " at " + f.Violation.At)
+              if f.Violation.Deviation > 0.0 then
+                  sprintf "  largest deviation: %.6g%s" f.Violation.Deviation (if f.Violation.At = "" then "" else " at " + f.Violation.At)
               sprintf "  first failure: %O: %s" f.Original f.OriginalViolation.Message
-              sprintf "  Replay = %d   (SpecOptions.Replay reruns this exact run)" f.Replay ])
+              sprintf "  Replay = %d   (set Replay in the options to rerun this exact run)" f.Replay ])
 
 /// The result of a spec check.
 type SpecOutcome =

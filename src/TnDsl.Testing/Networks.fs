@@ -177,18 +177,8 @@ module Networks =
 
     /// The number of multiply-adds `Reference.contract` spends on the network (float, to stay clear of overflow).
     let referenceWork (net: FlatNetwork) =
-        let size l = float (Dim.size net.Indices[l].Dim)
-        let later = Array.init (net.Tensors.Length + 1) (fun _ -> Set.empty)
-        for k in net.Tensors.Length - 1 .. -1 .. 0 do
-            later[k] <- Set.union later[k + 1] (Set.ofList net.Tensors[k].Legs)
-        let out = Set.ofList net.Output
-        let mutable acc = Set.empty
-        let mutable work = 0.0
-        for k in 0 .. net.Tensors.Length - 1 do
-            let union = Set.union acc (Set.ofList net.Tensors[k].Legs)
-            work <- work + (union |> Seq.fold (fun w l -> w * size l) 1.0)
-            acc <- union |> Set.filter (fun l -> out.Contains l || later[k + 1].Contains l)
-        work
+        let labels = net.Tensors |> Array.map (fun t -> Array.ofList t.Legs)
+        snd (Reference.schedule labels (fun l -> float (Dim.size net.Indices[l].Dim)) (Array.ofList net.Output))
 
     /// The most reference work a generated network may need; larger draws are redrawn.
     let defaultWorkLimit = 50_000.0

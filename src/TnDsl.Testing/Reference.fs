@@ -5,18 +5,48 @@ open TnDsl
 /// Independent float64 contractions of a network's tensors: the oracles' reference values. Nothing here uses the
 /// planner or a backend; the only arithmetic is `Dense.pair`'s loop over index assignments.
 module Reference =
-    /// Contracts tensors one at a time in the given order, summing an index as soon as no later tensor and not the
-    /// output carries it; the result's axes follow `output`. Work grows with the largest running intermediate, so
-    /// chains, trees and small loops of a few dozen entries per tensor stay cheap.
+    /// The order in which `contract` takes the tensors: start with the first, then repeatedly the tensor whose
+    /// step visits the fewest index assignments (the product of the sizes of the running result's and its labels),
+    /// the lowest position on ties. A deliberately simple rule, not the planner's: it keeps chains, trees and
+    /// layered networks cheap whatever order they are declared in. Also returns the multiply-adds it costs.
+    let schedule (labels: int array array) (size: int -> float) (output: int array) : int array * float =
+        let n = labels.Length
+        let needed = Set.ofArray output
+        let taken = Array.zeroCreate n
+        let order = ResizeArray<int>()
+        let mutable acc = Set.empty
+        let mutable work = 0.0
+        for _ in 1 .. n do
+            let mutable best, bestCost = -1, infinity
+            for k in 0 .. n - 1 do
+                if not taken[k] then
+                    let cost = Set.union acc (Set.ofArray labels[k]) |> Seq.fold (fun w l -> w * size l) 1.0
+                    if best < 0 || (order.Count > 0 && cost < bestCost) then
+                        best <- k
+                        bestCost <- cost
+            taken[best] <- true
+            order.Add best
+            work <- work + bestCost
+            // Keep what the output or a tensor not yet taken still carries.
+            let rest = seq { for k in 0 .. n - 1 do if not taken[k] then yield! labels[k] } |> Set.ofSeq
+            acc <- Set.union acc (Set.ofArray labels[best]) |> Set.filter (fun l -> needed.Contains l || rest.Contains l)
+        order.ToArray(), work
+
+    /// Contracts tensors one at a time in `schedule` order, summing an index as soon as no tensor still to come
+    /// and not the output carries it; the result's axes follow `output`.
     let contract (tensors: Dense array) (output: int array) =
+        let sizes = System.Collections.Generic.Dictionary<int, float>()
+        for t in tensors do
+            Array.iter2 (fun l d -> sizes[l] <- float d) t.Labels t.Shape
+        let order, _ = schedule (tensors |> Array.map (fun t -> t.Labels)) (fun l -> sizes[l]) output
         let needed = System.Collections.Generic.HashSet<int>(output)
-        let later = Array.init (tensors.Length + 1) (fun _ -> Set.empty)
-        for k in tensors.Length - 1 .. -1 .. 0 do
-            later[k] <- Set.union later[k + 1] (Set.ofArray tensors[k].Labels)
+        let later = Array.init (order.Length + 1) (fun _ -> Set.empty)
+        for k in order.Length - 1 .. -1 .. 0 do
+            later[k] <- Set.union later[k + 1] (Set.ofArray tensors[order[k]].Labels)
         let mutable acc = Dense.one
-        for k in 0 .. tensors.Length - 1 do
+        for k in 0 .. order.Length - 1 do
             let rest = later[k + 1]
-            acc <- Dense.pair (fun l -> needed.Contains l || rest.Contains l) acc tensors[k]
+            acc <- Dense.pair (fun l -> needed.Contains l || rest.Contains l) acc tensors[order[k]]
         Dense.permuteTo output acc
 
     /// The fully naive contraction: one sum over every assignment of every index at once (einsum semantics).

@@ -59,6 +59,24 @@ public static class SpecCheck
         };
     }
 
+    /// <summary>
+    /// Checks a path-driven contraction under every optimizer's plan (order independence): on every case the
+    /// forward runs once per optimizer in the planner's registry with that plan's path (opt_einsum's linear
+    /// convention: pairs of positions in the current operand list, the result appended), and every result is held
+    /// to the reference. Throws <see cref="SpecCheckFailedException"/> naming the optimizer whose plan disagreed.
+    /// </summary>
+    public static void Plans(string specPath, Func<SpecTensors, string, IReadOnlyList<(int, int)>, Tensor> forward, SpecCheckOptions? options = null)
+    {
+        TnDsl.Torch.NativeLoader.EnsureLoaded();
+        options ??= new SpecCheckOptions();
+        var dtype = options.DType;
+        var core = options.ToCore();
+        var impl = SpecRun.overPlans(core, FuncConvert.FromFunc<SpecSample, string, Tuple<int, int>[], SpecOutput>((s, name, path) =>
+            Forward(t => forward(t, name, path.Select(p => (p.Item1, p.Item2)).ToArray()), s, dtype)));
+        if (SpecRun.check(specPath, impl, core) is SpecOutcome.Failed f)
+            throw new SpecCheckFailedException(f.Item);
+    }
+
     /// <summary>A dense float64 value as a TorchSharp tensor of the dtype.</summary>
     public static Tensor ToTensor(Dense d, ScalarType dtype, bool requiresGrad = false)
     {

@@ -156,6 +156,13 @@ exception SpecCheckException of failure: SpecFailure
     with
         override e.Message = e.failure.Message
 
+/// Raised inside a forward to report a violation found there (an implementation that runs several plans reports
+/// which one disagreed); the engine reports it as is instead of as a throwing forward.
+type ViolationException(violation: Violation) =
+    inherit Exception(violation.Message)
+    /// What was found wrong.
+    member _.Violation = violation
+
 /// The engine behind `SpecCheck.Contraction`: draws cases within the spec's ranges, runs the code under test and
 /// the oracles on each, and on the first failure shrinks the case (parameters toward 1 and 2, batches toward 1)
 /// while it still fails.
@@ -195,7 +202,9 @@ module SpecRun =
         let magnitude = Reference.contract (s.Values |> Array.map Dense.abs) output
         let forward (x: SpecSample) =
             try Ok(impl.Forward x)
-            with e ->
+            with
+            | :? ViolationException as v -> Result.Error v.Violation
+            | e ->
                 let e = if isNull e.InnerException || not (e :? Reflection.TargetInvocationException) then e else e.InnerException
                 Result.Error { Oracle = "forward"; Message = sprintf "the forward threw %s: %s" (e.GetType().Name) e.Message; Deviation = 0.0; At = "" }
         let asDense (o: SpecOutput) = { Labels = output; Shape = o.Shape |> Array.map int; Data = o.Data }
@@ -300,6 +309,41 @@ module SpecRun =
         match SpecDims.load specPath options.Network options.Ranges with
         | Result.Error msg -> invalidArg "specPath" msg
         | Ok spec -> checkSpec spec impl options
+
+    /// The linear path (opt_einsum's convention: pairs of positions in the current operand list) of the named
+    /// optimizer's plan of a network; empty for a single tensor.
+    let linearPath (optimizer: string) (net: FlatNetwork) : (int * int) array =
+        let problem, _ = PlanInput.ofNetwork net Map.empty
+        match Problem.index net.Range problem with
+        | Result.Error ds -> failwithf "the network cannot be planned: %s" (String.Join("; ", ds |> List.map (fun d -> d.Message)))
+        | Ok p ->
+            let r = Plan.run optimizer { PlanOptions.defaults with Parallel = false; Trials = 16; TimeLimitMs = Some 200 } p
+            match r.Tree with
+            | Some tree when tree.Leaves > 1 -> ContractionTree.toLinear tree |> Array.map (fun step -> step[0], step[1])
+            | Some _ -> [||]
+            | None -> failwithf "optimizer %s found no plan" optimizer
+
+    /// An implementation that executes a given contraction path, run once per optimizer in the planner's registry
+    /// on every case (order independence): each result is held to the reference, and the first plan that
+    /// disagrees is reported as an "order" violation naming the optimizer. `f` gets the optimizer's name and path.
+    let overPlans (options: SpecOptions) (f: SpecSample -> string -> (int * int) array -> SpecOutput) : Implementation =
+        let forward (s: SpecSample) =
+            let net = s.Network
+            let output = Array.ofList net.Output
+            let tol = options.Tolerance |> Option.defaultWith (fun () -> Tolerance.forNetwork s.DType net)
+            let reference = Reference.contract s.Values output
+            let magnitude = Reference.contract (s.Values |> Array.map Dense.abs) output
+            Plan.names
+            |> List.map (fun name ->
+                let o = f s name (linearPath name net)
+                let verdict =
+                    Oracles.shape net o.Shape
+                    |> Result.bind (fun () -> Oracles.value tol reference magnitude o.Data)
+                match verdict with
+                | Ok() -> o
+                | Result.Error v -> raise (ViolationException { v with Oracle = "order"; Message = sprintf "under the %s plan: %s" name v.Message }))
+            |> List.head
+        { Forward = forward; Gradient = None }
 
     /// F#: checks a forward against a spec and raises `SpecCheckException` (its message is the report) on failure.
     let contraction (specPath: string) (forward: SpecSample -> SpecOutput) (options: SpecOptions) =

@@ -2,6 +2,8 @@ namespace TnDsl.Testing
 
 open System
 open System.Collections.Generic
+open FsCheck
+open FsCheck.FSharp
 open TnDsl
 
 /// The floating-point type a contraction under test computes in.
@@ -74,3 +76,8 @@ module Values =
                         byParam[t.Param] <- v
                         v
             { Labels = labels; Shape = sh; Data = data })
+
+    /// Values for a network as an FsCheck generator: the seed is drawn, so a counterexample shows it and
+    /// `sample dtype seed net` rebuilds the same values.
+    let gen (dtype: DType) (net: FlatNetwork) : Gen<int * Dense array> =
+        Gen.choose (0, Int32.MaxValue - 1) |> Gen.map (fun seed -> seed, sample dtype seed net)

@@ -129,3 +129,32 @@ let ``a spec that does not compile is a clear error, not a run`` () =
     Assert.Contains("does not compile", e.Message)
     let e = Assert.Throws<ArgumentException>(fun () -> SpecRun.check (example "mps.tn") { Forward = mpsForward NoBug; Gradient = None } { quick with Ranges = Map [ "m", (1L, 2L) ] } |> ignore)
     Assert.Contains("no integer parameter m", e.Message)
+
+[<Fact>]
+let ``spec parameter assignments compile, stay in range and shrink toward 1 and 2 past the spec's require`` () =
+    let spec =
+        match SpecDims.load (example "mps.tn") None (Map [ "n", (1L, 6L) ]) with
+        | Ok s -> s
+        | Result.Error e -> failwith e
+    let sample = FsCheck.FSharp.Gen.sampleWithSeed (FsCheck.Rnd(9UL, 1UL)) 100 60 (FsCheck.FSharp.Arb.toGen (SpecDims.arbitrary spec))
+    Assert.All(sample, fun a ->
+        Assert.True(Result.isOk (SpecDims.compile spec a))
+        let v = Map.ofList a.Values
+        Assert.True(v["n"] >= 2L && v["n"] <= 6L && v["d"] >= 1L && v["d"] <= 2L && v["chi"] >= 1L && v["chi"] <= 5L))
+    Assert.Contains(sample, fun a -> (Map.ofList a.Values)["n"] = 6L)
+    // A planted bug that needs chi >= 3 and n >= 3: FsCheck shrinks to exactly that, with d at 1 (shrinks to
+    // n = 1 are skipped: the spec requires n >= 2).
+    let property =
+        FsCheck.FSharp.Prop.forAll (SpecDims.arbitrary spec) (fun a ->
+            let v = Map.ofList a.Values
+            not (v["chi"] >= 3L && v["n"] >= 3L))
+    match Support.shrunkCounterexample 200 4UL property with
+    | Some [ :? ParameterAssignment as a ] -> Assert.Equal<(string * int64) list>([ "n", 3L; "d", 1L; "chi", 3L ], a.Values)
+    | other -> failwithf "not found or not shrunk: %A" other
+
+[<Fact>]
+let ``values are reproducible from their seed and differ between seeds`` () =
+    let net = Networks.build { Networks.minimal with Tensors = 3; OpenLegs = 2; MaxDim = 3; Seed = 4 }
+    let seed, values = (FsCheck.FSharp.Gen.sampleWithSeed (FsCheck.Rnd(1UL, 1UL)) 10 1 (Values.gen Float32 net))[0]
+    Assert.Equal<float array array>(values |> Array.map (fun d -> d.Data), Values.sample Float32 seed net |> Array.map (fun d -> d.Data))
+    Assert.NotEqual<float array array>(values |> Array.map (fun d -> d.Data), Values.sample Float32 (seed + 1) net |> Array.map (fun d -> d.Data))

@@ -102,11 +102,15 @@ module Oracles =
     /// Min-cut rank bound: for a bipartition of the output legs, the numerical rank of the result matricized as
     /// left × right (in each slice of the dynamic legs) is at most the min-cut bound of the network.
     let rankBound (relTol: float) (net: FlatNetwork) (cut: Bipartition) (result: Dense) =
-        // Dynamic legs are conditioned on and take no part in the bound; they are set to 1 before the flow graph is
-        // built, because CutGraph.build reads every index's size in prime-exponent mode and fails on a batch whose
-        // size is not a power of the network's one prime (e.g. batch 3 with bonds of 2).
+        // Indices the flow graph leaves out (dynamic legs, which are conditioned on, and an index on one tensor
+        // that is not open) take no part in the bound; they are set to 1 before the graph is built, because
+        // CutGraph.build reads every index's size in prime-exponent mode and fails on a left-out index whose size
+        // is not a power of the network's one prime (e.g. a batch of 3 with bonds of 2).
+        let uses = FlatNetwork.incidence net |> Array.map (List.distinct >> List.length)
+        let outputs = Set.ofList net.Output
+        let leftOut (i: FlatIndex) = Dim.isDynamic i.Dim || uses[i.Id] + (if outputs.Contains i.Id then 1 else 0) < 2
         let conditioned =
-            { net with Indices = net.Indices |> Array.map (fun i -> if Dim.isDynamic i.Dim then { i with Dim = Dynamic 1L } else i) }
+            { net with Indices = net.Indices |> Array.map (fun i -> if leftOut i then { i with Dim = (if Dim.isDynamic i.Dim then Dynamic 1L else Fixed 1L) } else i) }
         let report = MinCut.bipartition conditioned "check" cut.Left
         let dynamicLegs = net.Output |> List.filter (fun o -> Dim.isDynamic net.Indices[o].Dim)
         let ranks = Rank.slices dynamicLegs result |> List.map (fun s -> Rank.matricize cut.Left s |> Rank.numerical relTol)

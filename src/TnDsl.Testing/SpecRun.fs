@@ -137,7 +137,7 @@ type SpecFailure =
         let nl = Environment.NewLine
         String.Join(
             nl,
-            [ sprintf "SpecCheck: %s does not match %s (%s check) after %d test(s) and %d shrink(s)." (DType.name f.DType) f.SpecPath f.Violation.Oracle f.Tests f.Shrinks
+            [ sprintf "SpecCheck: the forward does not match %s (%s check, %s) after %d test(s) and %d shrink(s)." f.SpecPath f.Violation.Oracle (DType.name f.DType) f.Tests f.Shrinks
               sprintf "  shrunk case:  %O" f.Case
               sprintf "  dims:         %s" f.Dims
               sprintf "  violation:    %s" f.Violation.Message

@@ -54,21 +54,34 @@ type NetworkRecipe =
 
 /// A generated network with the recipe it was built from; shown as the recipe and the network's `.tn` text.
 type GeneratedNetwork =
-    { Recipe: NetworkRecipe
-      Network: FlatNetwork }
+    {
+        /// What the network was built from (what shrinking simplifies).
+        Recipe: NetworkRecipe
+        /// The network itself.
+        Network: FlatNetwork
+    }
 
     override g.ToString() = sprintf "%O\n%s" g.Recipe (TnText.ofNetwork g.Network)
 
 /// A bipartition of a network's fixed open legs (index ids), both sides non-empty.
 type Bipartition =
-    { Left: int list
-      Right: int list }
+    {
+        /// The A side's leg ids, in output order.
+        Left: int list
+        /// The B side's leg ids, in output order.
+        Right: int list
+    }
 
 /// A generated network with a bipartition of its open legs; `Sides` marks each fixed open leg (true: left).
 type NetworkWithCut =
-    { Generated: GeneratedNetwork
-      Sides: bool list
-      Cut: Bipartition }
+    {
+        /// The network.
+        Generated: GeneratedNetwork
+        /// Per fixed open leg, in output order: true for the A side.
+        Sides: bool list
+        /// The bipartition the marks make.
+        Cut: Bipartition
+    }
 
     override c.ToString() =
         let names ids = String.Join(", ", ids |> List.map (fun i -> c.Generated.Network.Indices[i].Name))

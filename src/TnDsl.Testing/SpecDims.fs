@@ -7,7 +7,8 @@ open TnDsl
 
 /// An integer parameter of a `.tn` spec and the range the kit draws it from.
 type SpecParameter =
-    { Name: string
+    { /// The parameter's name.
+      Name: string
       /// The value the spec declares as default.
       Default: int64
       /// The smallest value drawn (inclusive).
@@ -17,16 +18,21 @@ type SpecParameter =
 
 /// A loaded `.tn` spec: where it is, which network, and its integer parameters with their ranges.
 type Spec =
-    { Path: string
+    { /// The `.tn` file.
+      Path: string
       /// The network chosen in the file (None: the last).
       NetworkName: string option
       /// The network at its defaults.
       AtDefaults: FlatNetwork
+      /// The integer parameters, in declared order.
       Parameters: SpecParameter list }
 
 /// Values for a spec's integer parameters, in the spec's order.
 type ParameterAssignment =
-    { Values: (string * int64) list }
+    {
+        /// (name, value) per parameter.
+        Values: (string * int64) list
+    }
 
     override a.ToString() = String.Join(", ", a.Values |> List.map (fun (n, v) -> sprintf "%s=%d" n v))
 

@@ -8,10 +8,14 @@ open TnDsl
 
 /// One drawn case of a spec check: parameter values, sizes of dynamic index families, and the values' seed.
 type SpecCase =
-    { Parameters: ParameterAssignment
-      /// Dynamic (batch) index families and the size each gets.
-      BatchSizes: (string * int64) list
-      ValueSeed: int }
+    {
+        /// The spec's integer parameters.
+        Parameters: ParameterAssignment
+        /// Dynamic (batch) index families and the size each gets.
+        BatchSizes: (string * int64) list
+        /// The seed `Values.sample` draws the tensors' values from.
+        ValueSeed: int
+    }
 
     override c.ToString() =
         let batch = c.BatchSizes |> List.map (fun (n, v) -> sprintf "%s=%d" n v)
@@ -20,9 +24,11 @@ type SpecCase =
 
 /// What the code under test is given: the spec's network at the drawn parameters and one value per tensor.
 type SpecSample =
-    { Case: SpecCase
+    { /// The drawn case.
+      Case: SpecCase
       /// The network at the drawn parameters (dynamic indices at the drawn sizes).
       Network: FlatNetwork
+      /// The dtype the values are rounded to and the result must have.
       DType: DType
       /// One tensor per network tensor (by id), axes in the tensor's declared leg order.
       Values: Dense array }
@@ -51,9 +57,14 @@ type SpecSample =
 
 /// What the code under test returned: its shape, dtype name and entries (row-major, as float64).
 type SpecOutput =
-    { Shape: int64 array
-      DType: string
-      Data: float array }
+    {
+        /// The result's shape.
+        Shape: int64 array
+        /// The result's dtype, as TorchSharp and numpy spell it (`float64`, `float32`).
+        DType: string
+        /// The entries, row-major, converted to float64.
+        Data: float array
+    }
 
 /// Building outputs.
 module SpecOutput =
@@ -64,8 +75,12 @@ module SpecOutput =
 /// The code under test: a forward, and optionally its gradient (of Σ cotangent ⊙ forward, one per tensor id;
 /// None for a tensor not differentiated).
 type Implementation =
-    { Forward: SpecSample -> SpecOutput
-      Gradient: (SpecSample -> Dense -> Dense option array) option }
+    {
+        /// Computes the network's value from a sample.
+        Forward: SpecSample -> SpecOutput
+        /// Computes the gradient of Σ cotangent ⊙ forward (None: gradients are not checked).
+        Gradient: (SpecSample -> Dense -> Dense option array) option
+    }
 
 /// Settings of a spec check. Every field has a default in `SpecOptions.defaults`.
 type SpecOptions =
@@ -106,7 +121,8 @@ module SpecOptions =
 
 /// A failed spec check: the shrunk case, what was wrong with it, and how to replay the run.
 type SpecFailure =
-    { SpecPath: string
+    { /// The spec's file.
+      SpecPath: string
       /// The smallest failing case found.
       Case: SpecCase
       /// The network at that case.
@@ -121,6 +137,7 @@ type SpecFailure =
       Tests: int
       /// Shrinking steps that kept the failure.
       Shrinks: int
+      /// The dtype the values were given in.
       DType: DType
       /// The run's seed: `SpecOptions.Replay = Some Replay` reruns it exactly.
       Replay: int }
@@ -148,7 +165,9 @@ type SpecFailure =
 
 /// The result of a spec check.
 type SpecOutcome =
+    /// Every case passed: how many, and the run's seed.
     | Passed of tests: int * replay: int
+    /// A case failed: the shrunk failure.
     | Failed of SpecFailure
 
 /// Raised by the throwing checks; carries the structured failure.

@@ -8,8 +8,12 @@ open TnDsl
 /// the quantity the classical error bound of a sum of products scales with, so the tolerance does not depend on
 /// cancellation in the exact value.
 type Tolerance =
-    { Relative: float
-      Absolute: float }
+    {
+        /// Allowed deviation per unit of magnitude.
+        Relative: float
+        /// Allowed deviation regardless of magnitude.
+        Absolute: float
+    }
 
 /// Default tolerances per dtype and problem size.
 module Tolerance =

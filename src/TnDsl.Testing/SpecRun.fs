@@ -149,6 +149,9 @@ type SpecFailure =
         |> Array.map (fun (fam, is) -> sprintf "%s=%s" fam (String.Join("|", is |> Array.map (fun i -> Dim.size i.Dim) |> Array.distinct)))
         |> fun xs -> String.Join(", ", xs)
 
+    /// The failing network as `.tn` text (one declaration per index and tensor), to keep as a regression file.
+    member f.TnText = TnText.ofNetwork f.Network
+
     /// The report: spec, shrunk parameters, dims, the violation with its largest deviation, and the replay seed.
     member f.Message =
         let nl = Environment.NewLine
@@ -157,6 +160,7 @@ type SpecFailure =
             [ sprintf "SpecCheck: the forward does not match %s (%s check, %s) after %d test(s) and %d shrink(s)." f.SpecPath f.Violation.Oracle (DType.name f.DType) f.Tests f.Shrinks
               sprintf "  shrunk case:  %O" f.Case
               sprintf "  dims:         %s" f.Dims
+              sprintf "  network:      tn check %s%s" f.SpecPath (String.Join("", f.Case.Parameters.Values |> List.map (fun (n, v) -> sprintf " --set %s=%d" n v)))
               sprintf "  violation:    %s" f.Violation.Message
               if f.Violation.Deviation > 0.0 then
                   sprintf "  largest deviation: %.6g%s" f.Violation.Deviation (if f.Violation.At = "" then "" else " at " + f.Violation.At)
@@ -273,6 +277,31 @@ module SpecRun =
                 if v > 1L then { c with BatchSizes = List.updateAt k (f, 1L) c.BatchSizes }
         }
 
+    /// Shrinks a failing case: repeatedly takes the first simpler case (`shrinkCase`) that the spec accepts and
+    /// that still fails, at most `MaxShrinks` times. Returns the last failing case with its network and violation,
+    /// and the number of steps taken.
+    let shrink (spec: Spec) (impl: Implementation) (options: SpecOptions) (failing: SpecCase * FlatNetwork * Violation) =
+        let mutable current = failing
+        let mutable shrinks = 0
+        let mutable progress = true
+        while progress && shrinks < options.MaxShrinks do
+            let (c, _, _) = current
+            let next =
+                shrinkCase spec c
+                |> Seq.tryPick (fun cand ->
+                    match networkOf spec options cand with
+                    | None -> None
+                    | Some net ->
+                        match evaluate options impl cand net with
+                        | Result.Error v -> Some(cand, net, v)
+                        | Ok() -> None)
+            match next with
+            | Some n ->
+                current <- n
+                shrinks <- shrinks + 1
+            | None -> progress <- false
+        current, shrinks
+
     /// Checks an implementation against a loaded spec.
     let checkSpec (spec: Spec) (impl: Implementation) (options: SpecOptions) : SpecOutcome =
         let runSeed = options.Replay |> Option.defaultWith (fun () -> Random.Shared.Next(1, Int32.MaxValue))
@@ -299,26 +328,7 @@ module SpecRun =
         match failure with
         | None -> Passed(passed, runSeed)
         | Some(case0, net0, v0) ->
-            let mutable current = (case0, net0, v0)
-            let mutable shrinks = 0
-            let mutable progress = true
-            while progress && shrinks < options.MaxShrinks do
-                let (c, _, _) = current
-                let next =
-                    shrinkCase spec c
-                    |> Seq.tryPick (fun cand ->
-                        match networkOf spec options cand with
-                        | None -> None
-                        | Some net ->
-                            match evaluate options impl cand net with
-                            | Result.Error v -> Some(cand, net, v)
-                            | Ok() -> None)
-                match next with
-                | Some n ->
-                    current <- n
-                    shrinks <- shrinks + 1
-                | None -> progress <- false
-            let (c, net, v) = current
+            let (c, net, v), shrinks = shrink spec impl options (case0, net0, v0)
             Failed
                 { SpecPath = spec.Path; Case = c; Network = net; Violation = v; Original = case0; OriginalViolation = v0
                   Tests = passed + 1; Shrinks = shrinks; DType = options.DType; Replay = runSeed }

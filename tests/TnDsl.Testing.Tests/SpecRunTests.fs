@@ -158,3 +158,19 @@ let ``values are reproducible from their seed and differ between seeds`` () =
     let seed, values = (FsCheck.FSharp.Gen.sampleWithSeed (FsCheck.Rnd(1UL, 1UL)) 10 1 (Values.gen Float32 net))[0]
     Assert.Equal<float array array>(values |> Array.map (fun d -> d.Data), Values.sample Float32 seed net |> Array.map (fun d -> d.Data))
     Assert.NotEqual<float array array>(values |> Array.map (fun d -> d.Data), Values.sample Float32 (seed + 1) net |> Array.map (fun d -> d.Data))
+
+[<Fact>]
+let ``shrinking a large failing case of the transposed bond reaches n=3, chi=2, d=1`` () =
+    let spec =
+        match SpecDims.load (example "mps.tn") None (Map [ "n", (1L, 6L) ]) with
+        | Ok s -> s
+        | Result.Error e -> failwith e
+    let impl = { Forward = mpsForward TransposedBond; Gradient = None }
+    let large = { Parameters = { Values = [ "n", 6L; "d", 2L; "chi", 5L ] }; BatchSizes = []; ValueSeed = 17 }
+    let net = (SpecRun.networkOf spec quick large).Value
+    match SpecRun.evaluate quick impl large net with
+    | Ok() -> failwith "the planted bug passed the large case"
+    | Result.Error v ->
+        let (c, _, _), steps = SpecRun.shrink spec impl quick (large, net, v)
+        Assert.Equal<(string * int64) list>([ "n", 3L; "d", 1L; "chi", 2L ], c.Parameters.Values)
+        Assert.InRange(steps, 3, 10)

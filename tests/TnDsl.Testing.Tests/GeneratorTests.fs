@@ -79,3 +79,7 @@ let ``the validator reports what the Check phase reports on a broken network`` (
     Assert.Contains("TN0204", Validate.diagnostics broken |> List.map (fun d -> d.Kind.Code))
     let misplaced = { net with Tensors = Array.rev net.Tensors }
     Assert.Contains("TN0290", Validate.diagnostics misplaced |> List.map (fun d -> d.Kind.Code))
+
+[<Property(Arbitrary = [| typeof<TnArbitraries> |], MaxTest = 30)>]
+let ``registering TnArbitraries lets a property take generated networks and cuts as arguments`` (g: GeneratedNetwork) (c: NetworkWithCut) =
+    Validate.isValid g.Network && Validate.isValid c.Generated.Network && not c.Cut.Left.IsEmpty

@@ -147,7 +147,9 @@ module CutGraph =
                         nextVertex <- nextVertex + 2
                         HyperPair(v, v + 1))
         let sizes = Array.init nI (fun i -> Dim.size net.Indices[i].Dim)
-        let used = [ for i in 0 .. nI - 1 do if placement[i] <> Absent && sizes[i] > 1L then sizes[i] ]
+        // Only indices the graph keeps carry weight: a left-out batch leg may have any size.
+        let kept i = placement[i] <> Absent && sizes[i] > 1L
+        let used = [ for i in 0 .. nI - 1 do if kept i then sizes[i] ]
         // Prime-exponent mode when all dimensions above 1 are powers of the same prime.
         let prime =
             match used |> List.collect primeFactors |> List.distinct with
@@ -156,13 +158,13 @@ module CutGraph =
         let weight, unitBits =
             match prime with
             | Some p ->
-                Array.init nI (fun i -> if sizes[i] <= 1L then 0.0 else float (Option.get (exponentOf p sizes[i]))), Math.Log2(float p)
-            | None -> Array.init nI (fun i -> if sizes[i] <= 1L then 0.0 else Math.Log2(float sizes[i])), 1.0
+                Array.init nI (fun i -> if not (kept i) then 0.0 else float (Option.get (exponentOf p sizes[i]))), Math.Log2(float p)
+            | None -> Array.init nI (fun i -> if not (kept i) then 0.0 else Math.Log2(float sizes[i])), 1.0
         let primes = used |> List.collect primeFactors |> List.distinct |> List.sort |> Array.ofList
         let exponents =
             sizes
-            |> Array.map (fun n ->
-                let mutable m = n
+            |> Array.mapi (fun i n ->
+                let mutable m = if kept i then n else 1L
                 primes
                 |> Array.map (fun p ->
                     let mutable e = 0

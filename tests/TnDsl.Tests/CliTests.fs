@@ -159,3 +159,12 @@ let ``tn export without --json, or with an unknown option, is a usage error; a f
     let code, _, err = export [ mps; "--json"; "--set"; "n=1" ]
     Assert.Equal(1, code)
     Assert.Contains("error", err)
+
+[<Fact>]
+let ``tn cuts accepts a batch size that is not a power of the bonds' prime (the batch leg carries no weight)`` () =
+    // born-machine: bonds chi = 4 and physical d = 2 are powers of 2, the batch (1000) is not; the batch is left
+    // out of the flow graph, so it must not decide the graph's arithmetic.
+    let code, out, err = cuts [ Path.Combine(examplesDir, "born-machine.tn"); "--set"; "chi=4"; "--json" ]
+    Assert.True((code = 0), err)
+    use doc = JsonDocument.Parse out
+    Assert.Equal("born_machine", doc.RootElement.GetProperty("network").GetString())

@@ -15,10 +15,20 @@ public sealed record NetworkModuleOptions
     public long Seed { get; init; }
     /// <summary>Forces one kernel for every step it supports (tests, benchmarks); null picks the measured fastest.</summary>
     public PairKernel? Kernel { get; init; }
+    /// <summary>
+    /// Without a forced <see cref="Kernel"/>: when true (the default), the first forward call times every kernel
+    /// that can execute a step on that step's actual operands and keeps the fastest for every later call; when
+    /// false, each step uses <see cref="PairContraction.Fastest"/>, the rule measured once on typical steps.
+    /// </summary>
+    public bool MeasureKernels { get; init; } = true;
 }
 
 /// <summary>One pairwise step of the execution plan: positions in the current operand list (linear convention).</summary>
-public sealed record PlanStep(int Left, int Right, PairContraction Contraction, PairKernel Kernel);
+public sealed record PlanStep(int Left, int Right, PairContraction Contraction, PairKernel Kernel)
+{
+    /// <summary>The measured seconds per kernel when the kernel was chosen by measurement (else null).</summary>
+    public IReadOnlyDictionary<PairKernel, double>? Timings { get; init; }
+}
 
 /// <summary>
 /// A tensor network as a TorchSharp module. Weights are <c>Parameter</c>s named after their parameter id
@@ -45,6 +55,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     readonly InputSlot[] slots;
     readonly PlanStep[] plan;
     readonly long[]? finalPermutation;
+    bool kernelsChosen;
     readonly List<string> parameterNames = [];
     readonly List<string> bufferNames = [];
 
@@ -60,6 +71,12 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     public IReadOnlyList<string> BufferNames => bufferNames;
     /// <summary>The pairwise steps executed by <see cref="forward"/>, including the left-to-right completion of a partial path.</summary>
     public IReadOnlyList<PlanStep> Plan => plan;
+    /// <summary>The planner's figures when the path came from the planner (see <see cref="NetworkModules"/>), else null.</summary>
+    public PlanFigures? PlanFigures { get; internal set; }
+    /// <summary>Whether every step's kernel is settled (forced, rule-based, or measured by a first forward call).</summary>
+    public bool KernelsChosen => kernelsChosen;
+    /// <summary>The number of trainable scalars (tied weights counted once).</summary>
+    public long ParameterCount => parameters().Sum(p => p.numel());
 
     /// <summary>Builds the module: creates and initialises parameters and buffers and prepares every step.</summary>
     /// <param name="spec">The network.</param>
@@ -77,6 +94,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         slots = MakeSlots(spec);
         leaves = MakeLeaves(spec, slots);
         (plan, finalPermutation) = MakePlan(spec, leaves, path, options.Kernel);
+        kernelsChosen = options.Kernel is not null || !options.MeasureKernels;
         CreateState(options);
     }
 
@@ -267,8 +285,12 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             }
             live.Add(operand);
         }
-        foreach (var step in plan)
+        bool measure = !kernelsChosen;
+        for (int s = 0; s < plan.Length; s++)
         {
+            if (measure)
+                plan[s] = Measure(plan[s], live[plan[s].Left].Value, live[plan[s].Right].Value, device);
+            var step = plan[s];
             var a = live[step.Left];
             var b = live[step.Right];
             var r = step.Contraction.Apply(a.Value, b.Value, step.Kernel);
@@ -280,8 +302,38 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             live.RemoveAt(Math.Min(step.Left, step.Right));
             live.Add((r, true));
         }
+        kernelsChosen = true;
         var result = finalPermutation is null ? live[0].Value.alias() : live[0].Value.permute(finalPermutation);
         return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Times every kernel that can execute <paramref name="step"/> on its actual operands (without autograd; one
+    /// warm-up call, then the best of up to three timed calls, fewer once a kernel has taken 50 ms) and returns the
+    /// step with the fastest. Runs once per step, on the first forward call.
+    /// </summary>
+    static PlanStep Measure(PlanStep step, Tensor a, Tensor b, Device device)
+    {
+        var timings = new Dictionary<PairKernel, double>();
+        using var guard = no_grad();
+        var clock = new System.Diagnostics.Stopwatch();
+        foreach (var kernel in Enum.GetValues<PairKernel>().Where(step.Contraction.Supports))
+        {
+            double best = double.PositiveInfinity, spent = 0;
+            for (int rep = 0; rep < 4 && spent < 0.05; rep++)
+            {
+                clock.Restart();
+                using (var r = step.Contraction.Apply(a, b, kernel))
+                    if (device.type == DeviceType.CUDA)
+                        cuda.synchronize();
+                double t = clock.Elapsed.TotalSeconds;
+                spent += t;
+                if (rep > 0)
+                    best = Math.Min(best, t);
+            }
+            timings[kernel] = double.IsInfinity(best) ? spent : best;
+        }
+        return step with { Kernel = timings.MinBy(kv => kv.Value).Key, Timings = timings };
     }
 
     /// Checks a raw input, moves it to the module's device and embeds it (or converts it to the module's dtype).

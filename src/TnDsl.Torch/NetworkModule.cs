@@ -30,6 +30,15 @@ public sealed record PlanStep(int Left, int Right, PairContraction Contraction, 
     public IReadOnlyDictionary<PairKernel, double>? Timings { get; init; }
 }
 
+/// <summary>What one input of a <see cref="NetworkModule"/> takes: a raw tensor of shape
+/// [batch × <paramref name="BatchAxes"/>, ..<paramref name="Shape"/>], embedded by <paramref name="Embedding"/> if any.</summary>
+/// <param name="Name">The input family's name.</param>
+/// <param name="BatchAxes">How many leading dynamic (batch) axes it has.</param>
+/// <param name="Shape">The axes after the batch axes: the member axis of a family with subscripts, then the fixed legs.</param>
+/// <param name="Embedding">The embedding applied inside the module (raw values: class numbers for one-hot, values in
+/// [0, 1] for the others), or null for values fed as they are.</param>
+public sealed record InputInfo(string Name, int BatchAxes, long[] Shape, EmbeddingSpec? Embedding);
+
 /// <summary>
 /// A tensor network as a TorchSharp module. Weights are <c>Parameter</c>s named after their parameter id
 /// (<c>A.3</c>; tied tensors share one), const tensors are buffers, and inputs are fed raw: one tensor per input
@@ -63,6 +72,9 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     public NetworkSpec Spec => spec;
     /// <summary>The input families, in the order <see cref="forward"/> takes them.</summary>
     public IReadOnlyList<string> InputNames => slots.Select(s => s.Name).ToArray();
+    /// <summary>What each input takes, in the order <see cref="forward"/> takes them.</summary>
+    public IReadOnlyList<InputInfo> Inputs =>
+        slots.Select(s => new InputInfo(s.Name, s.Batch, [.. s.HasMemberAxis ? new long[] { s.Members } : [], .. s.MemberShape], s.Embedding)).ToArray();
     /// <summary>The names of the output's axes (the network's output legs).</summary>
     public IReadOnlyList<string> OutputLegs => spec.Output.Select(l => spec.Indices[l].Name).ToArray();
     /// <summary>The trainable parameters' names, in first-use order.</summary>

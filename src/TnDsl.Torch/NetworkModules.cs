@@ -14,6 +14,8 @@ public sealed record NetworkBuildOptions
     public string? NetworkName { get; init; }
     /// <summary>Seed of the planner's random choices.</summary>
     public int PlanSeed { get; init; }
+    /// <summary>When set, a plan whose largest intermediate has more elements is refused before anything is allocated.</summary>
+    public long? MaxIntermediateElements { get; init; }
 }
 
 /// <summary>
@@ -45,6 +47,10 @@ public static class NetworkModules
     {
         options ??= new NetworkBuildOptions();
         var (path, figures) = NetworkAdapter.Plan(network, options.Optimizer, options.Batch, options.PlanSeed);
+        if (options.MaxIntermediateElements is { } max && figures.LargestIntermediate > max)
+            throw new NetworkBuildException(
+                $"{network.Name}: the plan's largest intermediate has {figures.LargestIntermediate:E2} elements, over the limit of {max:E2}; " +
+                "use smaller parameters or a smaller batch", []);
         NetworkSpec spec;
         try
         {

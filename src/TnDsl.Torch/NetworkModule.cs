@@ -21,6 +21,9 @@ public sealed record NetworkModuleOptions
     /// false, each step uses <see cref="PairContraction.Fastest"/>, the rule measured once on typical steps.
     /// </summary>
     public bool MeasureKernels { get; init; } = true;
+    /// <summary>Runs <see cref="NetworkModule.forward"/> in log-scale (see <see cref="NetworkModule.ForwardLog(Tensor[])"/>):
+    /// intermediates are rescaled after every step and the result scaled back at the end.</summary>
+    public bool LogScale { get; init; }
 }
 
 /// <summary>One pairwise step of the execution plan: positions in the current operand list (linear convention).</summary>
@@ -64,6 +67,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     readonly InputSlot[] slots;
     readonly PlanStep[] plan;
     readonly long[]? finalPermutation;
+    readonly int[] dynamicLabels;
     bool kernelsChosen;
     readonly List<string> parameterNames = [];
     readonly List<string> bufferNames = [];
@@ -107,6 +111,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         leaves = MakeLeaves(spec, slots);
         (plan, finalPermutation) = MakePlan(spec, leaves, path, options.Kernel);
         kernelsChosen = options.Kernel is not null || !options.MeasureKernels;
+        dynamicLabels = spec.Indices.Where(i => i.IsDynamic).Select(i => i.Id).ToArray();
         CreateState(options);
     }
 
@@ -258,31 +263,66 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     }
 
     /// <summary>Contracts the network with inputs given by name (input family names, see <see cref="InputNames"/>).</summary>
-    public Tensor Forward(IReadOnlyDictionary<string, Tensor> inputs)
+    public Tensor Forward(IReadOnlyDictionary<string, Tensor> inputs) => forward(ByName(inputs));
+
+    /// <summary>
+    /// Contracts the network with inputs given by position (the order of <see cref="InputNames"/>). With
+    /// <see cref="NetworkModuleOptions.LogScale"/> the steps run rescaled (see <see cref="ForwardLog(Tensor[])"/>) and the
+    /// result is scaled back at the end, so intermediates cannot overflow or underflow although the result can.
+    /// </summary>
+    public override Tensor forward(Tensor[] inputs)
+    {
+        if (!options.LogScale)
+        {
+            using var scope = NewDisposeScope();
+            return Execute(inputs, false).Value.MoveToOuterDisposeScope();
+        }
+        using (var scope = NewDisposeScope())
+        {
+            var r = Execute(inputs, true);
+            return (r.Value * r.ExpandedLogScale().exp()).MoveToOuterDisposeScope();
+        }
+    }
+
+    /// <summary>
+    /// Contracts the network in log-scale: after every step the intermediate is divided by its largest absolute
+    /// value per batch element (per assignment of its dynamic legs) and the logarithm of that divisor is carried
+    /// alongside. Returns the normalised result and its log-scale, whose product is the network's value; nothing
+    /// overflows or underflows on the way, whatever the length of the chain. Differentiable.
+    /// </summary>
+    public LogScaled ForwardLog(Tensor[] inputs)
+    {
+        using var scope = NewDisposeScope();
+        var r = Execute(inputs, true);
+        return new LogScaled(r.Value.MoveToOuterDisposeScope(), r.LogScale.MoveToOuterDisposeScope(), r.BatchAxes);
+    }
+
+    /// <summary><see cref="ForwardLog(Tensor[])"/> with inputs given by name.</summary>
+    public LogScaled ForwardLog(IReadOnlyDictionary<string, Tensor> inputs) => ForwardLog(ByName(inputs));
+
+    Tensor[] ByName(IReadOnlyDictionary<string, Tensor> inputs)
     {
         var unknown = inputs.Keys.Except(InputNames).ToList();
         if (unknown.Count > 0)
             throw new ArgumentException($"unknown input(s) {string.Join(", ", unknown)}; the inputs are {string.Join(", ", InputNames)}");
-        return forward(slots.Select(s => inputs.TryGetValue(s.Name, out var v) ? v : throw new ArgumentException($"missing input {s.Name}")).ToArray());
+        return slots.Select(s => inputs.TryGetValue(s.Name, out var v) ? v : throw new ArgumentException($"missing input {s.Name}")).ToArray();
     }
 
-    /// <summary>Contracts the network with inputs given by position (the order of <see cref="InputNames"/>).</summary>
-    public override Tensor forward(Tensor[] inputs)
+    /// Runs the plan inside the caller's dispose scope; in log-scale the result carries its log-scale.
+    LogScaled Execute(Tensor[] inputs, bool logScale)
     {
         if (inputs.Length != slots.Length)
             throw new ArgumentException($"expected {slots.Length} input(s) ({string.Join(", ", InputNames)}), got {inputs.Length}");
         var (dtype, device) = Placement();
-        // One scope per call: every temporary made here dies with it, whatever happens; dead intermediates are
-        // disposed earlier, as soon as a step has consumed them.
-        using var scope = NewDisposeScope();
         var fed = new Tensor[slots.Length];
         for (int s = 0; s < slots.Length; s++)
             fed[s] = Prepare(slots[s], inputs[s], dtype, device);
 
-        var live = new List<(Tensor Value, bool Owned)>(leaves.Length);
+        var scaling = logScale ? new LogScaling(dynamicLabels, dtype, device) : null;
+        var live = new List<LiveOperand>(leaves.Length);
         foreach (var leaf in leaves)
         {
-            (Tensor, bool) operand = leaf.Source switch
+            (Tensor Value, bool Owned) operand = leaf.Source switch
             {
                 Source.Parameter => (get_parameter(leaf.Name)!, false),
                 Source.Buffer => (get_buffer(leaf.Name)!, false),
@@ -290,12 +330,14 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             };
             if (leaf.Reduce)
             {
-                var (reduced, _) = PairContraction.Reduce(operand.Item1, leaf.Labels, leaf.ReducedLabels.Contains);
-                if (operand.Item2)
-                    operand.Item1.Dispose();
+                var (reduced, _) = PairContraction.Reduce(operand.Value, leaf.Labels, leaf.ReducedLabels.Contains);
+                if (operand.Owned)
+                    operand.Value.Dispose();
                 operand = (reduced, true);
             }
-            live.Add(operand);
+            live.Add(scaling is null
+                ? new LiveOperand(operand.Value, operand.Owned, leaf.ReducedLabels, null)
+                : scaling.Normalise(operand.Value, operand.Owned, leaf.ReducedLabels, scaling.Zero()));
         }
         bool measure = !kernelsChosen;
         for (int s = 0; s < plan.Length; s++)
@@ -305,6 +347,12 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             var step = plan[s];
             var a = live[step.Left];
             var b = live[step.Right];
+            if (scaling is not null)
+            {
+                // A batch label summed here may carry different scales per entry: fold them into the values first.
+                a = scaling.Fold(a, step.Contraction.Contracted);
+                b = scaling.Fold(b, step.Contraction.Contracted);
+            }
             var r = step.Contraction.Apply(a.Value, b.Value, step.Kernel);
             if (a.Owned)
                 a.Value.Dispose();
@@ -312,11 +360,17 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                 b.Value.Dispose();
             live.RemoveAt(Math.Max(step.Left, step.Right));
             live.RemoveAt(Math.Min(step.Left, step.Right));
-            live.Add((r, true));
+            live.Add(scaling is null
+                ? new LiveOperand(r, true, step.Contraction.Result, null)
+                : scaling.Normalise(r, true, step.Contraction.Result, a.Log! + b.Log!));
         }
         kernelsChosen = true;
-        var result = finalPermutation is null ? live[0].Value.alias() : live[0].Value.permute(finalPermutation);
-        return result.MoveToOuterDisposeScope();
+        var last = live[0];
+        var value = finalPermutation is null ? last.Value.alias() : last.Value.permute(finalPermutation);
+        if (scaling is null)
+            return new LogScaled(value, zeros([], dtype, device), []);
+        var batchAxes = spec.Output.Select((l, k) => (l, k)).Where(x => spec.Indices[x.l].IsDynamic).Select(x => x.k).ToArray();
+        return new LogScaled(value, scaling.ToLegs(last.Log!, spec.Output.Where(l => spec.Indices[l].IsDynamic).ToArray()), batchAxes);
     }
 
     /// <summary>

@@ -27,7 +27,7 @@ public abstract record InitSpec
     public sealed record Copy : InitSpec;
     /// <summary>An isometry from all legs but the last onto the last (or the reverse).</summary>
     public sealed record Orthogonal : InitSpec;
-    /// <summary>Scale chosen from the network (not implemented by this backend yet).</summary>
+    /// <summary>Scale chosen from the network so that the output has unit variance (see <see cref="AutoInit"/>).</summary>
     public sealed record Auto : InitSpec;
     /// <summary>Constant entries.</summary>
     public sealed record Constant(double Value) : InitSpec;

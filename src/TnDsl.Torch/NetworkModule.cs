@@ -112,7 +112,10 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         (plan, finalPermutation) = MakePlan(spec, leaves, path, options.Kernel);
         kernelsChosen = options.Kernel is not null || !options.MeasureKernels;
         dynamicLabels = spec.Indices.Where(i => i.IsDynamic).Select(i => i.Id).ToArray();
-        CreateState(options);
+        var auto = AutoInit.Bases(spec);
+        CreateState(options, auto);
+        if (auto.Count > 0)
+            AutoInit.Scale(this, path, auto);
     }
 
     static long Size(NetworkSpec spec, int leg) => spec.Indices[leg].Size;
@@ -220,11 +223,10 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         return (steps.ToArray(), identity ? null : perm);
     }
 
-    void CreateState(NetworkModuleOptions options)
+    void CreateState(NetworkModuleOptions options, IReadOnlyDictionary<string, InitSpec> auto)
     {
         var device = options.Device ?? CPU;
         using var generator = new Generator((ulong)options.Seed);
-        var roles = new Dictionary<string, TensorRole>();
         foreach (var group in spec.Tensors.Where(t => t.Role != TensorRole.Input).GroupBy(t => t.Param))
         {
             var first = group.First();
@@ -236,8 +238,9 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                 if (!t.Legs.Select(l => Size(spec, l)).SequenceEqual(shape))
                     throw new ArgumentException($"tied tensors {first.Name} and {t.Name} differ in shape");
             }
-            var init = group.Select(t => t.Init).FirstOrDefault(i => i is not null)
-                       ?? (first.Role == TensorRole.Weight ? Initializers.DefaultWeight : Initializers.DefaultConst);
+            var init = auto.TryGetValue(first.Param, out var b) ? b
+                       : group.Select(t => t.Init).FirstOrDefault(i => i is not null)
+                         ?? (first.Role == TensorRole.Weight ? Initializers.DefaultWeight : Initializers.DefaultConst);
             using var values = Initializers.Make(init, shape, generator);
             var placed = values.to(options.DType, device);
             if (first.Role == TensorRole.Weight)

@@ -57,28 +57,67 @@ public static partial class NetworkAdapter
     /// Plans a flat network with a registered optimizer (<c>auto</c>, <c>optimal</c>, <c>greedy</c>,
     /// <c>random-greedy</c>, <c>partition</c>) and returns the path in opt_einsum's linear convention (pairs of
     /// positions in the current operand list, tensors numbered as in the network) with the plan's figures.
-    /// <paramref name="batch"/>, when given, is the size of every dynamic index while planning.
+    /// <paramref name="batch"/>, when given, is the size of every dynamic index while planning (else the nominal
+    /// sizes). Where the network has dynamic indices the optimizer also plans with them at size 1 (the optimizers
+    /// handle wide hyperindices poorly), that tree is costed at the real sizes, and the cheaper of the two in flops
+    /// is kept; a note says which. An optimizer that fails with an internal error is replaced by <c>greedy</c>, with a note.
     /// </summary>
     public static ((int, int)[] Path, PlanFigures Figures) Plan(FlatNetwork net, string optimizer, long? batch, int seed = 0)
     {
-        var dynamicFamilies = net.Indices.Where(i => DimModule.isDynamic(i.Dim)).Select(i => i.Family).Distinct();
-        var sizes = batch is { } b
-            ? MapModule.OfSeq(dynamicFamilies.Select(f => Tuple.Create(f, b)))
-            : MapModule.Empty<string, long>();
-        var (problem, warnings) = PlanInput.ofNetwork(net, sizes);
+        var dynamicFamilies = net.Indices.Where(i => DimModule.isDynamic(i.Dim)).Select(i => i.Family).Distinct().ToArray();
+        var (problem, warnings) = PlanInput.ofNetwork(net, Sizes(dynamicFamilies, batch));
         var indexed = ProblemModule.index(net.Range, problem);
         if (indexed.IsError)
             throw new NetworkBuildException($"{net.Name}: the network cannot be planned", Render(indexed.ErrorValue));
         var options = PlanOptionsModule.defaults;
         options = new PlanOptions(options.Objective, options.MemoryLimit, seed, options.Trials, options.TimeLimitMs, options.Parallel);
-        var result = TnDsl.Plan.run(optimizer, options, indexed.ResultValue);
+        var notes = new List<string>();
+        var result = RunGuarded(optimizer, options, indexed.ResultValue, notes);
         var diagnostics = ListModule.Append(warnings, result.Diagnostics);
         if (!TnDsl.Plan.succeeded(result))
             throw new NetworkBuildException($"{net.Name}: planning with '{optimizer}' failed", Render(diagnostics));
+        var tree = result.Tree.Value;
         var cost = result.Cost.Value;
+        if (dynamicFamilies.Length > 0 && batch != 1)
+        {
+            var (unit, _) = PlanInput.ofNetwork(net, Sizes(dynamicFamilies, 1));
+            var unitIndexed = ProblemModule.index(net.Range, unit);
+            if (unitIndexed.IsOk)
+            {
+                var alt = RunGuarded(optimizer, options, unitIndexed.ResultValue, notes);
+                if (TnDsl.Plan.succeeded(alt))
+                {
+                    var altCost = Cost.report(indexed.ResultValue, alt.Tree.Value);
+                    if (altCost.Flops < cost.Flops)
+                    {
+                        notes.Add($"tn: info: the plan made with batch indices at size 1 is cheaper at the real sizes ({altCost.Flops:E2} against {cost.Flops:E2} flops) and is used");
+                        tree = alt.Tree.Value;
+                        cost = altCost;
+                    }
+                }
+            }
+        }
         var figures = new PlanFigures(optimizer, cost.Flops, cost.NaiveFlops, cost.LargestIntermediate, cost.Peak,
-            cost.ActivationMemory, batch, result.SearchMs, Render(diagnostics, includeNotes: true));
-        return (ToPairs(result.Tree.Value.Leaves, result.Tree.Value.Steps), figures);
+            cost.ActivationMemory, batch, result.SearchMs, [.. Render(diagnostics, includeNotes: true), .. notes]);
+        return (ToPairs(tree.Leaves, tree.Steps), figures);
+    }
+
+    static FSharpMap<string, long> Sizes(string[] families, long? batch) =>
+        batch is { } b
+            ? MapModule.OfSeq(families.Select(f => Tuple.Create(f, b)))
+            : MapModule.Empty<string, long>();
+
+    static PlanResult RunGuarded(string optimizer, PlanOptions options, Indexed problem, List<string> notes)
+    {
+        try
+        {
+            return TnDsl.Plan.run(optimizer, options, problem);
+        }
+        catch (Exception e) when (optimizer != "greedy" && e is not OutOfMemoryException)
+        {
+            notes.Add($"tn: warning: optimizer '{optimizer}' failed ({e.Message}); greedy was used instead");
+            return TnDsl.Plan.run("greedy", options, problem);
+        }
     }
 
     /// <summary>

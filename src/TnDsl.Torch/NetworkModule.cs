@@ -343,10 +343,18 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                 : scaling.Normalise(operand.Value, operand.Owned, leaf.ReducedLabels, scaling.Zero()));
         }
         bool measure = !kernelsChosen;
+        var measured = measure ? new Dictionary<string, PlanStep>() : null;
         for (int s = 0; s < plan.Length; s++)
         {
-            if (measure)
-                plan[s] = Measure(plan[s], live[plan[s].Left].Value, live[plan[s].Right].Value, device);
+            if (measured is not null)
+            {
+                // Steps of the same form (equation and operand shapes, as along a chain) share one measurement.
+                var (left, right) = (live[plan[s].Left].Value, live[plan[s].Right].Value);
+                var key = plan[s].Contraction.Equation is { } eq ? $"{eq}|{string.Join(",", left.shape)}|{string.Join(",", right.shape)}" : $"#{s}";
+                plan[s] = measured.TryGetValue(key, out var same)
+                    ? plan[s] with { Kernel = same.Kernel, Timings = same.Timings }
+                    : measured[key] = Measure(plan[s], left, right, device);
+            }
             var step = plan[s];
             var a = live[step.Left];
             var b = live[step.Right];
@@ -379,7 +387,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     /// <summary>
     /// Times every kernel that can execute <paramref name="step"/> on its actual operands (without autograd; one
     /// warm-up call, then the best of up to three timed calls, fewer once a kernel has taken 50 ms) and returns the
-    /// step with the fastest. Runs once per step, on the first forward call.
+    /// step with the fastest. Runs on the first forward call, once per distinct form of step.
     /// </summary>
     static PlanStep Measure(PlanStep step, Tensor a, Tensor b, Device device)
     {

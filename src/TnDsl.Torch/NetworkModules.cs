@@ -64,7 +64,7 @@ public static class NetworkModules
         {
             return new NetworkModule(spec, path, options.Module) { PlanFigures = figures };
         }
-        catch (ArgumentException e)
+        catch (Exception e) when (e is ArgumentException or NotSupportedException)
         {
             throw new NetworkBuildException($"{network.Name}: {e.Message}", []);
         }

@@ -10,7 +10,7 @@ using static TorchSharp.torch;
 
 /// <summary>
 /// <c>tn run FILE [--set k=v] [--network NAME] [--device cpu|cuda] [--dtype float32|float64] [--batch N]
-/// [--seed S] [--repeat R] [--optimizer NAME]</c>: builds the TorchSharp module of a network (planned by the
+/// [--seed S] [--repeat R] [--optimizer NAME] [--threads N]</c>: builds the TorchSharp module of a network (planned by the
 /// planner), runs random inputs through it and prints the output shape, the parameter count, the plan's flops and
 /// the time per batch (median of R calls, forward and forward + backward).
 /// Exit codes: 0 ran, 1 the network has errors or could not run, 2 a usage error.
@@ -19,7 +19,7 @@ public static class RunCommand
 {
     private const string Usage =
         "usage: tn run FILE [--set NAME=VALUE]... [--network NAME] [--device cpu|cuda] [--dtype float32|float64]\n" +
-        "              [--batch N] [--seed S] [--repeat R] [--optimizer NAME]";
+        "              [--batch N] [--seed S] [--repeat R] [--optimizer NAME] [--threads N]";
 
     /// <summary>Elements above which an intermediate is refused before anything is allocated (16 GiB of float32).</summary>
     private const long MaxElements = 4L << 30;
@@ -32,7 +32,7 @@ public static class RunCommand
             Console.WriteLine(Usage);
             return 0;
         }
-        var args = Args.Parse(argv, ["--set", "--network", "--device", "--dtype", "--batch", "--seed", "--repeat", "--optimizer"], []);
+        var args = Args.Parse(argv, ["--set", "--network", "--device", "--dtype", "--batch", "--seed", "--repeat", "--optimizer", "--threads"], []);
         var file = args.Single("FILE (a .tn file)");
         var deviceName = args.Value("--device") ?? "cpu";
         if (deviceName is not ("cpu" or "cuda"))
@@ -49,6 +49,7 @@ public static class RunCommand
             : 0;
         int repeat = (int)(args.Value("--repeat") is { } r ? Positive(r, "--repeat") : 10);
         var optimizer = args.Value("--optimizer") ?? "auto";
+        int? threads = args.Value("--threads") is { } th ? (int)Positive(th, "--threads") : null;
 
         if (!File.Exists(file))
         {
@@ -62,6 +63,8 @@ public static class RunCommand
             return 1;
         }
         var device = new Device(deviceName);
+        if (threads is { } nt)
+            set_num_threads(nt);
         NetworkModule module;
         var clock = Stopwatch.StartNew();
         try

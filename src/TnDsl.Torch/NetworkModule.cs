@@ -53,18 +53,25 @@ public sealed record InputInfo(string Name, int BatchAxes, long[] Shape, Embeddi
 /// </summary>
 public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
 {
-    enum Source { Parameter, Buffer, Input }
+    internal enum Source { Parameter, Buffer, Input }
 
     /// How the operand of one network tensor is obtained at run time.
-    sealed record Leaf(Source Source, string Name, int Slot, int Member, int[] Labels, bool Reduce, int[] ReducedLabels);
+    internal sealed record Leaf(Source Source, string Name, int Slot, int Member, int[] Labels, bool Reduce, int[] ReducedLabels);
 
     /// One input family fed as a single raw tensor.
-    sealed record InputSlot(string Name, int Batch, bool HasMemberAxis, int Members, long[] MemberShape, EmbeddingSpec? Embedding);
+    internal sealed record InputSlot(string Name, int Batch, bool HasMemberAxis, int Members, long[] MemberShape, EmbeddingSpec? Embedding);
 
     readonly NetworkSpec spec;
     readonly NetworkModuleOptions options;
     readonly Leaf[] leaves;
     readonly InputSlot[] slots;
+
+    /// How each network tensor's operand is obtained (for the source emitter).
+    internal IReadOnlyList<Leaf> Leaves => leaves;
+    /// The input families (for the source emitter).
+    internal IReadOnlyList<InputSlot> Slots => slots;
+    /// The permutation applied to the last intermediate, or null (for the source emitter).
+    internal long[]? FinalPermutation => finalPermutation;
     readonly PlanStep[] plan;
     readonly long[]? finalPermutation;
     readonly int[] dynamicLabels;

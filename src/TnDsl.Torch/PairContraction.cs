@@ -37,6 +37,10 @@ public sealed class PairContraction
     public IReadOnlyList<int> RightFree { get; }
     /// <summary>The labels of the result's axes, in order.</summary>
     public IReadOnlyList<int> Result { get; }
+    /// <summary>The axes of the left operand that are summed, in <see cref="Contracted"/> order (tensordot's dims).</summary>
+    public IReadOnlyList<int> ContractedLeftAxes => contractA;
+    /// <summary>The axes of the right operand that are summed, in <see cref="Contracted"/> order (tensordot's dims).</summary>
+    public IReadOnlyList<int> ContractedRightAxes => contractB;
     /// <summary>The einsum equation of this step (null where more than 52 distinct labels take part).</summary>
     public string? Equation { get; }
 

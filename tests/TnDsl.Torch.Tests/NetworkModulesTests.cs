@@ -41,7 +41,7 @@ public class NetworkModulesTests
     }
 
     [Fact]
-    public void The_first_forward_call_measures_every_applicable_kernel_and_keeps_the_fastest()
+    public void The_first_forward_call_measures_every_applicable_kernel_and_keeps_the_fastest_or_the_rule_within_ten_percent()
     {
         using var m = NetworkModules.FromFile(Repo.Example("peps.tn"), Repo.Set(("Lx", 2), ("Ly", 2), ("D", 2)), F64);
         Assert.False(m.KernelsChosen);
@@ -51,7 +51,9 @@ public class NetworkModulesTests
         {
             Assert.NotNull(step.Timings);
             Assert.Equal(Enum.GetValues<PairKernel>().Where(step.Contraction.Supports).Order(), step.Timings!.Keys.Order());
-            Assert.Equal(step.Timings.MinBy(kv => kv.Value).Key, step.Kernel);
+            double best = step.Timings.Values.Min();
+            Assert.True(step.Kernel == step.Timings.MinBy(kv => kv.Value).Key
+                        || (step.Kernel == step.Contraction.Fastest && step.Timings[step.Kernel] <= 1.1 * best));
         }
     }
 

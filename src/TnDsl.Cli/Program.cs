@@ -11,6 +11,8 @@ public static class Program
         ("cuts", "min-cut rank bounds for the declared cuts (--profile: every split)", CutsCommand.Run),
         ("plan", "plan a contraction order and report its cost (JSON network or --einsum)", PlanCommand.Run),
         ("export", "write a .tn network as the JSON network tn plan reads (--json)", ExportCommand.Run),
+        ("run", "build the network's TorchSharp module and time it on random inputs", RunCommand.Run),
+        ("emit", "write the network's module as standalone C# TorchSharp source (--cs)", EmitCommand.Run),
     ];
 
     /// <summary>Runs the command line. Exit codes: 0 success, 1 errors in the input, 2 usage errors.</summary>

@@ -15,7 +15,8 @@ namespace TnDsl.Torch.BornMachine;
 /// <code>∂NLL/∂M = 2M/Z − (2/N) Σ_v ψ'(v)/ψ(v).</code>
 /// ψ'(v)/ψ(v) does not change when L_v or R_v is rescaled, so the cached environments may be normalised per image.
 /// The sum is computed for the whole batch at once: W = L / ψ (N, Dl), then
-/// G[l, c, r] = Σ_v W[v, l] δ(c, c_v) R[v, r] with c_v = v_k·d + v_{k+1}, one (Dl·d², N) × (N, Dr) product: O(N·d²·Dl·Dr).
+/// G[l, c, r] = Σ_v W[v, l] δ(c, c_v) R[v, r] with c_v = v_k·d + v_{k+1}: one masked (Dl, N) × (N, Dr) product per
+/// pair value c, O(N·d²·Dl·Dr) in all.
 /// </remarks>
 public static class BornGradient
 {
@@ -39,9 +40,12 @@ public static class BornGradient
         // ψ exactly 0 would make ψ'/ψ infinite; such an image has p = 0 and infinite NLL anyway. Nudge it off zero.
         var safe = where(psi.abs() < 1e-300, full_like(psi, 1e-300), psi);
         var w = left / safe.unsqueeze(1);
+        // One (Dl, N) × (N, Dr) product per pixel pair c, over the images whose pair is c (the others masked to 0).
         var onehot = nn.functional.one_hot(pairs, d1 * d2).to_type(ScalarType.Float64);
-        var wide = (w.unsqueeze(2) * onehot.unsqueeze(1)).reshape(n, dl * d1 * d2);
-        var g = wide.t().matmul(right).reshape(dl, d1, d2, dr);
+        var blocks = new Tensor[d1 * d2];
+        for (int c = 0; c < d1 * d2; c++)
+            blocks[c] = (w * onehot[.., c..(c + 1)]).t().matmul(right);
+        var g = stack(blocks, 1).reshape(dl, d1, d2, dr);
         double z = merged.pow(2).sum().item<double>();
         var gradient = merged * (2.0 / z) - g * (2.0 / n);
         return (gradient.MoveToOuterDisposeScope(), psi.MoveToOuterDisposeScope());

@@ -88,6 +88,33 @@ public sealed class BornTrainer : IDisposable
         return new BornTrainer(mps, tr, te, options, options.LearningRate, [record], (ulong)options.Seed ^ 0x5DEECE66DUL);
     }
 
+    /// <summary>
+    /// Continues a run from a checkpoint: its state and (left-canonical) model, the layout the run was made with and
+    /// the images (N, n) int64 in pixel order. Takes over the model.
+    /// </summary>
+    public static BornTrainer Resume(CheckpointState state, Mps model, MpsLayout layout, Tensor trainImages, Tensor testImages)
+    {
+        if (!layout.Sites.Select(s => s.Pixel).SequenceEqual(state.SitePixels) || model.Length != layout.Length)
+            throw new ArgumentException($"the checkpoint was made for a different network ({state.Network}, {state.SitePixels.Length} sites)");
+        return new BornTrainer(model, ToSiteOrder(layout, trainImages), ToSiteOrder(layout, testImages), state.Options,
+            state.LearningRate, state.History, state.RngState);
+    }
+
+    /// <summary>The checkpoint state of this run (for <see cref="Checkpoint.Save"/>), given what the trainer does not know.</summary>
+    public CheckpointState State(string networkFile, MpsLayout layout, string data, int imageWidth, int imageHeight) => new()
+    {
+        NetworkFile = networkFile,
+        Network = layout.Network,
+        Data = data,
+        ImageWidth = imageWidth,
+        ImageHeight = imageHeight,
+        SitePixels = layout.Sites.Select(s => s.Pixel).ToArray(),
+        Options = Options,
+        LearningRate = LearningRate,
+        RngState = Rng.State,
+        History = history.ToArray(),
+    };
+
     /// <summary>Images (N, n) int64 in pixel order, reordered into the layout's site order (a new tensor).</summary>
     public static Tensor ToSiteOrder(MpsLayout layout, Tensor images)
     {

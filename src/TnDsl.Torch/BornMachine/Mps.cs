@@ -84,8 +84,10 @@ public sealed class Mps : IDisposable
     /// <summary>
     /// Brings the MPS into left-canonical form (centre at the last site, normalised so Z = 1) by QR decompositions
     /// from left to right; bond dimensions shrink to min(Dl·d, Dr) where that is smaller (exact, nothing dropped).
+    /// Returns Z = Σ_v ψ(v)² before the normalisation: the squared norm of the last site once the others are
+    /// left-orthonormal.
     /// </summary>
-    public void LeftCanonicalize()
+    public double LeftCanonicalize()
     {
         for (int k = 0; k < Length - 1; k++)
         {
@@ -100,12 +102,28 @@ public sealed class Mps : IDisposable
             Set(k, left.MoveToOuterDisposeScope());
             Set(k + 1, merged.MoveToOuterDisposeScope());
         }
+        double z;
         using (var n = sites[^1].norm())
         {
+            z = n.item<double>() * n.item<double>();
             var scaled = sites[^1] / n;
             Set(Length - 1, scaled);
         }
         Centre = Length - 1;
+        return z;
+    }
+
+    /// <summary>
+    /// ψ(v) with its sign for each image (N, n) int64 in site order, contracted from the left without rescaling: fine
+    /// for short chains and normalised states; use <see cref="LogAbsPsi"/> where values may underflow.
+    /// </summary>
+    public double[] Psi(Tensor images)
+    {
+        using var scope = NewDisposeScope();
+        var env = ones(images.shape[0], 1, ScalarType.Float64);
+        for (int k = 0; k < Length; k++)
+            env = Environments.StepLeft(env, sites[k], images[.., k]);
+        return env.squeeze(1).data<double>().ToArray();
     }
 
     /// <summary>ln Z = ln Σ_v ψ(v)², by transfer matrices from the left with rescaling (O(n·d·D³)), for any form.</summary>

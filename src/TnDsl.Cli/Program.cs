@@ -10,6 +10,8 @@ public static class Program
         ("check", "check a .tn file and print its summary", CheckCommand.Run),
         ("cuts", "min-cut rank bounds for the declared cuts (--profile: every split)", CutsCommand.Run),
         ("plan", "plan a contraction order and report its cost (JSON network or --einsum)", PlanCommand.Run),
+        ("train", "train a model: born-machine (MPS Born machine on images, checkpoints, --resume)", TrainCommand.Run),
+        ("sample", "draw samples from a trained Born machine into a PNG grid", SampleCommand.Run),
     ];
 
     /// <summary>Runs the command line. Exit codes: 0 success, 1 errors in the input, 2 usage errors.</summary>

@@ -10,6 +10,8 @@ public sealed record CheckpointState
 {
     /// <summary>The network the MPS was read from (a .tn file path as given).</summary>
     public string NetworkFile { get; init; } = "";
+    /// <summary>The parameter overrides the network was compiled with (<c>name=value</c>).</summary>
+    public string[] Overrides { get; init; } = [];
     /// <summary>The network's name.</summary>
     public string Network { get; init; } = "";
     /// <summary>The data directory (or <c>bars-and-stripes</c>).</summary>

@@ -110,7 +110,7 @@ public static class TrainCommand
             (resume ? $"; resuming after loop {trainer.Loop}" : ""));
         if (!resume)
         {
-            PrintLoop(trainer.History[0], options.Dmax);
+            PrintLoop(trainer.History[0], options.Dmax, IsMnist(data.Train));
             Save(trainer, checkpointPath, file, overrides, layout, dataArg, data);
         }
 
@@ -129,14 +129,14 @@ public static class TrainCommand
                     record = trainer.RunLoop((sweep, done, _) => (sweep == Sweep.RightToLeft ? back : forth).Value = done);
                 });
             Save(trainer, checkpointPath, file, overrides, layout, dataArg, data);
-            PrintLoop(record!, options.Dmax);
+            PrintLoop(record!, options.Dmax, IsMnist(data.Train));
             profiles.Add(trainer.LastProfile!);
             if (args.Has("--profile"))
                 PrintProfile(trainer.LastProfile!, options.Dmax);
             BornPlot.WriteNll(Path.Combine(outDir, "nll.png"), trainer.History, options.Dmax, IsMnist(data.Train));
         }
 
-        PrintTable(trainer.History, options.Dmax);
+        PrintTable(trainer.History, options.Dmax, IsMnist(data.Train));
         if (args.Has("--profile") && profiles.Count > 0)
             PrintProfileSummary(profiles, options.Dmax);
         BornPlot.WriteNll(Path.Combine(outDir, "nll.png"), trainer.History, options.Dmax, IsMnist(data.Train));
@@ -181,20 +181,20 @@ public static class TrainCommand
             throw new UsageException("--set cannot change a resumed run's network");
     }
 
-    static void PrintLoop(LoopRecord r, int dmax)
+    static void PrintLoop(LoopRecord r, int dmax, bool mnist)
     {
-        var reference = PublishedFigures.MnistTrainNll.TryGetValue(dmax, out var v) ? $" (authors' final at Dmax {dmax}: {v:F2})" : "";
-        AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture,
-            $"loop {r.Loop,4}  train NLL [bold]{r.TrainNll,9:F3}[/]  test NLL {r.TestNll,9:F3}  max bond {r.MaxBond,4}  lr {r.LearningRate:g3}  {r.Seconds,7:F1} s{(r.Loop == 0 ? reference : "")}"));
+        var reference = mnist && PublishedFigures.MnistTrainNll.TryGetValue(dmax, out var v) ? $"   (authors' final train NLL at Dmax {dmax}: {v:F2})" : "";
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"loop {r.Loop,4}  train NLL {r.TrainNll,9:F3}  test NLL {r.TestNll,9:F3}  max bond {r.MaxBond,4}  lr {r.LearningRate,-8:g3}  {r.Seconds,7:F1} s{(r.Loop == 0 ? reference : "")}"));
     }
 
-    static void PrintTable(IReadOnlyList<LoopRecord> history, int dmax)
+    static void PrintTable(IReadOnlyList<LoopRecord> history, int dmax, bool mnist)
     {
         var table = new Table().Title($"MPS Born machine, Dmax {dmax}")
             .AddColumns("loop", "train NLL", "test NLL", "max bond", "lr", "seconds");
         foreach (var h in history)
             table.AddRow(h.Loop.ToString(), F(h.TrainNll, 3), F(h.TestNll, 3), h.MaxBond.ToString(), h.LearningRate.ToString("g3", CultureInfo.InvariantCulture), F(h.Seconds, 1));
-        if (PublishedFigures.MnistTrainNll.TryGetValue(dmax, out var v))
+        if (mnist && PublishedFigures.MnistTrainNll.TryGetValue(dmax, out var v))
             table.Caption($"authors' final training NLL at Dmax {dmax} (MNIST, 1000 images): {v:F2}");
         AnsiConsole.Write(table);
     }
@@ -204,7 +204,7 @@ public static class TrainCommand
     static void PrintProfile(LoopProfile p, int dmax)
     {
         double ms(double s) => 1000 * s / p.Bonds;
-        AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture,
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  profile (Dmax {dmax}): {p.Total:F2} s = {p.Bonds} bonds × ({ms(p.Gradient):F3} ms gradient + {ms(p.Svd):F3} ms SVD + {ms(p.Environment):F3} ms environment) + {p.Setup:F2} s left environments + {p.Nll:F2} s NLL"));
     }
 

@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using static TnDsl.Torch.BornMachine.ScalarOps;
 
 namespace TnDsl.Torch.BornMachine;
 
@@ -38,7 +39,7 @@ public static class BornGradient
         long n = left.shape[0], dl = merged.shape[0], d1 = merged.shape[1], d2 = merged.shape[2], dr = merged.shape[3];
         var psi = Psi(merged, left, right, pairs);
         // ψ exactly 0 would make ψ'/ψ infinite; such an image has p = 0 and infinite NLL anyway. Nudge it off zero.
-        var safe = where(psi.abs() < 1e-300, full_like(psi, 1e-300), psi);
+        var safe = where(Less(psi.abs(), 1e-300), FullLike(psi, 1e-300), psi);
         var w = left / safe.unsqueeze(1);
         // One (Dl, N) × (N, Dr) product per pixel pair c, over the images whose pair is c (the others masked to 0).
         var onehot = nn.functional.one_hot(pairs, d1 * d2).to_type(ScalarType.Float64);
@@ -46,8 +47,8 @@ public static class BornGradient
         for (int c = 0; c < d1 * d2; c++)
             blocks[c] = (w * onehot[.., c..(c + 1)]).t().matmul(right);
         var g = stack(blocks, 1).reshape(dl, d1, d2, dr);
-        double z = merged.pow(2).sum().item<double>();
-        var gradient = merged * (2.0 / z) - g * (2.0 / n);
+        double z = Square(merged).sum().item<double>();
+        var gradient = Minus(Times(merged, 2.0 / z), Times(g, 2.0 / n));
         return (gradient.MoveToOuterDisposeScope(), psi.MoveToOuterDisposeScope());
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using TorchSharp;
 using static TorchSharp.torch;
+using static TnDsl.Torch.BornMachine.ScalarOps;
 
 namespace TnDsl.Torch.BornMachine;
 
@@ -204,13 +205,13 @@ public sealed class BornTrainer : IDisposable
         var b = Model[k + 1];
         long dl = a.shape[0], d1 = a.shape[1], dm = a.shape[2], d2 = b.shape[1], dr = b.shape[2];
         var merged = a.reshape(dl * d1, dm).matmul(b.reshape(dm, d2 * dr)).reshape(dl, d1, d2, dr);
-        var pairs = columns[k] * d2 + columns[k + 1];
+        var pairs = Plus(Times(columns[k], d2), columns[k + 1]);
         for (int step = 0; step < Options.Steps; step++)
         {
             if (step > 0)
                 merged = merged / merged.norm();
             var (gradient, _) = BornGradient.Compute(merged, left[k], right[k + 2], pairs);
-            merged = merged - Scaled(gradient) * lr;
+            merged = Minus(merged, Times(Scaled(gradient), lr));
         }
         double tGrad = clock.Elapsed.TotalSeconds;
 
@@ -242,7 +243,7 @@ public sealed class BornTrainer : IDisposable
         if (Options.Scaling == GradientScaling.Plain)
             return gradient;
         double factor = gradient.norm().item<double>() / 2 / Math.Pow(gradient.numel(), 0.25);
-        return factor < 1 && factor > 0 ? gradient / factor : gradient;
+        return factor < 1 && factor > 0 ? Over(gradient, factor) : gradient;
     }
 
     /// <summary>The training images (N, n) int64 in site order.</summary>

@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using static TnDsl.Torch.BornMachine.ScalarOps;
 
 namespace TnDsl.Torch.BornMachine;
 
@@ -34,7 +35,8 @@ public static class Environments
     /// <summary>Each row divided by its Euclidean norm (rows of zeros stay zero): ψ'/ψ does not depend on these scales.</summary>
     public static Tensor Normalize(Tensor rows)
     {
-        using var n = rows.norm(1, keepdim: true).clamp_min(1e-300);
+        using var norms = rows.norm(1, keepdim: true);
+        using var n = ClampMin(norms, 1e-300);
         return rows / n;
     }
 }

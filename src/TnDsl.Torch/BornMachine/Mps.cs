@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using static TnDsl.Torch.BornMachine.ScalarOps;
 
 namespace TnDsl.Torch.BornMachine;
 
@@ -139,7 +140,7 @@ public sealed class Mps : IDisposable
             e = einsum("lpr,lps->rs", a, t);
             double tr = e.trace().item<double>();
             log += Math.Log(tr);
-            e = e / tr;
+            e = Over(e, tr);
         }
         return log;
     }
@@ -157,12 +158,12 @@ public sealed class Mps : IDisposable
         for (int k = 0; k < Length; k++)
         {
             env = Environments.StepLeft(env, sites[k], images[.., k]);
-            var n = env.norm(1, keepdim: true).clamp_min(1e-300);
-            log = log + n.squeeze(1).log();
+            var n = ClampMin(env.norm(1, keepdim: true), 1e-300);
+            log = Plus(log, n.squeeze(1).log());
             env = env / n;
         }
         // env is (N, 1): ±1 after the last rescale, or 0 where ψ vanishes.
-        log = log + env.squeeze(1).abs().log();
+        log = Plus(log, env.squeeze(1).abs().log());
         return log.data<double>().ToArray();
     }
 
@@ -187,13 +188,13 @@ public sealed class Mps : IDisposable
             long dl = a.shape[0], d = a.shape[1], dr = a.shape[2];
             // cand[s, p, l] = Σ_r A[l, p, r] vec[s, r]: the left vector for each choice of pixel p.
             var cand = vec.matmul(a.permute(2, 1, 0).reshape(dr, d * dl)).reshape(count, d, dl);
-            var prob = cand.pow(2).sum(2);
+            var prob = Square(cand).sum(2);
             prob = prob / prob.sum(1, keepdim: true);
             var cum = prob.cumsum(1);
             var u = tensor(Enumerable.Range(0, count).Select(_ => rng.NextDouble()).ToArray(), ScalarType.Float64);
-            var choice = (cum < u.unsqueeze(1)).sum(1).clamp_max(d - 1);
+            var choice = ClampMax((cum < u.unsqueeze(1)).sum(1), d - 1);
             var picked = cand.gather(1, choice.view(count, 1, 1).expand(count, 1, dl)).squeeze(1);
-            vec = picked / picked.norm(1, keepdim: true).clamp_min(1e-300);
+            vec = picked / ClampMin(picked.norm(1, keepdim: true), 1e-300);
             var values = choice.data<long>().ToArray();
             for (int s = 0; s < count; s++)
                 result[s * (long)Length + k] = values[s];

@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using static TnDsl.Torch.BornMachine.ScalarOps;
 
 namespace TnDsl.Torch.BornMachine;
 
@@ -57,13 +58,13 @@ public static class SvdSplit
         Tensor left, right;
         if (centre == CentreSide.Left)
         {
-            left = (uk * sk.unsqueeze(0)) / keptNorm;
+            left = Over(uk * sk.unsqueeze(0), keptNorm);
             right = vk;
         }
         else
         {
             left = uk;
-            right = (sk.unsqueeze(1) * vk) / keptNorm;
+            right = Over(sk.unsqueeze(1) * vk, keptNorm);
         }
         var l = left.reshape(dl, d1, kept).contiguous().MoveToOuterDisposeScope();
         var r = right.reshape(kept, d2, dr).contiguous().MoveToOuterDisposeScope();

@@ -32,6 +32,15 @@ public static class Environments
         return picked.squeeze(1);
     }
 
+    /// <summary>Each row divided by its Euclidean norm, and the natural log of that norm per row (rows of zeros stay zero, log −690).</summary>
+    public static (Tensor Rows, Tensor LogNorm) NormalizeWithLog(Tensor rows)
+    {
+        using var norms = rows.norm(1, keepdim: true);
+        using var n = ClampMin(norms, 1e-300);
+        using var squeezed = n.squeeze(1);
+        return (rows / n, squeezed.log());
+    }
+
     /// <summary>Each row divided by its Euclidean norm (rows of zeros stay zero): ψ'/ψ does not depend on these scales.</summary>
     public static Tensor Normalize(Tensor rows)
     {

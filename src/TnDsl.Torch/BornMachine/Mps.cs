@@ -100,8 +100,8 @@ public sealed class Mps : IDisposable
             var left = q.reshape(dl, d, m).contiguous();
             var next = sites[k + 1];
             var merged = r.matmul(next.reshape(next.shape[0], -1)).reshape(m, next.shape[1], next.shape[2]).contiguous();
-            Set(k, left.MoveToOuterDisposeScope());
-            Set(k + 1, merged.MoveToOuterDisposeScope());
+            Set(k, left.DetachFromDisposeScope());
+            Set(k + 1, merged.DetachFromDisposeScope());
         }
         double z;
         using (var n = sites[^1].norm())

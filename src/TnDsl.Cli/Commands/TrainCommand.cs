@@ -17,7 +17,9 @@ public static class TrainCommand
         "usage: tn train born-machine [--file examples/born-machine.tn] [--set name=value ...] [--data DIR|bars-and-stripes]\n" +
         "                             [--dmax 30] [--cutoff 1e-7] [--lr 0.005] [--steps 1] [--grad norm0.25|plain]\n" +
         "                             [--loops N] [--seed S] [--out DIR] [--resume] [--profile] [--threads 1]\n" +
-        "  --loops N   train until N loops are done in total (with --resume: counting the checkpoint's loops)\n" +
+        "  --data      a directory with train.npy and test.npy (default examples/data/born-machine/mnist) or bars-and-stripes\n" +
+        "  --loops N   train until N loops are done in total, counting a resumed checkpoint's (default 10)\n" +
+        "  --out DIR   where checkpoint.bin, history.csv, nll.png, samples.png, model.tn, model.weights go (default born-machine-D<dmax>)\n" +
         "  --resume    continue from DIR/checkpoint.bin (hyper-parameters come from it)\n" +
         "  --profile   print where each loop's time goes (per bond: gradient steps, SVD, environment update)\n" +
         "  --threads   TorchSharp CPU threads (1 is fastest for these small operations on a busy machine)";

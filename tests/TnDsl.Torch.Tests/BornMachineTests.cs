@@ -149,15 +149,24 @@ public class BornMachineTests
         using var merged = randn([2, 2, 2, 3], ScalarType.Float64, generator: g);
         using var left = randn([6, 2], ScalarType.Float64, generator: g);
         using var right = randn([6, 3], ScalarType.Float64, generator: g);
-        using var pairs = tensor(new long[] { 0, 1, 2, 3, 1, 2 });
+        // Every pixel pair present, then one missing (an empty block in the sorted computation).
+        foreach (var pairValues in new[] { new long[] { 0, 1, 2, 3, 1, 2 }, new long[] { 3, 1, 1, 3, 2, 2 } })
+            CheckGradient(merged, left, right, tensor(pairValues));
+    }
+
+    static void CheckGradient(Tensor merged, Tensor left, Tensor right, Tensor pairs)
+    {
         double Nll(Tensor m)
         {
             using var psi = BornGradient.Psi(m, left, right, pairs);
             double z = m.pow(2).sum().item<double>();
             return Math.Log(z) - psi.data<double>().ToArray().Average(p => Math.Log(p * p));
         }
-        var (gradient, _) = BornGradient.Compute(merged, left, right, pairs);
+        var (gradient, psiFromCompute) = BornGradient.Compute(merged, left, right, pairs);
         using var _g = gradient;
+        using var _p = psiFromCompute;
+        using var psiDirect = BornGradient.Psi(merged, left, right, pairs);
+        Assert.True(psiFromCompute.allclose(psiDirect, 1e-12, 1e-12), "ψ from the sorted blocks differs from the direct ψ");
         var flat = merged.reshape(-1);
         var analytic = gradient.reshape(-1).data<double>().ToArray();
         const double h = 1e-6;

@@ -151,20 +151,32 @@ public sealed class Mps : IDisposable
     /// </summary>
     public double[] LogAbsPsi(Tensor images)
     {
-        using var scope = NewDisposeScope();
         long count = images.shape[0];
-        var env = ones(count, 1, ScalarType.Float64);
-        var log = zeros(count, ScalarType.Float64);
-        for (int k = 0; k < Length; k++)
+        var env = ones(count, 1, ScalarType.Float64).DetachFromDisposeScope();
+        var log = zeros(count, ScalarType.Float64).DetachFromDisposeScope();
+        try
         {
-            env = Environments.StepLeft(env, sites[k], images[.., k]);
-            var n = ClampMin(env.norm(1, keepdim: true), 1e-300);
-            log = Plus(log, n.squeeze(1).log());
-            env = env / n;
+            for (int k = 0; k < Length; k++)
+            {
+                // One scope per site: the temporaries of a step die with it, not at the end of all 784 steps.
+                using var scope = NewDisposeScope();
+                var raw = Environments.StepLeft(env, sites[k], images[.., k]);
+                var (rows, logNorm) = Environments.NormalizeWithLog(raw);
+                var nextLog = Plus(log, logNorm).DetachFromDisposeScope();
+                var nextEnv = rows.DetachFromDisposeScope();
+                env.Dispose();
+                log.Dispose();
+                (env, log) = (nextEnv, nextLog);
+            }
+            using var final = NewDisposeScope();
+            // env is (N, 1): ±1 after the last rescale, or 0 where ψ vanishes.
+            return Plus(log, env.squeeze(1).abs().log()).data<double>().ToArray();
         }
-        // env is (N, 1): ±1 after the last rescale, or 0 where ψ vanishes.
-        log = Plus(log, env.squeeze(1).abs().log());
-        return log.data<double>().ToArray();
+        finally
+        {
+            env.Dispose();
+            log.Dispose();
+        }
     }
 
     /// <summary>The negative log-likelihood −mean ln(ψ(v)²/Z) over images (N, n), in nats.</summary>

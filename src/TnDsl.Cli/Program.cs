@@ -13,6 +13,8 @@ public static class Program
         ("export", "write a .tn network as the JSON network tn plan reads (--json)", ExportCommand.Run),
         ("run", "build the network's TorchSharp module and time it on random inputs", RunCommand.Run),
         ("emit", "write the network's module as standalone C# TorchSharp source (--cs)", EmitCommand.Run),
+        ("train", "train a model: born-machine (MPS Born machine on images, checkpoints, --resume)", TrainCommand.Run),
+        ("sample", "draw samples from a trained Born machine into a PNG grid", SampleCommand.Run),
     ];
 
     /// <summary>Runs the command line. Exit codes: 0 success, 1 errors in the input, 2 usage errors.</summary>

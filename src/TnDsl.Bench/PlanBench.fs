@@ -101,13 +101,23 @@ let private timeIt f =
     let r = f ()
     r, clock.Elapsed.TotalMilliseconds
 
+/// Wall-clock and CPU milliseconds of a call (CPU time is steadier than wall time on a shared machine).
+let private timeCpu f =
+    let proc = Process.GetCurrentProcess()
+    let cpu0 = proc.TotalProcessorTime
+    let clock = Stopwatch.StartNew()
+    let r = f ()
+    let wall = clock.Elapsed.TotalMilliseconds
+    proc.Refresh()
+    r, wall, (proc.TotalProcessorTime - cpu0).TotalMilliseconds
+
 let private row (label: string) (p: Indexed) (name: string) (o: PlanOptions) =
-    let r, ms = timeIt (fun () -> Plan.run name o p)
+    let r, ms, cpu = timeCpu (fun () -> Plan.run name o p)
     match r.Cost with
     | Some c ->
         let failed = if Plan.succeeded r then "" else "  (failed: " + String.Join("; ", r.Diagnostics |> List.map (fun d -> d.Message)) + ")"
         let notes = r.Diagnostics |> List.filter (fun d -> d.Kind.Level <> Level.Error) |> List.map (fun d -> d.Message)
-        printfn "  %-26s %-14s %10.1f ms   flops %-11s log10 %7.2f   largest %s%s%s" label name ms
+        printfn "  %-26s %-14s %10.1f ms (cpu %8.1f ms)   flops %-11s log10 %7.2f   largest %s%s%s" label name ms cpu
             (PlanReport.sci c.Flops) (Numerics.BigInteger.Log10 c.Flops) (PlanReport.sci c.LargestIntermediate) failed
             (if notes.IsEmpty then "" else "  [" + String.Join("; ", notes) + "]")
     | None -> printfn "  %-26s %-14s %10.1f ms   no plan: %A" label name ms (r.Diagnostics |> List.map (fun d -> d.Message))
@@ -131,6 +141,18 @@ let run (args: string array) =
     let large = [ "greedy"; "random-greedy"; "partition"; "auto" ]
     if not exactOnly then
         all "born-machine 784 chi=30 batch=1000" (bornMachine 784 30 1000) large
+        // The baseline: the order a person writes (each input into its site, then one sweep with the batch).
+        let bm = index (bornMachine 784 30 1000)
+        let steps = ResizeArray<int array>()
+        let absorbed = [| for k in 0 .. 783 -> (steps.Add [| 784 + k; k |]; 1568 + steps.Count - 1) |]
+        let mutable acc = absorbed[0]
+        for k in 1 .. 783 do
+            steps.Add [| acc; absorbed[k] |]
+            acc <- 1568 + steps.Count - 1
+        let handFlops = Cost.flops bm (ContractionTree.ofSsa 1568 (steps.ToArray()))
+        let greedyFlops = (Plan.run "greedy" o bm).Cost.Value.Flops
+        printfn "  %-26s %-14s flops %s; greedy / hand order = %.3f" "born-machine hand order" "(baseline)"
+            (PlanReport.sci handFlops) (float greedyFlops / float handFlops)
         all "PEPS 16x16 D=4 d=2" (peps 16 16 4 2) large
         if not quick then all "PEPS 32x32 D=4 d=2" (peps 32 32 4 2) large
         all "MERA 2^10 chi=4" (mera 10 4) large
@@ -142,8 +164,9 @@ let run (args: string array) =
         let p = index (randomRegular n 2 (1000 + n))
         for name in [ "optimal"; "random-greedy" ] do
             row (sprintf "random 3-regular n=%d" n) p name o
-    printfn "random-greedy at 200 tensors, 128 trials, serial vs parallel:"
+    printfn "random-greedy at 200 tensors, 128 trials, serial vs parallel, against greedy:"
     let p200 = index (randomRegular 200 2 200)
+    row "random 3-regular n=200" p200 "greedy" o
     row "random 3-regular n=200" p200 "random-greedy" { o with Parallel = false }
     row "random 3-regular n=200" p200 "random-greedy" o
     0

@@ -147,8 +147,8 @@ module PlanApi =
                 Diagnostic.render find d)
         |> Array.ofList
 
-    let private planProblem range sources (problem: Result<Problem, Diagnostic list>) (warnings: Diagnostic list)
-                            (optimizer: string) (memoryLimit: int64) (json: bool) =
+    let private planProblemWith (scaling: unit -> Scaling option) range sources (problem: Result<Problem, Diagnostic list>)
+                                (warnings: Diagnostic list) (optimizer: string) (memoryLimit: int64) (json: bool) =
         match Plan.tryFind optimizer with
         | Result.Error d -> { ExitCode = 2; Output = ""; Messages = render sources [ d ] }
         | Ok _ ->
@@ -157,9 +157,13 @@ module PlanApi =
             | Ok p ->
                 let r = Plan.run optimizer (options memoryLimit 0) p
                 let r = { r with Diagnostics = warnings @ r.Diagnostics }
+                let sc = if Plan.succeeded r then scaling () else None
                 { ExitCode = (if Plan.succeeded r then 0 else 1)
-                  Output = (if json then PlanReport.json r else PlanReport.text r)
+                  Output = (if json then PlanReport.jsonWith sc r else PlanReport.textWith sc r)
                   Messages = render sources r.Diagnostics }
+
+    let private planProblem range sources problem warnings optimizer memoryLimit json =
+        planProblemWith (fun () -> None) range sources problem warnings optimizer memoryLimit json
 
     let private sizeMap (sizes: KeyValuePair<string, int64> array) =
         sizes |> Array.map (fun kv -> kv.Key, kv.Value) |> Map.ofArray
@@ -188,6 +192,65 @@ module PlanApi =
     let planEinsum (spec: string) (shapes: string) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (memoryLimit: int64) (json: bool) =
         let problem = PlanInput.ofEinsum spec shapes |> Result.map (Problem.withSizes (Map.toList (sizeMap sizes)))
         planProblem (Range.ofFile "<einsum>") [] problem [] optimizer memoryLimit json
+
+    /// The wall-clock budget of the scaling report, in milliseconds.
+    let scalingBudgetMs = 3000L
+
+    /// The scaling of a `.tn` network's plan in each integer parameter: the file is recompiled with the parameter
+    /// overridden (the user's other overrides kept) at `Plan.scalingPoints`, and each rebuild planned without a
+    /// memory limit by `optimal` when it has at most 12 tensors and by `greedy` otherwise, which keeps the report
+    /// fast on large networks. A value at which the file has errors (a `require` that fails) skips the parameter
+    /// with the first error's message.
+    let scalingOf (net: FlatNetwork) (path: string) (overrides: KeyValuePair<string, string> array) (network: string)
+                  (sizes: KeyValuePair<string, int64> array) : Scaling =
+        let ints = net.Parameters |> List.choose (fun (k, v) -> match v with VInt n -> Some(k, n) | _ -> None)
+        let names = ints |> List.map fst |> Set.ofList
+        let kept = overrides |> Array.filter (fun kv -> not (names.Contains kv.Key)) |> Array.map (fun kv -> kv.Key, kv.Value) |> List.ofArray
+        // Re-plans stay small and quick: a rebuild may have at most 8 times the tensors (at least 256), and once
+        // the budget is spent the remaining points are skipped.
+        let maxTensors = max 256 (8 * net.Tensors.Length)
+        let clock = Diagnostics.Stopwatch.StartNew()
+        let rebuild (values: (string * int64) list) =
+            let options =
+                { Compiler.defaultOptions with
+                    Overrides = kept @ (values |> List.map (fun (k, v) -> k, string v))
+                    NetworkName = Option.ofObj network
+                    Limits = { MaxTensors = maxTensors } }
+            let r =
+                if clock.ElapsedMilliseconds > scalingBudgetMs then None
+                else Some(Compiler.compileFile path options)
+            match r with
+            | None -> Result.Error(sprintf "the scaling budget of %d ms was spent" scalingBudgetMs)
+            | Some r ->
+            match r.Network with
+            | Some n -> Ok(fst (PlanInput.ofNetwork n (sizeMap sizes)))
+            | None ->
+                match r.Diagnostics |> List.tryFind Diagnostic.isError with
+                | Some d -> Result.Error d.Message
+                | None -> Result.Error "the network does not check"
+        let plan (problem: Problem) =
+            match Problem.index Range.none problem with
+            | Ok p ->
+                let name = if p.Inputs.Length <= 12 then "optimal" else "greedy"
+                (Plan.run name (options 0L 0) p).Cost |> Option.map (fun c -> c.Flops)
+            | Result.Error _ -> None
+        let exps, skipped = Plan.scalingWith ints rebuild plan
+        { Exponents = exps; Skipped = skipped; Optimizer = "optimal up to 12 tensors, else greedy" }
+
+    /// Plans a `.tn` network already checked from `path` with `overrides` and `network` (null for the last), and
+    /// with `withScaling` reports the scaling in its integer parameters (see `scalingOf`).
+    let planTnNetwork (net: FlatNetwork) (path: string) (overrides: KeyValuePair<string, string> array) (network: string)
+                      (optimizer: string) (sizes: KeyValuePair<string, int64> array) (memoryLimit: int64) (json: bool)
+                      (withScaling: bool) =
+        let problem, warnings = PlanInput.ofNetwork net (sizeMap sizes)
+        let scaling () = if withScaling then Some(scalingOf net path overrides network sizes) else None
+        planProblemWith scaling net.Range [] (Ok problem) warnings optimizer memoryLimit json
+
+    /// A flat network as a JSON network (the form `tn plan` reads); `sizes` sets dynamic dimensions by family.
+    /// The JSON text is the output; a size override that names no dynamic family is a warning message.
+    let exportNetwork (net: FlatNetwork) (sizes: KeyValuePair<string, int64> array) : PlanRun =
+        let problem, warnings = PlanInput.ofNetwork net (sizeMap sizes)
+        { ExitCode = 0; Output = PlanInput.toJson problem; Messages = render [] warnings }
 
     /// Plans a flat network (from the `.tn` front end); `sizes` sets dynamic dimensions by family (`batch`).
     let planNetwork (net: FlatNetwork) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (memoryLimit: int64) (json: bool) =
@@ -319,6 +382,11 @@ type MinCutApi =
             over |> List.map OversizedBondView |> Array.ofList,
             cutDiags @ overDiags |> Array.ofList
         )
+
+    /// The declared cuts of a network, each evaluated once by the exact engine: the cheap summary `tn check`
+    /// prints. Invalid cuts (which the checker reports) are left out.
+    static member Declared(net: FlatNetwork) : CutView array =
+        MinCut.evaluateAllWith PrimeExponent net |> fst |> List.map (fun r -> CutView(net, r)) |> Array.ofList
 
     /// The names of a network's declared cuts.
     static member CutNames(net: FlatNetwork) : string array = net.Cuts |> List.map (fun c -> c.Name) |> Array.ofList

@@ -138,8 +138,8 @@ let check (e: Elaborated) : Diagnostic list =
             | None -> report Codes.constValue t.Range (sprintf "`%s` is a constant but has no value" t.Name) [ "give one, e.g. `= copy` or `= identity`" ]
             | Some Copy when ds |> List.distinct |> List.length > 1 ->
                 report Codes.constShape t.Range (sprintf "a copy tensor needs legs of equal dimension, but `%s` has (%s)" t.Name (String.Join(", ", ds))) []
-            | Some Identity when ds.Length % 2 <> 0 || List.take (ds.Length / 2) ds <> List.skip (ds.Length / 2) ds ->
-                report Codes.constShape t.Range (sprintf "an identity maps its first half of legs onto the second, but `%s` has dimensions (%s)" t.Name (String.Join(", ", ds))) []
+            | Some Identity when ds.Length < 2 || List.rev ds <> ds ->
+                report Codes.constShape t.Range (sprintf "an identity pairs its legs from the outside in (first with last, second with second-to-last, an odd middle leg free), so paired legs need equal dimensions, but `%s` has (%s)" t.Name (String.Join(", ", ds))) [ "order the legs as (a, b, b', a'), or (a, p, a') for a δ(a, a') on every p" ]
             | _ -> ()
     // Connectivity over tensors (a hyperindex or shared index joins them).
     if e.Incomplete then

@@ -147,7 +147,9 @@ module CutGraph =
                         nextVertex <- nextVertex + 2
                         HyperPair(v, v + 1))
         let sizes = Array.init nI (fun i -> Dim.size net.Indices[i].Dim)
-        let used = [ for i in 0 .. nI - 1 do if placement[i] <> Absent && sizes[i] > 1L then sizes[i] ]
+        // Only indices the graph keeps carry weight: a left-out batch leg may have any size.
+        let kept i = placement[i] <> Absent && sizes[i] > 1L
+        let used = [ for i in 0 .. nI - 1 do if kept i then sizes[i] ]
         // Prime-exponent mode when all dimensions above 1 are powers of the same prime.
         let prime =
             match used |> List.collect primeFactors |> List.distinct with
@@ -156,13 +158,13 @@ module CutGraph =
         let weight, unitBits =
             match prime with
             | Some p ->
-                Array.init nI (fun i -> if sizes[i] <= 1L then 0.0 else float (Option.get (exponentOf p sizes[i]))), Math.Log2(float p)
-            | None -> Array.init nI (fun i -> if sizes[i] <= 1L then 0.0 else Math.Log2(float sizes[i])), 1.0
+                Array.init nI (fun i -> if not (kept i) then 0.0 else float (Option.get (exponentOf p sizes[i]))), Math.Log2(float p)
+            | None -> Array.init nI (fun i -> if not (kept i) then 0.0 else Math.Log2(float sizes[i])), 1.0
         let primes = used |> List.collect primeFactors |> List.distinct |> List.sort |> Array.ofList
         let exponents =
             sizes
-            |> Array.map (fun n ->
-                let mutable m = n
+            |> Array.mapi (fun i n ->
+                let mutable m = if kept i then n else 1L
                 primes
                 |> Array.map (fun p ->
                     let mutable e = 0
@@ -248,6 +250,14 @@ module CutGraph =
           OutArcs = outArcs
           Augmentor = augmentor }
 
+    /// True when index i is on the given side (a tag test: no allocation, no generic equality, as this runs for
+    /// every open leg of every cut of a profile).
+    let onSide (sides: Side option array) (i: int) (side: Side) =
+        match sides[i], side with
+        | Some SideA, SideA
+        | Some SideB, SideB -> true
+        | _ -> false
+
     /// The side of each index for a bipartition (None for indices on neither side).
     let sides (g: CutGraph) (left: int seq) (right: int seq) =
         let s = Array.create g.Placement.Length None
@@ -262,10 +272,10 @@ module CutGraph =
         g.Arcs
         |> Array.map (function
             | Bonds l -> List.sumBy (fun i -> g.Weight[i]) l
-            | OpenLegs(side, l) -> l |> List.sumBy (fun i -> if sides[i] = Some side then g.Weight[i] else 0.0)
+            | OpenLegs(side, l) -> l |> List.sumBy (fun i -> if onSide sides i side then g.Weight[i] else 0.0)
             | HyperInner i -> g.Weight[i]
             | HyperLink -> g.Infinite
-            | HyperTerminal(side, i) -> if sides[i] = Some side then g.Infinite else 0.0
+            | HyperTerminal(side, i) -> if onSide sides i side then g.Infinite else 0.0
             | Reverse -> 0.0)
 
     /// The vertices at the ends of an index for a bipartition: its tensors and the terminal of its side.
@@ -279,7 +289,7 @@ module CutGraph =
     /// the bonds a cut with that source side severs. Dimension-1 bonds are included: they cost nothing.
     let severed (g: CutGraph) (sides: Side option array) (inX: bool array) =
         [ for i in 0 .. g.Placement.Length - 1 do
-              if g.Placement[i] <> Absent then
+              if (match g.Placement[i] with Absent -> false | _ -> true) then
                   let mutable inside, outside = false, false
                   match sides[i] with
                   | Some SideA -> inside <- true

@@ -135,10 +135,10 @@ module private ExactFlow =
         |> Array.iteri (fun a role ->
             match role with
             | Bonds l -> for i in l do addTo a w[i]
-            | OpenLegs(side, l) -> for i in l do if sides[i] = Some side then addTo a w[i]
+            | OpenLegs(side, l) -> for i in l do if CutGraph.onSide sides i side then addTo a w[i]
             | HyperInner i -> addTo a w[i]
             | HyperLink -> inf[a] <- true
-            | HyperTerminal(side, i) -> inf[a] <- (sides[i] = Some side)
+            | HyperTerminal(side, i) -> inf[a] <- CutGraph.onSide sides i side
             | Reverse -> ())
         { Primes = primes
           LogP = primes |> Array.map (fun p -> Math.Log2(float p))
@@ -273,8 +273,17 @@ module private ExactFlow =
 
 /// Min-cut bounds for bipartitions of a network's output legs, profiles of such bounds, and oversized bonds.
 module MinCut =
+    /// The exact product of the dimensions of some indices: equal dimensions are counted and raised to their
+    /// count, so the product of hundreds of legs takes a few big multiplications, not hundreds.
     let private product (net: FlatNetwork) (ids: int seq) =
-        ids |> Seq.fold (fun acc i -> acc * BigInteger(Dim.size net.Indices[i].Dim)) BigInteger.One
+        let counts = Collections.Generic.Dictionary<int64, int>()
+        for i in ids do
+            let d = Dim.size net.Indices[i].Dim
+            counts[d] <- (match counts.TryGetValue d with | true, c -> c + 1 | _ -> 1)
+        let mutable acc = BigInteger.One
+        for KeyValue(d, c) in counts do
+            acc <- acc * BigInteger.Pow(BigInteger d, c)
+        acc
 
     let private log2 (b: BigInteger) = BigInteger.Log(b, 2.0)
 
@@ -315,7 +324,8 @@ module MinCut =
     /// The source side of a min cut from the exact engine.
     let private exactSide (g: CutGraph) (sides: Side option array) =
         let p = ExactFlow.problem g sides
-        let _, reach = ExactFlow.run g p (Array.copy p.Cap) (fun v -> v = g.Source) (fun v -> v = g.Sink) None
+        // The problem is used once, so its capacities serve as the residual array.
+        let _, reach = ExactFlow.run g p p.Cap (fun v -> v = g.Source) (fun v -> v = g.Sink) None
         reach
 
     /// Evaluates one bipartition on a prebuilt flow graph with the given engine. Legs not open in the graph
@@ -411,6 +421,20 @@ module MinCut =
                 if Diagnostic.hasErrors ds then None, ds
                 else Some(evaluateOn g.Value cut.Name cut.Range cut.Left cut.Right), ds)
         List.choose fst results, List.collect snd results
+
+    /// Evaluates every declared cut of a network with the given engine (the flow graph is built once, and only
+    /// when there is a cut). `tn check` uses the exact engine: one search per cut, no QuikGraph setup.
+    let evaluateAllWith (engine: FlowEngine) (net: FlatNetwork) : CutReport list * Diagnostic list =
+        if net.Cuts.IsEmpty then [], []
+        else
+            let g = CutGraph.build net
+            let results =
+                net.Cuts
+                |> List.map (fun cut ->
+                    let ds = validate net cut
+                    if Diagnostic.hasErrors ds then None, ds
+                    else Some(evaluateWith engine g cut.Name cut.Range cut.Left cut.Right), ds)
+            List.choose fst results, List.collect snd results
 
     /// The min-cut bound of a bipartition from the exact engine alone (prime-exponent capacities, no floating
     /// point), for cross-checking the QuikGraph path.

@@ -86,7 +86,9 @@ type Init =
     | Normal of mean: float * std: float
     /// Independent uniform entries in [lo, hi).
     | Uniform of lo: float * hi: float
-    /// The identity between the first legs and the rest, as far as dimensions allow (near-identity for chains).
+    /// The identity, legs paired from the outside in: δ(first, last) δ(second, second-to-last) …, an odd middle leg
+    /// free; for an MPS core (b, p, b') that is δ(b, b') on every p, for an MPO core (l, i, o, r) δ(l, r) δ(i, o).
+    /// Weights take as much of it as their dimensions allow (near-identity for chains).
     | Identity
     /// The copy (δ) tensor: 1 where all legs have the same value, 0 elsewhere.
     | Copy

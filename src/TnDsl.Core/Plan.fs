@@ -49,8 +49,7 @@ module Plan =
         fun p o ->
             let n = p.Inputs.Length
             let note what = Diagnostic.make autoChoice Range.none (sprintf "auto chose %s" what)
-            let greedyRun =
-                PlanGreedy.run p (match o.MemoryLimit with Some l -> float l | None -> infinity) 1.0 0.0 (Random 0)
+            let greedyRun = PlanGreedy.bestGreedy p o
             let greedyFlops = Math.Pow(2.0, greedyRun.Flops)
             if n <= 2 || greedyFlops < 1e6 then
                 { Tree = Some greedyRun.Tree; Notes = [ note "greedy" ] }
@@ -142,29 +141,58 @@ module Plan =
     /// True when the plan has a tree and no error.
     let succeeded (r: PlanResult) = r.Tree.IsSome && not (Diagnostic.hasErrors r.Diagnostics)
 
-    /// The empirical scaling of flops in each integer parameter: with the others held, the network is rebuilt
-    /// at the value, twice it and four times it, planned, and log flops fitted against log value by least squares.
-    /// `rebuild` makes the problem for a set of parameter values (from the front end, or a test); `plan` plans one.
+    /// The values a parameter is re-planned at: the value, twice it and four times it, or for a value of 64 and
+    /// more (a long chain) a quarter, half and the value itself, so that re-plans stay no larger than the network
+    /// at hand.
+    let scalingPoints (value: int64) =
+        if value >= 64L then [ value / 4L; value / 2L; value ] else [ value; 2L * value; 4L * value ]
+
+    /// The empirical scaling of flops in each integer parameter, and the parameters that could not be fitted with
+    /// the reason. With the others held, the network is rebuilt at each of `scalingPoints` (a rebuild may fail: a
+    /// `require` that no longer holds), planned, and log flops fitted against log value by least squares; a
+    /// parameter needs two points that plan.
+    let scalingWith (parameters: (string * int64) list) (rebuild: (string * int64) list -> Result<Problem, string>)
+                    (plan: Problem -> BigInteger option) : Exponent list * (string * string) list =
+        let results =
+            parameters
+            |> List.map (fun (name, value) ->
+                let attempts =
+                    scalingPoints value
+                    |> List.filter (fun v -> v >= 1L)
+                    |> List.map (fun v ->
+                        let values = parameters |> List.map (fun (k, x) -> if k = name then k, v else k, x)
+                        match rebuild values with
+                        | Result.Error why -> v, Result.Error why
+                        | Ok problem ->
+                            match plan problem with
+                            | Some f -> v, Ok f
+                            | None -> v, Result.Error "no plan")
+                let points = attempts |> List.choose (fun (v, r) -> match r with Ok f -> Some(v, f) | _ -> None)
+                if points.Length < 2 then
+                    let why =
+                        match attempts |> List.tryPick (fun (v, r) -> match r with Result.Error e -> Some(v, e) | _ -> None) with
+                        | Some (v, e) -> sprintf "at %s=%d: %s" name v e
+                        | None -> sprintf "value %d cannot be scaled" value
+                    Choice2Of2(name, why)
+                else
+                    let xs = points |> List.map (fun (v, _) -> log (float v))
+                    let ys = points |> List.map (fun (_, f) -> BigInteger.Log(BigInteger.Max(f, BigInteger.One)))
+                    let mx = List.average xs
+                    let my = List.average ys
+                    let sxy = List.map2 (fun x y -> (x - mx) * (y - my)) xs ys |> List.sum
+                    let sxx = xs |> List.sumBy (fun x -> (x - mx) * (x - mx))
+                    Choice1Of2 { Parameter = name; Points = points; Exponent = (if sxx = 0.0 then 0.0 else sxy / sxx) })
+        (results |> List.choose (function Choice1Of2 e -> Some e | _ -> None)),
+        (results |> List.choose (function Choice2Of2 s -> Some s | _ -> None))
+
+    /// `scalingWith` for rebuilds that either work or not: the fitted exponents only.
     let scaling (parameters: (string * int64) list) (rebuild: (string * int64) list -> Problem option)
                 (plan: Problem -> BigInteger option) : Exponent list =
-        parameters
-        |> List.choose (fun (name, value) ->
-            let points =
-                [ value; 2L * value; 4L * value ]
-                |> List.filter (fun v -> v >= 1L)
-                |> List.choose (fun v ->
-                    let values = parameters |> List.map (fun (k, x) -> if k = name then k, v else k, x)
-                    rebuild values |> Option.bind plan |> Option.map (fun f -> v, f))
-            if points.Length < 2 then
-                None
-            else
-                let xs = points |> List.map (fun (v, _) -> log (float v))
-                let ys = points |> List.map (fun (_, f) -> BigInteger.Log(BigInteger.Max(f, BigInteger.One)))
-                let mx = List.average xs
-                let my = List.average ys
-                let sxy = List.map2 (fun x y -> (x - mx) * (y - my)) xs ys |> List.sum
-                let sxx = xs |> List.sumBy (fun x -> (x - mx) * (x - mx))
-                Some { Parameter = name; Points = points; Exponent = (if sxx = 0.0 then 0.0 else sxy / sxx) })
+        let rebuild' values =
+            match rebuild values with
+            | Some p -> Ok p
+            | None -> Result.Error "cannot rebuild"
+        scalingWith parameters rebuild' plan |> fst
 
     /// The scaling line: `flops ~ n^1.0 chi^3.0`.
     let formatScaling (exps: Exponent list) =

@@ -48,7 +48,12 @@ module PlanGreedy =
     /// candidate's (log-compressed) cost gets Gumbel noise, which samples pairs with Boltzmann weights.
     /// Candidates whose result exceeds 2^logLimit elements are skipped; what is left joins smallest first.
     /// Sizes are handled as log2 values throughout, so no network is too large.
-    let run (p: Indexed) (limit: float) (alpha: float) (temperature: float) (rng: Random) : Run =
+    /// With `flopsFirst`, the pair whose step costs the fewest flops goes first instead (memory-removed cost breaks
+    /// ties): poor on its own in general, but it finds the boundary sweeps of chains (vector times matrix before
+    /// matrix times matrix), so it is one of the variants `bestGreedy` and random-greedy try.
+    /// Indices in `unlinked` never make their carriers candidate pairs (the batch in the broadcast view, which sits
+    /// on every live tensor, so that the last few tensors are not joined by cheap outer products over it).
+    let runKeyed (flopsFirst: bool) (unlinked: int array) (p: Indexed) (limit: float) (alpha: float) (temperature: float) (rng: Random) : Run =
         let n = p.Inputs.Length
         let logLimit = Math.Log2 limit
         let lsz = p.Size |> Array.map (fun s -> Math.Log2(float s))
@@ -106,20 +111,25 @@ module PlanGreedy =
                     else
                         summed <- true
                 struct (outSize, involved, summed)
-            let pq = PriorityQueue<struct (int * int), struct (float * int)>()
+            let pq = PriorityQueue<struct (int * int), struct (float * float * int)>()
             let mutable counter = 0
             let push a b =
-                let struct (outSize, _, _) = merge a b
+                let struct (outSize, involved, summed) = merge a b
                 if outSize <= logLimit then
-                    let g = key outSize size[a] size[b] alpha
+                    let stepFlops = involved + (if summed then 1.0 else 0.0)
+                    let memory = key outSize size[a] size[b] alpha
+                    let g, second = if flopsFirst then stepFlops, memory else memory, stepFlops
                     let c =
                         if temperature > 0.0 then
                             let u = max 1e-300 (rng.NextDouble())
                             g + temperature * Math.Log(-Math.Log u)
                         else
                             g
+                    // Keys equal up to rounding (a vector-matrix and a matrix-matrix product often free the same
+                    // memory) fall in one bucket of width 2^-20, and the step with fewer flops goes first.
+                    let bucket = Math.Round(c * 1048576.0) / 1048576.0
                     counter <- counter + 1
-                    pq.Enqueue(struct (a, b), struct (c, counter))
+                    pq.Enqueue(struct (a, b), struct (bucket, second, counter))
             let contract a b =
                 let struct (outSize, involved, summed) = merge a b
                 let v = next
@@ -146,7 +156,7 @@ module PlanGreedy =
                 seen.Clear()
                 nbrs.Clear()
                 for i in idx[v] do
-                    if carriers[i].Count <= hyperFanout then
+                    if carriers[i].Count <= hyperFanout && not (Array.contains i unlinked) then
                         for u in carriers[i] do
                             if u <> v && seen.Add u then nbrs.Add u
                 nbrs.Sort()
@@ -174,51 +184,117 @@ module PlanGreedy =
               Largest = largest
               Write = write }
 
+    /// One greedy run with the memory-removed cost (see `runKeyed`).
+    let run (p: Indexed) (limit: float) (alpha: float) (temperature: float) (rng: Random) : Run =
+        runKeyed false [||] p limit alpha temperature rng
+
     let private limitOf (o: PlanOptions) =
         match o.MemoryLimit with
         | Some l -> float l
         | None -> Double.PositiveInfinity
 
-    /// `greedy`: one deterministic run of cheapest-pair-first.
+    /// The figures of a tree on a problem, as log2 values, from the exact cost model.
+    let evaluate (p: Indexed) (t: ContractionTree) : Run =
+        let st = Cost.steps p t
+        let lg (b: Numerics.BigInteger) = if b.Sign <= 0 then Double.NegativeInfinity else Numerics.BigInteger.Log(b, 2.0)
+        { Tree = t
+          Flops = st |> Array.sumBy (fun s -> s.Flops) |> lg
+          Largest = st |> Array.fold (fun m s -> max m (lg s.Size)) 0.0
+          Write = st |> Array.sumBy (fun s -> s.Size) |> lg }
+
+    /// The batch-like indices of a problem: output indices on three or more tensors but not on all of them.
+    let batchIndices (p: Indexed) =
+        let n = p.Inputs.Length
+        [| for i in 0 .. p.Size.Length - 1 do if p.IsOutput[i] && p.Carriers[i].Length >= 3 && p.Carriers[i].Length < n then i |]
+
+    /// The problem with every batch-like index (an output index on three or more tensors) placed on every
+    /// tensor, or None when there is no such index. A contraction with a batch is, for every batch entry, a
+    /// contraction without it; this view makes greedy cost each pair as it will be paid once the batch has spread,
+    /// which stops it from building large batch-free blocks (MPS chains with many open physical legs) that must
+    /// later meet the batched inputs. Trees have the same leaves in both views.
+    let broadcast (p: Indexed) : Indexed option =
+        let n = p.Inputs.Length
+        let wide = batchIndices p
+        if wide.Length = 0 then None
+        else
+            let inputs = p.Inputs |> Array.map (fun ix -> Array.append ix wide |> Array.distinct |> Array.sort)
+            let carriers = Array.copy p.Carriers
+            for i in wide do
+                carriers[i] <- Array.init n id
+            Some { p with Inputs = inputs; Carriers = carriers }
+
+    /// A way to run greedy: the view of the problem searched (the problem itself or its broadcast view) and
+    /// whether the cheapest step goes first instead of the memory-removed cost.
+    type private Variant = { View: Indexed; FlopsFirst: bool; Unlinked: int array }
+
+    /// The deterministic variants tried on a problem: memory-removed and flops-first on the problem, and on its
+    /// broadcast view when it has a batch-like index.
+    let private variants (p: Indexed) =
+        [| yield { View = p; FlopsFirst = false; Unlinked = [||] }
+           match broadcast p with
+           | Some b ->
+               yield { View = b; FlopsFirst = false; Unlinked = batchIndices p }
+               yield { View = b; FlopsFirst = true; Unlinked = batchIndices p }
+           | None -> ()
+           yield { View = p; FlopsFirst = true; Unlinked = [||] } |]
+
+    /// One greedy run of a variant, with its figures taken on the real problem.
+    let private runVariant (p: Indexed) (v: Variant) limit alpha temperature rng =
+        let r = runKeyed v.FlopsFirst v.Unlinked v.View limit alpha temperature rng
+        if obj.ReferenceEquals(v.View, p) then r else evaluate p r.Tree
+
+    /// The better of two runs: one within the memory limit first, then by the objective.
+    let private better (o: PlanOptions) (limit: float) (a: Run) (b: Run) =
+        let within (r: Run) = r.Largest <= Math.Log2 limit + 1e-9
+        if within b && (not (within a) || score o.Objective b < score o.Objective a) then b else a
+
+    /// Every deterministic greedy variant (memory-removed and flops-first, on the problem and, with a batch-like
+    /// index, on its broadcast view), the best kept.
+    let bestGreedy (p: Indexed) (o: PlanOptions) : Run =
+        let limit = limitOf o
+        variants p |> Array.map (fun v -> runVariant p v limit 1.0 0.0 (Random 0)) |> Array.reduce (better o limit)
+
+    /// `greedy`: cheapest-pair-first, deterministic; the best of its variants (see `bestGreedy`).
     let greedy: Optimizer =
         fun p o ->
-            { Tree = Some (run p (limitOf o) 1.0 0.0 (Random 0)).Tree
+            { Tree = Some (bestGreedy p o).Tree
               Notes = [] }
 
-    /// The best of many greedy runs with random cost weights and Boltzmann-sampled choices (trial 0 is plain
-    /// greedy). Trial t uses its own generator seeded from (seed, t), so the result does not depend on threads;
-    /// `Trials` caps the runs; with a time budget, trials stop starting when it is spent.
+    /// The best of many greedy runs with random cost weights and Boltzmann-sampled choices. The first trials are
+    /// the deterministic variants of `bestGreedy` (so random-greedy is never worse than greedy); the rest cycle
+    /// through the variants with noise. Trial t uses its own generator seeded from (seed, t), so the result does
+    /// not depend on threads; `Trials` caps the runs; with a time budget, trials stop starting when it is spent.
     let randomGreedyRun (p: Indexed) (o: PlanOptions) : Run =
         let limit = limitOf o
-        let trials = max 1 o.Trials
+        let vs = variants p
+        let trials = max vs.Length o.Trials
         let clock = Stopwatch.StartNew()
         let results = Array.zeroCreate<Run option> trials
         let trial t =
             let rng = Random(o.Seed * 1000003 + t * 7919)
-            if t = 0 then
-                run p limit 1.0 0.0 rng
+            let v = vs[t % vs.Length]
+            if t < vs.Length then
+                runVariant p v limit 1.0 0.0 rng
             else
                 let alpha = 0.5 + 1.5 * rng.NextDouble()
                 let temperature = Math.Exp(Math.Log 0.01 + (Math.Log 1.0 - Math.Log 0.01) * rng.NextDouble())
-                run p limit alpha temperature rng
-        let count = trials
+                runVariant p v limit alpha temperature rng
         let spent () =
             match o.TimeLimitMs with
             | Some ms -> clock.ElapsedMilliseconds >= int64 ms
             | None -> false
         let body t (state: ParallelLoopState) =
-            if t > 0 && spent () then state.Stop() else results[t] <- Some(trial t)
+            if spent () then state.Stop() else results[t] <- Some(trial t)
         if o.Parallel then
-            Parallel.For(0, count, Action<int, ParallelLoopState>(body)) |> ignore
+            // The deterministic trials always run; the randomised ones share what is left of the budget.
+            Parallel.For(0, vs.Length, Action<int>(fun t -> results[t] <- Some(trial t))) |> ignore
+            Parallel.For(vs.Length, trials, Action<int, ParallelLoopState>(body)) |> ignore
         else
             let mutable t = 0
-            while t < count && (t = 0 || not (spent ())) do
+            while t < trials && (t < vs.Length || not (spent ())) do
                 results[t] <- Some(trial t)
                 t <- t + 1
-        results
-        |> Seq.truncate count
-        |> Seq.choose id
-        |> Seq.minBy (fun r -> score o.Objective r)
+        results |> Seq.choose id |> Seq.reduce (better o limit)
 
     /// `random-greedy`: see `randomGreedyRun`.
     let randomGreedy: Optimizer =

@@ -116,6 +116,27 @@ module PlanInput =
             let pos = { Line = line; Col = col; Offset = 0L }
             Result.Error [ bad { File = file; Start = pos; End = pos } ("invalid JSON: " + e.Message) ]
 
+    /// Writes a problem as a JSON network in the form `ofJson` reads:
+    /// `{"tensors":[{"name":"A","indices":["a","b"]},…],"sizes":{"a":2,…},"output":[…]}`; tensors that are not
+    /// trainable say `"trainable": false`. Sizes are listed in order of first use.
+    let toJson (p: Problem) : string =
+        // Written by hand so that each tensor and each size sits on its own line; strings go through the
+        // serializer for escaping.
+        let options = JsonSerializerOptions(Encoder = Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping)
+        let q (x: string) = JsonSerializer.Serialize(x, options)
+        let list (xs: string seq) = "[" + String.Join(", ", xs |> Seq.map q) + "]"
+        let sb = StringBuilder()
+        sb.Append("{\n  \"tensors\": [") |> ignore
+        for k in 0 .. p.Inputs.Length - 1 do
+            sb.Append(if k = 0 then "\n    " else ",\n    ") |> ignore
+            sb.Append(sprintf "{\"name\": %s, \"indices\": %s" (q p.Names[k]) (list p.Inputs[k])) |> ignore
+            if not p.Trainable[k] then sb.Append(", \"trainable\": false") |> ignore
+            sb.Append("}") |> ignore
+        sb.Append("\n  ],\n  \"sizes\": {") |> ignore
+        let used = Seq.append (Seq.concat p.Inputs) p.Output |> Seq.distinct |> Seq.filter p.Sizes.ContainsKey |> Array.ofSeq
+        used |> Array.iteri (fun k i -> sb.Append(sprintf "%s\n    %s: %d" (if k = 0 then "" else ",") (q i) p.Sizes[i]) |> ignore)
+        sb.Append("\n  },\n  \"output\": ").Append(list p.Output).Append("\n}\n").ToString()
+
     /// The text elements (user-perceived characters, surrogate pairs kept whole) of a string.
     let textElements (s: string) =
         let e = StringInfo.GetTextElementEnumerator s
@@ -180,6 +201,17 @@ module PlanInput =
         if errors.Count > 0 then Result.Error(List.ofSeq errors)
         else Ok(Problem.create None operands sizes output)
 
+/// The empirical scaling of a network's plan in its integer parameters, for the reports.
+type Scaling =
+    {
+        /// The fitted exponents.
+        Exponents: Plan.Exponent list
+        /// Parameters that could not be fitted, with the reason.
+        Skipped: (string * string) list
+        /// The optimizer used for the re-plans.
+        Optimizer: string
+    }
+
 /// Human and JSON reports of a plan.
 module PlanReport =
     /// A count in opt_einsum's style: exact below a million, else `4.800e+07`.
@@ -212,11 +244,21 @@ module PlanReport =
         let ins = operandText p (p.Problem.Inputs |> Array.map (Array.map (fun n -> Array.IndexOf(p.IndexNames, n))))
         ins + " -> " + operandText p [| p.Output |]
 
+    /// log10 of naive over optimized flops (finite for any sizes).
+    let log10Speedup (c: CostReport) =
+        BigInteger.Log10(BigInteger.Max(c.NaiveFlops, BigInteger.One)) - BigInteger.Log10(BigInteger.Max(c.Flops, BigInteger.One))
+
+    /// The speed-up as text: `%.4g` while it fits a double, else `~1e+1387`.
+    let speedupText (c: CostReport) =
+        let r = ratio c.NaiveFlops c.Flops
+        if Double.IsFinite r then sprintf "%.4g" r else sprintf "~1e+%.0f" (log10Speedup c)
+
     /// The most steps the human report lists.
     let maxSteps = 100
 
-    /// The human report, like opt_einsum's path info: totals, then each step with its indices and cost.
-    let text (r: PlanResult) =
+    /// The human report, like opt_einsum's path info: totals, the scaling in the network's parameters when
+    /// given, then each step with its indices and cost.
+    let textWith (scaling: Scaling option) (r: PlanResult) =
         let p = r.Problem
         let sb = StringBuilder()
         let line (label: string) (value: string) = sb.AppendLine(sprintf "  %-22s %s" (label + ":") value) |> ignore
@@ -233,12 +275,19 @@ module PlanReport =
             line "Optimized scaling" (string (r.Steps |> Array.fold (fun m s -> max m s.Involved.Length) 0))
             line "Naive FLOP count" (sci c.NaiveFlops)
             line "Optimized FLOP count" (sci c.Flops)
-            line "Theoretical speedup" (sprintf "%.4g" (ratio c.NaiveFlops c.Flops))
+            line "Theoretical speedup" (speedupText c)
             line "Largest intermediate" (sci c.LargestIntermediate + " elements")
             line "Peak memory" (sci c.Peak + " elements (inputs included)")
             line "Total write" (sci c.Write + " elements")
             line "Backward FLOP count" (sci c.BackwardFlops)
             line "Activation memory" (sci c.ActivationMemory + " elements kept for backward")
+            match scaling with
+            | Some sc ->
+                if not sc.Exponents.IsEmpty then
+                    line "Scaling" (sprintf "%s (re-planned with %s)" (Plan.formatScaling sc.Exponents) sc.Optimizer)
+                for (name, why) in sc.Skipped do
+                    line "Scaling skipped" (sprintf "%s (%s)" name why)
+            | None -> ()
             let rule = String('-', 80)
             sb.AppendLine(rule).AppendLine(sprintf "  %5s %7s %11s  %s" "step" "scaling" "flops" "operands -> result").AppendLine(rule) |> ignore
             for s in Array.truncate maxSteps r.Steps do
@@ -250,6 +299,9 @@ module PlanReport =
                 sb.AppendLine(sprintf "  … %d more steps (--json lists the whole path)" (r.Steps.Length - maxSteps)) |> ignore
         sb.ToString()
 
+    /// The human report without scaling.
+    let text (r: PlanResult) = textWith None r
+
     let private levelName =
         function
         | Error -> "error"
@@ -258,7 +310,7 @@ module PlanReport =
 
     /// The JSON report: optimizer, flops, naive_flops, largest_intermediate, peak, write, backward_flops,
     /// activation_memory (exact integers), path (linear pairs), ssa_path, search_ms and diagnostics.
-    let json (r: PlanResult) =
+    let jsonWith (scaling: Scaling option) (r: PlanResult) =
         use ms = new MemoryStream()
         let write () =
             use w = new Utf8JsonWriter(ms, JsonWriterOptions(Indented = true))
@@ -277,7 +329,10 @@ module PlanReport =
             | Some c, Some t ->
                 big "flops" c.Flops
                 big "naive_flops" c.NaiveFlops
-                w.WriteNumber("speedup", ratio c.NaiveFlops c.Flops)
+                // The ratio overflows a double on large networks: null then, with its log10 always given.
+                let r = ratio c.NaiveFlops c.Flops
+                if Double.IsFinite r then w.WriteNumber("speedup", r) else w.WriteNull "speedup"
+                w.WriteNumber("log10_speedup", log10Speedup c)
                 w.WriteNumber("log10_flops", BigInteger.Log10(BigInteger.Max(c.Flops, BigInteger.One)))
                 big "largest_intermediate" c.LargestIntermediate
                 big "peak" c.Peak
@@ -288,6 +343,28 @@ module PlanReport =
                 paths "ssa_path" (ContractionTree.toSsa t)
             | _ -> w.WriteNull "path"
             w.WriteNumber("search_ms", Math.Round(r.SearchMs, 3))
+            match scaling with
+            | Some sc ->
+                // "scaling": {"formula": "flops ~ n^1.0", "optimizer": "greedy", "exponents": {"n": 1.01},
+                //             "points": {"n": [[8, 1234], …]}, "skipped": {"d": "why"}}
+                w.WriteStartObject "scaling"
+                w.WriteString("formula", Plan.formatScaling sc.Exponents)
+                w.WriteString("optimizer", sc.Optimizer)
+                w.WriteStartObject "exponents"
+                for e in sc.Exponents do
+                    w.WriteNumber(e.Parameter, Math.Round(e.Exponent, 4))
+                w.WriteEndObject()
+                w.WriteStartObject "points"
+                for e in sc.Exponents do
+                    w.WritePropertyName e.Parameter
+                    w.WriteRawValue("[" + String.Join(",", e.Points |> List.map (fun (v, f) -> sprintf "[%d,%O]" v f)) + "]")
+                w.WriteEndObject()
+                w.WriteStartObject "skipped"
+                for (name, why) in sc.Skipped do
+                    w.WriteString(name, why)
+                w.WriteEndObject()
+                w.WriteEndObject()
+            | None -> ()
             w.WriteStartArray "diagnostics"
             for d in r.Diagnostics do
                 w.WriteStartObject()
@@ -299,3 +376,6 @@ module PlanReport =
             w.WriteEndObject()
         write ()
         Encoding.UTF8.GetString(ms.ToArray())
+
+    /// The JSON report without scaling.
+    let json (r: PlanResult) = jsonWith None r

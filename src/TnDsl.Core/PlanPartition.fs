@@ -40,7 +40,10 @@ module PlanPartition =
         // Vertices 0..k-1 are tensors; an index on three or more of them becomes a hub vertex (a star).
         let edges = ResizeArray<struct (int * int * float)>()
         let mutable vertices = k
-        let indices = nodes |> Array.collect (fun t -> p.Inputs[t]) |> Array.distinct |> Array.sort
+        // A batch-like index ends up on every intermediate whatever the order, so it does not guide the split.
+        let batch = PlanGreedy.batchIndices p
+        let indices =
+            nodes |> Array.collect (fun t -> p.Inputs[t]) |> Array.distinct |> Array.filter (fun i -> not (Array.contains i batch)) |> Array.sort
         for i in indices do
             let inside = p.Carriers[i] |> Array.filter local.ContainsKey |> Array.map (fun t -> local[t])
             let w = max 0.01 (Math.Log2(float p.Size[i]))

@@ -54,7 +54,7 @@ public static class Initializers
                     return a + b;
                 }
             case InitSpec.Auto:
-                throw new NotSupportedException("the `auto` initialiser is not implemented by the TorchSharp backend yet");
+                throw new NotSupportedException("`auto` depends on the whole network: NetworkModule resolves it (AutoInit), and it cannot be part of a sum");
             default:
                 throw new NotSupportedException($"initialiser {init}");
         }

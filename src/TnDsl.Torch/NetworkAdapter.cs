@@ -27,7 +27,7 @@ public abstract record InitSpec
     public sealed record Copy : InitSpec;
     /// <summary>An isometry from all legs but the last onto the last (or the reverse).</summary>
     public sealed record Orthogonal : InitSpec;
-    /// <summary>Scale chosen from the network (not implemented by this backend yet).</summary>
+    /// <summary>Scale chosen from the network so that the output has unit variance (see <see cref="AutoInit"/>).</summary>
     public sealed record Auto : InitSpec;
     /// <summary>Constant entries.</summary>
     public sealed record Constant(double Value) : InitSpec;
@@ -76,7 +76,14 @@ public sealed record TensorSpec(
     string Param,
     int[] Legs,
     InitSpec? Init,
-    EmbeddingSpec? Embedding);
+    EmbeddingSpec? Embedding)
+{
+    /// <summary>Where the tensor was declared in its <c>.tn</c> file, if known.</summary>
+    public SourceLine? Source { get; init; }
+}
+
+/// <summary>A place in a <c>.tn</c> file: its path, a 1-based line and the text of that line (null if unread).</summary>
+public sealed record SourceLine(string File, int Line, string? Text);
 
 /// <summary>A flat network in C# shape: what <see cref="NetworkModule"/> is built from.</summary>
 public sealed record NetworkSpec(string Name, TensorSpec[] Tensors, IndexSpec[] Indices, int[] Output);
@@ -85,7 +92,7 @@ public sealed record NetworkSpec(string Name, TensorSpec[] Tensors, IndexSpec[] 
 /// The one place where the F# network model (<c>TnDsl.FlatNetwork</c>) is turned into the C#-shaped
 /// <see cref="NetworkSpec"/> the TorchSharp backend works on; nothing else in this assembly reads F# types.
 /// </summary>
-public static class NetworkAdapter
+public static partial class NetworkAdapter
 {
     /// <summary>Converts a checked flat network.</summary>
     public static NetworkSpec FromFlat(FlatNetwork net)
@@ -93,6 +100,7 @@ public static class NetworkAdapter
         var indices = net.Indices
             .Select(i => new IndexSpec(i.Id, i.Name, DimModule.size(i.Dim), DimModule.isDynamic(i.Dim)))
             .ToArray();
+        var files = new Dictionary<string, string[]?>();
         var tensors = net.Tensors
             .Select(t => new TensorSpec(
                 t.Id,
@@ -103,9 +111,30 @@ public static class NetworkAdapter
                 t.Param,
                 t.Legs.ToArray(),
                 t.Init is { } init ? FromInit(init.Value) : null,
-                t.Embedding is { } embedding ? FromEmbedding(embedding.Value) : null))
+                t.Embedding is { } embedding ? FromEmbedding(embedding.Value) : null)
+            {
+                Source = t.Range.Equals(TnDsl.Range.none) ? null : new SourceLine(t.Range.File, t.Range.Start.Line, LineOf(files, t.Range.File, t.Range.Start.Line)),
+            })
             .ToArray();
         return new NetworkSpec(net.Name, tensors, indices, net.Output.ToArray());
+    }
+
+    /// The text of a line of a file, or null when the file cannot be read (in-memory sources, say).
+    static string? LineOf(Dictionary<string, string[]?> files, string file, int line)
+    {
+        if (!files.TryGetValue(file, out var lines))
+        {
+            try
+            {
+                lines = File.Exists(file) ? File.ReadAllLines(file) : null;
+            }
+            catch (IOException)
+            {
+                lines = null;
+            }
+            files[file] = lines;
+        }
+        return lines is not null && line >= 1 && line <= lines.Length ? lines[line - 1].Trim() : null;
     }
 
     /// <summary>Converts an initialiser.</summary>

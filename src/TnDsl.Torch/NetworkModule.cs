@@ -15,10 +15,32 @@ public sealed record NetworkModuleOptions
     public long Seed { get; init; }
     /// <summary>Forces one kernel for every step it supports (tests, benchmarks); null picks the measured fastest.</summary>
     public PairKernel? Kernel { get; init; }
+    /// <summary>
+    /// Without a forced <see cref="Kernel"/>: when true (the default), the first forward call times every kernel
+    /// that can execute a step on that step's actual operands and keeps the fastest for every later call; when
+    /// false, each step uses <see cref="PairContraction.Fastest"/>, the rule measured once on typical steps.
+    /// </summary>
+    public bool MeasureKernels { get; init; } = true;
+    /// <summary>Runs <see cref="NetworkModule.forward"/> in log-scale (see <see cref="NetworkModule.ForwardLog(Tensor[])"/>):
+    /// intermediates are rescaled after every step and the result scaled back at the end.</summary>
+    public bool LogScale { get; init; }
 }
 
 /// <summary>One pairwise step of the execution plan: positions in the current operand list (linear convention).</summary>
-public sealed record PlanStep(int Left, int Right, PairContraction Contraction, PairKernel Kernel);
+public sealed record PlanStep(int Left, int Right, PairContraction Contraction, PairKernel Kernel)
+{
+    /// <summary>The measured seconds per kernel when the kernel was chosen by measurement (else null).</summary>
+    public IReadOnlyDictionary<PairKernel, double>? Timings { get; init; }
+}
+
+/// <summary>What one input of a <see cref="NetworkModule"/> takes: a raw tensor of shape
+/// [batch × <paramref name="BatchAxes"/>, ..<paramref name="Shape"/>], embedded by <paramref name="Embedding"/> if any.</summary>
+/// <param name="Name">The input family's name.</param>
+/// <param name="BatchAxes">How many leading dynamic (batch) axes it has.</param>
+/// <param name="Shape">The axes after the batch axes: the member axis of a family with subscripts, then the fixed legs.</param>
+/// <param name="Embedding">The embedding applied inside the module (raw values: class numbers for one-hot, values in
+/// [0, 1] for the others), or null for values fed as they are.</param>
+public sealed record InputInfo(string Name, int BatchAxes, long[] Shape, EmbeddingSpec? Embedding);
 
 /// <summary>
 /// A tensor network as a TorchSharp module. Weights are <c>Parameter</c>s named after their parameter id
@@ -31,20 +53,29 @@ public sealed record PlanStep(int Left, int Right, PairContraction Contraction, 
 /// </summary>
 public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
 {
-    enum Source { Parameter, Buffer, Input }
+    internal enum Source { Parameter, Buffer, Input }
 
     /// How the operand of one network tensor is obtained at run time.
-    sealed record Leaf(Source Source, string Name, int Slot, int Member, int[] Labels, bool Reduce, int[] ReducedLabels);
+    internal sealed record Leaf(Source Source, string Name, int Slot, int Member, int[] Labels, bool Reduce, int[] ReducedLabels);
 
     /// One input family fed as a single raw tensor.
-    sealed record InputSlot(string Name, int Batch, bool HasMemberAxis, int Members, long[] MemberShape, EmbeddingSpec? Embedding);
+    internal sealed record InputSlot(string Name, int Batch, bool HasMemberAxis, int Members, long[] MemberShape, EmbeddingSpec? Embedding);
 
     readonly NetworkSpec spec;
     readonly NetworkModuleOptions options;
     readonly Leaf[] leaves;
     readonly InputSlot[] slots;
+
+    /// How each network tensor's operand is obtained (for the source emitter).
+    internal IReadOnlyList<Leaf> Leaves => leaves;
+    /// The input families (for the source emitter).
+    internal IReadOnlyList<InputSlot> Slots => slots;
+    /// The permutation applied to the last intermediate, or null (for the source emitter).
+    internal long[]? FinalPermutation => finalPermutation;
     readonly PlanStep[] plan;
     readonly long[]? finalPermutation;
+    readonly int[] dynamicLabels;
+    bool kernelsChosen;
     readonly List<string> parameterNames = [];
     readonly List<string> bufferNames = [];
 
@@ -52,6 +83,9 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     public NetworkSpec Spec => spec;
     /// <summary>The input families, in the order <see cref="forward"/> takes them.</summary>
     public IReadOnlyList<string> InputNames => slots.Select(s => s.Name).ToArray();
+    /// <summary>What each input takes, in the order <see cref="forward"/> takes them.</summary>
+    public IReadOnlyList<InputInfo> Inputs =>
+        slots.Select(s => new InputInfo(s.Name, s.Batch, [.. s.HasMemberAxis ? new long[] { s.Members } : [], .. s.MemberShape], s.Embedding)).ToArray();
     /// <summary>The names of the output's axes (the network's output legs).</summary>
     public IReadOnlyList<string> OutputLegs => spec.Output.Select(l => spec.Indices[l].Name).ToArray();
     /// <summary>The trainable parameters' names, in first-use order.</summary>
@@ -60,6 +94,12 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     public IReadOnlyList<string> BufferNames => bufferNames;
     /// <summary>The pairwise steps executed by <see cref="forward"/>, including the left-to-right completion of a partial path.</summary>
     public IReadOnlyList<PlanStep> Plan => plan;
+    /// <summary>The planner's figures when the path came from the planner (see <see cref="NetworkModules"/>), else null.</summary>
+    public PlanFigures? PlanFigures { get; internal set; }
+    /// <summary>Whether every step's kernel is settled (forced, rule-based, or measured by a first forward call).</summary>
+    public bool KernelsChosen => kernelsChosen;
+    /// <summary>The number of trainable scalars (tied weights counted once).</summary>
+    public long ParameterCount => parameters().Sum(p => p.numel());
 
     /// <summary>Builds the module: creates and initialises parameters and buffers and prepares every step.</summary>
     /// <param name="spec">The network.</param>
@@ -77,7 +117,12 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         slots = MakeSlots(spec);
         leaves = MakeLeaves(spec, slots);
         (plan, finalPermutation) = MakePlan(spec, leaves, path, options.Kernel);
-        CreateState(options);
+        kernelsChosen = options.Kernel is not null || !options.MeasureKernels;
+        dynamicLabels = spec.Indices.Where(i => i.IsDynamic).Select(i => i.Id).ToArray();
+        var auto = AutoInit.Bases(spec);
+        CreateState(options, auto);
+        if (auto.Count > 0)
+            AutoInit.Scale(this, path, auto);
     }
 
     static long Size(NetworkSpec spec, int leg) => spec.Indices[leg].Size;
@@ -185,11 +230,10 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         return (steps.ToArray(), identity ? null : perm);
     }
 
-    void CreateState(NetworkModuleOptions options)
+    void CreateState(NetworkModuleOptions options, IReadOnlyDictionary<string, InitSpec> auto)
     {
         var device = options.Device ?? CPU;
         using var generator = new Generator((ulong)options.Seed);
-        var roles = new Dictionary<string, TensorRole>();
         foreach (var group in spec.Tensors.Where(t => t.Role != TensorRole.Input).GroupBy(t => t.Param))
         {
             var first = group.First();
@@ -201,8 +245,9 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                 if (!t.Legs.Select(l => Size(spec, l)).SequenceEqual(shape))
                     throw new ArgumentException($"tied tensors {first.Name} and {t.Name} differ in shape");
             }
-            var init = group.Select(t => t.Init).FirstOrDefault(i => i is not null)
-                       ?? (first.Role == TensorRole.Weight ? Initializers.DefaultWeight : Initializers.DefaultConst);
+            var init = auto.TryGetValue(first.Param, out var b) ? b
+                       : group.Select(t => t.Init).FirstOrDefault(i => i is not null)
+                         ?? (first.Role == TensorRole.Weight ? Initializers.DefaultWeight : Initializers.DefaultConst);
             using var values = Initializers.Make(init, shape, generator);
             var placed = values.to(options.DType, device);
             if (first.Role == TensorRole.Weight)
@@ -228,31 +273,66 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     }
 
     /// <summary>Contracts the network with inputs given by name (input family names, see <see cref="InputNames"/>).</summary>
-    public Tensor Forward(IReadOnlyDictionary<string, Tensor> inputs)
+    public Tensor Forward(IReadOnlyDictionary<string, Tensor> inputs) => forward(ByName(inputs));
+
+    /// <summary>
+    /// Contracts the network with inputs given by position (the order of <see cref="InputNames"/>). With
+    /// <see cref="NetworkModuleOptions.LogScale"/> the steps run rescaled (see <see cref="ForwardLog(Tensor[])"/>) and the
+    /// result is scaled back at the end, so intermediates cannot overflow or underflow although the result can.
+    /// </summary>
+    public override Tensor forward(Tensor[] inputs)
+    {
+        if (!options.LogScale)
+        {
+            using var scope = NewDisposeScope();
+            return Execute(inputs, false).Value.MoveToOuterDisposeScope();
+        }
+        using (var scope = NewDisposeScope())
+        {
+            var r = Execute(inputs, true);
+            return (r.Value * r.ExpandedLogScale().exp()).MoveToOuterDisposeScope();
+        }
+    }
+
+    /// <summary>
+    /// Contracts the network in log-scale: after every step the intermediate is divided by its largest absolute
+    /// value per batch element (per assignment of its dynamic legs) and the logarithm of that divisor is carried
+    /// alongside. Returns the normalised result and its log-scale, whose product is the network's value; nothing
+    /// overflows or underflows on the way, whatever the length of the chain. Differentiable.
+    /// </summary>
+    public LogScaled ForwardLog(Tensor[] inputs)
+    {
+        using var scope = NewDisposeScope();
+        var r = Execute(inputs, true);
+        return new LogScaled(r.Value.MoveToOuterDisposeScope(), r.LogScale.MoveToOuterDisposeScope(), r.BatchAxes);
+    }
+
+    /// <summary><see cref="ForwardLog(Tensor[])"/> with inputs given by name.</summary>
+    public LogScaled ForwardLog(IReadOnlyDictionary<string, Tensor> inputs) => ForwardLog(ByName(inputs));
+
+    Tensor[] ByName(IReadOnlyDictionary<string, Tensor> inputs)
     {
         var unknown = inputs.Keys.Except(InputNames).ToList();
         if (unknown.Count > 0)
             throw new ArgumentException($"unknown input(s) {string.Join(", ", unknown)}; the inputs are {string.Join(", ", InputNames)}");
-        return forward(slots.Select(s => inputs.TryGetValue(s.Name, out var v) ? v : throw new ArgumentException($"missing input {s.Name}")).ToArray());
+        return slots.Select(s => inputs.TryGetValue(s.Name, out var v) ? v : throw new ArgumentException($"missing input {s.Name}")).ToArray();
     }
 
-    /// <summary>Contracts the network with inputs given by position (the order of <see cref="InputNames"/>).</summary>
-    public override Tensor forward(Tensor[] inputs)
+    /// Runs the plan inside the caller's dispose scope; in log-scale the result carries its log-scale.
+    LogScaled Execute(Tensor[] inputs, bool logScale)
     {
         if (inputs.Length != slots.Length)
             throw new ArgumentException($"expected {slots.Length} input(s) ({string.Join(", ", InputNames)}), got {inputs.Length}");
         var (dtype, device) = Placement();
-        // One scope per call: every temporary made here dies with it, whatever happens; dead intermediates are
-        // disposed earlier, as soon as a step has consumed them.
-        using var scope = NewDisposeScope();
         var fed = new Tensor[slots.Length];
         for (int s = 0; s < slots.Length; s++)
             fed[s] = Prepare(slots[s], inputs[s], dtype, device);
 
-        var live = new List<(Tensor Value, bool Owned)>(leaves.Length);
+        var scaling = logScale ? new LogScaling(dynamicLabels, dtype, device) : null;
+        var live = new List<LiveOperand>(leaves.Length);
         foreach (var leaf in leaves)
         {
-            (Tensor, bool) operand = leaf.Source switch
+            (Tensor Value, bool Owned) operand = leaf.Source switch
             {
                 Source.Parameter => (get_parameter(leaf.Name)!, false),
                 Source.Buffer => (get_buffer(leaf.Name)!, false),
@@ -260,17 +340,37 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             };
             if (leaf.Reduce)
             {
-                var (reduced, _) = PairContraction.Reduce(operand.Item1, leaf.Labels, leaf.ReducedLabels.Contains);
-                if (operand.Item2)
-                    operand.Item1.Dispose();
+                var (reduced, _) = PairContraction.Reduce(operand.Value, leaf.Labels, leaf.ReducedLabels.Contains);
+                if (operand.Owned)
+                    operand.Value.Dispose();
                 operand = (reduced, true);
             }
-            live.Add(operand);
+            live.Add(scaling is null
+                ? new LiveOperand(operand.Value, operand.Owned, leaf.ReducedLabels, null)
+                : scaling.Normalise(operand.Value, operand.Owned, leaf.ReducedLabels, scaling.Zero()));
         }
-        foreach (var step in plan)
+        bool measure = !kernelsChosen;
+        var measured = measure ? new Dictionary<string, PlanStep>() : null;
+        for (int s = 0; s < plan.Length; s++)
         {
+            if (measured is not null)
+            {
+                // Steps of the same form (equation and operand shapes, as along a chain) share one measurement.
+                var (left, right) = (live[plan[s].Left].Value, live[plan[s].Right].Value);
+                var key = plan[s].Contraction.Equation is { } eq ? $"{eq}|{string.Join(",", left.shape)}|{string.Join(",", right.shape)}" : $"#{s}";
+                plan[s] = measured.TryGetValue(key, out var same)
+                    ? plan[s] with { Kernel = same.Kernel, Timings = same.Timings }
+                    : measured[key] = Measure(plan[s], left, right, device);
+            }
+            var step = plan[s];
             var a = live[step.Left];
             var b = live[step.Right];
+            if (scaling is not null)
+            {
+                // A batch label summed here may carry different scales per entry: fold them into the values first.
+                a = scaling.Fold(a, step.Contraction.Contracted);
+                b = scaling.Fold(b, step.Contraction.Contracted);
+            }
             var r = step.Contraction.Apply(a.Value, b.Value, step.Kernel);
             if (a.Owned)
                 a.Value.Dispose();
@@ -278,10 +378,52 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                 b.Value.Dispose();
             live.RemoveAt(Math.Max(step.Left, step.Right));
             live.RemoveAt(Math.Min(step.Left, step.Right));
-            live.Add((r, true));
+            live.Add(scaling is null
+                ? new LiveOperand(r, true, step.Contraction.Result, null)
+                : scaling.Normalise(r, true, step.Contraction.Result, a.Log! + b.Log!));
         }
-        var result = finalPermutation is null ? live[0].Value.alias() : live[0].Value.permute(finalPermutation);
-        return result.MoveToOuterDisposeScope();
+        kernelsChosen = true;
+        var last = live[0];
+        var value = finalPermutation is null ? last.Value.alias() : last.Value.permute(finalPermutation);
+        if (scaling is null)
+            return new LogScaled(value, zeros([], dtype, device), []);
+        var batchAxes = spec.Output.Select((l, k) => (l, k)).Where(x => spec.Indices[x.l].IsDynamic).Select(x => x.k).ToArray();
+        return new LogScaled(value, scaling.ToLegs(last.Log!, spec.Output.Where(l => spec.Indices[l].IsDynamic).ToArray()), batchAxes);
+    }
+
+    /// <summary>
+    /// Times every kernel that can execute <paramref name="step"/> on its actual operands (without autograd; one
+    /// warm-up call, then the best of up to three timed calls, fewer once a kernel has taken 50 ms) and returns the
+    /// step with the fastest (the rule's kernel where it is within 10% of the fastest). Runs on the first forward
+    /// call, once per distinct form of step.
+    /// </summary>
+    static PlanStep Measure(PlanStep step, Tensor a, Tensor b, Device device)
+    {
+        var timings = new Dictionary<PairKernel, double>();
+        using var guard = no_grad();
+        var clock = new System.Diagnostics.Stopwatch();
+        foreach (var kernel in Enum.GetValues<PairKernel>().Where(step.Contraction.Supports))
+        {
+            double best = double.PositiveInfinity, spent = 0;
+            for (int rep = 0; rep < 4 && spent < 0.05; rep++)
+            {
+                clock.Restart();
+                using (var r = step.Contraction.Apply(a, b, kernel))
+                    if (device.type == DeviceType.CUDA)
+                        cuda.synchronize();
+                double t = clock.Elapsed.TotalSeconds;
+                spent += t;
+                if (rep > 0)
+                    best = Math.Min(best, t);
+            }
+            timings[kernel] = double.IsInfinity(best) ? spent : best;
+        }
+        // Timings on a busy machine are noisy: the rule's kernel (PairContraction.Fastest) is kept unless another
+        // is more than 10% faster.
+        var fastest = timings.MinBy(kv => kv.Value);
+        var rule = step.Contraction.Fastest;
+        var chosen = timings.TryGetValue(rule, out var ruleTime) && ruleTime <= 1.1 * fastest.Value ? rule : fastest.Key;
+        return step with { Kernel = chosen, Timings = timings };
     }
 
     /// Checks a raw input, moves it to the module's device and embeds it (or converts it to the module's dtype).

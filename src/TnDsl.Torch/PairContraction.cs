@@ -26,6 +26,9 @@ public sealed class PairContraction
     readonly long[] perA, perB;
     readonly int[] contractA, contractB;
     readonly bool identityA, identityB;
+    // The swapped product B·A: A as [batch, contracted, free], B as [batch, free, contracted].
+    readonly long[] swapA, swapB;
+    readonly bool swapped;
 
     /// <summary>Labels on both operands and kept, in the left operand's order.</summary>
     public IReadOnlyList<int> Batch { get; }
@@ -37,6 +40,10 @@ public sealed class PairContraction
     public IReadOnlyList<int> RightFree { get; }
     /// <summary>The labels of the result's axes, in order.</summary>
     public IReadOnlyList<int> Result { get; }
+    /// <summary>The axes of the left operand that are summed, in <see cref="Contracted"/> order (tensordot's dims).</summary>
+    public IReadOnlyList<int> ContractedLeftAxes => contractA;
+    /// <summary>The axes of the right operand that are summed, in <see cref="Contracted"/> order (tensordot's dims).</summary>
+    public IReadOnlyList<int> ContractedRightAxes => contractB;
     /// <summary>The einsum equation of this step (null where more than 52 distinct labels take part).</summary>
     public string? Equation { get; }
 
@@ -58,6 +65,14 @@ public sealed class PairContraction
         perB = Batch.Concat(Contracted).Concat(RightFree).Select(l => (long)IndexOf(right, l)).ToArray();
         identityA = perA.Select((p, i) => p == i).All(x => x);
         identityB = perB.Select((p, i) => p == i).All(x => x);
+        swapA = Batch.Concat(Contracted).Concat(LeftFree).Select(l => (long)IndexOf(left, l)).ToArray();
+        swapB = Batch.Concat(RightFree).Concat(Contracted).Select(l => (long)IndexOf(right, l)).ToArray();
+        static bool Identity(long[] p) => p.Select((x, i) => x == i).All(x => x);
+        int Copies(bool a, bool b) => (a ? 0 : 1) + (b ? 0 : 1);
+        // Computing (B·A)ᵀ costs no permutation of the result when one side has no free legs, so it is used
+        // where it needs fewer operand permutations (e.g. env[b,p,r]·x[b,p] as x[b,1,p]·env[b,p,r]).
+        swapped = (LeftFree.Count == 0 || RightFree.Count == 0)
+                  && Copies(Identity(swapA), Identity(swapB)) < Copies(identityA, identityB);
         contractA = Contracted.Select(l => IndexOf(left, l)).ToArray();
         contractB = Contracted.Select(l => IndexOf(right, l)).ToArray();
 
@@ -132,6 +147,16 @@ public sealed class PairContraction
             shape[nb + nl + i] = sb[perB[nb + Contracted.Count + i]];
         // Temporaries are disposed one by one rather than through a dispose scope: this runs once per step and
         // the scope's bookkeeping is measurable next to small products. Identity permutations are skipped.
+        if (swapped)
+        {
+            using var sa2 = Identity(perm: swapA) ? null : a.permute(swapA);
+            using var sb2 = Identity(perm: swapB) ? null : b.permute(swapB);
+            using var ak = (sa2 ?? a).reshape(bs, k, m);
+            using var bk = (sb2 ?? b).reshape(bs, n, k);
+            // One of m, n is 1, so (B·A) [bs, n, m] holds the entries of [bs, m, n] in the same order.
+            using var rs = bk.bmm(ak);
+            return rs.reshape(shape);
+        }
         using var ap = identityA ? null : a.permute(perA);
         using var bp = identityB ? null : b.permute(perB);
         // Without batch legs a 2-D matmul lets BLAS see one large product rather than a batch of one.
@@ -139,6 +164,14 @@ public sealed class PairContraction
         using var b3 = nb == 0 ? (bp ?? b).reshape(k, n) : (bp ?? b).reshape(bs, k, n);
         using var r = nb == 0 ? a3.matmul(b3) : a3.bmm(b3);
         return r.reshape(shape);
+    }
+
+    static bool Identity(long[] perm)
+    {
+        for (int i = 0; i < perm.Length; i++)
+            if (perm[i] != i)
+                return false;
+        return true;
     }
 
     /// <summary>

@@ -8,12 +8,12 @@ namespace TnDsl.TorchBench;
 /// <summary>Benchmarks for the TorchSharp backend: commands that print figures, never assertions.</summary>
 public static class Program
 {
-    /// <summary>Entry point: <c>kernels [--dtype float32|float64] [--device cpu|cuda] [--threads N]</c>.</summary>
+    /// <summary>Entry point: <c>kernels|mps|backend [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N]</c>.</summary>
     public static int Main(string[] args)
     {
-        if (args.Length == 0 || args[0] is not ("kernels" or "mps"))
+        if (args.Length == 0 || args[0] is not ("kernels" or "mps" or "backend"))
         {
-            Console.Error.WriteLine("usage: TnDsl.TorchBench kernels|mps [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N]");
+            Console.Error.WriteLine("usage: TnDsl.TorchBench kernels|mps|backend [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N]");
             return 2;
         }
         string Opt(string name, string dflt)
@@ -28,9 +28,19 @@ public static class Program
             set_num_threads(int.Parse(Opt("--threads", "1")));
         if (args[0] == "kernels")
             Kernels(dtype, device);
+        else if (args[0] == "backend")
+            BackendBench.Run(dtype, device, int.Parse(Opt("--sites", "784")), Opt("--examples", FindExamples()));
         else
             Mps(dtype, device, int.Parse(Opt("--sites", "100")));
         return 0;
+    }
+
+    static string FindExamples()
+    {
+        for (var dir = new DirectoryInfo(Directory.GetCurrentDirectory()); dir is not null; dir = dir.Parent)
+            if (Directory.Exists(Path.Combine(dir.FullName, "examples")))
+                return Path.Combine(dir.FullName, "examples");
+        return "examples";
     }
 
     /// One step of a typical plan: the operands' labelled shapes and the labels kept afterwards.

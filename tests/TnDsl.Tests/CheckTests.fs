@@ -52,6 +52,7 @@ let corpus: (string * string * (string * string) list) list =
       "TN0209", "network a() {\n  index i: 2\n  index j: 3\n  weight A: (i) shared W\n  «weight B: (j) shared W»\n}", []
       "TN0210", "network a() {\n  index batch: dynamic\n  index p: 3\n  input x: (batch, «p») embed onehot(2)\n  weight A: (p)\n  output (batch)\n}", []
       "TN0211", "network a() {\n  index i: 2\n  index j: 3\n  index k: 2\n  «const C: (i, j, k) = copy»\n  weight A: (i, j, k)\n}", []
+      "TN0211", "network a() {\n  index i: 2\n  index j: 3\n  index k: 2\n  index l: 3\n  «const C: (i, j, k, l) = identity»\n  weight A: (i, j, k, l)\n}", []
       "TN0212", "network a() {\n  index i: 2\n  «index unused: 2»\n  weight A: (i)\n}", []
       "TN0213", "«network a() {\n  index i: 2\n  index j: 2\n  weight A: (i)\n  weight B: (j)\n}»", []
       "TN0214", "network a() {\n  index i[k]: 2^40 for k in 0..1\n  «weight A: (i[0], i[1])»\n}", []
@@ -100,6 +101,13 @@ let ``codes are unique and each phase keeps to its range`` () =
     Assert.Equal(kinds.Length, (kinds |> Array.distinctBy (fun k -> k.Code)).Length)
     for k in kinds do
         Assert.Matches("^TN0[0-2][0-9][0-9]$", k.Code)
+
+[<Fact>]
+let ``an identity constant pairs its legs from the outside in: (2, 3, 3, 2) and (2, 5, 2) fit`` () =
+    let even = "network a() {\n  index i: 2\n  index j: 3\n  index k: 3\n  index l: 2\n  const C: (i, j, k, l) = identity\n  weight A: (i, j, k, l)\n}"
+    let odd = "network a() {\n  index q: 2\n  index p: 5\n  index r: 2\n  const D: (q, p, r) = identity\n  weight B: (q, p, r)\n}"
+    Assert.Empty(codes (compile even []))
+    Assert.Empty(codes (compile odd []))
 
 [<Fact>]
 let ``a bond used three times is reported at its third use`` () =

@@ -390,3 +390,118 @@ let ``a flat network's dynamic batch takes the --size override by family`` () =
     Assert.Equal<string array>([| "batch"; "o" |], problem.Output)
     let problem16, _ = PlanInput.ofNetwork net Map.empty
     Assert.Equal(16L, problem16.Sizes["batch"])
+
+/// The born machine of examples/born-machine.tn (784 sites, chi = 30, batch 1000) as a planning problem.
+let bornMachine () =
+    let path = IO.Path.Combine(Support.examplesDir, "born-machine.tn")
+    let net = (Compiler.compileFile path Compiler.defaultOptions).Network.Value
+    let problem, _ = PlanInput.ofNetwork net Map.empty
+    match Problem.index Range.none problem with
+    | Ok p -> p
+    | Result.Error ds -> failwithf "%A" ds
+
+/// The order a person writes for a born machine: each one-hot input into its site tensor, then one sweep from
+/// site 0 along the chain carrying the batch.
+let bornHandOrder (p: Indexed) =
+    let n = p.Inputs.Length / 2
+    let id name = Array.IndexOf(p.Problem.Names, name)
+    let steps = ResizeArray<int array>()
+    let node () = p.Inputs.Length + steps.Count - 1
+    let absorbed =
+        [| for k in 0 .. n - 1 do
+               steps.Add [| id (sprintf "x[%d]" k); id (sprintf "A[%d]" k) |]
+               yield node () |]
+    let mutable acc = absorbed[0]
+    for k in 1 .. n - 1 do
+        steps.Add [| acc; absorbed[k] |]
+        acc <- node ()
+    ContractionTree.ofSsa p.Inputs.Length (steps.ToArray())
+
+[<Fact>]
+let ``born machine: greedy and auto stay within 1.5 times the hand order (absorb inputs, then sweep)`` () =
+    let p = bornMachine ()
+    let hand = bornHandOrder p
+    Assert.Equal(Ok(), ContractionTree.validate hand)
+    let handFlops = Cost.flops p hand
+    // Per site: batch·2·chi² ×2 to absorb the input, batch·chi² ×2 to sweep: about 784 · 5.4e6 ≈ 4.2e9.
+    Assert.InRange(float handFlops, 3e9, 5e9)
+    for name in [ "greedy"; "auto" ] do
+        let r = Plan.run name PlanOptions.defaults p
+        Assert.True(Plan.succeeded r)
+        let ratio = float r.Cost.Value.Flops / float handFlops
+        Assert.True(ratio <= 1.5, sprintf "%s: %.3g flops, %.2f times the hand order" name (float r.Cost.Value.Flops) ratio)
+
+/// The norm of an open-boundary MPS (two copies joined on their physical legs), with a parameter `m` that a
+/// `require` keeps small so that scaling it fails.
+let mpsNormSource = """
+network norm(n: int = 32, chi: int = 4, m: int = 3) {
+  require n >= 2, "an MPS needs at least two sites"
+  require m < 6, "m stays below 6"
+  index p[i]: 2 for i in 0..n-1
+  index b[i]: chi for i in 1..n-1
+  index c[i]: chi for i in 1..n-1
+  weight A[0]: (p[0], b[1])
+  weight A[i]: (b[i], p[i], b[i+1]) for i in 1..n-2
+  weight A[n-1]: (b[n-1], p[n-1])
+  weight B[0]: (p[0], c[1])
+  weight B[i]: (c[i], p[i], c[i+1]) for i in 1..n-2
+  weight B[n-1]: (c[n-1], p[n-1])
+  output ()
+}
+"""
+
+[<Fact>]
+let ``scaling of an MPS norm: flops grow as n^1 and chi^3, and a parameter whose require fails is skipped`` () =
+    let path = IO.Path.Combine(IO.Path.GetTempPath(), sprintf "tn-norm-%d.tn" (Random().Next()))
+    IO.File.WriteAllText(path, mpsNormSource)
+    try
+        let net = (Compiler.compileFile path Compiler.defaultOptions).Network.Value
+        let s = PlanApi.scalingOf net path [||] null [||]
+        // Theory: the zipper contraction costs O(n d chi^3); n starts at 32 so that the chain ends weigh little.
+        let exponent name = (s.Exponents |> List.find (fun e -> e.Parameter = name)).Exponent
+        Assert.InRange(exponent "n", 0.85, 1.15)
+        Assert.InRange(exponent "chi", 2.8, 3.2)
+        let _, why = Assert.Single(s.Skipped)
+        Assert.Contains("m=6", why)
+        // The same in the JSON report.
+        let run = PlanApi.planTnNetwork net path [||] null "greedy" [||] 0L true true
+        Assert.Equal(0, run.ExitCode)
+        use doc = Text.Json.JsonDocument.Parse run.Output
+        let sc = doc.RootElement.GetProperty("scaling")
+        Assert.InRange(sc.GetProperty("exponents").GetProperty("chi").GetDouble(), 2.8, 3.2)
+        Assert.True(sc.GetProperty("skipped").TryGetProperty("m") |> fst)
+        Assert.StartsWith("flops ~ n^1.0 chi^", sc.GetProperty("formula").GetString())
+    finally
+        IO.File.Delete path
+
+/// A random connected network of n tensors: a random spanning tree plus extra bonds, sizes 2..4, one open leg.
+let randomConnected (seed: int) (n: int) =
+    let rng = Random seed
+    let edges = ResizeArray<int * int>()
+    for t in 1 .. n - 1 do
+        edges.Add(rng.Next t, t)
+    for _ in 1 .. n / 2 do
+        let a, b = rng.Next n, rng.Next n
+        if a <> b then edges.Add(min a b, max a b)
+    let name e = sprintf "e%d" e
+    let tensors =
+        Array.init n (fun t ->
+            [| for e in 0 .. edges.Count - 1 do
+                   let (a, b) = edges[e]
+                   if a = t || b = t then name e
+               if t = 0 then "open" |])
+    let sizes = [ yield "open", 3L; for e in 0 .. edges.Count - 1 -> name e, int64 (2 + rng.Next 3) ] |> Map.ofList
+    match Problem.index Range.none (Problem.create None tensors sizes [| "open" |]) with
+    | Ok p -> p
+    | Result.Error ds -> failwithf "%A" ds
+
+[<Property(MaxTest = 40)>]
+let ``the pruned connected search finds the same minimum as the unpruned one on 12 to 15 tensors`` (seed: int) =
+    let n = 12 + abs (seed % 4)
+    let p = randomConnected seed n
+    let flops solve =
+        match solve 0 p PlanOptions.defaults with
+        | Ok (Some t) -> Some(Cost.flops p t)
+        | _ -> None
+    let pruned = flops PlanOptimal.solveWith
+    pruned.IsSome && pruned = flops PlanOptimal.solveUnpruned

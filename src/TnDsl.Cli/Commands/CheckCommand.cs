@@ -48,6 +48,33 @@ public static class CheckCommand
         w.WriteLine($"  open legs   {FormatLegs(s.OpenLegNames)}");
         if (s.Cuts.Length > 0)
             w.WriteLine($"  cuts        {string.Join(", ", s.Cuts)}");
+        foreach (var c in CutBounds(s))
+            w.WriteLine($"  cut {c.Name}: {CutLine(c)}");
+    }
+
+    /// <summary>The declared cuts' min-cut bounds (one exact max-flow each; empty without cuts).</summary>
+    private static TnDsl.CutView[] CutBounds(NetworkSummary s) =>
+        s.Cuts.Length == 0 ? [] : TnDsl.MinCutApi.Declared(s.Network);
+
+    /// <summary>One cut's summary: <c>bound 8 (3 bits), trivial 256 (8 bits): min-cut tighter</c>.</summary>
+    public static string CutLine(TnDsl.CutView c)
+    {
+        var verdict = c.Tighter switch
+        {
+            "min-cut" => "min-cut tighter",
+            "trivial" => "trivial tighter",
+            _ => "equal to the trivial bound",
+        };
+        return $"bound {Exact(c.Bound, c.Bits)} ({Bits(c.Bits)} bits), trivial {Exact(c.Trivial, c.TrivialBits)} ({Bits(c.TrivialBits)} bits): {verdict}";
+    }
+
+    private static string Bits(double b) => b.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>An exact integer, or <c>2^bits</c> past 40 digits (the JSON form is always exact).</summary>
+    private static string Exact(System.Numerics.BigInteger b, double bits)
+    {
+        var text = b.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return text.Length <= 40 ? text : $"~2^{Bits(bits)}";
     }
 
     private static string FormatLegs(string[] legs) =>
@@ -109,6 +136,20 @@ public static class CheckCommand
                 j.WriteEndArray();
                 j.WriteStartArray("cuts");
                 foreach (var c in s.Cuts) j.WriteStringValue(c);
+                j.WriteEndArray();
+                // One object per declared cut: exact bounds as decimal strings, bits beside them.
+                j.WriteStartArray("cutBounds");
+                foreach (var c in CutBounds(s))
+                {
+                    j.WriteStartObject();
+                    j.WriteString("name", c.Name);
+                    j.WriteString("bound", c.Bound.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    j.WriteNumber("bits", c.Bits);
+                    j.WriteString("trivial", c.Trivial.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    j.WriteNumber("trivialBits", c.TrivialBits);
+                    j.WriteString("tighter", c.Tighter);
+                    j.WriteEndObject();
+                }
                 j.WriteEndArray();
                 j.WriteEndObject();
             }

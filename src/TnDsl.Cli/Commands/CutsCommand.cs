@@ -13,8 +13,15 @@ namespace TnDsl.Cli.Commands;
 public static class CutsCommand
 {
     /// <summary>Parses the arguments, compiles the file and prints the analysis. Returns the exit code.</summary>
-    public static int Run(string[] args)
+    public static int Run(string[] args) => Run(args, Console.Out, Console.Error);
+
+    /// <summary>
+    /// The command with its output streams given (the report to <paramref name="output"/>, diagnostics and usage
+    /// errors to <paramref name="err"/>), so that tests run it in process. Returns the exit code.
+    /// </summary>
+    public static int Run(string[] args, TextWriter output, TextWriter err)
     {
+        int Usage(string message) => UsageError(message, err);
         string? file = null, cut = null;
         bool profile = false, json = false;
         var overrides = new List<(string, string)>();
@@ -37,8 +44,8 @@ public static class CutsCommand
             }
         }
         if (file is null) return Usage("missing FILE");
-        var net = LoadNetwork(file, overrides, Console.Error);
-        return net is null ? 1 : Render(net, cut, profile, json, Console.Out, Console.Error);
+        var net = LoadNetwork(file, overrides, err);
+        return net is null ? 1 : Render(net, cut, profile, json, output, err);
     }
 
     /// <summary>
@@ -57,10 +64,10 @@ public static class CutsCommand
         return result.SummaryOrNull?.Network;
     }
 
-    static int Usage(string message)
+    static int UsageError(string message, TextWriter err)
     {
-        Console.Error.WriteLine($"tn cuts: {message}");
-        Console.Error.WriteLine("usage: tn cuts FILE [--cut NAME] [--profile] [--set k=v] [--json]");
+        err.WriteLine($"tn cuts: {message}");
+        err.WriteLine("usage: tn cuts FILE [--cut NAME] [--profile] [--set k=v] [--json]");
         return 2;
     }
 
@@ -111,7 +118,7 @@ public static class CutsCommand
             }).ToList();
             Grid(sb, new[] { "cut", "bound", "bits", "trivial", "tighter", "severed bonds" }, rows);
             foreach (var c in view.Cuts)
-                sb.AppendLine($"  {c.Name}: A = {{{string.Join(", ", c.LeftTensors)}}}  B = {{{string.Join(", ", c.RightTensors)}}}");
+                sb.AppendLine($"  {c.Name}: A = {Tensors(c.LeftTensors)}  B = {Tensors(c.RightTensors)}");
         }
         else if (view.Profile.Count == 0)
         {
@@ -131,6 +138,13 @@ public static class CutsCommand
             sb.AppendLine($"oversized: {o.Name} has dimension {o.Dim}, at most {o.ReducibleTo} can flow through it");
         return sb.ToString();
     }
+
+    /// <summary>A tensor set for the table: in full up to 12 names, else the first and last few and the count
+    /// (the JSON lists every tensor).</summary>
+    static string Tensors(IReadOnlyList<string> names) =>
+        names.Count <= 12
+            ? "{" + string.Join(", ", names) + "}"
+            : "{" + string.Join(", ", names.Take(4)) + ", …, " + string.Join(", ", names.Skip(names.Count - 2)) + $"}} ({names.Count} tensors)";
 
     static void Grid(StringBuilder sb, string[] header, List<string[]> rows)
     {

@@ -13,7 +13,7 @@ public static class PlanCommand
 {
     private const string Usage =
         "usage: tn plan FILE.tn|FILE.json [--set NAME=VALUE]... [--network NAME] [--optimizer NAME]\n" +
-        "               [--size NAME=N]... [--memory-limit N] [--json]\n" +
+        "               [--size NAME=N]... [--memory-limit N] [--no-scaling] [--json]\n" +
         "       tn plan --einsum \"ab,bc->ac\" --shapes \"2x3,3x4\" [options]";
 
     /// <summary>Runs the command with the arguments after <c>plan</c>.</summary>
@@ -25,6 +25,7 @@ public static class PlanCommand
         var sizes = new List<KeyValuePair<string, long>>();
         long memoryLimit = 0;
         var json = false;
+        var scaling = true;
         for (var i = 0; i < args.Length; i++)
         {
             var a = args[i];
@@ -37,6 +38,9 @@ public static class PlanCommand
             {
                 case "--json":
                     json = true;
+                    break;
+                case "--no-scaling":
+                    scaling = false;
                     break;
                 case "--optimizer":
                     optimizer = Next() ?? "";
@@ -95,7 +99,8 @@ public static class PlanCommand
                 var check = Frontend.Check(file, sets, network!);
                 foreach (var d in check.Diagnostics) Console.Error.WriteLine(d.Rendered);
                 if (check.HasErrors) return 1;
-                run = PlanApi.planNetwork(check.SummaryOrNull.Network, optimizer, sizes.ToArray(), memoryLimit, json);
+                run = PlanApi.planTnNetwork(check.SummaryOrNull.Network, file, sets.ToArray(), network!, optimizer,
+                    sizes.ToArray(), memoryLimit, json, scaling);
             }
             else
                 run = PlanApi.planJsonFile(file, optimizer, sizes.ToArray(), memoryLimit, json);

@@ -55,11 +55,11 @@ public static class Layers
         options ??= new LayerOptions();
         NativeLoader.EnsureLoaded();
         var declared = NetworkAdapter.FromFlat(net);
-        var spec = AutoInit.Prepare(declared);
+        var spec = LayerAutoInit.Prepare(declared);
         var path = LayerPath.Best(net, options.Optimizer);
         var built = new NetworkModule(spec, path, new NetworkModuleOptions { DType = ScalarType.Float64, Seed = options.Seed });
         var layer = new SpecLayer(net, built);
-        AutoInit.Calibrate(layer, declared, options.Seed);
+        LayerAutoInit.Calibrate(layer, declared, options.Seed);
         layer.to(options.DType);
         if (options.Device is { } device)
             layer.to(device);

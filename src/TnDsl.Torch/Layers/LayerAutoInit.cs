@@ -9,7 +9,7 @@ namespace TnDsl.Torch;
 /// inputs, standard normal features otherwise). A network is multilinear in its tensors, so scaling each of the m
 /// uses of auto weights by c scales the output by c^m and one step is exact; a second step absorbs rounding.
 /// </summary>
-public static class AutoInit
+public static class LayerAutoInit
 {
     const int CalibrationBatch = 256;
 

@@ -1,0 +1,53 @@
+namespace TnDsl.Cli.Commands;
+
+using TnDsl.Torch.BornMachine;
+
+/// <summary>The NLL-per-loop plot of a Born-machine run (ScottPlot 5), with the authors' final figure for the same Dmax.</summary>
+public static class BornPlot
+{
+    /// <summary>
+    /// Writes a PNG: training NLL (left axis) and test NLL (right axis) per loop (loop 0, the initial state, left out:
+    /// its NLL dwarfs the rest; each axis frames loops 3 onwards),
+    /// and, for the MNIST set (<paramref name="mnist"/>), a dashed line at the authors' final training NLL when they report that Dmax.
+    /// </summary>
+    public static void WriteNll(string path, IReadOnlyList<LoopRecord> history, int dmax, bool mnist)
+    {
+        var plot = new ScottPlot.Plot();
+        var rows = history.Where(h => h.Loop > 0).ToList();
+        bool hasReference = mnist && PublishedFigures.MnistTrainNll.TryGetValue(dmax, out _);
+        double reference = hasReference ? PublishedFigures.MnistTrainNll[dmax] : double.NaN;
+        if (rows.Count > 0)
+        {
+            var loops = rows.Select(h => (double)h.Loop).ToArray();
+            var train = plot.Add.Scatter(loops, rows.Select(h => h.TrainNll).ToArray());
+            train.LegendText = "train NLL (left axis)";
+            var test = plot.Add.Scatter(loops, rows.Select(h => h.TestNll).ToArray());
+            test.LegendText = "test NLL (right axis)";
+            test.Axes.YAxis = plot.Axes.Right;
+            // The first loops start hundreds of nats higher: frame loops 3 onwards (and the reference) on each axis.
+            Frame(plot.Axes.Left, rows.Where(h => h.Loop >= 3).Select(h => h.TrainNll).Concat(hasReference ? [reference] : []));
+            Frame(plot.Axes.Right, rows.Where(h => h.Loop >= 3).Select(h => h.TestNll));
+        }
+        if (hasReference)
+        {
+            var line = plot.Add.HorizontalLine(reference);
+            line.LinePattern = ScottPlot.LinePattern.Dashed;
+            line.LegendText = $"authors' final train NLL, Dmax {dmax}: {reference:F2}";
+        }
+        plot.Title($"MPS Born machine, Dmax {dmax}");
+        plot.XLabel("loop");
+        plot.Axes.Left.Label.Text = "train NLL (nats per image)";
+        plot.Axes.Right.Label.Text = "test NLL (nats per image)";
+        plot.ShowLegend(ScottPlot.Alignment.MiddleRight);
+        plot.SavePng(path, 800, 500);
+    }
+
+    static void Frame(ScottPlot.IYAxis axis, IEnumerable<double> values)
+    {
+        var v = values.Where(double.IsFinite).ToList();
+        if (v.Count == 0)
+            return;
+        double lo = v.Min(), hi = v.Max(), pad = Math.Max(0.05 * (hi - lo), 1e-3);
+        axis.Range.Set(lo - pad, hi + pad);
+    }
+}

@@ -1,0 +1,211 @@
+namespace TnDsl.Cli.Commands;
+
+using System.Diagnostics;
+using System.Globalization;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using TnDsl.Torch;
+using TorchSharp;
+using static TorchSharp.torch;
+
+/// <summary>
+/// <c>tn run FILE [--set k=v] [--network NAME] [--device cpu|cuda] [--dtype float32|float64] [--batch N]
+/// [--seed S] [--repeat R] [--optimizer NAME] [--threads N]</c>: builds the TorchSharp module of a network (planned by the
+/// planner), runs random inputs through it and prints the output shape, the parameter count, the plan's flops and
+/// the time per batch (median of R calls, forward and forward + backward).
+/// Exit codes: 0 ran, 1 the network has errors or could not run, 2 a usage error.
+/// </summary>
+public static class RunCommand
+{
+    private const string Usage =
+        "usage: tn run FILE [--set NAME=VALUE]... [--network NAME] [--device cpu|cuda] [--dtype float32|float64]\n" +
+        "              [--batch N] [--seed S] [--repeat R] [--optimizer NAME] [--threads N]";
+
+    /// <summary>Elements above which an intermediate is refused before anything is allocated (16 GiB of float32).</summary>
+    private const long MaxElements = 4L << 30;
+
+    /// <summary>Runs the command with the arguments after <c>run</c>.</summary>
+    public static int Run(string[] argv)
+    {
+        if (argv.Contains("--help") || argv.Contains("-h"))
+        {
+            Console.WriteLine(Usage);
+            return 0;
+        }
+        var args = Args.Parse(argv, ["--set", "--network", "--device", "--dtype", "--batch", "--seed", "--repeat", "--optimizer", "--threads"], []);
+        var file = args.Single("FILE (a .tn file)");
+        var deviceName = args.Value("--device") ?? "cpu";
+        if (deviceName is not ("cpu" or "cuda"))
+            throw new UsageException($"--device takes cpu or cuda, got '{deviceName}'");
+        var dtype = (args.Value("--dtype") ?? "float32") switch
+        {
+            "float32" => ScalarType.Float32,
+            "float64" => ScalarType.Float64,
+            var other => throw new UsageException($"--dtype takes float32 or float64, got '{other}'"),
+        };
+        long? batch = args.Value("--batch") is { } b ? Positive(b, "--batch") : null;
+        long seed = args.Value("--seed") is { } s
+            ? long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var sv) ? sv : throw new UsageException($"--seed takes an integer, got '{s}'")
+            : 0;
+        int repeat = (int)(args.Value("--repeat") is { } r ? Positive(r, "--repeat") : 10);
+        var optimizer = args.Value("--optimizer") ?? "auto";
+        int? threads = args.Value("--threads") is { } th ? (int)Positive(th, "--threads") : null;
+
+        if (!File.Exists(file))
+        {
+            Console.Error.WriteLine($"tn run: {file}: no such file");
+            return 1;
+        }
+        NativeLoader.EnsureLoaded();
+        if (deviceName == "cuda" && !cuda.is_available())
+        {
+            Console.Error.WriteLine("tn run: --device cuda: CUDA is not available here (no GPU, or TorchSharp's CPU-only native libraries); use --device cpu");
+            return 1;
+        }
+        var device = new Device(deviceName);
+        if (threads is { } nt)
+            set_num_threads(nt);
+        NetworkModule module;
+        var clock = Stopwatch.StartNew();
+        try
+        {
+            var (net, warnings) = NetworkAdapter.Check(file, null, args.Pairs("--set"), args.Value("--network"));
+            foreach (var w in warnings)
+                Console.Error.WriteLine(w);
+            module = NetworkModules.FromNetwork(net, new NetworkBuildOptions
+            {
+                Optimizer = optimizer,
+                Batch = batch,
+                MaxIntermediateElements = MaxElements,
+                NetworkName = args.Value("--network"),
+                Module = new NetworkModuleOptions { Device = device, DType = dtype, Seed = seed },
+            });
+        }
+        catch (NetworkBuildException e)
+        {
+            foreach (var d in e.Diagnostics)
+                Console.Error.WriteLine(d);
+            Console.Error.WriteLine($"tn run: {e.Message.Split(Environment.NewLine)[0]}");
+            return 1;
+        }
+        double buildSeconds = clock.Elapsed.TotalSeconds;
+        using (module)
+        {
+            try
+            {
+                Report(module, device, dtype, batch, seed, repeat, buildSeconds);
+            }
+            catch (Exception e) when (e is ExternalException or ArgumentException or OutOfMemoryException)
+            {
+                Console.Error.WriteLine($"tn run: {module.Spec.Name}: {e.Message}");
+                return 1;
+            }
+        }
+        return 0;
+    }
+
+    private static void Report(NetworkModule module, Device device, ScalarType dtype, long? batch, long seed, int repeat, double buildSeconds)
+    {
+        var figures = module.PlanFigures!;
+        bool hasBatch = module.Spec.Indices.Any(i => i.IsDynamic);
+        long n = batch ?? module.Spec.Indices.Where(i => i.IsDynamic).Select(i => i.Size).DefaultIfEmpty(1).Max();
+        using var generator = new Generator((ulong)seed + 1);
+        var inputs = RandomInputs.Make(module, n, generator, dtype, device);
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            Tensor First()
+            {
+                using var _ = no_grad();
+                return module.forward(inputs);
+            }
+            using var y = First();
+            Sync(device);
+            double first = clock.Elapsed.TotalSeconds;
+            var forward = Median(repeat, device, () =>
+            {
+                using var _ = no_grad();
+                return module.forward(inputs);
+            });
+            double? backward = module.ParameterCount == 0 ? null : Median(repeat, device, () =>
+            {
+                module.zero_grad();
+                var loss = module.forward(inputs).square().sum();
+                loss.backward();
+                return loss;
+            });
+            var w = Console.Out;
+            w.WriteLine($"network {module.Spec.Name}: {module.Spec.Tensors.Length} tensors, {dtype.ToString().ToLowerInvariant()} on {device.type.ToString().ToLowerInvariant()}, {get_num_threads()} threads");
+            w.WriteLine($"  inputs      {(module.Inputs.Count == 0 ? "none" : string.Join(", ", module.Inputs.Select(Describe)))}");
+            w.WriteLine($"  output      [{string.Join(", ", y.shape)}]  ({string.Join(", ", Abbreviate(module.OutputLegs))})");
+            w.WriteLine($"  parameters  {module.ParameterCount:N0} trainable scalars in {module.ParameterNames.Count} tensors");
+            var note = figures.Notes.FirstOrDefault(m => m.Contains("auto chose"));
+            w.WriteLine($"  plan        {figures.Optimizer}{(note is null ? "" : " (" + note[(note.IndexOf("auto chose", StringComparison.Ordinal) + 5)..] + ")")}: " +
+                        $"{Figure(figures.Flops)} flops, largest intermediate {Figure(figures.LargestIntermediate)} elements, {module.Plan.Count} steps{(hasBatch ? $" (batch {n})" : "")}");
+            w.WriteLine($"  kernels     {string.Join(", ", module.Plan.GroupBy(p => p.Kernel).OrderBy(g => g.Key).Select(g => $"{g.Key.ToString().ToLowerInvariant()} {g.Count()}"))} (measured on the first call)");
+            w.WriteLine($"  build       {buildSeconds * 1e3:F0} ms (check, plan, initialise); first call {first * 1e3:F1} ms (measures kernels)");
+            var per = hasBatch ? $"per batch of {n}" : "per call";
+            w.WriteLine($"  forward     {Ms(forward)} {per} (median of {repeat})");
+            if (backward is { } bw)
+                w.WriteLine($"  fwd + bwd   {Ms(bw)} {per} (median of {repeat}; loss = sum of squares)");
+        }
+        finally
+        {
+            foreach (var t in inputs)
+                t.Dispose();
+        }
+    }
+
+    private static string Describe(InputInfo i) =>
+        $"{i.Name}[{string.Join(", ", Enumerable.Repeat("batch", i.BatchAxes).Concat(i.Shape.Select(s => s.ToString(CultureInfo.InvariantCulture))))}]" +
+        (i.Embedding switch
+        {
+            EmbeddingSpec.OneHot o => $" onehot({o.D}): random classes",
+            null => ": standard normal",
+            _ => $" {i.Embedding.GetType().Name.ToLowerInvariant()}: uniform in [0, 1)",
+        });
+
+    private static IEnumerable<string> Abbreviate(IReadOnlyList<string> legs) =>
+        legs.Count <= 6 ? legs : legs.Take(3).Append("…").Append(legs[^1]);
+
+    private static string Ms(double seconds) => seconds >= 1 ? $"{seconds:F2} s" : $"{seconds * 1e3:F2} ms";
+
+    /// <summary>A count in full below a million, else in scientific notation.</summary>
+    private static string Figure(BigInteger x)
+    {
+        if (x < 1_000_000)
+            return x.ToString("N0", CultureInfo.InvariantCulture);
+        double log10 = BigInteger.Log10(x);
+        double exponent = Math.Floor(log10);
+        return $"{Math.Pow(10, log10 - exponent).ToString("F2", CultureInfo.InvariantCulture)}e{exponent:F0}";
+    }
+
+    private static double Median(int repeat, Device device, Func<Tensor> f)
+    {
+        var times = new List<double>();
+        var clock = new Stopwatch();
+        for (int i = 0; i < repeat; i++)
+        {
+            clock.Restart();
+            using (var scope = NewDisposeScope())
+            {
+                f();
+                Sync(device);
+            }
+            times.Add(clock.Elapsed.TotalSeconds);
+        }
+        times.Sort();
+        return times[times.Count / 2];
+    }
+
+    private static void Sync(Device device)
+    {
+        if (device.type == DeviceType.CUDA)
+            cuda.synchronize();
+    }
+
+    private static long Positive(string text, string option) =>
+        long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v >= 1
+            ? v
+            : throw new UsageException($"{option} takes a positive integer, got '{text}'");
+}

@@ -1,0 +1,247 @@
+namespace TnDsl.Cli.Commands;
+
+using System.Globalization;
+using Spectre.Console;
+using TnDsl.Torch;
+using TnDsl.Torch.BornMachine;
+using static TorchSharp.torch;
+
+/// <summary>
+/// <c>tn train born-machine …</c>: trains an MPS Born machine read from a .tn file with two-site sweeps, printing a
+/// progress bar per sweep and a line per loop, checkpointing after every loop (<c>--resume</c> continues), and
+/// writing the NLL plot, a sample grid and the exported network into the output directory.
+/// </summary>
+public static class TrainCommand
+{
+    const string Usage =
+        "usage: tn train born-machine [--file examples/born-machine.tn] [--set name=value ...] [--data DIR|bars-and-stripes]\n" +
+        "                             [--dmax 30] [--cutoff 1e-7] [--lr 0.005] [--steps 1] [--grad norm0.25|plain]\n" +
+        "                             [--loops N] [--seed S] [--out DIR] [--resume] [--profile] [--threads 1]\n" +
+        "  --data      a directory with train.npy and test.npy (default examples/data/born-machine/mnist) or bars-and-stripes\n" +
+        "  --loops N   train until N loops are done in total, counting a resumed checkpoint's (default 10)\n" +
+        "  --out DIR   where checkpoint.bin, history.csv, nll.png, samples.png, model.tn, model.weights go (default born-machine-D<dmax>)\n" +
+        "  --resume    continue from DIR/checkpoint.bin (hyper-parameters come from it)\n" +
+        "  --profile   print where each loop's time goes (per bond: gradient steps, SVD, environment update)\n" +
+        "  --threads   TorchSharp CPU threads (1 is fastest for these small operations on a busy machine)";
+
+    const string DefaultFile = "examples/born-machine.tn";
+    const string DefaultData = "examples/data/born-machine/mnist";
+    const string BarsAndStripesData = "examples/data/born-machine/bars-and-stripes";
+
+    /// <summary>Runs the command: 0 success, 1 bad input (network, data, checkpoint), 2 usage errors.</summary>
+    public static int Run(string[] argv)
+    {
+        if (argv.Contains("--help") || argv.Contains("-h"))
+        {
+            Console.WriteLine(Usage);
+            return 0;
+        }
+        var args = Args.Parse(argv,
+            ["--file", "--set", "--data", "--dmax", "--cutoff", "--lr", "--steps", "--grad", "--loops", "--seed", "--out", "--threads"],
+            ["--resume", "--profile"]);
+        var what = args.Single("model kind (born-machine)");
+        if (what != "born-machine")
+            throw new UsageException($"unknown model '{what}'; tn train knows: born-machine");
+        try
+        {
+            return Train(args);
+        }
+        catch (Exception e) when (e is NpyFormatException or MpsShapeException or BornSetupException or InvalidDataException or ArgumentException)
+        {
+            Console.Error.WriteLine($"tn train: {e.Message}");
+            return 1;
+        }
+    }
+
+    static int Train(Args args)
+    {
+        NativeLoader.EnsureLoaded();
+        set_num_threads(ParseInt(args, "--threads", 1, min: 1));
+        var requested = new BornOptions
+        {
+            Dmax = ParseInt(args, "--dmax", 30, min: 1),
+            Cutoff = ParseDouble(args, "--cutoff", 1e-7),
+            LearningRate = ParseDouble(args, "--lr", 5e-3),
+            Steps = ParseInt(args, "--steps", 1, min: 1),
+            Scaling = args.Value("--grad") switch
+            {
+                null or "norm0.25" => GradientScaling.Norm025,
+                "plain" => GradientScaling.Plain,
+                var g => throw new UsageException($"--grad takes norm0.25 or plain, got '{g}'"),
+            },
+            Seed = ParseInt(args, "--seed", 1, min: 0),
+        };
+        var problems = requested.Validate();
+        if (problems.Count > 0)
+            throw new UsageException(string.Join("; ", problems));
+        int loops = ParseInt(args, "--loops", 10, min: 0);
+        var outDir = args.Value("--out") ?? $"born-machine-D{requested.Dmax}";
+        var checkpointPath = Path.Combine(outDir, "checkpoint.bin");
+        bool resume = args.Has("--resume") && File.Exists(checkpointPath);
+        if (args.Has("--resume") && !resume)
+            AnsiConsole.MarkupLine($"[yellow]no checkpoint in {Markup.Escape(outDir)} yet: starting a new run[/]");
+        if (!args.Has("--resume") && File.Exists(checkpointPath))
+            throw new UsageException($"{outDir} already holds a checkpoint; pass --resume to continue it, or choose another --out");
+
+        CheckpointState? saved = null;
+        Mps? savedModel = null;
+        if (resume)
+        {
+            (saved, savedModel) = Checkpoint.Load(checkpointPath);
+            CheckSameSettings(args, saved);
+        }
+        var file = saved?.NetworkFile ?? args.Value("--file") ?? DefaultFile;
+        var dataArg = saved?.Data ?? args.Value("--data") ?? DefaultData;
+        var dataDir = dataArg == BornData.BarsAndStripes && !Directory.Exists(dataArg) ? BarsAndStripesData : dataArg;
+        var data = BornData.Load(dataDir);
+        var overrides = saved is not null
+            ? saved.Overrides.Select(o => new KeyValuePair<string, string>(o[..o.IndexOf('=')], o[(o.IndexOf('=') + 1)..])).ToList()
+            : args.Pairs("--set");
+        var layout = BornSetup.LoadLayout(file, overrides, data.Train.Size);
+        using var trainImages = BornSetup.Images(data.Train, layout);
+        using var testImages = BornSetup.Images(data.Test, layout);
+
+        using var trainer = saved is not null
+            ? BornTrainer.Resume(saved, savedModel!, layout, trainImages, testImages)
+            : BornTrainer.Start(layout, trainImages, testImages, requested);
+        var options = trainer.Options;
+        Directory.CreateDirectory(outDir);
+        AnsiConsole.MarkupLine(
+            $"[bold]{Markup.Escape(layout.Network)}[/]: {layout.Length} sites, {data.Train.Count} training and {data.Test.Count} test images from {Markup.Escape(dataDir)}; " +
+            $"Dmax {options.Dmax}, cutoff {options.Cutoff:g3}, lr {trainer.LearningRate:g3}, {options.Steps} step(s) per bond, seed {options.Seed}" +
+            (resume ? $"; resuming after loop {trainer.Loop}" : ""));
+        if (!resume)
+        {
+            PrintLoop(trainer.History[0], options.Dmax, IsMnist(data.Train));
+            Save(trainer, checkpointPath, file, overrides, layout, dataArg, data);
+        }
+
+        var profiles = new List<LoopProfile>();
+        while (trainer.Loop < loops)
+        {
+            int loop = trainer.Loop + 1;
+            LoopRecord? record = null;
+            AnsiConsole.Progress()
+                .AutoClear(true)
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                .Start(ctx =>
+                {
+                    var back = ctx.AddTask($"loop {loop} sweep ←", maxValue: layout.Length - 2);
+                    var forth = ctx.AddTask($"loop {loop} sweep →", maxValue: layout.Length - 1);
+                    record = trainer.RunLoop((sweep, done, _) => (sweep == Sweep.RightToLeft ? back : forth).Value = done);
+                });
+            Save(trainer, checkpointPath, file, overrides, layout, dataArg, data);
+            PrintLoop(record!, options.Dmax, IsMnist(data.Train));
+            profiles.Add(trainer.LastProfile!);
+            if (args.Has("--profile"))
+                PrintProfile(trainer.LastProfile!, options.Dmax);
+            BornPlot.WriteNll(Path.Combine(outDir, "nll.png"), trainer.History, options.Dmax, IsMnist(data.Train));
+        }
+
+        PrintTable(trainer.History, options.Dmax, IsMnist(data.Train));
+        if (args.Has("--profile") && profiles.Count > 0)
+            PrintProfileSummary(profiles, options.Dmax);
+        BornPlot.WriteNll(Path.Combine(outDir, "nll.png"), trainer.History, options.Dmax, IsMnist(data.Train));
+        var samples = trainer.Model.Sample(64, new SplitMix64((ulong)options.Seed));
+        File.WriteAllBytes(Path.Combine(outDir, "samples.png"), SampleCommand.Grid(samples, 64, layout.Sites.Select(s => s.Pixel).ToArray(), data.Train.Width, data.Train.Height, 8));
+        BornExport.Save(trainer.Model, layout.Sites.Select(s => s.Pixel).ToArray(), Path.Combine(outDir, "model.tn"), Path.Combine(outDir, "model.weights"));
+        AnsiConsole.MarkupLine($"wrote {Markup.Escape(outDir)}/checkpoint.bin, history.csv, nll.png, samples.png, model.tn, model.weights");
+        return 0;
+    }
+
+    static bool IsMnist(ImageSet set) => set.Count == 1000 && set.Size == 784;
+
+    static void Save(BornTrainer trainer, string path, string file, IReadOnlyList<KeyValuePair<string, string>> overrides, MpsLayout layout, string data, BornDataset set)
+    {
+        var state = trainer.State(file, layout, data, set.Train.Width, set.Train.Height) with { Overrides = overrides.Select(o => $"{o.Key}={o.Value}").ToArray() };
+        Checkpoint.Save(path, state, trainer.Model);
+        var csv = new System.Text.StringBuilder("loop,train_nll,test_nll,max_bond,lr,seconds\n");
+        foreach (var h in trainer.History)
+            csv.AppendLine(string.Create(CultureInfo.InvariantCulture, $"{h.Loop},{h.TrainNll:F4},{h.TestNll:F4},{h.MaxBond},{h.LearningRate:g4},{h.Seconds:F2}"));
+        var csvPath = Path.Combine(Path.GetDirectoryName(path)!, "history.csv");
+        File.WriteAllText(csvPath + ".tmp", csv.ToString());
+        File.Move(csvPath + ".tmp", csvPath, overwrite: true);
+    }
+
+    static void CheckSameSettings(Args args, CheckpointState saved)
+    {
+        var o = saved.Options;
+        void Same(string option, string? given, string stored)
+        {
+            if (given is not null && given != stored)
+                throw new UsageException($"{option} {given} differs from the checkpoint's {stored}; a resumed run keeps its settings (drop {option} or choose another --out)");
+        }
+        string Num(double x) => x.ToString("R", CultureInfo.InvariantCulture);
+        Same("--dmax", args.Value("--dmax"), o.Dmax.ToString(CultureInfo.InvariantCulture));
+        Same("--cutoff", args.Value("--cutoff") is { } c ? Num(ParseDouble(args, "--cutoff", 0)) : null, Num(o.Cutoff));
+        Same("--lr", args.Value("--lr") is { } l ? Num(ParseDouble(args, "--lr", 0)) : null, Num(o.LearningRate));
+        Same("--steps", args.Value("--steps"), o.Steps.ToString(CultureInfo.InvariantCulture));
+        Same("--seed", args.Value("--seed"), o.Seed.ToString(CultureInfo.InvariantCulture));
+        Same("--file", args.Value("--file"), saved.NetworkFile);
+        Same("--data", args.Value("--data"), saved.Data);
+        if (args.Pairs("--set").Count > 0)
+            throw new UsageException("--set cannot change a resumed run's network");
+    }
+
+    static void PrintLoop(LoopRecord r, int dmax, bool mnist)
+    {
+        var reference = mnist && PublishedFigures.MnistTrainNll.TryGetValue(dmax, out var v) ? $"   (authors' final train NLL at Dmax {dmax}: {v:F2})" : "";
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"loop {r.Loop,4}  train NLL {r.TrainNll,9:F3}  test NLL {r.TestNll,9:F3}  max bond {r.MaxBond,4}  lr {r.LearningRate,-8:g3}  {r.Seconds,7:F1} s{(r.Loop == 0 ? reference : "")}"));
+    }
+
+    static void PrintTable(IReadOnlyList<LoopRecord> history, int dmax, bool mnist)
+    {
+        var table = new Table().Title($"MPS Born machine, Dmax {dmax}")
+            .AddColumns("loop", "train NLL", "test NLL", "max bond", "lr", "seconds");
+        foreach (var h in history)
+            table.AddRow(h.Loop.ToString(), F(h.TrainNll, 3), F(h.TestNll, 3), h.MaxBond.ToString(), h.LearningRate.ToString("g3", CultureInfo.InvariantCulture), F(h.Seconds, 1));
+        if (mnist && PublishedFigures.MnistTrainNll.TryGetValue(dmax, out var v))
+            table.Caption($"authors' final training NLL at Dmax {dmax} (MNIST, 1000 images): {v:F2}");
+        AnsiConsole.Write(table);
+    }
+
+    static string F(double x, int digits) => x.ToString("F" + digits, CultureInfo.InvariantCulture);
+
+    static void PrintProfile(LoopProfile p, int dmax)
+    {
+        double ms(double s) => 1000 * s / p.Bonds;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  profile (Dmax {dmax}): {p.Total:F2} s = {p.Bonds} bonds × ({ms(p.Gradient):F3} ms gradient + {ms(p.Svd):F3} ms SVD + {ms(p.Environment):F3} ms environment) + {p.Setup:F2} s left environments + {p.Nll:F2} s NLL"));
+    }
+
+    static void PrintProfileSummary(List<LoopProfile> profiles, int dmax)
+    {
+        double Sum(Func<LoopProfile, double> f) => profiles.Sum(f);
+        double total = Sum(p => p.Total);
+        int bonds = profiles.Sum(p => p.Bonds);
+        var table = new Table().Title($"where the time goes: {profiles.Count} loop(s) at Dmax {dmax}, {total / profiles.Count:F2} s per loop")
+            .AddColumns("part", "seconds per loop", "ms per bond", "share");
+        void Row(string name, double s, bool perBond) =>
+            table.AddRow(name, F(s / profiles.Count, 3), perBond ? F(1000 * s / bonds, 3) : "", F(100 * s / total, 1) + " %");
+        Row("gradient steps", Sum(p => p.Gradient), true);
+        Row("SVD split", Sum(p => p.Svd), true);
+        Row("environment updates", Sum(p => p.Environment), true);
+        Row("left environments (loop start)", Sum(p => p.Setup), false);
+        Row("train + test NLL (loop end)", Sum(p => p.Nll), false);
+        AnsiConsole.Write(table);
+    }
+
+    static int ParseInt(Args args, string name, int fallback, int min)
+    {
+        var v = args.Value(name);
+        if (v is null) return fallback;
+        if (!int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var x) || x < min)
+            throw new UsageException($"{name} takes an integer ≥ {min}, got '{v}'");
+        return x;
+    }
+
+    static double ParseDouble(Args args, string name, double fallback)
+    {
+        var v = args.Value(name);
+        if (v is null) return fallback;
+        if (!double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) || !double.IsFinite(x))
+            throw new UsageException($"{name} takes a number, got '{v}'");
+        return x;
+    }
+}

@@ -1,0 +1,72 @@
+namespace TnDsl.Torch;
+
+/// <summary>How <see cref="NetworkModules"/> turns a network into a module.</summary>
+public sealed record NetworkBuildOptions
+{
+    /// <summary>Device, dtype, seed, kernel choice and log-scale execution of the module.</summary>
+    public NetworkModuleOptions Module { get; init; } = new();
+    /// <summary>The planner's optimizer (<c>auto</c> by default; see <c>tn plan --help</c> for the others).</summary>
+    public string Optimizer { get; init; } = "auto";
+    /// <summary>The size of every dynamic (batch) index while planning; null plans with the nominal sizes declared
+    /// in the file. The module accepts any batch size at run time whatever the plan was made for.</summary>
+    public long? Batch { get; init; }
+    /// <summary>The network of the file to build (null: the last one declared).</summary>
+    public string? NetworkName { get; init; }
+    /// <summary>Seed of the planner's random choices.</summary>
+    public int PlanSeed { get; init; }
+    /// <summary>When set, a plan whose largest intermediate has more elements is refused before anything is allocated.</summary>
+    public long? MaxIntermediateElements { get; init; }
+}
+
+/// <summary>
+/// One-call builders: a <c>.tn</c> file or a flat network, checked, planned with the planner (the <c>auto</c>
+/// optimizer unless told otherwise, at the nominal or given batch size), and built into a
+/// <see cref="NetworkModule"/> that executes that plan. Bad files throw <see cref="NetworkBuildException"/>
+/// carrying every diagnostic in the compiler's usual form.
+/// </summary>
+public static class NetworkModules
+{
+    /// <summary>Builds the module of a <c>.tn</c> file with parameter overrides (name → value text).</summary>
+    public static NetworkModule FromFile(string path, IReadOnlyList<KeyValuePair<string, string>>? overrides = null, NetworkBuildOptions? options = null)
+    {
+        options ??= new NetworkBuildOptions();
+        var (net, _) = NetworkAdapter.Check(path, null, overrides, options.NetworkName);
+        return FromNetwork(net, options);
+    }
+
+    /// <summary>Builds the module of <c>.tn</c> source text held in memory (<paramref name="file"/> names it in diagnostics).</summary>
+    public static NetworkModule FromText(string file, string text, IReadOnlyList<KeyValuePair<string, string>>? overrides = null, NetworkBuildOptions? options = null)
+    {
+        options ??= new NetworkBuildOptions();
+        var (net, _) = NetworkAdapter.Check(file, text, overrides, options.NetworkName);
+        return FromNetwork(net, options);
+    }
+
+    /// <summary>Plans a checked flat network and builds its module.</summary>
+    public static NetworkModule FromNetwork(FlatNetwork network, NetworkBuildOptions? options = null)
+    {
+        options ??= new NetworkBuildOptions();
+        var (path, figures) = NetworkAdapter.Plan(network, options.Optimizer, options.Batch, options.PlanSeed);
+        if (options.MaxIntermediateElements is { } max && figures.LargestIntermediate > max)
+            throw new NetworkBuildException(
+                $"{network.Name}: the plan's largest intermediate has {figures.LargestIntermediate:E2} elements, over the limit of {max:E2}; " +
+                "use smaller parameters or a smaller batch", []);
+        NetworkSpec spec;
+        try
+        {
+            spec = NetworkAdapter.FromFlat(network);
+        }
+        catch (NotSupportedException e)
+        {
+            throw new NetworkBuildException($"{network.Name}: {e.Message} is not supported by the TorchSharp backend", []);
+        }
+        try
+        {
+            return new NetworkModule(spec, path, options.Module) { PlanFigures = figures };
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException)
+        {
+            throw new NetworkBuildException($"{network.Name}: {e.Message}", []);
+        }
+    }
+}

@@ -1,0 +1,32 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace TnDsl.Torch;
+
+/// <summary>Random raw inputs for a module, shaped and valued as its inputs expect (benchmarks, <c>tn run</c>, tests).</summary>
+public static class RandomInputs
+{
+    /// <summary>
+    /// One raw tensor per input of <paramref name="module"/>, every batch axis of size <paramref name="batch"/>, on
+    /// <paramref name="device"/>: class numbers 0..d-1 for a one-hot input, uniform values in [0, 1) for the other
+    /// embeddings, standard normal values (in <paramref name="dtype"/>) for an input without embedding.
+    /// </summary>
+    public static Tensor[] Make(NetworkModule module, long batch, Generator generator, ScalarType dtype, Device? device = null)
+    {
+        device ??= CPU;
+        using var scope = NewDisposeScope();
+        var result = new List<Tensor>();
+        foreach (var input in module.Inputs)
+        {
+            long[] shape = [.. Enumerable.Repeat(batch, input.BatchAxes), .. input.Shape];
+            var cpu = input.Embedding switch
+            {
+                EmbeddingSpec.OneHot o => randint(0, o.D, shape, ScalarType.Int64, CPU, generator: generator),
+                null => randn(shape, ScalarType.Float64, CPU, generator: generator).to_type(dtype),
+                _ => rand(shape, ScalarType.Float64, CPU, generator: generator).to_type(dtype),
+            };
+            result.Add(cpu.to(device));
+        }
+        return result.Select(t => t.MoveToOuterDisposeScope()).ToArray();
+    }
+}

@@ -1,0 +1,170 @@
+/// The `tn` commands run in process with their output captured: exit codes, tables and JSON fields.
+module TnDsl.Tests.CliTests
+
+open System.IO
+open System.Text.Json
+open Xunit
+open TnDsl.Cli.Commands
+open TnDsl.Tests.Support
+
+/// Runs `tn cuts` with the given arguments: exit code, stdout, stderr.
+let cuts (args: string list) =
+    use out = new StringWriter()
+    use err = new StringWriter()
+    let code = CutsCommand.Run(Array.ofList args, out, err)
+    code, out.ToString(), err.ToString()
+
+let mps = Path.Combine(examplesDir, "mps.tn")
+
+/// The table row whose first cell is `name`, split on runs of spaces.
+let row (table: string) (name: string) =
+    table.Split('\n')
+    |> Array.map (fun l -> l.Split(' ', System.StringSplitOptions.RemoveEmptyEntries))
+    |> Array.find (fun cells -> cells.Length > 0 && cells[0] = name)
+
+[<Fact>]
+let ``tn cuts prints the declared MPS half cut: bound chi, trivial d^(n/2), the middle bond severed`` () =
+    // mps.tn at its defaults: n = 16, d = 2, chi = 8; the half cut p[0..7] | rest is bounded by min(8, 2^8).
+    let code, out, err = cuts [ mps ]
+    Assert.Equal(0, code)
+    // chi = 8 is more than the end bonds can carry (b[1] at most 2, b[2] at most 4): warnings, not errors.
+    Assert.Contains("TN0410", err)
+    Assert.DoesNotContain("error", err)
+    Assert.Equal<string array>([| "half"; "8"; "3"; "256"; "min-cut"; "b[8](8)" |], row out "half")
+
+[<Fact>]
+let ``tn cuts --profile lists every contiguous split of a chain with min(chi, d^k, d^(n-k))`` () =
+    let code, out, _ = cuts [ mps; "--profile"; "--set"; "n=6" ]
+    Assert.Equal(0, code)
+    let bounds =
+        out.Split('\n')
+        |> Array.map (fun l -> l.Split(' ', System.StringSplitOptions.RemoveEmptyEntries))
+        |> Array.filter (fun c -> c.Length > 0 && c[0] = "contiguous")
+        |> Array.map (fun c -> int c[1], int c[5])
+    Assert.Equal<(int * int) array>([| for k in 1..5 -> k, min 8 (min (pown 2 k) (pown 2 (6 - k))) |], bounds)
+
+[<Fact>]
+let ``tn cuts --json carries the exact bound, bits, nats, trivial bound, severed bonds and both sides`` () =
+    let code, out, _ = cuts [ mps; "--json" ]
+    Assert.Equal(0, code)
+    use doc = JsonDocument.Parse out
+    let root = doc.RootElement
+    Assert.Equal("mps", root.GetProperty("network").GetString())
+    let c = root.GetProperty("cuts")[0]
+    Assert.Equal("half", c.GetProperty("name").GetString())
+    Assert.Equal("8", c.GetProperty("bound").GetString())
+    Assert.Equal(3.0, c.GetProperty("bits").GetDouble(), 9)
+    Assert.Equal(log 8.0, c.GetProperty("nats").GetDouble(), 9)
+    Assert.Equal("256", c.GetProperty("trivial").GetString())
+    Assert.Equal("min-cut", c.GetProperty("tighter").GetString())
+    let bond = c.GetProperty("bonds")[0]
+    Assert.Equal("b[8]", bond.GetProperty("name").GetString())
+    Assert.Equal(8, bond.GetProperty("dim").GetInt32())
+    Assert.Equal(8, c.GetProperty("left").GetArrayLength())
+    Assert.Equal(8, c.GetProperty("right").GetArrayLength())
+    Assert.Equal(8, c.GetProperty("leftTensors").GetArrayLength())
+    Assert.Equal(0, root.GetProperty("profile").GetArrayLength())
+
+[<Fact>]
+let ``tn cuts --cut with an unknown name fails with the declared names`` () =
+    let code, out, err = cuts [ mps; "--cut"; "quarter" ]
+    Assert.Equal(1, code)
+    Assert.Equal("", out)
+    Assert.Contains("quarter", err)
+    Assert.Contains("half", err)
+
+[<Fact>]
+let ``tn cuts usage errors exit 2 and a missing file exits 1, without a stack trace`` () =
+    let code, _, err = cuts []
+    Assert.Equal(2, code)
+    Assert.Contains("usage", err)
+    let code, _, err = cuts [ mps; "--frobnicate" ]
+    Assert.Equal(2, code)
+    Assert.DoesNotContain("   at ", err)
+    let code, _, err = cuts [ Path.Combine(examplesDir, "no-such-file.tn") ]
+    Assert.Equal(1, code)
+    Assert.Contains("TN0007", err)
+
+[<Fact>]
+let ``tn check prints one bound line per declared cut, and --json the exact bounds`` () =
+    let result = TnDsl.Api.Frontend.Check(mps, [||], null)
+    use w = new StringWriter()
+    CheckCommand.WriteText(w, result)
+    Assert.Contains("cut half: bound 8 (3 bits), trivial 256 (8 bits): min-cut tighter", w.ToString())
+    use j = new StringWriter()
+    CheckCommand.WriteJson(j, mps, result)
+    use doc = JsonDocument.Parse(j.ToString())
+    let b = doc.RootElement.GetProperty("summary").GetProperty("cutBounds")[0]
+    Assert.Equal("half", b.GetProperty("name").GetString())
+    Assert.Equal("8", b.GetProperty("bound").GetString())
+    Assert.Equal("256", b.GetProperty("trivial").GetString())
+
+/// Runs `tn export` with the given arguments: exit code, stdout, stderr.
+let export (args: string list) =
+    use out = new StringWriter()
+    use err = new StringWriter()
+    let code = ExportCommand.Run(Array.ofList args, out, err)
+    code, out.ToString(), err.ToString()
+
+let exampleFiles: obj array seq =
+    Directory.GetFiles(examplesDir, "*.tn") |> Array.sort |> Seq.map (fun f -> [| box (Path.GetFileName f) |])
+
+let private indexed (problem: TnDsl.Problem) =
+    match TnDsl.Problem.index TnDsl.Range.none problem with
+    | Ok p -> p
+    | Result.Error ds -> failwithf "%A" ds
+
+[<Theory>]
+[<MemberData(nameof exampleFiles)>]
+let ``tn export --json reads back as the same problem and plans to the same path`` (name: string) =
+    let path = Path.Combine(examplesDir, name)
+    let code, json, err = export [ path; "--json" ]
+    Assert.True((code = 0), err)
+    let exported =
+        match TnDsl.PlanInput.ofJson "export.json" json with
+        | Ok p -> p
+        | Result.Error ds -> failwithf "%A" ds
+    let net = (TnDsl.Compiler.compileFile path TnDsl.Compiler.defaultOptions).Network.Value
+    let direct, _ = TnDsl.PlanInput.ofNetwork net Map.empty
+    Assert.Equal<string array>(direct.Names, exported.Names)
+    Assert.Equal<string array array>(direct.Inputs, exported.Inputs)
+    Assert.Equal<bool array>(direct.Trainable, exported.Trainable)
+    Assert.Equal<string array>(direct.Output, exported.Output)
+    Assert.Equal<Map<string, int64>>(direct.Sizes, exported.Sizes)
+    let plan problem = TnDsl.Plan.run "greedy" TnDsl.PlanOptions.defaults (indexed problem)
+    let a, b = plan direct, plan exported
+    Assert.Equal(a.Cost.Value.Flops, b.Cost.Value.Flops)
+    Assert.Equal<int array array>(TnDsl.ContractionTree.toLinear a.Tree.Value, TnDsl.ContractionTree.toLinear b.Tree.Value)
+
+[<Fact>]
+let ``tn export honours --set and --size, and -o writes the file that tn plan reads`` () =
+    let file = Path.Combine(Path.GetTempPath(), sprintf "tn-export-%d.json" (System.Random().Next()))
+    try
+        let code, out, _ = export [ Path.Combine(examplesDir, "born-machine.tn"); "--json"; "--set"; "n=5"; "--size"; "batch=64"; "-o"; file ]
+        Assert.Equal(0, code)
+        Assert.Equal("", out)
+        use doc = JsonDocument.Parse(File.ReadAllText file)
+        Assert.Equal(10, doc.RootElement.GetProperty("tensors").GetArrayLength())
+        Assert.Equal(64, doc.RootElement.GetProperty("sizes").GetProperty("batch").GetInt32())
+    finally
+        File.Delete file
+
+[<Fact>]
+let ``tn export without --json, or with an unknown option, is a usage error; a file with errors exits 1`` () =
+    let mps = Path.Combine(examplesDir, "mps.tn")
+    let code, _, _ = export [ mps ]
+    Assert.Equal(2, code)
+    let code, _, _ = export [ mps; "--json"; "--yaml" ]
+    Assert.Equal(2, code)
+    let code, _, err = export [ mps; "--json"; "--set"; "n=1" ]
+    Assert.Equal(1, code)
+    Assert.Contains("error", err)
+
+[<Fact>]
+let ``tn cuts accepts a batch size that is not a power of the bonds' prime (the batch leg carries no weight)`` () =
+    // born-machine: bonds chi = 4 and physical d = 2 are powers of 2, the batch (1000) is not; the batch is left
+    // out of the flow graph, so it must not decide the graph's arithmetic.
+    let code, out, err = cuts [ Path.Combine(examplesDir, "born-machine.tn"); "--set"; "chi=4"; "--json" ]
+    Assert.True((code = 0), err)
+    use doc = JsonDocument.Parse out
+    Assert.Equal("born_machine", doc.RootElement.GetProperty("network").GetString())

@@ -1,0 +1,87 @@
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace TnDsl.Torch.Tests;
+
+public class NetworkModulesTests
+{
+    static NetworkModulesTests() => NativeLoader.EnsureLoaded();
+
+    static readonly NetworkBuildOptions F64 = new() { Module = new() { DType = ScalarType.Float64, Seed = 3 } };
+
+    static Dense Oracle(NetworkModule m) =>
+        Naive.Contract(m.Spec.Tensors.Select(t => Dense.Of(m.get_parameter(t.Param) ?? m.get_buffer(t.Param)!, t.Legs)).ToList(), m.Spec.Output);
+
+    static void AssertClose(Dense expected, Tensor actual, double rel = 1e-9)
+    {
+        var got = Dense.Of(actual, expected.Labels);
+        Assert.Equal(expected.Shape, got.Shape);
+        double scale = Math.Max(1e-300, expected.Data.Max(Math.Abs));
+        for (int e = 0; e < expected.Data.Length; e++)
+            Assert.True(Math.Abs(expected.Data[e] - got.Data[e]) <= rel * scale, $"entry {e}: expected {expected.Data[e]}, got {got.Data[e]}");
+    }
+
+    [Theory]
+    [InlineData("mps.tn", "n=5,chi=3")]
+    [InlineData("peps.tn", "Lx=2,Ly=3,D=2")]
+    [InlineData("ttn.tn", "L=3,chi=2")]
+    [InlineData("mera.tn", "L=2,chi=2")]
+    public void A_planned_example_equals_the_naive_contraction(string file, string sets)
+    {
+        var overrides = sets.Split(',').Select(kv => new KeyValuePair<string, string>(kv.Split('=')[0], kv.Split('=')[1])).ToArray();
+        foreach (var optimizer in new[] { "auto", "greedy", "optimal" })
+        {
+            using var m = NetworkModules.FromFile(Repo.Example(file), overrides, F64 with { Optimizer = optimizer });
+            Assert.NotNull(m.PlanFigures);
+            Assert.True(m.PlanFigures!.Flops > 0);
+            using var y = m.forward([]);
+            AssertClose(Oracle(m), y);
+        }
+    }
+
+    [Fact]
+    public void The_first_forward_call_measures_every_applicable_kernel_and_keeps_the_fastest_or_the_rule_within_ten_percent()
+    {
+        using var m = NetworkModules.FromFile(Repo.Example("peps.tn"), Repo.Set(("Lx", 2), ("Ly", 2), ("D", 2)), F64);
+        Assert.False(m.KernelsChosen);
+        using (var y = m.forward([])) { }
+        Assert.True(m.KernelsChosen);
+        foreach (var step in m.Plan)
+        {
+            Assert.NotNull(step.Timings);
+            Assert.Equal(Enum.GetValues<PairKernel>().Where(step.Contraction.Supports).Order(), step.Timings!.Keys.Order());
+            double best = step.Timings.Values.Min();
+            Assert.True(step.Kernel == step.Timings.MinBy(kv => kv.Value).Key
+                        || (step.Kernel == step.Contraction.Fastest && step.Timings[step.Kernel] <= 1.1 * best));
+        }
+    }
+
+    [Fact]
+    public void A_file_with_errors_throws_with_its_diagnostics()
+    {
+        var e = Assert.Throws<NetworkBuildException>(() =>
+            NetworkModules.FromText("bad.tn", "network n() {\n  index a: 2\n  weight W: (a, zz)\n  output (a)\n}\n"));
+        Assert.NotEmpty(e.Diagnostics);
+        Assert.Contains(e.Diagnostics, d => d.StartsWith("bad.tn(3,") && d.Contains(": error TN"));
+    }
+
+    [Fact]
+    public void A_missing_file_and_an_unknown_optimizer_are_build_errors()
+    {
+        Assert.Throws<NetworkBuildException>(() => NetworkModules.FromFile("/no/such/file.tn"));
+        var e = Assert.Throws<NetworkBuildException>(() =>
+            NetworkModules.FromFile(Repo.Example("mps.tn"), Repo.Set(("n", 3)), new NetworkBuildOptions { Optimizer = "nope" }));
+        Assert.Contains(e.Diagnostics, d => d.Contains("TN0300"));
+    }
+
+    [Fact]
+    public void Multi_way_steps_become_pairwise_steps_in_the_linear_convention()
+    {
+        // Leaves 0..3; step 0 joins 1, 3 and 0 (node 4); step 1 joins 2 and 4 (node 5).
+        var pairs = NetworkAdapter.ToPairs(4, [[1, 3, 0], [2, 4]]);
+        // Live [0,1,2,3]: (1,3) -> [0,2,t]; (t,0) = (2,0) -> [2,4]; (2,4) = (0,1).
+        Assert.Equal([(1, 3), (2, 0), (0, 1)], pairs);
+        Assert.Empty(NetworkAdapter.ToPairs(1, [[0]]));
+    }
+}

@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using static TnDsl.Torch.ScalarOps;
 
 namespace TnDsl.Studies;
 
@@ -25,7 +26,7 @@ public static class Blocks
         public override Tensor forward(Tensor x)
         {
             using var y = inner.forward(x);
-            return y + bias;
+            return Plus(y, bias);
         }
     }
 

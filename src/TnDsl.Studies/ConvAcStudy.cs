@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Numerics;
 using TnDsl.Torch;
 using static TorchSharp.torch;
+using static TnDsl.Torch.ScalarOps;
 
 namespace TnDsl.Studies;
 
@@ -52,7 +53,7 @@ public static class ConvAcStudy
     /// </summary>
     public static readonly (string Name, string Partition, Func<Tensor, Tensor> Label)[] Tasks =
     [
-        ("long-range", "left|right", symbols => Matches(symbols.remainder(2), [(0, 8), (3, 11), (5, 13)], 2)),
+        ("long-range", "left|right", symbols => Matches(Remainder(symbols, 2), [(0, 8), (3, 11), (5, 13)], 2)),
         ("local", "odd|even", symbols => Matches(symbols, Enumerable.Range(0, 8).Select(j => (2 * j, 2 * j + 1)).ToArray(), Threshold)),
     ];
 
@@ -62,8 +63,8 @@ public static class ConvAcStudy
         using var scope = NewDisposeScope();
         var matches = zeros(values.shape[0], ScalarType.Int64);
         foreach (var (a, b) in pairs)
-            matches = matches + values[TensorIndex.Colon, a].eq(values[TensorIndex.Colon, b]).to_type(ScalarType.Int64);
-        return matches.ge(threshold).to_type(ScalarType.Int64).MoveToOuterDisposeScope();
+            matches = Plus(matches, values[TensorIndex.Colon, a].eq(values[TensorIndex.Colon, b]).to_type(ScalarType.Int64));
+        return GreaterEqual(matches, threshold).to_type(ScalarType.Int64).MoveToOuterDisposeScope();
     }
 
     /// <summary>Uniform random symbols (n, 16) with the labels of a task.</summary>

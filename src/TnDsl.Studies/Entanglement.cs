@@ -1,4 +1,5 @@
 using static TorchSharp.torch;
+using static TnDsl.Torch.ScalarOps;
 
 namespace TnDsl.Studies;
 
@@ -14,9 +15,9 @@ public static class Entanglement
     public static Tensor SqrtPsd(Tensor gram)
     {
         using var scope = NewDisposeScope();
-        var sym = (gram + gram.T) / 2;
+        var sym = Over(Plus(gram, gram.T), 2);
         var (values, vectors) = linalg.eigh(sym);
-        var root = values.clamp_min(0).sqrt();
+        var root = ClampMin(values, 0.0).sqrt();
         return vectors.matmul(diag(root)).matmul(vectors.T).MoveToOuterDisposeScope();
     }
 
@@ -47,7 +48,7 @@ public static class Entanglement
         double total = s2.sum().item<double>();
         if (total <= 0 || !double.IsFinite(total))
             return [];
-        return (s2 / total).data<double>().ToArray();
+        return Over(s2, total).data<double>().ToArray();
     }
 
     /// <summary>−Σ p ln p over the positive p; NaN for an empty list (the zero state).</summary>

@@ -1,5 +1,6 @@
 using TnDsl.Torch;
 using static TorchSharp.torch;
+using static TnDsl.Torch.ScalarOps;
 
 namespace TnDsl.Studies;
 
@@ -26,13 +27,13 @@ public static class ProductInit
         foreach (var t in spec.Tensors.Where(t => t.Role == TensorRole.Weight).GroupBy(t => t.Param).Select(g => g.First()))
         {
             var p = layer.Network.get_parameter(t.Param)!;
-            using var values = randn(p.shape, p.dtype, generator: generator) * noise;
+            using var values = Times(randn(p.shape, p.dtype, generator: generator), noise);
             if (!t.Family.EndsWith("conv", StringComparison.Ordinal))
                 p.copy_(values);
             else if (t.Subscripts.Length > 0 && t.Subscripts[0] == 0)
-                p.copy_(values + 1.0);
+                p.copy_(Plus(values, 1.0));
             else
-                p.copy_((values + 1.0) / p.shape[0]);
+                p.copy_(Over(Plus(values, 1.0), p.shape[0]));
         }
     }
 
@@ -49,14 +50,14 @@ public static class ProductInit
         foreach (var t in spec.Tensors.Where(t => t.Role == TensorRole.Weight).GroupBy(t => t.Param).Select(g => g.First()))
         {
             var p = layer.Network.get_parameter(t.Param)!;
-            using var values = randn(p.shape, p.dtype, generator: generator) * noise;
+            using var values = Times(randn(p.shape, p.dtype, generator: generator), noise);
             p.copy_(values);
             if (!t.Family.EndsWith("conv", StringComparison.Ordinal))
                 continue;
             if (oneHotFirstLayer && t.Subscripts.Length > 0 && t.Subscripts[0] == 0)
-                p[TensorIndex.Colon, 0] = 1.0;
+                Put(p, 1.0, TensorIndex.Colon, 0);
             else
-                p[0, 0] = 1.0;
+                Put(p, 1.0, 0, 0);
         }
     }
 }

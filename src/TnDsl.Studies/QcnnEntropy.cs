@@ -1,5 +1,6 @@
 using TnDsl.Torch;
 using static TorchSharp.torch;
+using static TnDsl.Torch.ScalarOps;
 
 namespace TnDsl.Studies;
 
@@ -33,11 +34,11 @@ public static class QcnnEntropy
         using var scope = NewDisposeScope();
         const int intervals = 4096;
         var x = linspace(0, 1, intervals + 1, ScalarType.Float64);
-        var w = full(intervals + 1, 2.0, ScalarType.Float64);
-        w[TensorIndex.Slice(1, intervals, 2)] = 4.0;
-        w[0] = 1.0;
-        w[intervals] = 1.0;
-        w = w / (3.0 * intervals);
+        var w = Full([intervals + 1], 2.0, ScalarType.Float64);
+        Put(w, 4.0, TensorIndex.Slice(1, intervals, 2));
+        Put(w, 1.0, 0);
+        Put(w, 1.0, intervals);
+        w = Over(w, 3.0 * intervals);
         var phi = Embeddings.Apply(new EmbeddingSpec.Fourier(k), x, ScalarType.Float64);
         return (phi.T * w).matmul(phi).MoveToOuterDisposeScope();
     }

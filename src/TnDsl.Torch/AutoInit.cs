@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using static TnDsl.Torch.ScalarOps;
 
 namespace TnDsl.Torch;
 
@@ -112,21 +113,21 @@ public static class AutoInit
                 {
                     // E[B²]: 1 for a standard normal base; the identity's square plus the noise variance otherwise.
                     square = bases[name] is InitSpec.Sum
-                        ? Initializers.Make(new InitSpec.Identity(), source.shape, unused).square() + 1e-4
+                        ? Plus(Initializers.Make(new InitSpec.Identity(), source.shape, unused).square(), 1e-4)
                         : ones_like(square);
-                    square = square * Math.Exp(logShare[name]);
+                    square = Times(square, Math.Exp(logShare[name]));
                 }
                 buffer.copy_(square);
             }
             var r = second.ForwardLog([]);
             // log of the mean over output entries of E[y²] = logsumexp(log Value + log-scale) − log(count).
-            var logs = (r.Value.abs().log() + r.ExpandedLogScale()).flatten();
+            var logs = Plus(r.Value.abs().log(), r.ExpandedLogScale()).flatten();
             double logMean = logs.logsumexp(0).item<double>() - Math.Log(logs.shape[0]);
             double logC = -logMean / occurrences.Count;
             foreach (var (name, _) in bases)
             {
                 var p = module.get_parameter(name)!;
-                p.mul_(Math.Exp(0.5 * (logShare[name] + logC)));
+                TimesInPlace(p, Math.Exp(0.5 * (logShare[name] + logC)));
             }
         }
     }

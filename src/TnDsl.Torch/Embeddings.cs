@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using static TnDsl.Torch.ScalarOps;
 
 namespace TnDsl.Torch;
 
@@ -20,30 +21,30 @@ public static class Embeddings
             case EmbeddingSpec.Trig:
                 {
                     using var scope = NewDisposeScope();
-                    var x = raw.to_type(dtype) * (Math.PI / 2);
+                    var x = Times(raw.to_type(dtype), Math.PI / 2);
                     return stack([x.cos(), x.sin()], -1).MoveToOuterDisposeScope();
                 }
             case EmbeddingSpec.Fourier f:
                 {
                     using var scope = NewDisposeScope();
-                    var x = raw.to_type(dtype) * Math.PI;
+                    var x = Times(raw.to_type(dtype), Math.PI);
                     var features = new List<Tensor> { ones_like(x) };
                     for (int m = 1; features.Count < f.K; m++)
                     {
-                        features.Add((x * m).cos());
+                        features.Add(Times(x, m).cos());
                         if (features.Count < f.K)
-                            features.Add((x * m).sin());
+                            features.Add(Times(x, m).sin());
                     }
                     return stack(features.Take(f.K).ToArray(), -1).MoveToOuterDisposeScope();
                 }
             case EmbeddingSpec.Legendre l:
                 {
                     using var scope = NewDisposeScope();
-                    var t = raw.to_type(dtype) * 2 - 1;
+                    var t = Minus(Times(raw.to_type(dtype), 2), 1);
                     // Bonnet's recursion: (n+1) P_{n+1} = (2n+1) t P_n - n P_{n-1}.
                     var p = new List<Tensor> { ones_like(t), t };
                     for (int n = 1; p.Count < l.K; n++)
-                        p.Add(((2 * n + 1) * t * p[n] - n * p[n - 1]) / (n + 1));
+                        p.Add(Over(Minus(Times(t, 2 * n + 1) * p[n], Times(p[n - 1], n)), n + 1));
                     return stack(p.Take(l.K).ToArray(), -1).MoveToOuterDisposeScope();
                 }
             default:

@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using static TnDsl.Torch.ScalarOps;
 
 namespace TnDsl.Torch;
 
@@ -24,15 +25,15 @@ public static class Initializers
             case InitSpec.Normal n:
                 {
                     using var r = randn(shape, ScalarType.Float64, CPU, generator: generator);
-                    return r * n.Std + n.Mean;
+                    return Plus(Times(r, n.Std), n.Mean);
                 }
             case InitSpec.Uniform u:
                 {
                     using var r = rand(shape, ScalarType.Float64, CPU, generator: generator);
-                    return r * (u.Hi - u.Lo) + u.Lo;
+                    return Plus(Times(r, u.Hi - u.Lo), u.Lo);
                 }
             case InitSpec.Constant c:
-                return full(shape, c.Value, ScalarType.Float64, CPU);
+                return Full(shape, c.Value, ScalarType.Float64, CPU);
             case InitSpec.Copy:
                 return FromFunction(shape, idx => idx.All(i => i == idx[0]) ? 1.0 : 0.0);
             case InitSpec.Identity:
@@ -51,7 +52,7 @@ public static class Initializers
                 {
                     using var a = Make(s.A, shape, generator);
                     using var b = Make(s.B, shape, generator);
-                    return a + b;
+                    return Plus(a, b);
                 }
             case InitSpec.Auto:
                 throw new NotSupportedException("`auto` depends on the whole network: NetworkModule resolves it (AutoInit), and it cannot be part of a sum");
@@ -93,7 +94,7 @@ public static class Initializers
         var (q, r) = linalg.qr(g);
         var signs = r.diagonal().sign();
         // sign(0) = 0 would zero a column; that has probability zero but is cheap to rule out.
-        signs = where(signs == 0, ones_like(signs), signs);
+        signs = where(Equal(signs, 0.0), ones_like(signs), signs);
         var m = q * signs.unsqueeze(0);
         var result = (tall ? m : m.t()).reshape(shape).contiguous();
         return result.MoveToOuterDisposeScope();

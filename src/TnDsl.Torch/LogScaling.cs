@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using static TnDsl.Torch.ScalarOps;
 
 namespace TnDsl.Torch;
 
@@ -28,7 +29,7 @@ public sealed record LogScaled(Tensor Value, Tensor LogScale, int[] BatchAxes) :
     public Tensor LogAbs()
     {
         using var scope = NewDisposeScope();
-        return (Value.abs().log() + ExpandedLogScale()).MoveToOuterDisposeScope();
+        return Plus(Value.abs().log(), ExpandedLogScale()).MoveToOuterDisposeScope();
     }
 
     /// <summary>Disposes both tensors.</summary>
@@ -63,11 +64,11 @@ sealed class LogScaling(int[] dynamicLabels, ScalarType dtype, Device device)
         for (int k = 0; k < labels.Count; k++)
             (Array.IndexOf(dynamicLabels, labels[k]) >= 0 ? batch : other).Add(k);
         var m = other.Count == 0 ? value.abs() : value.abs().amax(other.ToArray(), keepdim: true);
-        m = where(m == 0, ones_like(m), m).detach_();
+        m = where(Equal(m, 0.0), ones_like(m), m).detach_();
         var scaled = value / m;
         if (owned)
             value.Dispose();
-        return new LiveOperand(scaled, true, labels, log + ToCanonical(m.log(), labels));
+        return new LiveOperand(scaled, true, labels, Plus(log, ToCanonical(m.log(), labels)));
     }
 
     /// <summary>
@@ -82,7 +83,7 @@ sealed class LogScaling(int[] dynamicLabels, ScalarType dtype, Device device)
         if (varying.Length == 0)
             return op;
         var max = log.amax(varying, keepdim: true);
-        var factor = FromCanonical((log - max).exp(), op.Labels);
+        var factor = FromCanonical(Minus(log, max).exp(), op.Labels);
         var value = op.Value * factor;
         if (op.Owned)
             op.Value.Dispose();

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using TorchSharp;
 using static TorchSharp.torch;
-using static TnDsl.Torch.BornMachine.ScalarOps;
+using static TnDsl.Torch.ScalarOps;
 
 namespace TnDsl.Torch.BornMachine;
 

@@ -1,6 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
-using static TnDsl.Torch.BornMachine.ScalarOps;
+using static TnDsl.Torch.ScalarOps;
 
 namespace TnDsl.Torch.BornMachine;
 

@@ -1,4 +1,5 @@
 using static TorchSharp.torch;
+using static TnDsl.Torch.ScalarOps;
 
 namespace TnDsl.Torch.Data;
 
@@ -43,7 +44,7 @@ public sealed class ImageDataset : IDisposable
         if (images.Shape[0] != labels.Shape[0])
             throw new IdxFormatException($"{name}: {images.Shape[0]} images but {labels.Shape[0]} labels");
         using var raw = tensor(images.Data, [images.Shape[0], images.Shape[1], images.Shape[2]], ScalarType.Byte);
-        var pixels = raw.to_type(ScalarType.Float32).div_(255.0f);
+        var pixels = OverInPlace(raw.to_type(ScalarType.Float32), 255.0);
         var y = tensor(labels.Data, [labels.Shape[0]], ScalarType.Byte).to_type(ScalarType.Int64);
         int classes = labels.Data.Length == 0 ? 0 : labels.Data.Max() + 1;
         return new ImageDataset(name, pixels, y, classes);

@@ -1,4 +1,5 @@
 using static TorchSharp.torch;
+using static TnDsl.Torch.ScalarOps;
 
 namespace TnDsl.Torch;
 
@@ -53,7 +54,7 @@ public static class LayerAutoInit
                 throw new LayerException($"{spec.Name}: the auto initialisation gives a {(rms == 0 ? "zero" : "non-finite")} output; give the weights an explicit init");
             double factor = Math.Pow(rms, -1.0 / uses);
             foreach (var name in names)
-                layer.Network.get_parameter(name)!.mul_(factor);
+                TimesInPlace(layer.Network.get_parameter(name)!, factor);
         }
     }
 }

@@ -1,0 +1,178 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace TnDsl.Torch;
+
+/// <summary>
+/// Tensor operations with a number, each holding its <see cref="Scalar"/> alive (and disposing it) around the native
+/// call. Every operation between a tensor and a number in TnDsl's TorchSharp code goes through here.
+/// </summary>
+/// <remarks>
+/// <para>
+/// TorchSharp's operations with numbers (<c>t * 2.0</c>, <c>t.mul(x)</c>, <c>a + b</c> and <c>a - b</c> whose implicit
+/// alpha is the number 1, <c>clamp_min(x)</c>, <c>pow(2)</c>, <c>full_like(t, x)</c>, <c>t == 0</c>, ...) convert the
+/// number to a temporary <see cref="Scalar"/>, read its native handle and pass the bare pointer to libtorch. After the
+/// handle is read nothing references the Scalar, so the garbage collector may finalise it (Scalar has a finaliser that
+/// frees the native object) while the native call is still using it, and the memory can be reused underneath.
+/// TorchSharp calls no <c>GC.KeepAlive</c> there (read in dotnet/TorchSharp: <c>Scalar.cs</c> has
+/// <c>~Scalar() =&gt; Dispose(false)</c>; <c>Tensor.Math.cs</c> has <c>add(Tensor target) =&gt; add(target, 1)</c> and
+/// <c>add(Tensor, Scalar alpha)</c> passing <c>alpha.Handle</c> straight to <c>THSTensor_add</c>).
+/// </para>
+/// <para>
+/// In a long Born-machine training run this showed up once in ~50 000 bond updates as "For integral input tensors,
+/// argument alpha must not be a floating point number" on an integer add; on float tensors the same race could
+/// silently change a result. Here a <c>using</c> local keeps each Scalar reachable until the call has returned (its
+/// <c>Dispose</c> runs after), and the constants ±1 used as alpha are rooted in static fields for the process's life.
+/// </para>
+/// <para>
+/// Results are those of the plain TorchSharp operation: the same libtorch kernel with the same operands (a − b is
+/// libtorch's add with alpha −1, exactly what its sub does).
+/// </para>
+/// </remarks>
+public static class ScalarOps
+{
+    static readonly Scalar One = 1L.ToScalar();
+    static readonly Scalar MinusOne = (-1L).ToScalar();
+
+    /// <summary>a + b (tensors), with a rooted alpha of 1.</summary>
+    public static Tensor Plus(Tensor a, Tensor b) => a.add(b, One);
+
+    /// <summary>a − b (tensors), with a rooted alpha of −1.</summary>
+    public static Tensor Minus(Tensor a, Tensor b) => a.add(b, MinusOne);
+
+    /// <summary>t + x.</summary>
+    public static Tensor Plus(Tensor t, double x)
+    {
+        using var s = x.ToScalar();
+        return t.add(s, One);
+    }
+
+    /// <summary>t + x for an integer x (keeps an integer tensor integral).</summary>
+    public static Tensor Plus(Tensor t, long x)
+    {
+        using var s = x.ToScalar();
+        return t.add(s, One);
+    }
+
+    /// <summary>t − x.</summary>
+    public static Tensor Minus(Tensor t, double x)
+    {
+        using var s = x.ToScalar();
+        return t.add(s, MinusOne);
+    }
+
+    /// <summary>t − x for an integer x (keeps an integer tensor integral).</summary>
+    public static Tensor Minus(Tensor t, long x)
+    {
+        using var s = x.ToScalar();
+        return t.add(s, MinusOne);
+    }
+
+    /// <summary>t · x.</summary>
+    public static Tensor Times(Tensor t, double x)
+    {
+        using var s = x.ToScalar();
+        return t.mul(s);
+    }
+
+    /// <summary>t · x for an integer x (keeps an integer tensor integral).</summary>
+    public static Tensor Times(Tensor t, long x)
+    {
+        using var s = x.ToScalar();
+        return t.mul(s);
+    }
+
+    /// <summary>t / x (true division).</summary>
+    public static Tensor Over(Tensor t, double x)
+    {
+        using var s = x.ToScalar();
+        return t.div(s);
+    }
+
+    /// <summary>t / x (true division) for an integer x.</summary>
+    public static Tensor Over(Tensor t, long x)
+    {
+        using var s = x.ToScalar();
+        return t.div(s);
+    }
+
+    /// <summary>t ← t · x in place; returns t.</summary>
+    public static Tensor TimesInPlace(Tensor t, double x)
+    {
+        using var s = x.ToScalar();
+        return t.mul_(s);
+    }
+
+    /// <summary>t ← t / x in place; returns t.</summary>
+    public static Tensor OverInPlace(Tensor t, double x)
+    {
+        using var s = x.ToScalar();
+        return t.div_(s);
+    }
+
+    /// <summary>t mod x element-wise (Python's remainder: the sign of x).</summary>
+    public static Tensor Remainder(Tensor t, long x)
+    {
+        using var s = x.ToScalar();
+        return t.remainder(s);
+    }
+
+    /// <summary>max(t, x) element-wise.</summary>
+    public static Tensor ClampMin(Tensor t, double x)
+    {
+        using var s = x.ToScalar();
+        return t.clamp_min(s);
+    }
+
+    /// <summary>min(t, x) element-wise for integer tensors.</summary>
+    public static Tensor ClampMax(Tensor t, long x)
+    {
+        using var s = x.ToScalar();
+        return t.clamp_max(s);
+    }
+
+    /// <summary>t² element-wise (a product of tensors, no Scalar involved).</summary>
+    public static Tensor Square(Tensor t) => t.mul(t);
+
+    /// <summary>A tensor like t (shape, dtype, device) filled with x.</summary>
+    public static Tensor FullLike(Tensor t, double x)
+    {
+        using var s = x.ToScalar();
+        return full_like(t, s);
+    }
+
+    /// <summary>A tensor of the given shape, dtype and device filled with x.</summary>
+    public static Tensor Full(long[] shape, double x, ScalarType dtype, Device? device = null)
+    {
+        using var s = x.ToScalar();
+        return full(shape, s, dtype, device);
+    }
+
+    /// <summary>t[indices] ← x in place (TorchSharp's <c>t[i, j] = x</c>); returns t.</summary>
+    public static Tensor Put(Tensor t, double x, params TensorIndex[] indices)
+    {
+        using var s = x.ToScalar();
+        return t.index_put_(s, indices);
+    }
+
+    /// <summary>t &lt; x element-wise (a boolean tensor).</summary>
+    public static Tensor Less(Tensor t, double x)
+    {
+        using var s = x.ToScalar();
+        return t.lt(s);
+    }
+
+    /// <summary>t ≥ x element-wise for an integer x (a boolean tensor).</summary>
+    public static Tensor GreaterEqual(Tensor t, long x)
+    {
+        using var s = x.ToScalar();
+        return t.ge(s);
+    }
+
+    /// <summary>t = x element-wise (a boolean tensor).</summary>
+    public static Tensor Equal(Tensor t, double x)
+    {
+        using var s = x.ToScalar();
+        return t.eq(s);
+    }
+}

@@ -44,17 +44,34 @@ public static class ConvAcStudy
         new("wide-top", [2, 4, 8, 12]),
     ];
 
+    /// <summary>The three pairs of positions of the long-range task, each straddling left|right (j, j + 8).</summary>
+    public static readonly (int, int)[] LongRangePairs = [(0, 8), (3, 11), (5, 13)];
+
     /// <summary>
-    /// The tasks. Long-range: the parity bits b = symbol mod 2 at pairs (j, j + 8), j ∈ {0, 3, 5}; label 1 when at least
-    /// two of the three pairs agree (balanced; a function of 3 left and 3 right bits, so its left|right rank is at most
-    /// 8, and each pair lies inside one of the odd/even classes). Local: the full symbols at the 8 pairs (2j, 2j + 1);
-    /// label 1 when at least 3 pairs match (about 32 % positive; every pair straddles odd|even, none left|right).
+    /// The tasks. Long-range: the parity bits b = symbol mod 2; label 1 when some pair (j, j + 8) of
+    /// <see cref="LongRangePairs"/> has both bits set (an OR of three cross-half ANDs, 37/64 ≈ 58 % positive). As a
+    /// function of 3 left and 3 right bits its left|right matrix is J − D with D = [[1,1],[1,0]]^⊗3 (3-bit
+    /// disjointness, invertible) and J all ones: rank 7 (1ᵀD⁻¹1 = 1 makes it singular), above wide-bottom's bound (2,
+    /// 3 with the output bias) and within wide-top's (8); it also correlates with each single bit, which gives
+    /// gradient training a first-order foothold that an agreement (XOR-like) label lacks. Each pair lies inside one
+    /// odd/even class. Local: the full symbols at the 8 pairs (2j, 2j + 1); label 1 when at least 3 pairs match
+    /// (about 32 % positive; every pair straddles odd|even, none left|right).
     /// </summary>
     public static readonly (string Name, string Partition, Func<Tensor, Tensor> Label)[] Tasks =
     [
-        ("long-range", "left|right", symbols => Matches(symbols.remainder(2), [(0, 8), (3, 11), (5, 13)], 2)),
+        ("long-range", "left|right", symbols => BothSet(symbols.remainder(2), LongRangePairs, 1)),
         ("local", "odd|even", symbols => Matches(symbols, Enumerable.Range(0, 8).Select(j => (2 * j, 2 * j + 1)).ToArray(), Threshold)),
     ];
+
+    /// <summary>1 where at least <paramref name="threshold"/> of the pairs of columns of 0/1 bits are both 1, else 0.</summary>
+    public static Tensor BothSet(Tensor bits, (int, int)[] pairs, int threshold)
+    {
+        using var scope = NewDisposeScope();
+        var count = zeros(bits.shape[0], ScalarType.Int64);
+        foreach (var (a, b) in pairs)
+            count = count + bits[TensorIndex.Colon, a].mul(bits[TensorIndex.Colon, b]).to_type(ScalarType.Int64);
+        return count.ge(threshold).to_type(ScalarType.Int64).MoveToOuterDisposeScope();
+    }
 
     /// <summary>1 where at least <paramref name="threshold"/> of the pairs of columns hold equal values, else 0.</summary>
     public static Tensor Matches(Tensor values, (int, int)[] pairs, int threshold)

@@ -13,55 +13,57 @@ public class ConvAcTaskTests
 {
     static ConvAcTaskTests() => NativeLoader.EnsureLoaded();
 
+    static Func<Tensor, Tensor> LongRange => ConvAcStudy.Tasks.Single(t => t.Name == "long-range").Label;
+
     /// <summary>
-    /// Labels of the long-range task over all 4^3 × 4^3 symbol choices at its left and right positions (rows: left
-    /// symbols, columns: right symbols), the other 10 positions filled from <paramref name="seed"/>.
+    /// Labels over every parity pattern of the left half (rows, 2^8) and of the right half (columns, 2^8); each
+    /// position's symbol is its parity bit plus 2 · a random bit from <paramref name="seed"/>, so all 4 symbols occur.
     /// </summary>
     static Tensor LabelMatrix(int seed)
     {
-        var left = ConvAcStudy.LongRangePairs.Select(p => p.Item1).ToArray();
-        var right = ConvAcStudy.LongRangePairs.Select(p => p.Item2).ToArray();
-        int n = 64 * 64;
-        var symbols = randint(0, 4, [n, 16], generator: new Generator((ulong)seed));
-        for (int row = 0; row < 64; row++)
-            for (int col = 0; col < 64; col++)
-                for (int k = 0; k < 3; k++)
-                {
-                    symbols[row * 64 + col, left[k]] = (row >> (2 * k)) & 3;
-                    symbols[row * 64 + col, right[k]] = (col >> (2 * k)) & 3;
-                }
-        var label = ConvAcStudy.Tasks.Single(t => t.Name == "long-range").Label;
-        return label(symbols).to_type(ScalarType.Float64).reshape(64, 64);
+        using var scope = NewDisposeScope();
+        var rows = arange(256, ScalarType.Int64).unsqueeze(1).expand(256, 256).reshape(-1, 1);
+        var cols = arange(256, ScalarType.Int64).unsqueeze(0).expand(256, 256).reshape(-1, 1);
+        var shifts = arange(8, ScalarType.Int64).unsqueeze(0);
+        var bits = cat([rows.bitwise_right_shift(shifts).bitwise_and(1), cols.bitwise_right_shift(shifts).bitwise_and(1)], 1);
+        var symbols = bits + 2 * randint(0, 2, bits.shape, generator: new Generator((ulong)seed));
+        return LongRange(symbols).to_type(ScalarType.Float64).reshape(256, 256).MoveToOuterDisposeScope();
     }
 
     [Fact]
-    public void the_long_range_label_has_left_right_rank_seven_between_the_two_bounds()
+    public void the_long_range_label_has_left_right_rank_between_the_two_bounds()
     {
         using var m = LabelMatrix(1);
         long rank = linalg.matrix_rank(m).item<long>();
-        // Independent oracle: the label is OR_k (x_k AND y_k) of the 3 left and 3 right parity bits. Its 8 × 8 matrix
-        // is J − D, D = [[1,1],[1,0]]^⊗3 invertible, 1ᵀD⁻¹1 = (1ᵀ[[0,1],[1,−1]]1)^3 = 1, so J − D is singular with
-        // rank 7; the symbol matrix only repeats those rows and columns (4 symbols per bit).
-        var bits = zeros(8, 8, ScalarType.Float64);
-        for (int x = 0; x < 8; x++)
-            for (int y = 0; y < 8; y++)
-                bits[x, y] = (x & y) != 0 ? 1.0 : 0.0;
-        Assert.Equal(7, linalg.matrix_rank(bits).item<long>());
-        Assert.Equal(7, rank);
+        // Independent oracle: the label only depends on the counts a, b ∈ 0..8 of odd symbols per half, so its rank is
+        // that of the 9 × 9 band matrix [|a − b| ≤ Band], built here directly.
+        var band = zeros(9, 9, ScalarType.Float64);
+        for (int a = 0; a < 9; a++)
+            for (int b = 0; b < 9; b++)
+                band[a, b] = Math.Abs(a - b) <= ConvAcStudy.Band ? 1.0 : 0.0;
+        Assert.Equal(linalg.matrix_rank(band).item<long>(), rank);
+        Assert.Equal(8, rank);
         var wideBottom = ConvAcStudy.Bounds(ConvAcStudy.Profiles.Single(p => p.Name == "wide-bottom"));
         var wideTop = ConvAcStudy.Bounds(ConvAcStudy.Profiles.Single(p => p.Name == "wide-top"));
-        // Wide-bottom's score has rank ≤ its bound; the output bias adds at most 1 more.
+        // Wide-bottom's class scores have rank ≤ its bound across left|right; the output bias adds at most 1 more.
         Assert.True(rank > (long)wideBottom.LeftRight + 1, $"rank {rank} vs wide-bottom bound {wideBottom.LeftRight}");
         Assert.True(rank <= (long)wideTop.LeftRight, $"rank {rank} vs wide-top bound {wideTop.LeftRight}");
     }
 
     [Fact]
-    public void the_long_range_label_depends_only_on_its_six_positions_and_is_balanced()
+    public void the_long_range_label_depends_only_on_parities_and_its_balance_matches_the_binomial_law()
     {
         using var a = LabelMatrix(1);
         using var b = LabelMatrix(2);
-        Assert.True(a.equal(b), "label changed with the 10 other positions");
-        // P(some pair has both parity bits set) = 1 − (1 − 1/4)^3 = 37/64, exactly, over the full enumeration.
-        Assert.Equal(37.0 / 64.0, a.mean().item<double>(), 12);
+        Assert.True(a.allclose(b, 0, 0), "label changed with the high bit of the symbols");
+        // Exact positive rate over all 2^16 parity patterns: sum over |i − j| ≤ Band of C(8,i) C(8,j) / 2^16.
+        double[] choose = [1, 8, 28, 56, 70, 56, 28, 8, 1];
+        double expected = 0;
+        for (int i = 0; i < 9; i++)
+            for (int j = 0; j < 9; j++)
+                if (Math.Abs(i - j) <= ConvAcStudy.Band)
+                    expected += choose[i] * choose[j] / 65536.0;
+        Assert.Equal(expected, a.mean().item<double>(), 12);
+        Assert.InRange(expected, 0.7, 0.85);
     }
 }

@@ -66,4 +66,32 @@ public class ConvAcTaskTests
         Assert.Equal(expected, a.mean().item<double>(), 12);
         Assert.InRange(expected, 0.7, 0.85);
     }
+
+    /// <summary>Output of a ConvAC layer (random weights) on inputs whose positions are permuted by <paramref name="order"/>.</summary>
+    static Tensor Permuted(SpecLayer layer, Tensor x, int[] order)
+    {
+        var columns = tensor(order.SelectMany(j => Enumerable.Range(4 * j, 4)).Select(c => (long)c).ToArray());
+        return layer.forward(x.index_select(1, columns));
+    }
+
+    [Fact]
+    public void a_convac_is_invariant_under_swapping_the_children_of_a_pooling_node_but_not_under_other_swaps()
+    {
+        // Why position-specific labels are out of reach of every width profile: shared 1x1 convolutions and the
+        // symmetric product pooling make the function invariant under the pooling tree's child swaps.
+        var overrides = new Dictionary<string, object> { ["M"] = 4, ["r0"] = 3, ["r1"] = 3, ["r2"] = 3, ["r3"] = 3, ["Y"] = 2 };
+        using var layer = Layers.FromSpec(Specs.Example("layers/convac.tn"), overrides, new LayerOptions { DType = ScalarType.Float64, Seed = 3 });
+        using var x = rand([6, 64], ScalarType.Float64, generator: new Generator(4));
+        var identity = Enumerable.Range(0, 16).ToArray();
+        using var y = Permuted(layer, x, identity);
+        int[] swapChildren = [1, 0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+        int[] swapHalves = [.. Enumerable.Range(8, 8), .. Enumerable.Range(0, 8)];
+        int[] swapAcross = [0, 2, 1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
+        using var a = Permuted(layer, x, swapChildren);
+        using var b = Permuted(layer, x, swapHalves);
+        using var c = Permuted(layer, x, swapAcross);
+        Assert.True(a.allclose(y, 1e-9, 1e-12), "swapping positions 0 and 1 changed the output");
+        Assert.True(b.allclose(y, 1e-9, 1e-12), "swapping the halves changed the output");
+        Assert.False(c.allclose(y, 1e-6, 1e-9), "swapping positions 1 and 2 (different pooling pairs) left the output unchanged");
+    }
 }

@@ -94,4 +94,22 @@ public class ConvAcTaskTests
         Assert.True(b.allclose(y, 1e-9, 1e-12), "swapping the halves changed the output");
         Assert.False(c.allclose(y, 1e-6, 1e-9), "swapping positions 1 and 2 (different pooling pairs) left the output unchanged");
     }
+
+    [Fact]
+    public void the_long_range_label_is_the_sign_of_a_rank_three_score_within_wide_bottoms_reach()
+    {
+        // The min-cut bounds the rank of the score, not of its sign: with λ = 1,
+        // f(a, b) = e^(a−b) + e^(b−a) − 2 cosh(Band + 1/2) = e^a·e^(−b) + e^(−a)·e^b − const
+        // is two products plus a constant (what wide-bottom's 2 top channels and output bias provide, and what product
+        // pooling computes per half as Π_i e^(±bit_i)), and f < 0 exactly where |a − b| ≤ Band.
+        var f = zeros(9, 9, ScalarType.Float64);
+        double threshold = 2 * Math.Cosh(ConvAcStudy.Band + 0.5);
+        for (int a = 0; a < 9; a++)
+            for (int b = 0; b < 9; b++)
+            {
+                f[a, b] = Math.Exp(a - b) + Math.Exp(b - a) - threshold;
+                Assert.Equal(Math.Abs(a - b) <= ConvAcStudy.Band, Math.Exp(a - b) + Math.Exp(b - a) - threshold < 0);
+            }
+        Assert.Equal(3, linalg.matrix_rank(f).item<long>());
+    }
 }

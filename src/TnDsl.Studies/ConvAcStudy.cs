@@ -53,7 +53,9 @@ public static class ConvAcStudy
     /// 1×1 convolutions and product pooling make every network of this family invariant under swapping the two
     /// children of any pooling node, so labels tied to particular positions, like the earlier tasks on pairs (j, j + 8),
     /// cannot be expressed at all). Across left|right the label is the 9 × 9 band matrix [|a − b| ≤ 2]: rank 8, above
-    /// wide-bottom's bound (2; 3 with the output bias) and equal to wide-top's (8). Across odd|even it is a function
+    /// wide-bottom's bound (2; 3 with the output bias) and equal to wide-top's (8). Its sign, though, is that of
+    /// e^(a−b) + e^(b−a) − 2 cosh(Band + ½), a rank-3 score (two products and a constant) within wide-bottom's reach:
+    /// the bound limits the score's rank, not the classifier's sign-rank. Across odd|even it is a function
     /// of far more states. Local: the full symbols at the 8 pairs (2j, 2j + 1); label 1 when at least 3 pairs match
     /// (about 32 % positive; every pair straddles odd|even, none left|right).
     /// </summary>

@@ -77,9 +77,10 @@ module Reference =
             result[o] <- result[o] + p
         { Labels = output; Shape = outShape; Data = result }
 
-    /// Executes a contraction tree (SSA form, leaves = the tensors in order) with dense pairwise steps; a multi-way
-    /// step is folded left to right. The result's axes follow `output`.
-    let ofTree (tree: ContractionTree) (tensors: Dense array) (output: int array) =
+    /// Executes a contraction tree (SSA form, leaves = the tensors in order) with the given pairwise step
+    /// (`pair keep a b` contracts a with b, keeping the labels `keep` accepts); a multi-way step is folded left to
+    /// right. The result's axes are in the order the steps left them.
+    let runTree (pair: (int -> bool) -> Dense -> Dense -> Dense) (tree: ContractionTree) (tensors: Dense array) (output: int array) =
         let nodes = Array.zeroCreate<Dense option> (tree.Leaves + tree.Steps.Length)
         for k in 0 .. tensors.Length - 1 do
             nodes[k] <- Some tensors[k]
@@ -94,6 +95,11 @@ module Reference =
             let mutable acc = Dense.one
             for k in 0 .. operands.Length - 1 do
                 let rest = operands[k + 1 ..] |> Array.collect (fun d -> d.Labels) |> Set.ofArray
-                acc <- Dense.pair (fun l -> needed.Contains l || live.Contains l || rest.Contains l) acc operands[k]
+                acc <- pair (fun l -> needed.Contains l || live.Contains l || rest.Contains l) acc operands[k]
             nodes[tree.Leaves + s] <- Some acc)
-        Dense.permuteTo output nodes[ContractionTree.root tree].Value
+        nodes[ContractionTree.root tree].Value
+
+    /// Executes a contraction tree (SSA form, leaves = the tensors in order) with dense pairwise steps; a multi-way
+    /// step is folded left to right. The result's axes follow `output`.
+    let ofTree (tree: ContractionTree) (tensors: Dense array) (output: int array) =
+        Dense.permuteTo output (runTree Dense.pair tree tensors output)

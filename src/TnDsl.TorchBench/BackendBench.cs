@@ -50,7 +50,7 @@ static partial class BackendBench
             env += 2;
         }
         var options = new NetworkModuleOptions { DType = dtype, Device = device, Seed = 1 };
-        using var sweep = new NetworkModule(spec, Linear(2 * sites, order), options);
+        using var sweep = new NetworkModule(spec, Program.Linear(2 * sites, order), options);
         using var raw = randint(0, 2, [batch, sites], generator: new Generator(2)).to(device);
         var cores = Enumerable.Range(0, sites).Select(i => sweep.get_parameter($"A.{i}")!).ToArray();
 
@@ -182,21 +182,6 @@ static partial class BackendBench
     static string Mb(long bytes) => $"{bytes / 1048576.0:F1} MB";
 
     static string Ms(double seconds) => $"{seconds * 1e3,9:F2} ms";
-
-    static List<(int, int)> Linear(int operands, IEnumerable<(int, int)> byId)
-    {
-        var ids = Enumerable.Range(0, operands).ToList();
-        var path = new List<(int, int)>();
-        int next = operands;
-        foreach (var (a, b) in byId)
-        {
-            path.Add((ids.IndexOf(a), ids.IndexOf(b)));
-            ids.Remove(a);
-            ids.Remove(b);
-            ids.Add(next++);
-        }
-        return path;
-    }
 
     /// Median seconds per call; the functions take turns within each round so that outside load falls on all alike.
     static Dictionary<string, double> Median(Dictionary<string, Func<Tensor>> fs, Device device, int rounds = 15)

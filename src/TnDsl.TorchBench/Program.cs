@@ -128,7 +128,7 @@ public static class Program
     }
 
     /// Turns a contraction order over operand ids (originals 0..n-1, then results n, n+1, …) into linear pairs.
-    static List<(int, int)> Linear(int operands, IEnumerable<(int, int)> byId)
+    internal static List<(int, int)> Linear(int operands, IEnumerable<(int, int)> byId)
     {
         var ids = Enumerable.Range(0, operands).ToList();
         var path = new List<(int, int)>();

@@ -45,19 +45,5 @@ let bondOnlyPair (keep: int -> bool) (a: Dense) (b: Dense) =
 /// Executes a contraction tree with the planted hyperindex bug (`bondOnlyPair`); axes follow `output` where
 /// they survive.
 let buggyOfTree (tree: ContractionTree) (tensors: Dense array) (output: int array) =
-    let nodes = Array.zeroCreate<Dense option> (tree.Leaves + tree.Steps.Length)
-    for k in 0 .. tensors.Length - 1 do
-        nodes[k] <- Some tensors[k]
-    tree.Steps
-    |> Array.iteri (fun s children ->
-        let operands = children |> Array.map (fun c -> nodes[c].Value)
-        for c in children do
-            nodes[c] <- None
-        let live = nodes |> Array.choose id |> Array.collect (fun d -> d.Labels) |> Set.ofArray
-        let mutable acc = Dense.one
-        for k in 0 .. operands.Length - 1 do
-            let rest = operands[k + 1 ..] |> Array.collect (fun d -> d.Labels) |> Set.ofArray
-            acc <- bondOnlyPair (fun l -> Array.contains l output || live.Contains l || rest.Contains l) acc operands[k]
-        nodes[tree.Leaves + s] <- Some acc)
-    let r = nodes[ContractionTree.root tree].Value
+    let r = Reference.runTree bondOnlyPair tree tensors output
     if Array.sort r.Labels = Array.sort output then Dense.permuteTo output r else r

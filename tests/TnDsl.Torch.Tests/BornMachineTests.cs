@@ -181,6 +181,34 @@ public class BornMachineTests
         }
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(6)]
+    public void The_learning_rate_falls_after_a_rise_only_once_the_hold_is_over(int hold)
+    {
+        // A large rate makes the NLL of bars-and-stripes fluctuate, so both branches of the rule are exercised.
+        const double lr = 0.3, decay = 0.2;
+        var (trainer, _, _) = BarsAndStripes(new BornOptions { Dmax = 4, LearningRate = lr, Seed = 5, HoldLoops = hold, DecayOnIncrease = decay });
+        using var _t = trainer;
+        for (int i = 0; i < 10; i++)
+            trainer.RunLoop();
+        var h = trainer.History;
+        Assert.Equal(lr, h[1].LearningRate);
+        int risesBefore = 0, risesAfter = 0;
+        for (int loop = 1; loop + 1 < h.Count; loop++)
+        {
+            bool rose = h[loop].TrainNll > h[loop - 1].TrainNll;
+            bool held = loop <= hold;
+            (risesBefore, risesAfter) = rose ? (held ? (risesBefore + 1, risesAfter) : (risesBefore, risesAfter + 1)) : (risesBefore, risesAfter);
+            double expected = rose && !held ? h[loop].LearningRate * decay : h[loop].LearningRate;
+            Assert.Equal(expected, h[loop + 1].LearningRate, 15);
+        }
+        if (hold > 0)
+            Assert.True(risesBefore > 0, "no rise inside the hold: the test would not see the hold at work");
+        else
+            Assert.True(risesAfter > 0, "no rise at all: the test would not see the decay at work");
+    }
+
     [Fact]
     public void Checkpoint_and_resume_give_the_same_result_as_an_uninterrupted_run()
     {

@@ -15,9 +15,10 @@ public static class TrainCommand
 {
     const string Usage =
         "usage: tn train born-machine [--file examples/born-machine.tn] [--set name=value ...] [--data DIR|bars-and-stripes]\n" +
-        "                             [--dmax 30] [--cutoff 1e-7] [--lr 0.005] [--steps 1] [--grad norm0.25|plain]\n" +
+        "                             [--dmax 30] [--cutoff 1e-7] [--lr 0.005] [--hold 0] [--steps 1] [--grad norm0.25|plain]\n" +
         "                             [--loops N] [--seed S] [--out DIR] [--resume] [--profile] [--threads 1]\n" +
         "  --data      a directory with train.npy and test.npy (default examples/data/born-machine/mnist) or bars-and-stripes\n" +
+        "  --hold N    keep the starting lr for N loops; after them lr × 0.2 follows any loop whose NLL rose (default 0)\n" +
         "  --loops N   train until N loops are done in total, counting a resumed checkpoint's (default 10)\n" +
         "  --out DIR   where checkpoint.bin, history.csv, nll.png, samples.png, model.tn, model.weights go (default born-machine-D<dmax>)\n" +
         "  --resume    continue from DIR/checkpoint.bin (hyper-parameters come from it)\n" +
@@ -37,7 +38,7 @@ public static class TrainCommand
             return 0;
         }
         var args = Args.Parse(argv,
-            ["--file", "--set", "--data", "--dmax", "--cutoff", "--lr", "--steps", "--grad", "--loops", "--seed", "--out", "--threads"],
+            ["--file", "--set", "--data", "--dmax", "--cutoff", "--lr", "--hold", "--steps", "--grad", "--loops", "--seed", "--out", "--threads"],
             ["--resume", "--profile"]);
         var what = args.Single("model kind (born-machine)");
         if (what != "born-machine")
@@ -63,6 +64,7 @@ public static class TrainCommand
             Cutoff = ParseDouble(args, "--cutoff", 1e-7),
             LearningRate = ParseDouble(args, "--lr", 5e-3),
             Steps = ParseInt(args, "--steps", 1, min: 1),
+            HoldLoops = ParseInt(args, "--hold", 0, min: 0),
             Scaling = args.Value("--grad") switch
             {
                 null or "norm0.25" => GradientScaling.Norm025,
@@ -108,7 +110,7 @@ public static class TrainCommand
         Directory.CreateDirectory(outDir);
         AnsiConsole.MarkupLine(
             $"[bold]{Markup.Escape(layout.Network)}[/]: {layout.Length} sites, {data.Train.Count} training and {data.Test.Count} test images from {Markup.Escape(dataDir)}; " +
-            $"Dmax {options.Dmax}, cutoff {options.Cutoff:g3}, lr {trainer.LearningRate:g3}, {options.Steps} step(s) per bond, seed {options.Seed}" +
+            $"Dmax {options.Dmax}, cutoff {options.Cutoff:g3}, lr {trainer.LearningRate:g3}, {options.Steps} step(s) per bond, hold {options.HoldLoops}, seed {options.Seed}" +
             (resume ? $"; resuming after loop {trainer.Loop}" : ""));
         if (!resume)
         {
@@ -175,6 +177,7 @@ public static class TrainCommand
         Same("--dmax", args.Value("--dmax"), o.Dmax.ToString(CultureInfo.InvariantCulture));
         Same("--cutoff", args.Value("--cutoff") is { } c ? Num(ParseDouble(args, "--cutoff", 0)) : null, Num(o.Cutoff));
         Same("--lr", args.Value("--lr") is { } l ? Num(ParseDouble(args, "--lr", 0)) : null, Num(o.LearningRate));
+        Same("--hold", args.Value("--hold"), o.HoldLoops.ToString(CultureInfo.InvariantCulture));
         Same("--steps", args.Value("--steps"), o.Steps.ToString(CultureInfo.InvariantCulture));
         Same("--seed", args.Value("--seed"), o.Seed.ToString(CultureInfo.InvariantCulture));
         Same("--file", args.Value("--file"), saved.NetworkFile);

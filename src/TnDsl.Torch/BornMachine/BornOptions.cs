@@ -27,6 +27,12 @@ public sealed record BornOptions
     public GradientScaling Scaling { get; init; } = GradientScaling.Norm025;
     /// <summary>The learning rate is multiplied by this after a loop whose training NLL went up (the authors use 0.2).</summary>
     public double DecayOnIncrease { get; init; } = 0.2;
+    /// <summary>
+    /// Loops run at the starting learning rate before the decay rule applies: a rise in loops 1…HoldLoops does not
+    /// lower it. A long phase at a high rate explores (the NLL fluctuates), and the first decay after it drops the NLL
+    /// sharply; 0 applies the rule from the first loop, as the authors' script does.
+    /// </summary>
+    public int HoldLoops { get; init; }
     /// <summary>Seed of the initial tensors and of sampling.</summary>
     public long Seed { get; init; } = 1;
 
@@ -39,6 +45,7 @@ public sealed record BornOptions
         if (!(LearningRate > 0 && double.IsFinite(LearningRate))) problems.Add($"lr must be positive, got {LearningRate}");
         if (Steps < 1) problems.Add($"steps must be at least 1, got {Steps}");
         if (!(DecayOnIncrease > 0 && DecayOnIncrease <= 1)) problems.Add($"the decay factor must be in (0, 1], got {DecayOnIncrease}");
+        if (HoldLoops < 0) problems.Add($"hold must be at least 0, got {HoldLoops}");
         return problems;
     }
 }

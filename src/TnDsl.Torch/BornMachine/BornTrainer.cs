@@ -166,7 +166,7 @@ public sealed class BornTrainer : IDisposable
         DisposeEnvironments();
         tNll = clock.Elapsed.TotalSeconds;
         var record = new LoopRecord(Loop + 1, trainNll, testNll, Model.MaxBond, lr, total.Elapsed.TotalSeconds);
-        if (trainNll > history[^1].TrainNll)
+        if (trainNll > history[^1].TrainNll && record.Loop > Options.HoldLoops)
             LearningRate = lr * Options.DecayOnIncrease;
         history.Add(record);
         LastProfile = new LoopProfile(BondsPerLoop, tGrad, tSvd, tEnv, tSetup, tNll);

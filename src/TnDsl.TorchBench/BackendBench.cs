@@ -184,7 +184,7 @@ static partial class BackendBench
     static string Ms(double seconds) => $"{seconds * 1e3,9:F2} ms";
 
     /// Median seconds per call; the functions take turns within each round so that outside load falls on all alike.
-    static Dictionary<string, double> Median(Dictionary<string, Func<Tensor>> fs, Device device, int rounds = 15)
+    internal static Dictionary<string, double> Median(Dictionary<string, Func<Tensor>> fs, Device device, int rounds = 15)
     {
         var times = fs.Keys.ToDictionary(k => k, _ => new List<double>());
         var clock = new Stopwatch();

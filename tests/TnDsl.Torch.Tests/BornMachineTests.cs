@@ -209,6 +209,45 @@ public class BornMachineTests
             Assert.True(risesAfter > 0, "no rise at all: the test would not see the decay at work");
     }
 
+    [Theory]
+    [InlineData(3, false)]
+    [InlineData(2, true)]
+    public void Grouped_environment_steps_equal_the_per_image_definition(int d, bool allSame)
+    {
+        using var scope = NewDisposeScope();
+        const int n = 37, dl = 5, dr = 4;
+        var gen = new Generator().manual_seed(11);
+        var site = randn([dl, d, dr], ScalarType.Float64, generator: gen);
+        var left = randn([n, dl], ScalarType.Float64, generator: gen);
+        var right = randn([n, dr], ScalarType.Float64, generator: gen);
+        var pixels = allSame ? full(n, d - 1, ScalarType.Int64) : randint(0, d, [n], ScalarType.Int64, generator: gen);
+        using var groups = PixelGroups.Of(pixels, d);
+        Assert.Equal(n, groups.Counts.Sum());
+        var stepL = Environments.StepLeft(left, site, groups);
+        var stepR = Environments.StepRight(right, site, groups);
+        var a = site.data<double>().ToArray();
+        var l = left.data<double>().ToArray();
+        var r = right.data<double>().ToArray();
+        var x = pixels.data<long>().ToArray();
+        for (int i = 0; i < n; i++)
+        {
+            for (int c = 0; c < dr; c++)
+            {
+                double want = 0;
+                for (int b = 0; b < dl; b++)
+                    want += l[i * dl + b] * a[(b * d + x[i]) * dr + c];
+                Assert.Equal(want, stepL[i, c].item<double>(), 12);
+            }
+            for (int b = 0; b < dl; b++)
+            {
+                double want = 0;
+                for (int c = 0; c < dr; c++)
+                    want += a[(b * d + x[i]) * dr + c] * r[i * dr + c];
+                Assert.Equal(want, stepR[i, b].item<double>(), 12);
+            }
+        }
+    }
+
     [Fact]
     public void Checkpoint_and_resume_give_the_same_result_as_an_uninterrupted_run()
     {

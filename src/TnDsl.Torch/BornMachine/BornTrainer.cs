@@ -28,6 +28,7 @@ public sealed class BornTrainer : IDisposable
     readonly Tensor train;
     readonly Tensor test;
     readonly Tensor columns;
+    readonly PixelGroups[] groups;
     readonly Tensor[] left;
     readonly Tensor[] leftLog;
     readonly Tensor[] right;
@@ -64,6 +65,12 @@ public sealed class BornTrainer : IDisposable
         train = trainImages;
         test = testImages;
         columns = trainImages.t().contiguous();
+        groups = new PixelGroups[model.Length];
+        for (int k = 0; k < model.Length; k++)
+        {
+            using var column = columns[k];
+            groups[k] = PixelGroups.Of(column, model[k].shape[1]);
+        }
         Options = options;
         LearningRate = learningRate;
         this.history = history.ToList();
@@ -189,7 +196,7 @@ public sealed class BornTrainer : IDisposable
     void StepLeftEnvironment(int k)
     {
         using var scope = NewDisposeScope();
-        var raw = Environments.StepLeft(left[k], Model[k], columns[k]);
+        var raw = Environments.StepLeft(left[k], Model[k], groups[k]);
         var (rows, log) = Environments.NormalizeWithLog(raw);
         left[k + 1]?.Dispose();
         leftLog[k + 1]?.Dispose();
@@ -206,7 +213,7 @@ public sealed class BornTrainer : IDisposable
     {
         using var scope = NewDisposeScope();
         int last = Model.Length - 1;
-        var psi = Environments.StepLeft(left[last], Model[last], columns[last]).squeeze(1);
+        var psi = Environments.StepLeft(left[last], Model[last], groups[last]).squeeze(1);
         var logAbs = Plus(leftLog[last], psi.abs().log());
         double z = Square(Model[last]).sum().item<double>();
         return Math.Log(z) - 2 * logAbs.mean().item<double>();
@@ -253,7 +260,7 @@ public sealed class BornTrainer : IDisposable
         clock.Restart();
         if (sweep == Sweep.RightToLeft)
         {
-            var raw = Environments.StepRight(right[k + 2], Model[k + 1], columns[k + 1]);
+            var raw = Environments.StepRight(right[k + 2], Model[k + 1], groups[k + 1]);
             right[k + 1]?.Dispose();
             right[k + 1] = Environments.Normalize(raw).DetachFromDisposeScope();
         }
@@ -286,5 +293,7 @@ public sealed class BornTrainer : IDisposable
         train.Dispose();
         test.Dispose();
         columns.Dispose();
+        foreach (var g in groups)
+            g.Dispose();
     }
 }

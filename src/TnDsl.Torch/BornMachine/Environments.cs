@@ -7,7 +7,8 @@ namespace TnDsl.Torch.BornMachine;
 /// <summary>
 /// One step of the per-image environments of an MPS: contracting an image's pixel at one site into the running
 /// left vector L (N, Dl) → (N, Dr) or right vector R (N, Dr) → (N, Dl). Each step is one matrix product over the
-/// whole batch followed by a gather of the image's pixel: O(N·d·Dl·Dr).
+/// whole batch followed by a gather of the image's pixel: O(N·d·Dl·Dr); or, given the images grouped by pixel value
+/// (<see cref="PixelGroups"/>), one product per value over that value's images: O(N·Dl·Dr).
 /// </summary>
 public static class Environments
 {
@@ -30,6 +31,38 @@ public static class Environments
         using var index = pixels.reshape(n, 1, 1).expand(n, 1, dl);
         using var picked = all.gather(1, index);
         return picked.squeeze(1);
+    }
+
+    /// <summary>L'[n, r] = Σ_l L[n, l] A[l, x_n, r], one product per pixel value over the images that have it.</summary>
+    public static Tensor StepLeft(Tensor left, Tensor site, PixelGroups groups) =>
+        Grouped(left, groups, x => site.select(1, x), site.shape[2]);
+
+    /// <summary>R'[n, l] = Σ_r A[l, x_n, r] R[n, r], one product per pixel value over the images that have it.</summary>
+    public static Tensor StepRight(Tensor right, Tensor site, PixelGroups groups) =>
+        Grouped(right, groups, x => site.select(1, x).t(), site.shape[0]);
+
+    static Tensor Grouped(Tensor rows, PixelGroups groups, Func<long, Tensor> matrix, long width)
+    {
+        long n = rows.shape[0];
+        if (groups.Order.shape[0] != n)
+            throw new ArgumentException($"the groups cover {groups.Order.shape[0]} images, the environments {n}");
+        var result = empty(n, width, rows.dtype, rows.device);
+        foreach (var (x, index) in groups.Blocks())
+        {
+            using var m = matrix(x);
+            if (index.shape[0] == n)
+            {
+                // Every image has this value (a border pixel): one plain product, no gather or scatter.
+                index.Dispose();
+                result.Dispose();
+                return rows.matmul(m);
+            }
+            using var picked = rows.index_select(0, index);
+            using var product = picked.matmul(m);
+            result.index_copy_(0, index, product);
+            index.Dispose();
+        }
+        return result;
     }
 
     /// <summary>Each row divided by its Euclidean norm, and the natural log of that norm per row (rows of zeros stay zero, log −690).</summary>

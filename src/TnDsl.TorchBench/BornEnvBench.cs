@@ -7,7 +7,8 @@ namespace TnDsl.TorchBench;
 /// <c>born-env</c>: the Born machine's environment step on the 1000 training images, computing every pixel value
 /// and gathering one (the first implementation) against one product per pixel value over its images
 /// (<see cref="PixelGroups"/>), at bond dimensions 30, 100 and 500, at a border site (all pixels 0) and at
-/// a middle site.
+/// a middle site; then the three parts of one bond update at a middle bond (gradient step, SVD split, environment
+/// step) at the same bond dimensions, to say what a loop costs when every bond is at Dmax.
 /// </summary>
 static class BornEnvBench
 {
@@ -34,6 +35,31 @@ static class BornEnvBench
                 string where = pixel == 0 ? "border (0,0)" : "middle (14,14)";
                 Console.WriteLine($"{where,-14} {groups.Counts[1],5} {d,4} {t["gather"] * 1e3,9:F3} ms {t["grouped"] * 1e3,9:F3} ms {t["grouped"] / t["gather"],6:F2}");
             }
+        }
+
+        int middle = 14 * 28 + 13;
+        using var first = images.select(1, middle).contiguous();
+        using var second = images.select(1, middle + 1).contiguous();
+        using var pairs = first * 2 + second;
+        using var pairGroups = PixelGroups.Of(second, 2);
+        Console.WriteLine();
+        Console.WriteLine($"one bond update at pixels {middle},{middle + 1}, all bonds at D (median of 5 alternating rounds)");
+        Console.WriteLine($"{"D",4} {"gradient",12} {"SVD split",12} {"environment",12} {"per bond",12} {"loop of 1565 bonds",20}");
+        foreach (long d in new long[] { 30, 100, 500 })
+        {
+            using var left = randn(count, d, ScalarType.Float64, device);
+            using var right = randn(count, d, ScalarType.Float64, device);
+            using var raw = randn(d, 2, 2, d, ScalarType.Float64, device);
+            using var merged = raw / raw.norm();
+            using var site = randn(d, 2, d, ScalarType.Float64, device);
+            var t = BackendBench.Median(new()
+            {
+                ["gradient"] = () => BornGradient.Compute(merged, left, right, pairs).Gradient,
+                ["svd"] = () => SvdSplit.Split(merged, 1e-7, (int)d, CentreSide.Right).Left,
+                ["environment"] = () => Environments.StepRight(right, site, pairGroups),
+            }, device, rounds: 5);
+            double bond = t["gradient"] + t["svd"] + t["environment"];
+            Console.WriteLine($"{d,4} {t["gradient"] * 1e3,9:F2} ms {t["svd"] * 1e3,9:F2} ms {t["environment"] * 1e3,9:F2} ms {bond * 1e3,9:F2} ms {bond * 1565 / 60,15:F1} min");
         }
     }
 }

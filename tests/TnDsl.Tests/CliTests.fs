@@ -168,3 +168,90 @@ let ``tn cuts accepts a batch size that is not a power of the bonds' prime (the 
     Assert.True((code = 0), err)
     use doc = JsonDocument.Parse out
     Assert.Equal("born_machine", doc.RootElement.GetProperty("network").GetString())
+
+/// Runs `tn plan` with the given arguments: exit code, stdout, stderr.
+let plan (args: string list) =
+    use out = new StringWriter()
+    use err = new StringWriter()
+    let code = PlanCommand.Run(Array.ofList args, out, err)
+    code, out.ToString(), err.ToString()
+
+[<Fact>]
+let ``tn plan --einsum of a 2x3 by 3x4 product costs 2*3*4 multiply-adds, as JSON`` () =
+    let code, out, err = plan [ "--einsum"; "ab,bc->ac"; "--shapes"; "2x3,3x4"; "--json" ]
+    Assert.True((code = 0), err)
+    use doc = JsonDocument.Parse out
+    // A multiply and an add per term of the sum: 2 * (2 * 3 * 4).
+    Assert.Equal(48L, doc.RootElement.GetProperty("flops").GetInt64())
+    Assert.Equal(8L, doc.RootElement.GetProperty("largest_intermediate").GetInt64())
+
+[<Fact>]
+let ``tn plan usage errors exit 2 with the command's name, the reason and the usage`` () =
+    for args, reason in
+        [ [ mps; "--size"; "batch=0" ], "--size"
+          [ mps; "--memory-limit"; "0" ], "--memory-limit"
+          [ mps; "--optimizer"; "" ], "greedy"
+          [ mps; "--frobnicate" ], "unknown option '--frobnicate'"
+          [ mps; "other.tn" ], "other.tn"
+          [], "FILE"
+          [ "--einsum"; "ab,bc->ac" ], "--shapes" ] do
+        let code, out, err = plan args
+        Assert.Equal(2, code)
+        Assert.Equal("", out)
+        Assert.StartsWith("tn plan: ", err)
+        Assert.Contains(reason, err)
+        Assert.Contains("usage: tn plan", err)
+        Assert.DoesNotContain("   at ", err)
+
+[<Fact>]
+let ``tn plan -h prints the usage and exits 0`` () =
+    let code, out, err = plan [ "-h" ]
+    Assert.Equal(0, code)
+    Assert.StartsWith("usage: tn plan", out)
+    Assert.Equal("", err)
+
+[<Fact>]
+let ``tn plan --size sets a dynamic dimension of a .tn network: batch x p terms, a multiply and an add each`` () =
+    let file = Path.Combine(Path.GetTempPath(), sprintf "tn-plan-%d.tn" (System.Random().Next()))
+    File.WriteAllText(file, "network v {\n  index batch: dynamic(1000)\n  index p: 3\n  input x: (batch, p)\n  weight w: (p)\n  output (batch)\n}\n")
+    try
+        let flops (args: string list) =
+            let code, out, err = plan ([ file; "--json" ] @ args)
+            Assert.True((code = 0), err)
+            use doc = JsonDocument.Parse out
+            doc.RootElement.GetProperty("flops").GetInt64()
+        Assert.Equal(2L * 1000L * 3L, flops [])
+        Assert.Equal(2L * 20L * 3L, flops [ "--size"; "batch=20" ])
+    finally
+        File.Delete file
+
+/// Runs `tn check` with the given arguments: exit code, stdout, stderr.
+let check (args: string list) =
+    use out = new StringWriter()
+    use err = new StringWriter()
+    let code = CheckCommand.Run(Array.ofList args, out, err)
+    code, out.ToString(), err.ToString()
+
+[<Fact>]
+let ``tn check in process: --set reaches the network, usage errors exit 2 with the usage`` () =
+    let code, out, _ = check [ mps; "--set"; "n=4"; "--json" ]
+    Assert.Equal(0, code)
+    use doc = JsonDocument.Parse out
+    Assert.Equal("4", doc.RootElement.GetProperty("summary").GetProperty("parameters").GetProperty("n").GetString())
+    Assert.Equal(4, doc.RootElement.GetProperty("summary").GetProperty("openLegs").GetInt32())
+    let code, _, err = check [ mps; "--set"; "n" ]
+    Assert.Equal(2, code)
+    Assert.StartsWith("tn check: --set", err)
+    Assert.Contains("usage: tn check", err)
+
+[<Fact>]
+let ``tn cuts and tn export usage errors name the command and the option`` () =
+    let code, _, err = cuts [ mps; "--cut" ]
+    Assert.Equal(2, code)
+    Assert.StartsWith("tn cuts: --cut needs a value", err)
+    let code, _, err = export [ mps; "--json"; "--size"; "batch" ]
+    Assert.Equal(2, code)
+    Assert.StartsWith("tn export: --size takes NAME=N", err)
+    let code, _, err = export [ mps; "--json"; "-o" ]
+    Assert.Equal(2, code)
+    Assert.StartsWith("tn export: -o (--output) needs a value", err)

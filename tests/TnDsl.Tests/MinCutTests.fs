@@ -7,7 +7,8 @@ open FsCheck
 open FsCheck.FSharp
 open FsCheck.Xunit
 open TnDsl
-open TnDsl.Tests.NetworkBuilder
+open TnDsl.Testing
+open TnDsl.Testing.NetworkBuilder
 
 // ---------- oracles ----------
 
@@ -89,12 +90,11 @@ let denseOf (seed: int) (net: FlatNetwork) =
     let normal () = sqrt (-2.0 * log (1.0 - rng.NextDouble())) * cos (2.0 * Math.PI * rng.NextDouble())
     [ for t in net.Tensors ->
           let legs = t.Legs |> List.map (fun l -> net.Indices[l])
-          DenseReference.init (legs |> List.map (fun i -> i.Name)) (legs |> List.map (fun i -> int (Dim.size i.Dim))) (fun _ -> normal ()) ]
+          Dense.init (legs |> List.map (fun i -> i.Id) |> Array.ofList) (legs |> List.map (fun i -> int (Dim.size i.Dim)) |> Array.ofList) (fun _ -> normal ()) ]
 
 /// Numerical rank of the network's tensor matricized as A legs × B legs.
 let matricizedRank (seed: int) (net: FlatNetwork) (left: int list) (right: int list) =
-    let name i = net.Indices[i].Name
-    let dense = DenseReference.contract (denseOf seed net) ((left @ right) |> List.map name)
+    let dense = Reference.contract (Array.ofList (denseOf seed net)) (Array.ofList (left @ right))
     let rows = left |> List.fold (fun acc i -> acc * int (Dim.size net.Indices[i].Dim)) 1
     let cols = right |> List.fold (fun acc i -> acc * int (Dim.size net.Indices[i].Dim)) 1
     numericalRank rows cols dense.Data

@@ -7,6 +7,7 @@ open FsCheck
 open FsCheck.FSharp
 open FsCheck.Xunit
 open TnDsl
+open TnDsl.Testing
 open TnDsl.Tests.CostTests
 
 /// A random network as plain data (index k is named by the k-th letter), so FsCheck can shrink it.
@@ -179,12 +180,13 @@ let ``optimal is no worse than any other optimizer`` () =
         let best = (Plan.run "optimal" fast p).Cost.Value.Flops
         Plan.names |> List.forall (fun name -> best <= (Plan.run name fast p).Cost.Value.Flops))
 
-/// Contracts along a tree with the dense reference, one step at a time.
-let contractAlong (p: Indexed) (t: ContractionTree) (inputs: DenseReference.DenseTensor array) =
+/// Contracts along a tree with the testing kit's reference, one step at a time, keeping what `Cost.steps` keeps
+/// (dense axes are labelled by index id).
+let contractAlong (p: Indexed) (t: ContractionTree) (inputs: Dense array) =
     let nodes = Array.append inputs (Array.zeroCreate t.Steps.Length)
     for s in Cost.steps p t do
-        let operands = s.Children |> Array.map (fun c -> nodes[c]) |> List.ofArray
-        nodes[s.Node] <- DenseReference.contract operands (s.Kept |> Array.map (fun i -> p.IndexNames[i]) |> List.ofArray)
+        let operands = s.Children |> Array.map (fun c -> nodes[c])
+        nodes[s.Node] <- Reference.contract operands s.Kept
     nodes[nodes.Length - 1]
 
 [<Property(MaxTest = 60)>]
@@ -192,18 +194,20 @@ let ``contracting along any returned plan gives the naive dense result`` () =
     Prop.forAll (arb 6 3) (fun s ->
         let p = indexOf s
         let rng = Random(s.GetHashCode())
+        let id (name: string) = Array.IndexOf(p.IndexNames, name)
         let inputs =
             p.Problem.Inputs
             |> Array.map (fun ix ->
-                let ix = Array.distinct ix |> List.ofArray
-                DenseReference.init ix (ix |> List.map (fun i -> int p.Problem.Sizes[i])) (fun _ -> rng.NextDouble() - 0.5))
-        let naive = DenseReference.contract (List.ofArray inputs) (List.ofArray p.Problem.Output)
+                let ix = Array.distinct ix
+                Dense.init (Array.map id ix) (ix |> Array.map (fun i -> int p.Problem.Sizes[i])) (fun _ -> rng.NextDouble() - 0.5))
+        let output = Array.map id p.Problem.Output
+        let naive = Reference.bruteForce inputs output
         Plan.names
         |> List.forall (fun name ->
             let r = Plan.run name fast p
             let got = contractAlong p r.Tree.Value inputs
             // The last step keeps the output indices in sorted id order; put them in the output's order.
-            let reordered = DenseReference.contract [ got ] (List.ofArray p.Problem.Output)
+            let reordered = Reference.contract [| got |] output
             Array.forall2 (fun (a: float) b -> abs (a - b) <= 1e-9 * (1.0 + abs b)) reordered.Data naive.Data))
 
 [<Property(MaxTest = 100)>]

@@ -6,25 +6,27 @@ using TnDsl.Api;
 /// <summary><c>tn check FILE [--set k=v] [--network NAME] [--json]</c>: diagnostics, then the network's summary.</summary>
 public static class CheckCommand
 {
-    private const string Usage = "usage: tn check FILE [--set name=value ...] [--network NAME] [--json]";
+    private static readonly CommandSyntax Syntax = new("check",
+        "usage: tn check FILE [--set name=value ...] [--network NAME] [--json]",
+        ["--set", "--network"], ["--json"]);
 
     /// <summary>Runs the command; 0 when clean (warnings allowed), 1 on errors, 2 on usage errors.</summary>
-    public static int Run(string[] argv)
+    public static int Run(string[] argv) => Run(argv, Console.Out, Console.Error);
+
+    /// <summary>
+    /// The command with its streams given (the report to <paramref name="output"/>, usage errors to
+    /// <paramref name="err"/>), so that tests run it in process. Returns the exit code.
+    /// </summary>
+    public static int Run(string[] argv, TextWriter output, TextWriter err) => Syntax.Run(argv, output, err, args =>
     {
-        if (argv.Contains("--help") || argv.Contains("-h"))
-        {
-            Console.WriteLine(Usage);
-            return 0;
-        }
-        var args = Args.Parse(argv, ["--set", "--network"], ["--json"]);
         var file = args.Single("FILE (a .tn file)");
         var result = Frontend.Check(file, args.Pairs("--set"), args.Value("--network"));
         if (args.Has("--json"))
-            WriteJson(Console.Out, file, result);
+            WriteJson(output, file, result);
         else
-            WriteText(Console.Out, result);
+            WriteText(output, result);
         return result.HasErrors ? 1 : 0;
-    }
+    });
 
     /// <summary>Diagnostics with source lines and carets, then the summary or an error count.</summary>
     public static void WriteText(TextWriter w, CheckResult result)

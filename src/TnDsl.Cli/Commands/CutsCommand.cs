@@ -12,6 +12,10 @@ namespace TnDsl.Cli.Commands;
 /// </summary>
 public static class CutsCommand
 {
+    private static readonly CommandSyntax Syntax = new("cuts",
+        "usage: tn cuts FILE [--cut NAME] [--profile] [--set k=v] [--json]",
+        ["--cut", "--set"], ["--profile", "--json"]);
+
     /// <summary>Parses the arguments, compiles the file and prints the analysis. Returns the exit code.</summary>
     public static int Run(string[] args) => Run(args, Console.Out, Console.Error);
 
@@ -19,56 +23,26 @@ public static class CutsCommand
     /// The command with its output streams given (the report to <paramref name="output"/>, diagnostics and usage
     /// errors to <paramref name="err"/>), so that tests run it in process. Returns the exit code.
     /// </summary>
-    public static int Run(string[] args, TextWriter output, TextWriter err)
+    public static int Run(string[] args, TextWriter output, TextWriter err) => Syntax.Run(args, output, err, a =>
     {
-        int Usage(string message) => UsageError(message, err);
-        string? file = null, cut = null;
-        bool profile = false, json = false;
-        var overrides = new List<(string, string)>();
-        for (var k = 0; k < args.Length; k++)
-        {
-            switch (args[k])
-            {
-                case "--cut" when k + 1 < args.Length: cut = args[++k]; break;
-                case "--profile": profile = true; break;
-                case "--json": json = true; break;
-                case "--set" when k + 1 < args.Length:
-                    var kv = args[++k].Split('=', 2);
-                    if (kv.Length != 2) return Usage($"--set expects k=v, got `{args[k]}`");
-                    overrides.Add((kv[0], kv[1]));
-                    break;
-                default:
-                    if (args[k].StartsWith("--", StringComparison.Ordinal) || file is not null) return Usage($"unexpected argument `{args[k]}`");
-                    file = args[k];
-                    break;
-            }
-        }
-        if (file is null) return Usage("missing FILE");
-        var net = LoadNetwork(file, overrides, err);
-        return net is null ? 1 : Render(net, cut, profile, json, output, err);
-    }
+        var file = a.Single("FILE");
+        var net = LoadNetwork(file, a.Pairs("--set"), err);
+        return net is null ? 1 : Render(net, a.Value("--cut"), a.Has("--profile"), a.Has("--json"), output, err);
+    });
 
     /// <summary>
     /// The one place that turns a file into a flat network: the front end checks it, its diagnostics go to
     /// <paramref name="err"/>, and the network comes back, or null when the file has errors.
     /// </summary>
-    internal static FlatNetwork? LoadNetwork(string path, IReadOnlyList<(string, string)> overrides, TextWriter err)
+    internal static FlatNetwork? LoadNetwork(string path, IReadOnlyList<KeyValuePair<string, string>> overrides, TextWriter err)
     {
-        var pairs = overrides.Select(o => new KeyValuePair<string, string>(o.Item1, o.Item2)).ToList();
-        var result = TnDsl.Api.Frontend.Check(path, pairs, null!);
+        var result = TnDsl.Api.Frontend.Check(path, overrides, null!);
         foreach (var d in result.Diagnostics)
         {
             err.WriteLine(d.Rendered);
             err.WriteLine();
         }
         return result.SummaryOrNull?.Network;
-    }
-
-    static int UsageError(string message, TextWriter err)
-    {
-        err.WriteLine($"tn cuts: {message}");
-        err.WriteLine("usage: tn cuts FILE [--cut NAME] [--profile] [--set k=v] [--json]");
-        return 2;
     }
 
     /// <summary>

@@ -10,44 +10,25 @@ namespace TnDsl.Cli.Commands;
 /// </summary>
 public static class LayerCommand
 {
+    private static readonly CommandSyntax Syntax = new("layer",
+        "usage: tn layer FILE [--set k=v]... [--network NAME] [--optimizer NAME] [--batch N]",
+        ["--set", "--network", "--optimizer", "--batch"], []);
+
     /// <summary>Parses the arguments and prints the report. Returns the exit code.</summary>
-    public static int Run(string[] args)
+    public static int Run(string[] args) => Syntax.Run(args, Console.Out, Console.Error, a =>
     {
-        string? file = null, network = null;
-        string optimizer = "auto";
-        long batch = 100;
-        var overrides = new List<(string, string)>();
-        for (var k = 0; k < args.Length; k++)
-        {
-            switch (args[k])
-            {
-                case "-h" or "--help":
-                    Console.WriteLine(UsageLine);
-                    return 0;
-                case "--set" when k + 1 < args.Length:
-                    var kv = args[++k].Split('=', 2);
-                    if (kv.Length != 2) return Usage($"--set expects k=v, got `{args[k]}`");
-                    overrides.Add((kv[0], kv[1]));
-                    break;
-                case "--network" when k + 1 < args.Length: network = args[++k]; break;
-                case "--optimizer" when k + 1 < args.Length: optimizer = args[++k]; break;
-                case "--batch" when k + 1 < args.Length:
-                    if (!long.TryParse(args[++k], out batch) || batch < 1) return Usage($"--batch expects a positive integer, got `{args[k]}`");
-                    break;
-                default:
-                    if (args[k].StartsWith("--", StringComparison.Ordinal) || file is not null) return Usage($"unexpected argument `{args[k]}`");
-                    file = args[k];
-                    break;
-            }
-        }
-        if (file is null) return Usage("missing FILE");
+        var file = a.Single("FILE");
+        var network = a.Value("--network");
+        var optimizer = a.Value("--optimizer") ?? "auto";
+        var batch = a.Positive("--batch") ?? 100;
+        var overrides = a.Pairs("--set");
         if (!PlanApi.optimizerNames().Contains(optimizer))
-            return Usage($"unknown optimizer `{optimizer}`; valid: {string.Join(", ", PlanApi.optimizerNames())}");
+            throw new UsageException($"unknown optimizer `{optimizer}`; valid: {string.Join(", ", PlanApi.optimizerNames())}");
         SpecLayer layer;
         FlatNetwork net;
         try
         {
-            net = Layers.Check(file, overrides.Select(o => new KeyValuePair<string, string>(o.Item1, o.Item2)).ToList(), network);
+            net = Layers.Check(file, overrides, network);
             layer = Layers.FromNetwork(net, new LayerOptions { Optimizer = optimizer });
         }
         catch (Exception e) when (e is LayerException or ArgumentException or NotSupportedException or InvalidOperationException)
@@ -57,16 +38,7 @@ public static class LayerCommand
         }
         using (layer)
             return Report(net, layer, optimizer, batch);
-    }
-
-    const string UsageLine = "usage: tn layer FILE [--set k=v]... [--network NAME] [--optimizer NAME] [--batch N]";
-
-    static int Usage(string message)
-    {
-        Console.Error.WriteLine($"tn layer: {message}");
-        Console.Error.WriteLine(UsageLine);
-        return 2;
-    }
+    });
 
     static int Report(FlatNetwork net, SpecLayer layer, string optimizer, long batch)
     {

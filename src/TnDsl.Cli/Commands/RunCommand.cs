@@ -43,13 +43,13 @@ public static class RunCommand
             "float64" => ScalarType.Float64,
             var other => throw new UsageException($"--dtype takes float32 or float64, got '{other}'"),
         };
-        long? batch = args.Value("--batch") is { } b ? Positive(b, "--batch") : null;
+        long? batch = args.Positive("--batch");
         long seed = args.Value("--seed") is { } s
             ? long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var sv) ? sv : throw new UsageException($"--seed takes an integer, got '{s}'")
             : 0;
-        int repeat = (int)(args.Value("--repeat") is { } r ? Positive(r, "--repeat") : 10);
+        int repeat = (int)(args.Positive("--repeat") ?? 10);
         var optimizer = args.Value("--optimizer") ?? "auto";
-        int? threads = args.Value("--threads") is { } th ? (int)Positive(th, "--threads") : null;
+        int? threads = (int?)args.Positive("--threads");
 
         if (!File.Exists(file))
         {
@@ -203,9 +203,4 @@ public static class RunCommand
         if (device.type == DeviceType.CUDA)
             cuda.synchronize();
     }
-
-    private static long Positive(string text, string option) =>
-        long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v >= 1
-            ? v
-            : throw new UsageException($"{option} takes a positive integer, got '{text}'");
 }

@@ -22,8 +22,8 @@ public static class SampleCommand
             Console.WriteLine(Usage);
             return 0;
         }
-        var translated = argv.Select(a => a switch { "-n" => "--count", "-o" => "--output", _ => a }).ToArray();
-        var args = Args.Parse(translated, ["--count", "--output", "--seed", "--columns", "--scale", "--plot"], []);
+        var args = Args.Parse(argv, ["--count", "--output", "--seed", "--columns", "--scale", "--plot"], [],
+            new Dictionary<string, string> { ["-n"] = "--count", ["-o"] = "--output" });
         var model = args.Single("MODEL (a checkpoint or its directory)");
         int count = Int(args, "--count", 64, 1);
         int scale = Int(args, "--scale", 4, 1);
@@ -74,7 +74,7 @@ public static class SampleCommand
         var v = args.Value(name);
         if (v is null) return fallback;
         if (!int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var x) || x < min)
-            throw new UsageException($"{(name == "--count" ? "-n" : name == "--output" ? "-o" : name)} takes an integer ≥ {min}, got '{v}'");
+            throw new UsageException($"{(name == "--count" ? "-n (--count)" : name)} takes an integer ≥ {min}, got '{v}'");
         return x;
     }
 }

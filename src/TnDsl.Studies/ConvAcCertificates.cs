@@ -199,7 +199,7 @@ public static class ConvAcCertificates
         var spec = layer.Network.Spec;
         foreach (var t in spec.Tensors.Where(t => t.Role == TensorRole.Weight).GroupBy(t => t.Param).Select(g => g.First()))
         {
-            var values = t.Family == "head" ? head : t.Subscripts[0] switch { 0 => w0, 1 => w1, 2 => w2, _ => w3 };
+            var values = t.Family.EndsWith("head", StringComparison.Ordinal) ? head : t.Subscripts[0] switch { 0 => w0, 1 => w1, 2 => w2, _ => w3 };
             var p = layer.Network.get_parameter(t.Param)!;
             if (p.shape[0] < values.GetLength(0) || p.shape[1] < values.GetLength(1))
                 throw new ArgumentException($"{t.Param} is {p.shape[0]}×{p.shape[1]}; the planted solution needs at least {values.GetLength(0)}×{values.GetLength(1)}");

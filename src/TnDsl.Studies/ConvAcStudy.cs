@@ -1,8 +1,8 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Numerics;
 using TnDsl.Torch;
 using static TorchSharp.torch;
-using static TnDsl.Torch.ScalarOps;
 
 namespace TnDsl.Studies;
 
@@ -13,12 +13,16 @@ public sealed record ConvAcSettings
     public long Samples { get; init; } = 10000;
     /// <summary>Test sequences per task.</summary>
     public long TestSamples { get; init; } = 4000;
-    /// <summary>Training settings.</summary>
+    /// <summary>Training settings; its seed is the first of <see cref="Seeds"/> consecutive seeds.</summary>
     public TrainSettings Train { get; init; } = new() { Epochs = 10, LearningRate = 0.01 };
-    /// <summary>Where tables go (null: not saved).</summary>
+    /// <summary>Independent repetitions (data, initialisation and shuffling all change with the seed).</summary>
+    public int Seeds { get; init; } = 3;
+    /// <summary>Names of the tasks to run (see <see cref="ConvAcTasks.All"/>).</summary>
+    public string[] Tasks { get; init; } = ["long-range", "local"];
+    /// <summary>Where tables and the plot go (null: not saved).</summary>
     public string? OutputDirectory { get; init; }
     /// <summary>Standard deviation of the weights off the constant channel at initialisation.</summary>
-    public double Noise { get; init; } = 0.05;
+    public double Noise { get; init; } = 0.2;
     /// <summary>"constant" (<see cref="ProductInit.NearConstant"/>) or "ones" (<see cref="ProductInit.AllOnes"/>).</summary>
     public string Init { get; init; } = "constant";
 }
@@ -29,78 +33,23 @@ public sealed record ConvAcProfile(string Name, int[] Widths);
 /// <summary>
 /// Issue 7, study 3 (Levine, Yakira, Cohen, Shashua, "Deep Learning and Quantum Entanglement", ICLR 2018): two
 /// ConvACs of <c>examples/convac.tn</c> with equal parameter counts and opposite width profiles, their min-cut
-/// bounds for the left|right and odd|even partitions of the 16 inputs, and their test accuracy on two synthetic
-/// tasks over sequences of 16 symbols in {0..3} (one-hot, M = 4; see <see cref="Tasks"/>): a long-range one whose
-/// pairs all straddle left|right and a local one whose pairs all straddle odd|even. The bound predicts the winner
-/// when the network with the larger bound for a task's partition is the more accurate one.
+/// bounds for the left|right and odd|even partitions of the 16 inputs, and their test accuracy over several seeds on
+/// synthetic tasks over sequences of 16 symbols in {0..3} (<see cref="ConvAcTasks"/>). The bound predicts the winner
+/// when the network with the larger bound for a task's partition is the more accurate one on average.
 /// </summary>
 public static class ConvAcStudy
 {
-    const int Positions = 16, Symbols = 4, Threshold = 3;
-
-    /// <summary>The two width profiles: equal parameters (M = 4, Y = 2: 168), opposite shapes.</summary>
+    /// <summary>The two width profiles: equal parameters (M = 4, Y = 2: 168, plus a 2-entry output bias), opposite shapes.</summary>
     public static readonly ConvAcProfile[] Profiles =
     [
         new("wide-bottom", [14, 6, 3, 2]),
         new("wide-top", [2, 4, 8, 12]),
     ];
 
-    /// <summary>Largest difference between the odd-symbol counts of the two halves that the long-range task labels 1.</summary>
-    public const int Band = 2;
-
-    /// <summary>
-    /// The tasks. Long-range: a = number of odd symbols among positions 0..7, b = among 8..15; label 1 when
-    /// |a − b| ≤ <see cref="Band"/> (≈ 79 % positive). Both counts are invariant under the ConvAC's symmetries (shared
-    /// 1×1 convolutions and product pooling make every network of this family invariant under swapping the two
-    /// children of any pooling node, so labels tied to particular positions, like the earlier tasks on pairs (j, j + 8),
-    /// cannot be expressed at all). Across left|right the label is the 9 × 9 band matrix [|a − b| ≤ 2]: rank 8, above
-    /// wide-bottom's bound (2; 3 with the output bias) and equal to wide-top's (8). Its sign, though, is that of
-    /// e^(a−b) + e^(b−a) − 2 cosh(Band + ½), a rank-3 score (two products and a constant) within wide-bottom's reach:
-    /// the bound limits the score's rank, not the classifier's sign-rank. Across odd|even it is a function
-    /// of far more states. Local: the full symbols at the 8 pairs (2j, 2j + 1); label 1 when at least 3 pairs match
-    /// (about 32 % positive; every pair straddles odd|even, none left|right).
-    /// </summary>
-    public static readonly (string Name, string Partition, Func<Tensor, Tensor> Label)[] Tasks =
-    [
-        ("long-range", "left|right", symbols => HalvesWithin(Remainder(symbols, 2), Band)),
-        ("local", "odd|even", symbols => Matches(symbols, Enumerable.Range(0, 8).Select(j => (2 * j, 2 * j + 1)).ToArray(), Threshold)),
-    ];
-
-    /// <summary>1 where the sums of the 0/1 bits in the left and right halves of the columns differ by at most <paramref name="band"/>.</summary>
-    public static Tensor HalvesWithin(Tensor bits, int band)
+    /// <summary>Layer overrides of examples/layers/convac.tn for a profile.</summary>
+    public static Dictionary<string, object> Overrides(ConvAcProfile p) => new()
     {
-        using var scope = NewDisposeScope();
-        long half = bits.shape[1] / 2;
-        var left = bits[TensorIndex.Colon, TensorIndex.Slice(0, half)].sum(1);
-        var right = bits[TensorIndex.Colon, TensorIndex.Slice(half, null)].sum(1);
-        // Integer counts: |a − b| ≤ band exactly when |a − b| < band + ½.
-        return Less(Minus(left, right).abs(), band + 0.5).to_type(ScalarType.Int64).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>1 where at least <paramref name="threshold"/> of the pairs of columns hold equal values, else 0.</summary>
-    public static Tensor Matches(Tensor values, (int, int)[] pairs, int threshold)
-    {
-        using var scope = NewDisposeScope();
-        var matches = zeros(values.shape[0], ScalarType.Int64);
-        foreach (var (a, b) in pairs)
-            matches = Plus(matches, values[TensorIndex.Colon, a].eq(values[TensorIndex.Colon, b]).to_type(ScalarType.Int64));
-        return GreaterEqual(matches, threshold).to_type(ScalarType.Int64).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>Uniform random symbols (n, 16) with the labels of a task.</summary>
-    public static (Tensor Symbols, Tensor Labels) Task(Func<Tensor, Tensor> label, long n, Generator generator)
-    {
-        var symbols = randint(0, Symbols, [n, Positions], generator: generator);
-        return (symbols, label(symbols));
-    }
-
-    /// <summary>One-hot features (n, 16 · 4), position-major, as the ConvAC layer reads them.</summary>
-    public static Tensor OneHot(Tensor symbols) =>
-        nn.functional.one_hot(symbols, Symbols).to_type(ScalarType.Float32).reshape(symbols.shape[0], Positions * Symbols);
-
-    static Dictionary<string, object> Overrides(ConvAcProfile p) => new()
-    {
-        ["M"] = Symbols, ["r0"] = p.Widths[0], ["r1"] = p.Widths[1], ["r2"] = p.Widths[2], ["r3"] = p.Widths[3], ["Y"] = 2,
+        ["M"] = ConvAcTasks.Symbols, ["r0"] = p.Widths[0], ["r1"] = p.Widths[1], ["r2"] = p.Widths[2], ["r3"] = p.Widths[3], ["Y"] = 2,
     };
 
     /// <summary>The min-cut bounds of the declared cuts left_right and odd_even of examples/convac.tn for a profile.</summary>
@@ -113,62 +62,114 @@ public static class ConvAcStudy
         return (Bound("left_right"), Bound("odd_even"));
     }
 
-    /// <summary>Runs the study; the first table has the networks, the second the verdicts.</summary>
-    public static (ResultTable Networks, ResultTable Verdicts) Run(ConvAcSettings settings)
+    /// <summary>The tasks named in the settings, in that order; an unknown name is a <see cref="StudyException"/>.</summary>
+    public static ConvAcTask[] SelectTasks(IEnumerable<string> names) =>
+        names.Select(n => ConvAcTasks.All.FirstOrDefault(t => t.Name == n)
+            ?? throw new StudyException($"unknown ConvAC task `{n}`; tasks: {string.Join(", ", ConvAcTasks.All.Select(t => t.Name))}")).ToArray();
+
+    /// <summary>
+    /// Runs the study. Tables: the networks (accuracy mean ± std per task), every run, and the verdicts (majority baseline,
+    /// winner by bound and by mean accuracy, Welch's t and an exact permutation p-value over the seeds).
+    /// </summary>
+    public static ResultTable[] Run(ConvAcSettings settings)
     {
-        var networks = new ResultTable($"ConvACs of equal size on two synthetic tasks ({settings.Samples} train / {settings.TestSamples} test sequences, {settings.Train.Epochs} epochs)",
-            "network", "widths r0..r3", "params", "min-cut left|right", "min-cut odd|even",
-            "acc long-range", "acc local", "train seconds");
-        var generator = new Generator((ulong)settings.Train.Seed + 100);
-        var data = Tasks.Select(t =>
-        {
-            var (xs, ys) = Task(t.Label, settings.Samples, generator);
-            var (tx, ty) = Task(t.Label, settings.TestSamples, generator);
-            return (Train: (X: OneHot(xs), Y: ys), Test: (X: OneHot(tx), Y: ty));
-        }).ToArray();
-        var accuracy = new double[Profiles.Length, Tasks.Length];
+        var tasks = SelectTasks(settings.Tasks);
+        if (settings.Seeds < 1) throw new StudyException("the ConvAC study needs at least one seed");
         var bounds = Profiles.Select(Bounds).ToArray();
-        for (int p = 0; p < Profiles.Length; p++)
+        int seeds = settings.Seeds;
+        var accuracy = new double[Profiles.Length, tasks.Length, seeds];
+        var baseline = new double[tasks.Length, seeds];
+        var seconds = new double[Profiles.Length];
+        var parameters = new long[Profiles.Length];
+        var runs = new ResultTable("Every run (test accuracy after the last epoch, and the best epoch's)",
+            "seed", "network", "task", "final accuracy", "best accuracy", "majority baseline", "train seconds");
+        for (int s = 0; s < seeds; s++)
         {
-            var clock = Stopwatch.StartNew();
-            long parameters = 0;
-            for (int t = 0; t < Tasks.Length; t++)
+            long seed = settings.Train.Seed + s;
+            var generator = new Generator((ulong)seed + 100);
+            for (int t = 0; t < tasks.Length; t++)
             {
-                manual_seed(settings.Train.Seed);
-                var layer = Layers.FromSpec(Specs.Example("layers/convac.tn"), Overrides(Profiles[p]), new LayerOptions { Seed = settings.Train.Seed });
-                parameters = layer.ParameterCount;
-                if (settings.Init == "ones")
-                    ProductInit.AllOnes(layer, settings.Train.Seed, settings.Noise);
-                else
-                    ProductInit.NearConstant(layer, settings.Train.Seed, settings.Noise, oneHotFirstLayer: true);
-                using var model = new Blocks.WithBias(layer, 2);
-                var history = Trainer.Fit($"{Profiles[p].Name} / {Tasks[t].Name}", model, data[t].Train.X, data[t].Train.Y, data[t].Test.X, data[t].Test.Y, settings.Train);
-                accuracy[p, t] = history.Max(h => h.TestAccuracy);
+                var (xs, ys) = ConvAcTasks.Sample(tasks[t], settings.Samples, generator);
+                var (tx, ty) = ConvAcTasks.Sample(tasks[t], settings.TestSamples, generator);
+                using var trainX = ConvAcTasks.OneHot(xs);
+                using var testX = ConvAcTasks.OneHot(tx);
+                double positive = ty.to_type(ScalarType.Float64).mean().item<double>();
+                baseline[t, s] = Math.Max(positive, 1 - positive);
+                for (int p = 0; p < Profiles.Length; p++)
+                {
+                    var clock = Stopwatch.StartNew();
+                    manual_seed(seed);
+                    var layer = Layers.FromSpec(Specs.Example("layers/convac.tn"), Overrides(Profiles[p]), new LayerOptions { Seed = seed });
+                    if (settings.Init == "ones")
+                        ProductInit.AllOnes(layer, seed, settings.Noise);
+                    else
+                        ProductInit.NearConstant(layer, seed, settings.Noise, oneHotFirstLayer: true);
+                    using var model = new Blocks.WithBias(layer, 2);
+                    parameters[p] = Trainer.ParameterCount(model);
+                    var history = Trainer.Fit($"seed {seed} {Profiles[p].Name} / {tasks[t].Name}", model, trainX, ys, testX, ty,
+                        settings.Train with { Seed = seed });
+                    accuracy[p, t, s] = history[^1].TestAccuracy;
+                    double elapsed = clock.Elapsed.TotalSeconds;
+                    seconds[p] += elapsed;
+                    runs.Add(seed, Profiles[p].Name, tasks[t].Name, history[^1].TestAccuracy, history.Max(h => h.TestAccuracy), baseline[t, s], elapsed);
+                }
+                xs.Dispose(); ys.Dispose(); tx.Dispose(); ty.Dispose();
             }
-            networks.Add(Profiles[p].Name, string.Join("-", Profiles[p].Widths), parameters, bounds[p].LeftRight, bounds[p].OddEven,
-                accuracy[p, 0], accuracy[p, 1], clock.Elapsed.TotalSeconds);
         }
+
+        var networks = new ResultTable($"ConvACs of equal size ({settings.Samples} train / {settings.TestSamples} test sequences, {settings.Train.Epochs} epochs, {seeds} seeds; accuracy after the last epoch, mean ± std)",
+            ["network", "widths r0..r3", "params (+bias)", "min-cut left|right", "min-cut odd|even", .. tasks.Select(t => $"acc {t.Name}"), "train seconds (all runs)"]);
+        for (int p = 0; p < Profiles.Length; p++)
+            networks.Add([Profiles[p].Name, string.Join("-", Profiles[p].Widths), parameters[p], bounds[p].LeftRight, bounds[p].OddEven,
+                .. Enumerable.Range(0, tasks.Length).Select(t => (object)MeanStd(Runs(accuracy, p, t))), seconds[p]]);
+
         var verdicts = new ResultTable("Does the min-cut bound predict the winner?",
-            "task", "partition it needs", "majority baseline", "larger bound", "more accurate", "predicted");
-        for (int t = 0; t < Tasks.Length; t++)
+            "task", "partition it needs", "majority baseline", "larger bound", "more accurate (mean)", "difference", "Welch t", "permutation p", "every seed apart", "predicted");
+        for (int t = 0; t < tasks.Length; t++)
         {
-            Func<int, BigInteger> bound = t == 0 ? p => bounds[p].LeftRight : p => bounds[p].OddEven;
+            Func<int, BigInteger> bound = tasks[t].Partition == "left|right" ? p => bounds[p].LeftRight : p => bounds[p].OddEven;
             int byBound = bound(0) == bound(1) ? -1 : bound(0) > bound(1) ? 0 : 1;
-            int byAccuracy = accuracy[0, t] == accuracy[1, t] ? -1 : accuracy[0, t] > accuracy[1, t] ? 0 : 1;
-            double positive = data[t].Test.Y.to_type(ScalarType.Float64).mean().item<double>();
-            verdicts.Add(Tasks[t].Name, Tasks[t].Partition, Math.Max(positive, 1 - positive),
+            var a = Runs(accuracy, 0, t);
+            var b = Runs(accuracy, 1, t);
+            double diff = a.Average() - b.Average();
+            int byAccuracy = diff == 0 ? -1 : diff > 0 ? 0 : 1;
+            bool apart = a.Min() > b.Max() || b.Min() > a.Max();
+            verdicts.Add(tasks[t].Name, tasks[t].Partition, Enumerable.Range(0, seeds).Average(s => baseline[t, s]),
                 byBound < 0 ? "tie" : Profiles[byBound].Name, byAccuracy < 0 ? "tie" : Profiles[byAccuracy].Name,
+                Math.Abs(diff), Significance.WelchT(a, b), Significance.PermutationP(a, b), apart ? "yes" : "no",
                 byBound >= 0 && byBound == byAccuracy ? "yes" : "no");
         }
-        foreach (var d in data)
-        {
-            d.Train.X.Dispose(); d.Train.Y.Dispose(); d.Test.X.Dispose(); d.Test.Y.Dispose();
-        }
+
         if (settings.OutputDirectory is { } dir)
         {
             networks.Save(dir, "networks");
+            runs.Save(dir, "runs");
             verdicts.Save(dir, "verdicts");
+            var series = new List<Series>();
+            for (int p = 0; p < Profiles.Length; p++)
+            {
+                var xsPlot = new List<double>();
+                var ysPlot = new List<double>();
+                for (int t = 0; t < tasks.Length; t++)
+                    for (int s = 0; s < seeds; s++)
+                    {
+                        xsPlot.Add(t + (p == 0 ? -0.12 : 0.12) + 0.03 * (s - (seeds - 1) / 2.0));
+                        ysPlot.Add(accuracy[p, t, s]);
+                    }
+                series.Add(new Series($"{Profiles[p].Name} ({string.Join("-", Profiles[p].Widths)})", [.. xsPlot], [.. ysPlot]));
+            }
+            series.Add(new Series("majority baseline", [.. Enumerable.Range(0, tasks.Length).Select(t => (double)t)],
+                [.. Enumerable.Range(0, tasks.Length).Select(t => Enumerable.Range(0, seeds).Average(s => baseline[t, s]))]));
+            var taskNames = string.Join(", ", tasks.Select((t, i) => $"{i} = {t.Name}"));
+            if (Plots.TrySave(Path.Combine(dir, "accuracy.png"), "ConvAC test accuracy per seed", $"task ({taskNames})", "test accuracy", series) is { } failure)
+                Console.Error.WriteLine(failure);
         }
-        return (networks, verdicts);
+        return [networks, verdicts, runs];
     }
+
+    static double[] Runs(double[,,] accuracy, int p, int t) =>
+        Enumerable.Range(0, accuracy.GetLength(2)).Select(s => accuracy[p, t, s]).ToArray();
+
+    static string MeanStd(double[] xs) =>
+        string.Create(CultureInfo.InvariantCulture, $"{xs.Average():0.0000} ± {Significance.StandardDeviation(xs):0.0000}");
 }

@@ -79,7 +79,9 @@ public static class QcnnStudy
             using var tx = test.Images.reshape(test.Count, size * size);
             manual_seed(settings.Train.Seed);
             var layer = Layers.FromSpec(Specs.Example("qcnn.tn"), new { S = size, K = settings.Features, blocks, labels = train.Classes },
-                new LayerOptions { Seed = settings.Train.Seed });
+                // The study re-initialises the weights and runs them through QcnnNetwork: no calibration, and the
+                // planner's path only (the bond-greedy search is cubic in the 1022 tensors of a 16 × 16 q-CNN).
+                new LayerOptions { Seed = settings.Train.Seed, Calibrate = false, TryBondGreedy = false });
             switch (settings.Init)
             {
                 case QcnnInit.Unit: ProductInit.UnitVariance(layer, settings.Train.Seed); break;

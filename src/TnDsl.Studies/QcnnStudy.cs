@@ -20,12 +20,12 @@ public sealed record QcnnSettings
     public long TestLimit { get; init; } = 2000;
     /// <summary>Standard deviation off the constant path at initialisation (see <see cref="ProductInit"/>; used by
     /// <see cref="QcnnInit.NearConstant"/> and <see cref="QcnnInit.AllOnes"/>).</summary>
-    public double Noise { get; init; } = 0.05;
+    public double Noise { get; init; } = 0.2;
     /// <summary>How intermediates are kept in range (<see cref="QcnnScaling.SiteNorm"/>: per-site L2 normalisation
     /// after every pooling, with a learnable temperature; see <see cref="QcnnNetwork"/>).</summary>
     public QcnnScaling Scaling { get; init; } = QcnnScaling.SiteNorm;
     /// <summary>How the weights start.</summary>
-    public QcnnInit Init { get; init; } = QcnnInit.Unit;
+    public QcnnInit Init { get; init; } = QcnnInit.Copy;
     /// <summary>Training settings.</summary>
     public TrainSettings Train { get; init; } = new() { Epochs = 5, LearningRate = 3e-3 };
     /// <summary>Where tables and plots go (null: not saved).</summary>

@@ -14,6 +14,58 @@ namespace TnDsl.Studies;
 public static class ProductInit
 {
     /// <summary>
+    /// A random start for networks whose pooled vectors are normalised (<see cref="QcnnScaling.SiteNorm"/>): every
+    /// weight normal(0, 1/√fan-in) (fan-in: the first leg), so a 1×1 convolution maps a unit vector to one of unit
+    /// expected norm, and the head gives unit-variance scores on unit-norm features when its fan-in is 1 per channel
+    /// — the head is normal(0, 1). Without normalisation the products of such factors still drift log-normally.
+    /// </summary>
+    public static void UnitVariance(SpecLayer layer, long seed)
+    {
+        using var noGrad = no_grad();
+        using var generator = new Generator((ulong)seed + 13);
+        var spec = layer.Network.Spec;
+        foreach (var t in spec.Tensors.Where(t => t.Role == TensorRole.Weight).GroupBy(t => t.Param).Select(g => g.First()))
+        {
+            var p = layer.Network.get_parameter(t.Param)!;
+            double std = t.Family.EndsWith("conv", StringComparison.Ordinal) ? 1 / Math.Sqrt(p.shape[0]) : 1.0;
+            using var values = Times(randn(p.shape, p.dtype, generator: generator), std);
+            p.copy_(values);
+        }
+    }
+
+    /// <summary>
+    /// A start in which every channel carries 1 plus a small signal and keeps it: the first convolution maps the
+    /// constant feature (input channel 0, φ₀ = 1) to every output channel with weight 1, and every later convolution
+    /// copies input channel i mod r_in to output channel i; on top, every weight gets normal(0, noise). A pooled
+    /// channel is then (1 + ε_left)(1 + ε_right) ≈ 1 + ε_left + ε_right, each channel sums its own local signals over
+    /// the image, and since channels differ (their first-layer noise differs), the deviations from the mean survive a
+    /// per-site normalisation at first order. The head is normal(0, 1).
+    /// </summary>
+    public static void Copy(SpecLayer layer, long seed, double noise)
+    {
+        using var noGrad = no_grad();
+        using var generator = new Generator((ulong)seed + 17);
+        var spec = layer.Network.Spec;
+        foreach (var t in spec.Tensors.Where(t => t.Role == TensorRole.Weight).GroupBy(t => t.Param).Select(g => g.First()))
+        {
+            var p = layer.Network.get_parameter(t.Param)!;
+            bool isConv = t.Family.EndsWith("conv", StringComparison.Ordinal);
+            using var values = Times(randn(p.shape, p.dtype, generator: generator), isConv ? noise : 1.0);
+            p.copy_(values);
+            if (!isConv)
+                continue;
+            long rows = p.shape[0], cols = p.shape[1];
+            if (t.Subscripts.Length > 0 && t.Subscripts[0] == 0)
+                using (var first = Plus(p[0], 1.0))
+                    p[0].copy_(first);
+            else
+                for (long i = 0; i < cols; i++)
+                    using (var entry = Plus(p[i % rows, i], 1.0))
+                        p[i % rows, i].copy_(entry);
+        }
+    }
+
+    /// <summary>
     /// The alternative start: every channel carries 1 plus a small signal. First-layer (one-hot) weights are
     /// 1 + normal(0, noise); later convolutions average their inputs (1/r_in + normal(0, noise/r_in)), so a pooled
     /// channel is (1 + ε_left)(1 + ε_right) ≈ 1 + ε_left + ε_right: signals from every position reach the top at first

@@ -21,12 +21,13 @@ public sealed record LabelEntropy(int Label, double LeftRight, double UpDown);
 /// integrate independently). The last pooling joins the two column halves: ψ = Σ_e h_e L_e R_e with Gram H_{B−1}
 /// on both sides; the one before joins row halves inside each column half, so the up|down split of the whole image
 /// cuts through both of them: ψ = Σ_jk M_jk (U_j U'_k)(D_j D'_k) with M_jk = Σ_e h_e V_je V_ke and Gram H_{B−2} ⊗ H_{B−2}
-/// (dimension c_{B−2}², hence the limit <see cref="MaxUpDownDimension"/>).
+/// (dimension c_{B−2}², hence the limit <see cref="DefaultMaxUpDownDimension"/>).
 /// </summary>
 public static class QcnnEntropy
 {
-    /// <summary>The largest c² for which the up|down entropy is computed (a c² × c² SVD); beyond it, NaN.</summary>
-    public const int MaxUpDownDimension = 4096;
+    /// <summary>The default largest c² for which the up|down entropy is computed (a c² × c² SVD per label, about a
+    /// second at 1024 on one core, minutes at 4096); beyond it, NaN.</summary>
+    public const int DefaultMaxUpDownDimension = 1024;
 
     /// <summary>The Gram matrix of the Fourier(K) embedding over [0, 1] (float64, K × K).</summary>
     public static Tensor FeatureGram(int k)
@@ -44,7 +45,9 @@ public static class QcnnEntropy
     }
 
     /// <summary>Computes the entropies of every label state of a q-CNN layer built from qcnn.tn.</summary>
-    public static LabelEntropy[] Compute(SpecLayer layer)
+    /// <param name="layer">The layer (its weights are the label states).</param>
+    /// <param name="maxUpDownDimension">The largest c² for which the up|down entropy is computed (else NaN).</param>
+    public static LabelEntropy[] Compute(SpecLayer layer, int maxUpDownDimension = DefaultMaxUpDownDimension)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
@@ -68,7 +71,7 @@ public static class QcnnEntropy
         var before = h[blocks - 2];
         var v = conv[blocks - 1];
         long c = before.shape[0];
-        var sBefore = c * c <= MaxUpDownDimension ? Entanglement.SqrtPsd(before) : null;
+        var sBefore = c * c <= maxUpDownDimension ? Entanglement.SqrtPsd(before) : null;
         int labels = (int)head.shape[1];
         var result = new LabelEntropy[labels];
         for (int l = 0; l < labels; l++)

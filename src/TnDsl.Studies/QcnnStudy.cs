@@ -18,12 +18,31 @@ public sealed record QcnnSettings
     public long TrainLimit { get; init; } = 10000;
     /// <summary>Test images per data set.</summary>
     public long TestLimit { get; init; } = 2000;
-    /// <summary>Standard deviation off the constant path at initialisation (see <see cref="ProductInit"/>).</summary>
-    public double Noise { get; init; } = 0.05;
+    /// <summary>Standard deviation off the constant path at initialisation (see <see cref="ProductInit"/>; used by
+    /// <see cref="QcnnInit.NearConstant"/> and <see cref="QcnnInit.AllOnes"/>).</summary>
+    public double Noise { get; init; } = 0.2;
+    /// <summary>How intermediates are kept in range (<see cref="QcnnScaling.SiteNorm"/>: per-site L2 normalisation
+    /// after every pooling, with a learnable temperature; see <see cref="QcnnNetwork"/>).</summary>
+    public QcnnScaling Scaling { get; init; } = QcnnScaling.SiteNorm;
+    /// <summary>How the weights start.</summary>
+    public QcnnInit Init { get; init; } = QcnnInit.Copy;
     /// <summary>Training settings.</summary>
     public TrainSettings Train { get; init; } = new() { Epochs = 5, LearningRate = 3e-3 };
     /// <summary>Where tables and plots go (null: not saved).</summary>
     public string? OutputDirectory { get; init; }
+}
+
+/// <summary>How the q-CNN's weights start (see <see cref="ProductInit"/>).</summary>
+public enum QcnnInit
+{
+    /// <summary><see cref="ProductInit.UnitVariance"/>: random, each block's output of unit variance.</summary>
+    Unit,
+    /// <summary><see cref="ProductInit.NearConstant"/>: channel 0 carries a constant, other weights small noise.</summary>
+    NearConstant,
+    /// <summary><see cref="ProductInit.AllOnes"/>: every channel 1 plus small noise, later convolutions averaging.</summary>
+    AllOnes,
+    /// <summary><see cref="ProductInit.Copy"/>: every channel 1 plus small noise, later convolutions copying channels.</summary>
+    Copy,
 }
 
 /// <summary>
@@ -60,9 +79,17 @@ public static class QcnnStudy
             using var tx = test.Images.reshape(test.Count, size * size);
             manual_seed(settings.Train.Seed);
             var layer = Layers.FromSpec(Specs.Example("qcnn.tn"), new { S = size, K = settings.Features, blocks, labels = train.Classes },
-                new LayerOptions { Seed = settings.Train.Seed });
-            ProductInit.NearConstant(layer, settings.Train.Seed, settings.Noise, oneHotFirstLayer: false);
-            using var model = new Blocks.WithBias(layer, train.Classes);
+                // The study re-initialises the weights and runs them through QcnnNetwork: no calibration, and the
+                // planner's path only (the bond-greedy search is cubic in the 1022 tensors of a 16 × 16 q-CNN).
+                new LayerOptions { Seed = settings.Train.Seed, Calibrate = false, TryBondGreedy = false });
+            switch (settings.Init)
+            {
+                case QcnnInit.Unit: ProductInit.UnitVariance(layer, settings.Train.Seed); break;
+                case QcnnInit.NearConstant: ProductInit.NearConstant(layer, settings.Train.Seed, settings.Noise, oneHotFirstLayer: false); break;
+                case QcnnInit.AllOnes: ProductInit.AllOnes(layer, settings.Train.Seed, settings.Noise); break;
+                case QcnnInit.Copy: ProductInit.Copy(layer, settings.Train.Seed, settings.Noise); break;
+            }
+            using var model = new QcnnNetwork(layer, settings.Scaling);
             var rows = new List<(int Epoch, double Loss, double Accuracy, LabelEntropy[] Entropy)>();
             double initialLoss;
             using (no_grad())
@@ -81,7 +108,7 @@ public static class QcnnStudy
             var loss = rows.Select(r => r.Loss).ToArray();
             var lr = rows.Select(r => r.Entropy.Average(e => e.LeftRight)).ToArray();
             var ud = rows.Select(r => r.Entropy.Average(e => e.UpDown)).ToArray();
-            summary.Add(folder, layer.ParameterCount + train.Classes, history[^1].TestAccuracy, history.Sum(h => h.Seconds),
+            summary.Add(folder, Trainer.ParameterCount(model), history[^1].TestAccuracy, history.Sum(h => h.Seconds),
                 lr[^1], ud[^1], Pearson(lr, loss), Pearson(ud, loss),
                 Pearson(lr.Select(Math.Log10).ToArray(), loss), Pearson(ud.Select(Math.Log10).ToArray(), loss));
             var at = rows.Select(r => (double)r.Epoch).ToArray();

@@ -28,7 +28,7 @@ public static class StudyCommand
             Console.WriteLine("  tt-mlp  MLP 784-256-10 on Fashion-MNIST: dense hidden layer vs examples/mpo-linear.tn  [--rank r]");
             Console.WriteLine("  convac  two ConvACs of equal size, min-cut bounds vs accuracy over seeds  [--samples N] [--seeds K] [--tasks long-range,local,band] [--init constant|ones] [--noise s]");
             Console.WriteLine("  heads   CNN front + dense / TT / MERA head (256 -> 16) at several bond dimensions  [--ranks 1,2,4,8] [--chis 2,3,4]");
-            Console.WriteLine("  qcnn    q-CNN (examples/qcnn.tn) with exact entanglement entropy of the label states per epoch  [--size S] [--features K]");
+            Console.WriteLine("  qcnn    q-CNN (examples/qcnn.tn) with exact entanglement entropy of the label states per epoch  [--size S] [--features K] [--scaling site-norm|none] [--init copy|unit|constant|ones] [--noise s]");
             return args.Length == 0 ? 2 : 0;
         }
         var name = args[0];
@@ -108,7 +108,21 @@ public static class StudyCommand
             Features = (int)o.Long("features", 6),
             TrainLimit = o.Long("train", 10000),
             TestLimit = o.Long("test", 2000),
-            Noise = o.Double("noise", 0.05),
+            Noise = o.Double("noise", 0.2),
+            Scaling = o.Text("scaling") switch
+            {
+                null or "site-norm" => QcnnScaling.SiteNorm,
+                "none" => QcnnScaling.None,
+                var t => throw new UsageException($"--scaling expects site-norm or none, got `{t}`"),
+            },
+            Init = o.Text("init") switch
+            {
+                "unit" => QcnnInit.Unit,
+                "constant" => QcnnInit.NearConstant,
+                "ones" => QcnnInit.AllOnes,
+                null or "copy" => QcnnInit.Copy,
+                var t => throw new UsageException($"--init expects unit, copy, constant or ones, got `{t}`"),
+            },
             Train = o.Train(epochs: 5, batch: 100, lr: 3e-3),
             OutputDirectory = o.Text("out"),
         };

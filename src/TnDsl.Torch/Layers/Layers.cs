@@ -17,6 +17,22 @@ public sealed record LayerOptions
     public ScalarType DType { get; init; } = ScalarType.Float32;
     /// <summary>Where the layer lives (null: CPU).</summary>
     public Device? Device { get; init; }
+    /// <summary>
+    /// Run in log-scale and return each sample's outputs divided by their largest absolute value (see
+    /// <see cref="SpecLayer.ScaleFree"/>): for product-pooling networks (q-CNN, ConvAC) whose plain output underflows
+    /// or overflows. Every output of a sample is divided by the same positive number, so the argmax is unchanged.
+    /// </summary>
+    public bool ScaleFree { get; init; }
+    /// <summary>
+    /// Also search <see cref="LayerPath.BondGreedy"/> and keep the cheaper path (the default). Its search is cubic in
+    /// the number of tensors: turn it off for networks of about a thousand tensors (a 16 × 16 q-CNN).
+    /// </summary>
+    public bool TryBondGreedy { get; init; } = true;
+    /// <summary>
+    /// Scale the <c>auto</c> weights so that the output has unit RMS on a calibration batch (the default; see
+    /// <see cref="LayerAutoInit"/>). Off: they stay normal(0, 1/√fan), e.g. when the caller re-initialises them.
+    /// </summary>
+    public bool Calibrate { get; init; } = true;
 }
 
 /// <summary>
@@ -56,10 +72,13 @@ public static class Layers
         NativeLoader.EnsureLoaded();
         var declared = NetworkAdapter.FromFlat(net);
         var spec = LayerAutoInit.Prepare(declared);
-        var path = LayerPath.Best(net, options.Optimizer);
+        var path = options.TryBondGreedy ? LayerPath.Best(net, options.Optimizer) : LayerPath.Plan(net, options.Optimizer);
         var built = new NetworkModule(spec, path, new NetworkModuleOptions { DType = ScalarType.Float64, Seed = options.Seed });
         var layer = new SpecLayer(net, built);
-        LayerAutoInit.Calibrate(layer, declared, options.Seed);
+        if (options.Calibrate)
+            LayerAutoInit.Calibrate(layer, declared, options.Seed);
+        if (options.ScaleFree)
+            layer = new SpecLayer(net, built, scaleFree: true);
         layer.to(options.DType);
         if (options.Device is { } device)
             layer.to(device);

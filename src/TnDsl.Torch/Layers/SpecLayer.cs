@@ -27,9 +27,13 @@ public sealed class SpecLayer : nn.Module<Tensor, Tensor>
     readonly int batchAxis;
 
     /// <summary>Wraps a built network module (see <see cref="Layers.FromSpec(string, object?, LayerOptions?)"/>).</summary>
-    public SpecLayer(FlatNetwork flat, NetworkModule network) : base(network.Spec.Name)
+    /// <param name="flat">The checked network.</param>
+    /// <param name="network">The module contracting it.</param>
+    /// <param name="scaleFree">Return scale-free outputs (see <see cref="ScaleFree"/>).</param>
+    public SpecLayer(FlatNetwork flat, NetworkModule network, bool scaleFree = false) : base(network.Spec.Name)
     {
         Flat = flat;
+        ScaleFree = scaleFree;
         this.network = network;
         var spec = network.Spec;
         inputs = network.InputNames.Select(name => Describe(spec, name)).ToArray();
@@ -72,12 +76,43 @@ public sealed class SpecLayer : nn.Module<Tensor, Tensor>
     /// <summary>The number of trainable scalars (tied weights counted once).</summary>
     public long ParameterCount => parameters().Sum(p => p.numel());
 
+    /// <summary>
+    /// When true, <see cref="forward"/> returns the <see cref="ForwardScaled"/> value: each sample's outputs divided
+    /// by their largest absolute value, computed in log-scale so that no intermediate underflows or overflows. The
+    /// divisor is positive and common to a sample's outputs, so their ratios, signs and argmax are the network's.
+    /// </summary>
+    public bool ScaleFree { get; }
+
     /// <summary>Maps (batch, <see cref="InputFeatures"/>) to (batch, <see cref="OutputFeatures"/>).</summary>
     public override Tensor forward(Tensor x)
     {
+        if (ScaleFree)
+        {
+            using var scope = NewDisposeScope();
+            return ForwardScaled(x).Value.MoveToOuterDisposeScope();
+        }
+        using var plain = NewDisposeScope();
+        var y = network.forward(Split(x));
+        return Flatten(y, x.shape[0]).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// The output in log-scale (<see cref="NetworkModule.ForwardLog(Tensor[])"/>): a (batch, <see cref="OutputFeatures"/>)
+    /// value whose largest absolute entry per sample is 1, and a (batch) log-scale, the output being value · e^scale.
+    /// </summary>
+    public LogScaled ForwardScaled(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var r = network.ForwardLog(Split(x));
+        var value = Flatten(r.Value, x.shape[0]);
+        var log = r.LogScale.reshape(x.shape[0]);
+        return new LogScaled(value.MoveToOuterDisposeScope(), log.MoveToOuterDisposeScope(), [0]);
+    }
+
+    Tensor[] Split(Tensor x)
+    {
         if (x.dim() != 2 || x.shape[1] != InputFeatures)
             throw new ArgumentException($"{network.Spec.Name}: expected (batch, {InputFeatures}), got [{string.Join(", ", x.shape)}]");
-        using var scope = NewDisposeScope();
         long batch = x.shape[0];
         var parts = new Tensor[inputs.Length];
         long offset = 0;
@@ -86,9 +121,9 @@ public sealed class SpecLayer : nn.Module<Tensor, Tensor>
             parts[k] = x.narrow(1, offset, inputs[k].Features).reshape([batch, .. inputs[k].Shape]);
             offset += inputs[k].Features;
         }
-        var y = network.forward(parts);
-        if (batchAxis != 0)
-            y = y.movedim([batchAxis], [0L]);
-        return y.reshape(batch, OutputFeatures).MoveToOuterDisposeScope();
+        return parts;
     }
+
+    Tensor Flatten(Tensor y, long batch) =>
+        (batchAxis != 0 ? y.movedim([batchAxis], [0L]) : y).reshape(batch, OutputFeatures);
 }

@@ -21,16 +21,13 @@ public static class ProductInit
     /// </summary>
     public static void UnitVariance(SpecLayer layer, long seed)
     {
-        using var noGrad = no_grad();
         using var generator = new Generator((ulong)seed + 13);
-        var spec = layer.Network.Spec;
-        foreach (var t in spec.Tensors.Where(t => t.Role == TensorRole.Weight).GroupBy(t => t.Param).Select(g => g.First()))
+        ForEachWeight(layer, (t, p) =>
         {
-            var p = layer.Network.get_parameter(t.Param)!;
-            double std = t.Family.EndsWith("conv", StringComparison.Ordinal) ? 1 / Math.Sqrt(p.shape[0]) : 1.0;
+            double std = IsConv(t) ? 1 / Math.Sqrt(p.shape[0]) : 1.0;
             using var values = Times(randn(p.shape, p.dtype, generator: generator), std);
             p.copy_(values);
-        }
+        });
     }
 
     /// <summary>
@@ -43,17 +40,14 @@ public static class ProductInit
     /// </summary>
     public static void Copy(SpecLayer layer, long seed, double noise)
     {
-        using var noGrad = no_grad();
         using var generator = new Generator((ulong)seed + 17);
-        var spec = layer.Network.Spec;
-        foreach (var t in spec.Tensors.Where(t => t.Role == TensorRole.Weight).GroupBy(t => t.Param).Select(g => g.First()))
+        ForEachWeight(layer, (t, p) =>
         {
-            var p = layer.Network.get_parameter(t.Param)!;
-            bool isConv = t.Family.EndsWith("conv", StringComparison.Ordinal);
+            bool isConv = IsConv(t);
             using var values = Times(randn(p.shape, p.dtype, generator: generator), isConv ? noise : 1.0);
             p.copy_(values);
             if (!isConv)
-                continue;
+                return;
             long rows = p.shape[0], cols = p.shape[1];
             if (t.Subscripts.Length > 0 && t.Subscripts[0] == 0)
                 using (var first = Plus(p[0], 1.0))
@@ -62,7 +56,7 @@ public static class ProductInit
                 for (long i = 0; i < cols; i++)
                     using (var entry = Plus(p[i % rows, i], 1.0))
                         p[i % rows, i].copy_(entry);
-        }
+        });
     }
 
     /// <summary>
@@ -73,20 +67,17 @@ public static class ProductInit
     /// </summary>
     public static void AllOnes(SpecLayer layer, long seed, double noise)
     {
-        using var noGrad = no_grad();
         using var generator = new Generator((ulong)seed + 11);
-        var spec = layer.Network.Spec;
-        foreach (var t in spec.Tensors.Where(t => t.Role == TensorRole.Weight).GroupBy(t => t.Param).Select(g => g.First()))
+        ForEachWeight(layer, (t, p) =>
         {
-            var p = layer.Network.get_parameter(t.Param)!;
             using var values = Times(randn(p.shape, p.dtype, generator: generator), noise);
-            if (!t.Family.EndsWith("conv", StringComparison.Ordinal))
+            if (!IsConv(t))
                 p.copy_(values);
             else if (t.Subscripts.Length > 0 && t.Subscripts[0] == 0)
                 p.copy_(Plus(values, 1.0));
             else
                 p.copy_(Over(Plus(values, 1.0), p.shape[0]));
-        }
+        });
     }
 
     /// <summary>Re-initialises the layer's weights as described on the type.</summary>
@@ -96,20 +87,28 @@ public static class ProductInit
     /// <param name="oneHotFirstLayer">True when the first convolution reads one-hot inputs (every input maps to channel 0).</param>
     public static void NearConstant(SpecLayer layer, long seed, double noise, bool oneHotFirstLayer)
     {
-        using var noGrad = no_grad();
         using var generator = new Generator((ulong)seed + 7);
-        var spec = layer.Network.Spec;
-        foreach (var t in spec.Tensors.Where(t => t.Role == TensorRole.Weight).GroupBy(t => t.Param).Select(g => g.First()))
+        ForEachWeight(layer, (t, p) =>
         {
-            var p = layer.Network.get_parameter(t.Param)!;
             using var values = Times(randn(p.shape, p.dtype, generator: generator), noise);
             p.copy_(values);
-            if (!t.Family.EndsWith("conv", StringComparison.Ordinal))
-                continue;
+            if (!IsConv(t))
+                return;
             if (oneHotFirstLayer && t.Subscripts.Length > 0 && t.Subscripts[0] == 0)
                 Put(p, 1.0, TensorIndex.Colon, 0);
             else
                 Put(p, 1.0, 0, 0);
-        }
+        });
+    }
+
+    static bool IsConv(TensorSpec t) => t.Family.EndsWith("conv", StringComparison.Ordinal);
+
+    /// Calls <paramref name="set"/> once per distinct weight parameter (shared weights once), without gradient tracking,
+    /// in the spec's tensor order (so seeded draws are reproducible).
+    static void ForEachWeight(SpecLayer layer, Action<TensorSpec, TorchSharp.Modules.Parameter> set)
+    {
+        using var noGrad = no_grad();
+        foreach (var t in layer.Network.Spec.Tensors.Where(t => t.Role == TensorRole.Weight).GroupBy(t => t.Param).Select(g => g.First()))
+            set(t, layer.Network.get_parameter(t.Param)!);
     }
 }

@@ -64,7 +64,11 @@ public static class QcnnEntropy
         var h = new Tensor[blocks];
         for (int b = 0; b < blocks; b++)
         {
-            h[b] = conv[b].T.matmul(g).matmul(conv[b]);
+            // Each block squares the Gram (g = h ∘ h), so its scale goes as s^(2^blocks) and leaves float64 after a
+            // few blocks once training grows the weights. The entropies are those of normalised states, which a
+            // positive factor on a Gram does not change: divide each h by its largest entry.
+            var raw = conv[b].T.matmul(g).matmul(conv[b]);
+            h[b] = raw / raw.abs().max();
             g = h[b] * h[b];
         }
         var last = h[blocks - 1];

@@ -114,6 +114,26 @@ public class StudyTests
     }
 
     [Fact]
+    public void qcnn_label_entropies_do_not_depend_on_the_weights_scale_even_when_the_grams_would_overflow()
+    {
+        // A deep q-CNN squares its Gram once per block (8 blocks: scale^256), so weights 30x larger than a trained
+        // network's would overflow float64 without the per-block rescaling. The states are the same up to a positive
+        // factor per label, so the entropies must be too.
+        using var layer = Layers.FromSpec(LayerTests.Example("qcnn.tn"), new { S = 16, K = 2, blocks = 8, labels = 2 },
+            new LayerOptions { DType = ScalarType.Float64, TryBondGreedy = false, Calibrate = false });
+        var before = QcnnEntropy.Compute(layer);
+        using (no_grad())
+            foreach (var p in layer.parameters())
+                p.mul_(30.0);
+        var after = QcnnEntropy.Compute(layer);
+        for (int l = 0; l < before.Length; l++)
+        {
+            Assert.True(double.IsFinite(after[l].LeftRight), $"label {l}: entropy {after[l].LeftRight}");
+            Assert.Equal(before[l].LeftRight, after[l].LeftRight, 8);
+        }
+    }
+
+    [Fact]
     public void a_tiny_training_run_on_a_few_hundred_images_lowers_the_loss()
     {
         // 300 synthetic 8 x 8 images: class c lights up the c-th horizontal band, plus noise.

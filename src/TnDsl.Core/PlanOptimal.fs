@@ -162,6 +162,15 @@ module PlanOptimal =
                 c2[s] <- y
                 left[s] <- aSet
 
+    /// The tensors outside s that share an index with some tensor in s.
+    let private neighbourhood (net: Net) (s: uint64) =
+        let mutable r = 0UL
+        let mutable m = s
+        while m <> 0UL do
+            r <- r ||| net.Adj[BitOperations.TrailingZeroCount(m: uint64)]
+            m <- m &&& (m - 1UL)
+        r &&& ~~~s
+
     let private newTable (net: Net) objective =
         let t = Table(objective)
         for k in 0 .. net.Tensors.Length - 1 do
@@ -229,13 +238,7 @@ module PlanOptimal =
         let sizeObjective = match objective with Size -> true | _ -> false
         let clock = Stopwatch.StartNew()
         let mutable work = 0L
-        let neighbours (s: uint64) =
-            let mutable r = 0UL
-            let mutable m = s
-            while m <> 0UL do
-                r <- r ||| net.Adj[BitOperations.TrailingZeroCount(m: uint64)]
-                m <- m &&& (m - 1UL)
-            r &&& ~~~s
+        let neighbours = neighbourhood net
         let below i = if i >= 63 then UInt64.MaxValue else (1UL <<< (i + 1)) - 1UL
         let emitPair s1 s2 =
             work <- work + 1L
@@ -291,13 +294,7 @@ module PlanOptimal =
         let full = if n = 64 then UInt64.MaxValue else (1UL <<< n) - 1UL
         let sizeObjective = match objective with Size -> true | _ -> false
         let clock = Stopwatch.StartNew()
-        let neighbours (s: uint64) =
-            let mutable r = 0UL
-            let mutable m = s
-            while m <> 0UL do
-                r <- r ||| net.Adj[BitOperations.TrailingZeroCount(m: uint64)]
-                m <- m &&& (m - 1UL)
-            r &&& ~~~s
+        let neighbours = neighbourhood net
         // Per size: the live sets, their entry ids and their neighbourhoods, in parallel arrays.
         let liveSet = Array.init (n + 1) (fun _ -> ResizeArray<uint64>())
         let liveId = Array.init (n + 1) (fun _ -> ResizeArray<int>())

@@ -231,20 +231,6 @@ public class NetworkModuleTests
         using var m = NetworkAdapter.ToModule(net, NetBuilder.RandomPath(net.Tensors.Length, new Random(1)));
         using var opt = optim.SGD(m.parameters(), 0.01);
         using var raw = randint(0, 2, [5, 6], generator: new Generator(9));
-        long Live() => DisposeScopeManager.Statistics.ThreadTotalLiveCount;
-        void Step()
-        {
-            using var scope = NewDisposeScope();
-            opt.zero_grad();
-            var loss = m.forward([raw]).square().sum();
-            loss.backward();
-            opt.step();
-        }
-        for (int s = 0; s < 3; s++)
-            Step();
-        long before = Live();
-        for (int s = 0; s < 20; s++)
-            Step();
-        Assert.Equal(before, Live());
+        LeakCheck.AssertTrainingStepsLeakNothing(opt, () => m.forward([raw]).square().sum());
     }
 }

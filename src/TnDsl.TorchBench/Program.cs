@@ -8,12 +8,12 @@ namespace TnDsl.TorchBench;
 /// <summary>Benchmarks for the TorchSharp backend: commands that print figures, never assertions.</summary>
 public static class Program
 {
-    /// <summary>Entry point: <c>kernels|mps|backend|born-env [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N]</c>.</summary>
+    /// <summary>Entry point: <c>kernels|mps|backend|born-env|born-split [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N]</c>.</summary>
     public static int Main(string[] args)
     {
-        if (args.Length == 0 || args[0] is not ("kernels" or "mps" or "backend" or "born-env"))
+        if (args.Length == 0 || args[0] is not ("kernels" or "mps" or "backend" or "born-env" or "born-split"))
         {
-            Console.Error.WriteLine("usage: TnDsl.TorchBench kernels|mps|backend|born-env [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N]");
+            Console.Error.WriteLine("usage: TnDsl.TorchBench kernels|mps|backend|born-env|born-split [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N]");
             return 2;
         }
         string Opt(string name, string dflt)
@@ -30,6 +30,8 @@ public static class Program
             Kernels(dtype, device);
         else if (args[0] == "born-env")
             BornEnvBench.Run(device, Opt("--examples", FindExamples()));
+        else if (args[0] == "born-split")
+            BornSplitBench.Run(device);
         else if (args[0] == "backend")
             BackendBench.Run(dtype, device, int.Parse(Opt("--sites", "784")), Opt("--examples", FindExamples()));
         else

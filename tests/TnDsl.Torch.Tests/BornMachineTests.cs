@@ -63,8 +63,8 @@ public class BornMachineTests
         double zFull = DensePsi(mps).Sum(p => p * p);
         Assert.Equal(Math.Log(zFull), mps.LogNorm(), 10);
         using var canonical = mps.Clone();
-        double zCanonical = canonical.LeftCanonicalize();
-        Assert.Equal(1.0, zCanonical / zFull, 10);
+        double logZCanonical = canonical.LeftCanonicalize();
+        Assert.Equal(Math.Log(zFull), logZCanonical, 10);
         // The canonical form represents ψ / √Z: same state, unit norm.
         var psi = DensePsi(mps);
         var psiCanonical = DensePsi(canonical);
@@ -139,6 +139,84 @@ public class BornMachineTests
                 Assert.Equal(expectDiscarded, diff.pow(2).sum().item<double>(), 12);
             }
         }
+    }
+
+    [Fact]
+    public void The_gram_split_keeps_what_the_svd_split_keeps()
+    {
+        NativeLoader.EnsureLoaded();
+        // The known spectrum of the SVD test above; 1e-9 and 0 lie below what the Gram resolves (√ε ≈ 1e-8 of the
+        // largest), so the cutoffs stay above them, and the capped case (dmax 2) is the one the Gram split is for.
+        double[] s = [2.0, 1.0, 0.3, 1e-4, 1e-9, 0];
+        using var g = new Generator(3);
+        var (u, _) = linalg.qr(randn([6, 6], ScalarType.Float64, generator: g));
+        var (v, _) = linalg.qr(randn([8, 6], ScalarType.Float64, generator: g));
+        using var sv = tensor(s, ScalarType.Float64);
+        using var m = (u * sv.unsqueeze(0)).matmul(v.t()).reshape(3, 2, 2, 4);
+        foreach (var (cutoff, dmax) in new[] { (1e-3, 10), (1e-6, 10), (0.2, 10), (1e-6, 2) })
+            foreach (var side in new[] { CentreSide.Left, CentreSide.Right })
+            {
+                using var bySvd = SvdSplit.Split(m, cutoff, dmax, side);
+                using var byGram = SvdSplit.SplitByGram(m, cutoff, dmax, side);
+                int k = bySvd.Kept;
+                Assert.Equal(k, byGram.Kept);
+                Assert.Equal(bySvd.DiscardedWeight, byGram.DiscardedWeight, 12);
+                Assert.Equal(bySvd.TruncationError, byGram.TruncationError, 12);
+                for (int i = 0; i < k; i++)
+                    Assert.Equal(s[i], byGram.Singular[i], 8);
+                // The same kept product, whatever the gauge of the two factors.
+                using var p1 = bySvd.Left.reshape(6, k).matmul(bySvd.Right.reshape(k, 8));
+                using var p2 = byGram.Left.reshape(6, k).matmul(byGram.Right.reshape(k, 8));
+                Assert.True((p1 - p2).abs().max().item<double>() < 1e-12, $"cutoff {cutoff}, dmax {dmax}, {side}: products differ");
+                // The side away from the centre is orthonormal, the centre has unit norm.
+                using var orthonormal = side == CentreSide.Right ? byGram.Left.reshape(6, k) : byGram.Right.reshape(k, 8).t();
+                using var gram = orthonormal.t().matmul(orthonormal);
+                using var eye = torch.eye(k, dtype: ScalarType.Float64);
+                Assert.True((gram - eye).abs().max().item<double>() < 1e-12);
+                using var centre = side == CentreSide.Right ? byGram.Right : byGram.Left;
+                Assert.Equal(1.0, centre.norm().item<double>(), 12);
+            }
+    }
+
+    [Fact]
+    public void Training_with_the_gram_split_follows_the_svd_split()
+    {
+        var (bySvd, _, _) = BarsAndStripes(new BornOptions { Dmax = 4, LearningRate = 0.05, Seed = 2 });
+        var (byGram, _, _) = BarsAndStripes(new BornOptions { Dmax = 4, LearningRate = 0.05, Seed = 2, Split = SplitMethod.Gram });
+        using var _s = bySvd;
+        using var _g = byGram;
+        for (int i = 0; i < 4; i++)
+        {
+            var a = bySvd.RunLoop();
+            var b = byGram.RunLoop();
+            Assert.Equal(a.TrainNll, b.TrainNll, 6);
+            Assert.Equal(a.TestNll, b.TestNll, 6);
+        }
+        Assert.True(bySvd.History[^1].TrainNll < bySvd.History[0].TrainNll - 1, "the runs did not train: the comparison would be empty");
+    }
+
+    [Fact]
+    public void A_diverging_step_stops_the_loop_with_a_clear_error_instead_of_failing_in_the_svd()
+    {
+        var (trainer, _, _) = BarsAndStripes(new BornOptions { Dmax = 4, LearningRate = 1e300, Scaling = GradientScaling.Plain });
+        using var _t = trainer;
+        var e = Assert.Throws<BornDivergedException>(() => trainer.RunLoop());
+        Assert.Contains("not finite", e.Message);
+        Assert.Equal(0, trainer.Loop);
+    }
+
+    [Fact]
+    public void Canonicalising_a_state_whose_norm_overflows_float64_gives_its_log_norm()
+    {
+        // 400 sites of bond 2 with entries ~ normal(0, 1) × 10: Z ≈ 10^1000, far beyond float64 (the authors' random
+        // start over 784 pixels is ≈ 10^470).
+        using var raw = RandomMps(n: 400, d: 2, bond: 2, seed: 4);
+        using var mps = new Mps(Enumerable.Range(0, raw.Length).Select(k => raw[k] * 10).ToList());
+        double logNorm = mps.LogNorm();
+        Assert.True(logNorm > Math.Log(double.MaxValue), $"ln Z = {logNorm}: the state does not overflow, the test would not see the fix");
+        double logZ = mps.LeftCanonicalize();
+        Assert.Equal(logNorm, logZ, 8);
+        Assert.Equal(0.0, mps.LogNorm(), 10);
     }
 
     [Fact]

@@ -12,6 +12,21 @@ public enum GradientScaling
     Norm025,
 }
 
+/// <summary>A bond update produced a non-finite tensor: the steps diverged (a learning rate far too large).</summary>
+public sealed class BornDivergedException(string message) : Exception(message);
+
+/// <summary>How a merged tensor is split back into two sites.</summary>
+public enum SplitMethod
+{
+    /// <summary>An SVD of the merged matrix (<see cref="SvdSplit.Split"/>): exact for any cutoff.</summary>
+    Svd,
+    /// <summary>
+    /// An eigendecomposition of its Gram (<see cref="SvdSplit.SplitByGram"/>): 1.5–2× faster at D ≥ 100, resolves
+    /// singular values down to about 10⁻⁸ of the largest, so for runs whose bonds are capped by Dmax.
+    /// </summary>
+    Gram,
+}
+
 /// <summary>Training hyper-parameters of the MPS Born machine (defaults: the authors' MNIST settings, except the cutoff).</summary>
 public sealed record BornOptions
 {
@@ -33,6 +48,8 @@ public sealed record BornOptions
     /// sharply; 0 applies the rule from the first loop, as the authors' script does.
     /// </summary>
     public int HoldLoops { get; init; }
+    /// <summary>How merged tensors are split.</summary>
+    public SplitMethod Split { get; init; } = SplitMethod.Svd;
     /// <summary>Seed of the initial tensors and of sampling.</summary>
     public long Seed { get; init; } = 1;
 

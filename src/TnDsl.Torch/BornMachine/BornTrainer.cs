@@ -249,10 +249,15 @@ public sealed class BornTrainer : IDisposable
             var (gradient, _) = BornGradient.Compute(merged, left[k], right[k + 2], pairs);
             merged = Minus(merged, Times(Scaled(gradient), lr));
         }
+        if (!double.IsFinite(merged.norm().item<double>()))
+            throw new BornDivergedException($"loop {Loop + 1}, bond {k}: the merged tensor is not finite after the gradient step (learning rate {lr:g3})");
         double tGrad = clock.Elapsed.TotalSeconds;
 
         clock.Restart();
-        var split = SvdSplit.Split(merged, Options.Cutoff, Options.Dmax, sweep == Sweep.RightToLeft ? CentreSide.Left : CentreSide.Right);
+        var centre = sweep == Sweep.RightToLeft ? CentreSide.Left : CentreSide.Right;
+        var split = Options.Split == SplitMethod.Gram
+            ? SvdSplit.SplitByGram(merged, Options.Cutoff, Options.Dmax, centre)
+            : SvdSplit.Split(merged, Options.Cutoff, Options.Dmax, centre);
         Model.Set(k, split.Left.DetachFromDisposeScope());
         Model.Set(k + 1, split.Right.DetachFromDisposeScope());
         double tSvd = clock.Elapsed.TotalSeconds;

@@ -43,7 +43,13 @@ public static class Checkpoint
     const string Magic = "TNBM";
     const int Version = 1;
 
-    static readonly JsonSerializerOptions Json = new() { WriteIndented = true, IncludeFields = false };
+    static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        IncludeFields = false,
+        // A diverged loop's NaN in the history must not make the checkpoint unwritable.
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
 
     /// <summary>Writes a checkpoint atomically.</summary>
     public static void Save(string path, CheckpointState state, Mps model)

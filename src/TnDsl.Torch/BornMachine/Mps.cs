@@ -85,11 +85,13 @@ public sealed class Mps : IDisposable
     /// <summary>
     /// Brings the MPS into left-canonical form (centre at the last site, normalised so Z = 1) by QR decompositions
     /// from left to right; bond dimensions shrink to min(Dl·d, Dr) where that is smaller (exact, nothing dropped).
-    /// Returns Z = Σ_v ψ(v)² before the normalisation: the squared norm of the last site once the others are
-    /// left-orthonormal.
+    /// Returns ln Z, Z = Σ_v ψ(v)² before the normalisation. Each R factor is divided by its norm as it is carried
+    /// right, and the logs of the divisors are summed, so Z may lie far outside float64 (a random bond-2 start over
+    /// 784 sites has Z ≈ 10⁴⁷⁰).
     /// </summary>
     public double LeftCanonicalize()
     {
+        double logZ = 0;
         for (int k = 0; k < Length - 1; k++)
         {
             using var scope = NewDisposeScope();
@@ -99,19 +101,20 @@ public sealed class Mps : IDisposable
             long m = q.shape[1];
             var left = q.reshape(dl, d, m).contiguous();
             var next = sites[k + 1];
-            var merged = r.matmul(next.reshape(next.shape[0], -1)).reshape(m, next.shape[1], next.shape[2]).contiguous();
+            double rNorm = r.norm().item<double>();
+            logZ += 2 * Math.Log(rNorm);
+            var merged = Over(r, rNorm).matmul(next.reshape(next.shape[0], -1)).reshape(m, next.shape[1], next.shape[2]).contiguous();
             Set(k, left.DetachFromDisposeScope());
             Set(k + 1, merged.DetachFromDisposeScope());
         }
-        double z;
         using (var n = sites[^1].norm())
         {
-            z = n.item<double>() * n.item<double>();
+            logZ += 2 * Math.Log(n.item<double>());
             var scaled = sites[^1] / n;
             Set(Length - 1, scaled);
         }
         Centre = Length - 1;
-        return z;
+        return logZ;
     }
 
     /// <summary>

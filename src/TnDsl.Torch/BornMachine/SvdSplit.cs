@@ -70,4 +70,55 @@ public static class SvdSplit
         var r = right.reshape(kept, d2, dr).contiguous().MoveToOuterDisposeScope();
         return new SplitResult(l, r, kept, discarded, total > 0 ? discarded / total : 0, sv);
     }
+
+    /// <summary>
+    /// The same split from an eigendecomposition of a Gram matrix instead of an SVD: for <see cref="CentreSide.Right"/>
+    /// the eigenvectors U of M·Mᵀ give left = U_D and right = U_Dᵀ·M (normalised); for <see cref="CentreSide.Left"/>
+    /// those V of Mᵀ·M give right = V_Dᵀ and left = M·V_D. The orthonormal side comes straight from the
+    /// eigensolver and the other is a projection of M, so nothing is divided by a small singular value; the
+    /// discarded weight is ‖M‖² − ‖kept side‖², exact whatever the eigensolver's error. Squaring M limits the
+    /// singular values it resolves to about √ε ≈ 10⁻⁸ of the largest: below that the count kept by a cutoff is
+    /// unreliable, so this is for splits capped by <paramref name="dmax"/>, where it is about twice as fast as the SVD
+    /// for large D (TorchBench <c>born-split</c>).
+    /// </summary>
+    public static SplitResult SplitByGram(Tensor merged, double cutoff, int dmax, CentreSide centre)
+    {
+        if (merged.dim() != 4)
+            throw new ArgumentException($"expected a two-site tensor (Dl, d, d', Dr), got shape [{string.Join(", ", merged.shape)}]");
+        if (dmax < 1)
+            throw new ArgumentException($"dmax must be at least 1, got {dmax}");
+        using var scope = NewDisposeScope();
+        long dl = merged.shape[0], d1 = merged.shape[1], d2 = merged.shape[2], dr = merged.shape[3];
+        var m = merged.reshape(dl * d1, d2 * dr);
+        // The Gram of the side that stays orthonormal: rows of M for a centre moving right, columns for one moving left.
+        var gram = centre == CentreSide.Right ? m.matmul(m.t()) : m.t().matmul(m);
+        var (values, vectors) = linalg.eigh(gram);
+        var ascending = values.data<double>().ToArray();
+        long size = ascending.Length;
+        var sv = ascending.Reverse().Select(l => Math.Sqrt(Math.Max(l, 0))).ToArray();
+        double largest = sv.Length == 0 ? 0 : sv[0];
+        int kept = sv.Count(x => x > cutoff * largest);
+        kept = Math.Clamp(kept, 1, (int)Math.Min(dmax, size));
+        // eigh sorts ascending: the kept vectors are the last ones, largest first.
+        using var order = arange(size - 1, size - 1 - kept, -1, ScalarType.Int64, merged.device);
+        var basis = vectors.index_select(1, order);
+        var other = centre == CentreSide.Right ? basis.t().matmul(m) : m.matmul(basis);
+        double total = Square(m).sum().item<double>();
+        double keptNorm = Math.Sqrt(Square(other).sum().item<double>());
+        double discarded = Math.Max(total - keptNorm * keptNorm, 0);
+        Tensor left, right;
+        if (centre == CentreSide.Right)
+        {
+            left = basis;
+            right = Over(other, keptNorm);
+        }
+        else
+        {
+            left = Over(other, keptNorm);
+            right = basis.t();
+        }
+        var l = left.reshape(dl, d1, kept).contiguous().MoveToOuterDisposeScope();
+        var r = right.reshape(kept, d2, dr).contiguous().MoveToOuterDisposeScope();
+        return new SplitResult(l, r, kept, discarded, total > 0 ? discarded / total : 0, sv);
+    }
 }

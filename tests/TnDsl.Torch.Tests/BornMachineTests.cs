@@ -396,6 +396,9 @@ public class BornMachineTests
         Assert.Equal(784, layout.Length);
         Assert.Equal(Enumerable.Range(0, 784), layout.Sites.Select(s => s.Pixel));
         Assert.Equal([1, .. Enumerable.Repeat(30, 783), 1], layout.Bonds);
+        // The authors' start used for the Dmax 100 and 500 results: bond 2, normal(0, 1) entries.
+        var authors = BornSetup.LoadLayout(Path.Combine(RepoRoot(), "examples", "results", "born-machine", "born-machine-authors-start.tn"), [], 784);
+        Assert.Equal([1, .. Enumerable.Repeat(2, 783), 1], authors.Bonds);
         foreach (var other in new[] { "peps.tn", "ttn.tn", "mpo-linear.tn" })
         {
             var file = Path.Combine(RepoRoot(), "examples", other);

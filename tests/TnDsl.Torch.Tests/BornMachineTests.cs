@@ -176,6 +176,14 @@ public class BornMachineTests
                 using var centre = side == CentreSide.Right ? byGram.Right : byGram.Left;
                 Assert.Equal(1.0, centre.norm().item<double>(), 12);
             }
+        // A cutoff below the rounding noise: the 8 × 8 Gram of the columns has two exactly-zero eigenvalues, which
+        // must not become bonds; the rank of a 6 × 8 matrix bounds what is kept, as in the SVD.
+        foreach (var side in new[] { CentreSide.Left, CentreSide.Right })
+        {
+            using var byGram = SvdSplit.SplitByGram(m, 1e-50, 100, side);
+            Assert.True(byGram.Kept <= 6, $"{side}: kept {byGram.Kept} of a rank-6 matrix");
+            Assert.Equal(6, byGram.Singular.Length);
+        }
     }
 
     [Fact]

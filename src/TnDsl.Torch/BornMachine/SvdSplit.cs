@@ -95,10 +95,13 @@ public static class SvdSplit
         var (values, vectors) = linalg.eigh(gram);
         var ascending = values.data<double>().ToArray();
         long size = ascending.Length;
-        var sv = ascending.Reverse().Select(l => Math.Sqrt(Math.Max(l, 0))).ToArray();
+        // M has rank at most min(rows, columns): a Gram larger than that has exactly-zero eigenvalues that come out
+        // as rounding noise and would pass any tiny cutoff, so only the top min(rows, columns) are singular values.
+        long rank = Math.Min(dl * d1, d2 * dr);
+        var sv = ascending.Reverse().Take((int)rank).Select(l => Math.Sqrt(Math.Max(l, 0))).ToArray();
         double largest = sv.Length == 0 ? 0 : sv[0];
         int kept = sv.Count(x => x > cutoff * largest);
-        kept = Math.Clamp(kept, 1, (int)Math.Min(dmax, size));
+        kept = Math.Clamp(kept, 1, (int)Math.Min(dmax, rank));
         // eigh sorts ascending: the kept vectors are the last ones, largest first.
         using var order = arange(size - 1, size - 1 - kept, -1, ScalarType.Int64, merged.device);
         var basis = vectors.index_select(1, order);

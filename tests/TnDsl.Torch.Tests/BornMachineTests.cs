@@ -109,17 +109,24 @@ public class BornMachineTests
         Assert.True(chi2 < 61.1, $"χ² = {chi2:F1} over 32 cells");
     }
 
-    [Fact]
-    public void Svd_split_keeps_the_reported_count_and_the_truncation_error_is_the_discarded_weight()
+    /// M = U diag(s) Vᵀ with known singular values s, as a (3, 2, 2, 4) two-site tensor (a 6 × 8 matrix of rank 6).
+    static (Tensor M, double[] S) KnownSpectrum()
     {
         NativeLoader.EnsureLoaded();
-        // M = U diag(s) Vᵀ with known singular values, as a (3, 2, 2, 4) two-site tensor.
         double[] s = [2.0, 1.0, 0.3, 1e-4, 1e-9, 0];
+        using var scope = NewDisposeScope();
         using var g = new Generator(3);
         var (u, _) = linalg.qr(randn([6, 6], ScalarType.Float64, generator: g));
         var (v, _) = linalg.qr(randn([8, 6], ScalarType.Float64, generator: g));
-        using var sv = tensor(s, ScalarType.Float64);
-        using var m = (u * sv.unsqueeze(0)).matmul(v.t()).reshape(3, 2, 2, 4);
+        var sv = tensor(s, ScalarType.Float64);
+        return ((u * sv.unsqueeze(0)).matmul(v.t()).reshape(3, 2, 2, 4).MoveToOuterDisposeScope(), s);
+    }
+
+    [Fact]
+    public void Svd_split_keeps_the_reported_count_and_the_truncation_error_is_the_discarded_weight()
+    {
+        var (m, s) = KnownSpectrum();
+        using var _m = m;
         double total = s.Sum(x => x * x);
         foreach (var (cutoff, dmax) in new[] { (1e-3, 10), (1e-6, 10), (1e-12, 10), (1e-12, 2) })
         {
@@ -144,15 +151,10 @@ public class BornMachineTests
     [Fact]
     public void The_gram_split_keeps_what_the_svd_split_keeps()
     {
-        NativeLoader.EnsureLoaded();
-        // The known spectrum of the SVD test above; 1e-9 and 0 lie below what the Gram resolves (√ε ≈ 1e-8 of the
-        // largest), so the cutoffs stay above them, and the capped case (dmax 2) is the one the Gram split is for.
-        double[] s = [2.0, 1.0, 0.3, 1e-4, 1e-9, 0];
-        using var g = new Generator(3);
-        var (u, _) = linalg.qr(randn([6, 6], ScalarType.Float64, generator: g));
-        var (v, _) = linalg.qr(randn([8, 6], ScalarType.Float64, generator: g));
-        using var sv = tensor(s, ScalarType.Float64);
-        using var m = (u * sv.unsqueeze(0)).matmul(v.t()).reshape(3, 2, 2, 4);
+        // 1e-9 and 0 lie below what the Gram resolves (√ε ≈ 1e-8 of the largest), so the cutoffs stay above them,
+        // and the capped case (dmax 2) is the one the Gram split is for.
+        var (m, s) = KnownSpectrum();
+        using var _m = m;
         foreach (var (cutoff, dmax) in new[] { (1e-3, 10), (1e-6, 10), (0.2, 10), (1e-6, 2) })
             foreach (var side in new[] { CentreSide.Left, CentreSide.Right })
             {

@@ -38,10 +38,7 @@ public static class SvdSplit
     /// </summary>
     public static SplitResult Split(Tensor merged, double cutoff, int dmax, CentreSide centre)
     {
-        if (merged.dim() != 4)
-            throw new ArgumentException($"expected a two-site tensor (Dl, d, d', Dr), got shape [{string.Join(", ", merged.shape)}]");
-        if (dmax < 1)
-            throw new ArgumentException($"dmax must be at least 1, got {dmax}");
+        CheckArguments(merged, dmax);
         using var scope = NewDisposeScope();
         long dl = merged.shape[0], d1 = merged.shape[1], d2 = merged.shape[2], dr = merged.shape[3];
         var (u, s, vh) = linalg.svd(merged.reshape(dl * d1, d2 * dr), fullMatrices: false);
@@ -83,10 +80,7 @@ public static class SvdSplit
     /// </summary>
     public static SplitResult SplitByGram(Tensor merged, double cutoff, int dmax, CentreSide centre)
     {
-        if (merged.dim() != 4)
-            throw new ArgumentException($"expected a two-site tensor (Dl, d, d', Dr), got shape [{string.Join(", ", merged.shape)}]");
-        if (dmax < 1)
-            throw new ArgumentException($"dmax must be at least 1, got {dmax}");
+        CheckArguments(merged, dmax);
         using var scope = NewDisposeScope();
         long dl = merged.shape[0], d1 = merged.shape[1], d2 = merged.shape[2], dr = merged.shape[3];
         var m = merged.reshape(dl * d1, d2 * dr);
@@ -123,5 +117,13 @@ public static class SvdSplit
         var l = left.reshape(dl, d1, kept).contiguous().MoveToOuterDisposeScope();
         var r = right.reshape(kept, d2, dr).contiguous().MoveToOuterDisposeScope();
         return new SplitResult(l, r, kept, discarded, total > 0 ? discarded / total : 0, sv);
+    }
+
+    static void CheckArguments(Tensor merged, int dmax)
+    {
+        if (merged.dim() != 4)
+            throw new ArgumentException($"expected a two-site tensor (Dl, d, d', Dr), got shape [{string.Join(", ", merged.shape)}]");
+        if (dmax < 1)
+            throw new ArgumentException($"dmax must be at least 1, got {dmax}");
     }
 }

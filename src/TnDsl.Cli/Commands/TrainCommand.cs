@@ -20,7 +20,7 @@ public static class TrainCommand
         "                             [--loops N] [--seed S] [--out DIR] [--resume] [--profile] [--threads 1]\n" +
         "  --data      a directory with train.npy and test.npy (default examples/data/born-machine/mnist) or bars-and-stripes\n" +
         "  --hold N    keep the starting lr for N loops; after them lr × 0.2 follows any loop whose NLL rose (default 0)\n" +
-        "  --split     svd (default) or gram: an eigendecomposition of the Gram, 1.5-2x faster at Dmax >= 100; it resolves\n" +
+        "  --split     svd (default) or gram: an eigendecomposition of the Gram, 1.5-1.9x faster at Dmax >= 100; it resolves\n" +
         "              singular values down to ~1e-8 of the largest, so use it where Dmax, not the cutoff, sets the bonds\n" +
         "  --loops N   train until N loops are done in total, counting a resumed checkpoint's (default 10)\n" +
         "  --out DIR   where checkpoint.bin, history.csv, nll.png, samples.png, model.tn, model.weights go (default born-machine-D<dmax>)\n" +

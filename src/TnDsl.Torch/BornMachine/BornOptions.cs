@@ -21,7 +21,7 @@ public enum SplitMethod
     /// <summary>An SVD of the merged matrix (<see cref="SvdSplit.Split"/>): exact for any cutoff.</summary>
     Svd,
     /// <summary>
-    /// An eigendecomposition of its Gram (<see cref="SvdSplit.SplitByGram"/>): 1.5–2× faster at D ≥ 100, resolves
+    /// An eigendecomposition of its Gram (<see cref="SvdSplit.SplitByGram"/>): 1.5–1.9× faster at D ≥ 100, resolves
     /// singular values down to about 10⁻⁸ of the largest, so for runs whose bonds are capped by Dmax.
     /// </summary>
     Gram,

@@ -15,7 +15,7 @@ public static class TrainCommand
 {
     const string Usage =
         "usage: tn train born-machine [--file examples/born-machine.tn] [--set name=value ...] [--data DIR|bars-and-stripes]\n" +
-        "                             [--dmax 30] [--cutoff 1e-7] [--lr 0.005] [--hold 0] [--steps 1] [--grad norm0.25|plain]\n" +
+        "                             [--dmax 30] [--cutoff 1e-50] [--lr 0.005] [--hold 0] [--steps 1] [--grad norm0.25|plain]\n" +
         "                             [--split svd|gram]\n" +
         "                             [--loops N] [--seed S] [--out DIR] [--resume] [--profile] [--threads 1]\n" +
         "  --data      a directory with train.npy and test.npy (default examples/data/born-machine/mnist) or bars-and-stripes\n" +
@@ -69,7 +69,7 @@ public static class TrainCommand
         var requested = new BornOptions
         {
             Dmax = ParseInt(args, "--dmax", 30, min: 1),
-            Cutoff = ParseDouble(args, "--cutoff", 1e-7),
+            Cutoff = ParseDouble(args, "--cutoff", 1e-50),
             LearningRate = ParseDouble(args, "--lr", 5e-3),
             Steps = ParseInt(args, "--steps", 1, min: 1),
             HoldLoops = ParseInt(args, "--hold", 0, min: 0),

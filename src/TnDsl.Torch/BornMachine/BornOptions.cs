@@ -27,13 +27,17 @@ public enum SplitMethod
     Gram,
 }
 
-/// <summary>Training hyper-parameters of the MPS Born machine (defaults: the authors' MNIST settings, except the cutoff).</summary>
+/// <summary>Training hyper-parameters of the MPS Born machine (defaults: the authors' MNIST settings).</summary>
 public sealed record BornOptions
 {
     /// <summary>The largest bond dimension the SVD split keeps.</summary>
     public int Dmax { get; init; } = 30;
-    /// <summary>Singular values not greater than cutoff × the largest are dropped.</summary>
-    public double Cutoff { get; init; } = 1e-7;
+    /// <summary>
+    /// Singular values not greater than cutoff × the largest are dropped. The default is the authors' 10⁻⁵⁰, which keeps
+    /// everything up to Dmax: with 10⁻⁷ a Dmax 100 run on MNIST stood 0.2 nats higher at loop 62, and the authors' random
+    /// bond-2 start stalled near 64 nats.
+    /// </summary>
+    public double Cutoff { get; init; } = 1e-50;
     /// <summary>The learning rate of the gradient steps on each merged tensor.</summary>
     public double LearningRate { get; init; } = 5e-3;
     /// <summary>Gradient steps per bond (the merged tensor is renormalised between steps).</summary>

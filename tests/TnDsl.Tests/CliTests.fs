@@ -255,3 +255,20 @@ let ``tn cuts and tn export usage errors name the command and the option`` () =
     let code, _, err = export [ mps; "--json"; "-o" ]
     Assert.Equal(2, code)
     Assert.StartsWith("tn export: -o (--output) needs a value", err)
+
+[<Fact>]
+let ``tn train --resume --lr-now goes on at the new learning rate, and without --resume it is refused`` () =
+    let out = Path.Combine(Path.GetTempPath(), $"tn-train-{System.Guid.NewGuid():N}")
+    try
+        let bars = Path.Combine(examplesDir, "data", "born-machine", "bars-and-stripes")
+        let start = [ "born-machine"; "--file"; Path.Combine(examplesDir, "born-machine.tn"); "--data"; bars; "--out"; out ]
+        Assert.Equal(0, TrainCommand.Run(Array.ofList (start @ [ "--lr"; "0.05"; "--loops"; "2" ])))
+        // The NLL rises at loop 2 of this run, so loop 3 would use 0.05 × 0.2 = 0.01; --lr-now sets 0.02 instead.
+        Assert.Equal(0, TrainCommand.Run [| "born-machine"; "--out"; out; "--resume"; "--loops"; "3"; "--lr-now"; "0.02" |])
+        let lr = File.ReadAllLines(Path.Combine(out, "history.csv")) |> Array.skip 1 |> Array.map (fun l -> l.Split(',').[4])
+        Assert.Equal<string[]>([| "0.05"; "0.05"; "0.05"; "0.02" |], lr)
+        let refused = Assert.Throws<TnDsl.Cli.UsageException>(fun () ->
+            TrainCommand.Run [| "born-machine"; "--out"; out + "-new"; "--lr-now"; "0.02" |] |> ignore)
+        Assert.Contains("--resume", refused.Message)
+    finally
+        if Directory.Exists out then Directory.Delete(out, true)

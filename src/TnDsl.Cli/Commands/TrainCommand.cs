@@ -17,7 +17,7 @@ public static class TrainCommand
         "usage: tn train born-machine [--file examples/born-machine.tn] [--set name=value ...] [--data DIR|bars-and-stripes]\n" +
         "                             [--dmax 30] [--cutoff 1e-50] [--lr 0.005] [--hold 0] [--steps 1] [--grad norm0.25|plain]\n" +
         "                             [--split svd|gram]\n" +
-        "                             [--loops N] [--seed S] [--out DIR] [--resume] [--profile] [--threads 1]\n" +
+        "                             [--loops N] [--seed S] [--out DIR] [--resume [--lr-now X]] [--profile] [--threads 1]\n" +
         "  --data      a directory with train.npy and test.npy (default examples/data/born-machine/mnist) or bars-and-stripes\n" +
         "  --hold N    keep the starting lr for N loops; after them lr × 0.2 follows any loop whose NLL rose (default 0)\n" +
         "  --split     svd (default) or gram: an eigendecomposition of the Gram, 1.5-1.9x faster at Dmax >= 100; it resolves\n" +
@@ -25,6 +25,7 @@ public static class TrainCommand
         "  --loops N   train until N loops are done in total, counting a resumed checkpoint's (default 10)\n" +
         "  --out DIR   where checkpoint.bin, history.csv, nll.png, samples.png, model.tn, model.weights go (default born-machine-D<dmax>)\n" +
         "  --resume    continue from DIR/checkpoint.bin (hyper-parameters come from it)\n" +
+        "  --lr-now X  with --resume: go on at learning rate X from the next loop (the decay rule carries on from X)\n" +
         "  --profile   print where each loop's time goes (per bond: gradient steps, SVD, environment update)\n" +
         "  --threads   TorchSharp CPU threads (1 is fastest for these small operations on a busy machine)";
 
@@ -41,7 +42,7 @@ public static class TrainCommand
             return 0;
         }
         var args = Args.Parse(argv,
-            ["--file", "--set", "--data", "--dmax", "--cutoff", "--lr", "--hold", "--steps", "--grad", "--split", "--loops", "--seed", "--out", "--threads"],
+            ["--file", "--set", "--data", "--dmax", "--cutoff", "--lr", "--hold", "--steps", "--grad", "--split", "--loops", "--seed", "--out", "--threads", "--lr-now"],
             ["--resume", "--profile"]);
         var what = args.Single("model kind (born-machine)");
         if (what != "born-machine")
@@ -99,12 +100,23 @@ public static class TrainCommand
         if (!args.Has("--resume") && File.Exists(checkpointPath))
             throw new UsageException($"{outDir} already holds a checkpoint; pass --resume to continue it, or choose another --out");
 
+        double? lrNow = args.Value("--lr-now") is not null ? ParseDouble(args, "--lr-now", 0) : null;
+        if (lrNow is { } rate && !(rate > 0 && double.IsFinite(rate)))
+            throw new UsageException($"--lr-now must be a positive number, got {args.Value("--lr-now")}");
+        if (lrNow is not null && !resume)
+            throw new UsageException("--lr-now changes a resumed run's learning rate; it needs --resume and a checkpoint in --out (a new run starts at --lr)");
+
         CheckpointState? saved = null;
         Mps? savedModel = null;
         if (resume)
         {
             (saved, savedModel) = Checkpoint.Load(checkpointPath);
             CheckSameSettings(args, saved);
+            if (lrNow is { } next)
+            {
+                AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"learning rate {saved.LearningRate:g3} → {next:g3} from loop {saved.History[^1].Loop + 1}"));
+                saved = saved with { LearningRate = next };
+            }
         }
         var file = saved?.NetworkFile ?? args.Value("--file") ?? DefaultFile;
         var dataArg = saved?.Data ?? args.Value("--data") ?? DefaultData;

@@ -400,6 +400,22 @@ public class BornMachineTests
     }
 
     [Fact]
+    public void The_authors_curves_end_at_their_final_figures_after_the_loops_their_logs_record()
+    {
+        // Loops in each log (MNIST/capacity/D{Dmax}.dat): 117, 110, 100 and 36 after the initial state.
+        var loops = new Dictionary<int, int> { [10] = 117, [30] = 110, [100] = 100, [500] = 36 };
+        Assert.Equal(loops.Keys.Order(), PublishedFigures.MnistTrainCurves.Keys.Order());
+        foreach (var (dmax, curve) in PublishedFigures.MnistTrainCurves)
+        {
+            Assert.Equal(loops[dmax] + 1, curve.Length);
+            Assert.Equal(PublishedFigures.MnistTrainNll[dmax], Math.Round(curve[^1], 2));
+            // Every log starts from random bond-2 tensors (NLL 840-891) and is below 160 after one loop.
+            Assert.InRange(curve[0], 840, 892);
+            Assert.True(curve[1] < 160 && curve.Skip(1).All(v => v > PublishedFigures.MnistFloor), $"Dmax {dmax}");
+        }
+    }
+
+    [Fact]
     public void Born_machine_tn_reads_as_a_784_site_chain_and_other_networks_are_refused()
     {
         var layout = BornSetup.LoadLayout(BornMachineTn, [], 784);

@@ -2,13 +2,14 @@ namespace TnDsl.Cli.Commands;
 
 using TnDsl.Torch.BornMachine;
 
-/// <summary>The NLL-per-loop plot of a Born-machine run (ScottPlot 5), with the authors' final figure for the same Dmax.</summary>
+/// <summary>The NLL-per-loop plot of a Born-machine run (ScottPlot 5), against the authors' curve and final figure for the same Dmax.</summary>
 public static class BornPlot
 {
     /// <summary>
     /// Writes a PNG: training NLL (left axis) and test NLL (right axis) per loop (loop 0, the initial state, left out:
-    /// its NLL dwarfs the rest; each axis frames loops 3 onwards),
-    /// and, for the MNIST set (<paramref name="mnist"/>), a dashed line at the authors' final training NLL when they report that Dmax.
+    /// its NLL dwarfs the rest; each axis frames the last 90 % of the loops),
+    /// and, for the MNIST set (<paramref name="mnist"/>), the authors' training NLL per loop (dotted) where their log for
+    /// that Dmax is kept and a dashed line at their final training NLL where they report that Dmax.
     /// </summary>
     public static void WriteNll(string path, IReadOnlyList<LoopRecord> history, int dmax, bool mnist)
     {
@@ -16,6 +17,7 @@ public static class BornPlot
         var rows = history.Where(h => h.Loop > 0).ToList();
         bool hasReference = mnist && PublishedFigures.MnistTrainNll.TryGetValue(dmax, out _);
         double reference = hasReference ? PublishedFigures.MnistTrainNll[dmax] : double.NaN;
+        double[] curve = mnist && PublishedFigures.MnistTrainCurves.TryGetValue(dmax, out var c) ? c : [];
         if (rows.Count > 0)
         {
             var loops = rows.Select(h => (double)h.Loop).ToArray();
@@ -24,9 +26,20 @@ public static class BornPlot
             var test = plot.Add.Scatter(loops, rows.Select(h => h.TestNll).ToArray());
             test.LegendText = "test NLL (right axis)";
             test.Axes.YAxis = plot.Axes.Right;
-            // The first loops start hundreds of nats higher: frame loops 3 onwards (and the reference) on each axis.
-            Frame(plot.Axes.Left, rows.Where(h => h.Loop >= 3).Select(h => h.TrainNll).Concat(hasReference ? [reference] : []));
-            Frame(plot.Axes.Right, rows.Where(h => h.Loop >= 3).Select(h => h.TestNll));
+            // The first loops start hundreds of nats higher: frame the last 90 % of the loops (at least loops 3 onwards)
+            // and the reference on each axis, so that the late differences of a tenth of a nat show.
+            int from = Math.Max(3, rows[^1].Loop / 10);
+            Frame(plot.Axes.Left, rows.Where(h => h.Loop >= from).Select(h => h.TrainNll)
+                .Concat(curve.Skip(from).Take(rows[^1].Loop - from + 1)).Concat(hasReference ? [reference] : []));
+            Frame(plot.Axes.Right, rows.Where(h => h.Loop >= from).Select(h => h.TestNll));
+        }
+        if (curve.Length > 1)
+        {
+            var theirs = plot.Add.Scatter(Enumerable.Range(1, curve.Length - 1).Select(l => (double)l).ToArray(), curve[1..]);
+            theirs.LegendText = "authors' train NLL (their log)";
+            theirs.Color = ScottPlot.Colors.Black;
+            theirs.LineWidth = 1.5f;
+            theirs.MarkerSize = 0;
         }
         if (hasReference)
         {

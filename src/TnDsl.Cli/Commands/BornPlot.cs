@@ -8,7 +8,7 @@ public static class BornPlot
     /// <summary>
     /// Writes a PNG: training NLL (left axis) and test NLL (right axis) per loop (loop 0, the initial state, left out:
     /// its NLL dwarfs the rest; each axis frames the last 90 % of the loops),
-    /// and, for the MNIST set (<paramref name="mnist"/>), the authors' training NLL per loop (dotted) where their log for
+    /// and, for the MNIST set (<paramref name="mnist"/>), the authors' training NLL per loop (a black line) where their log for
     /// that Dmax is kept and a dashed line at their final training NLL where they report that Dmax.
     /// </summary>
     public static void WriteNll(string path, IReadOnlyList<LoopRecord> history, int dmax, bool mnist)

@@ -7,7 +7,7 @@ public static class BornPlot
 {
     /// <summary>
     /// Writes a PNG: training NLL (left axis) and test NLL (right axis) per loop (loop 0, the initial state, left out:
-    /// its NLL dwarfs the rest; each axis frames the last 90 % of the loops),
+    /// its NLL dwarfs the rest; each axis frames the last 90 % of the loops, from the first within 10 % of the last),
     /// and, for the MNIST set (<paramref name="mnist"/>), the authors' training NLL per loop (a black line) where their log for
     /// that Dmax is kept and a dashed line at their final training NLL where they report that Dmax.
     /// </summary>
@@ -26,9 +26,11 @@ public static class BornPlot
             var test = plot.Add.Scatter(loops, rows.Select(h => h.TestNll).ToArray());
             test.LegendText = "test NLL (right axis)";
             test.Axes.YAxis = plot.Axes.Right;
-            // The first loops start hundreds of nats higher: frame the last 90 % of the loops (at least loops 3 onwards)
-            // and the reference on each axis, so that the late differences of a tenth of a nat show.
-            int from = Math.Max(3, rows[^1].Loop / 10);
+            // The first loops start hundreds of nats higher: frame the last 90 % of the loops, from the first whose
+            // train NLL is within 10 % of the last (at least loops 3 onwards), and the reference on each axis, so that
+            // the late differences of a hundredth of a nat show.
+            int settled = rows.First(h => h.TrainNll <= 1.1 * rows[^1].TrainNll).Loop;
+            int from = Math.Max(Math.Max(3, rows[^1].Loop / 10), settled);
             Frame(plot.Axes.Left, rows.Where(h => h.Loop >= from).Select(h => h.TrainNll)
                 .Concat(curve.Skip(from).Take(rows[^1].Loop - from + 1)).Concat(hasReference ? [reference] : []));
             Frame(plot.Axes.Right, rows.Where(h => h.Loop >= from).Select(h => h.TestNll));

@@ -101,7 +101,7 @@ public static class TrainCommand
             throw new UsageException($"{outDir} already holds a checkpoint; pass --resume to continue it, or choose another --out");
 
         double? lrNow = args.Value("--lr-now") is not null ? ParseDouble(args, "--lr-now", 0) : null;
-        if (lrNow is { } rate && !(rate > 0 && double.IsFinite(rate)))
+        if (lrNow <= 0) // ParseDouble has already refused what is not a finite number
             throw new UsageException($"--lr-now must be a positive number, got {args.Value("--lr-now")}");
         if (lrNow is not null && !resume)
             throw new UsageException("--lr-now changes a resumed run's learning rate; it needs --resume and a checkpoint in --out (a new run starts at --lr)");

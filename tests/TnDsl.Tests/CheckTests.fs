@@ -60,12 +60,14 @@ let corpus: (string * string * (string * string) list) list =
       "TN0216", "network a() {\n  index i: 2\n  «const C: (i)»\n  weight A: (i)\n}", [] ]
 
 /// The corpus as xunit data.
-let cases: obj array seq = corpus |> Seq.map (fun (code, _, _) -> [| box code |])
+/// Each row carries its position in the corpus too: a code with several inputs (TN0211) gives distinct cases.
+let cases: obj array seq = corpus |> Seq.mapi (fun i (code, _, _) -> [| box code; box i |])
 
 [<Theory>]
 [<MemberData(nameof cases)>]
-let ``each bad input reports its code at the marked range`` (code: string) =
-    let _, text, overrides = corpus |> List.find (fun (c, _, _) -> c = code)
+let ``each bad input reports its code at the marked range`` (code: string, case: int) =
+    let c, text, overrides = corpus |> List.item case
+    Assert.Equal(code, c)
     let onCommandLine = not (text.Contains "«")
     let clean, (sl, sc), (el, ec) = if onCommandLine then text, (0, 0), (0, 0) else marked text
     let result = compile clean overrides

@@ -95,7 +95,7 @@ public sealed class PairContraction
     }
 
     /// <summary>
-    /// The kernel measured fastest for this step on CPU (<c>dotnet run -c Release --project src/TnDsl.TorchBench -- kernels</c>):
+    /// The kernel measured fastest for this step on CPU (<c>dotnet run -c Release --project bench/TnDsl.TorchBench -- kernels</c>):
     /// tensordot for steps without batch legs, permute+reshape+matmul (batched) otherwise. Two-operand einsum was
     /// never the fastest, by 3-70%.
     /// </summary>

@@ -1,4 +1,4 @@
-/// Benchmarks: commands that print figures (never timed assertions). `dotnet run -c Release --project src/TnDsl.Bench -- NAME`.
+/// Benchmarks: commands that print figures (never timed assertions). `dotnet run -c Release --project bench/TnDsl.Bench -- NAME`.
 module TnDsl.Bench.Program
 
 open System

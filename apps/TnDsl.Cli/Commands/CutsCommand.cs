@@ -3,6 +3,7 @@ using System.Numerics;
 using System.Text;
 using System.Text.Json;
 using TnDsl;
+using TnDsl.Api;
 
 namespace TnDsl.Cli.Commands;
 
@@ -34,22 +35,22 @@ public static class CutsCommand
     /// The one place that turns a file into a flat network: the front end checks it, its diagnostics go to
     /// <paramref name="err"/>, and the network comes back, or null when the file has errors.
     /// </summary>
-    internal static FlatNetwork? LoadNetwork(string path, IReadOnlyList<KeyValuePair<string, string>> overrides, TextWriter err)
+    internal static NetworkView? LoadNetwork(string path, IReadOnlyList<KeyValuePair<string, string>> overrides, TextWriter err)
     {
-        var result = TnDsl.Api.Frontend.Check(path, overrides, null!);
+        var result = Frontend.Check(path, overrides, null);
         foreach (var d in result.Diagnostics)
         {
             err.WriteLine(d.Rendered);
             err.WriteLine();
         }
-        return result.SummaryOrNull?.Network;
+        return result.Network;
     }
 
     /// <summary>
     /// Analyses a flat network and writes the table (or JSON) to <paramref name="output"/>, diagnostics to
     /// <paramref name="err"/> (in JSON mode they are part of the document). Returns 1 when there are errors.
     /// </summary>
-    public static int Render(FlatNetwork net, string? cutName, bool profile, bool json, TextWriter output, TextWriter err)
+    public static int Render(NetworkView net, string? cutName, bool profile, bool json, TextWriter output, TextWriter err)
     {
         var names = MinCutApi.CutNames(net);
         if (cutName is not null && !names.Contains(cutName))
@@ -80,7 +81,7 @@ public static class CutsCommand
     }
 
     /// <summary>The human-readable table.</summary>
-    public static string Table(FlatNetwork net, CutsView view)
+    public static string Table(NetworkView net, CutsView view)
     {
         var sb = new StringBuilder();
         if (view.Cuts.Count > 0)
@@ -130,7 +131,7 @@ public static class CutsCommand
     }
 
     /// <summary>The JSON document: bounds are exact decimal strings, with bits and nats beside them.</summary>
-    public static string ToJson(FlatNetwork net, CutsView view)
+    public static string ToJson(NetworkView net, CutsView view)
     {
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))

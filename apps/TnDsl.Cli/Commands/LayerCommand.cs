@@ -1,4 +1,5 @@
 using System.Globalization;
+using TnDsl.Api;
 using TnDsl.Torch;
 
 namespace TnDsl.Cli.Commands;
@@ -6,7 +7,7 @@ namespace TnDsl.Cli.Commands;
 /// <summary>
 /// <c>tn layer FILE [--set k=v]… [--network NAME] [--optimizer NAME] [--batch N]</c>: builds the layer a spec
 /// describes and prints its shape and parameter count next to the dense layer it replaces (in × out weights), the
-/// planner's cost report for one batch, and the min-cut profile of its weight network (features | outputs).
+/// planner's cost report of the plan the layer executes (at the nominal batch, or at --batch N), and the min-cut profile of its weight network (features | outputs).
 /// </summary>
 public static class LayerCommand
 {
@@ -20,27 +21,34 @@ public static class LayerCommand
         var file = a.Single("FILE");
         var network = a.Value("--network");
         var optimizer = a.Value("--optimizer") ?? "auto";
-        var batch = a.Positive("--batch") ?? 100;
+        var batch = a.Positive("--batch");
         var overrides = a.Pairs("--set");
-        if (!PlanApi.optimizerNames().Contains(optimizer))
-            throw new UsageException($"unknown optimizer `{optimizer}`; valid: {string.Join(", ", PlanApi.optimizerNames())}");
+        if (!Planner.OptimizerNames.Contains(optimizer))
+            throw new UsageException($"unknown optimizer `{optimizer}`; valid: {string.Join(", ", Planner.OptimizerNames)}");
         SpecLayer layer;
-        FlatNetwork net;
+        NetworkView net;
         try
         {
             net = Layers.Check(file, overrides, network);
-            layer = Layers.FromNetwork(net, new LayerOptions { Optimizer = optimizer });
+            layer = Layers.FromNetwork(net, new LayerOptions { Optimizer = optimizer, Batch = batch });
         }
-        catch (Exception e) when (e is LayerException or ArgumentException or NotSupportedException or InvalidOperationException)
+        catch (TnException e)
+        {
+            foreach (var d in e.Rendered)
+                Console.Error.WriteLine(d);
+            Console.Error.WriteLine($"tn layer: {e.Summary}");
+            return 1;
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or InvalidOperationException)
         {
             Console.Error.WriteLine($"tn layer: {e.Message}");
             return 1;
         }
         using (layer)
-            return Report(net, layer, optimizer, batch);
+            return Report(net, layer);
     });
 
-    static int Report(FlatNetwork net, SpecLayer layer, string optimizer, long batch)
+    static int Report(NetworkView net, SpecLayer layer)
     {
         var inv = CultureInfo.InvariantCulture;
         long dense = layer.InputFeatures * layer.OutputFeatures;
@@ -54,22 +62,16 @@ public static class LayerCommand
         Console.WriteLine($"{"tensor network",-22}{pars,14:N0}{((double)dense / pars).ToString("0.0", inv) + "x",14}");
         Console.WriteLine($"{$"dense {layer.InputFeatures} x {layer.OutputFeatures}",-22}{dense,14:N0}{"1.0x",14}");
         Console.WriteLine();
-        var planned = LayerPath.Plan(net, optimizer, batch);
-        var bonded = LayerPath.BondGreedy(net, batch);
-        double plannedFlops = LayerPath.Flops(net, planned, batch), bondedFlops = LayerPath.Flops(net, bonded, batch);
-        Console.WriteLine($"the layer contracts along the {(bondedFlops < plannedFlops ? "bond-greedy path" : "planner's path")} " +
-            $"(planner {plannedFlops.ToString("0.###e+0", inv)} flops, bond-greedy {bondedFlops.ToString("0.###e+0", inv)} flops, batch {batch})");
-        Console.WriteLine();
-        Console.WriteLine($"planner's cost report (batch {batch}, optimizer {optimizer}):");
-        var dynamicFamilies = net.Indices.Where(i => DimModule.isDynamic(i.Dim)).Select(i => i.Family).Distinct();
-        var plan = PlanApi.planNetwork(net, optimizer, dynamicFamilies.Select(f => new KeyValuePair<string, long>(f, batch)).ToArray(), 0, false);
-        foreach (var m in plan.Messages)
-            Console.Error.WriteLine(m);
-        Console.WriteLine(plan.Output.TrimEnd());
+        // The plan the layer executes, as `tn plan` prints it for the same file and options.
+        var plan = layer.Network.ExecutionPlan;
+        var batchText = plan.Batch is { } b ? $"batch {b}" : "nominal batch";
+        Console.WriteLine($"planner's cost report ({batchText}, optimizer {plan.Optimizer}, chose {plan.Chosen}; the layer executes this plan):");
+        foreach (var d in plan.Diagnostics.Where(d => !d.IsInfo))
+            Console.Error.WriteLine(d.Rendered);
+        Console.WriteLine(plan.Report().TrimEnd());
         Console.WriteLine();
         Console.WriteLine("min-cut profile of the weight network (open legs: features, then outputs):");
         var weights = WeightNetwork.Of(net);
-        int cuts = CutsCommand.Render(weights, null, true, false, Console.Out, Console.Error);
-        return plan.ExitCode != 0 ? plan.ExitCode : cuts;
+        return CutsCommand.Render(weights, null, true, false, Console.Out, Console.Error);
     }
 }

@@ -35,7 +35,7 @@ public static class PlanCommand
         var sizes = a.Sizes("--size");
         var optimizer = a.Value("--optimizer") ?? "auto";
         if (optimizer.Length == 0)
-            throw new UsageException("--optimizer needs a name: " + string.Join(", ", PlanApi.optimizerNames()));
+            throw new UsageException("--optimizer needs a name: " + string.Join(", ", Planner.OptimizerNames));
         var memoryLimit = a.Positive("--memory-limit") ?? 0;
         var json = a.Has("--json");
         var scaling = !a.Has("--no-scaling");
@@ -49,10 +49,10 @@ public static class PlanCommand
             else if (file!.EndsWith(".tn", StringComparison.OrdinalIgnoreCase))
             {
                 if (!File.Exists(file)) throw new UsageException($"no such file: {file}");
-                var check = Frontend.Check(file, sets, network!);
+                var check = Frontend.Check(file, sets, network);
                 foreach (var d in check.Diagnostics) err.WriteLine(d.Rendered);
                 if (check.HasErrors) return 1;
-                run = PlanApi.planTnNetwork(check.SummaryOrNull.Network, file, sets.ToArray(), network!, optimizer,
+                run = PlanApi.planTnNetwork(check.Network!, file, sets.ToArray(), network, optimizer,
                     sizes, memoryLimit, json, scaling);
             }
             else

@@ -4,6 +4,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Numerics;
 using System.Runtime.InteropServices;
+using TnDsl.Api;
 using TnDsl.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -69,9 +70,10 @@ public static class RunCommand
         var clock = Stopwatch.StartNew();
         try
         {
-            var (net, warnings) = NetworkAdapter.Check(file, null, args.Pairs("--set"), args.Value("--network"));
-            foreach (var w in warnings)
-                Console.Error.WriteLine(w);
+            var check = Frontend.Check(file, args.Pairs("--set"), args.Value("--network"));
+            foreach (var d in check.Diagnostics.Where(d => !d.IsError))
+                Console.Error.WriteLine(d.Rendered);
+            var net = check.OrThrow();
             module = NetworkModules.FromNetwork(net, new NetworkBuildOptions
             {
                 Optimizer = optimizer,
@@ -81,11 +83,11 @@ public static class RunCommand
                 Module = new NetworkModuleOptions { Device = device, DType = dtype, Seed = seed },
             });
         }
-        catch (NetworkBuildException e)
+        catch (TnException e)
         {
-            foreach (var d in e.Diagnostics)
+            foreach (var d in e.Rendered)
                 Console.Error.WriteLine(d);
-            Console.Error.WriteLine($"tn run: {e.Message.Split(Environment.NewLine)[0]}");
+            Console.Error.WriteLine($"tn run: {e.Summary}");
             return 1;
         }
         double buildSeconds = clock.Elapsed.TotalSeconds;
@@ -106,7 +108,7 @@ public static class RunCommand
 
     private static void Report(NetworkModule module, Device device, ScalarType dtype, long? batch, long seed, int repeat, double buildSeconds)
     {
-        var figures = module.PlanFigures!;
+        var plan = module.ExecutionPlan;
         bool hasBatch = module.Spec.Indices.Any(i => i.IsDynamic);
         long n = batch ?? module.Spec.Indices.Where(i => i.IsDynamic).Select(i => i.Size).DefaultIfEmpty(1).Max();
         using var generator = new Generator((ulong)seed + 1);
@@ -139,9 +141,8 @@ public static class RunCommand
             w.WriteLine($"  inputs      {(module.Inputs.Count == 0 ? "none" : string.Join(", ", module.Inputs.Select(Describe)))}");
             w.WriteLine($"  output      [{string.Join(", ", y.shape)}]  ({string.Join(", ", Abbreviate(module.OutputLegs))})");
             w.WriteLine($"  parameters  {module.ParameterCount:N0} trainable scalars in {module.ParameterNames.Count} tensors");
-            var note = figures.Notes.FirstOrDefault(m => m.Contains("auto chose"));
-            w.WriteLine($"  plan        {figures.Optimizer}{(note is null ? "" : " (" + note[(note.IndexOf("auto chose", StringComparison.Ordinal) + 5)..] + ")")}: " +
-                        $"{Figure(figures.Flops)} flops, largest intermediate {Figure(figures.LargestIntermediate)} elements, {module.Plan.Count} steps{(hasBatch ? $" (batch {n})" : "")}");
+            w.WriteLine($"  plan        {plan.Optimizer}{(plan.Chosen == plan.Optimizer ? "" : $" (chose {plan.Chosen})")}: " +
+                        $"{Figure(plan.Flops)} flops, largest intermediate {Figure(plan.LargestIntermediate)} elements, {module.Plan.Count} steps{(hasBatch ? $" (batch {n})" : "")}");
             w.WriteLine($"  kernels     {string.Join(", ", module.Plan.GroupBy(p => p.Kernel).OrderBy(g => g.Key).Select(g => $"{g.Key.ToString().ToLowerInvariant()} {g.Count()}"))} (measured on the first call)");
             w.WriteLine($"  build       {buildSeconds * 1e3:F0} ms (check, plan, initialise); first call {first * 1e3:F1} ms (measures kernels)");
             var per = hasBatch ? $"per batch of {n}" : "per call";

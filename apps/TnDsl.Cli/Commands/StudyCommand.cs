@@ -63,7 +63,7 @@ public static class StudyCommand
         {
             return Usage(e.Message);
         }
-        catch (Exception e) when (e is DataMissingException or StudyException or LayerException or IdxFormatException or NotSupportedException)
+        catch (Exception e) when (e is DataMissingException or StudyException or TnDsl.Api.TnException or IdxFormatException or NotSupportedException)
         {
             Console.Error.WriteLine($"tn study {name}: {e.Message}");
             return 1;

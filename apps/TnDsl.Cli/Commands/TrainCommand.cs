@@ -56,7 +56,7 @@ public static class TrainCommand
             Console.Error.WriteLine($"tn train: the run diverged at {e.Message}; the checkpoint still holds the last finished loop. Start again with a smaller --lr");
             return 1;
         }
-        catch (Exception e) when (e is NpyFormatException or MpsShapeException or BornSetupException or InvalidDataException or ArgumentException)
+        catch (Exception e) when (e is NpyFormatException or MpsShapeException or TnDsl.Api.TnException or InvalidDataException or ArgumentException)
         {
             Console.Error.WriteLine($"tn train: {e.Message}");
             return 1;

@@ -308,7 +308,7 @@ module PlanReport =
         | Warning -> "warning"
         | Info -> "info"
 
-    /// The JSON report: optimizer, flops, naive_flops, largest_intermediate, peak, write, backward_flops,
+    /// The JSON report: optimizer, chosen (what `auto` chose), flops, naive_flops, largest_intermediate, peak, write, backward_flops,
     /// activation_memory (exact integers), path (linear pairs), ssa_path, search_ms and diagnostics.
     let jsonWith (scaling: Scaling option) (r: PlanResult) =
         use ms = new MemoryStream()
@@ -324,6 +324,7 @@ module PlanReport =
             w.WriteStartObject()
             w.WriteBoolean("ok", Plan.succeeded r)
             w.WriteString("optimizer", r.Optimizer)
+            w.WriteString("chosen", r.Chosen)
             w.WriteNumber("tensors", r.Problem.Inputs.Length)
             match r.Cost, r.Tree with
             | Some c, Some t ->

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using TnDsl.Torch.Data;
+using TnDsl.Data;
 
 namespace TnDsl.Cli.Commands;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 using TnDsl.Studies;
-using TnDsl.Torch.Data;
+using TnDsl.Data;
 using TnDsl.Torch;
 
 namespace TnDsl.Cli.Commands;

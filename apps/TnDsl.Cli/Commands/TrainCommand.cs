@@ -3,7 +3,7 @@ namespace TnDsl.Cli.Commands;
 using System.Globalization;
 using Spectre.Console;
 using TnDsl.Torch;
-using TnDsl.Torch.BornMachine;
+using TnDsl.BornMachine;
 using static TorchSharp.torch;
 
 /// <summary>

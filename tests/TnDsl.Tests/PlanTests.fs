@@ -316,7 +316,7 @@ let ``greedy and partition plan large networks`` () =
 let ``the fitted exponent of a matrix product in its size is 3`` () =
     let rebuild (values: (string * int64) list) =
         let n = values |> List.find (fun (k, _) -> k = "n") |> snd
-        match PlanInput.ofEinsum "ab,bc->ac" (sprintf "%dx%d,%dx%d" n n n n) with
+        match Einsum.toProblem "ab,bc->ac" (sprintf "%dx%d,%dx%d" n n n n) with
         | Ok p -> Some p
         | _ -> None
     let plan problem =
@@ -331,7 +331,7 @@ let ``the fitted exponent of a matrix product in its size is 3`` () =
 [<Fact>]
 let ``einsum accepts any Unicode letters, surrogate pairs included, and implies the output`` () =
     // α and the mathematical italic 𝑎 (a surrogate pair) are single indices.
-    match PlanInput.ofEinsum "α𝑎,𝑎β" "2x3,3x4" with
+    match Einsum.toProblem "α𝑎,𝑎β" "2x3,3x4" with
     | Ok p ->
         Assert.Equal<string array array>([| [| "α"; "𝑎" |]; [| "𝑎"; "β" |] |], p.Inputs)
         Assert.Equal<string array>([| "α"; "β" |], p.Output)
@@ -340,10 +340,10 @@ let ``einsum accepts any Unicode letters, surrogate pairs included, and implies 
 
 [<Fact>]
 let ``einsum with mismatched shapes is a TN0308 or TN0306 diagnostic`` () =
-    match PlanInput.ofEinsum "ab,bc->ac" "2x3,4x5" with
+    match Einsum.toProblem "ab,bc->ac" "2x3,4x5" with
     | Result.Error ds -> Assert.Contains(ds, fun d -> d.Kind.Code = "TN0308")
     | Ok _ -> failwith "expected an error"
-    match PlanInput.ofEinsum "ab,bc->ac" "2x3" with
+    match Einsum.toProblem "ab,bc->ac" "2x3" with
     | Result.Error ds -> Assert.Contains(ds, fun d -> d.Kind.Code = "TN0306")
     | Ok _ -> failwith "expected an error"
 

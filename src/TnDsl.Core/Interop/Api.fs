@@ -190,7 +190,7 @@ module PlanApi =
 
     /// Plans einsum text with shapes (`"ab,bc->ac"`, `"2x3,3x4"`).
     let planEinsum (spec: string) (shapes: string) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (memoryLimit: int64) (json: bool) =
-        let problem = PlanInput.ofEinsum spec shapes |> Result.map (Problem.withSizes (Map.toList (sizeMap sizes)))
+        let problem = Einsum.toProblem spec shapes |> Result.map (Problem.withSizes (Map.toList (sizeMap sizes)))
         planProblem (Range.ofFile "<einsum>") [] problem [] optimizer memoryLimit json
 
     /// The wall-clock budget of the scaling report, in milliseconds.

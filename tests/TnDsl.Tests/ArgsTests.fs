@@ -288,3 +288,40 @@ let ``the help the README shows is the help tn prints`` (verb: string, shown: st
     Assert.Equal(0, code)
     let lines (s: string) = s.Replace("\r", "").TrimEnd().Split('\n') |> Array.map (fun l -> l.TrimEnd())
     Assert.Equal<string array>(lines out, lines shown)
+
+/// Every `tn …` command line the Markdown files show (a line starting `tn ` or `$ tn `, `\` continuations joined,
+/// `# comments` dropped), with its file and line.
+let docCommandLines: obj array seq =
+    let skip = set [ "bin"; "obj"; "node_modules"; "data"; ".git" ]
+    let rec files (dir: string) =
+        seq {
+            yield! Directory.GetFiles(dir, "*.md")
+            for d in Directory.GetDirectories dir do
+                if not (skip.Contains(Path.GetFileName d)) then yield! files d
+        }
+    seq {
+        for file in files repoRoot |> Seq.sort do
+            let lines = File.ReadAllLines file
+            let mutable i = 0
+            while i < lines.Length do
+                let start = i
+                let mutable line = lines[i]
+                while line.EndsWith "\\" && i + 1 < lines.Length do
+                    i <- i + 1
+                    line <- line.TrimEnd('\\') + " " + lines[i].Trim()
+                if line.StartsWith "tn " || line.StartsWith "$ tn " then
+                    let command = Regex.Replace(line, @"\s+#.*$", "").Trim().TrimStart('$', ' ')
+                    yield [| box $"{Path.GetRelativePath(repoRoot, file)}:{start + 1}"; box command |]
+                i <- i + 1
+    }
+
+[<Fact>]
+let ``the docs show tn command lines for the test below to check`` () =
+    Assert.True(Seq.length docCommandLines >= 20)
+
+[<Theory>]
+[<MemberData(nameof docCommandLines)>]
+let ``every tn command line in the docs parses with the current options`` (where: string, command: string) =
+    let args = System.CommandLine.Parsing.CommandLineParser.SplitCommandLine(command) |> Seq.skip 1 |> Array.ofSeq
+    let result = Cli.Parse args
+    Assert.True((result.Errors.Count = 0), $"{where}: {command}: " + String.concat "; " (result.Errors |> Seq.map (fun e -> e.Message)))

@@ -365,6 +365,48 @@ let ``malformed JSON is a TN0306 diagnostic on its line`` () =
         Assert.Equal(2, d.Range.Start.Line)
     | other -> failwithf "unexpected %A" other
 
+/// The (code, line, column) of each diagnostic a JSON network gets.
+let jsonErrors (json: string) =
+    match PlanInput.ofJson "net.json" json with
+    | Result.Error ds -> ds |> List.map (fun d -> d.Kind.Code, d.Range.Start.Line, d.Range.Start.Col)
+    | Ok _ -> []
+
+[<Fact>]
+let ``JSON errors sit at the offending value: wrong kinds, bad sizes, missing sizes, bad outputs, duplicate keys`` () =
+    let net sizes output =
+        sprintf "{\n  \"tensors\": [{\"name\": \"A\", \"indices\": [\"a\", \"b\"]}],\n  \"sizes\": %s,\n  \"output\": %s\n}" sizes output
+    // Line 3 is `  "sizes": {"a": …`: the value of "a" starts at column 18.
+    Assert.Equal<(string * int * int) list>([ "TN0306", 3, 18 ], jsonErrors (net "{\"a\": \"2\", \"b\": 3}" "[]"))
+    Assert.Equal<(string * int * int) list>([ "TN0303", 3, 18 ], jsonErrors (net "{\"a\": 0, \"b\": 3}" "[]"))
+    Assert.Equal<(string * int * int) list>([ "TN0303", 3, 18 ], jsonErrors (net "{\"a\": 99999999999999999999, \"b\": 3}" "[]"))
+    Assert.Equal<(string * int * int) list>([ "TN0303", 3, 18 ], jsonErrors (net "{\"a\": 2.5, \"b\": 3}" "[]"))
+    Assert.Equal<(string * int * int) list>([ "TN0306", 3, 18 ], jsonErrors (net "{\"a\": null, \"b\": 3}" "[]"))
+    Assert.Equal<(string * int * int) list>([ "TN0306", 3, 21 ], jsonErrors (net "{\"a\": 2, \"a\": 3, \"b\": 3}" "[]"))
+    // "b" has no size: reported at its use in line 2, column 46.
+    Assert.Equal<(string * int * int) list>([ "TN0302", 2, 46 ], jsonErrors (net "{\"a\": 2}" "[]"))
+    Assert.Equal<(string * int * int) list>([ "TN0304", 4, 19 ], jsonErrors (net "{\"a\": 2, \"b\": 3}" "[\"a\", \"a\"]"))
+    Assert.Equal<(string * int * int) list>([ "TN0304", 4, 14 ], jsonErrors (net "{\"a\": 2, \"b\": 3}" "[\"z\"]"))
+    Assert.Equal<(string * int * int) list>([ "TN0306", 4, 14 ], jsonErrors (net "{\"a\": 2, \"b\": 3}" "[1]"))
+    Assert.Equal<(string * int * int) list>([ "TN0306", 3, 12 ], jsonErrors (net "[2, 3]" "[]"))
+    Assert.Equal<(string * int * int) list>([ "TN0306", 1, 1 ], jsonErrors "[]")
+    Assert.Equal<(string * int * int) list>([ "TN0306", 1, 13 ], jsonErrors "{\"tensors\": 5, \"sizes\": {}}")
+    // Columns count characters, not bytes: `é` is two bytes in UTF-8.
+    Assert.Equal<(string * int * int) list>(
+        [ "TN0306", 1, 63 ],
+        jsonErrors "{\"tensors\": [{\"name\": \"é\", \"indices\": [\"a\"]}], \"sizes\": {\"a\": true}}")
+
+[<Fact>]
+let ``malformed JSON is reported at its line and character column`` () =
+    Assert.Equal<(string * int * int) list>([ "TN0306", 2, 17 ], jsonErrors "{\n  \"tensors\": [1 2]}")
+    Assert.Equal<(string * int * int) list>([ "TN0306", 1, 1 ], jsonErrors "")
+
+[<Fact>]
+let ``--size completes a JSON network's sizes before they are checked`` () =
+    let json = """{"tensors":[{"indices":["a","b"]}],"sizes":{"a":2},"output":["a"]}"""
+    match PlanInput.ofJsonWith "net.json" json (Map.ofList [ "b", 5L ]) with
+    | Ok p -> Assert.Equal(5L, p.Sizes["b"])
+    | Result.Error ds -> failwithf "%A" ds
+
 [<Fact>]
 let ``an index without a size is a TN0302 diagnostic`` () =
     let problem = Problem.create None [| [| "a"; "b" |] |] (Map.ofList [ "a", 2L ]) [| "a" |]

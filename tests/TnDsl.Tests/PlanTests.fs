@@ -441,6 +441,40 @@ let ``einsum with mismatched shapes is a TN0308 or TN0306 diagnostic`` () =
     | Ok _ -> failwith "expected an error"
 
 [<Fact>]
+let ``einsum reads an ellipsis as torch does: right-aligned, broadcast, first in an implied output`` () =
+    match Einsum.toProblem "...ab,b...->...a" "7x5x2x3,3x1x5" with
+    | Ok p ->
+        // The first operand's ellipsis covers 7x5, the second's 1x5: broadcast to 7x5, so the 1 is dropped.
+        Assert.Equal<string array array>([| [| "...0"; "...1"; "a"; "b" |]; [| "b"; "...1" |] |], p.Inputs)
+        Assert.Equal<string array>([| "...0"; "...1"; "a" |], p.Output)
+        Assert.Equal(7L, p.Sizes["...0"])
+    | Result.Error ds -> failwithf "%A" ds
+    match Einsum.toProblem "...ij,...jk" "4x2x3,3x5" with
+    | Ok p -> Assert.Equal<string array>([| "...0"; "i"; "k" |], p.Output)
+    | Result.Error ds -> failwithf "%A" ds
+
+[<Fact>]
+let ``einsum broadcasts an axis of size 1 against its index's size elsewhere`` () =
+    match Einsum.toProblem "ab,bc->ac" "2x1,3x4" with
+    | Ok p ->
+        Assert.Equal<string array array>([| [| "a" |]; [| "b"; "c" |] |], p.Inputs)
+        Assert.Equal(3L, p.Sizes["b"])
+    | Result.Error ds -> failwithf "%A" ds
+
+[<Fact>]
+let ``each einsum mistake is one diagnostic at its column`` () =
+    let only spec shapes =
+        match Einsum.toProblem spec shapes with
+        | Result.Error [ d ] -> d.Kind.Code, d.Range.File, d.Range.Start.Col
+        | Result.Error ds -> failwithf "expected one diagnostic, got %A" ds
+        | Ok _ -> failwith "expected an error"
+    Assert.Equal(("TN0306", "<einsum>", 3), only "ab..,bc->ac" "2x3,3x4")
+    Assert.Equal(("TN0306", "<einsum>", 5), only "...a...,a" "2x3,3")
+    Assert.Equal(("TN0308", "<einsum>", 4), only "ab,bc->ac" "2x3,4x5")
+    Assert.Equal(("TN0304", "<einsum>", 9), only "ab,bc->ax" "2x3,3x4")
+    Assert.Equal(("TN0303", "<shapes>", 5), only "ab,bc->ac" "2x3,zx4")
+
+[<Fact>]
 let ``a JSON network is read and planned`` () =
     let json = """{"tensors":[{"name":"A","indices":["a","b"]},{"name":"B","indices":["b","c"]}],"sizes":{"a":2,"b":3,"c":4},"output":["a","c"]}"""
     match PlanInput.ofJson "net.json" json with

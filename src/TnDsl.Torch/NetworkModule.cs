@@ -119,7 +119,6 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     public NetworkModule(NetworkSpec spec, PlanView plan, NetworkModuleOptions? options = null)
         : base(spec.Name)
     {
-        NativeLoader.EnsureLoaded();
         this.spec = spec;
         this.options = options ??= new NetworkModuleOptions();
         if (spec.Tensors.Length == 0)

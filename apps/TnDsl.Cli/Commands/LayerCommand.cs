@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using TnDsl.Api;
 using TnDsl.Torch;
@@ -7,24 +8,31 @@ namespace TnDsl.Cli.Commands;
 /// <summary>
 /// <c>tn layer FILE [--set k=v]… [--network NAME] [--optimizer NAME] [--batch N]</c>: builds the layer a spec
 /// describes and prints its shape and parameter count next to the dense layer it replaces (in × out weights), the
-/// planner's cost report of the plan the layer executes (at the nominal batch, or at --batch N), and the min-cut profile of its weight network (features | outputs).
+/// planner's cost report for one batch, and the min-cut profile of its weight network (features | outputs).
 /// </summary>
 public static class LayerCommand
 {
-    private static readonly CommandSyntax Syntax = new("layer",
-        "usage: tn layer FILE [--set k=v]... [--network NAME] [--optimizer NAME] [--batch N]",
-        ["--set", "--network", "--optimizer", "--batch"], []);
-
-    /// <summary>Parses the arguments and prints the report. Returns the exit code.</summary>
-    public static int Run(string[] args) => Syntax.Run(args, Console.Out, Console.Error, a =>
+    /// <summary>The <c>layer</c> verb; it reports on the console.</summary>
+    public static Command Create()
     {
-        var file = a.Single("FILE");
-        var network = a.Value("--network");
-        var optimizer = a.Value("--optimizer") ?? "auto";
-        var batch = a.Positive("--batch");
-        var overrides = a.Pairs("--set");
-        if (!Planner.OptimizerNames.Contains(optimizer))
-            throw new UsageException($"unknown optimizer `{optimizer}`; valid: {string.Join(", ", Planner.OptimizerNames)}");
+        var file = TnOptions.TnFile("the .tn layer spec (inputs carry the features, open legs the outputs)");
+        var set = TnOptions.Set();
+        var network = TnOptions.Network();
+        var optimizer = TnOptions.Optimizer();
+        var batch = TnOptions.Integer("--batch", 100, "the batch size the cost report is for");
+        var command = new Command("layer", "a .tn spec as a layer: parameters, cost, min-cuts vs the dense layer")
+        {
+            file, set, network, optimizer, batch,
+        };
+        Cli.SetAction(command, parse => Run(parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network),
+            parse.GetValue(optimizer)!, parse.GetValue(batch)));
+        return command;
+    }
+
+    private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network, string optimizer, long batch)
+    {
+        if (!PlanApi.optimizerNames().Contains(optimizer))
+            throw new UsageException($"unknown optimizer `{optimizer}`; valid: {string.Join(", ", PlanApi.optimizerNames())}");
         SpecLayer layer;
         NetworkView net;
         try
@@ -46,7 +54,7 @@ public static class LayerCommand
         }
         using (layer)
             return Report(net, layer);
-    });
+    }
 
     static int Report(NetworkView net, SpecLayer layer)
     {
@@ -62,10 +70,9 @@ public static class LayerCommand
         Console.WriteLine($"{"tensor network",-22}{pars,14:N0}{((double)dense / pars).ToString("0.0", inv) + "x",14}");
         Console.WriteLine($"{$"dense {layer.InputFeatures} x {layer.OutputFeatures}",-22}{dense,14:N0}{"1.0x",14}");
         Console.WriteLine();
-        // The plan the layer executes, as `tn plan` prints it for the same file and options.
+        // The plan the layer executes, as `tn plan --size batch=N` prints it for the same file and options.
         var plan = layer.Network.ExecutionPlan;
-        var batchText = plan.Batch is { } b ? $"batch {b}" : "nominal batch";
-        Console.WriteLine($"planner's cost report ({batchText}, optimizer {plan.Optimizer}, chose {plan.Chosen}; the layer executes this plan):");
+        Console.WriteLine($"planner's cost report (batch {plan.Batch}, optimizer {plan.Optimizer}, chose {plan.Chosen}; the layer executes this plan):");
         foreach (var d in plan.Diagnostics.Where(d => !d.IsInfo))
             Console.Error.WriteLine(d.Rendered);
         Console.WriteLine(plan.Report().TrimEnd());

@@ -358,14 +358,34 @@ module PlanApi =
     let private sizeMap (sizes: KeyValuePair<string, int64> array) =
         sizes |> Array.map (fun kv -> kv.Key, kv.Value) |> Map.ofArray
 
+    /// The largest JSON network file `planJsonFile` reads (256 MiB).
+    let maxJsonBytes = 256L <<< 20
+
     /// Plans a JSON network file; `sizes` replaces index sizes by name; `memoryLimit` ≤ 0 means none.
     let planJsonFile (path: string) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (memoryLimit: int64) (json: bool) =
         if not (File.Exists path) then
             { ExitCode = 2; Output = ""; Messages = [| sprintf "%s: error: no such file" path |] }
         else
-            let text = File.ReadAllText path
+        // Read with a limit, so that a device or an endless file is refused without being read whole.
+        let bytes =
+            use stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan)
+            let buffer = Array.zeroCreate<byte> 65536
+            use kept = new MemoryStream()
+            let mutable n = stream.Read(buffer, 0, buffer.Length)
+            while n > 0 && kept.Length <= maxJsonBytes do
+                kept.Write(buffer, 0, n)
+                n <- stream.Read(buffer, 0, buffer.Length)
+            kept.ToArray()
+        if int64 bytes.Length > maxJsonBytes then
+            { ExitCode = 1; Output = ""
+              Messages = [| sprintf "%s: error TN0306: the file is larger than the %d MiB a JSON network may have" path (maxJsonBytes >>> 20) |] }
+        else
+        match (try Ok(Text.UTF8Encoding(false, true).GetString bytes) with :? Text.DecoderFallbackException -> Result.Error()) with
+        | Result.Error() -> { ExitCode = 1; Output = ""; Messages = [| sprintf "%s: error TN0306: the file is not UTF-8 text" path |] }
+        | Ok text ->
+            let text = text.TrimStart '\uFEFF'
             let over = sizeMap sizes
-            let problem = PlanInput.ofJson path text |> Result.map (Problem.withSizes (Map.toList over))
+            let problem = PlanInput.ofJsonWith path text over
             let warnings =
                 match problem with
                 | Ok p ->
@@ -378,10 +398,12 @@ module PlanApi =
                 | Result.Error _ -> []
             planProblem (Range.ofFile path) [ SourceText(path, text) ] problem warnings optimizer memoryLimit json
 
-    /// Plans einsum text with shapes (`"ab,bc->ac"`, `"2x3,3x4"`).
+    /// Plans einsum text with shapes (`"ab,bc->ac"`, `"2x3,3x4"`; ellipsis and size-1 broadcasting as in
+    /// torch.einsum). Errors show the equation or the shapes with a caret under the mistake.
     let planEinsum (spec: string) (shapes: string) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (memoryLimit: int64) (json: bool) =
-        let problem = PlanInput.ofEinsum spec shapes |> Result.map (Problem.withSizes (Map.toList (sizeMap sizes)))
-        planProblem (Range.ofFile "<einsum>") [] problem [] optimizer memoryLimit json
+        let problem = Einsum.toProblem spec shapes |> Result.map (Problem.withSizes (Map.toList (sizeMap sizes)))
+        let sources = [ SourceText(Einsum.equationFile, spec); SourceText(Einsum.shapesFile, shapes) ]
+        planProblem (Range.ofFile Einsum.equationFile) sources problem [] optimizer memoryLimit json
 
     /// The wall-clock budget of the scaling report, in milliseconds.
     let scalingBudgetMs = 3000L
@@ -507,6 +529,21 @@ type PlanView(result: PlanResult, steps: PairStepView array, leaves: int array a
     /// The F# result.
     member _.Result = result
 
+/// An einsum planned for fixed shapes, for C#: the plan (labels are the planner's index ids) and how each operand
+/// is prepared (broadcast axes squeezed, then labelled, repeats kept for a diagonal).
+[<Sealed>]
+type EinsumPlan(plan: PlanView, squeeze: int64 array array, labels: int array array, output: int array, outputShape: int64 array) =
+    /// The plan.
+    member _.Plan = plan
+    /// Per operand, its broadcast axes, highest first (squeezed before contracting).
+    member _.Squeeze: IReadOnlyList<int64 array> = squeeze
+    /// Per operand, the label of each axis left after squeezing (repeats kept).
+    member _.Labels: IReadOnlyList<int array> = labels
+    /// The labels of the result's axes.
+    member _.Output = output
+    /// The result's shape.
+    member _.OutputShape = outputShape
+
 /// The planner for C#: every contraction order comes from here, through the registry or a user-given path, and
 /// turns into pairwise steps by the one conversion (`PairSteps.ofTree`).
 [<AbstractClass; Sealed>]
@@ -568,6 +605,47 @@ type Planner =
     static member PlanLabels(legs: IReadOnlyList<int array>, sizes: IReadOnlyList<int64>, output: IReadOnlyList<int>, optimizer: string) : PlanView =
         Planner.Finish("network", Planner.OfLegs(legs, sizes, output), [], Range.none, int, Nullable(),
                        Plan.run optimizer PlanOptions.defaults)
+
+    /// Plans einsum text for operands of the given shapes (the reader behind `tn plan --einsum`): the plan over the
+    /// planner's index ids, with how each operand is squeezed and labelled. Throws `TnException` with the
+    /// diagnostics rendered against the equation when the text or the shapes do not fit.
+    static member PlanEinsum(equation: string, shapes: int64 array array, optimizer: string, seed: int, memoryLimit: Nullable<int64>) : EinsumPlan =
+        let source = SourceText(Einsum.equationFile, equation)
+        let find file = if file = source.File then Some source else None
+        let fail (ds: Diagnostic list) =
+            let views = ds |> List.filter (fun d -> d.Kind.Level <> Info) |> List.map (fun d -> DiagnosticView(d, Rendering.render find d)) |> Array.ofList
+            raise (TnException(sprintf "einsum '%s' cannot be planned" equation, views))
+        let bound = Einsum.parse equation |> Result.bind (fun spec -> Einsum.bind spec shapes)
+        match bound with
+        | Result.Error ds -> fail ds
+        | Ok binding ->
+        match Problem.index (Range.ofFile Einsum.equationFile) binding.Problem with
+        | Result.Error ds -> fail ds
+        | Ok p ->
+            let o =
+                { PlanOptions.defaults with
+                    Seed = seed
+                    MemoryLimit = (if memoryLimit.HasValue then Some memoryLimit.Value else None) }
+            let r = Plan.run optimizer o p
+            if not (Plan.succeeded r) then fail r.Diagnostics
+            let idOf = p.IndexNames |> Array.mapi (fun k n -> n, k) |> dict
+            let steps = PairSteps.ofTree p r.Tree.Value |> Array.map (fun s -> PairStepView(s.Left, s.Right, s.Kept, s.Summed))
+            let leaves = p.Inputs |> Array.map (Array.filter (fun i -> p.IsOutput[i] || p.Carriers[i].Length > 1))
+            let view = PlanView(r, steps, leaves, Nullable(), [])
+            let squeeze =
+                shapes |> Array.mapi (fun k shape ->
+                    [| for a in shape.Length - 1 .. -1 .. 0 do if binding.Broadcast[k][a] then int64 a |])
+            let labels = binding.Problem.Inputs |> Array.map (Array.map (fun l -> idOf[l]))
+            let output = binding.Problem.Output |> Array.map (fun l -> idOf[l])
+            // Zero-size axes were planned at size 1: the result's shape takes their real size.
+            let outputShape =
+                binding.Problem.Output
+                |> Array.mapi (fun o l ->
+                    let zero =
+                        shapes |> Array.mapi (fun k shape -> binding.Axes[k] |> Array.mapi (fun a x -> x = l && shape[a] = 0L) |> Array.exists id)
+                        |> Array.exists id
+                    if zero then 0L else p.Size[output[o]])
+            EinsumPlan(view, squeeze, labels, output, outputShape)
 
     /// Follows a user-given path on tensors given by their labels (see `PlanLabels`).
     static member FollowPathLabels(legs: IReadOnlyList<int array>, sizes: IReadOnlyList<int64>, output: IReadOnlyList<int>,

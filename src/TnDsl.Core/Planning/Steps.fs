@@ -12,7 +12,8 @@ type PairStep =
 /// The one conversion from a contraction tree to the pairwise steps that a backend executes.
 module PairSteps =
     /// The tree with every step of k > 2 operands split into k - 1 pairwise steps, left to right (the partial
-    /// results get fresh node ids); pairwise and single-operand steps are kept as they are.
+    /// results get fresh node ids), and single-operand steps (reductions of one tensor) dropped where other steps
+    /// remain: a backend sums the indices only one operand carries before that operand meets another.
     let binarise (t: ContractionTree) : ContractionTree =
         let steps = ResizeArray<int array>()
         let renamed = Array.zeroCreate<int> (t.Leaves + t.Steps.Length)
@@ -21,14 +22,17 @@ module PairSteps =
         t.Steps
         |> Array.iteri (fun s children ->
             let ids = children |> Array.map (fun c -> renamed[c])
-            if ids.Length <= 2 then
+            if ids.Length = 1 && t.Leaves > 1 then
+                renamed[t.Leaves + s] <- ids[0]
+            elif ids.Length <= 2 then
                 steps.Add ids
             else
                 let mutable acc = ids[0]
                 for k in 1 .. ids.Length - 1 do
                     steps.Add [| acc; ids[k] |]
                     acc <- t.Leaves + steps.Count - 1
-            renamed[t.Leaves + s] <- t.Leaves + steps.Count - 1)
+            if not (ids.Length = 1 && t.Leaves > 1) then
+                renamed[t.Leaves + s] <- t.Leaves + steps.Count - 1)
         { Leaves = t.Leaves; Steps = steps.ToArray() }
 
     /// The pairwise steps of a tree on its problem, in order, with what each keeps and sums (from `Cost.steps`).

@@ -59,7 +59,6 @@ public static class Layers
     public static SpecLayer FromNetwork(NetworkView net, LayerOptions? options = null)
     {
         options ??= new LayerOptions();
-        NativeLoader.EnsureLoaded();
         var declared = NetworkAdapter.FromFlat(net);
         var spec = LayerAutoInit.Prepare(declared);
         var plan = NetworkAdapter.Plan(net, options.Optimizer, options.Batch);

@@ -1,5 +1,5 @@
 /// The shared option parser of the `tn` commands: aliases, typed values, positionals and usage errors.
-module TnDsl.Tests.ArgsTests
+module TnDsl.Cli.Tests.ArgsTests
 
 open System.IO
 open Xunit

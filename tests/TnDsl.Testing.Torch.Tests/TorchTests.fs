@@ -81,3 +81,14 @@ let ``a result that is wrong under one optimizer's plan only is reported with th
     let e = Assert.Throws<SpecCheckFailedException>(fun () -> SpecCheck.Plans(example "ttn.tn", (fun t name path -> skewed t name path), SpecCheckOptions(Replay = Nullable 2)))
     Assert.Equal("order", e.Failure.Violation.Oracle)
     Assert.Contains("under the greedy plan", e.Message)
+
+[<Fact>]
+let ``F#: Tn.Contract and Tn.Expression contract TorchSharp tensors like torch.einsum`` () =
+    let g = new torch.Generator(5UL)
+    let x = torch.randn([| 6L; 2L; 3L |], torch.ScalarType.Float64, generator = g)
+    let y = torch.randn([| 3L; 4L |], torch.ScalarType.Float64, generator = g)
+    let ours = Tn.Contract("...ab,bc->...ac", x, y)
+    Assert.True(torch.allclose(ours, torch.einsum("...ab,bc->...ac", x, y), rtol = 1e-12, atol = 1e-12))
+    let expr = Tn.Expression("αβ,βγ->αγ", [| 2L; 3L |], [| 3L; 4L |])
+    Assert.Equal<int64 array>([| 2L; 4L |], Array.ofSeq expr.OutputShape)
+    Assert.True(torch.allclose(expr.Invoke(x[0], y), torch.matmul(x[0], y), rtol = 1e-12, atol = 1e-12))

@@ -1,6 +1,6 @@
 /// The `tn` command line (System.CommandLine): every verb's options, defaults, help, completions, repeated
 /// `--set`, bad values and the exit codes 0 (success), 1 (errors in the input) and 2 (usage errors).
-module TnDsl.Tests.ArgsTests
+module TnDsl.Cli.Tests.ArgsTests
 
 open System.CommandLine
 open System.IO

@@ -1,5 +1,5 @@
 /// The `tn` commands run in process with their output captured: exit codes, tables and JSON fields.
-module TnDsl.Tests.CliTests
+module TnDsl.Cli.Tests.CliTests
 
 open System.IO
 open System.Text.Json

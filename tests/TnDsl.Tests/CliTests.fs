@@ -182,6 +182,36 @@ let ``tn plan --einsum of a 2x3 by 3x4 product costs 2*3*4 multiply-adds, as JSO
     Assert.Equal(8L, doc.RootElement.GetProperty("largest_intermediate").GetInt64())
 
 [<Fact>]
+let ``tn plan on a JSON network with a size given as a string exits 1 with a positioned TN0306, no internal error`` () =
+    let file = Path.Combine(Path.GetTempPath(), sprintf "tn-plan-%d.json" (System.Random().Next()))
+    File.WriteAllText(file, "{\"tensors\": [{\"name\": \"A\", \"indices\": [\"a\"]}],\n \"sizes\": {\"a\": \"2\"}}")
+    try
+        let code, out, err = plan [ file ]
+        Assert.Equal(1, code)
+        Assert.Equal("", out)
+        Assert.Contains(sprintf "%s(2,17): error TN0306" file, err)
+        Assert.DoesNotContain("internal error", err)
+    finally
+        File.Delete file
+
+[<Fact>]
+let ``tn plan --json writes counts beyond 2^53 as decimal strings with their log10, smaller ones as numbers`` () =
+    // 60 indices of size 2 on a chain of 30 matrices: naive flops ~2^31 x 2^30 > 2^53, the plan's flops are small.
+    let letters = [| for k in 0..30 -> string (char (0x3B1 + k)) |]
+    let spec = String.concat "," [ for k in 0..29 -> letters[k] + letters[k + 1] ]
+    let shapes = String.concat "," [ for _ in 0..29 -> "4x4" ]
+    let code, out, err = plan [ "--einsum"; spec + "->" + letters[0] + letters[30]; "--shapes"; shapes; "--json" ]
+    Assert.True((code = 0), err)
+    use doc = JsonDocument.Parse out
+    let root = doc.RootElement
+    let naive = root.GetProperty("naive_flops")
+    Assert.Equal(JsonValueKind.String, naive.ValueKind)
+    let exact = System.Numerics.BigInteger.Parse(naive.GetString())
+    Assert.True(exact > System.Numerics.BigInteger.Pow(2I, 53))
+    Assert.Equal(System.Numerics.BigInteger.Log10 exact, root.GetProperty("log10_naive_flops").GetDouble(), 9)
+    Assert.Equal(JsonValueKind.Number, root.GetProperty("flops").ValueKind)
+
+[<Fact>]
 let ``tn plan usage errors exit 2 with the command's name, the reason and the usage`` () =
     for args, reason in
         [ [ mps; "--size"; "batch=0" ], "--size"

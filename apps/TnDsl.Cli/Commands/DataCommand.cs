@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
-using TnDsl.Torch.Data;
+using TnDsl.Data;
 
 namespace TnDsl.Cli.Commands;
 

@@ -2,7 +2,7 @@ namespace TnDsl.Cli.Commands;
 
 using System.CommandLine;
 using System.Globalization;
-using TnDsl.Torch.BornMachine;
+using TnDsl.BornMachine;
 
 /// <summary>
 /// <c>tn sample MODEL [-n 64] [-o samples.png]</c>: exact independent samples from a trained Born machine (a

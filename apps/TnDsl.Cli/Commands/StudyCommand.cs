@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using TnDsl.Studies;
-using TnDsl.Torch.Data;
+using TnDsl.Data;
 using TnDsl.Torch;
 
 namespace TnDsl.Cli.Commands;

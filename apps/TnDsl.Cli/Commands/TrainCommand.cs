@@ -4,7 +4,7 @@ using System.CommandLine;
 using System.Globalization;
 using Spectre.Console;
 using TnDsl.Torch;
-using TnDsl.Torch.BornMachine;
+using TnDsl.BornMachine;
 using static TorchSharp.torch;
 
 /// <summary>

@@ -53,6 +53,17 @@ public static class Program
             Console.Error.WriteLine($"tn {verb.Verb}: {e.Message}");
             return 1;
         }
+        catch (TnDsl.Torch.MemoryLimitException e)
+        {
+            Console.Error.WriteLine($"tn {verb.Verb}: {e.Message}");
+            return 1;
+        }
+        catch (Exception e) when (TnDsl.Torch.MemoryGuard.IsNative(e))
+        {
+            // libtorch's refusals (an allocation it cannot make, a shape it rejects) as one line, not a C++ stack.
+            Console.Error.WriteLine($"tn {verb.Verb}: {TnDsl.Torch.MemoryGuard.NativeMessage(e)}");
+            return 1;
+        }
     }
 
     private static void PrintUsage(TextWriter w)

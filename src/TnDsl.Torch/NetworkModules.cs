@@ -51,6 +51,9 @@ public static class NetworkModules
             throw new NetworkBuildException(
                 $"{network.Name}: the plan's largest intermediate has {figures.LargestIntermediate:E2} elements, over the limit of {max:E2}; " +
                 "use smaller parameters or a smaller batch", []);
+        // The plan's peak (inputs and live intermediates) in bytes, before the module allocates anything.
+        MemoryGuard.Check(MemoryGuard.Bytes(figures.Peak, options.Module.DType),
+            $"{network.Name}: the plan's peak of {figures.Peak:N0} elements ({options.Module.DType.ToString().ToLowerInvariant()}{(figures.BatchSize is { } b ? $", batch {b}" : "")})");
         NetworkSpec spec;
         try
         {

@@ -21,9 +21,6 @@ public static class RunCommand
         "usage: tn run FILE [--set NAME=VALUE]... [--network NAME] [--device cpu|cuda] [--dtype float32|float64]\n" +
         "              [--batch N] [--seed S] [--repeat R] [--optimizer NAME] [--threads N]";
 
-    /// <summary>Elements above which an intermediate is refused before anything is allocated (16 GiB of float32).</summary>
-    private const long MaxElements = 4L << 30;
-
     /// <summary>Runs the command with the arguments after <c>run</c>.</summary>
     public static int Run(string[] argv)
     {
@@ -76,7 +73,6 @@ public static class RunCommand
             {
                 Optimizer = optimizer,
                 Batch = batch,
-                MaxIntermediateElements = MaxElements,
                 NetworkName = args.Value("--network"),
                 Module = new NetworkModuleOptions { Device = device, DType = dtype, Seed = seed },
             });
@@ -88,6 +84,16 @@ public static class RunCommand
             Console.Error.WriteLine($"tn run: {e.Message.Split(Environment.NewLine)[0]}");
             return 1;
         }
+        catch (MemoryLimitException e)
+        {
+            Console.Error.WriteLine($"tn run: {e.Message}");
+            return 1;
+        }
+        catch (Exception e) when (MemoryGuard.IsNative(e))
+        {
+            Console.Error.WriteLine($"tn run: {file}: {MemoryGuard.NativeMessage(e)}");
+            return 1;
+        }
         double buildSeconds = clock.Elapsed.TotalSeconds;
         using (module)
         {
@@ -95,9 +101,14 @@ public static class RunCommand
             {
                 Report(module, device, dtype, batch, seed, repeat, buildSeconds);
             }
-            catch (Exception e) when (e is ExternalException or ArgumentException or OutOfMemoryException)
+            catch (MemoryLimitException e)
             {
-                Console.Error.WriteLine($"tn run: {module.Spec.Name}: {e.Message}");
+                Console.Error.WriteLine($"tn run: {e.Message}");
+                return 1;
+            }
+            catch (Exception e) when (MemoryGuard.IsNative(e) || e is ArgumentException)
+            {
+                Console.Error.WriteLine($"tn run: {module.Spec.Name}: {MemoryGuard.NativeMessage(e)}");
                 return 1;
             }
         }
@@ -127,6 +138,10 @@ public static class RunCommand
                 using var _ = no_grad();
                 return module.forward(inputs);
             });
+            if (module.ParameterCount > 0)
+                // Backward keeps the activations and makes a gradient per parameter.
+                MemoryGuard.Check(MemoryGuard.Bytes(figures.ActivationMemory + module.ParameterCount, dtype),
+                    $"{module.Spec.Name}: the backward pass ({figures.ActivationMemory:N0} activation elements kept, {module.ParameterCount:N0} gradients)");
             double? backward = module.ParameterCount == 0 ? null : Median(repeat, device, () =>
             {
                 module.zero_grad();

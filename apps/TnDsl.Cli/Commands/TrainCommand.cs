@@ -24,7 +24,7 @@ public static class TrainCommand
         "              singular values down to ~1e-8 of the largest, so use it where Dmax, not the cutoff, sets the bonds\n" +
         "  --loops N   train until N loops are done in total, counting a resumed checkpoint's (default 10)\n" +
         "  --out DIR   where checkpoint.bin, history.csv, nll.png, samples.png, model.tn, model.weights go (default born-machine-D<dmax>)\n" +
-        "  --resume    continue from DIR/checkpoint.bin (hyper-parameters come from it)\n" +
+        "  --resume    continue from DIR/checkpoint.bin (hyper-parameters and --threads come from it; a different value is refused)\n" +
         "  --lr-now X  with --resume: go on at learning rate X from the next loop (the decay rule carries on from X)\n" +
         "  --profile   print where each loop's time goes (per bond: gradient steps, SVD, environment update)\n" +
         "  --threads   TorchSharp CPU threads (1 is fastest for these small operations on a busy machine)";
@@ -56,7 +56,7 @@ public static class TrainCommand
             Console.Error.WriteLine($"tn train: the run diverged at {e.Message}; the checkpoint still holds the last finished loop. Start again with a smaller --lr");
             return 1;
         }
-        catch (Exception e) when (e is NpyFormatException or MpsShapeException or BornSetupException or InvalidDataException or ArgumentException)
+        catch (Exception e) when (e is NpyFormatException or MpsShapeException or BornSetupException or InvalidDataException or ArgumentException or MemoryLimitException)
         {
             Console.Error.WriteLine($"tn train: {e.Message}");
             return 1;
@@ -66,7 +66,7 @@ public static class TrainCommand
     static int Train(Args args)
     {
         NativeLoader.EnsureLoaded();
-        set_num_threads(ParseInt(args, "--threads", 1, min: 1));
+        int threads = ParseInt(args, "--threads", 1, min: 1);
         var requested = new BornOptions
         {
             Dmax = ParseInt(args, "--dmax", 30, min: 1),
@@ -106,18 +106,24 @@ public static class TrainCommand
         if (lrNow is not null && !resume)
             throw new UsageException("--lr-now changes a resumed run's learning rate; it needs --resume and a checkpoint in --out (a new run starts at --lr)");
 
+        foreach (var stale in Checkpoint.RemoveStale(checkpointPath))
+            AnsiConsole.MarkupLine($"[yellow]removed {Markup.Escape(stale)}, left by a write that was killed[/]");
         CheckpointState? saved = null;
         Mps? savedModel = null;
         if (resume)
         {
             (saved, savedModel) = Checkpoint.Load(checkpointPath);
             CheckSameSettings(args, saved);
+            // The thread count changes how reductions add up, hence the last bits of every loop: a resumed run keeps it.
+            if (saved.Threads > 0)
+                threads = saved.Threads;
             if (lrNow is { } next)
             {
                 AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"learning rate {saved.LearningRate:g3} → {next:g3} from loop {saved.History[^1].Loop + 1}"));
                 saved = saved with { LearningRate = next };
             }
         }
+        set_num_threads(threads);
         var file = saved?.NetworkFile ?? args.Value("--file") ?? DefaultFile;
         var dataArg = saved?.Data ?? args.Value("--data") ?? DefaultData;
         var dataDir = dataArg == BornData.BarsAndStripes && !Directory.Exists(dataArg) ? BarsAndStripesData : dataArg;
@@ -137,7 +143,8 @@ public static class TrainCommand
         AnsiConsole.MarkupLine(
             $"[bold]{Markup.Escape(layout.Network)}[/]: {layout.Length} sites, {data.Train.Count} training and {data.Test.Count} test images from {Markup.Escape(dataDir)}; " +
             $"Dmax {options.Dmax}, cutoff {options.Cutoff:g3}, lr {trainer.LearningRate:g3}, {options.Steps} step(s) per bond, hold {options.HoldLoops}, {options.Split.ToString().ToLowerInvariant()} split, seed {options.Seed}" +
-            (resume ? $"; resuming after loop {trainer.Loop}" : ""));
+            $", {threads} thread(s)" +
+            (resume ? $"; resuming after loop {trainer.Loop} (settings from the checkpoint)" : ""));
         if (!resume)
         {
             PrintLoop(trainer.History[0], options.Dmax, IsMnist(data.Train));
@@ -192,7 +199,11 @@ public static class TrainCommand
 
     static void Save(BornTrainer trainer, string path, string file, IReadOnlyList<KeyValuePair<string, string>> overrides, MpsLayout layout, string data, BornDataset set)
     {
-        var state = trainer.State(file, layout, data, set.Train.Width, set.Train.Height) with { Overrides = overrides.Select(o => $"{o.Key}={o.Value}").ToArray() };
+        var state = trainer.State(file, layout, data, set.Train.Width, set.Train.Height) with
+        {
+            Overrides = overrides.Select(o => $"{o.Key}={o.Value}").ToArray(),
+            Threads = get_num_threads(),
+        };
         Checkpoint.Save(path, state, trainer.Model);
         var csv = new System.Text.StringBuilder("loop,train_nll,test_nll,max_bond,lr,seconds\n");
         foreach (var h in trainer.History)
@@ -220,6 +231,8 @@ public static class TrainCommand
         Same("--split", args.Value("--split"), o.Split.ToString().ToLowerInvariant());
         Same("--file", args.Value("--file"), saved.NetworkFile);
         Same("--data", args.Value("--data"), saved.Data);
+        if (saved.Threads > 0)
+            Same("--threads", args.Value("--threads"), saved.Threads.ToString(CultureInfo.InvariantCulture));
         if (args.Pairs("--set").Count > 0)
             throw new UsageException("--set cannot change a resumed run's network");
     }

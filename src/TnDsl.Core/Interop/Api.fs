@@ -208,10 +208,12 @@ module PlanApi =
                 | Result.Error _ -> []
             planProblem (Range.ofFile path) [ SourceText(path, text) ] problem warnings optimizer memoryLimit json
 
-    /// Plans einsum text with shapes (`"ab,bc->ac"`, `"2x3,3x4"`).
+    /// Plans einsum text with shapes (`"ab,bc->ac"`, `"2x3,3x4"`; ellipsis and size-1 broadcasting as in
+    /// torch.einsum). Errors show the equation or the shapes with a caret under the mistake.
     let planEinsum (spec: string) (shapes: string) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (memoryLimit: int64) (json: bool) =
-        let problem = PlanInput.ofEinsum spec shapes |> Result.map (Problem.withSizes (Map.toList (sizeMap sizes)))
-        planProblem (Range.ofFile "<einsum>") [] problem [] optimizer memoryLimit json
+        let problem = Einsum.toProblem spec shapes |> Result.map (Problem.withSizes (Map.toList (sizeMap sizes)))
+        let sources = [ SourceText(Einsum.equationFile, spec); SourceText(Einsum.shapesFile, shapes) ]
+        planProblem (Range.ofFile Einsum.equationFile) sources problem [] optimizer memoryLimit json
 
     /// The wall-clock budget of the scaling report, in milliseconds.
     let scalingBudgetMs = 3000L

@@ -39,7 +39,7 @@ module PlanReport =
 
     /// Index lists as einsum text when every name is one character, else as parenthesised lists.
     let private operandText (p: Indexed) (lists: int array array) =
-        let single = p.IndexNames |> Array.forall (fun n -> PlanInput.textElements(n).Length = 1)
+        let single = p.IndexNames |> Array.forall (fun n -> Einsum.textElements(n).Length = 1)
         if single then
             lists |> Array.map (fun l -> String.Join("", names p l)) |> fun xs -> String.Join(",", xs)
         else

@@ -70,7 +70,7 @@ public static partial class NetworkAdapter
         if (indexed.IsError)
             throw new NetworkBuildException($"{net.Name}: the network cannot be planned", Render(indexed.ErrorValue));
         var options = PlanOptionsModule.defaults;
-        options = new PlanOptions(options.Objective, options.MemoryLimit, seed, options.Trials, options.TimeLimitMs, options.Parallel, options.Slice);
+        options = new PlanOptions(options.Objective, options.MemoryLimit, seed, options.Trials, options.TimeLimitMs, options.Parallel, slice: false); // executed unsliced
         var notes = new List<string>();
         var result = RunGuarded(optimizer, options, indexed.ResultValue, notes);
         var diagnostics = ListModule.Append(warnings, result.Diagnostics);

@@ -9,6 +9,7 @@ open Xunit
 open TorchSharp
 open TnDsl
 open TnDsl.Torch
+open TnDsl.Native
 open TnDsl.Testing.Torch
 open TnDsl.Testing.Tests.Support
 
@@ -22,11 +23,13 @@ let mps (t: SpecTensors) : torch.Tensor =
 
 [<Fact>]
 let ``F#: SpecCheck.Contraction takes an F# lambda over TorchSharp tensors, in float64 and float32`` () =
+    NativeLoader.EnsureLoaded() |> ignore
     SpecCheck.Contraction(example "mps.tn", (fun t -> mps t), SpecCheckOptions(Replay = Nullable 3))
     SpecCheck.Contraction(example "mps.tn", (fun t -> mps t), SpecCheckOptions(Replay = Nullable 3, DType = torch.ScalarType.Float32))
 
 [<Fact>]
 let ``a forward whose values are right but whose gradient is doubled is caught by the gradient oracle`` () =
+    NativeLoader.EnsureLoaded() |> ignore
     // c + (c - c.detach()) equals c, but its gradient is twice c's.
     let doubled (t: SpecTensors) =
         let c = mps t
@@ -63,6 +66,7 @@ let private backend (t: SpecTensors) (path: IReadOnlyList<struct (int * int)>) :
 
 [<Fact>]
 let ``the TorchSharp backend matches every example spec without embeddings under every optimizer's plan`` () =
+    NativeLoader.EnsureLoaded() |> ignore
     for spec in [ "mps.tn"; "ttn.tn"; "mera.tn"; "peps.tn"; "mpo-linear.tn"; "convac.tn" ] do
         // convac has 16 open feature legs: one feature each keeps the result small enough for the reference.
         let ranges = if spec = "convac.tn" then dict [ "M", struct (1L, 1L) ] else dict []
@@ -77,3 +81,14 @@ let ``a result that is wrong under one optimizer's plan only is reported with th
     let e = Assert.Throws<SpecCheckFailedException>(fun () -> SpecCheck.Plans(example "ttn.tn", (fun t name path -> skewed t name path), SpecCheckOptions(Replay = Nullable 2)))
     Assert.Equal("order", e.Failure.Violation.Oracle)
     Assert.Contains("under the greedy plan", e.Message)
+
+[<Fact>]
+let ``F#: Tn.Contract and Tn.Expression contract TorchSharp tensors like torch.einsum`` () =
+    let g = new torch.Generator(5UL)
+    let x = torch.randn([| 6L; 2L; 3L |], torch.ScalarType.Float64, generator = g)
+    let y = torch.randn([| 3L; 4L |], torch.ScalarType.Float64, generator = g)
+    let ours = Tn.Contract("...ab,bc->...ac", x, y)
+    Assert.True(torch.allclose(ours, torch.einsum("...ab,bc->...ac", x, y), rtol = 1e-12, atol = 1e-12))
+    let expr = Tn.Expression("αβ,βγ->αγ", [| 2L; 3L |], [| 3L; 4L |])
+    Assert.Equal<int64 array>([| 2L; 4L |], Array.ofSeq expr.OutputShape)
+    Assert.True(torch.allclose(expr.Invoke(x[0], y), torch.matmul(x[0], y), rtol = 1e-12, atol = 1e-12))

@@ -9,7 +9,7 @@ open TnDsl
 
 /// Builds and indexes a problem from einsum text and shapes, failing the test on a diagnostic.
 let indexed spec shapes =
-    match PlanInput.ofEinsum spec shapes |> Result.bind (Problem.index Range.none) with
+    match Einsum.toProblem spec shapes |> Result.bind (Problem.index Range.none) with
     | Ok p -> p
     | Result.Error ds -> failwithf "%A" ds
 

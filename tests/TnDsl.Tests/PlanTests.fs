@@ -409,7 +409,7 @@ let ``greedy and partition plan large networks`` () =
 let ``the fitted exponent of a matrix product in its size is 3`` () =
     let rebuild (values: (string * int64) list) =
         let n = values |> List.find (fun (k, _) -> k = "n") |> snd
-        match PlanInput.ofEinsum "ab,bc->ac" (sprintf "%dx%d,%dx%d" n n n n) with
+        match Einsum.toProblem "ab,bc->ac" (sprintf "%dx%d,%dx%d" n n n n) with
         | Ok p -> Some p
         | _ -> None
     let plan problem =
@@ -424,7 +424,7 @@ let ``the fitted exponent of a matrix product in its size is 3`` () =
 [<Fact>]
 let ``einsum accepts any Unicode letters, surrogate pairs included, and implies the output`` () =
     // α and the mathematical italic 𝑎 (a surrogate pair) are single indices.
-    match PlanInput.ofEinsum "α𝑎,𝑎β" "2x3,3x4" with
+    match Einsum.toProblem "α𝑎,𝑎β" "2x3,3x4" with
     | Ok p ->
         Assert.Equal<string array array>([| [| "α"; "𝑎" |]; [| "𝑎"; "β" |] |], p.Inputs)
         Assert.Equal<string array>([| "α"; "β" |], p.Output)
@@ -433,12 +433,46 @@ let ``einsum accepts any Unicode letters, surrogate pairs included, and implies 
 
 [<Fact>]
 let ``einsum with mismatched shapes is a TN0308 or TN0306 diagnostic`` () =
-    match PlanInput.ofEinsum "ab,bc->ac" "2x3,4x5" with
+    match Einsum.toProblem "ab,bc->ac" "2x3,4x5" with
     | Result.Error ds -> Assert.Contains(ds, fun d -> d.Kind.Code = "TN0308")
     | Ok _ -> failwith "expected an error"
-    match PlanInput.ofEinsum "ab,bc->ac" "2x3" with
+    match Einsum.toProblem "ab,bc->ac" "2x3" with
     | Result.Error ds -> Assert.Contains(ds, fun d -> d.Kind.Code = "TN0306")
     | Ok _ -> failwith "expected an error"
+
+[<Fact>]
+let ``einsum reads an ellipsis as torch does: right-aligned, broadcast, first in an implied output`` () =
+    match Einsum.toProblem "...ab,b...->...a" "7x5x2x3,3x1x5" with
+    | Ok p ->
+        // The first operand's ellipsis covers 7x5, the second's 1x5: broadcast to 7x5, so the 1 is dropped.
+        Assert.Equal<string array array>([| [| "...0"; "...1"; "a"; "b" |]; [| "b"; "...1" |] |], p.Inputs)
+        Assert.Equal<string array>([| "...0"; "...1"; "a" |], p.Output)
+        Assert.Equal(7L, p.Sizes["...0"])
+    | Result.Error ds -> failwithf "%A" ds
+    match Einsum.toProblem "...ij,...jk" "4x2x3,3x5" with
+    | Ok p -> Assert.Equal<string array>([| "...0"; "i"; "k" |], p.Output)
+    | Result.Error ds -> failwithf "%A" ds
+
+[<Fact>]
+let ``einsum broadcasts an axis of size 1 against its index's size elsewhere`` () =
+    match Einsum.toProblem "ab,bc->ac" "2x1,3x4" with
+    | Ok p ->
+        Assert.Equal<string array array>([| [| "a" |]; [| "b"; "c" |] |], p.Inputs)
+        Assert.Equal(3L, p.Sizes["b"])
+    | Result.Error ds -> failwithf "%A" ds
+
+[<Fact>]
+let ``each einsum mistake is one diagnostic at its column`` () =
+    let only spec shapes =
+        match Einsum.toProblem spec shapes with
+        | Result.Error [ d ] -> d.Kind.Code, d.Range.File, d.Range.Start.Col
+        | Result.Error ds -> failwithf "expected one diagnostic, got %A" ds
+        | Ok _ -> failwith "expected an error"
+    Assert.Equal(("TN0306", "<einsum>", 3), only "ab..,bc->ac" "2x3,3x4")
+    Assert.Equal(("TN0306", "<einsum>", 5), only "...a...,a" "2x3,3")
+    Assert.Equal(("TN0308", "<einsum>", 4), only "ab,bc->ac" "2x3,4x5")
+    Assert.Equal(("TN0304", "<einsum>", 9), only "ab,bc->ax" "2x3,3x4")
+    Assert.Equal(("TN0303", "<shapes>", 5), only "ab,bc->ac" "2x3,zx4")
 
 [<Fact>]
 let ``a JSON network is read and planned`` () =
@@ -457,6 +491,48 @@ let ``malformed JSON is a TN0306 diagnostic on its line`` () =
         Assert.Equal("TN0306", d.Kind.Code)
         Assert.Equal(2, d.Range.Start.Line)
     | other -> failwithf "unexpected %A" other
+
+/// The (code, line, column) of each diagnostic a JSON network gets.
+let jsonErrors (json: string) =
+    match PlanInput.ofJson "net.json" json with
+    | Result.Error ds -> ds |> List.map (fun d -> d.Kind.Code, d.Range.Start.Line, d.Range.Start.Col)
+    | Ok _ -> []
+
+[<Fact>]
+let ``JSON errors sit at the offending value: wrong kinds, bad sizes, missing sizes, bad outputs, duplicate keys`` () =
+    let net sizes output =
+        sprintf "{\n  \"tensors\": [{\"name\": \"A\", \"indices\": [\"a\", \"b\"]}],\n  \"sizes\": %s,\n  \"output\": %s\n}" sizes output
+    // Line 3 is `  "sizes": {"a": …`: the value of "a" starts at column 18.
+    Assert.Equal<(string * int * int) list>([ "TN0306", 3, 18 ], jsonErrors (net "{\"a\": \"2\", \"b\": 3}" "[]"))
+    Assert.Equal<(string * int * int) list>([ "TN0303", 3, 18 ], jsonErrors (net "{\"a\": 0, \"b\": 3}" "[]"))
+    Assert.Equal<(string * int * int) list>([ "TN0303", 3, 18 ], jsonErrors (net "{\"a\": 99999999999999999999, \"b\": 3}" "[]"))
+    Assert.Equal<(string * int * int) list>([ "TN0303", 3, 18 ], jsonErrors (net "{\"a\": 2.5, \"b\": 3}" "[]"))
+    Assert.Equal<(string * int * int) list>([ "TN0306", 3, 18 ], jsonErrors (net "{\"a\": null, \"b\": 3}" "[]"))
+    Assert.Equal<(string * int * int) list>([ "TN0306", 3, 21 ], jsonErrors (net "{\"a\": 2, \"a\": 3, \"b\": 3}" "[]"))
+    // "b" has no size: reported at its use in line 2, column 46.
+    Assert.Equal<(string * int * int) list>([ "TN0302", 2, 46 ], jsonErrors (net "{\"a\": 2}" "[]"))
+    Assert.Equal<(string * int * int) list>([ "TN0304", 4, 19 ], jsonErrors (net "{\"a\": 2, \"b\": 3}" "[\"a\", \"a\"]"))
+    Assert.Equal<(string * int * int) list>([ "TN0304", 4, 14 ], jsonErrors (net "{\"a\": 2, \"b\": 3}" "[\"z\"]"))
+    Assert.Equal<(string * int * int) list>([ "TN0306", 4, 14 ], jsonErrors (net "{\"a\": 2, \"b\": 3}" "[1]"))
+    Assert.Equal<(string * int * int) list>([ "TN0306", 3, 12 ], jsonErrors (net "[2, 3]" "[]"))
+    Assert.Equal<(string * int * int) list>([ "TN0306", 1, 1 ], jsonErrors "[]")
+    Assert.Equal<(string * int * int) list>([ "TN0306", 1, 13 ], jsonErrors "{\"tensors\": 5, \"sizes\": {}}")
+    // Columns count characters, not bytes: `é` is two bytes in UTF-8.
+    Assert.Equal<(string * int * int) list>(
+        [ "TN0306", 1, 63 ],
+        jsonErrors "{\"tensors\": [{\"name\": \"é\", \"indices\": [\"a\"]}], \"sizes\": {\"a\": true}}")
+
+[<Fact>]
+let ``malformed JSON is reported at its line and character column`` () =
+    Assert.Equal<(string * int * int) list>([ "TN0306", 2, 17 ], jsonErrors "{\n  \"tensors\": [1 2]}")
+    Assert.Equal<(string * int * int) list>([ "TN0306", 1, 1 ], jsonErrors "")
+
+[<Fact>]
+let ``--size completes a JSON network's sizes before they are checked`` () =
+    let json = """{"tensors":[{"indices":["a","b"]}],"sizes":{"a":2},"output":["a"]}"""
+    match PlanInput.ofJsonWith "net.json" json (Map.ofList [ "b", 5L ]) with
+    | Ok p -> Assert.Equal(5L, p.Sizes["b"])
+    | Result.Error ds -> failwithf "%A" ds
 
 [<Fact>]
 let ``an index without a size is a TN0302 diagnostic`` () =

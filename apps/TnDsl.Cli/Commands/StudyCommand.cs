@@ -67,7 +67,7 @@ public static class StudyCommand
         public DatasetName[] Datasets(ParseResult parse) => parse.GetValue(Dataset!) switch
         {
             "both" => [DatasetName.FashionMnist, DatasetName.Mnist],
-            var d => [TnDsl.Torch.Data.Datasets.Parse(d!)!.Value],
+            var d => [TnDsl.Data.Datasets.Parse(d!)!.Value],
         };
     }
 

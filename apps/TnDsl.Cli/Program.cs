@@ -9,6 +9,7 @@ public static class Program
     [
         ("check", "check a .tn file and print its summary", CheckCommand.Run),
         ("cuts", "min-cut rank bounds for the declared cuts (--profile: every split)", CutsCommand.Run),
+        ("draw", "draw the network (-o net.svg|png) laid out by its structure, or its contraction tree (--plan)", DrawCommand.Run),
         ("plan", "plan a contraction order and report its cost (JSON network or --einsum)", PlanCommand.Run),
         ("export", "write a .tn network as the JSON network tn plan reads (--json)", ExportCommand.Run),
         ("run", "build the network's TorchSharp module and time it on random inputs", RunCommand.Run),

@@ -92,7 +92,7 @@ public sealed class ContractExpression
         var defaults = PlanOptionsModule.defaults;
         var planOptions = new PlanOptions(defaults.Objective,
             options.MemoryLimit is { } m ? FSharpOption<long>.Some(m) : FSharpOption<long>.None,
-            options.Seed, defaults.Trials, defaults.TimeLimitMs, defaults.Parallel);
+            options.Seed, defaults.Trials, defaults.TimeLimitMs, defaults.Parallel, false);
         var result = TnDsl.Plan.run(options.Optimizer, planOptions, problem);
         if (!TnDsl.Plan.succeeded(result))
             throw Fail(result.Diagnostics, source);

@@ -70,7 +70,7 @@ public static partial class NetworkAdapter
         if (indexed.IsError)
             throw new NetworkBuildException($"{net.Name}: the network cannot be planned", Render(indexed.ErrorValue));
         var options = PlanOptionsModule.defaults;
-        options = new PlanOptions(options.Objective, options.MemoryLimit, seed, options.Trials, options.TimeLimitMs, options.Parallel);
+        options = new PlanOptions(options.Objective, options.MemoryLimit, seed, options.Trials, options.TimeLimitMs, options.Parallel, options.Slice);
         var notes = new List<string>();
         var result = RunGuarded(optimizer, options, indexed.ResultValue, notes);
         var diagnostics = ListModule.Append(warnings, result.Diagnostics);
@@ -123,7 +123,8 @@ public static partial class NetworkAdapter
     /// <summary>
     /// Turns an SSA contraction tree (step s makes node <paramref name="leaves"/> + s from the listed nodes) into
     /// pairwise steps in the linear convention. A step of k &gt; 2 operands becomes k - 1 pairwise steps, left to
-    /// right; a one-operand step (a single-tensor network) needs none.
+    /// right; a one-operand step (a single-tensor network, or a reduction of an input's own indices, which the next
+    /// pairwise step performs) needs none.
     /// </summary>
     public static (int, int)[] ToPairs(int leaves, int[][] steps)
     {
@@ -134,7 +135,11 @@ public static partial class NetworkAdapter
         {
             var children = steps[s];
             if (children.Length < 2)
+            {
+                // A single-operand reduction: the pairwise step that next uses this operand sums its own indices.
+                if (children.Length == 1 && live.IndexOf(children[0]) is var k and >= 0) live[k] = leaves + s;
                 continue;
+            }
             int acc = children[0];
             for (int k = 1; k < children.Length; k++)
             {

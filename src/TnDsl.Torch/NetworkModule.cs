@@ -109,7 +109,6 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     public NetworkModule(NetworkSpec spec, IReadOnlyList<(int, int)> path, NetworkModuleOptions? options = null)
         : base(spec.Name)
     {
-        NativeLoader.EnsureLoaded();
         this.spec = spec;
         this.options = options ??= new NetworkModuleOptions();
         if (spec.Tensors.Length == 0)

@@ -9,6 +9,7 @@ open Xunit
 open TorchSharp
 open TnDsl
 open TnDsl.Torch
+open TnDsl.Native
 open TnDsl.Testing.Torch
 open TnDsl.Testing.Tests.Support
 
@@ -22,11 +23,13 @@ let mps (t: SpecTensors) : torch.Tensor =
 
 [<Fact>]
 let ``F#: SpecCheck.Contraction takes an F# lambda over TorchSharp tensors, in float64 and float32`` () =
+    NativeLoader.EnsureLoaded() |> ignore
     SpecCheck.Contraction(example "mps.tn", (fun t -> mps t), SpecCheckOptions(Replay = Nullable 3))
     SpecCheck.Contraction(example "mps.tn", (fun t -> mps t), SpecCheckOptions(Replay = Nullable 3, DType = torch.ScalarType.Float32))
 
 [<Fact>]
 let ``a forward whose values are right but whose gradient is doubled is caught by the gradient oracle`` () =
+    NativeLoader.EnsureLoaded() |> ignore
     // c + (c - c.detach()) equals c, but its gradient is twice c's.
     let doubled (t: SpecTensors) =
         let c = mps t
@@ -63,6 +66,7 @@ let private backend (t: SpecTensors) (path: IReadOnlyList<struct (int * int)>) :
 
 [<Fact>]
 let ``the TorchSharp backend matches every example spec without embeddings under every optimizer's plan`` () =
+    NativeLoader.EnsureLoaded() |> ignore
     for spec in [ "mps.tn"; "ttn.tn"; "mera.tn"; "peps.tn"; "mpo-linear.tn"; "convac.tn" ] do
         // convac has 16 open feature legs: one feature each keeps the result small enough for the reference.
         let ranges = if spec = "convac.tn" then dict [ "M", struct (1L, 1L) ] else dict []

@@ -41,6 +41,13 @@ let ``the naive tree costs the naive flops`` () =
     Assert.Equal(Cost.naiveFlops p, Cost.flops p (ContractionTree.naive 4))
 
 [<Fact>]
+let ``naive flops follow opt_einsum: no inner-product term when no index is shared`` () =
+    // opt_einsum: flop_count(all indices, inner = some index on two inputs, n terms): a,b-> is 2·3·1 = 6.
+    Assert.Equal(BigInteger 6, Cost.naiveFlops (indexed "a,b->" "2,3"))
+    Assert.Equal(BigInteger 12, Cost.naiveFlops (indexed "ab,b->" "2x3,3"))
+    Assert.Equal(BigInteger 6, Cost.naiveFlops (indexed "ab->" "2x3"))
+
+[<Fact>]
 let ``a hyperindex on three tensors is summed only when its last carriers meet`` () =
     let p = indexed "i,i,i->" "3,3,3"
     let t = ContractionTree.ofSsa 3 [| [| 0; 1 |]; [| 3; 2 |] |]

@@ -1,4 +1,4 @@
-using TnDsl.Torch.BornMachine;
+using TnDsl.BornMachine;
 using TorchSharp;
 using Xunit;
 using static TnDsl.Torch.Tests.BornMachineSupport;

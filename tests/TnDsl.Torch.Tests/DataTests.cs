@@ -1,5 +1,5 @@
 using System.IO.Compression;
-using TnDsl.Torch.Data;
+using TnDsl.Data;
 using Xunit;
 using static TorchSharp.torch;
 

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using System.Numerics;
 using System.Text;
@@ -7,54 +8,59 @@ using TnDsl;
 namespace TnDsl.Cli.Commands;
 
 /// <summary>
-/// <c>tn cuts FILE [--cut NAME] [--profile [--plot OUT.png]] [--set k=v] [--json]</c>: min-cut bounds for the declared
-/// cuts of a network, optionally the profile of splits (drawn as bits per split with <c>--plot</c>), and oversized
-/// bonds; a table, or JSON with <c>--json</c>.
+/// <c>tn cuts FILE [--cut NAME] [--profile [--plot OUT.png]] [--set k=v] [--network NAME] [--json]</c>: min-cut
+/// bounds for the declared cuts of a network, optionally the profile of splits (drawn as bits per split with
+/// <c>--plot</c>), and oversized bonds; a table, or JSON with <c>--json</c>.
 /// </summary>
 public static class CutsCommand
 {
-    private static readonly CommandSyntax Syntax = new("cuts",
-        "usage: tn cuts FILE [--cut NAME] [--profile [--plot OUT.png|OUT.svg]] [--set k=v] [--json]",
-        ["--cut", "--set", "--plot"], ["--profile", "--json"]);
-
-    /// <summary>Parses the arguments, compiles the file and prints the analysis. Returns the exit code.</summary>
-    public static int Run(string[] args) => Run(args, Console.Out, Console.Error);
-
-    /// <summary>
-    /// The command with its output streams given (the report to <paramref name="output"/>, diagnostics and usage
-    /// errors to <paramref name="err"/>), so that tests run it in process. Returns the exit code.
-    /// </summary>
-    public static int Run(string[] args, TextWriter output, TextWriter err) => Syntax.Run(args, output, err, a =>
+    /// <summary>The <c>cuts</c> verb: the table (or JSON) to the invocation's output, diagnostics to its errors.</summary>
+    public static Command Create()
     {
-        var file = a.Single("FILE");
-        var plot = a.Value("--plot");
-        if (plot is not null && !a.Has("--profile")) throw new UsageException("--plot draws the profile: give --profile too");
-        if (plot is not null && !plot.EndsWith(".png", StringComparison.OrdinalIgnoreCase) && !plot.EndsWith(".svg", StringComparison.OrdinalIgnoreCase))
-            throw new UsageException($"--plot {plot}: the picture is written as .png or .svg");
-        var net = LoadNetwork(file, a.Pairs("--set"), err);
-        if (net is null) return 1;
-        int code = Render(net, a.Value("--cut"), a.Has("--profile"), a.Has("--json"), output, err);
-        if (plot is not null && code == 0)
+        var file = TnOptions.TnFile();
+        var cut = TnOptions.Text("--cut", "NAME", "only the declared cut of this name [default: every declared cut]");
+        var profile = TnOptions.Flag("--profile", "also bound every split of the output legs (contiguous splits, prefixes, single legs)");
+        var set = TnOptions.Set();
+        var network = TnOptions.Network();
+        var json = TnOptions.Flag("--json", "print the analysis as JSON: exact bounds as decimal strings, bits and nats beside them");
+        var plot = TnOptions.Text("--plot", "OUT.png", "with --profile: draw the bits of every split (a .png or .svg)");
+        var command = new Command("cuts", "min-cut rank bounds for the declared cuts (--profile: every split)")
         {
-            var view = MinCutApi.Analyse(net, a.Value("--cut"), true);
-            if (view.Profile.Count == 0)
+            file, cut, profile, set, network, json, plot,
+        };
+        Cli.SetAction(command, parse =>
+        {
+            var (output, err) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
+            var plotPath = parse.GetValue(plot);
+            if (plotPath is not null && !parse.GetValue(profile)) throw new UsageException("--plot draws the profile: give --profile too");
+            if (plotPath is not null && !plotPath.EndsWith(".png", StringComparison.OrdinalIgnoreCase) && !plotPath.EndsWith(".svg", StringComparison.OrdinalIgnoreCase))
+                throw new UsageException($"--plot {plotPath}: the picture is written as .png or .svg");
+            var net = LoadNetwork(parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network), err);
+            if (net is null) return 1;
+            int code = Render(net, parse.GetValue(cut), parse.GetValue(profile), parse.GetValue(json), output, err);
+            if (plotPath is not null && code == 0)
             {
-                err.WriteLine($"tn cuts: {net.Name} has no splits to plot (it needs at least two output legs)");
-                return 1;
+                var view = MinCutApi.Analyse(net, parse.GetValue(cut), true);
+                if (view.Profile.Count == 0)
+                {
+                    err.WriteLine($"tn cuts: {net.Name} has no splits to plot (it needs at least two output legs)");
+                    return 1;
+                }
+                Drawing.NetworkPicture.Save(ProfilePlot(net, view), plotPath, 1000, 520);
+                err.WriteLine($"wrote {plotPath}");
             }
-            Drawing.NetworkPicture.Save(ProfilePlot(net, view), plot, 1000, 520);
-            err.WriteLine($"wrote {plot}");
-        }
-        return code;
-    });
+            return code;
+        });
+        return command;
+    }
 
     /// <summary>
     /// The one place that turns a file into a flat network: the front end checks it, its diagnostics go to
     /// <paramref name="err"/>, and the network comes back, or null when the file has errors.
     /// </summary>
-    internal static FlatNetwork? LoadNetwork(string path, IReadOnlyList<KeyValuePair<string, string>> overrides, TextWriter err)
+    internal static FlatNetwork? LoadNetwork(string path, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network, TextWriter err)
     {
-        var result = TnDsl.Api.Frontend.Check(path, overrides, null!);
+        var result = TnDsl.Api.Frontend.Check(path, overrides, network!);
         foreach (var d in result.Diagnostics)
         {
             err.WriteLine(d.Rendered);

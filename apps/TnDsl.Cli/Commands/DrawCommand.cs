@@ -1,3 +1,4 @@
+using System.CommandLine;
 using TnDsl;
 using TnDsl.Api;
 using TnDsl.Cli.Drawing;
@@ -12,27 +13,36 @@ namespace TnDsl.Cli.Commands;
 /// </summary>
 public static class DrawCommand
 {
-    private static readonly CommandSyntax Syntax = new("draw",
-        "usage: tn draw FILE.tn [--set NAME=VALUE]... [--network NAME] [--cut NAME] [--plan [--optimizer NAME]] -o OUT.svg|OUT.png",
-        ["--set", "--network", "--cut", "--optimizer", "--output"], ["--plan"],
-        new Dictionary<string, string> { ["-o"] = "--output" });
-
-    /// <summary>Runs the command with the arguments after <c>draw</c>.</summary>
-    public static int Run(string[] args) => Run(args, Console.Out, Console.Error);
-
-    /// <summary>The command with its streams given, so that tests run it in process.</summary>
-    public static int Run(string[] args, TextWriter output, TextWriter err) => Syntax.Run(args, output, err, a =>
+    /// <summary>The <c>draw</c> verb: the picture to <c>-o</c>, a line saying so to the output, diagnostics to errors.</summary>
+    public static Command Create()
     {
-        var file = a.Single("FILE.tn");
-        var outPath = a.Value("--output") ?? throw new UsageException("give the picture's file with -o OUT.svg or -o OUT.png");
+        var file = TnOptions.TnFile();
+        var set = TnOptions.Set();
+        var network = TnOptions.Network();
+        var cut = TnOptions.Text("--cut", "NAME", "show this declared cut: its severed bonds in red, its two sides ringed");
+        var plan = TnOptions.Flag("--plan", "draw the contraction tree (each step's flops) instead of the network");
+        var optimizer = TnOptions.Optimizer();
+        var outputPath = TnOptions.Text("--output", "OUT.svg", "the picture's file: .svg or .png (required)", "-o");
+        var command = new Command("draw", "draw the network (-o net.svg|png) or its contraction tree (--plan)")
+        {
+            file, set, network, cut, plan, optimizer, outputPath,
+        };
+        Cli.SetAction(command, parse => Run(parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network),
+            parse.GetValue(cut), parse.GetValue(plan), parse.GetResult(optimizer) is { Implicit: false } ? parse.GetValue(optimizer) : null,
+            parse.GetValue(outputPath), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
+        return command;
+    }
+
+    private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> sets, string? networkName, string? cutName,
+        bool plan, string? optimizerName, string? outPath, TextWriter output, TextWriter err)
+    {
+        if (outPath is null) throw new UsageException("give the picture's file with -o OUT.svg or -o OUT.png");
         if (!outPath.EndsWith(".svg", StringComparison.OrdinalIgnoreCase) && !outPath.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"-o {outPath}: the picture is written as .svg or .png");
-        bool plan = a.Has("--plan");
-        var cutName = a.Value("--cut");
         if (plan && cutName is not null) throw new UsageException("--cut draws the network, --plan its contraction tree: give one");
-        if (!plan && a.Value("--optimizer") is not null) throw new UsageException("--optimizer goes with --plan");
+        if (!plan && optimizerName is not null) throw new UsageException("--optimizer goes with --plan");
         if (!File.Exists(file)) throw new UsageException($"no such file: {file}");
-        var check = Frontend.Check(file, a.Pairs("--set"), a.Value("--network")!);
+        var check = Frontend.Check(file, sets, networkName!);
         foreach (var d in check.Diagnostics) err.WriteLine(d.Rendered);
         if (check.HasErrors) return 1;
         var net = check.SummaryOrNull.Network;
@@ -41,7 +51,7 @@ public static class DrawCommand
         int width, height;
         if (plan)
         {
-            var optimizer = a.Value("--optimizer") ?? "auto";
+            var optimizer = optimizerName ?? "auto";
             if (!TnDsl.Plan.names.Contains(optimizer))
                 throw new UsageException($"unknown optimizer '{optimizer}'; valid optimizers: {string.Join(", ", TnDsl.Plan.names)}");
             var (problem, _) = PlanInput.ofNetwork(net, Microsoft.FSharp.Collections.MapModule.Empty<string, long>());
@@ -94,5 +104,5 @@ public static class DrawCommand
         }
         output.WriteLine($"wrote {outPath} ({width}x{height})");
         return 0;
-    });
+    }
 }

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using TnDsl.Torch;
 
@@ -10,18 +11,25 @@ namespace TnDsl.Cli.Commands;
 /// </summary>
 public static class LayerCommand
 {
-    private static readonly CommandSyntax Syntax = new("layer",
-        "usage: tn layer FILE [--set k=v]... [--network NAME] [--optimizer NAME] [--batch N]",
-        ["--set", "--network", "--optimizer", "--batch"], []);
-
-    /// <summary>Parses the arguments and prints the report. Returns the exit code.</summary>
-    public static int Run(string[] args) => Syntax.Run(args, Console.Out, Console.Error, a =>
+    /// <summary>The <c>layer</c> verb; it reports on the console.</summary>
+    public static Command Create()
     {
-        var file = a.Single("FILE");
-        var network = a.Value("--network");
-        var optimizer = a.Value("--optimizer") ?? "auto";
-        var batch = a.Positive("--batch") ?? 100;
-        var overrides = a.Pairs("--set");
+        var file = TnOptions.TnFile("the .tn layer spec (inputs carry the features, open legs the outputs)");
+        var set = TnOptions.Set();
+        var network = TnOptions.Network();
+        var optimizer = TnOptions.Optimizer();
+        var batch = TnOptions.Integer("--batch", 100, "the batch size the cost report is for");
+        var command = new Command("layer", "a .tn spec as a layer: parameters, cost, min-cuts vs the dense layer")
+        {
+            file, set, network, optimizer, batch,
+        };
+        Cli.SetAction(command, parse => Run(parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network),
+            parse.GetValue(optimizer)!, parse.GetValue(batch)));
+        return command;
+    }
+
+    private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network, string optimizer, long batch)
+    {
         if (!PlanApi.optimizerNames().Contains(optimizer))
             throw new UsageException($"unknown optimizer `{optimizer}`; valid: {string.Join(", ", PlanApi.optimizerNames())}");
         SpecLayer layer;
@@ -38,7 +46,7 @@ public static class LayerCommand
         }
         using (layer)
             return Report(net, layer, optimizer, batch);
-    });
+    }
 
     static int Report(FlatNetwork net, SpecLayer layer, string optimizer, long batch)
     {

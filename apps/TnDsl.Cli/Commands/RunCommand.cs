@@ -1,5 +1,6 @@
 namespace TnDsl.Cli.Commands;
 
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Numerics;
@@ -17,40 +18,36 @@ using static TorchSharp.torch;
 /// </summary>
 public static class RunCommand
 {
-    private const string Usage =
-        "usage: tn run FILE [--set NAME=VALUE]... [--network NAME] [--device cpu|cuda] [--dtype float32|float64]\n" +
-        "              [--batch N] [--seed S] [--repeat R] [--optimizer NAME] [--threads N]";
-
     /// <summary>Elements above which an intermediate is refused before anything is allocated (16 GiB of float32).</summary>
     private const long MaxElements = 4L << 30;
 
-    /// <summary>Runs the command with the arguments after <c>run</c>.</summary>
-    public static int Run(string[] argv)
+    /// <summary>The <c>run</c> verb; it reports on the console.</summary>
+    public static Command Create()
     {
-        if (argv.Contains("--help") || argv.Contains("-h"))
+        var file = TnOptions.TnFile();
+        var set = TnOptions.Set();
+        var network = TnOptions.Network();
+        var device = TnOptions.Choice("--device", "where to run: cpu, or cuda (a GPU with TorchSharp's CUDA libraries)", "cpu", "cuda");
+        var dtype = TnOptions.Choice("--dtype", "the floating-point type of weights and inputs", "float32", "float64");
+        var batch = TnOptions.OptionalInteger("--batch", "the batch size [default: the size the file gives its dynamic index, else 1]");
+        var seed = TnOptions.Integer("--seed", 0, "seed of the weights' initialisation and the random inputs", min: long.MinValue);
+        var repeat = TnOptions.Integer("--repeat", 10, "timed calls; the median is reported");
+        var optimizer = TnOptions.Optimizer();
+        var threads = TnOptions.OptionalInteger("--threads", "TorchSharp CPU threads [default: TorchSharp's, usually the core count]");
+        var command = new Command("run", "build the network's TorchSharp module and time it on random inputs")
         {
-            Console.WriteLine(Usage);
-            return 0;
-        }
-        var args = Args.Parse(argv, ["--set", "--network", "--device", "--dtype", "--batch", "--seed", "--repeat", "--optimizer", "--threads"], []);
-        var file = args.Single("FILE (a .tn file)");
-        var deviceName = args.Value("--device") ?? "cpu";
-        if (deviceName is not ("cpu" or "cuda"))
-            throw new UsageException($"--device takes cpu or cuda, got '{deviceName}'");
-        var dtype = (args.Value("--dtype") ?? "float32") switch
-        {
-            "float32" => ScalarType.Float32,
-            "float64" => ScalarType.Float64,
-            var other => throw new UsageException($"--dtype takes float32 or float64, got '{other}'"),
+            file, set, network, device, dtype, batch, seed, repeat, optimizer, threads,
         };
-        long? batch = args.Positive("--batch");
-        long seed = args.Value("--seed") is { } s
-            ? long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var sv) ? sv : throw new UsageException($"--seed takes an integer, got '{s}'")
-            : 0;
-        int repeat = (int)(args.Positive("--repeat") ?? 10);
-        var optimizer = args.Value("--optimizer") ?? "auto";
-        int? threads = (int?)args.Positive("--threads");
+        Cli.SetAction(command, parse => Run(parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network),
+            parse.GetValue(device)!, parse.GetValue(dtype) == "float64" ? ScalarType.Float64 : ScalarType.Float32,
+            parse.GetValue(batch), parse.GetValue(seed), (int)Math.Min(parse.GetValue(repeat), int.MaxValue),
+            parse.GetValue(optimizer)!, (int?)parse.GetValue(threads)));
+        return command;
+    }
 
+    private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? networkName,
+        string deviceName, ScalarType dtype, long? batch, long seed, int repeat, string optimizer, int? threads)
+    {
         if (!File.Exists(file))
         {
             Console.Error.WriteLine($"tn run: {file}: no such file");
@@ -69,7 +66,7 @@ public static class RunCommand
         var clock = Stopwatch.StartNew();
         try
         {
-            var (net, warnings) = NetworkAdapter.Check(file, null, args.Pairs("--set"), args.Value("--network"));
+            var (net, warnings) = NetworkAdapter.Check(file, null, overrides, networkName);
             foreach (var w in warnings)
                 Console.Error.WriteLine(w);
             module = NetworkModules.FromNetwork(net, new NetworkBuildOptions
@@ -77,7 +74,7 @@ public static class RunCommand
                 Optimizer = optimizer,
                 Batch = batch,
                 MaxIntermediateElements = MaxElements,
-                NetworkName = args.Value("--network"),
+                NetworkName = networkName,
                 Module = new NetworkModuleOptions { Device = device, DType = dtype, Seed = seed },
             });
         }

@@ -168,14 +168,34 @@ module PlanApi =
     let private sizeMap (sizes: KeyValuePair<string, int64> array) =
         sizes |> Array.map (fun kv -> kv.Key, kv.Value) |> Map.ofArray
 
+    /// The largest JSON network file `planJsonFile` reads (256 MiB).
+    let maxJsonBytes = 256L <<< 20
+
     /// Plans a JSON network file; `sizes` replaces index sizes by name; `memoryLimit` ≤ 0 means none.
     let planJsonFile (path: string) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (memoryLimit: int64) (json: bool) =
         if not (File.Exists path) then
             { ExitCode = 2; Output = ""; Messages = [| sprintf "%s: error: no such file" path |] }
         else
-            let text = File.ReadAllText path
+        // Read with a limit, so that a device or an endless file is refused without being read whole.
+        let bytes =
+            use stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan)
+            let buffer = Array.zeroCreate<byte> 65536
+            use kept = new MemoryStream()
+            let mutable n = stream.Read(buffer, 0, buffer.Length)
+            while n > 0 && kept.Length <= maxJsonBytes do
+                kept.Write(buffer, 0, n)
+                n <- stream.Read(buffer, 0, buffer.Length)
+            kept.ToArray()
+        if int64 bytes.Length > maxJsonBytes then
+            { ExitCode = 1; Output = ""
+              Messages = [| sprintf "%s: error TN0306: the file is larger than the %d MiB a JSON network may have" path (maxJsonBytes >>> 20) |] }
+        else
+        match (try Ok(Text.UTF8Encoding(false, true).GetString bytes) with :? Text.DecoderFallbackException -> Result.Error()) with
+        | Result.Error() -> { ExitCode = 1; Output = ""; Messages = [| sprintf "%s: error TN0306: the file is not UTF-8 text" path |] }
+        | Ok text ->
+            let text = text.TrimStart '\uFEFF'
             let over = sizeMap sizes
-            let problem = PlanInput.ofJson path text |> Result.map (Problem.withSizes (Map.toList over))
+            let problem = PlanInput.ofJsonWith path text over
             let warnings =
                 match problem with
                 | Ok p ->

@@ -4,8 +4,9 @@ open System.Collections.Generic
 
 /// A contraction tree in SSA form, the one tree type of the planner. Leaves are the input tensors 0..Leaves-1;
 /// step s creates node Leaves+s by contracting the listed nodes (two for a pairwise step, more for a multi-way
-/// step such as the naive one-step contraction). Each node but the last is used exactly once; the last is the
-/// result. A single-tensor problem has the one step [|0|] (it may sum indices away).
+/// step such as the naive one-step contraction, one for a single-operand reduction that sums the indices only that
+/// operand carries). Each node but the last is used exactly once; the last is the result. A single-tensor problem
+/// has the one step [|0|] (it may sum indices away).
 type ContractionTree =
     { Leaves: int
       Steps: int array array }
@@ -30,7 +31,6 @@ module ContractionTree =
         |> Array.iteri (fun s children ->
             let node = t.Leaves + s
             if children.Length = 0 then err <- Some(sprintf "step %d has no operands" s)
-            if children.Length = 1 && t.Leaves > 1 then err <- Some(sprintf "step %d has a single operand" s)
             for c in children do
                 if c < 0 || c >= node then err <- Some(sprintf "step %d uses node %d, which does not exist yet" s c)
                 else used[c] <- used[c] + 1)

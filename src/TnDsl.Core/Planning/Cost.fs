@@ -93,10 +93,13 @@ module Cost =
               Flops = stepFlops p children.Length involved (summed.Length > 0)
               Size = prod p kept })
 
-    /// Flops of contracting every tensor in one step.
+    /// Flops of contracting every tensor in one step, in opt_einsum's convention for `naive_cost`: every index's
+    /// size multiplied, times max(1, n - 1), plus one when some index sits on two or more tensors (an inner
+    /// product). So `a,b->` costs 6 for sizes 2 and 3: no index is shared, though both are summed.
     let naiveFlops (p: Indexed) =
         let all = Array.init p.Size.Length id
-        stepFlops p p.Inputs.Length all (all |> Array.exists (fun i -> not p.IsOutput[i]))
+        let shared = p.Carriers |> Array.exists (fun c -> c.Length > 1)
+        stepFlops p p.Inputs.Length all shared
 
     /// opt_einsum flops along the tree.
     let flops (p: Indexed) (t: ContractionTree) = steps p t |> Array.sumBy (fun s -> s.Flops)
@@ -162,6 +165,7 @@ module Cost =
         match objective with
         | Flops -> struct (log2 flops, largest)
         | Size -> struct (largest, log2 flops)
+        | Write -> struct (log2 (st |> Array.sumBy (fun s -> s.Size)), log2 flops)
         | Combo f ->
             // f is applied in fixed point (2^-20 steps) so that the sum stays exact.
             let write = st |> Array.sumBy (fun s -> s.Size)

@@ -6,6 +6,8 @@ type Objective =
     | Flops
     /// The largest intermediate (flops break ties).
     | Size
+    /// Elements written: the sum of every intermediate's size (flops break ties), cotengra's `write`.
+    | Write
     /// Flops plus factor × elements written (cotengra's combo).
     | Combo of factor: float
 
@@ -24,18 +26,21 @@ type PlanOptions =
         TimeLimitMs: int option
         /// Whether randomised optimizers may use every core.
         Parallel: bool
+        /// Whether a tree over the memory limit may be sliced to fit it (see `PlanSlice`).
+        Slice: bool
     }
 
 /// Default settings.
 module PlanOptions =
-    /// Flops, no memory limit, seed 0, 128 trials, no time budget, parallel.
+    /// Flops, no memory limit, seed 0, 128 trials, no time budget, parallel, slicing allowed.
     let defaults =
         { Objective = Flops
           MemoryLimit = None
           Seed = 0
           Trials = 128
           TimeLimitMs = None
-          Parallel = true }
+          Parallel = true
+          Slice = true }
 
 /// What an optimizer returns: a tree when it found one, and what it has to say.
 type Found =

@@ -15,8 +15,10 @@ type PlanResult =
         Tree: ContractionTree option
         /// The tree's steps with their costs (empty without a tree).
         Steps: StepCost array
-        /// The tree's figures, when there is a tree.
+        /// The tree's figures, when there is a tree (unsliced: one pass over every index value).
         Cost: CostReport option
+        /// The slicing that makes the tree fit the memory limit, when the tree alone does not.
+        Slicing: Slicing option
         /// Wall-clock time of the search, in milliseconds.
         SearchMs: float
         /// Warnings, notes and errors (TN03xx); an error means the plan failed.
@@ -89,7 +91,7 @@ module Plan =
             |> Diagnostic.withHint "choose one with --optimizer NAME"
             |> Result.Error
 
-    let private limitDiagnostics (p: Indexed) (o: PlanOptions) (tree: ContractionTree option) (cost: CostReport option) =
+    let private limitDiagnostics (p: Indexed) (o: PlanOptions) (tree: ContractionTree option) (largest: BigInteger option) =
         match o.MemoryLimit with
         | None -> []
         | Some limit ->
@@ -100,12 +102,38 @@ module Plan =
             if outSize > BigInteger(limit) then
                 fail (sprintf "the result alone has %O elements, over the memory limit of %d" outSize limit)
             else
-                match tree, cost with
+                match tree, largest with
                 | None, _ -> fail (sprintf "no contraction order keeps every intermediate within %d elements" limit)
-                | Some _, Some c when c.LargestIntermediate > BigInteger(limit) ->
-                    fail (sprintf "the best order found has an intermediate of %O elements, over the memory limit of %d"
-                              c.LargestIntermediate limit)
+                | Some _, Some l when l > BigInteger(limit) ->
+                    fail (sprintf "the best order found, sliced where possible, has an intermediate of %O elements, over the memory limit of %d"
+                              l limit)
                 | _ -> []
+
+    /// The cheapest way found to meet the memory limit: the optimizer's tree under the limit as is, or sliced,
+    /// or the tree it finds without the limit, sliced. Returns the tree and its slicing (None when unsliced).
+    let private fitLimit (optimizer: Optimizer) (p: Indexed) (o: PlanOptions) (limited: ContractionTree option) =
+        match o.MemoryLimit with
+        | None -> limited, None
+        | Some l ->
+            let limit = BigInteger l
+            let option (t: ContractionTree) =
+                let c = Cost.report p t
+                if c.LargestIntermediate <= limit then Some(c.Flops, t, None)
+                elif not o.Slice then None
+                else
+                    PlanSlice.find p t limit
+                    |> Option.map (fun ix -> let s = PlanSlice.figures p t ix in s.Flops, t, Some s)
+            let free =
+                if o.Slice then
+                    (optimizer p { o with MemoryLimit = None }).Tree
+                    |> Option.filter (fun t -> (ContractionTree.validate t).IsOk)
+                    |> Option.map (PlanReduce.leaves p o.Objective (Some limit))
+                else None
+            match [ limited; free ] |> List.choose id |> List.choose option with
+            | [] -> limited, None
+            | xs ->
+                let _, t, s = xs |> List.minBy (fun (f, _, s) -> f, (match s with Some s -> s.Indices.Length | None -> 0))
+                Some t, s
 
     /// Plans a checked problem with the named optimizer: times the search, derives every figure from the tree,
     /// and reports an unknown name, an invalid tree or an unmet memory limit as diagnostics.
@@ -116,6 +144,7 @@ module Plan =
               Tree = None
               Steps = [||]
               Cost = None
+              Slicing = None
               SearchMs = 0.0
               Diagnostics = diags }
         match tryFind name with
@@ -123,20 +152,33 @@ module Plan =
         | Ok optimizer ->
             let clock = Stopwatch.StartNew()
             let found = optimizer p o
-            let ms = clock.Elapsed.TotalMilliseconds
+            // Every optimizer's tree gets the single-operand reductions that pay (exact search already has them).
+            let limit = o.MemoryLimit |> Option.map BigInteger
+            let found =
+                match found.Tree with
+                | Some t when (ContractionTree.validate t).IsOk -> { found with Tree = Some(PlanReduce.leaves p o.Objective limit t) }
+                | _ -> found
             match found.Tree |> Option.map (fun t -> t, ContractionTree.validate t) with
             | Some (_, Result.Error why) ->
                 empty (found.Notes @ [ Diagnostic.make invalidTree Range.none (sprintf "%s: %s" name why) ])
             | _ ->
-                let steps = found.Tree |> Option.map (Cost.steps p) |> Option.defaultValue [||]
-                let cost = found.Tree |> Option.map (fun t -> Cost.ofSteps p t steps)
+                let tree, slicing = fitLimit optimizer p o found.Tree
+                let ms = clock.Elapsed.TotalMilliseconds
+                let steps = tree |> Option.map (Cost.steps p) |> Option.defaultValue [||]
+                let cost = tree |> Option.map (fun t -> Cost.ofSteps p t steps)
+                let largest =
+                    match slicing, cost with
+                    | Some s, _ -> Some s.LargestIntermediate
+                    | None, Some c -> Some c.LargestIntermediate
+                    | None, None -> None
                 { Problem = p
                   Optimizer = name
-                  Tree = found.Tree
+                  Tree = tree
                   Steps = steps
                   Cost = cost
+                  Slicing = slicing
                   SearchMs = ms
-                  Diagnostics = found.Notes @ limitDiagnostics p o found.Tree cost }
+                  Diagnostics = found.Notes @ limitDiagnostics p o tree largest }
 
     /// True when the plan has a tree and no error.
     let succeeded (r: PlanResult) = r.Tree.IsSome && not (Diagnostic.hasErrors r.Diagnostics)

@@ -114,15 +114,24 @@ module PlanReport =
         | Warning -> "warning"
         | Info -> "info"
 
+    /// The largest integer every JSON reader takes exactly: 2^53 (a double's integer range).
+    let maxExactJson = BigInteger.Pow(BigInteger 2, 53)
+
+    /// An exact count as JSON: a number up to 2^53 in magnitude, a decimal string beyond (JavaScript and other
+    /// readers that parse numbers as doubles would round or refuse it); `log10_*` fields carry the magnitude.
+    let exactNumber (b: BigInteger) =
+        if BigInteger.Abs b <= maxExactJson then b.ToString() else "\"" + b.ToString() + "\""
+
     /// The JSON report: optimizer, flops, naive_flops, largest_intermediate, peak, write, backward_flops,
-    /// activation_memory (exact integers), path (linear pairs), ssa_path, search_ms and diagnostics.
+    /// activation_memory (exact: numbers up to 2^53, decimal
+    /// strings beyond, see `exactNumber`), log10_flops and log10_naive_flops, path (linear pairs), ssa_path, search_ms and diagnostics.
     let jsonWith (scaling: Scaling option) (r: PlanResult) =
         use ms = new MemoryStream()
         let write () =
             use w = new Utf8JsonWriter(ms, JsonWriterOptions(Indented = true))
             let big (name: string) (b: BigInteger) =
                 w.WritePropertyName name
-                w.WriteRawValue(b.ToString())
+                w.WriteRawValue(exactNumber b)
             // Paths are written compactly, one JSON array of arrays on a line.
             let paths (name: string) (path: int array array) =
                 w.WritePropertyName name
@@ -140,6 +149,7 @@ module PlanReport =
                 if Double.IsFinite r then w.WriteNumber("speedup", r) else w.WriteNull "speedup"
                 w.WriteNumber("log10_speedup", log10Speedup c)
                 w.WriteNumber("log10_flops", BigInteger.Log10(BigInteger.Max(c.Flops, BigInteger.One)))
+                w.WriteNumber("log10_naive_flops", BigInteger.Log10(BigInteger.Max(c.NaiveFlops, BigInteger.One)))
                 big "largest_intermediate" c.LargestIntermediate
                 big "peak" c.Peak
                 big "write" c.Write
@@ -163,7 +173,7 @@ module PlanReport =
                 w.WriteStartObject "points"
                 for e in sc.Exponents do
                     w.WritePropertyName e.Parameter
-                    w.WriteRawValue("[" + String.Join(",", e.Points |> List.map (fun (v, f) -> sprintf "[%d,%O]" v f)) + "]")
+                    w.WriteRawValue("[" + String.Join(",", e.Points |> List.map (fun (v, f) -> sprintf "[%d,%s]" v (exactNumber f))) + "]")
                 w.WriteEndObject()
                 w.WriteStartObject "skipped"
                 for (name, why) in sc.Skipped do

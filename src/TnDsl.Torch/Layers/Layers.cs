@@ -69,7 +69,6 @@ public static class Layers
     public static SpecLayer FromNetwork(FlatNetwork net, LayerOptions? options = null)
     {
         options ??= new LayerOptions();
-        NativeLoader.EnsureLoaded();
         var declared = NetworkAdapter.FromFlat(net);
         var spec = LayerAutoInit.Prepare(declared);
         var path = options.TryBondGreedy ? LayerPath.Best(net, options.Optimizer) : LayerPath.Plan(net, options.Optimizer);

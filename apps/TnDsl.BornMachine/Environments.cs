@@ -2,7 +2,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using static TnDsl.Torch.ScalarOps;
 
-namespace TnDsl.Torch.BornMachine;
+namespace TnDsl.BornMachine;
 
 /// <summary>
 /// One step of the per-image environments of an MPS: contracting an image's pixel at one site into the running

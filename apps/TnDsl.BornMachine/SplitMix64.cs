@@ -1,4 +1,4 @@
-namespace TnDsl.Torch.BornMachine;
+namespace TnDsl.BornMachine;
 
 /// <summary>
 /// A small seeded random generator (Steele, Lea and Flood's SplitMix64) whose whole state is one <c>ulong</c>, so a

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
 
-namespace TnDsl.Torch.BornMachine;
+namespace TnDsl.BornMachine;
 
 /// <summary>A file that is not a readable NumPy array of a supported kind; the message says what is wrong.</summary>
 public sealed class NpyFormatException(string message) : Exception(message);

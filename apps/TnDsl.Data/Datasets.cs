@@ -1,4 +1,4 @@
-namespace TnDsl.Torch.Data;
+namespace TnDsl.Data;
 
 /// <summary>The image data sets the project knows how to install and read.</summary>
 public enum DatasetName

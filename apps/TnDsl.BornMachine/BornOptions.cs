@@ -1,4 +1,4 @@
-namespace TnDsl.Torch.BornMachine;
+namespace TnDsl.BornMachine;
 
 /// <summary>How the gradient of a merged tensor is scaled before a step.</summary>
 public enum GradientScaling

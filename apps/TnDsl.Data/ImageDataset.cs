@@ -1,7 +1,7 @@
 using static TorchSharp.torch;
 using static TnDsl.Torch.ScalarOps;
 
-namespace TnDsl.Torch.Data;
+namespace TnDsl.Data;
 
 /// <summary>
 /// Labelled grey-scale images as tensors: <see cref="Images"/> is float32 (count, rows, columns) with pixels scaled

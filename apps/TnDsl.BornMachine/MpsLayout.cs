@@ -1,4 +1,4 @@
-namespace TnDsl.Torch.BornMachine;
+namespace TnDsl.BornMachine;
 
 /// <summary>A network that is not an MPS Born machine; the message names the tensor or index at fault.</summary>
 public sealed class MpsShapeException(string message) : Exception(message);

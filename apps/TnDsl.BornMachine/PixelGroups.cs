@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace TnDsl.Torch.BornMachine;
+namespace TnDsl.BornMachine;
 
 /// <summary>
 /// The images of a batch grouped by their value at one site: <see cref="Order"/> lists image indices sorted (stably)

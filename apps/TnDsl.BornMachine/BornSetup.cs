@@ -2,7 +2,7 @@ using TnDsl.Api;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace TnDsl.Torch.BornMachine;
+namespace TnDsl.BornMachine;
 
 /// <summary>A .tn file that does not compile, or does not fit the data; the message holds the rendered diagnostics.</summary>
 public sealed class BornSetupException(string message) : Exception(message);

@@ -2,7 +2,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using static TnDsl.Torch.ScalarOps;
 
-namespace TnDsl.Torch.BornMachine;
+namespace TnDsl.BornMachine;
 
 /// <summary>Which neighbour receives the singular values (and so becomes the orthogonality centre).</summary>
 public enum CentreSide

@@ -2,7 +2,7 @@ using System.Text;
 using TnDsl.Api;
 using static TorchSharp.torch;
 
-namespace TnDsl.Torch.BornMachine;
+namespace TnDsl.BornMachine;
 
 /// <summary>
 /// Exports a trained MPS as a fixed <c>.tn</c> network (one explicitly sized bond index per bond) and a weights file in

@@ -1,6 +1,6 @@
 using System.IO.Compression;
 
-namespace TnDsl.Torch.Data;
+namespace TnDsl.Data;
 
 /// <summary>An IDX array (the MNIST file format): unsigned bytes with their shape.</summary>
 /// <param name="Shape">The dimensions, outermost first (images: count, rows, columns; labels: count).</param>

@@ -2,7 +2,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using static TnDsl.Torch.ScalarOps;
 
-namespace TnDsl.Torch.BornMachine;
+namespace TnDsl.BornMachine;
 
 /// <summary>
 /// A matrix product state ψ(v) = A₀[v₀] A₁[v₁] … A_{n-1}[v_{n-1}] with site tensors of shape (Dl, d, Dr), float64 on

@@ -1,4 +1,4 @@
-namespace TnDsl.Torch.BornMachine;
+namespace TnDsl.BornMachine;
 
 /// <summary>
 /// The authors' final training NLL (nats per image) on the 1000-image MNIST set, by maximum bond dimension, as

@@ -2,7 +2,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using static TnDsl.Torch.ScalarOps;
 
-namespace TnDsl.Torch.BornMachine;
+namespace TnDsl.BornMachine;
 
 /// <summary>
 /// The gradient of the NLL with respect to a merged two-site tensor M (Dl, d, d, Dr) at bond (k, k+1).

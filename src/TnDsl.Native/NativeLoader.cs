@@ -1,12 +1,11 @@
 using System.Reflection;
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
 using TorchSharp;
 
-namespace TnDsl.Torch;
+namespace TnDsl.Native;
 
 /// <summary>How TorchSharp's native library was made available.</summary>
 public enum NativeLoadOutcome
@@ -30,8 +29,8 @@ public enum NativeLoadOutcome
 /// points TorchSharp's P/Invokes at it. Where the library loads as it is, nothing is copied.
 /// </summary>
 /// <remarks>
-/// Runs automatically when any type of this assembly is first used; call <see cref="EnsureLoaded"/> before
-/// touching <c>TorchSharp</c> directly if your code can do that first.
+/// The backend library does not reference this one: an application (or test) on such a distribution calls
+/// <see cref="LoadWithTorchSharp"/> once at start-up, or <see cref="EnsureLoaded"/> before its first TorchSharp call.
 /// </remarks>
 public static class NativeLoader
 {
@@ -61,10 +60,26 @@ public static class NativeLoader
     /// <summary>The path of the library that was loaded (the patched copy, or the original), or null.</summary>
     public static string? LoadedPath { get; private set; }
 
-#pragma warning disable CA2255 // A library module initializer is the point: consumers must not need a manual step.
-    [ModuleInitializer]
-#pragma warning restore CA2255
-    internal static void Initialize()
+    /// <summary>
+    /// Runs <see cref="EnsureLoaded"/> as soon as the TorchSharp assembly loads (at once if it already has), before
+    /// any of its code runs: one call at an application's start-up, and nothing loaded for work that never touches
+    /// TorchSharp. A failure is kept in <see cref="Trace"/>; TorchSharp then reports the load error itself.
+    /// </summary>
+    public static void LoadWithTorchSharp()
+    {
+        AppDomain.CurrentDomain.AssemblyLoad += (_, e) =>
+        {
+            if (e.LoadedAssembly.GetName().Name == TorchSharpAssembly)
+                LoadQuietly();
+        };
+        // Subscribed first, then checked: an assembly loaded in between runs this twice, which is harmless.
+        if (AppDomain.CurrentDomain.GetAssemblies().Any(a => a.GetName().Name == TorchSharpAssembly))
+            LoadQuietly();
+    }
+
+    const string TorchSharpAssembly = "TorchSharp";
+
+    static void LoadQuietly()
     {
         try
         {

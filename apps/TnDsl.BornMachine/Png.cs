@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
 
-namespace TnDsl.Torch.BornMachine;
+namespace TnDsl.BornMachine;
 
 /// <summary>
 /// A minimal PNG encoder for 8-bit greyscale images (colour type 0): signature, IHDR, one zlib-compressed IDAT

@@ -3,7 +3,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using static TnDsl.Torch.ScalarOps;
 
-namespace TnDsl.Torch.BornMachine;
+namespace TnDsl.BornMachine;
 
 /// <summary>Which half of a loop a bond update belongs to.</summary>
 public enum Sweep

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 
-namespace TnDsl.Torch;
+namespace TnDsl.Native;
 
 /// <summary>One version requirement (a <c>Vernaux</c> entry) of an ELF file's <c>.gnu.version_r</c> section.</summary>
 /// <param name="File">The library the version is required from, e.g. <c>libstdc++.so.6</c>.</param>

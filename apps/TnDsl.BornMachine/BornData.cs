@@ -1,4 +1,4 @@
-namespace TnDsl.Torch.BornMachine;
+namespace TnDsl.BornMachine;
 
 /// <summary>A set of images as rows of discrete pixel values (row-major, one row per image).</summary>
 public sealed record ImageSet(long[] Pixels, int Count, int Width, int Height)

@@ -35,6 +35,7 @@ public static class Cli
         {
             CheckCommand.Create(),
             CutsCommand.Create(),
+            DrawCommand.Create(),
             PlanCommand.Create(),
             ExportCommand.Create(),
             RunCommand.Create(),

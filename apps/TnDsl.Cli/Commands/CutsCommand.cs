@@ -47,7 +47,7 @@ public static class CutsCommand
                     err.WriteLine($"tn cuts: {net.Name} has no splits to plot (it needs at least two output legs)");
                     return 1;
                 }
-                Drawing.NetworkPicture.Save(ProfilePlot(net, view), plotPath, 1000, 520);
+                Drawing.NetworkPicture.Save(ProfilePlot(net.Flat, view), plotPath, 1000, 520);
                 err.WriteLine($"wrote {plotPath}");
             }
             return code;

@@ -139,8 +139,8 @@ public static class RunCommand
             });
             if (module.ParameterCount > 0)
                 // Backward keeps the activations and makes a gradient per parameter.
-                MemoryGuard.Check(MemoryGuard.Bytes(figures.ActivationMemory + module.ParameterCount, dtype),
-                    $"{module.Spec.Name}: the backward pass ({figures.ActivationMemory:N0} activation elements kept, {module.ParameterCount:N0} gradients)");
+                MemoryGuard.Check(MemoryGuard.Bytes(plan.ActivationMemory + module.ParameterCount, dtype),
+                    $"{module.Spec.Name}: the backward pass ({plan.ActivationMemory:N0} activation elements kept, {module.ParameterCount:N0} gradients)");
             double? backward = module.ParameterCount == 0 ? null : Median(repeat, device, () =>
             {
                 module.zero_grad();

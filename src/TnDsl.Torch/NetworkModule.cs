@@ -73,6 +73,13 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     internal IReadOnlyList<InputSlot> Slots => slots;
     /// The permutation applied to the last intermediate, or null (for the source emitter).
     internal long[]? FinalPermutation => finalPermutation;
+    /// The options the module was built with (for the source emitter).
+    internal NetworkModuleOptions Options => options;
+    /// Each parameter and buffer in the order it was made, with the initialiser and shape it was made from (for the
+    /// source emitter, which repeats the same draws from the same seed).
+    internal List<(string Param, InitSpec Init, long[] Shape, bool Weight)> Made { get; } = [];
+    /// The factor `init auto` scaled each of its weights by (for the source emitter).
+    internal IReadOnlyDictionary<string, double> AutoFactors { get; private set; } = new Dictionary<string, double>();
     readonly PlanStep[] plan;
     readonly long[]? finalPermutation;
     readonly int[] dynamicLabels;
@@ -134,7 +141,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         var auto = AutoInit.Bases(spec);
         CreateState(options, auto);
         if (auto.Count > 0)
-            AutoInit.Scale(this, plan, auto);
+            AutoFactors = AutoInit.Scale(this, plan, auto);
     }
 
     static long Size(NetworkSpec spec, int leg) => spec.Indices[leg].Size;
@@ -230,8 +237,17 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     void CreateState(NetworkModuleOptions options, IReadOnlyDictionary<string, InitSpec> auto)
     {
         var device = options.Device ?? CPU;
+        var groups = spec.Tensors.Where(t => t.Role != TensorRole.Input).GroupBy(t => t.Param).ToList();
+        // The guard before anything is allocated: every parameter and buffer in the module's dtype, plus the float64
+        // values the largest initialiser makes on the CPU (a sum holds its two parts and the result).
+        var sizes = groups.Select(g => g.First().Legs.Aggregate(System.Numerics.BigInteger.One, (n, l) => n * Size(spec, l))).ToList();
+        if (sizes.Count > 0)
+            MemoryGuard.Check(
+                MemoryGuard.Bytes(sizes.Aggregate(System.Numerics.BigInteger.Zero, (a, b) => a + b), options.DType) +
+                MemoryGuard.Bytes(sizes.Max() * 3, ScalarType.Float64),
+                $"{spec.Name}: its {groups.Count} weight and const tensors ({options.DType.ToString().ToLowerInvariant()}, initialised in float64)");
         using var generator = new Generator((ulong)options.Seed);
-        foreach (var group in spec.Tensors.Where(t => t.Role != TensorRole.Input).GroupBy(t => t.Param))
+        foreach (var group in groups)
         {
             var first = group.First();
             var shape = first.Legs.Select(l => Size(spec, l)).ToArray();
@@ -245,6 +261,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             var init = auto.TryGetValue(first.Param, out var b) ? b
                        : group.Select(t => t.Init).FirstOrDefault(i => i is not null)
                          ?? (first.Role == TensorRole.Weight ? Initializers.DefaultWeight : Initializers.DefaultConst);
+            Made.Add((first.Param, init, shape, first.Role == TensorRole.Weight));
             using var values = Initializers.Make(init, shape, generator);
             var placed = values.to(options.DType, device);
             if (first.Role == TensorRole.Weight)

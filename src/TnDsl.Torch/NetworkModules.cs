@@ -51,6 +51,9 @@ public static class NetworkModules
             throw new TnException(
                 $"{network.Name}: the plan's largest intermediate has {plan.LargestIntermediate:E2} elements, over the limit of {max:E2}; " +
                 "use smaller parameters or a smaller batch");
+        // The plan's peak (inputs and live intermediates) in bytes, before the module allocates anything.
+        MemoryGuard.Check(MemoryGuard.Bytes(plan.Peak, options.Module.DType),
+            $"{network.Name}: the plan's peak of {plan.Peak:N0} elements ({options.Module.DType.ToString().ToLowerInvariant()}{(plan.Batch is { } b ? $", batch {b}" : "")})");
         NetworkSpec spec;
         try
         {

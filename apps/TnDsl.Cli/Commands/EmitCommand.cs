@@ -77,6 +77,16 @@ public static class EmitCommand
             Console.Error.WriteLine($"tn emit: {e.Summary}");
             return 1;
         }
+        catch (MemoryLimitException e)
+        {
+            Console.Error.WriteLine($"tn emit: {e.Message}");
+            return 1;
+        }
+        catch (Exception e) when (MemoryGuard.IsNative(e))
+        {
+            Console.Error.WriteLine($"tn emit: {file}: {MemoryGuard.NativeMessage(e)}");
+            return 1;
+        }
         catch (Exception e) when (e is ArgumentException or NotSupportedException)
         {
             Console.Error.WriteLine($"tn emit: {e.Message}");

@@ -19,9 +19,6 @@ using static TorchSharp.torch;
 /// </summary>
 public static class RunCommand
 {
-    /// <summary>Elements above which an intermediate is refused before anything is allocated (16 GiB of float32).</summary>
-    private const long MaxElements = 4L << 30;
-
     /// <summary>The <c>run</c> verb; it reports on the console.</summary>
     public static Command Create()
     {
@@ -75,7 +72,6 @@ public static class RunCommand
             {
                 Optimizer = optimizer,
                 Batch = batch,
-                MaxIntermediateElements = MaxElements,
                 NetworkName = networkName,
                 Module = new NetworkModuleOptions { Device = device, DType = dtype, Seed = seed },
             });
@@ -87,6 +83,16 @@ public static class RunCommand
             Console.Error.WriteLine($"tn run: {e.Summary}");
             return 1;
         }
+        catch (MemoryLimitException e)
+        {
+            Console.Error.WriteLine($"tn run: {e.Message}");
+            return 1;
+        }
+        catch (Exception e) when (MemoryGuard.IsNative(e))
+        {
+            Console.Error.WriteLine($"tn run: {file}: {MemoryGuard.NativeMessage(e)}");
+            return 1;
+        }
         double buildSeconds = clock.Elapsed.TotalSeconds;
         using (module)
         {
@@ -94,9 +100,14 @@ public static class RunCommand
             {
                 Report(module, device, dtype, batch, seed, repeat, buildSeconds);
             }
-            catch (Exception e) when (e is ExternalException or ArgumentException or OutOfMemoryException)
+            catch (MemoryLimitException e)
             {
-                Console.Error.WriteLine($"tn run: {module.Spec.Name}: {e.Message}");
+                Console.Error.WriteLine($"tn run: {e.Message}");
+                return 1;
+            }
+            catch (Exception e) when (MemoryGuard.IsNative(e) || e is ArgumentException)
+            {
+                Console.Error.WriteLine($"tn run: {module.Spec.Name}: {MemoryGuard.NativeMessage(e)}");
                 return 1;
             }
         }
@@ -126,6 +137,10 @@ public static class RunCommand
                 using var _ = no_grad();
                 return module.forward(inputs);
             });
+            if (module.ParameterCount > 0)
+                // Backward keeps the activations and makes a gradient per parameter.
+                MemoryGuard.Check(MemoryGuard.Bytes(plan.ActivationMemory + module.ParameterCount, dtype),
+                    $"{module.Spec.Name}: the backward pass ({plan.ActivationMemory:N0} activation elements kept, {module.ParameterCount:N0} gradients)");
             double? backward = module.ParameterCount == 0 ? null : Median(repeat, device, () =>
             {
                 module.zero_grad();

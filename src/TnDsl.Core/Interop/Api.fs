@@ -428,7 +428,7 @@ module PlanApi =
                 { Compiler.defaultOptions with
                     Overrides = kept @ (values |> List.map (fun (k, v) -> k, string v))
                     NetworkName = (match network with null -> None | n -> Some n)
-                    Limits = { MaxTensors = maxTensors } }
+                    Limits = { Elaborate.defaultOptions with MaxTensors = maxTensors } }
             let r =
                 if clock.ElapsedMilliseconds > scalingBudgetMs then None
                 else Some(Compiler.compileFile path options)

@@ -106,7 +106,8 @@ module Plan =
           "greedy", "cheapest pair first (memory-removed heuristic)", PlanGreedy.greedy
           "random-greedy", "best of seeded Boltzmann-sampled greedy runs, in parallel", PlanGreedy.randomGreedy
           "partition", "recursive min-cut bisection, greedy inside small pieces", PlanPartition.partition
-          "bond-greedy", "smallest result first among pairs joined by a bond (sweeps chains and trees)", PlanSweep.bondGreedy ]
+          "bond-greedy", "smallest result first among pairs joined by a bond (sweeps chains and trees)", PlanSweep.bondGreedy
+          "hyper", "hyper-optimised: sampled greedy and partition settings, best trees polished by subtree reconfiguration", PlanHyper.hyper ]
 
     /// The registered names.
     let names = registry |> List.map (fun (n, _, _) -> n)
@@ -139,6 +140,9 @@ module Plan =
                               l limit)
                 | _ -> []
 
+    /// Networks up to this many tensors get slicing interleaved with subtree reconfiguration under a memory limit.
+    let reconfigureUpTo = 400
+
     /// The cheapest way found to meet the memory limit: the optimizer's tree under the limit as is, or sliced,
     /// or the tree it finds without the limit, sliced. Returns the tree and its slicing (None when unsliced).
     let private fitLimit (optimizer: Optimizer) (p: Indexed) (o: PlanOptions) (limited: ContractionTree option) =
@@ -159,7 +163,15 @@ module Plan =
                     |> Option.filter (fun t -> (ContractionTree.validate t).IsOk)
                     |> Option.map (PlanReduce.leaves p o.Objective (Some limit))
                 else None
-            match [ limited; free ] |> List.choose id |> List.choose option with
+            // The unlimited tree also gets slicing interleaved with reconfiguration, which adapts the tree to
+            // what is sliced (bounded to networks where reconfiguring the whole tree a few times is cheap).
+            let reconfigured =
+                match free with
+                | Some t when p.Inputs.Length <= reconfigureUpTo ->
+                    PlanHyper.sliceAndReconfigure p limit t
+                    |> Option.map (fun (t, ix) -> let s = PlanSlice.figures p t ix in s.Flops, t, (if ix.Length = 0 then None else Some s))
+                | _ -> None
+            match ([ limited; free ] |> List.choose id |> List.choose option) @ Option.toList reconfigured with
             | [] -> limited, None
             | xs ->
                 let _, t, s = xs |> List.minBy (fun (f, _, s) -> f, (match s with Some s -> s.Indices.Length | None -> 0))

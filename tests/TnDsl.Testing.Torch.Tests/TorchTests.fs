@@ -1,7 +1,7 @@
 /// The TorchSharp bridge from F#: SpecCheck.Contraction with an F# lambda, a planted gradient bug caught by
 /// autograd against finite differences, and the project's own backend (NetworkModule) checked against the example
 /// specs under every optimizer's plan.
-module TnDsl.Testing.Tests.TorchTests
+module TnDsl.Testing.Torch.Tests.TorchTests
 
 open System
 open System.Collections.Generic

@@ -41,7 +41,7 @@ let ``a forward whose values are right but whose gradient is doubled is caught b
 /// The backend as code under test: a NetworkModule for the drawn network and a plan, its parameters, buffers and
 /// inputs set to the drawn values.
 let private backend (t: SpecTensors) (path: IReadOnlyList<struct (int * int)>) : torch.Tensor =
-    let net = t.Network
+    let net = t.Sample.Network
     // Weights are overwritten below, so their initialisers do not matter (and `auto` is not in the backend yet).
     let blank = { net with Tensors = net.Tensors |> Array.map (fun x -> if x.Role = Weight then { x with Init = None } else x) }
     let m = NetworkAdapter.ToModule(Api.NetworkView blank, path, NetworkModuleOptions(DType = t.DType))

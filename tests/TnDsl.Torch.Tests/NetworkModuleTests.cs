@@ -222,7 +222,7 @@ public class NetworkModuleTests
         Assert.Throws<ArgumentException>(() => m.forward([wrong]));
         Assert.Throws<ArgumentException>(() => m.forward([]));
         Assert.Throws<ArgumentException>(() => m.Forward(new Dictionary<string, Tensor> { ["nope"] = wrong }));
-        Assert.Throws<ArgumentException>(() => NetworkAdapter.ToModule(net, [(0, 0)]));
+        Assert.Contains(Assert.Throws<TnException>(() => NetworkAdapter.ToModule(net, [(0, 0)])).Diagnostics, d => d.Code == "TN0309");
     }
 
     [Fact]

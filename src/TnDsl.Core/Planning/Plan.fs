@@ -62,9 +62,10 @@ module Plan =
 
     /// `auto` with the name of the candidate it chose. Tiny contractions get the better of greedy and bond-greedy; small networks (≤ 16
     /// tensors) the exact search; larger ones the best, by the objective on the real problem, of random-greedy
-    /// under a time budget of a tenth of the greedy plan's estimated run time at 1e12 flop/s (kept between 2 ms
-    /// and 2 s), partition (from 64 tensors when the budget allows and no wide hyperindex), bond-greedy (which
-    /// finds sweeps along chains and trees), and greedy on the view with the batch indices at size 1.
+    /// under a budget of a tenth of the greedy plan's estimated run time at 1e12 flop/s (kept between 2 ms and
+    /// 2 s, spent as a deterministic number of trials), partition (from 64 tensors when the budget allows and no wide hyperindex), bond-greedy (which
+    /// finds sweeps along chains and trees), and greedy on the view with the batch indices at size 1; the best is
+    /// then polished by one pass of subtree reconfiguration (subtrees of 4).
     let autoChoose (p: Indexed) (o: PlanOptions) : string * Found =
         let n = p.Inputs.Length
         let greedyRun = PlanGreedy.bestGreedy p o
@@ -79,7 +80,10 @@ module Plan =
             "optimal", PlanOptimal.optimal p o
         else
             let budget = int (Math.Clamp(greedyFlops / estimateFlopsPerMs * 0.1, 2.0, 2000.0))
-            let timed = { o with TimeLimitMs = Some budget; Trials = max o.Trials 100000 }
+            // The budget is spent as a number of trials (about 5 µs per tensor each), not as wall-clock time, so
+            // that equal inputs give equal plans: `tn plan` and every backend entry then agree.
+            let trials = int (Math.Clamp(float budget * 1000.0 / (5.0 * float n), 16.0, 100000.0))
+            let timed = { o with TimeLimitMs = None; Trials = trials }
             let candidates =
                 [ yield "random-greedy", (fun () -> PlanGreedy.randomGreedy p timed)
                   // Partition pays off on large regular networks; it is slow to start and poor around
@@ -94,7 +98,13 @@ module Plan =
             // The first of equally good candidates wins, so that ties keep the earlier choice.
             let name, best =
                 candidates |> List.reduce (fun a b -> if Cost.score o.Objective p (snd b) < Cost.score o.Objective p (snd a) then b else a)
-            name, { Tree = Some best; Notes = [] }
+            // One pass of subtree reconfiguration over subtrees of 4 (cheap, and it finds the expert's sweep along
+            // a chain: the environment meets each input before its weight).
+            let polished = PlanHyper.reconfigure p o.Objective 4 1 best
+            if Cost.score o.Objective p polished < Cost.score o.Objective p best then
+                name + "+reconfigure", { Tree = Some polished; Notes = [] }
+            else
+                name, { Tree = Some best; Notes = [] }
 
     /// `auto`: see `autoChoose`.
     let auto: Optimizer = fun p o -> snd (autoChoose p o)

@@ -33,7 +33,7 @@ try
     module = NetworkModules.FromFile(args[0], overrides,
         new NetworkBuildOptions { Batch = batch, Module = new() { DType = ScalarType.Float64, Seed = 1 } });
 }
-catch (NetworkBuildException e)
+catch (TnDsl.Api.TnException e)
 {
     // The message carries the compiler's diagnostics: file(line,col): error TN0110: ...
     Console.Error.WriteLine(e.Message);

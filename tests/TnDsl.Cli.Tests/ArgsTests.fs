@@ -100,6 +100,15 @@ let ``--set given twice for one name is a usage error naming it, on every verb t
         Assert.Contains("'n' twice", err)
 
 [<Fact>]
+let ``a file that does not exist is an error in the input (exit 1), not a usage error`` () =
+    let missing = Path.Combine(examplesDir, "no-such-file.tn")
+    for args in
+        [ [ "check"; missing ]; [ "cuts"; missing ]; [ "export"; missing; "--json" ]; [ "run"; missing ]
+          [ "emit"; missing; "--cs" ]; [ "layer"; missing ] ] do
+        let code, _, _ = tn args
+        Assert.True((code = 1), $"{args}: exit {code}")
+
+[<Fact>]
 let ``--set without name=value is a usage error that quotes it`` () =
     for bad in [ "n"; "n="; "=4" ] do
         let code, _, err = tn [ "check"; Path.Combine(examplesDir, "mps.tn"); "--set"; bad ]

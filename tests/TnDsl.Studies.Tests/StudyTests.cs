@@ -120,7 +120,7 @@ public class StudyTests
         // network's would overflow float64 without the per-block rescaling. The states are the same up to a positive
         // factor per label, so the entropies must be too.
         using var layer = Layers.FromSpec(Repo.Example("qcnn.tn"), new { S = 16, K = 2, blocks = 8, labels = 2 },
-            new LayerOptions { DType = ScalarType.Float64, TryBondGreedy = false, Calibrate = false });
+            new LayerOptions { DType = ScalarType.Float64, Calibrate = false });
         var before = QcnnEntropy.Compute(layer);
         using (no_grad())
             foreach (var p in layer.parameters())

@@ -45,7 +45,7 @@ let private backend (t: SpecTensors) (path: IReadOnlyList<struct (int * int)>) :
     let net = t.Network
     // Weights are overwritten below, so their initialisers do not matter (and `auto` is not in the backend yet).
     let blank = { net with Tensors = net.Tensors |> Array.map (fun x -> if x.Role = Weight then { x with Init = None } else x) }
-    let m = NetworkAdapter.ToModule(blank, path, NetworkModuleOptions(DType = t.DType))
+    let m = NetworkAdapter.ToModule(Api.NetworkView blank, path, NetworkModuleOptions(DType = t.DType))
     use _ = torch.no_grad ()
     for x in net.Tensors do
         match x.Role with

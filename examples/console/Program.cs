@@ -35,7 +35,7 @@ try
 }
 catch (TnDsl.Api.TnException e)
 {
-    // The message carries the compiler's diagnostics: file(line,col): error TN0110: ...
+    // The message carries the compiler's diagnostics: file(line,col): error TN0109: ...
     Console.Error.WriteLine(e.Message);
     return 1;
 }

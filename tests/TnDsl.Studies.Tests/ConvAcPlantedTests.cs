@@ -1,5 +1,4 @@
 using TnDsl.Studies;
-using TnDsl.Torch;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;

@@ -1,6 +1,4 @@
 using TnDsl.Studies;
-using TnDsl.Torch;
-using TnDsl.Torch.Tests;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;

@@ -1,6 +1,7 @@
 /// The TorchSharp bridge from F#: SpecCheck.Contraction with an F# lambda, a planted gradient bug caught by
 /// autograd against finite differences, and the project's own backend (NetworkModule) checked against the example
-/// specs under every optimizer's plan.
+/// specs under every optimizer's plan. Each test starts with NativeLoader.EnsureLoaded() (TnDsl.Native: Debian 12's
+/// libstdc++ is older than TorchSharp's native library asks for), which F# cannot run once per assembly.
 module TnDsl.Testing.Torch.Tests.TorchTests
 
 open System
@@ -75,6 +76,7 @@ let ``the TorchSharp backend matches every example spec without embeddings under
 
 [<Fact>]
 let ``a result that is wrong under one optimizer's plan only is reported with that optimizer`` () =
+    NativeLoader.EnsureLoaded() |> ignore
     let skewed (t: SpecTensors) (optimizer: string) path =
         let r = backend t path
         if optimizer = "greedy" then r + 1e-3 else r
@@ -84,6 +86,7 @@ let ``a result that is wrong under one optimizer's plan only is reported with th
 
 [<Fact>]
 let ``F#: Tn.Contract and Tn.Expression contract TorchSharp tensors like torch.einsum`` () =
+    NativeLoader.EnsureLoaded() |> ignore
     let g = new torch.Generator(5UL)
     let x = torch.randn([| 6L; 2L; 3L |], torch.ScalarType.Float64, generator = g)
     let y = torch.randn([| 3L; 4L |], torch.ScalarType.Float64, generator = g)

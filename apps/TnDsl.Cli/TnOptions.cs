@@ -86,6 +86,28 @@ public static class TnOptions
             CustomParser = r => ParseInteger(r, name, min, long.MaxValue),
         };
 
+    /// <summary>
+    /// An option that takes an <c>int</c> from <paramref name="min"/> up (to <see cref="int.MaxValue"/>), shown with
+    /// its default.
+    /// </summary>
+    public static Option<int> Int(string name, int fallback, string description, int min = 1, params string[] aliases) =>
+        new(name, aliases)
+        {
+            Description = description,
+            HelpName = "N",
+            DefaultValueFactory = _ => fallback,
+            CustomParser = r => (int)ParseInteger(r, name, min, int.MaxValue),
+        };
+
+    /// <summary>An option that takes an <c>int</c> from <paramref name="min"/> up, absent when not given.</summary>
+    public static Option<int?> OptionalInt(string name, string description, int min = 1) =>
+        new(name)
+        {
+            Description = description,
+            HelpName = "N",
+            CustomParser = r => (int)ParseInteger(r, name, min, int.MaxValue),
+        };
+
     /// <summary>An option that takes a finite number, positive when <paramref name="positive"/>, shown with its default.</summary>
     public static Option<double> Number(string name, double fallback, string description, bool positive = true) =>
         new(name)

@@ -224,6 +224,19 @@ let ``an unknown option is a usage error with the verb's usage, and a near miss 
     Assert.Contains("did you mean --json", err)
 
 [<Fact>]
+let ``a mistyped option where the file goes is a usage error naming it, not a file to read`` () =
+    let mps = Path.Combine(examplesDir, "mps.tn")
+    for args in [ [ "cuts"; "--jsno" ]; [ "cuts"; "--jsno"; mps ]; [ "plan"; "--jsno" ]; [ "sample"; "--cont" ]; [ "check"; "-x"; mps ] ] do
+        let code, out, err = tn args
+        Assert.True((code = 2), $"{args}: exit {code}")
+        Assert.Equal("", out)
+        Assert.Contains($"'{args[1]}'", err)
+        Assert.DoesNotContain("TN0007", err)
+        Assert.DoesNotContain(mps, err)
+    let _, _, err = tn [ "cuts"; "--jsno" ]
+    Assert.Contains("did you mean --json", err)
+
+[<Fact>]
 let ``an unknown verb, or none, is a usage error that lists the verbs; a near miss gets a suggestion`` () =
     let code, out, err = tn [ "chek"; "a.tn" ]
     Assert.Equal(2, code)

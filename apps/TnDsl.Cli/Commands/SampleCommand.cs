@@ -14,7 +14,7 @@ public static class SampleCommand
     /// <summary>The <c>sample</c> verb; it reports on the console.</summary>
     public static Command Create()
     {
-        var model = new Argument<string>("MODEL") { Description = "a checkpoint.bin written by tn train born-machine, or its directory" };
+        var model = new Argument<string>("MODEL") { Description = "a checkpoint.bin written by tn train born-machine, or its directory" }.NotAnOption();
         var count = TnOptions.Int("--count", 64, "how many samples to draw", 1, "-n");
         var output = new Option<string>("--output", "-o")
         {

@@ -1,6 +1,6 @@
 /// The `tn` command line (System.CommandLine): every verb's options, defaults, help, completions, repeated
 /// `--set`, bad values and the exit codes 0 (success), 1 (errors in the input) and 2 (usage errors).
-module TnDsl.Tests.ArgsTests
+module TnDsl.Cli.Tests.ArgsTests
 
 open System.CommandLine
 open System.IO
@@ -37,7 +37,7 @@ let private allCommands = commands [] (Cli.Create()) |> List.ofSeq
 let private tnReaders =
     let mps = Path.Combine(examplesDir, "mps.tn")
     [ [ "check"; mps ]; [ "cuts"; mps ]; [ "plan"; mps ]; [ "export"; mps; "--json" ]; [ "run"; mps ]
-      [ "emit"; mps; "--cs" ]; [ "layer"; mps ]; [ "train"; "born-machine" ] ]
+      [ "emit"; mps; "--cs" ]; [ "layer"; mps ]; [ "draw"; mps; "-o"; "net.svg" ]; [ "train"; "born-machine" ] ]
 
 let tnReaderRows: obj array seq = tnReaders |> Seq.map (fun args -> [| box (String.concat " " args) |])
 

@@ -294,7 +294,8 @@ let ``tn completion prints a bash function that asks tn's [suggest] directive`` 
     Assert.Equal(0, code)
     Assert.StartsWith("autoload -Uz bashcompinit && bashcompinit", zsh)
 
-/// The README's help blocks: a line `$ tn VERB --help` in a code block, then the help as printed.
+/// The README's help blocks: a line `$ tn VERB --help` in a code block, then the help as printed
+/// (`python3 scripts/readme-help.py` regenerates them).
 let readmeHelpBlocks: obj array seq =
     let readme = File.ReadAllText(Path.Combine(repoRoot, "README.md"))
     Regex.Matches(readme, @"```text\n\$ tn ([a-z -]*?) ?--help\n(.*?)```", RegexOptions.Singleline)

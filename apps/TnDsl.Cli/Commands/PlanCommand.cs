@@ -19,7 +19,7 @@ public static class PlanCommand
         {
             Description = "the network: a .tn file, or a .json network (as tn export writes it)",
             Arity = ArgumentArity.ZeroOrOne,
-        };
+        }.NotAnOption();
         var set = TnOptions.Set();
         var network = TnOptions.Network();
         var optimizer = TnOptions.Optimizer();

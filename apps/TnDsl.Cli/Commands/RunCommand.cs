@@ -29,17 +29,17 @@ public static class RunCommand
         var dtype = TnOptions.Choice("--dtype", "the floating-point type of weights and inputs", "float32", "float64");
         var batch = TnOptions.OptionalInteger("--batch", "the batch size [default: the size the file gives its dynamic index, else 1]");
         var seed = TnOptions.Integer("--seed", 0, "seed of the weights' initialisation and the random inputs", min: long.MinValue);
-        var repeat = TnOptions.Integer("--repeat", 10, "timed calls; the median is reported");
+        var repeat = TnOptions.Int("--repeat", 10, "timed calls; the median is reported");
         var optimizer = TnOptions.Optimizer();
-        var threads = TnOptions.OptionalInteger("--threads", "TorchSharp CPU threads [default: TorchSharp's, usually the core count]");
+        var threads = TnOptions.OptionalInt("--threads", "TorchSharp CPU threads [default: TorchSharp's, usually the core count]");
         var command = new Command("run", "build the network's TorchSharp module and time it on random inputs")
         {
             file, set, network, device, dtype, batch, seed, repeat, optimizer, threads,
         };
         Cli.SetAction(command, parse => Run(parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network),
             parse.GetValue(device)!, parse.GetValue(dtype) == "float64" ? ScalarType.Float64 : ScalarType.Float32,
-            parse.GetValue(batch), parse.GetValue(seed), (int)Math.Min(parse.GetValue(repeat), int.MaxValue),
-            parse.GetValue(optimizer)!, (int?)parse.GetValue(threads)));
+            parse.GetValue(batch), parse.GetValue(seed), parse.GetValue(repeat),
+            parse.GetValue(optimizer)!, parse.GetValue(threads)));
         return command;
     }
 

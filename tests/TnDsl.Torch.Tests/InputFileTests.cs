@@ -150,6 +150,7 @@ public class InputFileTests
             ("a state for other pixels", WithHeader(valid, h => h["__metadata__"]!["state"] = h["__metadata__"]!["state"]!.GetValue<string>().Replace("\"SitePixels\":[0,", "\"SitePixels\":[99,")), "__metadata__.state.SitePixels"),
             ("a flipped bit in the data", Patch(b => b[^5] ^= 0x10), "__metadata__.sha256"),
             ("a header that is not JSON", Patch(b => b[8] = (byte)'x'), "header"),
+            ("invalid UTF-8 in a header string (found by the soak)", Patch(b => b[10] = 0xFF), "header: not UTF-8"),
             ("a truncated file", valid[..(valid.Length - 9)], "data"),
             ("seven bytes", valid[..7], "too short"),
             ("the old TNBM format", [.. "TNBM"u8, 1, 0, 0, 0, 0, 0, 0, 0], "TNBM"),

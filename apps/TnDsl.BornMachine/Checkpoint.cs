@@ -210,7 +210,13 @@ public static class Checkpoint
         JsonObject header;
         try
         {
+            // Strict UTF-8 first: the JSON reader accepts invalid sequences inside strings until they are read.
+            _ = new UTF8Encoding(false, true).GetCharCount(headerBytes);
             header = JsonNode.Parse(headerBytes) as JsonObject ?? throw Bad("header: not a JSON object");
+        }
+        catch (DecoderFallbackException)
+        {
+            throw Bad("header: not UTF-8 text");
         }
         catch (JsonException e)
         {

@@ -106,3 +106,34 @@ let run (args: string array) =
     let _ = time "MPS 784: oversized-bond check" (fun () -> MinCut.oversized m)
     let _ = time "PEPS 32x32: oversized-bond check" (fun () -> MinCut.oversized p)
     0
+
+/// Min-cut time against network size on chains (an MPS of n sites, d = 2, chi = 8, with its half cut declared as
+/// `tn check` evaluates it) and grids (an L×L PEPS, D = 2): the declared cut through the exact engine and through
+/// QuikGraph, and the oversized-bond check, each next to the flow-graph construction of the same run as the
+/// linear baseline. Near-linear means the ratio to the baseline stays flat as n grows.
+let scaling (args: string array) =
+    let sizes = if args.Length > 0 then args |> Array.map int |> List.ofArray else [ 5000; 20000; 60000 ]
+    let once label (f: unit -> 'a) =
+        let sw = Stopwatch.StartNew()
+        let r = f ()
+        let ms = sw.Elapsed.TotalMilliseconds
+        printfn "  %-44s %9.1f ms" label ms
+        r, ms
+    for n in sizes do
+        let m = mps n 2L 8L
+        let half = { Name = "half"; Left = [ 0 .. n / 2 - 1 ]; Right = [ n / 2 .. n - 1 ]; Range = Range.none }
+        let m = { m with Cuts = [ half ] }
+        printfn "MPS n=%d d=2 chi=8" n
+        let g, build = once "flow graph alone (baseline)" (fun () -> CutGraph.build m)
+        let (reports, _), exact = once "declared half cut, exact engine (tn check)" (fun () -> MinCut.evaluateAllWith PrimeExponent m)
+        let _, quik = once "declared half cut, QuikGraph (tn cuts)" (fun () -> MinCut.evaluateWith QuikGraphEdmondsKarp g "half" Range.none half.Left half.Right)
+        let (over, _), overMs = once "oversized-bond check (tn cuts)" (fun () -> MinCut.oversized m)
+        printfn "  bound %O; %d oversized bonds; per site: exact %.2f us, oversized %.2f us; ratio to the graph: %.2f, %.2f, %.2f"
+            reports.Head.Bound over.Length (1000.0 * exact / float n) (1000.0 * overMs / float n) (exact / build) (quik / build) (overMs / build)
+    for l in [ 50; 100; 200 ] do
+        let p = peps l 2L 2L
+        printfn "PEPS %dx%d d=2 D=2 (%d sites)" l l (l * l)
+        let _, build = once "flow graph alone (baseline)" (fun () -> CutGraph.build p)
+        let (over, _), overMs = once "oversized-bond check" (fun () -> MinCut.oversized p)
+        printfn "  %d oversized bonds; per site %.2f us; ratio to the graph %.2f" over.Length (1000.0 * overMs / float (l * l)) (overMs / build)
+    0

@@ -8,12 +8,12 @@ namespace TnDsl.TorchBench;
 /// <summary>Benchmarks for the TorchSharp backend: commands that print figures, never assertions.</summary>
 public static class Program
 {
-    /// <summary>Entry point: <c>kernels|mps|backend|born-env|born-split [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N]</c>.</summary>
+    /// <summary>Entry point: <c>kernels|mps|backend|born-env|born-split|soak [--count N] [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N]</c>.</summary>
     public static int Main(string[] args)
     {
-        if (args.Length == 0 || args[0] is not ("kernels" or "mps" or "backend" or "born-env" or "born-split"))
+        if (args.Length == 0 || args[0] is not ("kernels" or "mps" or "backend" or "born-env" or "born-split" or "soak"))
         {
-            Console.Error.WriteLine("usage: TnDsl.TorchBench kernels|mps|backend|born-env|born-split [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N]");
+            Console.Error.WriteLine("usage: TnDsl.TorchBench kernels|mps|backend|born-env|born-split|soak [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N] [--count N]");
             return 2;
         }
         string Opt(string name, string dflt)
@@ -26,6 +26,8 @@ public static class Program
         var device = new Device(Opt("--device", "cpu"));
         if (args.Contains("--threads"))
             set_num_threads(int.Parse(Opt("--threads", "1")));
+        if (args[0] == "soak")
+            return SoakBench.Run(int.Parse(Opt("--count", "3000")), int.Parse(Opt("--seed", "1")), Opt("--examples", FindExamples())) == 0 ? 0 : 1;
         if (args[0] == "kernels")
             Kernels(dtype, device);
         else if (args[0] == "born-env")

@@ -357,3 +357,137 @@ let ``tn draw writes SVG and PNG, shows a declared cut and the plan's tree, and 
         Assert.Equal(2, (let c, _, _ = cuts [ peps; "--plot"; profile ] in c))
     finally
         Directory.Delete(dir, true)
+
+/// Runs the built `tn` as a process from the repository root, with extra environment variables: exit code, stdout,
+/// stderr. A crash (an unhandled exception, an abort in libtorch: exit 134) shows here as it would to a user.
+let tnProcess (env: (string * string) list) (args: string list) =
+    let info = System.Diagnostics.ProcessStartInfo(Path.Combine(System.AppContext.BaseDirectory, "tn"))
+    for a in args do
+        info.ArgumentList.Add a
+    info.WorkingDirectory <- repoRoot
+    info.RedirectStandardOutput <- true
+    info.RedirectStandardError <- true
+    for k, v in env do
+        info.Environment[k] <- v
+    use p = System.Diagnostics.Process.Start info
+    let out = p.StandardOutput.ReadToEndAsync()
+    let err = p.StandardError.ReadToEndAsync()
+    if not (p.WaitForExit 300000) then
+        p.Kill true
+        failwithf "tn %s did not finish in 5 minutes" (String.concat " " args)
+    p.ExitCode, out.Result, err.Result
+
+/// A refusal as users must see it: exit 1, one line on stderr that says `expected`, no stack trace of any kind.
+let assertRefused (expected: string list) (code: int, out: string, err: string) =
+    Assert.True((code = 1), sprintf "exit %d\nstdout: %s\nstderr: %s" code out err)
+    let lines = err.Split('\n', System.StringSplitOptions.RemoveEmptyEntries)
+    Assert.True((lines.Length = 1), sprintf "one line expected on stderr, got:\n%s" err)
+    for e in expected do
+        Assert.Contains(e, err)
+    for trace in [ "   at "; "Unhandled"; "frame #"; "Exception raised from"; "internal error" ] do
+        Assert.DoesNotContain(trace, err)
+
+/// A .npy file with a version-1 header (or version 2 with an explicit header length) and raw data.
+let npy (descr: string) (shape: string) (data: byte array) (v2HeaderLength: uint32 option) =
+    let dict = sprintf "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" descr shape
+    let header = dict.PadRight(117 - (if v2HeaderLength.IsSome then 2 else 0)) + "\n"
+    let head =
+        match v2HeaderLength with
+        | Some n -> Array.append [| 0x93uy; 78uy; 85uy; 77uy; 80uy; 89uy; 2uy; 0uy |] (System.BitConverter.GetBytes n)
+        | None -> Array.append [| 0x93uy; 78uy; 85uy; 77uy; 80uy; 89uy; 1uy; 0uy |] (System.BitConverter.GetBytes(uint16 header.Length))
+    Array.concat [ head; System.Text.Encoding.ASCII.GetBytes header; data ]
+
+[<Fact>]
+let ``tn train --data refuses each crafted .npy file of issue 22 with one line naming the file and field, exit 1`` () =
+    let cases =
+        [ "shape (30, x)", npy "|u1" "(30, x)" (Array.zeroCreate 30) None, "shape: dimension 1"
+          "a dimension of 99999999999999999999", npy "|u1" "(99999999999999999999, 4)" [| 1uy |] None, "shape: dimension 0"
+          "a negative dimension", npy "|u1" "(-1, 4)" (Array.zeroCreate 4) None, "negative"
+          "2^40 x 2^40", npy "|u1" "(1099511627776, 1099511627776)" [| 1uy |] None, "shape:"
+          "<i8 with shape (2^61, 1)", npy "<i8" "(2305843009213693952, 1)" (Array.zeroCreate 8) None, "shape:"
+          "a version-2 header length of 0xFFFFFFF0", npy "|u1" "(1, 4)" (Array.zeroCreate 4) (Some 0xFFFFFFF0u), "header length" ]
+    for name, bytes, field in cases do
+        let dir = Directory.CreateTempSubdirectory("tn-npy-").FullName
+        try
+            let train = Path.Combine(dir, "train.npy")
+            File.WriteAllBytes(train, bytes)
+            let result = tnProcess [] [ "train"; "born-machine"; "--data"; dir; "--out"; Path.Combine(dir, "out") ]
+            try
+                assertRefused [ train; field ] result
+            with e ->
+                failwithf "%s: %s" name e.Message
+        finally
+            Directory.Delete(dir, true)
+
+/// A safetensors checkpoint header with two sites of the given shapes and offsets, then `data` bytes.
+let checkpoint (length: uint64 option) (shape0: int64 list) (offsets0: int64 * int64) (data: int) =
+    let site (shape: int64 list) (b: int64, e: int64) =
+        sprintf """{"dtype":"F64","shape":[%s],"data_offsets":[%d,%d]}""" (shape |> List.map string |> String.concat ",") b e
+    let header =
+        sprintf """{"__metadata__":{"format":"tndsl-born-machine-checkpoint","version":"2","state":"{}","sha256":"00"},"site.0":%s,"site.1":%s}"""
+            (site shape0 offsets0) (site [ 2L; 2L; 1L ] (snd offsets0, snd offsets0 + 32L))
+    let bytes = System.Text.Encoding.UTF8.GetBytes header
+    Array.concat [ System.BitConverter.GetBytes(defaultArg length (uint64 bytes.Length)); bytes; Array.zeroCreate data ]
+
+[<Fact>]
+let ``tn sample refuses crafted checkpoints with one line naming the file and field, exit 1`` () =
+    let cases =
+        [ "a length field of 0x7fffffff", checkpoint (Some 0x7fffffffUL) [ 1L; 2L; 2L ] (0L, 32L) 64, "header length"
+          "a site shape of 2^40 x 2^20", checkpoint None [ 1L; 1099511627776L; 1048576L ] (0L, 32L) 64, "site.0.data_offsets"
+          "a negative dimension", checkpoint None [ 1L; -2L; 2L ] (0L, 32L) 64, "site.0.shape[1]"
+          "a truncated file", checkpoint None [ 1L; 2L; 2L ] (0L, 32L) 40, "site.1.data_offsets" ]
+    for name, bytes, field in cases do
+        let file = Path.Combine(Path.GetTempPath(), sprintf "tn-ckpt-%s.bin" (System.Guid.NewGuid().ToString "N"))
+        try
+            File.WriteAllBytes(file, bytes)
+            try
+                assertRefused [ file; field ] (tnProcess [] [ "sample"; file; "-o"; file + ".png" ])
+            with e ->
+                failwithf "%s: %s" name e.Message
+        finally
+            File.Delete file
+
+[<Fact>]
+let ``tn run and tn emit refuse what would not fit in memory before allocating, in one line, exit 1`` () =
+    let dir = Directory.CreateTempSubdirectory("tn-big-").FullName
+    let write name (text: string) =
+        let path = Path.Combine(dir, name)
+        File.WriteAllText(path, text)
+        path
+    try
+        // 2^34 weights, which aborted in libtorch's allocator; a plan of exactly 2^32 elements, which the element
+        // guard let through; a 2^62 vector; an identity on a 10^9 x 9 weight, which overflowed an int.
+        let weights = write "weights.tn" "network big {\n  index a: 131072\n  index b: 131072\n  weight W: (a, b)\n  output (a, b)\n}\n"
+        let exact = write "exact.tn" "network exact {\n  index a: 65536\n  index b: 65536\n  weight W: (a, b)\n  output (a, b)\n}\n"
+        let vector = write "vector.tn" "network vec {\n  index a: 4611686018427387904\n  weight v: (a)\n  output (a)\n}\n"
+        let identity = write "identity.tn" "network id {\n  index a: 1000000000\n  index b: 9\n  weight W: (a, b) init identity\n  output (a, b)\n}\n"
+        let limit = [ "TN_MEMORY_LIMIT", "8G" ]
+        for file in [ weights; exact; vector; identity ] do
+            try
+                assertRefused [ "memory limit" ] (tnProcess limit [ "run"; file; "--threads"; "1" ])
+                assertRefused [ "memory limit" ] (tnProcess limit [ "emit"; file; "--cs" ])
+            with e ->
+                failwithf "%s: %s" (Path.GetFileName file) e.Message
+        // A limit that is not a size is a clear error too.
+        assertRefused [ "TN_MEMORY_LIMIT" ] (tnProcess [ "TN_MEMORY_LIMIT", "lots" ] [ "run"; exact ])
+    finally
+        Directory.Delete(dir, true)
+
+[<Fact>]
+let ``tn train --resume refuses another --threads and removes a killed write's temporary file`` () =
+    let out = Path.Combine(Path.GetTempPath(), $"tn-threads-{System.Guid.NewGuid():N}")
+    try
+        let start = [ "train"; "born-machine"; "--data"; "bars-and-stripes"; "--dmax"; "2"; "--loops"; "1"; "--out"; out; "--threads"; "1" ]
+        let code, _, err = tnProcess [] start
+        Assert.True((code = 0), err)
+        let stale = Path.Combine(out, ".checkpoint.bin.4194305.tmp")
+        File.WriteAllText(stale, "partial")
+        let code, _, err = tnProcess [] [ "train"; "born-machine"; "--out"; out; "--resume"; "--loops"; "1"; "--threads"; "2" ]
+        Assert.Equal(2, code)
+        Assert.Contains("--threads 2 differs from the checkpoint's 1", err)
+        Assert.False(File.Exists stale)
+        let code, out', err = tnProcess [] [ "train"; "born-machine"; "--out"; out; "--resume"; "--loops"; "1" ]
+        Assert.True((code = 0), err)
+        Assert.Contains("1 thread(s)", out')
+    finally
+        if Directory.Exists out then Directory.Delete(out, true)

@@ -420,3 +420,39 @@ let ``a reported oversized bond really has rank at most its reduced size on one 
                 let others = net.Output @ [ o.Index ]
                 matricizedRank s.Seed opened [ split ] others
             BigInteger(min (rankAt u) (rankAt v)) <= o.ReducibleTo))
+
+/// What can flow through bond `i` from tensor `u`, by brute force: the smallest product of the indices other than
+/// `i` cut by a tensor set holding `u` and not `v` (an index is cut when its tensors fall on both sides, or when it
+/// is an open leg of a tensor in the set: open legs sit with `v`).
+let bruteForceThroughBond (net: FlatNetwork) (i: int) (u: int) (v: int) =
+    let inc = FlatNetwork.incidence net |> Array.map List.distinct
+    let isOpen j = List.contains j net.Output && not (Dim.isDynamic net.Indices[j].Dim)
+    let t = net.Tensors.Length
+    let mutable best = None
+    for mask in 0 .. (1 <<< t) - 1 do
+        let inS x = (mask >>> x) &&& 1 = 1
+        if inS u && not (inS v) then
+            let mutable cost = BigInteger.One
+            for j in 0 .. net.Indices.Length - 1 do
+                if j <> i && not inc[j].IsEmpty then
+                    let inside = inc[j] |> List.exists inS
+                    let outside = isOpen j || inc[j] |> List.exists (inS >> not)
+                    if inside && outside && not (Dim.isDynamic net.Indices[j].Dim && List.contains j net.Output) then
+                        cost <- cost * BigInteger(Dim.size net.Indices[j].Dim)
+            best <- Some(match best with Some b -> min b cost | None -> cost)
+    best.Value
+
+[<Property(MaxTest = 100)>]
+let ``oversized bonds, found with one residual array restored between bonds, are exactly those brute force finds`` () =
+    Prop.forAll (arbSpec true) (fun s ->
+        let net, _, _ = specNetwork s
+        let over, _ = MinCut.oversized net
+        let g = CutGraph.build net
+        let expected =
+            [ for i in 0 .. net.Indices.Length - 1 do
+                  match g.Placement[i] with
+                  | Edge(u, v) when Dim.size net.Indices[i].Dim > 1L ->
+                      let r = min (bruteForceThroughBond net i u v) (bruteForceThroughBond net i v u)
+                      if r < BigInteger(Dim.size net.Indices[i].Dim) then i, r
+                  | _ -> () ]
+        (over |> List.map (fun o -> o.Index, o.ReducibleTo)) = expected)

@@ -81,17 +81,23 @@ type CutGraph =
       Infinite: float
       /// Per arc id: what it stands for.
       Arcs: ArcRole array
-      /// The QuikGraph graph, reverse arcs included; each edge's tag is its arc id.
-      Graph: AdjacencyGraph<int, TaggedEdge<int, int>>
-      /// The QuikGraph edge of each arc id.
-      Edges: TaggedEdge<int, int> array
+      /// The QuikGraph view of the graph, built on first use (only its Edmonds–Karp engine needs it).
+      QuikGraph: Lazy<QuikGraphView>
       /// Per arc id: its tail, head and reverse arc.
       ArcFrom: int array
       ArcTo: int array
       ArcTwin: int array
       /// Per vertex: the ids of its outgoing arcs (reverse arcs included).
-      OutArcs: int array array
-      /// The reverse-arc augmentor QuikGraph's Edmonds–Karp needs (it has already augmented `Graph`).
+      OutArcs: int array array }
+
+/// The flow graph as QuikGraph sees it: every arc an edge tagged with its arc id, reverse arcs included.
+and QuikGraphView =
+    {
+      /// The QuikGraph graph; each edge's tag is its arc id.
+      Graph: AdjacencyGraph<int, TaggedEdge<int, int>>
+      /// The QuikGraph edge of each arc id.
+      Edges: TaggedEdge<int, int> array
+      /// The reverse-arc pairing QuikGraph's Edmonds–Karp reads (filled from the arcs' twins).
       Augmentor: Algorithms.MaximumFlow.ReversedEdgeAugmentorAlgorithm<int, TaggedEdge<int, int>> }
 
 /// Building the flow graph and reading capacities and sides from it.
@@ -174,14 +180,14 @@ module CutGraph =
                     e))
         let infinite = 1.0 + Array.sum weight
         let arcs = ResizeArray<ArcRole>()
-        let graph = AdjacencyGraph<int, TaggedEdge<int, int>>(true)
-        for v in 0 .. nextVertex - 1 do
-            graph.AddVertex v |> ignore
+        let from = ResizeArray<int>()
+        let target = ResizeArray<int>()
         let addArc u v role =
-            graph.AddEdge(TaggedEdge(u, v, arcs.Count)) |> ignore
+            from.Add u
+            target.Add v
             arcs.Add role
-        // Parallel bonds and legs are merged so that each ordered vertex pair has one arc: QuikGraph pairs an arc
-        // with the first arc found the other way, which must be its twin.
+        // Parallel bonds and legs are merged so that each ordered vertex pair has one arc, whose twin is the one
+        // arc the other way.
         let pairBonds = Dictionary<struct (int * int), ResizeArray<int>>()
         let legsA = Dictionary<int, ResizeArray<int>>()
         let legsB = Dictionary<int, ResizeArray<int>>()
@@ -214,19 +220,53 @@ module CutGraph =
                 let role = OpenLegs(side, List.ofSeq l)
                 addArc t term role
                 addArc term t role
-        let augmentor =
-            new Algorithms.MaximumFlow.ReversedEdgeAugmentorAlgorithm<int, TaggedEdge<int, int>>(
-                graph,
-                EdgeFactory(fun u v ->
-                    let e = TaggedEdge(u, v, arcs.Count)
-                    arcs.Add Reverse
-                    e))
-        augmentor.AddReversedEdges()
-        let edges = Array.zeroCreate arcs.Count
-        for e in graph.Edges do
-            edges[e.Tag] <- e
-        let twin = edges |> Array.map (fun e -> augmentor.ReversedEdges[e].Tag)
-        let outArcs = Array.init nextVertex (fun v -> graph.OutEdges v |> Seq.map (fun e -> e.Tag) |> Array.ofSeq)
+        // Twins in one pass over the arcs (a dictionary on the ordered pair): an arc without one the other way
+        // (the one-way arcs of a hyperindex) gets a reverse arc of capacity zero. QuikGraph's own augmentor
+        // searches the out-arcs of the target for each arc, which is quadratic at the source and the sink.
+        let byPair = Dictionary<struct (int * int), int>()
+        for a in 0 .. arcs.Count - 1 do
+            byPair[struct (from[a], target[a])] <- a
+        let twin = ResizeArray<int>(Array.create arcs.Count -1)
+        for a in 0 .. arcs.Count - 1 do
+            if twin[a] < 0 then
+                match byPair.TryGetValue(struct (target[a], from[a])) with
+                | true, b when twin[b] < 0 || twin[b] = a ->
+                    twin[a] <- b
+                    twin[b] <- a
+                | _ ->
+                    let b = arcs.Count
+                    addArc target[a] from[a] Reverse
+                    twin.Add a
+                    twin[a] <- b
+        let nArcs = arcs.Count
+        let arcFrom = from.ToArray()
+        let arcTo = target.ToArray()
+        let arcTwin = twin.ToArray()
+        let outCount = Array.zeroCreate nextVertex
+        for a in 0 .. nArcs - 1 do
+            outCount[arcFrom[a]] <- outCount[arcFrom[a]] + 1
+        let outArcs = outCount |> Array.map (fun c -> Array.zeroCreate<int> c)
+        let filled = Array.zeroCreate nextVertex
+        for a in 0 .. nArcs - 1 do
+            let u = arcFrom[a]
+            outArcs[u][filled[u]] <- a
+            filled[u] <- filled[u] + 1
+        let quikGraph =
+            lazy
+                (let graph = AdjacencyGraph<int, TaggedEdge<int, int>>(true)
+                 for v in 0 .. nextVertex - 1 do
+                     graph.AddVertex v |> ignore
+                 // Augmented while empty (nothing to reverse), then given every arc with its twin as its reverse.
+                 let augmentor =
+                     new Algorithms.MaximumFlow.ReversedEdgeAugmentorAlgorithm<int, TaggedEdge<int, int>>(
+                         graph, EdgeFactory(fun _ _ -> invalidOp "every arc has its twin already"))
+                 augmentor.AddReversedEdges()
+                 let edges = Array.init nArcs (fun a -> TaggedEdge(arcFrom[a], arcTo[a], a))
+                 for e in edges do
+                     graph.AddEdge e |> ignore
+                 for a in 0 .. nArcs - 1 do
+                     augmentor.ReversedEdges[edges[a]] <- edges[arcTwin[a]]
+                 { Graph = graph; Edges = edges; Augmentor = augmentor })
         { Network = net
           Tensors = nT
           Source = source
@@ -242,13 +282,11 @@ module CutGraph =
           Exponents = exponents
           Infinite = infinite
           Arcs = arcs.ToArray()
-          Graph = graph
-          Edges = edges
-          ArcFrom = edges |> Array.map (fun e -> e.Source)
-          ArcTo = edges |> Array.map (fun e -> e.Target)
-          ArcTwin = twin
-          OutArcs = outArcs
-          Augmentor = augmentor }
+          QuikGraph = quikGraph
+          ArcFrom = arcFrom
+          ArcTo = arcTo
+          ArcTwin = arcTwin
+          OutArcs = outArcs }
 
     /// True when index i is on the given side (a tag test: no allocation, no generic equality, as this runs for
     /// every open leg of every cut of a profile).

@@ -166,21 +166,37 @@ module private ExactFlow =
                 elif e < 0 then den <- den * BigInteger.Pow(BigInteger p.Primes[j], -e)
             compare num den
 
+    /// The search arrays of one graph, reused from one flow to the next so that a flow that stays local (a
+    /// bond check on a chain of 60,000 tensors) costs what it explores, not the size of the graph.
+    type Workspace =
+        { Parent: int array
+          Mark: int array
+          Queue: int array
+          mutable Stamp: int }
+
+    /// Search arrays for a graph of `n` vertices.
+    let workspace n =
+        { Parent = Array.create n -1
+          Mark = Array.zeroCreate n
+          Queue = Array.zeroCreate n
+          Stamp = 0 }
+
     /// Edmonds–Karp from a set of sources to a set of sinks on the residual capacities `res` (a working copy of
-    /// `p.Cap`, changed in place), stopping once the flow reaches `limit` if given. Returns whether the limit was
-    /// reached and, when it was not, the source side of a min cut: the vertices the sources reach in the
-    /// residual graph.
-    let run (g: CutGraph) (p: Problem) (res: int array) (isSource: int -> bool) (isSink: int -> bool) (limit: int array option) =
+    /// `p.Cap`, changed in place; every arc changed is added to `touched` when given, so the caller can restore
+    /// them), stopping once the flow reaches `limit` if given. Returns whether the limit was reached and, when it
+    /// was not, the source side of a min cut: the vertices the sources reach in the residual graph. Apart from
+    /// that side, the work is proportional to what the searches explore.
+    let run (g: CutGraph) (p: Problem) (res: int array) (ws: Workspace) (sources: int array) (isSink: int -> bool)
+            (limit: int array option) (touched: Collections.Generic.List<int> option) =
         let k = p.K
         let n = g.Vertices
         let positive a = p.Inf[a] || sign p res (a * k) > 0
-        let parent = Array.create n -1
-        let mark = Array.zeroCreate n
-        let mutable stamp = 0
-        let queue = Array.zeroCreate n
-        let sources = [| for v in 0 .. n - 1 do if isSource v then v |]
+        let parent = ws.Parent
+        let mark = ws.Mark
+        let queue = ws.Queue
         let bfs () =
-            stamp <- stamp + 1
+            ws.Stamp <- ws.Stamp + 1
+            let stamp = ws.Stamp
             let mutable head, tail = 0, 0
             for s in sources do
                 mark[s] <- stamp
@@ -242,6 +258,11 @@ module private ExactFlow =
                 while parent[v] >= 0 do
                     let a = parent[v]
                     let b = g.ArcTwin[a]
+                    match touched with
+                    | Some list ->
+                        list.Add a
+                        list.Add b
+                    | None -> ()
                     for j in 0 .. k - 1 do
                         res[a * k + j] <- res[a * k + j] - delta[j]
                         res[b * k + j] <- res[b * k + j] + delta[j]
@@ -290,15 +311,16 @@ module MinCut =
     /// Source side of a min cut from QuikGraph's Edmonds–Karp on floating-point capacities: the vertices
     /// reachable from the source, and the complement of those that reach the sink, in the residual graph.
     let private floatCuts (g: CutGraph) (caps: float array) =
+        let q = g.QuikGraph.Force()
         let ek =
             EdmondsKarpMaximumFlowAlgorithm<int, TaggedEdge<int, int>>(
-                g.Graph,
+                q.Graph,
                 Func<TaggedEdge<int, int>, float>(fun e -> caps[e.Tag]),
                 EdgeFactory(fun u v -> TaggedEdge(u, v, -1)),
-                g.Augmentor)
+                q.Augmentor)
         ek.Compute(g.Source, g.Sink) |> ignore
-        let res = Array.zeroCreate g.Edges.Length
-        for e in g.Edges do
+        let res = Array.zeroCreate q.Edges.Length
+        for e in q.Edges do
             res[e.Tag] <- ek.ResidualCapacities[e]
         // Integer capacities are exact; log2 capacities carry rounding, so tiny residuals count as saturated.
         let tol = if g.ExactUnits then 0.5 else CutGraph.Tolerance
@@ -325,7 +347,7 @@ module MinCut =
     let private exactSide (g: CutGraph) (sides: Side option array) =
         let p = ExactFlow.problem g sides
         // The problem is used once, so its capacities serve as the residual array.
-        let _, reach = ExactFlow.run g p p.Cap (fun v -> v = g.Source) (fun v -> v = g.Sink) None
+        let _, reach = ExactFlow.run g p p.Cap (ExactFlow.workspace g.Vertices) [| g.Source |] (fun v -> v = g.Sink) None None
         reach
 
     /// Evaluates one bipartition on a prebuilt flow graph with the given engine. Legs not open in the graph
@@ -389,6 +411,8 @@ module MinCut =
         let outputs = Set.ofList net.Output
         let isDyn i = Dim.isDynamic net.Indices[i].Dim
         let name i = net.Indices[i].Name
+        // Sets, not list scans: a cut of a 60,000-site chain names 30,000 legs on each side.
+        let named = Collections.Generic.HashSet<int>(cut.Left @ cut.Right)
         [ for i in cut.Left @ cut.Right |> List.distinct do
               if not (outputs.Contains i) then
                   Diagnostic.make MinCutDiagnostics.CutLegNotOutput cut.Range
@@ -400,7 +424,7 @@ module MinCut =
               Diagnostic.make MinCutDiagnostics.CutLegBothSides cut.Range
                   (sprintf "cut `%s`: `%s` is on both sides" cut.Name (name i))
           for i in net.Output do
-              if not (isDyn i) && not (List.contains i cut.Left || List.contains i cut.Right) then
+              if not (isDyn i) && not (named.Contains i) then
                   Diagnostic.make MinCutDiagnostics.CutLegMissing cut.Range
                       (sprintf "cut `%s`: output leg `%s` is on neither side" cut.Name (name i))
                   |> Diagnostic.withHint "every output leg must be on one side of a cut" ]
@@ -517,6 +541,15 @@ module MinCut =
         let k = p.K
         let arcsOf = Array.init net.Indices.Length (fun _ -> ResizeArray<int>())
         g.Arcs |> Array.iteri (fun a role -> match role with Bonds l -> (for i in l do arcsOf[i].Add a) | _ -> ())
+        // One residual array and one workspace for every bond: each check changes a few arcs and puts them back,
+        // so a check costs what its flow explores (a few tensors around the bond on a chain or a grid), not the
+        // size of the network.
+        let res = Array.copy p.Cap
+        let ws = ExactFlow.workspace g.Vertices
+        let touched = Collections.Generic.List<int>()
+        let restore (arcs: int seq) =
+            for a in arcs do
+                Array.blit p.Cap (a * k) res (a * k) k
         let found =
             [ for i in 0 .. net.Indices.Length - 1 do
                   match g.Placement[i] with
@@ -524,11 +557,14 @@ module MinCut =
                       let d = Dim.size net.Indices[i].Dim
                       let side from other =
                           // The graph without bond i: take its weight off the arcs that carry it.
-                          let res = Array.copy p.Cap
                           for a in arcsOf[i] do
                               for j in 0 .. k - 1 do
                                   res[a * k + j] <- res[a * k + j] - p.Weight[i][j]
-                          match ExactFlow.run g p res (fun x -> x = from) (fun x -> x = other || x = g.Sink) (Some p.Weight[i]) with
+                          touched.Clear()
+                          let outcome = ExactFlow.run g p res ws [| from |] (fun x -> x = other || x = g.Sink) (Some p.Weight[i]) (Some touched)
+                          restore touched
+                          restore arcsOf[i]
+                          match outcome with
                           | true, _ -> BigInteger d
                           | false, reach -> product net (CutGraph.severed g allB reach |> List.filter ((<>) i))
                       let r = min (side u v) (side v u)

@@ -1,0 +1,122 @@
+using System.Numerics;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace TnDsl.Torch.Tests;
+
+/// <summary>The byte-size guard: its limit, its refusals before allocation, and libtorch errors as one line.</summary>
+[Collection("memory limit")] // the tests set the process-wide override
+public class MemoryGuardTests
+{
+    static MemoryGuardTests() => NativeLoader.EnsureLoaded();
+
+    [Fact]
+    public void The_limit_is_a_fraction_of_the_available_memory_unless_overridden()
+    {
+        var (available, _) = MemoryGuard.Available();
+        Assert.NotNull(available); // Linux: MemAvailable is always there
+        Assert.InRange(MemoryGuard.Limit, 1, available!.Value);
+        MemoryGuard.LimitOverride = 12345;
+        try
+        {
+            Assert.Equal(12345, MemoryGuard.Limit);
+            var e = Assert.Throws<MemoryLimitException>(() => MemoryGuard.Check(12346, "a test buffer"));
+            Assert.Equal(new BigInteger(12346), e.BytesNeeded);
+            Assert.Equal(12345, e.Limit);
+            Assert.Contains("a test buffer", e.Message);
+            Assert.Contains("12,346 bytes", e.Message);
+            MemoryGuard.Check(12345, "exactly the limit");
+        }
+        finally
+        {
+            MemoryGuard.LimitOverride = null;
+        }
+    }
+
+    [Theory]
+    [InlineData("123456", 123456L)]
+    [InlineData("16G", 16L << 30)]
+    [InlineData("1.5KiB", 1536L)]
+    [InlineData("500m", 500L << 20)]
+    [InlineData("0", null)]
+    [InlineData("lots", null)]
+    [InlineData("99999999T", null)]
+    public void Byte_sizes_parse_with_binary_suffixes(string text, long? bytes) =>
+        Assert.Equal(bytes, MemoryGuard.ParseBytes(text));
+
+    [Fact]
+    public void Sizes_beyond_2_to_the_63_are_refused_even_without_a_limit()
+    {
+        MemoryGuard.LimitOverride = long.MaxValue;
+        try
+        {
+            Assert.Throws<MemoryLimitException>(() => MemoryGuard.Check(MemoryGuard.Bytes([1L << 62, 4], ScalarType.Float32), "a huge tensor"));
+        }
+        finally
+        {
+            MemoryGuard.LimitOverride = null;
+        }
+    }
+
+    [Fact]
+    public void A_module_whose_weights_exceed_the_limit_is_refused_before_it_allocates()
+    {
+        // 2^34 float32 weights (64 GiB, initialised from 128 GiB of float64): refused with the figures, at once.
+        var net = new NetBuilder("big");
+        var a = net.Index("a", 1L << 17);
+        var b = net.Index("b", 1L << 17);
+        net.Weight("W", a, b);
+        var spec = NetworkAdapter.FromFlat(net.Build(a, b));
+        MemoryGuard.LimitOverride = 1L << 30;
+        try
+        {
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var e = Assert.Throws<MemoryLimitException>(() => new NetworkModule(spec, [], new NetworkModuleOptions()));
+            Assert.Contains("weight", e.Message);
+            Assert.True(e.BytesNeeded >= new BigInteger(4) << 34);
+            Assert.Equal(1L << 30, e.Limit);
+        }
+        finally
+        {
+            MemoryGuard.LimitOverride = null;
+        }
+    }
+
+    [Fact]
+    public void A_plan_whose_peak_exceeds_the_limit_is_refused_by_the_builder()
+    {
+        // A plan of exactly 2^32 elements, which the old element guard let through.
+        var net = new NetBuilder("exact");
+        var a = net.Index("a", 1L << 16);
+        var b = net.Index("b", 1L << 16);
+        net.Weight("U", a);
+        net.Weight("V", b);
+        MemoryGuard.LimitOverride = 8L << 30;
+        try
+        {
+            var e = Assert.Throws<MemoryLimitException>(() => NetworkModules.FromNetwork(net.Build(a, b), new NetworkBuildOptions { Optimizer = "greedy" }));
+            Assert.Contains("peak", e.Message);
+            Assert.Equal(new BigInteger(4) << 32, e.BytesNeeded - 4 * 2 * (1L << 16));
+        }
+        finally
+        {
+            MemoryGuard.LimitOverride = null;
+        }
+    }
+
+    [Fact]
+    public void A_libtorch_error_becomes_one_line_without_the_CSharp_or_CPP_stack()
+    {
+        using var x = ones(2, 3);
+        var e = Assert.ThrowsAny<Exception>(() => x.reshape(7, 5));
+        Assert.True(MemoryGuard.IsNative(e));
+        var line = MemoryGuard.NativeMessage(e);
+        Assert.DoesNotContain("\n", line);
+        Assert.DoesNotContain("frame #", line);
+        Assert.DoesNotContain("Exception raised from", line);
+        Assert.Contains("[7, 5]", line);
+        Assert.StartsWith("out of memory: ", MemoryGuard.NativeMessage(new System.Runtime.InteropServices.ExternalException(
+            "DefaultCPUAllocator: can't allocate memory: you tried to allocate 137438953472 bytes.\nException raised from allocate_cpu at alloc_cpu.cpp:117\nframe #0: c10::Error")));
+    }
+}

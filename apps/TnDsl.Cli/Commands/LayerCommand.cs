@@ -70,7 +70,7 @@ public static class LayerCommand
         Console.WriteLine();
         Console.WriteLine($"planner's cost report (batch {batch}, optimizer {optimizer}):");
         var dynamicFamilies = net.Indices.Where(i => DimModule.isDynamic(i.Dim)).Select(i => i.Family).Distinct();
-        var plan = PlanApi.planNetwork(net, optimizer, dynamicFamilies.Select(f => new KeyValuePair<string, long>(f, batch)).ToArray(), 0, false);
+        var plan = PlanApi.planNetwork(net, optimizer, dynamicFamilies.Select(f => new KeyValuePair<string, long>(f, batch)).ToArray(), PlanSettingsModule.defaults, false);
         foreach (var m in plan.Messages)
             Console.Error.WriteLine(m);
         Console.WriteLine(plan.Output.TrimEnd());

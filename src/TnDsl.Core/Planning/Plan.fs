@@ -41,38 +41,64 @@ module Plan =
     /// A note naming the optimizer `auto` chose.
     let autoChoice = Diagnostic.kind Info "TN0312" "auto planner choice"
 
-    let private estimateFlopsPerMs = 1e9
+    /// The throughput at which a plan's flops are turned into the contraction time at stake: 1e10 flop/s, the
+    /// order of one CPU core's float32 matrix-multiply rate.
+    let stakesFlopsPerSecond = 1e10
 
-    /// `auto`: plans quickly by size. Tiny contractions get greedy; small networks (≤ 16 tensors) the exact
-    /// search; larger ones random-greedy (and partition from 64 tensors when the budget allows) under a time
-    /// budget of a tenth of the
-    /// greedy plan's estimated run time at 1e12 flop/s, kept between 2 ms and 2 s.
+    /// The share of the contraction time at stake that `auto` lets planning cost.
+    let searchShare = 0.1
+
+    /// Work rates that turn that time into deterministic work bounds (orders of magnitude measured with
+    /// `bench/TnDsl.Bench -- hyper` on one core): subnetwork pairs of the exact search per second, and tensors
+    /// (one greedy or partition step each) of hyper trials per second.
+    let exactPairsPerSecond = 2e7
+    let trialTensorsPerSecond = 2e4
+
+    /// Floors and caps of `auto`'s work: the exact search looks at 5e4 to 2e8 subnetwork pairs, hyper runs 8 to
+    /// 1024 trials; below 8 trials' worth the stakes are too small for hyper and 16 random-greedy trials run instead.
+    let exactPairs = (5e4, 2e8)
+    let hyperTrials = (8, 1024)
+
+    /// `auto`: a search whose budget follows the stakes and is the same on any machine and load. The
+    /// deterministic greedy plan estimates the contraction time at stake (its flops at `stakesFlopsPerSecond`);
+    /// a tenth of it, turned into work at the stated rates, bounds the exact search (in subnetwork pairs) and
+    /// hyper (in trials), each between a floor and a cap. The exact search is used whenever it finishes within its
+    /// bound; otherwise the better of greedy and hyper. A `TimeLimitMs` in the options is kept as an extra
+    /// wall-clock stop, which makes the plan depend on the machine.
     let auto: Optimizer =
         fun p o ->
             let n = p.Inputs.Length
+            let clock = Stopwatch.StartNew()
             let note what = Diagnostic.make autoChoice Range.none (sprintf "auto chose %s" what)
             let greedyRun = PlanGreedy.bestGreedy p o
-            let greedyFlops = Math.Pow(2.0, greedyRun.Flops)
-            if n <= 2 || greedyFlops < 1e6 then
+            if n <= 2 then
                 { Tree = Some greedyRun.Tree; Notes = [ note "greedy" ] }
-            elif n <= 16 then
-                { PlanOptimal.optimal p o with Notes = [ note "optimal" ] }
             else
-                let budget = int (Math.Clamp(greedyFlops / estimateFlopsPerMs * 0.1, 2.0, 2000.0))
-                let timed = { o with TimeLimitMs = Some budget; Trials = max o.Trials 100000 }
-                let candidates =
-                    [ yield "random-greedy", PlanGreedy.randomGreedy p timed
-                      // Partition pays off on large regular networks; it is slow to start and poor around
-                      // a wide hyperindex (a batch), so it runs only with time to spare and no such index.
-                      let wide = p.Carriers |> Array.exists (fun c -> c.Length > PlanGreedy.hyperFanout)
-                      if n >= 64 && budget >= 250 && not wide then yield "partition", PlanPartition.partition p o ]
-                    |> List.choose (fun (name, f) -> f.Tree |> Option.map (fun t -> name, t))
-                let name, best = candidates |> List.minBy (fun (_, t) -> Cost.score o.Objective p t)
-                { Tree = Some best; Notes = [ note (sprintf "%s (budget %d ms)" name budget) ] }
+                let seconds = Math.Pow(2.0, greedyRun.Flops) / stakesFlopsPerSecond * searchShare
+                let pairs = int64 (Math.Clamp(seconds * exactPairsPerSecond, fst exactPairs, snd exactPairs))
+                let exact =
+                    if n > PlanOptimal.maxTensors then None
+                    else
+                        match PlanOptimal.solveWithin pairs p o with
+                        | Ok (Some t) -> Some t
+                        | _ -> None
+                match exact with
+                | Some t -> { Tree = Some t; Notes = [ note (sprintf "optimal (exact within %d subnetwork pairs)" pairs) ] }
+                | None ->
+                    let worth = seconds * trialTensorsPerSecond / float n
+                    let left = o.TimeLimitMs |> Option.map (fun ms -> max 1 (ms - int clock.ElapsedMilliseconds))
+                    let name, tree =
+                        if worth < float (fst hyperTrials) then
+                            "random-greedy (16 trials)", (PlanGreedy.randomGreedyRun p { o with Trials = 16; TimeLimitMs = left }).Tree
+                        else
+                            let trials = int (Math.Min(worth, float (snd hyperTrials)))
+                            sprintf "hyper (%d trials)" trials, PlanHyper.search p { o with Trials = trials; TimeLimitMs = left }
+                    let best = [ name, tree; "greedy", greedyRun.Tree ] |> List.minBy (fun (_, t) -> PlanHyper.score p o t)
+                    { Tree = Some(snd best); Notes = [ note (fst best) ] }
 
     /// Every optimizer by name, with a one-line description.
     let registry: (string * string * Optimizer) list =
-        [ "auto", "chooses by network size so that planning stays well under one contraction", auto
+        [ "auto", "exact search or hyper, with a deterministic work budget that follows the contraction's cost", auto
           "optimal", "exact minimum by dynamic programming over subnetworks", PlanOptimal.optimal
           "greedy", "cheapest pair first (memory-removed heuristic)", PlanGreedy.greedy
           "random-greedy", "best of seeded Boltzmann-sampled greedy runs, in parallel", PlanGreedy.randomGreedy

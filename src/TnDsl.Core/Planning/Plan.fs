@@ -9,8 +9,11 @@ type PlanResult =
     {
         /// The problem that was planned.
         Problem: Indexed
-        /// The optimizer that was asked for (`auto` reports what it chose in a note).
+        /// The optimizer that was asked for.
         Optimizer: string
+        /// The optimizer whose tree this is: the one asked for, or the candidate `auto` chose (`greedy`,
+        /// `bond-greedy`, …, with `@unit-batch` when the tree was found with the batch indices at size 1).
+        Chosen: string
         /// The tree, when one was found.
         Tree: ContractionTree option
         /// The tree's steps with their costs (empty without a tree).
@@ -41,6 +44,20 @@ module Plan =
     /// A note naming the optimizer `auto` chose.
     let autoChoice = Diagnostic.kind Info "TN0312" "auto planner choice"
 
+    /// An internal error: an optimizer threw. Planning stops with this error instead of falling back.
+    let optimizerFailed = Diagnostic.kind Error "TN0313" "optimizer failed"
+
+    /// The problem with its batch-like indices (`PlanGreedy.batchIndices`) at size 1, or None without any. The
+    /// optimizers handle a wide batch poorly; a tree found on this view is costed on the real problem.
+    let unitBatch (p: Indexed) : Indexed option =
+        match PlanGreedy.batchIndices p with
+        | [||] -> None
+        | wide ->
+            let size = Array.copy p.Size
+            for i in wide do
+                size[i] <- 1L
+            Some { p with Size = size }
+
     /// The throughput at which a plan's flops are turned into the contraction time at stake: 1e10 flop/s, the
     /// order of one CPU core's float32 matrix-multiply rate.
     let stakesFlopsPerSecond = 1e10
@@ -59,42 +76,54 @@ module Plan =
     let exactPairs = (5e4, 2e8)
     let hyperTrials = (8, 1024)
 
-    /// `auto`: a search whose budget follows the stakes and is the same on any machine and load. The
-    /// deterministic greedy plan estimates the contraction time at stake (its flops at `stakesFlopsPerSecond`);
-    /// a tenth of it, turned into work at the stated rates, bounds the exact search (in subnetwork pairs) and
-    /// hyper (in trials), each between a floor and a cap. The exact search is used whenever it finishes within its
-    /// bound; otherwise the better of greedy and hyper. A `TimeLimitMs` in the options is kept as an extra
-    /// wall-clock stop, which makes the plan depend on the machine.
-    let auto: Optimizer =
-        fun p o ->
-            let n = p.Inputs.Length
-            let clock = Stopwatch.StartNew()
-            let note what = Diagnostic.make autoChoice Range.none (sprintf "auto chose %s" what)
-            let greedyRun = PlanGreedy.bestGreedy p o
-            if n <= 2 then
-                { Tree = Some greedyRun.Tree; Notes = [ note "greedy" ] }
-            else
-                let seconds = Math.Pow(2.0, greedyRun.Flops) / stakesFlopsPerSecond * searchShare
-                let pairs = int64 (Math.Clamp(seconds * exactPairsPerSecond, fst exactPairs, snd exactPairs))
-                let exact =
-                    if n > PlanOptimal.maxTensors then None
+    /// `auto` with the name of the candidate it chose: a search whose budget follows the stakes and is the same on
+    /// any machine and load. The deterministic greedy plan estimates the contraction time at stake (its flops at
+    /// `stakesFlopsPerSecond`); a tenth of it, turned into work at the stated rates, bounds the exact search (in
+    /// subnetwork pairs) and hyper (in trials), each between a floor and a cap. The exact search is used whenever
+    /// it finishes within its bound; otherwise the best, by the objective (sliced under a memory limit), of greedy,
+    /// bond-greedy (sweeps along chains and trees), greedy on the view with the batch indices at size 1, and hyper
+    /// (or 16 random-greedy trials when the stakes are below 8 hyper trials). A `TimeLimitMs` in the options is
+    /// kept as an extra wall-clock stop, which makes the plan depend on the machine.
+    let autoChoose (p: Indexed) (o: PlanOptions) : string * Found =
+        let n = p.Inputs.Length
+        let clock = Stopwatch.StartNew()
+        let found t = { Tree = Some t; Notes = [] }
+        let greedyRun = PlanGreedy.bestGreedy p o
+        if n <= 2 then "greedy", found greedyRun.Tree
+        else
+            let seconds = Math.Pow(2.0, greedyRun.Flops) / stakesFlopsPerSecond * searchShare
+            let pairs = int64 (Math.Clamp(seconds * exactPairsPerSecond, fst exactPairs, snd exactPairs))
+            let exact =
+                if n > PlanOptimal.maxTensors then None
+                else
+                    match PlanOptimal.solveWithin pairs p o with
+                    | Ok (Some t) -> Some t
+                    | _ -> None
+            match exact with
+            | Some t -> sprintf "optimal (exact within %d subnetwork pairs)" pairs, found t
+            | None ->
+                let worth = seconds * trialTensorsPerSecond / float n
+                let left = o.TimeLimitMs |> Option.map (fun ms -> max 1 (ms - int clock.ElapsedMilliseconds))
+                let searched =
+                    if worth < float (fst hyperTrials) then
+                        "random-greedy (16 trials)", (PlanGreedy.randomGreedyRun p { o with Trials = 16; TimeLimitMs = left }).Tree
                     else
-                        match PlanOptimal.solveWithin pairs p o with
-                        | Ok (Some t) -> Some t
-                        | _ -> None
-                match exact with
-                | Some t -> { Tree = Some t; Notes = [ note (sprintf "optimal (exact within %d subnetwork pairs)" pairs) ] }
-                | None ->
-                    let worth = seconds * trialTensorsPerSecond / float n
-                    let left = o.TimeLimitMs |> Option.map (fun ms -> max 1 (ms - int clock.ElapsedMilliseconds))
-                    let name, tree =
-                        if worth < float (fst hyperTrials) then
-                            "random-greedy (16 trials)", (PlanGreedy.randomGreedyRun p { o with Trials = 16; TimeLimitMs = left }).Tree
-                        else
-                            let trials = int (Math.Min(worth, float (snd hyperTrials)))
-                            sprintf "hyper (%d trials)" trials, PlanHyper.search p { o with Trials = trials; TimeLimitMs = left }
-                    let best = [ name, tree; "greedy", greedyRun.Tree ] |> List.minBy (fun (_, t) -> PlanHyper.score p o t)
-                    { Tree = Some(snd best); Notes = [ note (fst best) ] }
+                        let trials = int (Math.Min(worth, float (snd hyperTrials)))
+                        sprintf "hyper (%d trials)" trials, PlanHyper.search p { o with Trials = trials; TimeLimitMs = left }
+                let candidates =
+                    [ yield searched
+                      yield "greedy", greedyRun.Tree
+                      yield "bond-greedy", PlanSweep.bondGreedyTree p
+                      match unitBatch p with
+                      | Some unit -> yield "greedy@unit-batch", (PlanGreedy.bestGreedy unit o).Tree
+                      | None -> () ]
+                // The first of equally good candidates wins.
+                let name, best =
+                    candidates |> List.reduce (fun a b -> if PlanHyper.score p o (snd b) < PlanHyper.score p o (snd a) then b else a)
+                name, found best
+
+    /// `auto`: see `autoChoose`.
+    let auto: Optimizer = fun p o -> snd (autoChoose p o)
 
     /// Every optimizer by name, with a one-line description.
     let registry: (string * string * Optimizer) list =
@@ -103,6 +132,7 @@ module Plan =
           "greedy", "cheapest pair first (memory-removed heuristic)", PlanGreedy.greedy
           "random-greedy", "best of seeded Boltzmann-sampled greedy runs, in parallel", PlanGreedy.randomGreedy
           "partition", "recursive min-cut bisection, greedy inside small pieces", PlanPartition.partition
+          "bond-greedy", "smallest result first among pairs joined by a bond (sweeps chains and trees)", PlanSweep.bondGreedy
           "hyper", "hyper-optimised: sampled greedy and partition settings, best trees polished by subtree reconfiguration", PlanHyper.hyper ]
 
     /// The registered names.
@@ -173,34 +203,50 @@ module Plan =
                 let _, t, s = xs |> List.minBy (fun (f, _, s) -> f, (match s with Some s -> s.Indices.Length | None -> 0))
                 Some t, s
 
-    /// Plans a checked problem with the named optimizer: times the search, derives every figure from the tree,
-    /// and reports an unknown name, an invalid tree or an unmet memory limit as diagnostics.
-    let run (name: string) (o: PlanOptions) (p: Indexed) : PlanResult =
-        let empty diags =
+    /// Plans a checked problem with an optimizer under a name (a registered one, or a user-given path): times the
+    /// search, derives every figure from the tree, and reports an invalid tree, an optimizer that throws (TN0313,
+    /// never a silent fallback) or an unmet memory limit as diagnostics. `choose` returns the tree and the name of
+    /// what actually made it.
+    let runWith (name: string) (choose: Indexed -> PlanOptions -> string * Found) (o: PlanOptions) (p: Indexed) : PlanResult =
+        let empty chosen diags =
             { Problem = p
               Optimizer = name
+              Chosen = chosen
               Tree = None
               Steps = [||]
               Cost = None
               Slicing = None
               SearchMs = 0.0
               Diagnostics = diags }
-        match tryFind name with
-        | Result.Error d -> empty [ d ]
-        | Ok optimizer ->
-            let clock = Stopwatch.StartNew()
-            let found = optimizer p o
+        let clock = Stopwatch.StartNew()
+        let attempt f =
+            try
+                Ok(f ())
+            with
+            | :? OutOfMemoryException -> reraise ()
+            | e -> Result.Error e
+        let failed (e: exn) =
+            empty name [ Diagnostic.make optimizerFailed Range.none (sprintf "optimizer '%s' failed: %s" name e.Message)
+                         |> Diagnostic.withHint "this is a bug in the planner; try another --optimizer meanwhile" ]
+        match attempt (fun () -> choose p o) with
+        | Result.Error e -> failed e
+        | Ok (chosen, found) ->
+            let notes =
+                if name = "auto" then found.Notes @ [ Diagnostic.make autoChoice Range.none (sprintf "auto chose %s" chosen) ]
+                else found.Notes
             // Every optimizer's tree gets the single-operand reductions that pay (exact search already has them).
             let limit = o.MemoryLimit |> Option.map BigInteger
-            let found =
+            let tree =
                 match found.Tree with
-                | Some t when (ContractionTree.validate t).IsOk -> { found with Tree = Some(PlanReduce.leaves p o.Objective limit t) }
-                | _ -> found
-            match found.Tree |> Option.map (fun t -> t, ContractionTree.validate t) with
+                | Some t when (ContractionTree.validate t).IsOk -> Some(PlanReduce.leaves p o.Objective limit t)
+                | t -> t
+            match tree |> Option.map (fun t -> t, ContractionTree.validate t) with
             | Some (_, Result.Error why) ->
-                empty (found.Notes @ [ Diagnostic.make invalidTree Range.none (sprintf "%s: %s" name why) ])
+                empty chosen (notes @ [ Diagnostic.make invalidTree Range.none (sprintf "%s: %s" chosen why) ])
             | _ ->
-                let tree, slicing = fitLimit optimizer p o found.Tree
+                match attempt (fun () -> fitLimit (fun p o -> snd (choose p o)) p o tree) with
+                | Result.Error e -> failed e
+                | Ok (tree, slicing) ->
                 let ms = clock.Elapsed.TotalMilliseconds
                 let steps = tree |> Option.map (Cost.steps p) |> Option.defaultValue [||]
                 let cost = tree |> Option.map (fun t -> Cost.ofSteps p t steps)
@@ -211,12 +257,28 @@ module Plan =
                     | None, None -> None
                 { Problem = p
                   Optimizer = name
+                  Chosen = chosen
                   Tree = tree
                   Steps = steps
                   Cost = cost
                   Slicing = slicing
                   SearchMs = ms
-                  Diagnostics = found.Notes @ limitDiagnostics p o tree largest }
+                  Diagnostics = notes @ limitDiagnostics p o tree largest }
+
+    /// Plans a checked problem with the named optimizer (see `runWith`); an unknown name is a TN0300 error.
+    let run (name: string) (o: PlanOptions) (p: Indexed) : PlanResult =
+        match tryFind name with
+        | Result.Error d ->
+            { Problem = p; Optimizer = name; Chosen = name; Tree = None; Steps = [||]; Cost = None; Slicing = None
+              SearchMs = 0.0; Diagnostics = [ d ] }
+        | Ok optimizer ->
+            let choose = if name = "auto" then autoChoose else fun p o -> name, optimizer p o
+            runWith name choose o p
+
+    /// Plans a checked problem along a user-given path (pairwise steps in the linear convention, completed left
+    /// to right): the path is an optimizer like any other, named `path`.
+    let runPath (pairs: (int * int) array) (o: PlanOptions) (p: Indexed) : PlanResult =
+        runWith "path" (fun p o -> "path", PlanSweep.given pairs p o) o p
 
     /// True when the plan has a tree and no error.
     let succeeded (r: PlanResult) = r.Tree.IsSome && not (Diagnostic.hasErrors r.Diagnostics)

@@ -132,7 +132,7 @@ module PlanReport =
     let exactNumber (b: BigInteger) =
         if BigInteger.Abs b <= maxExactJson then b.ToString() else "\"" + b.ToString() + "\""
 
-    /// The JSON report: optimizer, flops, naive_flops, largest_intermediate, peak, write, backward_flops,
+    /// The JSON report: optimizer, chosen (what `auto` chose), flops, naive_flops, largest_intermediate, peak, write, backward_flops,
     /// activation_memory (exact: numbers up to 2^53, decimal
     /// strings beyond, see `exactNumber`), log10_flops and log10_naive_flops, path (linear pairs), ssa_path, search_ms and diagnostics.
     let jsonWith (scaling: Scaling option) (r: PlanResult) =
@@ -150,7 +150,9 @@ module PlanReport =
             w.WriteStartObject()
             w.WriteBoolean("ok", Plan.succeeded r)
             w.WriteString("optimizer", r.Optimizer)
+            w.WriteString("chosen", r.Chosen)
             w.WriteNumber("tensors", r.Problem.Inputs.Length)
+            let problem = r.Problem
             match r.Cost, r.Tree with
             | Some c, Some t ->
                 big "flops" c.Flops
@@ -186,6 +188,8 @@ module PlanReport =
                 | None -> ()
                 paths "path" (ContractionTree.toLinear t)
                 paths "ssa_path" (ContractionTree.toSsa t)
+                // What a backend executes: the one conversion to pairwise steps (`PairSteps.ofTree`).
+                paths "pairwise_path" (PairSteps.ofTree problem t |> Array.map (fun s -> [| s.Left; s.Right |]))
             | _ -> w.WriteNull "path"
             w.WriteNumber("search_ms", Math.Round(r.SearchMs, 3))
             match scaling with

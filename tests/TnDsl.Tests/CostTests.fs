@@ -120,3 +120,24 @@ let ``SSA and linear paths round-trip`` () =
         let back = ContractionTree.ofLinear t.Leaves (ContractionTree.toLinear t)
         back.Steps |> Array.map Array.sort = (t.Steps |> Array.map Array.sort)
         && ContractionTree.toLinear (ContractionTree.ofSsa t.Leaves (ContractionTree.toSsa t)) = ContractionTree.toLinear t)
+
+[<Fact>]
+let ``byte estimate of a three-matrix chain: forward is the element peak, training adds kept, gradients and transients`` () =
+    // A(ab) B(bc) C(cd), a=2 b=3 c=4 d=5, tree ((A B) C): inputs 6 + 12 + 20 = 38 elements; AB (8) alive with
+    // them: peak 46. Training keeps AB (8) for C's gradient, gradients of all inputs (38), and twice the largest
+    // intermediate (10): 38 + 8 + 38 + 20 = 104 elements.
+    let p = indexed "ab,bc,cd->ad" "2x3,3x4,4x5"
+    let t = ContractionTree.ofSsa 3 [| [| 0; 1 |]; [| 3; 2 |] |]
+    let e = PlanBytes.estimate p t [||] 4
+    Assert.Equal(BigInteger(38 * 4), e.Inputs)
+    Assert.Equal(BigInteger(46 * 4), e.Forward)
+    Assert.Equal(BigInteger(8 * 4), e.Kept)
+    Assert.Equal(BigInteger(38 * 4), e.Gradients)
+    Assert.Equal(BigInteger(104 * 4), e.Training)
+    // Sliced over c (4 slices): the whole inputs (38), a slice's AB (2) dropped once its result (10) exists, so
+    // 3 more at the slice's peak beyond its sliced inputs, and the 10-element accumulator; autograd keeps every
+    // slice's AB (4 × 2).
+    let c = System.Array.IndexOf(p.IndexNames, "c")
+    let s = PlanBytes.estimate p t [| c |] 8
+    Assert.Equal(BigInteger((38 + 3 + 10) * 8), s.Forward)
+    Assert.Equal(BigInteger(8 * 8), s.Kept)

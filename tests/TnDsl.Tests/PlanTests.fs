@@ -400,7 +400,7 @@ let ``greedy and partition plan large networks`` () =
     let g = Plan.run "greedy" PlanOptions.defaults chain
     Assert.True(Plan.succeeded g)
     Assert.Equal(9999, g.Tree.Value.Steps.Length)
-    let grid = match Problem.index Range.none (peps 12 12 2) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let grid = match Problem.index Range.none (peps 9 9 2) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
     let r = Plan.run "partition" PlanOptions.defaults grid
     Assert.True(Plan.succeeded r)
     Assert.Equal(Ok(), ContractionTree.validate r.Tree.Value)
@@ -637,7 +637,7 @@ let ``scaling of an MPS norm: flops grow as n^1 and chi^3, and a parameter whose
         let _, why = Assert.Single(s.Skipped)
         Assert.Contains("m=6", why)
         // The same in the JSON report.
-        let run = PlanApi.planTnNetwork net path [||] null "greedy" [||] 0L true true
+        let run = PlanApi.planTnNetwork net path [||] null "greedy" [||] PlanSettings.defaults true true
         Assert.Equal(0, run.ExitCode)
         use doc = Text.Json.JsonDocument.Parse run.Output
         let sc = doc.RootElement.GetProperty("scaling")
@@ -678,3 +678,63 @@ let ``the pruned connected search finds the same minimum as the unpruned one on 
         | _ -> None
     let pruned = flops PlanOptimal.solveWith
     pruned.IsSome && pruned = flops PlanOptimal.solveUnpruned
+
+[<Fact>]
+let ``hyper with a trial count gives the same tree serially and in parallel, and twice`` () =
+    let p = match Problem.index Range.none (peps 5 5 2) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let o = { PlanOptions.defaults with Trials = 12; Seed = 3 }
+    let a = Plan.run "hyper" o p
+    let b = Plan.run "hyper" o p
+    let c = Plan.run "hyper" { o with Parallel = false } p
+    Assert.Equal<int array array>(a.Tree.Value.Steps, b.Tree.Value.Steps)
+    Assert.Equal<int array array>(a.Tree.Value.Steps, c.Tree.Value.Steps)
+    // And no worse than the deterministic greedy it starts from.
+    Assert.True(a.Cost.Value.Flops <= (Plan.run "greedy" o p).Cost.Value.Flops)
+
+[<Fact>]
+let ``auto is reproducible: the same plan serially and in parallel`` () =
+    for p in [ peps 4 4 4; peps 6 6 2 ] do
+        let p = match Problem.index Range.none p with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+        let a = Plan.run "auto" PlanOptions.defaults p
+        let b = Plan.run "auto" { PlanOptions.defaults with Parallel = false } p
+        Assert.Equal<int array array>(a.Tree.Value.Steps, b.Tree.Value.Steps)
+
+[<Fact>]
+let ``auto takes the exact optimum on a 4x4 lattice with D = 4`` () =
+    let p = match Problem.index Range.none (peps 4 4 4) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let best = (Plan.run "optimal" PlanOptions.defaults p).Cost.Value.Flops
+    let auto = Plan.run "auto" PlanOptions.defaults p
+    Assert.Equal(best, auto.Cost.Value.Flops)
+    Assert.Contains(auto.Diagnostics, fun d -> d.Kind.Code = "TN0312" && d.Message.StartsWith "auto chose optimal")
+
+[<Property(MaxTest = 40)>]
+let ``subtree reconfiguration keeps the result and never raises the cost`` () =
+    Prop.forAll (arb 12 4) (fun s ->
+        let p = indexOf s
+        let start = (PlanGreedy.run p Double.PositiveInfinity 1.0 0.5 (Random 1)).Tree
+        let t = PlanHyper.reconfigure p Flops 4 3 start
+        ContractionTree.validate t = Ok()
+        && resultIndices p t = resultIndices p start
+        && Cost.flops p t <= Cost.flops p start)
+
+[<Fact>]
+let ``objectives are values: size minimises the largest intermediate, write the elements written`` () =
+    let p = match Problem.index Range.none (peps 3 4 3) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let by objective = (Plan.run "optimal" { PlanOptions.defaults with Objective = objective } p).Cost.Value
+    let flops, size, write = by Flops, by Size, by Write
+    Assert.True(size.LargestIntermediate <= flops.LargestIntermediate)
+    Assert.True(write.Write <= flops.Write)
+    Assert.True(flops.Flops <= size.Flops && flops.Flops <= write.Flops)
+
+[<Fact>]
+let ``a tight memory limit on a 9x9 lattice is met by slicing, every slice within it`` () =
+    let p = match Problem.index Range.none (peps 9 9 2) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let o = { PlanOptions.defaults with Trials = 16 }
+    let free = Plan.run "greedy" o p
+    let limit = free.Cost.Value.LargestIntermediate / BigInteger 16
+    let r = Plan.run "greedy" { o with MemoryLimit = Some(int64 limit) } p
+    Assert.True(Plan.succeeded r)
+    let s = r.Slicing.Value
+    Assert.True(s.LargestIntermediate <= limit)
+    Assert.Equal(s.SliceFlops * s.Slices, s.Flops)
+    Assert.True(s.Indices |> Array.forall (fun i -> not p.IsOutput[i]))

@@ -6,7 +6,8 @@ namespace TnDsl.Cli.Commands;
 
 /// <summary>
 /// <c>tn plan FILE.tn|FILE.json | --einsum "ab,bc->ac" --shapes "2x3,3x4" [--set k=v] [--network NAME]
-/// [--optimizer NAME] [--size batch=1000] [--memory-limit N] [--no-scaling] [--json]</c>: plans a contraction order and prints
+/// [--optimizer NAME] [--size batch=1000] [--memory-limit N] [--objective NAME] [--seed N] [--trials N]
+/// [--time-limit MS] [--no-scaling] [--json]</c>: plans a contraction order and prints
 /// its cost report.
 /// Exit codes: 0 planned, 1 the plan failed, 2 a usage error.
 /// </summary>
@@ -27,12 +28,18 @@ public static class PlanCommand
         var shapes = TnOptions.Text("--shapes", "SHAPES", "the operands' shapes for --einsum, e.g. \"2x3,3x4\"");
         var size = TnOptions.Size();
         var memoryLimit = TnOptions.OptionalInteger("--memory-limit",
-            "refuse plans whose largest intermediate has more elements than this [default: no limit]");
+            "the most elements an intermediate may have; a plan over it is sliced to fit where possible, else refused [default: no limit]");
+        var objective = TnOptions.Text("--objective", "NAME",
+            "what the search minimises: flops, size (largest intermediate), write (elements written), combo (flops + 64 x write) or combo:F [default: flops]");
+        var seed = TnOptions.Integer("--seed", 0, "the seed of randomised optimizers (random-greedy, partition, hyper, auto)", min: 0, max: int.MaxValue);
+        var trials = TnOptions.OptionalInteger("--trials", "trials of random-greedy and hyper [default: 128; auto sizes its own]");
+        var timeLimit = TnOptions.OptionalInteger("--time-limit",
+            "a wall-clock limit on the search in milliseconds; the plan then depends on the machine and its load [default: none, plans are reproducible]");
         var noScaling = TnOptions.Flag("--no-scaling", "leave out how the cost scales with each parameter of a .tn file");
         var json = TnOptions.Flag("--json", "print the plan as JSON");
         var command = new Command("plan", "plan a contraction order and report its cost (.tn, JSON or --einsum)")
         {
-            file, set, network, optimizer, einsum, shapes, size, memoryLimit, noScaling, json,
+            file, set, network, optimizer, einsum, shapes, size, memoryLimit, objective, seed, trials, timeLimit, noScaling, json,
         };
         command.Validators.Add(r =>
         {
@@ -49,13 +56,15 @@ public static class PlanCommand
         });
         Cli.SetAction(command, parse => Run(parse, parse.GetValue(file), parse.GetValue(einsum), parse.GetValue(shapes),
             parse.GetValue(network), parse.Pairs(set), parse.Sizes(size), parse.GetValue(optimizer)!,
-            parse.GetValue(memoryLimit) ?? 0, parse.GetValue(json), !parse.GetValue(noScaling)));
+            new PlanSettings(parse.GetValue(memoryLimit) ?? 0, parse.GetValue(objective) ?? "flops", (int)parse.GetValue(seed),
+                (int)Math.Min(int.MaxValue, parse.GetValue(trials) ?? 0), (int)Math.Min(int.MaxValue, parse.GetValue(timeLimit) ?? 0)),
+            parse.GetValue(json), !parse.GetValue(noScaling)));
         return command;
     }
 
     private static int Run(ParseResult parse, string? file, string? einsum, string? shapes, string? network,
         IReadOnlyList<KeyValuePair<string, string>> sets, KeyValuePair<string, long>[] sizes, string optimizer,
-        long memoryLimit, bool json, bool scaling)
+        PlanSettings settings, bool json, bool scaling)
     {
         var (output, err) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
         if (optimizer.Length == 0)
@@ -64,7 +73,7 @@ public static class PlanCommand
         {
             PlanRun run;
             if (einsum is not null)
-                run = PlanApi.planEinsum(einsum, shapes!, optimizer, sizes, memoryLimit, json);
+                run = PlanApi.planEinsum(einsum, shapes!, optimizer, sizes, settings, json);
             else if (file!.EndsWith(".tn", StringComparison.OrdinalIgnoreCase))
             {
                 if (!File.Exists(file)) throw new UsageException($"no such file: {file}");
@@ -72,10 +81,10 @@ public static class PlanCommand
                 foreach (var d in check.Diagnostics) err.WriteLine(d.Rendered);
                 if (check.HasErrors) return 1;
                 run = PlanApi.planTnNetwork(check.Network!, file, sets.ToArray(), network, optimizer,
-                    sizes, memoryLimit, json, scaling);
+                    sizes, settings, json, scaling);
             }
             else
-                run = PlanApi.planJsonFile(file, optimizer, sizes, memoryLimit, json);
+                run = PlanApi.planJsonFile(file, optimizer, sizes, settings, json);
             if (run.Output.Length > 0) output.Write(run.Output.EndsWith('\n') ? run.Output : run.Output + "\n");
             foreach (var m in run.Messages) err.WriteLine(m);
             return run.ExitCode;

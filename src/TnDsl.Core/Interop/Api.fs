@@ -322,15 +322,55 @@ type PlanRun =
         Messages: string array
     }
 
+/// Planner settings as a command line gives them, C#-shaped: plain values, zero or less meaning "not given".
+type PlanSettings =
+    {
+        /// The most elements an intermediate may have (a sliced plan counts one slice); ≤ 0: no limit.
+        MemoryLimit: int64
+        /// `flops`, `size`, `write`, `combo` (flops + 64 × write) or `combo:F`.
+        Objective: string
+        /// The seed of every random choice.
+        Seed: int
+        /// Trials of randomised optimizers; ≤ 0: the default (128).
+        Trials: int
+        /// A wall-clock limit on the search in milliseconds; ≤ 0: none. Breaks reproducibility.
+        TimeLimitMs: int
+    }
+
+/// Building and reading planner settings.
+module PlanSettings =
+    /// No memory limit, flops, seed 0, default trials, no time limit.
+    let defaults = { MemoryLimit = 0L; Objective = "flops"; Seed = 0; Trials = 0; TimeLimitMs = 0 }
+
+    /// The defaults with a memory limit (≤ 0: none).
+    let withMemoryLimit (limit: int64) = { defaults with MemoryLimit = limit }
+
+    /// The objective named by the settings, or a message saying which names are valid.
+    let objective (s: PlanSettings) : Result<Objective, string> =
+        match s.Objective.Trim().ToLowerInvariant() with
+        | "" | "flops" -> Ok Flops
+        | "size" -> Ok Size
+        | "write" -> Ok Write
+        | "combo" -> Ok(Combo 64.0)
+        | t when t.StartsWith "combo:" ->
+            match Double.TryParse(t.Substring 6, Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture) with
+            | true, f when f >= 0.0 && Double.IsFinite f -> Ok(Combo f)
+            | _ -> Result.Error(sprintf "combo needs a factor >= 0, as in combo:64 (got '%s')" (t.Substring 6))
+        | t -> Result.Error(sprintf "unknown objective '%s'; valid objectives: flops, size, write, combo, combo:F" t)
+
+    /// The planner options of the settings (the objective must be valid).
+    let toOptions (s: PlanSettings) (objective: Objective) =
+        { PlanOptions.defaults with
+            Objective = objective
+            MemoryLimit = (if s.MemoryLimit > 0L then Some s.MemoryLimit else None)
+            Seed = s.Seed
+            Trials = (if s.Trials > 0 then s.Trials else PlanOptions.defaults.Trials)
+            TimeLimitMs = (if s.TimeLimitMs > 0 then Some s.TimeLimitMs else None) }
+
 /// The C#-facing surface of the core: arrays and plain values, no F# options or lists.
 module PlanApi =
     /// The names of the registered optimizers.
     let optimizerNames () = Plan.names |> Array.ofList
-
-    let private options (memoryLimit: int64) (seed: int) =
-        { PlanOptions.defaults with
-            MemoryLimit = (if memoryLimit > 0L then Some memoryLimit else None)
-            Seed = seed }
 
     /// Renders errors and warnings (notes appear in the report itself) with `Rendering.render`.
     let private render (sources: SourceText list) (ds: Diagnostic list) =
@@ -338,22 +378,24 @@ module PlanApi =
         ds |> List.filter (fun d -> d.Kind.Level <> Info) |> List.map (Rendering.render find) |> Array.ofList
 
     let private planProblemWith (scaling: unit -> Scaling option) range sources (problem: Result<Problem, Diagnostic list>)
-                                (warnings: Diagnostic list) (optimizer: string) (memoryLimit: int64) (json: bool) =
-        match Plan.tryFind optimizer with
-        | Result.Error d -> { ExitCode = 2; Output = ""; Messages = render sources [ d ] }
-        | Ok _ ->
+                                (warnings: Diagnostic list) (optimizer: string) (settings: PlanSettings) (json: bool) =
+        match Plan.tryFind optimizer, PlanSettings.objective settings with
+        | Result.Error d, _ -> { ExitCode = 2; Output = ""; Messages = render sources [ d ] }
+        | _, Result.Error why ->
+            { ExitCode = 2; Output = ""; Messages = render sources [ Diagnostic.make PlanDiagnostics.badOption Range.none why ] }
+        | Ok _, Ok objective ->
             match problem |> Result.bind (Problem.index range) with
             | Result.Error ds -> { ExitCode = 1; Output = ""; Messages = render sources (warnings @ ds) }
             | Ok p ->
-                let r = Plan.run optimizer (options memoryLimit 0) p
+                let r = Plan.run optimizer (PlanSettings.toOptions settings objective) p
                 let r = { r with Diagnostics = warnings @ r.Diagnostics }
                 let sc = if Plan.succeeded r then scaling () else None
                 { ExitCode = (if Plan.succeeded r then 0 else 1)
                   Output = (if json then PlanReport.jsonWith sc r else PlanReport.textWith sc r)
                   Messages = render sources r.Diagnostics }
 
-    let private planProblem range sources problem warnings optimizer memoryLimit json =
-        planProblemWith (fun () -> None) range sources problem warnings optimizer memoryLimit json
+    let private planProblem range sources problem warnings optimizer settings json =
+        planProblemWith (fun () -> None) range sources problem warnings optimizer settings json
 
     let private sizeMap (sizes: KeyValuePair<string, int64> array) =
         sizes |> Array.map (fun kv -> kv.Key, kv.Value) |> Map.ofArray
@@ -361,8 +403,8 @@ module PlanApi =
     /// The largest JSON network file `planJsonFile` reads (256 MiB).
     let maxJsonBytes = 256L <<< 20
 
-    /// Plans a JSON network file; `sizes` replaces index sizes by name; `memoryLimit` ≤ 0 means none.
-    let planJsonFile (path: string) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (memoryLimit: int64) (json: bool) =
+    /// Plans a JSON network file; `sizes` replaces index sizes by name; `settings` carry the memory limit, objective, seed, trials and time limit.
+    let planJsonFile (path: string) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (settings: PlanSettings) (json: bool) =
         if not (File.Exists path) then
             { ExitCode = 2; Output = ""; Messages = [| sprintf "%s: error: no such file" path |] }
         else
@@ -396,14 +438,14 @@ module PlanApi =
                     |> List.map (fun (k, _) ->
                         Diagnostic.make PlanDiagnostics.unusedSize (Range.ofFile path) (sprintf "--size %s names no index" k))
                 | Result.Error _ -> []
-            planProblem (Range.ofFile path) [ SourceText(path, text) ] problem warnings optimizer memoryLimit json
+            planProblem (Range.ofFile path) [ SourceText(path, text) ] problem warnings optimizer settings json
 
     /// Plans einsum text with shapes (`"ab,bc->ac"`, `"2x3,3x4"`; ellipsis and size-1 broadcasting as in
     /// torch.einsum). Errors show the equation or the shapes with a caret under the mistake.
-    let planEinsum (spec: string) (shapes: string) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (memoryLimit: int64) (json: bool) =
+    let planEinsum (spec: string) (shapes: string) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (settings: PlanSettings) (json: bool) =
         let problem = Einsum.toProblem spec shapes |> Result.map (Problem.withSizes (Map.toList (sizeMap sizes)))
         let sources = [ SourceText(Einsum.equationFile, spec); SourceText(Einsum.shapesFile, shapes) ]
-        planProblem (Range.ofFile Einsum.equationFile) sources problem [] optimizer memoryLimit json
+        planProblem (Range.ofFile Einsum.equationFile) sources problem [] optimizer settings json
 
     /// The wall-clock budget of the scaling report, in milliseconds.
     let scalingBudgetMs = 3000L
@@ -445,7 +487,7 @@ module PlanApi =
             match Problem.index Range.none problem with
             | Ok p ->
                 let name = if p.Inputs.Length <= 12 then "optimal" else "greedy"
-                (Plan.run name (options 0L 0) p).Cost |> Option.map (fun c -> c.Flops)
+                (Plan.run name PlanOptions.defaults p).Cost |> Option.map (fun c -> c.Flops)
             | Result.Error _ -> None
         let exps, skipped = Plan.scalingWith ints rebuild plan
         { Exponents = exps; Skipped = skipped; Optimizer = "optimal up to 12 tensors, else greedy" }
@@ -453,12 +495,12 @@ module PlanApi =
     /// Plans a `.tn` network already checked from `path` with `overrides` and `network` (null for the last), and
     /// with `withScaling` reports the scaling in its integer parameters (see `scalingOf`).
     let planTnNetwork (view: NetworkView) (path: string) (overrides: KeyValuePair<string, string> array) (network: string | null)
-                      (optimizer: string) (sizes: KeyValuePair<string, int64> array) (memoryLimit: int64) (json: bool)
+                      (optimizer: string) (sizes: KeyValuePair<string, int64> array) (settings: PlanSettings) (json: bool)
                       (withScaling: bool) =
         let net = view.Flat
         let problem, warnings = PlanInput.ofNetwork net (sizeMap sizes)
         let scaling () = if withScaling then Some(scalingOf view path overrides network sizes) else None
-        planProblemWith scaling net.Range (List.ofSeq view.Sources.Values) (Ok problem) warnings optimizer memoryLimit json
+        planProblemWith scaling net.Range (List.ofSeq view.Sources.Values) (Ok problem) warnings optimizer settings json
 
     /// A flat network as a JSON network (the form `tn plan` reads); `sizes` sets dynamic dimensions by family.
     /// The JSON text is the output; a size override that names no dynamic family is a warning message.
@@ -467,9 +509,9 @@ module PlanApi =
         { ExitCode = 0; Output = PlanInput.toJson problem; Messages = render [] warnings }
 
     /// Plans a flat network (from the `.tn` front end); `sizes` sets dynamic dimensions by family (`batch`).
-    let planNetwork (view: NetworkView) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (memoryLimit: int64) (json: bool) =
+    let planNetwork (view: NetworkView) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (settings: PlanSettings) (json: bool) =
         let problem, warnings = PlanInput.ofNetwork view.Flat (sizeMap sizes)
-        planProblem view.Range (List.ofSeq view.Sources.Values) (Ok problem) warnings optimizer memoryLimit json
+        planProblem view.Range (List.ofSeq view.Sources.Values) (Ok problem) warnings optimizer settings json
 
 
 /// One pairwise step of a plan, for C#: positions in the current operand list (linear convention, Left < Right),
@@ -625,7 +667,9 @@ type Planner =
             let o =
                 { PlanOptions.defaults with
                     Seed = seed
-                    MemoryLimit = (if memoryLimit.HasValue then Some memoryLimit.Value else None) }
+                    MemoryLimit = (if memoryLimit.HasValue then Some memoryLimit.Value else None)
+                    // The pairwise steps below execute an unsliced tree, so the limit must hold without slicing.
+                    Slice = false }
             let r = Plan.run optimizer o p
             if not (Plan.succeeded r) then fail r.Diagnostics
             let idOf = p.IndexNames |> Array.mapi (fun k n -> n, k) |> dict

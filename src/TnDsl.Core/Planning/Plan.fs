@@ -44,8 +44,6 @@ module Plan =
     /// A note naming the optimizer `auto` chose.
     let autoChoice = Diagnostic.kind Info "TN0312" "auto planner choice"
 
-    let private estimateFlopsPerMs = 1e9
-
     /// An internal error: an optimizer threw. Planning stops with this error instead of falling back.
     let optimizerFailed = Diagnostic.kind Error "TN0313" "optimizer failed"
 
@@ -60,58 +58,81 @@ module Plan =
                 size[i] <- 1L
             Some { p with Size = size }
 
-    /// `auto` with the name of the candidate it chose. Tiny contractions get the better of greedy and bond-greedy; small networks (≤ 16
-    /// tensors) the exact search; larger ones the best, by the objective on the real problem, of random-greedy
-    /// under a budget of a tenth of the greedy plan's estimated run time at 1e12 flop/s (kept between 2 ms and
-    /// 2 s, spent as a deterministic number of trials), partition (from 64 tensors when the budget allows and no wide hyperindex), bond-greedy (which
-    /// finds sweeps along chains and trees), and greedy on the view with the batch indices at size 1; the best is
-    /// then polished by one pass of subtree reconfiguration (subtrees of 4).
+    /// The throughput at which a plan's flops are turned into the contraction time at stake: 1e10 flop/s, the
+    /// order of one CPU core's float32 matrix-multiply rate.
+    let stakesFlopsPerSecond = 1e10
+
+    /// The share of the contraction time at stake that `auto` lets planning cost.
+    let searchShare = 0.1
+
+    /// Work rates that turn that time into deterministic work bounds (orders of magnitude measured with
+    /// `bench/TnDsl.Bench -- hyper` on one core): subnetwork pairs of the exact search per second, and tensors
+    /// (one greedy or partition step each) of hyper trials per second.
+    let exactPairsPerSecond = 2e7
+    let trialTensorsPerSecond = 2e4
+
+    /// Floors and caps of `auto`'s work: the exact search looks at 5e4 to 2e8 subnetwork pairs, hyper runs 8 to
+    /// 1024 trials; below 8 trials' worth the stakes are too small for hyper and 16 random-greedy trials run instead.
+    let exactPairs = (5e4, 2e8)
+    let hyperTrials = (8, 1024)
+
+    /// `auto` with the name of the candidate it chose: a search whose budget follows the stakes and is the same on
+    /// any machine and load. The deterministic greedy plan estimates the contraction time at stake (its flops at
+    /// `stakesFlopsPerSecond`); a tenth of it, turned into work at the stated rates, bounds the exact search (in
+    /// subnetwork pairs) and hyper (in trials), each between a floor and a cap. The exact search is used whenever
+    /// it finishes within its bound; otherwise the best, by the objective (sliced under a memory limit), of greedy,
+    /// bond-greedy (sweeps along chains and trees), greedy on the view with the batch indices at size 1, and hyper
+    /// (or 16 random-greedy trials when the stakes are below 8 hyper trials). A `TimeLimitMs` in the options is
+    /// kept as an extra wall-clock stop, which makes the plan depend on the machine. The winner is polished by one
+    /// pass of subtree reconfiguration over subtrees of 4 (cheap; it finds the sweep along a chain).
     let autoChoose (p: Indexed) (o: PlanOptions) : string * Found =
         let n = p.Inputs.Length
+        let clock = Stopwatch.StartNew()
+        let found t = { Tree = Some t; Notes = [] }
         let greedyRun = PlanGreedy.bestGreedy p o
-        let greedyFlops = Math.Pow(2.0, greedyRun.Flops)
-        if n <= 2 || greedyFlops < 1e6 then
-            let bond = PlanSweep.bondGreedyTree p
-            if Cost.score o.Objective p bond < Cost.score o.Objective p greedyRun.Tree then
-                "bond-greedy", { Tree = Some bond; Notes = [] }
-            else
-                "greedy", { Tree = Some greedyRun.Tree; Notes = [] }
-        elif n <= 16 then
-            "optimal", PlanOptimal.optimal p o
+        if n <= 2 then "greedy", found greedyRun.Tree
         else
-            let budget = int (Math.Clamp(greedyFlops / estimateFlopsPerMs * 0.1, 2.0, 2000.0))
-            // The budget is spent as a number of trials (about 5 µs per tensor each), not as wall-clock time, so
-            // that equal inputs give equal plans: `tn plan` and every backend entry then agree.
-            let trials = int (Math.Clamp(float budget * 1000.0 / (5.0 * float n), 16.0, 100000.0))
-            let timed = { o with TimeLimitMs = None; Trials = trials }
-            let candidates =
-                [ yield "random-greedy", (fun () -> PlanGreedy.randomGreedy p timed)
-                  // Partition pays off on large regular networks; it is slow to start and poor around
-                  // a wide hyperindex (a batch), so it runs only with time to spare and no such index.
-                  let wide = p.Carriers |> Array.exists (fun c -> c.Length > PlanGreedy.hyperFanout)
-                  if n >= 64 && budget >= 250 && not wide then yield "partition", (fun () -> PlanPartition.partition p o)
-                  yield "bond-greedy", (fun () -> PlanSweep.bondGreedy p o)
-                  match unitBatch p with
-                  | Some unit -> yield "greedy@unit-batch", (fun () -> PlanGreedy.greedy unit o)
-                  | None -> () ]
-                |> List.choose (fun (name, f) -> (f ()).Tree |> Option.map (fun t -> name, t))
-            // The first of equally good candidates wins, so that ties keep the earlier choice.
-            let name, best =
-                candidates |> List.reduce (fun a b -> if Cost.score o.Objective p (snd b) < Cost.score o.Objective p (snd a) then b else a)
-            // One pass of subtree reconfiguration over subtrees of 4 (cheap, and it finds the expert's sweep along
-            // a chain: the environment meets each input before its weight).
-            let polished = PlanHyper.reconfigure p o.Objective 4 1 best
-            if Cost.score o.Objective p polished < Cost.score o.Objective p best then
-                name + "+reconfigure", { Tree = Some polished; Notes = [] }
-            else
-                name, { Tree = Some best; Notes = [] }
+            let seconds = Math.Pow(2.0, greedyRun.Flops) / stakesFlopsPerSecond * searchShare
+            let pairs = int64 (Math.Clamp(seconds * exactPairsPerSecond, fst exactPairs, snd exactPairs))
+            let exact =
+                if n > PlanOptimal.maxTensors then None
+                else
+                    match PlanOptimal.solveWithin pairs p o with
+                    | Ok (Some t) -> Some t
+                    | _ -> None
+            match exact with
+            | Some t -> sprintf "optimal (exact within %d subnetwork pairs)" pairs, found t
+            | None ->
+                let worth = seconds * trialTensorsPerSecond / float n
+                let left = o.TimeLimitMs |> Option.map (fun ms -> max 1 (ms - int clock.ElapsedMilliseconds))
+                let searched =
+                    if worth < float (fst hyperTrials) then
+                        "random-greedy (16 trials)", (PlanGreedy.randomGreedyRun p { o with Trials = 16; TimeLimitMs = left }).Tree
+                    else
+                        let trials = int (Math.Min(worth, float (snd hyperTrials)))
+                        sprintf "hyper (%d trials)" trials, PlanHyper.search p { o with Trials = trials; TimeLimitMs = left }
+                let candidates =
+                    [ yield searched
+                      yield "greedy", greedyRun.Tree
+                      yield "bond-greedy", PlanSweep.bondGreedyTree p
+                      match unitBatch p with
+                      | Some unit -> yield "greedy@unit-batch", (PlanGreedy.bestGreedy unit o).Tree
+                      | None -> () ]
+                // The first of equally good candidates wins.
+                let name, best =
+                    candidates |> List.reduce (fun a b -> if PlanHyper.score p o (snd b) < PlanHyper.score p o (snd a) then b else a)
+                // One pass of subtree reconfiguration over subtrees of 4 (cheap, and it finds the expert's sweep
+                // along a chain: the environment meets each input before its weight).
+                let polished = PlanHyper.reconfigureWithin o.MemoryLimit p o.Objective 4 1 best
+                if PlanHyper.score p o polished < PlanHyper.score p o best then name + "+reconfigure", found polished
+                else name, found best
 
     /// `auto`: see `autoChoose`.
     let auto: Optimizer = fun p o -> snd (autoChoose p o)
 
     /// Every optimizer by name, with a one-line description.
     let registry: (string * string * Optimizer) list =
-        [ "auto", "chooses by network size so that planning stays well under one contraction", auto
+        [ "auto", "exact search or hyper, with a deterministic work budget that follows the contraction's cost", auto
           "optimal", "exact minimum by dynamic programming over subnetworks", PlanOptimal.optimal
           "greedy", "cheapest pair first (memory-removed heuristic)", PlanGreedy.greedy
           "random-greedy", "best of seeded Boltzmann-sampled greedy runs, in parallel", PlanGreedy.randomGreedy

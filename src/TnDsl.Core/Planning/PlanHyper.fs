@@ -101,7 +101,9 @@ module PlanHyper =
     /// result of the node is unchanged, so every other step keeps its cost. Repeats until a pass finds nothing
     /// (at most `passes` passes).
     /// With `limit`, a replacement must keep its intermediates within it.
-    let reconfigureWithin (limit: int64 option) (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =
+    /// `stop` is asked before each node; when it says so the tree as rewritten so far is returned (a wall-clock
+    /// budget; deterministic callers pass a function that never stops).
+    let reconfigureUntil (stop: unit -> bool) (limit: int64 option) (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =
         let ids = Dictionary<string, int>()
         p.IndexNames |> Array.iteri (fun i n -> ids[n] <- i)
         let sizeOf (ix: int array) = ix |> Array.fold (fun acc i -> acc * BigInteger(p.Size[i])) BigInteger.One
@@ -116,7 +118,7 @@ module PlanHyper =
             let order = Cost.steps p tree |> Array.sortBy (fun s -> BigInteger.Negate s.Flops, s.Node) |> Array.map (fun s -> s.Node)
             let removed = HashSet<int>()
             for v in order do
-                if not (removed.Contains v) then
+                if not (removed.Contains v) && not (stop ()) then
                     // Grow the frontier from v's children by opening the largest internal node.
                     let frontier = List<int>(nodes.Kids[v])
                     let inner = List<int>([ v ])
@@ -179,7 +181,11 @@ module PlanHyper =
             if improved then tree <- toTree tree.Leaves nodes root
         tree
 
-    /// `reconfigureWithin` without a memory limit.
+    /// `reconfigureUntil` without a stop, within an optional memory limit.
+    let reconfigureWithin (limit: int64 option) (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) =
+        reconfigureUntil (fun () -> false) limit p objective k passes t
+
+    /// `reconfigureUntil` without a stop or a memory limit.
     let reconfigure (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) =
         reconfigureWithin None p objective k passes t
 
@@ -250,7 +256,7 @@ module PlanHyper =
                 ranked
                 |> Array.truncate 2
                 |> Array.map (fun (_, t, tree) ->
-                    let better = reconfigure p o.Objective 8 4 tree
+                    let better = reconfigureUntil spent None p o.Objective 8 4 tree
                     score p o better, t, better)
             let _, _, best = Array.append polished ranked |> Array.minBy (fun (s, t, _) -> s, t)
             best

@@ -28,6 +28,15 @@ module PlanOptimal =
 
     exception private OutOfTime
 
+    /// A deterministic bound on the work of one exact search: pairs of subnetworks looked at, across its parts.
+    type private WorkBudget(limit: int64) =
+        let mutable spent = 0L
+        /// Counts `k` pairs; raises when the bound is passed.
+        member _.Spend(k: int64) =
+            spent <- spent + k
+            if spent > limit then raise OutOfTime
+        member _.Spent = spent
+
     /// A part of the network as bit masks: tensor k of the part is bit k; indices on the same tensors with the
     /// same openness are fused into one group whose size is their product.
     type private Net =
@@ -277,7 +286,7 @@ module PlanOptimal =
                     if sub = 0UL then go <- false else sub <- (sub - 1UL) &&& rest
 
     /// Connected subnetworks only, each csg-cmp pair once, in an order valid for dynamic programming.
-    let private connected (net: Net) (t: Table) limit (cap: float) (objective: Objective) (budgetMs: int64) =
+    let private connected (net: Net) (t: Table) limit (cap: float) (objective: Objective) (budgetMs: int64) (budget: WorkBudget) =
         let n = net.Tensors.Length
         let full = if n = 64 then UInt64.MaxValue else (1UL <<< n) - 1UL
         let noBound = not (usesBound objective)
@@ -287,7 +296,9 @@ module PlanOptimal =
         let below i = if i >= 63 then UInt64.MaxValue else (1UL <<< (i + 1)) - 1UL
         let emitPair s1 s2 =
             work <- work + 1L
-            if work &&& 4095L = 0L && clock.ElapsedMilliseconds > budgetMs then raise OutOfTime
+            if work &&& 4095L = 0L then
+                budget.Spend 4096L
+                if clock.ElapsedMilliseconds > budgetMs then raise OutOfTime
             relaxPair net t limit cap objective full s1 s2
         // Non-empty subsets in increasing order, so a set's subsets are emitted before it: with the outer loop
         // over descending first vertex, both halves of every pair are final when the pair is emitted.
@@ -334,7 +345,7 @@ module PlanOptimal =
     /// does far less work than enumerating every connected complement (DPccp) and looking each one up. Sets of
     /// m tensors are final once all smaller sizes are paired, so the order is valid for dynamic programming.
     /// Explores the same trees as `connected` (adjacent halves only).
-    let private capped (net: Net) (t: Table) limit (cap: float) (objective: Objective) (budgetMs: int64) =
+    let private capped (net: Net) (t: Table) limit (cap: float) (objective: Objective) (budgetMs: int64) (budget: WorkBudget) =
         let n = net.Tensors.Length
         let full = if n = 64 then UInt64.MaxValue else (1UL <<< n) - 1UL
         let noBound = not (usesBound objective)
@@ -368,7 +379,8 @@ module PlanOptimal =
                     let ca = t.Cost1 ea
                     let za = t.Size ea
                     work <- work + int64 sb.Count
-                    if work > 1_000_000L then
+                    if work > 65536L then
+                        budget.Spend work
                         work <- 0L
                         if clock.ElapsedMilliseconds > budgetMs then raise OutOfTime
                     for y in (if k = m - k then x + 1 else 0) .. sb.Count - 1 do
@@ -437,7 +449,8 @@ module PlanOptimal =
                 if a <> b then parent[max a b] <- min a b
         Array.init n id |> Array.groupBy find |> Array.map snd
 
-    let private solveCore (pruned: bool) (exhaustive: int) (p: Indexed) (o: PlanOptions) : Result<ContractionTree option, string> =
+    let private solveCore (workLimit: int64) (pruned: bool) (exhaustive: int) (p: Indexed) (o: PlanOptions) : Result<ContractionTree option, string> =
+        let work = WorkBudget(workLimit)
         let n = p.Inputs.Length
         let limit = match o.MemoryLimit with Some l -> float l | None -> Double.PositiveInfinity
         let budget = int64 (defaultArg o.TimeLimitMs defaultBudgetMs)
@@ -472,14 +485,14 @@ module PlanOptimal =
                                         t
                                     else
                                         let cap = if pruned then upperBound p net o else Double.PositiveInfinity
-                                        if Double.IsPositiveInfinity cap then connected net t limit cap o.Objective budget
-                                        else capped net t limit cap o.Objective budget
+                                        if Double.IsPositiveInfinity cap then connected net t limit cap o.Objective budget work
+                                        else capped net t limit cap o.Objective budget work
                                         // The bound comes from trees that may use outer products, which this
                                         // search excludes; if it cut every tree, search again without it.
                                         if solved t || Double.IsPositiveInfinity cap then t
                                         else
                                             let t2 = newTable net o.Objective limit
-                                            connected net t2 limit Double.PositiveInfinity o.Objective budget
+                                            connected net t2 limit Double.PositiveInfinity o.Objective budget work
                                             t2
                                 let mutable e = 0
                                 if t.TryFind(full, &e) && not (Double.IsPositiveInfinity(t.Cost1 e)) then
@@ -499,16 +512,24 @@ module PlanOptimal =
                             steps.Add [| a; b |]
                             acc <- struct (sa * sb, n + steps.Count - 1)
                         Ok(Some { Leaves = n; Steps = steps.ToArray() })
-                with OutOfTime ->
+                with
+                | OutOfTime when work.Spent > workLimit ->
+                    Result.Error(sprintf "exact search passed its bound of %d subnetwork pairs" workLimit)
+                | OutOfTime ->
                     Result.Error(sprintf "exact search ran past its %d ms budget" budget)
 
     /// The exact search with parts up to `exhaustive` tensors searched over all trees and larger ones over
     /// connected subnetworks; None when the memory limit cannot be met, Error when beyond exact search.
-    let solveWith (exhaustive: int) (p: Indexed) (o: PlanOptions) = solveCore true exhaustive p o
+    let solveWith (exhaustive: int) (p: Indexed) (o: PlanOptions) = solveCore Int64.MaxValue true exhaustive p o
+
+    /// The exact search bounded by work instead of time (a bound of `workLimit` subnetwork pairs looked at), so
+    /// whether it finishes is the same on any machine and load: Error when it passes the bound.
+    let solveWithin (workLimit: int64) (p: Indexed) (o: PlanOptions) =
+        solveCore workLimit true exhaustiveUpTo p { o with TimeLimitMs = Some Int32.MaxValue }
 
     /// `solveWith` without the greedy upper bound: every connected subnetwork is searched (DPccp). Slower; the
     /// oracle that the pruned search is checked against.
-    let solveUnpruned (exhaustive: int) (p: Indexed) (o: PlanOptions) = solveCore false exhaustive p o
+    let solveUnpruned (exhaustive: int) (p: Indexed) (o: PlanOptions) = solveCore Int64.MaxValue false exhaustive p o
 
     /// The exact search (see the module): None when the memory limit cannot be met, Error beyond its reach.
     let solve p o = solveWith exhaustiveUpTo p o

@@ -87,6 +87,9 @@ module PlanReport =
             line "Total write" (sci c.Write + " elements")
             line "Backward FLOP count" (sci c.BackwardFlops)
             line "Activation memory" (sci c.ActivationMemory + " elements kept for backward")
+            let bytes = PlanBytes.estimate p r.Tree.Value (match r.Slicing with Some sl -> sl.Indices | None -> [||]) 4
+            line "Memory (float32)" (sprintf "%s bytes forward, %s training (inputs, kept intermediates, gradients)"
+                                        (sci bytes.Forward) (sci bytes.Training))
             match r.Slicing with
             | Some sl ->
                 line "Sliced indices" (sprintf "%s (%s slices)" (String.Join(" ", names p sl.Indices)) (sci sl.Slices))
@@ -165,6 +168,9 @@ module PlanReport =
                 big "write" c.Write
                 big "backward_flops" c.BackwardFlops
                 big "activation_memory" c.ActivationMemory
+                let bytes = PlanBytes.estimate result.Problem t (match result.Slicing with Some sl -> sl.Indices | None -> [||]) 4
+                big "forward_bytes_float32" bytes.Forward
+                big "training_bytes_float32" bytes.Training
                 match result.Slicing with
                 | Some sl ->
                     // "slicing": {"indices": ["k"], "slices": 4, "flops": …, "overhead": 1.2, "largest_intermediate": …}

@@ -136,7 +136,11 @@ public static class ConvAcStudy
             bool apart = a.Min() > b.Max() || b.Min() > a.Max();
             verdicts.Add(tasks[t].Name, tasks[t].Partition, Enumerable.Range(0, seeds).Average(s => baseline[t, s]),
                 byBound < 0 ? "tie" : Profiles[byBound].Name, byAccuracy < 0 ? "tie" : Profiles[byAccuracy].Name,
-                Math.Abs(diff), Significance.WelchT(a, b), Significance.PermutationP(a, b), apart ? "yes" : "no",
+                // One seed per network has no spread: no test can be made, and the table says so rather than print ±∞.
+                Math.Abs(diff),
+                seeds < 2 ? "n/a (1 seed: no spread)" : Significance.WelchT(a, b),
+                seeds < 2 ? "n/a (1 seed: no spread)" : Significance.PermutationP(a, b),
+                seeds < 2 ? "n/a (1 seed)" : apart ? "yes" : "no",
                 byBound >= 0 && byBound == byAccuracy ? "yes" : "no");
         }
 

@@ -102,15 +102,15 @@ public static class QcnnStudy
             clock.Stop();
             string folder = TnDsl.Data.Datasets.Folder(name);
             foreach (var r in rows)
-                epochs.Add(folder, r.Epoch, r.Loss, r.Accuracy, r.Entropy.Average(e => e.LeftRight), r.Entropy.Average(e => e.UpDown),
+                epochs.Add(folder, r.Epoch, r.Loss, r.Accuracy, r.Entropy.Average(e => e.LeftRight), Shown(r.Entropy.Average(e => e.UpDown)),
                     string.Join(" ", r.Entropy.Select(e => e.LeftRight.ToString("G3", System.Globalization.CultureInfo.InvariantCulture))),
                     string.Join(" ", r.Entropy.Select(e => e.UpDown.ToString("G3", System.Globalization.CultureInfo.InvariantCulture))));
             var loss = rows.Select(r => r.Loss).ToArray();
             var lr = rows.Select(r => r.Entropy.Average(e => e.LeftRight)).ToArray();
             var ud = rows.Select(r => r.Entropy.Average(e => e.UpDown)).ToArray();
             summary.Add(folder, Trainer.ParameterCount(model), history[^1].TestAccuracy, history.Sum(h => h.Seconds),
-                lr[^1], ud[^1], Pearson(lr, loss), Pearson(ud, loss),
-                Pearson(lr.Select(Math.Log10).ToArray(), loss), Pearson(ud.Select(Math.Log10).ToArray(), loss));
+                lr[^1], Shown(ud[^1]), Correlation(lr, loss), Correlation(ud, loss),
+                Correlation(lr.Select(Math.Log10).ToArray(), loss), Correlation(ud.Select(Math.Log10).ToArray(), loss));
             var at = rows.Select(r => (double)r.Epoch).ToArray();
             lossSeries.Add(new Series($"training loss ({folder})", at, loss));
             entropySeries.Add(new Series($"left|right ({folder})", at, lr.Select(Math.Log10).ToArray()));
@@ -128,6 +128,20 @@ public static class QcnnStudy
                 Console.Error.WriteLine(failure);
         }
         return (summary, epochs);
+    }
+
+    /// <summary>A table cell for a value that may not have been computed (an up|down entropy above the size
+    /// limit): the value, or "not computed" instead of NaN.</summary>
+    static object Shown(double v) => double.IsNaN(v) ? "not computed (above the size limit)" : v;
+
+    /// <summary>A table cell for the correlation of two series: Pearson's r from three points on (two points always
+    /// give ±1), else a note saying why there is none.</summary>
+    static object Correlation(double[] a, double[] b)
+    {
+        if (a.Length < 3)
+            return $"n/a ({a.Length} points: needs 3)";
+        double r = Pearson(a, b);
+        return double.IsNaN(r) ? "n/a (a constant or uncomputed series)" : r;
     }
 
     /// <summary>Pearson's correlation of two equally long series; NaN when either is constant or not finite.</summary>

@@ -422,6 +422,22 @@ let ``the fitted exponent of a matrix product in its size is 3`` () =
     Assert.Equal("flops ~ n^3.0", Plan.formatScaling exps)
 
 [<Fact>]
+let ``the scaling report tells an exponential from a power law`` () =
+    // n independent vectors of size 2, all open: the outer product writes 2^n entries.
+    let outer (values: (string * int64) list) =
+        let n = values |> List.find (fun (k, _) -> k = "n") |> snd |> int
+        let labels = Array.init n (fun i -> sprintf "i%d" i)
+        Some(Problem.create None (labels |> Array.map (fun l -> [| l |])) (labels |> Array.map (fun l -> l, 2L) |> Map.ofArray) labels)
+    let plan problem =
+        match Problem.index Range.none problem with
+        | Ok p -> (Plan.run "greedy" PlanOptions.defaults p).Cost |> Option.map (fun c -> c.Flops)
+        | _ -> None
+    let e = Assert.Single(Plan.scaling [ "n", 4L ] outer plan)
+    Assert.True(e.Exponential, sprintf "%A" e)
+    Assert.Equal(1.0, e.Rate, 1)
+    Assert.Matches(@"^flops ~ 2\^\((0\.9\d|1) n\)$", Plan.formatScaling [ e ])
+
+[<Fact>]
 let ``einsum accepts any Unicode letters, surrogate pairs included, and implies the output`` () =
     // α and the mathematical italic 𝑎 (a surrogate pair) are single indices.
     match Einsum.toProblem "α𝑎,𝑎β" "2x3,3x4" with

@@ -35,8 +35,15 @@ module Plan =
         { Parameter: string
           /// The values the parameter took and the flops planned at each.
           Points: (int64 * BigInteger) list
-          /// The least-squares slope of log flops against log value.
-          Exponent: float }
+          /// The least-squares slope of log flops against log value (the power of a polynomial).
+          Exponent: float
+          /// The least-squares slope of log2 flops against the value (the rate of an exponential: 2^(rate·n)).
+          Rate: float
+          /// True when the exponential form fits the points clearly better than the power law.
+          Exponential: bool
+          /// True when even log2 flops grows exponentially (a MERA's levels, whose width doubles each level); `Rate`
+          /// is then the slope of log2 log2 flops against the value.
+          DoublyExponential: bool }
 
     /// An internal error: an optimizer returned something that is not a valid tree.
     let invalidTree = Diagnostic.kind Error "TN0311" "optimizer returned an invalid tree"
@@ -322,13 +329,41 @@ module Plan =
                         | None -> sprintf "value %d cannot be scaled" value
                     Choice2Of2(name, why)
                 else
-                    let xs = points |> List.map (fun (v, _) -> log (float v))
-                    let ys = points |> List.map (fun (_, f) -> BigInteger.Log(BigInteger.Max(f, BigInteger.One)))
-                    let mx = List.average xs
-                    let my = List.average ys
-                    let sxy = List.map2 (fun x y -> (x - mx) * (y - my)) xs ys |> List.sum
-                    let sxx = xs |> List.sumBy (fun x -> (x - mx) * (x - mx))
-                    Choice1Of2 { Parameter = name; Points = points; Exponent = (if sxx = 0.0 then 0.0 else sxy / sxx) })
+                    let lnFlops = points |> List.map (fun (_, f) -> BigInteger.Log(BigInteger.Max(f, BigInteger.Parse "2")))
+                    // Three forms, each a line: ln flops against ln n (a power law), ln flops against n (an
+                    // exponential), ln ln flops against n (a doubly exponential). With three points at n, 2n, 4n each
+                    // fits its own form exactly and the others badly.
+                    let fit (xs: float list) (ys: float list) =
+                        let mx = List.average xs
+                        let my = List.average ys
+                        let sxy = List.map2 (fun x y -> (x - mx) * (y - my)) xs ys |> List.sum
+                        let sxx = xs |> List.sumBy (fun x -> (x - mx) * (x - mx))
+                        let slope = if sxx = 0.0 then 0.0 else sxy / sxx
+                        let residual = List.map2 (fun x y -> let e = y - (my + slope * (x - mx)) in e * e) xs ys |> List.sum
+                        let total = ys |> List.sumBy (fun y -> (y - my) * (y - my))
+                        // The share of the variation the line leaves unexplained (1 - R²), comparable across forms.
+                        slope, (if total = 0.0 then 0.0 else residual / total)
+                    let values = points |> List.map (fun (v, _) -> float v)
+                    let power, powerResidual = fit (values |> List.map log) lnFlops
+                    let rate, expResidual = fit values lnFlops
+                    let doubleRate, doubleResidual = fit values (lnFlops |> List.map (fun y -> log (y / log 2.0)))
+                    // A power law plus a constant (the output's size) also bends upwards at small values, so an
+                    // exponential must also fit clearly better, and the local power between the last two points must
+                    // be large (at least 6) and well above the first (x1.6): a polynomial's local power stays below
+                    // its degree.
+                    let local k =
+                        let (v0, _), (v1, _) = points[k], points[k + 1]
+                        (lnFlops[k + 1] - lnFlops[k]) / (log (float v1) - log (float v0))
+                    let bends = points.Length >= 3 && local (points.Length - 2) >= 6.0 && local (points.Length - 2) >= 1.6 * local 0
+                    let exponential = bends && rate > 0.0 && expResidual < 0.25 * powerResidual
+                    let doubly = bends && doubleRate > 0.0 && doubleResidual < 0.25 * min powerResidual expResidual
+                    Choice1Of2
+                        { Parameter = name
+                          Points = points
+                          Exponent = power
+                          Rate = (if doubly then doubleRate / log 2.0 else rate / log 2.0)
+                          Exponential = exponential || doubly
+                          DoublyExponential = doubly })
         (results |> List.choose (function Choice1Of2 e -> Some e | _ -> None)),
         (results |> List.choose (function Choice2Of2 s -> Some s | _ -> None))
 
@@ -341,6 +376,13 @@ module Plan =
             | None -> Result.Error "cannot rebuild"
         scalingWith parameters rebuild' plan |> fst
 
-    /// The scaling line: `flops ~ n^1.0 chi^3.0`.
+    /// The scaling line: `flops ~ n^1.0 chi^3.0`, `flops ~ 2^(0.52 L) d^4.0` where flops grow exponentially in L,
+    /// `2^2^(1 L)` where log2 flops does.
     let formatScaling (exps: Exponent list) =
-        "flops ~ " + String.Join(" ", exps |> List.map (fun e -> sprintf "%s^%.1f" e.Parameter e.Exponent))
+        let term (e: Exponent) =
+            if e.DoublyExponential then sprintf "2^2^(%.2g %s)" e.Rate e.Parameter
+            elif e.Exponential then sprintf "2^(%.2g %s)" e.Rate e.Parameter
+            // Two points fit any form: a steep power from two points may as well be an exponential.
+            elif e.Points.Length < 3 && e.Exponent > 6.0 then sprintf "%s^%.1f (2 points: or exponential)" e.Parameter e.Exponent
+            else sprintf "%s^%.1f" e.Parameter e.Exponent
+        "flops ~ " + String.Join(" ", exps |> List.map term)

@@ -203,6 +203,11 @@ module PlanReport =
                 for e in sc.Exponents do
                     w.WriteNumber(e.Parameter, Math.Round(e.Exponent, 4))
                 w.WriteEndObject()
+                // Parameters in which flops grow exponentially: log2 flops per unit of the parameter.
+                w.WriteStartObject "exponential_rates"
+                for e in sc.Exponents do
+                    if e.Exponential then w.WriteNumber(e.Parameter, Math.Round(e.Rate, 4))
+                w.WriteEndObject()
                 w.WriteStartObject "points"
                 for e in sc.Exponents do
                     w.WritePropertyName e.Parameter

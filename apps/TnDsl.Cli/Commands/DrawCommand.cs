@@ -42,33 +42,30 @@ public static class DrawCommand
         if (plan && cutName is not null) throw new UsageException("--cut draws the network, --plan its contraction tree: give one");
         if (!plan && optimizerName is not null) throw new UsageException("--optimizer goes with --plan");
         if (!File.Exists(file)) throw new UsageException($"no such file: {file}");
-        var check = Frontend.Check(file, sets, networkName!);
+        var check = Frontend.Check(file, sets, networkName);
         foreach (var d in check.Diagnostics) err.WriteLine(d.Rendered);
         if (check.HasErrors) return 1;
-        var net = check.SummaryOrNull.Network;
+        var net = check.Network!;
 
         ScottPlot.Plot picture;
         int width, height;
         if (plan)
         {
             var optimizer = optimizerName ?? "auto";
-            if (!TnDsl.Plan.names.Contains(optimizer))
-                throw new UsageException($"unknown optimizer '{optimizer}'; valid optimizers: {string.Join(", ", TnDsl.Plan.names)}");
-            var (problem, _) = PlanInput.ofNetwork(net.Flat, Microsoft.FSharp.Collections.MapModule.Empty<string, long>());
-            var indexed = ProblemModule.index(net.Range, problem);
-            if (indexed.IsError)
+            if (!Planner.OptimizerNames.Contains(optimizer))
+                throw new UsageException($"unknown optimizer '{optimizer}'; valid optimizers: {string.Join(", ", Planner.OptimizerNames)}");
+            PlanView planned;
+            try
             {
-                foreach (var d in indexed.ErrorValue) err.WriteLine(DiagnosticModule.headline(d));
+                planned = Planner.Plan(net, optimizer, null, 0);
+            }
+            catch (TnException e)
+            {
+                foreach (var d in e.Rendered) err.WriteLine(d);
                 return 1;
             }
-            var result = TnDsl.Plan.run(optimizer, PlanOptionsModule.defaults, indexed.ResultValue);
-            if (!TnDsl.Plan.succeeded(result))
-            {
-                foreach (var d in result.Diagnostics) err.WriteLine(DiagnosticModule.headline(d));
-                return 1;
-            }
-            var note = result.Diagnostics.FirstOrDefault(d => d.Kind.Level.IsInfo && d.Message.StartsWith("auto chose", StringComparison.Ordinal));
-            var chosen = note is null ? optimizer : $"{optimizer}: {note.Message["auto chose ".Length..]}";
+            var chosen = planned.Chosen == optimizer ? optimizer : $"{optimizer}: {planned.Chosen}";
+            var result = planned.Result;
             picture = NetworkPicture.Tree(result, net.Name, chosen);
             width = Math.Clamp(net.Tensors.Length * 28 + 500, 800, 2400);
             height = 700;

@@ -35,6 +35,7 @@ public static class Cli
         {
             CheckCommand.Create(),
             CutsCommand.Create(),
+            DrawCommand.Create(),
             PlanCommand.Create(),
             ExportCommand.Create(),
             RunCommand.Create(),
@@ -71,7 +72,14 @@ public static class Cli
         var parse = Create(HelpWidth(output)).Parse(args, ParserConfiguration);
         var configuration = new InvocationConfiguration { Output = output, Error = err, EnableDefaultExceptionHandler = false };
         if (parse.Action is ParseErrorAction)
-            return UsageError(parse, err, parse.Errors.Select(e => e.Message).Distinct().ToList());
+        {
+            // A mistyped option taken for the argument pushes the real argument out: report the option only.
+            var mistyped = parse.Errors.Any(e => e.Message.StartsWith(TnOptions.UnknownOption, StringComparison.Ordinal));
+            var messages = parse.Errors
+                .Where(e => !(mistyped && e.SymbolResult is CommandResult && parse.UnmatchedTokens.Any(t => !t.StartsWith('-') && e.Message.Contains($"'{t}'"))))
+                .Select(e => e.Message).Distinct().ToList();
+            return UsageError(parse, err, messages, mistyped ? [] : parse.UnmatchedTokens);
+        }
         return parse.Invoke(configuration);
     }
 
@@ -89,7 +97,7 @@ public static class Cli
         }
         catch (UsageException e)
         {
-            return UsageError(parse, err, [e.Message]);
+            return UsageError(parse, err, [e.Message], []);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -123,13 +131,13 @@ public static class Cli
     /// Writes each message as <c>tn VERB: message</c>, suggestions for mistyped tokens, then the verb's usage (its
     /// whole help where it only groups sub-commands) and a pointer to <c>--help</c>. Returns 2.
     /// </summary>
-    private static int UsageError(ParseResult parse, TextWriter err, IReadOnlyList<string> messages)
+    private static int UsageError(ParseResult parse, TextWriter err, IReadOnlyList<string> messages, IReadOnlyList<string> unmatched)
     {
         var verb = Verb(parse.CommandResult);
         var command = parse.CommandResult.Command;
         foreach (var m in messages)
             err.WriteLine($"{verb}: {m}");
-        foreach (var token in parse.UnmatchedTokens)
+        foreach (var token in unmatched)
             if (Suggest(command, token) is { Count: > 0 } near)
                 err.WriteLine($"{verb}: did you mean {string.Join(" or ", near)} (for '{token}')?");
         if (command.Action is null && command.Subcommands.Count > 0)

@@ -14,7 +14,29 @@ public static class TnOptions
 {
     /// <summary>The <c>FILE</c> argument of a verb that reads a <c>.tn</c> file.</summary>
     public static Argument<string> TnFile(string description = "the .tn file to read") =>
-        new("FILE") { Description = description };
+        new Argument<string>("FILE") { Description = description }.NotAnOption();
+
+    /// <summary>The start of the message for a mistyped option where an argument was expected.</summary>
+    internal const string UnknownOption = "unknown option";
+
+    /// <summary>
+    /// Refuses a value of <paramref name="argument"/> that looks like an option (<c>-x</c>, <c>--xyz</c>; not a lone
+    /// <c>-</c> or a negative number): System.CommandLine would take a mistyped option for the argument, so that
+    /// <c>tn cuts --jsno</c> would read a file named <c>--jsno</c>. The error names it, with a suggestion.
+    /// </summary>
+    public static Argument<T> NotAnOption<T>(this Argument<T> argument)
+    {
+        argument.Validators.Add(r =>
+        {
+            foreach (var token in r.Tokens.Select(t => t.Value))
+                if (token.Length > 1 && token[0] == '-' && !char.IsDigit(token[1]) && token[1] != '.')
+                {
+                    var near = r.Parent is CommandResult c ? Cli.Suggest(c.Command, token) : [];
+                    r.AddError($"{UnknownOption} '{token}'" + (near.Count > 0 ? $"; did you mean {string.Join(" or ", near)}?" : ""));
+                }
+        });
+        return argument;
+    }
 
     /// <summary>
     /// <c>--set name=value</c>: overrides a parameter of the network; repeatable, and one value may hold several
@@ -84,6 +106,28 @@ public static class TnOptions
             Description = description,
             HelpName = "N",
             CustomParser = r => ParseInteger(r, name, min, long.MaxValue),
+        };
+
+    /// <summary>
+    /// An option that takes an <c>int</c> from <paramref name="min"/> up (to <see cref="int.MaxValue"/>), shown with
+    /// its default.
+    /// </summary>
+    public static Option<int> Int(string name, int fallback, string description, int min = 1, params string[] aliases) =>
+        new(name, aliases)
+        {
+            Description = description,
+            HelpName = "N",
+            DefaultValueFactory = _ => fallback,
+            CustomParser = r => (int)ParseInteger(r, name, min, int.MaxValue),
+        };
+
+    /// <summary>An option that takes an <c>int</c> from <paramref name="min"/> up, absent when not given.</summary>
+    public static Option<int?> OptionalInt(string name, string description, int min = 1) =>
+        new(name)
+        {
+            Description = description,
+            HelpName = "N",
+            CustomParser = r => (int)ParseInteger(r, name, min, int.MaxValue),
         };
 
     /// <summary>An option that takes a finite number, positive when <paramref name="positive"/>, shown with its default.</summary>

@@ -1,4 +1,3 @@
-using Microsoft.FSharp.Core;
 using TnDsl.Testing;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -45,10 +44,7 @@ public static class SpecCheck
         options ??= new SpecCheckOptions();
         var dtype = options.DType;
         SpecCheckOptions.ToDType(dtype);
-        var impl = new Implementation(
-            FuncConvert.FromFunc<SpecSample, SpecOutput>(s => Forward(forward, s, dtype)),
-            FSharpOption<FSharpFunc<SpecSample, FSharpFunc<Dense, FSharpOption<Dense>[]>>>.Some(
-                FuncConvert.FromFunc<SpecSample, Dense, FSharpOption<Dense>[]>((s, cot) => Gradient(forward, s, cot, dtype))));
+        var impl = SpecInterop.Implementation(s => Forward(forward, s, dtype), (s, cot) => Gradient(forward, s, cot, dtype));
         var outcome = SpecRun.check(specPath, impl, options.ToCore());
         return outcome switch
         {
@@ -69,8 +65,7 @@ public static class SpecCheck
         options ??= new SpecCheckOptions();
         var dtype = options.DType;
         var core = options.ToCore();
-        var impl = SpecRun.overPlans(core, FuncConvert.FromFunc<SpecSample, string, Tuple<int, int>[], SpecOutput>((s, name, path) =>
-            Forward(t => forward(t, name, path.Select(p => (p.Item1, p.Item2)).ToArray()), s, dtype)));
+        var impl = SpecInterop.OverPlans(core, (s, name, path) => Forward(t => forward(t, name, path), s, dtype));
         if (SpecRun.check(specPath, impl, core) is SpecOutcome.Failed f)
             throw new SpecCheckFailedException(f.Item);
     }
@@ -104,7 +99,7 @@ public static class SpecCheck
 
     /// The gradient of Σ cotangent ⊙ forward with respect to every tensor, by autograd; a tensor the result does
     /// not depend on gets zeros.
-    static FSharpOption<Dense>[] Gradient(Func<SpecTensors, Tensor> forward, SpecSample s, Dense cotangent, ScalarType dtype)
+    static Dense[] Gradient(Func<SpecTensors, Tensor> forward, SpecSample s, Dense cotangent, ScalarType dtype)
     {
         using var scope = NewDisposeScope();
         using var enabled = enable_grad();
@@ -119,7 +114,7 @@ public static class SpecCheck
         {
             var g = leaf.grad;
             var data = g is null ? new double[s.Values[k].Data.Length] : ToArray(g);
-            return FSharpOption<Dense>.Some(new Dense(s.Values[k].Labels, s.Values[k].Shape, data));
+            return new Dense(s.Values[k].Labels, s.Values[k].Shape, data);
         }).ToArray();
     }
 }

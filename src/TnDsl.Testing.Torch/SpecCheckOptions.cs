@@ -1,5 +1,3 @@
-using Microsoft.FSharp.Collections;
-using Microsoft.FSharp.Core;
 using TnDsl.Testing;
 using static TorchSharp.torch;
 
@@ -68,14 +66,7 @@ public sealed record SpecCheckOptions
     /// <summary>The engine's options.</summary>
     internal SpecOptions ToCore()
     {
-        var ranges = MapModule.OfSeq(Ranges.Select(kv => Tuple.Create(kv.Key, Tuple.Create(kv.Value.Min, kv.Value.Max))));
-        var tolerance = RelativeTolerance is null && AbsoluteTolerance is null
-            ? FSharpOption<Tolerance>.None
-            : FSharpOption<Tolerance>.Some(new Tolerance(RelativeTolerance ?? 0.0, AbsoluteTolerance ?? 0.0));
-        return new SpecOptions(
-            MaxTest, ToDType(DType), ranges, MaxBatch,
-            Network is null ? FSharpOption<string>.None : FSharpOption<string>.Some(Network),
-            Replay is { } r ? FSharpOption<int>.Some(r) : FSharpOption<int>.None,
-            tolerance, WorkLimit, MaxShrinks, CheckRanks, CheckGradients, GradientEntries);
+        return SpecInterop.Options(MaxTest, ToDType(DType), Ranges.ToDictionary(kv => kv.Key, kv => (kv.Value.Min, kv.Value.Max)), MaxBatch,
+            Network, Replay, RelativeTolerance, AbsoluteTolerance, WorkLimit, MaxShrinks, CheckRanks, CheckGradients, GradientEntries);
     }
 }

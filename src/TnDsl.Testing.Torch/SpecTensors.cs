@@ -1,3 +1,4 @@
+using TnDsl.Api;
 using TnDsl.Testing;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -17,6 +18,7 @@ public sealed class SpecTensors
     internal SpecTensors(SpecSample sample, Tensor[] tensors)
     {
         Sample = sample;
+        Network = new NetworkView(sample.Network);
         this.tensors = tensors;
     }
 
@@ -24,7 +26,7 @@ public sealed class SpecTensors
     public SpecSample Sample { get; }
 
     /// <summary>The network at the drawn parameters.</summary>
-    public FlatNetwork Network => Sample.Network;
+    public NetworkView Network { get; }
 
     /// <summary>The tensors in network order (tensor id).</summary>
     public IReadOnlyList<Tensor> All => tensors;
@@ -46,8 +48,16 @@ public sealed class SpecTensors
     /// <summary>The tensors of a family (<c>A</c> for <c>A[0]</c>, <c>A[1]</c>, …) in subscript order.</summary>
     public IReadOnlyList<Tensor> Family(string family) =>
         Network.Tensors.Where(t => t.Family == family)
-            .OrderBy(t => t.Subscripts, Comparer<Microsoft.FSharp.Collections.FSharpList<int>>.Create((a, b) => ((IComparable)a).CompareTo(b)))
+            .OrderBy(t => t.Subscripts, Comparer<int[]>.Create(Lexicographic))
             .Select(t => tensors[t.Id]).ToArray();
+
+    static int Lexicographic(int[] a, int[] b)
+    {
+        for (int i = 0; i < Math.Min(a.Length, b.Length); i++)
+            if (a[i] != b[i])
+                return a[i].CompareTo(b[i]);
+        return a.Length.CompareTo(b.Length);
+    }
 
     /// <summary>An integer parameter of the spec at this case (drawn, or the spec's default).</summary>
     public long Parameter(string name) => Sample.Parameter(name);

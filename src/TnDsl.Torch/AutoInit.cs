@@ -1,3 +1,4 @@
+using TnDsl.Api;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TnDsl.Torch.ScalarOps;
@@ -66,7 +67,7 @@ public static class AutoInit
         };
 
     /// <summary>Rescales the auto weights of <paramref name="module"/> (made from their bases) as derived above.</summary>
-    internal static IReadOnlyDictionary<string, double> Scale(NetworkModule module, IReadOnlyList<(int, int)> path, IReadOnlyDictionary<string, InitSpec> bases)
+    internal static IReadOnlyDictionary<string, double> Scale(NetworkModule module, PlanView plan, IReadOnlyDictionary<string, InitSpec> bases)
     {
         var spec = module.Spec;
         var carriers = new int[spec.Indices.Length];
@@ -95,7 +96,7 @@ public static class AutoInit
         };
         using var scope = NewDisposeScope();
         using var unused = new Generator(0);
-        using var second = new NetworkModule(moments, path, new NetworkModuleOptions { DType = ScalarType.Float64, MeasureKernels = false });
+        using var second = new NetworkModule(moments, plan, new NetworkModuleOptions { DType = ScalarType.Float64, MeasureKernels = false });
         using (no_grad())
         {
             foreach (var (name, buffer) in second.named_buffers())

@@ -17,7 +17,7 @@ public static class DataCommand
         {
             Description = "where to install [default: the data directory that tn data status shows]",
             Arity = ArgumentArity.ZeroOrOne,
-        };
+        }.NotAnOption();
         var setup = new Command("setup", "install MNIST and Fashion-MNIST (runs scripts/setup-data.sh)") { dir };
         Cli.SetAction(setup, parse => Setup(parse.GetValue(dir)));
         var status = new Command("status", "say where the data directory is and what is installed (exit 1 when something is missing)");

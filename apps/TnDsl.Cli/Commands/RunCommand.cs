@@ -1,5 +1,6 @@
 namespace TnDsl.Cli.Commands;
 
+using TnDsl.Api;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
@@ -28,17 +29,17 @@ public static class RunCommand
         var dtype = TnOptions.Choice("--dtype", "the floating-point type of weights and inputs", "float32", "float64");
         var batch = TnOptions.OptionalInteger("--batch", "the batch size [default: the size the file gives its dynamic index, else 1]");
         var seed = TnOptions.Integer("--seed", 0, "seed of the weights' initialisation and the random inputs", min: long.MinValue);
-        var repeat = TnOptions.Integer("--repeat", 10, "timed calls; the median is reported");
+        var repeat = TnOptions.Int("--repeat", 10, "timed calls; the median is reported");
         var optimizer = TnOptions.Optimizer();
-        var threads = TnOptions.OptionalInteger("--threads", "TorchSharp CPU threads [default: TorchSharp's, usually the core count]");
+        var threads = TnOptions.OptionalInt("--threads", "TorchSharp CPU threads [default: TorchSharp's, usually the core count]");
         var command = new Command("run", "build the network's TorchSharp module and time it on random inputs")
         {
             file, set, network, device, dtype, batch, seed, repeat, optimizer, threads,
         };
         Cli.SetAction(command, parse => Run(parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network),
             parse.GetValue(device)!, parse.GetValue(dtype) == "float64" ? ScalarType.Float64 : ScalarType.Float32,
-            parse.GetValue(batch), parse.GetValue(seed), (int)Math.Min(parse.GetValue(repeat), int.MaxValue),
-            parse.GetValue(optimizer)!, (int?)parse.GetValue(threads)));
+            parse.GetValue(batch), parse.GetValue(seed), parse.GetValue(repeat),
+            parse.GetValue(optimizer)!, parse.GetValue(threads)));
         return command;
     }
 
@@ -63,9 +64,10 @@ public static class RunCommand
         var clock = Stopwatch.StartNew();
         try
         {
-            var (net, warnings) = NetworkAdapter.Check(file, null, overrides, networkName);
-            foreach (var w in warnings)
-                Console.Error.WriteLine(w);
+            var check = Frontend.Check(file, overrides, networkName);
+            foreach (var d in check.Diagnostics.Where(d => !d.IsError))
+                Console.Error.WriteLine(d.Rendered);
+            var net = check.OrThrow();
             module = NetworkModules.FromNetwork(net, new NetworkBuildOptions
             {
                 Optimizer = optimizer,
@@ -74,11 +76,11 @@ public static class RunCommand
                 Module = new NetworkModuleOptions { Device = device, DType = dtype, Seed = seed },
             });
         }
-        catch (NetworkBuildException e)
+        catch (TnException e)
         {
-            foreach (var d in e.Diagnostics)
+            foreach (var d in e.Rendered)
                 Console.Error.WriteLine(d);
-            Console.Error.WriteLine($"tn run: {e.Message.Split(Environment.NewLine)[0]}");
+            Console.Error.WriteLine($"tn run: {e.Summary}");
             return 1;
         }
         catch (MemoryLimitException e)
@@ -114,7 +116,7 @@ public static class RunCommand
 
     private static void Report(NetworkModule module, Device device, ScalarType dtype, long? batch, long seed, int repeat, double buildSeconds)
     {
-        var figures = module.PlanFigures!;
+        var plan = module.ExecutionPlan;
         bool hasBatch = module.Spec.Indices.Any(i => i.IsDynamic);
         long n = batch ?? module.Spec.Indices.Where(i => i.IsDynamic).Select(i => i.Size).DefaultIfEmpty(1).Max();
         using var generator = new Generator((ulong)seed + 1);
@@ -137,8 +139,8 @@ public static class RunCommand
             });
             if (module.ParameterCount > 0)
                 // Backward keeps the activations and makes a gradient per parameter.
-                MemoryGuard.Check(MemoryGuard.Bytes(figures.ActivationMemory + module.ParameterCount, dtype),
-                    $"{module.Spec.Name}: the backward pass ({figures.ActivationMemory:N0} activation elements kept, {module.ParameterCount:N0} gradients)");
+                MemoryGuard.Check(MemoryGuard.Bytes(plan.ActivationMemory + module.ParameterCount, dtype),
+                    $"{module.Spec.Name}: the backward pass ({plan.ActivationMemory:N0} activation elements kept, {module.ParameterCount:N0} gradients)");
             double? backward = module.ParameterCount == 0 ? null : Median(repeat, device, () =>
             {
                 module.zero_grad();
@@ -151,9 +153,8 @@ public static class RunCommand
             w.WriteLine($"  inputs      {(module.Inputs.Count == 0 ? "none" : string.Join(", ", module.Inputs.Select(Describe)))}");
             w.WriteLine($"  output      [{string.Join(", ", y.shape)}]  ({string.Join(", ", Abbreviate(module.OutputLegs))})");
             w.WriteLine($"  parameters  {module.ParameterCount:N0} trainable scalars in {module.ParameterNames.Count} tensors");
-            var note = figures.Notes.FirstOrDefault(m => m.Contains("auto chose"));
-            w.WriteLine($"  plan        {figures.Optimizer}{(note is null ? "" : " (" + note[(note.IndexOf("auto chose", StringComparison.Ordinal) + 5)..] + ")")}: " +
-                        $"{Figure(figures.Flops)} flops, largest intermediate {Figure(figures.LargestIntermediate)} elements, {module.Plan.Count} steps{(hasBatch ? $" (batch {n})" : "")}");
+            w.WriteLine($"  plan        {plan.Optimizer}{(plan.Chosen == plan.Optimizer ? "" : $" (chose {plan.Chosen})")}: " +
+                        $"{Figure(plan.Flops)} flops, largest intermediate {Figure(plan.LargestIntermediate)} elements, {module.Plan.Count} steps{(hasBatch ? $" (batch {n})" : "")}");
             w.WriteLine($"  kernels     {string.Join(", ", module.Plan.GroupBy(p => p.Kernel).OrderBy(g => g.Key).Select(g => $"{g.Key.ToString().ToLowerInvariant()} {g.Count()}"))} (measured on the first call)");
             w.WriteLine($"  build       {buildSeconds * 1e3:F0} ms (check, plan, initialise); first call {first * 1e3:F1} ms (measures kernels)");
             var per = hasBatch ? $"per batch of {n}" : "per call";

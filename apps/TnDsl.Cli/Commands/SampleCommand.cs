@@ -14,8 +14,8 @@ public static class SampleCommand
     /// <summary>The <c>sample</c> verb; it reports on the console.</summary>
     public static Command Create()
     {
-        var model = new Argument<string>("MODEL") { Description = "a checkpoint.bin written by tn train born-machine, or its directory" };
-        var count = TnOptions.Integer("--count", 64, "how many samples to draw", aliases: "-n");
+        var model = new Argument<string>("MODEL") { Description = "a checkpoint.bin written by tn train born-machine, or its directory" }.NotAnOption();
+        var count = TnOptions.Int("--count", 64, "how many samples to draw", 1, "-n");
         var output = new Option<string>("--output", "-o")
         {
             Description = "the PNG grid to write",
@@ -23,8 +23,8 @@ public static class SampleCommand
             DefaultValueFactory = _ => "samples.png",
         };
         var seed = TnOptions.Integer("--seed", 1, "seed of the sampler", min: 0);
-        var columns = TnOptions.OptionalInteger("--columns", "images per row of the grid [default: √count, rounded up]");
-        var scale = TnOptions.Integer("--scale", 4, "pixels per image pixel");
+        var columns = TnOptions.OptionalInt("--columns", "images per row of the grid [default: √count, rounded up]");
+        var scale = TnOptions.Int("--scale", 4, "pixels per image pixel");
         var plot = TnOptions.Text("--plot", "FILE.png", "also write the run's NLL per loop, against the authors' figure");
         var command = new Command("sample", "draw samples from a trained Born machine into a PNG grid")
         {
@@ -32,15 +32,12 @@ public static class SampleCommand
         };
         Cli.SetAction(command, parse =>
         {
-            int n = Int(parse.GetValue(count));
+            int n = parse.GetValue(count);
             return Run(parse.GetRequiredValue(model), n, parse.GetValue(output)!, (ulong)parse.GetValue(seed),
-                Int(parse.GetValue(columns) ?? (long)Math.Ceiling(Math.Sqrt(n))), Int(parse.GetValue(scale)), parse.GetValue(plot));
+                parse.GetValue(columns) ?? (int)Math.Ceiling(Math.Sqrt(n)), parse.GetValue(scale), parse.GetValue(plot));
         });
         return command;
     }
-
-    /// <summary>A count that the option parsers have already checked to be positive, as an int.</summary>
-    static int Int(long value) => (int)Math.Min(value, int.MaxValue);
 
     static int Run(string model, int count, string output, ulong seed, int columns, int scale, string? plot)
     {

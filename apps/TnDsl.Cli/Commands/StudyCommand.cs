@@ -25,7 +25,8 @@ public static class StudyCommand
     /// </summary>
     sealed class Common
     {
-        public readonly Option<long> Epochs, Batch, Seed, Test;
+        public readonly Option<int> Epochs, Batch;
+        public readonly Option<long> Seed, Test;
         public readonly Option<long>? Train;
         public readonly Option<double> Lr;
         public readonly Option<string>? Dataset;
@@ -36,8 +37,8 @@ public static class StudyCommand
 
         public Common(int epochs, double lr, long? train, long test, string? dataset, params string[] datasets)
         {
-            Epochs = TnOptions.Integer("--epochs", epochs, "passes over the training set");
-            Batch = TnOptions.Integer("--batch", 100, "examples per optimisation step");
+            Epochs = TnOptions.Int("--epochs", epochs, "passes over the training set");
+            Batch = TnOptions.Int("--batch", 100, "examples per optimisation step");
             Lr = TnOptions.Number("--lr", lr, "Adam's learning rate");
             Seed = TnOptions.Integer("--seed", 1, "seed of the initialisation and the shuffling");
             Train = train is { } n ? TnOptions.Integer("--train", n, "training examples used (the first N)") : null;
@@ -56,8 +57,8 @@ public static class StudyCommand
 
         public TrainSettings Settings(ParseResult parse) => new()
         {
-            Epochs = Int(parse.GetValue(Epochs)),
-            BatchSize = Int(parse.GetValue(Batch)),
+            Epochs = parse.GetValue(Epochs),
+            BatchSize = parse.GetValue(Batch),
             LearningRate = parse.GetValue(Lr),
             Seed = parse.GetValue(Seed),
             Progress = !parse.GetValue(NoProgress),
@@ -70,8 +71,6 @@ public static class StudyCommand
             var d => [TnDsl.Data.Datasets.Parse(d!)!.Value],
         };
     }
-
-    static int Int(long value) => (int)Math.Min(value, int.MaxValue);
 
     /// <summary>A study's sub-command: the shared options, its own, and an action that prints its tables.</summary>
     static Command Study(string name, string description, Common common, Option[] own, Func<ParseResult, Func<ResultTable[]>> job)
@@ -89,7 +88,7 @@ public static class StudyCommand
                     table.Print();
                 return 0;
             }
-            catch (Exception e) when (e is DataMissingException or StudyException or LayerException or IdxFormatException or NotSupportedException)
+            catch (Exception e) when (e is DataMissingException or StudyException or TnDsl.Api.TnException or IdxFormatException or NotSupportedException)
             {
                 Console.Error.WriteLine($"tn study {name}: {e.Message}");
                 return 1;
@@ -118,7 +117,7 @@ public static class StudyCommand
     static Command TtMlp()
     {
         var common = new Common(epochs: 2, lr: 1e-3, train: 60000, test: 10000, dataset: "fashion", "mnist");
-        var rank = TnOptions.Integer("--rank", 8, "the TT rank of examples/mpo-linear.tn");
+        var rank = TnOptions.Int("--rank", 8, "the TT rank of examples/mpo-linear.tn");
         return Study("tt-mlp", "MLP 784-256-10 on Fashion-MNIST: dense hidden layer vs examples/mpo-linear.tn", common, [rank],
             parse =>
             {
@@ -127,7 +126,7 @@ public static class StudyCommand
                     Dataset = common.Datasets(parse).Single(),
                     TrainLimit = parse.GetValue(common.Train!),
                     TestLimit = parse.GetValue(common.Test),
-                    Rank = Int(parse.GetValue(rank)),
+                    Rank = parse.GetValue(rank),
                     Train = common.Settings(parse),
                     OutputDirectory = parse.GetValue(common.Out),
                 };
@@ -160,8 +159,8 @@ public static class StudyCommand
     static Command Qcnn()
     {
         var common = new Common(epochs: 5, lr: 3e-3, train: 10000, test: 2000, dataset: "both", "fashion", "mnist");
-        var size = TnOptions.Integer("--size", 8, "images are scaled to size × size");
-        var features = TnOptions.Integer("--features", 6, "features per pixel");
+        var size = TnOptions.Int("--size", 8, "images are scaled to size × size");
+        var features = TnOptions.Int("--features", 6, "features per pixel");
         var noise = TnOptions.Number("--noise", 0.2, "scale of the initial noise");
         var scaling = TnOptions.Choice("--scaling", "normalise each site (site-norm) or not", "site-norm", "none");
         var init = TnOptions.Choice("--init", "the initial tensors", "copy", "unit", "constant", "ones");
@@ -172,8 +171,8 @@ public static class StudyCommand
                 var settings = new QcnnSettings
                 {
                     Datasets = common.Datasets(parse),
-                    Size = Int(parse.GetValue(size)),
-                    Features = Int(parse.GetValue(features)),
+                    Size = parse.GetValue(size),
+                    Features = parse.GetValue(features),
                     TrainLimit = parse.GetValue(common.Train!),
                     TestLimit = parse.GetValue(common.Test),
                     Noise = parse.GetValue(noise),
@@ -228,7 +227,7 @@ public static class StudyCommand
                     Samples = parse.GetValue(samples),
                     TestSamples = parse.GetValue(common.Test),
                     Train = common.Settings(parse),
-                    Seeds = Int(parse.GetValue(seeds)),
+                    Seeds = (int)parse.GetValue(seeds),
                     Tasks = parse.GetValue(tasks)!,
                     OutputDirectory = parse.GetValue(common.Out),
                     Noise = parse.GetValue(noise),

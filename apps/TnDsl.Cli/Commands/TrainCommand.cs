@@ -35,17 +35,17 @@ public static class TrainCommand
             HelpName = "DIR",
             DefaultValueFactory = _ => DefaultData,
         };
-        public readonly Option<long> Dmax = TnOptions.Integer("--dmax", 30, "the largest bond dimension");
+        public readonly Option<int> Dmax = TnOptions.Int("--dmax", 30, "the largest bond dimension");
         public readonly Option<double> Cutoff = TnOptions.Number("--cutoff", 1e-50, "singular values below this (relative) are dropped", positive: false);
         public readonly Option<double> Lr = TnOptions.Number("--lr", 5e-3, "the starting learning rate", positive: false);
-        public readonly Option<long> Hold = TnOptions.Integer("--hold", 0,
+        public readonly Option<int> Hold = TnOptions.Int("--hold", 0,
             "keep the starting lr for N loops; after them lr × 0.2 follows any loop whose NLL rose", min: 0);
-        public readonly Option<long> Steps = TnOptions.Integer("--steps", 1, "gradient steps per bond");
+        public readonly Option<int> Steps = TnOptions.Int("--steps", 1, "gradient steps per bond");
         public readonly Option<string> Grad = TnOptions.Choice("--grad", "gradient scaling: norm0.25 (the authors') or plain", "norm0.25", "plain");
         public readonly Option<string> Split = TnOptions.Choice("--split",
             "svd, or gram: an eigendecomposition of the Gram, 1.5-1.9x faster at Dmax >= 100; it resolves singular values "
             + "down to ~1e-8 of the largest, so use it where Dmax, not the cutoff, sets the bonds", "svd", "gram");
-        public readonly Option<long> Loops = TnOptions.Integer("--loops", 10, "train until N loops are done in total, counting a resumed checkpoint's", min: 0);
+        public readonly Option<int> Loops = TnOptions.Int("--loops", 10, "train until N loops are done in total, counting a resumed checkpoint's", min: 0);
         public readonly Option<long> Seed = TnOptions.Integer("--seed", 1, "seed of the initial state and the sampler", min: 0);
         public readonly Option<string> Out = TnOptions.Text("--out", "DIR",
             "where checkpoint.bin, history.csv, nll.png, samples.png, model.tn, model.weights go [default: born-machine-D<dmax>]");
@@ -53,7 +53,7 @@ public static class TrainCommand
         public readonly Option<double?> LrNow = TnOptions.OptionalNumber("--lr-now",
             "with --resume: go on at this learning rate from the next loop (the decay rule carries on from it)");
         public readonly Option<bool> Profile = TnOptions.Flag("--profile", "print where each loop's time goes (per bond: gradient steps, SVD, environment update)");
-        public readonly Option<long> Threads = TnOptions.Integer("--threads", 1, "TorchSharp CPU threads (1 is fastest for these small operations on a busy machine)");
+        public readonly Option<int> Threads = TnOptions.Int("--threads", 1, "TorchSharp CPU threads (1 is fastest for these small operations on a busy machine)");
 
         public IEnumerable<Option> All => [File, Set, Network, Data, Dmax, Cutoff, Lr, Hold, Steps, Grad, Split, Loops, Seed, Out, Resume, LrNow, Profile, Threads];
     }
@@ -77,7 +77,7 @@ public static class TrainCommand
                 Console.Error.WriteLine($"tn train: the run diverged at {e.Message}; the checkpoint still holds the last finished loop. Start again with a smaller --lr");
                 return 1;
             }
-            catch (Exception e) when (e is NpyFormatException or MpsShapeException or BornSetupException or InvalidDataException or ArgumentException or MemoryLimitException)
+            catch (Exception e) when (e is NpyFormatException or MpsShapeException or TnDsl.Api.TnException or InvalidDataException or ArgumentException or MemoryLimitException)
             {
                 Console.Error.WriteLine($"tn train: {e.Message}");
                 return 1;
@@ -89,22 +89,22 @@ public static class TrainCommand
     static int Train(ParseResult parse, BornMachineOptions o)
     {
         NativeLoader.EnsureLoaded();
-        int threads = (int)Math.Min(parse.GetValue(o.Threads), int.MaxValue);
+        int threads = parse.GetValue(o.Threads);
         var requested = new BornOptions
         {
-            Dmax = (int)Math.Min(parse.GetValue(o.Dmax), int.MaxValue),
+            Dmax = parse.GetValue(o.Dmax),
             Cutoff = parse.GetValue(o.Cutoff),
             LearningRate = parse.GetValue(o.Lr),
-            Steps = (int)Math.Min(parse.GetValue(o.Steps), int.MaxValue),
-            HoldLoops = (int)Math.Min(parse.GetValue(o.Hold), int.MaxValue),
+            Steps = parse.GetValue(o.Steps),
+            HoldLoops = parse.GetValue(o.Hold),
             Scaling = parse.GetValue(o.Grad) == "plain" ? GradientScaling.Plain : GradientScaling.Norm025,
             Split = parse.GetValue(o.Split) == "gram" ? SplitMethod.Gram : SplitMethod.Svd,
-            Seed = (int)Math.Min(parse.GetValue(o.Seed), int.MaxValue),
+            Seed = parse.GetValue(o.Seed),
         };
         var problems = requested.Validate();
         if (problems.Count > 0)
             throw new UsageException(string.Join("; ", problems));
-        int loops = (int)Math.Min(parse.GetValue(o.Loops), int.MaxValue);
+        int loops = parse.GetValue(o.Loops);
         var outDir = parse.GetValue(o.Out) ?? $"born-machine-D{requested.Dmax}";
         var checkpointPath = Path.Combine(outDir, "checkpoint.bin");
         bool resumeAsked = parse.GetValue(o.Resume);
@@ -236,13 +236,14 @@ public static class TrainCommand
                 throw new UsageException($"{option.Name} {given} differs from the checkpoint's {kept}; a resumed run keeps its settings (drop {option.Name} or choose another --out)");
         }
         string Num(double x) => x.ToString("R", CultureInfo.InvariantCulture);
-        string Int(long x) => x.ToString(CultureInfo.InvariantCulture);
+        string Int(int x) => x.ToString(CultureInfo.InvariantCulture);
+        string Long(long x) => x.ToString(CultureInfo.InvariantCulture);
         Same(o.Dmax, Int, Int(stored.Dmax));
         Same(o.Cutoff, Num, Num(stored.Cutoff));
         Same(o.Lr, Num, Num(stored.LearningRate));
         Same(o.Hold, Int, Int(stored.HoldLoops));
         Same(o.Steps, Int, Int(stored.Steps));
-        Same(o.Seed, Int, Int(stored.Seed));
+        Same(o.Seed, Long, Long(stored.Seed));
         Same(o.Split, s => s, stored.Split.ToString().ToLowerInvariant());
         Same(o.File, s => s, saved.NetworkFile);
         Same(o.Network, s => s, saved.Network);

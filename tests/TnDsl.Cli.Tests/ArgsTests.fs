@@ -1,6 +1,6 @@
 /// The `tn` command line (System.CommandLine): every verb's options, defaults, help, completions, repeated
 /// `--set`, bad values and the exit codes 0 (success), 1 (errors in the input) and 2 (usage errors).
-module TnDsl.Tests.ArgsTests
+module TnDsl.Cli.Tests.ArgsTests
 
 open System.CommandLine
 open System.IO
@@ -37,7 +37,7 @@ let private allCommands = commands [] (Cli.Create()) |> List.ofSeq
 let private tnReaders =
     let mps = Path.Combine(examplesDir, "mps.tn")
     [ [ "check"; mps ]; [ "cuts"; mps ]; [ "plan"; mps ]; [ "export"; mps; "--json" ]; [ "run"; mps ]
-      [ "emit"; mps; "--cs" ]; [ "layer"; mps ]; [ "train"; "born-machine" ] ]
+      [ "emit"; mps; "--cs" ]; [ "layer"; mps ]; [ "draw"; mps; "-o"; "net.svg" ]; [ "train"; "born-machine" ] ]
 
 let tnReaderRows: obj array seq = tnReaders |> Seq.map (fun args -> [| box (String.concat " " args) |])
 
@@ -100,6 +100,15 @@ let ``--set given twice for one name is a usage error naming it, on every verb t
         Assert.Contains("'n' twice", err)
 
 [<Fact>]
+let ``a file that does not exist is an error in the input (exit 1), not a usage error`` () =
+    let missing = Path.Combine(examplesDir, "no-such-file.tn")
+    for args in
+        [ [ "check"; missing ]; [ "cuts"; missing ]; [ "export"; missing; "--json" ]; [ "run"; missing ]
+          [ "emit"; missing; "--cs" ]; [ "layer"; missing ] ] do
+        let code, _, _ = tn args
+        Assert.True((code = 1), $"{args}: exit {code}")
+
+[<Fact>]
 let ``--set without name=value is a usage error that quotes it`` () =
     for bad in [ "n"; "n="; "=4" ] do
         let code, _, err = tn [ "check"; Path.Combine(examplesDir, "mps.tn"); "--set"; bad ]
@@ -113,21 +122,21 @@ let ``defaults are what the help says when an option is not given`` () =
     let run = parse [ "run"; "a.tn" ]
     Assert.Equal("cpu", run.GetValue<string>("--device"))
     Assert.Equal("float32", run.GetValue<string>("--dtype"))
-    Assert.Equal(10L, run.GetValue<int64>("--repeat"))
+    Assert.Equal(10, run.GetValue<int>("--repeat"))
     Assert.Equal(0L, run.GetValue<int64>("--seed"))
     Assert.Equal("auto", run.GetValue<string>("--optimizer"))
     Assert.False(run.GetValue<System.Nullable<int64>>("--batch").HasValue)
     Assert.Equal(100L, (parse [ "layer"; "a.tn" ]).GetValue<int64>("--batch"))
     let train = parse [ "train"; "born-machine" ]
-    Assert.Equal(30L, train.GetValue<int64>("--dmax"))
+    Assert.Equal(30, train.GetValue<int>("--dmax"))
     Assert.Equal(5e-3, train.GetValue<float>("--lr"))
     Assert.Equal("examples/born-machine.tn", train.GetValue<string>("--file"))
     let sample = parse [ "sample"; "model" ]
-    Assert.Equal(64L, sample.GetValue<int64>("--count"))
+    Assert.Equal(64, sample.GetValue<int>("--count"))
     Assert.Equal("samples.png", sample.GetValue<string>("--output"))
     // Each study has its own CPU-sized defaults.
-    Assert.Equal(2L, (parse [ "study"; "tt-mlp" ]).GetValue<int64>("--epochs"))
-    Assert.Equal(20L, (parse [ "study"; "convac" ]).GetValue<int64>("--epochs"))
+    Assert.Equal(2, (parse [ "study"; "tt-mlp" ]).GetValue<int>("--epochs"))
+    Assert.Equal(20, (parse [ "study"; "convac" ]).GetValue<int>("--epochs"))
     Assert.Equal("both", (parse [ "study"; "qcnn" ]).GetValue<string>("--dataset"))
 
 [<Fact>]
@@ -135,7 +144,7 @@ let ``a short alias is its long option, and --name=value is --name value`` () =
     let a = parse [ "sample"; "model"; "-n"; "9"; "-o"; "grid.png" ]
     let b = parse [ "sample"; "model"; "--count=9"; "--output"; "grid.png" ]
     for r in [ a; b ] do
-        Assert.Equal(9L, r.GetValue<int64>("--count"))
+        Assert.Equal(9, r.GetValue<int>("--count"))
         Assert.Equal("grid.png", r.GetValue<string>("--output"))
     Assert.Equal("out.json", (parse [ "export"; "a.tn"; "-o"; "out.json" ]).GetValue<string>("--output"))
 
@@ -175,6 +184,8 @@ let ``a size that is not name=N with N positive is a usage error that quotes it`
 [<InlineData("sample m -n", "0")>]
 [<InlineData("sample m --seed", "-1")>]
 [<InlineData("train born-machine --dmax", "0")>]
+[<InlineData("train born-machine --dmax", "4294967296")>]
+[<InlineData("run a.tn --repeat", "2147483648")>]
 [<InlineData("train born-machine --lr", "fast")>]
 [<InlineData("train born-machine --lr-now", "0")>]
 [<InlineData("train born-machine --split", "qr")>]
@@ -210,6 +221,19 @@ let ``an unknown option is a usage error with the verb's usage, and a near miss 
     Assert.DoesNotContain("did you mean", err)
     let code, _, err = tn [ "cuts"; "a.tn"; "--jsno" ]
     Assert.Equal(2, code)
+    Assert.Contains("did you mean --json", err)
+
+[<Fact>]
+let ``a mistyped option where the file goes is a usage error naming it, not a file to read`` () =
+    let mps = Path.Combine(examplesDir, "mps.tn")
+    for args in [ [ "cuts"; "--jsno" ]; [ "cuts"; "--jsno"; mps ]; [ "plan"; "--jsno" ]; [ "sample"; "--cont" ]; [ "check"; "-x"; mps ] ] do
+        let code, out, err = tn args
+        Assert.True((code = 2), $"{args}: exit {code}")
+        Assert.Equal("", out)
+        Assert.Contains($"'{args[1]}'", err)
+        Assert.DoesNotContain("TN0007", err)
+        Assert.DoesNotContain(mps, err)
+    let _, _, err = tn [ "cuts"; "--jsno" ]
     Assert.Contains("did you mean --json", err)
 
 [<Fact>]
@@ -270,7 +294,8 @@ let ``tn completion prints a bash function that asks tn's [suggest] directive`` 
     Assert.Equal(0, code)
     Assert.StartsWith("autoload -Uz bashcompinit && bashcompinit", zsh)
 
-/// The README's help blocks: a line `$ tn VERB --help` in a code block, then the help as printed.
+/// The README's help blocks: a line `$ tn VERB --help` in a code block, then the help as printed
+/// (`python3 scripts/readme-help.py` regenerates them).
 let readmeHelpBlocks: obj array seq =
     let readme = File.ReadAllText(Path.Combine(repoRoot, "README.md"))
     Regex.Matches(readme, @"```text\n\$ tn ([a-z -]*?) ?--help\n(.*?)```", RegexOptions.Singleline)

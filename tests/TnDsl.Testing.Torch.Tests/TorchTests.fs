@@ -1,7 +1,8 @@
 /// The TorchSharp bridge from F#: SpecCheck.Contraction with an F# lambda, a planted gradient bug caught by
 /// autograd against finite differences, and the project's own backend (NetworkModule) checked against the example
-/// specs under every optimizer's plan.
-module TnDsl.Testing.Tests.TorchTests
+/// specs under every optimizer's plan. Each test starts with NativeLoader.EnsureLoaded() (TnDsl.Native: Debian 12's
+/// libstdc++ is older than TorchSharp's native library asks for), which F# cannot run once per assembly.
+module TnDsl.Testing.Torch.Tests.TorchTests
 
 open System
 open System.Collections.Generic
@@ -41,10 +42,10 @@ let ``a forward whose values are right but whose gradient is doubled is caught b
 /// The backend as code under test: a NetworkModule for the drawn network and a plan, its parameters, buffers and
 /// inputs set to the drawn values.
 let private backend (t: SpecTensors) (path: IReadOnlyList<struct (int * int)>) : torch.Tensor =
-    let net = t.Network
+    let net = t.Sample.Network
     // Weights are overwritten below, so their initialisers do not matter (and `auto` is not in the backend yet).
     let blank = { net with Tensors = net.Tensors |> Array.map (fun x -> if x.Role = Weight then { x with Init = None } else x) }
-    let m = NetworkAdapter.ToModule(blank, path, NetworkModuleOptions(DType = t.DType))
+    let m = NetworkAdapter.ToModule(Api.NetworkView blank, path, NetworkModuleOptions(DType = t.DType))
     use _ = torch.no_grad ()
     for x in net.Tensors do
         match x.Role with
@@ -75,6 +76,7 @@ let ``the TorchSharp backend matches every example spec without embeddings under
 
 [<Fact>]
 let ``a result that is wrong under one optimizer's plan only is reported with that optimizer`` () =
+    NativeLoader.EnsureLoaded() |> ignore
     let skewed (t: SpecTensors) (optimizer: string) path =
         let r = backend t path
         if optimizer = "greedy" then r + 1e-3 else r
@@ -84,6 +86,7 @@ let ``a result that is wrong under one optimizer's plan only is reported with th
 
 [<Fact>]
 let ``F#: Tn.Contract and Tn.Expression contract TorchSharp tensors like torch.einsum`` () =
+    NativeLoader.EnsureLoaded() |> ignore
     let g = new torch.Generator(5UL)
     let x = torch.randn([| 6L; 2L; 3L |], torch.ScalarType.Float64, generator = g)
     let y = torch.randn([| 3L; 4L |], torch.ScalarType.Float64, generator = g)

@@ -3,7 +3,7 @@ using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace TnDsl.Torch.Tests;
+namespace TnDsl.Studies.Tests;
 
 /// <summary>
 /// The ConvAC study's earlier long-range task ("band", kept for comparison): its label, as a matrix across left|right,

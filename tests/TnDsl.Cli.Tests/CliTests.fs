@@ -307,57 +307,6 @@ let ``tn train --resume --lr-now goes on at the new learning rate, and without -
     finally
         if Directory.Exists out then Directory.Delete(out, true)
 
-/// Runs `tn draw` with the given arguments: exit code, stdout, stderr.
-let draw (args: string list) = tn ("draw" :: args)
-
-let private layoutOf (file: string) =
-    match TnDsl.Api.Frontend.Check(Path.Combine(examplesDir, file), [||], null).Network with
-    | null -> failwithf "%s has errors" file
-    | n -> TnDsl.Cli.Drawing.NetworkLayout.Of n.Flat
-
-[<Fact>]
-let ``tn draw lays out a chain as a line, a grid as a grid, a tree as a tree, and other graphs by force`` () =
-    let mps = layoutOf "mps.tn"
-    Assert.Equal(TnDsl.Cli.Drawing.LayoutKind.Chain, mps.Kind)
-    Assert.All(mps.Positions, fun (struct (_, y)) -> Assert.Equal(0.0, y))
-    let peps = layoutOf "peps.tn"
-    Assert.Equal(TnDsl.Cli.Drawing.LayoutKind.Grid, peps.Kind)
-    // 4x4 distinct lattice points.
-    Assert.Equal(16, peps.Positions |> Array.distinct |> Array.length)
-    Assert.Equal(4, peps.Positions |> Array.map (fun (struct (x, _)) -> x) |> Array.distinct |> Array.length)
-    Assert.Equal(TnDsl.Cli.Drawing.LayoutKind.Tree, (layoutOf "qcnn.tn").Kind)
-    Assert.Equal(TnDsl.Cli.Drawing.LayoutKind.Force, (layoutOf "mera-classifier.tn").Kind)
-    // No two tensors of any example share a place.
-    for f in Directory.GetFiles(examplesDir, "*.tn") do
-        let l = layoutOf (Path.GetFileName f)
-        Assert.Equal(l.Positions.Length, l.Positions |> Array.distinct |> Array.length)
-
-[<Fact>]
-let ``tn draw writes SVG and PNG, shows a declared cut and the plan's tree, and refuses bad requests`` () =
-    let dir = Directory.CreateTempSubdirectory("tn-draw").FullName
-    try
-        let peps = Path.Combine(examplesDir, "peps.tn")
-        let svg = Path.Combine(dir, "net.svg")
-        let code, _, err = draw [ peps; "-o"; svg ]
-        Assert.True((code = 0), err)
-        Assert.Contains("<svg", File.ReadAllText svg)
-        for args, name in [ [ "--cut"; "left_right" ], "cut.png"; [ "--plan" ], "plan.png" ] do
-            let png = Path.Combine(dir, name)
-            let code, _, err = draw ([ peps; "-o"; png ] @ args)
-            Assert.True((code = 0), err)
-            // The PNG signature.
-            Assert.Equal<byte array>([| 0x89uy; 0x50uy; 0x4Euy; 0x47uy |], File.ReadAllBytes(png)[0..3])
-        Assert.Equal(1, (let c, _, _ = draw [ peps; "--cut"; "nope"; "-o"; Path.Combine(dir, "x.png") ] in c))
-        Assert.Equal(2, (let c, _, _ = draw [ peps; "-o"; Path.Combine(dir, "x.jpg") ] in c))
-        Assert.Equal(2, (let c, _, _ = draw [ peps ] in c))
-        let profile = Path.Combine(dir, "profile.png")
-        let code, _, err = cuts [ peps; "--profile"; "--plot"; profile ]
-        Assert.True((code = 0), err)
-        Assert.True(FileInfo(profile).Length > 1000L)
-        Assert.Equal(2, (let c, _, _ = cuts [ peps; "--plot"; profile ] in c))
-    finally
-        Directory.Delete(dir, true)
-
 /// Runs the built `tn` as a process from the repository root, with extra environment variables: exit code, stdout,
 /// stderr. A crash (an unhandled exception, an abort in libtorch: exit 134) shows here as it would to a user.
 let tnProcess (env: (string * string) list) (args: string list) =
@@ -491,3 +440,54 @@ let ``tn train --resume refuses another --threads and removes a killed write's t
         Assert.Contains("1 thread(s)", out')
     finally
         if Directory.Exists out then Directory.Delete(out, true)
+
+/// Runs `tn draw` with the given arguments: exit code, stdout, stderr.
+let draw (args: string list) = tn ("draw" :: args)
+
+let private layoutOf (file: string) =
+    match TnDsl.Api.Frontend.Check(Path.Combine(examplesDir, file), [||], null).Network with
+    | null -> failwithf "%s has errors" file
+    | n -> TnDsl.Cli.Drawing.NetworkLayout.Of n.Flat
+
+[<Fact>]
+let ``tn draw lays out a chain as a line, a grid as a grid, a tree as a tree, and other graphs by force`` () =
+    let mps = layoutOf "mps.tn"
+    Assert.Equal(TnDsl.Cli.Drawing.LayoutKind.Chain, mps.Kind)
+    Assert.All(mps.Positions, fun (struct (_, y)) -> Assert.Equal(0.0, y))
+    let peps = layoutOf "peps.tn"
+    Assert.Equal(TnDsl.Cli.Drawing.LayoutKind.Grid, peps.Kind)
+    // 4x4 distinct lattice points.
+    Assert.Equal(16, peps.Positions |> Array.distinct |> Array.length)
+    Assert.Equal(4, peps.Positions |> Array.map (fun (struct (x, _)) -> x) |> Array.distinct |> Array.length)
+    Assert.Equal(TnDsl.Cli.Drawing.LayoutKind.Tree, (layoutOf "qcnn.tn").Kind)
+    Assert.Equal(TnDsl.Cli.Drawing.LayoutKind.Force, (layoutOf "mera-classifier.tn").Kind)
+    // No two tensors of any example share a place.
+    for f in Directory.GetFiles(examplesDir, "*.tn") do
+        let l = layoutOf (Path.GetFileName f)
+        Assert.Equal(l.Positions.Length, l.Positions |> Array.distinct |> Array.length)
+
+[<Fact>]
+let ``tn draw writes SVG and PNG, shows a declared cut and the plan's tree, and refuses bad requests`` () =
+    let dir = Directory.CreateTempSubdirectory("tn-draw").FullName
+    try
+        let peps = Path.Combine(examplesDir, "peps.tn")
+        let svg = Path.Combine(dir, "net.svg")
+        let code, _, err = draw [ peps; "-o"; svg ]
+        Assert.True((code = 0), err)
+        Assert.Contains("<svg", File.ReadAllText svg)
+        for args, name in [ [ "--cut"; "left_right" ], "cut.png"; [ "--plan" ], "plan.png" ] do
+            let png = Path.Combine(dir, name)
+            let code, _, err = draw ([ peps; "-o"; png ] @ args)
+            Assert.True((code = 0), err)
+            // The PNG signature.
+            Assert.Equal<byte array>([| 0x89uy; 0x50uy; 0x4Euy; 0x47uy |], File.ReadAllBytes(png)[0..3])
+        Assert.Equal(1, (let c, _, _ = draw [ peps; "--cut"; "nope"; "-o"; Path.Combine(dir, "x.png") ] in c))
+        Assert.Equal(2, (let c, _, _ = draw [ peps; "-o"; Path.Combine(dir, "x.jpg") ] in c))
+        Assert.Equal(2, (let c, _, _ = draw [ peps ] in c))
+        let profile = Path.Combine(dir, "profile.png")
+        let code, _, err = cuts [ peps; "--profile"; "--plot"; profile ]
+        Assert.True((code = 0), err)
+        Assert.True(FileInfo(profile).Length > 1000L)
+        Assert.Equal(2, (let c, _, _ = cuts [ peps; "--plot"; profile ] in c))
+    finally
+        Directory.Delete(dir, true)

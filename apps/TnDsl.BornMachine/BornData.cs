@@ -54,6 +54,8 @@ public static class BornData
         var a = Npy.Read(path);
         if (a.Descr is not ("|u1" or "|b1"))
             throw new NpyFormatException($"{path}: images must be unsigned bytes (|u1) or booleans (|b1), got '{a.Descr}'");
+        if (a.Shape.Any(d => d < 1 || d > int.MaxValue))
+            throw new NpyFormatException($"{path}: shape ({string.Join(", ", a.Shape)}): images need every dimension from 1 to {int.MaxValue}");
         int count, width, height;
         switch (a.Shape.Length)
         {

@@ -76,44 +76,14 @@ public static class BornExport
         return module;
     }
 
+    /// The module of an exported network, contracted along the planner's own path (auto finds the sweep along the
+    /// chain: each weight meets its input and the environment in turn).
     static NetworkModule Build(string file, string text)
     {
         NativeLoader.EnsureLoaded();
-        var result = Frontend.CheckText(file, text, [], null!);
-        if (result.HasErrors || result.SummaryOrNull is null)
-            throw new BornSetupException(string.Join(Environment.NewLine, result.Diagnostics.Where(d => d.IsError).Select(d => d.Rendered)));
-        var spec = NetworkAdapter.FromFlat(result.SummaryOrNull.Network);
-        return new NetworkModule(spec, ChainPath(spec), new NetworkModuleOptions { DType = ScalarType.Float64 });
-    }
-
-    /// <summary>
-    /// A contraction path (opt_einsum's linear convention) for an MPS-shaped network: each weight with its input, then
-    /// the sites along the chain. Costs O(n·N·D²) instead of the exponential cost of contracting inputs together.
-    /// </summary>
-    public static IReadOnlyList<(int, int)> ChainPath(NetworkSpec spec)
-    {
-        var layout = MpsLayout.FromSpec(spec);
-        var inputs = spec.Tensors.Where(t => t.Role == TensorRole.Input).ToList();
-        var weightIds = spec.Tensors.Where(t => t.Role == TensorRole.Weight).ToDictionary(t => t.Name, t => t.Id);
-        var ops = spec.Tensors.Select(t => (object)t.Id).ToList();
-        var path = new List<(int, int)>();
-        void Contract(object a, object b, object result)
+        return NetworkModules.FromText(file, text, null, new NetworkBuildOptions
         {
-            int i = ops.IndexOf(a), j = ops.IndexOf(b);
-            path.Add((i, j));
-            ops.RemoveAt(Math.Max(i, j));
-            ops.RemoveAt(Math.Min(i, j));
-            ops.Add(result);
-        }
-        for (int k = 0; k < layout.Length; k++)
-            Contract(weightIds[layout.Sites[k].Weight], inputs[layout.Sites[k].Pixel].Id, $"site{k}");
-        object chain = "site0";
-        for (int k = 1; k < layout.Length; k++)
-        {
-            var next = $"chain{k}";
-            Contract(chain, $"site{k}", next);
-            chain = next;
-        }
-        return path;
+            Module = new NetworkModuleOptions { DType = ScalarType.Float64 },
+        });
     }
 }

@@ -4,9 +4,6 @@ using static TorchSharp.torch;
 
 namespace TnDsl.BornMachine;
 
-/// <summary>A .tn file that does not compile, or does not fit the data; the message holds the rendered diagnostics.</summary>
-public sealed class BornSetupException(string message) : Exception(message);
-
 /// <summary>Reads the network of a Born machine from a .tn file and the images into tensors.</summary>
 public static class BornSetup
 {
@@ -14,33 +11,21 @@ public static class BornSetup
     /// Compiles <paramref name="file"/> with <paramref name="overrides"/> and reads it as an MPS. When the network
     /// declares a parameter <c>n</c> that the overrides leave alone and its value differs from
     /// <paramref name="pixels"/>, it is set to <paramref name="pixels"/> (so <c>born-machine.tn</c> fits any image
-    /// size). Throws <see cref="BornSetupException"/> with the diagnostics, or <see cref="MpsShapeException"/>.
+    /// size). Throws <see cref="TnException"/> with the diagnostics, or <see cref="MpsShapeException"/>.
     /// </summary>
     public static MpsLayout LoadLayout(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, int pixels, string? network = null)
     {
         if (!File.Exists(file))
             throw new FileNotFoundException($"{file}: no such .tn file");
-        var result = Compile(file, overrides, network);
-        var net = result.SummaryOrNull.Network;
+        var net = Frontend.Load(file, overrides, network);
         bool setsN = overrides.Any(o => o.Key == "n");
-        var n = net.Parameters.FirstOrDefault(p => p.Item1 == "n");
-        if (!setsN && n is not null && n.Item2.ToString() != pixels.ToString())
-        {
-            result = Compile(file, [.. overrides, new("n", pixels.ToString())], network);
-            net = result.SummaryOrNull.Network;
-        }
+        var n = net.Parameters.FirstOrDefault(p => p.Key == "n");
+        if (!setsN && n.Key is not null && n.Value != pixels.ToString())
+            net = Frontend.Load(file, [.. overrides, new("n", pixels.ToString())], network);
         var layout = MpsLayout.FromSpec(NetworkAdapter.FromFlat(net));
         if (layout.Length != pixels)
             throw new MpsShapeException($"{file}: the MPS has {layout.Length} sites but the images have {pixels} pixels");
         return layout;
-    }
-
-    static CheckResult Compile(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network)
-    {
-        var result = Frontend.Check(file, overrides, network!);
-        if (result.HasErrors || result.SummaryOrNull is null)
-            throw new BornSetupException(string.Join(Environment.NewLine, result.Diagnostics.Where(d => d.IsError).Select(d => d.Rendered)));
-        return result;
     }
 
     /// <summary>The images as an (N, pixels) int64 tensor in pixel order; checks that every value fits the MPS's physical dimensions.</summary>

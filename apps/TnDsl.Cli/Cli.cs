@@ -78,7 +78,8 @@ public static class Cli
 
     /// <summary>
     /// Sets <paramref name="body"/> as the action of <paramref name="command"/>: a <see cref="UsageException"/> it
-    /// throws becomes a usage error (exit 2), a file that cannot be read or written a one-line error (exit 1).
+    /// throws becomes a usage error (exit 2), a file that cannot be read or written, a refusal of the memory guard or an
+    /// error raised in libtorch a one-line error (exit 1).
     /// </summary>
     public static void SetAction(Command command, Func<ParseResult, int> body) => command.SetAction(parse =>
     {
@@ -94,6 +95,17 @@ public static class Cli
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             err.WriteLine($"{Verb(parse.CommandResult)}: {e.Message}");
+            return 1;
+        }
+        catch (TnDsl.Torch.MemoryLimitException e)
+        {
+            err.WriteLine($"{Verb(parse.CommandResult)}: {e.Message}");
+            return 1;
+        }
+        catch (Exception e) when (TnDsl.Torch.MemoryGuard.IsNative(e))
+        {
+            // libtorch's refusals (an allocation it cannot make, a shape it rejects) as one line, not a C++ stack.
+            err.WriteLine($"{Verb(parse.CommandResult)}: {TnDsl.Torch.MemoryGuard.NativeMessage(e)}");
             return 1;
         }
     });

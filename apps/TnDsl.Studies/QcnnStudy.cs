@@ -81,7 +81,7 @@ public static class QcnnStudy
             var layer = Layers.FromSpec(Specs.Example("qcnn.tn"), new { S = size, K = settings.Features, blocks, labels = train.Classes },
                 // The study re-initialises the weights and runs them through QcnnNetwork: no calibration, and the
                 // planner's path only (the bond-greedy search is cubic in the 1022 tensors of a 16 × 16 q-CNN).
-                new LayerOptions { Seed = settings.Train.Seed, Calibrate = false, TryBondGreedy = false });
+                new LayerOptions { Seed = settings.Train.Seed, Calibrate = false });
             switch (settings.Init)
             {
                 case QcnnInit.Unit: ProductInit.UnitVariance(layer, settings.Train.Seed); break;

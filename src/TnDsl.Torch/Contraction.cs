@@ -1,4 +1,4 @@
-using Microsoft.FSharp.Core;
+using TnDsl.Api;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -68,8 +68,8 @@ public sealed class ContractExpression
     public string Equation { get; }
     /// <summary>The path in opt_einsum's linear convention (pairs of positions in the current operand list).</summary>
     public IReadOnlyList<(int, int)> Path { get; }
-    /// <summary>The planner's figures for this path (exact flops, largest intermediate, …).</summary>
-    public PlanFigures Figures { get; }
+    /// <summary>The planner's plan for this path: exact flops, largest intermediate, the optimizer chosen, …</summary>
+    public PlanView Figures { get; }
     /// <summary>The shape of the result.</summary>
     public IReadOnlyList<long> OutputShape => outputShape;
 
@@ -77,90 +77,36 @@ public sealed class ContractExpression
     {
         Equation = equation;
         this.shapes = shapes.Select(s => s.ToArray()).ToArray();
-        var source = new SourceText(Einsum.equationFile, equation);
-        var parsed = Einsum.parse(equation);
-        if (parsed.IsError)
-            throw Fail(parsed.ErrorValue, source);
-        var bound = Einsum.bind(parsed.ResultValue, this.shapes);
-        if (bound.IsError)
-            throw Fail(bound.ErrorValue, source);
-        var binding = bound.ResultValue;
-        var indexed = ProblemModule.index(TnDsl.Range.ofFile(Einsum.equationFile), binding.Problem);
-        if (indexed.IsError)
-            throw Fail(indexed.ErrorValue, source);
-        var problem = indexed.ResultValue;
-        var defaults = PlanOptionsModule.defaults;
-        var planOptions = new PlanOptions(defaults.Objective,
-            options.MemoryLimit is { } m ? FSharpOption<long>.Some(m) : FSharpOption<long>.None,
-            options.Seed, defaults.Trials, defaults.TimeLimitMs, defaults.Parallel, false);
-        var result = TnDsl.Plan.run(options.Optimizer, planOptions, problem);
-        if (!TnDsl.Plan.succeeded(result))
-            throw Fail(result.Diagnostics, source);
-        var tree = result.Tree.Value;
-        var cost = result.Cost.Value;
-        Path = NetworkAdapter.ToPairs(tree.Leaves, tree.Steps);
-        Figures = new PlanFigures(options.Optimizer, cost.Flops, cost.NaiveFlops, cost.LargestIntermediate, cost.Peak,
-            cost.ActivationMemory, null, result.SearchMs,
-            result.Diagnostics.Select(d => DiagnosticModule.headline(d)).ToArray());
-
-        // Labels are the planner's index ids.
-        var id = problem.IndexNames.Select((name, k) => (name, k)).ToDictionary(x => x.name, x => x.k);
-        int n = this.shapes.Length;
-        squeeze = new long[n][];
-        leafLabels = new int[n][];
-        for (int k = 0; k < n; k++)
+        EinsumPlan planned;
+        try
         {
-            squeeze[k] = Enumerable.Range(0, this.shapes[k].Length).Where(a => binding.Broadcast[k][a]).Reverse().Select(a => (long)a).ToArray();
-            leafLabels[k] = binding.Problem.Inputs[k].Select(l => id[l]).ToArray();
+            planned = Planner.PlanEinsum(equation, this.shapes, options.Optimizer, options.Seed, options.MemoryLimit is { } m ? m : null);
         }
-        var output = binding.Problem.Output.Select(l => id[l]).ToArray();
-        outputShape = output.Select(l => problem.Size[l]).ToArray();
-        // Zero-size axes were planned at size 1: the result's shape takes their real size.
-        for (int o = 0; o < output.Length; o++)
-            for (int k = 0; k < n; k++)
-                for (int a = 0; a < binding.Axes[k].Length; a++)
-                    if (binding.Axes[k][a] == binding.Problem.Output[o] && this.shapes[k][a] == 0)
-                        outputShape[o] = 0;
-        // A label is kept at a leaf when the output or another operand carries it (as in a network module).
-        var holders = new Dictionary<int, int>();
-        foreach (var labels in leafLabels)
-            foreach (var l in labels.Distinct())
-                holders[l] = holders.GetValueOrDefault(l) + 1;
-        reducedLabels = leafLabels.Select(ls => ls.Distinct().Where(l => output.Contains(l) || holders[l] > 1).ToArray()).ToArray();
-        (steps, finalPermutation) = MakeSteps(reducedLabels, Path, output);
-    }
-
-    static (PlanStep[], long[]?) MakeSteps(int[][] leaves, IReadOnlyList<(int, int)> path, int[] output)
-    {
-        var ops = leaves.ToList();
-        var steps = new List<PlanStep>();
-        void Step(int i, int j)
+        catch (TnException e)
         {
-            var keep = new HashSet<int>(output);
-            for (int k = 0; k < ops.Count; k++)
-                if (k != i && k != j)
-                    keep.UnionWith(ops[k]);
-            var c = new PairContraction(ops[i], ops[j], keep);
-            steps.Add(new PlanStep(i, j, c, c.Fastest));
-            ops.RemoveAt(Math.Max(i, j));
-            ops.RemoveAt(Math.Min(i, j));
+            throw new EinsumException(e.Rendered, e.Diagnostics.Select(d => d.Code).ToArray());
+        }
+        Figures = planned.Plan;
+        Path = planned.Plan.Pairs.Select(p => (p.Item1, p.Item2)).ToArray();
+        squeeze = planned.Squeeze.ToArray();
+        leafLabels = planned.Labels.ToArray();
+        outputShape = planned.OutputShape;
+        // What survives each operand (open, or carried by another operand) and what each step keeps come from the plan.
+        reducedLabels = leafLabels.Select((ls, k) => ls.Distinct().Where(planned.Plan.LeafLabels[k].Contains).ToArray()).ToArray();
+        var ops = reducedLabels.ToList();
+        var built = new List<PlanStep>();
+        foreach (var s in planned.Plan.Steps)
+        {
+            var c = new PairContraction(ops[s.Left], ops[s.Right], s.Kept.ToHashSet());
+            built.Add(new PlanStep(s.Left, s.Right, c, c.Fastest));
+            ops.RemoveAt(s.Right);
+            ops.RemoveAt(s.Left);
             ops.Add(c.Result.ToArray());
         }
-        foreach (var (i, j) in path)
-            Step(i, j);
-        while (ops.Count > 1)
-            Step(0, 1);
+        steps = built.ToArray();
         var final = ops[0];
-        var perm = output.Select(l => (long)Array.IndexOf(final, l)).ToArray();
-        return (steps.ToArray(), perm.Select((p, k) => p == k).All(x => x) ? null : perm);
-    }
-
-    static EinsumException Fail(Microsoft.FSharp.Collections.FSharpList<Diagnostic> diagnostics, SourceText source)
-    {
-        var find = FuncConvert.FromFunc<string, FSharpOption<SourceText>>(
-            f => f == source.File ? FSharpOption<SourceText>.Some(source) : FSharpOption<SourceText>.None);
-        var errors = diagnostics.Where(d => !d.Kind.Level.IsInfo).ToArray();
-        return new EinsumException(errors.Select(d => DiagnosticModule.render(find, d)).ToArray(), errors.Select(d => d.Kind.Code).ToArray());
+        var perm = planned.Output.Select(l => (long)Array.IndexOf(final, l)).ToArray();
+        finalPermutation = perm.Select((p, k) => p == k).All(x => x) ? null : perm;
     }
 
     /// <summary>Contracts operands of the planned shapes. Operands of different dtypes are promoted to a common one

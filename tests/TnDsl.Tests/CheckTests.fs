@@ -15,6 +15,10 @@ let corpus: (string * string * (string * string) list) list =
       "TN0006", "use «\"x.tn»\nnetwork a() { index i: 2 weight A: (i) output (i) }", []
       "TN0007", "«use \"no-such-file.tn\"»\nnetwork a() { index i: 2 weight A: (i) output (i) }", []
       "TN0008", "network a() { index i: 2 weight A: (i) }\nnetwork «a»() { index i: 2 weight A: (i) }", []
+      "TN0009", "network a() {\n  index i: " + String.replicate 255 "(" + "«(»1" + String.replicate 256 ")" + "\n  weight A: (i)\n}", []
+      "TN0009", "network a() {\n  index i: " + String.replicate 256 "if true then " + "if «true» then 1 else 2" + String.replicate 256 " else 2" + "\n  weight A: (i)\n}", []
+      "TN0010", "«use \"test.tn\"»\nnetwork a() { index i: 2 weight A: (i) output (i) }", []
+      "TN0011", "«use \"/dev/zero\"»\nnetwork a() { index i: 2 weight A: (i) output (i) }", []
       "TN0100", "network a(n: int = 2) {\n  index i: «m»\n  weight A: (i)\n}", []
       "TN0101", "network a(n: int = 2) {\n  let «n» = 3\n  index i: n\n  weight A: (i)\n}", []
       "TN0102", "network a(n: int = 2) {\n  index i: n\n  weight A: (i)\n}", [ "n", "1.5" ]
@@ -57,7 +61,10 @@ let corpus: (string * string * (string * string) list) list =
       "TN0213", "«network a() {\n  index i: 2\n  index j: 2\n  weight A: (i)\n  weight B: (j)\n}»", []
       "TN0214", "network a() {\n  index i[k]: 2^40 for k in 0..1\n  «weight A: (i[0], i[1])»\n}", []
       "TN0215", "«network a() {\n}»", []
-      "TN0216", "network a() {\n  index i: 2\n  «const C: (i)»\n  weight A: (i)\n}", [] ]
+      "TN0216", "network a() {\n  index i: 2\n  «const C: (i)»\n  weight A: (i)\n}", []
+      "TN0217", "network a() {\n  index i: 2\n  index p: 2\n  weight A: (i)\n  weight B: (i)\n  output («p»)\n}", []
+      "TN0218", "network a() {\n  index batch: dynamic\n  index p: 2\n  index q: 3\n  input x[0]: (batch, p)\n  «input x[1]: (batch, q)»\n  weight W: (p, q)\n  output (batch)\n}", []
+      "TN0219", "network a() {\n  index i: 2\n  const C: (i) = copy\n  «weight W: (i) shared C»\n}", [] ]
 
 /// The corpus as xunit data.
 /// Each row carries its position in the corpus too: a code with several inputs (TN0211) gives distinct cases.
@@ -85,7 +92,7 @@ let ``each bad input reports its code at the marked range`` (code: string, case:
 /// Every diagnostic kind the front end declares (in its phases' `Codes` modules), found by reflection.
 let declaredKinds () =
     typeof<Diagnostic>.Assembly.GetTypes()
-    |> Array.filter (fun t -> t.FullName.EndsWith "+Codes" && (t.FullName.Contains "Parse" || t.FullName.Contains "Elaborate" || t.FullName.Contains "Check" || t.FullName.Contains "Compiler"))
+    |> Array.filter (fun t -> t.FullName.EndsWith "+Codes" && (t.FullName.Contains "Parse" || t.FullName.Contains "Elaboration" || t.FullName.Contains "Check" || t.FullName.Contains "Compiler"))
     |> Array.collect (fun t -> t.GetProperties() |> Array.filter (fun p -> p.PropertyType = typeof<DiagnosticKind>))
     |> Array.map (fun p -> p.GetValue(null) :?> DiagnosticKind)
 
@@ -133,11 +140,15 @@ let ``one run reports several errors from different phases`` () =
     Assert.Contains("TN0107", cs)
 
 [<Fact>]
-let ``an out-of-range member gets a did-you-mean hint with the shifted subscript`` () =
-    let text = "network a(n: int = 4) {\n  index b[i]: 2 for i in 1..n-1\n  index p[i]: 2 for i in 0..n-1\n  weight A[i]: (b[i], p[i], b[i+1]) for i in 0..n-2\n  weight A[n-1]: (b[n-1], p[n-1])\n}"
-    let r = compile text []
-    let d = r.Diagnostics |> List.find (fun d -> d.Kind.Code = "TN0110")
-    Assert.Contains("`b[i + 1]`", String.concat " " d.Hints)
+let ``an out-of-range member in a loop is reported once, with the loop range that fits`` () =
+    // b[0] is missing at i = 0 only: the fix is the loop's range, not a shifted subscript (b[i + 1] is already a leg).
+    let clean, (sl, sc), _ =
+        marked "network a(n: int = 4) {\n  index b[i]: 2 for i in 1..n-1\n  index p[i]: 2 for i in 0..n-1\n  weight A[i]: («b[i]», p[i], b[i+1]) for i in 0..n-2\n  weight A[n-1]: (b[n-1], p[n-1])\n}"
+    let r = compile clean []
+    let d = r.Diagnostics |> List.filter (fun d -> d.Kind.Code = "TN0110") |> List.exactlyOne
+    Assert.Equal((sl, sc), (d.Range.Start.Line, d.Range.Start.Col))
+    Assert.Contains("for i in 1..n - 2", String.concat " " d.Hints)
+    Assert.DoesNotContain("b[i + 1]", String.concat " " d.Hints)
 
 [<Fact>]
 let ``a misspelt parameter on the command line suggests the right one`` () =
@@ -154,7 +165,7 @@ let ``a huge family is refused quickly instead of expanded`` () =
 [<Fact>]
 let ``the expansion limit is configurable`` () =
     let text = "network a() {\n  index i[k]: 2 for k in 0..99\n  weight A[k]: (i[k]) for k in 0..99\n  output (i[0..99])\n}"
-    let small = { Compiler.defaultOptions with Limits = { MaxTensors = 50 } }
+    let small = { Compiler.defaultOptions with Limits = { Compiler.defaultOptions.Limits with MaxTensors = 50 } }
     let r = Compiler.compileText Compiler.readDisk "t.tn" text small
     Assert.Contains("TN0112", codes r)
     let ok = Compiler.compileText Compiler.readDisk "t.tn" text Compiler.defaultOptions

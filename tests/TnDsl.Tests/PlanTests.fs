@@ -644,7 +644,7 @@ let ``scaling of an MPS norm: flops grow as n^1 and chi^3, and a parameter whose
     let path = IO.Path.Combine(IO.Path.GetTempPath(), sprintf "tn-norm-%d.tn" (Random().Next()))
     IO.File.WriteAllText(path, mpsNormSource)
     try
-        let net = (Compiler.compileFile path Compiler.defaultOptions).Network.Value
+        let net = Api.NetworkView((Compiler.compileFile path Compiler.defaultOptions).Network.Value)
         let s = PlanApi.scalingOf net path [||] null [||]
         // Theory: the zipper contraction costs O(n d chi^3); n starts at 32 so that the chain ends weigh little.
         let exponent name = (s.Exponents |> List.find (fun e -> e.Parameter = name)).Exponent

@@ -61,6 +61,7 @@ let rec decl (d: Decl) : Decl =
         | DInstance (a, net, args, bs) ->
             DInstance(id a, id net, args |> List.map (fun (x, e) -> id x, expr e), bs |> List.map (fun b -> { Inner = indexRef b.Inner; Outer = indexRef b.Outer; For = Option.map forClause b.For; Range = n }))
         | DRequire (e, m) -> DRequire(expr e, m)
+        | DBroken words -> DBroken words
     { Kind = k; Range = n }
 
 let network (net: NetworkDecl) =

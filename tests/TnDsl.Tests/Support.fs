@@ -18,7 +18,7 @@ let examplesDir = Path.Combine(repoRoot, "examples")
 
 /// Compiles in-memory text (files it uses are read from disk relative to `file`).
 let compile (text: string) (overrides: (string * string) list) =
-    Compiler.compileText Compiler.readDisk "test.tn" text { Compiler.defaultOptions with Overrides = overrides }
+    Compiler.compileWith (Compiler.readSource Compiler.maxFileBytes) "test.tn" text { Compiler.defaultOptions with Overrides = overrides }
 
 /// Text with one range marked «like this»: the text without the marks, and the marked range's start and end
 /// as (line, col) pairs, 1-based.

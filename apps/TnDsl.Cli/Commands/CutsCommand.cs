@@ -1,3 +1,4 @@
+using TnDsl.Api;
 using System.CommandLine;
 using System.Globalization;
 using System.Numerics;
@@ -46,7 +47,7 @@ public static class CutsCommand
                     err.WriteLine($"tn cuts: {net.Name} has no splits to plot (it needs at least two output legs)");
                     return 1;
                 }
-                Drawing.NetworkPicture.Save(ProfilePlot(net, view), plotPath, 1000, 520);
+                Drawing.NetworkPicture.Save(ProfilePlot(net.Flat, view), plotPath, 1000, 520);
                 err.WriteLine($"wrote {plotPath}");
             }
             return code;
@@ -58,22 +59,22 @@ public static class CutsCommand
     /// The one place that turns a file into a flat network: the front end checks it, its diagnostics go to
     /// <paramref name="err"/>, and the network comes back, or null when the file has errors.
     /// </summary>
-    internal static FlatNetwork? LoadNetwork(string path, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network, TextWriter err)
+    internal static NetworkView? LoadNetwork(string path, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network, TextWriter err)
     {
-        var result = TnDsl.Api.Frontend.Check(path, overrides, network!);
+        var result = Frontend.Check(path, overrides, network);
         foreach (var d in result.Diagnostics)
         {
             err.WriteLine(d.Rendered);
             err.WriteLine();
         }
-        return result.SummaryOrNull?.Network;
+        return result.Network;
     }
 
     /// <summary>
     /// Analyses a flat network and writes the table (or JSON) to <paramref name="output"/>, diagnostics to
     /// <paramref name="err"/> (in JSON mode they are part of the document). Returns 1 when there are errors.
     /// </summary>
-    public static int Render(FlatNetwork net, string? cutName, bool profile, bool json, TextWriter output, TextWriter err)
+    public static int Render(NetworkView net, string? cutName, bool profile, bool json, TextWriter output, TextWriter err)
     {
         var names = MinCutApi.CutNames(net);
         if (cutName is not null && !names.Contains(cutName))
@@ -150,7 +151,7 @@ public static class CutsCommand
     }
 
     /// <summary>The human-readable table.</summary>
-    public static string Table(FlatNetwork net, CutsView view)
+    public static string Table(NetworkView net, CutsView view)
     {
         var sb = new StringBuilder();
         if (view.Cuts.Count > 0)
@@ -200,7 +201,7 @@ public static class CutsCommand
     }
 
     /// <summary>The JSON document: bounds are exact decimal strings, with bits and nats beside them.</summary>
-    public static string ToJson(FlatNetwork net, CutsView view)
+    public static string ToJson(NetworkView net, CutsView view)
     {
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))

@@ -54,7 +54,7 @@ public static class DrawCommand
             var optimizer = optimizerName ?? "auto";
             if (!TnDsl.Plan.names.Contains(optimizer))
                 throw new UsageException($"unknown optimizer '{optimizer}'; valid optimizers: {string.Join(", ", TnDsl.Plan.names)}");
-            var (problem, _) = PlanInput.ofNetwork(net, Microsoft.FSharp.Collections.MapModule.Empty<string, long>());
+            var (problem, _) = PlanInput.ofNetwork(net.Flat, Microsoft.FSharp.Collections.MapModule.Empty<string, long>());
             var indexed = ProblemModule.index(net.Range, problem);
             if (indexed.IsError)
             {
@@ -89,8 +89,8 @@ public static class DrawCommand
                 var c = view.Cuts[0];
                 cut = new(c.Name, c.Bonds.Select(b => b.Name).ToHashSet(), c.LeftTensors.ToHashSet(), c.Bits);
             }
-            var layout = NetworkLayout.Of(net);
-            picture = NetworkPicture.Network(net, layout, cut);
+            var layout = NetworkLayout.Of(net.Flat);
+            picture = NetworkPicture.Network(net.Flat, layout, cut);
             (width, height) = NetworkPicture.SizeFor(layout);
         }
         try

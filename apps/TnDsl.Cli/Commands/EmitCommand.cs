@@ -1,5 +1,6 @@
 namespace TnDsl.Cli.Commands;
 
+using TnDsl.Api;
 using System.CommandLine;
 using TnDsl.Torch;
 
@@ -69,11 +70,21 @@ public static class EmitCommand
                 Console.Write(source);
             return 0;
         }
-        catch (NetworkBuildException e)
+        catch (TnException e)
         {
-            foreach (var d in e.Diagnostics)
+            foreach (var d in e.Rendered)
                 Console.Error.WriteLine(d);
-            Console.Error.WriteLine($"tn emit: {e.Message.Split(Environment.NewLine)[0]}");
+            Console.Error.WriteLine($"tn emit: {e.Summary}");
+            return 1;
+        }
+        catch (MemoryLimitException e)
+        {
+            Console.Error.WriteLine($"tn emit: {e.Message}");
+            return 1;
+        }
+        catch (Exception e) when (MemoryGuard.IsNative(e))
+        {
+            Console.Error.WriteLine($"tn emit: {file}: {MemoryGuard.NativeMessage(e)}");
             return 1;
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException)

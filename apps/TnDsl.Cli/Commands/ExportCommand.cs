@@ -36,10 +36,10 @@ public static class ExportCommand
     private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> sets, string? network,
         KeyValuePair<string, long>[] sizes, string? outPath, TextWriter output, TextWriter err)
     {
-        var check = Frontend.Check(file, sets, network!);
+        var check = Frontend.Check(file, sets, network);
         foreach (var d in check.Diagnostics) err.WriteLine(d.Rendered);
         if (check.HasErrors) return 1;
-        var run = PlanApi.exportNetwork(check.SummaryOrNull.Network, sizes);
+        var run = PlanApi.exportNetwork(check.Network!, sizes);
         foreach (var m in run.Messages) err.WriteLine(m);
         var text = run.Output.EndsWith('\n') ? run.Output : run.Output + "\n";
         if (outPath is null)

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using TnDsl.Api;
 using TnDsl.Torch;
 
 namespace TnDsl.Cli.Commands;
@@ -33,22 +34,29 @@ public static class LayerCommand
         if (!PlanApi.optimizerNames().Contains(optimizer))
             throw new UsageException($"unknown optimizer `{optimizer}`; valid: {string.Join(", ", PlanApi.optimizerNames())}");
         SpecLayer layer;
-        FlatNetwork net;
+        NetworkView net;
         try
         {
             net = Layers.Check(file, overrides, network);
-            layer = Layers.FromNetwork(net, new LayerOptions { Optimizer = optimizer });
+            layer = Layers.FromNetwork(net, new LayerOptions { Optimizer = optimizer, Batch = batch });
         }
-        catch (Exception e) when (e is LayerException or ArgumentException or NotSupportedException or InvalidOperationException)
+        catch (TnException e)
+        {
+            foreach (var d in e.Rendered)
+                Console.Error.WriteLine(d);
+            Console.Error.WriteLine($"tn layer: {e.Summary}");
+            return 1;
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or InvalidOperationException)
         {
             Console.Error.WriteLine($"tn layer: {e.Message}");
             return 1;
         }
         using (layer)
-            return Report(net, layer, optimizer, batch);
+            return Report(net, layer);
     }
 
-    static int Report(FlatNetwork net, SpecLayer layer, string optimizer, long batch)
+    static int Report(NetworkView net, SpecLayer layer)
     {
         var inv = CultureInfo.InvariantCulture;
         long dense = layer.InputFeatures * layer.OutputFeatures;
@@ -62,22 +70,15 @@ public static class LayerCommand
         Console.WriteLine($"{"tensor network",-22}{pars,14:N0}{((double)dense / pars).ToString("0.0", inv) + "x",14}");
         Console.WriteLine($"{$"dense {layer.InputFeatures} x {layer.OutputFeatures}",-22}{dense,14:N0}{"1.0x",14}");
         Console.WriteLine();
-        var planned = LayerPath.Plan(net, optimizer, batch);
-        var bonded = LayerPath.BondGreedy(net, batch);
-        double plannedFlops = LayerPath.Flops(net, planned, batch), bondedFlops = LayerPath.Flops(net, bonded, batch);
-        Console.WriteLine($"the layer contracts along the {(bondedFlops < plannedFlops ? "bond-greedy path" : "planner's path")} " +
-            $"(planner {plannedFlops.ToString("0.###e+0", inv)} flops, bond-greedy {bondedFlops.ToString("0.###e+0", inv)} flops, batch {batch})");
-        Console.WriteLine();
-        Console.WriteLine($"planner's cost report (batch {batch}, optimizer {optimizer}):");
-        var dynamicFamilies = net.Indices.Where(i => DimModule.isDynamic(i.Dim)).Select(i => i.Family).Distinct();
-        var plan = PlanApi.planNetwork(net, optimizer, dynamicFamilies.Select(f => new KeyValuePair<string, long>(f, batch)).ToArray(), 0, false);
-        foreach (var m in plan.Messages)
-            Console.Error.WriteLine(m);
-        Console.WriteLine(plan.Output.TrimEnd());
+        // The plan the layer executes, as `tn plan --size batch=N` prints it for the same file and options.
+        var plan = layer.Network.ExecutionPlan;
+        Console.WriteLine($"planner's cost report (batch {plan.Batch}, optimizer {plan.Optimizer}, chose {plan.Chosen}; the layer executes this plan):");
+        foreach (var d in plan.Diagnostics.Where(d => !d.IsInfo))
+            Console.Error.WriteLine(d.Rendered);
+        Console.WriteLine(plan.Report().TrimEnd());
         Console.WriteLine();
         Console.WriteLine("min-cut profile of the weight network (open legs: features, then outputs):");
         var weights = WeightNetwork.Of(net);
-        int cuts = CutsCommand.Render(weights, null, true, false, Console.Out, Console.Error);
-        return plan.ExitCode != 0 ? plan.ExitCode : cuts;
+        return CutsCommand.Render(weights, null, true, false, Console.Out, Console.Error);
     }
 }

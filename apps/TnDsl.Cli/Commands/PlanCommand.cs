@@ -68,10 +68,10 @@ public static class PlanCommand
             else if (file!.EndsWith(".tn", StringComparison.OrdinalIgnoreCase))
             {
                 if (!File.Exists(file)) throw new UsageException($"no such file: {file}");
-                var check = Frontend.Check(file, sets, network!);
+                var check = Frontend.Check(file, sets, network);
                 foreach (var d in check.Diagnostics) err.WriteLine(d.Rendered);
                 if (check.HasErrors) return 1;
-                run = PlanApi.planTnNetwork(check.SummaryOrNull.Network, file, sets.ToArray(), network!, optimizer,
+                run = PlanApi.planTnNetwork(check.Network!, file, sets.ToArray(), network, optimizer,
                     sizes, memoryLimit, json, scaling);
             }
             else

@@ -1,5 +1,6 @@
 namespace TnDsl.Cli.Commands;
 
+using TnDsl.Api;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
@@ -18,9 +19,6 @@ using static TorchSharp.torch;
 /// </summary>
 public static class RunCommand
 {
-    /// <summary>Elements above which an intermediate is refused before anything is allocated (16 GiB of float32).</summary>
-    private const long MaxElements = 4L << 30;
-
     /// <summary>The <c>run</c> verb; it reports on the console.</summary>
     public static Command Create()
     {
@@ -66,23 +64,33 @@ public static class RunCommand
         var clock = Stopwatch.StartNew();
         try
         {
-            var (net, warnings) = NetworkAdapter.Check(file, null, overrides, networkName);
-            foreach (var w in warnings)
-                Console.Error.WriteLine(w);
+            var check = Frontend.Check(file, overrides, networkName);
+            foreach (var d in check.Diagnostics.Where(d => !d.IsError))
+                Console.Error.WriteLine(d.Rendered);
+            var net = check.OrThrow();
             module = NetworkModules.FromNetwork(net, new NetworkBuildOptions
             {
                 Optimizer = optimizer,
                 Batch = batch,
-                MaxIntermediateElements = MaxElements,
                 NetworkName = networkName,
                 Module = new NetworkModuleOptions { Device = device, DType = dtype, Seed = seed },
             });
         }
-        catch (NetworkBuildException e)
+        catch (TnException e)
         {
-            foreach (var d in e.Diagnostics)
+            foreach (var d in e.Rendered)
                 Console.Error.WriteLine(d);
-            Console.Error.WriteLine($"tn run: {e.Message.Split(Environment.NewLine)[0]}");
+            Console.Error.WriteLine($"tn run: {e.Summary}");
+            return 1;
+        }
+        catch (MemoryLimitException e)
+        {
+            Console.Error.WriteLine($"tn run: {e.Message}");
+            return 1;
+        }
+        catch (Exception e) when (MemoryGuard.IsNative(e))
+        {
+            Console.Error.WriteLine($"tn run: {file}: {MemoryGuard.NativeMessage(e)}");
             return 1;
         }
         double buildSeconds = clock.Elapsed.TotalSeconds;
@@ -92,9 +100,14 @@ public static class RunCommand
             {
                 Report(module, device, dtype, batch, seed, repeat, buildSeconds);
             }
-            catch (Exception e) when (e is ExternalException or ArgumentException or OutOfMemoryException)
+            catch (MemoryLimitException e)
             {
-                Console.Error.WriteLine($"tn run: {module.Spec.Name}: {e.Message}");
+                Console.Error.WriteLine($"tn run: {e.Message}");
+                return 1;
+            }
+            catch (Exception e) when (MemoryGuard.IsNative(e) || e is ArgumentException)
+            {
+                Console.Error.WriteLine($"tn run: {module.Spec.Name}: {MemoryGuard.NativeMessage(e)}");
                 return 1;
             }
         }
@@ -103,7 +116,7 @@ public static class RunCommand
 
     private static void Report(NetworkModule module, Device device, ScalarType dtype, long? batch, long seed, int repeat, double buildSeconds)
     {
-        var figures = module.PlanFigures!;
+        var plan = module.ExecutionPlan;
         bool hasBatch = module.Spec.Indices.Any(i => i.IsDynamic);
         long n = batch ?? module.Spec.Indices.Where(i => i.IsDynamic).Select(i => i.Size).DefaultIfEmpty(1).Max();
         using var generator = new Generator((ulong)seed + 1);
@@ -124,6 +137,10 @@ public static class RunCommand
                 using var _ = no_grad();
                 return module.forward(inputs);
             });
+            if (module.ParameterCount > 0)
+                // Backward keeps the activations and makes a gradient per parameter.
+                MemoryGuard.Check(MemoryGuard.Bytes(plan.ActivationMemory + module.ParameterCount, dtype),
+                    $"{module.Spec.Name}: the backward pass ({plan.ActivationMemory:N0} activation elements kept, {module.ParameterCount:N0} gradients)");
             double? backward = module.ParameterCount == 0 ? null : Median(repeat, device, () =>
             {
                 module.zero_grad();
@@ -136,9 +153,8 @@ public static class RunCommand
             w.WriteLine($"  inputs      {(module.Inputs.Count == 0 ? "none" : string.Join(", ", module.Inputs.Select(Describe)))}");
             w.WriteLine($"  output      [{string.Join(", ", y.shape)}]  ({string.Join(", ", Abbreviate(module.OutputLegs))})");
             w.WriteLine($"  parameters  {module.ParameterCount:N0} trainable scalars in {module.ParameterNames.Count} tensors");
-            var note = figures.Notes.FirstOrDefault(m => m.Contains("auto chose"));
-            w.WriteLine($"  plan        {figures.Optimizer}{(note is null ? "" : " (" + note[(note.IndexOf("auto chose", StringComparison.Ordinal) + 5)..] + ")")}: " +
-                        $"{Figure(figures.Flops)} flops, largest intermediate {Figure(figures.LargestIntermediate)} elements, {module.Plan.Count} steps{(hasBatch ? $" (batch {n})" : "")}");
+            w.WriteLine($"  plan        {plan.Optimizer}{(plan.Chosen == plan.Optimizer ? "" : $" (chose {plan.Chosen})")}: " +
+                        $"{Figure(plan.Flops)} flops, largest intermediate {Figure(plan.LargestIntermediate)} elements, {module.Plan.Count} steps{(hasBatch ? $" (batch {n})" : "")}");
             w.WriteLine($"  kernels     {string.Join(", ", module.Plan.GroupBy(p => p.Kernel).OrderBy(g => g.Key).Select(g => $"{g.Key.ToString().ToLowerInvariant()} {g.Count()}"))} (measured on the first call)");
             w.WriteLine($"  build       {buildSeconds * 1e3:F0} ms (check, plan, initialise); first call {first * 1e3:F1} ms (measures kernels)");
             var per = hasBatch ? $"per batch of {n}" : "per call";

@@ -89,7 +89,7 @@ public static class StudyCommand
                     table.Print();
                 return 0;
             }
-            catch (Exception e) when (e is DataMissingException or StudyException or LayerException or IdxFormatException or NotSupportedException)
+            catch (Exception e) when (e is DataMissingException or StudyException or TnDsl.Api.TnException or IdxFormatException or NotSupportedException)
             {
                 Console.Error.WriteLine($"tn study {name}: {e.Message}");
                 return 1;

@@ -49,7 +49,7 @@ public static class TrainCommand
         public readonly Option<long> Seed = TnOptions.Integer("--seed", 1, "seed of the initial state and the sampler", min: 0);
         public readonly Option<string> Out = TnOptions.Text("--out", "DIR",
             "where checkpoint.bin, history.csv, nll.png, samples.png, model.tn, model.weights go [default: born-machine-D<dmax>]");
-        public readonly Option<bool> Resume = TnOptions.Flag("--resume", "continue from DIR/checkpoint.bin (hyper-parameters come from it)");
+        public readonly Option<bool> Resume = TnOptions.Flag("--resume", "continue from DIR/checkpoint.bin (hyper-parameters and --threads come from it; a different value is refused)");
         public readonly Option<double?> LrNow = TnOptions.OptionalNumber("--lr-now",
             "with --resume: go on at this learning rate from the next loop (the decay rule carries on from it)");
         public readonly Option<bool> Profile = TnOptions.Flag("--profile", "print where each loop's time goes (per bond: gradient steps, SVD, environment update)");
@@ -77,7 +77,7 @@ public static class TrainCommand
                 Console.Error.WriteLine($"tn train: the run diverged at {e.Message}; the checkpoint still holds the last finished loop. Start again with a smaller --lr");
                 return 1;
             }
-            catch (Exception e) when (e is NpyFormatException or MpsShapeException or BornSetupException or InvalidDataException or ArgumentException)
+            catch (Exception e) when (e is NpyFormatException or MpsShapeException or TnDsl.Api.TnException or InvalidDataException or ArgumentException or MemoryLimitException)
             {
                 Console.Error.WriteLine($"tn train: {e.Message}");
                 return 1;
@@ -89,7 +89,7 @@ public static class TrainCommand
     static int Train(ParseResult parse, BornMachineOptions o)
     {
         NativeLoader.EnsureLoaded();
-        set_num_threads((int)Math.Min(parse.GetValue(o.Threads), int.MaxValue));
+        int threads = (int)Math.Min(parse.GetValue(o.Threads), int.MaxValue);
         var requested = new BornOptions
         {
             Dmax = (int)Math.Min(parse.GetValue(o.Dmax), int.MaxValue),
@@ -118,18 +118,24 @@ public static class TrainCommand
         if (lrNow is not null && !resume)
             throw new UsageException("--lr-now changes a resumed run's learning rate; it needs --resume and a checkpoint in --out (a new run starts at --lr)");
 
+        foreach (var stale in Checkpoint.RemoveStale(checkpointPath))
+            AnsiConsole.MarkupLine($"[yellow]removed {Markup.Escape(stale)}, left by a write that was killed[/]");
         CheckpointState? saved = null;
         Mps? savedModel = null;
         if (resume)
         {
             (saved, savedModel) = Checkpoint.Load(checkpointPath);
             CheckSameSettings(parse, o, saved);
+            // The thread count changes how reductions add up, hence the last bits of every loop: a resumed run keeps it.
+            if (saved.Threads > 0)
+                threads = saved.Threads;
             if (lrNow is { } next)
             {
                 AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"learning rate {saved.LearningRate:g3} → {next:g3} from loop {saved.History[^1].Loop + 1}"));
                 saved = saved with { LearningRate = next };
             }
         }
+        set_num_threads(threads);
         var file = saved?.NetworkFile ?? parse.GetValue(o.File)!;
         var network = saved is not null ? (saved.Network.Length > 0 ? saved.Network : null) : parse.GetValue(o.Network);
         var dataArg = saved?.Data ?? parse.GetValue(o.Data)!;
@@ -150,7 +156,8 @@ public static class TrainCommand
         AnsiConsole.MarkupLine(
             $"[bold]{Markup.Escape(layout.Network)}[/]: {layout.Length} sites, {data.Train.Count} training and {data.Test.Count} test images from {Markup.Escape(dataDir)}; " +
             $"Dmax {options.Dmax}, cutoff {options.Cutoff:g3}, lr {trainer.LearningRate:g3}, {options.Steps} step(s) per bond, hold {options.HoldLoops}, {options.Split.ToString().ToLowerInvariant()} split, seed {options.Seed}" +
-            (resume ? $"; resuming after loop {trainer.Loop}" : ""));
+            $", {threads} thread(s)" +
+            (resume ? $"; resuming after loop {trainer.Loop} (settings from the checkpoint)" : ""));
         if (!resume)
         {
             PrintLoop(trainer.History[0], options.Dmax, IsMnist(data.Train));
@@ -205,7 +212,11 @@ public static class TrainCommand
 
     static void Save(BornTrainer trainer, string path, string file, IReadOnlyList<KeyValuePair<string, string>> overrides, MpsLayout layout, string data, BornDataset set)
     {
-        var state = trainer.State(file, layout, data, set.Train.Width, set.Train.Height) with { Overrides = overrides.Select(o => $"{o.Key}={o.Value}").ToArray() };
+        var state = trainer.State(file, layout, data, set.Train.Width, set.Train.Height) with
+        {
+            Overrides = overrides.Select(o => $"{o.Key}={o.Value}").ToArray(),
+            Threads = get_num_threads(),
+        };
         Checkpoint.Save(path, state, trainer.Model);
         var csv = new System.Text.StringBuilder("loop,train_nll,test_nll,max_bond,lr,seconds\n");
         foreach (var h in trainer.History)
@@ -236,6 +247,8 @@ public static class TrainCommand
         Same(o.File, s => s, saved.NetworkFile);
         Same(o.Network, s => s, saved.Network);
         Same(o.Data, s => s, saved.Data);
+        if (saved.Threads > 0)
+            Same(o.Threads, Int, Int(saved.Threads));
         if (parse.Pairs(o.Set).Count > 0)
             throw new UsageException("--set cannot change a resumed run's network");
     }

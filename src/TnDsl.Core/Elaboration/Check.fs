@@ -4,7 +4,7 @@ module TnDsl.Check
 
 open System
 open System.Collections.Generic
-open TnDsl.Elaborate
+open TnDsl.Elaboration
 
 /// Diagnostic kinds of the check phase (TN0200–TN0299).
 module Codes =
@@ -36,10 +36,17 @@ module Codes =
     let disconnected = Diagnostic.kind Level.Warning "TN0213" "network is disconnected"
     /// A tensor whose number of elements does not fit in 64 bits.
     let sizeOverflow = Diagnostic.kind Level.Error "TN0214" "tensor too large"
-    /// A network with no tensors.
-    let empty = Diagnostic.kind Level.Warning "TN0215" "network has no tensors"
+    /// A network with no tensors: there is nothing to contract.
+    let empty = Diagnostic.kind Level.Error "TN0215" "network has no tensors"
     /// A `const` with no value.
     let constValue = Diagnostic.kind Level.Error "TN0216" "constant has no value"
+    /// An `output` leg that no tensor carries.
+    let outputOnNoTensor = Diagnostic.kind Level.Error "TN0217" "output leg is on no tensor"
+    /// Members of one input family that differ in shape, batch legs or embedding (an input family is fed as one
+    /// array).
+    let inputFamilyShape = Diagnostic.kind Level.Error "TN0218" "input family members differ in shape"
+    /// A parameter name used both by a weight and by a constant.
+    let parameterRole = Diagnostic.kind Level.Error "TN0219" "parameter is both a weight and a constant"
 
 let private plural n word = if n = 1 then sprintf "%d %s" n word else sprintf "%d %ss" n word
 
@@ -71,7 +78,10 @@ let check (e: Elaborated) : Diagnostic list =
         let inOutput = outputCount[i.Id] > 0
         let legRange (t, k) = e.LegRanges[t][k]
         match i.Kind with
-        | Hyper -> if n = 0 && not inOutput then report Codes.unusedIndex i.Range (sprintf "index `%s` is declared but never used" i.Name) []
+        | _ when n = 0 && inOutput && not e.Incomplete ->
+            let r = List.zip net.Output e.OutputRanges |> List.find (fun (o, _) -> o = i.Id) |> snd
+            report Codes.outputOnNoTensor r (sprintf "`%s` is listed in `output`, but no tensor has it as a leg" i.Name) [ sprintf "add `%s` to the legs of the tensor it belongs to, or remove it from `output`" i.Name ]
+        | Hyper -> if n = 0 && not inOutput && not e.Incomplete then report Codes.unusedIndex i.Range (sprintf "index `%s` is declared but never used" i.Name) []
         | Bond ->
             if e.Incomplete && n <= 1 && not inOutput then
                 ()
@@ -124,6 +134,9 @@ let check (e: Elaborated) : Diagnostic list =
             | true, _ -> ()
             | _ -> shapes[t.Param] <- t
         match t.Embedding with
+        | Some _ when not t.Legs.IsEmpty && Dim.isDynamic net.Indices[List.last t.Legs].Dim ->
+            let k = t.Legs.Length - 1
+            report Codes.embedWidth (e.LegRanges[t.Id][k]) (sprintf "the embedding fills `%s`'s last leg, but `%s` is dynamic" t.Name (name (List.last t.Legs))) [ "put the batch leg first and the feature leg last" ]
         | Some emb ->
             match List.tryLast t.Legs with
             | Some last when Dim.size net.Indices[last].Dim <> int64 (Embedding.width emb) ->
@@ -141,6 +154,21 @@ let check (e: Elaborated) : Diagnostic list =
             | Some Identity when ds.Length < 2 || List.rev ds <> ds ->
                 report Codes.constShape t.Range (sprintf "an identity pairs its legs from the outside in (first with last, second with second-to-last, an odd middle leg free), so paired legs need equal dimensions, but `%s` has (%s)" t.Name (String.Join(", ", ds))) [ "order the legs as (a, b, b', a'), or (a, p, a') for a δ(a, a') on every p" ]
             | _ -> ()
+    // An input family is fed as one array: every member has the same batch legs, shape and embedding.
+    let isDyn l = Dim.isDynamic net.Indices[l].Dim
+    let memberShape (t: FlatTensor) =
+        let legs = if t.Embedding.IsSome && not t.Legs.IsEmpty then List.take (t.Legs.Length - 1) t.Legs else t.Legs
+        (t.Legs |> List.filter isDyn |> List.length), (legs |> List.filter (isDyn >> not) |> List.map (fun l -> Dim.size net.Indices[l].Dim)), t.Embedding
+    for _, members in net.Tensors |> Array.filter (fun t -> t.Role = Input) |> Array.groupBy (fun t -> t.Family) do
+        let first = members[0]
+        match members |> Array.tryFind (fun m -> memberShape m <> memberShape first) with
+        | Some m ->
+            report Codes.inputFamilyShape m.Range (sprintf "`%s` and `%s` are members of one input family but differ in shape, batch legs or embedding" first.Name m.Name) [ "an input family is fed as one array; give its members the same legs, or use two families" ]
+        | None -> ()
+    let constParams = net.Tensors |> Array.filter (fun t -> t.Role = Const) |> Array.map (fun t -> t.Param) |> HashSet
+    match net.Tensors |> Array.tryFind (fun t -> t.Role = Weight && constParams.Contains t.Param) with
+    | Some t -> report Codes.parameterRole t.Range (sprintf "`%s` uses the parameter `%s`, which is also a constant's" t.Name t.Param) [ "name the shared weight differently" ]
+    | None -> ()
     // Connectivity over tensors (a hyperindex or shared index joins them).
     if e.Incomplete then
         ()

@@ -13,6 +13,16 @@ module Codes =
     let cannotRead = Diagnostic.kind Level.Error "TN0007" "cannot read file"
     /// Two networks with one name in one file.
     let duplicateNetwork = Diagnostic.kind Level.Error "TN0008" "network declared twice"
+    /// A file that uses itself, directly or through others.
+    let useCycle = Diagnostic.kind Level.Error "TN0010" "files use each other in a cycle"
+    /// A file larger than the limit, or not a regular file (a device, a pipe): refused before it is read.
+    let refused = Diagnostic.kind Level.Error "TN0011" "file refused"
+
+/// The largest `.tn` file the front end reads: 16 MiB.
+let maxFileBytes = 16L * 1024L * 1024L
+
+/// How deep `use` may nest (a file using one that uses another, …).
+let maxUseDepth = 64
 
 /// What the front end produced for one file.
 type CompileResult =
@@ -49,13 +59,15 @@ let defaultOptions =
 /// The range used for diagnostics about command-line values.
 let commandLine = Range.ofFile "command line"
 
-/// Compiles a text, reading the files it uses through `readFile` (paths relative to the using file's folder).
-let compileText (readFile: string -> string option) (file: string) (text: string) (options: CompileOptions) : CompileResult =
+/// Compiles a text, reading the files it uses through `read` (paths relative to the using file's folder), which
+/// gives the text or the diagnostic kind and message of a refusal.
+let compileWith (read: string -> Result<string, DiagnosticKind * string>) (file: string) (text: string) (options: CompileOptions) : CompileResult =
     let sources = Dictionary<string, SourceText>()
     let diags = ResizeArray<Diagnostic>()
     let networks = Dictionary<string, NetworkDecl>()
     let visited = HashSet<string>()
-    let rec load (file: string) (text: string) (isMain: bool) : SourceFile =
+    // `chain` holds the files being loaded, innermost first, for naming a cycle.
+    let rec load (file: string) (text: string) (isMain: bool) (chain: string list) : SourceFile =
         sources[file] <- SourceText(file, text)
         let ast, ds = Parse.parseText file text
         diags.AddRange ds
@@ -70,13 +82,19 @@ let compileText (readFile: string -> string option) (file: string) (text: string
             let dir = Path.GetDirectoryName file
             let path = if Path.IsPathRooted u.Path then u.Path else Path.Combine((if String.IsNullOrEmpty dir then "." else dir), u.Path)
             let full = Path.GetFullPath path
-            if visited.Add full then
-                match readFile path with
-                | Some t -> load path t false |> ignore
-                | None -> diags.Add(Diagnostic.make Codes.cannotRead u.Range (sprintf "cannot read `%s` (looked for %s)" u.Path full))
+            if List.contains full chain then
+                let names = List.rev (full :: chain) |> List.skipWhile (fun f -> f <> full) |> List.map Path.GetFileName
+                diags.Add(Diagnostic.make Codes.useCycle u.Range (sprintf "`use` makes a cycle: %s" (String.Join(" -> ", names))))
+            elif chain.Length >= maxUseDepth then
+                diags.Add(Diagnostic.make Codes.refused u.Range (sprintf "`use` nests more than %d files deep" maxUseDepth))
+            elif visited.Add full then
+                match read path with
+                | Ok t -> load path t false (full :: chain) |> ignore
+                | Result.Error (kind, why) -> diags.Add(Diagnostic.make kind u.Range (sprintf "cannot use `%s`: %s" u.Path why))
         ast
-    visited.Add(Path.GetFullPath file) |> ignore
-    let main = load file text true
+    let mainPath = Path.GetFullPath file
+    visited.Add mainPath |> ignore
+    let main = load file text true [ mainPath ]
     let entry =
         match options.NetworkName with
         | Some name ->
@@ -88,14 +106,14 @@ let compileText (readFile: string -> string option) (file: string) (text: string
                     match Elaborate.suggest name known with
                     | Some s -> [ sprintf "did you mean `%s`?" s ]
                     | None -> [ "this file declares " + (if known.IsEmpty then "no network" else String.Join(", ", known)) ]
-                diags.Add({ Diagnostic.make Elaborate.Codes.unknownNetwork (Range.ofFile file) (sprintf "`%s` declares no network named `%s`" file name) with Hints = hints })
+                diags.Add({ Diagnostic.make Elaboration.Codes.unknownNetwork (Range.ofFile file) (sprintf "`%s` declares no network named `%s`" file name) with Hints = hints })
                 None
         | None ->
             match List.tryLast main.Networks with
             | Some n -> Some n
             | None ->
                 if not (Diagnostic.hasErrors diags) then
-                    diags.Add(Diagnostic.make Elaborate.Codes.unknownNetwork (Range.ofFile file) (sprintf "`%s` declares no network" file))
+                    diags.Add(Diagnostic.make Elaboration.Codes.unknownNetwork (Range.ofFile file) (sprintf "`%s` declares no network" file))
                 None
     let elaborated =
         entry
@@ -106,7 +124,7 @@ let compileText (readFile: string -> string option) (file: string) (text: string
                     match Elaborate.parseValue value with
                     | Result.Ok v -> Some(name, commandLine, v)
                     | Result.Error msg ->
-                        diags.Add(Diagnostic.make Elaborate.Codes.overrideType commandLine (sprintf "--set %s=%s: %s" name value msg))
+                        diags.Add(Diagnostic.make Elaboration.Codes.overrideType commandLine (sprintf "--set %s=%s: %s" name value msg))
                         None)
             let lookup name =
                 match networks.TryGetValue name with
@@ -118,14 +136,22 @@ let compileText (readFile: string -> string option) (file: string) (text: string
     match elaborated with
     | Some e -> diags.AddRange(Check.check e)
     | None -> ()
-    let all = Diagnostic.sort (List.ofSeq diags)
+    let all = List.ofSeq diags |> Diagnostic.collapse |> Diagnostic.sort
     { Network = (if Diagnostic.hasErrors all then None else elaborated |> Option.map (fun e -> e.Network))
       Elaborated = elaborated
       Diagnostics = all
       Sources = sources }
 
-/// Runs a compilation on a thread with a large stack: expressions and nesting are processed recursively, and a
-/// long (but legal) expression must not overflow the default stack.
+/// Compiles a text, reading the files it uses through `readFile` (None: it cannot be read).
+let compileText (readFile: string -> string option) (file: string) (text: string) (options: CompileOptions) : CompileResult =
+    let read path =
+        match readFile path with
+        | Some t -> Ok t
+        | None -> Result.Error(Codes.cannotRead, sprintf "cannot read it (looked for %s)" (Path.GetFullPath path))
+    compileWith read file text options
+
+/// Runs a compilation on a thread with a large stack: nested declarations are parsed recursively (to the bracket
+/// depth limit), and the parser's own frames must not overflow the default stack.
 let compileOnBigStack (f: unit -> CompileResult) : CompileResult =
     let mutable result = Unchecked.defaultof<CompileResult>
     let mutable error: exn = null
@@ -135,19 +161,52 @@ let compileOnBigStack (f: unit -> CompileResult) : CompileResult =
     if not (isNull error) then raise (Exception("internal error in the compiler", error))
     result
 
-/// Reads a file from disk, None when it cannot be read.
-let readDisk (path: string) =
+/// Reads a `.tn` file from disk, refusing at once one larger than `maxBytes` or one that is not a regular file (a
+/// device such as /dev/zero, a pipe): the file is read up to its stated size and one byte more, so nothing is
+/// read without end.
+let readSource (maxBytes: int64) (path: string) : Result<string, DiagnosticKind * string> =
     try
-        Some(File.ReadAllText path)
-    with _ ->
-        None
+        let info = FileInfo path
+        if not info.Exists then
+            Result.Error(Codes.cannotRead, sprintf "no such file (looked for %s)" info.FullName)
+        elif info.Length > maxBytes then
+            Result.Error(Codes.refused, sprintf "it is %d bytes, more than the limit of %d" info.Length maxBytes)
+        else
+            use stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan)
+            if not stream.CanSeek then
+                Result.Error(Codes.refused, "it is not a regular file")
+            else
+                let size = info.Length
+                let buffer = Array.zeroCreate<byte> (int size + 1)
+                let mutable total = 0
+                let mutable last = -1
+                while last <> 0 && total < buffer.Length do
+                    last <- stream.Read(buffer, total, buffer.Length - total)
+                    total <- total + last
+                if int64 total > size then
+                    Result.Error(Codes.refused, "it is not a regular file (it gives more bytes than its size)")
+                else
+                    use reader = new StreamReader(new MemoryStream(buffer, 0, total), Text.Encoding.UTF8, true)
+                    Ok(reader.ReadToEnd())
+    with e when (e :? IOException || e :? UnauthorizedAccessException || e :? ArgumentException || e :? NotSupportedException) ->
+        Result.Error(Codes.cannotRead, e.Message)
+
+/// Reads a file from disk within the default limits, None when it cannot be read or is refused.
+let readDisk (path: string) =
+    match readSource maxFileBytes path with
+    | Ok t -> Some t
+    | Result.Error _ -> None
+
+/// Compiles `.tn` text held in memory; the files it uses are read from disk within the default limits.
+let compileSource (file: string) (text: string) (options: CompileOptions) : CompileResult =
+    compileOnBigStack (fun () -> compileWith (readSource maxFileBytes) file text options)
 
 /// Compiles a file on disk.
 let compileFile (path: string) (options: CompileOptions) : CompileResult =
-    match readDisk path with
-    | Some text -> compileOnBigStack (fun () -> compileText readDisk path text options)
-    | None ->
-        let d = Diagnostic.make Codes.cannotRead (Range.ofFile path) (sprintf "cannot read `%s`" path)
+    match readSource maxFileBytes path with
+    | Ok text -> compileSource path text options
+    | Result.Error (kind, why) ->
+        let d = Diagnostic.make kind (Range.ofFile path) (sprintf "cannot read `%s`: %s" path why)
         { Network = None
           Elaborated = None
           Diagnostics = [ d ]

@@ -87,6 +87,13 @@ module PlanReport =
             line "Total write" (sci c.Write + " elements")
             line "Backward FLOP count" (sci c.BackwardFlops)
             line "Activation memory" (sci c.ActivationMemory + " elements kept for backward")
+            match r.Slicing with
+            | Some sl ->
+                line "Sliced indices" (sprintf "%s (%s slices)" (String.Join(" ", names p sl.Indices)) (sci sl.Slices))
+                line "Sliced FLOP count" (sprintf "%s (overhead %.3gx)" (sci sl.Flops) sl.Overhead)
+                line "Largest per slice" (sci sl.LargestIntermediate + " elements")
+                line "Peak per slice" (sci sl.Peak + " elements (inputs and the accumulated result included)")
+            | None -> ()
             match scaling with
             | Some sc ->
                 if not sc.Exponents.IsEmpty then
@@ -122,10 +129,11 @@ module PlanReport =
     let exactNumber (b: BigInteger) =
         if BigInteger.Abs b <= maxExactJson then b.ToString() else "\"" + b.ToString() + "\""
 
-    /// The JSON report: optimizer, flops, naive_flops, largest_intermediate, peak, write, backward_flops,
+    /// The JSON report: optimizer, chosen (what `auto` chose), flops, naive_flops, largest_intermediate, peak, write, backward_flops,
     /// activation_memory (exact: numbers up to 2^53, decimal
     /// strings beyond, see `exactNumber`), log10_flops and log10_naive_flops, path (linear pairs), ssa_path, search_ms and diagnostics.
     let jsonWith (scaling: Scaling option) (r: PlanResult) =
+        let result = r
         use ms = new MemoryStream()
         let write () =
             use w = new Utf8JsonWriter(ms, JsonWriterOptions(Indented = true))
@@ -139,7 +147,9 @@ module PlanReport =
             w.WriteStartObject()
             w.WriteBoolean("ok", Plan.succeeded r)
             w.WriteString("optimizer", r.Optimizer)
+            w.WriteString("chosen", r.Chosen)
             w.WriteNumber("tensors", r.Problem.Inputs.Length)
+            let problem = r.Problem
             match r.Cost, r.Tree with
             | Some c, Some t ->
                 big "flops" c.Flops
@@ -155,8 +165,25 @@ module PlanReport =
                 big "write" c.Write
                 big "backward_flops" c.BackwardFlops
                 big "activation_memory" c.ActivationMemory
+                match result.Slicing with
+                | Some sl ->
+                    // "slicing": {"indices": ["k"], "slices": 4, "flops": …, "overhead": 1.2, "largest_intermediate": …}
+                    w.WriteStartObject "slicing"
+                    w.WriteStartArray "indices"
+                    for n in names result.Problem sl.Indices do
+                        w.WriteStringValue n
+                    w.WriteEndArray()
+                    big "slices" sl.Slices
+                    big "flops" sl.Flops
+                    w.WriteNumber("overhead", Math.Round(sl.Overhead, 6))
+                    big "largest_intermediate" sl.LargestIntermediate
+                    big "peak" sl.Peak
+                    w.WriteEndObject()
+                | None -> ()
                 paths "path" (ContractionTree.toLinear t)
                 paths "ssa_path" (ContractionTree.toSsa t)
+                // What a backend executes: the one conversion to pairwise steps (`PairSteps.ofTree`).
+                paths "pairwise_path" (PairSteps.ofTree problem t |> Array.map (fun s -> [| s.Left; s.Right |]))
             | _ -> w.WriteNull "path"
             w.WriteNumber("search_ms", Math.Round(r.SearchMs, 3))
             match scaling with

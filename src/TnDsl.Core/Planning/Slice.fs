@@ -26,7 +26,8 @@ type Slicing =
     }
 
 /// Choosing indices to slice so that a tree's intermediates fit a memory limit (cotengra's `SliceFinder` idea:
-/// grow the sliced set greedily, each time by the index that buys the most memory for the least extra work).
+/// grow the sliced set greedily, each time by an index of the largest intermediate that costs the least extra
+/// work, and keep the best of a few randomised passes).
 module PlanSlice =
     /// The problem as one slice sees it: the sliced indices at size 1.
     let sliceProblem (p: Indexed) (indices: int array) : Indexed =
@@ -53,45 +54,51 @@ module PlanSlice =
           LargestIntermediate = c.LargestIntermediate
           Peak = c.Peak + (if indices.Length > 0 then output else BigInteger.Zero) }
 
-    /// How far a sliced tree is over the limit: the sum of log2(size / limit) over the intermediates above it.
-    let private pressure (steps: StepCost array) (limit: BigInteger) =
-        let ll = BigInteger.Log(limit, 2.0)
-        steps |> Array.sumBy (fun s -> if s.Size > limit then BigInteger.Log(s.Size, 2.0) - ll else 0.0)
+    let private totalFlops (p: Indexed) (t: ContractionTree) (sliced: int array) =
+        let steps = Cost.steps (sliceProblem p sliced) t
+        steps, (steps |> Array.sumBy (fun s -> s.Flops)) * prod p sliced
 
-    /// Indices to slice so that every intermediate of the tree has at most `limit` elements, or None when no
-    /// choice of closed indices can get there (an intermediate over the limit made of open indices only). Greedy:
-    /// among the closed indices on an intermediate over the limit, add the one with the least extra log-flops per
-    /// unit of pressure removed (ties: the larger index, then the lower id), until nothing is over the limit.
-    let find (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =
+    /// One greedy pass: while an intermediate is over the limit, slice the closed index of a largest
+    /// intermediate that leaves the least total flops (log2 flops plus Gumbel noise of the given temperature
+    /// when it is positive; ties: the larger index, then the lower id).
+    let private greedyPass (p: Indexed) (t: ContractionTree) (limit: BigInteger) (temperature: float) (rng: Random) =
         let lf (b: BigInteger) = if b.Sign <= 0 then 0.0 else BigInteger.Log(b, 2.0)
         let rec grow (sliced: int array) =
-            let q = sliceProblem p sliced
-            let steps = Cost.steps q t
-            let over = steps |> Array.filter (fun s -> s.Size > limit)
-            if over.Length = 0 then Some sliced
+            let steps, _ = totalFlops p t sliced
+            let largest = steps |> Array.fold (fun m s -> BigInteger.Max(m, s.Size)) BigInteger.Zero
+            if largest <= limit then Some sliced
             else
                 let candidates =
-                    over
+                    steps
+                    |> Array.filter (fun s -> s.Size = largest)
                     |> Array.collect (fun s -> s.Kept)
                     |> Array.distinct
-                    |> Array.filter (fun i -> not p.IsOutput[i] && q.Size[i] > 1L)
+                    |> Array.filter (fun i -> not p.IsOutput[i] && not (Array.contains i sliced))
                     |> Array.sort
                 if candidates.Length = 0 then None
                 else
-                    let before = pressure steps limit
-                    let baseFlops = lf (steps |> Array.sumBy (fun s -> s.Flops) |> (*) (prod p sliced))
                     let scored =
                         candidates
                         |> Array.map (fun i ->
-                            let next = Array.append sliced [| i |]
-                            let st = Cost.steps (sliceProblem p next) t
-                            let flops = lf ((st |> Array.sumBy (fun s -> s.Flops)) * prod p next)
-                            let relief = before - pressure st limit
-                            let score = if relief <= 1e-12 then Double.PositiveInfinity else (flops - baseFlops) / relief
-                            struct (score, -p.Size[i], i))
-                    let struct (score, _, best) = scored |> Array.min
-                    // No index relieves the pressure on its own (rare: ties among equal intermediates); take the
-                    // largest candidate so that the loop always progresses.
-                    let pick = if Double.IsPositiveInfinity score then candidates |> Array.maxBy (fun i -> p.Size[i], -i) else best
-                    grow (Array.append sliced [| pick |])
+                            let _, flops = totalFlops p t (Array.append sliced [| i |])
+                            let noise = if temperature > 0.0 then -temperature * Math.Log(-Math.Log(max 1e-300 (rng.NextDouble()))) else 0.0
+                            struct (lf flops + noise, -p.Size[i], i))
+                    let struct (_, _, best) = scored |> Array.min
+                    grow (Array.append sliced [| best |])
         grow [||]
+
+    /// Indices to slice so that every intermediate of the tree has at most `limit` elements, or None when no
+    /// choice of closed indices can get there (an intermediate over the limit made of open indices only). The
+    /// best (least total flops, then fewest indices) of a deterministic greedy pass and `repeats` - 1 passes
+    /// with noise, each seeded by its number, so the choice is reproducible. Each pass slices, while an
+    /// intermediate is over the limit, the closed index of a largest one that leaves the least total flops.
+    let findWith (repeats: int) (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =
+        let passes =
+            [| for r in 0 .. max 1 repeats - 1 do
+                   match greedyPass p t limit (if r = 0 then 0.0 else 0.5) (Random(r * 7919 + 1)) with
+                   | Some ix -> let _, f = totalFlops p t ix in yield (f, ix.Length, r), ix
+                   | None -> () |]
+        if passes.Length = 0 then None else Some(passes |> Array.minBy fst |> snd)
+
+    /// `findWith` with eight passes.
+    let find (p: Indexed) (t: ContractionTree) (limit: BigInteger) = findWith 8 p t limit

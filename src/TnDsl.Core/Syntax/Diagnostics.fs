@@ -76,6 +76,29 @@ module Diagnostic =
             sb.Append("\n      = hint: ").Append(h) |> ignore
         sb.ToString()
 
-    /// Orders diagnostics by file and position, keeping the phase order for equal positions.
+    let private rank =
+        function
+        | Error -> 0
+        | Warning -> 1
+        | Info -> 2
+
+    /// Orders diagnostics errors first, then warnings, then notes; each in source order (file, then position),
+    /// keeping the phase order for equal positions.
     let sort (ds: Diagnostic list) =
-        ds |> List.sortBy (fun d -> d.Range.File, d.Range.Start.Offset)
+        ds |> List.sortBy (fun d -> rank d.Kind.Level, d.Range.File, d.Range.Start.Offset)
+
+    // A message with its member subscripts and numbers blanked: `b[3]` and `b[4]` say the same thing.
+    let private shape (message: string) =
+        RegularExpressions.Regex.Replace(RegularExpressions.Regex.Replace(message, @"\[[^\]]*\]", "[]"), @"\d+", "#")
+
+    /// One diagnostic per mistake: diagnostics of one code at one range whose messages differ only in member
+    /// subscripts and numbers (one per member of a family declaration) become the first of them, saying how many
+    /// members it affects. Exact duplicates are dropped.
+    let collapse (ds: Diagnostic list) =
+        ds
+        |> List.groupBy (fun d -> d.Kind.Code, d.Range, shape d.Message)
+        |> List.map (fun (_, group) ->
+            let first = List.head group
+            let n = group |> List.distinctBy (fun d -> d.Message) |> List.length
+            if n = 1 then first
+            else { first with Message = first.Message + sprintf " (and %d more members of this declaration)" (n - 1) })

@@ -4,6 +4,7 @@
 module TnDsl.Parse
 
 open System
+open System.Collections.Generic
 open FParsec
 open TnDsl.Syntax
 
@@ -21,13 +22,20 @@ module Codes =
     let duplicateClause = Diagnostic.kind Level.Error "TN0005" "duplicate clause"
     /// A string literal with no closing quote.
     let unterminatedString = Diagnostic.kind Level.Error "TN0006" "unterminated string"
+    /// Brackets or expressions nested deeper than any real network needs (the limit keeps every input bounded).
+    let tooDeep = Diagnostic.kind Level.Error "TN0009" "nested too deeply"
+
+/// How deep brackets, and expressions inside parentheses, calls and `if`, may nest.
+let maxDepth = 256
 
 /// Parser state: the end of the last token (so ranges exclude trailing blanks) and the diagnostics so far.
 /// The list is shared on purpose: diagnostics recorded by a branch that later backtracks are deduplicated at the end.
 type State =
     { LastEnd: Position
       Text: string
-      Diagnostics: ResizeArray<Diagnostic> }
+      Diagnostics: ResizeArray<Diagnostic>
+      /// How deep expressions are nested at the current point (shared by every copy of the state).
+      Depth: int ref }
 
 type private P<'a> = Parser<'a, State>
 
@@ -77,16 +85,53 @@ let private token (p: P<'a>) : P<'a> = p .>> markEnd .>> ws
 let spanned (p: P<'a>) : P<'a * SourceRange> =
     pipe2 getPosition (p .>>. getUserState) (fun s (x, st) -> x, rangeOf s st.LastEnd)
 
-let private isIdStart c = Char.IsLetter c || c = '_'
 let private isIdChar c = Char.IsLetterOrDigit c || c = '_'
+
+/// The UTF-16 length of the name character at `i` (a letter of any plane, `_`, or after the first character a
+/// digit or combining mark), or 0 when there is none.
+let private nameCharAt (text: string) (i: int) (first: bool) =
+    if i >= text.Length then 0
+    else
+        match Text.Rune.TryGetRuneAt(text, i) with
+        | true, r ->
+            let ok =
+                Text.Rune.IsLetter r || r.Value = int '_'
+                || (not first
+                    && (Text.Rune.IsDigit r
+                        || (match Text.Rune.GetUnicodeCategory r with
+                            | Globalization.UnicodeCategory.NonSpacingMark
+                            | Globalization.UnicodeCategory.SpacingCombiningMark
+                            | Globalization.UnicodeCategory.ConnectorPunctuation -> true
+                            | _ -> false)))
+            if ok then r.Utf16SequenceLength else 0
+        | _ -> 0
+
+/// Succeeds (consuming nothing) unless a name character follows: what ends a keyword.
+let private notNameChar: P<unit> =
+    fun stream ->
+        if nameCharAt stream.UserState.Text (int stream.Index) false > 0 then Reply(Error, expected "end of word")
+        else Reply(())
 
 /// A punctuation symbol.
 let sym (s: string) : P<unit> = token (skipString s) <?> ("`" + s + "`")
 
 /// A keyword: the word, not followed by more name characters.
-let kw (s: string) : P<unit> = token (attempt (skipString s .>> notFollowedBy (satisfy isIdChar))) <?> ("`" + s + "`")
+let kw (s: string) : P<unit> = token (attempt (skipString s .>> notNameChar)) <?> ("`" + s + "`")
 
-let private rawWord: P<string> = many1Satisfy2L isIdStart isIdChar "name"
+/// A name: a letter (any Unicode letter, astral planes included) or `_`, then letters, digits, marks and `_`.
+let private rawWord: P<string> =
+    fun stream ->
+        let text = stream.UserState.Text
+        let start = int stream.Index
+        let mutable i = start
+        let mutable n = nameCharAt text i true
+        while n > 0 do
+            i <- i + n
+            n <- nameCharAt text i false
+        if i = start then Reply(Error, expected "name")
+        else
+            stream.Skip(i - start)
+            Reply(text.Substring(start, i - start))
 
 /// A name that is not a keyword. A keyword here is an error of its own, so the message says so.
 let ident: P<Ident> =
@@ -103,7 +148,7 @@ let ident: P<Ident> =
 
 /// A name with optional dotted qualifiers: `top`, `enc.top`.
 let qualifiedIdent: P<Ident> =
-    spanned (token (sepBy1 (rawWord >>= fun w -> if keywords.Contains w then fail ("TN0004|`" + w + "` is a keyword and cannot be used as a name") else preturn w) (attempt (pchar '.' >>? followedBy (satisfy isIdStart)))))
+    spanned (token (sepBy1 (rawWord >>= fun w -> if keywords.Contains w then fail ("TN0004|`" + w + "` is a keyword and cannot be used as a name") else preturn w) (attempt (pchar '.' >>? followedBy rawWord))))
     |>> fun (parts, r) -> { Name = String.Join(".", parts); Range = r }
 
 /// A number: digits, optionally a fraction (a digit must follow the point, so `0..n` reads as a range) and an exponent.
@@ -138,22 +183,31 @@ let private stringLiteral: P<string> =
 
 let private mkExpr (k: ExprKind, r) : Expr = { Kind = k; Range = r }
 
-// Expressions are recursive (parentheses, calls, `if`), so the term parser is forwarded through a reference.
-let private exprRef = OperatorPrecedenceParser<Expr, Position, State>()
+// Expressions nest (parentheses, call arguments, `if`), so the term parser reaches the expression parser through a
+// reference. Operator chains are parsed by a loop with explicit stacks (`operators` below), so a chain as long as
+// the input (a sum of a million terms, a million nested `-`) never deepens the thread's stack.
+let private exprRef = ref (Unchecked.defaultof<P<Expr>>)
 
-/// An expression.
-let expr: P<Expr> = exprRef.ExpressionParser <?> "expression"
+// An expression nested inside another (in parentheses, a call or an `if`): counted against `maxDepth`.
+let private nested: P<Expr> =
+    fun stream ->
+        let depth = stream.UserState.Depth
+        if depth.Value >= maxDepth then
+            Reply(FatalError, messageError (sprintf "TN0009|expressions nested more than %d deep" maxDepth))
+        else
+            depth.Value <- depth.Value + 1
+            try exprRef.Value stream finally depth.Value <- depth.Value - 1
 
 let private term: P<Expr> =
     let call (id: Ident) =
-        between (sym "(") (sym ")") (sepBy expr (sym ","))
+        between (sym "(") (sym ")") (sepBy nested (sym ","))
         |>> fun args -> ECall(id, args)
     let variable =
         ident >>= fun id -> (call id <|> preturn (EVar id.Name))
     let ifExpr =
-        kw "if" >>. expr .>> kw "then" .>>. expr .>> kw "else" .>>. expr
+        kw "if" >>. nested .>> kw "then" .>>. nested .>> kw "else" .>>. nested
         |>> fun ((c, a), b) -> EIf(c, a, b)
-    let parens = between (sym "(") (sym ")") expr |>> fun e -> e.Kind
+    let parens = between (sym "(") (sym ")") nested |>> fun e -> e.Kind
     choice
         [ spanned (token number) |>> mkExpr
           spanned (kw "true" >>% EBool true) |>> mkExpr
@@ -162,34 +216,78 @@ let private term: P<Expr> =
           spanned parens |>> mkExpr
           spanned variable |>> mkExpr ]
 
-do
-    exprRef.TermParser <- term
-    // Operators note where they start so that a binary expression's range runs from its left to its right operand.
-    let after = markEnd >>. ws >>. getPosition
-    let binary op =
-        fun (_: Position) (l: Expr) (r: Expr) ->
-            ({ Kind = EBinary(op, l, r)
-               Range = Range.union l.Range r.Range }: Expr)
-    let infix (text: string) op assoc =
-        let afterString =
-            if Char.IsLetter text[0] then notFollowedBy (satisfy isIdChar) >>. after else after
-        exprRef.AddOperator(InfixOperator(text, afterString, precedence op, assoc, (), fun p l r -> binary op p l r))
-    let prefix (text: string) op =
-        let afterString =
-            let rest = getPosition .>> markEnd .>> ws
-            if Char.IsLetter text[0] then notFollowedBy (satisfy isIdChar) >>. rest else rest
-        let mapping (opEnd: Position) (e: Expr) =
-            let opStart =
-                { Line = int opEnd.Line
-                  Col = int opEnd.Column - text.Length
-                  Offset = opEnd.Index - int64 text.Length }
-            ({ Kind = EUnary(op, e); Range = { e.Range with Start = opStart } }: Expr)
-        exprRef.AddOperator(PrefixOperator(text, afterString, unaryPrecedence op, true, (), mapping))
-    for text, op in [ "or", Or; "and", And; "==", Eq; "!=", Ne; "<=", Le; ">=", Ge; "<", Lt; ">", Gt; "+", Add; "-", Sub; "*", Mul; "/", Div; "%", Mod ] do
-        infix text op Associativity.Left
-    infix "^" Pow Associativity.Right
-    prefix "-" Neg
-    prefix "not" Not
+type private Pending =
+    | PrefixOp of UnOp * Pos
+    | InfixOp of BinOp
+
+// Longer operators first, so that `<=` is not read as `<`.
+let private infixOps =
+    [ "or", Or; "and", And; "==", Eq; "!=", Ne; "<=", Le; ">=", Ge; "<", Lt; ">", Gt; "+", Add; "-", Sub; "*", Mul
+      "/", Div; "%", Mod; "^", Pow ]
+
+/// Reads the operator `text` at the current position (a word operator must end there), then blanks.
+let private tryOperator (stream: CharStream<State>) (text: string) =
+    if stream.Match text && (not (Char.IsLetter text[0]) || nameCharAt stream.UserState.Text (int stream.Index + text.Length) false = 0) then
+        stream.Skip text.Length
+        ws stream |> ignore
+        true
+    else
+        false
+
+/// Operator-precedence parsing with explicit stacks: prefix operators and operands alternate with infix
+/// operators; an operator is applied once one that binds less tightly follows (`^` is right-associative).
+let private operators: P<Expr> =
+    fun stream ->
+        let operands = Stack<Expr>()
+        let pending = Stack<Pending>()
+        let apply () =
+            match pending.Pop() with
+            | PrefixOp (op, start) ->
+                let x = operands.Pop()
+                operands.Push({ Kind = EUnary(op, x); Range = { x.Range with Start = start } })
+            | InfixOp op ->
+                let r = operands.Pop()
+                let l = operands.Pop()
+                operands.Push({ Kind = EBinary(op, l, r); Range = Range.union l.Range r.Range })
+        let mutable failure: Reply<Expr> option = None
+        let mutable more = true
+        while more do
+            // Operand position: prefix operators, then a term.
+            let mutable prefix = true
+            while prefix do
+                let p = stream.Position
+                let at = { Line = int p.Line; Col = int p.Column; Offset = p.Index }
+                if tryOperator stream "-" then pending.Push(PrefixOp(Neg, at))
+                elif tryOperator stream "not" then pending.Push(PrefixOp(Not, at))
+                else prefix <- false
+            let r = term stream
+            if r.Status <> Ok then
+                failure <- Some(Reply(r.Status, r.Error))
+                more <- false
+            else
+                operands.Push r.Result
+                match infixOps |> List.tryFind (fun (text, _) -> tryOperator stream text) with
+                | None -> more <- false
+                | Some (_, op) ->
+                    let p = precedence op
+                    let binds =
+                        function
+                        | PrefixOp (u, _) -> unaryPrecedence u > p
+                        | InfixOp q -> precedence q > p || (precedence q = p && op <> Pow)
+                    while pending.Count > 0 && binds (pending.Peek()) do
+                        apply ()
+                    pending.Push(InfixOp op)
+        match failure with
+        | Some f -> f
+        | None ->
+            while pending.Count > 0 do
+                apply ()
+            Reply(operands.Pop())
+
+exprRef.Value <- operators
+
+/// An expression.
+let expr: P<Expr> = operators <?> "expression"
 
 /// `from..to [by step]`.
 let rangeExpr: P<RangeExpr> =
@@ -312,7 +410,7 @@ let private formatError (errors: ErrorMessageList) =
             | :? ErrorMessage.Message as m -> Some m.String
             | _ -> None)
         |> Array.distinct
-    let plain = messages |> Array.filter (fun m -> not (m.StartsWith "TN0004|"))
+    let plain = messages |> Array.filter (fun m -> not (m.StartsWith "TN0004|") && not (m.StartsWith "TN0009|"))
     let expected =
         items
         |> Array.choose (function
@@ -324,9 +422,10 @@ let private formatError (errors: ErrorMessageList) =
         messages
         |> Array.tryFind (fun m -> m.StartsWith "TN0004|")
         |> Option.filter (fun m -> not (expected |> Array.exists (fun e -> m.Contains e)))
-    match keyword with
-    | Some m -> Codes.keywordAsName, m.Substring 7
-    | None ->
+    match messages |> Array.tryFind (fun m -> m.StartsWith "TN0009|"), keyword with
+    | Some m, _ -> Codes.tooDeep, m.Substring 7
+    | None, Some m -> Codes.keywordAsName, m.Substring 7
+    | None, None ->
         let exp =
             match expected with
             | [||] -> ""
@@ -346,14 +445,23 @@ let private foundText (stream: CharStream<State>) =
         elif c = '\n' || c = '\r' then "end of line"
         else "`" + string c + "`"
 
+/// The names written in a stretch of text that failed to parse (keywords left out).
+let private wordsIn (text: string) =
+    Text.RegularExpressions.Regex.Matches(text, @"[\p{L}_][\p{L}\p{Nd}_]*")
+    |> Seq.map (fun m -> m.Value)
+    |> Seq.filter (fun w -> not (keywords.Contains w))
+    |> Seq.distinct
+    |> List.ofSeq
+
 /// Runs p; on failure records a diagnostic at the failure point and skips to the next line that starts with one of
-/// the `resume` words (or `}` when `atBrace`), so that parsing goes on and later errors are found too.
-let private recovering (resume: string list) (p: P<'a>) : P<'a option> =
+/// the `resume` words (or `}`), so that parsing goes on and later errors are found too. A failure gives the names
+/// written in the skipped text.
+let private recovering (resume: string list) (p: P<'a>) : P<Choice<'a, string list>> =
     fun stream ->
         let start = stream.Index
         let reply = p stream
         if reply.Status = Ok then
-            Reply(Some reply.Result)
+            Reply(Choice1Of2 reply.Result)
         else
             let kind, message = formatError reply.Error
             let here = stream.Position
@@ -380,14 +488,19 @@ let private recovering (resume: string list) (p: P<'a>) : P<'a option> =
                 stream.SkipRestOfLine(true)
             while not stream.IsEndOfStream && not (startsResume ()) do
                 stream.SkipRestOfLine(true)
+            let skipped = text.Substring(int start, int (stream.Index - start))
             stream.SkipWhitespace() |> ignore
-            Reply(None)
+            Reply(Choice2Of2(wordsIn skipped))
 
 /// A `{ … }` block of declarations, recovering after each bad one.
 let private block: P<Decl list> =
-    let item = recovering declKeywords (decl .>> optional (sym ";"))
+    let item =
+        getPosition .>>. recovering declKeywords (decl .>> optional (sym ";")) .>>. getPosition
+        |>> fun ((s, r), e) ->
+            match r with
+            | Choice1Of2 d -> d
+            | Choice2Of2 words -> { Kind = DBroken words; Range = rangeOf s e }
     sym "{" >>. many (notFollowedBy (pchar '}') >>. notFollowedBy eof >>. item) .>> (sym "}" <?> "`}` closing the block")
-    |>> List.choose id
 
 let private binding: P<Binding> =
     spanned (indexRef .>> sym "=" .>>. indexRef .>>. opt trailingFor .>> optional (sym "," <|> sym ";"))
@@ -429,7 +542,7 @@ let private sourceFile: P<SourceFile> =
     let item = recovering [ "network"; "use" ] ((useDecl |>> TUse) <|> (network |>> TNetwork) <?> "`network` or `use`")
     ws >>. many (notFollowedBy eof >>. item) .>> eof
     |>> fun items ->
-        let items = List.choose id items
+        let items = items |> List.choose (function Choice1Of2 i -> Some i | Choice2Of2 _ -> None)
         { Uses = items |> List.choose (function TUse u -> Some u | _ -> None)
           Networks = items |> List.choose (function TNetwork n -> Some n | _ -> None) }
 
@@ -440,7 +553,6 @@ let private dedupe (ds: seq<Diagnostic>) =
 /// diagnostics found; never throws on any input.
 let parseText (file: string) (text: string) : SourceFile * Diagnostic list =
     // Brackets nested beyond any real network are refused up front, so that no input can exhaust the stack.
-    let maxDepth = 256
     let mutable depth = 0
     let mutable tooDeep = -1
     let mutable k = 0
@@ -458,9 +570,9 @@ let parseText (file: string) (text: string) : SourceFile * Diagnostic list =
         let col = tooDeep - (before.LastIndexOf '\n' + 1) + 1
         let pos = { Line = line; Col = col; Offset = int64 tooDeep }
         let range = { File = file; Start = pos; End = { pos with Col = col + 1; Offset = pos.Offset + 1L } }
-        { Uses = []; Networks = [] }, [ Diagnostic.make Codes.syntax range (sprintf "brackets nested more than %d deep" maxDepth) ]
+        { Uses = []; Networks = [] }, [ Diagnostic.make Codes.tooDeep range (sprintf "brackets nested more than %d deep" maxDepth) ]
     else
-    let state = { LastEnd = Position(file, 0L, 1L, 1L); Text = text; Diagnostics = ResizeArray() }
+    let state = { LastEnd = Position(file, 0L, 1L, 1L); Text = text; Diagnostics = ResizeArray(); Depth = ref 0 }
     match runParserOnString sourceFile state file text with
     | Success (f, st, _) -> f, dedupe st.Diagnostics
     | Failure (_, err, st) ->
@@ -470,7 +582,7 @@ let parseText (file: string) (text: string) : SourceFile * Diagnostic list =
 
 /// Parses a single expression (for `--set` values and tests).
 let parseExpr (file: string) (text: string) : Result<Expr, Diagnostic list> =
-    let state = { LastEnd = Position(file, 0L, 1L, 1L); Text = text; Diagnostics = ResizeArray() }
+    let state = { LastEnd = Position(file, 0L, 1L, 1L); Text = text; Diagnostics = ResizeArray(); Depth = ref 0 }
     match runParserOnString (ws >>. expr .>> eof) state file text with
     | Success (e, st, _) when st.Diagnostics.Count = 0 -> Result.Ok e
     | Success (_, st, _) -> Result.Error(dedupe st.Diagnostics)

@@ -119,6 +119,7 @@ let rec private decl (indent: string) (d: Decl) : string list =
               yield sprintf "%s  %s = %s%s" indent (indexRef b.Inner) (indexRef b.Outer) (b.For |> Option.map (fun f -> " " + forClause f) |> Option.defaultValue "")
           yield indent + "}" ]
     | DRequire (e, msg) -> [ sprintf "%srequire %s, \"%s\"" indent (expr e) msg ]
+    | DBroken _ -> []
 
 /// A network declaration as `.tn` text.
 let network (n: NetworkDecl) =

@@ -157,6 +157,9 @@ and DeclKind =
     | DInstance of name: Ident * network: Ident * args: (Ident * Expr) list * bindings: Binding list
     /// `require n % 2 == 0, "n must be even"`.
     | DRequire of Expr * string
+    /// A declaration that failed to parse (already reported), with the names written in it: later phases do not
+    /// report what follows from its absence (an unknown name it would have declared, a bond it would have used).
+    | DBroken of words: string list
 
 /// `network name(params) { body }`.
 type NetworkDecl =
@@ -172,6 +175,27 @@ type UseDecl = { Path: string; Range: SourceRange }
 type SourceFile =
     { Uses: UseDecl list
       Networks: NetworkDecl list }
+
+/// True when the expression has at most `n` nodes (counted without recursion, so any depth is safe).
+let sizeAtMost (n: int) (e: Expr) =
+    let pending = System.Collections.Generic.Stack<Expr>()
+    pending.Push e
+    let mutable count = 0
+    while pending.Count > 0 && count <= n do
+        let x = pending.Pop()
+        count <- count + 1
+        match x.Kind with
+        | EUnary (_, a) -> pending.Push a
+        | EBinary (_, a, b) ->
+            pending.Push a
+            pending.Push b
+        | ECall (_, args) -> for a in args do pending.Push a
+        | EIf (c, a, b) ->
+            pending.Push c
+            pending.Push a
+            pending.Push b
+        | _ -> ()
+    count <= n
 
 /// Words that cannot be used as names.
 let keywords =

@@ -1,9 +1,10 @@
 using TnDsl.Studies;
+using TnDsl.Torch;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace TnDsl.Torch.Tests;
+namespace TnDsl.Studies.Tests;
 
 /// <summary>
 /// The ConvAC study's earlier long-range task ("band", kept for comparison): its label, as a matrix across left|right,

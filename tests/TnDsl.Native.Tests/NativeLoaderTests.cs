@@ -2,7 +2,7 @@ using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace TnDsl.Torch.Tests;
+namespace TnDsl.Native.Tests;
 
 public class NativeLoaderTests
 {

@@ -1,9 +1,11 @@
 using TnDsl.Studies;
+using TnDsl.Torch;
+using TnDsl.Torch.Tests;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace TnDsl.Torch.Tests;
+namespace TnDsl.Studies.Tests;
 
 public class StudyTests
 {
@@ -78,7 +80,7 @@ public class StudyTests
     public void qcnn_label_entropies_match_the_full_state_of_a_two_by_two_qcnn()
     {
         const int k = 3, labels = 2;
-        using var layer = Layers.FromSpec(LayerTests.Example("qcnn.tn"), new { S = 2, K = k, blocks = 2, labels }, F64);
+        using var layer = Layers.FromSpec(Repo.Example("qcnn.tn"), new { S = 2, K = k, blocks = 2, labels }, F64);
         var spec = layer.Network.Spec;
         Tensor P(string family, int b) => layer.Network.get_parameter(
             spec.Tensors.First(t => t.Family == family && (b < 0 || t.Subscripts[0] == b)).Param)!.detach();
@@ -119,8 +121,8 @@ public class StudyTests
         // A deep q-CNN squares its Gram once per block (8 blocks: scale^256), so weights 30x larger than a trained
         // network's would overflow float64 without the per-block rescaling. The states are the same up to a positive
         // factor per label, so the entropies must be too.
-        using var layer = Layers.FromSpec(LayerTests.Example("qcnn.tn"), new { S = 16, K = 2, blocks = 8, labels = 2 },
-            new LayerOptions { DType = ScalarType.Float64, TryBondGreedy = false, Calibrate = false });
+        using var layer = Layers.FromSpec(Repo.Example("qcnn.tn"), new { S = 16, K = 2, blocks = 8, labels = 2 },
+            new LayerOptions { DType = ScalarType.Float64, Calibrate = false });
         var before = QcnnEntropy.Compute(layer);
         using (no_grad())
             foreach (var p in layer.parameters())
@@ -148,7 +150,7 @@ public class StudyTests
             images = images + mask * band * 0.7f;
         }
         manual_seed(4);
-        var layer = Layers.FromSpec(LayerTests.Example("layers/tt-linear.tn"), new { k = 3, m = 4, q = 2, r = 2 });
+        var layer = Layers.FromSpec(Repo.Example("layers/tt-linear.tn"), new { k = 3, m = 4, q = 2, r = 2 });
         using var model = Blocks.Mlp(new Blocks.WithBias(layer, 8), 8, 3);
         double Loss()
         {

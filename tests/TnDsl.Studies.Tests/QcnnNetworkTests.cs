@@ -1,16 +1,18 @@
 using TnDsl.Studies;
+using TnDsl.Torch;
+using TnDsl.Torch.Tests;
 using Xunit;
 using static TorchSharp.torch;
 using static TnDsl.Torch.ScalarOps;
 
-namespace TnDsl.Torch.Tests;
+namespace TnDsl.Studies.Tests;
 
 public class QcnnNetworkTests
 {
     static QcnnNetworkTests() => NativeLoader.EnsureLoaded();
 
     static SpecLayer Qcnn(int size, int k, int labels, ScalarType dtype, bool scaleFree = false) =>
-        Layers.FromSpec(LayerTests.Example("qcnn.tn"), new { S = size, K = k, blocks = (int)Math.Round(Math.Log2(size * size)), labels },
+        Layers.FromSpec(Repo.Example("qcnn.tn"), new { S = size, K = k, blocks = (int)Math.Round(Math.Log2(size * size)), labels },
             new LayerOptions { DType = dtype, Seed = 9, ScaleFree = scaleFree });
 
     static void ScaleConvolutions(SpecLayer layer, double factor)

@@ -1,7 +1,7 @@
 /// The TorchSharp bridge from F#: SpecCheck.Contraction with an F# lambda, a planted gradient bug caught by
 /// autograd against finite differences, and the project's own backend (NetworkModule) checked against the example
 /// specs under every optimizer's plan.
-module TnDsl.Testing.Tests.TorchTests
+module TnDsl.Testing.Torch.Tests.TorchTests
 
 open System
 open System.Collections.Generic
@@ -44,7 +44,7 @@ let private backend (t: SpecTensors) (path: IReadOnlyList<struct (int * int)>) :
     let net = t.Network
     // Weights are overwritten below, so their initialisers do not matter (and `auto` is not in the backend yet).
     let blank = { net with Tensors = net.Tensors |> Array.map (fun x -> if x.Role = Weight then { x with Init = None } else x) }
-    let m = NetworkAdapter.ToModule(blank, path, NetworkModuleOptions(DType = t.DType))
+    let m = NetworkAdapter.ToModule(Api.NetworkView blank, path, NetworkModuleOptions(DType = t.DType))
     use _ = torch.no_grad ()
     for x in net.Tensors do
         match x.Role with

@@ -1,6 +1,6 @@
 /// The `tn` command line (System.CommandLine): every verb's options, defaults, help, completions, repeated
 /// `--set`, bad values and the exit codes 0 (success), 1 (errors in the input) and 2 (usage errors).
-module TnDsl.Tests.ArgsTests
+module TnDsl.Cli.Tests.ArgsTests
 
 open System.CommandLine
 open System.IO
@@ -98,6 +98,15 @@ let ``--set given twice for one name is a usage error naming it, on every verb t
         Assert.Equal(2, code)
         Assert.Equal("", out)
         Assert.Contains("'n' twice", err)
+
+[<Fact>]
+let ``a file that does not exist is an error in the input (exit 1), not a usage error`` () =
+    let missing = Path.Combine(examplesDir, "no-such-file.tn")
+    for args in
+        [ [ "check"; missing ]; [ "cuts"; missing ]; [ "export"; missing; "--json" ]; [ "run"; missing ]
+          [ "emit"; missing; "--cs" ]; [ "layer"; missing ] ] do
+        let code, _, _ = tn args
+        Assert.True((code = 1), $"{args}: exit {code}")
 
 [<Fact>]
 let ``--set without name=value is a usage error that quotes it`` () =

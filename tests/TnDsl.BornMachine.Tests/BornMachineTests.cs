@@ -1,10 +1,10 @@
 using TnDsl.BornMachine;
 using TorchSharp;
 using Xunit;
-using static TnDsl.Torch.Tests.BornMachineSupport;
+using static TnDsl.BornMachine.Tests.BornMachineSupport;
 using static TorchSharp.torch;
 
-namespace TnDsl.Torch.Tests;
+namespace TnDsl.BornMachine.Tests;
 
 public class BornMachineTests
 {

@@ -3,7 +3,7 @@ using TnDsl.Data;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace TnDsl.Torch.Tests;
+namespace TnDsl.Data.Tests;
 
 public class DataTests
 {

@@ -1,5 +1,5 @@
 /// The `tn` commands run in process with their output captured: exit codes, tables and JSON fields.
-module TnDsl.Tests.CliTests
+module TnDsl.Cli.Tests.CliTests
 
 open System.IO
 open System.Text.Json
@@ -311,9 +311,9 @@ let ``tn train --resume --lr-now goes on at the new learning rate, and without -
 let draw (args: string list) = tn ("draw" :: args)
 
 let private layoutOf (file: string) =
-    match TnDsl.Api.Frontend.Check(Path.Combine(examplesDir, file), [||], null).Summary with
-    | Some s -> TnDsl.Cli.Drawing.NetworkLayout.Of s.Network
-    | None -> failwithf "%s has errors" file
+    match TnDsl.Api.Frontend.Check(Path.Combine(examplesDir, file), [||], null).Network with
+    | null -> failwithf "%s has errors" file
+    | view -> TnDsl.Cli.Drawing.NetworkLayout.Of view.Flat
 
 [<Fact>]
 let ``tn draw lays out a chain as a line, a grid as a grid, a tree as a tree, and other graphs by force`` () =

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using Xunit;
 
-namespace TnDsl.Torch.Tests;
+namespace TnDsl.Native.Tests;
 
 /// Builds a minimal 64-bit little-endian ELF image with a .dynstr and a .gnu.version_r section.
 static class TinyElf

@@ -2,7 +2,7 @@ using TnDsl.BornMachine;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace TnDsl.Torch.Tests;
+namespace TnDsl.BornMachine.Tests;
 
 /// Shared helpers of the Born-machine tests: the repository's files, random MPSs and a naive ψ oracle.
 static class BornMachineSupport

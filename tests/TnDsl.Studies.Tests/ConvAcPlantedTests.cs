@@ -1,9 +1,10 @@
 using TnDsl.Studies;
+using TnDsl.Torch;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
 
-namespace TnDsl.Torch.Tests;
+namespace TnDsl.Studies.Tests;
 
 /// <summary>
 /// The ConvAC study's long-range task (a planted rank-4 form across left|right): its label against a scalar

@@ -1,0 +1,225 @@
+/// The last step of elaboration: every leg, output leg and cut leg resolved to a declared index (instance
+/// bindings followed), and the flat network assembled. A leg that names no index is reported once per place
+/// in the source, however many family members hit it, with a hint taken from the fix that works: for a leg
+/// inside a loop, the loop range over which it exists.
+module TnDsl.Build
+
+open System
+open System.Collections.Generic
+open TnDsl.Syntax
+open TnDsl.Elaboration
+
+/// Why a leg did not resolve.
+type private Miss =
+    /// Already explained by an earlier error (a failed or half-parsed declaration).
+    | Silent
+    | NoFamily
+    | Arity of int
+    | OutOfRange of Dictionary<int list, IndexEntry>
+
+/// A small expression's text (for hints); None for expressions too large to be worth printing.
+let private textOf (e: Expr) = if Syntax.sizeAtMost 64 e then Some(Print.expr e) else None
+
+/// The text of `e + delta`, folding a trailing constant: `n - 1` shifted by -1 is `n - 2`.
+let private shifted (e: Expr) (delta: int64) =
+    let withConst (x: Expr) (c: int64) =
+        textOf x |> Option.map (fun t -> if c = 0L then t elif c > 0L then sprintf "%s + %d" t c else sprintf "%s - %d" t (-c))
+    match e.Kind with
+    | _ when delta = 0L -> textOf e
+    | EInt c -> Some(string (c + delta))
+    | EBinary (Add, x, { Kind = EInt c }) -> withConst x (c + delta)
+    | EBinary (Sub, x, { Kind = EInt c }) -> withConst x (delta - c)
+    | EVar _
+    | ECall _ -> withConst e delta
+    | _ -> textOf e |> Option.map (fun t -> if delta > 0L then sprintf "(%s) + %d" t delta else sprintf "(%s) - %d" t (-delta))
+
+/// For a leg inside a one-variable loop that exists only for a contiguous run of the loop's values, the loop
+/// that fits: `for i in 1..n-2`.
+let private loopHint (f: ForClause) (okValues: int64 list) (badValues: int64 list) =
+    match f.Binders, f.Filter with
+    | [ b ], None when not okValues.IsEmpty ->
+        let step = match b.Over.Step with None -> 1L | Some _ -> 0L
+        let all = List.sort (okValues @ badValues)
+        let ok = List.sort okValues
+        let lo, hi = List.head ok, List.last ok
+        // Only a plain ascending loop whose good values form one run: anything else has no single range to offer.
+        let run = all |> List.filter (fun v -> v >= lo && v <= hi)
+        if step = 1L && run.Length = ok.Length then
+            let first, last = List.head all, List.last all
+            match shifted b.Over.From (lo - first), shifted b.Over.To (hi - last) with
+            | Some a, Some z -> Some(sprintf "the leg exists for %s in %s..%s: loop `for %s in %s..%s`" b.Var.Name a z b.Var.Name a z)
+            | _ -> None
+        else
+            None
+    | _ -> None
+
+/// Resolves leg keys to index ids and assembles the flat network.
+let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
+    let find (k: LegKey) : Result<IndexEntry, Miss> =
+        match ctx.Indices.TryGetValue k.Family with
+        | true, family ->
+            match family.TryGetValue k.Subs with
+            | true, e -> Ok e
+            | _ when ctx.Poisoned.Contains k.Family -> Result.Error Silent
+            | _ ->
+                let arity = family.Keys |> Seq.head |> List.length
+                if arity <> k.Subs.Length then Result.Error(Arity arity) else Result.Error(OutOfRange family)
+        | _ when ctx.Poisoned.Contains k.Family || ctx.Broken.Contains k.Family -> Result.Error Silent
+        | _ -> Result.Error NoFamily
+    // Misses are gathered by the place they are written (and the declaration they come from), then reported once.
+    let misses = Dictionary<SourceRange, ResizeArray<LegKey * Miss * Origin option * LegKey list>>()
+    let okAt = Dictionary<SourceRange, ResizeArray<int64 list>>()
+    let note (k: LegKey) miss origin siblings =
+        match misses.TryGetValue k.Range with
+        | true, l -> l.Add((k, miss, origin, siblings))
+        | _ -> misses[k.Range] <- ResizeArray [ (k, miss, origin, siblings) ]
+    let report (range: SourceRange) (group: ResizeArray<LegKey * Miss * Origin option * LegKey list>) =
+        let k, miss, origin, siblings = group[0]
+        let more = if group.Count > 1 then sprintf " (and %d more members of this declaration)" (group.Count - 1) else ""
+        match miss with
+        | Silent -> ()
+        | NoFamily ->
+            let hints = Suggest.hint k.Family ctx.Indices.Keys [ sprintf "declare it with `index %s%s: …`" k.Family (if k.Subs.IsEmpty then "" else "[…]") ]
+            ctx.Report(Codes.unknownIndex, range, sprintf "no index named `%s` is declared" k.Family, hints)
+        | Arity arity ->
+            ctx.Report(Codes.subscriptCount, range, sprintf "`%s` has %d subscript%s, but %d %s given" k.Family arity (if arity = 1 then "" else "s") k.Subs.Length (if k.Subs.Length = 1 then "is" else "are"))
+        | OutOfRange family ->
+            let members = family.Keys |> Seq.toList
+            let declaredText =
+                match members with
+                | [ one ] -> sprintf "`%s` has only the member %s" k.Family (memberName k.Family one)
+                | _ when k.Subs.Length = 1 ->
+                    let vs = members |> List.map List.head
+                    sprintf "`%s` is declared for %s..%s" k.Family (memberName k.Family [ List.min vs ]) (memberName k.Family [ List.max vs ])
+                | _ -> sprintf "`%s` has %d members" k.Family members.Length
+            let loopHint =
+                match origin with
+                | Some { For = Some f; Loop = [ _ ] } ->
+                    let bad = group |> Seq.choose (fun (_, _, o, _) -> o |> Option.bind (fun o -> List.tryHead o.Loop) |> Option.map snd) |> List.ofSeq
+                    let ok =
+                        match okAt.TryGetValue range with
+                        | true, l -> l |> Seq.choose List.tryHead |> List.ofSeq
+                        | _ -> []
+                    loopHint f ok bad
+                | _ -> None
+            // Otherwise a neighbouring member, unless the tensor already has it (the shift would repeat a leg).
+            let shiftHint () =
+                match k.Subs, k.Exprs with
+                | [ s ], [ e ] ->
+                    [ 1; -1; 2; -2 ]
+                    |> List.tryFind (fun delta ->
+                        family.ContainsKey [ s + delta ]
+                        && not (siblings |> List.exists (fun o -> o.Family = k.Family && o.Subs = [ s + delta ])))
+                    |> Option.bind (fun delta -> shifted e (int64 delta))
+                    |> Option.map (fun t -> sprintf "did you mean `%s[%s]`?" k.Family t)
+                | _ -> None
+            let hints = [ match loopHint with Some h -> h | None -> match shiftHint () with Some h -> h | None -> () ]
+            ctx.Report(Codes.memberOutOfRange, range, sprintf "`%s` is not declared: %s%s" (memberName k.Family k.Subs) declaredText more, hints)
+    // Aliases from instance bindings: the sub-network's index is replaced by this network's.
+    let alias = Dictionary<IndexEntry, IndexEntry>(HashIdentity.Reference)
+    for (inner, outer, range) in ctx.Aliases do
+        match find inner, find outer with
+        | Ok i, Ok o ->
+            if Dim.size i.Dim <> Dim.size o.Dim || Dim.isDynamic i.Dim <> Dim.isDynamic o.Dim then
+                ctx.Report(Codes.bindingDimension, range, sprintf "`%s` has dimension %d but `%s` has dimension %d" (memberName inner.Family inner.Subs) (Dim.size i.Dim) (memberName outer.Family outer.Subs) (Dim.size o.Dim))
+            else
+                alias[i] <- o
+        | Result.Error m, _ -> note inner m None []
+        | _, Result.Error m -> note outer m None []
+    let rec canonical (e: IndexEntry) =
+        match alias.TryGetValue e with
+        | true, o when not (obj.ReferenceEquals(o, e)) -> canonical o
+        | _ -> e
+    let resolve origin siblings (k: LegKey) =
+        match find k with
+        | Ok e -> Some(canonical e)
+        | Result.Error m ->
+            note k m origin siblings
+            None
+    let kept = ctx.IndexOrder |> Seq.filter (fun e -> not (alias.ContainsKey e)) |> Array.ofSeq
+    kept |> Array.iteri (fun i e -> e.Id <- i)
+    let indices =
+        kept
+        |> Array.map (fun e ->
+            { Id = e.Id
+              Name = memberName e.Family e.Subs
+              Family = e.Family
+              Subscripts = e.Subs
+              Dim = e.Dim
+              Kind = (if e.Hyper then Hyper else Bond)
+              Range = e.Range })
+    let tensors = ResizeArray<FlatTensor>()
+    let legRanges = ResizeArray<SourceRange list>()
+    for t in ctx.Tensors do
+        let resolved = t.Legs |> List.map (fun k -> resolve (Some t.Origin) t.Legs k, k.Range)
+        if resolved |> List.forall (fst >> Option.isSome) then
+            tensors.Add
+                { Id = tensors.Count
+                  Name = t.Name
+                  Family = t.Family
+                  Subscripts = t.Subs
+                  Role = t.Role
+                  Param = t.Param
+                  Legs = resolved |> List.map (fun (e, _) -> e.Value.Id)
+                  Init = t.Init
+                  Embedding = t.Embedding
+                  Range = t.Range }
+            legRanges.Add(resolved |> List.map snd)
+    let resolveAll (keys: LegKey list) =
+        keys |> List.choose (fun k -> resolve None [] k |> Option.map (fun e -> e.Id, k.Range))
+    let output, outputRanges, outputFamilies, hasOutput =
+        match ctx.Output with
+        | Some (keys, _) ->
+            let r = resolveAll keys
+            List.map fst r, List.map snd r, (keys |> List.map (fun k -> k.Family) |> Set.ofList), true
+        | None ->
+            // With no `output`, the open legs are the indices used exactly once, in declaration order.
+            let uses = Array.zeroCreate indices.Length
+            for t in tensors do
+                for l in t.Legs do
+                    uses[l] <- uses[l] + 1
+            let opens = indices |> Array.filter (fun i -> uses[i.Id] = 1) |> List.ofArray
+            (opens |> List.map (fun i -> i.Id)), (opens |> List.map (fun i -> i.Range)), Set.empty, false
+    let cuts, cutRanges =
+        ctx.Cuts
+        |> Seq.map (fun (name, l, r) ->
+            let left = resolveAll l
+            let right =
+                match r with
+                | Some r -> resolveAll r
+                | None ->
+                    let used = left |> List.map fst |> Set.ofList
+                    List.zip output outputRanges |> List.filter (fun (o, _) -> not (used.Contains o)) |> List.map (fun (o, _) -> o, name.Range)
+            { Name = name.Name
+              Left = List.map fst left
+              Right = List.map fst right
+              Range = name.Range },
+            (List.map snd left, List.map snd right))
+        |> List.ofSeq
+        |> List.unzip
+    // For the loop hints: the loop values at which each leg that missed somewhere did resolve.
+    if misses.Count > 0 then
+        for t in ctx.Tensors do
+            for k in t.Legs do
+                if misses.ContainsKey k.Range && (find k).IsOk then
+                    match okAt.TryGetValue k.Range with
+                    | true, l -> l.Add(t.Origin.Loop |> List.map snd)
+                    | _ -> okAt[k.Range] <- ResizeArray [ t.Origin.Loop |> List.map snd ]
+    for KeyValue (range, group) in misses do
+        report range group
+    let flat =
+        { Name = net.Name.Name
+          Parameters = parameters
+          Tensors = tensors.ToArray()
+          Indices = indices
+          Output = output
+          Cuts = cuts
+          Range = net.Range }
+    flat,
+    { Network = flat
+      LegRanges = legRanges.ToArray()
+      OutputRanges = outputRanges
+      CutLegRanges = cutRanges
+      OutputFamilies = outputFamilies
+      HasOutput = hasOutput
+      Incomplete = ctx.HasErrors || not ctx.Broken.IsEmpty || ctx.Poisoned.Count > 0 }

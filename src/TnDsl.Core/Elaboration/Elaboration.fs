@@ -1,0 +1,270 @@
+/// What elaboration shares between its steps: the phase's diagnostic codes, its limits, the result it hands to
+/// the checks (`Elaborated`), and `Ctx`, the state of one network's elaboration (names in scope, declared
+/// indices and tensors, the work done so far, the diagnostics).
+module TnDsl.Elaboration
+
+open System
+open System.Collections.Generic
+open TnDsl.Syntax
+
+/// Diagnostic kinds of the elaboration phase (TN0100–TN0199).
+module Codes =
+    /// A name that is not a parameter, `let`, loop variable or function.
+    let unknownName = Diagnostic.kind Level.Error "TN0100" "unknown name"
+    /// A name declared twice in one scope.
+    let duplicateName = Diagnostic.kind Level.Error "TN0101" "duplicate name"
+    /// A `--set` or instance argument whose value has the wrong type for the parameter.
+    let overrideType = Diagnostic.kind Level.Error "TN0102" "parameter value of the wrong type"
+    /// A `--set` or instance argument for a parameter the network does not have.
+    let unknownParameter = Diagnostic.kind Level.Error "TN0103" "unknown parameter"
+    /// A parameter with no default and no value given.
+    let missingParameter = Diagnostic.kind Level.Error "TN0104" "parameter has no value"
+    /// Division or remainder by zero.
+    let divisionByZero = Diagnostic.kind Level.Error "TN0105" "division by zero"
+    /// A value of the wrong type: a float where an integer is needed, a number where a condition is needed.
+    let typeMismatch = Diagnostic.kind Level.Error "TN0106" "type mismatch"
+    /// An index dimension that is zero or negative.
+    let badDimension = Diagnostic.kind Level.Error "TN0107" "dimension must be positive"
+    /// A leg naming an index family that is not declared.
+    let unknownIndex = Diagnostic.kind Level.Error "TN0109" "unknown index"
+    /// A leg naming a family member outside the family's declared members.
+    let memberOutOfRange = Diagnostic.kind Level.Error "TN0110" "index family member out of range"
+    /// A family referenced with the wrong number of subscripts.
+    let subscriptCount = Diagnostic.kind Level.Error "TN0111" "wrong number of subscripts"
+    /// A loop, family, slice, instance or whole network larger than the expansion limits.
+    let tooLarge = Diagnostic.kind Level.Error "TN0112" "too large to expand"
+    /// An instance of a network that is not declared or used.
+    let unknownNetwork = Diagnostic.kind Level.Error "TN0114" "unknown network"
+    /// A `require` whose condition is false.
+    let requireFailed = Diagnostic.kind Level.Error "TN0115" "requirement not met"
+    /// The same tensor family member declared twice.
+    let duplicateTensor = Diagnostic.kind Level.Error "TN0116" "tensor declared twice"
+    /// The same index family member declared twice.
+    let duplicateIndex = Diagnostic.kind Level.Error "TN0117" "index declared twice"
+    /// Integer arithmetic that overflows 64 bits.
+    let overflow = Diagnostic.kind Level.Error "TN0118" "arithmetic overflow"
+    /// A network that instantiates itself, directly or through others.
+    let recursiveInstance = Diagnostic.kind Level.Error "TN0119" "recursive instantiation"
+    /// An instance binding whose inner side is not an open leg of the sub-network.
+    let badBinding = Diagnostic.kind Level.Error "TN0120" "binding does not name an open leg"
+    /// A call of an unknown function, or with the wrong number of arguments.
+    let badCall = Diagnostic.kind Level.Error "TN0121" "bad function call"
+    /// A range whose step is zero.
+    let badStep = Diagnostic.kind Level.Error "TN0122" "range step is zero"
+    /// An initialiser or embedding that is unknown or has bad arguments.
+    let badInit = Diagnostic.kind Level.Error "TN0123" "bad initialiser or embedding"
+    /// A clause that does not apply to the declaration (`embed` on a weight, `init` on an input).
+    let badClause = Diagnostic.kind Level.Error "TN0124" "clause does not apply here"
+    /// More than one `output` declaration.
+    let duplicateOutput = Diagnostic.kind Level.Error "TN0125" "output declared twice"
+    /// An instance binding joining indices of different dimensions.
+    let bindingDimension = Diagnostic.kind Level.Error "TN0126" "binding joins different dimensions"
+    /// A parameter or `let` that nothing uses.
+    let unusedName = Diagnostic.kind Level.Warning "TN0130" "unused name"
+
+/// Limits that keep elaboration bounded on any input. Each is checked before the work it counts is done.
+type Options =
+    {
+        /// The most tensors (and loop iterations per declaration) a network may expand to.
+        MaxTensors: int
+        /// The most legs all the network's tensors may have together (slices expanded, instances included).
+        MaxLegs: int64
+    }
+
+/// The default limits: 10^6 tensors and 10^7 legs.
+let defaultOptions = { MaxTensors = 1_000_000; MaxLegs = 10_000_000L }
+
+/// How deep instances may nest (a network instantiating one that instantiates another, …).
+let maxInstanceDepth = 64
+
+/// Facts about the source that the flat network does not carry, for positioned checks.
+type Elaborated =
+    {
+        Network: FlatNetwork
+        /// For each tensor (by id), the range of each leg.
+        LegRanges: SourceRange list array
+        /// The range of each output leg, in order.
+        OutputRanges: SourceRange list
+        /// The range of each cut's legs (left side, right side), in cut order.
+        CutLegRanges: (SourceRange list * SourceRange list) list
+        /// Families that appear in `output` (their missing members are "open legs missing from output").
+        OutputFamilies: Set<string>
+        /// Whether the network declares `output`.
+        HasOutput: bool
+        /// Whether some declaration was dropped because of an error; checks that would only repeat its
+        /// consequences (dangling bonds, disconnected parts, unused names) are then skipped.
+        Incomplete: bool
+    }
+
+/// Where a sub-network declaration can be found: the declaration, by name.
+type NetworkLookup = string -> NetworkDecl option
+
+/// Abandons the current declaration member. Raised after its diagnostic is reported, or silently when the
+/// member depends on something already reported (an erroneous value): one mistake, one message.
+exception Abort
+
+/// A name in scope. `Value = None` marks an erroneous value: a `let` whose definition failed (already
+/// reported), so that its uses are dropped without another diagnostic.
+type Binding =
+    { Value: Value option
+      Range: SourceRange
+      Used: bool ref
+      IsLoopVar: bool }
+
+/// Names in scope.
+type Env = Map<string, Binding>
+
+/// One declared index member, before ids are given.
+type IndexEntry =
+    { mutable Id: int
+      Family: string
+      Subs: int list
+      Dim: Dim
+      Hyper: bool
+      Range: SourceRange }
+
+/// A leg as written, evaluated to a family member: resolved to an index once all declarations are known.
+type LegKey =
+    { Family: string
+      Subs: int list
+      Range: SourceRange
+      /// The subscript expressions, for hints (empty for slices).
+      Exprs: Expr list }
+
+/// Where a tensor member comes from: its declaration, and the loop values that made it (for hints that
+/// suggest a loop range).
+type Origin =
+    { Decl: SourceRange
+      For: ForClause option
+      Loop: (string * int64) list }
+
+/// A tensor member with unresolved legs.
+type PendingTensor =
+    { Name: string
+      Family: string
+      Subs: int list
+      Role: Role
+      Param: string
+      Legs: LegKey list
+      Init: Init option
+      Embedding: Embedding option
+      Range: SourceRange
+      Origin: Origin }
+
+/// `b[3]`, `h[0, 2]` or `b` for a family and its subscripts.
+let memberName (family: string) (subs: int list) =
+    match subs with
+    | [] -> family
+    | [ s ] -> family + "[" + string s + "]"
+    | _ -> family + "[" + String.Join(", ", subs) + "]"
+
+/// The type of a value in words.
+let typeName =
+    function
+    | VInt _ -> "int"
+    | VFloat _ -> "float"
+    | VBool _ -> "bool"
+
+/// Work shared by a network and all its instances, checked against the limits before it is done.
+type Budget(options: Options) =
+    let mutable tensors = 0L
+    let mutable legs = 0L
+    /// Tensors made so far (in every instance, before copying).
+    member _.Tensors = tensors
+    /// Legs made so far.
+    member _.Legs = legs
+    /// Counts `t` tensors with `l` legs; false (nothing counted) when that would pass a limit.
+    member _.TryAdd(t: int64, l: int64) =
+        // The whole elaboration may do a few times the work of the largest network it is allowed to build.
+        if tensors + t > 4L * int64 options.MaxTensors || legs + l > 4L * options.MaxLegs then false
+        else
+            tensors <- tensors + t
+            legs <- legs + l
+            true
+
+/// The state of one network's elaboration.
+type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagnostic>, stack: string list, budget: Budget,
+         memo: Dictionary<string, obj>, broken: Set<string>) =
+    let indices = Dictionary<string, Dictionary<int list, IndexEntry>>()
+    let indexOrder = ResizeArray<IndexEntry>()
+    let tensors = ResizeArray<PendingTensor>()
+    let tensorNames = HashSet<string>()
+    let poisoned = HashSet<string>()
+    let mutable legCount = 0L
+    let mutable exhausted = false
+    let mutable output: (LegKey list * SourceRange) option = None
+    let cuts = ResizeArray<Ident * LegKey list * LegKey list option>()
+    // Instance bindings: (sub-network's index, as a prefixed family member) is the same as (this network's leg).
+    let aliases = ResizeArray<LegKey * LegKey * SourceRange>()
+    let subOutputs = HashSet<string * int list>()
+
+    member _.Options = options
+    member _.Lookup = lookup
+    /// The networks being elaborated, innermost first.
+    member _.Stack = stack
+    member _.Diagnostics = diagnostics
+    member _.Budget = budget
+    /// Sub-network elaborations already done, by network and arguments (so repeated instances cost nothing).
+    member _.Memo = memo
+    /// Names mentioned by declarations that failed to parse: what they would have declared is unknown, so
+    /// "unknown name" errors about these names are consequences, not causes.
+    member _.Broken = broken
+    member _.Indices = indices
+    member _.IndexOrder = indexOrder
+    member _.Tensors = tensors
+    member _.TensorNames = tensorNames
+    /// Index families whose declaration failed for some member: legs naming them are dropped silently.
+    member _.Poisoned = poisoned
+    member _.Cuts = cuts
+    member _.Aliases = aliases
+    member _.SubOutputs = subOutputs
+
+    member _.Output
+        with get () = output
+        and set v = output <- v
+
+    /// True once an expansion limit was reached: the rest of the network is not expanded (one message, no
+    /// work past the limit).
+    member _.Exhausted = exhausted
+
+    /// Reports that a limit was reached and abandons the current member; nothing more is expanded.
+    member c.Exhaust(range, message) : 'a =
+        exhausted <- true
+        c.Fail(Codes.tooLarge, range, message)
+
+    /// True once any error has been reported in this network.
+    member _.HasErrors = Diagnostic.hasErrors diagnostics
+
+    member _.Report(kind, range, message, ?hints: string list) =
+        let d = Diagnostic.make kind range message
+        diagnostics.Add({ d with Hints = defaultArg hints [] })
+
+    /// Reports and abandons the current declaration member.
+    member c.Fail(kind, range, message, ?hints: string list) : 'a =
+        c.Report(kind, range, message, defaultArg hints [])
+        raise Abort
+
+    /// Counts `n` legs against the limits before they are made; fails at `range` past them.
+    member c.CountLegs(range: SourceRange, n: int64) =
+        if legCount + n > options.MaxLegs then
+            c.Exhaust(range, sprintf "the network's legs number more than %d together, the expansion limit" options.MaxLegs)
+        if not (budget.TryAdd(0L, n)) then
+            c.Exhaust(range, "expanding this network (with its instances) needs more work than the expansion limits allow")
+        legCount <- legCount + n
+
+    /// Counts one more tensor (its name already added) against the limits; fails at `range` past them.
+    member c.CountTensor(range: SourceRange) =
+        if int64 tensorNames.Count > int64 options.MaxTensors then
+            c.Exhaust(range, sprintf "the network has more than %d tensors, the expansion limit" options.MaxTensors)
+        if not (budget.TryAdd(1L, 0L)) then
+            c.Exhaust(range, "expanding this network (with its instances) needs more work than the expansion limits allow")
+
+    /// Counts `tensors` tensors with `legs` legs copied in from an instance.
+    member c.CountCopy(range: SourceRange, tensorsIn: int, legs: int64) =
+        if int64 tensorNames.Count + int64 tensorsIn > int64 options.MaxTensors then
+            c.Exhaust(range, sprintf "this instance brings the network past %d tensors, the expansion limit" options.MaxTensors)
+        if legCount + legs > options.MaxLegs then
+            c.Exhaust(range, sprintf "this instance brings the network past %d legs, the expansion limit" options.MaxLegs)
+        if not (budget.TryAdd(int64 tensorsIn, legs)) then
+            c.Exhaust(range, "expanding this network (with its instances) needs more work than the expansion limits allow")
+        legCount <- legCount + legs

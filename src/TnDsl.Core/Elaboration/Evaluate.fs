@@ -1,0 +1,311 @@
+/// Evaluation of expressions, ranges and `for` clauses over parameters, `let`s and loop variables. The
+/// evaluator keeps its own stack, so an expression as long as the input (a sum of a million terms, a million
+/// nested `-`) costs memory in proportion, never the thread's stack.
+module TnDsl.Evaluate
+
+open System
+open System.Collections.Generic
+open TnDsl.Syntax
+open TnDsl.Elaboration
+
+let private checkedOp (ctx: Ctx) (range: SourceRange) f =
+    try
+        f ()
+    with :? OverflowException ->
+        ctx.Fail(Codes.overflow, range, "this integer arithmetic overflows 64 bits")
+
+let private boolOf (ctx: Ctx) (e: Expr) (v: Value) =
+    match v with
+    | VBool b -> b
+    | v -> ctx.Fail(Codes.typeMismatch, e.Range, sprintf "a condition must be a bool, but this is %s %s" (if v.IsVInt then "an" else "a") (typeName v))
+
+let private binary (ctx: Ctx) (e: Expr) op (a: Expr, va) (b: Expr, vb) =
+    let num (x: Expr) v =
+        match v with
+        | VInt n -> float n
+        | VFloat f -> f
+        | VBool _ -> ctx.Fail(Codes.typeMismatch, x.Range, sprintf "`%s` needs numbers, but this is a bool" (binOpText op))
+    match op, va, vb with
+    | (Eq | Ne), VBool x, VBool y -> VBool((x = y) = (op = Eq))
+    | (Eq | Ne | Lt | Le | Gt | Ge), _, _ ->
+        // Integers compare exactly; a mixed comparison goes through float.
+        let c =
+            match va, vb with
+            | VInt x, VInt y -> compare x y
+            | _ -> compare (num a va) (num b vb)
+        VBool(
+            match op with
+            | Eq -> c = 0
+            | Ne -> c <> 0
+            | Lt -> c < 0
+            | Le -> c <= 0
+            | Gt -> c > 0
+            | _ -> c >= 0
+        )
+    | (Div | Mod), _, (VInt 0L | VFloat 0.0) ->
+        ctx.Fail(Codes.divisionByZero, b.Range, sprintf "`%s` by zero: this evaluates to 0" (binOpText op))
+    | _, VInt x, VInt y ->
+        checkedOp ctx e.Range (fun () ->
+            match op with
+            | Add -> VInt(Checked.(+) x y)
+            | Sub -> VInt(Checked.(-) x y)
+            | Mul -> VInt(Checked.(*) x y)
+            // Integer division rounds toward negative infinity, so `(n-1)/2` and `-1/2` behave like floor.
+            | Div -> VInt(if (x % y <> 0L) && ((x < 0L) <> (y < 0L)) then x / y - 1L else x / y)
+            | Mod -> VInt(((x % y) + y) % y)
+            | Pow when y < 0L -> VFloat(Math.Pow(float x, float y))
+            | Pow when x = 0L -> VInt(if y = 0L then 1L else 0L)
+            | Pow when x = 1L -> VInt 1L
+            | Pow when x = -1L -> VInt(if y % 2L = 0L then 1L else -1L)
+            | Pow ->
+                // |x| >= 2, so this overflows within 63 steps however large y is.
+                let mutable acc = 1L
+                for _ in 1L .. y do
+                    acc <- Checked.(*) acc x
+                VInt acc
+            | _ -> failwith "unreachable")
+    | _ ->
+        let x, y = num a va, num b vb
+        VFloat(
+            match op with
+            | Add -> x + y
+            | Sub -> x - y
+            | Mul -> x * y
+            | Div -> x / y
+            | Mod -> x - y * floor (x / y)
+            | Pow -> Math.Pow(x, y)
+            | _ -> failwith "unreachable"
+        )
+
+/// The built-in functions.
+let functions = [ "min"; "max"; "log2"; "sqrt"; "abs"; "floor"; "ceil" ]
+
+let private call (ctx: Ctx) (e: Expr) (f: Ident) (args: (Expr * Value) list) =
+    let num (x: Expr, v) =
+        match v with
+        | VInt n -> float n
+        | VFloat v -> v
+        | VBool _ -> ctx.Fail(Codes.typeMismatch, x.Range, sprintf "`%s` needs numbers, but this is a bool" f.Name)
+    let arity n =
+        if args.Length <> n then
+            ctx.Fail(Codes.badCall, e.Range, sprintf "`%s` takes %d argument%s, not %d" f.Name n (if n = 1 then "" else "s") args.Length)
+    match f.Name with
+    | "min"
+    | "max" ->
+        if args.IsEmpty then ctx.Fail(Codes.badCall, e.Range, sprintf "`%s` needs at least one argument" f.Name)
+        let isMin = f.Name = "min"
+        if args |> List.forall (fun (_, v) -> v.IsVInt) then
+            let ns = args |> List.map (fun (_, v) -> match v with VInt n -> n | _ -> 0L)
+            VInt(if isMin then List.min ns else List.max ns)
+        else
+            let xs = args |> List.map num
+            VFloat(if isMin then List.min xs else List.max xs)
+    | "log2" ->
+        arity 1
+        match args.Head with
+        | _, VInt n when n > 0L && (n &&& (n - 1L)) = 0L -> VInt(int64 (Numerics.BitOperations.Log2(uint64 n)))
+        | a ->
+            let x = num a
+            if x <= 0.0 then ctx.Fail(Codes.badCall, (fst a).Range, sprintf "`log2` needs a positive argument, got %g" x)
+            VFloat(Math.Log2 x)
+    | "sqrt" ->
+        arity 1
+        let x = num args.Head
+        if x < 0.0 then ctx.Fail(Codes.badCall, (fst args.Head).Range, sprintf "`sqrt` of a negative number (%g)" x)
+        VFloat(sqrt x)
+    | "abs" ->
+        arity 1
+        match args.Head with
+        | _, VInt n when n = Int64.MinValue -> ctx.Fail(Codes.overflow, e.Range, "this integer arithmetic overflows 64 bits")
+        | _, VInt n -> VInt(abs n)
+        | a -> VFloat(abs (num a))
+    | "floor"
+    | "ceil" ->
+        arity 1
+        match args.Head with
+        | _, VInt n -> VInt n
+        | a ->
+            let x = num a
+            let r = if f.Name = "floor" then floor x else ceil x
+            if Double.IsNaN r || abs r > 9.2e18 then ctx.Fail(Codes.overflow, e.Range, "the result does not fit in 64 bits")
+            VInt(int64 r)
+    | name -> ctx.Fail(Codes.badCall, f.Range, sprintf "`%s` is not a function" name, Suggest.hint name functions [ "the functions are " + String.Join(", ", functions) ])
+
+/// What is left to do for an expression: evaluate it, or combine the values its operands left on the stack.
+type private Step =
+    | Eval of Expr
+    | Unary of Expr
+    | Binary of Expr
+    /// The left operand of `and`/`or` is on the stack: short-circuit, or go on with the right one.
+    | ShortCircuit of Expr
+    /// The value on the stack must be a bool (the right operand of `and`/`or`).
+    | AsBool of Expr
+    /// The condition of `if` is on the stack: evaluate one branch.
+    | Branch of Expr
+    | Call of Expr * int
+
+/// Evaluates an expression. An unknown name is reported (with a suggestion); a name whose own definition failed
+/// abandons the member silently, since that failure was already reported.
+let eval (ctx: Ctx) (env: Env) (root: Expr) : Value =
+    let steps = Stack<Step>()
+    let values = Stack<Value>()
+    steps.Push(Eval root)
+    while steps.Count > 0 do
+        match steps.Pop() with
+        | Eval e ->
+            match e.Kind with
+            | EInt n -> values.Push(VInt n)
+            | EFloat f -> values.Push(VFloat f)
+            | EBool b -> values.Push(VBool b)
+            | EVar name ->
+                match env.TryFind name with
+                | Some b ->
+                    b.Used.Value <- true
+                    match b.Value with
+                    | Some v -> values.Push v
+                    | None -> raise Abort
+                | None when ctx.Broken.Contains name -> raise Abort
+                | None ->
+                    let hints = Suggest.hint name (env |> Map.toSeq |> Seq.map fst) []
+                    ctx.Fail(Codes.unknownName, e.Range, sprintf "`%s` is not a parameter, `let` or loop variable here" name, hints)
+            | EUnary (_, x) ->
+                steps.Push(Unary e)
+                steps.Push(Eval x)
+            | EBinary ((And | Or), a, _) ->
+                steps.Push(ShortCircuit e)
+                steps.Push(Eval a)
+            | EBinary (_, a, b) ->
+                steps.Push(Binary e)
+                steps.Push(Eval b)
+                steps.Push(Eval a)
+            | EIf (c, _, _) ->
+                steps.Push(Branch e)
+                steps.Push(Eval c)
+            | ECall (_, args) ->
+                steps.Push(Call(e, args.Length))
+                for a in List.rev args do
+                    steps.Push(Eval a)
+        | Unary e ->
+            match e.Kind with
+            | EUnary (Neg, x) ->
+                match values.Pop() with
+                | VInt n -> values.Push(checkedOp ctx e.Range (fun () -> VInt(Checked.(~-) n)))
+                | VFloat f -> values.Push(VFloat(-f))
+                | VBool _ -> ctx.Fail(Codes.typeMismatch, x.Range, "`-` needs a number, but this is a bool")
+            | EUnary (Not, x) -> values.Push(VBool(not (boolOf ctx x (values.Pop()))))
+            | _ -> failwith "unreachable"
+        | ShortCircuit e ->
+            match e.Kind with
+            | EBinary (op, a, b) ->
+                let left = boolOf ctx a (values.Pop())
+                if op = And && not left then values.Push(VBool false)
+                elif op = Or && left then values.Push(VBool true)
+                else
+                    steps.Push(AsBool b)
+                    steps.Push(Eval b)
+            | _ -> failwith "unreachable"
+        | AsBool e -> values.Push(VBool(boolOf ctx e (values.Pop())))
+        | Binary e ->
+            match e.Kind with
+            | EBinary (op, a, b) ->
+                let vb = values.Pop()
+                let va = values.Pop()
+                values.Push(binary ctx e op (a, va) (b, vb))
+            | _ -> failwith "unreachable"
+        | Branch e ->
+            match e.Kind with
+            | EIf (c, a, b) -> steps.Push(Eval(if boolOf ctx c (values.Pop()) then a else b))
+            | _ -> failwith "unreachable"
+        | Call (e, n) ->
+            match e.Kind with
+            | ECall (f, args) ->
+                let vs = Array.init n (fun _ -> values.Pop()) |> Array.rev
+                values.Push(call ctx e f (List.zip args (List.ofArray vs)))
+            | _ -> failwith "unreachable"
+    values.Pop()
+
+/// Evaluates a condition.
+let evalBool (ctx: Ctx) env (e: Expr) = boolOf ctx e (eval ctx env e)
+
+/// Evaluates an integer; `what` names it in the error ("a dimension").
+let evalInt (ctx: Ctx) env (what: string) (e: Expr) =
+    match eval ctx env e with
+    | VInt n -> n
+    | VFloat f ->
+        ctx.Fail(Codes.typeMismatch, e.Range, sprintf "%s must be an integer, but this evaluates to %g" what f, [ "use `floor(...)` or `ceil(...)` to round" ])
+    | VBool _ -> ctx.Fail(Codes.typeMismatch, e.Range, sprintf "%s must be an integer, but this is a bool" what)
+
+/// Evaluates a number (an integer becomes a float).
+let evalFloat (ctx: Ctx) env (e: Expr) =
+    match eval ctx env e with
+    | VInt n -> float n
+    | VFloat f -> f
+    | VBool _ -> ctx.Fail(Codes.typeMismatch, e.Range, "a number is needed here, but this is a bool")
+
+/// Evaluates a subscript, which must fit in 32 bits.
+let evalSubscript (ctx: Ctx) env (e: Expr) =
+    let n = evalInt ctx env "a subscript" e
+    if n > int64 Int32.MaxValue || n < int64 Int32.MinValue then
+        ctx.Fail(Codes.overflow, e.Range, "this subscript does not fit in 32 bits")
+    int n
+
+/// A range's first value, step and length, refusing (rather than looping over) ranges longer than the limit.
+let rangeBounds (ctx: Ctx) env (r: RangeExpr) =
+    let a = evalInt ctx env "a range bound" r.From
+    let b = evalInt ctx env "a range bound" r.To
+    let step =
+        match r.Step with
+        | None -> 1L
+        | Some s ->
+            let v = evalInt ctx env "a range step" s
+            if v = 0L then ctx.Fail(Codes.badStep, s.Range, "a range step cannot be zero")
+            v
+    let count =
+        if step > 0L then (if b < a then 0I else (bigint b - bigint a) / bigint step + 1I)
+        else (if b > a then 0I else (bigint a - bigint b) / bigint (-step) + 1I)
+    if count > bigint ctx.Options.MaxTensors then
+        ctx.Exhaust(r.Range, sprintf "this range has %O values, more than the limit of %d" count ctx.Options.MaxTensors)
+    a, step, int count
+
+/// The values of a range.
+let rangeValues (ctx: Ctx) env (r: RangeExpr) =
+    let a, step, count = rangeBounds ctx env r
+    Array.init count (fun k -> a + int64 k * step)
+
+/// Binds a loop variable.
+let loopBinding (b: Binder) (v: int64) =
+    { Value = Some(VInt v)
+      Range = b.Var.Range
+      Used = ref true
+      IsLoopVar = true }
+
+/// Runs `action` for every environment a `for` clause produces, in order (first binder outermost), counting
+/// iterations against the limit before running them. A failing member is dropped (`action` raises `Abort`) and
+/// the others go on; a failing range or filter drops what depends on it.
+let forEachIn (ctx: Ctx) (env: Env) (f: ForClause) (action: Env -> unit) =
+    let mutable budget = 0L
+    let rec go env binders =
+        match binders with
+        | [] ->
+            let keep =
+                match f.Filter with
+                | Some c -> (try evalBool ctx env c with Abort -> false)
+                | None -> true
+            if keep && not ctx.Exhausted then
+                try action env with Abort -> ()
+        | (b: Binder) :: rest ->
+            match (try Some(rangeValues ctx env b.Over) with Abort -> None) with
+            | None -> ()
+            | Some values ->
+                budget <- budget + int64 values.Length
+                if budget > int64 ctx.Options.MaxTensors then
+                    ctx.Exhaust(f.Range, sprintf "this loop runs more than %d times, the expansion limit" ctx.Options.MaxTensors)
+                for v in values do
+                    if not ctx.Exhausted then go (env.Add(b.Var.Name, loopBinding b v)) rest
+    try go env f.Binders with Abort -> ()
+
+/// Runs an action for each environment of an optional `for` clause; a failing member is dropped, the rest go on.
+let forEach (ctx: Ctx) env (f: ForClause option) (action: Env -> unit) =
+    match f with
+    | None -> (try action env with Abort -> ())
+    | Some f -> forEachIn ctx env f action

@@ -1,0 +1,200 @@
+/// The cases of issue 18, one test each: one mistake gives one diagnostic (code and range asserted, never wording),
+/// hints come from the fix that works, and no input hangs, crashes or is expanded past the limits.
+module TnDsl.Tests.DiagnosticTests
+
+open System
+open System.IO
+open Xunit
+open TnDsl
+open TnDsl.Tests.Support
+
+/// Compiles on the compiler's own big stack, as the command line does.
+let private compileBig (text: string) overrides =
+    Compiler.compileOnBigStack (fun () -> compile text overrides)
+
+/// The one diagnostic of a result, asserted to have `code` at the «marked» range of `text`.
+let private single (text: string) overrides (code: string) =
+    let clean, (sl, sc), (el, ec) = marked text
+    let r = compileBig clean overrides
+    let shown = r.Diagnostics |> List.map Diagnostic.headline
+    Assert.True(r.Diagnostics.Length = 1, sprintf "expected one %s, got:\n%s" code (String.Join("\n", shown)))
+    let d = r.Diagnostics.Head
+    Assert.Equal(code, d.Kind.Code)
+    Assert.Equal((sl, sc, el, ec + 1), (d.Range.Start.Line, d.Range.Start.Col, d.Range.End.Line, d.Range.End.Col))
+    d
+
+[<Fact>]
+let ``a wrong size on a family line is one diagnostic for the 64 members it breaks`` () =
+    let text =
+        "network tree() {\n  index batch: dynamic\n  index s[i, j]: 3 for i in 0..7, j in 0..7\n"
+        + "  input x[i, j]: (batch, «s[i, j]») for i in 0..7, j in 0..7 embed onehot(2)\n"
+        + "  weight W[i, j]: (s[i, j]) for i in 0..7, j in 0..7\n  output (batch)\n}"
+    let d = single text [] "TN0210"
+    Assert.Contains("63 more", d.Message)
+
+[<Fact>]
+let ``a bad initialiser on a family is reported once, and its legs still count as used`` () =
+    let text = "network a(n: int = 4) {\n  index r[i]: 2 for i in 0..n-1\n  hyper index b: 2\n  weight A[i]: (r[i], b) for i in 0..n-1 init «normal(0)»\n  output (r[0..n-1])\n}"
+    single text [] "TN0123" |> ignore
+
+let private mpoMps =
+    "network mpomps(n: int = 4, chi: int = 3, D: int = 2) {\n"
+    + "  index p[i]: 2 for i in 0..n-1\n  index q[i]: 2 for i in 0..n-1\n"
+    + "  index a[i]: «chi» for i in 1..n-1\n  index w[i]: D for i in 1..n-1\n"
+    + "  weight A[0]: (p[0], a[1])\n  weight A[i]: (a[i], p[i], a[i+1]) for i in 1..n-2\n  weight A[n-1]: (a[n-1], p[n-1])\n"
+    + "  weight M[0]: (p[0], q[0], w[1])\n  weight M[i]: (w[i], p[i], q[i], w[i+1]) for i in 1..n-2\n  weight M[n-1]: (w[n-1], p[n-1], q[n-1])\n"
+    + "  output (q[0..n-1])\n}"
+
+[<Fact>]
+let ``--set chi=0 on an MPO times MPS is one bad dimension, not errors about every use of a`` () =
+    single mpoMps [ "chi", "0" ] "TN0107" |> ignore
+
+[<Fact>]
+let ``a fractional dimension is one type error, and the index still counts as declared`` () =
+    single (mpoMps.Replace("«chi»", "«2.5»")) [] "TN0106" |> ignore
+
+[<Fact>]
+let ``one dimension expression that breaks several families is one diagnostic naming them`` () =
+    let text = mpoMps.Replace("w[i]: D", "w[i]: chi")
+    let d = single text [ "chi", "0" ] "TN0107"
+    Assert.Contains("`w`", d.Message)
+
+[<Fact>]
+let ``a misspelt keyword is one parse error: the declaration it breaks is not reported again`` () =
+    let text =
+        "network mps(n: int = 4) {\n  index p[i]: 2 for i in 0..n-1\n  index b[i]: 3 for i in 1..n-1\n  weight A[0]: (p[0], b[1])\n"
+        + "  «wieght» A[i]: (b[i], p[i], b[i+1]) for i in 1..n-2\n  weight A[n-1]: (b[n-1], p[n-1])\n  output (p[0..n-1])\n}"
+    single text [] "TN0001" |> ignore
+
+[<Fact>]
+let ``a let broken by a parse error does not make its uses unknown names`` () =
+    let text = "network a() {\n  let half = 4 /«)»\n  index i: half\n  weight A: (i)\n  output (i)\n}"
+    single text [] "TN0001" |> ignore
+
+[<Fact>]
+let ``a leg past the family's end inside a loop suggests the loop range that fits`` () =
+    let text = "network a(n: int = 4) {\n  index b[i]: 2 for i in 1..n-1\n  weight A[i]: (b[i], «b[i+1]») for i in 1..n-1\n}"
+    let clean, _, _ = marked text
+    let r = compileBig clean []
+    let d = r.Diagnostics |> List.filter (fun d -> d.Kind.Code = "TN0110") |> List.exactlyOne
+    Assert.Contains("for i in 1..n - 2", String.concat " " d.Hints)
+    Assert.DoesNotContain("`b[i]`", String.concat " " d.Hints)
+
+[<Fact>]
+let ``an unknown one-letter parameter suggests nothing unrelated`` () =
+    let r = compileBig "network a(d: int = 2) {\n  index i: d\n  weight A: (i)\n  output (i)\n}" [ "N", "5" ]
+    let d = r.Diagnostics |> List.exactlyOne
+    Assert.Equal("TN0103", d.Kind.Code)
+    Assert.Equal("command line", d.Range.File)
+    Assert.DoesNotContain("did you mean", String.concat " " d.Hints)
+    // Case alone is a plausible slip.
+    let r = compileBig "network a(n: int = 2) {\n  index i: n\n  weight A: (i)\n  output (i)\n}" [ "N", "5" ]
+    Assert.Contains("`n`", String.concat " " r.Diagnostics.Head.Hints)
+
+[<Fact>]
+let ``an output leg on no tensor is a check error at the output leg, not a run-time failure`` () =
+    let text =
+        "network peps(L: int = 3) {\n  index p[x, y]: 2 for x in 0..L-1, y in 0..L-1\n  index h[x, y]: 2 for x in 1..L-1, y in 0..L-1\n"
+        + "  index v[x, y]: 2 for x in 0..L-1, y in 1..L-1\n"
+        + "  weight T[x, y]: (h[x, y] if x > 0, h[x+1, y] if x < L-1, v[x, y] if y > 0, v[x, y+1] if y < L-1) for x in 0..L-1, y in 0..L-1\n"
+        + "  output («p[0..L-1, 0..L-1]»)\n}"
+    let d = single text [] "TN0217"
+    Assert.Contains("8 more", d.Message)
+
+[<Fact>]
+let ``a million nested unary operators evaluate without recursion`` () =
+    let minus = String.replicate 1_000_000 "- "
+    let nots = String.replicate 1_000_000 "not "
+    let text = sprintf "network a() {\n  require %strue, \"never\"\n  index i: %s2\n  weight A: (i)\n  output (i)\n}" nots minus
+    let r = compileBig text []
+    Assert.Empty(codes r)
+
+[<Fact>]
+let ``a dimension written as a sum of a million terms evaluates`` () =
+    let text = sprintf "network a() {\n  index i: 2%s\n  weight A: (i)\n  output (i)\n}" (String.replicate 1_000_000 " + 0")
+    let r = compileBig text []
+    Assert.Empty(codes r)
+    Assert.Equal(2L, Dim.size r.Network.Value.Indices[0].Dim)
+
+[<Fact>]
+let ``thirty levels of doubling instances stop at the expansion limit with one diagnostic`` () =
+    let levels =
+        [ for k in 1..30 -> sprintf "network n%d() {\n  instance a: n%d()\n  instance b: n%d()\n}" k (k - 1) (k - 1) ]
+    let text = "network n0() { index i: 2 weight A: (i) weight B: (i) }\n" + String.Join("\n", levels)
+    let clean = text.Replace("network n30() {\n  instance a: n29()", "network n30() {\n  «instance a: n29()»")
+    single clean [] "TN0112" |> ignore
+
+[<Fact>]
+let ``a million tensors each with a million-leg slice is refused before the legs are made`` () =
+    let text = "network a() {\n  index p[i]: 2 for i in 0..999999\n  «weight A[k]: (p[0..999999]) for k in 0..999999»\n}"
+    single text [] "TN0112" |> ignore
+
+[<Fact>]
+let ``the expansion limit counts legs as well as tensors`` () =
+    let text = "network a() {\n  index p[i]: 2 for i in 0..99\n  «weight A[k]: (p[0..99]) for k in 0..99»\n}"
+    let options = { Compiler.defaultOptions with Limits = { Compiler.defaultOptions.Limits with MaxLegs = 5000L } }
+    let clean, (sl, sc), _ = marked text
+    let r = Compiler.compileText Compiler.readDisk "t.tn" clean options
+    let d = r.Diagnostics |> List.exactlyOne
+    Assert.Equal("TN0112", d.Kind.Code)
+    Assert.Equal((sl, sc), (d.Range.Start.Line, d.Range.Start.Col))
+
+let private tempDir () =
+    let dir = Path.Combine(Path.GetTempPath(), "tn-i18-" + Guid.NewGuid().ToString("N"))
+    Directory.CreateDirectory dir |> ignore
+    dir
+
+[<Fact>]
+let ``a file that uses itself is an error naming the cycle`` () =
+    let dir = tempDir ()
+    let path = Path.Combine(dir, "self.tn")
+    File.WriteAllText(path, "use \"self.tn\"\nnetwork a() { index i: 2 weight A: (i) output (i) }")
+    let r = Compiler.compileFile path Compiler.defaultOptions
+    let d = r.Diagnostics |> List.exactlyOne
+    Assert.Equal("TN0010", d.Kind.Code)
+    Assert.Equal((1, 1, 1, 14), (d.Range.Start.Line, d.Range.Start.Col, d.Range.End.Line, d.Range.End.Col))
+    Assert.Contains("self.tn -> self.tn", d.Message)
+
+[<Fact>]
+let ``two files that use each other are an error naming the cycle`` () =
+    let dir = tempDir ()
+    File.WriteAllText(Path.Combine(dir, "a.tn"), "use \"b.tn\"\nnetwork a() { index i: 2 weight A: (i) output (i) }")
+    File.WriteAllText(Path.Combine(dir, "b.tn"), "use \"a.tn\"\nnetwork b() { index j: 2 weight B: (j) output (j) }")
+    let r = Compiler.compileFile (Path.Combine(dir, "a.tn")) Compiler.defaultOptions
+    let d = r.Diagnostics |> List.exactlyOne
+    Assert.Equal("TN0010", d.Kind.Code)
+    Assert.EndsWith("b.tn", d.Range.File)
+    Assert.Equal((1, 1), (d.Range.Start.Line, d.Range.Start.Col))
+    Assert.Contains("a.tn -> b.tn -> a.tn", d.Message)
+
+[<Fact>]
+let ``a used file larger than the limit or not a regular file is refused at once`` () =
+    let dir = tempDir ()
+    let big = Path.Combine(dir, "big.tn")
+    File.WriteAllText(big, String('/', 100))
+    match Compiler.readSource 64L big with
+    | Result.Error (kind, _) -> Assert.Equal("TN0011", kind.Code)
+    | Ok _ -> failwith "a file over the limit was read"
+    match Compiler.readSource Compiler.maxFileBytes "/dev/zero" with
+    | Result.Error (kind, _) -> Assert.Equal("TN0011", kind.Code)
+    | Ok _ -> failwith "/dev/zero was read"
+    let r = Compiler.compileFile "/dev/zero" Compiler.defaultOptions
+    Assert.Equal<string list>([ "TN0011" ], codes r)
+
+[<Fact>]
+let ``names may use any Unicode letter, astral planes included`` () =
+    let text = "network 𝒜() {\n  index 𝒷[i]: 2 for i in 0..1\n  index λ: 2\n  weight 𝒯[i]: (𝒷[i], λ) for i in 0..1\n  output (𝒷[0..1])\n}"
+    let r = compileBig text []
+    Assert.Empty(codes r)
+    Assert.Equal("𝒜", r.Network.Value.Name)
+    Assert.Equal<string list>([ "𝒯[0]"; "𝒯[1]" ], r.Network.Value.Tensors |> Array.map (fun t -> t.Name) |> List.ofArray)
+
+[<Fact>]
+let ``a bad nominal size of dynamic points at the size`` () =
+    single "network a() {\n  index batch: dynamic(«0»)\n  index i: 2\n  input x: (batch, i)\n  weight W: (i)\n  output (batch)\n}" [] "TN0107" |> ignore
+
+[<Fact>]
+let ``errors print before warnings, each group in source order`` () =
+    let r = compileBig "network a(unused: int = 1) {\n  index i: 2\n  index j: 0\n  weight A: (i)\n  output (i)\n}" []
+    let levels = r.Diagnostics |> List.map (fun d -> d.Kind.Level)
+    Assert.Equal<Level list>(levels |> List.sortBy (function Level.Error -> 0 | Warning -> 1 | Info -> 2), levels)

@@ -24,18 +24,16 @@ public static class CheckCommand
         if (args.Has("--json"))
             WriteJson(output, file, result);
         else
+        {
+            DiagnosticOutput.Write(err, result.Diagnostics);
             WriteText(output, result);
+        }
         return result.HasErrors ? 1 : 0;
     });
 
-    /// <summary>Diagnostics with source lines and carets, then the summary or an error count.</summary>
+    /// <summary>The summary, or the error count (the diagnostics themselves go to the error stream).</summary>
     public static void WriteText(TextWriter w, CheckResult result)
     {
-        foreach (var d in result.Diagnostics)
-        {
-            w.WriteLine(d.Rendered);
-            w.WriteLine();
-        }
         var s = result.SummaryOrNull;
         if (s is null)
         {

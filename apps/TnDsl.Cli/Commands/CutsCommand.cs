@@ -37,11 +37,7 @@ public static class CutsCommand
     internal static FlatNetwork? LoadNetwork(string path, IReadOnlyList<KeyValuePair<string, string>> overrides, TextWriter err)
     {
         var result = TnDsl.Api.Frontend.Check(path, overrides, null!);
-        foreach (var d in result.Diagnostics)
-        {
-            err.WriteLine(d.Rendered);
-            err.WriteLine();
-        }
+        DiagnosticOutput.Write(err, result.Diagnostics);
         return result.SummaryOrNull?.Network;
     }
 
@@ -65,7 +61,7 @@ public static class CutsCommand
             output.WriteLine(ToJson(net, view));
             return hasErrors ? 1 : 0;
         }
-        foreach (var d in view.Diagnostics) err.WriteLine(DiagnosticModule.headline(d));
+        DiagnosticOutput.Write(err, view.Diagnostics);
         output.Write(Table(net, view));
         return hasErrors ? 1 : 0;
     }
@@ -108,8 +104,6 @@ public static class CutsCommand
             }).ToList();
             Grid(sb, new[] { "split", "at", "A | B", "bound", "bits", "trivial bits", "tighter" }, rows);
         }
-        foreach (var o in view.Oversized)
-            sb.AppendLine($"oversized: {o.Name} has dimension {o.Dim}, at most {o.ReducibleTo} can flow through it");
         return sb.ToString();
     }
 

@@ -28,7 +28,7 @@ public static class ExportCommand
         var network = a.Value("--network");
         var outPath = a.Value("--output");
         var check = Frontend.Check(file, sets, network!);
-        foreach (var d in check.Diagnostics) err.WriteLine(d.Rendered);
+        DiagnosticOutput.Write(err, check.Diagnostics);
         if (check.HasErrors) return 1;
         var run = PlanApi.exportNetwork(check.SummaryOrNull.Network, sizes);
         foreach (var m in run.Messages) err.WriteLine(m);

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using TnDsl.Torch;
-using TnDsl.Torch.Data;
+using TnDsl.Data;
 using static TorchSharp.torch;
 
 namespace TnDsl.Studies;
@@ -44,8 +44,8 @@ public static class HeadStudy
         var points = new List<(string Dataset, string Family, double Params, double Accuracy)>();
         foreach (var name in settings.Datasets)
         {
-            using var train = TnDsl.Torch.Data.Datasets.Load(name, Split.Train, limit: settings.TrainLimit);
-            using var test = TnDsl.Torch.Data.Datasets.Load(name, Split.Test, limit: settings.TestLimit);
+            using var train = TnDsl.Data.Datasets.Load(name, Split.Train, limit: settings.TrainLimit);
+            using var test = TnDsl.Data.Datasets.Load(name, Split.Test, limit: settings.TestLimit);
             var heads = new List<(string Head, string Family, Func<nn.Module<Tensor, Tensor>> Make)>
             {
                 ("dense 256x16", "dense", () => nn.Linear(Features, Hidden, hasBias: false)),

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using TnDsl.Torch;
-using TnDsl.Torch.Data;
+using TnDsl.Data;
 using static TorchSharp.torch;
 
 namespace TnDsl.Studies;
@@ -71,8 +71,8 @@ public static class QcnnStudy
         var entropySeries = new List<Series>();
         foreach (var name in settings.Datasets)
         {
-            using var trainFull = TnDsl.Torch.Data.Datasets.Load(name, Split.Train, limit: settings.TrainLimit);
-            using var testFull = TnDsl.Torch.Data.Datasets.Load(name, Split.Test, limit: settings.TestLimit);
+            using var trainFull = TnDsl.Data.Datasets.Load(name, Split.Train, limit: settings.TrainLimit);
+            using var testFull = TnDsl.Data.Datasets.Load(name, Split.Test, limit: settings.TestLimit);
             using var train = trainFull.Resize(size);
             using var test = testFull.Resize(size);
             using var x = train.Images.reshape(train.Count, size * size);
@@ -81,7 +81,7 @@ public static class QcnnStudy
             var layer = Layers.FromSpec(Specs.Example("qcnn.tn"), new { S = size, K = settings.Features, blocks, labels = train.Classes },
                 // The study re-initialises the weights and runs them through QcnnNetwork: no calibration, and the
                 // planner's path only (the bond-greedy search is cubic in the 1022 tensors of a 16 × 16 q-CNN).
-                new LayerOptions { Seed = settings.Train.Seed, Calibrate = false, TryBondGreedy = false });
+                new LayerOptions { Seed = settings.Train.Seed, Calibrate = false });
             switch (settings.Init)
             {
                 case QcnnInit.Unit: ProductInit.UnitVariance(layer, settings.Train.Seed); break;
@@ -97,10 +97,10 @@ public static class QcnnStudy
                 initialLoss = nn.functional.cross_entropy(logits, train.Labels).item<float>();
             rows.Add((0, initialLoss, Trainer.Accuracy(model, tx, test.Labels), QcnnEntropy.Compute(layer)));
             var clock = Stopwatch.StartNew();
-            var history = Trainer.Fit($"{TnDsl.Torch.Data.Datasets.Folder(name)} q-CNN", model, x, train.Labels, tx, test.Labels, settings.Train,
+            var history = Trainer.Fit($"{TnDsl.Data.Datasets.Folder(name)} q-CNN", model, x, train.Labels, tx, test.Labels, settings.Train,
                 e => rows.Add((e.Epoch, e.Loss, e.TestAccuracy, QcnnEntropy.Compute(layer))));
             clock.Stop();
-            string folder = TnDsl.Torch.Data.Datasets.Folder(name);
+            string folder = TnDsl.Data.Datasets.Folder(name);
             foreach (var r in rows)
                 epochs.Add(folder, r.Epoch, r.Loss, r.Accuracy, r.Entropy.Average(e => e.LeftRight), r.Entropy.Average(e => e.UpDown),
                     string.Join(" ", r.Entropy.Select(e => e.LeftRight.ToString("G3", System.Globalization.CultureInfo.InvariantCulture))),

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using TnDsl.Torch.Data;
+using TnDsl.Data;
 using TnDsl.Torch;
 using TorchSharp;
 using static TorchSharp.torch;

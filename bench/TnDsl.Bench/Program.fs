@@ -15,7 +15,8 @@ let private benches: (string * string * (string array -> unit)) list =
     [ "check", "front-end time (parse, elaborate, check) of full-size examples", fun _ -> CheckBench.run (Path.Combine(repoRoot (), "examples")) 15
       "cuts", "min-cut profile time: 784-site MPS and 32x32 PEPS", fun args -> CutsBench.run (Array.append [| Path.Combine(repoRoot (), "examples") |] args) |> ignore
       "fuzz", "fuzz the front end: --count N (100000) --seed S --limit-ms L; prints escapes, hangs, worst time and memory", fun args -> FuzzBench.run (Path.Combine(repoRoot (), "examples")) args |> ignore
-      "plan", "planner search time and flops: born machine, PEPS, MERA, random regular graphs, exact search", fun args -> PlanBench.run args |> ignore ]
+      "plan", "planner search time and flops: born machine, PEPS, MERA, random regular graphs, exact search", fun args -> PlanBench.run args |> ignore
+      "hyper", "hyper-optimised search, auto and slicing against random-greedy and the old auto (args: quick, trials=N, threads=N)", fun args -> HyperBench.run args ]
 
 [<EntryPoint>]
 let main argv =

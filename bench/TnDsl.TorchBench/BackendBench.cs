@@ -9,7 +9,7 @@ namespace TnDsl.TorchBench;
 /// <summary>
 /// The backend benchmark of issue 5, every figure a ratio against a baseline measured in the same run:
 /// (a) the born-machine MPS (784 sites, chi 30, batch 1000, one-hot inputs): module forward against a hand-written
-/// loop of batched matrix products over the sites, with the planner's path and with the sweep path;
+/// loop of batched matrix products over the sites, with the module executing the planner's path;
 /// (b) a 4×4 PEPS and a MERA: module forward against one torch.einsum call over all tensors;
 /// (c) peak native memory of a training step against the planner's activation-memory prediction.
 /// </summary>
@@ -37,22 +37,13 @@ static partial class BackendBench
     {
         const long chi = 30, batch = 1000;
         var set = new KeyValuePair<string, string>[] { new("n", sites.ToString()), new("chi", chi.ToString()) };
-        var net = NetworkAdapter.Check(Path.Combine(examples, "born-machine.tn"), null, set, null).Network;
+        var net = TnDsl.Api.Frontend.Load(Path.Combine(examples, "born-machine.tn"), set, null);
         var planned = NetworkAdapter.Plan(net, "auto", batch);
         var spec = NetworkAdapter.FromFlat(net);
-        // The sweep an expert writes: x[0].A[0], then (env.A[i]).x[i] for each site (weights are tensors 0..n-1, inputs n..2n-1).
-        var order = new List<(int, int)> { (sites, 0) };
-        int env = 2 * sites;
-        for (int i = 1; i < sites; i++)
-        {
-            order.Add((env, i));
-            order.Add((env + 1, sites + i));
-            env += 2;
-        }
         var options = new NetworkModuleOptions { DType = dtype, Device = device, Seed = 1 };
-        using var sweep = new NetworkModule(spec, Program.Linear(2 * sites, order), options);
+        using var module = new NetworkModule(spec, planned, options);
         using var raw = randint(0, 2, [batch, sites], generator: new Generator(2)).to(device);
-        var cores = Enumerable.Range(0, sites).Select(i => sweep.get_parameter($"A.{i}")!).ToArray();
+        var cores = Enumerable.Range(0, sites).Select(i => module.get_parameter($"A.{i}")!).ToArray();
 
         // The hand-written loop of the seed paper's code: batched matrix products over the sites.
         Tensor Hand()
@@ -82,31 +73,18 @@ static partial class BackendBench
         using (no_grad())
         {
             using var a = Hand();
-            using var b = sweep.forward([raw]);
+            using var b = module.forward([raw]);
             using var g = Gather();
             Console.WriteLine($"    max |module - hand| / max |hand| = {((a - b).abs().max() / a.abs().max()).to_type(ScalarType.Float64).item<double>():g3}, gather loop {((a - g).abs().max() / a.abs().max()).to_type(ScalarType.Float64).item<double>():g3}");
-            var t = Median(new() { ["hand"] = Hand, ["gather"] = Gather, ["sweep"] = () => sweep.forward([raw]) }, device);
+            var t = Median(new() { ["hand"] = Hand, ["gather"] = Gather, ["module"] = () => module.forward([raw]) }, device);
             double best = Math.Min(t["hand"], t["gather"]);
             Console.WriteLine($"    hand-written loop (one-hot bmm)   {Ms(t["hand"])}");
             Console.WriteLine($"    hand-written loop (gather + bmm)  {Ms(t["gather"])}");
-            Console.WriteLine($"    module, sweep path                {Ms(t["sweep"])}   ratio module/best hand = {t["sweep"] / best:F2}");
-            Console.WriteLine($"    kernels chosen (sweep): {string.Join(", ", sweep.Plan.GroupBy(p => p.Kernel).Select(g => $"{g.Key} {g.Count()}"))}");
+            Console.WriteLine($"    module, planner path              {Ms(t["module"])}   ratio module/best hand = {t["module"] / best:F2}");
+            Console.WriteLine($"    kernels chosen (planner path): {string.Join(", ", module.Plan.GroupBy(p => p.Kernel).Select(g => $"{g.Key} {g.Count()}"))}");
         }
-        var ratioFlops = (double)planned.Figures.Flops / SweepFlops(sites, chi, batch);
-        Console.WriteLine($"    planner (auto) path: {planned.Figures.Flops:E2} flops, {ratioFlops:F1}x the sweep's {SweepFlops(sites, chi, batch):E2}; largest intermediate {planned.Figures.LargestIntermediate:E2} elements");
-        if (ratioFlops < 4)
-        {
-            using var viaPlanner = new NetworkModule(spec, planned.Path, options);
-            using (no_grad())
-            {
-                // Timed against the one-hot bmm loop (the faster hand loop), taking turns as above.
-                var t = Median(new() { ["hand"] = Hand, ["planned"] = () => viaPlanner.forward([raw]) }, device);
-                Console.WriteLine($"    hand-written loop (one-hot bmm)   {Ms(t["hand"])}");
-                Console.WriteLine($"    module, planner path              {Ms(t["planned"])}   ratio module/hand = {t["planned"] / t["hand"]:F2}");
-            }
-        }
-        else
-            Console.WriteLine("    module, planner path: not timed (the planner's path does several times the sweep's work; see the report)");
+        var ratioFlops = (double)planned.Flops / SweepFlops(sites, chi, batch);
+        Console.WriteLine($"    planner path ({planned.Optimizer}, chose {planned.Chosen}): {planned.Flops:E2} flops, {ratioFlops:F2}x the hand sweep's {SweepFlops(sites, chi, batch):E2}; largest intermediate {planned.LargestIntermediate:E2} elements");
     }
 
     /// opt_einsum flops of the sweep: per bulk site env.A (b·chi·2·chi, summed) and .x (b·2·chi, summed).
@@ -132,7 +110,7 @@ static partial class BackendBench
             using var b = m.forward([]);
             double err = ((a - b).abs().max() / a.abs().max()).to_type(ScalarType.Float64).item<double>();
             var t = Median(new() { ["einsum"] = Single, ["module"] = () => m.forward([]) }, device, rounds: 7);
-            Console.WriteLine($"(b) {spec.Name} ({spec.Tensors.Length} tensors, plan {m.PlanFigures!.Flops:E2} flops vs left-to-right naive): " +
+            Console.WriteLine($"(b) {spec.Name} ({spec.Tensors.Length} tensors, plan {m.ExecutionPlan.Flops:E2} flops vs left-to-right naive): " +
                               $"one einsum {Ms(t["einsum"])}, module {Ms(t["module"])}, speed-up {t["einsum"] / t["module"]:F1}x (max rel. difference {err:g2})");
         }
     }
@@ -161,7 +139,7 @@ static partial class BackendBench
         Step();
         long peak = Status("VmHWM");
         int bytes = dtype == ScalarType.Float64 ? 8 : 4;
-        var f = m.PlanFigures!;
+        var f = m.ExecutionPlan;
         double predicted = (double)f.ActivationMemory * bytes;
         double predictedPeak = (double)(f.ActivationMemory + f.LargestIntermediate) * bytes;
         Console.WriteLine($"(c) {m.Spec.Name} {string.Join(" ", set.Select(kv => kv.Key + "=" + kv.Value))} batch {batch}: training step peak native memory +{Mb(peak - before)} " +

@@ -1,4 +1,4 @@
-using TnDsl.Torch.BornMachine;
+using TnDsl.BornMachine;
 using static TorchSharp.torch;
 
 namespace TnDsl.TorchBench;

@@ -131,36 +131,13 @@ public static class Program
         return new NetworkSpec("mps", tensors.ToArray(), indices.ToArray(), [0]);
     }
 
-    /// Turns a contraction order over operand ids (originals 0..n-1, then results n, n+1, …) into linear pairs.
-    internal static List<(int, int)> Linear(int operands, IEnumerable<(int, int)> byId)
-    {
-        var ids = Enumerable.Range(0, operands).ToList();
-        var path = new List<(int, int)>();
-        int next = operands;
-        foreach (var (a, b) in byId)
-        {
-            path.Add((ids.IndexOf(a), ids.IndexOf(b)));
-            ids.Remove(a);
-            ids.Remove(b);
-            ids.Add(next++);
-        }
-        return path;
-    }
-
     static void Mps(ScalarType dtype, Device device, int n)
     {
         const long chi = 30, d = 2, batch = 1000;
         var spec = MpsSpec(n, chi, d, batch);
-        // The sweep an expert writes: x0.A0, then for each site (env.A[i]).x[i].
-        var order = new List<(int, int)> { (n, 0) };
-        int env = 2 * n;
-        for (int i = 1; i < n; i++)
-        {
-            order.Add((env, i));
-            order.Add((env + 1, n + i));
-            env += 2;
-        }
-        using var module = new NetworkModule(spec, Linear(2 * n, order), new NetworkModuleOptions { DType = dtype, Device = device, Seed = 1 });
+        // The planner's own path (auto finds the sweep: x0.A0, then (env.A[i]).x[i] along the chain).
+        var plan = NetworkAdapter.Plan(spec, "auto");
+        using var module = new NetworkModule(spec, plan, new NetworkModuleOptions { DType = dtype, Device = device, Seed = 1 });
         using var raw = randint(0, d, [batch, n], generator: new Generator(2)).to(device);
         var cores = Enumerable.Range(0, n).Select(i => module.get_parameter($"A.{i}")!).ToArray();
 

@@ -10,6 +10,9 @@ public class MpsSpecTests(ITestOutputHelper output)
 {
     const string Spec = "mps.tn";
 
+    /// <summary>TorchSharp's native library made loadable on Debian 12 (drop this and TnDsl.Native elsewhere).</summary>
+    static MpsSpecTests() => TnDsl.Native.NativeLoader.EnsureLoaded();
+
     /// <summary>Fixed run seeds keep CI deterministic; drop Replay to draw fresh cases on every run.</summary>
     static readonly SpecCheckOptions Options = new() { Replay = 8 };
 

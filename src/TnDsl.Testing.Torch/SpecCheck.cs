@@ -42,7 +42,6 @@ public static class SpecCheck
     /// <summary>Checks the forward and returns the outcome instead of throwing.</summary>
     public static SpecCheckResult Run(string specPath, Func<SpecTensors, Tensor> forward, SpecCheckOptions? options = null)
     {
-        TnDsl.Torch.NativeLoader.EnsureLoaded();
         options ??= new SpecCheckOptions();
         var dtype = options.DType;
         SpecCheckOptions.ToDType(dtype);
@@ -67,7 +66,6 @@ public static class SpecCheck
     /// </summary>
     public static void Plans(string specPath, Func<SpecTensors, string, IReadOnlyList<(int, int)>, Tensor> forward, SpecCheckOptions? options = null)
     {
-        TnDsl.Torch.NativeLoader.EnsureLoaded();
         options ??= new SpecCheckOptions();
         var dtype = options.DType;
         var core = options.ToCore();

@@ -1,3 +1,4 @@
+using TnDsl.Api;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TnDsl.Torch.ScalarOps;
@@ -66,7 +67,7 @@ public static class AutoInit
         };
 
     /// <summary>Rescales the auto weights of <paramref name="module"/> (made from their bases) as derived above.</summary>
-    internal static void Scale(NetworkModule module, IReadOnlyList<(int, int)> path, IReadOnlyDictionary<string, InitSpec> bases)
+    internal static IReadOnlyDictionary<string, double> Scale(NetworkModule module, PlanView plan, IReadOnlyDictionary<string, InitSpec> bases)
     {
         var spec = module.Spec;
         var carriers = new int[spec.Indices.Length];
@@ -95,7 +96,7 @@ public static class AutoInit
         };
         using var scope = NewDisposeScope();
         using var unused = new Generator(0);
-        using var second = new NetworkModule(moments, path, new NetworkModuleOptions { DType = ScalarType.Float64, MeasureKernels = false });
+        using var second = new NetworkModule(moments, plan, new NetworkModuleOptions { DType = ScalarType.Float64, MeasureKernels = false });
         using (no_grad())
         {
             foreach (var (name, buffer) in second.named_buffers())
@@ -124,11 +125,14 @@ public static class AutoInit
             var logs = Plus(r.Value.abs().log(), r.ExpandedLogScale()).flatten();
             double logMean = logs.logsumexp(0).item<double>() - Math.Log(logs.shape[0]);
             double logC = -logMean / occurrences.Count;
+            var factors = new Dictionary<string, double>();
             foreach (var (name, _) in bases)
             {
                 var p = module.get_parameter(name)!;
-                TimesInPlace(p, Math.Exp(0.5 * (logShare[name] + logC)));
+                factors[name] = Math.Exp(0.5 * (logShare[name] + logC));
+                TimesInPlace(p, factors[name]);
             }
+            return factors;
         }
     }
 }

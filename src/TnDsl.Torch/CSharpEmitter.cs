@@ -7,20 +7,28 @@ namespace TnDsl.Torch;
 /// <summary>
 /// Writes a module as standalone, readable C# TorchSharp source: one class deriving from
 /// <c>nn.Module&lt;Tensor[], Tensor&gt;</c>, the parameters and buffers as fields named after the <c>.tn</c> tensors
-/// (sanitised: <c>A.3</c> becomes <c>A_3</c>), a constructor that calls <c>RegisterComponents()</c>, and
-/// <c>forward</c> as a flat list of the module's contraction steps (<c>einsum</c> or <c>tensordot</c> with literal
-/// dimensions), each commented with the <c>.tn</c> lines of the tensors it brings in. Kernels follow the module's
-/// plan: tensordot steps stay tensordot, the others are written as einsum.
+/// (sanitised: <c>A.3</c> becomes <c>A_3</c>; a C# keyword is escaped, <c>new</c> becomes <c>@new</c> and is
+/// registered as <c>new</c>; a name that an inherited member, a helper or the class already has gets a trailing
+/// <c>_</c>; <c>TnNames</c> maps each registered name to its <c>.tn</c> parameter), a constructor that makes every
+/// parameter and buffer with the <c>.tn</c> initialiser from a seeded generator, in the runtime module's order, so
+/// the same seed gives the same values as <see cref="NetworkModule"/> (and <c>init auto</c> its factor, computed by
+/// the runtime module for its seed), then calls <c>RegisterComponents()</c>, and <c>forward</c> as a flat list of
+/// the module's contraction steps (<c>einsum</c> or <c>tensordot</c> with literal dimensions), each commented with the
+/// <c>.tn</c> lines of the tensors it brings in. Kernels follow the module's plan: tensordot steps stay tensordot, the
+/// others are written as einsum.
 /// </summary>
 public static partial class CSharpEmitter
 {
     /// <summary>The C# source of <paramref name="module"/> as class <paramref name="className"/> in <paramref name="ns"/>.</summary>
     public static string Emit(NetworkModule module, string className, string ns)
     {
-        if (!Identifier().IsMatch(className))
+        if (!Identifier().IsMatch(className) || Keywords.Contains(className))
             throw new ArgumentException($"'{className}' is not a C# class name");
+        if (ns.Split('.').Any(part => !Identifier().IsMatch(part) || Keywords.Contains(part)))
+            throw new ArgumentException($"'{ns}' is not a C# namespace name");
         var spec = module.Spec;
-        var fields = FieldNames(module);
+        var fields = FieldNames(module, className);
+        var code = fields.ToDictionary(f => f.Param, f => "this." + Code(f.Field));
         var w = new StringBuilder();
         void L(string line = "") => w.Append(line).Append('\n');
 
@@ -41,11 +49,11 @@ public static partial class CSharpEmitter
         L($"/// <summary>The tensor network `{spec.Name}`: inputs {(module.Inputs.Count == 0 ? "none" : string.Join(", ", module.Inputs.Select(i => i.Name)))}; output legs ({string.Join(", ", module.OutputLegs)}).</summary>");
         L($"public sealed class {className} : nn.Module<Tensor[], Tensor>");
         L("{");
-        L("    /// <summary>The `.tn` parameter id of each field.</summary>");
+        L("    /// <summary>The `.tn` parameter id of each registered parameter or buffer.</summary>");
         L("    public static readonly IReadOnlyDictionary<string, string> TnNames = new Dictionary<string, string>");
         L("    {");
         foreach (var (param, field) in fields)
-            L($"        [\"{field}\"] = \"{param}\",");
+            L($"        [\"{Escape(field)}\"] = \"{Escape(param)}\",");
         L("    };");
         L();
         var firstOf = spec.Tensors.Where(t => t.Role != TensorRole.Input).GroupBy(t => t.Param).ToDictionary(g => g.Key, g => g.First());
@@ -53,20 +61,40 @@ public static partial class CSharpEmitter
         {
             var t = firstOf[param];
             L($"    // {t.Name}{Where(t)}");
-            L(t.Role == TensorRole.Weight ? $"    public readonly Parameter {field};" : $"    public readonly Tensor {field};");
+            L(t.Role == TensorRole.Weight ? $"    public readonly Parameter {Code(field)};" : $"    public readonly Tensor {Code(field)};");
         }
         L();
-        L($"    /// <summary>Creates the module: weights start as normal(0, 0.1), consts hold their fixed values.</summary>");
-        L($"    public {className}() : base(\"{Escape(spec.Name)}\")");
+        var options = module.Options;
+        L($"    /// <summary>Creates the module as the runtime module was built: seed {options.Seed}, {options.DType.ToString().ToLowerInvariant()}.</summary>");
+        L($"    public {className}() : this({options.Seed}, ScalarType.{options.DType}) {{ }}");
+        L();
+        L("    /// <summary>");
+        L("    /// Creates the module with the `.tn` initialisers, drawn in the runtime module's order from a generator seeded");
+        L($"    /// with <paramref name=\"seed\"/>: the same seed gives the same values as the runtime module (built with seed {options.Seed}).");
+        L("    /// </summary>");
+        L($"    public {className}(long seed, ScalarType dtype) : base(\"{Escape(spec.Name)}\")");
         L("    {");
-        foreach (var (param, field) in fields)
+        L("        using var generator = new Generator((ulong)seed);");
+        foreach (var (param, init, shape, weight) in module.Made)
         {
             var t = firstOf[param];
-            var shape = string.Join(", ", t.Legs.Select(l => spec.Indices[l].Size.ToString(CultureInfo.InvariantCulture)));
-            if (t.Role == TensorRole.Weight)
-                L($"        {field} = new Parameter(randn({shape}) * 0.1, requires_grad: true);");
-            else
-                L($"        {field} = {ConstValue(t.Init, shape)};");
+            L("        {");
+            L($"            var shape = new long[] {{ {string.Join(", ", shape.Select(d => d.ToString(CultureInfo.InvariantCulture)))} }};");
+            L($"            using var values = {InitExpression(init)};  // {Describe(init)}{(module.AutoFactors.ContainsKey(param) ? " (init auto)" : "")}");
+            L(weight
+                ? $"            {code[param]} = new Parameter(values.to(dtype, CPU), requires_grad: true);"
+                : $"            {code[param]} = values.to(dtype, CPU);");
+            L("        }");
+        }
+        if (module.AutoFactors.Count > 0)
+        {
+            L("        // init auto: each base is scaled so that outputs have unit variance for unit-variance inputs; the factors");
+            L($"        // were computed by the runtime module for seed {options.Seed} (AutoInit in TnDsl.Torch).");
+            L("        using (no_grad())");
+            L("        {");
+            foreach (var (param, factor) in module.AutoFactors.OrderBy(kv => module.Made.FindIndex(m => m.Param == kv.Key)))
+                L($"            TnInit.Scale({code[param]}, {Lit(factor)});");
+            L("        }");
         }
         L("        RegisterComponents();");
         L("    }");
@@ -75,9 +103,9 @@ public static partial class CSharpEmitter
         L("    public override Tensor forward(Tensor[] inputs)");
         L("    {");
         L("        using var scope = NewDisposeScope();");
-        var dtypeSource = fields.Count > 0 ? fields[0].Field : null;
-        L($"        var dtype = {(dtypeSource is null ? "ScalarType.Float32" : dtypeSource + ".dtype")};");
+        L($"        var dtype = {(fields.Count == 0 ? "ScalarType.Float32" : code[fields[0].Param] + ".dtype")};");
         var slots = module.Slots;
+        var locals = Locals(slots.Select(sl => sl.Name));
         for (int s = 0; s < slots.Count; s++)
         {
             var slot = slots[s];
@@ -91,7 +119,7 @@ public static partial class CSharpEmitter
                 EmbeddingSpec.Legendre l => $"Legendre({raw}.to_type(dtype), {l.K})",
                 _ => throw new NotSupportedException($"embedding {slot.Embedding}"),
             };
-            L($"        var {Local(slot.Name)} = {value};  // input {slot.Name}");
+            L($"        var {locals[s]} = {value};  // input {slot.Name}");
         }
         // The live operand list, as the module runs it: variable names and the tensors each one covers.
         var live = new List<(string Var, string Covers)>();
@@ -102,9 +130,9 @@ public static partial class CSharpEmitter
             string expr = leaf.Source switch
             {
                 NetworkModule.Source.Input => slots[leaf.Slot].HasMemberAxis
-                    ? $"{Local(slots[leaf.Slot].Name)}.select({slots[leaf.Slot].Batch}, {leaf.Member})"
-                    : Local(slots[leaf.Slot].Name),
-                _ => fields.First(f => f.Param == leaf.Name).Field,
+                    ? $"{locals[leaf.Slot]}.select({slots[leaf.Slot].Batch}, {leaf.Member})"
+                    : locals[leaf.Slot],
+                _ => code[leaf.Name],
             };
             if (leaf.Reduce || leaf.Source == NetworkModule.Source.Input)
             {
@@ -149,26 +177,71 @@ public static partial class CSharpEmitter
         L($"        // output legs: {string.Join(", ", module.OutputLegs)}");
         L($"        return {(module.Plan.Count == 0 && module.FinalPermutation is null && module.Leaves[0].Source != NetworkModule.Source.Input ? result + ".alias()" : result)}.MoveToOuterDisposeScope();");
         L("    }");
-        EmitHelpers(L, slots.Select(sl => sl.Embedding).OfType<EmbeddingSpec>().ToArray(), spec);
+        EmitHelpers(L, slots.Select(sl => sl.Embedding).OfType<EmbeddingSpec>().ToArray(), module.Made.Select(m => m.Init).ToArray(), module.AutoFactors.Count > 0);
         L("}");
         return w.ToString();
     }
 
-    /// <summary>The field name of each parameter or buffer id: sanitised, unique, in first-use order.</summary>
-    public static IReadOnlyList<(string Param, string Field)> FieldNames(NetworkModule module)
+    /// <summary>
+    /// The registered name of each parameter or buffer id: sanitised to ASCII letters, digits and <c>_</c>, moved off
+    /// the names of inherited members, helpers and <paramref name="className"/> by a trailing <c>_</c>, unique, in
+    /// first-use order. A C# keyword stays as it is here and is written <c>@name</c> in the source (see <see cref="Code"/>).
+    /// </summary>
+    public static IReadOnlyList<(string Param, string Field)> FieldNames(NetworkModule module, string className = "")
     {
-        var used = new HashSet<string> { "TnNames", "forward", "inputs", "dtype", "scope" };
+        var taken = new HashSet<string>(InheritedNames) { "TnNames", "TnInit", "Trig", "Fourier", "Legendre", className };
+        var used = new HashSet<string>();
         var result = new List<(string, string)>();
         foreach (var param in module.ParameterNames.Concat(module.BufferNames))
         {
             var name = Sanitise(param);
+            while (taken.Contains(name))
+                name += "_";
             var unique = name;
-            for (int k = 2; !used.Add(unique); k++)
+            for (int k = 2; !used.Add(unique) || taken.Contains(unique); k++)
                 unique = $"{name}_{k}";
             result.Add((param, unique));
         }
         return result;
     }
+
+    /// <summary>An identifier as written in source: a C# keyword gets <c>@</c> (<c>@new</c> names <c>new</c>).</summary>
+    public static string Code(string identifier) => Keywords.Contains(identifier) ? "@" + identifier : identifier;
+
+    /// Local names of the inputs: `in_` and the sanitised name (never a keyword), unique.
+    static string[] Locals(IEnumerable<string> inputs)
+    {
+        var used = new HashSet<string>();
+        return inputs.Select(n =>
+        {
+            var name = "in_" + Sanitise(n);
+            var unique = name;
+            for (int k = 2; !used.Add(unique); k++)
+                unique = $"{name}_{k}";
+            return unique;
+        }).ToArray();
+    }
+
+    /// The reserved keywords of C# (contextual keywords are valid field names).
+    static readonly HashSet<string> Keywords =
+    [
+        "abstract", "as", "base", "bool", "break", "byte", "case", "catch", "char", "checked", "class", "const",
+        "continue", "decimal", "default", "delegate", "do", "double", "else", "enum", "event", "explicit", "extern",
+        "false", "finally", "fixed", "float", "for", "foreach", "goto", "if", "implicit", "in", "int", "interface",
+        "internal", "is", "lock", "long", "namespace", "new", "null", "object", "operator", "out", "override",
+        "params", "private", "protected", "public", "readonly", "ref", "return", "sbyte", "sealed", "short", "sizeof",
+        "stackalloc", "static", "string", "struct", "switch", "this", "throw", "true", "try", "typeof", "uint",
+        "ulong", "unchecked", "unsafe", "ushort", "using", "virtual", "void", "volatile", "while",
+    ];
+
+    /// Every member name the emitted class inherits (a field of the same name would hide it).
+    static readonly HashSet<string> InheritedNames =
+        typeof(TorchSharp.torch.nn.Module<TorchSharp.torch.Tensor[], TorchSharp.torch.Tensor>)
+            .GetMembers(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic |
+                        System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.Static |
+                        System.Reflection.BindingFlags.FlattenHierarchy)
+            .Select(m => m.Name)
+            .ToHashSet();
 
     static string Sanitise(string name)
     {
@@ -178,7 +251,34 @@ public static partial class CSharpEmitter
         return s;
     }
 
-    static string Local(string inputName) => "in_" + Sanitise(inputName);
+    /// A double as a C# literal that reads back to the same value.
+    static string Lit(double x) =>
+        double.IsNaN(x) ? "double.NaN"
+        : double.IsPositiveInfinity(x) ? "double.PositiveInfinity"
+        : double.IsNegativeInfinity(x) ? "double.NegativeInfinity"
+        : x.ToString("R", CultureInfo.InvariantCulture) + (x == Math.Floor(x) && !x.ToString("R", CultureInfo.InvariantCulture).Contains('E') ? ".0" : "");
+
+    /// The emitted call that makes a CPU float64 tensor of `shape` as Initializers.Make does, drawing from `generator`.
+    static string InitExpression(InitSpec init) => init switch
+    {
+        InitSpec.Normal n => $"TnInit.Normal(shape, {Lit(n.Mean)}, {Lit(n.Std)}, generator)",
+        InitSpec.Uniform u => $"TnInit.Uniform(shape, {Lit(u.Lo)}, {Lit(u.Hi)}, generator)",
+        InitSpec.Constant c => $"TnInit.Constant(shape, {Lit(c.Value)})",
+        InitSpec.Copy => "TnInit.Copy(shape)",
+        InitSpec.Identity => "TnInit.Identity(shape)",
+        InitSpec.Orthogonal => "TnInit.Orthogonal(shape, generator)",
+        InitSpec.Sum s => $"TnInit.Sum({InitExpression(s.A)}, {InitExpression(s.B)})",
+        _ => throw new NotSupportedException($"initialiser {init}"),
+    };
+
+    static string Describe(InitSpec init) => init switch
+    {
+        InitSpec.Normal n => $"normal({Lit(n.Mean)}, {Lit(n.Std)})",
+        InitSpec.Uniform u => $"uniform({Lit(u.Lo)}, {Lit(u.Hi)})",
+        InitSpec.Constant c => Lit(c.Value),
+        InitSpec.Sum s => $"{Describe(s.A)} + {Describe(s.B)}",
+        _ => init.GetType().Name.ToLowerInvariant(),
+    };
 
     static string Escape(string s) => s.Replace("\\", "\\\\").Replace("\"", "\\\"");
 
@@ -219,52 +319,102 @@ public static partial class CSharpEmitter
         return $"{Word(labels)}->{Word(reduced)}";
     }
 
-    static string ConstValue(InitSpec? init, string shape) =>
-        init switch
-        {
-            null or InitSpec.Copy => $"CopyTensor({shape})",
-            InitSpec.Constant c => $"full(new long[] {{ {shape} }}, {c.Value.ToString("R", CultureInfo.InvariantCulture)})",
-            InitSpec.Identity => $"IdentityTensor({shape})",
-            _ => $"zeros({shape})  /* {init.GetType().Name.ToLowerInvariant()}: load the values from the runtime module's buffers */",
-        };
-
-    static void EmitHelpers(Action<string> L, EmbeddingSpec[] embeddings, NetworkSpec spec)
+    static void EmitHelpers(Action<string> L, EmbeddingSpec[] embeddings, InitSpec[] inits, bool scale)
     {
-        bool copy = spec.Tensors.Any(t => t.Role == TensorRole.Const && t.Init is null or InitSpec.Copy);
-        bool identity = spec.Tensors.Any(t => t.Role == TensorRole.Const && t.Init is InitSpec.Identity);
-        if (copy || identity)
+        if (inits.Length > 0)
         {
+            // The same operations as TnDsl.Torch.Initializers, in the same order, so the same draws give the same
+            // numbers; every number passed to libtorch is held in a Scalar that lives until the call has returned.
             L("");
-            L("    /// <summary>1 where the index satisfies the rule, 0 elsewhere.</summary>");
-            L("    static Tensor Indicator(long[] shape, Func<long[], bool> rule)");
+            L("    /// <summary>Initial values: CPU float64 tensors made exactly as the runtime module makes them.</summary>");
+            L("    static class TnInit");
             L("    {");
-            L("        long total = shape.Aggregate(1L, (x, y) => x * y);");
-            L("        var data = new float[total];");
-            L("        var idx = new long[shape.Length];");
-            L("        for (long flat = 0; flat < total; flat++)");
+            L("        static readonly Scalar One = 1L.ToScalar();");
+            L("");
+            L("        static Tensor Affine(Tensor r, double times, double plus)");
             L("        {");
-            L("            long r = flat;");
-            L("            for (int k = shape.Length - 1; k >= 0; k--) { idx[k] = r % shape[k]; r /= shape[k]; }");
-            L("            data[flat] = rule(idx) ? 1f : 0f;");
+            L("            using var t = times.ToScalar();");
+            L("            using var p = plus.ToScalar();");
+            L("            using var scaled = r.mul(t);");
+            L("            return scaled.add(p, One);");
             L("        }");
-            L("        return tensor(data, shape);");
+            L("");
+            L("        public static Tensor Normal(long[] shape, double mean, double std, Generator generator)");
+            L("        {");
+            L("            using var r = randn(shape, ScalarType.Float64, CPU, generator: generator);");
+            L("            return Affine(r, std, mean);");
+            L("        }");
+            L("");
+            L("        public static Tensor Uniform(long[] shape, double lo, double hi, Generator generator)");
+            L("        {");
+            L("            using var r = rand(shape, ScalarType.Float64, CPU, generator: generator);");
+            L("            return Affine(r, hi - lo, lo);");
+            L("        }");
+            L("");
+            L("        public static Tensor Constant(long[] shape, double value)");
+            L("        {");
+            L("            using var v = value.ToScalar();");
+            L("            return full(shape, v, ScalarType.Float64, CPU);");
+            L("        }");
+            L("");
+            L("        public static Tensor Sum(Tensor a, Tensor b)");
+            L("        {");
+            L("            using (a)");
+            L("            using (b)");
+            L("                return a.add(b, One);");
+            L("        }");
+            L("");
+            L("        /// <summary>The copy (δ) tensor.</summary>");
+            L("        public static Tensor Copy(long[] shape) => Indicator(shape, idx => idx.All(i => i == idx[0]));");
+            L("");
+            L("        /// <summary>Identity pairing legs from the outside in; an unpaired middle leg is broadcast.</summary>");
+            L("        public static Tensor Identity(long[] shape) => Indicator(shape, idx =>");
+            L("        {");
+            L("            for (int a = 0, b = idx.Length - 1; a < b; a++, b--) if (idx[a] != idx[b]) return false;");
+            L("            return true;");
+            L("        });");
+            L("");
+            L("        /// <summary>1 where the index satisfies the rule, 0 elsewhere.</summary>");
+            L("        static Tensor Indicator(long[] shape, Func<long[], bool> rule)");
+            L("        {");
+            L("            long total = shape.Aggregate(1L, (x, y) => checked(x * y));");
+            L("            var data = new double[total];");
+            L("            var idx = new long[shape.Length];");
+            L("            for (long flat = 0; flat < total; flat++)");
+            L("            {");
+            L("                long r = flat;");
+            L("                for (int k = shape.Length - 1; k >= 0; k--) { idx[k] = r % shape[k]; r /= shape[k]; }");
+            L("                data[flat] = rule(idx) ? 1.0 : 0.0;");
+            L("            }");
+            L("            return tensor(data, shape, ScalarType.Float64);");
+            L("        }");
+            L("");
+            L("        /// <summary>A Haar-random isometry (QR of a normal matrix, signs fixed by R's diagonal).</summary>");
+            L("        public static Tensor Orthogonal(long[] shape, Generator generator)");
+            L("        {");
+            L("            if (shape.Length == 0) return ones(shape, ScalarType.Float64);");
+            L("            long cols = shape[^1];");
+            L("            long rows = shape.Aggregate(1L, (x, y) => x * y) / Math.Max(cols, 1);");
+            L("            bool tall = rows >= cols;");
+            L("            using var scope = NewDisposeScope();");
+            L("            var g = randn(tall ? new[] { rows, cols } : new[] { cols, rows }, ScalarType.Float64, CPU, generator: generator);");
+            L("            var (q, r) = linalg.qr(g);");
+            L("            var signs = r.diagonal().sign();");
+            L("            using var zero = 0.0.ToScalar();");
+            L("            signs = where(signs.eq(zero), ones_like(signs), signs);");
+            L("            var m = q * signs.unsqueeze(0);");
+            L("            return (tall ? m : m.t()).reshape(shape).contiguous().MoveToOuterDisposeScope();");
+            L("        }");
+            if (scale)
+            {
+                L("");
+                L("        public static void Scale(Tensor t, double factor)");
+                L("        {");
+                L("            using var f = factor.ToScalar();");
+                L("            t.mul_(f);");
+                L("        }");
+            }
             L("    }");
-        }
-        if (copy)
-        {
-            L("");
-            L("    /// <summary>The copy (δ) tensor.</summary>");
-            L("    static Tensor CopyTensor(params long[] shape) => Indicator(shape, idx => idx.All(i => i == idx[0]));");
-        }
-        if (identity)
-        {
-            L("");
-            L("    /// <summary>Identity pairing legs from the outside in.</summary>");
-            L("    static Tensor IdentityTensor(params long[] shape) => Indicator(shape, idx =>");
-            L("    {");
-            L("        for (int a = 0, b = idx.Length - 1; a < b; a++, b--) if (idx[a] != idx[b]) return false;");
-            L("        return true;");
-            L("    });");
         }
         if (embeddings.Any(e => e is EmbeddingSpec.Trig))
         {

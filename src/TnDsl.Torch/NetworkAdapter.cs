@@ -1,3 +1,5 @@
+using TnDsl.Api;
+
 namespace TnDsl.Torch;
 
 /// <summary>What a tensor is for at run time (mirrors the F# <c>Role</c>).</summary>
@@ -89,52 +91,33 @@ public sealed record SourceLine(string File, int Line, string? Text);
 public sealed record NetworkSpec(string Name, TensorSpec[] Tensors, IndexSpec[] Indices, int[] Output);
 
 /// <summary>
-/// The one place where the F# network model (<c>TnDsl.FlatNetwork</c>) is turned into the C#-shaped
-/// <see cref="NetworkSpec"/> the TorchSharp backend works on; nothing else in this assembly reads F# types.
+/// The one place where the checked network (the core's C#-shaped <see cref="NetworkView"/>) is turned into the
+/// <see cref="NetworkSpec"/> the TorchSharp backend works on, and where plans are asked of the core's planner.
 /// </summary>
-public static partial class NetworkAdapter
+public static class NetworkAdapter
 {
-    /// <summary>Converts a checked flat network.</summary>
-    public static NetworkSpec FromFlat(FlatNetwork net)
+    /// <summary>Converts a checked network; source lines come from the texts the compiler kept.</summary>
+    public static NetworkSpec FromFlat(NetworkView net)
     {
         var indices = net.Indices
-            .Select(i => new IndexSpec(i.Id, i.Name, DimModule.size(i.Dim), DimModule.isDynamic(i.Dim)))
+            .Select(i => new IndexSpec(i.Id, i.Name, i.Size, i.IsDynamic))
             .ToArray();
-        var files = new Dictionary<string, string[]?>();
         var tensors = net.Tensors
             .Select(t => new TensorSpec(
                 t.Id,
                 t.Name,
                 t.Family,
-                t.Subscripts.ToArray(),
-                t.Role.IsWeight ? TensorRole.Weight : t.Role.IsInput ? TensorRole.Input : TensorRole.Const,
+                t.Subscripts,
+                t.IsWeight ? TensorRole.Weight : t.IsInput ? TensorRole.Input : TensorRole.Const,
                 t.Param,
-                t.Legs.ToArray(),
-                t.Init is { } init ? FromInit(init.Value) : null,
-                t.Embedding is { } embedding ? FromEmbedding(embedding.Value) : null)
+                t.Legs,
+                t.Init is { } init ? FromInit(init) : null,
+                t.Embedding is { } embedding ? FromEmbedding(embedding) : null)
             {
-                Source = t.Range.Equals(TnDsl.Range.none) ? null : new SourceLine(t.Range.File, t.Range.Start.Line, LineOf(files, t.Range.File, t.Range.Start.Line)),
+                Source = t.HasSource ? new SourceLine(t.Range.File, t.Range.Start.Line, t.SourceLine) : null,
             })
             .ToArray();
-        return new NetworkSpec(net.Name, tensors, indices, net.Output.ToArray());
-    }
-
-    /// The text of a line of a file, or null when the file cannot be read (in-memory sources, say).
-    static string? LineOf(Dictionary<string, string[]?> files, string file, int line)
-    {
-        if (!files.TryGetValue(file, out var lines))
-        {
-            try
-            {
-                lines = File.Exists(file) ? File.ReadAllLines(file) : null;
-            }
-            catch (IOException)
-            {
-                lines = null;
-            }
-            files[file] = lines;
-        }
-        return lines is not null && line >= 1 && line <= lines.Length ? lines[line - 1].Trim() : null;
+        return new NetworkSpec(net.Name, tensors, indices, net.Output);
     }
 
     /// <summary>Converts an initialiser.</summary>
@@ -163,7 +146,27 @@ public static partial class NetworkAdapter
             _ => throw new NotSupportedException($"embedding {EmbeddingModule.show(e)}"),
         };
 
-    /// <summary>Builds the module for a flat network and a contraction path (opt_einsum's linear convention).</summary>
-    public static NetworkModule ToModule(FlatNetwork net, IReadOnlyList<(int, int)> path, NetworkModuleOptions? options = null) =>
-        new(FromFlat(net), path, options);
+    /// <summary>
+    /// Plans a checked network with a registered optimizer (see <see cref="Planner.OptimizerNames"/>): the plan
+    /// <c>tn plan</c> prints for the same file and options. <paramref name="batch"/>, when given, is the size of every
+    /// dynamic index while planning (else the nominal sizes). Throws <see cref="TnException"/> when planning fails.
+    /// </summary>
+    public static PlanView Plan(NetworkView net, string optimizer, long? batch, int seed = 0) =>
+        Planner.Plan(net, optimizer, batch is { } b ? b : null, seed);
+
+    /// <summary>The plan that follows a user-given path (opt_einsum's linear convention, completed left to right).</summary>
+    public static PlanView FollowPath(NetworkView net, IReadOnlyList<(int, int)> path) =>
+        Planner.FollowPath(net, path.Select(p => (p.Item1, p.Item2)).ToArray());
+
+    /// <summary>The plan that follows a user-given path on a network built in C# (see <see cref="FollowPath(NetworkView, IReadOnlyList{ValueTuple{int, int}})"/>).</summary>
+    public static PlanView FollowPath(NetworkSpec spec, IReadOnlyList<(int, int)> path) =>
+        Planner.FollowPathLabels(spec.Tensors.Select(t => t.Legs).ToArray(), spec.Indices.Select(i => i.Size).ToArray(), spec.Output, path.ToArray());
+
+    /// <summary>Plans a network built in C# with a registered optimizer, at its indices' sizes.</summary>
+    public static PlanView Plan(NetworkSpec spec, string optimizer) =>
+        Planner.PlanLabels(spec.Tensors.Select(t => t.Legs).ToArray(), spec.Indices.Select(i => i.Size).ToArray(), spec.Output, optimizer);
+
+    /// <summary>Builds the module for a checked network and a contraction path (opt_einsum's linear convention).</summary>
+    public static NetworkModule ToModule(NetworkView net, IReadOnlyList<(int, int)> path, NetworkModuleOptions? options = null) =>
+        new(FromFlat(net), FollowPath(net, path), options);
 }

@@ -1,3 +1,4 @@
+using TnDsl.Api;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -47,9 +48,9 @@ public sealed record InputInfo(string Name, int BatchAxes, long[] Shape, Embeddi
 /// (<c>A.3</c>; tied tensors share one), const tensors are buffers, and inputs are fed raw: one tensor per input
 /// family, batch (dynamic) axes first, then one axis over the family's members (if it has subscripts), then the
 /// member's fixed legs in declared order, without the embedded leg where the input declares an embedding.
-/// The output's axes follow the network's declared output legs. Execution follows a contraction path in
-/// opt_einsum's linear convention: each pair names two positions in the current operand list, both are removed
-/// and their contraction is appended.
+/// The output's axes follow the network's declared output legs. Execution follows the planner's pairwise steps
+/// (<see cref="PlanView"/>, opt_einsum's linear convention): each step names two positions in the current operand
+/// list, both are removed and their contraction is appended; what each step keeps and sums comes from the plan.
 /// </summary>
 public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
 {
@@ -72,6 +73,13 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     internal IReadOnlyList<InputSlot> Slots => slots;
     /// The permutation applied to the last intermediate, or null (for the source emitter).
     internal long[]? FinalPermutation => finalPermutation;
+    /// The options the module was built with (for the source emitter).
+    internal NetworkModuleOptions Options => options;
+    /// Each parameter and buffer in the order it was made, with the initialiser and shape it was made from (for the
+    /// source emitter, which repeats the same draws from the same seed).
+    internal List<(string Param, InitSpec Init, long[] Shape, bool Weight)> Made { get; } = [];
+    /// The factor `init auto` scaled each of its weights by (for the source emitter).
+    internal IReadOnlyDictionary<string, double> AutoFactors { get; private set; } = new Dictionary<string, double>();
     readonly PlanStep[] plan;
     readonly long[]? finalPermutation;
     readonly int[] dynamicLabels;
@@ -94,8 +102,8 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     public IReadOnlyList<string> BufferNames => bufferNames;
     /// <summary>The pairwise steps executed by <see cref="forward"/>, including the left-to-right completion of a partial path.</summary>
     public IReadOnlyList<PlanStep> Plan => plan;
-    /// <summary>The planner's figures when the path came from the planner (see <see cref="NetworkModules"/>), else null.</summary>
-    public PlanFigures? PlanFigures { get; internal set; }
+    /// <summary>The planner's plan this module executes: its steps, figures and the optimizer chosen.</summary>
+    public PlanView ExecutionPlan { get; }
     /// <summary>Whether every step's kernel is settled (forced, rule-based, or measured by a first forward call).</summary>
     public bool KernelsChosen => kernelsChosen;
     /// <summary>The number of trainable scalars (tied weights counted once).</summary>
@@ -103,26 +111,37 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
 
     /// <summary>Builds the module: creates and initialises parameters and buffers and prepares every step.</summary>
     /// <param name="spec">The network.</param>
-    /// <param name="path">Pairs of positions in the current operand list (opt_einsum's linear convention). Operands
-    /// left over at its end are contracted left to right.</param>
+    /// <param name="path">Pairs of positions in the current operand list (opt_einsum's linear convention), followed by
+    /// the planner as a user-given path; operands left over at its end are contracted left to right.</param>
     /// <param name="options">Device, dtype, seed and kernel choice.</param>
     public NetworkModule(NetworkSpec spec, IReadOnlyList<(int, int)> path, NetworkModuleOptions? options = null)
+        : this(spec, NetworkAdapter.FollowPath(spec, path), options)
+    {
+    }
+
+    /// <summary>Builds the module: creates and initialises parameters and buffers and prepares every step of the plan.</summary>
+    /// <param name="spec">The network.</param>
+    /// <param name="plan">The planner's plan for this network (see <see cref="NetworkAdapter.Plan(NetworkView, string, long?, int)"/>).</param>
+    /// <param name="options">Device, dtype, seed and kernel choice.</param>
+    public NetworkModule(NetworkSpec spec, PlanView plan, NetworkModuleOptions? options = null)
         : base(spec.Name)
     {
-        NativeLoader.EnsureLoaded();
         this.spec = spec;
         this.options = options ??= new NetworkModuleOptions();
         if (spec.Tensors.Length == 0)
             throw new ArgumentException("the network has no tensors");
+        if (plan.LeafLabels.Count != spec.Tensors.Length)
+            throw new ArgumentException($"the plan is for {plan.LeafLabels.Count} tensors, the network has {spec.Tensors.Length}");
+        ExecutionPlan = plan;
         slots = MakeSlots(spec);
-        leaves = MakeLeaves(spec, slots);
-        (plan, finalPermutation) = MakePlan(spec, leaves, path, options.Kernel);
+        leaves = MakeLeaves(spec, slots, plan);
+        (this.plan, finalPermutation) = MakePlan(spec, leaves, plan, options.Kernel);
         kernelsChosen = options.Kernel is not null || !options.MeasureKernels;
         dynamicLabels = spec.Indices.Where(i => i.IsDynamic).Select(i => i.Id).ToArray();
         var auto = AutoInit.Bases(spec);
         CreateState(options, auto);
         if (auto.Count > 0)
-            AutoInit.Scale(this, path, auto);
+            AutoFactors = AutoInit.Scale(this, plan, auto);
     }
 
     static long Size(NetworkSpec spec, int leg) => spec.Indices[leg].Size;
@@ -156,18 +175,8 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         return result.ToArray();
     }
 
-    static Leaf[] MakeLeaves(NetworkSpec spec, InputSlot[] slots)
+    static Leaf[] MakeLeaves(NetworkSpec spec, InputSlot[] slots, PlanView plan)
     {
-        var output = spec.Output.ToHashSet();
-        var holders = new Dictionary<int, HashSet<int>>();
-        foreach (var t in spec.Tensors)
-            foreach (var l in t.Legs)
-                (holders.TryGetValue(l, out var h) ? h : holders[l] = []).Add(t.Id);
-        foreach (var o in spec.Output)
-            if (!holders.ContainsKey(o))
-                throw new ArgumentException($"output leg {spec.Indices[o].Name} sits on no tensor");
-        bool keep(int l) => output.Contains(l) || holders[l].Count > 1;
-
         var memberIndex = new Dictionary<string, int>();
         var leaves = new Leaf[spec.Tensors.Length];
         for (int id = 0; id < spec.Tensors.Length; id++)
@@ -192,37 +201,32 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                 labels = t.Legs;
                 leaf = new Leaf(t.Role == TensorRole.Weight ? Source.Parameter : Source.Buffer, t.Param, -1, -1, labels, false, labels);
             }
-            var reduced = labels.Distinct().Where(keep).ToArray();
+            // The planner says which labels survive the tensor (open, or carried by another tensor).
+            var keep = plan.LeafLabels[id].ToHashSet();
+            var reduced = labels.Distinct().Where(keep.Contains).ToArray();
             leaves[id] = reduced.Length == labels.Length ? leaf : leaf with { Reduce = true, ReducedLabels = reduced };
         }
         return leaves;
     }
 
-    static (PlanStep[], long[]?) MakePlan(NetworkSpec spec, Leaf[] leaves, IReadOnlyList<(int, int)> path, PairKernel? forced)
+    static (PlanStep[], long[]?) MakePlan(NetworkSpec spec, Leaf[] leaves, PlanView plan, PairKernel? forced)
     {
         var output = spec.Output.ToHashSet();
         var ops = leaves.Select(l => l.ReducedLabels).ToList();
         var steps = new List<PlanStep>();
-        void Step(int i, int j)
+        foreach (var s in plan.Steps)
         {
+            int i = s.Left, j = s.Right;
             if (i < 0 || j < 0 || i >= ops.Count || j >= ops.Count || i == j)
-                throw new ArgumentException($"path step ({i}, {j}) is invalid for {ops.Count} operands");
-            var keep = new HashSet<int>(output);
-            for (int k = 0; k < ops.Count; k++)
-                if (k != i && k != j)
-                    keep.UnionWith(ops[k]);
-            var c = new PairContraction(ops[i], ops[j], keep);
+                throw new ArgumentException($"plan step ({i}, {j}) is invalid for {ops.Count} operands");
+            var c = new PairContraction(ops[i], ops[j], s.Kept.ToHashSet());
             var kernel = forced is { } f && c.Supports(f) ? f : c.Fastest;
             steps.Add(new PlanStep(i, j, c, kernel));
             ops.RemoveAt(Math.Max(i, j));
             ops.RemoveAt(Math.Min(i, j));
             ops.Add(c.Result.ToArray());
         }
-        foreach (var (i, j) in path)
-            Step(i, j);
-        while (ops.Count > 1)
-            Step(0, 1);
-        var final = ops[0];
+        var final = ops.Count == 1 ? ops[0] : throw new InvalidOperationException($"the plan leaves {ops.Count} operands");
         if (final.Length != spec.Output.Length || !final.All(output.Contains))
             throw new InvalidOperationException("the contracted result does not carry exactly the output legs");
         var perm = spec.Output.Select(l => (long)Array.IndexOf(final, l)).ToArray();
@@ -233,8 +237,17 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     void CreateState(NetworkModuleOptions options, IReadOnlyDictionary<string, InitSpec> auto)
     {
         var device = options.Device ?? CPU;
+        var groups = spec.Tensors.Where(t => t.Role != TensorRole.Input).GroupBy(t => t.Param).ToList();
+        // The guard before anything is allocated: every parameter and buffer in the module's dtype, plus the float64
+        // values the largest initialiser makes on the CPU (a sum holds its two parts and the result).
+        var sizes = groups.Select(g => g.First().Legs.Aggregate(System.Numerics.BigInteger.One, (n, l) => n * Size(spec, l))).ToList();
+        if (sizes.Count > 0)
+            MemoryGuard.Check(
+                MemoryGuard.Bytes(sizes.Aggregate(System.Numerics.BigInteger.Zero, (a, b) => a + b), options.DType) +
+                MemoryGuard.Bytes(sizes.Max() * 3, ScalarType.Float64),
+                $"{spec.Name}: its {groups.Count} weight and const tensors ({options.DType.ToString().ToLowerInvariant()}, initialised in float64)");
         using var generator = new Generator((ulong)options.Seed);
-        foreach (var group in spec.Tensors.Where(t => t.Role != TensorRole.Input).GroupBy(t => t.Param))
+        foreach (var group in groups)
         {
             var first = group.First();
             var shape = first.Legs.Select(l => Size(spec, l)).ToArray();
@@ -248,6 +261,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             var init = auto.TryGetValue(first.Param, out var b) ? b
                        : group.Select(t => t.Init).FirstOrDefault(i => i is not null)
                          ?? (first.Role == TensorRole.Weight ? Initializers.DefaultWeight : Initializers.DefaultConst);
+            Made.Add((first.Param, init, shape, first.Role == TensorRole.Weight));
             using var values = Initializers.Make(init, shape, generator);
             var placed = values.to(options.DType, device);
             if (first.Role == TensorRole.Weight)

@@ -1,3 +1,5 @@
+using TnDsl.Api;
+
 namespace TnDsl.Torch;
 
 /// <summary>How <see cref="NetworkModules"/> turns a network into a module.</summary>
@@ -19,10 +21,10 @@ public sealed record NetworkBuildOptions
 }
 
 /// <summary>
-/// One-call builders: a <c>.tn</c> file or a flat network, checked, planned with the planner (the <c>auto</c>
+/// One-call builders: a <c>.tn</c> file or a checked network, planned by the core's planner (the <c>auto</c>
 /// optimizer unless told otherwise, at the nominal or given batch size), and built into a
-/// <see cref="NetworkModule"/> that executes that plan. Bad files throw <see cref="NetworkBuildException"/>
-/// carrying every diagnostic in the compiler's usual form.
+/// <see cref="NetworkModule"/> that executes that plan. Bad files throw <see cref="TnException"/> carrying every
+/// diagnostic in the compiler's usual form.
 /// </summary>
 public static class NetworkModules
 {
@@ -30,27 +32,28 @@ public static class NetworkModules
     public static NetworkModule FromFile(string path, IReadOnlyList<KeyValuePair<string, string>>? overrides = null, NetworkBuildOptions? options = null)
     {
         options ??= new NetworkBuildOptions();
-        var (net, _) = NetworkAdapter.Check(path, null, overrides, options.NetworkName);
-        return FromNetwork(net, options);
+        return FromNetwork(Frontend.Load(path, overrides, options.NetworkName), options);
     }
 
     /// <summary>Builds the module of <c>.tn</c> source text held in memory (<paramref name="file"/> names it in diagnostics).</summary>
     public static NetworkModule FromText(string file, string text, IReadOnlyList<KeyValuePair<string, string>>? overrides = null, NetworkBuildOptions? options = null)
     {
         options ??= new NetworkBuildOptions();
-        var (net, _) = NetworkAdapter.Check(file, text, overrides, options.NetworkName);
-        return FromNetwork(net, options);
+        return FromNetwork(Frontend.LoadText(file, text, overrides, options.NetworkName), options);
     }
 
-    /// <summary>Plans a checked flat network and builds its module.</summary>
-    public static NetworkModule FromNetwork(FlatNetwork network, NetworkBuildOptions? options = null)
+    /// <summary>Plans a checked network and builds its module.</summary>
+    public static NetworkModule FromNetwork(NetworkView network, NetworkBuildOptions? options = null)
     {
         options ??= new NetworkBuildOptions();
-        var (path, figures) = NetworkAdapter.Plan(network, options.Optimizer, options.Batch, options.PlanSeed);
-        if (options.MaxIntermediateElements is { } max && figures.LargestIntermediate > max)
-            throw new NetworkBuildException(
-                $"{network.Name}: the plan's largest intermediate has {figures.LargestIntermediate:E2} elements, over the limit of {max:E2}; " +
-                "use smaller parameters or a smaller batch", []);
+        var plan = NetworkAdapter.Plan(network, options.Optimizer, options.Batch, options.PlanSeed);
+        if (options.MaxIntermediateElements is { } max && plan.LargestIntermediate > max)
+            throw new TnException(
+                $"{network.Name}: the plan's largest intermediate has {plan.LargestIntermediate:E2} elements, over the limit of {max:E2}; " +
+                "use smaller parameters or a smaller batch");
+        // The plan's peak (inputs and live intermediates) in bytes, before the module allocates anything.
+        MemoryGuard.Check(MemoryGuard.Bytes(plan.Peak, options.Module.DType),
+            $"{network.Name}: the plan's peak of {plan.Peak:N0} elements ({options.Module.DType.ToString().ToLowerInvariant()}{(plan.Batch is { } b ? $", batch {b}" : "")})");
         NetworkSpec spec;
         try
         {
@@ -58,15 +61,15 @@ public static class NetworkModules
         }
         catch (NotSupportedException e)
         {
-            throw new NetworkBuildException($"{network.Name}: {e.Message} is not supported by the TorchSharp backend", []);
+            throw new TnException($"{network.Name}: {e.Message} is not supported by the TorchSharp backend");
         }
         try
         {
-            return new NetworkModule(spec, path, options.Module) { PlanFigures = figures };
+            return new NetworkModule(spec, plan, options.Module);
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException)
         {
-            throw new NetworkBuildException($"{network.Name}: {e.Message}", []);
+            throw new TnException($"{network.Name}: {e.Message}");
         }
     }
 }

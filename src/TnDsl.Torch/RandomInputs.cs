@@ -14,6 +14,11 @@ public static class RandomInputs
     public static Tensor[] Make(NetworkModule module, long batch, Generator generator, ScalarType dtype, Device? device = null)
     {
         device ??= CPU;
+        // Values are drawn in float64 and converted: both copies count.
+        MemoryGuard.Check(module.Inputs.Aggregate(System.Numerics.BigInteger.Zero, (sum, input) =>
+                sum + MemoryGuard.Bytes([.. Enumerable.Repeat(batch, input.BatchAxes), .. input.Shape], ScalarType.Float64) +
+                MemoryGuard.Bytes([.. Enumerable.Repeat(batch, input.BatchAxes), .. input.Shape], dtype)),
+            $"{module.Spec.Name}: random inputs for a batch of {batch}");
         using var scope = NewDisposeScope();
         var result = new List<Tensor>();
         foreach (var input in module.Inputs)

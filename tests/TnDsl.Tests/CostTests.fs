@@ -9,7 +9,7 @@ open TnDsl
 
 /// Builds and indexes a problem from einsum text and shapes, failing the test on a diagnostic.
 let indexed spec shapes =
-    match PlanInput.ofEinsum spec shapes |> Result.bind (Problem.index Range.none) with
+    match Einsum.toProblem spec shapes |> Result.bind (Problem.index Range.none) with
     | Ok p -> p
     | Result.Error ds -> failwithf "%A" ds
 
@@ -39,6 +39,13 @@ let ``the left-to-right chain of the worked example costs 12,000 + 24,000 + 40,0
 let ``the naive tree costs the naive flops`` () =
     let p = worked ()
     Assert.Equal(Cost.naiveFlops p, Cost.flops p (ContractionTree.naive 4))
+
+[<Fact>]
+let ``naive flops follow opt_einsum: no inner-product term when no index is shared`` () =
+    // opt_einsum: flop_count(all indices, inner = some index on two inputs, n terms): a,b-> is 2·3·1 = 6.
+    Assert.Equal(BigInteger 6, Cost.naiveFlops (indexed "a,b->" "2,3"))
+    Assert.Equal(BigInteger 12, Cost.naiveFlops (indexed "ab,b->" "2x3,3"))
+    Assert.Equal(BigInteger 6, Cost.naiveFlops (indexed "ab->" "2x3"))
 
 [<Fact>]
 let ``a hyperindex on three tensors is summed only when its last carriers meet`` () =

@@ -90,14 +90,18 @@ let shrinkSpec (s: Spec) =
 
 let arb maxTensors maxSize = Arb.fromGenShrink (specGen maxTensors maxSize, shrinkSpec)
 
-/// Independent brute force over every binary tree (memoised on leaf sets), in index-name sets and BigInteger:
-/// the result of a set of two or more leaves keeps an index that is open or also on a leaf outside the set.
+/// Independent brute force over every binary tree (memoised on leaf sets), in index-name sets and BigInteger, in
+/// opt_einsum's flop convention: the result of a set of two or more leaves keeps an index that is open or also on
+/// a leaf outside the set. A leaf with indices of its own (on no other tensor, not open) may enter its first step
+/// as is or reduced first by a single-operand step (2 × its size flops, its result an intermediate).
 /// `connectedOnly` admits only splits whose halves share an index; `limit` bounds every intermediate.
 let bruteForce (s: Spec) (connectedOnly: bool) (limit: BigInteger option) =
     let p = problemOf s
     let n = p.Inputs.Length
     let size (ix: Set<string>) = ix |> Seq.fold (fun acc i -> acc * BigInteger(p.Sizes[i])) BigInteger.One
+    let within (ix: Set<string>) = limit.IsNone || size ix <= limit.Value
     let leaves mask = [ for t in 0 .. n - 1 do if mask &&& (1 <<< t) <> 0 then t ]
+    let onOthers t = [ for u in 0 .. n - 1 do if u <> t then yield! p.Inputs[u] ] |> Set.ofList
     let indicesOf mask =
         match leaves mask with
         | [ t ] -> Set.ofArray p.Inputs[t]
@@ -112,31 +116,58 @@ let bruteForce (s: Spec) (connectedOnly: bool) (limit: BigInteger option) =
         | _ ->
             let v =
                 if (leaves mask).Length = 1 then Some BigInteger.Zero
-                elif limit.IsSome && size (indicesOf mask) > limit.Value then None
+                elif not (within (indicesOf mask)) then None
                 else
                     let low = mask &&& -mask
                     [ for a in 1 .. mask - 1 do
                           if a &&& mask = a && a &&& low <> 0 then
                               let b = mask ^^^ a
-                              let ia = indicesOf a
-                              let ib = indicesOf b
-                              if not connectedOnly || not (Set.intersect ia ib).IsEmpty then
-                                  match best a, best b with
-                                  | Some ca, Some cb ->
-                                      let union = Set.union ia ib
-                                      let summed = not (Set.isSubset union (indicesOf mask))
-                                      yield ca + cb + size union * (if summed then BigInteger 2 else BigInteger.One)
-                                  | _ -> () ]
+                              if not connectedOnly || not (Set.intersect (indicesOf a) (indicesOf b)).IsEmpty then
+                                  for (ca, ia) in forms a do
+                                      for (cb, ib) in forms b do
+                                          let union = Set.union ia ib
+                                          let summed = not (Set.isSubset union (indicesOf mask))
+                                          yield ca + cb + size union * (if summed then BigInteger 2 else BigInteger.One) ]
                     |> function
                         | [] -> None
                         | xs -> Some(List.min xs)
             memo[mask] <- v
             v
+    // The ways a set can enter a step: its best cost and its indices; a single leaf also reduced, where it can be.
+    and forms mask =
+        match best mask with
+        | None -> []
+        | Some c ->
+            let ix = indicesOf mask
+            match leaves mask with
+            | [ t ] ->
+                let own = ix |> Set.filter (fun i -> not (Array.contains i p.Output) && not ((onOthers t).Contains i))
+                let reduced = Set.difference ix own
+                [ yield c, ix
+                  if not own.IsEmpty && within reduced then yield c + BigInteger 2 * size ix, reduced ]
+            | _ -> [ c, ix ]
     if n = 1 then
         let all = Set.ofArray p.Inputs[0]
         let outSet = Set.ofArray p.Output
         Some(size all * (if all = outSet then BigInteger.One else BigInteger 2))
     else best ((1 <<< n) - 1)
+
+[<Fact>]
+let ``optimal sums an index held by one operand first where that pays: ab,cd,de->be costs 104`` () =
+    // opt_einsum's dp: ab->b (12), cd->d (40), d·de->e (40), b·e->be (12). Without the reductions the best is 208.
+    let p = indexed "ab,cd,de->be" "2x3,4x5,5x4"
+    let r = Plan.run "optimal" PlanOptions.defaults p
+    Assert.Equal(BigInteger 104, r.Cost.Value.Flops)
+    Assert.Equal(2, r.Tree.Value.Steps |> Array.filter (fun s -> s.Length = 1) |> Array.length)
+
+[<Fact>]
+let ``optimal does not reduce first where the reduction costs more than it saves`` () =
+    // A(ab) with a of size 2 on A alone, B(b) with b = 1000: joining at once costs 2·2000 = 4000, reducing A
+    // first 4000 + 2000.
+    let p = indexed "ab,b->" "2x1000,1000"
+    let r = Plan.run "optimal" PlanOptions.defaults p
+    Assert.Equal(BigInteger 4000, r.Cost.Value.Flops)
+    Assert.Equal<int array array>([| [| 0; 1 |] |], r.Tree.Value.Steps)
 
 [<Property(MaxTest = 300)>]
 let ``optimal equals brute force over every tree on random networks up to 7 tensors`` () =
@@ -215,7 +246,7 @@ let ``a memory limit is respected or reported, and optimal meets it exactly when
     Prop.forAll (arb 7 4) (fun s ->
         let p = indexOf s
         let limit = int64 (1 + (s.GetHashCode() &&& 0x7fffffff) % 12)
-        let o = { fast with MemoryLimit = Some limit }
+        let o = { fast with MemoryLimit = Some limit; Slice = false }
         let each =
             Plan.names
             |> List.forall (fun name ->
@@ -226,6 +257,68 @@ let ``a memory limit is respected or reported, and optimal meets it exactly when
         let feasible = (bruteForce s false (Some(BigInteger limit))).IsSome
         // A single tensor's result is an intermediate too; brute force treats it as a leaf, so skip that case.
         each && (p.Inputs.Length = 1 || Plan.succeeded (Plan.run "optimal" o p) = feasible))
+
+[<Property(MaxTest = 100)>]
+let ``with slicing every optimizer meets any memory limit the result fits, and says so when the result does not`` () =
+    Prop.forAll (arb 7 4) (fun s ->
+        let p = indexOf s
+        let limit = int64 (1 + (s.GetHashCode() &&& 0x7fffffff) % 12)
+        let o = { fast with MemoryLimit = Some limit }
+        let outSize = p.Output |> Array.fold (fun acc i -> acc * p.Size[i]) 1L
+        Plan.names
+        |> List.forall (fun name ->
+            let r = Plan.run name o p
+            let reported = r.Diagnostics |> List.exists (fun d -> d.Kind.Code = "TN0301")
+            let largest =
+                match r.Slicing, r.Cost with
+                | Some sl, _ -> sl.LargestIntermediate
+                | None, Some c -> c.LargestIntermediate
+                | None, None -> BigInteger.Zero
+            if outSize <= limit then Plan.succeeded r && largest <= BigInteger limit && not reported
+            else reported && not (Plan.succeeded r)))
+
+/// The dense result of contracting along a tree with some closed indices sliced: one contraction per combination
+/// of their values (each input restricted to it), the results added.
+let slicedResult (p: Indexed) (t: ContractionTree) (sliced: int array) (inputs: Dense array) (output: int array) =
+    let combos =
+        sliced |> Array.fold (fun acc i -> [ for c in acc do for v in 0 .. int p.Size[i] - 1 -> Map.add i v c ]) [ Map.empty ]
+    combos
+    |> List.map (fun fixedValues ->
+        let restricted =
+            inputs
+            |> Array.map (fun d ->
+                let keep = d.Labels |> Array.map (fun l -> not (fixedValues.ContainsKey l))
+                let labels = d.Labels |> Array.filter (fun l -> not (fixedValues.ContainsKey l))
+                let shape = Array.zip d.Labels d.Shape |> Array.filter (fun (l, _) -> not (fixedValues.ContainsKey l)) |> Array.map snd
+                Dense.init labels shape (fun idx ->
+                    let mutable k = 0
+                    let full =
+                        d.Labels
+                        |> Array.mapi (fun j l ->
+                            if keep[j] then
+                                k <- k + 1
+                                idx[k - 1]
+                            else fixedValues[l])
+                    d.Data[Array.fold2 (fun acc i st -> acc + i * st) 0 full (Dense.strides d.Shape)]))
+        Reference.ofTree t restricted output)
+    |> List.reduce (fun a b -> { a with Data = Array.map2 (+) a.Data b.Data })
+
+[<Property(MaxTest = 60)>]
+let ``a sliced plan adds up to the unsliced result`` () =
+    Prop.forAll (arb 6 3) (fun s ->
+        let p = indexOf s
+        let rng = Random(s.GetHashCode())
+        let inputs =
+            p.Inputs |> Array.map (fun ix -> Dense.init ix (ix |> Array.map (fun i -> int p.Size[i])) (fun _ -> rng.NextDouble() - 0.5))
+        let naive = Reference.bruteForce inputs p.Output
+        let r = Plan.run "greedy" { fast with MemoryLimit = Some 2L } p
+        match r.Slicing with
+        | None -> true
+        | Some sl ->
+            let got = slicedResult p r.Tree.Value sl.Indices inputs p.Output
+            sl.Slices = (sl.Indices |> Array.fold (fun acc i -> acc * BigInteger p.Size[i]) BigInteger.One)
+            && sl.Flops = sl.SliceFlops * sl.Slices
+            && Array.forall2 (fun (a: float) b -> abs (a - b) <= 1e-9 * (1.0 + abs b)) got.Data naive.Data)
 
 /// An MPS of n sites (bond chi, physical d) against a product state: A_k(b_{k-1} p_k b_k) and v_k(p_k).
 let mpsOverlap n chi d =
@@ -316,7 +409,7 @@ let ``greedy and partition plan large networks`` () =
 let ``the fitted exponent of a matrix product in its size is 3`` () =
     let rebuild (values: (string * int64) list) =
         let n = values |> List.find (fun (k, _) -> k = "n") |> snd
-        match PlanInput.ofEinsum "ab,bc->ac" (sprintf "%dx%d,%dx%d" n n n n) with
+        match Einsum.toProblem "ab,bc->ac" (sprintf "%dx%d,%dx%d" n n n n) with
         | Ok p -> Some p
         | _ -> None
     let plan problem =
@@ -331,7 +424,7 @@ let ``the fitted exponent of a matrix product in its size is 3`` () =
 [<Fact>]
 let ``einsum accepts any Unicode letters, surrogate pairs included, and implies the output`` () =
     // α and the mathematical italic 𝑎 (a surrogate pair) are single indices.
-    match PlanInput.ofEinsum "α𝑎,𝑎β" "2x3,3x4" with
+    match Einsum.toProblem "α𝑎,𝑎β" "2x3,3x4" with
     | Ok p ->
         Assert.Equal<string array array>([| [| "α"; "𝑎" |]; [| "𝑎"; "β" |] |], p.Inputs)
         Assert.Equal<string array>([| "α"; "β" |], p.Output)
@@ -340,12 +433,46 @@ let ``einsum accepts any Unicode letters, surrogate pairs included, and implies 
 
 [<Fact>]
 let ``einsum with mismatched shapes is a TN0308 or TN0306 diagnostic`` () =
-    match PlanInput.ofEinsum "ab,bc->ac" "2x3,4x5" with
+    match Einsum.toProblem "ab,bc->ac" "2x3,4x5" with
     | Result.Error ds -> Assert.Contains(ds, fun d -> d.Kind.Code = "TN0308")
     | Ok _ -> failwith "expected an error"
-    match PlanInput.ofEinsum "ab,bc->ac" "2x3" with
+    match Einsum.toProblem "ab,bc->ac" "2x3" with
     | Result.Error ds -> Assert.Contains(ds, fun d -> d.Kind.Code = "TN0306")
     | Ok _ -> failwith "expected an error"
+
+[<Fact>]
+let ``einsum reads an ellipsis as torch does: right-aligned, broadcast, first in an implied output`` () =
+    match Einsum.toProblem "...ab,b...->...a" "7x5x2x3,3x1x5" with
+    | Ok p ->
+        // The first operand's ellipsis covers 7x5, the second's 1x5: broadcast to 7x5, so the 1 is dropped.
+        Assert.Equal<string array array>([| [| "...0"; "...1"; "a"; "b" |]; [| "b"; "...1" |] |], p.Inputs)
+        Assert.Equal<string array>([| "...0"; "...1"; "a" |], p.Output)
+        Assert.Equal(7L, p.Sizes["...0"])
+    | Result.Error ds -> failwithf "%A" ds
+    match Einsum.toProblem "...ij,...jk" "4x2x3,3x5" with
+    | Ok p -> Assert.Equal<string array>([| "...0"; "i"; "k" |], p.Output)
+    | Result.Error ds -> failwithf "%A" ds
+
+[<Fact>]
+let ``einsum broadcasts an axis of size 1 against its index's size elsewhere`` () =
+    match Einsum.toProblem "ab,bc->ac" "2x1,3x4" with
+    | Ok p ->
+        Assert.Equal<string array array>([| [| "a" |]; [| "b"; "c" |] |], p.Inputs)
+        Assert.Equal(3L, p.Sizes["b"])
+    | Result.Error ds -> failwithf "%A" ds
+
+[<Fact>]
+let ``each einsum mistake is one diagnostic at its column`` () =
+    let only spec shapes =
+        match Einsum.toProblem spec shapes with
+        | Result.Error [ d ] -> d.Kind.Code, d.Range.File, d.Range.Start.Col
+        | Result.Error ds -> failwithf "expected one diagnostic, got %A" ds
+        | Ok _ -> failwith "expected an error"
+    Assert.Equal(("TN0306", "<einsum>", 3), only "ab..,bc->ac" "2x3,3x4")
+    Assert.Equal(("TN0306", "<einsum>", 5), only "...a...,a" "2x3,3")
+    Assert.Equal(("TN0308", "<einsum>", 4), only "ab,bc->ac" "2x3,4x5")
+    Assert.Equal(("TN0304", "<einsum>", 9), only "ab,bc->ax" "2x3,3x4")
+    Assert.Equal(("TN0303", "<shapes>", 5), only "ab,bc->ac" "2x3,zx4")
 
 [<Fact>]
 let ``a JSON network is read and planned`` () =
@@ -364,6 +491,48 @@ let ``malformed JSON is a TN0306 diagnostic on its line`` () =
         Assert.Equal("TN0306", d.Kind.Code)
         Assert.Equal(2, d.Range.Start.Line)
     | other -> failwithf "unexpected %A" other
+
+/// The (code, line, column) of each diagnostic a JSON network gets.
+let jsonErrors (json: string) =
+    match PlanInput.ofJson "net.json" json with
+    | Result.Error ds -> ds |> List.map (fun d -> d.Kind.Code, d.Range.Start.Line, d.Range.Start.Col)
+    | Ok _ -> []
+
+[<Fact>]
+let ``JSON errors sit at the offending value: wrong kinds, bad sizes, missing sizes, bad outputs, duplicate keys`` () =
+    let net sizes output =
+        sprintf "{\n  \"tensors\": [{\"name\": \"A\", \"indices\": [\"a\", \"b\"]}],\n  \"sizes\": %s,\n  \"output\": %s\n}" sizes output
+    // Line 3 is `  "sizes": {"a": …`: the value of "a" starts at column 18.
+    Assert.Equal<(string * int * int) list>([ "TN0306", 3, 18 ], jsonErrors (net "{\"a\": \"2\", \"b\": 3}" "[]"))
+    Assert.Equal<(string * int * int) list>([ "TN0303", 3, 18 ], jsonErrors (net "{\"a\": 0, \"b\": 3}" "[]"))
+    Assert.Equal<(string * int * int) list>([ "TN0303", 3, 18 ], jsonErrors (net "{\"a\": 99999999999999999999, \"b\": 3}" "[]"))
+    Assert.Equal<(string * int * int) list>([ "TN0303", 3, 18 ], jsonErrors (net "{\"a\": 2.5, \"b\": 3}" "[]"))
+    Assert.Equal<(string * int * int) list>([ "TN0306", 3, 18 ], jsonErrors (net "{\"a\": null, \"b\": 3}" "[]"))
+    Assert.Equal<(string * int * int) list>([ "TN0306", 3, 21 ], jsonErrors (net "{\"a\": 2, \"a\": 3, \"b\": 3}" "[]"))
+    // "b" has no size: reported at its use in line 2, column 46.
+    Assert.Equal<(string * int * int) list>([ "TN0302", 2, 46 ], jsonErrors (net "{\"a\": 2}" "[]"))
+    Assert.Equal<(string * int * int) list>([ "TN0304", 4, 19 ], jsonErrors (net "{\"a\": 2, \"b\": 3}" "[\"a\", \"a\"]"))
+    Assert.Equal<(string * int * int) list>([ "TN0304", 4, 14 ], jsonErrors (net "{\"a\": 2, \"b\": 3}" "[\"z\"]"))
+    Assert.Equal<(string * int * int) list>([ "TN0306", 4, 14 ], jsonErrors (net "{\"a\": 2, \"b\": 3}" "[1]"))
+    Assert.Equal<(string * int * int) list>([ "TN0306", 3, 12 ], jsonErrors (net "[2, 3]" "[]"))
+    Assert.Equal<(string * int * int) list>([ "TN0306", 1, 1 ], jsonErrors "[]")
+    Assert.Equal<(string * int * int) list>([ "TN0306", 1, 13 ], jsonErrors "{\"tensors\": 5, \"sizes\": {}}")
+    // Columns count characters, not bytes: `é` is two bytes in UTF-8.
+    Assert.Equal<(string * int * int) list>(
+        [ "TN0306", 1, 63 ],
+        jsonErrors "{\"tensors\": [{\"name\": \"é\", \"indices\": [\"a\"]}], \"sizes\": {\"a\": true}}")
+
+[<Fact>]
+let ``malformed JSON is reported at its line and character column`` () =
+    Assert.Equal<(string * int * int) list>([ "TN0306", 2, 17 ], jsonErrors "{\n  \"tensors\": [1 2]}")
+    Assert.Equal<(string * int * int) list>([ "TN0306", 1, 1 ], jsonErrors "")
+
+[<Fact>]
+let ``--size completes a JSON network's sizes before they are checked`` () =
+    let json = """{"tensors":[{"indices":["a","b"]}],"sizes":{"a":2},"output":["a"]}"""
+    match PlanInput.ofJsonWith "net.json" json (Map.ofList [ "b", 5L ]) with
+    | Ok p -> Assert.Equal(5L, p.Sizes["b"])
+    | Result.Error ds -> failwithf "%A" ds
 
 [<Fact>]
 let ``an index without a size is a TN0302 diagnostic`` () =
@@ -459,7 +628,7 @@ let ``scaling of an MPS norm: flops grow as n^1 and chi^3, and a parameter whose
     let path = IO.Path.Combine(IO.Path.GetTempPath(), sprintf "tn-norm-%d.tn" (Random().Next()))
     IO.File.WriteAllText(path, mpsNormSource)
     try
-        let net = (Compiler.compileFile path Compiler.defaultOptions).Network.Value
+        let net = Api.NetworkView((Compiler.compileFile path Compiler.defaultOptions).Network.Value)
         let s = PlanApi.scalingOf net path [||] null [||]
         // Theory: the zipper contraction costs O(n d chi^3); n starts at 32 so that the chain ends weigh little.
         let exponent name = (s.Exponents |> List.find (fun e -> e.Parameter = name)).Exponent

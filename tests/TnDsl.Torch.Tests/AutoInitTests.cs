@@ -1,3 +1,4 @@
+using TnDsl.Api;
 using TorchSharp;
 using Xunit;
 using Xunit.Abstractions;
@@ -64,12 +65,12 @@ public class AutoInitTests(ITestOutputHelper output)
     {
         const int seeds = 300;
         double sum = 0;
-        var net = NetworkAdapter.Check(name + ".tn", source, null, null).Network;
-        var (path, _) = NetworkAdapter.Plan(net, "auto", null);
+        var net = Frontend.LoadText(name + ".tn", source, null, null);
+        var plan = NetworkAdapter.Plan(net, "auto", null);
         for (int seed = 0; seed < seeds; seed++)
         {
             using var scope = NewDisposeScope();
-            var m = NetworkAdapter.ToModule(net, path, new() { DType = ScalarType.Float64, Seed = seed, MeasureKernels = false });
+            var m = new NetworkModule(NetworkAdapter.FromFlat(net), plan, new() { DType = ScalarType.Float64, Seed = seed, MeasureKernels = false });
             var inputs = RandomInputs.Make(m, 64, new Generator((ulong)seed + 1000), ScalarType.Float64);
             sum += m.forward(inputs).square().mean().item<double>();
             m.Dispose();
@@ -83,11 +84,11 @@ public class AutoInitTests(ITestOutputHelper output)
     public void Long_chains_start_near_the_identity_and_keep_unit_scale()
     {
         var chain = MpsWithInputs.Replace("input x[i]: (batch, p[i]) for i in 0..n-1", "input x[i]: (batch, p[i]) for i in 0..n-1  embed onehot(3)");
-        var bases = AutoInit.Bases(NetworkAdapter.FromFlat(NetworkAdapter.Check("mps.tn", chain, Repo.Set(("n", 40), ("chi", 4)), null).Network));
+        var bases = AutoInit.Bases(NetworkAdapter.FromFlat(Frontend.LoadText("mps.tn", chain, Repo.Set(("n", 40), ("chi", 4)), null)));
         Assert.Equal(40, bases.Count);
         // The 38 bulk cores (b, p, b') are identity-shaped; the two ends (p, b) and (b, p) are not (3 ≠ 4).
         Assert.Equal(38, bases.Values.Count(b => b is InitSpec.Sum));
-        var few = AutoInit.Bases(NetworkAdapter.FromFlat(NetworkAdapter.Check("mps.tn", chain, Repo.Set(("n", 20), ("chi", 4)), null).Network));
+        var few = AutoInit.Bases(NetworkAdapter.FromFlat(Frontend.LoadText("mps.tn", chain, Repo.Set(("n", 20), ("chi", 4)), null)));
         Assert.DoesNotContain(few.Values, b => b is InitSpec.Sum);
         using var m = NetworkModules.FromText("mps.tn", chain, Repo.Set(("n", 40), ("chi", 4)),
             new NetworkBuildOptions { Module = new() { DType = ScalarType.Float64, Seed = 1 } });

@@ -1,3 +1,4 @@
+using TnDsl.Api;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -9,21 +10,18 @@ public class LayerPathTests
     static LayerPathTests() => NativeLoader.EnsureLoaded();
 
     [Fact]
-    public void a_three_operand_step_becomes_two_pairwise_steps()
-    {
-        // Operands 0, 1, 2: (0, 1) makes 3 at the end, leaving [2, 3]; then (0, 1).
-        Assert.Equal([(0, 1), (0, 1)], LayerPath.Pairwise(3, [[0, 1, 2]]));
-        // Four operands, steps (1, 3) then all three left.
-        Assert.Equal([(1, 3), (0, 1), (0, 1)], LayerPath.Pairwise(4, [[1, 3], [0, 1, 2]]));
-    }
-
-    [Fact]
-    public void bond_greedy_and_planner_paths_compute_the_same_qcnn_and_the_layer_takes_the_cheaper()
+    public void auto_weighs_the_bond_greedy_sweep_and_the_layer_executes_the_planned_tree()
     {
         var net = Layers.Check(LayerTests.Example("qcnn.tn"), [new("S", "4"), new("K", "3"), new("blocks", "4"), new("labels", "3")]);
-        var planned = LayerPath.Plan(net);
-        var bonded = LayerPath.BondGreedy(net);
-        Assert.Equal(Math.Min(LayerPath.Flops(net, bonded), LayerPath.Flops(net, planned)), LayerPath.Flops(net, LayerPath.Best(net)));
+        var planned = NetworkAdapter.Plan(net, "auto", null);
+        var bonded = NetworkAdapter.Plan(net, "bond-greedy", null);
+        var greedy = NetworkAdapter.Plan(net, "greedy", null);
+        // auto is never worse than its bond-greedy candidate (nor than plain greedy).
+        Assert.True(planned.Flops <= bonded.Flops);
+        Assert.True(planned.Flops <= greedy.Flops);
+        using var layer = Layers.FromNetwork(net, new LayerOptions { DType = ScalarType.Float64, Calibrate = false });
+        Assert.Equal(planned.Pairs, layer.Network.ExecutionPlan.Pairs);
+        Assert.Equal(planned.Chosen, layer.Network.ExecutionPlan.Chosen);
         var spec = NetworkAdapter.FromFlat(net) is var s ? s with { Tensors = s.Tensors.Select(t => t.Init is InitSpec.Auto ? t with { Init = new InitSpec.Normal(0, 0.5) } : t).ToArray() } : null!;
         var options = new NetworkModuleOptions { DType = ScalarType.Float64, Seed = 2 };
         using var a = new NetworkModule(spec, planned, options);

@@ -1,3 +1,4 @@
+using TnDsl.Api;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -9,7 +10,7 @@ public class LogScaleTests
     static LogScaleTests() => NativeLoader.EnsureLoaded();
 
     /// A born-machine-shaped MPS: open ends, one-hot inputs x[i] on every site, output (batch).
-    static FlatNetwork BornMps(int sites, long chi, double std)
+    static NetworkView BornMps(int sites, long chi, double std)
     {
         var n = new NetBuilder("born");
         int b = n.Index("batch", 4, dynamic: true, hyper: true);
@@ -116,7 +117,7 @@ public class LogScaleTests
     }
 
     /// A network whose batch label is summed inside (x[b, i] W[i, j] c[b] -> j) next to one that keeps it.
-    static FlatNetwork SummedBatch()
+    static NetworkView SummedBatch()
     {
         var n = new NetBuilder("summed");
         int b = n.Index("b", 3, dynamic: true, hyper: true);
@@ -131,7 +132,7 @@ public class LogScaleTests
     [Fact]
     public void Log_scale_execution_equals_plain_execution_where_both_are_finite_including_summed_batch_labels()
     {
-        foreach (var (net, feed) in new (FlatNetwork, Func<Tensor[]>)[]
+        foreach (var (net, feed) in new (NetworkView, Func<Tensor[]>)[]
         {
             (SummedBatch(), () => [randn([5, 4], ScalarType.Float64, generator: new Generator(1)) * 100, randn([5], ScalarType.Float64, generator: new Generator(2)) * 1e-3]),
             (BornMps(9, 3, 1.5), () => [randint(0, 2, [6, 9], generator: new Generator(3))]),

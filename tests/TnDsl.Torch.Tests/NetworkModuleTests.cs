@@ -1,3 +1,4 @@
+using TnDsl.Api;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -11,7 +12,7 @@ public class NetworkModuleTests
     static readonly NetworkModuleOptions F64 = new() { DType = ScalarType.Float64, Seed = 7 };
 
     /// A 4-site MPS over a batch, one-hot inputs fed as one [batch, 4] tensor of 0/1 values.
-    static (FlatNetwork Net, int[] Batch) Mps(int sites = 4, long chi = 3)
+    static (NetworkView Net, int[] Batch) Mps(int sites = 4, long chi = 3)
     {
         var n = new NetBuilder("mps");
         int b = n.Index("b", 5, dynamic: true, hyper: true);
@@ -26,7 +27,7 @@ public class NetworkModuleTests
 
     /// A network with a hyperindex on four tensors, tied weights (U), a const copy tensor, a traced leg and a
     /// scrambled output order.
-    static FlatNetwork Assorted()
+    static NetworkView Assorted()
     {
         var n = new NetBuilder("assorted");
         int i = n.Index("i", 2), j = n.Index("j", 3), k = n.Index("k", 4), h = n.Index("h", 3, hyper: true);

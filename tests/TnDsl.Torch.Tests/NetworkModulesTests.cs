@@ -1,3 +1,4 @@
+using TnDsl.Api;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
@@ -33,8 +34,8 @@ public class NetworkModulesTests
         foreach (var optimizer in new[] { "auto", "greedy", "optimal" })
         {
             using var m = NetworkModules.FromFile(Repo.Example(file), overrides, F64 with { Optimizer = optimizer });
-            Assert.NotNull(m.PlanFigures);
-            Assert.True(m.PlanFigures!.Flops > 0);
+            Assert.Equal(optimizer, m.ExecutionPlan.Optimizer);
+            Assert.True(m.ExecutionPlan.Flops > 0);
             using var y = m.forward([]);
             AssertClose(Oracle(m), y);
         }
@@ -60,28 +61,32 @@ public class NetworkModulesTests
     [Fact]
     public void A_file_with_errors_throws_with_its_diagnostics()
     {
-        var e = Assert.Throws<NetworkBuildException>(() =>
+        var e = Assert.Throws<TnException>(() =>
             NetworkModules.FromText("bad.tn", "network n() {\n  index a: 2\n  weight W: (a, zz)\n  output (a)\n}\n"));
         Assert.NotEmpty(e.Diagnostics);
-        Assert.Contains(e.Diagnostics, d => d.StartsWith("bad.tn(3,") && d.Contains(": error TN"));
+        Assert.Contains(e.Diagnostics, d => d.File == "bad.tn" && d.Line == 3 && d.IsError && d.Code.StartsWith("TN"));
+        Assert.Contains(e.Rendered, d => d.StartsWith("bad.tn(3,") && d.Contains(": error TN"));
     }
 
     [Fact]
     public void A_missing_file_and_an_unknown_optimizer_are_build_errors()
     {
-        Assert.Throws<NetworkBuildException>(() => NetworkModules.FromFile("/no/such/file.tn"));
-        var e = Assert.Throws<NetworkBuildException>(() =>
+        var missing = Assert.Throws<TnException>(() => NetworkModules.FromFile("/no/such/file.tn"));
+        Assert.Contains(missing.Diagnostics, d => d.Code == "TN0007");
+        var e = Assert.Throws<TnException>(() =>
             NetworkModules.FromFile(Repo.Example("mps.tn"), Repo.Set(("n", 3)), new NetworkBuildOptions { Optimizer = "nope" }));
-        Assert.Contains(e.Diagnostics, d => d.Contains("TN0300"));
+        Assert.Contains(e.Diagnostics, d => d.Code == "TN0300");
     }
 
     [Fact]
-    public void Multi_way_steps_become_pairwise_steps_in_the_linear_convention()
+    public void A_partial_user_path_is_completed_left_to_right_by_the_planner()
     {
-        // Leaves 0..3; step 0 joins 1, 3 and 0 (node 4); step 1 joins 2 and 4 (node 5).
-        var pairs = NetworkAdapter.ToPairs(4, [[1, 3, 0], [2, 4]]);
-        // Live [0,1,2,3]: (1,3) -> [0,2,t]; (t,0) = (2,0) -> [2,4]; (2,4) = (0,1).
-        Assert.Equal([(1, 3), (2, 0), (0, 1)], pairs);
-        Assert.Empty(NetworkAdapter.ToPairs(1, [[0]]));
+        var net = Frontend.Load(Repo.Example("mps.tn"), Repo.Set(("n", 4), ("chi", 2)), null);
+        var plan = NetworkAdapter.FollowPath(net, [(1, 3)]);
+        Assert.Equal("path", plan.Optimizer);
+        Assert.Equal("path", plan.Chosen);
+        // Live [0,1,2,3]: (1,3) -> [0,2,t]; then left to right: (0,1) -> [t,u]; (0,1).
+        Assert.Equal([(1, 3), (0, 1), (0, 1)], plan.Pairs.Select(p => (p.Item1, p.Item2)));
+        Assert.Throws<TnException>(() => NetworkAdapter.FollowPath(net, [(0, 9)]));
     }
 }

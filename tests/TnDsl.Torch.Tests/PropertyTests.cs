@@ -1,3 +1,4 @@
+using TnDsl.Api;
 using FsCheck;
 using FsCheck.Fluent;
 using TorchSharp;
@@ -12,7 +13,7 @@ public sealed record NetCase(int Seed, int Size)
     /// A valid flat network: up to 2 + size/2 tensors of 0–3 legs (dims 1–4), some indices on three or more tensors
     /// (hyperindices), a repeated leg now and then (a trace), a const copy tensor, and a weight tied to another of
     /// the same shape; the output is a random subset of the indices in scrambled order.
-    public FlatNetwork Build()
+    public NetworkView Build()
     {
         var rng = new Random(Seed);
         var n = new NetBuilder($"random{Seed}");
@@ -90,7 +91,7 @@ public class PropertyTests
     [Fact]
     public void Every_optimizers_plan_contracts_random_networks_like_the_naive_sum()
     {
-        var optimizers = PlanApi.optimizerNames();
+        var optimizers = Planner.OptimizerNames;
         Assert.Contains("auto", optimizers);
         int runs = 0, tensors = 0;
         var property = Prop.ForAll(Cases(), c =>
@@ -100,8 +101,8 @@ public class PropertyTests
             tensors += net.Tensors.Length;
             foreach (var optimizer in optimizers)
             {
-                var (path, _) = NetworkAdapter.Plan(net, optimizer, null);
-                using var m = NetworkAdapter.ToModule(net, path, F64);
+                var plan = NetworkAdapter.Plan(net, optimizer, null);
+                using var m = new NetworkModule(NetworkAdapter.FromFlat(net), plan, F64);
                 using var y = m.forward([]);
                 if (!Close(Oracle(m), y, 1e-9))
                     throw new Exception($"{optimizer}: module output differs from the naive contraction for {c}");
@@ -119,8 +120,8 @@ public class PropertyTests
         var property = Prop.ForAll(Cases(), c =>
         {
             var net = c.Build();
-            var (path, _) = NetworkAdapter.Plan(net, "greedy", null);
-            using var m = NetworkAdapter.ToModule(net, path, F64);
+            var plan = NetworkAdapter.Plan(net, "greedy", null);
+            using var m = new NetworkModule(NetworkAdapter.FromFlat(net), plan, F64);
             GradCheck.Assert(m, []);
             return true;
         });

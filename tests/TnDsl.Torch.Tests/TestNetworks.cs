@@ -1,3 +1,4 @@
+using TnDsl.Api;
 using Microsoft.FSharp.Collections;
 using Microsoft.FSharp.Core;
 using TorchSharp;
@@ -32,9 +33,9 @@ sealed class NetBuilder(string name = "net")
 
     public int Weight(string name, params int[] legs) => Tensor(name, Role.Weight, legs);
 
-    public FlatNetwork Build(params int[] output) =>
-        new(name, ListModule.Empty<Tuple<string, Value>>(), tensors.ToArray(), indices.ToArray(), L(output),
-            ListModule.Empty<FlatCut>(), TnDsl.Range.none);
+    public NetworkView Build(params int[] output) =>
+        new(new FlatNetwork(name, ListModule.Empty<Tuple<string, Value>>(), tensors.ToArray(), indices.ToArray(), L(output),
+            ListModule.Empty<FlatCut>(), TnDsl.Range.none));
 
     /// The path that contracts operand 0 with 1, then the running result with the next original operand.
     public static (int, int)[] LeftToRight(int operands) =>

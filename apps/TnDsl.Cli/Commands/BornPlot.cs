@@ -1,6 +1,6 @@
 namespace TnDsl.Cli.Commands;
 
-using TnDsl.Torch.BornMachine;
+using TnDsl.BornMachine;
 
 /// <summary>The NLL-per-loop plot of a Born-machine run (ScottPlot 5), against the authors' curve and final figure for the same Dmax.</summary>
 public static class BornPlot

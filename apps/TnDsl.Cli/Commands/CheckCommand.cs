@@ -1,35 +1,39 @@
 namespace TnDsl.Cli.Commands;
 
+using System.CommandLine;
 using System.Text.Json;
 using TnDsl.Api;
 
 /// <summary><c>tn check FILE [--set k=v] [--network NAME] [--json]</c>: diagnostics, then the network's summary.</summary>
 public static class CheckCommand
 {
-    private static readonly CommandSyntax Syntax = new("check",
-        "usage: tn check FILE [--set name=value ...] [--network NAME] [--json]",
-        ["--set", "--network"], ["--json"]);
-
-    /// <summary>Runs the command; 0 when clean (warnings allowed), 1 on errors, 2 on usage errors.</summary>
-    public static int Run(string[] argv) => Run(argv, Console.Out, Console.Error);
-
     /// <summary>
-    /// The command with its streams given (the report to <paramref name="output"/>, usage errors to
-    /// <paramref name="err"/>), so that tests run it in process. Returns the exit code.
+    /// The <c>check</c> verb: the report to the invocation's output; exit 0 when clean (warnings allowed), 1 on
+    /// errors in the file.
     /// </summary>
-    public static int Run(string[] argv, TextWriter output, TextWriter err) => Syntax.Run(argv, output, err, args =>
+    public static Command Create()
     {
-        var file = args.Single("FILE (a .tn file)");
-        var result = Frontend.Check(file, args.Pairs("--set"), args.Value("--network"));
-        if (args.Has("--json"))
-            WriteJson(output, file, result);
-        else
+        var file = TnOptions.TnFile();
+        var set = TnOptions.Set();
+        var network = TnOptions.Network();
+        var json = TnOptions.Flag("--json", "print the diagnostics (code, level, range, message, hints) and the summary as JSON");
+        var command = new Command("check", "check a .tn file and print its summary") { file, set, network, json };
+        Cli.SetAction(command, parse =>
         {
-            DiagnosticOutput.Write(err, result.Diagnostics);
-            WriteText(output, result);
-        }
-        return result.HasErrors ? 1 : 0;
-    });
+            var output = parse.InvocationConfiguration.Output;
+            var path = parse.GetRequiredValue(file);
+            var result = Frontend.Check(path, parse.Pairs(set), parse.GetValue(network)!);
+            if (parse.GetValue(json))
+                WriteJson(output, path, result);
+            else
+            {
+                DiagnosticOutput.Write(parse.InvocationConfiguration.Error, result.Diagnostics);
+                WriteText(output, result);
+            }
+            return result.HasErrors ? 1 : 0;
+        });
+        return command;
+    }
 
     /// <summary>The summary, or the error count (the diagnostics themselves go to the error stream).</summary>
     public static void WriteText(TextWriter w, CheckResult result)

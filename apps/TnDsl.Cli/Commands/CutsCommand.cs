@@ -1,3 +1,5 @@
+using TnDsl.Api;
+using System.CommandLine;
 using System.Globalization;
 using System.Numerics;
 using System.Text;
@@ -7,45 +9,68 @@ using TnDsl;
 namespace TnDsl.Cli.Commands;
 
 /// <summary>
-/// <c>tn cuts FILE [--cut NAME] [--profile] [--set k=v] [--json]</c>: min-cut bounds for the declared cuts of a
-/// network, optionally the profile of splits, and oversized bonds; a table, or JSON with <c>--json</c>.
+/// <c>tn cuts FILE [--cut NAME] [--profile [--plot OUT.png]] [--set k=v] [--network NAME] [--json]</c>: min-cut
+/// bounds for the declared cuts of a network, optionally the profile of splits (drawn as bits per split with
+/// <c>--plot</c>), and oversized bonds; a table, or JSON with <c>--json</c>.
 /// </summary>
 public static class CutsCommand
 {
-    private static readonly CommandSyntax Syntax = new("cuts",
-        "usage: tn cuts FILE [--cut NAME] [--profile] [--set k=v] [--json]",
-        ["--cut", "--set"], ["--profile", "--json"]);
-
-    /// <summary>Parses the arguments, compiles the file and prints the analysis. Returns the exit code.</summary>
-    public static int Run(string[] args) => Run(args, Console.Out, Console.Error);
-
-    /// <summary>
-    /// The command with its output streams given (the report to <paramref name="output"/>, diagnostics and usage
-    /// errors to <paramref name="err"/>), so that tests run it in process. Returns the exit code.
-    /// </summary>
-    public static int Run(string[] args, TextWriter output, TextWriter err) => Syntax.Run(args, output, err, a =>
+    /// <summary>The <c>cuts</c> verb: the table (or JSON) to the invocation's output, diagnostics to its errors.</summary>
+    public static Command Create()
     {
-        var file = a.Single("FILE");
-        var net = LoadNetwork(file, a.Pairs("--set"), err);
-        return net is null ? 1 : Render(net, a.Value("--cut"), a.Has("--profile"), a.Has("--json"), output, err);
-    });
+        var file = TnOptions.TnFile();
+        var cut = TnOptions.Text("--cut", "NAME", "only the declared cut of this name [default: every declared cut]");
+        var profile = TnOptions.Flag("--profile", "also bound every split of the output legs (contiguous splits, prefixes, single legs)");
+        var set = TnOptions.Set();
+        var network = TnOptions.Network();
+        var json = TnOptions.Flag("--json", "print the analysis as JSON: exact bounds as decimal strings, bits and nats beside them");
+        var plot = TnOptions.Text("--plot", "OUT.png", "with --profile: draw the bits of every split (a .png or .svg)");
+        var command = new Command("cuts", "min-cut rank bounds for the declared cuts (--profile: every split)")
+        {
+            file, cut, profile, set, network, json, plot,
+        };
+        Cli.SetAction(command, parse =>
+        {
+            var (output, err) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
+            var plotPath = parse.GetValue(plot);
+            if (plotPath is not null && !parse.GetValue(profile)) throw new UsageException("--plot draws the profile: give --profile too");
+            if (plotPath is not null && !plotPath.EndsWith(".png", StringComparison.OrdinalIgnoreCase) && !plotPath.EndsWith(".svg", StringComparison.OrdinalIgnoreCase))
+                throw new UsageException($"--plot {plotPath}: the picture is written as .png or .svg");
+            var net = LoadNetwork(parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network), err);
+            if (net is null) return 1;
+            int code = Render(net, parse.GetValue(cut), parse.GetValue(profile), parse.GetValue(json), output, err);
+            if (plotPath is not null && code == 0)
+            {
+                var view = MinCutApi.Analyse(net, parse.GetValue(cut), true);
+                if (view.Profile.Count == 0)
+                {
+                    err.WriteLine($"tn cuts: {net.Name} has no splits to plot (it needs at least two output legs)");
+                    return 1;
+                }
+                Drawing.NetworkPicture.Save(ProfilePlot(net.Flat, view), plotPath, 1000, 520);
+                err.WriteLine($"wrote {plotPath}");
+            }
+            return code;
+        });
+        return command;
+    }
 
     /// <summary>
     /// The one place that turns a file into a flat network: the front end checks it, its diagnostics go to
     /// <paramref name="err"/>, and the network comes back, or null when the file has errors.
     /// </summary>
-    internal static FlatNetwork? LoadNetwork(string path, IReadOnlyList<KeyValuePair<string, string>> overrides, TextWriter err)
+    internal static NetworkView? LoadNetwork(string path, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network, TextWriter err)
     {
-        var result = TnDsl.Api.Frontend.Check(path, overrides, null!);
+        var result = Frontend.Check(path, overrides, network);
         DiagnosticOutput.Write(err, result.Diagnostics);
-        return result.SummaryOrNull?.Network;
+        return result.Network;
     }
 
     /// <summary>
     /// Analyses a flat network and writes the table (or JSON) to <paramref name="output"/>, diagnostics to
     /// <paramref name="err"/> (in JSON mode they are part of the document). Returns 1 when there are errors.
     /// </summary>
-    public static int Render(FlatNetwork net, string? cutName, bool profile, bool json, TextWriter output, TextWriter err)
+    public static int Render(NetworkView net, string? cutName, bool profile, bool json, TextWriter output, TextWriter err)
     {
         var names = MinCutApi.CutNames(net);
         if (cutName is not null && !names.Contains(cutName))
@@ -66,6 +91,52 @@ public static class CutsCommand
         return hasErrors ? 1 : 0;
     }
 
+    /// <summary>The min-cut profile as a picture: bits of the rank bound per split position, one series per kind
+    /// of split (contiguous, rows, columns) with the trivial bound dashed beside each; an interleaved split, which has
+    /// no position, as a labelled horizontal line.</summary>
+    public static ScottPlot.Plot ProfilePlot(FlatNetwork net, CutsView view)
+    {
+        var plot = new ScottPlot.Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        int k = 0;
+        double top = 0;
+        int last = 1;
+        foreach (var group in view.Profile.Where(e => e.Kind != "interleaved").GroupBy(e => e.Kind))
+        {
+            var xs = group.Select(e => (double)e.Position).ToArray();
+            var color = palette.GetColor(k++);
+            var bound = plot.Add.Scatter(xs, group.Select(e => e.Cut.Bits).ToArray());
+            bound.LegendText = $"{group.Key}: min-cut bound";
+            bound.Color = color;
+            // Later series are drawn thinner, so that one lying on another (rows and columns of a square grid) shows.
+            bound.LineWidth = Math.Max(1, 4 - 1.5f * (k - 1));
+            bound.MarkerSize = Math.Max(4, 11 - 3.5f * (k - 1));
+            var trivial = plot.Add.Scatter(xs, group.Select(e => e.Cut.TrivialBits).ToArray());
+            trivial.LegendText = $"{group.Key}: trivial bound";
+            trivial.Color = color.WithAlpha(0.6);
+            trivial.LinePattern = ScottPlot.LinePattern.Dashed;
+            trivial.MarkerSize = 0;
+            top = Math.Max(top, group.Max(e => Math.Max(e.Cut.Bits, e.Cut.TrivialBits)));
+            last = Math.Max(last, group.Max(e => e.Position));
+        }
+        // Interleaved splits with the same bound share one line (their names in one legend entry).
+        foreach (var same in view.Profile.Where(e => e.Kind == "interleaved").GroupBy(e => Bits(e.Cut.Bits)))
+        {
+            var line = plot.Add.HorizontalLine(same.First().Cut.Bits);
+            line.LinePattern = ScottPlot.LinePattern.Dotted;
+            line.Color = ScottPlot.Colors.Black;
+            line.LegendText = same.Count() == 1 ? $"interleaved ({same.First().Cut.Name}): {same.Key} bits" : $"{same.Count()} interleaved splits: {same.Key} bits";
+            top = Math.Max(top, same.First().Cut.Bits);
+        }
+        plot.Title($"{net.Name}: min-cut profile, {view.Profile.Count} splits of {net.Output.Length} open legs\n(trivial bound: the legs on the smaller side)", size: 14);
+        plot.XLabel("split position (legs, rows or columns on the A side)");
+        plot.YLabel("log2 of the rank bound (bits)");
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
+        plot.Axes.SetLimits(0.5, last + 0.5, 0, top * 1.08 + 0.5);
+        plot.ShowLegend(ScottPlot.Edge.Right);
+        return plot;
+    }
+
     static string Bits(double b) => b.ToString("0.###", CultureInfo.InvariantCulture);
 
     /// <summary>An exact bound, abbreviated as 2^bits past 20 digits.</summary>
@@ -76,7 +147,7 @@ public static class CutsCommand
     }
 
     /// <summary>The human-readable table.</summary>
-    public static string Table(FlatNetwork net, CutsView view)
+    public static string Table(NetworkView net, CutsView view)
     {
         var sb = new StringBuilder();
         if (view.Cuts.Count > 0)
@@ -124,7 +195,7 @@ public static class CutsCommand
     }
 
     /// <summary>The JSON document: bounds are exact decimal strings, with bits and nats beside them.</summary>
-    public static string ToJson(FlatNetwork net, CutsView view)
+    public static string ToJson(NetworkView net, CutsView view)
     {
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))

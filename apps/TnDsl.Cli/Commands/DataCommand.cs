@@ -1,5 +1,6 @@
+using System.CommandLine;
 using System.Diagnostics;
-using TnDsl.Torch.Data;
+using TnDsl.Data;
 
 namespace TnDsl.Cli.Commands;
 
@@ -9,27 +10,19 @@ namespace TnDsl.Cli.Commands;
 /// </summary>
 public static class DataCommand
 {
-    const string UsageLine = "usage: tn data setup [DIR] | tn data status";
-
-    /// <summary>Runs the sub-command. Returns the exit code.</summary>
-    public static int Run(string[] args)
+    /// <summary>The <c>data</c> verb with its sub-commands <c>setup</c> and <c>status</c>.</summary>
+    public static Command Create()
     {
-        switch (args)
+        var dir = new Argument<string?>("DIR")
         {
-            case ["setup"]:
-                return Setup(null);
-            case ["setup", var dir] when !dir.StartsWith("--", StringComparison.Ordinal):
-                return Setup(dir);
-            case ["status"]:
-                return Status();
-            case ["-h" or "--help"]:
-                Console.WriteLine(UsageLine);
-                return 0;
-            default:
-                Console.Error.WriteLine($"tn data: {(args.Length == 0 ? "missing sub-command" : $"unexpected arguments `{string.Join(" ", args)}`")}");
-                Console.Error.WriteLine(UsageLine);
-                return 2;
-        }
+            Description = "where to install [default: the data directory that tn data status shows]",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        var setup = new Command("setup", "install MNIST and Fashion-MNIST (runs scripts/setup-data.sh)") { dir };
+        Cli.SetAction(setup, parse => Setup(parse.GetValue(dir)));
+        var status = new Command("status", "say where the data directory is and what is installed (exit 1 when something is missing)");
+        Cli.SetAction(status, _ => Status());
+        return new Command("data", "install (setup) or list (status) the MNIST and Fashion-MNIST data") { setup, status };
     }
 
     static string? Script()

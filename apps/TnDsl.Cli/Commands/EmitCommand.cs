@@ -1,5 +1,7 @@
 namespace TnDsl.Cli.Commands;
 
+using TnDsl.Api;
+using System.CommandLine;
 using TnDsl.Torch;
 
 /// <summary>
@@ -9,27 +11,40 @@ using TnDsl.Torch;
 /// </summary>
 public static class EmitCommand
 {
-    private const string Usage =
-        "usage: tn emit FILE --cs [--class NAME] [--namespace NAME] [-o OUT.cs] [--set NAME=VALUE]... [--network NAME]\n" +
-        "               [--batch N] [--optimizer NAME]";
-
-    /// <summary>Runs the command with the arguments after <c>emit</c>.</summary>
-    public static int Run(string[] argv)
+    /// <summary>The <c>emit</c> verb: the source to standard output, or to <c>-o</c>.</summary>
+    public static Command Create()
     {
-        if (argv.Contains("--help") || argv.Contains("-h"))
+        var file = TnOptions.TnFile();
+        var cs = TnOptions.Flag("--cs", "emit C# TorchSharp source (the one target there is; required)");
+        var className = TnOptions.Text("--class", "NAME", "the module's class name [default: the network's name in PascalCase]");
+        var ns = new Option<string>("--namespace")
         {
-            Console.WriteLine(Usage);
-            return 0;
-        }
-        // -o is the one short option; accept it as --output.
-        argv = argv.Select(a => a == "-o" ? "--output" : a).ToArray();
-        var args = Args.Parse(argv, ["--class", "--namespace", "--output", "--set", "--network", "--batch", "--optimizer"], ["--cs"]);
-        var file = args.Single("FILE (a .tn file)");
-        if (!args.Has("--cs"))
-            throw new UsageException("choose the target language: --cs (C# TorchSharp) is the one there is");
-        long? batch = null;
-        if (args.Value("--batch") is { } b)
-            batch = long.TryParse(b, out var n) && n >= 1 ? n : throw new UsageException($"--batch takes a positive integer, got '{b}'");
+            Description = "the generated code's namespace",
+            HelpName = "NAME",
+            DefaultValueFactory = _ => "TnDsl.Generated",
+        };
+        var outputPath = TnOptions.Text("--output", "OUT.cs", "write to this file [default: standard output]", "-o");
+        var set = TnOptions.Set();
+        var network = TnOptions.Network();
+        var batch = TnOptions.OptionalInteger("--batch", "the batch size the path is planned for [default: the size the file gives its dynamic index]");
+        var optimizer = TnOptions.Optimizer();
+        var command = new Command("emit", "write the network's module as standalone C# TorchSharp source (--cs)")
+        {
+            file, cs, className, ns, outputPath, set, network, batch, optimizer,
+        };
+        Cli.SetAction(command, parse =>
+        {
+            if (!parse.GetValue(cs))
+                throw new UsageException("choose the target language: --cs (C# TorchSharp) is the one there is");
+            return Run(parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network), parse.GetValue(batch),
+                parse.GetValue(optimizer)!, parse.GetValue(className), parse.GetValue(ns)!, parse.GetValue(outputPath));
+        });
+        return command;
+    }
+
+    private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? networkName,
+        long? batch, string optimizer, string? className, string ns, string? output)
+    {
         if (!File.Exists(file))
         {
             Console.Error.WriteLine($"tn emit: {file}: no such file");
@@ -37,16 +52,16 @@ public static class EmitCommand
         }
         try
         {
-            using var module = NetworkModules.FromFile(file, args.Pairs("--set"), new NetworkBuildOptions
+            using var module = NetworkModules.FromFile(file, overrides, new NetworkBuildOptions
             {
-                NetworkName = args.Value("--network"),
+                NetworkName = networkName,
                 Batch = batch,
-                Optimizer = args.Value("--optimizer") ?? "auto",
+                Optimizer = optimizer,
                 Module = new NetworkModuleOptions { MeasureKernels = false },
             });
-            var className = args.Value("--class") ?? Pascal(module.Spec.Name);
-            var source = CSharpEmitter.Emit(module, className, args.Value("--namespace") ?? "TnDsl.Generated");
-            if (args.Value("--output") is { } output)
+            className ??= Pascal(module.Spec.Name);
+            var source = CSharpEmitter.Emit(module, className, ns);
+            if (output is not null)
             {
                 File.WriteAllText(output, source);
                 Console.Error.WriteLine($"tn emit: wrote {output} (class {className}, {module.Plan.Count} steps)");
@@ -55,11 +70,21 @@ public static class EmitCommand
                 Console.Write(source);
             return 0;
         }
-        catch (NetworkBuildException e)
+        catch (TnException e)
         {
-            foreach (var d in e.Diagnostics)
+            foreach (var d in e.Rendered)
                 Console.Error.WriteLine(d);
-            Console.Error.WriteLine($"tn emit: {e.Message.Split(Environment.NewLine)[0]}");
+            Console.Error.WriteLine($"tn emit: {e.Summary}");
+            return 1;
+        }
+        catch (MemoryLimitException e)
+        {
+            Console.Error.WriteLine($"tn emit: {e.Message}");
+            return 1;
+        }
+        catch (Exception e) when (MemoryGuard.IsNative(e))
+        {
+            Console.Error.WriteLine($"tn emit: {file}: {MemoryGuard.NativeMessage(e)}");
             return 1;
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException)

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using TnDsl;
 using TnDsl.Api;
 
@@ -10,27 +11,35 @@ namespace TnDsl.Cli.Commands;
 /// </summary>
 public static class ExportCommand
 {
-    private static readonly CommandSyntax Syntax = new("export",
-        "usage: tn export FILE.tn --json [--set NAME=VALUE]... [--network NAME] [--size NAME=N]... [-o OUT.json]",
-        ["--set", "--network", "--size", "--output"], ["--json"],
-        new Dictionary<string, string> { ["-o"] = "--output" });
-
-    /// <summary>Runs the command with the arguments after <c>export</c>.</summary>
-    public static int Run(string[] args) => Run(args, Console.Out, Console.Error);
-
-    /// <summary>The command with its streams given, so that tests run it in process.</summary>
-    public static int Run(string[] args, TextWriter output, TextWriter err) => Syntax.Run(args, output, err, a =>
+    /// <summary>The <c>export</c> verb: the JSON to the invocation's output (or <c>-o</c>), diagnostics to its errors.</summary>
+    public static Command Create()
     {
-        var file = a.Single("FILE.tn");
-        if (!a.Has("--json")) throw new UsageException("choose the output format: --json (the form tn plan reads)");
-        var sets = a.Pairs("--set");
-        var sizes = a.Sizes("--size");
-        var network = a.Value("--network");
-        var outPath = a.Value("--output");
-        var check = Frontend.Check(file, sets, network!);
+        var file = TnOptions.TnFile();
+        var json = TnOptions.Flag("--json", "write the JSON network that tn plan reads (the one format there is; required)");
+        var set = TnOptions.Set();
+        var network = TnOptions.Network();
+        var size = TnOptions.Size();
+        var outputPath = TnOptions.Text("--output", "OUT.json", "write to this file [default: standard output]", "-o");
+        var command = new Command("export", "write a .tn network as the JSON network tn plan reads (--json)")
+        {
+            file, json, set, network, size, outputPath,
+        };
+        Cli.SetAction(command, parse =>
+        {
+            if (!parse.GetValue(json)) throw new UsageException("choose the output format: --json (the form tn plan reads)");
+            return Run(parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network), parse.Sizes(size),
+                parse.GetValue(outputPath), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
+        });
+        return command;
+    }
+
+    private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> sets, string? network,
+        KeyValuePair<string, long>[] sizes, string? outPath, TextWriter output, TextWriter err)
+    {
+        var check = Frontend.Check(file, sets, network);
         DiagnosticOutput.Write(err, check.Diagnostics);
         if (check.HasErrors) return 1;
-        var run = PlanApi.exportNetwork(check.SummaryOrNull.Network, sizes);
+        var run = PlanApi.exportNetwork(check.Network!, sizes);
         foreach (var m in run.Messages) err.WriteLine(m);
         var text = run.Output.EndsWith('\n') ? run.Output : run.Output + "\n";
         if (outPath is null)
@@ -48,5 +57,5 @@ public static class ExportCommand
             }
         }
         return 0;
-    });
+    }
 }

@@ -1,4 +1,6 @@
+using System.CommandLine;
 using System.Globalization;
+using TnDsl.Api;
 using TnDsl.Torch;
 
 namespace TnDsl.Cli.Commands;
@@ -10,37 +12,51 @@ namespace TnDsl.Cli.Commands;
 /// </summary>
 public static class LayerCommand
 {
-    private static readonly CommandSyntax Syntax = new("layer",
-        "usage: tn layer FILE [--set k=v]... [--network NAME] [--optimizer NAME] [--batch N]",
-        ["--set", "--network", "--optimizer", "--batch"], []);
-
-    /// <summary>Parses the arguments and prints the report. Returns the exit code.</summary>
-    public static int Run(string[] args) => Syntax.Run(args, Console.Out, Console.Error, a =>
+    /// <summary>The <c>layer</c> verb; it reports on the console.</summary>
+    public static Command Create()
     {
-        var file = a.Single("FILE");
-        var network = a.Value("--network");
-        var optimizer = a.Value("--optimizer") ?? "auto";
-        var batch = a.Positive("--batch") ?? 100;
-        var overrides = a.Pairs("--set");
+        var file = TnOptions.TnFile("the .tn layer spec (inputs carry the features, open legs the outputs)");
+        var set = TnOptions.Set();
+        var network = TnOptions.Network();
+        var optimizer = TnOptions.Optimizer();
+        var batch = TnOptions.Integer("--batch", 100, "the batch size the cost report is for");
+        var command = new Command("layer", "a .tn spec as a layer: parameters, cost, min-cuts vs the dense layer")
+        {
+            file, set, network, optimizer, batch,
+        };
+        Cli.SetAction(command, parse => Run(parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network),
+            parse.GetValue(optimizer)!, parse.GetValue(batch)));
+        return command;
+    }
+
+    private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network, string optimizer, long batch)
+    {
         if (!PlanApi.optimizerNames().Contains(optimizer))
             throw new UsageException($"unknown optimizer `{optimizer}`; valid: {string.Join(", ", PlanApi.optimizerNames())}");
         SpecLayer layer;
-        FlatNetwork net;
+        NetworkView net;
         try
         {
             net = Layers.Check(file, overrides, network);
-            layer = Layers.FromNetwork(net, new LayerOptions { Optimizer = optimizer });
+            layer = Layers.FromNetwork(net, new LayerOptions { Optimizer = optimizer, Batch = batch });
         }
-        catch (Exception e) when (e is LayerException or ArgumentException or NotSupportedException or InvalidOperationException)
+        catch (TnException e)
+        {
+            foreach (var d in e.Rendered)
+                Console.Error.WriteLine(d);
+            Console.Error.WriteLine($"tn layer: {e.Summary}");
+            return 1;
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or InvalidOperationException)
         {
             Console.Error.WriteLine($"tn layer: {e.Message}");
             return 1;
         }
         using (layer)
-            return Report(net, layer, optimizer, batch);
-    });
+            return Report(net, layer);
+    }
 
-    static int Report(FlatNetwork net, SpecLayer layer, string optimizer, long batch)
+    static int Report(NetworkView net, SpecLayer layer)
     {
         var inv = CultureInfo.InvariantCulture;
         long dense = layer.InputFeatures * layer.OutputFeatures;
@@ -54,22 +70,15 @@ public static class LayerCommand
         Console.WriteLine($"{"tensor network",-22}{pars,14:N0}{((double)dense / pars).ToString("0.0", inv) + "x",14}");
         Console.WriteLine($"{$"dense {layer.InputFeatures} x {layer.OutputFeatures}",-22}{dense,14:N0}{"1.0x",14}");
         Console.WriteLine();
-        var planned = LayerPath.Plan(net, optimizer, batch);
-        var bonded = LayerPath.BondGreedy(net, batch);
-        double plannedFlops = LayerPath.Flops(net, planned, batch), bondedFlops = LayerPath.Flops(net, bonded, batch);
-        Console.WriteLine($"the layer contracts along the {(bondedFlops < plannedFlops ? "bond-greedy path" : "planner's path")} " +
-            $"(planner {plannedFlops.ToString("0.###e+0", inv)} flops, bond-greedy {bondedFlops.ToString("0.###e+0", inv)} flops, batch {batch})");
-        Console.WriteLine();
-        Console.WriteLine($"planner's cost report (batch {batch}, optimizer {optimizer}):");
-        var dynamicFamilies = net.Indices.Where(i => DimModule.isDynamic(i.Dim)).Select(i => i.Family).Distinct();
-        var plan = PlanApi.planNetwork(net, optimizer, dynamicFamilies.Select(f => new KeyValuePair<string, long>(f, batch)).ToArray(), 0, false);
-        foreach (var m in plan.Messages)
-            Console.Error.WriteLine(m);
-        Console.WriteLine(plan.Output.TrimEnd());
+        // The plan the layer executes, as `tn plan --size batch=N` prints it for the same file and options.
+        var plan = layer.Network.ExecutionPlan;
+        Console.WriteLine($"planner's cost report (batch {plan.Batch}, optimizer {plan.Optimizer}, chose {plan.Chosen}; the layer executes this plan):");
+        foreach (var d in plan.Diagnostics.Where(d => !d.IsInfo))
+            Console.Error.WriteLine(d.Rendered);
+        Console.WriteLine(plan.Report().TrimEnd());
         Console.WriteLine();
         Console.WriteLine("min-cut profile of the weight network (open legs: features, then outputs):");
         var weights = WeightNetwork.Of(net);
-        int cuts = CutsCommand.Render(weights, null, true, false, Console.Out, Console.Error);
-        return plan.ExitCode != 0 ? plan.ExitCode : cuts;
+        return CutsCommand.Render(weights, null, true, false, Console.Out, Console.Error);
     }
 }

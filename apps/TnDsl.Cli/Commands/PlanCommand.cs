@@ -1,3 +1,4 @@
+using System.CommandLine;
 using TnDsl;
 using TnDsl.Api;
 
@@ -5,42 +6,60 @@ namespace TnDsl.Cli.Commands;
 
 /// <summary>
 /// <c>tn plan FILE.tn|FILE.json | --einsum "ab,bc->ac" --shapes "2x3,3x4" [--set k=v] [--network NAME]
-/// [--optimizer NAME] [--size batch=1000] [--memory-limit N] [--json]</c>: plans a contraction order and prints
+/// [--optimizer NAME] [--size batch=1000] [--memory-limit N] [--no-scaling] [--json]</c>: plans a contraction order and prints
 /// its cost report.
 /// Exit codes: 0 planned, 1 the plan failed, 2 a usage error.
 /// </summary>
 public static class PlanCommand
 {
-    private static readonly CommandSyntax Syntax = new("plan",
-        "usage: tn plan FILE.tn|FILE.json [--set NAME=VALUE]... [--network NAME] [--optimizer NAME]\n" +
-        "               [--size NAME=N]... [--memory-limit N] [--no-scaling] [--json]\n" +
-        "       tn plan --einsum \"ab,bc->ac\" --shapes \"2x3,3x4\" [options]",
-        ["--set", "--network", "--optimizer", "--einsum", "--shapes", "--size", "--memory-limit"],
-        ["--json", "--no-scaling"]);
-
-    /// <summary>Runs the command with the arguments after <c>plan</c>.</summary>
-    public static int Run(string[] args) => Run(args, Console.Out, Console.Error);
-
-    /// <summary>
-    /// The command with its streams given (the report to <paramref name="output"/>, diagnostics, messages and usage
-    /// errors to <paramref name="err"/>), so that tests run it in process. Returns the exit code.
-    /// </summary>
-    public static int Run(string[] args, TextWriter output, TextWriter err) => Syntax.Run(args, output, err, a =>
+    /// <summary>The <c>plan</c> verb: the report to the invocation's output, diagnostics and messages to its errors.</summary>
+    public static Command Create()
     {
-        var file = a.Optional("network file");
-        var einsum = a.Value("--einsum");
-        var shapes = a.Value("--shapes");
-        var network = a.Value("--network");
-        var sets = a.Pairs("--set");
-        var sizes = a.Sizes("--size");
-        var optimizer = a.Value("--optimizer") ?? "auto";
+        var file = new Argument<string?>("FILE")
+        {
+            Description = "the network: a .tn file, or a .json network (as tn export writes it)",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        var set = TnOptions.Set();
+        var network = TnOptions.Network();
+        var optimizer = TnOptions.Optimizer();
+        var einsum = TnOptions.Text("--einsum", "EXPR", "plan an einsum expression instead of a file, e.g. \"ab,bc->ac\"");
+        var shapes = TnOptions.Text("--shapes", "SHAPES", "the operands' shapes for --einsum, e.g. \"2x3,3x4\"");
+        var size = TnOptions.Size();
+        var memoryLimit = TnOptions.OptionalInteger("--memory-limit",
+            "refuse plans whose largest intermediate has more elements than this [default: no limit]");
+        var noScaling = TnOptions.Flag("--no-scaling", "leave out how the cost scales with each parameter of a .tn file");
+        var json = TnOptions.Flag("--json", "print the plan as JSON");
+        var command = new Command("plan", "plan a contraction order and report its cost (.tn, JSON or --einsum)")
+        {
+            file, set, network, optimizer, einsum, shapes, size, memoryLimit, noScaling, json,
+        };
+        command.Validators.Add(r =>
+        {
+            var path = r.GetValue(file);
+            var isEinsum = r.GetResult(einsum) is not null;
+            if ((path is null) == !isEinsum)
+                r.AddError("give a network FILE or --einsum (not both)");
+            else if (isEinsum && r.GetResult(shapes) is null)
+                r.AddError("--einsum needs --shapes");
+            else if (path?.EndsWith(".tn", StringComparison.OrdinalIgnoreCase) != true)
+                foreach (var o in new Option[] { set, network })
+                    if (r.GetResult(o) is not null)
+                        r.AddError($"{o.Name} applies to a .tn file, not to {(isEinsum ? "--einsum" : "a JSON network")}");
+        });
+        Cli.SetAction(command, parse => Run(parse, parse.GetValue(file), parse.GetValue(einsum), parse.GetValue(shapes),
+            parse.GetValue(network), parse.Pairs(set), parse.Sizes(size), parse.GetValue(optimizer)!,
+            parse.GetValue(memoryLimit) ?? 0, parse.GetValue(json), !parse.GetValue(noScaling)));
+        return command;
+    }
+
+    private static int Run(ParseResult parse, string? file, string? einsum, string? shapes, string? network,
+        IReadOnlyList<KeyValuePair<string, string>> sets, KeyValuePair<string, long>[] sizes, string optimizer,
+        long memoryLimit, bool json, bool scaling)
+    {
+        var (output, err) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
         if (optimizer.Length == 0)
             throw new UsageException("--optimizer needs a name: " + string.Join(", ", PlanApi.optimizerNames()));
-        var memoryLimit = a.Positive("--memory-limit") ?? 0;
-        var json = a.Has("--json");
-        var scaling = !a.Has("--no-scaling");
-        if ((file is null) == (einsum is null)) throw new UsageException("give a network FILE or --einsum (not both)");
-        if (einsum is not null && shapes is null) throw new UsageException("--einsum needs --shapes");
         try
         {
             PlanRun run;
@@ -49,10 +68,10 @@ public static class PlanCommand
             else if (file!.EndsWith(".tn", StringComparison.OrdinalIgnoreCase))
             {
                 if (!File.Exists(file)) throw new UsageException($"no such file: {file}");
-                var check = Frontend.Check(file, sets, network!);
+                var check = Frontend.Check(file, sets, network);
                 DiagnosticOutput.Write(err, check.Diagnostics);
                 if (check.HasErrors) return 1;
-                run = PlanApi.planTnNetwork(check.SummaryOrNull.Network, file, sets.ToArray(), network!, optimizer,
+                run = PlanApi.planTnNetwork(check.Network!, file, sets.ToArray(), network, optimizer,
                     sizes, memoryLimit, json, scaling);
             }
             else
@@ -66,5 +85,5 @@ public static class PlanCommand
             err.WriteLine($"tn plan: internal error: {e.Message}");
             return 1;
         }
-    });
+    }
 }

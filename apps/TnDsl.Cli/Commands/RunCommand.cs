@@ -1,5 +1,7 @@
 namespace TnDsl.Cli.Commands;
 
+using TnDsl.Api;
+using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Numerics;
@@ -17,40 +19,33 @@ using static TorchSharp.torch;
 /// </summary>
 public static class RunCommand
 {
-    private const string Usage =
-        "usage: tn run FILE [--set NAME=VALUE]... [--network NAME] [--device cpu|cuda] [--dtype float32|float64]\n" +
-        "              [--batch N] [--seed S] [--repeat R] [--optimizer NAME] [--threads N]";
-
-    /// <summary>Elements above which an intermediate is refused before anything is allocated (16 GiB of float32).</summary>
-    private const long MaxElements = 4L << 30;
-
-    /// <summary>Runs the command with the arguments after <c>run</c>.</summary>
-    public static int Run(string[] argv)
+    /// <summary>The <c>run</c> verb; it reports on the console.</summary>
+    public static Command Create()
     {
-        if (argv.Contains("--help") || argv.Contains("-h"))
+        var file = TnOptions.TnFile();
+        var set = TnOptions.Set();
+        var network = TnOptions.Network();
+        var device = TnOptions.Choice("--device", "where to run: cpu, or cuda (a GPU with TorchSharp's CUDA libraries)", "cpu", "cuda");
+        var dtype = TnOptions.Choice("--dtype", "the floating-point type of weights and inputs", "float32", "float64");
+        var batch = TnOptions.OptionalInteger("--batch", "the batch size [default: the size the file gives its dynamic index, else 1]");
+        var seed = TnOptions.Integer("--seed", 0, "seed of the weights' initialisation and the random inputs", min: long.MinValue);
+        var repeat = TnOptions.Integer("--repeat", 10, "timed calls; the median is reported");
+        var optimizer = TnOptions.Optimizer();
+        var threads = TnOptions.OptionalInteger("--threads", "TorchSharp CPU threads [default: TorchSharp's, usually the core count]");
+        var command = new Command("run", "build the network's TorchSharp module and time it on random inputs")
         {
-            Console.WriteLine(Usage);
-            return 0;
-        }
-        var args = Args.Parse(argv, ["--set", "--network", "--device", "--dtype", "--batch", "--seed", "--repeat", "--optimizer", "--threads"], []);
-        var file = args.Single("FILE (a .tn file)");
-        var deviceName = args.Value("--device") ?? "cpu";
-        if (deviceName is not ("cpu" or "cuda"))
-            throw new UsageException($"--device takes cpu or cuda, got '{deviceName}'");
-        var dtype = (args.Value("--dtype") ?? "float32") switch
-        {
-            "float32" => ScalarType.Float32,
-            "float64" => ScalarType.Float64,
-            var other => throw new UsageException($"--dtype takes float32 or float64, got '{other}'"),
+            file, set, network, device, dtype, batch, seed, repeat, optimizer, threads,
         };
-        long? batch = args.Positive("--batch");
-        long seed = args.Value("--seed") is { } s
-            ? long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var sv) ? sv : throw new UsageException($"--seed takes an integer, got '{s}'")
-            : 0;
-        int repeat = (int)(args.Positive("--repeat") ?? 10);
-        var optimizer = args.Value("--optimizer") ?? "auto";
-        int? threads = (int?)args.Positive("--threads");
+        Cli.SetAction(command, parse => Run(parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network),
+            parse.GetValue(device)!, parse.GetValue(dtype) == "float64" ? ScalarType.Float64 : ScalarType.Float32,
+            parse.GetValue(batch), parse.GetValue(seed), (int)Math.Min(parse.GetValue(repeat), int.MaxValue),
+            parse.GetValue(optimizer)!, (int?)parse.GetValue(threads)));
+        return command;
+    }
 
+    private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? networkName,
+        string deviceName, ScalarType dtype, long? batch, long seed, int repeat, string optimizer, int? threads)
+    {
         if (!File.Exists(file))
         {
             Console.Error.WriteLine($"tn run: {file}: no such file");
@@ -69,23 +64,33 @@ public static class RunCommand
         var clock = Stopwatch.StartNew();
         try
         {
-            var (net, warnings) = NetworkAdapter.Check(file, null, args.Pairs("--set"), args.Value("--network"));
-            foreach (var w in warnings)
-                Console.Error.WriteLine(w);
+            var check = Frontend.Check(file, overrides, networkName);
+            foreach (var d in check.Diagnostics.Where(d => !d.IsError))
+                Console.Error.WriteLine(d.Rendered);
+            var net = check.OrThrow();
             module = NetworkModules.FromNetwork(net, new NetworkBuildOptions
             {
                 Optimizer = optimizer,
                 Batch = batch,
-                MaxIntermediateElements = MaxElements,
-                NetworkName = args.Value("--network"),
+                NetworkName = networkName,
                 Module = new NetworkModuleOptions { Device = device, DType = dtype, Seed = seed },
             });
         }
-        catch (NetworkBuildException e)
+        catch (TnException e)
         {
-            foreach (var d in e.Diagnostics)
+            foreach (var d in e.Rendered)
                 Console.Error.WriteLine(d);
-            Console.Error.WriteLine($"tn run: {e.Message.Split(Environment.NewLine)[0]}");
+            Console.Error.WriteLine($"tn run: {e.Summary}");
+            return 1;
+        }
+        catch (MemoryLimitException e)
+        {
+            Console.Error.WriteLine($"tn run: {e.Message}");
+            return 1;
+        }
+        catch (Exception e) when (MemoryGuard.IsNative(e))
+        {
+            Console.Error.WriteLine($"tn run: {file}: {MemoryGuard.NativeMessage(e)}");
             return 1;
         }
         double buildSeconds = clock.Elapsed.TotalSeconds;
@@ -95,9 +100,14 @@ public static class RunCommand
             {
                 Report(module, device, dtype, batch, seed, repeat, buildSeconds);
             }
-            catch (Exception e) when (e is ExternalException or ArgumentException or OutOfMemoryException)
+            catch (MemoryLimitException e)
             {
-                Console.Error.WriteLine($"tn run: {module.Spec.Name}: {e.Message}");
+                Console.Error.WriteLine($"tn run: {e.Message}");
+                return 1;
+            }
+            catch (Exception e) when (MemoryGuard.IsNative(e) || e is ArgumentException)
+            {
+                Console.Error.WriteLine($"tn run: {module.Spec.Name}: {MemoryGuard.NativeMessage(e)}");
                 return 1;
             }
         }
@@ -106,7 +116,7 @@ public static class RunCommand
 
     private static void Report(NetworkModule module, Device device, ScalarType dtype, long? batch, long seed, int repeat, double buildSeconds)
     {
-        var figures = module.PlanFigures!;
+        var plan = module.ExecutionPlan;
         bool hasBatch = module.Spec.Indices.Any(i => i.IsDynamic);
         long n = batch ?? module.Spec.Indices.Where(i => i.IsDynamic).Select(i => i.Size).DefaultIfEmpty(1).Max();
         using var generator = new Generator((ulong)seed + 1);
@@ -127,6 +137,10 @@ public static class RunCommand
                 using var _ = no_grad();
                 return module.forward(inputs);
             });
+            if (module.ParameterCount > 0)
+                // Backward keeps the activations and makes a gradient per parameter.
+                MemoryGuard.Check(MemoryGuard.Bytes(plan.ActivationMemory + module.ParameterCount, dtype),
+                    $"{module.Spec.Name}: the backward pass ({plan.ActivationMemory:N0} activation elements kept, {module.ParameterCount:N0} gradients)");
             double? backward = module.ParameterCount == 0 ? null : Median(repeat, device, () =>
             {
                 module.zero_grad();
@@ -139,9 +153,8 @@ public static class RunCommand
             w.WriteLine($"  inputs      {(module.Inputs.Count == 0 ? "none" : string.Join(", ", module.Inputs.Select(Describe)))}");
             w.WriteLine($"  output      [{string.Join(", ", y.shape)}]  ({string.Join(", ", Abbreviate(module.OutputLegs))})");
             w.WriteLine($"  parameters  {module.ParameterCount:N0} trainable scalars in {module.ParameterNames.Count} tensors");
-            var note = figures.Notes.FirstOrDefault(m => m.Contains("auto chose"));
-            w.WriteLine($"  plan        {figures.Optimizer}{(note is null ? "" : " (" + note[(note.IndexOf("auto chose", StringComparison.Ordinal) + 5)..] + ")")}: " +
-                        $"{Figure(figures.Flops)} flops, largest intermediate {Figure(figures.LargestIntermediate)} elements, {module.Plan.Count} steps{(hasBatch ? $" (batch {n})" : "")}");
+            w.WriteLine($"  plan        {plan.Optimizer}{(plan.Chosen == plan.Optimizer ? "" : $" (chose {plan.Chosen})")}: " +
+                        $"{Figure(plan.Flops)} flops, largest intermediate {Figure(plan.LargestIntermediate)} elements, {module.Plan.Count} steps{(hasBatch ? $" (batch {n})" : "")}");
             w.WriteLine($"  kernels     {string.Join(", ", module.Plan.GroupBy(p => p.Kernel).OrderBy(g => g.Key).Select(g => $"{g.Key.ToString().ToLowerInvariant()} {g.Count()}"))} (measured on the first call)");
             w.WriteLine($"  build       {buildSeconds * 1e3:F0} ms (check, plan, initialise); first call {first * 1e3:F1} ms (measures kernels)");
             var per = hasBatch ? $"per batch of {n}" : "per call";

@@ -1,7 +1,8 @@
 namespace TnDsl.Cli.Commands;
 
+using System.CommandLine;
 using System.Globalization;
-using TnDsl.Torch.BornMachine;
+using TnDsl.BornMachine;
 
 /// <summary>
 /// <c>tn sample MODEL [-n 64] [-o samples.png]</c>: exact independent samples from a trained Born machine (a
@@ -10,26 +11,39 @@ using TnDsl.Torch.BornMachine;
 /// </summary>
 public static class SampleCommand
 {
-    const string Usage =
-        "usage: tn sample MODEL [-n 64] [-o samples.png] [--seed S] [--columns C] [--scale 4] [--plot nll.png]\n" +
-        "  MODEL     a checkpoint.bin written by tn train born-machine, or its directory";
-
-    /// <summary>Runs the command: 0 success, 1 unreadable model, 2 usage errors.</summary>
-    public static int Run(string[] argv)
+    /// <summary>The <c>sample</c> verb; it reports on the console.</summary>
+    public static Command Create()
     {
-        if (argv.Contains("--help") || argv.Contains("-h"))
+        var model = new Argument<string>("MODEL") { Description = "a checkpoint.bin written by tn train born-machine, or its directory" };
+        var count = TnOptions.Integer("--count", 64, "how many samples to draw", aliases: "-n");
+        var output = new Option<string>("--output", "-o")
         {
-            Console.WriteLine(Usage);
-            return 0;
-        }
-        var args = Args.Parse(argv, ["--count", "--output", "--seed", "--columns", "--scale", "--plot"], [],
-            new Dictionary<string, string> { ["-n"] = "--count", ["-o"] = "--output" });
-        var model = args.Single("MODEL (a checkpoint or its directory)");
-        int count = Int(args, "--count", 64, 1);
-        int scale = Int(args, "--scale", 4, 1);
-        int columns = Int(args, "--columns", (int)Math.Ceiling(Math.Sqrt(count)), 1);
-        ulong seed = (ulong)Int(args, "--seed", 1, 0);
-        var output = args.Value("--output") ?? "samples.png";
+            Description = "the PNG grid to write",
+            HelpName = "FILE.png",
+            DefaultValueFactory = _ => "samples.png",
+        };
+        var seed = TnOptions.Integer("--seed", 1, "seed of the sampler", min: 0);
+        var columns = TnOptions.OptionalInteger("--columns", "images per row of the grid [default: √count, rounded up]");
+        var scale = TnOptions.Integer("--scale", 4, "pixels per image pixel");
+        var plot = TnOptions.Text("--plot", "FILE.png", "also write the run's NLL per loop, against the authors' figure");
+        var command = new Command("sample", "draw samples from a trained Born machine into a PNG grid")
+        {
+            model, count, output, seed, columns, scale, plot,
+        };
+        Cli.SetAction(command, parse =>
+        {
+            int n = Int(parse.GetValue(count));
+            return Run(parse.GetRequiredValue(model), n, parse.GetValue(output)!, (ulong)parse.GetValue(seed),
+                Int(parse.GetValue(columns) ?? (long)Math.Ceiling(Math.Sqrt(n))), Int(parse.GetValue(scale)), parse.GetValue(plot));
+        });
+        return command;
+    }
+
+    /// <summary>A count that the option parsers have already checked to be positive, as an int.</summary>
+    static int Int(long value) => (int)Math.Min(value, int.MaxValue);
+
+    static int Run(string model, int count, string output, ulong seed, int columns, int scale, string? plot)
+    {
         var path = Directory.Exists(model) ? Path.Combine(model, "checkpoint.bin") : model;
         CheckpointState state;
         Mps mps;
@@ -48,7 +62,7 @@ public static class SampleCommand
             File.WriteAllBytes(output, Grid(samples, count, state.SitePixels, state.ImageWidth, state.ImageHeight, columns, scale));
         }
         Console.WriteLine($"wrote {count} samples to {output} (loop {state.History[^1].Loop}, train NLL {state.History[^1].TrainNll.ToString("F3", CultureInfo.InvariantCulture)})");
-        if (args.Value("--plot") is { } plot)
+        if (plot is not null)
         {
             BornPlot.WriteNll(plot, state.History, state.Options.Dmax, state.SitePixels.Length == 784);
             Console.WriteLine($"wrote the NLL plot to {plot}");
@@ -67,14 +81,5 @@ public static class SampleCommand
             for (int k = 0; k < n; k++)
                 images[(long)s * n + sitePixels[k]] = samples[(long)s * n + k];
         return Png.ImageGrid(images, count, width, height, columns, scale);
-    }
-
-    static int Int(Args args, string name, int fallback, int min)
-    {
-        var v = args.Value(name);
-        if (v is null) return fallback;
-        if (!int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var x) || x < min)
-            throw new UsageException($"{(name == "--count" ? "-n (--count)" : name)} takes an integer ≥ {min}, got '{v}'");
-        return x;
     }
 }

@@ -1,6 +1,7 @@
+using System.CommandLine;
 using System.Globalization;
 using TnDsl.Studies;
-using TnDsl.Torch.Data;
+using TnDsl.Data;
 using TnDsl.Torch;
 
 namespace TnDsl.Cli.Commands;
@@ -12,218 +13,228 @@ namespace TnDsl.Cli.Commands;
 /// </summary>
 public static class StudyCommand
 {
-    const string UsageLine =
-        "usage: tn study tt-mlp|convac|heads|qcnn [--epochs N] [--train N] [--test N] [--batch N] [--lr X] [--seed S]\n" +
-        "                [--dataset fashion|mnist|both] [--out DIR] [--checkpoint FILE] [--no-progress] [study options, see --help]\n" +
-        "  --checkpoint FILE saves the model being trained (TorchSharp state_dict) after every epoch.";
-
-    static readonly string[] Names = ["tt-mlp", "convac", "heads", "qcnn"];
-
-    /// <summary>Parses the arguments and runs the study. Returns the exit code.</summary>
-    public static int Run(string[] args)
+    /// <summary>The <c>study</c> verb: one sub-command per study, each with its options and CPU-sized defaults.</summary>
+    public static Command Create() => new("study", "training studies on MNIST / Fashion-MNIST (tt-mlp, convac, heads, qcnn)")
     {
-        if (args.Length == 0 || args[0] is "-h" or "--help")
+        TtMlp(), ConvAc(), Heads(), Qcnn(),
+    };
+
+    /// <summary>
+    /// The options every study shares, with that study's defaults: training length and size, optimiser, seed, data
+    /// set, output directory, checkpoint and progress bar.
+    /// </summary>
+    sealed class Common
+    {
+        public readonly Option<long> Epochs, Batch, Seed, Test;
+        public readonly Option<long>? Train;
+        public readonly Option<double> Lr;
+        public readonly Option<string>? Dataset;
+        public readonly Option<string> Out = TnOptions.Text("--out", "DIR", "also write the tables (Markdown, CSV) and plots there");
+        public readonly Option<string> Checkpoint = TnOptions.Text("--checkpoint", "FILE",
+            "save the model being trained (TorchSharp state_dict) after every epoch");
+        public readonly Option<bool> NoProgress = TnOptions.Flag("--no-progress", "no progress bar");
+
+        public Common(int epochs, double lr, long? train, long test, string? dataset, params string[] datasets)
         {
-            Console.WriteLine(UsageLine);
-            Console.WriteLine("  tt-mlp  MLP 784-256-10 on Fashion-MNIST: dense hidden layer vs examples/mpo-linear.tn  [--rank r]");
-            Console.WriteLine("  convac  two ConvACs of equal size, min-cut bounds vs accuracy over seeds  [--samples N] [--seeds K] [--tasks long-range,local,band] [--init constant|ones] [--noise s]");
-            Console.WriteLine("  heads   CNN front + dense / TT / MERA head (256 -> 16) at several bond dimensions  [--ranks 1,2,4,8] [--chis 2,3,4]");
-            Console.WriteLine("  qcnn    q-CNN (examples/qcnn.tn) with exact entanglement entropy of the label states per epoch  [--size S] [--features K] [--scaling site-norm|none] [--init copy|unit|constant|ones] [--noise s]");
-            return args.Length == 0 ? 2 : 0;
+            Epochs = TnOptions.Integer("--epochs", epochs, "passes over the training set");
+            Batch = TnOptions.Integer("--batch", 100, "examples per optimisation step");
+            Lr = TnOptions.Number("--lr", lr, "Adam's learning rate");
+            Seed = TnOptions.Integer("--seed", 1, "seed of the initialisation and the shuffling");
+            Train = train is { } n ? TnOptions.Integer("--train", n, "training examples used (the first N)") : null;
+            Test = TnOptions.Integer("--test", test, "test examples used (the first N)");
+            Dataset = dataset is null ? null : TnOptions.Choice("--dataset", "the data set", [dataset, .. datasets]);
         }
-        var name = args[0];
-        if (!Names.Contains(name))
-            return Usage($"unknown study `{name}`; studies: {string.Join(", ", Names)}");
-        var o = new Options();
-        for (int k = 1; k < args.Length; k++)
+
+        /// <summary>Adds the options to <paramref name="command"/>.</summary>
+        public Command AddTo(Command command)
         {
-            var a = args[k];
-            if (a == "--no-progress") { o.Flags.Add("no-progress"); continue; }
-            if (!a.StartsWith("--", StringComparison.Ordinal) || k + 1 >= args.Length)
-                return Usage($"unexpected argument `{a}`");
-            o.Values[a[2..]] = args[++k];
+            foreach (var o in new Option?[] { Epochs, Batch, Lr, Seed, Train, Test, Dataset, Out, Checkpoint, NoProgress })
+                if (o is not null)
+                    command.Options.Add(o);
+            return command;
         }
-        try
+
+        public TrainSettings Settings(ParseResult parse) => new()
         {
-            // Settings are read (and checked) before anything runs.
-            Func<ResultTable[]> job = name switch
+            Epochs = Int(parse.GetValue(Epochs)),
+            BatchSize = Int(parse.GetValue(Batch)),
+            LearningRate = parse.GetValue(Lr),
+            Seed = parse.GetValue(Seed),
+            Progress = !parse.GetValue(NoProgress),
+            CheckpointPath = parse.GetValue(Checkpoint),
+        };
+
+        public DatasetName[] Datasets(ParseResult parse) => parse.GetValue(Dataset!) switch
+        {
+            "both" => [DatasetName.FashionMnist, DatasetName.Mnist],
+            var d => [TnDsl.Data.Datasets.Parse(d!)!.Value],
+        };
+    }
+
+    static int Int(long value) => (int)Math.Min(value, int.MaxValue);
+
+    /// <summary>A study's sub-command: the shared options, its own, and an action that prints its tables.</summary>
+    static Command Study(string name, string description, Common common, Option[] own, Func<ParseResult, Func<ResultTable[]>> job)
+    {
+        var command = common.AddTo(new Command(name, description));
+        foreach (var o in own)
+            command.Options.Add(o);
+        Cli.SetAction(command, parse =>
+        {
+            try
             {
-                "tt-mlp" => TtMlp(o),
-                "convac" => ConvAc(o),
-                "heads" => Heads(o),
-                "qcnn" => Qcnn(o),
-                _ => throw new UsageException($"study `{name}` is not available yet"),
-            };
-            o.CheckAllUsed();
-            foreach (var table in job())
-                table.Print();
-            return 0;
-        }
-        catch (UsageException e)
-        {
-            return Usage(e.Message);
-        }
-        catch (Exception e) when (e is DataMissingException or StudyException or LayerException or IdxFormatException or NotSupportedException)
-        {
-            Console.Error.WriteLine($"tn study {name}: {e.Message}");
-            return 1;
-        }
-    }
-
-    static Func<ResultTable[]> TtMlp(Options o)
-    {
-        var settings = new TtMlpSettings
-        {
-            Dataset = o.Dataset("fashion").Single(),
-            TrainLimit = o.Long("train", 60000),
-            TestLimit = o.Long("test", 10000),
-            Rank = (int)o.Long("rank", 8),
-            Train = o.Train(epochs: 2, batch: 100, lr: 1e-3),
-            OutputDirectory = o.Text("out"),
-        };
-        return () => [TtMlpStudy.Run(settings)];
-    }
-
-    static Func<ResultTable[]> Heads(Options o)
-    {
-        var settings = new HeadSettings
-        {
-            Datasets = o.Dataset("both"),
-            TrainLimit = o.Long("train", 10000),
-            TestLimit = o.Long("test", 5000),
-            Ranks = o.Ints("ranks", [2, 8]),
-            Chis = o.Ints("chis", [2, 4]),
-            Train = o.Train(epochs: 2, batch: 100, lr: 2e-3),
-            OutputDirectory = o.Text("out"),
-        };
-        return () => [HeadStudy.Run(settings)];
-    }
-
-    static Func<ResultTable[]> Qcnn(Options o)
-    {
-        var settings = new QcnnSettings
-        {
-            Datasets = o.Dataset("both"),
-            Size = (int)o.Long("size", 8),
-            Features = (int)o.Long("features", 6),
-            TrainLimit = o.Long("train", 10000),
-            TestLimit = o.Long("test", 2000),
-            Noise = o.Double("noise", 0.2),
-            Scaling = o.Text("scaling") switch
+                // Settings are read (and checked) before anything runs.
+                var run = job(parse);
+                foreach (var table in run())
+                    table.Print();
+                return 0;
+            }
+            catch (Exception e) when (e is DataMissingException or StudyException or TnDsl.Api.TnException or IdxFormatException or NotSupportedException)
             {
-                null or "site-norm" => QcnnScaling.SiteNorm,
-                "none" => QcnnScaling.None,
-                var t => throw new UsageException($"--scaling expects site-norm or none, got `{t}`"),
-            },
-            Init = o.Text("init") switch
-            {
-                "unit" => QcnnInit.Unit,
-                "constant" => QcnnInit.NearConstant,
-                "ones" => QcnnInit.AllOnes,
-                null or "copy" => QcnnInit.Copy,
-                var t => throw new UsageException($"--init expects unit, copy, constant or ones, got `{t}`"),
-            },
-            Train = o.Train(epochs: 5, batch: 100, lr: 3e-3),
-            OutputDirectory = o.Text("out"),
-        };
-        return () =>
-        {
-            var (summary, epochs) = QcnnStudy.Run(settings);
-            return [summary, epochs];
-        };
+                Console.Error.WriteLine($"tn study {name}: {e.Message}");
+                return 1;
+            }
+        });
+        return command;
     }
 
-    static Func<ResultTable[]> ConvAc(Options o)
+    /// <summary>An option that takes positive integers separated by commas.</summary>
+    static Option<int[]> Ints(string name, int[] fallback, string description) => new(name)
     {
-        var settings = new ConvAcSettings
+        Description = description,
+        HelpName = "N,N,...",
+        DefaultValueFactory = _ => fallback,
+        CustomParser = r =>
         {
-            Samples = o.Long("samples", 20000),
-            TestSamples = o.Long("test", 4000),
-            Train = o.Train(epochs: 20, batch: 100, lr: 0.01),
-            Seeds = (int)o.Long("seeds", 3),
-            Tasks = o.Text("tasks") is { } tasks
-                ? tasks.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                : ["long-range", "local"],
-            OutputDirectory = o.Text("out"),
-            // 0.2: from the smaller 0.05 start neither network left the majority baseline on the earlier band task.
-            Noise = o.Double("noise", 0.2),
-            Init = o.Text("init") is { } init ? (init is "constant" or "ones" ? init : throw new UsageException($"--init expects constant or ones, got `{init}`")) : "constant",
-        };
+            var text = r.Tokens.Count == 1 ? r.Tokens[0].Value : "";
+            var values = text.Split(',', StringSplitOptions.RemoveEmptyEntries)
+                .Select(p => int.TryParse(p, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v > 0 ? v : -1).ToArray();
+            if (values.Length > 0 && values.All(v => v > 0)) return values;
+            r.AddError($"{name} takes positive integers separated by commas, got '{text}'");
+            return [];
+        },
+    };
+
+    static Command TtMlp()
+    {
+        var common = new Common(epochs: 2, lr: 1e-3, train: 60000, test: 10000, dataset: "fashion", "mnist");
+        var rank = TnOptions.Integer("--rank", 8, "the TT rank of examples/mpo-linear.tn");
+        return Study("tt-mlp", "MLP 784-256-10 on Fashion-MNIST: dense hidden layer vs examples/mpo-linear.tn", common, [rank],
+            parse =>
+            {
+                var settings = new TtMlpSettings
+                {
+                    Dataset = common.Datasets(parse).Single(),
+                    TrainLimit = parse.GetValue(common.Train!),
+                    TestLimit = parse.GetValue(common.Test),
+                    Rank = Int(parse.GetValue(rank)),
+                    Train = common.Settings(parse),
+                    OutputDirectory = parse.GetValue(common.Out),
+                };
+                return () => [TtMlpStudy.Run(settings)];
+            });
+    }
+
+    static Command Heads()
+    {
+        var common = new Common(epochs: 2, lr: 2e-3, train: 10000, test: 5000, dataset: "both", "fashion", "mnist");
+        var ranks = Ints("--ranks", [2, 8], "TT ranks of the TT head");
+        var chis = Ints("--chis", [2, 4], "bond dimensions of the MERA head");
+        return Study("heads", "CNN front + dense / TT / MERA head (256 -> 16) at several bond dimensions", common, [ranks, chis],
+            parse =>
+            {
+                var settings = new HeadSettings
+                {
+                    Datasets = common.Datasets(parse),
+                    TrainLimit = parse.GetValue(common.Train!),
+                    TestLimit = parse.GetValue(common.Test),
+                    Ranks = parse.GetValue(ranks)!,
+                    Chis = parse.GetValue(chis)!,
+                    Train = common.Settings(parse),
+                    OutputDirectory = parse.GetValue(common.Out),
+                };
+                return () => [HeadStudy.Run(settings)];
+            });
+    }
+
+    static Command Qcnn()
+    {
+        var common = new Common(epochs: 5, lr: 3e-3, train: 10000, test: 2000, dataset: "both", "fashion", "mnist");
+        var size = TnOptions.Integer("--size", 8, "images are scaled to size × size");
+        var features = TnOptions.Integer("--features", 6, "features per pixel");
+        var noise = TnOptions.Number("--noise", 0.2, "scale of the initial noise");
+        var scaling = TnOptions.Choice("--scaling", "normalise each site (site-norm) or not", "site-norm", "none");
+        var init = TnOptions.Choice("--init", "the initial tensors", "copy", "unit", "constant", "ones");
+        return Study("qcnn", "q-CNN (examples/qcnn.tn) with exact entanglement entropy of the label states per epoch", common,
+            [size, features, noise, scaling, init],
+            parse =>
+            {
+                var settings = new QcnnSettings
+                {
+                    Datasets = common.Datasets(parse),
+                    Size = Int(parse.GetValue(size)),
+                    Features = Int(parse.GetValue(features)),
+                    TrainLimit = parse.GetValue(common.Train!),
+                    TestLimit = parse.GetValue(common.Test),
+                    Noise = parse.GetValue(noise),
+                    Scaling = parse.GetValue(scaling) == "none" ? QcnnScaling.None : QcnnScaling.SiteNorm,
+                    Init = parse.GetValue(init) switch
+                    {
+                        "unit" => QcnnInit.Unit,
+                        "constant" => QcnnInit.NearConstant,
+                        "ones" => QcnnInit.AllOnes,
+                        _ => QcnnInit.Copy,
+                    },
+                    Train = common.Settings(parse),
+                    OutputDirectory = parse.GetValue(common.Out),
+                };
+                return () =>
+                {
+                    var (summary, epochs) = QcnnStudy.Run(settings);
+                    return [summary, epochs];
+                };
+            });
+    }
+
+    static Command ConvAc()
+    {
+        var common = new Common(epochs: 20, lr: 0.01, train: null, test: 4000, dataset: null);
+        var samples = TnOptions.Integer("--samples", 20000, "training samples per task");
+        var seeds = TnOptions.Integer("--seeds", 3, "seeds per network (at most 10: the exact permutation test enumerates every split)", max: 10);
         var known = ConvAcTasks.All.Select(t => t.Name).ToArray();
-        if (settings.Tasks.Length == 0 || settings.Tasks.Any(t => !known.Contains(t)))
-            throw new UsageException($"--tasks expects names from {string.Join(", ", known)} separated by commas, got `{string.Join(",", settings.Tasks)}`");
-        if (settings.Seeds > 10)
-            throw new UsageException($"--seeds expects at most 10 (the exact permutation test enumerates every split), got {settings.Seeds}");
-        return () => ConvAcStudy.Run(settings);
-    }
-
-    static int Usage(string message)
-    {
-        Console.Error.WriteLine($"tn study: {message}");
-        Console.Error.WriteLine(UsageLine);
-        return 2;
-    }
-
-    /// The study options given on the command line, read by name; each read marks the option used.
-    sealed class Options
-    {
-        public readonly Dictionary<string, string> Values = [];
-        public readonly HashSet<string> Flags = [];
-        readonly HashSet<string> used = [];
-
-        public string? Text(string key)
+        var tasks = new Option<string[]>("--tasks")
         {
-            used.Add(key);
-            return Values.GetValueOrDefault(key);
-        }
-
-        public long Long(string key, long fallback)
-        {
-            var t = Text(key);
-            if (t is null) return fallback;
-            return long.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v > 0
-                ? v : throw new UsageException($"--{key} expects a positive integer, got `{t}`");
-        }
-
-        public double Double(string key, double fallback)
-        {
-            var t = Text(key);
-            if (t is null) return fallback;
-            return double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && v > 0
-                ? v : throw new UsageException($"--{key} expects a positive number, got `{t}`");
-        }
-
-        public int[] Ints(string key, int[] fallback)
-        {
-            var t = Text(key);
-            if (t is null) return fallback;
-            var parts = t.Split(',', StringSplitOptions.RemoveEmptyEntries);
-            var values = parts.Select(p => int.TryParse(p, out var v) && v > 0 ? v : -1).ToArray();
-            return values.Length > 0 && values.All(v => v > 0) ? values : throw new UsageException($"--{key} expects positive integers separated by commas, got `{t}`");
-        }
-
-        public DatasetName[] Dataset(string fallback)
-        {
-            var t = Text("dataset") ?? fallback;
-            if (t == "both") return [DatasetName.FashionMnist, DatasetName.Mnist];
-            return Datasets.Parse(t) is { } d ? [d] : throw new UsageException($"--dataset expects fashion, mnist or both, got `{t}`");
-        }
-
-        public TrainSettings Train(int epochs, int batch, double lr) => new()
-        {
-            Epochs = (int)Long("epochs", epochs),
-            BatchSize = (int)Long("batch", batch),
-            LearningRate = Double("lr", lr),
-            Seed = Long("seed", 1),
-            Progress = !Flags.Contains("no-progress"),
-            CheckpointPath = Text("checkpoint"),
+            Description = "the tasks, separated by commas: " + string.Join(", ", known),
+            HelpName = "TASK,TASK,...",
+            DefaultValueFactory = _ => ["long-range", "local"],
+            CustomParser = r =>
+            {
+                var text = r.Tokens.Count == 1 ? r.Tokens[0].Value : "";
+                var names = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                if (names.Length > 0 && names.All(known.Contains)) return names;
+                r.AddError($"--tasks takes names from {string.Join(", ", known)} separated by commas, got '{text}'");
+                return [];
+            },
         };
-
-        public void CheckAllUsed()
-        {
-            var unknown = Values.Keys.Where(k => !used.Contains(k)).ToList();
-            if (unknown.Count > 0)
-                throw new UsageException($"unknown option(s) for this study: {string.Join(", ", unknown.Select(u => "--" + u))}");
-        }
+        // 0.2: from the smaller 0.05 start neither network left the majority baseline on the earlier band task.
+        var noise = TnOptions.Number("--noise", 0.2, "scale of the initial noise");
+        var init = TnOptions.Choice("--init", "the initial tensors", "constant", "ones");
+        return Study("convac", "two ConvACs of equal size, min-cut bounds vs accuracy over seeds", common,
+            [samples, seeds, tasks, noise, init],
+            parse =>
+            {
+                var settings = new ConvAcSettings
+                {
+                    Samples = parse.GetValue(samples),
+                    TestSamples = parse.GetValue(common.Test),
+                    Train = common.Settings(parse),
+                    Seeds = Int(parse.GetValue(seeds)),
+                    Tasks = parse.GetValue(tasks)!,
+                    OutputDirectory = parse.GetValue(common.Out),
+                    Noise = parse.GetValue(noise),
+                    Init = parse.GetValue(init)!,
+                };
+                return () => ConvAcStudy.Run(settings);
+            });
     }
 }

@@ -1,9 +1,10 @@
 namespace TnDsl.Cli.Commands;
 
+using System.CommandLine;
 using System.Globalization;
 using Spectre.Console;
 using TnDsl.Torch;
-using TnDsl.Torch.BornMachine;
+using TnDsl.BornMachine;
 using static TorchSharp.torch;
 
 /// <summary>
@@ -13,119 +14,137 @@ using static TorchSharp.torch;
 /// </summary>
 public static class TrainCommand
 {
-    const string Usage =
-        "usage: tn train born-machine [--file examples/born-machine.tn] [--set name=value ...] [--data DIR|bars-and-stripes]\n" +
-        "                             [--dmax 30] [--cutoff 1e-50] [--lr 0.005] [--hold 0] [--steps 1] [--grad norm0.25|plain]\n" +
-        "                             [--split svd|gram]\n" +
-        "                             [--loops N] [--seed S] [--out DIR] [--resume [--lr-now X]] [--profile] [--threads 1]\n" +
-        "  --data      a directory with train.npy and test.npy (default examples/data/born-machine/mnist) or bars-and-stripes\n" +
-        "  --hold N    keep the starting lr for N loops; after them lr × 0.2 follows any loop whose NLL rose (default 0)\n" +
-        "  --split     svd (default) or gram: an eigendecomposition of the Gram, 1.5-1.9x faster at Dmax >= 100; it resolves\n" +
-        "              singular values down to ~1e-8 of the largest, so use it where Dmax, not the cutoff, sets the bonds\n" +
-        "  --loops N   train until N loops are done in total, counting a resumed checkpoint's (default 10)\n" +
-        "  --out DIR   where checkpoint.bin, history.csv, nll.png, samples.png, model.tn, model.weights go (default born-machine-D<dmax>)\n" +
-        "  --resume    continue from DIR/checkpoint.bin (hyper-parameters come from it)\n" +
-        "  --lr-now X  with --resume: go on at learning rate X from the next loop (the decay rule carries on from X)\n" +
-        "  --profile   print where each loop's time goes (per bond: gradient steps, SVD, environment update)\n" +
-        "  --threads   TorchSharp CPU threads (1 is fastest for these small operations on a busy machine)";
-
     const string DefaultFile = "examples/born-machine.tn";
     const string DefaultData = "examples/data/born-machine/mnist";
     const string BarsAndStripesData = "examples/data/born-machine/bars-and-stripes";
 
-    /// <summary>Runs the command: 0 success, 1 bad input (network, data, checkpoint), 2 usage errors.</summary>
-    public static int Run(string[] argv)
+    /// <summary>The options of <c>tn train born-machine</c>, read together by <see cref="Train"/>.</summary>
+    sealed class BornMachineOptions
     {
-        if (argv.Contains("--help") || argv.Contains("-h"))
+        public readonly Option<string> File = new("--file")
         {
-            Console.WriteLine(Usage);
-            return 0;
-        }
-        var args = Args.Parse(argv,
-            ["--file", "--set", "--data", "--dmax", "--cutoff", "--lr", "--hold", "--steps", "--grad", "--split", "--loops", "--seed", "--out", "--threads", "--lr-now"],
-            ["--resume", "--profile"]);
-        var what = args.Single("model kind (born-machine)");
-        if (what != "born-machine")
-            throw new UsageException($"unknown model '{what}'; tn train knows: born-machine");
-        try
+            Description = "the MPS-shaped .tn network to train",
+            HelpName = "FILE.tn",
+            DefaultValueFactory = _ => DefaultFile,
+        };
+        public readonly Option<KeyValuePair<string, string>[]> Set = TnOptions.Set();
+        public readonly Option<string> Network = TnOptions.Network();
+        public readonly Option<string> Data = new("--data")
         {
-            return Train(args);
-        }
-        catch (BornDivergedException e)
-        {
-            Console.Error.WriteLine($"tn train: the run diverged at {e.Message}; the checkpoint still holds the last finished loop. Start again with a smaller --lr");
-            return 1;
-        }
-        catch (Exception e) when (e is NpyFormatException or MpsShapeException or BornSetupException or InvalidDataException or ArgumentException)
-        {
-            Console.Error.WriteLine($"tn train: {e.Message}");
-            return 1;
-        }
+            Description = "a directory with train.npy and test.npy, or bars-and-stripes",
+            HelpName = "DIR",
+            DefaultValueFactory = _ => DefaultData,
+        };
+        public readonly Option<long> Dmax = TnOptions.Integer("--dmax", 30, "the largest bond dimension");
+        public readonly Option<double> Cutoff = TnOptions.Number("--cutoff", 1e-50, "singular values below this (relative) are dropped", positive: false);
+        public readonly Option<double> Lr = TnOptions.Number("--lr", 5e-3, "the starting learning rate", positive: false);
+        public readonly Option<long> Hold = TnOptions.Integer("--hold", 0,
+            "keep the starting lr for N loops; after them lr × 0.2 follows any loop whose NLL rose", min: 0);
+        public readonly Option<long> Steps = TnOptions.Integer("--steps", 1, "gradient steps per bond");
+        public readonly Option<string> Grad = TnOptions.Choice("--grad", "gradient scaling: norm0.25 (the authors') or plain", "norm0.25", "plain");
+        public readonly Option<string> Split = TnOptions.Choice("--split",
+            "svd, or gram: an eigendecomposition of the Gram, 1.5-1.9x faster at Dmax >= 100; it resolves singular values "
+            + "down to ~1e-8 of the largest, so use it where Dmax, not the cutoff, sets the bonds", "svd", "gram");
+        public readonly Option<long> Loops = TnOptions.Integer("--loops", 10, "train until N loops are done in total, counting a resumed checkpoint's", min: 0);
+        public readonly Option<long> Seed = TnOptions.Integer("--seed", 1, "seed of the initial state and the sampler", min: 0);
+        public readonly Option<string> Out = TnOptions.Text("--out", "DIR",
+            "where checkpoint.bin, history.csv, nll.png, samples.png, model.tn, model.weights go [default: born-machine-D<dmax>]");
+        public readonly Option<bool> Resume = TnOptions.Flag("--resume", "continue from DIR/checkpoint.bin (hyper-parameters and --threads come from it; a different value is refused)");
+        public readonly Option<double?> LrNow = TnOptions.OptionalNumber("--lr-now",
+            "with --resume: go on at this learning rate from the next loop (the decay rule carries on from it)");
+        public readonly Option<bool> Profile = TnOptions.Flag("--profile", "print where each loop's time goes (per bond: gradient steps, SVD, environment update)");
+        public readonly Option<long> Threads = TnOptions.Integer("--threads", 1, "TorchSharp CPU threads (1 is fastest for these small operations on a busy machine)");
+
+        public IEnumerable<Option> All => [File, Set, Network, Data, Dmax, Cutoff, Lr, Hold, Steps, Grad, Split, Loops, Seed, Out, Resume, LrNow, Profile, Threads];
     }
 
-    static int Train(Args args)
+    /// <summary>The <c>train</c> verb with its one model, <c>born-machine</c>; it reports on the console.</summary>
+    public static Command Create()
+    {
+        var o = new BornMachineOptions();
+        var bornMachine = new Command("born-machine",
+            "an MPS Born machine on images: two-site sweeps, a checkpoint after every loop (--resume continues)");
+        foreach (var option in o.All)
+            bornMachine.Options.Add(option);
+        Cli.SetAction(bornMachine, parse =>
+        {
+            try
+            {
+                return Train(parse, o);
+            }
+            catch (BornDivergedException e)
+            {
+                Console.Error.WriteLine($"tn train: the run diverged at {e.Message}; the checkpoint still holds the last finished loop. Start again with a smaller --lr");
+                return 1;
+            }
+            catch (Exception e) when (e is NpyFormatException or MpsShapeException or TnDsl.Api.TnException or InvalidDataException or ArgumentException or MemoryLimitException)
+            {
+                Console.Error.WriteLine($"tn train: {e.Message}");
+                return 1;
+            }
+        });
+        return new Command("train", "train a model: born-machine (an MPS Born machine on images)") { bornMachine };
+    }
+
+    static int Train(ParseResult parse, BornMachineOptions o)
     {
         NativeLoader.EnsureLoaded();
-        set_num_threads(ParseInt(args, "--threads", 1, min: 1));
+        int threads = (int)Math.Min(parse.GetValue(o.Threads), int.MaxValue);
         var requested = new BornOptions
         {
-            Dmax = ParseInt(args, "--dmax", 30, min: 1),
-            Cutoff = ParseDouble(args, "--cutoff", 1e-50),
-            LearningRate = ParseDouble(args, "--lr", 5e-3),
-            Steps = ParseInt(args, "--steps", 1, min: 1),
-            HoldLoops = ParseInt(args, "--hold", 0, min: 0),
-            Scaling = args.Value("--grad") switch
-            {
-                null or "norm0.25" => GradientScaling.Norm025,
-                "plain" => GradientScaling.Plain,
-                var g => throw new UsageException($"--grad takes norm0.25 or plain, got '{g}'"),
-            },
-            Split = args.Value("--split") switch
-            {
-                null or "svd" => SplitMethod.Svd,
-                "gram" => SplitMethod.Gram,
-                var m => throw new UsageException($"--split takes svd or gram, got '{m}'"),
-            },
-            Seed = ParseInt(args, "--seed", 1, min: 0),
+            Dmax = (int)Math.Min(parse.GetValue(o.Dmax), int.MaxValue),
+            Cutoff = parse.GetValue(o.Cutoff),
+            LearningRate = parse.GetValue(o.Lr),
+            Steps = (int)Math.Min(parse.GetValue(o.Steps), int.MaxValue),
+            HoldLoops = (int)Math.Min(parse.GetValue(o.Hold), int.MaxValue),
+            Scaling = parse.GetValue(o.Grad) == "plain" ? GradientScaling.Plain : GradientScaling.Norm025,
+            Split = parse.GetValue(o.Split) == "gram" ? SplitMethod.Gram : SplitMethod.Svd,
+            Seed = (int)Math.Min(parse.GetValue(o.Seed), int.MaxValue),
         };
         var problems = requested.Validate();
         if (problems.Count > 0)
             throw new UsageException(string.Join("; ", problems));
-        int loops = ParseInt(args, "--loops", 10, min: 0);
-        var outDir = args.Value("--out") ?? $"born-machine-D{requested.Dmax}";
+        int loops = (int)Math.Min(parse.GetValue(o.Loops), int.MaxValue);
+        var outDir = parse.GetValue(o.Out) ?? $"born-machine-D{requested.Dmax}";
         var checkpointPath = Path.Combine(outDir, "checkpoint.bin");
-        bool resume = args.Has("--resume") && File.Exists(checkpointPath);
-        if (args.Has("--resume") && !resume)
+        bool resumeAsked = parse.GetValue(o.Resume);
+        bool resume = resumeAsked && System.IO.File.Exists(checkpointPath);
+        if (resumeAsked && !resume)
             AnsiConsole.MarkupLine($"[yellow]no checkpoint in {Markup.Escape(outDir)} yet: starting a new run[/]");
-        if (!args.Has("--resume") && File.Exists(checkpointPath))
+        if (!resumeAsked && System.IO.File.Exists(checkpointPath))
             throw new UsageException($"{outDir} already holds a checkpoint; pass --resume to continue it, or choose another --out");
 
-        double? lrNow = args.Value("--lr-now") is not null ? ParseDouble(args, "--lr-now", 0) : null;
-        if (lrNow <= 0) // ParseDouble has already refused what is not a finite number
-            throw new UsageException($"--lr-now must be a positive number, got {args.Value("--lr-now")}");
+        double? lrNow = parse.GetValue(o.LrNow);
         if (lrNow is not null && !resume)
             throw new UsageException("--lr-now changes a resumed run's learning rate; it needs --resume and a checkpoint in --out (a new run starts at --lr)");
 
+        foreach (var stale in Checkpoint.RemoveStale(checkpointPath))
+            AnsiConsole.MarkupLine($"[yellow]removed {Markup.Escape(stale)}, left by a write that was killed[/]");
         CheckpointState? saved = null;
         Mps? savedModel = null;
         if (resume)
         {
             (saved, savedModel) = Checkpoint.Load(checkpointPath);
-            CheckSameSettings(args, saved);
+            CheckSameSettings(parse, o, saved);
+            // The thread count changes how reductions add up, hence the last bits of every loop: a resumed run keeps it.
+            if (saved.Threads > 0)
+                threads = saved.Threads;
             if (lrNow is { } next)
             {
                 AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"learning rate {saved.LearningRate:g3} → {next:g3} from loop {saved.History[^1].Loop + 1}"));
                 saved = saved with { LearningRate = next };
             }
         }
-        var file = saved?.NetworkFile ?? args.Value("--file") ?? DefaultFile;
-        var dataArg = saved?.Data ?? args.Value("--data") ?? DefaultData;
+        set_num_threads(threads);
+        var file = saved?.NetworkFile ?? parse.GetValue(o.File)!;
+        var network = saved is not null ? (saved.Network.Length > 0 ? saved.Network : null) : parse.GetValue(o.Network);
+        var dataArg = saved?.Data ?? parse.GetValue(o.Data)!;
         var dataDir = dataArg == BornData.BarsAndStripes && !Directory.Exists(dataArg) ? BarsAndStripesData : dataArg;
         var data = BornData.Load(dataDir);
         var overrides = saved is not null
             ? saved.Overrides.Select(o => new KeyValuePair<string, string>(o[..o.IndexOf('=')], o[(o.IndexOf('=') + 1)..])).ToList()
-            : args.Pairs("--set");
-        var layout = BornSetup.LoadLayout(file, overrides, data.Train.Size);
+            : parse.Pairs(o.Set);
+        var layout = BornSetup.LoadLayout(file, overrides, data.Train.Size, network);
         using var trainImages = BornSetup.Images(data.Train, layout);
         using var testImages = BornSetup.Images(data.Test, layout);
 
@@ -137,7 +156,8 @@ public static class TrainCommand
         AnsiConsole.MarkupLine(
             $"[bold]{Markup.Escape(layout.Network)}[/]: {layout.Length} sites, {data.Train.Count} training and {data.Test.Count} test images from {Markup.Escape(dataDir)}; " +
             $"Dmax {options.Dmax}, cutoff {options.Cutoff:g3}, lr {trainer.LearningRate:g3}, {options.Steps} step(s) per bond, hold {options.HoldLoops}, {options.Split.ToString().ToLowerInvariant()} split, seed {options.Seed}" +
-            (resume ? $"; resuming after loop {trainer.Loop}" : ""));
+            $", {threads} thread(s)" +
+            (resume ? $"; resuming after loop {trainer.Loop} (settings from the checkpoint)" : ""));
         if (!resume)
         {
             PrintLoop(trainer.History[0], options.Dmax, IsMnist(data.Train));
@@ -172,13 +192,13 @@ public static class TrainCommand
             Save(trainer, checkpointPath, file, overrides, layout, dataArg, data);
             PrintLoop(record, options.Dmax, IsMnist(data.Train));
             profiles.Add(trainer.LastProfile!);
-            if (args.Has("--profile"))
+            if (parse.GetValue(o.Profile))
                 PrintProfile(trainer.LastProfile!, options.Dmax);
             BornPlot.WriteNll(Path.Combine(outDir, "nll.png"), trainer.History, options.Dmax, IsMnist(data.Train));
         }
 
         PrintTable(trainer.History, options.Dmax, IsMnist(data.Train));
-        if (args.Has("--profile") && profiles.Count > 0)
+        if (parse.GetValue(o.Profile) && profiles.Count > 0)
             PrintProfileSummary(profiles, options.Dmax);
         BornPlot.WriteNll(Path.Combine(outDir, "nll.png"), trainer.History, options.Dmax, IsMnist(data.Train));
         var samples = trainer.Model.Sample(64, new SplitMix64((ulong)options.Seed));
@@ -192,7 +212,11 @@ public static class TrainCommand
 
     static void Save(BornTrainer trainer, string path, string file, IReadOnlyList<KeyValuePair<string, string>> overrides, MpsLayout layout, string data, BornDataset set)
     {
-        var state = trainer.State(file, layout, data, set.Train.Width, set.Train.Height) with { Overrides = overrides.Select(o => $"{o.Key}={o.Value}").ToArray() };
+        var state = trainer.State(file, layout, data, set.Train.Width, set.Train.Height) with
+        {
+            Overrides = overrides.Select(o => $"{o.Key}={o.Value}").ToArray(),
+            Threads = get_num_threads(),
+        };
         Checkpoint.Save(path, state, trainer.Model);
         var csv = new System.Text.StringBuilder("loop,train_nll,test_nll,max_bond,lr,seconds\n");
         foreach (var h in trainer.History)
@@ -202,25 +226,30 @@ public static class TrainCommand
         File.Move(csvPath + ".tmp", csvPath, overwrite: true);
     }
 
-    static void CheckSameSettings(Args args, CheckpointState saved)
+    static void CheckSameSettings(ParseResult parse, BornMachineOptions o, CheckpointState saved)
     {
-        var o = saved.Options;
-        void Same(string option, string? given, string stored)
+        var stored = saved.Options;
+        void Same<T>(Option<T> option, Func<T, string> show, string kept)
         {
-            if (given is not null && given != stored)
-                throw new UsageException($"{option} {given} differs from the checkpoint's {stored}; a resumed run keeps its settings (drop {option} or choose another --out)");
+            // Only what was typed counts: a default is not a request to change the run.
+            if (parse.GetResult(option) is { Implicit: false } && show(parse.GetValue(option)!) is var given && given != kept)
+                throw new UsageException($"{option.Name} {given} differs from the checkpoint's {kept}; a resumed run keeps its settings (drop {option.Name} or choose another --out)");
         }
         string Num(double x) => x.ToString("R", CultureInfo.InvariantCulture);
-        Same("--dmax", args.Value("--dmax"), o.Dmax.ToString(CultureInfo.InvariantCulture));
-        Same("--cutoff", args.Value("--cutoff") is { } c ? Num(ParseDouble(args, "--cutoff", 0)) : null, Num(o.Cutoff));
-        Same("--lr", args.Value("--lr") is { } l ? Num(ParseDouble(args, "--lr", 0)) : null, Num(o.LearningRate));
-        Same("--hold", args.Value("--hold"), o.HoldLoops.ToString(CultureInfo.InvariantCulture));
-        Same("--steps", args.Value("--steps"), o.Steps.ToString(CultureInfo.InvariantCulture));
-        Same("--seed", args.Value("--seed"), o.Seed.ToString(CultureInfo.InvariantCulture));
-        Same("--split", args.Value("--split"), o.Split.ToString().ToLowerInvariant());
-        Same("--file", args.Value("--file"), saved.NetworkFile);
-        Same("--data", args.Value("--data"), saved.Data);
-        if (args.Pairs("--set").Count > 0)
+        string Int(long x) => x.ToString(CultureInfo.InvariantCulture);
+        Same(o.Dmax, Int, Int(stored.Dmax));
+        Same(o.Cutoff, Num, Num(stored.Cutoff));
+        Same(o.Lr, Num, Num(stored.LearningRate));
+        Same(o.Hold, Int, Int(stored.HoldLoops));
+        Same(o.Steps, Int, Int(stored.Steps));
+        Same(o.Seed, Int, Int(stored.Seed));
+        Same(o.Split, s => s, stored.Split.ToString().ToLowerInvariant());
+        Same(o.File, s => s, saved.NetworkFile);
+        Same(o.Network, s => s, saved.Network);
+        Same(o.Data, s => s, saved.Data);
+        if (saved.Threads > 0)
+            Same(o.Threads, Int, Int(saved.Threads));
+        if (parse.Pairs(o.Set).Count > 0)
             throw new UsageException("--set cannot change a resumed run's network");
     }
 
@@ -266,23 +295,5 @@ public static class TrainCommand
         Row("left environments (loop start)", Sum(p => p.Setup), false);
         Row("train + test NLL (loop end)", Sum(p => p.Nll), false);
         AnsiConsole.Write(table);
-    }
-
-    static int ParseInt(Args args, string name, int fallback, int min)
-    {
-        var v = args.Value(name);
-        if (v is null) return fallback;
-        if (!int.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var x) || x < min)
-            throw new UsageException($"{name} takes an integer ≥ {min}, got '{v}'");
-        return x;
-    }
-
-    static double ParseDouble(Args args, string name, double fallback)
-    {
-        var v = args.Value(name);
-        if (v is null) return fallback;
-        if (!double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var x) || !double.IsFinite(x))
-            throw new UsageException($"{name} takes a number, got '{v}'");
-        return x;
     }
 }

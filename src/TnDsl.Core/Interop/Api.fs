@@ -5,9 +5,28 @@ open System
 open System.Collections.Generic
 open TnDsl
 
+/// Diagnostics rendered in one place for every C# caller: the MSBuild canonical headline with the source line and
+/// a caret where the source is known; a diagnostic without a source range reads `tn: error TN0300: …`.
+module Rendering =
+    /// Renders one diagnostic with the sources at hand.
+    let render (source: string -> SourceText option) (d: Diagnostic) =
+        if d.Range = Range.none then
+            let text = Diagnostic.render (fun _ -> None) d
+            "tn: " + text.Substring(text.IndexOf(": ", StringComparison.Ordinal) + 2)
+        else
+            Diagnostic.render source d
+
+    /// A source lookup over the texts a compilation kept.
+    let lookup (sources: IReadOnlyDictionary<string, SourceText>) (file: string) =
+        match sources.TryGetValue file with
+        | true, s -> Some s
+        | _ -> None
+
 /// One diagnostic, flattened for C#.
 [<Sealed; AllowNullLiteral>]
 type DiagnosticView(d: Diagnostic, rendered: string) =
+    /// A view rendered with no sources at hand.
+    new(d: Diagnostic) = DiagnosticView(d, Rendering.render (fun _ -> None) d)
     /// "error", "warning" or "info".
     member _.Level =
         match d.Kind.Level with
@@ -18,39 +37,196 @@ type DiagnosticView(d: Diagnostic, rendered: string) =
     member _.Code = d.Kind.Code
     /// The short title of the code.
     member _.Title = d.Kind.Title
+    /// The file of the range.
     member _.File = d.Range.File
+    /// The 1-based line where the range starts.
     member _.Line = d.Range.Start.Line
+    /// The 1-based column where the range starts.
     member _.Column = d.Range.Start.Col
+    /// The line where the range ends.
     member _.EndLine = d.Range.End.Line
+    /// The column where the range ends.
     member _.EndColumn = d.Range.End.Col
+    /// The message.
     member _.Message = d.Message
+    /// The hints, in order.
     member _.Hints: string array = Array.ofList d.Hints
     /// The MSBuild canonical line `file(line,col): error TN0201: message`.
     member _.Headline = Diagnostic.headline d
-    /// The headline with the source line, a caret under the range, and hints.
+    /// The headline with the source line, a caret under the range, and hints (see `Rendering.render`).
     member _.Rendered = rendered
     /// True for an error.
     member _.IsError = Diagnostic.isError d
+    /// True for a note (info).
+    member _.IsInfo = (d.Kind.Level = Level.Info)
     /// The F# diagnostic.
     member _.Diagnostic = d
 
-/// Counts that describe a checked network.
+/// The one exception the C# surface throws: a file with errors, a network that cannot be planned or built. The
+/// message's first line says what failed; `Diagnostics` carries every diagnostic, rendered once.
+type TnException(summary: string, diagnostics: DiagnosticView array) =
+    inherit Exception(
+        if diagnostics.Length = 0 then summary
+        else summary + Environment.NewLine + String.Join(Environment.NewLine, diagnostics |> Array.map (fun d -> d.Rendered)))
+    /// An exception without diagnostics.
+    new(summary: string) = TnException(summary, [||])
+    /// What failed, in one line.
+    member _.Summary = summary
+    /// Every diagnostic, errors and warnings (and notes where a plan has them).
+    member _.Diagnostics: IReadOnlyList<DiagnosticView> = diagnostics
+    /// The diagnostics rendered (see `DiagnosticView.Rendered`).
+    member _.Rendered: IReadOnlyList<string> = (diagnostics |> Array.map (fun d -> d.Rendered)) :> _
+
+/// One index of a network, in C# shape.
 [<Sealed>]
-type NetworkSummary(net: FlatNetwork) =
-    let count role = net.Tensors |> Array.filter (fun t -> t.Role = role) |> Array.length
-    let uses = FlatNetwork.incidence net
+type IndexView(ix: FlatIndex) =
+    /// Its position in the network's indices.
+    member _.Id = ix.Id
+    /// The name as written with subscripts evaluated (`b[3]`).
+    member _.Name = ix.Name
+    /// The family name (`b`).
+    member _.Family = ix.Family
+    /// The family subscripts.
+    member _.Subscripts: int array = Array.ofList ix.Subscripts
+    /// The extent (the nominal one of a dynamic index).
+    member _.Size = Dim.size ix.Dim
+    /// True for a dynamic (batch) index.
+    member _.IsDynamic = Dim.isDynamic ix.Dim
+    /// True for a declared hyperindex.
+    member _.IsHyper = (ix.Kind = Hyper)
+    /// Where it was declared.
+    member _.Range = ix.Range
+
+/// One tensor of a network, in C# shape, with what the checker knows about its legs.
+[<Sealed>]
+type TensorView(t: FlatTensor, kept: int array, sourceLine: string | null) =
+    /// Its position in the network's tensors.
+    member _.Id = t.Id
+    /// The name as written with subscripts evaluated (`A[3]`).
+    member _.Name = t.Name
+    /// The family name.
+    member _.Family = t.Family
+    /// The family subscripts.
+    member _.Subscripts: int array = Array.ofList t.Subscripts
+    /// What it is for at run time.
+    member _.Role = t.Role
+    /// True for a trainable weight.
+    member _.IsWeight = (t.Role = Weight)
+    /// True for an input fed at run time.
+    member _.IsInput = (t.Role = Input)
+    /// The parameter its values come from (tied tensors share one).
+    member _.Param = t.Param
+    /// Leg index ids in declared order (a leg may repeat: a diagonal or trace).
+    member _.Legs: int array = Array.ofList t.Legs
+    /// Its distinct legs that survive the tensor: open legs and legs another tensor carries, in declared order.
+    member _.KeptLegs = kept
+    /// Its distinct legs summed on the tensor alone (carried by no other tensor and not open).
+    member _.SummedLegs: int array = t.Legs |> List.distinct |> List.filter (fun l -> not (Array.contains l kept)) |> Array.ofList
+    /// The initialiser (weights) or fixed value (const); null where the default applies.
+    member _.Init: Init = match t.Init with Some i -> i | None -> Unchecked.defaultof<Init>
+    /// The embedding of an input; null where none.
+    member _.Embedding: Embedding = match t.Embedding with Some e -> e | None -> Unchecked.defaultof<Embedding>
+    /// Where it was declared (`Range.none` when built in memory).
+    member _.Range = t.Range
+    /// True when the declaration's place is known.
+    member _.HasSource = t.Range <> Range.none
+    /// The text of the declaration's line, trimmed, from the sources the compiler kept (null when unknown).
+    member _.SourceLine = sourceLine
+
+/// A checked network, in C# shape: tensors, indices and output as arrays, with the sources it was compiled from
+/// (so nothing downstream reads the file again). Every other part of the C# surface takes this view.
+[<Sealed; AllowNullLiteral>]
+type NetworkView(net: FlatNetwork, sources: IReadOnlyDictionary<string, SourceText>) =
+    let carriers =
+        let c = Array.zeroCreate<int> net.Indices.Length
+        for t in net.Tensors do
+            for l in List.distinct t.Legs do
+                c[l] <- c[l] + 1
+        c
+    let isOut = Array.zeroCreate<bool> net.Indices.Length
+    do for o in net.Output do isOut[o] <- true
+    let line (r: SourceRange) : string | null =
+        if r = Range.none then null
+        else
+            match Rendering.lookup sources r.File |> Option.bind (fun s -> s.Line r.Start.Line) with
+            | Some l -> l.Trim()
+            | None -> null
+    let tensors =
+        net.Tensors
+        |> Array.map (fun t ->
+            let kept = t.Legs |> List.distinct |> List.filter (fun l -> isOut[l] || carriers[l] > 1) |> Array.ofList
+            TensorView(t, kept, line t.Range))
+    let indices = net.Indices |> Array.map IndexView
+    /// A view of a network built in memory (no sources).
+    new(net: FlatNetwork) = NetworkView(net, Dictionary<string, SourceText>())
     /// The network's name.
     member _.Name = net.Name
+    /// Its tensors by id.
+    member _.Tensors: TensorView array = tensors
+    /// Its indices by id.
+    member _.Indices: IndexView array = indices
+    /// The open legs in declared order (index ids).
+    member _.Output: int array = Array.ofList net.Output
+    /// The parameters with the values used (as text), in declared order.
+    member _.Parameters: KeyValuePair<string, string> array =
+        net.Parameters |> List.map (fun (n, v) -> KeyValuePair(n, string v)) |> Array.ofList
+    /// The names of the declared cuts.
+    member _.CutNames: string array = net.Cuts |> List.map (fun c -> c.Name) |> Array.ofList
+    /// Where the network was declared.
+    member _.Range = net.Range
+    /// The texts the compiler read, by file name.
+    member _.Sources = sources
+    /// The F# network (for the F# side of the surface and F# callers).
+    member _.Flat = net
+    /// The weight network of a layer: the inputs removed and their non-batch legs opened, so that the open legs are
+    /// (features…, outputs…) and the network is the tensorised weight matrix W the layer applies; a cut named
+    /// `cutName` between the feature legs and the output legs bounds its rank. Legs only inputs carried (the batch)
+    /// become size-1 placeholders so that no analysis weighs them.
+    member _.WeightNetwork(cutName: string) : NetworkView =
+        let dynamicLeg l = Dim.isDynamic net.Indices[l].Dim
+        let inputs = net.Tensors |> Array.filter (fun t -> t.Role = Input)
+        let features = inputs |> Array.collect (fun t -> t.Legs |> List.filter (dynamicLeg >> not) |> Array.ofList) |> Array.distinct |> List.ofArray
+        let outputs = net.Output |> List.filter (dynamicLeg >> not)
+        let outputsOnly = outputs |> List.filter (fun l -> not (List.contains l features))
+        let kept = net.Tensors |> Array.filter (fun t -> t.Role <> Input) |> Array.mapi (fun k t -> { t with Id = k })
+        let opened = features @ outputsOnly
+        let used = HashSet<int>(Seq.append (kept |> Seq.collect (fun t -> t.Legs)) opened)
+        let indices = net.Indices |> Array.map (fun i -> if used.Contains i.Id then i else { i with Dim = Fixed 1L })
+        let cuts =
+            if not features.IsEmpty && not outputs.IsEmpty then
+                [ { Name = cutName; Left = features; Right = outputsOnly; Range = net.Range } ]
+            else []
+        NetworkView(
+            { net with Name = net.Name + "_weights"; Tensors = kept; Indices = indices; Output = opened; Cuts = cuts },
+            sources)
+
+/// Counts that describe a checked network.
+[<Sealed; AllowNullLiteral>]
+type NetworkSummary(view: NetworkView) =
+    let net = view.Flat
+    let count role = net.Tensors |> Array.filter (fun t -> t.Role = role) |> Array.length
+    let uses = FlatNetwork.incidence net
+    /// A summary of a network built in memory.
+    new(net: FlatNetwork) = NetworkSummary(NetworkView net)
+    /// The network's name.
+    member _.Name = net.Name
+    /// The number of tensors.
     member _.Tensors = net.Tensors.Length
+    /// The number of weights.
     member _.Weights = count Weight
+    /// The number of inputs.
     member _.Inputs = count Input
+    /// The number of const tensors.
     member _.Constants = count Const
+    /// The number of indices.
     member _.Indices = net.Indices.Length
     /// Indices that join tensors and are not open.
     member _.Bonds =
         let outs = Set.ofList net.Output
         net.Indices |> Array.filter (fun i -> not (outs.Contains i.Id) && uses[i.Id].Length >= 2) |> Array.length
+    /// The number of hyperindices.
     member _.Hyperindices = net.Indices |> Array.filter (fun i -> i.Kind = Hyper) |> Array.length
+    /// The number of open legs.
     member _.OpenLegs = net.Output.Length
     /// Open legs by name, in output order.
     member _.OpenLegNames = net.Output |> List.map (fun o -> net.Indices[o].Name) |> Array.ofList
@@ -59,55 +235,78 @@ type NetworkSummary(net: FlatNetwork) =
     /// Trainable scalars, exact.
     member _.TrainableScalars = FlatNetwork.parameterCount net
     /// The network parameters and the values used.
-    member _.Parameters = net.Parameters |> List.map (fun (n, v) -> KeyValuePair(n, string v)) |> Array.ofList
-    member _.Cuts = net.Cuts |> List.map (fun c -> c.Name) |> Array.ofList
-    /// The flat network itself.
-    member _.Network = net
+    member _.Parameters = view.Parameters
+    /// The names of the declared cuts.
+    member _.Cuts = view.CutNames
+    /// The network itself.
+    member _.Network = view
 
-/// What checking a file produced.
+/// What checking a file produced: the diagnostics, the network when there were no errors, and the sources read.
 [<Sealed>]
 type CheckResult(result: Compiler.CompileResult) =
-    let source file =
-        match result.Sources.TryGetValue file with
-        | true, s -> Some s
-        | _ -> None
-    let views = result.Diagnostics |> List.map (fun d -> DiagnosticView(d, Diagnostic.render source d)) |> Array.ofList
+    let source = Rendering.lookup result.Sources
+    let views = result.Diagnostics |> List.map (fun d -> DiagnosticView(d, Rendering.render source d)) |> Array.ofList
+    let network = result.Network |> Option.map (fun n -> NetworkView(n, result.Sources))
     /// All diagnostics in source order.
     member _.Diagnostics = views
+    /// True when any diagnostic is an error.
     member _.HasErrors = result.HasErrors
+    /// The number of errors.
     member _.ErrorCount = views |> Array.filter (fun v -> v.IsError) |> Array.length
+    /// The number of warnings.
     member _.WarningCount = views |> Array.filter (fun v -> v.Level = "warning") |> Array.length
-    /// The summary of the checked network; null when there were errors.
-    member _.Summary: NetworkSummary option = result.Network |> Option.map NetworkSummary
-    /// The summary, or null when there were errors (for C#).
-    member r.SummaryOrNull = match r.Summary with Some s -> s | None -> Unchecked.defaultof<NetworkSummary>
+    /// The checked network, or null when there were errors.
+    member _.Network: NetworkView | null = match network with Some n -> n | None -> null
+    /// The summary of the checked network, or null when there were errors.
+    member _.SummaryOrNull: NetworkSummary | null = match network with Some n -> NetworkSummary n | None -> null
+    /// The texts the compiler read, by file name.
+    member _.Sources = result.Sources
+    /// The checked network; throws `TnException` with every diagnostic when the file has errors.
+    member _.OrThrow() : NetworkView =
+        match network with
+        | Some n when not result.HasErrors -> n
+        | _ ->
+            let file = views |> Array.tryPick (fun v -> if v.IsError then Some v.File else None) |> Option.defaultValue "input"
+            raise (TnException(sprintf "%s: %d error(s)" file (max 1 (views |> Array.filter (fun v -> v.IsError) |> Array.length)),
+                               views |> Array.filter (fun v -> not v.IsInfo)))
     /// The F# result.
     member _.Result = result
 
 /// The front end for C#.
 [<AbstractClass; Sealed>]
 type Frontend =
-    /// Checks a `.tn` file with parameter overrides (name → value text) and an optional network name (null for the last).
-    static member Check(path: string, overrides: IReadOnlyList<KeyValuePair<string, string>>, network: string) =
-        let options =
-            { Compiler.defaultOptions with
-                Overrides = overrides |> Seq.map (fun kv -> kv.Key, kv.Value) |> List.ofSeq
-                NetworkName = Option.ofObj network }
-        CheckResult(Compiler.compileFile path options)
+    static member private Options(overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null) =
+        { Compiler.defaultOptions with
+            Overrides =
+                match overrides with
+                | null -> []
+                | o -> o |> Seq.map (fun kv -> kv.Key, kv.Value) |> List.ofSeq
+            NetworkName = match network with null -> None | n -> Some n }
+
+    /// Checks a `.tn` file with parameter overrides (name → value text; null for none) and a network name (null for
+    /// the last).
+    static member Check(path: string, overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null) =
+        CheckResult(Compiler.compileFile path (Frontend.Options(overrides, network)))
 
     /// Checks `.tn` source text held in memory under a file name.
-    static member CheckText(file: string, text: string, overrides: IReadOnlyList<KeyValuePair<string, string>>, network: string) =
-        let options =
-            { Compiler.defaultOptions with
-                Overrides = overrides |> Seq.map (fun kv -> kv.Key, kv.Value) |> List.ofSeq
-                NetworkName = Option.ofObj network }
-        CheckResult(Compiler.compileOnBigStack (fun () -> Compiler.compileText Compiler.readDisk file text options))
+    static member CheckText(file: string, text: string, overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null) =
+        CheckResult(Compiler.compileOnBigStack (fun () -> Compiler.compileText Compiler.readDisk file text (Frontend.Options(overrides, network))))
+
+    /// The checked network of a `.tn` file; throws `TnException` with every diagnostic when it has errors (a file
+    /// that cannot be read is one of them).
+    static member Load(path: string, overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null) : NetworkView =
+        Frontend.Check(path, overrides, network).OrThrow()
+
+    /// The checked network of `.tn` text held in memory; throws `TnException` when it has errors.
+    static member LoadText(file: string, text: string, overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null) : NetworkView =
+        Frontend.CheckText(file, text, overrides, network).OrThrow()
 
 namespace TnDsl
 
 open System
 open System.Collections.Generic
 open System.IO
+open TnDsl.Api
 
 // Planning
 
@@ -133,19 +332,10 @@ module PlanApi =
             MemoryLimit = (if memoryLimit > 0L then Some memoryLimit else None)
             Seed = seed }
 
-    /// Renders errors and warnings (notes appear in the report itself); a diagnostic without a source range
-    /// reads `tn: error TN0300: …`.
+    /// Renders errors and warnings (notes appear in the report itself) with `Rendering.render`.
     let private render (sources: SourceText list) (ds: Diagnostic list) =
         let find file = sources |> List.tryFind (fun s -> s.File = file)
-        ds
-        |> List.filter (fun d -> d.Kind.Level <> Info)
-        |> List.map (fun d ->
-            if d.Range = Range.none then
-                let text = Diagnostic.render (fun _ -> None) d
-                "tn: " + text.Substring(text.IndexOf(": ", StringComparison.Ordinal) + 2)
-            else
-                Diagnostic.render find d)
-        |> Array.ofList
+        ds |> List.filter (fun d -> d.Kind.Level <> Info) |> List.map (Rendering.render find) |> Array.ofList
 
     let private planProblemWith (scaling: unit -> Scaling option) range sources (problem: Result<Problem, Diagnostic list>)
                                 (warnings: Diagnostic list) (optimizer: string) (memoryLimit: int64) (json: bool) =
@@ -168,14 +358,34 @@ module PlanApi =
     let private sizeMap (sizes: KeyValuePair<string, int64> array) =
         sizes |> Array.map (fun kv -> kv.Key, kv.Value) |> Map.ofArray
 
+    /// The largest JSON network file `planJsonFile` reads (256 MiB).
+    let maxJsonBytes = 256L <<< 20
+
     /// Plans a JSON network file; `sizes` replaces index sizes by name; `memoryLimit` ≤ 0 means none.
     let planJsonFile (path: string) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (memoryLimit: int64) (json: bool) =
         if not (File.Exists path) then
             { ExitCode = 2; Output = ""; Messages = [| sprintf "%s: error: no such file" path |] }
         else
-            let text = File.ReadAllText path
+        // Read with a limit, so that a device or an endless file is refused without being read whole.
+        let bytes =
+            use stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan)
+            let buffer = Array.zeroCreate<byte> 65536
+            use kept = new MemoryStream()
+            let mutable n = stream.Read(buffer, 0, buffer.Length)
+            while n > 0 && kept.Length <= maxJsonBytes do
+                kept.Write(buffer, 0, n)
+                n <- stream.Read(buffer, 0, buffer.Length)
+            kept.ToArray()
+        if int64 bytes.Length > maxJsonBytes then
+            { ExitCode = 1; Output = ""
+              Messages = [| sprintf "%s: error TN0306: the file is larger than the %d MiB a JSON network may have" path (maxJsonBytes >>> 20) |] }
+        else
+        match (try Ok(Text.UTF8Encoding(false, true).GetString bytes) with :? Text.DecoderFallbackException -> Result.Error()) with
+        | Result.Error() -> { ExitCode = 1; Output = ""; Messages = [| sprintf "%s: error TN0306: the file is not UTF-8 text" path |] }
+        | Ok text ->
+            let text = text.TrimStart '\uFEFF'
             let over = sizeMap sizes
-            let problem = PlanInput.ofJson path text |> Result.map (Problem.withSizes (Map.toList over))
+            let problem = PlanInput.ofJsonWith path text over
             let warnings =
                 match problem with
                 | Ok p ->
@@ -188,10 +398,12 @@ module PlanApi =
                 | Result.Error _ -> []
             planProblem (Range.ofFile path) [ SourceText(path, text) ] problem warnings optimizer memoryLimit json
 
-    /// Plans einsum text with shapes (`"ab,bc->ac"`, `"2x3,3x4"`).
+    /// Plans einsum text with shapes (`"ab,bc->ac"`, `"2x3,3x4"`; ellipsis and size-1 broadcasting as in
+    /// torch.einsum). Errors show the equation or the shapes with a caret under the mistake.
     let planEinsum (spec: string) (shapes: string) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (memoryLimit: int64) (json: bool) =
-        let problem = PlanInput.ofEinsum spec shapes |> Result.map (Problem.withSizes (Map.toList (sizeMap sizes)))
-        planProblem (Range.ofFile "<einsum>") [] problem [] optimizer memoryLimit json
+        let problem = Einsum.toProblem spec shapes |> Result.map (Problem.withSizes (Map.toList (sizeMap sizes)))
+        let sources = [ SourceText(Einsum.equationFile, spec); SourceText(Einsum.shapesFile, shapes) ]
+        planProblem (Range.ofFile Einsum.equationFile) sources problem [] optimizer memoryLimit json
 
     /// The wall-clock budget of the scaling report, in milliseconds.
     let scalingBudgetMs = 3000L
@@ -201,8 +413,9 @@ module PlanApi =
     /// memory limit by `optimal` when it has at most 12 tensors and by `greedy` otherwise, which keeps the report
     /// fast on large networks. A value at which the file has errors (a `require` that fails) skips the parameter
     /// with the first error's message.
-    let scalingOf (net: FlatNetwork) (path: string) (overrides: KeyValuePair<string, string> array) (network: string)
+    let scalingOf (view: NetworkView) (path: string) (overrides: KeyValuePair<string, string> array) (network: string | null)
                   (sizes: KeyValuePair<string, int64> array) : Scaling =
+        let net = view.Flat
         let ints = net.Parameters |> List.choose (fun (k, v) -> match v with VInt n -> Some(k, n) | _ -> None)
         let names = ints |> List.map fst |> Set.ofList
         let kept = overrides |> Array.filter (fun kv -> not (names.Contains kv.Key)) |> Array.map (fun kv -> kv.Key, kv.Value) |> List.ofArray
@@ -214,7 +427,7 @@ module PlanApi =
             let options =
                 { Compiler.defaultOptions with
                     Overrides = kept @ (values |> List.map (fun (k, v) -> k, string v))
-                    NetworkName = Option.ofObj network
+                    NetworkName = (match network with null -> None | n -> Some n)
                     Limits = { Elaborate.defaultOptions with MaxTensors = maxTensors } }
             let r =
                 if clock.ElapsedMilliseconds > scalingBudgetMs then None
@@ -239,28 +452,213 @@ module PlanApi =
 
     /// Plans a `.tn` network already checked from `path` with `overrides` and `network` (null for the last), and
     /// with `withScaling` reports the scaling in its integer parameters (see `scalingOf`).
-    let planTnNetwork (net: FlatNetwork) (path: string) (overrides: KeyValuePair<string, string> array) (network: string)
+    let planTnNetwork (view: NetworkView) (path: string) (overrides: KeyValuePair<string, string> array) (network: string | null)
                       (optimizer: string) (sizes: KeyValuePair<string, int64> array) (memoryLimit: int64) (json: bool)
                       (withScaling: bool) =
+        let net = view.Flat
         let problem, warnings = PlanInput.ofNetwork net (sizeMap sizes)
-        let scaling () = if withScaling then Some(scalingOf net path overrides network sizes) else None
-        planProblemWith scaling net.Range [] (Ok problem) warnings optimizer memoryLimit json
+        let scaling () = if withScaling then Some(scalingOf view path overrides network sizes) else None
+        planProblemWith scaling net.Range (List.ofSeq view.Sources.Values) (Ok problem) warnings optimizer memoryLimit json
 
     /// A flat network as a JSON network (the form `tn plan` reads); `sizes` sets dynamic dimensions by family.
     /// The JSON text is the output; a size override that names no dynamic family is a warning message.
-    let exportNetwork (net: FlatNetwork) (sizes: KeyValuePair<string, int64> array) : PlanRun =
-        let problem, warnings = PlanInput.ofNetwork net (sizeMap sizes)
+    let exportNetwork (view: NetworkView) (sizes: KeyValuePair<string, int64> array) : PlanRun =
+        let problem, warnings = PlanInput.ofNetwork view.Flat (sizeMap sizes)
         { ExitCode = 0; Output = PlanInput.toJson problem; Messages = render [] warnings }
 
     /// Plans a flat network (from the `.tn` front end); `sizes` sets dynamic dimensions by family (`batch`).
-    let planNetwork (net: FlatNetwork) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (memoryLimit: int64) (json: bool) =
-        let problem, warnings = PlanInput.ofNetwork net (sizeMap sizes)
-        planProblem net.Range [] (Ok problem) warnings optimizer memoryLimit json
+    let planNetwork (view: NetworkView) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (memoryLimit: int64) (json: bool) =
+        let problem, warnings = PlanInput.ofNetwork view.Flat (sizeMap sizes)
+        planProblem view.Range (List.ofSeq view.Sources.Values) (Ok problem) warnings optimizer memoryLimit json
+
+
+/// One pairwise step of a plan, for C#: positions in the current operand list (linear convention, Left < Right),
+/// and the labels (the network's index ids, or the caller's labels) of the result and of those summed here.
+[<Sealed>]
+type PairStepView(left: int, right: int, kept: int array, summed: int array) =
+    /// The first operand's position.
+    member _.Left = left
+    /// The second operand's position.
+    member _.Right = right
+    /// The labels of the step's result.
+    member _.Kept = kept
+    /// The labels summed away at this step.
+    member _.Summed = summed
+
+/// A finished plan for C#: the pairwise steps to execute, the optimizer asked for and the one actually chosen, and
+/// every figure, exact.
+[<Sealed>]
+type PlanView(result: PlanResult, steps: PairStepView array, leaves: int array array, batch: Nullable<int64>, warnings: Diagnostic list) =
+    let cost = result.Cost.Value
+    let diagnostics = warnings @ result.Diagnostics |> List.map DiagnosticView |> Array.ofList
+    /// The optimizer asked for (`auto`, `greedy`, …, or `path` for a user-given path).
+    member _.Optimizer = result.Optimizer
+    /// The optimizer whose tree this is (what `auto` chose; the asked-for name otherwise).
+    member _.Chosen = result.Chosen
+    /// The pairwise steps, in order.
+    member _.Steps: IReadOnlyList<PairStepView> = steps
+    /// The steps as (left, right) pairs.
+    member _.Pairs: struct (int * int) array = steps |> Array.map (fun s -> struct (s.Left, s.Right))
+    /// Per input tensor, the labels that survive it (open or carried by another tensor); the others are summed on
+    /// the tensor alone before any step.
+    member _.LeafLabels: IReadOnlyList<int array> = leaves
+    /// Flops of the forward pass along the tree (opt_einsum's convention).
+    member _.Flops = cost.Flops
+    /// Flops of contracting everything in one step.
+    member _.NaiveFlops = cost.NaiveFlops
+    /// The largest intermediate, in elements.
+    member _.LargestIntermediate = cost.LargestIntermediate
+    /// The most elements alive at once, inputs included.
+    member _.Peak = cost.Peak
+    /// Elements written.
+    member _.Write = cost.Write
+    /// Flops of the backward pass.
+    member _.BackwardFlops = cost.BackwardFlops
+    /// Elements kept for the backward pass.
+    member _.ActivationMemory = cost.ActivationMemory
+    /// The size given to every dynamic (batch) index while planning; null for the nominal sizes.
+    member _.Batch = batch
+    /// Wall-clock time of the search, in milliseconds.
+    member _.SearchMs = result.SearchMs
+    /// Warnings and notes of the planner.
+    member _.Diagnostics: IReadOnlyList<DiagnosticView> = diagnostics
+    /// The human report `tn plan` prints.
+    member _.Report() = PlanReport.text result
+    /// The JSON report `tn plan --json` prints.
+    member _.Json() = PlanReport.json result
+    /// The F# result.
+    member _.Result = result
+
+/// An einsum planned for fixed shapes, for C#: the plan (labels are the planner's index ids) and how each operand
+/// is prepared (broadcast axes squeezed, then labelled, repeats kept for a diagonal).
+[<Sealed>]
+type EinsumPlan(plan: PlanView, squeeze: int64 array array, labels: int array array, output: int array, outputShape: int64 array) =
+    /// The plan.
+    member _.Plan = plan
+    /// Per operand, its broadcast axes, highest first (squeezed before contracting).
+    member _.Squeeze: IReadOnlyList<int64 array> = squeeze
+    /// Per operand, the label of each axis left after squeezing (repeats kept).
+    member _.Labels: IReadOnlyList<int array> = labels
+    /// The labels of the result's axes.
+    member _.Output = output
+    /// The result's shape.
+    member _.OutputShape = outputShape
+
+/// The planner for C#: every contraction order comes from here, through the registry or a user-given path, and
+/// turns into pairwise steps by the one conversion (`PairSteps.ofTree`).
+[<AbstractClass; Sealed>]
+type Planner =
+    /// The names of the registered optimizers.
+    static member OptimizerNames: string array = Plan.names |> Array.ofList
+
+    static member private Finish(name: string, problem: Problem, warnings: Diagnostic list, range, label: string -> int,
+                                 batch: Nullable<int64>, run: Indexed -> PlanResult) : PlanView =
+        match Problem.index range problem with
+        | Result.Error ds ->
+            raise (TnException(sprintf "%s: the network cannot be planned" name, warnings @ ds |> List.map DiagnosticView |> Array.ofList))
+        | Ok p ->
+            let r = run p
+            if not (Plan.succeeded r) then
+                let ds = warnings @ r.Diagnostics |> List.filter (fun d -> d.Kind.Level <> Info) |> List.map DiagnosticView |> Array.ofList
+                raise (TnException(sprintf "%s: planning with '%s' failed" name r.Optimizer, ds))
+            let ids (xs: int array) = xs |> Array.map (fun i -> label p.IndexNames[i])
+            let steps =
+                PairSteps.ofTree p r.Tree.Value
+                |> Array.map (fun s -> PairStepView(s.Left, s.Right, ids s.Kept, ids s.Summed))
+            let leaves =
+                p.Inputs |> Array.map (fun legs -> legs |> Array.filter (fun i -> p.IsOutput[i] || p.Carriers[i].Length > 1) |> ids)
+            PlanView(r, steps, leaves, batch, warnings)
+
+    static member private OfNetwork(network: NetworkView, batch: Nullable<int64>) =
+        let net = network.Flat
+        let sizes =
+            if batch.HasValue then
+                net.Indices |> Array.filter (fun i -> Dim.isDynamic i.Dim) |> Array.map (fun i -> i.Family, batch.Value) |> Map.ofArray
+            else Map.empty
+        let problem, warnings = PlanInput.ofNetwork net sizes
+        let byName = net.Indices |> Array.map (fun i -> i.Name, i.Id) |> dict
+        problem, warnings, (fun (n: string) -> byName[n])
+
+    static member private OfLegs(legs: IReadOnlyList<int array>, sizes: IReadOnlyList<int64>, output: IReadOnlyList<int>) =
+        let name (l: int) = string l
+        let used = legs |> Seq.concat |> Seq.append output |> Seq.distinct |> Array.ofSeq
+        Problem.create None (legs |> Seq.map (Array.map name) |> Array.ofSeq)
+            (used |> Array.map (fun l -> name l, sizes[l]) |> Map.ofArray) (output |> Seq.map name |> Array.ofSeq)
+
+    /// Plans a checked network with a registered optimizer at the nominal sizes, or with every dynamic (batch)
+    /// index at `batch`; the same plan `tn plan` prints for the same file and options. Throws `TnException` with
+    /// the diagnostics when planning fails (an unknown optimizer, an optimizer that throws: TN0313).
+    static member Plan(network: NetworkView, optimizer: string, batch: Nullable<int64>, seed: int) : PlanView =
+        let problem, warnings, label = Planner.OfNetwork(network, batch)
+        Planner.Finish(network.Name, problem, warnings, network.Range, label, batch,
+                       Plan.run optimizer { PlanOptions.defaults with Seed = seed })
+
+    /// Follows a user-given path (pairwise steps in the linear convention, completed left to right) on a network:
+    /// the path is planned as an optimizer of its own, named `path`.
+    static member FollowPath(network: NetworkView, path: IReadOnlyList<struct (int * int)>) : PlanView =
+        let problem, warnings, label = Planner.OfNetwork(network, Nullable())
+        let pairs = path |> Seq.map (fun struct (a, b) -> a, b) |> Array.ofSeq
+        Planner.Finish(network.Name, problem, warnings, network.Range, label, Nullable(), Plan.runPath pairs PlanOptions.defaults)
+
+    /// Plans tensors given by their labels (`legs`, one label array per tensor), label sizes and output labels,
+    /// with a registered optimizer. For networks built in memory without a `.tn` file.
+    static member PlanLabels(legs: IReadOnlyList<int array>, sizes: IReadOnlyList<int64>, output: IReadOnlyList<int>, optimizer: string) : PlanView =
+        Planner.Finish("network", Planner.OfLegs(legs, sizes, output), [], Range.none, int, Nullable(),
+                       Plan.run optimizer PlanOptions.defaults)
+
+    /// Plans einsum text for operands of the given shapes (the reader behind `tn plan --einsum`): the plan over the
+    /// planner's index ids, with how each operand is squeezed and labelled. Throws `TnException` with the
+    /// diagnostics rendered against the equation when the text or the shapes do not fit.
+    static member PlanEinsum(equation: string, shapes: int64 array array, optimizer: string, seed: int, memoryLimit: Nullable<int64>) : EinsumPlan =
+        let source = SourceText(Einsum.equationFile, equation)
+        let find file = if file = source.File then Some source else None
+        let fail (ds: Diagnostic list) =
+            let views = ds |> List.filter (fun d -> d.Kind.Level <> Info) |> List.map (fun d -> DiagnosticView(d, Rendering.render find d)) |> Array.ofList
+            raise (TnException(sprintf "einsum '%s' cannot be planned" equation, views))
+        let bound = Einsum.parse equation |> Result.bind (fun spec -> Einsum.bind spec shapes)
+        match bound with
+        | Result.Error ds -> fail ds
+        | Ok binding ->
+        match Problem.index (Range.ofFile Einsum.equationFile) binding.Problem with
+        | Result.Error ds -> fail ds
+        | Ok p ->
+            let o =
+                { PlanOptions.defaults with
+                    Seed = seed
+                    MemoryLimit = (if memoryLimit.HasValue then Some memoryLimit.Value else None) }
+            let r = Plan.run optimizer o p
+            if not (Plan.succeeded r) then fail r.Diagnostics
+            let idOf = p.IndexNames |> Array.mapi (fun k n -> n, k) |> dict
+            let steps = PairSteps.ofTree p r.Tree.Value |> Array.map (fun s -> PairStepView(s.Left, s.Right, s.Kept, s.Summed))
+            let leaves = p.Inputs |> Array.map (Array.filter (fun i -> p.IsOutput[i] || p.Carriers[i].Length > 1))
+            let view = PlanView(r, steps, leaves, Nullable(), [])
+            let squeeze =
+                shapes |> Array.mapi (fun k shape ->
+                    [| for a in shape.Length - 1 .. -1 .. 0 do if binding.Broadcast[k][a] then int64 a |])
+            let labels = binding.Problem.Inputs |> Array.map (Array.map (fun l -> idOf[l]))
+            let output = binding.Problem.Output |> Array.map (fun l -> idOf[l])
+            // Zero-size axes were planned at size 1: the result's shape takes their real size.
+            let outputShape =
+                binding.Problem.Output
+                |> Array.mapi (fun o l ->
+                    let zero =
+                        shapes |> Array.mapi (fun k shape -> binding.Axes[k] |> Array.mapi (fun a x -> x = l && shape[a] = 0L) |> Array.exists id)
+                        |> Array.exists id
+                    if zero then 0L else p.Size[output[o]])
+            EinsumPlan(view, squeeze, labels, output, outputShape)
+
+    /// Follows a user-given path on tensors given by their labels (see `PlanLabels`).
+    static member FollowPathLabels(legs: IReadOnlyList<int array>, sizes: IReadOnlyList<int64>, output: IReadOnlyList<int>,
+                                   path: IReadOnlyList<struct (int * int)>) : PlanView =
+        let pairs = path |> Seq.map (fun struct (a, b) -> a, b) |> Array.ofSeq
+        Planner.Finish("network", Planner.OfLegs(legs, sizes, output), [], Range.none, int, Nullable(),
+                       Plan.runPath pairs PlanOptions.defaults)
 
 namespace TnDsl
 
 open System.Collections.Generic
 open System.Numerics
+open TnDsl.Api
 
 // The C#-shaped surface of the core: arrays and IReadOnlyList, no F# options or lists.
 
@@ -368,7 +766,8 @@ type CutsView
 type MinCutApi =
     /// Evaluates the declared cuts of a network (only `cutName` when it is not null), the profile when asked,
     /// and the oversized-bond check. An unknown cut name evaluates nothing and returns no cuts.
-    static member Analyse(net: FlatNetwork, cutName: string | null, withProfile: bool) : CutsView =
+    static member Analyse(view: NetworkView, cutName: string | null, withProfile: bool) : CutsView =
+        let net = view.Flat
         let net' =
             match cutName with
             | null -> net
@@ -386,8 +785,9 @@ type MinCutApi =
 
     /// The declared cuts of a network, each evaluated once by the exact engine: the cheap summary `tn check`
     /// prints. Invalid cuts (which the checker reports) are left out.
-    static member Declared(net: FlatNetwork) : CutView array =
+    static member Declared(view: NetworkView) : CutView array =
+        let net = view.Flat
         MinCut.evaluateAllWith PrimeExponent net |> fst |> List.map (fun r -> CutView(net, r)) |> Array.ofList
 
     /// The names of a network's declared cuts.
-    static member CutNames(net: FlatNetwork) : string array = net.Cuts |> List.map (fun c -> c.Name) |> Array.ofList
+    static member CutNames(view: NetworkView) : string array = view.CutNames

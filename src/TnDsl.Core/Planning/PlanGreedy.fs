@@ -34,6 +34,7 @@ module PlanGreedy =
         match objective with
         | Flops -> struct (r.Flops, r.Largest)
         | Size -> struct (r.Largest, r.Flops)
+        | Write -> struct (r.Write, r.Flops)
         | Combo f -> struct (logAdd r.Flops (Math.Log2 f + r.Write), r.Largest)
 
     /// sign(c) log2(1 + |c|) for c = 2^lo - alpha (2^la + 2^lb), computed from log2 sizes so it never overflows;

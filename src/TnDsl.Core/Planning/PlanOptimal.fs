@@ -37,6 +37,10 @@ module PlanOptimal =
           GCar: uint64 array
           TLo: uint64 array
           THi: uint64 array
+          /// Per tensor: its groups without those only it carries and that are closed (summed by a single-operand
+          /// reduction); equal to TLo/THi when it has none.
+          RLo: uint64 array
+          RHi: uint64 array
           /// The open groups as masks.
           OpenLo: uint64
           OpenHi: uint64
@@ -78,6 +82,12 @@ module PlanOptimal =
         for g in 0 .. gOut.Count - 1 do
             if gOut[g] then
                 if g < 64 then openLo <- openLo ||| (1UL <<< g) else openHi <- openHi ||| (1UL <<< (g - 64))
+        let rLo = Array.copy tLo
+        let rHi = Array.copy tHi
+        for g in 0 .. gCar.Count - 1 do
+            if not gOut[g] && BitOperations.PopCount gCar[g] = 1 then
+                let k = BitOperations.TrailingZeroCount gCar[g]
+                if g < 64 then rLo[k] <- rLo[k] &&& ~~~(1UL <<< g) else rHi[k] <- rHi[k] &&& ~~~(1UL <<< (g - 64))
         { Tensors = tensors
           OpenLo = openLo
           OpenHi = openHi
@@ -86,6 +96,8 @@ module PlanOptimal =
           GCar = gCar.ToArray()
           TLo = tLo
           THi = tHi
+          RLo = rLo
+          RHi = rHi
           Adj = adj }
 
     let inline private bitProduct (sizes: float array) (lo: uint64) (hi: uint64) =
@@ -116,8 +128,10 @@ module PlanOptimal =
                 outHi <- outHi ||| net.THi[k]
         struct (inLo &&& (net.OpenLo ||| outLo), inHi &&& (net.OpenHi ||| outHi))
 
-    /// The DP table: per subnetwork, its result's groups and size, best cost so far and best split.
-    type private Table(objective: Objective) =
+    /// The DP table: per subnetwork, its result's groups and size, best cost so far and best split. Entries
+    /// 0..leaves-1 are the single tensors; a tensor with indices of its own may enter its first step reduced
+    /// (those indices summed by a single-operand step first), which `Relax` weighs against joining it as is.
+    type private Table(objective: Objective, leaves: int, rlo: uint64 array, rhi: uint64 array, rsize: float array, limit: float) =
         let ids = Dictionary<uint64, int>()
         let klo = ResizeArray<uint64>()
         let khi = ResizeArray<uint64>()
@@ -125,6 +139,8 @@ module PlanOptimal =
         let c1 = ResizeArray<float>()
         let c2 = ResizeArray<float>()
         let left = ResizeArray<uint64>()
+        /// Per entry: bit 0 when the best split's left operand is reduced first, bit 1 for the right one.
+        let reduced = ResizeArray<byte>()
 
         member _.TryFind(s: uint64, id: byref<int>) = ids.TryGetValue(s, &id)
 
@@ -136,6 +152,7 @@ module PlanOptimal =
             c1.Add a
             c2.Add b
             left.Add 0UL
+            reduced.Add 0uy
             klo.Count - 1
 
         member _.Size(e) = size[e]
@@ -143,24 +160,52 @@ module PlanOptimal =
         member _.Hi(e) = khi[e]
         member _.Cost1(e) = c1[e]
         member _.Left(e) = left[e]
+        member _.Reduced(e) = reduced[e]
         member _.Id(s: uint64) = ids[s]
 
-        /// Considers joining entries a and b into entry s (a's set given by `aSet`).
+        /// Considers joining entries a and b into entry s (a's set given by `aSet`), each single tensor either as
+        /// is or reduced first (a reduction costs 2 × its size in flops and writes its result).
         member _.Relax(gsize: float array, s: int, aSet: uint64, a: int, b: int, cap: float) =
-            let shLo = klo[a] &&& klo[b]
-            let shHi = khi[a] &&& khi[b]
-            let involved = size[a] * size[b] / bitProduct gsize shLo shHi
-            let summed = ((klo[a] ||| klo[b]) &&& ~~~klo[s]) <> 0UL || ((khi[a] ||| khi[b]) &&& ~~~khi[s]) <> 0UL
-            let flops = involved * (if summed then 2.0 else 1.0)
-            let struct (x, y) =
-                match objective with
-                | Flops -> struct (c1[a] + c1[b] + flops, max (max c2[a] c2[b]) size[s])
-                | Size -> struct (max (max c1[a] c1[b]) size[s], c2[a] + c2[b] + flops)
-                | Combo f -> struct (c1[a] + c1[b] + flops + f * size[s], max (max c2[a] c2[b]) size[s])
-            if x <= cap && (x < c1[s] || (x = c1[s] && y < c2[s])) then
-                c1[s] <- x
-                c2[s] <- y
-                left[s] <- aSet
+            let canA = a < leaves && (rlo[a] <> klo[a] || rhi[a] <> khi[a]) && rsize[a] <= limit
+            let canB = b < leaves && (rlo[b] <> klo[b] || rhi[b] <> khi[b]) && rsize[b] <= limit
+            for ra in 0 .. (if canA then 1 else 0) do
+                for rb in 0 .. (if canB then 1 else 0) do
+                    let alo, ahi, asz = if ra = 1 then rlo[a], rhi[a], rsize[a] else klo[a], khi[a], size[a]
+                    let blo, bhi, bsz = if rb = 1 then rlo[b], rhi[b], rsize[b] else klo[b], khi[b], size[b]
+                    let shLo = alo &&& blo
+                    let shHi = ahi &&& bhi
+                    let involved = asz * bsz / bitProduct gsize shLo shHi
+                    let summed = ((alo ||| blo) &&& ~~~klo[s]) <> 0UL || ((ahi ||| bhi) &&& ~~~khi[s]) <> 0UL
+                    let mutable flops = involved * (if summed then 2.0 else 1.0)
+                    let mutable write = size[s]
+                    let mutable largest = size[s]
+                    if ra = 1 then
+                        flops <- flops + 2.0 * size[a]
+                        write <- write + asz
+                        largest <- max largest asz
+                    if rb = 1 then
+                        flops <- flops + 2.0 * size[b]
+                        write <- write + bsz
+                        largest <- max largest bsz
+                    let struct (x, y) =
+                        match objective with
+                        | Flops -> struct (c1[a] + c1[b] + flops, max (max c2[a] c2[b]) largest)
+                        | Size -> struct (max (max c1[a] c1[b]) largest, c2[a] + c2[b] + flops)
+                        | Write -> struct (c1[a] + c1[b] + write, c2[a] + c2[b] + flops)
+                        | Combo f -> struct (c1[a] + c1[b] + flops + f * write, max (max c2[a] c2[b]) largest)
+                    if x <= cap && (x < c1[s] || (x = c1[s] && y < c2[s])) then
+                        c1[s] <- x
+                        c2[s] <- y
+                        left[s] <- aSet
+                        reduced[s] <- byte (ra ||| (rb <<< 1))
+
+    /// Whether a set's result bounds the cost still to come from below: for flops (and combo) the step that uses a
+    /// set's result costs at least its size, so a set whose cost plus size exceeds the cap is in no tree within
+    /// it. The largest intermediate and the elements written have no such bound.
+    let private usesBound (objective: Objective) =
+        match objective with
+        | Flops | Combo _ -> true
+        | Size | Write -> false
 
     /// The tensors outside s that share an index with some tensor in s.
     let private neighbourhood (net: Net) (s: uint64) =
@@ -171,8 +216,10 @@ module PlanOptimal =
             m <- m &&& (m - 1UL)
         r &&& ~~~s
 
-    let private newTable (net: Net) objective =
-        let t = Table(objective)
+    let private newTable (net: Net) objective limit =
+        let n = net.Tensors.Length
+        let rsize = Array.init n (fun k -> bitProduct net.GSize net.RLo[k] net.RHi[k])
+        let t = Table(objective, n, net.RLo, net.RHi, rsize, limit)
         for k in 0 .. net.Tensors.Length - 1 do
             let sz = bitProduct net.GSize net.TLo[k] net.THi[k]
             t.Add(1UL <<< k, struct (net.TLo[k], net.THi[k]), sz, 0.0, 0.0) |> ignore
@@ -204,15 +251,13 @@ module PlanOptimal =
             let partial =
                 match objective with
                 | Size -> max ca cb
-                | _ -> ca + cb + max (t.Size a) (t.Size b)
+                | Write -> ca + cb
+                | Flops | Combo _ -> ca + cb + max (t.Size a) (t.Size b)
             if partial <= cap then
                 let s = s1 ||| s2
                 let e = entry net t limit s
                 if e >= 0 then
-                    let capS =
-                        match objective with
-                        | Size -> cap
-                        | _ -> if s = full then cap else cap - t.Size e
+                    let capS = if not (usesBound objective) || s = full then cap else cap - t.Size e
                     t.Relax(net.GSize, e, s1, a, b, capS)
 
     /// Every subset, every split: exact over all trees, outer products included.
@@ -235,7 +280,7 @@ module PlanOptimal =
     let private connected (net: Net) (t: Table) limit (cap: float) (objective: Objective) (budgetMs: int64) =
         let n = net.Tensors.Length
         let full = if n = 64 then UInt64.MaxValue else (1UL <<< n) - 1UL
-        let sizeObjective = match objective with Size -> true | _ -> false
+        let noBound = not (usesBound objective)
         let clock = Stopwatch.StartNew()
         let mutable work = 0L
         let neighbours = neighbourhood net
@@ -260,7 +305,7 @@ module PlanOptimal =
             let mutable e = 0
             // s1 is final here; when it is unsolved or over the cap, no pair that contains it can help.
             // s1's result is used by a later step, which costs at least its size (flops and combo objectives).
-            if t.TryFind(s1, &e) && t.Cost1 e + (if sizeObjective || s1 = full then 0.0 else t.Size e) <= cap then
+            if t.TryFind(s1, &e) && t.Cost1 e + (if noBound || s1 = full then 0.0 else t.Size e) <= cap then
                 let minI = BitOperations.TrailingZeroCount s1
                 let x = s1 ||| below minI
                 let nb = neighbours s1 &&& ~~~x
@@ -292,7 +337,7 @@ module PlanOptimal =
     let private capped (net: Net) (t: Table) limit (cap: float) (objective: Objective) (budgetMs: int64) =
         let n = net.Tensors.Length
         let full = if n = 64 then UInt64.MaxValue else (1UL <<< n) - 1UL
-        let sizeObjective = match objective with Size -> true | _ -> false
+        let noBound = not (usesBound objective)
         let clock = Stopwatch.StartNew()
         let neighbours = neighbourhood net
         // Per size: the live sets, their entry ids and their neighbourhoods, in parallel arrays.
@@ -302,7 +347,7 @@ module PlanOptimal =
         let admit size (s: uint64) (e: int) =
             // Its result is used by a later step, which costs at least its size (flops and combo objectives).
             if not (Double.IsPositiveInfinity(t.Cost1 e))
-               && t.Cost1 e + (if sizeObjective || s = full then 0.0 else t.Size e) <= cap then
+               && t.Cost1 e + (if noBound || s = full then 0.0 else t.Size e) <= cap then
                 liveSet[size].Add s
                 liveId[size].Add e
                 liveNb[size].Add(neighbours s)
@@ -331,13 +376,17 @@ module PlanOptimal =
                         if a &&& b = 0UL && nbA &&& b <> 0UL then
                             let eb = ib[y]
                             let cb = t.Cost1 eb
-                            let partial = if sizeObjective then max ca cb else ca + cb + max za (t.Size eb)
+                            let partial =
+                                match objective with
+                                | Size -> max ca cb
+                                | Write -> ca + cb
+                                | Flops | Combo _ -> ca + cb + max za (t.Size eb)
                             if partial <= cap then
                                 let s = a ||| b
                                 let e = entry net t limit s
                                 if e >= 0 then
                                     made.Add s |> ignore
-                                    let capS = if sizeObjective || s = full then cap else cap - t.Size e
+                                    let capS = if noBound || s = full then cap else cap - t.Size e
                                     t.Relax(net.GSize, e, a, ea, eb, capS)
             for s in made do
                 admit m s (t.Id s)
@@ -355,6 +404,7 @@ module PlanOptimal =
                 match o.Objective with
                 | Flops -> float c.Flops
                 | Size -> float c.LargestIntermediate
+                | Write -> float c.Write
                 | Combo f -> float c.Flops + f * float c.Write
             primary * (1.0 + 1e-9)
 
@@ -363,9 +413,15 @@ module PlanOptimal =
         if BitOperations.PopCount s = 1 then
             net.Tensors[BitOperations.TrailingZeroCount s]
         else
-            let a = t.Left(t.Id s)
-            let x = emitTree net t steps n a
-            let y = emitTree net t steps n (s ^^^ a)
+            let e = t.Id s
+            let a = t.Left e
+            let reduce (first: bool) (v: int) =
+                if first then
+                    steps.Add [| v |]
+                    n + steps.Count - 1
+                else v
+            let x = emitTree net t steps n a |> reduce (t.Reduced e &&& 1uy <> 0uy)
+            let y = emitTree net t steps n (s ^^^ a) |> reduce (t.Reduced e &&& 2uy <> 0uy)
             steps.Add [| x; y |]
             n + steps.Count - 1
 
@@ -410,7 +466,7 @@ module PlanOptimal =
                                     let mutable e = 0
                                     t.TryFind(full, &e) && not (Double.IsPositiveInfinity(t.Cost1 e))
                                 let t =
-                                    let t = newTable net o.Objective
+                                    let t = newTable net o.Objective limit
                                     if k <= exhaustive then
                                         searchAll net t limit
                                         t
@@ -422,7 +478,7 @@ module PlanOptimal =
                                         // search excludes; if it cut every tree, search again without it.
                                         if solved t || Double.IsPositiveInfinity cap then t
                                         else
-                                            let t2 = newTable net o.Objective
+                                            let t2 = newTable net o.Objective limit
                                             connected net t2 limit Double.PositiveInfinity o.Objective budget
                                             t2
                                 let mutable e = 0

@@ -103,23 +103,32 @@ module PlanPartition =
             let right = [| for j in 0 .. k - 1 do if not (reached.Contains j) then nodes[j] |]
             left, right
 
-    /// Appends a greedy plan of the tensors `nodes` to `steps` and returns the node id of its result.
-    let private leaf (p: Indexed) limit (steps: ResizeArray<int array>) (nodes: int array) =
+    /// Appends a plan of the tensors `nodes` to `steps` (greedy, or the exact search when `exact` and the piece
+    /// is small enough) and returns the node id of its result.
+    let private leaf (p: Indexed) limit (exact: bool) (steps: ResizeArray<int array>) (nodes: int array) =
         if nodes.Length = 1 then
             nodes[0]
         else
             let n = p.Inputs.Length
             let sub = Problem.sub p nodes
-            let run = PlanGreedy.run sub limit 1.0 0.0 (Random 0)
-            let ids = Array.append nodes (Array.zeroCreate run.Tree.Steps.Length)
-            run.Tree.Steps
+            let greedyTree () = (PlanGreedy.run sub limit 1.0 0.0 (Random 0)).Tree
+            let tree =
+                if exact && nodes.Length <= PlanOptimal.exhaustiveUpTo then
+                    let o = { PlanOptions.defaults with MemoryLimit = (if Double.IsPositiveInfinity limit then None else Some(int64 (min limit 9e18))) }
+                    match PlanOptimal.solveWith PlanOptimal.exhaustiveUpTo sub o with
+                    | Ok (Some t) -> t
+                    | _ -> greedyTree ()
+                else greedyTree ()
+            let ids = Array.append nodes (Array.zeroCreate tree.Steps.Length)
+            tree.Steps
             |> Array.iteri (fun s children ->
                 steps.Add(children |> Array.map (fun c -> ids[c]))
                 ids[nodes.Length + s] <- n + steps.Count - 1)
             ids[ids.Length - 1]
 
-    /// One partition tree for a seed and balance.
-    let tree (p: Indexed) (o: PlanOptions) (seed: int) (balance: float) =
+    /// One partition tree: pieces of at most `leafTensors` tensors are planned by greedy, or exactly when
+    /// `exactLeaves`; `balance` is the share of each piece seeded on either side of a cut.
+    let treeWith (leafTensors: int) (exactLeaves: bool) (p: Indexed) (o: PlanOptions) (seed: int) (balance: float) =
         let n = p.Inputs.Length
         let limit = match o.MemoryLimit with Some l -> float l | None -> Double.PositiveInfinity
         if n = 1 then
@@ -128,12 +137,12 @@ module PlanPartition =
             let rng = Random seed
             let steps = ResizeArray<int array>()
             let rec build (nodes: int array) =
-                if nodes.Length <= leafSize then
-                    leaf p limit steps nodes
+                if nodes.Length <= leafTensors then
+                    leaf p limit exactLeaves steps nodes
                 else
                     let left, right = bisect p nodes rng balance
                     if left.Length = 0 || right.Length = 0 then
-                        leaf p limit steps nodes
+                        leaf p limit exactLeaves steps nodes
                     else
                         let a = build left
                         let b = build right
@@ -141,6 +150,9 @@ module PlanPartition =
                         n + steps.Count - 1
             build (Array.init n id) |> ignore
             { Leaves = n; Steps = steps.ToArray() }
+
+    /// One partition tree for a seed and balance, greedy in pieces of `leafSize` tensors.
+    let tree (p: Indexed) (o: PlanOptions) (seed: int) (balance: float) = treeWith leafSize false p o seed balance
 
     /// `partition`: the best of a few bisection trees (balances 0.2–0.45, seeds from the options' seed).
     let partition: Optimizer =

@@ -1,3 +1,4 @@
+using TnDsl.Api;
 using static TorchSharp.torch;
 using static TnDsl.Torch.ScalarOps;
 
@@ -51,7 +52,7 @@ public static class LayerAutoInit
             var y = layer.forward(x);
             double rms = Math.Sqrt(y.square().mean().item<double>());
             if (!double.IsFinite(rms) || rms == 0)
-                throw new LayerException($"{spec.Name}: the auto initialisation gives a {(rms == 0 ? "zero" : "non-finite")} output; give the weights an explicit init");
+                throw new TnException($"{spec.Name}: the auto initialisation gives a {(rms == 0 ? "zero" : "non-finite")} output; give the weights an explicit init");
             double factor = Math.Pow(rms, -1.0 / uses);
             foreach (var name in names)
                 TimesInPlace(layer.Network.get_parameter(name)!, factor);

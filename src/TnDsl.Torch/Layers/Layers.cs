@@ -9,8 +9,10 @@ public sealed record LayerOptions
 {
     /// <summary>The network to use when the file defines several (null: the last).</summary>
     public string? NetworkName { get; init; }
-    /// <summary>The planner's optimizer for the contraction order (the layer keeps it unless <see cref="LayerPath.BondGreedy"/> is cheaper).</summary>
+    /// <summary>The planner's optimizer for the contraction order (<c>auto</c> also tries the bond-greedy sweep).</summary>
     public string Optimizer { get; init; } = "auto";
+    /// <summary>The size of the batch while planning; null plans at the nominal size declared in the file (as <c>tn plan</c> does).</summary>
+    public long? Batch { get; init; }
     /// <summary>Seed of the weight initialisation (and of the calibration batch of <c>auto</c> weights).</summary>
     public long Seed { get; init; }
     /// <summary>The dtype of parameters and results.</summary>
@@ -23,11 +25,6 @@ public sealed record LayerOptions
     /// or overflows. Every output of a sample is divided by the same positive number, so the argmax is unchanged.
     /// </summary>
     public bool ScaleFree { get; init; }
-    /// <summary>
-    /// Also search <see cref="LayerPath.BondGreedy"/> and keep the cheaper path (the default). Its search is cubic in
-    /// the number of tensors: turn it off for networks of about a thousand tensors (a 16 × 16 q-CNN).
-    /// </summary>
-    public bool TryBondGreedy { get; init; } = true;
     /// <summary>
     /// Scale the <c>auto</c> weights so that the output has unit RMS on a calibration batch (the default; see
     /// <see cref="LayerAutoInit"/>). Off: they stay normal(0, 1/√fan), e.g. when the caller re-initialises them.
@@ -45,7 +42,7 @@ public static class Layers
 {
     /// <summary>
     /// Builds a layer from a spec file with parameter overrides given as an anonymous object, a dictionary or
-    /// (name, value) pairs. Throws <see cref="LayerException"/> with the rendered diagnostics when the file has errors.
+    /// (name, value) pairs. Throws <see cref="TnException"/> with the rendered diagnostics when the file has errors.
     /// </summary>
     public static SpecLayer FromSpec(string path, object? overrides = null, LayerOptions? options = null) =>
         FromNetwork(Check(path, LayerOverrides.From(overrides), options?.NetworkName), options);
@@ -54,26 +51,18 @@ public static class Layers
     public static SpecLayer FromSpec(string path, IEnumerable<Tuple<string, object>> overrides, LayerOptions? options = null) =>
         FromSpec(path, (object)overrides, options);
 
-    /// <summary>Checks a spec file and returns its flat network; throws <see cref="LayerException"/> on errors.</summary>
-    public static FlatNetwork Check(string path, IReadOnlyList<KeyValuePair<string, string>> overrides, string? networkName = null)
-    {
-        if (!File.Exists(path))
-            throw new LayerException($"{path}: no such file");
-        var result = Frontend.Check(path, overrides, networkName!);
-        if (result.HasErrors)
-            throw new LayerException(string.Join(Environment.NewLine, result.Diagnostics.Where(d => d.IsError).Select(d => d.Rendered)));
-        return result.SummaryOrNull.Network;
-    }
+    /// <summary>Checks a spec file and returns its network; throws <see cref="TnException"/> on errors.</summary>
+    public static NetworkView Check(string path, IReadOnlyList<KeyValuePair<string, string>> overrides, string? networkName = null) =>
+        Frontend.Load(path, overrides, networkName);
 
     /// <summary>Builds a layer from a checked flat network: plans it, initialises weights (<c>auto</c> by calibration).</summary>
-    public static SpecLayer FromNetwork(FlatNetwork net, LayerOptions? options = null)
+    public static SpecLayer FromNetwork(NetworkView net, LayerOptions? options = null)
     {
         options ??= new LayerOptions();
-        NativeLoader.EnsureLoaded();
         var declared = NetworkAdapter.FromFlat(net);
         var spec = LayerAutoInit.Prepare(declared);
-        var path = options.TryBondGreedy ? LayerPath.Best(net, options.Optimizer) : LayerPath.Plan(net, options.Optimizer);
-        var built = new NetworkModule(spec, path, new NetworkModuleOptions { DType = ScalarType.Float64, Seed = options.Seed });
+        var plan = NetworkAdapter.Plan(net, options.Optimizer, options.Batch);
+        var built = new NetworkModule(spec, plan, new NetworkModuleOptions { DType = ScalarType.Float64, Seed = options.Seed });
         var layer = new SpecLayer(net, built);
         if (options.Calibrate)
             LayerAutoInit.Calibrate(layer, declared, options.Seed);

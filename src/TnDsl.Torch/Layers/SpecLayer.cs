@@ -1,3 +1,4 @@
+using TnDsl.Api;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -30,7 +31,7 @@ public sealed class SpecLayer : nn.Module<Tensor, Tensor>
     /// <param name="flat">The checked network.</param>
     /// <param name="network">The module contracting it.</param>
     /// <param name="scaleFree">Return scale-free outputs (see <see cref="ScaleFree"/>).</param>
-    public SpecLayer(FlatNetwork flat, NetworkModule network, bool scaleFree = false) : base(network.Spec.Name)
+    public SpecLayer(NetworkView flat, NetworkModule network, bool scaleFree = false) : base(network.Spec.Name)
     {
         Flat = flat;
         ScaleFree = scaleFree;
@@ -38,10 +39,10 @@ public sealed class SpecLayer : nn.Module<Tensor, Tensor>
         var spec = network.Spec;
         inputs = network.InputNames.Select(name => Describe(spec, name)).ToArray();
         if (inputs.Length == 0)
-            throw new LayerException($"{spec.Name} has no input tensors: a layer needs `input` tensors that carry the batch leg (see examples/layers/)");
+            throw new TnException($"{spec.Name} has no input tensors: a layer needs `input` tensors that carry the batch leg (see examples/layers/)");
         var dynamicOut = spec.Output.Select((leg, k) => (leg, k)).Where(p => spec.Indices[p.leg].IsDynamic).ToArray();
         if (dynamicOut.Length != 1)
-            throw new LayerException($"{spec.Name}: a layer's output needs exactly one batch (dynamic) leg, it has {dynamicOut.Length}");
+            throw new TnException($"{spec.Name}: a layer's output needs exactly one batch (dynamic) leg, it has {dynamicOut.Length}");
         batchAxis = dynamicOut[0].k;
         OutputLegs = spec.Output.Where(l => !spec.Indices[l].IsDynamic).Select(l => spec.Indices[l].Name).ToArray();
         OutputFeatures = spec.Output.Where(l => !spec.Indices[l].IsDynamic).Aggregate(1L, (acc, l) => acc * spec.Indices[l].Size);
@@ -54,7 +55,7 @@ public sealed class SpecLayer : nn.Module<Tensor, Tensor>
         var first = members[0];
         var dynamicLegs = first.Legs.Count(l => spec.Indices[l].IsDynamic);
         if (dynamicLegs != 1)
-            throw new LayerException($"input {first.Name} needs exactly one batch (dynamic) leg to be fed by a layer, it has {dynamicLegs}");
+            throw new TnException($"input {first.Name} needs exactly one batch (dynamic) leg to be fed by a layer, it has {dynamicLegs}");
         var body = first.Embedding is null ? first.Legs : first.Legs[..^1];
         long[] memberShape = body.Where(l => !spec.Indices[l].IsDynamic).Select(l => spec.Indices[l].Size).ToArray();
         long[] shape = first.Subscripts.Length > 0 ? [members.Length, .. memberShape] : memberShape;
@@ -62,7 +63,7 @@ public sealed class SpecLayer : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>The checked network this layer computes.</summary>
-    public FlatNetwork Flat { get; }
+    public NetworkView Flat { get; }
     /// <summary>The network module doing the contraction.</summary>
     public NetworkModule Network => network;
     /// <summary>The input families in feature order.</summary>

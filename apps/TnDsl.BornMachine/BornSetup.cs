@@ -1,0 +1,40 @@
+using TnDsl.Api;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace TnDsl.BornMachine;
+
+/// <summary>Reads the network of a Born machine from a .tn file and the images into tensors.</summary>
+public static class BornSetup
+{
+    /// <summary>
+    /// Compiles <paramref name="file"/> with <paramref name="overrides"/> and reads it as an MPS. When the network
+    /// declares a parameter <c>n</c> that the overrides leave alone and its value differs from
+    /// <paramref name="pixels"/>, it is set to <paramref name="pixels"/> (so <c>born-machine.tn</c> fits any image
+    /// size). Throws <see cref="TnException"/> with the diagnostics, or <see cref="MpsShapeException"/>.
+    /// </summary>
+    public static MpsLayout LoadLayout(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, int pixels, string? network = null)
+    {
+        if (!File.Exists(file))
+            throw new FileNotFoundException($"{file}: no such .tn file");
+        var net = Frontend.Load(file, overrides, network);
+        bool setsN = overrides.Any(o => o.Key == "n");
+        var n = net.Parameters.FirstOrDefault(p => p.Key == "n");
+        if (!setsN && n.Key is not null && n.Value != pixels.ToString())
+            net = Frontend.Load(file, [.. overrides, new("n", pixels.ToString())], network);
+        var layout = MpsLayout.FromSpec(NetworkAdapter.FromFlat(net));
+        if (layout.Length != pixels)
+            throw new MpsShapeException($"{file}: the MPS has {layout.Length} sites but the images have {pixels} pixels");
+        return layout;
+    }
+
+    /// <summary>The images as an (N, pixels) int64 tensor in pixel order; checks that every value fits the MPS's physical dimensions.</summary>
+    public static Tensor Images(ImageSet set, MpsLayout layout)
+    {
+        NativeLoader.EnsureLoaded();
+        int smallest = layout.Sites.Min(s => s.Physical);
+        if (set.Levels > smallest)
+            throw new MpsShapeException($"the images hold pixel values up to {set.Levels - 1}, but the MPS's physical dimension is {smallest}");
+        return tensor(set.Pixels, [set.Count, set.Size], ScalarType.Int64);
+    }
+}

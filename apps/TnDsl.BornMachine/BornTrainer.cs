@@ -1,0 +1,304 @@
+using System.Diagnostics;
+using TorchSharp;
+using static TorchSharp.torch;
+using static TnDsl.Torch.ScalarOps;
+
+namespace TnDsl.BornMachine;
+
+/// <summary>Which half of a loop a bond update belongs to.</summary>
+public enum Sweep
+{
+    /// <summary>From the last bond to the first: the centre moves left.</summary>
+    RightToLeft,
+    /// <summary>From the first bond to the last: the centre moves right.</summary>
+    LeftToRight,
+}
+
+/// <summary>
+/// Trains an MPS Born machine with the two-site, DMRG-like sweeps of Han et al. (PRX 8, 031012, 2018). A loop starts
+/// from the left-canonical form (centre at the last site) and computes every image's left environment once; it sweeps
+/// right to left over bonds n-2 … 1, then left to right over bonds 0 … n-2, and so ends in the form it started from.
+/// At each bond it merges the two site tensors, takes gradient steps on the NLL (<see cref="BornGradient"/>), splits
+/// by SVD (<see cref="SvdSplit"/>) moving the centre in the sweep direction, and updates the one environment that
+/// changed: O(N·D²) per bond. Training is deterministic (full batch); a loop's outcome depends only on the state
+/// saved in a checkpoint, which is what makes <c>--resume</c> reproduce an uninterrupted run.
+/// </summary>
+public sealed class BornTrainer : IDisposable
+{
+    readonly Tensor train;
+    readonly Tensor test;
+    readonly Tensor columns;
+    readonly PixelGroups[] groups;
+    readonly Tensor[] left;
+    readonly Tensor[] leftLog;
+    readonly Tensor[] right;
+    readonly List<LoopRecord> history;
+
+    /// <summary>The model being trained (owned).</summary>
+    public Mps Model { get; }
+    /// <summary>The hyper-parameters.</summary>
+    public BornOptions Options { get; }
+    /// <summary>The learning rate the next loop uses.</summary>
+    public double LearningRate { get; private set; }
+    /// <summary>Loops finished so far.</summary>
+    public int Loop => history.Count - 1;
+    /// <summary>Loop 0 (the initial state) and one record per finished loop.</summary>
+    public IReadOnlyList<LoopRecord> History => history;
+    /// <summary>The generator used for anything random after initialisation (sampling); its state is checkpointed.</summary>
+    public SplitMix64 Rng { get; }
+    /// <summary>Where the time of the last loop went.</summary>
+    public LoopProfile? LastProfile { get; private set; }
+
+    /// <summary>
+    /// Resumes (or starts) training: <paramref name="model"/> must be left-canonical; images are (N, n) int64 in site
+    /// order. <paramref name="history"/> holds at least loop 0. Takes over the model and the image tensors.
+    /// </summary>
+    public BornTrainer(Mps model, Tensor trainImages, Tensor testImages, BornOptions options, double learningRate,
+                       IEnumerable<LoopRecord> history, ulong rngState)
+    {
+        var problems = options.Validate();
+        if (problems.Count > 0)
+            throw new ArgumentException(string.Join("; ", problems));
+        if (model.Centre != model.Length - 1)
+            throw new ArgumentException("the model must be left-canonical (centre at the last site)");
+        Model = model;
+        train = trainImages;
+        test = testImages;
+        columns = trainImages.t().contiguous();
+        groups = new PixelGroups[model.Length];
+        for (int k = 0; k < model.Length; k++)
+        {
+            using var column = columns[k];
+            groups[k] = PixelGroups.Of(column, model[k].shape[1]);
+        }
+        Options = options;
+        LearningRate = learningRate;
+        this.history = history.ToList();
+        if (this.history.Count == 0)
+            throw new ArgumentException("the history needs loop 0");
+        Rng = new SplitMix64(rngState);
+        left = new Tensor[model.Length + 1];
+        leftLog = new Tensor[model.Length + 1];
+        right = new Tensor[model.Length + 1];
+    }
+
+    /// <summary>
+    /// A fresh trainer: the layout's initial tensors (seeded), left-canonicalised, and loop 0's NLL.
+    /// Images are (N, n) int64 in pixel order; they are reordered into the layout's site order here.
+    /// </summary>
+    public static BornTrainer Start(MpsLayout layout, Tensor trainImages, Tensor testImages, BornOptions options)
+    {
+        NativeLoader.EnsureLoaded();
+        var mps = Mps.Initial(layout, options.Seed);
+        mps.LeftCanonicalize();
+        var tr = ToSiteOrder(layout, trainImages);
+        var te = ToSiteOrder(layout, testImages);
+        var sw = Stopwatch.StartNew();
+        var record = new LoopRecord(0, mps.Nll(tr), mps.Nll(te), mps.MaxBond, options.LearningRate, sw.Elapsed.TotalSeconds);
+        return new BornTrainer(mps, tr, te, options, options.LearningRate, [record], (ulong)options.Seed ^ 0x5DEECE66DUL);
+    }
+
+    /// <summary>
+    /// Continues a run from a checkpoint: its state and (left-canonical) model, the layout the run was made with and
+    /// the images (N, n) int64 in pixel order. Takes over the model.
+    /// </summary>
+    public static BornTrainer Resume(CheckpointState state, Mps model, MpsLayout layout, Tensor trainImages, Tensor testImages)
+    {
+        if (!layout.Sites.Select(s => s.Pixel).SequenceEqual(state.SitePixels) || model.Length != layout.Length)
+            throw new ArgumentException($"the checkpoint was made for a different network ({state.Network}, {state.SitePixels.Length} sites)");
+        return new BornTrainer(model, ToSiteOrder(layout, trainImages), ToSiteOrder(layout, testImages), state.Options,
+            state.LearningRate, state.History, state.RngState);
+    }
+
+    /// <summary>The checkpoint state of this run (for <see cref="Checkpoint.Save"/>), given what the trainer does not know.</summary>
+    public CheckpointState State(string networkFile, MpsLayout layout, string data, int imageWidth, int imageHeight) => new()
+    {
+        NetworkFile = networkFile,
+        Network = layout.Network,
+        Data = data,
+        ImageWidth = imageWidth,
+        ImageHeight = imageHeight,
+        SitePixels = layout.Sites.Select(s => s.Pixel).ToArray(),
+        Options = Options,
+        LearningRate = LearningRate,
+        RngState = Rng.State,
+        History = history.ToArray(),
+    };
+
+    /// <summary>Images (N, n) int64 in pixel order, reordered into the layout's site order (a new tensor).</summary>
+    public static Tensor ToSiteOrder(MpsLayout layout, Tensor images)
+    {
+        if (images.shape.Length != 2 || images.shape[1] != layout.Length)
+            throw new ArgumentException($"images have {(images.shape.Length == 2 ? images.shape[1] : 0)} pixels but the MPS {layout.Network} has {layout.Length} sites");
+        using var order = tensor(layout.Sites.Select(s => (long)s.Pixel).ToArray());
+        return images.index_select(1, order);
+    }
+
+    /// <summary>Bond updates in one loop: (n-2) right to left, (n-1) left to right.</summary>
+    public int BondsPerLoop => 2 * Model.Length - 3;
+
+    /// <summary>
+    /// Runs one loop and returns its record. <paramref name="progress"/> is told (sweep, bonds done in it, bonds in it)
+    /// after each bond.
+    /// </summary>
+    public LoopRecord RunLoop(Action<Sweep, int, int>? progress = null)
+    {
+        var total = Stopwatch.StartNew();
+        var clock = new Stopwatch();
+        double tGrad = 0, tSvd = 0, tEnv = 0, tSetup, tNll;
+        int n = Model.Length;
+        double lr = LearningRate;
+
+        clock.Restart();
+        InitLeftEnvironments();
+        tSetup = clock.Elapsed.TotalSeconds;
+
+        int leftCount = n - 2, rightCount = n - 1;
+        for (int k = n - 2; k >= 1; k--)
+        {
+            var (g, s, e) = UpdateBond(k, Sweep.RightToLeft, lr);
+            (tGrad, tSvd, tEnv) = (tGrad + g, tSvd + s, tEnv + e);
+            progress?.Invoke(Sweep.RightToLeft, n - 1 - k, leftCount);
+        }
+        for (int k = 0; k <= n - 2; k++)
+        {
+            var (g, s, e) = UpdateBond(k, Sweep.LeftToRight, lr);
+            (tGrad, tSvd, tEnv) = (tGrad + g, tSvd + s, tEnv + e);
+            progress?.Invoke(Sweep.LeftToRight, k + 1, rightCount);
+        }
+        Model.Centre = n - 1;
+
+        clock.Restart();
+        double trainNll = TrainNllFromEnvironments(), testNll = Model.Nll(test);
+        DisposeEnvironments();
+        tNll = clock.Elapsed.TotalSeconds;
+        var record = new LoopRecord(Loop + 1, trainNll, testNll, Model.MaxBond, lr, total.Elapsed.TotalSeconds);
+        if (trainNll > history[^1].TrainNll && record.Loop > Options.HoldLoops)
+            LearningRate = lr * Options.DecayOnIncrease;
+        history.Add(record);
+        LastProfile = new LoopProfile(BondsPerLoop, tGrad, tSvd, tEnv, tSetup, tNll);
+        return record;
+    }
+
+    void InitLeftEnvironments()
+    {
+        DisposeEnvironments();
+        using var scope = NewDisposeScope();
+        long count = train.shape[0];
+        left[0] = ones(count, 1, ScalarType.Float64).DetachFromDisposeScope();
+        leftLog[0] = zeros(count, ScalarType.Float64).DetachFromDisposeScope();
+        right[Model.Length] = ones(count, 1, ScalarType.Float64).DetachFromDisposeScope();
+        for (int k = 0; k < Model.Length - 2; k++)
+            StepLeftEnvironment(k);
+    }
+
+    /// Computes left[k+1] (normalised) and its accumulated log-scale from left[k] and site k.
+    void StepLeftEnvironment(int k)
+    {
+        using var scope = NewDisposeScope();
+        var raw = Environments.StepLeft(left[k], Model[k], groups[k]);
+        var (rows, log) = Environments.NormalizeWithLog(raw);
+        left[k + 1]?.Dispose();
+        leftLog[k + 1]?.Dispose();
+        left[k + 1] = rows.DetachFromDisposeScope();
+        leftLog[k + 1] = Plus(leftLog[k], log).DetachFromDisposeScope();
+    }
+
+    /// <summary>
+    /// The training NLL at the end of a loop from the cached left environments: after the left-to-right sweep every
+    /// site but the last is left-orthonormal, so Z = ‖A_{n-1}‖², and ln|ψ(v)| is the accumulated log-scale of
+    /// L_{n-1}(v) plus ln|L_{n-1}(v) · A_{n-1}[:, v_{n-1}]|: O(N·D) instead of a full O(n·N·D²) contraction.
+    /// </summary>
+    double TrainNllFromEnvironments()
+    {
+        using var scope = NewDisposeScope();
+        int last = Model.Length - 1;
+        var psi = Environments.StepLeft(left[last], Model[last], groups[last]).squeeze(1);
+        var logAbs = Plus(leftLog[last], psi.abs().log());
+        double z = Square(Model[last]).sum().item<double>();
+        return Math.Log(z) - 2 * logAbs.mean().item<double>();
+    }
+
+    void DisposeEnvironments()
+    {
+        for (int i = 0; i < left.Length; i++)
+        {
+            left[i]?.Dispose();
+            leftLog[i]?.Dispose();
+            right[i]?.Dispose();
+            left[i] = null!;
+            leftLog[i] = null!;
+            right[i] = null!;
+        }
+    }
+
+    /// One bond update; returns the seconds spent in (gradient steps, SVD, environment update).
+    (double, double, double) UpdateBond(int k, Sweep sweep, double lr)
+    {
+        var clock = Stopwatch.StartNew();
+        using var scope = NewDisposeScope();
+        var a = Model[k];
+        var b = Model[k + 1];
+        long dl = a.shape[0], d1 = a.shape[1], dm = a.shape[2], d2 = b.shape[1], dr = b.shape[2];
+        var merged = a.reshape(dl * d1, dm).matmul(b.reshape(dm, d2 * dr)).reshape(dl, d1, d2, dr);
+        var pairs = Plus(Times(columns[k], d2), columns[k + 1]);
+        for (int step = 0; step < Options.Steps; step++)
+        {
+            if (step > 0)
+                merged = merged / merged.norm();
+            var (gradient, _) = BornGradient.Compute(merged, left[k], right[k + 2], pairs);
+            merged = Minus(merged, Times(Scaled(gradient), lr));
+        }
+        if (!double.IsFinite(merged.norm().item<double>()))
+            throw new BornDivergedException($"loop {Loop + 1}, bond {k}: the merged tensor is not finite after the gradient step (learning rate {lr:g3})");
+        double tGrad = clock.Elapsed.TotalSeconds;
+
+        clock.Restart();
+        var centre = sweep == Sweep.RightToLeft ? CentreSide.Left : CentreSide.Right;
+        var split = Options.Split == SplitMethod.Gram
+            ? SvdSplit.SplitByGram(merged, Options.Cutoff, Options.Dmax, centre)
+            : SvdSplit.Split(merged, Options.Cutoff, Options.Dmax, centre);
+        Model.Set(k, split.Left.DetachFromDisposeScope());
+        Model.Set(k + 1, split.Right.DetachFromDisposeScope());
+        double tSvd = clock.Elapsed.TotalSeconds;
+
+        clock.Restart();
+        if (sweep == Sweep.RightToLeft)
+        {
+            var raw = Environments.StepRight(right[k + 2], Model[k + 1], groups[k + 1]);
+            right[k + 1]?.Dispose();
+            right[k + 1] = Environments.Normalize(raw).DetachFromDisposeScope();
+        }
+        else
+        {
+            StepLeftEnvironment(k);
+        }
+        Model.Centre = sweep == Sweep.RightToLeft ? k : k + 1;
+        return (tGrad, tSvd, clock.Elapsed.TotalSeconds);
+    }
+
+    Tensor Scaled(Tensor gradient)
+    {
+        if (Options.Scaling == GradientScaling.Plain)
+            return gradient;
+        double factor = gradient.norm().item<double>() / 2 / Math.Pow(gradient.numel(), 0.25);
+        return factor < 1 && factor > 0 ? Over(gradient, factor) : gradient;
+    }
+
+    /// <summary>The training images (N, n) int64 in site order.</summary>
+    public Tensor TrainImages => train;
+    /// <summary>The test images (N, n) int64 in site order.</summary>
+    public Tensor TestImages => test;
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        DisposeEnvironments();
+        Model.Dispose();
+        train.Dispose();
+        test.Dispose();
+        columns.Dispose();
+        foreach (var g in groups)
+            g.Dispose();
+    }
+}

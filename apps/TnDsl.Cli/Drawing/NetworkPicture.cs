@@ -1,0 +1,312 @@
+using System.Numerics;
+using ScottPlot;
+
+namespace TnDsl.Cli.Drawing;
+
+/// <summary>
+/// Pictures of a network and of its contraction tree, drawn with ScottPlot (already the project's plotting library,
+/// which writes both PNG and SVG) on positions from <see cref="NetworkLayout"/>: the layout is ours, because the
+/// structure (chains, grids, trees, families) is known from the network and a general graph-layout library would
+/// only rediscover it.
+/// </summary>
+public static class NetworkPicture
+{
+    /// <summary>A cut to show: the severed bonds' names and the tensors on its A side.</summary>
+    public sealed record CutShown(string Name, IReadOnlySet<string> Severed, IReadOnlySet<string> LeftTensors, double Bits);
+
+    static readonly ScottPlot.Palettes.Category10 Palette = new();
+
+    /// <summary>The network laid out by its structure: tensors coloured and labelled by family, bonds as lines as
+    /// thick as log2 of their size and labelled with it, open legs as stubs, hyperindices as small black hubs, and a
+    /// cut's severed bonds in red with its two sides ringed.</summary>
+    public static Plot Network(FlatNetwork net, NetworkLayout layout, CutShown? cut)
+    {
+        var plot = new Plot();
+        var pos = layout.Positions.Select(p => (X: p.X, Y: -p.Y)).ToArray();
+        int n = pos.Length;
+        bool small = n <= 120;
+        var families = net.Tensors.Select(t => t.Family).Distinct().ToList();
+        Color FamilyColor(string f) => Palette.GetColor(families.IndexOf(f));
+        double unit = Unit(pos);
+        var red = Colors.Red;
+
+        foreach (var b in layout.Bonds)
+        {
+            float width = (float)(1 + Math.Log2(Math.Max(1, b.Size)) * 0.75);
+            bool severed = cut is not null && cut.Severed.Contains(b.Name);
+            var color = severed ? red : Colors.Gray;
+            (double X, double Y) labelAt;
+            if (b.Tensors.Length == 2)
+            {
+                var (p, q) = (pos[b.Tensors[0]], pos[b.Tensors[1]]);
+                Segment(plot, p, q, color, width, severed);
+                labelAt = ((p.X + q.X) / 2, (p.Y + q.Y) / 2);
+            }
+            else if (b.Tensors.Length == 1)
+            {
+                var p = pos[b.Tensors[0]];
+                var dir = Away(b, pos, layout);
+                var end = (p.X + dir.X * 0.42 * unit, p.Y + dir.Y * 0.42 * unit);
+                Segment(plot, p, end, color, width, severed);
+                labelAt = end;
+            }
+            else if (b.Wide)
+            {
+                // A wide hyperindex (a batch) would cover the picture in lines: a black tick on each carrier instead.
+                foreach (var t in b.Tensors)
+                    plot.Add.Marker(pos[t].X - 0.22 * unit, pos[t].Y + 0.22 * unit, MarkerShape.FilledSquare, 4, Colors.Black);
+                continue;
+            }
+            else
+            {
+                var hub = (X: b.Tensors.Average(t => pos[t].X) + 0.17 * unit, Y: b.Tensors.Average(t => pos[t].Y) + 0.23 * unit);
+                foreach (var t in b.Tensors)
+                    Segment(plot, pos[t], hub, color, width, severed);
+                plot.Add.Marker(hub.X, hub.Y, MarkerShape.FilledSquare, 7, Colors.Black);
+                labelAt = hub;
+            }
+            if (layout.Bonds.Length <= 160 || severed)
+            {
+                var text = plot.Add.Text(b.Size.ToString(System.Globalization.CultureInfo.InvariantCulture), labelAt.X, labelAt.Y);
+                text.LabelFontSize = 10;
+                text.LabelFontColor = severed ? red : Colors.DimGray;
+                text.LabelAlignment = Alignment.MiddleCenter;
+                text.LabelBackgroundColor = Colors.White.WithAlpha(0.85);
+            }
+        }
+        float size = small ? 20 : n <= 400 ? 11 : 7;
+        for (int t = 0; t < n; t++)
+        {
+            var tensor = net.Tensors[t];
+            if (cut is not null)
+                plot.Add.Marker(pos[t].X, pos[t].Y, MarkerShape.FilledCircle, size + 8,
+                    cut.LeftTensors.Contains(tensor.Name) ? Colors.SkyBlue : Colors.Orange);
+            var shape = tensor.Role.IsInput ? MarkerShape.FilledSquare : tensor.Role.IsConst ? MarkerShape.FilledDiamond : MarkerShape.FilledCircle;
+            plot.Add.Marker(pos[t].X, pos[t].Y, shape, size, FamilyColor(tensor.Family));
+            if (small)
+            {
+                var label = plot.Add.Text(tensor.Family, pos[t].X, pos[t].Y);
+                label.LabelFontSize = 11;
+                label.LabelBold = true;
+                label.LabelAlignment = Alignment.LowerCenter;
+                label.OffsetY = -(size / 2 + 2);
+            }
+        }
+
+        foreach (var f in families)
+        {
+            var role = net.Tensors.First(t => t.Family == f).Role;
+            plot.Legend.ManualItems.Add(new LegendItem
+            {
+                LabelText = $"{f} ({(role.IsInput ? "input" : role.IsConst ? "const" : "weight")}, {net.Tensors.Count(t => t.Family == f)})",
+                MarkerShape = role.IsInput ? MarkerShape.FilledSquare : role.IsConst ? MarkerShape.FilledDiamond : MarkerShape.FilledCircle,
+                MarkerFillColor = FamilyColor(f),
+                MarkerLineColor = FamilyColor(f),
+                MarkerSize = 10,
+            });
+        }
+        foreach (var b in layout.Bonds.Where(b => b.Wide))
+            plot.Legend.ManualItems.Add(new LegendItem { LabelText = $"{b.Name} ({b.Size}): hyperindex on the {b.Tensors.Length} tensors ticked", MarkerShape = MarkerShape.FilledSquare, MarkerFillColor = Colors.Black, MarkerSize = 5 });
+        if (layout.Bonds.Any(b => b.Tensors.Length > 2 && !b.Wide))
+            plot.Legend.ManualItems.Add(new LegendItem { LabelText = "hyperindex (joins the lines)", MarkerShape = MarkerShape.FilledSquare, MarkerFillColor = Colors.Black, MarkerSize = 7 });
+        if (cut is not null)
+        {
+            plot.Legend.ManualItems.Add(new LegendItem { LabelText = $"severed by cut {cut.Name} ({cut.Severed.Count})", LineColor = red, LineWidth = 3, LinePattern = LinePattern.Dashed });
+            plot.Legend.ManualItems.Add(new LegendItem { LabelText = "A side", MarkerShape = MarkerShape.FilledCircle, MarkerFillColor = Colors.SkyBlue, MarkerSize = 12 });
+            plot.Legend.ManualItems.Add(new LegendItem { LabelText = "B side", MarkerShape = MarkerShape.FilledCircle, MarkerFillColor = Colors.Orange, MarkerSize = 12 });
+        }
+        plot.ShowLegend(Edge.Right);
+        string kind = layout.Kind.ToString().ToLowerInvariant();
+        string title = $"{net.Name}: {n} tensors, {layout.Bonds.Count(b => !b.Open && b.Tensors.Length > 1)} bonds, {layout.Bonds.Count(b => b.Open)} open legs ({kind} layout)";
+        if (cut is not null)
+            title += $"\ncut {cut.Name}: {cut.Severed.Count} bonds severed, rank bound 2^{cut.Bits:0.##}";
+        else if (layout.Bonds.Length > 160)
+            title += "\nbond sizes: line width grows with log2(size)";
+        plot.Title(title, size: 14);
+        Frame(plot, pos.Select(p => p.X), pos.Select(p => p.Y), unit);
+        return plot;
+    }
+
+    /// <summary>The contraction tree of a plan: leaves (tensors) along the bottom, each step above its operands at
+    /// the height of its subtree, coloured by log10 of its flops and labelled with them.</summary>
+    public static Plot Tree(PlanResult result, string networkName, string chosen)
+    {
+        var plot = new Plot();
+        var tree = result.Tree.Value;
+        var p = result.Problem;
+        int leaves = tree.Leaves;
+        var children = new Dictionary<int, int[]>();
+        var flops = new Dictionary<int, BigInteger>();
+        foreach (var s in result.Steps)
+        {
+            children[s.Node] = s.Children;
+            flops[s.Node] = s.Flops;
+        }
+        var x = new double[leaves + tree.Steps.Length];
+        var h = new double[x.Length];
+        double nextLeaf = 0;
+        var order = new List<int>();
+        void Place(int node)
+        {
+            if (node < leaves)
+            {
+                x[node] = nextLeaf++;
+                order.Add(node);
+                return;
+            }
+            foreach (var c in children[node])
+                Place(c);
+            x[node] = children[node].Average(c => x[c]);
+            h[node] = children[node].Max(c => h[c]) + 1;
+        }
+        int root = leaves + tree.Steps.Length - 1;
+        Place(root);
+        double lo = flops.Values.Select(f => BigInteger.Log10(BigInteger.Max(f, 1))).DefaultIfEmpty(0).Min();
+        double hi = flops.Values.Select(f => BigInteger.Log10(BigInteger.Max(f, 1))).DefaultIfEmpty(0).Max();
+        var colormap = new ScottPlot.Colormaps.Viridis();
+        Color Shade(BigInteger f) => colormap.GetColor(hi > lo ? (BigInteger.Log10(BigInteger.Max(f, 1)) - lo) / (hi - lo) : 0.5);
+        foreach (var (node, cs) in children)
+            foreach (var c in cs)
+            {
+                var line = plot.Add.Line(x[c], h[c], x[node], h[node]);
+                line.LineColor = Colors.Gray;
+                line.LineWidth = 1.5f;
+                line.MarkerSize = 0;
+            }
+        bool labelled = leaves <= 64;
+        for (int t = 0; t < leaves; t++)
+        {
+            plot.Add.Marker(x[t], 0, MarkerShape.FilledCircle, 8, Colors.Black);
+            if (labelled)
+            {
+                var label = plot.Add.Text(p.Problem.Names[t], x[t], 0);
+                label.LabelFontSize = 10;
+                label.LabelRotation = -90;
+                label.LabelAlignment = Alignment.MiddleRight;
+                label.OffsetY = 8;
+            }
+        }
+        foreach (var (node, f) in flops)
+        {
+            plot.Add.Marker(x[node], h[node], MarkerShape.FilledCircle, 13, Shade(f));
+            if (flops.Count <= 60)
+            {
+                var text = plot.Add.Text(PlanReport.sci(f), x[node], h[node]);
+                text.LabelFontSize = 10;
+                text.LabelAlignment = Alignment.MiddleLeft;
+                text.OffsetX = 9;
+                text.LabelBackgroundColor = Colors.White.WithAlpha(0.8);
+            }
+        }
+        foreach (var (label, fraction) in new[] { ("least flops", 0.0), ("", 0.5), ("most flops", 1.0) })
+            if (label.Length > 0)
+                plot.Legend.ManualItems.Add(new LegendItem
+                {
+                    LabelText = $"{label}: 10^{lo + fraction * (hi - lo):0.#}",
+                    MarkerShape = MarkerShape.FilledCircle,
+                    MarkerFillColor = colormap.GetColor(fraction),
+                    MarkerSize = 12,
+                });
+        plot.ShowLegend(Edge.Right);
+        var cost = result.Cost.Value;
+        plot.Title($"{networkName}: contraction tree ({chosen}), {PlanReport.sci(cost.Flops)} flops in {result.Steps.Length} steps,\n" +
+                   $"largest intermediate {PlanReport.sci(cost.LargestIntermediate)} elements; each step labelled with its flops", size: 14);
+        plot.Axes.Left.Label.Text = "height of the subtree (steps)";
+        plot.Axes.Bottom.TickLabelStyle.IsVisible = false;
+        plot.Axes.Bottom.MajorTickStyle.Length = 0;
+        plot.Axes.Bottom.MinorTickStyle.Length = 0;
+        plot.Axes.Bottom.Label.Text = labelled ? "tensors, in the tree's order" : $"{leaves} tensors, in the tree's order";
+        double top = h.Max();
+        var ticks = new ScottPlot.TickGenerators.NumericManual();
+        int every = Math.Max(1, (int)Math.Ceiling(top / 12));
+        for (int level = 0; level <= top; level += every)
+            ticks.AddMajor(level, level.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        plot.Axes.Left.TickGenerator = ticks;
+        // Room below the leaves for their names, right of the widest label for its flops.
+        plot.Axes.SetLimits(-1, leaves + (flops.Count <= 60 ? 1.5 : 0), labelled ? -Math.Max(1.2, 0.12 * top) : -0.5, top + 0.6);
+        return plot;
+    }
+
+    /// <summary>Saves as SVG or PNG by the file's extension.</summary>
+    public static void Save(Plot plot, string path, int width, int height)
+    {
+        if (path.EndsWith(".svg", StringComparison.OrdinalIgnoreCase))
+            plot.SaveSvg(path, width, height);
+        else
+            plot.SavePng(path, width, height);
+    }
+
+    /// <summary>A pixel size that gives each tensor room: from the layout's extent.</summary>
+    public static (int Width, int Height) SizeFor(NetworkLayout layout)
+    {
+        double w = layout.Positions.Max(p => p.X) - layout.Positions.Min(p => p.X);
+        double h = layout.Positions.Max(p => p.Y) - layout.Positions.Min(p => p.Y);
+        double unit = Unit(layout.Positions.Select(p => (p.X, p.Y)).ToArray());
+        int px = layout.Positions.Length <= 120 ? 90 : 40;
+        return ((int)Math.Clamp(w / unit * px + 420, 700, 2400), (int)Math.Clamp(h / unit * px + 260, 420, 2000));
+    }
+
+    static void Segment(Plot plot, (double X, double Y) a, (double X, double Y) b, Color color, float width, bool dashed)
+    {
+        var line = plot.Add.Line(a.X, a.Y, b.X, b.Y);
+        line.LineColor = color;
+        line.LineWidth = dashed ? Math.Max(width, 3) : width;
+        line.MarkerSize = 0;
+        if (dashed)
+            line.LinePattern = LinePattern.Dashed;
+    }
+
+    /// The typical distance between neighbouring tensors (the smallest positive distance, for stub lengths).
+    static double Unit((double X, double Y)[] pos)
+    {
+        double best = double.PositiveInfinity;
+        int n = Math.Min(pos.Length, 400);
+        for (int a = 0; a < n; a++)
+            for (int b = a + 1; b < n; b++)
+            {
+                double d = Math.Sqrt((pos[a].X - pos[b].X) * (pos[a].X - pos[b].X) + (pos[a].Y - pos[b].Y) * (pos[a].Y - pos[b].Y));
+                if (d > 1e-9)
+                    best = Math.Min(best, d);
+            }
+        return double.IsFinite(best) ? best : 1;
+    }
+
+    /// The direction of an open leg: away from its tensor's neighbours; along a line, in rows or where the
+    /// neighbours cancel out, downwards. Several open legs on one tensor fan out.
+    static (double X, double Y) Away(DrawnBond leg, (double X, double Y)[] pos, NetworkLayout layout)
+    {
+        int t = leg.Tensors[0];
+        var neighbours = layout.Bonds.Where(b => b.Tensors.Length > 1 && b.Tensors.Contains(t)).SelectMany(b => b.Tensors).Where(u => u != t).Distinct().ToList();
+        double dx = 0, dy = 0;
+        foreach (var u in neighbours)
+        {
+            dx += pos[t].X - pos[u].X;
+            dy += pos[t].Y - pos[u].Y;
+        }
+        double d = Math.Sqrt(dx * dx + dy * dy);
+        // Along a line the legs hang down; in rows they hang down to the right, clear of the bonds between rows.
+        double angle = layout.Kind is LayoutKind.Chain ? -Math.PI / 2
+            : layout.Kind is LayoutKind.Grid or LayoutKind.Layers || d < 1e-6 ? -Math.PI / 4
+            : Math.Atan2(dy, dx);
+        var open = layout.Bonds.Where(b => b.Tensors.Length == 1 && b.Tensors[0] == t).ToList();
+        int k = open.IndexOf(leg);
+        angle += (k - (open.Count - 1) / 2.0) * 0.6;
+        return (Math.Cos(angle), Math.Sin(angle));
+    }
+
+    static void Frame(Plot plot, IEnumerable<double> xs, IEnumerable<double> ys, double unit)
+    {
+        plot.HideGrid();
+        // The axes carry no meaning here: no ticks, labels or frame (the title stays).
+        foreach (var axis in new ScottPlot.IAxis[] { plot.Axes.Left, plot.Axes.Right, plot.Axes.Bottom, plot.Axes.Top })
+        {
+            axis.TickLabelStyle.IsVisible = false;
+            axis.MajorTickStyle.Length = 0;
+            axis.MinorTickStyle.Length = 0;
+            axis.FrameLineStyle.Width = 0;
+        }
+        double x0 = xs.Min(), x1 = xs.Max(), y0 = ys.Min(), y1 = ys.Max();
+        // Room for open legs, labels and hubs around the tensors.
+        plot.Axes.SetLimits(x0 - 0.8 * unit, x1 + 0.8 * unit, y0 - 0.8 * unit, y1 + 0.8 * unit);
+    }
+}

@@ -1,0 +1,205 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+
+namespace TnDsl.Cli;
+
+/// <summary>
+/// The arguments and options that several verbs share, built once here so that they read, parse, complete and
+/// fail the same way everywhere: the <c>.tn</c> file, <c>--set</c>, <c>--network</c>, <c>--optimizer</c>,
+/// <c>--size</c>, and typed values (positive integers, numbers, one of a few words). A bad value is a parse error
+/// that names the option and quotes the value (exit 2).
+/// </summary>
+public static class TnOptions
+{
+    /// <summary>The <c>FILE</c> argument of a verb that reads a <c>.tn</c> file.</summary>
+    public static Argument<string> TnFile(string description = "the .tn file to read") =>
+        new("FILE") { Description = description };
+
+    /// <summary>
+    /// <c>--set name=value</c>: overrides a parameter of the network; repeatable, and one value may hold several
+    /// pairs separated by commas. A name given twice is a usage error that names it.
+    /// </summary>
+    public static Option<KeyValuePair<string, string>[]> Set() => new("--set")
+    {
+        Description = "override a parameter of the network; repeatable or comma-separated; each name once",
+        HelpName = "name=value",
+        AllowMultipleArgumentsPerToken = false,
+        CustomParser = ParseSet,
+    };
+
+    /// <summary><c>--network NAME</c>: which network of the file to use.</summary>
+    public static Option<string> Network() => new("--network")
+    {
+        Description = "the network to use when the file declares several [default: the last one]",
+        HelpName = "NAME",
+    };
+
+    /// <summary><c>--optimizer NAME</c> with the registry's names as completions.</summary>
+    public static Option<string> Optimizer() =>
+        WithCompletions(new Option<string>("--optimizer")
+        {
+            Description = "the contraction-path optimizer: " + string.Join(", ", PlanApi.optimizerNames()),
+            HelpName = "NAME",
+            DefaultValueFactory = _ => "auto",
+        }, PlanApi.optimizerNames());
+
+    /// <summary>
+    /// <c>--size NAME=N</c>: the size of a dynamic index (N a positive integer); repeatable, or several pairs
+    /// separated by commas. A name given twice is a usage error.
+    /// </summary>
+    public static Option<KeyValuePair<string, long>[]> Size() => new("--size")
+    {
+        Description = "the size of a dynamic index such as batch; repeatable or comma-separated",
+        HelpName = "name=N",
+        AllowMultipleArgumentsPerToken = false,
+        CustomParser = ParseSizes,
+    };
+
+    /// <summary>A flag (an option without a value).</summary>
+    public static Option<bool> Flag(string name, string description) => new(name) { Description = description };
+
+    /// <summary>An option that takes a string, with no default.</summary>
+    public static Option<string> Text(string name, string helpName, string description, params string[] aliases) =>
+        new(name, aliases) { Description = description, HelpName = helpName };
+
+    /// <summary>
+    /// An option that takes an integer from <paramref name="min"/> to <paramref name="max"/>, shown with its default.
+    /// </summary>
+    public static Option<long> Integer(string name, long fallback, string description, long min = 1, long max = long.MaxValue,
+        params string[] aliases) =>
+        new(name, aliases)
+        {
+            Description = description,
+            HelpName = "N",
+            DefaultValueFactory = _ => fallback,
+            CustomParser = r => ParseInteger(r, name, min, max),
+        };
+
+    /// <summary>An option that takes an integer of at least <paramref name="min"/>, absent when not given
+    /// (the default then depends on something else; <paramref name="description"/> says what).</summary>
+    public static Option<long?> OptionalInteger(string name, string description, long min = 1, params string[] aliases) =>
+        new(name, aliases)
+        {
+            Description = description,
+            HelpName = "N",
+            CustomParser = r => ParseInteger(r, name, min, long.MaxValue),
+        };
+
+    /// <summary>An option that takes a finite number, positive when <paramref name="positive"/>, shown with its default.</summary>
+    public static Option<double> Number(string name, double fallback, string description, bool positive = true) =>
+        new(name)
+        {
+            Description = description,
+            HelpName = "X",
+            DefaultValueFactory = _ => fallback,
+            CustomParser = r => ParseNumber(r, name, positive),
+        };
+
+    /// <summary>An option that takes a finite number, absent when not given.</summary>
+    public static Option<double?> OptionalNumber(string name, string description, bool positive = true) =>
+        new(name)
+        {
+            Description = description,
+            HelpName = "X",
+            CustomParser = r => ParseNumber(r, name, positive),
+        };
+
+    /// <summary>An option that takes one of <paramref name="choices"/> (the first is the default), completed and checked.</summary>
+    public static Option<string> Choice(string name, string description, params string[] choices)
+    {
+        var option = new Option<string>(name) { Description = description, DefaultValueFactory = _ => choices[0] };
+        option.AcceptOnlyFromAmong(choices);
+        return option;
+    }
+
+    /// <summary>The pairs of a <c>name=value</c> option in the order given (empty when it was not given).</summary>
+    public static IReadOnlyList<KeyValuePair<string, string>> Pairs(this ParseResult parse, Option<KeyValuePair<string, string>[]> option) =>
+        parse.GetValue(option) ?? [];
+
+    /// <summary>The pairs of a <c>name=N</c> option in the order given (empty when it was not given).</summary>
+    public static KeyValuePair<string, long>[] Sizes(this ParseResult parse, Option<KeyValuePair<string, long>[]> option) =>
+        parse.GetValue(option) ?? [];
+
+    /// <summary>Adds <paramref name="values"/> as static completions of <paramref name="option"/>.</summary>
+    private static Option<string> WithCompletions(Option<string> option, IEnumerable<string> values)
+    {
+        option.CompletionSources.Add(values.ToArray());
+        return option;
+    }
+
+    /// <summary>The option's name as typed (<c>-n</c> or <c>--count</c>), for messages.</summary>
+    private static string Typed(ArgumentResult r, string name) =>
+        (r.Parent as OptionResult)?.IdentifierToken?.Value is { } typed && typed != name ? $"{typed} ({name})" : name;
+
+    private static KeyValuePair<string, string>[] ParseSet(ArgumentResult r)
+    {
+        var pairs = new List<KeyValuePair<string, string>>();
+        foreach (var token in r.Tokens)
+            foreach (var item in token.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                var eq = item.IndexOf('=');
+                if (eq <= 0 || eq == item.Length - 1)
+                {
+                    r.AddError($"--set takes name=value, got '{item}'");
+                    return [];
+                }
+                var name = item[..eq].Trim();
+                var value = item[(eq + 1)..].Trim();
+                if (pairs.FirstOrDefault(p => p.Key == name) is { Key: not null } first)
+                {
+                    r.AddError($"--set gives '{name}' twice ({name}={first.Value}, {name}={value}); set each parameter once");
+                    return [];
+                }
+                pairs.Add(new(name, value));
+            }
+        return pairs.ToArray();
+    }
+
+    private static KeyValuePair<string, long>[] ParseSizes(ArgumentResult r)
+    {
+        var sizes = new List<KeyValuePair<string, long>>();
+        foreach (var token in r.Tokens)
+            foreach (var item in token.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                var eq = item.IndexOf('=');
+                if (eq <= 0 || !long.TryParse(item[(eq + 1)..], NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) || n < 1)
+                {
+                    r.AddError($"--size takes name=N with N a positive integer, got '{item}'");
+                    return [];
+                }
+                var name = item[..eq].Trim();
+                if (sizes.Any(s => s.Key == name))
+                {
+                    r.AddError($"--size gives '{name}' twice; give each size once");
+                    return [];
+                }
+                sizes.Add(new(name, n));
+            }
+        return sizes.ToArray();
+    }
+
+    private static long ParseInteger(ArgumentResult r, string name, long min, long max)
+    {
+        var text = r.Tokens.Count == 1 ? r.Tokens[0].Value : "";
+        if (long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v >= min && v <= max)
+            return v;
+        r.AddError(min switch
+        {
+            _ when max < long.MaxValue => $"{Typed(r, name)} takes an integer from {min} to {max}, got '{text}'",
+            1 => $"{Typed(r, name)} takes a positive integer, got '{text}'",
+            long.MinValue => $"{Typed(r, name)} takes an integer, got '{text}'",
+            _ => $"{Typed(r, name)} takes an integer ≥ {min}, got '{text}'",
+        });
+        return 0;
+    }
+
+    private static double ParseNumber(ArgumentResult r, string name, bool positive)
+    {
+        var text = r.Tokens.Count == 1 ? r.Tokens[0].Value : "";
+        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && double.IsFinite(v) && (!positive || v > 0))
+            return v;
+        r.AddError($"{Typed(r, name)} takes a {(positive ? "positive " : "")}number, got '{text}'");
+        return 0;
+    }
+}

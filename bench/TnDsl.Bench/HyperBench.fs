@@ -1,0 +1,205 @@
+/// The hyper-optimisation benchmark: flops, largest intermediate and search time of `hyper` and `auto` against
+/// `random-greedy` and the `auto` of before this work (kept here as `auto-old`), measured in the same run, on
+/// random 3-regular graphs, 2-D lattices and PEPS norms, random circuits on a grid, MERA, trees and networks with
+/// hyperindices; then slicing to 1/100 of the unsliced largest intermediate on the lattices.
+module TnDsl.Bench.HyperBench
+
+open System
+open System.Diagnostics
+open System.Numerics
+open TnDsl
+
+let private index (p: Problem) =
+    match Problem.index Range.none p with
+    | Ok p -> p
+    | Result.Error ds -> failwithf "%A" ds
+
+/// An L × L lattice with bonds of size D and no open legs (a PEPS norm with physical legs traced in, or a
+/// classical partition function).
+let lattice rows cols bond = PlanBench.peps rows cols bond 1 |> fun p -> { p with Output = [||] }
+
+/// ⟨ψ|ψ⟩ of a rows × cols PEPS (bond D, physical d): a ket and a bra layer joined by the physical legs.
+let pepsNorm rows cols bond d =
+    let layer (tag: string) =
+        [| for r in 0 .. rows - 1 do
+               for c in 0 .. cols - 1 do
+                   [| sprintf "s%d_%d" r c
+                      if r > 0 then sprintf "%sv%d_%d" tag (r - 1) c
+                      if c > 0 then sprintf "%sh%d_%d" tag r (c - 1)
+                      if c < cols - 1 then sprintf "%sh%d_%d" tag r c
+                      if r < rows - 1 then sprintf "%sv%d_%d" tag r c |] |]
+    let tensors = Array.append (layer "k") (layer "b")
+    let names = tensors |> Array.concat |> Array.distinct
+    Problem.create None tensors (names |> Array.map (fun n -> n, (if n.StartsWith "s" then int64 d else int64 bond)) |> Map.ofArray) [||]
+
+/// A random quantum circuit on a rows × cols grid of qubits: product input states, `depth` layers of two-qubit
+/// gates on the grid's edges (the four edge patterns in turn, each gate with probability 3/4 where it fits) and
+/// a product bra at the end: the amplitude ⟨x|C|0⟩ as a closed network of rank-4 gates and vectors, legs of size 2.
+let circuit rows cols depth seed =
+    let rng = Random(seed: int)
+    let q r c = r * cols + c
+    let wire = Array.init (rows * cols) (fun k -> sprintf "q%d_0" k)
+    let time = Array.zeroCreate (rows * cols)
+    let tensors = ResizeArray<string array>()
+    for k in 0 .. rows * cols - 1 do
+        tensors.Add [| wire[k] |]
+    let next k =
+        time[k] <- time[k] + 1
+        wire[k] <- sprintf "q%d_%d" k time[k]
+        wire[k]
+    for layer in 0 .. depth - 1 do
+        let pattern = layer % 4
+        let pairs =
+            [ for r in 0 .. rows - 1 do
+                  for c in 0 .. cols - 1 do
+                      match pattern with
+                      | 0 when c % 2 = 0 && c + 1 < cols -> yield q r c, q r (c + 1)
+                      | 1 when r % 2 = 0 && r + 1 < rows -> yield q r c, q (r + 1) c
+                      | 2 when c % 2 = 1 && c + 1 < cols -> yield q r c, q r (c + 1)
+                      | 3 when r % 2 = 1 && r + 1 < rows -> yield q r c, q (r + 1) c
+                      | _ -> () ]
+        for (a, b) in pairs do
+            if rng.NextDouble() < 0.75 then
+                let ia, ib = wire[a], wire[b]
+                tensors.Add [| ia; ib; next a; next b |]
+    for k in 0 .. rows * cols - 1 do
+        tensors.Add [| wire[k] |]
+    let names = tensors |> Seq.concat |> Seq.distinct |> Array.ofSeq
+    Problem.create None (tensors.ToArray()) (names |> Array.map (fun n -> n, 2L) |> Map.ofArray) [||]
+
+/// A binary tree tensor network over 2^levels sites (bond chi, physical 2) contracted with one vector per site.
+let tree levels chi =
+    let tensors = ResizeArray<string array>()
+    let mutable fresh = 0
+    let leg () =
+        fresh <- fresh + 1
+        sprintf "t%d" fresh
+    let sizes = Collections.Generic.Dictionary<string, int64>()
+    let mutable legs =
+        Array.init (1 <<< levels) (fun _ ->
+            let l = leg ()
+            sizes[l] <- 2L
+            tensors.Add [| l |]
+            l)
+    while legs.Length > 1 do
+        legs <-
+            Array.init (legs.Length / 2) (fun k ->
+                let up = leg ()
+                sizes[up] <- (if legs.Length = 2 then 1L else int64 chi)
+                tensors.Add [| legs[2 * k]; legs[2 * k + 1]; up |]
+                up)
+    Problem.create None (tensors.ToArray()) (sizes |> Seq.map (fun kv -> kv.Key, kv.Value) |> Map.ofSeq) [||]
+
+/// A random network with hyperindices and open legs: n tensors on a random 3-regular graph (bond d), plus `hubs`
+/// hyperindices each shared by 3–5 random tensors, and one open leg of size 2 on every tenth tensor.
+let hyperNetwork n d hubs seed =
+    let baseP = PlanBench.randomRegular n d seed
+    let rng = Random(seed + 1)
+    let inputs = baseP.Inputs |> Array.map ResizeArray
+    let sizes = Collections.Generic.Dictionary<string, int64>(baseP.Sizes |> Map.toSeq |> dict)
+    for h in 0 .. hubs - 1 do
+        let name = sprintf "hub%d" h
+        sizes[name] <- int64 d
+        for t in Array.init (3 + rng.Next 3) (fun _ -> rng.Next n) |> Array.distinct do
+            inputs[t].Add name
+    let output = ResizeArray<string>()
+    for t in 0 .. 10 .. n - 1 do
+        let name = sprintf "o%d" t
+        sizes[name] <- 2L
+        inputs[t].Add name
+        output.Add name
+    Problem.create None (inputs |> Array.map (fun l -> l.ToArray())) (sizes |> Seq.map (fun kv -> kv.Key, kv.Value) |> Map.ofSeq) (output.ToArray())
+
+/// The `auto` of before this work: greedy below 1e6 flops, exact up to 16 tensors, else random-greedy (and
+/// partition from 64 tensors) under a wall-clock budget of a tenth of the greedy plan's run time at 1e12 flop/s.
+let autoOld: Optimizer =
+    fun p o ->
+        let n = p.Inputs.Length
+        let greedyRun = PlanGreedy.bestGreedy p o
+        let greedyFlops = Math.Pow(2.0, greedyRun.Flops)
+        if n <= 2 || greedyFlops < 1e6 then { Tree = Some greedyRun.Tree; Notes = [] }
+        elif n <= 16 then PlanOptimal.optimal p o
+        else
+            let budget = int (Math.Clamp(greedyFlops / 1e9 * 0.1, 2.0, 2000.0))
+            let timed = { o with TimeLimitMs = Some budget; Trials = max o.Trials 100000 }
+            let candidates =
+                [ yield PlanGreedy.randomGreedy p timed
+                  let wide = p.Carriers |> Array.exists (fun c -> c.Length > PlanGreedy.hyperFanout)
+                  if n >= 64 && budget >= 250 && not wide then yield PlanPartition.partition p o ]
+                |> List.choose (fun f -> f.Tree)
+            { Tree = Some(candidates |> List.minBy (Cost.score o.Objective p)); Notes = [] }
+
+type private Outcome = { Flops: BigInteger; Largest: BigInteger; Ms: float; Note: string }
+
+let private runOne (p: Indexed) (name: string) (o: PlanOptions) =
+    let clock = Stopwatch.StartNew()
+    let tree, note =
+        if name = "auto-old" then (autoOld p o).Tree, ""
+        else
+            let r = Plan.run name o p
+            r.Tree, (r.Diagnostics |> List.tryPick (fun d -> if d.Kind.Code = "TN0312" then Some d.Message else None) |> Option.defaultValue "")
+    let ms = clock.Elapsed.TotalMilliseconds
+    let c = Cost.report p tree.Value
+    { Flops = c.Flops; Largest = c.LargestIntermediate; Ms = ms; Note = note }
+
+let private ratio (a: BigInteger) (b: BigInteger) = Math.Exp(BigInteger.Log a - BigInteger.Log b)
+
+/// Prints the benchmark. Arguments: `quick` (smaller networks and fewer trials), `slicing` (the slicing table
+/// only), `trials=N` (hyper's and
+/// random-greedy's trial count, default 128), `threads=N` (1 by default: serial search, figures comparable
+/// across machines).
+let run (args: string array) =
+    let quick = args |> Array.contains "quick"
+    let arg (key: string) fallback =
+        args |> Array.tryPick (fun a -> if a.StartsWith(key + "=") then Some(int (a.Substring(key.Length + 1))) else None) |> Option.defaultValue fallback
+    let trials = arg "trials" (if quick then 32 else 128)
+    let threads = arg "threads" 1
+    let o = { PlanOptions.defaults with Trials = trials; Parallel = threads > 1 }
+    printfn "hyper benchmark: %d trials, threads %d, %d cores; flops in opt_einsum's convention; ratios = x / random-greedy" trials threads Environment.ProcessorCount
+    let warm = index (PlanBench.randomRegular 16 2 1)
+    for name in [ "random-greedy"; "hyper"; "auto" ] do
+        Plan.run name { o with Trials = 4 } warm |> ignore
+    let cases =
+        [ yield "3-regular n=20 d=2", index (PlanBench.randomRegular 20 2 1)
+          yield "3-regular n=50 d=2", index (PlanBench.randomRegular 50 2 2)
+          yield "3-regular n=100 d=2", index (PlanBench.randomRegular 100 2 3)
+          if not quick then yield "3-regular n=200 d=2", index (PlanBench.randomRegular 200 2 4)
+          yield "lattice 4x4 D=4", index (lattice 4 4 4)
+          yield "lattice 8x8 D=2", index (lattice 8 8 2)
+          if not quick then yield "lattice 12x12 D=2", index (lattice 12 12 2)
+          yield "PEPS norm 4x4 D=3 d=2", index (pepsNorm 4 4 3 2)
+          if not quick then yield "PEPS norm 6x6 D=3 d=2", index (pepsNorm 6 6 3 2)
+          yield "circuit 4x4 depth 10", index (circuit 4 4 10 1)
+          if not quick then yield "circuit 5x6 depth 14", index (circuit 5 6 14 2)
+          yield "MERA 64 sites chi=4", index (PlanBench.mera 6 4)
+          yield "tree 64 sites chi=8", index (tree 6 8)
+          yield "hyperindex n=60 d=2", index (hyperNetwork 60 2 6 5) ]
+    let slicingOnly = args |> Array.contains "slicing"
+    printfn "  %-24s %-14s %11s %11s %10s %9s %9s  %s" "network" "optimizer" "flops" "largest" "ms" "flops/rg" "ms/rg" "note"
+    for (label, p) in (if slicingOnly then [] else cases) do
+        let rg = runOne p "random-greedy" o
+        for name in [ "random-greedy"; "auto-old"; "auto"; "hyper" ] do
+            let r = if name = "random-greedy" then rg else runOne p name o
+            printfn "  %-24s %-14s %11s %11s %10.1f %9.3f %9.2f  %s" label name (PlanReport.sci r.Flops) (PlanReport.sci r.Largest) r.Ms
+                (ratio r.Flops rg.Flops) (r.Ms / max 0.01 rg.Ms) r.Note
+    printfn ""
+    printfn "slicing: memory limit = unsliced largest / 100 (optimizer hyper, %d trials)" trials
+    printfn "  %-24s %11s %11s %11s %9s %8s %s" "network" "largest" "limit" "per slice" "slices" "overhead" "sliced"
+    for (label, p) in
+        [ yield "lattice 8x8 D=4", index (lattice 8 8 4)
+          yield "lattice 10x10 D=3", index (lattice 10 10 3)
+          yield "lattice 16x16 D=2", index (lattice 16 16 2)
+          if not quick then yield "lattice 20x20 D=2", index (lattice 20 20 2)
+          yield "PEPS norm 5x5 D=3 d=2", index (pepsNorm 5 5 3 2) ] do
+        let free = Plan.run "hyper" o p
+        let largest = free.Cost.Value.LargestIntermediate
+        let limit = BigInteger.Max(BigInteger.One, largest / BigInteger 100)
+        let r = Plan.run "hyper" { o with MemoryLimit = Some(int64 limit) } p
+        match r.Slicing, r.Cost with
+        | Some s, _ ->
+            printfn "  %-24s %11s %11s %11s %9s %8.3f %s" label (PlanReport.sci largest) (PlanReport.sci limit) (PlanReport.sci s.LargestIntermediate)
+                (PlanReport.sci s.Slices) (ratio s.Flops free.Cost.Value.Flops) (String.Join(" ", s.Indices |> Array.map (fun i -> p.IndexNames[i])))
+        | None, Some c ->
+            printfn "  %-24s %11s %11s %11s %9s %8.3f (no slicing needed)" label (PlanReport.sci largest) (PlanReport.sci limit)
+                (PlanReport.sci c.LargestIntermediate) "1" (ratio c.Flops free.Cost.Value.Flops)
+        | None, None -> printfn "  %-24s no plan: %A" label (r.Diagnostics |> List.map (fun d -> d.Message))

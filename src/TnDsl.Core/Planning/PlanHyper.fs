@@ -1,0 +1,260 @@
+namespace TnDsl
+
+open System
+open System.Collections.Generic
+open System.Diagnostics
+open System.Numerics
+open System.Threading.Tasks
+
+/// `hyper`: a search over the hyperparameters of the tree builders (cotengra's hyper-optimiser, in its simplest
+/// honest form). Each trial samples a builder and its settings, greedy (cost weight alpha, Boltzmann temperature,
+/// memory-removed or flops-first cost) or recursive min-cut partitioning (piece size, balance, greedy or exact
+/// pieces), builds a tree and scores it by the objective (sliced when a memory limit is set and slicing is
+/// allowed); the best trees are then polished by subtree reconfiguration (`reconfigure`). Trial t draws from
+/// its own generator seeded by (seed, t) and the best is chosen by (score, trial), so with a trial count and no
+/// time limit the result is the same on any machine and any number of cores.
+module PlanHyper =
+    /// A sampled way of building a tree.
+    type Builder =
+        /// Greedy with the memory-removed cost `size(out) - alpha (size(a) + size(b))` (or flops first), with
+        /// Gumbel noise of the given temperature.
+        | Greedy of alpha: float * temperature: float * flopsFirst: bool
+        /// Recursive min-cut bisection down to pieces of `leafTensors` tensors (exact inside when `exact`).
+        | Partition of leafTensors: int * balance: float * exact: bool
+
+    /// The builder of trial t: the first trials are the deterministic greedy variants, then settings are sampled.
+    let sample (p: Indexed) (rng: Random) (t: int) =
+        let n = p.Inputs.Length
+        let wide = p.Carriers |> Array.exists (fun c -> c.Length > PlanGreedy.hyperFanout)
+        match t with
+        | 0 -> Greedy(1.0, 0.0, false)
+        | 1 -> Greedy(1.0, 0.0, true)
+        | _ ->
+            if n >= 12 && not wide && rng.NextDouble() < 0.5 then
+                let leafTensors = 2 + rng.Next(min 12 (n / 2))
+                Partition(leafTensors, 0.1 + 0.4 * rng.NextDouble(), rng.NextDouble() < 0.5)
+            else
+                let alpha = rng.NextDouble() * 2.0
+                let temperature = Math.Exp(Math.Log 0.001 + (Math.Log 1.0 - Math.Log 0.001) * rng.NextDouble())
+                Greedy(alpha, temperature, rng.NextDouble() < 0.2)
+
+    /// Builds the tree of a builder.
+    let build (p: Indexed) (o: PlanOptions) (rng: Random) (b: Builder) =
+        match b with
+        | Greedy (alpha, temperature, flopsFirst) ->
+            let limit = match o.MemoryLimit with Some l when not o.Slice -> float l | _ -> Double.PositiveInfinity
+            (PlanGreedy.runKeyed flopsFirst [||] p limit alpha temperature rng).Tree
+        | Partition (leafTensors, balance, exact) ->
+            let o' = if o.Slice then { o with MemoryLimit = None } else o
+            PlanPartition.treeWith leafTensors exact p o' (rng.Next()) balance
+
+    /// The score of a tree (lower is better, compared as a pair): the objective's figures in log2, the total
+    /// flops of the sliced tree when a memory limit is set, slicing is allowed and the tree exceeds the limit;
+    /// a tree that cannot meet the limit scores +infinity.
+    let score (p: Indexed) (o: PlanOptions) (t: ContractionTree) =
+        let struct (a, b) = Cost.score o.Objective p t
+        match o.MemoryLimit with
+        | None -> struct (a, b)
+        | Some l ->
+            let limit = BigInteger l
+            if Cost.largestIntermediate p t <= limit then struct (a, b)
+            elif not o.Slice then struct (Double.PositiveInfinity, b)
+            else
+                match PlanSlice.findWith 1 p t limit with
+                | Some ix ->
+                    let s = PlanSlice.figures p t ix
+                    struct (Cost.log2 s.Flops, Cost.log2 s.LargestIntermediate)
+                | None -> struct (Double.PositiveInfinity, b)
+
+    /// A tree as mutable nodes for local rewriting: children and indices per node id; leaves keep their ids.
+    type private Nodes =
+        { Kids: Dictionary<int, int array>
+          Kept: Dictionary<int, int array>
+          mutable Next: int }
+
+    let private toNodes (p: Indexed) (t: ContractionTree) =
+        let kids = Dictionary<int, int array>()
+        let kept = Dictionary<int, int array>()
+        for l in 0 .. t.Leaves - 1 do
+            kept[l] <- p.Inputs[l]
+        for s in Cost.steps p t do
+            kids[s.Node] <- s.Children
+            kept[s.Node] <- s.Kept
+        { Kids = kids; Kept = kept; Next = t.Leaves + t.Steps.Length }
+
+    /// The SSA tree of the nodes below `root`, children before parents.
+    let private toTree (leaves: int) (nodes: Nodes) (root: int) =
+        let steps = ResizeArray<int array>()
+        let rec emit v =
+            match nodes.Kids.TryGetValue v with
+            | true, kids ->
+                let ids = kids |> Array.map emit
+                steps.Add ids
+                leaves + steps.Count - 1
+            | _ -> v
+        emit root |> ignore
+        { Leaves = leaves; Steps = steps.ToArray() }
+
+    /// Subtree reconfiguration (cotengra's `subtree_reconfigure`): for each internal node, most expensive step
+    /// first, the subtree below it is cut at a frontier of at most `k` nodes (grown by opening the largest
+    /// intermediate) and replaced by the exact best tree over that frontier when the objective improves. The
+    /// result of the node is unchanged, so every other step keeps its cost. Repeats until a pass finds nothing
+    /// (at most `passes` passes).
+    /// With `limit`, a replacement must keep its intermediates within it.
+    let reconfigureWithin (limit: int64 option) (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =
+        let ids = Dictionary<string, int>()
+        p.IndexNames |> Array.iteri (fun i n -> ids[n] <- i)
+        let sizeOf (ix: int array) = ix |> Array.fold (fun acc i -> acc * BigInteger(p.Size[i])) BigInteger.One
+        let mutable tree = t
+        let mutable improved = true
+        let mutable pass = 0
+        while improved && pass < passes && tree.Steps.Length > 1 do
+            improved <- false
+            pass <- pass + 1
+            let nodes = toNodes p tree
+            let root = ContractionTree.root tree
+            let order = Cost.steps p tree |> Array.sortBy (fun s -> BigInteger.Negate s.Flops, s.Node) |> Array.map (fun s -> s.Node)
+            let removed = HashSet<int>()
+            for v in order do
+                if not (removed.Contains v) then
+                    // Grow the frontier from v's children by opening the largest internal node.
+                    let frontier = List<int>(nodes.Kids[v])
+                    let inner = List<int>([ v ])
+                    let mutable grow = true
+                    while grow do
+                        let openable =
+                            frontier |> Seq.filter (fun u -> nodes.Kids.ContainsKey u && frontier.Count - 1 + nodes.Kids[u].Length <= k)
+                        if Seq.isEmpty openable then grow <- false
+                        else
+                            let u = openable |> Seq.maxBy (fun u -> sizeOf nodes.Kept[u], u)
+                            frontier.Remove u |> ignore
+                            frontier.AddRange nodes.Kids[u]
+                            inner.Add u
+                    if inner.Count > 1 && frontier.Count >= 3 then
+                        let fr = frontier.ToArray()
+                        let problem =
+                            Problem.create None
+                                (fr |> Array.map (fun u -> nodes.Kept[u] |> Array.map (fun i -> p.IndexNames[i])))
+                                (fr |> Array.collect (fun u -> nodes.Kept[u]) |> Array.distinct |> Array.map (fun i -> p.IndexNames[i], p.Size[i]) |> Map.ofArray)
+                                (nodes.Kept[v] |> Array.map (fun i -> p.IndexNames[i]))
+                        match Problem.index Range.none problem with
+                        | Result.Error _ -> ()
+                        | Ok sub ->
+                            // The current subtree over the frontier, as a tree of the sub-problem.
+                            let local = Dictionary<int, int>()
+                            fr |> Array.iteri (fun j u -> local[u] <- j)
+                            let currentSteps = ResizeArray<int array>()
+                            let rec emit u =
+                                match local.TryGetValue u with
+                                | true, j -> j
+                                | _ ->
+                                    let c = nodes.Kids[u] |> Array.map emit
+                                    currentSteps.Add c
+                                    fr.Length + currentSteps.Count - 1
+                            emit v |> ignore
+                            let current = { Leaves = fr.Length; Steps = currentSteps.ToArray() }
+                            let o = { PlanOptions.defaults with Objective = objective; MemoryLimit = limit }
+                            match PlanOptimal.solveWith PlanOptimal.exhaustiveUpTo sub o with
+                            | Ok (Some better) when Cost.score objective sub better < Cost.score objective sub current ->
+                                for u in inner do
+                                    removed.Add u |> ignore
+                                    if u <> v then nodes.Kids.Remove u |> ignore
+                                // Splice: new nodes for the inner steps, v for the last.
+                                let bSteps = Cost.steps sub better
+                                let mapped = Array.zeroCreate (fr.Length + better.Steps.Length)
+                                fr.CopyTo(mapped, 0)
+                                bSteps
+                                |> Array.iteri (fun s st ->
+                                    let kids = st.Children |> Array.map (fun c -> mapped[c])
+                                    let id =
+                                        if s = bSteps.Length - 1 then v
+                                        else
+                                            nodes.Next <- nodes.Next + 1
+                                            nodes.Next - 1
+                                    nodes.Kids[id] <- kids
+                                    nodes.Kept[id] <- st.Kept |> Array.map (fun i -> ids[sub.IndexNames[i]])
+                                    mapped[fr.Length + s] <- id)
+                                improved <- true
+                            | _ -> ()
+            if improved then tree <- toTree tree.Leaves nodes root
+        tree
+
+    /// `reconfigureWithin` without a memory limit.
+    let reconfigure (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) =
+        reconfigureWithin None p objective k passes t
+
+    /// Slicing interleaved with reconfiguration (cotengra's `slice_and_reconfigure`): while an intermediate is
+    /// over the limit, slice the closed index of a largest intermediate that leaves the least total flops, then
+    /// reconfigure the tree for the sliced sizes (subtrees of 8, one pass, intermediates within the limit), so the
+    /// tree adapts to what is sliced. Returns the tree and the sliced indices, or None when an intermediate over
+    /// the limit has no closed index left.
+    let sliceAndReconfigure (p: Indexed) (limit: BigInteger) (t: ContractionTree) : (ContractionTree * int array) option =
+        let limit64 = if limit > BigInteger Int64.MaxValue then None else Some(int64 limit)
+        let rec go (tree: ContractionTree) (sliced: int array) (round: int) =
+            let q = PlanSlice.sliceProblem p sliced
+            let steps = Cost.steps q tree
+            let largest = steps |> Array.fold (fun m s -> BigInteger.Max(m, s.Size)) BigInteger.Zero
+            if largest <= limit then Some(tree, sliced)
+            elif round > 64 then None
+            else
+                let candidates =
+                    steps
+                    |> Array.filter (fun s -> s.Size = largest)
+                    |> Array.collect (fun s -> s.Kept)
+                    |> Array.distinct
+                    |> Array.filter (fun i -> not p.IsOutput[i] && not (Array.contains i sliced))
+                    |> Array.sort
+                if candidates.Length = 0 then None
+                else
+                    let pick =
+                        candidates
+                        |> Array.minBy (fun i ->
+                            let next = Array.append sliced [| i |]
+                            (PlanSlice.figures p tree next).Flops, -p.Size[i], i)
+                    let next = Array.append sliced [| pick |]
+                    let tree' = reconfigureWithin limit64 (PlanSlice.sliceProblem p next) Flops 8 1 tree
+                    go tree' next (round + 1)
+        go t [||] 0
+    /// The best tree of `trials` trials (or fewer, when a time limit is set and spent), polished.
+    let search (p: Indexed) (o: PlanOptions) : ContractionTree =
+        let n = p.Inputs.Length
+        if n <= 2 then (PlanGreedy.bestGreedy p o).Tree
+        else
+            let trials = max 2 o.Trials
+            let clock = Stopwatch.StartNew()
+            let results = Array.zeroCreate<(struct (float * float) * ContractionTree) option> trials
+            let trial t =
+                let rng = Random(o.Seed * 1000003 + t * 7919 + 17)
+                let b = sample p rng t
+                let tree = build p o rng b
+                results[t] <- Some(score p o tree, tree)
+            let spent () =
+                match o.TimeLimitMs with
+                | Some ms -> clock.ElapsedMilliseconds >= int64 ms
+                | None -> false
+            if o.Parallel then
+                Parallel.For(0, 2, Action<int>(trial)) |> ignore
+                Parallel.For(2, trials, Action<int, ParallelLoopState>(fun t state -> if spent () then state.Stop() else trial t)) |> ignore
+            else
+                let mutable t = 0
+                while t < trials && (t < 2 || not (spent ())) do
+                    trial t
+                    t <- t + 1
+            // The best few (by score, then trial number) are polished; the best polished tree wins.
+            let ranked =
+                results
+                |> Array.indexed
+                |> Array.choose (fun (t, r) -> r |> Option.map (fun (s, tree) -> s, t, tree))
+                |> Array.sortBy (fun (s, t, _) -> s, t)
+            let polished =
+                ranked
+                |> Array.truncate 2
+                |> Array.map (fun (_, t, tree) ->
+                    let better = reconfigure p o.Objective 8 4 tree
+                    score p o better, t, better)
+            let _, _, best = Array.append polished ranked |> Array.minBy (fun (s, t, _) -> s, t)
+            best
+
+    /// `hyper`: see the module.
+    let hyper: Optimizer =
+        fun p o -> { Tree = Some(search p o); Notes = [] }

@@ -1,0 +1,224 @@
+namespace TnDsl
+
+open System
+open System.Globalization
+open System.IO
+open System.Numerics
+open System.Text
+open System.Text.Json
+
+/// The empirical scaling of a network's plan in its integer parameters, for the reports.
+type Scaling =
+    {
+        /// The fitted exponents.
+        Exponents: Plan.Exponent list
+        /// Parameters that could not be fitted, with the reason.
+        Skipped: (string * string) list
+        /// The optimizer used for the re-plans.
+        Optimizer: string
+    }
+
+/// Human and JSON reports of a plan.
+module PlanReport =
+    /// A count in opt_einsum's style: exact below a million, else `4.800e+07`.
+    let sci (b: BigInteger) =
+        if b < BigInteger(1000000) then
+            b.ToString()
+        else
+            let e = int (floor (BigInteger.Log10 b))
+            let m = Math.Pow(10.0, BigInteger.Log10 b - float e)
+            let m, e = if m >= 9.9995 then 1.0, e + 1 else m, e
+            sprintf "%.3fe+%02d" m e
+
+    /// The ratio a/b of two counts, safe for any size.
+    let ratio (a: BigInteger) (b: BigInteger) =
+        if b.IsZero then infinity else Math.Exp(BigInteger.Log a - BigInteger.Log b)
+
+    let private names (p: Indexed) (ids: int array) =
+        ids |> Array.map (fun i -> p.IndexNames[i])
+
+    /// Index lists as einsum text when every name is one character, else as parenthesised lists.
+    let private operandText (p: Indexed) (lists: int array array) =
+        let single = p.IndexNames |> Array.forall (fun n -> Einsum.textElements(n).Length = 1)
+        if single then
+            lists |> Array.map (fun l -> String.Join("", names p l)) |> fun xs -> String.Join(",", xs)
+        else
+            lists |> Array.map (fun l -> "(" + String.Join(" ", names p l) + ")") |> fun xs -> String.Join(" ", xs)
+
+    /// The whole contraction as einsum-like text.
+    let equation (p: Indexed) =
+        let ins = operandText p (p.Problem.Inputs |> Array.map (Array.map (fun n -> Array.IndexOf(p.IndexNames, n))))
+        ins + " -> " + operandText p [| p.Output |]
+
+    /// log10 of naive over optimized flops (finite for any sizes).
+    let log10Speedup (c: CostReport) =
+        BigInteger.Log10(BigInteger.Max(c.NaiveFlops, BigInteger.One)) - BigInteger.Log10(BigInteger.Max(c.Flops, BigInteger.One))
+
+    /// The speed-up as text: `%.4g` while it fits a double, else `~1e+1387`.
+    let speedupText (c: CostReport) =
+        let r = ratio c.NaiveFlops c.Flops
+        if Double.IsFinite r then sprintf "%.4g" r else sprintf "~1e+%.0f" (log10Speedup c)
+
+    /// The most steps the human report lists.
+    let maxSteps = 100
+
+    /// The human report, like opt_einsum's path info: totals, the scaling in the network's parameters when
+    /// given, then each step with its indices and cost.
+    let textWith (scaling: Scaling option) (r: PlanResult) =
+        let p = r.Problem
+        let sb = StringBuilder()
+        let line (label: string) (value: string) = sb.AppendLine(sprintf "  %-22s %s" (label + ":") value) |> ignore
+        let eq = equation p
+        line "Contraction" (if eq.Length > 100 then eq.Substring(0, 97) + "..." else eq)
+        line "Tensors" (sprintf "%d (%d indices)" p.Inputs.Length p.IndexNames.Length)
+        line "Optimizer" (sprintf "%s (search %.1f ms)" r.Optimizer r.SearchMs)
+        for d in r.Diagnostics do
+            if d.Kind.Level = Info then line "Note" d.Message
+        match r.Cost with
+        | None -> line "Plan" "none found"
+        | Some c ->
+            line "Naive scaling" (string p.IndexNames.Length)
+            line "Optimized scaling" (string (r.Steps |> Array.fold (fun m s -> max m s.Involved.Length) 0))
+            line "Naive FLOP count" (sci c.NaiveFlops)
+            line "Optimized FLOP count" (sci c.Flops)
+            line "Theoretical speedup" (speedupText c)
+            line "Largest intermediate" (sci c.LargestIntermediate + " elements")
+            line "Peak memory" (sci c.Peak + " elements (inputs included)")
+            line "Total write" (sci c.Write + " elements")
+            line "Backward FLOP count" (sci c.BackwardFlops)
+            line "Activation memory" (sci c.ActivationMemory + " elements kept for backward")
+            match r.Slicing with
+            | Some sl ->
+                line "Sliced indices" (sprintf "%s (%s slices)" (String.Join(" ", names p sl.Indices)) (sci sl.Slices))
+                line "Sliced FLOP count" (sprintf "%s (overhead %.3gx)" (sci sl.Flops) sl.Overhead)
+                line "Largest per slice" (sci sl.LargestIntermediate + " elements")
+                line "Peak per slice" (sci sl.Peak + " elements (inputs and the accumulated result included)")
+            | None -> ()
+            match scaling with
+            | Some sc ->
+                if not sc.Exponents.IsEmpty then
+                    line "Scaling" (sprintf "%s (re-planned with %s)" (Plan.formatScaling sc.Exponents) sc.Optimizer)
+                for (name, why) in sc.Skipped do
+                    line "Scaling skipped" (sprintf "%s (%s)" name why)
+            | None -> ()
+            let rule = String('-', 80)
+            sb.AppendLine(rule).AppendLine(sprintf "  %5s %7s %11s  %s" "step" "scaling" "flops" "operands -> result").AppendLine(rule) |> ignore
+            for s in Array.truncate maxSteps r.Steps do
+                sb.AppendLine(
+                    sprintf "  %5d %7d %11s  %s -> %s" (s.Node - p.Inputs.Length + 1) s.Involved.Length (sci s.Flops)
+                        (operandText p s.ChildIndices) (operandText p [| s.Kept |]))
+                |> ignore
+            if r.Steps.Length > maxSteps then
+                sb.AppendLine(sprintf "  … %d more steps (--json lists the whole path)" (r.Steps.Length - maxSteps)) |> ignore
+        sb.ToString()
+
+    /// The human report without scaling.
+    let text (r: PlanResult) = textWith None r
+
+    let private levelName =
+        function
+        | Error -> "error"
+        | Warning -> "warning"
+        | Info -> "info"
+
+    /// The largest integer every JSON reader takes exactly: 2^53 (a double's integer range).
+    let maxExactJson = BigInteger.Pow(BigInteger 2, 53)
+
+    /// An exact count as JSON: a number up to 2^53 in magnitude, a decimal string beyond (JavaScript and other
+    /// readers that parse numbers as doubles would round or refuse it); `log10_*` fields carry the magnitude.
+    let exactNumber (b: BigInteger) =
+        if BigInteger.Abs b <= maxExactJson then b.ToString() else "\"" + b.ToString() + "\""
+
+    /// The JSON report: optimizer, chosen (what `auto` chose), flops, naive_flops, largest_intermediate, peak, write, backward_flops,
+    /// activation_memory (exact: numbers up to 2^53, decimal
+    /// strings beyond, see `exactNumber`), log10_flops and log10_naive_flops, path (linear pairs), ssa_path, search_ms and diagnostics.
+    let jsonWith (scaling: Scaling option) (r: PlanResult) =
+        let result = r
+        use ms = new MemoryStream()
+        let write () =
+            use w = new Utf8JsonWriter(ms, JsonWriterOptions(Indented = true))
+            let big (name: string) (b: BigInteger) =
+                w.WritePropertyName name
+                w.WriteRawValue(exactNumber b)
+            // Paths are written compactly, one JSON array of arrays on a line.
+            let paths (name: string) (path: int array array) =
+                w.WritePropertyName name
+                w.WriteRawValue("[" + String.Join(",", path |> Array.map (fun s -> "[" + String.Join(",", s) + "]")) + "]")
+            w.WriteStartObject()
+            w.WriteBoolean("ok", Plan.succeeded r)
+            w.WriteString("optimizer", r.Optimizer)
+            w.WriteString("chosen", r.Chosen)
+            w.WriteNumber("tensors", r.Problem.Inputs.Length)
+            let problem = r.Problem
+            match r.Cost, r.Tree with
+            | Some c, Some t ->
+                big "flops" c.Flops
+                big "naive_flops" c.NaiveFlops
+                // The ratio overflows a double on large networks: null then, with its log10 always given.
+                let r = ratio c.NaiveFlops c.Flops
+                if Double.IsFinite r then w.WriteNumber("speedup", r) else w.WriteNull "speedup"
+                w.WriteNumber("log10_speedup", log10Speedup c)
+                w.WriteNumber("log10_flops", BigInteger.Log10(BigInteger.Max(c.Flops, BigInteger.One)))
+                w.WriteNumber("log10_naive_flops", BigInteger.Log10(BigInteger.Max(c.NaiveFlops, BigInteger.One)))
+                big "largest_intermediate" c.LargestIntermediate
+                big "peak" c.Peak
+                big "write" c.Write
+                big "backward_flops" c.BackwardFlops
+                big "activation_memory" c.ActivationMemory
+                match result.Slicing with
+                | Some sl ->
+                    // "slicing": {"indices": ["k"], "slices": 4, "flops": …, "overhead": 1.2, "largest_intermediate": …}
+                    w.WriteStartObject "slicing"
+                    w.WriteStartArray "indices"
+                    for n in names result.Problem sl.Indices do
+                        w.WriteStringValue n
+                    w.WriteEndArray()
+                    big "slices" sl.Slices
+                    big "flops" sl.Flops
+                    w.WriteNumber("overhead", Math.Round(sl.Overhead, 6))
+                    big "largest_intermediate" sl.LargestIntermediate
+                    big "peak" sl.Peak
+                    w.WriteEndObject()
+                | None -> ()
+                paths "path" (ContractionTree.toLinear t)
+                paths "ssa_path" (ContractionTree.toSsa t)
+                // What a backend executes: the one conversion to pairwise steps (`PairSteps.ofTree`).
+                paths "pairwise_path" (PairSteps.ofTree problem t |> Array.map (fun s -> [| s.Left; s.Right |]))
+            | _ -> w.WriteNull "path"
+            w.WriteNumber("search_ms", Math.Round(r.SearchMs, 3))
+            match scaling with
+            | Some sc ->
+                // "scaling": {"formula": "flops ~ n^1.0", "optimizer": "greedy", "exponents": {"n": 1.01},
+                //             "points": {"n": [[8, 1234], …]}, "skipped": {"d": "why"}}
+                w.WriteStartObject "scaling"
+                w.WriteString("formula", Plan.formatScaling sc.Exponents)
+                w.WriteString("optimizer", sc.Optimizer)
+                w.WriteStartObject "exponents"
+                for e in sc.Exponents do
+                    w.WriteNumber(e.Parameter, Math.Round(e.Exponent, 4))
+                w.WriteEndObject()
+                w.WriteStartObject "points"
+                for e in sc.Exponents do
+                    w.WritePropertyName e.Parameter
+                    w.WriteRawValue("[" + String.Join(",", e.Points |> List.map (fun (v, f) -> sprintf "[%d,%s]" v (exactNumber f))) + "]")
+                w.WriteEndObject()
+                w.WriteStartObject "skipped"
+                for (name, why) in sc.Skipped do
+                    w.WriteString(name, why)
+                w.WriteEndObject()
+                w.WriteEndObject()
+            | None -> ()
+            w.WriteStartArray "diagnostics"
+            for d in r.Diagnostics do
+                w.WriteStartObject()
+                w.WriteString("code", d.Kind.Code)
+                w.WriteString("level", levelName d.Kind.Level)
+                w.WriteString("message", d.Message)
+                w.WriteEndObject()
+            w.WriteEndArray()
+            w.WriteEndObject()
+        write ()
+        Encoding.UTF8.GetString(ms.ToArray())
+
+    /// The JSON report without scaling.
+    let json (r: PlanResult) = jsonWith None r

@@ -1,0 +1,104 @@
+namespace TnDsl
+
+open System
+open System.Numerics
+
+/// A sliced plan: some summed indices are fixed to each of their values in turn, the tree is contracted once per
+/// combination (a slice) with those indices at size 1, and the slices' results are added. Every intermediate of a
+/// slice is smaller; the price is the work repeated across slices.
+type Slicing =
+    {
+        /// The sliced index ids (closed indices only: the slices' results are summed).
+        Indices: int array
+        /// The number of slices: the product of the sliced indices' sizes.
+        Slices: BigInteger
+        /// opt_einsum flops of one slice.
+        SliceFlops: BigInteger
+        /// Total flops: slices × flops of one slice.
+        Flops: BigInteger
+        /// Total flops over the unsliced tree's flops.
+        Overhead: float
+        /// The largest intermediate of one slice, in elements.
+        LargestIntermediate: BigInteger
+        /// The most elements alive at once within one slice, inputs (as sliced) included, plus the result that
+        /// accumulates the slices.
+        Peak: BigInteger
+    }
+
+/// Choosing indices to slice so that a tree's intermediates fit a memory limit (cotengra's `SliceFinder` idea:
+/// grow the sliced set greedily, each time by an index of the largest intermediate that costs the least extra
+/// work, and keep the best of a few randomised passes).
+module PlanSlice =
+    /// The problem as one slice sees it: the sliced indices at size 1.
+    let sliceProblem (p: Indexed) (indices: int array) : Indexed =
+        if indices.Length = 0 then p
+        else { p with Size = p.Size |> Array.mapi (fun i s -> if Array.contains i indices then 1L else s) }
+
+    let private prod (p: Indexed) (idx: int array) = idx |> Array.fold (fun acc i -> acc * BigInteger(p.Size[i])) BigInteger.One
+
+    let private ratio (a: BigInteger) (b: BigInteger) =
+        if b.Sign <= 0 then 1.0 else Math.Exp(BigInteger.Log a - BigInteger.Log b)
+
+    /// The figures of a tree sliced over `indices`.
+    let figures (p: Indexed) (t: ContractionTree) (indices: int array) : Slicing =
+        let q = sliceProblem p indices
+        let c = Cost.report q t
+        let slices = prod p indices
+        let unsliced = Cost.flops p t
+        let output = prod p p.Output
+        { Indices = Array.sort indices
+          Slices = slices
+          SliceFlops = c.Flops
+          Flops = c.Flops * slices
+          Overhead = ratio (c.Flops * slices) unsliced
+          LargestIntermediate = c.LargestIntermediate
+          Peak = c.Peak + (if indices.Length > 0 then output else BigInteger.Zero) }
+
+    let private totalFlops (p: Indexed) (t: ContractionTree) (sliced: int array) =
+        let steps = Cost.steps (sliceProblem p sliced) t
+        steps, (steps |> Array.sumBy (fun s -> s.Flops)) * prod p sliced
+
+    /// One greedy pass: while an intermediate is over the limit, slice the closed index of a largest
+    /// intermediate that leaves the least total flops (log2 flops plus Gumbel noise of the given temperature
+    /// when it is positive; ties: the larger index, then the lower id).
+    let private greedyPass (p: Indexed) (t: ContractionTree) (limit: BigInteger) (temperature: float) (rng: Random) =
+        let lf (b: BigInteger) = if b.Sign <= 0 then 0.0 else BigInteger.Log(b, 2.0)
+        let rec grow (sliced: int array) =
+            let steps, _ = totalFlops p t sliced
+            let largest = steps |> Array.fold (fun m s -> BigInteger.Max(m, s.Size)) BigInteger.Zero
+            if largest <= limit then Some sliced
+            else
+                let candidates =
+                    steps
+                    |> Array.filter (fun s -> s.Size = largest)
+                    |> Array.collect (fun s -> s.Kept)
+                    |> Array.distinct
+                    |> Array.filter (fun i -> not p.IsOutput[i] && not (Array.contains i sliced))
+                    |> Array.sort
+                if candidates.Length = 0 then None
+                else
+                    let scored =
+                        candidates
+                        |> Array.map (fun i ->
+                            let _, flops = totalFlops p t (Array.append sliced [| i |])
+                            let noise = if temperature > 0.0 then -temperature * Math.Log(-Math.Log(max 1e-300 (rng.NextDouble()))) else 0.0
+                            struct (lf flops + noise, -p.Size[i], i))
+                    let struct (_, _, best) = scored |> Array.min
+                    grow (Array.append sliced [| best |])
+        grow [||]
+
+    /// Indices to slice so that every intermediate of the tree has at most `limit` elements, or None when no
+    /// choice of closed indices can get there (an intermediate over the limit made of open indices only). The
+    /// best (least total flops, then fewest indices) of a deterministic greedy pass and `repeats` - 1 passes
+    /// with noise, each seeded by its number, so the choice is reproducible. Each pass slices, while an
+    /// intermediate is over the limit, the closed index of a largest one that leaves the least total flops.
+    let findWith (repeats: int) (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =
+        let passes =
+            [| for r in 0 .. max 1 repeats - 1 do
+                   match greedyPass p t limit (if r = 0 then 0.0 else 0.5) (Random(r * 7919 + 1)) with
+                   | Some ix -> let _, f = totalFlops p t ix in yield (f, ix.Length, r), ix
+                   | None -> () |]
+        if passes.Length = 0 then None else Some(passes |> Array.minBy fst |> snd)
+
+    /// `findWith` with eight passes.
+    let find (p: Indexed) (t: ContractionTree) (limit: BigInteger) = findWith 8 p t limit

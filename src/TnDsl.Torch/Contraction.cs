@@ -1,0 +1,149 @@
+using TnDsl.Api;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace TnDsl.Torch;
+
+/// <summary>How <see cref="Tn.Expression(string, long[][], ContractionOptions?)"/> plans.</summary>
+public sealed record ContractionOptions
+{
+    /// <summary>A registered optimizer (<c>auto</c>, <c>optimal</c>, <c>greedy</c>, <c>random-greedy</c>,
+    /// <c>partition</c>); <c>auto</c> by default.</summary>
+    public string Optimizer { get; init; } = "auto";
+    /// <summary>The seed of randomised optimizers.</summary>
+    public int Seed { get; init; }
+    /// <summary>The most elements any intermediate may have (none by default).</summary>
+    public long? MemoryLimit { get; init; }
+}
+
+/// <summary>Einsum text or operands that do not fit it: every diagnostic, rendered with a caret under the mistake.</summary>
+public sealed class EinsumException(IReadOnlyList<string> diagnostics, IReadOnlyList<string> codes)
+    : ArgumentException(string.Join(Environment.NewLine, diagnostics))
+{
+    /// <summary>The diagnostics in MSBuild canonical form, each with the equation and a caret.</summary>
+    public IReadOnlyList<string> Diagnostics { get; } = diagnostics;
+    /// <summary>The diagnostic codes (TN03xx), in the same order.</summary>
+    public IReadOnlyList<string> Codes { get; } = codes;
+}
+
+/// <summary>
+/// Contraction of TorchSharp tensors by einsum text, as opt_einsum's <c>contract</c> and
+/// <c>contract_expression</c>: the equation is read by the same reader as <c>tn plan --einsum</c> (any Unicode
+/// letters, <c>...</c> and size-1 broadcasting as torch.einsum, repeated indices taking a diagonal), planned by the
+/// same optimizer registry, and executed pairwise by <see cref="PairContraction"/>, like a network module.
+/// </summary>
+public static class Tn
+{
+    /// <summary>Contracts <paramref name="operands"/> by <paramref name="equation"/> (<c>"ab,bc->ac"</c>), planning
+    /// with <c>auto</c>. Equal to <c>torch.einsum</c> up to rounding. Throws <see cref="EinsumException"/> on bad text
+    /// or shapes that do not fit it.</summary>
+    public static Tensor Contract(string equation, params Tensor[] operands) =>
+        Expression(equation, operands.Select(o => o.shape).ToArray(), null).Invoke(operands);
+
+    /// <summary>Plans <paramref name="equation"/> once for operands of <paramref name="shapes"/>; the expression then
+    /// contracts any operands of those shapes (opt_einsum's <c>contract_expression</c>).</summary>
+    public static ContractExpression Expression(string equation, params long[][] shapes) => Expression(equation, shapes, null);
+
+    /// <summary><see cref="Expression(string, long[][])"/> with the optimizer, seed and memory limit given.</summary>
+    public static ContractExpression Expression(string equation, long[][] shapes, ContractionOptions? options) =>
+        new(equation, shapes, options ?? new ContractionOptions());
+}
+
+/// <summary>
+/// An einsum planned once for fixed operand shapes (see <see cref="Tn.Expression(string, long[][])"/>): the path, its
+/// figures, and each pairwise step prepared; <see cref="Invoke"/> contracts operands of those shapes, any dtype and
+/// device (all operands on one device), with autograd.
+/// </summary>
+public sealed class ContractExpression
+{
+    readonly long[][] shapes;
+    readonly long[][] squeeze;          // per operand, its broadcast axes, highest first
+    readonly int[][] leafLabels;        // per operand, the labels after squeezing (repeats kept)
+    readonly int[][] reducedLabels;     // per operand, the labels after the diagonal and the sums of its own indices
+    readonly PlanStep[] steps;
+    readonly long[]? finalPermutation;
+    readonly long[] outputShape;
+
+    /// <summary>The equation as given.</summary>
+    public string Equation { get; }
+    /// <summary>The path in opt_einsum's linear convention (pairs of positions in the current operand list).</summary>
+    public IReadOnlyList<(int, int)> Path { get; }
+    /// <summary>The planner's plan for this path: exact flops, largest intermediate, the optimizer chosen, …</summary>
+    public PlanView Figures { get; }
+    /// <summary>The shape of the result.</summary>
+    public IReadOnlyList<long> OutputShape => outputShape;
+
+    internal ContractExpression(string equation, long[][] shapes, ContractionOptions options)
+    {
+        Equation = equation;
+        this.shapes = shapes.Select(s => s.ToArray()).ToArray();
+        EinsumPlan planned;
+        try
+        {
+            planned = Planner.PlanEinsum(equation, this.shapes, options.Optimizer, options.Seed, options.MemoryLimit is { } m ? m : null);
+        }
+        catch (TnException e)
+        {
+            throw new EinsumException(e.Rendered, e.Diagnostics.Select(d => d.Code).ToArray());
+        }
+        Figures = planned.Plan;
+        Path = planned.Plan.Pairs.Select(p => (p.Item1, p.Item2)).ToArray();
+        squeeze = planned.Squeeze.ToArray();
+        leafLabels = planned.Labels.ToArray();
+        outputShape = planned.OutputShape;
+        // What survives each operand (open, or carried by another operand) and what each step keeps come from the plan.
+        reducedLabels = leafLabels.Select((ls, k) => ls.Distinct().Where(planned.Plan.LeafLabels[k].Contains).ToArray()).ToArray();
+        var ops = reducedLabels.ToList();
+        var built = new List<PlanStep>();
+        foreach (var s in planned.Plan.Steps)
+        {
+            var c = new PairContraction(ops[s.Left], ops[s.Right], s.Kept.ToHashSet());
+            built.Add(new PlanStep(s.Left, s.Right, c, c.Fastest));
+            ops.RemoveAt(s.Right);
+            ops.RemoveAt(s.Left);
+            ops.Add(c.Result.ToArray());
+        }
+        steps = built.ToArray();
+        var final = ops[0];
+        var perm = planned.Output.Select(l => (long)Array.IndexOf(final, l)).ToArray();
+        finalPermutation = perm.Select((p, k) => p == k).All(x => x) ? null : perm;
+    }
+
+    /// <summary>Contracts operands of the planned shapes. Operands of different dtypes are promoted to a common one
+    /// (as torch's arithmetic does); the result is on the operands' device.</summary>
+    public Tensor Invoke(params Tensor[] operands)
+    {
+        if (operands.Length != shapes.Length)
+            throw new ArgumentException($"the expression '{Equation}' takes {shapes.Length} operand(s), got {operands.Length}");
+        for (int k = 0; k < operands.Length; k++)
+            if (!operands[k].shape.SequenceEqual(shapes[k]))
+                throw new ArgumentException(
+                    $"operand {k + 1} has shape [{string.Join(", ", operands[k].shape)}]; the expression was planned for [{string.Join(", ", shapes[k])}]");
+        var dtype = operands[0].dtype;
+        foreach (var o in operands.Skip(1))
+            dtype = promote_types(dtype, o.dtype);
+        if (outputShape.Contains(0) || operands.Any(o => o.numel() == 0))
+            return zeros(outputShape, dtype, operands[0].device);
+
+        using var scope = NewDisposeScope();
+        var live = new List<Tensor>(operands.Length);
+        for (int k = 0; k < operands.Length; k++)
+        {
+            var t = operands[k].dtype == dtype ? operands[k] : operands[k].to_type(dtype);
+            foreach (var axis in squeeze[k])
+                t = t.squeeze(axis);
+            if (reducedLabels[k].Length != leafLabels[k].Length)
+                t = PairContraction.Reduce(t, leafLabels[k], reducedLabels[k].Contains).Tensor;
+            live.Add(t);
+        }
+        foreach (var step in steps)
+        {
+            var r = step.Contraction.Apply(live[step.Left], live[step.Right], step.Kernel);
+            live.RemoveAt(Math.Max(step.Left, step.Right));
+            live.RemoveAt(Math.Min(step.Left, step.Right));
+            live.Add(r);
+        }
+        var result = finalPermutation is null ? live[0].alias() : live[0].permute(finalPermutation);
+        return result.MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,271 @@
+using System.Globalization;
+using System.Numerics;
+using System.Runtime.InteropServices;
+using static TorchSharp.torch;
+
+namespace TnDsl.Torch;
+
+/// <summary>
+/// An allocation refused by <see cref="MemoryGuard"/> before anything was allocated: <see cref="What"/> needed
+/// <see cref="BytesNeeded"/> bytes and the limit was <see cref="Limit"/> (from <see cref="LimitSource"/>).
+/// </summary>
+public sealed class MemoryLimitException(string what, BigInteger bytesNeeded, long limit, string limitSource, string message)
+    : Exception(message)
+{
+    /// <summary>What was to be allocated (for example "the weights of mps (784 tensors)").</summary>
+    public string What { get; } = what;
+    /// <summary>The bytes it needed (exact; may exceed 2^63).</summary>
+    public BigInteger BytesNeeded { get; } = bytesNeeded;
+    /// <summary>The limit in bytes at the time of the check.</summary>
+    public long Limit { get; } = limit;
+    /// <summary>Where the limit came from: the override, <c>TN_MEMORY_LIMIT</c>, the cgroup or MemAvailable.</summary>
+    public string LimitSource { get; } = limitSource;
+}
+
+/// <summary>
+/// The one byte-size guard of the backend. Everything that allocates tensors whose size comes from user input
+/// (weights and buffers when a module is built, random inputs, the plan's intermediates, the activations and
+/// gradients of a backward pass, checkpoints and data files) calls <see cref="Check(BigInteger, string)"/> with the
+/// bytes it is about to allocate, before allocating, and gets a <see cref="MemoryLimitException"/> naming the
+/// figures instead of an abort in libtorch or a kill by the kernel.
+/// <para>
+/// The limit (<see cref="Limit"/>) is, in order: <see cref="LimitOverride"/> when set (code), else the environment
+/// variable <c>TN_MEMORY_LIMIT</c> (bytes, with an optional K/M/G/T suffix in powers of 1024, or a percentage of
+/// the available memory such as <c>50%</c>), else <see cref="DefaultFraction"/> of the memory available now: the
+/// smallest of the cgroup's room (v2 <c>memory.max − memory.current</c> on the process's cgroup and its ancestors,
+/// or v1 <c>memory.limit_in_bytes − memory.usage_in_bytes</c>) and <c>/proc/meminfo</c>'s <c>MemAvailable</c>.
+/// Where neither can be read the limit is 2^63 − 1 bytes, and only sizes that overflow are refused.
+/// </para>
+/// <para>
+/// For the planner (issue 17): a plan's peak estimate in bytes goes through the same <see cref="Check(BigInteger,
+/// string)"/>; a planner that slices to fit reads <see cref="Limit"/> as its budget.
+/// </para>
+/// </summary>
+public static class MemoryGuard
+{
+    /// <summary>The environment variable that sets the limit (see the type's summary for its forms).</summary>
+    public const string EnvironmentVariable = "TN_MEMORY_LIMIT";
+
+    /// <summary>The share of the available memory one check may claim by default.</summary>
+    public const double DefaultFraction = 0.8;
+
+    /// <summary>A limit set by code (bytes), which wins over the environment; null (the default) leaves it to them.</summary>
+    public static long? LimitOverride { get; set; }
+
+    /// <summary>The current limit in bytes (read afresh on each call: the available memory changes).</summary>
+    public static long Limit => Current().Bytes;
+
+    /// <summary>The current limit in bytes and where it comes from, in words.</summary>
+    public static (long Bytes, string Source) Current()
+    {
+        if (LimitOverride is { } set)
+            return (set, "the limit set by the caller");
+        var env = Environment.GetEnvironmentVariable(EnvironmentVariable);
+        if (!string.IsNullOrWhiteSpace(env))
+        {
+            env = env.Trim();
+            if (env.EndsWith('%'))
+            {
+                if (!double.TryParse(env[..^1], NumberStyles.Float, CultureInfo.InvariantCulture, out var percent) || !(percent > 0 && percent <= 100))
+                    throw BadSetting(env);
+                var (available, from) = Available();
+                return (available is { } a ? (long)(a * (percent / 100)) : long.MaxValue, $"{EnvironmentVariable}={env} of {from}");
+            }
+            return (ParseBytes(env) ?? throw BadSetting(env), $"{EnvironmentVariable}={env}");
+        }
+        var (bytes, source) = Available();
+        return bytes is { } b
+            ? ((long)(b * DefaultFraction), $"{DefaultFraction:P0} of {source}; set {EnvironmentVariable} to change it")
+            : (long.MaxValue, "no limit (the available memory could not be read)");
+    }
+
+    /// <summary>
+    /// Refuses <paramref name="bytes"/> for <paramref name="what"/> when they exceed <see cref="Limit"/> (or 2^63 − 1):
+    /// throws <see cref="MemoryLimitException"/> with a message naming both figures. Call it before allocating.
+    /// </summary>
+    public static void Check(BigInteger bytes, string what)
+    {
+        if (bytes.Sign <= 0)
+            return;
+        var (limit, source) = Current();
+        if (bytes <= limit && bytes < long.MaxValue)
+            return;
+        throw new MemoryLimitException(what, bytes, limit, source,
+            $"{what} needs {Format(bytes)}, over the memory limit of {Format(limit)} ({source}); " +
+            "use smaller parameters or a smaller batch");
+    }
+
+    /// <summary><see cref="Check(BigInteger, string)"/> for a byte count that fits a <c>long</c>.</summary>
+    public static void Check(long bytes, string what) => Check(new BigInteger(bytes), what);
+
+    /// <summary>The bytes of a tensor of <paramref name="shape"/> in <paramref name="dtype"/>, exact for any sizes.</summary>
+    public static BigInteger Bytes(IEnumerable<long> shape, ScalarType dtype) =>
+        shape.Aggregate(BigInteger.One, (n, d) => n * d) * ElementSize(dtype);
+
+    /// <summary>The bytes of <paramref name="elements"/> elements of <paramref name="dtype"/>.</summary>
+    public static BigInteger Bytes(BigInteger elements, ScalarType dtype) => elements * ElementSize(dtype);
+
+    /// <summary>The size in bytes of one element of <paramref name="dtype"/>.</summary>
+    public static int ElementSize(ScalarType dtype) => dtype switch
+    {
+        ScalarType.Byte or ScalarType.Int8 or ScalarType.Bool => 1,
+        ScalarType.Int16 or ScalarType.Float16 or ScalarType.BFloat16 => 2,
+        ScalarType.Int32 or ScalarType.Float32 => 4,
+        ScalarType.ComplexFloat64 => 16,
+        ScalarType.ComplexFloat32 => 8,
+        _ => 8,
+    };
+
+    /// <summary>Bytes as text: exact below 1 KiB, else in KiB … PiB with the exact count for large ones.</summary>
+    public static string Format(BigInteger bytes)
+    {
+        if (bytes < 1024)
+            return $"{bytes} bytes";
+        string[] units = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+        double value = (double)bytes;
+        int u = -1;
+        while (value >= 1024 && u < units.Length - 1)
+        {
+            value /= 1024;
+            u++;
+        }
+        return string.Create(CultureInfo.InvariantCulture, $"{value:0.##} {units[u]} ({bytes:N0} bytes)");
+    }
+
+    /// <summary>
+    /// The memory available to this process now, in bytes, and where the figure comes from; null where it cannot be
+    /// read (not Linux, or neither the cgroup nor <c>/proc/meminfo</c> readable).
+    /// </summary>
+    public static (long? Bytes, string Source) Available()
+    {
+        long? best = null;
+        string source = "";
+        void Take(long? bytes, string from)
+        {
+            if (bytes is { } b && (best is null || b < best))
+                (best, source) = (Math.Max(0, b), from);
+        }
+        Take(MemAvailable(), "MemAvailable in /proc/meminfo");
+        Take(CgroupRoom(), "the cgroup's memory limit less its usage");
+        return (best, best is null ? "" : $"{Format(best.Value)} available ({source})");
+    }
+
+    static long? MemAvailable()
+    {
+        try
+        {
+            if (!OperatingSystem.IsLinux() || !File.Exists("/proc/meminfo"))
+                return null;
+            foreach (var line in File.ReadLines("/proc/meminfo"))
+                if (line.StartsWith("MemAvailable:", StringComparison.Ordinal))
+                {
+                    var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                    return long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var kib) ? kib * 1024 : null;
+                }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+        return null;
+    }
+
+    /// The smallest limit-less-usage over the process's cgroup (v2, the line 0::/path of /proc/self/cgroup) and its
+    /// ancestors, or the v1 memory controller's; null where no limit is set or nothing is readable.
+    static long? CgroupRoom()
+    {
+        try
+        {
+            if (!OperatingSystem.IsLinux() || !File.Exists("/proc/self/cgroup"))
+                return null;
+            long? room = null;
+            foreach (var line in File.ReadLines("/proc/self/cgroup"))
+            {
+                var parts = line.Split(':', 3);
+                if (parts.Length < 3)
+                    continue;
+                if (parts[0] == "0" && parts[1] == "")
+                {
+                    // v2: walk from the process's cgroup up to the root.
+                    var dir = "/sys/fs/cgroup" + (parts[2] == "/" ? "" : parts[2]);
+                    while (dir.StartsWith("/sys/fs/cgroup", StringComparison.Ordinal))
+                    {
+                        room = Smaller(room, Room(Path.Combine(dir, "memory.max"), Path.Combine(dir, "memory.current")));
+                        if (dir == "/sys/fs/cgroup")
+                            break;
+                        dir = Path.GetDirectoryName(dir) ?? "";
+                    }
+                }
+                else if (parts[1].Split(',').Contains("memory"))
+                {
+                    foreach (var dir in new[] { "/sys/fs/cgroup/memory" + parts[2], "/sys/fs/cgroup/memory" })
+                        room = Smaller(room, Room(Path.Combine(dir, "memory.limit_in_bytes"), Path.Combine(dir, "memory.usage_in_bytes")));
+                }
+            }
+            return room;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    static long? Smaller(long? a, long? b) => a is null ? b : b is null ? a : Math.Min(a.Value, b.Value);
+
+    static long? Room(string limitFile, string usageFile)
+    {
+        if (!File.Exists(limitFile) || !File.Exists(usageFile))
+            return null;
+        var limit = File.ReadAllText(limitFile).Trim();
+        if (limit == "max" || !long.TryParse(limit, NumberStyles.None, CultureInfo.InvariantCulture, out var max) || max >= long.MaxValue / 2)
+            return null; // no limit (v1 writes a huge number for none)
+        return long.TryParse(File.ReadAllText(usageFile).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var used)
+            ? max - used
+            : null;
+    }
+
+    /// <summary>Bytes written as a count with an optional K, M, G or T suffix (powers of 1024, an optional <c>iB</c>/<c>B</c>);
+    /// null when the text is not one.</summary>
+    public static long? ParseBytes(string text)
+    {
+        var t = text.Trim();
+        foreach (var tail in new[] { "iB", "B" })
+            if (t.Length > tail.Length && t.EndsWith(tail, StringComparison.OrdinalIgnoreCase))
+            {
+                t = t[..^tail.Length];
+                break;
+            }
+        int shift = t.Length == 0 ? 0 : char.ToUpperInvariant(t[^1]) switch { 'K' => 10, 'M' => 20, 'G' => 30, 'T' => 40, _ => 0 };
+        if (shift > 0)
+            t = t[..^1];
+        if (!double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !(value > 0) || !double.IsFinite(value))
+            return null;
+        double bytes = value * Math.Pow(2, shift);
+        return bytes >= long.MaxValue ? null : (long)bytes;
+    }
+
+    static MemoryLimitException BadSetting(string value) =>
+        new("the memory limit", 0, 0, EnvironmentVariable,
+            $"{EnvironmentVariable}='{value}' is not a memory limit: give bytes (123456789), a size with K, M, G or T (16G) or a percentage of the available memory (50%)");
+
+    /// <summary>
+    /// One line for an error raised in libtorch: its first line, without the C++ stack (<c>Exception raised from …</c>,
+    /// <c>frame #…</c>) that TorchSharp appends; an allocation failure says so in words.
+    /// </summary>
+    public static string NativeMessage(Exception e)
+    {
+        var text = e.Message.Replace("\r", "");
+        foreach (var marker in new[] { "\nException raised from", "Exception raised from ", "\nframe #", "frame #0" })
+        {
+            int k = text.IndexOf(marker, StringComparison.Ordinal);
+            if (k >= 0)
+                text = text[..k];
+        }
+        var line = text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault() ?? e.GetType().Name;
+        if (line.Contains("can't allocate memory", StringComparison.OrdinalIgnoreCase) || e is OutOfMemoryException)
+            return $"out of memory: {line}";
+        return line;
+    }
+
+    /// <summary>Whether an exception is an error raised in libtorch or an allocation failure (as opposed to a bug).</summary>
+    public static bool IsNative(Exception e) => e is ExternalException or OutOfMemoryException;
+}

@@ -1,0 +1,378 @@
+/// The `tn` commands run in process with their output captured: exit codes, tables and JSON fields.
+module TnDsl.Cli.Tests.CliTests
+
+open System.IO
+open System.Text.Json
+open Xunit
+open TnDsl.Cli
+open TnDsl.Cli.Commands
+open TnDsl.Tests.Support
+
+/// Runs `tn` with the given arguments in process: exit code, stdout, stderr.
+let tn (args: string list) =
+    use out = new StringWriter()
+    use err = new StringWriter()
+    let code = Cli.Run(Array.ofList args, out, err)
+    code, out.ToString(), err.ToString()
+
+/// Runs `tn cuts` with the given arguments: exit code, stdout, stderr.
+let cuts (args: string list) = tn ("cuts" :: args)
+
+let mps = Path.Combine(examplesDir, "mps.tn")
+
+/// The table row whose first cell is `name`, split on runs of spaces.
+let row (table: string) (name: string) =
+    table.Split('\n')
+    |> Array.map (fun l -> l.Split(' ', System.StringSplitOptions.RemoveEmptyEntries))
+    |> Array.find (fun cells -> cells.Length > 0 && cells[0] = name)
+
+[<Fact>]
+let ``tn cuts prints the declared MPS half cut: bound chi, trivial d^(n/2), the middle bond severed`` () =
+    // mps.tn at its defaults: n = 16, d = 2, chi = 8; the half cut p[0..7] | rest is bounded by min(8, 2^8).
+    let code, out, err = cuts [ mps ]
+    Assert.Equal(0, code)
+    // chi = 8 is more than the end bonds can carry (b[1] at most 2, b[2] at most 4): warnings, not errors.
+    Assert.Contains("TN0410", err)
+    Assert.DoesNotContain("error", err)
+    Assert.Equal<string array>([| "half"; "8"; "3"; "256"; "min-cut"; "b[8](8)" |], row out "half")
+
+[<Fact>]
+let ``tn cuts --profile lists every contiguous split of a chain with min(chi, d^k, d^(n-k))`` () =
+    let code, out, _ = cuts [ mps; "--profile"; "--set"; "n=6" ]
+    Assert.Equal(0, code)
+    let bounds =
+        out.Split('\n')
+        |> Array.map (fun l -> l.Split(' ', System.StringSplitOptions.RemoveEmptyEntries))
+        |> Array.filter (fun c -> c.Length > 0 && c[0] = "contiguous")
+        |> Array.map (fun c -> int c[1], int c[5])
+    Assert.Equal<(int * int) array>([| for k in 1..5 -> k, min 8 (min (pown 2 k) (pown 2 (6 - k))) |], bounds)
+
+[<Fact>]
+let ``tn cuts --json carries the exact bound, bits, nats, trivial bound, severed bonds and both sides`` () =
+    let code, out, _ = cuts [ mps; "--json" ]
+    Assert.Equal(0, code)
+    use doc = JsonDocument.Parse out
+    let root = doc.RootElement
+    Assert.Equal("mps", root.GetProperty("network").GetString())
+    let c = root.GetProperty("cuts")[0]
+    Assert.Equal("half", c.GetProperty("name").GetString())
+    Assert.Equal("8", c.GetProperty("bound").GetString())
+    Assert.Equal(3.0, c.GetProperty("bits").GetDouble(), 9)
+    Assert.Equal(log 8.0, c.GetProperty("nats").GetDouble(), 9)
+    Assert.Equal("256", c.GetProperty("trivial").GetString())
+    Assert.Equal("min-cut", c.GetProperty("tighter").GetString())
+    let bond = c.GetProperty("bonds")[0]
+    Assert.Equal("b[8]", bond.GetProperty("name").GetString())
+    Assert.Equal(8, bond.GetProperty("dim").GetInt32())
+    Assert.Equal(8, c.GetProperty("left").GetArrayLength())
+    Assert.Equal(8, c.GetProperty("right").GetArrayLength())
+    Assert.Equal(8, c.GetProperty("leftTensors").GetArrayLength())
+    Assert.Equal(0, root.GetProperty("profile").GetArrayLength())
+
+[<Fact>]
+let ``tn cuts --cut with an unknown name fails with the declared names`` () =
+    let code, out, err = cuts [ mps; "--cut"; "quarter" ]
+    Assert.Equal(1, code)
+    Assert.Equal("", out)
+    Assert.Contains("quarter", err)
+    Assert.Contains("half", err)
+
+[<Fact>]
+let ``tn cuts usage errors exit 2 and a missing file exits 1, without a stack trace`` () =
+    let code, _, err = cuts []
+    Assert.Equal(2, code)
+    Assert.Contains("usage", err)
+    let code, _, err = cuts [ mps; "--frobnicate" ]
+    Assert.Equal(2, code)
+    Assert.DoesNotContain("   at ", err)
+    let code, _, err = cuts [ Path.Combine(examplesDir, "no-such-file.tn") ]
+    Assert.Equal(1, code)
+    Assert.Contains("TN0007", err)
+
+[<Fact>]
+let ``tn check prints one bound line per declared cut, and --json the exact bounds`` () =
+    let result = TnDsl.Api.Frontend.Check(mps, [||], null)
+    use w = new StringWriter()
+    CheckCommand.WriteText(w, result)
+    Assert.Contains("cut half: bound 8 (3 bits), trivial 256 (8 bits): min-cut tighter", w.ToString())
+    use j = new StringWriter()
+    CheckCommand.WriteJson(j, mps, result)
+    use doc = JsonDocument.Parse(j.ToString())
+    let b = doc.RootElement.GetProperty("summary").GetProperty("cutBounds")[0]
+    Assert.Equal("half", b.GetProperty("name").GetString())
+    Assert.Equal("8", b.GetProperty("bound").GetString())
+    Assert.Equal("256", b.GetProperty("trivial").GetString())
+
+/// Runs `tn export` with the given arguments: exit code, stdout, stderr.
+let export (args: string list) = tn ("export" :: args)
+
+let exampleFiles: obj array seq =
+    Directory.GetFiles(examplesDir, "*.tn") |> Array.sort |> Seq.map (fun f -> [| box (Path.GetFileName f) |])
+
+let private indexed (problem: TnDsl.Problem) =
+    match TnDsl.Problem.index TnDsl.Range.none problem with
+    | Ok p -> p
+    | Result.Error ds -> failwithf "%A" ds
+
+[<Theory>]
+[<MemberData(nameof exampleFiles)>]
+let ``tn export --json reads back as the same problem and plans to the same path`` (name: string) =
+    let path = Path.Combine(examplesDir, name)
+    let code, json, err = export [ path; "--json" ]
+    Assert.True((code = 0), err)
+    let exported =
+        match TnDsl.PlanInput.ofJson "export.json" json with
+        | Ok p -> p
+        | Result.Error ds -> failwithf "%A" ds
+    let net = (TnDsl.Compiler.compileFile path TnDsl.Compiler.defaultOptions).Network.Value
+    let direct, _ = TnDsl.PlanInput.ofNetwork net Map.empty
+    Assert.Equal<string array>(direct.Names, exported.Names)
+    Assert.Equal<string array array>(direct.Inputs, exported.Inputs)
+    Assert.Equal<bool array>(direct.Trainable, exported.Trainable)
+    Assert.Equal<string array>(direct.Output, exported.Output)
+    Assert.Equal<Map<string, int64>>(direct.Sizes, exported.Sizes)
+    let plan problem = TnDsl.Plan.run "greedy" TnDsl.PlanOptions.defaults (indexed problem)
+    let a, b = plan direct, plan exported
+    Assert.Equal(a.Cost.Value.Flops, b.Cost.Value.Flops)
+    Assert.Equal<int array array>(TnDsl.ContractionTree.toLinear a.Tree.Value, TnDsl.ContractionTree.toLinear b.Tree.Value)
+
+[<Fact>]
+let ``tn export honours --set and --size, and -o writes the file that tn plan reads`` () =
+    let file = Path.Combine(Path.GetTempPath(), sprintf "tn-export-%d.json" (System.Random().Next()))
+    try
+        let code, out, _ = export [ Path.Combine(examplesDir, "born-machine.tn"); "--json"; "--set"; "n=5"; "--size"; "batch=64"; "-o"; file ]
+        Assert.Equal(0, code)
+        Assert.Equal("", out)
+        use doc = JsonDocument.Parse(File.ReadAllText file)
+        Assert.Equal(10, doc.RootElement.GetProperty("tensors").GetArrayLength())
+        Assert.Equal(64, doc.RootElement.GetProperty("sizes").GetProperty("batch").GetInt32())
+    finally
+        File.Delete file
+
+[<Fact>]
+let ``tn export without --json, or with an unknown option, is a usage error; a file with errors exits 1`` () =
+    let mps = Path.Combine(examplesDir, "mps.tn")
+    let code, _, _ = export [ mps ]
+    Assert.Equal(2, code)
+    let code, _, _ = export [ mps; "--json"; "--yaml" ]
+    Assert.Equal(2, code)
+    let code, _, err = export [ mps; "--json"; "--set"; "n=1" ]
+    Assert.Equal(1, code)
+    Assert.Contains("error", err)
+
+[<Fact>]
+let ``tn cuts accepts a batch size that is not a power of the bonds' prime (the batch leg carries no weight)`` () =
+    // born-machine: bonds chi = 4 and physical d = 2 are powers of 2, the batch (1000) is not; the batch is left
+    // out of the flow graph, so it must not decide the graph's arithmetic.
+    let code, out, err = cuts [ Path.Combine(examplesDir, "born-machine.tn"); "--set"; "chi=4"; "--json" ]
+    Assert.True((code = 0), err)
+    use doc = JsonDocument.Parse out
+    Assert.Equal("born_machine", doc.RootElement.GetProperty("network").GetString())
+
+/// Runs `tn plan` with the given arguments: exit code, stdout, stderr.
+let plan (args: string list) = tn ("plan" :: args)
+
+[<Fact>]
+let ``tn plan --einsum of a 2x3 by 3x4 product costs 2*3*4 multiply-adds, as JSON`` () =
+    let code, out, err = plan [ "--einsum"; "ab,bc->ac"; "--shapes"; "2x3,3x4"; "--json" ]
+    Assert.True((code = 0), err)
+    use doc = JsonDocument.Parse out
+    // A multiply and an add per term of the sum: 2 * (2 * 3 * 4).
+    Assert.Equal(48L, doc.RootElement.GetProperty("flops").GetInt64())
+    Assert.Equal(8L, doc.RootElement.GetProperty("largest_intermediate").GetInt64())
+
+[<Fact>]
+let ``tn plan on a JSON network with a size given as a string exits 1 with a positioned TN0306, no internal error`` () =
+    let file = Path.Combine(Path.GetTempPath(), sprintf "tn-plan-%d.json" (System.Random().Next()))
+    File.WriteAllText(file, "{\"tensors\": [{\"name\": \"A\", \"indices\": [\"a\"]}],\n \"sizes\": {\"a\": \"2\"}}")
+    try
+        let code, out, err = plan [ file ]
+        Assert.Equal(1, code)
+        Assert.Equal("", out)
+        Assert.Contains(sprintf "%s(2,17): error TN0306" file, err)
+        Assert.DoesNotContain("internal error", err)
+    finally
+        File.Delete file
+
+[<Fact>]
+let ``tn plan --json writes counts beyond 2^53 as decimal strings with their log10, smaller ones as numbers`` () =
+    // 60 indices of size 2 on a chain of 30 matrices: naive flops ~2^31 x 2^30 > 2^53, the plan's flops are small.
+    let letters = [| for k in 0..30 -> string (char (0x3B1 + k)) |]
+    let spec = String.concat "," [ for k in 0..29 -> letters[k] + letters[k + 1] ]
+    let shapes = String.concat "," [ for _ in 0..29 -> "4x4" ]
+    let code, out, err = plan [ "--einsum"; spec + "->" + letters[0] + letters[30]; "--shapes"; shapes; "--json" ]
+    Assert.True((code = 0), err)
+    use doc = JsonDocument.Parse out
+    let root = doc.RootElement
+    let naive = root.GetProperty("naive_flops")
+    Assert.Equal(JsonValueKind.String, naive.ValueKind)
+    let exact = System.Numerics.BigInteger.Parse(naive.GetString())
+    Assert.True(exact > System.Numerics.BigInteger.Pow(2I, 53))
+    Assert.Equal(System.Numerics.BigInteger.Log10 exact, root.GetProperty("log10_naive_flops").GetDouble(), 9)
+    Assert.Equal(JsonValueKind.Number, root.GetProperty("flops").ValueKind)
+
+[<Fact>]
+let ``tn plan usage errors exit 2 with the command's name, the reason and the usage`` () =
+    for args, reason in
+        [ [ mps; "--size"; "batch=0" ], "--size"
+          [ mps; "--memory-limit"; "0" ], "--memory-limit"
+          [ mps; "--optimizer"; "" ], "greedy"
+          [ mps; "--frobnicate" ], "'--frobnicate'"
+          [ mps; "other.tn" ], "other.tn"
+          [], "FILE"
+          [ "--einsum"; "ab,bc->ac" ], "--shapes" ] do
+        let code, out, err = plan args
+        Assert.Equal(2, code)
+        Assert.Equal("", out)
+        Assert.StartsWith("tn plan: ", err)
+        Assert.Contains(reason, err)
+        Assert.Contains("usage: tn plan", err)
+        Assert.DoesNotContain("   at ", err)
+
+[<Fact>]
+let ``tn plan -h prints the usage and every option and exits 0`` () =
+    let code, out, err = plan [ "-h" ]
+    Assert.Equal(0, code)
+    Assert.Contains("tn plan [<FILE>] [options]", out)
+    for option in [ "--set"; "--network"; "--optimizer"; "--einsum"; "--shapes"; "--size"; "--memory-limit"; "--no-scaling"; "--json" ] do
+        Assert.Contains(option, out)
+    Assert.Equal("", err)
+
+[<Fact>]
+let ``tn plan --size sets a dynamic dimension of a .tn network: batch x p terms, a multiply and an add each`` () =
+    let file = Path.Combine(Path.GetTempPath(), sprintf "tn-plan-%d.tn" (System.Random().Next()))
+    File.WriteAllText(file, "network v {\n  index batch: dynamic(1000)\n  index p: 3\n  input x: (batch, p)\n  weight w: (p)\n  output (batch)\n}\n")
+    try
+        let flops (args: string list) =
+            let code, out, err = plan ([ file; "--json" ] @ args)
+            Assert.True((code = 0), err)
+            use doc = JsonDocument.Parse out
+            doc.RootElement.GetProperty("flops").GetInt64()
+        Assert.Equal(2L * 1000L * 3L, flops [])
+        Assert.Equal(2L * 20L * 3L, flops [ "--size"; "batch=20" ])
+    finally
+        File.Delete file
+
+/// Runs `tn check` with the given arguments: exit code, stdout, stderr.
+let check (args: string list) = tn ("check" :: args)
+
+[<Fact>]
+let ``tn check in process: --set reaches the network, usage errors exit 2 with the usage`` () =
+    let code, out, _ = check [ mps; "--set"; "n=4"; "--json" ]
+    Assert.Equal(0, code)
+    use doc = JsonDocument.Parse out
+    Assert.Equal("4", doc.RootElement.GetProperty("summary").GetProperty("parameters").GetProperty("n").GetString())
+    Assert.Equal(4, doc.RootElement.GetProperty("summary").GetProperty("openLegs").GetInt32())
+    let code, _, err = check [ mps; "--set"; "n" ]
+    Assert.Equal(2, code)
+    Assert.StartsWith("tn check: --set", err)
+    Assert.Contains("usage: tn check", err)
+
+[<Fact>]
+let ``tn cuts and tn export usage errors name the command and the option`` () =
+    let code, _, err = cuts [ mps; "--cut" ]
+    Assert.Equal(2, code)
+    Assert.StartsWith("tn cuts: ", err)
+    Assert.Contains("'--cut'", err)
+    let code, _, err = export [ mps; "--json"; "--size"; "batch" ]
+    Assert.Equal(2, code)
+    Assert.StartsWith("tn export: --size takes name=N", err)
+    Assert.Contains("'batch'", err)
+    let code, _, err = export [ mps; "--json"; "-o" ]
+    Assert.Equal(2, code)
+    Assert.StartsWith("tn export: ", err)
+    Assert.Contains("'-o'", err)
+
+[<Fact>]
+let ``tn train --resume --lr-now goes on at the new learning rate, and without --resume it is refused`` () =
+    let out = Path.Combine(Path.GetTempPath(), $"tn-train-{System.Guid.NewGuid():N}")
+    try
+        let bars = Path.Combine(examplesDir, "data", "born-machine", "bars-and-stripes")
+        let start = [ "born-machine"; "--file"; Path.Combine(examplesDir, "born-machine.tn"); "--data"; bars; "--out"; out ]
+        let train args = let code, _, err = tn ("train" :: args) in Assert.True((code = 0), err)
+        train (start @ [ "--lr"; "0.05"; "--loops"; "2" ])
+        // The NLL rises at loop 2 of this run, so loop 3 would use 0.05 × 0.2 = 0.01; --lr-now sets 0.02 instead.
+        train [ "born-machine"; "--out"; out; "--resume"; "--loops"; "3"; "--lr-now"; "0.02" ]
+        let lr = File.ReadAllLines(Path.Combine(out, "history.csv")) |> Array.skip 1 |> Array.map (fun l -> l.Split(',').[4])
+        Assert.Equal<string[]>([| "0.05"; "0.05"; "0.05"; "0.02" |], lr)
+        let code, _, err = tn [ "train"; "born-machine"; "--out"; out + "-new"; "--lr-now"; "0.02" ]
+        Assert.Equal(2, code)
+        Assert.StartsWith("tn train born-machine: ", err)
+        Assert.Contains("--resume", err)
+        // A resumed run keeps its settings: a different --dmax or --network, or any --set, is refused.
+        for changed in [ [ "--dmax"; "31" ]; [ "--network"; "other" ]; [ "--set"; "chi=3" ] ] do
+            let code, _, err = tn ([ "train"; "born-machine"; "--out"; out; "--resume"; "--loops"; "3" ] @ changed)
+            Assert.Equal(2, code)
+            Assert.Contains(changed.Head, err)
+    finally
+        if Directory.Exists out then Directory.Delete(out, true)
+
+/// Runs `tn draw` with the given arguments: exit code, stdout, stderr.
+let draw (args: string list) = tn ("draw" :: args)
+
+let private layoutOf (file: string) =
+    match TnDsl.Api.Frontend.Check(Path.Combine(examplesDir, file), [||], null).Network with
+    | null -> failwithf "%s has errors" file
+    | view -> TnDsl.Cli.Drawing.NetworkLayout.Of view.Flat
+
+[<Fact>]
+let ``tn draw lays out a chain as a line, a grid as a grid, a tree as a tree, and other graphs by force`` () =
+    let mps = layoutOf "mps.tn"
+    Assert.Equal(TnDsl.Cli.Drawing.LayoutKind.Chain, mps.Kind)
+    Assert.All(mps.Positions, fun (struct (_, y)) -> Assert.Equal(0.0, y))
+    let peps = layoutOf "peps.tn"
+    Assert.Equal(TnDsl.Cli.Drawing.LayoutKind.Grid, peps.Kind)
+    // 4x4 distinct lattice points.
+    Assert.Equal(16, peps.Positions |> Array.distinct |> Array.length)
+    Assert.Equal(4, peps.Positions |> Array.map (fun (struct (x, _)) -> x) |> Array.distinct |> Array.length)
+    Assert.Equal(TnDsl.Cli.Drawing.LayoutKind.Tree, (layoutOf "qcnn.tn").Kind)
+    Assert.Equal(TnDsl.Cli.Drawing.LayoutKind.Force, (layoutOf "mera-classifier.tn").Kind)
+    // No two tensors of any example share a place.
+    for f in Directory.GetFiles(examplesDir, "*.tn") do
+        let l = layoutOf (Path.GetFileName f)
+        Assert.Equal(l.Positions.Length, l.Positions |> Array.distinct |> Array.length)
+
+[<Fact>]
+let ``tn draw writes SVG and PNG, shows a declared cut and the plan's tree, and refuses bad requests`` () =
+    let dir = Directory.CreateTempSubdirectory("tn-draw").FullName
+    try
+        let peps = Path.Combine(examplesDir, "peps.tn")
+        let svg = Path.Combine(dir, "net.svg")
+        let code, _, err = draw [ peps; "-o"; svg ]
+        Assert.True((code = 0), err)
+        Assert.Contains("<svg", File.ReadAllText svg)
+        for args, name in [ [ "--cut"; "left_right" ], "cut.png"; [ "--plan" ], "plan.png" ] do
+            let png = Path.Combine(dir, name)
+            let code, _, err = draw ([ peps; "-o"; png ] @ args)
+            Assert.True((code = 0), err)
+            // The PNG signature.
+            Assert.Equal<byte array>([| 0x89uy; 0x50uy; 0x4Euy; 0x47uy |], File.ReadAllBytes(png)[0..3])
+        Assert.Equal(1, (let c, _, _ = draw [ peps; "--cut"; "nope"; "-o"; Path.Combine(dir, "x.png") ] in c))
+        Assert.Equal(2, (let c, _, _ = draw [ peps; "-o"; Path.Combine(dir, "x.jpg") ] in c))
+        Assert.Equal(2, (let c, _, _ = draw [ peps ] in c))
+        let profile = Path.Combine(dir, "profile.png")
+        let code, _, err = cuts [ peps; "--profile"; "--plot"; profile ]
+        Assert.True((code = 0), err)
+        Assert.True(FileInfo(profile).Length > 1000L)
+        Assert.Equal(2, (let c, _, _ = cuts [ peps; "--plot"; profile ] in c))
+    finally
+        Directory.Delete(dir, true)
+
+[<Fact>]
+let ``tn cuts --profile warns once per oversized bond family, on stderr only`` () =
+    let code, out, err = cuts [ mps; "--profile" ]
+    Assert.Equal(0, code)
+    // b[1], b[2], b[14] and b[15] are oversized: one warning at b's declaration says so.
+    let lines = err.Split('\n') |> Array.filter (fun l -> l.Contains "TN0410")
+    Assert.Equal(1, lines.Length)
+    Assert.StartsWith(mps + "(8,3): warning TN0410", lines[0])
+    Assert.DoesNotContain("TN0410", out)
+    Assert.DoesNotContain("oversized", out)
+
+[<Fact>]
+let ``tn check prints diagnostics to stderr once and the summary to stdout`` () =
+    let code, out, err = check [ mps; "--set"; "unused=1" ]
+    Assert.Equal(1, code)
+    Assert.Equal(1, err.Split('\n') |> Array.filter (fun l -> l.Contains "TN0103") |> Array.length)
+    Assert.DoesNotContain("TN0103", out)
+    Assert.Contains("1 error", out)

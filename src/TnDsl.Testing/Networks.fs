@@ -163,11 +163,18 @@ module Networks =
         let dimsOf (ls: int list) = ls |> List.map (fun l -> idx[l].Dim)
         let tensors =
             [| for k in 0 .. n - 1 do
-                   let family = if isInput[k] then "x" else "T"
-                   yield
-                     { Id = k; Name = sprintf "%s[%d]" family k; Family = family; Subscripts = [ k ]
-                       Role = (if isInput[k] then Input else Weight); Param = sprintf "%s.%d" family k; Legs = tensorLegs[k]
-                       Init = None; Embedding = None; Range = Range.none }
+                   // An input family is fed as one array, so its members need one shape: each input is a family of
+                   // its own (`x3`), since generated inputs differ in shape.
+                   if isInput[k] then
+                     yield
+                       { Id = k; Name = sprintf "x%d" k; Family = sprintf "x%d" k; Subscripts = []
+                         Role = Input; Param = sprintf "x%d" k; Legs = tensorLegs[k]
+                         Init = None; Embedding = None; Range = Range.none }
+                   else
+                     yield
+                       { Id = k; Name = sprintf "T[%d]" k; Family = "T"; Subscripts = [ k ]
+                         Role = Weight; Param = sprintf "T.%d" k; Legs = tensorLegs[k]
+                         Init = None; Embedding = None; Range = Range.none }
                if copyLegs.Count > 0 then
                    yield
                      { Id = n; Name = "C[0]"; Family = "C"; Subscripts = [ 0 ]; Role = Const; Param = "C.0"

@@ -491,3 +491,22 @@ let ``tn draw writes SVG and PNG, shows a declared cut and the plan's tree, and 
         Assert.Equal(2, (let c, _, _ = cuts [ peps; "--plot"; profile ] in c))
     finally
         Directory.Delete(dir, true)
+
+[<Fact>]
+let ``tn cuts --profile warns once per oversized bond family, on stderr only`` () =
+    let code, out, err = cuts [ mps; "--profile" ]
+    Assert.Equal(0, code)
+    // b[1], b[2], b[14] and b[15] are oversized: one warning at b's declaration says so.
+    let lines = err.Split('\n') |> Array.filter (fun l -> l.Contains "TN0410")
+    Assert.Equal(1, lines.Length)
+    Assert.StartsWith(mps + "(8,3): warning TN0410", lines[0])
+    Assert.DoesNotContain("TN0410", out)
+    Assert.DoesNotContain("oversized", out)
+
+[<Fact>]
+let ``tn check prints diagnostics to stderr once and the summary to stdout`` () =
+    let code, out, err = check [ mps; "--set"; "unused=1" ]
+    Assert.Equal(1, code)
+    Assert.Equal(1, err.Split('\n') |> Array.filter (fun l -> l.Contains "TN0103") |> Array.length)
+    Assert.DoesNotContain("TN0103", out)
+    Assert.Contains("1 error", out)

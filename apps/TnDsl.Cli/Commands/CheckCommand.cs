@@ -26,20 +26,18 @@ public static class CheckCommand
             if (parse.GetValue(json))
                 WriteJson(output, path, result);
             else
+            {
+                DiagnosticOutput.Write(parse.InvocationConfiguration.Error, result.Diagnostics);
                 WriteText(output, result);
+            }
             return result.HasErrors ? 1 : 0;
         });
         return command;
     }
 
-    /// <summary>Diagnostics with source lines and carets, then the summary or an error count.</summary>
+    /// <summary>The summary, or the error count (the diagnostics themselves go to the error stream).</summary>
     public static void WriteText(TextWriter w, CheckResult result)
     {
-        foreach (var d in result.Diagnostics)
-        {
-            w.WriteLine(d.Rendered);
-            w.WriteLine();
-        }
         var s = result.SummaryOrNull;
         if (s is null)
         {

@@ -62,11 +62,7 @@ public static class CutsCommand
     internal static NetworkView? LoadNetwork(string path, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network, TextWriter err)
     {
         var result = Frontend.Check(path, overrides, network);
-        foreach (var d in result.Diagnostics)
-        {
-            err.WriteLine(d.Rendered);
-            err.WriteLine();
-        }
+        DiagnosticOutput.Write(err, result.Diagnostics);
         return result.Network;
     }
 
@@ -90,7 +86,7 @@ public static class CutsCommand
             output.WriteLine(ToJson(net, view));
             return hasErrors ? 1 : 0;
         }
-        foreach (var d in view.Diagnostics) err.WriteLine(DiagnosticModule.headline(d));
+        DiagnosticOutput.Write(err, view.Diagnostics);
         output.Write(Table(net, view));
         return hasErrors ? 1 : 0;
     }
@@ -179,8 +175,6 @@ public static class CutsCommand
             }).ToList();
             Grid(sb, new[] { "split", "at", "A | B", "bound", "bits", "trivial bits", "tighter" }, rows);
         }
-        foreach (var o in view.Oversized)
-            sb.AppendLine($"oversized: {o.Name} has dimension {o.Dim}, at most {o.ReducibleTo} can flow through it");
         return sb.ToString();
     }
 

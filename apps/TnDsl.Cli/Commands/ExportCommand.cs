@@ -37,7 +37,7 @@ public static class ExportCommand
         KeyValuePair<string, long>[] sizes, string? outPath, TextWriter output, TextWriter err)
     {
         var check = Frontend.Check(file, sets, network);
-        foreach (var d in check.Diagnostics) err.WriteLine(d.Rendered);
+        DiagnosticOutput.Write(err, check.Diagnostics);
         if (check.HasErrors) return 1;
         var run = PlanApi.exportNetwork(check.Network!, sizes);
         foreach (var m in run.Messages) err.WriteLine(m);

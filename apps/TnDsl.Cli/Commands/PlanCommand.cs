@@ -78,7 +78,7 @@ public static class PlanCommand
             {
                 if (!File.Exists(file)) throw new UsageException($"no such file: {file}");
                 var check = Frontend.Check(file, sets, network);
-                foreach (var d in check.Diagnostics) err.WriteLine(d.Rendered);
+                DiagnosticOutput.Write(err, check.Diagnostics);
                 if (check.HasErrors) return 1;
                 run = PlanApi.planTnNetwork(check.Network!, file, sets.ToArray(), network, optimizer,
                     sizes, settings, json, scaling);

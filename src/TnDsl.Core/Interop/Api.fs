@@ -823,7 +823,8 @@ type MinCutApi =
             reports |> List.map (fun r -> CutView(net, r)) |> Array.ofList,
             profile |> List.map (fun e -> ProfileEntryView(net, e)) |> Array.ofList,
             over |> List.map OversizedBondView |> Array.ofList,
-            cutDiags @ overDiags |> Array.ofList
+            // One warning per oversized bond family, not one per member; errors first.
+            cutDiags @ overDiags |> Diagnostic.collapse |> Diagnostic.sort |> Array.ofList
         )
 
     /// The declared cuts of a network, each evaluated once by the exact engine: the cheap summary `tn check`

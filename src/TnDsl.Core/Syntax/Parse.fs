@@ -466,7 +466,8 @@ let private recovering (resume: string list) (p: P<'a>) : P<Choice<'a, string li
             let kind, message = formatError reply.Error
             let here = stream.Position
             let found = foundText stream
-            let width = if found.StartsWith "`" then max 1 (found.Length - 2) else 1
+            // At the end of the file the range is empty (it must not reach past the text).
+            let width = if stream.IsEndOfStream then 0 elif found.StartsWith "`" then max 1 (found.Length - 2) else 1
             let endPos = Position(here.StreamName, here.Index + int64 width, here.Line, here.Column + int64 width)
             let msg = if kind = Codes.syntax then sprintf "%s, found %s" message found else message
             stream.UserState.Diagnostics.Add(Diagnostic.make kind (rangeOf here endPos) msg)

@@ -1,0 +1,28 @@
+namespace TnDsl.Cli;
+
+using TnDsl.Api;
+
+/// <summary>
+/// The one place the <c>tn</c> command prints diagnostics: each once, rendered with its source line and caret,
+/// to the error stream (results go to standard output), in the order the front end gives them (errors first,
+/// each group in source order).
+/// </summary>
+public static class DiagnosticOutput
+{
+    /// <summary>Writes front-end diagnostics to <paramref name="err"/>.</summary>
+    public static void Write(TextWriter err, IEnumerable<DiagnosticView> diagnostics)
+    {
+        foreach (var d in diagnostics)
+        {
+            err.WriteLine(d.Rendered);
+            err.WriteLine();
+        }
+    }
+
+    /// <summary>Writes analysis diagnostics (no source text at hand: the headline and hints) to <paramref name="err"/>.</summary>
+    public static void Write(TextWriter err, IEnumerable<Diagnostic> diagnostics)
+    {
+        foreach (var d in diagnostics)
+            err.WriteLine(DiagnosticModule.render(Microsoft.FSharp.Core.FuncConvert.FromFunc<string, Microsoft.FSharp.Core.FSharpOption<SourceText>>(_ => null!), d));
+    }
+}

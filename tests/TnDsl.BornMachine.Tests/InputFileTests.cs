@@ -3,9 +3,9 @@ using System.Text;
 using System.Text.Json.Nodes;
 using TnDsl.BornMachine;
 using Xunit;
-using static TnDsl.Torch.Tests.BornMachineSupport;
+using static TnDsl.BornMachine.Tests.BornMachineSupport;
 
-namespace TnDsl.Torch.Tests;
+namespace TnDsl.BornMachine.Tests;
 
 /// <summary>
 /// Crafted and corrupt data files and checkpoints: every one is refused with an exception of the reader's own type

@@ -17,6 +17,8 @@ open TnDsl.Testing.Tests.Support
 /// Checks `.tn` text; when it is clean, plans it, builds its module and runs one forward pass (batch 2). Returns
 /// the failure after a clean check, if any.
 let private afterCleanCheck (file: string) (text: string) : string option =
+    // Debian 12's libstdc++ is older than LibTorchSharp asks for; F# tests have no assembly initializer.
+    TnDsl.Native.NativeLoader.EnsureLoaded() |> ignore
     let r = Compiler.compileSource file text Compiler.defaultOptions
     match r.Network with
     | None -> None

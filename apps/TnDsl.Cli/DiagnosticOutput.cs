@@ -23,6 +23,6 @@ public static class DiagnosticOutput
     public static void Write(TextWriter err, IEnumerable<Diagnostic> diagnostics)
     {
         foreach (var d in diagnostics)
-            err.WriteLine(DiagnosticModule.render(Microsoft.FSharp.Core.FuncConvert.FromFunc<string, Microsoft.FSharp.Core.FSharpOption<SourceText>>(_ => null!), d));
+            err.WriteLine(new DiagnosticView(d).Rendered);
     }
 }

@@ -199,17 +199,10 @@ module PlanHyper =
         let rec go (tree: ContractionTree) (sliced: int array) (round: int) =
             let q = PlanSlice.sliceProblem p sliced
             let steps = Cost.steps q tree
-            let largest = steps |> Array.fold (fun m s -> BigInteger.Max(m, s.Size)) BigInteger.Zero
+            let largest, candidates = PlanSlice.overLimit p steps sliced
             if largest <= limit then Some(tree, sliced)
             elif round > 64 then None
             else
-                let candidates =
-                    steps
-                    |> Array.filter (fun s -> s.Size = largest)
-                    |> Array.collect (fun s -> s.Kept)
-                    |> Array.distinct
-                    |> Array.filter (fun i -> not p.IsOutput[i] && not (Array.contains i sliced))
-                    |> Array.sort
                 if candidates.Length = 0 then None
                 else
                     let pick =

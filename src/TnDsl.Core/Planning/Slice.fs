@@ -54,6 +54,19 @@ module PlanSlice =
           LargestIntermediate = c.LargestIntermediate
           Peak = c.Peak + (if indices.Length > 0 then output else BigInteger.Zero) }
 
+    /// The largest intermediate of a (sliced) tree's steps, and the indices that could be sliced to shrink it: the
+    /// closed, not yet sliced indices that a largest intermediate keeps, in id order.
+    let overLimit (p: Indexed) (steps: StepCost array) (sliced: int array) : BigInteger * int array =
+        let largest = steps |> Array.fold (fun m s -> BigInteger.Max(m, s.Size)) BigInteger.Zero
+        let candidates =
+            steps
+            |> Array.filter (fun s -> s.Size = largest)
+            |> Array.collect (fun s -> s.Kept)
+            |> Array.distinct
+            |> Array.filter (fun i -> not p.IsOutput[i] && not (Array.contains i sliced))
+            |> Array.sort
+        largest, candidates
+
     let private totalFlops (p: Indexed) (t: ContractionTree) (sliced: int array) =
         let steps = Cost.steps (sliceProblem p sliced) t
         steps, (steps |> Array.sumBy (fun s -> s.Flops)) * prod p sliced
@@ -65,16 +78,9 @@ module PlanSlice =
         let lf (b: BigInteger) = if b.Sign <= 0 then 0.0 else BigInteger.Log(b, 2.0)
         let rec grow (sliced: int array) =
             let steps, _ = totalFlops p t sliced
-            let largest = steps |> Array.fold (fun m s -> BigInteger.Max(m, s.Size)) BigInteger.Zero
+            let largest, candidates = overLimit p steps sliced
             if largest <= limit then Some sliced
             else
-                let candidates =
-                    steps
-                    |> Array.filter (fun s -> s.Size = largest)
-                    |> Array.collect (fun s -> s.Kept)
-                    |> Array.distinct
-                    |> Array.filter (fun i -> not p.IsOutput[i] && not (Array.contains i sliced))
-                    |> Array.sort
                 if candidates.Length = 0 then None
                 else
                     let scored =

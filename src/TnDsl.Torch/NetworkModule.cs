@@ -415,7 +415,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         var measured = kernelsChosen ? null : new Dictionary<string, PlanStep>();
         for (int s = 0; s < plan.Length; s++)
         {
-            if (measured is not null)
+            if (measured is not null && !TooLargeToMeasure(live[plan[s].Left].Value, live[plan[s].Right].Value))
             {
                 // Steps of the same form (equation and operand shapes, as along a chain) share one measurement.
                 var (left, right) = (live[plan[s].Left].Value, live[plan[s].Right].Value);
@@ -483,6 +483,13 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         var batchShape = a.BatchAxes.Select(k => v.shape[k]).ToArray();
         return new LogScaled(v / peak, ScalarOps.Plus(m, peak.log().reshape(batchShape)), a.BatchAxes);
     }
+
+    /// <summary>Operands of more than this many elements together are not timed: their step takes the rule's kernel
+    /// (<see cref="PairContraction.Fastest"/>), since timing every kernel on them would cost seconds and memory for
+    /// a choice that matters little next to the step's own cost.</summary>
+    public const long MeasureUpTo = 1L << 24;
+
+    static bool TooLargeToMeasure(Tensor a, Tensor b) => a.numel() + b.numel() > MeasureUpTo;
 
     /// <summary>
     /// Times every kernel that can execute <paramref name="step"/> on its actual operands (without autograd; one

@@ -579,6 +579,9 @@ type PlanView(result: PlanResult, steps: PairStepView array, leaves: int array a
     member _.SliceOverhead = match result.Slicing with Some s -> s.Overhead | None -> 1.0
     /// The largest intermediate of one slice, in elements (the unsliced `LargestIntermediate` when unsliced).
     member _.SliceLargestIntermediate = match result.Slicing with Some s -> s.LargestIntermediate | None -> cost.LargestIntermediate
+    /// The number of elements of the result (at the planned sizes).
+    member _.ResultElements =
+        result.Problem.Output |> Array.fold (fun acc i -> acc * Numerics.BigInteger(result.Problem.Size[i])) Numerics.BigInteger.One
     /// The planner's estimate of the bytes this plan needs at `elementBytes` bytes per element (see `PlanBytes`):
     /// the forward peak, and for training the kept activations, gradients and the backward pass's transient.
     member _.Bytes(elementBytes: int) : ByteEstimate = PlanBytes.estimate result.Problem result.Tree.Value slicedIds elementBytes

@@ -182,6 +182,36 @@ let ``a used file larger than the limit or not a regular file is refused at once
     Assert.Equal<string list>([ "TN0011" ], codes r)
 
 [<Fact>]
+let ``a FIFO with no writer is refused at once, as a file and through use`` () =
+    if not (OperatingSystem.IsWindows()) then
+        let dir = tempDir ()
+        let fifo = Path.Combine(dir, "pipe.tn")
+        use mk = Diagnostics.Process.Start("mkfifo", fifo)
+        mk.WaitForExit()
+        Assert.Equal(0, mk.ExitCode)
+        File.WriteAllText(Path.Combine(dir, "main.tn"), "use \"pipe.tn\"\nnetwork a() { index i: 2 weight A: (i) output (i) }")
+        // Opening a FIFO blocks until a writer comes: the reads run on a task, and a writer is opened afterwards
+        // only to release a read that did block (so a failure ends the test instead of hanging it).
+        let reads =
+            Threading.Tasks.Task.Run(fun () ->
+                Compiler.readSource Compiler.maxFileBytes fifo,
+                Compiler.compileFile fifo Compiler.defaultOptions,
+                Compiler.compileFile (Path.Combine(dir, "main.tn")) Compiler.defaultOptions)
+        let finished = reads.Wait(TimeSpan.FromSeconds 30.0)
+        if not finished then
+            use _writer = new FileStream(fifo, FileMode.Open, FileAccess.Write)
+            reads.Wait()
+        Assert.True(finished, "reading a FIFO with no writer blocked")
+        let direct, asFile, used = reads.Result
+        match direct with
+        | Result.Error (kind, _) -> Assert.Equal("TN0011", kind.Code)
+        | Ok _ -> failwith "the FIFO was read"
+        Assert.Equal<string list>([ "TN0011" ], codes asFile)
+        let d = used.Diagnostics |> List.exactlyOne
+        Assert.Equal("TN0011", d.Kind.Code)
+        Assert.Equal((1, 1), (d.Range.Start.Line, d.Range.Start.Col))
+
+[<Fact>]
 let ``names may use any Unicode letter, astral planes included`` () =
     let text = "network 𝒜() {\n  index 𝒷[i]: 2 for i in 0..1\n  index λ: 2\n  weight 𝒯[i]: (𝒷[i], λ) for i in 0..1\n  output (𝒷[0..1])\n}"
     let r = compileBig text []

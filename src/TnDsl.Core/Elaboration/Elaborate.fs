@@ -133,7 +133,7 @@ let private addIndex (ctx: Ctx) (entry: IndexEntry) =
         match ctx.Indices.TryGetValue entry.Family with
         | true, f -> f
         | _ ->
-            let f = Dictionary<int list, IndexEntry>(HashIdentity.Structural)
+            let f = Dictionary<int list, IndexEntry>(SubscriptComparer.Instance)
             ctx.Indices[entry.Family] <- f
             f
     match family.TryGetValue entry.Subs with

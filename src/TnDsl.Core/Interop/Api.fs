@@ -406,7 +406,7 @@ module PlanApi =
     /// Plans a JSON network file; `sizes` replaces index sizes by name; `settings` carry the memory limit, objective, seed, trials and time limit.
     let planJsonFile (path: string) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (settings: PlanSettings) (json: bool) =
         if not (File.Exists path) then
-            { ExitCode = 2; Output = ""; Messages = [| sprintf "%s: error: no such file" path |] }
+            { ExitCode = 1; Output = ""; Messages = [| sprintf "%s: error: no such file" path |] }
         else
         // Read with a limit, so that a device or an endless file is refused without being read whole.
         let bytes =

@@ -18,11 +18,4 @@ public static class DiagnosticOutput
             err.WriteLine();
         }
     }
-
-    /// <summary>Writes analysis diagnostics (no source text at hand: the headline and hints) to <paramref name="err"/>.</summary>
-    public static void Write(TextWriter err, IEnumerable<Diagnostic> diagnostics)
-    {
-        foreach (var d in diagnostics)
-            err.WriteLine(new DiagnosticView(d).Rendered);
-    }
 }

@@ -471,7 +471,7 @@ let draw (args: string list) = tn ("draw" :: args)
 let private layoutOf (file: string) =
     match TnDsl.Api.Frontend.Check(Path.Combine(examplesDir, file), [||], null).Network with
     | null -> failwithf "%s has errors" file
-    | n -> TnDsl.Cli.Drawing.NetworkLayout.Of n.Flat
+    | n -> TnDsl.Cli.Drawing.NetworkLayout.Of n
 
 [<Fact>]
 let ``tn draw lays out a chain as a line, a grid as a grid, a tree as a tree, and other graphs by force`` () =

@@ -55,8 +55,7 @@ public static class DrawCommand
                 throw new UsageException($"unknown optimizer '{optimizer}'; valid optimizers: {string.Join(", ", Planner.OptimizerNames)}");
             var planned = Planner.Plan(net, optimizer, null, 0);
             var chosen = planned.Chosen == optimizer ? optimizer : $"{optimizer}: {planned.Chosen}";
-            var result = planned.Result;
-            picture = NetworkPicture.Tree(result, net.Name, chosen);
+            picture = NetworkPicture.Tree(planned, net.Name, chosen);
             width = Math.Clamp(net.Tensors.Length * 28 + 500, 800, 2400);
             height = 700;
         }
@@ -76,8 +75,8 @@ public static class DrawCommand
                 var c = view.Cuts[0];
                 cut = new(c.Name, c.Bonds.Select(b => b.Name).ToHashSet(), c.LeftTensors.ToHashSet(), c.Bits);
             }
-            var layout = NetworkLayout.Of(net.Flat);
-            picture = NetworkPicture.Network(net.Flat, layout, cut);
+            var layout = NetworkLayout.Of(net);
+            picture = NetworkPicture.Network(net, layout, cut);
             (width, height) = NetworkPicture.SizeFor(layout);
         }
         try

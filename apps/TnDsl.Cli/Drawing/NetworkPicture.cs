@@ -208,7 +208,8 @@ public static class NetworkPicture
                     MarkerSize = 12,
                 });
         plot.ShowLegend(Edge.Right);
-        plot.Title($"{networkName}: contraction tree ({chosen}), {PlanView.Scientific(plan.Flops)} flops in {steps} steps,\n" +
+        // The optimizer's choice on a line of its own: `auto`'s reason is long and would run off a narrow picture.
+        plot.Title($"{networkName}: contraction tree, {PlanView.Scientific(plan.Flops)} flops in {steps} steps\n({chosen})\n" +
                    $"largest intermediate {PlanView.Scientific(plan.LargestIntermediate)} elements; each step labelled with its flops", size: 14);
         plot.Axes.Left.Label.Text = "height of the subtree (steps)";
         plot.Axes.Bottom.TickLabelStyle.IsVisible = false;

@@ -137,12 +137,12 @@ public static class NetworkAdapter
 
     /// <summary>Converts an embedding.</summary>
     public static EmbeddingSpec FromEmbedding(EmbeddingView e) =>
-        e.Form switch
+        e.Name switch
         {
-            EmbeddingForm.OneHot => new EmbeddingSpec.OneHot(e.Size),
-            EmbeddingForm.Fourier => new EmbeddingSpec.Fourier(e.Size),
-            EmbeddingForm.Legendre => new EmbeddingSpec.Legendre(e.Size),
-            EmbeddingForm.Trig => new EmbeddingSpec.Trig(),
+            "onehot" => new EmbeddingSpec.OneHot(e.Size),
+            "fourier" => new EmbeddingSpec.Fourier(e.Size),
+            "legendre" => new EmbeddingSpec.Legendre(e.Size),
+            "trig" => new EmbeddingSpec.Trig(),
             _ => throw new NotSupportedException($"embedding {e}"),
         };
 

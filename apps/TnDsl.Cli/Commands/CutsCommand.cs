@@ -221,19 +221,7 @@ public static class CutsCommand
             w.WriteEndArray();
             w.WriteStartArray("diagnostics");
             foreach (var d in view.Diagnostics)
-            {
-                w.WriteStartObject();
-                w.WriteString("code", d.Code);
-                w.WriteString("level", d.Level);
-                w.WriteString("message", d.Message);
-                w.WriteString("file", d.File);
-                w.WriteNumber("line", d.Line);
-                w.WriteNumber("col", d.Column);
-                w.WriteStartArray("hints");
-                foreach (var h in d.Hints) w.WriteStringValue(h);
-                w.WriteEndArray();
-                w.WriteEndObject();
-            }
+                DiagnosticOutput.WriteJson(w, d);
             w.WriteEndArray();
             w.WriteEndObject();
         }

@@ -141,28 +141,17 @@ type InitView(init: Init) =
     /// As written in a `.tn` file.
     override _.ToString() = Init.show init
 
-/// The built-in input embeddings (see `EmbeddingView`).
-type EmbeddingForm =
-    /// e_k for an integer value k in 0..Size-1.
-    | OneHot = 0
-    /// (cos(πx/2), sin(πx/2)).
-    | Trig = 1
-    /// Size Fourier features.
-    | Fourier = 2
-    /// Legendre polynomials P_0..P_{Size-1}.
-    | Legendre = 3
-
-/// An input's embedding, in C# shape.
+/// An input's embedding, in C# shape: its name as a `.tn` file writes it and its argument.
 [<Sealed; AllowNullLiteral>]
 type EmbeddingView(e: Embedding) =
-    /// Its form.
-    member _.Form =
+    /// The embedding's name in the language: `onehot`, `trig`, `fourier` or `legendre`.
+    member _.Name =
         match e with
-        | OneHot _ -> EmbeddingForm.OneHot
-        | Trig -> EmbeddingForm.Trig
-        | Fourier _ -> EmbeddingForm.Fourier
-        | Legendre _ -> EmbeddingForm.Legendre
-    /// Its argument (classes, features or polynomials); 0 for `trig`.
+        | OneHot _ -> "onehot"
+        | Trig -> "trig"
+        | Fourier _ -> "fourier"
+        | Legendre _ -> "legendre"
+    /// Its argument (classes, features or polynomials); 0 for `trig`, which takes none.
     member _.Size =
         match e with
         | OneHot d | Fourier d | Legendre d -> d

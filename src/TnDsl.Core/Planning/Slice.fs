@@ -34,7 +34,7 @@ module PlanSlice =
         if indices.Length = 0 then p
         else { p with Size = p.Size |> Array.mapi (fun i s -> if Array.contains i indices then 1L else s) }
 
-    let private prod (p: Indexed) (idx: int array) = idx |> Array.fold (fun acc i -> acc * BigInteger(p.Size[i])) BigInteger.One
+    let private prod (p: Indexed) (idx: int array) : BigInteger = Problem.elements p idx
 
     let private ratio (a: BigInteger) (b: BigInteger) =
         if b.Sign <= 0 then 1.0 else Math.Exp(BigInteger.Log a - BigInteger.Log b)

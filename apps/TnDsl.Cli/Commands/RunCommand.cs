@@ -99,8 +99,12 @@ public static class RunCommand
                 using var _ = no_grad();
                 return module.forward(inputs);
             }
-            using var y = First();
-            Sync(device);
+            long[] shape;
+            using (var y = First())
+            {
+                Sync(device);
+                shape = y.shape; // the output is freed before the timed calls make theirs
+            }
             double first = clock.Elapsed.TotalSeconds;
             var forward = Median(repeat, device, () =>
             {
@@ -108,9 +112,9 @@ public static class RunCommand
                 return module.forward(inputs);
             });
             if (module.ParameterCount > 0)
-                // Backward keeps the activations and makes a gradient per parameter.
-                MemoryGuard.Check(MemoryGuard.Bytes(plan.ActivationMemory + module.ParameterCount, dtype),
-                    $"{module.Spec.Name}: the backward pass ({plan.ActivationMemory:N0} activation elements kept, {module.ParameterCount:N0} gradients)");
+                // Backward keeps the activations of every slice and makes a gradient per parameter.
+                MemoryGuard.Check(MemoryGuard.Needed(plan, dtype, training: true),
+                    $"{module.Spec.Name}: the backward pass (activations kept, one gradient per weight)");
             double? backward = module.ParameterCount == 0 ? null : Median(repeat, device, () =>
             {
                 module.zero_grad();
@@ -121,10 +125,16 @@ public static class RunCommand
             var w = Console.Out;
             w.WriteLine($"network {module.Spec.Name}: {module.Spec.Tensors.Length} tensors, {dtype.ToString().ToLowerInvariant()} on {device.type.ToString().ToLowerInvariant()}, {get_num_threads()} threads");
             w.WriteLine($"  inputs      {(module.Inputs.Count == 0 ? "none" : string.Join(", ", module.Inputs.Select(Describe)))}");
-            w.WriteLine($"  output      [{string.Join(", ", y.shape)}]  ({string.Join(", ", Abbreviate(module.OutputLegs))})");
+            w.WriteLine($"  output      [{string.Join(", ", shape)}]  ({string.Join(", ", Abbreviate(module.OutputLegs))})");
             w.WriteLine($"  parameters  {module.ParameterCount:N0} trainable scalars in {module.ParameterNames.Count} tensors");
             w.WriteLine($"  plan        {plan.Optimizer}{(plan.Chosen == plan.Optimizer ? "" : $" (chose {plan.Chosen})")}: " +
                         $"{Figure(plan.Flops)} flops, largest intermediate {Figure(plan.LargestIntermediate)} elements, {module.Plan.Count} steps{(hasBatch ? $" (batch {n})" : "")}");
+            if (plan.IsSliced)
+                w.WriteLine($"  sliced      {plan.Slices} slices over {string.Join(", ", plan.SlicedLabels.Select(l => module.Spec.Indices[l].Name))}: " +
+                            $"{Figure(plan.SlicedFlops)} flops ({plan.SliceOverhead:0.##}x), largest intermediate {Figure(plan.SliceLargestIntermediate)} elements per slice");
+            w.WriteLine($"  memory      {MemoryGuard.Format(MemoryGuard.Needed(plan, dtype, training: false))} forward" +
+                        (module.ParameterCount > 0 ? $", {MemoryGuard.Format(MemoryGuard.Needed(plan, dtype, training: true))} training" : "") +
+                        $" (planner's estimate; limit {MemoryGuard.Format(MemoryGuard.Limit)})");
             w.WriteLine($"  kernels     {string.Join(", ", module.Plan.GroupBy(p => p.Kernel).OrderBy(g => g.Key).Select(g => $"{g.Key.ToString().ToLowerInvariant()} {g.Count()}"))} (measured on the first call)");
             w.WriteLine($"  build       {buildSeconds * 1e3:F0} ms (check, plan, initialise); first call {first * 1e3:F1} ms (measures kernels)");
             var per = hasBatch ? $"per batch of {n}" : "per call";

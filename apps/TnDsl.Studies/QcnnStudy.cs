@@ -30,6 +30,8 @@ public sealed record QcnnSettings
     public TrainSettings Train { get; init; } = new() { Epochs = 5, LearningRate = 3e-3 };
     /// <summary>Where tables and plots go (null: not saved).</summary>
     public string? OutputDirectory { get; init; }
+    /// <summary>Where the data sets are installed (null: <see cref="TnDsl.Data.Datasets.DataDirectory"/>).</summary>
+    public string? DataDirectory { get; init; }
 }
 
 /// <summary>How the q-CNN's weights start (see <see cref="ProductInit"/>).</summary>
@@ -71,8 +73,8 @@ public static class QcnnStudy
         var entropySeries = new List<Series>();
         foreach (var name in settings.Datasets)
         {
-            using var trainFull = TnDsl.Data.Datasets.Load(name, Split.Train, limit: settings.TrainLimit);
-            using var testFull = TnDsl.Data.Datasets.Load(name, Split.Test, limit: settings.TestLimit);
+            using var trainFull = TnDsl.Data.Datasets.Load(name, Split.Train, settings.DataDirectory, settings.TrainLimit);
+            using var testFull = TnDsl.Data.Datasets.Load(name, Split.Test, settings.DataDirectory, settings.TestLimit);
             using var train = trainFull.Resize(size);
             using var test = testFull.Resize(size);
             using var x = train.Images.reshape(train.Count, size * size);
@@ -122,8 +124,9 @@ public static class QcnnStudy
             summary.Save(dir, "summary");
             epochs.Save(dir, "epochs");
             var failure = Plots.TrySave(Path.Combine(dir, "entropy.png"), "q-CNN: mean label-state entanglement entropy per epoch",
-                "epoch (0: before training)", "log10 of the mean entropy (nats)", entropySeries)
-                ?? Plots.TrySave(Path.Combine(dir, "loss.png"), "q-CNN: training loss per epoch", "epoch (0: before training)", "cross-entropy", lossSeries);
+                "epoch (0: before training)", "log10 of the mean entropy (nats)", entropySeries, XAxisKind.WholeNumbers)
+                ?? Plots.TrySave(Path.Combine(dir, "loss.png"), "q-CNN: training loss per epoch", "epoch (0: before training)", "cross-entropy",
+                    lossSeries, XAxisKind.WholeNumbers);
             if (failure is not null)
                 Console.Error.WriteLine(failure);
         }

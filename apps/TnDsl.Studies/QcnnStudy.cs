@@ -106,7 +106,8 @@ public static class QcnnStudy
             foreach (var r in rows)
                 epochs.Add(folder, r.Epoch, r.Loss, r.Accuracy, r.Entropy.Average(e => e.LeftRight), Shown(r.Entropy.Average(e => e.UpDown)),
                     string.Join(" ", r.Entropy.Select(e => e.LeftRight.ToString("G3", System.Globalization.CultureInfo.InvariantCulture))),
-                    string.Join(" ", r.Entropy.Select(e => e.UpDown.ToString("G3", System.Globalization.CultureInfo.InvariantCulture))));
+                    r.Entropy.Any(e => double.IsNaN(e.UpDown)) ? Shown(double.NaN)
+                        : string.Join(" ", r.Entropy.Select(e => e.UpDown.ToString("G3", System.Globalization.CultureInfo.InvariantCulture))));
             var loss = rows.Select(r => r.Loss).ToArray();
             var lr = rows.Select(r => r.Entropy.Average(e => e.LeftRight)).ToArray();
             var ud = rows.Select(r => r.Entropy.Average(e => e.UpDown)).ToArray();

@@ -31,7 +31,7 @@ public static class RunCommand
         var seed = TnOptions.Integer("--seed", 0, "seed of the weights' initialisation and the random inputs", min: long.MinValue);
         var repeat = TnOptions.Int("--repeat", 10, "timed calls; the median is reported");
         var optimizer = TnOptions.Optimizer();
-        var threads = TnOptions.OptionalInt("--threads", "TorchSharp CPU threads [default: TorchSharp's, usually the core count]");
+        var threads = TnOptions.OptionalInt("--threads", "TorchSharp CPU threads [default: 1 under 1e8 flops per call, else the core count]");
         var command = new Command("run", "build the network's TorchSharp module and time it on random inputs")
         {
             file, set, network, device, dtype, batch, seed, repeat, optimizer, threads,
@@ -73,7 +73,7 @@ public static class RunCommand
         {
             try
             {
-                Report(module, device, dtype, batch, seed, repeat, buildSeconds);
+                Report(module, device, dtype, batch, seed, repeat, buildSeconds, threads);
             }
             catch (Exception e) when (e is ArgumentException)
             {
@@ -84,9 +84,11 @@ public static class RunCommand
         return 0;
     }
 
-    private static void Report(NetworkModule module, Device device, ScalarType dtype, long? batch, long seed, int repeat, double buildSeconds)
+    private static void Report(NetworkModule module, Device device, ScalarType dtype, long? batch, long seed, int repeat, double buildSeconds, int? threads)
     {
         var plan = module.ExecutionPlan;
+        if (threads is null)
+            set_num_threads(Threads.For(plan.Flops));
         bool hasBatch = module.Spec.Indices.Any(i => i.IsDynamic);
         long n = batch ?? module.Spec.Indices.Where(i => i.IsDynamic).Select(i => i.Size).DefaultIfEmpty(1).Max();
         using var generator = new Generator((ulong)seed + 1);

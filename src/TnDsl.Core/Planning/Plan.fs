@@ -104,7 +104,7 @@ module Plan =
             let exact =
                 if n > PlanOptimal.maxTensors then None
                 else
-                    match PlanOptimal.solveWithin pairs p o with
+                    match PlanHyper.exactWithin pairs p o with
                     | Ok (Some t) -> Some t
                     | _ -> None
             match exact with
@@ -140,7 +140,7 @@ module Plan =
     /// Every optimizer by name, with a one-line description.
     let registry: (string * string * Optimizer) list =
         [ "auto", "exact search or hyper, with a deterministic work budget that follows the contraction's cost", auto
-          "optimal", "exact minimum by dynamic programming over subnetworks", PlanOptimal.optimal
+          "optimal", "exact minimum by dynamic programming over subnetworks", PlanHyper.optimal
           "greedy", "cheapest pair first (memory-removed heuristic)", PlanGreedy.greedy
           "random-greedy", "best of seeded Boltzmann-sampled greedy runs, in parallel", PlanGreedy.randomGreedy
           "partition", "recursive min-cut bisection, greedy inside small pieces", PlanPartition.partition

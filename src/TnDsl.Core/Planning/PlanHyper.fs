@@ -189,6 +189,17 @@ module PlanHyper =
     let reconfigure (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) =
         reconfigureWithin None p objective k passes t
 
+    /// Subtree reconfiguration (subtrees of 8, two passes) as the polish of an exact search's upper bound.
+    let private exactPolish: PlanOptimal.Polish = fun sub o t -> reconfigureWithin o.MemoryLimit sub o.Objective 8 2 t
+
+    /// The exact search within a bound of `workLimit` subnetwork pairs, its upper bound polished by subtree
+    /// reconfiguration (see `PlanOptimal.solveWithinPolished`).
+    let exactWithin (workLimit: int64) (p: Indexed) (o: PlanOptions) = PlanOptimal.solveWithinPolished exactPolish workLimit p o
+
+    /// `optimal`: the exact search, its upper bound polished by subtree reconfiguration; random-greedy (with a
+    /// warning) beyond its reach.
+    let optimal: Optimizer = PlanOptimal.optimalPolished exactPolish
+
     /// Slicing interleaved with reconfiguration (cotengra's `slice_and_reconfigure`): while an intermediate is
     /// over the limit, slice the closed index of a largest intermediate that leaves the least total flops, then
     /// reconfigure the tree for the sliced sizes (subtrees of 8, one pass, intermediates within the limit), so the

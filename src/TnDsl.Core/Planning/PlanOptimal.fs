@@ -613,10 +613,11 @@ module PlanOptimal =
     let solveWith (exhaustive: int) (p: Indexed) (o: PlanOptions) = solveCore unpolished Int64.MaxValue true exhaustive p o
 
     /// The exact search bounded by work instead of time (a bound of `workLimit` subnetwork pairs looked at), so
-    /// whether it finishes is the same on any machine and load: Error when it passes the bound. `polish`
+    /// whether it finishes is the same on any machine and load: Error when it passes the bound (or the options'
+    /// time limit, when they set one). `polish`
     /// improves the random-greedy tree whose cost bounds the search.
     let solveWithinPolished (polish: Polish) (workLimit: int64) (p: Indexed) (o: PlanOptions) =
-        solveCore polish workLimit true exhaustiveUpTo p { o with TimeLimitMs = Some Int32.MaxValue }
+        solveCore polish workLimit true exhaustiveUpTo p { o with TimeLimitMs = Some(defaultArg o.TimeLimitMs Int32.MaxValue) }
 
     /// `solveWithinPolished` without polishing.
     let solveWithin (workLimit: int64) (p: Indexed) (o: PlanOptions) = solveWithinPolished unpolished workLimit p o

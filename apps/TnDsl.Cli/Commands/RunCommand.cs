@@ -31,7 +31,7 @@ public static class RunCommand
         var seed = TnOptions.Integer("--seed", 0, "seed of the weights' initialisation and the random inputs", min: long.MinValue);
         var repeat = TnOptions.Int("--repeat", 10, "timed calls; the median is reported");
         var optimizer = TnOptions.Optimizer();
-        var threads = TnOptions.OptionalInt("--threads", "TorchSharp CPU threads [default: TorchSharp's, usually the core count]");
+        var threads = TnOptions.OptionalInt("--threads", "TorchSharp CPU threads [default: 1 under 1e8 flops per call, else the core count]");
         var command = new Command("run", "build the network's TorchSharp module and time it on random inputs")
         {
             file, set, network, device, dtype, batch, seed, repeat, optimizer, threads,
@@ -46,11 +46,11 @@ public static class RunCommand
     private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? networkName,
         string deviceName, ScalarType dtype, long? batch, long seed, int repeat, string optimizer, int? threads)
     {
-        if (!File.Exists(file))
-        {
-            Console.Error.WriteLine($"tn run: {file}: no such file");
-            return 1;
-        }
+        // The file is checked before libtorch loads: errors in the input come first, and cheaply.
+        var check = Frontend.Check(file, overrides, networkName);
+        foreach (var d in check.Diagnostics.Where(d => !d.IsError))
+            Console.Error.WriteLine(d.Rendered);
+        var net = check.OrThrow();
         NativeLoader.EnsureLoaded();
         if (deviceName == "cuda" && !cuda.is_available())
         {
@@ -60,52 +60,22 @@ public static class RunCommand
         var device = new Device(deviceName);
         if (threads is { } nt)
             set_num_threads(nt);
-        NetworkModule module;
         var clock = Stopwatch.StartNew();
-        try
+        var module = NetworkModules.FromNetwork(net, new NetworkBuildOptions
         {
-            var check = Frontend.Check(file, overrides, networkName);
-            foreach (var d in check.Diagnostics.Where(d => !d.IsError))
-                Console.Error.WriteLine(d.Rendered);
-            var net = check.OrThrow();
-            module = NetworkModules.FromNetwork(net, new NetworkBuildOptions
-            {
-                Optimizer = optimizer,
-                Batch = batch,
-                NetworkName = networkName,
-                Module = new NetworkModuleOptions { Device = device, DType = dtype, Seed = seed },
-            });
-        }
-        catch (TnException e)
-        {
-            foreach (var d in e.Rendered)
-                Console.Error.WriteLine(d);
-            Console.Error.WriteLine($"tn run: {e.Summary}");
-            return 1;
-        }
-        catch (MemoryLimitException e)
-        {
-            Console.Error.WriteLine($"tn run: {e.Message}");
-            return 1;
-        }
-        catch (Exception e) when (MemoryGuard.IsNative(e))
-        {
-            Console.Error.WriteLine($"tn run: {file}: {MemoryGuard.NativeMessage(e)}");
-            return 1;
-        }
+            Optimizer = optimizer,
+            Batch = batch,
+            NetworkName = networkName,
+            Module = new NetworkModuleOptions { Device = device, DType = dtype, Seed = seed },
+        });
         double buildSeconds = clock.Elapsed.TotalSeconds;
         using (module)
         {
             try
             {
-                Report(module, device, dtype, batch, seed, repeat, buildSeconds);
+                Report(module, device, dtype, batch, seed, repeat, buildSeconds, threads);
             }
-            catch (MemoryLimitException e)
-            {
-                Console.Error.WriteLine($"tn run: {e.Message}");
-                return 1;
-            }
-            catch (Exception e) when (MemoryGuard.IsNative(e) || e is ArgumentException)
+            catch (Exception e) when (e is ArgumentException)
             {
                 Console.Error.WriteLine($"tn run: {module.Spec.Name}: {MemoryGuard.NativeMessage(e)}");
                 return 1;
@@ -114,9 +84,11 @@ public static class RunCommand
         return 0;
     }
 
-    private static void Report(NetworkModule module, Device device, ScalarType dtype, long? batch, long seed, int repeat, double buildSeconds)
+    private static void Report(NetworkModule module, Device device, ScalarType dtype, long? batch, long seed, int repeat, double buildSeconds, int? threads)
     {
         var plan = module.ExecutionPlan;
+        if (threads is null)
+            set_num_threads(Threads.For(plan.Flops));
         bool hasBatch = module.Spec.Indices.Any(i => i.IsDynamic);
         long n = batch ?? module.Spec.Indices.Where(i => i.IsDynamic).Select(i => i.Size).DefaultIfEmpty(1).Max();
         using var generator = new Generator((ulong)seed + 1);

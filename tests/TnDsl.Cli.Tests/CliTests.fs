@@ -447,6 +447,44 @@ let ``tn run and tn emit refuse what would not fit in memory before allocating, 
         Directory.Delete(dir, true)
 
 [<Fact>]
+let ``tn run slices a plan over the memory limit to fit it, tn emit writes the sliced loop, and what slicing cannot fit is refused`` () =
+    let dir = Directory.CreateTempSubdirectory("tn-slice-").FullName
+    let write name (text: string) =
+        let path = Path.Combine(dir, name)
+        File.WriteAllText(path, text)
+        path
+    try
+        // A closed 5 x 5 grid of bond dimension 8: about 4 MiB unsliced (planner's estimate), under 3 MiB sliced;
+        // training keeps more than 3 MiB whatever is sliced, so tn run reports the forward pass only.
+        let grid =
+            write "grid.tn"
+                ("network grid(L: int = 5, D: int = 8) {\n  index h[x, y]: D for x in 0..L-2, y in 0..L-1\n" +
+                 "  index v[x, y]: D for x in 0..L-1, y in 0..L-2\n" +
+                 "  weight T[x, y]: (h[x-1, y] if x > 0, h[x, y] if x < L-1, v[x, y-1] if y > 0, v[x, y] if y < L-1) for x in 0..L-1, y in 0..L-1\n" +
+                 "  output ()\n}\n")
+        let limit = [ "TN_MEMORY_LIMIT", "3M" ]
+        let code, out, err = tnProcess limit [ "run"; grid; "--threads"; "1"; "--repeat"; "1" ]
+        Assert.True((code = 0), sprintf "exit %d\n%s\n%s" code out err)
+        Assert.Contains("  sliced ", out)
+        Assert.Contains("  fwd + bwd   not run: ", out)
+        let code, out, err = tnProcess limit [ "emit"; grid; "--cs" ]
+        Assert.True((code = 0), sprintf "exit %d\n%s" code err)
+        Assert.Contains("for (long slice = 0;", out)
+        // The MPO applied to an MPS at n = 30 (issue 17): the result alone is 2^30 elements, which no slicing of
+        // closed indices reduces: refused in one line before anything is allocated.
+        let mpoMps =
+            write "mpo-mps.tn"
+                ("network mpo_mps(n: int = 30, d: int = 2, chi: int = 8, D: int = 4) {\n" +
+                 "  index p[i]: d for i in 0..n-1\n  index q[i]: d for i in 0..n-1\n" +
+                 "  index b[i]: chi for i in 1..n-1\n  index w[i]: D for i in 1..n-1\n" +
+                 "  weight A[i]: (b[i] if i > 0, p[i], b[i+1] if i < n-1) for i in 0..n-1\n" +
+                 "  weight W[i]: (w[i] if i > 0, p[i], q[i], w[i+1] if i < n-1) for i in 0..n-1\n" +
+                 "  output (q[0..n-1])\n}\n")
+        assertRefused [ "memory limit" ] (tnProcess [ "TN_MEMORY_LIMIT", "2G" ] [ "run"; mpoMps; "--threads"; "1"; "--optimizer"; "greedy" ])
+    finally
+        Directory.Delete(dir, true)
+
+[<Fact>]
 let ``tn train --resume refuses another --threads and removes a killed write's temporary file`` () =
     let out = Path.Combine(Path.GetTempPath(), $"tn-threads-{System.Guid.NewGuid():N}")
     try

@@ -623,21 +623,15 @@ type TreeStepView(node: int, children: int array, flops: BigInteger) =
     /// Its flops (opt_einsum's convention).
     member _.Flops = flops
 
-/// The planner's byte estimate of a plan, for C# (see `PlanBytes`): exact byte counts.
+/// The planner's byte estimate of a plan, for C# (see `PlanBytes`): the exact byte counts a memory guard compares.
 [<Sealed>]
 type BytesView(e: ByteEstimate) =
-    /// Bytes per element the estimate was made for.
-    member _.ElementBytes = e.ElementBytes
     /// Every input tensor (weights, consts and inputs), whole.
     member _.Inputs = e.Inputs
     /// The forward pass's peak: the inputs, the most intermediates alive at once within one slice, and when
     /// sliced the sum of the slices.
     member _.Forward = e.Forward
-    /// Training: the intermediates autograd keeps (every slice's).
-    member _.Kept = e.Kept
-    /// Training: one gradient per trainable input.
-    member _.Gradients = e.Gradients
-    /// Training's peak: inputs, kept intermediates, gradients and the backward pass's transient.
+    /// Training's peak: inputs, every slice's kept intermediates, gradients and the backward pass's transient.
     member _.Training = e.Training
 
 /// A finished plan for C#: the pairwise steps to execute, the optimizer asked for and the one actually chosen, and

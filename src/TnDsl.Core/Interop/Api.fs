@@ -623,6 +623,22 @@ type TreeStepView(node: int, children: int array, flops: BigInteger) =
     /// Its flops (opt_einsum's convention).
     member _.Flops = flops
 
+/// The planner's byte estimate of a plan for C# (see `PlanBytes`): counts in bytes, exact.
+[<Sealed>]
+type ByteEstimateView(e: ByteEstimate) =
+    /// Bytes per element.
+    member _.ElementBytes = e.ElementBytes
+    /// Every input tensor, whole.
+    member _.Inputs = e.Inputs
+    /// The forward pass's peak: inputs, the most intermediates alive at once in one slice, and the accumulated result.
+    member _.Forward = e.Forward
+    /// Training only: the intermediates autograd keeps for the backward pass.
+    member _.Kept = e.Kept
+    /// Training only: one gradient per trainable input.
+    member _.Gradients = e.Gradients
+    /// Training only: inputs, kept intermediates, gradients and the backward pass's transient.
+    member _.Training = e.Training
+
 /// A finished plan for C#: the pairwise steps to execute, the optimizer asked for and the one actually chosen, and
 /// every figure, exact.
 [<Sealed>]
@@ -689,7 +705,8 @@ type PlanView(result: PlanResult, steps: PairStepView array, leaves: int array a
         result.Problem.Output |> Array.fold (fun acc i -> acc * Numerics.BigInteger(result.Problem.Size[i])) Numerics.BigInteger.One
     /// The planner's estimate of the bytes this plan needs at `elementBytes` bytes per element (see `PlanBytes`):
     /// the forward peak, and for training the kept activations, gradients and the backward pass's transient.
-    member _.Bytes(elementBytes: int) : ByteEstimate = PlanBytes.estimate result.Problem result.Tree.Value slicedIds elementBytes
+    member _.Bytes(elementBytes: int) : ByteEstimateView =
+        ByteEstimateView(PlanBytes.estimate result.Problem result.Tree.Value slicedIds elementBytes)
     /// The human report `tn plan` prints.
     member _.Report() = PlanReport.text result
     /// The JSON report `tn plan --json` prints.

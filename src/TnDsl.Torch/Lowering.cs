@@ -1,0 +1,250 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace TnDsl.Torch;
+
+/// <summary>
+/// A structure-aware way to execute one pairwise step, chosen by <see cref="Lowering.Choose"/> when a
+/// <see cref="NetworkModule"/> is built and never changed afterwards. It computes exactly what
+/// <see cref="PairContraction.Apply"/> computes on the dense operands, with the result's axes in
+/// <see cref="PairContraction.Result"/> order, but uses what the compiler knows about an operand (a one-hot input,
+/// a copy tensor) instead of a dense product. Differentiable through autograd like the dense kernels.
+/// </summary>
+public abstract class StepLowering
+{
+    /// <summary>A short name for reports (<c>gather</c>, <c>diagonal</c>).</summary>
+    public abstract string Name { get; }
+
+    /// <summary>Executes the step on the live operands (the structured operand as <see cref="Lowering"/> describes it).</summary>
+    public abstract Tensor Apply(Tensor left, Tensor right);
+}
+
+/// <summary>
+/// What the compiler knows about an operand when the plan is built: nothing (dense values), a one-hot input (fed
+/// as its class numbers, the one-hot leg last among its labels), or a copy tensor (1 where all its legs agree).
+/// </summary>
+public enum OperandForm
+{
+    /// <summary>Dense values, nothing known.</summary>
+    Dense,
+    /// <summary>A one-hot input: at run time the operand is the int64 tensor of class numbers over every label
+    /// except the last, which is the one-hot leg.</summary>
+    OneHot,
+    /// <summary>A const copy tensor (δ over legs of one size); at run time its dense buffer is live but unused.</summary>
+    Copy,
+}
+
+/// <summary>
+/// The rules that pick a <see cref="StepLowering"/> for a step. Both lowerings do strictly less work than the
+/// dense product they replace, so the cost model reduces to when they apply:
+/// <list type="bullet">
+/// <item>A one-hot operand whose one-hot leg is summed in the step becomes a row gather
+/// (<c>index_select</c>) of the other operand: |result| copies instead of |result|·d multiply-adds, and no
+/// one-hot tensor is made (backward: autograd's <c>index_add</c>).</item>
+/// <item>A copy tensor whose legs leave at most one copy of the diagonal in the result becomes a diagonal view
+/// (and a sum over it where no leg survives) of the other operand: no dense δ enters a product. With two or more
+/// surviving legs the result is dense in them anyway, and the dense kernel is kept.</item>
+/// </list>
+/// <item>A step that sums nothing (an outer product, or a Hadamard product over shared kept labels, as when a
+/// one-hot input meets an environment over the batch) becomes one broadcast multiplication: the same
+/// multiplications as the dense kernel's batched product with an inner size of 1, without the batched-GEMM
+/// dispatch.</item>
+/// Everything else runs densely; a one-hot operand is then expanded to its one-hot values first.
+/// </summary>
+public static class Lowering
+{
+    /// <summary>Whether a const parameter's values are a copy tensor: its initialiser is <c>copy</c> (the default for
+    /// consts) or, for two legs, <c>identity</c>, and all its legs have one size.</summary>
+    public static bool IsCopy(InitSpec? init, IReadOnlyList<long> sizes) =>
+        (init ?? Initializers.DefaultConst) switch
+        {
+            InitSpec.Copy => sizes.Count > 0 && sizes.All(s => s == sizes[0]),
+            InitSpec.Identity => sizes.Count == 2 && sizes[0] == sizes[1],
+            _ => false,
+        };
+
+    /// <summary>
+    /// Picks the lowering of step <paramref name="c"/> whose operands have the given forms, or null for the dense
+    /// kernel. <paramref name="leftLabels"/> and <paramref name="rightLabels"/> are the operands' labels (a one-hot
+    /// operand's one-hot leg last).
+    /// </summary>
+    public static StepLowering? Choose(PairContraction c, IReadOnlyList<int> leftLabels, OperandForm left,
+                                       IReadOnlyList<int> rightLabels, OperandForm right)
+    {
+        if (left == OperandForm.OneHot && right != OperandForm.OneHot && c.Contracted.Contains(leftLabels[^1]))
+            return new OneHotGather(c, leftLabels, rightLabels, indexOnLeft: true);
+        if (right == OperandForm.OneHot && left != OperandForm.OneHot && c.Contracted.Contains(rightLabels[^1]))
+            return new OneHotGather(c, rightLabels, leftLabels, indexOnLeft: false);
+        if (left == OperandForm.OneHot || right == OperandForm.OneHot)
+            return c.Contracted.Count == 0 ? new OuterProduct(c, leftLabels, rightLabels) : null;
+        if (left == OperandForm.Copy && CopyDiagonal.Applies(c, leftLabels, rightLabels))
+            return new CopyDiagonal(c, leftLabels, rightLabels, copyOnLeft: true);
+        if (right == OperandForm.Copy && CopyDiagonal.Applies(c, rightLabels, leftLabels))
+            return new CopyDiagonal(c, rightLabels, leftLabels, copyOnLeft: false);
+        if (c.Contracted.Count == 0)
+            return new OuterProduct(c, leftLabels, rightLabels);
+        return null;
+    }
+
+    internal static long[] Positions(IReadOnlyList<int> of, IEnumerable<int> labels) =>
+        labels.Select(l => (long)IndexOf(of, l)).ToArray();
+
+    internal static int IndexOf(IReadOnlyList<int> xs, int x)
+    {
+        for (int i = 0; i < xs.Count; i++)
+            if (xs[i] == x)
+                return i;
+        throw new ArgumentException($"label {x} missing");
+    }
+
+    internal static bool IsIdentity(long[] perm)
+    {
+        for (int i = 0; i < perm.Length; i++)
+            if (perm[i] != i)
+                return false;
+        return true;
+    }
+
+    internal static long Product(long[] shape, int from, int count)
+    {
+        long p = 1;
+        for (int i = from; i < from + count; i++)
+            p *= shape[i];
+        return p;
+    }
+}
+
+/// <summary>
+/// A step with a one-hot operand O (class numbers k over labels Lo, one-hot leg p of width P summed here) and a
+/// dense operand T: result[..] = Σ T[.., p = k[..], ..] over the other summed labels. T is laid out as rows
+/// [shared kept, shared summed, p] × columns [T's free labels], and the rows k picks are gathered with one
+/// <c>index_select</c>.
+/// </summary>
+public sealed class OneHotGather : StepLowering
+{
+    readonly bool indexOnLeft;
+    readonly long[] permT, permK;
+    readonly int kept, summed;
+    readonly long[]? permResult;
+
+    /// <inheritdoc/>
+    public override string Name => "gather";
+
+    internal OneHotGather(PairContraction c, IReadOnlyList<int> oneHotLabels, IReadOnlyList<int> denseLabels, bool indexOnLeft)
+    {
+        this.indexOnLeft = indexOnLeft;
+        int p = oneHotLabels[^1];
+        var index = oneHotLabels.Take(oneHotLabels.Count - 1).ToArray();
+        var inDense = denseLabels.ToHashSet();
+        var sharedKept = c.Batch.ToArray();
+        var sharedSummed = c.Contracted.Where(l => l != p).ToArray();
+        var indexFree = index.Where(l => !inDense.Contains(l)).ToArray();
+        var inIndex = index.ToHashSet();
+        var denseFree = denseLabels.Where(l => l != p && !inIndex.Contains(l)).ToArray();
+        (kept, summed) = (sharedKept.Length, sharedSummed.Length);
+        permT = Lowering.Positions(denseLabels, [.. sharedKept, .. sharedSummed, p, .. denseFree]);
+        permK = Lowering.Positions(index, [.. sharedKept, .. sharedSummed, .. indexFree]);
+        // The gather yields [shared kept, index free, dense free]; the step's result order may differ.
+        int[] produced = [.. sharedKept, .. indexFree, .. denseFree];
+        var perm = Lowering.Positions(produced, c.Result);
+        permResult = Lowering.IsIdentity(perm) ? null : perm;
+    }
+
+    /// <inheritdoc/>
+    public override Tensor Apply(Tensor left, Tensor right)
+    {
+        var (k, t) = indexOnLeft ? (left, right) : (right, left);
+        using var tp = Lowering.IsIdentity(permT) ? t.alias() : t.permute(permT);
+        using var kp = Lowering.IsIdentity(permK) ? k.alias() : k.permute(permK);
+        var st = tp.shape;
+        var sk = kp.shape;
+        long rows = Lowering.Product(st, 0, kept + summed), width = st[kept + summed];
+        long columns = Lowering.Product(st, kept + summed + 1, st.Length - kept - summed - 1);
+        long picks = Lowering.Product(sk, kept + summed, sk.Length - kept - summed);
+        using var table = tp.reshape(rows * width, columns);
+        using var k2 = kp.reshape(rows, picks);
+        // Row r of the [rows·width, columns] table holds T at (shared labels = r, p = r mod width).
+        using var offsets = rows == 1 ? null : arange(0, rows * width, width, ScalarType.Int64, k.device).unsqueeze(1);
+        using var flat = offsets is null ? k2.reshape(-1) : (k2 + offsets).reshape(-1);
+        using var gathered = table.index_select(0, flat);
+        long[] shape = [.. st[..kept], .. sk[(kept + summed)..], .. st[(kept + summed + 1)..]];
+        using var reduced = summed == 0 ? gathered.alias() : gathered.view(st[..kept].Aggregate(1L, (a, b) => a * b),
+            Lowering.Product(st, kept, summed), picks * columns).sum(1);
+        var result = reduced.reshape(shape);
+        if (permResult is null)
+            return result;
+        using (result)
+            return result.permute(permResult);
+    }
+}
+
+/// <summary>
+/// A step with a copy tensor δ (legs of one size n, 1 where all agree) and a dense operand T: T's axes that carry
+/// δ's legs collapse onto their diagonal, which becomes the one δ leg left in the result (or is summed where none
+/// is left). Executed as one single-operand einsum with a repeated letter, i.e. a strided diagonal view and at
+/// most a sum.
+/// </summary>
+public sealed class CopyDiagonal : StepLowering
+{
+    readonly bool copyOnLeft;
+    readonly string equation;
+
+    /// <inheritdoc/>
+    public override string Name => "diagonal";
+
+    /// Whether δ's legs leave at most one diagonal copy in the result and T carries at least one of them.
+    internal static bool Applies(PairContraction c, IReadOnlyList<int> copyLabels, IReadOnlyList<int> denseLabels)
+    {
+        var inCopy = copyLabels.ToHashSet();
+        int shared = denseLabels.Count(inCopy.Contains);
+        int surviving = c.Result.Count(inCopy.Contains);
+        return shared > 0 && surviving <= 1 && denseLabels.Concat(c.Result).Distinct().Count() <= Letters.Length;
+    }
+
+    const string Letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+    internal CopyDiagonal(PairContraction c, IReadOnlyList<int> copyLabels, IReadOnlyList<int> denseLabels, bool copyOnLeft)
+    {
+        this.copyOnLeft = copyOnLeft;
+        var inCopy = copyLabels.ToHashSet();
+        // Every δ label is written with the letter of δ's first label, so T's δ axes become one diagonal.
+        int Letter(int l) => inCopy.Contains(l) ? copyLabels[0] : l;
+        var distinct = denseLabels.Concat(c.Result).Select(Letter).Distinct().ToList();
+        string Word(IEnumerable<int> ls) => string.Concat(ls.Select(l => Letters[distinct.IndexOf(Letter(l))]));
+        equation = $"{Word(denseLabels)}->{Word(c.Result)}";
+    }
+
+    /// <inheritdoc/>
+    public override Tensor Apply(Tensor left, Tensor right) => einsum(equation, copyOnLeft ? right : left);
+}
+
+/// <summary>
+/// A step that sums no label: result[batch, left free, right free] = left[batch, left free] · right[batch, right free],
+/// one broadcast multiplication of the two operands laid out as [batch, left free, 1…] and [batch, 1…, right free].
+/// </summary>
+public sealed class OuterProduct : StepLowering
+{
+    readonly long[] permLeft, permRight;
+    readonly int batch, leftFree, rightFree;
+
+    /// <inheritdoc/>
+    public override string Name => "product";
+
+    internal OuterProduct(PairContraction c, IReadOnlyList<int> leftLabels, IReadOnlyList<int> rightLabels)
+    {
+        permLeft = Lowering.Positions(leftLabels, [.. c.Batch, .. c.LeftFree]);
+        permRight = Lowering.Positions(rightLabels, [.. c.Batch, .. c.RightFree]);
+        (batch, leftFree, rightFree) = (c.Batch.Count, c.LeftFree.Count, c.RightFree.Count);
+    }
+
+    /// <inheritdoc/>
+    public override Tensor Apply(Tensor left, Tensor right)
+    {
+        using var a = Lowering.IsIdentity(permLeft) ? left.alias() : left.permute(permLeft);
+        using var b = Lowering.IsIdentity(permRight) ? right.alias() : right.permute(permRight);
+        using var a2 = rightFree == 0 ? a.alias() : a.reshape([.. a.shape, .. Enumerable.Repeat(1L, rightFree)]);
+        var sb = b.shape;
+        using var b2 = leftFree == 0 ? b.alias() : b.reshape([.. sb[..batch], .. Enumerable.Repeat(1L, leftFree), .. sb[batch..]]);
+        return a2 * b2;
+    }
+}

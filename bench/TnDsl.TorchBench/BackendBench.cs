@@ -78,48 +78,53 @@ static partial class BackendBench
             foreach (var (name, p) in dense.named_parameters())
                 p.copy_(module.get_parameter(name)!);
 
+        // The hand loops free each intermediate as soon as the next exists (as the module does), so that neither side
+        // pays for holding 784 of them; under autograd the graph keeps what backward needs either way.
+        static Tensor Next(Tensor old, Tensor next)
+        {
+            old.Dispose();
+            return next;
+        }
         // The seed paper's loop: one-hot vectors times each core by batched matrix products.
         Tensor OneHotBmm()
         {
-            using var scope = NewDisposeScope();
-            var x = nn.functional.one_hot(raw, 2).to_type(dtype);
+            using var x = nn.functional.one_hot(raw, 2).to_type(dtype);
             var left = x.select(1, 0).matmul(cores[0]);
             for (int i = 1; i < sites - 1; i++)
             {
-                var m = left.matmul(cores[i].reshape(chi, 2 * chi)).view(batch, 2, chi);
-                left = x.select(1, i).unsqueeze(1).bmm(m).squeeze(1);
+                using var m = left.matmul(cores[i].reshape(chi, 2 * chi)).view(batch, 2, chi);
+                using var xi = x.select(1, i).unsqueeze(1);
+                using var r = xi.bmm(m);
+                left = Next(left, r.squeeze(1));
             }
-            return (left.matmul(cores[sites - 1]) * x.select(1, sites - 1)).sum(-1).MoveToOuterDisposeScope();
-        }
-        // Each sample's matrix A[:, x, :] picked with index_select, then one batched vector-matrix product per site.
-        Tensor GatherBmm()
-        {
-            using var scope = NewDisposeScope();
-            var left = cores[0].index_select(0, raw.select(1, 0));
-            for (int i = 1; i < sites - 1; i++)
-                left = left.unsqueeze(1).bmm(cores[i].permute(1, 0, 2).contiguous().index_select(0, raw.select(1, i))).squeeze(1);
-            var last = cores[sites - 1].t().index_select(0, raw.select(1, sites - 1));
-            return (left * last).sum(-1).MoveToOuterDisposeScope();
+            using var end = left.matmul(cores[sites - 1]);
+            left.Dispose();
+            using var product = end * x.select(1, sites - 1);
+            return product.sum(-1);
         }
         // One matmul of the environment with the core for both pixel values, then each sample's half picked with
-        // index_select on the [batch·2, chi] rows; the row numbers 2·sample + pixel made once for all sites
-        // (precomputed one-hot slices) or per site.
+        // index_select on the [batch·2, chi] rows; the row numbers 2·sample + pixel made per site, or once for all
+        // sites (precomputed one-hot slices).
         Tensor MatmulGather(bool precomputed)
         {
-            using var scope = NewDisposeScope();
-            var offsets = arange(0, 2 * batch, 2, ScalarType.Int64, device);
-            var rows = precomputed ? (raw + offsets.unsqueeze(1)).t().contiguous() : null;
-            Tensor Rows(int i) => rows is null ? raw.select(1, i) + offsets : rows[i];
+            using var offsets = arange(0, 2 * batch, 2, ScalarType.Int64, device);
+            using var all = precomputed ? (raw + offsets.unsqueeze(1)).t().contiguous() : null;
+            Tensor Rows(int i) => all is null ? raw.select(1, i) + offsets : all[i];
             var left = cores[0].index_select(0, raw.select(1, 0));
             for (int i = 1; i < sites - 1; i++)
-                left = left.matmul(cores[i].reshape(chi, 2 * chi)).view(2 * batch, chi).index_select(0, Rows(i));
-            var last = left.matmul(cores[sites - 1]).view(2 * batch).index_select(0, Rows(sites - 1));
-            return last.MoveToOuterDisposeScope();
+            {
+                using var m = left.matmul(cores[i].reshape(chi, 2 * chi));
+                using var rows = Rows(i);
+                left = Next(left, m.view(2 * batch, chi).index_select(0, rows));
+            }
+            using var end = left.matmul(cores[sites - 1]);
+            left.Dispose();
+            using var last = Rows(sites - 1);
+            return end.view(2 * batch).index_select(0, last);
         }
         var hands = new Dictionary<string, Func<Tensor>>
         {
             ["one-hot vectors, bmm"] = OneHotBmm,
-            ["index_select slices, bmm"] = GatherBmm,
             ["matmul, index_select"] = () => MatmulGather(false),
             ["matmul, index_select (rows precomputed)"] = () => MatmulGather(true),
         };

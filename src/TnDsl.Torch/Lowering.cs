@@ -86,6 +86,73 @@ public static class Lowering
         return null;
     }
 
+    /// <summary>
+    /// Picks the lowering of every step of a plan: per step the rule of <see cref="Choose"/>, and one rule over two
+    /// steps: a one-hot input O multiplied by an operand X over the batch (a step that sums nothing, O's other legs all
+    /// on X) whose product is consumed by a step U that sums O's one-hot leg is deferred (<see cref="DeferOneHot"/>),
+    /// and that step becomes X·U followed by a gather (<see cref="ContractThenGather"/>): one matrix product and
+    /// a gather, where the plan's order asks for a broadcast product and a product over a leg d times larger.
+    /// Returns the lowering per step (null: dense) and which tensors are one-hot inputs fed as class numbers.
+    /// </summary>
+    internal static (StepLowering?[] Steps, bool[] AsIndex) Lower(IReadOnlyList<int[]> leafLabels, IReadOnlyList<OperandForm> leafForms,
+                                                                 IReadOnlyList<(int Left, int Right, PairContraction C)> steps)
+    {
+        int leaves = leafLabels.Count;
+        var labels = new List<IReadOnlyList<int>>(leafLabels);
+        var forms = new List<OperandForm>(leafForms);
+        var operands = new (int Left, int Right)[steps.Count];
+        var consumer = Enumerable.Repeat(-1, leaves + steps.Count).ToArray();
+        var ids = Enumerable.Range(0, leaves).ToList();
+        for (int s = 0; s < steps.Count; s++)
+        {
+            var (i, j, c) = steps[s];
+            operands[s] = (ids[i], ids[j]);
+            consumer[ids[i]] = consumer[ids[j]] = s;
+            ids.RemoveAt(Math.Max(i, j));
+            ids.RemoveAt(Math.Min(i, j));
+            ids.Add(leaves + s);
+            labels.Add(c.Result);
+            forms.Add(OperandForm.Dense);
+        }
+        var result = new StepLowering?[steps.Count];
+        var asIndex = new bool[leaves];
+        var deferred = new Dictionary<int, DeferOneHot>();
+        for (int s = 0; s < steps.Count; s++)
+        {
+            var (l, r) = operands[s];
+            var c = steps[s].C;
+            if (deferred.TryGetValue(s, out var defer))
+            {
+                bool productOnLeft = l == defer.Node;
+                result[s] = new ContractThenGather(c, defer, productOnLeft ? labels[r] : labels[l], productOnLeft);
+                continue;
+            }
+            foreach (var (o, x, oneHotOnLeft) in new[] { (l, r, true), (r, l, false) })
+            {
+                if (forms[o] != OperandForm.OneHot || forms[x] == OperandForm.OneHot || c.Contracted.Count > 0)
+                    continue;
+                int p = labels[o][^1];
+                int next = consumer[leaves + s];
+                if (labels[x].Contains(p) || !labels[o].SkipLast(1).All(labels[x].Contains) || next < 0
+                    || !steps[next].C.Contracted.Contains(p) || deferred.ContainsKey(next))
+                    continue;
+                int u = operands[next].Left == leaves + s ? operands[next].Right : operands[next].Left;
+                if (forms[u] == OperandForm.OneHot)
+                    continue;
+                deferred[next] = new DeferOneHot(leaves + s, labels[o], labels[x], oneHotOnLeft);
+                result[s] = deferred[next];
+                asIndex[o] = true;
+                break;
+            }
+            if (result[s] is not null)
+                continue;
+            result[s] = Choose(c, labels[l], forms[l], labels[r], forms[r]);
+            if (result[s] is OneHotGather)
+                asIndex[forms[l] == OperandForm.OneHot ? l : r] = true;
+        }
+        return (result, asIndex);
+    }
+
     internal static long[] Positions(IReadOnlyList<int> of, IEnumerable<int> labels) =>
         labels.Select(l => (long)IndexOf(of, l)).ToArray();
 
@@ -246,5 +313,83 @@ public sealed class OuterProduct : StepLowering
         var sb = b.shape;
         using var b2 = leftFree == 0 ? b.alias() : b.reshape([.. sb[..batch], .. Enumerable.Repeat(1L, leftFree), .. sb[batch..]]);
         return a2 * b2;
+    }
+}
+
+/// <summary>
+/// The first of two steps lowered together: a one-hot input O times an operand X that carries O's other legs, with
+/// O's one-hot leg summed by the next step that uses the product. Nothing is computed: the live operand stays X,
+/// carrying O's class numbers, for <see cref="ContractThenGather"/>.
+/// </summary>
+public sealed class DeferOneHot : StepLowering
+{
+    internal int Node { get; }
+    internal int[] OneHotLabels { get; }
+    internal int[] DenseLabels { get; }
+    internal bool OneHotOnLeft { get; }
+
+    internal DeferOneHot(int node, IReadOnlyList<int> oneHotLabels, IReadOnlyList<int> denseLabels, bool oneHotOnLeft) =>
+        (Node, OneHotLabels, DenseLabels, OneHotOnLeft) = (node, oneHotLabels.ToArray(), denseLabels.ToArray(), oneHotOnLeft);
+
+    /// <inheritdoc/>
+    public override string Name => "deferred";
+
+    /// <summary>Not applied on tensors: the module keeps the dense operand with the class numbers (see the class summary).</summary>
+    public override Tensor Apply(Tensor left, Tensor right) =>
+        throw new InvalidOperationException("a deferred one-hot product is applied by the step that consumes it");
+
+    internal LiveOperand Defer(LiveOperand left, LiveOperand right)
+    {
+        var (o, x) = OneHotOnLeft ? (left, right) : (right, left);
+        return x with { Classes = o.Value };
+    }
+}
+
+/// <summary>
+/// The second of two steps lowered together (see <see cref="DeferOneHot"/>): the product (X with class numbers k
+/// over O's legs) times U, summing O's one-hot leg p. Computed as Y = X·U keeping p and O's legs (one matrix
+/// product, U laid out with p first so that Y's rows are ordered [O's legs, p]), then Y's rows picked by k
+/// (<see cref="OneHotGather"/>), summing what the step sums among O's legs.
+/// </summary>
+public sealed class ContractThenGather : StepLowering
+{
+    readonly PairContraction inner;
+    readonly OneHotGather gather;
+    readonly bool productOnLeft;
+    readonly long[] permU;
+    readonly long[]? permResult;
+
+    /// <inheritdoc/>
+    public override string Name => "contract-gather";
+
+    internal ContractThenGather(PairContraction c, DeferOneHot defer, IReadOnlyList<int> otherLabels, bool productOnLeft)
+    {
+        this.productOnLeft = productOnLeft;
+        int p = defer.OneHotLabels[^1];
+        var index = defer.OneHotLabels.SkipLast(1).ToHashSet();
+        int[] uLabels = [p, .. otherLabels.Where(l => l != p)];
+        permU = Lowering.Positions(otherLabels, uLabels);
+        var keep = c.Result.Concat(index).ToHashSet();
+        inner = new PairContraction(defer.DenseLabels, uLabels, keep);
+        var gathered = new PairContraction(defer.OneHotLabels, inner.Result, c.Result.ToHashSet());
+        gather = new OneHotGather(gathered, defer.OneHotLabels, inner.Result, indexOnLeft: true);
+        var perm = Lowering.Positions(gathered.Result, c.Result);
+        permResult = Lowering.IsIdentity(perm) ? null : perm;
+    }
+
+    /// <summary>Not applied on tensors alone: it needs the class numbers the deferred operand carries.</summary>
+    public override Tensor Apply(Tensor left, Tensor right) =>
+        throw new InvalidOperationException("a contract-then-gather step needs the deferred operand's class numbers");
+
+    internal Tensor Apply(LiveOperand left, LiveOperand right)
+    {
+        var (product, other) = productOnLeft ? (left, right) : (right, left);
+        using var u = Lowering.IsIdentity(permU) ? other.Value.alias() : other.Value.permute(permU);
+        using var y = inner.Apply(product.Value, u, inner.Fastest);
+        var r = gather.Apply(product.Classes!, y);
+        if (permResult is null)
+            return r;
+        using (r)
+            return r.permute(permResult);
     }
 }

@@ -211,9 +211,6 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     {
         var output = spec.Output.ToHashSet();
         var ops = leaves.Select(l => l.ReducedLabels).ToList();
-        var forms = leaves.Select(l => options.Lower ? FormOf(spec, slots, l) : OperandForm.Dense).ToList();
-        var origin = Enumerable.Range(0, leaves.Length).ToList();
-        var asIndex = new bool[leaves.Length];
         var steps = new List<PlanStep>();
         foreach (var s in plan.Steps)
         {
@@ -222,14 +219,20 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                 throw new ArgumentException($"plan step ({i}, {j}) is invalid for {ops.Count} operands");
             var c = new PairContraction(ops[i], ops[j], s.Kept.ToHashSet());
             var kernel = options.Kernel is { } f && c.Supports(f) ? f : c.Fastest;
-            var lowering = options.Lower ? Lowering.Choose(c, ops[i], forms[i], ops[j], forms[j]) : null;
-            // A one-hot input arrives as class numbers only where its step gathers; elsewhere as one-hot values.
-            if (lowering is OneHotGather)
-                asIndex[forms[i] == OperandForm.OneHot ? origin[i] : origin[j]] = true;
-            steps.Add(new PlanStep(i, j, c, kernel) { Lowering = lowering });
-            Remove(ops, i, j).Add(c.Result.ToArray());
-            Remove(forms, i, j).Add(OperandForm.Dense);
-            Remove(origin, i, j).Add(-1);
+            steps.Add(new PlanStep(i, j, c, kernel));
+            ops.RemoveAt(Math.Max(i, j));
+            ops.RemoveAt(Math.Min(i, j));
+            ops.Add(c.Result.ToArray());
+        }
+        var asIndex = new bool[leaves.Length];
+        if (options.Lower)
+        {
+            // The lowering is decided here, once (rules, see Lowering.Lower); forward never revisits it.
+            var forms = leaves.Select(l => FormOf(spec, slots, l)).ToArray();
+            (var lowered, asIndex) = Lowering.Lower(leaves.Select(l => l.ReducedLabels).ToArray(), forms,
+                steps.Select(s => (s.Left, s.Right, s.Contraction)).ToArray());
+            for (int s = 0; s < steps.Count; s++)
+                steps[s] = steps[s] with { Lowering = lowered[s] };
         }
         var final = ops.Count == 1 ? ops[0] : throw new InvalidOperationException($"the plan leaves {ops.Count} operands");
         if (final.Length != spec.Output.Length || !final.All(output.Contains))
@@ -237,13 +240,6 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         var perm = spec.Output.Select(l => (long)Array.IndexOf(final, l)).ToArray();
         bool identity = perm.Select((p, k) => p == k).All(x => x);
         return (steps.ToArray(), identity ? null : perm, asIndex);
-    }
-
-    static List<T> Remove<T>(List<T> list, int i, int j)
-    {
-        list.RemoveAt(Math.Max(i, j));
-        list.RemoveAt(Math.Min(i, j));
-        return list;
     }
 
     /// What the lowering may use about a network tensor's operand: a one-hot input or a copy const, fed unreduced.
@@ -418,7 +414,19 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                 a = scaling.Fold(a, step.Contraction.Contracted);
                 b = scaling.Fold(b, step.Contraction.Contracted);
             }
-            var r = step.Lowering is { } lowered ? lowered.Apply(a.Value, b.Value) : step.Contraction.Apply(a.Value, b.Value, step.Kernel);
+            if (step.Lowering is DeferOneHot defer)
+            {
+                live.RemoveAt(Math.Max(step.Left, step.Right));
+                live.RemoveAt(Math.Min(step.Left, step.Right));
+                live.Add(defer.Defer(a, b));
+                continue;
+            }
+            var r = step.Lowering switch
+            {
+                ContractThenGather fused => fused.Apply(a, b),
+                { } lowered => lowered.Apply(a.Value, b.Value),
+                null => step.Contraction.Apply(a.Value, b.Value, step.Kernel),
+            };
             if (a.Owned)
                 a.Value.Dispose();
             if (b.Owned)

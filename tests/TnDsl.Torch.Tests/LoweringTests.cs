@@ -120,6 +120,37 @@ public class LoweringTests
         Assert.True(kinds.GetValueOrDefault("gather") >= 15, $"gather steps: {kinds.GetValueOrDefault("gather")}");
         Assert.True(kinds.GetValueOrDefault("diagonal") >= 15, $"diagonal steps: {kinds.GetValueOrDefault("diagonal")}");
         Assert.True(kinds.GetValueOrDefault("product") >= 15, $"product steps: {kinds.GetValueOrDefault("product")}");
+        Assert.Equal(kinds.GetValueOrDefault("deferred"), kinds.GetValueOrDefault("contract-gather"));
+    }
+
+    [Fact]
+    public void Lowered_born_machines_give_the_dense_values_and_gradients_under_planned_and_random_orders()
+    {
+        var kinds = new Dictionary<string, int>();
+        for (int seed = 0; seed < 24; seed++)
+        {
+            var rng = new Random(seed);
+            int sites = 2 + rng.Next(6);
+            var net = Frontend.Load(Repo.Example("born-machine.tn"), Repo.Set(("n", sites), ("chi", 1 + rng.Next(3))), null);
+            var spec = NetworkAdapter.FromFlat(net);
+            // The planner's orders meet pixels with the environment (deferred, then contract-and-gather); random
+            // orders meet them with anything.
+            var plan = seed % 3 == 2 ? NetworkAdapter.FollowPath(spec, NetBuilder.RandomPath(spec.Tensors.Length, rng))
+                                     : NetworkAdapter.Plan(net, seed % 3 == 0 ? "auto" : "greedy", 4);
+            using var lowered = new NetworkModule(spec, plan, F64);
+            using var dense = new NetworkModule(spec, plan, F64 with { Lower = false });
+            foreach (var s in lowered.Plan.Where(s => s.Lowering is not null))
+                kinds[s.Lowering!.Name] = kinds.GetValueOrDefault(s.Lowering.Name) + 1;
+            using var raw = randint(0, 2, [4, sites], generator: new Generator((ulong)seed));
+            using var w = randn([4], ScalarType.Float64, generator: new Generator(5));
+            var (y2, g2) = Run(dense, [raw], w);
+            var (y3, g3) = Run(lowered, [raw], w);
+            AssertClose(y2, y3, $"seed {seed} value");
+            foreach (var (name, g) in g2)
+                AssertClose(g, g3[name], $"seed {seed} gradient of {name}");
+        }
+        Assert.True(kinds.GetValueOrDefault("contract-gather") >= 12, $"contract-gather steps: {kinds.GetValueOrDefault("contract-gather")}");
+        Assert.True(kinds.GetValueOrDefault("gather") + kinds.GetValueOrDefault("product") >= 20, string.Join(", ", kinds));
     }
 
     [Fact]
@@ -128,9 +159,12 @@ public class LoweringTests
         using var m = NetworkModules.FromFile(Repo.Example("born-machine.tn"), Repo.Set(("n", 8), ("chi", 3)),
             new NetworkBuildOptions { Module = F64 });
         var before = m.Plan.Select(s => (s.Left, s.Right, s.Contraction, s.Kernel, s.Lowering)).ToArray();
-        // The planner's tree meets pixels with each other or with the environment over the batch: broadcast products.
-        Assert.Contains(before, s => s.Contraction.Contracted.Count == 0);
-        Assert.All(before.Where(s => s.Contraction.Contracted.Count == 0), s => Assert.IsType<OuterProduct>(s.Lowering));
+        // The planner's tree meets each pixel with the environment over the batch, then the product with the core:
+        // lowered as environment·core followed by a gather of each sample's pixel value. Pixels meeting pixels first
+        // (at the chain's far end) become broadcast products.
+        Assert.True(before.Count(s => s.Lowering is ContractThenGather) >= 2, string.Join(", ", before.Select(s => s.Lowering?.Name ?? "dense")));
+        Assert.Equal(before.Count(s => s.Lowering is DeferOneHot), before.Count(s => s.Lowering is ContractThenGather));
+        Assert.All(before.Where(s => s.Contraction.Contracted.Count == 0 && s.Lowering is not DeferOneHot), s => Assert.IsType<OuterProduct>(s.Lowering));
         Assert.All(before, s => Assert.Equal(s.Contraction.Fastest, s.Kernel));
         using var raw = randint(0, 2, [5, 8], generator: new Generator(1));
         using var reference = new NetworkModule(m.Spec, m.ExecutionPlan, F64 with { Lower = false });

@@ -51,6 +51,7 @@ public sealed record InputInfo(string Name, int BatchAxes, long[] Shape, Embeddi
 /// The output's axes follow the network's declared output legs. Execution follows the planner's pairwise steps
 /// (<see cref="PlanView"/>, opt_einsum's linear convention): each step names two positions in the current operand
 /// list, both are removed and their contraction is appended; what each step keeps and sums comes from the plan.
+/// A sliced plan (<see cref="PlanView.SlicedLabels"/>) runs the steps once per slice and adds the results.
 /// </summary>
 public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
 {
@@ -83,6 +84,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     readonly PlanStep[] plan;
     readonly long[]? finalPermutation;
     readonly int[] dynamicLabels;
+    readonly int[] slicedLabels;
     // Inputs fed to their step as class numbers (a lowered one-hot), by tensor id.
     readonly bool[] asIndex;
     readonly List<string> parameterNames = [];
@@ -136,6 +138,11 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         leaves = MakeLeaves(spec, slots, plan);
         (this.plan, finalPermutation, asIndex) = MakePlan(spec, slots, leaves, plan, options);
         dynamicLabels = spec.Indices.Where(i => i.IsDynamic).Select(i => i.Id).ToArray();
+        slicedLabels = plan.SlicedLabels.ToArray();
+        if (slicedLabels.Any(l => spec.Output.Contains(l) || !leaves.Any(leaf => leaf.ReducedLabels.Contains(l))))
+            throw new ArgumentException("the plan slices an open index, or one that no tensor keeps");
+        if (plan.Slices > long.MaxValue)
+            throw new ArgumentException($"the plan has {plan.Slices:E2} slices, more than can be run");
         var auto = AutoInit.Bases(spec);
         CreateState(options, auto);
         if (auto.Count > 0)
@@ -228,7 +235,8 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         if (options.Lower)
         {
             // The lowering is decided here, once (rules, see Lowering.Lower); forward never revisits it.
-            var forms = leaves.Select(l => FormOf(spec, slots, l)).ToArray();
+            var sliced = plan.SlicedLabels.ToHashSet();
+            var forms = leaves.Select(l => FormOf(spec, slots, l, sliced)).ToArray();
             (var lowered, asIndex) = Lowering.Lower(leaves.Select(l => l.ReducedLabels).ToArray(), forms,
                 steps.Select(s => (s.Left, s.Right, s.Contraction)).ToArray());
             for (int s = 0; s < steps.Count; s++)
@@ -243,13 +251,14 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     }
 
     /// What the lowering may use about a network tensor's operand: a one-hot input or a copy const, fed unreduced.
-    static OperandForm FormOf(NetworkSpec spec, InputSlot[] slots, Leaf leaf)
+    /// A slice of a copy tensor, or one value of a one-hot leg, is no longer one: sliced legs keep them dense.
+    static OperandForm FormOf(NetworkSpec spec, InputSlot[] slots, Leaf leaf, IReadOnlySet<int> sliced)
     {
         if (leaf.Reduce)
             return OperandForm.Dense;
         if (leaf.Source == Source.Input)
-            return slots[leaf.Slot].Embedding is EmbeddingSpec.OneHot ? OperandForm.OneHot : OperandForm.Dense;
-        if (leaf.Source == Source.Buffer)
+            return slots[leaf.Slot].Embedding is EmbeddingSpec.OneHot && !sliced.Contains(leaf.Labels[^1]) ? OperandForm.OneHot : OperandForm.Dense;
+        if (leaf.Source == Source.Buffer && !leaf.Labels.Any(sliced.Contains))
         {
             var group = spec.Tensors.Where(t => t.Param == leaf.Name).ToList();
             var init = group.Select(t => t.Init).FirstOrDefault(i => i is not null);
@@ -356,7 +365,10 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         return slots.Select(s => inputs.TryGetValue(s.Name, out var v) ? v : throw new ArgumentException($"missing input {s.Name}")).ToArray();
     }
 
-    /// Runs the plan inside the caller's dispose scope; in log-scale the result carries its log-scale.
+    /// Runs the plan inside the caller's dispose scope; in log-scale the result carries its log-scale. A sliced plan
+    /// runs its steps once per slice, on views of the operands with every sliced label fixed to one value (its axis
+    /// kept at size 1), and adds the slices' results; autograd sees one sum, so gradients are those of the unsliced
+    /// contraction.
     LogScaled Execute(Tensor[] inputs, bool logScale)
     {
         if (inputs.Length != slots.Length)
@@ -375,7 +387,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         }
 
         var scaling = logScale ? new LogScaling(dynamicLabels, dtype, device) : null;
-        var live = new List<LiveOperand>(leaves.Length);
+        var operands = new List<(Tensor Value, bool Owned)>(leaves.Length);
         for (int id = 0; id < leaves.Length; id++)
         {
             var leaf = leaves[id];
@@ -383,7 +395,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             {
                 var slot = slots[leaf.Slot];
                 var k = slot.HasMemberAxis ? classes[leaf.Slot]!.select(slot.Batch, leaf.Member) : classes[leaf.Slot]!;
-                live.Add(new LiveOperand(k, slot.HasMemberAxis, leaf.ReducedLabels, scaling?.Zero()));
+                operands.Add((k, slot.HasMemberAxis));
                 continue;
             }
             (Tensor Value, bool Owned) operand = leaf.Source switch
@@ -399,10 +411,48 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                     operand.Value.Dispose();
                 operand = (reduced, true);
             }
-            live.Add(scaling is null
-                ? new LiveOperand(operand.Value, operand.Owned, leaf.ReducedLabels, null)
-                : scaling.Normalise(operand.Value, operand.Owned, leaf.ReducedLabels, scaling.Zero()));
+            operands.Add(operand);
         }
+        if (slicedLabels.Length == 0)
+            return Finish(RunSteps(operands, scaling, device), scaling, dtype, device);
+
+        // The extent of each sliced label at run time (a dynamic label takes the batch actually fed).
+        var extents = slicedLabels.Select(l =>
+        {
+            int k = Array.FindIndex(leaves, leaf => leaf.ReducedLabels.Contains(l));
+            return operands[k].Value.shape[Array.IndexOf(leaves[k].ReducedLabels, l)];
+        }).ToArray();
+        long slices = extents.Aggregate(1L, (a, b) => checked(a * b));
+        LogScaled? total = null;
+        var values = new long[extents.Length];
+        for (long slice = 0; slice < slices; slice++)
+        {
+            long rest = slice;
+            for (int k = extents.Length - 1; k >= 0; k--)
+                (values[k], rest) = (rest % extents[k], rest / extents[k]);
+            var views = new List<(Tensor Value, bool Owned)>(operands.Count);
+            for (int i = 0; i < operands.Count; i++)
+            {
+                var view = operands[i].Value;
+                for (int k = 0; k < slicedLabels.Length; k++)
+                    if (Array.IndexOf(leaves[i].ReducedLabels, slicedLabels[k]) is var axis and >= 0)
+                        view = view.narrow(axis, values[k], 1);
+                views.Add((view, !ReferenceEquals(view, operands[i].Value)));
+            }
+            var part = Finish(RunSteps(views, scaling, device), scaling, dtype, device);
+            total = total is null ? part : Add(total, part, scaling is not null);
+        }
+        return total!;
+    }
+
+    /// Runs the pairwise steps on the leaves' operands (disposing those it owns) and returns the last one.
+    LiveOperand RunSteps(List<(Tensor Value, bool Owned)> operands, LogScaling? scaling, Device device)
+    {
+        var live = new List<LiveOperand>(operands.Count);
+        for (int i = 0; i < operands.Count; i++)
+            live.Add(scaling is null || asIndex[i]
+                ? new LiveOperand(operands[i].Value, operands[i].Owned, leaves[i].ReducedLabels, scaling?.Zero())
+                : scaling.Normalise(operands[i].Value, operands[i].Owned, leaves[i].ReducedLabels, scaling.Zero()));
         for (int s = 0; s < plan.Length; s++)
         {
             var step = plan[s];
@@ -437,12 +487,43 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                 ? new LiveOperand(r, true, step.Contraction.Result, null)
                 : scaling.Normalise(r, true, step.Contraction.Result, a.Log! + b.Log!));
         }
-        var last = live[0];
+        return live[0];
+    }
+
+    /// The last operand as the network's value: its axes in output order, and in log-scale its scale per batch leg.
+    LogScaled Finish(LiveOperand last, LogScaling? scaling, ScalarType dtype, Device device)
+    {
         var value = finalPermutation is null ? last.Value.alias() : last.Value.permute(finalPermutation);
+        if (last.Owned)
+            last.Value.Dispose();
         if (scaling is null)
             return new LogScaled(value, zeros([], dtype, device), []);
         var batchAxes = spec.Output.Select((l, k) => (l, k)).Where(x => spec.Indices[x.l].IsDynamic).Select(x => x.k).ToArray();
         return new LogScaled(value, scaling.ToLegs(last.Log!, spec.Output.Where(l => spec.Indices[l].IsDynamic).ToArray()), batchAxes);
+    }
+
+    /// The sum of two slices' values. In log-scale both are brought to the larger scale per batch element before
+    /// adding, and the sum is normalised again (largest absolute entry 1 per batch element).
+    static LogScaled Add(LogScaled a, LogScaled b, bool logScale)
+    {
+        if (!logScale)
+        {
+            var sum = ScalarOps.Plus(a.Value, b.Value);
+            a.Dispose();
+            b.Dispose();
+            return new LogScaled(sum, zeros([], sum.dtype, sum.device), []);
+        }
+        var m = maximum(a.LogScale, b.LogScale);
+        using var ea = (a with { LogScale = ScalarOps.Minus(a.LogScale, m) }).ExpandedLogScale().exp();
+        using var eb = (b with { LogScale = ScalarOps.Minus(b.LogScale, m) }).ExpandedLogScale().exp();
+        var v = ScalarOps.Plus(a.Value * ea, b.Value * eb);
+        a.Dispose();
+        b.Dispose();
+        var other = Enumerable.Range(0, (int)v.dim()).Where(k => !a.BatchAxes.Contains(k)).Select(k => (long)k).ToArray();
+        var peak = other.Length == 0 ? v.abs() : v.abs().amax(other, keepdim: true);
+        peak = where(ScalarOps.Equal(peak, 0.0), ones_like(peak), peak).detach_();
+        var batchShape = a.BatchAxes.Select(k => v.shape[k]).ToArray();
+        return new LogScaled(v / peak, ScalarOps.Plus(m, peak.log().reshape(batchShape)), a.BatchAxes);
     }
 
     /// Checks a raw input's shape and moves it to the module's device.

@@ -164,6 +164,9 @@ public static class Lowering
         throw new ArgumentException($"label {x} missing");
     }
 
+    /// A permutation, or null where it is the identity.
+    internal static long[]? OrNull(long[] perm) => IsIdentity(perm) ? null : perm;
+
     internal static bool IsIdentity(long[] perm)
     {
         for (int i = 0; i < perm.Length; i++)
@@ -183,14 +186,15 @@ public static class Lowering
 
 /// <summary>
 /// A step with a one-hot operand O (class numbers k over labels Lo, one-hot leg p of width P summed here) and a
-/// dense operand T: result[..] = Σ T[.., p = k[..], ..] over the other summed labels. T is laid out as rows
-/// [shared kept, shared summed, p] × columns [T's free labels], and the rows k picks are gathered with one
-/// <c>index_select</c>.
+/// dense operand T: result[..] = Σ T[.., p = k[..], ..] over the other summed labels. T is laid out as
+/// [shared kept, shared summed, p, T's free labels] and k as [shared kept, shared summed, O's free labels]; one
+/// <c>gather</c> along p picks the entries (k broadcast over T's free labels), and a sum runs over the shared
+/// summed labels where there are any.
 /// </summary>
 public sealed class OneHotGather : StepLowering
 {
     readonly bool indexOnLeft;
-    readonly long[] permT, permK;
+    readonly long[]? permT, permK;
     readonly int kept, summed;
     readonly long[]? permResult;
 
@@ -209,8 +213,8 @@ public sealed class OneHotGather : StepLowering
         var inIndex = index.ToHashSet();
         var denseFree = denseLabels.Where(l => l != p && !inIndex.Contains(l)).ToArray();
         (kept, summed) = (sharedKept.Length, sharedSummed.Length);
-        permT = Lowering.Positions(denseLabels, [.. sharedKept, .. sharedSummed, p, .. denseFree]);
-        permK = Lowering.Positions(index, [.. sharedKept, .. sharedSummed, .. indexFree]);
+        permT = Lowering.OrNull(Lowering.Positions(denseLabels, [.. sharedKept, .. sharedSummed, p, .. denseFree]));
+        permK = Lowering.OrNull(Lowering.Positions(index, [.. sharedKept, .. sharedSummed, .. indexFree]));
         // The gather yields [shared kept, index free, dense free]; the step's result order may differ.
         int[] produced = [.. sharedKept, .. indexFree, .. denseFree];
         var perm = Lowering.Positions(produced, c.Result);
@@ -220,24 +224,22 @@ public sealed class OneHotGather : StepLowering
     /// <inheritdoc/>
     public override Tensor Apply(Tensor left, Tensor right)
     {
+        // Few calls per step: along a chain this runs once per site, and each TorchSharp call costs microseconds.
         var (k, t) = indexOnLeft ? (left, right) : (right, left);
-        using var tp = Lowering.IsIdentity(permT) ? t.alias() : t.permute(permT);
-        using var kp = Lowering.IsIdentity(permK) ? k.alias() : k.permute(permK);
-        var st = tp.shape;
-        var sk = kp.shape;
-        long rows = Lowering.Product(st, 0, kept + summed), width = st[kept + summed];
+        using var tp = permT is null ? null : t.permute(permT);
+        using var kp = permK is null ? null : k.permute(permK);
+        var st = (tp ?? t).shape;
+        var sk = (kp ?? k).shape;
+        long shared = Lowering.Product(st, 0, kept), over = Lowering.Product(st, kept, summed), width = st[kept + summed];
         long columns = Lowering.Product(st, kept + summed + 1, st.Length - kept - summed - 1);
         long picks = Lowering.Product(sk, kept + summed, sk.Length - kept - summed);
-        using var table = tp.reshape(rows * width, columns);
-        using var k2 = kp.reshape(rows, picks);
-        // Row r of the [rows·width, columns] table holds T at (shared labels = r, p = r mod width).
-        using var offsets = rows == 1 ? null : arange(0, rows * width, width, ScalarType.Int64, k.device).unsqueeze(1);
-        using var flat = offsets is null ? k2.reshape(-1) : (k2 + offsets).reshape(-1);
-        using var gathered = table.index_select(0, flat);
+        // T as [shared kept, shared summed, p, free]; k as [shared kept, shared summed, picks] picks along p.
+        using var table = (tp ?? t).reshape(shared, over, width, columns);
+        using var index = (kp ?? k).reshape(shared, over, picks, 1).expand(shared, over, picks, columns);
+        using var gathered = table.gather(2, index);
         long[] shape = [.. st[..kept], .. sk[(kept + summed)..], .. st[(kept + summed + 1)..]];
-        using var reduced = summed == 0 ? gathered.alias() : gathered.view(st[..kept].Aggregate(1L, (a, b) => a * b),
-            Lowering.Product(st, kept, summed), picks * columns).sum(1);
-        var result = reduced.reshape(shape);
+        using var reduced = summed == 0 ? null : gathered.sum(1);
+        var result = (reduced ?? gathered).reshape(shape);
         if (permResult is null)
             return result;
         using (result)
@@ -291,7 +293,7 @@ public sealed class CopyDiagonal : StepLowering
 /// </summary>
 public sealed class OuterProduct : StepLowering
 {
-    readonly long[] permLeft, permRight;
+    readonly long[]? permLeft, permRight;
     readonly int batch, leftFree, rightFree;
 
     /// <inheritdoc/>
@@ -299,20 +301,21 @@ public sealed class OuterProduct : StepLowering
 
     internal OuterProduct(PairContraction c, IReadOnlyList<int> leftLabels, IReadOnlyList<int> rightLabels)
     {
-        permLeft = Lowering.Positions(leftLabels, [.. c.Batch, .. c.LeftFree]);
-        permRight = Lowering.Positions(rightLabels, [.. c.Batch, .. c.RightFree]);
+        permLeft = Lowering.OrNull(Lowering.Positions(leftLabels, [.. c.Batch, .. c.LeftFree]));
+        permRight = Lowering.OrNull(Lowering.Positions(rightLabels, [.. c.Batch, .. c.RightFree]));
         (batch, leftFree, rightFree) = (c.Batch.Count, c.LeftFree.Count, c.RightFree.Count);
     }
 
     /// <inheritdoc/>
     public override Tensor Apply(Tensor left, Tensor right)
     {
-        using var a = Lowering.IsIdentity(permLeft) ? left.alias() : left.permute(permLeft);
-        using var b = Lowering.IsIdentity(permRight) ? right.alias() : right.permute(permRight);
-        using var a2 = rightFree == 0 ? a.alias() : a.reshape([.. a.shape, .. Enumerable.Repeat(1L, rightFree)]);
+        using var ap = permLeft is null ? null : left.permute(permLeft);
+        using var bp = permRight is null ? null : right.permute(permRight);
+        var (a, b) = (ap ?? left, bp ?? right);
+        using var a2 = rightFree == 0 ? null : a.reshape([.. a.shape, .. Enumerable.Repeat(1L, rightFree)]);
         var sb = b.shape;
-        using var b2 = leftFree == 0 ? b.alias() : b.reshape([.. sb[..batch], .. Enumerable.Repeat(1L, leftFree), .. sb[batch..]]);
-        return a2 * b2;
+        using var b2 = leftFree == 0 ? null : b.reshape([.. sb[..batch], .. Enumerable.Repeat(1L, leftFree), .. sb[batch..]]);
+        return (a2 ?? a) * (b2 ?? b);
     }
 }
 
@@ -356,7 +359,7 @@ public sealed class ContractThenGather : StepLowering
     readonly PairContraction inner;
     readonly OneHotGather gather;
     readonly bool productOnLeft;
-    readonly long[] permU;
+    readonly long[]? permU;
     readonly long[]? permResult;
 
     /// <inheritdoc/>
@@ -368,7 +371,7 @@ public sealed class ContractThenGather : StepLowering
         int p = defer.OneHotLabels[^1];
         var index = defer.OneHotLabels.SkipLast(1).ToHashSet();
         int[] uLabels = [p, .. otherLabels.Where(l => l != p)];
-        permU = Lowering.Positions(otherLabels, uLabels);
+        permU = Lowering.OrNull(Lowering.Positions(otherLabels, uLabels));
         var keep = c.Result.Concat(index).ToHashSet();
         inner = new PairContraction(defer.DenseLabels, uLabels, keep);
         var gathered = new PairContraction(defer.OneHotLabels, inner.Result, c.Result.ToHashSet());
@@ -384,8 +387,8 @@ public sealed class ContractThenGather : StepLowering
     internal Tensor Apply(LiveOperand left, LiveOperand right)
     {
         var (product, other) = productOnLeft ? (left, right) : (right, left);
-        using var u = Lowering.IsIdentity(permU) ? other.Value.alias() : other.Value.permute(permU);
-        using var y = inner.Apply(product.Value, u, inner.Fastest);
+        using var u = permU is null ? null : other.Value.permute(permU);
+        using var y = inner.Apply(product.Value, u ?? other.Value, inner.Fastest);
         var r = gather.Apply(product.Classes!, y);
         if (permResult is null)
             return r;

@@ -186,10 +186,9 @@ public static class Lowering
 
 /// <summary>
 /// A step with a one-hot operand O (class numbers k over labels Lo, one-hot leg p of width P summed here) and a
-/// dense operand T: result[..] = Σ T[.., p = k[..], ..] over the other summed labels. T is laid out as
-/// [shared kept, shared summed, p, T's free labels] and k as [shared kept, shared summed, O's free labels]; one
-/// <c>gather</c> along p picks the entries (k broadcast over T's free labels), and a sum runs over the shared
-/// summed labels where there are any.
+/// dense operand T: result[..] = Σ T[.., p = k[..], ..] over the other summed labels. T is laid out as rows
+/// [shared kept, shared summed, p] × columns [T's free labels], and the rows k picks are copied with one
+/// <c>index_select</c>; a sum runs over the shared summed labels where there are any.
 /// </summary>
 public sealed class OneHotGather : StepLowering
 {
@@ -230,20 +229,38 @@ public sealed class OneHotGather : StepLowering
         using var kp = permK is null ? null : k.permute(permK);
         var st = (tp ?? t).shape;
         var sk = (kp ?? k).shape;
-        long shared = Lowering.Product(st, 0, kept), over = Lowering.Product(st, kept, summed), width = st[kept + summed];
+        long rows = Lowering.Product(st, 0, kept + summed), width = st[kept + summed];
         long columns = Lowering.Product(st, kept + summed + 1, st.Length - kept - summed - 1);
         long picks = Lowering.Product(sk, kept + summed, sk.Length - kept - summed);
-        // T as [shared kept, shared summed, p, free]; k as [shared kept, shared summed, picks] picks along p.
-        using var table = (tp ?? t).reshape(shared, over, width, columns);
-        using var index = (kp ?? k).reshape(shared, over, picks, 1).expand(shared, over, picks, columns);
-        using var gathered = table.gather(2, index);
+        // T as a [rows·width, columns] table: row r·width + p holds T at (shared labels = r, p). index_select copies
+        // whole rows, which beats an element-wise gather when the rows are long.
+        using var table = (tp ?? t).reshape(rows * width, columns);
+        using var k2 = (kp ?? k).reshape(rows, picks);
+        using var flat = rows == 1 ? k2.reshape(-1) : k2.add(Offsets(rows, width, k.device)).reshape(-1);
+        using var gathered = table.index_select(0, flat);
         long[] shape = [.. st[..kept], .. sk[(kept + summed)..], .. st[(kept + summed + 1)..]];
-        using var reduced = summed == 0 ? null : gathered.sum(1);
+        using var reduced = summed == 0 ? null : gathered.view(Lowering.Product(st, 0, kept), Lowering.Product(st, kept, summed), picks * columns).sum(1);
         var result = (reduced ?? gathered).reshape(shape);
         if (permResult is null)
             return result;
         using (result)
             return result.permute(permResult);
+    }
+
+    // The row offsets 0, width, 2·width, … as a [rows, 1] column, kept between calls (a chain asks for the same ones
+    // at every site); outside any dispose scope, replaced when the batch or device changes.
+    (Tensor Value, long Rows, long Width, DeviceType Device, int Index)? offsets;
+
+    Tensor Offsets(long rows, long width, Device device)
+    {
+        if (offsets is { } o && o.Rows == rows && o.Width == width && o.Device == device.type && o.Index == device.index && !o.Value.IsInvalid)
+            return o.Value;
+        using (NewDisposeScope())
+        {
+            var value = arange(0, rows * width, width, ScalarType.Int64, device).unsqueeze(1).DetachFromDisposeScope();
+            offsets = (value, rows, width, device.type, device.index);
+            return value;
+        }
     }
 }
 

@@ -24,6 +24,8 @@ public sealed record QcnnSettings : ImageStudySettings
     public QcnnScaling Scaling { get; init; } = QcnnScaling.SiteNorm;
     /// <summary>How the weights start.</summary>
     public QcnnInit Init { get; init; } = QcnnInit.Copy;
+    /// <summary>Where the data sets are installed (null: <see cref="TnDsl.Data.Datasets.DataDirectory"/>).</summary>
+    public string? DataDirectory { get; init; }
 }
 
 /// <summary>How the q-CNN's weights start (see <see cref="ProductInit"/>).</summary>
@@ -65,8 +67,8 @@ public static class QcnnStudy
         var entropySeries = new List<Series>();
         foreach (var name in settings.Datasets)
         {
-            using var trainFull = TnDsl.Data.Datasets.Load(name, Split.Train, limit: settings.TrainLimit);
-            using var testFull = TnDsl.Data.Datasets.Load(name, Split.Test, limit: settings.TestLimit);
+            using var trainFull = TnDsl.Data.Datasets.Load(name, Split.Train, settings.DataDirectory, settings.TrainLimit);
+            using var testFull = TnDsl.Data.Datasets.Load(name, Split.Test, settings.DataDirectory, settings.TestLimit);
             using var train = trainFull.Resize(size);
             using var test = testFull.Resize(size);
             using var x = train.Images.reshape(train.Count, size * size);
@@ -98,7 +100,8 @@ public static class QcnnStudy
             foreach (var r in rows)
                 epochs.Add(folder, r.Epoch, r.Loss, r.Accuracy, r.Entropy.Average(e => e.LeftRight), Shown(r.Entropy.Average(e => e.UpDown)),
                     string.Join(" ", r.Entropy.Select(e => e.LeftRight.ToString("G3", System.Globalization.CultureInfo.InvariantCulture))),
-                    string.Join(" ", r.Entropy.Select(e => e.UpDown.ToString("G3", System.Globalization.CultureInfo.InvariantCulture))));
+                    r.Entropy.Any(e => double.IsNaN(e.UpDown)) ? Shown(double.NaN)
+                        : string.Join(" ", r.Entropy.Select(e => e.UpDown.ToString("G3", System.Globalization.CultureInfo.InvariantCulture))));
             var loss = rows.Select(r => r.Loss).ToArray();
             var lr = rows.Select(r => r.Entropy.Average(e => e.LeftRight)).ToArray();
             var ud = rows.Select(r => r.Entropy.Average(e => e.UpDown)).ToArray();
@@ -116,8 +119,9 @@ public static class QcnnStudy
             summary.Save(dir, "summary");
             epochs.Save(dir, "epochs");
             var failure = Plots.TrySave(Path.Combine(dir, "entropy.png"), "q-CNN: mean label-state entanglement entropy per epoch",
-                "epoch (0: before training)", "log10 of the mean entropy (nats)", entropySeries)
-                ?? Plots.TrySave(Path.Combine(dir, "loss.png"), "q-CNN: training loss per epoch", "epoch (0: before training)", "cross-entropy", lossSeries);
+                "epoch (0: before training)", "log10 of the mean entropy (nats)", entropySeries, XAxisKind.WholeNumbers)
+                ?? Plots.TrySave(Path.Combine(dir, "loss.png"), "q-CNN: training loss per epoch", "epoch (0: before training)", "cross-entropy",
+                    lossSeries, XAxisKind.WholeNumbers);
             if (failure is not null)
                 Console.Error.WriteLine(failure);
         }

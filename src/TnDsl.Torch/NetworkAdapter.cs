@@ -154,6 +154,11 @@ public static class NetworkAdapter
     public static PlanView Plan(NetworkView net, string optimizer, long? batch, int seed = 0) =>
         Planner.Plan(net, optimizer, batch is { } b ? b : null, seed);
 
+    /// <summary><see cref="Plan(NetworkView, string, long?, int)"/> with a limit on intermediates in elements (null:
+    /// none), which the planner meets by slicing where it has to; throws <see cref="TnException"/> when it cannot.</summary>
+    public static PlanView Plan(NetworkView net, string optimizer, long? batch, int seed, long? memoryLimit) =>
+        Planner.Plan(net, optimizer, batch is { } b ? b : null, seed, memoryLimit is { } m ? m : null);
+
     /// <summary>The plan that follows a user-given path (opt_einsum's linear convention, completed left to right).</summary>
     public static PlanView FollowPath(NetworkView net, IReadOnlyList<(int, int)> path) =>
         Planner.FollowPath(net, path.Select(p => (p.Item1, p.Item2)).ToArray());

@@ -74,7 +74,7 @@ public static class PlanCommand
             PlanRun run;
             if (einsum is not null)
                 run = PlanApi.planEinsum(einsum, shapes!, optimizer, sizes, settings, json);
-            else if (file!.EndsWith(".tn", StringComparison.OrdinalIgnoreCase))
+            else if ((file = Shipped.Resolve(file!)).EndsWith(".tn", StringComparison.OrdinalIgnoreCase))
             {
                 var check = Frontend.Check(file, sets, network);
                 DiagnosticOutput.Write(err, check.Diagnostics);

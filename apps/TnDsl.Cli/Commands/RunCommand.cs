@@ -31,7 +31,7 @@ public static class RunCommand
         var seed = TnOptions.Integer("--seed", 0, "seed of the weights' initialisation and the random inputs", min: long.MinValue);
         var repeat = TnOptions.Int("--repeat", 10, "timed calls; the median is reported");
         var optimizer = TnOptions.Optimizer();
-        var threads = TnOptions.OptionalInt("--threads", "TorchSharp CPU threads [default: TorchSharp's, usually the core count]");
+        var threads = TnOptions.OptionalInt("--threads", "TorchSharp CPU threads [default: 1 under 1e8 flops per call, else the core count]");
         var command = new Command("run", "build the network's TorchSharp module and time it on random inputs")
         {
             file, set, network, device, dtype, batch, seed, repeat, optimizer, threads,
@@ -73,7 +73,7 @@ public static class RunCommand
         {
             try
             {
-                Report(module, device, dtype, batch, seed, repeat, buildSeconds);
+                Report(module, device, dtype, batch, seed, repeat, buildSeconds, threads);
             }
             catch (Exception e) when (e is ArgumentException)
             {
@@ -84,9 +84,11 @@ public static class RunCommand
         return 0;
     }
 
-    private static void Report(NetworkModule module, Device device, ScalarType dtype, long? batch, long seed, int repeat, double buildSeconds)
+    private static void Report(NetworkModule module, Device device, ScalarType dtype, long? batch, long seed, int repeat, double buildSeconds, int? threads)
     {
         var plan = module.ExecutionPlan;
+        if (threads is null)
+            set_num_threads(Threads.For(plan.Flops));
         bool hasBatch = module.Spec.Indices.Any(i => i.IsDynamic);
         long n = batch ?? module.Spec.Indices.Where(i => i.IsDynamic).Select(i => i.Size).DefaultIfEmpty(1).Max();
         using var generator = new Generator((ulong)seed + 1);
@@ -99,8 +101,12 @@ public static class RunCommand
                 using var _ = no_grad();
                 return module.forward(inputs);
             }
-            using var y = First();
-            Sync(device);
+            long[] shape;
+            using (var y = First())
+            {
+                Sync(device);
+                shape = y.shape; // the output is freed before the timed calls make theirs
+            }
             double first = clock.Elapsed.TotalSeconds;
             var forward = Median(repeat, device, () =>
             {
@@ -108,9 +114,9 @@ public static class RunCommand
                 return module.forward(inputs);
             });
             if (module.ParameterCount > 0)
-                // Backward keeps the activations and makes a gradient per parameter.
-                MemoryGuard.Check(MemoryGuard.Bytes(plan.ActivationMemory + module.ParameterCount, dtype),
-                    $"{module.Spec.Name}: the backward pass ({plan.ActivationMemory:N0} activation elements kept, {module.ParameterCount:N0} gradients)");
+                // Backward keeps the activations of every slice and makes a gradient per parameter.
+                MemoryGuard.Check(MemoryGuard.Needed(plan, dtype, training: true),
+                    $"{module.Spec.Name}: the backward pass (activations kept, one gradient per weight)");
             double? backward = module.ParameterCount == 0 ? null : Median(repeat, device, () =>
             {
                 module.zero_grad();
@@ -121,10 +127,16 @@ public static class RunCommand
             var w = Console.Out;
             w.WriteLine($"network {module.Spec.Name}: {module.Spec.Tensors.Length} tensors, {dtype.ToString().ToLowerInvariant()} on {device.type.ToString().ToLowerInvariant()}, {get_num_threads()} threads");
             w.WriteLine($"  inputs      {(module.Inputs.Count == 0 ? "none" : string.Join(", ", module.Inputs.Select(Describe)))}");
-            w.WriteLine($"  output      [{string.Join(", ", y.shape)}]  ({string.Join(", ", Abbreviate(module.OutputLegs))})");
+            w.WriteLine($"  output      [{string.Join(", ", shape)}]  ({string.Join(", ", Abbreviate(module.OutputLegs))})");
             w.WriteLine($"  parameters  {module.ParameterCount:N0} trainable scalars in {module.ParameterNames.Count} tensors");
             w.WriteLine($"  plan        {plan.Optimizer}{(plan.Chosen == plan.Optimizer ? "" : $" (chose {plan.Chosen})")}: " +
                         $"{Figure(plan.Flops)} flops, largest intermediate {Figure(plan.LargestIntermediate)} elements, {module.Plan.Count} steps{(hasBatch ? $" (batch {n})" : "")}");
+            if (plan.IsSliced)
+                w.WriteLine($"  sliced      {plan.Slices} slices over {string.Join(", ", plan.SlicedLabels.Select(l => module.Spec.Indices[l].Name))}: " +
+                            $"{Figure(plan.SlicedFlops)} flops ({plan.SliceOverhead:0.##}x), largest intermediate {Figure(plan.SliceLargestIntermediate)} elements per slice");
+            w.WriteLine($"  memory      {MemoryGuard.Format(MemoryGuard.Needed(plan, dtype, training: false))} forward" +
+                        (module.ParameterCount > 0 ? $", {MemoryGuard.Format(MemoryGuard.Needed(plan, dtype, training: true))} training" : "") +
+                        $" (planner's estimate; limit {MemoryGuard.Format(MemoryGuard.Limit)})");
             w.WriteLine($"  kernels     {string.Join(", ", module.Plan.GroupBy(p => p.Kernel).OrderBy(g => g.Key).Select(g => $"{g.Key.ToString().ToLowerInvariant()} {g.Count()}"))} (measured on the first call)");
             w.WriteLine($"  build       {buildSeconds * 1e3:F0} ms (check, plan, initialise); first call {first * 1e3:F1} ms (measures kernels)");
             var per = hasBatch ? $"per batch of {n}" : "per call";

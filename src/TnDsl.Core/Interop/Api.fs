@@ -629,9 +629,11 @@ type TreeStepView(node: int, children: int array, flops: BigInteger) =
 /// A finished plan for C#: the pairwise steps to execute, the optimizer asked for and the one actually chosen, and
 /// every figure, exact.
 [<Sealed>]
-type PlanView(result: PlanResult, steps: PairStepView array, leaves: int array array, batch: Nullable<int64>, warnings: Diagnostic list) =
+type PlanView(result: PlanResult, steps: PairStepView array, leaves: int array array, sliced: int array, batch: Nullable<int64>,
+              warnings: Diagnostic list) =
     let cost = result.Cost.Value
     let diagnostics = warnings @ result.Diagnostics |> List.map DiagnosticView |> Array.ofList
+    let slicedIds = match result.Slicing with Some s -> s.Indices | None -> [||]
     /// The optimizer asked for (`auto`, `greedy`, …, or `path` for a user-given path).
     member _.Optimizer = result.Optimizer
     /// The optimizer whose tree this is (what `auto` chose; the asked-for name otherwise).
@@ -672,6 +674,25 @@ type PlanView(result: PlanResult, steps: PairStepView array, leaves: int array a
     member _.SearchMs = result.SearchMs
     /// Warnings and notes of the planner.
     member _.Diagnostics: IReadOnlyList<DiagnosticView> = diagnostics
+    /// The labels (as in `Steps`) of the indices the plan slices: each is fixed to one value per slice, the steps
+    /// run once per combination of values and the slices' results are added. Empty for an unsliced plan.
+    member _.SlicedLabels: int array = sliced
+    /// True when the plan is sliced (`SlicedLabels` is not empty).
+    member _.IsSliced = sliced.Length > 0
+    /// The number of slices (1 when unsliced): the product of the sliced indices' sizes.
+    member _.Slices = match result.Slicing with Some s -> s.Slices | None -> Numerics.BigInteger.One
+    /// Total flops over every slice (the unsliced `Flops` when unsliced).
+    member _.SlicedFlops = match result.Slicing with Some s -> s.Flops | None -> cost.Flops
+    /// The sliced plan's flops over the unsliced tree's (1 when unsliced).
+    member _.SliceOverhead = match result.Slicing with Some s -> s.Overhead | None -> 1.0
+    /// The largest intermediate of one slice, in elements (the unsliced `LargestIntermediate` when unsliced).
+    member _.SliceLargestIntermediate = match result.Slicing with Some s -> s.LargestIntermediate | None -> cost.LargestIntermediate
+    /// The number of elements of the result (at the planned sizes).
+    member _.ResultElements =
+        result.Problem.Output |> Array.fold (fun acc i -> acc * Numerics.BigInteger(result.Problem.Size[i])) Numerics.BigInteger.One
+    /// The planner's estimate of the bytes this plan needs at `elementBytes` bytes per element (see `PlanBytes`):
+    /// the forward peak, and for training the kept activations, gradients and the backward pass's transient.
+    member _.Bytes(elementBytes: int) : ByteEstimate = PlanBytes.estimate result.Problem result.Tree.Value slicedIds elementBytes
     /// The human report `tn plan` prints.
     member _.Report() = PlanReport.text result
     /// The JSON report `tn plan --json` prints.
@@ -716,7 +737,8 @@ type Planner =
                 PairSteps.ofTree p r.Tree.Value
                 |> Array.map (fun s -> PairStepView(s.Left, s.Right, ids s.Kept, ids s.Summed))
             let leaves = PairSteps.leafLabels p |> Array.map ids
-            PlanView(r, steps, leaves, batch, warnings)
+            let sliced = match r.Slicing with Some s -> ids s.Indices | None -> [||]
+            PlanView(r, steps, leaves, sliced, batch, warnings)
 
     static member private OfNetwork(network: NetworkView, batch: Nullable<int64>) =
         let net = network.Flat
@@ -738,9 +760,17 @@ type Planner =
     /// index at `batch`; the same plan `tn plan` prints for the same file and options. Throws `TnException` with
     /// the diagnostics when planning fails (an unknown optimizer, an optimizer that throws: TN0313).
     static member Plan(network: NetworkView, optimizer: string, batch: Nullable<int64>, seed: int) : PlanView =
+        Planner.Plan(network, optimizer, batch, seed, Nullable())
+
+    /// `Plan` with a memory limit: no intermediate of the plan (of one slice, when the planner slices to meet the
+    /// limit) has more than `memoryLimit` elements; null for none. A limit that cannot be met throws `TnException`
+    /// with TN0301.
+    static member Plan(network: NetworkView, optimizer: string, batch: Nullable<int64>, seed: int, memoryLimit: Nullable<int64>) : PlanView =
         let problem, warnings, label = Planner.OfNetwork(network, batch)
         Planner.Finish(network.Name, problem, warnings, network.Flat.Range, label, batch,
-                       Plan.run optimizer { PlanOptions.defaults with Seed = seed })
+                       Plan.run optimizer { PlanOptions.defaults with
+                                              Seed = seed
+                                              MemoryLimit = (if memoryLimit.HasValue then Some memoryLimit.Value else None) })
 
     /// Follows a user-given path (pairwise steps in the linear convention, completed left to right) on a network:
     /// the path is planned as an optimizer of its own, named `path`.
@@ -782,7 +812,7 @@ type Planner =
             let idOf = p.IndexNames |> Array.mapi (fun k n -> n, k) |> dict
             let steps = PairSteps.ofTree p r.Tree.Value |> Array.map (fun s -> PairStepView(s.Left, s.Right, s.Kept, s.Summed))
             let leaves = PairSteps.leafLabels p
-            let view = PlanView(r, steps, leaves, Nullable(), [])
+            let view = PlanView(r, steps, leaves, [||], Nullable(), [])
             let squeeze =
                 shapes |> Array.mapi (fun k shape ->
                     [| for a in shape.Length - 1 .. -1 .. 0 do if binding.Broadcast[k][a] then int64 a |])

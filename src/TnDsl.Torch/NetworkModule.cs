@@ -224,12 +224,13 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             int i = s.Left, j = s.Right;
             if (i < 0 || j < 0 || i >= ops.Count || j >= ops.Count || i == j)
                 throw new ArgumentException($"plan step ({i}, {j}) is invalid for {ops.Count} operands");
-            var c = new PairContraction(ops[i], ops[j], s.Kept.ToHashSet());
+            // The planner gives the step's result legs in order; the backend executes them as given.
+            var c = new PairContraction(ops[i], ops[j], s.Kept);
             var kernel = options.Kernel is { } f && c.Supports(f) ? f : c.Fastest;
             steps.Add(new PlanStep(i, j, c, kernel));
             ops.RemoveAt(Math.Max(i, j));
             ops.RemoveAt(Math.Min(i, j));
-            ops.Add(c.Result.ToArray());
+            ops.Add(s.Kept);
         }
         var asIndex = new bool[leaves.Length];
         if (options.Lower)

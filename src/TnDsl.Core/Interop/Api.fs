@@ -626,20 +626,21 @@ type TreeStepView(node: int, children: int array, flops: BigInteger) =
     /// Its flops (opt_einsum's convention).
     member _.Flops = flops
 
-/// The planner's byte estimate of a plan for C# (see `PlanBytes`): counts in bytes, exact.
+/// The planner's byte estimate of a plan, for C# (see `PlanBytes`): exact byte counts.
 [<Sealed>]
-type ByteEstimateView(e: ByteEstimate) =
-    /// Bytes per element.
+type BytesView(e: ByteEstimate) =
+    /// Bytes per element the estimate was made for.
     member _.ElementBytes = e.ElementBytes
-    /// Every input tensor, whole.
+    /// Every input tensor (weights, consts and inputs), whole.
     member _.Inputs = e.Inputs
-    /// The forward pass's peak: inputs, the most intermediates alive at once in one slice, and the accumulated result.
+    /// The forward pass's peak: the inputs, the most intermediates alive at once within one slice, and when
+    /// sliced the sum of the slices.
     member _.Forward = e.Forward
-    /// Training only: the intermediates autograd keeps for the backward pass.
+    /// Training: the intermediates autograd keeps (every slice's).
     member _.Kept = e.Kept
-    /// Training only: one gradient per trainable input.
+    /// Training: one gradient per trainable input.
     member _.Gradients = e.Gradients
-    /// Training only: inputs, kept intermediates, gradients and the backward pass's transient.
+    /// Training's peak: inputs, kept intermediates, gradients and the backward pass's transient.
     member _.Training = e.Training
 
 /// A finished plan for C#: the pairwise steps to execute, the optimizer asked for and the one actually chosen, and
@@ -708,8 +709,7 @@ type PlanView(result: PlanResult, steps: PairStepView array, leaves: int array a
         result.Problem.Output |> Array.fold (fun acc i -> acc * Numerics.BigInteger(result.Problem.Size[i])) Numerics.BigInteger.One
     /// The planner's estimate of the bytes this plan needs at `elementBytes` bytes per element (see `PlanBytes`):
     /// the forward peak, and for training the kept activations, gradients and the backward pass's transient.
-    member _.Bytes(elementBytes: int) : ByteEstimateView =
-        ByteEstimateView(PlanBytes.estimate result.Problem result.Tree.Value slicedIds elementBytes)
+    member _.Bytes(elementBytes: int) : BytesView = BytesView(PlanBytes.estimate result.Problem result.Tree.Value slicedIds elementBytes)
     /// The human report `tn plan` prints.
     member _.Report() = PlanReport.text result
     /// The JSON report `tn plan --json` prints.
@@ -821,15 +821,14 @@ type Planner =
             let o =
                 { PlanOptions.defaults with
                     Seed = seed
-                    MemoryLimit = (if memoryLimit.HasValue then Some memoryLimit.Value else None)
-                    // The pairwise steps below execute an unsliced tree, so the limit must hold without slicing.
-                    Slice = false }
+                    MemoryLimit = (if memoryLimit.HasValue then Some memoryLimit.Value else None) }
             let r = Plan.run optimizer o p
             if not (Plan.succeeded r) then fail r.Diagnostics
             let idOf = p.IndexNames |> Array.mapi (fun k n -> n, k) |> dict
             let steps = PairSteps.ofTree p r.Tree.Value |> Array.map (fun s -> PairStepView(s.Left, s.Right, s.Kept, s.Summed))
             let leaves = PairSteps.leafLabels p
-            let view = PlanView(r, steps, leaves, [||], Nullable(), [])
+            let sliced = match r.Slicing with Some s -> s.Indices | None -> [||]
+            let view = PlanView(r, steps, leaves, sliced, Nullable(), [])
             let squeeze =
                 shapes |> Array.mapi (fun k shape ->
                     [| for a in shape.Length - 1 .. -1 .. 0 do if binding.Broadcast[k][a] then int64 a |])

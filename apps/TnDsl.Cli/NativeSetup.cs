@@ -8,5 +8,10 @@ static class NativeSetup
 #pragma warning disable CA2255 // The entry assembly's initializer: runs before any verb, in `tn` and in tests alike.
     [ModuleInitializer]
 #pragma warning restore CA2255
-    internal static void Initialize() => NativeLoader.LoadWithTorchSharp();
+    internal static void Initialize()
+    {
+        // Before libtorch (and its OpenMP runtime) loads: see Threads.
+        Threads.PassiveWaitUnlessSet();
+        NativeLoader.LoadWithTorchSharp();
+    }
 }

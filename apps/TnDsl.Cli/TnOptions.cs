@@ -12,9 +12,16 @@ namespace TnDsl.Cli;
 /// </summary>
 public static class TnOptions
 {
-    /// <summary>The <c>FILE</c> argument of a verb that reads a <c>.tn</c> file.</summary>
+    /// <summary>
+    /// The <c>FILE</c> argument of a verb that reads a <c>.tn</c> file; <c>examples/…</c> missing here is the copy
+    /// shipped with the tool (<see cref="Shipped.Resolve"/>).
+    /// </summary>
     public static Argument<string> TnFile(string description = "the .tn file to read") =>
-        new Argument<string>("FILE") { Description = description }.NotAnOption();
+        new Argument<string>("FILE")
+        {
+            Description = description,
+            CustomParser = r => r.Tokens.Count == 0 ? "" : Shipped.Resolve(r.Tokens[^1].Value),
+        }.NotAnOption();
 
     /// <summary>The start of the message for a mistyped option where an argument was expected.</summary>
     internal const string UnknownOption = "unknown option";

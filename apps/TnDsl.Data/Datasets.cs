@@ -24,13 +24,14 @@ public sealed class DataMissingException(string message) : Exception(message);
 /// <summary>
 /// Finds and loads the installed data sets. Files live in <c>DATA/mnist/</c> and <c>DATA/fashion-mnist/</c>, named
 /// <c>{train,t10k}-{images-idx3,labels-idx1}-ubyte</c>, each either plain or gzip-compressed (<c>.gz</c>). DATA is
-/// <c>$TN_DATA</c> when set, else the <c>data/</c> folder of the repository that holds the current directory (or this
-/// assembly), else <c>./data</c>. <c>scripts/setup-data.sh</c> (also run by <c>tn data setup</c>) installs both.
+/// <c>$TN_DATA</c> when set, else the per-user data folder of the XDG base-directory specification,
+/// <c>$XDG_DATA_HOME/tndsl</c> (<c>~/.local/share/tndsl</c> when XDG_DATA_HOME is unset or not absolute), so the
+/// installed tool finds its data from any folder. <see cref="DataInstaller"/> (<c>tn data setup</c>) installs both.
 /// </summary>
 public static class Datasets
 {
     /// <summary>The command that installs the data, as named in error messages.</summary>
-    public const string SetupCommand = "scripts/setup-data.sh (or: tn data setup)";
+    public const string SetupCommand = "tn data setup";
 
     /// <summary>The folder name of a data set inside the data directory.</summary>
     public static string Folder(DatasetName name) => name == DatasetName.Mnist ? "mnist" : "fashion-mnist";
@@ -50,13 +51,10 @@ public static class Datasets
         var env = Environment.GetEnvironmentVariable("TN_DATA");
         if (!string.IsNullOrEmpty(env))
             return Path.GetFullPath(env);
-        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-        {
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-                if (File.Exists(Path.Combine(dir.FullName, "TnDsl.sln")))
-                    return Path.Combine(dir.FullName, "data");
-        }
-        return Path.GetFullPath("data");
+        var xdg = Environment.GetEnvironmentVariable("XDG_DATA_HOME");
+        if (string.IsNullOrEmpty(xdg) || !Path.IsPathRooted(xdg))
+            xdg = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "share");
+        return Path.Combine(xdg, "tndsl");
     }
 
     /// <summary>The path of one file of a data set, preferring the plain file, then the .gz; null when neither exists.</summary>

@@ -162,10 +162,10 @@ public static class ConvAcStudy
                     }
                 series.Add(new Series($"{Profiles[p].Name} ({string.Join("-", Profiles[p].Widths)})", [.. xsPlot], [.. ysPlot]));
             }
-            series.Add(new Series("majority baseline", [.. Enumerable.Range(0, tasks.Length).Select(t => (double)t)],
+            series.Add(new Series($"majority baseline (mean of {seeds} seeds)", [.. Enumerable.Range(0, tasks.Length).Select(t => (double)t)],
                 [.. Enumerable.Range(0, tasks.Length).Select(t => Enumerable.Range(0, seeds).Average(s => baseline[t, s]))]));
-            var taskNames = string.Join(", ", tasks.Select((t, i) => $"{i} = {t.Name}"));
-            if (Plots.TrySave(Path.Combine(dir, "accuracy.png"), "ConvAC test accuracy per seed", $"task ({taskNames})", "test accuracy", series) is { } failure)
+            if (Plots.TrySave(Path.Combine(dir, "accuracy.png"), $"ConvAC test accuracy, one point per seed ({seeds} seeds)", "task",
+                    "test accuracy", series, XAxisKind.Named(tasks.Select(t => $"{t.Name} ({t.Partition})").ToArray())) is { } failure)
                 Console.Error.WriteLine(failure);
         }
         return [networks, verdicts, runs];

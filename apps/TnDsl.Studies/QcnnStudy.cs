@@ -6,18 +6,16 @@ using static TorchSharp.torch;
 namespace TnDsl.Studies;
 
 /// <summary>Settings of <see cref="QcnnStudy"/>.</summary>
-public sealed record QcnnSettings
+public sealed record QcnnSettings : ImageStudySettings
 {
-    /// <summary>The data sets, in order.</summary>
-    public DatasetName[] Datasets { get; init; } = [DatasetName.Mnist, DatasetName.FashionMnist];
+    /// <summary>The defaults: MNIST then Fashion-MNIST, 10000 training and 2000 test images, 5 epochs at a learning
+    /// rate of 3e-3.</summary>
+    public QcnnSettings() => Train = new() { Epochs = 5, LearningRate = 3e-3 };
+
     /// <summary>Images are resized (area averaging) to Size × Size; a power of two.</summary>
     public int Size { get; init; } = 8;
     /// <summary>Fourier features per pixel (K).</summary>
     public int Features { get; init; } = 6;
-    /// <summary>Training images per data set.</summary>
-    public long TrainLimit { get; init; } = 10000;
-    /// <summary>Test images per data set.</summary>
-    public long TestLimit { get; init; } = 2000;
     /// <summary>Standard deviation off the constant path at initialisation (see <see cref="ProductInit"/>; used by
     /// <see cref="QcnnInit.NearConstant"/> and <see cref="QcnnInit.AllOnes"/>).</summary>
     public double Noise { get; init; } = 0.2;
@@ -26,10 +24,8 @@ public sealed record QcnnSettings
     public QcnnScaling Scaling { get; init; } = QcnnScaling.SiteNorm;
     /// <summary>How the weights start.</summary>
     public QcnnInit Init { get; init; } = QcnnInit.Copy;
-    /// <summary>Training settings.</summary>
-    public TrainSettings Train { get; init; } = new() { Epochs = 5, LearningRate = 3e-3 };
-    /// <summary>Where tables and plots go (null: not saved).</summary>
-    public string? OutputDirectory { get; init; }
+    /// <summary>Where the data sets are installed (null: <see cref="TnDsl.Data.Datasets.DataDirectory"/>).</summary>
+    public string? DataDirectory { get; init; }
 }
 
 /// <summary>How the q-CNN's weights start (see <see cref="ProductInit"/>).</summary>
@@ -71,8 +67,8 @@ public static class QcnnStudy
         var entropySeries = new List<Series>();
         foreach (var name in settings.Datasets)
         {
-            using var trainFull = TnDsl.Data.Datasets.Load(name, Split.Train, limit: settings.TrainLimit);
-            using var testFull = TnDsl.Data.Datasets.Load(name, Split.Test, limit: settings.TestLimit);
+            using var trainFull = TnDsl.Data.Datasets.Load(name, Split.Train, settings.DataDirectory, settings.TrainLimit);
+            using var testFull = TnDsl.Data.Datasets.Load(name, Split.Test, settings.DataDirectory, settings.TestLimit);
             using var train = trainFull.Resize(size);
             using var test = testFull.Resize(size);
             using var x = train.Images.reshape(train.Count, size * size);
@@ -104,7 +100,8 @@ public static class QcnnStudy
             foreach (var r in rows)
                 epochs.Add(folder, r.Epoch, r.Loss, r.Accuracy, r.Entropy.Average(e => e.LeftRight), Shown(r.Entropy.Average(e => e.UpDown)),
                     string.Join(" ", r.Entropy.Select(e => e.LeftRight.ToString("G3", System.Globalization.CultureInfo.InvariantCulture))),
-                    string.Join(" ", r.Entropy.Select(e => e.UpDown.ToString("G3", System.Globalization.CultureInfo.InvariantCulture))));
+                    r.Entropy.Any(e => double.IsNaN(e.UpDown)) ? Shown(double.NaN)
+                        : string.Join(" ", r.Entropy.Select(e => e.UpDown.ToString("G3", System.Globalization.CultureInfo.InvariantCulture))));
             var loss = rows.Select(r => r.Loss).ToArray();
             var lr = rows.Select(r => r.Entropy.Average(e => e.LeftRight)).ToArray();
             var ud = rows.Select(r => r.Entropy.Average(e => e.UpDown)).ToArray();
@@ -122,8 +119,9 @@ public static class QcnnStudy
             summary.Save(dir, "summary");
             epochs.Save(dir, "epochs");
             var failure = Plots.TrySave(Path.Combine(dir, "entropy.png"), "q-CNN: mean label-state entanglement entropy per epoch",
-                "epoch (0: before training)", "log10 of the mean entropy (nats)", entropySeries)
-                ?? Plots.TrySave(Path.Combine(dir, "loss.png"), "q-CNN: training loss per epoch", "epoch (0: before training)", "cross-entropy", lossSeries);
+                "epoch (0: before training)", "log10 of the mean entropy (nats)", entropySeries, XAxisKind.WholeNumbers)
+                ?? Plots.TrySave(Path.Combine(dir, "loss.png"), "q-CNN: training loss per epoch", "epoch (0: before training)", "cross-entropy",
+                    lossSeries, XAxisKind.WholeNumbers);
             if (failure is not null)
                 Console.Error.WriteLine(failure);
         }

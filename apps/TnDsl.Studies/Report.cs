@@ -79,19 +79,30 @@ public sealed class ResultTable(string title, params string[] headers)
     }
 }
 
-/// <summary>Where the studies find the repository's spec files.</summary>
+/// <summary>Where the studies find the spec files of <c>examples/</c>.</summary>
 public static class Specs
 {
-    /// <summary>The repository root (the folder holding TnDsl.sln above the current directory or this assembly).</summary>
-    public static string RepositoryRoot()
+    /// <summary>The repository root (the folder holding TnDsl.sln above the current directory or this assembly), or null.</summary>
+    public static string? RepositoryRoot()
     {
         foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
             for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
                 if (File.Exists(Path.Combine(dir.FullName, "TnDsl.sln")))
                     return dir.FullName;
-        throw new StudyException("cannot find the repository (TnDsl.sln) above the current directory; run the study from the checkout");
+        return null;
     }
 
-    /// <summary>The path of a file under <c>examples/</c>.</summary>
-    public static string Example(string relative) => Path.Combine(RepositoryRoot(), "examples", relative);
+    /// <summary>
+    /// The path of a file under <c>examples/</c>: the copy shipped next to the program (the installed <c>tn</c> tool
+    /// carries the examples), else the repository's.
+    /// </summary>
+    public static string Example(string relative)
+    {
+        var shipped = Path.Combine(AppContext.BaseDirectory, "examples", relative);
+        if (File.Exists(shipped))
+            return shipped;
+        return RepositoryRoot() is { } root
+            ? Path.Combine(root, "examples", relative)
+            : throw new StudyException($"cannot find examples/{relative}: neither next to the program ({AppContext.BaseDirectory}) nor in a checkout (TnDsl.sln) above the current directory");
+    }
 }

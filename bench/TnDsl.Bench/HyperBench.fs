@@ -8,11 +8,7 @@ open System
 open System.Diagnostics
 open System.Numerics
 open TnDsl
-
-let private index (p: Problem) =
-    match Problem.index Range.none p with
-    | Ok p -> p
-    | Result.Error ds -> failwithf "%A" ds
+open TnDsl.Bench.Measure
 
 /// An L × L lattice with bonds of size D and no open legs (a PEPS norm with physical legs traced in, or a
 /// classical partition function).

@@ -5,11 +5,7 @@ module TnDsl.Bench.PlanBench
 open System
 open System.Diagnostics
 open TnDsl
-
-let private index (p: Problem) =
-    match Problem.index Range.none p with
-    | Ok p -> p
-    | Result.Error ds -> failwithf "%A" ds
+open TnDsl.Bench.Measure
 
 /// The born-machine MPS: `sites` tensors A_k(b_{k-1} p_k b_k) of bond chi, and one-hot inputs x_k(batch p_k)
 /// that all share the batch hyperindex; the output is the batch.
@@ -100,16 +96,6 @@ let private timeIt f =
     let clock = Stopwatch.StartNew()
     let r = f ()
     r, clock.Elapsed.TotalMilliseconds
-
-/// Wall-clock and CPU milliseconds of a call (CPU time is steadier than wall time on a shared machine).
-let private timeCpu f =
-    let proc = Process.GetCurrentProcess()
-    let cpu0 = proc.TotalProcessorTime
-    let clock = Stopwatch.StartNew()
-    let r = f ()
-    let wall = clock.Elapsed.TotalMilliseconds
-    proc.Refresh()
-    r, wall, (proc.TotalProcessorTime - cpu0).TotalMilliseconds
 
 let private row (label: string) (p: Indexed) (name: string) (o: PlanOptions) =
     let r, ms, cpu = timeCpu (fun () -> Plan.run name o p)

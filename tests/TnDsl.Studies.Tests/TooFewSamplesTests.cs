@@ -1,0 +1,99 @@
+using System.Globalization;
+using System.IO.Compression;
+using TnDsl.Data;
+using TnDsl.Studies;
+using Xunit;
+
+namespace TnDsl.Studies.Tests;
+
+/// <summary>
+/// Statistics from too few samples are refused: a test or a correlation cell holds no number when it has nothing to
+/// stand on (one seed, two epochs' points), and holds a number when it has (the contrast shows the check can fail).
+/// </summary>
+public class TooFewSamplesTests
+{
+    static TooFewSamplesTests() => NativeLoader.EnsureLoaded();
+
+    static bool IsNumber(string cell) => double.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out _);
+
+    static string Cell(ResultTable table, int row, string header) => table.Rows[row][table.Headers.ToList().IndexOf(header)];
+
+    static ResultTable ConvAcVerdicts(int seeds) =>
+        ConvAcStudy.Run(new ConvAcSettings
+        {
+            Samples = 40, TestSamples = 20, Seeds = seeds, Tasks = ["local"],
+            Train = new TrainSettings { Epochs = 1, BatchSize = 20, LearningRate = 0.01, Progress = false },
+        }).Single(t => t.Headers.Contains("Welch t"));
+
+    [Fact]
+    public void a_one_seed_convac_study_prints_no_test_and_no_separation_verdict()
+    {
+        var one = ConvAcVerdicts(1);
+        foreach (var header in new[] { "Welch t", "permutation p" })
+            Assert.False(IsNumber(Cell(one, 0, header)), $"{header} with one seed: {Cell(one, 0, header)}");
+        Assert.DoesNotContain(Cell(one, 0, "every seed apart"), new[] { "yes", "no" });
+
+        var two = ConvAcVerdicts(2);
+        Assert.True(IsNumber(Cell(two, 0, "permutation p")), Cell(two, 0, "permutation p"));
+        Assert.Contains(Cell(two, 0, "every seed apart"), new[] { "yes", "no" });
+    }
+
+    static byte[] Gzip(byte[] raw)
+    {
+        using var output = new MemoryStream();
+        using (var gz = new GZipStream(output, CompressionLevel.Fastest))
+            gz.Write(raw);
+        return output.ToArray();
+    }
+
+    /// <summary>A tiny Fashion-MNIST-shaped data set: 4 × 4 images, two per label, labels 0..9.</summary>
+    static string TinyFashion()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "tndsl-studies-" + Guid.NewGuid().ToString("N"));
+        var folder = Path.Combine(dir, Datasets.Folder(DatasetName.FashionMnist));
+        Directory.CreateDirectory(folder);
+        const int count = 20, side = 4;
+        var random = new Random(7);
+        var images = new byte[16 + count * side * side];
+        new byte[] { 0, 0, 8, 3, 0, 0, 0, count, 0, 0, 0, side, 0, 0, 0, side }.CopyTo(images, 0);
+        random.NextBytes(images.AsSpan(16));
+        var labels = new byte[8 + count];
+        new byte[] { 0, 0, 8, 1, 0, 0, 0, count }.CopyTo(labels, 0);
+        for (int i = 0; i < count; i++)
+            labels[8 + i] = (byte)(i % 10);
+        foreach (var split in new[] { "train", "t10k" })
+        {
+            File.WriteAllBytes(Path.Combine(folder, $"{split}-images-idx3-ubyte.gz"), Gzip(images));
+            File.WriteAllBytes(Path.Combine(folder, $"{split}-labels-idx1-ubyte.gz"), Gzip(labels));
+        }
+        return dir;
+    }
+
+    static (ResultTable Summary, ResultTable Epochs) Qcnn(int epochs, string data) =>
+        QcnnStudy.Run(new QcnnSettings
+        {
+            Datasets = [DatasetName.FashionMnist], Size = 2, Features = 2, TrainLimit = 20, TestLimit = 20, DataDirectory = data,
+            Train = new TrainSettings { Epochs = epochs, BatchSize = 10, LearningRate = 1e-2, Progress = false },
+        });
+
+    [Fact]
+    public void a_two_point_qcnn_prints_no_correlation_and_no_nan()
+    {
+        var data = TinyFashion();
+        try
+        {
+            var (summary, epochs) = Qcnn(1, data);
+            Assert.Equal(2, epochs.Rows.Count);
+            foreach (var header in summary.Headers.Where(h => h.StartsWith("corr(", StringComparison.Ordinal)))
+                Assert.False(IsNumber(Cell(summary, 0, header)), $"{header} from 2 points: {Cell(summary, 0, header)}");
+            Assert.DoesNotContain(epochs.Rows.SelectMany(r => r), c => c.Contains("NaN", StringComparison.Ordinal));
+
+            var (three, _) = Qcnn(2, data);
+            Assert.True(IsNumber(Cell(three, 0, "corr(EE l|r, loss)")), Cell(three, 0, "corr(EE l|r, loss)"));
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+        }
+    }
+}

@@ -26,7 +26,7 @@ public static class Threads
     {
         if (Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") is { Length: > 0 } || !OperatingSystem.IsLinux())
             return;
-        SetEnv("OMP_WAIT_POLICY", "PASSIVE", 0);
+        SetEnv("OMP_WAIT_POLICY", "PASSIVE", 1);
         Environment.SetEnvironmentVariable("OMP_WAIT_POLICY", "PASSIVE");
     }
 

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.CommandLine.Help;
 using System.CommandLine.Invocation;
 using System.CommandLine.Parsing;
+using TnDsl.Api;
 using TnDsl.Cli.Commands;
 
 namespace TnDsl.Cli;
@@ -84,13 +85,15 @@ public static class Cli
     }
 
     /// <summary>
-    /// Sets <paramref name="body"/> as the action of <paramref name="command"/>: a <see cref="UsageException"/> it
-    /// throws becomes a usage error (exit 2), a file that cannot be read or written, a refusal of the memory guard or an
-    /// error raised in libtorch a one-line error (exit 1).
+    /// Sets <paramref name="body"/> as the action of <paramref name="command"/>, the one place where a verb's failures
+    /// become messages and exit codes: a <see cref="UsageException"/> it throws becomes a usage error (exit 2); a
+    /// <see cref="TnException"/> (errors in the input) its rendered diagnostics and a summary line; a file that cannot
+    /// be read or written, a refusal of the memory guard or an error raised in libtorch one line (all exit 1).
     /// </summary>
     public static void SetAction(Command command, Func<ParseResult, int> body) => command.SetAction(parse =>
     {
         var err = parse.InvocationConfiguration.Error;
+        var verb = Verb(parse.CommandResult);
         try
         {
             return body(parse);
@@ -99,20 +102,22 @@ public static class Cli
         {
             return UsageError(parse, err, [e.Message], []);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (TnException e)
         {
-            err.WriteLine($"{Verb(parse.CommandResult)}: {e.Message}");
+            foreach (var d in e.Rendered)
+                err.WriteLine(d);
+            err.WriteLine($"{verb}: {e.Summary}");
             return 1;
         }
-        catch (TnDsl.Torch.MemoryLimitException e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or TnDsl.Torch.MemoryLimitException)
         {
-            err.WriteLine($"{Verb(parse.CommandResult)}: {e.Message}");
+            err.WriteLine($"{verb}: {e.Message}");
             return 1;
         }
         catch (Exception e) when (TnDsl.Torch.MemoryGuard.IsNative(e))
         {
             // libtorch's refusals (an allocation it cannot make, a shape it rejects) as one line, not a C++ stack.
-            err.WriteLine($"{Verb(parse.CommandResult)}: {TnDsl.Torch.MemoryGuard.NativeMessage(e)}");
+            err.WriteLine($"{verb}: {TnDsl.Torch.MemoryGuard.NativeMessage(e)}");
             return 1;
         }
     });

@@ -6,22 +6,20 @@ using static TorchSharp.torch;
 namespace TnDsl.Studies;
 
 /// <summary>Settings of <see cref="HeadStudy"/>.</summary>
-public sealed record HeadSettings
+public sealed record HeadSettings : ImageStudySettings
 {
-    /// <summary>The data sets, in order.</summary>
-    public DatasetName[] Datasets { get; init; } = [DatasetName.FashionMnist, DatasetName.Mnist];
-    /// <summary>Training images per data set (the first ones).</summary>
-    public long TrainLimit { get; init; } = 10000;
-    /// <summary>Test images per data set.</summary>
-    public long TestLimit { get; init; } = 5000;
+    /// <summary>The defaults: Fashion-MNIST then MNIST, 5000 test images, 2 epochs at a learning rate of 2e-3.</summary>
+    public HeadSettings()
+    {
+        Datasets = [DatasetName.FashionMnist, DatasetName.Mnist];
+        TestLimit = 5000;
+        Train = new() { Epochs = 2, LearningRate = 2e-3 };
+    }
+
     /// <summary>TT ranks to try.</summary>
     public int[] Ranks { get; init; } = [2, 8];
     /// <summary>MERA bond dimensions to try.</summary>
     public int[] Chis { get; init; } = [2, 4];
-    /// <summary>Training settings.</summary>
-    public TrainSettings Train { get; init; } = new() { Epochs = 2, LearningRate = 2e-3 };
-    /// <summary>Where tables and plots go (null: not saved).</summary>
-    public string? OutputDirectory { get; init; }
 }
 
 /// <summary>

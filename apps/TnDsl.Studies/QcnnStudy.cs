@@ -6,18 +6,16 @@ using static TorchSharp.torch;
 namespace TnDsl.Studies;
 
 /// <summary>Settings of <see cref="QcnnStudy"/>.</summary>
-public sealed record QcnnSettings
+public sealed record QcnnSettings : ImageStudySettings
 {
-    /// <summary>The data sets, in order.</summary>
-    public DatasetName[] Datasets { get; init; } = [DatasetName.Mnist, DatasetName.FashionMnist];
+    /// <summary>The defaults: MNIST then Fashion-MNIST, 10000 training and 2000 test images, 5 epochs at a learning
+    /// rate of 3e-3.</summary>
+    public QcnnSettings() => Train = new() { Epochs = 5, LearningRate = 3e-3 };
+
     /// <summary>Images are resized (area averaging) to Size × Size; a power of two.</summary>
     public int Size { get; init; } = 8;
     /// <summary>Fourier features per pixel (K).</summary>
     public int Features { get; init; } = 6;
-    /// <summary>Training images per data set.</summary>
-    public long TrainLimit { get; init; } = 10000;
-    /// <summary>Test images per data set.</summary>
-    public long TestLimit { get; init; } = 2000;
     /// <summary>Standard deviation off the constant path at initialisation (see <see cref="ProductInit"/>; used by
     /// <see cref="QcnnInit.NearConstant"/> and <see cref="QcnnInit.AllOnes"/>).</summary>
     public double Noise { get; init; } = 0.2;
@@ -26,10 +24,6 @@ public sealed record QcnnSettings
     public QcnnScaling Scaling { get; init; } = QcnnScaling.SiteNorm;
     /// <summary>How the weights start.</summary>
     public QcnnInit Init { get; init; } = QcnnInit.Copy;
-    /// <summary>Training settings.</summary>
-    public TrainSettings Train { get; init; } = new() { Epochs = 5, LearningRate = 3e-3 };
-    /// <summary>Where tables and plots go (null: not saved).</summary>
-    public string? OutputDirectory { get; init; }
     /// <summary>Where the data sets are installed (null: <see cref="TnDsl.Data.Datasets.DataDirectory"/>).</summary>
     public string? DataDirectory { get; init; }
 }

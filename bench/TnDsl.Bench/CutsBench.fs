@@ -51,17 +51,8 @@ let peps l d bond =
 
 let private time label (f: unit -> 'a) =
     // Wall and CPU time of a cold run and of the best of three warm runs (CPU time is steadier on a shared machine).
-    let proc = Process.GetCurrentProcess()
-    let measure () =
-        proc.Refresh()
-        let cpu0 = proc.TotalProcessorTime
-        let sw = Stopwatch.StartNew()
-        let r = f ()
-        let wall = sw.Elapsed.TotalMilliseconds
-        proc.Refresh()
-        r, wall, (proc.TotalProcessorTime - cpu0).TotalMilliseconds
-    let r, cold, coldCpu = measure ()
-    let warm = [ for _ in 1..3 -> measure () ] |> List.minBy (fun (_, w, _) -> w)
+    let r, cold, coldCpu = Measure.timeCpu f
+    let warm = [ for _ in 1..3 -> Measure.timeCpu f ] |> List.minBy (fun (_, w, _) -> w)
     let _, w, c = warm
     printfn "%-56s cold %8.1f ms (cpu %8.1f)   warm %8.1f ms (cpu %8.1f)" label cold coldCpu w c
     r

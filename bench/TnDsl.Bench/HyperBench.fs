@@ -8,11 +8,7 @@ open System
 open System.Diagnostics
 open System.Numerics
 open TnDsl
-
-let private index (p: Problem) =
-    match Problem.index Range.none p with
-    | Ok p -> p
-    | Result.Error ds -> failwithf "%A" ds
+open TnDsl.Bench.Measure
 
 /// An L × L lattice with bonds of size D and no open legs (a PEPS norm with physical legs traced in, or a
 /// classical partition function).
@@ -203,3 +199,35 @@ let run (args: string array) =
             printfn "  %-24s %11s %11s %11s %9s %8.3f (no slicing needed)" label (PlanReport.sci largest) (PlanReport.sci limit)
                 (PlanReport.sci c.LargestIntermediate) "1" (ratio c.Flops free.Cost.Value.Flops)
         | None, None -> printfn "  %-24s no plan: %A" label (r.Diagnostics |> List.map (fun d -> d.Message))
+
+/// The budget benchmark: with a wall-clock limit (`--time-limit`), how long `auto`, `hyper` and `random-greedy`
+/// actually take (the whole `Plan.run`, as `tn plan` times it), against the limit. Arguments: `limits=A,B,..`
+/// in ms (default 100,500,2000), `threads=N` (1 by default).
+let budget (args: string array) =
+    let arg (key: string) (fallback: string) =
+        args |> Array.tryPick (fun a -> if a.StartsWith(key + "=") then Some(a.Substring(key.Length + 1)) else None) |> Option.defaultValue fallback
+    let limits = (arg "limits" "100,500,2000").Split ',' |> Array.map int
+    let threads = int (arg "threads" "1")
+    printfn "budget benchmark: wall time of the whole plan call against --time-limit (threads %d, %d cores, load %s)"
+        threads Environment.ProcessorCount (try (IO.File.ReadAllText "/proc/loadavg").Split(' ')[0] with _ -> "?")
+    let warm = index (PlanBench.randomRegular 16 2 1)
+    for name in [ "random-greedy"; "hyper"; "auto" ] do
+        Plan.run name { PlanOptions.defaults with Trials = 4 } warm |> ignore
+    let cases =
+        [ "3-regular n=100 d=2", index (PlanBench.randomRegular 100 2 3)
+          "3-regular n=500 d=2", index (PlanBench.randomRegular 500 2 5)
+          "lattice 16x16 D=2", index (lattice 16 16 2)
+          "circuit 5x6 depth 14", index (circuit 5 6 14 2)
+          "PEPS 32x32 D=4 d=2", index (PlanBench.peps 32 32 4 2) ]
+    printfn "  %-24s %-14s %9s %9s %7s %s" "network" "optimizer" "limit ms" "actual" "ratio" "chosen"
+    let mutable worst = 0.0
+    for (label, p) in cases do
+        for limit in limits do
+            for name in [ "random-greedy"; "hyper"; "auto" ] do
+                let o = { PlanOptions.defaults with Trials = 1000000; TimeLimitMs = Some limit; Parallel = threads > 1 }
+                let clock = Stopwatch.StartNew()
+                let r = Plan.run name o p
+                let ms = clock.Elapsed.TotalMilliseconds
+                worst <- max worst (ms / float limit)
+                printfn "  %-24s %-14s %9d %9.0f %7.3f %s" label name limit ms (ms / float limit) r.Chosen
+    printfn "worst actual / limit: %.3f" worst

@@ -5,11 +5,7 @@ module TnDsl.Bench.PlanBench
 open System
 open System.Diagnostics
 open TnDsl
-
-let private index (p: Problem) =
-    match Problem.index Range.none p with
-    | Ok p -> p
-    | Result.Error ds -> failwithf "%A" ds
+open TnDsl.Bench.Measure
 
 /// The born-machine MPS: `sites` tensors A_k(b_{k-1} p_k b_k) of bond chi, and one-hot inputs x_k(batch p_k)
 /// that all share the batch hyperindex; the output is the batch.
@@ -101,16 +97,6 @@ let private timeIt f =
     let r = f ()
     r, clock.Elapsed.TotalMilliseconds
 
-/// Wall-clock and CPU milliseconds of a call (CPU time is steadier than wall time on a shared machine).
-let private timeCpu f =
-    let proc = Process.GetCurrentProcess()
-    let cpu0 = proc.TotalProcessorTime
-    let clock = Stopwatch.StartNew()
-    let r = f ()
-    let wall = clock.Elapsed.TotalMilliseconds
-    proc.Refresh()
-    r, wall, (proc.TotalProcessorTime - cpu0).TotalMilliseconds
-
 let private row (label: string) (p: Indexed) (name: string) (o: PlanOptions) =
     let r, ms, cpu = timeCpu (fun () -> Plan.run name o p)
     match r.Cost with
@@ -121,6 +107,37 @@ let private row (label: string) (p: Indexed) (name: string) (o: PlanOptions) =
             (PlanReport.sci c.Flops) (Numerics.BigInteger.Log10 c.Flops) (PlanReport.sci c.LargestIntermediate) failed
             (if notes.IsEmpty then "" else "  [" + String.Join("; ", notes) + "]")
     | None -> printfn "  %-26s %-14s %10.1f ms   no plan: %A" label name ms (r.Diagnostics |> List.map (fun d -> d.Message))
+
+/// Exact search against size: tensors vs wall time of `optimal` (no fallback: a search past its budget says so),
+/// on random 3-regular graphs (bond 2, three seeds per size), lattices and random 3-regular graphs with bond 4.
+/// `budget=MS` (default 10000) bounds each search.
+let exactScaling (args: string array) =
+    let budget =
+        args |> Array.tryPick (fun a -> if a.StartsWith "budget=" then Some(int (a.Substring 7)) else None) |> Option.defaultValue 10000
+    let o = { PlanOptions.defaults with TimeLimitMs = Some budget; Parallel = false }
+    printfn "exact search against size (optimal, budget %d ms, threads 1):" budget
+    printfn "  %-28s %7s %10s %10s %12s %12s" "network" "tensors" "wall ms" "cpu ms" "flops" "rg flops"
+    let case label (p: Indexed) =
+        let r, ms, cpu = timeCpu (fun () -> (Plan.run "optimal" o p))
+        let rg = Plan.run "random-greedy" { o with TimeLimitMs = None } p
+        let flops =
+            match r.Cost, r.Diagnostics with
+            | _, d :: _ when d.Kind = PlanDiagnostics.tooLarge -> "gave up: " + d.Message
+            | Some c, _ -> PlanReport.sci c.Flops
+            | None, _ -> "no tree"
+        printfn "  %-28s %7d %10.1f %10.1f %12s %12s" label p.Inputs.Length ms cpu flops (PlanReport.sci rg.Cost.Value.Flops)
+    let sizes =
+        args |> Array.tryPick (fun a -> if a.StartsWith "n=" then Some [ int (a.Substring 2) ] else None)
+        |> Option.defaultValue [ 20; 24; 26; 28; 30; 32; 34; 36; 40 ]
+    for n in sizes do
+        for seed in 1 .. 3 do
+            case (sprintf "3-regular n=%d seed=%d" n seed) (index (randomRegular n 2 (n * 100 + seed)))
+    if sizes.Length > 1 then
+      for n in [ 30; 36 ] do
+        case (sprintf "3-regular n=%d d=4" n) (index (randomRegular n 4 (n * 100 + 1)))
+    if sizes.Length > 1 then
+      for (r, c) in [ (5, 6); (6, 6); (6, 7) ] do
+        case (sprintf "lattice %dx%d D=2 (open d=2)" r c) (index (peps r c 2 2))
 
 /// Prints the planning benchmark. Arguments: `quick` skips the 32x32 PEPS, `exact` runs only the exact search.
 let run (args: string array) =
@@ -164,6 +181,7 @@ let run (args: string array) =
         let p = index (randomRegular n 2 (1000 + n))
         for name in [ "optimal"; "random-greedy" ] do
             row (sprintf "random 3-regular n=%d" n) p name o
+    if exactOnly then exactScaling args
     printfn "random-greedy at 200 tensors, 128 trials, serial vs parallel, against greedy:"
     let p200 = index (randomRegular 200 2 200)
     row "random 3-regular n=200" p200 "greedy" o

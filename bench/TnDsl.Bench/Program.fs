@@ -17,6 +17,7 @@ let private benches: (string * string * (string array -> unit)) list =
       "cuts-scaling", "min-cut time against size: MPS n = 5000..60000 (declared cut, oversized bonds), PEPS 50..200", fun args -> CutsBench.scaling args |> ignore
       "fuzz", "fuzz the front end: --count N (100000) --seed S --limit-ms L; prints escapes, hangs, worst time and memory", fun args -> FuzzBench.run (Path.Combine(repoRoot (), "examples")) args |> ignore
       "plan", "planner search time and flops: born machine, PEPS, MERA, random regular graphs, exact search", fun args -> PlanBench.run args |> ignore
+      "budget", "wall time of auto, hyper and random-greedy against --time-limit (args: limits=A,B,.. in ms, threads=N)", fun args -> HyperBench.budget args
       "hyper", "hyper-optimised search, auto and slicing against random-greedy and the old auto (args: quick, trials=N, threads=N)", fun args -> HyperBench.run args ]
 
 [<EntryPoint>]

@@ -8,12 +8,12 @@ namespace TnDsl.TorchBench;
 /// <summary>Benchmarks for the TorchSharp backend: commands that print figures, never assertions.</summary>
 public static class Program
 {
-    /// <summary>Entry point: <c>kernels|mps|backend|born-env|born-split|soak [--count N] [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N]</c>.</summary>
+    /// <summary>Entry point: <c>kernels|mps|backend|born-env|born-split|soak|memory [--count N] [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N]</c>.</summary>
     public static int Main(string[] args)
     {
-        if (args.Length == 0 || args[0] is not ("kernels" or "mps" or "backend" or "born-env" or "born-split" or "soak"))
+        if (args.Length == 0 || args[0] is not ("kernels" or "mps" or "backend" or "born-env" or "born-split" or "soak" or "memory"))
         {
-            Console.Error.WriteLine("usage: TnDsl.TorchBench kernels|mps|backend|born-env|born-split|soak [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N] [--count N]");
+            Console.Error.WriteLine("usage: TnDsl.TorchBench kernels|mps|backend|born-env|born-split|soak|memory [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N] [--count N]");
             return 2;
         }
         string Opt(string name, string dflt)
@@ -30,6 +30,8 @@ public static class Program
             return SoakBench.Run(int.Parse(Opt("--count", "3000")), int.Parse(Opt("--seed", "1")), Opt("--examples", FindExamples())) == 0 ? 0 : 1;
         if (args[0] == "kernels")
             Kernels(dtype, device);
+        else if (args[0] == "memory")
+            MemoryBench.Run(dtype, Opt("--examples", FindExamples()));
         else if (args[0] == "born-env")
             BornEnvBench.Run(device, Opt("--examples", FindExamples()));
         else if (args[0] == "born-split")

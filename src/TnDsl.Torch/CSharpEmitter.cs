@@ -15,7 +15,8 @@ namespace TnDsl.Torch;
 /// the runtime module for its seed), then calls <c>RegisterComponents()</c>, and <c>forward</c> as a flat list of
 /// the module's contraction steps (<c>einsum</c> or <c>tensordot</c> with literal dimensions), each commented with the
 /// <c>.tn</c> lines of the tensors it brings in. Kernels follow the module's plan: tensordot steps stay tensordot, the
-/// others are written as einsum.
+/// others are written as einsum. A sliced plan is written as a loop over the slices: each operand that carries a
+/// sliced index is narrowed to the slice's value, the steps run in a dispose scope per slice, and the results add up.
 /// </summary>
 public static partial class CSharpEmitter
 {
@@ -145,6 +146,41 @@ public static partial class CSharpEmitter
             else
                 live.Add((expr, t.Name));
         }
+        var sliced = module.ExecutionPlan.SlicedLabels;
+        string indent = "        ";
+        if (sliced.Length > 0)
+        {
+            // The sliced loop: each sliced index takes one value per slice, every operand that carries it is
+            // narrowed to that value (its axis kept at size 1), the steps run on the views, and the slices add up.
+            // Each slice's intermediates are freed before the next one starts.
+            L();
+            L($"        // sliced over {string.Join(", ", sliced.Select(l => spec.Indices[l].Name))}: {module.ExecutionPlan.Slices} slices, " +
+              $"at most {module.ExecutionPlan.SliceLargestIntermediate} elements per intermediate");
+            var extents = new List<string>();
+            for (int k = 0; k < sliced.Length; k++)
+            {
+                int id = Enumerable.Range(0, module.Leaves.Count).First(i => module.Leaves[i].ReducedLabels.Contains(sliced[k]));
+                L($"        long n{k} = {live[id].Var}.shape[{Array.IndexOf(module.Leaves[id].ReducedLabels, sliced[k])}];  // {spec.Indices[sliced[k]].Name}");
+                extents.Add($"n{k}");
+            }
+            L("        Tensor sum = null;  // generated code has no nullable annotations");
+            L($"        for (long slice = 0; slice < {string.Join(" * ", extents)}; slice++)");
+            L("        {");
+            L("            using var sliceScope = NewDisposeScope();");
+            for (int k = sliced.Length - 1; k >= 0; k--)
+                L($"            long v{k} = slice{string.Concat(Enumerable.Range(k + 1, sliced.Length - k - 1).Select(j => $" / n{j}"))} % n{k};");
+            for (int id = 0; id < module.Leaves.Count; id++)
+            {
+                var labels = module.Leaves[id].ReducedLabels;
+                var narrows = string.Concat(sliced.Select((l, k) => (Axis: Array.IndexOf(labels, l), k)).Where(x => x.Axis >= 0)
+                    .Select(x => $".narrow({x.Axis}, v{x.k}, 1)"));
+                if (narrows.Length == 0)
+                    continue;
+                L($"            var s{id} = {live[id].Var}{narrows};");
+                live[id] = ($"s{id}", live[id].Covers);
+            }
+            indent = "            ";
+        }
         int next = module.Leaves.Count;
         for (int s = 0; s < module.Plan.Count; s++)
         {
@@ -154,28 +190,38 @@ public static partial class CSharpEmitter
             var c = step.Contraction;
             var v = $"t{next++}";
             L();
-            L($"        // step {s + 1}: ({Abbreviate(a.Covers)}) . ({Abbreviate(b.Covers)})");
+            L($"{indent}// step {s + 1}: ({Abbreviate(a.Covers)}) . ({Abbreviate(b.Covers)})");
             foreach (var line in StepSources(spec, a, b))
-                L($"        //   {line}");
+                L($"{indent}//   {line}");
             if (step.Kernel == PairKernel.Tensordot && c.Batch.Count == 0)
             {
                 var (da, db) = TensordotDims(c);
-                L($"        var {v} = tensordot({a.Var}, {b.Var}, new long[] {{ {string.Join(", ", da)} }}, new long[] {{ {string.Join(", ", db)} }});");
+                L($"{indent}var {v} = tensordot({a.Var}, {b.Var}, new long[] {{ {string.Join(", ", da)} }}, new long[] {{ {string.Join(", ", db)} }});");
             }
             else if (c.Equation is { } eq)
-                L($"        var {v} = einsum(\"{eq}\", {a.Var}, {b.Var});");
+                L($"{indent}var {v} = einsum(\"{eq}\", {a.Var}, {b.Var});");
             else
                 throw new NotSupportedException($"step {s + 1} joins more than 52 labels with batch legs; it cannot be written as one einsum");
             live.RemoveAt(Math.Max(step.Left, step.Right));
             live.RemoveAt(Math.Min(step.Left, step.Right));
             live.Add((v, a.Covers + " " + b.Covers));
         }
+        if (sliced.Length > 0)
+        {
+            L();
+            L($"            var total = sum is null ? {live[0].Var}.alias() : sum + {live[0].Var};");
+            L("            total.MoveToOuterDisposeScope();");
+            L("            sum?.Dispose();");
+            L("            sum = total;");
+            L("        }");
+            live[0] = ("sum", live[0].Covers);
+        }
         var result = live[0].Var;
         if (module.FinalPermutation is { } perm)
             result = $"{result}.permute({string.Join(", ", perm)})";
         L();
         L($"        // output legs: {string.Join(", ", module.OutputLegs)}");
-        L($"        return {(module.Plan.Count == 0 && module.FinalPermutation is null && module.Leaves[0].Source != NetworkModule.Source.Input ? result + ".alias()" : result)}.MoveToOuterDisposeScope();");
+        L($"        return {(module.Plan.Count == 0 && module.FinalPermutation is null && module.Leaves[0].Source != NetworkModule.Source.Input && sliced.Length == 0 ? result + ".alias()" : result)}.MoveToOuterDisposeScope();");
         L("    }");
         EmitHelpers(L, slots.Select(sl => sl.Embedding).OfType<EmbeddingSpec>().ToArray(), module.Made.Select(m => m.Init).ToArray(), module.AutoFactors.Count > 0);
         L("}");

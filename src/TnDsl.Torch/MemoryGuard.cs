@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Numerics;
 using System.Runtime.InteropServices;
+using TnDsl.Api;
 using static TorchSharp.torch;
 
 namespace TnDsl.Torch;
@@ -37,8 +38,8 @@ public sealed class MemoryLimitException(string what, BigInteger bytesNeeded, lo
 /// Where neither can be read the limit is 2^63 − 1 bytes, and only sizes that overflow are refused.
 /// </para>
 /// <para>
-/// For the planner (issue 17): a plan's peak estimate in bytes goes through the same <see cref="Check(BigInteger,
-/// string)"/>; a planner that slices to fit reads <see cref="Limit"/> as its budget.
+/// Plans are fitted by <see cref="Fit"/>: the planner's byte estimate (<see cref="Needed"/>) is compared with the
+/// limit before anything is allocated, and the plan is sliced to fit where that is possible.
 /// </para>
 /// </summary>
 public static class MemoryGuard
@@ -93,6 +94,79 @@ public static class MemoryGuard
         throw new MemoryLimitException(what, bytes, limit, source,
             $"{what} needs {Format(bytes)}, over the memory limit of {Format(limit)} ({source}); " +
             "use smaller parameters or a smaller batch");
+    }
+
+    /// <summary>
+    /// The bytes executing <paramref name="plan"/> in <paramref name="dtype"/> needs by the planner's estimate
+    /// (<see cref="PlanView.Bytes(int)"/>). Forward: the inputs, the most intermediates alive at once (within one
+    /// slice, plus the sum of the slices), and the backend's transient: a step's kernel may copy both operands into
+    /// the layout it multiplies, counted as twice the largest intermediate of a slice. With
+    /// <paramref name="training"/>: the training peak (inputs, every slice's kept activations, one gradient per
+    /// trainable input and the backward pass's transient) plus the same kernel transient, and a result-sized
+    /// activation of the loss with its gradient.
+    /// </summary>
+    public static BigInteger Needed(PlanView plan, ScalarType dtype, bool training)
+    {
+        int size = ElementSize(dtype);
+        var estimate = plan.Bytes(size);
+        // Training also holds what a loss makes of the result: one result-sized activation and its gradient.
+        return training
+            ? estimate.Training + (2 * plan.SliceLargestIntermediate + 2 * plan.ResultElements) * size
+            : estimate.Forward + 2 * plan.SliceLargestIntermediate * size;
+    }
+
+    /// <summary>
+    /// A plan whose estimate (<see cref="Needed"/>) fits <see cref="Limit"/>: <paramref name="plan"/> is called with
+    /// <paramref name="elements"/> (null: no limit on intermediates) first; when that plan is over the limit it is
+    /// called again with smaller limits on the largest intermediate (of one slice), a quarter of the bytes left after
+    /// the inputs and then a quarter of that, up to six times, so that the planner slices to fit. Throws
+    /// <see cref="MemoryLimitException"/> naming the figures when no plan fits (the inputs or the result alone are
+    /// over the limit, no closed index is left to slice, or training keeps more than the limit whatever is sliced).
+    /// </summary>
+    /// <param name="plan">Plans the network with a limit on intermediates in elements (null for none); may throw
+    /// <see cref="TnException"/> when a limit cannot be met.</param>
+    /// <param name="elements">A limit the caller sets on intermediates anyway, or null.</param>
+    /// <param name="dtype">The element type the plan runs in.</param>
+    /// <param name="training">Whether the module will be trained (kept activations and gradients count).</param>
+    /// <param name="what">What is planned, for the message (for example "mps (batch 100)").</param>
+    public static PlanView Fit(Func<long?, PlanView> plan, long? elements, ScalarType dtype, bool training, string what)
+    {
+        var first = plan(elements);
+        var needed = Needed(first, dtype, training);
+        var (limit, source) = Current();
+        if (needed <= limit && needed < long.MaxValue)
+            return first;
+        int size = ElementSize(dtype);
+        var inputs = first.Bytes(size).Inputs;
+        var best = needed;
+        string? why = null;
+        var room = (new BigInteger(limit) - inputs) / (4 * size);
+        if (elements is { } e && room > e)
+            room = e / 4;
+        for (int attempt = 0; attempt < 6 && room >= 1; attempt++, room /= 4)
+        {
+            PlanView sliced;
+            try
+            {
+                sliced = plan((long)BigInteger.Min(room, long.MaxValue));
+            }
+            catch (TnException x)
+            {
+                why = x.Diagnostics.FirstOrDefault(d => d.IsError)?.Message ?? x.Summary;
+                break;
+            }
+            var bytes = Needed(sliced, dtype, training);
+            if (bytes <= limit)
+                return sliced;
+            best = BigInteger.Min(best, bytes);
+        }
+        var mode = training ? "training" : "the forward pass";
+        throw new MemoryLimitException(what, best, limit, source,
+            $"{what}: {mode} needs {Format(needed)} by the planner's estimate" +
+            (best < needed ? $", {Format(best)} at best when sliced" : "") +
+            $", over the memory limit of {Format(limit)} ({source})" +
+            (why is not null ? $"; slicing cannot go further: {why}" : inputs > limit ? "; the inputs and weights alone are over it" : "") +
+            "; use smaller parameters or a smaller batch, or raise the limit");
     }
 
     /// <summary><see cref="Check(BigInteger, string)"/> for a byte count that fits a <c>long</c>.</summary>

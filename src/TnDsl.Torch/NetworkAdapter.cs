@@ -114,36 +114,36 @@ public static class NetworkAdapter
                 t.Init is { } init ? FromInit(init) : null,
                 t.Embedding is { } embedding ? FromEmbedding(embedding) : null)
             {
-                Source = t.HasSource ? new SourceLine(t.Range.File, t.Range.Start.Line, t.SourceLine) : null,
+                Source = t.HasSource ? new SourceLine(t.Range.File, t.Range.Line, t.SourceLine) : null,
             })
             .ToArray();
         return new NetworkSpec(net.Name, tensors, indices, net.Output);
     }
 
     /// <summary>Converts an initialiser.</summary>
-    public static InitSpec FromInit(Init init) =>
-        init switch
+    public static InitSpec FromInit(InitView init) =>
+        init.Form switch
         {
-            Init.Normal n => new InitSpec.Normal(n.mean, n.std),
-            Init.Uniform u => new InitSpec.Uniform(u.lo, u.hi),
-            Init.Constant c => new InitSpec.Constant(c.Item),
-            Init.Sum s => new InitSpec.Sum(FromInit(s.Item1), FromInit(s.Item2)),
-            _ when init.IsIdentity => new InitSpec.Identity(),
-            _ when init.IsCopy => new InitSpec.Copy(),
-            _ when init.IsOrthogonal => new InitSpec.Orthogonal(),
-            _ when init.IsAuto => new InitSpec.Auto(),
-            _ => throw new NotSupportedException($"initialiser {InitModule.show(init)}"),
+            InitForm.Normal => new InitSpec.Normal(init.Numbers[0], init.Numbers[1]),
+            InitForm.Uniform => new InitSpec.Uniform(init.Numbers[0], init.Numbers[1]),
+            InitForm.Constant => new InitSpec.Constant(init.Numbers[0]),
+            InitForm.Sum => new InitSpec.Sum(FromInit(init.Parts[0]), FromInit(init.Parts[1])),
+            InitForm.Identity => new InitSpec.Identity(),
+            InitForm.Copy => new InitSpec.Copy(),
+            InitForm.Orthogonal => new InitSpec.Orthogonal(),
+            InitForm.Auto => new InitSpec.Auto(),
+            _ => throw new NotSupportedException($"initialiser {init}"),
         };
 
     /// <summary>Converts an embedding.</summary>
-    public static EmbeddingSpec FromEmbedding(Embedding e) =>
-        e switch
+    public static EmbeddingSpec FromEmbedding(EmbeddingView e) =>
+        e.Name switch
         {
-            Embedding.OneHot o => new EmbeddingSpec.OneHot(o.d),
-            Embedding.Fourier f => new EmbeddingSpec.Fourier(f.k),
-            Embedding.Legendre l => new EmbeddingSpec.Legendre(l.k),
-            _ when e.IsTrig => new EmbeddingSpec.Trig(),
-            _ => throw new NotSupportedException($"embedding {EmbeddingModule.show(e)}"),
+            "onehot" => new EmbeddingSpec.OneHot(e.Size),
+            "fourier" => new EmbeddingSpec.Fourier(e.Size),
+            "legendre" => new EmbeddingSpec.Legendre(e.Size),
+            "trig" => new EmbeddingSpec.Trig(),
+            _ => throw new NotSupportedException($"embedding {e}"),
         };
 
     /// <summary>
@@ -153,6 +153,11 @@ public static class NetworkAdapter
     /// </summary>
     public static PlanView Plan(NetworkView net, string optimizer, long? batch, int seed = 0) =>
         Planner.Plan(net, optimizer, batch is { } b ? b : null, seed);
+
+    /// <summary><see cref="Plan(NetworkView, string, long?, int)"/> with a limit on intermediates in elements (null:
+    /// none), which the planner meets by slicing where it has to; throws <see cref="TnException"/> when it cannot.</summary>
+    public static PlanView Plan(NetworkView net, string optimizer, long? batch, int seed, long? memoryLimit) =>
+        Planner.Plan(net, optimizer, batch is { } b ? b : null, seed, memoryLimit is { } m ? m : null);
 
     /// <summary>The plan that follows a user-given path (opt_einsum's linear convention, completed left to right).</summary>
     public static PlanView FollowPath(NetworkView net, IReadOnlyList<(int, int)> path) =>

@@ -51,6 +51,7 @@ public sealed record InputInfo(string Name, int BatchAxes, long[] Shape, Embeddi
 /// The output's axes follow the network's declared output legs. Execution follows the planner's pairwise steps
 /// (<see cref="PlanView"/>, opt_einsum's linear convention): each step names two positions in the current operand
 /// list, both are removed and their contraction is appended; what each step keeps and sums comes from the plan.
+/// A sliced plan (<see cref="PlanView.SlicedLabels"/>) runs the steps once per slice and adds the results.
 /// </summary>
 public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
 {
@@ -83,6 +84,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     readonly PlanStep[] plan;
     readonly long[]? finalPermutation;
     readonly int[] dynamicLabels;
+    readonly int[] slicedLabels;
     bool kernelsChosen;
     readonly List<string> parameterNames = [];
     readonly List<string> bufferNames = [];
@@ -138,6 +140,11 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         (this.plan, finalPermutation) = MakePlan(spec, leaves, plan, options.Kernel);
         kernelsChosen = options.Kernel is not null || !options.MeasureKernels;
         dynamicLabels = spec.Indices.Where(i => i.IsDynamic).Select(i => i.Id).ToArray();
+        slicedLabels = plan.SlicedLabels.ToArray();
+        if (slicedLabels.Any(l => spec.Output.Contains(l) || !leaves.Any(leaf => leaf.ReducedLabels.Contains(l))))
+            throw new ArgumentException("the plan slices an open index, or one that no tensor keeps");
+        if (plan.Slices > long.MaxValue)
+            throw new ArgumentException($"the plan has {plan.Slices:E2} slices, more than can be run");
         var auto = AutoInit.Bases(spec);
         CreateState(options, auto);
         if (auto.Count > 0)
@@ -332,7 +339,10 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         return slots.Select(s => inputs.TryGetValue(s.Name, out var v) ? v : throw new ArgumentException($"missing input {s.Name}")).ToArray();
     }
 
-    /// Runs the plan inside the caller's dispose scope; in log-scale the result carries its log-scale.
+    /// Runs the plan inside the caller's dispose scope; in log-scale the result carries its log-scale. A sliced plan
+    /// runs its steps once per slice, on views of the operands with every sliced label fixed to one value (its axis
+    /// kept at size 1), and adds the slices' results; autograd sees one sum, so gradients are those of the unsliced
+    /// contraction.
     LogScaled Execute(Tensor[] inputs, bool logScale)
     {
         if (inputs.Length != slots.Length)
@@ -343,7 +353,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             fed[s] = Prepare(slots[s], inputs[s], dtype, device);
 
         var scaling = logScale ? new LogScaling(dynamicLabels, dtype, device) : null;
-        var live = new List<LiveOperand>(leaves.Length);
+        var operands = new List<(Tensor Value, bool Owned)>(leaves.Length);
         foreach (var leaf in leaves)
         {
             (Tensor Value, bool Owned) operand = leaf.Source switch
@@ -359,15 +369,53 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                     operand.Value.Dispose();
                 operand = (reduced, true);
             }
-            live.Add(scaling is null
-                ? new LiveOperand(operand.Value, operand.Owned, leaf.ReducedLabels, null)
-                : scaling.Normalise(operand.Value, operand.Owned, leaf.ReducedLabels, scaling.Zero()));
+            operands.Add(operand);
         }
-        bool measure = !kernelsChosen;
-        var measured = measure ? new Dictionary<string, PlanStep>() : null;
+        if (slicedLabels.Length == 0)
+            return Finish(RunSteps(operands, scaling, device), scaling, dtype, device);
+
+        // The extent of each sliced label at run time (a dynamic label takes the batch actually fed).
+        var extents = slicedLabels.Select(l =>
+        {
+            int k = Array.FindIndex(leaves, leaf => leaf.ReducedLabels.Contains(l));
+            return operands[k].Value.shape[Array.IndexOf(leaves[k].ReducedLabels, l)];
+        }).ToArray();
+        long slices = extents.Aggregate(1L, (a, b) => checked(a * b));
+        LogScaled? total = null;
+        var values = new long[extents.Length];
+        for (long slice = 0; slice < slices; slice++)
+        {
+            long rest = slice;
+            for (int k = extents.Length - 1; k >= 0; k--)
+                (values[k], rest) = (rest % extents[k], rest / extents[k]);
+            var views = new List<(Tensor Value, bool Owned)>(operands.Count);
+            for (int i = 0; i < operands.Count; i++)
+            {
+                var view = operands[i].Value;
+                for (int k = 0; k < slicedLabels.Length; k++)
+                    if (Array.IndexOf(leaves[i].ReducedLabels, slicedLabels[k]) is var axis and >= 0)
+                        view = view.narrow(axis, values[k], 1);
+                views.Add((view, !ReferenceEquals(view, operands[i].Value)));
+            }
+            var part = Finish(RunSteps(views, scaling, device), scaling, dtype, device);
+            total = total is null ? part : Add(total, part, scaling is not null);
+        }
+        return total!;
+    }
+
+    /// Runs the pairwise steps on the leaves' operands (disposing those it owns) and returns the last one; the
+    /// first call measures the kernels.
+    LiveOperand RunSteps(List<(Tensor Value, bool Owned)> operands, LogScaling? scaling, Device device)
+    {
+        var live = new List<LiveOperand>(operands.Count);
+        for (int i = 0; i < operands.Count; i++)
+            live.Add(scaling is null
+                ? new LiveOperand(operands[i].Value, operands[i].Owned, leaves[i].ReducedLabels, null)
+                : scaling.Normalise(operands[i].Value, operands[i].Owned, leaves[i].ReducedLabels, scaling.Zero()));
+        var measured = kernelsChosen ? null : new Dictionary<string, PlanStep>();
         for (int s = 0; s < plan.Length; s++)
         {
-            if (measured is not null)
+            if (measured is not null && !TooLargeToMeasure(live[plan[s].Left].Value, live[plan[s].Right].Value))
             {
                 // Steps of the same form (equation and operand shapes, as along a chain) share one measurement.
                 var (left, right) = (live[plan[s].Left].Value, live[plan[s].Right].Value);
@@ -397,13 +445,51 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                 : scaling.Normalise(r, true, step.Contraction.Result, a.Log! + b.Log!));
         }
         kernelsChosen = true;
-        var last = live[0];
+        return live[0];
+    }
+
+    /// The last operand as the network's value: its axes in output order, and in log-scale its scale per batch leg.
+    LogScaled Finish(LiveOperand last, LogScaling? scaling, ScalarType dtype, Device device)
+    {
         var value = finalPermutation is null ? last.Value.alias() : last.Value.permute(finalPermutation);
+        if (last.Owned)
+            last.Value.Dispose();
         if (scaling is null)
             return new LogScaled(value, zeros([], dtype, device), []);
         var batchAxes = spec.Output.Select((l, k) => (l, k)).Where(x => spec.Indices[x.l].IsDynamic).Select(x => x.k).ToArray();
         return new LogScaled(value, scaling.ToLegs(last.Log!, spec.Output.Where(l => spec.Indices[l].IsDynamic).ToArray()), batchAxes);
     }
+
+    /// The sum of two slices' values. In log-scale both are brought to the larger scale per batch element before
+    /// adding, and the sum is normalised again (largest absolute entry 1 per batch element).
+    static LogScaled Add(LogScaled a, LogScaled b, bool logScale)
+    {
+        if (!logScale)
+        {
+            var sum = ScalarOps.Plus(a.Value, b.Value);
+            a.Dispose();
+            b.Dispose();
+            return new LogScaled(sum, zeros([], sum.dtype, sum.device), []);
+        }
+        var m = maximum(a.LogScale, b.LogScale);
+        using var ea = (a with { LogScale = ScalarOps.Minus(a.LogScale, m) }).ExpandedLogScale().exp();
+        using var eb = (b with { LogScale = ScalarOps.Minus(b.LogScale, m) }).ExpandedLogScale().exp();
+        var v = ScalarOps.Plus(a.Value * ea, b.Value * eb);
+        a.Dispose();
+        b.Dispose();
+        var other = Enumerable.Range(0, (int)v.dim()).Where(k => !a.BatchAxes.Contains(k)).Select(k => (long)k).ToArray();
+        var peak = other.Length == 0 ? v.abs() : v.abs().amax(other, keepdim: true);
+        peak = where(ScalarOps.Equal(peak, 0.0), ones_like(peak), peak).detach_();
+        var batchShape = a.BatchAxes.Select(k => v.shape[k]).ToArray();
+        return new LogScaled(v / peak, ScalarOps.Plus(m, peak.log().reshape(batchShape)), a.BatchAxes);
+    }
+
+    /// <summary>Operands of more than this many elements together are not timed: their step takes the rule's kernel
+    /// (<see cref="PairContraction.Fastest"/>), since timing every kernel on them would cost seconds and memory for
+    /// a choice that matters little next to the step's own cost.</summary>
+    public const long MeasureUpTo = 1L << 24;
+
+    static bool TooLargeToMeasure(Tensor a, Tensor b) => a.numel() + b.numel() > MeasureUpTo;
 
     /// <summary>
     /// Times every kernel that can execute <paramref name="step"/> on its actual operands (without autograd; one

@@ -16,8 +16,12 @@ public sealed record NetworkBuildOptions
     public string? NetworkName { get; init; }
     /// <summary>Seed of the planner's random choices.</summary>
     public int PlanSeed { get; init; }
-    /// <summary>When set, a plan whose largest intermediate has more elements is refused before anything is allocated.</summary>
+    /// <summary>When set, no intermediate (of one slice) may have more elements: the planner slices to meet it, and a
+    /// limit it cannot meet is refused before anything is allocated.</summary>
     public long? MaxIntermediateElements { get; init; }
+    /// <summary>Whether the module will be trained: the memory guard then counts the activations autograd keeps and
+    /// the gradients (see <see cref="MemoryGuard.Needed"/>), not only the forward pass.</summary>
+    public bool Training { get; init; }
 }
 
 /// <summary>
@@ -46,14 +50,12 @@ public static class NetworkModules
     public static NetworkModule FromNetwork(NetworkView network, NetworkBuildOptions? options = null)
     {
         options ??= new NetworkBuildOptions();
-        var plan = NetworkAdapter.Plan(network, options.Optimizer, options.Batch, options.PlanSeed);
-        if (options.MaxIntermediateElements is { } max && plan.LargestIntermediate > max)
-            throw new TnException(
-                $"{network.Name}: the plan's largest intermediate has {plan.LargestIntermediate:E2} elements, over the limit of {max:E2}; " +
-                "use smaller parameters or a smaller batch");
-        // The plan's peak (inputs and live intermediates) in bytes, before the module allocates anything.
-        MemoryGuard.Check(MemoryGuard.Bytes(plan.Peak, options.Module.DType),
-            $"{network.Name}: the plan's peak of {plan.Peak:N0} elements ({options.Module.DType.ToString().ToLowerInvariant()}{(plan.Batch is { } b ? $", batch {b}" : "")})");
+        // The planner's byte estimate against the memory limit before anything is allocated; sliced to fit where
+        // it is over (see MemoryGuard.Fit).
+        var dtype = options.Module.DType;
+        var plan = MemoryGuard.Fit(limit => NetworkAdapter.Plan(network, options.Optimizer, options.Batch, options.PlanSeed, limit),
+            options.MaxIntermediateElements, dtype, options.Training,
+            $"{network.Name} ({dtype.ToString().ToLowerInvariant()}{(options.Batch is { } b ? $", batch {b}" : "")})");
         NetworkSpec spec;
         try
         {

@@ -34,6 +34,21 @@ public static class ScalarOps
     static readonly Scalar One = 1L.ToScalar();
     static readonly Scalar MinusOne = (-1L).ToScalar();
 
+    /// <summary>The one place a number becomes a <see cref="Scalar"/>: <paramref name="op"/> runs while the Scalar is
+    /// referenced, and it is disposed after the native call has returned.</summary>
+    static Tensor With(double x, Func<Scalar, Tensor> op)
+    {
+        using var s = x.ToScalar();
+        return op(s);
+    }
+
+    /// <summary>As <see cref="With(double, Func{Scalar, Tensor})"/> for an integer (an integer tensor stays integral).</summary>
+    static Tensor With(long x, Func<Scalar, Tensor> op)
+    {
+        using var s = x.ToScalar();
+        return op(s);
+    }
+
     /// <summary>a + b (tensors), with a rooted alpha of 1.</summary>
     public static Tensor Plus(Tensor a, Tensor b) => a.add(b, One);
 
@@ -41,138 +56,62 @@ public static class ScalarOps
     public static Tensor Minus(Tensor a, Tensor b) => a.add(b, MinusOne);
 
     /// <summary>t + x.</summary>
-    public static Tensor Plus(Tensor t, double x)
-    {
-        using var s = x.ToScalar();
-        return t.add(s, One);
-    }
+    public static Tensor Plus(Tensor t, double x) => With(x, s => t.add(s, One));
 
     /// <summary>t + x for an integer x (keeps an integer tensor integral).</summary>
-    public static Tensor Plus(Tensor t, long x)
-    {
-        using var s = x.ToScalar();
-        return t.add(s, One);
-    }
+    public static Tensor Plus(Tensor t, long x) => With(x, s => t.add(s, One));
 
     /// <summary>t − x.</summary>
-    public static Tensor Minus(Tensor t, double x)
-    {
-        using var s = x.ToScalar();
-        return t.add(s, MinusOne);
-    }
+    public static Tensor Minus(Tensor t, double x) => With(x, s => t.add(s, MinusOne));
 
     /// <summary>t − x for an integer x (keeps an integer tensor integral).</summary>
-    public static Tensor Minus(Tensor t, long x)
-    {
-        using var s = x.ToScalar();
-        return t.add(s, MinusOne);
-    }
+    public static Tensor Minus(Tensor t, long x) => With(x, s => t.add(s, MinusOne));
 
     /// <summary>t · x.</summary>
-    public static Tensor Times(Tensor t, double x)
-    {
-        using var s = x.ToScalar();
-        return t.mul(s);
-    }
+    public static Tensor Times(Tensor t, double x) => With(x, s => t.mul(s));
 
     /// <summary>t · x for an integer x (keeps an integer tensor integral).</summary>
-    public static Tensor Times(Tensor t, long x)
-    {
-        using var s = x.ToScalar();
-        return t.mul(s);
-    }
+    public static Tensor Times(Tensor t, long x) => With(x, s => t.mul(s));
 
     /// <summary>t / x (true division).</summary>
-    public static Tensor Over(Tensor t, double x)
-    {
-        using var s = x.ToScalar();
-        return t.div(s);
-    }
+    public static Tensor Over(Tensor t, double x) => With(x, s => t.div(s));
 
     /// <summary>t / x (true division) for an integer x.</summary>
-    public static Tensor Over(Tensor t, long x)
-    {
-        using var s = x.ToScalar();
-        return t.div(s);
-    }
+    public static Tensor Over(Tensor t, long x) => With(x, s => t.div(s));
 
     /// <summary>t ← t · x in place; returns t.</summary>
-    public static Tensor TimesInPlace(Tensor t, double x)
-    {
-        using var s = x.ToScalar();
-        return t.mul_(s);
-    }
+    public static Tensor TimesInPlace(Tensor t, double x) => With(x, s => t.mul_(s));
 
     /// <summary>t ← t / x in place; returns t.</summary>
-    public static Tensor OverInPlace(Tensor t, double x)
-    {
-        using var s = x.ToScalar();
-        return t.div_(s);
-    }
+    public static Tensor OverInPlace(Tensor t, double x) => With(x, s => t.div_(s));
 
     /// <summary>t mod x element-wise (Python's remainder: the sign of x).</summary>
-    public static Tensor Remainder(Tensor t, long x)
-    {
-        using var s = x.ToScalar();
-        return t.remainder(s);
-    }
+    public static Tensor Remainder(Tensor t, long x) => With(x, s => t.remainder(s));
 
     /// <summary>max(t, x) element-wise.</summary>
-    public static Tensor ClampMin(Tensor t, double x)
-    {
-        using var s = x.ToScalar();
-        return t.clamp_min(s);
-    }
+    public static Tensor ClampMin(Tensor t, double x) => With(x, s => t.clamp_min(s));
 
     /// <summary>min(t, x) element-wise for integer tensors.</summary>
-    public static Tensor ClampMax(Tensor t, long x)
-    {
-        using var s = x.ToScalar();
-        return t.clamp_max(s);
-    }
+    public static Tensor ClampMax(Tensor t, long x) => With(x, s => t.clamp_max(s));
 
     /// <summary>t² element-wise (a product of tensors, no Scalar involved).</summary>
     public static Tensor Square(Tensor t) => t.mul(t);
 
     /// <summary>A tensor like t (shape, dtype, device) filled with x.</summary>
-    public static Tensor FullLike(Tensor t, double x)
-    {
-        using var s = x.ToScalar();
-        return full_like(t, s);
-    }
+    public static Tensor FullLike(Tensor t, double x) => With(x, s => full_like(t, s));
 
     /// <summary>A tensor of the given shape, dtype and device filled with x.</summary>
-    public static Tensor Full(long[] shape, double x, ScalarType dtype, Device? device = null)
-    {
-        using var s = x.ToScalar();
-        return full(shape, s, dtype, device);
-    }
+    public static Tensor Full(long[] shape, double x, ScalarType dtype, Device? device = null) => With(x, s => full(shape, s, dtype, device));
 
     /// <summary>t[indices] ← x in place (TorchSharp's <c>t[i, j] = x</c>); returns t.</summary>
-    public static Tensor Put(Tensor t, double x, params TensorIndex[] indices)
-    {
-        using var s = x.ToScalar();
-        return t.index_put_(s, indices);
-    }
+    public static Tensor Put(Tensor t, double x, params TensorIndex[] indices) => With(x, s => t.index_put_(s, indices));
 
     /// <summary>t &lt; x element-wise (a boolean tensor).</summary>
-    public static Tensor Less(Tensor t, double x)
-    {
-        using var s = x.ToScalar();
-        return t.lt(s);
-    }
+    public static Tensor Less(Tensor t, double x) => With(x, s => t.lt(s));
 
     /// <summary>t ≥ x element-wise for an integer x (a boolean tensor).</summary>
-    public static Tensor GreaterEqual(Tensor t, long x)
-    {
-        using var s = x.ToScalar();
-        return t.ge(s);
-    }
+    public static Tensor GreaterEqual(Tensor t, long x) => With(x, s => t.ge(s));
 
     /// <summary>t = x element-wise (a boolean tensor).</summary>
-    public static Tensor Equal(Tensor t, double x)
-    {
-        using var s = x.ToScalar();
-        return t.eq(s);
-    }
+    public static Tensor Equal(Tensor t, double x) => With(x, s => t.eq(s));
 }

@@ -90,6 +90,30 @@ let ``tn cuts usage errors exit 2 and a missing file exits 1, without a stack tr
     Assert.Contains("TN0007", err)
 
 [<Fact>]
+let ``every verb that reads a network exits 1 on a missing file, with TN0007 and no usage`` () =
+    let missing = Path.Combine(examplesDir, "no-such-file.tn")
+    let svg = Path.Combine(Path.GetTempPath(), "tn-missing.svg")
+    for args in
+        [ [ "check"; missing ]
+          [ "cuts"; missing ]
+          [ "plan"; missing ]
+          [ "draw"; missing; "-o"; svg ]
+          [ "export"; missing; "--json" ]
+          [ "layer"; missing ]
+          [ "run"; missing ]
+          [ "emit"; missing; "--cs" ] ] do
+        let code, _, err = tn args
+        Assert.True((code = 1), sprintf "tn %s: exit %d\n%s" (String.concat " " args) code err)
+        Assert.Contains("TN0007", err)
+        Assert.DoesNotContain("usage:", err)
+        Assert.DoesNotContain("   at ", err)
+    // A JSON network that is not there is an error in the input too.
+    let code, _, err = tn [ "plan"; Path.ChangeExtension(missing, ".json") ]
+    Assert.Equal(1, code)
+    Assert.DoesNotContain("usage:", err)
+    Assert.False(File.Exists svg)
+
+[<Fact>]
 let ``tn check prints one bound line per declared cut, and --json the exact bounds`` () =
     let result = TnDsl.Api.Frontend.Check(mps, [||], null)
     use w = new StringWriter()
@@ -447,7 +471,7 @@ let draw (args: string list) = tn ("draw" :: args)
 let private layoutOf (file: string) =
     match TnDsl.Api.Frontend.Check(Path.Combine(examplesDir, file), [||], null).Network with
     | null -> failwithf "%s has errors" file
-    | n -> TnDsl.Cli.Drawing.NetworkLayout.Of n.Flat
+    | n -> TnDsl.Cli.Drawing.NetworkLayout.Of n
 
 [<Fact>]
 let ``tn draw lays out a chain as a line, a grid as a grid, a tree as a tree, and other graphs by force`` () =

@@ -2,22 +2,13 @@
 /// counterexample, and planted bugs.
 module TnDsl.Testing.Tests.Support
 
-open System
 open System.IO
 open FsCheck
 open TnDsl
 open TnDsl.Testing
 
-/// The repository root (the folder holding TnDsl.sln).
-let repoRoot =
-    let rec up (d: DirectoryInfo) =
-        if isNull d then failwith "TnDsl.sln not found above the test folder"
-        elif File.Exists(Path.Combine(d.FullName, "TnDsl.sln")) then d.FullName
-        else up d.Parent
-    up (DirectoryInfo AppContext.BaseDirectory)
-
-/// A file of `examples/`.
-let example (name: string) = Path.Combine(repoRoot, "examples", name)
+/// A file of `examples/` (the folder the compiler tests' support finds).
+let example (name: string) = Path.Combine(TnDsl.Tests.Support.examplesDir, name)
 
 /// Runs a property with FsCheck from a fixed seed and returns the shrunk counterexample's arguments, or None
 /// when the property held.

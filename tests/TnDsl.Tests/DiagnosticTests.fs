@@ -101,33 +101,61 @@ let ``an output leg on no tensor is a check error at the output leg, not a run-t
     let d = single text [] "TN0217"
     Assert.Contains("8 more", d.Message)
 
-[<Fact>]
-let ``a million nested unary operators evaluate without recursion`` () =
-    let minus = String.replicate 1_000_000 "- "
-    let nots = String.replicate 1_000_000 "not "
-    let text = sprintf "network a() {\n  require %strue, \"never\"\n  index i: %s2\n  weight A: (i)\n  output (i)\n}" nots minus
-    let r = compileBig text []
-    Assert.Empty(codes r)
+/// Compiles on a thread with a small stack (1 MiB): input whose length became recursion depth would overflow it,
+/// so these tests show that depth does not follow input length at a tenth of the size the issue names, quickly.
+let private compileOnSmallStack (text: string) (options: Compiler.CompileOptions) =
+    let mutable result = None
+    let t = Threading.Thread((fun () -> result <- Some(Compiler.compileText Compiler.readDisk "t.tn" text options)), 1024 * 1024)
+    t.Start()
+    t.Join()
+    result.Value
 
 [<Fact>]
-let ``a dimension written as a sum of a million terms evaluates`` () =
-    let text = sprintf "network a() {\n  index i: 2%s\n  weight A: (i)\n  output (i)\n}" (String.replicate 1_000_000 " + 0")
-    let r = compileBig text []
+let ``a hundred thousand nested unary operators evaluate without recursion`` () =
+    let minus = String.replicate 100_000 "- "
+    let nots = String.replicate 100_000 "not "
+    let text = sprintf "network a() {\n  require %strue, \"never\"\n  index i: %s2\n  weight A: (i)\n  output (i)\n}" nots minus
+    let r = compileOnSmallStack text Compiler.defaultOptions
     Assert.Empty(codes r)
     Assert.Equal(2L, Dim.size r.Network.Value.Indices[0].Dim)
 
 [<Fact>]
+let ``a dimension written as a sum of a hundred thousand terms evaluates`` () =
+    let text = sprintf "network a() {\n  index i: 2%s\n  weight A: (i)\n  output (i)\n}" (String.replicate 100_000 " + 0")
+    let r = compileOnSmallStack text Compiler.defaultOptions
+    Assert.Empty(codes r)
+    Assert.Equal(2L, Dim.size r.Network.Value.Indices[0].Dim)
+
+/// Limits a thousand times smaller than the defaults: the same refusals are reached after a thousandth of the work.
+let private smallLimits = { Compiler.defaultOptions with Limits = { Compiler.defaultOptions.Limits with MaxTensors = 1000; MaxLegs = 10_000L } }
+
+/// The one diagnostic of a compilation under `options`, asserted to have `code` at the «marked» range's start.
+let private singleWith (text: string) (options: Compiler.CompileOptions) (code: string) =
+    let clean, (sl, sc), _ = marked text
+    let r = compileOnSmallStack clean options
+    let d = r.Diagnostics |> List.exactlyOne
+    Assert.Equal(code, d.Kind.Code)
+    Assert.Equal((sl, sc), (d.Range.Start.Line, d.Range.Start.Col))
+
+[<Fact>]
 let ``thirty levels of doubling instances stop at the expansion limit with one diagnostic`` () =
+    // Unchecked, level 30 is 2^30 tensors; under a limit of 1000 tensors the expansion stops at level 10.
     let levels =
         [ for k in 1..30 -> sprintf "network n%d() {\n  instance a: n%d()\n  instance b: n%d()\n}" k (k - 1) (k - 1) ]
     let text = "network n0() { index i: 2 weight A: (i) weight B: (i) }\n" + String.Join("\n", levels)
     let clean = text.Replace("network n30() {\n  instance a: n29()", "network n30() {\n  «instance a: n29()»")
-    single clean [] "TN0112" |> ignore
+    singleWith clean smallLimits "TN0112"
 
 [<Fact>]
-let ``a million tensors each with a million-leg slice is refused before the legs are made`` () =
-    let text = "network a() {\n  index p[i]: 2 for i in 0..999999\n  «weight A[k]: (p[0..999999]) for k in 0..999999»\n}"
-    single text [] "TN0112" |> ignore
+let ``a family of as many tensors as the limit, each with a slice as long as the limit, is refused by counting legs`` () =
+    // Unchecked, this is limit^2 = 10^6 legs under a limit of 10^4: refused after ten tensors' legs.
+    let text = "network a() {\n  index p[i]: 2 for i in 0..999\n  «weight A[k]: (p[0..999]) for k in 0..999»\n}"
+    singleWith text smallLimits "TN0112"
+
+[<Fact>]
+let ``a slice longer than the tensor limit is refused before its members are listed`` () =
+    let text = "network a() {\n  index p[i]: 2 for i in 0..9\n  weight A: (p[0..9], p[«0..999999999]»)\n}"
+    singleWith text smallLimits "TN0112"
 
 [<Fact>]
 let ``the expansion limit counts legs as well as tensors`` () =
@@ -180,6 +208,36 @@ let ``a used file larger than the limit or not a regular file is refused at once
     | Ok _ -> failwith "/dev/zero was read"
     let r = Compiler.compileFile "/dev/zero" Compiler.defaultOptions
     Assert.Equal<string list>([ "TN0011" ], codes r)
+
+[<Fact>]
+let ``a FIFO with no writer is refused at once, as a file and through use`` () =
+    if not (OperatingSystem.IsWindows()) then
+        let dir = tempDir ()
+        let fifo = Path.Combine(dir, "pipe.tn")
+        use mk = Diagnostics.Process.Start("mkfifo", fifo)
+        mk.WaitForExit()
+        Assert.Equal(0, mk.ExitCode)
+        File.WriteAllText(Path.Combine(dir, "main.tn"), "use \"pipe.tn\"\nnetwork a() { index i: 2 weight A: (i) output (i) }")
+        // Opening a FIFO blocks until a writer comes: the reads run on a task, and a writer is opened afterwards
+        // only to release a read that did block (so a failure ends the test instead of hanging it).
+        let reads =
+            Threading.Tasks.Task.Run(fun () ->
+                Compiler.readSource Compiler.maxFileBytes fifo,
+                Compiler.compileFile fifo Compiler.defaultOptions,
+                Compiler.compileFile (Path.Combine(dir, "main.tn")) Compiler.defaultOptions)
+        let finished = reads.Wait(TimeSpan.FromSeconds 30.0)
+        if not finished then
+            use _writer = new FileStream(fifo, FileMode.Open, FileAccess.Write)
+            reads.Wait()
+        Assert.True(finished, "reading a FIFO with no writer blocked")
+        let direct, asFile, used = reads.Result
+        match direct with
+        | Result.Error (kind, _) -> Assert.Equal("TN0011", kind.Code)
+        | Ok _ -> failwith "the FIFO was read"
+        Assert.Equal<string list>([ "TN0011" ], codes asFile)
+        let d = used.Diagnostics |> List.exactlyOne
+        Assert.Equal("TN0011", d.Kind.Code)
+        Assert.Equal((1, 1), (d.Range.Start.Line, d.Range.Start.Col))
 
 [<Fact>]
 let ``names may use any Unicode letter, astral planes included`` () =

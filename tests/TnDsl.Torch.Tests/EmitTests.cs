@@ -49,6 +49,31 @@ public class EmitTests
         // Every step is commented with where its tensors come from.
         Assert.Contains($"// step {runtime.Plan.Count}:", source);
         Assert.Contains(Path.GetFileName(file) + ":", source);
+        AssertComputesTheSame(runtime, source);
+    }
+
+    [Theory]
+    [InlineData("mps.tn", "n=6,chi=16")]
+    [InlineData("mera-classifier.tn", "chi=3")]
+    [InlineData("mpo-linear.tn", "k=3,r=3,q=2")]
+    public void Emitted_source_of_a_sliced_plan_loops_over_the_slices_and_computes_what_the_runtime_module_computes(string file, string sets)
+    {
+        var overrides = sets.Split(',').Select(kv => new KeyValuePair<string, string>(kv.Split('=')[0], kv.Split('=')[1])).ToArray();
+        var net = TnDsl.Api.Frontend.Load(Repo.Example(file), overrides, null);
+        // The tightest limit there is, the result's size: every larger intermediate is sliced away.
+        long output = net.Output.Aggregate(1L, (a, l) => a * (net.Indices[l].IsDynamic ? 4 : net.Indices[l].Size));
+        var plan = TnDsl.Planner.Plan(net, "greedy", 4, 0, output);
+        Assert.True(plan.IsSliced);
+        using var runtime = new NetworkModule(NetworkAdapter.FromFlat(net), plan, new() { DType = ScalarType.Float64, Seed = 9 });
+        var source = CSharpEmitter.Emit(runtime, "Emitted", "TnDsl.Emitted");
+        Assert.Contains("for (long slice = 0;", source);
+        Assert.Contains(".narrow(", source);
+        AssertComputesTheSame(runtime, source);
+    }
+
+    /// Compiles the emitted source, copies the runtime module's values into it and compares both on random inputs.
+    static void AssertComputesTheSame(NetworkModule runtime, string source)
+    {
         var type = Compile(source).GetType("TnDsl.Emitted.Emitted")!;
         using var emitted = (nn.Module<Tensor[], Tensor>)Activator.CreateInstance(type)!;
         emitted.to(ScalarType.Float64);

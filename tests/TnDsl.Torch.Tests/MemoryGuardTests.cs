@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 namespace TnDsl.Torch.Tests;
 
 /// <summary>The byte-size guard: its limit, its refusals before allocation, and libtorch errors as one line.</summary>
-[Collection("memory limit")] // the tests set the process-wide override
+[Collection("peak memory")] // the tests set the process-wide override: they run alone (see PeakMemoryCollection)
 public class MemoryGuardTests
 {
     static MemoryGuardTests() => NativeLoader.EnsureLoaded();
@@ -95,9 +95,51 @@ public class MemoryGuardTests
         MemoryGuard.LimitOverride = 8L << 30;
         try
         {
-            var e = Assert.Throws<MemoryLimitException>(() => NetworkModules.FromNetwork(net.Build(a, b), new NetworkBuildOptions { Optimizer = "greedy" }));
-            Assert.Contains("peak", e.Message);
-            Assert.Equal(new BigInteger(4) << 32, e.BytesNeeded - 4 * 2 * (1L << 16));
+            var view = net.Build(a, b);
+            var e = Assert.Throws<MemoryLimitException>(() => NetworkModules.FromNetwork(view, new NetworkBuildOptions { Optimizer = "greedy" }));
+            Assert.Contains("forward", e.Message);
+            // The result alone is 2^32 float32 elements: nothing to slice, so the unsliced estimate is what is named.
+            Assert.True(e.BytesNeeded >= new BigInteger(4) << 32);
+            Assert.Equal(MemoryGuard.Needed(NetworkAdapter.Plan(view, "greedy", null), ScalarType.Float32, false), e.BytesNeeded);
+        }
+        finally
+        {
+            MemoryGuard.LimitOverride = null;
+        }
+    }
+
+    /// A closed 5 × 5 grid of bond dimension 8: tensors of at most 8^4 elements, intermediates up to 8^6.
+    const string Grid = """
+        network grid(L: int = 5, D: int = 8) {
+          index h[x, y]: D for x in 0..L-2, y in 0..L-1
+          index v[x, y]: D for x in 0..L-1, y in 0..L-2
+          weight T[x, y]: (h[x-1, y] if x > 0, h[x, y] if x < L-1, v[x, y-1] if y > 0, v[x, y] if y < L-1)
+            for x in 0..L-1, y in 0..L-1
+          output ()
+        }
+        """;
+
+    [Fact]
+    public void A_plan_over_the_limit_is_sliced_to_fit_and_computes_the_same_value()
+    {
+        var options = new NetworkBuildOptions { Optimizer = "greedy", Module = new() { DType = ScalarType.Float64, Seed = 4, MeasureKernels = false } };
+        using var free = NetworkModules.FromText("grid.tn", Grid, null, options);
+        Assert.False(free.ExecutionPlan.IsSliced);
+        var needed = MemoryGuard.Needed(free.ExecutionPlan, ScalarType.Float64, false);
+        MemoryGuard.LimitOverride = (long)(needed / 3);
+        try
+        {
+            using var sliced = NetworkModules.FromText("grid.tn", Grid, null, options);
+            Assert.True(sliced.ExecutionPlan.IsSliced);
+            Assert.True(MemoryGuard.Needed(sliced.ExecutionPlan, ScalarType.Float64, false) <= MemoryGuard.LimitOverride);
+            using var x = free.forward([]);
+            using var y = sliced.forward([]);
+            Assert.True(x.allclose(y, rtol: 1e-10), $"unsliced {x.item<double>()}, sliced {y.item<double>()}");
+            // Where even slicing cannot fit (the weights alone are over the limit), the refusal names the figures.
+            MemoryGuard.LimitOverride = 1L << 16;
+            var e = Assert.Throws<MemoryLimitException>(() => NetworkModules.FromText("grid.tn", Grid, null, options));
+            Assert.Equal(1L << 16, e.Limit);
+            Assert.True(e.BytesNeeded > e.Limit);
         }
         finally
         {

@@ -13,26 +13,6 @@ public class PlanParityTests
 {
     static PlanParityTests() => NativeLoader.EnsureLoaded();
 
-    /// Small parameters so that every example plans and builds in well under a second.
-    static readonly Dictionary<string, string> Small = new()
-    {
-        ["born-machine.tn"] = "n=24,chi=3",
-        ["convac.tn"] = "M=2,r0=2,r1=2,r2=2,r3=2,Y=3",
-        ["mera-classifier.tn"] = "chi=2,labels=3",
-        ["mera.tn"] = "L=2,chi=2",
-        ["mpo-linear.tn"] = "k=3,r=2,q=2",
-        ["mps.tn"] = "n=20,chi=3",
-        ["peps.tn"] = "Lx=2,Ly=3,D=2",
-        ["qcnn.tn"] = "S=4,K=2,blocks=4,labels=3",
-        ["ttn.tn"] = "L=3,chi=2",
-        ["layers/convac.tn"] = "",
-        ["layers/mera.tn"] = "",
-        ["layers/mps.tn"] = "",
-        ["layers/peps.tn"] = "",
-        ["layers/tt-linear.tn"] = "",
-        ["layers/ttn.tn"] = "",
-    };
-
     public static TheoryData<string, string> Examples()
     {
         var data = new TheoryData<string, string>();
@@ -53,9 +33,7 @@ public class PlanParityTests
     [MemberData(nameof(Examples))]
     public void The_plan_tn_plan_prints_is_the_plan_every_backend_entry_executes(string file, string optimizer)
     {
-        Assert.True(Small.ContainsKey(file), $"{file} has no small parameters in this test yet");
-        var overrides = Small[file].Split(',', StringSplitOptions.RemoveEmptyEntries)
-            .Select(kv => new KeyValuePair<string, string>(kv.Split('=')[0], kv.Split('=')[1])).ToArray();
+        var overrides = Repo.Small(file);
         var path = Repo.Example(file);
 
         // `tn plan FILE --set … --optimizer O --json`: what PlanCommand prints.

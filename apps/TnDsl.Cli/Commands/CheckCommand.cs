@@ -97,24 +97,7 @@ public static class CheckCommand
             j.WriteBoolean("ok", !result.HasErrors);
             j.WriteStartArray("diagnostics");
             foreach (var d in result.Diagnostics)
-            {
-                j.WriteStartObject();
-                j.WriteString("level", d.Level);
-                j.WriteString("code", d.Code);
-                j.WriteString("title", d.Title);
-                j.WriteString("file", d.File);
-                j.WriteStartObject("range");
-                j.WriteNumber("line", d.Line);
-                j.WriteNumber("column", d.Column);
-                j.WriteNumber("endLine", d.EndLine);
-                j.WriteNumber("endColumn", d.EndColumn);
-                j.WriteEndObject();
-                j.WriteString("message", d.Message);
-                j.WriteStartArray("hints");
-                foreach (var h in d.Hints) j.WriteStringValue(h);
-                j.WriteEndArray();
-                j.WriteEndObject();
-            }
+                DiagnosticOutput.WriteJson(j, d);
             j.WriteEndArray();
             var s = result.SummaryOrNull;
             if (s is null) j.WriteNull("summary");

@@ -47,7 +47,7 @@ public static class CutsCommand
                     err.WriteLine($"tn cuts: {net.Name} has no splits to plot (it needs at least two output legs)");
                     return 1;
                 }
-                Drawing.NetworkPicture.Save(ProfilePlot(net.Flat, view), plotPath, 1000, 520);
+                Drawing.NetworkPicture.Save(ProfilePlot(net, view), plotPath, 1000, 520);
                 err.WriteLine($"wrote {plotPath}");
             }
             return code;
@@ -80,7 +80,7 @@ public static class CutsCommand
             return 1;
         }
         var view = MinCutApi.Analyse(net, cutName, profile);
-        var hasErrors = view.Diagnostics.Any(d => d.Kind.Level.IsError);
+        var hasErrors = view.Diagnostics.Any(d => d.IsError);
         if (json)
         {
             output.WriteLine(ToJson(net, view));
@@ -94,7 +94,7 @@ public static class CutsCommand
     /// <summary>The min-cut profile as a picture: bits of the rank bound per split position, one series per kind
     /// of split (contiguous, rows, columns) with the trivial bound dashed beside each; an interleaved split, which has
     /// no position, as a labelled horizontal line.</summary>
-    public static ScottPlot.Plot ProfilePlot(FlatNetwork net, CutsView view)
+    public static ScottPlot.Plot ProfilePlot(NetworkView net, CutsView view)
     {
         var plot = new ScottPlot.Plot();
         var palette = new ScottPlot.Palettes.Category10();
@@ -221,28 +221,18 @@ public static class CutsCommand
             w.WriteEndArray();
             w.WriteStartArray("diagnostics");
             foreach (var d in view.Diagnostics)
-            {
-                w.WriteStartObject();
-                w.WriteString("code", d.Kind.Code);
-                w.WriteString("level", d.Kind.Level.IsError ? "error" : d.Kind.Level.IsWarning ? "warning" : "info");
-                w.WriteString("message", d.Message);
-                WriteRange(w, d.Range);
-                w.WriteStartArray("hints");
-                foreach (var h in d.Hints) w.WriteStringValue(h);
-                w.WriteEndArray();
-                w.WriteEndObject();
-            }
+                DiagnosticOutput.WriteJson(w, d);
             w.WriteEndArray();
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(stream.ToArray());
     }
 
-    static void WriteRange(Utf8JsonWriter w, SourceRange r)
+    static void WriteRange(Utf8JsonWriter w, RangeView r)
     {
         w.WriteString("file", r.File);
-        w.WriteNumber("line", r.Start.Line);
-        w.WriteNumber("col", r.Start.Col);
+        w.WriteNumber("line", r.Line);
+        w.WriteNumber("col", r.Column);
     }
 
     static void WriteCut(Utf8JsonWriter w, CutView c, ProfileEntryView? e)

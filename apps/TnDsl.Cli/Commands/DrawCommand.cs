@@ -41,7 +41,6 @@ public static class DrawCommand
             throw new UsageException($"-o {outPath}: the picture is written as .svg or .png");
         if (plan && cutName is not null) throw new UsageException("--cut draws the network, --plan its contraction tree: give one");
         if (!plan && optimizerName is not null) throw new UsageException("--optimizer goes with --plan");
-        if (!File.Exists(file)) throw new UsageException($"no such file: {file}");
         var check = Frontend.Check(file, sets, networkName);
         foreach (var d in check.Diagnostics) err.WriteLine(d.Rendered);
         if (check.HasErrors) return 1;
@@ -54,19 +53,9 @@ public static class DrawCommand
             var optimizer = optimizerName ?? "auto";
             if (!Planner.OptimizerNames.Contains(optimizer))
                 throw new UsageException($"unknown optimizer '{optimizer}'; valid optimizers: {string.Join(", ", Planner.OptimizerNames)}");
-            PlanView planned;
-            try
-            {
-                planned = Planner.Plan(net, optimizer, null, 0);
-            }
-            catch (TnException e)
-            {
-                foreach (var d in e.Rendered) err.WriteLine(d);
-                return 1;
-            }
+            var planned = Planner.Plan(net, optimizer, null, 0);
             var chosen = planned.Chosen == optimizer ? optimizer : $"{optimizer}: {planned.Chosen}";
-            var result = planned.Result;
-            picture = NetworkPicture.Tree(result, net.Name, chosen);
+            picture = NetworkPicture.Tree(planned, net.Name, chosen);
             width = Math.Clamp(net.Tensors.Length * 28 + 500, 800, 2400);
             height = 700;
         }
@@ -86,8 +75,8 @@ public static class DrawCommand
                 var c = view.Cuts[0];
                 cut = new(c.Name, c.Bonds.Select(b => b.Name).ToHashSet(), c.LeftTensors.ToHashSet(), c.Bits);
             }
-            var layout = NetworkLayout.Of(net.Flat);
-            picture = NetworkPicture.Network(net.Flat, layout, cut);
+            var layout = NetworkLayout.Of(net);
+            picture = NetworkPicture.Network(net, layout, cut);
             (width, height) = NetworkPicture.SizeFor(layout);
         }
         try

@@ -45,11 +45,6 @@ public static class EmitCommand
     private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? networkName,
         long? batch, string optimizer, string? className, string ns, string? output)
     {
-        if (!File.Exists(file))
-        {
-            Console.Error.WriteLine($"tn emit: {file}: no such file");
-            return 1;
-        }
         try
         {
             using var module = NetworkModules.FromFile(file, overrides, new NetworkBuildOptions
@@ -69,23 +64,6 @@ public static class EmitCommand
             else
                 Console.Write(source);
             return 0;
-        }
-        catch (TnException e)
-        {
-            foreach (var d in e.Rendered)
-                Console.Error.WriteLine(d);
-            Console.Error.WriteLine($"tn emit: {e.Summary}");
-            return 1;
-        }
-        catch (MemoryLimitException e)
-        {
-            Console.Error.WriteLine($"tn emit: {e.Message}");
-            return 1;
-        }
-        catch (Exception e) when (MemoryGuard.IsNative(e))
-        {
-            Console.Error.WriteLine($"tn emit: {file}: {MemoryGuard.NativeMessage(e)}");
-            return 1;
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException)
         {

@@ -40,13 +40,6 @@ public static class LayerCommand
             net = Layers.Check(file, overrides, network);
             layer = Layers.FromNetwork(net, new LayerOptions { Optimizer = optimizer, Batch = batch });
         }
-        catch (TnException e)
-        {
-            foreach (var d in e.Rendered)
-                Console.Error.WriteLine(d);
-            Console.Error.WriteLine($"tn layer: {e.Summary}");
-            return 1;
-        }
         catch (Exception e) when (e is ArgumentException or NotSupportedException or InvalidOperationException)
         {
             Console.Error.WriteLine($"tn layer: {e.Message}");

@@ -76,7 +76,6 @@ public static class PlanCommand
                 run = PlanApi.planEinsum(einsum, shapes!, optimizer, sizes, settings, json);
             else if ((file = Shipped.Resolve(file!)).EndsWith(".tn", StringComparison.OrdinalIgnoreCase))
             {
-                if (!File.Exists(file)) throw new UsageException($"no such file: {file}");
                 var check = Frontend.Check(file, sets, network);
                 DiagnosticOutput.Write(err, check.Diagnostics);
                 if (check.HasErrors) return 1;

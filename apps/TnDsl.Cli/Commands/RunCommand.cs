@@ -46,11 +46,11 @@ public static class RunCommand
     private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? networkName,
         string deviceName, ScalarType dtype, long? batch, long seed, int repeat, string optimizer, int? threads)
     {
-        if (!File.Exists(file))
-        {
-            Console.Error.WriteLine($"tn run: {file}: no such file");
-            return 1;
-        }
+        // The file is checked before libtorch loads: errors in the input come first, and cheaply.
+        var check = Frontend.Check(file, overrides, networkName);
+        foreach (var d in check.Diagnostics.Where(d => !d.IsError))
+            Console.Error.WriteLine(d.Rendered);
+        var net = check.OrThrow();
         NativeLoader.EnsureLoaded();
         if (deviceName == "cuda" && !cuda.is_available())
         {
@@ -60,39 +60,14 @@ public static class RunCommand
         var device = new Device(deviceName);
         if (threads is { } nt)
             set_num_threads(nt);
-        NetworkModule module;
         var clock = Stopwatch.StartNew();
-        try
+        var module = NetworkModules.FromNetwork(net, new NetworkBuildOptions
         {
-            var check = Frontend.Check(file, overrides, networkName);
-            foreach (var d in check.Diagnostics.Where(d => !d.IsError))
-                Console.Error.WriteLine(d.Rendered);
-            var net = check.OrThrow();
-            module = NetworkModules.FromNetwork(net, new NetworkBuildOptions
-            {
-                Optimizer = optimizer,
-                Batch = batch,
-                NetworkName = networkName,
-                Module = new NetworkModuleOptions { Device = device, DType = dtype, Seed = seed },
-            });
-        }
-        catch (TnException e)
-        {
-            foreach (var d in e.Rendered)
-                Console.Error.WriteLine(d);
-            Console.Error.WriteLine($"tn run: {e.Summary}");
-            return 1;
-        }
-        catch (MemoryLimitException e)
-        {
-            Console.Error.WriteLine($"tn run: {e.Message}");
-            return 1;
-        }
-        catch (Exception e) when (MemoryGuard.IsNative(e))
-        {
-            Console.Error.WriteLine($"tn run: {file}: {MemoryGuard.NativeMessage(e)}");
-            return 1;
-        }
+            Optimizer = optimizer,
+            Batch = batch,
+            NetworkName = networkName,
+            Module = new NetworkModuleOptions { Device = device, DType = dtype, Seed = seed },
+        });
         double buildSeconds = clock.Elapsed.TotalSeconds;
         using (module)
         {
@@ -100,12 +75,7 @@ public static class RunCommand
             {
                 Report(module, device, dtype, batch, seed, repeat, buildSeconds, threads);
             }
-            catch (MemoryLimitException e)
-            {
-                Console.Error.WriteLine($"tn run: {e.Message}");
-                return 1;
-            }
-            catch (Exception e) when (MemoryGuard.IsNative(e) || e is ArgumentException)
+            catch (Exception e) when (e is ArgumentException)
             {
                 Console.Error.WriteLine($"tn run: {module.Spec.Name}: {MemoryGuard.NativeMessage(e)}");
                 return 1;
@@ -131,8 +101,12 @@ public static class RunCommand
                 using var _ = no_grad();
                 return module.forward(inputs);
             }
-            using var y = First();
-            Sync(device);
+            long[] shape;
+            using (var y = First())
+            {
+                Sync(device);
+                shape = y.shape; // the output is freed before the timed calls make theirs
+            }
             double first = clock.Elapsed.TotalSeconds;
             var forward = Median(repeat, device, () =>
             {
@@ -140,9 +114,9 @@ public static class RunCommand
                 return module.forward(inputs);
             });
             if (module.ParameterCount > 0)
-                // Backward keeps the activations and makes a gradient per parameter.
-                MemoryGuard.Check(MemoryGuard.Bytes(plan.ActivationMemory + module.ParameterCount, dtype),
-                    $"{module.Spec.Name}: the backward pass ({plan.ActivationMemory:N0} activation elements kept, {module.ParameterCount:N0} gradients)");
+                // Backward keeps the activations of every slice and makes a gradient per parameter.
+                MemoryGuard.Check(MemoryGuard.Needed(plan, dtype, training: true),
+                    $"{module.Spec.Name}: the backward pass (activations kept, one gradient per weight)");
             double? backward = module.ParameterCount == 0 ? null : Median(repeat, device, () =>
             {
                 module.zero_grad();
@@ -153,10 +127,16 @@ public static class RunCommand
             var w = Console.Out;
             w.WriteLine($"network {module.Spec.Name}: {module.Spec.Tensors.Length} tensors, {dtype.ToString().ToLowerInvariant()} on {device.type.ToString().ToLowerInvariant()}, {get_num_threads()} threads");
             w.WriteLine($"  inputs      {(module.Inputs.Count == 0 ? "none" : string.Join(", ", module.Inputs.Select(Describe)))}");
-            w.WriteLine($"  output      [{string.Join(", ", y.shape)}]  ({string.Join(", ", Abbreviate(module.OutputLegs))})");
+            w.WriteLine($"  output      [{string.Join(", ", shape)}]  ({string.Join(", ", Abbreviate(module.OutputLegs))})");
             w.WriteLine($"  parameters  {module.ParameterCount:N0} trainable scalars in {module.ParameterNames.Count} tensors");
             w.WriteLine($"  plan        {plan.Optimizer}{(plan.Chosen == plan.Optimizer ? "" : $" (chose {plan.Chosen})")}: " +
                         $"{Figure(plan.Flops)} flops, largest intermediate {Figure(plan.LargestIntermediate)} elements, {module.Plan.Count} steps{(hasBatch ? $" (batch {n})" : "")}");
+            if (plan.IsSliced)
+                w.WriteLine($"  sliced      {plan.Slices} slices over {string.Join(", ", plan.SlicedLabels.Select(l => module.Spec.Indices[l].Name))}: " +
+                            $"{Figure(plan.SlicedFlops)} flops ({plan.SliceOverhead:0.##}x), largest intermediate {Figure(plan.SliceLargestIntermediate)} elements per slice");
+            w.WriteLine($"  memory      {MemoryGuard.Format(MemoryGuard.Needed(plan, dtype, training: false))} forward" +
+                        (module.ParameterCount > 0 ? $", {MemoryGuard.Format(MemoryGuard.Needed(plan, dtype, training: true))} training" : "") +
+                        $" (planner's estimate; limit {MemoryGuard.Format(MemoryGuard.Limit)})");
             w.WriteLine($"  kernels     {string.Join(", ", module.Plan.GroupBy(p => p.Kernel).OrderBy(g => g.Key).Select(g => $"{g.Key.ToString().ToLowerInvariant()} {g.Count()}"))} (measured on the first call)");
             w.WriteLine($"  build       {buildSeconds * 1e3:F0} ms (check, plan, initialise); first call {first * 1e3:F1} ms (measures kernels)");
             var per = hasBatch ? $"per batch of {n}" : "per call";

@@ -65,6 +65,17 @@ public static class StudyCommand
             CheckpointPath = parse.GetValue(Checkpoint),
         };
 
+        /// <summary><paramref name="settings"/> with the shared options' values: data sets, image counts,
+        /// training and output directory.</summary>
+        public T Fill<T>(ParseResult parse, T settings) where T : ImageStudySettings => (T)(settings with
+        {
+            Datasets = Datasets(parse),
+            TrainLimit = parse.GetValue(Train!),
+            TestLimit = parse.GetValue(Test),
+            Train = Settings(parse),
+            OutputDirectory = parse.GetValue(Out),
+        });
+
         public DatasetName[] Datasets(ParseResult parse) => parse.GetValue(Dataset!) switch
         {
             "both" => [DatasetName.FashionMnist, DatasetName.Mnist],
@@ -142,16 +153,7 @@ public static class StudyCommand
         return Study("heads", "CNN front + dense / TT / MERA head (256 -> 16) at several bond dimensions", common, [ranks, chis],
             parse =>
             {
-                var settings = new HeadSettings
-                {
-                    Datasets = common.Datasets(parse),
-                    TrainLimit = parse.GetValue(common.Train!),
-                    TestLimit = parse.GetValue(common.Test),
-                    Ranks = parse.GetValue(ranks)!,
-                    Chis = parse.GetValue(chis)!,
-                    Train = common.Settings(parse),
-                    OutputDirectory = parse.GetValue(common.Out),
-                };
+                var settings = common.Fill(parse, new HeadSettings { Ranks = parse.GetValue(ranks)!, Chis = parse.GetValue(chis)! });
                 return () => [HeadStudy.Run(settings)];
             });
     }
@@ -168,13 +170,10 @@ public static class StudyCommand
             [size, features, noise, scaling, init],
             parse =>
             {
-                var settings = new QcnnSettings
+                var settings = common.Fill(parse, new QcnnSettings
                 {
-                    Datasets = common.Datasets(parse),
                     Size = parse.GetValue(size),
                     Features = parse.GetValue(features),
-                    TrainLimit = parse.GetValue(common.Train!),
-                    TestLimit = parse.GetValue(common.Test),
                     Noise = parse.GetValue(noise),
                     Scaling = parse.GetValue(scaling) == "none" ? QcnnScaling.None : QcnnScaling.SiteNorm,
                     Init = parse.GetValue(init) switch
@@ -184,9 +183,7 @@ public static class StudyCommand
                         "ones" => QcnnInit.AllOnes,
                         _ => QcnnInit.Copy,
                     },
-                    Train = common.Settings(parse),
-                    OutputDirectory = parse.GetValue(common.Out),
-                };
+                });
                 return () =>
                 {
                     var (summary, epochs) = QcnnStudy.Run(settings);

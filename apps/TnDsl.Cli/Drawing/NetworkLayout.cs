@@ -1,3 +1,5 @@
+using TnDsl.Api;
+
 namespace TnDsl.Cli.Drawing;
 
 /// <summary>How a network was laid out, chosen from its structure.</summary>
@@ -27,7 +29,7 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
 
     /// <summary>Lays out a flat network by its structure: a path as a line, a tree as a tree, subscripted families
     /// as rows and columns (a grid when every row is as long), anything else by force.</summary>
-    public static NetworkLayout Of(FlatNetwork net)
+    public static NetworkLayout Of(NetworkView net)
     {
         int n = net.Tensors.Length;
         var holders = new List<int>[net.Indices.Length];
@@ -39,8 +41,8 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
         var output = net.Output.ToHashSet();
         var bonds = net.Indices
             .Where(ix => holders[ix.Id].Count > 0)
-            .Select(ix => new DrawnBond(ix.Id, ix.Name, DimModule.size(ix.Dim), holders[ix.Id].ToArray(), output.Contains(ix.Id),
-                holders[ix.Id].Count > 2 && (DimModule.isDynamic(ix.Dim) || holders[ix.Id].Count > 8)))
+            .Select(ix => new DrawnBond(ix.Id, ix.Name, ix.Size, holders[ix.Id].ToArray(), output.Contains(ix.Id),
+                holders[ix.Id].Count > 2 && (ix.IsDynamic || holders[ix.Id].Count > 8)))
             .ToArray();
         var adjacency = Enumerable.Range(0, n).Select(_ => new HashSet<int>()).ToArray();
         // A wide hyperindex (a batch) says nothing about the shape: it is left out of the layout.
@@ -59,7 +61,7 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
         if (tree && ends.Count == 2)
             return new(LayoutKind.Chain, Chain(adjacency, ends[0]), bonds);
         // Families with subscripts say where their members sit (rows of a grid, levels of a tree or a MERA).
-        if (net.Tensors.All(t => !t.Subscripts.IsEmpty) && Rows(net) is { } rows)
+        if (net.Tensors.All(t => t.Subscripts.Length > 0) && Rows(net) is { } rows)
             return new(rows.Grid ? LayoutKind.Grid : LayoutKind.Layers, rows.Positions, bonds);
         if (tree)
             return new(LayoutKind.Tree, TreeLayout(adjacency), bonds);
@@ -127,11 +129,11 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
 
     /// Rows keyed by (first subscript when there are two or more, family in order of appearance), columns by the
     /// last subscript; shorter rows are spread over the longest one's width. Null when two tensors would coincide.
-    static ((double, double)[] Positions, bool Grid)? Rows(FlatNetwork net)
+    static ((double, double)[] Positions, bool Grid)? Rows(NetworkView net)
     {
         var families = net.Tensors.Select(t => t.Family).Distinct().ToList();
         var keys = net.Tensors
-            .Select(t => (Lead: t.Subscripts.Length >= 2 ? t.Subscripts.Head : 0, Family: families.IndexOf(t.Family)))
+            .Select(t => (Lead: t.Subscripts.Length >= 2 ? t.Subscripts[0] : 0, Family: families.IndexOf(t.Family)))
             .ToArray();
         var rowOrder = keys.Distinct().OrderBy(k => k.Lead).ThenBy(k => k.Family).ToList();
         var members = rowOrder.ToDictionary(k => k, k => Enumerable.Range(0, keys.Length).Where(t => keys[t] == k)

@@ -1,3 +1,4 @@
+using TnDsl.Api;
 using System.Numerics;
 using ScottPlot;
 
@@ -19,7 +20,7 @@ public static class NetworkPicture
     /// <summary>The network laid out by its structure: tensors coloured and labelled by family, bonds as lines as
     /// thick as log2 of their size and labelled with it, open legs as stubs, hyperindices as small black hubs, and a
     /// cut's severed bonds in red with its two sides ringed.</summary>
-    public static Plot Network(FlatNetwork net, NetworkLayout layout, CutShown? cut)
+    public static Plot Network(NetworkView net, NetworkLayout layout, CutShown? cut)
     {
         var plot = new Plot();
         var pos = layout.Positions.Select(p => (X: p.X, Y: -p.Y)).ToArray();
@@ -81,7 +82,7 @@ public static class NetworkPicture
             if (cut is not null)
                 plot.Add.Marker(pos[t].X, pos[t].Y, MarkerShape.FilledCircle, size + 8,
                     cut.LeftTensors.Contains(tensor.Name) ? Colors.SkyBlue : Colors.Orange);
-            var shape = tensor.Role.IsInput ? MarkerShape.FilledSquare : tensor.Role.IsConst ? MarkerShape.FilledDiamond : MarkerShape.FilledCircle;
+            var shape = tensor.IsInput ? MarkerShape.FilledSquare : tensor.IsConst ? MarkerShape.FilledDiamond : MarkerShape.FilledCircle;
             plot.Add.Marker(pos[t].X, pos[t].Y, shape, size, FamilyColor(tensor.Family));
             if (small)
             {
@@ -95,11 +96,11 @@ public static class NetworkPicture
 
         foreach (var f in families)
         {
-            var role = net.Tensors.First(t => t.Family == f).Role;
+            var first = net.Tensors.First(t => t.Family == f);
             plot.Legend.ManualItems.Add(new LegendItem
             {
-                LabelText = $"{f} ({(role.IsInput ? "input" : role.IsConst ? "const" : "weight")}, {net.Tensors.Count(t => t.Family == f)})",
-                MarkerShape = role.IsInput ? MarkerShape.FilledSquare : role.IsConst ? MarkerShape.FilledDiamond : MarkerShape.FilledCircle,
+                LabelText = $"{f} ({(first.IsInput ? "input" : first.IsConst ? "const" : "weight")}, {net.Tensors.Count(t => t.Family == f)})",
+                MarkerShape = first.IsInput ? MarkerShape.FilledSquare : first.IsConst ? MarkerShape.FilledDiamond : MarkerShape.FilledCircle,
                 MarkerFillColor = FamilyColor(f),
                 MarkerLineColor = FamilyColor(f),
                 MarkerSize = 10,
@@ -129,20 +130,19 @@ public static class NetworkPicture
 
     /// <summary>The contraction tree of a plan: leaves (tensors) along the bottom, each step above its operands at
     /// the height of its subtree, coloured by log10 of its flops and labelled with them.</summary>
-    public static Plot Tree(PlanResult result, string networkName, string chosen)
+    public static Plot Tree(PlanView plan, string networkName, string chosen)
     {
         var plot = new Plot();
-        var tree = result.Tree.Value;
-        var p = result.Problem;
-        int leaves = tree.Leaves;
+        int leaves = plan.LeafCount;
         var children = new Dictionary<int, int[]>();
         var flops = new Dictionary<int, BigInteger>();
-        foreach (var s in result.Steps)
+        foreach (var s in plan.TreeSteps)
         {
             children[s.Node] = s.Children;
             flops[s.Node] = s.Flops;
         }
-        var x = new double[leaves + tree.Steps.Length];
+        int steps = plan.TreeSteps.Count;
+        var x = new double[leaves + steps];
         var h = new double[x.Length];
         double nextLeaf = 0;
         var order = new List<int>();
@@ -159,7 +159,7 @@ public static class NetworkPicture
             x[node] = children[node].Average(c => x[c]);
             h[node] = children[node].Max(c => h[c]) + 1;
         }
-        int root = leaves + tree.Steps.Length - 1;
+        int root = leaves + steps - 1;
         Place(root);
         double lo = flops.Values.Select(f => BigInteger.Log10(BigInteger.Max(f, 1))).DefaultIfEmpty(0).Min();
         double hi = flops.Values.Select(f => BigInteger.Log10(BigInteger.Max(f, 1))).DefaultIfEmpty(0).Max();
@@ -179,7 +179,7 @@ public static class NetworkPicture
             plot.Add.Marker(x[t], 0, MarkerShape.FilledCircle, 8, Colors.Black);
             if (labelled)
             {
-                var label = plot.Add.Text(p.Problem.Names[t], x[t], 0);
+                var label = plot.Add.Text(plan.LeafNames[t], x[t], 0);
                 label.LabelFontSize = 10;
                 label.LabelRotation = -90;
                 label.LabelAlignment = Alignment.MiddleRight;
@@ -191,7 +191,7 @@ public static class NetworkPicture
             plot.Add.Marker(x[node], h[node], MarkerShape.FilledCircle, 13, Shade(f));
             if (flops.Count <= 60)
             {
-                var text = plot.Add.Text(PlanReport.sci(f), x[node], h[node]);
+                var text = plot.Add.Text(PlanView.Scientific(f), x[node], h[node]);
                 text.LabelFontSize = 10;
                 text.LabelAlignment = Alignment.MiddleLeft;
                 text.OffsetX = 9;
@@ -208,9 +208,9 @@ public static class NetworkPicture
                     MarkerSize = 12,
                 });
         plot.ShowLegend(Edge.Right);
-        var cost = result.Cost.Value;
-        plot.Title($"{networkName}: contraction tree ({chosen}), {PlanReport.sci(cost.Flops)} flops in {result.Steps.Length} steps,\n" +
-                   $"largest intermediate {PlanReport.sci(cost.LargestIntermediate)} elements; each step labelled with its flops", size: 14);
+        // The optimizer's choice on a line of its own: `auto`'s reason is long and would run off a narrow picture.
+        plot.Title($"{networkName}: contraction tree, {PlanView.Scientific(plan.Flops)} flops in {steps} steps\n({chosen})\n" +
+                   $"largest intermediate {PlanView.Scientific(plan.LargestIntermediate)} elements; each step labelled with its flops", size: 14);
         plot.Axes.Left.Label.Text = "height of the subtree (steps)";
         plot.Axes.Bottom.TickLabelStyle.IsVisible = false;
         plot.Axes.Bottom.MajorTickStyle.Length = 0;

@@ -188,7 +188,7 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
                 match r with
                 | Some r -> resolveAll r
                 | None ->
-                    let used = left |> List.map fst |> Set.ofList
+                    let used = HashSet<int>(left |> Seq.map fst)
                     List.zip output outputRanges |> List.filter (fun (o, _) -> not (used.Contains o)) |> List.map (fun (o, _) -> o, name.Range)
             { Name = name.Name
               Left = List.map fst left

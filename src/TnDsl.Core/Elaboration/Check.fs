@@ -57,16 +57,46 @@ let check (e: Elaborated) : Diagnostic list =
     let report kind range message hints =
         diags.Add({ Diagnostic.make kind range message with Hints = hints })
     let name (i: int) = net.Indices[i].Name
-    // Every use of every index: (tensor id, leg position), in declaration order.
-    let uses = Array.init net.Indices.Length (fun _ -> ResizeArray<int * int>())
+    // Every use of every index: (tensor id, leg position), in declaration order, held as one array sorted by index
+    // with each index's first use at `start[i]` (a million indices cost no per-index lists).
+    let start = Array.zeroCreate<int> (net.Indices.Length + 1)
+    let fresh =
+        net.Tensors
+        |> Array.map (fun t ->
+            let legs = Array.ofList t.Legs
+            let fresh = Array.create legs.Length true
+            let seen = if legs.Length > 8 then Some(HashSet<int>()) else None
+            for k in 0 .. legs.Length - 1 do
+                let l = legs[k]
+                let again =
+                    match seen with
+                    | Some set -> not (set.Add l)
+                    | None ->
+                        let mutable found = false
+                        for j in 0 .. k - 1 do
+                            if legs[j] = l then found <- true
+                        found
+                if again then
+                    fresh[k] <- false
+                    report Codes.repeatedLeg (e.LegRanges[t.Id][k]) (sprintf "`%s` appears twice on `%s`" (name l) t.Name) [ "a tensor has one leg per index; a trace is written with a copy tensor" ]
+                else
+                    start[l + 1] <- start[l + 1] + 1
+            legs, fresh)
+    for i in 1 .. net.Indices.Length do
+        start[i] <- start[i] + start[i - 1]
+    let useTensor = Array.zeroCreate<int> start[net.Indices.Length]
+    let usePosition = Array.zeroCreate<int> start[net.Indices.Length]
+    let next = Array.sub start 0 net.Indices.Length
     for t in net.Tensors do
-        let seen = HashSet<int>()
-        t.Legs
-        |> List.iteri (fun k l ->
-            if not (seen.Add l) then
-                report Codes.repeatedLeg (e.LegRanges[t.Id][k]) (sprintf "`%s` appears twice on `%s`" (name l) t.Name) [ "a tensor has one leg per index; a trace is written with a copy tensor" ]
-            else
-                uses[l].Add((t.Id, k)))
+        let legs, keep = fresh[t.Id]
+        for k in 0 .. legs.Length - 1 do
+            if keep[k] then
+                let l = legs[k]
+                useTensor[next[l]] <- t.Id
+                usePosition[next[l]] <- k
+                next[l] <- next[l] + 1
+    let useCount i = start[i + 1] - start[i]
+    let useAt i j = useTensor[start[i] + j], usePosition[start[i] + j]
     let outputCount = Array.zeroCreate net.Indices.Length
     List.zip net.Output e.OutputRanges
     |> List.iter (fun (o, r) ->
@@ -74,7 +104,7 @@ let check (e: Elaborated) : Diagnostic list =
         if outputCount[o] = 2 then
             report Codes.outputRepeated r (sprintf "`%s` is listed twice in `output`" (name o)) [])
     for i in net.Indices do
-        let n = uses[i.Id].Count
+        let n = useCount i.Id
         let inOutput = outputCount[i.Id] > 0
         let legRange (t, k) = e.LegRanges[t][k]
         match i.Kind with
@@ -88,36 +118,42 @@ let check (e: Elaborated) : Diagnostic list =
             elif n = 0 && not inOutput then
                 report Codes.unusedIndex i.Range (sprintf "index `%s` is declared but never used" i.Name) []
             elif n > 2 then
-                let (t, k) = uses[i.Id][2]
-                report Codes.overused (legRange (t, k)) (sprintf "`%s` is already on `%s` and `%s`; this third use needs a hyperindex" i.Name (net.Tensors[fst (uses[i.Id][0])].Name) (net.Tensors[fst (uses[i.Id][1])].Name)) [ sprintf "declare it `hyper index %s: …` if it is meant to join several tensors, or use a copy tensor" i.Family ]
+                let (t, k) = useAt i.Id 2
+                report Codes.overused (legRange (t, k)) (sprintf "`%s` is already on `%s` and `%s`; this third use needs a hyperindex" i.Name (net.Tensors[fst (useAt i.Id 0)].Name) (net.Tensors[fst (useAt i.Id 1)].Name)) [ sprintf "declare it `hyper index %s: …` if it is meant to join several tensors, or use a copy tensor" i.Family ]
             elif n = 2 && inOutput then
                 let r = List.zip net.Output e.OutputRanges |> List.find (fun (o, _) -> o = i.Id) |> snd
-                report Codes.outputNotOpen r (sprintf "`%s` joins `%s` and `%s`, so it is not an open leg" i.Name (net.Tensors[fst (uses[i.Id][0])].Name) (net.Tensors[fst (uses[i.Id][1])].Name)) [ sprintf "remove it from `output`, or declare `hyper index %s` to keep it open" i.Family ]
+                report Codes.outputNotOpen r (sprintf "`%s` joins `%s` and `%s`, so it is not an open leg" i.Name (net.Tensors[fst (useAt i.Id 0)].Name) (net.Tensors[fst (useAt i.Id 1)].Name)) [ sprintf "remove it from `output`, or declare `hyper index %s` to keep it open" i.Family ]
             elif n = 1 && not inOutput && e.HasOutput then
-                let (t, k) = uses[i.Id][0]
+                let (t, k) = useAt i.Id 0
                 if e.OutputFamilies.Contains i.Family then
                     report Codes.openMissing (legRange (t, k)) (sprintf "`%s` is open (only on `%s`) but `output` leaves it out" i.Name net.Tensors[t].Name) [ sprintf "add `%s` to `output`" i.Name ]
                 else
                     report Codes.dangling (legRange (t, k)) (sprintf "`%s` is used only by `%s`: a bond needs two tensors, or it must be listed in `output`" i.Name net.Tensors[t].Name) [ sprintf "connect `%s` to another tensor, or add it to `output`" i.Name ]
     // Cuts: both sides output legs, disjoint, together all of them, neither empty.
-    let outputs = Set.ofList net.Output
+    // Sides are marked in arrays over the indices (a cut of a million legs costs no tree sets).
+    let isOutput = Array.zeroCreate<bool> net.Indices.Length
+    for o in net.Output do
+        isOutput[o] <- true
     List.zip net.Cuts e.CutLegRanges
     |> List.iter (fun (c, (lr, rr)) ->
         let mutable bad = false
         for (l, r) in List.zip (c.Left @ c.Right) (lr @ rr) do
-            if not (outputs.Contains l) then
+            if not isOutput[l] then
                 bad <- true
                 report Codes.cutNotOutput r (sprintf "cut `%s` names `%s`, which is not an output leg" c.Name (name l)) [ "a cut splits the output legs; list them in `output` first" ]
         if not bad then
-            let left = Set.ofList c.Left
-            let right = Set.ofList c.Right
-            let both = Set.intersect left right
-            let missing = outputs - left - right
+            let side = Array.zeroCreate<byte> net.Indices.Length
+            for l in c.Left do
+                side[l] <- 1uy
+            for r in c.Right do
+                side[r] <- side[r] ||| 2uy
+            let both = c.Left |> List.filter (fun l -> side[l] = 3uy) |> List.distinct
+            let missing = net.Output |> List.filter (fun o -> side[o] = 0uy) |> List.distinct
             if not both.IsEmpty then
                 report Codes.cutNotPartition c.Range (sprintf "cut `%s` puts %s on both sides" c.Name (String.Join(", ", both |> Seq.map name))) []
             elif not missing.IsEmpty then
                 report Codes.cutNotPartition c.Range (sprintf "cut `%s` leaves out %s" c.Name (String.Join(", ", missing |> Seq.truncate 6 |> Seq.map name))) [ "write `| rest` to put every other output leg on the right" ]
-            elif left.IsEmpty || right.IsEmpty then
+            elif c.Left.IsEmpty || c.Right.IsEmpty then
                 report Codes.cutNotPartition c.Range (sprintf "cut `%s` has an empty side" c.Name) [])
     // Tensors and their values.
     let shapes = Dictionary<string, FlatTensor>()
@@ -175,16 +211,29 @@ let check (e: Elaborated) : Diagnostic list =
     elif net.Tensors.Length = 0 then
         report Codes.empty net.Range (sprintf "network `%s` declares no tensors" net.Name) []
     else
+        // Union-find with path halving (iterative: a chain of a million tensors is as deep as it is long).
         let parent = Array.init net.Tensors.Length id
-        let rec find x = if parent[x] = x then x else (parent[x] <- find parent[x]; parent[x])
-        for u in uses do
-            if u.Count > 1 then
-                let r0 = find (fst u[0])
-                for (t, _) in Seq.skip 1 u do
-                    let r = find t
+        let find x =
+            let mutable x = x
+            while parent[x] <> x do
+                parent[x] <- parent[parent[x]]
+                x <- parent[x]
+            x
+        for i in 0 .. net.Indices.Length - 1 do
+            if useCount i > 1 then
+                let r0 = find (fst (useAt i 0))
+                for j in 1 .. useCount i - 1 do
+                    let r = find (fst (useAt i j))
                     if r <> r0 then parent[r] <- r0
-        let groups = net.Tensors |> Array.groupBy (fun t -> find t.Id)
-        if groups.Length > 1 then
-            let sample = groups |> Array.truncate 3 |> Array.map (fun (_, ts) -> "`" + ts[0].Name + "`")
-            report Codes.disconnected net.Range (sprintf "network `%s` falls into %s that share no index (e.g. %s); its value is a product of separate parts" net.Name (plural groups.Length "part") (String.Join(", ", sample))) []
+        // The parts, each named by its first tensor, in declaration order.
+        let seenRoot = Array.zeroCreate<bool> net.Tensors.Length
+        let firsts = ResizeArray<FlatTensor>()
+        for t in net.Tensors do
+            let r = find t.Id
+            if not seenRoot[r] then
+                seenRoot[r] <- true
+                firsts.Add t
+        if firsts.Count > 1 then
+            let sample = firsts |> Seq.truncate 3 |> Seq.map (fun t -> "`" + t.Name + "`")
+            report Codes.disconnected net.Range (sprintf "network `%s` falls into %s that share no index (e.g. %s); its value is a product of separate parts" net.Name (plural firsts.Count "part") (String.Join(", ", sample))) []
     List.ofSeq diags

@@ -161,9 +161,33 @@ let compileOnBigStack (f: unit -> CompileResult) : CompileResult =
     if not (isNull error) then raise (Exception("internal error in the compiler", error))
     result
 
+/// `open(2)` without blocking: a FIFO with no writer would otherwise block `open` itself, before any check on
+/// the stream could refuse it.
+module private Posix =
+    [<System.Runtime.InteropServices.DllImport("libc", EntryPoint = "open", SetLastError = true)>]
+    extern int openFlags(string path, int flags)
+
+    /// O_RDONLY | O_NONBLOCK | O_CLOEXEC where the values are known; None elsewhere.
+    let readNonBlocking =
+        if OperatingSystem.IsLinux() then Some(0x800 ||| 0x80000)
+        elif OperatingSystem.IsMacOS() || OperatingSystem.IsFreeBSD() then Some(0x4 ||| (if OperatingSystem.IsMacOS() then 0x1000000 else 0x100000))
+        else None
+
+/// Opens a file for reading without ever blocking in `open` (a FIFO with no writer opens at once, and is then
+/// refused as not seekable).
+let private openForReading (path: string) : FileStream =
+    match Posix.readNonBlocking with
+    | Some flags ->
+        let fd = Posix.openFlags(path, flags)
+        if fd < 0 then
+            let errno = Runtime.InteropServices.Marshal.GetLastPInvokeError()
+            raise (IOException(sprintf "cannot open it (%s)" (Runtime.InteropServices.Marshal.GetPInvokeErrorMessage errno)))
+        new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(nativeint fd, true), FileAccess.Read, 1)
+    | None -> new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan)
+
 /// Reads a `.tn` file from disk, refusing at once one larger than `maxBytes` or one that is not a regular file (a
-/// device such as /dev/zero, a pipe): the file is read up to its stated size and one byte more, so nothing is
-/// read without end.
+/// device such as /dev/zero, a pipe or FIFO, even one with no writer): the file is opened without blocking and
+/// read up to its stated size and one byte more, so nothing is read or waited for without end.
 let readSource (maxBytes: int64) (path: string) : Result<string, DiagnosticKind * string> =
     try
         let info = FileInfo path
@@ -172,7 +196,7 @@ let readSource (maxBytes: int64) (path: string) : Result<string, DiagnosticKind 
         elif info.Length > maxBytes then
             Result.Error(Codes.refused, sprintf "it is %d bytes, more than the limit of %d" info.Length maxBytes)
         else
-            use stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan)
+            use stream = openForReading path
             if not stream.CanSeek then
                 Result.Error(Codes.refused, "it is not a regular file")
             else

@@ -43,13 +43,19 @@ let private legKeys (ctx: Ctx) env (range: SourceRange) (legs: Leg list) : LegKe
                         | SSlice range ->
                             rangeValues ctx env range
                             |> Array.map (fun v -> if v > int64 Int32.MaxValue || v < int64 Int32.MinValue then ctx.Fail(Codes.overflow, range.Range, "subscript out of 32-bit range") else int v))
-                let combos = choices |> List.fold (fun acc c -> acc * bigint c.Length) 1I
-                if combos > bigint ctx.Options.MaxTensors then
-                    ctx.Exhaust(r.Range, sprintf "this slice names %O indices, more than the limit of %d" combos ctx.Options.MaxTensors)
-                Some(r, choices, int64 combos))
+                // Each range is at most the limit long, so the product is checked after every factor within int64.
+                let limit = int64 ctx.Options.MaxTensors
+                let combos =
+                    choices
+                    |> List.fold (fun acc c ->
+                        let n = acc * int64 c.Length
+                        if n > limit then
+                            ctx.Exhaust(r.Range, sprintf "this slice names more than %d indices, the limit" ctx.Options.MaxTensors)
+                        n) 1L
+                Some(r, choices, combos))
     ctx.CountLegs(range, expanded |> List.sumBy (fun (_, _, n) -> n))
     expanded
-    |> List.collect (fun (r, choices, _) ->
+    |> List.collect (fun (r, choices, combos) ->
         let isSlice = r.Subscripts |> List.exists (function SSlice _ -> true | _ -> false)
         let exprs = if isSlice then [] else r.Subscripts |> List.choose (function SAt e -> Some e | _ -> None)
         let rec product =
@@ -58,7 +64,8 @@ let private legKeys (ctx: Ctx) env (range: SourceRange) (legs: Leg list) : LegKe
             | (c: int array) :: rest ->
                 let tails = product rest
                 [ for x in c do for tail in tails -> x :: tail ]
-        product choices |> List.map (fun subs -> { Family = r.Name.Name; Subs = subs; Range = r.Range; Exprs = exprs }))
+        let members = if combos = 1L then [ choices |> List.map (fun c -> c[0]) ] else product choices
+        members |> List.map (fun subs -> { Family = r.Name.Name; Subs = subs; Range = r.Range; Exprs = exprs }))
 
 let private initOf (ctx: Ctx) env (i: InitExpr) : Init =
     let rec go (i: InitExpr) =
@@ -126,16 +133,18 @@ let private addIndex (ctx: Ctx) (entry: IndexEntry) =
         match ctx.Indices.TryGetValue entry.Family with
         | true, f -> f
         | _ ->
-            let f = Dictionary<int list, IndexEntry>(HashIdentity.Structural)
+            let f = Dictionary<int list, IndexEntry>(SubscriptComparer.Instance)
             ctx.Indices[entry.Family] <- f
             f
     match family.TryGetValue entry.Subs with
     | true, prev ->
         ctx.Report(Codes.duplicateIndex, entry.Range, sprintf "index `%s` is already declared (at line %d)" (memberName entry.Family entry.Subs) prev.Range.Start.Line)
     | _ ->
-        let arity = family.Keys |> Seq.tryHead |> Option.map List.length
+        // The first member's arity, read without allocating an enumerator per member.
+        let mutable first = family.Keys.GetEnumerator()
+        let arity = if first.MoveNext() then ValueSome first.Current.Length else ValueNone
         match arity with
-        | Some a when a <> entry.Subs.Length ->
+        | ValueSome a when a <> entry.Subs.Length ->
             ctx.Report(Codes.subscriptCount, entry.Range, sprintf "`%s` was declared with %d subscript%s, here with %d" entry.Family a (if a = 1 then "" else "s") entry.Subs.Length)
         | _ ->
             family[entry.Subs] <- entry

@@ -182,6 +182,24 @@ type Budget(options: Options) =
             legs <- legs + l
             true
 
+/// Equality of subscript lists without boxing (F#'s structural comparer boxes every element when hashing), for the
+/// per-family member tables that every leg of every tensor is looked up in.
+type SubscriptComparer() =
+    static member val Instance = SubscriptComparer()
+    interface IEqualityComparer<int list> with
+        member _.Equals(a, b) =
+            let rec go (a: int list) (b: int list) =
+                match a, b with
+                | [], [] -> true
+                | x :: xs, y :: ys -> x = y && go xs ys
+                | _ -> false
+            go a b
+        member _.GetHashCode(a) =
+            let mutable h = 17
+            for x in a do
+                h <- h * 31 + x
+            h
+
 /// The state of one network's elaboration.
 type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagnostic>, stack: string list, budget: Budget,
          memo: Dictionary<string, obj>, broken: Set<string>) =

@@ -144,9 +144,81 @@ type private Step =
     | Branch of Expr
     | Call of Expr * int
 
-/// Evaluates an expression. An unknown name is reported (with a suggestion); a name whose own definition failed
-/// abandons the member silently, since that failure was already reported.
-let eval (ctx: Ctx) (env: Env) (root: Expr) : Value =
+/// A name's value, marked as used. An unknown name is reported (with a suggestion); a name whose own definition
+/// failed abandons the member silently, since that failure was already reported.
+let private lookup (ctx: Ctx) (env: Env) (e: Expr) (name: string) : Value =
+    match env.TryGetValue name with
+    | true, b ->
+        b.Used.Value <- true
+        match b.Value with
+        | Some v -> v
+        | None -> raise Abort
+    | _ when ctx.Broken.Contains name -> raise Abort
+    | _ ->
+        let hints = Suggest.hint name (env |> Map.toSeq |> Seq.map fst) []
+        ctx.Fail(Codes.unknownName, e.Range, sprintf "`%s` is not a parameter, `let` or loop variable here" name, hints)
+
+/// How deep the direct (recursive) evaluator goes before the expression is handed to the one with its own stack.
+let private directDepth = 48
+
+/// Evaluates a shallow expression by direct recursion, in the same order and with the same diagnostics as the
+/// stack evaluator below; ValueNone (nothing reported) when the expression is deeper than `directDepth`. Nearly every
+/// expression in a network (`i + 1`, `n - 1`, `chi`) is shallow, and this path allocates nothing for them.
+let rec private direct (ctx: Ctx) (env: Env) (depth: int) (e: Expr) : Value voption =
+    if depth > directDepth then ValueNone
+    else
+        match e.Kind with
+        | EInt n -> ValueSome(VInt n)
+        | EFloat f -> ValueSome(VFloat f)
+        | EBool b -> ValueSome(VBool b)
+        | EVar name -> ValueSome(lookup ctx env e name)
+        | EUnary (Neg, x) ->
+            match direct ctx env (depth + 1) x with
+            | ValueSome (VInt n) -> ValueSome(checkedOp ctx e.Range (fun () -> VInt(Checked.(~-) n)))
+            | ValueSome (VFloat f) -> ValueSome(VFloat(-f))
+            | ValueSome (VBool _) -> ctx.Fail(Codes.typeMismatch, x.Range, "`-` needs a number, but this is a bool")
+            | ValueNone -> ValueNone
+        | EUnary (Not, x) ->
+            match direct ctx env (depth + 1) x with
+            | ValueSome v -> ValueSome(VBool(not (boolOf ctx x v)))
+            | ValueNone -> ValueNone
+        | EBinary ((And | Or) as op, a, b) ->
+            match direct ctx env (depth + 1) a with
+            | ValueNone -> ValueNone
+            | ValueSome va ->
+                let left = boolOf ctx a va
+                if op = And && not left then ValueSome(VBool false)
+                elif op = Or && left then ValueSome(VBool true)
+                else
+                    match direct ctx env (depth + 1) b with
+                    | ValueSome vb -> ValueSome(VBool(boolOf ctx b vb))
+                    | ValueNone -> ValueNone
+        | EBinary (op, a, b) ->
+            match direct ctx env (depth + 1) a with
+            | ValueNone -> ValueNone
+            | ValueSome va ->
+                match direct ctx env (depth + 1) b with
+                | ValueNone -> ValueNone
+                | ValueSome vb -> ValueSome(binary ctx e op (a, va) (b, vb))
+        | EIf (c, a, b) ->
+            match direct ctx env (depth + 1) c with
+            | ValueNone -> ValueNone
+            | ValueSome vc -> direct ctx env (depth + 1) (if boolOf ctx c vc then a else b)
+        | ECall (f, args) ->
+            let rec all (acc: (Expr * Value) list) (rest: Expr list) =
+                match rest with
+                | [] -> ValueSome(List.rev acc)
+                | a :: tail ->
+                    match direct ctx env (depth + 1) a with
+                    | ValueSome v -> all ((a, v) :: acc) tail
+                    | ValueNone -> ValueNone
+            match all [] args with
+            | ValueSome vs -> ValueSome(call ctx e f vs)
+            | ValueNone -> ValueNone
+
+/// Evaluates an expression of any depth with explicit stacks (a million nested operators cost memory, not the
+/// thread's stack).
+let private evalDeep (ctx: Ctx) (env: Env) (root: Expr) : Value =
     let steps = Stack<Step>()
     let values = Stack<Value>()
     steps.Push(Eval root)
@@ -157,17 +229,7 @@ let eval (ctx: Ctx) (env: Env) (root: Expr) : Value =
             | EInt n -> values.Push(VInt n)
             | EFloat f -> values.Push(VFloat f)
             | EBool b -> values.Push(VBool b)
-            | EVar name ->
-                match env.TryFind name with
-                | Some b ->
-                    b.Used.Value <- true
-                    match b.Value with
-                    | Some v -> values.Push v
-                    | None -> raise Abort
-                | None when ctx.Broken.Contains name -> raise Abort
-                | None ->
-                    let hints = Suggest.hint name (env |> Map.toSeq |> Seq.map fst) []
-                    ctx.Fail(Codes.unknownName, e.Range, sprintf "`%s` is not a parameter, `let` or loop variable here" name, hints)
+            | EVar name -> values.Push(lookup ctx env e name)
             | EUnary (_, x) ->
                 steps.Push(Unary e)
                 steps.Push(Eval x)
@@ -223,6 +285,13 @@ let eval (ctx: Ctx) (env: Env) (root: Expr) : Value =
                 values.Push(call ctx e f (List.zip args (List.ofArray vs)))
             | _ -> failwith "unreachable"
     values.Pop()
+
+/// Evaluates an expression. An unknown name is reported (with a suggestion); a name whose own definition failed
+/// abandons the member silently, since that failure was already reported.
+let eval (ctx: Ctx) (env: Env) (root: Expr) : Value =
+    match direct ctx env 0 root with
+    | ValueSome v -> v
+    | ValueNone -> evalDeep ctx env root
 
 /// Evaluates a condition.
 let evalBool (ctx: Ctx) env (e: Expr) = boolOf ctx e (eval ctx env e)

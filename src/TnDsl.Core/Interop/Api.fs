@@ -77,6 +77,90 @@ type TnException(summary: string, diagnostics: DiagnosticView array) =
     /// The diagnostics rendered (see `DiagnosticView.Rendered`).
     member _.Rendered: IReadOnlyList<string> = (diagnostics |> Array.map (fun d -> d.Rendered)) :> _
 
+/// Where something was written, in C# shape: the file and 1-based start and end positions.
+[<Sealed>]
+type RangeView(r: SourceRange) =
+    /// The file.
+    member _.File = r.File
+    /// The start line.
+    member _.Line = r.Start.Line
+    /// The start column.
+    member _.Column = r.Start.Col
+    /// The end line.
+    member _.EndLine = r.End.Line
+    /// The end column.
+    member _.EndColumn = r.End.Col
+    /// False for something built in memory, which has no place in a file.
+    member _.IsKnown = r <> Range.none
+
+/// The forms an initialiser takes (see `InitView`).
+type InitForm =
+    /// Independent normal entries: `Numbers` = mean, std.
+    | Normal = 0
+    /// Independent uniform entries in [lo, hi): `Numbers` = lo, hi.
+    | Uniform = 1
+    /// The identity, legs paired from the outside in.
+    | Identity = 2
+    /// The copy (δ) tensor.
+    | Copy = 3
+    /// An isometry.
+    | Orthogonal = 4
+    /// A scale chosen from the network for unit-variance outputs.
+    | Auto = 5
+    /// Constant entries: `Numbers` = the value.
+    | Constant = 6
+    /// The sum of the two `Parts`.
+    | Sum = 7
+
+/// An initialiser (or a const tensor's value), in C# shape.
+[<Sealed; AllowNullLiteral>]
+type InitView(init: Init) =
+    /// Its form.
+    member _.Form =
+        match init with
+        | Normal _ -> InitForm.Normal
+        | Uniform _ -> InitForm.Uniform
+        | Identity -> InitForm.Identity
+        | Copy -> InitForm.Copy
+        | Orthogonal -> InitForm.Orthogonal
+        | Auto -> InitForm.Auto
+        | Constant _ -> InitForm.Constant
+        | Sum _ -> InitForm.Sum
+    /// Its numbers: mean and std, lo and hi, or the constant; empty for the other forms.
+    member _.Numbers: float array =
+        match init with
+        | Normal (m, sd) -> [| m; sd |]
+        | Uniform (lo, hi) -> [| lo; hi |]
+        | Constant c -> [| c |]
+        | _ -> [||]
+    /// The two terms of a sum; empty for the other forms.
+    member _.Parts: InitView array =
+        match init with
+        | Sum (a, b) -> [| InitView a; InitView b |]
+        | _ -> [||]
+    /// As written in a `.tn` file.
+    override _.ToString() = Init.show init
+
+/// An input's embedding, in C# shape: its name as a `.tn` file writes it and its argument.
+[<Sealed; AllowNullLiteral>]
+type EmbeddingView(e: Embedding) =
+    /// The embedding's name in the language: `onehot`, `trig`, `fourier` or `legendre`.
+    member _.Name =
+        match e with
+        | OneHot _ -> "onehot"
+        | Trig -> "trig"
+        | Fourier _ -> "fourier"
+        | Legendre _ -> "legendre"
+    /// Its argument (classes, features or polynomials); 0 for `trig`, which takes none.
+    member _.Size =
+        match e with
+        | OneHot d | Fourier d | Legendre d -> d
+        | Trig -> 0
+    /// The number of features it produces (its input's last leg).
+    member _.Width = Embedding.width e
+    /// As written in a `.tn` file.
+    override _.ToString() = Embedding.show e
+
 /// One index of a network, in C# shape.
 [<Sealed>]
 type IndexView(ix: FlatIndex) =
@@ -95,7 +179,7 @@ type IndexView(ix: FlatIndex) =
     /// True for a declared hyperindex.
     member _.IsHyper = (ix.Kind = Hyper)
     /// Where it was declared.
-    member _.Range = ix.Range
+    member _.Range = RangeView ix.Range
 
 /// One tensor of a network, in C# shape, with what the checker knows about its legs.
 [<Sealed>]
@@ -108,12 +192,12 @@ type TensorView(t: FlatTensor, kept: int array, sourceLine: string | null) =
     member _.Family = t.Family
     /// The family subscripts.
     member _.Subscripts: int array = Array.ofList t.Subscripts
-    /// What it is for at run time.
-    member _.Role = t.Role
     /// True for a trainable weight.
     member _.IsWeight = (t.Role = Weight)
     /// True for an input fed at run time.
     member _.IsInput = (t.Role = Input)
+    /// True for a const tensor (fixed values, not trained).
+    member _.IsConst = (t.Role = Const)
     /// The parameter its values come from (tied tensors share one).
     member _.Param = t.Param
     /// Leg index ids in declared order (a leg may repeat: a diagonal or trace).
@@ -123,11 +207,11 @@ type TensorView(t: FlatTensor, kept: int array, sourceLine: string | null) =
     /// Its distinct legs summed on the tensor alone (carried by no other tensor and not open).
     member _.SummedLegs: int array = t.Legs |> List.distinct |> List.filter (fun l -> not (Array.contains l kept)) |> Array.ofList
     /// The initialiser (weights) or fixed value (const); null where the default applies.
-    member _.Init: Init = match t.Init with Some i -> i | None -> Unchecked.defaultof<Init>
+    member _.Init: InitView | null = match t.Init with Some i -> InitView i | None -> null
     /// The embedding of an input; null where none.
-    member _.Embedding: Embedding = match t.Embedding with Some e -> e | None -> Unchecked.defaultof<Embedding>
-    /// Where it was declared (`Range.none` when built in memory).
-    member _.Range = t.Range
+    member _.Embedding: EmbeddingView | null = match t.Embedding with Some e -> EmbeddingView e | None -> null
+    /// Where it was declared (not known when built in memory).
+    member _.Range = RangeView t.Range
     /// True when the declaration's place is known.
     member _.HasSource = t.Range <> Range.none
     /// The text of the declaration's line, trimmed, from the sources the compiler kept (null when unknown).
@@ -173,7 +257,7 @@ type NetworkView(net: FlatNetwork, sources: IReadOnlyDictionary<string, SourceTe
     /// The names of the declared cuts.
     member _.CutNames: string array = net.Cuts |> List.map (fun c -> c.Name) |> Array.ofList
     /// Where the network was declared.
-    member _.Range = net.Range
+    member _.Range = RangeView net.Range
     /// The texts the compiler read, by file name.
     member _.Sources = sources
     /// The F# network (for the F# side of the surface and F# callers).
@@ -306,6 +390,7 @@ namespace TnDsl
 open System
 open System.Collections.Generic
 open System.IO
+open System.Numerics
 open TnDsl.Api
 
 // Planning
@@ -406,7 +491,7 @@ module PlanApi =
     /// Plans a JSON network file; `sizes` replaces index sizes by name; `settings` carry the memory limit, objective, seed, trials and time limit.
     let planJsonFile (path: string) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (settings: PlanSettings) (json: bool) =
         if not (File.Exists path) then
-            { ExitCode = 2; Output = ""; Messages = [| sprintf "%s: error: no such file" path |] }
+            { ExitCode = 1; Output = ""; Messages = [| sprintf "%s: error: no such file" path |] }
         else
         // Read with a limit, so that a device or an endless file is refused without being read whole.
         let bytes =
@@ -511,7 +596,7 @@ module PlanApi =
     /// Plans a flat network (from the `.tn` front end); `sizes` sets dynamic dimensions by family (`batch`).
     let planNetwork (view: NetworkView) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (settings: PlanSettings) (json: bool) =
         let problem, warnings = PlanInput.ofNetwork view.Flat (sizeMap sizes)
-        planProblem view.Range (List.ofSeq view.Sources.Values) (Ok problem) warnings optimizer settings json
+        planProblem view.Flat.Range (List.ofSeq view.Sources.Values) (Ok problem) warnings optimizer settings json
 
 
 /// One pairwise step of a plan, for C#: positions in the current operand list (linear convention, Left < Right),
@@ -527,12 +612,25 @@ type PairStepView(left: int, right: int, kept: int array, summed: int array) =
     /// The labels summed away at this step.
     member _.Summed = summed
 
+/// One step of a plan's contraction tree as its optimizer built it (a step may join more than two operands), for
+/// pictures: its node id (leaves are 0 .. LeafCount - 1, steps follow), the nodes it joins and its flops.
+[<Sealed>]
+type TreeStepView(node: int, children: int array, flops: BigInteger) =
+    /// Its node id.
+    member _.Node = node
+    /// The node ids it joins.
+    member _.Children = children
+    /// Its flops (opt_einsum's convention).
+    member _.Flops = flops
+
 /// A finished plan for C#: the pairwise steps to execute, the optimizer asked for and the one actually chosen, and
 /// every figure, exact.
 [<Sealed>]
-type PlanView(result: PlanResult, steps: PairStepView array, leaves: int array array, batch: Nullable<int64>, warnings: Diagnostic list) =
+type PlanView(result: PlanResult, steps: PairStepView array, leaves: int array array, sliced: int array, batch: Nullable<int64>,
+              warnings: Diagnostic list) =
     let cost = result.Cost.Value
     let diagnostics = warnings @ result.Diagnostics |> List.map DiagnosticView |> Array.ofList
+    let slicedIds = match result.Slicing with Some s -> s.Indices | None -> [||]
     /// The optimizer asked for (`auto`, `greedy`, …, or `path` for a user-given path).
     member _.Optimizer = result.Optimizer
     /// The optimizer whose tree this is (what `auto` chose; the asked-for name otherwise).
@@ -541,6 +639,15 @@ type PlanView(result: PlanResult, steps: PairStepView array, leaves: int array a
     member _.Steps: IReadOnlyList<PairStepView> = steps
     /// The steps as (left, right) pairs.
     member _.Pairs: struct (int * int) array = steps |> Array.map (fun s -> struct (s.Left, s.Right))
+    /// The contraction tree's steps as the optimizer built it, in order (the root last).
+    member _.TreeSteps: IReadOnlyList<TreeStepView> =
+        result.Steps |> Array.map (fun s -> TreeStepView(s.Node, s.Children, s.Flops)) :> _
+    /// The number of leaves (input tensors) of the tree.
+    member _.LeafCount = result.Problem.Problem.Names.Length
+    /// The leaves' names (the tensors' names for a network).
+    member _.LeafNames: IReadOnlyList<string> = result.Problem.Problem.Names :> _
+    /// A count as the reports print it: in full below a million, else like `1.23e9`.
+    static member Scientific(x: BigInteger) = PlanReport.sci x
     /// Per input tensor, the labels that survive it (open or carried by another tensor); the others are summed on
     /// the tensor alone before any step.
     member _.LeafLabels: IReadOnlyList<int array> = leaves
@@ -564,6 +671,25 @@ type PlanView(result: PlanResult, steps: PairStepView array, leaves: int array a
     member _.SearchMs = result.SearchMs
     /// Warnings and notes of the planner.
     member _.Diagnostics: IReadOnlyList<DiagnosticView> = diagnostics
+    /// The labels (as in `Steps`) of the indices the plan slices: each is fixed to one value per slice, the steps
+    /// run once per combination of values and the slices' results are added. Empty for an unsliced plan.
+    member _.SlicedLabels: int array = sliced
+    /// True when the plan is sliced (`SlicedLabels` is not empty).
+    member _.IsSliced = sliced.Length > 0
+    /// The number of slices (1 when unsliced): the product of the sliced indices' sizes.
+    member _.Slices = match result.Slicing with Some s -> s.Slices | None -> Numerics.BigInteger.One
+    /// Total flops over every slice (the unsliced `Flops` when unsliced).
+    member _.SlicedFlops = match result.Slicing with Some s -> s.Flops | None -> cost.Flops
+    /// The sliced plan's flops over the unsliced tree's (1 when unsliced).
+    member _.SliceOverhead = match result.Slicing with Some s -> s.Overhead | None -> 1.0
+    /// The largest intermediate of one slice, in elements (the unsliced `LargestIntermediate` when unsliced).
+    member _.SliceLargestIntermediate = match result.Slicing with Some s -> s.LargestIntermediate | None -> cost.LargestIntermediate
+    /// The number of elements of the result (at the planned sizes).
+    member _.ResultElements =
+        result.Problem.Output |> Array.fold (fun acc i -> acc * Numerics.BigInteger(result.Problem.Size[i])) Numerics.BigInteger.One
+    /// The planner's estimate of the bytes this plan needs at `elementBytes` bytes per element (see `PlanBytes`):
+    /// the forward peak, and for training the kept activations, gradients and the backward pass's transient.
+    member _.Bytes(elementBytes: int) : ByteEstimate = PlanBytes.estimate result.Problem result.Tree.Value slicedIds elementBytes
     /// The human report `tn plan` prints.
     member _.Report() = PlanReport.text result
     /// The JSON report `tn plan --json` prints.
@@ -609,7 +735,8 @@ type Planner =
                 |> Array.map (fun s -> PairStepView(s.Left, s.Right, ids s.Kept, ids s.Summed))
             let leaves =
                 p.Inputs |> Array.map (fun legs -> legs |> Array.filter (fun i -> p.IsOutput[i] || p.Carriers[i].Length > 1) |> ids)
-            PlanView(r, steps, leaves, batch, warnings)
+            let sliced = match r.Slicing with Some s -> ids s.Indices | None -> [||]
+            PlanView(r, steps, leaves, sliced, batch, warnings)
 
     static member private OfNetwork(network: NetworkView, batch: Nullable<int64>) =
         let net = network.Flat
@@ -631,16 +758,24 @@ type Planner =
     /// index at `batch`; the same plan `tn plan` prints for the same file and options. Throws `TnException` with
     /// the diagnostics when planning fails (an unknown optimizer, an optimizer that throws: TN0313).
     static member Plan(network: NetworkView, optimizer: string, batch: Nullable<int64>, seed: int) : PlanView =
+        Planner.Plan(network, optimizer, batch, seed, Nullable())
+
+    /// `Plan` with a memory limit: no intermediate of the plan (of one slice, when the planner slices to meet the
+    /// limit) has more than `memoryLimit` elements; null for none. A limit that cannot be met throws `TnException`
+    /// with TN0301.
+    static member Plan(network: NetworkView, optimizer: string, batch: Nullable<int64>, seed: int, memoryLimit: Nullable<int64>) : PlanView =
         let problem, warnings, label = Planner.OfNetwork(network, batch)
-        Planner.Finish(network.Name, problem, warnings, network.Range, label, batch,
-                       Plan.run optimizer { PlanOptions.defaults with Seed = seed })
+        Planner.Finish(network.Name, problem, warnings, network.Flat.Range, label, batch,
+                       Plan.run optimizer { PlanOptions.defaults with
+                                              Seed = seed
+                                              MemoryLimit = (if memoryLimit.HasValue then Some memoryLimit.Value else None) })
 
     /// Follows a user-given path (pairwise steps in the linear convention, completed left to right) on a network:
     /// the path is planned as an optimizer of its own, named `path`.
     static member FollowPath(network: NetworkView, path: IReadOnlyList<struct (int * int)>) : PlanView =
         let problem, warnings, label = Planner.OfNetwork(network, Nullable())
         let pairs = path |> Seq.map (fun struct (a, b) -> a, b) |> Array.ofSeq
-        Planner.Finish(network.Name, problem, warnings, network.Range, label, Nullable(), Plan.runPath pairs PlanOptions.defaults)
+        Planner.Finish(network.Name, problem, warnings, network.Flat.Range, label, Nullable(), Plan.runPath pairs PlanOptions.defaults)
 
     /// Plans tensors given by their labels (`legs`, one label array per tensor), label sizes and output labels,
     /// with a registered optimizer. For networks built in memory without a `.tn` file.
@@ -675,7 +810,7 @@ type Planner =
             let idOf = p.IndexNames |> Array.mapi (fun k n -> n, k) |> dict
             let steps = PairSteps.ofTree p r.Tree.Value |> Array.map (fun s -> PairStepView(s.Left, s.Right, s.Kept, s.Summed))
             let leaves = p.Inputs |> Array.map (Array.filter (fun i -> p.IsOutput[i] || p.Carriers[i].Length > 1))
-            let view = PlanView(r, steps, leaves, Nullable(), [])
+            let view = PlanView(r, steps, leaves, [||], Nullable(), [])
             let squeeze =
                 shapes |> Array.mapi (fun k shape ->
                     [| for a in shape.Length - 1 .. -1 .. 0 do if binding.Broadcast[k][a] then int64 a |])
@@ -720,7 +855,7 @@ type CutBondView(b: CutBond) =
     /// True when the cut runs through an output leg.
     member _.Open = b.Open
     /// Where the bond was declared.
-    member _.Range = b.Range
+    member _.Range = RangeView b.Range
 
 /// One evaluated bipartition, for C# callers.
 [<Sealed>]
@@ -756,7 +891,7 @@ type CutView(net: FlatNetwork, r: CutReport) =
         | TrivialTighter -> "trivial"
         | Equal -> "equal"
     /// Where the cut was declared.
-    member _.Range = r.Range
+    member _.Range = RangeView r.Range
     /// The F# report.
     member _.Report = r
 
@@ -785,7 +920,7 @@ type OversizedBondView(o: OversizedBond) =
     /// The dimension it can be reduced to.
     member _.ReducibleTo: BigInteger = o.ReducibleTo
     /// Where it was declared.
-    member _.Range = o.Range
+    member _.Range = RangeView o.Range
 
 /// Everything `tn cuts` shows for a network.
 [<Sealed>]
@@ -794,7 +929,7 @@ type CutsView
         cuts: IReadOnlyList<CutView>,
         profile: IReadOnlyList<ProfileEntryView>,
         oversized: IReadOnlyList<OversizedBondView>,
-        diagnostics: IReadOnlyList<Diagnostic>
+        diagnostics: IReadOnlyList<DiagnosticView>
     ) =
     /// The declared cuts that were evaluated.
     member _.Cuts = cuts
@@ -823,8 +958,10 @@ type MinCutApi =
             reports |> List.map (fun r -> CutView(net, r)) |> Array.ofList,
             profile |> List.map (fun e -> ProfileEntryView(net, e)) |> Array.ofList,
             over |> List.map OversizedBondView |> Array.ofList,
-            // One warning per oversized bond family, not one per member; errors first.
-            cutDiags @ overDiags |> Diagnostic.collapse |> Diagnostic.sort |> Array.ofList
+            // One warning per oversized bond family, not one per member; errors first; rendered with the sources.
+            cutDiags @ overDiags |> Diagnostic.collapse |> Diagnostic.sort
+            |> List.map (fun d -> DiagnosticView(d, Rendering.render (Rendering.lookup view.Sources) d))
+            |> Array.ofList
         )
 
     /// The declared cuts of a network, each evaluated once by the exact engine: the cheap summary `tn check`

@@ -26,7 +26,7 @@ type ByteEstimate =
 
 /// Pure byte estimates of a plan's peak.
 module PlanBytes =
-    let private prod (p: Indexed) (idx: int array) = idx |> Array.fold (fun acc i -> acc * BigInteger(p.Size[i])) BigInteger.One
+    let private prod (p: Indexed) (idx: int array) : BigInteger = Problem.elements p idx
 
     /// The estimate for a tree, sliced over `sliced` (empty: unsliced), at `elementBytes` bytes per element.
     let estimate (p: Indexed) (t: ContractionTree) (sliced: int array) (elementBytes: int) : ByteEstimate =

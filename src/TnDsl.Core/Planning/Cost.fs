@@ -52,7 +52,7 @@ type CostReport =
 
 /// Pure cost functions over contraction trees.
 module Cost =
-    let private prod (p: Indexed) (idx: int array) = idx |> Array.fold (fun acc i -> acc * BigInteger(p.Size[i])) BigInteger.One
+    let private prod (p: Indexed) (idx: int array) : BigInteger = Problem.elements p idx
 
     /// opt_einsum's flop count of one step joining k operands over the given indices.
     let stepFlops (p: Indexed) (k: int) (involved: int array) (anySummed: bool) =

@@ -104,14 +104,16 @@ module Plan =
             let exact =
                 if n > PlanOptimal.maxTensors then None
                 else
-                    match PlanOptimal.solveWithin pairs p o with
+                    // Under a wall-clock limit the exact search gets half of it; what it leaves goes to the rest.
+                    match PlanHyper.exactWithin pairs p { o with TimeLimitMs = o.TimeLimitMs |> Option.map (fun ms -> max 1 (ms / 2)) } with
                     | Ok (Some t) -> Some t
                     | _ -> None
             match exact with
             | Some t -> sprintf "optimal (exact within %d subnetwork pairs)" pairs, found t
             | None ->
                 let worth = seconds * trialTensorsPerSecond / float n
-                let left = o.TimeLimitMs |> Option.map (fun ms -> max 1 (ms - int clock.ElapsedMilliseconds))
+                // The search gets 85 % of what is left; the other candidates and the last polish share the rest.
+                let left = o.TimeLimitMs |> Option.map (fun ms -> max 1 (int (0.85 * float (ms - int clock.ElapsedMilliseconds))))
                 let searched =
                     if worth < float (fst hyperTrials) then
                         "random-greedy (16 trials)", (PlanGreedy.randomGreedyRun p { o with Trials = 16; TimeLimitMs = left }).Tree
@@ -130,7 +132,8 @@ module Plan =
                     candidates |> List.reduce (fun a b -> if PlanHyper.score p o (snd b) < PlanHyper.score p o (snd a) then b else a)
                 // One pass of subtree reconfiguration over subtrees of 4 (cheap, and it finds the expert's sweep
                 // along a chain: the environment meets each input before its weight).
-                let polished = PlanHyper.reconfigureWithin o.MemoryLimit p o.Objective 4 1 best
+                let spent () = o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)
+                let polished = PlanHyper.reconfigureUntil spent o.MemoryLimit p o.Objective 4 1 best
                 if PlanHyper.score p o polished < PlanHyper.score p o best then name + "+reconfigure", found polished
                 else name, found best
 
@@ -140,7 +143,7 @@ module Plan =
     /// Every optimizer by name, with a one-line description.
     let registry: (string * string * Optimizer) list =
         [ "auto", "exact search or hyper, with a deterministic work budget that follows the contraction's cost", auto
-          "optimal", "exact minimum by dynamic programming over subnetworks", PlanOptimal.optimal
+          "optimal", "exact minimum by dynamic programming over subnetworks", PlanHyper.optimal
           "greedy", "cheapest pair first (memory-removed heuristic)", PlanGreedy.greedy
           "random-greedy", "best of seeded Boltzmann-sampled greedy runs, in parallel", PlanGreedy.randomGreedy
           "partition", "recursive min-cut bisection, greedy inside small pieces", PlanPartition.partition

@@ -38,15 +38,18 @@ module PlanHyper =
                 let temperature = Math.Exp(Math.Log 0.001 + (Math.Log 1.0 - Math.Log 0.001) * rng.NextDouble())
                 Greedy(alpha, temperature, rng.NextDouble() < 0.2)
 
-    /// Builds the tree of a builder.
-    let build (p: Indexed) (o: PlanOptions) (rng: Random) (b: Builder) =
+    /// Builds the tree of a builder; exact pieces of a partition turn greedy once `stop` says so.
+    let buildUntil (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (rng: Random) (b: Builder) =
         match b with
         | Greedy (alpha, temperature, flopsFirst) ->
             let limit = match o.MemoryLimit with Some l when not o.Slice -> float l | _ -> Double.PositiveInfinity
             (PlanGreedy.runKeyed flopsFirst [||] p limit alpha temperature rng).Tree
         | Partition (leafTensors, balance, exact) ->
             let o' = if o.Slice then { o with MemoryLimit = None } else o
-            PlanPartition.treeWith leafTensors exact p o' (rng.Next()) balance
+            PlanPartition.treeUntil stop leafTensors exact p o' (rng.Next()) balance
+
+    /// Builds the tree of a builder (no budget).
+    let build (p: Indexed) (o: PlanOptions) (rng: Random) (b: Builder) = buildUntil (fun () -> false) p o rng b
 
     /// The score of a tree (lower is better, compared as a pair): the objective's figures in log2, the total
     /// flops of the sliced tree when a memory limit is set, slicing is allowed and the tree exceeds the limit;
@@ -189,6 +192,17 @@ module PlanHyper =
     let reconfigure (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) =
         reconfigureWithin None p objective k passes t
 
+    /// Subtree reconfiguration (subtrees of 8, two passes) as the polish of an exact search's upper bound.
+    let private exactPolish: PlanOptimal.Polish = fun sub o t -> reconfigureWithin o.MemoryLimit sub o.Objective 8 2 t
+
+    /// The exact search within a bound of `workLimit` subnetwork pairs, its upper bound polished by subtree
+    /// reconfiguration (see `PlanOptimal.solveWithinPolished`).
+    let exactWithin (workLimit: int64) (p: Indexed) (o: PlanOptions) = PlanOptimal.solveWithinPolished exactPolish workLimit p o
+
+    /// `optimal`: the exact search, its upper bound polished by subtree reconfiguration; random-greedy (with a
+    /// warning) beyond its reach.
+    let optimal: Optimizer = PlanOptimal.optimalPolished exactPolish
+
     /// Slicing interleaved with reconfiguration (cotengra's `slice_and_reconfigure`): while an intermediate is
     /// over the limit, slice the closed index of a largest intermediate that leaves the least total flops, then
     /// reconfigure the tree for the sliced sizes (subtrees of 8, one pass, intermediates within the limit), so the
@@ -196,24 +210,10 @@ module PlanHyper =
     /// the limit has no closed index left.
     let sliceAndReconfigure (p: Indexed) (limit: BigInteger) (t: ContractionTree) : (ContractionTree * int array) option =
         let limit64 = if limit > BigInteger Int64.MaxValue then None else Some(int64 limit)
-        let rec go (tree: ContractionTree) (sliced: int array) (round: int) =
-            let q = PlanSlice.sliceProblem p sliced
-            let steps = Cost.steps q tree
-            let largest, candidates = PlanSlice.overLimit p steps sliced
-            if largest <= limit then Some(tree, sliced)
-            elif round > 64 then None
-            else
-                if candidates.Length = 0 then None
-                else
-                    let pick =
-                        candidates
-                        |> Array.minBy (fun i ->
-                            let next = Array.append sliced [| i |]
-                            (PlanSlice.figures p tree next).Flops, -p.Size[i], i)
-                    let next = Array.append sliced [| pick |]
-                    let tree' = reconfigureWithin limit64 (PlanSlice.sliceProblem p next) Flops 8 1 tree
-                    go tree' next (round + 1)
-        go t [||] 0
+        let choose tree sliced (candidates: int array) =
+            candidates |> Array.minBy (fun i -> (PlanSlice.figures p tree (Array.append sliced [| i |])).Flops, -p.Size[i], i)
+        let adapt tree next = reconfigureWithin limit64 (PlanSlice.sliceProblem p next) Flops 8 1 tree
+        PlanSlice.grow p limit 64 choose adapt t
     /// The best tree of `trials` trials (or fewer, when a time limit is set and spent), polished.
     let search (p: Indexed) (o: PlanOptions) : ContractionTree =
         let n = p.Inputs.Length
@@ -222,29 +222,34 @@ module PlanHyper =
             let trials = max 2 o.Trials
             let clock = Stopwatch.StartNew()
             let results = Array.zeroCreate<(struct (float * float) * ContractionTree) option> trials
+            // Under a wall-clock budget, trials stop starting at three quarters of it (the rest is for polishing)
+            // and exact pieces of a partition turn greedy at the budget, so one long trial cannot overrun it.
+            let past (share: float) () =
+                match o.TimeLimitMs with
+                | Some ms -> float clock.ElapsedMilliseconds >= share * float ms
+                | None -> false
+            let spent = past 1.0
             let trial t =
                 let rng = Random(o.Seed * 1000003 + t * 7919 + 17)
                 let b = sample p rng t
-                let tree = build p o rng b
+                let tree = buildUntil spent p o rng b
                 results[t] <- Some(score p o tree, tree)
-            let spent () =
-                match o.TimeLimitMs with
-                | Some ms -> clock.ElapsedMilliseconds >= int64 ms
-                | None -> false
             if o.Parallel then
                 Parallel.For(0, 2, Action<int>(trial)) |> ignore
-                Parallel.For(2, trials, Action<int, ParallelLoopState>(fun t state -> if spent () then state.Stop() else trial t)) |> ignore
+                Parallel.For(2, trials, Action<int, ParallelLoopState>(fun t state -> if past 0.75 () then state.Stop() else trial t)) |> ignore
             else
                 let mutable t = 0
-                while t < trials && (t < 2 || not (spent ())) do
+                while t < trials && (t < 2 || not (past 0.75 ())) do
                     trial t
                     t <- t + 1
-            // The best few (by score, then trial number) are polished; the best polished tree wins.
-            let ranked =
-                results
-                |> Array.indexed
-                |> Array.choose (fun (t, r) -> r |> Option.map (fun (s, tree) -> s, t, tree))
-                |> Array.sortBy (fun (s, t, _) -> s, t)
+            // The best few (by score, then trial number) are polished; the best polished tree wins. (A loop, not
+            // a pipeline: with a time limit most of the trial slots are empty.)
+            let ran = ResizeArray()
+            for t in 0 .. trials - 1 do
+                match results[t] with
+                | Some (s, tree) -> ran.Add((s, t, tree))
+                | None -> ()
+            let ranked = ran.ToArray() |> Array.sortBy (fun (s, t, _) -> s, t)
             let polished =
                 ranked
                 |> Array.truncate 2

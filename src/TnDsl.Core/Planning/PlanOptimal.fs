@@ -53,6 +53,12 @@ module PlanOptimal =
           /// The open groups as masks.
           OpenLo: uint64
           OpenHi: uint64
+          /// Closed groups on exactly two tensors (plain bonds): summed exactly when both tensors meet.
+          PairLo: uint64
+          PairHi: uint64
+          /// Closed groups on one tensor or on three or more (hyperindices).
+          OtherLo: uint64
+          OtherHi: uint64
           Adj: uint64 array }
 
     let private buildNet (p: Indexed) (tensors: int array) =
@@ -91,6 +97,13 @@ module PlanOptimal =
         for g in 0 .. gOut.Count - 1 do
             if gOut[g] then
                 if g < 64 then openLo <- openLo ||| (1UL <<< g) else openHi <- openHi ||| (1UL <<< (g - 64))
+        let mutable pairLo = 0UL
+        let mutable pairHi = 0UL
+        for g in 0 .. gOut.Count - 1 do
+            if not gOut[g] && BitOperations.PopCount gCar[g] = 2 then
+                if g < 64 then pairLo <- pairLo ||| (1UL <<< g) else pairHi <- pairHi ||| (1UL <<< (g - 64))
+        let allLo = if gCar.Count >= 64 then UInt64.MaxValue else (1UL <<< gCar.Count) - 1UL
+        let allHi = if gCar.Count <= 64 then 0UL elif gCar.Count = 128 then UInt64.MaxValue else (1UL <<< (gCar.Count - 64)) - 1UL
         let rLo = Array.copy tLo
         let rHi = Array.copy tHi
         for g in 0 .. gCar.Count - 1 do
@@ -100,6 +113,10 @@ module PlanOptimal =
         { Tensors = tensors
           OpenLo = openLo
           OpenHi = openHi
+          PairLo = pairLo
+          PairHi = pairHi
+          OtherLo = allLo &&& ~~~openLo &&& ~~~pairLo
+          OtherHi = allHi &&& ~~~openHi &&& ~~~pairHi
           GSize = gSize.ToArray()
           GOut = gOut.ToArray()
           GCar = gCar.ToArray()
@@ -137,6 +154,29 @@ module PlanOptimal =
                 outHi <- outHi ||| net.THi[k]
         struct (inLo &&& (net.OpenLo ||| outLo), inHi &&& (net.OpenHi ||| outHi))
 
+    /// The kept groups of the union s of two disjoint sets from their kept groups (a leaf's kept groups are all
+    /// its groups): a plain bond kept by both is summed; a closed group on one tensor or on three or more is summed
+    /// when all its tensors are in s; open groups stay. Faster than `keptOf`, which looks at every tensor.
+    let private keptJoin (net: Net) (s: uint64) (alo: uint64) (ahi: uint64) (blo: uint64) (bhi: uint64) =
+        let mutable lo = (alo ||| blo) &&& ~~~(alo &&& blo &&& net.PairLo)
+        let mutable hi = (ahi ||| bhi) &&& ~~~(ahi &&& bhi &&& net.PairHi)
+        let mutable m = lo &&& net.OtherLo
+        while m <> 0UL do
+            let g = BitOperations.TrailingZeroCount m
+            if net.GCar[g] &&& ~~~s = 0UL then lo <- lo &&& ~~~(1UL <<< g)
+            m <- m &&& (m - 1UL)
+        m <- hi &&& net.OtherHi
+        while m <> 0UL do
+            let g = BitOperations.TrailingZeroCount m
+            if net.GCar[64 + g] &&& ~~~s = 0UL then hi <- hi &&& ~~~(1UL <<< g)
+            m <- m &&& (m - 1UL)
+        struct (lo, hi)
+
+    /// The least the step that uses a set's result costs in flops, as a factor of its size: 2 when every group it
+    /// keeps is a plain bond (its partner, which shares one, sums it), otherwise 1.
+    let inline private useFactor (net: Net) (lo: uint64) (hi: uint64) =
+        if lo &&& ~~~net.PairLo = 0UL && hi &&& ~~~net.PairHi = 0UL then 2.0 else 1.0
+
     /// The DP table: per subnetwork, its result's groups and size, best cost so far and best split. Entries
     /// 0..leaves-1 are the single tensors; a tensor with indices of its own may enter its first step reduced
     /// (those indices summed by a single-operand step first), which `Relax` weighs against joining it as is.
@@ -172,11 +212,15 @@ module PlanOptimal =
         member _.Reduced(e) = reduced[e]
         member _.Id(s: uint64) = ids[s]
 
-        /// Considers joining entries a and b into entry s (a's set given by `aSet`), each single tensor either as
-        /// is or reduced first (a reduction costs 2 × its size in flops and writes its result).
-        member _.Relax(gsize: float array, s: int, aSet: uint64, a: int, b: int, cap: float) =
+        /// The best way to join entries a and b into a set whose result keeps groups (slo, shi) of `ssize`
+        /// elements, each single tensor either as is or reduced first (a reduction costs 2 × its size in flops and
+        /// writes its result): struct (primary, secondary, reduced flags), primary +infinity when over `cap`.
+        member _.Join(gsize: float array, slo: uint64, shi: uint64, ssize: float, a: int, b: int, cap: float) =
             let canA = a < leaves && (rlo[a] <> klo[a] || rhi[a] <> khi[a]) && rsize[a] <= limit
             let canB = b < leaves && (rlo[b] <> klo[b] || rhi[b] <> khi[b]) && rsize[b] <= limit
+            let mutable bx = Double.PositiveInfinity
+            let mutable by = Double.PositiveInfinity
+            let mutable bf = 0uy
             for ra in 0 .. (if canA then 1 else 0) do
                 for rb in 0 .. (if canB then 1 else 0) do
                     let alo, ahi, asz = if ra = 1 then rlo[a], rhi[a], rsize[a] else klo[a], khi[a], size[a]
@@ -184,10 +228,10 @@ module PlanOptimal =
                     let shLo = alo &&& blo
                     let shHi = ahi &&& bhi
                     let involved = asz * bsz / bitProduct gsize shLo shHi
-                    let summed = ((alo ||| blo) &&& ~~~klo[s]) <> 0UL || ((ahi ||| bhi) &&& ~~~khi[s]) <> 0UL
+                    let summed = ((alo ||| blo) &&& ~~~slo) <> 0UL || ((ahi ||| bhi) &&& ~~~shi) <> 0UL
                     let mutable flops = involved * (if summed then 2.0 else 1.0)
-                    let mutable write = size[s]
-                    let mutable largest = size[s]
+                    let mutable write = ssize
+                    let mutable largest = ssize
                     if ra = 1 then
                         flops <- flops + 2.0 * size[a]
                         write <- write + asz
@@ -202,11 +246,23 @@ module PlanOptimal =
                         | Size -> struct (max (max c1[a] c1[b]) largest, c2[a] + c2[b] + flops)
                         | Write -> struct (c1[a] + c1[b] + write, c2[a] + c2[b] + flops)
                         | Combo f -> struct (c1[a] + c1[b] + flops + f * write, max (max c2[a] c2[b]) largest)
-                    if x <= cap && (x < c1[s] || (x = c1[s] && y < c2[s])) then
-                        c1[s] <- x
-                        c2[s] <- y
-                        left[s] <- aSet
-                        reduced[s] <- byte (ra ||| (rb <<< 1))
+                    if x <= cap && (x < bx || (x = bx && y < by)) then
+                        bx <- x
+                        by <- y
+                        bf <- byte (ra ||| (rb <<< 1))
+            struct (bx, by, bf)
+
+        /// Keeps a join of entry s (a's set given by `aSet`) when it beats s's best so far.
+        member _.Update(s: int, aSet: uint64, struct (x: float, y: float, flags: byte)) =
+            if x < c1[s] || (x = c1[s] && y < c2[s]) then
+                c1[s] <- x
+                c2[s] <- y
+                left[s] <- aSet
+                reduced[s] <- flags
+
+        /// Considers joining entries a and b into entry s (a's set given by `aSet`); see `Join`.
+        member this.Relax(gsize: float array, s: int, aSet: uint64, a: int, b: int, cap: float) =
+            this.Update(s, aSet, this.Join(gsize, klo[s], khi[s], size[s], a, b, cap))
 
     /// Whether a set's result bounds the cost still to come from below: for flops (and combo) the step that uses a
     /// set's result costs at least its size, so a set whose cost plus size exceeds the cap is in no tree within
@@ -351,64 +407,96 @@ module PlanOptimal =
         let noBound = not (usesBound objective)
         let clock = Stopwatch.StartNew()
         let neighbours = neighbourhood net
-        // Per size: the live sets, their entry ids and their neighbourhoods, in parallel arrays.
-        let liveSet = Array.init (n + 1) (fun _ -> ResizeArray<uint64>())
-        let liveId = Array.init (n + 1) (fun _ -> ResizeArray<int>())
-        let liveNb = Array.init (n + 1) (fun _ -> ResizeArray<uint64>())
-        let admit size (s: uint64) (e: int) =
-            // Its result is used by a later step, which costs at least its size (flops and combo objectives).
-            if not (Double.IsPositiveInfinity(t.Cost1 e))
-               && t.Cost1 e + (if noBound || s = full then 0.0 else t.Size e) <= cap then
-                liveSet[size].Add s
-                liveId[size].Add e
-                liveNb[size].Add(neighbours s)
-        for k in 0 .. n - 1 do
-            let s = 1UL <<< k
-            admit 1 s (t.Id s)
+        // Per size: the live sets, sorted by cost so far (cheapest first), with their entry ids, neighbourhoods,
+        // costs, sizes and the least cost of the step that uses them, in parallel arrays.
+        let liveSet = Array.create (n + 1) Array.empty<uint64>
+        let liveId = Array.create (n + 1) Array.empty<int>
+        let liveNb = Array.create (n + 1) Array.empty<uint64>
+        let liveCost = Array.create (n + 1) Array.empty<float>
+        let liveUse = Array.create (n + 1) Array.empty<float>
+        let admit size (sets: uint64 seq) =
+            let keep =
+                [| for s in sets do
+                       let e = t.Id s
+                       // Its result is used by a later step, which costs at least its size (twice it when that
+                       // step sums a bond; flops and combo objectives).
+                       let usage = if noBound || s = full then 0.0 else useFactor net (t.Lo e) (t.Hi e) * t.Size e
+                       if not (Double.IsPositiveInfinity(t.Cost1 e)) && t.Cost1 e + usage <= cap then
+                           yield struct (t.Cost1 e, s, e, usage) |]
+            // Sorted by cost, then set: the order (and so the search) does not depend on hashing.
+            Array.sortInPlaceWith (fun (struct (c1: float, s1: uint64, _, _)) (struct (c2, s2, _, _)) ->
+                let c = compare c1 c2 in if c <> 0 then c else compare s1 s2) keep
+            liveSet[size] <- keep |> Array.map (fun (struct (_, s, _, _)) -> s)
+            liveId[size] <- keep |> Array.map (fun (struct (_, _, e, _)) -> e)
+            liveNb[size] <- keep |> Array.map (fun (struct (_, s, _, _)) -> neighbours s)
+            liveCost[size] <- keep |> Array.map (fun (struct (c, _, _, _)) -> c)
+            liveUse[size] <- keep |> Array.map (fun (struct (_, _, _, u)) -> u)
+        admit 1 (Seq.init n (fun k -> 1UL <<< k))
         let made = HashSet<uint64>()
         let mutable work = 0L
         for m in 2 .. n do
             made.Clear()
             for k in 1 .. m / 2 do
-                let sa, ia, na = liveSet[k], liveId[k], liveNb[k]
-                let sb, ib = liveSet[m - k], liveId[m - k]
-                for x in 0 .. sa.Count - 1 do
+                let sa, ia, na, ca', ua = liveSet[k], liveId[k], liveNb[k], liveCost[k], liveUse[k]
+                let sb, ib, cb' = liveSet[m - k], liveId[m - k], liveCost[m - k]
+                for x in 0 .. sa.Length - 1 do
                     let a = sa[x]
                     let nbA = na[x]
                     let ea = ia[x]
-                    let ca = t.Cost1 ea
+                    let ca = ca'[x]
                     let za = t.Size ea
-                    work <- work + int64 sb.Count
+                    // The join costs at least ca + cb + the step that uses a (for flops and combo): b's are in
+                    // order of cost, so the first b over the cap ends a's scan.
+                    let room = cap - ca - ua[x]
+                    let mutable y = if k = m - k then x + 1 else 0
+                    let mutable scanned = 0L
+                    while y < sb.Length do
+                        let cb = cb'[y]
+                        if (match objective with Size -> cb > cap | _ -> cb > room) then y <- sb.Length
+                        else
+                            scanned <- scanned + 1L
+                            let b = sb[y]
+                            if a &&& b = 0UL && nbA &&& b <> 0UL then
+                                let eb = ib[y]
+                                let partial =
+                                    match objective with
+                                    | Size -> max ca cb
+                                    | Write -> ca + cb
+                                    | Flops | Combo _ -> ca + cb + max za (t.Size eb)
+                                if partial <= cap then
+                                    // The join's cost is weighed before the union gets an entry: most unions are
+                                    // over the cap, and the table then holds only those that can still be used.
+                                    let s = a ||| b
+                                    let struct (lo, hi) = keptJoin net s (t.Lo ea) (t.Hi ea) (t.Lo eb) (t.Hi eb)
+                                    let sz = bitProduct net.GSize lo hi
+                                    if sz <= limit then
+                                        let capS = if noBound || s = full then cap else cap - useFactor net lo hi * sz
+                                        let struct (x, _, _) as j = t.Join(net.GSize, lo, hi, sz, ea, eb, capS)
+                                        if not (Double.IsPositiveInfinity x) then
+                                            let mutable e = 0
+                                            if not (t.TryFind(s, &e)) then
+                                                e <- t.Add(s, struct (lo, hi), sz, Double.PositiveInfinity, Double.PositiveInfinity)
+                                            made.Add s |> ignore
+                                            t.Update(e, a, j)
+                            y <- y + 1
+                    work <- work + scanned
                     if work > 65536L then
                         budget.Spend work
                         work <- 0L
                         if clock.ElapsedMilliseconds > budgetMs then raise OutOfTime
-                    for y in (if k = m - k then x + 1 else 0) .. sb.Count - 1 do
-                        let b = sb[y]
-                        if a &&& b = 0UL && nbA &&& b <> 0UL then
-                            let eb = ib[y]
-                            let cb = t.Cost1 eb
-                            let partial =
-                                match objective with
-                                | Size -> max ca cb
-                                | Write -> ca + cb
-                                | Flops | Combo _ -> ca + cb + max za (t.Size eb)
-                            if partial <= cap then
-                                let s = a ||| b
-                                let e = entry net t limit s
-                                if e >= 0 then
-                                    made.Add s |> ignore
-                                    let capS = if noBound || s = full then cap else cap - t.Size e
-                                    t.Relax(net.GSize, e, a, ea, eb, capS)
-            for s in made do
-                admit m s (t.Id s)
+            admit m made
+
+    /// Improves a tree (e.g. by subtree reconfiguration) before its cost bounds an exact search: a tighter
+    /// bound prunes more. Given the part as a problem of its own, the options and the tree.
+    type Polish = Indexed -> PlanOptions -> ContractionTree -> ContractionTree
 
     /// An upper bound on a part's optimal cost (its objective's primary figure): the cost of a quick
     /// random-greedy tree with a little slack for rounding, or +infinity if that tree breaks the memory limit.
-    let private upperBound (p: Indexed) (net: Net) (o: PlanOptions) =
+    let private upperBound (polish: Polish) (p: Indexed) (net: Net) (o: PlanOptions) =
         let sub = Problem.sub p net.Tensors
         let run = PlanGreedy.randomGreedyRun sub { o with Trials = 32; TimeLimitMs = None }
-        let c = Cost.report sub run.Tree
+        let tree = polish sub o run.Tree
+        let c = Cost.report sub tree
         let within = match o.MemoryLimit with Some l -> c.LargestIntermediate <= BigInteger l | None -> true
         if not within then Double.PositiveInfinity
         else
@@ -449,7 +537,7 @@ module PlanOptimal =
                 if a <> b then parent[max a b] <- min a b
         Array.init n id |> Array.groupBy find |> Array.map snd
 
-    let private solveCore (workLimit: int64) (pruned: bool) (exhaustive: int) (p: Indexed) (o: PlanOptions) : Result<ContractionTree option, string> =
+    let private solveCore (polish: Polish) (workLimit: int64) (pruned: bool) (exhaustive: int) (p: Indexed) (o: PlanOptions) : Result<ContractionTree option, string> =
         let work = WorkBudget(workLimit)
         let n = p.Inputs.Length
         let limit = match o.MemoryLimit with Some l -> float l | None -> Double.PositiveInfinity
@@ -484,7 +572,7 @@ module PlanOptimal =
                                         searchAll net t limit
                                         t
                                     else
-                                        let cap = if pruned then upperBound p net o else Double.PositiveInfinity
+                                        let cap = if pruned then upperBound polish p net o else Double.PositiveInfinity
                                         if Double.IsPositiveInfinity cap then connected net t limit cap o.Objective budget work
                                         else capped net t limit cap o.Objective budget work
                                         // The bound comes from trees that may use outer products, which this
@@ -518,28 +606,43 @@ module PlanOptimal =
                 | OutOfTime ->
                     Result.Error(sprintf "exact search ran past its %d ms budget" budget)
 
+    let private unpolished: Polish = fun _ _ t -> t
+
     /// The exact search with parts up to `exhaustive` tensors searched over all trees and larger ones over
     /// connected subnetworks; None when the memory limit cannot be met, Error when beyond exact search.
-    let solveWith (exhaustive: int) (p: Indexed) (o: PlanOptions) = solveCore Int64.MaxValue true exhaustive p o
+    let solveWith (exhaustive: int) (p: Indexed) (o: PlanOptions) = solveCore unpolished Int64.MaxValue true exhaustive p o
 
     /// The exact search bounded by work instead of time (a bound of `workLimit` subnetwork pairs looked at), so
-    /// whether it finishes is the same on any machine and load: Error when it passes the bound.
-    let solveWithin (workLimit: int64) (p: Indexed) (o: PlanOptions) =
-        solveCore workLimit true exhaustiveUpTo p { o with TimeLimitMs = Some Int32.MaxValue }
+    /// whether it finishes is the same on any machine and load: Error when it passes the bound (or the options'
+    /// time limit, when they set one). `polish`
+    /// improves the random-greedy tree whose cost bounds the search.
+    let solveWithinPolished (polish: Polish) (workLimit: int64) (p: Indexed) (o: PlanOptions) =
+        solveCore polish workLimit true exhaustiveUpTo p { o with TimeLimitMs = Some(defaultArg o.TimeLimitMs Int32.MaxValue) }
+
+    /// `solveWithinPolished` without polishing.
+    let solveWithin (workLimit: int64) (p: Indexed) (o: PlanOptions) = solveWithinPolished unpolished workLimit p o
 
     /// `solveWith` without the greedy upper bound: every connected subnetwork is searched (DPccp). Slower; the
     /// oracle that the pruned search is checked against.
-    let solveUnpruned (exhaustive: int) (p: Indexed) (o: PlanOptions) = solveCore Int64.MaxValue false exhaustive p o
+    let solveUnpruned (exhaustive: int) (p: Indexed) (o: PlanOptions) = solveCore unpolished Int64.MaxValue false exhaustive p o
+
+    /// The exact search (see the module) under the options' time budget, its bound polished by `polish`: None
+    /// when the memory limit cannot be met, Error beyond its reach.
+    let solvePolished (polish: Polish) p o = solveCore polish Int64.MaxValue true exhaustiveUpTo p o
 
     /// The exact search (see the module): None when the memory limit cannot be met, Error beyond its reach.
     let solve p o = solveWith exhaustiveUpTo p o
 
-    /// `optimal`: the exact search, falling back to random-greedy (with a warning) beyond its reach.
-    let optimal: Optimizer =
+    /// `optimal` with its bound polished by `polish`: the exact search, falling back to random-greedy (with a
+    /// warning) beyond its reach.
+    let optimalPolished (polish: Polish) : Optimizer =
         fun p o ->
-            match solve p o with
+            match solvePolished polish p o with
             | Ok tree -> { Tree = tree; Notes = [] }
             | Result.Error why ->
                 let note =
                     Diagnostic.make PlanDiagnostics.tooLarge Range.none (why + "; fell back to random-greedy")
                 { (PlanGreedy.randomGreedy p { o with TimeLimitMs = None }) with Notes = [ note ] }
+
+    /// `optimal` with the random-greedy bound as is (the registry's `optimal` polishes it; see `PlanHyper.optimal`).
+    let optimal: Optimizer = optimalPolished unpolished

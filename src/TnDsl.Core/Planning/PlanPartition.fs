@@ -105,7 +105,7 @@ module PlanPartition =
 
     /// Appends a plan of the tensors `nodes` to `steps` (greedy, or the exact search when `exact` and the piece
     /// is small enough) and returns the node id of its result.
-    let private leaf (p: Indexed) limit (exact: bool) (steps: ResizeArray<int array>) (nodes: int array) =
+    let private leaf (p: Indexed) limit (exact: bool) (steps: ResizeArray<int array>) (nodes: int array) : int =
         if nodes.Length = 1 then
             nodes[0]
         else
@@ -127,8 +127,10 @@ module PlanPartition =
             ids[ids.Length - 1]
 
     /// One partition tree: pieces of at most `leafTensors` tensors are planned by greedy, or exactly when
-    /// `exactLeaves`; `balance` is the share of each piece seeded on either side of a cut.
-    let treeWith (leafTensors: int) (exactLeaves: bool) (p: Indexed) (o: PlanOptions) (seed: int) (balance: float) =
+    /// `exactLeaves`; once `stop` says so (a wall-clock budget), what is left is not cut further and is planned
+    /// by greedy, which is quick;
+    /// `balance` is the share of each piece seeded on either side of a cut.
+    let treeUntil (stop: unit -> bool) (leafTensors: int) (exactLeaves: bool) (p: Indexed) (o: PlanOptions) (seed: int) (balance: float) =
         let n = p.Inputs.Length
         let limit = match o.MemoryLimit with Some l -> float l | None -> Double.PositiveInfinity
         if n = 1 then
@@ -137,12 +139,12 @@ module PlanPartition =
             let rng = Random seed
             let steps = ResizeArray<int array>()
             let rec build (nodes: int array) =
-                if nodes.Length <= leafTensors then
-                    leaf p limit exactLeaves steps nodes
+                if nodes.Length <= leafTensors || stop () then
+                    leaf p limit (exactLeaves && not (stop ())) steps nodes
                 else
                     let left, right = bisect p nodes rng balance
                     if left.Length = 0 || right.Length = 0 then
-                        leaf p limit exactLeaves steps nodes
+                        leaf p limit (exactLeaves && not (stop ())) steps nodes
                     else
                         let a = build left
                         let b = build right
@@ -150,6 +152,10 @@ module PlanPartition =
                         n + steps.Count - 1
             build (Array.init n id) |> ignore
             { Leaves = n; Steps = steps.ToArray() }
+
+    /// `treeUntil` without a budget.
+    let treeWith (leafTensors: int) (exactLeaves: bool) (p: Indexed) (o: PlanOptions) (seed: int) (balance: float) =
+        treeUntil (fun () -> false) leafTensors exactLeaves p o seed balance
 
     /// One partition tree for a seed and balance, greedy in pieces of `leafSize` tensors.
     let tree (p: Indexed) (o: PlanOptions) (seed: int) (balance: float) = treeWith leafSize false p o seed balance

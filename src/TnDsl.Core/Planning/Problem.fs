@@ -105,6 +105,10 @@ module Problem =
                   IsOutput = isOut
                   Carriers = carriers |> Array.map (fun c -> c.ToArray()) }
 
+    /// The number of elements of a tensor carrying the indices `idx` (ids of `p`), exact.
+    let elements (p: Indexed) (idx: int seq) =
+        idx |> Seq.fold (fun acc i -> acc * System.Numerics.BigInteger(p.Size[i])) System.Numerics.BigInteger.One
+
     /// The sub-problem on some tensors (ids in `tensors`, which become 0, 1, …): an index stays open when the
     /// whole problem keeps it open or a tensor outside the subset carries it.
     let sub (p: Indexed) (tensors: int array) : Indexed =

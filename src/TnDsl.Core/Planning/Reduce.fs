@@ -10,7 +10,7 @@ module PlanReduce =
     let singles (p: Indexed) (t: int) =
         p.Inputs[t] |> Array.filter (fun i -> p.Carriers[i].Length = 1 && not p.IsOutput[i])
 
-    let private prod (p: Indexed) (idx: int seq) = idx |> Seq.fold (fun acc i -> acc * BigInteger(p.Size[i])) BigInteger.One
+    let private prod (p: Indexed) (idx: int seq) : BigInteger = Problem.elements p idx
 
     /// The tree with a single-operand reduction inserted before every step where it lowers the objective: the
     /// flops (for `Flops`, `Size` and `Combo`, counting the reduction's own 2 × size flops and, for `Combo`,

@@ -34,7 +34,7 @@ module PlanSlice =
         if indices.Length = 0 then p
         else { p with Size = p.Size |> Array.mapi (fun i s -> if Array.contains i indices then 1L else s) }
 
-    let private prod (p: Indexed) (idx: int array) = idx |> Array.fold (fun acc i -> acc * BigInteger(p.Size[i])) BigInteger.One
+    let private prod (p: Indexed) (idx: int array) : BigInteger = Problem.elements p idx
 
     let private ratio (a: BigInteger) (b: BigInteger) =
         if b.Sign <= 0 then 1.0 else Math.Exp(BigInteger.Log a - BigInteger.Log b)
@@ -71,27 +71,37 @@ module PlanSlice =
         let steps = Cost.steps (sliceProblem p sliced) t
         steps, (steps |> Array.sumBy (fun s -> s.Flops)) * prod p sliced
 
+    /// The loop every greedy slicer shares: from nothing sliced, while an intermediate of the tree is over the
+    /// limit, slice the index `choose tree sliced candidates` picks among the closed indices of a largest
+    /// intermediate, and let `adapt tree sliced` fit the tree to what is now sliced. The tree and the sliced
+    /// indices, or None when an intermediate over the limit has no closed index left or after `maxRounds` rounds.
+    let grow (p: Indexed) (limit: BigInteger) (maxRounds: int) (choose: ContractionTree -> int array -> int array -> int)
+             (adapt: ContractionTree -> int array -> ContractionTree) (tree: ContractionTree) =
+        let rec go tree sliced round =
+            let largest, candidates = overLimit p (Cost.steps (sliceProblem p sliced) tree) sliced
+            if largest <= limit then Some(tree, sliced)
+            elif round > maxRounds || candidates.Length = 0 then None
+            else
+                let next = Array.append sliced [| choose tree sliced candidates |]
+                go (adapt tree next) next (round + 1)
+        go tree [||] 0
+
     /// One greedy pass: while an intermediate is over the limit, slice the closed index of a largest
     /// intermediate that leaves the least total flops (log2 flops plus Gumbel noise of the given temperature
     /// when it is positive; ties: the larger index, then the lower id).
     let private greedyPass (p: Indexed) (t: ContractionTree) (limit: BigInteger) (temperature: float) (rng: Random) =
         let lf (b: BigInteger) = if b.Sign <= 0 then 0.0 else BigInteger.Log(b, 2.0)
-        let rec grow (sliced: int array) =
-            let steps, _ = totalFlops p t sliced
-            let largest, candidates = overLimit p steps sliced
-            if largest <= limit then Some sliced
-            else
-                if candidates.Length = 0 then None
-                else
-                    let scored =
-                        candidates
-                        |> Array.map (fun i ->
-                            let _, flops = totalFlops p t (Array.append sliced [| i |])
-                            let noise = if temperature > 0.0 then -temperature * Math.Log(-Math.Log(max 1e-300 (rng.NextDouble()))) else 0.0
-                            struct (lf flops + noise, -p.Size[i], i))
-                    let struct (_, _, best) = scored |> Array.min
-                    grow (Array.append sliced [| best |])
-        grow [||]
+        let choose t sliced (candidates: int array) =
+            let scored =
+                candidates
+                |> Array.map (fun i ->
+                    let _, flops = totalFlops p t (Array.append sliced [| i |])
+                    let noise = if temperature > 0.0 then -temperature * Math.Log(-Math.Log(max 1e-300 (rng.NextDouble()))) else 0.0
+                    struct (lf flops + noise, -p.Size[i], i))
+            let struct (_, _, best) = scored |> Array.min
+            best
+        // Each round slices one more closed index, so the candidates run out before any round limit.
+        grow p limit Int32.MaxValue choose (fun t _ -> t) t |> Option.map snd
 
     /// Indices to slice so that every intermediate of the tree has at most `limit` elements, or None when no
     /// choice of closed indices can get there (an intermediate over the limit made of open indices only). The

@@ -17,7 +17,10 @@ import re
 root = pathlib.Path(__file__).resolve().parent.parent
 
 
-def summary(path):
+def summary(path, current):
+    if not (root / path).exists():
+        print(f"readme-results: {path} is not recorded yet; its README block is left as it is")
+        return current
     text = (root / path).read_text(encoding="utf-8")
     m = re.search(r"<!-- summary -->\n(.*?)<!-- /summary -->", text, flags=re.S)
     if not m:
@@ -28,5 +31,5 @@ def summary(path):
 readme = root / "README.md"
 text = readme.read_text(encoding="utf-8")
 text = re.sub(r"(<!-- results: (\S+) -->\n).*?(<!-- /results -->)",
-              lambda m: m.group(1) + summary(m.group(2)) + m.group(3), text, flags=re.S)
+              lambda m: m.group(1) + summary(m.group(2), m.group(3)[:0] + m.group(0)[len(m.group(1)):-len(m.group(3))]) + m.group(3), text, flags=re.S)
 readme.write_text(text, encoding="utf-8")

@@ -100,11 +100,11 @@ public sealed class ContractExpression
         var built = new List<PlanStep>();
         foreach (var s in planned.Plan.Steps)
         {
-            var c = new PairContraction(ops[s.Left], ops[s.Right], s.Kept.ToHashSet());
+            var c = new PairContraction(ops[s.Left], ops[s.Right], s.Kept);
             built.Add(new PlanStep(s.Left, s.Right, c, c.Fastest));
             ops.RemoveAt(s.Right);
             ops.RemoveAt(s.Left);
-            ops.Add(c.Result.ToArray());
+            ops.Add(s.Kept);
         }
         steps = built.ToArray();
         var final = ops[0];

@@ -198,7 +198,7 @@ public class EmitTests
             // Contracted right to left, not in declaration order.
             var operands = spec.Tensors.Length;
             var path = Enumerable.Range(0, operands - 1).Select(k => (operands - 2 - k, operands - 1 - k)).ToArray();
-            using var runtime = new NetworkModule(spec, path, new NetworkModuleOptions { DType = ScalarType.Float64, Seed = 5, MeasureKernels = false });
+            using var runtime = new NetworkModule(spec, path, new NetworkModuleOptions { DType = ScalarType.Float64, Seed = 5 });
             var source = CSharpEmitter.Emit(runtime, "Emitted", "TnDsl.Emitted");
             AssertSameValues(runtime, source, 5);
         }

@@ -600,14 +600,17 @@ module PlanApi =
 
 
 /// One pairwise step of a plan, for C#: positions in the current operand list (linear convention, Left < Right),
-/// and the labels (the network's index ids, or the caller's labels) of the result and of those summed here.
+/// and the labels (the network's index ids, or the caller's labels) of the result, in the order of its axes, and of
+/// those summed here.
 [<Sealed>]
 type PairStepView(left: int, right: int, kept: int array, summed: int array) =
     /// The first operand's position.
     member _.Left = left
     /// The second operand's position.
     member _.Right = right
-    /// The labels of the step's result.
+    /// The labels of the step's result, in the order of its axes: the legs both operands carry and keep, then the
+    /// left operand's own, then the right's (as `PairSteps.ofTree` makes them). A backend reads them, never works
+    /// them out.
     member _.Kept = kept
     /// The labels summed away at this step.
     member _.Summed = summed
@@ -744,8 +747,7 @@ type Planner =
             let steps =
                 PairSteps.ofTree p r.Tree.Value
                 |> Array.map (fun s -> PairStepView(s.Left, s.Right, ids s.Kept, ids s.Summed))
-            let leaves =
-                p.Inputs |> Array.map (fun legs -> legs |> Array.filter (fun i -> p.IsOutput[i] || p.Carriers[i].Length > 1) |> ids)
+            let leaves = PairSteps.leafLabels p |> Array.map ids
             let sliced = match r.Slicing with Some s -> ids s.Indices | None -> [||]
             PlanView(r, steps, leaves, sliced, batch, warnings)
 
@@ -818,7 +820,7 @@ type Planner =
             if not (Plan.succeeded r) then fail r.Diagnostics
             let idOf = p.IndexNames |> Array.mapi (fun k n -> n, k) |> dict
             let steps = PairSteps.ofTree p r.Tree.Value |> Array.map (fun s -> PairStepView(s.Left, s.Right, s.Kept, s.Summed))
-            let leaves = p.Inputs |> Array.map (Array.filter (fun i -> p.IsOutput[i] || p.Carriers[i].Length > 1))
+            let leaves = PairSteps.leafLabels p
             let sliced = match r.Slicing with Some s -> s.Indices | None -> [||]
             let view = PlanView(r, steps, leaves, sliced, Nullable(), [])
             let squeeze =

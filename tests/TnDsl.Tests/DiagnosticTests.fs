@@ -158,6 +158,19 @@ let ``a slice longer than the tensor limit is refused before its members are lis
     singleWith text smallLimits "TN0112"
 
 [<Fact>]
+let ``a grid loop of exactly the tensor limit is accepted, and one row more is refused`` () =
+    // The loop limit counts members, not outer iterations too: an L x L grid at the limit is valid.
+    let options = { Compiler.defaultOptions with Limits = { Compiler.defaultOptions.Limits with MaxTensors = 100; MaxLegs = 10_000L } }
+    let grid rows =
+        sprintf "network g() {\n  index p[x, y]: 2 for x in 0..%d, y in 0..9\n  weight T[x, y]: (p[x, y]) for x in 0..%d, y in 0..9\n  output (p[0..%d, 0..9])\n}" (rows - 1) (rows - 1) (rows - 1)
+    let ok = Compiler.compileText Compiler.readDisk "t.tn" (grid 10) options
+    // The tensors share no index, so the only diagnostic is that warning.
+    Assert.Equal<string list>([ "TN0213" ], codes ok)
+    Assert.Equal(100, ok.Network.Value.Tensors.Length)
+    let over = Compiler.compileText Compiler.readDisk "t.tn" (grid 11) options
+    Assert.Equal<string list>([ "TN0112" ], codes over |> List.distinct)
+
+[<Fact>]
 let ``the expansion limit counts legs as well as tensors`` () =
     let text = "network a() {\n  index p[i]: 2 for i in 0..99\n  «weight A[k]: (p[0..99]) for k in 0..99»\n}"
     let options = { Compiler.defaultOptions with Limits = { Compiler.defaultOptions.Limits with MaxLegs = 5000L } }

@@ -352,7 +352,11 @@ let loopBinding (b: Binder) (v: int64) =
 /// iterations against the limit before running them. A failing member is dropped (`action` raises `Abort`) and
 /// the others go on; a failing range or filter drops what depends on it.
 let forEachIn (ctx: Ctx) (env: Env) (f: ForClause) (action: Env -> unit) =
-    let mutable budget = 0L
+    // Members (innermost iterations) count against the limit; all iterations, outer ones included, against twice
+    // it, so a 1000 x 1000 grid (10^6 members) is within the limit and empty inner ranges cannot loop unbounded.
+    let limit = int64 ctx.Options.MaxTensors
+    let mutable members = 0L
+    let mutable steps = 0L
     let rec go env binders =
         match binders with
         | [] ->
@@ -366,8 +370,9 @@ let forEachIn (ctx: Ctx) (env: Env) (f: ForClause) (action: Env -> unit) =
             match (try Some(rangeValues ctx env b.Over) with Abort -> None) with
             | None -> ()
             | Some values ->
-                budget <- budget + int64 values.Length
-                if budget > int64 ctx.Options.MaxTensors then
+                steps <- steps + int64 values.Length
+                if List.isEmpty rest then members <- members + int64 values.Length
+                if members > limit || steps > 2L * limit then
                     ctx.Exhaust(f.Range, sprintf "this loop runs more than %d times, the expansion limit" ctx.Options.MaxTensors)
                 for v in values do
                     if not ctx.Exhausted then go (env.Add(b.Var.Name, loopBinding b v)) rest

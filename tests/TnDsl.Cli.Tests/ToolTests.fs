@@ -2,7 +2,6 @@
 /// the honesty of the pictures it draws.
 module TnDsl.Cli.Tests.ToolTests
 
-open System.Diagnostics
 open System.IO
 open System.Text.RegularExpressions
 open Xunit
@@ -10,23 +9,8 @@ open TnDsl.BornMachine
 open TnDsl.Cli.Commands
 open TnDsl.Tests.Support
 
-/// Runs a program in `dir` with extra environment variables; exit code, stdout, stderr. Fails past 5 minutes.
-let run (program: string) (args: string list) (dir: string) (env: (string * string) list) =
-    let info = ProcessStartInfo(program)
-    for a in args do
-        info.ArgumentList.Add a
-    info.WorkingDirectory <- dir
-    info.RedirectStandardOutput <- true
-    info.RedirectStandardError <- true
-    for k, v in env do
-        info.Environment[k] <- v
-    use p = Process.Start info
-    let out = p.StandardOutput.ReadToEndAsync()
-    let err = p.StandardError.ReadToEndAsync()
-    if not (p.WaitForExit 300000) then
-        p.Kill true
-        failwithf "%s %s did not finish in 5 minutes" program (String.concat " " args)
-    p.ExitCode, out.Result, err.Result
+/// Runs a program in `dir` with extra environment variables (see `CliTests.run`).
+let run = CliTests.run
 
 let ok (what: string) (code: int, out: string, err: string) =
     Assert.True((code = 0), sprintf "%s: exit %d\nstdout: %s\nstderr: %s" what code out err)

@@ -13,6 +13,7 @@ open TnDsl
 open TnDsl.Torch
 open TnDsl.Testing
 open TnDsl.Testing.Tests.Support
+open TnDsl.Tests.Support
 
 /// Checks `.tn` text; when it is clean, plans it, builds its module and runs one forward pass (batch 2). Returns
 /// the failure after a clean check, if any.

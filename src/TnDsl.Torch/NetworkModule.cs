@@ -224,12 +224,13 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             int i = s.Left, j = s.Right;
             if (i < 0 || j < 0 || i >= ops.Count || j >= ops.Count || i == j)
                 throw new ArgumentException($"plan step ({i}, {j}) is invalid for {ops.Count} operands");
-            var c = new PairContraction(ops[i], ops[j], s.Kept.ToHashSet());
+            // The planner gives the step's result legs in order; the backend executes them as given.
+            var c = new PairContraction(ops[i], ops[j], s.Kept);
             var kernel = options.Kernel is { } f && c.Supports(f) ? f : c.Fastest;
             steps.Add(new PlanStep(i, j, c, kernel));
             ops.RemoveAt(Math.Max(i, j));
             ops.RemoveAt(Math.Min(i, j));
-            ops.Add(c.Result.ToArray());
+            ops.Add(s.Kept);
         }
         var asIndex = new bool[leaves.Length];
         if (options.Lower)
@@ -417,28 +418,12 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             return Finish(RunSteps(operands, scaling, device), scaling, dtype, device);
 
         // The extent of each sliced label at run time (a dynamic label takes the batch actually fed).
-        var extents = slicedLabels.Select(l =>
-        {
-            int k = Array.FindIndex(leaves, leaf => leaf.ReducedLabels.Contains(l));
-            return operands[k].Value.shape[Array.IndexOf(leaves[k].ReducedLabels, l)];
-        }).ToArray();
-        long slices = extents.Aggregate(1L, (a, b) => checked(a * b));
+        var labels = leaves.Select(l => l.ReducedLabels).ToArray();
         LogScaled? total = null;
-        var values = new long[extents.Length];
-        for (long slice = 0; slice < slices; slice++)
+        foreach (var values in Slices.Values(Slices.Extents(operands.Select(o => o.Value).ToArray(), labels, slicedLabels)))
         {
-            long rest = slice;
-            for (int k = extents.Length - 1; k >= 0; k--)
-                (values[k], rest) = (rest % extents[k], rest / extents[k]);
-            var views = new List<(Tensor Value, bool Owned)>(operands.Count);
-            for (int i = 0; i < operands.Count; i++)
-            {
-                var view = operands[i].Value;
-                for (int k = 0; k < slicedLabels.Length; k++)
-                    if (Array.IndexOf(leaves[i].ReducedLabels, slicedLabels[k]) is var axis and >= 0)
-                        view = view.narrow(axis, values[k], 1);
-                views.Add((view, !ReferenceEquals(view, operands[i].Value)));
-            }
+            var views = operands.Select((o, i) => Slices.Narrow(o.Value, labels[i], slicedLabels, values))
+                                .Select((v, i) => (v, !ReferenceEquals(v, operands[i].Value))).ToList();
             var part = Finish(RunSteps(views, scaling, device), scaling, dtype, device);
             total = total is null ? part : Add(total, part, scaling is not null);
         }

@@ -25,7 +25,7 @@ public sealed class PairContraction
 {
     readonly long[] perA, perB;
     readonly int[] contractA, contractB;
-    readonly bool identityA, identityB;
+    readonly bool identityA, identityB, inOperandOrder;
     // The swapped product B·A: A as [batch, contracted, free], B as [batch, free, contracted].
     readonly long[] swapA, swapB;
     readonly bool swapped;
@@ -48,18 +48,38 @@ public sealed class PairContraction
     public string? Equation { get; }
 
     /// <summary>Plans the contraction of operands labelled <paramref name="left"/> and <paramref name="right"/>,
-    /// keeping the shared labels in <paramref name="keep"/>.</summary>
+    /// keeping the shared labels in <paramref name="keep"/>; the result's axes follow the operands' orders.</summary>
     public PairContraction(IReadOnlyList<int> left, IReadOnlyList<int> right, IReadOnlySet<int> keep)
+        : this(left, right, keep, null)
+    {
+    }
+
+    /// <summary>Plans the step of a plan that makes <paramref name="result"/> (the planner's
+    /// <c>PairStepView.Kept</c>): its labels and their order, legs on both operands first, then the left operand's
+    /// own, then the right's. Throws when the result is not grouped so or does not fit the operands.</summary>
+    public PairContraction(IReadOnlyList<int> left, IReadOnlyList<int> right, IReadOnlyList<int> result)
+        : this(left, right, result.ToHashSet(), result)
+    {
+    }
+
+    PairContraction(IReadOnlyList<int> left, IReadOnlyList<int> right, IReadOnlySet<int> keep, IReadOnlyList<int>? order)
     {
         if (left.Distinct().Count() != left.Count || right.Distinct().Count() != right.Count)
             throw new ArgumentException("an operand carries a label twice; reduce it first");
         var inRight = right.ToHashSet();
         var inLeft = left.ToHashSet();
-        Batch = left.Where(l => inRight.Contains(l) && keep.Contains(l)).ToArray();
+        int[] Ordered(IEnumerable<int> labels) =>
+            order is null ? labels.ToArray() : labels.OrderBy(l => IndexOf(order, l)).ToArray();
+        Batch = Ordered(left.Where(l => inRight.Contains(l) && keep.Contains(l)));
         Contracted = left.Where(l => inRight.Contains(l) && !keep.Contains(l)).ToArray();
-        LeftFree = left.Where(l => !inRight.Contains(l)).ToArray();
-        RightFree = right.Where(l => !inLeft.Contains(l)).ToArray();
+        LeftFree = Ordered(left.Where(l => !inRight.Contains(l)));
+        RightFree = Ordered(right.Where(l => !inLeft.Contains(l)));
         Result = [.. Batch, .. LeftFree, .. RightFree];
+        // tensordot keeps each operand's own legs in that operand's order; a planned order that differs needs matmul.
+        inOperandOrder = LeftFree.SequenceEqual(left.Where(l => !inRight.Contains(l)))
+                         && RightFree.SequenceEqual(right.Where(l => !inLeft.Contains(l)));
+        if (order is not null && !Result.SequenceEqual(order))
+            throw new ArgumentException($"the planned result [{string.Join(", ", order)}] is not the operands' shared kept legs, then the left's, then the right's");
 
         perA = Batch.Concat(LeftFree).Concat(Contracted).Select(l => (long)IndexOf(left, l)).ToArray();
         perB = Batch.Concat(Contracted).Concat(RightFree).Select(l => (long)IndexOf(right, l)).ToArray();
@@ -96,17 +116,18 @@ public sealed class PairContraction
 
     /// <summary>
     /// The kernel measured fastest for this step on CPU (<c>dotnet run -c Release --project bench/TnDsl.TorchBench -- kernels</c>):
-    /// tensordot for steps without batch legs, permute+reshape+matmul (batched) otherwise. Two-operand einsum was
+    /// tensordot for steps without batch legs (whose result keeps the operands' orders), permute+reshape+matmul
+    /// (batched) otherwise. Two-operand einsum was
     /// never the fastest, by 3-70%.
     /// </summary>
-    public PairKernel Fastest => Batch.Count == 0 ? PairKernel.Tensordot : PairKernel.Matmul;
+    public PairKernel Fastest => Supports(PairKernel.Tensordot) ? PairKernel.Tensordot : PairKernel.Matmul;
 
     /// <summary>Whether <paramref name="kernel"/> can execute this step.</summary>
     public bool Supports(PairKernel kernel) =>
         kernel switch
         {
             PairKernel.Einsum => Equation is not null,
-            PairKernel.Tensordot => Batch.Count == 0,
+            PairKernel.Tensordot => Batch.Count == 0 && inOperandOrder,
             _ => true,
         };
 
@@ -117,7 +138,7 @@ public sealed class PairContraction
         {
             case PairKernel.Einsum when Equation is not null:
                 return einsum(Equation, a, b);
-            case PairKernel.Tensordot when Batch.Count == 0:
+            case PairKernel.Tensordot when Supports(PairKernel.Tensordot):
                 return tensordot(a, b, contractA.Select(i => (long)i).ToArray(), contractB.Select(i => (long)i).ToArray());
             case PairKernel.Einsum or PairKernel.Tensordot:
                 throw new InvalidOperationException($"{kernel} cannot execute this step");

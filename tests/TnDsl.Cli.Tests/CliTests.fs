@@ -331,13 +331,12 @@ let ``tn train --resume --lr-now goes on at the new learning rate, and without -
     finally
         if Directory.Exists out then Directory.Delete(out, true)
 
-/// Runs the built `tn` as a process from the repository root, with extra environment variables: exit code, stdout,
-/// stderr. A crash (an unhandled exception, an abort in libtorch: exit 134) shows here as it would to a user.
-let tnProcess (env: (string * string) list) (args: string list) =
-    let info = System.Diagnostics.ProcessStartInfo(Path.Combine(System.AppContext.BaseDirectory, "tn"))
+/// Runs a program in `dir` with extra environment variables; exit code, stdout, stderr. Fails past 5 minutes.
+let run (program: string) (args: string list) (dir: string) (env: (string * string) list) =
+    let info = System.Diagnostics.ProcessStartInfo(program)
     for a in args do
         info.ArgumentList.Add a
-    info.WorkingDirectory <- repoRoot
+    info.WorkingDirectory <- dir
     info.RedirectStandardOutput <- true
     info.RedirectStandardError <- true
     for k, v in env do
@@ -347,8 +346,13 @@ let tnProcess (env: (string * string) list) (args: string list) =
     let err = p.StandardError.ReadToEndAsync()
     if not (p.WaitForExit 300000) then
         p.Kill true
-        failwithf "tn %s did not finish in 5 minutes" (String.concat " " args)
+        failwithf "%s %s did not finish in 5 minutes" program (String.concat " " args)
     p.ExitCode, out.Result, err.Result
+
+/// Runs the built `tn` as a process from the repository root, with extra environment variables: exit code, stdout,
+/// stderr. A crash (an unhandled exception, an abort in libtorch: exit 134) shows here as it would to a user.
+let tnProcess (env: (string * string) list) (args: string list) =
+    run (Path.Combine(System.AppContext.BaseDirectory, "tn")) args repoRoot env
 
 /// A refusal as users must see it: exit 1, one line on stderr that says `expected`, no stack trace of any kind.
 let assertRefused (expected: string list) (code: int, out: string, err: string) =

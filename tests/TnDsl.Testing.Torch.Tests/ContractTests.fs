@@ -13,6 +13,7 @@ open TnDsl
 open TnDsl.Torch
 open TnDsl.Testing
 open TnDsl.Testing.Tests.Support
+open TnDsl.Tests.Support
 
 /// Checks `.tn` text; when it is clean, plans it, builds its module and runs one forward pass (batch 2). Returns
 /// the failure after a clean check, if any.
@@ -39,7 +40,7 @@ let private afterCleanCheck (file: string) (text: string) : string option =
         with e -> Some(e.GetType().Name + ": " + e.Message)
 
 let private examples () =
-    Directory.GetFiles(Path.Combine(repoRoot, "examples"), "*.tn", SearchOption.AllDirectories)
+    Directory.GetFiles(TnDsl.Tests.Support.examplesDir, "*.tn", SearchOption.AllDirectories)
     |> Array.filter (fun f -> not (f.Contains "results"))
     |> Array.sort
 

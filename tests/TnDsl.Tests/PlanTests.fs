@@ -792,3 +792,22 @@ let ``a tight memory limit on a 9x9 lattice is met by slicing, every slice withi
     Assert.True(s.LargestIntermediate <= limit)
     Assert.Equal(s.SliceFlops * s.Slices, s.Flops)
     Assert.True(s.Indices |> Array.forall (fun i -> not p.IsOutput[i]))
+
+[<Fact>]
+let ``each pairwise step carries its result's legs in axis order: shared kept legs, then the left's, then the right's`` () =
+    // A batch b on all three tensors (kept, it is open), legs written out of id order: "ia,bai,..." keeps i before a.
+    let p = indexed "bia,bja,jkb->bik" "2x3x4,2x5x4,5x6x2"
+    let leaves = PairSteps.leafLabels p
+    let id n = Array.findIndex ((=) n) p.IndexNames
+    // Declared leg order, not the planner's sorted ids.
+    Assert.Equal<int array>([| id "b"; id "i"; id "a" |], leaves[0])
+    let tree = { Leaves = 3; Steps = [| [| 0; 1 |]; [| 3; 2 |] |] }
+    let steps = PairSteps.ofTree p tree
+    Assert.Equal(2, steps.Length)
+    // b·i·a with b·j·a: b kept on both, a summed; then i (left only), then j (right only).
+    Assert.Equal<int array>([| id "b"; id "i"; id "j" |], steps[0].Kept)
+    Assert.Equal<int array>([| id "a" |], steps[0].Summed)
+    // The operand list is now [jkb, bij]: positions (0, 1), b kept on both, then k (left), then i (right).
+    Assert.Equal((0, 1), (steps[1].Left, steps[1].Right))
+    Assert.Equal<int array>([| id "b"; id "k"; id "i" |], steps[1].Kept)
+    Assert.Equal<int array>(Array.sort p.Output, Array.sort steps[1].Kept)

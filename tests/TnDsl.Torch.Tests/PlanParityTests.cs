@@ -62,6 +62,9 @@ public class PlanParityTests
             Assert.Equal(root.GetProperty("ssa_path").GetRawText(), own.RootElement.GetProperty("ssa_path").GetRawText());
             Assert.Equal(steps, plan.Pairs.Select(p => (p.Item1, p.Item2)));
             Assert.Equal(steps, executed.Select(s => (s.Left, s.Right)));
+            // Each step's result legs, in order, are the plan's: the backend reads them rather than working them out.
+            for (int k = 0; k < executed.Count; k++)
+                Assert.Equal(plan.Steps[k].Kept, executed[k].Contraction.Result);
         }
 
         // `tn run` and `tn emit` build through NetworkModules with the nominal batch.

@@ -113,11 +113,21 @@ public static class RunCommand
                 using var _ = no_grad();
                 return module.forward(inputs);
             });
+            // Backward keeps the activations of every slice and makes a gradient per parameter: where that does not
+            // fit, the forward figures are still reported and the backward pass is not run.
+            string? noBackward = null;
             if (module.ParameterCount > 0)
-                // Backward keeps the activations of every slice and makes a gradient per parameter.
-                MemoryGuard.Check(MemoryGuard.Needed(plan, dtype, training: true),
-                    $"{module.Spec.Name}: the backward pass (activations kept, one gradient per weight)");
-            double? backward = module.ParameterCount == 0 ? null : Median(repeat, device, () =>
+            {
+                try
+                {
+                    MemoryGuard.Check(MemoryGuard.Needed(plan, dtype, training: true), "the backward pass (activations kept, one gradient per weight)");
+                }
+                catch (MemoryLimitException e)
+                {
+                    noBackward = e.Message;
+                }
+            }
+            double? backward = module.ParameterCount == 0 || noBackward is not null ? null : Median(repeat, device, () =>
             {
                 module.zero_grad();
                 var loss = module.forward(inputs).square().sum();
@@ -145,6 +155,8 @@ public static class RunCommand
             w.WriteLine($"  forward     {Ms(forward)} {per} (median of {repeat})");
             if (backward is { } bw)
                 w.WriteLine($"  fwd + bwd   {Ms(bw)} {per} (median of {repeat}; loss = sum of squares)");
+            else if (noBackward is not null)
+                w.WriteLine($"  fwd + bwd   not run: {noBackward}");
         }
         finally
         {

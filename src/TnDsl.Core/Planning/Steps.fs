@@ -1,8 +1,12 @@
 namespace TnDsl
 
+open System.Collections.Generic
+
 /// One pairwise step of an executable plan in opt_einsum's linear convention: the operands at positions `Left` and
 /// `Right` (Left < Right) of the current operand list are removed and their contraction is appended at the end.
-/// `Kept` and `Summed` are the problem's index ids of the step's result and of the indices summed away there.
+/// `Kept` is the step's result, the problem's index ids in the order of its axes: the legs both operands carry and
+/// keep, then the left operand's own legs, then the right's (each in its operand's order, as a batched matrix
+/// product makes them); `Summed` are the indices summed away there.
 type PairStep =
     { Left: int
       Right: int
@@ -35,18 +39,40 @@ module PairSteps =
                 renamed[t.Leaves + s] <- t.Leaves + steps.Count - 1)
         { Leaves = t.Leaves; Steps = steps.ToArray() }
 
-    /// The pairwise steps of a tree on its problem, in order, with what each keeps and sums (from `Cost.steps`).
-    /// A single-tensor problem has none: its indices are summed on the tensor itself.
+    /// Per input tensor, the legs that survive it, distinct and in its declared leg order (`Indexed.Inputs` holds
+    /// them sorted): open legs and legs another tensor carries. The others are summed on the tensor alone before
+    /// any step.
+    let leafLabels (p: Indexed) : int array array =
+        let id = Dictionary<string, int>()
+        p.IndexNames |> Array.iteri (fun i n -> id[n] <- i)
+        p.Problem.Inputs
+        |> Array.map (fun legs -> legs |> Array.map (fun n -> id[n]) |> Array.distinct |> Array.filter (fun i -> p.IsOutput[i] || p.Carriers[i].Length > 1))
+
+    /// The pairwise steps of a tree on its problem, in order, with what each keeps (its result's legs in axis order,
+    /// following the operands from `leafLabels`) and sums (from `Cost.steps`). A single-tensor problem has none: its
+    /// indices are summed on the tensor itself.
     let ofTree (p: Indexed) (t: ContractionTree) : PairStep array =
         let pairwise = binarise t
         let linear = ContractionTree.toLinear pairwise
+        let operands = ResizeArray<int array>(leafLabels p)
         Cost.steps p pairwise
         |> Array.mapi (fun s step -> linear[s], step)
         |> Array.filter (fun (pos, _) -> pos.Length = 2)
         |> Array.map (fun (pos, step) ->
+            let a, b = operands[pos[0]], operands[pos[1]]
+            let kept = HashSet<int>(step.Kept)
+            let onA, onB = HashSet<int>(a), HashSet<int>(b)
+            let result =
+                Array.concat
+                    [ a |> Array.filter (fun l -> onB.Contains l && kept.Contains l)
+                      a |> Array.filter (onB.Contains >> not)
+                      b |> Array.filter (onA.Contains >> not) ]
+            operands.RemoveAt pos[1]
+            operands.RemoveAt pos[0]
+            operands.Add result
             { Left = pos[0]
               Right = pos[1]
-              Kept = step.Kept
+              Kept = result
               Summed = step.Summed })
 
     /// A tree from pairwise steps over `n` operands in the linear convention; operands left over at the end are

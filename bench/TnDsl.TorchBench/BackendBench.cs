@@ -162,7 +162,7 @@ static partial class BackendBench
             Console.WriteLine($"    {(train ? "forward+backward" : "forward")}:");
             foreach (var k in hands.Keys)
                 Console.WriteLine($"      hand: {k,-42} {Ms(t[k])}");
-            Console.WriteLine($"      module (lowered)                               {Ms(t["module"])}   module / best hand = {t["module"] / best:F2}");
+            Console.WriteLine($"      module (lowered)                               {Ms(t["module"])}   ratio module/best hand = {t["module"] / best:F2}");
             Console.WriteLine($"      module (dense, Lower = false)                  {Ms(t["module, dense"])}   ratio {t["module, dense"] / best:F2}");
         }
     }

@@ -154,6 +154,43 @@ public class LoweringTests
     }
 
     [Fact]
+    public void Sliced_lowered_plans_give_the_unsliced_dense_values_and_gradients()
+    {
+        int sliced = 0, lowered = 0;
+        for (int seed = 0; seed < 60; seed++)
+        {
+            var net = RandomNetwork(seed);
+            var spec = NetworkAdapter.FromFlat(net);
+            long limit = Math.Max(1, net.Output.Aggregate(1L, (a, l) => a * net.Indices[l].Size));
+            PlanView plan;
+            try
+            {
+                plan = Planner.Plan(net, "greedy", null, 0, limit);
+            }
+            catch (TnException)
+            {
+                continue;
+            }
+            if (!plan.IsSliced)
+                continue;
+            sliced++;
+            // One-hot legs and copy tensors that are sliced stay dense; everything else may still be lowered.
+            using var m = new NetworkModule(spec, plan, F64);
+            lowered += m.Plan.Count(s => s.Lowering is not null);
+            using var dense = new NetworkModule(spec, Planner.Plan(net, "greedy", null, 0), F64 with { Lower = false });
+            var inputs = RandomInputs.Make(m, 3, new Generator((ulong)seed), ScalarType.Float64);
+            using var w = randn(dense.forward(inputs).shape, ScalarType.Float64, generator: new Generator(5));
+            var (y1, g1) = Run(dense, inputs, w);
+            var (y2, g2) = Run(m, inputs, w);
+            AssertClose(y1, y2, $"seed {seed} value");
+            foreach (var (name, g) in g1)
+                AssertClose(g, g2[name], $"seed {seed} gradient of {name}");
+        }
+        Assert.True(sliced >= 10, $"only {sliced} sliced plans");
+        Assert.True(lowered >= 10, $"only {lowered} lowered steps in sliced plans");
+    }
+
+    [Fact]
     public void The_born_machines_lowered_plan_does_not_change_across_forward_calls()
     {
         using var m = NetworkModules.FromFile(Repo.Example("born-machine.tn"), Repo.Set(("n", 8), ("chi", 3)),

@@ -148,6 +148,8 @@ public static class RunCommand
                         (module.ParameterCount > 0 ? $", {MemoryGuard.Format(MemoryGuard.Needed(plan, dtype, training: true))} training" : "") +
                         $" (planner's estimate; limit {MemoryGuard.Format(MemoryGuard.Limit)})");
             w.WriteLine($"  kernels     {string.Join(", ", module.Plan.GroupBy(p => p.Kernel).OrderBy(g => g.Key).Select(g => $"{g.Key.ToString().ToLowerInvariant()} {g.Count()}"))} (chosen when the module was built)");
+            if (module.Plan.Any(p => p.Lowering is not null))
+                w.WriteLine($"  lowered     {string.Join(", ", module.Plan.Where(p => p.Lowering is not null).GroupBy(p => p.Lowering!.Name).OrderBy(g => g.Key).Select(g => $"{g.Key} {g.Count()}"))} (steps run by structure, not dense products)");
             w.WriteLine($"  build       {buildSeconds * 1e3:F0} ms (check, plan, initialise); first call {first * 1e3:F1} ms");
             var per = hasBatch ? $"per batch of {n}" : "per call";
             w.WriteLine($"  forward     {Ms(forward)} {per} (median of {repeat})");

@@ -141,3 +141,12 @@ public static class ConvAcTasks
     public static Tensor OneHot(Tensor symbols) =>
         nn.functional.one_hot(symbols, Symbols).to_type(ScalarType.Float32).reshape(symbols.shape[0], Positions * Symbols);
 }
+
+/// <summary>The ConvAC tasks' names apart from the tasks themselves: a command line that lists them in its help must
+/// not load TorchSharp (and libtorch) for verbs that never use it. A test checks them against
+/// <see cref="ConvAcTasks.All"/>.</summary>
+public static class ConvAcTaskNames
+{
+    /// <summary>The names, in the order of <see cref="ConvAcTasks.All"/>.</summary>
+    public static readonly string[] All = ["long-range", "local", "band"];
+}

@@ -32,6 +32,12 @@ public class ConvAcTaskTests
     }
 
     [Fact]
+    public void the_task_names_the_command_line_lists_are_the_tasks_names_in_order()
+    {
+        Assert.Equal(ConvAcTasks.All.Select(t => t.Name), ConvAcTaskNames.All);
+    }
+
+    [Fact]
     public void the_band_label_has_left_right_rank_between_the_two_bounds()
     {
         using var m = LabelMatrix(1);

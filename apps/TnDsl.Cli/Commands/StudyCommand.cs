@@ -197,7 +197,7 @@ public static class StudyCommand
         var common = new Common(epochs: 20, lr: 0.01, train: null, test: 4000, dataset: null);
         var samples = TnOptions.Integer("--samples", 20000, "training samples per task");
         var seeds = TnOptions.Integer("--seeds", 3, "seeds per network (at most 10: the exact permutation test enumerates every split)", max: 10);
-        var known = ConvAcTasks.All.Select(t => t.Name).ToArray();
+        var known = ConvAcTaskNames.All; // not ConvAcTasks: building the command line loads no TorchSharp
         var tasks = new Option<string[]>("--tasks")
         {
             Description = "the tasks, separated by commas: " + string.Join(", ", known),

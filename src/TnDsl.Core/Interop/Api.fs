@@ -615,6 +615,22 @@ type PairStepView(left: int, right: int, kept: int array, summed: int array) =
     /// The labels summed away at this step.
     member _.Summed = summed
 
+/// The planner's byte estimate of a plan (`PlanBytes`), for C#: every figure in bytes, exact.
+[<Sealed>]
+type ByteEstimateView(e: ByteEstimate) =
+    /// Bytes per element.
+    member _.ElementBytes = e.ElementBytes
+    /// Every input tensor, whole.
+    member _.Inputs = e.Inputs
+    /// The most bytes alive at once in a forward pass (inputs included; per slice, plus the accumulated result).
+    member _.Forward = e.Forward
+    /// Training only: the intermediates autograd keeps for the backward pass.
+    member _.Kept = e.Kept
+    /// Training only: one gradient per trainable input.
+    member _.Gradients = e.Gradients
+    /// Training only: inputs, kept intermediates, gradients and the backward pass's transient.
+    member _.Training = e.Training
+
 /// One step of a plan's contraction tree as its optimizer built it (a step may join more than two operands), for
 /// pictures: its node id (leaves are 0 .. LeafCount - 1, steps follow), the nodes it joins and its flops.
 [<Sealed>]
@@ -692,7 +708,7 @@ type PlanView(result: PlanResult, steps: PairStepView array, leaves: int array a
         result.Problem.Output |> Array.fold (fun acc i -> acc * Numerics.BigInteger(result.Problem.Size[i])) Numerics.BigInteger.One
     /// The planner's estimate of the bytes this plan needs at `elementBytes` bytes per element (see `PlanBytes`):
     /// the forward peak, and for training the kept activations, gradients and the backward pass's transient.
-    member _.Bytes(elementBytes: int) : ByteEstimate = PlanBytes.estimate result.Problem result.Tree.Value slicedIds elementBytes
+    member _.Bytes(elementBytes: int) = ByteEstimateView(PlanBytes.estimate result.Problem result.Tree.Value slicedIds elementBytes)
     /// The human report `tn plan` prints.
     member _.Report() = PlanReport.text result
     /// The JSON report `tn plan --json` prints.

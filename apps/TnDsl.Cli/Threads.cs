@@ -5,8 +5,8 @@ namespace TnDsl.Cli;
 
 /// <summary>
 /// Thread defaults that cannot collapse on a busy machine. libtorch's OpenMP threads spin while they wait (the
-/// <c>ACTIVE</c> wait policy): on 2 shared cores, two spinning threads made <c>tn run examples/mera-classifier.tn</c>
-/// take 84–113 ms per batch against 0.3 ms with one, and a Born-machine loop 167 s against 8 s (README, "Threads").
+/// <c>ACTIVE</c> wait policy): on 2 shared cores, two spinning threads made a Born-machine loop take 283 s against 25 s
+/// with one thread or two passive ones (<c>bench/results/threads.md</c>, written by <c>scripts/record-figures.sh</c>).
 /// So <c>tn</c> sets <c>OMP_WAIT_POLICY=PASSIVE</c> before libtorch loads (unless the user set it), and <c>tn run</c>
 /// uses one thread for networks under <see cref="SmallFlops"/> per call, where more threads only add overhead.
 /// </summary>
@@ -26,7 +26,7 @@ public static class Threads
     {
         if (Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") is { Length: > 0 } || !OperatingSystem.IsLinux())
             return;
-        SetEnv("OMP_WAIT_POLICY", "PASSIVE", 0);
+        SetEnv("OMP_WAIT_POLICY", "PASSIVE", 1);
         Environment.SetEnvironmentVariable("OMP_WAIT_POLICY", "PASSIVE");
     }
 

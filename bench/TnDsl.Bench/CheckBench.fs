@@ -33,3 +33,62 @@ let run (examples: string) (repeats: int) =
         let text = File.ReadAllText path
         let parse = [ for _ in 1..repeats -> snd (time (fun () -> Parse.parseText path text)) ] |> median
         printfn "%-26s %8d %10.1f %10.2f %12.3f %10.1f" label first.Network.Value.Tensors.Length cold warm parse (warm / max parse 1e-3)
+
+/// Wall and CPU milliseconds, bytes allocated and full collections of one call.
+let private measure (f: unit -> 'a) =
+    let proc = Process.GetCurrentProcess()
+    proc.Refresh()
+    let cpu0 = proc.TotalProcessorTime
+    let alloc0 = GC.GetTotalAllocatedBytes true
+    let gen2 = GC.CollectionCount 2
+    let sw = Stopwatch.StartNew()
+    let r = f ()
+    let wall = sw.Elapsed.TotalMilliseconds
+    proc.Refresh()
+    r, wall, (proc.TotalProcessorTime - cpu0).TotalMilliseconds, GC.GetTotalAllocatedBytes true - alloc0, GC.CollectionCount 2 - gen2
+
+/// `tn check` at scale: MPS chains (`mps.tn --set n=N`, whose half cut is declared) and L×L PEPS grids
+/// (`peps.tn --set Lx=L,Ly=L`, whose left|right cut is declared), up to 10^6 tensors. For each: the front end
+/// (read, parse, elaborate, check: `Compiler.compileFile`), the declared cuts' bounds (what `tn check` prints under
+/// the summary), bytes allocated and the process's peak working set; and as the baseline of the same run, the same
+/// flat network built directly in code (arrays of tensors and indices, no source), the least any front end must do.
+/// Arguments: sizes as `mps=N` or `peps=L` (default mps=10^4,10^5,10^6 and peps=100,316,1000); `quick` stops at
+/// 10^5 tensors. The front end runs on one thread.
+let scale (examples: string) (args: string array) =
+    let quick = args |> Array.contains "quick"
+    let given = args |> Array.filter (fun a -> a.Contains "=")
+    let cases =
+        if given.Length > 0 then
+            given |> Array.map (fun a -> let p = a.Split '=' in p[0], int p[1]) |> List.ofArray
+        else
+            [ "mps", 10_000; "mps", 100_000; "peps", 100; "peps", 316
+              if not quick then
+                  "mps", 1_000_000
+                  "peps", 1000 ]
+    printfn "tn check at scale (front end on 1 thread; %d cores here, load average at start %s)" Environment.ProcessorCount
+        (try (File.ReadAllText "/proc/loadavg").Split(' ')[0] with _ -> "?")
+    printfn "%-22s %9s %10s %10s %9s %10s %10s %8s %10s %8s" "network" "tensors" "check ms" "cpu ms" "us/tensor" "alloc MB" "cuts ms" "gen2 GCs" "direct ms" "ratio"
+    for (kind, size) in cases do
+        let file, overrides, direct =
+            match kind with
+            | "mps" -> "mps.tn", [ "n", string size ], (fun () -> CutsBench.mps size 2L 8L)
+            | "peps" -> "peps.tn", [ "Lx", string size; "Ly", string size ], (fun () -> CutsBench.peps size 2L 3L)
+            | other -> failwithf "unknown case %s (use mps=N or peps=L)" other
+        GC.Collect()
+        let options = { Compiler.defaultOptions with Overrides = overrides }
+        let r, wall, cpu, alloc, gcs = measure (fun () -> Compiler.compileFile (Path.Combine(examples, file)) options)
+        let net =
+            match r.Network with
+            | Some n -> n
+            | None -> failwithf "%s %A does not check clean: %A" file overrides (r.Diagnostics |> List.truncate 3 |> List.map Diagnostic.headline)
+        let (reports, _), cutsWall, _, _, _ = measure (fun () -> MinCut.evaluateAllWith PrimeExponent net)
+        if reports.IsEmpty then failwithf "%s declares no cut" file
+        let label = sprintf "%s %s" kind (if kind = "mps" then sprintf "n=%d" size else sprintf "%dx%d" size size)
+        let tensors = net.Tensors.Length
+        GC.Collect()
+        let _, directWall, _, _, _ = measure direct
+        printfn "%-22s %9d %10.0f %10.0f %9.2f %10.0f %10.0f %8d %10.0f %8.1f" label tensors wall cpu (1000.0 * wall / float tensors)
+            (float alloc / 1048576.0) cutsWall gcs directWall (wall / max directWall 1e-3)
+    Process.GetCurrentProcess().Refresh()
+    printfn "peak working set of the process: %.0f MB" (float (Process.GetCurrentProcess().PeakWorkingSet64) / 1048576.0)
+    0

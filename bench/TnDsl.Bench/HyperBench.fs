@@ -231,3 +231,76 @@ let budget (args: string array) =
                 worst <- max worst (ms / float limit)
                 printfn "  %-24s %-14s %9d %9.0f %7.3f %s" label name limit ms (ms / float limit) r.Chosen
     printfn "worst actual / limit: %.3f" worst
+
+/// The networks of the side-by-side comparison with opt_einsum and cotengra (issue 17's families).
+let sideBySideCases quick =
+    [ yield "3-regular n=20 d=2", index (PlanBench.randomRegular 20 2 1)
+      yield "3-regular n=50 d=2", index (PlanBench.randomRegular 50 2 2)
+      yield "3-regular n=100 d=2", index (PlanBench.randomRegular 100 2 3)
+      if not quick then yield "3-regular n=200 d=2", index (PlanBench.randomRegular 200 2 4)
+      yield "lattice 4x4 D=4", index (lattice 4 4 4)
+      yield "lattice 8x8 D=2", index (lattice 8 8 2)
+      if not quick then yield "lattice 12x12 D=2", index (lattice 12 12 2)
+      yield "PEPS norm 4x4 D=3 d=2", index (pepsNorm 4 4 3 2)
+      if not quick then yield "PEPS norm 6x6 D=3 d=2", index (pepsNorm 6 6 3 2)
+      yield "circuit 4x4 depth 10", index (circuit 4 4 10 1)
+      if not quick then yield "circuit 5x6 depth 14", index (circuit 5 6 14 2)
+      yield "MERA 64 sites chi=4", index (PlanBench.mera 6 4)
+      yield "tree 64 sites chi=8", index (tree 6 8)
+      yield "hyperindex n=60 d=2", index (hyperNetwork 60 2 6 5) ]
+
+/// Writes the side-by-side networks and TnDsl's results (hyper and auto: flops in opt_einsum's convention as
+/// decimal strings, search ms, contraction path in opt_einsum's linear form) as JSON, for
+/// `bench/side-by-side.py` to run opt_einsum and cotengra on the same networks at equal search time.
+/// Arguments: the output file, then `quick`, `trials=N` (128), `threads=N` (1).
+let export (args: string array) =
+    let file = args[0]
+    let quick = args |> Array.contains "quick"
+    let arg (key: string) fallback =
+        args |> Array.tryPick (fun a -> if a.StartsWith(key + "=") then Some(int (a.Substring(key.Length + 1))) else None) |> Option.defaultValue fallback
+    let trials = arg "trials" 128
+    let threads = arg "threads" 1
+    let o = { PlanOptions.defaults with Trials = trials; Parallel = threads > 1 }
+    let warm = index (PlanBench.randomRegular 16 2 1)
+    for name in [ "hyper"; "auto" ] do
+        Plan.run name { o with Trials = 4 } warm |> ignore
+    use stream = IO.File.Create file
+    use w = new Text.Json.Utf8JsonWriter(stream, Text.Json.JsonWriterOptions(Indented = true))
+    w.WriteStartObject()
+    w.WriteNumber("trials", trials)
+    w.WriteNumber("threads", threads)
+    w.WriteStartArray "networks"
+    for (label, p) in sideBySideCases quick do
+        w.WriteStartObject()
+        w.WriteString("label", label)
+        w.WriteStartArray "inputs"
+        for ix in p.Inputs do
+            w.WriteStartArray()
+            for i in ix do w.WriteStringValue p.IndexNames[i]
+            w.WriteEndArray()
+        w.WriteEndArray()
+        w.WriteStartArray "output"
+        for i in p.Output do w.WriteStringValue p.IndexNames[i]
+        w.WriteEndArray()
+        w.WriteStartObject "sizes"
+        p.IndexNames |> Array.iteri (fun i n -> w.WriteNumber(n, p.Size[i]))
+        w.WriteEndObject()
+        for name in [ "hyper"; "auto" ] do
+            let r = Plan.run name o p
+            let c = r.Cost.Value
+            w.WriteStartObject name
+            w.WriteString("flops", c.Flops.ToString())
+            w.WriteString("largest", c.LargestIntermediate.ToString())
+            w.WriteNumber("ms", r.SearchMs)
+            w.WriteString("chosen", r.Chosen)
+            w.WriteStartArray "path"
+            for step in ContractionTree.toLinear r.Tree.Value do
+                w.WriteStartArray()
+                for k in step do w.WriteNumberValue k
+                w.WriteEndArray()
+            w.WriteEndArray()
+            w.WriteEndObject()
+            eprintfn "%-24s %-6s %s flops, %.0f ms" label name (PlanReport.sci c.Flops) r.SearchMs
+        w.WriteEndObject()
+    w.WriteEndArray()
+    w.WriteEndObject()

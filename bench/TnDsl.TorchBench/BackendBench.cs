@@ -7,10 +7,13 @@ using static TorchSharp.torch;
 namespace TnDsl.TorchBench;
 
 /// <summary>
-/// The backend benchmark of issue 5, every figure a ratio against a baseline measured in the same run:
-/// (a) the born-machine MPS (784 sites, chi 30, batch 1000, one-hot inputs): module forward against a hand-written
-/// loop of batched matrix products over the sites, with the module executing the planner's path;
-/// (b) a 4×4 PEPS and a MERA: module forward against one torch.einsum call over all tensors;
+/// The backend benchmark of issues 5 and 20, every figure a ratio against a baseline measured in the same run (the
+/// sides take turns within each round; medians):
+/// (a) the born-machine MPS (784 sites, chi 30, batch 1000, one-hot inputs): the module (structure-aware lowering,
+/// and dense for comparison) against the best hand-written TorchSharp loops a user writes for it, forward and
+/// forward+backward;
+/// (b) PEPS, MERA and layer networks: the module against the planner's pairwise order written by hand (one
+/// tensordot per step, or a two-operand einsum where a step keeps batch legs), forward and forward+backward;
 /// (c) peak native memory of a training step against the planner's activation-memory prediction.
 /// </summary>
 static partial class BackendBench
@@ -19,21 +22,46 @@ static partial class BackendBench
     [LibraryImport("libc", EntryPoint = "malloc_trim")]
     private static partial int MallocTrim(nuint pad);
 
-    public static void Run(ScalarType dtype, Device device, int sites, string examples)
+    /// <summary>Runs the parts named in <paramref name="parts"/> (<c>born</c>, <c>networks</c>, <c>memory</c>).</summary>
+    public static void Run(ScalarType dtype, Device device, int sites, string examples, int rounds, IReadOnlySet<string> parts)
     {
-        Console.WriteLine($"TnDsl backend benchmark: {dtype} on {device}, {get_num_threads()} threads, TorchSharp native: {NativeLoader.Outcome}");
+        cpuTime = device.type == DeviceType.CPU;
+        Console.WriteLine($"TnDsl backend benchmark: {dtype} on {device}, {get_num_threads()} threads, median of {rounds} rounds " +
+                          $"of {(cpuTime ? "process CPU time" : "wall time")}, TorchSharp native: {NativeLoader.Outcome}");
         Console.WriteLine();
-        BornMachine(dtype, device, sites, examples);
+        if (parts.Contains("born"))
+        {
+            BornMachine(dtype, device, sites, examples, rounds);
+            Console.WriteLine();
+        }
+        if (parts.Contains("networks"))
+            Networks(dtype, device, examples, rounds);
+        if (parts.Contains("memory"))
+            Memory(dtype, device, examples);
+    }
+
+    static bool cpuTime;
+
+    static void Networks(ScalarType dtype, Device device, string examples, int rounds)
+    {
+        Console.WriteLine("(b) module / the planner's pairwise order written by hand (tensordot per step, einsum where a step keeps batch legs)");
+        Pairwise(dtype, device, Path.Combine(examples, "peps.tn"), [], rounds);
+        Pairwise(dtype, device, Path.Combine(examples, "mera.tn"), [], rounds);
+        Pairwise(dtype, device, Path.Combine(examples, "layers", "peps.tn"), [], rounds);
+        Pairwise(dtype, device, Path.Combine(examples, "layers", "mera.tn"), [], rounds);
+        Pairwise(dtype, device, Path.Combine(examples, "layers", "tt-linear.tn"), [], rounds);
+        Pairwise(dtype, device, Path.Combine(examples, "mera-classifier.tn"), [], rounds);
         Console.WriteLine();
-        Einsum(dtype, device, Path.Combine(examples, "peps.tn"), []);
-        Einsum(dtype, device, Path.Combine(examples, "mera.tn"), []);
-        Console.WriteLine();
+    }
+
+    static void Memory(ScalarType dtype, Device device, string examples)
+    {
         Memory(dtype, device, Path.Combine(examples, "mpo-linear.tn"), [new("k", "4"), new("r", "16")], 20000);
         Memory(dtype, device, Path.Combine(examples, "mera-classifier.tn"), [new("chi", "8")], 20000);
         Memory(dtype, device, Path.Combine(examples, "born-machine.tn"), [new("n", "100"), new("chi", "30")], 1000);
     }
 
-    static void BornMachine(ScalarType dtype, Device device, int sites, string examples)
+    static void BornMachine(ScalarType dtype, Device device, int sites, string examples, int rounds)
     {
         const long chi = 30, batch = 1000;
         var set = new KeyValuePair<string, string>[] { new("n", sites.ToString()), new("chi", chi.ToString()) };
@@ -42,77 +70,226 @@ static partial class BackendBench
         var spec = NetworkAdapter.FromFlat(net);
         var options = new NetworkModuleOptions { DType = dtype, Device = device, Seed = 1 };
         using var module = new NetworkModule(spec, planned, options);
+        using var dense = new NetworkModule(spec, planned, options with { Lower = false });
         using var raw = randint(0, 2, [batch, sites], generator: new Generator(2)).to(device);
         var cores = Enumerable.Range(0, sites).Select(i => module.get_parameter($"A.{i}")!).ToArray();
+        // The dense module shares the lowered module's values, so all sides compute the same numbers.
+        using (no_grad())
+            foreach (var (name, p) in dense.named_parameters())
+                p.copy_(module.get_parameter(name)!);
 
-        // The hand-written loop of the seed paper's code: batched matrix products over the sites.
-        Tensor Hand()
+        // The hand loops free each intermediate as soon as the next exists (as the module does), so that neither side
+        // pays for holding 784 of them; under autograd the graph keeps what backward needs either way.
+        static Tensor Next(Tensor old, Tensor next)
         {
-            using var scope = NewDisposeScope();
-            var x = nn.functional.one_hot(raw, 2).to_type(dtype);
+            old.Dispose();
+            return next;
+        }
+        // The seed paper's loop: one-hot vectors times each core by batched matrix products.
+        Tensor OneHotBmm()
+        {
+            using var x = nn.functional.one_hot(raw, 2).to_type(dtype);
             var left = x.select(1, 0).matmul(cores[0]);
             for (int i = 1; i < sites - 1; i++)
             {
-                var m = left.matmul(cores[i].reshape(chi, 2 * chi)).view(batch, 2, chi);
-                left = x.select(1, i).unsqueeze(1).bmm(m).squeeze(1);
+                using var m = left.matmul(cores[i].reshape(chi, 2 * chi)).view(batch, 2, chi);
+                using var xi = x.select(1, i).unsqueeze(1);
+                using var r = xi.bmm(m);
+                left = Next(left, r.squeeze(1));
             }
-            return (left.matmul(cores[sites - 1]) * x.select(1, sites - 1)).sum(-1).MoveToOuterDisposeScope();
+            using var end = left.matmul(cores[sites - 1]);
+            left.Dispose();
+            using var product = end * x.select(1, sites - 1);
+            return product.sum(-1);
         }
-        // The same loop with the one-hot absorption fused as a gather: each site's matrix A[:, x, :] is picked per sample.
-        var slices = cores.Skip(1).Take(sites - 2).Select(c => c.permute(1, 0, 2).contiguous()).ToArray();
-        Tensor Gather()
+        // One matmul of the environment with the core for both pixel values, then each sample's half picked with
+        // index_select on the [batch·2, chi] rows; the row numbers 2·sample + pixel made per site, or once for all
+        // sites (precomputed one-hot slices).
+        Tensor MatmulGather(bool precomputed)
         {
-            using var scope = NewDisposeScope();
+            using var offsets = arange(0, 2 * batch, 2, ScalarType.Int64, device);
+            using var all = precomputed ? (raw + offsets.unsqueeze(1)).t().contiguous() : null;
+            Tensor Rows(int i) => all is null ? raw.select(1, i) + offsets : all[i];
             var left = cores[0].index_select(0, raw.select(1, 0));
             for (int i = 1; i < sites - 1; i++)
-                left = left.unsqueeze(1).bmm(slices[i - 1].index_select(0, raw.select(1, i))).squeeze(1);
-            var last = cores[sites - 1].t().index_select(0, raw.select(1, sites - 1));
-            return (left * last).sum(-1).MoveToOuterDisposeScope();
+            {
+                using var m = left.matmul(cores[i].reshape(chi, 2 * chi));
+                using var rows = Rows(i);
+                left = Next(left, m.view(2 * batch, chi).index_select(0, rows));
+            }
+            using var end = left.matmul(cores[sites - 1]);
+            left.Dispose();
+            using var last = Rows(sites - 1);
+            return end.view(2 * batch).index_select(0, last);
         }
+        var hands = new Dictionary<string, Func<Tensor>>
+        {
+            ["one-hot vectors, bmm"] = OneHotBmm,
+            ["matmul, index_select"] = () => MatmulGather(false),
+            ["matmul, index_select (rows precomputed)"] = () => MatmulGather(true),
+        };
         Console.WriteLine($"(a) born-machine MPS: {sites} sites, chi {chi}, batch {batch}, one-hot inputs (examples/born-machine.tn)");
+        var lowered = module.Plan.Where(s => s.Lowering is not null).GroupBy(s => s.Lowering!.Name).Select(g => $"{g.Key} {g.Count()}");
+        Console.WriteLine($"    planner path ({planned.Optimizer}, chose {planned.Chosen}): {planned.Flops:E2} flops, {(double)planned.Flops / SweepFlops(sites, chi, batch):F2}x the hand sweep's; " +
+                          $"{module.Plan.Count} steps, lowered: {string.Join(", ", lowered)}");
         using (no_grad())
         {
-            using var a = Hand();
-            using var b = module.forward([raw]);
-            using var g = Gather();
-            Console.WriteLine($"    max |module - hand| / max |hand| = {((a - b).abs().max() / a.abs().max()).to_type(ScalarType.Float64).item<double>():g3}, gather loop {((a - g).abs().max() / a.abs().max()).to_type(ScalarType.Float64).item<double>():g3}");
-            var t = Median(new() { ["hand"] = Hand, ["gather"] = Gather, ["module"] = () => module.forward([raw]) }, device);
-            double best = Math.Min(t["hand"], t["gather"]);
-            Console.WriteLine($"    hand-written loop (one-hot bmm)   {Ms(t["hand"])}");
-            Console.WriteLine($"    hand-written loop (gather + bmm)  {Ms(t["gather"])}");
-            Console.WriteLine($"    module, planner path              {Ms(t["module"])}   ratio module/best hand = {t["module"] / best:F2}");
-            Console.WriteLine($"    kernels chosen (planner path): {string.Join(", ", module.Plan.GroupBy(p => p.Kernel).Select(g => $"{g.Key} {g.Count()}"))}");
+            using var a = MatmulGather(false);
+            foreach (var (name, f) in hands.Append(new("module", () => module.forward([raw]))).Append(new("module, dense", () => dense.forward([raw]))))
+            {
+                using var b = f();
+                Console.WriteLine($"    max |{name} - matmul, index_select| / max = {((a - b).abs().max() / a.abs().max()).to_type(ScalarType.Float64).item<double>():g3}");
+            }
         }
-        var ratioFlops = (double)planned.Flops / SweepFlops(sites, chi, batch);
-        Console.WriteLine($"    planner path ({planned.Optimizer}, chose {planned.Chosen}): {planned.Flops:E2} flops, {ratioFlops:F2}x the hand sweep's {SweepFlops(sites, chi, batch):E2}; largest intermediate {planned.LargestIntermediate:E2} elements");
+        Tensor Backward(Func<Tensor> f)
+        {
+            var y = f().sum();
+            y.backward();
+            return y;
+        }
+        foreach (bool train in new[] { false, true })
+        {
+            var fs = hands.ToDictionary(kv => kv.Key, kv => train ? () => Backward(kv.Value) : kv.Value);
+            fs["module"] = train ? () => Backward(() => module.forward([raw])) : () => module.forward([raw]);
+            fs["module, dense"] = train ? () => Backward(() => dense.forward([raw])) : () => dense.forward([raw]);
+            Dictionary<string, double> t;
+            if (train)
+                t = Median(fs, device, rounds, () => { module.zero_grad(); dense.zero_grad(); }, cpuTime);
+            else
+                using (no_grad())
+                    t = Median(fs, device, rounds, cpuTime: cpuTime);
+            double best = hands.Keys.Min(k => t[k]);
+            Console.WriteLine($"    {(train ? "forward+backward" : "forward")}:");
+            foreach (var k in hands.Keys)
+                Console.WriteLine($"      hand: {k,-42} {Ms(t[k])}");
+            Console.WriteLine($"      module (lowered)                               {Ms(t["module"])}   module / best hand = {t["module"] / best:F2}");
+            Console.WriteLine($"      module (dense, Lower = false)                  {Ms(t["module, dense"])}   ratio {t["module, dense"] / best:F2}");
+        }
     }
 
     /// opt_einsum flops of the sweep: per bulk site env.A (b·chi·2·chi, summed) and .x (b·2·chi, summed).
     static double SweepFlops(int sites, long chi, long batch) =>
         (sites - 2) * (2.0 * batch * chi * 2 * chi + 2.0 * batch * 2 * chi) + 4.0 * batch * 2 * chi;
 
-    static void Einsum(ScalarType dtype, Device device, string file, KeyValuePair<string, string>[] set)
+    /// The planner's pairwise steps as a user writes them by hand: each network tensor's operand (inputs embedded
+    /// once per call), then per step one tensordot, or a two-operand einsum where the step keeps batch legs.
+    sealed class PairwiseHand
     {
-        using var m = NetworkModules.FromFile(file, set, new NetworkBuildOptions { Module = new() { DType = dtype, Device = device, Seed = 1 } });
-        var spec = m.Spec;
-        const string letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-        if (spec.Indices.Length > letters.Length)
+        readonly NetworkModule m;
+        readonly (int Slot, int Member, bool Members, int[] Labels, string? Reduce)[] leaves;
+        readonly (int Left, int Right, long[]? DimsA, long[]? DimsB, string? Equation)[] steps;
+        readonly long[]? final;
+
+        public PairwiseHand(NetworkModule m)
         {
-            Console.WriteLine($"(b) {spec.Name}: more than 52 indices, no single einsum");
-            return;
+            this.m = m;
+            var spec = m.Spec;
+            var plan = m.ExecutionPlan;
+            var names = m.InputNames.ToList();
+            var members = new Dictionary<string, int>();
+            var labels = new List<int[]>();
+            leaves = spec.Tensors.Select(t =>
+            {
+                int[] own;
+                (int, int, bool) at = (-1, -1, false);
+                if (t.Role == TensorRole.Input)
+                {
+                    var body = t.Embedding is null ? t.Legs : t.Legs[..^1];
+                    own = [.. body.Where(l => spec.Indices[l].IsDynamic), .. body.Where(l => !spec.Indices[l].IsDynamic), .. t.Embedding is null ? [] : new[] { t.Legs[^1] }];
+                    int member = members[t.Family] = members.GetValueOrDefault(t.Family, -1) + 1;
+                    at = (names.IndexOf(t.Family), member, t.Subscripts.Length > 0);
+                }
+                else
+                    own = t.Legs;
+                var kept = own.Distinct().Where(plan.LeafLabels[t.Id].Contains).ToArray();
+                labels.Add(kept);
+                string? reduce = kept.Length == own.Length ? null : $"{Word(own, own)}->{Word(own, kept)}";
+                return (at.Item1, at.Item2, at.Item3, own, reduce);
+            }).ToArray();
+            var ops = labels;
+            steps = plan.Steps.Select(s =>
+            {
+                var (a, b) = (ops[s.Left], ops[s.Right]);
+                var keep = s.Kept.ToHashSet();
+                var shared = a.Where(b.Contains).ToArray();
+                var result = s.Kept.ToArray();
+                (int, int, long[]?, long[]?, string?) step;
+                if (shared.Any(keep.Contains))
+                {
+                    // Result legs in the order einsum writes them: the left operand's, then the right's.
+                    result = a.Concat(b).Distinct().Where(keep.Contains).ToArray();
+                    var all = a.Concat(b).Distinct().ToArray();
+                    step = (s.Left, s.Right, null, null, $"{Word(all, a)},{Word(all, b)}->{Word(all, result)}");
+                }
+                else
+                {
+                    var summed = shared.ToArray();
+                    result = [.. a.Where(l => !summed.Contains(l)), .. b.Where(l => !summed.Contains(l))];
+                    step = (s.Left, s.Right, summed.Select(l => (long)Array.IndexOf(a, l)).ToArray(), summed.Select(l => (long)Array.IndexOf(b, l)).ToArray(), null);
+                }
+                ops.RemoveAt(Math.Max(s.Left, s.Right));
+                ops.RemoveAt(Math.Min(s.Left, s.Right));
+                ops.Add(result);
+                return step;
+            }).ToArray();
+            var last = ops[0];
+            var perm = spec.Output.Select(l => (long)Array.IndexOf(last, l)).ToArray();
+            final = perm.Select((p, k) => p == k).All(x => x) ? null : perm;
         }
-        var equation = string.Join(",", spec.Tensors.Select(t => string.Concat(t.Legs.Select(l => letters[l])))) + "->" + string.Concat(spec.Output.Select(l => letters[l]));
-        var operands = spec.Tensors.Select(t => m.get_parameter(t.Param) ?? m.get_buffer(t.Param)!).ToArray();
+
+        static string Word(int[] all, IEnumerable<int> ls) =>
+            string.Concat(ls.Select(l => "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"[Array.IndexOf(all.Distinct().ToArray(), l)]));
+
+        public Tensor Forward(Tensor[] inputs, ScalarType dtype)
+        {
+            using var scope = NewDisposeScope();
+            var embedded = inputs.Select((x, k) => m.Inputs[k].Embedding is { } e ? Embeddings.Apply(e, x, dtype) : x).ToArray();
+            var ops = m.Spec.Tensors.Select((t, id) =>
+            {
+                var leaf = leaves[id];
+                var v = t.Role == TensorRole.Input
+                    ? leaf.Members ? embedded[leaf.Slot].select(m.Inputs[leaf.Slot].BatchAxes, leaf.Member) : embedded[leaf.Slot]
+                    : m.get_parameter(t.Param) ?? m.get_buffer(t.Param)!;
+                return leaf.Reduce is null ? v : einsum(leaf.Reduce, v);
+            }).ToList();
+            foreach (var s in steps)
+            {
+                var (a, b) = (ops[s.Left], ops[s.Right]);
+                var r = s.Equation is { } eq ? einsum(eq, a, b) : tensordot(a, b, s.DimsA!, s.DimsB!);
+                ops.RemoveAt(Math.Max(s.Left, s.Right));
+                ops.RemoveAt(Math.Min(s.Left, s.Right));
+                ops.Add(r);
+            }
+            return (final is null ? ops[0] : ops[0].permute(final)).MoveToOuterDisposeScope();
+        }
+    }
+
+    static void Pairwise(ScalarType dtype, Device device, string file, KeyValuePair<string, string>[] set, int rounds)
+    {
+        const long batch = 100;
+        using var m = NetworkModules.FromFile(file, set, new NetworkBuildOptions { Batch = batch, Module = new() { DType = dtype, Device = device, Seed = 1 } });
+        var hand = new PairwiseHand(m);
+        var inputs = RandomInputs.Make(m, batch, new Generator(3), dtype, device);
         using (no_grad())
         {
-            Tensor Single() => einsum(equation, operands);
-            using var a = Single();
-            using var b = m.forward([]);
+            using var a = hand.Forward(inputs, dtype);
+            using var b = m.forward(inputs);
             double err = ((a - b).abs().max() / a.abs().max()).to_type(ScalarType.Float64).item<double>();
-            var t = Median(new() { ["einsum"] = Single, ["module"] = () => m.forward([]) }, device, rounds: 7);
-            Console.WriteLine($"(b) {spec.Name} ({spec.Tensors.Length} tensors, plan {m.ExecutionPlan.Flops:E2} flops vs left-to-right naive): " +
-                              $"one einsum {Ms(t["einsum"])}, module {Ms(t["module"])}, speed-up {t["einsum"] / t["module"]:F1}x (max rel. difference {err:g2})");
+            var t = Median(new() { ["hand"] = () => hand.Forward(inputs, dtype), ["module"] = () => m.forward(inputs) }, device, rounds, cpuTime: cpuTime);
+            Console.Write($"    {Path.GetRelativePath(Path.GetDirectoryName(Path.GetDirectoryName(file)!)!, file),-24} {m.Spec.Tensors.Length,4} tensors{(m.Inputs.Count > 0 ? $", batch {batch}" : ""),-11} " +
+                          $"forward: hand {Ms(t["hand"])}, module {Ms(t["module"])}, ratio {t["module"] / t["hand"]:F2} (max rel. difference {err:g2})");
         }
+        Tensor Backward(Func<Tensor> f)
+        {
+            var y = f().square().sum();
+            y.backward();
+            return y;
+        }
+        var tb = Median(new() { ["hand"] = () => Backward(() => hand.Forward(inputs, dtype)), ["module"] = () => Backward(() => m.forward(inputs)) },
+            device, rounds, () => m.zero_grad(), cpuTime);
+        Console.WriteLine($"; forward+backward: ratio {tb["module"] / tb["hand"]:F2}");
+        foreach (var x in inputs)
+            x.Dispose();
     }
 
     static void Memory(ScalarType dtype, Device device, string file, KeyValuePair<string, string>[] set, long batch)
@@ -161,8 +338,24 @@ static partial class BackendBench
 
     static string Ms(double seconds) => $"{seconds * 1e3,9:F2} ms";
 
+    struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    [LibraryImport("libc", EntryPoint = "clock_gettime")]
+    private static partial int ClockGetTime(int clock, out TimeSpec time);
+
+    /// The CPU time of the whole process (all threads), in seconds (Linux CLOCK_PROCESS_CPUTIME_ID).
+    static double ProcessCpuSeconds() => ClockGetTime(2, out var t) == 0 ? t.Seconds + t.Nanoseconds * 1e-9 : double.NaN;
+
+    /// <summary>
     /// Median seconds per call; the functions take turns within each round so that outside load falls on all alike.
-    internal static Dictionary<string, double> Median(Dictionary<string, Func<Tensor>> fs, Device device, int rounds = 15)
+    /// With <paramref name="cpuTime"/> the process's CPU time is measured rather than wall time: on a busy machine a
+    /// one-thread run loses wall time to other processes but not CPU time (the issue's figures are CPU time).
+    /// </summary>
+    internal static Dictionary<string, double> Median(Dictionary<string, Func<Tensor>> fs, Device device, int rounds = 15, Action? before = null, bool cpuTime = false)
     {
         var times = fs.Keys.ToDictionary(k => k, _ => new List<double>());
         var clock = new Stopwatch();
@@ -172,6 +365,8 @@ static partial class BackendBench
         for (int r = 0; r < rounds; r++)
             foreach (var (k, f) in fs)
             {
+                before?.Invoke();
+                double cpu = cpuTime ? ProcessCpuSeconds() : 0;
                 clock.Restart();
                 using (var scope = NewDisposeScope())
                 {
@@ -179,7 +374,7 @@ static partial class BackendBench
                     if (device.type == DeviceType.CUDA)
                         cuda.synchronize();
                 }
-                times[k].Add(clock.Elapsed.TotalSeconds);
+                times[k].Add(cpuTime ? ProcessCpuSeconds() - cpu : clock.Elapsed.TotalSeconds);
             }
         return times.ToDictionary(kv => kv.Key, kv => kv.Value.Order().ElementAt(kv.Value.Count / 2));
     }

@@ -68,7 +68,7 @@ public static class MemoryBench
         {
             Batch = c.Batch,
             Training = training,
-            Module = new NetworkModuleOptions { DType = dtype, Seed = 1, MeasureKernels = false },
+            Module = new NetworkModuleOptions { DType = dtype, Seed = 1 },
         });
         var plan = module.ExecutionPlan;
         var inputs = RandomInputs.Make(module, c.Batch, new Generator(2), dtype);

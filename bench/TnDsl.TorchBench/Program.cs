@@ -8,12 +8,12 @@ namespace TnDsl.TorchBench;
 /// <summary>Benchmarks for the TorchSharp backend: commands that print figures, never assertions.</summary>
 public static class Program
 {
-    /// <summary>Entry point: <c>kernels|mps|backend|born-env|born-split|soak|memory [--count N] [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N]</c>.</summary>
+    /// <summary>Entry point: <c>kernels|mps|backend|born-env|born-split|soak|memory [--count N] [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N] [--rounds N] [--parts born,networks,memory]</c>.</summary>
     public static int Main(string[] args)
     {
         if (args.Length == 0 || args[0] is not ("kernels" or "mps" or "backend" or "born-env" or "born-split" or "soak" or "memory"))
         {
-            Console.Error.WriteLine("usage: TnDsl.TorchBench kernels|mps|backend|born-env|born-split|soak|memory [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N] [--count N]");
+            Console.Error.WriteLine("usage: TnDsl.TorchBench kernels|mps|backend|born-env|born-split|soak|memory [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N] [--rounds N] [--parts born,networks,memory] [--count N]");
             return 2;
         }
         string Opt(string name, string dflt)
@@ -37,7 +37,8 @@ public static class Program
         else if (args[0] == "born-split")
             BornSplitBench.Run(device);
         else if (args[0] == "backend")
-            BackendBench.Run(dtype, device, int.Parse(Opt("--sites", "784")), Opt("--examples", FindExamples()));
+            BackendBench.Run(dtype, device, int.Parse(Opt("--sites", "784")), Opt("--examples", FindExamples()), int.Parse(Opt("--rounds", "7")),
+                Opt("--parts", "born,networks,memory").Split(',').ToHashSet());
         else
             Mps(dtype, device, int.Parse(Opt("--sites", "100")));
         return 0;

@@ -96,7 +96,7 @@ public static class AutoInit
         };
         using var scope = NewDisposeScope();
         using var unused = new Generator(0);
-        using var second = new NetworkModule(moments, plan, new NetworkModuleOptions { DType = ScalarType.Float64, MeasureKernels = false });
+        using var second = new NetworkModule(moments, plan, new NetworkModuleOptions { DType = ScalarType.Float64 });
         using (no_grad())
         {
             foreach (var (name, buffer) in second.named_buffers())

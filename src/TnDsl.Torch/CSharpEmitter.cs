@@ -17,6 +17,8 @@ namespace TnDsl.Torch;
 /// <c>.tn</c> lines of the tensors it brings in. Kernels follow the module's plan: tensordot steps stay tensordot, the
 /// others are written as einsum. A sliced plan is written as a loop over the slices: each operand that carries a
 /// sliced index is narrowed to the slice's value, the steps run in a dispose scope per slice, and the results add up.
+/// The generated class carries a memory guard (<c>TnGuard</c>, <see cref="MemoryGuard"/>'s rule): the constructor checks
+/// the weights' bytes before making them, and <c>forward</c> the planner's estimate scaled to the batch it is fed.
 /// </summary>
 public static partial class CSharpEmitter
 {
@@ -75,6 +77,13 @@ public static partial class CSharpEmitter
         L("    /// </summary>");
         L($"    public {className}(long seed, ScalarType dtype) : base(\"{Escape(spec.Name)}\")");
         L("    {");
+        if (module.Made.Count > 0)
+        {
+            // The same guard as the runtime module's, before anything is allocated: every parameter and buffer in
+            // the module's dtype, plus the float64 values the largest initialiser makes (a sum holds three).
+            var sizes = module.Made.Select(m => m.Shape.Aggregate(1.0, (a, d) => a * d)).ToArray();
+            L($"        TnGuard.Check({Lit(sizes.Sum())} * TnGuard.ElementSize(dtype) + {Lit(3 * sizes.Max())} * 8, \"the {module.Made.Count} weight and const tensors\");");
+        }
         L("        using var generator = new Generator((ulong)seed);");
         foreach (var (param, init, shape, weight) in module.Made)
         {
@@ -106,6 +115,22 @@ public static partial class CSharpEmitter
         L("        using var scope = NewDisposeScope();");
         L($"        var dtype = {(fields.Count == 0 ? "ScalarType.Float32" : code[fields[0].Param] + ".dtype")};");
         var slots = module.Slots;
+        {
+            // The planner's forward estimate (MemoryGuard.Needed) at the planned sizes, scaled by how far each batch
+            // axis fed exceeds its planned size (every intermediate carries a batch index at most once).
+            var plan = module.ExecutionPlan;
+            double elements = (double)(MemoryGuard.Needed(plan, TorchSharp.torch.ScalarType.Float32, false) / 4);
+            var batchAxes = new List<string>();
+            var seen = new HashSet<int>();
+            for (int sl = 0; sl < slots.Count; sl++)
+            {
+                var leaf = module.Leaves.First(l => l.Source == NetworkModule.Source.Input && l.Slot == sl);
+                for (int k = 0; k < slots[sl].Batch; k++)
+                    if (seen.Add(leaf.Labels[k]))
+                        batchAxes.Add($"TnGuard.Grow(inputs[{sl}], {k}, {plan.Batch ?? spec.Indices[leaf.Labels[k]].Size})");
+            }
+            L($"        TnGuard.Check({Lit(elements)}{string.Concat(batchAxes.Select(b => " * " + b))} * TnGuard.ElementSize(dtype), \"the forward pass\");");
+        }
         var locals = Locals(slots.Select(sl => sl.Name));
         for (int s = 0; s < slots.Count; s++)
         {
@@ -235,7 +260,7 @@ public static partial class CSharpEmitter
     /// </summary>
     public static IReadOnlyList<(string Param, string Field)> FieldNames(NetworkModule module, string className = "")
     {
-        var taken = new HashSet<string>(InheritedNames) { "TnNames", "TnInit", "Trig", "Fourier", "Legendre", className };
+        var taken = new HashSet<string>(InheritedNames) { "TnNames", "TnInit", "TnGuard", "Trig", "Fourier", "Legendre", className };
         var used = new HashSet<string>();
         var result = new List<(string, string)>();
         foreach (var param in module.ParameterNames.Concat(module.BufferNames))
@@ -367,6 +392,62 @@ public static partial class CSharpEmitter
 
     static void EmitHelpers(Action<string> L, EmbeddingSpec[] embeddings, InitSpec[] inits, bool scale)
     {
+        // The memory guard of the generated code: the same limit as TnDsl.Torch.MemoryGuard (TN_MEMORY_LIMIT in bytes
+        // with an optional K/M/G/T suffix, else 80% of the smaller of MemAvailable and the cgroup's room).
+        L("");
+        L("    /// <summary>Refuses allocations over the memory limit before they are made (TnDsl.Torch.MemoryGuard's rule).</summary>");
+        L("    public static class TnGuard");
+        L("    {");
+        L("        /// <summary>Throws when <paramref name=\"bytes\"/> exceed the limit: TN_MEMORY_LIMIT, else 80% of the available memory.</summary>");
+        L("        public static void Check(double bytes, string what)");
+        L("        {");
+        L("            double limit = Limit();");
+        L("            if (bytes > limit)");
+        L("                throw new InvalidOperationException($\"{what} needs {bytes:N0} bytes, over the memory limit of {limit:N0} bytes; set TN_MEMORY_LIMIT to change it\");");
+        L("        }");
+        L("");
+        L("        /// <summary>The bytes of one element of <paramref name=\"dtype\"/>.</summary>");
+        L("        public static int ElementSize(ScalarType dtype) => dtype switch");
+        L("        {");
+        L("            ScalarType.Float16 or ScalarType.BFloat16 => 2,");
+        L("            ScalarType.Float32 => 4,");
+        L("            ScalarType.ComplexFloat64 => 16,");
+        L("            _ => 8,");
+        L("        };");
+        L("");
+        L("        /// <summary>How many times an input's batch axis exceeds the size the plan was made for (at least 1).</summary>");
+        L("        public static double Grow(Tensor input, int axis, long planned) => Math.Max(1.0, (double)input.shape[axis] / planned);");
+        L("");
+        L("        static double Limit()");
+        L("        {");
+        L("            var env = Environment.GetEnvironmentVariable(\"TN_MEMORY_LIMIT\")?.Trim();");
+        L("            if (!string.IsNullOrEmpty(env))");
+        L("            {");
+        L("                int shift = \"KMGT\".IndexOf(char.ToUpperInvariant(env[^1])) + 1;");
+        L("                if (double.TryParse(shift > 0 ? env[..^1] : env, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v))");
+        L("                    return v * Math.Pow(1024, shift);");
+        L("            }");
+        L("            double available = double.PositiveInfinity;");
+        L("            try");
+        L("            {");
+        L("                foreach (var line in System.IO.File.ReadLines(\"/proc/meminfo\"))");
+        L("                    if (line.StartsWith(\"MemAvailable:\"))");
+        L("                        available = double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;");
+        L("                foreach (var line in System.IO.File.ReadLines(\"/proc/self/cgroup\"))");
+        L("                    if (line.StartsWith(\"0::\"))");
+        L("                    {");
+        L("                        var dir = \"/sys/fs/cgroup\" + line[3..].TrimEnd('/');");
+        L("                        var max = System.IO.File.ReadAllText(dir + \"/memory.max\").Trim();");
+        L("                        if (max != \"max\")");
+        L("                            available = Math.Min(available, double.Parse(max) - double.Parse(System.IO.File.ReadAllText(dir + \"/memory.current\")));");
+        L("                    }");
+        L("            }");
+        L("            catch (Exception e) when (e is System.IO.IOException or UnauthorizedAccessException or FormatException)");
+        L("            {");
+        L("            }");
+        L("            return 0.8 * available;");
+        L("        }");
+        L("    }");
         if (inits.Length > 0)
         {
             // The same operations as TnDsl.Torch.Initializers, in the same order, so the same draws give the same

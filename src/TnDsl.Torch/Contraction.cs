@@ -12,7 +12,8 @@ public sealed record ContractionOptions
     public string Optimizer { get; init; } = "auto";
     /// <summary>The seed of randomised optimizers.</summary>
     public int Seed { get; init; }
-    /// <summary>The most elements any intermediate may have (none by default).</summary>
+    /// <summary>The most elements any intermediate may have (none by default); the planner slices the contraction to
+    /// meet it where it has to, and the expression runs the slices one after another and adds them.</summary>
     public long? MemoryLimit { get; init; }
 }
 
@@ -63,6 +64,7 @@ public sealed class ContractExpression
     readonly PlanStep[] steps;
     readonly long[]? finalPermutation;
     readonly long[] outputShape;
+    readonly int[] sliced;              // the labels the plan slices (none: unsliced)
 
     /// <summary>The equation as given.</summary>
     public string Equation { get; }
@@ -88,6 +90,7 @@ public sealed class ContractExpression
         }
         Figures = planned.Plan;
         Path = planned.Plan.Pairs.Select(p => (p.Item1, p.Item2)).ToArray();
+        sliced = planned.Plan.SlicedLabels.ToArray();
         squeeze = planned.Squeeze.ToArray();
         leafLabels = planned.Labels.ToArray();
         outputShape = planned.OutputShape;
@@ -126,7 +129,7 @@ public sealed class ContractExpression
             return zeros(outputShape, dtype, operands[0].device);
 
         using var scope = NewDisposeScope();
-        var live = new List<Tensor>(operands.Length);
+        var prepared = new List<Tensor>(operands.Length);
         for (int k = 0; k < operands.Length; k++)
         {
             var t = operands[k].dtype == dtype ? operands[k] : operands[k].to_type(dtype);
@@ -134,8 +137,27 @@ public sealed class ContractExpression
                 t = t.squeeze(axis);
             if (reducedLabels[k].Length != leafLabels[k].Length)
                 t = PairContraction.Reduce(t, leafLabels[k], reducedLabels[k].Contains).Tensor;
-            live.Add(t);
+            prepared.Add(t);
         }
+        if (sliced.Length == 0)
+            return Run(prepared).MoveToOuterDisposeScope();
+        // A sliced plan: the steps once per slice, on views with the sliced labels fixed; each slice's
+        // intermediates are freed before the next one.
+        Tensor? sum = null;
+        foreach (var values in Slices.Values(Slices.Extents(prepared, reducedLabels, sliced)))
+        {
+            using var sliceScope = NewDisposeScope();
+            var part = Run(prepared.Select((t, k) => Slices.Narrow(t, reducedLabels[k], sliced, values)).ToList());
+            var next = (sum is null ? part.alias() : sum + part).MoveToOuterDisposeScope();
+            sum?.Dispose();
+            sum = next;
+        }
+        return sum!.MoveToOuterDisposeScope();
+    }
+
+    /// The steps on prepared operands, and the result's axes in output order.
+    Tensor Run(List<Tensor> live)
+    {
         foreach (var step in steps)
         {
             var r = step.Contraction.Apply(live[step.Left], live[step.Right], step.Kernel);
@@ -143,7 +165,6 @@ public sealed class ContractExpression
             live.RemoveAt(Math.Min(step.Left, step.Right));
             live.Add(r);
         }
-        var result = finalPermutation is null ? live[0].alias() : live[0].permute(finalPermutation);
-        return result.MoveToOuterDisposeScope();
+        return finalPermutation is null ? live[0].alias() : live[0].permute(finalPermutation);
     }
 }

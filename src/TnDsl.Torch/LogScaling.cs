@@ -41,8 +41,9 @@ public sealed record LogScaled(Tensor Value, Tensor LogScale, int[] BatchAxes) :
 }
 
 /// <summary>One live operand of a forward call: its value, whether the call owns it (may dispose it), its labels,
-/// and its log-scale (see <see cref="LogScaling"/>; null when not running in log-scale).</summary>
-sealed record LiveOperand(Tensor Value, bool Owned, IReadOnlyList<int> Labels, Tensor? Log);
+/// its log-scale (see <see cref="LogScaling"/>; null when not running in log-scale), and, for a one-hot product deferred
+/// by the lowering (<see cref="DeferOneHot"/>), the class numbers the value is still to be multiplied by.</summary>
+sealed record LiveOperand(Tensor Value, bool Owned, IReadOnlyList<int> Labels, Tensor? Log, Tensor? Classes = null);
 
 /// <summary>
 /// The bookkeeping of log-scale execution for one forward call. Every operand carries a log-scale tensor with one
@@ -87,7 +88,7 @@ sealed class LogScaling(int[] dynamicLabels, ScalarType dtype, Device device)
         var value = op.Value * factor;
         if (op.Owned)
             op.Value.Dispose();
-        return new LiveOperand(value, true, op.Labels, max);
+        return op with { Value = value, Owned = true, Log = max };
     }
 
     /// <summary>A log-scale in canonical form as a tensor over the dynamic legs <paramref name="legs"/>, in order.</summary>

@@ -152,7 +152,8 @@ public static class MemoryGuard
             }
             catch (TnException x)
             {
-                why = x.Diagnostics.FirstOrDefault(d => d.IsError)?.Message ?? x.Summary;
+                // The planner's limit is in elements of one intermediate.
+                why = (x.Diagnostics.FirstOrDefault(d => d.IsError)?.Message ?? x.Summary) + " (elements)";
                 break;
             }
             var bytes = Needed(sliced, dtype, training);

@@ -14,14 +14,13 @@ public sealed record NetworkModuleOptions
     public ScalarType DType { get; init; } = ScalarType.Float32;
     /// <summary>Seed of the generator that initialises weights (and random const tensors).</summary>
     public long Seed { get; init; }
-    /// <summary>Forces one kernel for every step it supports (tests, benchmarks); null picks the measured fastest.</summary>
+    /// <summary>Forces one kernel for every step it supports (tests, benchmarks); null uses
+    /// <see cref="PairContraction.Fastest"/>, the rule measured once on typical steps.</summary>
     public PairKernel? Kernel { get; init; }
-    /// <summary>
-    /// Without a forced <see cref="Kernel"/>: when true (the default), the first forward call times every kernel
-    /// that can execute a step on that step's actual operands and keeps the fastest for every later call; when
-    /// false, each step uses <see cref="PairContraction.Fastest"/>, the rule measured once on typical steps.
-    /// </summary>
-    public bool MeasureKernels { get; init; } = true;
+    /// <summary>When true (the default), steps with a one-hot input or a copy tensor run as gathers or diagonal views
+    /// (see <see cref="Lowering"/>); when false every step runs densely (the reference the lowering is tested
+    /// against). Either way the choice is made once, when the module is built.</summary>
+    public bool Lower { get; init; } = true;
     /// <summary>Runs <see cref="NetworkModule.forward"/> in log-scale (see <see cref="NetworkModule.ForwardLog(Tensor[])"/>):
     /// intermediates are rescaled after every step and the result scaled back at the end.</summary>
     public bool LogScale { get; init; }
@@ -30,8 +29,9 @@ public sealed record NetworkModuleOptions
 /// <summary>One pairwise step of the execution plan: positions in the current operand list (linear convention).</summary>
 public sealed record PlanStep(int Left, int Right, PairContraction Contraction, PairKernel Kernel)
 {
-    /// <summary>The measured seconds per kernel when the kernel was chosen by measurement (else null).</summary>
-    public IReadOnlyDictionary<PairKernel, double>? Timings { get; init; }
+    /// <summary>The structure-aware execution of this step (a gather, a diagonal), or null for <see cref="Kernel"/>
+    /// on dense operands. Chosen when the module is built (see <see cref="Lowering.Choose"/>).</summary>
+    public StepLowering? Lowering { get; init; }
 }
 
 /// <summary>What one input of a <see cref="NetworkModule"/> takes: a raw tensor of shape
@@ -85,7 +85,8 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     readonly long[]? finalPermutation;
     readonly int[] dynamicLabels;
     readonly int[] slicedLabels;
-    bool kernelsChosen;
+    // Inputs fed to their step as class numbers (a lowered one-hot), by tensor id.
+    readonly bool[] asIndex;
     readonly List<string> parameterNames = [];
     readonly List<string> bufferNames = [];
 
@@ -106,8 +107,6 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     public IReadOnlyList<PlanStep> Plan => plan;
     /// <summary>The planner's plan this module executes: its steps, figures and the optimizer chosen.</summary>
     public PlanView ExecutionPlan { get; }
-    /// <summary>Whether every step's kernel is settled (forced, rule-based, or measured by a first forward call).</summary>
-    public bool KernelsChosen => kernelsChosen;
     /// <summary>The number of trainable scalars (tied weights counted once).</summary>
     public long ParameterCount => parameters().Sum(p => p.numel());
 
@@ -137,8 +136,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         ExecutionPlan = plan;
         slots = MakeSlots(spec);
         leaves = MakeLeaves(spec, slots, plan);
-        (this.plan, finalPermutation) = MakePlan(spec, leaves, plan, options.Kernel);
-        kernelsChosen = options.Kernel is not null || !options.MeasureKernels;
+        (this.plan, finalPermutation, asIndex) = MakePlan(spec, slots, leaves, plan, options);
         dynamicLabels = spec.Indices.Where(i => i.IsDynamic).Select(i => i.Id).ToArray();
         slicedLabels = plan.SlicedLabels.ToArray();
         if (slicedLabels.Any(l => spec.Output.Contains(l) || !leaves.Any(leaf => leaf.ReducedLabels.Contains(l))))
@@ -216,7 +214,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         return leaves;
     }
 
-    static (PlanStep[], long[]?) MakePlan(NetworkSpec spec, Leaf[] leaves, PlanView plan, PairKernel? forced)
+    static (PlanStep[], long[]?, bool[]) MakePlan(NetworkSpec spec, InputSlot[] slots, Leaf[] leaves, PlanView plan, NetworkModuleOptions options)
     {
         var output = spec.Output.ToHashSet();
         var ops = leaves.Select(l => l.ReducedLabels).ToList();
@@ -228,18 +226,46 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                 throw new ArgumentException($"plan step ({i}, {j}) is invalid for {ops.Count} operands");
             // The planner gives the step's result legs in order; the backend executes them as given.
             var c = new PairContraction(ops[i], ops[j], s.Kept);
-            var kernel = forced is { } f && c.Supports(f) ? f : c.Fastest;
+            var kernel = options.Kernel is { } f && c.Supports(f) ? f : c.Fastest;
             steps.Add(new PlanStep(i, j, c, kernel));
             ops.RemoveAt(Math.Max(i, j));
             ops.RemoveAt(Math.Min(i, j));
             ops.Add(s.Kept);
+        }
+        var asIndex = new bool[leaves.Length];
+        if (options.Lower)
+        {
+            // The lowering is decided here, once (rules, see Lowering.Lower); forward never revisits it.
+            var sliced = plan.SlicedLabels.ToHashSet();
+            var forms = leaves.Select(l => FormOf(spec, slots, l, sliced)).ToArray();
+            (var lowered, asIndex) = Lowering.Lower(leaves.Select(l => l.ReducedLabels).ToArray(), forms,
+                steps.Select(s => (s.Left, s.Right, s.Contraction)).ToArray());
+            for (int s = 0; s < steps.Count; s++)
+                steps[s] = steps[s] with { Lowering = lowered[s] };
         }
         var final = ops.Count == 1 ? ops[0] : throw new InvalidOperationException($"the plan leaves {ops.Count} operands");
         if (final.Length != spec.Output.Length || !final.All(output.Contains))
             throw new InvalidOperationException("the contracted result does not carry exactly the output legs");
         var perm = spec.Output.Select(l => (long)Array.IndexOf(final, l)).ToArray();
         bool identity = perm.Select((p, k) => p == k).All(x => x);
-        return (steps.ToArray(), identity ? null : perm);
+        return (steps.ToArray(), identity ? null : perm, asIndex);
+    }
+
+    /// What the lowering may use about a network tensor's operand: a one-hot input or a copy const, fed unreduced.
+    /// A slice of a copy tensor, or one value of a one-hot leg, is no longer one: sliced legs keep them dense.
+    static OperandForm FormOf(NetworkSpec spec, InputSlot[] slots, Leaf leaf, IReadOnlySet<int> sliced)
+    {
+        if (leaf.Reduce)
+            return OperandForm.Dense;
+        if (leaf.Source == Source.Input)
+            return slots[leaf.Slot].Embedding is EmbeddingSpec.OneHot && !sliced.Contains(leaf.Labels[^1]) ? OperandForm.OneHot : OperandForm.Dense;
+        if (leaf.Source == Source.Buffer && !leaf.Labels.Any(sliced.Contains))
+        {
+            var group = spec.Tensors.Where(t => t.Param == leaf.Name).ToList();
+            var init = group.Select(t => t.Init).FirstOrDefault(i => i is not null);
+            return Lowering.IsCopy(init, leaf.Labels.Select(l => Size(spec, l)).ToArray()) ? OperandForm.Copy : OperandForm.Dense;
+        }
+        return OperandForm.Dense;
     }
 
     void CreateState(NetworkModuleOptions options, IReadOnlyDictionary<string, InitSpec> auto)
@@ -350,13 +376,29 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             throw new ArgumentException($"expected {slots.Length} input(s) ({string.Join(", ", InputNames)}), got {inputs.Length}");
         var (dtype, device) = Placement();
         var fed = new Tensor[slots.Length];
+        var classes = new Tensor?[slots.Length];
         for (int s = 0; s < slots.Length; s++)
-            fed[s] = Prepare(slots[s], inputs[s], dtype, device);
+        {
+            var raw = Check(slots[s], inputs[s], device);
+            int slot = s;
+            var members = leaves.Select((l, id) => (l, id)).Where(x => x.l.Source == Source.Input && x.l.Slot == slot).ToList();
+            if (members.Any(x => asIndex[x.id]))
+                classes[s] = ClassNumbers(slots[s], raw);
+            fed[s] = members.All(x => asIndex[x.id]) ? raw : Embed(slots[s], raw, dtype);
+        }
 
         var scaling = logScale ? new LogScaling(dynamicLabels, dtype, device) : null;
         var operands = new List<(Tensor Value, bool Owned)>(leaves.Length);
-        foreach (var leaf in leaves)
+        for (int id = 0; id < leaves.Length; id++)
         {
+            var leaf = leaves[id];
+            if (asIndex[id])
+            {
+                var slot = slots[leaf.Slot];
+                var k = slot.HasMemberAxis ? classes[leaf.Slot]!.select(slot.Batch, leaf.Member) : classes[leaf.Slot]!;
+                operands.Add((k, slot.HasMemberAxis));
+                continue;
+            }
             (Tensor Value, bool Owned) operand = leaf.Source switch
             {
                 Source.Parameter => (get_parameter(leaf.Name)!, false),
@@ -376,55 +418,28 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             return Finish(RunSteps(operands, scaling, device), scaling, dtype, device);
 
         // The extent of each sliced label at run time (a dynamic label takes the batch actually fed).
-        var extents = slicedLabels.Select(l =>
-        {
-            int k = Array.FindIndex(leaves, leaf => leaf.ReducedLabels.Contains(l));
-            return operands[k].Value.shape[Array.IndexOf(leaves[k].ReducedLabels, l)];
-        }).ToArray();
-        long slices = extents.Aggregate(1L, (a, b) => checked(a * b));
+        var labels = leaves.Select(l => l.ReducedLabels).ToArray();
         LogScaled? total = null;
-        var values = new long[extents.Length];
-        for (long slice = 0; slice < slices; slice++)
+        foreach (var values in Slices.Values(Slices.Extents(operands.Select(o => o.Value).ToArray(), labels, slicedLabels)))
         {
-            long rest = slice;
-            for (int k = extents.Length - 1; k >= 0; k--)
-                (values[k], rest) = (rest % extents[k], rest / extents[k]);
-            var views = new List<(Tensor Value, bool Owned)>(operands.Count);
-            for (int i = 0; i < operands.Count; i++)
-            {
-                var view = operands[i].Value;
-                for (int k = 0; k < slicedLabels.Length; k++)
-                    if (Array.IndexOf(leaves[i].ReducedLabels, slicedLabels[k]) is var axis and >= 0)
-                        view = view.narrow(axis, values[k], 1);
-                views.Add((view, !ReferenceEquals(view, operands[i].Value)));
-            }
+            var views = operands.Select((o, i) => Slices.Narrow(o.Value, labels[i], slicedLabels, values))
+                                .Select((v, i) => (v, !ReferenceEquals(v, operands[i].Value))).ToList();
             var part = Finish(RunSteps(views, scaling, device), scaling, dtype, device);
             total = total is null ? part : Add(total, part, scaling is not null);
         }
         return total!;
     }
 
-    /// Runs the pairwise steps on the leaves' operands (disposing those it owns) and returns the last one; the
-    /// first call measures the kernels.
+    /// Runs the pairwise steps on the leaves' operands (disposing those it owns) and returns the last one.
     LiveOperand RunSteps(List<(Tensor Value, bool Owned)> operands, LogScaling? scaling, Device device)
     {
         var live = new List<LiveOperand>(operands.Count);
         for (int i = 0; i < operands.Count; i++)
-            live.Add(scaling is null
-                ? new LiveOperand(operands[i].Value, operands[i].Owned, leaves[i].ReducedLabels, null)
+            live.Add(scaling is null || asIndex[i]
+                ? new LiveOperand(operands[i].Value, operands[i].Owned, leaves[i].ReducedLabels, scaling?.Zero())
                 : scaling.Normalise(operands[i].Value, operands[i].Owned, leaves[i].ReducedLabels, scaling.Zero()));
-        var measured = kernelsChosen ? null : new Dictionary<string, PlanStep>();
         for (int s = 0; s < plan.Length; s++)
         {
-            if (measured is not null && !TooLargeToMeasure(live[plan[s].Left].Value, live[plan[s].Right].Value))
-            {
-                // Steps of the same form (equation and operand shapes, as along a chain) share one measurement.
-                var (left, right) = (live[plan[s].Left].Value, live[plan[s].Right].Value);
-                var key = plan[s].Contraction.Equation is { } eq ? $"{eq}|{string.Join(",", left.shape)}|{string.Join(",", right.shape)}" : $"#{s}";
-                plan[s] = measured.TryGetValue(key, out var same)
-                    ? plan[s] with { Kernel = same.Kernel, Timings = same.Timings }
-                    : measured[key] = Measure(plan[s], left, right, device);
-            }
             var step = plan[s];
             var a = live[step.Left];
             var b = live[step.Right];
@@ -434,7 +449,19 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                 a = scaling.Fold(a, step.Contraction.Contracted);
                 b = scaling.Fold(b, step.Contraction.Contracted);
             }
-            var r = step.Contraction.Apply(a.Value, b.Value, step.Kernel);
+            if (step.Lowering is DeferOneHot defer)
+            {
+                live.RemoveAt(Math.Max(step.Left, step.Right));
+                live.RemoveAt(Math.Min(step.Left, step.Right));
+                live.Add(defer.Defer(a, b));
+                continue;
+            }
+            var r = step.Lowering switch
+            {
+                ContractThenGather fused => fused.Apply(a, b),
+                { } lowered => lowered.Apply(a.Value, b.Value),
+                null => step.Contraction.Apply(a.Value, b.Value, step.Kernel),
+            };
             if (a.Owned)
                 a.Value.Dispose();
             if (b.Owned)
@@ -445,7 +472,6 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                 ? new LiveOperand(r, true, step.Contraction.Result, null)
                 : scaling.Normalise(r, true, step.Contraction.Result, a.Log! + b.Log!));
         }
-        kernelsChosen = true;
         return live[0];
     }
 
@@ -485,57 +511,29 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         return new LogScaled(v / peak, ScalarOps.Plus(m, peak.log().reshape(batchShape)), a.BatchAxes);
     }
 
-    /// <summary>Operands of more than this many elements together are not timed: their step takes the rule's kernel
-    /// (<see cref="PairContraction.Fastest"/>), since timing every kernel on them would cost seconds and memory for
-    /// a choice that matters little next to the step's own cost.</summary>
-    public const long MeasureUpTo = 1L << 24;
-
-    static bool TooLargeToMeasure(Tensor a, Tensor b) => a.numel() + b.numel() > MeasureUpTo;
-
-    /// <summary>
-    /// Times every kernel that can execute <paramref name="step"/> on its actual operands (without autograd; one
-    /// warm-up call, then the best of up to three timed calls, fewer once a kernel has taken 50 ms) and returns the
-    /// step with the fastest (the rule's kernel where it is within 10% of the fastest). Runs on the first forward
-    /// call, once per distinct form of step.
-    /// </summary>
-    static PlanStep Measure(PlanStep step, Tensor a, Tensor b, Device device)
-    {
-        var timings = new Dictionary<PairKernel, double>();
-        using var guard = no_grad();
-        var clock = new System.Diagnostics.Stopwatch();
-        foreach (var kernel in Enum.GetValues<PairKernel>().Where(step.Contraction.Supports))
-        {
-            double best = double.PositiveInfinity, spent = 0;
-            for (int rep = 0; rep < 4 && spent < 0.05; rep++)
-            {
-                clock.Restart();
-                using (var r = step.Contraction.Apply(a, b, kernel))
-                    if (device.type == DeviceType.CUDA)
-                        cuda.synchronize();
-                double t = clock.Elapsed.TotalSeconds;
-                spent += t;
-                if (rep > 0)
-                    best = Math.Min(best, t);
-            }
-            timings[kernel] = double.IsInfinity(best) ? spent : best;
-        }
-        // Timings on a busy machine are noisy: the rule's kernel (PairContraction.Fastest) is kept unless another
-        // is more than 10% faster.
-        var fastest = timings.MinBy(kv => kv.Value);
-        var rule = step.Contraction.Fastest;
-        var chosen = timings.TryGetValue(rule, out var ruleTime) && ruleTime <= 1.1 * fastest.Value ? rule : fastest.Key;
-        return step with { Kernel = chosen, Timings = timings };
-    }
-
-    /// Checks a raw input, moves it to the module's device and embeds it (or converts it to the module's dtype).
-    Tensor Prepare(InputSlot slot, Tensor raw, ScalarType dtype, Device device)
+    /// Checks a raw input's shape and moves it to the module's device.
+    static Tensor Check(InputSlot slot, Tensor raw, Device device)
     {
         long[] expected = [.. slot.HasMemberAxis ? new long[] { slot.Members } : [], .. slot.MemberShape];
         var shape = raw.shape;
         if (shape.Length != slot.Batch + expected.Length || !shape[slot.Batch..].SequenceEqual(expected))
             throw new ArgumentException(
                 $"input {slot.Name}: expected shape [{string.Join(", ", Enumerable.Repeat("batch", slot.Batch).Concat(expected.Select(e => e.ToString())))}], got [{string.Join(", ", shape)}]");
-        var onDevice = raw.device == device ? raw : raw.to(device);
-        return slot.Embedding is { } e ? Embeddings.Apply(e, onDevice, dtype) : onDevice.to_type(dtype);
+        return raw.device == device ? raw : raw.to(device);
+    }
+
+    /// Embeds a checked raw input (or converts it to the module's dtype).
+    static Tensor Embed(InputSlot slot, Tensor raw, ScalarType dtype) =>
+        slot.Embedding is { } e ? Embeddings.Apply(e, raw, dtype) : raw.to_type(dtype);
+
+    /// A one-hot input's class numbers as int64, refused (as the one-hot embedding refuses them) outside 0..width-1:
+    /// a gather must never read a neighbouring row.
+    static Tensor ClassNumbers(InputSlot slot, Tensor raw)
+    {
+        var k = raw.to_type(ScalarType.Int64);
+        long width = ((EmbeddingSpec.OneHot)slot.Embedding!).D;
+        if (k.numel() > 0 && (k.min().item<long>() < 0 || k.max().item<long>() >= width))
+            throw new ArgumentException($"input {slot.Name}: one-hot class numbers must lie in 0..{width - 1}");
+        return k;
     }
 }

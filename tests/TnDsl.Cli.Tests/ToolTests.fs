@@ -3,6 +3,7 @@
 module TnDsl.Cli.Tests.ToolTests
 
 open System.IO
+open System.Text.RegularExpressions
 open Xunit
 open TnDsl.BornMachine
 open TnDsl.Cli.Commands
@@ -82,3 +83,37 @@ let ``every NLL panel frames all it draws and none puts train and test NLL toget
     // The authors' curve is drawn over this run's loops only.
     let first = BornPlot.Panels(short, 10, true)[0]
     Assert.All(first.Series, fun s -> Assert.All(s.Loops, fun l -> Assert.Equal(1.0, l)))
+
+[<Fact>]
+let ``the README's benchmark figures are the summaries recorded in bench/results`` () =
+    // scripts/record-figures.sh writes the files from the real commands; scripts/readme-results.py copies them in.
+    let readme = File.ReadAllText(Path.Combine(repoRoot, "README.md"))
+    let blocks = Regex.Matches(readme, @"<!-- results: (\S+) -->\n(.*?)<!-- /results -->", RegexOptions.Singleline)
+    Assert.True(blocks.Count >= 1, "README quotes recorded figures (the thread default)")
+    for b in blocks do
+        let recorded = File.ReadAllText(Path.Combine(repoRoot, b.Groups[1].Value))
+        let summary = Regex.Match(recorded, @"<!-- summary -->\n(.*?)<!-- /summary -->", RegexOptions.Singleline)
+        Assert.True(summary.Success, b.Groups[1].Value)
+        Assert.NotEmpty(summary.Groups[1].Value.Trim())
+        Assert.Equal(summary.Groups[1].Value, b.Groups[2].Value)
+
+[<Fact>]
+let ``the README's shown outputs of check, cuts and export are what the commands print`` () =
+    // Each ```-block that starts with `$ tn check|cuts|export …`: its lines (those without an ellipsis, which marks an
+    // abridged part) appear in the command's output in the same order.
+    let readme = File.ReadAllText(Path.Combine(repoRoot, "README.md"))
+    let shown = Regex.Matches(readme, @"```\n\$ tn (check|cuts|export) ([^\n]*)\n(.*?)```", RegexOptions.Singleline)
+    Assert.True(shown.Count >= 3, sprintf "found %d blocks" shown.Count)
+    for m in shown do
+        let args =
+            m.Groups[2].Value.Split(' ', System.StringSplitOptions.RemoveEmptyEntries)
+            |> Array.map (fun a -> if a.StartsWith "examples/" then Path.Combine(repoRoot, a) else a)
+            |> List.ofArray
+        let code, out, err = CliTests.tn (m.Groups[1].Value :: args)
+        Assert.True((code = 0), sprintf "tn %s %s: exit %d\n%s" m.Groups[1].Value m.Groups[2].Value code err)
+        let actual = out.Replace("\r", "").Split('\n') |> Array.map (fun l -> l.TrimEnd())
+        let mutable at = 0
+        for line in m.Groups[3].Value.Split('\n') |> Array.map (fun l -> l.TrimEnd()) |> Array.filter (fun l -> l <> "" && not (l.Contains "…")) do
+            let found = Array.tryFindIndex ((=) line) actual[at..]
+            Assert.True(found.IsSome, sprintf "tn %s %s does not print, after line %d:\n%s\nit prints:\n%s" m.Groups[1].Value m.Groups[2].Value at line out)
+            at <- at + found.Value + 1

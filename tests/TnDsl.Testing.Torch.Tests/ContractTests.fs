@@ -40,7 +40,7 @@ let private afterCleanCheck (file: string) (text: string) : string option =
         with e -> Some(e.GetType().Name + ": " + e.Message)
 
 let private examples () =
-    Directory.GetFiles(Path.Combine(repoRoot, "examples"), "*.tn", SearchOption.AllDirectories)
+    Directory.GetFiles(TnDsl.Tests.Support.examplesDir, "*.tn", SearchOption.AllDirectories)
     |> Array.filter (fun f -> not (f.Contains "results"))
     |> Array.sort
 

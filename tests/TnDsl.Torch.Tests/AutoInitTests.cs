@@ -70,7 +70,7 @@ public class AutoInitTests(ITestOutputHelper output)
         for (int seed = 0; seed < seeds; seed++)
         {
             using var scope = NewDisposeScope();
-            var m = new NetworkModule(NetworkAdapter.FromFlat(net), plan, new() { DType = ScalarType.Float64, Seed = seed, MeasureKernels = false });
+            var m = new NetworkModule(NetworkAdapter.FromFlat(net), plan, new() { DType = ScalarType.Float64, Seed = seed });
             var inputs = RandomInputs.Make(m, 64, new Generator((ulong)seed + 1000), ScalarType.Float64);
             sum += m.forward(inputs).square().mean().item<double>();
             m.Dispose();

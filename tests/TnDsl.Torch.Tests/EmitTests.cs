@@ -12,7 +12,7 @@ public class EmitTests
     static EmitTests() => NativeLoader.EnsureLoaded();
 
     /// Compiles C# source against the running framework and TorchSharp, and loads it.
-    static Assembly Compile(string source)
+    internal static Assembly Compile(string source)
     {
         var references = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!)
             .Split(Path.PathSeparator)
@@ -198,7 +198,7 @@ public class EmitTests
             // Contracted right to left, not in declaration order.
             var operands = spec.Tensors.Length;
             var path = Enumerable.Range(0, operands - 1).Select(k => (operands - 2 - k, operands - 1 - k)).ToArray();
-            using var runtime = new NetworkModule(spec, path, new NetworkModuleOptions { DType = ScalarType.Float64, Seed = 5, MeasureKernels = false });
+            using var runtime = new NetworkModule(spec, path, new NetworkModuleOptions { DType = ScalarType.Float64, Seed = 5 });
             var source = CSharpEmitter.Emit(runtime, "Emitted", "TnDsl.Emitted");
             AssertSameValues(runtime, source, 5);
         }
@@ -211,5 +211,47 @@ public class EmitTests
         Assert.Throws<ArgumentException>(() => CSharpEmitter.Emit(runtime, "class", "TnDsl.Emitted"));
         Assert.Throws<ArgumentException>(() => CSharpEmitter.Emit(runtime, "Mps", "TnDsl.new"));
         Assert.Throws<ArgumentException>(() => CSharpEmitter.Emit(runtime, "Mps", "TnDsl..X"));
+    }
+}
+
+/// The emitted class's memory guard (issue 22). It reads TN_MEMORY_LIMIT, which is process-wide: these run alone.
+[Collection("peak memory")]
+public class EmittedGuardTests
+{
+    static EmittedGuardTests() => NativeLoader.EnsureLoaded();
+
+    [Fact]
+    public void Emitted_code_checks_its_sizes_before_allocating()
+    {
+        using var runtime = NetworkModules.FromFile(Repo.Example("mpo-linear.tn"), Repo.Set(("k", 3)),
+            new NetworkBuildOptions { Batch = 4, Module = new() { DType = ScalarType.Float64, Seed = 9 } });
+        var source = CSharpEmitter.Emit(runtime, "Emitted", "TnDsl.Emitted");
+        Assert.Contains("TnGuard.Check(", source);
+        var type = EmitTests.Compile(source).GetType("TnDsl.Emitted.Emitted")!;
+        var forward = (double)MemoryGuard.Needed(runtime.ExecutionPlan, ScalarType.Float64, false);
+        var before = Environment.GetEnvironmentVariable(MemoryGuard.EnvironmentVariable);
+        try
+        {
+            // Weights over the limit: refused by the constructor, before it makes them.
+            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, "1K");
+            var e = Assert.Throws<System.Reflection.TargetInvocationException>(() => Activator.CreateInstance(type, 9L, ScalarType.Float64));
+            Assert.IsType<InvalidOperationException>(e.InnerException);
+            Assert.Contains("memory limit", e.InnerException!.Message);
+            // Room for the planned batch of 4 but not for 16 times it: the forward pass checks the batch it is fed.
+            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, ((long)(2 * forward)).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            using var emitted = (nn.Module<Tensor[], Tensor>)Activator.CreateInstance(type, 9L, ScalarType.Float64)!;
+            var small = RandomInputs.Make(runtime, 4, new Generator(1), ScalarType.Float64);
+            var large = RandomInputs.Make(runtime, 64, new Generator(1), ScalarType.Float64);
+            using (var y = emitted.forward(small))
+                Assert.Equal(4, y.shape[0]);
+            var refused = Assert.Throws<InvalidOperationException>(() => emitted.forward(large));
+            Assert.Contains("forward", refused.Message);
+            foreach (var t in small.Concat(large))
+                t.Dispose();
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, before);
+        }
     }
 }

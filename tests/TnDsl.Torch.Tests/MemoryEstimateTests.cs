@@ -40,7 +40,7 @@ public class MemoryEstimateTests
         {
             Batch = batch,
             Training = training,
-            Module = new NetworkModuleOptions { DType = ScalarType.Float32, Seed = 1, MeasureKernels = false },
+            Module = new NetworkModuleOptions { DType = ScalarType.Float32, Seed = 1 },
         });
         var plan = module.ExecutionPlan;
         var inputs = RandomInputs.Make(module, batch, new Generator(2), ScalarType.Float32);

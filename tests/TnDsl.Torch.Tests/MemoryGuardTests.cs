@@ -122,7 +122,7 @@ public class MemoryGuardTests
     [Fact]
     public void A_plan_over_the_limit_is_sliced_to_fit_and_computes_the_same_value()
     {
-        var options = new NetworkBuildOptions { Optimizer = "greedy", Module = new() { DType = ScalarType.Float64, Seed = 4, MeasureKernels = false } };
+        var options = new NetworkBuildOptions { Optimizer = "greedy", Module = new() { DType = ScalarType.Float64, Seed = 4 } };
         using var free = NetworkModules.FromText("grid.tn", Grid, null, options);
         Assert.False(free.ExecutionPlan.IsSliced);
         var needed = MemoryGuard.Needed(free.ExecutionPlan, ScalarType.Float64, false);

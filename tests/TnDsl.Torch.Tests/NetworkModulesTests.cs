@@ -42,23 +42,6 @@ public class NetworkModulesTests
     }
 
     [Fact]
-    public void The_first_forward_call_measures_every_applicable_kernel_and_keeps_the_fastest_or_the_rule_within_ten_percent()
-    {
-        using var m = NetworkModules.FromFile(Repo.Example("peps.tn"), Repo.Set(("Lx", 2), ("Ly", 2), ("D", 2)), F64);
-        Assert.False(m.KernelsChosen);
-        using (var y = m.forward([])) { }
-        Assert.True(m.KernelsChosen);
-        foreach (var step in m.Plan)
-        {
-            Assert.NotNull(step.Timings);
-            Assert.Equal(Enum.GetValues<PairKernel>().Where(step.Contraction.Supports).Order(), step.Timings!.Keys.Order());
-            double best = step.Timings.Values.Min();
-            Assert.True(step.Kernel == step.Timings.MinBy(kv => kv.Value).Key
-                        || (step.Kernel == step.Contraction.Fastest && step.Timings[step.Kernel] <= 1.1 * best));
-        }
-    }
-
-    [Fact]
     public void A_file_with_errors_throws_with_its_diagnostics()
     {
         var e = Assert.Throws<TnException>(() =>

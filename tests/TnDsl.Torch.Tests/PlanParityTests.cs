@@ -68,7 +68,7 @@ public class PlanParityTests
         }
 
         // `tn run` and `tn emit` build through NetworkModules with the nominal batch.
-        using (var m = NetworkModules.FromFile(path, overrides, new NetworkBuildOptions { Optimizer = optimizer, Module = new() { MeasureKernels = false } }))
+        using (var m = NetworkModules.FromFile(path, overrides, new NetworkBuildOptions { Optimizer = optimizer }))
             Same(m.ExecutionPlan, m.Plan, "tn run / tn emit");
 
         // `tn layer` and Layers.FromSpec, for the examples that are layers.

@@ -69,7 +69,7 @@ public class PropertyTests
 {
     static PropertyTests() => NativeLoader.EnsureLoaded();
 
-    static readonly NetworkModuleOptions F64 = new() { DType = ScalarType.Float64, Seed = 3, MeasureKernels = false };
+    static readonly NetworkModuleOptions F64 = new() { DType = ScalarType.Float64, Seed = 3 };
 
     static Arbitrary<NetCase> Cases() =>
         Arb.From(

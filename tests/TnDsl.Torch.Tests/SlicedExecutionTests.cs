@@ -15,7 +15,7 @@ public class SlicedExecutionTests
 {
     static SlicedExecutionTests() => NativeLoader.EnsureLoaded();
 
-    static readonly NetworkModuleOptions F64 = new() { DType = ScalarType.Float64, Seed = 5, MeasureKernels = false };
+    static readonly NetworkModuleOptions F64 = new() { DType = ScalarType.Float64, Seed = 5 };
 
     /// The forward value and every parameter's gradient of the loss sum(y · probe), for fixed inputs.
     static (double[] Value, Dictionary<string, double[]> Grads) Run(NetworkModule m, Tensor[] inputs, bool logScale = false)

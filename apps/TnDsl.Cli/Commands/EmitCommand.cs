@@ -52,7 +52,6 @@ public static class EmitCommand
                 NetworkName = networkName,
                 Batch = batch,
                 Optimizer = optimizer,
-                Module = new NetworkModuleOptions { MeasureKernels = false },
             });
             className ??= Pascal(module.Spec.Name);
             var source = CSharpEmitter.Emit(module, className, ns);

@@ -113,11 +113,21 @@ public static class RunCommand
                 using var _ = no_grad();
                 return module.forward(inputs);
             });
+            // Backward keeps the activations of every slice and makes a gradient per parameter: where that does not
+            // fit, the forward figures are still reported and the backward pass is not run.
+            string? noBackward = null;
             if (module.ParameterCount > 0)
-                // Backward keeps the activations of every slice and makes a gradient per parameter.
-                MemoryGuard.Check(MemoryGuard.Needed(plan, dtype, training: true),
-                    $"{module.Spec.Name}: the backward pass (activations kept, one gradient per weight)");
-            double? backward = module.ParameterCount == 0 ? null : Median(repeat, device, () =>
+            {
+                try
+                {
+                    MemoryGuard.Check(MemoryGuard.Needed(plan, dtype, training: true), "the backward pass (activations kept, one gradient per weight)");
+                }
+                catch (MemoryLimitException e)
+                {
+                    noBackward = e.Message;
+                }
+            }
+            double? backward = module.ParameterCount == 0 || noBackward is not null ? null : Median(repeat, device, () =>
             {
                 module.zero_grad();
                 var loss = module.forward(inputs).square().sum();
@@ -137,12 +147,14 @@ public static class RunCommand
             w.WriteLine($"  memory      {MemoryGuard.Format(MemoryGuard.Needed(plan, dtype, training: false))} forward" +
                         (module.ParameterCount > 0 ? $", {MemoryGuard.Format(MemoryGuard.Needed(plan, dtype, training: true))} training" : "") +
                         $" (planner's estimate; limit {MemoryGuard.Format(MemoryGuard.Limit)})");
-            w.WriteLine($"  kernels     {string.Join(", ", module.Plan.GroupBy(p => p.Kernel).OrderBy(g => g.Key).Select(g => $"{g.Key.ToString().ToLowerInvariant()} {g.Count()}"))} (measured on the first call)");
-            w.WriteLine($"  build       {buildSeconds * 1e3:F0} ms (check, plan, initialise); first call {first * 1e3:F1} ms (measures kernels)");
+            w.WriteLine($"  kernels     {string.Join(", ", module.Plan.GroupBy(p => p.Kernel).OrderBy(g => g.Key).Select(g => $"{g.Key.ToString().ToLowerInvariant()} {g.Count()}"))} (chosen when the module was built)");
+            w.WriteLine($"  build       {buildSeconds * 1e3:F0} ms (check, plan, initialise); first call {first * 1e3:F1} ms");
             var per = hasBatch ? $"per batch of {n}" : "per call";
             w.WriteLine($"  forward     {Ms(forward)} {per} (median of {repeat})");
             if (backward is { } bw)
                 w.WriteLine($"  fwd + bwd   {Ms(bw)} {per} (median of {repeat}; loss = sum of squares)");
+            else if (noBackward is not null)
+                w.WriteLine($"  fwd + bwd   not run: {noBackward}");
         }
         finally
         {

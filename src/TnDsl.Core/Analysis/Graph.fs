@@ -137,7 +137,21 @@ module CutGraph =
         for o in net.Output do
             isOutput[o] <- true
         let isOpen = Array.init nI (fun i -> isOutput[i] && not (Dim.isDynamic net.Indices[i].Dim))
-        let tensorsOf = FlatNetwork.incidence net |> Array.map (List.distinct >> Array.ofList)
+        // Per index, the distinct tensors it sits on, in tensor order (counted, then filled: no per-index lists).
+        let tensorsOf =
+            let count = Array.zeroCreate<int> nI
+            for t in net.Tensors do
+                for l in t.Legs do
+                    count[l] <- count[l] + 1
+            let all = count |> Array.map (fun c -> Array.zeroCreate<int> c)
+            let filled = Array.zeroCreate<int> nI
+            for t in net.Tensors do
+                for l in t.Legs do
+                    // A tensor repeats in a row only: its legs are visited together.
+                    if filled[l] = 0 || all[l][filled[l] - 1] <> t.Id then
+                        all[l][filled[l]] <- t.Id
+                        filled[l] <- filled[l] + 1
+            Array.init nI (fun i -> if filled[i] = all[i].Length then all[i] else Array.sub all[i] 0 filled[i])
         let mutable nextVertex = nT + 2
         let placement =
             Array.init nI (fun i ->
@@ -155,29 +169,34 @@ module CutGraph =
         let sizes = Array.init nI (fun i -> Dim.size net.Indices[i].Dim)
         // Only indices the graph keeps carry weight: a left-out batch leg may have any size.
         let kept i = placement[i] <> Absent && sizes[i] > 1L
-        let used = [ for i in 0 .. nI - 1 do if kept i then sizes[i] ]
+        // Factorised once per distinct dimension (a network has few).
+        let used = [ for i in 0 .. nI - 1 do if kept i then sizes[i] ] |> List.distinct
+        let primes = used |> List.collect primeFactors |> List.distinct |> List.sort |> Array.ofList
         // Prime-exponent mode when all dimensions above 1 are powers of the same prime.
-        let prime =
-            match used |> List.collect primeFactors |> List.distinct with
-            | [ p ] -> Some p
-            | _ -> None
+        let prime = if primes.Length = 1 then Some primes[0] else None
         let weight, unitBits =
             match prime with
             | Some p ->
                 Array.init nI (fun i -> if not (kept i) then 0.0 else float (Option.get (exponentOf p sizes[i]))), Math.Log2(float p)
             | None -> Array.init nI (fun i -> if not (kept i) then 0.0 else Math.Log2(float sizes[i])), 1.0
-        let primes = used |> List.collect primeFactors |> List.distinct |> List.sort |> Array.ofList
-        let exponents =
-            sizes
-            |> Array.mapi (fun i n ->
-                let mutable m = if kept i then n else 1L
-                primes
-                |> Array.map (fun p ->
-                    let mutable e = 0
-                    while m > 1L && m % p = 0L do
-                        m <- m / p
-                        e <- e + 1
-                    e))
+        // One exponent vector per distinct dimension, shared by the indices of that dimension (read only).
+        let vectors = Dictionary<int64, int array>()
+        let vectorOf (n: int64) =
+            match vectors.TryGetValue n with
+            | true, v -> v
+            | _ ->
+                let mutable m = n
+                let v =
+                    primes
+                    |> Array.map (fun p ->
+                        let mutable e = 0
+                        while m > 1L && m % p = 0L do
+                            m <- m / p
+                            e <- e + 1
+                        e)
+                vectors[n] <- v
+                v
+        let exponents = sizes |> Array.mapi (fun i n -> vectorOf (if kept i then n else 1L))
         let infinite = 1.0 + Array.sum weight
         let arcs = ResizeArray<ArcRole>()
         let from = ResizeArray<int>()

@@ -615,22 +615,6 @@ type PairStepView(left: int, right: int, kept: int array, summed: int array) =
     /// The labels summed away at this step.
     member _.Summed = summed
 
-/// The planner's byte estimate of a plan (`PlanBytes`), for C#: every figure in bytes, exact.
-[<Sealed>]
-type ByteEstimateView(e: ByteEstimate) =
-    /// Bytes per element.
-    member _.ElementBytes = e.ElementBytes
-    /// Every input tensor, whole.
-    member _.Inputs = e.Inputs
-    /// The most bytes alive at once in a forward pass (inputs included; per slice, plus the accumulated result).
-    member _.Forward = e.Forward
-    /// Training only: the intermediates autograd keeps for the backward pass.
-    member _.Kept = e.Kept
-    /// Training only: one gradient per trainable input.
-    member _.Gradients = e.Gradients
-    /// Training only: inputs, kept intermediates, gradients and the backward pass's transient.
-    member _.Training = e.Training
-
 /// One step of a plan's contraction tree as its optimizer built it (a step may join more than two operands), for
 /// pictures: its node id (leaves are 0 .. LeafCount - 1, steps follow), the nodes it joins and its flops.
 [<Sealed>]
@@ -641,6 +625,23 @@ type TreeStepView(node: int, children: int array, flops: BigInteger) =
     member _.Children = children
     /// Its flops (opt_einsum's convention).
     member _.Flops = flops
+
+/// The planner's byte estimate of a plan, for C# (see `PlanBytes`): exact byte counts.
+[<Sealed>]
+type BytesView(e: ByteEstimate) =
+    /// Bytes per element the estimate was made for.
+    member _.ElementBytes = e.ElementBytes
+    /// Every input tensor (weights, consts and inputs), whole.
+    member _.Inputs = e.Inputs
+    /// The forward pass's peak: the inputs, the most intermediates alive at once within one slice, and when
+    /// sliced the sum of the slices.
+    member _.Forward = e.Forward
+    /// Training: the intermediates autograd keeps (every slice's).
+    member _.Kept = e.Kept
+    /// Training: one gradient per trainable input.
+    member _.Gradients = e.Gradients
+    /// Training's peak: inputs, kept intermediates, gradients and the backward pass's transient.
+    member _.Training = e.Training
 
 /// A finished plan for C#: the pairwise steps to execute, the optimizer asked for and the one actually chosen, and
 /// every figure, exact.
@@ -708,7 +709,7 @@ type PlanView(result: PlanResult, steps: PairStepView array, leaves: int array a
         result.Problem.Output |> Array.fold (fun acc i -> acc * Numerics.BigInteger(result.Problem.Size[i])) Numerics.BigInteger.One
     /// The planner's estimate of the bytes this plan needs at `elementBytes` bytes per element (see `PlanBytes`):
     /// the forward peak, and for training the kept activations, gradients and the backward pass's transient.
-    member _.Bytes(elementBytes: int) = ByteEstimateView(PlanBytes.estimate result.Problem result.Tree.Value slicedIds elementBytes)
+    member _.Bytes(elementBytes: int) : BytesView = BytesView(PlanBytes.estimate result.Problem result.Tree.Value slicedIds elementBytes)
     /// The human report `tn plan` prints.
     member _.Report() = PlanReport.text result
     /// The JSON report `tn plan --json` prints.
@@ -820,15 +821,14 @@ type Planner =
             let o =
                 { PlanOptions.defaults with
                     Seed = seed
-                    MemoryLimit = (if memoryLimit.HasValue then Some memoryLimit.Value else None)
-                    // The pairwise steps below execute an unsliced tree, so the limit must hold without slicing.
-                    Slice = false }
+                    MemoryLimit = (if memoryLimit.HasValue then Some memoryLimit.Value else None) }
             let r = Plan.run optimizer o p
             if not (Plan.succeeded r) then fail r.Diagnostics
             let idOf = p.IndexNames |> Array.mapi (fun k n -> n, k) |> dict
             let steps = PairSteps.ofTree p r.Tree.Value |> Array.map (fun s -> PairStepView(s.Left, s.Right, s.Kept, s.Summed))
             let leaves = PairSteps.leafLabels p
-            let view = PlanView(r, steps, leaves, [||], Nullable(), [])
+            let sliced = match r.Slicing with Some s -> s.Indices | None -> [||]
+            let view = PlanView(r, steps, leaves, sliced, Nullable(), [])
             let squeeze =
                 shapes |> Array.mapi (fun k shape ->
                     [| for a in shape.Length - 1 .. -1 .. 0 do if binding.Broadcast[k][a] then int64 a |])

@@ -97,6 +97,7 @@ module Plan =
         let clock = Stopwatch.StartNew()
         let found t = { Tree = Some t; Notes = [] }
         let greedyRun = PlanGreedy.bestGreedy p o
+        let greedyMs = clock.ElapsedMilliseconds
         if n <= 2 then "greedy", found greedyRun.Tree
         else
             let seconds = Math.Pow(2.0, greedyRun.Flops) / stakesFlopsPerSecond * searchShare
@@ -112,8 +113,11 @@ module Plan =
             | Some t -> sprintf "optimal (exact within %d subnetwork pairs)" pairs, found t
             | None ->
                 let worth = seconds * trialTensorsPerSecond / float n
-                // The search gets 85 % of what is left; the other candidates and the last polish share the rest.
-                let left = o.TimeLimitMs |> Option.map (fun ms -> max 1 (int (0.85 * float (ms - int clock.ElapsedMilliseconds))))
+                // The search gets 85 % of what is left after reserving three greedy runs' time for the other
+                // candidates (bond-greedy, greedy at unit batch, scoring); the last polish has the rest.
+                let left =
+                    o.TimeLimitMs
+                    |> Option.map (fun ms -> max 1 (int (0.85 * float (ms - int clock.ElapsedMilliseconds - 3 * int greedyMs))))
                 let searched =
                     if worth < float (fst hyperTrials) then
                         "random-greedy (16 trials)", (PlanGreedy.randomGreedyRun p { o with Trials = 16; TimeLimitMs = left }).Tree

@@ -280,10 +280,18 @@ module PlanGreedy =
                 let alpha = 0.5 + 1.5 * rng.NextDouble()
                 let temperature = Math.Exp(Math.Log 0.01 + (Math.Log 1.0 - Math.Log 0.01) * rng.NextDouble())
                 runVariant p v limit alpha temperature rng
+        // A trial is not started when the mean trial so far would end past the budget.
+        let mutable finished = 0
         let spent () =
             match o.TimeLimitMs with
-            | Some ms -> clock.ElapsedMilliseconds >= int64 ms
+            | Some ms ->
+                let elapsed = float clock.ElapsedMilliseconds
+                elapsed + (if finished > 0 then elapsed / float finished else 0.0) >= float ms
             | None -> false
+        let trial t =
+            let r = trial t
+            Threading.Interlocked.Increment(&finished) |> ignore
+            r
         let body t (state: ParallelLoopState) =
             if spent () then state.Stop() else results[t] <- Some(trial t)
         if o.Parallel then

@@ -4,6 +4,7 @@ open System
 open System.Collections.Generic
 open System.Diagnostics
 open System.Numerics
+open System.Threading
 open System.Threading.Tasks
 
 /// `hyper`: a search over the hyperparameters of the tree builders (cotengra's hyper-optimiser, in its simplest
@@ -229,11 +230,17 @@ module PlanHyper =
                 | Some ms -> float clock.ElapsedMilliseconds >= share * float ms
                 | None -> false
             let spent = past 1.0
+            let mutable finished = 0
             let trial t =
                 let rng = Random(o.Seed * 1000003 + t * 7919 + 17)
                 let b = sample p rng t
                 let tree = buildUntil spent p o rng b
                 results[t] <- Some(score p o tree, tree)
+                Interlocked.Increment(&finished) |> ignore
+            // Nor is a trial started when the mean trial so far would end past that point.
+            let past share () =
+                let elapsed = float clock.ElapsedMilliseconds
+                past share () || (finished > 0 && o.TimeLimitMs.IsSome && elapsed + elapsed / float finished >= share * float o.TimeLimitMs.Value)
             if o.Parallel then
                 Parallel.For(0, 2, Action<int>(trial)) |> ignore
                 Parallel.For(2, trials, Action<int, ParallelLoopState>(fun t state -> if past 0.75 () then state.Stop() else trial t)) |> ignore

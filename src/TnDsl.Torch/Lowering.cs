@@ -1,0 +1,415 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace TnDsl.Torch;
+
+/// <summary>
+/// A structure-aware way to execute one pairwise step, chosen by <see cref="Lowering.Choose"/> when a
+/// <see cref="NetworkModule"/> is built and never changed afterwards. It computes exactly what
+/// <see cref="PairContraction.Apply"/> computes on the dense operands, with the result's axes in
+/// <see cref="PairContraction.Result"/> order, but uses what the compiler knows about an operand (a one-hot input,
+/// a copy tensor) instead of a dense product. Differentiable through autograd like the dense kernels.
+/// </summary>
+public abstract class StepLowering
+{
+    /// <summary>A short name for reports (<c>gather</c>, <c>diagonal</c>).</summary>
+    public abstract string Name { get; }
+
+    /// <summary>Executes the step on the live operands (the structured operand as <see cref="Lowering"/> describes it).</summary>
+    public abstract Tensor Apply(Tensor left, Tensor right);
+}
+
+/// <summary>
+/// What the compiler knows about an operand when the plan is built: nothing (dense values), a one-hot input (fed
+/// as its class numbers, the one-hot leg last among its labels), or a copy tensor (1 where all its legs agree).
+/// </summary>
+public enum OperandForm
+{
+    /// <summary>Dense values, nothing known.</summary>
+    Dense,
+    /// <summary>A one-hot input: at run time the operand is the int64 tensor of class numbers over every label
+    /// except the last, which is the one-hot leg.</summary>
+    OneHot,
+    /// <summary>A const copy tensor (δ over legs of one size); at run time its dense buffer is live but unused.</summary>
+    Copy,
+}
+
+/// <summary>
+/// The rules that pick a <see cref="StepLowering"/> for a step. Both lowerings do strictly less work than the
+/// dense product they replace, so the cost model reduces to when they apply:
+/// <list type="bullet">
+/// <item>A one-hot operand whose one-hot leg is summed in the step becomes a row gather
+/// (<c>index_select</c>) of the other operand: |result| copies instead of |result|·d multiply-adds, and no
+/// one-hot tensor is made (backward: autograd's <c>index_add</c>).</item>
+/// <item>A copy tensor whose legs leave at most one copy of the diagonal in the result becomes a diagonal view
+/// (and a sum over it where no leg survives) of the other operand: no dense δ enters a product. With two or more
+/// surviving legs the result is dense in them anyway, and the dense kernel is kept.</item>
+/// </list>
+/// <item>A step that sums nothing (an outer product, or a Hadamard product over shared kept labels, as when a
+/// one-hot input meets an environment over the batch) becomes one broadcast multiplication: the same
+/// multiplications as the dense kernel's batched product with an inner size of 1, without the batched-GEMM
+/// dispatch.</item>
+/// Everything else runs densely; a one-hot operand is then expanded to its one-hot values first.
+/// </summary>
+public static class Lowering
+{
+    /// <summary>Whether a const parameter's values are a copy tensor: its initialiser is <c>copy</c> (the default for
+    /// consts) or, for two legs, <c>identity</c>, and all its legs have one size.</summary>
+    public static bool IsCopy(InitSpec? init, IReadOnlyList<long> sizes) =>
+        (init ?? Initializers.DefaultConst) switch
+        {
+            InitSpec.Copy => sizes.Count > 0 && sizes.All(s => s == sizes[0]),
+            InitSpec.Identity => sizes.Count == 2 && sizes[0] == sizes[1],
+            _ => false,
+        };
+
+    /// <summary>
+    /// Picks the lowering of step <paramref name="c"/> whose operands have the given forms, or null for the dense
+    /// kernel. <paramref name="leftLabels"/> and <paramref name="rightLabels"/> are the operands' labels (a one-hot
+    /// operand's one-hot leg last).
+    /// </summary>
+    public static StepLowering? Choose(PairContraction c, IReadOnlyList<int> leftLabels, OperandForm left,
+                                       IReadOnlyList<int> rightLabels, OperandForm right)
+    {
+        if (left == OperandForm.OneHot && right != OperandForm.OneHot && c.Contracted.Contains(leftLabels[^1]))
+            return new OneHotGather(c, leftLabels, rightLabels, indexOnLeft: true);
+        if (right == OperandForm.OneHot && left != OperandForm.OneHot && c.Contracted.Contains(rightLabels[^1]))
+            return new OneHotGather(c, rightLabels, leftLabels, indexOnLeft: false);
+        if (left == OperandForm.OneHot || right == OperandForm.OneHot)
+            return c.Contracted.Count == 0 ? new OuterProduct(c, leftLabels, rightLabels) : null;
+        if (left == OperandForm.Copy && CopyDiagonal.Applies(c, leftLabels, rightLabels))
+            return new CopyDiagonal(c, leftLabels, rightLabels, copyOnLeft: true);
+        if (right == OperandForm.Copy && CopyDiagonal.Applies(c, rightLabels, leftLabels))
+            return new CopyDiagonal(c, rightLabels, leftLabels, copyOnLeft: false);
+        if (c.Contracted.Count == 0)
+            return new OuterProduct(c, leftLabels, rightLabels);
+        return null;
+    }
+
+    /// <summary>
+    /// Picks the lowering of every step of a plan: per step the rule of <see cref="Choose"/>, and one rule over two
+    /// steps: a one-hot input O multiplied by an operand X over the batch (a step that sums nothing, O's other legs all
+    /// on X) whose product is consumed by a step U that sums O's one-hot leg is deferred (<see cref="DeferOneHot"/>),
+    /// and that step becomes X·U followed by a gather (<see cref="ContractThenGather"/>): one matrix product and
+    /// a gather, where the plan's order asks for a broadcast product and a product over a leg d times larger.
+    /// Returns the lowering per step (null: dense) and which tensors are one-hot inputs fed as class numbers.
+    /// </summary>
+    internal static (StepLowering?[] Steps, bool[] AsIndex) Lower(IReadOnlyList<int[]> leafLabels, IReadOnlyList<OperandForm> leafForms,
+                                                                 IReadOnlyList<(int Left, int Right, PairContraction C)> steps)
+    {
+        int leaves = leafLabels.Count;
+        var labels = new List<IReadOnlyList<int>>(leafLabels);
+        var forms = new List<OperandForm>(leafForms);
+        var operands = new (int Left, int Right)[steps.Count];
+        var consumer = Enumerable.Repeat(-1, leaves + steps.Count).ToArray();
+        var ids = Enumerable.Range(0, leaves).ToList();
+        for (int s = 0; s < steps.Count; s++)
+        {
+            var (i, j, c) = steps[s];
+            operands[s] = (ids[i], ids[j]);
+            consumer[ids[i]] = consumer[ids[j]] = s;
+            ids.RemoveAt(Math.Max(i, j));
+            ids.RemoveAt(Math.Min(i, j));
+            ids.Add(leaves + s);
+            labels.Add(c.Result);
+            forms.Add(OperandForm.Dense);
+        }
+        var result = new StepLowering?[steps.Count];
+        var asIndex = new bool[leaves];
+        var deferred = new Dictionary<int, DeferOneHot>();
+        for (int s = 0; s < steps.Count; s++)
+        {
+            var (l, r) = operands[s];
+            var c = steps[s].C;
+            if (deferred.TryGetValue(s, out var defer))
+            {
+                bool productOnLeft = l == defer.Node;
+                result[s] = new ContractThenGather(c, defer, productOnLeft ? labels[r] : labels[l], productOnLeft);
+                continue;
+            }
+            foreach (var (o, x, oneHotOnLeft) in new[] { (l, r, true), (r, l, false) })
+            {
+                if (forms[o] != OperandForm.OneHot || forms[x] == OperandForm.OneHot || c.Contracted.Count > 0)
+                    continue;
+                int p = labels[o][^1];
+                int next = consumer[leaves + s];
+                if (labels[x].Contains(p) || !labels[o].SkipLast(1).All(labels[x].Contains) || next < 0
+                    || !steps[next].C.Contracted.Contains(p) || deferred.ContainsKey(next))
+                    continue;
+                int u = operands[next].Left == leaves + s ? operands[next].Right : operands[next].Left;
+                if (forms[u] == OperandForm.OneHot)
+                    continue;
+                deferred[next] = new DeferOneHot(leaves + s, labels[o], labels[x], oneHotOnLeft);
+                result[s] = deferred[next];
+                asIndex[o] = true;
+                break;
+            }
+            if (result[s] is not null)
+                continue;
+            result[s] = Choose(c, labels[l], forms[l], labels[r], forms[r]);
+            if (result[s] is OneHotGather)
+                asIndex[forms[l] == OperandForm.OneHot ? l : r] = true;
+        }
+        return (result, asIndex);
+    }
+
+    internal static long[] Positions(IReadOnlyList<int> of, IEnumerable<int> labels) =>
+        labels.Select(l => (long)IndexOf(of, l)).ToArray();
+
+    internal static int IndexOf(IReadOnlyList<int> xs, int x)
+    {
+        for (int i = 0; i < xs.Count; i++)
+            if (xs[i] == x)
+                return i;
+        throw new ArgumentException($"label {x} missing");
+    }
+
+    /// A permutation, or null where it is the identity.
+    internal static long[]? OrNull(long[] perm) => IsIdentity(perm) ? null : perm;
+
+    internal static bool IsIdentity(long[] perm)
+    {
+        for (int i = 0; i < perm.Length; i++)
+            if (perm[i] != i)
+                return false;
+        return true;
+    }
+
+    internal static long Product(long[] shape, int from, int count)
+    {
+        long p = 1;
+        for (int i = from; i < from + count; i++)
+            p *= shape[i];
+        return p;
+    }
+}
+
+/// <summary>
+/// A step with a one-hot operand O (class numbers k over labels Lo, one-hot leg p of width P summed here) and a
+/// dense operand T: result[..] = Σ T[.., p = k[..], ..] over the other summed labels. T is laid out as rows
+/// [shared kept, shared summed, p] × columns [T's free labels], and the rows k picks are copied with one
+/// <c>index_select</c>; a sum runs over the shared summed labels where there are any.
+/// </summary>
+public sealed class OneHotGather : StepLowering
+{
+    readonly bool indexOnLeft;
+    readonly long[]? permT, permK;
+    readonly int kept, summed;
+    readonly long[]? permResult;
+
+    /// <inheritdoc/>
+    public override string Name => "gather";
+
+    internal OneHotGather(PairContraction c, IReadOnlyList<int> oneHotLabels, IReadOnlyList<int> denseLabels, bool indexOnLeft)
+    {
+        this.indexOnLeft = indexOnLeft;
+        int p = oneHotLabels[^1];
+        var index = oneHotLabels.Take(oneHotLabels.Count - 1).ToArray();
+        var inDense = denseLabels.ToHashSet();
+        var sharedKept = c.Batch.ToArray();
+        var sharedSummed = c.Contracted.Where(l => l != p).ToArray();
+        var indexFree = index.Where(l => !inDense.Contains(l)).ToArray();
+        var inIndex = index.ToHashSet();
+        var denseFree = denseLabels.Where(l => l != p && !inIndex.Contains(l)).ToArray();
+        (kept, summed) = (sharedKept.Length, sharedSummed.Length);
+        permT = Lowering.OrNull(Lowering.Positions(denseLabels, [.. sharedKept, .. sharedSummed, p, .. denseFree]));
+        permK = Lowering.OrNull(Lowering.Positions(index, [.. sharedKept, .. sharedSummed, .. indexFree]));
+        // The gather yields [shared kept, index free, dense free]; the step's result order may differ.
+        int[] produced = [.. sharedKept, .. indexFree, .. denseFree];
+        var perm = Lowering.Positions(produced, c.Result);
+        permResult = Lowering.IsIdentity(perm) ? null : perm;
+    }
+
+    /// <inheritdoc/>
+    public override Tensor Apply(Tensor left, Tensor right)
+    {
+        // Few calls per step: along a chain this runs once per site, and each TorchSharp call costs microseconds.
+        var (k, t) = indexOnLeft ? (left, right) : (right, left);
+        using var tp = permT is null ? null : t.permute(permT);
+        using var kp = permK is null ? null : k.permute(permK);
+        var st = (tp ?? t).shape;
+        var sk = (kp ?? k).shape;
+        long rows = Lowering.Product(st, 0, kept + summed), width = st[kept + summed];
+        long columns = Lowering.Product(st, kept + summed + 1, st.Length - kept - summed - 1);
+        long picks = Lowering.Product(sk, kept + summed, sk.Length - kept - summed);
+        // T as a [rows·width, columns] table: row r·width + p holds T at (shared labels = r, p). index_select copies
+        // whole rows, which beats an element-wise gather when the rows are long.
+        using var table = (tp ?? t).reshape(rows * width, columns);
+        using var k2 = (kp ?? k).reshape(rows, picks);
+        using var flat = rows == 1 ? k2.reshape(-1) : k2.add(Offsets(rows, width, k.device)).reshape(-1);
+        using var gathered = table.index_select(0, flat);
+        long[] shape = [.. st[..kept], .. sk[(kept + summed)..], .. st[(kept + summed + 1)..]];
+        using var reduced = summed == 0 ? null : gathered.view(Lowering.Product(st, 0, kept), Lowering.Product(st, kept, summed), picks * columns).sum(1);
+        var result = (reduced ?? gathered).reshape(shape);
+        if (permResult is null)
+            return result;
+        using (result)
+            return result.permute(permResult);
+    }
+
+    // The row offsets 0, width, 2·width, … as a [rows, 1] column, kept between calls (a chain asks for the same ones
+    // at every site); outside any dispose scope, replaced when the batch or device changes.
+    (Tensor Value, long Rows, long Width, DeviceType Device, int Index)? offsets;
+
+    Tensor Offsets(long rows, long width, Device device)
+    {
+        if (offsets is { } o && o.Rows == rows && o.Width == width && o.Device == device.type && o.Index == device.index && !o.Value.IsInvalid)
+            return o.Value;
+        using (NewDisposeScope())
+        {
+            var value = arange(0, rows * width, width, ScalarType.Int64, device).unsqueeze(1).DetachFromDisposeScope();
+            offsets = (value, rows, width, device.type, device.index);
+            return value;
+        }
+    }
+}
+
+/// <summary>
+/// A step with a copy tensor δ (legs of one size n, 1 where all agree) and a dense operand T: T's axes that carry
+/// δ's legs collapse onto their diagonal, which becomes the one δ leg left in the result (or is summed where none
+/// is left). Executed as one single-operand einsum with a repeated letter, i.e. a strided diagonal view and at
+/// most a sum.
+/// </summary>
+public sealed class CopyDiagonal : StepLowering
+{
+    readonly bool copyOnLeft;
+    readonly string equation;
+
+    /// <inheritdoc/>
+    public override string Name => "diagonal";
+
+    /// Whether δ's legs leave at most one diagonal copy in the result and T carries at least one of them.
+    internal static bool Applies(PairContraction c, IReadOnlyList<int> copyLabels, IReadOnlyList<int> denseLabels)
+    {
+        var inCopy = copyLabels.ToHashSet();
+        int shared = denseLabels.Count(inCopy.Contains);
+        int surviving = c.Result.Count(inCopy.Contains);
+        return shared > 0 && surviving <= 1 && denseLabels.Concat(c.Result).Distinct().Count() <= Letters.Length;
+    }
+
+    const string Letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+    internal CopyDiagonal(PairContraction c, IReadOnlyList<int> copyLabels, IReadOnlyList<int> denseLabels, bool copyOnLeft)
+    {
+        this.copyOnLeft = copyOnLeft;
+        var inCopy = copyLabels.ToHashSet();
+        // Every δ label is written with the letter of δ's first label, so T's δ axes become one diagonal.
+        int Letter(int l) => inCopy.Contains(l) ? copyLabels[0] : l;
+        var distinct = denseLabels.Concat(c.Result).Select(Letter).Distinct().ToList();
+        string Word(IEnumerable<int> ls) => string.Concat(ls.Select(l => Letters[distinct.IndexOf(Letter(l))]));
+        equation = $"{Word(denseLabels)}->{Word(c.Result)}";
+    }
+
+    /// <inheritdoc/>
+    public override Tensor Apply(Tensor left, Tensor right) => einsum(equation, copyOnLeft ? right : left);
+}
+
+/// <summary>
+/// A step that sums no label: result[batch, left free, right free] = left[batch, left free] · right[batch, right free],
+/// one broadcast multiplication of the two operands laid out as [batch, left free, 1…] and [batch, 1…, right free].
+/// </summary>
+public sealed class OuterProduct : StepLowering
+{
+    readonly long[]? permLeft, permRight;
+    readonly int batch, leftFree, rightFree;
+
+    /// <inheritdoc/>
+    public override string Name => "product";
+
+    internal OuterProduct(PairContraction c, IReadOnlyList<int> leftLabels, IReadOnlyList<int> rightLabels)
+    {
+        permLeft = Lowering.OrNull(Lowering.Positions(leftLabels, [.. c.Batch, .. c.LeftFree]));
+        permRight = Lowering.OrNull(Lowering.Positions(rightLabels, [.. c.Batch, .. c.RightFree]));
+        (batch, leftFree, rightFree) = (c.Batch.Count, c.LeftFree.Count, c.RightFree.Count);
+    }
+
+    /// <inheritdoc/>
+    public override Tensor Apply(Tensor left, Tensor right)
+    {
+        using var ap = permLeft is null ? null : left.permute(permLeft);
+        using var bp = permRight is null ? null : right.permute(permRight);
+        var (a, b) = (ap ?? left, bp ?? right);
+        using var a2 = rightFree == 0 ? null : a.reshape([.. a.shape, .. Enumerable.Repeat(1L, rightFree)]);
+        var sb = b.shape;
+        using var b2 = leftFree == 0 ? null : b.reshape([.. sb[..batch], .. Enumerable.Repeat(1L, leftFree), .. sb[batch..]]);
+        return (a2 ?? a) * (b2 ?? b);
+    }
+}
+
+/// <summary>
+/// The first of two steps lowered together: a one-hot input O times an operand X that carries O's other legs, with
+/// O's one-hot leg summed by the next step that uses the product. Nothing is computed: the live operand stays X,
+/// carrying O's class numbers, for <see cref="ContractThenGather"/>.
+/// </summary>
+public sealed class DeferOneHot : StepLowering
+{
+    internal int Node { get; }
+    internal int[] OneHotLabels { get; }
+    internal int[] DenseLabels { get; }
+    internal bool OneHotOnLeft { get; }
+
+    internal DeferOneHot(int node, IReadOnlyList<int> oneHotLabels, IReadOnlyList<int> denseLabels, bool oneHotOnLeft) =>
+        (Node, OneHotLabels, DenseLabels, OneHotOnLeft) = (node, oneHotLabels.ToArray(), denseLabels.ToArray(), oneHotOnLeft);
+
+    /// <inheritdoc/>
+    public override string Name => "deferred";
+
+    /// <summary>Not applied on tensors: the module keeps the dense operand with the class numbers (see the class summary).</summary>
+    public override Tensor Apply(Tensor left, Tensor right) =>
+        throw new InvalidOperationException("a deferred one-hot product is applied by the step that consumes it");
+
+    internal LiveOperand Defer(LiveOperand left, LiveOperand right)
+    {
+        var (o, x) = OneHotOnLeft ? (left, right) : (right, left);
+        return x with { Classes = o.Value };
+    }
+}
+
+/// <summary>
+/// The second of two steps lowered together (see <see cref="DeferOneHot"/>): the product (X with class numbers k
+/// over O's legs) times U, summing O's one-hot leg p. Computed as Y = X·U keeping p and O's legs (one matrix
+/// product, U laid out with p first so that Y's rows are ordered [O's legs, p]), then Y's rows picked by k
+/// (<see cref="OneHotGather"/>), summing what the step sums among O's legs.
+/// </summary>
+public sealed class ContractThenGather : StepLowering
+{
+    readonly PairContraction inner;
+    readonly OneHotGather gather;
+    readonly bool productOnLeft;
+    readonly long[]? permU;
+    readonly long[]? permResult;
+
+    /// <inheritdoc/>
+    public override string Name => "contract-gather";
+
+    internal ContractThenGather(PairContraction c, DeferOneHot defer, IReadOnlyList<int> otherLabels, bool productOnLeft)
+    {
+        this.productOnLeft = productOnLeft;
+        int p = defer.OneHotLabels[^1];
+        var index = defer.OneHotLabels.SkipLast(1).ToHashSet();
+        int[] uLabels = [p, .. otherLabels.Where(l => l != p)];
+        permU = Lowering.OrNull(Lowering.Positions(otherLabels, uLabels));
+        var keep = c.Result.Concat(index).ToHashSet();
+        inner = new PairContraction(defer.DenseLabels, uLabels, keep);
+        var gathered = new PairContraction(defer.OneHotLabels, inner.Result, c.Result.ToHashSet());
+        gather = new OneHotGather(gathered, defer.OneHotLabels, inner.Result, indexOnLeft: true);
+        var perm = Lowering.Positions(gathered.Result, c.Result);
+        permResult = Lowering.IsIdentity(perm) ? null : perm;
+    }
+
+    /// <summary>Not applied on tensors alone: it needs the class numbers the deferred operand carries.</summary>
+    public override Tensor Apply(Tensor left, Tensor right) =>
+        throw new InvalidOperationException("a contract-then-gather step needs the deferred operand's class numbers");
+
+    internal Tensor Apply(LiveOperand left, LiveOperand right)
+    {
+        var (product, other) = productOnLeft ? (left, right) : (right, left);
+        using var u = permU is null ? null : other.Value.permute(permU);
+        using var y = inner.Apply(product.Value, u ?? other.Value, inner.Fastest);
+        var r = gather.Apply(product.Classes!, y);
+        if (permResult is null)
+            return r;
+        using (r)
+            return r.permute(permResult);
+    }
+}

@@ -140,6 +140,24 @@ let private runOne (p: Indexed) (name: string) (o: PlanOptions) =
 
 let private ratio (a: BigInteger) (b: BigInteger) = Math.Exp(BigInteger.Log a - BigInteger.Log b)
 
+/// The benchmark's networks, also those of the side-by-side comparison with opt_einsum and cotengra (issue 17's
+/// families); `quick` leaves out the largest.
+let sideBySideCases quick =
+    [ yield "3-regular n=20 d=2", index (PlanBench.randomRegular 20 2 1)
+      yield "3-regular n=50 d=2", index (PlanBench.randomRegular 50 2 2)
+      yield "3-regular n=100 d=2", index (PlanBench.randomRegular 100 2 3)
+      if not quick then yield "3-regular n=200 d=2", index (PlanBench.randomRegular 200 2 4)
+      yield "lattice 4x4 D=4", index (lattice 4 4 4)
+      yield "lattice 8x8 D=2", index (lattice 8 8 2)
+      if not quick then yield "lattice 12x12 D=2", index (lattice 12 12 2)
+      yield "PEPS norm 4x4 D=3 d=2", index (pepsNorm 4 4 3 2)
+      if not quick then yield "PEPS norm 6x6 D=3 d=2", index (pepsNorm 6 6 3 2)
+      yield "circuit 4x4 depth 10", index (circuit 4 4 10 1)
+      if not quick then yield "circuit 5x6 depth 14", index (circuit 5 6 14 2)
+      yield "MERA 64 sites chi=4", index (PlanBench.mera 6 4)
+      yield "tree 64 sites chi=8", index (tree 6 8)
+      yield "hyperindex n=60 d=2", index (hyperNetwork 60 2 6 5) ]
+
 /// Prints the benchmark. Arguments: `quick` (smaller networks and fewer trials), `slicing` (the slicing table
 /// only), `trials=N` (hyper's and
 /// random-greedy's trial count, default 128), `threads=N` (1 by default: serial search, figures comparable
@@ -155,21 +173,7 @@ let run (args: string array) =
     let warm = index (PlanBench.randomRegular 16 2 1)
     for name in [ "random-greedy"; "hyper"; "auto" ] do
         Plan.run name { o with Trials = 4 } warm |> ignore
-    let cases =
-        [ yield "3-regular n=20 d=2", index (PlanBench.randomRegular 20 2 1)
-          yield "3-regular n=50 d=2", index (PlanBench.randomRegular 50 2 2)
-          yield "3-regular n=100 d=2", index (PlanBench.randomRegular 100 2 3)
-          if not quick then yield "3-regular n=200 d=2", index (PlanBench.randomRegular 200 2 4)
-          yield "lattice 4x4 D=4", index (lattice 4 4 4)
-          yield "lattice 8x8 D=2", index (lattice 8 8 2)
-          if not quick then yield "lattice 12x12 D=2", index (lattice 12 12 2)
-          yield "PEPS norm 4x4 D=3 d=2", index (pepsNorm 4 4 3 2)
-          if not quick then yield "PEPS norm 6x6 D=3 d=2", index (pepsNorm 6 6 3 2)
-          yield "circuit 4x4 depth 10", index (circuit 4 4 10 1)
-          if not quick then yield "circuit 5x6 depth 14", index (circuit 5 6 14 2)
-          yield "MERA 64 sites chi=4", index (PlanBench.mera 6 4)
-          yield "tree 64 sites chi=8", index (tree 6 8)
-          yield "hyperindex n=60 d=2", index (hyperNetwork 60 2 6 5) ]
+    let cases = sideBySideCases quick
     let slicingOnly = args |> Array.contains "slicing"
     printfn "  %-24s %-14s %11s %11s %10s %9s %9s  %s" "network" "optimizer" "flops" "largest" "ms" "flops/rg" "ms/rg" "note"
     for (label, p) in (if slicingOnly then [] else cases) do
@@ -231,23 +235,6 @@ let budget (args: string array) =
                 worst <- max worst (ms / float limit)
                 printfn "  %-24s %-14s %9d %9.0f %7.3f %s" label name limit ms (ms / float limit) r.Chosen
     printfn "worst actual / limit: %.3f" worst
-
-/// The networks of the side-by-side comparison with opt_einsum and cotengra (issue 17's families).
-let sideBySideCases quick =
-    [ yield "3-regular n=20 d=2", index (PlanBench.randomRegular 20 2 1)
-      yield "3-regular n=50 d=2", index (PlanBench.randomRegular 50 2 2)
-      yield "3-regular n=100 d=2", index (PlanBench.randomRegular 100 2 3)
-      if not quick then yield "3-regular n=200 d=2", index (PlanBench.randomRegular 200 2 4)
-      yield "lattice 4x4 D=4", index (lattice 4 4 4)
-      yield "lattice 8x8 D=2", index (lattice 8 8 2)
-      if not quick then yield "lattice 12x12 D=2", index (lattice 12 12 2)
-      yield "PEPS norm 4x4 D=3 d=2", index (pepsNorm 4 4 3 2)
-      if not quick then yield "PEPS norm 6x6 D=3 d=2", index (pepsNorm 6 6 3 2)
-      yield "circuit 4x4 depth 10", index (circuit 4 4 10 1)
-      if not quick then yield "circuit 5x6 depth 14", index (circuit 5 6 14 2)
-      yield "MERA 64 sites chi=4", index (PlanBench.mera 6 4)
-      yield "tree 64 sites chi=8", index (tree 6 8)
-      yield "hyperindex n=60 d=2", index (hyperNetwork 60 2 6 5) ]
 
 /// Writes the side-by-side networks and TnDsl's results (hyper and auto: flops in opt_einsum's convention as
 /// decimal strings, search ms, contraction path in opt_einsum's linear form) as JSON, for

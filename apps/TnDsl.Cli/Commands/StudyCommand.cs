@@ -29,22 +29,23 @@ public static class StudyCommand
         var command = new Command("replot", "redraw a study's pictures from its recorded CSVs in DIR, without training") { study, dir };
         Cli.SetAction(command, parse =>
         {
+            TextWriter output = parse.InvocationConfiguration.Output, err = parse.InvocationConfiguration.Error;
             try
             {
                 int failed = 0;
                 foreach (var chart in TnDsl.Studies.Replot.Run(parse.GetValue(study)!, parse.GetValue(dir)!))
                     if (chart.Failure is { } failure)
                     {
-                        Console.Error.WriteLine($"tn study replot: {chart.Path}: {failure}");
+                        err.WriteLine($"tn study replot: {chart.Path}: {failure}");
                         failed++;
                     }
                     else
-                        Console.WriteLine($"{chart.Path}: {chart.Series.Count} series, {chart.Series.Sum(s => s.X.Length)} points");
+                        output.WriteLine($"{chart.Path}: {chart.Series.Count} series, {chart.Series.Sum(s => s.X.Length)} points");
                 return failed == 0 ? 0 : 1;
             }
             catch (StudyException e)
             {
-                Console.Error.WriteLine($"tn study replot: {e.Message}");
+                err.WriteLine($"tn study replot: {e.Message}");
                 return 1;
             }
         });

@@ -149,26 +149,51 @@ public static class ConvAcStudy
             networks.Save(dir, "networks");
             runs.Save(dir, "runs");
             verdicts.Save(dir, "verdicts");
-            var series = new List<Series>();
-            for (int p = 0; p < Profiles.Length; p++)
-            {
-                var xsPlot = new List<double>();
-                var ysPlot = new List<double>();
-                for (int t = 0; t < tasks.Length; t++)
-                    for (int s = 0; s < seeds; s++)
-                    {
-                        xsPlot.Add(t + (p == 0 ? -0.12 : 0.12) + 0.03 * (s - (seeds - 1) / 2.0));
-                        ysPlot.Add(accuracy[p, t, s]);
-                    }
-                series.Add(new Series($"{Profiles[p].Name} ({string.Join("-", Profiles[p].Widths)})", [.. xsPlot], [.. ysPlot]));
-            }
-            series.Add(new Series($"majority baseline (mean of {seeds} seeds)", [.. Enumerable.Range(0, tasks.Length).Select(t => (double)t)],
-                [.. Enumerable.Range(0, tasks.Length).Select(t => Enumerable.Range(0, seeds).Average(s => baseline[t, s]))]));
-            if (Plots.TrySave(Path.Combine(dir, "accuracy.png"), $"ConvAC test accuracy, one point per seed ({seeds} seeds)", "task",
-                    "test accuracy", series, XAxisKind.Named(tasks.Select(t => $"{t.Name} ({t.Partition})").ToArray())) is { } failure)
+            if (PlotAccuracy(Path.Combine(dir, "accuracy.png"), runs, networks, verdicts).Failure is { } failure)
                 Console.Error.WriteLine(failure);
         }
         return [networks, verdicts, runs];
+    }
+
+    /// <summary>
+    /// Draws <c>accuracy.png</c> from the study's tables (as run, or read back from <c>runs.csv</c>,
+    /// <c>networks.csv</c>, <c>verdicts.csv</c>): one point per seed and network on a categorical task axis (the two
+    /// networks set apart to the left and right of each task, the seeds spread a little), and the majority baseline
+    /// (mean over seeds) at each task. Networks in the order of <paramref name="networks"/>, tasks in the order of
+    /// <paramref name="runs"/>.
+    /// </summary>
+    public static Chart PlotAccuracy(string path, ResultTable runs, ResultTable networks, ResultTable verdicts)
+    {
+        int runNetwork = runs.Column("network"), runTask = runs.Column("task"), runSeed = runs.Column("seed");
+        var tasks = runs.Rows.Select(r => r[runTask]).Distinct().ToArray();
+        var seeds = runs.Rows.Select(r => r[runSeed]).Distinct().ToArray();
+        int netName = networks.Column("network"), netWidths = networks.Column("widths r0..r3");
+        var profiles = networks.Rows.Select(r => (Name: r[netName], Widths: r[netWidths])).ToArray();
+        int verdictTask = verdicts.Column("task"), verdictPartition = verdicts.Column("partition it needs");
+        string Partition(string task) =>
+            verdicts.Rows.FirstOrDefault(r => r[verdictTask] == task)?[verdictPartition]
+            ?? throw new StudyException($"{verdicts.Title}: no row for task '{task}'");
+        var series = new List<Series>();
+        for (int p = 0; p < profiles.Length; p++)
+        {
+            var xs = new List<double>();
+            var ys = new List<double>();
+            for (int t = 0; t < tasks.Length; t++)
+                for (int s = 0; s < seeds.Length; s++)
+                    foreach (var row in runs.Rows.Where(r => r[runNetwork] == profiles[p].Name && r[runTask] == tasks[t] && r[runSeed] == seeds[s]))
+                    {
+                        xs.Add(t + (p == 0 ? -0.12 : 0.12) + 0.03 * (s - (seeds.Length - 1) / 2.0));
+                        ys.Add(runs.Number(row, "final accuracy"));
+                    }
+            series.Add(new Series($"{profiles[p].Name} ({profiles[p].Widths})", [.. xs], [.. ys]));
+        }
+        // Each seed's baseline is the same for both networks: the mean over all rows is the mean over seeds.
+        series.Add(new Series($"majority baseline (mean of {seeds.Length} seeds)", [.. Enumerable.Range(0, tasks.Length).Select(t => (double)t)],
+            [.. tasks.Select(task => runs.Rows.Where(r => r[runTask] == task).Average(r => runs.Number(r, "majority baseline")))]));
+        var categories = tasks.Select(t => $"{t} ({Partition(t)})").ToArray();
+        var failure = Plots.TrySave(path, $"ConvAC test accuracy, one point per seed ({seeds.Length} seeds)", "task",
+            "test accuracy", series, XAxisKind.Named(categories));
+        return new Chart(path, series, categories, failure);
     }
 
     static double[] Runs(double[,,] accuracy, int p, int t) =>

@@ -39,7 +39,6 @@ public static class HeadStudy
     {
         var table = new ResultTable($"CNN front + replaced 256→16 layer ({settings.TrainLimit} train / {settings.TestLimit} test images, {settings.Train.Epochs} epochs)",
             "dataset", "head", "family", "layer weights", "compression", "test accuracy", "train seconds");
-        var points = new List<(string Dataset, string Family, double Params, double Accuracy)>();
         foreach (var name in settings.Datasets)
         {
             using var train = TnDsl.Data.Datasets.Load(name, Split.Train, limit: settings.TrainLimit);
@@ -66,19 +65,30 @@ public static class HeadStudy
                 var history = Trainer.Fit($"{Datasets.Folder(name)} {head}", model, train.Images, train.Labels, test.Images, test.Labels, settings.Train);
                 double accuracy = history[^1].TestAccuracy;
                 table.Add(Datasets.Folder(name), head, family, weights, (double)(Features * Hidden) / weights, accuracy, history.Sum(h => h.Seconds));
-                points.Add((Datasets.Folder(name), family, weights, accuracy));
             }
         }
         if (settings.OutputDirectory is { } dir)
         {
             table.Save(dir, "results");
-            var series = points.GroupBy(p => (p.Dataset, p.Family))
-                .Select(g => new Series($"{g.Key.Family} ({g.Key.Dataset})", g.Select(p => Math.Log10(p.Params)).ToArray(), g.Select(p => p.Accuracy).ToArray()));
-            var failure = Plots.TrySave(Path.Combine(dir, "accuracy-vs-params.png"), "Test accuracy against weights of the replaced layer",
-                "log10(weights of the 256→16 layer)", "test accuracy", series);
+            var failure = PlotAccuracy(Path.Combine(dir, "accuracy-vs-params.png"), table).Failure;
             if (failure is not null)
                 Console.Error.WriteLine(failure);
         }
         return table;
+    }
+
+    /// <summary>
+    /// Draws test accuracy against log10 of the replaced layer's weights from the results table (as run, or read back
+    /// from <c>results.csv</c>), one series per family and data set, in the table's order.
+    /// </summary>
+    public static Chart PlotAccuracy(string path, ResultTable results)
+    {
+        int dataset = results.Column("dataset"), family = results.Column("family");
+        var series = results.Rows.GroupBy(r => (Dataset: r[dataset], Family: r[family]))
+            .Select(g => new Series($"{g.Key.Family} ({g.Key.Dataset})", g.Select(r => Math.Log10(results.Number(r, "layer weights"))).ToArray(),
+                g.Select(r => results.Number(r, "test accuracy")).ToArray()))
+            .ToArray();
+        return new Chart(path, series, null, Plots.TrySave(path, "Test accuracy against weights of the replaced layer",
+            "log10(weights of the 256→16 layer)", "test accuracy", series));
     }
 }

@@ -3,6 +3,10 @@ namespace TnDsl.Studies;
 /// <summary>One named series of (x, y) points.</summary>
 public sealed record Series(string Name, double[] X, double[] Y);
 
+/// <summary>A chart a study drew (or tried to): where, the series plotted, the x categories (null on a numeric
+/// axis), and null or the reason the PNG could not be written.</summary>
+public sealed record Chart(string Path, IReadOnlyList<Series> Series, IReadOnlyList<string>? Categories, string? Failure);
+
 /// <summary>
 /// What the x-axis of a chart holds: numbers (the default), whole numbers only (epochs: integer ticks), or named
 /// categories (the series' x values are category positions 0, 1, …, offset a little to set series apart; points are

@@ -63,8 +63,6 @@ public static class QcnnStudy
             "corr(log EE l|r, loss)", "corr(log EE u|d, loss)");
         var epochs = new ResultTable("q-CNN per epoch: training loss, test accuracy and mean label-state entanglement entropy (nats)",
             "dataset", "epoch", "train loss", "test accuracy", "mean EE left|right", "mean EE up|down", "EE left|right per label", "EE up|down per label");
-        var lossSeries = new List<Series>();
-        var entropySeries = new List<Series>();
         foreach (var name in settings.Datasets)
         {
             using var trainFull = TnDsl.Data.Datasets.Load(name, Split.Train, settings.DataDirectory, settings.TrainLimit);
@@ -108,24 +106,47 @@ public static class QcnnStudy
             summary.Add(folder, Trainer.ParameterCount(model), history[^1].TestAccuracy, history.Sum(h => h.Seconds),
                 lr[^1], Shown(ud[^1]), Correlation(lr, loss), Correlation(ud, loss),
                 Correlation(lr.Select(Math.Log10).ToArray(), loss), Correlation(ud.Select(Math.Log10).ToArray(), loss));
-            var at = rows.Select(r => (double)r.Epoch).ToArray();
-            lossSeries.Add(new Series($"training loss ({folder})", at, loss));
-            entropySeries.Add(new Series($"left|right ({folder})", at, lr.Select(Math.Log10).ToArray()));
-            if (ud.All(double.IsFinite))
-                entropySeries.Add(new Series($"up|down ({folder})", at, ud.Select(Math.Log10).ToArray()));
         }
         if (settings.OutputDirectory is { } dir)
         {
             summary.Save(dir, "summary");
             epochs.Save(dir, "epochs");
-            var failure = Plots.TrySave(Path.Combine(dir, "entropy.png"), "q-CNN: mean label-state entanglement entropy per epoch",
-                "epoch (0: before training)", "log10 of the mean entropy (nats)", entropySeries, XAxisKind.WholeNumbers)
-                ?? Plots.TrySave(Path.Combine(dir, "loss.png"), "q-CNN: training loss per epoch", "epoch (0: before training)", "cross-entropy",
-                    lossSeries, XAxisKind.WholeNumbers);
+            var failure = PlotEpochs(dir, epochs).Select(c => c.Failure).FirstOrDefault(f => f is not null);
             if (failure is not null)
                 Console.Error.WriteLine(failure);
         }
         return (summary, epochs);
+    }
+
+    /// <summary>
+    /// Draws <c>entropy.png</c> (log10 of the mean left|right entropy per epoch, and up|down where every epoch has it)
+    /// and <c>loss.png</c> (training loss per epoch) into <paramref name="dir"/> from the epochs table (as run, or read
+    /// back from <c>epochs.csv</c>), one series per data set, on integer epoch ticks.
+    /// </summary>
+    public static Chart[] PlotEpochs(string dir, ResultTable epochs)
+    {
+        var lossSeries = new List<Series>();
+        var entropySeries = new List<Series>();
+        int dataset = epochs.Column("dataset");
+        foreach (var rows in epochs.Rows.GroupBy(r => r[dataset]))
+        {
+            string folder = rows.Key;
+            var at = rows.Select(r => epochs.Number(r, "epoch")).ToArray();
+            var lr = rows.Select(r => epochs.Number(r, "mean EE left|right")).ToArray();
+            var ud = rows.Select(r => epochs.Number(r, "mean EE up|down")).ToArray();
+            lossSeries.Add(new Series($"training loss ({folder})", at, rows.Select(r => epochs.Number(r, "train loss")).ToArray()));
+            entropySeries.Add(new Series($"left|right ({folder})", at, lr.Select(Math.Log10).ToArray()));
+            if (ud.All(double.IsFinite))
+                entropySeries.Add(new Series($"up|down ({folder})", at, ud.Select(Math.Log10).ToArray()));
+        }
+        string entropy = Path.Combine(dir, "entropy.png"), loss = Path.Combine(dir, "loss.png");
+        return
+        [
+            new Chart(entropy, entropySeries, null, Plots.TrySave(entropy, "q-CNN: mean label-state entanglement entropy per epoch",
+                "epoch (0: before training)", "log10 of the mean entropy (nats)", entropySeries, XAxisKind.WholeNumbers)),
+            new Chart(loss, lossSeries, null, Plots.TrySave(loss, "q-CNN: training loss per epoch", "epoch (0: before training)",
+                "cross-entropy", lossSeries, XAxisKind.WholeNumbers)),
+        ];
     }
 
     /// <summary>A table cell for a value that may not have been computed (an up|down entropy above the size

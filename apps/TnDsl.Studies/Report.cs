@@ -70,6 +70,45 @@ public sealed class ResultTable(string title, params string[] headers)
         return sb.ToString();
     }
 
+    /// <summary>The index of the column named <paramref name="header"/>; a <see cref="StudyException"/> naming the
+    /// table and the columns it has when there is none.</summary>
+    public int Column(string header)
+    {
+        int i = Array.IndexOf(headers, header);
+        return i >= 0 ? i : throw new StudyException($"{title}: no column '{header}' (columns: {string.Join(", ", headers)})");
+    }
+
+    /// <summary>The number in column <paramref name="header"/> of <paramref name="row"/>, NaN where the cell holds
+    /// none ("-", "n/a …": the cells <see cref="Add"/> writes for values not computed).</summary>
+    public double Number(string[] row, string header) =>
+        double.TryParse(row[Column(header)], NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : double.NaN;
+
+    /// <summary>
+    /// Reads a table written by <see cref="Save"/> back from its CSV (the title is the file's path), so that plots can
+    /// be redrawn from recorded results without training. A missing file, an empty file or a row of the wrong width
+    /// is a <see cref="StudyException"/> with the file and line.
+    /// </summary>
+    public static ResultTable Load(string csvPath)
+    {
+        if (!File.Exists(csvPath))
+            throw new StudyException($"{csvPath}: no such file");
+        using var parser = new Microsoft.VisualBasic.FileIO.TextFieldParser(csvPath) { HasFieldsEnclosedInQuotes = true };
+        parser.SetDelimiters(",");
+        var header = parser.ReadFields() ?? throw new StudyException($"{csvPath}: empty file (no header line)");
+        var table = new ResultTable(csvPath, header);
+        while (!parser.EndOfData)
+        {
+            long line = parser.LineNumber;
+            var cells = parser.ReadFields();
+            if (cells is null || cells.Length == 0)
+                continue;
+            if (cells.Length != header.Length)
+                throw new StudyException($"{csvPath}:{line}: {cells.Length} cells, the header has {header.Length}");
+            table.rows.Add(cells);
+        }
+        return table;
+    }
+
     /// <summary>Writes <c>NAME.md</c> and <c>NAME.csv</c> into <paramref name="directory"/>.</summary>
     public void Save(string directory, string name)
     {

@@ -350,3 +350,26 @@ let ``every tn command line in the docs parses with the current options`` (where
     let args = System.CommandLine.Parsing.CommandLineParser.SplitCommandLine(command) |> Seq.skip 1 |> Array.ofSeq
     let result = Cli.Parse args
     Assert.True((result.Errors.Count = 0), $"{where}: {command}: " + String.concat "; " (result.Errors |> Seq.map (fun e -> e.Message)))
+
+[<Fact>]
+let ``tn study replot redraws a study's pictures from its recorded CSVs; a missing table exits 1, an unknown study 2`` () =
+    let dir = Directory.CreateTempSubdirectory("tn-replot-cli-").FullName
+    try
+        File.Copy(Path.Combine(examplesDir, "results", "qcnn", "epochs.csv"), Path.Combine(dir, "epochs.csv"))
+        let code, out, err = tn [ "study"; "replot"; "qcnn"; dir ]
+        Assert.True((code = 0), err)
+        for png in [ "entropy.png"; "loss.png" ] do
+            let path = Path.Combine(dir, png)
+            Assert.True(File.Exists path, path)
+            Assert.True(FileInfo(path).Length > 1000L, path)
+            // Two data sets × 11 epochs (0..10) in examples/results/qcnn/epochs.csv.
+            Assert.Contains($"{path}: 2 series, 22 points", out)
+        let code, _, err = tn [ "study"; "replot"; "convac"; dir ]
+        Assert.Equal(1, code)
+        Assert.Contains("runs.csv", err)
+        Assert.DoesNotContain("   at ", err)
+        let code, _, err = tn [ "study"; "replot"; "tt-mlp"; dir ]
+        Assert.Equal(2, code)
+        Assert.Contains("'tt-mlp'", err)
+    finally
+        Directory.Delete(dir, true)

@@ -9,15 +9,48 @@ namespace TnDsl.Cli.Commands;
 /// <summary>
 /// <c>tn study NAME [options]</c>: runs one training study with CPU-sized defaults and prints its table; with
 /// <c>--out DIR</c> the tables (Markdown, CSV) and plots are written there. Studies: tt-mlp (issue 5), convac,
-/// heads, qcnn (issue 7). Missing data is reported with the setup command.
+/// heads, qcnn (issue 7); <c>tn study replot STUDY DIR</c> redraws the pictures from DIR's CSVs. Missing data is reported with the setup command.
 /// </summary>
 public static class StudyCommand
 {
     /// <summary>The <c>study</c> verb: one sub-command per study, each with its options and CPU-sized defaults.</summary>
     public static Command Create() => new("study", "training studies on MNIST / Fashion-MNIST (tt-mlp, convac, heads, qcnn)")
     {
-        TtMlp(), ConvAc(), Heads(), Qcnn(),
+        TtMlp(), ConvAc(), Heads(), Qcnn(), Replot(),
     };
+
+    /// <summary><c>tn study replot STUDY DIR</c>: redraws a study's pictures from the CSVs a run wrote into DIR
+    /// (<c>--out</c>), with the same plotting code and no training; prints each picture written.</summary>
+    static Command Replot()
+    {
+        var study = new Argument<string>("STUDY") { Description = "the study whose pictures to redraw: " + string.Join(", ", TnDsl.Studies.Replot.Studies) };
+        study.AcceptOnlyFromAmong(TnDsl.Studies.Replot.Studies);
+        var dir = new Argument<string>("DIR") { Description = "the folder a run wrote its tables into (--out DIR)" }.NotAnOption();
+        var command = new Command("replot", "redraw a study's pictures from its recorded CSVs in DIR, without training") { study, dir };
+        Cli.SetAction(command, parse =>
+        {
+            TextWriter output = parse.InvocationConfiguration.Output, err = parse.InvocationConfiguration.Error;
+            try
+            {
+                int failed = 0;
+                foreach (var chart in TnDsl.Studies.Replot.Run(parse.GetValue(study)!, parse.GetValue(dir)!))
+                    if (chart.Failure is { } failure)
+                    {
+                        err.WriteLine($"tn study replot: {chart.Path}: {failure}");
+                        failed++;
+                    }
+                    else
+                        output.WriteLine($"{chart.Path}: {chart.Series.Count} series, {chart.Series.Sum(s => s.X.Length)} points");
+                return failed == 0 ? 0 : 1;
+            }
+            catch (StudyException e)
+            {
+                err.WriteLine($"tn study replot: {e.Message}");
+                return 1;
+            }
+        });
+        return command;
+    }
 
     /// <summary>
     /// The options every study shares, with that study's defaults: training length and size, optimiser, seed, data

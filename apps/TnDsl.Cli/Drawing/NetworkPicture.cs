@@ -118,7 +118,8 @@ public static class NetworkPicture
         }
         plot.ShowLegend(Edge.Right);
         string kind = layout.Kind.ToString().ToLowerInvariant();
-        string title = $"{net.Name}: {n} tensors, {layout.Bonds.Count(b => !b.Open && b.Tensors.Length > 1)} bonds, {layout.Bonds.Count(b => b.Open)} open legs ({kind} layout)";
+        string title = $"{net.Name}: {Count(n, "tensor")}, {Count(layout.Bonds.Count(b => !b.Open && b.Tensors.Length > 1), "bond")}, " +
+                       $"{Count(layout.Bonds.Count(b => b.Open), "open leg")} ({kind} layout)";
         if (cut is not null)
             title += $"\ncut {cut.Name}: {cut.Severed.Count} bonds severed, rank bound 2^{cut.Bits:0.##}";
         else if (layout.Bonds.Length > 160)
@@ -309,4 +310,7 @@ public static class NetworkPicture
         // Room for open legs, labels and hubs around the tensors.
         plot.Axes.SetLimits(x0 - 0.8 * unit, x1 + 0.8 * unit, y0 - 0.8 * unit, y1 + 0.8 * unit);
     }
+
+    /// <summary>"1 bond", "2 bonds".</summary>
+    static string Count(int k, string noun) => k == 1 ? $"1 {noun}" : $"{k} {noun}s";
 }

@@ -57,21 +57,33 @@ public class InputFileTests
 
     [Theory]
     [MemberData(nameof(CorruptNpy))]
-    public void A_corrupt_npy_file_is_refused_naming_the_file_and_the_field(string name, byte[] file, string field)
+    public void A_corrupt_npy_file_is_refused_naming_the_file_and_the_field(string name, byte[] file, string field) =>
+        AssertRefused<NpyFormatException>(name, ".npy", file, field, path => TnDsl.BornMachine.Npy.Read(path));
+
+    /// Writes the bytes to a fresh temporary file, hands its path to the check and deletes the file afterwards.
+    static void WithTempFile(string extension, byte[] bytes, Action<string> check)
     {
-        var path = Path.Combine(Path.GetTempPath(), $"tn-npy-{Guid.NewGuid():N}.npy");
-        File.WriteAllBytes(path, file);
+        var path = Path.Combine(Path.GetTempPath(), $"tn-input-{Guid.NewGuid():N}{extension}");
+        File.WriteAllBytes(path, bytes);
         try
         {
-            var e = Assert.Throws<NpyFormatException>(() => TnDsl.BornMachine.Npy.Read(path));
-            Assert.StartsWith(path + ": ", e.Message);
-            Assert.True(e.Message.Contains(field, StringComparison.Ordinal), $"{name}: '{e.Message}' does not name '{field}'");
+            check(path);
         }
         finally
         {
             File.Delete(path);
         }
     }
+
+    /// The reader refuses the file with its own exception type, in a message that starts with the path and names the field.
+    static void AssertRefused<TException>(string name, string extension, byte[] file, string field, Action<string> read)
+        where TException : Exception =>
+        WithTempFile(extension, file, path =>
+        {
+            var e = Assert.Throws<TException>(() => read(path));
+            Assert.StartsWith(path + ": ", e.Message);
+            Assert.True(e.Message.Contains(field, StringComparison.Ordinal), $"{name}: '{e.Message}' does not name '{field}'");
+        });
 
     [Fact]
     public void Valid_npy_files_of_every_version_read_back()
@@ -159,21 +171,8 @@ public class InputFileTests
 
     [Theory]
     [MemberData(nameof(CorruptCheckpoints))]
-    public void A_corrupt_checkpoint_is_refused_naming_the_file_and_the_field(string name, byte[] file, string field)
-    {
-        var path = Path.Combine(Path.GetTempPath(), $"tn-ckpt-{Guid.NewGuid():N}.bin");
-        File.WriteAllBytes(path, file);
-        try
-        {
-            var e = Assert.Throws<InvalidDataException>(() => Checkpoint.Load(path));
-            Assert.StartsWith(path + ": ", e.Message);
-            Assert.True(e.Message.Contains(field, StringComparison.Ordinal), $"{name}: '{e.Message}' does not name '{field}'");
-        }
-        finally
-        {
-            File.Delete(path);
-        }
-    }
+    public void A_corrupt_checkpoint_is_refused_naming_the_file_and_the_field(string name, byte[] file, string field) =>
+        AssertRefused<InvalidDataException>(name, ".bin", file, field, path => Checkpoint.Load(path));
 
     [Fact]
     public void A_checkpoint_is_a_safetensors_file_that_reads_back_with_its_state()
@@ -184,9 +183,7 @@ public class InputFileTests
         var header = JsonNode.Parse(valid.AsSpan(8, length))!.AsObject();
         Assert.Equal(Checkpoint.Format, header["__metadata__"]!["format"]!.GetValue<string>());
         Assert.Equal("F64", header["site.0"]!["dtype"]!.GetValue<string>());
-        var path = Path.Combine(Path.GetTempPath(), $"tn-ckpt-{Guid.NewGuid():N}.bin");
-        File.WriteAllBytes(path, valid);
-        try
+        WithTempFile(".bin", valid, path =>
         {
             var (state, model) = Checkpoint.Load(path);
             using (model)
@@ -195,11 +192,7 @@ public class InputFileTests
                 Assert.Equal(1, state.Threads);
                 Assert.Equal(2, state.History.Length);
             }
-        }
-        finally
-        {
-            File.Delete(path);
-        }
+        });
     }
 
     [Fact]

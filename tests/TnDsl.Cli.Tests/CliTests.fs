@@ -424,14 +424,22 @@ let ``tn sample refuses crafted checkpoints with one line naming the file and fi
         finally
             File.Delete file
 
-[<Fact>]
-let ``tn run and tn emit refuse what would not fit in memory before allocating, in one line, exit 1`` () =
-    let dir = Directory.CreateTempSubdirectory("tn-big-").FullName
+/// Runs a check in a fresh temporary directory, handing it `write name text`, which writes a file there and returns
+/// its path; the directory is deleted afterwards.
+let withTempFiles (prefix: string) (check: (string -> string -> string) -> unit) =
+    let dir = Directory.CreateTempSubdirectory(prefix).FullName
     let write name (text: string) =
         let path = Path.Combine(dir, name)
         File.WriteAllText(path, text)
         path
     try
+        check write
+    finally
+        Directory.Delete(dir, true)
+
+[<Fact>]
+let ``tn run and tn emit refuse what would not fit in memory before allocating, in one line, exit 1`` () =
+    withTempFiles "tn-big-" (fun write ->
         // 2^34 weights, which aborted in libtorch's allocator; a plan of exactly 2^32 elements, which the element
         // guard let through; a 2^62 vector; an identity on a 10^9 x 9 weight, which overflowed an int.
         let weights = write "weights.tn" "network big {\n  index a: 131072\n  index b: 131072\n  weight W: (a, b)\n  output (a, b)\n}\n"
@@ -446,18 +454,11 @@ let ``tn run and tn emit refuse what would not fit in memory before allocating, 
             with e ->
                 failwithf "%s: %s" (Path.GetFileName file) e.Message
         // A limit that is not a size is a clear error too.
-        assertRefused [ "TN_MEMORY_LIMIT" ] (tnProcess [ "TN_MEMORY_LIMIT", "lots" ] [ "run"; exact ])
-    finally
-        Directory.Delete(dir, true)
+        assertRefused [ "TN_MEMORY_LIMIT" ] (tnProcess [ "TN_MEMORY_LIMIT", "lots" ] [ "run"; exact ]))
 
 [<Fact>]
 let ``tn run slices a plan over the memory limit to fit it, tn emit writes the sliced loop, and what slicing cannot fit is refused`` () =
-    let dir = Directory.CreateTempSubdirectory("tn-slice-").FullName
-    let write name (text: string) =
-        let path = Path.Combine(dir, name)
-        File.WriteAllText(path, text)
-        path
-    try
+    withTempFiles "tn-slice-" (fun write ->
         // A closed 5 x 5 grid of bond dimension 8: about 4 MiB unsliced (planner's estimate), under 3 MiB sliced;
         // training keeps more than 3 MiB whatever is sliced, so tn run reports the forward pass only.
         let grid =
@@ -484,9 +485,7 @@ let ``tn run slices a plan over the memory limit to fit it, tn emit writes the s
                  "  weight A[i]: (b[i] if i > 0, p[i], b[i+1] if i < n-1) for i in 0..n-1\n" +
                  "  weight W[i]: (w[i] if i > 0, p[i], q[i], w[i+1] if i < n-1) for i in 0..n-1\n" +
                  "  output (q[0..n-1])\n}\n")
-        assertRefused [ "memory limit" ] (tnProcess [ "TN_MEMORY_LIMIT", "2G" ] [ "run"; mpoMps; "--threads"; "1"; "--optimizer"; "greedy" ])
-    finally
-        Directory.Delete(dir, true)
+        assertRefused [ "memory limit" ] (tnProcess [ "TN_MEMORY_LIMIT", "2G" ] [ "run"; mpoMps; "--threads"; "1"; "--optimizer"; "greedy" ]))
 
 [<Fact>]
 let ``tn train --resume refuses another --threads and removes a killed write's temporary file`` () =

@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using TnDsl.Data;
 using Xunit;
 using static TorchSharp.torch;
@@ -8,24 +7,6 @@ namespace TnDsl.Data.Tests;
 public class DataTests
 {
     static DataTests() => NativeLoader.EnsureLoaded();
-
-    /// The bytes of an IDX file of unsigned bytes, written out by hand from the format description.
-    static byte[] IdxBytes(int[] shape, byte[] data)
-    {
-        var bytes = new List<byte> { 0, 0, 0x08, (byte)shape.Length };
-        foreach (var d in shape)
-            bytes.AddRange([(byte)(d >> 24), (byte)(d >> 16), (byte)(d >> 8), (byte)d]);
-        bytes.AddRange(data);
-        return bytes.ToArray();
-    }
-
-    static byte[] Gzip(byte[] bytes)
-    {
-        using var memory = new MemoryStream();
-        using (var gz = new GZipStream(memory, CompressionLevel.Fastest))
-            gz.Write(bytes);
-        return memory.ToArray();
-    }
 
     static string TempDir()
     {
@@ -40,9 +21,9 @@ public class DataTests
     public void an_idx_file_reads_back_its_shape_and_bytes_plain_or_gzipped(bool gzip)
     {
         var data = Enumerable.Range(0, 2 * 3 * 4).Select(i => (byte)(i * 7)).ToArray();
-        var raw = IdxBytes([2, 3, 4], data);
+        var raw = IdxFiles.Bytes([2, 3, 4], data);
         var path = Path.Combine(TempDir(), "x-idx3-ubyte");
-        File.WriteAllBytes(path, gzip ? Gzip(raw) : raw);
+        File.WriteAllBytes(path, gzip ? IdxFiles.Gzip(raw) : raw);
         var read = Idx.Read(path);
         Assert.Equal([2, 3, 4], read.Shape);
         Assert.Equal(data, read.Data);
@@ -53,7 +34,7 @@ public class DataTests
     {
         var dir = TempDir();
         var truncated = Path.Combine(dir, "t");
-        File.WriteAllBytes(truncated, IdxBytes([10], [1, 2, 3]));
+        File.WriteAllBytes(truncated, IdxFiles.Bytes([10], [1, 2, 3]));
         Assert.Throws<IdxFormatException>(() => Idx.Read(truncated));
         var floats = Path.Combine(dir, "f");
         File.WriteAllBytes(floats, [0, 0, 0x0d, 1, 0, 0, 0, 0]);
@@ -70,8 +51,8 @@ public class DataTests
         var folder = Path.Combine(dir, "fashion-mnist");
         Directory.CreateDirectory(folder);
         var pixels = new byte[] { 0, 255, 51, 102, 0, 0, 0, 255 };
-        File.WriteAllBytes(Path.Combine(folder, "t10k-images-idx3-ubyte.gz"), Gzip(IdxBytes([2, 2, 2], pixels)));
-        File.WriteAllBytes(Path.Combine(folder, "t10k-labels-idx1-ubyte.gz"), Gzip(IdxBytes([2], [3, 9])));
+        File.WriteAllBytes(Path.Combine(folder, "t10k-images-idx3-ubyte.gz"), IdxFiles.Gzip(IdxFiles.Bytes([2, 2, 2], pixels)));
+        File.WriteAllBytes(Path.Combine(folder, "t10k-labels-idx1-ubyte.gz"), IdxFiles.Gzip(IdxFiles.Bytes([2], [3, 9])));
         using var set = Datasets.Load(DatasetName.FashionMnist, Split.Test, dir);
         Assert.Equal(new long[] { 2, 2, 2 }, set.Images.shape);
         Assert.Equal(ScalarType.Float32, set.Images.dtype);

@@ -1,6 +1,6 @@
 using System.Globalization;
-using System.IO.Compression;
 using TnDsl.Data;
+using TnDsl.Data.Tests;
 using TnDsl.Studies;
 using Xunit;
 
@@ -38,14 +38,6 @@ public class TooFewSamplesTests
         Assert.Contains(Cell(two, 0, "every seed apart"), new[] { "yes", "no" });
     }
 
-    static byte[] Gzip(byte[] raw)
-    {
-        using var output = new MemoryStream();
-        using (var gz = new GZipStream(output, CompressionLevel.Fastest))
-            gz.Write(raw);
-        return output.ToArray();
-    }
-
     /// <summary>A tiny Fashion-MNIST-shaped data set: 4 × 4 images, two per label, labels 0..9.</summary>
     static string TinyFashion()
     {
@@ -54,17 +46,14 @@ public class TooFewSamplesTests
         Directory.CreateDirectory(folder);
         const int count = 20, side = 4;
         var random = new Random(7);
-        var images = new byte[16 + count * side * side];
-        new byte[] { 0, 0, 8, 3, 0, 0, 0, count, 0, 0, 0, side, 0, 0, 0, side }.CopyTo(images, 0);
-        random.NextBytes(images.AsSpan(16));
-        var labels = new byte[8 + count];
-        new byte[] { 0, 0, 8, 1, 0, 0, 0, count }.CopyTo(labels, 0);
-        for (int i = 0; i < count; i++)
-            labels[8 + i] = (byte)(i % 10);
+        var pixels = new byte[count * side * side];
+        random.NextBytes(pixels);
+        var images = IdxFiles.Gzip(IdxFiles.Bytes([count, side, side], pixels));
+        var labels = IdxFiles.Gzip(IdxFiles.Bytes([count], Enumerable.Range(0, count).Select(i => (byte)(i % 10)).ToArray()));
         foreach (var split in new[] { "train", "t10k" })
         {
-            File.WriteAllBytes(Path.Combine(folder, $"{split}-images-idx3-ubyte.gz"), Gzip(images));
-            File.WriteAllBytes(Path.Combine(folder, $"{split}-labels-idx1-ubyte.gz"), Gzip(labels));
+            File.WriteAllBytes(Path.Combine(folder, $"{split}-images-idx3-ubyte.gz"), images);
+            File.WriteAllBytes(Path.Combine(folder, $"{split}-labels-idx1-ubyte.gz"), labels);
         }
         return dir;
     }

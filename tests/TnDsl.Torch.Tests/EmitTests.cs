@@ -42,8 +42,7 @@ public class EmitTests
     [InlineData("mpo-linear.tn", "k=3,r=3,q=2")]
     public void Emitted_source_compiles_and_computes_what_the_runtime_module_computes(string file, string sets)
     {
-        var overrides = sets.Split(',').Select(kv => new KeyValuePair<string, string>(kv.Split('=')[0], kv.Split('=')[1])).ToArray();
-        using var runtime = NetworkModules.FromFile(Repo.Example(file), overrides,
+        using var runtime = NetworkModules.FromFile(Repo.Example(file), Repo.Overrides(sets),
             new NetworkBuildOptions { Batch = 4, Module = new() { DType = ScalarType.Float64, Seed = 9 } });
         var source = CSharpEmitter.Emit(runtime, "Emitted", "TnDsl.Emitted");
         // Every step is commented with where its tensors come from.
@@ -58,8 +57,7 @@ public class EmitTests
     [InlineData("mpo-linear.tn", "k=3,r=3,q=2")]
     public void Emitted_source_of_a_sliced_plan_loops_over_the_slices_and_computes_what_the_runtime_module_computes(string file, string sets)
     {
-        var overrides = sets.Split(',').Select(kv => new KeyValuePair<string, string>(kv.Split('=')[0], kv.Split('=')[1])).ToArray();
-        var net = TnDsl.Api.Frontend.Load(Repo.Example(file), overrides, null);
+        var net = TnDsl.Api.Frontend.Load(Repo.Example(file), Repo.Overrides(sets), null);
         // The tightest limit there is, the result's size: every larger intermediate is sliced away.
         long output = net.Output.Aggregate(1L, (a, l) => a * (net.Indices[l].IsDynamic ? 4 : net.Indices[l].Size));
         var plan = TnDsl.Planner.Plan(net, "greedy", 4, 0, output);
@@ -102,8 +100,7 @@ public class EmitTests
     [InlineData("ttn.tn", "")]
     public void Emitted_source_keeps_the_initialisers_same_seed_same_values(string file, string sets)
     {
-        var overrides = sets.Length == 0 ? [] : sets.Split(',').Select(kv => new KeyValuePair<string, string>(kv.Split('=')[0], kv.Split('=')[1])).ToArray();
-        using var runtime = NetworkModules.FromFile(Repo.Example(file), overrides,
+        using var runtime = NetworkModules.FromFile(Repo.Example(file), Repo.Overrides(sets),
             new NetworkBuildOptions { Batch = 3, Module = new() { DType = ScalarType.Float64, Seed = 7 } });
         AssertSameValues(runtime, CSharpEmitter.Emit(runtime, "Emitted", "TnDsl.Emitted"), 7);
     }

@@ -11,14 +11,27 @@ public class MemoryGuardTests
 {
     static MemoryGuardTests() => NativeLoader.EnsureLoaded();
 
+    /// Runs a check under a limit set in code, and puts the limit back whatever the check does.
+    static void WithLimit(long limit, Action check)
+    {
+        MemoryGuard.LimitOverride = limit;
+        try
+        {
+            check();
+        }
+        finally
+        {
+            MemoryGuard.LimitOverride = null;
+        }
+    }
+
     [Fact]
     public void The_limit_is_a_fraction_of_the_available_memory_unless_overridden()
     {
         var (available, _) = MemoryGuard.Available();
         Assert.NotNull(available); // Linux: MemAvailable is always there
         Assert.InRange(MemoryGuard.Limit, 1, available!.Value);
-        MemoryGuard.LimitOverride = 12345;
-        try
+        WithLimit(12345, () =>
         {
             Assert.Equal(12345, MemoryGuard.Limit);
             var e = Assert.Throws<MemoryLimitException>(() => MemoryGuard.Check(12346, "a test buffer"));
@@ -27,11 +40,7 @@ public class MemoryGuardTests
             Assert.Contains("a test buffer", e.Message);
             Assert.Contains("12,346 bytes", e.Message);
             MemoryGuard.Check(12345, "exactly the limit");
-        }
-        finally
-        {
-            MemoryGuard.LimitOverride = null;
-        }
+        });
     }
 
     [Theory]
@@ -48,15 +57,10 @@ public class MemoryGuardTests
     [Fact]
     public void Sizes_beyond_2_to_the_63_are_refused_even_without_a_limit()
     {
-        MemoryGuard.LimitOverride = long.MaxValue;
-        try
+        WithLimit(long.MaxValue, () =>
         {
             Assert.Throws<MemoryLimitException>(() => MemoryGuard.Check(MemoryGuard.Bytes([1L << 62, 4], ScalarType.Float32), "a huge tensor"));
-        }
-        finally
-        {
-            MemoryGuard.LimitOverride = null;
-        }
+        });
     }
 
     [Fact]
@@ -68,19 +72,14 @@ public class MemoryGuardTests
         var b = net.Index("b", 1L << 17);
         net.Weight("W", a, b);
         var spec = NetworkAdapter.FromFlat(net.Build(a, b));
-        MemoryGuard.LimitOverride = 1L << 30;
-        try
+        WithLimit(1L << 30, () =>
         {
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var e = Assert.Throws<MemoryLimitException>(() => new NetworkModule(spec, [], new NetworkModuleOptions()));
             Assert.Contains("weight", e.Message);
             Assert.True(e.BytesNeeded >= new BigInteger(4) << 34);
             Assert.Equal(1L << 30, e.Limit);
-        }
-        finally
-        {
-            MemoryGuard.LimitOverride = null;
-        }
+        });
     }
 
     [Fact]
@@ -92,8 +91,7 @@ public class MemoryGuardTests
         var b = net.Index("b", 1L << 16);
         net.Weight("U", a);
         net.Weight("V", b);
-        MemoryGuard.LimitOverride = 8L << 30;
-        try
+        WithLimit(8L << 30, () =>
         {
             var view = net.Build(a, b);
             var e = Assert.Throws<MemoryLimitException>(() => NetworkModules.FromNetwork(view, new NetworkBuildOptions { Optimizer = "greedy" }));
@@ -101,11 +99,7 @@ public class MemoryGuardTests
             // The result alone is 2^32 float32 elements: nothing to slice, so the unsliced estimate is what is named.
             Assert.True(e.BytesNeeded >= new BigInteger(4) << 32);
             Assert.Equal(MemoryGuard.Needed(NetworkAdapter.Plan(view, "greedy", null), ScalarType.Float32, false), e.BytesNeeded);
-        }
-        finally
-        {
-            MemoryGuard.LimitOverride = null;
-        }
+        });
     }
 
     /// A closed 5 × 5 grid of bond dimension 8: tensors of at most 8^4 elements, intermediates up to 8^6.
@@ -126,8 +120,7 @@ public class MemoryGuardTests
         using var free = NetworkModules.FromText("grid.tn", Grid, null, options);
         Assert.False(free.ExecutionPlan.IsSliced);
         var needed = MemoryGuard.Needed(free.ExecutionPlan, ScalarType.Float64, false);
-        MemoryGuard.LimitOverride = (long)(needed / 3);
-        try
+        WithLimit((long)(needed / 3), () =>
         {
             using var sliced = NetworkModules.FromText("grid.tn", Grid, null, options);
             Assert.True(sliced.ExecutionPlan.IsSliced);
@@ -140,11 +133,7 @@ public class MemoryGuardTests
             var e = Assert.Throws<MemoryLimitException>(() => NetworkModules.FromText("grid.tn", Grid, null, options));
             Assert.Equal(1L << 16, e.Limit);
             Assert.True(e.BytesNeeded > e.Limit);
-        }
-        finally
-        {
-            MemoryGuard.LimitOverride = null;
-        }
+        });
     }
 
     [Fact]

@@ -30,10 +30,9 @@ public class NetworkModulesTests
     [InlineData("mera.tn", "L=2,chi=2")]
     public void A_planned_example_equals_the_naive_contraction(string file, string sets)
     {
-        var overrides = sets.Split(',').Select(kv => new KeyValuePair<string, string>(kv.Split('=')[0], kv.Split('=')[1])).ToArray();
         foreach (var optimizer in new[] { "auto", "greedy", "optimal" })
         {
-            using var m = NetworkModules.FromFile(Repo.Example(file), overrides, F64 with { Optimizer = optimizer });
+            using var m = NetworkModules.FromFile(Repo.Example(file), Repo.Overrides(sets), F64 with { Optimizer = optimizer });
             Assert.Equal(optimizer, m.ExecutionPlan.Optimizer);
             Assert.True(m.ExecutionPlan.Flops > 0);
             using var y = m.forward([]);

@@ -48,7 +48,11 @@ static class Repo
     public static KeyValuePair<string, string>[] Small(string example)
     {
         Assert.True(SmallParameters.ContainsKey(example), $"{example} has no small parameters in the tests yet (Repo.SmallParameters)");
-        return SmallParameters[example].Split(',', StringSplitOptions.RemoveEmptyEntries)
-            .Select(kv => new KeyValuePair<string, string>(kv.Split('=')[0], kv.Split('=')[1])).ToArray();
+        return Overrides(SmallParameters[example]);
     }
+
+    /// Overrides written as on the command line, "n=5,chi=3"; the empty text is none.
+    public static KeyValuePair<string, string>[] Overrides(string sets) =>
+        sets.Split(',', StringSplitOptions.RemoveEmptyEntries)
+            .Select(kv => new KeyValuePair<string, string>(kv.Split('=')[0], kv.Split('=')[1])).ToArray();
 }

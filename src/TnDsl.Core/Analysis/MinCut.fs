@@ -408,23 +408,35 @@ module MinCut =
 
     /// Checks that a cut's sides partition the network's output legs (dynamic legs are ignored with a note).
     let validate (net: FlatNetwork) (cut: FlatCut) : Diagnostic list =
-        let outputs = Set.ofList net.Output
         let isDyn i = Dim.isDynamic net.Indices[i].Dim
         let name i = net.Indices[i].Name
-        // Sets, not list scans: a cut of a 60,000-site chain names 30,000 legs on each side.
-        let named = Collections.Generic.HashSet<int>(cut.Left @ cut.Right)
-        [ for i in cut.Left @ cut.Right |> List.distinct do
-              if not (outputs.Contains i) then
-                  Diagnostic.make MinCutDiagnostics.CutLegNotOutput cut.Range
-                      (sprintf "cut `%s`: `%s` is not an output leg of `%s`" cut.Name (name i) net.Name)
-              elif isDyn i then
-                  Diagnostic.make MinCutDiagnostics.CutDynamicLeg cut.Range
-                      (sprintf "cut `%s`: `%s` is a batch leg; the bound is for one batch entry" cut.Name (name i))
-          for i in Set.intersect (Set.ofList cut.Left) (Set.ofList cut.Right) do
-              Diagnostic.make MinCutDiagnostics.CutLegBothSides cut.Range
-                  (sprintf "cut `%s`: `%s` is on both sides" cut.Name (name i))
+        // Flags per index, not F# sets or list scans: a cut of a 60,000-site chain names 30,000 legs on each side.
+        let nI = net.Indices.Length
+        let flags (ids: int seq) =
+            let a = Array.zeroCreate<bool> nI
+            for i in ids do
+                a[i] <- true
+            a
+        let isOutput = flags net.Output
+        let onLeft = flags cut.Left
+        let onRight = flags cut.Right
+        let firstSeen = Array.zeroCreate<bool> nI
+        [ for i in Seq.append cut.Left cut.Right do
+              if not firstSeen[i] then
+                  firstSeen[i] <- true
+                  if not isOutput[i] then
+                      Diagnostic.make MinCutDiagnostics.CutLegNotOutput cut.Range
+                          (sprintf "cut `%s`: `%s` is not an output leg of `%s`" cut.Name (name i) net.Name)
+                  elif isDyn i then
+                      Diagnostic.make MinCutDiagnostics.CutDynamicLeg cut.Range
+                          (sprintf "cut `%s`: `%s` is a batch leg; the bound is for one batch entry" cut.Name (name i))
+          // In index order, as the set intersection gave them.
+          for i in 0 .. nI - 1 do
+              if onLeft[i] && onRight[i] then
+                  Diagnostic.make MinCutDiagnostics.CutLegBothSides cut.Range
+                      (sprintf "cut `%s`: `%s` is on both sides" cut.Name (name i))
           for i in net.Output do
-              if not (isDyn i) && not (named.Contains i) then
+              if not (isDyn i) && not onLeft[i] && not onRight[i] then
                   Diagnostic.make MinCutDiagnostics.CutLegMissing cut.Range
                       (sprintf "cut `%s`: output leg `%s` is on neither side" cut.Name (name i))
                   |> Diagnostic.withHint "every output leg must be on one side of a cut" ]

@@ -37,13 +37,14 @@ public static class EmitCommand
             if (!parse.GetValue(cs))
                 throw new UsageException("choose the target language: --cs (C# TorchSharp) is the one there is");
             return Run(parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network), parse.GetValue(batch),
-                parse.GetValue(optimizer)!, parse.GetValue(className), parse.GetValue(ns)!, parse.GetValue(outputPath));
+                parse.GetValue(optimizer)!, parse.GetValue(className), parse.GetValue(ns)!, parse.GetValue(outputPath),
+                parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
         });
         return command;
     }
 
     private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? networkName,
-        long? batch, string optimizer, string? className, string ns, string? output)
+        long? batch, string optimizer, string? className, string ns, string? output, TextWriter stdout, TextWriter stderr)
     {
         try
         {
@@ -58,15 +59,15 @@ public static class EmitCommand
             if (output is not null)
             {
                 File.WriteAllText(output, source);
-                Console.Error.WriteLine($"tn emit: wrote {output} (class {className}, {module.Plan.Count} steps)");
+                stderr.WriteLine($"tn emit: wrote {output} (class {className}, {module.Plan.Count} steps)");
             }
             else
-                Console.Write(source);
+                stdout.Write(source);
             return 0;
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException)
         {
-            Console.Error.WriteLine($"tn emit: {e.Message}");
+            stderr.WriteLine($"tn emit: {e.Message}");
             return e is ArgumentException ? 2 : 1;
         }
     }

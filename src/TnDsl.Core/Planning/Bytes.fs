@@ -26,20 +26,19 @@ type ByteEstimate =
 
 /// Pure byte estimates of a plan's peak.
 module PlanBytes =
-    let private prod (p: Indexed) (idx: int array) : BigInteger = Problem.elements p idx
 
     /// The estimate for a tree, sliced over `sliced` (empty: unsliced), at `elementBytes` bytes per element.
     let estimate (p: Indexed) (t: ContractionTree) (sliced: int array) (elementBytes: int) : ByteEstimate =
         let b = BigInteger elementBytes
         let q = PlanSlice.sliceProblem p sliced
         let slice = Cost.report q t
-        let slices = prod p sliced
-        let inputs = Seq.sum [ for k in 0 .. p.Inputs.Length - 1 -> prod p p.Inputs[k] ]
-        let slicedInputs = Seq.sum [ for k in 0 .. q.Inputs.Length - 1 -> prod q q.Inputs[k] ]
-        let accumulated = if sliced.Length > 0 then prod p p.Output else BigInteger.Zero
+        let slices = Problem.elements p sliced
+        let inputs = Seq.sum [ for k in 0 .. p.Inputs.Length - 1 -> Problem.elements p p.Inputs[k] ]
+        let slicedInputs = Seq.sum [ for k in 0 .. q.Inputs.Length - 1 -> Problem.elements q q.Inputs[k] ]
+        let accumulated = if sliced.Length > 0 then Problem.elements p p.Output else BigInteger.Zero
         // Cost.Peak counts the (sliced) inputs as alive until consumed; the whole inputs stay alive instead.
         let forward = inputs + BigInteger.Max(BigInteger.Zero, slice.Peak - slicedInputs) + accumulated
-        let trainable = Seq.sum [ for k in 0 .. p.Inputs.Length - 1 do if p.Problem.Trainable[k] then prod p p.Inputs[k] ]
+        let trainable = Seq.sum [ for k in 0 .. p.Inputs.Length - 1 do if p.Problem.Trainable[k] then Problem.elements p p.Inputs[k] ]
         let kept = slice.ActivationMemory * slices
         { ElementBytes = elementBytes
           Inputs = inputs * b

@@ -52,11 +52,10 @@ type CostReport =
 
 /// Pure cost functions over contraction trees.
 module Cost =
-    let private prod (p: Indexed) (idx: int array) : BigInteger = Problem.elements p idx
 
     /// opt_einsum's flop count of one step joining k operands over the given indices.
     let stepFlops (p: Indexed) (k: int) (involved: int array) (anySummed: bool) =
-        prod p involved * BigInteger(max 1 (k - 1) + (if anySummed then 1 else 0))
+        Problem.elements p involved * BigInteger(max 1 (k - 1) + (if anySummed then 1 else 0))
 
     /// Each step of the tree with its indices and costs, in order. Assumes a valid tree.
     let steps (p: Indexed) (t: ContractionTree) : StepCost array =
@@ -91,7 +90,7 @@ module Cost =
               Kept = kept
               Summed = summed
               Flops = stepFlops p children.Length involved (summed.Length > 0)
-              Size = prod p kept })
+              Size = Problem.elements p kept })
 
     /// Flops of contracting every tensor in one step, in opt_einsum's convention for `naive_cost`: every index's
     /// size multiplied, times max(1, n - 1), plus one when some index sits on two or more tensors (an inner
@@ -108,7 +107,7 @@ module Cost =
     let largestIntermediate (p: Indexed) (t: ContractionTree) =
         steps p t |> Array.fold (fun m s -> BigInteger.Max(m, s.Size)) BigInteger.One
 
-    let private inputSize (p: Indexed) (t: int) = prod p p.Inputs[t]
+    let private inputSize (p: Indexed) (t: int) = Problem.elements p p.Inputs[t]
 
     /// The figures of the tree from its steps.
     let ofSteps (p: Indexed) (t: ContractionTree) (st: StepCost array) : CostReport =

@@ -10,7 +10,6 @@ module PlanReduce =
     let singles (p: Indexed) (t: int) =
         p.Inputs[t] |> Array.filter (fun i -> p.Carriers[i].Length = 1 && not p.IsOutput[i])
 
-    let private prod (p: Indexed) (idx: int seq) : BigInteger = Problem.elements p idx
 
     /// The tree with a single-operand reduction inserted before every step where it lowers the objective: the
     /// flops (for `Flops`, `Size` and `Combo`, counting the reduction's own 2 × size flops and, for `Combo`,
@@ -39,7 +38,7 @@ module PlanReduce =
                                let c = s.Children[j]
                                if k >= 2 && c < t.Leaves && reducible[c] then
                                    let reduced = s.ChildIndices[j] |> Array.except (singles p c)
-                                   if fits (prod p reduced) then j |]
+                                   if fits (Problem.elements p reduced) then j |]
                     if candidates.Length = 0 || k > 4 then [||]
                     else
                         let keptSet = System.Collections.Generic.HashSet<int>(s.Kept)
@@ -58,8 +57,8 @@ module PlanReduce =
                             candidates
                             |> Array.iteri (fun q j ->
                                 if mask &&& (1 <<< q) <> 0 then
-                                    flops <- flops + BigInteger 2 * prod p s.ChildIndices[j]
-                                    write <- write + prod p idx[j])
+                                    flops <- flops + BigInteger 2 * Problem.elements p s.ChildIndices[j]
+                                    write <- write + Problem.elements p idx[j])
                             match objective with
                             | Combo f -> flops + BigInteger(f * 1048576.0) * write / BigInteger 1048576
                             | _ -> flops

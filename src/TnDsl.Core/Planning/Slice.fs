@@ -34,7 +34,6 @@ module PlanSlice =
         if indices.Length = 0 then p
         else { p with Size = p.Size |> Array.mapi (fun i s -> if Array.contains i indices then 1L else s) }
 
-    let private prod (p: Indexed) (idx: int array) : BigInteger = Problem.elements p idx
 
     let private ratio (a: BigInteger) (b: BigInteger) =
         if b.Sign <= 0 then 1.0 else Math.Exp(BigInteger.Log a - BigInteger.Log b)
@@ -43,9 +42,9 @@ module PlanSlice =
     let figures (p: Indexed) (t: ContractionTree) (indices: int array) : Slicing =
         let q = sliceProblem p indices
         let c = Cost.report q t
-        let slices = prod p indices
+        let slices = Problem.elements p indices
         let unsliced = Cost.flops p t
-        let output = prod p p.Output
+        let output = Problem.elements p p.Output
         { Indices = Array.sort indices
           Slices = slices
           SliceFlops = c.Flops
@@ -69,7 +68,7 @@ module PlanSlice =
 
     let private totalFlops (p: Indexed) (t: ContractionTree) (sliced: int array) =
         let steps = Cost.steps (sliceProblem p sliced) t
-        steps, (steps |> Array.sumBy (fun s -> s.Flops)) * prod p sliced
+        steps, (steps |> Array.sumBy (fun s -> s.Flops)) * Problem.elements p sliced
 
     /// The loop every greedy slicer shares: from nothing sliced, while an intermediate of the tree is over the
     /// limit, slice the index `choose tree sliced candidates` picks among the closed indices of a largest

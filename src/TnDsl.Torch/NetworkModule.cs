@@ -427,6 +427,10 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             var part = Finish(RunSteps(views, scaling, device), scaling, dtype, device);
             total = total is null ? part : Add(total, part, scaling is not null);
         }
+        // RunSteps disposed the narrowed views it owned; the operands made here for every slice are released once.
+        foreach (var (value, owned) in operands)
+            if (owned)
+                value.Dispose();
         return total!;
     }
 

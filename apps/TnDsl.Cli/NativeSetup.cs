@@ -10,8 +10,6 @@ static class NativeSetup
 #pragma warning restore CA2255
     internal static void Initialize()
     {
-        // Before libtorch (and its OpenMP runtime) loads: see Threads.
-        Threads.PassiveWaitUnlessSet();
         NativeLoader.LoadWithTorchSharp();
     }
 }

@@ -107,10 +107,33 @@ public static class NativeLoader
 
     static void Note(string line) => TraceText.AppendLine(line);
 
+    [DllImport("libc", EntryPoint = "setenv")]
+    static extern int SetEnv(string name, string value, int overwrite);
+
+    /// <summary>
+    /// Sets <c>OMP_WAIT_POLICY=PASSIVE</c> in the native environment, where OpenMP reads it when libtorch loads, unless
+    /// it is set already (.NET's <see cref="Environment.SetEnvironmentVariable(string, string)"/> would not reach it).
+    /// libtorch's OpenMP threads otherwise spin while they wait: on 2 shared cores, two spinning threads made a
+    /// Born-machine loop take 283 s against 25 s with one thread or two passive ones (<c>bench/results/threads.md</c>).
+    /// Done here, before libtorch loads, so every application and test that loads it through this class gets it.
+    /// </summary>
+    static void PassiveWaitUnlessSet()
+    {
+        if (Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") is { Length: > 0 } policy)
+        {
+            Note($"OMP_WAIT_POLICY={policy} (set by the user)");
+            return;
+        }
+        SetEnv("OMP_WAIT_POLICY", "PASSIVE", 1);
+        Environment.SetEnvironmentVariable("OMP_WAIT_POLICY", "PASSIVE");
+        Note("OMP_WAIT_POLICY=PASSIVE");
+    }
+
     static NativeLoadOutcome Load()
     {
         if (!OperatingSystem.IsLinux())
             return NativeLoadOutcome.Skipped;
+        PassiveWaitUnlessSet();
         var dirs = CandidateDirectories().ToList();
         var original = dirs.Select(d => Path.Combine(d, LibraryFile)).FirstOrDefault(File.Exists);
         if (original is null)

@@ -21,6 +21,17 @@ public class NativeLoaderTests
     }
 
     [Fact]
+    public void Loading_sets_a_passive_OpenMP_wait_policy_unless_one_was_set()
+    {
+        var before = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY");
+        NativeLoader.EnsureLoaded();
+        // Loaded once per process: the policy is what the user gave, or PASSIVE, and the trace says which.
+        var policy = Environment.GetEnvironmentVariable("OMP_WAIT_POLICY");
+        Assert.Equal(string.IsNullOrEmpty(before) ? "PASSIVE" : before, policy);
+        Assert.Contains($"OMP_WAIT_POLICY={policy}", NativeLoader.Trace);
+    }
+
+    [Fact]
     public void Loader_errors_are_parsed_for_missing_versions()
     {
         var msg = "/x/libLibTorchSharp.so: /lib/x86_64-linux-gnu/libstdc++.so.6: version `GLIBCXX_3.4.32' not found (required by /x/libLibTorchSharp.so)";

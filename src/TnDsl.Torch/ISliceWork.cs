@@ -1,0 +1,25 @@
+namespace TnDsl.Torch;
+
+/// <summary>
+/// A contraction opened for sliced execution, wherever it runs (this process, or a worker that was sent the job as
+/// bytes): the slices of its plan grouped into fixed chunks, each contracted on its own. The chunking belongs to the
+/// job, never to who runs it, and the value is the sum of the chunks' results added in chunk order (each chunk being
+/// the sum of its slices in slice order), so one machine and any cluster give the same bits in float64.
+/// </summary>
+public interface ISliceWork : IDisposable
+{
+    /// <summary>The number of slices of the plan (1 when nothing is sliced).</summary>
+    long Slices { get; }
+
+    /// <summary>Slices per chunk; chunk <c>c</c> covers slices <c>[c·ChunkSize, min((c+1)·ChunkSize, Slices))</c>.</summary>
+    long ChunkSize { get; }
+
+    /// <summary>The number of chunks, <c>⌈Slices / ChunkSize⌉</c>.</summary>
+    long Chunks { get; }
+
+    /// <summary>The shape of the result (the open legs in output order; empty for a closed network).</summary>
+    long[] Shape { get; }
+
+    /// <summary>The sum of one chunk's slices, in slice order, in float64, flattened row-major.</summary>
+    double[] ContractChunk(long chunk);
+}

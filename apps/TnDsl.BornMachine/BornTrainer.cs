@@ -30,7 +30,6 @@ public sealed class BornTrainer : IDisposable
     readonly Tensor columns;
     readonly PixelGroups[] groups;
     readonly PixelGroups[] pairGroups;
-    readonly int block;
     readonly Tensor[] left;
     readonly Tensor[] leftLog;
     readonly Tensor[] right;
@@ -48,6 +47,22 @@ public sealed class BornTrainer : IDisposable
     public IReadOnlyList<LoopRecord> History => history;
     /// <summary>The generator used for anything random after initialisation (sampling); its state is checkpointed.</summary>
     public SplitMix64 Rng { get; }
+    /// <summary>
+    /// A sweep keeps every this-many-th environment it makes and recomputes the others a block at a time when the
+    /// other sweep needs them (default ⌈√n⌉: about 4√n environments held, one more environment step per bond).
+    /// 1 keeps every one (no recomputation, n·N·D numbers held, as the authors' code). The results are the same bits
+    /// whatever the value.
+    /// </summary>
+    public int EnvironmentBlock
+    {
+        get => block;
+        set => block = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), $"the environment block must be at least 1, got {value}");
+    }
+    int block;
+
+    /// <summary>How many per-image environments (left and right) are held now.</summary>
+    public int HeldEnvironments => left.Count(t => t is not null) + right.Count(t => t is not null);
+
     /// <summary>Where the time of the last loop went.</summary>
     public LoopProfile? LastProfile { get; private set; }
 
@@ -81,7 +96,7 @@ public sealed class BornTrainer : IDisposable
                 pairGroups[k] = PixelGroups.Of(pairs, model[k].shape[1] * d2);
             }
         }
-        block = Math.Max(2, (int)Math.Ceiling(Math.Sqrt(model.Length)));
+        EnvironmentBlock = Math.Max(2, (int)Math.Ceiling(Math.Sqrt(model.Length)));
         Options = options;
         LearningRate = learningRate;
         this.history = history.ToList();

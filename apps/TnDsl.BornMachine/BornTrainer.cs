@@ -160,6 +160,22 @@ public sealed class BornTrainer : IDisposable
         return images.index_select(1, order);
     }
 
+    /// <summary>Below this many floating-point operations per bond update, more threads only add overhead.</summary>
+    public const double SmallBondFlops = 1e8;
+
+    /// <summary>
+    /// The thread count to train with when <paramref name="requested"/> were asked for: one when a bond update at
+    /// <paramref name="dmax"/> over <paramref name="images"/> images is under <see cref="SmallBondFlops"/> (its
+    /// products are N·D² and its SVD (dD)³, too small to split: two threads were never faster there and, on a busy
+    /// machine, slower), otherwise the request.
+    /// </summary>
+    public static int ThreadsFor(int requested, int dmax, long images, int physical = 2)
+    {
+        double d = dmax, pd = physical * d;
+        double flops = 8 * images * d * d + 20 * pd * pd * pd;
+        return flops < SmallBondFlops ? Math.Min(requested, 1) : requested;
+    }
+
     /// <summary>Bond updates in one loop: (n-2) right to left, (n-1) left to right.</summary>
     public int BondsPerLoop => 2 * Model.Length - 3;
 

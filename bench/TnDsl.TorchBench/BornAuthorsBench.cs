@@ -25,7 +25,7 @@ static class BornAuthorsBench
 {
     sealed record Loop(int Index, double Cpu, double Wall, double TrainNll, double TestNll, int MaxBond);
 
-    sealed record Side(string Name, List<Loop> Loops, long PeakRssKb, double InitialTrainNll);
+    sealed record Side(string Name, List<Loop> Loops, long PeakRssKb, double InitialTrainNll, int Threads);
 
     /// <summary>The orchestrator: prepares the start, runs both sides, prints the comparison.</summary>
     public static int Run(string examples, string? authors, int dmax, int loops, double lr)
@@ -122,6 +122,8 @@ static class BornAuthorsBench
     public static int RunOurs(string examples, int dmax, int loops, double lr)
     {
         var (layout, data) = Load(examples, dmax);
+        // As tn train does: the asked thread count, or one where a bond update is too small to split.
+        set_num_threads(BornTrainer.ThreadsFor(get_num_threads(), dmax, data.Train.Count));
         var mps = Start(layout);
         using var trainPixels = BornSetup.Images(data.Train, layout);
         using var testPixels = BornSetup.Images(data.Test, layout);
@@ -132,7 +134,7 @@ static class BornAuthorsBench
             Dmax = dmax, LearningRate = lr, Cutoff = 1e-50, Steps = 1, Scaling = GradientScaling.Plain, DecayOnIncrease = 1,
         };
         var start = new LoopRecord(0, mps.Nll(train), mps.Nll(test), mps.MaxBond, lr, 0);
-        Console.WriteLine(JsonSerializer.Serialize(new { train_nll = start.TrainNll, test_nll = start.TestNll }));
+        Console.WriteLine(JsonSerializer.Serialize(new { train_nll = start.TrainNll, test_nll = start.TestNll, threads = get_num_threads() }));
         using var trainer = new BornTrainer(mps, train, test, options, lr, [start], 1);
         var process = Process.GetCurrentProcess();
         for (int i = 1; i <= loops; i++)
@@ -168,6 +170,7 @@ static class BornAuthorsBench
         var loops = new List<Loop>();
         long peak = 0;
         double initial = double.NaN;
+        int threads = 1;
         var wall = Stopwatch.StartNew();
         double lastWall = 0;
         string? line;
@@ -185,19 +188,23 @@ static class BornAuthorsBench
             else if (o.TryGetProperty("peak_rss_kb", out var rss))
                 peak = rss.GetInt64();
             else if (o.TryGetProperty("train_nll", out var nll))
+            {
                 initial = nll.GetDouble();
+                threads = o.TryGetProperty("threads", out var t) ? t.GetInt32() : 1;
+            }
             lastWall = wall.Elapsed.TotalSeconds;
         }
         process.WaitForExit();
         if (process.ExitCode != 0)
             throw new InvalidOperationException($"{name} exited with {process.ExitCode}");
-        return new Side(name, loops, peak, initial);
+        return new Side(name, loops, peak, initial, threads);
     }
 
     static void Report(Side theirs, Side one, Side two)
     {
         Console.WriteLine();
-        Console.WriteLine($"loop 0 train NLL: authors {theirs.InitialTrainNll:F6}, TnDsl {one.InitialTrainNll:F6}");
+        Console.WriteLine($"loop 0 train NLL: authors {theirs.InitialTrainNll:F6}, TnDsl {one.InitialTrainNll:F6}; "
+            + $"TnDsl asked for 2 threads used {two.Threads} (BornTrainer.ThreadsFor, as tn train)");
         Console.WriteLine($"{"loop",4} {"max D",5} | {"authors CPU s",13} {"TnDsl 1t CPU s",14} {"ratio",6} | {"TnDsl 2t CPU s",14} "
             + $"{"wall 1t s",9} {"wall 2t s",9} {"2t/1t wall",10} | {"authors NLL",12} {"TnDsl NLL",12} {"|diff|",8} {"test NLL diff",13}");
         for (int i = 0; i < theirs.Loops.Count && i < one.Loops.Count && i < two.Loops.Count; i++)

@@ -257,9 +257,8 @@ public static class ContractionJobs
         var job = new ContractionJob
         {
             File = path,
-            Text = check.Sources[path].Text,
-            Uses = check.Sources.Where(s => s.Key != path).OrderBy(s => s.Key, StringComparer.Ordinal)
-                                .Select(s => KeyValuePair.Create(s.Key, s.Value.Text)).ToArray(),
+            Text = check.Texts[path],
+            Uses = check.Texts.Where(s => s.Key != path).OrderBy(s => s.Key, StringComparer.Ordinal).ToArray(),
             Overrides = options.Overrides.ToArray(),
             Network = options.Network,
             Path = plan.Pairs.Select(p => (p.Item1, p.Item2)).ToArray(),

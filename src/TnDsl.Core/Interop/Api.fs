@@ -348,6 +348,10 @@ type CheckResult(result: Compiler.CompileResult) =
     member _.SummaryOrNull: NetworkSummary | null = match network with Some n -> NetworkSummary n | None -> null
     /// The texts the compiler read, by file name.
     member _.Sources = result.Sources
+    /// The text of every file the compiler read (the file itself and those it `use`s), by the name it read it under:
+    /// the bundle `Frontend.CheckBundle` compiles again without reading a file.
+    member _.Texts: IReadOnlyDictionary<string, string> =
+        result.Sources |> Seq.map (fun kv -> KeyValuePair(kv.Key, kv.Value.Text)) |> Dictionary :> _
     /// The checked network; throws `TnException` with every diagnostic when the file has errors.
     member _.OrThrow() : NetworkView =
         match network with

@@ -238,6 +238,9 @@ public static class ContractionJobs
         public long Seed { get; init; }
         /// <summary>Slices per chunk; null for <see cref="ContractionJob.DefaultChunkSize"/>.</summary>
         public long? ChunkSize { get; init; }
+        /// <summary>A plan to replay instead of planning (a resumed run takes its record's, see
+        /// <see cref="ContractionJobRecord"/>), with its chunk size; null plans afresh.</summary>
+        public ContractionJobRecord? Replay { get; init; }
     }
 
     /// <summary>
@@ -246,13 +249,21 @@ public static class ContractionJobs
     /// <see cref="MemoryGuard.Fit"/>). Throws <see cref="TnException"/> for errors in the input and
     /// <see cref="MemoryLimitException"/> when no plan fits.
     /// </summary>
-    public static (ContractionJob Job, PlanView Plan) Create(string path, Options options)
+    public static (ContractionJob Job, PlanView Plan, NetworkView Network) Create(string path, Options options)
     {
         var check = Frontend.Check(path, options.Overrides, options.Network);
         var network = check.OrThrow();
         Closed(network);
-        var plan = MemoryGuard.Fit(limit => NetworkAdapter.Plan(network, options.Optimizer, null, options.PlanSeed, limit),
-            null, options.DType, false, $"{network.Name} ({options.DType.ToString().ToLowerInvariant()})");
+        var what = $"{network.Name} ({options.DType.ToString().ToLowerInvariant()})";
+        PlanView plan;
+        if (options.Replay is { } replay)
+        {
+            plan = Planner.Replay(network, replay.Path.ToArray(), replay.Sliced);
+            MemoryGuard.Check(MemoryGuard.Needed(plan, options.DType, false), $"{what}, one slice of the recorded plan");
+        }
+        else
+            plan = MemoryGuard.Fit(limit => NetworkAdapter.Plan(network, options.Optimizer, null, options.PlanSeed, limit),
+                null, options.DType, false, what);
         var slices = (long)plan.Slices;
         var job = new ContractionJob
         {
@@ -266,9 +277,9 @@ public static class ContractionJobs
             DType = options.DType,
             Weights = options.Weights,
             Seed = options.Seed,
-            ChunkSize = options.ChunkSize ?? ContractionJob.DefaultChunkSize(slices),
+            ChunkSize = options.Replay?.ChunkSize ?? options.ChunkSize ?? ContractionJob.DefaultChunkSize(slices),
         };
-        return (job, plan);
+        return (job, plan, network);
     }
 
     /// <summary>

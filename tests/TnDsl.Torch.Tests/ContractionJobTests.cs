@@ -229,7 +229,7 @@ public class ContractionJobTests
         ContractionJob job;
         try
         {
-            (job, var plan) = ContractionJobs.Create(main, new ContractionJobs.Options { Overrides = Repo.Set(("m", 5)), Seed = 3 });
+            (job, _, _) = ContractionJobs.Create(main, new ContractionJobs.Options { Overrides = Repo.Set(("m", 5)), Seed = 3 });
             Assert.Single(job.Uses);
             Assert.EndsWith("ring.tn", job.Uses[0].Key);
             using var module = NetworkModules.FromFile(main, Repo.Set(("m", 5)), new NetworkBuildOptions

@@ -9,7 +9,7 @@ namespace TnDsl.TorchBench;
 /// <summary>Benchmarks for the TorchSharp backend: commands that print figures, never assertions.</summary>
 public static class Program
 {
-    /// <summary>Entry point: <c>kernels|mps|backend|born-env|born-split|soak|memory [--count N] [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N] [--rounds N] [--parts born,networks,memory]</c>.</summary>
+    /// <summary>Entry point: <c>kernels|mps|backend|born-env|born-split|born-authors|soak|memory [--authors DIR] [--dmax D] [--loops N] [--lr X] [--count N] [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N] [--rounds N] [--parts born,networks,memory]</c>.</summary>
     public static int Main(string[] args)
     {
         if (args.Length == 0 || args[0] is not ("kernels" or "mps" or "backend" or "born-env" or "born-split" or "born-authors" or "born-side" or "soak" or "memory"))

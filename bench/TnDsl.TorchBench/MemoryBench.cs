@@ -5,97 +5,123 @@ using static TorchSharp.torch;
 namespace TnDsl.TorchBench;
 
 /// <summary>
-/// <c>memory</c>: the planner's byte estimate (<see cref="MemoryGuard.Needed"/>) against the peak memory measured
-/// while the examples run, forward (no autograd) and forward + backward: the rise of resident memory during the run
-/// (<see cref="PeakMemory"/>) plus the weights and inputs that were already allocated.
+/// <c>memory</c>: the byte estimate of the program a module runs (<see cref="ExecutedBytes"/>, what the memory
+/// guard compares) against the peak memory measured while every example and layer runs, forward (no autograd) and
+/// one training step (forward, the mean of squares, backward, an Adam step): the rise of resident memory during the
+/// run (<see cref="PeakMemory"/>) plus the weights, consts and raw inputs already allocated. The estimate from the
+/// plan alone (<see cref="PlanView.Bytes(int)"/>, what <c>tn plan</c> prints) is shown beside it.
 /// </summary>
 public static class MemoryBench
 {
     /// <summary>One measured case: an example, its overrides and the batch it runs at.</summary>
     public sealed record Case(string File, string Sets, long Batch);
 
-    /// <summary>The cases the benchmark (and the test that bounds the estimate) run: big enough that the allocator's
-    /// own overhead (a few MB) does not dominate.</summary>
+    /// <summary>Every example and layer, at sizes where the network's own memory (tens of MB) dwarfs the
+    /// allocator's and the runtime's few MB.</summary>
     public static readonly Case[] Cases =
     [
+        new("born-machine.tn", "n=100,chi=30", 2000),
+        new("convac.tn", "M=2,Y=64", 1),
+        new("mera-classifier.tn", "chi=8", 20000),
+        new("mera.tn", "L=3,d=6,chi=8", 1),
+        new("mpo-linear.tn", "", 4000),
+        new("mpo-linear.tn", "k=4,r=16", 20000),
         new("mps.tn", "n=22", 1),
         new("mps.tn", "n=14,chi=512", 1),
-        new("peps.tn", "Lx=4,Ly=4,D=4", 1),
-        new("mpo-linear.tn", "", 4000),
-        new("mera-classifier.tn", "chi=8", 20000),
+        new("peps.tn", "Lx=4,Ly=5,D=4", 1),
+        new("qcnn.tn", "", 200),
+        new("ttn.tn", "L=3,d=8,chi=8", 1),
+        new("layers/convac.tn", "", 50000),
+        new("layers/mera.tn", "chi=8,out=64", 20000),
+        new("layers/mps.tn", "chi=16", 10000),
+        new("layers/peps.tn", "D=3", 2000),
+        new("layers/tt-linear.tn", "m=6,r=8", 5000),
+        new("layers/ttn.tn", "chi=8,out=64", 20000),
     ];
 
     /// <summary>The measured and predicted bytes of one case, forward or training.</summary>
-    public sealed record Figures(string Name, bool Training, long Predicted, long Measured, bool Sliced)
+    public sealed record Figures(string Name, bool Training, long Predicted, long Measured, long PlanAlone, long Held, bool Sliced)
     {
         /// <summary>Measured over predicted.</summary>
         public double Ratio => (double)Measured / Predicted;
     }
 
     /// <summary>Runs every case and prints predicted, measured and their ratio.</summary>
-    public static void Run(ScalarType dtype, string examples)
+    public static void Run(ScalarType dtype, string examples, string? only = null)
     {
         if (!PeakMemory.Available)
         {
             Console.Error.WriteLine("memory: /proc/self/clear_refs or VmHWM is not available here (Linux only)");
             return;
         }
-        Console.WriteLine($"Planner's byte estimate against measured peak memory, {dtype.ToString().ToLowerInvariant()}, {get_num_threads()} threads");
-        Console.WriteLine("measured = peak resident memory during the run (VmHWM after clear_refs) - resident before + weights and inputs");
+        Console.WriteLine($"Byte estimate of the module's program (ExecutedBytes, the memory guard's figure) against measured peak memory, {dtype.ToString().ToLowerInvariant()}, {get_num_threads()} threads");
+        Console.WriteLine("measured = peak resident memory during the call (VmHWM after clear_refs) - resident before + held (weights, consts, raw inputs)");
+        Console.WriteLine("training = forward, mean of squares, backward, Adam step; plan alone = tn plan's estimate (every step a matrix product)");
         Console.WriteLine();
-        Console.WriteLine($"{"case",-44} {"pass",-9} {"predicted",12} {"measured",12} {"ratio",7}");
+        Console.WriteLine($"{"case",-46} {"pass",-8} {"held",10} {"predicted",11} {"measured",11} {"ratio",6} {"plan alone",11} {"ratio",6}");
         var all = new List<Figures>();
-        foreach (var c in Cases)
+        foreach (var c in Cases.Where(c => only is null || $"{c.File} {c.Sets}".Contains(only, StringComparison.Ordinal)))
             foreach (var training in new[] { false, true })
             {
                 var f = Measure(c, dtype, training, examples);
                 all.Add(f);
-                Console.WriteLine($"{f.Name,-44} {(training ? "fwd+bwd" : "forward"),-9} {Mb(f.Predicted),12} {Mb(f.Measured),12} {f.Ratio,7:F2}");
+                Console.WriteLine($"{f.Name,-46} {(training ? "training" : "forward"),-8} {Mb(f.Held),10} {Mb(f.Predicted),11} {Mb(f.Measured),11} {f.Ratio,6:F2} " +
+                                  $"{Mb(f.PlanAlone),11} {(double)f.Measured / f.PlanAlone,6:F2}{(f.Sliced ? "  (sliced)" : "")}");
             }
         Console.WriteLine();
-        Console.WriteLine($"ratio measured/predicted: min {all.Min(f => f.Ratio):F2}, max {all.Max(f => f.Ratio):F2}");
+        Console.WriteLine($"ratio measured/predicted: min {all.Min(f => f.Ratio):F2}, max {all.Max(f => f.Ratio):F2} " +
+                          $"(plan alone: min {all.Min(f => (double)f.Measured / f.PlanAlone):F2}, max {all.Max(f => (double)f.Measured / f.PlanAlone):F2})");
     }
 
     static string Mb(long bytes) => $"{bytes / 1048576.0:F1} MB";
 
-    /// <summary>Builds the case's module, runs it once (forward without autograd, or forward + backward of the sum of
-    /// squares) and returns the estimate and the measured peak.</summary>
+    /// <summary>Builds the case's module, runs it once (forward without autograd, or a training step) and returns the
+    /// estimate and the measured peak.</summary>
     public static Figures Measure(Case c, ScalarType dtype, bool training, string examples)
     {
         var sets = c.Sets.Split(',', StringSplitOptions.RemoveEmptyEntries)
             .Select(kv => new KeyValuePair<string, string>(kv.Split('=')[0], kv.Split('=')[1])).ToArray();
+        var options = new NetworkModuleOptions { DType = dtype, Seed = 1 };
         using var module = NetworkModules.FromFile(Path.Combine(examples, c.File), sets, new NetworkBuildOptions
         {
             Batch = c.Batch,
             Training = training,
-            Module = new NetworkModuleOptions { DType = dtype, Seed = 1 },
+            Module = options,
         });
         var plan = module.ExecutionPlan;
         var inputs = RandomInputs.Make(module, c.Batch, new Generator(2), dtype);
+        if (Environment.GetEnvironmentVariable("TN_DEBUG_STEPS") is not null)
+            foreach (var st in module.Plan)
+                Console.WriteLine($"  {st.Left},{st.Right} {st.Lowering?.Name ?? st.Kernel.ToString()} [{string.Join(",", st.Contraction.LeftLabels)}]x[{string.Join(",", st.Contraction.RightLabels)}] -> [{string.Join(",", st.Contraction.Result.Select(l => module.Spec.Indices[l].Size))}]");
         try
         {
-            long held = (long)plan.Bytes(MemoryGuard.ElementSize(dtype)).Inputs;
-            long rise = PeakMemory.Measure(() =>
+            long held = module.parameters().Concat(module.buffers()).Concat(inputs).Sum(t => t.numel() * t.element_size());
+            long rise = training ? RiseOfStep(module, inputs) : PeakMemory.Measure(() =>
             {
-                if (training)
-                {
-                    module.zero_grad();
-                    using var scope = NewDisposeScope();
-                    module.forward(inputs).square().sum().backward();
-                }
-                else
-                {
-                    using var _ = no_grad();
-                    using var y = module.forward(inputs);
-                }
+                using var _ = no_grad();
+                using var y = module.forward(inputs);
             });
             var name = $"{c.File} {c.Sets}{(c.Batch > 1 ? $" batch {c.Batch}" : "")}";
-            return new Figures(name, training, (long)MemoryGuard.Needed(plan, dtype, training), rise + held, plan.IsSliced);
+            return new Figures(name, training, (long)MemoryGuard.Needed(module.Spec, plan, options, training), rise + held,
+                (long)MemoryGuard.Needed(plan, dtype, training), held, plan.IsSliced);
         }
         finally
         {
             foreach (var t in inputs)
                 t.Dispose();
         }
+    }
+
+    /// The rise of resident memory during one training step from fresh (no gradients, no optimizer state yet).
+    static long RiseOfStep(NetworkModule module, Tensor[] inputs)
+    {
+        using var optimizer = optim.Adam(module.parameters(), 1e-3);
+        return PeakMemory.Measure(() =>
+        {
+            using var scope = NewDisposeScope();
+            optimizer.zero_grad();
+            module.forward(inputs).square().mean().backward();
+            optimizer.step();
+        });
     }
 }

@@ -31,7 +31,7 @@ public static class Program
         if (args[0] == "kernels")
             Kernels(dtype, device);
         else if (args[0] == "memory")
-            MemoryBench.Run(dtype, Opt("--examples", FindExamples()));
+            MemoryBench.Run(dtype, Opt("--examples", FindExamples()), args.Contains("--only") ? Opt("--only", "") : null);
         else if (args[0] == "born-env")
             BornEnvBench.Run(device, Opt("--examples", FindExamples()));
         else if (args[0] == "born-split")

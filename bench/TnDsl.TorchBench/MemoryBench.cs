@@ -46,9 +46,7 @@ public static class MemoryBench
         public double Ratio => (double)Measured / Predicted;
     }
 
-    /// <summary>Runs every case and prints predicted, measured and their ratio: first with glibc's default heap, then
-    /// with freed blocks of 128 KiB or more returned to the system (<see cref="PeakMemory.ReturnFreedBlocks"/>), where
-    /// resident memory follows the live tensors that the estimate counts.</summary>
+    /// <summary>Runs every case and prints predicted, measured and their ratio.</summary>
     public static void Run(ScalarType dtype, string examples, string? only = null)
     {
         if (!PeakMemory.Available)
@@ -57,34 +55,23 @@ public static class MemoryBench
             return;
         }
         Console.WriteLine($"Byte estimate of the module's program (ExecutedBytes, the memory guard's figure) against measured peak memory, {dtype.ToString().ToLowerInvariant()}, {get_num_threads()} threads");
-        Console.WriteLine("measured = peak resident memory during the call (VmHWM after clear_refs) - resident before + held (weights, consts, raw inputs)");
+        Console.WriteLine("measured = peak resident memory during a warm call (VmHWM after clear_refs) - resident before + held (weights, consts, raw inputs)");
         Console.WriteLine("training = forward, mean of squares, backward, Adam step; plan alone = tn plan's estimate (every step a matrix product)");
-        var cases = Cases.Where(c => only is null || $"{c.File} {c.Sets}".Contains(only, StringComparison.Ordinal)).ToList();
-        var summary = new List<string>();
-        foreach (var returned in new[] { false, true })
-        {
-            if (returned && !PeakMemory.ReturnFreedBlocks())
-                break;
-            Console.WriteLine();
-            var heap = returned ? "freed blocks of 128 KiB or more returned (mallopt M_MMAP_THRESHOLD)" : "glibc's default heap";
-            Console.WriteLine(heap);
-            Console.WriteLine($"{"case",-46} {"pass",-8} {"held",10} {"predicted",11} {"measured",11} {"ratio",6} {"plan alone",11} {"ratio",6}");
-            var all = new List<Figures>();
-            foreach (var c in cases)
-                foreach (var training in new[] { false, true })
-                {
-                    var f = Measure(c, dtype, training, examples);
-                    all.Add(f);
-                    Console.WriteLine($"{f.Name,-46} {(training ? "training" : "forward"),-8} {Mb(f.Held),10} {Mb(f.Predicted),11} {Mb(f.Measured),11} {f.Ratio,6:F2} " +
-                                      $"{Mb(f.PlanAlone),11} {(double)f.Measured / f.PlanAlone,6:F2}{(f.Sliced ? "  (sliced)" : "")}");
-                }
-            summary.Add($"{heap}: ratio measured/predicted min {all.Min(f => f.Ratio):F2}, max {all.Max(f => f.Ratio):F2}, " +
-                        $"{all.Count(f => f.Ratio <= 1.5 && f.Ratio >= 1 / 1.5)} of {all.Count} within 1.5 both ways " +
-                        $"(plan alone: min {all.Min(f => (double)f.Measured / f.PlanAlone):F2}, max {all.Max(f => (double)f.Measured / f.PlanAlone):F2})");
-        }
         Console.WriteLine();
-        foreach (var line in summary)
-            Console.WriteLine(line);
+        Console.WriteLine($"{"case",-46} {"pass",-8} {"held",10} {"predicted",11} {"measured",11} {"ratio",6} {"plan alone",11} {"ratio",6}");
+        var all = new List<Figures>();
+        foreach (var c in Cases.Where(c => only is null || $"{c.File} {c.Sets}".Contains(only, StringComparison.Ordinal)))
+            foreach (var training in new[] { false, true })
+            {
+                var f = Measure(c, dtype, training, examples);
+                all.Add(f);
+                Console.WriteLine($"{f.Name,-46} {(training ? "training" : "forward"),-8} {Mb(f.Held),10} {Mb(f.Predicted),11} {Mb(f.Measured),11} {f.Ratio,6:F2} " +
+                                  $"{Mb(f.PlanAlone),11} {(double)f.Measured / f.PlanAlone,6:F2}{(f.Sliced ? "  (sliced)" : "")}");
+            }
+        Console.WriteLine();
+        Console.WriteLine($"ratio measured/predicted: min {all.Min(f => f.Ratio):F2}, max {all.Max(f => f.Ratio):F2}, " +
+                          $"{all.Count(f => f.Ratio <= 1.5 && f.Ratio >= 1 / 1.5)} of {all.Count} within 1.5 both ways " +
+                          $"(plan alone: min {all.Min(f => (double)f.Measured / f.PlanAlone):F2}, max {all.Max(f => (double)f.Measured / f.PlanAlone):F2})");
     }
 
     static string Mb(long bytes) => $"{bytes / 1048576.0:F1} MB";

@@ -28,30 +28,6 @@ public static class PeakMemory
         return Math.Max(0, peak - before);
     }
 
-    /// <summary>
-    /// Fixes glibc's mmap threshold at 128 KiB for the rest of the process (<c>mallopt(M_MMAP_THRESHOLD)</c>, which also
-    /// stops glibc raising it after each free): every block of that size or more is then mapped when allocated and
-    /// unmapped when freed, so resident memory follows the tensors alive rather than what glibc's heap keeps for
-    /// reuse. By default glibc raises the threshold to the largest block freed so far (up to 32 MiB) and serves
-    /// smaller blocks from its heap, whose free holes count as resident and can outgrow the live tensors when
-    /// long-lived and short-lived tensors interleave (as autograd's kept tensors do). Costs page faults on every large
-    /// allocation, so it is for measuring, not a default. Returns false where it cannot be set (not glibc).
-    /// </summary>
-    public static bool ReturnFreedBlocks()
-    {
-        try
-        {
-            return Mallopt(-3, 128 * 1024) == 1; // M_MMAP_THRESHOLD
-        }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
-        {
-            return false;
-        }
-    }
-
-    [DllImport("libc", EntryPoint = "mallopt")]
-    static extern int Mallopt(int parameter, int value);
-
     [DllImport("libc", EntryPoint = "malloc_trim")]
     static extern int MallocTrim(nuint pad);
 

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Globalization;
 using TnDsl.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -46,32 +48,68 @@ public static class MemoryBench
         public double Ratio => (double)Measured / Predicted;
     }
 
-    /// <summary>Runs every case and prints predicted, measured and their ratio.</summary>
-    public static void Run(ScalarType dtype, string examples, string? only = null)
+    /// <summary>
+    /// Runs every case and prints predicted, measured and their ratio. Each case runs in a process of its own (this
+    /// program again, with <c>--case N</c>): glibc's heap keeps what earlier cases freed and raises its mmap threshold
+    /// after large frees, so a case measured after others would show their history rather than its own peak.
+    /// </summary>
+    public static void Run(ScalarType dtype, string examples, string? only = null, int? single = null)
     {
         if (!PeakMemory.Available)
         {
             Console.Error.WriteLine("memory: /proc/self/clear_refs or VmHWM is not available here (Linux only)");
             return;
         }
+        if (single is { } index)
+        {
+            foreach (var training in new[] { false, true })
+            {
+                var f = Measure(Cases[index], dtype, training, examples);
+                Console.WriteLine($"{f.Name,-46} {(training ? "training" : "forward"),-8} {Mb(f.Held),10} {Mb(f.Predicted),11} {Mb(f.Measured),11} {f.Ratio,6:F2} " +
+                                  $"{Mb(f.PlanAlone),11} {(double)f.Measured / f.PlanAlone,6:F2}{(f.Sliced ? "  (sliced)" : "")}");
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"#ratios {f.Ratio} {(double)f.Measured / f.PlanAlone}"));
+            }
+            return;
+        }
         Console.WriteLine($"Byte estimate of the module's program (ExecutedBytes, the memory guard's figure) against measured peak memory, {dtype.ToString().ToLowerInvariant()}, {get_num_threads()} threads");
-        Console.WriteLine("measured = peak resident memory during a warm call (VmHWM after clear_refs) - resident before + held (weights, consts, raw inputs)");
+        Console.WriteLine("measured = peak resident memory during a warm call (VmHWM after clear_refs) - resident before + held (weights, consts, raw inputs); one process per case, glibc's default heap");
         Console.WriteLine("training = forward, mean of squares, backward, Adam step; plan alone = tn plan's estimate (every step a matrix product)");
         Console.WriteLine();
         Console.WriteLine($"{"case",-46} {"pass",-8} {"held",10} {"predicted",11} {"measured",11} {"ratio",6} {"plan alone",11} {"ratio",6}");
-        var all = new List<Figures>();
-        foreach (var c in Cases.Where(c => only is null || $"{c.File} {c.Sets}".Contains(only, StringComparison.Ordinal)))
-            foreach (var training in new[] { false, true })
+        var ratios = new List<(double Ratio, double PlanAlone)>();
+        for (int i = 0; i < Cases.Length; i++)
+        {
+            var c = Cases[i];
+            if (only is not null && !$"{c.File} {c.Sets}".Contains(only, StringComparison.Ordinal))
+                continue;
+            var self = Environment.GetCommandLineArgs()[0];
+            var start = new ProcessStartInfo(Environment.ProcessPath!) { RedirectStandardOutput = true, UseShellExecute = false };
+            // Run as `dotnet TnDsl.TorchBench.dll`, the host needs the assembly; the app host does not.
+            if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet")
+                start.ArgumentList.Add(self);
+            foreach (var a in new[] { "memory", "--case", $"{i}", "--threads", $"{get_num_threads()}", "--examples", examples,
+                                      "--dtype", dtype == ScalarType.Float64 ? "float64" : "float32" })
+                start.ArgumentList.Add(a);
+            using var child = Process.Start(start)!;
+            string? line;
+            while ((line = child.StandardOutput.ReadLine()) is not null)
             {
-                var f = Measure(c, dtype, training, examples);
-                all.Add(f);
-                Console.WriteLine($"{f.Name,-46} {(training ? "training" : "forward"),-8} {Mb(f.Held),10} {Mb(f.Predicted),11} {Mb(f.Measured),11} {f.Ratio,6:F2} " +
-                                  $"{Mb(f.PlanAlone),11} {(double)f.Measured / f.PlanAlone,6:F2}{(f.Sliced ? "  (sliced)" : "")}");
+                if (line.StartsWith("#ratios ", StringComparison.Ordinal))
+                {
+                    var parts = line.Split(' ');
+                    ratios.Add((double.Parse(parts[1], CultureInfo.InvariantCulture), double.Parse(parts[2], CultureInfo.InvariantCulture)));
+                }
+                else
+                    Console.WriteLine(line);
             }
+            child.WaitForExit();
+        }
+        if (ratios.Count == 0)
+            return;
         Console.WriteLine();
-        Console.WriteLine($"ratio measured/predicted: min {all.Min(f => f.Ratio):F2}, max {all.Max(f => f.Ratio):F2}, " +
-                          $"{all.Count(f => f.Ratio <= 1.5 && f.Ratio >= 1 / 1.5)} of {all.Count} within 1.5 both ways " +
-                          $"(plan alone: min {all.Min(f => (double)f.Measured / f.PlanAlone):F2}, max {all.Max(f => (double)f.Measured / f.PlanAlone):F2})");
+        Console.WriteLine($"ratio measured/predicted: min {ratios.Min(r => r.Ratio):F2}, max {ratios.Max(r => r.Ratio):F2}, " +
+                          $"{ratios.Count(r => r.Ratio <= 1.5 && r.Ratio >= 1 / 1.5)} of {ratios.Count} within 1.5 both ways " +
+                          $"(plan alone: min {ratios.Min(r => r.PlanAlone):F2}, max {ratios.Max(r => r.PlanAlone):F2})");
     }
 
     static string Mb(long bytes) => $"{bytes / 1048576.0:F1} MB";

@@ -315,13 +315,13 @@ static partial class BackendBench
         long hwmBefore = Status("VmHWM");
         Step();
         long peak = Status("VmHWM");
-        int bytes = dtype == ScalarType.Float64 ? 8 : 4;
-        var f = m.ExecutionPlan;
-        double predicted = (double)f.ActivationMemory * bytes;
-        double predictedPeak = (double)(f.ActivationMemory + f.LargestIntermediate) * bytes;
+        // The memory guard's estimate of this training step (the module's program, an SGD step without state)
+        // against what was held before the step plus the rise during it; `memory` runs every example this way.
+        long held = m.parameters().Concat(m.buffers()).Concat(inputs).Sum(t => t.numel() * t.element_size());
+        double predicted = (double)ExecutedBytes.Estimate(m.Spec, m.ExecutionPlan, new() { DType = dtype }, optimizerSlots: 0).Training;
         Console.WriteLine($"(c) {m.Spec.Name} {string.Join(" ", set.Select(kv => kv.Key + "=" + kv.Value))} batch {batch}: training step peak native memory +{Mb(peak - before)} " +
-                          $"(RSS {Mb(before)} before, peak mark reset from {Mb(hwmBefore)}); planner's activation memory {Mb((long)predicted)}, " +
-                          $"ratio measured/predicted {(peak - before) / predicted:F2} (against activations + largest intermediate: {(peak - before) / predictedPeak:F2})");
+                          $"(RSS {Mb(before)} before, peak mark reset from {Mb(hwmBefore)}); with the {Mb(held)} of weights and inputs held {Mb(peak - before + held)}, " +
+                          $"the guard's estimate {Mb((long)predicted)}, ratio measured/predicted {(peak - before + held) / predicted:F2}");
         foreach (var t in inputs)
             t.Dispose();
     }

@@ -38,7 +38,8 @@ public static class Program
         if (args[0] == "kernels")
             Kernels(dtype, device);
         else if (args[0] == "memory")
-            MemoryBench.Run(dtype, Opt("--examples", FindExamples()));
+            MemoryBench.Run(dtype, Opt("--examples", FindExamples()), args.Contains("--only") ? Opt("--only", "") : null,
+                args.Contains("--case") ? int.Parse(Opt("--case", "0")) : null);
         else if (args[0] == "born-env")
             BornEnvBench.Run(device, Opt("--examples", FindExamples()));
         else if (args[0] == "born-split")

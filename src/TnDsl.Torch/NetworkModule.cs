@@ -151,7 +151,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
 
     static long Size(NetworkSpec spec, int leg) => spec.Indices[leg].Size;
 
-    static InputSlot[] MakeSlots(NetworkSpec spec)
+    internal static InputSlot[] MakeSlots(NetworkSpec spec)
     {
         var result = new List<InputSlot>();
         foreach (var family in spec.Tensors.Where(t => t.Role == TensorRole.Input).GroupBy(t => t.Family))
@@ -180,7 +180,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         return result.ToArray();
     }
 
-    static Leaf[] MakeLeaves(NetworkSpec spec, InputSlot[] slots, PlanView plan)
+    internal static Leaf[] MakeLeaves(NetworkSpec spec, InputSlot[] slots, PlanView plan)
     {
         var memberIndex = new Dictionary<string, int>();
         var leaves = new Leaf[spec.Tensors.Length];
@@ -214,7 +214,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         return leaves;
     }
 
-    static (PlanStep[], long[]?, bool[]) MakePlan(NetworkSpec spec, InputSlot[] slots, Leaf[] leaves, PlanView plan, NetworkModuleOptions options)
+    internal static (PlanStep[], long[]?, bool[]) MakePlan(NetworkSpec spec, InputSlot[] slots, Leaf[] leaves, PlanView plan, NetworkModuleOptions options)
     {
         var output = spec.Output.ToHashSet();
         var ops = leaves.Select(l => l.ReducedLabels).ToList();

@@ -238,8 +238,11 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             // The lowering is decided here, once (rules, see Lowering.Lower); forward never revisits it.
             var sliced = plan.SlicedLabels.ToHashSet();
             var forms = leaves.Select(l => FormOf(spec, slots, l, sliced)).ToArray();
+            // Chains regroup the batch's rows, which neither log-scale (its scales are per batch element, in order)
+            // nor per-slice views of the cores allow.
+            Func<int, long>? size = options.LogScale || sliced.Count > 0 ? null : l => Size(spec, l);
             (var lowered, asIndex) = Lowering.Lower(leaves.Select(l => l.ReducedLabels).ToArray(), forms,
-                steps.Select(s => (s.Left, s.Right, s.Contraction)).ToArray());
+                steps.Select(s => (s.Left, s.Right, s.Contraction)).ToArray(), size);
             for (int s = 0; s < steps.Count; s++)
                 steps[s] = steps[s] with { Lowering = lowered[s] };
         }
@@ -389,13 +392,16 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
 
         var scaling = logScale ? new LogScaling(dynamicLabels, dtype, device) : null;
         var operands = new List<(Tensor Value, bool Owned)>(leaves.Length);
+        // A family's members as views, made by one call per family (a chain of 784 pixels asks for 784 of them).
+        var classMembers = new Tensor[]?[slots.Length];
+        var fedMembers = new Tensor[]?[slots.Length];
         for (int id = 0; id < leaves.Length; id++)
         {
             var leaf = leaves[id];
             if (asIndex[id])
             {
                 var slot = slots[leaf.Slot];
-                var k = slot.HasMemberAxis ? classes[leaf.Slot]!.select(slot.Batch, leaf.Member) : classes[leaf.Slot]!;
+                var k = slot.HasMemberAxis ? (classMembers[leaf.Slot] ??= classes[leaf.Slot]!.unbind(slot.Batch))[leaf.Member] : classes[leaf.Slot]!;
                 operands.Add((k, slot.HasMemberAxis));
                 continue;
             }
@@ -403,7 +409,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             {
                 Source.Parameter => (get_parameter(leaf.Name)!, false),
                 Source.Buffer => (get_buffer(leaf.Name)!, false),
-                _ => slots[leaf.Slot].HasMemberAxis ? (fed[leaf.Slot].select(slots[leaf.Slot].Batch, leaf.Member), true) : (fed[leaf.Slot], false),
+                _ => slots[leaf.Slot].HasMemberAxis ? ((fedMembers[leaf.Slot] ??= fed[leaf.Slot].unbind(slots[leaf.Slot].Batch))[leaf.Member], true) : (fed[leaf.Slot], false),
             };
             if (leaf.Reduce)
             {
@@ -452,6 +458,14 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                 // A batch label summed here may carry different scales per entry: fold them into the values first.
                 a = scaling.Fold(a, step.Contraction.Contracted);
                 b = scaling.Fold(b, step.Contraction.Contracted);
+            }
+            if (step.Lowering is ChainLink link)
+            {
+                // The link takes over its operands (the chain's last link runs it and releases what it owns).
+                live.RemoveAt(Math.Max(step.Left, step.Right));
+                live.RemoveAt(Math.Min(step.Left, step.Right));
+                live.Add(link.Accept(a, b));
+                continue;
             }
             if (step.Lowering is DeferOneHot defer)
             {

@@ -163,7 +163,7 @@ public static class Lowering
     /// contract-gather step whose deferred one-hot input O has labels [B, p], whose environment X has labels {B, l},
     /// whose other operand U has labels {l, p, r} with |l| = |r| = χ, and whose result is {B, r}; the next link's
     /// environment is this link's result. A run of links of one χ and one P becomes a chain of its longest even prefix
-    /// (two pairs at least) where <see cref="OneHotChain.Worthwhile"/> says so.
+    /// where <see cref="OneHotChain.Worthwhile"/> says so.
     /// </summary>
     static void Chains(StepLowering?[] result, PairContraction[] steps, (int Left, int Right)[] operands,
                        List<IReadOnlyList<int>> labels, int leaves, Func<int, long> size)
@@ -209,7 +209,7 @@ public static class Lowering
             for (int t = s; t >= 0; t = next[t])
                 run.Add(t);
             int length = run.Count / 2 * 2;
-            if (length < 4 || !OneHotChain.Worthwhile(size(first.B), size(first.L), size(first.P)))
+            if (length < 2 || !OneHotChain.Worthwhile(size(first.B), size(first.L), size(first.P), length))
                 continue;
             var last = links[run[length - 1]]!.Value;
             var chain = new OneHotChain(
@@ -220,7 +220,7 @@ public static class Lowering
             {
                 int t = run[j];
                 var defer = FindDefer(result, operands, t, leaves)!;
-                result[t] = new ChainLink(chain, j, operands[t].Left == defer.Node, steps[t].Result);
+                result[t] = new ChainLink(chain, j, (ContractThenGather)result[t]!, operands[t].Left == defer.Node, steps[t].Result);
             }
         }
     }
@@ -536,15 +536,20 @@ public sealed class OneHotChain
     const double CallSeconds = 9e-6, FlopSeconds = 1.5e-11;
 
     /// <summary>
-    /// The cost model of the rule: whether two links step by step (two products of B·χ·Pχ, about ten calls) cost
-    /// more than one pair of the chain (B·χ² multiply-adds in the grouped products, the pair's share P²·χ³ of the cores'
-    /// product, and P² + 3 calls), for a batch of <paramref name="batch"/> rows.
+    /// The cost model of the rule: whether <paramref name="links"/> links step by step (per link a product of
+    /// B·χ·Pχ and about five calls) cost more than the chain: per pair B·χ² multiply-adds in the grouped products, the
+    /// pair's P²·χ³ of the cores' product and six calls, plus about twenty calls once to sort the rows, for a batch of
+    /// <paramref name="batch"/> rows; never where the P² codes outnumber the rows.
     /// </summary>
-    public static bool Worthwhile(long batch, long chi, long width)
+    public static bool Worthwhile(long batch, long chi, long width, int links)
     {
-        double stepwise = 2 * (5 * CallSeconds + 2.0 * batch * chi * width * chi * FlopSeconds);
-        double paired = (width * width + 3) * CallSeconds + (2.0 * batch * chi * chi + 2.0 * width * width * chi * chi * chi) * FlopSeconds;
-        return paired < stepwise;
+        // More codes than rows would multiply mostly padding, and keep more merged cores than the batch has rows.
+        if (width * width > batch)
+            return false;
+        double stepwise = links * (5 * CallSeconds + 2.0 * batch * chi * width * chi * FlopSeconds);
+        double chained = 20 * CallSeconds
+                         + links / 2 * (6 * CallSeconds + (2.0 * batch * chi * chi + 2.0 * width * width * chi * chi * chi) * FlopSeconds);
+        return chained < stepwise;
     }
 
     /// <summary>Executes the chain on its collected operands; the result's axes are the last link's result order.</summary>
@@ -556,35 +561,37 @@ public sealed class OneHotChain
         long batch = start.shape[0], chi = start.shape[1];
         var cores = parts.Cores.Select((u, j) => permCores[j] is { } p ? u.permute(p) : u).ToArray();
         long width = cores[0].shape[1];
-        // Each sample's pair of classes as one code p·P + q; the samples sorted by code, pair by pair.
+        // Each sample's pair of classes as one code p·P + q.
         var k = stack(parts.Classes).view(pairs, 2, batch);
         var code = k.select(1, 0).mul(width).add_(k.select(1, 1));
-        var order = code.sort(1, false, true).Indices;
-        // pos[j, s]: the row of sample s after pair j; the rows pair j gathers from the rows pair j - 1 left.
-        var pos = empty_like(order).scatter_(1, order, arange(batch, ScalarType.Int64, order.device).expand(pairs, batch));
-        var gathers = pairs == 1 ? order : cat([order.narrow(0, 0, 1), pos.narrow(0, 0, pairs - 1).gather(1, order.narrow(0, 1, pairs - 1))]);
         long groups = width * width;
-        var sizes = zeros([pairs, groups], ScalarType.Int64, order.device).scatter_add_(1, code, ones_like(code)).cpu().data<long>().ToArray();
+        var counts = zeros([pairs, groups], ScalarType.Int64, code.device).scatter_add_(1, code, ones_like(code));
+        // After pair j the rows form groups of one code, each padded to the largest group of the pair (g_j rows), so
+        // that one batched product [P², g_j, χ]·[P², χ, χ] multiplies every group by its matrix: at most the
+        // step-by-step products' multiply-adds (all samples in one group), a quarter of them for even classes.
+        var largest = counts.amax(1);
+        var sizes = largest.cpu().data<long>().ToArray();
+        // row[j, s]: the row of sample s after pair j: its code's block, then its rank among the samples of that code.
+        var rank = nn.functional.one_hot(code, groups).cumsum(1).gather(2, code.unsqueeze(2)).squeeze(2);
+        var row = code.mul(largest.unsqueeze(1)).add_(rank).sub_(1);
+        // source[j, r]: the row that padded row r of pair j is gathered from after pair j - 1 (batch order before
+        // the first pair); a padding row reads row 0, whose product no later gather picks.
+        var previous = pairs == 1 ? arange(batch, ScalarType.Int64, code.device).unsqueeze(0)
+                                  : cat([arange(batch, ScalarType.Int64, code.device).unsqueeze(0), row.narrow(0, 0, pairs - 1)]);
+        var source = zeros([pairs, groups * sizes.Max()], ScalarType.Int64, code.device).scatter_(1, row, previous);
         // The cores' products for every pair and code: [pairs, χ·P, χ]·[pairs, χ, P·χ] = [pairs, χ, P, P, χ], as
-        // one χ×χ matrix per (pair, code).
+        // [P², χ, χ] per pair.
         var s = stack(cores).view(pairs, 2, chi, width, chi);
         var merged = s.select(1, 0).reshape(pairs, chi * width, chi).bmm(s.select(1, 1).reshape(pairs, chi, width * chi));
-        var matrices = merged.view(pairs, chi, width, width, chi).permute(0, 2, 3, 1, 4).reshape(pairs * groups, chi, chi).unbind(0);
-        var rowsOf = gathers.unbind(0);
+        var matrices = merged.view(pairs, chi, width, width, chi).permute(0, 2, 3, 1, 4).contiguous().unbind(0);
+        var sources = source.unbind(0);
         var left = start;
-        var products = new List<Tensor>((int)groups);
         for (int j = 0; j < pairs; j++)
         {
-            var rows = left.index_select(0, rowsOf[j]);
-            var block = sizes.AsSpan(j * (int)groups, (int)groups).ToArray();
-            var parts2 = rows.split(block);
-            products.Clear();
-            for (int g = 0; g < groups; g++)
-                if (block[g] > 0)
-                    products.Add(parts2[g].mm(matrices[j * groups + g]));
-            left = products.Count == 1 ? products[0] : cat(products);
+            var rows = left.index_select(0, sources[j].narrow(0, 0, groups * sizes[j]));
+            left = rows.view(groups, sizes[j], chi).bmm(matrices[j].view(groups, chi, chi)).view(groups * sizes[j], chi);
         }
-        var result = left.index_select(0, pos[pairs - 1]);
+        var result = left.index_select(0, row[pairs - 1]);
         return (permResult is null ? result : result.permute(permResult)).MoveToOuterDisposeScope();
     }
 }
@@ -616,8 +623,12 @@ public sealed class ChainLink : StepLowering
     /// <inheritdoc/>
     public override string Name => "chain";
 
-    internal ChainLink(OneHotChain chain, int position, bool productOnLeft, IReadOnlyList<int> result) =>
-        (Chain, Position, this.productOnLeft, this.result) = (chain, position, productOnLeft, result);
+    /// <summary>The same step on its own, run where the chain cannot be (in log-scale, whose scales are per batch
+    /// element in batch order).</summary>
+    public ContractThenGather Stepwise { get; }
+
+    internal ChainLink(OneHotChain chain, int position, ContractThenGather stepwise, bool productOnLeft, IReadOnlyList<int> result) =>
+        (Chain, Position, Stepwise, this.productOnLeft, this.result) = (chain, position, stepwise, productOnLeft, result);
 
     /// <summary>Not applied on tensors alone: it needs the deferred operand's class numbers and the chain's other links.</summary>
     public override Tensor Apply(Tensor left, Tensor right) =>

@@ -238,9 +238,8 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             // The lowering is decided here, once (rules, see Lowering.Lower); forward never revisits it.
             var sliced = plan.SlicedLabels.ToHashSet();
             var forms = leaves.Select(l => FormOf(spec, slots, l, sliced)).ToArray();
-            // Chains regroup the batch's rows, which neither log-scale (its scales are per batch element, in order)
-            // nor per-slice views of the cores allow.
-            Func<int, long>? size = options.LogScale || sliced.Count > 0 ? null : l => Size(spec, l);
+            // Chains stack the cores of equal shape, which per-slice views of them may not have.
+            Func<int, long>? size = sliced.Count > 0 ? null : l => Size(spec, l);
             (var lowered, asIndex) = Lowering.Lower(leaves.Select(l => l.ReducedLabels).ToArray(), forms,
                 steps.Select(s => (s.Left, s.Right, s.Contraction)).ToArray(), size);
             for (int s = 0; s < steps.Count; s++)
@@ -387,12 +386,14 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             var members = leaves.Select((l, id) => (l, id)).Where(x => x.l.Source == Source.Input && x.l.Slot == slot).ToList();
             if (members.Any(x => asIndex[x.id]))
                 classes[s] = ClassNumbers(slots[s], raw);
-            fed[s] = members.All(x => asIndex[x.id]) ? raw : Embed(slots[s], raw, dtype);
+            // A family fed (partly) as class numbers embeds only its other members, one by one (below).
+            fed[s] = classes[s] is not null ? raw : Embed(slots[s], raw, dtype);
         }
 
         var scaling = logScale ? new LogScaling(dynamicLabels, dtype, device) : null;
         var operands = new List<(Tensor Value, bool Owned)>(leaves.Length);
-        // A family's members as views, made by one call per family (a chain of 784 pixels asks for 784 of them).
+        // A family's members made by one call per family (a chain of 784 pixels asks for 784 of them); class numbers
+        // member-major, so that each member's are contiguous.
         var classMembers = new Tensor[]?[slots.Length];
         var fedMembers = new Tensor[]?[slots.Length];
         for (int id = 0; id < leaves.Length; id++)
@@ -401,7 +402,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             if (asIndex[id])
             {
                 var slot = slots[leaf.Slot];
-                var k = slot.HasMemberAxis ? (classMembers[leaf.Slot] ??= classes[leaf.Slot]!.unbind(slot.Batch))[leaf.Member] : classes[leaf.Slot]!;
+                var k = slot.HasMemberAxis ? (classMembers[leaf.Slot] ??= classes[leaf.Slot]!.movedim([slot.Batch], [0]).contiguous().unbind(0))[leaf.Member] : classes[leaf.Slot]!;
                 operands.Add((k, slot.HasMemberAxis));
                 continue;
             }
@@ -409,6 +410,8 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             {
                 Source.Parameter => (get_parameter(leaf.Name)!, false),
                 Source.Buffer => (get_buffer(leaf.Name)!, false),
+                _ when classes[leaf.Slot] is not null =>
+                    (Embed(slots[leaf.Slot], slots[leaf.Slot].HasMemberAxis ? fed[leaf.Slot].select(slots[leaf.Slot].Batch, leaf.Member) : fed[leaf.Slot], dtype), true),
                 _ => slots[leaf.Slot].HasMemberAxis ? ((fedMembers[leaf.Slot] ??= fed[leaf.Slot].unbind(slots[leaf.Slot].Batch))[leaf.Member], true) : (fed[leaf.Slot], false),
             };
             if (leaf.Reduce)
@@ -459,7 +462,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                 a = scaling.Fold(a, step.Contraction.Contracted);
                 b = scaling.Fold(b, step.Contraction.Contracted);
             }
-            if (step.Lowering is ChainLink link)
+            if (step.Lowering is ChainLink link && scaling is null)
             {
                 // The link takes over its operands (the chain's last link runs it and releases what it owns).
                 live.RemoveAt(Math.Max(step.Left, step.Right));
@@ -477,6 +480,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             var r = step.Lowering switch
             {
                 ContractThenGather fused => fused.Apply(a, b),
+                ChainLink alone => alone.Stepwise.Apply(a, b),
                 { } lowered => lowered.Apply(a.Value, b.Value),
                 null => step.Contraction.Apply(a.Value, b.Value, step.Kernel),
             };
@@ -548,10 +552,11 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     /// a gather must never read a neighbouring row.
     static Tensor ClassNumbers(InputSlot slot, Tensor raw)
     {
-        var k = raw.to_type(ScalarType.Int64);
+        var k = raw.dtype == ScalarType.Int64 ? raw.alias() : raw.to_type(ScalarType.Int64);
         long width = ((EmbeddingSpec.OneHot)slot.Embedding!).D;
-        if (k.numel() > 0 && (k.min().item<long>() < 0 || k.max().item<long>() >= width))
+        if (k.numel() > 0 && k.aminmax() is var (min, max) && (min.item<long>() < 0 || max.item<long>() >= width))
             throw new ArgumentException($"input {slot.Name}: one-hot class numbers must lie in 0..{width - 1}");
         return k;
     }
 }
+

@@ -130,12 +130,12 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
         match alias.TryGetValue e with
         | true, o when not (obj.ReferenceEquals(o, e)) -> canonical o
         | _ -> e
-    let resolve origin siblings (k: LegKey) =
+    let resolve origin siblings (k: LegKey) : IndexEntry voption =
         match find k with
-        | Ok e -> Some(canonical e)
+        | Ok e -> ValueSome(if alias.Count = 0 then e else canonical e)
         | Result.Error m ->
             note k m origin siblings
-            None
+            ValueNone
     let kept = ctx.IndexOrder |> Seq.filter (fun e -> not (alias.ContainsKey e)) |> Array.ofSeq
     kept |> Array.iteri (fun i e -> e.Id <- i)
     let indices =
@@ -150,9 +150,17 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
               Range = e.Range })
     let tensors = ResizeArray<FlatTensor>()
     let legRanges = ResizeArray<SourceRange list>()
+    // Every leg is resolved (a miss is noted, in leg order) before the tensor is kept or dropped.
+    let ids = ResizeArray<int>()
     for t in ctx.Tensors do
-        let resolved = t.Legs |> List.map (fun k -> resolve (Some t.Origin) t.Legs k, k.Range)
-        if resolved |> List.forall (fst >> Option.isSome) then
+        ids.Clear()
+        let origin = Some t.Origin
+        let mutable all = true
+        for k in t.Legs do
+            match resolve origin t.Legs k with
+            | ValueSome e -> ids.Add e.Id
+            | ValueNone -> all <- false
+        if all then
             tensors.Add
                 { Id = tensors.Count
                   Name = t.Name
@@ -160,13 +168,13 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
                   Subscripts = t.Subs
                   Role = t.Role
                   Param = t.Param
-                  Legs = resolved |> List.map (fun (e, _) -> e.Value.Id)
+                  Legs = List.ofSeq ids
                   Init = t.Init
                   Embedding = t.Embedding
                   Range = t.Range }
-            legRanges.Add(resolved |> List.map snd)
+            legRanges.Add(t.Legs |> List.map (fun k -> k.Range))
     let resolveAll (keys: LegKey list) =
-        keys |> List.choose (fun k -> resolve None [] k |> Option.map (fun e -> e.Id, k.Range))
+        keys |> List.choose (fun k -> match resolve None [] k with ValueSome e -> Some(e.Id, k.Range) | ValueNone -> None)
     let output, outputRanges, outputFamilies, hasOutput =
         match ctx.Output with
         | Some (keys, _) ->

@@ -55,17 +55,29 @@ let private loopHint (f: ForClause) (okValues: int64 list) (badValues: int64 lis
 
 /// Resolves leg keys to index ids and assembles the flat network.
 let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
+    // The legs of one declaration share their family's name (the same string): its member table is looked up
+    // once per run of such legs.
+    let mutable lastName = Unchecked.defaultof<string>
+    let mutable lastFamily = Unchecked.defaultof<Dictionary<int list, IndexEntry>>
     let find (k: LegKey) : Result<IndexEntry, Miss> =
-        match ctx.Indices.TryGetValue k.Family with
-        | true, family ->
+        let known =
+            obj.ReferenceEquals(k.Family, lastName)
+            || (match ctx.Indices.TryGetValue k.Family with
+                | true, family ->
+                    lastName <- k.Family
+                    lastFamily <- family
+                    true
+                | _ -> false)
+        if known then
+            let family = lastFamily
             match family.TryGetValue k.Subs with
             | true, e -> Ok e
             | _ when ctx.Poisoned.Contains k.Family -> Result.Error Silent
             | _ ->
                 let arity = family.Keys |> Seq.head |> List.length
                 if arity <> k.Subs.Length then Result.Error(Arity arity) else Result.Error(OutOfRange family)
-        | _ when ctx.Poisoned.Contains k.Family || ctx.Broken.Contains k.Family -> Result.Error Silent
-        | _ -> Result.Error NoFamily
+        elif ctx.Poisoned.Contains k.Family || ctx.Broken.Contains k.Family then Result.Error Silent
+        else Result.Error NoFamily
     // Misses are gathered by the place they are written (and the declaration they come from), then reported once.
     let misses = Dictionary<SourceRange, ResizeArray<LegKey * Miss * Origin option * LegKey list>>()
     let okAt = Dictionary<SourceRange, ResizeArray<int64 list>>()

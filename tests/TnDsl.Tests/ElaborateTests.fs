@@ -106,3 +106,27 @@ let ``integer division floors and powers are exact`` () =
     Assert.Equal(VFloat 2.5, value "max(1, 2.5)")
     Assert.Equal(VInt 5L, value "if 1 < 2 then 5 else 6")
     Assert.True((Elaborate.parseValue "2 ^ 64").IsError)
+
+[<Fact>]
+let ``an init that mentions the loop variable is evaluated per member, one that does not once for all`` () =
+    let text =
+        "network g() {\n  index p[i]: 2 for i in 0..2\n  weight A[i]: (p[i]) for i in 0..2 init normal(0, i + 1)\n  input X[i]: (p[i]) for i in 0..2 embed onehot(2)\n  weight B[i]: (p[i]) for i in 0..2 init identity + normal(0, 0.5)\n}"
+    let r = compile text []
+    let net = r.Elaborated.Value.Network
+    let inits family = net.Tensors |> Array.filter (fun t -> t.Family = family) |> Array.map (fun t -> t.Init) |> List.ofArray
+    Assert.Equal<Init option list>([ Some(Normal(0.0, 1.0)); Some(Normal(0.0, 2.0)); Some(Normal(0.0, 3.0)) ], inits "A")
+    Assert.Equal<Init option list>(List.replicate 3 (Some(Sum(Identity, Normal(0.0, 0.5)))), inits "B")
+    Assert.Equal<Embedding option list>(List.replicate 3 (Some(OneHot 2)), net.Tensors |> Array.filter (fun t -> t.Family = "X") |> Array.map (fun t -> t.Embedding) |> List.ofArray)
+
+[<Fact>]
+let ``subscripts divide toward negative infinity and overflow is reported by code and range`` () =
+    let text = "network g() {\n  index q[k]: 2 for k in -2..0\n  weight B[i]: (q[(i - 3) / 2]) for i in 0..2\n}"
+    let net = (compile text []).Elaborated.Value.Network
+    let leg name = net.Indices[(FlatNetwork.tryTensor net name).Value.Legs.Head].Name
+    Assert.Equal<string list>([ "q[-2]"; "q[-1]"; "q[-1]" ], [ leg "B[0]"; leg "B[1]"; leg "B[2]" ])
+    // i * 2^63-1 overflows at i = 2: the fast path declines and the general evaluator reports it where it is.
+    let over, (line, col), _ = marked "network g() {\n  index p[i]: 2 for i in 0..1\n  weight A[i]: (p[«i * 9223372036854775807»]) for i in 2..2\n}"
+    let r = compile over []
+    Assert.Equal<string list>([ "TN0118" ], codes r |> List.filter (fun c -> c <> "TN0212") |> List.distinct)
+    let d = r.Diagnostics |> List.find (fun d -> d.Kind.Code = "TN0118")
+    Assert.Equal((line, col), (d.Range.Start.Line, d.Range.Start.Col))

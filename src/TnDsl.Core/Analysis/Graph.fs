@@ -170,8 +170,10 @@ module CutGraph =
         // Only indices the graph keeps carry weight: a left-out batch leg may have any size.
         let kept i = placement[i] <> Absent && sizes[i] > 1L
         // Factorised once per distinct dimension (a network has few).
-        let used = [ for i in 0 .. nI - 1 do if kept i then sizes[i] ] |> List.distinct
-        let primes = used |> List.collect primeFactors |> List.distinct |> List.sort |> Array.ofList
+        let used = HashSet<int64>()
+        for i in 0 .. nI - 1 do
+            if kept i then used.Add sizes[i] |> ignore
+        let primes = used |> List.ofSeq |> List.collect primeFactors |> List.distinct |> List.sort |> Array.ofList
         // Prime-exponent mode when all dimensions above 1 are powers of the same prime.
         let prime = if primes.Length = 1 then Some primes[0] else None
         let weight, unitBits =
@@ -206,22 +208,29 @@ module CutGraph =
             target.Add v
             arcs.Add role
         // Parallel bonds and legs are merged so that each ordered vertex pair has one arc, whose twin is the one
-        // arc the other way.
-        // Sized up front: a 60,000-site chain has 60,000 bonds, and regrowing these dictionaries showed in profiles.
-        let pairBonds = Dictionary<struct (int * int), ResizeArray<int>>(nI)
-        let legsA = Dictionary<int, ResizeArray<int>>()
-        let legsB = Dictionary<int, ResizeArray<int>>()
-        let push (d: Dictionary<'k, ResizeArray<int>>) k i =
+        // arc the other way. Each group is kept as its last index, chained to the earlier ones through `earlier`
+        // (no list per bond: a 60,000-site chain has 60,000 bonds); a dictionary enumerates its keys in insertion
+        // order, so groups come out in the order of their first index, as their arcs always have.
+        let pairBonds = Dictionary<struct (int * int), int>(nI)
+        let openLegs = Dictionary<int, int>()
+        let earlier = Array.create nI -1
+        let group (d: Dictionary<'k, int>) k i =
             match d.TryGetValue k with
-            | true, l -> l.Add i
-            | _ -> d[k] <- ResizeArray [ i ]
+            | true, last -> earlier[i] <- last
+            | _ -> ()
+            d[k] <- i
+        let members last =
+            let mutable acc = []
+            let mutable i = last
+            while i >= 0 do
+                acc <- i :: acc
+                i <- earlier[i]
+            acc
         for i in 0 .. nI - 1 do
             match placement[i] with
             | Absent -> ()
-            | Edge(u, v) -> push pairBonds (struct (min u v, max u v)) i
-            | Leg t ->
-                push legsA t i
-                push legsB t i
+            | Edge(u, v) -> group pairBonds (struct (min u v, max u v)) i
+            | Leg t -> group openLegs t i
             | HyperPair(hi, ho) ->
                 addArc hi ho (HyperInner i)
                 for t in tensorsOf[i] do
@@ -231,33 +240,39 @@ module CutGraph =
                     for side, term in [ SideA, source; SideB, sink ] do
                         addArc term hi (HyperTerminal(side, i))
                         addArc ho term (HyperTerminal(side, i))
-        for KeyValue(struct (u, v), l) in pairBonds do
-            let role = Bonds(List.ofArray (l.ToArray()))
+        let paired = arcs.Count
+        for KeyValue(struct (u, v), last) in pairBonds do
+            let role = Bonds(members last)
             addArc u v role
             addArc v u role
-        for side, term, d in [ SideA, source, legsA; SideB, sink, legsB ] do
-            for KeyValue(t, l) in d do
-                let role = OpenLegs(side, List.ofArray (l.ToArray()))
+        for side, term in [ SideA, source; SideB, sink ] do
+            for KeyValue(t, last) in openLegs do
+                let role = OpenLegs(side, members last)
                 addArc t term role
                 addArc term t role
-        // Twins in one pass over the arcs (a dictionary on the ordered pair): an arc without one the other way
-        // (the one-way arcs of a hyperindex) gets a reverse arc of capacity zero. QuikGraph's own augmentor
-        // searches the out-arcs of the target for each arc, which is quadratic at the source and the sink.
-        let byPair = Dictionary<struct (int * int), int>(arcs.Count)
-        for a in 0 .. arcs.Count - 1 do
-            byPair[struct (from[a], target[a])] <- a
+        // Twins: the arcs made in pairs above are each other's. Any other arc (the one-way arcs of a hyperindex) is
+        // paired with an arc the other way if there is one (a dictionary on the ordered pair), and otherwise gets a
+        // reverse arc of capacity zero. QuikGraph's own augmentor searches the out-arcs of the target for each
+        // arc, which is quadratic at the source and the sink.
         let twin = ResizeArray<int>(Array.create arcs.Count -1)
-        for a in 0 .. arcs.Count - 1 do
-            if twin[a] < 0 then
-                match byPair.TryGetValue(struct (target[a], from[a])) with
-                | true, b when twin[b] < 0 || twin[b] = a ->
-                    twin[a] <- b
-                    twin[b] <- a
-                | _ ->
-                    let b = arcs.Count
-                    addArc target[a] from[a] Reverse
-                    twin.Add a
-                    twin[a] <- b
+        for a in paired .. 2 .. arcs.Count - 1 do
+            twin[a] <- a + 1
+            twin[a + 1] <- a
+        if paired > 0 then
+            let byPair = Dictionary<struct (int * int), int>(arcs.Count)
+            for a in 0 .. arcs.Count - 1 do
+                byPair[struct (from[a], target[a])] <- a
+            for a in 0 .. paired - 1 do
+                if twin[a] < 0 then
+                    match byPair.TryGetValue(struct (target[a], from[a])) with
+                    | true, b when twin[b] < 0 || twin[b] = a ->
+                        twin[a] <- b
+                        twin[b] <- a
+                    | _ ->
+                        let b = arcs.Count
+                        addArc target[a] from[a] Reverse
+                        twin.Add a
+                        twin[a] <- b
         let nArcs = arcs.Count
         let arcFrom = from.ToArray()
         let arcTo = target.ToArray()

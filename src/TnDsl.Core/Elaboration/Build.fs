@@ -55,17 +55,29 @@ let private loopHint (f: ForClause) (okValues: int64 list) (badValues: int64 lis
 
 /// Resolves leg keys to index ids and assembles the flat network.
 let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
+    // The legs of one declaration share their family's name (the same string): its member table is looked up
+    // once per run of such legs.
+    let mutable lastName = Unchecked.defaultof<string>
+    let mutable lastFamily = Unchecked.defaultof<Dictionary<int list, IndexEntry>>
     let find (k: LegKey) : Result<IndexEntry, Miss> =
-        match ctx.Indices.TryGetValue k.Family with
-        | true, family ->
+        let known =
+            obj.ReferenceEquals(k.Family, lastName)
+            || (match ctx.Indices.TryGetValue k.Family with
+                | true, family ->
+                    lastName <- k.Family
+                    lastFamily <- family
+                    true
+                | _ -> false)
+        if known then
+            let family = lastFamily
             match family.TryGetValue k.Subs with
             | true, e -> Ok e
             | _ when ctx.Poisoned.Contains k.Family -> Result.Error Silent
             | _ ->
                 let arity = family.Keys |> Seq.head |> List.length
                 if arity <> k.Subs.Length then Result.Error(Arity arity) else Result.Error(OutOfRange family)
-        | _ when ctx.Poisoned.Contains k.Family || ctx.Broken.Contains k.Family -> Result.Error Silent
-        | _ -> Result.Error NoFamily
+        elif ctx.Poisoned.Contains k.Family || ctx.Broken.Contains k.Family then Result.Error Silent
+        else Result.Error NoFamily
     // Misses are gathered by the place they are written (and the declaration they come from), then reported once.
     let misses = Dictionary<SourceRange, ResizeArray<LegKey * Miss * Origin option * LegKey list>>()
     let okAt = Dictionary<SourceRange, ResizeArray<int64 list>>()
@@ -130,12 +142,12 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
         match alias.TryGetValue e with
         | true, o when not (obj.ReferenceEquals(o, e)) -> canonical o
         | _ -> e
-    let resolve origin siblings (k: LegKey) =
+    let resolve origin siblings (k: LegKey) : IndexEntry voption =
         match find k with
-        | Ok e -> Some(canonical e)
+        | Ok e -> ValueSome(if alias.Count = 0 then e else canonical e)
         | Result.Error m ->
             note k m origin siblings
-            None
+            ValueNone
     let kept = ctx.IndexOrder |> Seq.filter (fun e -> not (alias.ContainsKey e)) |> Array.ofSeq
     kept |> Array.iteri (fun i e -> e.Id <- i)
     let indices =
@@ -150,9 +162,17 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
               Range = e.Range })
     let tensors = ResizeArray<FlatTensor>()
     let legRanges = ResizeArray<SourceRange list>()
+    // Every leg is resolved (a miss is noted, in leg order) before the tensor is kept or dropped.
+    let ids = ResizeArray<int>()
     for t in ctx.Tensors do
-        let resolved = t.Legs |> List.map (fun k -> resolve (Some t.Origin) t.Legs k, k.Range)
-        if resolved |> List.forall (fst >> Option.isSome) then
+        ids.Clear()
+        let origin = Some t.Origin
+        let mutable all = true
+        for k in t.Legs do
+            match resolve origin t.Legs k with
+            | ValueSome e -> ids.Add e.Id
+            | ValueNone -> all <- false
+        if all then
             tensors.Add
                 { Id = tensors.Count
                   Name = t.Name
@@ -160,13 +180,13 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
                   Subscripts = t.Subs
                   Role = t.Role
                   Param = t.Param
-                  Legs = resolved |> List.map (fun (e, _) -> e.Value.Id)
+                  Legs = List.ofSeq ids
                   Init = t.Init
                   Embedding = t.Embedding
                   Range = t.Range }
-            legRanges.Add(resolved |> List.map snd)
+            legRanges.Add(t.Legs |> List.map (fun k -> k.Range))
     let resolveAll (keys: LegKey list) =
-        keys |> List.choose (fun k -> resolve None [] k |> Option.map (fun e -> e.Id, k.Range))
+        keys |> List.choose (fun k -> match resolve None [] k with ValueSome e -> Some(e.Id, k.Range) | ValueNone -> None)
     let output, outputRanges, outputFamilies, hasOutput =
         match ctx.Output with
         | Some (keys, _) ->

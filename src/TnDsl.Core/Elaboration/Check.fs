@@ -159,9 +159,16 @@ let check (e: Elaborated) : Diagnostic list =
     let shapes = Dictionary<string, FlatTensor>()
     let dims (t: FlatTensor) = t.Legs |> List.map (fun l -> Dim.size net.Indices[l].Dim)
     for t in net.Tensors do
-        let size =
-            t.Legs |> List.fold (fun acc l -> acc * bigint (Dim.size net.Indices[l].Dim)) 1I
-        if size > bigint Int64.MaxValue then
+        // In 64 bits while it fits (every tensor of a valid network), exactly only past that.
+        let mutable small = 1L
+        let mutable fits = true
+        for l in t.Legs do
+            if fits then
+                let mutable low = 0L
+                let high = Math.BigMul(small, Dim.size net.Indices[l].Dim, &low)
+                if high <> (low >>> 63) then fits <- false else small <- low
+        if not fits then
+            let size = t.Legs |> List.fold (fun acc l -> acc * bigint (Dim.size net.Indices[l].Dim)) 1I
             report Codes.sizeOverflow t.Range (sprintf "`%s` has %O elements, more than fit in 64 bits" t.Name size) [ "reduce its dimensions" ]
         if t.Role = Weight then
             match shapes.TryGetValue t.Param with

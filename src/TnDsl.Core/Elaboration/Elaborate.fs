@@ -67,6 +67,76 @@ let private legKeys (ctx: Ctx) env (range: SourceRange) (legs: Leg list) : LegKe
         let members = if combos = 1L then [ choices |> List.map (fun c -> c[0]) ] else product choices
         members |> List.map (fun subs -> { Family = r.Name.Name; Subs = subs; Range = r.Range; Exprs = exprs }))
 
+/// A leg list with no conditions and no slices, each leg with its subscript expressions; None otherwise. Such
+/// lists (nearly all of them) are expanded by `plainLegKeys`, once per family member, without `legKeys`' work.
+let private plainLegs (legs: Leg list) : (Leg * Expr list) list option =
+    let plain (leg: Leg) =
+        leg.Cond.IsNone && leg.Ref.Subscripts |> List.forall (function SAt _ -> true | SSlice _ -> false)
+    if legs |> List.forall plain then
+        Some(legs |> List.map (fun leg -> leg, leg.Ref.Subscripts |> List.map (function SAt e -> e | SSlice r -> r.From)))
+    else None
+
+/// `legKeys` for a plain leg list (see `plainLegs`): the same keys, evaluated in the same order, counted the same.
+let private plainLegKeys (ctx: Ctx) env (range: SourceRange) (legs: (Leg * Expr list) list) : LegKey list =
+    let keys =
+        legs
+        |> List.map (fun (leg, exprs) ->
+            let r = leg.Ref
+            { Family = r.Name.Name; Subs = exprs |> List.map (evalSubscript ctx env); Range = r.Range; Exprs = exprs })
+    ctx.CountLegs(range, int64 keys.Length)
+    keys
+
+/// Whether an initialiser, embedding or expression list mentions one of `names` (the loop variables of a
+/// declaration): when it does not, its value is the same for every member and is evaluated once. Iterative, as
+/// expressions may be as deep as the input is long.
+let private mentions (names: string list) (exprs: Expr seq) =
+    if names.IsEmpty then false
+    else
+        let pending = Stack<Expr>(exprs)
+        let mutable found = false
+        while not found && pending.Count > 0 do
+            let x = pending.Pop()
+            match x.Kind with
+            | EVar n -> found <- List.contains n names
+            | EInt _ | EFloat _ | EBool _ -> ()
+            | EUnary (_, a) -> pending.Push a
+            | EBinary (_, a, b) ->
+                pending.Push a
+                pending.Push b
+            | ECall (_, args) -> for a in args do pending.Push a
+            | EIf (c, a, b) ->
+                pending.Push c
+                pending.Push a
+                pending.Push b
+        found
+
+/// The expressions an initialiser evaluates.
+let private initExprs (i: InitExpr) : Expr list =
+    let pending = Stack<InitExpr>([ i ])
+    let found = ResizeArray<Expr>()
+    while pending.Count > 0 do
+        match pending.Pop().Kind with
+        | ISum (a, b) ->
+            pending.Push a
+            pending.Push b
+        | INumber e -> found.Add e
+        | IName (_, args) -> found.AddRange args
+    List.ofSeq found
+
+/// A clause's value for each member of a declaration, evaluated once when it does not depend on the member
+/// (`stable`) and its first evaluation reported nothing; otherwise evaluated per member, as before, so a clause
+/// that fails still fails (and is reported) for every member it would have failed for.
+type private PerMember<'T>(ctx: Ctx, stable: bool, evaluate: Env -> 'T) =
+    let mutable cached: 'T voption = ValueNone
+    member _.For(env: Env) : 'T =
+        match cached with
+        | ValueSome v -> v
+        | ValueNone ->
+            let before = ctx.Diagnostics.Count
+            let v = evaluate env
+            if stable && ctx.Diagnostics.Count = before then cached <- ValueSome v
+            v
+
 let private initOf (ctx: Ctx) env (i: InitExpr) : Init =
     let rec go (i: InitExpr) =
         match i.Kind with
@@ -232,23 +302,40 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                     | CInit i, Input -> ctx.Report(Codes.badClause, i.Range, "an `input` is fed at run time and cannot have an initialiser")
                     | CShared (_, r), (Input | Const) -> ctx.Report(Codes.badClause, r, "only a `weight` can be shared")
                     | _ -> ()
+                // What does not depend on the member is worked out once for the declaration (see `PerMember`).
+                let plain = plainLegs legs.Legs
+                let loopVars = forClause |> Option.map (fun f -> f.Binders |> List.map (fun b -> b.Var.Name)) |> Option.defaultValue []
+                let initClause = clauses |> List.tryPick (function CInit i -> Some i | _ -> None)
+                let embedClause = clauses |> List.tryPick (function CEmbed e when role = Input -> Some e | _ -> None)
+                // A bad clause is reported, and the tensor kept without it: its legs still join the network.
+                let clause f = (try f () with Abort -> None)
+                let init =
+                    PerMember(ctx, initClause |> Option.forall (initExprs >> mentions loopVars >> not),
+                              fun env -> clause (fun () -> initClause |> Option.map (initOf ctx env)))
+                let embedding =
+                    PerMember(ctx, embedClause |> Option.forall (fun e -> not (mentions loopVars e.Args)),
+                              fun env -> clause (fun () -> embedClause |> Option.map (embeddingOf ctx env)))
                 forEach ctx env forClause (fun env ->
                     let subs = subs |> List.map (evalSubscript ctx env)
                     let tname = prefix + memberName name.Name subs
                     if not (ctx.TensorNames.Add tname) then
                         ctx.Fail(Codes.duplicateTensor, d.Range, sprintf "tensor `%s` is already declared" tname)
-                    let keys = legKeys ctx env d.Range legs.Legs
+                    let keys =
+                        match plain with
+                        | Some p -> plainLegKeys ctx env d.Range p
+                        | None -> legKeys ctx env d.Range legs.Legs
                     ctx.CountTensor(d.Range)
-                    // A bad clause is reported, and the tensor kept without it: its legs still join the network.
-                    let clause f = (try f () with Abort -> None)
-                    let init = clause (fun () -> clauses |> List.tryPick (function CInit i -> Some(initOf ctx env i) | _ -> None))
-                    let embedding = clause (fun () -> clauses |> List.tryPick (function CEmbed e when role = Input -> Some(embeddingOf ctx env e) | _ -> None))
+                    let init = init.For env
+                    let embedding = embedding.For env
                     let param =
                         match clauses |> List.tryPick (function CShared (n, _) -> Some n | _ -> None) with
                         | Some (Some (shared, [])) -> prefix + shared.Name
                         | Some (Some (shared, subs)) -> prefix + String.Join(".", shared.Name :: (subs |> List.map (evalSubscript ctx env >> string)))
                         | Some None -> prefix + name.Name
-                        | None -> prefix + String.Join(".", name.Name :: (subs |> List.map string))
+                        | None ->
+                            match subs with
+                            | [ s ] -> prefix + name.Name + "." + string s
+                            | _ -> prefix + String.Join(".", name.Name :: (subs |> List.map string))
                     ctx.Tensors.Add
                         { Name = tname
                           Family = prefix + name.Name

@@ -104,9 +104,10 @@ type NetworkLookup = string -> NetworkDecl option
 exception Abort
 
 /// A name in scope. `Value = None` marks an erroneous value: a `let` whose definition failed (already
-/// reported), so that its uses are dropped without another diagnostic.
+/// reported), so that its uses are dropped without another diagnostic. Only a loop variable's value changes: the
+/// loop binds it once and sets it for each iteration (no environment is kept past the iteration that made it).
 type Binding =
-    { Value: Value option
+    { mutable Value: Value option
       Range: SourceRange
       Used: bool ref
       IsLoopVar: bool }

@@ -296,13 +296,59 @@ let eval (ctx: Ctx) (env: Env) (root: Expr) : Value =
 /// Evaluates a condition.
 let evalBool (ctx: Ctx) env (e: Expr) = boolOf ctx e (eval ctx env e)
 
+/// An integer expression of literals, names bound to integers, `-`, `+`, `-`, `*` and `/`, evaluated without
+/// allocating: subscripts and dimensions (`i + 1`, `n - 1`, `chi`) are evaluated once per family member.
+/// ValueNone, with nothing reported, for anything else and for whatever the general evaluator would refuse
+/// (overflow, division by zero): it then evaluates the expression again and reports as it always does. Names are
+/// marked used in the same order the general evaluator marks them, and never more of them.
+let rec private intFast (env: Env) (depth: int) (e: Expr) : int64 voption =
+    if depth > directDepth then ValueNone
+    else
+        match e.Kind with
+        | EInt n -> ValueSome n
+        | EVar name ->
+            match env.TryGetValue name with
+            | true, ({ Value = Some (VInt n) } as b) ->
+                b.Used.Value <- true
+                ValueSome n
+            | _ -> ValueNone
+        | EUnary (Neg, x) ->
+            match intFast env (depth + 1) x with
+            | ValueSome n when n <> Int64.MinValue -> ValueSome(-n)
+            | _ -> ValueNone
+        | EBinary ((Add | Sub | Mul | Div) as op, a, b) ->
+            match intFast env (depth + 1) a with
+            | ValueNone -> ValueNone
+            | ValueSome x ->
+                match intFast env (depth + 1) b with
+                | ValueNone -> ValueNone
+                | ValueSome y ->
+                    match op with
+                    | Add ->
+                        let r = x + y
+                        if ((x ^^^ r) &&& (y ^^^ r)) < 0L then ValueNone else ValueSome r
+                    | Sub ->
+                        let r = x - y
+                        if ((x ^^^ y) &&& (x ^^^ r)) < 0L then ValueNone else ValueSome r
+                    | Mul ->
+                        let mutable low = 0L
+                        let high = Math.BigMul(x, y, &low)
+                        if high <> (low >>> 63) then ValueNone else ValueSome low
+                    | _ when y = 0L || (x = Int64.MinValue && y = -1L) -> ValueNone
+                    // Rounds toward negative infinity, as `binary` does.
+                    | _ -> ValueSome(if (x % y <> 0L) && ((x < 0L) <> (y < 0L)) then x / y - 1L else x / y)
+        | _ -> ValueNone
+
 /// Evaluates an integer; `what` names it in the error ("a dimension").
 let evalInt (ctx: Ctx) env (what: string) (e: Expr) =
-    match eval ctx env e with
-    | VInt n -> n
-    | VFloat f ->
-        ctx.Fail(Codes.typeMismatch, e.Range, sprintf "%s must be an integer, but this evaluates to %g" what f, [ "use `floor(...)` or `ceil(...)` to round" ])
-    | VBool _ -> ctx.Fail(Codes.typeMismatch, e.Range, sprintf "%s must be an integer, but this is a bool" what)
+    match intFast env 0 e with
+    | ValueSome n -> n
+    | ValueNone ->
+        match eval ctx env e with
+        | VInt n -> n
+        | VFloat f ->
+            ctx.Fail(Codes.typeMismatch, e.Range, sprintf "%s must be an integer, but this evaluates to %g" what f, [ "use `floor(...)` or `ceil(...)` to round" ])
+        | VBool _ -> ctx.Fail(Codes.typeMismatch, e.Range, sprintf "%s must be an integer, but this is a bool" what)
 
 /// Evaluates a number (an integer becomes a float).
 let evalFloat (ctx: Ctx) env (e: Expr) =
@@ -374,8 +420,13 @@ let forEachIn (ctx: Ctx) (env: Env) (f: ForClause) (action: Env -> unit) =
                 if List.isEmpty rest then members <- members + int64 values.Length
                 if members > limit || steps > 2L * limit then
                     ctx.Exhaust(f.Range, sprintf "this loop runs more than %d times, the expansion limit" ctx.Options.MaxTensors)
+                // One binding per loop level, set for each value: an environment per iteration showed in profiles.
+                let slot = loopBinding b 0L
+                let inner = env.Add(b.Var.Name, slot)
                 for v in values do
-                    if not ctx.Exhausted then go (env.Add(b.Var.Name, loopBinding b v)) rest
+                    if not ctx.Exhausted then
+                        slot.Value <- Some(VInt v)
+                        go inner rest
     try go env f.Binders with Abort -> ()
 
 /// Runs an action for each environment of an optional `for` clause; a failing member is dropped, the rest go on.

@@ -221,24 +221,38 @@ type TensorView(t: FlatTensor, kept: int array, sourceLine: string | null) =
 /// (so nothing downstream reads the file again). Every other part of the C# surface takes this view.
 [<Sealed; AllowNullLiteral>]
 type NetworkView(net: FlatNetwork, sources: IReadOnlyDictionary<string, SourceText>) =
+    // A tensor's legs without repeats; the list itself when it has none (nearly always: a repeat is a trace).
+    let distinct (legs: int list) =
+        let rec repeats (xs: int list) =
+            match xs with
+            | [] -> false
+            | x :: rest -> List.contains x rest || repeats rest
+        if List.length legs <= 16 && not (repeats legs) then legs else List.distinct legs
     let carriers =
         let c = Array.zeroCreate<int> net.Indices.Length
         for t in net.Tensors do
-            for l in List.distinct t.Legs do
+            for l in distinct t.Legs do
                 c[l] <- c[l] + 1
         c
     let isOut = Array.zeroCreate<bool> net.Indices.Length
     do for o in net.Output do isOut[o] <- true
+    // The members of a family share their declaration's line: it is looked up once per run of equal ranges.
+    let mutable lastRange = Range.none
+    let mutable lastLine: string | null = null
     let line (r: SourceRange) : string | null =
         if r = Range.none then null
+        elif r = lastRange then lastLine
         else
-            match Rendering.lookup sources r.File |> Option.bind (fun s -> s.Line r.Start.Line) with
-            | Some l -> l.Trim()
-            | None -> null
+            lastRange <- r
+            lastLine <-
+                match Rendering.lookup sources r.File |> Option.bind (fun s -> s.Line r.Start.Line) with
+                | Some l -> l.Trim()
+                | None -> null
+            lastLine
     let tensors =
         net.Tensors
         |> Array.map (fun t ->
-            let kept = t.Legs |> List.distinct |> List.filter (fun l -> isOut[l] || carriers[l] > 1) |> Array.ofList
+            let kept = distinct t.Legs |> List.filter (fun l -> isOut[l] || carriers[l] > 1) |> Array.ofList
             TensorView(t, kept, line t.Range))
     let indices = net.Indices |> Array.map IndexView
     /// A view of a network built in memory (no sources).
@@ -289,7 +303,13 @@ type NetworkView(net: FlatNetwork, sources: IReadOnlyDictionary<string, SourceTe
 type NetworkSummary(view: NetworkView) =
     let net = view.Flat
     let count role = net.Tensors |> Array.filter (fun t -> t.Role = role) |> Array.length
-    let uses = FlatNetwork.incidence net
+    // How many legs use each index (a count, not the incidence lists: a million indices cost one array).
+    let uses =
+        let c = Array.zeroCreate<int> net.Indices.Length
+        for t in net.Tensors do
+            for l in t.Legs do
+                c[l] <- c[l] + 1
+        c
     /// A summary of a network built in memory.
     new(net: FlatNetwork) = NetworkSummary(NetworkView net)
     /// The network's name.
@@ -310,7 +330,7 @@ type NetworkSummary(view: NetworkView) =
         let isOut = Array.zeroCreate net.Indices.Length
         for o in net.Output do
             isOut[o] <- true
-        net.Indices |> Array.sumBy (fun i -> if not isOut[i.Id] && uses[i.Id].Length >= 2 then 1 else 0)
+        net.Indices |> Array.sumBy (fun i -> if not isOut[i.Id] && uses[i.Id] >= 2 then 1 else 0)
     /// The number of hyperindices.
     member _.Hyperindices = net.Indices |> Array.filter (fun i -> i.Kind = Hyper) |> Array.length
     /// The number of open legs.

@@ -239,7 +239,8 @@ let budget (args: string array) =
 /// Writes the side-by-side networks and TnDsl's results (hyper and auto: flops in opt_einsum's convention as
 /// decimal strings, search ms, contraction path in opt_einsum's linear form) as JSON, for
 /// `bench/side-by-side.py` to run opt_einsum and cotengra on the same networks at equal search time.
-/// Arguments: the output file, then `quick`, `trials=N` (128), `threads=N` (1).
+/// Arguments: the output file, then `quick`, `trials=N` (128), `threads=N` (1), `only=TEXT` (networks whose
+/// label contains it).
 let export (args: string array) =
     let file = args[0]
     let quick = args |> Array.contains "quick"
@@ -257,7 +258,9 @@ let export (args: string array) =
     w.WriteNumber("trials", trials)
     w.WriteNumber("threads", threads)
     w.WriteStartArray "networks"
+    let only = args |> Array.tryPick (fun a -> if a.StartsWith "only=" then Some(a.Substring 5) else None)
     for (label, p) in sideBySideCases quick do
+      if only.IsNone || label.Contains only.Value then
         w.WriteStartObject()
         w.WriteString("label", label)
         w.WriteStartArray "inputs"

@@ -31,14 +31,16 @@ module PlanHyper =
         | 0 -> Greedy(1.0, 0.0, false)
         | 1 -> Greedy(1.0, 0.0, true)
         | _ ->
-            if n >= 12 && not wide && rng.NextDouble() < 0.5 then
+            // Partition trees win on large loopy networks (circuits, random graphs) once reconfigured; greedy
+            // keeps a share for structured ones (trees, MERA), where its first two trials usually win anyway.
+            if n >= 12 && not wide && rng.NextDouble() < (if n >= 64 then 0.7 else 0.5) then
                 let leafTensors = 2 + rng.Next(min 12 (n / 2))
                 // Exact pieces only where they are small: subtree reconfiguration polishes the pieces anyway.
                 Partition(leafTensors, 0.1 + 0.4 * rng.NextDouble(), rng.NextDouble() < 0.5 && leafTensors <= 8)
             else
                 let alpha = rng.NextDouble() * 2.0
                 let temperature = Math.Exp(Math.Log 0.001 + (Math.Log 1.0 - Math.Log 0.001) * rng.NextDouble())
-                Greedy(alpha, temperature, rng.NextDouble() < 0.2)
+                Greedy(alpha, temperature, rng.NextDouble() < 0.1)
 
     /// Builds the tree of a builder; exact pieces of a partition turn greedy once `stop` says so.
     let buildUntil (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (rng: Random) (b: Builder) =

@@ -185,15 +185,18 @@ let run (args: string array) =
     printfn ""
     printfn "slicing: memory limit = unsliced largest / 100 (optimizer hyper, %d trials)" trials
     printfn "  %-24s %11s %11s %11s %9s %8s %s" "network" "largest" "limit" "per slice" "slices" "overhead" "sliced"
-    for (label, p) in
-        [ yield "lattice 8x8 D=4", index (lattice 8 8 4)
-          yield "lattice 10x10 D=3", index (lattice 10 10 3)
-          yield "lattice 16x16 D=2", index (lattice 16 16 2)
-          if not quick then yield "lattice 20x20 D=2", index (lattice 20 20 2)
-          yield "PEPS norm 5x5 D=3 d=2", index (pepsNorm 5 5 3 2) ] do
-        let free = Plan.run "hyper" o p
-        let largest = free.Cost.Value.LargestIntermediate
-        let limit = BigInteger.Max(BigInteger.One, largest / BigInteger 100)
+    // Each network at 1/100 of this run's unsliced largest intermediate, and at the limit the same rule gave in
+    // the previous recorded run (bench/results/planner.md): a better unsliced tree has a smaller largest
+    // intermediate, which makes "1/100 of it" a tighter limit.
+    for (label, p, previous) in
+        [ yield "lattice 8x8 D=4", index (lattice 8 8 4), Some 2621L
+          yield "lattice 10x10 D=3", index (lattice 10 10 3), Some 5314L
+          yield "lattice 16x16 D=2", index (lattice 16 16 2), Some 10485L
+          if not quick then yield "lattice 20x20 D=2", index (lattice 20 20 2), None
+          yield "PEPS norm 5x5 D=3 d=2", index (pepsNorm 5 5 3 2), Some 10628L ] do
+      let free = Plan.run "hyper" o p
+      let largest = free.Cost.Value.LargestIntermediate
+      for limit in BigInteger.Max(BigInteger.One, largest / BigInteger 100) :: (previous |> Option.map BigInteger |> Option.toList) do
         let r = Plan.run "hyper" { o with MemoryLimit = Some(int64 limit) } p
         match r.Slicing, r.Cost with
         | Some s, _ ->

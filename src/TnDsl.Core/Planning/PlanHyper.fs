@@ -352,7 +352,13 @@ module PlanHyper =
                 // can end below it).
                 let built = buildUntil spent p o rng b
                 let tree = if n <= reconfigureTrialsUpTo then reconfigureUntil spent keep p o.Objective 8 4 built else built
-                results[t] <- Some(score p o tree, tree)
+                // Reconfiguration for the objective alone can make a tree harder to slice: under a memory limit
+                // with slicing, the built tree competes too.
+                let scored =
+                    if o.MemoryLimit.IsSome && o.Slice && not (obj.ReferenceEquals(tree, built)) then
+                        [ score p o tree, tree; score p o built, built ] |> List.minBy fst
+                    else score p o tree, tree
+                results[t] <- Some scored
                 Interlocked.Increment(&finished) |> ignore
             // Nor is a trial started when the mean trial so far would end past that point.
             let past share () =

@@ -185,15 +185,18 @@ let run (args: string array) =
     printfn ""
     printfn "slicing: memory limit = unsliced largest / 100 (optimizer hyper, %d trials)" trials
     printfn "  %-24s %11s %11s %11s %9s %8s %s" "network" "largest" "limit" "per slice" "slices" "overhead" "sliced"
-    for (label, p) in
-        [ yield "lattice 8x8 D=4", index (lattice 8 8 4)
-          yield "lattice 10x10 D=3", index (lattice 10 10 3)
-          yield "lattice 16x16 D=2", index (lattice 16 16 2)
-          if not quick then yield "lattice 20x20 D=2", index (lattice 20 20 2)
-          yield "PEPS norm 5x5 D=3 d=2", index (pepsNorm 5 5 3 2) ] do
-        let free = Plan.run "hyper" o p
-        let largest = free.Cost.Value.LargestIntermediate
-        let limit = BigInteger.Max(BigInteger.One, largest / BigInteger 100)
+    // Each network at 1/100 of this run's unsliced largest intermediate, and at the limit the same rule gave in
+    // the previous recorded run (bench/results/planner.md): a better unsliced tree has a smaller largest
+    // intermediate, which makes "1/100 of it" a tighter limit.
+    for (label, p, previous) in
+        [ yield "lattice 8x8 D=4", index (lattice 8 8 4), Some 2621L
+          yield "lattice 10x10 D=3", index (lattice 10 10 3), Some 5314L
+          yield "lattice 16x16 D=2", index (lattice 16 16 2), Some 10485L
+          if not quick then yield "lattice 20x20 D=2", index (lattice 20 20 2), None
+          yield "PEPS norm 5x5 D=3 d=2", index (pepsNorm 5 5 3 2), Some 10628L ] do
+      let free = Plan.run "hyper" o p
+      let largest = free.Cost.Value.LargestIntermediate
+      for limit in BigInteger.Max(BigInteger.One, largest / BigInteger 100) :: (previous |> Option.map BigInteger |> Option.toList) do
         let r = Plan.run "hyper" { o with MemoryLimit = Some(int64 limit) } p
         match r.Slicing, r.Cost with
         | Some s, _ ->
@@ -212,7 +215,7 @@ let budget (args: string array) =
         args |> Array.tryPick (fun a -> if a.StartsWith(key + "=") then Some(a.Substring(key.Length + 1)) else None) |> Option.defaultValue fallback
     let limits = (arg "limits" "100,500,2000").Split ',' |> Array.map int
     let threads = int (arg "threads" "1")
-    printfn "budget benchmark: wall time of the whole plan call against --time-limit (threads %d, %d cores, load %s)"
+    printfn "budget benchmark: wall and process CPU time of the whole plan call against --time-limit (threads %d, %d cores, load %s)"
         threads Environment.ProcessorCount (try (IO.File.ReadAllText "/proc/loadavg").Split(' ')[0] with _ -> "?")
     let warm = index (PlanBench.randomRegular 16 2 1)
     for name in [ "random-greedy"; "hyper"; "auto" ] do
@@ -223,23 +226,33 @@ let budget (args: string array) =
           "lattice 16x16 D=2", index (lattice 16 16 2)
           "circuit 5x6 depth 14", index (circuit 5 6 14 2)
           "PEPS 32x32 D=4 d=2", index (PlanBench.peps 32 32 4 2) ]
-    printfn "  %-24s %-14s %9s %9s %7s %s" "network" "optimizer" "limit ms" "actual" "ratio" "chosen"
+    printfn "  %-24s %-14s %9s %9s %9s %7s %7s %s" "network" "optimizer" "limit ms" "wall ms" "cpu ms" "wall/l" "cpu/l" "chosen"
     let mutable worst = 0.0
+    let mutable within = 0
+    let mutable runs = 0
+    let self = Process.GetCurrentProcess()
     for (label, p) in cases do
         for limit in limits do
             for name in [ "random-greedy"; "hyper"; "auto" ] do
                 let o = { PlanOptions.defaults with Trials = 1000000; TimeLimitMs = Some limit; Parallel = threads > 1 }
+                self.Refresh()
+                let cpu0 = self.TotalProcessorTime
                 let clock = Stopwatch.StartNew()
                 let r = Plan.run name o p
                 let ms = clock.Elapsed.TotalMilliseconds
+                self.Refresh()
+                let cpu = (self.TotalProcessorTime - cpu0).TotalMilliseconds
                 worst <- max worst (ms / float limit)
-                printfn "  %-24s %-14s %9d %9.0f %7.3f %s" label name limit ms (ms / float limit) r.Chosen
-    printfn "worst actual / limit: %.3f" worst
+                runs <- runs + 1
+                if ms <= 1.1 * float limit then within <- within + 1
+                printfn "  %-24s %-14s %9d %9.0f %9.0f %7.3f %7.3f %s" label name limit ms cpu (ms / float limit) (cpu / float limit) r.Chosen
+    printfn "worst wall / limit: %.3f; %d of %d runs within 10 %% of the limit (wall)" worst within runs
 
 /// Writes the side-by-side networks and TnDsl's results (hyper and auto: flops in opt_einsum's convention as
 /// decimal strings, search ms, contraction path in opt_einsum's linear form) as JSON, for
 /// `bench/side-by-side.py` to run opt_einsum and cotengra on the same networks at equal search time.
-/// Arguments: the output file, then `quick`, `trials=N` (128), `threads=N` (1).
+/// Arguments: the output file, then `quick`, `trials=N` (128), `threads=N` (1), `only=TEXT` (networks whose
+/// label contains it).
 let export (args: string array) =
     let file = args[0]
     let quick = args |> Array.contains "quick"
@@ -257,7 +270,9 @@ let export (args: string array) =
     w.WriteNumber("trials", trials)
     w.WriteNumber("threads", threads)
     w.WriteStartArray "networks"
+    let only = args |> Array.tryPick (fun a -> if a.StartsWith "only=" then Some(a.Substring 5) else None)
     for (label, p) in sideBySideCases quick do
+      if only.IsNone || label.Contains only.Value then
         w.WriteStartObject()
         w.WriteString("label", label)
         w.WriteStartArray "inputs"

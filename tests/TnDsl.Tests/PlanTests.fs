@@ -772,6 +772,60 @@ let ``subtree reconfiguration keeps the result and never raises the cost`` () =
         && resultIndices p t = resultIndices p start
         && Cost.flops p t <= Cost.flops p start)
 
+[<Property(MaxTest = 200)>]
+let ``subtree reconfiguration over subtrees as large as the network finds brute force's optimum`` () =
+    // With k at least the number of tensors the root's frontier opens down to every leaf, so the flops programme
+    // over bit masks solves the whole network. Brute force also weighs summing a leaf's own index first, which
+    // reconfiguration (it rewrites pairwise steps) does not: such indices are taken off the generated networks.
+    Prop.forAll (arb 7 4) (fun s0 ->
+        let onOthers t i = s0.Tensors |> List.indexed |> List.exists (fun (u, jx) -> u <> t && List.contains i jx)
+        let s = { s0 with Tensors = s0.Tensors |> List.mapi (fun t ix -> ix |> List.filter (fun i -> List.contains i s0.Output || onOthers t i)) }
+        let p = indexOf s
+        p.Inputs.Length < 2
+        || (let start = (PlanGreedy.run p Double.PositiveInfinity 1.0 0.5 (Random 1)).Tree
+            let t = PlanHyper.reconfigure p Flops 8 4 start
+            ContractionTree.validate t = Ok()
+            && resultIndices p t = resultIndices p start
+            && Some(Cost.flops p t) = bruteForce s false None))
+
+/// The weight of the hyperedges with members on both sides.
+let cutWeight (members: int array array) (weights: float array) (side: bool array) =
+    Array.map2 (fun (vs: int array) w -> if vs |> Array.exists (fun v -> side[v]) && vs |> Array.exists (fun v -> not side[v]) then w else 0.0) members weights
+    |> Array.sum
+
+[<Fact>]
+let ``Fiduccia-Mattheyses refinement finds the bridge between two cliques from a mixed split`` () =
+    // Two 6-cliques (0-5, 6-11) of weight-1 edges joined by one edge 5-6 of weight 1; start from odd/even.
+    let clique (vs: int list) = [ for a in vs do for b in vs do if a < b then [| a; b |] ]
+    let members = Array.ofList (clique [ 0 .. 5 ] @ clique [ 6 .. 11 ] @ [ [| 5; 6 |] ])
+    let weights = Array.create members.Length 1.0
+    let side = Array.init 12 (fun v -> v % 2 = 0)
+    let before = cutWeight members weights side
+    PlanPartition.refine 12 members weights side 5 8
+    Assert.Equal(1.0, cutWeight members weights side)
+    Assert.True(before > 1.0)
+    Assert.True(Array.forall (fun v -> side[v] = side[0]) [| 0 .. 5 |])
+    Assert.True(Array.forall (fun v -> side[v] = side[6]) [| 6 .. 11 |])
+
+[<Property(MaxTest = 200)>]
+let ``Fiduccia-Mattheyses refinement never raises the cut and keeps each side at its least size`` (seed: int) =
+    let rng = Random seed
+    let k = 4 + rng.Next 40
+    let members =
+        Array.init (k + rng.Next(3 * k)) (fun _ -> Array.init (2 + rng.Next 3) (fun _ -> rng.Next k) |> Array.distinct)
+        |> Array.filter (fun vs -> vs.Length >= 2)
+    let weights = members |> Array.map (fun _ -> 0.5 + float (rng.Next 4))
+    let side = Array.init k (fun _ -> rng.Next 2 = 0)
+    side[0] <- true
+    side[1] <- false
+    let minSide = 1 + rng.Next(k / 2)
+    let count b = side |> Array.filter ((=) b) |> Array.length
+    let smallest = min (count true) (count false)
+    let before = cutWeight members weights side
+    PlanPartition.refine k members weights side minSide 8
+    cutWeight members weights side <= before + 1e-9
+    && min (count true) (count false) >= min smallest minSide
+
 [<Fact>]
 let ``objectives are values: size minimises the largest intermediate, write the elements written`` () =
     let p = match Problem.index Range.none (peps 3 4 3) with Ok p -> p | Result.Error ds -> failwithf "%A" ds

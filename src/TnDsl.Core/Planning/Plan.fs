@@ -79,7 +79,11 @@ module Plan =
     let trialTensorsPerSecond = 2e4
 
     /// Floors and caps of `auto`'s work: the exact search looks at 5e4 to 2e8 subnetwork pairs, hyper runs 8 to
-    /// 1024 trials; below 8 trials' worth the stakes are too small for hyper and 16 random-greedy trials run instead.
+    /// 1024 trials. The floor of 8 hyper trials (two greedy, six sampled, each reconfigured) holds even where the
+    /// stakes are smaller, on networks of up to `PlanHyper.reconfigureTrialsUpTo` tensors: it costs milliseconds
+    /// to a second or two there, and it is what keeps `auto` within 2x of the best cotengra finds in 60 s on every
+    /// network of the side-by-side benchmark (bench/results/planner.md); 16 random-greedy trials alone, the floor
+    /// before, were up to 7.6x off.
     let exactPairs = (5e4, 2e8)
     let hyperTrials = (8, 1024)
 
@@ -89,9 +93,10 @@ module Plan =
     /// subnetwork pairs) and hyper (in trials), each between a floor and a cap. The exact search is used whenever
     /// it finishes within its bound; otherwise the best, by the objective (sliced under a memory limit), of greedy,
     /// bond-greedy (sweeps along chains and trees), greedy on the view with the batch indices at size 1, and hyper
-    /// (or 16 random-greedy trials when the stakes are below 8 hyper trials). A `TimeLimitMs` in the options is
-    /// kept as an extra wall-clock stop, which makes the plan depend on the machine. The winner is polished by one
-    /// pass of subtree reconfiguration over subtrees of 4 (cheap; it finds the sweep along a chain).
+    /// (at least 8 trials whatever the stakes up to 500 tensors, and below that worth also 16 random-greedy
+    /// trials). A `TimeLimitMs` in the options is kept as an extra wall-clock stop, which makes the plan depend on
+    /// the machine. The winner is polished by one pass of subtree reconfiguration over subtrees of 4 (cheap; it
+    /// finds the sweep along a chain).
     let autoChoose (p: Indexed) (o: PlanOptions) : string * Found =
         let n = p.Inputs.Length
         let clock = Stopwatch.StartNew()
@@ -115,17 +120,19 @@ module Plan =
                 let worth = seconds * trialTensorsPerSecond / float n
                 // The search gets 85 % of what is left after reserving three greedy runs' time for the other
                 // candidates (bond-greedy, greedy at unit batch, scoring); the last polish has the rest.
-                let left =
+                let left () =
                     o.TimeLimitMs
                     |> Option.map (fun ms -> max 1 (int (0.85 * float (ms - int clock.ElapsedMilliseconds - 3 * int greedyMs))))
-                let searched =
-                    if worth < float (fst hyperTrials) then
-                        "random-greedy (16 trials)", (PlanGreedy.randomGreedyRun p { o with Trials = 16; TimeLimitMs = left }).Tree
-                    else
-                        let trials = int (Math.Min(worth, float (snd hyperTrials)))
-                        sprintf "hyper (%d trials)" trials, PlanHyper.search p { o with Trials = trials; TimeLimitMs = left }
+                let trials = int (Math.Clamp(worth, float (fst hyperTrials), float (snd hyperTrials)))
                 let candidates =
-                    [ yield searched
+                    [ // Below the floor's worth, 16 random-greedy trials (cheap) go first, so that where hyper finds
+                      // nothing better the plan is what it was before the floor.
+                      let floor = worth < float (fst hyperTrials)
+                      if floor then
+                          yield "random-greedy (16 trials)", (PlanGreedy.randomGreedyRun p { o with Trials = 16; TimeLimitMs = left () |> Option.map (fun ms -> max 1 (ms / 4)) }).Tree
+                      // The floor is for networks whose trials are cheap (see PlanHyper.reconfigureTrialsUpTo).
+                      if not floor || n <= PlanHyper.reconfigureTrialsUpTo then
+                          yield sprintf "hyper (%d trials)" trials, PlanHyper.search p { o with Trials = trials; TimeLimitMs = left () }
                       yield "greedy", greedyRun.Tree
                       yield "bond-greedy", PlanSweep.bondGreedyTree p
                       match unitBatch p with

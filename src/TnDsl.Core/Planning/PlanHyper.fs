@@ -10,10 +10,10 @@ open System.Threading.Tasks
 /// `hyper`: a search over the hyperparameters of the tree builders (cotengra's hyper-optimiser, in its simplest
 /// honest form). Each trial samples a builder and its settings, greedy (cost weight alpha, Boltzmann temperature,
 /// memory-removed or flops-first cost) or recursive min-cut partitioning (piece size, balance, greedy or exact
-/// pieces), builds a tree and scores it by the objective (sliced when a memory limit is set and slicing is
-/// allowed); the best trees are then polished by subtree reconfiguration (`reconfigure`). Trial t draws from
-/// its own generator seeded by (seed, t) and the best is chosen by (score, trial), so with a trial count and no
-/// time limit the result is the same on any machine and any number of cores.
+/// pieces), builds a tree, reconfigures it (`reconfigure`, subtrees of 8) and scores it by the objective (sliced
+/// when a memory limit is set and slicing is allowed); the best two are then polished over subtrees of 10.
+/// Trial t draws from its own generator seeded by (seed, t) and the best is chosen by (score, trial), so with a
+/// trial count and no time limit the result is the same on any machine and any number of cores.
 module PlanHyper =
     /// A sampled way of building a tree.
     type Builder =
@@ -31,13 +31,16 @@ module PlanHyper =
         | 0 -> Greedy(1.0, 0.0, false)
         | 1 -> Greedy(1.0, 0.0, true)
         | _ ->
-            if n >= 12 && not wide && rng.NextDouble() < 0.5 then
+            // Partition trees win on large loopy networks (circuits, random graphs) once reconfigured; greedy
+            // keeps a share for structured ones (trees, MERA), where its first two trials usually win anyway.
+            if n >= 12 && not wide && rng.NextDouble() < (if n >= 64 then 0.7 else 0.5) then
                 let leafTensors = 2 + rng.Next(min 12 (n / 2))
-                Partition(leafTensors, 0.1 + 0.4 * rng.NextDouble(), rng.NextDouble() < 0.5)
+                // Exact pieces only where they are small: subtree reconfiguration polishes the pieces anyway.
+                Partition(leafTensors, 0.1 + 0.4 * rng.NextDouble(), rng.NextDouble() < 0.5 && leafTensors <= 8)
             else
                 let alpha = rng.NextDouble() * 2.0
                 let temperature = Math.Exp(Math.Log 0.001 + (Math.Log 1.0 - Math.Log 0.001) * rng.NextDouble())
-                Greedy(alpha, temperature, rng.NextDouble() < 0.2)
+                Greedy(alpha, temperature, rng.NextDouble() < 0.1)
 
     /// Builds the tree of a builder; exact pieces of a partition turn greedy once `stop` says so.
     let buildUntil (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (rng: Random) (b: Builder) =
@@ -121,6 +124,146 @@ module PlanHyper =
             let root = ContractionTree.root tree
             let order = Cost.steps p tree |> Array.sortBy (fun s -> BigInteger.Negate s.Flops, s.Node) |> Array.map (fun s -> s.Node)
             let removed = HashSet<int>()
+            // Replaces the subtree of v over the frontier `fr` by the exact best one when it is cheaper: the
+            // general exact search on a sub-problem (any objective).
+            let replaceExact (fr: int array) (v: int) (inner: List<int>) =
+                let problem =
+                    Problem.create None
+                        (fr |> Array.map (fun u -> nodes.Kept[u] |> Array.map (fun i -> p.IndexNames[i])))
+                        (fr |> Array.collect (fun u -> nodes.Kept[u]) |> Array.distinct |> Array.map (fun i -> p.IndexNames[i], p.Size[i]) |> Map.ofArray)
+                        (nodes.Kept[v] |> Array.map (fun i -> p.IndexNames[i]))
+                match Problem.index Range.none problem with
+                | Result.Error _ -> false
+                | Ok sub ->
+                    // The current subtree over the frontier, as a tree of the sub-problem.
+                    let local = Dictionary<int, int>()
+                    fr |> Array.iteri (fun j u -> local[u] <- j)
+                    let currentSteps = ResizeArray<int array>()
+                    let rec emit u =
+                        match local.TryGetValue u with
+                        | true, j -> j
+                        | _ ->
+                            let c = nodes.Kids[u] |> Array.map emit
+                            currentSteps.Add c
+                            fr.Length + currentSteps.Count - 1
+                    emit v |> ignore
+                    let current = { Leaves = fr.Length; Steps = currentSteps.ToArray() }
+                    let o = { PlanOptions.defaults with Objective = objective; MemoryLimit = limit }
+                    match PlanOptimal.solveWith PlanOptimal.exhaustiveUpTo sub o with
+                    | Ok (Some better) when Cost.score objective sub better < Cost.score objective sub current ->
+                        for u in inner do
+                            if u <> v then nodes.Kids.Remove u |> ignore
+                        // Splice: new nodes for the inner steps, v for the last.
+                        let bSteps = Cost.steps sub better
+                        let mapped = Array.zeroCreate (fr.Length + better.Steps.Length)
+                        fr.CopyTo(mapped, 0)
+                        bSteps
+                        |> Array.iteri (fun s st ->
+                            let kids = st.Children |> Array.map (fun c -> mapped[c])
+                            let id =
+                                if s = bSteps.Length - 1 then v
+                                else
+                                    nodes.Next <- nodes.Next + 1
+                                    nodes.Next - 1
+                            nodes.Kids[id] <- kids
+                            nodes.Kept[id] <- st.Kept |> Array.map (fun i -> ids[sub.IndexNames[i]])
+                            mapped[fr.Length + s] <- id)
+                        true
+                    | _ -> false
+            // The same for flops (the common case), by a dynamic programme over the frontier's subsets on bit
+            // masks of its indices, with no sub-problem built: the cost of a join is opt_einsum's (the product of
+            // the involved sizes, doubled when an index is summed), as in `Cost.stepFlops`.
+            let replaceFast (fr: int array) (v: int) (inner: List<int>) =
+                let local = Dictionary<int, int>()
+                let globalOf = List<int>()
+                for u in fr do
+                    for i in nodes.Kept[u] do
+                        if not (local.ContainsKey i) then
+                            local[i] <- globalOf.Count
+                            globalOf.Add i
+                if globalOf.Count > 64 || fr.Length > 16 || inner |> Seq.exists (fun u -> nodes.Kids[u].Length <> 2) then replaceExact fr v inner
+                else
+                    let bits (ix: int array) = ix |> Array.fold (fun acc i -> acc ||| (1UL <<< local[i])) 0UL
+                    let legs = fr |> Array.map (fun u -> bits nodes.Kept[u])
+                    let out = bits nodes.Kept[v]
+                    let lsize = globalOf.ToArray() |> Array.map (fun i -> float p.Size[i])
+                    // The product of the sizes in a mask, from one table per byte of it.
+                    let bytes = (globalOf.Count + 7) / 8
+                    let table =
+                        Array.init bytes (fun k ->
+                            Array.init 256 (fun x ->
+                                let mutable acc = 1.0
+                                for b in 0 .. 7 do
+                                    if x &&& (1 <<< b) <> 0 && 8 * k + b < lsize.Length then acc <- acc * lsize[8 * k + b]
+                                acc))
+                    let sizeOf (m: uint64) =
+                        let mutable acc = 1.0
+                        for k in 0 .. bytes - 1 do
+                            acc <- acc * table[k][int ((m >>> (8 * k)) &&& 0xFFUL)]
+                        acc
+                    let m = fr.Length
+                    let full = (1 <<< m) - 1
+                    // union[S]: the indices on S's nodes; kept[S]: those also on a node outside S or open.
+                    let union = Array.zeroCreate<uint64> (full + 1)
+                    for s in 1 .. full do
+                        let low = System.Numerics.BitOperations.TrailingZeroCount s
+                        union[s] <- union[s &&& (s - 1)] ||| legs[low]
+                    let kept = Array.init (full + 1) (fun s -> union[s] &&& (out ||| union[full &&& ~~~s]))
+                    let cap = match limit with Some l -> float l | None -> Double.PositiveInfinity
+                    let joinCost (a: int) (b: int) =
+                        let involved = kept[a] ||| kept[b]
+                        sizeOf involved * (if involved <> kept[a ||| b] then 2.0 else 1.0)
+                    let best = Array.create (full + 1) Double.PositiveInfinity
+                    let split = Array.zeroCreate<int> (full + 1)
+                    for j in 0 .. m - 1 do
+                        best[1 <<< j] <- 0.0
+                    for s in 1 .. full do
+                        if s &&& (s - 1) <> 0 && (s = full || sizeOf kept[s] <= cap) then
+                            let low = s &&& -s
+                            // Sub-masks a of s holding s's lowest node, b the rest.
+                            let mutable a = (s - 1) &&& s
+                            while a > 0 do
+                                if a &&& low <> 0 then
+                                    let b = s ^^^ a
+                                    if not (Double.IsPositiveInfinity best[a]) && not (Double.IsPositiveInfinity best[b]) then
+                                        let c = best[a] + best[b] + joinCost a b
+                                        if c < best[s] then
+                                            best[s] <- c
+                                            split[s] <- a
+                                a <- (a - 1) &&& s
+                    // The current subtree's cost in the same terms.
+                    let position = Dictionary<int, int>()
+                    fr |> Array.iteri (fun j u -> position[u] <- j)
+                    let rec currentCost u =
+                        match position.TryGetValue u with
+                        | true, j -> struct (1 <<< j, 0.0)
+                        | _ ->
+                            let kids = nodes.Kids[u]
+                            let struct (a, ca) = currentCost kids[0]
+                            let struct (b, cb) = currentCost kids[1]
+                            struct (a ||| b, ca + cb + joinCost a b)
+                    let struct (_, current) = currentCost v
+                    if best[full] < current * (1.0 - 1e-9) then
+                        for u in inner do
+                            if u <> v then nodes.Kids.Remove u |> ignore
+                        let toGlobal (mask: uint64) =
+                            [| for b in 0 .. globalOf.Count - 1 do if mask &&& (1UL <<< b) <> 0UL then globalOf[b] |] |> Array.sort
+                        let rec emit s =
+                            if s &&& (s - 1) = 0 then fr[System.Numerics.BitOperations.TrailingZeroCount s]
+                            else
+                                let a = emit split[s]
+                                let b = emit (s ^^^ split[s])
+                                let id =
+                                    if s = full then v
+                                    else
+                                        nodes.Next <- nodes.Next + 1
+                                        nodes.Next - 1
+                                nodes.Kids[id] <- [| a; b |]
+                                if s <> full then nodes.Kept[id] <- toGlobal kept[s]
+                                id
+                        emit full |> ignore
+                        true
+                    else false
             for v in order do
                 if not (removed.Contains v) && not (stop ()) then
                     // Grow the frontier from v's children by opening the largest internal node.
@@ -138,50 +281,14 @@ module PlanHyper =
                             inner.Add u
                     if inner.Count > 1 && frontier.Count >= 3 then
                         let fr = frontier.ToArray()
-                        let problem =
-                            Problem.create None
-                                (fr |> Array.map (fun u -> nodes.Kept[u] |> Array.map (fun i -> p.IndexNames[i])))
-                                (fr |> Array.collect (fun u -> nodes.Kept[u]) |> Array.distinct |> Array.map (fun i -> p.IndexNames[i], p.Size[i]) |> Map.ofArray)
-                                (nodes.Kept[v] |> Array.map (fun i -> p.IndexNames[i]))
-                        match Problem.index Range.none problem with
-                        | Result.Error _ -> ()
-                        | Ok sub ->
-                            // The current subtree over the frontier, as a tree of the sub-problem.
-                            let local = Dictionary<int, int>()
-                            fr |> Array.iteri (fun j u -> local[u] <- j)
-                            let currentSteps = ResizeArray<int array>()
-                            let rec emit u =
-                                match local.TryGetValue u with
-                                | true, j -> j
-                                | _ ->
-                                    let c = nodes.Kids[u] |> Array.map emit
-                                    currentSteps.Add c
-                                    fr.Length + currentSteps.Count - 1
-                            emit v |> ignore
-                            let current = { Leaves = fr.Length; Steps = currentSteps.ToArray() }
-                            let o = { PlanOptions.defaults with Objective = objective; MemoryLimit = limit }
-                            match PlanOptimal.solveWith PlanOptimal.exhaustiveUpTo sub o with
-                            | Ok (Some better) when Cost.score objective sub better < Cost.score objective sub current ->
-                                for u in inner do
-                                    removed.Add u |> ignore
-                                    if u <> v then nodes.Kids.Remove u |> ignore
-                                // Splice: new nodes for the inner steps, v for the last.
-                                let bSteps = Cost.steps sub better
-                                let mapped = Array.zeroCreate (fr.Length + better.Steps.Length)
-                                fr.CopyTo(mapped, 0)
-                                bSteps
-                                |> Array.iteri (fun s st ->
-                                    let kids = st.Children |> Array.map (fun c -> mapped[c])
-                                    let id =
-                                        if s = bSteps.Length - 1 then v
-                                        else
-                                            nodes.Next <- nodes.Next + 1
-                                            nodes.Next - 1
-                                    nodes.Kids[id] <- kids
-                                    nodes.Kept[id] <- st.Kept |> Array.map (fun i -> ids[sub.IndexNames[i]])
-                                    mapped[fr.Length + s] <- id)
-                                improved <- true
-                            | _ -> ()
+                        let replaced =
+                            match objective with
+                            | Flops -> replaceFast fr v inner
+                            | _ -> replaceExact fr v inner
+                        if replaced then
+                            for u in inner do
+                                removed.Add u |> ignore
+                            improved <- true
             if improved then tree <- toTree tree.Leaves nodes root
         tree
 
@@ -215,6 +322,10 @@ module PlanHyper =
             candidates |> Array.minBy (fun i -> (PlanSlice.figures p tree (Array.append sliced [| i |])).Flops, -p.Size[i], i)
         let adapt tree next = reconfigureWithin limit64 (PlanSlice.sliceProblem p next) Flops 8 1 tree
         PlanSlice.grow p limit 64 choose adapt t
+    /// Networks up to this many tensors get every trial's tree reconfigured and the best two polished over
+    /// subtrees of 10; larger ones (each pass visits every step) only get the best two polished over subtrees of 8.
+    let reconfigureTrialsUpTo = 500
+
     /// The best tree of `trials` trials (or fewer, when a time limit is set and spent), polished.
     let search (p: Indexed) (o: PlanOptions) : ContractionTree =
         let n = p.Inputs.Length
@@ -230,12 +341,24 @@ module PlanHyper =
                 | Some ms -> float clock.ElapsedMilliseconds >= share * float ms
                 | None -> false
             let spent = past 1.0
+            // Reconfiguration keeps intermediates within the limit only where the tree may not be sliced to fit.
+            let keep = if o.Slice then None else o.MemoryLimit
             let mutable finished = 0
             let trial t =
                 let rng = Random(o.Seed * 1000003 + t * 7919 + 17)
                 let b = sample p rng t
-                let tree = buildUntil spent p o rng b
-                results[t] <- Some(score p o tree, tree)
+                // Every trial's tree is reconfigured before it is scored (as cotengra does): a builder's raw tree
+                // says little about what reconfiguration makes of it (a partition tree 100x worse than greedy's
+                // can end below it).
+                let built = buildUntil spent p o rng b
+                let tree = if n <= reconfigureTrialsUpTo then reconfigureUntil spent keep p o.Objective 8 4 built else built
+                // Reconfiguration for the objective alone can make a tree harder to slice: under a memory limit
+                // with slicing, the built tree competes too.
+                let scored =
+                    if o.MemoryLimit.IsSome && o.Slice && not (obj.ReferenceEquals(tree, built)) then
+                        [ score p o tree, tree; score p o built, built ] |> List.minBy fst
+                    else score p o tree, tree
+                results[t] <- Some scored
                 Interlocked.Increment(&finished) |> ignore
             // Nor is a trial started when the mean trial so far would end past that point.
             let past share () =
@@ -249,8 +372,8 @@ module PlanHyper =
                 while t < trials && (t < 2 || not (past 0.75 ())) do
                     trial t
                     t <- t + 1
-            // The best few (by score, then trial number) are polished; the best polished tree wins. (A loop, not
-            // a pipeline: with a time limit most of the trial slots are empty.)
+            // The best two (by score, then trial number) are polished over larger subtrees (10 leaves); the best
+            // tree wins. (A loop, not a pipeline: with a time limit most of the trial slots are empty.)
             let ran = ResizeArray()
             for t in 0 .. trials - 1 do
                 match results[t] with
@@ -261,7 +384,9 @@ module PlanHyper =
                 ranked
                 |> Array.truncate 2
                 |> Array.map (fun (_, t, tree) ->
-                    let better = reconfigureUntil spent None p o.Objective 8 4 tree
+                    let better =
+                        if n <= reconfigureTrialsUpTo then reconfigureUntil spent keep p o.Objective 10 2 tree
+                        else reconfigureUntil spent keep p o.Objective 8 4 tree
                     score p o better, t, better)
             let _, _, best = Array.append polished ranked |> Array.minBy (fun (s, t, _) -> s, t)
             best

@@ -10,8 +10,10 @@ open QuikGraph.Algorithms.MaximumFlow
 ///
 /// A piece is cut in two by a maximum flow (QuikGraph's Edmonds–Karp) between two seed regions grown from the
 /// ends of a long path through the piece, so the halves are balanced and the cut bonds are as thin as possible
-/// (capacity log2 of the bond size). Contracting each half first and the halves last keeps the expensive bonds
-/// for the end, which is what good trees for large regular networks (grids, lattices) look like.
+/// (capacity log2 of the bond size), then polished by Fiduccia–Mattheyses moves over the true hyperedges (the
+/// flow's cut is minimal between its seed regions, not among balanced splits). Contracting each half first and
+/// the halves last keeps the expensive bonds for the end, which is what good trees for large regular networks
+/// (grids, lattices) look like.
 module PlanPartition =
     /// Pieces of at most this many tensors are planned by greedy.
     let leafSize = 8
@@ -31,6 +33,78 @@ module PlanPartition =
                     dist[u] <- dist[v] + 1
                     q.Enqueue u
         dist
+
+    /// Fiduccia–Mattheyses refinement of a bisection of `k` vertices (`side`, changed in place) over weighted
+    /// hyperedges (member lists, weights): passes of single moves, best gain first, each vertex moved at most once
+    /// per pass, the pass rolled back to its best prefix; until a pass gains nothing (at most `passes`). A move
+    /// may not leave its side with fewer than `minSide` vertices unless it goes from the larger side to the
+    /// smaller. The cut weight never grows.
+    let refine (k: int) (members: int array array) (weights: float array) (side: bool array) (minSide: int) (passes: int) =
+        let m = members.Length
+        let incident = Array.init k (fun _ -> List<int>())
+        members |> Array.iteri (fun e vs -> for v in vs do incident[v].Add e)
+        let count = Array2D.zeroCreate<int> m 2
+        let at (b: bool) = if b then 1 else 0
+        for e in 0 .. m - 1 do
+            for v in members[e] do
+                count[e, at side[v]] <- count[e, at side[v]] + 1
+        let gainOf v =
+            let mutable g = 0.0
+            let here = at side[v]
+            for e in incident[v] do
+                if count[e, here] = 1 then g <- g + weights[e]
+                if count[e, 1 - here] = 0 then g <- g - weights[e]
+            g
+        let sizes = [| 0; 0 |]
+        for v in 0 .. k - 1 do
+            sizes[at side[v]] <- sizes[at side[v]] + 1
+        let move v =
+            let here = at side[v]
+            for e in incident[v] do
+                count[e, here] <- count[e, here] - 1
+                count[e, 1 - here] <- count[e, 1 - here] + 1
+            sizes[here] <- sizes[here] - 1
+            sizes[1 - here] <- sizes[1 - here] + 1
+            side[v] <- not side[v]
+        let gain = Array.init k gainOf
+        let locked = Array.zeroCreate<bool> k
+        let moves = List<int>()
+        let mutable pass = 0
+        let mutable improving = true
+        while improving && pass < passes do
+            pass <- pass + 1
+            Array.fill locked 0 k false
+            for v in 0 .. k - 1 do
+                gain[v] <- gainOf v
+            moves.Clear()
+            let mutable total = 0.0
+            let mutable best = 1e-9
+            let mutable bestAt = 0
+            let mutable go = true
+            while go do
+                let mutable pick = -1
+                for v in 0 .. k - 1 do
+                    if not locked[v] then
+                        let here = at side[v]
+                        let allowed = sizes[here] - 1 >= minSide || sizes[here] - 1 >= sizes[1 - here] + 1
+                        if allowed && sizes[here] > 1 && (pick < 0 || gain[v] > gain[pick]) then pick <- v
+                if pick < 0 then go <- false
+                else
+                    total <- total + gain[pick]
+                    move pick
+                    locked[pick] <- true
+                    moves.Add pick
+                    for e in incident[pick] do
+                        for u in members[e] do
+                            if not locked[u] then gain[u] <- gainOf u
+                    if total > best then
+                        best <- total
+                        bestAt <- moves.Count
+                    // A long run of losing moves rarely turns round; stop the pass early.
+                    if moves.Count - bestAt > 50 + k / 10 then go <- false
+            for j in moves.Count - 1 .. -1 .. bestAt do
+                move moves[j]
+            improving <- bestAt > 0
 
     /// Splits the tensors `nodes` into two non-empty halves along a minimum cut.
     let private bisect (p: Indexed) (nodes: int array) (rng: Random) (balance: float) =
@@ -99,8 +173,16 @@ module PlanPartition =
                 for e in g.OutEdges v do
                     if flow.ResidualCapacities[e] > 1e-9 && reached.Add e.Target then q.Enqueue e.Target
             augmentor.RemoveReversedEdges()
-            let left = [| for j in 0 .. k - 1 do if reached.Contains j then nodes[j] |]
-            let right = [| for j in 0 .. k - 1 do if not (reached.Contains j) then nodes[j] |]
+            // The flow's cut, polished by Fiduccia–Mattheyses moves over the true hyperedges.
+            let side = Array.init k reached.Contains
+            let hyperedges =
+                indices
+                |> Array.choose (fun i ->
+                    let inside = p.Carriers[i] |> Array.filter local.ContainsKey |> Array.map (fun t -> local[t])
+                    if inside.Length >= 2 then Some(inside, max 0.01 (Math.Log2(float p.Size[i]))) else None)
+            refine k (hyperedges |> Array.map fst) (hyperedges |> Array.map snd) side (max 1 (int ((balance - 0.05) * float k))) 8
+            let left = [| for j in 0 .. k - 1 do if side[j] then nodes[j] |]
+            let right = [| for j in 0 .. k - 1 do if not side[j] then nodes[j] |]
             left, right
 
     /// Appends a plan of the tensors `nodes` to `steps` (greedy, or the exact search when `exact` and the piece

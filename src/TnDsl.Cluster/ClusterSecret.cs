@@ -80,13 +80,17 @@ public sealed class ClusterTokenFilter(ClusterSecret secret) : IOutgoingGrainCal
     }
 }
 
-/// <summary>Refuses, on a worker, every grain call whose token the cluster's secret does not verify.</summary>
+/// <summary>
+/// Refuses, on a worker, every call to a grain (the workers, Orleans' management grain, any other) whose token the
+/// cluster's secret does not verify. Orleans' own system targets (membership, manifests, load reports), which a
+/// client needs to connect at all and which silos call on each other, are left to Orleans.
+/// </summary>
 public sealed class ClusterSecretFilter(ClusterSecret secret, Microsoft.Extensions.Logging.ILogger<ClusterSecretFilter> log) : IIncomingGrainCallFilter
 {
     /// <inheritdoc/>
     public Task Invoke(IIncomingGrainCallContext context)
     {
-        if (!secret.Accepts(RequestContext.Get(ClusterSecret.TokenKey), context.TargetId, context.InterfaceName + "." + context.MethodName))
+        if (context.Grain is Grain && !secret.Accepts(RequestContext.Get(ClusterSecret.TokenKey), context.TargetId, context.InterfaceName + "." + context.MethodName))
         {
             Microsoft.Extensions.Logging.LoggerExtensions.LogWarning(log, "refused {Method} on {Grain}: no valid cluster secret", context.MethodName, context.TargetId);
             throw new UnauthorizedAccessException("the worker refused the call: the client does not hold this cluster's secret");

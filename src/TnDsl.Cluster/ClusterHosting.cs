@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Orleans.Configuration;
 
 namespace TnDsl.Cluster;
@@ -121,5 +123,38 @@ public static class ClusterHosting
         using var probe = new Socket(remote.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         probe.Connect(remote, 9); // no packet is sent: connecting a UDP socket only picks the route.
         return ((IPEndPoint)probe.LocalEndPoint!).Address;
+    }
+}
+
+/// <summary>Starting worker silos and clients outside tests: what <c>tn worker</c>, <c>tn contract --cluster</c> and the benchmark run.</summary>
+public static class ClusterHosts
+{
+    /// <summary>
+    /// A worker silo (not yet started): joins the cluster whose primary silo is <paramref name="primary"/>, advertising
+    /// <paramref name="address"/>, with Orleans' own logging at warnings and above.
+    /// </summary>
+    public static IHost Worker(IPEndPoint primary, IPAddress address, int siloPort, int gatewayPort, ClusterSecret secret, ISliceWorkOpener opener) =>
+        new HostBuilder()
+            .ConfigureLogging(logging => logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning))
+            .UseOrleans(silo => silo.UseTnCluster(primary, address, siloPort, gatewayPort).AddTnWorker(secret, _ => opener))
+            .Build();
+
+    /// <summary>A started client of the cluster behind <paramref name="gateways"/>; fails if none answers.</summary>
+    public static async Task<IHost> Client(IReadOnlyList<IPEndPoint> gateways, ClusterSecret secret, CancellationToken cancel = default)
+    {
+        var host = new HostBuilder()
+            .ConfigureLogging(logging => logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Error))
+            .UseOrleansClient(client => client.UseTnCluster(gateways).AddTnClient(secret))
+            .Build();
+        try
+        {
+            await host.StartAsync(cancel);
+            return host;
+        }
+        catch
+        {
+            host.Dispose();
+            throw;
+        }
     }
 }

@@ -3,6 +3,8 @@ using System.Security.Cryptography;
 using System.Text;
 using Orleans.Runtime;
 
+[assembly: System.Runtime.CompilerServices.InternalsVisibleTo("TnDsl.Cluster.Tests")]
+
 namespace TnDsl.Cluster;
 
 /// <summary>
@@ -46,9 +48,11 @@ public sealed class ClusterSecret
         return string.IsNullOrWhiteSpace(text) ? null : FromText(text);
     }
 
-    internal string Token(GrainId target, string method)
+    internal string Token(GrainId target, string method) => Token(target, method, DateTime.UtcNow);
+
+    internal string Token(GrainId target, string method, DateTime at)
     {
-        var ticks = DateTime.UtcNow.Ticks.ToString(CultureInfo.InvariantCulture);
+        var ticks = at.Ticks.ToString(CultureInfo.InvariantCulture);
         var nonce = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
         return $"{ticks}:{nonce}:{Mac(ticks, nonce, target, method)}";
     }

@@ -100,8 +100,4 @@ public sealed class ClusterTests(ClusterFixture fixture) : IClassFixture<Cluster
         var refused = await Assert.ThrowsAsync<ClusterRunException>(() => Scheduler.Run([1, 2, 3]));
         Assert.IsType<InvalidDataException>(refused.InnerException);
     }
-
-    [Fact]
-    public void a_secret_shorter_than_16_bytes_is_refused() =>
-        Assert.Throws<ArgumentException>(() => ClusterSecret.FromText("short"));
 }

@@ -38,7 +38,7 @@ public static class TestClusters
     {
         var builder = new TestClusterBuilder(silos);
         builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
-        builder.Options.ConfigureFileLogging = true;
+        builder.Options.ConfigureFileLogging = false;
         builder.Properties[SecretKey] = Secret;
         builder.AddSiloBuilderConfigurator<WorkerSilo>();
         builder.AddClientBuilderConfigurator<SecretClient>();

@@ -40,6 +40,7 @@ public static class Cli
             PlanCommand.Create(),
             ExportCommand.Create(),
             RunCommand.Create(),
+            ContractCommand.Create(),
             EmitCommand.Create(),
             TrainCommand.Create(),
             SampleCommand.Create(),

@@ -355,6 +355,20 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         return new LogScaled(r.Value.MoveToOuterDisposeScope(), r.LogScale.MoveToOuterDisposeScope(), r.BatchAxes);
     }
 
+    /// <summary>
+    /// The sum of the slices numbered <c>[first, first + count)</c> of the plan (see <see cref="PlanView.SlicedLabels"/>;
+    /// slice numbers run over every combination of the sliced indices' values, the last index fastest), added in
+    /// slice order, without autograd and without log-scale. An unsliced plan has the one slice 0. Where
+    /// <see cref="forward"/> adds every slice in one running sum, this lets a caller split the slices into ranges
+    /// contracted apart (see <see cref="ISliceWork"/>); each range's sum follows the same order.
+    /// </summary>
+    public Tensor ForwardSlices(Tensor[] inputs, long first, long count)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        return Execute(inputs, false, (first, count)).Value.MoveToOuterDisposeScope();
+    }
+
     /// <summary><see cref="ForwardLog(Tensor[])"/> with inputs given by name.</summary>
     public LogScaled ForwardLog(IReadOnlyDictionary<string, Tensor> inputs) => ForwardLog(ByName(inputs));
 
@@ -370,7 +384,8 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     /// runs its steps once per slice, on views of the operands with every sliced label fixed to one value (its axis
     /// kept at size 1), and adds the slices' results; autograd sees one sum, so gradients are those of the unsliced
     /// contraction.
-    LogScaled Execute(Tensor[] inputs, bool logScale)
+    /// Only the slices of <paramref name="range"/> when given (an unsliced plan has the one slice 0).
+    LogScaled Execute(Tensor[] inputs, bool logScale, (long First, long Count)? range = null)
     {
         if (inputs.Length != slots.Length)
             throw new ArgumentException($"expected {slots.Length} input(s) ({string.Join(", ", InputNames)}), got {inputs.Length}");
@@ -415,12 +430,20 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             operands.Add(operand);
         }
         if (slicedLabels.Length == 0)
+        {
+            if (range is { } r && (r.First != 0 || r.Count != 1))
+                throw new ArgumentOutOfRangeException(nameof(range), $"slices [{r.First}, {r.First} + {r.Count}) are not within the 1 slice of an unsliced plan");
             return Finish(RunSteps(operands, scaling, device), scaling, dtype, device);
+        }
 
         // The extent of each sliced label at run time (a dynamic label takes the batch actually fed).
         var labels = leaves.Select(l => l.ReducedLabels).ToArray();
+        var extents = Slices.Extents(operands.Select(o => o.Value).ToArray(), labels, slicedLabels);
+        var (first, count) = range ?? (0, Slices.Count(extents));
+        if (count == 0)
+            throw new ArgumentOutOfRangeException(nameof(range), "an empty range of slices has no value");
         LogScaled? total = null;
-        foreach (var values in Slices.Values(Slices.Extents(operands.Select(o => o.Value).ToArray(), labels, slicedLabels)))
+        foreach (var values in Slices.Values(extents, first, count))
         {
             var views = operands.Select((o, i) => Slices.Narrow(o.Value, labels[i], slicedLabels, values))
                                 .Select((v, i) => (v, !ReferenceEquals(v, operands[i].Value))).ToList();

@@ -20,10 +20,18 @@ static class Slices
         }).ToArray();
 
     /// <summary>Every combination of values, the last label fastest (the sum's order, so results are reproducible).</summary>
-    public static IEnumerable<long[]> Values(long[] extents)
+    public static IEnumerable<long[]> Values(long[] extents) => Values(extents, 0, Count(extents));
+
+    /// <summary>The number of slices: the product of the extents.</summary>
+    public static long Count(long[] extents) => extents.Aggregate(1L, (a, b) => checked(a * b));
+
+    /// <summary>The combinations numbered <c>[first, first + count)</c> in the order of <see cref="Values(long[])"/>.</summary>
+    public static IEnumerable<long[]> Values(long[] extents, long first, long count)
     {
-        long count = extents.Aggregate(1L, (a, b) => checked(a * b));
-        for (long slice = 0; slice < count; slice++)
+        long total = Count(extents);
+        if (first < 0 || count < 0 || first > total - count)
+            throw new ArgumentOutOfRangeException(nameof(first), $"slices [{first}, {first} + {count}) are not within the {total} slices");
+        for (long slice = first; slice < first + count; slice++)
         {
             var values = new long[extents.Length];
             long rest = slice;

@@ -348,6 +348,10 @@ type CheckResult(result: Compiler.CompileResult) =
     member _.SummaryOrNull: NetworkSummary | null = match network with Some n -> NetworkSummary n | None -> null
     /// The texts the compiler read, by file name.
     member _.Sources = result.Sources
+    /// The text of every file the compiler read (the file itself and those it `use`s), by the name it read it under:
+    /// the bundle `Frontend.CheckBundle` compiles again without reading a file.
+    member _.Texts: IReadOnlyDictionary<string, string> =
+        result.Sources |> Seq.map (fun kv -> KeyValuePair(kv.Key, kv.Value.Text)) |> Dictionary :> _
     /// The checked network; throws `TnException` with every diagnostic when the file has errors.
     member _.OrThrow() : NetworkView =
         match network with
@@ -387,6 +391,22 @@ type Frontend =
     /// The checked network of `.tn` text held in memory; throws `TnException` when it has errors.
     static member LoadText(file: string, text: string, overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null) : NetworkView =
         Frontend.CheckText(file, text, overrides, network).OrThrow()
+
+    /// Checks `.tn` text held in memory whose `use`d files come from `files` (by the name the compiler asks for: the
+    /// using file's folder combined with the path written after `use`), never from disk: how a worker compiles a
+    /// network it was sent. A file the bundle lacks is TN0007 at its `use`.
+    static member CheckBundle(file: string, text: string, files: IReadOnlyDictionary<string, string>,
+                              overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null) =
+        let read (path: string) =
+            match files.TryGetValue path with
+            | true, t -> Ok t
+            | _ -> Result.Error(Compiler.Codes.cannotRead, sprintf "`%s` is not in the bundle sent" path)
+        CheckResult(Compiler.compileOnBigStack (fun () -> Compiler.compileWith read file text (Frontend.Options(overrides, network))))
+
+    /// The checked network of a bundle (see `CheckBundle`); throws `TnException` when it has errors.
+    static member LoadBundle(file: string, text: string, files: IReadOnlyDictionary<string, string>,
+                             overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null) : NetworkView =
+        Frontend.CheckBundle(file, text, files, overrides, network).OrThrow()
 
 namespace TnDsl
 
@@ -792,6 +812,30 @@ type Planner =
         let problem, warnings, label = Planner.OfNetwork(network, Nullable())
         let pairs = path |> Seq.map (fun struct (a, b) -> a, b) |> Array.ofSeq
         Planner.Finish(network.Name, problem, warnings, network.Flat.Range, label, Nullable(), Plan.runPath pairs PlanOptions.defaults)
+
+    /// Replays a plan made elsewhere: the path `path` (as `PlanView.Pairs` gives it) with the indices `sliced`
+    /// (network index ids, as `PlanView.SlicedLabels` gives them) sliced, so that whoever replays it runs the very
+    /// same steps and slices. Throws `TnException` for an id that is not a closed index of the network.
+    static member Replay(network: NetworkView, path: IReadOnlyList<struct (int * int)>, sliced: IReadOnlyList<int>) : PlanView =
+        let problem, warnings, label = Planner.OfNetwork(network, Nullable())
+        let pairs = path |> Seq.map (fun struct (a, b) -> a, b) |> Array.ofSeq
+        let indices = network.Flat.Indices
+        let run (p: Indexed) =
+            let r = Plan.runPath pairs PlanOptions.defaults p
+            if sliced.Count = 0 || r.Tree.IsNone then r
+            else
+                let ids =
+                    sliced |> Seq.map (fun l ->
+                        let k =
+                            match indices |> Array.tryFind (fun i -> i.Id = l) with
+                            | Some i -> Array.IndexOf(p.IndexNames, i.Name)
+                            | None -> -1
+                        if k < 0 || p.IsOutput[k] then
+                            raise (TnException(sprintf "%s: index %d cannot be sliced (not a closed index of the network)" network.Name l))
+                        k)
+                    |> Array.ofSeq
+                { r with Slicing = Some(PlanSlice.figures p r.Tree.Value ids) }
+        Planner.Finish(network.Name, problem, warnings, network.Flat.Range, label, Nullable(), run)
 
     /// Plans tensors given by their labels (`legs`, one label array per tensor), label sizes and output labels,
     /// with a registered optimizer. For networks built in memory without a `.tn` file.

@@ -1,0 +1,303 @@
+namespace TnDsl.Cli.Commands;
+
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Numerics;
+using System.Text;
+using System.Text.Json;
+using Spectre.Console;
+using TnDsl.Api;
+using TnDsl.Torch;
+using static TorchSharp.torch;
+
+/// <summary>
+/// <c>tn contract FILE [--set k=v] [--network NAME] [--weights FILE] [--seed S] [--dtype float64|float32]
+/// [--memory-limit BYTES] [--optimizer NAME] [--chunk N] [--threads N] [--json] [-o OUT.npy] [--resume RECORD]</c>:
+/// the value of a network of weights and consts. The network is planned once and sliced so that one slice fits the
+/// memory limit, made into a <see cref="ContractionJob"/> and contracted chunk by chunk (<see cref="ISliceWork"/>),
+/// the chunks added in chunk order: the reference a cluster of workers reproduces bit for bit. A closed network's
+/// value is printed; open legs go to a <c>.npy</c> file. With <c>--resume</c> the finished chunks and their running
+/// sum are saved as the run goes, and a run started again with the same record continues where it stopped.
+/// Exit codes: 0 contracted, 1 errors in the input or a run that could not finish, 2 a usage error.
+/// </summary>
+public static class ContractCommand
+{
+    /// <summary>How often the resume record is rewritten while chunks finish (and always at the end or on Ctrl-C).</summary>
+    static readonly TimeSpan SaveEvery = TimeSpan.FromSeconds(2);
+
+    /// <summary>The <c>contract</c> verb.</summary>
+    public static Command Create()
+    {
+        var file = TnOptions.TnFile();
+        var set = TnOptions.Set();
+        var network = TnOptions.Network();
+        var weights = TnOptions.Text("--weights", "FILE",
+            "the weights and consts as a TorchSharp state dict keyed by parameter name (a trained Born machine's model.weights) [default: random from --seed]");
+        var seed = TnOptions.Integer("--seed", 0, "seed of the random weights (and of random consts)", min: long.MinValue);
+        var dtype = TnOptions.Choice("--dtype", "the floating-point type of the contraction", "float64", "float32");
+        var memoryLimit = new Option<long?>("--memory-limit")
+        {
+            Description = "bytes one slice may take (512M, 2G, …); the plan is sliced to fit [default: the memory guard's limit, TN_MEMORY_LIMIT or 80% of the available memory]",
+            HelpName = "BYTES",
+            CustomParser = r =>
+            {
+                var text = r.Tokens.Count == 1 ? r.Tokens[0].Value : "";
+                if (MemoryGuard.ParseBytes(text) is { } b and > 0)
+                    return b;
+                r.AddError($"--memory-limit takes a positive byte count such as 512M or 2G, got '{text}'");
+                return null;
+            },
+        };
+        var optimizer = TnOptions.Optimizer();
+        var chunk = TnOptions.OptionalInteger("--chunk", "slices per chunk [default: 1 up to 4096 slices, else so that there are at most 4096 chunks]");
+        var threads = TnOptions.OptionalInt("--threads", "TorchSharp CPU threads [default: 1 under 1e8 flops, else the core count]");
+        var json = TnOptions.Flag("--json", "print the result as JSON");
+        var output = TnOptions.Text("--output", "OUT", "write the value to OUT as a NumPy .npy array (float64); needed when the network has open legs", "-o");
+        var resume = TnOptions.Text("--resume", "RECORD",
+            "keep the finished chunks in RECORD (JSON, rewritten atomically) and continue from it when it exists");
+        var command = new Command("contract", "contract a network of weights and consts, sliced to a memory limit")
+        {
+            file, set, network, weights, seed, dtype, memoryLimit, optimizer, chunk, threads, json, output, resume,
+        };
+        Cli.SetAction(command, parse => Run(new Settings(
+            parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network), parse.GetValue(weights), parse.GetValue(seed),
+            parse.GetValue(dtype) == "float32" ? ScalarType.Float32 : ScalarType.Float64, parse.GetValue(memoryLimit),
+            parse.GetValue(optimizer)!, parse.GetValue(chunk), parse.GetValue(threads), parse.GetValue(json),
+            parse.GetValue(output), parse.GetValue(resume)),
+            parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
+        return command;
+    }
+
+    sealed record Settings(string File, IReadOnlyList<KeyValuePair<string, string>> Overrides, string? Network, string? Weights,
+        long Seed, ScalarType DType, long? MemoryLimit, string Optimizer, long? Chunk, int? Threads, bool Json, string? Output, string? Resume);
+
+    static int Run(Settings s, TextWriter w, TextWriter err)
+    {
+        if (s.Resume is not null && s.Chunk is not null && File.Exists(s.Resume))
+            throw new UsageException($"--chunk with --resume {s.Resume}: a resumed run keeps the record's chunks; leave --chunk out");
+        var record = s.Resume is not null && File.Exists(s.Resume) ? ContractionJobRecord.Load(s.Resume) : null;
+        var weights = s.Weights is null ? null : File.ReadAllBytes(s.Weights);
+        var previous = MemoryGuard.LimitOverride;
+        if (s.MemoryLimit is { } limit)
+            MemoryGuard.LimitOverride = limit;
+        try
+        {
+            // Checked and planned before libtorch loads: errors in the input come first, and cheaply.
+            var (job, plan, net) = ContractionJobs.Create(s.File, new ContractionJobs.Options
+            {
+                Network = s.Network,
+                Overrides = s.Overrides,
+                DType = s.DType,
+                Optimizer = s.Optimizer,
+                Weights = weights,
+                Seed = s.Seed,
+                ChunkSize = s.Chunk,
+                Replay = record,
+            });
+            if (record is not null && record.JobHash != job.Hash)
+            {
+                err.WriteLine($"tn contract: {s.Resume} records another job (the file, a file it uses, --set, --network, --weights, --seed or --dtype differ); " +
+                              "remove it to start afresh");
+                return 1;
+            }
+            var shape = net.Output.Select(l => net.Indices[l].Size).ToArray();
+            if (shape.Length > 0 && s.Output is null)
+                throw new UsageException($"{net.Name} has open legs (shape [{string.Join(", ", shape)}]): write its value with -o OUT.npy");
+            NativeLoader.EnsureLoaded();
+            set_num_threads(s.Threads ?? Threads.For(plan.SlicedFlops));
+            ISliceWork work;
+            try
+            {
+                work = ContractionJobs.Open(job);
+            }
+            catch (InvalidDataException e)
+            {
+                err.WriteLine($"tn contract: {(s.Weights is null ? "" : $"{s.Weights}: ")}{e.Message}");
+                return 1;
+            }
+            using (work)
+                return Contract(s, w, err, job, plan, net, work, record ?? new ContractionJobRecord(job, work.Chunks, shape.Aggregate(1L, (a, b) => a * b)));
+        }
+        finally
+        {
+            MemoryGuard.LimitOverride = previous;
+        }
+    }
+
+    static int Contract(Settings s, TextWriter w, TextWriter err, ContractionJob job, PlanView plan, NetworkView net, ISliceWork work, ContractionJobRecord record)
+    {
+        long resumed = record.Finished;
+        var clock = Stopwatch.StartNew();
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
+        bool interrupted = false;
+        ConsoleCancelEventHandler stop = (_, e) =>
+        {
+            e.Cancel = true;
+            interrupted = true;
+        };
+        Console.CancelKeyPress += stop;
+        try
+        {
+            var todo = record.Unfinished().ToList();
+            var saved = Stopwatch.StartNew();
+            void RunChunks(Action<long> progress)
+            {
+                foreach (var c in todo)
+                {
+                    if (interrupted)
+                        break;
+                    record.Add(c, work.ContractChunk(c));
+                    progress(record.Finished);
+                    if (s.Resume is not null && saved.Elapsed >= SaveEvery)
+                    {
+                        record.Save(s.Resume);
+                        saved.Restart();
+                    }
+                }
+            }
+            if (ReferenceEquals(err, Console.Error) && !Console.IsErrorRedirected && todo.Count > 1)
+            {
+                var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+                console.Progress()
+                    .AutoClear(true)
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                    .Start(ctx =>
+                    {
+                        var task = ctx.AddTask($"{net.Name}: {work.Chunks} chunks", maxValue: work.Chunks);
+                        task.Value = resumed;
+                        RunChunks(done => task.Value = done);
+                    });
+            }
+            else
+            {
+                // Plain lines where there is no terminal: one at each tenth of the chunks.
+                long shown = resumed * 10 / work.Chunks;
+                RunChunks(done =>
+                {
+                    if (work.Chunks > 1 && done * 10 / work.Chunks > shown)
+                    {
+                        shown = done * 10 / work.Chunks;
+                        err.WriteLine($"tn contract: {done} of {work.Chunks} chunks ({clock.Elapsed.TotalSeconds:F1} s)");
+                    }
+                });
+            }
+        }
+        finally
+        {
+            Console.CancelKeyPress -= stop;
+            if (s.Resume is not null)
+                record.Save(s.Resume);
+        }
+        if (!record.IsComplete)
+        {
+            err.WriteLine($"tn contract: interrupted after {record.Finished} of {work.Chunks} chunks" +
+                          (s.Resume is not null ? $"; run the same command again to continue from {s.Resume}" : "; give --resume RECORD to keep finished chunks"));
+            return 1;
+        }
+        double seconds = clock.Elapsed.TotalSeconds;
+        double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
+        var value = record.Total();
+        if (s.Output is not null)
+            WriteNpy(s.Output, work.Shape, value);
+        long ran = Math.Min(work.Slices, (work.Chunks - resumed) * work.ChunkSize);
+        var sliced = plan.SlicedLabels.Select(l => net.Indices[l].Name).ToArray();
+        if (s.Json)
+            WriteJson(w, s, job, plan, net, work, value, sliced, resumed, seconds, cpuSeconds);
+        else
+        {
+            w.WriteLine($"network {net.Name}: {net.Tensors.Length} tensors, {s.DType.ToString().ToLowerInvariant()}, {get_num_threads()} thread{(get_num_threads() == 1 ? "" : "s")}");
+            if (work.Shape.Length == 0)
+                w.WriteLine($"  value       {Number(value[0])}");
+            else
+                w.WriteLine($"  value       shape [{string.Join(", ", work.Shape)}] written to {s.Output}");
+            if (s.Output is not null && work.Shape.Length == 0)
+                w.WriteLine($"  written     {s.Output}");
+            w.WriteLine($"  weights     {(s.Weights is null ? $"random (seed {s.Seed})" : s.Weights)}");
+            w.WriteLine($"  plan        {plan.Optimizer}{(plan.Chosen == plan.Optimizer ? "" : $" (chose {plan.Chosen})")}: {Figure(plan.Flops)} flops, " +
+                        $"largest intermediate {Figure(plan.LargestIntermediate)} elements");
+            if (plan.IsSliced)
+                w.WriteLine($"  sliced      {work.Slices} slices over {string.Join(", ", sliced)}: {Figure(plan.SlicedFlops)} flops ({plan.SliceOverhead:0.##}x), " +
+                            $"largest intermediate {Figure(plan.SliceLargestIntermediate)} elements per slice");
+            w.WriteLine($"  chunks      {work.Chunks} of {work.ChunkSize} slice{(work.ChunkSize == 1 ? "" : "s")}, added in chunk order" +
+                        (resumed > 0 ? $"; {resumed} taken from {s.Resume}" : ""));
+            w.WriteLine($"  memory      {MemoryGuard.Format(MemoryGuard.Needed(plan, s.DType, training: false))} by the planner's estimate (limit {MemoryGuard.Format(MemoryGuard.Limit)})");
+            w.WriteLine($"  time        {seconds:F2} s wall, {cpuSeconds:F2} s CPU, {(seconds > 0 ? ran / seconds : 0):G4} slices/s");
+            w.WriteLine($"  job         {job.Hash[..16]}");
+        }
+        return 0;
+    }
+
+    static void WriteJson(TextWriter w, Settings s, ContractionJob job, PlanView plan, NetworkView net, ISliceWork work, double[] value,
+                          string[] sliced, long resumed, double seconds, double cpuSeconds)
+    {
+        using var stream = new MemoryStream();
+        using (var j = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            j.WriteStartObject();
+            j.WriteString("network", net.Name);
+            j.WriteString("dtype", s.DType.ToString().ToLowerInvariant());
+            j.WriteStartArray("shape");
+            foreach (var d in work.Shape)
+                j.WriteNumberValue(d);
+            j.WriteEndArray();
+            j.WritePropertyName("value");
+            if (work.Shape.Length > 0)
+                j.WriteNullValue();
+            else if (double.IsFinite(value[0]))
+                j.WriteNumberValue(value[0]);
+            else
+                j.WriteStringValue(Number(value[0]));
+            if (s.Output is null)
+                j.WriteNull("output");
+            else
+                j.WriteString("output", s.Output);
+            if (s.Weights is null)
+                j.WriteNull("weights");
+            else
+                j.WriteString("weights", s.Weights);
+            j.WriteNumber("seed", s.Seed);
+            j.WriteString("optimizer", plan.Chosen);
+            j.WriteString("flops", plan.Flops.ToString(CultureInfo.InvariantCulture));
+            j.WriteString("slicedFlops", plan.SlicedFlops.ToString(CultureInfo.InvariantCulture));
+            j.WriteNumber("slices", work.Slices);
+            j.WriteStartArray("sliced");
+            foreach (var name in sliced)
+                j.WriteStringValue(name);
+            j.WriteEndArray();
+            j.WriteNumber("chunks", work.Chunks);
+            j.WriteNumber("chunkSize", work.ChunkSize);
+            j.WriteNumber("resumedChunks", resumed);
+            j.WriteNumber("seconds", seconds);
+            j.WriteNumber("cpuSeconds", cpuSeconds);
+            j.WriteString("job", job.Hash);
+            j.WriteEndObject();
+        }
+        w.WriteLine(Encoding.UTF8.GetString(stream.ToArray()));
+    }
+
+    /// <summary>A float64 as it round-trips (the shortest text that reads back as the same bits).</summary>
+    static string Number(double x) => x.ToString("R", CultureInfo.InvariantCulture);
+
+    static string Figure(BigInteger x) => PlanView.Scientific(x);
+
+    /// <summary>Writes <paramref name="values"/> (row-major) as a NumPy version 1.0 <c>.npy</c> array of <c>&lt;f8</c>,
+    /// its header padded so that the data starts at a multiple of 64 bytes.</summary>
+    static void WriteNpy(string path, long[] shape, double[] values)
+    {
+        var dims = shape.Length == 1 ? $"({shape[0]},)" : $"({string.Join(", ", shape)})";
+        var header = $"{{'descr': '<f8', 'fortran_order': False, 'shape': {dims}, }}";
+        int total = 10 + header.Length + 1;
+        header = header.PadRight(header.Length + (64 - total % 64) % 64) + "\n";
+        using var stream = new FileStream(path, FileMode.Create, FileAccess.Write);
+        using var b = new BinaryWriter(stream);
+        b.Write((byte)0x93);
+        b.Write("NUMPY"u8);
+        b.Write((byte)1);
+        b.Write((byte)0);
+        b.Write((ushort)header.Length);
+        b.Write(Encoding.ASCII.GetBytes(header));
+        foreach (var v in values)
+            b.Write(v);
+    }
+}

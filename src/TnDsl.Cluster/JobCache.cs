@@ -17,7 +17,7 @@ public interface ISliceWorkOpener
 public sealed record HeldJob(JobInfo Info, ISliceWork Work);
 
 /// <summary>
-/// The jobs one silo holds, by the SHA-256 of their bytes (lower-case hex). A few are kept (the oldest is released
+/// The jobs one silo holds, by the SHA-256 of their bytes (upper-case hex, as <c>ContractionJob.Hash</c>). A few are kept (the oldest is released
 /// when a new one arrives past <see cref="Capacity"/>), so a client that sends the same job twice opens it once.
 /// </summary>
 public sealed class JobCache(ISliceWorkOpener opener) : IDisposable
@@ -28,8 +28,8 @@ public sealed class JobCache(ISliceWorkOpener opener) : IDisposable
     private readonly object gate = new();
     private readonly LinkedList<HeldJob> held = new();
 
-    /// <summary>The hash a job is known by: SHA-256 of its bytes, lower-case hex.</summary>
-    public static string HashOf(byte[] job) => Convert.ToHexStringLower(SHA256.HashData(job));
+    /// <summary>The hash a job is known by: SHA-256 of its bytes, upper-case hex (a real job's <c>ContractionJob.Hash</c>).</summary>
+    public static string HashOf(byte[] job) => Convert.ToHexString(SHA256.HashData(job));
 
     /// <summary>The held job with this hash, if any.</summary>
     public bool TryGet(string hash, out HeldJob job)

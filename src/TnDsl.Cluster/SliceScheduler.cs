@@ -32,8 +32,12 @@ public sealed record WorkerReport(string Worker, long Chunks, long Slices, doubl
     public double SlicesPerSecond => Seconds > 0 ? Slices / Seconds : 0;
 }
 
-/// <summary>The value of a job over a cluster and how it was obtained.</summary>
-public sealed record ClusterRun(JobInfo Job, double[] Value, IReadOnlyList<WorkerReport> Workers, double Seconds, long ChunksResumed);
+/// <summary>
+/// A job's run over a cluster: the value (the chunk results added in chunk order; <c>null</c> when chunks finished
+/// before the run were skipped, whose results the caller holds, e.g. in a <c>ContractionJobRecord</c>), what each
+/// worker did, the seconds it took and how many chunks were skipped.
+/// </summary>
+public sealed record ClusterRun(JobInfo Job, double[]? Value, IReadOnlyList<WorkerReport> Workers, double Seconds, long ChunksSkipped);
 
 /// <summary>A run that cannot finish: no worker, a refused job, a worker's error, an inconsistent answer.</summary>
 public sealed class ClusterRunException(string message, Exception? inner = null) : Exception(message, inner);
@@ -66,10 +70,11 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
     }
 
     /// <summary>
-    /// Contracts a job over the cluster. Chunks in <paramref name="finished"/> (from an interrupted run's record) are
-    /// not contracted again; <paramref name="onChunk"/> hears of every chunk as it finishes, in completion order.
+    /// Contracts a job over the cluster. Chunks for which <paramref name="finished"/> holds (from an interrupted run's
+    /// record) are not contracted again; <paramref name="onChunk"/> hears of every chunk as it finishes, in completion
+    /// order, one at a time.
     /// </summary>
-    public async Task<ClusterRun> Run(byte[] job, IReadOnlyDictionary<long, double[]>? finished = null,
+    public async Task<ClusterRun> Run(byte[] job, Func<long, bool>? finished = null,
         Action<ChunkDone>? onChunk = null, CancellationToken cancel = default)
     {
         var clock = Stopwatch.StartNew();
@@ -79,7 +84,7 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
         var pending = new SortedSet<long>();
         JobInfo? info = null;
         double[]?[] results = [];
-        long remaining = long.MaxValue, resumed = 0;
+        long remaining = long.MaxValue, skipped = 0;
         int elements = 0;
         Task<Dictionary<SiloAddress, SiloStatus>>? refresh = null;
         var nextRefresh = TimeSpan.Zero;
@@ -105,16 +110,10 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                 info = reported;
                 results = new double[]?[info.Chunks];
                 elements = checked((int)info.Shape.Aggregate(1L, (a, b) => a * b));
-                for (long c = 0; c < info.Chunks; c++) pending.Add(c);
-                foreach (var (c, value) in finished ?? new Dictionary<long, double[]>())
-                {
-                    if (c < 0 || c >= info.Chunks || value.Length != elements)
-                        throw new ClusterRunException($"the resume record's chunk {c} does not belong to this job ({info.Chunks} chunks of {elements} values)");
-                    results[c] = value;
-                    pending.Remove(c);
-                    resumed++;
-                }
-                remaining = info.Chunks - resumed;
+                for (long c = 0; c < info.Chunks; c++)
+                    if (finished?.Invoke(c) == true) skipped++;
+                    else pending.Add(c);
+                remaining = info.Chunks - skipped;
             }
             else if (reported.Slices != info.Slices || reported.ChunkSize != info.ChunkSize || !reported.Shape.SequenceEqual(info.Shape))
                 throw new ClusterRunException($"worker {worker.Key} opened the job as {reported.Slices} slices by {reported.ChunkSize}, others as {info.Slices} by {info.ChunkSize}");
@@ -237,7 +236,7 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
         catch (Exception e) when (e is not OperationCanceledException) { /* a worker that cannot be told keeps the job until a newer one replaces it */ }
 
         var reports = workers.Values.Select(w => new WorkerReport(w.Key, w.Chunks, w.Slices, w.Seconds, w.Lost)).ToList();
-        return new ClusterRun(info!, ChunkSum.InOrder(results!), reports, clock.Elapsed.TotalSeconds, resumed);
+        return new ClusterRun(info!, skipped == 0 ? ChunkSum.InOrder(results!) : null, reports, clock.Elapsed.TotalSeconds, skipped);
     }
 
     private int BatchSize(Worker worker, int pending, int ready)

@@ -46,26 +46,45 @@ public sealed class WorkerGrain(JobCache jobs) : Grain, IWorkerGrain
     public Task<JobInfo?> Describe(string hash) => Task.FromResult(jobs.TryGet(hash, out var held) ? held.Info : null);
 
     /// <inheritdoc/>
-    public async Task<JobInfo> Load(byte[] job) =>
-        // Opening compiles and plans the network: off the grain's scheduler thread, like contraction.
-        (await Task.Run(() => jobs.Load(job))).Info;
+    public async Task<JobInfo> Load(byte[] job)
+    {
+        try
+        {
+            // Opening compiles and plans the network: off the grain's scheduler thread, like contraction.
+            return (await Task.Run(() => jobs.Load(job))).Info;
+        }
+        catch (Exception e) when (e is not InvalidDataException)
+        {
+            throw new InvalidDataException($"the worker cannot open the job: {e.Message}");
+        }
+    }
 
     /// <inheritdoc/>
     public async Task<BatchResult?> Contract(string hash, long[] chunks)
     {
         if (!jobs.TryGet(hash, out var held)) return null;
-        return await Task.Run(() =>
+        try
         {
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            var values = new double[chunks.Length][];
-            for (var i = 0; i < chunks.Length; i++)
-            {
-                if (chunks[i] < 0 || chunks[i] >= held.Info.Chunks)
-                    throw new ArgumentOutOfRangeException(nameof(chunks), $"chunk {chunks[i]} is outside [0, {held.Info.Chunks})");
-                values[i] = held.Work.ContractChunk(chunks[i]);
-            }
-            return (BatchResult?)new BatchResult(values, clock.Elapsed.TotalSeconds);
-        });
+            return await Task.Run(() => ContractBatch(held, chunks));
+        }
+        catch (Exception e) when (e is not (ArgumentOutOfRangeException or InvalidOperationException))
+        {
+            // The client sees Orleans-serialisable exceptions only (the backend's own types have no codec).
+            throw new InvalidOperationException($"the worker failed to contract the job: {e.Message}");
+        }
+    }
+
+    private static BatchResult ContractBatch(HeldJob held, long[] chunks)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var values = new double[chunks.Length][];
+        for (var i = 0; i < chunks.Length; i++)
+        {
+            if (chunks[i] < 0 || chunks[i] >= held.Info.Chunks)
+                throw new ArgumentOutOfRangeException(nameof(chunks), $"chunk {chunks[i]} is outside [0, {held.Info.Chunks})");
+            values[i] = held.Work.ContractChunk(chunks[i]);
+        }
+        return new BatchResult(values, clock.Elapsed.TotalSeconds);
     }
 
     /// <inheritdoc/>

@@ -24,6 +24,8 @@ public sealed record FakeJob(long Slices, long ChunkSize, int Elements, ulong Se
         return bytes;
     }
 
+    public static bool IsOne(byte[] bytes) => bytes.Length == 40 && BinaryPrimitives.ReadUInt64LittleEndian(bytes) == Magic;
+
     public static FakeJob FromBytes(byte[] bytes)
     {
         if (bytes.Length != 40 || BinaryPrimitives.ReadUInt64LittleEndian(bytes) != Magic)
@@ -74,7 +76,7 @@ public sealed record FakeJob(long Slices, long ChunkSize, int Elements, ulong Se
     }
 }
 
-/// <summary>Opens <see cref="FakeJob"/> bytes on a silo, counting opens per job.</summary>
+/// <summary>Opens <see cref="FakeJob"/> bytes on a silo, counting opens per job; any other bytes as a real job.</summary>
 public sealed class FakeOpener : ISliceWorkOpener
 {
     private static readonly Dictionary<string, int> opens = new();
@@ -86,6 +88,7 @@ public sealed class FakeOpener : ISliceWorkOpener
 
     public ISliceWork Open(byte[] job)
     {
+        if (!FakeJob.IsOne(job)) return new ContractionJobOpener().Open(job);
         var work = FakeJob.FromBytes(job).Open();
         lock (opens) opens[JobCache.HashOf(job)] = opens.GetValueOrDefault(JobCache.HashOf(job)) + 1;
         return work;

@@ -135,7 +135,9 @@ public static class ClusterHosts
     /// </summary>
     public static IHost Worker(IPEndPoint primary, IPAddress address, int siloPort, int gatewayPort, ClusterSecret secret, ISliceWorkOpener opener) =>
         new HostBuilder()
-            .ConfigureLogging(logging => logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning))
+            .ConfigureLogging(logging => logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning)
+                // The silo's start-up notes (server GC, a stalled watchdog on a busy machine) are not the user's concern.
+                .AddFilter("Orleans.Runtime.Silo", LogLevel.Error).AddFilter("Orleans.Runtime.Watchdog", LogLevel.Error))
             .UseOrleans(silo => silo.UseTnCluster(primary, address, siloPort, gatewayPort).AddTnWorker(secret, _ => opener))
             .Build();
 

@@ -11,6 +11,12 @@ public interface ISliceWorkOpener
 {
     /// <summary>Validates and opens a job; throws <see cref="InvalidDataException"/> on bytes that are not a job.</summary>
     ISliceWork Open(byte[] job);
+
+    /// <summary>
+    /// Sets, on the calling thread, the thread count the work's kernels use (0: the process's own setting, applied to
+    /// this thread); called before each batch, on the thread that contracts it.
+    /// </summary>
+    void UseThreads(int threads);
 }
 
 /// <summary>A job a silo holds: its opened work and what it reports of it.</summary>

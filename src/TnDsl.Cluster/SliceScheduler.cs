@@ -18,6 +18,12 @@ public sealed record SchedulerOptions
     /// <summary>How often the client asks the cluster which silos are active (new ones get work; gone ones lose theirs).</summary>
     public TimeSpan RefreshEvery { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// TorchSharp threads per chunk on the workers (0: each worker's own setting). The bits of a chunk may depend on
+    /// it: give the thread count of the single-machine run to reproduce its value.
+    /// </summary>
+    public int Threads { get; init; }
+
     /// <summary>How long the client waits while no worker is active before it gives up.</summary>
     public TimeSpan WaitForWorkers { get; init; } = TimeSpan.FromSeconds(30);
 }
@@ -140,7 +146,7 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                             var batch = pending.Take(BatchSize(worker, pending.Count, ready.Count)).ToArray();
                             foreach (var c in batch) pending.Remove(c);
                             worker.InFlight++;
-                            ops.Add(new Op(worker, batch, worker.Grain.Contract(hash, batch)));
+                            ops.Add(new Op(worker, batch, worker.Grain.Contract(hash, batch, options.Threads)));
                         }
                 }
 

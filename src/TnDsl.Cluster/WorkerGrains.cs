@@ -30,9 +30,13 @@ public interface IWorkerGrain : IGrainWithStringKey
     /// <summary>Opens a job from its bytes (validated by the opener) and keeps it under its SHA-256.</summary>
     Task<JobInfo> Load(byte[] job);
 
-    /// <summary>Contracts the given chunks of a held job, each the sum of its slices in slice order.</summary>
+    /// <summary>
+    /// Contracts the given chunks of a held job, each the sum of its slices in slice order, with
+    /// <paramref name="threads"/> TorchSharp threads (0: the worker's own setting). Kernels may split their sums by
+    /// thread count, so a client that wants the bits of a run on one machine asks for that run's thread count.
+    /// </summary>
     /// <remarks><c>null</c> when the silo no longer holds the job: the client sends it again.</remarks>
-    Task<BatchResult?> Contract(string hash, long[] chunks);
+    Task<BatchResult?> Contract(string hash, long[] chunks, int threads);
 
     /// <summary>Releases a job this silo holds (nothing happens if it holds none by that hash).</summary>
     Task Forget(string hash);
@@ -40,7 +44,7 @@ public interface IWorkerGrain : IGrainWithStringKey
 
 /// <summary>The worker grain: one activation per silo, on that silo, over the silo's <see cref="JobCache"/>.</summary>
 [SiloTargetedPlacement]
-public sealed class WorkerGrain(JobCache jobs) : Grain, IWorkerGrain
+public sealed class WorkerGrain(JobCache jobs, ISliceWorkOpener opener) : Grain, IWorkerGrain
 {
     /// <inheritdoc/>
     public Task<JobInfo?> Describe(string hash) => Task.FromResult(jobs.TryGet(hash, out var held) ? held.Info : null);
@@ -60,12 +64,17 @@ public sealed class WorkerGrain(JobCache jobs) : Grain, IWorkerGrain
     }
 
     /// <inheritdoc/>
-    public async Task<BatchResult?> Contract(string hash, long[] chunks)
+    public async Task<BatchResult?> Contract(string hash, long[] chunks, int threads)
     {
         if (!jobs.TryGet(hash, out var held)) return null;
         try
         {
-            return await Task.Run(() => ContractBatch(held, chunks));
+            return await Task.Run(() =>
+            {
+                // On this pool thread: thread counts are per thread in OpenMP and MKL.
+                opener.UseThreads(threads);
+                return ContractBatch(held, chunks);
+            });
         }
         catch (Exception e) when (e is not (ArgumentOutOfRangeException or InvalidOperationException))
         {

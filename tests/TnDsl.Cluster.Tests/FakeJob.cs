@@ -86,6 +86,11 @@ public sealed class FakeOpener : ISliceWorkOpener
         lock (opens) return opens.GetValueOrDefault(JobCache.HashOf(job));
     }
 
+    public void UseThreads(int threads)
+    {
+        if (threads > 0) new ContractionJobOpener().UseThreads(threads);
+    }
+
     public ISliceWork Open(byte[] job)
     {
         if (!FakeJob.IsOne(job)) return new ContractionJobOpener().Open(job);

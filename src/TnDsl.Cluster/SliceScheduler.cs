@@ -94,6 +94,7 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
         int elements = 0;
         Task<Dictionary<SiloAddress, SiloStatus>>? refresh = null;
         var nextRefresh = TimeSpan.Zero;
+        var refreshSince = TimeSpan.Zero;
         var idleSince = clock.Elapsed;
 
         void Lose(Worker worker)
@@ -133,8 +134,17 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
             while (remaining > 0)
             {
                 cancel.ThrowIfCancellationRequested();
+                if (refresh is { IsCompleted: false } && clock.Elapsed - refreshSince > 10 * options.RefreshEvery + TimeSpan.FromSeconds(5))
+                {
+                    // A gateway that went away can leave the question unanswered: ask again (through another).
+                    _ = refresh.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+                    refresh = null;
+                }
                 if (refresh is null && clock.Elapsed >= nextRefresh)
+                {
                     refresh = client.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true);
+                    refreshSince = clock.Elapsed;
+                }
 
                 var live = workers.Values.Where(w => !w.Lost).ToList();
                 if (info is not null)
@@ -156,7 +166,8 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
 
                 var waits = ops.Where(o => !o.Task.IsCompleted).Select(o => o.Task).ToList();
                 if (refresh is not null) waits.Add(refresh);
-                else waits.Add(Task.Delay(nextRefresh - clock.Elapsed > TimeSpan.Zero ? nextRefresh - clock.Elapsed : TimeSpan.Zero, cancel));
+                // Never wait past a refresh period: calls to a silo that died may stay unanswered.
+                waits.Add(Task.Delay(options.RefreshEvery, cancel));
                 if (ops.All(o => !o.Task.IsCompleted)) await Task.WhenAny(waits);
                 cancel.ThrowIfCancellationRequested();
 

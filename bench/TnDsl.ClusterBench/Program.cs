@@ -94,7 +94,8 @@ public static class Program
             var overhead = (run.Seconds * Math.Min(n, Environment.ProcessorCount) - localWall) / slices;
             Console.WriteLine($"{n + (n == 1 ? " silo" : " silos"),-14} {run.Seconds,8:F2} {cpu,8:F2} {slices / run.Seconds,10:F0} {localWall / run.Seconds,10:F2} {overhead * 1e6,12:F0} us  {(same ? "same" : "DIFF")}  {perWorker}");
             await client.StopAsync();
-            foreach (var w in workers) await w.StopAsync();
+            // The primary keeps the membership: it goes last, or the others cannot say they are leaving.
+            foreach (var w in Enumerable.Reverse(workers)) await w.StopAsync();
             foreach (var w in workers) w.Dispose();
         }
         Console.WriteLine();

@@ -35,39 +35,57 @@ public static class BornGradient
     /// <summary>∂NLL/∂M (see the type's remarks), with Z = ‖M‖² (the mixed-canonical form is assumed), and the batch's ψ.</summary>
     public static (Tensor Gradient, Tensor Psi) Compute(Tensor merged, Tensor left, Tensor right, Tensor pairs)
     {
+        using var groups = PixelGroups.Of(pairs, merged.shape[1] * merged.shape[2]);
+        var (gradient, psi) = Core(merged, left, right, groups, wantPsi: true);
+        return (gradient, psi!);
+    }
+
+    /// <summary>
+    /// ∂NLL/∂M alone, given the images grouped by their pixel pair c_v (<see cref="PixelGroups"/> over d·d' values,
+    /// made once per bond by the trainer): the bond update's path, with no ψ in image order.
+    /// </summary>
+    public static Tensor Gradient(Tensor merged, Tensor left, Tensor right, PixelGroups pairs) =>
+        Core(merged, left, right, pairs, wantPsi: false).Gradient;
+
+    static (Tensor Gradient, Tensor? Psi) Core(Tensor merged, Tensor left, Tensor right, PixelGroups groups, bool wantPsi)
+    {
         using var scope = NewDisposeScope();
         long n = left.shape[0], dl = merged.shape[0], d1 = merged.shape[1], d2 = merged.shape[2], dr = merged.shape[3];
         int dd = (int)(d1 * d2);
+        if (groups.Counts.Length != dd || groups.Order.shape[0] != n)
+            throw new ArgumentException($"the pair groups cover {groups.Counts.Length} values and {groups.Order.shape[0]} images; the bond has {dd} and {n}");
         // Images sorted by their pixel pair, so each pair value c is a contiguous block of rows: ψ and the gradient
         // then cost one (rows × Dl)·(Dl × Dr) and one (Dl × rows)·(rows × Dr) product per block, N·Dl·Dr each in all.
-        var (_, order) = pairs.sort(stable: true);
-        var counts = bincount(pairs, minlength: dd).data<long>().ToArray();
-        var ls = left.index_select(0, order);
-        var rs = right.index_select(0, order);
-        var m = merged.reshape(dl, dd, dr);
-        var blocks = new Tensor[dd];
-        var psis = new List<Tensor>();
+        var counts = groups.Counts;
+        var ls = left.index_select(0, groups.Order);
+        var rs = right.index_select(0, groups.Order);
+        var m = merged.reshape(dl, dd, dr).permute(1, 0, 2).contiguous();
+        var psis = new List<Tensor>(dd);
         long start = 0;
         for (int c = 0; c < dd; c++)
         {
             if (counts[c] == 0)
-            {
-                blocks[c] = zeros(dl, dr, ScalarType.Float64);
                 continue;
-            }
-            var lc = ls.narrow(0, start, counts[c]);
-            var rc = rs.narrow(0, start, counts[c]);
-            var psi = (lc.matmul(m.select(1, c)) * rc).sum(1);
-            // ψ exactly 0 would make ψ'/ψ infinite; such an image has p = 0 and infinite NLL anyway. Nudge it off zero.
-            var safe = where(Less(psi.abs(), 1e-300), FullLike(psi, 1e-300), psi);
-            blocks[c] = (lc / safe.unsqueeze(1)).t().matmul(rc);
-            psis.Add(psi);
+            psis.Add(ls.narrow(0, start, counts[c]).matmul(m[c]).mul_(rs.narrow(0, start, counts[c])).sum(1));
             start += counts[c];
         }
-        var g = stack(blocks, 1).reshape(dl, d1, d2, dr);
+        var psi = psis.Count == 1 ? psis[0] : cat(psis, 0);
+        // ψ exactly 0 would make ψ'/ψ infinite; such an image has p = 0 and infinite NLL anyway. Nudge it off zero.
+        var safe = where(Less(psi.abs(), 1e-300), FullLike(psi, 1e-300), psi);
+        var weighted = rs / safe.unsqueeze(1);
+        // G[l, c, r] = Σ_{v in block c} L_v[l] R_v[r] / ψ(v), built as (dd, Dl, Dr) and laid out as (Dl, d, d', Dr).
+        var g = zeros(dd, dl, dr, ScalarType.Float64);
+        start = 0;
+        for (int c = 0; c < dd; c++)
+        {
+            if (counts[c] == 0)
+                continue;
+            g[c].addmm_(ls.narrow(0, start, counts[c]).t(), weighted.narrow(0, start, counts[c]), beta: 0);
+            start += counts[c];
+        }
         double z = Square(merged).sum().item<double>();
-        var gradient = Minus(Times(merged, 2.0 / z), Times(g, 2.0 / n));
-        var psiInOrder = zeros(n, ScalarType.Float64).index_copy(0, order, cat(psis, 0));
-        return (gradient.MoveToOuterDisposeScope(), psiInOrder.MoveToOuterDisposeScope());
+        var gradient = Minus(Times(merged, 2.0 / z), Times(g.permute(1, 0, 2).reshape(dl, d1, d2, dr), 2.0 / n));
+        var psiInOrder = wantPsi ? zeros(n, ScalarType.Float64).index_copy(0, groups.Order, psi).MoveToOuterDisposeScope() : null;
+        return (gradient.MoveToOuterDisposeScope(), psiInOrder);
     }
 }

@@ -29,6 +29,7 @@ public sealed class BornTrainer : IDisposable
     readonly Tensor test;
     readonly Tensor columns;
     readonly PixelGroups[] groups;
+    readonly PixelGroups[] pairGroups;
     readonly Tensor[] left;
     readonly Tensor[] leftLog;
     readonly Tensor[] right;
@@ -46,6 +47,22 @@ public sealed class BornTrainer : IDisposable
     public IReadOnlyList<LoopRecord> History => history;
     /// <summary>The generator used for anything random after initialisation (sampling); its state is checkpointed.</summary>
     public SplitMix64 Rng { get; }
+    /// <summary>
+    /// A sweep keeps every this-many-th environment it makes and recomputes the others a block at a time when the
+    /// other sweep needs them (default ⌈√n⌉: about 4√n environments held, one more environment step per bond).
+    /// 1 keeps every one (no recomputation, n·N·D numbers held, as the authors' code). The results are the same bits
+    /// whatever the value.
+    /// </summary>
+    public int EnvironmentBlock
+    {
+        get => block;
+        set => block = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), $"the environment block must be at least 1, got {value}");
+    }
+    int block;
+
+    /// <summary>How many per-image environments (left and right) are held now.</summary>
+    public int HeldEnvironments => left.Count(t => t is not null) + right.Count(t => t is not null);
+
     /// <summary>Where the time of the last loop went.</summary>
     public LoopProfile? LastProfile { get; private set; }
 
@@ -66,11 +83,20 @@ public sealed class BornTrainer : IDisposable
         test = testImages;
         columns = trainImages.t().contiguous();
         groups = new PixelGroups[model.Length];
+        pairGroups = new PixelGroups[model.Length - 1];
         for (int k = 0; k < model.Length; k++)
         {
             using var column = columns[k];
             groups[k] = PixelGroups.Of(column, model[k].shape[1]);
+            if (k + 1 < model.Length)
+            {
+                using var next = columns[k + 1];
+                long d2 = model[k + 1].shape[1];
+                using var pairs = Plus(Times(column, d2), next);
+                pairGroups[k] = PixelGroups.Of(pairs, model[k].shape[1] * d2);
+            }
         }
+        EnvironmentBlock = Math.Max(2, (int)Math.Ceiling(Math.Sqrt(model.Length)));
         Options = options;
         LearningRate = learningRate;
         this.history = history.ToList();
@@ -134,6 +160,22 @@ public sealed class BornTrainer : IDisposable
         return images.index_select(1, order);
     }
 
+    /// <summary>Below this many floating-point operations per bond update, more threads only add overhead.</summary>
+    public const double SmallBondFlops = 1e8;
+
+    /// <summary>
+    /// The thread count to train with when <paramref name="requested"/> were asked for: one when a bond update at
+    /// <paramref name="dmax"/> over <paramref name="images"/> images is under <see cref="SmallBondFlops"/> (its
+    /// products are N·D² and its SVD (dD)³, too small to split: two threads were never faster there and, on a busy
+    /// machine, slower), otherwise the request.
+    /// </summary>
+    public static int ThreadsFor(int requested, int dmax, long images, int physical = 2)
+    {
+        double d = dmax, pd = physical * d;
+        double flops = 8 * images * d * d + 20 * pd * pd * pd;
+        return flops < SmallBondFlops ? Math.Min(requested, 1) : requested;
+    }
+
     /// <summary>Bond updates in one loop: (n-2) right to left, (n-1) left to right.</summary>
     public int BondsPerLoop => 2 * Model.Length - 3;
 
@@ -148,30 +190,41 @@ public sealed class BornTrainer : IDisposable
         double tGrad = 0, tSvd = 0, tEnv = 0, tSetup, tNll;
         int n = Model.Length;
         double lr = LearningRate;
-
-        clock.Restart();
-        InitLeftEnvironments();
-        tSetup = clock.Elapsed.TotalSeconds;
-
-        int leftCount = n - 2, rightCount = n - 1;
-        for (int k = n - 2; k >= 1; k--)
+        double trainNll, testNll;
+        try
         {
-            var (g, s, e) = UpdateBond(k, Sweep.RightToLeft, lr);
-            (tGrad, tSvd, tEnv) = (tGrad + g, tSvd + s, tEnv + e);
-            progress?.Invoke(Sweep.RightToLeft, n - 1 - k, leftCount);
-        }
-        for (int k = 0; k <= n - 2; k++)
-        {
-            var (g, s, e) = UpdateBond(k, Sweep.LeftToRight, lr);
-            (tGrad, tSvd, tEnv) = (tGrad + g, tSvd + s, tEnv + e);
-            progress?.Invoke(Sweep.LeftToRight, k + 1, rightCount);
-        }
-        Model.Centre = n - 1;
+            clock.Restart();
+            InitLeftEnvironments();
+            tSetup = clock.Elapsed.TotalSeconds;
 
-        clock.Restart();
-        double trainNll = TrainNllFromEnvironments(), testNll = Model.Nll(test);
-        DisposeEnvironments();
-        tNll = clock.Elapsed.TotalSeconds;
+            int leftCount = n - 2, rightCount = n - 1;
+            // The left environment of the last site is the previous loop's (for its NLL): the first bond changes site n-2.
+            DropLeft(n - 1);
+            for (int k = n - 2; k >= 1; k--)
+            {
+                var (g, s, e) = UpdateBond(k, Sweep.RightToLeft, lr);
+                (tGrad, tSvd, tEnv) = (tGrad + g, tSvd + s, tEnv + e);
+                progress?.Invoke(Sweep.RightToLeft, n - 1 - k, leftCount);
+            }
+            for (int k = 0; k <= n - 2; k++)
+            {
+                var (g, s, e) = UpdateBond(k, Sweep.LeftToRight, lr);
+                (tGrad, tSvd, tEnv) = (tGrad + g, tSvd + s, tEnv + e);
+                progress?.Invoke(Sweep.LeftToRight, k + 1, rightCount);
+            }
+            Model.Centre = n - 1;
+
+            clock.Restart();
+            trainNll = TrainNllFromEnvironments();
+            testNll = Model.Nll(test);
+            tNll = clock.Elapsed.TotalSeconds;
+        }
+        catch
+        {
+            // The environments no longer match the model: the next loop starts afresh.
+            DisposeEnvironments();
+            throw;
+        }
         var record = new LoopRecord(Loop + 1, trainNll, testNll, Model.MaxBond, lr, total.Elapsed.TotalSeconds);
         if (trainNll > history[^1].TrainNll && record.Loop > Options.HoldLoops)
             LearningRate = lr * Options.DecayOnIncrease;
@@ -180,8 +233,23 @@ public sealed class BornTrainer : IDisposable
         return record;
     }
 
+    // Environment cache. A loop needs, at bond k, every image's left environment of sites < k and right environment
+    // of sites > k+1. Keeping all of them (as the authors' "cumulants" do) costs n·N·D float64 numbers; here a sweep
+    // keeps only every block-th environment it makes (block = ⌈√n⌉) plus the block it will need first, and the
+    // other sweep recomputes a block from the checkpoint below (left) or above (right) it just before it needs it:
+    // about 4√n environments held instead of n, for one more environment step per bond. The recomputed values are
+    // the same bits: the sites they are made from have not changed since (a sweep only changes the sites behind it).
+    // The left environments left by one loop's left-to-right sweep serve the next loop, so only the first loop (or
+    // one after a failure) builds them from scratch.
+
+    bool KeepLeft(int j) => j == 0 || j % block == 0 || j >= LastCheckpoint(Model.Length - 2);
+    bool KeepRight(int j) => j == Model.Length || j % block == 0 || j < block;
+    int LastCheckpoint(int j) => j - j % block;
+
     void InitLeftEnvironments()
     {
+        if (left[0] is not null)
+            return;
         DisposeEnvironments();
         using var scope = NewDisposeScope();
         long count = train.shape[0];
@@ -189,7 +257,62 @@ public sealed class BornTrainer : IDisposable
         leftLog[0] = zeros(count, ScalarType.Float64).DetachFromDisposeScope();
         right[Model.Length] = ones(count, 1, ScalarType.Float64).DetachFromDisposeScope();
         for (int k = 0; k < Model.Length - 2; k++)
+        {
             StepLeftEnvironment(k);
+            if (!KeepLeft(k))
+                DropLeft(k);
+        }
+    }
+
+    /// The left environment of sites &lt; k, recomputed from the nearest checkpoint below when it was dropped.
+    Tensor Left(int k)
+    {
+        if (left[k] is null)
+        {
+            int j = k - 1;
+            while (left[j] is null)
+                j--;
+            for (; j < k; j++)
+                StepLeftEnvironment(j);
+        }
+        return left[k];
+    }
+
+    /// The right environment of sites &gt;= k, recomputed from the nearest checkpoint above when it was dropped.
+    Tensor Right(int k)
+    {
+        if (right[k] is null)
+        {
+            int j = k + 1;
+            while (right[j] is null)
+                j++;
+            for (j--; j >= k; j--)
+                StepRightEnvironment(j);
+        }
+        return right[k];
+    }
+
+    void DropLeft(int k)
+    {
+        left[k]?.Dispose();
+        leftLog[k]?.Dispose();
+        left[k] = null!;
+        leftLog[k] = null!;
+    }
+
+    void DropRight(int k)
+    {
+        right[k]?.Dispose();
+        right[k] = null!;
+    }
+
+    /// Computes right[k] (normalised) from right[k+1] and site k.
+    void StepRightEnvironment(int k)
+    {
+        using var scope = NewDisposeScope();
+        var raw = Environments.StepRight(right[k + 1], Model[k], groups[k]);
+        right[k]?.Dispose();
+        right[k] = Environments.Normalize(raw).DetachFromDisposeScope();
     }
 
     /// Computes left[k+1] (normalised) and its accumulated log-scale from left[k] and site k.
@@ -241,12 +364,13 @@ public sealed class BornTrainer : IDisposable
         var b = Model[k + 1];
         long dl = a.shape[0], d1 = a.shape[1], dm = a.shape[2], d2 = b.shape[1], dr = b.shape[2];
         var merged = a.reshape(dl * d1, dm).matmul(b.reshape(dm, d2 * dr)).reshape(dl, d1, d2, dr);
-        var pairs = Plus(Times(columns[k], d2), columns[k + 1]);
+        var l = Left(k);
+        var r = Right(k + 2);
         for (int step = 0; step < Options.Steps; step++)
         {
             if (step > 0)
                 merged = merged / merged.norm();
-            var (gradient, _) = BornGradient.Compute(merged, left[k], right[k + 2], pairs);
+            var gradient = BornGradient.Gradient(merged, l, r, pairGroups[k]);
             merged = Minus(merged, Times(Scaled(gradient), lr));
         }
         if (!double.IsFinite(merged.norm().item<double>()))
@@ -265,13 +389,20 @@ public sealed class BornTrainer : IDisposable
         clock.Restart();
         if (sweep == Sweep.RightToLeft)
         {
-            var raw = Environments.StepRight(right[k + 2], Model[k + 1], groups[k + 1]);
-            right[k + 1]?.Dispose();
-            right[k + 1] = Environments.Normalize(raw).DetachFromDisposeScope();
+            StepRightEnvironment(k + 1);
+            // The left-to-right sweep rebuilds every left environment from left[0]; it needs the right ones kept here.
+            DropLeft(k);
+            if (!KeepRight(k + 2))
+                DropRight(k + 2);
         }
         else
         {
             StepLeftEnvironment(k);
+            // The next right-to-left sweep rebuilds every right environment from right[n].
+            if (!KeepLeft(k))
+                DropLeft(k);
+            if (k + 2 < Model.Length)
+                DropRight(k + 2);
         }
         Model.Centre = sweep == Sweep.RightToLeft ? k : k + 1;
         return (tGrad, tSvd, clock.Elapsed.TotalSeconds);
@@ -299,6 +430,8 @@ public sealed class BornTrainer : IDisposable
         test.Dispose();
         columns.Dispose();
         foreach (var g in groups)
+            g.Dispose();
+        foreach (var g in pairGroups)
             g.Dispose();
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using TnDsl.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -8,12 +9,12 @@ namespace TnDsl.TorchBench;
 /// <summary>Benchmarks for the TorchSharp backend: commands that print figures, never assertions.</summary>
 public static class Program
 {
-    /// <summary>Entry point: <c>kernels|mps|backend|born-env|born-split|soak|memory [--count N] [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N] [--rounds N] [--parts born,networks,memory]</c>.</summary>
+    /// <summary>Entry point: <c>kernels|mps|backend|born-env|born-split|born-authors|soak|memory [--authors DIR] [--dmax D] [--loops N] [--lr X] [--count N] [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N] [--rounds N] [--parts born,networks,memory]</c>.</summary>
     public static int Main(string[] args)
     {
-        if (args.Length == 0 || args[0] is not ("kernels" or "mps" or "backend" or "born-env" or "born-split" or "soak" or "memory"))
+        if (args.Length == 0 || args[0] is not ("kernels" or "mps" or "backend" or "born-env" or "born-split" or "born-authors" or "born-side" or "soak" or "memory"))
         {
-            Console.Error.WriteLine("usage: TnDsl.TorchBench kernels|mps|backend|born-env|born-split|soak|memory [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N] [--rounds N] [--parts born,networks,memory] [--count N]");
+            Console.Error.WriteLine("usage: TnDsl.TorchBench kernels|mps|backend|born-env|born-split|born-authors|soak|memory [--authors DIR] [--dmax D] [--loops N] [--lr X] [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N] [--rounds N] [--parts born,networks,memory] [--count N]");
             return 2;
         }
         string Opt(string name, string dflt)
@@ -28,10 +29,17 @@ public static class Program
             set_num_threads(int.Parse(Opt("--threads", "1")));
         if (args[0] == "soak")
             return SoakBench.Run(int.Parse(Opt("--count", "3000")), int.Parse(Opt("--seed", "1")), Opt("--examples", FindExamples())) == 0 ? 0 : 1;
+        if (args[0] == "born-authors")
+            return BornAuthorsBench.Run(Opt("--examples", FindExamples()), Opt("--authors", null!), int.Parse(Opt("--dmax", "30")),
+                int.Parse(Opt("--loops", "2")), double.Parse(Opt("--lr", "0.005"), CultureInfo.InvariantCulture));
+        if (args[0] == "born-side")
+            return BornAuthorsBench.RunOurs(Opt("--examples", FindExamples()), int.Parse(Opt("--dmax", "30")),
+                int.Parse(Opt("--loops", "2")), double.Parse(Opt("--lr", "0.005"), CultureInfo.InvariantCulture));
         if (args[0] == "kernels")
             Kernels(dtype, device);
         else if (args[0] == "memory")
-            MemoryBench.Run(dtype, Opt("--examples", FindExamples()));
+            MemoryBench.Run(dtype, Opt("--examples", FindExamples()), args.Contains("--only") ? Opt("--only", "") : null,
+                args.Contains("--case") ? int.Parse(Opt("--case", "0")) : null);
         else if (args[0] == "born-env")
             BornEnvBench.Run(device, Opt("--examples", FindExamples()));
         else if (args[0] == "born-split")

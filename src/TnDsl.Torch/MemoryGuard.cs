@@ -38,7 +38,7 @@ public sealed class MemoryLimitException(string what, BigInteger bytesNeeded, lo
 /// Where neither can be read the limit is 2^63 − 1 bytes, and only sizes that overflow are refused.
 /// </para>
 /// <para>
-/// Plans are fitted by <see cref="Fit"/>: the planner's byte estimate (<see cref="Needed"/>) is compared with the
+/// Plans are fitted by <see cref="Fit"/>: the planner's byte estimate (<see cref="Needed(NetworkSpec, PlanView, NetworkModuleOptions, bool)"/>) is compared with the
 /// limit before anything is allocated, and the plan is sliced to fit where that is possible.
 /// </para>
 /// </summary>
@@ -97,26 +97,33 @@ public static class MemoryGuard
     }
 
     /// <summary>
-    /// The bytes executing <paramref name="plan"/> in <paramref name="dtype"/> needs by the planner's estimate
-    /// (<see cref="PlanView.Bytes(int)"/>). Forward: the inputs, the most intermediates alive at once (within one
-    /// slice, plus the sum of the slices), and the backend's transient: a step's kernel may copy both operands into
-    /// the layout it multiplies, counted as twice the largest intermediate of a slice. With
-    /// <paramref name="training"/>: the training peak (inputs, every slice's kept activations, one gradient per
-    /// trainable input and the backward pass's transient) plus the same kernel transient, and a result-sized
-    /// activation of the loss with its gradient.
+    /// The bytes executing <paramref name="plan"/> in <paramref name="dtype"/> needs by the planner's estimate from
+    /// the plan alone (<see cref="PlanView.Bytes(int)"/>: every step a matrix product, operands copied where their
+    /// axes are out of the product's order). Forward: the most bytes alive at once without autograd. With
+    /// <paramref name="training"/>: a training step (forward keeping what autograd needs, the loss, backward, and an
+    /// Adam step). Where the network is known, <see cref="Needed(NetworkSpec, PlanView, NetworkModuleOptions, bool)"/>
+    /// describes what the backend actually runs.
     /// </summary>
     public static BigInteger Needed(PlanView plan, ScalarType dtype, bool training)
     {
-        int size = ElementSize(dtype);
-        var estimate = plan.Bytes(size);
-        // Training also holds what a loss makes of the result: one result-sized activation and its gradient.
-        return training
-            ? estimate.Training + (2 * plan.SliceLargestIntermediate + 2 * plan.ResultElements) * size
-            : estimate.Forward + 2 * plan.SliceLargestIntermediate * size;
+        var estimate = plan.Bytes(ElementSize(dtype));
+        return training ? estimate.Training : estimate.Forward;
     }
 
     /// <summary>
-    /// A plan whose estimate (<see cref="Needed"/>) fits <see cref="Limit"/>: <paramref name="plan"/> is called with
+    /// The bytes a <see cref="NetworkModule"/> of <paramref name="spec"/> running <paramref name="plan"/> with
+    /// <paramref name="options"/> needs (<see cref="ExecutedBytes"/>): the program the module runs, its lowered
+    /// steps, kernel copies and autograd's kept tensors, simulated forward, and with <paramref name="training"/>
+    /// through a training step (loss, backward, an Adam step).
+    /// </summary>
+    public static BigInteger Needed(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, bool training)
+    {
+        var estimate = ExecutedBytes.Estimate(spec, plan, options);
+        return training ? estimate.Training : estimate.Forward;
+    }
+
+    /// <summary>
+    /// A plan whose estimate (<see cref="Needed(NetworkSpec, PlanView, NetworkModuleOptions, bool)"/>) fits <see cref="Limit"/>: <paramref name="plan"/> is called with
     /// <paramref name="elements"/> (null: no limit on intermediates) first; when that plan is over the limit it is
     /// called again with smaller limits on the largest intermediate (of one slice), a quarter of the bytes left after
     /// the inputs and then a quarter of that, up to six times, so that the planner slices to fit. Throws
@@ -129,10 +136,15 @@ public static class MemoryGuard
     /// <param name="dtype">The element type the plan runs in.</param>
     /// <param name="training">Whether the module will be trained (kept activations and gradients count).</param>
     /// <param name="what">What is planned, for the message (for example "mps (batch 100)").</param>
-    public static PlanView Fit(Func<long?, PlanView> plan, long? elements, ScalarType dtype, bool training, string what)
+    /// <param name="spec">The network the plan will run in a <see cref="NetworkModule"/>, when known: the estimate is
+    /// then the module's program (<see cref="Needed(NetworkSpec, PlanView, NetworkModuleOptions, bool)"/>), else the
+    /// plan's alone.</param>
+    public static PlanView Fit(Func<long?, PlanView> plan, long? elements, ScalarType dtype, bool training, string what, NetworkSpec? spec = null)
     {
+        BigInteger Needed(PlanView p) =>
+            spec is null ? MemoryGuard.Needed(p, dtype, training) : MemoryGuard.Needed(spec, p, new NetworkModuleOptions { DType = dtype }, training);
         var first = plan(elements);
-        var needed = Needed(first, dtype, training);
+        var needed = Needed(first);
         var (limit, source) = Current();
         if (needed <= limit && needed < long.MaxValue)
             return first;
@@ -156,7 +168,7 @@ public static class MemoryGuard
                 why = (x.Diagnostics.FirstOrDefault(d => d.IsError)?.Message ?? x.Summary) + " (elements)";
                 break;
             }
-            var bytes = Needed(sliced, dtype, training);
+            var bytes = Needed(sliced);
             if (bytes <= limit)
                 return sliced;
             best = BigInteger.Min(best, bytes);

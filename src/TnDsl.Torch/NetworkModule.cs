@@ -151,7 +151,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
 
     static long Size(NetworkSpec spec, int leg) => spec.Indices[leg].Size;
 
-    static InputSlot[] MakeSlots(NetworkSpec spec)
+    internal static InputSlot[] MakeSlots(NetworkSpec spec)
     {
         var result = new List<InputSlot>();
         foreach (var family in spec.Tensors.Where(t => t.Role == TensorRole.Input).GroupBy(t => t.Family))
@@ -180,7 +180,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         return result.ToArray();
     }
 
-    static Leaf[] MakeLeaves(NetworkSpec spec, InputSlot[] slots, PlanView plan)
+    internal static Leaf[] MakeLeaves(NetworkSpec spec, InputSlot[] slots, PlanView plan)
     {
         var memberIndex = new Dictionary<string, int>();
         var leaves = new Leaf[spec.Tensors.Length];
@@ -214,7 +214,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         return leaves;
     }
 
-    static (PlanStep[], long[]?, bool[]) MakePlan(NetworkSpec spec, InputSlot[] slots, Leaf[] leaves, PlanView plan, NetworkModuleOptions options)
+    internal static (PlanStep[], long[]?, bool[]) MakePlan(NetworkSpec spec, InputSlot[] slots, Leaf[] leaves, PlanView plan, NetworkModuleOptions options)
     {
         var output = spec.Output.ToHashSet();
         var ops = leaves.Select(l => l.ReducedLabels).ToList();
@@ -238,8 +238,10 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             // The lowering is decided here, once (rules, see Lowering.Lower); forward never revisits it.
             var sliced = plan.SlicedLabels.ToHashSet();
             var forms = leaves.Select(l => FormOf(spec, slots, l, sliced)).ToArray();
+            // Chains stack the cores of equal shape, which per-slice views of them may not have.
+            Func<int, long>? size = sliced.Count > 0 ? null : l => Size(spec, l);
             (var lowered, asIndex) = Lowering.Lower(leaves.Select(l => l.ReducedLabels).ToArray(), forms,
-                steps.Select(s => (s.Left, s.Right, s.Contraction)).ToArray());
+                steps.Select(s => (s.Left, s.Right, s.Contraction)).ToArray(), size);
             for (int s = 0; s < steps.Count; s++)
                 steps[s] = steps[s] with { Lowering = lowered[s] };
         }
@@ -337,7 +339,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         }
         using (var scope = NewDisposeScope())
         {
-            var r = Execute(inputs, true);
+            var r = Execute(inputs, true).Scaled();
             return (r.Value * r.ExpandedLogScale().exp()).MoveToOuterDisposeScope();
         }
     }
@@ -352,7 +354,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     {
         using var scope = NewDisposeScope();
         var r = Execute(inputs, true);
-        return new LogScaled(r.Value.MoveToOuterDisposeScope(), r.LogScale.MoveToOuterDisposeScope(), r.BatchAxes);
+        return new LogScaled(r.Value.MoveToOuterDisposeScope(), r.LogScale!.MoveToOuterDisposeScope(), r.BatchAxes);
     }
 
     /// <summary>
@@ -385,7 +387,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     /// kept at size 1), and adds the slices' results; autograd sees one sum, so gradients are those of the unsliced
     /// contraction.
     /// Only the slices of <paramref name="range"/> when given (an unsliced plan has the one slice 0).
-    LogScaled Execute(Tensor[] inputs, bool logScale, (long First, long Count)? range = null)
+    Outcome Execute(Tensor[] inputs, bool logScale, (long First, long Count)? range = null)
     {
         if (inputs.Length != slots.Length)
             throw new ArgumentException($"expected {slots.Length} input(s) ({string.Join(", ", InputNames)}), got {inputs.Length}");
@@ -399,18 +401,23 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             var members = leaves.Select((l, id) => (l, id)).Where(x => x.l.Source == Source.Input && x.l.Slot == slot).ToList();
             if (members.Any(x => asIndex[x.id]))
                 classes[s] = ClassNumbers(slots[s], raw);
-            fed[s] = members.All(x => asIndex[x.id]) ? raw : Embed(slots[s], raw, dtype);
+            // A family fed (partly) as class numbers embeds only its other members, one by one (below).
+            fed[s] = classes[s] is not null ? raw : Embed(slots[s], raw, dtype);
         }
 
         var scaling = logScale ? new LogScaling(dynamicLabels, dtype, device) : null;
         var operands = new List<(Tensor Value, bool Owned)>(leaves.Length);
+        // A family's members made by one call per family (a chain of 784 pixels asks for 784 of them); class numbers
+        // member-major, so that each member's are contiguous.
+        var classMembers = new Tensor[]?[slots.Length];
+        var fedMembers = new Tensor[]?[slots.Length];
         for (int id = 0; id < leaves.Length; id++)
         {
             var leaf = leaves[id];
             if (asIndex[id])
             {
                 var slot = slots[leaf.Slot];
-                var k = slot.HasMemberAxis ? classes[leaf.Slot]!.select(slot.Batch, leaf.Member) : classes[leaf.Slot]!;
+                var k = slot.HasMemberAxis ? (classMembers[leaf.Slot] ??= classes[leaf.Slot]!.movedim([slot.Batch], [0]).contiguous().unbind(0))[leaf.Member] : classes[leaf.Slot]!;
                 operands.Add((k, slot.HasMemberAxis));
                 continue;
             }
@@ -418,7 +425,9 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             {
                 Source.Parameter => (get_parameter(leaf.Name)!, false),
                 Source.Buffer => (get_buffer(leaf.Name)!, false),
-                _ => slots[leaf.Slot].HasMemberAxis ? (fed[leaf.Slot].select(slots[leaf.Slot].Batch, leaf.Member), true) : (fed[leaf.Slot], false),
+                _ when classes[leaf.Slot] is not null =>
+                    (Embed(slots[leaf.Slot], slots[leaf.Slot].HasMemberAxis ? fed[leaf.Slot].select(slots[leaf.Slot].Batch, leaf.Member) : fed[leaf.Slot], dtype), true),
+                _ => slots[leaf.Slot].HasMemberAxis ? ((fedMembers[leaf.Slot] ??= fed[leaf.Slot].unbind(slots[leaf.Slot].Batch))[leaf.Member], true) : (fed[leaf.Slot], false),
             };
             if (leaf.Reduce)
             {
@@ -433,7 +442,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         {
             if (range is { } r && (r.First != 0 || r.Count != 1))
                 throw new ArgumentOutOfRangeException(nameof(range), $"slices [{r.First}, {r.First} + {r.Count}) are not within the 1 slice of an unsliced plan");
-            return Finish(RunSteps(operands, scaling, device), scaling, dtype, device);
+            return Finish(RunSteps(operands, scaling, device), scaling);
         }
 
         // The extent of each sliced label at run time (a dynamic label takes the batch actually fed).
@@ -442,19 +451,19 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         var (first, count) = range ?? (0, Slices.Count(extents));
         if (count == 0)
             throw new ArgumentOutOfRangeException(nameof(range), "an empty range of slices has no value");
-        LogScaled? total = null;
+        Outcome? total = null;
         foreach (var values in Slices.Values(extents, first, count))
         {
             var views = operands.Select((o, i) => Slices.Narrow(o.Value, labels[i], slicedLabels, values))
                                 .Select((v, i) => (v, !ReferenceEquals(v, operands[i].Value))).ToList();
-            var part = Finish(RunSteps(views, scaling, device), scaling, dtype, device);
-            total = total is null ? part : Add(total, part, scaling is not null);
+            var part = Finish(RunSteps(views, scaling, device), scaling);
+            total = total is { } sum ? Add(sum, part, scaling is not null) : part;
         }
         // RunSteps disposed the narrowed views it owned; the operands made here for every slice are released once.
         foreach (var (value, owned) in operands)
             if (owned)
                 value.Dispose();
-        return total!;
+        return total!.Value;
     }
 
     /// Runs the pairwise steps on the leaves' operands (disposing those it owns) and returns the last one.
@@ -476,6 +485,14 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                 a = scaling.Fold(a, step.Contraction.Contracted);
                 b = scaling.Fold(b, step.Contraction.Contracted);
             }
+            if (step.Lowering is ChainLink link && scaling is null)
+            {
+                // The link takes over its operands (the chain's last link runs it and releases what it owns).
+                live.RemoveAt(Math.Max(step.Left, step.Right));
+                live.RemoveAt(Math.Min(step.Left, step.Right));
+                live.Add(link.Accept(a, b));
+                continue;
+            }
             if (step.Lowering is DeferOneHot defer)
             {
                 live.RemoveAt(Math.Max(step.Left, step.Right));
@@ -486,6 +503,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             var r = step.Lowering switch
             {
                 ContractThenGather fused => fused.Apply(a, b),
+                ChainLink alone => alone.Stepwise.Apply(a, b),
                 { } lowered => lowered.Apply(a.Value, b.Value),
                 null => step.Contraction.Apply(a.Value, b.Value, step.Kernel),
             };
@@ -502,32 +520,45 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         return live[0];
     }
 
-    /// The last operand as the network's value: its axes in output order, and in log-scale its scale per batch leg.
-    LogScaled Finish(LiveOperand last, LogScaling? scaling, ScalarType dtype, Device device)
+    /// The value of a run: in log-scale with its log-scale per batch leg (see <see cref="LogScaled"/>), else none.
+    readonly record struct Outcome(Tensor Value, Tensor? LogScale, int[] BatchAxes)
     {
-        var value = finalPermutation is null ? last.Value.alias() : last.Value.permute(finalPermutation);
-        if (last.Owned)
+        public LogScaled Scaled() => new(Value, LogScale!, BatchAxes);
+
+        public void Dispose()
+        {
+            Value.Dispose();
+            LogScale?.Dispose();
+        }
+    }
+
+    /// The last operand as the network's value: its axes in output order, and in log-scale its scale per batch leg.
+    /// Few calls: for a small network each TorchSharp call is a visible share of the forward.
+    Outcome Finish(LiveOperand last, LogScaling? scaling)
+    {
+        var value = finalPermutation is not null ? last.Value.permute(finalPermutation) : last.Owned ? last.Value : last.Value.alias();
+        if (last.Owned && finalPermutation is not null)
             last.Value.Dispose();
         if (scaling is null)
-            return new LogScaled(value, zeros([], dtype, device), []);
+            return new Outcome(value, null, []);
         var batchAxes = spec.Output.Select((l, k) => (l, k)).Where(x => spec.Indices[x.l].IsDynamic).Select(x => x.k).ToArray();
-        return new LogScaled(value, scaling.ToLegs(last.Log!, spec.Output.Where(l => spec.Indices[l].IsDynamic).ToArray()), batchAxes);
+        return new Outcome(value, scaling.ToLegs(last.Log!, spec.Output.Where(l => spec.Indices[l].IsDynamic).ToArray()), batchAxes);
     }
 
     /// The sum of two slices' values. In log-scale both are brought to the larger scale per batch element before
     /// adding, and the sum is normalised again (largest absolute entry 1 per batch element).
-    static LogScaled Add(LogScaled a, LogScaled b, bool logScale)
+    static Outcome Add(Outcome a, Outcome b, bool logScale)
     {
         if (!logScale)
         {
             var sum = ScalarOps.Plus(a.Value, b.Value);
             a.Dispose();
             b.Dispose();
-            return new LogScaled(sum, zeros([], sum.dtype, sum.device), []);
+            return new Outcome(sum, null, []);
         }
-        var m = maximum(a.LogScale, b.LogScale);
-        using var ea = (a with { LogScale = ScalarOps.Minus(a.LogScale, m) }).ExpandedLogScale().exp();
-        using var eb = (b with { LogScale = ScalarOps.Minus(b.LogScale, m) }).ExpandedLogScale().exp();
+        var m = maximum(a.LogScale!, b.LogScale!);
+        using var ea = (a with { LogScale = ScalarOps.Minus(a.LogScale!, m) }).Scaled().ExpandedLogScale().exp();
+        using var eb = (b with { LogScale = ScalarOps.Minus(b.LogScale!, m) }).Scaled().ExpandedLogScale().exp();
         var v = ScalarOps.Plus(a.Value * ea, b.Value * eb);
         a.Dispose();
         b.Dispose();
@@ -535,7 +566,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         var peak = other.Length == 0 ? v.abs() : v.abs().amax(other, keepdim: true);
         peak = where(ScalarOps.Equal(peak, 0.0), ones_like(peak), peak).detach_();
         var batchShape = a.BatchAxes.Select(k => v.shape[k]).ToArray();
-        return new LogScaled(v / peak, ScalarOps.Plus(m, peak.log().reshape(batchShape)), a.BatchAxes);
+        return new Outcome(v / peak, ScalarOps.Plus(m, peak.log().reshape(batchShape)), a.BatchAxes);
     }
 
     /// Checks a raw input's shape and moves it to the module's device.
@@ -551,16 +582,17 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
 
     /// Embeds a checked raw input (or converts it to the module's dtype).
     static Tensor Embed(InputSlot slot, Tensor raw, ScalarType dtype) =>
-        slot.Embedding is { } e ? Embeddings.Apply(e, raw, dtype) : raw.to_type(dtype);
+        slot.Embedding is { } e ? Embeddings.Apply(e, raw, dtype) : raw.dtype == dtype ? raw : raw.to_type(dtype);
 
     /// A one-hot input's class numbers as int64, refused (as the one-hot embedding refuses them) outside 0..width-1:
     /// a gather must never read a neighbouring row.
     static Tensor ClassNumbers(InputSlot slot, Tensor raw)
     {
-        var k = raw.to_type(ScalarType.Int64);
+        var k = raw.dtype == ScalarType.Int64 ? raw.alias() : raw.to_type(ScalarType.Int64);
         long width = ((EmbeddingSpec.OneHot)slot.Embedding!).D;
-        if (k.numel() > 0 && (k.min().item<long>() < 0 || k.max().item<long>() >= width))
+        if (k.numel() > 0 && k.aminmax() is var (min, max) && (min.item<long>() < 0 || max.item<long>() >= width))
             throw new ArgumentException($"input {slot.Name}: one-hot class numbers must lie in 0..{width - 1}");
         return k;
     }
 }
+

@@ -20,7 +20,7 @@ public sealed record NetworkBuildOptions
     /// limit it cannot meet is refused before anything is allocated.</summary>
     public long? MaxIntermediateElements { get; init; }
     /// <summary>Whether the module will be trained: the memory guard then counts the activations autograd keeps and
-    /// the gradients (see <see cref="MemoryGuard.Needed"/>), not only the forward pass.</summary>
+    /// the gradients (see <see cref="MemoryGuard.Needed(NetworkSpec, PlanView, NetworkModuleOptions, bool)"/>), not only the forward pass.</summary>
     public bool Training { get; init; }
 }
 
@@ -50,12 +50,6 @@ public static class NetworkModules
     public static NetworkModule FromNetwork(NetworkView network, NetworkBuildOptions? options = null)
     {
         options ??= new NetworkBuildOptions();
-        // The planner's byte estimate against the memory limit before anything is allocated; sliced to fit where
-        // it is over (see MemoryGuard.Fit).
-        var dtype = options.Module.DType;
-        var plan = MemoryGuard.Fit(limit => NetworkAdapter.Plan(network, options.Optimizer, options.Batch, options.PlanSeed, limit),
-            options.MaxIntermediateElements, dtype, options.Training,
-            $"{network.Name} ({dtype.ToString().ToLowerInvariant()}{(options.Batch is { } b ? $", batch {b}" : "")})");
         NetworkSpec spec;
         try
         {
@@ -65,6 +59,12 @@ public static class NetworkModules
         {
             throw new TnException($"{network.Name}: {e.Message} is not supported by the TorchSharp backend");
         }
+        // The byte estimate of the program the module will run against the memory limit, before anything is
+        // allocated; sliced to fit where it is over (see MemoryGuard.Fit).
+        var dtype = options.Module.DType;
+        var plan = MemoryGuard.Fit(limit => NetworkAdapter.Plan(network, options.Optimizer, options.Batch, options.PlanSeed, limit),
+            options.MaxIntermediateElements, dtype, options.Training,
+            $"{network.Name} ({dtype.ToString().ToLowerInvariant()}{(options.Batch is { } b ? $", batch {b}" : "")})", spec);
         try
         {
             return new NetworkModule(spec, plan, options.Module);

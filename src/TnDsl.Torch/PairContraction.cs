@@ -44,6 +44,10 @@ public sealed class PairContraction
     public IReadOnlyList<int> ContractedLeftAxes => contractA;
     /// <summary>The axes of the right operand that are summed, in <see cref="Contracted"/> order (tensordot's dims).</summary>
     public IReadOnlyList<int> ContractedRightAxes => contractB;
+    /// <summary>The left operand's labels, in its axis order.</summary>
+    public IReadOnlyList<int> LeftLabels { get; }
+    /// <summary>The right operand's labels, in its axis order.</summary>
+    public IReadOnlyList<int> RightLabels { get; }
     /// <summary>The einsum equation of this step (null where more than 52 distinct labels take part).</summary>
     public string? Equation { get; }
 
@@ -93,6 +97,7 @@ public sealed class PairContraction
         // where it needs fewer operand permutations (e.g. env[b,p,r]·x[b,p] as x[b,1,p]·env[b,p,r]).
         swapped = (LeftFree.Count == 0 || RightFree.Count == 0)
                   && Copies(Identity(swapA), Identity(swapB)) < Copies(identityA, identityB);
+        (LeftLabels, RightLabels) = (left.ToArray(), right.ToArray());
         contractA = Contracted.Select(l => IndexOf(left, l)).ToArray();
         contractB = Contracted.Select(l => IndexOf(right, l)).ToArray();
 
@@ -185,6 +190,21 @@ public sealed class PairContraction
         using var b3 = nb == 0 ? (bp ?? b).reshape(k, n) : (bp ?? b).reshape(bs, k, n);
         using var r = nb == 0 ? a3.matmul(b3) : a3.bmm(b3);
         return r.reshape(shape);
+    }
+
+    /// <summary>
+    /// How <paramref name="kernel"/> lays out the operands for its product (for the memory model): each operand's
+    /// permutation and how many of the permuted axes each dimension of the reshaped operand merges.
+    /// </summary>
+    internal (long[] Left, int[] LeftGroups, long[] Right, int[] RightGroups) Layout(PairKernel kernel)
+    {
+        int nb = Batch.Count, nl = LeftFree.Count, nr = RightFree.Count, nc = Contracted.Count;
+        if (kernel == PairKernel.Tensordot && Supports(PairKernel.Tensordot))
+            return (LeftFree.Concat(Contracted).Select(l => (long)IndexOf(LeftLabels, l)).ToArray(), [nl, nc],
+                    Contracted.Concat(RightFree).Select(l => (long)IndexOf(RightLabels, l)).ToArray(), [nc, nr]);
+        if (kernel == PairKernel.Einsum)
+            return (perA, [nb, nl, nc], perB, [nb, nc, nr]);
+        return swapped ? (swapA, [nb, nc, nl], swapB, [nb, nr, nc]) : (perA, nb == 0 ? [nl, nc] : [nb, nl, nc], perB, nb == 0 ? [nc, nr] : [nb, nc, nr]);
     }
 
     static bool Identity(long[] perm)

@@ -6,7 +6,7 @@ namespace TnDsl.Torch;
 /// Measures how far the process's resident memory rises while an action runs: the high-water mark (<c>VmHWM</c>,
 /// reset through <c>/proc/self/clear_refs</c> just before) less the resident memory before, after freed heap pages
 /// were handed back (<c>malloc_trim</c>) so that the action's allocations show rather than reuse earlier pages. What
-/// checks <see cref="MemoryGuard.Needed"/> against reality (the <c>memory</c> benchmark and its test). Linux with
+/// checks <see cref="MemoryGuard.Needed(NetworkSpec, PlanView, NetworkModuleOptions, bool)"/> against reality (the <c>memory</c> benchmark and its test). Linux with
 /// glibc only; the whole process is measured, so nothing else should run meanwhile.
 /// </summary>
 public static class PeakMemory

@@ -29,6 +29,42 @@ public class BornMachineTests
     }
 
     [Fact]
+    public void Checkpointed_environments_give_the_same_bits_as_keeping_every_one_and_hold_about_four_sqrt_n()
+    {
+        var options = new BornOptions { Dmax = 6, LearningRate = 0.05, Seed = 3 };
+        (double[][] Sites, double[] Nll, int MostHeld) Run(int? block)
+        {
+            var (trainer, _, _) = BarsAndStripes(options);
+            using var _t = trainer;
+            if (block is int b)
+                trainer.EnvironmentBlock = b;
+            int most = 0;
+            for (int loop = 0; loop < 3; loop++)
+                trainer.RunLoop((_, _, _) => most = Math.Max(most, trainer.HeldEnvironments));
+            var sites = Enumerable.Range(0, trainer.Model.Length).Select(k => trainer.Model[k].contiguous().data<double>().ToArray()).ToArray();
+            return (sites, trainer.History.Select(h => h.TrainNll).ToArray(), most);
+        }
+        var all = Run(1);
+        int n = all.Sites.Length;
+        foreach (int? block in new int?[] { null, 2, 3, 5, n })
+        {
+            var run = Run(block);
+            Assert.Equal(all.Nll, run.Nll);
+            for (int k = 0; k < n; k++)
+                Assert.Equal(all.Sites[k], run.Sites[k]);
+            if (block is null)
+            {
+                int b = (int)Math.Ceiling(Math.Sqrt(n));
+                Assert.True(run.MostHeld <= 2 * (n / b) + 2 * b + 2, $"held {run.MostHeld} environments at n = {n}, block {b}");
+                Assert.True(run.MostHeld < all.MostHeld, $"checkpointing held {run.MostHeld}, keeping all {all.MostHeld}");
+            }
+        }
+        var (t, _, _) = BarsAndStripes(options);
+        using var _u = t;
+        Assert.Throws<ArgumentOutOfRangeException>(() => t.EnvironmentBlock = 0);
+    }
+
+    [Fact]
     public void Bars_and_stripes_training_reaches_ln30_and_samples_are_all_bars_or_stripes()
     {
         var (trainer, layout, data) = BarsAndStripes(new BornOptions { Dmax = 30, LearningRate = 0.05, Seed = 1 });

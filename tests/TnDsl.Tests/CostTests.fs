@@ -122,22 +122,24 @@ let ``SSA and linear paths round-trip`` () =
         && ContractionTree.toLinear (ContractionTree.ofSsa t.Leaves (ContractionTree.toSsa t)) = ContractionTree.toLinear t)
 
 [<Fact>]
-let ``byte estimate of a three-matrix chain: forward is the element peak, training adds kept, gradients and transients`` () =
-    // A(ab) B(bc) C(cd), a=2 b=3 c=4 d=5, tree ((A B) C): inputs 6 + 12 + 20 = 38 elements; AB (8) alive with
-    // them: peak 46. Training keeps AB (8) for C's gradient, gradients of all inputs (38), and twice the largest
-    // intermediate (10): 38 + 8 + 38 + 20 = 104 elements.
+let ``byte estimate of a three-matrix chain: forward counts the kernel's copies, training what autograd keeps, the loss, gradients and Adam`` () =
+    // A(ab) B(bc) C(cd), a=2 b=3 c=4 d=5, tree ((A B) C): inputs 6 + 12 + 20 = 38 elements. A·B needs no copy (AB, 8);
+    // C[c,d]·AB[a,c] -> [d,a] copies both into the product's layout (20 + 8) beside the result (10): peak 84.
     let p = indexed "ab,bc,cd->ad" "2x3,3x4,4x5"
     let t = ContractionTree.ofSsa 3 [| [| 0; 1 |]; [| 3; 2 |] |]
     let e = PlanBytes.estimate p t [||] 4
     Assert.Equal(BigInteger(38 * 4), e.Inputs)
-    Assert.Equal(BigInteger(46 * 4), e.Forward)
-    Assert.Equal(BigInteger(8 * 4), e.Kept)
+    Assert.Equal(BigInteger(84 * 4), e.Forward)
+    // Autograd keeps the two copies (28); every input gets a gradient (38); Adam keeps two moments (76). The peak is
+    // the Adam step: inputs 38, the value and its square 20, gradients 38, state 76, two temporaries of C's size 40.
+    Assert.Equal(BigInteger(28 * 4), e.Kept)
     Assert.Equal(BigInteger(38 * 4), e.Gradients)
-    Assert.Equal(BigInteger(104 * 4), e.Training)
-    // Sliced over c (4 slices): the whole inputs (38), a slice's AB (2) dropped once its result (10) exists, so
-    // 3 more at the slice's peak beyond its sliced inputs, and the 10-element accumulator; autograd keeps every
-    // slice's AB (4 × 2).
+    Assert.Equal(BigInteger(76 * 4), e.OptimizerState)
+    Assert.Equal(BigInteger(212 * 4), e.Training)
+    // Sliced over c (4 slices): a slice's AB has 2 elements, its copies 5 + 2, its result 10, with the 10-element
+    // sum of the earlier slices: 38 + 2 + 10 + 7 + 10 = 67, and adding a slice holds three results (68). Autograd
+    // keeps every slice's copies (4 × 7).
     let c = System.Array.IndexOf(p.IndexNames, "c")
     let s = PlanBytes.estimate p t [| c |] 8
-    Assert.Equal(BigInteger((38 + 3 + 10) * 8), s.Forward)
-    Assert.Equal(BigInteger(8 * 8), s.Kept)
+    Assert.Equal(BigInteger(68 * 8), s.Forward)
+    Assert.Equal(BigInteger(28 * 8), s.Kept)

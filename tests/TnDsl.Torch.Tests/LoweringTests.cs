@@ -263,4 +263,88 @@ public class LoweringTests
         using var m2 = new NetworkModule(NetworkAdapter.FromFlat(n2.Build(b, c)), [(0, 1)], F64);
         Assert.Null(m2.Plan[0].Lowering);
     }
+
+    /// An MPS over one-hot pixels of <paramref name="width"/> classes (the Born machine's shape, any width).
+    const string Mps = """
+        network mps(n: int = 12, chi: int = 3, width: int = 3) {
+          index batch: dynamic(1000)
+          index p[i]: width for i in 0..n-1
+          index b[i]: chi   for i in 1..n-1
+          input x[i]: (batch, p[i]) for i in 0..n-1 embed onehot(width)
+          weight A[0]:   (p[0], b[1])
+          weight A[i]:   (b[i], p[i], b[i+1]) for i in 1..n-2
+          weight A[n-1]: (b[n-1], p[n-1])
+          output (batch)
+        }
+        """;
+
+    [Theory]
+    [InlineData(40, 3, 2, "random")]
+    [InlineData(41, 2, 2, "zeros")]
+    [InlineData(33, 3, 2, "ones")]
+    [InlineData(40, 3, 3, "random")]
+    [InlineData(31, 4, 3, "first")]
+    public void Chains_of_one_hot_links_give_the_dense_values_and_gradients(int sites, int chi, int width, string classes)
+    {
+        var net = Frontend.LoadText("mps.tn", Mps, Repo.Set(("n", sites), ("chi", chi), ("width", width)), null);
+        var spec = NetworkAdapter.FromFlat(net);
+        // The planner's sweeps meet each pixel with the environment (contract-gather steps, chained); greedy's order
+        // gathers each core by its pixel first and has no chain.
+        foreach (var optimizer in new[] { "auto", "greedy" })
+        {
+            var plan = NetworkAdapter.Plan(net, optimizer, 1000);
+            using var lowered = new NetworkModule(spec, plan, F64);
+            using var dense = new NetworkModule(spec, plan, F64 with { Lower = false });
+            // The planner sweeps the chain from one end or both: at least one chain of two pairs, every link in one.
+            var links = lowered.Plan.Select(s => s.Lowering).OfType<ChainLink>().ToList();
+            if (optimizer == "auto")
+                Assert.True(links.Count >= sites / 2, $"{optimizer}: {string.Join(", ", lowered.Plan.Select(s => s.Lowering?.Name ?? "dense"))}");
+            Assert.All(links.GroupBy(l => l.Chain), g =>
+            {
+                Assert.Equal(g.Key.Length, g.Count());
+                Assert.Equal(0, g.Key.Length % 2);
+                Assert.Equal(Enumerable.Range(0, g.Count()), g.Select(l => l.Position));
+            });
+            foreach (int batch in new[] { 1, 7 })
+            {
+                using var raw = classes switch
+                {
+                    "zeros" => zeros([batch, sites], ScalarType.Int64),
+                    "ones" => ones([batch, sites], ScalarType.Int64),
+                    // All samples in one class but the first: groups of one and of batch - 1.
+                    "first" => zeros([batch, sites], ScalarType.Int64).index_fill_(0, tensor(new long[] { 0 }), width - 1),
+                    _ => randint(0, width, [batch, sites], generator: new Generator((ulong)(sites * batch))),
+                };
+                using var w = randn([batch], ScalarType.Float64, generator: new Generator(5));
+                var (y1, g1) = Run(dense, [raw], w);
+                var (y2, g2) = Run(lowered, [raw], w);
+                AssertClose(y1, y2, $"{optimizer} batch {batch} value");
+                foreach (var (name, g) in g1)
+                    AssertClose(g, g2[name], $"{optimizer} batch {batch} gradient of {name}");
+            }
+        }
+    }
+
+    [Fact]
+    public void In_log_scale_chain_links_run_step_by_step_and_the_cost_model_declines_wide_legs_and_tiny_batches()
+    {
+        var net = Frontend.LoadText("mps.tn", Mps, Repo.Set(("n", 40), ("chi", 3), ("width", 2)), null);
+        var spec = NetworkAdapter.FromFlat(net);
+        using var m = new NetworkModule(spec, NetworkAdapter.Plan(net, "auto", 1000), F64);
+        using var log = new NetworkModule(spec, m.ExecutionPlan, F64 with { LogScale = true });
+        using var dense = new NetworkModule(spec, m.ExecutionPlan, F64 with { LogScale = true, Lower = false });
+        Assert.Contains(log.Plan, s => s.Lowering is ChainLink);
+        using var raw = randint(0, 2, [6, 40], generator: new Generator(4));
+        using var a = log.forward([raw]);
+        using var b = dense.forward([raw]);
+        using var c = m.forward([raw]);
+        AssertClose(b, a, "log-scale");
+        AssertClose(b, c, "chained");
+        // Two links step by step cost two products of B·χ·Pχ; a pair of the chain B·χ² plus P²·χ³ for the cores and
+        // six calls, and the chain twenty calls to sort the rows.
+        Assert.True(OneHotChain.Worthwhile(1000, 30, 2, 782));
+        Assert.False(OneHotChain.Worthwhile(1000, 30, 64, 782));
+        Assert.False(OneHotChain.Worthwhile(1, 30, 2, 782));
+        Assert.False(OneHotChain.Worthwhile(1000, 30, 2, 2));
+    }
 }

@@ -98,7 +98,7 @@ public class MemoryGuardTests
             Assert.Contains("forward", e.Message);
             // The result alone is 2^32 float32 elements: nothing to slice, so the unsliced estimate is what is named.
             Assert.True(e.BytesNeeded >= new BigInteger(4) << 32);
-            Assert.Equal(MemoryGuard.Needed(NetworkAdapter.Plan(view, "greedy", null), ScalarType.Float32, false), e.BytesNeeded);
+            Assert.Equal(MemoryGuard.Needed(NetworkAdapter.FromFlat(view), NetworkAdapter.Plan(view, "greedy", null), new NetworkModuleOptions(), false), e.BytesNeeded);
         });
     }
 
@@ -119,12 +119,12 @@ public class MemoryGuardTests
         var options = new NetworkBuildOptions { Optimizer = "greedy", Module = new() { DType = ScalarType.Float64, Seed = 4 } };
         using var free = NetworkModules.FromText("grid.tn", Grid, null, options);
         Assert.False(free.ExecutionPlan.IsSliced);
-        var needed = MemoryGuard.Needed(free.ExecutionPlan, ScalarType.Float64, false);
+        var needed = MemoryGuard.Needed(free.Spec, free.ExecutionPlan, options.Module, false);
         WithLimit((long)(needed / 3), () =>
         {
             using var sliced = NetworkModules.FromText("grid.tn", Grid, null, options);
             Assert.True(sliced.ExecutionPlan.IsSliced);
-            Assert.True(MemoryGuard.Needed(sliced.ExecutionPlan, ScalarType.Float64, false) <= MemoryGuard.LimitOverride);
+            Assert.True(MemoryGuard.Needed(sliced.Spec, sliced.ExecutionPlan, options.Module, false) <= MemoryGuard.LimitOverride);
             using var x = free.forward([]);
             using var y = sliced.forward([]);
             Assert.True(x.allclose(y, rtol: 1e-10), $"unsliced {x.item<double>()}, sliced {y.item<double>()}");

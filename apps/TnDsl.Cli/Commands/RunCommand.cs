@@ -120,7 +120,7 @@ public static class RunCommand
             {
                 try
                 {
-                    MemoryGuard.Check(MemoryGuard.Needed(plan, dtype, training: true), "the backward pass (activations kept, one gradient per weight)");
+                    MemoryGuard.Check(MemoryGuard.Needed(module.Spec, plan, new NetworkModuleOptions { DType = dtype }, training: true), "the backward pass (activations kept, one gradient per weight)");
                 }
                 catch (MemoryLimitException e)
                 {
@@ -144,8 +144,8 @@ public static class RunCommand
             if (plan.IsSliced)
                 w.WriteLine($"  sliced      {plan.Slices} slices over {string.Join(", ", plan.SlicedLabels.Select(l => module.Spec.Indices[l].Name))}: " +
                             $"{Figure(plan.SlicedFlops)} flops ({plan.SliceOverhead:0.##}x), largest intermediate {Figure(plan.SliceLargestIntermediate)} elements per slice");
-            w.WriteLine($"  memory      {MemoryGuard.Format(MemoryGuard.Needed(plan, dtype, training: false))} forward" +
-                        (module.ParameterCount > 0 ? $", {MemoryGuard.Format(MemoryGuard.Needed(plan, dtype, training: true))} training" : "") +
+            w.WriteLine($"  memory      {MemoryGuard.Format(MemoryGuard.Needed(module.Spec, plan, new NetworkModuleOptions { DType = dtype }, training: false))} forward" +
+                        (module.ParameterCount > 0 ? $", {MemoryGuard.Format(MemoryGuard.Needed(module.Spec, plan, new NetworkModuleOptions { DType = dtype }, training: true))} training" : "") +
                         $" (planner's estimate; limit {MemoryGuard.Format(MemoryGuard.Limit)})");
             w.WriteLine($"  kernels     {string.Join(", ", module.Plan.GroupBy(p => p.Kernel).OrderBy(g => g.Key).Select(g => $"{g.Key.ToString().ToLowerInvariant()} {g.Count()}"))} (chosen when the module was built)");
             if (module.Plan.Any(p => p.Lowering is not null))

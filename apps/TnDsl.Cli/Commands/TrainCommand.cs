@@ -146,6 +146,9 @@ public static class TrainCommand
             ? saved.Overrides.Select(o => new KeyValuePair<string, string>(o[..o.IndexOf('=')], o[(o.IndexOf('=') + 1)..])).ToList()
             : parse.Pairs(o.Set);
         var layout = BornSetup.LoadLayout(file, overrides, data.Train.Size, network);
+        int asked = threads;
+        threads = BornTrainer.ThreadsFor(threads, saved?.Options.Dmax ?? requested.Dmax, data.Train.Count, layout.Sites.Max(s => s.Physical));
+        set_num_threads(threads);
         using var trainImages = BornSetup.Images(data.Train, layout);
         using var testImages = BornSetup.Images(data.Test, layout);
 
@@ -157,7 +160,7 @@ public static class TrainCommand
         AnsiConsole.MarkupLine(
             $"[bold]{Markup.Escape(layout.Network)}[/]: {layout.Length} sites, {data.Train.Count} training and {data.Test.Count} test images from {Markup.Escape(dataDir)}; " +
             $"Dmax {options.Dmax}, cutoff {options.Cutoff:g3}, lr {trainer.LearningRate:g3}, {options.Steps} step(s) per bond, hold {options.HoldLoops}, {options.Split.ToString().ToLowerInvariant()} split, seed {options.Seed}" +
-            $", {threads} thread(s)" +
+            $", {threads} thread(s)" + (threads < asked ? $" ({asked} asked; bonds this small run fastest on one)" : "") +
             (resume ? $"; resuming after loop {trainer.Loop} (settings from the checkpoint)" : ""));
         if (!resume)
         {

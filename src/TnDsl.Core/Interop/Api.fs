@@ -657,8 +657,62 @@ type BytesView(e: ByteEstimate) =
     /// The forward pass's peak: the inputs, the most intermediates alive at once within one slice, and when
     /// sliced the sum of the slices.
     member _.Forward = e.Forward
-    /// Training's peak: inputs, every slice's kept intermediates, gradients and the backward pass's transient.
+    /// The training step's peak: forward with autograd keeping what the backward needs, the loss, backward, and an
+    /// optimizer step with its state.
     member _.Training = e.Training
+    /// Training only: the bytes autograd keeps for the backward pass (every slice's).
+    member _.Kept = e.Kept
+    /// Training only: one gradient per trainable parameter.
+    member _.Gradients = e.Gradients
+    /// Training only: the optimizer's state.
+    member _.OptimizerState = e.OptimizerState
+
+/// One operand a backend's steps start from, in bytes (see `MemoryModel`): its bytes, whether the call made it (a
+/// tensor reduced on its own, freed once consumed) and the trainable parameter it comes from (-1: none).
+[<Sealed>]
+type LeafBytesView(bytes: BigInteger, owned: bool, parameter: int) =
+    member internal _.Value: LeafBytes = { Bytes = bytes; Owned = owned; Parameter = parameter }
+
+/// One pairwise step as a backend executes it, in bytes (see `StepBytes` for each figure): positions in the operand
+/// list, each operand's kernel copy (0: a view) and whether autograd keeps it for the other's gradient, the result,
+/// the forward scratch, what autograd keeps whatever needs a gradient, and the backward's scratch.
+[<Sealed>]
+type StepBytesView(left: int, right: int, leftCopy: BigInteger, leftSaved: bool, rightCopy: BigInteger, rightSaved: bool,
+                   result: BigInteger, scratch: BigInteger, keeps: BigInteger, backwardScratch: BigInteger) =
+    member internal _.Value: StepBytes =
+        { Left = left
+          Right = right
+          LeftOperand = { Copy = leftCopy; Saved = leftSaved }
+          RightOperand = { Copy = rightCopy; Saved = rightSaved }
+          Result = result
+          Scratch = scratch
+          Keeps = keeps
+          BackwardScratch = backwardScratch }
+
+/// The byte estimate of a call as a backend runs it, for C#: the backend describes its program (what it holds,
+/// makes, copies and keeps per step) and `PlanBytes.simulate` walks it forward, backward and through an optimizer
+/// step.
+[<AbstractClass; Sealed>]
+type MemoryModel =
+    /// Parameter-sized tensors Adam keeps per parameter.
+    static member AdamSlots = PlanBytes.AdamSlots
+    /// The estimate: `held` bytes held by the caller (weights, consts, raw inputs), `fed` made at the start of the
+    /// call and alive throughout (embedded inputs) with `fedScratch` while making them, the leaves and one slice's
+    /// steps, the number of slices, the result's bytes, each trainable parameter's bytes, and the optimizer's
+    /// parameter-sized tensors per parameter.
+    static member Estimate(held: BigInteger, fed: BigInteger, fedScratch: BigInteger, leaves: LeafBytesView array,
+                           steps: StepBytesView array, slices: BigInteger, result: BigInteger, parameters: BigInteger array,
+                           optimizerSlots: int) : BytesView =
+        let program =
+            { Held = held
+              Fed = fed
+              FedScratch = fedScratch
+              Leaves = leaves |> Array.map (fun l -> l.Value)
+              Steps = steps |> Array.map (fun s -> s.Value)
+              Slices = slices
+              Result = result
+              Parameters = parameters }
+        BytesView(PlanBytes.simulate program optimizerSlots)
 
 /// A finished plan for C#: the pairwise steps to execute, the optimizer asked for and the one actually chosen, and
 /// every figure, exact.

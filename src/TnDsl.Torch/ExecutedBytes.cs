@@ -1,0 +1,285 @@
+using System.Numerics;
+using TnDsl.Api;
+using static TorchSharp.torch;
+
+namespace TnDsl.Torch;
+
+/// <summary>
+/// The byte estimate of the program a <see cref="NetworkModule"/> runs for a plan, described step by step from the
+/// same lowered steps the module executes (<see cref="NetworkModule.MakePlan"/>) and walked by the planner's memory
+/// simulation (<see cref="MemoryModel.Estimate"/>): the weights, consts and raw inputs it holds, the embedded inputs
+/// it makes, per step the copies its kernel makes of operands whose axes cannot be viewed in the product's layout,
+/// the result, and what autograd keeps (a matrix product keeps both operands in the product's layout, a gather its
+/// index, a diagonal nothing). Nothing is allocated.
+/// </summary>
+public static class ExecutedBytes
+{
+    /// An operand as laid out in memory: its shape and strides (elements), the bytes of the storage it keeps alive,
+    /// its element size, whether the call made it, and the class numbers a deferred one-hot product carries.
+    sealed record Operand(long[] Shape, long[] Strides, BigInteger Storage, int Element, bool Owned, Operand? Classes = null)
+    {
+        public BigInteger Elements => Shape.Aggregate(BigInteger.One, (n, d) => n * d);
+        public BigInteger Bytes => Elements * Element;
+    }
+
+    /// <summary>
+    /// The estimate for <paramref name="spec"/> run by <paramref name="plan"/> with <paramref name="options"/> (dtype,
+    /// lowering), at the plan's batch, trained (for <see cref="BytesView.Training"/>) with an optimizer keeping
+    /// <paramref name="optimizerSlots"/> parameter-sized tensors per parameter (Adam: 2).
+    /// </summary>
+    public static BytesView Estimate(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, int optimizerSlots = 2)
+    {
+        var slots = NetworkModule.MakeSlots(spec);
+        var leaves = NetworkModule.MakeLeaves(spec, slots, plan);
+        var (steps, _, asIndex) = NetworkModule.MakePlan(spec, slots, leaves, plan, options);
+        int size = MemoryGuard.ElementSize(options.DType);
+        var sliced = plan.SlicedLabels.ToHashSet();
+        bool isSliced = sliced.Count > 0;
+        long Extent(int l) => spec.Indices[l].IsDynamic && plan.Batch is { } b ? b : spec.Indices[l].Size;
+        long InSlice(int l) => sliced.Contains(l) ? 1 : Extent(l);
+        BigInteger Count(IEnumerable<long> shape) => shape.Aggregate(BigInteger.One, (n, d) => n * d);
+
+        // Held: weights and consts in the module's dtype, raw inputs as RandomInputs makes them.
+        var parameters = new List<BigInteger>();
+        var parameterIds = new Dictionary<string, int>();
+        BigInteger held = 0;
+        foreach (var group in spec.Tensors.Where(t => t.Role != TensorRole.Input).GroupBy(t => t.Param))
+        {
+            var bytes = Count(group.First().Legs.Select(Extent)) * size;
+            held += bytes;
+            if (group.First().Role == TensorRole.Weight)
+            {
+                parameterIds[group.Key] = parameters.Count;
+                parameters.Add(bytes);
+            }
+        }
+        BigInteger fed = 0, fedScratch = 0;
+        var fedShapes = new long[slots.Length][];
+        for (int s = 0; s < slots.Length; s++)
+        {
+            var slot = slots[s];
+            long[] raw = [.. Enumerable.Repeat(plan.Batch ?? BatchOf(spec), slot.Batch), .. slot.HasMemberAxis ? new long[] { slot.Members } : [], .. slot.MemberShape];
+            var rawCount = Count(raw);
+            held += rawCount * (slot.Embedding is EmbeddingSpec.OneHot ? 8 : size);
+            var members = leaves.Select((l, id) => (l, id)).Where(x => x.l.Source == NetworkModule.Source.Input && x.l.Slot == s).ToList();
+            fedShapes[s] = slot.Embedding is { } e ? [.. raw, e.Width] : raw;
+            if (members.All(x => asIndex[x.id]) || slot.Embedding is null)
+                continue; // class numbers are the raw int64 values; an input without embedding is used as fed
+            fed += rawCount * slot.Embedding.Width * size;
+            fedScratch += slot.Embedding switch
+            {
+                // int64 class numbers, their int64 one-hot rows, then the conversion (the result).
+                EmbeddingSpec.OneHot o => rawCount * 8 * o.D,
+                // x, cos x and sin x before they are stacked.
+                EmbeddingSpec.Trig => rawCount * size * 3,
+                // x, every feature and the multiple of x it is taken of, alive until the stack.
+                EmbeddingSpec.Fourier f => rawCount * size * (2 * f.K),
+                EmbeddingSpec.Legendre l => rawCount * size * (3 * l.K),
+                _ => rawCount * size * slot.Embedding.Width,
+            };
+        }
+
+        // The leaves' operands: views of what is held or fed (sliced labels narrowed to one value), or tensors made
+        // by summing a label on one tensor alone.
+        var live = new List<Operand>();
+        var leafViews = new List<LeafBytesView>();
+        for (int id = 0; id < leaves.Length; id++)
+        {
+            var leaf = leaves[id];
+            int parameter = leaf.Source == NetworkModule.Source.Parameter ? parameterIds[leaf.Name] : -1;
+            Operand operand;
+            if (leaf.Reduce)
+            {
+                var shape = leaf.ReducedLabels.Select(InSlice).ToArray();
+                var storage = Count(leaf.ReducedLabels.Select(Extent)) * size;
+                // Sliced: made once for every slice, released after the last one.
+                if (isSliced)
+                    fed += storage;
+                operand = new Operand(shape, Contiguous(leaf.ReducedLabels.Select(Extent).ToArray()), storage, size, !isSliced);
+                leafViews.Add(new LeafBytesView(storage, !isSliced, parameter));
+            }
+            else if (leaf.Source == NetworkModule.Source.Input)
+            {
+                var slot = slots[leaf.Slot];
+                int element = asIndex[id] ? 8 : size;
+                long[] whole = asIndex[id] ? fedShapes[leaf.Slot][..^(slot.Embedding is null ? 0 : 1)] : fedShapes[leaf.Slot];
+                var strides = Contiguous(whole).ToList();
+                if (slot.HasMemberAxis)
+                    strides.RemoveAt(slot.Batch);
+                var labels = asIndex[id] ? leaf.Labels[..^1] : leaf.Labels;
+                var shape = labels.Select(InSlice).ToArray();
+                operand = new Operand(shape, strides.ToArray(), 0, element, false);
+                leafViews.Add(new LeafBytesView(0, false, -1));
+            }
+            else
+            {
+                var whole = leaf.Labels.Select(Extent).ToArray();
+                var shape = leaf.Labels.Select(InSlice).ToArray();
+                var storage = Count(whole) * size;
+                operand = new Operand(shape, Contiguous(whole), storage, size, false);
+                leafViews.Add(new LeafBytesView(storage, false, parameter));
+            }
+            live.Add(operand);
+        }
+
+        var described = new List<StepBytesView>();
+        foreach (var step in steps)
+        {
+            var a = live[step.Left];
+            var b = live[step.Right];
+            var c = step.Contraction;
+            Operand result;
+            BigInteger copyA = 0, copyB = 0, scratch = 0, keeps = 0, backward = 0;
+            bool savedA = true, savedB = true;
+            switch (step.Lowering)
+            {
+                case null:
+                    {
+                        var (pa, ga, pb, gb) = c.Layout(step.Kernel);
+                        copyA = Copies(a, pa, ga) ? a.Bytes : 0;
+                        copyB = Copies(b, pb, gb) ? b.Bytes : 0;
+                        result = Made(c.Result.Select(InSlice).ToArray(), size);
+                        break;
+                    }
+                case OneHotGather g:
+                    {
+                        var (k, t) = g.indexOnLeft ? (a, b) : (b, a);
+                        var (tableCopy, indexCopy, gs, gk, made) = Gather(g, k, t, c.Result.Select(InSlice).ToArray(), size);
+                        (copyA, copyB) = g.indexOnLeft ? (indexCopy, tableCopy) : (tableCopy, indexCopy);
+                        (savedA, savedB, scratch, keeps, result) = (false, false, gs, gk, made);
+                        break;
+                    }
+                case CopyDiagonal d:
+                    {
+                        var t = d.copyOnLeft ? b : a;
+                        result = Diagonal(d.equation, t, c.Result.Select(InSlice).ToArray());
+                        (savedA, savedB) = (false, false);
+                        break;
+                    }
+                case OuterProduct:
+                    result = Made(c.Result.Select(InSlice).ToArray(), size);
+                    break;
+                case DeferOneHot defer:
+                    {
+                        var (o, x) = defer.OneHotOnLeft ? (a, b) : (b, a);
+                        // Nothing is computed: the dense operand goes on, carrying the class numbers.
+                        result = x with { Classes = o, Storage = x.Owned ? x.Storage : 0, Owned = true };
+                        (savedA, savedB) = (false, false);
+                        break;
+                    }
+                case ContractThenGather cg:
+                    {
+                        var (product, other) = cg.productOnLeft ? (a, b) : (b, a);
+                        var u = cg.permU is null ? other : Permuted(other, cg.permU);
+                        var (px, gx, pu, gu) = cg.inner.Layout(cg.inner.Fastest);
+                        var cx = Copies(product, px, gx) ? product.Bytes : 0;
+                        var cu = Copies(u, pu, gu) ? u.Bytes : 0;
+                        (copyA, copyB) = cg.productOnLeft ? (cx, cu) : (cu, cx);
+                        var y = Made(cg.inner.Result.Select(InSlice).ToArray(), size);
+                        var (tableCopy, indexCopy, gs, gk, made) = Gather(cg.gather, product.Classes!, y, c.Result.Select(InSlice).ToArray(), size);
+                        scratch = y.Bytes + tableCopy + indexCopy + gs;
+                        keeps = gk;
+                        backward = y.Bytes;
+                        result = made;
+                        break;
+                    }
+                default:
+                    // A lowering this model does not know: its result, made, and both operands kept.
+                    result = Made(c.Result.Select(InSlice).ToArray(), size);
+                    break;
+            }
+            // The result's storage as the simulation counts it: what the step made, or for a view (a diagonal, a
+            // deferred product) the operand storage it keeps alive, which the simulation then frees from the operand.
+            described.Add(new StepBytesView(step.Left, step.Right, copyA, savedA, copyB, savedB, result.Storage, scratch, keeps, backward));
+            live.RemoveAt(Math.Max(step.Left, step.Right));
+            live.RemoveAt(Math.Min(step.Left, step.Right));
+            live.Add(result);
+        }
+        var resultElements = Count(spec.Output.Select(Extent));
+        return MemoryModel.Estimate(held, fed, fedScratch, leafViews.ToArray(), described.ToArray(),
+            plan.Slices, resultElements * size, parameters.ToArray(), optimizerSlots);
+    }
+
+    /// The nominal batch: the size of the first dynamic index (1 where there is none).
+    static long BatchOf(NetworkSpec spec) => spec.Indices.FirstOrDefault(i => i.IsDynamic)?.Size ?? 1;
+
+    static long[] Contiguous(long[] shape)
+    {
+        var strides = new long[shape.Length];
+        long s = 1;
+        for (int i = shape.Length - 1; i >= 0; i--)
+        {
+            strides[i] = s;
+            s *= Math.Max(1, shape[i]);
+        }
+        return strides;
+    }
+
+    /// A tensor a kernel makes: contiguous, its own storage.
+    static Operand Made(long[] shape, int element) =>
+        new(shape, Contiguous(shape), shape.Aggregate(BigInteger.One, (n, d) => n * d) * element, element, true);
+
+    static Operand Permuted(Operand o, long[] perm) =>
+        o with { Shape = perm.Select(p => o.Shape[p]).ToArray(), Strides = perm.Select(p => o.Strides[p]).ToArray() };
+
+    /// Whether reshaping the operand, permuted by <paramref name="perm"/>, into dimensions that each merge
+    /// <paramref name="groups"/> consecutive axes needs a copy (libtorch's view rule: within a merged group, every
+    /// axis of size above 1 must step exactly over the next one).
+    static bool Copies(Operand o, long[] perm, int[] groups)
+    {
+        int at = 0;
+        foreach (var count in groups)
+        {
+            var axes = perm.Skip(at).Take(count).Where(p => o.Shape[p] != 1).ToArray();
+            for (int i = 0; i + 1 < axes.Length; i++)
+                if (o.Strides[axes[i]] != o.Strides[axes[i + 1]] * o.Shape[axes[i + 1]])
+                    return true;
+            at += count;
+        }
+        return false;
+    }
+
+    /// A gather (<see cref="OneHotGather"/>) of the rows of table <paramref name="t"/> picked by class numbers
+    /// <paramref name="k"/>: the copies of both into the gather's layout, the scratch (the flat index, the picked rows
+    /// before they are summed), what autograd keeps (the flat index) and the result, laid out as the gather leaves it.
+    static (BigInteger TableCopy, BigInteger IndexCopy, BigInteger Scratch, BigInteger Keeps, Operand Result) Gather(
+        OneHotGather g, Operand k, Operand t, long[] resultShape, int element)
+    {
+        int lead = g.kept + g.summed;
+        var tp = g.permT is null ? t : Permuted(t, g.permT);
+        var kp = g.permK is null ? k : Permuted(k, g.permK);
+        var tableCopy = Copies(tp, Enumerable.Range(0, tp.Shape.Length).Select(i => (long)i).ToArray(), [lead + 1, tp.Shape.Length - lead - 1]) ? t.Bytes : 0;
+        var indexCopy = Copies(kp, Enumerable.Range(0, kp.Shape.Length).Select(i => (long)i).ToArray(), [lead, kp.Shape.Length - lead]) ? k.Bytes : 0;
+        long rows = tp.Shape.Take(lead).Aggregate(1L, (x, y) => x * y);
+        BigInteger picks = kp.Elements / Math.Max(1, rows);
+        BigInteger columns = tp.Elements / Math.Max(1, tp.Shape.Take(lead + 1).Aggregate(1L, (x, y) => x * y));
+        BigInteger flat = rows == 1 ? 0 : rows * picks * 8;
+        BigInteger gathered = rows * picks * columns * element;
+        var produced = g.permResult is null ? resultShape : Inverse(g.permResult).Select(p => resultShape[p]).ToArray();
+        var made = Made(produced, element);
+        var result = g.permResult is null ? made : Permuted(made, g.permResult);
+        // The index autograd keeps: the flat index made here, or the class numbers (or their copy) it views.
+        var keeps = rows == 1 ? indexCopy : flat;
+        return (tableCopy, indexCopy, flat + (g.summed > 0 ? gathered : 0), keeps, result);
+    }
+
+    static long[] Inverse(long[] perm)
+    {
+        var inverse = new long[perm.Length];
+        for (int i = 0; i < perm.Length; i++)
+            inverse[perm[i]] = i;
+        return inverse;
+    }
+
+    /// A diagonal (<see cref="CopyDiagonal"/>): a strided view of <paramref name="t"/> where the equation sums
+    /// nothing (it keeps the operand's storage alive), else a tensor made by the sum.
+    static Operand Diagonal(string equation, Operand t, long[] resultShape)
+    {
+        var parts = equation.Split("->");
+        string input = parts[0], output = parts[1];
+        if (input.Distinct().Any(ch => !output.Contains(ch)))
+            return Made(resultShape, t.Element);
+        var strides = output.Select(ch => Enumerable.Range(0, input.Length).Where(i => input[i] == ch).Sum(i => t.Strides[i])).ToArray();
+        return new Operand(resultShape, strides, t.Owned ? t.Storage : 0, t.Element, true);
+    }
+}

@@ -47,6 +47,7 @@ public static class Cli
             LayerCommand.Create(),
             StudyCommand.Create(),
             DataCommand.Create(),
+            WorkerCommand.Create(),
             CompletionCommand.Create(),
         };
         // The usage line says `tn` whatever hosts the assembly (the tool, `dotnet run`, a test runner).

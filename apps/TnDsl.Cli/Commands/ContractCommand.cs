@@ -56,21 +56,24 @@ public static class ContractCommand
         var output = TnOptions.Text("--output", "OUT", "write the value to OUT as a NumPy .npy array (float64); needed when the network has open legs", "-o");
         var resume = TnOptions.Text("--resume", "RECORD",
             "keep the finished chunks in RECORD (JSON, rewritten atomically) and continue from it when it exists");
+        var cluster = ContractCluster.Cluster();
+        var secretFile = ContractCluster.SecretFile();
         var command = new Command("contract", "contract a network of weights and consts, sliced to a memory limit")
         {
-            file, set, network, weights, seed, dtype, memoryLimit, optimizer, chunk, threads, json, output, resume,
+            file, set, network, weights, seed, dtype, memoryLimit, optimizer, chunk, threads, json, output, resume, cluster, secretFile,
         };
         Cli.SetAction(command, parse => Run(new Settings(
             parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network), parse.GetValue(weights), parse.GetValue(seed),
             parse.GetValue(dtype) == "float32" ? ScalarType.Float32 : ScalarType.Float64, parse.GetValue(memoryLimit),
             parse.GetValue(optimizer)!, parse.GetValue(chunk), parse.GetValue(threads), parse.GetValue(json),
-            parse.GetValue(output), parse.GetValue(resume)),
+            parse.GetValue(output), parse.GetValue(resume), ContractCluster.From(parse, cluster, secretFile)),
             parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
         return command;
     }
 
     sealed record Settings(string File, IReadOnlyList<KeyValuePair<string, string>> Overrides, string? Network, string? Weights,
-        long Seed, ScalarType DType, long? MemoryLimit, string Optimizer, long? Chunk, int? Threads, bool Json, string? Output, string? Resume);
+        long Seed, ScalarType DType, long? MemoryLimit, string Optimizer, long? Chunk, int? Threads, bool Json, string? Output, string? Resume,
+        ContractCluster.Target? Cluster);
 
     static int Run(Settings s, TextWriter w, TextWriter err)
     {
@@ -131,6 +134,7 @@ public static class ContractCommand
         var clock = Stopwatch.StartNew();
         var cpu = Process.GetCurrentProcess().TotalProcessorTime;
         bool interrupted = false;
+        IReadOnlyList<TnDsl.Cluster.WorkerReport>? workers = null;
         ConsoleCancelEventHandler stop = (_, e) =>
         {
             e.Cancel = true;
@@ -143,6 +147,12 @@ public static class ContractCommand
             var saved = Stopwatch.StartNew();
             void RunChunks(Action<long> progress)
             {
+                if (s.Cluster is { } target)
+                {
+                    // --cluster: the workers contract the chunks, into the same record.
+                    workers = ContractCluster.Run(target, job, record, get_num_threads(), s.Resume, SaveEvery, progress, () => interrupted);
+                    return;
+                }
                 foreach (var c in todo)
                 {
                     if (interrupted)
@@ -223,6 +233,8 @@ public static class ContractCommand
                         (resumed > 0 ? $"; {resumed} taken from {s.Resume}" : ""));
             w.WriteLine($"  memory      {MemoryGuard.Format(MemoryGuard.Needed(plan, s.DType, training: false))} by the planner's estimate (limit {MemoryGuard.Format(MemoryGuard.Limit)})");
             w.WriteLine($"  time        {seconds:F2} s wall, {cpuSeconds:F2} s CPU, {(seconds > 0 ? ran / seconds : 0):G4} slices/s");
+            if (workers is not null)
+                ContractCluster.Report(w, workers);
             w.WriteLine($"  job         {job.Hash[..16]}");
         }
         return 0;

@@ -1,0 +1,111 @@
+namespace TnDsl.Cli.Commands;
+
+using System.CommandLine;
+using System.Net;
+using Microsoft.Extensions.Hosting;
+using TnDsl.Cluster;
+using static TorchSharp.torch;
+
+/// <summary>
+/// <c>tn worker --cluster HOST[:PORT] [--port N] [--gateway-port N] [--address IP] [--secret-file FILE] [--threads N]</c>:
+/// an Orleans silo that contracts chunks of the jobs clients send (<c>tn contract FILE --cluster ...</c>), until Ctrl-C.
+/// </summary>
+public static class WorkerCommand
+{
+    /// <summary>The <c>worker</c> verb: prints the silo's and the gateway's addresses, then runs until interrupted.</summary>
+    public static Command Create()
+    {
+        var cluster = new Option<string>("--cluster")
+        {
+            Description = $"the primary worker's silo address (default port {ClusterHosting.DefaultSiloPort}); the worker whose own address and port are these is the primary, which keeps the cluster's membership",
+            HelpName = "HOST[:PORT]",
+            Required = true,
+        };
+        var port = TnOptions.Int("--port", ClusterHosting.DefaultSiloPort, "the port this silo talks to other silos on");
+        var gatewayPort = TnOptions.Int("--gateway-port", ClusterHosting.DefaultGatewayPort, "the port this silo accepts clients on");
+        var address = new Option<string>("--address")
+        {
+            Description = "the address other machines reach this one at [default: the local address on the route to the primary]",
+            HelpName = "IP",
+        };
+        var secretFile = new Option<string>("--secret-file")
+        {
+            Description = $"a file holding the cluster's secret (at least {ClusterSecret.MinimumBytes} bytes) [default: ${ClusterSecret.Variable}]",
+            HelpName = "FILE",
+        };
+        var threads = TnOptions.OptionalInt("--threads", "TorchSharp CPU threads for clients that do not ask for a count (tn contract asks for its own) [default: the core count]");
+        var command = new Command("worker", "run a worker of a cluster that contracts sliced networks for clients, until Ctrl-C")
+        {
+            cluster, port, gatewayPort, address, secretFile, threads,
+        };
+        Cli.SetAction(command, parse =>
+        {
+            var output = parse.InvocationConfiguration.Output;
+            var secret = Secret(parse.GetValue(secretFile))
+                ?? throw new UsageException($"a worker needs the cluster's secret: set {ClusterSecret.Variable} or give --secret-file");
+            var primary = Endpoint(parse.GetRequiredValue(cluster), ClusterHosting.DefaultSiloPort);
+            var own = parse.GetValue(address) is { } given ? Address(given) : ClusterHosting.LocalAddressTowards(primary.Address);
+            var siloPort = parse.GetValue(port);
+            var gateway = parse.GetValue(gatewayPort);
+            NativeLoader.EnsureLoaded();
+            if (parse.GetValue(threads) is { } n) set_num_threads(n);
+            using var host = ClusterHosts.Worker(primary, own, siloPort, gateway, secret, new ContractionJobOpener());
+            try
+            {
+                host.Start();
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                throw new IOException($"the worker could not join the cluster at {primary}: {e.Message}", e);
+            }
+            var role = primary.Equals(new IPEndPoint(own, siloPort)) ? "primary" : $"joined {primary}";
+            output.WriteLine($"worker {own}:{siloPort} ({role}), clients at {own}:{gateway}, {get_num_threads()} thread{(get_num_threads() == 1 ? "" : "s")} by default; Ctrl-C stops it");
+            output.WriteLine($"  client: tn contract FILE.tn --cluster {own}:{gateway}");
+            output.Flush();
+            host.WaitForShutdown();
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>The secret from <c>--secret-file</c> or the environment; a short or unreadable one is a usage error.</summary>
+    public static ClusterSecret? Secret(string? file)
+    {
+        try
+        {
+            return ClusterSecret.Find(file);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UsageException(e.Message);
+        }
+    }
+
+    /// <summary>One <c>HOST[:PORT]</c>; a malformed one is a usage error.</summary>
+    public static IPEndPoint Endpoint(string text, int defaultPort) => Endpoints(text, defaultPort)[0];
+
+    /// <summary>Comma-separated <c>HOST[:PORT]</c>s; a malformed one is a usage error.</summary>
+    public static IReadOnlyList<IPEndPoint> Endpoints(string text, int defaultPort)
+    {
+        try
+        {
+            return ClusterHosting.ParseEndpoints(text, defaultPort);
+        }
+        catch (FormatException e)
+        {
+            throw new UsageException(e.Message);
+        }
+    }
+
+    private static IPAddress Address(string text)
+    {
+        try
+        {
+            return ClusterHosting.Resolve(text);
+        }
+        catch (FormatException e)
+        {
+            throw new UsageException(e.Message);
+        }
+    }
+}

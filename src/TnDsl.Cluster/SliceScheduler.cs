@@ -1,0 +1,297 @@
+using System.Diagnostics;
+using Orleans.Runtime;
+
+namespace TnDsl.Cluster;
+
+/// <summary>How the client hands out chunks.</summary>
+public sealed record SchedulerOptions
+{
+    /// <summary>The seconds of work a batch aims at, once a worker's speed is known: long enough to hide the round trip.</summary>
+    public double TargetBatchSeconds { get; init; } = 1.0;
+
+    /// <summary>Batches queued on one worker at once: while one runs, the next waits there, so the worker never idles on the network.</summary>
+    public int BatchesInFlight { get; init; } = 2;
+
+    /// <summary>The most chunks in one batch.</summary>
+    public int MaxBatchChunks { get; init; } = 4096;
+
+    /// <summary>How often the client asks the cluster which silos are active (new ones get work; gone ones lose theirs).</summary>
+    public TimeSpan RefreshEvery { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// TorchSharp threads per chunk on the workers (0: each worker's own setting). The bits of a chunk may depend on
+    /// it: give the thread count of the single-machine run to reproduce its value.
+    /// </summary>
+    public int Threads { get; init; }
+
+    /// <summary>How long the client waits while no worker is active before it gives up.</summary>
+    public TimeSpan WaitForWorkers { get; init; } = TimeSpan.FromSeconds(30);
+}
+
+/// <summary>One finished chunk, as the scheduler hands it to its caller (e.g. to write a resume record).</summary>
+public sealed record ChunkDone(long Chunk, double[] Value, string Worker);
+
+/// <summary>What one worker did in a run: chunks and slices contracted, the seconds it spent on them, whether it was lost.</summary>
+public sealed record WorkerReport(string Worker, long Chunks, long Slices, double Seconds, bool Lost)
+{
+    /// <summary>Slices per second of the worker's own contraction time (0 before its first batch).</summary>
+    public double SlicesPerSecond => Seconds > 0 ? Slices / Seconds : 0;
+}
+
+/// <summary>
+/// A job's run over a cluster: the value (the chunk results added in chunk order; <c>null</c> when chunks finished
+/// before the run were skipped, whose results the caller holds, e.g. in a <c>ContractionJobRecord</c>), what each
+/// worker did, the seconds it took and how many chunks were skipped.
+/// </summary>
+public sealed record ClusterRun(JobInfo Job, double[]? Value, IReadOnlyList<WorkerReport> Workers, double Seconds, long ChunksSkipped);
+
+/// <summary>A run that cannot finish: no worker, a refused job, a worker's error, an inconsistent answer.</summary>
+public sealed class ClusterRunException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// The client side of a cluster contraction. It sends the job to every active silo once, hands out batches of chunks
+/// (sized from each worker's measured speed to <see cref="SchedulerOptions.TargetBatchSeconds"/>, a second one queued
+/// behind the first), re-issues the unfinished batches of a silo that leaves or fails, gives work to silos that join,
+/// and adds the chunk results in chunk order (<see cref="ChunkSum"/>), so the value does not depend on who did what.
+/// </summary>
+public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? options = null)
+{
+    private readonly SchedulerOptions options = options ?? new SchedulerOptions();
+
+    private sealed class Worker(string key, IWorkerGrain grain)
+    {
+        public string Key { get; } = key;
+        public IWorkerGrain Grain { get; } = grain;
+        public bool Ready;
+        public bool Lost;
+        public int InFlight;
+        public double SecondsPerChunk = double.NaN;
+        public long Chunks, Slices;
+        public double Seconds;
+    }
+
+    private sealed record Op(Worker Worker, long[]? Chunks, Task Task)
+    {
+        public bool Orphaned { get; set; }
+    }
+
+    /// <summary>
+    /// Contracts a job over the cluster. Chunks for which <paramref name="finished"/> holds (from an interrupted run's
+    /// record) are not contracted again; <paramref name="onChunk"/> hears of every chunk as it finishes, in completion
+    /// order, one at a time.
+    /// </summary>
+    public async Task<ClusterRun> Run(byte[] job, Func<long, bool>? finished = null,
+        Action<ChunkDone>? onChunk = null, CancellationToken cancel = default)
+    {
+        var clock = Stopwatch.StartNew();
+        var hash = JobCache.HashOf(job);
+        var workers = new Dictionary<string, Worker>();
+        var ops = new List<Op>();
+        var pending = new SortedSet<long>();
+        JobInfo? info = null;
+        double[]?[] results = [];
+        long remaining = long.MaxValue, skipped = 0;
+        int elements = 0;
+        Task<Dictionary<SiloAddress, SiloStatus>>? refresh = null;
+        var nextRefresh = TimeSpan.Zero;
+        var refreshSince = TimeSpan.Zero;
+        var idleSince = clock.Elapsed;
+
+        void Lose(Worker worker)
+        {
+            if (worker.Lost) return;
+            worker.Lost = true;
+            foreach (var op in ops.Where(o => o.Worker == worker && o.Chunks is not null && !o.Orphaned))
+            {
+                op.Orphaned = true;
+                foreach (var c in op.Chunks!) if (results[c] is null) pending.Add(c);
+            }
+        }
+
+        void Accept(JobInfo reported, Worker worker)
+        {
+            if (info is null)
+            {
+                if (reported.Hash != hash)
+                    throw new ClusterRunException($"worker {worker.Key} reports job {reported.Hash}, not {hash}");
+                info = reported;
+                results = new double[]?[info.Chunks];
+                elements = checked((int)info.Shape.Aggregate(1L, (a, b) => a * b));
+                for (long c = 0; c < info.Chunks; c++)
+                    if (finished?.Invoke(c) == true) skipped++;
+                    else pending.Add(c);
+                remaining = info.Chunks - skipped;
+            }
+            else if (reported.Slices != info.Slices || reported.ChunkSize != info.ChunkSize || !reported.Shape.SequenceEqual(info.Shape))
+                throw new ClusterRunException($"worker {worker.Key} opened the job as {reported.Slices} slices by {reported.ChunkSize}, others as {info.Slices} by {info.ChunkSize}");
+            worker.Ready = true;
+        }
+
+        async Task<JobInfo> Open(IWorkerGrain grain) => await grain.Describe(hash) ?? await grain.Load(job);
+
+        try
+        {
+            while (remaining > 0)
+            {
+                cancel.ThrowIfCancellationRequested();
+                if (refresh is { IsCompleted: false } && clock.Elapsed - refreshSince > 10 * options.RefreshEvery + TimeSpan.FromSeconds(5))
+                {
+                    // A gateway that went away can leave the question unanswered: ask again (through another).
+                    _ = refresh.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+                    refresh = null;
+                }
+                if (refresh is null && clock.Elapsed >= nextRefresh)
+                {
+                    refresh = client.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true);
+                    refreshSince = clock.Elapsed;
+                }
+
+                var live = workers.Values.Where(w => !w.Lost).ToList();
+                if (info is not null)
+                {
+                    var ready = live.Where(w => w.Ready).ToList();
+                    foreach (var worker in ready)
+                        while (worker.InFlight < options.BatchesInFlight && pending.Count > 0)
+                        {
+                            var batch = pending.Take(BatchSize(worker, pending.Count, ready.Count)).ToArray();
+                            foreach (var c in batch) pending.Remove(c);
+                            worker.InFlight++;
+                            ops.Add(new Op(worker, batch, worker.Grain.Contract(hash, batch, options.Threads)));
+                        }
+                }
+
+                if (live.Count > 0) idleSince = clock.Elapsed;
+                else if (clock.Elapsed - idleSince > options.WaitForWorkers)
+                    throw new ClusterRunException($"no worker has been active for {options.WaitForWorkers.TotalSeconds:0} s");
+
+                var waits = ops.Where(o => !o.Task.IsCompleted).Select(o => o.Task).ToList();
+                if (refresh is not null) waits.Add(refresh);
+                // Never wait past a refresh period: calls to a silo that died may stay unanswered.
+                waits.Add(Task.Delay(options.RefreshEvery, cancel));
+                if (ops.All(o => !o.Task.IsCompleted)) await Task.WhenAny(waits);
+                cancel.ThrowIfCancellationRequested();
+
+                if (refresh is { IsCompleted: true })
+                {
+                    var asked = refresh;
+                    refresh = null;
+                    nextRefresh = clock.Elapsed + options.RefreshEvery;
+                    if (asked.IsCompletedSuccessfully)
+                    {
+                        var active = asked.Result.Keys.Select(s => s.ToParsableString()).ToHashSet();
+                        foreach (var worker in workers.Values.Where(w => !w.Lost && !active.Contains(w.Key)).ToList()) Lose(worker);
+                        foreach (var key in active.Where(k => !workers.ContainsKey(k)))
+                        {
+                            var worker = new Worker(key, client.GetGrain<IWorkerGrain>(key));
+                            workers.Add(key, worker);
+                            ops.Add(new Op(worker, null, Open(worker.Grain)));
+                        }
+                    }
+                    else if (Fatal(asked.Exception!.InnerException!)) throw Refused(asked.Exception.InnerException!, "the cluster");
+                }
+
+                foreach (var op in ops.Where(o => o.Task.IsCompleted).ToList())
+                {
+                    ops.Remove(op);
+                    var worker = op.Worker;
+                    if (op.Chunks is not null && !op.Orphaned) worker.InFlight--;
+                    if (!op.Task.IsCompletedSuccessfully)
+                    {
+                        var error = op.Task.Exception!.InnerException!;
+                        if (Fatal(error)) throw Refused(error, $"worker {worker.Key}");
+                        if (op.Chunks is not null && !op.Orphaned) foreach (var c in op.Chunks) if (results[c] is null) pending.Add(c);
+                        Lose(worker);
+                        continue;
+                    }
+                    if (op.Chunks is null)
+                    {
+                        if (!worker.Lost) Accept(((Task<JobInfo>)op.Task).Result, worker);
+                        continue;
+                    }
+                    var batch = ((Task<BatchResult?>)op.Task).Result;
+                    if (batch is null)
+                    {
+                        // The silo released the job (another client's jobs pushed it out): send it again.
+                        if (!op.Orphaned) foreach (var c in op.Chunks) if (results[c] is null) pending.Add(c);
+                        if (!worker.Lost && worker.Ready)
+                        {
+                            worker.Ready = false;
+                            ops.Add(new Op(worker, null, Open(worker.Grain)));
+                        }
+                        continue;
+                    }
+                    if (batch.Values.Length != op.Chunks.Length)
+                        throw new ClusterRunException($"worker {worker.Key} returned {batch.Values.Length} chunks for {op.Chunks.Length}");
+                    long slices = 0;
+                    for (var i = 0; i < op.Chunks.Length; i++)
+                    {
+                        var c = op.Chunks[i];
+                        if (batch.Values[i].Length != elements)
+                            throw new ClusterRunException($"worker {worker.Key} returned {batch.Values[i].Length} values for chunk {c}, not {elements}");
+                        slices += SlicesOf(info!, c);
+                        if (results[c] is not null) continue;
+                        results[c] = batch.Values[i];
+                        pending.Remove(c);
+                        remaining--;
+                        onChunk?.Invoke(new ChunkDone(c, batch.Values[i], worker.Key));
+                    }
+                    worker.Chunks += op.Chunks.Length;
+                    worker.Slices += slices;
+                    worker.Seconds += batch.Seconds;
+                    worker.SecondsPerChunk = worker.Seconds / worker.Chunks;
+                }
+            }
+        }
+        finally
+        {
+            foreach (var op in ops) _ = op.Task.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+            if (refresh is not null) _ = refresh.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+        }
+
+        var forget = workers.Values.Where(w => w.Ready && !w.Lost).Select(w => w.Grain.Forget(hash)).ToArray();
+        try { await Task.WhenAll(forget).WaitAsync(TimeSpan.FromSeconds(5), cancel); }
+        catch (Exception e) when (e is not OperationCanceledException) { /* a worker that cannot be told keeps the job until a newer one replaces it */ }
+
+        var reports = workers.Values.Select(w => new WorkerReport(w.Key, w.Chunks, w.Slices, w.Seconds, w.Lost)).ToList();
+        return new ClusterRun(info!, skipped == 0 ? ChunkSum.InOrder(results!) : null, reports, clock.Elapsed.TotalSeconds, skipped);
+    }
+
+    private int BatchSize(Worker worker, int pending, int ready)
+    {
+        var wanted = double.IsNaN(worker.SecondsPerChunk) ? 1
+            : worker.SecondsPerChunk <= 0 ? options.MaxBatchChunks
+            : Math.Clamp(options.TargetBatchSeconds / worker.SecondsPerChunk, 1, options.MaxBatchChunks);
+        // Towards the end, smaller batches so that no worker is left holding the tail alone.
+        var share = Math.Max(1, pending / Math.Max(1, ready * options.BatchesInFlight));
+        return (int)Math.Min(wanted, share);
+    }
+
+    private static long SlicesOf(JobInfo job, long chunk) =>
+        Math.Min((chunk + 1) * job.ChunkSize, job.Slices) - chunk * job.ChunkSize;
+
+    // A worker that is gone or unreachable loses its batches to the others; anything else (a refused secret, a bad
+    // job, an error in the contraction itself) would fail the same way everywhere, so the run stops.
+    private static bool Fatal(Exception error) => error is not (OrleansException or TimeoutException or ObjectDisposedException);
+
+    private static ClusterRunException Refused(Exception error, string who) =>
+        error is UnauthorizedAccessException
+            ? new ClusterRunException($"{who} refused the client: it does not hold this cluster's secret ({ClusterSecret.Variable} or --secret-file)", error)
+            : new ClusterRunException($"{who} failed: {error.Message}", error);
+}
+
+/// <summary>The one order in which chunk results are added: chunk 0, then 1, 2, ... elementwise, in float64.</summary>
+public static class ChunkSum
+{
+    /// <summary>The sum of the chunk results, added in chunk order.</summary>
+    public static double[] InOrder(IReadOnlyList<double[]> chunks)
+    {
+        if (chunks.Count == 0) throw new ArgumentException("a job has at least one chunk", nameof(chunks));
+        var sum = (double[])chunks[0].Clone();
+        for (var c = 1; c < chunks.Count; c++)
+        {
+            var chunk = chunks[c];
+            for (var i = 0; i < sum.Length; i++) sum[i] += chunk[i];
+        }
+        return sum;
+    }
+}

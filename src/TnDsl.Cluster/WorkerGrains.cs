@@ -1,0 +1,105 @@
+using TnDsl.Torch;
+
+namespace TnDsl.Cluster;
+
+/// <summary>What a worker reports of a job it holds: enough for the client to size the result and hand out chunks.</summary>
+[GenerateSerializer, Immutable]
+public sealed record JobInfo(
+    [property: Id(0)] string Hash,
+    [property: Id(1)] long Slices,
+    [property: Id(2)] long ChunkSize,
+    [property: Id(3)] long Chunks,
+    [property: Id(4)] long[] Shape);
+
+/// <summary>The results of one batch of chunks, in the order they were asked for, and the seconds the worker spent on them.</summary>
+[GenerateSerializer, Immutable]
+public sealed record BatchResult(
+    [property: Id(0)] double[][] Values,
+    [property: Id(1)] double Seconds);
+
+/// <summary>
+/// The worker of one silo, keyed by that silo's address (<see cref="SiloTargetedPlacementAttribute"/> places it there
+/// and nowhere else). It holds jobs sent as bytes, once per silo, by their SHA-256, and contracts batches of chunks.
+/// Calls run one at a time; the client keeps a second batch queued to hide the round trip.
+/// </summary>
+public interface IWorkerGrain : IGrainWithStringKey
+{
+    /// <summary>The job with this hash if this silo holds it, else <c>null</c> (the client then sends it).</summary>
+    Task<JobInfo?> Describe(string hash);
+
+    /// <summary>Opens a job from its bytes (validated by the opener) and keeps it under its SHA-256.</summary>
+    Task<JobInfo> Load(byte[] job);
+
+    /// <summary>
+    /// Contracts the given chunks of a held job, each the sum of its slices in slice order, with
+    /// <paramref name="threads"/> TorchSharp threads (0: the worker's own setting). Kernels may split their sums by
+    /// thread count, so a client that wants the bits of a run on one machine asks for that run's thread count.
+    /// </summary>
+    /// <remarks><c>null</c> when the silo no longer holds the job: the client sends it again.</remarks>
+    Task<BatchResult?> Contract(string hash, long[] chunks, int threads);
+
+    /// <summary>Releases a job this silo holds (nothing happens if it holds none by that hash).</summary>
+    Task Forget(string hash);
+}
+
+/// <summary>The worker grain: one activation per silo, on that silo, over the silo's <see cref="JobCache"/>.</summary>
+[SiloTargetedPlacement]
+public sealed class WorkerGrain(JobCache jobs, ISliceWorkOpener opener) : Grain, IWorkerGrain
+{
+    /// <inheritdoc/>
+    public Task<JobInfo?> Describe(string hash) => Task.FromResult(jobs.TryGet(hash, out var held) ? held.Info : null);
+
+    /// <inheritdoc/>
+    public async Task<JobInfo> Load(byte[] job)
+    {
+        try
+        {
+            // Opening compiles and plans the network: off the grain's scheduler thread, like contraction.
+            return (await Task.Run(() => jobs.Load(job))).Info;
+        }
+        catch (Exception e) when (e is not InvalidDataException)
+        {
+            throw new InvalidDataException($"the worker cannot open the job: {e.Message}");
+        }
+    }
+
+    /// <inheritdoc/>
+    public async Task<BatchResult?> Contract(string hash, long[] chunks, int threads)
+    {
+        if (!jobs.TryGet(hash, out var held)) return null;
+        try
+        {
+            return await Task.Run(() =>
+            {
+                // On this pool thread: thread counts are per thread in OpenMP and MKL.
+                opener.UseThreads(threads);
+                return ContractBatch(held, chunks);
+            });
+        }
+        catch (Exception e) when (e is not (ArgumentOutOfRangeException or InvalidOperationException))
+        {
+            // The client sees Orleans-serialisable exceptions only (the backend's own types have no codec).
+            throw new InvalidOperationException($"the worker failed to contract the job: {e.Message}");
+        }
+    }
+
+    private static BatchResult ContractBatch(HeldJob held, long[] chunks)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var values = new double[chunks.Length][];
+        for (var i = 0; i < chunks.Length; i++)
+        {
+            if (chunks[i] < 0 || chunks[i] >= held.Info.Chunks)
+                throw new ArgumentOutOfRangeException(nameof(chunks), $"chunk {chunks[i]} is outside [0, {held.Info.Chunks})");
+            values[i] = held.Work.ContractChunk(chunks[i]);
+        }
+        return new BatchResult(values, clock.Elapsed.TotalSeconds);
+    }
+
+    /// <inheritdoc/>
+    public Task Forget(string hash)
+    {
+        jobs.Forget(hash);
+        return Task.CompletedTask;
+    }
+}

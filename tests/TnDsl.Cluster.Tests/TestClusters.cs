@@ -1,0 +1,62 @@
+using System.Net;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+using Orleans.Configuration;
+using Orleans.TestingHost;
+
+namespace TnDsl.Cluster.Tests;
+
+/// <summary>Silos of the test clusters: TnDsl workers over <see cref="FakeOpener"/>, with liveness tuned to notice a killed silo in seconds.</summary>
+public sealed class WorkerSilo : ISiloConfigurator
+{
+    public void Configure(ISiloBuilder silo)
+    {
+        silo.AddTnWorker(ClusterSecret.FromText(silo.Configuration[TestClusters.SecretKey]!), _ => new FakeOpener());
+        silo.Configure<ClusterMembershipOptions>(o =>
+        {
+            // Quicker than Orleans' defaults (5 s x 3), not so quick that a loaded machine's pauses kill live silos.
+            o.ProbeTimeout = TimeSpan.FromSeconds(2);
+            o.NumMissedProbesLimit = 2;
+        });
+    }
+}
+
+/// <summary>The test cluster's own client holds the secret.</summary>
+public sealed class SecretClient : IClientBuilderConfigurator
+{
+    public void Configure(IConfiguration configuration, IClientBuilder client) =>
+        client.AddTnClient(ClusterSecret.FromText(configuration[TestClusters.SecretKey]!));
+}
+
+public static class TestClusters
+{
+    public const string SecretKey = "TnClusterSecret";
+    public const string Secret = "test-secret-of-this-cluster-0123456789";
+
+    /// <summary>Three silos (or <paramref name="silos"/>) on loopback TCP, each a gateway, with a client holding the secret.</summary>
+    public static async Task<TestCluster> Start(short silos = 3)
+    {
+        var builder = new TestClusterBuilder(silos);
+        builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
+        builder.Options.ConfigureFileLogging = false;
+        builder.Properties[SecretKey] = Secret;
+        builder.AddSiloBuilderConfigurator<WorkerSilo>();
+        builder.AddClientBuilderConfigurator<SecretClient>();
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        return cluster;
+    }
+
+    /// <summary>Another client of a test cluster, through its gateways, holding <paramref name="secret"/> (or none).</summary>
+    public static async Task<IHost> Client(TestCluster cluster, string? secret)
+    {
+        var host = new HostBuilder().UseOrleansClient(client =>
+        {
+            client.UseStaticClustering(cluster.Silos.Select(s => s.GatewayAddress.Endpoint).ToArray());
+            client.Configure<ClusterOptions>(o => { o.ClusterId = cluster.Options.ClusterId; o.ServiceId = cluster.Options.ServiceId; });
+            if (secret is not null) client.AddTnClient(ClusterSecret.FromText(secret));
+        }).Build();
+        await host.StartAsync();
+        return host;
+    }
+}

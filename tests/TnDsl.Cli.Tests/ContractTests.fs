@@ -24,7 +24,10 @@ let gridText =
 
 let tempDir () = Directory.CreateTempSubdirectory("tndsl-contract-").FullName
 
-let contract (args: string list) = tn ("contract" :: args)
+/// Runs `tn contract` with the greedy optimizer unless told otherwise (auto's search under a memory limit takes
+/// minutes on a loaded machine; the tests are about contracting, not planning).
+let contract (args: string list) =
+    tn ("contract" :: args @ (if List.contains "--optimizer" args then [] else [ "--optimizer"; "greedy" ]))
 
 /// The JSON `tn contract --json` printed.
 let json (out: string) = JsonDocument.Parse(out).RootElement
@@ -87,7 +90,7 @@ let ``an interrupted tn contract resumes from its record and gives the same bits
         let finished = ContractionJobRecord.Load record
         Assert.True(finished.IsComplete)
         let struct (job, _, _) =
-            ContractionJobs.Create(file, ContractionJobs.Options(Overrides = [| Collections.Generic.KeyValuePair("L", "6") |], Replay = finished))
+            ContractionJobs.Create(file, ContractionJobs.Options(Overrides = [| Collections.Generic.KeyValuePair("L", "6") |], Optimizer = "greedy", Replay = finished))
         Assert.Equal(finished.JobHash, job.Hash)
         NativeLoader.EnsureLoaded() |> ignore
         use work = ContractionJobs.Open job

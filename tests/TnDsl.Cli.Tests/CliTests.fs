@@ -101,6 +101,7 @@ let ``every verb that reads a network exits 1 on a missing file, with TN0007 and
           [ "export"; missing; "--json" ]
           [ "layer"; missing ]
           [ "run"; missing ]
+          [ "contract"; missing ]
           [ "emit"; missing; "--cs" ] ] do
         let code, _, err = tn args
         Assert.True((code = 1), sprintf "tn %s: exit %d\n%s" (String.concat " " args) code err)

@@ -98,13 +98,13 @@ let ``the README's benchmark figures are the summaries recorded in bench/results
         Assert.Equal(summary.Groups[1].Value, b.Groups[2].Value)
 
 [<Fact>]
-let ``the README's shown outputs of check, cuts, export, plan and emit are what the commands print`` () =
-    // Each ```-block that starts with `$ tn check|cuts|export|plan|emit …`: its lines (those without an ellipsis, which
+let ``the README's shown outputs of check, cuts, export, plan, emit and contract are what the commands print`` () =
+    // Each ```-block that starts with `$ tn check|cuts|export|plan|emit|contract …`: its lines (those without an ellipsis, which
     // marks an abridged part or a figure that varies, such as search time) appear in the command's output in the same
     // order. (`tn run`'s block is left out: it shows timings.)
     let readme = File.ReadAllText(Path.Combine(repoRoot, "README.md"))
-    let shown = Regex.Matches(readme, @"```\n\$ tn (check|cuts|export|plan|emit) ([^\n]*)\n(.*?)```", RegexOptions.Singleline)
-    Assert.True(shown.Count >= 5, sprintf "found %d blocks" shown.Count)
+    let shown = Regex.Matches(readme, @"```\n\$ tn (check|cuts|export|plan|emit|contract) ([^\n]*)\n(.*?)```", RegexOptions.Singleline)
+    Assert.True(shown.Count >= 6, sprintf "found %d blocks" shown.Count)
     for m in shown do
         let args =
             m.Groups[2].Value.Split(' ', System.StringSplitOptions.RemoveEmptyEntries)

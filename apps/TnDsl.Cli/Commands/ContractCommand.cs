@@ -79,7 +79,16 @@ public static class ContractCommand
     {
         if (s.Resume is not null && s.Chunk is not null && File.Exists(s.Resume))
             throw new UsageException($"--chunk with --resume {s.Resume}: a resumed run keeps the record's chunks; leave --chunk out");
-        var record = s.Resume is not null && File.Exists(s.Resume) ? ContractionJobRecord.Load(s.Resume) : null;
+        ContractionJobRecord? record;
+        try
+        {
+            record = s.Resume is not null && File.Exists(s.Resume) ? ContractionJobRecord.Load(s.Resume) : null;
+        }
+        catch (InvalidDataException e)
+        {
+            err.WriteLine($"tn contract: {e.Message}; remove it to start afresh");
+            return 1;
+        }
         var weights = s.Weights is null ? null : File.ReadAllBytes(s.Weights);
         var previous = MemoryGuard.LimitOverride;
         if (s.MemoryLimit is { } limit)

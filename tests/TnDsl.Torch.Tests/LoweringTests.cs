@@ -278,6 +278,29 @@ public class LoweringTests
         }
         """;
 
+    /// The sweep from site 0 in opt_einsum's linear path convention over the tensors x[0..n-1], A[0..n-1]: the
+    /// environment meets each pixel (a product the lowering defers), then its core (contract, then gather).
+    static List<(int, int)> SweepPath(int n)
+    {
+        var live = Enumerable.Range(0, 2 * n).Select(k => k < n ? $"x{k}" : $"A{k - n}").ToList();
+        var path = new List<(int, int)>();
+        void Join(string a, string b, string result)
+        {
+            int i = live.IndexOf(a), j = live.IndexOf(b);
+            path.Add((i, j));
+            live.RemoveAt(Math.Max(i, j));
+            live.RemoveAt(Math.Min(i, j));
+            live.Add(result);
+        }
+        Join("A0", "x0", "env");
+        for (int i = 1; i < n; i++)
+        {
+            Join("env", $"x{i}", "env·x");
+            Join("env·x", $"A{i}", "env");
+        }
+        return path;
+    }
+
     [Theory]
     [InlineData(40, 3, 2, "random")]
     [InlineData(41, 2, 2, "zeros")]
@@ -288,16 +311,16 @@ public class LoweringTests
     {
         var net = Frontend.LoadText("mps.tn", Mps, Repo.Set(("n", sites), ("chi", chi), ("width", width)), null);
         var spec = NetworkAdapter.FromFlat(net);
-        // The planner's sweeps meet each pixel with the environment (contract-gather steps, chained); greedy's order
+        // The sweep (the Born trainer's order, which auto picks at chi 30) meets each pixel with the environment (contract-gather steps, chained); greedy's order
         // gathers each core by its pixel first and has no chain.
-        foreach (var optimizer in new[] { "auto", "greedy" })
+        foreach (var optimizer in new[] { "sweep", "greedy" })
         {
-            var plan = NetworkAdapter.Plan(net, optimizer, 1000);
+            var plan = optimizer == "sweep" ? NetworkAdapter.FollowPath(net, SweepPath(sites)) : NetworkAdapter.Plan(net, optimizer, 1000);
             using var lowered = new NetworkModule(spec, plan, F64);
             using var dense = new NetworkModule(spec, plan, F64 with { Lower = false });
             // The planner sweeps the chain from one end or both: at least one chain of two pairs, every link in one.
             var links = lowered.Plan.Select(s => s.Lowering).OfType<ChainLink>().ToList();
-            if (optimizer == "auto")
+            if (optimizer == "sweep")
                 Assert.True(links.Count >= sites / 2, $"{optimizer}: {string.Join(", ", lowered.Plan.Select(s => s.Lowering?.Name ?? "dense"))}");
             Assert.All(links.GroupBy(l => l.Chain), g =>
             {
@@ -330,7 +353,7 @@ public class LoweringTests
     {
         var net = Frontend.LoadText("mps.tn", Mps, Repo.Set(("n", 40), ("chi", 3), ("width", 2)), null);
         var spec = NetworkAdapter.FromFlat(net);
-        using var m = new NetworkModule(spec, NetworkAdapter.Plan(net, "auto", 1000), F64);
+        using var m = new NetworkModule(spec, NetworkAdapter.FollowPath(net, SweepPath(40)), F64);
         using var log = new NetworkModule(spec, m.ExecutionPlan, F64 with { LogScale = true });
         using var dense = new NetworkModule(spec, m.ExecutionPlan, F64 with { LogScale = true, Lower = false });
         Assert.Contains(log.Plan, s => s.Lowering is ChainLink);

@@ -98,16 +98,7 @@ let private mentions (names: string list) (exprs: Expr seq) =
             let x = pending.Pop()
             match x.Kind with
             | EVar n -> found <- List.contains n names
-            | EInt _ | EFloat _ | EBool _ -> ()
-            | EUnary (_, a) -> pending.Push a
-            | EBinary (_, a, b) ->
-                pending.Push a
-                pending.Push b
-            | ECall (_, args) -> for a in args do pending.Push a
-            | EIf (c, a, b) ->
-                pending.Push c
-                pending.Push a
-                pending.Push b
+            | _ -> pushOperands pending x
         found
 
 /// The expressions an initialiser evaluates.

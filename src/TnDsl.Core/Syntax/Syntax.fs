@@ -176,6 +176,21 @@ type SourceFile =
     { Uses: UseDecl list
       Networks: NetworkDecl list }
 
+/// Pushes an expression's direct operands onto `pending`: one step of a walk without recursion (expressions may
+/// be as deep as the input is long).
+let pushOperands (pending: System.Collections.Generic.Stack<Expr>) (x: Expr) =
+    match x.Kind with
+    | EUnary (_, a) -> pending.Push a
+    | EBinary (_, a, b) ->
+        pending.Push a
+        pending.Push b
+    | ECall (_, args) -> for a in args do pending.Push a
+    | EIf (c, a, b) ->
+        pending.Push c
+        pending.Push a
+        pending.Push b
+    | _ -> ()
+
 /// True when the expression has at most `n` nodes (counted without recursion, so any depth is safe).
 let sizeAtMost (n: int) (e: Expr) =
     let pending = System.Collections.Generic.Stack<Expr>()
@@ -184,17 +199,7 @@ let sizeAtMost (n: int) (e: Expr) =
     while pending.Count > 0 && count <= n do
         let x = pending.Pop()
         count <- count + 1
-        match x.Kind with
-        | EUnary (_, a) -> pending.Push a
-        | EBinary (_, a, b) ->
-            pending.Push a
-            pending.Push b
-        | ECall (_, args) -> for a in args do pending.Push a
-        | EIf (c, a, b) ->
-            pending.Push c
-            pending.Push a
-            pending.Push b
-        | _ -> ()
+        pushOperands pending x
     count <= n
 
 /// Words that cannot be used as names.

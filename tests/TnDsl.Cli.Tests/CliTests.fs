@@ -314,7 +314,9 @@ let ``tn train --resume --lr-now goes on at the new learning rate, and without -
     try
         let bars = Path.Combine(examplesDir, "data", "born-machine", "bars-and-stripes")
         let start = [ "born-machine"; "--file"; Path.Combine(examplesDir, "born-machine.tn"); "--data"; bars; "--out"; out ]
-        let train args = let code, _, err = tn ("train" :: args) in Assert.True((code = 0), err)
+        let train args =
+            let code, out, err = tn ("train" :: args)
+            Assert.True((code = 0), $"exit {code}\nstdout:\n{out}\nstderr:\n{err}")
         train (start @ [ "--lr"; "0.05"; "--loops"; "2" ])
         // The NLL rises at loop 2 of this run, so loop 3 would use 0.05 × 0.2 = 0.01; --lr-now sets 0.02 instead.
         train [ "born-machine"; "--out"; out; "--resume"; "--loops"; "3"; "--lr-now"; "0.02" ]

@@ -3,6 +3,7 @@ namespace TnDsl.Cli.Commands;
 using System.CommandLine;
 using System.Net;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using TnDsl.Cluster;
 using TnDsl.Torch;
 
@@ -40,6 +41,9 @@ public static class ContractCluster
         return new Target(WorkerCommand.Endpoints(gateways, ClusterHosting.DefaultGatewayPort), secret);
     }
 
+    /// <summary>How long the client tries to reach a gateway before it gives up.</summary>
+    static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(30);
+
     /// <summary>
     /// Contracts the record's unfinished chunks of <paramref name="job"/> on the cluster, each with
     /// <paramref name="threads"/> threads (the count this machine would use, so the bits are the same), adding each to the record as
@@ -55,7 +59,19 @@ public static class ContractCluster
         var saved = System.Diagnostics.Stopwatch.StartNew();
         var running = Task.Run(async () =>
         {
-            using var client = await ClusterHosts.Client(target.Gateways, target.Secret, stop.Token);
+            // A gateway that never answers would keep the client retrying: the connection has a time limit.
+            using var connecting = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);
+            connecting.CancelAfter(ConnectTimeout);
+            IHost connected;
+            try
+            {
+                connected = await ClusterHosts.Client(target.Gateways, target.Secret, connecting.Token);
+            }
+            catch (OperationCanceledException) when (!stop.IsCancellationRequested)
+            {
+                throw new TimeoutException($"no answer within {ConnectTimeout.TotalSeconds:0} s");
+            }
+            using var client = connected;
             try
             {
                 var scheduler = new SliceScheduler(client.Services.GetRequiredService<IClusterClient>(), new SchedulerOptions { Threads = threads });
@@ -76,7 +92,8 @@ public static class ContractCluster
                 await client.StopAsync(CancellationToken.None);
             }
         });
-        while (!running.Wait(200))
+        // Waits without Task.Wait, which would throw a failure wrapped in an AggregateException past the handlers below.
+        while (!((IAsyncResult)running).AsyncWaitHandle.WaitOne(200))
             if (interrupted()) stop.Cancel();
         try
         {

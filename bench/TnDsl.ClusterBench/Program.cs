@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using TnDsl.Cluster;
@@ -71,7 +70,7 @@ public static class Program
         var secret = ClusterSecret.FromText(Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24)));
         foreach (var n in silos)
         {
-            var ports = FreePorts(2 * n);
+            var ports = ClusterHosts.FreeLoopbackPorts(2 * n);
             var primary = new IPEndPoint(IPAddress.Loopback, ports[0]);
             var workers = new List<IHost>();
             for (var i = 0; i < n; i++)
@@ -121,14 +120,6 @@ public static class Program
         throw new TimeoutException($"the {count} silos did not all become active");
     }
 
-    private static int[] FreePorts(int count)
-    {
-        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
-        foreach (var l in listeners) l.Start();
-        var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
-        foreach (var l in listeners) l.Stop();
-        return ports;
-    }
 
     private static string Load() =>
         File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : "?";

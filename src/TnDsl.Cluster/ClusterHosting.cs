@@ -141,6 +141,16 @@ public static class ClusterHosts
             .UseOrleans(silo => silo.UseTnCluster(primary, address, siloPort, gatewayPort).AddTnWorker(secret, _ => opener))
             .Build();
 
+    /// <summary>Ports free on the loopback interface now, all different (for silos started on one machine: tests, benchmarks).</summary>
+    public static int[] FreeLoopbackPorts(int count)
+    {
+        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
+        foreach (var l in listeners) l.Start();
+        var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
+        foreach (var l in listeners) l.Stop();
+        return ports;
+    }
+
     /// <summary>A started client of the cluster behind <paramref name="gateways"/>; fails if none answers.</summary>
     public static async Task<IHost> Client(IReadOnlyList<IPEndPoint> gateways, ClusterSecret secret, CancellationToken cancel = default)
     {

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using FsCheck;
 using FsCheck.Fluent;
 using Microsoft.Extensions.DependencyInjection;
@@ -107,7 +106,7 @@ public sealed class HostingTests
     [Fact]
     public async Task two_workers_started_like_tn_worker_contract_an_example_with_the_bits_of_one_machine()
     {
-        var ports = FreePorts(4);
+        var ports = ClusterHosts.FreeLoopbackPorts(4);
         var primary = new IPEndPoint(IPAddress.Loopback, ports[0]);
         var secret = ClusterSecret.FromText(TestClusters.Secret);
         using var first = ClusterHosts.Worker(primary, IPAddress.Loopback, ports[0], ports[1], secret, new ContractionJobOpener());
@@ -139,14 +138,6 @@ public sealed class HostingTests
         await first.StopAsync();
     }
 
-    private static int[] FreePorts(int count)
-    {
-        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
-        foreach (var l in listeners) l.Start();
-        var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
-        foreach (var l in listeners) l.Stop();
-        return ports;
-    }
 }
 
 /// <summary>The repository's root, found from the test's directory.</summary>

@@ -289,7 +289,12 @@ module PlanHyper =
                             for u in inner do
                                 removed.Add u |> ignore
                             improved <- true
-            if improved then tree <- toTree tree.Leaves nodes root
+            if improved then
+                // The subtree programmes count in their own terms (the flops one misjudges some size-1 and
+                // hyperindex legs): a pass is kept only when the whole tree scores no worse by the objective.
+                let candidate = toTree tree.Leaves nodes root
+                if Cost.score objective p candidate <= Cost.score objective p tree then tree <- candidate
+                else improved <- false
         tree
 
     /// `reconfigureUntil` without a stop, within an optional memory limit.

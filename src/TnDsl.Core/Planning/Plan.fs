@@ -195,13 +195,17 @@ module Plan =
     /// Networks up to this many tensors get slicing interleaved with subtree reconfiguration under a memory limit.
     let reconfigureUpTo = 400
 
-    /// Trials of each stage of the slice-aware search (`PlanSliceSearch`) that `hyper` and `auto` run when their
-    /// tree must be sliced: a quarter of the trial count, 2 to 32.
-    let sliceSearchTrials (o: PlanOptions) = Math.Clamp(o.Trials / 4, 2, 32)
+    /// Trials of each stage of the slice-aware search (`PlanSliceSearch`) when a tree must be sliced: `hyper` runs
+    /// a quarter of its trial count, 2 to 32; `auto` the two deterministic ones (its budget is set by its own rule).
+    let sliceSearchTrials (name: string) (o: PlanOptions) =
+        match name with
+        | "hyper" -> Some(Math.Clamp(o.Trials / 4, 2, 32))
+        | "auto" -> Some 2
+        | _ -> None
 
     /// The cheapest way found to meet the memory limit: the optimizer's tree under the limit as is, or sliced,
     /// or the tree it finds without the limit, sliced. Returns the tree and its slicing (None when unsliced).
-    let private fitLimit (sliceSearch: (unit -> bool) option) (optimizer: Optimizer) (p: Indexed) (o: PlanOptions) (limited: ContractionTree option) =
+    let private fitLimit (sliceSearch: (int * (unit -> bool)) option) (optimizer: Optimizer) (p: Indexed) (o: PlanOptions) (limited: ContractionTree option) =
         match o.MemoryLimit with
         | None -> limited, None
         | Some l ->
@@ -230,8 +234,8 @@ module Plan =
             // The searching optimizers also get a slice-aware search, trees scored by their sliced flops.
             let searched =
                 match sliceSearch, free with
-                | Some stop, Some t when p.Inputs.Length <= reconfigureUpTo && Cost.largestIntermediate p t > limit ->
-                    PlanSliceSearch.search stop p o limit (sliceSearchTrials o)
+                | Some (trials, stop), Some t when p.Inputs.Length <= reconfigureUpTo && Cost.largestIntermediate p t > limit ->
+                    PlanSliceSearch.search stop p o limit trials
                     |> Option.map (fun (t, ix) -> let s = PlanSlice.figures p t ix in s.Flops, t, (if ix.Length = 0 then None else Some s))
                 | _ -> None
             match ([ limited; free ] |> List.choose id |> List.choose option) @ Option.toList reconfigured @ Option.toList searched with
@@ -282,9 +286,8 @@ module Plan =
                 empty chosen (notes @ [ Diagnostic.make invalidTree Range.none (sprintf "%s: %s" chosen why) ])
             | _ ->
                 let sliceSearch =
-                    if name = "hyper" || name = "auto" then
-                        Some(fun () -> o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms))
-                    else None
+                    sliceSearchTrials name o
+                    |> Option.map (fun trials -> trials, fun () -> o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms))
                 match attempt (fun () -> fitLimit sliceSearch (fun p o -> snd (choose p o)) p o tree) with
                 | Result.Error e -> failed e
                 | Ok (tree, slicing) ->

@@ -23,11 +23,11 @@ module PlanSliceSearch =
         | _ -> a
 
     /// Slicing interleaved with reconfiguration (cotengra's `slice_and_reconfigure`): while an intermediate is over
-    /// the limit, slice the closed index that leaves the least total flops (log2, plus Gumbel noise of the given
-    /// temperature when it is positive), then reconfigure the tree for the sliced sizes (subtrees of 8, `passes`
-    /// passes, intermediates within the limit). The index is one of a largest intermediate's, or with `broad` one
-    /// of any intermediate over the limit (cotengra's slicer looks at every index).
-    let sliceReconfigure (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (broad: bool) (passes: int) (temperature: float) (rng: Random) (t: ContractionTree) =
+    /// the limit, slice the closed index that leaves the least total flops (ties: the larger index, then the lower
+    /// id), then reconfigure the tree for the sliced sizes (subtrees of 8, `passes` passes, intermediates within
+    /// the limit). The index is one of a largest intermediate's, or with `broad` one of any intermediate over the
+    /// limit (cotengra's slicer looks at every index).
+    let sliceReconfigure (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (broad: bool) (passes: int) (t: ContractionTree) =
         let limit64 = if limit > BigInteger Int64.MaxValue then None else Some(int64 limit)
         let choose tree (sliced: int array) (largest: int array) =
             if not broad then largest
@@ -37,30 +37,27 @@ module PlanSliceSearch =
                 |> Array.collect (fun s -> s.Kept)
                 |> Array.distinct
                 |> Array.filter (fun i -> not p.IsOutput[i] && not (Array.contains i sliced))
-            |> Array.map (fun i ->
+            |> Array.minBy (fun i ->
                 let ix = Array.append sliced [| i |]
-                let flops = Cost.flops (PlanSlice.sliceProblem p ix) tree * Problem.elements p ix
-                let noise = if temperature > 0.0 then -temperature * Math.Log(-Math.Log(max 1e-300 (rng.NextDouble()))) else 0.0
-                struct (Cost.log2 flops + noise, -p.Size[i], i))
-            |> Array.min
-            |> fun (struct (_, _, i)) -> i
+                Cost.flops (PlanSlice.sliceProblem p ix) tree * Problem.elements p ix, -p.Size[i], i)
         let adapt tree next = PlanHyper.reconfigureUntil stop limit64 (PlanSlice.sliceProblem p next) Flops 8 passes tree
         PlanSlice.grow p limit 64 choose adapt t
 
     /// Stage 1, one trial: hyper's builder of trial t, its tree reconfigured for flops, then both the built and the
-    /// reconfigured tree sliced interleaved with reconfiguration (greedily in the first two trials, with a sampled
-    /// temperature after; even trials choose among a largest intermediate's indices with one reconfiguration pass
-    /// per round, odd ones among every over-limit intermediate's with two: each rule wins on some lattices); the
-    /// cheaper sliced plan.
+    /// reconfigured tree sliced interleaved with reconfiguration by two rules: among a largest intermediate's
+    /// indices with one reconfiguration pass per round, and among every over-limit intermediate's with two (each
+    /// rule wins on some lattices; Gumbel noise on the choice, tried too, made the lattices' plans worse); the
+    /// cheapest sliced plan.
     let private sliceTrial (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (t: int) =
         let rng = Random(o.Seed * 1000003 + t * 7919 + 29)
         let free = { o with MemoryLimit = None }
         let built = PlanHyper.buildUntil stop p free rng (PlanHyper.sample p rng t)
         let tree = PlanHyper.reconfigureUntil stop None p Flops 8 2 built
-        let temperature = if t < 2 then 0.0 else Math.Exp(Math.Log 0.01 + (Math.Log 1.0 - Math.Log 0.01) * rng.NextDouble())
         [ built; tree ]
         |> List.distinct
-        |> List.choose (fun x -> sliceReconfigure stop p limit (t % 2 = 1) (1 + t % 2) temperature rng x |> Option.map (fun (t, ix) -> total p t ix, t, ix))
+        |> List.collect (fun x -> [ x, false, 1; x, true, 2 ])
+        |> List.choose (fun (x, broad, passes) ->
+            sliceReconfigure stop p limit broad passes x |> Option.map (fun (t, ix) -> total p t ix, t, ix))
         |> List.fold (fun acc x -> better acc (Some x)) None
 
     /// Stage 2, one trial: a tree of the network with `sliced` at size 1, built by hyper's builder of trial t with

@@ -228,7 +228,7 @@ module Plan =
             let reconfigured =
                 match free with
                 | Some t when p.Inputs.Length <= reconfigureUpTo ->
-                    PlanHyper.sliceAndReconfigure p limit t
+                    PlanSliceSearch.sliceReconfigure (fun () -> false) p limit false 1 t
                     |> Option.map (fun (t, ix) -> let s = PlanSlice.figures p t ix in s.Flops, t, (if ix.Length = 0 then None else Some s))
                 | _ -> None
             // The searching optimizers also get a slice-aware search, trees scored by their sliced flops.

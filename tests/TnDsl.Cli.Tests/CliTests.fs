@@ -65,7 +65,9 @@ let ``tn cuts --json carries the exact bound, bits, nats, trivial bound, severed
     Assert.Equal("b[8]", bond.GetProperty("name").GetString())
     Assert.Equal(8, bond.GetProperty("dim").GetInt32())
     // Each side is one run: p[0]..p[7] | p[8]..p[15], tensors A[0]..A[7] | A[8]..A[15].
-    let run (side: string) = c.GetProperty(side)[0].GetProperty("first").GetString(), c.GetProperty(side)[0].GetProperty("last").GetString(), c.GetProperty(side)[0].GetProperty("count").GetInt32()
+    let run (side: string) =
+        let r = c.GetProperty(side).[0]
+        r.GetProperty("first").GetString(), r.GetProperty("last").GetString(), r.GetProperty("count").GetInt32()
     for side in [ "left"; "right"; "leftTensors"; "rightTensors" ] do
         Assert.Equal(1, c.GetProperty(side).GetArrayLength())
     Assert.Equal(("p[0]", "p[7]", 8), run "left")
@@ -89,11 +91,14 @@ let ``tn cuts --profile --json writes each split of a long chain as runs, and hu
     // 2^200 is past 2^128: written as the power of the leg dimension, exact and short.
     Assert.Equal("2^200", e.GetProperty("trivial").GetString())
     Assert.Equal(200.0, e.GetProperty("trivialBits").GetDouble(), 9)
-    Assert.Equal("2", (split 1).GetProperty("trivial").GetString())
+    let first = split 1
+    Assert.Equal("2", first.GetProperty("trivial").GetString())
     for side in [ "left"; "right"; "leftTensors"; "rightTensors" ] do
         Assert.Equal(1, e.GetProperty(side).GetArrayLength())
-    Assert.Equal("p[199]", e.GetProperty("left")[0].GetProperty("last").GetString())
-    Assert.Equal(200, e.GetProperty("rightTensors")[0].GetProperty("count").GetInt32())
+    let left = e.GetProperty("left").[0]
+    let rightTensors = e.GetProperty("rightTensors").[0]
+    Assert.Equal("p[199]", left.GetProperty("last").GetString())
+    Assert.Equal(200, rightTensors.GetProperty("count").GetInt32())
 
 [<Fact>]
 let ``tn cuts --cut with an unknown name fails with the declared names`` () =

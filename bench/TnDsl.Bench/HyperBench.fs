@@ -184,7 +184,7 @@ let run (args: string array) =
                 (ratio r.Flops rg.Flops) (r.Ms / max 0.01 rg.Ms) r.Note
     printfn ""
     printfn "slicing: memory limit = unsliced largest / 100 (optimizer hyper, %d trials)" trials
-    printfn "  %-24s %11s %11s %11s %9s %8s %s" "network" "largest" "limit" "per slice" "slices" "overhead" "sliced"
+    printfn "  %-24s %11s %11s %11s %11s %11s %9s %8s %9s %s" "network" "flops" "largest" "limit" "sliced flops" "per slice" "slices" "overhead" "cpu ms" "sliced"
     // Each network at 1/100 of this run's unsliced largest intermediate, and at the limit the same rule gave in
     // the previous recorded run (bench/results/planner.md): a better unsliced tree has a smaller largest
     // intermediate, which makes "1/100 of it" a tighter limit.
@@ -196,15 +196,21 @@ let run (args: string array) =
           yield "PEPS norm 5x5 D=3 d=2", index (pepsNorm 5 5 3 2), Some 10628L ] do
       let free = Plan.run "hyper" o p
       let largest = free.Cost.Value.LargestIntermediate
+      let flops = free.Cost.Value.Flops
       for limit in BigInteger.Max(BigInteger.One, largest / BigInteger 100) :: (previous |> Option.map BigInteger |> Option.toList) do
+        let self = Process.GetCurrentProcess()
+        let cpu0 = self.TotalProcessorTime
         let r = Plan.run "hyper" { o with MemoryLimit = Some(int64 limit) } p
+        self.Refresh()
+        let cpuMs = (self.TotalProcessorTime - cpu0).TotalMilliseconds
         match r.Slicing, r.Cost with
         | Some s, _ ->
-            printfn "  %-24s %11s %11s %11s %9s %8.3f %s" label (PlanReport.sci largest) (PlanReport.sci limit) (PlanReport.sci s.LargestIntermediate)
-                (PlanReport.sci s.Slices) (ratio s.Flops free.Cost.Value.Flops) (String.Join(" ", s.Indices |> Array.map (fun i -> p.IndexNames[i])))
+            printfn "  %-24s %11s %11s %11s %11s %11s %9s %8.3f %9.0f %s" label (PlanReport.sci flops) (PlanReport.sci largest) (PlanReport.sci limit)
+                (PlanReport.sci s.Flops) (PlanReport.sci s.LargestIntermediate) (PlanReport.sci s.Slices) (ratio s.Flops flops) cpuMs
+                (String.Join(" ", s.Indices |> Array.map (fun i -> p.IndexNames[i])))
         | None, Some c ->
-            printfn "  %-24s %11s %11s %11s %9s %8.3f (no slicing needed)" label (PlanReport.sci largest) (PlanReport.sci limit)
-                (PlanReport.sci c.LargestIntermediate) "1" (ratio c.Flops free.Cost.Value.Flops)
+            printfn "  %-24s %11s %11s %11s %11s %11s %9s %8.3f %9.0f (no slicing needed)" label (PlanReport.sci flops) (PlanReport.sci largest)
+                (PlanReport.sci limit) (PlanReport.sci c.Flops) (PlanReport.sci c.LargestIntermediate) "1" (ratio c.Flops flops) cpuMs
         | None, None -> printfn "  %-24s no plan: %A" label (r.Diagnostics |> List.map (fun d -> d.Message))
 
 /// The budget benchmark: with a wall-clock limit (`--time-limit`), how long `auto`, `hyper` and `random-greedy`

@@ -311,14 +311,37 @@ let ``a sliced plan adds up to the unsliced result`` () =
         let inputs =
             p.Inputs |> Array.map (fun ix -> Dense.init ix (ix |> Array.map (fun i -> int p.Size[i])) (fun _ -> rng.NextDouble() - 0.5))
         let naive = Reference.bruteForce inputs p.Output
-        let r = Plan.run "greedy" { fast with MemoryLimit = Some 2L } p
-        match r.Slicing with
-        | None -> true
-        | Some sl ->
-            let got = slicedResult p r.Tree.Value sl.Indices inputs p.Output
-            sl.Slices = (sl.Indices |> Array.fold (fun acc i -> acc * BigInteger p.Size[i]) BigInteger.One)
-            && sl.Flops = sl.SliceFlops * sl.Slices
-            && Array.forall2 (fun (a: float) b -> abs (a - b) <= 1e-9 * (1.0 + abs b)) got.Data naive.Data)
+        // greedy slices its own tree; hyper's plan may come from the slice-aware search (trees built for the
+        // sliced network, the sliced set pruned).
+        [ "greedy"; "hyper" ]
+        |> List.forall (fun name ->
+            let r = Plan.run name { fast with MemoryLimit = Some 2L } p
+            match r.Slicing with
+            | None -> true
+            | Some sl ->
+                let got = slicedResult p r.Tree.Value sl.Indices inputs p.Output
+                sl.Slices = (sl.Indices |> Array.fold (fun acc i -> acc * BigInteger p.Size[i]) BigInteger.One)
+                && sl.Flops = sl.SliceFlops * sl.Slices
+                && sl.LargestIntermediate <= BigInteger 2
+                && Array.forall2 (fun (a: float) b -> abs (a - b) <= 1e-9 * (1.0 + abs b)) got.Data naive.Data))
+
+[<Property(MaxTest = 100)>]
+let ``unslicing keeps every intermediate within the limit, adds no flops, and keeps only needed indices`` () =
+    Prop.forAll (arb 7 4) (fun s ->
+        let p = indexOf s
+        let tree = (Plan.run "greedy" fast p).Tree.Value
+        let closed = Array.init p.Size.Length id |> Array.filter (fun i -> not p.IsOutput[i] && p.Size[i] > 1L)
+        let outSize = Problem.elements p p.Output
+        let limit = BigInteger.Max(outSize, BigInteger(1 + (s.GetHashCode() &&& 0x7fffffff) % 6))
+        let largest ix = Cost.largestIntermediate (PlanSlice.sliceProblem p ix) tree
+        let total ix = (PlanSlice.figures p tree ix).Flops
+        // Everything closed sliced fits whenever the open legs do; pruning must keep that, never cost more, and
+        // leave no index whose unslicing alone would still fit.
+        largest closed > limit
+        || (let kept = PlanSlice.prune p limit tree closed
+            largest kept <= limit
+            && total kept <= total closed
+            && kept |> Array.forall (fun i -> largest (kept |> Array.filter ((<>) i)) > limit)))
 
 /// An MPS of n sites (bond chi, physical d) against a product state: A_k(b_{k-1} p_k b_k) and v_k(p_k).
 let mpsOverlap n chi d =
@@ -359,6 +382,24 @@ let peps rows cols dBond =
                       if r < rows - 1 then sprintf "v%d%d" r c |] |]
     let names = tensors |> Array.concat |> Array.distinct
     Problem.create None tensors (names |> Array.map (fun n -> n, int64 dBond) |> Map.ofArray) [||]
+
+[<Fact>]
+let ``the slice-aware search fits a tight limit on a lattice, the same plan every time`` () =
+    let p = match Problem.index Range.none (peps 6 6 2) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let free = Plan.run "greedy" fast p
+    let limit = free.Cost.Value.LargestIntermediate / BigInteger 32
+    let o = { fast with MemoryLimit = Some(int64 limit) }
+    let run () = PlanSliceSearch.search (fun () -> false) p o limit (Plan.sliceSearchTrials "hyper" o).Value
+    let tree, sliced = (run ()).Value
+    Assert.True(Cost.largestIntermediate (PlanSlice.sliceProblem p sliced) tree <= limit)
+    Assert.True(sliced.Length > 0 && sliced |> Array.forall (fun i -> not p.IsOutput[i]))
+    Assert.True((ContractionTree.validate tree).IsOk)
+    let tree', sliced' = (run ()).Value
+    Assert.Equal<int array array>(tree.Steps, tree'.Steps)
+    Assert.Equal<int array>(sliced, sliced')
+    // hyper under the limit returns a plan at least as cheap as this search's (it is one of its candidates).
+    let r = Plan.run "hyper" o p
+    Assert.True(r.Slicing.Value.Flops <= (PlanSlice.figures p tree sliced).Flops)
 
 [<Fact>]
 let ``3x3 PEPS: the row-by-row tree costs 392, optimal is cheaper and equals brute force`` () =

@@ -195,9 +195,17 @@ module Plan =
     /// Networks up to this many tensors get slicing interleaved with subtree reconfiguration under a memory limit.
     let reconfigureUpTo = 400
 
+    /// Trials of each stage of the slice-aware search (`PlanSliceSearch`) when a tree must be sliced: `hyper` runs
+    /// a quarter of its trial count, 2 to 32; `auto` the two deterministic ones (its budget is set by its own rule).
+    let sliceSearchTrials (name: string) (o: PlanOptions) =
+        match name with
+        | "hyper" -> Some(Math.Clamp(o.Trials / 4, 2, 32))
+        | "auto" -> Some 2
+        | _ -> None
+
     /// The cheapest way found to meet the memory limit: the optimizer's tree under the limit as is, or sliced,
     /// or the tree it finds without the limit, sliced. Returns the tree and its slicing (None when unsliced).
-    let private fitLimit (optimizer: Optimizer) (p: Indexed) (o: PlanOptions) (limited: ContractionTree option) =
+    let private fitLimit (sliceSearch: (int * (unit -> bool)) option) (optimizer: Optimizer) (p: Indexed) (o: PlanOptions) (limited: ContractionTree option) =
         match o.MemoryLimit with
         | None -> limited, None
         | Some l ->
@@ -220,10 +228,17 @@ module Plan =
             let reconfigured =
                 match free with
                 | Some t when p.Inputs.Length <= reconfigureUpTo ->
-                    PlanHyper.sliceAndReconfigure p limit t
+                    PlanSliceSearch.sliceReconfigure (fun () -> false) p limit false 1 t
                     |> Option.map (fun (t, ix) -> let s = PlanSlice.figures p t ix in s.Flops, t, (if ix.Length = 0 then None else Some s))
                 | _ -> None
-            match ([ limited; free ] |> List.choose id |> List.choose option) @ Option.toList reconfigured with
+            // The searching optimizers also get a slice-aware search, trees scored by their sliced flops.
+            let searched =
+                match sliceSearch, free with
+                | Some (trials, stop), Some t when p.Inputs.Length <= reconfigureUpTo && Cost.largestIntermediate p t > limit ->
+                    PlanSliceSearch.search stop p o limit trials
+                    |> Option.map (fun (t, ix) -> let s = PlanSlice.figures p t ix in s.Flops, t, (if ix.Length = 0 then None else Some s))
+                | _ -> None
+            match ([ limited; free ] |> List.choose id |> List.choose option) @ Option.toList reconfigured @ Option.toList searched with
             | [] -> limited, None
             | xs ->
                 let _, t, s = xs |> List.minBy (fun (f, _, s) -> f, (match s with Some s -> s.Indices.Length | None -> 0))
@@ -270,7 +285,10 @@ module Plan =
             | Some (_, Result.Error why) ->
                 empty chosen (notes @ [ Diagnostic.make invalidTree Range.none (sprintf "%s: %s" chosen why) ])
             | _ ->
-                match attempt (fun () -> fitLimit (fun p o -> snd (choose p o)) p o tree) with
+                let sliceSearch =
+                    sliceSearchTrials name o
+                    |> Option.map (fun trials -> trials, fun () -> o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms))
+                match attempt (fun () -> fitLimit sliceSearch (fun p o -> snd (choose p o)) p o tree) with
                 | Result.Error e -> failed e
                 | Ok (tree, slicing) ->
                 let ms = clock.Elapsed.TotalMilliseconds

@@ -316,17 +316,6 @@ module PlanHyper =
     /// warning) beyond its reach.
     let optimal: Optimizer = PlanOptimal.optimalPolished exactPolish
 
-    /// Slicing interleaved with reconfiguration (cotengra's `slice_and_reconfigure`): while an intermediate is
-    /// over the limit, slice the closed index of a largest intermediate that leaves the least total flops, then
-    /// reconfigure the tree for the sliced sizes (subtrees of 8, one pass, intermediates within the limit), so the
-    /// tree adapts to what is sliced. Returns the tree and the sliced indices, or None when an intermediate over
-    /// the limit has no closed index left.
-    let sliceAndReconfigure (p: Indexed) (limit: BigInteger) (t: ContractionTree) : (ContractionTree * int array) option =
-        let limit64 = if limit > BigInteger Int64.MaxValue then None else Some(int64 limit)
-        let choose tree sliced (candidates: int array) =
-            candidates |> Array.minBy (fun i -> (PlanSlice.figures p tree (Array.append sliced [| i |])).Flops, -p.Size[i], i)
-        let adapt tree next = reconfigureWithin limit64 (PlanSlice.sliceProblem p next) Flops 8 1 tree
-        PlanSlice.grow p limit 64 choose adapt t
     /// Networks up to this many tensors get every trial's tree reconfigured and the best two polished over
     /// subtrees of 10; larger ones (each pass visits every step) only get the best two polished over subtrees of 8.
     let reconfigureTrialsUpTo = 500

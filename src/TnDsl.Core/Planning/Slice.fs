@@ -70,15 +70,24 @@ module PlanSlice =
         let steps = Cost.steps (sliceProblem p sliced) t
         steps, (steps |> Array.sumBy (fun s -> s.Flops)) * Problem.elements p sliced
 
+    /// The sliced indices that the tree still needs: each index (the earliest sliced first) is unsliced when every
+    /// intermediate stays within the limit without it. Unslicing never adds flops: the steps that involve the
+    /// index do the same work over fewer slices, the others run fewer times. (A greedy slicer picks an index for
+    /// the largest intermediate of its round; a later pick, or a tree adapted to it, can make it unnecessary.)
+    let prune (p: Indexed) (limit: BigInteger) (tree: ContractionTree) (sliced: int array) : int array =
+        let fits (ix: int array) = Cost.largestIntermediate (sliceProblem p ix) tree <= limit
+        sliced |> Array.fold (fun kept i -> let without = kept |> Array.filter ((<>) i) in if fits without then without else kept) sliced
+
     /// The loop every greedy slicer shares: from nothing sliced, while an intermediate of the tree is over the
     /// limit, slice the index `choose tree sliced candidates` picks among the closed indices of a largest
-    /// intermediate, and let `adapt tree sliced` fit the tree to what is now sliced. The tree and the sliced
-    /// indices, or None when an intermediate over the limit has no closed index left or after `maxRounds` rounds.
+    /// intermediate, and let `adapt tree sliced` fit the tree to what is now sliced; the indices the final tree
+    /// does not need are then unsliced (`prune`). The tree and the sliced indices, or None when an intermediate over
+    /// the limit has no closed index left or after `maxRounds` rounds.
     let grow (p: Indexed) (limit: BigInteger) (maxRounds: int) (choose: ContractionTree -> int array -> int array -> int)
              (adapt: ContractionTree -> int array -> ContractionTree) (tree: ContractionTree) =
         let rec go tree sliced round =
             let largest, candidates = overLimit p (Cost.steps (sliceProblem p sliced) tree) sliced
-            if largest <= limit then Some(tree, sliced)
+            if largest <= limit then Some(tree, prune p limit tree sliced)
             elif round > maxRounds || candidates.Length = 0 then None
             else
                 let next = Array.append sliced [| choose tree sliced candidates |]

@@ -1,0 +1,100 @@
+namespace TnDsl
+
+open System
+open System.Diagnostics
+open System.Numerics
+
+/// Slice-aware tree search under a memory limit: trees are scored by their total flops once sliced to the limit,
+/// not by their unsliced flops (a tree that is cheap unsliced can be one whose every large intermediate holds a
+/// different set of bonds, so that fitting it takes many slices). Two stages, both seeded and bounded by a trial
+/// count: (1) hyper's builders, each tree reconfigured and then sliced interleaved with reconfiguration
+/// (cotengra's `slicing_reconf_opts` trials); (2) for the best sliced set, trees built for the sliced network
+/// itself (the sliced indices at size 1, the limit a hard constraint of the builders and of reconfiguration), the
+/// sliced set pruned to what the new tree needs.
+module PlanSliceSearch =
+    /// Total flops of a tree sliced over `indices`.
+    let private total (p: Indexed) (t: ContractionTree) (indices: int array) = (PlanSlice.figures p t indices).Flops
+
+    /// The better of two found plans (least total flops, then fewest sliced indices, then the earlier).
+    let private better (a: (BigInteger * ContractionTree * int array) option) (b: (BigInteger * ContractionTree * int array) option) =
+        match a, b with
+        | Some (fa, _, sa), Some (fb, _, sb) when fb < fa || (fb = fa && sb.Length < sa.Length) -> b
+        | None, _ -> b
+        | _ -> a
+
+    /// Slicing interleaved with reconfiguration (cotengra's `slice_and_reconfigure`): while an intermediate is over
+    /// the limit, slice the closed index that leaves the least total flops (ties: the larger index, then the lower
+    /// id), then reconfigure the tree for the sliced sizes (subtrees of 8, `passes` passes, intermediates within
+    /// the limit). The index is one of a largest intermediate's, or with `broad` one of any intermediate over the
+    /// limit (cotengra's slicer looks at every index).
+    let sliceReconfigure (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (broad: bool) (passes: int) (t: ContractionTree) =
+        let limit64 = if limit > BigInteger Int64.MaxValue then None else Some(int64 limit)
+        let choose tree (sliced: int array) (largest: int array) =
+            if not broad then largest
+            else
+                Cost.steps (PlanSlice.sliceProblem p sliced) tree
+                |> Array.filter (fun s -> s.Size > limit)
+                |> Array.collect (fun s -> s.Kept)
+                |> Array.distinct
+                |> Array.filter (fun i -> not p.IsOutput[i] && not (Array.contains i sliced))
+            |> Array.minBy (fun i ->
+                let ix = Array.append sliced [| i |]
+                Cost.flops (PlanSlice.sliceProblem p ix) tree * Problem.elements p ix, -p.Size[i], i)
+        let adapt tree next = PlanHyper.reconfigureUntil stop limit64 (PlanSlice.sliceProblem p next) Flops 8 passes tree
+        PlanSlice.grow p limit 64 choose adapt t
+
+    /// Stage 1, one trial: hyper's builder of trial t, its tree reconfigured for flops, then both the built and the
+    /// reconfigured tree sliced interleaved with reconfiguration by two rules: among a largest intermediate's
+    /// indices with one reconfiguration pass per round, and among every over-limit intermediate's with two (each
+    /// rule wins on some lattices; Gumbel noise on the choice, tried too, made the lattices' plans worse); the
+    /// cheapest sliced plan.
+    let private sliceTrial (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (t: int) =
+        let rng = Random(o.Seed * 1000003 + t * 7919 + 29)
+        let free = { o with MemoryLimit = None }
+        let built = PlanHyper.buildUntil stop p free rng (PlanHyper.sample p rng t)
+        let tree = PlanHyper.reconfigureUntil stop None p Flops 8 2 built
+        [ built; tree ]
+        |> List.distinct
+        |> List.collect (fun x -> [ x, false, 1; x, true, 2 ])
+        |> List.choose (fun (x, broad, passes) ->
+            sliceReconfigure stop p limit broad passes x |> Option.map (fun (t, ix) -> total p t ix, t, ix))
+        |> List.fold (fun acc x -> better acc (Some x)) None
+
+    /// Stage 2, one trial: a tree of the network with `sliced` at size 1, built by hyper's builder of trial t with
+    /// the limit as a hard constraint and reconfigured within it; None when it does not fit.
+    let private rebuildTrial (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (sliced: int array) (t: int) =
+        let q = PlanSlice.sliceProblem p sliced
+        let limit64 = int64 (BigInteger.Min(limit, BigInteger Int64.MaxValue))
+        let hard = { o with MemoryLimit = Some limit64; Slice = false }
+        let rng = Random(o.Seed * 1000003 + t * 7919 + 31)
+        let built = PlanHyper.buildUntil stop q hard rng (PlanHyper.sample q rng t)
+        let tree = PlanHyper.reconfigureUntil stop (Some limit64) q Flops 8 2 built
+        if Cost.largestIntermediate q tree > limit then None
+        else
+            let ix = PlanSlice.prune p limit tree sliced
+            Some(total p tree ix, tree, ix)
+
+    /// The cheapest sliced plan found in `trials` trials of each stage (fewer when `stop` says so): the tree and
+    /// the sliced indices, or None when no trial could fit the limit by slicing (an intermediate over the limit
+    /// with no closed index). Trial t draws from its own generator seeded by (seed, t), and ties go to the
+    /// earlier trial, so the result depends only on the problem, the options and the trial count.
+    let search (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (trials: int) =
+        let mutable best = None
+        let mutable t = 0
+        while t < max 2 trials && (t < 2 || not (stop ())) do
+            best <- better best (sliceTrial stop p o limit t)
+            t <- t + 1
+        match best with
+        | None -> None
+        | Some (_, _, sliced) ->
+            let mutable t = 0
+            while t < max 2 trials && (t < 2 || not (stop ())) do
+                best <- better best (rebuildTrial stop p o limit sliced t)
+                t <- t + 1
+            best |> Option.map (fun (_, tree, ix) -> tree, ix)
+
+    /// `search` with a wall-clock budget in milliseconds (None: all trials).
+    let searchWithin (budgetMs: int option) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (trials: int) =
+        let clock = Stopwatch.StartNew()
+        let stop () = budgetMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)
+        search stop p o limit trials

@@ -27,12 +27,12 @@ public sealed class BornTrainer : IDisposable
 {
     readonly Tensor train;
     readonly Tensor test;
-    readonly Tensor columns;
     readonly PixelGroups[] groups;
     readonly PixelGroups[] pairGroups;
     readonly Tensor[] left;
     readonly Tensor[] leftLog;
     readonly Tensor[] right;
+    readonly EnvironmentBuffers buffers;
     readonly List<LoopRecord> history;
 
     /// <summary>The model being trained (owned).</summary>
@@ -63,6 +63,9 @@ public sealed class BornTrainer : IDisposable
     /// <summary>How many per-image environments (left and right) are held now.</summary>
     public int HeldEnvironments => left.Count(t => t is not null) + right.Count(t => t is not null);
 
+    /// <summary>Environment buffers allocated so far: each is reused when its environment is dropped, so this stays at the most held at once.</summary>
+    public int EnvironmentBuffers => buffers.Allocated;
+
     /// <summary>Where the time of the last loop went.</summary>
     public LoopProfile? LastProfile { get; private set; }
 
@@ -81,7 +84,8 @@ public sealed class BornTrainer : IDisposable
         Model = model;
         train = trainImages;
         test = testImages;
-        columns = trainImages.t().contiguous();
+        // The images site by site, only to group them here.
+        using var columns = trainImages.t().contiguous();
         groups = new PixelGroups[model.Length];
         pairGroups = new PixelGroups[model.Length - 1];
         for (int k = 0; k < model.Length; k++)
@@ -106,6 +110,7 @@ public sealed class BornTrainer : IDisposable
         left = new Tensor[model.Length + 1];
         leftLog = new Tensor[model.Length + 1];
         right = new Tensor[model.Length + 1];
+        buffers = new EnvironmentBuffers(trainImages.shape[0] * model.MaxBond);
     }
 
     /// <summary>
@@ -294,7 +299,8 @@ public sealed class BornTrainer : IDisposable
 
     void DropLeft(int k)
     {
-        left[k]?.Dispose();
+        if (left[k] is not null)
+            buffers.Return(left[k]);
         leftLog[k]?.Dispose();
         left[k] = null!;
         leftLog[k] = null!;
@@ -302,7 +308,8 @@ public sealed class BornTrainer : IDisposable
 
     void DropRight(int k)
     {
-        right[k]?.Dispose();
+        if (right[k] is not null)
+            buffers.Return(right[k]);
         right[k] = null!;
     }
 
@@ -311,8 +318,9 @@ public sealed class BornTrainer : IDisposable
     {
         using var scope = NewDisposeScope();
         var raw = Environments.StepRight(right[k + 1], Model[k], groups[k]);
-        right[k]?.Dispose();
-        right[k] = Environments.Normalize(raw).DetachFromDisposeScope();
+        DropRight(k);
+        right[k] = buffers.Take(raw.shape[0], raw.shape[1]);
+        Environments.NormalizeInto(raw, right[k]);
     }
 
     /// Computes left[k+1] (normalised) and its accumulated log-scale from left[k] and site k.
@@ -320,10 +328,9 @@ public sealed class BornTrainer : IDisposable
     {
         using var scope = NewDisposeScope();
         var raw = Environments.StepLeft(left[k], Model[k], groups[k]);
-        var (rows, log) = Environments.NormalizeWithLog(raw);
-        left[k + 1]?.Dispose();
-        leftLog[k + 1]?.Dispose();
-        left[k + 1] = rows.DetachFromDisposeScope();
+        DropLeft(k + 1);
+        left[k + 1] = buffers.Take(raw.shape[0], raw.shape[1]);
+        var log = Environments.NormalizeWithLogInto(raw, left[k + 1]);
         leftLog[k + 1] = Plus(leftLog[k], log).DetachFromDisposeScope();
     }
 
@@ -346,12 +353,8 @@ public sealed class BornTrainer : IDisposable
     {
         for (int i = 0; i < left.Length; i++)
         {
-            left[i]?.Dispose();
-            leftLog[i]?.Dispose();
-            right[i]?.Dispose();
-            left[i] = null!;
-            leftLog[i] = null!;
-            right[i] = null!;
+            DropLeft(i);
+            DropRight(i);
         }
     }
 
@@ -428,7 +431,7 @@ public sealed class BornTrainer : IDisposable
         Model.Dispose();
         train.Dispose();
         test.Dispose();
-        columns.Dispose();
+        buffers.Dispose();
         foreach (var g in groups)
             g.Dispose();
         foreach (var g in pairGroups)

@@ -81,4 +81,25 @@ public static class Environments
         using var n = ClampMin(norms, 1e-300);
         return rows / n;
     }
+
+    /// <summary>
+    /// <see cref="NormalizeWithLog"/> written into <paramref name="into"/> (same shape as <paramref name="rows"/>; the
+    /// same values): returns the log of the norms.
+    /// </summary>
+    public static Tensor NormalizeWithLogInto(Tensor rows, Tensor into)
+    {
+        using var norms = rows.norm(1, keepdim: true);
+        using var n = ClampMin(norms, 1e-300);
+        into.copy_(rows).div_(n);
+        using var squeezed = n.squeeze(1);
+        return squeezed.log();
+    }
+
+    /// <summary><see cref="Normalize"/> written into <paramref name="into"/> (same shape as <paramref name="rows"/>; the same values).</summary>
+    public static void NormalizeInto(Tensor rows, Tensor into)
+    {
+        using var norms = rows.norm(1, keepdim: true);
+        using var n = ClampMin(norms, 1e-300);
+        into.copy_(rows).div_(n);
+    }
 }

@@ -82,19 +82,24 @@ public sealed class BornTrainer : IDisposable
         if (model.Centre != model.Length - 1)
             throw new ArgumentException("the model must be left-canonical (centre at the last site)");
         Model = model;
-        train = trainImages;
-        test = testImages;
+        train = Compact(trainImages);
+        test = ReferenceEquals(testImages, trainImages) ? train : Compact(testImages);
         // The images site by site, only to group them here.
-        using var columns = trainImages.t().contiguous();
+        using var columns = train.t().contiguous();
+        Tensor Column(int k)
+        {
+            using var bytes = columns[k];
+            return bytes.to_type(ScalarType.Int64);
+        }
         groups = new PixelGroups[model.Length];
         pairGroups = new PixelGroups[model.Length - 1];
         for (int k = 0; k < model.Length; k++)
         {
-            using var column = columns[k];
+            using var column = Column(k);
             groups[k] = PixelGroups.Of(column, model[k].shape[1]);
             if (k + 1 < model.Length)
             {
-                using var next = columns[k + 1];
+                using var next = Column(k + 1);
                 long d2 = model[k + 1].shape[1];
                 using var pairs = Plus(Times(column, d2), next);
                 pairGroups[k] = PixelGroups.Of(pairs, model[k].shape[1] * d2);
@@ -110,7 +115,12 @@ public sealed class BornTrainer : IDisposable
         left = new Tensor[model.Length + 1];
         leftLog = new Tensor[model.Length + 1];
         right = new Tensor[model.Length + 1];
-        buffers = new EnvironmentBuffers(trainImages.shape[0] * model.MaxBond);
+        buffers = new EnvironmentBuffers(train.shape[0] * LargestBond(model, options.Dmax), block);
+        // Setting up (the model's start, the images, their groups) leaves its temporaries' memory free inside the C
+        // heap, where training would keep it resident to the end: give it back now, and the managed garbage of loading
+        // and compiling with it (a blocking collection, once per trainer).
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        CHeap.Trim();
     }
 
     /// <summary>
@@ -163,6 +173,37 @@ public sealed class BornTrainer : IDisposable
             throw new ArgumentException($"images have {(images.shape.Length == 2 ? images.shape[1] : 0)} pixels but the MPS {layout.Network} has {layout.Length} sites");
         using var order = tensor(layout.Sites.Select(s => (long)s.Pixel).ToArray());
         return images.index_select(1, order);
+    }
+
+    /// The largest bond the model can have while training: Dmax (or a larger bond it starts with), but no more than
+    /// the product of the physical dimensions on the smaller side of any cut.
+    static long LargestBond(Mps model, int dmax)
+    {
+        long most = Math.Max(dmax, model.MaxBond);
+        var physical = model.Physical;
+        double leftProduct = 1, largest = 1;
+        double rightProduct = physical.Aggregate(1.0, (p, d) => p * d);
+        for (int k = 0; k + 1 < physical.Length; k++)
+        {
+            leftProduct *= physical[k];
+            rightProduct /= physical[k];
+            largest = Math.Max(largest, Math.Min(leftProduct, rightProduct));
+        }
+        return largest < most ? (long)largest : most;
+    }
+
+    /// Pixel values in bytes where they all fit (MNIST's 0/1: an eighth of int64's memory); takes over the tensor.
+    static Tensor Compact(Tensor images)
+    {
+        if (images.dtype == ScalarType.Byte || images.numel() == 0)
+            return images;
+        using (var lo = images.min())
+        using (var hi = images.max())
+            if (lo.item<long>() < 0 || hi.item<long>() > byte.MaxValue)
+                return images;
+        var bytes = images.to_type(ScalarType.Byte);
+        images.Dispose();
+        return bytes;
     }
 
     /// <summary>Below this many floating-point operations per bond update, more threads only add overhead.</summary>
@@ -419,9 +460,9 @@ public sealed class BornTrainer : IDisposable
         return factor < 1 && factor > 0 ? Over(gradient, factor) : gradient;
     }
 
-    /// <summary>The training images (N, n) int64 in site order.</summary>
+    /// <summary>The training images (N, n) in site order: bytes where every value fits one, else int64.</summary>
     public Tensor TrainImages => train;
-    /// <summary>The test images (N, n) int64 in site order.</summary>
+    /// <summary>The test images (N, n) in site order: bytes where every value fits one, else int64.</summary>
     public Tensor TestImages => test;
 
     /// <inheritdoc/>

@@ -130,34 +130,27 @@ static class BornAuthorsBench
     /// </summary>
     public static int RunOurs(string examples, int dmax, int loops, double lr)
     {
-        Mark("start");
         var (layout, train, test) = LoadInSiteOrder(examples, dmax);
-        Mark("loaded");
         // As tn train does: the asked thread count, or one where a bond update is too small to split.
         set_num_threads(BornTrainer.ThreadsFor(get_num_threads(), dmax, train.shape[0]));
         var mps = Start(layout);
-        Mark("mps");
         var options = new BornOptions
         {
             Dmax = dmax, LearningRate = lr, Cutoff = 1e-50, Steps = 1, Scaling = GradientScaling.Plain, DecayOnIncrease = 1,
         };
-        Mark("images");
         var start = new LoopRecord(0, mps.Nll(train), mps.Nll(test), mps.MaxBond, lr, 0);
-        Mark("nll");
         Console.WriteLine(JsonSerializer.Serialize(new { train_nll = start.TrainNll, test_nll = start.TestNll, threads = get_num_threads() }));
         using var trainer = new BornTrainer(mps, train, test, options, lr, [start], 1);
         // TN_BORN_BLOCK=1 keeps every environment (no recomputation): the same bits, more memory.
         if (Environment.GetEnvironmentVariable("TN_BORN_BLOCK") is { } b)
             trainer.EnvironmentBlock = int.Parse(b, CultureInfo.InvariantCulture);
-        Mark("trainer");
         var process = Process.GetCurrentProcess();
         for (int i = 1; i <= loops; i++)
         {
             process.Refresh();
             var cpu = process.TotalProcessorTime;
             var wall = Stopwatch.StartNew();
-            var record = trainer.RunLoop((sw, done, all) => { if (done % 100 == 0 || (sw == TnDsl.BornMachine.Sweep.RightToLeft && done < 60 && done % 4 == 1)) Mark($"{sw} {done} buffers {trainer.EnvironmentBuffers} held {trainer.HeldEnvironments}"); });
-            Mark("loop");
+            var record = trainer.RunLoop();
             process.Refresh();
             Console.WriteLine(JsonSerializer.Serialize(new
             {
@@ -168,11 +161,6 @@ static class BornAuthorsBench
         Console.WriteLine(JsonSerializer.Serialize(new { peak_rss_kb = StatusKb("VmHWM:") }));
         return 0;
     }
-
-    [System.Runtime.InteropServices.StructLayout(System.Runtime.InteropServices.LayoutKind.Sequential)]
-    struct MallInfo2 { public nuint arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost; }
-    [System.Runtime.InteropServices.DllImport("libc")] static extern MallInfo2 mallinfo2();
-    static void Mark(string what) { var mi = mallinfo2(); Console.Error.WriteLine($"  malloc arena {(long)mi.arena >> 20} mmap {(long)mi.hblkhd >> 20} inuse {(long)mi.uordblks >> 20} free {(long)mi.fordblks >> 20}; live managed after GC {(Environment.GetEnvironmentVariable("TN_GC") is null ? -1 : GC.GetTotalMemory(true) >> 20)}"); if (Environment.GetEnvironmentVariable("TN_SMAPS") is { } dir) File.Copy("/proc/self/smaps", Path.Combine(dir, what + ".smaps"), true); Console.Error.WriteLine($"MARK {what} rss {StatusKb("VmRSS:") / 1024} anon {StatusKb("RssAnon:") / 1024} file {StatusKb("RssFile:") / 1024} hwm {StatusKb("VmHWM:") / 1024} gcheap {GC.GetGCMemoryInfo().HeapSizeBytes >> 20} committed {GC.GetGCMemoryInfo().TotalCommittedBytes >> 20}"); }
 
     static long StatusKb(string field) =>
         File.ReadLines("/proc/self/status").Where(l => l.StartsWith(field, StringComparison.Ordinal))

@@ -35,6 +35,9 @@ public static class BornSetup
         int smallest = layout.Sites.Min(s => s.Physical);
         if (set.Levels > smallest)
             throw new MpsShapeException($"the images hold pixel values up to {set.Levels - 1}, but the MPS's physical dimension is {smallest}");
-        return tensor(set.Pixels, [set.Count, set.Size], ScalarType.Int64);
+        // Copied into libtorch's memory: torch.tensor(long[]) would keep a pinned managed copy alive beside it.
+        var images = empty(set.Count, set.Size, ScalarType.Int64);
+        images.data<long>().CopyFrom(set.Pixels);
+        return images;
     }
 }

@@ -27,12 +27,12 @@ public sealed class BornTrainer : IDisposable
 {
     readonly Tensor train;
     readonly Tensor test;
-    readonly Tensor columns;
     readonly PixelGroups[] groups;
     readonly PixelGroups[] pairGroups;
     readonly Tensor[] left;
     readonly Tensor[] leftLog;
     readonly Tensor[] right;
+    readonly EnvironmentBuffers buffers;
     readonly List<LoopRecord> history;
 
     /// <summary>The model being trained (owned).</summary>
@@ -63,6 +63,9 @@ public sealed class BornTrainer : IDisposable
     /// <summary>How many per-image environments (left and right) are held now.</summary>
     public int HeldEnvironments => left.Count(t => t is not null) + right.Count(t => t is not null);
 
+    /// <summary>Environment buffers allocated so far: each is reused when its environment is dropped, so this stays at the most held at once.</summary>
+    public int EnvironmentBuffers => buffers.Allocated;
+
     /// <summary>Where the time of the last loop went.</summary>
     public LoopProfile? LastProfile { get; private set; }
 
@@ -79,18 +82,24 @@ public sealed class BornTrainer : IDisposable
         if (model.Centre != model.Length - 1)
             throw new ArgumentException("the model must be left-canonical (centre at the last site)");
         Model = model;
-        train = trainImages;
-        test = testImages;
-        columns = trainImages.t().contiguous();
+        train = Compact(trainImages);
+        test = ReferenceEquals(testImages, trainImages) ? train : Compact(testImages);
+        // The images site by site, only to group them here.
+        using var columns = train.t().contiguous();
+        Tensor Column(int k)
+        {
+            using var bytes = columns[k];
+            return bytes.to_type(ScalarType.Int64);
+        }
         groups = new PixelGroups[model.Length];
         pairGroups = new PixelGroups[model.Length - 1];
         for (int k = 0; k < model.Length; k++)
         {
-            using var column = columns[k];
+            using var column = Column(k);
             groups[k] = PixelGroups.Of(column, model[k].shape[1]);
             if (k + 1 < model.Length)
             {
-                using var next = columns[k + 1];
+                using var next = Column(k + 1);
                 long d2 = model[k + 1].shape[1];
                 using var pairs = Plus(Times(column, d2), next);
                 pairGroups[k] = PixelGroups.Of(pairs, model[k].shape[1] * d2);
@@ -106,6 +115,12 @@ public sealed class BornTrainer : IDisposable
         left = new Tensor[model.Length + 1];
         leftLog = new Tensor[model.Length + 1];
         right = new Tensor[model.Length + 1];
+        buffers = new EnvironmentBuffers(train.shape[0] * LargestBond(model, options.Dmax), block);
+        // Setting up (the model's start, the images, their groups) leaves its temporaries' memory free inside the C
+        // heap, where training would keep it resident to the end: give it back now, and the managed garbage of loading
+        // and compiling with it (a blocking collection, once per trainer).
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        CHeap.Trim();
     }
 
     /// <summary>
@@ -158,6 +173,37 @@ public sealed class BornTrainer : IDisposable
             throw new ArgumentException($"images have {(images.shape.Length == 2 ? images.shape[1] : 0)} pixels but the MPS {layout.Network} has {layout.Length} sites");
         using var order = tensor(layout.Sites.Select(s => (long)s.Pixel).ToArray());
         return images.index_select(1, order);
+    }
+
+    /// The largest bond the model can have while training: Dmax (or a larger bond it starts with), but no more than
+    /// the product of the physical dimensions on the smaller side of any cut.
+    static long LargestBond(Mps model, int dmax)
+    {
+        long most = Math.Max(dmax, model.MaxBond);
+        var physical = model.Physical;
+        double leftProduct = 1, largest = 1;
+        double rightProduct = physical.Aggregate(1.0, (p, d) => p * d);
+        for (int k = 0; k + 1 < physical.Length; k++)
+        {
+            leftProduct *= physical[k];
+            rightProduct /= physical[k];
+            largest = Math.Max(largest, Math.Min(leftProduct, rightProduct));
+        }
+        return largest < most ? (long)largest : most;
+    }
+
+    /// Pixel values in bytes where they all fit (MNIST's 0/1: an eighth of int64's memory); takes over the tensor.
+    static Tensor Compact(Tensor images)
+    {
+        if (images.dtype == ScalarType.Byte || images.numel() == 0)
+            return images;
+        using (var lo = images.min())
+        using (var hi = images.max())
+            if (lo.item<long>() < 0 || hi.item<long>() > byte.MaxValue)
+                return images;
+        var bytes = images.to_type(ScalarType.Byte);
+        images.Dispose();
+        return bytes;
     }
 
     /// <summary>Below this many floating-point operations per bond update, more threads only add overhead.</summary>
@@ -217,6 +263,8 @@ public sealed class BornTrainer : IDisposable
             clock.Restart();
             trainNll = TrainNllFromEnvironments();
             testNll = Model.Nll(test);
+            // The test set's pass leaves its temporaries free in the C heap: resident until the next loop needs them.
+            CHeap.Trim();
             tNll = clock.Elapsed.TotalSeconds;
         }
         catch
@@ -294,7 +342,8 @@ public sealed class BornTrainer : IDisposable
 
     void DropLeft(int k)
     {
-        left[k]?.Dispose();
+        if (left[k] is not null)
+            buffers.Return(left[k]);
         leftLog[k]?.Dispose();
         left[k] = null!;
         leftLog[k] = null!;
@@ -302,7 +351,8 @@ public sealed class BornTrainer : IDisposable
 
     void DropRight(int k)
     {
-        right[k]?.Dispose();
+        if (right[k] is not null)
+            buffers.Return(right[k]);
         right[k] = null!;
     }
 
@@ -311,8 +361,9 @@ public sealed class BornTrainer : IDisposable
     {
         using var scope = NewDisposeScope();
         var raw = Environments.StepRight(right[k + 1], Model[k], groups[k]);
-        right[k]?.Dispose();
-        right[k] = Environments.Normalize(raw).DetachFromDisposeScope();
+        DropRight(k);
+        right[k] = buffers.Take(raw.shape[0], raw.shape[1]);
+        Environments.NormalizeInto(raw, right[k]);
     }
 
     /// Computes left[k+1] (normalised) and its accumulated log-scale from left[k] and site k.
@@ -320,10 +371,9 @@ public sealed class BornTrainer : IDisposable
     {
         using var scope = NewDisposeScope();
         var raw = Environments.StepLeft(left[k], Model[k], groups[k]);
-        var (rows, log) = Environments.NormalizeWithLog(raw);
-        left[k + 1]?.Dispose();
-        leftLog[k + 1]?.Dispose();
-        left[k + 1] = rows.DetachFromDisposeScope();
+        DropLeft(k + 1);
+        left[k + 1] = buffers.Take(raw.shape[0], raw.shape[1]);
+        var log = Environments.NormalizeWithLogInto(raw, left[k + 1]);
         leftLog[k + 1] = Plus(leftLog[k], log).DetachFromDisposeScope();
     }
 
@@ -346,12 +396,8 @@ public sealed class BornTrainer : IDisposable
     {
         for (int i = 0; i < left.Length; i++)
         {
-            left[i]?.Dispose();
-            leftLog[i]?.Dispose();
-            right[i]?.Dispose();
-            left[i] = null!;
-            leftLog[i] = null!;
-            right[i] = null!;
+            DropLeft(i);
+            DropRight(i);
         }
     }
 
@@ -416,9 +462,9 @@ public sealed class BornTrainer : IDisposable
         return factor < 1 && factor > 0 ? Over(gradient, factor) : gradient;
     }
 
-    /// <summary>The training images (N, n) int64 in site order.</summary>
+    /// <summary>The training images (N, n) in site order: bytes where every value fits one, else int64.</summary>
     public Tensor TrainImages => train;
-    /// <summary>The test images (N, n) int64 in site order.</summary>
+    /// <summary>The test images (N, n) in site order: bytes where every value fits one, else int64.</summary>
     public Tensor TestImages => test;
 
     /// <inheritdoc/>
@@ -428,7 +474,7 @@ public sealed class BornTrainer : IDisposable
         Model.Dispose();
         train.Dispose();
         test.Dispose();
-        columns.Dispose();
+        buffers.Dispose();
         foreach (var g in groups)
             g.Dispose();
         foreach (var g in pairGroups)

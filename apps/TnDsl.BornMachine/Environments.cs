@@ -12,12 +12,13 @@ namespace TnDsl.BornMachine;
 /// </summary>
 public static class Environments
 {
-    /// <summary>L'[n, r] = Σ_l L[n, l] A[l, x_n, r].</summary>
+    /// <summary>L'[n, r] = Σ_l L[n, l] A[l, x_n, r]; the pixels x (N) are int64 or bytes.</summary>
     public static Tensor StepLeft(Tensor left, Tensor site, Tensor pixels)
     {
         long n = left.shape[0], dl = site.shape[0], d = site.shape[1], dr = site.shape[2];
         using var all = left.matmul(site.reshape(dl, d * dr)).reshape(n, d, dr);
-        using var index = pixels.reshape(n, 1, 1).expand(n, 1, dr);
+        using var wide = pixels.to_type(ScalarType.Int64);
+        using var index = wide.reshape(n, 1, 1).expand(n, 1, dr);
         using var picked = all.gather(1, index);
         return picked.squeeze(1);
     }
@@ -80,5 +81,26 @@ public static class Environments
         using var norms = rows.norm(1, keepdim: true);
         using var n = ClampMin(norms, 1e-300);
         return rows / n;
+    }
+
+    /// <summary>
+    /// <see cref="NormalizeWithLog"/> written into <paramref name="into"/> (same shape as <paramref name="rows"/>; the
+    /// same values): returns the log of the norms.
+    /// </summary>
+    public static Tensor NormalizeWithLogInto(Tensor rows, Tensor into)
+    {
+        using var norms = rows.norm(1, keepdim: true);
+        using var n = ClampMin(norms, 1e-300);
+        into.copy_(rows).div_(n);
+        using var squeezed = n.squeeze(1);
+        return squeezed.log();
+    }
+
+    /// <summary><see cref="Normalize"/> written into <paramref name="into"/> (same shape as <paramref name="rows"/>; the same values).</summary>
+    public static void NormalizeInto(Tensor rows, Tensor into)
+    {
+        using var norms = rows.norm(1, keepdim: true);
+        using var n = ClampMin(norms, 1e-300);
+        into.copy_(rows).div_(n);
     }
 }

@@ -66,6 +66,8 @@ public sealed class Mps : IDisposable
         var result = new List<Tensor>();
         for (int k = 0; k < layout.Length; k++)
         {
+            // One scope per site: the views made on the way hold the initial values until they are disposed.
+            using var scope = NewDisposeScope();
             var site = layout.Sites[k];
             var order = site.LegOrder.Where(p => p >= 0).ToArray();
             long[] declared = new long[order.Length];
@@ -73,11 +75,10 @@ public sealed class Mps : IDisposable
             for (int role = 0; role < 3; role++)
                 if (site.LegOrder[role] >= 0)
                     declared[site.LegOrder[role]] = byRole[role];
-            using var values = Initializers.Make(site.Init ?? Initializers.DefaultWeight, declared, generator);
+            var values = Initializers.Make(site.Init ?? Initializers.DefaultWeight, declared, generator);
             // Permute the declared legs into (left, physical, right) order, then add the missing end legs.
             var perm = Enumerable.Range(0, 3).Where(r => site.LegOrder[r] >= 0).Select(r => (long)site.LegOrder[r]).ToArray();
-            using var permuted = values.permute(perm);
-            result.Add(permuted.reshape(byRole).contiguous().clone());
+            result.Add(values.permute(perm).reshape(byRole).contiguous().clone().DetachFromDisposeScope());
         }
         return new Mps(result);
     }
@@ -123,29 +124,53 @@ public sealed class Mps : IDisposable
     /// </summary>
     public double[] Psi(Tensor images)
     {
-        using var scope = NewDisposeScope();
-        var env = ones(images.shape[0], 1, ScalarType.Float64);
-        for (int k = 0; k < Length; k++)
-            env = Environments.StepLeft(env, sites[k], images[.., k]);
-        return env.squeeze(1).data<double>().ToArray();
+        var env = ones(images.shape[0], 1, ScalarType.Float64).DetachFromDisposeScope();
+        try
+        {
+            for (int k = 0; k < Length; k++)
+            {
+                // One scope per site: the temporaries of a step die with it, not at the end of the chain.
+                using var scope = NewDisposeScope();
+                using var column = images[.., k];
+                var next = Environments.StepLeft(env, sites[k], column).DetachFromDisposeScope();
+                env.Dispose();
+                env = next;
+            }
+            using var values = env.squeeze(1);
+            return values.data<double>().ToArray();
+        }
+        finally
+        {
+            env.Dispose();
+        }
     }
 
     /// <summary>ln Z = ln Σ_v ψ(v)², by transfer matrices from the left with rescaling (O(n·d·D³)), for any form.</summary>
     public double LogNorm()
     {
-        using var scope = NewDisposeScope();
-        var e = ones(1, 1, ScalarType.Float64);
+        var e = ones(1, 1, ScalarType.Float64).DetachFromDisposeScope();
         double log = 0;
-        foreach (var a in sites)
+        try
         {
-            // E'[r, r'] = Σ_{l, l', p} E[l, l'] A[l, p, r] A[l', p, r'].
-            var t = e.matmul(a.reshape(a.shape[0], -1)).reshape(a.shape[0], a.shape[1], a.shape[2]);
-            e = einsum("lpr,lps->rs", a, t);
-            double tr = e.trace().item<double>();
-            log += Math.Log(tr);
-            e = Over(e, tr);
+            foreach (var a in sites)
+            {
+                // One scope per site: 784 sites' temporaries held to the end made tens of megabytes.
+                using var scope = NewDisposeScope();
+                // E'[r, r'] = Σ_{l, l', p} E[l, l'] A[l, p, r] A[l', p, r'].
+                var t = e.matmul(a.reshape(a.shape[0], -1)).reshape(a.shape[0], a.shape[1], a.shape[2]);
+                var next = einsum("lpr,lps->rs", a, t);
+                double tr = next.trace().item<double>();
+                log += Math.Log(tr);
+                next = Over(next, tr).DetachFromDisposeScope();
+                e.Dispose();
+                e = next;
+            }
+            return log;
         }
-        return log;
+        finally
+        {
+            e.Dispose();
+        }
     }
 
     /// <summary>

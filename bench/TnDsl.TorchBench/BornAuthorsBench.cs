@@ -115,20 +115,25 @@ static class BornAuthorsBench
         file.Write(data);
     }
 
+    /// The layout and the images (N, n) int64 in site order; the images' managed arrays are garbage on return.
+    static (MpsLayout, Tensor Train, Tensor Test) LoadInSiteOrder(string examples, int dmax)
+    {
+        var (layout, data) = Load(examples, dmax);
+        using var trainPixels = BornSetup.Images(data.Train, layout);
+        using var testPixels = BornSetup.Images(data.Test, layout);
+        return (layout, BornTrainer.ToSiteOrder(layout, trainPixels), BornTrainer.ToSiteOrder(layout, testPixels));
+    }
+
     /// <summary>
     /// <c>born-side</c>: TnDsl's trainer alone in this process, from the same start, printing one JSON line per loop
     /// (process CPU seconds, wall seconds, NLL) and the peak resident set.
     /// </summary>
     public static int RunOurs(string examples, int dmax, int loops, double lr)
     {
-        var (layout, data) = Load(examples, dmax);
+        var (layout, train, test) = LoadInSiteOrder(examples, dmax);
         // As tn train does: the asked thread count, or one where a bond update is too small to split.
-        set_num_threads(BornTrainer.ThreadsFor(get_num_threads(), dmax, data.Train.Count));
+        set_num_threads(BornTrainer.ThreadsFor(get_num_threads(), dmax, train.shape[0]));
         var mps = Start(layout);
-        using var trainPixels = BornSetup.Images(data.Train, layout);
-        using var testPixels = BornSetup.Images(data.Test, layout);
-        var train = BornTrainer.ToSiteOrder(layout, trainPixels);
-        var test = BornTrainer.ToSiteOrder(layout, testPixels);
         var options = new BornOptions
         {
             Dmax = dmax, LearningRate = lr, Cutoff = 1e-50, Steps = 1, Scaling = GradientScaling.Plain, DecayOnIncrease = 1,

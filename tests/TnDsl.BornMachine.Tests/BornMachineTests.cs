@@ -41,6 +41,10 @@ public class BornMachineTests
             int most = 0;
             for (int loop = 0; loop < 3; loop++)
                 trainer.RunLoop((_, _, _) => most = Math.Max(most, trainer.HeldEnvironments));
+            // Environments are reused buffers, cut a block at a time: never more than the most held, rounded up to a block.
+            int chunk = (int)Math.Ceiling(Math.Sqrt(trainer.Model.Length));
+            Assert.True(trainer.EnvironmentBuffers <= (most + 1 + chunk) / chunk * chunk + chunk,
+                $"{trainer.EnvironmentBuffers} environment buffers for at most {most} held");
             var sites = Enumerable.Range(0, trainer.Model.Length).Select(k => trainer.Model[k].contiguous().data<double>().ToArray()).ToArray();
             return (sites, trainer.History.Select(h => h.TrainNll).ToArray(), most);
         }
@@ -467,6 +471,39 @@ public class BornMachineTests
             Assert.ThrowsAny<Exception>(() => BornSetup.LoadLayout(file, [], 16));
         }
         Assert.Throws<MpsShapeException>(() => BornSetup.LoadLayout(BornMachineTn, [new("n", "8")], 16));
+    }
+
+    [Fact]
+    public void Environment_buffers_are_reused_and_keep_each_environment_apart()
+    {
+        using var pool = new EnvironmentBuffers(capacity: 12, chunk: 3);
+        var a = pool.Take(3, 4);
+        var b = pool.Take(2, 5);
+        a.fill_(1.0);
+        b.fill_(2.0);
+        Assert.Equal(3, pool.Allocated);
+        Assert.Equal(new long[] { 3, 4 }, a.shape);
+        Assert.True(a.is_contiguous() && b.is_contiguous());
+        Assert.Equal(12.0, a.sum().item<double>());
+        Assert.Equal(20.0, b.sum().item<double>());
+        pool.Return(a);
+        var c = pool.Take(4, 3);
+        var d = pool.Take(1, 12);
+        c.fill_(3.0);
+        d.fill_(4.0);
+        Assert.Equal(3, pool.Allocated);
+        Assert.Equal(20.0, b.sum().item<double>());
+        Assert.Equal(36.0, c.sum().item<double>());
+        // Larger than the capacity: a buffer of its own, and the next chunk is cut at the new size.
+        var e = pool.Take(5, 5);
+        Assert.Equal(4, pool.Allocated);
+        var f = pool.Take(5, 5);
+        Assert.Equal(7, pool.Allocated);
+        e.fill_(5.0);
+        f.fill_(6.0);
+        Assert.Equal(125.0, e.sum().item<double>());
+        Assert.Equal(36.0, c.sum().item<double>());
+        Assert.Equal(48.0, d.sum().item<double>());
     }
 
     [Fact]

@@ -149,12 +149,16 @@ public static class TrainCommand
         int asked = threads;
         threads = BornTrainer.ThreadsFor(threads, saved?.Options.Dmax ?? requested.Dmax, data.Train.Count, layout.Sites.Max(s => s.Physical));
         set_num_threads(threads);
-        using var trainImages = BornSetup.Images(data.Train, layout);
-        using var testImages = BornSetup.Images(data.Test, layout);
-
-        using var trainer = saved is not null
-            ? BornTrainer.Resume(saved, savedModel!, layout, trainImages, testImages)
-            : BornTrainer.Start(layout, trainImages, testImages, requested);
+        BornTrainer Trainer()
+        {
+            // The trainer keeps its own copies in site order: these are freed before training starts.
+            using var trainImages = BornSetup.Images(data.Train, layout);
+            using var testImages = BornSetup.Images(data.Test, layout);
+            return saved is not null
+                ? BornTrainer.Resume(saved, savedModel!, layout, trainImages, testImages)
+                : BornTrainer.Start(layout, trainImages, testImages, requested);
+        }
+        using var trainer = Trainer();
         var options = trainer.Options;
         Directory.CreateDirectory(outDir);
         AnsiConsole.MarkupLine(

@@ -1,0 +1,40 @@
+using System.Runtime.InteropServices;
+using Xunit;
+
+namespace TnDsl.Native.Tests;
+
+/// Alone: other tests allocating on other threads at the same time move the resident set as much as the trim does.
+[CollectionDefinition(nameof(CHeapTests), DisableParallelization = true)]
+public class CHeapCollection;
+
+[Collection(nameof(CHeapTests))]
+public class CHeapTests
+{
+    static long RssAnonKb() =>
+        File.ReadLines("/proc/self/status").Where(l => l.StartsWith("RssAnon:", StringComparison.Ordinal))
+            .Select(l => long.Parse(l["RssAnon:".Length..].Trim().Split(' ')[0])).Single();
+
+    [Fact]
+    public void Trim_returns_the_free_pages_inside_the_c_heap()
+    {
+        if (!OperatingSystem.IsLinux())
+            return;
+        // 48 MiB in 16 KiB blocks (below any mmap threshold: they come from the heap), every page written, then all
+        // but the last block freed: the last one pins the heap's top, so only trimming can return the rest.
+        const int block = 16 << 10, count = 3072;
+        var blocks = new IntPtr[count];
+        for (int i = 0; i < count; i++)
+        {
+            blocks[i] = Marshal.AllocHGlobal(block);
+            for (int page = 0; page < block; page += 4096)
+                Marshal.WriteByte(blocks[i], page, 1);
+        }
+        for (int i = 0; i < count - 1; i++)
+            Marshal.FreeHGlobal(blocks[i]);
+        long before = RssAnonKb();
+        Assert.True(CHeap.Trim());
+        long after = RssAnonKb();
+        Marshal.FreeHGlobal(blocks[^1]);
+        Assert.True(before - after > 16 << 10, $"RssAnon {before} kB before the trim, {after} kB after");
+    }
+}

@@ -68,25 +68,27 @@ public static class TrainCommand
             bornMachine.Options.Add(option);
         Cli.SetAction(bornMachine, parse =>
         {
+            // Errors go to the invocation's error writer (the console for `tn`, a captured writer in process).
+            var err = parse.InvocationConfiguration.Error;
             try
             {
-                return Train(parse, o);
+                return Train(parse, o, err);
             }
             catch (BornDivergedException e)
             {
-                Console.Error.WriteLine($"tn train: the run diverged at {e.Message}; the checkpoint still holds the last finished loop. Start again with a smaller --lr");
+                err.WriteLine($"tn train: the run diverged at {e.Message}; the checkpoint still holds the last finished loop. Start again with a smaller --lr");
                 return 1;
             }
             catch (Exception e) when (e is NpyFormatException or MpsShapeException or TnDsl.Api.TnException or InvalidDataException or ArgumentException or MemoryLimitException)
             {
-                Console.Error.WriteLine($"tn train: {e.Message}");
+                err.WriteLine($"tn train: {e.Message}");
                 return 1;
             }
         });
         return new Command("train", "train a model: born-machine (an MPS Born machine on images)") { bornMachine };
     }
 
-    static int Train(ParseResult parse, BornMachineOptions o)
+    static int Train(ParseResult parse, BornMachineOptions o, TextWriter err)
     {
         NativeLoader.EnsureLoaded();
         int threads = parse.GetValue(o.Threads);
@@ -171,7 +173,7 @@ public static class TrainCommand
             PrintLoop(trainer.History[0], options.Dmax, IsMnist(data.Train));
             if (!double.IsFinite(trainer.History[0].TrainNll))
             {
-                Console.Error.WriteLine($"tn train: the initial state's training NLL is {trainer.History[0].TrainNll} (ψ or Z out of float64 range); check the network's init in {file}");
+                err.WriteLine($"tn train: the initial state's training NLL is {trainer.History[0].TrainNll} (ψ or Z out of float64 range); check the network's init in {file}");
                 return 1;
             }
             Save(trainer, checkpointPath, file, overrides, layout, dataArg, data);
@@ -194,7 +196,7 @@ public static class TrainCommand
             if (!double.IsFinite(record!.TrainNll))
             {
                 PrintLoop(record, options.Dmax, IsMnist(data.Train));
-                Console.Error.WriteLine($"tn train: loop {record.Loop} diverged (training NLL {record.TrainNll}); {checkpointPath} still holds loop {record.Loop - 1}; start again with a smaller --lr");
+                err.WriteLine($"tn train: loop {record.Loop} diverged (training NLL {record.TrainNll}); {checkpointPath} still holds loop {record.Loop - 1}; start again with a smaller --lr");
                 return 1;
             }
             Save(trainer, checkpointPath, file, overrides, layout, dataArg, data);

@@ -72,7 +72,10 @@ public static class MemoryBench
             return;
         }
         Console.WriteLine($"Byte estimate of the module's program (ExecutedBytes, the memory guard's figure) against measured peak memory, {dtype.ToString().ToLowerInvariant()}, {get_num_threads()} threads");
-        Console.WriteLine("measured = peak resident memory during a warm call (VmHWM after clear_refs) - resident before + held (weights, consts, raw inputs); one process per case, glibc's default heap");
+        Console.WriteLine("measured = peak resident memory during a warm call (VmHWM after clear_refs) - resident before + held (weights, consts, raw inputs); one process per case");
+        Console.WriteLine(string.Equals(Environment.GetEnvironmentVariable(NativeHeap.EnvironmentVariable), "glibc", StringComparison.OrdinalIgnoreCase)
+            ? "heap: glibc's default (TN_HEAP=glibc)"
+            : $"heap: the modules' policy (NativeHeap: freed blocks of {NativeHeap.LargeBlock / 1024} KiB or more returned; TN_HEAP=glibc keeps glibc's default)");
         Console.WriteLine("training = forward, mean of squares, backward, Adam step; plan alone = tn plan's estimate (every step a matrix product)");
         Console.WriteLine();
         Console.WriteLine($"{"case",-46} {"pass",-8} {"held",10} {"predicted",11} {"measured",11} {"ratio",6} {"plan alone",11} {"ratio",6}");

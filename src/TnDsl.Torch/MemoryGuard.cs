@@ -141,6 +141,8 @@ public static class MemoryGuard
     /// plan's alone.</param>
     public static PlanView Fit(Func<long?, PlanView> plan, long? elements, ScalarType dtype, bool training, string what, NetworkSpec? spec = null)
     {
+        // The estimate holds under this heap policy (freed tensors of 1 MiB or more returned): see NativeHeap.
+        NativeHeap.ReturnLargeBlocks();
         BigInteger Needed(PlanView p) =>
             spec is null ? MemoryGuard.Needed(p, dtype, training) : MemoryGuard.Needed(spec, p, new NetworkModuleOptions { DType = dtype }, training);
         var first = plan(elements);

@@ -7,7 +7,8 @@ public enum HeapPolicy
 {
     /// <summary>Not tried yet.</summary>
     Untouched,
-    /// <summary>glibc's mmap threshold is fixed at <see cref="NativeHeap.LargeBlock"/>: freed large blocks are returned.</summary>
+    /// <summary>glibc's mmap threshold is fixed at <see cref="NativeHeap.LargeBlock"/> (its trim threshold at twice
+    /// that): freed large blocks are returned.</summary>
     LargeBlocksReturned,
     /// <summary>Left as it was on request: <c>TN_HEAP=glibc</c>, or glibc's own settings given in the environment.</summary>
     LeftToEnvironment,
@@ -29,8 +30,8 @@ public enum HeapPolicy
 /// build modules, keeps glibc's default.
 /// <para>
 /// Applied once per process by <see cref="MemoryGuard.Fit"/>, when a module or layer is planned. Set
-/// <c>TN_HEAP=glibc</c> to keep glibc's default; glibc's own settings (<c>MALLOC_MMAP_THRESHOLD_</c>, or
-/// <c>mmap_threshold</c> in <c>GLIBC_TUNABLES</c>) are left as given.
+/// <c>TN_HEAP=glibc</c> to keep glibc's default; glibc's own settings of either threshold in the environment are left
+/// as given (<see cref="LeftToEnvironment"/>).
 /// </para>
 /// </summary>
 public static class NativeHeap
@@ -41,7 +42,7 @@ public static class NativeHeap
     /// <summary>The smallest block glibc maps on its own under the policy: 1 MiB.</summary>
     public const int LargeBlock = 1 << 20;
 
-    const int MmapThreshold = -3; // M_MMAP_THRESHOLD in malloc.h
+    const int TrimThreshold = -1, MmapThreshold = -3; // M_TRIM_THRESHOLD, M_MMAP_THRESHOLD in malloc.h
 
     static readonly object Gate = new();
 
@@ -64,17 +65,32 @@ public static class NativeHeap
         }
     }
 
+    /// <summary>
+    /// Whether the environment (read through <paramref name="variable"/>) asks to keep glibc's heap as it is:
+    /// <c>TN_HEAP=glibc</c>, or glibc's own <c>MALLOC_MMAP_THRESHOLD_</c>, <c>MALLOC_TRIM_THRESHOLD_</c> or a
+    /// <c>GLIBC_TUNABLES</c> setting of either threshold.
+    /// </summary>
+    public static bool LeftToEnvironment(Func<string, string?> variable) =>
+        string.Equals(variable(EnvironmentVariable), "glibc", StringComparison.OrdinalIgnoreCase)
+        || variable("MALLOC_MMAP_THRESHOLD_") is not null
+        || variable("MALLOC_TRIM_THRESHOLD_") is not null
+        || variable("GLIBC_TUNABLES") is { } t && (t.Contains("mmap_threshold", StringComparison.Ordinal) || t.Contains("trim_threshold", StringComparison.Ordinal));
+
     static HeapPolicy Decide()
     {
         if (!OperatingSystem.IsLinux())
             return HeapPolicy.Unavailable;
-        if (string.Equals(Environment.GetEnvironmentVariable(EnvironmentVariable), "glibc", StringComparison.OrdinalIgnoreCase)
-            || Environment.GetEnvironmentVariable("MALLOC_MMAP_THRESHOLD_") is not null
-            || Environment.GetEnvironmentVariable("GLIBC_TUNABLES") is { } t && t.Contains("mmap_threshold", StringComparison.Ordinal))
+        if (LeftToEnvironment(Environment.GetEnvironmentVariable))
             return HeapPolicy.LeftToEnvironment;
         try
         {
-            return Mallopt(MmapThreshold, LargeBlock) == 1 ? HeapPolicy.LargeBlocksReturned : HeapPolicy.Unavailable;
+            // glibc's own rule keeps the top of the heap until it exceeds twice the mmap threshold; fixed here, as the
+            // threshold is (a process that raised both before keeps them raised otherwise), and what the heap kept
+            // before is handed back once.
+            if (Mallopt(MmapThreshold, LargeBlock) != 1 || Mallopt(TrimThreshold, 2 * LargeBlock) != 1)
+                return HeapPolicy.Unavailable;
+            MallocTrim(0);
+            return HeapPolicy.LargeBlocksReturned;
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
@@ -84,4 +100,7 @@ public static class NativeHeap
 
     [DllImport("libc", EntryPoint = "mallopt")]
     static extern int Mallopt(int parameter, int value);
+
+    [DllImport("libc", EntryPoint = "malloc_trim")]
+    static extern int MallocTrim(nuint pad);
 }

@@ -87,21 +87,26 @@ public class MemoryEstimateTests
         }
     }
 
-    /// Under the modules' heap policy a freed tensor of 1 MiB or more is handed back at once: resident memory falls
-    /// back to where it was (glibc's default keeps it in its heap once its threshold has risen past the block's size).
-    [Fact]
-    public void Under_the_heap_policy_a_freed_large_tensor_leaves_resident_memory()
+    /// The heap policy leaves glibc as it is where the environment asks: TN_HEAP=glibc, or glibc's own thresholds.
+    [Theory]
+    [InlineData(null, null, null, false)]
+    [InlineData("glibc", null, null, true)]
+    [InlineData("GLIBC", null, null, true)]
+    [InlineData("policy", null, null, false)]
+    [InlineData(null, "MALLOC_MMAP_THRESHOLD_", null, true)]
+    [InlineData(null, "MALLOC_TRIM_THRESHOLD_", null, true)]
+    [InlineData(null, null, "glibc.malloc.mmap_threshold=131072", true)]
+    [InlineData(null, null, "glibc.malloc.trim_threshold=0", true)]
+    [InlineData(null, null, "glibc.malloc.arena_max=1", false)]
+    public void The_heap_policy_yields_to_the_environment(string? heap, string? glibcVariable, string? tunables, bool left)
     {
-        if (!PeakMemory.Available || NativeHeap.ReturnLargeBlocks() != HeapPolicy.LargeBlocksReturned)
-            return; // not glibc, or TN_HEAP=glibc / glibc's own settings in the environment
-        // Raise glibc's default threshold as a large free would (no effect once the policy holds).
-        using (ones(16L << 20, ScalarType.Byte)) { }
-        long before = PeakMemory.Resident();
-        var t = ones(8L << 20, ScalarType.Byte);
-        long held = PeakMemory.Resident();
-        t.Dispose();
-        long after = PeakMemory.Resident();
-        Assert.True(held - before >= 7L << 20, $"the 8 MiB tensor raised resident memory by {held - before:N0} bytes only");
-        Assert.True(after - before < 1L << 20, $"resident memory stayed {after - before:N0} bytes above where it was after the tensor was freed");
+        string? Variable(string name) => name switch
+        {
+            NativeHeap.EnvironmentVariable => heap,
+            "GLIBC_TUNABLES" => tunables,
+            _ when name == glibcVariable => "131072",
+            _ => null,
+        };
+        Assert.Equal(left, NativeHeap.LeftToEnvironment(Variable));
     }
 }

@@ -7,9 +7,8 @@ using static TorchSharp.torch;
 namespace TnDsl.TorchBench;
 
 /// <summary>
-/// <c>heap</c>: what the modules' heap policy (<see cref="NativeHeap"/>: glibc's mmap threshold fixed at 1 MiB, so that
-/// freed tensors of that size or more are returned) costs in CPU time against glibc's default heap
-/// (<c>TN_HEAP=glibc</c>), on the memory benchmark's cases: forward passes without autograd and training steps
+/// <c>heap</c>: what returning freed large blocks (<c>TN_HEAP=return</c>, <see cref="NativeHeap"/>: glibc's mmap
+/// threshold fixed at 1 MiB) costs in CPU time against glibc's default heap, on the memory benchmark's cases: forward passes without autograd and training steps
 /// (forward, mean of squares, backward, Adam step), process CPU time per call after a warm-up. Each case and policy
 /// runs in a process of its own (the policy is per process); the two policies take turns, the order swapped every
 /// round, and the medians over the rounds are compared.
@@ -26,11 +25,11 @@ public static class HeapBench
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"#cpu {forward} {training} {NativeHeap.Policy}"));
             return;
         }
-        Console.WriteLine($"CPU time per call under the modules' heap policy (freed blocks of {NativeHeap.LargeBlock / 1024} KiB or more returned) " +
-                          $"against glibc's default heap (TN_HEAP=glibc), {dtype.ToString().ToLowerInvariant()}, {get_num_threads()} threads, " +
+        Console.WriteLine($"CPU time per call with freed blocks of {NativeHeap.LargeBlock / 1024} KiB or more returned (TN_HEAP=return) " +
+                          $"against glibc's default heap, {dtype.ToString().ToLowerInvariant()}, {get_num_threads()} threads, " +
                           $"{steps} calls per process after a warm-up, median of {rounds} rounds (policies alternated, one process each)");
         Console.WriteLine();
-        Console.WriteLine($"{"case",-46} {"forward glibc",14} {"policy",10} {"ratio",6} {"training glibc",15} {"policy",10} {"ratio",6}");
+        Console.WriteLine($"{"case",-46} {"forward glibc",14} {"return",10} {"ratio",6} {"training glibc",15} {"return",10} {"ratio",6}");
         var ratios = new List<double>();
         for (int i = 0; i < MemoryBench.Cases.Length; i++)
         {
@@ -55,7 +54,7 @@ public static class HeapBench
             Console.WriteLine($"{name,-46} {Ms(gf),14} {Ms(pf),10} {pf / gf,6:F2} {Ms(gt),15} {Ms(pt),10} {pt / gt,6:F2}");
         }
         if (ratios.Count > 0)
-            Console.WriteLine($"\nratio policy/glibc: geometric mean {Math.Exp(ratios.Average(Math.Log)):F2}, min {ratios.Min():F2}, max {ratios.Max():F2}");
+            Console.WriteLine($"\nratio return/glibc: geometric mean {Math.Exp(ratios.Average(Math.Log)):F2}, min {ratios.Min():F2}, max {ratios.Max():F2}");
     }
 
     static string Ms(double seconds) => $"{seconds * 1e3:F1} ms";
@@ -70,9 +69,9 @@ public static class HeapBench
                                   "--examples", examples, "--dtype", dtype == ScalarType.Float64 ? "float64" : "float32" })
             start.ArgumentList.Add(a);
         if (keepDefault)
-            start.Environment[NativeHeap.EnvironmentVariable] = "glibc";
-        else
             start.Environment.Remove(NativeHeap.EnvironmentVariable);
+        else
+            start.Environment[NativeHeap.EnvironmentVariable] = "return";
         using var child = Process.Start(start)!;
         (double, double)? figures = null;
         string? line;
@@ -81,7 +80,7 @@ public static class HeapBench
             if (!line.StartsWith("#cpu ", StringComparison.Ordinal))
                 continue;
             var parts = line.Split(' ');
-            var expected = keepDefault ? nameof(HeapPolicy.LeftToEnvironment) : nameof(HeapPolicy.LargeBlocksReturned);
+            var expected = keepDefault ? nameof(HeapPolicy.Glibc) : nameof(HeapPolicy.LargeBlocksReturned);
             if (parts[3] != expected)
                 throw new InvalidOperationException($"case {index}: the child ran under {parts[3]}, not {expected}");
             figures = (double.Parse(parts[1], CultureInfo.InvariantCulture), double.Parse(parts[2], CultureInfo.InvariantCulture));

@@ -2,91 +2,91 @@ using System.Runtime.InteropServices;
 
 namespace TnDsl.Torch;
 
-/// <summary>What <see cref="NativeHeap.ReturnLargeBlocks"/> found or did.</summary>
+/// <summary>The heap policy in force (<see cref="NativeHeap.Apply"/>).</summary>
 public enum HeapPolicy
 {
-    /// <summary>Not tried yet.</summary>
-    Untouched,
-    /// <summary>glibc's mmap threshold is fixed at <see cref="NativeHeap.LargeBlock"/> (its trim threshold at twice
-    /// that): freed large blocks are returned.</summary>
+    /// <summary>Not decided yet (no module planned in this process).</summary>
+    Undecided,
+    /// <summary>glibc's heap as it is: its default, or what its own settings in the environment say.</summary>
+    Glibc,
+    /// <summary>glibc's mmap threshold fixed at <see cref="NativeHeap.LargeBlock"/> and its trim threshold at twice
+    /// that (<c>TN_HEAP=return</c>): freed blocks of 1 MiB or more go back to the system at once.</summary>
     LargeBlocksReturned,
-    /// <summary>Left as it was on request: <c>TN_HEAP=glibc</c>, or glibc's own settings given in the environment.</summary>
-    LeftToEnvironment,
-    /// <summary>Not glibc (or not Linux): nothing to set.</summary>
+    /// <summary>Asked for, but not glibc (or not Linux): nothing to set.</summary>
     Unavailable,
 }
 
 /// <summary>
-/// The heap policy under which the memory guard's estimate (<see cref="ExecutedBytes"/>) holds. libtorch allocates
-/// CPU tensors with <c>malloc</c>; by default glibc maps a block of 128 KiB or more on its own and unmaps it when freed,
-/// but after each such free it raises that threshold to the block's size (up to 32 MiB) and serves smaller blocks
-/// from its heap from then on. A heap keeps the pages of freed blocks, and where autograd's kept tensors sit between
-/// short-lived ones the heap outgrows the tensors alive: training steps measured 1.5-1.8 times the tensors they hold
-/// (the <c>memory</c> benchmark, <c>bench/results/memory.md</c>). Fixing the threshold at
-/// <see cref="LargeBlock"/> (<c>mallopt(M_MMAP_THRESHOLD)</c>, which also stops the raising) maps every tensor of
-/// 1 MiB or more and unmaps it when freed, so resident memory follows the tensors alive (0.99-1.04 of the estimate
-/// on those rows); smaller blocks still reuse the heap's pages. Each mapped block costs its page faults when first
-/// written: 128 KiB made the Born machine's trainer 3.4 times slower, 1 MiB 1.2 times, so the trainer, which does not
-/// build modules, keeps glibc's default.
+/// The native heap the memory guard's estimate (<see cref="ExecutedBytes"/>) is about. libtorch allocates CPU tensors
+/// with <c>malloc</c>. By default glibc maps a block of 128 KiB or more on its own and unmaps it when freed, but after
+/// each such free it raises that threshold to the block's size (up to 32 MiB) and serves smaller blocks from its heap
+/// from then on. A heap keeps the pages of freed blocks, and where autograd's kept tensors sit between short-lived
+/// ones it outgrows the tensors alive: resident memory measured 0.98 to 1.83 times the tensors the estimate counts
+/// (the <c>memory</c> benchmark, <c>bench/results/memory.md</c>), so the guard adds
+/// <see cref="MemoryGuard.HeapAllowance"/> to what a call allocates.
 /// <para>
-/// Applied once per process by <see cref="MemoryGuard.Fit"/>, when a module or layer is planned. Set
-/// <c>TN_HEAP=glibc</c> to keep glibc's default; glibc's own settings of either threshold in the environment are left
-/// as given (<see cref="LeftToEnvironment"/>).
+/// <c>TN_HEAP=return</c> fixes the threshold at <see cref="LargeBlock"/> instead (<c>mallopt(M_MMAP_THRESHOLD)</c>,
+/// which also stops the raising, and <c>M_TRIM_THRESHOLD</c> at twice that, glibc's own ratio): every tensor of 1 MiB
+/// or more is mapped and unmapped when freed, resident memory follows the tensors alive (0.98 to 1.31 of the estimate
+/// on every row), and the guard counts no allowance. Each mapped block costs its page faults when written first: on
+/// the shared 2-core machine a <c>layers/mps.tn</c> forward took 4.4 times the CPU time (the <c>heap</c> benchmark)
+/// and a loop of the Born machine's trainer 1.2 times (3.4 times at glibc's 128 KiB), so it is not the default.
+/// Applied once per process by <see cref="MemoryGuard.Fit"/>, when a module or layer is planned; glibc's own
+/// settings of either threshold in the environment win (<see cref="Requested"/>).
 /// </para>
 /// </summary>
 public static class NativeHeap
 {
-    /// <summary>The environment variable that keeps glibc's default heap (<c>TN_HEAP=glibc</c>).</summary>
+    /// <summary>The environment variable that chooses the policy: <c>return</c> for
+    /// <see cref="HeapPolicy.LargeBlocksReturned"/>; anything else (or nothing) keeps glibc's heap.</summary>
     public const string EnvironmentVariable = "TN_HEAP";
 
-    /// <summary>The smallest block glibc maps on its own under the policy: 1 MiB.</summary>
+    /// <summary>The smallest block glibc maps on its own under <see cref="HeapPolicy.LargeBlocksReturned"/>: 1 MiB.</summary>
     public const int LargeBlock = 1 << 20;
 
     const int TrimThreshold = -1, MmapThreshold = -3; // M_TRIM_THRESHOLD, M_MMAP_THRESHOLD in malloc.h
 
     static readonly object Gate = new();
 
-    /// <summary>The policy in force in this process (<see cref="HeapPolicy.Untouched"/> before the first call of
-    /// <see cref="ReturnLargeBlocks"/>).</summary>
+    /// <summary>The policy in force in this process (<see cref="HeapPolicy.Undecided"/> before the first call of
+    /// <see cref="Apply"/>).</summary>
     public static HeapPolicy Policy { get; private set; }
 
     /// <summary>
-    /// Fixes glibc's mmap threshold at <see cref="LargeBlock"/> unless the environment says otherwise (see the type's
-    /// summary). Once per process; later calls return the first one's outcome.
+    /// Puts the policy the environment asks for in force (see the type's summary), once per process; later calls
+    /// return the first one's outcome.
     /// </summary>
-    public static HeapPolicy ReturnLargeBlocks()
+    public static HeapPolicy Apply()
     {
         lock (Gate)
         {
-            if (Policy != HeapPolicy.Untouched)
-                return Policy;
-            Policy = Decide();
+            if (Policy == HeapPolicy.Undecided)
+                Policy = Decide();
             return Policy;
         }
     }
 
     /// <summary>
-    /// Whether the environment (read through <paramref name="variable"/>) asks to keep glibc's heap as it is:
-    /// <c>TN_HEAP=glibc</c>, or glibc's own <c>MALLOC_MMAP_THRESHOLD_</c>, <c>MALLOC_TRIM_THRESHOLD_</c> or a
-    /// <c>GLIBC_TUNABLES</c> setting of either threshold.
+    /// Whether the environment (read through <paramref name="variable"/>) asks for freed large blocks to be returned:
+    /// <c>TN_HEAP=return</c>, and none of glibc's own settings of its thresholds (<c>MALLOC_MMAP_THRESHOLD_</c>,
+    /// <c>MALLOC_TRIM_THRESHOLD_</c>, or either in <c>GLIBC_TUNABLES</c>), which win.
     /// </summary>
-    public static bool LeftToEnvironment(Func<string, string?> variable) =>
-        string.Equals(variable(EnvironmentVariable), "glibc", StringComparison.OrdinalIgnoreCase)
-        || variable("MALLOC_MMAP_THRESHOLD_") is not null
-        || variable("MALLOC_TRIM_THRESHOLD_") is not null
-        || variable("GLIBC_TUNABLES") is { } t && (t.Contains("mmap_threshold", StringComparison.Ordinal) || t.Contains("trim_threshold", StringComparison.Ordinal));
+    public static bool Requested(Func<string, string?> variable) =>
+        string.Equals(variable(EnvironmentVariable), "return", StringComparison.OrdinalIgnoreCase)
+        && variable("MALLOC_MMAP_THRESHOLD_") is null
+        && variable("MALLOC_TRIM_THRESHOLD_") is null
+        && !(variable("GLIBC_TUNABLES") is { } t && (t.Contains("mmap_threshold", StringComparison.Ordinal) || t.Contains("trim_threshold", StringComparison.Ordinal)));
 
     static HeapPolicy Decide()
     {
+        if (!Requested(Environment.GetEnvironmentVariable))
+            return HeapPolicy.Glibc;
         if (!OperatingSystem.IsLinux())
             return HeapPolicy.Unavailable;
-        if (LeftToEnvironment(Environment.GetEnvironmentVariable))
-            return HeapPolicy.LeftToEnvironment;
         try
         {
-            // glibc's own rule keeps the top of the heap until it exceeds twice the mmap threshold; fixed here, as the
-            // threshold is (a process that raised both before keeps them raised otherwise), and what the heap kept
-            // before is handed back once.
+            // Both thresholds fixed (a process that raised them before keeps them raised otherwise), and what the
+            // heap kept before handed back once.
             if (Mallopt(MmapThreshold, LargeBlock) != 1 || Mallopt(TrimThreshold, 2 * LargeBlock) != 1)
                 return HeapPolicy.Unavailable;
             MallocTrim(0);

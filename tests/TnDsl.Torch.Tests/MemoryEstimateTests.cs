@@ -87,18 +87,18 @@ public class MemoryEstimateTests
         }
     }
 
-    /// The heap policy leaves glibc as it is where the environment asks: TN_HEAP=glibc, or glibc's own thresholds.
+    /// Freed large blocks are returned only where asked (TN_HEAP=return) and glibc's own thresholds are not set.
     [Theory]
     [InlineData(null, null, null, false)]
-    [InlineData("glibc", null, null, true)]
-    [InlineData("GLIBC", null, null, true)]
-    [InlineData("policy", null, null, false)]
-    [InlineData(null, "MALLOC_MMAP_THRESHOLD_", null, true)]
-    [InlineData(null, "MALLOC_TRIM_THRESHOLD_", null, true)]
-    [InlineData(null, null, "glibc.malloc.mmap_threshold=131072", true)]
-    [InlineData(null, null, "glibc.malloc.trim_threshold=0", true)]
-    [InlineData(null, null, "glibc.malloc.arena_max=1", false)]
-    public void The_heap_policy_yields_to_the_environment(string? heap, string? glibcVariable, string? tunables, bool left)
+    [InlineData("glibc", null, null, false)]
+    [InlineData("return", null, null, true)]
+    [InlineData("RETURN", null, null, true)]
+    [InlineData("return", "MALLOC_MMAP_THRESHOLD_", null, false)]
+    [InlineData("return", "MALLOC_TRIM_THRESHOLD_", null, false)]
+    [InlineData("return", null, "glibc.malloc.mmap_threshold=131072", false)]
+    [InlineData("return", null, "glibc.malloc.trim_threshold=0", false)]
+    [InlineData("return", null, "glibc.malloc.arena_max=1", true)]
+    public void Returning_freed_blocks_is_asked_for_and_yields_to_glibc_settings(string? heap, string? glibcVariable, string? tunables, bool requested)
     {
         string? Variable(string name) => name switch
         {
@@ -107,6 +107,6 @@ public class MemoryEstimateTests
             _ when name == glibcVariable => "131072",
             _ => null,
         };
-        Assert.Equal(left, NativeHeap.LeftToEnvironment(Variable));
+        Assert.Equal(requested, NativeHeap.Requested(Variable));
     }
 }

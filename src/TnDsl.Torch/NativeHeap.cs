@@ -21,8 +21,8 @@ public enum HeapPolicy
 /// with <c>malloc</c>. By default glibc maps a block of 128 KiB or more on its own and unmaps it when freed, but after
 /// each such free it raises that threshold to the block's size (up to 32 MiB) and serves smaller blocks from its heap
 /// from then on. A heap keeps the pages of freed blocks, and where autograd's kept tensors sit between short-lived
-/// ones it outgrows the tensors alive: resident memory measured 0.98 to 1.83 times the tensors the estimate counts
-/// (the <c>memory</c> benchmark, <c>bench/results/memory.md</c>), so the guard adds
+/// ones it outgrows the tensors alive: resident memory measured 0.98 to 1.83 times the tensors the estimate counts,
+/// once 2.37 (the <c>memory</c> benchmark, <c>bench/results/memory.md</c>), so the guard adds
 /// <see cref="MemoryGuard.HeapAllowance"/> to what a call allocates.
 /// <para>
 /// <c>TN_HEAP=return</c> fixes the threshold at <see cref="LargeBlock"/> instead (<c>mallopt(M_MMAP_THRESHOLD)</c>,

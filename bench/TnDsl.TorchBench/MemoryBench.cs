@@ -42,7 +42,7 @@ public static class MemoryBench
     ];
 
     /// <summary>The measured and predicted bytes of one case, forward or training.</summary>
-    public sealed record Figures(string Name, bool Training, long Predicted, long Measured, long PlanAlone, long Held, bool Sliced)
+    public sealed record Figures(string Name, bool Training, long Tensors, long Predicted, long Measured, long PlanAlone, long Held, bool Sliced)
     {
         /// <summary>Measured over predicted.</summary>
         public double Ratio => (double)Measured / Predicted;
@@ -65,17 +65,20 @@ public static class MemoryBench
             foreach (var training in new[] { false, true })
             {
                 var f = Measure(Cases[index], dtype, training, examples);
-                Console.WriteLine($"{f.Name,-46} {(training ? "training" : "forward"),-8} {Mb(f.Held),10} {Mb(f.Predicted),11} {Mb(f.Measured),11} {f.Ratio,6:F2} " +
+                Console.WriteLine($"{f.Name,-46} {(training ? "training" : "forward"),-8} {Mb(f.Held),10} {Mb(f.Tensors),11} {Mb(f.Predicted),11} {Mb(f.Measured),11} {f.Ratio,6:F2} " +
                                   $"{Mb(f.PlanAlone),11} {(double)f.Measured / f.PlanAlone,6:F2}{(f.Sliced ? "  (sliced)" : "")}");
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"#ratios {f.Ratio} {(double)f.Measured / f.PlanAlone}"));
             }
             return;
         }
         Console.WriteLine($"Byte estimate of the module's program (ExecutedBytes, the memory guard's figure) against measured peak memory, {dtype.ToString().ToLowerInvariant()}, {get_num_threads()} threads");
-        Console.WriteLine("measured = peak resident memory during a warm call (VmHWM after clear_refs) - resident before + held (weights, consts, raw inputs); one process per case, glibc's default heap");
+        Console.WriteLine("measured = peak resident memory during a warm call (VmHWM after clear_refs) - resident before + held (weights, consts, raw inputs); one process per case");
+        Console.WriteLine(NativeHeap.Requested(Environment.GetEnvironmentVariable)
+            ? $"heap: freed blocks of {NativeHeap.LargeBlock / 1024} KiB or more returned (TN_HEAP=return); predicted = the tensors"
+            : $"heap: glibc's default; predicted = held + {MemoryGuard.HeapAllowance} x the tensors the call allocates (MemoryGuard.HeapAllowance)");
         Console.WriteLine("training = forward, mean of squares, backward, Adam step; plan alone = tn plan's estimate (every step a matrix product)");
         Console.WriteLine();
-        Console.WriteLine($"{"case",-46} {"pass",-8} {"held",10} {"predicted",11} {"measured",11} {"ratio",6} {"plan alone",11} {"ratio",6}");
+        Console.WriteLine($"{"case",-46} {"pass",-8} {"held",10} {"tensors",11} {"predicted",11} {"measured",11} {"ratio",6} {"plan alone",11} {"ratio",6}");
         var ratios = new List<(double Ratio, double PlanAlone)>();
         for (int i = 0; i < Cases.Length; i++)
         {
@@ -147,7 +150,9 @@ public static class MemoryBench
                 using var y = module.forward(inputs);
             });
             var name = $"{c.File} {c.Sets}{(c.Batch > 1 ? $" batch {c.Batch}" : "")}";
-            return new Figures(name, training, (long)MemoryGuard.Needed(module.Spec, plan, options, training), rise + held,
+            var tensors = ExecutedBytes.Estimate(module.Spec, plan, options);
+            return new Figures(name, training, (long)(training ? tensors.Training : tensors.Forward),
+                (long)MemoryGuard.Needed(module.Spec, plan, options, training), rise + held,
                 (long)MemoryGuard.Needed(plan, dtype, training), held, plan.IsSliced);
         }
         finally

@@ -9,12 +9,12 @@ namespace TnDsl.TorchBench;
 /// <summary>Benchmarks for the TorchSharp backend: commands that print figures, never assertions.</summary>
 public static class Program
 {
-    /// <summary>Entry point: <c>kernels|mps|backend|born-env|born-split|born-authors|soak|memory [--authors DIR] [--dmax D] [--loops N] [--lr X] [--count N] [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N] [--rounds N] [--parts born,networks,memory]</c>.</summary>
+    /// <summary>Entry point: <c>kernels|mps|backend|born-env|born-split|born-authors|soak|memory|heap [--authors DIR] [--dmax D] [--loops N] [--lr X] [--count N] [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N] [--rounds N] [--parts born,networks,memory]</c>.</summary>
     public static int Main(string[] args)
     {
-        if (args.Length == 0 || args[0] is not ("kernels" or "mps" or "backend" or "born-env" or "born-split" or "born-authors" or "born-side" or "soak" or "memory"))
+        if (args.Length == 0 || args[0] is not ("kernels" or "mps" or "backend" or "born-env" or "born-split" or "born-authors" or "born-side" or "soak" or "memory" or "heap"))
         {
-            Console.Error.WriteLine("usage: TnDsl.TorchBench kernels|mps|backend|born-env|born-split|born-authors|soak|memory [--authors DIR] [--dmax D] [--loops N] [--lr X] [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N] [--rounds N] [--parts born,networks,memory] [--count N]");
+            Console.Error.WriteLine("usage: TnDsl.TorchBench kernels|mps|backend|born-env|born-split|born-authors|soak|memory|heap [--authors DIR] [--dmax D] [--loops N] [--lr X] [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N] [--rounds N] [--parts born,networks,memory] [--count N]");
             return 2;
         }
         string Opt(string name, string dflt)
@@ -40,6 +40,9 @@ public static class Program
         else if (args[0] == "memory")
             MemoryBench.Run(dtype, Opt("--examples", FindExamples()), args.Contains("--only") ? Opt("--only", "") : null,
                 args.Contains("--case") ? int.Parse(Opt("--case", "0")) : null);
+        else if (args[0] == "heap")
+            HeapBench.Run(dtype, Opt("--examples", FindExamples()), args.Contains("--only") ? Opt("--only", "") : null,
+                args.Contains("--case") ? int.Parse(Opt("--case", "0")) : null, int.Parse(Opt("--steps", "10")), int.Parse(Opt("--rounds", "3")));
         else if (args[0] == "born-env")
             BornEnvBench.Run(device, Opt("--examples", FindExamples()));
         else if (args[0] == "born-split")

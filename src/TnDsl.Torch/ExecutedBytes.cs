@@ -183,6 +183,25 @@ public static class ExecutedBytes
                         result = made;
                         break;
                     }
+                case ChainLink link when link.Position < link.Chain.Length - 1:
+                    {
+                        // An early link only collects its operands: the environment goes on as it is (a view kept
+                        // alive until the chain runs), the core waits.
+                        var product = link.ProductOnLeft ? a : b;
+                        result = product with { Classes = null, Storage = product.Owned ? product.Storage : 0, Owned = true };
+                        (savedA, savedB) = (false, false);
+                        break;
+                    }
+                case ChainLink link:
+                    {
+                        var (product, core) = link.ProductOnLeft ? (a, b) : (b, a);
+                        long batch = (long)product.Classes!.Elements, chi = (long)(product.Elements / batch);
+                        long width = (long)(core.Elements / chi / chi);
+                        result = Made(c.Result.Select(InSlice).ToArray(), size);
+                        (savedA, savedB) = (false, false);
+                        (scratch, keeps, backward) = Chain(link.Chain.Length, batch, chi, width, size);
+                        break;
+                    }
                 default:
                     // A lowering this model does not know: its result, made, and both operands kept.
                     result = Made(c.Result.Select(InSlice).ToArray(), size);
@@ -261,6 +280,32 @@ public static class ExecutedBytes
         // The index autograd keeps: the flat index made here, or the class numbers (or their copy) it views.
         var keeps = rows == 1 ? indexCopy : flat;
         return (tableCopy, indexCopy, flat + (g.summed > 0 ? gathered : 0), keeps, result);
+    }
+
+    /// <summary>
+    /// A <see cref="OneHotChain"/> of <paramref name="links"/> links run at its last one, for a batch of
+    /// <paramref name="batch"/> rows, bond <paramref name="chi"/> and inputs of width P = <paramref name="width"/>: the
+    /// scratch of its forward beyond the result (the int64 codes, ranks and row maps, the one-hot rows the ranks are
+    /// counted from, the stacked cores and their P²·χ² products per pair, and at most three pairs' rows at once), what
+    /// autograd keeps (the row maps, the stacked cores, the products, every pair's rows) and its backward's scratch
+    /// (three pairs' row gradients, the products' gradients gathered per pair, stacked and permuted back, the stacked
+    /// cores' gradient). A pair's rows are its P² groups, each padded to the largest: counted for classes spread
+    /// evenly (P²·⌈B / P²⌉ rows); the rows of inputs concentrated on one pair of classes are up to P² times more.
+    /// </summary>
+    static (BigInteger Scratch, BigInteger Keeps, BigInteger Backward) Chain(int links, long batch, long chi, long width, int element)
+    {
+        BigInteger pairs = links / 2, groups = width * width, b = batch, e = element, x = chi;
+        BigInteger rows = groups * ((b + groups - 1) / groups);
+        BigInteger pairRows = rows * x * e;
+        BigInteger codes = links * b * 8 + pairs * b * 8 * 5 + b * 8 + pairs * groups * 8;
+        BigInteger ranks = 2 * pairs * b * groups * 8;
+        BigInteger sourceMap = pairs * rows * 8;
+        BigInteger cores = links * x * width * x * e;
+        BigInteger products = pairs * groups * x * x * e;
+        var scratch = codes + ranks + sourceMap + cores + 2 * products + 3 * pairRows;
+        var keeps = sourceMap + pairs * b * 8 + cores + products + pairs * pairRows;
+        var backward = 3 * pairRows + 3 * products + cores;
+        return (scratch, keeps, backward);
     }
 
     static long[] Inverse(long[] perm)

@@ -107,8 +107,28 @@ public static class MemoryGuard
     public static BigInteger Needed(PlanView plan, ScalarType dtype, bool training)
     {
         var estimate = plan.Bytes(ElementSize(dtype));
-        return training ? estimate.Training : estimate.Forward;
+        return WithHeap(estimate.Inputs, training ? estimate.Training : estimate.Forward);
     }
+
+    /// <summary>
+    /// What glibc's heap adds to the tensors a call allocates, as a factor on them: 1.35, the middle (geometric) of
+    /// what resident memory measured over the estimate's tensors under glibc's default heap on every example and
+    /// layer, forward and a training step, 0.98 to 1.83 (the <c>memory</c> benchmark; <c>layers/mps.tn</c>'s training
+    /// step varies from run to run and once measured 2.37; see <see cref="NativeHeap"/>). Not counted where freed
+    /// large blocks are returned (<see cref="HeapPolicy.LargeBlocksReturned"/>), where the tensors alone measured 0.98
+    /// to 1.31.
+    /// </summary>
+    public const double HeapAllowance = 1.35;
+
+    /// <summary>
+    /// The bytes a call needs by an estimate of <paramref name="tensors"/> bytes of tensors at its peak, of which
+    /// <paramref name="held"/> were allocated before it (weights, consts, inputs): what the call allocates times
+    /// <see cref="HeapAllowance"/> under glibc's heap as it is, the tensors alone where freed large blocks are returned.
+    /// </summary>
+    public static BigInteger WithHeap(BigInteger held, BigInteger tensors) =>
+        NativeHeap.Policy == HeapPolicy.LargeBlocksReturned || tensors <= held
+            ? tensors
+            : held + (tensors - held) * (int)Math.Round(HeapAllowance * 100) / 100;
 
     /// <summary>
     /// The bytes a <see cref="NetworkModule"/> of <paramref name="spec"/> running <paramref name="plan"/> with
@@ -119,7 +139,7 @@ public static class MemoryGuard
     public static BigInteger Needed(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, bool training)
     {
         var estimate = ExecutedBytes.Estimate(spec, plan, options);
-        return training ? estimate.Training : estimate.Forward;
+        return WithHeap(estimate.Inputs, training ? estimate.Training : estimate.Forward);
     }
 
     /// <summary>
@@ -141,6 +161,8 @@ public static class MemoryGuard
     /// plan's alone.</param>
     public static PlanView Fit(Func<long?, PlanView> plan, long? elements, ScalarType dtype, bool training, string what, NetworkSpec? spec = null)
     {
+        // The heap the estimate is about (glibc's, or TN_HEAP=return): see NativeHeap.
+        NativeHeap.Apply();
         BigInteger Needed(PlanView p) =>
             spec is null ? MemoryGuard.Needed(p, dtype, training) : MemoryGuard.Needed(spec, p, new NetworkModuleOptions { DType = dtype }, training);
         var first = plan(elements);

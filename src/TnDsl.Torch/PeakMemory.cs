@@ -21,12 +21,15 @@ public static class PeakMemory
         GC.Collect();
         GC.WaitForPendingFinalizers();
         Trim();
-        long before = Status("VmRSS:") ?? throw new PlatformNotSupportedException("VmRSS is not readable");
+        long before = Resident();
         File.WriteAllText("/proc/self/clear_refs", "5");
         run();
         long peak = Status("VmHWM:") ?? throw new PlatformNotSupportedException("VmHWM is not readable");
         return Math.Max(0, peak - before);
     }
+
+    /// <summary>The process's resident memory now (<c>VmRSS</c>), in bytes.</summary>
+    public static long Resident() => Status("VmRSS:") ?? throw new PlatformNotSupportedException("VmRSS is not readable");
 
     [DllImport("libc", EntryPoint = "malloc_trim")]
     static extern int MallocTrim(nuint pad);

@@ -44,12 +44,16 @@ static partial class BackendBench
 
     static void Networks(ScalarType dtype, Device device, string examples, int rounds)
     {
-        Console.WriteLine("(b) module / the planner's pairwise order written by hand (tensordot per step, einsum where a step keeps batch legs); each sample times ~20 ms of calls");
+        // Ratios near 1 need many samples on a shared machine: three times the rounds, the sides alternating.
+        rounds *= 3;
+        Console.WriteLine("(b) module / the planner's pairwise order written by hand (tensordot per step, einsum where a step keeps batch legs); each sample times ~20 ms of calls;");
+        Console.WriteLine($"    ratio = median over {rounds} rounds of module/hand within the round (the side that runs first alternates), [first-third quartile]");
         Pairwise(dtype, device, Path.Combine(examples, "peps.tn"), [], rounds);
         Pairwise(dtype, device, Path.Combine(examples, "mera.tn"), [], rounds);
         Pairwise(dtype, device, Path.Combine(examples, "layers", "peps.tn"), [], rounds);
         Pairwise(dtype, device, Path.Combine(examples, "layers", "mera.tn"), [], rounds);
         Pairwise(dtype, device, Path.Combine(examples, "layers", "tt-linear.tn"), [], rounds);
+        Pairwise(dtype, device, Path.Combine(examples, "layers", "ttn.tn"), [], rounds);
         Pairwise(dtype, device, Path.Combine(examples, "mera-classifier.tn"), [], rounds);
         Console.WriteLine();
     }
@@ -291,9 +295,9 @@ static partial class BackendBench
                 using (NewDisposeScope())
                     hand.Forward(inputs, dtype);
             calls = Math.Max(1, (int)(0.02 / ((ProcessCpuSeconds() - c0) / 20)));
-            var t = Median(new() { ["hand"] = Repeated(() => hand.Forward(inputs, dtype)), ["module"] = Repeated(() => m.forward(inputs)) }, device, rounds, cpuTime: cpuTime);
+            var t = Samples(new() { ["hand"] = Repeated(() => hand.Forward(inputs, dtype)), ["module"] = Repeated(() => m.forward(inputs)) }, device, rounds, cpuTime: cpuTime, alternate: true);
             Console.Write($"    {Path.GetRelativePath(Path.GetDirectoryName(Path.GetDirectoryName(file)!)!, file),-24} {m.Spec.Tensors.Length,4} tensors{(m.Inputs.Count > 0 ? $", batch {batch}" : ""),-11} " +
-                          $"forward: hand {Ms(t["hand"] / calls)}, module {Ms(t["module"] / calls)}, ratio {t["module"] / t["hand"]:F2} (max rel. difference {err:g2}, {calls} calls per sample)");
+                          $"forward: hand {Ms(Quantile(t["hand"], 0.5) / calls)}, module {Ms(Quantile(t["module"], 0.5) / calls)}, ratio {Ratio(t)} (max rel. difference {err:g2}, {calls} calls per sample)");
         }
         Tensor Backward(Func<Tensor> f)
         {
@@ -302,9 +306,9 @@ static partial class BackendBench
             return y;
         }
         calls = Math.Max(1, calls / 3);
-        var tb = Median(new() { ["hand"] = Repeated(() => Backward(() => hand.Forward(inputs, dtype))), ["module"] = Repeated(() => Backward(() => m.forward(inputs))) },
-            device, rounds, () => m.zero_grad(), cpuTime);
-        Console.WriteLine($"; forward+backward: ratio {tb["module"] / tb["hand"]:F2}");
+        var tb = Samples(new() { ["hand"] = Repeated(() => Backward(() => hand.Forward(inputs, dtype))), ["module"] = Repeated(() => Backward(() => m.forward(inputs))) },
+            device, rounds, () => m.zero_grad(), cpuTime, alternate: true);
+        Console.WriteLine($"; forward+backward: ratio {Ratio(tb)}");
         foreach (var x in inputs)
             x.Dispose();
     }
@@ -372,7 +376,25 @@ static partial class BackendBench
     /// With <paramref name="cpuTime"/> the process's CPU time is measured rather than wall time: on a busy machine a
     /// one-thread run loses wall time to other processes but not CPU time (the issue's figures are CPU time).
     /// </summary>
-    internal static Dictionary<string, double> Median(Dictionary<string, Func<Tensor>> fs, Device device, int rounds = 15, Action? before = null, bool cpuTime = false)
+    internal static Dictionary<string, double> Median(Dictionary<string, Func<Tensor>> fs, Device device, int rounds = 15, Action? before = null, bool cpuTime = false) =>
+        Samples(fs, device, rounds, before, cpuTime).ToDictionary(kv => kv.Key, kv => Quantile(kv.Value, 0.5));
+
+    /// The q-quantile of <paramref name="xs"/> (the nearest sample below).
+    static double Quantile(IReadOnlyList<double> xs, double q) => xs.Order().ElementAt((int)(q * (xs.Count - 1)));
+
+    /// module/hand within each round: its median and quartiles, as "0.97 [0.94-1.01]".
+    static string Ratio(Dictionary<string, List<double>> t)
+    {
+        var r = t["module"].Zip(t["hand"], (m, h) => m / h).ToList();
+        return $"{Quantile(r, 0.5):F2} [{Quantile(r, 0.25):F2}-{Quantile(r, 0.75):F2}]";
+    }
+
+    /// <summary>
+    /// Seconds per call of each function in every round (see <see cref="Median"/>); with <paramref name="alternate"/>
+    /// the order of the functions is reversed every other round, so that neither side always runs right after the
+    /// other (caches, the allocator's state and the GC's budget carry over from one call to the next).
+    /// </summary>
+    static Dictionary<string, List<double>> Samples(Dictionary<string, Func<Tensor>> fs, Device device, int rounds = 15, Action? before = null, bool cpuTime = false, bool alternate = false)
     {
         var times = fs.Keys.ToDictionary(k => k, _ => new List<double>());
         var clock = new Stopwatch();
@@ -380,7 +402,7 @@ static partial class BackendBench
             using (var scope = NewDisposeScope())
                 f();
         for (int r = 0; r < rounds; r++)
-            foreach (var (k, f) in fs)
+            foreach (var (k, f) in alternate && r % 2 == 1 ? fs.Reverse() : fs)
             {
                 before?.Invoke();
                 double cpu = cpuTime ? ProcessCpuSeconds() : 0;
@@ -393,6 +415,6 @@ static partial class BackendBench
                 }
                 times[k].Add(cpuTime ? ProcessCpuSeconds() - cpu : clock.Elapsed.TotalSeconds);
             }
-        return times.ToDictionary(kv => kv.Key, kv => kv.Value.Order().ElementAt(kv.Value.Count / 2));
+        return times;
     }
 }

@@ -253,35 +253,18 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                 steps[s] = steps[s] with { Lowering = lowered[s] };
         }
         if (ops.Count == 1 && options.Kernel is null && steps.All(s => s.Lowering is null))
-            ops = [ChooseLayouts(spec, leaves, plan, steps)];
+        {
+            // A dense plan: each step oriented so that the intermediates need the fewest copies (StepLayouts).
+            var (oriented, last) = StepLayouts.Orient(leaves.Select(l => l.ReducedLabels).ToArray(), plan, l => Size(spec, l));
+            steps = [.. oriented];
+            ops = [last];
+        }
         var final = ops.Count == 1 ? ops[0] : throw new InvalidOperationException($"the plan leaves {ops.Count} operands");
         if (final.Length != spec.Output.Length || !final.All(output.Contains))
             throw new InvalidOperationException("the contracted result does not carry exactly the output legs");
         var perm = spec.Output.Select(l => (long)Array.IndexOf(final, l)).ToArray();
         bool identity = perm.Select((p, k) => p == k).All(x => x);
         return (steps.ToArray(), identity ? null : perm, asIndex);
-    }
-
-    /// A dense plan's steps re-oriented by <see cref="StepLayouts"/> (in place), so that the intermediates' layouts
-    /// need the fewest copies (ties keep the planner's orientation); returns the last operand's labels.
-    static int[] ChooseLayouts(NetworkSpec spec, Leaf[] leaves, PlanView plan, List<PlanStep> steps)
-    {
-        var labels = leaves.Select(l => l.ReducedLabels).ToArray();
-        var keeps = plan.Steps.Select(s => (s.Left, s.Right, (IReadOnlySet<int>)s.Kept.ToHashSet())).ToArray();
-        var (swapped, _) = StepLayouts.Choose(labels, keeps, l => Size(spec, l));
-        var ops = labels.ToList();
-        for (int s = 0; s < steps.Count; s++)
-        {
-            var (i, j, keep) = keeps[s];
-            if (swapped[s])
-                (i, j) = (j, i);
-            var c = new PairContraction(ops[i], ops[j], keep);
-            steps[s] = new PlanStep(i, j, c, c.Fastest);
-            ops.RemoveAt(Math.Max(i, j));
-            ops.RemoveAt(Math.Min(i, j));
-            ops.Add([.. c.Result]);
-        }
-        return ops[0];
     }
 
     /// What the lowering may use about a network tensor's operand: a one-hot input or a copy const, fed unreduced.

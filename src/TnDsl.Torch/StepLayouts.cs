@@ -1,3 +1,5 @@
+using TnDsl.Api;
+
 namespace TnDsl.Torch;
 
 /// <summary>
@@ -14,6 +16,29 @@ static class StepLayouts
 {
     /// Plans with more steps than this keep the greedy orientation (each flip re-walks the plan).
     const int FlipLimit = 400;
+
+    /// <summary>The steps of <paramref name="plan"/> on operands labelled <paramref name="leaves"/>, each oriented by
+    /// <see cref="Choose"/> (ties keep the planner's orientation) and run by its fastest kernel, and the labels of
+    /// the last operand.</summary>
+    public static (PlanStep[] Steps, int[] Final) Orient(IReadOnlyList<int[]> leaves, PlanView plan, Func<int, long> size)
+    {
+        var keeps = plan.Steps.Select(s => (s.Left, s.Right, (IReadOnlySet<int>)s.Kept.ToHashSet())).ToArray();
+        var (swapped, _) = Choose(leaves, keeps, size);
+        var ops = leaves.ToList();
+        var steps = new PlanStep[keeps.Length];
+        for (int s = 0; s < steps.Length; s++)
+        {
+            var (i, j, keep) = keeps[s];
+            if (swapped[s])
+                (i, j) = (j, i);
+            var c = new PairContraction(ops[i], ops[j], keep);
+            steps[s] = new PlanStep(i, j, c, c.Fastest);
+            ops.RemoveAt(Math.Max(i, j));
+            ops.RemoveAt(Math.Min(i, j));
+            ops.Add([.. c.Result]);
+        }
+        return (steps, ops[0]);
+    }
 
     /// <summary>The orientation of each planned step (true: its operands are swapped) and the elements copied in
     /// all, for operands labelled <paramref name="leaves"/>, steps given as positions in the current operand list and

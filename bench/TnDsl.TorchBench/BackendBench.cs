@@ -44,12 +44,14 @@ static partial class BackendBench
 
     static void Networks(ScalarType dtype, Device device, string examples, int rounds)
     {
-        Console.WriteLine("(b) module / the planner's pairwise order written by hand (tensordot per step, einsum where a step keeps batch legs); each sample times ~20 ms of calls");
+        Console.WriteLine("(b) module / the planner's pairwise order written by hand (tensordot per step, einsum where a step keeps batch legs), timed call by call");
+        Console.WriteLine($"    in pairs (the side that runs first alternates), ~{0.2 * rounds:F1} s of calls per side: ratio of the medians per call, [lowest-highest ratio over {rounds} consecutive blocks of pairs]");
         Pairwise(dtype, device, Path.Combine(examples, "peps.tn"), [], rounds);
         Pairwise(dtype, device, Path.Combine(examples, "mera.tn"), [], rounds);
         Pairwise(dtype, device, Path.Combine(examples, "layers", "peps.tn"), [], rounds);
         Pairwise(dtype, device, Path.Combine(examples, "layers", "mera.tn"), [], rounds);
         Pairwise(dtype, device, Path.Combine(examples, "layers", "tt-linear.tn"), [], rounds);
+        Pairwise(dtype, device, Path.Combine(examples, "layers", "ttn.tn"), [], rounds);
         Pairwise(dtype, device, Path.Combine(examples, "mera-classifier.tn"), [], rounds);
         Console.WriteLine();
     }
@@ -266,15 +268,6 @@ static partial class BackendBench
 
     static void Pairwise(ScalarType dtype, Device device, string file, KeyValuePair<string, string>[] set, int rounds)
     {
-        int calls = 1;
-        // The function run calls times per sample (each call's tensors released), its time divided by calls.
-        Func<Tensor> Repeated(Func<Tensor> f) => () =>
-        {
-            for (int i = 1; i < calls; i++)
-                using (NewDisposeScope())
-                    f();
-            return f();
-        };
         const long batch = 100;
         using var m = NetworkModules.FromFile(file, set, new NetworkBuildOptions { Batch = batch, Module = new() { DType = dtype, Device = device, Seed = 1 } });
         var hand = new PairwiseHand(m);
@@ -284,16 +277,9 @@ static partial class BackendBench
             using var a = hand.Forward(inputs, dtype);
             using var b = m.forward(inputs);
             double err = ((a - b).abs().max() / a.abs().max()).to_type(ScalarType.Float64).item<double>();
-            // A call takes well under a millisecond here: each sample runs enough calls to take ~20 ms, so that the
-            // clock's granularity and other processes' bursts on this shared machine average out within a sample.
-            double c0 = ProcessCpuSeconds();
-            for (int i = 0; i < 20; i++)
-                using (NewDisposeScope())
-                    hand.Forward(inputs, dtype);
-            calls = Math.Max(1, (int)(0.02 / ((ProcessCpuSeconds() - c0) / 20)));
-            var t = Median(new() { ["hand"] = Repeated(() => hand.Forward(inputs, dtype)), ["module"] = Repeated(() => m.forward(inputs)) }, device, rounds, cpuTime: cpuTime);
+            var (h, mod, blocks) = Paired(() => hand.Forward(inputs, dtype), () => m.forward(inputs), device, rounds, null);
             Console.Write($"    {Path.GetRelativePath(Path.GetDirectoryName(Path.GetDirectoryName(file)!)!, file),-24} {m.Spec.Tensors.Length,4} tensors{(m.Inputs.Count > 0 ? $", batch {batch}" : ""),-11} " +
-                          $"forward: hand {Ms(t["hand"] / calls)}, module {Ms(t["module"] / calls)}, ratio {t["module"] / t["hand"]:F2} (max rel. difference {err:g2}, {calls} calls per sample)");
+                          $"forward: hand {Us(h)}, module {Us(mod)}, ratio {mod / h:F2} [{blocks}] (max rel. difference {err:g2})");
         }
         Tensor Backward(Func<Tensor> f)
         {
@@ -301,12 +287,56 @@ static partial class BackendBench
             y.backward();
             return y;
         }
-        calls = Math.Max(1, calls / 3);
-        var tb = Median(new() { ["hand"] = Repeated(() => Backward(() => hand.Forward(inputs, dtype))), ["module"] = Repeated(() => Backward(() => m.forward(inputs))) },
-            device, rounds, () => m.zero_grad(), cpuTime);
-        Console.WriteLine($"; forward+backward: ratio {tb["module"] / tb["hand"]:F2}");
+        var (hb, mb, bb) = Paired(() => Backward(() => hand.Forward(inputs, dtype)), () => Backward(() => m.forward(inputs)), device, rounds, () => m.zero_grad());
+        Console.WriteLine($"; forward+backward: ratio {mb / hb:F2} [{bb}]");
         foreach (var x in inputs)
             x.Dispose();
+    }
+
+    /// <summary>
+    /// Seconds per call of two functions timed call by call, in pairs (the one that runs first alternates), until
+    /// each has run for about 0.2·<paramref name="rounds"/> seconds (at least 100 pairs): the median of each, and the
+    /// ratio of the medians (second/first) in each of <paramref name="rounds"/> consecutive blocks of pairs, lowest
+    /// to highest. A call of a small network takes tens of microseconds, so per-call samples let thousands of pairs
+    /// share the same moments of a busy machine, where samples of many calls each leave the two sides apart in time.
+    /// </summary>
+    static (double First, double Second, string Blocks) Paired(Func<Tensor> first, Func<Tensor> second, Device device, int rounds, Action? before)
+    {
+        double Time(Func<Tensor> f)
+        {
+            before?.Invoke();
+            double cpu = cpuTime ? ProcessCpuSeconds() : 0;
+            long start = Stopwatch.GetTimestamp();
+            using (NewDisposeScope())
+            {
+                f();
+                if (device.type == DeviceType.CUDA)
+                    cuda.synchronize();
+            }
+            return cpuTime ? ProcessCpuSeconds() - cpu : Stopwatch.GetElapsedTime(start).TotalSeconds;
+        }
+        for (int i = 0; i < 20; i++)
+        {
+            Time(first);
+            Time(second);
+        }
+        var (a, b) = (new List<double>(), new List<double>());
+        double budget = 0.2 * rounds, spent = 0;
+        for (int i = 0; spent < 2 * budget || i < 100; i++)
+        {
+            double x, y;
+            if (i % 2 == 0)
+                (x, y) = (Time(first), Time(second));
+            else
+                (y, x) = (Time(second), Time(first));
+            a.Add(x);
+            b.Add(y);
+            spent += x + y;
+        }
+        int size = a.Count / rounds;
+        var blocks = Enumerable.Range(0, rounds)
+            .Select(k => Quantile(b.GetRange(k * size, size), 0.5) / Quantile(a.GetRange(k * size, size), 0.5)).Order().ToList();
+        return (Quantile(a, 0.5), Quantile(b, 0.5), $"{rounds} blocks {blocks[0]:F2}-{blocks[^1]:F2}");
     }
 
     static void Memory(ScalarType dtype, Device device, string file, KeyValuePair<string, string>[] set, long batch)
@@ -355,6 +385,8 @@ static partial class BackendBench
 
     static string Ms(double seconds) => $"{seconds * 1e3,9:F2} ms";
 
+    static string Us(double seconds) => $"{seconds * 1e6,7:F1} us";
+
     struct TimeSpec
     {
         public long Seconds;
@@ -372,7 +404,16 @@ static partial class BackendBench
     /// With <paramref name="cpuTime"/> the process's CPU time is measured rather than wall time: on a busy machine a
     /// one-thread run loses wall time to other processes but not CPU time (the issue's figures are CPU time).
     /// </summary>
-    internal static Dictionary<string, double> Median(Dictionary<string, Func<Tensor>> fs, Device device, int rounds = 15, Action? before = null, bool cpuTime = false)
+    internal static Dictionary<string, double> Median(Dictionary<string, Func<Tensor>> fs, Device device, int rounds = 15, Action? before = null, bool cpuTime = false) =>
+        Samples(fs, device, rounds, before, cpuTime).ToDictionary(kv => kv.Key, kv => Quantile(kv.Value, 0.5));
+
+    /// The q-quantile of <paramref name="xs"/> (the nearest sample below).
+    static double Quantile(IReadOnlyList<double> xs, double q) => xs.Order().ElementAt((int)(q * (xs.Count - 1)));
+
+    /// <summary>
+    /// Seconds per call of each function in every round (see <see cref="Median"/>).
+    /// </summary>
+    static Dictionary<string, List<double>> Samples(Dictionary<string, Func<Tensor>> fs, Device device, int rounds = 15, Action? before = null, bool cpuTime = false)
     {
         var times = fs.Keys.ToDictionary(k => k, _ => new List<double>());
         var clock = new Stopwatch();
@@ -393,6 +434,6 @@ static partial class BackendBench
                 }
                 times[k].Add(cpuTime ? ProcessCpuSeconds() - cpu : clock.Elapsed.TotalSeconds);
             }
-        return times.ToDictionary(kv => kv.Key, kv => kv.Value.Order().ElementAt(kv.Value.Count / 2));
+        return times;
     }
 }

@@ -96,18 +96,16 @@ public sealed class ContractExpression
         outputShape = planned.OutputShape;
         // What survives each operand (open, or carried by another operand) and what each step keeps come from the plan.
         reducedLabels = leafLabels.Select((ls, k) => ls.Distinct().Where(planned.Plan.LeafLabels[k].Contains).ToArray()).ToArray();
-        var ops = reducedLabels.ToList();
-        var built = new List<PlanStep>();
-        foreach (var s in planned.Plan.Steps)
+        // Each label's size, from the squeezed operands; the steps oriented so that the intermediates need the
+        // fewest copies (see StepLayouts).
+        var sizes = new Dictionary<int, long>();
+        for (int k = 0; k < shapes.Length; k++)
         {
-            var c = new PairContraction(ops[s.Left], ops[s.Right], s.Kept);
-            built.Add(new PlanStep(s.Left, s.Right, c, c.Fastest));
-            ops.RemoveAt(s.Right);
-            ops.RemoveAt(s.Left);
-            ops.Add(s.Kept);
+            var kept = Enumerable.Range(0, shapes[k].Length).Where(a => !squeeze[k].Contains(a)).Select(a => shapes[k][a]).ToArray();
+            for (int a = 0; a < Math.Min(kept.Length, leafLabels[k].Length); a++)
+                sizes[leafLabels[k][a]] = Math.Max(kept[a], sizes.GetValueOrDefault(leafLabels[k][a], 1));
         }
-        steps = built.ToArray();
-        var final = ops[0];
+        (steps, var final) = StepLayouts.Orient(reducedLabels, planned.Plan, l => sizes.GetValueOrDefault(l, 2));
         var perm = planned.Output.Select(l => (long)Array.IndexOf(final, l)).ToArray();
         finalPermutation = perm.Select((p, k) => p == k).All(x => x) ? null : perm;
     }

@@ -44,7 +44,7 @@ public sealed record LogScaled(Tensor Value, Tensor LogScale, int[] BatchAxes) :
 /// its log-scale (see <see cref="LogScaling"/>; null when not running in log-scale), and, for a one-hot product deferred
 /// by the lowering (<see cref="DeferOneHot"/>), the class numbers the value is still to be multiplied by, and
 /// within a <see cref="OneHotChain"/>, the operands its links collected so far.</summary>
-sealed record LiveOperand(Tensor Value, bool Owned, IReadOnlyList<int> Labels, Tensor? Log, Tensor? Classes = null, ChainParts? Chain = null);
+readonly record struct LiveOperand(Tensor Value, bool Owned, IReadOnlyList<int> Labels, Tensor? Log, Tensor? Classes = null, ChainParts? Chain = null);
 
 /// <summary>
 /// The bookkeeping of log-scale execution for one forward call. Every operand carries a log-scale tensor with one

@@ -61,7 +61,11 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     internal sealed record Leaf(Source Source, string Name, int Slot, int Member, int[] Labels, bool Reduce, int[] ReducedLabels);
 
     /// One input family fed as a single raw tensor.
-    internal sealed record InputSlot(string Name, int Batch, bool HasMemberAxis, int Members, long[] MemberShape, EmbeddingSpec? Embedding);
+    internal sealed record InputSlot(string Name, int Batch, bool HasMemberAxis, int Members, long[] MemberShape, EmbeddingSpec? Embedding)
+    {
+        /// The raw tensor's axes after the batch axes: the member axis if any, then the member's shape.
+        public long[] Expected { get; } = [.. HasMemberAxis ? new long[] { Members } : [], .. MemberShape];
+    }
 
     readonly NetworkSpec spec;
     readonly NetworkModuleOptions options;
@@ -87,6 +91,8 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     readonly int[] slicedLabels;
     // Inputs fed to their step as class numbers (a lowered one-hot), by tensor id.
     readonly bool[] asIndex;
+    // Input families with a member fed as class numbers.
+    readonly bool[] slotAsIndex;
     readonly List<string> parameterNames = [];
     readonly List<string> bufferNames = [];
 
@@ -137,6 +143,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         slots = MakeSlots(spec);
         leaves = MakeLeaves(spec, slots, plan);
         (this.plan, finalPermutation, asIndex) = MakePlan(spec, slots, leaves, plan, options);
+        slotAsIndex = slots.Select((_, s) => leaves.Where((l, id) => l.Source == Source.Input && l.Slot == s && asIndex[id]).Any()).ToArray();
         dynamicLabels = spec.Indices.Where(i => i.IsDynamic).Select(i => i.Id).ToArray();
         slicedLabels = plan.SlicedLabels.ToArray();
         if (slicedLabels.Any(l => spec.Output.Contains(l) || !leaves.Any(leaf => leaf.ReducedLabels.Contains(l))))
@@ -245,6 +252,13 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             for (int s = 0; s < steps.Count; s++)
                 steps[s] = steps[s] with { Lowering = lowered[s] };
         }
+        if (ops.Count == 1 && options.Kernel is null && steps.All(s => s.Lowering is null))
+        {
+            // A dense plan: each step oriented so that the intermediates need the fewest copies (StepLayouts).
+            var (oriented, last) = StepLayouts.Orient(leaves.Select(l => l.ReducedLabels).ToArray(), plan, l => Size(spec, l));
+            steps = [.. oriented];
+            ops = [last];
+        }
         var final = ops.Count == 1 ? ops[0] : throw new InvalidOperationException($"the plan leaves {ops.Count} operands");
         if (final.Length != spec.Output.Length || !final.All(output.Contains))
             throw new InvalidOperationException("the contracted result does not carry exactly the output legs");
@@ -313,14 +327,24 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         }
     }
 
+    /// The dtype and device of the module's state: those of its first parameter or buffer, read once and again only
+    /// after that tensor was replaced (by <c>to(…)</c>); a forward call of a small network is a few tensor calls, and
+    /// reading a tensor's device makes a Device object every time.
     (ScalarType, Device) Placement()
     {
-        foreach (var (_, p) in named_parameters())
-            return (p.dtype, p.device);
-        foreach (var (_, b) in named_buffers())
-            return (b.dtype, b.device);
-        return (options.DType, options.Device ?? CPU);
+        Tensor? first = parameterNames.Count > 0 ? get_parameter(parameterNames[0]) : bufferNames.Count > 0 ? get_buffer(bufferNames[0]) : null;
+        if (first is null)
+            return (options.DType, options.Device ?? CPU);
+        if (!ReferenceEquals(first, placedBy))
+        {
+            placement = (first.dtype, first.device);
+            placedBy = first;
+        }
+        return placement;
     }
+
+    Tensor? placedBy;
+    (ScalarType, Device) placement;
 
     /// <summary>Contracts the network with inputs given by name (input family names, see <see cref="InputNames"/>).</summary>
     public Tensor Forward(IReadOnlyDictionary<string, Tensor> inputs) => forward(ByName(inputs));
@@ -397,9 +421,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         for (int s = 0; s < slots.Length; s++)
         {
             var raw = Check(slots[s], inputs[s], device);
-            int slot = s;
-            var members = leaves.Select((l, id) => (l, id)).Where(x => x.l.Source == Source.Input && x.l.Slot == slot).ToList();
-            if (members.Any(x => asIndex[x.id]))
+            if (slotAsIndex[s])
                 classes[s] = ClassNumbers(slots[s], raw);
             // A family fed (partly) as class numbers embeds only its other members, one by one (below).
             fed[s] = classes[s] is not null ? raw : Embed(slots[s], raw, dtype);
@@ -569,15 +591,16 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         return new Outcome(v / peak, ScalarOps.Plus(m, peak.log().reshape(batchShape)), a.BatchAxes);
     }
 
-    /// Checks a raw input's shape and moves it to the module's device.
+    /// Checks a raw input's shape and moves it to the module's device (Device objects compare by reference, so the
+    /// type and index are compared).
     static Tensor Check(InputSlot slot, Tensor raw, Device device)
     {
-        long[] expected = [.. slot.HasMemberAxis ? new long[] { slot.Members } : [], .. slot.MemberShape];
+        var expected = slot.Expected;
         var shape = raw.shape;
-        if (shape.Length != slot.Batch + expected.Length || !shape[slot.Batch..].SequenceEqual(expected))
+        if (shape.Length != slot.Batch + expected.Length || !shape.AsSpan(slot.Batch).SequenceEqual(expected))
             throw new ArgumentException(
                 $"input {slot.Name}: expected shape [{string.Join(", ", Enumerable.Repeat("batch", slot.Batch).Concat(expected.Select(e => e.ToString())))}], got [{string.Join(", ", shape)}]");
-        return raw.device == device ? raw : raw.to(device);
+        return raw.device_type == device.type && raw.device_index == device.index ? raw : raw.to(device);
     }
 
     /// Embeds a checked raw input (or converts it to the module's dtype).

@@ -25,6 +25,8 @@ public sealed class PairContraction
 {
     readonly long[] perA, perB;
     readonly int[] contractA, contractB;
+    // tensordot's dims (contractA and contractB as it takes them).
+    readonly long[] dimsA, dimsB;
     readonly bool identityA, identityB, inOperandOrder;
     // The swapped product B·A: A as [batch, contracted, free], B as [batch, free, contracted].
     readonly long[] swapA, swapB;
@@ -100,6 +102,8 @@ public sealed class PairContraction
         (LeftLabels, RightLabels) = (left.ToArray(), right.ToArray());
         contractA = Contracted.Select(l => IndexOf(left, l)).ToArray();
         contractB = Contracted.Select(l => IndexOf(right, l)).ToArray();
+        dimsA = contractA.Select(i => (long)i).ToArray();
+        dimsB = contractB.Select(i => (long)i).ToArray();
 
         var labels = left.Concat(right).Distinct().ToList();
         if (labels.Count <= Letters.Length)
@@ -144,7 +148,7 @@ public sealed class PairContraction
             case PairKernel.Einsum when Equation is not null:
                 return einsum(Equation, a, b);
             case PairKernel.Tensordot when Supports(PairKernel.Tensordot):
-                return tensordot(a, b, contractA.Select(i => (long)i).ToArray(), contractB.Select(i => (long)i).ToArray());
+                return tensordot(a, b, dimsA, dimsB);
             case PairKernel.Einsum or PairKernel.Tensordot:
                 throw new InvalidOperationException($"{kernel} cannot execute this step");
             default:

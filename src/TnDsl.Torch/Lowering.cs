@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using static TnDsl.Torch.ScalarOps;
 
 namespace TnDsl.Torch;
 
@@ -321,7 +322,7 @@ public sealed class OneHotGather : StepLowering
         using var k2 = (kp ?? k).reshape(rows, picks);
         // The offset index is disposed here, not left to the caller's scope: one per step would stay alive (and
         // fragment the heap between larger tensors) until the whole forward pass ends.
-        using var offset = rows == 1 ? null : k2.add(Offsets(rows, width, k.device));
+        using var offset = rows == 1 ? null : Plus(k2, Offsets(rows, width, k.device));
         using var flat = (offset ?? k2).reshape(-1);
         using var gathered = table.index_select(0, flat);
         long[] shape = [.. st[..kept], .. sk[(kept + summed)..], .. st[(kept + summed + 1)..]];
@@ -573,7 +574,8 @@ public sealed class OneHotChain
         long width = cores[0].shape[1];
         // Each sample's pair of classes as one code p·P + q.
         var k = stack(parts.Classes).view(pairs, 2, batch);
-        var code = k.select(1, 0).mul(width).add_(k.select(1, 1));
+        // Through ScalarOps: TorchSharp's own mul(long)/add_ build temporary Scalars that the GC may free mid-call.
+        var code = Plus(Times(k.select(1, 0), width), k.select(1, 1));
         long groups = width * width;
         var counts = zeros([pairs, groups], ScalarType.Int64, code.device).scatter_add_(1, code, ones_like(code));
         // After pair j the rows form groups of one code, each padded to the largest group of the pair (g_j rows), so
@@ -583,7 +585,7 @@ public sealed class OneHotChain
         var sizes = largest.cpu().data<long>().ToArray();
         // row[j, s]: the row of sample s after pair j: its code's block, then its rank among the samples of that code.
         var rank = nn.functional.one_hot(code, groups).cumsum(1).gather(2, code.unsqueeze(2)).squeeze(2);
-        var row = code.mul(largest.unsqueeze(1)).add_(rank).sub_(1);
+        var row = Minus(Plus(code.mul(largest.unsqueeze(1)), rank), 1L);
         // source[j, r]: the row that padded row r of pair j is gathered from after pair j - 1 (batch order before
         // the first pair); a padding row reads row 0, whose product no later gather picks.
         var previous = pairs == 1 ? arange(batch, ScalarType.Int64, code.device).unsqueeze(0)

@@ -218,9 +218,12 @@ let private loopValues (env: Env) (f: ForClause option) =
     | Some f ->
         f.Binders
         |> List.choose (fun b ->
-            match env.TryFind b.Var.Name with
-            | Some { Value = Some (VInt v) } -> Some(b.Var.Name, v)
+            match env.TryGetValue b.Var.Name with
+            | true, { Value = Some (VInt v) } -> Some(b.Var.Name, v)
             | _ -> None)
+
+/// The small fixed dimensions, made once: a million index members of one size share one value.
+let private smallDims = Array.init 1025 (fun n -> Fixed(int64 n))
 
 /// An index member's dimension. A bad dimension is reported once per dimension expression and value (the same
 /// `chi` set to 0 on the command line breaks every family sized by it: one message names them all).
@@ -238,7 +241,7 @@ let private dimension (ctx: Ctx) env (name: Ident) subs (dim: DimExpr) (seen: Di
                 let d = Diagnostic.make Codes.badDimension e.Range (sprintf "the dimension of `%s` evaluates to %d; it must be at least 1" (memberName name.Name subs) n)
                 seen[key] <- (ref d, ResizeArray [ name.Name ])
                 raise Abort
-        Fixed n
+        if n < int64 smallDims.Length then smallDims[int n] else Fixed n
     | DimDynamic (nominal, _) ->
         let n = nominal |> Option.map (evalInt ctx env "a nominal size") |> Option.defaultValue 1L
         if n <= 0L then
@@ -306,6 +309,11 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                 let embedding =
                     PerMember(ctx, embedClause |> Option.forall (fun e -> not (mentions loopVars e.Args)),
                               fun env -> clause (fun () -> embedClause |> Option.map (embeddingOf ctx env)))
+                // Outside a loop every member has the same origin; inside one, only the loop values differ.
+                let plainOrigin = { Decl = d.Range; For = forClause; Loop = [] }
+                let origin env = if forClause.IsNone then plainOrigin else { plainOrigin with Loop = loopValues env forClause }
+                let shared = clauses |> List.tryPick (function CShared (n, _) -> Some n | _ -> None)
+                let family = prefix + name.Name
                 forEach ctx env forClause (fun env ->
                     let subs = subs |> List.map (evalSubscript ctx env)
                     let tname = prefix + memberName name.Name subs
@@ -319,7 +327,7 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                     let init = init.For env
                     let embedding = embedding.For env
                     let param =
-                        match clauses |> List.tryPick (function CShared (n, _) -> Some n | _ -> None) with
+                        match shared with
                         | Some (Some (shared, [])) -> prefix + shared.Name
                         | Some (Some (shared, subs)) -> prefix + String.Join(".", shared.Name :: (subs |> List.map (evalSubscript ctx env >> string)))
                         | Some None -> prefix + name.Name
@@ -329,7 +337,7 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                             | _ -> prefix + String.Join(".", name.Name :: (subs |> List.map string))
                     ctx.Tensors.Add
                         { Name = tname
-                          Family = prefix + name.Name
+                          Family = family
                           Subs = subs
                           Role = role
                           Param = param
@@ -337,7 +345,7 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                           Init = init
                           Embedding = embedding
                           Range = d.Range
-                          Origin = { Decl = d.Range; For = forClause; Loop = loopValues env forClause } })
+                          Origin = origin env })
                 env
             | DOutput legs ->
                 match ctx.Output with

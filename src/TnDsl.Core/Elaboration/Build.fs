@@ -172,29 +172,38 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
             | _ -> false
         if not (same legs lastRanges) then lastRanges <- legs |> List.map (fun k -> k.Range)
         lastRanges
+    let keep (t: PendingTensor) legs ranges =
+        tensors.Add
+            { Id = tensors.Count
+              Name = t.Name
+              Family = t.Family
+              Subscripts = t.Subs
+              Role = t.Role
+              Param = t.Param
+              Legs = legs
+              Init = t.Init
+              Embedding = t.Embedding
+              Range = t.Range }
+        legRanges.Add ranges
     // Every leg is resolved (a miss is noted, in leg order) before the tensor is kept or dropped.
     let ids = ResizeArray<int>()
     for t in ctx.Tensors do
-        ids.Clear()
-        let origin = Some t.Origin
-        let mutable all = true
-        for k in t.Legs do
-            match resolve origin t.Legs k with
-            | ValueSome e -> ids.Add e.Id
-            | ValueNone -> all <- false
-        if all then
-            tensors.Add
-                { Id = tensors.Count
-                  Name = t.Name
-                  Family = t.Family
-                  Subscripts = t.Subs
-                  Role = t.Role
-                  Param = t.Param
-                  Legs = List.ofSeq ids
-                  Init = t.Init
-                  Embedding = t.Embedding
-                  Range = t.Range }
-            legRanges.Add(rangesOf t.Legs)
+        if not (isNull t.Entries) then
+            // Found as the member was declared: only instance bindings may still replace an index.
+            let mutable legs = []
+            for k in t.Entries.Length - 1 .. -1 .. 0 do
+                let e = t.Entries[k]
+                legs <- (if alias.Count = 0 then e else canonical e).Id :: legs
+            keep t legs t.LegRanges
+        else
+            ids.Clear()
+            let origin = Some t.Origin
+            let mutable all = true
+            for k in t.Legs do
+                match resolve origin t.Legs k with
+                | ValueSome e -> ids.Add e.Id
+                | ValueNone -> all <- false
+            if all then keep t (List.ofSeq ids) (rangesOf t.Legs)
     // The legs that resolve, as ids and ranges (two lists built directly: an output or cut may name 10^6 legs).
     let resolveAll (keys: LegKey list) =
         let ids = ResizeArray<int>()
@@ -242,12 +251,16 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
         |> List.unzip
     // For the loop hints: the loop values at which each leg that missed somewhere did resolve.
     if misses.Count > 0 then
+        let resolvedAt (range: SourceRange) (t: PendingTensor) =
+            match okAt.TryGetValue range with
+            | true, l -> l.Add(t.Origin.Loop |> List.map snd)
+            | _ -> okAt[range] <- ResizeArray [ t.Origin.Loop |> List.map snd ]
         for t in ctx.Tensors do
             for k in t.Legs do
-                if misses.ContainsKey k.Range && (find k).IsOk then
-                    match okAt.TryGetValue k.Range with
-                    | true, l -> l.Add(t.Origin.Loop |> List.map snd)
-                    | _ -> okAt[k.Range] <- ResizeArray [ t.Origin.Loop |> List.map snd ]
+                if misses.ContainsKey k.Range && (find k).IsOk then resolvedAt k.Range t
+            if not (isNull t.Entries) then
+                for range in t.LegRanges do
+                    if misses.ContainsKey range then resolvedAt range t
     for KeyValue (range, group) in misses do
         report range group
     let flat =

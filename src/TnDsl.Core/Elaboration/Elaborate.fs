@@ -67,6 +67,17 @@ let private legKeys (ctx: Ctx) env (range: SourceRange) (legs: Leg list) : LegKe
         let members = if combos = 1L then [ choices |> List.map (fun c -> c[0]) ] else product choices
         members |> List.map (fun subs -> { Family = r.Name.Name; Subs = subs; Range = r.Range; Exprs = exprs }))
 
+/// Evaluates subscripts in order; one or two (nearly all) without a closure per call, as this runs for every leg
+/// and every member.
+let private evalSubscripts (ctx: Ctx) env (exprs: Expr list) : int list =
+    match exprs with
+    | [] -> []
+    | [ e ] -> [ evalSubscript ctx env e ]
+    | [ a; b ] ->
+        let x = evalSubscript ctx env a
+        [ x; evalSubscript ctx env b ]
+    | _ -> exprs |> List.map (evalSubscript ctx env)
+
 /// A declaration's leg list with no slices (conditions allowed), each leg with its subscript expressions. Such lists
 /// (nearly all of them) are expanded by `plainLegKeys`, once per family member, without `legKeys`' work.
 type private PlainLegs(legs: (Leg * Expr list) array) =
@@ -104,7 +115,7 @@ let private plainLegKeys (ctx: Ctx) env (range: SourceRange) (plain: PlainLegs) 
             | Some c -> evalBool ctx env c
             | None -> true
         if keep then
-            subsOf[k] <- exprs |> List.map (evalSubscript ctx env)
+            subsOf[k] <- evalSubscripts ctx env exprs
             kept <- kept ||| (1L <<< k)
             count <- count + 1
     ctx.CountLegs(range, int64 count)
@@ -314,7 +325,7 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                 let family = prefix + name.Name
                 forEach ctx env f (fun env ->
                     try
-                        let subs = subs |> List.map (evalSubscript ctx env)
+                        let subs = evalSubscripts ctx env subs
                         let dim = dimension ctx env name subs dim dims
                         addIndex ctx
                             { Id = -1
@@ -359,7 +370,7 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                 let shared = clauses |> List.tryPick (function CShared (n, _) -> Some n | _ -> None)
                 let family = prefix + name.Name
                 forEach ctx env forClause (fun env ->
-                    let subs = subs |> List.map (evalSubscript ctx env)
+                    let subs = evalSubscripts ctx env subs
                     let tname = prefix + memberName name.Name subs
                     if not (ctx.TensorNames.Add tname) then
                         ctx.Fail(Codes.duplicateTensor, d.Range, sprintf "tensor `%s` is already declared" tname)

@@ -130,3 +130,52 @@ let ``subscripts divide toward negative infinity and overflow is reported by cod
     Assert.Equal<string list>([ "TN0118" ], codes r |> List.filter (fun c -> c <> "TN0212") |> List.distinct)
     let d = r.Diagnostics |> List.find (fun d -> d.Kind.Code = "TN0118")
     Assert.Equal((line, col), (d.Range.Start.Line, d.Range.Start.Col))
+
+/// The network as names: each tensor with its legs' names and dimensions, the output, the cuts' sides.
+let private shape (net: FlatNetwork) =
+    let name (l: int) = net.Indices[l].Name, Dim.size net.Indices[l].Dim
+    (net.Tensors |> Array.map (fun t -> t.Name, t.Param, t.Init, t.Legs |> List.map name) |> List.ofArray),
+    (net.Output |> List.map name),
+    (net.Cuts |> List.map (fun c -> c.Name, c.Left |> List.map name, c.Right |> List.map name))
+
+[<Fact>]
+let ``legs resolve to the same indices whether the indices are declared before or after the tensors`` () =
+    // Declared before, a member's legs are resolved as it is made; declared after, once all declarations are known.
+    let peps = File.ReadAllText(Path.Combine(examplesDir, "peps.tn"))
+    let lines = peps.Split('\n') |> List.ofArray
+    let isIndex (l: string) = l.TrimStart().StartsWith "index "
+    let weightAt = lines |> List.findIndex (fun l -> l.TrimStart().StartsWith "weight ")
+    let weight = lines[weightAt .. weightAt + 1]
+    let rest = lines |> List.indexed |> List.filter (fun (k, _) -> k < weightAt || k > weightAt + 1) |> List.map snd
+    let firstIndex = rest |> List.findIndex isIndex
+    let moved = String.concat "\n" (rest[.. firstIndex - 1] @ weight @ rest[firstIndex ..])
+    Assert.NotEqual<string>(peps, moved)
+    for overrides in [ [ "Lx", "3"; "Ly", "5" ]; [ "Lx", "2"; "Ly", "1" ] ] do
+        let before = compile peps overrides
+        let after = compile moved overrides
+        Assert.True(before.Network.IsSome && after.Network.IsSome, sprintf "%A %A" (codes before) (codes after))
+        Assert.Equal<string list>(codes before, codes after)
+        Assert.Equal(shape before.Network.Value, shape after.Network.Value)
+        // Every tensor has a range for each of its legs, at its declaration's legs.
+        for r in [ before; after ] do
+            let e = r.Elaborated.Value
+            Assert.All(e.Network.Tensors, fun t -> Assert.Equal(t.Legs.Length, e.LegRanges[t.Id].Length))
+
+[<Fact>]
+let ``a conditional leg out of range is reported once with its loop hint, whichever order the declarations have`` () =
+    let text indicesFirst =
+        let indices = "  index p[i]: 2 for i in 0..n-1\n  index b[i]: 3 for i in 1..n-1\n"
+        let tensor = "  weight A[i]: (b[i] if i > 0, p[i], b[i+1]) for i in 0..n-1\n"
+        "network m(n: int = 5) {\n" + (if indicesFirst then indices + tensor else tensor + indices) + "  output (p[0..n-1])\n}\n"
+    let hints =
+        [ for indicesFirst in [ true; false ] do
+              let r = compile (text indicesFirst) []
+              Assert.Equal<string list>([ "TN0110" ], codes r)
+              let d = r.Diagnostics.Head
+              // At `b[i+1]`: the tensor's line, column of the third leg.
+              Assert.Equal((if indicesFirst then 4 else 2), d.Range.Start.Line)
+              Assert.Equal(38, d.Range.Start.Col)
+              Assert.Equal(1, d.Hints.Length)
+              d.Hints ]
+    // The hint comes from the loop values at which the leg resolved, found the same way in both orders.
+    Assert.Equal<string list>(hints[0], hints[1])

@@ -160,38 +160,69 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
               Dim = e.Dim
               Kind = (if e.Hyper then Hyper else Bond)
               Range = e.Range })
-    let tensors = ResizeArray<FlatTensor>()
-    let legRanges = ResizeArray<SourceRange list>()
+    let tensors = ResizeArray<FlatTensor>(ctx.Tensors.Count)
+    let legRanges = ResizeArray<SourceRange list>(ctx.Tensors.Count)
+    // The members of one declaration have their legs written at the same places: one list of ranges serves them all.
+    let mutable lastRanges: SourceRange list = []
+    let rangesOf (legs: LegKey list) =
+        let rec same (ks: LegKey list) (rs: SourceRange list) =
+            match ks, rs with
+            | [], [] -> true
+            | k :: ks, r :: rs -> obj.ReferenceEquals(k.Range, r) && same ks rs
+            | _ -> false
+        if not (same legs lastRanges) then lastRanges <- legs |> List.map (fun k -> k.Range)
+        lastRanges
+    let keep (t: PendingTensor) legs ranges =
+        tensors.Add
+            { Id = tensors.Count
+              Name = t.Name
+              Family = t.Family
+              Subscripts = t.Subs
+              Role = t.Role
+              Param = t.Param
+              Legs = legs
+              Init = t.Init
+              Embedding = t.Embedding
+              Range = t.Range }
+        legRanges.Add ranges
     // Every leg is resolved (a miss is noted, in leg order) before the tensor is kept or dropped.
     let ids = ResizeArray<int>()
     for t in ctx.Tensors do
-        ids.Clear()
-        let origin = Some t.Origin
-        let mutable all = true
-        for k in t.Legs do
-            match resolve origin t.Legs k with
-            | ValueSome e -> ids.Add e.Id
-            | ValueNone -> all <- false
-        if all then
-            tensors.Add
-                { Id = tensors.Count
-                  Name = t.Name
-                  Family = t.Family
-                  Subscripts = t.Subs
-                  Role = t.Role
-                  Param = t.Param
-                  Legs = List.ofSeq ids
-                  Init = t.Init
-                  Embedding = t.Embedding
-                  Range = t.Range }
-            legRanges.Add(t.Legs |> List.map (fun k -> k.Range))
+        if not (isNull t.Entries) then
+            // Found as the member was declared: only instance bindings may still replace an index.
+            let mutable legs = []
+            for k in t.Entries.Length - 1 .. -1 .. 0 do
+                let e = t.Entries[k]
+                legs <- (if alias.Count = 0 then e else canonical e).Id :: legs
+            keep t legs t.LegRanges
+        else
+            ids.Clear()
+            let origin = Some t.Origin
+            let mutable all = true
+            for k in t.Legs do
+                match resolve origin t.Legs k with
+                | ValueSome e -> ids.Add e.Id
+                | ValueNone -> all <- false
+            if all then keep t (List.ofSeq ids) (rangesOf t.Legs)
+    // The legs that resolve, as ids and ranges (two lists built directly: an output or cut may name 10^6 legs).
     let resolveAll (keys: LegKey list) =
-        keys |> List.choose (fun k -> match resolve None [] k with ValueSome e -> Some(e.Id, k.Range) | ValueNone -> None)
+        let ids = ResizeArray<int>()
+        let ranges = ResizeArray<SourceRange>()
+        for k in keys do
+            match resolve None [] k with
+            | ValueSome e ->
+                ids.Add e.Id
+                ranges.Add k.Range
+            | ValueNone -> ()
+        List.ofSeq ids, List.ofSeq ranges
     let output, outputRanges, outputFamilies, hasOutput =
         match ctx.Output with
         | Some (keys, _) ->
-            let r = resolveAll keys
-            List.map fst r, List.map snd r, (keys |> List.map (fun k -> k.Family) |> Set.ofList), true
+            let ids, ranges = resolveAll keys
+            let families = HashSet<string>()
+            for k in keys do
+                families.Add k.Family |> ignore
+            ids, ranges, Set.ofSeq families, true
         | None ->
             // With no `output`, the open legs are the indices used exactly once, in declaration order.
             let uses = Array.zeroCreate indices.Length
@@ -203,28 +234,33 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
     let cuts, cutRanges =
         ctx.Cuts
         |> Seq.map (fun (name, l, r) ->
-            let left = resolveAll l
-            let right =
+            let left, leftRanges = resolveAll l
+            let right, rightRanges =
                 match r with
                 | Some r -> resolveAll r
                 | None ->
-                    let used = HashSet<int>(left |> Seq.map fst)
-                    List.zip output outputRanges |> List.filter (fun (o, _) -> not (used.Contains o)) |> List.map (fun (o, _) -> o, name.Range)
+                    let used = HashSet<int>(left)
+                    let rest = output |> List.filter (fun o -> not (used.Contains o))
+                    rest, rest |> List.map (fun _ -> name.Range)
             { Name = name.Name
-              Left = List.map fst left
-              Right = List.map fst right
+              Left = left
+              Right = right
               Range = name.Range },
-            (List.map snd left, List.map snd right))
+            (leftRanges, rightRanges))
         |> List.ofSeq
         |> List.unzip
     // For the loop hints: the loop values at which each leg that missed somewhere did resolve.
     if misses.Count > 0 then
+        let resolvedAt (range: SourceRange) (t: PendingTensor) =
+            match okAt.TryGetValue range with
+            | true, l -> l.Add(t.Origin.Loop |> List.map snd)
+            | _ -> okAt[range] <- ResizeArray [ t.Origin.Loop |> List.map snd ]
         for t in ctx.Tensors do
             for k in t.Legs do
-                if misses.ContainsKey k.Range && (find k).IsOk then
-                    match okAt.TryGetValue k.Range with
-                    | true, l -> l.Add(t.Origin.Loop |> List.map snd)
-                    | _ -> okAt[k.Range] <- ResizeArray [ t.Origin.Loop |> List.map snd ]
+                if misses.ContainsKey k.Range && (find k).IsOk then resolvedAt k.Range t
+            if not (isNull t.Entries) then
+                for range in t.LegRanges do
+                    if misses.ContainsKey range then resolvedAt range t
     for KeyValue (range, group) in misses do
         report range group
     let flat =

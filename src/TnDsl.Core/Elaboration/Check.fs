@@ -60,49 +60,53 @@ let check (e: Elaborated) : Diagnostic list =
     // Every use of every index: (tensor id, leg position), in declaration order, held as one array sorted by index
     // with each index's first use at `start[i]` (a million indices cost no per-index lists).
     let start = Array.zeroCreate<int> (net.Indices.Length + 1)
-    let fresh =
-        net.Tensors
-        |> Array.map (fun t ->
-            let legs = Array.ofList t.Legs
-            let fresh = Array.create legs.Length true
-            let seen = if legs.Length > 8 then Some(HashSet<int>()) else None
-            for k in 0 .. legs.Length - 1 do
-                let l = legs[k]
-                let again =
-                    match seen with
-                    | Some set -> not (set.Add l)
-                    | None ->
-                        let mutable found = false
-                        for j in 0 .. k - 1 do
-                            if legs[j] = l then found <- true
-                        found
-                if again then
-                    fresh[k] <- false
-                    report Codes.repeatedLeg (e.LegRanges[t.Id][k]) (sprintf "`%s` appears twice on `%s`" (name l) t.Name) [ "a tensor has one leg per index; a trace is written with a copy tensor" ]
+    // A leg that repeats an earlier leg of its tensor is reported and left out of the uses (rare: kept in a set).
+    let repeated = HashSet<struct (int * int)>()
+    for t in net.Tensors do
+        let mutable k = 0
+        let mutable seen: HashSet<int> = null
+        for l in t.Legs do
+            let again =
+                if k >= 8 then
+                    if isNull seen then seen <- HashSet<int>(t.Legs |> List.truncate k)
+                    not (seen.Add l)
                 else
-                    start[l + 1] <- start[l + 1] + 1
-            legs, fresh)
+                    // The legs before position k: a short scan.
+                    let mutable found = false
+                    let mutable rest = t.Legs
+                    for _ in 1..k do
+                        if rest.Head = l then found <- true
+                        rest <- rest.Tail
+                    found
+            if again then
+                repeated.Add(struct (t.Id, k)) |> ignore
+                report Codes.repeatedLeg (e.LegRanges[t.Id][k]) (sprintf "`%s` appears twice on `%s`" (name l) t.Name) [ "a tensor has one leg per index; a trace is written with a copy tensor" ]
+            else
+                start[l + 1] <- start[l + 1] + 1
+            k <- k + 1
     for i in 1 .. net.Indices.Length do
         start[i] <- start[i] + start[i - 1]
     let useTensor = Array.zeroCreate<int> start[net.Indices.Length]
     let usePosition = Array.zeroCreate<int> start[net.Indices.Length]
     let next = Array.sub start 0 net.Indices.Length
     for t in net.Tensors do
-        let legs, keep = fresh[t.Id]
-        for k in 0 .. legs.Length - 1 do
-            if keep[k] then
-                let l = legs[k]
+        let mutable k = 0
+        for l in t.Legs do
+            if repeated.Count = 0 || not (repeated.Contains(struct (t.Id, k))) then
                 useTensor[next[l]] <- t.Id
                 usePosition[next[l]] <- k
                 next[l] <- next[l] + 1
+            k <- k + 1
     let useCount i = start[i + 1] - start[i]
     let useAt i j = useTensor[start[i] + j], usePosition[start[i] + j]
     let outputCount = Array.zeroCreate net.Indices.Length
-    List.zip net.Output e.OutputRanges
-    |> List.iter (fun (o, r) ->
+    let mutable outputRanges = e.OutputRanges
+    for o in net.Output do
+        let r = outputRanges.Head
+        outputRanges <- outputRanges.Tail
         outputCount[o] <- outputCount[o] + 1
         if outputCount[o] = 2 then
-            report Codes.outputRepeated r (sprintf "`%s` is listed twice in `output`" (name o)) [])
+            report Codes.outputRepeated r (sprintf "`%s` is listed twice in `output`" (name o)) []
     for i in net.Indices do
         let n = useCount i.Id
         let inOutput = outputCount[i.Id] > 0

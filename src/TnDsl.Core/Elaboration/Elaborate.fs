@@ -67,24 +67,79 @@ let private legKeys (ctx: Ctx) env (range: SourceRange) (legs: Leg list) : LegKe
         let members = if combos = 1L then [ choices |> List.map (fun c -> c[0]) ] else product choices
         members |> List.map (fun subs -> { Family = r.Name.Name; Subs = subs; Range = r.Range; Exprs = exprs }))
 
-/// A leg list with no conditions and no slices, each leg with its subscript expressions; None otherwise. Such
-/// lists (nearly all of them) are expanded by `plainLegKeys`, once per family member, without `legKeys`' work.
-let private plainLegs (legs: Leg list) : (Leg * Expr list) list option =
-    let plain (leg: Leg) =
-        leg.Cond.IsNone && leg.Ref.Subscripts |> List.forall (function SAt _ -> true | SSlice _ -> false)
-    if legs |> List.forall plain then
-        Some(legs |> List.map (fun leg -> leg, leg.Ref.Subscripts |> List.map (function SAt e -> e | SSlice r -> r.From)))
+/// Evaluates subscripts in order; one or two (nearly all) without a closure per call, as this runs for every leg
+/// and every member.
+let private evalSubscripts (ctx: Ctx) env (exprs: Expr list) : int list =
+    match exprs with
+    | [] -> []
+    | [ e ] -> [ evalSubscript ctx env e ]
+    | [ a; b ] ->
+        let x = evalSubscript ctx env a
+        [ x; evalSubscript ctx env b ]
+    | _ -> exprs |> List.map (evalSubscript ctx env)
+
+/// A declaration's leg list with no slices (conditions allowed), each leg with its subscript expressions. Such lists
+/// (nearly all of them) are expanded by `plainLegKeys`, once per family member, without `legKeys`' work.
+type private PlainLegs(legs: (Leg * Expr list) array) =
+    let rangeLists = Dictionary<int64, SourceRange list>()
+    member _.Legs = legs
+    /// The ranges of the legs kept (bit k set: leg k kept), one list per distinct set of legs kept.
+    member _.Ranges(kept: int64) =
+        match rangeLists.TryGetValue kept with
+        | true, l -> l
+        | _ ->
+            let l = [ for k in 0 .. legs.Length - 1 do if kept &&& (1L <<< k) <> 0L then (fst legs[k]).Ref.Range ]
+            rangeLists[kept] <- l
+            l
+
+/// The plain form of a leg list (see `PlainLegs`); None when a leg has a slice or there are more than 62 legs.
+let private plainLegs (legs: Leg list) : PlainLegs option =
+    let plain (leg: Leg) = leg.Ref.Subscripts |> List.forall (function SAt _ -> true | SSlice _ -> false)
+    if legs.Length <= 62 && legs |> List.forall plain then
+        Some(PlainLegs(legs |> List.map (fun leg -> leg, leg.Ref.Subscripts |> List.map (function SAt e -> e | SSlice r -> r.From)) |> Array.ofList))
     else None
 
-/// `legKeys` for a plain leg list (see `plainLegs`): the same keys, evaluated in the same order, counted the same.
-let private plainLegKeys (ctx: Ctx) env (range: SourceRange) (legs: (Leg * Expr list) list) : LegKey list =
-    let keys =
-        legs
-        |> List.map (fun (leg, exprs) ->
-            let r = leg.Ref
-            { Family = r.Name.Name; Subs = exprs |> List.map (evalSubscript ctx env); Range = r.Range; Exprs = exprs })
-    ctx.CountLegs(range, int64 keys.Length)
-    keys
+/// `legKeys` for a plain leg list: conditions and subscripts evaluated in the same order, counted the same. When
+/// every kept leg names an index member already declared, the members (and the kept legs' ranges) are returned
+/// instead of keys: resolution in `Build` would find the same members, as the first declaration of a member is kept.
+let private plainLegKeys (ctx: Ctx) env (range: SourceRange) (plain: PlainLegs) : IndexEntry array * SourceRange list * LegKey list =
+    let legs = plain.Legs
+    // Null where a leg's condition is false (an empty subscript list is not null).
+    let subsOf = Array.zeroCreate<int list> legs.Length
+    let mutable kept = 0L
+    let mutable count = 0
+    for k in 0 .. legs.Length - 1 do
+        let leg, exprs = legs[k]
+        let keep =
+            match leg.Cond with
+            | Some c -> evalBool ctx env c
+            | None -> true
+        if keep then
+            subsOf[k] <- evalSubscripts ctx env exprs
+            kept <- kept ||| (1L <<< k)
+            count <- count + 1
+    ctx.CountLegs(range, int64 count)
+    let entries = Array.zeroCreate<IndexEntry> count
+    let mutable found = true
+    let mutable j = 0
+    for k in 0 .. legs.Length - 1 do
+        if found && not (isNull (box subsOf[k])) then
+            match ctx.Indices.TryGetValue (fst legs[k]).Ref.Name.Name with
+            | true, family ->
+                match family.TryGetValue subsOf[k] with
+                | true, e ->
+                    entries[j] <- e
+                    j <- j + 1
+                | _ -> found <- false
+            | _ -> found <- false
+    if found then
+        entries, plain.Ranges kept, []
+    else
+        null, [],
+        [ for k in 0 .. legs.Length - 1 do
+              if not (isNull (box subsOf[k])) then
+                  let leg, exprs = legs[k]
+                  { Family = leg.Ref.Name.Name; Subs = subsOf[k]; Range = leg.Ref.Range; Exprs = exprs } ]
 
 /// Whether an initialiser, embedding or expression list mentions one of `names` (the loop variables of a
 /// declaration): when it does not, its value is the same for every member and is evaluated once. Iterative, as
@@ -218,9 +273,12 @@ let private loopValues (env: Env) (f: ForClause option) =
     | Some f ->
         f.Binders
         |> List.choose (fun b ->
-            match env.TryFind b.Var.Name with
-            | Some { Value = Some (VInt v) } -> Some(b.Var.Name, v)
+            match env.TryGetValue b.Var.Name with
+            | true, { Value = Some (VInt v) } -> Some(b.Var.Name, v)
             | _ -> None)
+
+/// The small fixed dimensions, made once: a million index members of one size share one value.
+let private smallDims = Array.init 1025 (fun n -> Fixed(int64 n))
 
 /// An index member's dimension. A bad dimension is reported once per dimension expression and value (the same
 /// `chi` set to 0 on the command line breaks every family sized by it: one message names them all).
@@ -238,7 +296,7 @@ let private dimension (ctx: Ctx) env (name: Ident) subs (dim: DimExpr) (seen: Di
                 let d = Diagnostic.make Codes.badDimension e.Range (sprintf "the dimension of `%s` evaluates to %d; it must be at least 1" (memberName name.Name subs) n)
                 seen[key] <- (ref d, ResizeArray [ name.Name ])
                 raise Abort
-        Fixed n
+        if n < int64 smallDims.Length then smallDims[int n] else Fixed n
     | DimDynamic (nominal, _) ->
         let n = nominal |> Option.map (evalInt ctx env "a nominal size") |> Option.defaultValue 1L
         if n <= 0L then
@@ -267,7 +325,7 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                 let family = prefix + name.Name
                 forEach ctx env f (fun env ->
                     try
-                        let subs = subs |> List.map (evalSubscript ctx env)
+                        let subs = evalSubscripts ctx env subs
                         let dim = dimension ctx env name subs dim dims
                         addIndex ctx
                             { Id = -1
@@ -306,20 +364,25 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                 let embedding =
                     PerMember(ctx, embedClause |> Option.forall (fun e -> not (mentions loopVars e.Args)),
                               fun env -> clause (fun () -> embedClause |> Option.map (embeddingOf ctx env)))
+                // Outside a loop every member has the same origin; inside one, only the loop values differ.
+                let plainOrigin = { Decl = d.Range; For = forClause; Loop = [] }
+                let origin env = if forClause.IsNone then plainOrigin else { plainOrigin with Loop = loopValues env forClause }
+                let shared = clauses |> List.tryPick (function CShared (n, _) -> Some n | _ -> None)
+                let family = prefix + name.Name
                 forEach ctx env forClause (fun env ->
-                    let subs = subs |> List.map (evalSubscript ctx env)
+                    let subs = evalSubscripts ctx env subs
                     let tname = prefix + memberName name.Name subs
                     if not (ctx.TensorNames.Add tname) then
                         ctx.Fail(Codes.duplicateTensor, d.Range, sprintf "tensor `%s` is already declared" tname)
-                    let keys =
+                    let entries, legRanges, keys =
                         match plain with
                         | Some p -> plainLegKeys ctx env d.Range p
-                        | None -> legKeys ctx env d.Range legs.Legs
+                        | None -> null, [], legKeys ctx env d.Range legs.Legs
                     ctx.CountTensor(d.Range)
                     let init = init.For env
                     let embedding = embedding.For env
                     let param =
-                        match clauses |> List.tryPick (function CShared (n, _) -> Some n | _ -> None) with
+                        match shared with
                         | Some (Some (shared, [])) -> prefix + shared.Name
                         | Some (Some (shared, subs)) -> prefix + String.Join(".", shared.Name :: (subs |> List.map (evalSubscript ctx env >> string)))
                         | Some None -> prefix + name.Name
@@ -329,15 +392,17 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                             | _ -> prefix + String.Join(".", name.Name :: (subs |> List.map string))
                     ctx.Tensors.Add
                         { Name = tname
-                          Family = prefix + name.Name
+                          Family = family
                           Subs = subs
                           Role = role
                           Param = param
                           Legs = keys
+                          Entries = entries
+                          LegRanges = legRanges
                           Init = init
                           Embedding = embedding
                           Range = d.Range
-                          Origin = { Decl = d.Range; For = forClause; Loop = loopValues env forClause } })
+                          Origin = origin env })
                 env
             | DOutput legs ->
                 match ctx.Output with
@@ -428,6 +493,8 @@ and private instantiate ctx env prefix (name: Ident) (netName: Ident) args bindi
                           Role = t.Role
                           Param = qual + t.Param
                           Legs = t.Legs |> List.map (fun l -> idOf[l])
+                          Entries = null
+                          LegRanges = []
                           Init = t.Init
                           Embedding = t.Embedding
                           Range = range

@@ -146,7 +146,13 @@ type PendingTensor =
       Subs: int list
       Role: Role
       Param: string
+      /// The legs as written, to be resolved once all declarations are known; empty when `Entries` is set.
       Legs: LegKey list
+      /// The legs' index members when every one was already declared as the member was made (no keys are then
+      /// kept: a million-member family costs an array per member); null otherwise.
+      Entries: IndexEntry array
+      /// The legs' ranges when `Entries` is set (one list shared by the declaration's members).
+      LegRanges: SourceRange list
       Init: Init option
       Embedding: Embedding option
       Range: SourceRange

@@ -772,6 +772,24 @@ let ``subtree reconfiguration keeps the result and never raises the cost`` () =
         && resultIndices p t = resultIndices p start
         && Cost.flops p t <= Cost.flops p start)
 
+/// The bit-mask programme's own count of a greedy tree equals `Cost.flops` (single-operand, size-1, hyperindex and
+/// open legs included); None from `maskFlops` only for trees it does not take.
+let maskCountEqualsCost (s: Spec) =
+    let p = indexOf s
+    let t = (PlanGreedy.run p Double.PositiveInfinity 1.0 0.5 (Random 1)).Tree
+    match PlanHyper.maskFlops p t with
+    | Some f -> f = float (Cost.flops p t)
+    | None -> t.Steps |> Array.exists (fun st -> st.Length <> 2)
+
+[<Property(MaxTest = 200)>]
+let ``the bit-mask reconfiguration programme counts a tree's flops as Cost does`` () =
+    Prop.forAll (arb 12 4) maskCountEqualsCost
+
+// The network on which a pass of the programme raised the flops (before it charged a node's own indices).
+[<Property(MaxTest = 40, Replay = "3948062574704250580,4436546346939925649")>]
+let ``the bit-mask programme's count equals Cost's on the networks of FsCheck seed 3948062574704250580`` () =
+    Prop.forAll (arb 12 4) maskCountEqualsCost
+
 [<Property(MaxTest = 200)>]
 let ``subtree reconfiguration over subtrees as large as the network finds brute force's optimum`` () =
     // With k at least the number of tensors the root's frontier opens down to every leaf, so the flops programme

@@ -73,6 +73,66 @@ module PlanHyper =
                     struct (Cost.log2 s.Flops, Cost.log2 s.LargestIntermediate)
                 | None -> struct (Double.PositiveInfinity, b)
 
+    /// The flops of joins over the subsets of a frontier of at most 16 nodes, on bit masks of their (at most 64)
+    /// indices: the cost model of subtree reconfiguration's dynamic programme. `legs[j]` holds the indices of
+    /// frontier node j, `out` those of the frontier's result, `sizes[b]` the size of index b. A join costs what
+    /// `Cost.steps` charges: the product of the sizes of every index on its two operands (a node's own indices,
+    /// held by no other node and not open, included: they are summed at its first join), doubled when the join
+    /// sums an index.
+    type MaskFlops(legs: uint64 array, out: uint64, sizes: float array) =
+        let m = legs.Length
+        let full = (1 <<< m) - 1
+        // The product of the sizes in a mask, from one table per byte of it.
+        let bytes = (sizes.Length + 7) / 8
+        let table =
+            Array.init bytes (fun k ->
+                Array.init 256 (fun x ->
+                    let mutable acc = 1.0
+                    for b in 0 .. 7 do
+                        if x &&& (1 <<< b) <> 0 && 8 * k + b < sizes.Length then acc <- acc * sizes[8 * k + b]
+                    acc))
+        // union[S]: the indices on S's nodes; kept[S]: those also on a node outside S or open.
+        let union = Array.zeroCreate<uint64> (full + 1)
+        do
+            for s in 1 .. full do
+                let low = BitOperations.TrailingZeroCount s
+                union[s] <- union[s &&& (s - 1)] ||| legs[low]
+        let kept = Array.init (full + 1) (fun s -> union[s] &&& (out ||| union[full &&& ~~~s]))
+        // The indices of the node that stands for S: a frontier node's own legs, or what a join of S keeps.
+        let holds = Array.init (full + 1) (fun s -> if s = 0 then 0UL elif s &&& (s - 1) = 0 then legs[BitOperations.TrailingZeroCount s] else kept[s])
+        /// The product of the sizes of the indices in a mask.
+        member _.SizeOf(mask: uint64) =
+            let mutable acc = 1.0
+            for k in 0 .. bytes - 1 do
+                acc <- acc * table[k][int ((mask >>> (8 * k)) &&& 0xFFUL)]
+            acc
+        /// Per subset of the frontier (a bit mask of nodes), the indices its joined result keeps.
+        member _.Kept = kept
+        /// The flops of joining the results of two disjoint subsets a and b.
+        member this.Join(a: int, b: int) =
+            let involved = holds[a] ||| holds[b]
+            this.SizeOf involved * (if involved <> kept[a ||| b] then 2.0 else 1.0)
+
+    /// The flops of a pairwise tree as subtree reconfiguration's programme counts them (`MaskFlops`, the whole
+    /// tree as one frontier of its leaves), for checking that count against `Cost.flops`; None when the tree has
+    /// a step that is not a pair, more than 16 leaves or more than 64 indices.
+    let maskFlops (p: Indexed) (t: ContractionTree) : float option =
+        let used = p.Inputs |> Array.concat |> Array.distinct
+        if t.Leaves > 16 || used.Length > 64 || t.Steps |> Array.exists (fun s -> s.Length <> 2) then None
+        else
+            let local = Dictionary<int, int>()
+            used |> Array.iteri (fun b i -> local[i] <- b)
+            let bits (ix: int array) = ix |> Array.fold (fun acc i -> acc ||| (1UL <<< local[i])) 0UL
+            let mf = MaskFlops(p.Inputs |> Array.map bits, bits (p.Output |> Array.filter local.ContainsKey), used |> Array.map (fun i -> float p.Size[i]))
+            let mask = Array.zeroCreate<int> (t.Leaves + t.Steps.Length)
+            for l in 0 .. t.Leaves - 1 do
+                mask[l] <- 1 <<< l
+            let mutable total = 0.0
+            t.Steps |> Array.iteri (fun s kids ->
+                total <- total + mf.Join(mask[kids[0]], mask[kids[1]])
+                mask[t.Leaves + s] <- mask[kids[0]] ||| mask[kids[1]])
+            Some total
+
     /// A tree as mutable nodes for local rewriting: children and indices per node id; leaves keep their ids.
     type private Nodes =
         { Kids: Dictionary<int, int array>
@@ -171,8 +231,7 @@ module PlanHyper =
                         true
                     | _ -> false
             // The same for flops (the common case), by a dynamic programme over the frontier's subsets on bit
-            // masks of its indices, with no sub-problem built: the cost of a join is opt_einsum's (the product of
-            // the involved sizes, doubled when an index is summed), as in `Cost.stepFlops`.
+            // masks of its indices (`MaskFlops`), with no sub-problem built.
             let replaceFast (fr: int array) (v: int) (inner: List<int>) =
                 let local = Dictionary<int, int>()
                 let globalOf = List<int>()
@@ -184,35 +243,13 @@ module PlanHyper =
                 if globalOf.Count > 64 || fr.Length > 16 || inner |> Seq.exists (fun u -> nodes.Kids[u].Length <> 2) then replaceExact fr v inner
                 else
                     let bits (ix: int array) = ix |> Array.fold (fun acc i -> acc ||| (1UL <<< local[i])) 0UL
-                    let legs = fr |> Array.map (fun u -> bits nodes.Kept[u])
-                    let out = bits nodes.Kept[v]
-                    let lsize = globalOf.ToArray() |> Array.map (fun i -> float p.Size[i])
-                    // The product of the sizes in a mask, from one table per byte of it.
-                    let bytes = (globalOf.Count + 7) / 8
-                    let table =
-                        Array.init bytes (fun k ->
-                            Array.init 256 (fun x ->
-                                let mutable acc = 1.0
-                                for b in 0 .. 7 do
-                                    if x &&& (1 <<< b) <> 0 && 8 * k + b < lsize.Length then acc <- acc * lsize[8 * k + b]
-                                acc))
-                    let sizeOf (m: uint64) =
-                        let mutable acc = 1.0
-                        for k in 0 .. bytes - 1 do
-                            acc <- acc * table[k][int ((m >>> (8 * k)) &&& 0xFFUL)]
-                        acc
+                    let mf = MaskFlops(fr |> Array.map (fun u -> bits nodes.Kept[u]), bits nodes.Kept[v], globalOf.ToArray() |> Array.map (fun i -> float p.Size[i]))
                     let m = fr.Length
                     let full = (1 <<< m) - 1
-                    // union[S]: the indices on S's nodes; kept[S]: those also on a node outside S or open.
-                    let union = Array.zeroCreate<uint64> (full + 1)
-                    for s in 1 .. full do
-                        let low = System.Numerics.BitOperations.TrailingZeroCount s
-                        union[s] <- union[s &&& (s - 1)] ||| legs[low]
-                    let kept = Array.init (full + 1) (fun s -> union[s] &&& (out ||| union[full &&& ~~~s]))
+                    let kept = mf.Kept
+                    let joinCost a b = mf.Join(a, b)
+                    let sizeOf (x: uint64) = mf.SizeOf x
                     let cap = match limit with Some l -> float l | None -> Double.PositiveInfinity
-                    let joinCost (a: int) (b: int) =
-                        let involved = kept[a] ||| kept[b]
-                        sizeOf involved * (if involved <> kept[a ||| b] then 2.0 else 1.0)
                     let best = Array.create (full + 1) Double.PositiveInfinity
                     let split = Array.zeroCreate<int> (full + 1)
                     for j in 0 .. m - 1 do

@@ -55,23 +55,63 @@ module PlanHyper =
     /// Builds the tree of a builder (no budget).
     let build (p: Indexed) (o: PlanOptions) (rng: Random) (b: Builder) = buildUntil (fun () -> false) p o rng b
 
-    /// The score of a tree (lower is better, compared as a pair): the objective's figures in log2, the total
-    /// flops of the sliced tree when a memory limit is set, slicing is allowed and the tree exceeds the limit;
-    /// a tree that cannot meet the limit scores +infinity.
-    let score (p: Indexed) (o: PlanOptions) (t: ContractionTree) =
+    /// Work done by a search, counted in units that do not depend on the machine or its load, so that a budget
+    /// of work gives the same plan anywhere: `Joins`, pairs of subsets costed by the flops programme of subtree
+    /// reconfiguration; `Solved`, subsets of the sub-problems it hands to the general exact search; `Steps`, steps
+    /// of a tree costed exactly (`Cost.steps`, BigInteger figures); `Greedy`, tensors placed by a greedy builder;
+    /// `Cuts`, bonds cut times the tensors of the piece cut, summed over a recursive bisection. `Seconds` prices them at `Rates`.
+    type Work() =
+        /// Pairs of subsets costed by the flops programme.
+        member val Joins = 0.0 with get, set
+        /// Subsets of sub-problems solved by the general exact search.
+        member val Solved = 0.0 with get, set
+        /// Tree steps costed exactly.
+        member val Steps = 0.0 with get, set
+        /// Tensors placed by a greedy builder.
+        member val Greedy = 0.0 with get, set
+        /// Bonds cut times the tensors of the piece, over a recursive bisection.
+        member val Cuts = 0.0 with get, set
+        /// The counts as a vector, in the order of `Rates`.
+        member this.Counts = [| this.Joins; this.Solved; this.Steps; this.Greedy; this.Cuts |]
+        /// Seconds of one core per unit of each count, fitted to process CPU time over the networks of
+        /// `bench/TnDsl.Bench -- stakes rates` (threads 1; see bench/results/planner.md).
+        static member Rates = [| 8e-9; 2e-6; 3e-6; 8e-6; 3e-6 |]
+        /// The counted work in seconds of one core at `Rates`.
+        member this.Seconds = Array.fold2 (fun acc c r -> acc + c * r) 0.0 this.Counts Work.Rates
+        /// Adds another count to this one.
+        member this.Add(other: Work) =
+            this.Joins <- this.Joins + other.Joins
+            this.Solved <- this.Solved + other.Solved
+            this.Steps <- this.Steps + other.Steps
+            this.Greedy <- this.Greedy + other.Greedy
+            this.Cuts <- this.Cuts + other.Cuts
+
+    /// `score`, adding its work to `work`: two exact costings of the tree, and under a memory limit one more,
+    /// or when it is sliced about seven per sliced index (each round of the slicer costs the tree once per
+    /// candidate index) and two for the figures.
+    let scoreCounted (work: Work) (p: Indexed) (o: PlanOptions) (t: ContractionTree) =
+        let steps = float t.Steps.Length
+        work.Steps <- work.Steps + 2.0 * steps
         let struct (a, b) = Cost.score o.Objective p t
         match o.MemoryLimit with
         | None -> struct (a, b)
         | Some l ->
             let limit = BigInteger l
+            work.Steps <- work.Steps + steps
             if Cost.largestIntermediate p t <= limit then struct (a, b)
             elif not o.Slice then struct (Double.PositiveInfinity, b)
             else
                 match PlanSlice.findWith 1 p t limit with
                 | Some ix ->
+                    work.Steps <- work.Steps + steps * (2.0 + 7.0 * float ix.Length)
                     let s = PlanSlice.figures p t ix
                     struct (Cost.log2 s.Flops, Cost.log2 s.LargestIntermediate)
                 | None -> struct (Double.PositiveInfinity, b)
+
+    /// The score of a tree (lower is better, compared as a pair): the objective's figures in log2, the total
+    /// flops of the sliced tree when a memory limit is set, slicing is allowed and the tree exceeds the limit;
+    /// a tree that cannot meet the limit scores +infinity.
+    let score (p: Indexed) (o: PlanOptions) (t: ContractionTree) = scoreCounted (Work()) p o t
 
     /// The flops of joins over the subsets of a frontier of at most 16 nodes, on bit masks of their (at most 64)
     /// indices: the cost model of subtree reconfiguration's dynamic programme. `legs[j]` holds the indices of
@@ -170,7 +210,8 @@ module PlanHyper =
     /// With `limit`, a replacement must keep its intermediates within it.
     /// `stop` is asked before each node; when it says so the tree as rewritten so far is returned (a wall-clock
     /// budget; deterministic callers pass a function that never stops).
-    let reconfigureUntil (stop: unit -> bool) (limit: int64 option) (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =
+    /// The work done is added to `work`.
+    let reconfigureCounted (work: Work) (stop: unit -> bool) (limit: int64 option) (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =
         let ids = Dictionary<string, int>()
         p.IndexNames |> Array.iteri (fun i n -> ids[n] <- i)
         let sizeOf (ix: int array) = ix |> Array.fold (fun acc i -> acc * BigInteger(p.Size[i])) BigInteger.One
@@ -180,6 +221,8 @@ module PlanHyper =
         while improved && pass < passes && tree.Steps.Length > 1 do
             improved <- false
             pass <- pass + 1
+            // Two exact costings of the tree (its nodes and its order), two scores at the end of the pass.
+            work.Steps <- work.Steps + 4.0 * float tree.Steps.Length
             let nodes = toNodes p tree
             let root = ContractionTree.root tree
             let order = Cost.steps p tree |> Array.sortBy (fun s -> BigInteger.Negate s.Flops, s.Node) |> Array.map (fun s -> s.Node)
@@ -209,6 +252,7 @@ module PlanHyper =
                     emit v |> ignore
                     let current = { Leaves = fr.Length; Steps = currentSteps.ToArray() }
                     let o = { PlanOptions.defaults with Objective = objective; MemoryLimit = limit }
+                    work.Solved <- work.Solved + Math.Pow(2.0, float fr.Length)
                     match PlanOptimal.solveWith PlanOptimal.exhaustiveUpTo sub o with
                     | Ok (Some better) when Cost.score objective sub better < Cost.score objective sub current ->
                         for u in inner do
@@ -246,6 +290,8 @@ module PlanHyper =
                     let mf = MaskFlops(fr |> Array.map (fun u -> bits nodes.Kept[u]), bits nodes.Kept[v], globalOf.ToArray() |> Array.map (fun i -> float p.Size[i]))
                     let m = fr.Length
                     let full = (1 <<< m) - 1
+                    // The tables over 2^m subsets and about 3^m (subset, sub-subset) pairs.
+                    work.Joins <- work.Joins + Math.Pow(2.0, float m) + Math.Pow(3.0, float m)
                     let kept = mf.Kept
                     let joinCost a b = mf.Join(a, b)
                     let sizeOf (x: uint64) = mf.SizeOf x
@@ -303,6 +349,7 @@ module PlanHyper =
                     else false
             for v in order do
                 if not (removed.Contains v) && not (stop ()) then
+                    work.Steps <- work.Steps + 1.0
                     // Grow the frontier from v's children by opening the largest internal node.
                     let frontier = List<int>(nodes.Kids[v])
                     let inner = List<int>([ v ])
@@ -327,12 +374,16 @@ module PlanHyper =
                                 removed.Add u |> ignore
                             improved <- true
             if improved then
-                // The subtree programmes count in their own terms (the flops one misjudges some size-1 and
-                // hyperindex legs): a pass is kept only when the whole tree scores no worse by the objective.
+                // A pass is kept only when the whole tree scores no worse by the objective (a guard: the flops
+                // programme counts as `Cost` does, see `maskFlops`, and the exact one solves sub-problems).
                 let candidate = toTree tree.Leaves nodes root
                 if Cost.score objective p candidate <= Cost.score objective p tree then tree <- candidate
                 else improved <- false
         tree
+
+    /// `reconfigureCounted` without counting the work.
+    let reconfigureUntil (stop: unit -> bool) (limit: int64 option) (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =
+        reconfigureCounted (Work()) stop limit p objective k passes t
 
     /// `reconfigureUntil` without a stop, within an optional memory limit.
     let reconfigureWithin (limit: int64 option) (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) =
@@ -368,14 +419,24 @@ module PlanHyper =
     /// subtrees of 10; larger ones (each pass visits every step) only get the best two polished over subtrees of 8.
     let reconfigureTrialsUpTo = 500
 
-    /// The best tree of `trials` trials (or fewer, when a time limit is set and spent), polished.
-    let search (p: Indexed) (o: PlanOptions) : ContractionTree =
+    /// A budget that follows the stakes: trials keep starting, in trial order, while the work of the trials
+    /// before them (`Work.Seconds`) is below `Share` × the contraction time of the best tree so far at
+    /// `FlopsPerSecond` (sliced when it must be); at least `Floor` trials run, at most the options' `Trials`. The
+    /// work is counted, not timed, so the trials run and the plan are the same on any machine and load.
+    type Stakes = { FlopsPerSecond: float; Share: float; Floor: int }
+
+    /// What `searchWith` found: the tree, the trials it ran and their counted work (polish included).
+    type Searched = { Tree: ContractionTree; Trials: int; Work: Work }
+
+    /// The best tree of `Trials` trials (or fewer: under `stakes`, or when a time limit is set and spent), polished.
+    let searchWith (stakes: Stakes option) (p: Indexed) (o: PlanOptions) : Searched =
         let n = p.Inputs.Length
-        if n <= 2 then (PlanGreedy.bestGreedy p o).Tree
+        if n <= 2 then { Tree = (PlanGreedy.bestGreedy p o).Tree; Trials = 0; Work = Work() }
         else
             let trials = max 2 o.Trials
             let clock = Stopwatch.StartNew()
-            let results = Array.zeroCreate<(struct (float * float) * ContractionTree) option> trials
+            // Per trial: its score, tree, log2 of its (sliced) flops and its work.
+            let results = Array.zeroCreate<(struct (float * float) * ContractionTree * float * Work) option> trials
             // Under a wall-clock budget, trials stop starting at three quarters of it (the rest is for polishing)
             // and exact pieces of a partition turn greedy at the budget, so one long trial cannot overrun it.
             let past (share: float) () =
@@ -385,41 +446,91 @@ module PlanHyper =
             let spent = past 1.0
             // Reconfiguration keeps intermediates within the limit only where the tree may not be sliced to fit.
             let keep = if o.Slice then None else o.MemoryLimit
+            // The stakes are settled over the finished prefix of trials, in trial order, so that the cut-off is the
+            // same however the trials are scheduled: `cutoff` is the first trial that may not count.
+            let gate = obj ()
+            let mutable settled = 0
+            let mutable cutoff = trials
+            let mutable spentSeconds = 0.0
+            let mutable bestLog2 = Double.PositiveInfinity
+            let settle () =
+                lock gate (fun () ->
+                    while settled < cutoff && results[settled].IsSome do
+                        let _, _, lf, w = results[settled].Value
+                        spentSeconds <- spentSeconds + w.Seconds
+                        bestLog2 <- min bestLog2 lf
+                        settled <- settled + 1
+                        match stakes with
+                        | Some s when settled >= s.Floor && spentSeconds >= s.Share * Math.Pow(2.0, bestLog2) / s.FlopsPerSecond ->
+                            cutoff <- settled
+                        | _ -> ())
+            let admitted t = lock gate (fun () -> t < cutoff)
             let mutable finished = 0
             let trial t =
+                let work = Work()
                 let rng = Random(o.Seed * 1000003 + t * 7919 + 17)
                 let b = sample p rng t
                 // Every trial's tree is reconfigured before it is scored (as cotengra does): a builder's raw tree
                 // says little about what reconfiguration makes of it (a partition tree 100x worse than greedy's
                 // can end below it).
                 let built = buildUntil spent p o rng b
-                let tree = if n <= reconfigureTrialsUpTo then reconfigureUntil spent keep p o.Objective 8 4 built else built
+                match b with
+                | Greedy _ -> work.Greedy <- work.Greedy + float n
+                | Partition _ ->
+                    // A max-flow bisection costs about its cut's bonds times the piece's tensors (one augmenting
+                    // path per bond, each a search over the piece); the built tree's steps give both.
+                    let steps = Cost.steps p built
+                    let leaves = Array.zeroCreate<int> (n + steps.Length)
+                    for l in 0 .. n - 1 do
+                        leaves[l] <- 1
+                    for st in steps do
+                        leaves[st.Node] <- st.Children |> Array.sumBy (fun c -> leaves[c])
+                        work.Cuts <- work.Cuts + float st.Summed.Length * float leaves[st.Node]
+                    work.Steps <- work.Steps + float steps.Length
+                let tree = if n <= reconfigureTrialsUpTo then reconfigureCounted work spent keep p o.Objective 8 4 built else built
                 // Reconfiguration for the objective alone can make a tree harder to slice: under a memory limit
                 // with slicing, the built tree competes too.
                 let scored =
                     if o.MemoryLimit.IsSome && o.Slice && not (obj.ReferenceEquals(tree, built)) then
-                        [ score p o tree, tree; score p o built, built ] |> List.minBy fst
-                    else score p o tree, tree
-                results[t] <- Some scored
+                        [ scoreCounted work p o tree, tree; scoreCounted work p o built, built ] |> List.minBy fst
+                    else scoreCounted work p o tree, tree
+                let (struct (a, _) as sc), best = scored
+                // The stakes: the best tree's flops (sliced when it is: the score's primary figure under Flops).
+                let lf =
+                    if o.Objective = Flops && not (Double.IsPositiveInfinity a) then a
+                    else
+                        work.Steps <- work.Steps + float best.Steps.Length
+                        Cost.log2 (Cost.flops p best)
+                results[t] <- Some(sc, best, lf, work)
                 Interlocked.Increment(&finished) |> ignore
+                settle ()
             // Nor is a trial started when the mean trial so far would end past that point.
             let past share () =
                 let elapsed = float clock.ElapsedMilliseconds
                 past share () || (finished > 0 && o.TimeLimitMs.IsSome && elapsed + elapsed / float finished >= share * float o.TimeLimitMs.Value)
             if o.Parallel then
                 Parallel.For(0, 2, Action<int>(trial)) |> ignore
-                Parallel.For(2, trials, Action<int, ParallelLoopState>(fun t state -> if past 0.75 () then state.Stop() else trial t)) |> ignore
+                Parallel.For(2, trials, Action<int, ParallelLoopState>(fun t state ->
+                    // Break (not Stop) at the stakes' cut-off: every trial before it still runs.
+                    if state.LowestBreakIteration.HasValue || state.IsStopped then ()
+                    elif not (admitted t) then state.Break()
+                    elif past 0.75 () then state.Stop()
+                    else trial t)) |> ignore
             else
                 let mutable t = 0
-                while t < trials && (t < 2 || not (past 0.75 ())) do
+                while t < trials && (t < 2 || (admitted t && not (past 0.75 ()))) do
                     trial t
                     t <- t + 1
+            settle ()
             // The best two (by score, then trial number) are polished over larger subtrees (10 leaves); the best
             // tree wins. (A loop, not a pipeline: with a time limit most of the trial slots are empty.)
+            let total = Work()
             let ran = ResizeArray()
-            for t in 0 .. trials - 1 do
+            for t in 0 .. min cutoff trials - 1 do
                 match results[t] with
-                | Some (s, tree) -> ran.Add((s, t, tree))
+                | Some (s, tree, _, w) ->
+                    total.Add w
+                    ran.Add((s, t, tree))
                 | None -> ()
             let ranked = ran.ToArray() |> Array.sortBy (fun (s, t, _) -> s, t)
             let polished =
@@ -427,11 +538,14 @@ module PlanHyper =
                 |> Array.truncate 2
                 |> Array.map (fun (_, t, tree) ->
                     let better =
-                        if n <= reconfigureTrialsUpTo then reconfigureUntil spent keep p o.Objective 10 2 tree
-                        else reconfigureUntil spent keep p o.Objective 8 4 tree
-                    score p o better, t, better)
+                        if n <= reconfigureTrialsUpTo then reconfigureCounted total spent keep p o.Objective 10 2 tree
+                        else reconfigureCounted total spent keep p o.Objective 8 4 tree
+                    scoreCounted total p o better, t, better)
             let _, _, best = Array.append polished ranked |> Array.minBy (fun (s, t, _) -> s, t)
-            best
+            { Tree = best; Trials = ran.Count; Work = total }
+
+    /// The best tree of `trials` trials (or fewer, when a time limit is set and spent), polished.
+    let search (p: Indexed) (o: PlanOptions) : ContractionTree = (searchWith None p o).Tree
 
     /// `hyper`: see the module.
     let hyper: Optimizer =

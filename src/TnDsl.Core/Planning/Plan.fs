@@ -122,11 +122,14 @@ module Plan =
             match exact with
             | Some t -> sprintf "optimal (exact within %d subnetwork pairs)" pairs, found t
             | None ->
-                // The search gets 85 % of what is left after reserving three greedy runs' time for the other
-                // candidates (bond-greedy, greedy at unit batch, scoring); the last polish has the rest.
-                let left () =
-                    o.TimeLimitMs
-                    |> Option.map (fun ms -> max 1 (int (0.85 * float (ms - int clock.ElapsedMilliseconds - 3 * int greedyMs))))
+                // Under a wall-clock limit, what follows the search is priced in greedy runs (`greedyMs`, measured
+                // at this moment's load): bond-greedy two to three, greedy at unit batch one, scoring the
+                // candidates about two, the plan's figures (`runWith`) one. The search gets 85 % of what is left.
+                let reserve = 7L * greedyMs
+                let remaining () = o.TimeLimitMs |> Option.map (fun ms -> int64 ms - clock.ElapsedMilliseconds)
+                let left () = remaining () |> Option.map (fun r -> max 1 (int (0.85 * float (r - reserve))))
+                // A candidate that costs about `runs` greedy runs is skipped when the limit has no room left for it.
+                let affords (runs: int64) = remaining () |> Option.forall (fun r -> r - runs * greedyMs >= 2L * greedyMs)
                 let stakes: PlanHyper.Stakes =
                     { FlopsPerSecond = stakesFlopsPerSecond
                       Share = searchShare
@@ -134,23 +137,29 @@ module Plan =
                 let candidates =
                     [ if seconds < smallStakesSeconds then
                           yield "random-greedy (16 trials)", (PlanGreedy.randomGreedyRun p { o with Trials = 16; TimeLimitMs = left () |> Option.map (fun ms -> max 1 (ms / 4)) }).Tree
-                      let searched = PlanHyper.searchWith (Some stakes) p { o with Trials = snd hyperTrials; TimeLimitMs = left () }
-                      yield sprintf "hyper (%d trials)" searched.Trials, searched.Tree
+                      // One hyper trial costs a few greedy runs at least (a build, costing, scoring).
+                      if affords 3L then
+                          let searched = PlanHyper.searchWith (Some stakes) p { o with Trials = snd hyperTrials; TimeLimitMs = left () }
+                          yield sprintf "hyper (%d trials)" searched.Trials, searched.Tree
                       yield "greedy", greedyRun.Tree
-                      yield "bond-greedy", PlanSweep.bondGreedyTree p
+                      if affords 3L then yield "bond-greedy", PlanSweep.bondGreedyTree p
                       match unitBatch p with
-                      | Some unit -> yield "greedy@unit-batch", (PlanGreedy.bestGreedy unit o).Tree
-                      | None -> () ]
+                      | Some unit when affords 1L -> yield "greedy@unit-batch", (PlanGreedy.bestGreedy unit o).Tree
+                      | _ -> () ]
                     |> List.map (fun (name, t) -> name, t, PlanHyper.score p o t)
                 // The first of equally good candidates wins.
                 let name, best, bestScore =
                     candidates |> List.reduce (fun (_, _, sa as a) (_, _, sb as b) -> if sb < sa then b else a)
                 // One pass of subtree reconfiguration over subtrees of 4 (cheap, and it finds the expert's sweep
                 // along a chain: the environment meets each input before its weight).
-                let spent () = o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)
-                let polished = PlanHyper.reconfigureUntil spent o.MemoryLimit p o.Objective 4 1 best
-                if PlanHyper.score p o polished < bestScore then name + "+reconfigure", found polished
-                else name, found best
+                // Under a wall-clock limit it runs only with room for a pass's set-up and check (about four greedy
+                // runs) and the plan's figures, and stops rewriting with that much left.
+                if not (affords 4L) then name, found best
+                else
+                    let spent () = remaining () |> Option.exists (fun r -> r <= 2L * greedyMs)
+                    let polished = PlanHyper.reconfigureUntil spent o.MemoryLimit p o.Objective 4 1 best
+                    if PlanHyper.score p o polished < bestScore then name + "+reconfigure", found polished
+                    else name, found best
 
     /// `auto`: see `autoChoose`.
     let auto: Optimizer = fun p o -> snd (autoChoose p o)

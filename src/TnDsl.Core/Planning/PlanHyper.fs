@@ -216,13 +216,14 @@ module PlanHyper =
         p.IndexNames |> Array.iteri (fun i n -> ids[n] <- i)
         let sizeOf (ix: int array) = ix |> Array.fold (fun acc i -> acc * BigInteger(p.Size[i])) BigInteger.One
         let mutable tree = t
+        let mutable treeScore = None
         let mutable improved = true
         let mutable pass = 0
-        while improved && pass < passes && tree.Steps.Length > 1 do
+        while improved && pass < passes && tree.Steps.Length > 1 && not (stop ()) do
             improved <- false
             pass <- pass + 1
-            // Two exact costings of the tree (its nodes and its order), two scores at the end of the pass.
-            work.Steps <- work.Steps + 4.0 * float tree.Steps.Length
+            // Two exact costings of the tree (its nodes and its order), one or two scores at the end of the pass.
+            work.Steps <- work.Steps + (if pass = 1 then 4.0 else 3.0) * float tree.Steps.Length
             let nodes = toNodes p tree
             let root = ContractionTree.root tree
             let order = Cost.steps p tree |> Array.sortBy (fun s -> BigInteger.Negate s.Flops, s.Node) |> Array.map (fun s -> s.Node)
@@ -377,7 +378,11 @@ module PlanHyper =
                 // A pass is kept only when the whole tree scores no worse by the objective (a guard: the flops
                 // programme counts as `Cost` does, see `maskFlops`, and the exact one solves sub-problems).
                 let candidate = toTree tree.Leaves nodes root
-                if Cost.score objective p candidate <= Cost.score objective p tree then tree <- candidate
+                let candidateScore = Cost.score objective p candidate
+                let current = match treeScore with Some s -> s | None -> Cost.score objective p tree
+                if candidateScore <= current then
+                    tree <- candidate
+                    treeScore <- Some candidateScore
                 else improved <- false
         tree
 
@@ -436,14 +441,18 @@ module PlanHyper =
             let trials = max 2 o.Trials
             let clock = Stopwatch.StartNew()
             // Per trial: its score, tree, log2 of its (sliced) flops and its work.
-            let results = Array.zeroCreate<(struct (float * float) * ContractionTree * float * Work) option> trials
+            // (By trial number, not an array of `Trials` slots: a large trial count under a time limit would
+            // allocate and scan it for nothing.)
+            let results = Collections.Concurrent.ConcurrentDictionary<int, struct (float * float) * ContractionTree * float * Work>()
             // Under a wall-clock budget, trials stop starting at three quarters of it (the rest is for polishing)
             // and exact pieces of a partition turn greedy at the budget, so one long trial cannot overrun it.
             let past (share: float) () =
                 match o.TimeLimitMs with
                 | Some ms -> float clock.ElapsedMilliseconds >= share * float ms
                 | None -> false
-            let spent = past 1.0
+            // A trial stops cutting and rewriting at three quarters too: polishing, scoring and the plan's figures
+            // follow.
+            let trialSpent = past 0.75
             // Reconfiguration keeps intermediates within the limit only where the tree may not be sliced to fit.
             let keep = if o.Slice then None else o.MemoryLimit
             // The stakes are settled over the finished prefix of trials, in trial order, so that the cut-off is the
@@ -455,8 +464,8 @@ module PlanHyper =
             let mutable bestLog2 = Double.PositiveInfinity
             let settle () =
                 lock gate (fun () ->
-                    while settled < cutoff && results[settled].IsSome do
-                        let _, _, lf, w = results[settled].Value
+                    while settled < cutoff && results.ContainsKey settled do
+                        let _, _, lf, w = results[settled]
                         spentSeconds <- spentSeconds + w.Seconds
                         bestLog2 <- min bestLog2 lf
                         settled <- settled + 1
@@ -466,6 +475,8 @@ module PlanHyper =
                         | _ -> ())
             let admitted t = lock gate (fun () -> t < cutoff)
             let mutable finished = 0
+            // The longest wall time a trial's scoring took: the unit of what follows the polish.
+            let mutable scoreMs = 0.0
             let trial t =
                 let work = Work()
                 let rng = Random(o.Seed * 1000003 + t * 7919 + 17)
@@ -473,7 +484,7 @@ module PlanHyper =
                 // Every trial's tree is reconfigured before it is scored (as cotengra does): a builder's raw tree
                 // says little about what reconfiguration makes of it (a partition tree 100x worse than greedy's
                 // can end below it).
-                let built = buildUntil spent p o rng b
+                let built = buildUntil trialSpent p o rng b
                 match b with
                 | Greedy _ -> work.Greedy <- work.Greedy + float n
                 | Partition _ ->
@@ -487,13 +498,15 @@ module PlanHyper =
                         leaves[st.Node] <- st.Children |> Array.sumBy (fun c -> leaves[c])
                         work.Cuts <- work.Cuts + float st.Summed.Length * float leaves[st.Node]
                     work.Steps <- work.Steps + float steps.Length
-                let tree = if n <= reconfigureTrialsUpTo then reconfigureCounted work spent keep p o.Objective 8 4 built else built
+                let tree = if n <= reconfigureTrialsUpTo then reconfigureCounted work trialSpent keep p o.Objective 8 4 built else built
                 // Reconfiguration for the objective alone can make a tree harder to slice: under a memory limit
                 // with slicing, the built tree competes too.
+                let scoring = Stopwatch.StartNew()
                 let scored =
                     if o.MemoryLimit.IsSome && o.Slice && not (obj.ReferenceEquals(tree, built)) then
                         [ scoreCounted work p o tree, tree; scoreCounted work p o built, built ] |> List.minBy fst
                     else scoreCounted work p o tree, tree
+                scoreMs <- max scoreMs scoring.Elapsed.TotalMilliseconds
                 let (struct (a, _) as sc), best = scored
                 // The stakes: the best tree's flops (sliced when it is: the score's primary figure under Flops).
                 let lf =
@@ -501,7 +514,7 @@ module PlanHyper =
                     else
                         work.Steps <- work.Steps + float best.Steps.Length
                         Cost.log2 (Cost.flops p best)
-                results[t] <- Some(sc, best, lf, work)
+                results[t] <- (sc, best, lf, work)
                 Interlocked.Increment(&finished) |> ignore
                 settle ()
             // Nor is a trial started when the mean trial so far would end past that point.
@@ -509,7 +522,8 @@ module PlanHyper =
                 let elapsed = float clock.ElapsedMilliseconds
                 past share () || (finished > 0 && o.TimeLimitMs.IsSome && elapsed + elapsed / float finished >= share * float o.TimeLimitMs.Value)
             if o.Parallel then
-                Parallel.For(0, 2, Action<int>(trial)) |> ignore
+                Parallel.For(0, (if o.TimeLimitMs.IsSome then 1 else 2), Action<int>(trial)) |> ignore
+                if o.TimeLimitMs.IsSome && not (past 0.75 ()) then trial 1
                 Parallel.For(2, trials, Action<int, ParallelLoopState>(fun t state ->
                     // Break (not Stop) at the stakes' cut-off: every trial before it still runs.
                     if state.LowestBreakIteration.HasValue || state.IsStopped then ()
@@ -518,7 +532,8 @@ module PlanHyper =
                     else trial t)) |> ignore
             else
                 let mutable t = 0
-                while t < trials && (t < 2 || (admitted t && not (past 0.75 ()))) do
+                // Trial 0 always runs (a tree is needed); trial 1 too without a time limit.
+                while t < trials && (t < 1 || (t < 2 && o.TimeLimitMs.IsNone) || (admitted t && not (past 0.75 ()))) do
                     trial t
                     t <- t + 1
             settle ()
@@ -526,21 +541,26 @@ module PlanHyper =
             // tree wins. (A loop, not a pipeline: with a time limit most of the trial slots are empty.)
             let total = Work()
             let ran = ResizeArray()
-            for t in 0 .. min cutoff trials - 1 do
-                match results[t] with
-                | Some (s, tree, _, w) ->
+            for KeyValue (t, (s, tree, _, w)) in results |> Seq.sortBy (fun kv -> kv.Key) do
+                if t < cutoff then
                     total.Add w
                     ran.Add((s, t, tree))
-                | None -> ()
             let ranked = ran.ToArray() |> Array.sortBy (fun (s, t, _) -> s, t)
+            // Under a wall-clock budget the polish stops with room for what follows it: the end of a pass, scoring
+            // the polished trees and the plan's figures, about four scorings (each an exact costing of the tree).
+            let polishSpent () =
+                match o.TimeLimitMs with
+                | Some ms -> clock.Elapsed.TotalMilliseconds + 4.0 * scoreMs >= 0.95 * float ms
+                | None -> false
             let polished =
                 ranked
                 |> Array.truncate 2
-                |> Array.map (fun (_, t, tree) ->
+                |> Array.map (fun (scored, t, tree) ->
                     let better =
-                        if n <= reconfigureTrialsUpTo then reconfigureCounted total spent keep p o.Objective 10 2 tree
-                        else reconfigureCounted total spent keep p o.Objective 8 4 tree
-                    scoreCounted total p o better, t, better)
+                        if n <= reconfigureTrialsUpTo then reconfigureCounted total polishSpent keep p o.Objective 10 2 tree
+                        else reconfigureCounted total polishSpent keep p o.Objective 8 4 tree
+                    let sc = if obj.ReferenceEquals(better, tree) then scored else scoreCounted total p o better
+                    sc, t, better)
             let _, _, best = Array.append polished ranked |> Array.minBy (fun (s, t, _) -> s, t)
             { Tree = best; Trials = ran.Count; Work = total }
 

@@ -747,6 +747,28 @@ let ``hyper with a trial count gives the same tree serially and in parallel, and
     Assert.True(a.Cost.Value.Flops <= (Plan.run "greedy" o p).Cost.Value.Flops)
 
 [<Fact>]
+let ``hyper under stakes stops at the same trial serially and in parallel, once its counted work passes them`` () =
+    let p = match Problem.index Range.none (peps 5 5 3) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let o = { PlanOptions.defaults with Trials = 48; Seed = 2; Parallel = false }
+    let free = PlanHyper.searchWith None p o
+    Assert.Equal(48, free.Trials)
+    // A throughput at which a tenth of the best tree's time is about three trials' counted work: the stakes cut the
+    // search between its floor and its cap.
+    let flops = float (Cost.flops p free.Tree)
+    let perTrial = free.Work.Seconds / float free.Trials
+    let stakes: PlanHyper.Stakes = { FlopsPerSecond = 0.1 * flops / (3.0 * perTrial); Share = 0.1; Floor = 4 }
+    let serial = PlanHyper.searchWith (Some stakes) p o
+    let inParallel = PlanHyper.searchWith (Some stakes) p { o with Parallel = true }
+    Assert.InRange(serial.Trials, 4, 47)
+    Assert.Equal(serial.Trials, inParallel.Trials)
+    Assert.Equal<int array array>(serial.Tree.Steps, inParallel.Tree.Steps)
+    Assert.Equal(serial.Work.Seconds, inParallel.Work.Seconds, 9)
+    // Fewer trials, less counted work; and no stakes at all above the floor means the floor.
+    Assert.True(serial.Work.Seconds < free.Work.Seconds)
+    let floorOnly = PlanHyper.searchWith (Some { stakes with FlopsPerSecond = 1e30 }) p o
+    Assert.Equal(4, floorOnly.Trials)
+
+[<Fact>]
 let ``auto is reproducible: the same plan serially and in parallel`` () =
     for p in [ peps 4 4 4; peps 6 6 2 ] do
         let p = match Problem.index Range.none p with Ok p -> p | Result.Error ds -> failwithf "%A" ds

@@ -100,16 +100,18 @@ let run (args: string array) =
 
 /// Min-cut time against network size on chains (an MPS of n sites, d = 2, chi = 8, with its half cut declared as
 /// `tn check` evaluates it) and grids (an L×L PEPS, D = 2): the declared cut through the exact engine and through
-/// QuikGraph, and the oversized-bond check, each next to the flow-graph construction of the same run as the
-/// linear baseline. Near-linear means the ratio to the baseline stays flat as n grows.
+/// QuikGraph, the oversized-bond check and the whole profile (`tn cuts --profile`: every contiguous split solved as
+/// one nested family, and the odd | even split), each next to the flow-graph construction of the same run as the
+/// linear baseline. Near-linear means the ratio to the baseline stays flat as n grows. The profile is also set
+/// against the method it replaced, one exact flow per split on the whole graph, timed in the same run on 100
+/// evenly spaced splits and scaled to all n − 1 (running it on every split takes minutes at n = 20,000).
+/// Times are wall and CPU milliseconds on the calling thread's process (run it with one thread's worth of load).
 let scaling (args: string array) =
-    let sizes = if args.Length > 0 then args |> Array.map int |> List.ofArray else [ 5000; 20000; 60000 ]
+    let sizes = if args.Length > 0 then args |> Array.map int |> List.ofArray else [ 2000; 20000; 60000 ]
     let once label (f: unit -> 'a) =
-        let sw = Stopwatch.StartNew()
-        let r = f ()
-        let ms = sw.Elapsed.TotalMilliseconds
-        printfn "  %-44s %9.1f ms" label ms
-        r, ms
+        let r, wall, cpu = Measure.timeCpu f
+        printfn "  %-52s %9.1f ms (cpu %9.1f)" label wall cpu
+        r, cpu
     for n in sizes do
         let m = mps n 2L 8L
         let half = { Name = "half"; Left = [ 0 .. n / 2 - 1 ]; Right = [ n / 2 .. n - 1 ]; Range = Range.none }
@@ -119,12 +121,24 @@ let scaling (args: string array) =
         let (reports, _), exact = once "declared half cut, exact engine (tn check)" (fun () -> MinCut.evaluateAllWith PrimeExponent m)
         let _, quik = once "declared half cut, QuikGraph (tn cuts)" (fun () -> MinCut.evaluateWith QuikGraphEdmondsKarp g "half" Range.none half.Left half.Right)
         let (over, _), overMs = once "oversized-bond check (tn cuts)" (fun () -> MinCut.oversized m)
-        printfn "  bound %O; %d oversized bonds; per site: exact %.2f us, oversized %.2f us; ratio to the graph: %.2f, %.2f, %.2f"
-            reports.Head.Bound over.Length (1000.0 * exact / float n) (1000.0 * overMs / float n) (exact / build) (quik / build) (overMs / build)
+        let profile, profileMs = once "profile: nested family + odd|even (tn cuts --profile)" (fun () -> MinCut.profile m)
+        let sample = [ for j in 1 .. 100 -> j * (n - 1) / 101 + 1 ] |> List.distinct
+        let _, aloneSample =
+            once (sprintf "one flow per split, %d splits (the old profile)" sample.Length) (fun () ->
+                for k in sample do
+                    MinCut.evaluateWith PrimeExponent g "k" Range.none [ 0 .. k - 1 ] [ k .. n - 1 ] |> ignore)
+        let alone = aloneSample / float sample.Length * float (n - 1)
+        printfn "  bound %O; %d oversized bonds; %d profile entries; per site: exact %.2f us, oversized %.2f us, profile %.2f us (cpu)"
+            reports.Head.Bound over.Length profile.Length (1000.0 * exact / float n) (1000.0 * overMs / float n) (1000.0 * profileMs / float n)
+        printfn "  cpu ratio to the graph: exact %.2f, QuikGraph %.2f, oversized %.2f, profile %.2f" (exact / build) (quik / build) (overMs / build) (profileMs / build)
+        printfn "  profile: nested %.0f ms cpu against one flow per split %.0f ms cpu (scaled from %d splits): %.1fx faster"
+            profileMs alone sample.Length (alone / max profileMs 1e-3)
     for l in [ 50; 100; 200 ] do
         let p = peps l 2L 2L
         printfn "PEPS %dx%d d=2 D=2 (%d sites)" l l (l * l)
         let _, build = once "flow graph alone (baseline)" (fun () -> CutGraph.build p)
         let (over, _), overMs = once "oversized-bond check" (fun () -> MinCut.oversized p)
-        printfn "  %d oversized bonds; per site %.2f us; ratio to the graph %.2f" over.Length (1000.0 * overMs / float (l * l)) (overMs / build)
+        let profile, profileMs = once "profile: row and column families + 3 interleaved" (fun () -> MinCut.profile p)
+        printfn "  %d oversized bonds; %d profile entries; per site: oversized %.2f us, profile %.2f us (cpu); cpu ratio to the graph: %.2f, %.2f"
+            over.Length profile.Length (1000.0 * overMs / float (l * l)) (1000.0 * profileMs / float (l * l)) (overMs / build) (profileMs / build)
     0

@@ -64,10 +64,41 @@ let ``tn cuts --json carries the exact bound, bits, nats, trivial bound, severed
     let bond = c.GetProperty("bonds")[0]
     Assert.Equal("b[8]", bond.GetProperty("name").GetString())
     Assert.Equal(8, bond.GetProperty("dim").GetInt32())
-    Assert.Equal(8, c.GetProperty("left").GetArrayLength())
-    Assert.Equal(8, c.GetProperty("right").GetArrayLength())
-    Assert.Equal(8, c.GetProperty("leftTensors").GetArrayLength())
+    // Each side is one run: p[0]..p[7] | p[8]..p[15], tensors A[0]..A[7] | A[8]..A[15].
+    let run (side: string) =
+        let r = c.GetProperty(side).[0]
+        r.GetProperty("first").GetString(), r.GetProperty("last").GetString(), r.GetProperty("count").GetInt32()
+    for side in [ "left"; "right"; "leftTensors"; "rightTensors" ] do
+        Assert.Equal(1, c.GetProperty(side).GetArrayLength())
+    Assert.Equal(("p[0]", "p[7]", 8), run "left")
+    Assert.Equal(("p[8]", "p[15]", 8), run "right")
+    Assert.Equal(("A[0]", "A[7]", 8), run "leftTensors")
+    Assert.Equal(("A[8]", "A[15]", 8), run "rightTensors")
     Assert.Equal(0, root.GetProperty("profile").GetArrayLength())
+
+[<Fact>]
+let ``tn cuts --profile --json writes each split of a long chain as runs, and huge trivial bounds as powers`` () =
+    let code, out, _ = cuts [ mps; "--profile"; "--json"; "--set"; "n=400" ]
+    Assert.Equal(0, code)
+    use doc = JsonDocument.Parse out
+    let profile = doc.RootElement.GetProperty("profile")
+    Assert.Equal(400, profile.GetArrayLength())
+    let split k = profile[k - 1]
+    let e = split 200
+    Assert.Equal("contiguous", e.GetProperty("kind").GetString())
+    Assert.Equal(200, e.GetProperty("position").GetInt32())
+    Assert.Equal("8", e.GetProperty("bound").GetString())
+    // 2^200 is past 2^128: written as the power of the leg dimension, exact and short.
+    Assert.Equal("2^200", e.GetProperty("trivial").GetString())
+    Assert.Equal(200.0, e.GetProperty("trivialBits").GetDouble(), 9)
+    let first = split 1
+    Assert.Equal("2", first.GetProperty("trivial").GetString())
+    for side in [ "left"; "right"; "leftTensors"; "rightTensors" ] do
+        Assert.Equal(1, e.GetProperty(side).GetArrayLength())
+    let left = e.GetProperty("left").[0]
+    let rightTensors = e.GetProperty("rightTensors").[0]
+    Assert.Equal("p[199]", left.GetProperty("last").GetString())
+    Assert.Equal(200, rightTensors.GetProperty("count").GetInt32())
 
 [<Fact>]
 let ``tn cuts --cut with an unknown name fails with the declared names`` () =

@@ -121,8 +121,8 @@ let ``MPS bond cut reports the bond between the halves and the tensors on each s
     let r = MinCut.bipartition net "half" (ids net [ "p[0]"; "p[1]"; "p[2]" ])
     Assert.Equal(BigInteger 3, r.Bound)
     Assert.Equal<string list>([ "b[2]" ], r.Bonds |> List.map (fun b -> b.Name))
-    Assert.Equal<int list>([ 0; 1; 2 ], r.LeftTensors)
-    Assert.Equal<int list>([ 3; 4; 5 ], r.RightTensors)
+    Assert.Equal<int list>([ 0; 1; 2 ], Runs.toList r.LeftTensors)
+    Assert.Equal<int list>([ 3; 4; 5 ], Runs.toList r.RightTensors)
     Assert.Equal(BigInteger 8, r.Trivial)
     Assert.Equal(MinCutTighter, r.Tighter)
     Assert.Equal(Math.Log2 3.0, r.Bits, 12)
@@ -456,3 +456,93 @@ let ``oversized bonds, found with one residual array restored between bonds, are
                       if r < BigInteger(Dim.size net.Indices[i].Dim) then i, r
                   | _ -> () ]
         (over |> List.map (fun o -> o.Index, o.ReducibleTo)) = expected)
+
+// ---------- nested profiles (a family of splits solved by divide and conquer) ----------
+
+/// The same split solved alone on the whole graph by the exact engine: the profile must give the same bound, the
+/// same severed bonds, the same tensors on each side (both are the smallest min cut's source side), the same
+/// trivial bound and the same verdict.
+let sameAsAlone (g: CutGraph) (e: ProfileEntry) =
+    let r = e.Report
+    let alone = MinCut.evaluateWith PrimeExponent g "alone" Range.none r.Left r.Right
+    alone.Bound = r.Bound
+    && (alone.Bonds |> List.map (fun b -> b.Index)) = (r.Bonds |> List.map (fun b -> b.Index))
+    && alone.LeftTensors = r.LeftTensors
+    && alone.RightTensors = r.RightTensors
+    && alone.LeftLegs = r.LeftLegs
+    && alone.RightLegs = r.RightLegs
+    && alone.Trivial = r.Trivial
+    && abs (alone.TrivialBits - r.TrivialBits) < 1e-9
+    && alone.Tighter = r.Tighter
+
+[<Property(MaxTest = 200)>]
+let ``a profile solved as nested families equals one exact flow per split on the whole graph`` () =
+    Prop.forAll (Networks.arbitrary None) (fun gn ->
+        let g = CutGraph.build gn.Network
+        MinCut.profile gn.Network |> List.forall (sameAsAlone g))
+
+/// A chain of n tensors with random leg and bond dimensions (1..6, so several primes), and `extra` random bonds
+/// between far-apart tensors that break the chain's structure.
+let randomChain (seed: int) (n: int) (extra: int) =
+    let rng = Random seed
+    let dim () = Fixed(int64 (rng.Next(1, 7)))
+    let extras = [ for k in 0 .. extra - 1 -> k, rng.Next n, rng.Next n ] |> List.filter (fun (_, u, v) -> u <> v)
+    let indices =
+        [ for k in 0 .. n - 1 -> sprintf "p[%d]" k, dim () ]
+        @ [ for k in 0 .. n - 2 -> sprintf "b[%d]" k, dim () ]
+        @ [ for k, _, _ in extras -> sprintf "x[%d]" k, dim () ]
+    let tensors =
+        [ for t in 0 .. n - 1 ->
+              sprintf "A[%d]" t,
+              [ if t > 0 then sprintf "b[%d]" (t - 1)
+                sprintf "p[%d]" t
+                if t < n - 1 then sprintf "b[%d]" t
+                for k, u, v in extras do
+                    if u = t || v = t then sprintf "x[%d]" k ] ]
+    build "chain" indices tensors [ for k in 0 .. n - 1 -> sprintf "p[%d]" k ]
+
+[<Property(MaxTest = 40)>]
+let ``on long chains with random dimensions and loops, every split of the profile equals its flow alone`` (seed: int) =
+    let rng = Random seed
+    let net = randomChain seed (rng.Next(2, 120)) (rng.Next(0, 4))
+    let g = CutGraph.build net
+    let profile = MinCut.profile net
+    profile.Length = net.Output.Length && profile |> List.forall (sameAsAlone g)
+
+[<Theory>]
+[<InlineData(2, 2, 2)>]
+[<InlineData(4, 3, 2)>]
+[<InlineData(5, 2, 3)>]
+[<InlineData(6, 16, 2)>]
+[<InlineData(5, 1, 6)>]
+let ``PEPS row and column families equal their splits solved alone`` (l: int, d: int, bond: int) =
+    let net = peps l (int64 d) (int64 bond)
+    let g = CutGraph.build net
+    let profile = MinCut.profile net
+    Assert.Equal(2 * (l - 1) + 3, profile.Length)
+    Assert.All(profile, fun e -> Assert.True(sameAsAlone g e, sprintf "%A %d" e.Kind e.Position))
+
+[<Fact>]
+let ``a chain's profile reports each side as one run of legs and one run of tensors`` () =
+    let n = 2000
+    let profile = MinCut.profile (mps n 2L 8L) |> List.filter (fun e -> e.Kind = Contiguous)
+    Assert.Equal(n - 1, profile.Length)
+    for e in profile do
+        let k = e.Position
+        Assert.Equal<Run array>([| { First = 0; Last = k - 1 } |], e.Report.LeftLegs)
+        Assert.Equal<Run array>([| { First = k; Last = n - 1 } |], e.Report.RightLegs)
+        Assert.True(e.Report.LeftTensors.Length <= 1 && e.Report.RightTensors.Length <= 1)
+        Assert.Equal(n, Runs.count e.Report.LeftTensors + Runs.count e.Report.RightTensors)
+        Assert.Equal(BigInteger(min 8.0 (min (2.0 ** float k) (2.0 ** float (n - k)))), e.Report.Bound)
+        Assert.Equal(float (min k (n - k)), e.Report.TrivialBits, 9)
+
+[<Property>]
+let ``runs hold exactly the ids they were made from, and their complement the rest`` (ids: int list) =
+    let ids = ids |> List.map (fun i -> abs i % 50)
+    let runs = Runs.ofSeq ids
+    let expected = ids |> List.distinct |> List.sort
+    Runs.toList runs = expected
+    && Runs.count runs = expected.Length
+    && runs |> Array.pairwise |> Array.forall (fun (a, b) -> a.Last + 1 < b.First)
+    && Runs.toList (Runs.complement 50 runs) = [ for i in 0 .. 49 do if not (List.contains i expected) then i ]
+    && Runs.toList (Runs.union runs (Runs.complement 50 runs)) = [ 0 .. 49 ]

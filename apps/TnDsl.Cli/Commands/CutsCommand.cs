@@ -179,7 +179,7 @@ public static class CutsCommand
     }
 
     /// <summary>A tensor set for the table: in full up to 12 names, else the first and last few and the count
-    /// (the JSON lists every tensor).</summary>
+    /// (the JSON gives every run of consecutively declared tensors).</summary>
     static string Tensors(IReadOnlyList<string> names) =>
         names.Count <= 12
             ? "{" + string.Join(", ", names) + "}"
@@ -244,10 +244,10 @@ public static class CutsCommand
             w.WriteString("kind", e.Kind);
             w.WriteNumber("position", e.Position);
         }
-        w.WriteString("bound", c.Bound.ToString(CultureInfo.InvariantCulture));
+        w.WriteString("bound", c.BoundText);
         w.WriteNumber("bits", c.Bits);
         w.WriteNumber("nats", c.Nats);
-        w.WriteString("trivial", c.Trivial.ToString(CultureInfo.InvariantCulture));
+        w.WriteString("trivial", c.TrivialText);
         w.WriteNumber("trivialBits", c.TrivialBits);
         w.WriteString("tighter", c.Tighter);
         w.WriteStartArray("bonds");
@@ -262,17 +262,26 @@ public static class CutsCommand
             w.WriteEndObject();
         }
         w.WriteEndArray();
-        WriteList(w, "left", c.LeftLegs);
-        WriteList(w, "right", c.RightLegs);
-        WriteList(w, "leftTensors", c.LeftTensors);
-        WriteList(w, "rightTensors", c.RightTensors);
+        WriteRuns(w, "left", c.LeftLegRuns);
+        WriteRuns(w, "right", c.RightLegRuns);
+        WriteRuns(w, "leftTensors", c.LeftTensorRuns);
+        WriteRuns(w, "rightTensors", c.RightTensorRuns);
         w.WriteEndObject();
     }
 
-    static void WriteList(Utf8JsonWriter w, string name, IReadOnlyList<string> items)
+    /// <summary>A side as runs: <c>{"first": "p[0]", "last": "p[7]", "count": 8}</c> for p[0] to p[7] (legs in output
+    /// order, tensors in declaration order), so that a split of a long chain is a line, not the chain.</summary>
+    static void WriteRuns(Utf8JsonWriter w, string name, IReadOnlyList<RunView> runs)
     {
         w.WriteStartArray(name);
-        foreach (var s in items) w.WriteStringValue(s);
+        foreach (var r in runs)
+        {
+            w.WriteStartObject();
+            w.WriteString("first", r.First);
+            w.WriteString("last", r.Last);
+            w.WriteNumber("count", r.Count);
+            w.WriteEndObject();
+        }
         w.WriteEndArray();
     }
 }

@@ -66,6 +66,10 @@ type CutGraph =
       TensorsOf: int array array
       /// Per index: true when it is an output leg that takes part in bipartitions (dynamic legs do not).
       IsOpen: bool array
+      /// The open output legs in output order: a cut's legs are reported as runs of positions in this array.
+      OpenLegs: int array
+      /// Per index: its position in `OpenLegs`, or -1 for an index that is not an open leg.
+      PositionOf: int array
       /// Per index: its capacity in capacity units.
       Weight: float array
       /// Bits per capacity unit: log2 p in prime-exponent mode, 1 otherwise.
@@ -302,6 +306,9 @@ module CutGraph =
                  for a in 0 .. nArcs - 1 do
                      augmentor.ReversedEdges[edges[a]] <- edges[arcTwin[a]]
                  { Graph = graph; Edges = edges; Augmentor = augmentor })
+        let openLegs = net.Output |> List.filter (fun i -> isOpen[i]) |> Array.ofList
+        let positionOf = Array.create nI -1
+        openLegs |> Array.iteri (fun k i -> positionOf[i] <- k)
         { Network = net
           Tensors = nT
           Source = source
@@ -310,6 +317,8 @@ module CutGraph =
           Placement = placement
           TensorsOf = tensorsOf
           IsOpen = isOpen
+          OpenLegs = openLegs
+          PositionOf = positionOf
           Weight = weight
           UnitBits = unitBits
           ExactUnits = prime.IsSome

@@ -27,6 +27,64 @@ type Tighter =
     /// Both bounds are equal.
     | Equal
 
+/// A run of consecutive ids, `First` to `Last` inclusive.
+[<Struct>]
+type Run = { First: int; Last: int }
+
+/// Sets of ids as sorted, disjoint, non-adjacent runs of consecutive ids. A side of a cut on a chain or a grid is
+/// one run or a few, so a profile of n splits is reported in O(n), not O(n²).
+module Runs =
+    /// The runs of ids given in increasing order (repeats allowed).
+    let ofSorted (ids: int seq) : Run array =
+        let acc = ResizeArray<Run>()
+        let mutable started = false
+        let mutable first, last = 0, 0
+        for i in ids do
+            if not started then
+                started <- true
+                first <- i
+                last <- i
+            elif i = last + 1 then last <- i
+            elif i > last + 1 then
+                acc.Add { First = first; Last = last }
+                first <- i
+                last <- i
+        if started then acc.Add { First = first; Last = last }
+        acc.ToArray()
+
+    /// The runs of any ids (sorted here).
+    let ofSeq (ids: int seq) : Run array = ids |> Seq.sort |> ofSorted
+
+    /// The ids of [0, n) that are in no run.
+    let complement (n: int) (runs: Run array) : Run array =
+        let acc = ResizeArray<Run>()
+        let mutable next = 0
+        for r in runs do
+            if r.First > next then acc.Add { First = next; Last = r.First - 1 }
+            next <- max next (r.Last + 1)
+        if next < n then acc.Add { First = next; Last = n - 1 }
+        acc.ToArray()
+
+    /// The union of two run sets.
+    let union (a: Run array) (b: Run array) : Run array =
+        let all = Array.append a b |> Array.sortBy (fun r -> r.First)
+        let acc = ResizeArray<Run>()
+        for r in all do
+            if acc.Count > 0 && r.First <= acc[acc.Count - 1].Last + 1 then
+                let top = acc[acc.Count - 1]
+                acc[acc.Count - 1] <- { top with Last = max top.Last r.Last }
+            else acc.Add r
+        acc.ToArray()
+
+    /// How many ids the runs hold.
+    let count (runs: Run array) = runs |> Array.sumBy (fun r -> r.Last - r.First + 1)
+
+    /// The ids, in increasing order.
+    let toSeq (runs: Run array) = runs |> Seq.collect (fun r -> seq { r.First .. r.Last })
+
+    /// The ids, in increasing order, as a list.
+    let toList (runs: Run array) = runs |> toSeq |> List.ofSeq
+
 /// A bond severed by a min-cut.
 type CutBond =
     { Index: int
@@ -38,15 +96,20 @@ type CutBond =
       Open: bool
       Range: SourceRange }
 
-/// The evaluation of one bipartition (A | B) of a network's output legs.
+/// The evaluation of one bipartition (A | B) of a network's output legs. Sides are runs (of leg positions and of
+/// tensor ids), and the trivial bound is kept factored, so that a report costs what its cut severs, not the size
+/// of the network: a profile of every split of a 60,000-site chain stays linear.
 type CutReport =
     {
         /// The cut's name (declared, or made up by the profile).
         Name: string
-        /// The A legs (index ids), dynamic legs removed.
-        Left: int list
-        /// The B legs (index ids), dynamic legs removed.
-        Right: int list
+        /// The network's open output legs in output order (shared by every report of a network): the legs that
+        /// `LeftLegs` and `RightLegs` count positions in.
+        Legs: int array
+        /// The A legs, as runs of positions in `Legs` (dynamic legs are not in `Legs`).
+        LeftLegs: Run array
+        /// The B legs, as runs of positions in `Legs`.
+        RightLegs: Run array
         /// The min-cut bound: the exact product of the dimensions of the severed bonds. The rank of the network
         /// matricized as A × B is at most this.
         Bound: BigInteger
@@ -54,20 +117,31 @@ type CutReport =
         Bits: float
         /// Natural log of the bound: the largest entanglement entropy across the cut, in nats.
         Nats: float
-        /// A minimum set of bonds whose removal separates A from B.
+        /// A minimum set of bonds whose removal separates A from B, in index order.
         Bonds: CutBond list
-        /// Tensors on the A side of the cut (ids).
-        LeftTensors: int list
-        /// Tensors on the B side of the cut (ids).
-        RightTensors: int list
-        /// min(product of A dims, product of B dims).
-        Trivial: BigInteger
+        /// Tensors on the A side of the cut (the source side of the smallest min cut), as runs of tensor ids.
+        LeftTensors: Run array
+        /// Tensors on the B side of the cut, as runs of tensor ids.
+        RightTensors: Run array
+        /// The trivial bound min(product of A dims, product of B dims), factored: each distinct dimension of the
+        /// smaller side's legs with its count, in increasing order of dimension.
+        TrivialFactors: (int64 * int) array
         /// log2 of the trivial bound.
         TrivialBits: float
         Tighter: Tighter
         /// Where the cut was declared (Range.none for profile cuts).
         Range: SourceRange
     }
+
+    /// The A legs (index ids), in output order.
+    member r.Left: int list = [ for p in Runs.toSeq r.LeftLegs -> r.Legs[p] ]
+
+    /// The B legs (index ids), in output order.
+    member r.Right: int list = [ for p in Runs.toSeq r.RightLegs -> r.Legs[p] ]
+
+    /// The trivial bound, exact (computed from `TrivialFactors` when asked: it has as many bits as half the legs).
+    member r.Trivial: BigInteger =
+        r.TrivialFactors |> Array.fold (fun acc (d, c) -> acc * BigInteger.Pow(BigInteger d, c)) BigInteger.One
 
 /// The kind of split a profile entry is.
 type SplitKind =
@@ -110,6 +184,19 @@ type FlowEngine =
 /// prime exponents, so sums and differences are exact and comparisons are decided in floating point when clear
 /// and with BigInteger powers otherwise. Used where floating point cannot certify the cut and for bond checks.
 module private ExactFlow =
+    /// The arcs of a flow graph as the engine searches them: a whole `CutGraph`, or the region of one that a
+    /// nested profile solves with the rest contracted into its terminals.
+    type Topology =
+        { Vertices: int
+          ArcFrom: int array
+          ArcTo: int array
+          ArcTwin: int array
+          OutArcs: int array array }
+
+    /// The topology of a whole flow graph (its arrays, not copies).
+    let topology (g: CutGraph) =
+        { Vertices = g.Vertices; ArcFrom = g.ArcFrom; ArcTo = g.ArcTo; ArcTwin = g.ArcTwin; OutArcs = g.OutArcs }
+
     /// Capacities for one bipartition: `Cap[a*K .. a*K+K-1]` is arc a's exponent vector over `Primes`;
     /// `Inf[a]` marks arcs that are never cut.
     type Problem =
@@ -169,114 +256,158 @@ module private ExactFlow =
     /// The search arrays of one graph, reused from one flow to the next so that a flow that stays local (a
     /// bond check on a chain of 60,000 tensors) costs what it explores, not the size of the graph.
     type Workspace =
-        { Parent: int array
+        { Level: int array
+          /// Per vertex: the next out-arc its blocking-flow search tries (Dinic's current arc).
+          Next: int array
           Mark: int array
           Queue: int array
+          /// The arcs of the path the blocking-flow search holds.
+          Path: int array
           mutable Stamp: int }
 
     /// Search arrays for a graph of `n` vertices.
     let workspace n =
-        { Parent = Array.create n -1
+        { Level = Array.zeroCreate n
+          Next = Array.zeroCreate n
           Mark = Array.zeroCreate n
           Queue = Array.zeroCreate n
+          Path = Array.zeroCreate n
           Stamp = 0 }
 
-    /// Edmonds–Karp from a set of sources to a set of sinks on the residual capacities `res` (a working copy of
+    /// Dinic's max-flow from a set of sources to a set of sinks on the residual capacities `res` (a working copy of
     /// `p.Cap`, changed in place; every arc changed is added to `touched` when given, so the caller can restore
     /// them), stopping once the flow reaches `limit` if given. Returns whether the limit was reached and, when it
-    /// was not, the source side of a min cut: the vertices the sources reach in the residual graph. Apart from
-    /// that side, the work is proportional to what the searches explore.
-    let run (g: CutGraph) (p: Problem) (res: int array) (ws: Workspace) (sources: int array) (isSink: int -> bool)
+    /// was not, the source side of a min cut: the vertices the sources reach in the residual graph. Each phase
+    /// levels the graph breadth-first up to the nearest sink and saturates every shortest path: a cut through
+    /// many legs at once (odd | even sites of a chain, tens of thousands of paths of three arcs) takes a few
+    /// phases, where Edmonds–Karp searched the whole graph once per path. Apart from the returned side, the work
+    /// is proportional to what the searches explore.
+    let run (g: Topology) (p: Problem) (res: int array) (ws: Workspace) (sources: int array) (isSink: int -> bool)
             (limit: int array option) (touched: Collections.Generic.List<int> option) =
         let k = p.K
         let n = g.Vertices
         let positive a = p.Inf[a] || sign p res (a * k) > 0
-        let parent = ws.Parent
+        let level = ws.Level
+        let next = ws.Next
         let mark = ws.Mark
         let queue = ws.Queue
-        let bfs () =
+        let path = ws.Path
+        // Levels from the sources, up to the level of the nearest sink (vertices beyond it are left unmarked).
+        let levels () =
             ws.Stamp <- ws.Stamp + 1
             let stamp = ws.Stamp
             let mutable head, tail = 0, 0
             for s in sources do
                 mark[s] <- stamp
-                parent[s] <- -1
+                level[s] <- 0
+                next[s] <- 0
                 queue[tail] <- s
                 tail <- tail + 1
-            let mutable found = -1
-            while found < 0 && head < tail do
+            let mutable sinkLevel = Int32.MaxValue
+            while head < tail do
                 let u = queue[head]
                 head <- head + 1
-                let arcs = g.OutArcs[u]
-                let mutable x = 0
-                while found < 0 && x < arcs.Length do
-                    let a = arcs[x]
-                    let v = g.ArcTo[a]
-                    if mark[v] <> stamp && positive a then
-                        mark[v] <- stamp
-                        parent[v] <- a
-                        if isSink v then found <- v
-                        else
+                if not (isSink u) && level[u] < sinkLevel then
+                    for a in g.OutArcs[u] do
+                        let v = g.ArcTo[a]
+                        if mark[v] <> stamp && positive a then
+                            mark[v] <- stamp
+                            level[v] <- level[u] + 1
+                            next[v] <- 0
+                            if isSink v then sinkLevel <- min sinkLevel level[v]
                             queue[tail] <- v
                             tail <- tail + 1
-                    x <- x + 1
-            found
+            sinkLevel < Int32.MaxValue
         let total = Array.zeroCreate k
         let delta = Array.zeroCreate k
         let diff = Array.zeroCreate k
         let mutable fin = false
         let mutable reached = false
-        while not fin do
-            let t = bfs ()
-            if t < 0 then fin <- true
-            else
-                // Bottleneck: the smallest finite residual on the path, and what is left below the limit.
-                let mutable bounded = false
-                match limit with
-                | Some l ->
-                    for j in 0 .. k - 1 do
-                        delta[j] <- l[j] - total[j]
-                    bounded <- true
-                | None -> ()
-                let mutable v = t
-                while parent[v] >= 0 do
-                    let a = parent[v]
-                    if not p.Inf[a] then
-                        let smaller =
-                            if not bounded then true
-                            else
-                                for j in 0 .. k - 1 do
-                                    diff[j] <- res[a * k + j] - delta[j]
-                                sign p diff 0 < 0
-                        if smaller then
-                            for j in 0 .. k - 1 do
-                                delta[j] <- res[a * k + j]
-                            bounded <- true
-                    v <- g.ArcFrom[a]
-                if not bounded then failwith "min-cut: a path of uncuttable arcs joins the two sides"
-                let mutable v = t
-                while parent[v] >= 0 do
-                    let a = parent[v]
-                    let b = g.ArcTwin[a]
-                    match touched with
-                    | Some list ->
-                        list.Add a
-                        list.Add b
-                    | None -> ()
-                    for j in 0 .. k - 1 do
-                        res[a * k + j] <- res[a * k + j] - delta[j]
-                        res[b * k + j] <- res[b * k + j] + delta[j]
-                    v <- g.ArcFrom[a]
+        // Pushes the bottleneck of path[0 .. depth-1] (the smallest finite residual, and what is left below the
+        // limit) along it.
+        let augment depth =
+            let mutable bounded = false
+            match limit with
+            | Some l ->
                 for j in 0 .. k - 1 do
-                    total[j] <- total[j] + delta[j]
-                match limit with
-                | Some l ->
-                    for j in 0 .. k - 1 do
-                        diff[j] <- l[j] - total[j]
-                    if sign p diff 0 <= 0 then
-                        fin <- true
-                        reached <- true
+                    delta[j] <- l[j] - total[j]
+                bounded <- true
+            | None -> ()
+            for x in 0 .. depth - 1 do
+                let a = path[x]
+                if not p.Inf[a] then
+                    let smaller =
+                        if not bounded then true
+                        else
+                            for j in 0 .. k - 1 do
+                                diff[j] <- res[a * k + j] - delta[j]
+                            sign p diff 0 < 0
+                    if smaller then
+                        for j in 0 .. k - 1 do
+                            delta[j] <- res[a * k + j]
+                        bounded <- true
+            if not bounded then failwith "min-cut: a path of uncuttable arcs joins the two sides"
+            for x in 0 .. depth - 1 do
+                let a = path[x]
+                let b = g.ArcTwin[a]
+                match touched with
+                | Some list ->
+                    list.Add a
+                    list.Add b
                 | None -> ()
+                for j in 0 .. k - 1 do
+                    res[a * k + j] <- res[a * k + j] - delta[j]
+                    res[b * k + j] <- res[b * k + j] + delta[j]
+            for j in 0 .. k - 1 do
+                total[j] <- total[j] + delta[j]
+            match limit with
+            | Some l ->
+                for j in 0 .. k - 1 do
+                    diff[j] <- l[j] - total[j]
+                if sign p diff 0 <= 0 then
+                    fin <- true
+                    reached <- true
+            | None -> ()
+        while not fin do
+            if not (levels ()) then fin <- true
+            else
+                let stamp = ws.Stamp
+                // Blocking flow: depth-first along arcs one level up, each vertex resuming at its current arc; a
+                // vertex with no way on is taken out of the level graph. After each augmentation the search starts
+                // again at the source (the current arcs keep it from repeating work).
+                for s in sources do
+                    let mutable live = true
+                    while live && not fin do
+                        let mutable depth = 0
+                        let mutable v = s
+                        let mutable searching = true
+                        while searching do
+                            if depth > 0 && isSink v then
+                                augment depth
+                                searching <- false
+                            else
+                                let arcs = g.OutArcs[v]
+                                let mutable found = false
+                                while not found && next[v] < arcs.Length do
+                                    let a = arcs[next[v]]
+                                    let w = g.ArcTo[a]
+                                    if mark[w] = stamp && level[w] = level[v] + 1 && positive a then found <- true
+                                    else next[v] <- next[v] + 1
+                                if found then
+                                    let a = arcs[next[v]]
+                                    path[depth] <- a
+                                    depth <- depth + 1
+                                    v <- g.ArcTo[a]
+                                else
+                                    // A dead end: out of the level graph; back up one arc and skip it.
+                                    level[v] <- -1
+                                    if depth = 0 then
+                                        searching <- false
+                                        live <- false
+                                    else
+                                        depth <- depth - 1
+                                        v <- g.ArcFrom[path[depth]]
+                                        next[v] <- next[v] + 1
         let reach = Array.zeroCreate n
         if not reached then
             let stack = Collections.Generic.Stack<int>()
@@ -347,8 +478,68 @@ module MinCut =
     let private exactSide (g: CutGraph) (sides: Side option array) =
         let p = ExactFlow.problem g sides
         // The problem is used once, so its capacities serve as the residual array.
-        let _, reach = ExactFlow.run g p p.Cap (ExactFlow.workspace g.Vertices) [| g.Source |] (fun v -> v = g.Sink) None None
+        let _, reach = ExactFlow.run (ExactFlow.topology g) p p.Cap (ExactFlow.workspace g.Vertices) [| g.Source |] (fun v -> v = g.Sink) None None
         reach
+
+    /// Each distinct dimension of some legs with its count, in increasing order of dimension.
+    let private factorsOf (net: FlatNetwork) (ids: int seq) =
+        let counts = Collections.Generic.Dictionary<int64, int>()
+        for i in ids do
+            let d = Dim.size net.Indices[i].Dim
+            counts[d] <- (match counts.TryGetValue d with | true, c -> c + 1 | _ -> 1)
+        counts |> Seq.map (fun (KeyValue(d, c)) -> d, c) |> Seq.sortBy fst |> Array.ofSeq
+
+    let private factorBits (fs: (int64 * int) array) = fs |> Array.sumBy (fun (d, c) -> float c * Math.Log2(float d))
+
+    let private factorValue (fs: (int64 * int) array) =
+        fs |> Array.fold (fun acc (d, c) -> acc * BigInteger.Pow(BigInteger d, c)) BigInteger.One
+
+    /// A report from what every engine finds: the legs of each side (runs of positions in `g.OpenLegs`) with their
+    /// dimensions counted, the severed indices in index order, and the tensors of the source side (runs of ids).
+    /// Comparisons between products are made on their logs when these are clearly apart, exactly otherwise, so
+    /// that the trivial bound of a profile entry is never built unless it is close to the min-cut bound.
+    let private report (g: CutGraph) (name: string) (range: SourceRange) (leftLegs: Run array) (rightLegs: Run array)
+                       (aFactors: (int64 * int) array) (bFactors: (int64 * int) array) (severed: int list) (leftTensors: Run array) =
+        let net = g.Network
+        let bound = product net severed
+        let bits = log2 bound
+        let aBits, bBits = factorBits aFactors, factorBits bFactors
+        let trivialFactors, trivialBits =
+            if aBits < bBits - 1e-6 then aFactors, aBits
+            elif bBits < aBits - 1e-6 then bFactors, bBits
+            elif factorValue aFactors <= factorValue bFactors then aFactors, aBits
+            else bFactors, bBits
+        let tighter =
+            if bits < trivialBits - 1e-6 then MinCutTighter
+            elif bits > trivialBits + 1e-6 then TrivialTighter
+            else
+                let trivial = factorValue trivialFactors
+                if bound < trivial then MinCutTighter
+                elif trivial < bound then TrivialTighter
+                else Equal
+        { Name = name
+          Legs = g.OpenLegs
+          LeftLegs = leftLegs
+          RightLegs = rightLegs
+          Bound = bound
+          Bits = bits
+          Nats = BigInteger.Log bound
+          Bonds =
+            severed
+            |> List.map (fun i ->
+                let ix = net.Indices[i]
+                { Index = i
+                  Name = ix.Name
+                  Dim = Dim.size ix.Dim
+                  Hyper = (match g.Placement[i] with HyperPair _ -> true | _ -> false)
+                  Open = g.IsOpen[i]
+                  Range = ix.Range })
+          LeftTensors = leftTensors
+          RightTensors = Runs.complement g.Tensors leftTensors
+          TrivialFactors = trivialFactors
+          TrivialBits = trivialBits
+          Tighter = tighter
+          Range = range }
 
     /// Evaluates one bipartition on a prebuilt flow graph with the given engine. Legs not open in the graph
     /// (dynamic legs) are dropped.
@@ -360,7 +551,7 @@ module MinCut =
         let score (inX: bool array) =
             let bonds = CutGraph.severed g sides inX
             product net bonds, bonds, inX
-        let bound, bonds, inX =
+        let _, bonds, inX =
             match engine with
             | PrimeExponent -> score (exactSide g sides)
             | QuikGraphEdmondsKarp ->
@@ -375,32 +566,9 @@ module MinCut =
                     let exact = score (exactSide g sides)
                     let e, _, _ = exact
                     if e <= b then exact else best
-        let trivial = min (product net left) (product net right)
-        { Name = name
-          Left = left
-          Right = right
-          Bound = bound
-          Bits = log2 bound
-          Nats = BigInteger.Log bound
-          Bonds =
-            bonds
-            |> List.map (fun i ->
-                let ix = net.Indices[i]
-                { Index = i
-                  Name = ix.Name
-                  Dim = Dim.size ix.Dim
-                  Hyper = (match g.Placement[i] with HyperPair _ -> true | _ -> false)
-                  Open = g.IsOpen[i]
-                  Range = ix.Range })
-          LeftTensors = [ for t in 0 .. g.Tensors - 1 do if inX[t] then t ]
-          RightTensors = [ for t in 0 .. g.Tensors - 1 do if not inX[t] then t ]
-          Trivial = trivial
-          TrivialBits = log2 trivial
-          Tighter =
-            if bound < trivial then MinCutTighter
-            elif trivial < bound then TrivialTighter
-            else Equal
-          Range = range }
+        let positions (legs: int list) = legs |> List.map (fun i -> g.PositionOf[i]) |> Runs.ofSeq
+        report g name range (positions left) (positions right) (factorsOf net left) (factorsOf net right) bonds
+            (Runs.ofSorted (seq { for t in 0 .. g.Tensors - 1 do if inX[t] then t }))
 
     /// Evaluates one bipartition on a prebuilt flow graph with QuikGraph's Edmonds–Karp.
     let evaluateOn (g: CutGraph) (name: string) (range: SourceRange) (left: int list) (right: int list) : CutReport =
@@ -484,61 +652,200 @@ module MinCut =
         let right = net.Output |> List.filter (fun i -> not (List.contains i left))
         evaluateOn g name Range.none left right
 
+    /// The splits of one nested family on a flow graph: split m (1 ≤ m ≤ k) puts on side A the open legs whose
+    /// `rank` is at most m (a leg of rank k + 1 is on side B in every split), and `leftLegs m` gives those legs as
+    /// runs of positions.
+    ///
+    /// The source side of the smallest min cut grows with A (submodularity: if S is it for A and T for A' ⊇ A,
+    /// S ∩ T and S ∪ T are min cuts for A and A', so S ∩ T = S), so a family is solved by divide and conquer, as
+    /// for parametric cuts: the middle split on the whole graph, then the splits before it with everything
+    /// outside its source side contracted into the sink, and those after it with its source side contracted into
+    /// the source. Each level of the recursion partitions the vertices, so a family of k splits on a chain costs
+    /// about log k flows over the graph, not k. Severed bonds are looked for among the indices of the region's
+    /// tensors and those severed by the two splits that bound the region: an index with no tensor in the region
+    /// is severed by one of them whenever it is severed at all.
+    let private nested (g: CutGraph) (k: int) (rank: int array) (leftLegs: int -> Run array) (label: int -> string) =
+        let net = g.Network
+        let nT = g.Tensors
+        let nLegs = g.OpenLegs.Length
+        let kp = g.Primes.Length
+        let logP = g.Primes |> Array.map (fun p -> Math.Log2(float p))
+        let w = g.Exponents
+        // Per vertex: the first split whose source side holds it (k + 1 while none is known to).
+        let joined = Array.create g.Vertices (k + 1)
+        let localOf = Array.create g.Vertices -1
+        let localArc = Array.create g.Arcs.Length -1
+        let seen = Array.zeroCreate<int> net.Indices.Length
+        let mutable stamp = 0
+        let severedAt = Array.create (k + 2) Array.empty<int>
+        let results = Array.zeroCreate<CutReport> k
+        // The trivial bound's factors per split: how many legs of each distinct dimension are on side A.
+        let dims = g.OpenLegs |> Array.map (fun i -> Dim.size net.Indices[i].Dim) |> Array.distinct |> Array.sort
+        let nd = dims.Length
+        let slot = dims |> Array.mapi (fun j d -> d, j) |> dict
+        let onA = Array.zeroCreate<int> ((k + 2) * nd)
+        for i in g.OpenLegs do
+            let j = slot[Dim.size net.Indices[i].Dim]
+            onA[rank[i] * nd + j] <- onA[rank[i] * nd + j] + 1
+        for m in 1 .. k + 1 do
+            for j in 0 .. nd - 1 do
+                onA[m * nd + j] <- onA[m * nd + j] + onA[(m - 1) * nd + j]
+        let factors m countOf = [| for j in 0 .. nd - 1 do if countOf j > 0 then dims[j], countOf j |]
+        let sideA (side: Side) = match side with SideA -> true | SideB -> false
+        let severs m i =
+            match g.Placement[i] with
+            | Absent -> false
+            | _ ->
+                let mutable inside, outside = false, false
+                if g.IsOpen[i] then
+                    if rank[i] <= m then inside <- true else outside <- true
+                for t in g.TensorsOf[i] do
+                    if joined[t] <= m then inside <- true else outside <- true
+                inside && outside
+        // Solves splits lo..hi on `region`, the vertices that split hi + 1's source side holds and split lo - 1's
+        // does not (their `joined` is hi + 1); `tensorsL` are the tensors of split lo - 1's source side.
+        let rec solve lo hi (region: int array) (tensorsL: Run array) =
+            if lo <= hi then
+                let m = (lo + hi) / 2
+                let r = region.Length
+                let src, snk = r, r + 1
+                for x in 0 .. r - 1 do
+                    localOf[region[x]] <- x
+                let local v =
+                    if v = g.Source then src
+                    elif v = g.Sink then snk
+                    elif joined[v] < lo then src
+                    elif joined[v] > hi + 1 then snk
+                    else localOf[v]
+                // Every arc with an end in the region; an arc into it from outside is the twin of one out of it.
+                let from, target, orig = ResizeArray<int>(), ResizeArray<int>(), ResizeArray<int>()
+                let add u v a =
+                    localArc[a] <- from.Count
+                    from.Add u
+                    target.Add v
+                    orig.Add a
+                for x in 0 .. r - 1 do
+                    for a in g.OutArcs[region[x]] do
+                        let y = local g.ArcTo[a]
+                        add x y a
+                        if y >= r then add y x g.ArcTwin[a]
+                let nA = from.Count
+                let arcFrom = from.ToArray()
+                let outCount = Array.zeroCreate (r + 2)
+                for a in 0 .. nA - 1 do
+                    outCount[arcFrom[a]] <- outCount[arcFrom[a]] + 1
+                let outArcs = outCount |> Array.map (fun c -> Array.zeroCreate<int> c)
+                let filled = Array.zeroCreate (r + 2)
+                for a in 0 .. nA - 1 do
+                    let u = arcFrom[a]
+                    outArcs[u][filled[u]] <- a
+                    filled[u] <- filled[u] + 1
+                let topology : ExactFlow.Topology =
+                    { Vertices = r + 2
+                      ArcFrom = arcFrom
+                      ArcTo = target.ToArray()
+                      ArcTwin = Array.init nA (fun a -> localArc[g.ArcTwin[orig[a]]])
+                      OutArcs = outArcs }
+                let cap = Array.zeroCreate (nA * kp)
+                let inf = Array.zeroCreate nA
+                for a in 0 .. nA - 1 do
+                    let addTo (v: int array) =
+                        for j in 0 .. kp - 1 do
+                            cap[a * kp + j] <- cap[a * kp + j] + v[j]
+                    match g.Arcs[orig[a]] with
+                    | Bonds l -> for i in l do addTo w[i]
+                    | OpenLegs(side, l) -> for i in l do if (rank[i] <= m) = sideA side then addTo w[i]
+                    | HyperInner i -> addTo w[i]
+                    | HyperLink -> inf[a] <- true
+                    | HyperTerminal(side, i) -> inf[a] <- ((rank[i] <= m) = sideA side)
+                    | Reverse -> ()
+                let problem : ExactFlow.Problem = { Primes = g.Primes; LogP = logP; K = kp; Cap = cap; Inf = inf; Weight = w }
+                let _, reach = ExactFlow.run topology problem cap (ExactFlow.workspace (r + 2)) [| src |] (fun v -> v = snk) None None
+                let inner, outer = ResizeArray<int>(), ResizeArray<int>()
+                for x in 0 .. r - 1 do
+                    if reach[x] then
+                        joined[region[x]] <- m
+                        inner.Add region[x]
+                    else outer.Add region[x]
+                stamp <- stamp + 1
+                let found = ResizeArray<int>()
+                let consider i =
+                    if seen[i] <> stamp then
+                        seen[i] <- stamp
+                        if severs m i then found.Add i
+                for v in region do
+                    if v < nT then
+                        for i in net.Tensors[v].Legs do
+                            consider i
+                for i in severedAt[lo - 1] do
+                    consider i
+                for i in severedAt[hi + 1] do
+                    consider i
+                found.Sort()
+                severedAt[m] <- found.ToArray()
+                let tensorsM = Runs.union tensorsL (Runs.ofSeq (inner |> Seq.filter (fun v -> v < nT)))
+                let left = leftLegs m
+                results[m - 1] <-
+                    report g (label m) Range.none left (Runs.complement nLegs left)
+                        (factors m (fun j -> onA[m * nd + j])) (factors m (fun j -> onA[(k + 1) * nd + j] - onA[m * nd + j]))
+                        (List.ofSeq found) tensorsM
+                solve lo (m - 1) (inner.ToArray()) tensorsL
+                solve (m + 1) hi (outer.ToArray()) tensorsM
+        let all = [| for v in 0 .. g.Vertices - 1 do if v <> g.Source && v <> g.Sink then v |]
+        solve 1 k all Array.empty
+        results
+
     /// The open output legs, as a 2-D grid (family with two subscripts, all legs in one family) when they form one.
-    let private grid (net: FlatNetwork) (legs: int list) =
-        let ixs = legs |> List.map (fun i -> net.Indices[i])
-        match ixs with
-        | first :: _ when ixs |> List.forall (fun ix -> ix.Family = first.Family && ix.Subscripts.Length = 2) ->
-            Some(ixs |> List.map (fun ix -> ix.Id, ix.Subscripts[0], ix.Subscripts[1]))
-        | _ -> None
+    let private grid (net: FlatNetwork) (legs: int array) =
+        let ixs = legs |> Array.map (fun i -> net.Indices[i])
+        if ixs.Length > 0 && ixs |> Array.forall (fun ix -> ix.Family = ixs[0].Family && ix.Subscripts.Length = 2) then
+            Some(ixs |> Array.map (fun ix -> ix.Subscripts[0], ix.Subscripts[1]))
+        else None
 
     /// The bound for the profile's splits of the output legs, on one flow graph. For a 1-D output: every
     /// contiguous split in declared order (an MPS bond by bond) and odd|even positions. For a 2-D output family
     /// (legs `p[x,y]`): every row split and every column split (the halves among them) and the interleaved
-    /// splits odd|even rows, odd|even columns and the checkerboard.
+    /// splits odd|even rows, odd|even columns and the checkerboard. Contiguous, row and column splits are nested
+    /// families, solved together (see `nested`): near-linear on chains, where one flow per split was quadratic.
     let profile (net: FlatNetwork) : ProfileEntry list =
         let g = CutGraph.build net
-        let legs = net.Output |> List.filter (fun i -> g.IsOpen[i])
-        let name i = net.Indices[i].Name
-        let entry kind pos (label: string) (a: int list) = kind, pos, label, a
+        let legs = g.OpenLegs
         let n = legs.Length
-        let contiguous () =
-            let arr = Array.ofList legs
-            [ for k in 1 .. n - 1 do
-                  let label = sprintf "%s..%s | %s..%s" (name arr[0]) (name arr[k - 1]) (name arr[k]) (name arr[n - 1])
-                  entry Contiguous k label (List.ofArray arr[0 .. k - 1]) ]
-        let splits =
-            match grid net legs with
-            | Some cells when n > 1 ->
-                let rows = cells |> List.map (fun (_, r, _) -> r) |> List.distinct |> List.sort
-                let cols = cells |> List.map (fun (_, _, c) -> c) |> List.distinct |> List.sort
-                let pick f = cells |> List.filter f |> List.map (fun (i, _, _) -> i)
-                [ for k in 1 .. rows.Length - 1 do
-                      let r = rows[k - 1]
-                      entry Rows k (sprintf "rows ..%d | %d.." r rows[k]) (pick (fun (_, x, _) -> x <= r))
-                  for k in 1 .. cols.Length - 1 do
-                      let c = cols[k - 1]
-                      entry Columns k (sprintf "cols ..%d | %d.." c cols[k]) (pick (fun (_, _, y) -> y <= c))
-                  if rows.Length > 1 then
-                      entry Interleaved 0 "even rows | odd rows" (pick (fun (_, x, _) -> x % 2 = 0))
-                  if cols.Length > 1 then
-                      entry Interleaved 0 "even cols | odd cols" (pick (fun (_, _, y) -> y % 2 = 0))
-                  if rows.Length > 1 && cols.Length > 1 then
-                      entry Interleaved 0 "checkerboard" (pick (fun (_, x, y) -> (x + y) % 2 = 0)) ]
-            | _ ->
-                [ yield! contiguous ()
-                  if n > 2 then
-                      entry Interleaved 0 "even | odd positions" (legs |> List.indexed |> List.filter (fun (k, _) -> k % 2 = 0) |> List.map snd) ]
-        // Cuts are independent and the exact engine shares nothing mutable, so they run in parallel.
-        splits
-        |> Array.ofList
-        |> Array.Parallel.map (fun (kind, pos, label, a) ->
-            let inA = Collections.Generic.HashSet<int>(a)
-            let b = legs |> List.filter (inA.Contains >> not)
-            { Kind = kind
-              Position = pos
-              Report = evaluateWith PrimeExponent g label Range.none a b })
-        |> List.ofArray
+        let name i = net.Indices[i].Name
+        let family kind (levels: int array) (labelOf: int -> int -> string) =
+            // Split m puts the legs of the m lowest levels on side A.
+            let distinct = levels |> Array.distinct |> Array.sort
+            let k = distinct.Length - 1
+            if k < 1 then []
+            else
+                let levelOf = distinct |> Array.mapi (fun j v -> v, j) |> dict
+                let rank = Array.zeroCreate net.Indices.Length
+                legs |> Array.iteri (fun p i -> rank[i] <- levelOf[levels[p]] + 1)
+                let leftLegs m =
+                    if kind = Contiguous then [| { First = 0; Last = m - 1 } |]
+                    else Runs.ofSorted (seq { for p in 0 .. n - 1 do if rank[legs[p]] <= m then p })
+                nested g k rank leftLegs (fun m -> labelOf distinct[m - 1] distinct[m])
+                |> Array.mapi (fun j r -> { Kind = kind; Position = j + 1; Report = r })
+                |> List.ofArray
+        let interleaved label (onA: int -> bool) =
+            let a = [ for p in 0 .. n - 1 do if onA p then legs[p] ]
+            let b = [ for p in 0 .. n - 1 do if not (onA p) then legs[p] ]
+            { Kind = Interleaved; Position = 0; Report = evaluateWith PrimeExponent g label Range.none a b }
+        match grid net legs with
+        | Some cells when n > 1 ->
+            let rows = cells |> Array.map fst
+            let cols = cells |> Array.map snd
+            let nRows, nCols = Array.distinct(rows).Length, Array.distinct(cols).Length
+            [ yield! family Rows rows (fun r next -> sprintf "rows ..%d | %d.." r next)
+              yield! family Columns cols (fun c next -> sprintf "cols ..%d | %d.." c next)
+              if nRows > 1 then interleaved "even rows | odd rows" (fun p -> rows[p] % 2 = 0)
+              if nCols > 1 then interleaved "even cols | odd cols" (fun p -> cols[p] % 2 = 0)
+              if nRows > 1 && nCols > 1 then interleaved "checkerboard" (fun p -> (rows[p] + cols[p]) % 2 = 0) ]
+        | _ ->
+            [ yield!
+                  family Contiguous (Array.init n id) (fun last next ->
+                      sprintf "%s..%s | %s..%s" (name legs[0]) (name legs[last]) (name legs[next]) (name legs[n - 1]))
+              if n > 2 then interleaved "even | odd positions" (fun p -> p % 2 = 0) ]
 
     /// Bonds whose dimension exceeds what can flow through them. For a bond between tensors u and v, the most
     /// that can flow is the smaller of the two min-cuts, in the network without the bond, that separate u from
@@ -558,6 +865,7 @@ module MinCut =
         // size of the network.
         let res = Array.copy p.Cap
         let ws = ExactFlow.workspace g.Vertices
+        let topology = ExactFlow.topology g
         let touched = Collections.Generic.List<int>()
         let restore (arcs: int seq) =
             for a in arcs do
@@ -573,7 +881,7 @@ module MinCut =
                               for j in 0 .. k - 1 do
                                   res[a * k + j] <- res[a * k + j] - p.Weight[i][j]
                           touched.Clear()
-                          let outcome = ExactFlow.run g p res ws [| from |] (fun x -> x = other || x = g.Sink) (Some p.Weight[i]) (Some touched)
+                          let outcome = ExactFlow.run topology p res ws [| from |] (fun x -> x = other || x = g.Sink) (Some p.Weight[i]) (Some touched)
                           restore touched
                           restore arcsOf[i]
                           match outcome with

@@ -990,31 +990,64 @@ type CutBondView(b: CutBond) =
     /// Where the bond was declared.
     member _.Range = RangeView b.Range
 
+/// A run of consecutive legs or tensors on one side of a cut, for C# callers: the names of its first and last
+/// members (in output order for legs, declaration order for tensors) and how many it holds.
+[<Sealed>]
+type RunView(first: string, last: string, count: int) =
+    /// The first member's name.
+    member _.First = first
+    /// The last member's name (the first's when the run holds one).
+    member _.Last = last
+    /// How many members the run holds.
+    member _.Count = count
+
 /// One evaluated bipartition, for C# callers.
 [<Sealed>]
 type CutView(net: FlatNetwork, r: CutReport) =
-    let legNames (ids: int list) = ids |> List.map (fun i -> net.Indices[i].Name) |> Array.ofList
-    let tensorNames (ids: int list) = ids |> List.map (fun t -> net.Tensors[t].Name) |> Array.ofList
+    let legNames (runs: Run array) = Runs.toSeq runs |> Seq.map (fun p -> net.Indices[r.Legs[p]].Name) |> Array.ofSeq
+    let tensorNames (runs: Run array) = Runs.toSeq runs |> Seq.map (fun t -> net.Tensors[t].Name) |> Array.ofSeq
+    let legRuns (runs: Run array) =
+        runs |> Array.map (fun x -> RunView(net.Indices[r.Legs[x.First]].Name, net.Indices[r.Legs[x.Last]].Name, x.Last - x.First + 1))
+    let tensorRuns (runs: Run array) =
+        runs |> Array.map (fun x -> RunView(net.Tensors[x.First].Name, net.Tensors[x.Last].Name, x.Last - x.First + 1))
+    // An exact product: its decimal digits up to 2^128, beyond that the powers of its factors (`2^30000`), so
+    // that a profile of a long chain is not written as millions of digits.
+    let exact (value: unit -> BigInteger) (bits: float) (factors: (int64 * int) seq) =
+        if bits <= 128.0 then value().ToString(System.Globalization.CultureInfo.InvariantCulture)
+        else factors |> Seq.map (fun (d, c) -> if c = 1 then string d else sprintf "%d^%d" d c) |> String.concat "*"
     /// The cut's name.
     member _.Name = r.Name
     /// The min-cut bound, exact.
     member _.Bound: BigInteger = r.Bound
+    /// The bound as exact text: decimal up to 2^128, else a product of powers of the severed dimensions (`8^3*3`).
+    member _.BoundText: string =
+        exact (fun () -> r.Bound) r.Bits (r.Bonds |> List.countBy (fun b -> b.Dim) |> List.sortBy fst)
     /// log2 of the bound.
     member _.Bits = r.Bits
     /// Natural log of the bound.
     member _.Nats = r.Nats
     /// The severed bonds.
     member _.Bonds: IReadOnlyList<CutBondView> = r.Bonds |> List.map CutBondView |> Array.ofList :> _
-    /// Names of the A legs.
-    member _.LeftLegs: IReadOnlyList<string> = legNames r.Left :> _
-    /// Names of the B legs.
-    member _.RightLegs: IReadOnlyList<string> = legNames r.Right :> _
-    /// Names of the tensors on the A side.
+    /// Names of the A legs, in output order.
+    member _.LeftLegs: IReadOnlyList<string> = legNames r.LeftLegs :> _
+    /// Names of the B legs, in output order.
+    member _.RightLegs: IReadOnlyList<string> = legNames r.RightLegs :> _
+    /// The A legs as runs of consecutive output legs.
+    member _.LeftLegRuns: IReadOnlyList<RunView> = legRuns r.LeftLegs :> _
+    /// The B legs as runs of consecutive output legs.
+    member _.RightLegRuns: IReadOnlyList<RunView> = legRuns r.RightLegs :> _
+    /// Names of the tensors on the A side, in declaration order.
     member _.LeftTensors: IReadOnlyList<string> = tensorNames r.LeftTensors :> _
-    /// Names of the tensors on the B side.
+    /// Names of the tensors on the B side, in declaration order.
     member _.RightTensors: IReadOnlyList<string> = tensorNames r.RightTensors :> _
+    /// The tensors on the A side as runs of consecutively declared tensors.
+    member _.LeftTensorRuns: IReadOnlyList<RunView> = tensorRuns r.LeftTensors :> _
+    /// The tensors on the B side as runs of consecutively declared tensors.
+    member _.RightTensorRuns: IReadOnlyList<RunView> = tensorRuns r.RightTensors :> _
     /// min(product of A dims, product of B dims).
     member _.Trivial: BigInteger = r.Trivial
+    /// The trivial bound as exact text: decimal up to 2^128, else a product of powers of the leg dimensions (`2^30000`).
+    member _.TrivialText: string = exact (fun () -> r.Trivial) r.TrivialBits r.TrivialFactors
     /// log2 of the trivial bound.
     member _.TrivialBits = r.TrivialBits
     /// "min-cut", "trivial" or "equal": which bound is tighter.

@@ -372,6 +372,6 @@ let stakes (args: string array) =
             let r, wall, cpu = timeCpu (fun () -> Plan.run "auto" o p)
             let flops = match r.Slicing with Some s -> s.Flops | None -> r.Cost.Value.Flops
             let contract = Math.Exp(BigInteger.Log flops) / Plan.stakesFlopsPerSecond
-            let searched = PlanHyper.searchWith (Some { FlopsPerSecond = Plan.stakesFlopsPerSecond; Share = Plan.searchShare; Floor = 8 }) p { o with Trials = 1024 }
+            let searched = PlanHyper.searchWith (Some { FlopsPerSecond = Plan.stakesFlopsPerSecond; Share = Plan.searchShare; Floor = 8; CapSeconds = Plan.capSeconds }) p { o with Trials = 1024 }
             printfn "  %-28s %11s %11.3g %11.3f %10.3f %10.3g %9.3f  %s (stakes search alone: %d trials)" label (PlanReport.sci flops) contract (cpu / 1000.0) (wall / 1000.0)
                 (cpu / 1000.0 / contract) searched.Work.Seconds r.Chosen searched.Trials

@@ -756,7 +756,7 @@ let ``hyper under stakes stops at the same trial serially and in parallel, once 
     // search between its floor and its cap.
     let flops = float (Cost.flops p free.Tree)
     let perTrial = free.Work.Seconds / float free.Trials
-    let stakes: PlanHyper.Stakes = { FlopsPerSecond = 0.1 * flops / (3.0 * perTrial); Share = 0.1; Floor = 4 }
+    let stakes: PlanHyper.Stakes = { FlopsPerSecond = 0.1 * flops / (3.0 * perTrial); Share = 0.1; Floor = 4; CapSeconds = Double.PositiveInfinity }
     let serial = PlanHyper.searchWith (Some stakes) p o
     let inParallel = PlanHyper.searchWith (Some stakes) p { o with Parallel = true }
     Assert.InRange(serial.Trials, 4, 47)

@@ -86,22 +86,27 @@ module Plan =
     let exactPairs = (5e4, 2e8)
     let hyperTrials = (8, 1024)
 
+    /// The most counted work (`PlanHyper.Work.Seconds`) `auto`'s hyper search spends whatever the stakes: 30 s of
+    /// one core. Without it a network whose contraction is out of reach (a PEPS with 2^1024 open elements, a
+    /// random graph whose best tree needs days) ran all 1024 trials, 50-75 s of CPU.
+    let capSeconds = 30.0
+
     /// Where the greedy plan's stakes allow less search than this many seconds, 16 random-greedy trials (cheap)
     /// run beside hyper's floor, so that where hyper finds nothing better the plan is what it was before the floor.
     let smallStakesSeconds = 0.1
 
-    /// `auto` with the name of the candidate it chose: a search whose budget follows the stakes and is the same on
-    /// any machine and load. The deterministic greedy plan estimates the contraction time at stake (its flops at
-    /// `stakesFlopsPerSecond`); a tenth of it, turned into subnetwork pairs at `exactPairsPerSecond`, bounds the
-    /// exact search, which is used whenever it finishes within that bound. Otherwise hyper runs trials while their
-    /// counted work (`PlanHyper.Work`, priced at rates measured on one core) stays below a tenth of the contraction
-    /// time of the best tree found so far, sliced under a memory limit (`PlanHyper.Stakes`), so its budget shrinks
-    /// as better trees turn up; at least 8 trials up to 500 tensors and at most 1024. The plan is the best, by the
-    /// objective (sliced under a memory limit), of hyper, greedy, bond-greedy (sweeps along chains and trees),
-    /// greedy on the view with the batch indices at size 1, and where the stakes are small 16 random-greedy
-    /// trials. A `TimeLimitMs` in the options is kept as an extra wall-clock stop, which makes the plan depend on
-    /// the machine. The winner is polished by one pass of subtree reconfiguration over subtrees of 4 (cheap; it
-    /// finds the sweep along a chain).
+    /// `auto` with the name of the candidate it chose: a search whose budget follows the stakes and is the same on any
+    /// machine and load. The deterministic greedy plan estimates the contraction time at stake (its flops at
+    /// `stakesFlopsPerSecond`); a tenth of it, turned into subnetwork pairs at `exactPairsPerSecond`, bounds the exact
+    /// search, which is used whenever it finishes within that bound. Otherwise hyper runs trials while their counted
+    /// work (`PlanHyper.Work`, priced at rates measured on one core) stays below a tenth of the contraction time of the
+    /// best tree found so far, sliced under a memory limit (`PlanHyper.Stakes`), so its budget shrinks as better trees
+    /// turn up; at least 8 trials up to 500 tensors, at most 1024 and `capSeconds` of counted work. The plan is the
+    /// best, by the objective (sliced under a memory limit), of hyper, greedy, bond-greedy (sweeps along chains and
+    /// trees), greedy on the view with the batch indices at size 1, and where the stakes are small 16 random-greedy
+    /// trials. A `TimeLimitMs` in the options is kept as an extra wall-clock stop, which makes the plan depend on the
+    /// machine. The winner is polished by one pass of subtree reconfiguration over subtrees of 4 (cheap; it finds the
+    /// sweep along a chain).
     let autoChoose (p: Indexed) (o: PlanOptions) : string * Found =
         let n = p.Inputs.Length
         let clock = Stopwatch.StartNew()
@@ -133,7 +138,8 @@ module Plan =
                 let stakes: PlanHyper.Stakes =
                     { FlopsPerSecond = stakesFlopsPerSecond
                       Share = searchShare
-                      Floor = if n <= PlanHyper.reconfigureTrialsUpTo then fst hyperTrials else 2 }
+                      Floor = if n <= PlanHyper.reconfigureTrialsUpTo then fst hyperTrials else 2
+                      CapSeconds = capSeconds }
                 let candidates =
                     [ if seconds < smallStakesSeconds then
                           yield "random-greedy (16 trials)", (PlanGreedy.randomGreedyRun p { o with Trials = 16; TimeLimitMs = left () |> Option.map (fun ms -> max 1 (ms / 4)) }).Tree

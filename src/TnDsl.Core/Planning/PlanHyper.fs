@@ -426,9 +426,10 @@ module PlanHyper =
 
     /// A budget that follows the stakes: trials keep starting, in trial order, while the work of the trials
     /// before them (`Work.Seconds`) is below `Share` × the contraction time of the best tree so far at
-    /// `FlopsPerSecond` (sliced when it must be); at least `Floor` trials run, at most the options' `Trials`. The
-    /// work is counted, not timed, so the trials run and the plan are the same on any machine and load.
-    type Stakes = { FlopsPerSecond: float; Share: float; Floor: int }
+    /// `FlopsPerSecond` (sliced when it must be) and below `CapSeconds`; at least `Floor` trials run, at most the
+    /// options' `Trials`. The work is counted, not timed, so the trials run and the plan are the same on any
+    /// machine and load.
+    type Stakes = { FlopsPerSecond: float; Share: float; Floor: int; CapSeconds: float }
 
     /// What `searchWith` found: the tree, the trials it ran and their counted work (polish included).
     type Searched = { Tree: ContractionTree; Trials: int; Work: Work }
@@ -470,7 +471,7 @@ module PlanHyper =
                         bestLog2 <- min bestLog2 lf
                         settled <- settled + 1
                         match stakes with
-                        | Some s when settled >= s.Floor && spentSeconds >= s.Share * Math.Pow(2.0, bestLog2) / s.FlopsPerSecond ->
+                        | Some s when settled >= s.Floor && spentSeconds >= min s.CapSeconds (s.Share * Math.Pow(2.0, bestLog2) / s.FlopsPerSecond) ->
                             cutoff <- settled
                         | _ -> ())
             let admitted t = lock gate (fun () -> t < cutoff)

@@ -312,3 +312,72 @@ let export (args: string array) =
         w.WriteEndObject()
     w.WriteEndArray()
     w.WriteEndObject()
+
+/// The networks of the stakes benchmark: the side-by-side ones and larger or memory-limited ones, with the
+/// memory limit (elements) each is planned under, if any.
+let private stakesCases quick =
+    [ for (label, p) in sideBySideCases quick do
+          yield label, p, None
+      yield "lattice 6x6 D=4", index (lattice 6 6 4), None
+      yield "lattice 6x6 D=4 limit 100K", index (lattice 6 6 4), Some 100000L
+      yield "lattice 8x8 D=4 limit 2621", index (lattice 8 8 4), Some 2621L
+      if not quick then yield "3-regular n=300 d=2", index (PlanBench.randomRegular 300 2 6), None
+      if not quick then yield "PEPS 32x32 D=4 d=2", index (PlanBench.peps 32 32 4 2), None ]
+
+/// The stakes benchmark. First the rates of `PlanHyper.Work`: for each network, 8 hyper trials (serial, no
+/// stakes) with their counted work and process CPU time, and the rates fitted by least squares (CPU seconds per
+/// join, per exactly costed step, per built tensor). Then `auto` with its own budget (serial, no time limit):
+/// its search CPU time against the estimated contraction time of the plan it returns (flops, sliced under a
+/// memory limit, at `Plan.stakesFlopsPerSecond`), and the counted work of its hyper search. Arguments: `quick`
+/// (leave out the largest networks), `rates` (the first table only), `auto` (the second only), `only=TEXT`.
+let stakes (args: string array) =
+    let quick = args |> Array.contains "quick"
+    let only = args |> Array.tryPick (fun a -> if a.StartsWith "only=" then Some(a.Substring 5) else None)
+    let cases = stakesCases quick |> List.filter (fun (label, _, _) -> only.IsNone || label.Contains only.Value)
+    let load () = try (IO.File.ReadAllText "/proc/loadavg").Split(' ')[0] with _ -> "?"
+    let warm = index (PlanBench.randomRegular 16 2 1)
+    Plan.run "auto" { PlanOptions.defaults with Parallel = false } warm |> ignore
+    PlanHyper.searchWith None warm { PlanOptions.defaults with Trials = 4; Parallel = false } |> ignore
+    if not (args |> Array.contains "auto") then
+        let names = [| "joins"; "solved"; "steps"; "greedy"; "cuts" |]
+        printfn "work rates: 8 hyper trials per network, serial (threads 1, %d cores, load %s); rates now: %s"
+            Environment.ProcessorCount (load ()) (String.Join(", ", Array.map2 (fun n r -> sprintf "%s %.3g s" n r) names PlanHyper.Work.Rates))
+        printfn "  %-28s %10s %10s %10s %10s %10s %10s %8s %9s" "network" "joins" "solved" "steps" "greedy" "cuts" "modelled s" "cpu s" "cpu/model"
+        let rows = ResizeArray()
+        for (label, p, limit) in cases do
+            let o = { PlanOptions.defaults with Trials = 8; Parallel = false; MemoryLimit = limit }
+            let s, _, cpu = timeCpu (fun () -> PlanHyper.searchWith None p o)
+            let c = s.Work.Counts
+            rows.Add((c, cpu / 1000.0))
+            printfn "  %-28s %10.3g %10.3g %10.3g %10.3g %10.3g %10.3f %8.3f %9.2f" label c[0] c[1] c[2] c[3] c[4] s.Work.Seconds (cpu / 1000.0) (cpu / 1000.0 / s.Work.Seconds)
+        // Least squares through the origin, each row divided by its CPU time so that every network counts alike
+        // (relative error): normal equations solved by Gaussian elimination with partial pivoting.
+        let k = names.Length
+        let xs = rows |> Seq.map (fun (c, cpu) -> c |> Array.map (fun x -> x / cpu)) |> Array.ofSeq
+        let a = Array2D.init k (k + 1) (fun r c -> if c < k then xs |> Array.sumBy (fun x -> x[r] * x[c]) else xs |> Array.sumBy (fun x -> x[r]))
+        for col in 0 .. k - 1 do
+            let pivot = seq { col .. k - 1 } |> Seq.maxBy (fun r -> abs a[r, col])
+            for c in 0 .. k do
+                let t = a[col, c]
+                a[col, c] <- a[pivot, c]
+                a[pivot, c] <- t
+            for r in 0 .. k - 1 do
+                if r <> col && a[col, col] <> 0.0 then
+                    let f = a[r, col] / a[col, col]
+                    for c in col .. k do
+                        a[r, c] <- a[r, c] - f * a[col, c]
+        let fitted = Array.init k (fun r -> if a[r, r] = 0.0 then 0.0 else a[r, k] / a[r, r])
+        printfn "fitted rates (relative least squares): %s" (String.Join(", ", Array.map2 (fun n r -> sprintf "%s %.3g s" n r) names fitted))
+        printfn ""
+    if not (args |> Array.contains "rates") then
+        printfn "auto with its own budget, serial, no time limit (threads 1, %d cores, load %s); contraction s = flops / %g flop/s"
+            Environment.ProcessorCount (load ()) Plan.stakesFlopsPerSecond
+        printfn "  %-28s %11s %11s %11s %10s %10s %9s  %s" "network" "flops" "contract s" "search cpu" "search wall" "search/con" "modelled" "chosen"
+        for (label, p, limit) in cases do
+            let o = { PlanOptions.defaults with Parallel = false; MemoryLimit = limit }
+            let r, wall, cpu = timeCpu (fun () -> Plan.run "auto" o p)
+            let flops = match r.Slicing with Some s -> s.Flops | None -> r.Cost.Value.Flops
+            let contract = Math.Exp(BigInteger.Log flops) / Plan.stakesFlopsPerSecond
+            let searched = PlanHyper.searchWith (Some { FlopsPerSecond = Plan.stakesFlopsPerSecond; Share = Plan.searchShare; Floor = 8; CapSeconds = Plan.capSeconds }) p { o with Trials = 1024 }
+            printfn "  %-28s %11s %11.3g %11.3f %10.3f %10.3g %9.3f  %s (stakes search alone: %d trials)" label (PlanReport.sci flops) contract (cpu / 1000.0) (wall / 1000.0)
+                (cpu / 1000.0 / contract) searched.Work.Seconds r.Chosen searched.Trials

@@ -788,6 +788,28 @@ let ``hyper with a trial count gives the same tree serially and in parallel, and
     Assert.True(a.Cost.Value.Flops <= (Plan.run "greedy" o p).Cost.Value.Flops)
 
 [<Fact>]
+let ``hyper under stakes stops at the same trial serially and in parallel, once its counted work passes them`` () =
+    let p = match Problem.index Range.none (peps 5 5 3) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let o = { PlanOptions.defaults with Trials = 48; Seed = 2; Parallel = false }
+    let free = PlanHyper.searchWith None p o
+    Assert.Equal(48, free.Trials)
+    // A throughput at which a tenth of the best tree's time is about three trials' counted work: the stakes cut the
+    // search between its floor and its cap.
+    let flops = float (Cost.flops p free.Tree)
+    let perTrial = free.Work.Seconds / float free.Trials
+    let stakes: PlanHyper.Stakes = { FlopsPerSecond = 0.1 * flops / (3.0 * perTrial); Share = 0.1; Floor = 4; CapSeconds = Double.PositiveInfinity }
+    let serial = PlanHyper.searchWith (Some stakes) p o
+    let inParallel = PlanHyper.searchWith (Some stakes) p { o with Parallel = true }
+    Assert.InRange(serial.Trials, 4, 47)
+    Assert.Equal(serial.Trials, inParallel.Trials)
+    Assert.Equal<int array array>(serial.Tree.Steps, inParallel.Tree.Steps)
+    Assert.Equal(serial.Work.Seconds, inParallel.Work.Seconds, 9)
+    // Fewer trials, less counted work; and no stakes at all above the floor means the floor.
+    Assert.True(serial.Work.Seconds < free.Work.Seconds)
+    let floorOnly = PlanHyper.searchWith (Some { stakes with FlopsPerSecond = 1e30 }) p o
+    Assert.Equal(4, floorOnly.Trials)
+
+[<Fact>]
 let ``auto is reproducible: the same plan serially and in parallel`` () =
     for p in [ peps 4 4 4; peps 6 6 2 ] do
         let p = match Problem.index Range.none p with Ok p -> p | Result.Error ds -> failwithf "%A" ds
@@ -812,6 +834,24 @@ let ``subtree reconfiguration keeps the result and never raises the cost`` () =
         ContractionTree.validate t = Ok()
         && resultIndices p t = resultIndices p start
         && Cost.flops p t <= Cost.flops p start)
+
+/// The bit-mask programme's own count of a greedy tree equals `Cost.flops` (single-operand, size-1, hyperindex and
+/// open legs included); None from `maskFlops` only for trees it does not take.
+let maskCountEqualsCost (s: Spec) =
+    let p = indexOf s
+    let t = (PlanGreedy.run p Double.PositiveInfinity 1.0 0.5 (Random 1)).Tree
+    match PlanHyper.maskFlops p t with
+    | Some f -> f = float (Cost.flops p t)
+    | None -> t.Steps |> Array.exists (fun st -> st.Length <> 2)
+
+[<Property(MaxTest = 200)>]
+let ``the bit-mask reconfiguration programme counts a tree's flops as Cost does`` () =
+    Prop.forAll (arb 12 4) maskCountEqualsCost
+
+// The network on which a pass of the programme raised the flops (before it charged a node's own indices).
+[<Property(MaxTest = 40, Replay = "3948062574704250580,4436546346939925649")>]
+let ``the bit-mask programme's count equals Cost's on the networks of FsCheck seed 3948062574704250580`` () =
+    Prop.forAll (arb 12 4) maskCountEqualsCost
 
 [<Property(MaxTest = 200)>]
 let ``subtree reconfiguration over subtrees as large as the network finds brute force's optimum`` () =

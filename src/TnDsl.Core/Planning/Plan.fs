@@ -72,31 +72,41 @@ module Plan =
     /// The share of the contraction time at stake that `auto` lets planning cost.
     let searchShare = 0.1
 
-    /// Work rates that turn that time into deterministic work bounds (orders of magnitude measured with
-    /// `bench/TnDsl.Bench -- hyper` on one core): subnetwork pairs of the exact search per second, and tensors
-    /// (one greedy or partition step each) of hyper trials per second.
+    /// The rate that turns that time into a deterministic bound on the exact search: subnetwork pairs per second
+    /// (an order of magnitude measured with `bench/TnDsl.Bench -- plan exact` on one core). Hyper's trials are
+    /// bounded by their counted work instead (`PlanHyper.Stakes`, `PlanHyper.Work`).
     let exactPairsPerSecond = 2e7
-    let trialTensorsPerSecond = 2e4
 
     /// Floors and caps of `auto`'s work: the exact search looks at 5e4 to 2e8 subnetwork pairs, hyper runs 8 to
     /// 1024 trials. The floor of 8 hyper trials (two greedy, six sampled, each reconfigured) holds even where the
-    /// stakes are smaller, on networks of up to `PlanHyper.reconfigureTrialsUpTo` tensors: it costs milliseconds
-    /// to a second or two there, and it is what keeps `auto` within 2x of the best cotengra finds in 60 s on every
-    /// network of the side-by-side benchmark (bench/results/planner.md); 16 random-greedy trials alone, the floor
-    /// before, were up to 7.6x off.
+    /// stakes are smaller, on networks of up to `PlanHyper.reconfigureTrialsUpTo` tensors (2 beyond): it costs
+    /// milliseconds to a second or two there, and it is what keeps `auto` within 2x of the best cotengra finds in
+    /// 60 s on every network of the side-by-side benchmark (bench/results/planner.md); 16 random-greedy trials
+    /// alone, the floor before, were up to 7.6x off.
     let exactPairs = (5e4, 2e8)
     let hyperTrials = (8, 1024)
 
-    /// `auto` with the name of the candidate it chose: a search whose budget follows the stakes and is the same on
-    /// any machine and load. The deterministic greedy plan estimates the contraction time at stake (its flops at
-    /// `stakesFlopsPerSecond`); a tenth of it, turned into work at the stated rates, bounds the exact search (in
-    /// subnetwork pairs) and hyper (in trials), each between a floor and a cap. The exact search is used whenever
-    /// it finishes within its bound; otherwise the best, by the objective (sliced under a memory limit), of greedy,
-    /// bond-greedy (sweeps along chains and trees), greedy on the view with the batch indices at size 1, and hyper
-    /// (at least 8 trials whatever the stakes up to 500 tensors, and below that worth also 16 random-greedy
-    /// trials). A `TimeLimitMs` in the options is kept as an extra wall-clock stop, which makes the plan depend on
-    /// the machine. The winner is polished by one pass of subtree reconfiguration over subtrees of 4 (cheap; it
-    /// finds the sweep along a chain).
+    /// The most counted work (`PlanHyper.Work.Seconds`) `auto`'s hyper search spends whatever the stakes: 30 s of
+    /// one core. Without it a network whose contraction is out of reach (a PEPS with 2^1024 open elements, a
+    /// random graph whose best tree needs days) ran all 1024 trials, 50-75 s of CPU.
+    let capSeconds = 30.0
+
+    /// Where the greedy plan's stakes allow less search than this many seconds, 16 random-greedy trials (cheap)
+    /// run beside hyper's floor, so that where hyper finds nothing better the plan is what it was before the floor.
+    let smallStakesSeconds = 0.1
+
+    /// `auto` with the name of the candidate it chose: a search whose budget follows the stakes and is the same on any
+    /// machine and load. The deterministic greedy plan estimates the contraction time at stake (its flops at
+    /// `stakesFlopsPerSecond`); a tenth of it, turned into subnetwork pairs at `exactPairsPerSecond`, bounds the exact
+    /// search, which is used whenever it finishes within that bound. Otherwise hyper runs trials while their counted
+    /// work (`PlanHyper.Work`, priced at rates measured on one core) stays below a tenth of the contraction time of the
+    /// best tree found so far, sliced under a memory limit (`PlanHyper.Stakes`), so its budget shrinks as better trees
+    /// turn up; at least 8 trials up to 500 tensors, at most 1024 and `capSeconds` of counted work. The plan is the
+    /// best, by the objective (sliced under a memory limit), of hyper, greedy, bond-greedy (sweeps along chains and
+    /// trees), greedy on the view with the batch indices at size 1, and where the stakes are small 16 random-greedy
+    /// trials. A `TimeLimitMs` in the options is kept as an extra wall-clock stop, which makes the plan depend on the
+    /// machine. The winner is polished by one pass of subtree reconfiguration over subtrees of 4 (cheap; it finds the
+    /// sweep along a chain).
     let autoChoose (p: Indexed) (o: PlanOptions) : string * Found =
         let n = p.Inputs.Length
         let clock = Stopwatch.StartNew()
@@ -117,36 +127,45 @@ module Plan =
             match exact with
             | Some t -> sprintf "optimal (exact within %d subnetwork pairs)" pairs, found t
             | None ->
-                let worth = seconds * trialTensorsPerSecond / float n
-                // The search gets 85 % of what is left after reserving three greedy runs' time for the other
-                // candidates (bond-greedy, greedy at unit batch, scoring); the last polish has the rest.
-                let left () =
-                    o.TimeLimitMs
-                    |> Option.map (fun ms -> max 1 (int (0.85 * float (ms - int clock.ElapsedMilliseconds - 3 * int greedyMs))))
-                let trials = int (Math.Clamp(worth, float (fst hyperTrials), float (snd hyperTrials)))
+                // Under a wall-clock limit, what follows the search is priced in greedy runs (`greedyMs`, measured
+                // at this moment's load): bond-greedy two to three, greedy at unit batch one, scoring the
+                // candidates about two, the plan's figures (`runWith`) one. The search gets 85 % of what is left.
+                let reserve = 7L * greedyMs
+                let remaining () = o.TimeLimitMs |> Option.map (fun ms -> int64 ms - clock.ElapsedMilliseconds)
+                let left () = remaining () |> Option.map (fun r -> max 1 (int (0.85 * float (r - reserve))))
+                // A candidate that costs about `runs` greedy runs is skipped when the limit has no room left for it.
+                let affords (runs: int64) = remaining () |> Option.forall (fun r -> r - runs * greedyMs >= 2L * greedyMs)
+                let stakes: PlanHyper.Stakes =
+                    { FlopsPerSecond = stakesFlopsPerSecond
+                      Share = searchShare
+                      Floor = if n <= PlanHyper.reconfigureTrialsUpTo then fst hyperTrials else 2
+                      CapSeconds = capSeconds }
                 let candidates =
-                    [ // Below the floor's worth, 16 random-greedy trials (cheap) go first, so that where hyper finds
-                      // nothing better the plan is what it was before the floor.
-                      let floor = worth < float (fst hyperTrials)
-                      if floor then
+                    [ if seconds < smallStakesSeconds then
                           yield "random-greedy (16 trials)", (PlanGreedy.randomGreedyRun p { o with Trials = 16; TimeLimitMs = left () |> Option.map (fun ms -> max 1 (ms / 4)) }).Tree
-                      // The floor is for networks whose trials are cheap (see PlanHyper.reconfigureTrialsUpTo).
-                      if not floor || n <= PlanHyper.reconfigureTrialsUpTo then
-                          yield sprintf "hyper (%d trials)" trials, PlanHyper.search p { o with Trials = trials; TimeLimitMs = left () }
+                      // One hyper trial costs a few greedy runs at least (a build, costing, scoring).
+                      if affords 3L then
+                          let searched = PlanHyper.searchWith (Some stakes) p { o with Trials = snd hyperTrials; TimeLimitMs = left () }
+                          yield sprintf "hyper (%d trials)" searched.Trials, searched.Tree
                       yield "greedy", greedyRun.Tree
-                      yield "bond-greedy", PlanSweep.bondGreedyTree p
+                      if affords 3L then yield "bond-greedy", PlanSweep.bondGreedyTree p
                       match unitBatch p with
-                      | Some unit -> yield "greedy@unit-batch", (PlanGreedy.bestGreedy unit o).Tree
-                      | None -> () ]
+                      | Some unit when affords 1L -> yield "greedy@unit-batch", (PlanGreedy.bestGreedy unit o).Tree
+                      | _ -> () ]
+                    |> List.map (fun (name, t) -> name, t, PlanHyper.score p o t)
                 // The first of equally good candidates wins.
-                let name, best =
-                    candidates |> List.reduce (fun a b -> if PlanHyper.score p o (snd b) < PlanHyper.score p o (snd a) then b else a)
+                let name, best, bestScore =
+                    candidates |> List.reduce (fun (_, _, sa as a) (_, _, sb as b) -> if sb < sa then b else a)
                 // One pass of subtree reconfiguration over subtrees of 4 (cheap, and it finds the expert's sweep
                 // along a chain: the environment meets each input before its weight).
-                let spent () = o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)
-                let polished = PlanHyper.reconfigureUntil spent o.MemoryLimit p o.Objective 4 1 best
-                if PlanHyper.score p o polished < PlanHyper.score p o best then name + "+reconfigure", found polished
-                else name, found best
+                // Under a wall-clock limit it runs only with room for a pass's set-up and check (about four greedy
+                // runs) and the plan's figures, and stops rewriting with that much left.
+                if not (affords 4L) then name, found best
+                else
+                    let spent () = remaining () |> Option.exists (fun r -> r <= 2L * greedyMs)
+                    let polished = PlanHyper.reconfigureUntil spent o.MemoryLimit p o.Objective 4 1 best
+                    if PlanHyper.score p o polished < bestScore then name + "+reconfigure", found polished
+                    else name, found best
 
     /// `auto`: see `autoChoose`.
     let auto: Optimizer = fun p o -> snd (autoChoose p o)

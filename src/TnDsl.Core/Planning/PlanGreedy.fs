@@ -270,7 +270,9 @@ module PlanGreedy =
         let vs = variants p
         let trials = max vs.Length o.Trials
         let clock = Stopwatch.StartNew()
-        let results = Array.zeroCreate<Run option> trials
+        // Results by trial number (not an array of `Trials` slots: a large trial count under a time limit would
+        // allocate and scan it for nothing).
+        let results = Collections.Concurrent.ConcurrentDictionary<int, Run>()
         let trial t =
             let rng = Random(o.Seed * 1000003 + t * 7919)
             let v = vs[t % vs.Length]
@@ -280,30 +282,32 @@ module PlanGreedy =
                 let alpha = 0.5 + 1.5 * rng.NextDouble()
                 let temperature = Math.Exp(Math.Log 0.01 + (Math.Log 1.0 - Math.Log 0.01) * rng.NextDouble())
                 runVariant p v limit alpha temperature rng
-        // A trial is not started when the mean trial so far would end past the budget.
+        // A trial is not started when the mean trial so far would end past the budget, less one more mean trial
+        // for what follows the search (the plan's figures cost about one greedy run).
         let mutable finished = 0
         let spent () =
             match o.TimeLimitMs with
             | Some ms ->
                 let elapsed = float clock.ElapsedMilliseconds
-                elapsed + (if finished > 0 then elapsed / float finished else 0.0) >= float ms
+                elapsed + (if finished > 0 then 2.0 * elapsed / float finished else 0.0) >= float ms
             | None -> false
         let trial t =
             let r = trial t
             Threading.Interlocked.Increment(&finished) |> ignore
             r
         let body t (state: ParallelLoopState) =
-            if spent () then state.Stop() else results[t] <- Some(trial t)
+            if spent () then state.Stop() else results[t] <- trial t
         if o.Parallel then
             // The deterministic trials always run; the randomised ones share what is left of the budget.
-            Parallel.For(0, vs.Length, Action<int>(fun t -> results[t] <- Some(trial t))) |> ignore
+            Parallel.For(0, vs.Length, Action<int>(fun t -> results[t] <- trial t)) |> ignore
             Parallel.For(vs.Length, trials, Action<int, ParallelLoopState>(body)) |> ignore
         else
             let mutable t = 0
             while t < trials && (t < vs.Length || not (spent ())) do
-                results[t] <- Some(trial t)
+                results[t] <- trial t
                 t <- t + 1
-        results |> Seq.choose id |> Seq.reduce (better o limit)
+        // In trial order, so that ties go to the earlier trial as before.
+        results |> Seq.sortBy (fun kv -> kv.Key) |> Seq.map (fun kv -> kv.Value) |> Seq.reduce (better o limit)
 
     /// `random-greedy`: see `randomGreedyRun`.
     let randomGreedy: Optimizer =

@@ -55,23 +55,123 @@ module PlanHyper =
     /// Builds the tree of a builder (no budget).
     let build (p: Indexed) (o: PlanOptions) (rng: Random) (b: Builder) = buildUntil (fun () -> false) p o rng b
 
-    /// The score of a tree (lower is better, compared as a pair): the objective's figures in log2, the total
-    /// flops of the sliced tree when a memory limit is set, slicing is allowed and the tree exceeds the limit;
-    /// a tree that cannot meet the limit scores +infinity.
-    let score (p: Indexed) (o: PlanOptions) (t: ContractionTree) =
+    /// Work done by a search, counted in units that do not depend on the machine or its load, so that a budget
+    /// of work gives the same plan anywhere: `Joins`, pairs of subsets costed by the flops programme of subtree
+    /// reconfiguration; `Solved`, subsets of the sub-problems it hands to the general exact search; `Steps`, steps
+    /// of a tree costed exactly (`Cost.steps`, BigInteger figures); `Greedy`, tensors placed by a greedy builder;
+    /// `Cuts`, bonds cut times the tensors of the piece cut, summed over a recursive bisection. `Seconds` prices them at `Rates`.
+    type Work() =
+        /// Pairs of subsets costed by the flops programme.
+        member val Joins = 0.0 with get, set
+        /// Subsets of sub-problems solved by the general exact search.
+        member val Solved = 0.0 with get, set
+        /// Tree steps costed exactly.
+        member val Steps = 0.0 with get, set
+        /// Tensors placed by a greedy builder.
+        member val Greedy = 0.0 with get, set
+        /// Bonds cut times the tensors of the piece, over a recursive bisection.
+        member val Cuts = 0.0 with get, set
+        /// The counts as a vector, in the order of `Rates`.
+        member this.Counts = [| this.Joins; this.Solved; this.Steps; this.Greedy; this.Cuts |]
+        /// Seconds of one core per unit of each count, fitted to process CPU time over the networks of
+        /// `bench/TnDsl.Bench -- stakes rates` (threads 1; see bench/results/planner.md).
+        static member Rates = [| 8e-9; 2e-6; 3e-6; 8e-6; 3e-6 |]
+        /// The counted work in seconds of one core at `Rates`.
+        member this.Seconds = Array.fold2 (fun acc c r -> acc + c * r) 0.0 this.Counts Work.Rates
+        /// Adds another count to this one.
+        member this.Add(other: Work) =
+            this.Joins <- this.Joins + other.Joins
+            this.Solved <- this.Solved + other.Solved
+            this.Steps <- this.Steps + other.Steps
+            this.Greedy <- this.Greedy + other.Greedy
+            this.Cuts <- this.Cuts + other.Cuts
+
+    /// `score`, adding its work to `work`: two exact costings of the tree, and under a memory limit one more,
+    /// or when it is sliced about seven per sliced index (each round of the slicer costs the tree once per
+    /// candidate index) and two for the figures.
+    let scoreCounted (work: Work) (p: Indexed) (o: PlanOptions) (t: ContractionTree) =
+        let steps = float t.Steps.Length
+        work.Steps <- work.Steps + 2.0 * steps
         let struct (a, b) = Cost.score o.Objective p t
         match o.MemoryLimit with
         | None -> struct (a, b)
         | Some l ->
             let limit = BigInteger l
+            work.Steps <- work.Steps + steps
             if Cost.largestIntermediate p t <= limit then struct (a, b)
             elif not o.Slice then struct (Double.PositiveInfinity, b)
             else
                 match PlanSlice.findWith 1 p t limit with
                 | Some ix ->
+                    work.Steps <- work.Steps + steps * (2.0 + 7.0 * float ix.Length)
                     let s = PlanSlice.figures p t ix
                     struct (Cost.log2 s.Flops, Cost.log2 s.LargestIntermediate)
                 | None -> struct (Double.PositiveInfinity, b)
+
+    /// The score of a tree (lower is better, compared as a pair): the objective's figures in log2, the total
+    /// flops of the sliced tree when a memory limit is set, slicing is allowed and the tree exceeds the limit;
+    /// a tree that cannot meet the limit scores +infinity.
+    let score (p: Indexed) (o: PlanOptions) (t: ContractionTree) = scoreCounted (Work()) p o t
+
+    /// The flops of joins over the subsets of a frontier of at most 16 nodes, on bit masks of their (at most 64)
+    /// indices: the cost model of subtree reconfiguration's dynamic programme. `legs[j]` holds the indices of
+    /// frontier node j, `out` those of the frontier's result, `sizes[b]` the size of index b. A join costs what
+    /// `Cost.steps` charges: the product of the sizes of every index on its two operands (a node's own indices,
+    /// held by no other node and not open, included: they are summed at its first join), doubled when the join
+    /// sums an index.
+    type MaskFlops(legs: uint64 array, out: uint64, sizes: float array) =
+        let m = legs.Length
+        let full = (1 <<< m) - 1
+        // The product of the sizes in a mask, from one table per byte of it.
+        let bytes = (sizes.Length + 7) / 8
+        let table =
+            Array.init bytes (fun k ->
+                Array.init 256 (fun x ->
+                    let mutable acc = 1.0
+                    for b in 0 .. 7 do
+                        if x &&& (1 <<< b) <> 0 && 8 * k + b < sizes.Length then acc <- acc * sizes[8 * k + b]
+                    acc))
+        // union[S]: the indices on S's nodes; kept[S]: those also on a node outside S or open.
+        let union = Array.zeroCreate<uint64> (full + 1)
+        do
+            for s in 1 .. full do
+                let low = BitOperations.TrailingZeroCount s
+                union[s] <- union[s &&& (s - 1)] ||| legs[low]
+        let kept = Array.init (full + 1) (fun s -> union[s] &&& (out ||| union[full &&& ~~~s]))
+        // The indices of the node that stands for S: a frontier node's own legs, or what a join of S keeps.
+        let holds = Array.init (full + 1) (fun s -> if s = 0 then 0UL elif s &&& (s - 1) = 0 then legs[BitOperations.TrailingZeroCount s] else kept[s])
+        /// The product of the sizes of the indices in a mask.
+        member _.SizeOf(mask: uint64) =
+            let mutable acc = 1.0
+            for k in 0 .. bytes - 1 do
+                acc <- acc * table[k][int ((mask >>> (8 * k)) &&& 0xFFUL)]
+            acc
+        /// Per subset of the frontier (a bit mask of nodes), the indices its joined result keeps.
+        member _.Kept = kept
+        /// The flops of joining the results of two disjoint subsets a and b.
+        member this.Join(a: int, b: int) =
+            let involved = holds[a] ||| holds[b]
+            this.SizeOf involved * (if involved <> kept[a ||| b] then 2.0 else 1.0)
+
+    /// The flops of a pairwise tree as subtree reconfiguration's programme counts them (`MaskFlops`, the whole
+    /// tree as one frontier of its leaves), for checking that count against `Cost.flops`; None when the tree has
+    /// a step that is not a pair, more than 16 leaves or more than 64 indices.
+    let maskFlops (p: Indexed) (t: ContractionTree) : float option =
+        let used = p.Inputs |> Array.concat |> Array.distinct
+        if t.Leaves > 16 || used.Length > 64 || t.Steps |> Array.exists (fun s -> s.Length <> 2) then None
+        else
+            let local = Dictionary<int, int>()
+            used |> Array.iteri (fun b i -> local[i] <- b)
+            let bits (ix: int array) = ix |> Array.fold (fun acc i -> acc ||| (1UL <<< local[i])) 0UL
+            let mf = MaskFlops(p.Inputs |> Array.map bits, bits (p.Output |> Array.filter local.ContainsKey), used |> Array.map (fun i -> float p.Size[i]))
+            let mask = Array.zeroCreate<int> (t.Leaves + t.Steps.Length)
+            for l in 0 .. t.Leaves - 1 do
+                mask[l] <- 1 <<< l
+            let mutable total = 0.0
+            t.Steps |> Array.iteri (fun s kids ->
+                total <- total + mf.Join(mask[kids[0]], mask[kids[1]])
+                mask[t.Leaves + s] <- mask[kids[0]] ||| mask[kids[1]])
+            Some total
 
     /// A tree as mutable nodes for local rewriting: children and indices per node id; leaves keep their ids.
     type private Nodes =
@@ -110,16 +210,20 @@ module PlanHyper =
     /// With `limit`, a replacement must keep its intermediates within it.
     /// `stop` is asked before each node; when it says so the tree as rewritten so far is returned (a wall-clock
     /// budget; deterministic callers pass a function that never stops).
-    let reconfigureUntil (stop: unit -> bool) (limit: int64 option) (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =
+    /// The work done is added to `work`.
+    let reconfigureCounted (work: Work) (stop: unit -> bool) (limit: int64 option) (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =
         let ids = Dictionary<string, int>()
         p.IndexNames |> Array.iteri (fun i n -> ids[n] <- i)
         let sizeOf (ix: int array) = ix |> Array.fold (fun acc i -> acc * BigInteger(p.Size[i])) BigInteger.One
         let mutable tree = t
+        let mutable treeScore = None
         let mutable improved = true
         let mutable pass = 0
-        while improved && pass < passes && tree.Steps.Length > 1 do
+        while improved && pass < passes && tree.Steps.Length > 1 && not (stop ()) do
             improved <- false
             pass <- pass + 1
+            // Two exact costings of the tree (its nodes and its order), one or two scores at the end of the pass.
+            work.Steps <- work.Steps + (if pass = 1 then 4.0 else 3.0) * float tree.Steps.Length
             let nodes = toNodes p tree
             let root = ContractionTree.root tree
             let order = Cost.steps p tree |> Array.sortBy (fun s -> BigInteger.Negate s.Flops, s.Node) |> Array.map (fun s -> s.Node)
@@ -149,6 +253,7 @@ module PlanHyper =
                     emit v |> ignore
                     let current = { Leaves = fr.Length; Steps = currentSteps.ToArray() }
                     let o = { PlanOptions.defaults with Objective = objective; MemoryLimit = limit }
+                    work.Solved <- work.Solved + Math.Pow(2.0, float fr.Length)
                     match PlanOptimal.solveWith PlanOptimal.exhaustiveUpTo sub o with
                     | Ok (Some better) when Cost.score objective sub better < Cost.score objective sub current ->
                         for u in inner do
@@ -171,8 +276,7 @@ module PlanHyper =
                         true
                     | _ -> false
             // The same for flops (the common case), by a dynamic programme over the frontier's subsets on bit
-            // masks of its indices, with no sub-problem built: the cost of a join is opt_einsum's (the product of
-            // the involved sizes, doubled when an index is summed), as in `Cost.stepFlops`.
+            // masks of its indices (`MaskFlops`), with no sub-problem built.
             let replaceFast (fr: int array) (v: int) (inner: List<int>) =
                 let local = Dictionary<int, int>()
                 let globalOf = List<int>()
@@ -184,35 +288,15 @@ module PlanHyper =
                 if globalOf.Count > 64 || fr.Length > 16 || inner |> Seq.exists (fun u -> nodes.Kids[u].Length <> 2) then replaceExact fr v inner
                 else
                     let bits (ix: int array) = ix |> Array.fold (fun acc i -> acc ||| (1UL <<< local[i])) 0UL
-                    let legs = fr |> Array.map (fun u -> bits nodes.Kept[u])
-                    let out = bits nodes.Kept[v]
-                    let lsize = globalOf.ToArray() |> Array.map (fun i -> float p.Size[i])
-                    // The product of the sizes in a mask, from one table per byte of it.
-                    let bytes = (globalOf.Count + 7) / 8
-                    let table =
-                        Array.init bytes (fun k ->
-                            Array.init 256 (fun x ->
-                                let mutable acc = 1.0
-                                for b in 0 .. 7 do
-                                    if x &&& (1 <<< b) <> 0 && 8 * k + b < lsize.Length then acc <- acc * lsize[8 * k + b]
-                                acc))
-                    let sizeOf (m: uint64) =
-                        let mutable acc = 1.0
-                        for k in 0 .. bytes - 1 do
-                            acc <- acc * table[k][int ((m >>> (8 * k)) &&& 0xFFUL)]
-                        acc
+                    let mf = MaskFlops(fr |> Array.map (fun u -> bits nodes.Kept[u]), bits nodes.Kept[v], globalOf.ToArray() |> Array.map (fun i -> float p.Size[i]))
                     let m = fr.Length
                     let full = (1 <<< m) - 1
-                    // union[S]: the indices on S's nodes; kept[S]: those also on a node outside S or open.
-                    let union = Array.zeroCreate<uint64> (full + 1)
-                    for s in 1 .. full do
-                        let low = System.Numerics.BitOperations.TrailingZeroCount s
-                        union[s] <- union[s &&& (s - 1)] ||| legs[low]
-                    let kept = Array.init (full + 1) (fun s -> union[s] &&& (out ||| union[full &&& ~~~s]))
+                    // The tables over 2^m subsets and about 3^m (subset, sub-subset) pairs.
+                    work.Joins <- work.Joins + Math.Pow(2.0, float m) + Math.Pow(3.0, float m)
+                    let kept = mf.Kept
+                    let joinCost a b = mf.Join(a, b)
+                    let sizeOf (x: uint64) = mf.SizeOf x
                     let cap = match limit with Some l -> float l | None -> Double.PositiveInfinity
-                    let joinCost (a: int) (b: int) =
-                        let involved = kept[a] ||| kept[b]
-                        sizeOf involved * (if involved <> kept[a ||| b] then 2.0 else 1.0)
                     let best = Array.create (full + 1) Double.PositiveInfinity
                     let split = Array.zeroCreate<int> (full + 1)
                     for j in 0 .. m - 1 do
@@ -266,6 +350,7 @@ module PlanHyper =
                     else false
             for v in order do
                 if not (removed.Contains v) && not (stop ()) then
+                    work.Steps <- work.Steps + 1.0
                     // Grow the frontier from v's children by opening the largest internal node.
                     let frontier = List<int>(nodes.Kids[v])
                     let inner = List<int>([ v ])
@@ -290,12 +375,20 @@ module PlanHyper =
                                 removed.Add u |> ignore
                             improved <- true
             if improved then
-                // The subtree programmes count in their own terms (the flops one misjudges some size-1 and
-                // hyperindex legs): a pass is kept only when the whole tree scores no worse by the objective.
+                // A pass is kept only when the whole tree scores no worse by the objective (a guard: the flops
+                // programme counts as `Cost` does, see `maskFlops`, and the exact one solves sub-problems).
                 let candidate = toTree tree.Leaves nodes root
-                if Cost.score objective p candidate <= Cost.score objective p tree then tree <- candidate
+                let candidateScore = Cost.score objective p candidate
+                let current = match treeScore with Some s -> s | None -> Cost.score objective p tree
+                if candidateScore <= current then
+                    tree <- candidate
+                    treeScore <- Some candidateScore
                 else improved <- false
         tree
+
+    /// `reconfigureCounted` without counting the work.
+    let reconfigureUntil (stop: unit -> bool) (limit: int64 option) (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =
+        reconfigureCounted (Work()) stop limit p objective k passes t
 
     /// `reconfigureUntil` without a stop, within an optional memory limit.
     let reconfigureWithin (limit: int64 option) (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) =
@@ -320,70 +413,149 @@ module PlanHyper =
     /// subtrees of 10; larger ones (each pass visits every step) only get the best two polished over subtrees of 8.
     let reconfigureTrialsUpTo = 500
 
-    /// The best tree of `trials` trials (or fewer, when a time limit is set and spent), polished.
-    let search (p: Indexed) (o: PlanOptions) : ContractionTree =
+    /// A budget that follows the stakes: trials keep starting, in trial order, while the work of the trials
+    /// before them (`Work.Seconds`) is below `Share` × the contraction time of the best tree so far at
+    /// `FlopsPerSecond` (sliced when it must be) and below `CapSeconds`; at least `Floor` trials run, at most the
+    /// options' `Trials`. The work is counted, not timed, so the trials run and the plan are the same on any
+    /// machine and load.
+    type Stakes = { FlopsPerSecond: float; Share: float; Floor: int; CapSeconds: float }
+
+    /// What `searchWith` found: the tree, the trials it ran and their counted work (polish included).
+    type Searched = { Tree: ContractionTree; Trials: int; Work: Work }
+
+    /// The best tree of `Trials` trials (or fewer: under `stakes`, or when a time limit is set and spent), polished.
+    let searchWith (stakes: Stakes option) (p: Indexed) (o: PlanOptions) : Searched =
         let n = p.Inputs.Length
-        if n <= 2 then (PlanGreedy.bestGreedy p o).Tree
+        if n <= 2 then { Tree = (PlanGreedy.bestGreedy p o).Tree; Trials = 0; Work = Work() }
         else
             let trials = max 2 o.Trials
             let clock = Stopwatch.StartNew()
-            let results = Array.zeroCreate<(struct (float * float) * ContractionTree) option> trials
+            // Per trial: its score, tree, log2 of its (sliced) flops and its work.
+            // (By trial number, not an array of `Trials` slots: a large trial count under a time limit would
+            // allocate and scan it for nothing.)
+            let results = Collections.Concurrent.ConcurrentDictionary<int, struct (float * float) * ContractionTree * float * Work>()
             // Under a wall-clock budget, trials stop starting at three quarters of it (the rest is for polishing)
             // and exact pieces of a partition turn greedy at the budget, so one long trial cannot overrun it.
             let past (share: float) () =
                 match o.TimeLimitMs with
                 | Some ms -> float clock.ElapsedMilliseconds >= share * float ms
                 | None -> false
-            let spent = past 1.0
+            // A trial stops cutting and rewriting at three quarters too: polishing, scoring and the plan's figures
+            // follow.
+            let trialSpent = past 0.75
             // Reconfiguration keeps intermediates within the limit only where the tree may not be sliced to fit.
             let keep = if o.Slice then None else o.MemoryLimit
+            // The stakes are settled over the finished prefix of trials, in trial order, so that the cut-off is the
+            // same however the trials are scheduled: `cutoff` is the first trial that may not count.
+            let gate = obj ()
+            let mutable settled = 0
+            let mutable cutoff = trials
+            let mutable spentSeconds = 0.0
+            let mutable bestLog2 = Double.PositiveInfinity
+            let settle () =
+                lock gate (fun () ->
+                    while settled < cutoff && results.ContainsKey settled do
+                        let _, _, lf, w = results[settled]
+                        spentSeconds <- spentSeconds + w.Seconds
+                        bestLog2 <- min bestLog2 lf
+                        settled <- settled + 1
+                        match stakes with
+                        | Some s when settled >= s.Floor && spentSeconds >= min s.CapSeconds (s.Share * Math.Pow(2.0, bestLog2) / s.FlopsPerSecond) ->
+                            cutoff <- settled
+                        | _ -> ())
+            let admitted t = lock gate (fun () -> t < cutoff)
             let mutable finished = 0
+            // The longest wall time a trial's scoring took: the unit of what follows the polish.
+            let mutable scoreMs = 0.0
             let trial t =
+                let work = Work()
                 let rng = Random(o.Seed * 1000003 + t * 7919 + 17)
                 let b = sample p rng t
                 // Every trial's tree is reconfigured before it is scored (as cotengra does): a builder's raw tree
                 // says little about what reconfiguration makes of it (a partition tree 100x worse than greedy's
                 // can end below it).
-                let built = buildUntil spent p o rng b
-                let tree = if n <= reconfigureTrialsUpTo then reconfigureUntil spent keep p o.Objective 8 4 built else built
+                let built = buildUntil trialSpent p o rng b
+                match b with
+                | Greedy _ -> work.Greedy <- work.Greedy + float n
+                | Partition _ ->
+                    // A max-flow bisection costs about its cut's bonds times the piece's tensors (one augmenting
+                    // path per bond, each a search over the piece); the built tree's steps give both.
+                    let steps = Cost.steps p built
+                    let leaves = Array.zeroCreate<int> (n + steps.Length)
+                    for l in 0 .. n - 1 do
+                        leaves[l] <- 1
+                    for st in steps do
+                        leaves[st.Node] <- st.Children |> Array.sumBy (fun c -> leaves[c])
+                        work.Cuts <- work.Cuts + float st.Summed.Length * float leaves[st.Node]
+                    work.Steps <- work.Steps + float steps.Length
+                let tree = if n <= reconfigureTrialsUpTo then reconfigureCounted work trialSpent keep p o.Objective 8 4 built else built
                 // Reconfiguration for the objective alone can make a tree harder to slice: under a memory limit
                 // with slicing, the built tree competes too.
+                let scoring = Stopwatch.StartNew()
                 let scored =
                     if o.MemoryLimit.IsSome && o.Slice && not (obj.ReferenceEquals(tree, built)) then
-                        [ score p o tree, tree; score p o built, built ] |> List.minBy fst
-                    else score p o tree, tree
-                results[t] <- Some scored
+                        [ scoreCounted work p o tree, tree; scoreCounted work p o built, built ] |> List.minBy fst
+                    else scoreCounted work p o tree, tree
+                scoreMs <- max scoreMs scoring.Elapsed.TotalMilliseconds
+                let (struct (a, _) as sc), best = scored
+                // The stakes: the best tree's flops (sliced when it is: the score's primary figure under Flops).
+                let lf =
+                    if o.Objective = Flops && not (Double.IsPositiveInfinity a) then a
+                    else
+                        work.Steps <- work.Steps + float best.Steps.Length
+                        Cost.log2 (Cost.flops p best)
+                results[t] <- (sc, best, lf, work)
                 Interlocked.Increment(&finished) |> ignore
+                settle ()
             // Nor is a trial started when the mean trial so far would end past that point.
             let past share () =
                 let elapsed = float clock.ElapsedMilliseconds
                 past share () || (finished > 0 && o.TimeLimitMs.IsSome && elapsed + elapsed / float finished >= share * float o.TimeLimitMs.Value)
             if o.Parallel then
-                Parallel.For(0, 2, Action<int>(trial)) |> ignore
-                Parallel.For(2, trials, Action<int, ParallelLoopState>(fun t state -> if past 0.75 () then state.Stop() else trial t)) |> ignore
+                Parallel.For(0, (if o.TimeLimitMs.IsSome then 1 else 2), Action<int>(trial)) |> ignore
+                if o.TimeLimitMs.IsSome && not (past 0.75 ()) then trial 1
+                Parallel.For(2, trials, Action<int, ParallelLoopState>(fun t state ->
+                    // Break (not Stop) at the stakes' cut-off: every trial before it still runs.
+                    if state.LowestBreakIteration.HasValue || state.IsStopped then ()
+                    elif not (admitted t) then state.Break()
+                    elif past 0.75 () then state.Stop()
+                    else trial t)) |> ignore
             else
                 let mutable t = 0
-                while t < trials && (t < 2 || not (past 0.75 ())) do
+                // Trial 0 always runs (a tree is needed); trial 1 too without a time limit.
+                while t < trials && (t < 1 || (t < 2 && o.TimeLimitMs.IsNone) || (admitted t && not (past 0.75 ()))) do
                     trial t
                     t <- t + 1
+            settle ()
             // The best two (by score, then trial number) are polished over larger subtrees (10 leaves); the best
             // tree wins. (A loop, not a pipeline: with a time limit most of the trial slots are empty.)
+            let total = Work()
             let ran = ResizeArray()
-            for t in 0 .. trials - 1 do
-                match results[t] with
-                | Some (s, tree) -> ran.Add((s, t, tree))
-                | None -> ()
+            for KeyValue (t, (s, tree, _, w)) in results |> Seq.sortBy (fun kv -> kv.Key) do
+                if t < cutoff then
+                    total.Add w
+                    ran.Add((s, t, tree))
             let ranked = ran.ToArray() |> Array.sortBy (fun (s, t, _) -> s, t)
+            // Under a wall-clock budget the polish stops with room for what follows it: the end of a pass, scoring
+            // the polished trees and the plan's figures, about four scorings (each an exact costing of the tree).
+            let polishSpent () =
+                match o.TimeLimitMs with
+                | Some ms -> clock.Elapsed.TotalMilliseconds + 4.0 * scoreMs >= 0.95 * float ms
+                | None -> false
             let polished =
                 ranked
                 |> Array.truncate 2
-                |> Array.map (fun (_, t, tree) ->
+                |> Array.map (fun (scored, t, tree) ->
                     let better =
-                        if n <= reconfigureTrialsUpTo then reconfigureUntil spent keep p o.Objective 10 2 tree
-                        else reconfigureUntil spent keep p o.Objective 8 4 tree
-                    score p o better, t, better)
+                        if n <= reconfigureTrialsUpTo then reconfigureCounted total polishSpent keep p o.Objective 10 2 tree
+                        else reconfigureCounted total polishSpent keep p o.Objective 8 4 tree
+                    let sc = if obj.ReferenceEquals(better, tree) then scored else scoreCounted total p o better
+                    sc, t, better)
             let _, _, best = Array.append polished ranked |> Array.minBy (fun (s, t, _) -> s, t)
-            best
+            { Tree = best; Trials = ran.Count; Work = total }
+
+    /// The best tree of `trials` trials (or fewer, when a time limit is set and spent), polished.
+    let search (p: Indexed) (o: PlanOptions) : ContractionTree = (searchWith None p o).Tree
 
     /// `hyper`: see the module.
     let hyper: Optimizer =

@@ -20,30 +20,27 @@ warnings.filterwarnings("ignore")
 import opt_einsum as oe
 import cotengra as ctg
 
-def lattice(L, D):
+def grid_tensors(L, tag=""):
+    """The L x L grid's tensors: a site leg s{r}_{c} and bonds {tag}h/{tag}v to the neighbours."""
     ts = []
     for r in range(L):
         for c in range(L):
             t = [f"s{r}_{c}"]
-            if r > 0: t.append(f"v{r-1}_{c}")
-            if c > 0: t.append(f"h{r}_{c-1}")
-            if c < L - 1: t.append(f"h{r}_{c}")
-            if r < L - 1: t.append(f"v{r}_{c}")
+            if r > 0: t.append(f"{tag}v{r-1}_{c}")
+            if c > 0: t.append(f"{tag}h{r}_{c-1}")
+            if c < L - 1: t.append(f"{tag}h{r}_{c}")
+            if r < L - 1: t.append(f"{tag}v{r}_{c}")
             ts.append(t)
+    return ts
+
+def lattice(L, D):
+    ts = grid_tensors(L)
     sizes = {n: (1 if n.startswith("s") else D) for t in ts for n in t}
     return ts, sizes
 
 def peps_norm(L, D, d):
-    ts = []
-    for tag in "kb":
-        for r in range(L):
-            for c in range(L):
-                t = [f"s{r}_{c}"]
-                if r > 0: t.append(f"{tag}v{r-1}_{c}")
-                if c > 0: t.append(f"{tag}h{r}_{c-1}")
-                if c < L - 1: t.append(f"{tag}h{r}_{c}")
-                if r < L - 1: t.append(f"{tag}v{r}_{c}")
-                ts.append(t)
+    # ket and bra layers share the physical legs s{r}_{c}
+    ts = grid_tensors(L, "k") + grid_tensors(L, "b")
     sizes = {n: (d if n.startswith("s") else D) for t in ts for n in t}
     return ts, sizes
 

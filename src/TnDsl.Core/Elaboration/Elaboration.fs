@@ -115,14 +115,9 @@ type Binding =
 /// Names in scope.
 type Env = Map<string, Binding>
 
-/// One declared index member, before ids are given.
-type IndexEntry =
-    { mutable Id: int
-      Family: string
-      Subs: int list
-      Dim: Dim
-      Hyper: bool
-      Range: SourceRange }
+/// One declared index member: the flat network's index itself, made once. Its id is provisional, its position
+/// among the declared members (`Ctx.IndexOrder`); `Build` keeps it as it is unless instance bindings merge indices.
+type IndexEntry = FlatIndex
 
 /// A leg as written, evaluated to a family member: resolved to an index once all declarations are known.
 type LegKey =
@@ -137,25 +132,23 @@ type LegKey =
 type Origin =
     { Decl: SourceRange
       For: ForClause option
-      Loop: (string * int64) list }
+      /// The loop variables' values, in binder order (the names are the `For` clause's).
+      Loop: int64 list }
 
-/// A tensor member with unresolved legs.
+/// A tensor member as declared: the flat network's tensor itself, made once, with what resolving its legs needs.
 type PendingTensor =
-    { Name: string
-      Family: string
-      Subs: int list
-      Role: Role
-      Param: string
-      /// The legs as written, to be resolved once all declarations are known; empty when `Entries` is set.
+    {
+      /// The tensor. Its id is provisional (its position among the declared members); when `Resolved`, its legs are
+      /// the provisional ids of their index members, otherwise empty until `Build` resolves `Legs`. `Build` keeps it
+      /// as it is when neither changes (no tensor dropped before it, no instance binding): a million-member family
+      /// then costs one record per member.
+      Flat: FlatTensor
+      /// True when every leg named an index member already declared as the member was made.
+      Resolved: bool
+      /// The legs as written, to be resolved once all declarations are known; empty when `Resolved`.
       Legs: LegKey list
-      /// The legs' index members when every one was already declared as the member was made (no keys are then
-      /// kept: a million-member family costs an array per member); null otherwise.
-      Entries: IndexEntry array
-      /// The legs' ranges when `Entries` is set (one list shared by the declaration's members).
+      /// The legs' ranges when `Resolved` (one list shared by the declaration's members).
       LegRanges: SourceRange list
-      Init: Init option
-      Embedding: Embedding option
-      Range: SourceRange
       Origin: Origin }
 
 /// `b[3]`, `h[0, 2]` or `b` for a family and its subscripts.
@@ -222,6 +215,8 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     // Instance bindings: (sub-network's index, as a prefixed family member) is the same as (this network's leg).
     let aliases = ResizeArray<LegKey * LegKey * SourceRange>()
     let subOutputs = HashSet<string * int list>()
+    // Shared one-subscript lists by value (see `One`), made on first use.
+    let mutable ones: int list array = Array.zeroCreate 1024
 
     member _.Options = options
     member _.Lookup = lookup
@@ -243,6 +238,23 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     member _.Cuts = cuts
     member _.Aliases = aliases
     member _.SubOutputs = subOutputs
+
+    /// The subscript list `[x]`, one shared list per value: `b[3]`, `A[3]` and every leg naming `b[3]` hold the
+    /// same list, so a million-member family makes a list per member once, not once per member and per leg.
+    member _.One(x: int) : int list =
+        if x < 0 || x > options.MaxTensors then
+            [ x ]
+        else
+            if x >= ones.Length then
+                let grown = Array.zeroCreate (max (x + 1) (2 * ones.Length))
+                Array.blit ones 0 grown 0 ones.Length
+                ones <- grown
+            let l = ones[x]
+            if obj.ReferenceEquals(l, null) then
+                let l = [ x ]
+                ones[x] <- l
+                l
+            else l
 
     member _.Output
         with get () = output

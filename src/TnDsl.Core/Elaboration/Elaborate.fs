@@ -401,7 +401,7 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                         | Some None -> prefix + name.Name
                         | None ->
                             match subs with
-                            | [ s ] -> prefix + name.Name + "." + string s
+                            | [ s ] -> withNumber (prefix + name.Name) '.' s ""
                             | _ -> prefix + String.Join(".", name.Name :: (subs |> List.map string))
                     ctx.Tensors.Add
                         { Flat =

@@ -151,11 +151,32 @@ type PendingTensor =
       LegRanges: SourceRange list
       Origin: Origin }
 
+/// `head` followed by `opening`, the decimal digits of `n` ≥ 0 and `closing`, made as one string (no string for
+/// the number alone: a million-member family names a million members).
+let withNumber (head: string) (opening: char) (n: int) (closing: string) : string =
+    if n < 0 then
+        head + string opening + string n + closing
+    else
+        let mutable width = 1
+        let mutable rest = n / 10
+        while rest > 0 do
+            width <- width + 1
+            rest <- rest / 10
+        String.Create(
+            head.Length + 1 + width + closing.Length,
+            struct (head, opening, n, closing),
+            Buffers.SpanAction<char, struct (string * char * int * string)>(fun span (struct (head, opening, n, closing)) ->
+                head.AsSpan().CopyTo span
+                span[head.Length] <- opening
+                let mutable written = 0
+                n.TryFormat(span.Slice(head.Length + 1), &written, ReadOnlySpan<char>.Empty, Globalization.CultureInfo.InvariantCulture) |> ignore
+                closing.AsSpan().CopyTo(span.Slice(head.Length + 1 + written))))
+
 /// `b[3]`, `h[0, 2]` or `b` for a family and its subscripts.
 let memberName (family: string) (subs: int list) =
     match subs with
     | [] -> family
-    | [ s ] -> family + "[" + string s + "]"
+    | [ s ] -> withNumber family '[' s "]"
     | _ -> family + "[" + String.Join(", ", subs) + "]"
 
 /// The type of a value in words.
@@ -217,6 +238,8 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     let subOutputs = HashSet<string * int list>()
     // Shared one-subscript lists by value (see `One`), made on first use.
     let mutable ones: int list array = Array.zeroCreate 1024
+    // Shared loop values by value (see `LoopValue`), made on first use.
+    let mutable loopValues: Value option array = Array.zeroCreate 1024
 
     member _.Options = options
     member _.Lookup = lookup
@@ -255,6 +278,23 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
                 ones[x] <- l
                 l
             else l
+
+    /// `Some(VInt v)`, one shared value per loop value: a loop sets its variable for every member.
+    member _.LoopValue(v: int64) : Value option =
+        if v < 0L || v > int64 options.MaxTensors then
+            Some(VInt v)
+        else
+            let x = int v
+            if x >= loopValues.Length then
+                let grown = Array.zeroCreate (max (x + 1) (2 * loopValues.Length))
+                Array.blit loopValues 0 grown 0 loopValues.Length
+                loopValues <- grown
+            match loopValues[x] with
+            | Some _ as value -> value
+            | None ->
+                let value = Some(VInt v)
+                loopValues[x] <- value
+                value
 
     member _.Output
         with get () = output

@@ -425,7 +425,7 @@ let forEachIn (ctx: Ctx) (env: Env) (f: ForClause) (action: Env -> unit) =
                 let inner = env.Add(b.Var.Name, slot)
                 for v in values do
                     if not ctx.Exhausted then
-                        slot.Value <- Some(VInt v)
+                        slot.Value <- ctx.LoopValue v
                         go inner rest
     try go env f.Binders with Abort -> ()
 

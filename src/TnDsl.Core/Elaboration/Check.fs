@@ -141,10 +141,15 @@ let check (e: Elaborated) : Diagnostic list =
     List.zip net.Cuts e.CutLegRanges
     |> List.iter (fun (c, (lr, rr)) ->
         let mutable bad = false
-        for (l, r) in List.zip (c.Left @ c.Right) (lr @ rr) do
-            if not isOutput[l] then
-                bad <- true
-                report Codes.cutNotOutput r (sprintf "cut `%s` names `%s`, which is not an output leg" c.Name (name l)) [ "a cut splits the output legs; list them in `output` first" ]
+        // Each side's legs beside their ranges, walked together (a side may name a million legs: no zipped copies).
+        for legs, ranges in [ c.Left, lr; c.Right, rr ] do
+            let mutable ranges = ranges
+            for l in legs do
+                let r = ranges.Head
+                ranges <- ranges.Tail
+                if not isOutput[l] then
+                    bad <- true
+                    report Codes.cutNotOutput r (sprintf "cut `%s` names `%s`, which is not an output leg" c.Name (name l)) [ "a cut splits the output legs; list them in `output` first" ]
         if not bad then
             let side = Array.zeroCreate<byte> net.Indices.Length
             for l in c.Left do
@@ -160,7 +165,8 @@ let check (e: Elaborated) : Diagnostic list =
             elif c.Left.IsEmpty || c.Right.IsEmpty then
                 report Codes.cutNotPartition c.Range (sprintf "cut `%s` has an empty side" c.Name) [])
     // Tensors and their values.
-    let shapes = Dictionary<string, FlatTensor>()
+    // Sized once for every weight (a million weights would otherwise grow it twenty times).
+    let shapes = Dictionary<string, FlatTensor>(net.Tensors |> Array.sumBy (fun t -> if t.Role = Weight then 1 else 0))
     let dims (t: FlatTensor) = t.Legs |> List.map (fun l -> Dim.size net.Indices[l].Dim)
     for t in net.Tensors do
         // In 64 bits while it fits (every tensor of a valid network), exactly only past that.

@@ -250,15 +250,25 @@ let private bindName (ctx: Ctx) (env: Env) (id: Ident) (v: Value option) (isLoop
         env
     | _ -> env.Add(id.Name, { Value = v; Range = id.Range; Used = ref false; IsLoopVar = isLoop })
 
+/// An index family's member table, made on first use.
+let private familyTable (ctx: Ctx) (familyName: string) =
+    match ctx.Indices.TryGetValue familyName with
+    | true, f -> f
+    | _ ->
+        let f = Dictionary<int list, IndexEntry>(SubscriptComparer.Instance)
+        ctx.Indices[familyName] <- f
+        f
+
+/// Makes room for the members a declaration is expected to add (see `Ctx.Expected`), before its first member.
+let private reserveIndices (ctx: Ctx) (familyName: string) =
+    let n = ctx.Expected
+    if n > 1 then
+        (familyTable ctx familyName).EnsureCapacity((familyTable ctx familyName).Count + n) |> ignore
+        ctx.IndexOrder.EnsureCapacity(ctx.IndexOrder.Count + n) |> ignore
+
 /// Declares an index member (its provisional id is its position among the members declared).
 let private addIndex (ctx: Ctx) (familyName: string) (subs: int list) (dim: Dim) (hyper: bool) (range: SourceRange) =
-    let family =
-        match ctx.Indices.TryGetValue familyName with
-        | true, f -> f
-        | _ ->
-            let f = Dictionary<int list, IndexEntry>(SubscriptComparer.Instance)
-            ctx.Indices[familyName] <- f
-            f
+    let family = familyTable ctx familyName
     match family.TryGetValue subs with
     | true, prev ->
         ctx.Report(Codes.duplicateIndex, range, sprintf "index `%s` is already declared (at line %d)" (memberName familyName subs) prev.Range.Start.Line)
@@ -342,7 +352,11 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                 env
             | DIndex (hyper, name, subs, dim, f) ->
                 let family = prefix + name.Name
+                let mutable first = true
                 forEach ctx env f (fun env ->
+                    if first then
+                        first <- false
+                        reserveIndices ctx family
                     try
                         let subs = evalSubscripts ctx env subs
                         let dim = dimension ctx env name subs dim dims
@@ -382,7 +396,13 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                 let origin env = if forClause.IsNone then plainOrigin else { plainOrigin with Loop = loopValues env forClause }
                 let shared = clauses |> List.tryPick (function CShared (n, _) -> Some n | _ -> None)
                 let family = prefix + name.Name
+                let mutable first = true
                 forEach ctx env forClause (fun env ->
+                    if first then
+                        first <- false
+                        if ctx.Expected > 1 then
+                            ctx.TensorNames.EnsureCapacity(ctx.TensorNames.Count + ctx.Expected) |> ignore
+                            ctx.Tensors.EnsureCapacity(ctx.Tensors.Count + ctx.Expected) |> ignore
                     let subs = evalSubscripts ctx env subs
                     let tname = prefix + memberName name.Name subs
                     if not (ctx.TensorNames.Add tname) then

@@ -230,6 +230,7 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     let tensorNames = HashSet<string>()
     let poisoned = HashSet<string>()
     let mutable legCount = 0L
+    let mutable expected = 1
     let mutable exhausted = false
     let mutable output: (LegKey list * SourceRange) option = None
     let cuts = ResizeArray<Ident * LegKey list * LegKey list option>()
@@ -295,6 +296,12 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
                 let value = Some(VInt v)
                 loopValues[x] <- value
                 value
+
+    /// How many members the declaration being expanded is expected to make (its loop's size; 1 outside loops),
+    /// for sizing the tables its members go into once rather than growing them member by member.
+    member _.Expected
+        with get () = expected
+        and set v = expected <- v
 
     member _.Output
         with get () = output

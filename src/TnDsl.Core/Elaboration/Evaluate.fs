@@ -403,7 +403,7 @@ let forEachIn (ctx: Ctx) (env: Env) (f: ForClause) (action: Env -> unit) =
     let limit = int64 ctx.Options.MaxTensors
     let mutable members = 0L
     let mutable steps = 0L
-    let rec go env binders =
+    let rec go env binders (outer: int64) =
         match binders with
         | [] ->
             let keep =
@@ -420,17 +420,21 @@ let forEachIn (ctx: Ctx) (env: Env) (f: ForClause) (action: Env -> unit) =
                 if List.isEmpty rest then members <- members + int64 values.Length
                 if members > limit || steps > 2L * limit then
                     ctx.Exhaust(f.Range, sprintf "this loop runs more than %d times, the expansion limit" ctx.Options.MaxTensors)
+                // The members to expect (the innermost range times the outer ones), for sizing tables once.
+                if List.isEmpty rest then ctx.Expected <- int (max 1L (min limit (outer * int64 values.Length)))
                 // One binding per loop level, set for each value: an environment per iteration showed in profiles.
                 let slot = loopBinding b 0L
                 let inner = env.Add(b.Var.Name, slot)
                 for v in values do
                     if not ctx.Exhausted then
                         slot.Value <- ctx.LoopValue v
-                        go inner rest
-    try go env f.Binders with Abort -> ()
+                        go inner rest (outer * int64 (max 1 values.Length))
+    try go env f.Binders 1L with Abort -> ()
 
 /// Runs an action for each environment of an optional `for` clause; a failing member is dropped, the rest go on.
 let forEach (ctx: Ctx) env (f: ForClause option) (action: Env -> unit) =
     match f with
-    | None -> (try action env with Abort -> ())
+    | None ->
+        ctx.Expected <- 1
+        (try action env with Abort -> ())
     | Some f -> forEachIn ctx env f action

@@ -208,7 +208,7 @@ module FlatNetwork =
 
     /// The weights that hold a distinct parameter, each the first to use it, in order.
     let private firstUses (net: FlatNetwork) =
-        let seen = System.Collections.Generic.HashSet<string>()
+        let seen = System.Collections.Generic.HashSet<string>(net.Tensors |> Array.sumBy (fun t -> if t.Role = Weight then 1 else 0))
         net.Tensors |> Array.filter (fun t -> t.Role = Weight && seen.Add t.Param)
 
     /// The ids of the distinct trainable parameters, in first-use order.

@@ -318,6 +318,8 @@ type NetworkSummary(view: NetworkView) =
             for l in t.Legs do
                 c[l] <- c[l] + 1
         c
+    // The distinct parameters, counted once for both members that read them.
+    let trainableTensors = lazy (FlatNetwork.parameters net).Length
     /// A summary of a network built in memory.
     new(net: FlatNetwork) = NetworkSummary(NetworkView net)
     /// The network's name.
@@ -346,7 +348,7 @@ type NetworkSummary(view: NetworkView) =
     /// Open legs by name, in output order.
     member _.OpenLegNames = net.Output |> Array.ofList |> Array.map (fun o -> net.Indices[o].Name)
     /// Distinct trainable parameters (tied weights counted once).
-    member _.TrainableTensors = (FlatNetwork.parameters net).Length
+    member _.TrainableTensors = trainableTensors.Value
     /// Trainable scalars, exact.
     member _.TrainableScalars = FlatNetwork.parameterCount net
     /// The network parameters and the values used.

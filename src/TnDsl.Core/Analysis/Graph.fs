@@ -403,13 +403,17 @@ module CutGraph =
     /// The indices with endpoints on both sides of a vertex set (`inX[v]` true on the source side):
     /// the bonds a cut with that source side severs. Dimension-1 bonds are included: they cost nothing.
     let severed (g: CutGraph) (sides: Side option array) (inX: bool array) =
-        [ for i in 0 .. g.Placement.Length - 1 do
-              if (match g.Placement[i] with Absent -> false | _ -> true) then
-                  let mutable inside, outside = false, false
-                  match sides[i] with
-                  | Some SideA -> inside <- true
-                  | Some SideB -> outside <- true
-                  | None -> ()
-                  for t in g.TensorsOf[i] do
-                      if inX[t] then inside <- true else outside <- true
-                  if inside && outside then i ]
+        // A plain loop (a list comprehension made a closure, two cells and an enumerator per index).
+        let found = ResizeArray<int>()
+        for i in 0 .. g.Placement.Length - 1 do
+            if (match g.Placement[i] with Absent -> false | _ -> true) then
+                let mutable inside, outside = false, false
+                match sides[i] with
+                | Some SideA -> inside <- true
+                | Some SideB -> outside <- true
+                | None -> ()
+                let ts = g.TensorsOf[i]
+                for k in 0 .. ts.Length - 1 do
+                    if inX[ts[k]] then inside <- true else outside <- true
+                if inside && outside then found.Add i
+        List.ofSeq found

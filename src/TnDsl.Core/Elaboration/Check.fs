@@ -99,6 +99,7 @@ let check (e: Elaborated) : Diagnostic list =
             k <- k + 1
     let useCount i = start[i + 1] - start[i]
     let useAt i j = useTensor[start[i] + j], usePosition[start[i] + j]
+    let tensorAt i j = useTensor[start[i] + j]
     let outputCount = Array.zeroCreate net.Indices.Length
     let mutable outputRanges = e.OutputRanges
     for o in net.Output do
@@ -238,9 +239,9 @@ let check (e: Elaborated) : Diagnostic list =
             x
         for i in 0 .. net.Indices.Length - 1 do
             if useCount i > 1 then
-                let r0 = find (fst (useAt i 0))
+                let r0 = find (tensorAt i 0)
                 for j in 1 .. useCount i - 1 do
-                    let r = find (fst (useAt i j))
+                    let r = find (tensorAt i j)
                     if r <> r0 then parent[r] <- r0
         // The parts, each named by its first tensor, in declaration order.
         let seenRoot = Array.zeroCreate<bool> net.Tensors.Length

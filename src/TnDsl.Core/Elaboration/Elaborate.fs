@@ -80,14 +80,17 @@ let private evalSubscripts (ctx: Ctx) env (exprs: Expr list) : int list =
     | [ e ] -> ctx.One(evalSubscript ctx env e)
     | [ a; b ] ->
         let x = evalSubscript ctx env a
-        [ x; evalSubscript ctx env b ]
+        ctx.Two(x, evalSubscript ctx env b)
     | _ -> exprs |> List.map (evalSubscript ctx env)
 
 /// A declaration's leg list with no slices (conditions allowed), each leg with its subscript expressions. Such lists
 /// (nearly all of them) are expanded by `plainLegKeys`, once per family member, without `legKeys`' work.
 type private PlainLegs(legs: (Leg * Expr list) array) =
     let rangeLists = Dictionary<int64, SourceRange list>()
+    let scratch = Array.zeroCreate<int list> legs.Length
     member _.Legs = legs
+    /// One member's subscript lists, reused by the next member (a member is made before the next one starts).
+    member _.Scratch = scratch
     /// The ranges of the legs kept (bit k set: leg k kept), one list per distinct set of legs kept.
     member _.Ranges(kept: int64) =
         match rangeLists.TryGetValue kept with
@@ -108,10 +111,11 @@ let private plainLegs (legs: Leg list) : PlainLegs option =
 /// every kept leg names an index member already declared, the members' provisional ids (and the kept legs' ranges)
 /// are returned instead of keys: resolution in `Build` would find the same members, as the first declaration of a
 /// member is kept.
-let private plainLegKeys (ctx: Ctx) env (range: SourceRange) (plain: PlainLegs) : bool * int list * SourceRange list * LegKey list =
+let private plainLegKeys (ctx: Ctx) env (range: SourceRange) (plain: PlainLegs) : struct (bool * int list * SourceRange list * LegKey list) =
     let legs = plain.Legs
     // Null where a leg's condition is false (an empty subscript list is not null).
-    let subsOf = Array.zeroCreate<int list> legs.Length
+    let subsOf = plain.Scratch
+    Array.Clear subsOf
     let mutable kept = 0L
     let mutable count = 0
     for k in 0 .. legs.Length - 1 do
@@ -139,13 +143,14 @@ let private plainLegKeys (ctx: Ctx) env (range: SourceRange) (plain: PlainLegs) 
             | _ -> found <- false
         k <- k - 1
     if found then
-        true, ids, plain.Ranges kept, []
+        struct (true, ids, plain.Ranges kept, [])
     else
-        false, [], [],
-        [ for k in 0 .. legs.Length - 1 do
-              if not (isNull (box subsOf[k])) then
-                  let leg, exprs = legs[k]
-                  { Family = leg.Ref.Name.Name; Subs = subsOf[k]; Range = leg.Ref.Range; Exprs = exprs } ]
+        let keys =
+            [ for k in 0 .. legs.Length - 1 do
+                  if not (isNull (box subsOf[k])) then
+                      let leg, exprs = legs[k]
+                      { Family = leg.Ref.Name.Name; Subs = subsOf[k]; Range = leg.Ref.Range; Exprs = exprs } ]
+        struct (false, [], [], keys)
 
 /// Whether an initialiser, embedding or expression list mentions one of `names` (the loop variables of a
 /// declaration): when it does not, its value is the same for every member and is evaluated once. Iterative, as
@@ -407,10 +412,10 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                     let tname = prefix + memberName name.Name subs
                     if not (ctx.TensorNames.Add tname) then
                         ctx.Fail(Codes.duplicateTensor, d.Range, sprintf "tensor `%s` is already declared" tname)
-                    let resolved, ids, legRanges, keys =
+                    let struct (resolved, ids, legRanges, keys) =
                         match plain with
                         | Some p -> plainLegKeys ctx env d.Range p
-                        | None -> false, [], [], legKeys ctx env d.Range legs.Legs
+                        | None -> struct (false, [], [], legKeys ctx env d.Range legs.Legs)
                     ctx.CountTensor(d.Range)
                     let init = init.For env
                     let embedding = embedding.For env

@@ -151,6 +151,15 @@ type PendingTensor =
       LegRanges: SourceRange list
       Origin: Origin }
 
+/// Writes `withNumber`'s string (one delegate for every call).
+let private writeNumbered =
+    Buffers.SpanAction<char, struct (string * char * int * string)>(fun span (struct (head, opening, n, closing)) ->
+        head.AsSpan().CopyTo span
+        span[head.Length] <- opening
+        let mutable written = 0
+        n.TryFormat(span.Slice(head.Length + 1), &written, ReadOnlySpan<char>.Empty, Globalization.CultureInfo.InvariantCulture) |> ignore
+        closing.AsSpan().CopyTo(span.Slice(head.Length + 1 + written)))
+
 /// `head` followed by `opening`, the decimal digits of `n` ≥ 0 and `closing`, made as one string (no string for
 /// the number alone: a million-member family names a million members).
 let withNumber (head: string) (opening: char) (n: int) (closing: string) : string =
@@ -162,15 +171,7 @@ let withNumber (head: string) (opening: char) (n: int) (closing: string) : strin
         while rest > 0 do
             width <- width + 1
             rest <- rest / 10
-        String.Create(
-            head.Length + 1 + width + closing.Length,
-            struct (head, opening, n, closing),
-            Buffers.SpanAction<char, struct (string * char * int * string)>(fun span (struct (head, opening, n, closing)) ->
-                head.AsSpan().CopyTo span
-                span[head.Length] <- opening
-                let mutable written = 0
-                n.TryFormat(span.Slice(head.Length + 1), &written, ReadOnlySpan<char>.Empty, Globalization.CultureInfo.InvariantCulture) |> ignore
-                closing.AsSpan().CopyTo(span.Slice(head.Length + 1 + written))))
+        String.Create(head.Length + 1 + width + closing.Length, struct (head, opening, n, closing), writeNumbered)
 
 /// `b[3]`, `h[0, 2]` or `b` for a family and its subscripts.
 let memberName (family: string) (subs: int list) =
@@ -239,6 +240,8 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     let subOutputs = HashSet<string * int list>()
     // Shared one-subscript lists by value (see `One`), made on first use.
     let mutable ones: int list array = Array.zeroCreate 1024
+    // Shared two-subscript lists (see `Two`), made on first use.
+    let twos = Dictionary<struct (int * int), int list>()
     // Shared loop values by value (see `LoopValue`), made on first use.
     let mutable loopValues: Value option array = Array.zeroCreate 1024
 
@@ -279,6 +282,17 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
                 ones[x] <- l
                 l
             else l
+
+    /// The subscript list `[x; y]`, one shared list per pair (as `One`, for grids).
+    member _.Two(x: int, y: int) : int list =
+        // A value-tuple key: its hash mixes both values (an int64's would be x xor y, one bucket per diagonal).
+        let key = struct (x, y)
+        match twos.TryGetValue key with
+        | true, l -> l
+        | _ ->
+            let l = [ x; y ]
+            twos[key] <- l
+            l
 
     /// `Some(VInt v)`, one shared value per loop value: a loop sets its variable for every member.
     member _.LoopValue(v: int64) : Value option =

@@ -106,6 +106,25 @@ and QuikGraphView =
       /// The reverse-arc pairing QuikGraph's Edmonds–Karp reads (filled from the arcs' twins).
       Augmentor: Algorithms.MaximumFlow.ReversedEdgeAugmentorAlgorithm<int, TaggedEdge<int, int>> }
 
+/// A list filled in order into an array sized up front: when the size was right, the array itself is the result
+/// (no copy: the arc arrays of a million-tensor network are tens of megabytes).
+type internal Filled<'T>(capacity: int) =
+    let mutable items = Array.zeroCreate<'T> capacity
+    let mutable count = 0
+    /// The number of items added.
+    member _.Count = count
+    /// Adds an item, growing the array only when the size given was too small.
+    member _.Add(x: 'T) =
+        if count = items.Length then Array.Resize(&items, max 4 (2 * items.Length))
+        items[count] <- x
+        count <- count + 1
+    /// The item at a position.
+    member _.Item
+        with get (i: int) = items[i]
+        and set (i: int) (v: 'T) = items[i] <- v
+    /// The items as an array (the buffer itself when it is exactly full).
+    member _.ToArray() = if count = items.Length then items else Array.sub items 0 count
+
 /// Building the flow graph and reading capacities and sides from it.
 module CutGraph =
     /// Floating-point slack when capacities are log2 values: residuals below it count as saturated.
@@ -221,8 +240,14 @@ module CutGraph =
         // arc the other way. Each group is kept as its last index, chained to the earlier ones through `earlier`
         // (no list per bond: a 60,000-site chain has 60,000 bonds); a dictionary enumerates its keys in insertion
         // order, so groups come out in the order of their first index, as their arcs always have.
-        let pairBonds = Dictionary<struct (int * int), int>(nI)
-        let openLegs = Dictionary<int, int>()
+        let mutable edges, legs = 0, 0
+        for i in 0 .. nI - 1 do
+            match placement[i] with
+            | Edge _ -> edges <- edges + 1
+            | Leg _ -> legs <- legs + 1
+            | _ -> ()
+        let pairBonds = Dictionary<struct (int * int), int>(edges)
+        let openLegs = Dictionary<int, int>(legs)
         let earlier = Array.create nI -1
         let group (d: Dictionary<'k, int>) k i =
             match d.TryGetValue k with
@@ -246,11 +271,10 @@ module CutGraph =
         // The arcs: a hyperindex's (in index order), then one pair per merged bond group, then two per side and
         // tensor with open legs; reverse arcs of one-way arcs (at most one each) come last.
         let counted = hyperArcs + 2 * pairBonds.Count + 4 * openLegs.Count
-        let capacity = counted + hyperArcs
         // Sized once the arcs are counted (growing them showed in profiles of million-tensor networks).
-        let arcs = ResizeArray<ArcRole>(capacity)
-        let from = ResizeArray<int>(capacity)
-        let target = ResizeArray<int>(capacity)
+        let arcs = Filled<ArcRole>(counted)
+        let from = Filled<int>(counted)
+        let target = Filled<int>(counted)
         let addArc u v role =
             from.Add u
             target.Add v
@@ -287,7 +311,7 @@ module CutGraph =
         // paired with an arc the other way if there is one (a dictionary on the ordered pair), and otherwise gets a
         // reverse arc of capacity zero. QuikGraph's own augmentor searches the out-arcs of the target for each
         // arc, which is quadratic at the source and the sink.
-        let twin = ResizeArray<int>(capacity)
+        let twin = Filled<int>(counted)
         for _ in 1 .. arcs.Count do
             twin.Add -1
         for a in paired .. 2 .. arcs.Count - 1 do

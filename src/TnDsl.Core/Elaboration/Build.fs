@@ -231,8 +231,11 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
                 match r with
                 | Some r -> resolveAll r
                 | None ->
-                    let used = HashSet<int>(left)
-                    let rest = output |> List.filter (fun o -> not (used.Contains o))
+                    // Flags per index, not a set: the left side may name half a million legs.
+                    let used = Array.zeroCreate<bool> indices.Length
+                    for l in left do
+                        used[l] <- true
+                    let rest = output |> List.filter (fun o -> not used[o])
                     rest, rest |> List.map (fun _ -> name.Range)
             { Name = name.Name
               Left = left

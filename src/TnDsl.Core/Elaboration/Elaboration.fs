@@ -151,6 +151,15 @@ type PendingTensor =
       LegRanges: SourceRange list
       Origin: Origin }
 
+/// The decimal width of n ≥ 0.
+let private width (n: int) =
+    let mutable w = 1
+    let mutable rest = n / 10
+    while rest > 0 do
+        w <- w + 1
+        rest <- rest / 10
+    w
+
 /// Writes `withNumber`'s string (one delegate for every call).
 let private writeNumbered =
     Buffers.SpanAction<char, struct (string * char * int * string)>(fun span (struct (head, opening, n, closing)) ->
@@ -166,18 +175,28 @@ let withNumber (head: string) (opening: char) (n: int) (closing: string) : strin
     if n < 0 then
         head + string opening + string n + closing
     else
-        let mutable width = 1
-        let mutable rest = n / 10
-        while rest > 0 do
-            width <- width + 1
-            rest <- rest / 10
-        String.Create(head.Length + 1 + width + closing.Length, struct (head, opening, n, closing), writeNumbered)
+        String.Create(head.Length + 1 + width n + closing.Length, struct (head, opening, n, closing), writeNumbered)
+
+/// Writes `family[a, b]` (one delegate for every call).
+let private writeTwo =
+    Buffers.SpanAction<char, struct (string * int * int)>(fun span (struct (family, a, b)) ->
+        family.AsSpan().CopyTo span
+        span[family.Length] <- '['
+        let mutable at = family.Length + 1
+        let mutable written = 0
+        a.TryFormat(span.Slice at, &written, ReadOnlySpan<char>.Empty, Globalization.CultureInfo.InvariantCulture) |> ignore
+        at <- at + written
+        span[at] <- ','
+        span[at + 1] <- ' '
+        b.TryFormat(span.Slice(at + 2), &written, ReadOnlySpan<char>.Empty, Globalization.CultureInfo.InvariantCulture) |> ignore
+        span[span.Length - 1] <- ']')
 
 /// `b[3]`, `h[0, 2]` or `b` for a family and its subscripts.
 let memberName (family: string) (subs: int list) =
     match subs with
     | [] -> family
     | [ s ] -> withNumber family '[' s "]"
+    | [ a; b ] when a >= 0 && b >= 0 -> String.Create(family.Length + width a + width b + 4, struct (family, a, b), writeTwo)
     | _ -> family + "[" + String.Join(", ", subs) + "]"
 
 /// The type of a value in words.

@@ -293,9 +293,6 @@ let eval (ctx: Ctx) (env: Env) (root: Expr) : Value =
     | ValueSome v -> v
     | ValueNone -> evalDeep ctx env root
 
-/// Evaluates a condition.
-let evalBool (ctx: Ctx) env (e: Expr) = boolOf ctx e (eval ctx env e)
-
 /// An integer expression of literals, names bound to integers, `-`, `+`, `-`, `*` and `/`, evaluated without
 /// allocating: subscripts and dimensions (`i + 1`, `n - 1`, `chi`) are evaluated once per family member.
 /// ValueNone, with nothing reported, for anything else and for whatever the general evaluator would refuse
@@ -338,6 +335,31 @@ let rec private intFast (env: Env) (depth: int) (e: Expr) : int64 voption =
                     // Rounds toward negative infinity, as `binary` does.
                     | _ -> ValueSome(if (x % y <> 0L) && ((x < 0L) <> (y < 0L)) then x / y - 1L else x / y)
         | _ -> ValueNone
+
+/// Evaluates a condition. A comparison of two integer expressions that `intFast` evaluates (a grid's `x > 0`,
+/// `y < Ly - 1`, on every leg of every member) is decided without allocating; anything else goes to `eval`.
+let evalBool (ctx: Ctx) env (e: Expr) =
+    let fast =
+        match e.Kind with
+        | EBinary ((Lt | Le | Gt | Ge | Eq | Ne) as op, a, b) ->
+            match intFast env 1 a with
+            | ValueNone -> ValueNone
+            | ValueSome x ->
+                match intFast env 1 b with
+                | ValueNone -> ValueNone
+                | ValueSome y ->
+                    ValueSome(
+                        match op with
+                        | Lt -> x < y
+                        | Le -> x <= y
+                        | Gt -> x > y
+                        | Ge -> x >= y
+                        | Eq -> x = y
+                        | _ -> x <> y)
+        | _ -> ValueNone
+    match fast with
+    | ValueSome v -> v
+    | ValueNone -> boolOf ctx e (eval ctx env e)
 
 /// Evaluates an integer; `what` names it in the error ("a dimension").
 let evalInt (ctx: Ctx) env (what: string) (e: Expr) =

@@ -179,3 +179,26 @@ let ``a conditional leg out of range is reported once with its loop hint, whiche
               d.Hints ]
     // The hint comes from the loop values at which the leg resolved, found the same way in both orders.
     Assert.Equal<string list>(hints[0], hints[1])
+
+[<Fact>]
+let ``grid members are named and joined the same whether a condition is decided on integers or in general`` () =
+    // `x > s` (a float) goes to the general evaluator, `x != L - 1` and `x == 0` to the integer comparison; the
+    // subscripts reach -1, so names are written with and without the one-string fast path.
+    let text =
+        "network g(L: int = 3, s: float = 0.5) {\n  index h[x, y]: 2 for x in -1..L-1, y in 0..L-1\n"
+        + "  weight T[x, y]: (h[x-1, y] if x > s, h[x, y] if x != L - 1, h[-1, y] if x == 0) for x in 0..L-1, y in 0..L-1\n}\n"
+    let net = (compile text []).Elaborated.Value.Network
+    let legs (t: FlatTensor) = t.Legs |> List.map (fun l -> net.Indices[l].Name)
+    let expected =
+        [ for x in 0..2 do
+              for y in 0..2 do
+                  let h a = sprintf "h[%d, %d]" a y
+                  sprintf "T[%d, %d]" x y,
+                  sprintf "T.%d.%d" x y,
+                  [ if x > 0 then h (x - 1)
+                    if x <> 2 then h x
+                    if x = 0 then h -1 ] ]
+    Assert.Equal<(string * string * string list) list>(expected, net.Tensors |> Array.map (fun t -> t.Name, t.Param, legs t) |> List.ofArray)
+    Assert.Equal<string list>(
+        [ for x in -1..2 do for y in 0..2 -> sprintf "h[%d, %d]" x y ],
+        net.Indices |> Array.map (fun i -> i.Name) |> List.ofArray)

@@ -26,7 +26,9 @@ type ArcRole =
     /// A reverse arc added for the residual graph: capacity zero.
     | Reverse
 
-/// How an index enters the flow graph.
+/// How an index enters the flow graph (a value: a million-index network holds one array of them, not a million
+/// objects).
+[<Struct>]
 type IndexPlacement =
     /// Not in the graph: a dynamic (batch) output leg, which is conditioned on (see `CutGraph`), or an index
     /// with fewer than two endpoints (a trace on one tensor, an output leg on no tensor).
@@ -104,6 +106,25 @@ and QuikGraphView =
       /// The reverse-arc pairing QuikGraph's Edmonds–Karp reads (filled from the arcs' twins).
       Augmentor: Algorithms.MaximumFlow.ReversedEdgeAugmentorAlgorithm<int, TaggedEdge<int, int>> }
 
+/// A list filled in order into an array sized up front: when the size was right, the array itself is the result
+/// (no copy: the arc arrays of a million-tensor network are tens of megabytes).
+type internal Filled<'T>(capacity: int) =
+    let mutable items = Array.zeroCreate<'T> capacity
+    let mutable count = 0
+    /// The number of items added.
+    member _.Count = count
+    /// Adds an item, growing the array only when the size given was too small.
+    member _.Add(x: 'T) =
+        if count = items.Length then Array.Resize(&items, max 4 (2 * items.Length))
+        items[count] <- x
+        count <- count + 1
+    /// The item at a position.
+    member _.Item
+        with get (i: int) = items[i]
+        and set (i: int) (v: 'T) = items[i] <- v
+    /// The items as an array (the buffer itself when it is exactly full).
+    member _.ToArray() = if count = items.Length then items else Array.sub items 0 count
+
 /// Building the flow graph and reading capacities and sides from it.
 module CutGraph =
     /// Floating-point slack when capacities are log2 values: residuals below it count as saturated.
@@ -155,7 +176,9 @@ module CutGraph =
                     if filled[l] = 0 || all[l][filled[l] - 1] <> t.Id then
                         all[l][filled[l]] <- t.Id
                         filled[l] <- filled[l] + 1
-            Array.init nI (fun i -> if filled[i] = all[i].Length then all[i] else Array.sub all[i] 0 filled[i])
+            for i in 0 .. nI - 1 do
+                if filled[i] < all[i].Length then all[i] <- Array.sub all[i] 0 filled[i]
+            all
         let mutable nextVertex = nT + 2
         let placement =
             Array.init nI (fun i ->
@@ -172,7 +195,7 @@ module CutGraph =
                         HyperPair(v, v + 1))
         let sizes = Array.init nI (fun i -> Dim.size net.Indices[i].Dim)
         // Only indices the graph keeps carry weight: a left-out batch leg may have any size.
-        let kept i = placement[i] <> Absent && sizes[i] > 1L
+        let kept i = (match placement[i] with Absent -> false | _ -> true) && sizes[i] > 1L
         // Factorised once per distinct dimension (a network has few).
         let used = HashSet<int64>()
         for i in 0 .. nI - 1 do
@@ -183,7 +206,16 @@ module CutGraph =
         let weight, unitBits =
             match prime with
             | Some p ->
-                Array.init nI (fun i -> if not (kept i) then 0.0 else float (Option.get (exponentOf p sizes[i]))), Math.Log2(float p)
+                // One exponent per distinct dimension (a network has few).
+                let exponents = Dictionary<int64, float>()
+                let exponent n =
+                    match exponents.TryGetValue n with
+                    | true, e -> e
+                    | _ ->
+                        let e = float (Option.get (exponentOf p n))
+                        exponents[n] <- e
+                        e
+                Array.init nI (fun i -> if not (kept i) then 0.0 else exponent sizes[i]), Math.Log2(float p)
             | None -> Array.init nI (fun i -> if not (kept i) then 0.0 else Math.Log2(float sizes[i])), 1.0
         // One exponent vector per distinct dimension, shared by the indices of that dimension (read only).
         let vectors = Dictionary<int64, int array>()
@@ -204,19 +236,18 @@ module CutGraph =
                 v
         let exponents = sizes |> Array.mapi (fun i n -> vectorOf (if kept i then n else 1L))
         let infinite = 1.0 + Array.sum weight
-        let arcs = ResizeArray<ArcRole>()
-        let from = ResizeArray<int>()
-        let target = ResizeArray<int>()
-        let addArc u v role =
-            from.Add u
-            target.Add v
-            arcs.Add role
         // Parallel bonds and legs are merged so that each ordered vertex pair has one arc, whose twin is the one
         // arc the other way. Each group is kept as its last index, chained to the earlier ones through `earlier`
         // (no list per bond: a 60,000-site chain has 60,000 bonds); a dictionary enumerates its keys in insertion
         // order, so groups come out in the order of their first index, as their arcs always have.
-        let pairBonds = Dictionary<struct (int * int), int>(nI)
-        let openLegs = Dictionary<int, int>()
+        let mutable edges, legs = 0, 0
+        for i in 0 .. nI - 1 do
+            match placement[i] with
+            | Edge _ -> edges <- edges + 1
+            | Leg _ -> legs <- legs + 1
+            | _ -> ()
+        let pairBonds = Dictionary<struct (int * int), int>(edges)
+        let openLegs = Dictionary<int, int>(legs)
         let earlier = Array.create nI -1
         let group (d: Dictionary<'k, int>) k i =
             match d.TryGetValue k with
@@ -230,11 +261,29 @@ module CutGraph =
                 acc <- i :: acc
                 i <- earlier[i]
             acc
+        let mutable hyperArcs = 0
         for i in 0 .. nI - 1 do
             match placement[i] with
             | Absent -> ()
             | Edge(u, v) -> group pairBonds (struct (min u v, max u v)) i
             | Leg t -> group openLegs t i
+            | HyperPair _ -> hyperArcs <- hyperArcs + 1 + 2 * tensorsOf[i].Length + (if isOpen[i] then 4 else 0)
+        // The arcs: a hyperindex's (in index order), then one pair per merged bond group, then two per side and
+        // tensor with open legs; reverse arcs of one-way arcs (at most one each) come last.
+        let counted = hyperArcs + 2 * pairBonds.Count + 4 * openLegs.Count
+        // Sized once the arcs are counted (growing them showed in profiles of million-tensor networks).
+        let arcs = Filled<ArcRole>(counted)
+        let from = Filled<int>(counted)
+        let target = Filled<int>(counted)
+        let addArc u v role =
+            from.Add u
+            target.Add v
+            arcs.Add role
+        for i in 0 .. nI - 1 do
+            match placement[i] with
+            | Absent
+            | Edge _
+            | Leg _ -> ()
             | HyperPair(hi, ho) ->
                 addArc hi ho (HyperInner i)
                 for t in tensorsOf[i] do
@@ -249,16 +298,22 @@ module CutGraph =
             let role = Bonds(members last)
             addArc u v role
             addArc v u role
+        // A tensor's open legs, listed once for both sides.
+        let legLists = openLegs |> Seq.map (fun (KeyValue(_, last)) -> members last) |> Array.ofSeq
         for side, term in [ SideA, source; SideB, sink ] do
-            for KeyValue(t, last) in openLegs do
-                let role = OpenLegs(side, members last)
+            let mutable k = 0
+            for KeyValue(t, _) in openLegs do
+                let role = OpenLegs(side, legLists[k])
+                k <- k + 1
                 addArc t term role
                 addArc term t role
         // Twins: the arcs made in pairs above are each other's. Any other arc (the one-way arcs of a hyperindex) is
         // paired with an arc the other way if there is one (a dictionary on the ordered pair), and otherwise gets a
         // reverse arc of capacity zero. QuikGraph's own augmentor searches the out-arcs of the target for each
         // arc, which is quadratic at the source and the sink.
-        let twin = ResizeArray<int>(Array.create arcs.Count -1)
+        let twin = Filled<int>(counted)
+        for _ in 1 .. arcs.Count do
+            twin.Add -1
         for a in paired .. 2 .. arcs.Count - 1 do
             twin[a] <- a + 1
             twin[a + 1] <- a
@@ -306,7 +361,7 @@ module CutGraph =
                  for a in 0 .. nArcs - 1 do
                      augmentor.ReversedEdges[edges[a]] <- edges[arcTwin[a]]
                  { Graph = graph; Edges = edges; Augmentor = augmentor })
-        let openLegs = net.Output |> List.filter (fun i -> isOpen[i]) |> Array.ofList
+        let openLegs = net.Output |> Array.ofList |> Array.filter (fun i -> isOpen[i])
         let positionOf = Array.create nI -1
         openLegs |> Array.iteri (fun k i -> positionOf[i] <- k)
         { Network = net
@@ -343,10 +398,12 @@ module CutGraph =
     /// The side of each index for a bipartition (None for indices on neither side).
     let sides (g: CutGraph) (left: int seq) (right: int seq) =
         let s = Array.create g.Placement.Length None
+        // Two shared values, not one per leg.
+        let a, b = Some SideA, Some SideB
         for i in left do
-            if g.IsOpen[i] then s[i] <- Some SideA
+            if g.IsOpen[i] then s[i] <- a
         for i in right do
-            if g.IsOpen[i] then s[i] <- Some SideB
+            if g.IsOpen[i] then s[i] <- b
         s
 
     /// The capacity of every arc for a bipartition given as `sides`.
@@ -370,13 +427,17 @@ module CutGraph =
     /// The indices with endpoints on both sides of a vertex set (`inX[v]` true on the source side):
     /// the bonds a cut with that source side severs. Dimension-1 bonds are included: they cost nothing.
     let severed (g: CutGraph) (sides: Side option array) (inX: bool array) =
-        [ for i in 0 .. g.Placement.Length - 1 do
-              if (match g.Placement[i] with Absent -> false | _ -> true) then
-                  let mutable inside, outside = false, false
-                  match sides[i] with
-                  | Some SideA -> inside <- true
-                  | Some SideB -> outside <- true
-                  | None -> ()
-                  for t in g.TensorsOf[i] do
-                      if inX[t] then inside <- true else outside <- true
-                  if inside && outside then i ]
+        // A plain loop (a list comprehension made a closure, two cells and an enumerator per index).
+        let found = ResizeArray<int>()
+        for i in 0 .. g.Placement.Length - 1 do
+            if (match g.Placement[i] with Absent -> false | _ -> true) then
+                let mutable inside, outside = false, false
+                match sides[i] with
+                | Some SideA -> inside <- true
+                | Some SideB -> outside <- true
+                | None -> ()
+                let ts = g.TensorsOf[i]
+                for k in 0 .. ts.Length - 1 do
+                    if inX[ts[k]] then inside <- true else outside <- true
+                if inside && outside then found.Add i
+        List.ofSeq found

@@ -566,7 +566,12 @@ module MinCut =
                     let exact = score (exactSide g sides)
                     let e, _, _ = exact
                     if e <= b then exact else best
-        let positions (legs: int list) = legs |> List.map (fun i -> g.PositionOf[i]) |> Runs.ofSeq
+        let positions (legs: int list) =
+            let p = legs |> Array.ofList
+            for k in 0 .. p.Length - 1 do
+                p[k] <- g.PositionOf[p[k]]
+            Array.Sort p
+            Runs.ofSorted p
         report g name range (positions left) (positions right) (factorsOf net left) (factorsOf net right) bonds
             (Runs.ofSorted (seq { for t in 0 .. g.Tensors - 1 do if inX[t] then t }))
 

@@ -107,7 +107,7 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
             let loopHint =
                 match origin with
                 | Some { For = Some f; Loop = [ _ ] } ->
-                    let bad = group |> Seq.choose (fun (_, _, o, _) -> o |> Option.bind (fun o -> List.tryHead o.Loop) |> Option.map snd) |> List.ofSeq
+                    let bad = group |> Seq.choose (fun (_, _, o, _) -> o |> Option.bind (fun o -> List.tryHead o.Loop)) |> List.ofSeq
                     let ok =
                         match okAt.TryGetValue range with
                         | true, l -> l |> Seq.choose List.tryHead |> List.ofSeq
@@ -144,22 +144,23 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
         | _ -> e
     let resolve origin siblings (k: LegKey) : IndexEntry voption =
         match find k with
-        | Ok e -> ValueSome(if alias.Count = 0 then e else canonical e)
+        | Ok e -> ValueSome e
         | Result.Error m ->
             note k m origin siblings
             ValueNone
-    let kept = ctx.IndexOrder |> Seq.filter (fun e -> not (alias.ContainsKey e)) |> Array.ofSeq
-    kept |> Array.iteri (fun i e -> e.Id <- i)
-    let indices =
-        kept
-        |> Array.map (fun e ->
-            { Id = e.Id
-              Name = memberName e.Family e.Subs
-              Family = e.Family
-              Subscripts = e.Subs
-              Dim = e.Dim
-              Kind = (if e.Hyper then Hyper else Bond)
-              Range = e.Range })
+    // Index ids: the provisional ones (positions in declaration order) unless bindings merged indices away, in
+    // which case the kept indices are numbered again and a merged one takes the id of the one it is bound to.
+    let indices, finalId =
+        if alias.Count = 0 then
+            ctx.IndexOrder.ToArray(), (fun (e: IndexEntry) -> e.Id)
+        else
+            let renumbered = Array.create ctx.IndexOrder.Count -1
+            let kept = ResizeArray<FlatIndex>()
+            for e in ctx.IndexOrder do
+                if not (alias.ContainsKey e) then
+                    renumbered[e.Id] <- kept.Count
+                    kept.Add { e with Id = kept.Count }
+            kept.ToArray(), (fun (e: IndexEntry) -> renumbered[(canonical e).Id])
     let tensors = ResizeArray<FlatTensor>(ctx.Tensors.Count)
     let legRanges = ResizeArray<SourceRange list>(ctx.Tensors.Count)
     // The members of one declaration have their legs written at the same places: one list of ranges serves them all.
@@ -172,28 +173,19 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
             | _ -> false
         if not (same legs lastRanges) then lastRanges <- legs |> List.map (fun k -> k.Range)
         lastRanges
-    let keep (t: PendingTensor) legs ranges =
-        tensors.Add
-            { Id = tensors.Count
-              Name = t.Name
-              Family = t.Family
-              Subscripts = t.Subs
-              Role = t.Role
-              Param = t.Param
-              Legs = legs
-              Init = t.Init
-              Embedding = t.Embedding
-              Range = t.Range }
+    // The tensor as declared when its id and legs are unchanged (nearly always), otherwise a copy.
+    let keep (t: PendingTensor) (legs: int list) ranges =
+        let flat = t.Flat
+        tensors.Add(
+            if flat.Id = tensors.Count && obj.ReferenceEquals(flat.Legs, legs) then flat
+            else { flat with Id = tensors.Count; Legs = legs })
         legRanges.Add ranges
     // Every leg is resolved (a miss is noted, in leg order) before the tensor is kept or dropped.
     let ids = ResizeArray<int>()
     for t in ctx.Tensors do
-        if not (isNull t.Entries) then
+        if t.Resolved then
             // Found as the member was declared: only instance bindings may still replace an index.
-            let mutable legs = []
-            for k in t.Entries.Length - 1 .. -1 .. 0 do
-                let e = t.Entries[k]
-                legs <- (if alias.Count = 0 then e else canonical e).Id :: legs
+            let legs = if alias.Count = 0 then t.Flat.Legs else t.Flat.Legs |> List.map (fun l -> finalId ctx.IndexOrder[l])
             keep t legs t.LegRanges
         else
             ids.Clear()
@@ -201,7 +193,7 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
             let mutable all = true
             for k in t.Legs do
                 match resolve origin t.Legs k with
-                | ValueSome e -> ids.Add e.Id
+                | ValueSome e -> ids.Add(finalId e)
                 | ValueNone -> all <- false
             if all then keep t (List.ofSeq ids) (rangesOf t.Legs)
     // The legs that resolve, as ids and ranges (two lists built directly: an output or cut may name 10^6 legs).
@@ -211,7 +203,7 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
         for k in keys do
             match resolve None [] k with
             | ValueSome e ->
-                ids.Add e.Id
+                ids.Add(finalId e)
                 ranges.Add k.Range
             | ValueNone -> ()
         List.ofSeq ids, List.ofSeq ranges
@@ -239,8 +231,11 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
                 match r with
                 | Some r -> resolveAll r
                 | None ->
-                    let used = HashSet<int>(left)
-                    let rest = output |> List.filter (fun o -> not (used.Contains o))
+                    // Flags per index, not a set: the left side may name half a million legs.
+                    let used = Array.zeroCreate<bool> indices.Length
+                    for l in left do
+                        used[l] <- true
+                    let rest = output |> List.filter (fun o -> not used[o])
                     rest, rest |> List.map (fun _ -> name.Range)
             { Name = name.Name
               Left = left
@@ -253,12 +248,12 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
     if misses.Count > 0 then
         let resolvedAt (range: SourceRange) (t: PendingTensor) =
             match okAt.TryGetValue range with
-            | true, l -> l.Add(t.Origin.Loop |> List.map snd)
-            | _ -> okAt[range] <- ResizeArray [ t.Origin.Loop |> List.map snd ]
+            | true, l -> l.Add t.Origin.Loop
+            | _ -> okAt[range] <- ResizeArray [ t.Origin.Loop ]
         for t in ctx.Tensors do
             for k in t.Legs do
                 if misses.ContainsKey k.Range && (find k).IsOk then resolvedAt k.Range t
-            if not (isNull t.Entries) then
+            if t.Resolved then
                 for range in t.LegRanges do
                     if misses.ContainsKey range then resolvedAt range t
     for KeyValue (range, group) in misses do

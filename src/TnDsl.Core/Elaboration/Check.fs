@@ -99,6 +99,7 @@ let check (e: Elaborated) : Diagnostic list =
             k <- k + 1
     let useCount i = start[i + 1] - start[i]
     let useAt i j = useTensor[start[i] + j], usePosition[start[i] + j]
+    let tensorAt i j = useTensor[start[i] + j]
     let outputCount = Array.zeroCreate net.Indices.Length
     let mutable outputRanges = e.OutputRanges
     for o in net.Output do
@@ -141,10 +142,15 @@ let check (e: Elaborated) : Diagnostic list =
     List.zip net.Cuts e.CutLegRanges
     |> List.iter (fun (c, (lr, rr)) ->
         let mutable bad = false
-        for (l, r) in List.zip (c.Left @ c.Right) (lr @ rr) do
-            if not isOutput[l] then
-                bad <- true
-                report Codes.cutNotOutput r (sprintf "cut `%s` names `%s`, which is not an output leg" c.Name (name l)) [ "a cut splits the output legs; list them in `output` first" ]
+        // Each side's legs beside their ranges, walked together (a side may name a million legs: no zipped copies).
+        for legs, ranges in [ c.Left, lr; c.Right, rr ] do
+            let mutable ranges = ranges
+            for l in legs do
+                let r = ranges.Head
+                ranges <- ranges.Tail
+                if not isOutput[l] then
+                    bad <- true
+                    report Codes.cutNotOutput r (sprintf "cut `%s` names `%s`, which is not an output leg" c.Name (name l)) [ "a cut splits the output legs; list them in `output` first" ]
         if not bad then
             let side = Array.zeroCreate<byte> net.Indices.Length
             for l in c.Left do
@@ -160,7 +166,8 @@ let check (e: Elaborated) : Diagnostic list =
             elif c.Left.IsEmpty || c.Right.IsEmpty then
                 report Codes.cutNotPartition c.Range (sprintf "cut `%s` has an empty side" c.Name) [])
     // Tensors and their values.
-    let shapes = Dictionary<string, FlatTensor>()
+    // Sized once for every weight (a million weights would otherwise grow it twenty times).
+    let shapes = Dictionary<string, FlatTensor>(net.Tensors |> Array.sumBy (fun t -> if t.Role = Weight then 1 else 0))
     let dims (t: FlatTensor) = t.Legs |> List.map (fun l -> Dim.size net.Indices[l].Dim)
     for t in net.Tensors do
         // In 64 bits while it fits (every tensor of a valid network), exactly only past that.
@@ -232,9 +239,9 @@ let check (e: Elaborated) : Diagnostic list =
             x
         for i in 0 .. net.Indices.Length - 1 do
             if useCount i > 1 then
-                let r0 = find (fst (useAt i 0))
+                let r0 = find (tensorAt i 0)
                 for j in 1 .. useCount i - 1 do
-                    let r = find (fst (useAt i j))
+                    let r = find (tensorAt i j)
                     if r <> r0 then parent[r] <- r0
         // The parts, each named by its first tensor, in declaration order.
         let seenRoot = Array.zeroCreate<bool> net.Tensors.Length

@@ -61,10 +61,15 @@ let private legKeys (ctx: Ctx) env (range: SourceRange) (legs: Leg list) : LegKe
         let rec product =
             function
             | [] -> [ [] ]
+            | [ (c: int array) ] -> [ for x in c -> ctx.One x ]
             | (c: int array) :: rest ->
                 let tails = product rest
                 [ for x in c do for tail in tails -> x :: tail ]
-        let members = if combos = 1L then [ choices |> List.map (fun c -> c[0]) ] else product choices
+        let members =
+            match choices with
+            | [ c ] when combos = 1L -> [ ctx.One c[0] ]
+            | _ when combos = 1L -> [ choices |> List.map (fun c -> c[0]) ]
+            | _ -> product choices
         members |> List.map (fun subs -> { Family = r.Name.Name; Subs = subs; Range = r.Range; Exprs = exprs }))
 
 /// Evaluates subscripts in order; one or two (nearly all) without a closure per call, as this runs for every leg
@@ -72,17 +77,20 @@ let private legKeys (ctx: Ctx) env (range: SourceRange) (legs: Leg list) : LegKe
 let private evalSubscripts (ctx: Ctx) env (exprs: Expr list) : int list =
     match exprs with
     | [] -> []
-    | [ e ] -> [ evalSubscript ctx env e ]
+    | [ e ] -> ctx.One(evalSubscript ctx env e)
     | [ a; b ] ->
         let x = evalSubscript ctx env a
-        [ x; evalSubscript ctx env b ]
+        ctx.Two(x, evalSubscript ctx env b)
     | _ -> exprs |> List.map (evalSubscript ctx env)
 
 /// A declaration's leg list with no slices (conditions allowed), each leg with its subscript expressions. Such lists
 /// (nearly all of them) are expanded by `plainLegKeys`, once per family member, without `legKeys`' work.
 type private PlainLegs(legs: (Leg * Expr list) array) =
     let rangeLists = Dictionary<int64, SourceRange list>()
+    let scratch = Array.zeroCreate<int list> legs.Length
     member _.Legs = legs
+    /// One member's subscript lists, reused by the next member (a member is made before the next one starts).
+    member _.Scratch = scratch
     /// The ranges of the legs kept (bit k set: leg k kept), one list per distinct set of legs kept.
     member _.Ranges(kept: int64) =
         match rangeLists.TryGetValue kept with
@@ -100,12 +108,14 @@ let private plainLegs (legs: Leg list) : PlainLegs option =
     else None
 
 /// `legKeys` for a plain leg list: conditions and subscripts evaluated in the same order, counted the same. When
-/// every kept leg names an index member already declared, the members (and the kept legs' ranges) are returned
-/// instead of keys: resolution in `Build` would find the same members, as the first declaration of a member is kept.
-let private plainLegKeys (ctx: Ctx) env (range: SourceRange) (plain: PlainLegs) : IndexEntry array * SourceRange list * LegKey list =
+/// every kept leg names an index member already declared, the members' provisional ids (and the kept legs' ranges)
+/// are returned instead of keys: resolution in `Build` would find the same members, as the first declaration of a
+/// member is kept.
+let private plainLegKeys (ctx: Ctx) env (range: SourceRange) (plain: PlainLegs) : struct (bool * int list * SourceRange list * LegKey list) =
     let legs = plain.Legs
     // Null where a leg's condition is false (an empty subscript list is not null).
-    let subsOf = Array.zeroCreate<int list> legs.Length
+    let subsOf = plain.Scratch
+    Array.Clear subsOf
     let mutable kept = 0L
     let mutable count = 0
     for k in 0 .. legs.Length - 1 do
@@ -119,27 +129,28 @@ let private plainLegKeys (ctx: Ctx) env (range: SourceRange) (plain: PlainLegs) 
             kept <- kept ||| (1L <<< k)
             count <- count + 1
     ctx.CountLegs(range, int64 count)
-    let entries = Array.zeroCreate<IndexEntry> count
+    // Looked up last leg first, so that the id list is built as it is looked up (lookups report nothing).
+    let mutable ids = []
     let mutable found = true
-    let mutable j = 0
-    for k in 0 .. legs.Length - 1 do
-        if found && not (isNull (box subsOf[k])) then
+    let mutable k = legs.Length - 1
+    while found && k >= 0 do
+        if not (isNull (box subsOf[k])) then
             match ctx.Indices.TryGetValue (fst legs[k]).Ref.Name.Name with
             | true, family ->
                 match family.TryGetValue subsOf[k] with
-                | true, e ->
-                    entries[j] <- e
-                    j <- j + 1
+                | true, e -> ids <- e.Id :: ids
                 | _ -> found <- false
             | _ -> found <- false
+        k <- k - 1
     if found then
-        entries, plain.Ranges kept, []
+        struct (true, ids, plain.Ranges kept, [])
     else
-        null, [],
-        [ for k in 0 .. legs.Length - 1 do
-              if not (isNull (box subsOf[k])) then
-                  let leg, exprs = legs[k]
-                  { Family = leg.Ref.Name.Name; Subs = subsOf[k]; Range = leg.Ref.Range; Exprs = exprs } ]
+        let keys =
+            [ for k in 0 .. legs.Length - 1 do
+                  if not (isNull (box subsOf[k])) then
+                      let leg, exprs = legs[k]
+                      { Family = leg.Ref.Name.Name; Subs = subsOf[k]; Range = leg.Ref.Range; Exprs = exprs } ]
+        struct (false, [], [], keys)
 
 /// Whether an initialiser, embedding or expression list mentions one of `names` (the loop variables of a
 /// declaration): when it does not, its value is the same for every member and is evaluated once. Iterative, as
@@ -244,37 +255,60 @@ let private bindName (ctx: Ctx) (env: Env) (id: Ident) (v: Value option) (isLoop
         env
     | _ -> env.Add(id.Name, { Value = v; Range = id.Range; Used = ref false; IsLoopVar = isLoop })
 
-let private addIndex (ctx: Ctx) (entry: IndexEntry) =
-    let family =
-        match ctx.Indices.TryGetValue entry.Family with
-        | true, f -> f
-        | _ ->
-            let f = Dictionary<int list, IndexEntry>(SubscriptComparer.Instance)
-            ctx.Indices[entry.Family] <- f
-            f
-    match family.TryGetValue entry.Subs with
+/// An index family's member table, made on first use.
+let private familyTable (ctx: Ctx) (familyName: string) =
+    match ctx.Indices.TryGetValue familyName with
+    | true, f -> f
+    | _ ->
+        let f = Dictionary<int list, IndexEntry>(SubscriptComparer.Instance)
+        ctx.Indices[familyName] <- f
+        f
+
+/// Makes room for the members a declaration is expected to add (see `Ctx.Expected`), before its first member.
+let private reserveIndices (ctx: Ctx) (familyName: string) =
+    let n = ctx.Expected
+    if n > 1 then
+        (familyTable ctx familyName).EnsureCapacity((familyTable ctx familyName).Count + n) |> ignore
+        ctx.IndexOrder.EnsureCapacity(ctx.IndexOrder.Count + n) |> ignore
+
+/// Declares an index member (its provisional id is its position among the members declared).
+let private addIndex (ctx: Ctx) (familyName: string) (subs: int list) (dim: Dim) (hyper: bool) (range: SourceRange) =
+    let family = familyTable ctx familyName
+    match family.TryGetValue subs with
     | true, prev ->
-        ctx.Report(Codes.duplicateIndex, entry.Range, sprintf "index `%s` is already declared (at line %d)" (memberName entry.Family entry.Subs) prev.Range.Start.Line)
+        ctx.Report(Codes.duplicateIndex, range, sprintf "index `%s` is already declared (at line %d)" (memberName familyName subs) prev.Range.Start.Line)
     | _ ->
         // The first member's arity, read without allocating an enumerator per member.
         let mutable first = family.Keys.GetEnumerator()
         let arity = if first.MoveNext() then ValueSome first.Current.Length else ValueNone
         match arity with
-        | ValueSome a when a <> entry.Subs.Length ->
-            ctx.Report(Codes.subscriptCount, entry.Range, sprintf "`%s` was declared with %d subscript%s, here with %d" entry.Family a (if a = 1 then "" else "s") entry.Subs.Length)
+        | ValueSome a when a <> subs.Length ->
+            ctx.Report(Codes.subscriptCount, range, sprintf "`%s` was declared with %d subscript%s, here with %d" familyName a (if a = 1 then "" else "s") subs.Length)
         | _ ->
-            family[entry.Subs] <- entry
+            let entry =
+                { Id = ctx.IndexOrder.Count
+                  Name = memberName familyName subs
+                  Family = familyName
+                  Subscripts = subs
+                  Dim = dim
+                  Kind = (if hyper then Hyper else Bond)
+                  Range = range }
+            family[subs] <- entry
             ctx.IndexOrder.Add entry
 
 /// The loop values a member was made with, for hints.
 let private loopValues (env: Env) (f: ForClause option) =
     match f with
     | None -> []
+    | Some { Binders = [ b ] } ->
+        match env.TryGetValue b.Var.Name with
+        | true, { Value = Some (VInt v) } -> [ v ]
+        | _ -> []
     | Some f ->
         f.Binders
         |> List.choose (fun b ->
             match env.TryGetValue b.Var.Name with
-            | true, { Value = Some (VInt v) } -> Some(b.Var.Name, v)
+            | true, { Value = Some (VInt v) } -> Some v
             | _ -> None)
 
 /// The small fixed dimensions, made once: a million index members of one size share one value.
@@ -323,17 +357,15 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                 env
             | DIndex (hyper, name, subs, dim, f) ->
                 let family = prefix + name.Name
+                let mutable first = true
                 forEach ctx env f (fun env ->
+                    if first then
+                        first <- false
+                        reserveIndices ctx family
                     try
                         let subs = evalSubscripts ctx env subs
                         let dim = dimension ctx env name subs dim dims
-                        addIndex ctx
-                            { Id = -1
-                              Family = family
-                              Subs = subs
-                              Dim = dim
-                              Hyper = hyper || Dim.isDynamic dim
-                              Range = d.Range }
+                        addIndex ctx family subs dim (hyper || Dim.isDynamic dim) d.Range
                     with Abort ->
                         ctx.Poisoned.Add family |> ignore
                         raise Abort)
@@ -369,15 +401,21 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                 let origin env = if forClause.IsNone then plainOrigin else { plainOrigin with Loop = loopValues env forClause }
                 let shared = clauses |> List.tryPick (function CShared (n, _) -> Some n | _ -> None)
                 let family = prefix + name.Name
+                let mutable first = true
                 forEach ctx env forClause (fun env ->
+                    if first then
+                        first <- false
+                        if ctx.Expected > 1 then
+                            ctx.TensorNames.EnsureCapacity(ctx.TensorNames.Count + ctx.Expected) |> ignore
+                            ctx.Tensors.EnsureCapacity(ctx.Tensors.Count + ctx.Expected) |> ignore
                     let subs = evalSubscripts ctx env subs
                     let tname = prefix + memberName name.Name subs
                     if not (ctx.TensorNames.Add tname) then
                         ctx.Fail(Codes.duplicateTensor, d.Range, sprintf "tensor `%s` is already declared" tname)
-                    let entries, legRanges, keys =
+                    let struct (resolved, ids, legRanges, keys) =
                         match plain with
                         | Some p -> plainLegKeys ctx env d.Range p
-                        | None -> null, [], legKeys ctx env d.Range legs.Legs
+                        | None -> struct (false, [], [], legKeys ctx env d.Range legs.Legs)
                     ctx.CountTensor(d.Range)
                     let init = init.For env
                     let embedding = embedding.For env
@@ -388,20 +426,23 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                         | Some None -> prefix + name.Name
                         | None ->
                             match subs with
-                            | [ s ] -> prefix + name.Name + "." + string s
+                            | [ s ] -> withNumber (prefix + name.Name) '.' s ""
                             | _ -> prefix + String.Join(".", name.Name :: (subs |> List.map string))
                     ctx.Tensors.Add
-                        { Name = tname
-                          Family = family
-                          Subs = subs
-                          Role = role
-                          Param = param
+                        { Flat =
+                            { Id = ctx.Tensors.Count
+                              Name = tname
+                              Family = family
+                              Subscripts = subs
+                              Role = role
+                              Param = param
+                              Legs = ids
+                              Init = init
+                              Embedding = embedding
+                              Range = d.Range }
+                          Resolved = resolved
                           Legs = keys
-                          Entries = entries
                           LegRanges = legRanges
-                          Init = init
-                          Embedding = embedding
-                          Range = d.Range
                           Origin = origin env })
                 env
             | DOutput legs ->
@@ -471,15 +512,9 @@ and private instantiate ctx env prefix (name: Ident) (netName: Ident) args bindi
             ctx.CountCopy(range, net.Tensors.Length, net.Tensors |> Array.sumBy (fun t -> int64 t.Legs.Length))
             let idOf = Dictionary<int, LegKey>()
             for i in net.Indices do
-                let entry =
-                    { Id = -1
-                      Family = qual + i.Family
-                      Subs = i.Subscripts
-                      Dim = i.Dim
-                      Hyper = (i.Kind = Hyper)
-                      Range = range }
-                addIndex ctx entry
-                idOf[i.Id] <- { Family = entry.Family; Subs = entry.Subs; Range = range; Exprs = [] }
+                let family = qual + i.Family
+                addIndex ctx family i.Subscripts i.Dim (i.Kind = Hyper) range
+                idOf[i.Id] <- { Family = family; Subs = i.Subscripts; Range = range; Exprs = [] }
             for o in net.Output do
                 let i = net.Indices[o]
                 ctx.SubOutputs.Add((qual + i.Family, i.Subscripts)) |> ignore
@@ -487,17 +522,17 @@ and private instantiate ctx env prefix (name: Ident) (netName: Ident) args bindi
                 let tname = qual + t.Name
                 if ctx.TensorNames.Add tname then
                     ctx.Tensors.Add
-                        { Name = tname
-                          Family = qual + t.Family
-                          Subs = t.Subscripts
-                          Role = t.Role
-                          Param = qual + t.Param
+                        { Flat =
+                            { t with
+                                Id = ctx.Tensors.Count
+                                Name = tname
+                                Family = qual + t.Family
+                                Param = qual + t.Param
+                                Legs = []
+                                Range = range }
+                          Resolved = false
                           Legs = t.Legs |> List.map (fun l -> idOf[l])
-                          Entries = null
                           LegRanges = []
-                          Init = t.Init
-                          Embedding = t.Embedding
-                          Range = range
                           Origin = { Decl = range; For = None; Loop = [] } }
             for b in (bindings: Syntax.Binding list) do
                 forEach ctx env b.For (fun env ->

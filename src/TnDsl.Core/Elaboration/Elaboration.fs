@@ -115,14 +115,9 @@ type Binding =
 /// Names in scope.
 type Env = Map<string, Binding>
 
-/// One declared index member, before ids are given.
-type IndexEntry =
-    { mutable Id: int
-      Family: string
-      Subs: int list
-      Dim: Dim
-      Hyper: bool
-      Range: SourceRange }
+/// One declared index member: the flat network's index itself, made once. Its id is provisional, its position
+/// among the declared members (`Ctx.IndexOrder`); `Build` keeps it as it is unless instance bindings merge indices.
+type IndexEntry = FlatIndex
 
 /// A leg as written, evaluated to a family member: resolved to an index once all declarations are known.
 type LegKey =
@@ -137,32 +132,71 @@ type LegKey =
 type Origin =
     { Decl: SourceRange
       For: ForClause option
-      Loop: (string * int64) list }
+      /// The loop variables' values, in binder order (the names are the `For` clause's).
+      Loop: int64 list }
 
-/// A tensor member with unresolved legs.
+/// A tensor member as declared: the flat network's tensor itself, made once, with what resolving its legs needs.
 type PendingTensor =
-    { Name: string
-      Family: string
-      Subs: int list
-      Role: Role
-      Param: string
-      /// The legs as written, to be resolved once all declarations are known; empty when `Entries` is set.
+    {
+      /// The tensor. Its id is provisional (its position among the declared members); when `Resolved`, its legs are
+      /// the provisional ids of their index members, otherwise empty until `Build` resolves `Legs`. `Build` keeps it
+      /// as it is when neither changes (no tensor dropped before it, no instance binding): a million-member family
+      /// then costs one record per member.
+      Flat: FlatTensor
+      /// True when every leg named an index member already declared as the member was made.
+      Resolved: bool
+      /// The legs as written, to be resolved once all declarations are known; empty when `Resolved`.
       Legs: LegKey list
-      /// The legs' index members when every one was already declared as the member was made (no keys are then
-      /// kept: a million-member family costs an array per member); null otherwise.
-      Entries: IndexEntry array
-      /// The legs' ranges when `Entries` is set (one list shared by the declaration's members).
+      /// The legs' ranges when `Resolved` (one list shared by the declaration's members).
       LegRanges: SourceRange list
-      Init: Init option
-      Embedding: Embedding option
-      Range: SourceRange
       Origin: Origin }
+
+/// The decimal width of n ≥ 0.
+let private width (n: int) =
+    let mutable w = 1
+    let mutable rest = n / 10
+    while rest > 0 do
+        w <- w + 1
+        rest <- rest / 10
+    w
+
+/// Writes `withNumber`'s string (one delegate for every call).
+let private writeNumbered =
+    Buffers.SpanAction<char, struct (string * char * int * string)>(fun span (struct (head, opening, n, closing)) ->
+        head.AsSpan().CopyTo span
+        span[head.Length] <- opening
+        let mutable written = 0
+        n.TryFormat(span.Slice(head.Length + 1), &written, ReadOnlySpan<char>.Empty, Globalization.CultureInfo.InvariantCulture) |> ignore
+        closing.AsSpan().CopyTo(span.Slice(head.Length + 1 + written)))
+
+/// `head` followed by `opening`, the decimal digits of `n` ≥ 0 and `closing`, made as one string (no string for
+/// the number alone: a million-member family names a million members).
+let withNumber (head: string) (opening: char) (n: int) (closing: string) : string =
+    if n < 0 then
+        head + string opening + string n + closing
+    else
+        String.Create(head.Length + 1 + width n + closing.Length, struct (head, opening, n, closing), writeNumbered)
+
+/// Writes `family[a, b]` (one delegate for every call).
+let private writeTwo =
+    Buffers.SpanAction<char, struct (string * int * int)>(fun span (struct (family, a, b)) ->
+        family.AsSpan().CopyTo span
+        span[family.Length] <- '['
+        let mutable at = family.Length + 1
+        let mutable written = 0
+        a.TryFormat(span.Slice at, &written, ReadOnlySpan<char>.Empty, Globalization.CultureInfo.InvariantCulture) |> ignore
+        at <- at + written
+        span[at] <- ','
+        span[at + 1] <- ' '
+        b.TryFormat(span.Slice(at + 2), &written, ReadOnlySpan<char>.Empty, Globalization.CultureInfo.InvariantCulture) |> ignore
+        span[span.Length - 1] <- ']')
 
 /// `b[3]`, `h[0, 2]` or `b` for a family and its subscripts.
 let memberName (family: string) (subs: int list) =
     match subs with
     | [] -> family
-    | [ s ] -> family + "[" + string s + "]"
+    | [ s ] -> withNumber family '[' s "]"
+    | [ a; b ] when a >= 0 && b >= 0 -> String.Create(family.Length + width a + width b + 4, struct (family, a, b), writeTwo)
     | _ -> family + "[" + String.Join(", ", subs) + "]"
 
 /// The type of a value in words.
@@ -216,12 +250,19 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     let tensorNames = HashSet<string>()
     let poisoned = HashSet<string>()
     let mutable legCount = 0L
+    let mutable expected = 1
     let mutable exhausted = false
     let mutable output: (LegKey list * SourceRange) option = None
     let cuts = ResizeArray<Ident * LegKey list * LegKey list option>()
     // Instance bindings: (sub-network's index, as a prefixed family member) is the same as (this network's leg).
     let aliases = ResizeArray<LegKey * LegKey * SourceRange>()
     let subOutputs = HashSet<string * int list>()
+    // Shared one-subscript lists by value (see `One`), made on first use.
+    let mutable ones: int list array = Array.zeroCreate 1024
+    // Shared two-subscript lists (see `Two`), made on first use.
+    let twos = Dictionary<struct (int * int), int list>()
+    // Shared loop values by value (see `LoopValue`), made on first use.
+    let mutable loopValues: Value option array = Array.zeroCreate 1024
 
     member _.Options = options
     member _.Lookup = lookup
@@ -243,6 +284,57 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     member _.Cuts = cuts
     member _.Aliases = aliases
     member _.SubOutputs = subOutputs
+
+    /// The subscript list `[x]`, one shared list per value: `b[3]`, `A[3]` and every leg naming `b[3]` hold the
+    /// same list, so a million-member family makes a list per member once, not once per member and per leg.
+    member _.One(x: int) : int list =
+        if x < 0 || x > options.MaxTensors then
+            [ x ]
+        else
+            if x >= ones.Length then
+                let grown = Array.zeroCreate (max (x + 1) (2 * ones.Length))
+                Array.blit ones 0 grown 0 ones.Length
+                ones <- grown
+            let l = ones[x]
+            if obj.ReferenceEquals(l, null) then
+                let l = [ x ]
+                ones[x] <- l
+                l
+            else l
+
+    /// The subscript list `[x; y]`, one shared list per pair (as `One`, for grids).
+    member _.Two(x: int, y: int) : int list =
+        // A value-tuple key: its hash mixes both values (an int64's would be x xor y, one bucket per diagonal).
+        let key = struct (x, y)
+        match twos.TryGetValue key with
+        | true, l -> l
+        | _ ->
+            let l = [ x; y ]
+            twos[key] <- l
+            l
+
+    /// `Some(VInt v)`, one shared value per loop value: a loop sets its variable for every member.
+    member _.LoopValue(v: int64) : Value option =
+        if v < 0L || v > int64 options.MaxTensors then
+            Some(VInt v)
+        else
+            let x = int v
+            if x >= loopValues.Length then
+                let grown = Array.zeroCreate (max (x + 1) (2 * loopValues.Length))
+                Array.blit loopValues 0 grown 0 loopValues.Length
+                loopValues <- grown
+            match loopValues[x] with
+            | Some _ as value -> value
+            | None ->
+                let value = Some(VInt v)
+                loopValues[x] <- value
+                value
+
+    /// How many members the declaration being expanded is expected to make (its loop's size; 1 outside loops),
+    /// for sizing the tables its members go into once rather than growing them member by member.
+    member _.Expected
+        with get () = expected
+        and set v = expected <- v
 
     member _.Output
         with get () = output

@@ -293,9 +293,6 @@ let eval (ctx: Ctx) (env: Env) (root: Expr) : Value =
     | ValueSome v -> v
     | ValueNone -> evalDeep ctx env root
 
-/// Evaluates a condition.
-let evalBool (ctx: Ctx) env (e: Expr) = boolOf ctx e (eval ctx env e)
-
 /// An integer expression of literals, names bound to integers, `-`, `+`, `-`, `*` and `/`, evaluated without
 /// allocating: subscripts and dimensions (`i + 1`, `n - 1`, `chi`) are evaluated once per family member.
 /// ValueNone, with nothing reported, for anything else and for whatever the general evaluator would refuse
@@ -338,6 +335,31 @@ let rec private intFast (env: Env) (depth: int) (e: Expr) : int64 voption =
                     // Rounds toward negative infinity, as `binary` does.
                     | _ -> ValueSome(if (x % y <> 0L) && ((x < 0L) <> (y < 0L)) then x / y - 1L else x / y)
         | _ -> ValueNone
+
+/// Evaluates a condition. A comparison of two integer expressions that `intFast` evaluates (a grid's `x > 0`,
+/// `y < Ly - 1`, on every leg of every member) is decided without allocating; anything else goes to `eval`.
+let evalBool (ctx: Ctx) env (e: Expr) =
+    let fast =
+        match e.Kind with
+        | EBinary ((Lt | Le | Gt | Ge | Eq | Ne) as op, a, b) ->
+            match intFast env 1 a with
+            | ValueNone -> ValueNone
+            | ValueSome x ->
+                match intFast env 1 b with
+                | ValueNone -> ValueNone
+                | ValueSome y ->
+                    ValueSome(
+                        match op with
+                        | Lt -> x < y
+                        | Le -> x <= y
+                        | Gt -> x > y
+                        | Ge -> x >= y
+                        | Eq -> x = y
+                        | _ -> x <> y)
+        | _ -> ValueNone
+    match fast with
+    | ValueSome v -> v
+    | ValueNone -> boolOf ctx e (eval ctx env e)
 
 /// Evaluates an integer; `what` names it in the error ("a dimension").
 let evalInt (ctx: Ctx) env (what: string) (e: Expr) =
@@ -403,7 +425,7 @@ let forEachIn (ctx: Ctx) (env: Env) (f: ForClause) (action: Env -> unit) =
     let limit = int64 ctx.Options.MaxTensors
     let mutable members = 0L
     let mutable steps = 0L
-    let rec go env binders =
+    let rec go env binders (outer: int64) =
         match binders with
         | [] ->
             let keep =
@@ -420,17 +442,21 @@ let forEachIn (ctx: Ctx) (env: Env) (f: ForClause) (action: Env -> unit) =
                 if List.isEmpty rest then members <- members + int64 values.Length
                 if members > limit || steps > 2L * limit then
                     ctx.Exhaust(f.Range, sprintf "this loop runs more than %d times, the expansion limit" ctx.Options.MaxTensors)
+                // The members to expect (the innermost range times the outer ones), for sizing tables once.
+                if List.isEmpty rest then ctx.Expected <- int (max 1L (min limit (outer * int64 values.Length)))
                 // One binding per loop level, set for each value: an environment per iteration showed in profiles.
                 let slot = loopBinding b 0L
                 let inner = env.Add(b.Var.Name, slot)
                 for v in values do
                     if not ctx.Exhausted then
-                        slot.Value <- Some(VInt v)
-                        go inner rest
-    try go env f.Binders with Abort -> ()
+                        slot.Value <- ctx.LoopValue v
+                        go inner rest (outer * int64 (max 1 values.Length))
+    try go env f.Binders 1L with Abort -> ()
 
 /// Runs an action for each environment of an optional `for` clause; a failing member is dropped, the rest go on.
 let forEach (ctx: Ctx) env (f: ForClause option) (action: Env -> unit) =
     match f with
-    | None -> (try action env with Abort -> ())
+    | None ->
+        ctx.Expected <- 1
+        (try action env with Abort -> ())
     | Some f -> forEachIn ctx env f action

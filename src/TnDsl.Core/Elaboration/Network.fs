@@ -188,20 +188,42 @@ module FlatNetwork =
                 occ[l].Add t.Id
         occ |> Array.map List.ofSeq
 
-    /// The number of elements of a tensor, as a BigInteger so that no size overflows.
+    /// `elements` when it fits in 64 bits.
+    let private smallElements (net: FlatNetwork) (t: FlatTensor) : int64 voption =
+        let mutable small = 1L
+        let mutable fits = true
+        for l in t.Legs do
+            if fits then
+                let mutable low = 0L
+                let high = System.Math.BigMul(small, Dim.size net.Indices[l].Dim, &low)
+                if high <> (low >>> 63) then fits <- false else small <- low
+        if fits then ValueSome small else ValueNone
+
+    /// The number of elements of a tensor, as a BigInteger so that no size overflows (counted in 64 bits while it
+    /// fits, as it does for every tensor of a valid network).
     let elements (net: FlatNetwork) (t: FlatTensor) =
-        t.Legs |> List.fold (fun acc l -> acc * bigint (Dim.size net.Indices[l].Dim)) 1I
+        match smallElements net t with
+        | ValueSome n -> bigint n
+        | ValueNone -> t.Legs |> List.fold (fun acc l -> acc * bigint (Dim.size net.Indices[l].Dim)) 1I
+
+    /// The weights that hold a distinct parameter, each the first to use it, in order.
+    let private firstUses (net: FlatNetwork) =
+        let seen = System.Collections.Generic.HashSet<string>(net.Tensors |> Array.sumBy (fun t -> if t.Role = Weight then 1 else 0))
+        net.Tensors |> Array.filter (fun t -> t.Role = Weight && seen.Add t.Param)
 
     /// The ids of the distinct trainable parameters, in first-use order.
-    let parameters (net: FlatNetwork) =
-        net.Tensors |> Array.filter (fun t -> t.Role = Weight) |> Array.map (fun t -> t.Param) |> Array.distinct
+    let parameters (net: FlatNetwork) = firstUses net |> Array.map (fun t -> t.Param)
 
     /// The number of trainable scalars (tied weights counted once).
     let parameterCount (net: FlatNetwork) =
-        net.Tensors
-        |> Array.filter (fun t -> t.Role = Weight)
-        |> Array.distinctBy (fun t -> t.Param)
-        |> Array.sumBy (elements net)
+        // Summed in 64 bits while the sum fits; a BigInteger only past that.
+        let mutable small = 0L
+        let mutable total = 0I
+        for t in firstUses net do
+            match smallElements net t with
+            | ValueSome n when small <= System.Int64.MaxValue - n -> small <- small + n
+            | _ -> total <- total + elements net t
+        total + bigint small
 
     /// Finds an index by its written name (`b[3]`).
     let tryIndex (net: FlatNetwork) (name: string) = net.Indices |> Array.tryFind (fun i -> i.Name = name)

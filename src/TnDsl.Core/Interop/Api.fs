@@ -228,14 +228,20 @@ type NetworkView(net: FlatNetwork, sources: IReadOnlyDictionary<string, SourceTe
             | [] -> false
             | x :: rest -> List.contains x rest || repeats rest
         if List.length legs <= 16 && not (repeats legs) then legs else List.distinct legs
+    // The views of tensors and indices are made on first use: `tn check` of a million-tensor network reads neither.
     let carriers =
-        let c = Array.zeroCreate<int> net.Indices.Length
-        for t in net.Tensors do
-            for l in distinct t.Legs do
-                c[l] <- c[l] + 1
-        c
-    let isOut = Array.zeroCreate<bool> net.Indices.Length
-    do for o in net.Output do isOut[o] <- true
+        lazy
+            (let c = Array.zeroCreate<int> net.Indices.Length
+             for t in net.Tensors do
+                 for l in distinct t.Legs do
+                     c[l] <- c[l] + 1
+             c)
+    let isOut =
+        lazy
+            (let o = Array.zeroCreate<bool> net.Indices.Length
+             for i in net.Output do
+                 o[i] <- true
+             o)
     // The members of a family share their declaration's line: it is looked up once per run of equal ranges.
     let mutable lastRange = Range.none
     let mutable lastLine: string | null = null
@@ -250,19 +256,21 @@ type NetworkView(net: FlatNetwork, sources: IReadOnlyDictionary<string, SourceTe
                 | None -> null
             lastLine
     let tensors =
-        net.Tensors
-        |> Array.map (fun t ->
-            let kept = distinct t.Legs |> List.filter (fun l -> isOut[l] || carriers[l] > 1) |> Array.ofList
-            TensorView(t, kept, line t.Range))
-    let indices = net.Indices |> Array.map IndexView
+        lazy
+            (let isOut, carriers = isOut.Value, carriers.Value
+             net.Tensors
+             |> Array.map (fun t ->
+                 let kept = distinct t.Legs |> List.filter (fun l -> isOut[l] || carriers[l] > 1) |> Array.ofList
+                 TensorView(t, kept, line t.Range)))
+    let indices = lazy (net.Indices |> Array.map IndexView)
     /// A view of a network built in memory (no sources).
     new(net: FlatNetwork) = NetworkView(net, Dictionary<string, SourceText>())
     /// The network's name.
     member _.Name = net.Name
     /// Its tensors by id.
-    member _.Tensors: TensorView array = tensors
+    member _.Tensors: TensorView array = tensors.Value
     /// Its indices by id.
-    member _.Indices: IndexView array = indices
+    member _.Indices: IndexView array = indices.Value
     /// The open legs in declared order (index ids).
     member _.Output: int array = Array.ofList net.Output
     /// The parameters with the values used (as text), in declared order.
@@ -302,7 +310,7 @@ type NetworkView(net: FlatNetwork, sources: IReadOnlyDictionary<string, SourceTe
 [<Sealed; AllowNullLiteral>]
 type NetworkSummary(view: NetworkView) =
     let net = view.Flat
-    let count role = net.Tensors |> Array.filter (fun t -> t.Role = role) |> Array.length
+    let count role = net.Tensors |> Array.sumBy (fun t -> if t.Role = role then 1 else 0)
     // How many legs use each index (a count, not the incidence lists: a million indices cost one array).
     let uses =
         let c = Array.zeroCreate<int> net.Indices.Length
@@ -310,6 +318,8 @@ type NetworkSummary(view: NetworkView) =
             for l in t.Legs do
                 c[l] <- c[l] + 1
         c
+    // The distinct parameters, counted once for both members that read them.
+    let trainableTensors = lazy (FlatNetwork.parameters net).Length
     /// A summary of a network built in memory.
     new(net: FlatNetwork) = NetworkSummary(NetworkView net)
     /// The network's name.
@@ -332,13 +342,13 @@ type NetworkSummary(view: NetworkView) =
             isOut[o] <- true
         net.Indices |> Array.sumBy (fun i -> if not isOut[i.Id] && uses[i.Id] >= 2 then 1 else 0)
     /// The number of hyperindices.
-    member _.Hyperindices = net.Indices |> Array.filter (fun i -> i.Kind = Hyper) |> Array.length
+    member _.Hyperindices = net.Indices |> Array.sumBy (fun i -> if i.Kind = Hyper then 1 else 0)
     /// The number of open legs.
     member _.OpenLegs = net.Output.Length
     /// Open legs by name, in output order.
-    member _.OpenLegNames = net.Output |> List.map (fun o -> net.Indices[o].Name) |> Array.ofList
+    member _.OpenLegNames = net.Output |> Array.ofList |> Array.map (fun o -> net.Indices[o].Name)
     /// Distinct trainable parameters (tied weights counted once).
-    member _.TrainableTensors = (FlatNetwork.parameters net).Length
+    member _.TrainableTensors = trainableTensors.Value
     /// Trainable scalars, exact.
     member _.TrainableScalars = FlatNetwork.parameterCount net
     /// The network parameters and the values used.

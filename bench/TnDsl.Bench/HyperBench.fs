@@ -159,7 +159,7 @@ let sideBySideCases quick =
       yield "hyperindex n=60 d=2", index (hyperNetwork 60 2 6 5) ]
 
 /// Prints the benchmark. Arguments: `quick` (smaller networks and fewer trials), `slicing` (the slicing table
-/// only), `trials=N` (hyper's and
+/// only), `only=TEXT` (the slicing table's networks whose label contains TEXT, e.g. `only=10x10`), `trials=N` (hyper's and
 /// random-greedy's trial count, default 128), `threads=N` (1 by default: serial search, figures comparable
 /// across machines).
 let run (args: string array) =
@@ -175,6 +175,7 @@ let run (args: string array) =
         Plan.run name { o with Trials = 4 } warm |> ignore
     let cases = sideBySideCases quick
     let slicingOnly = args |> Array.contains "slicing"
+    let only = args |> Array.tryPick (fun a -> if a.StartsWith "only=" then Some(a.Substring 5) else None)
     printfn "  %-24s %-14s %11s %11s %10s %9s %9s  %s" "network" "optimizer" "flops" "largest" "ms" "flops/rg" "ms/rg" "note"
     for (label, p) in (if slicingOnly then [] else cases) do
         let rg = runOne p "random-greedy" o
@@ -193,7 +194,8 @@ let run (args: string array) =
           yield "lattice 10x10 D=3", index (lattice 10 10 3), Some 5314L
           yield "lattice 16x16 D=2", index (lattice 16 16 2), Some 10485L
           if not quick then yield "lattice 20x20 D=2", index (lattice 20 20 2), None
-          yield "PEPS norm 5x5 D=3 d=2", index (pepsNorm 5 5 3 2), Some 10628L ] do
+          yield "PEPS norm 5x5 D=3 d=2", index (pepsNorm 5 5 3 2), Some 10628L ]
+        |> List.filter (fun (label, _, _) -> only |> Option.forall (fun (o: string) -> label.Contains o)) do
       let free = Plan.run "hyper" o p
       let largest = free.Cost.Value.LargestIntermediate
       let flops = free.Cost.Value.Flops

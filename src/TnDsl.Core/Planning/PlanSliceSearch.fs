@@ -100,19 +100,33 @@ module PlanSliceSearch =
 
     /// Stage 3: a local search over the sliced set, each candidate scored exactly (its tree adapted by `repair`,
     /// then its total flops). Moves, from the best plan so far: unslice one index (a factor of its size fewer
-    /// slices when the tree can be made to fit without it), or slice a neighbour of it instead; the first move
+    /// slices when the tree can be made to fit without it), or slice another instead (one kept by an intermediate
+    /// that goes over the limit without it, or a neighbour; on the 8×8 lattice at 655 the swap that made a drop
+    /// possible was to a bond four rows away); the first move
     /// that lowers the total is taken and the scan goes on from there, until a whole scan finds nothing, `evals`
     /// candidates have been scored or `stop` says so. A sliced set is scored once. Deterministic.
     let improve (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (evals: int) (start: BigInteger * ContractionTree * int array) =
         let tried = HashSet<string>()
         let key (ix: int array) = String.Join(",", Array.sort ix)
-        let moves (sliced: int array) =
+        // Replacements for i: the indices of the intermediates that go over the limit in the current tree
+        // without i (slicing one of them may let the tree fit where unslicing i alone does not), then i's
+        // neighbours.
+        let replacements (tree: ContractionTree) (without: int array) (i: int) =
+            let over =
+                Cost.steps (PlanSlice.sliceProblem p without) tree
+                |> Array.filter (fun st -> st.Size > limit)
+                |> Array.collect (fun st -> st.Kept)
+                |> Array.filter (fun j -> not p.IsOutput[j] && p.Size[j] > 1L)
+                |> Array.distinct
+                |> Array.sort
+            Array.append over (neighbours p i) |> Array.distinct |> Array.filter (fun j -> j <> i && not (Array.contains j without))
+        let moves (tree: ContractionTree) (sliced: int array) =
             [| for i in sliced -> Array.filter ((<>) i) sliced
                for i in sliced do
-                   for j in neighbours p i do
-                       if not (Array.contains j sliced) then yield Array.append (Array.filter ((<>) i) sliced) [| j |] |]
+                   let without = Array.filter ((<>) i) sliced
+                   for j in replacements tree without i -> Array.append without [| j |] |]
         let mutable best = start
-        let mutable pending = (let _, _, sliced = start in moves sliced)
+        let mutable pending = (let _, tree, sliced = start in moves tree sliced)
         let mutable m = 0
         let mutable spent = 0
         while spent < evals && m < pending.Length && not (stop ()) do
@@ -124,7 +138,7 @@ module PlanSliceSearch =
                 match repair stop p limit candidate tree with
                 | Some (f, t, ix) when f < f0 ->
                     best <- (f, t, ix)
-                    pending <- moves ix
+                    pending <- moves t ix
                     m <- 0
                 | _ -> ()
         best

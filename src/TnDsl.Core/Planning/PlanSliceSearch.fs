@@ -108,23 +108,26 @@ module PlanSliceSearch =
     let improve (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (evals: int) (start: BigInteger * ContractionTree * int array) =
         let tried = HashSet<string>()
         let key (ix: int array) = String.Join(",", Array.sort ix)
-        // Replacements for i: the indices of the intermediates that go over the limit in the current tree
-        // without i (slicing one of them may let the tree fit where unslicing i alone does not), then i's
-        // neighbours.
-        let replacements (tree: ContractionTree) (without: int array) (i: int) =
-            let over =
-                Cost.steps (PlanSlice.sliceProblem p without) tree
-                |> Array.filter (fun st -> st.Size > limit)
-                |> Array.collect (fun st -> st.Kept)
-                |> Array.filter (fun j -> not p.IsOutput[j] && p.Size[j] > 1L)
-                |> Array.distinct
-                |> Array.sort
-            Array.append over (neighbours p i) |> Array.distinct |> Array.filter (fun j -> j <> i && not (Array.contains j without))
+        // Replacements for i: its neighbours first, then the indices of the intermediates that go over the limit
+        // in the current tree without i (slicing one of them may let the tree fit where unslicing i alone does
+        // not). The order matters (the first better move is taken): neighbours first did better on the lattices.
+        let over (tree: ContractionTree) (without: int array) =
+            Cost.steps (PlanSlice.sliceProblem p without) tree
+            |> Array.filter (fun st -> st.Size > limit)
+            |> Array.collect (fun st -> st.Kept)
+            |> Array.filter (fun j -> not p.IsOutput[j] && p.Size[j] > 1L)
+            |> Array.distinct
+            |> Array.sort
         let moves (tree: ContractionTree) (sliced: int array) =
-            [| for i in sliced -> Array.filter ((<>) i) sliced
-               for i in sliced do
-                   let without = Array.filter ((<>) i) sliced
-                   for j in replacements tree without i -> Array.append without [| j |] |]
+            let swaps (candidates: int array -> int -> int array) =
+                [| for i in sliced do
+                       let without = Array.filter ((<>) i) sliced
+                       for j in candidates without i do
+                           if j <> i && not (Array.contains j without) then yield Array.append without [| j |] |]
+            Array.concat
+                [ [| for i in sliced -> Array.filter ((<>) i) sliced |]
+                  swaps (fun _ i -> neighbours p i)
+                  swaps (fun without _ -> over tree without) ]
         let mutable best = start
         let mutable pending = (let _, tree, sliced = start in moves tree sliced)
         let mutable m = 0

@@ -146,16 +146,18 @@ module PlanSliceSearch =
                 | _ -> ()
         best
 
-    /// Candidates scored by stage 3 per trial of the first two stages.
+    /// Candidates scored by stage 3 per trial of the first two stages, on networks of up to 64 tensors; on larger
+    /// ones proportionally fewer (each candidate reconfigures the whole tree, so its cost grows with the network:
+    /// about 80 ms on the 16×16 lattice).
     let improveEvalsPerTrial = 64
 
-    let private improveEvals (trials: int) = improveEvalsPerTrial * max 2 trials
+    let private improveEvals (trials: int) (tensors: int) = improveEvalsPerTrial * max 2 trials * 64 / max 64 tensors
 
     /// The cheapest sliced plan found in `trials` trials of each stage (fewer when `stop` says so): the tree and
     /// the sliced indices, or None when no trial could fit the limit by slicing (an intermediate over the limit
     /// with no closed index). Trial t draws from its own generator seeded by (seed, t), and ties go to the
     /// earlier trial, so the result depends only on the problem, the options and the trial count. The best plan is then
-    /// improved by stage 3 (`improve`, `improveEvalsPerTrial` candidates per trial).
+    /// improved by stage 3 (`improve`, `improveEvalsPerTrial` candidates per trial up to 64 tensors).
     let search (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (trials: int) =
         let mutable best = None
         let mutable t = 0
@@ -170,7 +172,7 @@ module PlanSliceSearch =
                 best <- better best (rebuildTrial stop p o limit sliced t)
                 t <- t + 1
             best
-            |> Option.map (improve stop p limit (improveEvals trials))
+            |> Option.map (improve stop p limit (improveEvals trials p.Inputs.Length))
             |> Option.map (fun (_, tree, ix) -> tree, ix)
 
     /// `search` with a wall-clock budget in milliseconds (None: all trials).

@@ -160,20 +160,24 @@ let sideBySideCases quick =
 
 /// A proved lower bound for any sliced plan of the closed side × side lattice with bonds of size D under a memory
 /// limit (elements): the least number of slices and the least total flops (opt_einsum's convention). With m the
-/// most bonds an intermediate may keep unsliced (D^m <= limit < D^(m+1)), the unsliced bonds S' must admit a
-/// contraction tree whose every node has at most m of them on its boundary. Two consequences bound the sliced
-/// count s: (1) a leaf's boundary is its tensor's legs, so S' has degree at most m and s >= |E| - floor(m n / 2);
-/// (2) some node holds between n/3 and 2n/3 sites, and such a set has at least `side` bonds leaving it (the
-/// edge-isoperimetric inequality of the grid, Bollobás and Leader 1991), so s >= side - m. Each of the n - 1 steps
-/// of a slice costs at least 1, and the step that takes in a site costs at least D^(its unsliced legs); by
-/// convexity, per slice >= max(n - 1, (n/2) D^(2 |S'| / n)). The total D^s × per slice grows with s (each bond
-/// more multiplies it by D and divides the per-slice bound by at most D^(2/n)), so its least is at the least s.
+/// most bonds an intermediate may keep unsliced (D^m <= limit < D^(m+1)), every step's result has at most m
+/// unsliced bonds on its boundary (the inputs are not intermediates). Two consequences bound the sliced count s:
+/// (1) a site x taken in with its sibling Y: x's unsliced bonds either go to Y (at most m of them when Y is an
+/// intermediate, at most 1 when Y is a site) or stay on the parent's boundary (at most m), so a site keeps at most
+/// 2m unsliced bonds, and with m = 0 at most one, to a site it is paired with: s >= |E| - m n, and with m = 0
+/// s >= |E| - floor(n / 2); (2) some step's result holds between n/3 and 2n/3 sites, and such a set has at least
+/// `side` bonds leaving it (the edge-isoperimetric inequality of the grid, Bollobás and Leader 1991), so
+/// s >= side - m. Each of the n - 1 steps of a slice costs at least 1, and the step that takes in a site costs at
+/// least D^(its unsliced legs); by convexity, per slice >= max(n - 1, (n/2) D^(2 |E \ S| / n)). The total
+/// D^s × per slice grows with s (each bond more multiplies it by D and divides the per-slice bound by at most
+/// D^(2/n)), so its least is at the least s.
 let latticeBound (side: int) (bond: int) (limit: BigInteger) =
     let n = side * side
     let edges = 2 * side * (side - 1)
     let mutable m = 0
     while BigInteger.Pow(BigInteger bond, m + 1) <= limit do m <- m + 1
-    let sliced = List.max [ 0; side - m; edges - (m * n) / 2 ] |> min edges
+    let keptAtMost = if m = 0 then n / 2 else m * n
+    let sliced = List.max [ 0; side - m; edges - keptAtMost ] |> min edges
     let slices = BigInteger.Pow(BigInteger bond, sliced)
     let perSlice = max (float (n - 1)) (float n / 2.0 * Math.Pow(float bond, 2.0 * float (edges - sliced) / float n))
     slices, slices * BigInteger(Math.Floor perSlice)
@@ -209,8 +213,8 @@ let run (args: string array) =
     // Each network at 1/100 of this run's unsliced largest intermediate, and at the limit the same rule gave in
     // the previous recorded run (bench/results/planner.md): a better unsliced tree has a smaller largest
     // intermediate, which makes "1/100 of it" a tighter limit.
-    // The smaller lattices first: at 1/100 their limit keeps at most 3 bonds per intermediate, where the bound is
-    // far above 2x (see `latticeBound`).
+    // The smaller lattices first: at 1/100 their limit keeps at most one bond per intermediate (4x4, 6x6, 8x8) or
+    // three (10x10 D=2); where it keeps at most one the bound is far above 2x (see `latticeBound`).
     for (label, p, previous, shape) in
         [ yield "lattice 4x4 D=4", index (lattice 4 4 4), None, Some(4, 4)
           yield "lattice 6x6 D=3", index (lattice 6 6 3), None, Some(6, 3)

@@ -146,18 +146,18 @@ module PlanSliceSearch =
                 | _ -> ()
         best
 
-    /// Candidates scored by stage 3 per trial of the first two stages, on networks of up to 64 tensors; on larger
+    /// Candidates scored by stage 3 per trial of the first two stages, on networks of up to 128 tensors; on larger
     /// ones proportionally fewer (each candidate reconfigures the whole tree, so its cost grows with the network:
     /// about 80 ms on the 16×16 lattice).
     let improveEvalsPerTrial = 64
 
-    let private improveEvals (trials: int) (tensors: int) = improveEvalsPerTrial * max 2 trials * 64 / max 64 tensors
+    let private improveEvals (trials: int) (tensors: int) = improveEvalsPerTrial * max 2 trials * 128 / max 128 tensors
 
     /// The cheapest sliced plan found in `trials` trials of each stage (fewer when `stop` says so): the tree and
     /// the sliced indices, or None when no trial could fit the limit by slicing (an intermediate over the limit
     /// with no closed index). Trial t draws from its own generator seeded by (seed, t), and ties go to the
     /// earlier trial, so the result depends only on the problem, the options and the trial count. The best plan is then
-    /// improved by stage 3 (`improve`, `improveEvalsPerTrial` candidates per trial up to 64 tensors).
+    /// improved by stage 3 (`improve`, `improveEvalsPerTrial` candidates per trial up to 128 tensors).
     let search (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (trials: int) =
         let mutable best = None
         let mutable t = 0

@@ -26,7 +26,7 @@ public static class HeapBench
             return;
         }
         Console.WriteLine($"CPU time per call with freed blocks of {NativeHeap.LargeBlock / 1024} KiB or more returned (TN_HEAP=return) " +
-                          $"against glibc's default heap, {dtype.ToString().ToLowerInvariant()}, {get_num_threads()} threads, " +
+                          $"against the default heap policy (NativeHeap.BlocksReused), {dtype.ToString().ToLowerInvariant()}, {get_num_threads()} threads, " +
                           $"{steps} calls per process after a warm-up, median of {rounds} rounds (policies alternated, one process each)");
         Console.WriteLine();
         Console.WriteLine($"{"case",-46} {"forward glibc",14} {"return",10} {"ratio",6} {"training glibc",15} {"return",10} {"ratio",6}");

@@ -75,7 +75,9 @@ public static class MemoryBench
         Console.WriteLine("measured = peak resident memory during a warm call (VmHWM after clear_refs) - resident before + held (weights, consts, raw inputs); one process per case");
         Console.WriteLine(NativeHeap.Requested(Environment.GetEnvironmentVariable)
             ? $"heap: freed blocks of {NativeHeap.LargeBlock / 1024} KiB or more returned (TN_HEAP=return); predicted = the tensors"
-            : $"heap: glibc's default; predicted = held + {MemoryGuard.HeapAllowance} x the tensors the call allocates (MemoryGuard.HeapAllowance)");
+            : NativeHeap.Default(Environment.GetEnvironmentVariable)
+                ? $"heap: the default (NativeHeap: libtorch's large blocks page-aligned, glibc's thresholds fixed); predicted = held + {MemoryGuard.HeapAllowance} x the tensors the call allocates (MemoryGuard.HeapAllowance)"
+                : $"heap: glibc's as it is (TN_HEAP=glibc or glibc's own settings); predicted = held + {MemoryGuard.HeapAllowance} x the tensors the call allocates (MemoryGuard.HeapAllowance)");
         Console.WriteLine("training = forward, mean of squares, backward, Adam step; plan alone = tn plan's estimate (every step a matrix product)");
         Console.WriteLine();
         Console.WriteLine($"{"case",-46} {"pass",-8} {"held",10} {"tensors",11} {"predicted",11} {"measured",11} {"ratio",6} {"plan alone",11} {"ratio",6}");

@@ -232,7 +232,9 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             if (i < 0 || j < 0 || i >= ops.Count || j >= ops.Count || i == j)
                 throw new ArgumentException($"plan step ({i}, {j}) is invalid for {ops.Count} operands");
             // The planner gives the step's result legs in order; the backend executes them as given.
-            var c = new PairContraction(ops[i], ops[j], s.Kept);
+            // Summed legs in the order that spares the larger operand a copy (StepLayouts.Step).
+            StepLayouts.Step(ops[i], ops[j], s.Kept.ToHashSet(), l => Size(spec, l), out bool rightOrder);
+            var c = new PairContraction(ops[i], ops[j], s.Kept, rightOrder);
             var kernel = options.Kernel is { } f && c.Supports(f) ? f : c.Fastest;
             steps.Add(new PlanStep(i, j, c, kernel));
             ops.RemoveAt(Math.Max(i, j));

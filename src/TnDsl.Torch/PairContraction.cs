@@ -34,7 +34,7 @@ public sealed class PairContraction
 
     /// <summary>Labels on both operands and kept, in the left operand's order.</summary>
     public IReadOnlyList<int> Batch { get; }
-    /// <summary>Labels on both operands and summed, in the left operand's order.</summary>
+    /// <summary>Labels on both operands and summed, in the left operand's order (or the right's where built so).</summary>
     public IReadOnlyList<int> Contracted { get; }
     /// <summary>Labels only on the left operand, in its order.</summary>
     public IReadOnlyList<int> LeftFree { get; }
@@ -68,7 +68,25 @@ public sealed class PairContraction
     {
     }
 
-    PairContraction(IReadOnlyList<int> left, IReadOnlyList<int> right, IReadOnlySet<int> keep, IReadOnlyList<int>? order)
+    /// <summary>As <see cref="PairContraction(IReadOnlyList{int}, IReadOnlyList{int}, IReadOnlySet{int})"/>, the summed
+    /// legs taken in the right operand's order when <paramref name="contractedInRightOrder"/> (the same product; which
+    /// operand a kernel may have to copy differs: see <c>StepLayouts</c>).</summary>
+    /// <summary>As <see cref="PairContraction(IReadOnlyList{int}, IReadOnlyList{int}, IReadOnlyList{int})"/>, the summed
+    /// legs taken in the right operand's order when <paramref name="contractedInRightOrder"/>.</summary>
+    public PairContraction(IReadOnlyList<int> left, IReadOnlyList<int> right, IReadOnlyList<int> result, bool contractedInRightOrder)
+        : this(left, right, result.ToHashSet(), result, contractedInRightOrder)
+    {
+    }
+
+    /// <summary>As <see cref="PairContraction(IReadOnlyList{int}, IReadOnlyList{int}, IReadOnlySet{int})"/>, the summed
+    /// legs taken in the right operand's order when <paramref name="contractedInRightOrder"/> (the same product; which
+    /// operand a kernel may have to copy differs: see <c>StepLayouts</c>).</summary>
+    public PairContraction(IReadOnlyList<int> left, IReadOnlyList<int> right, IReadOnlySet<int> keep, bool contractedInRightOrder)
+        : this(left, right, keep, null, contractedInRightOrder)
+    {
+    }
+
+    PairContraction(IReadOnlyList<int> left, IReadOnlyList<int> right, IReadOnlySet<int> keep, IReadOnlyList<int>? order, bool contractedInRightOrder = false)
     {
         if (left.Distinct().Count() != left.Count || right.Distinct().Count() != right.Count)
             throw new ArgumentException("an operand carries a label twice; reduce it first");
@@ -77,7 +95,9 @@ public sealed class PairContraction
         int[] Ordered(IEnumerable<int> labels) =>
             order is null ? labels.ToArray() : labels.OrderBy(l => IndexOf(order, l)).ToArray();
         Batch = Ordered(left.Where(l => inRight.Contains(l) && keep.Contains(l)));
-        Contracted = left.Where(l => inRight.Contains(l) && !keep.Contains(l)).ToArray();
+        Contracted = contractedInRightOrder
+            ? right.Where(l => inLeft.Contains(l) && !keep.Contains(l)).ToArray()
+            : left.Where(l => inRight.Contains(l) && !keep.Contains(l)).ToArray();
         LeftFree = Ordered(left.Where(l => !inRight.Contains(l)));
         RightFree = Ordered(right.Where(l => !inLeft.Contains(l)));
         Result = [.. Batch, .. LeftFree, .. RightFree];

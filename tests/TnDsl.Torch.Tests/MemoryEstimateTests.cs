@@ -114,4 +114,47 @@ public class MemoryEstimateTests
         };
         Assert.Equal(requested, NativeHeap.Requested(Variable));
     }
+    /// The default policy (libtorch's large blocks page-aligned, glibc's thresholds fixed) holds unless TN_HEAP,
+    /// glibc's own thresholds or libtorch's switch say otherwise.
+    [Theory]
+    [InlineData(null, null, null, null, true)]
+    [InlineData("", null, null, null, true)]
+    [InlineData("glibc", null, null, null, false)]
+    [InlineData("GLIBC", null, null, null, false)]
+    [InlineData("return", null, null, null, false)]
+    [InlineData(null, "MALLOC_MMAP_THRESHOLD_", null, null, false)]
+    [InlineData(null, "MALLOC_TRIM_THRESHOLD_", null, null, false)]
+    [InlineData(null, null, "glibc.malloc.trim_threshold=0", null, false)]
+    [InlineData(null, null, "glibc.malloc.arena_max=1", null, true)]
+    [InlineData(null, null, null, "0", false)]
+    public void The_default_heap_policy_yields_to_what_the_environment_sets(string? heap, string? glibcVariable, string? tunables, string? hugePages, bool isDefault)
+    {
+        string? Variable(string name) => name switch
+        {
+            NativeHeap.EnvironmentVariable => heap,
+            NativeHeap.LibtorchHugePages => hugePages,
+            "GLIBC_TUNABLES" => tunables,
+            _ when name == glibcVariable => "131072",
+            _ => null,
+        };
+        Assert.Equal(isDefault, NativeHeap.Default(Variable));
+    }
+
+    /// Where the default policy is in force, libtorch's blocks of 2 MB or more start on a page (what lets a freed
+    /// block's hole hold the next of its size under glibc 2.36), and smaller ones keep libtorch's 64-byte alignment.
+    [Fact]
+    public void Under_the_default_heap_policy_large_blocks_are_page_aligned()
+    {
+        var policy = NativeHeap.Apply();
+        Assert.NotEqual(HeapPolicy.Undecided, policy);
+        if (policy != HeapPolicy.BlocksReused)
+            return; // TN_HEAP or glibc's settings given, not Linux, or libtorch allocated before TnDsl.Torch loaded.
+        for (int i = 0; i < 8; i++)
+        {
+            using var large = empty([(1 << 19) + 17 * i + 1], ScalarType.Float32);
+            using var small = empty([1000 + i], ScalarType.Float32);
+            Assert.Equal(0L, (long)large.storage<float>().data_ptr() % 4096);
+            Assert.Equal(0L, (long)small.storage<float>().data_ptr() % 64);
+        }
+    }
 }

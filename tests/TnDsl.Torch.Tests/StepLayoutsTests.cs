@@ -65,4 +65,37 @@ public class StepLayoutsTests
         foreach (var o in operands)
             o.Dispose();
     }
+    [Fact]
+    public void an_mps_layer_sums_each_site_in_the_order_its_environment_holds_and_computes_the_same_values_and_gradients()
+    {
+        // Each site's step is the environment [batch, p, b] against the core (b, p, b'): summed in the core's order,
+        // the environment (batch elements) would be copied, and kept for backward, at every site.
+        NetworkModule Build(PairKernel? kernel) => NetworkModules.FromFile(Repo.Example("layers/mps.tn"), [new("chi", "4")],
+            new NetworkBuildOptions { Batch = 2000, Module = new() { DType = ScalarType.Float64, Seed = 2, Kernel = kernel } });
+        using var ours = Build(null);
+        using var reference = Build(PairKernel.Einsum);
+        long Size(int l) => ours.Spec.Indices[l].Size;
+        var batch = ours.Spec.Indices.Select((x, i) => (x, i)).Single(t => t.x.IsDynamic).i;
+        var environmentSteps = ours.Plan.Where(s => s.Kernel == PairKernel.Tensordot && s.Contraction.Contracted.Count == 2
+                                                    && (s.Contraction.LeftLabels.Contains(batch) || s.Contraction.RightLabels.Contains(batch))).ToArray();
+        Assert.NotEmpty(environmentSteps);
+        foreach (var s in environmentSteps)
+        {
+            var c = s.Contraction;
+            var (labels, own) = c.LeftLabels.Contains(batch) ? (c.LeftLabels, c.LeftFree) : (c.RightLabels, c.RightFree);
+            Assert.True(Views(labels, own, c.Contracted, Size), $"step {c.Equation} copies the environment");
+        }
+        var inputs = RandomInputs.Make(ours, 2000, new Generator(3), ScalarType.Float64);
+        using var a = ours.forward(inputs);
+        using var b = reference.forward(inputs);
+        // Relative to the largest entry: sums taken in another order differ in the last bits.
+        static double Off(Tensor x, Tensor y) => (x - y).abs().max().item<double>() / y.abs().max().item<double>();
+        Assert.True(Off(a, b) < 1e-12, $"values differ by {Off(a, b)} of the largest");
+        a.square().sum().backward();
+        b.square().sum().backward();
+        foreach (var (p, q) in ours.parameters().Zip(reference.parameters()))
+            Assert.True(Off(p.grad!, q.grad!) < 1e-10, $"gradients differ by {Off(p.grad!, q.grad!)} of the largest");
+        foreach (var x in inputs)
+            x.Dispose();
+    }
 }

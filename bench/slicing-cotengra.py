@@ -12,7 +12,8 @@ machine wall time says little).
 
 opt_einsum, cotengra and autoray are not part of TnDsl: put checkouts on PYTHONPATH, e.g.
   PYTHONPATH=opt_einsum:cotengra:autoray /usr/bin/python3 bench/slicing-cotengra.py 8x8D4 20 655,2621
-Arguments: the network (8x8D4, 10x10D3, 16x16D2, peps5x5), seconds per run, comma-separated limits (elements).
+Arguments: the network (8x8D4, 10x10D3, 16x16D2, peps5x5), seconds per run, comma-separated limits (elements);
+optionally `reconf` (only slicing_reconf_opts) and `unsliced-seconds=S` (the unsliced run's time).
 Needs numpy (Debian: python3-numpy).
 """
 import sys, time, math, warnings
@@ -62,13 +63,17 @@ def run(ts, sizes, seconds, opts):
 cases = {"8x8D4": lambda: lattice(8, 4), "10x10D3": lambda: lattice(10, 3), "16x16D2": lambda: lattice(16, 2),
          "peps5x5": lambda: peps_norm(5, 3, 2)}
 # argv: case seconds limit[,limit...]
+# optional argv[4]: "reconf" runs only slicing_reconf_opts (the stronger mode), "unsliced-seconds=S" the unsliced run
 case, seconds, limits = sys.argv[1], float(sys.argv[2]), [int(x) for x in sys.argv[3].split(",")]
+extra = sys.argv[4:]
+modes = ["slicing_reconf_opts"] if "reconf" in extra else ["slicing_reconf_opts", "slicing_opts"]
+unsliced_seconds = next((float(a.split("=")[1]) for a in extra if a.startswith("unsliced-seconds=")), seconds)
 ts, sizes = cases[case]()
-tree, n = run(ts, sizes, seconds, {})
+tree, n = run(ts, sizes, unsliced_seconds, {})
 free, _, largest = oe_flops(ts, sizes, tree.get_path(), [])
-print(f"{case} unsliced ctg {seconds:g}s: flops {free:.4g} largest {largest} trials {n}", flush=True)
+print(f"{case} unsliced ctg {unsliced_seconds:g}s: flops {free:.4g} largest {largest} trials {n}", flush=True)
 for limit in limits:
-    for mode in ["slicing_reconf_opts", "slicing_opts"]:
+    for mode in modes:
         t0 = time.process_time()
         tree, n = run(ts, sizes, seconds, {mode: {"target_size": limit}})
         sliced = sorted(tree.sliced_inds)

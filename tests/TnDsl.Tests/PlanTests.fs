@@ -401,6 +401,37 @@ let ``the slice-aware search fits a tight limit on a lattice, the same plan ever
     let r = Plan.run "hyper" o p
     Assert.True(r.Slicing.Value.Flops <= (PlanSlice.figures p tree sliced).Flops)
 
+[<Property(MaxTest = 60)>]
+let ``the local search over sliced sets never costs more, fits the limit and slices closed indices only`` () =
+    Prop.forAll (arb 9 4) (fun s ->
+        let p = indexOf s
+        let tree = (Plan.run "greedy" fast p).Tree.Value
+        let outSize = Problem.elements p p.Output
+        let limit = BigInteger.Max(outSize, BigInteger(1 + (s.GetHashCode() &&& 0x7fffffff) % 8))
+        match PlanSlice.find p tree limit with
+        | None -> true
+        | Some sliced ->
+            let start = (PlanSlice.figures p tree sliced).Flops, tree, sliced
+            let f, t, ix = PlanSliceSearch.improve (fun () -> false) p limit 24 start
+            let f', _, ix' = PlanSliceSearch.improve (fun () -> false) p limit 24 start
+            (ContractionTree.validate t).IsOk
+            && f <= (let f0, _, _ = start in f0)
+            && f = (PlanSlice.figures p t ix).Flops
+            && Cost.largestIntermediate (PlanSlice.sliceProblem p ix) t <= limit
+            && ix |> Array.forall (fun i -> not p.IsOutput[i])
+            && f = f' && ix = ix')
+
+[<Fact>]
+let ``the local search over sliced sets unslices a bond of a 6x6 lattice that the greedy slicer needed`` () =
+    let p = match Problem.index Range.none (peps 6 6 2) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let tree = (Plan.run "greedy" fast p).Tree.Value
+    let limit = Cost.largestIntermediate p tree / BigInteger 32
+    let sliced = (PlanSlice.find p tree limit).Value
+    let f0 = (PlanSlice.figures p tree sliced).Flops
+    let f, t, ix = PlanSliceSearch.improve (fun () -> false) p limit 200 (f0, tree, sliced)
+    Assert.True(Cost.largestIntermediate (PlanSlice.sliceProblem p ix) t <= limit)
+    Assert.True(f < f0, sprintf "no better plan than %O flops over %d indices" f0 sliced.Length)
+
 [<Fact>]
 let ``3x3 PEPS: the row-by-row tree costs 392, optimal is cheaper and equals brute force`` () =
     let p = match Problem.index Range.none (peps 3 3 2) with Ok p -> p | Result.Error ds -> failwithf "%A" ds

@@ -2,6 +2,7 @@ namespace TnDsl
 
 open System
 open System.Diagnostics
+open System.Collections.Generic
 open System.Numerics
 
 /// Slice-aware tree search under a memory limit: trees are scored by their total flops once sliced to the limit,
@@ -74,10 +75,89 @@ module PlanSliceSearch =
             let ix = PlanSlice.prune p limit tree sliced
             Some(total p tree ix, tree, ix)
 
+    /// The closed indices worth slicing instead of index i: those that share a tensor with it (on a lattice, the
+    /// bonds around its two sites), not of size 1.
+    let private neighbours (p: Indexed) (i: int) =
+        p.Carriers[i]
+        |> Array.collect (fun t -> p.Inputs[t])
+        |> Array.distinct
+        |> Array.filter (fun j -> j <> i && not p.IsOutput[j] && p.Size[j] > 1L)
+        |> Array.sort
+
+    /// The tree adapted to another sliced set: when an intermediate is over the limit, subtree reconfiguration for
+    /// the largest intermediate (flops break ties) until it fits, then for flops within the limit; the sliced set
+    /// pruned to what the tree needs, scored exactly. None when it does not fit.
+    let private repair (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (sliced: int array) (tree: ContractionTree) =
+        let q = PlanSlice.sliceProblem p sliced
+        let limit64 = int64 (BigInteger.Min(limit, BigInteger Int64.MaxValue))
+        let fitted =
+            if Cost.largestIntermediate q tree > limit then PlanHyper.reconfigureUntil stop None q Size 8 4 tree else tree
+        if Cost.largestIntermediate q fitted > limit then None
+        else
+            let polished = PlanHyper.reconfigureUntil stop (Some limit64) q Flops 8 2 fitted
+            let ix = PlanSlice.prune p limit polished sliced
+            Some(total p polished ix, polished, ix)
+
+    /// Stage 3: a local search over the sliced set, each candidate scored exactly (its tree adapted by `repair`,
+    /// then its total flops). Moves, from the best plan so far: unslice one index (a factor of its size fewer
+    /// slices when the tree can be made to fit without it), or slice another instead (one kept by an intermediate
+    /// that goes over the limit without it, or a neighbour; on the 8×8 lattice at 655 the swap that made a drop
+    /// possible was to a bond four rows away); the first move
+    /// that lowers the total is taken and the scan goes on from there, until a whole scan finds nothing, `evals`
+    /// candidates have been scored or `stop` says so. A sliced set is scored once. Deterministic.
+    let improve (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (evals: int) (start: BigInteger * ContractionTree * int array) =
+        let tried = HashSet<string>()
+        let key (ix: int array) = String.Join(",", Array.sort ix)
+        // Replacements for i: its neighbours first, then the indices of the intermediates that go over the limit
+        // in the current tree without i (slicing one of them may let the tree fit where unslicing i alone does
+        // not). The order matters (the first better move is taken): neighbours first did better on the lattices.
+        let over (tree: ContractionTree) (without: int array) =
+            Cost.steps (PlanSlice.sliceProblem p without) tree
+            |> Array.filter (fun st -> st.Size > limit)
+            |> Array.collect (fun st -> st.Kept)
+            |> Array.filter (fun j -> not p.IsOutput[j] && p.Size[j] > 1L)
+            |> Array.distinct
+            |> Array.sort
+        let moves (tree: ContractionTree) (sliced: int array) =
+            let swaps (candidates: int array -> int -> int array) =
+                [| for i in sliced do
+                       let without = Array.filter ((<>) i) sliced
+                       for j in candidates without i do
+                           if j <> i && not (Array.contains j without) then yield Array.append without [| j |] |]
+            Array.concat
+                [ [| for i in sliced -> Array.filter ((<>) i) sliced |]
+                  swaps (fun _ i -> neighbours p i)
+                  swaps (fun without _ -> over tree without) ]
+        let mutable best = start
+        let mutable pending = (let _, tree, sliced = start in moves tree sliced)
+        let mutable m = 0
+        let mutable spent = 0
+        while spent < evals && m < pending.Length && not (stop ()) do
+            let candidate = pending[m]
+            m <- m + 1
+            if tried.Add(key candidate) then
+                spent <- spent + 1
+                let f0, tree, _ = best
+                match repair stop p limit candidate tree with
+                | Some (f, t, ix) when f < f0 ->
+                    best <- (f, t, ix)
+                    pending <- moves t ix
+                    m <- 0
+                | _ -> ()
+        best
+
+    /// Candidates scored by stage 3 per trial of the first two stages, on networks of up to 128 tensors; on larger
+    /// ones proportionally fewer (each candidate reconfigures the whole tree, so its cost grows with the network:
+    /// about 80 ms on the 16×16 lattice).
+    let improveEvalsPerTrial = 64
+
+    let private improveEvals (trials: int) (tensors: int) = improveEvalsPerTrial * max 2 trials * 128 / max 128 tensors
+
     /// The cheapest sliced plan found in `trials` trials of each stage (fewer when `stop` says so): the tree and
     /// the sliced indices, or None when no trial could fit the limit by slicing (an intermediate over the limit
     /// with no closed index). Trial t draws from its own generator seeded by (seed, t), and ties go to the
-    /// earlier trial, so the result depends only on the problem, the options and the trial count.
+    /// earlier trial, so the result depends only on the problem, the options and the trial count. The best plan is then
+    /// improved by stage 3 (`improve`, `improveEvalsPerTrial` candidates per trial up to 128 tensors).
     let search (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (trials: int) =
         let mutable best = None
         let mutable t = 0
@@ -91,7 +171,9 @@ module PlanSliceSearch =
             while t < max 2 trials && (t < 2 || not (stop ())) do
                 best <- better best (rebuildTrial stop p o limit sliced t)
                 t <- t + 1
-            best |> Option.map (fun (_, tree, ix) -> tree, ix)
+            best
+            |> Option.map (improve stop p limit (improveEvals trials p.Inputs.Length))
+            |> Option.map (fun (_, tree, ix) -> tree, ix)
 
     /// `search` with a wall-clock budget in milliseconds (None: all trials).
     let searchWithin (budgetMs: int option) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (trials: int) =

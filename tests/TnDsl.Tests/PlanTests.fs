@@ -948,6 +948,22 @@ let ``objectives are values: size minimises the largest intermediate, write the 
     Assert.True(flops.Flops <= size.Flops && flops.Flops <= write.Flops)
 
 [<Fact>]
+let ``under a tight memory limit auto's stakes are greedy's free tree sliced, not its tree under the limit`` () =
+    let p = match Problem.index Range.none (peps 6 6 4) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let o = { PlanOptions.defaults with MemoryLimit = Some 1000L }
+    let underLimit = PlanGreedy.bestGreedy p o
+    let free = (PlanGreedy.bestGreedy p PlanOptions.defaults).Tree
+    let sliced = PlanSlice.figures p free (PlanSlice.find p free (BigInteger 1000)).Value
+    let stakes = Plan.stakesLog2 p o underLimit
+    Assert.Equal(BigInteger.Log(sliced.Flops, 2.0), stakes, 9)
+    // Greedy's tree under the limit is the dearer one here (that is what made auto's exact search take its cap).
+    Assert.True(stakes < underLimit.Flops || underLimit.Largest > Math.Log2 1000.0)
+    // Without a limit, or where it may not slice, the stakes are greedy's own.
+    Assert.Equal(underLimit.Flops, Plan.stakesLog2 p { o with Slice = false } underLimit)
+    let plain = PlanGreedy.bestGreedy p PlanOptions.defaults
+    Assert.Equal(plain.Flops, Plan.stakesLog2 p PlanOptions.defaults plain)
+
+[<Fact>]
 let ``a tight memory limit on a 9x9 lattice is met by slicing, every slice within it`` () =
     let p = match Problem.index Range.none (peps 9 9 2) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
     let o = { PlanOptions.defaults with Trials = 16 }

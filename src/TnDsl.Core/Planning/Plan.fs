@@ -95,6 +95,20 @@ module Plan =
     /// run beside hyper's floor, so that where hyper finds nothing better the plan is what it was before the floor.
     let smallStakesSeconds = 0.1
 
+    /// log2 of the flops at stake when `auto` starts: those of the cheapest plan greedy offers that meets a memory
+    /// limit, its tree under the limit or (where it may slice) its free tree sliced, which is often 10^4 times
+    /// cheaper. Greedy under a tight limit alone made the exact search take its cap (2e8 pairs, 45 s on a 6x6
+    /// lattice at 1000 elements) for a sliced contraction of 3e7 flops. `greedyRun` is greedy's run under `o`.
+    let stakesLog2 (p: Indexed) (o: PlanOptions) (greedyRun: PlanGreedy.Run) : float =
+        match o.MemoryLimit with
+        | Some l when o.Slice ->
+            let limited = if greedyRun.Largest <= Math.Log2(float l) then greedyRun.Flops else infinity
+            let free = (PlanGreedy.bestGreedy p { o with MemoryLimit = None }).Tree
+            match PlanSlice.find p free (BigInteger l) with
+            | Some ix -> min limited (BigInteger.Log((PlanSlice.figures p free ix).Flops, 2.0))
+            | None -> min limited greedyRun.Flops
+        | _ -> greedyRun.Flops
+
     /// `auto` with the name of the candidate it chose: a search whose budget follows the stakes and is the same on any
     /// machine and load. The deterministic greedy plan estimates the contraction time at stake (its flops at
     /// `stakesFlopsPerSecond`); a tenth of it, turned into subnetwork pairs at `exactPairsPerSecond`, bounds the exact
@@ -115,7 +129,8 @@ module Plan =
         let greedyMs = clock.ElapsedMilliseconds
         if n <= 2 then "greedy", found greedyRun.Tree
         else
-            let seconds = Math.Pow(2.0, greedyRun.Flops) / stakesFlopsPerSecond * searchShare
+            let stakesFlops = stakesLog2 p o greedyRun
+            let seconds = Math.Pow(2.0, stakesFlops) / stakesFlopsPerSecond * searchShare
             let pairs = int64 (Math.Clamp(seconds * exactPairsPerSecond, fst exactPairs, snd exactPairs))
             let exact =
                 if n > PlanOptimal.maxTensors then None

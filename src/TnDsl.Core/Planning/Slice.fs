@@ -97,9 +97,11 @@ module PlanSlice =
     /// One greedy pass: while an intermediate is over the limit, slice the closed index of a largest
     /// intermediate that leaves the least total flops (log2 flops plus Gumbel noise of the given temperature
     /// when it is positive; ties: the larger index, then the lower id).
-    let private greedyPass (p: Indexed) (t: ContractionTree) (limit: BigInteger) (temperature: float) (rng: Random) =
+    let private greedyPass (costings: int64 ref) (p: Indexed) (t: ContractionTree) (limit: BigInteger) (temperature: float) (rng: Random) =
         let lf (b: BigInteger) = if b.Sign <= 0 then 0.0 else BigInteger.Log(b, 2.0)
         let choose t sliced (candidates: int array) =
+            // The round's costing of the tree, then one per candidate.
+            costings.Value <- costings.Value + 1L + int64 candidates.Length
             let scored =
                 candidates
                 |> Array.map (fun i ->
@@ -116,13 +118,20 @@ module PlanSlice =
     /// best (least total flops, then fewest indices) of a deterministic greedy pass and `repeats` - 1 passes
     /// with noise, each seeded by its number, so the choice is reproducible. Each pass slices, while an
     /// intermediate is over the limit, the closed index of a largest one that leaves the least total flops.
-    let findWith (repeats: int) (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =
+    /// `costings` counts the exact costings of the whole tree this does (one per candidate index per round, one
+    /// per round and per pass), the work a search that scores trees by their sliced flops pays for.
+    let findCounted (costings: int64 ref) (repeats: int) (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =
         let passes =
             [| for r in 0 .. max 1 repeats - 1 do
-                   match greedyPass p t limit (if r = 0 then 0.0 else 0.5) (Random(r * 7919 + 1)) with
+                   costings.Value <- costings.Value + 1L
+                   match greedyPass costings p t limit (if r = 0 then 0.0 else 0.5) (Random(r * 7919 + 1)) with
                    | Some ix -> let _, f = totalFlops p t ix in yield (f, ix.Length, r), ix
                    | None -> () |]
         if passes.Length = 0 then None else Some(passes |> Array.minBy fst |> snd)
+
+    /// `findCounted` without the count.
+    let findWith (repeats: int) (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =
+        findCounted (ref 0L) repeats p t limit
 
     /// `findWith` with eight passes.
     let find (p: Indexed) (t: ContractionTree) (limit: BigInteger) = findWith 8 p t limit

@@ -104,16 +104,20 @@ public class MemoryEstimateTests
     [InlineData("return", null, "glibc.malloc.trim_threshold=0", false)]
     [InlineData("return", null, "glibc.malloc.arena_max=1", true)]
     public void Returning_freed_blocks_is_asked_for_and_yields_to_glibc_settings(string? heap, string? glibcVariable, string? tunables, bool requested)
-    {
-        string? Variable(string name) => name switch
+        => Assert.Equal(requested, NativeHeap.Requested(Variables(heap, glibcVariable, tunables, hugePages: null)));
+
+    /// An environment with TN_HEAP, one of glibc's variables (set to 131072), GLIBC_TUNABLES and libtorch's
+    /// THP_MEM_ALLOC_ENABLE as given, nothing else.
+    static Func<string, string?> Variables(string? heap, string? glibcVariable, string? tunables, string? hugePages) =>
+        name => name switch
         {
             NativeHeap.EnvironmentVariable => heap,
+            NativeHeap.LibtorchHugePages => hugePages,
             "GLIBC_TUNABLES" => tunables,
             _ when name == glibcVariable => "131072",
             _ => null,
         };
-        Assert.Equal(requested, NativeHeap.Requested(Variable));
-    }
+
     /// The default policy (libtorch's large blocks page-aligned, glibc's thresholds fixed) holds unless TN_HEAP,
     /// glibc's own thresholds or libtorch's switch say otherwise.
     [Theory]
@@ -128,17 +132,7 @@ public class MemoryEstimateTests
     [InlineData(null, null, "glibc.malloc.arena_max=1", null, true)]
     [InlineData(null, null, null, "0", false)]
     public void The_default_heap_policy_yields_to_what_the_environment_sets(string? heap, string? glibcVariable, string? tunables, string? hugePages, bool isDefault)
-    {
-        string? Variable(string name) => name switch
-        {
-            NativeHeap.EnvironmentVariable => heap,
-            NativeHeap.LibtorchHugePages => hugePages,
-            "GLIBC_TUNABLES" => tunables,
-            _ when name == glibcVariable => "131072",
-            _ => null,
-        };
-        Assert.Equal(isDefault, NativeHeap.Default(Variable));
-    }
+        => Assert.Equal(isDefault, NativeHeap.Default(Variables(heap, glibcVariable, tunables, hugePages)));
 
     /// Where the default policy is in force, libtorch's blocks of 2 MB or more start on a page (what lets a freed
     /// block's hole hold the next of its size under glibc 2.36), and smaller ones keep libtorch's 64-byte alignment.

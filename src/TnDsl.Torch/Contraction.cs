@@ -146,7 +146,7 @@ public sealed class ContractExpression
         {
             using var sliceScope = NewDisposeScope();
             var part = Run(prepared.Select((t, k) => Slices.Narrow(t, reducedLabels[k], sliced, values)).ToList());
-            var next = (sum is null ? part.alias() : sum + part).MoveToOuterDisposeScope();
+            var next = (sum is null ? part.alias() : ScalarOps.Plus(sum, part)).MoveToOuterDisposeScope();
             sum?.Dispose();
             sum = next;
         }

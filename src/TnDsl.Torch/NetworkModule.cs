@@ -539,7 +539,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             live.RemoveAt(Math.Min(step.Left, step.Right));
             live.Add(scaling is null
                 ? new LiveOperand(r, true, step.Contraction.Result, null)
-                : scaling.Normalise(r, true, step.Contraction.Result, a.Log! + b.Log!));
+                : scaling.Normalise(r, true, step.Contraction.Result, ScalarOps.Plus(a.Log!, b.Log!)));
         }
         return live[0];
     }

@@ -68,9 +68,6 @@ public sealed class PairContraction
     {
     }
 
-    /// <summary>As <see cref="PairContraction(IReadOnlyList{int}, IReadOnlyList{int}, IReadOnlySet{int})"/>, the summed
-    /// legs taken in the right operand's order when <paramref name="contractedInRightOrder"/> (the same product; which
-    /// operand a kernel may have to copy differs: see <c>StepLayouts</c>).</summary>
     /// <summary>As <see cref="PairContraction(IReadOnlyList{int}, IReadOnlyList{int}, IReadOnlyList{int})"/>, the summed
     /// legs taken in the right operand's order when <paramref name="contractedInRightOrder"/>.</summary>
     public PairContraction(IReadOnlyList<int> left, IReadOnlyList<int> right, IReadOnlyList<int> result, bool contractedInRightOrder)

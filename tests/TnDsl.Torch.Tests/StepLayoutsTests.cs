@@ -65,6 +65,7 @@ public class StepLayoutsTests
         foreach (var o in operands)
             o.Dispose();
     }
+
     [Fact]
     public void an_mps_layer_sums_each_site_in_the_order_its_environment_holds_and_computes_the_same_values_and_gradients()
     {

@@ -9,27 +9,54 @@ type Side =
     | SideA
     | SideB
 
-/// What one arc of the flow graph stands for. Capacities are not stored here: they depend on the bipartition
-/// (open legs are live only towards their own terminal) and are computed per cut by `CutGraph.capacities`.
-/// A value (a million-tensor network has millions of arcs): an arc that carries several indices names the first,
-/// and the rest follow through `CutGraph.NextInGroup`.
-[<Struct>]
-type ArcRole =
+/// What one arc of the flow graph stands for (see `ArcRole`).
+type ArcKind =
     /// Between two tensors: the bonds it carries (parallel bonds merged, so a pair of vertices has one arc each
-    /// way), from the first in index order.
-    | Bonds of first: int
+    /// way), from the first in index order (`ArcRole.Index`).
+    | Bonds = 0uy
     /// Between a tensor and a terminal: the tensor's open legs (from the first in index order), live for the legs
     /// on that terminal's side.
-    | OpenLegs of side: Side * firstLeg: int
+    | OpenLegs = 1uy
     /// The inner arc of a hyperindex's vertex pair (in → out): cutting it cuts the hyperindex once.
-    | HyperInner of index: int
+    | HyperInner = 2uy
     /// An endpoint's arc into or out of a hyperindex's vertex pair: never cut.
-    | HyperLink
+    | HyperLink = 3uy
     /// An endpoint arc between a terminal and a hyperindex that is an open leg: uncuttable when the leg is on
     /// that terminal's side, absent otherwise.
-    | HyperTerminal of terminalSide: Side * hyperIndex: int
+    | HyperTerminal = 4uy
     /// A reverse arc added for the residual graph: capacity zero.
-    | Reverse
+    | Reverse = 5uy
+
+/// What one arc of the flow graph stands for. Capacities are not stored here: they depend on the bipartition
+/// (open legs are live only towards their own terminal) and are computed per cut by `CutGraph.capacities`.
+/// Eight bytes (a million-tensor network has millions of arcs): an arc that carries several indices names the
+/// first, and the rest follow through `CutGraph.NextInGroup`.
+[<Struct>]
+type ArcRole =
+    { Kind: ArcKind
+      /// For `OpenLegs` and `HyperTerminal`: the terminal's side is A (the source).
+      OnA: bool
+      /// The first index carried (`Bonds`, `OpenLegs`), or the hyperindex (`HyperInner`, `HyperTerminal`); -1
+      /// otherwise.
+      Index: int }
+
+    /// The terminal's side of an `OpenLegs` or `HyperTerminal` arc.
+    member r.Side = if r.OnA then SideA else SideB
+
+/// Making arc roles.
+module ArcRole =
+    /// Bonds between two tensors, from the first.
+    let bonds first = { Kind = ArcKind.Bonds; OnA = false; Index = first }
+    /// A tensor's open legs towards a terminal, from the first.
+    let openLegs side first = { Kind = ArcKind.OpenLegs; OnA = (side = SideA); Index = first }
+    /// The inner arc of a hyperindex.
+    let hyperInner i = { Kind = ArcKind.HyperInner; OnA = false; Index = i }
+    /// An endpoint arc of a hyperindex.
+    let hyperLink = { Kind = ArcKind.HyperLink; OnA = false; Index = -1 }
+    /// A terminal's arc to an open hyperindex.
+    let hyperTerminal side i = { Kind = ArcKind.HyperTerminal; OnA = (side = SideA); Index = i }
+    /// A reverse arc of capacity zero.
+    let reverse = { Kind = ArcKind.Reverse; OnA = false; Index = -1 }
 
 /// How an index enters the flow graph (a value: a million-index network holds one array of them, not a million
 /// objects).
@@ -327,18 +354,18 @@ module CutGraph =
             | Edge _
             | Leg _ -> ()
             | HyperPair(hi, ho) ->
-                addArc hi ho (HyperInner i)
+                addArc hi ho (ArcRole.hyperInner i)
                 for k in tensorStart[i] .. tensorStart[i + 1] - 1 do
                     let t = tensorIds[k]
-                    addArc t hi HyperLink
-                    addArc ho t HyperLink
+                    addArc t hi ArcRole.hyperLink
+                    addArc ho t ArcRole.hyperLink
                 if isOpen[i] then
                     for side, term in [ SideA, source; SideB, sink ] do
-                        addArc term hi (HyperTerminal(side, i))
-                        addArc ho term (HyperTerminal(side, i))
+                        addArc term hi (ArcRole.hyperTerminal side i)
+                        addArc ho term (ArcRole.hyperTerminal side i)
         let paired = arcs.Count
         for KeyValue(struct (u, v), last) in pairBonds do
-            let role = Bonds(firstOf last)
+            let role = ArcRole.bonds (firstOf last)
             addArc u v role
             addArc v u role
         // A tensor's open legs, listed once for both sides.
@@ -350,7 +377,7 @@ module CutGraph =
         for side, term in [ SideA, source; SideB, sink ] do
             let mutable k = 0
             for KeyValue(t, _) in openLegs do
-                let role = OpenLegs(side, legLists[k])
+                let role = ArcRole.openLegs side legLists[k]
                 k <- k + 1
                 addArc t term role
                 addArc term t role
@@ -376,7 +403,7 @@ module CutGraph =
                         twin[b] <- a
                     | _ ->
                         let b = arcs.Count
-                        addArc target[a] from[a] Reverse
+                        addArc target[a] from[a] ArcRole.reverse
                         twin.Add a
                         twin[a] <- b
         let nArcs = arcs.Count
@@ -451,25 +478,26 @@ module CutGraph =
     /// The capacity of every arc for a bipartition given as `sides`.
     let capacities (g: CutGraph) (sides: Side option array) =
         g.Arcs
-        |> Array.map (function
-            | Bonds first ->
+        |> Array.map (fun role ->
+            match role.Kind with
+            | ArcKind.Bonds ->
                 let mutable sum = 0.0
-                let mutable i = first
+                let mutable i = role.Index
                 while i >= 0 do
                     sum <- sum + g.Weight[i]
                     i <- g.NextInGroup[i]
                 sum
-            | OpenLegs(side, first) ->
+            | ArcKind.OpenLegs ->
                 let mutable sum = 0.0
-                let mutable i = first
+                let mutable i = role.Index
                 while i >= 0 do
-                    if onSide sides i side then sum <- sum + g.Weight[i]
+                    if onSide sides i role.Side then sum <- sum + g.Weight[i]
                     i <- g.NextInGroup[i]
                 sum
-            | HyperInner i -> g.Weight[i]
-            | HyperLink -> g.Infinite
-            | HyperTerminal(side, i) -> if onSide sides i side then g.Infinite else 0.0
-            | Reverse -> 0.0)
+            | ArcKind.HyperInner -> g.Weight[role.Index]
+            | ArcKind.HyperLink -> g.Infinite
+            | ArcKind.HyperTerminal -> if onSide sides role.Index role.Side then g.Infinite else 0.0
+            | _ -> 0.0)
 
     /// The vertices at the ends of an index for a bipartition: its tensors and the terminal of its side.
     let endpoints (g: CutGraph) (sides: Side option array) (i: int) =

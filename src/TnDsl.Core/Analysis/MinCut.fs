@@ -222,21 +222,21 @@ module private ExactFlow =
                 cap[a * k + j] <- cap[a * k + j] + v[j]
         g.Arcs
         |> Array.iteri (fun a role ->
-            match role with
-            | Bonds first ->
-                let mutable i = first
+            match role.Kind with
+            | ArcKind.Bonds ->
+                let mutable i = role.Index
                 while i >= 0 do
                     addTo a w[i]
                     i <- g.NextInGroup[i]
-            | OpenLegs(side, first) ->
-                let mutable i = first
+            | ArcKind.OpenLegs ->
+                let mutable i = role.Index
                 while i >= 0 do
-                    if CutGraph.onSide sides i side then addTo a w[i]
+                    if CutGraph.onSide sides i role.Side then addTo a w[i]
                     i <- g.NextInGroup[i]
-            | HyperInner i -> addTo a w[i]
-            | HyperLink -> inf[a] <- true
-            | HyperTerminal(side, i) -> inf[a] <- CutGraph.onSide sides i side
-            | Reverse -> ())
+            | ArcKind.HyperInner -> addTo a w[role.Index]
+            | ArcKind.HyperLink -> inf[a] <- true
+            | ArcKind.HyperTerminal -> inf[a] <- CutGraph.onSide sides role.Index role.Side
+            | _ -> ())
         { Primes = primes
           LogP = primes |> Array.map (fun p -> Math.Log2(float p))
           K = k
@@ -710,7 +710,6 @@ module MinCut =
             for j in 0 .. nd - 1 do
                 onA[m * nd + j] <- onA[m * nd + j] + onA[(m - 1) * nd + j]
         let factors m countOf = [| for j in 0 .. nd - 1 do if countOf j > 0 then dims[j], countOf j |]
-        let sideA (side: Side) = match side with SideA -> true | SideB -> false
         let severs m i =
             match g.Placement[i] with
             | Absent -> false
@@ -767,21 +766,22 @@ module MinCut =
                     let addTo (v: int array) =
                         for j in 0 .. kp - 1 do
                             cap[a * kp + j] <- cap[a * kp + j] + v[j]
-                    match g.Arcs[orig[a]] with
-                    | Bonds first ->
-                        let mutable i = first
+                    let role = g.Arcs[orig[a]]
+                    match role.Kind with
+                    | ArcKind.Bonds ->
+                        let mutable i = role.Index
                         while i >= 0 do
                             addTo w[i]
                             i <- g.NextInGroup[i]
-                    | OpenLegs(side, first) ->
-                        let mutable i = first
+                    | ArcKind.OpenLegs ->
+                        let mutable i = role.Index
                         while i >= 0 do
-                            if (rank[i] <= m) = sideA side then addTo w[i]
+                            if (rank[i] <= m) = role.OnA then addTo w[i]
                             i <- g.NextInGroup[i]
-                    | HyperInner i -> addTo w[i]
-                    | HyperLink -> inf[a] <- true
-                    | HyperTerminal(side, i) -> inf[a] <- ((rank[i] <= m) = sideA side)
-                    | Reverse -> ()
+                    | ArcKind.HyperInner -> addTo w[role.Index]
+                    | ArcKind.HyperLink -> inf[a] <- true
+                    | ArcKind.HyperTerminal -> inf[a] <- ((rank[role.Index] <= m) = role.OnA)
+                    | _ -> ()
                 let problem : ExactFlow.Problem = { Primes = g.Primes; LogP = logP; K = kp; Cap = cap; Inf = inf; Weight = w }
                 let _, reach = ExactFlow.run topology problem cap (ExactFlow.workspace (r + 2)) [| src |] (fun v -> v = snk) None None
                 let inner, outer = ResizeArray<int>(), ResizeArray<int>()
@@ -884,9 +884,9 @@ module MinCut =
         let arcsOf = Array.init net.Indices.Length (fun _ -> ResizeArray<int>())
         g.Arcs
         |> Array.iteri (fun a role ->
-            match role with
-            | Bonds first ->
-                let mutable i = first
+            match role.Kind with
+            | ArcKind.Bonds ->
+                let mutable i = role.Index
                 while i >= 0 do
                     arcsOf[i].Add a
                     i <- g.NextInGroup[i]

@@ -197,10 +197,12 @@ type SubscriptComparer() =
                 | _ -> false
             go a b
         member _.GetHashCode(a) =
-            let mutable h = 17
+            // Mixed, not `h * 31 + x`: that maps the members [x; y] of a 1000 x 1000 grid family onto ~32,000
+            // hash values, and every lookup then walked a chain of ~30 keys.
+            let mutable h = HashCode()
             for x in a do
-                h <- h * 31 + x
-            h
+                h.Add x
+            h.ToHashCode()
 
 /// The state of one network's elaboration.
 type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagnostic>, stack: string list, budget: Budget,
@@ -222,7 +224,11 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     let subOutputs = HashSet<string * int list>()
     // Shared one-subscript lists by value (see `One`), made on first use.
     let mutable ones: int list array = Array.zeroCreate 1024
-    // Shared two-subscript lists (see `Two`), made on first use.
+    // Shared two-subscript lists (see `Two`), made on first use: rows by the first subscript, for subscripts below
+    // `twoBound` (a grid family's members); a dictionary past that.
+    let mutable twoRows: int list array array = Array.zeroCreate 64
+    // Cells of `twoRows` allocated, bounded (a sparse pattern of pairs must not allocate rows it does not fill).
+    let mutable twoCells = 0L
     let twos = Dictionary<struct (int * int), int list>()
     // Shared loop values by value (see `LoopValue`), made on first use.
     let mutable loopValues: Value option array = Array.zeroCreate 1024
@@ -282,14 +288,42 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
 
     /// The subscript list `[x; y]`, one shared list per pair (as `One`, for grids).
     member _.Two(x: int, y: int) : int list =
-        // A value-tuple key: its hash mixes both values (an int64's would be x xor y, one bucket per diagonal).
-        let key = struct (x, y)
-        match twos.TryGetValue key with
-        | true, l -> l
-        | _ ->
-            let l = [ x; y ]
-            twos[key] <- l
-            l
+        let row = if x >= 0 && x < twoRows.Length then twoRows[x] else null
+        let fits = x >= 0 && y >= 0 && x < Ctx.TwoBound && y < Ctx.TwoBound
+        if fits && ((not (isNull row) && y < row.Length) || twoCells + int64 (max 16 (2 * (y + 1))) <= Ctx.TwoCells) then
+            // An array lookup: a 1000 x 1000 grid looks up several million subscript pairs.
+            if x >= twoRows.Length then
+                let grown = Array.zeroCreate (max (x + 1) (2 * twoRows.Length))
+                Array.blit twoRows 0 grown 0 twoRows.Length
+                twoRows <- grown
+            let mutable row = twoRows[x]
+            if isNull row || y >= row.Length then
+                let grown = Array.zeroCreate (max (y + 1) (if isNull row then 16 else 2 * row.Length))
+                twoCells <- twoCells + int64 grown.Length
+                if not (isNull row) then Array.blit row 0 grown 0 row.Length
+                row <- grown
+                twoRows[x] <- row
+            let l = row[y]
+            if obj.ReferenceEquals(l, null) then
+                let l = [ x; y ]
+                row[y] <- l
+                l
+            else l
+        else
+            // A value-tuple key: its hash mixes both values (an int64's would be x xor y, one bucket per diagonal).
+            let key = struct (x, y)
+            match twos.TryGetValue key with
+            | true, l -> l
+            | _ ->
+                let l = [ x; y ]
+                twos[key] <- l
+                l
+
+    /// Subscript pairs below this (each) are shared through arrays in `Two`.
+    static member TwoBound = 1 <<< 14
+
+    /// The most cells the rows of `Two` may take together (64 MB of references); pairs past it use a dictionary.
+    static member TwoCells = 8_000_000L
 
     /// `Some(VInt v)`, one shared value per loop value: a loop sets its variable for every member.
     member _.LoopValue(v: int64) : Value option =

@@ -27,8 +27,7 @@ public sealed class BornTrainer : IDisposable
 {
     readonly Tensor train;
     readonly Tensor test;
-    readonly PixelGroups[] groups;
-    readonly PixelGroups[] pairGroups;
+    readonly Tensor columns;
     readonly Tensor[] left;
     readonly Tensor[] leftLog;
     readonly Tensor[] right;
@@ -84,27 +83,9 @@ public sealed class BornTrainer : IDisposable
         Model = model;
         train = Compact(trainImages);
         test = ReferenceEquals(testImages, trainImages) ? train : Compact(testImages);
-        // The images site by site, only to group them here.
-        using var columns = train.t().contiguous();
-        Tensor Column(int k)
-        {
-            using var bytes = columns[k];
-            return bytes.to_type(ScalarType.Int64);
-        }
-        groups = new PixelGroups[model.Length];
-        pairGroups = new PixelGroups[model.Length - 1];
-        for (int k = 0; k < model.Length; k++)
-        {
-            using var column = Column(k);
-            groups[k] = PixelGroups.Of(column, model[k].shape[1]);
-            if (k + 1 < model.Length)
-            {
-                using var next = Column(k + 1);
-                long d2 = model[k + 1].shape[1];
-                using var pairs = Plus(Times(column, d2), next);
-                pairGroups[k] = PixelGroups.Of(pairs, model[k].shape[1] * d2);
-            }
-        }
+        // The images site by site (bytes), grouped by pixel value when a step needs it (PixelGroups): kept for every
+        // site and bond, the groups' int64 image indices took 16 bytes per image and site.
+        columns = train.t().contiguous();
         EnvironmentBlock = Math.Max(2, (int)Math.Ceiling(Math.Sqrt(model.Length)));
         Options = options;
         LearningRate = learningRate;
@@ -360,7 +341,7 @@ public sealed class BornTrainer : IDisposable
     void StepRightEnvironment(int k)
     {
         using var scope = NewDisposeScope();
-        var raw = Environments.StepRight(right[k + 1], Model[k], groups[k]);
+        var raw = Environments.StepRight(right[k + 1], Model[k], Groups(k));
         DropRight(k);
         right[k] = buffers.Take(raw.shape[0], raw.shape[1]);
         Environments.NormalizeInto(raw, right[k]);
@@ -370,7 +351,7 @@ public sealed class BornTrainer : IDisposable
     void StepLeftEnvironment(int k)
     {
         using var scope = NewDisposeScope();
-        var raw = Environments.StepLeft(left[k], Model[k], groups[k]);
+        var raw = Environments.StepLeft(left[k], Model[k], Groups(k));
         DropLeft(k + 1);
         left[k + 1] = buffers.Take(raw.shape[0], raw.shape[1]);
         var log = Environments.NormalizeWithLogInto(raw, left[k + 1]);
@@ -386,7 +367,7 @@ public sealed class BornTrainer : IDisposable
     {
         using var scope = NewDisposeScope();
         int last = Model.Length - 1;
-        var psi = Environments.StepLeft(left[last], Model[last], groups[last]).squeeze(1);
+        var psi = Environments.StepLeft(left[last], Model[last], Groups(last)).squeeze(1);
         var logAbs = Plus(leftLog[last], psi.abs().log());
         double z = Square(Model[last]).sum().item<double>();
         return Math.Log(z) - 2 * logAbs.mean().item<double>();
@@ -412,11 +393,12 @@ public sealed class BornTrainer : IDisposable
         var merged = a.reshape(dl * d1, dm).matmul(b.reshape(dm, d2 * dr)).reshape(dl, d1, d2, dr);
         var l = Left(k);
         var r = Right(k + 2);
+        using var pairs = PairGroups(k);
         for (int step = 0; step < Options.Steps; step++)
         {
             if (step > 0)
                 merged = merged / merged.norm();
-            var gradient = BornGradient.Gradient(merged, l, r, pairGroups[k]);
+            var gradient = BornGradient.Gradient(merged, l, r, pairs);
             merged = Minus(merged, Times(Scaled(gradient), lr));
         }
         if (!double.IsFinite(merged.norm().item<double>()))
@@ -428,8 +410,8 @@ public sealed class BornTrainer : IDisposable
         var split = Options.Split == SplitMethod.Gram
             ? SvdSplit.SplitByGram(merged, Options.Cutoff, Options.Dmax, centre)
             : SvdSplit.Split(merged, Options.Cutoff, Options.Dmax, centre);
-        Model.Set(k, split.Left.DetachFromDisposeScope());
-        Model.Set(k + 1, split.Right.DetachFromDisposeScope());
+        Store(k, split.Left);
+        Store(k + 1, split.Right);
         double tSvd = clock.Elapsed.TotalSeconds;
 
         clock.Restart();
@@ -454,6 +436,41 @@ public sealed class BornTrainer : IDisposable
         return (tGrad, tSvd, clock.Elapsed.TotalSeconds);
     }
 
+    /// Puts a split's site tensor (in the bond's dispose scope) into the model: copied into the site's own storage when
+    /// the shape is unchanged, so that nothing long-lived is allocated among the bond's temporaries (new site tensors
+    /// placed between them kept the C heap's freed memory from merging: megabytes more resident each loop).
+    void Store(int k, Tensor site)
+    {
+        if (Model[k].shape.SequenceEqual(site.shape))
+            Model[k].copy_(site);
+        else
+            Model.Set(k, site.DetachFromDisposeScope());
+    }
+
+    /// The training images grouped by their pixel at site k (in the caller's dispose scope).
+    PixelGroups Groups(int k)
+    {
+        using var column = Column(k);
+        return PixelGroups.Of(column, Model[k].shape[1]);
+    }
+
+    /// The training images grouped by their pixel pair c = x_k·d' + x_{k+1} at bond (k, k+1) (in the caller's dispose scope).
+    PixelGroups PairGroups(int k)
+    {
+        using var column = Column(k);
+        using var next = Column(k + 1);
+        long d2 = Model[k + 1].shape[1];
+        using var scaled = Times(column, d2);
+        using var pairs = Plus(scaled, next);
+        return PixelGroups.Of(pairs, Model[k].shape[1] * d2);
+    }
+
+    Tensor Column(int k)
+    {
+        using var bytes = columns[k];
+        return bytes.to_type(ScalarType.Int64);
+    }
+
     Tensor Scaled(Tensor gradient)
     {
         if (Options.Scaling == GradientScaling.Plain)
@@ -475,9 +492,6 @@ public sealed class BornTrainer : IDisposable
         train.Dispose();
         test.Dispose();
         buffers.Dispose();
-        foreach (var g in groups)
-            g.Dispose();
-        foreach (var g in pairGroups)
-            g.Dispose();
+        columns.Dispose();
     }
 }

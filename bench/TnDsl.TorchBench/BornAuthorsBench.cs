@@ -130,7 +130,9 @@ static class BornAuthorsBench
     /// </summary>
     public static int RunOurs(string examples, int dmax, int loops, double lr)
     {
+        Trace("start");
         var (layout, train, test) = LoadInSiteOrder(examples, dmax);
+        Trace("images loaded");
         // As tn train does: the asked thread count, or one where a bond update is too small to split.
         set_num_threads(BornTrainer.ThreadsFor(get_num_threads(), dmax, train.shape[0]));
         var mps = Start(layout);
@@ -145,12 +147,14 @@ static class BornAuthorsBench
         if (Environment.GetEnvironmentVariable("TN_BORN_BLOCK") is { } b)
             trainer.EnvironmentBlock = int.Parse(b, CultureInfo.InvariantCulture);
         var process = Process.GetCurrentProcess();
+        Trace("trainer ready");
         for (int i = 1; i <= loops; i++)
         {
             process.Refresh();
             var cpu = process.TotalProcessorTime;
             var wall = Stopwatch.StartNew();
-            var record = trainer.RunLoop();
+            Trace($"loop {i} starts");
+            var record = trainer.RunLoop(trace ? (sweep, done, all) => { if (done % 100 == 0 || done == all) Trace($"loop {i} {sweep} {done}/{all}"); } : null);
             process.Refresh();
             Console.WriteLine(JsonSerializer.Serialize(new
             {
@@ -158,8 +162,20 @@ static class BornAuthorsBench
                 train_nll = record.TrainNll, test_nll = record.TestNll, max_bond = record.MaxBond,
             }));
         }
+        Trace("end");
         Console.WriteLine(JsonSerializer.Serialize(new { peak_rss_kb = StatusKb("VmHWM:") }));
         return 0;
+    }
+
+    // TN_BORN_TRACE=1: where the memory is at each phase and every 100 bonds (standard error).
+    static readonly bool trace = Environment.GetEnvironmentVariable("TN_BORN_TRACE") is not null;
+
+    static void Trace(string where)
+    {
+        if (!trace)
+            return;
+        var heap = TnDsl.Native.CHeap.Usage();
+        Console.Error.WriteLine($"{where,-28} rss {StatusKb("VmRSS:") / 1024.0,6:F1} hwm {StatusKb("VmHWM:") / 1024.0,6:F1} anon {StatusKb("RssAnon:") / 1024.0,6:F1} file {StatusKb("RssFile:") / 1024.0,6:F1} | heap {heap?.Heap / 1048576.0,6:F1} inuse {heap?.InUse / 1048576.0,6:F1} free {heap?.Free / 1048576.0,6:F1} mapped {heap?.Mapped / 1048576.0,6:F1} | gc {GC.GetTotalMemory(false) / 1048576.0,5:F1}");
     }
 
     static long StatusKb(string field) =>

@@ -69,7 +69,7 @@ public sealed class BornTrainer : IDisposable
     public LoopProfile? LastProfile { get; private set; }
 
     /// <summary>
-    /// Resumes (or starts) training: <paramref name="model"/> must be left-canonical; images are (N, n) int64 in site
+    /// Resumes (or starts) training: <paramref name="model"/> must be left-canonical; images are (N, n) bytes or int64 in site
     /// order. <paramref name="history"/> holds at least loop 0. Takes over the model and the image tensors.
     /// </summary>
     public BornTrainer(Mps model, Tensor trainImages, Tensor testImages, BornOptions options, double learningRate,
@@ -106,7 +106,7 @@ public sealed class BornTrainer : IDisposable
 
     /// <summary>
     /// A fresh trainer: the layout's initial tensors (seeded), left-canonicalised, and loop 0's NLL.
-    /// Images are (N, n) int64 in pixel order; they are reordered into the layout's site order here.
+    /// Images are (N, n) bytes or int64 in pixel order; they are reordered into the layout's site order here.
     /// </summary>
     public static BornTrainer Start(MpsLayout layout, Tensor trainImages, Tensor testImages, BornOptions options)
     {
@@ -122,7 +122,7 @@ public sealed class BornTrainer : IDisposable
 
     /// <summary>
     /// Continues a run from a checkpoint: its state and (left-canonical) model, the layout the run was made with and
-    /// the images (N, n) int64 in pixel order. Takes over the model.
+    /// the images (N, n) bytes or int64 in pixel order. Takes over the model.
     /// </summary>
     public static BornTrainer Resume(CheckpointState state, Mps model, MpsLayout layout, Tensor trainImages, Tensor testImages)
     {
@@ -147,7 +147,7 @@ public sealed class BornTrainer : IDisposable
         History = history.ToArray(),
     };
 
-    /// <summary>Images (N, n) int64 in pixel order, reordered into the layout's site order (a new tensor).</summary>
+    /// <summary>Images (N, n) in pixel order (bytes or int64), reordered into the layout's site order (a new tensor).</summary>
     public static Tensor ToSiteOrder(MpsLayout layout, Tensor images)
     {
         if (images.shape.Length != 2 || images.shape[1] != layout.Length)

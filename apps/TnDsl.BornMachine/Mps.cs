@@ -119,7 +119,7 @@ public sealed class Mps : IDisposable
     }
 
     /// <summary>
-    /// ψ(v) with its sign for each image (N, n) int64 in site order, contracted from the left without rescaling: fine
+    /// ψ(v) with its sign for each image (N, n) bytes or int64 in site order, contracted from the left without rescaling: fine
     /// for short chains and normalised states; use <see cref="LogAbsPsi"/> where values may underflow.
     /// </summary>
     public double[] Psi(Tensor images)
@@ -174,7 +174,7 @@ public sealed class Mps : IDisposable
     }
 
     /// <summary>
-    /// ln |ψ(v)| for each image (rows of <paramref name="images"/>, (N, n) int64 in site order), by contracting from
+    /// ln |ψ(v)| for each image (rows of <paramref name="images"/>, (N, n) bytes or int64 in site order), by contracting from
     /// the left and rescaling every row at every site so nothing underflows.
     /// </summary>
     public double[] LogAbsPsi(Tensor images)

@@ -136,12 +136,14 @@ static class BornAuthorsBench
         // As tn train does: the asked thread count, or one where a bond update is too small to split.
         set_num_threads(BornTrainer.ThreadsFor(get_num_threads(), dmax, train.shape[0]));
         var mps = Start(layout);
+        Trace("model made");
         var options = new BornOptions
         {
             Dmax = dmax, LearningRate = lr, Cutoff = 1e-50, Steps = 1, Scaling = GradientScaling.Plain, DecayOnIncrease = 1,
         };
         var start = new LoopRecord(0, mps.Nll(train), mps.Nll(test), mps.MaxBond, lr, 0);
-        Console.WriteLine(JsonSerializer.Serialize(new { train_nll = start.TrainNll, test_nll = start.TestNll, threads = get_num_threads() }));
+        Trace("loop 0 NLL");
+        Line($"\"train_nll\":{R(start.TrainNll)},\"test_nll\":{R(start.TestNll)},\"threads\":{get_num_threads()}");
         using var trainer = new BornTrainer(mps, train, test, options, lr, [start], 1);
         // TN_BORN_BLOCK=1 keeps every environment (no recomputation): the same bits, more memory.
         if (Environment.GetEnvironmentVariable("TN_BORN_BLOCK") is { } b)
@@ -156,16 +158,19 @@ static class BornAuthorsBench
             Trace($"loop {i} starts");
             var record = trainer.RunLoop(trace ? (sweep, done, all) => { if (done % 100 == 0 || done == all) Trace($"loop {i} {sweep} {done}/{all}"); } : null);
             process.Refresh();
-            Console.WriteLine(JsonSerializer.Serialize(new
-            {
-                loop = i, cpu = (process.TotalProcessorTime - cpu).TotalSeconds, wall = wall.Elapsed.TotalSeconds,
-                train_nll = record.TrainNll, test_nll = record.TestNll, max_bond = record.MaxBond,
-            }));
+            Line($"\"loop\":{i},\"cpu\":{R((process.TotalProcessorTime - cpu).TotalSeconds)},\"wall\":{R(wall.Elapsed.TotalSeconds)},"
+                + $"\"train_nll\":{R(record.TrainNll)},\"test_nll\":{R(record.TestNll)},\"max_bond\":{record.MaxBond}");
         }
         Trace("end");
-        Console.WriteLine(JsonSerializer.Serialize(new { peak_rss_kb = StatusKb("VmHWM:") }));
+        Line($"\"peak_rss_kb\":{StatusKb("VmHWM:")}");
         return 0;
     }
+
+    // One JSON object per line, written by hand: System.Text.Json's reflection and the code it compiles added a few
+    // megabytes to the peak this process reports.
+    static void Line(string members) => Console.WriteLine("{" + members + "}");
+
+    static string R(double x) => x.ToString("R", CultureInfo.InvariantCulture);
 
     // TN_BORN_TRACE=1: where the memory is at each phase and every 100 bonds (standard error).
     static readonly bool trace = Environment.GetEnvironmentVariable("TN_BORN_TRACE") is not null;

@@ -425,7 +425,8 @@ public class BornMachineTests
             BornExport.Save(trainer.Model, layout.Sites.Select(s => s.Pixel).ToArray(), tn, weights);
             using var module = BornExport.Load(tn, weights);
             Assert.Equal(Enumerable.Range(0, layout.Length).Select(k => $"A.{k}"), module.ParameterNames);
-            using var images = BornSetup.Images(data.Train, layout);
+            using var bytes = BornSetup.Images(data.Train, layout);
+            using var images = bytes.to_type(ScalarType.Int64);
             using var output = module.forward([images]);
             var fromModule = output.data<double>().ToArray();
             var fromTrainer = trainer.Model.Psi(trainer.TrainImages);

@@ -32,6 +32,7 @@ public sealed class BornTrainer : IDisposable
     readonly Tensor[] leftLog;
     readonly Tensor[] right;
     readonly EnvironmentBuffers buffers;
+    readonly EnvironmentBuffers logBuffers;
     readonly List<LoopRecord> history;
 
     /// <summary>The model being trained (owned).</summary>
@@ -97,6 +98,9 @@ public sealed class BornTrainer : IDisposable
         leftLog = new Tensor[model.Length + 1];
         right = new Tensor[model.Length + 1];
         buffers = new EnvironmentBuffers(train.shape[0] * LargestBond(model, options.Dmax), block);
+        // The left environments' log-scales (N each) likewise: allocated one by one among a bond's temporaries, they
+        // too kept the heap's freed memory apart.
+        logBuffers = new EnvironmentBuffers(train.shape[0], block);
         // Setting up (the model's start, the images, their groups) leaves its temporaries' memory free inside the C
         // heap, where training would keep it resident to the end: give it back now, and the managed garbage of loading
         // and compiling with it (a blocking collection, once per trainer).
@@ -283,7 +287,8 @@ public sealed class BornTrainer : IDisposable
         using var scope = NewDisposeScope();
         long count = train.shape[0];
         left[0] = ones(count, 1, ScalarType.Float64).DetachFromDisposeScope();
-        leftLog[0] = zeros(count, ScalarType.Float64).DetachFromDisposeScope();
+        leftLog[0] = logBuffers.Take(count);
+        leftLog[0].zero_();
         right[Model.Length] = ones(count, 1, ScalarType.Float64).DetachFromDisposeScope();
         for (int k = 0; k < Model.Length - 2; k++)
         {
@@ -325,7 +330,8 @@ public sealed class BornTrainer : IDisposable
     {
         if (left[k] is not null)
             buffers.Return(left[k]);
-        leftLog[k]?.Dispose();
+        if (leftLog[k] is not null)
+            logBuffers.Return(leftLog[k]);
         left[k] = null!;
         leftLog[k] = null!;
     }
@@ -355,7 +361,8 @@ public sealed class BornTrainer : IDisposable
         DropLeft(k + 1);
         left[k + 1] = buffers.Take(raw.shape[0], raw.shape[1]);
         var log = Environments.NormalizeWithLogInto(raw, left[k + 1]);
-        leftLog[k + 1] = Plus(leftLog[k], log).DetachFromDisposeScope();
+        leftLog[k + 1] = logBuffers.Take(log.shape[0]);
+        leftLog[k + 1].copy_(Plus(leftLog[k], log));
     }
 
     /// <summary>
@@ -492,6 +499,7 @@ public sealed class BornTrainer : IDisposable
         train.Dispose();
         test.Dispose();
         buffers.Dispose();
+        logBuffers.Dispose();
         columns.Dispose();
     }
 }

@@ -126,7 +126,9 @@ static class BornAuthorsBench
 
     /// <summary>
     /// <c>born-side</c>: TnDsl's trainer alone in this process, from the same start, printing one JSON line per loop
-    /// (process CPU seconds, wall seconds, NLL) and the peak resident set.
+    /// (process CPU seconds, wall seconds, NLL) and the peak resident set. With <c>TN_BORN_TRACE</c> set it also writes
+    /// to standard error, at each phase and every 100 bonds, the resident set (peak, anonymous, file-backed), the C
+    /// heap (<see cref="CHeap.Usage"/>) and the managed heap: where the peak comes from.
     /// </summary>
     public static int RunOurs(string examples, int dmax, int loops, double lr)
     {
@@ -172,15 +174,18 @@ static class BornAuthorsBench
 
     static string R(double x) => x.ToString("R", CultureInfo.InvariantCulture);
 
-    // TN_BORN_TRACE=1: where the memory is at each phase and every 100 bonds (standard error).
+    // TN_BORN_TRACE=1: where the memory is at each phase and every 100 bonds, in MB (standard error).
     static readonly bool trace = Environment.GetEnvironmentVariable("TN_BORN_TRACE") is not null;
 
     static void Trace(string where)
     {
         if (!trace)
             return;
-        var heap = TnDsl.Native.CHeap.Usage();
-        Console.Error.WriteLine($"{where,-28} rss {StatusKb("VmRSS:") / 1024.0,6:F1} hwm {StatusKb("VmHWM:") / 1024.0,6:F1} anon {StatusKb("RssAnon:") / 1024.0,6:F1} file {StatusKb("RssFile:") / 1024.0,6:F1} | heap {heap?.Heap / 1048576.0,6:F1} inuse {heap?.InUse / 1048576.0,6:F1} free {heap?.Free / 1048576.0,6:F1} mapped {heap?.Mapped / 1048576.0,6:F1} | gc {GC.GetTotalMemory(false) / 1048576.0,5:F1}");
+        static string Mb(double bytes) => (bytes / 1048576).ToString("F1", CultureInfo.InvariantCulture).PadLeft(6);
+        var heap = CHeap.Usage();
+        Console.Error.WriteLine($"{where,-28} rss {Mb(StatusKb("VmRSS:") * 1024)} peak {Mb(StatusKb("VmHWM:") * 1024)} "
+            + $"anon {Mb(StatusKb("RssAnon:") * 1024)} file {Mb(StatusKb("RssFile:") * 1024)} | C heap {Mb(heap?.Heap ?? 0)} "
+            + $"in use {Mb(heap?.InUse ?? 0)} free {Mb(heap?.Free ?? 0)} mapped {Mb(heap?.Mapped ?? 0)} | managed {Mb(GC.GetTotalMemory(false))}");
     }
 
     static long StatusKb(string field) =>

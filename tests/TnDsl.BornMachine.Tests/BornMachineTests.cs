@@ -508,6 +508,23 @@ public class BornMachineTests
     }
 
     [Fact]
+    public void Environment_buffers_give_vectors_from_the_same_reused_storage()
+    {
+        using var pool = new EnvironmentBuffers(capacity: 8, chunk: 2);
+        var v = pool.Take(8);
+        Assert.Equal(new long[] { 8 }, v.shape);
+        Assert.Equal(2, pool.Allocated);
+        pool.Return(v);
+        // Three taken, two buffers: the returned one was reused (a third would have cut a new chunk).
+        var m = pool.Take(2, 4);
+        var w = pool.Take(5);
+        w.fill_(7.0);
+        m.fill_(1.0);
+        Assert.Equal(35.0, w.sum().item<double>());
+        Assert.Equal(2, pool.Allocated);
+    }
+
+    [Fact]
     public void Npy_reads_bytes_and_refuses_what_it_does_not_support()
     {
         static byte[] File(string descr, string shape, byte[] data)

@@ -202,3 +202,21 @@ let ``grid members are named and joined the same whether a condition is decided 
     Assert.Equal<string list>(
         [ for x in -1..2 do for y in 0..2 -> sprintf "h[%d, %d]" x y ],
         net.Indices |> Array.map (fun i -> i.Name) |> List.ofArray)
+
+[<Fact>]
+let ``members with subscripts past the shared subscript rows resolve as those within them`` () =
+    // `c` sits within the rows that share two-subscript lists, `a` past them (a dictionary): both resolve alike,
+    // and names and parameters are written from family and subscripts.
+    let text =
+        "network g(n: int = 3) {\n\
+           index a[x, y]: 2 for x in 0..n-1, y in 20000..20001\n\
+           index c[x, y]: 3 for x in 0..n-1, y in 0..1\n\
+           weight T[x, y]: (a[x, y + 20000], c[x, y]) for x in 0..n-1, y in 0..1\n\
+           output (a[0..n-1, 20000..20001], c[0..n-1, 0..1])\n\
+         }"
+    let net = network text []
+    let t = (FlatNetwork.tryTensor net "T[1, 1]").Value
+    Assert.Equal<string list>([ "a[1, 20001]"; "c[1, 1]" ], [ for l in t.Legs -> net.Indices[l].Name ])
+    Assert.Equal("T.1.1", t.Param)
+    Assert.Equal(None, t.Tie)
+    Assert.Equal(12, net.Indices.Length)

@@ -362,6 +362,21 @@ let private stakesCases quick =
       if not quick then yield "3-regular n=300 d=2", index (PlanBench.randomRegular 300 2 6), None
       if not quick then yield "PEPS 32x32 D=4 d=2", index (PlanBench.peps 32 32 4 2), None ]
 
+/// The networks whose exact search fits the exact search's rates: lattices with and without a memory limit (under
+/// a limit the greedy bound often fails it and the search runs uncapped), random 3-regular graphs, a PEPS norm.
+let private exactCases () =
+    [ "lattice 4x4 D=4", index (lattice 4 4 4), None
+      "lattice 5x5 D=2", index (lattice 5 5 2), None
+      "lattice 5x5 D=3", index (lattice 5 5 3), None
+      "lattice 4x4 D=4 limit 64", index (lattice 4 4 4), Some 64L
+      "lattice 4x5 D=3 limit 81", index (lattice 4 5 3), Some 81L
+      "lattice 5x5 D=4 limit 4096", index (lattice 5 5 4), Some 4096L
+      "3-regular n=20", index (PlanBench.randomRegular 20 2 2001), None
+      "3-regular n=24", index (PlanBench.randomRegular 24 2 2401), None
+      "3-regular n=28", index (PlanBench.randomRegular 28 2 2801), None
+      "3-regular n=24 limit 256", index (PlanBench.randomRegular 24 2 2401), Some 256L
+      "PEPS norm 3x3 D=2 d=2", index (pepsNorm 3 3 2 2), None ]
+
 /// The stakes benchmark. First the rates of `PlanHyper.Work`: for each network, 8 hyper trials (serial, no
 /// stakes) with their counted work and process CPU time, and the rates fitted by least squares (CPU seconds per
 /// join, per exactly costed step, per built tensor). Then `auto` with its own budget (serial, no time limit):
@@ -376,7 +391,7 @@ let stakes (args: string array) =
     let warm = index (PlanBench.randomRegular 16 2 1)
     Plan.run "auto" { PlanOptions.defaults with Parallel = false } warm |> ignore
     PlanHyper.searchWith None warm { PlanOptions.defaults with Trials = 4; Parallel = false } |> ignore
-    if not (args |> Array.contains "auto") then
+    if not (args |> Array.contains "auto") && not (args |> Array.contains "exact") then
         let names = [| "joins"; "solved"; "steps"; "greedy"; "cuts" |]
         printfn "work rates: 8 hyper trials per network, serial (threads 1, %d cores, load %s); rates now: %s"
             Environment.ProcessorCount (load ()) (String.Join(", ", Array.map2 (fun n r -> sprintf "%s %.3g s" n r) names PlanHyper.Work.Rates))
@@ -406,6 +421,40 @@ let stakes (args: string array) =
                         a[r, c] <- a[r, c] - f * a[col, c]
         let fitted = Array.init k (fun r -> if a[r, r] = 0.0 then 0.0 else a[r, k] / a[r, r])
         printfn "fitted rates (relative least squares): %s" (String.Join(", ", Array.map2 (fun n r -> sprintf "%s %.3g s" n r) names fitted))
+        printfn ""
+    if not (args |> Array.contains "auto") then
+        // The exact search's rates: its counted work (`PlanOptimal.ExactWork`, the bound unpolished) against CPU.
+        let exactNames = [| "scans"; "joins"; "pairs"; "entries"; "greedy" |]
+        printfn "exact search rates: one unbounded exact search per network, serial (threads 1, load %s); rates now: %s"
+            (load ()) (String.Join(", ", Array.map2 (fun n r -> sprintf "%s %.3g s" n r) exactNames (Array.truncate 5 PlanOptimal.ExactWork.Rates)))
+        printfn "  %-28s %10s %10s %10s %10s %10s %10s %8s %9s" "network" "scans" "joins" "pairs" "entries" "greedy" "modelled s" "cpu s" "cpu/model"
+        let exactRows = ResizeArray()
+        PlanOptimal.solveWithin (PlanOptimal.ExactWork()) infinity (index (lattice 3 3 2)) { PlanOptions.defaults with Parallel = false } |> ignore
+        for (label, p, limit) in exactCases () do
+            let o = { PlanOptions.defaults with Parallel = false; MemoryLimit = limit }
+            let w = PlanOptimal.ExactWork()
+            let r, _, cpu = timeCpu (fun () -> PlanOptimal.solveWithin w infinity p o)
+            let c = Array.truncate 5 w.Counts
+            exactRows.Add((c, cpu / 1000.0))
+            let modelled = w.Seconds
+            printfn "  %-28s %10.3g %10.3g %10.3g %10.3g %10.3g %10.4f %8.4f %9.2f%s" label c[0] c[1] c[2] c[3] c[4] modelled (cpu / 1000.0) (cpu / 1000.0 / modelled)
+                (match r with Ok (Some _) -> "" | Ok None -> "  (no tree within the limit)" | Result.Error e -> "  " + e)
+        let ke = exactNames.Length
+        let xe = exactRows |> Seq.map (fun (c, cpu) -> c |> Array.map (fun x -> x / cpu)) |> Array.ofSeq
+        let ae = Array2D.init ke (ke + 1) (fun r c -> if c < ke then xe |> Array.sumBy (fun x -> x[r] * x[c]) else xe |> Array.sumBy (fun x -> x[r]))
+        for col in 0 .. ke - 1 do
+            let pivot = seq { col .. ke - 1 } |> Seq.maxBy (fun r -> abs ae[r, col])
+            for c in 0 .. ke do
+                let t = ae[col, c]
+                ae[col, c] <- ae[pivot, c]
+                ae[pivot, c] <- t
+            for r in 0 .. ke - 1 do
+                if r <> col && ae[col, col] <> 0.0 then
+                    let f = ae[r, col] / ae[col, col]
+                    for c in col .. ke do
+                        ae[r, c] <- ae[r, c] - f * ae[col, c]
+        let fittedE = Array.init ke (fun r -> if ae[r, r] = 0.0 then 0.0 else ae[r, ke] / ae[r, r])
+        printfn "fitted exact rates (relative least squares): %s" (String.Join(", ", Array.map2 (fun n r -> sprintf "%s %.3g s" n r) exactNames fittedE))
         printfn ""
     if not (args |> Array.contains "rates") then
         printfn "auto with its own budget, serial, no time limit (threads 1, %d cores, load %s); contraction s = flops / %g flop/s"

@@ -383,7 +383,7 @@ let private exactCases () =
 /// its search CPU time against the estimated contraction time of the plan it returns (flops, sliced under a
 /// memory limit, at `Plan.stakesFlopsPerSecond`), and the counted work of its hyper search. Arguments: `quick`
 /// (leave out the largest networks), `rates` (the first table only), `auto` (the second only), `only=TEXT`.
-let stakes (args: string array) =
+let private stakesTables (args: string array) =
     let quick = args |> Array.contains "quick"
     let only = args |> Array.tryPick (fun a -> if a.StartsWith "only=" then Some(a.Substring 5) else None)
     let cases = stakesCases quick |> List.filter (fun (label, _, _) -> only.IsNone || label.Contains only.Value)
@@ -468,3 +468,57 @@ let stakes (args: string array) =
             let searched = PlanHyper.searchWith (Some { FlopsPerSecond = Plan.stakesFlopsPerSecond; Share = Plan.searchShare; Floor = 8; CapSeconds = Plan.capSeconds }) p { o with Trials = 1024 }
             printfn "  %-28s %11s %11.3g %11.3f %10.3f %10.3g %9.3f  %s (stakes search alone: %d trials)" label (PlanReport.sci flops) contract (cpu / 1000.0) (wall / 1000.0)
                 (cpu / 1000.0 / contract) searched.Work.Seconds r.Chosen searched.Trials
+
+/// The networks of the stakes benchmark under memory limits: lattices (4x4 to 16x16, D 2 to 4), PEPS norms and
+/// random 3-regular graphs, each at 1/10 and 1/100 of the largest intermediate of its unsliced plan (hyper, 8
+/// trials, serial: the same plan for any version of `auto`).
+let private limitCases quick =
+    [ yield "lattice 4x4 D=4", index (lattice 4 4 4)
+      yield "lattice 6x6 D=3", index (lattice 6 6 3)
+      yield "lattice 8x8 D=2", index (lattice 8 8 2)
+      yield "lattice 8x8 D=4", index (lattice 8 8 4)
+      yield "lattice 10x10 D=3", index (lattice 10 10 3)
+      if not quick then yield "lattice 12x12 D=2", index (lattice 12 12 2)
+      if not quick then yield "lattice 16x16 D=2", index (lattice 16 16 2)
+      yield "PEPS norm 4x4 D=3 d=2", index (pepsNorm 4 4 3 2)
+      yield "PEPS norm 5x5 D=2 d=2", index (pepsNorm 5 5 2 2)
+      yield "3-regular n=50 d=2", index (PlanBench.randomRegular 50 2 5001)
+      if not quick then yield "3-regular n=100 d=2", index (PlanBench.randomRegular 100 2 10001) ]
+
+/// `auto` under memory limits (serial, no time limit): per network and limit, the plan's total flops (sliced),
+/// its estimated contraction time at `Plan.stakesFlopsPerSecond`, the search's CPU and wall time and CPU ÷
+/// contraction time; at the end the worst ratio over the plans whose contraction takes more than 0.1 s, and the
+/// largest search CPU of the others. Uses only `Plan.run`, so it runs against an older TnDsl.Core.dll too (to
+/// compare plans and search times before and after a change). Arguments: `quick`, `only=TEXT`.
+let stakesLimits (args: string array) =
+    let quick = args |> Array.contains "quick"
+    let only = args |> Array.tryPick (fun a -> if a.StartsWith "only=" then Some(a.Substring 5) else None)
+    let load () = try (IO.File.ReadAllText "/proc/loadavg").Split(' ')[0] with _ -> "?"
+    let serial = { PlanOptions.defaults with Parallel = false }
+    Plan.run "auto" { serial with MemoryLimit = Some 64L } (index (lattice 4 4 3)) |> ignore
+    printfn "auto under memory limits, serial, no time limit (threads 1, %d cores, load %s); contraction s = flops / %g flop/s"
+        Environment.ProcessorCount (load ()) Plan.stakesFlopsPerSecond
+    printfn "  %-34s %10s %11s %11s %11s %10s %10s  %s" "network, limit" "limit" "flops" "contract s" "search cpu" "search wall" "cpu/con" "chosen"
+    let mutable worst = 0.0
+    let mutable smallWorst = 0.0
+    for (label, p) in limitCases quick do
+        let free = Plan.run "hyper" { serial with Trials = 8 } p
+        let largest = free.Cost.Value.LargestIntermediate
+        for share in [ 10; 100 ] do
+            let name = sprintf "%s 1/%d" label share
+            if only.IsNone || name.Contains only.Value then
+                let limit = int64 (BigInteger.Max(BigInteger.One, largest / BigInteger share))
+                let r, wall, cpu = timeCpu (fun () -> Plan.run "auto" { serial with MemoryLimit = Some limit } p)
+                match r.Cost with
+                | Some c when Plan.succeeded r ->
+                    let flops = match r.Slicing with Some s -> s.Flops | None -> c.Flops
+                    let contract = Math.Exp(BigInteger.Log flops) / Plan.stakesFlopsPerSecond
+                    let ratio = cpu / 1000.0 / contract
+                    if contract > 0.1 then worst <- max worst ratio else smallWorst <- max smallWorst (cpu / 1000.0)
+                    printfn "  %-34s %10d %11s %11.3g %11.3f %10.3f %10.3g  %s" name limit (PlanReport.sci flops) contract (cpu / 1000.0) (wall / 1000.0) ratio r.Chosen
+                | _ -> printfn "  %-34s %10d %11s %11s %11.3f %10.3f %10s  no plan within the limit" name limit "-" "-" (cpu / 1000.0) (wall / 1000.0) "-"
+    printfn "worst search cpu / contraction time where the contraction takes over 0.1 s: %.3f; most search cpu where it takes less: %.3f s" worst smallWorst
+
+/// The stakes benchmark (see `stakesTables`); with `limits`, `auto` under memory limits (`stakesLimits`).
+let stakes (args: string array) =
+    if args |> Array.contains "limits" then stakesLimits args else stakesTables args

@@ -100,21 +100,6 @@ module Plan =
           Floor = if n <= PlanHyper.reconfigureTrialsUpTo then fst hyperTrials else 2
           CapSeconds = capSeconds }
 
-    /// log2 of the flops at stake when `auto` starts: those of the cheapest plan greedy offers that meets a memory
-    /// limit, its tree under the limit or (where it may slice) its free tree sliced, which is often 10^4 times
-    /// cheaper. Greedy under a tight limit alone made the exact search take its cap (2e8 pairs, 45 s on a 6x6
-    /// lattice at 1000 elements) for a sliced contraction of 3e7 flops. `greedyRun` is greedy's run under `o`.
-    /// (`auto` itself now starts from the best plan found without the limit, sliced: see `autoChoose`.)
-    let stakesLog2 (p: Indexed) (o: PlanOptions) (greedyRun: PlanGreedy.Run) : float =
-        match o.MemoryLimit with
-        | Some l when o.Slice ->
-            let limited = if greedyRun.Largest <= Math.Log2(float l) then greedyRun.Flops else infinity
-            let free = (PlanGreedy.bestGreedy p { o with MemoryLimit = None }).Tree
-            match PlanSlice.find p free (BigInteger l) with
-            | Some ix -> min limited (BigInteger.Log((PlanSlice.figures p free ix).Flops, 2.0))
-            | None -> min limited greedyRun.Flops
-        | _ -> greedyRun.Flops
-
     /// What `auto` under a memory limit (slicing allowed) keeps for fitting its tree to the limit (`fitLimit`): the
     /// ledger of counted work shared by every phase, the tree it found without the limit and that tree fitted
     /// (sliced interleaved with reconfiguration, or as is when it fits), so that neither is searched twice.
@@ -122,6 +107,12 @@ module Plan =
         { Ledger: PlanHyper.Ledger
           mutable Free: ContractionTree option
           mutable Fitted: (BigInteger * ContractionTree * Slicing option) option }
+
+    /// The shares of what the ledger has left that the exact search under a limit may take (a quarter: where the
+    /// limit forces slicing it searches in vain) and that hyper leaves to the slice-aware search (half: on lattices
+    /// at 1/100 of the largest intermediate that search finds the best plans).
+    let exactShare = 0.25
+    let sliceShare = 0.5
 
     /// log2 of a plan's total flops (sliced when it is).
     let private log2Of (flops: BigInteger) = if flops.Sign <= 0 then 0.0 else BigInteger.Log(flops, 2.0)
@@ -192,11 +183,11 @@ module Plan =
             | Some l, Some m when greedyRun.Largest <= Math.Log2(float m) -> l.Offer greedyRun.Flops
             | Some l, None -> l.Offer greedyRun.Flops
             | _ -> ()
-            let stakesFlops = match ledger with Some l -> l.BestLog2 | None -> stakesLog2 p o greedyRun
+            let stakesFlops = match ledger with Some l -> l.BestLog2 | None -> greedyRun.Flops
             let seconds = Math.Pow(2.0, stakesFlops) / stakesFlopsPerSecond * searchShare
             let exactBound =
                 match ledger with
-                | Some l -> Math.Clamp(l.Left, fst exactSeconds, snd exactSeconds)
+                | Some l -> Math.Clamp(exactShare * l.Left, fst exactSeconds, snd exactSeconds)
                 | None -> Math.Clamp(seconds, fst exactSeconds, snd exactSeconds)
             let thisExact = PlanOptimal.ExactWork()
             let exact =
@@ -236,7 +227,7 @@ module Plan =
                           // One hyper trial costs a few greedy runs at least (a build, costing, scoring).
                           match ledger with
                           | Some l when affords 3L && not l.Exhausted ->
-                              let searched = PlanHyper.searchIn l 2 p { o with Trials = snd hyperTrials; TimeLimitMs = left () }
+                              let searched = PlanHyper.searchIn l 2 (sliceShare * l.Left) p { o with Trials = snd hyperTrials; TimeLimitMs = left () }
                               yield sprintf "hyper (%d trials)" searched.Trials, searched.Tree
                           | Some _ -> ()
                           | None when affords 3L ->
@@ -346,8 +337,9 @@ module Plan =
                 else
                     (match budget with
                      | Some b ->
+                         // The greedy slicer's eight passes where the ledger has work left, one where it has none.
                          let costings = ref 0L
-                         let found = PlanSlice.findCounted costings 1 p t limit
+                         let found = PlanSlice.findCounted costings (if b.Ledger.Exhausted then 1 else 8) p t limit
                          b.Ledger.Work.Steps <- b.Ledger.Work.Steps + float t.Steps.Length * float (costings.Value + 2L)
                          found
                      | None -> PlanSlice.find p t limit)

@@ -452,8 +452,11 @@ module PlanHyper =
         member _.Offer(log2Flops: float) = bestLog2 <- min bestLog2 log2Flops
         /// The seconds of counted work spent so far.
         member _.Spent = work.Seconds + exact.Seconds
+        /// The seconds of counted work a plan of `log2Flops` (or the best so far, if better) allows in all.
+        member _.AllowanceAt(log2Flops: float) =
+            min stakes.CapSeconds (stakes.Share * Math.Pow(2.0, min bestLog2 log2Flops) / stakes.FlopsPerSecond)
         /// The seconds of counted work the best plan so far allows in all.
-        member _.Allowance = min stakes.CapSeconds (stakes.Share * Math.Pow(2.0, bestLog2) / stakes.FlopsPerSecond)
+        member this.Allowance = this.AllowanceAt Double.PositiveInfinity
         /// The seconds still allowed (negative once overspent).
         member this.Left = this.Allowance - this.Spent
         /// True once the work spent reaches the allowance.
@@ -463,8 +466,8 @@ module PlanHyper =
     type Searched = { Tree: ContractionTree; Trials: int; Work: Work }
 
     /// `searchWith`, with `spent0` seconds of counted work already spent and a plan of `best0` log2 flops already
-    /// known (under `stakes`).
-    let private searchFrom (stakes: Stakes option) (spent0: float) (best0: float) (p: Indexed) (o: PlanOptions) : Searched =
+    /// known (under `stakes`); `allowance` gives the seconds that the stakes allow for the best plan's log2 flops.
+    let private searchFrom (stakes: Stakes option) (allowance: Stakes -> float -> float) (spent0: float) (best0: float) (p: Indexed) (o: PlanOptions) : Searched =
         let n = p.Inputs.Length
         if n <= 2 then { Tree = (PlanGreedy.bestGreedy p o).Tree; Trials = 0; Work = Work() }
         else
@@ -500,8 +503,7 @@ module PlanHyper =
                         bestLog2 <- min bestLog2 lf
                         settled <- settled + 1
                         match stakes with
-                        | Some s when settled >= s.Floor && spentSeconds >= min s.CapSeconds (s.Share * Math.Pow(2.0, bestLog2) / s.FlopsPerSecond) ->
-                            cutoff <- settled
+                        | Some s when settled >= s.Floor && spentSeconds >= allowance s bestLog2 -> cutoff <- settled
                         | _ -> ())
             let admitted t = lock gate (fun () -> t < cutoff)
             let mutable finished = 0
@@ -596,12 +598,15 @@ module PlanHyper =
 
     /// The best tree of `Trials` trials (or fewer: under `stakes`, or when a time limit is set and spent), polished.
     let searchWith (stakes: Stakes option) (p: Indexed) (o: PlanOptions) : Searched =
-        searchFrom stakes 0.0 Double.PositiveInfinity p o
+        let allowance (s: Stakes) (bestLog2: float) = min s.CapSeconds (s.Share * Math.Pow(2.0, bestLog2) / s.FlopsPerSecond)
+        searchFrom stakes allowance 0.0 Double.PositiveInfinity p o
 
     /// `searchWith` under a ledger's stakes, with its work so far and its best plan, at least `floor` trials
-    /// (trials 0 and 1 always run); the search's work is added to the ledger.
-    let searchIn (ledger: Ledger) (floor: int) (p: Indexed) (o: PlanOptions) : Searched =
-        let searched = searchFrom (Some { ledger.Stakes with Floor = floor }) ledger.Spent ledger.BestLog2 p o
+    /// (trials 0 and 1 always run), leaving `keep` seconds of the ledger's allowance unspent (for a later phase);
+    /// the search's work is added to the ledger.
+    let searchIn (ledger: Ledger) (floor: int) (keep: float) (p: Indexed) (o: PlanOptions) : Searched =
+        let allowance _ (bestLog2: float) = ledger.AllowanceAt bestLog2 - keep
+        let searched = searchFrom (Some { ledger.Stakes with Floor = floor }) allowance ledger.Spent ledger.BestLog2 p o
         ledger.Work.Add searched.Work
         searched
 

@@ -100,19 +100,32 @@ module Plan =
           Floor = if n <= PlanHyper.reconfigureTrialsUpTo then fst hyperTrials else 2
           CapSeconds = capSeconds }
 
+    /// Networks up to this many tensors get slicing interleaved with subtree reconfiguration under a memory limit.
+    let reconfigureUpTo = 400
+
+    /// Trials of each stage of the slice-aware search (`PlanSliceSearch`) when a tree must be sliced: `hyper` runs
+    /// a quarter of its trial count, 2 to 32; `auto` the two deterministic ones (its budget is set by its own rule).
+    let sliceSearchTrials (name: string) (o: PlanOptions) =
+        match name with
+        | "hyper" -> Some(Math.Clamp(o.Trials / 4, 2, 32))
+        | "auto" -> Some 2
+        | _ -> None
+
     /// What `auto` under a memory limit (slicing allowed) keeps for fitting its tree to the limit (`fitLimit`): the
     /// ledger of counted work shared by every phase, the tree it found without the limit and that tree fitted
     /// (sliced interleaved with reconfiguration, or as is when it fits), so that neither is searched twice.
     type private Budgeted =
         { Ledger: PlanHyper.Ledger
           mutable Free: ContractionTree option
-          mutable Fitted: (BigInteger * ContractionTree * Slicing option) option }
+          mutable Fitted: (BigInteger * ContractionTree * Slicing option) option
+          mutable Searched: (BigInteger * ContractionTree * Slicing option) option }
 
-    /// The shares of what the ledger has left that the exact search under a limit may take (a quarter: where the
-    /// limit forces slicing it searches in vain) and that hyper leaves to the slice-aware search (half: on lattices
-    /// at 1/100 of the largest intermediate that search finds the best plans).
+    /// The share of what the ledger has left that the exact search under a limit may take: a quarter (where the
+    /// limit forces slicing it searches in vain). The slice-aware search then comes before hyper and may take all
+    /// that is left: on a 10x10 lattice with D = 3 at 1/100 of its largest intermediate it finds a plan of 1.2e10
+    /// flops in about 1 s of counted work, where hyper's trials within the same work find 9e10; stopped at half of
+    /// that, before its local search, 3.6e11.
     let exactShare = 0.25
-    let sliceShare = 0.5
 
     /// log2 of a plan's total flops (sliced when it is).
     let private log2Of (flops: BigInteger) = if flops.Sign <= 0 then 0.0 else BigInteger.Log(flops, 2.0)
@@ -146,10 +159,11 @@ module Plan =
     /// plan. The plan without the limit comes first (the search above, on the stakes of the free network), fitted
     /// to the limit by slicing interleaved with reconfiguration: on lattices it is the best plan or close to it,
     /// and it costs milliseconds. Its sliced flops set the stakes; the searches under the limit (the exact search
-    /// with the limit as a hard constraint, hyper with trees scored by their sliced flops, then the slice-aware
-    /// search in `fitLimit`) get only what is left of a tenth of the best plan's contraction time, offered as each
-    /// finds better. (Sized from greedy's plan instead, they spent 6-60 s on an 8x8 lattice at 2621 elements, for a
-    /// plan that contracts in 0.42 s.)
+    /// with the limit as a hard constraint, on `exactShare` of what is left; the slice-aware search
+    /// (`PlanSliceSearch`); hyper with trees scored by their sliced flops) get
+    /// only what is left of a tenth of the best plan's contraction time, offered as each finds better. When nothing
+    /// is left, the best plan so far is the answer. (Sized from greedy's plan instead, they spent 6-60 s on an 8x8
+    /// lattice at 2621 elements, for a plan that contracts in 0.42 s.)
     ///
     /// A `TimeLimitMs` in the options is kept as an extra wall-clock stop, which makes the plan depend on the
     /// machine.
@@ -199,12 +213,27 @@ module Plan =
                     | Ok (Some t) -> Some t
                     | _ -> None
             exactWork.Add thisExact
+            // Under a budget, where the free plan needed slicing: the slice-aware search, while work is left.
+            match budget, limit with
+            | Some b, Some l when not b.Ledger.Exhausted && n <= reconfigureUpTo && (match b.Fitted with Some (_, _, Some _) | None -> true | _ -> false) ->
+                let timeSpent () = o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)
+                b.Searched <-
+                    PlanSliceSearch.searchCounted b.Ledger.Work (fun () -> timeSpent () || b.Ledger.Exhausted) p o l (defaultArg (sliceSearchTrials "auto" o) 2)
+                    |> Option.map (fun (t, ix) ->
+                        let s = PlanSlice.figures p t ix
+                        s.Flops, t, (if ix.Length = 0 then None else Some s))
+                b.Searched |> Option.iter (fun (f, _, _) -> b.Ledger.Offer(log2Of f))
+            | _ -> ()
             // Under a budget already spent by the plan without the limit (beyond what exact search covers whole),
             // that plan, fitted, is the answer: the searches under the limit could not pay for themselves.
             match budget with
-            | Some b when b.Ledger.Exhausted && exact.IsNone && b.Fitted.IsSome ->
-                let _, t, _ = b.Fitted.Value
-                sprintf "%s without the limit, sliced" freeName, found t
+            | Some b when b.Ledger.Exhausted && exact.IsNone && (b.Fitted.IsSome || b.Searched.IsSome) ->
+                match b.Fitted, b.Searched with
+                | Some (ff, _, _), Some (fs, t, _) when fs < ff -> "slice-aware search", found t
+                | None, Some (_, t, _) -> "slice-aware search", found t
+                | _ ->
+                    let _, t, _ = b.Fitted.Value
+                    sprintf "%s without the limit, sliced" freeName, found t
             | _ ->
                 match exact with
                 | Some t when budget.IsNone || o.MemoryLimit.IsNone ->
@@ -227,7 +256,7 @@ module Plan =
                           // One hyper trial costs a few greedy runs at least (a build, costing, scoring).
                           match ledger with
                           | Some l when affords 3L && not l.Exhausted ->
-                              let searched = PlanHyper.searchIn l 2 (sliceShare * l.Left) p { o with Trials = snd hyperTrials; TimeLimitMs = left () }
+                              let searched = PlanHyper.searchIn l 2 0.0 p { o with Trials = snd hyperTrials; TimeLimitMs = left () }
                               yield sprintf "hyper (%d trials)" searched.Trials, searched.Tree
                           | Some _ -> ()
                           | None when affords 3L ->
@@ -259,7 +288,7 @@ module Plan =
     /// A fresh budget for `auto` under a memory limit that slicing may meet (None otherwise).
     let private budgetFor (p: Indexed) (o: PlanOptions) : Budgeted option =
         match o.MemoryLimit with
-        | Some _ when o.Slice -> Some { Ledger = PlanHyper.Ledger(stakesRule p.Inputs.Length); Free = None; Fitted = None }
+        | Some _ when o.Slice -> Some { Ledger = PlanHyper.Ledger(stakesRule p.Inputs.Length); Free = None; Fitted = None; Searched = None }
         | _ -> None
 
     /// `auto` with the name of the candidate it chose (see `autoIn`).
@@ -309,22 +338,11 @@ module Plan =
                               l limit)
                 | _ -> []
 
-    /// Networks up to this many tensors get slicing interleaved with subtree reconfiguration under a memory limit.
-    let reconfigureUpTo = 400
-
-    /// Trials of each stage of the slice-aware search (`PlanSliceSearch`) when a tree must be sliced: `hyper` runs
-    /// a quarter of its trial count, 2 to 32; `auto` the two deterministic ones (its budget is set by its own rule).
-    let sliceSearchTrials (name: string) (o: PlanOptions) =
-        match name with
-        | "hyper" -> Some(Math.Clamp(o.Trials / 4, 2, 32))
-        | "auto" -> Some 2
-        | _ -> None
-
     /// The cheapest way found to meet the memory limit: the optimizer's tree under the limit as is, or sliced,
     /// or the tree it finds without the limit, sliced. Returns the tree and its slicing (None when unsliced).
-    /// Under `auto`'s budget, the tree found without the limit and its fitting come from the budget (found before
-    /// the search under the limit), the greedy slicer makes one pass (counted), and the slice-aware search runs only
-    /// while the ledger has work left, its work counted in it.
+    /// Under `auto`'s budget, the tree found without the limit, its fitting and the slice-aware search's plan come
+    /// from the budget (found by `auto` within its ledger), and the greedy slicer's passes are counted in it (eight
+    /// while it has work left, one after).
     let private fitLimit (budget: Budgeted option) (sliceSearch: (int * (unit -> bool)) option) (optimizer: Optimizer) (p: Indexed) (o: PlanOptions) (limited: ContractionTree option) =
         match o.MemoryLimit with
         | None -> limited, None
@@ -366,11 +384,12 @@ module Plan =
             let searched =
                 match sliceSearch, free with
                 | Some (trials, stop), Some t when p.Inputs.Length <= reconfigureUpTo && Cost.largestIntermediate p t > limit ->
-                    (match budget with
-                     | Some b when b.Ledger.Exhausted -> None
-                     | Some b -> PlanSliceSearch.searchCounted b.Ledger.Work (fun () -> stop () || b.Ledger.Exhausted) p o limit trials
-                     | None -> PlanSliceSearch.search stop p o limit trials)
-                    |> Option.map (fun (t, ix) -> let s = PlanSlice.figures p t ix in s.Flops, t, (if ix.Length = 0 then None else Some s))
+                    match budget with
+                    | Some b -> b.Searched
+                    | None ->
+                        PlanSliceSearch.search stop p o limit trials
+                        |> Option.map (fun (t, ix) -> let s = PlanSlice.figures p t ix in s.Flops, t, (if ix.Length = 0 then None else Some s))
+                | Some _, _ when budget.IsSome -> budget.Value.Searched
                 | _ -> None
             // Under a spent budget the free tree is not sliced again by the greedy slicer (its fitting is known).
             let free = match budget with Some b when b.Ledger.Exhausted -> None | _ -> free

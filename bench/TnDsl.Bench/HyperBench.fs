@@ -381,8 +381,9 @@ let private exactCases () =
 /// stakes) with their counted work and process CPU time, and the rates fitted by least squares (CPU seconds per
 /// join, per exactly costed step, per built tensor). Then `auto` with its own budget (serial, no time limit):
 /// its search CPU time against the estimated contraction time of the plan it returns (flops, sliced under a
-/// memory limit, at `Plan.stakesFlopsPerSecond`), and the counted work of its hyper search. Arguments: `quick`
-/// (leave out the largest networks), `rates` (the first table only), `auto` (the second only), `only=TEXT`.
+/// memory limit, at `Plan.stakesFlopsPerSecond`), and the counted work of its hyper search; between them the exact
+/// search's rates (`PlanOptimal.ExactWork` against CPU on `exactCases`). Arguments: `quick` (leave out the largest
+/// networks), `rates` (the rate tables only), `exact` (no hyper rates), `auto` (the last table only), `only=TEXT`.
 let private stakesTables (args: string array) =
     let quick = args |> Array.contains "quick"
     let only = args |> Array.tryPick (fun a -> if a.StartsWith "only=" then Some(a.Substring 5) else None)

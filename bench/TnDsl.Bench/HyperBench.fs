@@ -362,13 +362,29 @@ let private stakesCases quick =
       if not quick then yield "3-regular n=300 d=2", index (PlanBench.randomRegular 300 2 6), None
       if not quick then yield "PEPS 32x32 D=4 d=2", index (PlanBench.peps 32 32 4 2), None ]
 
+/// The networks whose exact search fits the exact search's rates: lattices with and without a memory limit (under
+/// a limit the greedy bound often fails it and the search runs uncapped), random 3-regular graphs, a PEPS norm.
+let private exactCases () =
+    [ "lattice 4x4 D=4", index (lattice 4 4 4), None
+      "lattice 5x5 D=2", index (lattice 5 5 2), None
+      "lattice 5x5 D=3", index (lattice 5 5 3), None
+      "lattice 4x4 D=4 limit 64", index (lattice 4 4 4), Some 64L
+      "lattice 4x5 D=3 limit 81", index (lattice 4 5 3), Some 81L
+      "lattice 5x5 D=4 limit 4096", index (lattice 5 5 4), Some 4096L
+      "3-regular n=20", index (PlanBench.randomRegular 20 2 2001), None
+      "3-regular n=24", index (PlanBench.randomRegular 24 2 2401), None
+      "3-regular n=28", index (PlanBench.randomRegular 28 2 2801), None
+      "3-regular n=24 limit 256", index (PlanBench.randomRegular 24 2 2401), Some 256L
+      "PEPS norm 3x3 D=2 d=2", index (pepsNorm 3 3 2 2), None ]
+
 /// The stakes benchmark. First the rates of `PlanHyper.Work`: for each network, 8 hyper trials (serial, no
 /// stakes) with their counted work and process CPU time, and the rates fitted by least squares (CPU seconds per
 /// join, per exactly costed step, per built tensor). Then `auto` with its own budget (serial, no time limit):
 /// its search CPU time against the estimated contraction time of the plan it returns (flops, sliced under a
-/// memory limit, at `Plan.stakesFlopsPerSecond`), and the counted work of its hyper search. Arguments: `quick`
-/// (leave out the largest networks), `rates` (the first table only), `auto` (the second only), `only=TEXT`.
-let stakes (args: string array) =
+/// memory limit, at `Plan.stakesFlopsPerSecond`), and the counted work of its hyper search; between them the exact
+/// search's rates (`PlanOptimal.ExactWork` against CPU on `exactCases`). Arguments: `quick` (leave out the largest
+/// networks), `rates` (the rate tables only), `exact` (no hyper rates), `auto` (the last table only), `only=TEXT`.
+let private stakesTables (args: string array) =
     let quick = args |> Array.contains "quick"
     let only = args |> Array.tryPick (fun a -> if a.StartsWith "only=" then Some(a.Substring 5) else None)
     let cases = stakesCases quick |> List.filter (fun (label, _, _) -> only.IsNone || label.Contains only.Value)
@@ -376,7 +392,7 @@ let stakes (args: string array) =
     let warm = index (PlanBench.randomRegular 16 2 1)
     Plan.run "auto" { PlanOptions.defaults with Parallel = false } warm |> ignore
     PlanHyper.searchWith None warm { PlanOptions.defaults with Trials = 4; Parallel = false } |> ignore
-    if not (args |> Array.contains "auto") then
+    if not (args |> Array.contains "auto") && not (args |> Array.contains "exact") then
         let names = [| "joins"; "solved"; "steps"; "greedy"; "cuts" |]
         printfn "work rates: 8 hyper trials per network, serial (threads 1, %d cores, load %s); rates now: %s"
             Environment.ProcessorCount (load ()) (String.Join(", ", Array.map2 (fun n r -> sprintf "%s %.3g s" n r) names PlanHyper.Work.Rates))
@@ -407,6 +423,40 @@ let stakes (args: string array) =
         let fitted = Array.init k (fun r -> if a[r, r] = 0.0 then 0.0 else a[r, k] / a[r, r])
         printfn "fitted rates (relative least squares): %s" (String.Join(", ", Array.map2 (fun n r -> sprintf "%s %.3g s" n r) names fitted))
         printfn ""
+    if not (args |> Array.contains "auto") then
+        // The exact search's rates: its counted work (`PlanOptimal.ExactWork`, the bound unpolished) against CPU.
+        let exactNames = [| "scans"; "joins"; "pairs"; "entries"; "greedy" |]
+        printfn "exact search rates: one unbounded exact search per network, serial (threads 1, load %s); rates now: %s"
+            (load ()) (String.Join(", ", Array.map2 (fun n r -> sprintf "%s %.3g s" n r) exactNames (Array.truncate 5 PlanOptimal.ExactWork.Rates)))
+        printfn "  %-28s %10s %10s %10s %10s %10s %10s %8s %9s" "network" "scans" "joins" "pairs" "entries" "greedy" "modelled s" "cpu s" "cpu/model"
+        let exactRows = ResizeArray()
+        PlanOptimal.solveWithin (PlanOptimal.ExactWork()) infinity (index (lattice 3 3 2)) { PlanOptions.defaults with Parallel = false } |> ignore
+        for (label, p, limit) in exactCases () do
+            let o = { PlanOptions.defaults with Parallel = false; MemoryLimit = limit }
+            let w = PlanOptimal.ExactWork()
+            let r, _, cpu = timeCpu (fun () -> PlanOptimal.solveWithin w infinity p o)
+            let c = Array.truncate 5 w.Counts
+            exactRows.Add((c, cpu / 1000.0))
+            let modelled = w.Seconds
+            printfn "  %-28s %10.3g %10.3g %10.3g %10.3g %10.3g %10.4f %8.4f %9.2f%s" label c[0] c[1] c[2] c[3] c[4] modelled (cpu / 1000.0) (cpu / 1000.0 / modelled)
+                (match r with Ok (Some _) -> "" | Ok None -> "  (no tree within the limit)" | Result.Error e -> "  " + e)
+        let ke = exactNames.Length
+        let xe = exactRows |> Seq.map (fun (c, cpu) -> c |> Array.map (fun x -> x / cpu)) |> Array.ofSeq
+        let ae = Array2D.init ke (ke + 1) (fun r c -> if c < ke then xe |> Array.sumBy (fun x -> x[r] * x[c]) else xe |> Array.sumBy (fun x -> x[r]))
+        for col in 0 .. ke - 1 do
+            let pivot = seq { col .. ke - 1 } |> Seq.maxBy (fun r -> abs ae[r, col])
+            for c in 0 .. ke do
+                let t = ae[col, c]
+                ae[col, c] <- ae[pivot, c]
+                ae[pivot, c] <- t
+            for r in 0 .. ke - 1 do
+                if r <> col && ae[col, col] <> 0.0 then
+                    let f = ae[r, col] / ae[col, col]
+                    for c in col .. ke do
+                        ae[r, c] <- ae[r, c] - f * ae[col, c]
+        let fittedE = Array.init ke (fun r -> if ae[r, r] = 0.0 then 0.0 else ae[r, ke] / ae[r, r])
+        printfn "fitted exact rates (relative least squares): %s" (String.Join(", ", Array.map2 (fun n r -> sprintf "%s %.3g s" n r) exactNames fittedE))
+        printfn ""
     if not (args |> Array.contains "rates") then
         printfn "auto with its own budget, serial, no time limit (threads 1, %d cores, load %s); contraction s = flops / %g flop/s"
             Environment.ProcessorCount (load ()) Plan.stakesFlopsPerSecond
@@ -419,3 +469,57 @@ let stakes (args: string array) =
             let searched = PlanHyper.searchWith (Some { FlopsPerSecond = Plan.stakesFlopsPerSecond; Share = Plan.searchShare; Floor = 8; CapSeconds = Plan.capSeconds }) p { o with Trials = 1024 }
             printfn "  %-28s %11s %11.3g %11.3f %10.3f %10.3g %9.3f  %s (stakes search alone: %d trials)" label (PlanReport.sci flops) contract (cpu / 1000.0) (wall / 1000.0)
                 (cpu / 1000.0 / contract) searched.Work.Seconds r.Chosen searched.Trials
+
+/// The networks of the stakes benchmark under memory limits: lattices (4x4 to 16x16, D 2 to 4), PEPS norms and
+/// random 3-regular graphs, each at 1/10 and 1/100 of the largest intermediate of its unsliced plan (hyper, 8
+/// trials, serial: the same plan for any version of `auto`).
+let private limitCases quick =
+    [ yield "lattice 4x4 D=4", index (lattice 4 4 4)
+      yield "lattice 6x6 D=3", index (lattice 6 6 3)
+      yield "lattice 8x8 D=2", index (lattice 8 8 2)
+      yield "lattice 8x8 D=4", index (lattice 8 8 4)
+      yield "lattice 10x10 D=3", index (lattice 10 10 3)
+      if not quick then yield "lattice 12x12 D=2", index (lattice 12 12 2)
+      if not quick then yield "lattice 16x16 D=2", index (lattice 16 16 2)
+      yield "PEPS norm 4x4 D=3 d=2", index (pepsNorm 4 4 3 2)
+      yield "PEPS norm 5x5 D=2 d=2", index (pepsNorm 5 5 2 2)
+      yield "3-regular n=50 d=2", index (PlanBench.randomRegular 50 2 5001)
+      if not quick then yield "3-regular n=100 d=2", index (PlanBench.randomRegular 100 2 10001) ]
+
+/// `auto` under memory limits (serial, no time limit): per network and limit, the plan's total flops (sliced),
+/// its estimated contraction time at `Plan.stakesFlopsPerSecond`, the search's CPU and wall time and CPU ÷
+/// contraction time; at the end the worst ratio over the plans whose contraction takes more than 0.1 s, and the
+/// largest search CPU of the others. Uses only `Plan.run`, so it runs against an older TnDsl.Core.dll too (to
+/// compare plans and search times before and after a change). Arguments: `quick`, `only=TEXT`.
+let stakesLimits (args: string array) =
+    let quick = args |> Array.contains "quick"
+    let only = args |> Array.tryPick (fun a -> if a.StartsWith "only=" then Some(a.Substring 5) else None)
+    let load () = try (IO.File.ReadAllText "/proc/loadavg").Split(' ')[0] with _ -> "?"
+    let serial = { PlanOptions.defaults with Parallel = false }
+    Plan.run "auto" { serial with MemoryLimit = Some 64L } (index (lattice 4 4 3)) |> ignore
+    printfn "auto under memory limits, serial, no time limit (threads 1, %d cores, load %s); contraction s = flops / %g flop/s"
+        Environment.ProcessorCount (load ()) Plan.stakesFlopsPerSecond
+    printfn "  %-34s %10s %11s %11s %11s %10s %10s  %s" "network, limit" "limit" "flops" "contract s" "search cpu" "search wall" "cpu/con" "chosen"
+    let mutable worst = 0.0
+    let mutable smallWorst = 0.0
+    for (label, p) in limitCases quick do
+        let free = Plan.run "hyper" { serial with Trials = 8 } p
+        let largest = free.Cost.Value.LargestIntermediate
+        for share in [ 10; 100 ] do
+            let name = sprintf "%s 1/%d" label share
+            if only.IsNone || name.Contains only.Value then
+                let limit = int64 (BigInteger.Max(BigInteger.One, largest / BigInteger share))
+                let r, wall, cpu = timeCpu (fun () -> Plan.run "auto" { serial with MemoryLimit = Some limit } p)
+                match r.Cost with
+                | Some c when Plan.succeeded r ->
+                    let flops = match r.Slicing with Some s -> s.Flops | None -> c.Flops
+                    let contract = Math.Exp(BigInteger.Log flops) / Plan.stakesFlopsPerSecond
+                    let ratio = cpu / 1000.0 / contract
+                    if contract > 0.1 then worst <- max worst ratio else smallWorst <- max smallWorst (cpu / 1000.0)
+                    printfn "  %-34s %10d %11s %11.3g %11.3f %10.3f %10.3g  %s" name limit (PlanReport.sci flops) contract (cpu / 1000.0) (wall / 1000.0) ratio r.Chosen
+                | _ -> printfn "  %-34s %10d %11s %11s %11.3f %10.3f %10s  no plan within the limit" name limit "-" "-" (cpu / 1000.0) (wall / 1000.0) "-"
+    printfn "worst search cpu / contraction time where the contraction takes over 0.1 s: %.3f; most search cpu where it takes less: %.3f s" worst smallWorst
+
+/// The stakes benchmark (see `stakesTables`); with `limits`, `auto` under memory limits (`stakesLimits`).
+let stakes (args: string array) =
+    if args |> Array.contains "limits" then stakesLimits args else stakesTables args

@@ -19,7 +19,7 @@ let private benches: (string * string * (string array -> unit)) list =
       "fuzz", "fuzz the front end: --count N (100000) --seed S --limit-ms L; prints escapes, hangs, worst time and memory", fun args -> FuzzBench.run (Path.Combine(repoRoot (), "examples")) args |> ignore
       "plan", "planner search time and flops: born machine, PEPS, MERA, random regular graphs, exact search", fun args -> PlanBench.run args |> ignore
       "budget", "wall time of auto, hyper and random-greedy against --time-limit (args: limits=A,B,.. in ms, threads=N)", fun args -> HyperBench.budget args
-      "stakes", "auto's search time against the contraction's estimated time, and the work rates its budget uses (args: quick, rates, auto, only=TEXT)", fun args -> HyperBench.stakes args
+      "stakes", "auto's search time against the contraction's estimated time, and the work rates its budget uses (args: quick, rates, exact, auto, limits, only=TEXT)", fun args -> HyperBench.stakes args
       "export", "write the side-by-side networks and TnDsl's hyper/auto results as JSON (args: FILE, quick, trials=N, threads=N); see bench/side-by-side.py", fun args -> HyperBench.export args
       "hyper", "hyper-optimised search, auto and slicing against random-greedy and the old auto (args: quick, slicing, only=TEXT, trials=N, threads=N)", fun args -> HyperBench.run args ]
 

@@ -949,20 +949,99 @@ let ``objectives are values: size minimises the largest intermediate, write the 
     Assert.True(flops.Flops <= size.Flops && flops.Flops <= write.Flops)
 
 [<Fact>]
-let ``under a tight memory limit auto's stakes are greedy's free tree sliced, not its tree under the limit`` () =
+let ``under a tight memory limit auto starts from its plan without the limit, sliced, and stops there once that spends its stakes`` () =
     let p = match Problem.index Range.none (peps 6 6 4) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
     let o = { PlanOptions.defaults with MemoryLimit = Some 1000L }
-    let underLimit = PlanGreedy.bestGreedy p o
-    let free = (PlanGreedy.bestGreedy p PlanOptions.defaults).Tree
-    let sliced = PlanSlice.figures p free (PlanSlice.find p free (BigInteger 1000)).Value
-    let stakes = Plan.stakesLog2 p o underLimit
-    Assert.Equal(BigInteger.Log(sliced.Flops, 2.0), stakes, 9)
-    // Greedy's tree under the limit is the dearer one here (that is what made auto's exact search take its cap).
-    Assert.True(stakes < underLimit.Flops || underLimit.Largest > Math.Log2 1000.0)
-    // Without a limit, or where it may not slice, the stakes are greedy's own.
-    Assert.Equal(underLimit.Flops, Plan.stakesLog2 p { o with Slice = false } underLimit)
-    let plain = PlanGreedy.bestGreedy p PlanOptions.defaults
-    Assert.Equal(plain.Flops, Plan.stakesLog2 p PlanOptions.defaults plain)
+    let r = Plan.run "auto" o p
+    Assert.True(Plan.succeeded r)
+    Assert.EndsWith("without the limit, sliced", r.Chosen)
+    let flops = match r.Slicing with Some s -> s.Flops | None -> r.Cost.Value.Flops
+    // No dearer than greedy's free tree sliced (auto's stakes before), nor than its own free tree sliced.
+    let greedyFree = (PlanGreedy.bestGreedy p PlanOptions.defaults).Tree
+    Assert.True(flops <= (PlanSlice.figures p greedyFree (PlanSlice.find p greedyFree (BigInteger 1000)).Value).Flops)
+    let free = (Plan.run "auto" PlanOptions.defaults p).Tree.Value
+    Assert.True(flops <= (PlanSlice.figures p free (PlanSlice.find p free (BigInteger 1000)).Value).Flops)
+    // Counted, not timed: the same plan serially.
+    let serial = Plan.run "auto" { o with Parallel = false } p
+    Assert.Equal<int array array>(r.Tree.Value.Steps, serial.Tree.Value.Steps)
+    Assert.Equal(r.Slicing |> Option.map (fun s -> s.Indices), serial.Slicing |> Option.map (fun s -> s.Indices))
+
+[<Fact>]
+let ``a ledger's allowance follows the best plan offered, and hyper under a spent ledger runs only its first two trials`` () =
+    let stakes: PlanHyper.Stakes = { FlopsPerSecond = 1e10; Share = 0.1; Floor = 8; CapSeconds = 30.0 }
+    let ledger = PlanHyper.Ledger(stakes)
+    // Before any plan, the cap.
+    Assert.Equal(30.0, ledger.Allowance)
+    ledger.Offer 40.0
+    Assert.Equal(0.1 * Math.Pow(2.0, 40.0) / 1e10, ledger.Allowance, 12)
+    ledger.Offer 45.0
+    Assert.Equal(0.1 * Math.Pow(2.0, 40.0) / 1e10, ledger.Allowance, 12)
+    ledger.Offer 80.0
+    ledger.Offer 60.0
+    Assert.Equal(0.1 * Math.Pow(2.0, 40.0) / 1e10, ledger.Allowance, 12)
+    ledger.Work.Steps <- 1e7
+    Assert.Equal(1e7 * PlanHyper.Work.Rates[2], ledger.Spent, 9)
+    Assert.True(ledger.Exhausted)
+    let big = PlanHyper.Ledger(stakes)
+    big.Offer 1000.0
+    Assert.Equal(30.0, big.Allowance)
+    Assert.Equal(0.1 * Math.Pow(2.0, 20.0) / 1e10, big.AllowanceAt 20.0, 12)
+    // A spent ledger: hyper runs trials 0 and 1 only, and adds their work to the ledger.
+    let p = match Problem.index Range.none (peps 5 5 3) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let before = ledger.Spent
+    let searched = PlanHyper.searchIn ledger 2 0.0 p { PlanOptions.defaults with Trials = 64; Parallel = false }
+    Assert.Equal(2, searched.Trials)
+    Assert.Equal(before + searched.Work.Seconds, ledger.Spent, 9)
+
+[<Fact>]
+let ``the exact search counts its work by kind and stops at its bound of counted seconds`` () =
+    let p = match Problem.index Range.none (peps 4 4 4) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let o = { PlanOptions.defaults with Parallel = false }
+    // Without a limit the greedy bound caps the search: scans and joins, no uncapped pairs.
+    let capped = PlanOptimal.ExactWork()
+    let tree = match PlanOptimal.solveWithin capped infinity p o with Ok (Some t) -> t | r -> failwithf "%A" r
+    Assert.True(capped.Scans > 0.0 && capped.Joins > 0.0)
+    Assert.Equal(0.0, capped.Pairs)
+    Assert.Equal(Cost.flops p tree, Cost.flops p (Plan.run "optimal" o p).Tree.Value)
+    // Under a limit no greedy tree meets, the search runs uncapped: pairs through the table.
+    let limited = { o with MemoryLimit = Some 64L }
+    let uncapped = PlanOptimal.ExactWork()
+    PlanOptimal.solveWithin uncapped infinity p limited |> ignore
+    Assert.True(uncapped.Pairs > 0.0)
+    Assert.Equal(0.0, uncapped.Scans)
+    // A bound below what the search needs stops it, deterministically, past the bound; one above lets it finish.
+    let short = PlanOptimal.ExactWork()
+    match PlanOptimal.solveWithin short (0.5 * uncapped.SearchSeconds) p limited with
+    | Result.Error _ -> ()
+    | r -> failwithf "expected the bound to stop the search: %A" r
+    Assert.True(short.SearchSeconds > 0.5 * uncapped.SearchSeconds)
+    Assert.True(short.SearchSeconds < uncapped.SearchSeconds)
+    let enough = PlanOptimal.ExactWork()
+    Assert.True((PlanOptimal.solveWithin enough (1.01 * uncapped.SearchSeconds) p limited).IsOk)
+    Assert.Equal(uncapped.SearchSeconds, enough.SearchSeconds, 12)
+
+[<Fact>]
+let ``the slice-aware search under a budget of counted work stops early, still fits the limit, and is deterministic`` () =
+    let p = match Problem.index Range.none (peps 6 6 3) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let o = { PlanOptions.defaults with Parallel = false }
+    let limit = BigInteger 72
+    let full = PlanHyper.Work()
+    let unbounded = PlanSliceSearch.searchCounted full (fun () -> false) p o limit 4
+    Assert.True(unbounded.IsSome && full.Seconds > 0.0)
+    let run () =
+        let w = PlanHyper.Work()
+        let budget = 0.1 * full.Seconds
+        w, PlanSliceSearch.searchCounted w (fun () -> w.Seconds >= budget) p o limit 4
+    let w, bounded = run ()
+    let w', bounded' = run ()
+    Assert.True(w.Seconds < full.Seconds)
+    Assert.Equal(w.Seconds, w'.Seconds, 12)
+    match bounded, bounded' with
+    | Some (t, ix), Some (t', ix') ->
+        Assert.Equal<int array array>(t.Steps, t'.Steps)
+        Assert.Equal<int array>(ix, ix')
+        Assert.True((PlanSlice.figures p t ix).LargestIntermediate <= limit)
+    | _ -> failwith "the bounded search found no plan"
 
 [<Fact>]
 let ``a tight memory limit on a 9x9 lattice is met by slicing, every slice within it`` () =

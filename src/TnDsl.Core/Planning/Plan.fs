@@ -72,18 +72,15 @@ module Plan =
     /// The share of the contraction time at stake that `auto` lets planning cost.
     let searchShare = 0.1
 
-    /// The rate that turns that time into a deterministic bound on the exact search: subnetwork pairs per second
-    /// (an order of magnitude measured with `bench/TnDsl.Bench -- plan exact` on one core). Hyper's trials are
-    /// bounded by their counted work instead (`PlanHyper.Stakes`, `PlanHyper.Work`).
-    let exactPairsPerSecond = 2e7
+    /// The least and the most counted work (`PlanOptimal.ExactWork.Seconds`) `auto`'s exact search may spend:
+    /// 2.5 ms to 10 s of one core. Between them, its share of the contraction time at stake.
+    let exactSeconds = (2.5e-3, 10.0)
 
-    /// Floors and caps of `auto`'s work: the exact search looks at 5e4 to 2e8 subnetwork pairs, hyper runs 8 to
-    /// 1024 trials. The floor of 8 hyper trials (two greedy, six sampled, each reconfigured) holds even where the
-    /// stakes are smaller, on networks of up to `PlanHyper.reconfigureTrialsUpTo` tensors (2 beyond): it costs
-    /// milliseconds to a second or two there, and it is what keeps `auto` within 2x of the best cotengra finds in
-    /// 60 s on every network of the side-by-side benchmark (bench/results/planner.md); 16 random-greedy trials
-    /// alone, the floor before, were up to 7.6x off.
-    let exactPairs = (5e4, 2e8)
+    /// Floors and caps of hyper's trials in `auto`: 8 to 1024. The floor of 8 hyper trials (two greedy, six
+    /// sampled, each reconfigured) holds even where the stakes are smaller, on networks of up to
+    /// `PlanHyper.reconfigureTrialsUpTo` tensors (2 beyond): it costs milliseconds to a second or two there, and it
+    /// is what keeps `auto` within 2x of the best cotengra finds in 60 s on every network of the side-by-side
+    /// benchmark (bench/results/planner.md); 16 random-greedy trials alone, the floor before, were up to 7.6x off.
     let hyperTrials = (8, 1024)
 
     /// The most counted work (`PlanHyper.Work.Seconds`) `auto`'s hyper search spends whatever the stakes: 30 s of
@@ -95,92 +92,207 @@ module Plan =
     /// run beside hyper's floor, so that where hyper finds nothing better the plan is what it was before the floor.
     let smallStakesSeconds = 0.1
 
-    /// log2 of the flops at stake when `auto` starts: those of the cheapest plan greedy offers that meets a memory
-    /// limit, its tree under the limit or (where it may slice) its free tree sliced, which is often 10^4 times
-    /// cheaper. Greedy under a tight limit alone made the exact search take its cap (2e8 pairs, 45 s on a 6x6
-    /// lattice at 1000 elements) for a sliced contraction of 3e7 flops. `greedyRun` is greedy's run under `o`.
-    let stakesLog2 (p: Indexed) (o: PlanOptions) (greedyRun: PlanGreedy.Run) : float =
-        match o.MemoryLimit with
-        | Some l when o.Slice ->
-            let limited = if greedyRun.Largest <= Math.Log2(float l) then greedyRun.Flops else infinity
-            let free = (PlanGreedy.bestGreedy p { o with MemoryLimit = None }).Tree
-            match PlanSlice.find p free (BigInteger l) with
-            | Some ix -> min limited (BigInteger.Log((PlanSlice.figures p free ix).Flops, 2.0))
-            | None -> min limited greedyRun.Flops
-        | _ -> greedyRun.Flops
+    /// The stakes rule of `auto` (`PlanHyper.Stakes`): a tenth of the contraction time at stake, 8 to 1024
+    /// trials, at most `capSeconds`.
+    let private stakesRule n : PlanHyper.Stakes =
+        { FlopsPerSecond = stakesFlopsPerSecond
+          Share = searchShare
+          Floor = if n <= PlanHyper.reconfigureTrialsUpTo then fst hyperTrials else 2
+          CapSeconds = capSeconds }
 
-    /// `auto` with the name of the candidate it chose: a search whose budget follows the stakes and is the same on any
-    /// machine and load. The deterministic greedy plan estimates the contraction time at stake (its flops at
-    /// `stakesFlopsPerSecond`); a tenth of it, turned into subnetwork pairs at `exactPairsPerSecond`, bounds the exact
-    /// search, which is used whenever it finishes within that bound. Otherwise hyper runs trials while their counted
-    /// work (`PlanHyper.Work`, priced at rates measured on one core) stays below a tenth of the contraction time of the
-    /// best tree found so far, sliced under a memory limit (`PlanHyper.Stakes`), so its budget shrinks as better trees
+    /// Networks up to this many tensors get slicing interleaved with subtree reconfiguration under a memory limit.
+    let reconfigureUpTo = 400
+
+    /// Trials of each stage of the slice-aware search (`PlanSliceSearch`) when a tree must be sliced: `hyper` runs
+    /// a quarter of its trial count, 2 to 32; `auto` the two deterministic ones (its budget is set by its own rule).
+    let sliceSearchTrials (name: string) (o: PlanOptions) =
+        match name with
+        | "hyper" -> Some(Math.Clamp(o.Trials / 4, 2, 32))
+        | "auto" -> Some 2
+        | _ -> None
+
+    /// What `auto` under a memory limit (slicing allowed) keeps for fitting its tree to the limit (`fitLimit`): the
+    /// ledger of counted work shared by every phase, the tree it found without the limit and that tree fitted
+    /// (sliced interleaved with reconfiguration, or as is when it fits), so that neither is searched twice.
+    type private Budgeted =
+        { Ledger: PlanHyper.Ledger
+          mutable Free: ContractionTree option
+          mutable Fitted: (BigInteger * ContractionTree * Slicing option) option
+          mutable Searched: (BigInteger * ContractionTree * Slicing option) option }
+
+    /// The share of what the ledger has left that the exact search under a limit may take: a quarter (where the
+    /// limit forces slicing it searches in vain). The slice-aware search then comes before hyper and may take all
+    /// that is left: on a 10x10 lattice with D = 3 at 1/100 of its largest intermediate it finds a plan of 1.2e10
+    /// flops in about 1 s of counted work, where hyper's trials within the same work find 9e10; stopped at half of
+    /// that, before its local search, 3.6e11.
+    let exactShare = 0.25
+
+    /// log2 of a plan's total flops (sliced when it is).
+    let private log2Of (flops: BigInteger) = if flops.Sign <= 0 then 0.0 else BigInteger.Log(flops, 2.0)
+
+    /// A tree fitted to a memory limit: as is when it fits, else sliced interleaved with reconfiguration (subtrees
+    /// of 8, one pass per round); its total flops, tree and slicing. The work is counted in `work`.
+    let private fitFree (work: PlanHyper.Work) (p: Indexed) (limit: BigInteger) (t: ContractionTree) =
+        work.Steps <- work.Steps + float t.Steps.Length
+        let c = Cost.report p t
+        if c.LargestIntermediate <= limit then Some(c.Flops, t, None)
+        else
+            PlanSliceSearch.sliceReconfigureCounted work (fun () -> false) p limit false 1 t
+            |> Option.map (fun (t, ix) ->
+                work.Steps <- work.Steps + 2.0 * float t.Steps.Length
+                let s = PlanSlice.figures p t ix
+                s.Flops, t, (if ix.Length = 0 then None else Some s))
+
+    /// `auto` with the name of the candidate it chose: a search whose budget follows the stakes and is the same on
+    /// any machine and load (every phase counts its work in machine-independent units priced at rates measured on
+    /// one core; nothing is timed). The deterministic greedy plan estimates the contraction time at stake (its
+    /// flops at `stakesFlopsPerSecond`); a tenth of it, in seconds of counted work (`PlanOptimal.ExactWork`, at
+    /// least 2.5 ms, at most 10 s), bounds the exact search, which is used whenever it finishes within that bound.
+    /// Otherwise hyper runs trials while their counted work (`PlanHyper.Work`) stays below a tenth of the
+    /// contraction time of the best tree found so far (`PlanHyper.Stakes`), so its budget shrinks as better trees
     /// turn up; at least 8 trials up to 500 tensors, at most 1024 and `capSeconds` of counted work. The plan is the
-    /// best, by the objective (sliced under a memory limit), of hyper, greedy, bond-greedy (sweeps along chains and
-    /// trees), greedy on the view with the batch indices at size 1, and where the stakes are small 16 random-greedy
-    /// trials. A `TimeLimitMs` in the options is kept as an extra wall-clock stop, which makes the plan depend on the
-    /// machine. The winner is polished by one pass of subtree reconfiguration over subtrees of 4 (cheap; it finds the
-    /// sweep along a chain).
-    let autoChoose (p: Indexed) (o: PlanOptions) : string * Found =
+    /// best, by the objective, of hyper, greedy, bond-greedy (sweeps along chains and trees), greedy on the view
+    /// with the batch indices at size 1, and where the stakes are small 16 random-greedy trials. The winner is
+    /// polished by one pass of subtree reconfiguration over subtrees of 4 (cheap; it finds the sweep along a chain).
+    ///
+    /// Under a memory limit that slicing may meet, one ledger of counted work (`PlanHyper.Ledger`) covers the whole
+    /// plan. The plan without the limit comes first (the search above, on the stakes of the free network), fitted
+    /// to the limit by slicing interleaved with reconfiguration: on lattices it is the best plan or close to it,
+    /// and it costs milliseconds. Its sliced flops set the stakes; the searches under the limit (the exact search
+    /// with the limit as a hard constraint, on `exactShare` of what is left; the slice-aware search
+    /// (`PlanSliceSearch`); hyper with trees scored by their sliced flops) get
+    /// only what is left of a tenth of the best plan's contraction time, offered as each finds better. When nothing
+    /// is left, the best plan so far is the answer. (Sized from greedy's plan instead, they spent 6-60 s on an 8x8
+    /// lattice at 2621 elements, for a plan that contracts in 0.42 s.)
+    ///
+    /// A `TimeLimitMs` in the options is kept as an extra wall-clock stop, which makes the plan depend on the
+    /// machine.
+    /// `work` and `exactWork` receive the counted work of a search without a budget (a free search under a
+    /// budget's ledger, or nothing of note).
+    let rec private autoIn (budget: Budgeted option) (work: PlanHyper.Work) (exactWork: PlanOptimal.ExactWork) (p: Indexed) (o: PlanOptions) : string * Found =
         let n = p.Inputs.Length
         let clock = Stopwatch.StartNew()
         let found t = { Tree = Some t; Notes = [] }
+        let ledger = budget |> Option.map (fun b -> b.Ledger)
+        let work, exactWork = match ledger with Some l -> l.Work, l.Exact | None -> work, exactWork
         let greedyRun = PlanGreedy.bestGreedy p o
+        work.Greedy <- work.Greedy + float n
         let greedyMs = clock.ElapsedMilliseconds
         if n <= 2 then "greedy", found greedyRun.Tree
         else
-            let stakesFlops = stakesLog2 p o greedyRun
+            let limit = o.MemoryLimit |> Option.map BigInteger
+            // Under a limit: the plan without it, fitted, sets the stakes.
+            let freeName =
+                match budget, limit with
+                | Some b, Some l ->
+                    let name, free = autoIn None b.Ledger.Work b.Ledger.Exact p { o with MemoryLimit = None }
+                    let free = free.Tree |> Option.filter (fun t -> (ContractionTree.validate t).IsOk) |> Option.map (PlanReduce.leaves p o.Objective (Some l))
+                    b.Free <- free
+                    b.Fitted <- free |> Option.bind (fitFree b.Ledger.Work p l)
+                    b.Fitted |> Option.iter (fun (f, _, _) -> b.Ledger.Offer(log2Of f))
+                    name
+                | _ -> ""
+            // Greedy's plan under the limit, where it fits.
+            match ledger, o.MemoryLimit with
+            | Some l, Some m when greedyRun.Largest <= Math.Log2(float m) -> l.Offer greedyRun.Flops
+            | Some l, None -> l.Offer greedyRun.Flops
+            | _ -> ()
+            let stakesFlops = match ledger with Some l -> l.BestLog2 | None -> greedyRun.Flops
             let seconds = Math.Pow(2.0, stakesFlops) / stakesFlopsPerSecond * searchShare
-            let pairs = int64 (Math.Clamp(seconds * exactPairsPerSecond, fst exactPairs, snd exactPairs))
+            let exactBound =
+                match ledger with
+                | Some l -> Math.Clamp(exactShare * l.Left, fst exactSeconds, snd exactSeconds)
+                | None -> Math.Clamp(seconds, fst exactSeconds, snd exactSeconds)
+            let thisExact = PlanOptimal.ExactWork()
             let exact =
-                if n > PlanOptimal.maxTensors then None
+                // Under a ledger that is spent, only a part small enough to be searched over every tree is.
+                if n > PlanOptimal.maxTensors || (ledger |> Option.exists (fun l -> l.Exhausted) && n > PlanOptimal.exhaustiveUpTo) then None
                 else
                     // Under a wall-clock limit the exact search gets half of it; what it leaves goes to the rest.
-                    match PlanHyper.exactWithin pairs p { o with TimeLimitMs = o.TimeLimitMs |> Option.map (fun ms -> max 1 (ms / 2)) } with
+                    match PlanHyper.exactWithin thisExact exactBound p { o with TimeLimitMs = o.TimeLimitMs |> Option.map (fun ms -> max 1 (ms / 2)) } with
                     | Ok (Some t) -> Some t
                     | _ -> None
-            match exact with
-            | Some t -> sprintf "optimal (exact within %d subnetwork pairs)" pairs, found t
-            | None ->
-                // Under a wall-clock limit, what follows the search is priced in greedy runs (`greedyMs`, measured
-                // at this moment's load): bond-greedy two to three, greedy at unit batch one, scoring the
-                // candidates about two, the plan's figures (`runWith`) one. The search gets 85 % of what is left.
-                let reserve = 7L * greedyMs
-                let remaining () = o.TimeLimitMs |> Option.map (fun ms -> int64 ms - clock.ElapsedMilliseconds)
-                let left () = remaining () |> Option.map (fun r -> max 1 (int (0.85 * float (r - reserve))))
-                // A candidate that costs about `runs` greedy runs is skipped when the limit has no room left for it.
-                let affords (runs: int64) = remaining () |> Option.forall (fun r -> r - runs * greedyMs >= 2L * greedyMs)
-                let stakes: PlanHyper.Stakes =
-                    { FlopsPerSecond = stakesFlopsPerSecond
-                      Share = searchShare
-                      Floor = if n <= PlanHyper.reconfigureTrialsUpTo then fst hyperTrials else 2
-                      CapSeconds = capSeconds }
-                let candidates =
-                    [ if seconds < smallStakesSeconds then
-                          yield "random-greedy (16 trials)", (PlanGreedy.randomGreedyRun p { o with Trials = 16; TimeLimitMs = left () |> Option.map (fun ms -> max 1 (ms / 4)) }).Tree
-                      // One hyper trial costs a few greedy runs at least (a build, costing, scoring).
-                      if affords 3L then
-                          let searched = PlanHyper.searchWith (Some stakes) p { o with Trials = snd hyperTrials; TimeLimitMs = left () }
-                          yield sprintf "hyper (%d trials)" searched.Trials, searched.Tree
-                      yield "greedy", greedyRun.Tree
-                      if affords 3L then yield "bond-greedy", PlanSweep.bondGreedyTree p
-                      match unitBatch p with
-                      | Some unit when affords 1L -> yield "greedy@unit-batch", (PlanGreedy.bestGreedy unit o).Tree
-                      | _ -> () ]
-                    |> List.map (fun (name, t) -> name, t, PlanHyper.score p o t)
-                // The first of equally good candidates wins.
-                let name, best, bestScore =
-                    candidates |> List.reduce (fun (_, _, sa as a) (_, _, sb as b) -> if sb < sa then b else a)
-                // One pass of subtree reconfiguration over subtrees of 4 (cheap, and it finds the expert's sweep
-                // along a chain: the environment meets each input before its weight).
-                // Under a wall-clock limit it runs only with room for a pass's set-up and check (about four greedy
-                // runs) and the plan's figures, and stops rewriting with that much left.
-                if not (affords 4L) then name, found best
-                else
-                    let spent () = remaining () |> Option.exists (fun r -> r <= 2L * greedyMs)
-                    let polished = PlanHyper.reconfigureUntil spent o.MemoryLimit p o.Objective 4 1 best
-                    if PlanHyper.score p o polished < bestScore then name + "+reconfigure", found polished
-                    else name, found best
+            exactWork.Add thisExact
+            // Under a budget, where the free plan needed slicing: the slice-aware search, while work is left.
+            match budget, limit with
+            | Some b, Some l when not b.Ledger.Exhausted && n <= reconfigureUpTo && (match b.Fitted with Some (_, _, Some _) | None -> true | _ -> false) ->
+                let timeSpent () = o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)
+                b.Searched <-
+                    PlanSliceSearch.searchCounted b.Ledger.Work (fun () -> timeSpent () || b.Ledger.Exhausted) p o l (defaultArg (sliceSearchTrials "auto" o) 2)
+                    |> Option.map (fun (t, ix) ->
+                        let s = PlanSlice.figures p t ix
+                        s.Flops, t, (if ix.Length = 0 then None else Some s))
+                b.Searched |> Option.iter (fun (f, _, _) -> b.Ledger.Offer(log2Of f))
+            | _ -> ()
+            // Under a budget already spent by the plan without the limit (beyond what exact search covers whole),
+            // that plan, fitted, is the answer: the searches under the limit could not pay for themselves.
+            match budget with
+            | Some b when b.Ledger.Exhausted && exact.IsNone && (b.Fitted.IsSome || b.Searched.IsSome) ->
+                match b.Fitted, b.Searched with
+                | Some (ff, _, _), Some (fs, t, _) when fs < ff -> "slice-aware search", found t
+                | None, Some (_, t, _) -> "slice-aware search", found t
+                | _ ->
+                    let _, t, _ = b.Fitted.Value
+                    sprintf "%s without the limit, sliced" freeName, found t
+            | _ ->
+                match exact with
+                | Some t when budget.IsNone || o.MemoryLimit.IsNone ->
+                    sprintf "optimal (exact within %.3g s of counted work)" exactBound, found t
+                | _ ->
+                    // Under a wall-clock limit, what follows the search is priced in greedy runs (`greedyMs`, measured
+                    // at this moment's load): bond-greedy two to three, greedy at unit batch one, scoring the
+                    // candidates about two, the plan's figures (`runWith`) one. The search gets 85 % of what is left.
+                    let reserve = 7L * greedyMs
+                    let remaining () = o.TimeLimitMs |> Option.map (fun ms -> int64 ms - clock.ElapsedMilliseconds)
+                    let left () = remaining () |> Option.map (fun r -> max 1 (int (0.85 * float (r - reserve))))
+                    // A candidate that costs about `runs` greedy runs is skipped when the limit has no room left for it.
+                    let affords (runs: int64) = remaining () |> Option.forall (fun r -> r - runs * greedyMs >= 2L * greedyMs)
+                    let candidates =
+                        [ match exact with
+                          | Some t -> yield sprintf "optimal (exact within %.3g s of counted work)" exactBound, t
+                          | None -> ()
+                          if seconds < smallStakesSeconds && budget.IsNone then
+                              yield "random-greedy (16 trials)", (PlanGreedy.randomGreedyRun p { o with Trials = 16; TimeLimitMs = left () |> Option.map (fun ms -> max 1 (ms / 4)) }).Tree
+                          // One hyper trial costs a few greedy runs at least (a build, costing, scoring).
+                          match ledger with
+                          | Some l when affords 3L && not l.Exhausted ->
+                              let searched = PlanHyper.searchIn l 2 0.0 p { o with Trials = snd hyperTrials; TimeLimitMs = left () }
+                              yield sprintf "hyper (%d trials)" searched.Trials, searched.Tree
+                          | Some _ -> ()
+                          | None when affords 3L ->
+                              let searched = PlanHyper.searchWith (Some(stakesRule n)) p { o with Trials = snd hyperTrials; TimeLimitMs = left () }
+                              work.Add searched.Work
+                              yield sprintf "hyper (%d trials)" searched.Trials, searched.Tree
+                          | None -> ()
+                          yield "greedy", greedyRun.Tree
+                          if affords 3L then yield "bond-greedy", PlanSweep.bondGreedyTree p
+                          match unitBatch p with
+                          | Some unit when affords 1L -> yield "greedy@unit-batch", (PlanGreedy.bestGreedy unit o).Tree
+                          | _ -> () ]
+                        |> List.map (fun (name, t) -> name, t, PlanHyper.scoreCounted work p o t)
+                    // The first of equally good candidates wins.
+                    let name, best, bestScore =
+                        candidates |> List.reduce (fun (_, _, sa as a) (_, _, sb as b) -> if sb < sa then b else a)
+                    ledger |> Option.iter (fun l -> let struct (a, _) = bestScore in if o.Objective = Flops then l.Offer a)
+                    // One pass of subtree reconfiguration over subtrees of 4 (cheap, and it finds the expert's sweep
+                    // along a chain: the environment meets each input before its weight).
+                    // Under a wall-clock limit it runs only with room for a pass's set-up and check (about four greedy
+                    // runs) and the plan's figures, and stops rewriting with that much left.
+                    if not (affords 4L) then name, found best
+                    else
+                        let spent () = remaining () |> Option.exists (fun r -> r <= 2L * greedyMs)
+                        let polished = PlanHyper.reconfigureCounted work spent o.MemoryLimit p o.Objective 4 1 best
+                        if PlanHyper.scoreCounted work p o polished < bestScore then name + "+reconfigure", found polished
+                        else name, found best
+
+    /// A fresh budget for `auto` under a memory limit that slicing may meet (None otherwise).
+    let private budgetFor (p: Indexed) (o: PlanOptions) : Budgeted option =
+        match o.MemoryLimit with
+        | Some _ when o.Slice -> Some { Ledger = PlanHyper.Ledger(stakesRule p.Inputs.Length); Free = None; Fitted = None; Searched = None }
+        | _ -> None
+
+    /// `auto` with the name of the candidate it chose (see `autoIn`).
+    let autoChoose (p: Indexed) (o: PlanOptions) : string * Found = autoIn (budgetFor p o) (PlanHyper.Work()) (PlanOptimal.ExactWork()) p o
 
     /// `auto`: see `autoChoose`.
     let auto: Optimizer = fun p o -> snd (autoChoose p o)
@@ -226,20 +338,12 @@ module Plan =
                               l limit)
                 | _ -> []
 
-    /// Networks up to this many tensors get slicing interleaved with subtree reconfiguration under a memory limit.
-    let reconfigureUpTo = 400
-
-    /// Trials of each stage of the slice-aware search (`PlanSliceSearch`) when a tree must be sliced: `hyper` runs
-    /// a quarter of its trial count, 2 to 32; `auto` the two deterministic ones (its budget is set by its own rule).
-    let sliceSearchTrials (name: string) (o: PlanOptions) =
-        match name with
-        | "hyper" -> Some(Math.Clamp(o.Trials / 4, 2, 32))
-        | "auto" -> Some 2
-        | _ -> None
-
     /// The cheapest way found to meet the memory limit: the optimizer's tree under the limit as is, or sliced,
     /// or the tree it finds without the limit, sliced. Returns the tree and its slicing (None when unsliced).
-    let private fitLimit (sliceSearch: (int * (unit -> bool)) option) (optimizer: Optimizer) (p: Indexed) (o: PlanOptions) (limited: ContractionTree option) =
+    /// Under `auto`'s budget, the tree found without the limit, its fitting and the slice-aware search's plan come
+    /// from the budget (found by `auto` within its ledger), and the greedy slicer's passes are counted in it (eight
+    /// while it has work left, one after).
+    let private fitLimit (budget: Budgeted option) (sliceSearch: (int * (unit -> bool)) option) (optimizer: Optimizer) (p: Indexed) (o: PlanOptions) (limited: ContractionTree option) =
         match o.MemoryLimit with
         | None -> limited, None
         | Some l ->
@@ -249,9 +353,19 @@ module Plan =
                 if c.LargestIntermediate <= limit then Some(c.Flops, t, None)
                 elif not o.Slice then None
                 else
-                    PlanSlice.find p t limit
+                    (match budget with
+                     | Some b ->
+                         // The greedy slicer's eight passes where the ledger has work left, one where it has none.
+                         let costings = ref 0L
+                         let found = PlanSlice.findCounted costings (if b.Ledger.Exhausted then 1 else 8) p t limit
+                         b.Ledger.Work.Steps <- b.Ledger.Work.Steps + float t.Steps.Length * float (costings.Value + 2L)
+                         found
+                     | None -> PlanSlice.find p t limit)
                     |> Option.map (fun ix -> let s = PlanSlice.figures p t ix in s.Flops, t, Some s)
             let free =
+                match budget with
+                | Some b -> b.Free
+                | None ->
                 if o.Slice then
                     (optimizer p { o with MemoryLimit = None }).Tree
                     |> Option.filter (fun t -> (ContractionTree.validate t).IsOk)
@@ -260,8 +374,9 @@ module Plan =
             // The unlimited tree also gets slicing interleaved with reconfiguration, which adapts the tree to
             // what is sliced (bounded to networks where reconfiguring the whole tree a few times is cheap).
             let reconfigured =
-                match free with
-                | Some t when p.Inputs.Length <= reconfigureUpTo ->
+                match budget, free with
+                | Some b, _ -> b.Fitted
+                | None, Some t when p.Inputs.Length <= reconfigureUpTo ->
                     PlanSliceSearch.sliceReconfigure (fun () -> false) p limit false 1 t
                     |> Option.map (fun (t, ix) -> let s = PlanSlice.figures p t ix in s.Flops, t, (if ix.Length = 0 then None else Some s))
                 | _ -> None
@@ -269,20 +384,23 @@ module Plan =
             let searched =
                 match sliceSearch, free with
                 | Some (trials, stop), Some t when p.Inputs.Length <= reconfigureUpTo && Cost.largestIntermediate p t > limit ->
-                    PlanSliceSearch.search stop p o limit trials
-                    |> Option.map (fun (t, ix) -> let s = PlanSlice.figures p t ix in s.Flops, t, (if ix.Length = 0 then None else Some s))
+                    match budget with
+                    | Some b -> b.Searched
+                    | None ->
+                        PlanSliceSearch.search stop p o limit trials
+                        |> Option.map (fun (t, ix) -> let s = PlanSlice.figures p t ix in s.Flops, t, (if ix.Length = 0 then None else Some s))
+                | Some _, _ when budget.IsSome -> budget.Value.Searched
                 | _ -> None
+            // Under a spent budget the free tree is not sliced again by the greedy slicer (its fitting is known).
+            let free = match budget with Some b when b.Ledger.Exhausted -> None | _ -> free
             match ([ limited; free ] |> List.choose id |> List.choose option) @ Option.toList reconfigured @ Option.toList searched with
             | [] -> limited, None
             | xs ->
                 let _, t, s = xs |> List.minBy (fun (f, _, s) -> f, (match s with Some s -> s.Indices.Length | None -> 0))
                 Some t, s
 
-    /// Plans a checked problem with an optimizer under a name (a registered one, or a user-given path): times the
-    /// search, derives every figure from the tree, and reports an invalid tree, an optimizer that throws (TN0313,
-    /// never a silent fallback) or an unmet memory limit as diagnostics. `choose` returns the tree and the name of
-    /// what actually made it.
-    let runWith (name: string) (choose: Indexed -> PlanOptions -> string * Found) (o: PlanOptions) (p: Indexed) : PlanResult =
+    /// `runWith` under `auto`'s budget, when there is one (shared by the search and `fitLimit`).
+    let private runBudgeted (budget: Budgeted option) (name: string) (choose: Indexed -> PlanOptions -> string * Found) (o: PlanOptions) (p: Indexed) : PlanResult =
         let empty chosen diags =
             { Problem = p
               Optimizer = name
@@ -322,7 +440,7 @@ module Plan =
                 let sliceSearch =
                     sliceSearchTrials name o
                     |> Option.map (fun trials -> trials, fun () -> o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms))
-                match attempt (fun () -> fitLimit sliceSearch (fun p o -> snd (choose p o)) p o tree) with
+                match attempt (fun () -> fitLimit budget sliceSearch (fun p o -> snd (choose p o)) p o tree) with
                 | Result.Error e -> failed e
                 | Ok (tree, slicing) ->
                 let ms = clock.Elapsed.TotalMilliseconds
@@ -343,6 +461,13 @@ module Plan =
                   SearchMs = ms
                   Diagnostics = notes @ limitDiagnostics p o tree largest }
 
+    /// Plans a checked problem with an optimizer under a name (a registered one, or a user-given path): times the
+    /// search, derives every figure from the tree, and reports an invalid tree, an optimizer that throws (TN0313,
+    /// never a silent fallback) or an unmet memory limit as diagnostics. `choose` returns the tree and the name of
+    /// what actually made it.
+    let runWith (name: string) (choose: Indexed -> PlanOptions -> string * Found) (o: PlanOptions) (p: Indexed) : PlanResult =
+        runBudgeted None name choose o p
+
     /// Plans a checked problem with the named optimizer (see `runWith`); an unknown name is a TN0300 error.
     let run (name: string) (o: PlanOptions) (p: Indexed) : PlanResult =
         match tryFind name with
@@ -350,8 +475,11 @@ module Plan =
             { Problem = p; Optimizer = name; Chosen = name; Tree = None; Steps = [||]; Cost = None; Slicing = None
               SearchMs = 0.0; Diagnostics = [ d ] }
         | Ok optimizer ->
-            let choose = if name = "auto" then autoChoose else fun p o -> name, optimizer p o
-            runWith name choose o p
+            if name = "auto" then
+                // One budget for the whole plan: the search and the fitting to a memory limit.
+                let budget = budgetFor p o
+                runBudgeted budget name (autoIn budget (PlanHyper.Work()) (PlanOptimal.ExactWork())) o p
+            else runBudgeted None name (fun p o -> name, optimizer p o) o p
 
     /// Plans a checked problem along a user-given path (pairwise steps in the linear convention, completed left
     /// to right): the path is an optimizer like any other, named `path`.

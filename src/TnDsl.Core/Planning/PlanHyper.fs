@@ -405,9 +405,16 @@ module PlanHyper =
     /// Subtree reconfiguration (subtrees of 8, two passes) as the polish of an exact search's upper bound.
     let private exactPolish: PlanOptimal.Polish = fun sub o t -> reconfigureWithin o.MemoryLimit sub o.Objective 8 2 t
 
-    /// The exact search within a bound of `workLimit` subnetwork pairs, its upper bound polished by subtree
-    /// reconfiguration (see `PlanOptimal.solveWithinPolished`).
-    let exactWithin (workLimit: int64) (p: Indexed) (o: PlanOptions) = PlanOptimal.solveWithinPolished exactPolish workLimit p o
+    /// The exact search within `seconds` of counted work (`PlanOptimal.ExactWork`, added to `work`), its upper
+    /// bound polished by subtree reconfiguration (see `PlanOptimal.solveWithinPolished`), the polish counted too.
+    let exactWithin (work: PlanOptimal.ExactWork) (seconds: float) (p: Indexed) (o: PlanOptions) =
+        let polish: PlanOptimal.Polish =
+            fun sub o t ->
+                let w = Work()
+                let t' = reconfigureCounted w (fun () -> false) o.MemoryLimit sub o.Objective 8 2 t
+                work.Polish <- work.Polish + w.Seconds
+                t'
+        PlanOptimal.solveWithinPolished polish work seconds p o
 
     /// `optimal`: the exact search, its upper bound polished by subtree reconfiguration; random-greedy (with a
     /// warning) beyond its reach.
@@ -424,11 +431,43 @@ module PlanHyper =
     /// machine and load.
     type Stakes = { FlopsPerSecond: float; Share: float; Floor: int; CapSeconds: float }
 
+    /// One budget of counted work shared by the phases of a plan (`auto` under a memory limit: the search without
+    /// the limit, slicing its tree, the search under the limit, the slice-aware search): each phase adds its work
+    /// (`Work`, and `Exact` for exact searches) and offers the flops of the best plan it found (sliced when it
+    /// must be); the allowance is `Share` × the best plan's contraction time at `FlopsPerSecond`, at most
+    /// `CapSeconds`. Counted, not timed: the same plan on any machine and load.
+    type Ledger(stakes: Stakes) =
+        let work = Work()
+        let exact = PlanOptimal.ExactWork()
+        let mutable bestLog2 = Double.PositiveInfinity
+        /// The stakes rule.
+        member _.Stakes = stakes
+        /// The work of everything but exact searches.
+        member _.Work = work
+        /// The work of exact searches.
+        member _.Exact = exact
+        /// log2 of the flops of the best plan offered so far (+infinity before any).
+        member _.BestLog2 = bestLog2
+        /// Offers a plan's flops, in log2.
+        member _.Offer(log2Flops: float) = bestLog2 <- min bestLog2 log2Flops
+        /// The seconds of counted work spent so far.
+        member _.Spent = work.Seconds + exact.Seconds
+        /// The seconds of counted work a plan of `log2Flops` (or the best so far, if better) allows in all.
+        member _.AllowanceAt(log2Flops: float) =
+            min stakes.CapSeconds (stakes.Share * Math.Pow(2.0, min bestLog2 log2Flops) / stakes.FlopsPerSecond)
+        /// The seconds of counted work the best plan so far allows in all.
+        member this.Allowance = this.AllowanceAt Double.PositiveInfinity
+        /// The seconds still allowed (negative once overspent).
+        member this.Left = this.Allowance - this.Spent
+        /// True once the work spent reaches the allowance.
+        member this.Exhausted = this.Left <= 0.0
+
     /// What `searchWith` found: the tree, the trials it ran and their counted work (polish included).
     type Searched = { Tree: ContractionTree; Trials: int; Work: Work }
 
-    /// The best tree of `Trials` trials (or fewer: under `stakes`, or when a time limit is set and spent), polished.
-    let searchWith (stakes: Stakes option) (p: Indexed) (o: PlanOptions) : Searched =
+    /// `searchWith`, with `spent0` seconds of counted work already spent and a plan of `best0` log2 flops already
+    /// known (under `stakes`); `allowance` gives the seconds that the stakes allow for the best plan's log2 flops.
+    let private searchFrom (stakes: Stakes option) (allowance: Stakes -> float -> float) (spent0: float) (best0: float) (p: Indexed) (o: PlanOptions) : Searched =
         let n = p.Inputs.Length
         if n <= 2 then { Tree = (PlanGreedy.bestGreedy p o).Tree; Trials = 0; Work = Work() }
         else
@@ -454,8 +493,8 @@ module PlanHyper =
             let gate = obj ()
             let mutable settled = 0
             let mutable cutoff = trials
-            let mutable spentSeconds = 0.0
-            let mutable bestLog2 = Double.PositiveInfinity
+            let mutable spentSeconds = spent0
+            let mutable bestLog2 = best0
             let settle () =
                 lock gate (fun () ->
                     while settled < cutoff && results.ContainsKey settled do
@@ -464,8 +503,7 @@ module PlanHyper =
                         bestLog2 <- min bestLog2 lf
                         settled <- settled + 1
                         match stakes with
-                        | Some s when settled >= s.Floor && spentSeconds >= min s.CapSeconds (s.Share * Math.Pow(2.0, bestLog2) / s.FlopsPerSecond) ->
-                            cutoff <- settled
+                        | Some s when settled >= s.Floor && spentSeconds >= allowance s bestLog2 -> cutoff <- settled
                         | _ -> ())
             let admitted t = lock gate (fun () -> t < cutoff)
             let mutable finished = 0
@@ -557,6 +595,20 @@ module PlanHyper =
                     sc, t, better)
             let _, _, best = Array.append polished ranked |> Array.minBy (fun (s, t, _) -> s, t)
             { Tree = best; Trials = ran.Count; Work = total }
+
+    /// The best tree of `Trials` trials (or fewer: under `stakes`, or when a time limit is set and spent), polished.
+    let searchWith (stakes: Stakes option) (p: Indexed) (o: PlanOptions) : Searched =
+        let allowance (s: Stakes) (bestLog2: float) = min s.CapSeconds (s.Share * Math.Pow(2.0, bestLog2) / s.FlopsPerSecond)
+        searchFrom stakes allowance 0.0 Double.PositiveInfinity p o
+
+    /// `searchWith` under a ledger's stakes, with its work so far and its best plan, at least `floor` trials
+    /// (trials 0 and 1 always run), leaving `keep` seconds of the ledger's allowance unspent (for a later phase);
+    /// the search's work is added to the ledger.
+    let searchIn (ledger: Ledger) (floor: int) (keep: float) (p: Indexed) (o: PlanOptions) : Searched =
+        let allowance _ (bestLog2: float) = ledger.AllowanceAt bestLog2 - keep
+        let searched = searchFrom (Some { ledger.Stakes with Floor = floor }) allowance ledger.Spent ledger.BestLog2 p o
+        ledger.Work.Add searched.Work
+        searched
 
     /// The best tree of `trials` trials (or fewer, when a time limit is set and spent), polished.
     let search (p: Indexed) (o: PlanOptions) : ContractionTree = (searchWith None p o).Tree

@@ -28,14 +28,65 @@ module PlanOptimal =
 
     exception private OutOfTime
 
-    /// A deterministic bound on the work of one exact search: pairs of subnetworks looked at, across its parts.
-    type private WorkBudget(limit: int64) =
-        let mutable spent = 0L
-        /// Counts `k` pairs; raises when the bound is passed.
-        member _.Spend(k: int64) =
-            spent <- spent + k
-            if spent > limit then raise OutOfTime
-        member _.Spent = spent
+    /// The work of an exact search, counted in units that do not depend on the machine or its load: `Scans`,
+    /// candidate pairs of live subnetworks looked at by the capped search (most are rejected by a mask test or
+    /// the cap); `Joins`, those of its pairs within the cap whose union is costed (the result's groups and size, the
+    /// join's cost); `Pairs`, pairs relaxed through the table (every connected-subgraph/complement pair of the
+    /// uncapped search, every split of the exhaustive one: two table look-ups, then the union's entry and the
+    /// join's cost); `Entries`, subnetworks given a table entry (the uncapped search finds a new set's groups by
+    /// looking at every tensor); `Greedy`, tensors placed by the random-greedy runs whose best tree bounds the
+    /// search; `Polish`, the seconds of counted work of the polish of that tree (counted by the polish, see
+    /// `PlanHyper.Work`). `Seconds` prices them at `Rates`. A pair of the uncapped search costs about thirteen
+    /// scans of the capped one: one rate for both (2e7 per second, as before) under-priced the search on a lattice
+    /// under a memory limit, where the greedy bound fails the limit and the search runs uncapped, about threefold.
+    type ExactWork() =
+        /// Candidate pairs scanned by the capped search.
+        member val Scans = 0.0 with get, set
+        /// Pairs of the capped search whose union was costed.
+        member val Joins = 0.0 with get, set
+        /// Pairs relaxed through the table (uncapped and exhaustive searches).
+        member val Pairs = 0.0 with get, set
+        /// Subnetworks given a table entry.
+        member val Entries = 0.0 with get, set
+        /// Tensors placed by the greedy runs of the bound.
+        member val Greedy = 0.0 with get, set
+        /// Seconds of counted work of the bound's polish.
+        member val Polish = 0.0 with get, set
+        /// The counts as a vector, in the order of `Rates`.
+        member this.Counts = [| this.Scans; this.Joins; this.Pairs; this.Entries; this.Greedy; this.Polish |]
+        /// Seconds of one core per scan, join, pair, entry and greedy tensor, fitted to process CPU time over the
+        /// networks of `bench/TnDsl.Bench -- stakes exact rates` (threads 1; see bench/results/planner.md); the
+        /// polish is counted in seconds already.
+        static member Rates = [| 1.2e-8; 4e-8; 1.6e-7; 6e-7; 8e-6; 1.0 |]
+        /// The counted work in seconds of one core at `Rates`.
+        member this.Seconds = Array.fold2 (fun acc c r -> acc + c * r) 0.0 this.Counts ExactWork.Rates
+        /// The seconds of the search itself (scans, joins, pairs, entries), without the bound's greedy runs and
+        /// polish: what a bound on the exact search limits (the bound's cost is fixed by the network's size).
+        member this.SearchSeconds =
+            this.Scans * ExactWork.Rates[0] + this.Joins * ExactWork.Rates[1] + this.Pairs * ExactWork.Rates[2] + this.Entries * ExactWork.Rates[3]
+        /// Adds another count to this one.
+        member this.Add(other: ExactWork) =
+            this.Scans <- this.Scans + other.Scans
+            this.Joins <- this.Joins + other.Joins
+            this.Pairs <- this.Pairs + other.Pairs
+            this.Entries <- this.Entries + other.Entries
+            this.Greedy <- this.Greedy + other.Greedy
+            this.Polish <- this.Polish + other.Polish
+
+    /// A deterministic bound on the work of one exact search (`ExactWork.SearchSeconds`, across its parts).
+    type private WorkBudget(work: ExactWork, limitSeconds: float) =
+        let start = work.SearchSeconds
+        /// Counts `scans`, `joins`, `pairs` and `entries`.
+        member _.Add(scans: int64, joins: int64, pairs: int64, entries: int64) =
+            work.Scans <- work.Scans + float scans
+            work.Joins <- work.Joins + float joins
+            work.Pairs <- work.Pairs + float pairs
+            work.Entries <- work.Entries + float entries
+        /// Counts `scans`, `joins`, `pairs` and `entries`; raises when the bound is passed.
+        member this.Spend(scans: int64, joins: int64, pairs: int64, entries: int64) =
+            this.Add(scans, joins, pairs, entries)
+            if work.SearchSeconds - start > limitSeconds then raise OutOfTime
+        member _.Passed = work.SearchSeconds - start > limitSeconds
 
     /// A part of the network as bit masks: tensor k of the part is bit k; indices on the same tensors with the
     /// same openness are fused into one group whose size is their product.
@@ -205,6 +256,8 @@ module PlanOptimal =
             klo.Count - 1
 
         member _.Size(e) = size[e]
+        /// The number of entries.
+        member _.Count = klo.Count
         member _.Lo(e) = klo[e]
         member _.Hi(e) = khi[e]
         member _.Cost1(e) = c1[e]
@@ -325,10 +378,13 @@ module PlanOptimal =
                     let capS = if not (usesBound objective) || s = full then cap else cap - t.Size e
                     t.Relax(net.GSize, e, s1, a, b, capS)
 
-    /// Every subset, every split: exact over all trees, outer products included.
-    let private searchAll (net: Net) (t: Table) limit =
+    /// Every subset, every split: exact over all trees, outer products included. Its splits are counted in
+    /// `budget` but not bounded (at most 2.4 million, for 14 tensors).
+    let private searchAll (net: Net) (t: Table) limit (budget: WorkBudget) =
         let n = net.Tensors.Length
         let full = (1UL <<< n) - 1UL
+        let entries = t.Count
+        let mutable pairs = 0L
         for s in 1UL .. full do
             if BitOperations.PopCount s >= 2 then
                 let low = s &&& (0UL - s)
@@ -338,8 +394,11 @@ module PlanOptimal =
                 let mutable go = true
                 while go do
                     let a = sub ||| low
-                    if a <> s then relaxPair net t limit Double.PositiveInfinity Flops full a (s ^^^ a)
+                    if a <> s then
+                        pairs <- pairs + 1L
+                        relaxPair net t limit Double.PositiveInfinity Flops full a (s ^^^ a)
                     if sub = 0UL then go <- false else sub <- (sub - 1UL) &&& rest
+        budget.Add(0L, 0L, pairs, int64 (t.Count - entries))
 
     /// Connected subnetworks only, each csg-cmp pair once, in an order valid for dynamic programming.
     let private connected (net: Net) (t: Table) limit (cap: float) (objective: Objective) (budgetMs: int64) (budget: WorkBudget) =
@@ -348,12 +407,14 @@ module PlanOptimal =
         let noBound = not (usesBound objective)
         let clock = Stopwatch.StartNew()
         let mutable work = 0L
+        let mutable entries = t.Count
         let neighbours = neighbourhood net
         let below i = if i >= 63 then UInt64.MaxValue else (1UL <<< (i + 1)) - 1UL
         let emitPair s1 s2 =
             work <- work + 1L
             if work &&& 4095L = 0L then
-                budget.Spend 4096L
+                budget.Spend(0L, 0L, 4096L, int64 (t.Count - entries))
+                entries <- t.Count
                 if clock.ElapsedMilliseconds > budgetMs then raise OutOfTime
             relaxPair net t limit cap objective full s1 s2
         // Non-empty subsets in increasing order, so a set's subsets are emitted before it: with the outer loop
@@ -393,6 +454,7 @@ module PlanOptimal =
             let v = 1UL <<< i
             emitCsg v
             csgRec v (below i)
+        budget.Spend(0L, 0L, work &&& 4095L, int64 (t.Count - entries))
 
     /// The connected search under a finite cap, by subnetwork size: only sets that can still be part of a tree
     /// within the cap (cost so far plus the least the step using them costs) are kept as "live", and sets of m
@@ -434,6 +496,8 @@ module PlanOptimal =
         admit 1 (Seq.init n (fun k -> 1UL <<< k))
         let made = HashSet<uint64>()
         let mutable work = 0L
+        let mutable joins = 0L
+        let mutable entries = t.Count
         for m in 2 .. n do
             made.Clear()
             for k in 1 .. m / 2 do
@@ -464,6 +528,7 @@ module PlanOptimal =
                                     | Write -> ca + cb
                                     | Flops | Combo _ -> ca + cb + max za (t.Size eb)
                                 if partial <= cap then
+                                    joins <- joins + 1L
                                     // The join's cost is weighed before the union gets an entry: most unions are
                                     // over the cap, and the table then holds only those that can still be used.
                                     let s = a ||| b
@@ -481,10 +546,13 @@ module PlanOptimal =
                             y <- y + 1
                     work <- work + scanned
                     if work > 65536L then
-                        budget.Spend work
+                        budget.Spend(work, joins, 0L, int64 (t.Count - entries))
                         work <- 0L
+                        joins <- 0L
+                        entries <- t.Count
                         if clock.ElapsedMilliseconds > budgetMs then raise OutOfTime
             admit m made
+        budget.Spend(work, joins, 0L, int64 (t.Count - entries))
 
     /// Improves a tree (e.g. by subtree reconfiguration) before its cost bounds an exact search: a tighter
     /// bound prunes more. Given the part as a problem of its own, the options and the tree.
@@ -492,8 +560,9 @@ module PlanOptimal =
 
     /// An upper bound on a part's optimal cost (its objective's primary figure): the cost of a quick
     /// random-greedy tree with a little slack for rounding, or +infinity if that tree breaks the memory limit.
-    let private upperBound (polish: Polish) (p: Indexed) (net: Net) (o: PlanOptions) =
+    let private upperBound (work: ExactWork) (polish: Polish) (p: Indexed) (net: Net) (o: PlanOptions) =
         let sub = Problem.sub p net.Tensors
+        work.Greedy <- work.Greedy + 32.0 * float net.Tensors.Length
         let run = PlanGreedy.randomGreedyRun sub { o with Trials = 32; TimeLimitMs = None }
         let tree = polish sub o run.Tree
         let c = Cost.report sub tree
@@ -537,8 +606,8 @@ module PlanOptimal =
                 if a <> b then parent[max a b] <- min a b
         Array.init n id |> Array.groupBy find |> Array.map snd
 
-    let private solveCore (polish: Polish) (workLimit: int64) (pruned: bool) (exhaustive: int) (p: Indexed) (o: PlanOptions) : Result<ContractionTree option, string> =
-        let work = WorkBudget(workLimit)
+    let private solveCore (polish: Polish) (counted: ExactWork) (limitSeconds: float) (pruned: bool) (exhaustive: int) (p: Indexed) (o: PlanOptions) : Result<ContractionTree option, string> =
+        let work = WorkBudget(counted, limitSeconds)
         let n = p.Inputs.Length
         let limit = match o.MemoryLimit with Some l -> float l | None -> Double.PositiveInfinity
         let budget = int64 (defaultArg o.TimeLimitMs defaultBudgetMs)
@@ -569,10 +638,10 @@ module PlanOptimal =
                                 let t =
                                     let t = newTable net o.Objective limit
                                     if k <= exhaustive then
-                                        searchAll net t limit
+                                        searchAll net t limit work
                                         t
                                     else
-                                        let cap = if pruned then upperBound polish p net o else Double.PositiveInfinity
+                                        let cap = if pruned then upperBound counted polish p net o else Double.PositiveInfinity
                                         if Double.IsPositiveInfinity cap then connected net t limit cap o.Objective budget work
                                         else capped net t limit cap o.Objective budget work
                                         // The bound comes from trees that may use outer products, which this
@@ -601,8 +670,8 @@ module PlanOptimal =
                             acc <- struct (sa * sb, n + steps.Count - 1)
                         Ok(Some { Leaves = n; Steps = steps.ToArray() })
                 with
-                | OutOfTime when work.Spent > workLimit ->
-                    Result.Error(sprintf "exact search passed its bound of %d subnetwork pairs" workLimit)
+                | OutOfTime when work.Passed ->
+                    Result.Error(sprintf "exact search passed its bound of %.3g s of counted work" limitSeconds)
                 | OutOfTime ->
                     Result.Error(sprintf "exact search ran past its %d ms budget" budget)
 
@@ -610,25 +679,25 @@ module PlanOptimal =
 
     /// The exact search with parts up to `exhaustive` tensors searched over all trees and larger ones over
     /// connected subnetworks; None when the memory limit cannot be met, Error when beyond exact search.
-    let solveWith (exhaustive: int) (p: Indexed) (o: PlanOptions) = solveCore unpolished Int64.MaxValue true exhaustive p o
+    let solveWith (exhaustive: int) (p: Indexed) (o: PlanOptions) = solveCore unpolished (ExactWork()) infinity true exhaustive p o
 
-    /// The exact search bounded by work instead of time (a bound of `workLimit` subnetwork pairs looked at), so
-    /// whether it finishes is the same on any machine and load: Error when it passes the bound (or the options'
-    /// time limit, when they set one). `polish`
-    /// improves the random-greedy tree whose cost bounds the search.
-    let solveWithinPolished (polish: Polish) (workLimit: int64) (p: Indexed) (o: PlanOptions) =
-        solveCore polish workLimit true exhaustiveUpTo p { o with TimeLimitMs = Some(defaultArg o.TimeLimitMs Int32.MaxValue) }
+    /// The exact search bounded by counted work instead of time (a bound of `seconds` of `ExactWork.SearchSeconds`,
+    /// the work added to `work`), so whether it finishes is the same on any machine and load: Error when
+    /// it passes the bound (or the options' time limit, when they set one). `polish` improves the random-greedy
+    /// tree whose cost bounds the search (its work is the caller's to count).
+    let solveWithinPolished (polish: Polish) (work: ExactWork) (seconds: float) (p: Indexed) (o: PlanOptions) =
+        solveCore polish work seconds true exhaustiveUpTo p { o with TimeLimitMs = Some(defaultArg o.TimeLimitMs Int32.MaxValue) }
 
     /// `solveWithinPolished` without polishing.
-    let solveWithin (workLimit: int64) (p: Indexed) (o: PlanOptions) = solveWithinPolished unpolished workLimit p o
+    let solveWithin (work: ExactWork) (seconds: float) (p: Indexed) (o: PlanOptions) = solveWithinPolished unpolished work seconds p o
 
     /// `solveWith` without the greedy upper bound: every connected subnetwork is searched (DPccp). Slower; the
     /// oracle that the pruned search is checked against.
-    let solveUnpruned (exhaustive: int) (p: Indexed) (o: PlanOptions) = solveCore unpolished Int64.MaxValue false exhaustive p o
+    let solveUnpruned (exhaustive: int) (p: Indexed) (o: PlanOptions) = solveCore unpolished (ExactWork()) infinity false exhaustive p o
 
     /// The exact search (see the module) under the options' time budget, its bound polished by `polish`: None
     /// when the memory limit cannot be met, Error beyond its reach.
-    let solvePolished (polish: Polish) p o = solveCore polish Int64.MaxValue true exhaustiveUpTo p o
+    let solvePolished (polish: Polish) p o = solveCore polish (ExactWork()) infinity true exhaustiveUpTo p o
 
     /// The exact search (see the module): None when the memory limit cannot be met, Error beyond its reach.
     let solve p o = solveWith exhaustiveUpTo p o

@@ -13,8 +13,10 @@ open System.Numerics
 /// itself (the sliced indices at size 1, the limit a hard constraint of the builders and of reconfiguration), the
 /// sliced set pruned to what the new tree needs.
 module PlanSliceSearch =
-    /// Total flops of a tree sliced over `indices`.
-    let private total (p: Indexed) (t: ContractionTree) (indices: int array) = (PlanSlice.figures p t indices).Flops
+    /// Total flops of a tree sliced over `indices` (two exact costings, counted in `work`).
+    let private total (work: PlanHyper.Work) (p: Indexed) (t: ContractionTree) (indices: int array) =
+        work.Steps <- work.Steps + 2.0 * float t.Steps.Length
+        (PlanSlice.figures p t indices).Flops
 
     /// The better of two found plans (least total flops, then fewest sliced indices, then the earlier).
     let private better (a: (BigInteger * ContractionTree * int array) option) (b: (BigInteger * ContractionTree * int array) option) =
@@ -28,9 +30,13 @@ module PlanSliceSearch =
     /// id), then reconfigure the tree for the sliced sizes (subtrees of 8, `passes` passes, intermediates within
     /// the limit). The index is one of a largest intermediate's, or with `broad` one of any intermediate over the
     /// limit (cotengra's slicer looks at every index).
-    let sliceReconfigure (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (broad: bool) (passes: int) (t: ContractionTree) =
+    /// The work (reconfiguration, exact costings) is counted in `work`.
+    let sliceReconfigureCounted (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (broad: bool) (passes: int) (t: ContractionTree) =
         let limit64 = if limit > BigInteger Int64.MaxValue then None else Some(int64 limit)
+        let steps = float t.Steps.Length
         let choose tree (sliced: int array) (largest: int array) =
+            // The round's costing in `grow`, one here when broad, one per candidate.
+            work.Steps <- work.Steps + steps * float (1 + (if broad then 1 else 0) + largest.Length)
             if not broad then largest
             else
                 Cost.steps (PlanSlice.sliceProblem p sliced) tree
@@ -41,39 +47,49 @@ module PlanSliceSearch =
             |> Array.minBy (fun i ->
                 let ix = Array.append sliced [| i |]
                 Cost.flops (PlanSlice.sliceProblem p ix) tree * Problem.elements p ix, -p.Size[i], i)
-        let adapt tree next = PlanHyper.reconfigureUntil stop limit64 (PlanSlice.sliceProblem p next) Flops 8 passes tree
+        let adapt tree next = PlanHyper.reconfigureCounted work stop limit64 (PlanSlice.sliceProblem p next) Flops 8 passes tree
+        // The last round's costing and the prune's, one per sliced index (about as many as rounds).
+        work.Steps <- work.Steps + steps
         PlanSlice.grow p limit 64 choose adapt t
+        |> Option.map (fun (tree, ix) -> work.Steps <- work.Steps + steps * float ix.Length; tree, ix)
+
+    /// `sliceReconfigureCounted` without counting the work.
+    let sliceReconfigure (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (broad: bool) (passes: int) (t: ContractionTree) =
+        sliceReconfigureCounted (PlanHyper.Work()) stop p limit broad passes t
 
     /// Stage 1, one trial: hyper's builder of trial t, its tree reconfigured for flops, then both the built and the
     /// reconfigured tree sliced interleaved with reconfiguration by two rules: among a largest intermediate's
     /// indices with one reconfiguration pass per round, and among every over-limit intermediate's with two (each
     /// rule wins on some lattices; Gumbel noise on the choice, tried too, made the lattices' plans worse); the
     /// cheapest sliced plan.
-    let private sliceTrial (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (t: int) =
+    let private sliceTrial (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (t: int) =
         let rng = Random(o.Seed * 1000003 + t * 7919 + 29)
         let free = { o with MemoryLimit = None }
         let built = PlanHyper.buildUntil stop p free rng (PlanHyper.sample p rng t)
-        let tree = PlanHyper.reconfigureUntil stop None p Flops 8 2 built
+        work.Greedy <- work.Greedy + float p.Inputs.Length
+        let tree = PlanHyper.reconfigureCounted work stop None p Flops 8 2 built
         [ built; tree ]
         |> List.distinct
         |> List.collect (fun x -> [ x, false, 1; x, true, 2 ])
         |> List.choose (fun (x, broad, passes) ->
-            sliceReconfigure stop p limit broad passes x |> Option.map (fun (t, ix) -> total p t ix, t, ix))
+            sliceReconfigureCounted work stop p limit broad passes x |> Option.map (fun (t, ix) -> total work p t ix, t, ix))
         |> List.fold (fun acc x -> better acc (Some x)) None
 
     /// Stage 2, one trial: a tree of the network with `sliced` at size 1, built by hyper's builder of trial t with
     /// the limit as a hard constraint and reconfigured within it; None when it does not fit.
-    let private rebuildTrial (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (sliced: int array) (t: int) =
+    let private rebuildTrial (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (sliced: int array) (t: int) =
         let q = PlanSlice.sliceProblem p sliced
         let limit64 = int64 (BigInteger.Min(limit, BigInteger Int64.MaxValue))
         let hard = { o with MemoryLimit = Some limit64; Slice = false }
         let rng = Random(o.Seed * 1000003 + t * 7919 + 31)
         let built = PlanHyper.buildUntil stop q hard rng (PlanHyper.sample q rng t)
-        let tree = PlanHyper.reconfigureUntil stop (Some limit64) q Flops 8 2 built
+        work.Greedy <- work.Greedy + float p.Inputs.Length
+        let tree = PlanHyper.reconfigureCounted work stop (Some limit64) q Flops 8 2 built
+        work.Steps <- work.Steps + float tree.Steps.Length * float (1 + sliced.Length)
         if Cost.largestIntermediate q tree > limit then None
         else
             let ix = PlanSlice.prune p limit tree sliced
-            Some(total p tree ix, tree, ix)
+            Some(total work p tree ix, tree, ix)
 
     /// The closed indices worth slicing instead of index i: those that share a tensor with it (on a lattice, the
     /// bonds around its two sites), not of size 1.
@@ -87,16 +103,18 @@ module PlanSliceSearch =
     /// The tree adapted to another sliced set: when an intermediate is over the limit, subtree reconfiguration for
     /// the largest intermediate (flops break ties) until it fits, then for flops within the limit; the sliced set
     /// pruned to what the tree needs, scored exactly. None when it does not fit.
-    let private repair (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (sliced: int array) (tree: ContractionTree) =
+    let private repair (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (sliced: int array) (tree: ContractionTree) =
         let q = PlanSlice.sliceProblem p sliced
         let limit64 = int64 (BigInteger.Min(limit, BigInteger Int64.MaxValue))
+        work.Steps <- work.Steps + 2.0 * float tree.Steps.Length
         let fitted =
-            if Cost.largestIntermediate q tree > limit then PlanHyper.reconfigureUntil stop None q Size 8 4 tree else tree
+            if Cost.largestIntermediate q tree > limit then PlanHyper.reconfigureCounted work stop None q Size 8 4 tree else tree
         if Cost.largestIntermediate q fitted > limit then None
         else
-            let polished = PlanHyper.reconfigureUntil stop (Some limit64) q Flops 8 2 fitted
+            let polished = PlanHyper.reconfigureCounted work stop (Some limit64) q Flops 8 2 fitted
+            work.Steps <- work.Steps + float tree.Steps.Length * float sliced.Length
             let ix = PlanSlice.prune p limit polished sliced
-            Some(total p polished ix, polished, ix)
+            Some(total work p polished ix, polished, ix)
 
     /// Stage 3: a local search over the sliced set, each candidate scored exactly (its tree adapted by `repair`,
     /// then its total flops). Moves, from the best plan so far: unslice one index (a factor of its size fewer
@@ -105,13 +123,15 @@ module PlanSliceSearch =
     /// possible was to a bond four rows away); the first move
     /// that lowers the total is taken and the scan goes on from there, until a whole scan finds nothing, `evals`
     /// candidates have been scored or `stop` says so. A sliced set is scored once. Deterministic.
-    let improve (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (evals: int) (start: BigInteger * ContractionTree * int array) =
+    /// The work is counted in `work`.
+    let improveCounted (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (evals: int) (start: BigInteger * ContractionTree * int array) =
         let tried = HashSet<string>()
         let key (ix: int array) = String.Join(",", Array.sort ix)
         // Replacements for i: its neighbours first, then the indices of the intermediates that go over the limit
         // in the current tree without i (slicing one of them may let the tree fit where unslicing i alone does
         // not). The order matters (the first better move is taken): neighbours first did better on the lattices.
         let over (tree: ContractionTree) (without: int array) =
+            work.Steps <- work.Steps + float tree.Steps.Length
             Cost.steps (PlanSlice.sliceProblem p without) tree
             |> Array.filter (fun st -> st.Size > limit)
             |> Array.collect (fun st -> st.Kept)
@@ -138,13 +158,17 @@ module PlanSliceSearch =
             if tried.Add(key candidate) then
                 spent <- spent + 1
                 let f0, tree, _ = best
-                match repair stop p limit candidate tree with
+                match repair work stop p limit candidate tree with
                 | Some (f, t, ix) when f < f0 ->
                     best <- (f, t, ix)
                     pending <- moves t ix
                     m <- 0
                 | _ -> ()
         best
+
+    /// `improveCounted` without counting the work.
+    let improve (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (evals: int) (start: BigInteger * ContractionTree * int array) =
+        improveCounted (PlanHyper.Work()) stop p limit evals start
 
     /// Candidates scored by stage 3 per trial of the first two stages, on networks of up to 128 tensors; on larger
     /// ones proportionally fewer (each candidate reconfigures the whole tree, so its cost grows with the network:
@@ -158,22 +182,27 @@ module PlanSliceSearch =
     /// with no closed index). Trial t draws from its own generator seeded by (seed, t), and ties go to the
     /// earlier trial, so the result depends only on the problem, the options and the trial count. The best plan is then
     /// improved by stage 3 (`improve`, `improveEvalsPerTrial` candidates per trial up to 128 tensors).
-    let search (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (trials: int) =
+    /// The work is counted in `work` (a caller under a budget of counted work passes a `stop` that reads it).
+    let searchCounted (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (trials: int) =
         let mutable best = None
         let mutable t = 0
         while t < max 2 trials && (t < 2 || not (stop ())) do
-            best <- better best (sliceTrial stop p o limit t)
+            best <- better best (sliceTrial work stop p o limit t)
             t <- t + 1
         match best with
         | None -> None
         | Some (_, _, sliced) ->
             let mutable t = 0
             while t < max 2 trials && (t < 2 || not (stop ())) do
-                best <- better best (rebuildTrial stop p o limit sliced t)
+                best <- better best (rebuildTrial work stop p o limit sliced t)
                 t <- t + 1
             best
-            |> Option.map (improve stop p limit (improveEvals trials p.Inputs.Length))
+            |> Option.map (improveCounted work stop p limit (improveEvals trials p.Inputs.Length))
             |> Option.map (fun (_, tree, ix) -> tree, ix)
+
+    /// `searchCounted` without counting the work.
+    let search (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (trials: int) =
+        searchCounted (PlanHyper.Work()) stop p o limit trials
 
     /// `search` with a wall-clock budget in milliseconds (None: all trials).
     let searchWithin (budgetMs: int option) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (trials: int) =

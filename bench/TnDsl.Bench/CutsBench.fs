@@ -6,10 +6,11 @@ open System.Diagnostics
 open TnDsl
 
 let private index id name family subs dim =
-    { Id = id; Name = name; Family = family; Subscripts = subs; Dim = Fixed dim; Kind = Bond; Range = Range.none }
+    ignore (name: string)
+    { Id = id; Family = family; Subscripts = subs; Dim = Fixed dim; Kind = Bond; Range = Range.none }
 
 let private tensor id name family subs legs =
-    { Id = id; Name = name; Family = family; Subscripts = subs; Role = Weight; Param = name; Legs = legs
+    { Id = id; Family = family; Subscripts = subs; Role = Weight; Tie = Some name; Legs = Array.ofList legs
       Init = None; Embedding = None; Range = Range.none }
 
 let private network name indices tensors output =

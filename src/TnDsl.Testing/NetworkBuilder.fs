@@ -23,7 +23,6 @@ module NetworkBuilder =
                 let fam, subs = parseName n
                 let uses = count n + (if List.contains n output then 1 else 0)
                 { Id = k
-                  Name = n
                   Family = fam
                   Subscripts = subs
                   Dim = d
@@ -35,12 +34,12 @@ module NetworkBuilder =
             |> List.mapi (fun k (n, legs) ->
                 let fam, subs = parseName n
                 { Id = k
-                  Name = n
                   Family = fam
                   Subscripts = subs
                   Role = Weight
-                  Param = n
-                  Legs = legs |> List.map (fun l -> ids[l])
+                  // The tensor's name as given is its parameter.
+                  Tie = Some n
+                  Legs = legs |> List.map (fun l -> ids[l]) |> Array.ofList
                   Init = None
                   Embedding = None
                   Range = Range.none })

@@ -105,9 +105,8 @@ module Networks =
         let output = ResizeArray<int>()
         let addIndex family (k: int) d kind =
             let id = indices.Count
-            let name = if k < 0 then family else sprintf "%s[%d]" family k
             indices.Add
-                { Id = id; Name = name; Family = family; Subscripts = (if k < 0 then [] else [ k ]); Dim = d; Kind = kind
+                { Id = id; Family = family; Subscripts = (if k < 0 then [] else [ k ]); Dim = d; Kind = kind
                   Range = Range.none }
             id
         let bond u v =
@@ -156,29 +155,29 @@ module Networks =
                 [ b ]
             else []
         let shuffled (xs: seq<int>) = xs |> Seq.sortBy (fun _ -> rng.Next()) |> List.ofSeq
-        let tensorLegs = legs |> Array.map shuffled
+        let tensorLegs = legs |> Array.map (shuffled >> Array.ofList)
         // The batch leads the output, as it leads a backend's result.
         let outputOrder = batch @ shuffled output
         let idx = indices.ToArray()
-        let dimsOf (ls: int list) = ls |> List.map (fun l -> idx[l].Dim)
+        let dimsOf (ls: int array) = ls |> Array.map (fun l -> idx[l].Dim) |> List.ofArray
         let tensors =
             [| for k in 0 .. n - 1 do
                    // An input family is fed as one array, so its members need one shape: each input is a family of
                    // its own (`x3`), since generated inputs differ in shape.
                    if isInput[k] then
                      yield
-                       { Id = k; Name = sprintf "x%d" k; Family = sprintf "x%d" k; Subscripts = []
-                         Role = Input; Param = sprintf "x%d" k; Legs = tensorLegs[k]
+                       { Id = k; Family = sprintf "x%d" k; Subscripts = []
+                         Role = Input; Tie = None; Legs = tensorLegs[k]
                          Init = None; Embedding = None; Range = Range.none }
                    else
                      yield
-                       { Id = k; Name = sprintf "T[%d]" k; Family = "T"; Subscripts = [ k ]
-                         Role = Weight; Param = sprintf "T.%d" k; Legs = tensorLegs[k]
+                       { Id = k; Family = "T"; Subscripts = [ k ]
+                         Role = Weight; Tie = None; Legs = tensorLegs[k]
                          Init = None; Embedding = None; Range = Range.none }
                if copyLegs.Count > 0 then
                    yield
-                     { Id = n; Name = "C[0]"; Family = "C"; Subscripts = [ 0 ]; Role = Const; Param = "C.0"
-                       Legs = List.ofSeq copyLegs; Init = Some Copy; Embedding = None; Range = Range.none } |]
+                     { Id = n; Family = "C"; Subscripts = [ 0 ]; Role = Const; Tie = None
+                       Legs = copyLegs.ToArray(); Init = Some Copy; Embedding = None; Range = Range.none } |]
         let tensors =
             if not r.Tied then tensors
             else
@@ -188,7 +187,7 @@ module Networks =
                     if t.Role <> Weight then t
                     else
                         match first.TryGetValue(dimsOf t.Legs) with
-                        | true, p -> { t with Param = p }
+                        | true, p -> { t with Tie = Some p }
                         | _ ->
                             first[dimsOf t.Legs] <- t.Param
                             t)
@@ -197,7 +196,7 @@ module Networks =
 
     /// The number of multiply-adds `Reference.contract` spends on the network (float, to stay clear of overflow).
     let referenceWork (net: FlatNetwork) =
-        let labels = net.Tensors |> Array.map (fun t -> Array.ofList t.Legs)
+        let labels = net.Tensors |> Array.map (fun t -> Array.copy t.Legs)
         snd (Reference.schedule labels (fun l -> float (Dim.size net.Indices[l].Dim)) (Array.ofList net.Output))
 
     /// The most reference work a generated network may need; larger draws are redrawn.

@@ -40,7 +40,7 @@ module TnText =
                 | Weight -> "weight"
                 | Input -> "input"
                 | Const -> "const"
-            let legs = String.Join(", ", t.Legs |> List.map (fun l -> net.Indices[l].Name))
+            let legs = String.Join(", ", t.Legs |> Array.map (fun l -> net.Indices[l].Name))
             let clauses =
                 [ match t.Role, t.Init with
                   | Const, Some i -> " = " + initText i

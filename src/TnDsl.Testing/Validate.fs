@@ -30,7 +30,7 @@ module Validate =
         | [] ->
             let elaborated: Elaborate.Elaborated =
                 { Network = net
-                  LegRanges = net.Tensors |> Array.map (fun t -> t.Legs |> List.map (fun _ -> Range.none))
+                  LegRanges = net.Tensors |> Array.map (fun t -> [ for _ in t.Legs -> Range.none ])
                   OutputRanges = net.Output |> List.map (fun _ -> Range.none)
                   CutLegRanges = net.Cuts |> List.map (fun c -> (c.Left |> List.map (fun _ -> Range.none)), (c.Right |> List.map (fun _ -> Range.none)))
                   OutputFamilies = net.Output |> List.map (fun o -> net.Indices[o].Family) |> Set.ofList

@@ -38,7 +38,7 @@ module DType =
 module Values =
     /// The dimensions of a tensor's legs.
     let shape (net: FlatNetwork) (t: FlatTensor) =
-        t.Legs |> List.map (fun l -> int (Dim.size net.Indices[l].Dim)) |> Array.ofList
+        t.Legs |> Array.map (fun l -> int (Dim.size net.Indices[l].Dim))
 
     let private fixedValue (init: Init option) : (int array -> float) option =
         match init with
@@ -60,7 +60,7 @@ module Values =
         net.Tensors
         |> Array.map (fun t ->
             let sh = shape net t
-            let labels = Array.ofList t.Legs
+            let labels = Array.copy t.Legs
             let fresh () =
                 let d = Dense.init labels sh (fun _ -> DType.round dtype (rng.NextDouble() * 2.0 - 1.0))
                 d.Data

@@ -21,7 +21,7 @@ let private structure (net: FlatNetwork) =
         net.Tensors
         |> Array.map (fun t ->
             let tiedWith = net.Tensors |> Array.filter (fun u -> u.Param = t.Param) |> Array.map (fun u -> u.Name)
-            t.Name, t.Role, t.Legs |> List.map name, t.Init, tiedWith)
+            t.Name, t.Role, t.Legs |> Array.map name |> List.ofArray, t.Init, tiedWith)
     let indices = net.Indices |> Array.map (fun i -> i.Name, i.Dim, i.Kind) |> Array.sort
     tensors, indices, net.Output |> List.map name
 
@@ -55,7 +55,7 @@ let ``every topology and every decoration is generated, and stays valid`` () =
 let ``grids are grids: an interior tensor of a 3x3 grid has four bonds`` () =
     let net = Networks.build { Networks.minimal with Topology = Grid; Tensors = 9; MaxDim = 2 }
     let uses = FlatNetwork.incidence net
-    let bonds (t: FlatTensor) = t.Legs |> List.filter (fun l -> uses[l].Length = 2) |> List.length
+    let bonds (t: FlatTensor) = t.Legs |> Array.filter (fun l -> uses[l].Length = 2) |> Array.length
     Assert.Equal(4, bonds net.Tensors[4])
     Assert.Equal(12, net.Indices.Length)
 

@@ -33,8 +33,9 @@ let ``an index on three tensors, or on two and the output, is a hyperindex; a pl
     Assert.Equal(Hyper, kind "h")
     Assert.Equal(Hyper, kind "g")
     Assert.Equal(Bond, kind "b")
-    Assert.Equal(Bond, kind "x[1,2]")
-    let x = FlatNetwork.tryIndex net "x[1,2]" |> Option.get
+    // Names are written from family and subscripts, as the compiler writes them.
+    Assert.Equal(Bond, kind "x[1, 2]")
+    let x = FlatNetwork.tryIndex net "x[1, 2]" |> Option.get
     Assert.Equal("x", x.Family)
     Assert.Equal<int list>([ 1; 2 ], x.Subscripts)
 

@@ -83,7 +83,7 @@ let ``rank oracle: a full-rank result across a bond of dimension 1 fails`` () =
     let net = Networks.build { Networks.minimal with Tensors = 2; OpenLegs = 4; MaxDim = 2; Seed = 0 }
     let net = { net with Indices = net.Indices |> Array.map (fun i -> if i.Family = "e" then { i with Dim = Fixed 1L } else i) }
     let net = { net with Indices = net.Indices |> Array.map (fun i -> if i.Family = "p" then { i with Dim = Fixed 2L } else i) }
-    let left = net.Tensors[0].Legs |> List.filter (fun l -> List.contains l net.Output)
+    let left = net.Tensors[0].Legs |> Array.filter (fun l -> List.contains l net.Output) |> List.ofArray
     let cut = { Left = left; Right = net.Output |> List.filter (fun l -> not (List.contains l left)) }
     let _, reference, _ = exact net 8
     Assert.Equal("ok", oracleOf (Oracles.rankBound 1e-9 net cut reference))
@@ -123,8 +123,8 @@ let ``rank oracle regression: a batch of 3 beside bonds of 2 and a one-tensor hy
     Assert.Equal("ok", oracleOf (Oracles.rankBound 1e-9 net { Left = [ legs.Head ]; Right = legs.Tail } reference))
     let single = Networks.build { Networks.minimal with Tensors = 2; OpenLegs = 2; MaxDim = 2; Seed = 1 }
     let single = { single with Indices = single.Indices |> Array.map (fun i -> { i with Dim = Fixed 2L }) }
-    let h = { Id = single.Indices.Length; Name = "h[0]"; Family = "h"; Subscripts = [ 0 ]; Dim = Fixed 3L; Kind = Hyper; Range = Range.none }
-    let single = { single with Indices = Array.append single.Indices [| h |]; Tensors = single.Tensors |> Array.mapi (fun k t -> if k = 0 then { t with Legs = t.Legs @ [ h.Id ] } else t) }
+    let h = { Id = single.Indices.Length; Family = "h"; Subscripts = [ 0 ]; Dim = Fixed 3L; Kind = Hyper; Range = Range.none }
+    let single = { single with Indices = Array.append single.Indices [| h |]; Tensors = single.Tensors |> Array.mapi (fun k t -> if k = 0 then { t with Legs = Array.append t.Legs [| h.Id |] } else t) }
     let _, reference, _ = exact single 2
     let legs = Networks.cuttableLegs single
     Assert.Equal("ok", oracleOf (Oracles.rankBound 1e-9 single { Left = [ legs.Head ]; Right = legs.Tail } reference))

@@ -57,9 +57,9 @@ let private backend (t: SpecTensors) (path: IReadOnlyList<struct (int * int)>) :
         |> Seq.map (fun family ->
             let members = net.Tensors |> Array.filter (fun x -> x.Role = Input && x.Family = family) |> Array.sortBy (fun x -> x.Subscripts)
             let batchFirst (x: FlatTensor) =
-                let order = x.Legs |> List.mapi (fun k l -> k, Dim.isDynamic net.Indices[l].Dim) |> List.sortBy (fun (_, d) -> not d) |> List.map (fst >> int64)
+                let order = x.Legs |> List.ofArray |> List.mapi (fun k l -> k, Dim.isDynamic net.Indices[l].Dim) |> List.sortBy (fun (_, d) -> not d) |> List.map (fst >> int64)
                 t[x.Name].permute(Array.ofList order)
-            let batch = members[0].Legs |> List.filter (fun l -> Dim.isDynamic net.Indices[l].Dim) |> List.length
+            let batch = members[0].Legs |> Array.filter (fun l -> Dim.isDynamic net.Indices[l].Dim) |> Array.length
             if members[0].Subscripts.IsEmpty then batchFirst members[0]
             else torch.stack(members |> Array.map batchFirst, int64 batch))
         |> Array.ofSeq

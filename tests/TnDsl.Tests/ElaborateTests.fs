@@ -15,7 +15,7 @@ let private network text overrides =
 [<Fact>]
 let ``the design sketch elaborates to exactly the expected tensors and legs`` () =
     let net = network sketch [ "n", "5"; "chi", "3" ]
-    let legs (t: FlatTensor) = t.Legs |> List.map (fun l -> net.Indices[l].Name)
+    let legs (t: FlatTensor) = t.Legs |> Array.map (fun l -> net.Indices[l].Name) |> List.ofArray
     let expected =
         [ "A[0]", [ "p[0]"; "b[1]" ]
           "A[1]", [ "b[1]"; "p[1]"; "b[2]" ]
@@ -50,7 +50,7 @@ let ``loops over several variables with a filter, steps and lets`` () =
     let net = network text []
     // The complete graph on 4 vertices: 6 edges; even vertices also carry an open leg.
     Assert.Equal(6 + 2, net.Indices.Length)
-    let legs name = (FlatNetwork.tryTensor net name).Value.Legs |> List.map (fun l -> net.Indices[l].Name)
+    let legs name = (FlatNetwork.tryTensor net name).Value.Legs |> Array.map (fun l -> net.Indices[l].Name) |> List.ofArray
     Assert.Equal<string list>([ "e[0, 2]"; "e[1, 2]"; "e[2, 3]"; "o[2]" ], legs "V[2]")
     Assert.Equal<string list>([ "e[0, 1]"; "e[0, 2]"; "e[0, 3]"; "o[0]" ], legs "V[0]")
 
@@ -74,7 +74,7 @@ let ``the batch is a dynamic hyperindex shared by all inputs`` () =
     let batch = (FlatNetwork.tryIndex net "batch").Value
     Assert.Equal(Hyper, batch.Kind)
     Assert.Equal(Dynamic 1000L, batch.Dim)
-    let onBatch = net.Tensors |> Array.filter (fun t -> List.contains batch.Id t.Legs)
+    let onBatch = net.Tensors |> Array.filter (fun t -> Array.contains batch.Id t.Legs)
     Assert.Equal(10, onBatch.Length)
     Assert.All(onBatch, fun t -> Assert.Equal(Some(OneHot 2), t.Embedding))
 
@@ -86,9 +86,9 @@ let ``an instance copies the sub-network in under its name and joins the bound l
     Assert.Equal("m.w.0.0", (FlatNetwork.tryTensor net "m.w[0, 0]").Value.Param)
     // The MERA's input legs are the classifier's q[i]; its top leg is h.
     let w00 = (FlatNetwork.tryTensor net "m.w[0, 0]").Value
-    Assert.Contains("q[0]", w00.Legs |> List.map (fun l -> net.Indices[l].Name))
+    Assert.Contains("q[0]", w00.Legs |> Array.map (fun l -> net.Indices[l].Name))
     let top = (FlatNetwork.tryTensor net "m.w[2, 0]").Value
-    Assert.Contains("h", top.Legs |> List.map (fun l -> net.Indices[l].Name))
+    Assert.Contains("h", top.Legs |> Array.map (fun l -> net.Indices[l].Name))
     Assert.True((FlatNetwork.tryIndex net "m.s[0, 0]").IsNone)
 
 [<Fact>]
@@ -122,7 +122,7 @@ let ``an init that mentions the loop variable is evaluated per member, one that 
 let ``subscripts divide toward negative infinity and overflow is reported by code and range`` () =
     let text = "network g() {\n  index q[k]: 2 for k in -2..0\n  weight B[i]: (q[(i - 3) / 2]) for i in 0..2\n}"
     let net = (compile text []).Elaborated.Value.Network
-    let leg name = net.Indices[(FlatNetwork.tryTensor net name).Value.Legs.Head].Name
+    let leg name = net.Indices[(FlatNetwork.tryTensor net name).Value.Legs[0]].Name
     Assert.Equal<string list>([ "q[-2]"; "q[-1]"; "q[-1]" ], [ leg "B[0]"; leg "B[1]"; leg "B[2]" ])
     // i * 2^63-1 overflows at i = 2: the fast path declines and the general evaluator reports it where it is.
     let over, (line, col), _ = marked "network g() {\n  index p[i]: 2 for i in 0..1\n  weight A[i]: (p[«i * 9223372036854775807»]) for i in 2..2\n}"
@@ -134,7 +134,7 @@ let ``subscripts divide toward negative infinity and overflow is reported by cod
 /// The network as names: each tensor with its legs' names and dimensions, the output, the cuts' sides.
 let private shape (net: FlatNetwork) =
     let name (l: int) = net.Indices[l].Name, Dim.size net.Indices[l].Dim
-    (net.Tensors |> Array.map (fun t -> t.Name, t.Param, t.Init, t.Legs |> List.map name) |> List.ofArray),
+    (net.Tensors |> Array.map (fun t -> t.Name, t.Param, t.Init, t.Legs |> Array.map name |> List.ofArray) |> List.ofArray),
     (net.Output |> List.map name),
     (net.Cuts |> List.map (fun c -> c.Name, c.Left |> List.map name, c.Right |> List.map name))
 
@@ -188,7 +188,7 @@ let ``grid members are named and joined the same whether a condition is decided 
         "network g(L: int = 3, s: float = 0.5) {\n  index h[x, y]: 2 for x in -1..L-1, y in 0..L-1\n"
         + "  weight T[x, y]: (h[x-1, y] if x > s, h[x, y] if x != L - 1, h[-1, y] if x == 0) for x in 0..L-1, y in 0..L-1\n}\n"
     let net = (compile text []).Elaborated.Value.Network
-    let legs (t: FlatTensor) = t.Legs |> List.map (fun l -> net.Indices[l].Name)
+    let legs (t: FlatTensor) = t.Legs |> Array.map (fun l -> net.Indices[l].Name) |> List.ofArray
     let expected =
         [ for x in 0..2 do
               for y in 0..2 do
@@ -202,3 +202,21 @@ let ``grid members are named and joined the same whether a condition is decided 
     Assert.Equal<string list>(
         [ for x in -1..2 do for y in 0..2 -> sprintf "h[%d, %d]" x y ],
         net.Indices |> Array.map (fun i -> i.Name) |> List.ofArray)
+
+[<Fact>]
+let ``members with subscripts past the shared subscript rows resolve as those within them`` () =
+    // `c` sits within the rows that share two-subscript lists, `a` past them (a dictionary): both resolve alike,
+    // and names and parameters are written from family and subscripts.
+    let text =
+        "network g(n: int = 3) {\n\
+           index a[x, y]: 2 for x in 0..n-1, y in 20000..20001\n\
+           index c[x, y]: 3 for x in 0..n-1, y in 0..1\n\
+           weight T[x, y]: (a[x, y + 20000], c[x, y]) for x in 0..n-1, y in 0..1\n\
+           output (a[0..n-1, 20000..20001], c[0..n-1, 0..1])\n\
+         }"
+    let net = network text []
+    let t = (FlatNetwork.tryTensor net "T[1, 1]").Value
+    Assert.Equal<string list>([ "a[1, 20001]"; "c[1, 1]" ], [ for l in t.Legs -> net.Indices[l].Name ])
+    Assert.Equal("T.1.1", t.Param)
+    Assert.Equal(None, t.Tie)
+    Assert.Equal(12, net.Indices.Length)

@@ -89,7 +89,7 @@ let denseOf (seed: int) (net: FlatNetwork) =
     let rng = Random seed
     let normal () = sqrt (-2.0 * log (1.0 - rng.NextDouble())) * cos (2.0 * Math.PI * rng.NextDouble())
     [ for t in net.Tensors ->
-          let legs = t.Legs |> List.map (fun l -> net.Indices[l])
+          let legs = t.Legs |> Array.map (fun l -> net.Indices[l]) |> List.ofArray
           Dense.init (legs |> List.map (fun i -> i.Id) |> Array.ofList) (legs |> List.map (fun i -> int (Dim.size i.Dim)) |> Array.ofList) (fun _ -> normal ()) ]
 
 /// Numerical rank of the network's tensor matricized as A legs × B legs.
@@ -215,7 +215,7 @@ let ``a batch leg is conditioned on: an MPS with a batch hyperindex has the same
     // Every site also carries the dynamic batch index, which is an output leg.
     let batched =
         let indices = [ for i in plain.Indices -> i.Name, i.Dim ] @ [ "batch", Dynamic 64L ]
-        let tensors = [ for t in plain.Tensors -> t.Name, (t.Legs |> List.map (fun l -> plain.Indices[l].Name)) @ [ "batch" ] ]
+        let tensors = [ for t in plain.Tensors -> t.Name, (t.Legs |> Array.map (fun l -> plain.Indices[l].Name) |> List.ofArray) @ [ "batch" ] ]
         build "batched" indices tensors ("batch" :: [ for o in plain.Output -> plain.Indices[o].Name ])
     let bounds net = MinCut.profile net |> List.map (fun e -> e.Kind, e.Position, e.Report.Bound)
     Assert.Equal<(SplitKind * int * BigInteger) list>(bounds plain, bounds batched)
@@ -414,8 +414,8 @@ let ``a reported oversized bond really has rank at most its reduced size on one 
                 let split = net.Indices.Length
                 let opened =
                     { net with
-                        Indices = Array.append net.Indices [| { net.Indices[o.Index] with Id = split; Name = "open" } |]
-                        Tensors = net.Tensors |> Array.map (fun x -> if x.Id = t then { x with Legs = x.Legs |> List.map (fun l -> if l = o.Index then split else l) } else x)
+                        Indices = Array.append net.Indices [| { net.Indices[o.Index] with Id = split; Family = "open"; Subscripts = [] } |]
+                        Tensors = net.Tensors |> Array.map (fun x -> if x.Id = t then { x with Legs = x.Legs |> Array.map (fun l -> if l = o.Index then split else l) } else x)
                         Output = net.Output @ [ split; o.Index ] }
                 let others = net.Output @ [ o.Index ]
                 matricizedRank s.Seed opened [ split ] others

@@ -632,9 +632,10 @@ let ``an index without a size is a TN0302 diagnostic`` () =
 [<Fact>]
 let ``a flat network's dynamic batch takes the --size override by family`` () =
     let ix id name family dim kind =
-        { Id = id; Name = name; Family = family; Subscripts = []; Dim = dim; Kind = kind; Range = Range.none }
+        ignore (name: string)
+        { Id = id; Family = family; Subscripts = []; Dim = dim; Kind = kind; Range = Range.none }
     let t id name legs role =
-        { Id = id; Name = name; Family = name; Subscripts = []; Role = role; Param = name; Legs = legs
+        { Id = id; Family = name; Subscripts = []; Role = role; Tie = None; Legs = Array.ofList legs
           Init = None; Embedding = None; Range = Range.none }
     let net =
         { Name = "n"

@@ -17,14 +17,15 @@ sealed class NetBuilder(string name = "net")
     public int Index(string name, long size, bool dynamic = false, bool hyper = false)
     {
         var dim = dynamic ? Dim.NewDynamic(size) : Dim.NewFixed(size);
-        indices.Add(new FlatIndex(indices.Count, name, name, L([]), dim, hyper ? IndexKind.Hyper : IndexKind.Bond, TnDsl.Range.none));
+        indices.Add(new FlatIndex(indices.Count, name, L([]), dim, hyper ? IndexKind.Hyper : IndexKind.Bond, TnDsl.Range.none));
         return indices.Count - 1;
     }
 
     public int Tensor(string name, Role role, int[] legs, Init? init = null, Embedding? embedding = null,
                       string? param = null, string? family = null, int[]? subscripts = null)
     {
-        tensors.Add(new FlatTensor(tensors.Count, name, family ?? name, L(subscripts ?? []), role, param ?? name, L(legs),
+        // The name is written from family and subscripts; the parameter is the one given, or the name as given.
+        tensors.Add(new FlatTensor(tensors.Count, family ?? name, L(subscripts ?? []), role, FSharpOption<string>.Some(param ?? name), legs,
             init is null ? FSharpOption<Init>.None : FSharpOption<Init>.Some(init),
             embedding is null ? FSharpOption<Embedding>.None : FSharpOption<Embedding>.Some(embedding),
             TnDsl.Range.none));

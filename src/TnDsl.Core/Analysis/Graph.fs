@@ -9,22 +9,54 @@ type Side =
     | SideA
     | SideB
 
-/// What one arc of the flow graph stands for. Capacities are not stored here: they depend on the bipartition
-/// (open legs are live only towards their own terminal) and are computed per cut by `CutGraph.capacities`.
-type ArcRole =
-    /// Between two tensors: the bonds it carries (parallel bonds merged, so a pair of vertices has one arc each way).
-    | Bonds of indices: int list
-    /// Between a tensor and a terminal: the tensor's open legs, live for the legs on that terminal's side.
-    | OpenLegs of side: Side * indices: int list
+/// What one arc of the flow graph stands for (see `ArcRole`).
+type ArcKind =
+    /// Between two tensors: the bonds it carries (parallel bonds merged, so a pair of vertices has one arc each
+    /// way), from the first in index order (`ArcRole.Index`).
+    | Bonds = 0uy
+    /// Between a tensor and a terminal: the tensor's open legs (from the first in index order), live for the legs
+    /// on that terminal's side.
+    | OpenLegs = 1uy
     /// The inner arc of a hyperindex's vertex pair (in → out): cutting it cuts the hyperindex once.
-    | HyperInner of index: int
+    | HyperInner = 2uy
     /// An endpoint's arc into or out of a hyperindex's vertex pair: never cut.
-    | HyperLink
+    | HyperLink = 3uy
     /// An endpoint arc between a terminal and a hyperindex that is an open leg: uncuttable when the leg is on
     /// that terminal's side, absent otherwise.
-    | HyperTerminal of side: Side * index: int
+    | HyperTerminal = 4uy
     /// A reverse arc added for the residual graph: capacity zero.
-    | Reverse
+    | Reverse = 5uy
+
+/// What one arc of the flow graph stands for. Capacities are not stored here: they depend on the bipartition
+/// (open legs are live only towards their own terminal) and are computed per cut by `CutGraph.capacities`.
+/// Eight bytes (a million-tensor network has millions of arcs): an arc that carries several indices names the
+/// first, and the rest follow through `CutGraph.NextInGroup`.
+[<Struct>]
+type ArcRole =
+    { Kind: ArcKind
+      /// For `OpenLegs` and `HyperTerminal`: the terminal's side is A (the source).
+      OnA: bool
+      /// The first index carried (`Bonds`, `OpenLegs`), or the hyperindex (`HyperInner`, `HyperTerminal`); -1
+      /// otherwise.
+      Index: int }
+
+    /// The terminal's side of an `OpenLegs` or `HyperTerminal` arc.
+    member r.Side = if r.OnA then SideA else SideB
+
+/// Making arc roles.
+module ArcRole =
+    /// Bonds between two tensors, from the first.
+    let bonds first = { Kind = ArcKind.Bonds; OnA = false; Index = first }
+    /// A tensor's open legs towards a terminal, from the first.
+    let openLegs side first = { Kind = ArcKind.OpenLegs; OnA = (side = SideA); Index = first }
+    /// The inner arc of a hyperindex.
+    let hyperInner i = { Kind = ArcKind.HyperInner; OnA = false; Index = i }
+    /// An endpoint arc of a hyperindex.
+    let hyperLink = { Kind = ArcKind.HyperLink; OnA = false; Index = -1 }
+    /// A terminal's arc to an open hyperindex.
+    let hyperTerminal side i = { Kind = ArcKind.HyperTerminal; OnA = (side = SideA); Index = i }
+    /// A reverse arc of capacity zero.
+    let reverse = { Kind = ArcKind.Reverse; OnA = false; Index = -1 }
 
 /// How an index enters the flow graph (a value: a million-index network holds one array of them, not a million
 /// objects).
@@ -64,8 +96,11 @@ type CutGraph =
       Vertices: int
       /// Per index: how it enters the graph.
       Placement: IndexPlacement array
-      /// Per index: the distinct tensors it sits on.
-      TensorsOf: int array array
+      /// The distinct tensors each index sits on, in tensor order: index i's are
+      /// `TensorIds[TensorStart[i] .. TensorStart[i + 1] - 1]` (one array for all indices).
+      TensorStart: int array
+      /// See `TensorStart`.
+      TensorIds: int array
       /// Per index: true when it is an output leg that takes part in bipartitions (dynamic legs do not).
       IsOpen: bool array
       /// The open output legs in output order: a cut's legs are reported as runs of positions in this array.
@@ -87,14 +122,19 @@ type CutGraph =
       Infinite: float
       /// Per arc id: what it stands for.
       Arcs: ArcRole array
+      /// Per index: the next index (in index order) carried by the same arc, or -1 (see `ArcRole`).
+      NextInGroup: int array
       /// The QuikGraph view of the graph, built on first use (only its Edmonds–Karp engine needs it).
       QuikGraph: Lazy<QuikGraphView>
       /// Per arc id: its tail, head and reverse arc.
       ArcFrom: int array
       ArcTo: int array
       ArcTwin: int array
-      /// Per vertex: the ids of its outgoing arcs (reverse arcs included).
-      OutArcs: int array array }
+      /// The ids of each vertex's outgoing arcs (reverse arcs included): vertex u's are
+      /// `OutArcIds[OutStart[u] .. OutStart[u + 1] - 1]` (one array for all vertices).
+      OutStart: int array
+      /// See `OutStart`.
+      OutArcIds: int array }
 
 /// The flow graph as QuikGraph sees it: every arc an edge tagged with its arc id, reverse arcs included.
 and QuikGraphView =
@@ -153,6 +193,21 @@ module CutGraph =
             e <- e + 1
         if m = 1L then Some e else None
 
+    /// Each vertex's outgoing arcs, in arc order, as one array (`OutStart`, `OutArcIds`).
+    let outArcs (vertices: int) (arcFrom: int array) =
+        let start = Array.zeroCreate<int> (vertices + 1)
+        for u in arcFrom do
+            start[u + 1] <- start[u + 1] + 1
+        for v in 1 .. vertices do
+            start[v] <- start[v] + start[v - 1]
+        let ids = Array.zeroCreate<int> arcFrom.Length
+        let filled = Array.copy start
+        for a in 0 .. arcFrom.Length - 1 do
+            let u = arcFrom[a]
+            ids[filled[u]] <- a
+            filled[u] <- filled[u] + 1
+        start, ids
+
     /// Builds the flow graph of a network.
     let build (net: FlatNetwork) : CutGraph =
         let nT = net.Tensors.Length
@@ -162,33 +217,46 @@ module CutGraph =
         for o in net.Output do
             isOutput[o] <- true
         let isOpen = Array.init nI (fun i -> isOutput[i] && not (Dim.isDynamic net.Indices[i].Dim))
-        // Per index, the distinct tensors it sits on, in tensor order (counted, then filled: no per-index lists).
-        let tensorsOf =
-            let count = Array.zeroCreate<int> nI
+        // Per index, the distinct tensors it sits on, in tensor order, in one array (counted, then filled).
+        let tensorStart, tensorIds =
+            let start = Array.zeroCreate<int> (nI + 1)
             for t in net.Tensors do
                 for l in t.Legs do
-                    count[l] <- count[l] + 1
-            let all = count |> Array.map (fun c -> Array.zeroCreate<int> c)
+                    start[l + 1] <- start[l + 1] + 1
+            for i in 1 .. nI do
+                start[i] <- start[i] + start[i - 1]
+            let ids = Array.zeroCreate<int> start[nI]
             let filled = Array.zeroCreate<int> nI
+            let mutable repeats = false
             for t in net.Tensors do
                 for l in t.Legs do
                     // A tensor repeats in a row only: its legs are visited together.
-                    if filled[l] = 0 || all[l][filled[l] - 1] <> t.Id then
-                        all[l][filled[l]] <- t.Id
-                        filled[l] <- filled[l] + 1
-            for i in 0 .. nI - 1 do
-                if filled[i] < all[i].Length then all[i] <- Array.sub all[i] 0 filled[i]
-            all
+                    let f = filled[l]
+                    if f = 0 || ids[start[l] + f - 1] <> t.Id then
+                        ids[start[l] + f] <- t.Id
+                        filled[l] <- f + 1
+                    else repeats <- true
+            if not repeats then start, ids
+            else
+                // A leg repeated on a tensor (reported by the checks) left gaps: packed.
+                let packed = Array.zeroCreate<int> (nI + 1)
+                for i in 0 .. nI - 1 do
+                    packed[i + 1] <- packed[i] + filled[i]
+                let packedIds = Array.zeroCreate<int> packed[nI]
+                for i in 0 .. nI - 1 do
+                    Array.blit ids start[i] packedIds packed[i] filled[i]
+                packed, packedIds
+        let tensorCount i = tensorStart[i + 1] - tensorStart[i]
         let mutable nextVertex = nT + 2
         let placement =
             Array.init nI (fun i ->
-                let ts = tensorsOf[i]
+                let first = tensorStart[i]
                 if isOutput[i] && not isOpen[i] then Absent
                 else
-                    match ts.Length + (if isOpen[i] then 1 else 0) with
+                    match tensorCount i + (if isOpen[i] then 1 else 0) with
                     | n when n < 2 -> Absent
-                    | 2 when isOpen[i] -> Leg ts[0]
-                    | 2 -> Edge(ts[0], ts[1])
+                    | 2 when isOpen[i] -> Leg tensorIds[first]
+                    | 2 -> Edge(tensorIds[first], tensorIds[first + 1])
                     | _ ->
                         let v = nextVertex
                         nextVertex <- nextVertex + 2
@@ -254,20 +322,21 @@ module CutGraph =
             | true, last -> earlier[i] <- last
             | _ -> ()
             d[k] <- i
-        let members last =
-            let mutable acc = []
+        // Each group's members chained forwards (`next`), from its first member, which is returned.
+        let next = Array.create nI -1
+        let firstOf last =
             let mutable i = last
-            while i >= 0 do
-                acc <- i :: acc
+            while earlier[i] >= 0 do
+                next[earlier[i]] <- i
                 i <- earlier[i]
-            acc
+            i
         let mutable hyperArcs = 0
         for i in 0 .. nI - 1 do
             match placement[i] with
             | Absent -> ()
             | Edge(u, v) -> group pairBonds (struct (min u v, max u v)) i
             | Leg t -> group openLegs t i
-            | HyperPair _ -> hyperArcs <- hyperArcs + 1 + 2 * tensorsOf[i].Length + (if isOpen[i] then 4 else 0)
+            | HyperPair _ -> hyperArcs <- hyperArcs + 1 + 2 * tensorCount i + (if isOpen[i] then 4 else 0)
         // The arcs: a hyperindex's (in index order), then one pair per merged bond group, then two per side and
         // tensor with open legs; reverse arcs of one-way arcs (at most one each) come last.
         let counted = hyperArcs + 2 * pairBonds.Count + 4 * openLegs.Count
@@ -285,25 +354,30 @@ module CutGraph =
             | Edge _
             | Leg _ -> ()
             | HyperPair(hi, ho) ->
-                addArc hi ho (HyperInner i)
-                for t in tensorsOf[i] do
-                    addArc t hi HyperLink
-                    addArc ho t HyperLink
+                addArc hi ho (ArcRole.hyperInner i)
+                for k in tensorStart[i] .. tensorStart[i + 1] - 1 do
+                    let t = tensorIds[k]
+                    addArc t hi ArcRole.hyperLink
+                    addArc ho t ArcRole.hyperLink
                 if isOpen[i] then
                     for side, term in [ SideA, source; SideB, sink ] do
-                        addArc term hi (HyperTerminal(side, i))
-                        addArc ho term (HyperTerminal(side, i))
+                        addArc term hi (ArcRole.hyperTerminal side i)
+                        addArc ho term (ArcRole.hyperTerminal side i)
         let paired = arcs.Count
         for KeyValue(struct (u, v), last) in pairBonds do
-            let role = Bonds(members last)
+            let role = ArcRole.bonds (firstOf last)
             addArc u v role
             addArc v u role
         // A tensor's open legs, listed once for both sides.
-        let legLists = openLegs |> Seq.map (fun (KeyValue(_, last)) -> members last) |> Array.ofSeq
+        let legLists = Array.zeroCreate openLegs.Count
+        let mutable k = 0
+        for KeyValue(_, last) in openLegs do
+            legLists[k] <- firstOf last
+            k <- k + 1
         for side, term in [ SideA, source; SideB, sink ] do
             let mutable k = 0
             for KeyValue(t, _) in openLegs do
-                let role = OpenLegs(side, legLists[k])
+                let role = ArcRole.openLegs side legLists[k]
                 k <- k + 1
                 addArc t term role
                 addArc term t role
@@ -329,22 +403,14 @@ module CutGraph =
                         twin[b] <- a
                     | _ ->
                         let b = arcs.Count
-                        addArc target[a] from[a] Reverse
+                        addArc target[a] from[a] ArcRole.reverse
                         twin.Add a
                         twin[a] <- b
         let nArcs = arcs.Count
         let arcFrom = from.ToArray()
         let arcTo = target.ToArray()
         let arcTwin = twin.ToArray()
-        let outCount = Array.zeroCreate nextVertex
-        for a in 0 .. nArcs - 1 do
-            outCount[arcFrom[a]] <- outCount[arcFrom[a]] + 1
-        let outArcs = outCount |> Array.map (fun c -> Array.zeroCreate<int> c)
-        let filled = Array.zeroCreate nextVertex
-        for a in 0 .. nArcs - 1 do
-            let u = arcFrom[a]
-            outArcs[u][filled[u]] <- a
-            filled[u] <- filled[u] + 1
+        let outStart, outArcIds = outArcs nextVertex arcFrom
         let quikGraph =
             lazy
                 (let graph = AdjacencyGraph<int, TaggedEdge<int, int>>(true)
@@ -370,7 +436,8 @@ module CutGraph =
           Sink = sink
           Vertices = nextVertex
           Placement = placement
-          TensorsOf = tensorsOf
+          TensorStart = tensorStart
+          TensorIds = tensorIds
           IsOpen = isOpen
           OpenLegs = openLegs
           PositionOf = positionOf
@@ -381,11 +448,13 @@ module CutGraph =
           Exponents = exponents
           Infinite = infinite
           Arcs = arcs.ToArray()
+          NextInGroup = next
           QuikGraph = quikGraph
           ArcFrom = arcFrom
           ArcTo = arcTo
           ArcTwin = arcTwin
-          OutArcs = outArcs }
+          OutStart = outStart
+          OutArcIds = outArcIds }
 
     /// True when index i is on the given side (a tag test: no allocation, no generic equality, as this runs for
     /// every open leg of every cut of a profile).
@@ -409,20 +478,34 @@ module CutGraph =
     /// The capacity of every arc for a bipartition given as `sides`.
     let capacities (g: CutGraph) (sides: Side option array) =
         g.Arcs
-        |> Array.map (function
-            | Bonds l -> List.sumBy (fun i -> g.Weight[i]) l
-            | OpenLegs(side, l) -> l |> List.sumBy (fun i -> if onSide sides i side then g.Weight[i] else 0.0)
-            | HyperInner i -> g.Weight[i]
-            | HyperLink -> g.Infinite
-            | HyperTerminal(side, i) -> if onSide sides i side then g.Infinite else 0.0
-            | Reverse -> 0.0)
+        |> Array.map (fun role ->
+            match role.Kind with
+            | ArcKind.Bonds ->
+                let mutable sum = 0.0
+                let mutable i = role.Index
+                while i >= 0 do
+                    sum <- sum + g.Weight[i]
+                    i <- g.NextInGroup[i]
+                sum
+            | ArcKind.OpenLegs ->
+                let mutable sum = 0.0
+                let mutable i = role.Index
+                while i >= 0 do
+                    if onSide sides i role.Side then sum <- sum + g.Weight[i]
+                    i <- g.NextInGroup[i]
+                sum
+            | ArcKind.HyperInner -> g.Weight[role.Index]
+            | ArcKind.HyperLink -> g.Infinite
+            | ArcKind.HyperTerminal -> if onSide sides role.Index role.Side then g.Infinite else 0.0
+            | _ -> 0.0)
 
     /// The vertices at the ends of an index for a bipartition: its tensors and the terminal of its side.
     let endpoints (g: CutGraph) (sides: Side option array) (i: int) =
+        let tensors = g.TensorIds[g.TensorStart[i] .. g.TensorStart[i + 1] - 1]
         match sides[i] with
-        | Some SideA -> Array.append g.TensorsOf[i] [| g.Source |]
-        | Some SideB -> Array.append g.TensorsOf[i] [| g.Sink |]
-        | None -> g.TensorsOf[i]
+        | Some SideA -> Array.append tensors [| g.Source |]
+        | Some SideB -> Array.append tensors [| g.Sink |]
+        | None -> tensors
 
     /// The indices with endpoints on both sides of a vertex set (`inX[v]` true on the source side):
     /// the bonds a cut with that source side severs. Dimension-1 bonds are included: they cost nothing.
@@ -436,8 +519,7 @@ module CutGraph =
                 | Some SideA -> inside <- true
                 | Some SideB -> outside <- true
                 | None -> ()
-                let ts = g.TensorsOf[i]
-                for k in 0 .. ts.Length - 1 do
-                    if inX[ts[k]] then inside <- true else outside <- true
+                for k in g.TensorStart[i] .. g.TensorStart[i + 1] - 1 do
+                    if inX[g.TensorIds[k]] then inside <- true else outside <- true
                 if inside && outside then found.Add i
         List.ofSeq found

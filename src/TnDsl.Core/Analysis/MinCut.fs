@@ -191,11 +191,13 @@ module private ExactFlow =
           ArcFrom: int array
           ArcTo: int array
           ArcTwin: int array
-          OutArcs: int array array }
+          /// Vertex u's out-arcs are `OutArcIds[OutStart[u] .. OutStart[u + 1] - 1]`.
+          OutStart: int array
+          OutArcIds: int array }
 
     /// The topology of a whole flow graph (its arrays, not copies).
     let topology (g: CutGraph) =
-        { Vertices = g.Vertices; ArcFrom = g.ArcFrom; ArcTo = g.ArcTo; ArcTwin = g.ArcTwin; OutArcs = g.OutArcs }
+        { Vertices = g.Vertices; ArcFrom = g.ArcFrom; ArcTo = g.ArcTo; ArcTwin = g.ArcTwin; OutStart = g.OutStart; OutArcIds = g.OutArcIds }
 
     /// Capacities for one bipartition: `Cap[a*K .. a*K+K-1]` is arc a's exponent vector over `Primes`;
     /// `Inf[a]` marks arcs that are never cut.
@@ -220,13 +222,21 @@ module private ExactFlow =
                 cap[a * k + j] <- cap[a * k + j] + v[j]
         g.Arcs
         |> Array.iteri (fun a role ->
-            match role with
-            | Bonds l -> for i in l do addTo a w[i]
-            | OpenLegs(side, l) -> for i in l do if CutGraph.onSide sides i side then addTo a w[i]
-            | HyperInner i -> addTo a w[i]
-            | HyperLink -> inf[a] <- true
-            | HyperTerminal(side, i) -> inf[a] <- CutGraph.onSide sides i side
-            | Reverse -> ())
+            match role.Kind with
+            | ArcKind.Bonds ->
+                let mutable i = role.Index
+                while i >= 0 do
+                    addTo a w[i]
+                    i <- g.NextInGroup[i]
+            | ArcKind.OpenLegs ->
+                let mutable i = role.Index
+                while i >= 0 do
+                    if CutGraph.onSide sides i role.Side then addTo a w[i]
+                    i <- g.NextInGroup[i]
+            | ArcKind.HyperInner -> addTo a w[role.Index]
+            | ArcKind.HyperLink -> inf[a] <- true
+            | ArcKind.HyperTerminal -> inf[a] <- CutGraph.onSide sides role.Index role.Side
+            | _ -> ())
         { Primes = primes
           LogP = primes |> Array.map (fun p -> Math.Log2(float p))
           K = k
@@ -308,7 +318,8 @@ module private ExactFlow =
                 let u = queue[head]
                 head <- head + 1
                 if not (isSink u) && level[u] < sinkLevel then
-                    for a in g.OutArcs[u] do
+                    for j in g.OutStart[u] .. g.OutStart[u + 1] - 1 do
+                        let a = g.OutArcIds[j]
                         let v = g.ArcTo[a]
                         if mark[v] <> stamp && positive a then
                             mark[v] <- stamp
@@ -386,15 +397,16 @@ module private ExactFlow =
                                 augment depth
                                 searching <- false
                             else
-                                let arcs = g.OutArcs[v]
+                                let first = g.OutStart[v]
+                                let count = g.OutStart[v + 1] - first
                                 let mutable found = false
-                                while not found && next[v] < arcs.Length do
-                                    let a = arcs[next[v]]
+                                while not found && next[v] < count do
+                                    let a = g.OutArcIds[first + next[v]]
                                     let w = g.ArcTo[a]
                                     if mark[w] = stamp && level[w] = level[v] + 1 && positive a then found <- true
                                     else next[v] <- next[v] + 1
                                 if found then
-                                    let a = arcs[next[v]]
+                                    let a = g.OutArcIds[first + next[v]]
                                     path[depth] <- a
                                     depth <- depth + 1
                                     v <- g.ArcTo[a]
@@ -416,7 +428,8 @@ module private ExactFlow =
                 stack.Push s
             while stack.Count > 0 do
                 let u = stack.Pop()
-                for a in g.OutArcs[u] do
+                for j in g.OutStart[u] .. g.OutStart[u + 1] - 1 do
+                    let a = g.OutArcIds[j]
                     let v = g.ArcTo[a]
                     if not reach[v] && positive a then
                         reach[v] <- true
@@ -462,7 +475,8 @@ module MinCut =
             stack.Push start
             while stack.Count > 0 do
                 let u = stack.Pop()
-                for a in g.OutArcs[u] do
+                for j in g.OutStart[u] .. g.OutStart[u + 1] - 1 do
+                    let a = g.OutArcIds[j]
                     // Backwards, the arc v→u that can carry more is the twin of u→v.
                     let arc = if forward then a else g.ArcTwin[a]
                     let v = g.ArcTo[a]
@@ -696,7 +710,6 @@ module MinCut =
             for j in 0 .. nd - 1 do
                 onA[m * nd + j] <- onA[m * nd + j] + onA[(m - 1) * nd + j]
         let factors m countOf = [| for j in 0 .. nd - 1 do if countOf j > 0 then dims[j], countOf j |]
-        let sideA (side: Side) = match side with SideA -> true | SideB -> false
         let severs m i =
             match g.Placement[i] with
             | Absent -> false
@@ -704,7 +717,8 @@ module MinCut =
                 let mutable inside, outside = false, false
                 if g.IsOpen[i] then
                     if rank[i] <= m then inside <- true else outside <- true
-                for t in g.TensorsOf[i] do
+                for j in g.TensorStart[i] .. g.TensorStart[i + 1] - 1 do
+                    let t = g.TensorIds[j]
                     if joined[t] <= m then inside <- true else outside <- true
                 inside && outside
         // Solves splits lo..hi on `region`, the vertices that split hi + 1's source side holds and split lo - 1's
@@ -730,40 +744,44 @@ module MinCut =
                     target.Add v
                     orig.Add a
                 for x in 0 .. r - 1 do
-                    for a in g.OutArcs[region[x]] do
+                    let u = region[x]
+                    for j in g.OutStart[u] .. g.OutStart[u + 1] - 1 do
+                        let a = g.OutArcIds[j]
                         let y = local g.ArcTo[a]
                         add x y a
                         if y >= r then add y x g.ArcTwin[a]
                 let nA = from.Count
                 let arcFrom = from.ToArray()
-                let outCount = Array.zeroCreate (r + 2)
-                for a in 0 .. nA - 1 do
-                    outCount[arcFrom[a]] <- outCount[arcFrom[a]] + 1
-                let outArcs = outCount |> Array.map (fun c -> Array.zeroCreate<int> c)
-                let filled = Array.zeroCreate (r + 2)
-                for a in 0 .. nA - 1 do
-                    let u = arcFrom[a]
-                    outArcs[u][filled[u]] <- a
-                    filled[u] <- filled[u] + 1
+                let outStart, outArcIds = CutGraph.outArcs (r + 2) arcFrom
                 let topology : ExactFlow.Topology =
                     { Vertices = r + 2
                       ArcFrom = arcFrom
                       ArcTo = target.ToArray()
                       ArcTwin = Array.init nA (fun a -> localArc[g.ArcTwin[orig[a]]])
-                      OutArcs = outArcs }
+                      OutStart = outStart
+                      OutArcIds = outArcIds }
                 let cap = Array.zeroCreate (nA * kp)
                 let inf = Array.zeroCreate nA
                 for a in 0 .. nA - 1 do
                     let addTo (v: int array) =
                         for j in 0 .. kp - 1 do
                             cap[a * kp + j] <- cap[a * kp + j] + v[j]
-                    match g.Arcs[orig[a]] with
-                    | Bonds l -> for i in l do addTo w[i]
-                    | OpenLegs(side, l) -> for i in l do if (rank[i] <= m) = sideA side then addTo w[i]
-                    | HyperInner i -> addTo w[i]
-                    | HyperLink -> inf[a] <- true
-                    | HyperTerminal(side, i) -> inf[a] <- ((rank[i] <= m) = sideA side)
-                    | Reverse -> ()
+                    let role = g.Arcs[orig[a]]
+                    match role.Kind with
+                    | ArcKind.Bonds ->
+                        let mutable i = role.Index
+                        while i >= 0 do
+                            addTo w[i]
+                            i <- g.NextInGroup[i]
+                    | ArcKind.OpenLegs ->
+                        let mutable i = role.Index
+                        while i >= 0 do
+                            if (rank[i] <= m) = role.OnA then addTo w[i]
+                            i <- g.NextInGroup[i]
+                    | ArcKind.HyperInner -> addTo w[role.Index]
+                    | ArcKind.HyperLink -> inf[a] <- true
+                    | ArcKind.HyperTerminal -> inf[a] <- ((rank[role.Index] <= m) = role.OnA)
+                    | _ -> ()
                 let problem : ExactFlow.Problem = { Primes = g.Primes; LogP = logP; K = kp; Cap = cap; Inf = inf; Weight = w }
                 let _, reach = ExactFlow.run topology problem cap (ExactFlow.workspace (r + 2)) [| src |] (fun v -> v = snk) None None
                 let inner, outer = ResizeArray<int>(), ResizeArray<int>()
@@ -864,7 +882,15 @@ module MinCut =
         let p = ExactFlow.problem g allB
         let k = p.K
         let arcsOf = Array.init net.Indices.Length (fun _ -> ResizeArray<int>())
-        g.Arcs |> Array.iteri (fun a role -> match role with Bonds l -> (for i in l do arcsOf[i].Add a) | _ -> ())
+        g.Arcs
+        |> Array.iteri (fun a role ->
+            match role.Kind with
+            | ArcKind.Bonds ->
+                let mutable i = role.Index
+                while i >= 0 do
+                    arcsOf[i].Add a
+                    i <- g.NextInGroup[i]
+            | _ -> ())
         // One residual array and one workspace for every bond: each check changes a few arcs and puts them back,
         // so a check costs what its flow explores (a few tensors around the bond on a chain or a grid), not the
         // size of the network.

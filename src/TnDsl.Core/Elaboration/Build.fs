@@ -174,7 +174,7 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
         if not (same legs lastRanges) then lastRanges <- legs |> List.map (fun k -> k.Range)
         lastRanges
     // The tensor as declared when its id and legs are unchanged (nearly always), otherwise a copy.
-    let keep (t: PendingTensor) (legs: int list) ranges =
+    let keep (t: PendingTensor) (legs: int array) ranges =
         let flat = t.Flat
         tensors.Add(
             if flat.Id = tensors.Count && obj.ReferenceEquals(flat.Legs, legs) then flat
@@ -185,17 +185,17 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
     for t in ctx.Tensors do
         if t.Resolved then
             // Found as the member was declared: only instance bindings may still replace an index.
-            let legs = if alias.Count = 0 then t.Flat.Legs else t.Flat.Legs |> List.map (fun l -> finalId ctx.IndexOrder[l])
+            let legs = if alias.Count = 0 then t.Flat.Legs else t.Flat.Legs |> Array.map (fun l -> finalId ctx.IndexOrder[l])
             keep t legs t.LegRanges
         else
             ids.Clear()
-            let origin = Some t.Origin
+            let origin = Some { t.Origin with Loop = t.Loop }
             let mutable all = true
             for k in t.Legs do
                 match resolve origin t.Legs k with
                 | ValueSome e -> ids.Add(finalId e)
                 | ValueNone -> all <- false
-            if all then keep t (List.ofSeq ids) (rangesOf t.Legs)
+            if all then keep t (ids.ToArray()) (rangesOf t.Legs)
     // The legs that resolve, as ids and ranges (two lists built directly: an output or cut may name 10^6 legs).
     let resolveAll (keys: LegKey list) =
         let ids = ResizeArray<int>()
@@ -248,8 +248,8 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
     if misses.Count > 0 then
         let resolvedAt (range: SourceRange) (t: PendingTensor) =
             match okAt.TryGetValue range with
-            | true, l -> l.Add t.Origin.Loop
-            | _ -> okAt[range] <- ResizeArray [ t.Origin.Loop ]
+            | true, l -> l.Add t.Loop
+            | _ -> okAt[range] <- ResizeArray [ t.Loop ]
         for t in ctx.Tensors do
             for k in t.Legs do
                 if misses.ContainsKey k.Range && (find k).IsOk then resolvedAt k.Range t

@@ -68,15 +68,13 @@ let check (e: Elaborated) : Diagnostic list =
         for l in t.Legs do
             let again =
                 if k >= 8 then
-                    if isNull seen then seen <- HashSet<int>(t.Legs |> List.truncate k)
+                    if isNull seen then seen <- HashSet<int>(ArraySegment(t.Legs, 0, k))
                     not (seen.Add l)
                 else
                     // The legs before position k: a short scan.
                     let mutable found = false
-                    let mutable rest = t.Legs
-                    for _ in 1..k do
-                        if rest.Head = l then found <- true
-                        rest <- rest.Tail
+                    for j in 0 .. k - 1 do
+                        if t.Legs[j] = l then found <- true
                     found
             if again then
                 repeated.Add(struct (t.Id, k)) |> ignore
@@ -167,8 +165,11 @@ let check (e: Elaborated) : Diagnostic list =
                 report Codes.cutNotPartition c.Range (sprintf "cut `%s` has an empty side" c.Name) [])
     // Tensors and their values.
     // Sized once for every weight (a million weights would otherwise grow it twenty times).
-    let shapes = Dictionary<string, FlatTensor>(net.Tensors |> Array.sumBy (fun t -> if t.Role = Weight then 1 else 0))
-    let dims (t: FlatTensor) = t.Legs |> List.map (fun l -> Dim.size net.Indices[l].Dim)
+    // Parameters are shared only through ties: without one, every tensor has a parameter of its own, and no
+    // parameter name is written.
+    let tied = net.Tensors |> Array.exists (fun t -> t.Tie.IsSome)
+    let shapes = Dictionary<string, FlatTensor>(if tied then net.Tensors |> Array.sumBy (fun t -> if t.Role = Weight then 1 else 0) else 0)
+    let dims (t: FlatTensor) = [ for l in t.Legs -> Dim.size net.Indices[l].Dim ]
     for t in net.Tensors do
         // In 64 bits while it fits (every tensor of a valid network), exactly only past that.
         let mutable small = 1L
@@ -179,20 +180,20 @@ let check (e: Elaborated) : Diagnostic list =
                 let high = Math.BigMul(small, Dim.size net.Indices[l].Dim, &low)
                 if high <> (low >>> 63) then fits <- false else small <- low
         if not fits then
-            let size = t.Legs |> List.fold (fun acc l -> acc * bigint (Dim.size net.Indices[l].Dim)) 1I
+            let size = t.Legs |> Array.fold (fun acc l -> acc * bigint (Dim.size net.Indices[l].Dim)) 1I
             report Codes.sizeOverflow t.Range (sprintf "`%s` has %O elements, more than fit in 64 bits" t.Name size) [ "reduce its dimensions" ]
-        if t.Role = Weight then
+        if tied && t.Role = Weight then
             match shapes.TryGetValue t.Param with
             | true, first when dims first <> dims t ->
                 report Codes.tiedShape t.Range (sprintf "`%s` shares parameter `%s` with `%s`, but its legs have dimensions (%s), not (%s)" t.Name t.Param first.Name (String.Join(", ", dims t)) (String.Join(", ", dims first))) []
             | true, _ -> ()
             | _ -> shapes[t.Param] <- t
         match t.Embedding with
-        | Some _ when not t.Legs.IsEmpty && Dim.isDynamic net.Indices[List.last t.Legs].Dim ->
+        | Some _ when t.Legs.Length > 0 && Dim.isDynamic net.Indices[Array.last t.Legs].Dim ->
             let k = t.Legs.Length - 1
-            report Codes.embedWidth (e.LegRanges[t.Id][k]) (sprintf "the embedding fills `%s`'s last leg, but `%s` is dynamic" t.Name (name (List.last t.Legs))) [ "put the batch leg first and the feature leg last" ]
+            report Codes.embedWidth (e.LegRanges[t.Id][k]) (sprintf "the embedding fills `%s`'s last leg, but `%s` is dynamic" t.Name (name (Array.last t.Legs))) [ "put the batch leg first and the feature leg last" ]
         | Some emb ->
-            match List.tryLast t.Legs with
+            match Array.tryLast t.Legs with
             | Some last when Dim.size net.Indices[last].Dim <> int64 (Embedding.width emb) ->
                 let k = t.Legs.Length - 1
                 report Codes.embedWidth (e.LegRanges[t.Id][k]) (sprintf "`%s` makes %d features, but the last leg `%s` has dimension %d" (Embedding.show emb) (Embedding.width emb) (name last) (Dim.size net.Indices[last].Dim)) [ "the embedding fills an input's last leg" ]
@@ -211,16 +212,16 @@ let check (e: Elaborated) : Diagnostic list =
     // An input family is fed as one array: every member has the same batch legs, shape and embedding.
     let isDyn l = Dim.isDynamic net.Indices[l].Dim
     let memberShape (t: FlatTensor) =
-        let legs = if t.Embedding.IsSome && not t.Legs.IsEmpty then List.take (t.Legs.Length - 1) t.Legs else t.Legs
-        (t.Legs |> List.filter isDyn |> List.length), (legs |> List.filter (isDyn >> not) |> List.map (fun l -> Dim.size net.Indices[l].Dim)), t.Embedding
+        let legs = if t.Embedding.IsSome && t.Legs.Length > 0 then Array.take (t.Legs.Length - 1) t.Legs else t.Legs
+        (t.Legs |> Array.filter isDyn |> Array.length), (legs |> Array.filter (isDyn >> not) |> Array.map (fun l -> Dim.size net.Indices[l].Dim) |> List.ofArray), t.Embedding
     for _, members in net.Tensors |> Array.filter (fun t -> t.Role = Input) |> Array.groupBy (fun t -> t.Family) do
         let first = members[0]
         match members |> Array.tryFind (fun m -> memberShape m <> memberShape first) with
         | Some m ->
             report Codes.inputFamilyShape m.Range (sprintf "`%s` and `%s` are members of one input family but differ in shape, batch legs or embedding" first.Name m.Name) [ "an input family is fed as one array; give its members the same legs, or use two families" ]
         | None -> ()
-    let constParams = net.Tensors |> Array.filter (fun t -> t.Role = Const) |> Array.map (fun t -> t.Param) |> HashSet
-    match net.Tensors |> Array.tryFind (fun t -> t.Role = Weight && constParams.Contains t.Param) with
+    let constParams = if tied then net.Tensors |> Array.filter (fun t -> t.Role = Const) |> Array.map (fun t -> t.Param) |> HashSet else HashSet()
+    match net.Tensors |> Array.tryFind (fun t -> t.Role = Weight && constParams.Count > 0 && constParams.Contains t.Param) with
     | Some t -> report Codes.parameterRole t.Range (sprintf "`%s` uses the parameter `%s`, which is also a constant's" t.Name t.Param) [ "name the shared weight differently" ]
     | None -> ()
     // Connectivity over tensors (a hyperindex or shared index joins them).

@@ -111,7 +111,7 @@ let private plainLegs (legs: Leg list) : PlainLegs option =
 /// every kept leg names an index member already declared, the members' provisional ids (and the kept legs' ranges)
 /// are returned instead of keys: resolution in `Build` would find the same members, as the first declaration of a
 /// member is kept.
-let private plainLegKeys (ctx: Ctx) env (range: SourceRange) (plain: PlainLegs) : struct (bool * int list * SourceRange list * LegKey list) =
+let private plainLegKeys (ctx: Ctx) env (range: SourceRange) (plain: PlainLegs) : struct (bool * int array * SourceRange list * LegKey list) =
     let legs = plain.Legs
     // Null where a leg's condition is false (an empty subscript list is not null).
     let subsOf = plain.Scratch
@@ -129,19 +129,22 @@ let private plainLegKeys (ctx: Ctx) env (range: SourceRange) (plain: PlainLegs) 
             kept <- kept ||| (1L <<< k)
             count <- count + 1
     ctx.CountLegs(range, int64 count)
-    // Looked up last leg first, so that the id list is built as it is looked up (lookups report nothing).
-    let mutable ids = []
+    // The kept legs' ids, looked up in order (lookups report nothing).
+    let ids = Array.zeroCreate<int> count
     let mutable found = true
-    let mutable k = legs.Length - 1
-    while found && k >= 0 do
+    let mutable at = 0
+    let mutable k = 0
+    while found && k < legs.Length do
         if not (isNull (box subsOf[k])) then
             match ctx.Indices.TryGetValue (fst legs[k]).Ref.Name.Name with
             | true, family ->
                 match family.TryGetValue subsOf[k] with
-                | true, e -> ids <- e.Id :: ids
+                | true, e ->
+                    ids[at] <- e.Id
+                    at <- at + 1
                 | _ -> found <- false
             | _ -> found <- false
-        k <- k - 1
+        k <- k + 1
     if found then
         struct (true, ids, plain.Ranges kept, [])
     else
@@ -150,7 +153,7 @@ let private plainLegKeys (ctx: Ctx) env (range: SourceRange) (plain: PlainLegs) 
                   if not (isNull (box subsOf[k])) then
                       let leg, exprs = legs[k]
                       { Family = leg.Ref.Name.Name; Subs = subsOf[k]; Range = leg.Ref.Range; Exprs = exprs } ]
-        struct (false, [], [], keys)
+        struct (false, Array.empty, [], keys)
 
 /// Whether an initialiser, embedding or expression list mentions one of `names` (the loop variables of a
 /// declaration): when it does not, its value is the same for every member and is evaluated once. Iterative, as
@@ -287,7 +290,6 @@ let private addIndex (ctx: Ctx) (familyName: string) (subs: int list) (dim: Dim)
         | _ ->
             let entry =
                 { Id = ctx.IndexOrder.Count
-                  Name = memberName familyName subs
                   Family = familyName
                   Subscripts = subs
                   Dim = dim
@@ -297,12 +299,12 @@ let private addIndex (ctx: Ctx) (familyName: string) (subs: int list) (dim: Dim)
             ctx.IndexOrder.Add entry
 
 /// The loop values a member was made with, for hints.
-let private loopValues (env: Env) (f: ForClause option) =
+let private loopValues (ctx: Ctx) (env: Env) (f: ForClause option) =
     match f with
     | None -> []
     | Some { Binders = [ b ] } ->
         match env.TryGetValue b.Var.Name with
-        | true, { Value = Some (VInt v) } -> [ v ]
+        | true, { Value = Some (VInt v) } -> ctx.LoopList v
         | _ -> []
     | Some f ->
         f.Binders
@@ -397,45 +399,42 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                     PerMember(ctx, embedClause |> Option.forall (fun e -> not (mentions loopVars e.Args)),
                               fun env -> clause (fun () -> embedClause |> Option.map (embeddingOf ctx env)))
                 // Outside a loop every member has the same origin; inside one, only the loop values differ.
-                let plainOrigin = { Decl = d.Range; For = forClause; Loop = [] }
-                let origin env = if forClause.IsNone then plainOrigin else { plainOrigin with Loop = loopValues env forClause }
+                let origin = { Decl = d.Range; For = forClause; Loop = [] }
                 let shared = clauses |> List.tryPick (function CShared (n, _) -> Some n | _ -> None)
                 let family = prefix + name.Name
+                // The tie when it is the same for every member (one value for the declaration).
+                let fixedTie =
+                    match shared with
+                    | Some (Some (shared, [])) -> Some(prefix + shared.Name)
+                    | Some None -> Some family
+                    | _ -> None
                 let mutable first = true
                 forEach ctx env forClause (fun env ->
                     if first then
                         first <- false
                         if ctx.Expected > 1 then
-                            ctx.TensorNames.EnsureCapacity(ctx.TensorNames.Count + ctx.Expected) |> ignore
                             ctx.Tensors.EnsureCapacity(ctx.Tensors.Count + ctx.Expected) |> ignore
                     let subs = evalSubscripts ctx env subs
-                    let tname = prefix + memberName name.Name subs
-                    if not (ctx.TensorNames.Add tname) then
-                        ctx.Fail(Codes.duplicateTensor, d.Range, sprintf "tensor `%s` is already declared" tname)
+                    if not (ctx.AddTensorName(family, subs)) then
+                        ctx.Fail(Codes.duplicateTensor, d.Range, sprintf "tensor `%s` is already declared" (memberName family subs))
                     let struct (resolved, ids, legRanges, keys) =
                         match plain with
                         | Some p -> plainLegKeys ctx env d.Range p
-                        | None -> struct (false, [], [], legKeys ctx env d.Range legs.Legs)
+                        | None -> struct (false, Array.empty, [], legKeys ctx env d.Range legs.Legs)
                     ctx.CountTensor(d.Range)
                     let init = init.For env
                     let embedding = embedding.For env
-                    let param =
+                    let tie =
                         match shared with
-                        | Some (Some (shared, [])) -> prefix + shared.Name
-                        | Some (Some (shared, subs)) -> prefix + String.Join(".", shared.Name :: (subs |> List.map (evalSubscript ctx env >> string)))
-                        | Some None -> prefix + name.Name
-                        | None ->
-                            match subs with
-                            | [ s ] -> withNumber (prefix + name.Name) '.' s ""
-                            | _ -> prefix + String.Join(".", name.Name :: (subs |> List.map string))
+                        | Some (Some (shared, (_ :: _ as subs))) -> Some(prefix + String.Join(".", shared.Name :: (subs |> List.map (evalSubscript ctx env >> string))))
+                        | _ -> fixedTie
                     ctx.Tensors.Add
                         { Flat =
                             { Id = ctx.Tensors.Count
-                              Name = tname
                               Family = family
                               Subscripts = subs
                               Role = role
-                              Param = param
+                              Tie = tie
                               Legs = ids
                               Init = init
                               Embedding = embedding
@@ -443,7 +442,8 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                           Resolved = resolved
                           Legs = keys
                           LegRanges = legRanges
-                          Origin = origin env })
+                          Origin = origin
+                          Loop = loopValues ctx env forClause })
                 env
             | DOutput legs ->
                 match ctx.Output with
@@ -518,22 +518,23 @@ and private instantiate ctx env prefix (name: Ident) (netName: Ident) args bindi
             for o in net.Output do
                 let i = net.Indices[o]
                 ctx.SubOutputs.Add((qual + i.Family, i.Subscripts)) |> ignore
+            let origin = { Decl = range; For = None; Loop = [] }
             for t in net.Tensors do
-                let tname = qual + t.Name
-                if ctx.TensorNames.Add tname then
+                let family = qual + t.Family
+                if ctx.AddTensorName(family, t.Subscripts) then
                     ctx.Tensors.Add
                         { Flat =
                             { t with
                                 Id = ctx.Tensors.Count
-                                Name = tname
-                                Family = qual + t.Family
-                                Param = qual + t.Param
-                                Legs = []
+                                Family = family
+                                Tie = t.Tie |> Option.map (fun p -> qual + p)
+                                Legs = Array.empty
                                 Range = range }
                           Resolved = false
-                          Legs = t.Legs |> List.map (fun l -> idOf[l])
+                          Legs = t.Legs |> Array.map (fun l -> idOf[l]) |> List.ofArray
                           LegRanges = []
-                          Origin = { Decl = range; For = None; Loop = [] } }
+                          Origin = origin
+                          Loop = [] }
             for b in (bindings: Syntax.Binding list) do
                 forEach ctx env b.For (fun env ->
                     let inner = legKeys ctx env b.Range [ { Ref = b.Inner; Cond = None; Range = b.Inner.Range } ]

@@ -149,55 +149,16 @@ type PendingTensor =
       Legs: LegKey list
       /// The legs' ranges when `Resolved` (one list shared by the declaration's members).
       LegRanges: SourceRange list
-      Origin: Origin }
+      /// The declaration it comes from (one value shared by the declaration's members; its `Loop` is empty).
+      Origin: Origin
+      /// The loop values that made this member (see `Origin.Loop`).
+      Loop: int64 list }
 
-/// The decimal width of n ≥ 0.
-let private width (n: int) =
-    let mutable w = 1
-    let mutable rest = n / 10
-    while rest > 0 do
-        w <- w + 1
-        rest <- rest / 10
-    w
-
-/// Writes `withNumber`'s string (one delegate for every call).
-let private writeNumbered =
-    Buffers.SpanAction<char, struct (string * char * int * string)>(fun span (struct (head, opening, n, closing)) ->
-        head.AsSpan().CopyTo span
-        span[head.Length] <- opening
-        let mutable written = 0
-        n.TryFormat(span.Slice(head.Length + 1), &written, ReadOnlySpan<char>.Empty, Globalization.CultureInfo.InvariantCulture) |> ignore
-        closing.AsSpan().CopyTo(span.Slice(head.Length + 1 + written)))
-
-/// `head` followed by `opening`, the decimal digits of `n` ≥ 0 and `closing`, made as one string (no string for
-/// the number alone: a million-member family names a million members).
-let withNumber (head: string) (opening: char) (n: int) (closing: string) : string =
-    if n < 0 then
-        head + string opening + string n + closing
-    else
-        String.Create(head.Length + 1 + width n + closing.Length, struct (head, opening, n, closing), writeNumbered)
-
-/// Writes `family[a, b]` (one delegate for every call).
-let private writeTwo =
-    Buffers.SpanAction<char, struct (string * int * int)>(fun span (struct (family, a, b)) ->
-        family.AsSpan().CopyTo span
-        span[family.Length] <- '['
-        let mutable at = family.Length + 1
-        let mutable written = 0
-        a.TryFormat(span.Slice at, &written, ReadOnlySpan<char>.Empty, Globalization.CultureInfo.InvariantCulture) |> ignore
-        at <- at + written
-        span[at] <- ','
-        span[at + 1] <- ' '
-        b.TryFormat(span.Slice(at + 2), &written, ReadOnlySpan<char>.Empty, Globalization.CultureInfo.InvariantCulture) |> ignore
-        span[span.Length - 1] <- ']')
+/// `head` followed by `opening`, the decimal digits of `n` ≥ 0 and `closing`, made as one string.
+let withNumber (head: string) (opening: char) (n: int) (closing: string) : string = Names.withNumber head opening n closing
 
 /// `b[3]`, `h[0, 2]` or `b` for a family and its subscripts.
-let memberName (family: string) (subs: int list) =
-    match subs with
-    | [] -> family
-    | [ s ] -> withNumber family '[' s "]"
-    | [ a; b ] when a >= 0 && b >= 0 -> String.Create(family.Length + width a + width b + 4, struct (family, a, b), writeTwo)
-    | _ -> family + "[" + String.Join(", ", subs) + "]"
+let memberName (family: string) (subs: int list) = Names.memberName family subs
 
 /// The type of a value in words.
 let typeName =
@@ -236,10 +197,12 @@ type SubscriptComparer() =
                 | _ -> false
             go a b
         member _.GetHashCode(a) =
-            let mutable h = 17
+            // Mixed, not `h * 31 + x`: that maps the members [x; y] of a 1000 x 1000 grid family onto ~32,000
+            // hash values, and every lookup then walked a chain of ~30 keys.
+            let mutable h = HashCode()
             for x in a do
-                h <- h * 31 + x
-            h
+                h.Add x
+            h.ToHashCode()
 
 /// The state of one network's elaboration.
 type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagnostic>, stack: string list, budget: Budget,
@@ -247,7 +210,9 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     let indices = Dictionary<string, Dictionary<int list, IndexEntry>>()
     let indexOrder = ResizeArray<IndexEntry>()
     let tensors = ResizeArray<PendingTensor>()
-    let tensorNames = HashSet<string>()
+    // The tensor members declared, by family and subscripts (a name is its family and subscripts: no strings).
+    let tensorNames = Dictionary<string, HashSet<int list>>()
+    let mutable tensorCount = 0
     let poisoned = HashSet<string>()
     let mutable legCount = 0L
     let mutable expected = 1
@@ -259,10 +224,16 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     let subOutputs = HashSet<string * int list>()
     // Shared one-subscript lists by value (see `One`), made on first use.
     let mutable ones: int list array = Array.zeroCreate 1024
-    // Shared two-subscript lists (see `Two`), made on first use.
+    // Shared two-subscript lists (see `Two`), made on first use: rows by the first subscript, for subscripts below
+    // `twoBound` (a grid family's members); a dictionary past that.
+    let mutable twoRows: int list array array = Array.zeroCreate 64
+    // Cells of `twoRows` allocated, bounded (a sparse pattern of pairs must not allocate rows it does not fill).
+    let mutable twoCells = 0L
     let twos = Dictionary<struct (int * int), int list>()
     // Shared loop values by value (see `LoopValue`), made on first use.
     let mutable loopValues: Value option array = Array.zeroCreate 1024
+    // Shared one-value loop lists (see `LoopList`), made on first use.
+    let mutable loopLists: int64 list array = Array.zeroCreate 1024
 
     member _.Options = options
     member _.Lookup = lookup
@@ -278,7 +249,20 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     member _.Indices = indices
     member _.IndexOrder = indexOrder
     member _.Tensors = tensors
-    member _.TensorNames = tensorNames
+    /// Adds a tensor member by family and subscripts; false when it is already declared.
+    member _.AddTensorName(family: string, subs: int list) =
+        let members =
+            match tensorNames.TryGetValue family with
+            | true, m -> m
+            | _ ->
+                let m = HashSet<int list>(SubscriptComparer.Instance)
+                tensorNames[family] <- m
+                m
+        // Sized once for the members the declaration is expected to make (see `Expected`).
+        if members.Count = 0 && expected > 1 then members.EnsureCapacity expected |> ignore
+        let added = members.Add subs
+        if added then tensorCount <- tensorCount + 1
+        added
     /// Index families whose declaration failed for some member: legs naming them are dropped silently.
     member _.Poisoned = poisoned
     member _.Cuts = cuts
@@ -304,14 +288,42 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
 
     /// The subscript list `[x; y]`, one shared list per pair (as `One`, for grids).
     member _.Two(x: int, y: int) : int list =
-        // A value-tuple key: its hash mixes both values (an int64's would be x xor y, one bucket per diagonal).
-        let key = struct (x, y)
-        match twos.TryGetValue key with
-        | true, l -> l
-        | _ ->
-            let l = [ x; y ]
-            twos[key] <- l
-            l
+        let row = if x >= 0 && x < twoRows.Length then twoRows[x] else null
+        let fits = x >= 0 && y >= 0 && x < Ctx.TwoBound && y < Ctx.TwoBound
+        if fits && ((not (isNull row) && y < row.Length) || twoCells + int64 (max 16 (2 * (y + 1))) <= Ctx.TwoCells) then
+            // An array lookup: a 1000 x 1000 grid looks up several million subscript pairs.
+            if x >= twoRows.Length then
+                let grown = Array.zeroCreate (max (x + 1) (2 * twoRows.Length))
+                Array.blit twoRows 0 grown 0 twoRows.Length
+                twoRows <- grown
+            let mutable row = twoRows[x]
+            if isNull row || y >= row.Length then
+                let grown = Array.zeroCreate (max (y + 1) (if isNull row then 16 else 2 * row.Length))
+                twoCells <- twoCells + int64 grown.Length
+                if not (isNull row) then Array.blit row 0 grown 0 row.Length
+                row <- grown
+                twoRows[x] <- row
+            let l = row[y]
+            if obj.ReferenceEquals(l, null) then
+                let l = [ x; y ]
+                row[y] <- l
+                l
+            else l
+        else
+            // A value-tuple key: its hash mixes both values (an int64's would be x xor y, one bucket per diagonal).
+            let key = struct (x, y)
+            match twos.TryGetValue key with
+            | true, l -> l
+            | _ ->
+                let l = [ x; y ]
+                twos[key] <- l
+                l
+
+    /// Subscript pairs below this (each) are shared through arrays in `Two`.
+    static member TwoBound = 1 <<< 14
+
+    /// The most cells the rows of `Two` may take together (64 MB of references); pairs past it use a dictionary.
+    static member TwoCells = 8_000_000L
 
     /// `Some(VInt v)`, one shared value per loop value: a loop sets its variable for every member.
     member _.LoopValue(v: int64) : Value option =
@@ -329,6 +341,24 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
                 let value = Some(VInt v)
                 loopValues[x] <- value
                 value
+
+    /// The list `[v]` of one loop value, one shared list per value (a member of a one-variable loop keeps its loop
+    /// value for hints).
+    member _.LoopList(v: int64) : int64 list =
+        if v < 0L || v > int64 options.MaxTensors then
+            [ v ]
+        else
+            let x = int v
+            if x >= loopLists.Length then
+                let grown = Array.zeroCreate (max (x + 1) (2 * loopLists.Length))
+                Array.blit loopLists 0 grown 0 loopLists.Length
+                loopLists <- grown
+            let l = loopLists[x]
+            if obj.ReferenceEquals(l, null) then
+                let l = [ v ]
+                loopLists[x] <- l
+                l
+            else l
 
     /// How many members the declaration being expanded is expected to make (its loop's size; 1 outside loops),
     /// for sizing the tables its members go into once rather than growing them member by member.
@@ -371,14 +401,14 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
 
     /// Counts one more tensor (its name already added) against the limits; fails at `range` past them.
     member c.CountTensor(range: SourceRange) =
-        if int64 tensorNames.Count > int64 options.MaxTensors then
+        if int64 tensorCount > int64 options.MaxTensors then
             c.Exhaust(range, sprintf "the network has more than %d tensors, the expansion limit" options.MaxTensors)
         if not (budget.TryAdd(1L, 0L)) then
             c.Exhaust(range, "expanding this network (with its instances) needs more work than the expansion limits allow")
 
     /// Counts `tensors` tensors with `legs` legs copied in from an instance.
     member c.CountCopy(range: SourceRange, tensorsIn: int, legs: int64) =
-        if int64 tensorNames.Count + int64 tensorsIn > int64 options.MaxTensors then
+        if int64 tensorCount + int64 tensorsIn > int64 options.MaxTensors then
             c.Exhaust(range, sprintf "this instance brings the network past %d tensors, the expansion limit" options.MaxTensors)
         if legCount + legs > options.MaxLegs then
             c.Exhaust(range, sprintf "this instance brings the network past %d legs, the expansion limit" options.MaxLegs)

@@ -25,13 +25,71 @@ type IndexKind =
     | Bond
     | Hyper
 
+/// How members of families are named: `b[3]`, `h[0, 2]`, `A.3`. Names are written when asked for, never stored: a
+/// million-member family holds its subscripts, not a million strings.
+module Names =
+    open System
+
+    /// The decimal width of n ≥ 0.
+    let private width (n: int) =
+        let mutable w = 1
+        let mutable rest = n / 10
+        while rest > 0 do
+            w <- w + 1
+            rest <- rest / 10
+        w
+
+    /// Writes `withNumber`'s string (one delegate for every call).
+    let private writeNumbered =
+        Buffers.SpanAction<char, struct (string * char * int * string)>(fun span (struct (head, opening, n, closing)) ->
+            head.AsSpan().CopyTo span
+            span[head.Length] <- opening
+            let mutable written = 0
+            n.TryFormat(span.Slice(head.Length + 1), &written, ReadOnlySpan<char>.Empty, Globalization.CultureInfo.InvariantCulture) |> ignore
+            closing.AsSpan().CopyTo(span.Slice(head.Length + 1 + written)))
+
+    /// `head` followed by `opening`, the decimal digits of `n` ≥ 0 and `closing`, made as one string (no string for
+    /// the number alone).
+    let withNumber (head: string) (opening: char) (n: int) (closing: string) : string =
+        if n < 0 then
+            head + string opening + string n + closing
+        else
+            String.Create(head.Length + 1 + width n + closing.Length, struct (head, opening, n, closing), writeNumbered)
+
+    /// Writes `family[a, b]` (one delegate for every call).
+    let private writeTwo =
+        Buffers.SpanAction<char, struct (string * int * int)>(fun span (struct (family, a, b)) ->
+            family.AsSpan().CopyTo span
+            span[family.Length] <- '['
+            let mutable at = family.Length + 1
+            let mutable written = 0
+            a.TryFormat(span.Slice at, &written, ReadOnlySpan<char>.Empty, Globalization.CultureInfo.InvariantCulture) |> ignore
+            at <- at + written
+            span[at] <- ','
+            span[at + 1] <- ' '
+            b.TryFormat(span.Slice(at + 2), &written, ReadOnlySpan<char>.Empty, Globalization.CultureInfo.InvariantCulture) |> ignore
+            span[span.Length - 1] <- ']')
+
+    /// `b[3]`, `h[0, 2]` or `b` for a family and its subscripts.
+    let memberName (family: string) (subs: int list) =
+        match subs with
+        | [] -> family
+        | [ s ] -> withNumber family '[' s "]"
+        | [ a; b ] when a >= 0 && b >= 0 -> String.Create(family.Length + width a + width b + 4, struct (family, a, b), writeTwo)
+        | _ -> family + "[" + String.Join(", ", subs) + "]"
+
+    /// The parameter of an untied tensor: `A.3` for `A[3]`, `enc.W.2.1` for `enc.W[2,1]`, `B` for `B`.
+    let ownParameter (family: string) (subs: int list) =
+        match subs with
+        | [] -> family
+        | [ s ] -> withNumber family '.' s ""
+        | _ -> String.Join(".", family :: (subs |> List.map string))
+
 /// One concrete index of the flat network.
 type FlatIndex =
     {
         /// Position of this index in `FlatNetwork.Indices`.
         Id: int
-        /// The name as written, with family subscripts evaluated: `b[3]`, `h[0,2]`, `enc.top`.
-        Name: string
         /// The family name without subscripts: `b`, `h`, `enc.top`.
         Family: string
         /// The family subscripts: `[3]` for `b[3]`, `[]` for a plain index.
@@ -41,6 +99,9 @@ type FlatIndex =
         /// Where the index was declared.
         Range: SourceRange
     }
+
+    /// The name as written, with family subscripts evaluated: `b[3]`, `h[0, 2]`, `enc.top` (made when asked for).
+    member i.Name = Names.memberName i.Family i.Subscripts
 
 /// What a tensor is for at run time.
 type Role =
@@ -120,18 +181,16 @@ type FlatTensor =
     {
         /// Position of this tensor in `FlatNetwork.Tensors`.
         Id: int
-        /// The name as written with family subscripts evaluated: `A[3]`, `T[0,1]`, `enc.W[2]`.
-        Name: string
         /// The family name: `A`, `T`, `enc.W`.
         Family: string
         /// The family subscripts.
         Subscripts: int list
         Role: Role
-        /// The parameter this tensor's values come from. Tensors that share it are tied (one trainable tensor
-        /// placed at several positions). Untied tensors have their own: `A.3` for `A[3]`, `enc.W.2.1` for `enc.W[2,1]`.
-        Param: string
+        /// The parameter a `shared` clause names, which the tensor is tied to; None for a tensor with its own
+        /// (see `Param`).
+        Tie: string option
         /// Leg index ids, in the declared order.
-        Legs: int list
+        Legs: int array
         /// Initialiser (weights) or fixed value (const); None where the default applies.
         Init: Init option
         /// The built-in embedding of an input, if any.
@@ -139,6 +198,16 @@ type FlatTensor =
         /// Where the tensor was declared.
         Range: SourceRange
     }
+
+    /// The name as written with family subscripts evaluated: `A[3]`, `T[0, 1]`, `enc.W[2]` (made when asked for).
+    member t.Name = Names.memberName t.Family t.Subscripts
+
+    /// The parameter this tensor's values come from. Tensors that share it are tied (one trainable tensor placed
+    /// at several positions). Untied tensors have their own: `A.3` for `A[3]`, `enc.W.2.1` for `enc.W[2,1]`.
+    member t.Param =
+        match t.Tie with
+        | Some p -> p
+        | None -> Names.ownParameter t.Family t.Subscripts
 
 /// A named bipartition of the output legs.
 type FlatCut =
@@ -204,12 +273,17 @@ module FlatNetwork =
     let elements (net: FlatNetwork) (t: FlatTensor) =
         match smallElements net t with
         | ValueSome n -> bigint n
-        | ValueNone -> t.Legs |> List.fold (fun acc l -> acc * bigint (Dim.size net.Indices[l].Dim)) 1I
+        | ValueNone -> t.Legs |> Array.fold (fun acc l -> acc * bigint (Dim.size net.Indices[l].Dim)) 1I
 
     /// The weights that hold a distinct parameter, each the first to use it, in order.
     let private firstUses (net: FlatNetwork) =
-        let seen = System.Collections.Generic.HashSet<string>(net.Tensors |> Array.sumBy (fun t -> if t.Role = Weight then 1 else 0))
-        net.Tensors |> Array.filter (fun t -> t.Role = Weight && seen.Add t.Param)
+        // Untied weights have distinct parameters of their own (distinct families and subscripts): without a tie,
+        // every weight is a first use, and no parameter name is written.
+        if net.Tensors |> Array.forall (fun t -> t.Role <> Weight || t.Tie.IsNone) then
+            net.Tensors |> Array.filter (fun t -> t.Role = Weight)
+        else
+            let seen = System.Collections.Generic.HashSet<string>(net.Tensors |> Array.sumBy (fun t -> if t.Role = Weight then 1 else 0))
+            net.Tensors |> Array.filter (fun t -> t.Role = Weight && seen.Add t.Param)
 
     /// The ids of the distinct trainable parameters, in first-use order.
     let parameters (net: FlatNetwork) = firstUses net |> Array.map (fun t -> t.Param)

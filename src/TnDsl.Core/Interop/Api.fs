@@ -201,11 +201,11 @@ type TensorView(t: FlatTensor, kept: int array, sourceLine: string | null) =
     /// The parameter its values come from (tied tensors share one).
     member _.Param = t.Param
     /// Leg index ids in declared order (a leg may repeat: a diagonal or trace).
-    member _.Legs: int array = Array.ofList t.Legs
+    member _.Legs: int array = Array.copy t.Legs
     /// Its distinct legs that survive the tensor: open legs and legs another tensor carries, in declared order.
     member _.KeptLegs = kept
     /// Its distinct legs summed on the tensor alone (carried by no other tensor and not open).
-    member _.SummedLegs: int array = t.Legs |> List.distinct |> List.filter (fun l -> not (Array.contains l kept)) |> Array.ofList
+    member _.SummedLegs: int array = t.Legs |> Array.distinct |> Array.filter (fun l -> not (Array.contains l kept))
     /// The initialiser (weights) or fixed value (const); null where the default applies.
     member _.Init: InitView | null = match t.Init with Some i -> InitView i | None -> null
     /// The embedding of an input; null where none.
@@ -222,12 +222,13 @@ type TensorView(t: FlatTensor, kept: int array, sourceLine: string | null) =
 [<Sealed; AllowNullLiteral>]
 type NetworkView(net: FlatNetwork, sources: IReadOnlyDictionary<string, SourceText>) =
     // A tensor's legs without repeats; the list itself when it has none (nearly always: a repeat is a trace).
-    let distinct (legs: int list) =
-        let rec repeats (xs: int list) =
-            match xs with
-            | [] -> false
-            | x :: rest -> List.contains x rest || repeats rest
-        if List.length legs <= 16 && not (repeats legs) then legs else List.distinct legs
+    let distinct (legs: int array) =
+        let mutable repeats = false
+        if legs.Length <= 16 then
+            for a in 0 .. legs.Length - 1 do
+                for b in a + 1 .. legs.Length - 1 do
+                    if legs[a] = legs[b] then repeats <- true
+        if legs.Length <= 16 && not repeats then legs else Array.distinct legs
     // The views of tensors and indices are made on first use: `tn check` of a million-tensor network reads neither.
     let carriers =
         lazy
@@ -260,7 +261,7 @@ type NetworkView(net: FlatNetwork, sources: IReadOnlyDictionary<string, SourceTe
             (let isOut, carriers = isOut.Value, carriers.Value
              net.Tensors
              |> Array.map (fun t ->
-                 let kept = distinct t.Legs |> List.filter (fun l -> isOut[l] || carriers[l] > 1) |> Array.ofList
+                 let kept = distinct t.Legs |> Array.filter (fun l -> isOut[l] || carriers[l] > 1)
                  TensorView(t, kept, line t.Range)))
     let indices = lazy (net.Indices |> Array.map IndexView)
     /// A view of a network built in memory (no sources).
@@ -291,7 +292,7 @@ type NetworkView(net: FlatNetwork, sources: IReadOnlyDictionary<string, SourceTe
     member _.WeightNetwork(cutName: string) : NetworkView =
         let dynamicLeg l = Dim.isDynamic net.Indices[l].Dim
         let inputs = net.Tensors |> Array.filter (fun t -> t.Role = Input)
-        let features = inputs |> Array.collect (fun t -> t.Legs |> List.filter (dynamicLeg >> not) |> Array.ofList) |> Array.distinct |> List.ofArray
+        let features = inputs |> Array.collect (fun t -> t.Legs |> Array.filter (dynamicLeg >> not)) |> Array.distinct |> List.ofArray
         let outputs = net.Output |> List.filter (dynamicLeg >> not)
         let outputsOnly = outputs |> List.filter (fun l -> not (List.contains l features))
         let kept = net.Tensors |> Array.filter (fun t -> t.Role <> Input) |> Array.mapi (fun k t -> { t with Id = k })

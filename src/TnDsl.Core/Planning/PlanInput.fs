@@ -23,7 +23,7 @@ module PlanInput =
         let name (ix: FlatIndex) = ix.Name
         let problem =
             { Names = net.Tensors |> Array.map (fun t -> t.Name)
-              Inputs = net.Tensors |> Array.map (fun t -> t.Legs |> List.map (fun l -> name net.Indices[l]) |> Array.ofList)
+              Inputs = net.Tensors |> Array.map (fun t -> t.Legs |> Array.map (fun l -> name net.Indices[l]))
               Sizes = net.Indices |> Array.map (fun ix -> name ix, sizeOf ix) |> Map.ofArray
               Output = net.Output |> List.map (fun l -> name net.Indices[l]) |> Array.ofList
               Trainable = net.Tensors |> Array.map (fun t -> t.Role = Weight) }

@@ -44,7 +44,7 @@ public static class Entanglement
     {
         using var scope = NewDisposeScope();
         var s = linalg.svdvals(m);
-        var s2 = s.square();
+        var s2 = Square(s);
         double total = s2.sum().item<double>();
         if (total <= 0 || !double.IsFinite(total))
             return [];

@@ -283,7 +283,7 @@ static partial class BackendBench
         }
         Tensor Backward(Func<Tensor> f)
         {
-            var y = f().square().sum();
+            var y = ScalarOps.Square(f()).sum();
             y.backward();
             return y;
         }
@@ -348,7 +348,7 @@ static partial class BackendBench
         {
             using var scope = NewDisposeScope();
             opt.zero_grad();
-            m.forward(inputs).square().mean().backward();
+            ScalarOps.Square(m.forward(inputs)).mean().backward();
             opt.step();
         }
         Step();

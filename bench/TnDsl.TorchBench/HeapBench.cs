@@ -111,7 +111,7 @@ public static class HeapBench
         {
             using var scope = NewDisposeScope();
             optimizer.zero_grad();
-            module.forward(inputs).square().mean().backward();
+            ScalarOps.Square(module.forward(inputs)).mean().backward();
             optimizer.step();
         }
         double Cpu(Action run)

@@ -172,7 +172,7 @@ public static class MemoryBench
         {
             using var scope = NewDisposeScope();
             optimizer.zero_grad();
-            module.forward(inputs).square().mean().backward();
+            ScalarOps.Square(module.forward(inputs)).mean().backward();
             optimizer.step();
         }
         if (measure)

@@ -109,12 +109,12 @@ public static class AutoInit
                     continue;
                 }
                 var source = module.get_parameter(name) ?? module.get_buffer(name)!;
-                var square = source.detach().to_type(ScalarType.Float64).cpu().square();
+                var square = Square(source.detach().to_type(ScalarType.Float64).cpu());
                 if (bases.ContainsKey(name))
                 {
                     // E[B²]: 1 for a standard normal base; the identity's square plus the noise variance otherwise.
                     square = bases[name] is InitSpec.Sum
-                        ? Plus(Initializers.Make(new InitSpec.Identity(), source.shape, unused).square(), 1e-4)
+                        ? Plus(Square(Initializers.Make(new InitSpec.Identity(), source.shape, unused)), 1e-4)
                         : ones_like(square);
                     square = Times(square, Math.Exp(logShare[name]));
                 }

@@ -72,7 +72,7 @@ public class AutoInitTests(ITestOutputHelper output)
             using var scope = NewDisposeScope();
             var m = new NetworkModule(NetworkAdapter.FromFlat(net), plan, new() { DType = ScalarType.Float64, Seed = seed });
             var inputs = RandomInputs.Make(m, 64, new Generator((ulong)seed + 1000), ScalarType.Float64);
-            sum += m.forward(inputs).square().mean().item<double>();
+            sum += ScalarOps.Square(m.forward(inputs)).mean().item<double>();
             m.Dispose();
         }
         double variance = sum / seeds;
@@ -100,7 +100,7 @@ public class AutoInitTests(ITestOutputHelper output)
         // With near-identity cores the 40-site chain of one-hot inputs neither explodes nor vanishes.
         using var inputs = randint(0, 3, [4096, 40], generator: new Generator(3));
         using var y = m.forward([inputs]);
-        double meanSquare = y.square().mean().item<double>();
+        double meanSquare = ScalarOps.Square(y).mean().item<double>();
         output.WriteLine($"40-site near-identity chain: mean square output {meanSquare:g4}");
 
         Assert.InRange(meanSquare, 0.1, 10);

@@ -149,12 +149,12 @@ public class ContractionTests
         var expr = Tn.Expression(eq, xs.Select(x => x.shape).ToArray(), new ContractionOptions { Optimizer = "greedy", MemoryLimit = 20 });
         Assert.True(expr.Figures.IsSliced);
         Assert.True(expr.Figures.SliceLargestIntermediate <= 20);
-        using (var loss = expr.Invoke(xs).square())
+        using (var loss = ScalarOps.Square(expr.Invoke(xs)))
             loss.backward();
         var ours = xs.Select(x => x.grad!.clone()).ToArray();
         foreach (var x in xs)
             x.grad!.zero_();
-        using (var loss = einsum(eq, xs).square())
+        using (var loss = ScalarOps.Square(einsum(eq, xs)))
             loss.backward();
         using (no_grad())
             AssertClose(einsum(eq, xs), expr.Invoke(xs), eq);
@@ -166,12 +166,12 @@ public class ContractionTests
     public void Gradients_flow_through_a_contraction_as_through_torch_einsum()
     {
         var xs = Operands([[3, 4], [4, 5, 2], [2, 3]], 9).Select(x => x.requires_grad_(true)).ToArray();
-        using (var loss = Tn.Contract("ab,bcd,da->c", xs).square().sum())
+        using (var loss = ScalarOps.Square(Tn.Contract("ab,bcd,da->c", xs)).sum())
             loss.backward();
         var ours = xs.Select(x => x.grad!.clone()).ToArray();
         foreach (var x in xs)
             x.grad!.zero_();
-        using (var loss = einsum("ab,bcd,da->c", xs).square().sum())
+        using (var loss = ScalarOps.Square(einsum("ab,bcd,da->c", xs)).sum())
             loss.backward();
         for (int k = 0; k < xs.Length; k++)
             AssertClose(xs[k].grad!, ours[k], $"gradient of operand {k + 1}");

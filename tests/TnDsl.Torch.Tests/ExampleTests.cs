@@ -28,7 +28,7 @@ public class ExampleTests
         Assert.Equal(expected, y.numel());
         Assert.True(y.isfinite().all().item<bool>(), $"{file}: non-finite output");
         using (var scope = NewDisposeScope())
-            m.forward(inputs).square().sum().backward();
+            ScalarOps.Square(m.forward(inputs)).sum().backward();
         Assert.All(m.parameters(), p => Assert.NotNull(p.grad));
         foreach (var t in inputs)
             t.Dispose();

@@ -68,7 +68,7 @@ public class MemoryEstimateTests
                 if (training)
                 {
                     optimizer.zero_grad();
-                    module.forward(inputs).square().mean().backward();
+                    ScalarOps.Square(module.forward(inputs)).mean().backward();
                     optimizer.step();
                 }
                 else

@@ -130,7 +130,7 @@ public static class RunCommand
             double? backward = module.ParameterCount == 0 || noBackward is not null ? null : Median(repeat, device, () =>
             {
                 module.zero_grad();
-                var loss = module.forward(inputs).square().sum();
+                var loss = ScalarOps.Square(module.forward(inputs)).sum();
                 loss.backward();
                 return loss;
             });

@@ -50,7 +50,7 @@ public static class LayerAutoInit
         for (int step = 0; step < 2; step++)
         {
             var y = layer.forward(x);
-            double rms = Math.Sqrt(y.square().mean().item<double>());
+            double rms = Math.Sqrt(Square(y).mean().item<double>());
             if (!double.IsFinite(rms) || rms == 0)
                 throw new TnException($"{spec.Name}: the auto initialisation gives a {(rms == 0 ? "zero" : "non-finite")} output; give the weights an explicit init");
             double factor = Math.Pow(rms, -1.0 / uses);

@@ -9,10 +9,10 @@ open System.Numerics
 /// not by their unsliced flops (a tree that is cheap unsliced can be one whose every large intermediate holds a
 /// different set of bonds, so that fitting it takes many slices). Three stages, seeded and bounded by a trial count,
 /// each trial running one step of each: (1) hyper's builders, each tree reconfigured and then sliced interleaved
-/// with reconfiguration (cotengra's `slicing_reconf_opts` trials); (2) for the best sliced set so far, trees built
+/// with reconfiguration (cotengra's `slicing_reconf_opts` trials); (2) for the cheapest stage-1 plan's set, trees built
 /// for the sliced network itself (the sliced indices at size 1, the limit a hard constraint of the builders and of
 /// reconfiguration), the sliced set pruned to what the new tree needs; (3) a local search over sliced sets from
-/// the best plan so far. The trials of a smaller count are a prefix of those of a larger one: more trials never
+/// the best plan of that set. The trials of a smaller count are a prefix of those of a larger one: more trials never
 /// give a dearer plan.
 module PlanSliceSearch =
     /// Total flops of a tree sliced over `indices`.
@@ -137,9 +137,6 @@ module PlanSliceSearch =
         let mutable pending: int array array = [||]
         let mutable m = 0
         let mutable spent = 0
-
-        /// Candidates scored so far, over every call.
-        member _.Spent = spent
 
         /// The best plan found from `start` with the candidates scored in all kept within `allowance`.
         member _.Run(stop: unit -> bool, start: BigInteger * ContractionTree * int array, allowance: int) =

@@ -1,16 +1,22 @@
 namespace TnDsl.BornMachine;
 
-/// <summary>A set of images as rows of discrete pixel values (row-major, one row per image).</summary>
-public sealed record ImageSet(long[] Pixels, int Count, int Width, int Height)
+/// <summary>A set of images as rows of discrete pixel values, one byte each (row-major, one row per image).</summary>
+public sealed record ImageSet(byte[] Pixels, int Count, int Width, int Height)
 {
     /// <summary>Pixels per image.</summary>
     public int Size => Width * Height;
 
     /// <summary>The largest pixel value plus one: the smallest physical dimension that can hold the set.</summary>
-    public int Levels => Pixels.Length == 0 ? 0 : (int)Pixels.Max() + 1;
+    public int Levels => Pixels.Length == 0 ? 0 : Pixels.Max() + 1;
 
-    /// <summary>Image <paramref name="i"/> as a new array.</summary>
-    public long[] Image(int i) => Pixels.AsSpan(i * Size, Size).ToArray();
+    /// <summary>Image <paramref name="i"/>'s pixel values as a new array.</summary>
+    public long[] Image(int i)
+    {
+        var image = new long[Size];
+        for (int p = 0; p < Size; p++)
+            image[p] = Pixels[(long)i * Size + p];
+        return image;
+    }
 }
 
 /// <summary>A training set and a test set for the Born machine, with where they came from.</summary>
@@ -51,7 +57,8 @@ public static class BornData
     /// <summary>Reads one array of images: (images, pixels) (square images assumed for display) or (images, height, width).</summary>
     public static ImageSet ReadImages(string path)
     {
-        var a = Npy.Read(path);
+        // Read as bytes: widened to int64, 1000 MNIST images took 6.3 MB of managed memory.
+        var a = Npy.ReadBytes(path);
         if (a.Descr is not ("|u1" or "|b1"))
             throw new NpyFormatException($"{path}: images must be unsigned bytes (|u1) or booleans (|b1), got '{a.Descr}'");
         if (a.Shape.Any(d => d < 1 || d > int.MaxValue))
@@ -72,6 +79,6 @@ public static class BornData
         }
         if (count == 0 || width * height < 2)
             throw new NpyFormatException($"{path}: needs at least one image of at least two pixels");
-        return new ImageSet(a.Values, count, width, height);
+        return new ImageSet(a.Data, count, width, height);
     }
 }

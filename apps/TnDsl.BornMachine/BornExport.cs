@@ -53,7 +53,9 @@ public static class BornExport
     {
         var text = ToTn(mps, sitePixels);
         File.WriteAllText(tnPath, text);
-        using var module = Build(tnPath, text);
+        // Built only to write its parameters under their names: the order it would contract in does not matter, so
+        // greedy's plan serves (auto's search took seconds and over 100 MB at 784 sites).
+        using var module = Build(tnPath, text, "greedy");
         using (no_grad())
         {
             for (int k = 0; k < mps.Length; k++)
@@ -78,12 +80,13 @@ public static class BornExport
 
     /// The module of an exported network, contracted along the planner's own path (auto finds the sweep along the
     /// chain: each weight meets its input and the environment in turn).
-    static NetworkModule Build(string file, string text)
+    static NetworkModule Build(string file, string text, string optimizer = "auto")
     {
         NativeLoader.EnsureLoaded();
         return NetworkModules.FromText(file, text, null, new NetworkBuildOptions
         {
             Module = new NetworkModuleOptions { DType = ScalarType.Float64 },
+            Optimizer = optimizer,
         });
     }
 }

@@ -28,16 +28,19 @@ public static class BornSetup
         return layout;
     }
 
-    /// <summary>The images as an (N, pixels) int64 tensor in pixel order; checks that every value fits the MPS's physical dimensions.</summary>
+    /// <summary>
+    /// The images as an (N, pixels) tensor of bytes (uint8) in pixel order; checks that every value fits the MPS's
+    /// physical dimensions. Everything that takes images takes bytes or int64.
+    /// </summary>
     public static Tensor Images(ImageSet set, MpsLayout layout)
     {
         NativeLoader.EnsureLoaded();
         int smallest = layout.Sites.Min(s => s.Physical);
         if (set.Levels > smallest)
             throw new MpsShapeException($"the images hold pixel values up to {set.Levels - 1}, but the MPS's physical dimension is {smallest}");
-        // Copied into libtorch's memory: torch.tensor(long[]) would keep a pinned managed copy alive beside it.
-        var images = empty(set.Count, set.Size, ScalarType.Int64);
-        images.data<long>().CopyFrom(set.Pixels);
+        // Copied into libtorch's memory: torch.tensor(byte[]) would keep a pinned managed copy alive beside it.
+        var images = empty(set.Count, set.Size, ScalarType.Byte);
+        images.data<byte>().CopyFrom(set.Pixels);
         return images;
     }
 }

@@ -27,12 +27,12 @@ public sealed class BornTrainer : IDisposable
 {
     readonly Tensor train;
     readonly Tensor test;
-    readonly PixelGroups[] groups;
-    readonly PixelGroups[] pairGroups;
+    readonly Tensor columns;
     readonly Tensor[] left;
     readonly Tensor[] leftLog;
     readonly Tensor[] right;
     readonly EnvironmentBuffers buffers;
+    readonly EnvironmentBuffers logBuffers;
     readonly List<LoopRecord> history;
 
     /// <summary>The model being trained (owned).</summary>
@@ -70,7 +70,7 @@ public sealed class BornTrainer : IDisposable
     public LoopProfile? LastProfile { get; private set; }
 
     /// <summary>
-    /// Resumes (or starts) training: <paramref name="model"/> must be left-canonical; images are (N, n) int64 in site
+    /// Resumes (or starts) training: <paramref name="model"/> must be left-canonical; images are (N, n) bytes or int64 in site
     /// order. <paramref name="history"/> holds at least loop 0. Takes over the model and the image tensors.
     /// </summary>
     public BornTrainer(Mps model, Tensor trainImages, Tensor testImages, BornOptions options, double learningRate,
@@ -84,27 +84,9 @@ public sealed class BornTrainer : IDisposable
         Model = model;
         train = Compact(trainImages);
         test = ReferenceEquals(testImages, trainImages) ? train : Compact(testImages);
-        // The images site by site, only to group them here.
-        using var columns = train.t().contiguous();
-        Tensor Column(int k)
-        {
-            using var bytes = columns[k];
-            return bytes.to_type(ScalarType.Int64);
-        }
-        groups = new PixelGroups[model.Length];
-        pairGroups = new PixelGroups[model.Length - 1];
-        for (int k = 0; k < model.Length; k++)
-        {
-            using var column = Column(k);
-            groups[k] = PixelGroups.Of(column, model[k].shape[1]);
-            if (k + 1 < model.Length)
-            {
-                using var next = Column(k + 1);
-                long d2 = model[k + 1].shape[1];
-                using var pairs = Plus(Times(column, d2), next);
-                pairGroups[k] = PixelGroups.Of(pairs, model[k].shape[1] * d2);
-            }
-        }
+        // The images site by site (bytes), grouped by pixel value when a step needs it (PixelGroups): kept for every
+        // site and bond, the groups' int64 image indices took 16 bytes per image and site.
+        columns = train.t().contiguous();
         EnvironmentBlock = Math.Max(2, (int)Math.Ceiling(Math.Sqrt(model.Length)));
         Options = options;
         LearningRate = learningRate;
@@ -116,6 +98,9 @@ public sealed class BornTrainer : IDisposable
         leftLog = new Tensor[model.Length + 1];
         right = new Tensor[model.Length + 1];
         buffers = new EnvironmentBuffers(train.shape[0] * LargestBond(model, options.Dmax), block);
+        // The left environments' log-scales (N each) likewise: allocated one by one among a bond's temporaries, they
+        // too kept the heap's freed memory apart.
+        logBuffers = new EnvironmentBuffers(train.shape[0], block);
         // Setting up (the model's start, the images, their groups) leaves its temporaries' memory free inside the C
         // heap, where training would keep it resident to the end: give it back now, and the managed garbage of loading
         // and compiling with it (a blocking collection, once per trainer).
@@ -125,7 +110,7 @@ public sealed class BornTrainer : IDisposable
 
     /// <summary>
     /// A fresh trainer: the layout's initial tensors (seeded), left-canonicalised, and loop 0's NLL.
-    /// Images are (N, n) int64 in pixel order; they are reordered into the layout's site order here.
+    /// Images are (N, n) bytes or int64 in pixel order; they are reordered into the layout's site order here.
     /// </summary>
     public static BornTrainer Start(MpsLayout layout, Tensor trainImages, Tensor testImages, BornOptions options)
     {
@@ -141,7 +126,7 @@ public sealed class BornTrainer : IDisposable
 
     /// <summary>
     /// Continues a run from a checkpoint: its state and (left-canonical) model, the layout the run was made with and
-    /// the images (N, n) int64 in pixel order. Takes over the model.
+    /// the images (N, n) bytes or int64 in pixel order. Takes over the model.
     /// </summary>
     public static BornTrainer Resume(CheckpointState state, Mps model, MpsLayout layout, Tensor trainImages, Tensor testImages)
     {
@@ -166,7 +151,7 @@ public sealed class BornTrainer : IDisposable
         History = history.ToArray(),
     };
 
-    /// <summary>Images (N, n) int64 in pixel order, reordered into the layout's site order (a new tensor).</summary>
+    /// <summary>Images (N, n) in pixel order (bytes or int64), reordered into the layout's site order (a new tensor).</summary>
     public static Tensor ToSiteOrder(MpsLayout layout, Tensor images)
     {
         if (images.shape.Length != 2 || images.shape[1] != layout.Length)
@@ -302,7 +287,8 @@ public sealed class BornTrainer : IDisposable
         using var scope = NewDisposeScope();
         long count = train.shape[0];
         left[0] = ones(count, 1, ScalarType.Float64).DetachFromDisposeScope();
-        leftLog[0] = zeros(count, ScalarType.Float64).DetachFromDisposeScope();
+        leftLog[0] = logBuffers.Take(count);
+        leftLog[0].zero_();
         right[Model.Length] = ones(count, 1, ScalarType.Float64).DetachFromDisposeScope();
         for (int k = 0; k < Model.Length - 2; k++)
         {
@@ -344,7 +330,8 @@ public sealed class BornTrainer : IDisposable
     {
         if (left[k] is not null)
             buffers.Return(left[k]);
-        leftLog[k]?.Dispose();
+        if (leftLog[k] is not null)
+            logBuffers.Return(leftLog[k]);
         left[k] = null!;
         leftLog[k] = null!;
     }
@@ -360,7 +347,7 @@ public sealed class BornTrainer : IDisposable
     void StepRightEnvironment(int k)
     {
         using var scope = NewDisposeScope();
-        var raw = Environments.StepRight(right[k + 1], Model[k], groups[k]);
+        var raw = Environments.StepRight(right[k + 1], Model[k], Groups(k));
         DropRight(k);
         right[k] = buffers.Take(raw.shape[0], raw.shape[1]);
         Environments.NormalizeInto(raw, right[k]);
@@ -370,11 +357,12 @@ public sealed class BornTrainer : IDisposable
     void StepLeftEnvironment(int k)
     {
         using var scope = NewDisposeScope();
-        var raw = Environments.StepLeft(left[k], Model[k], groups[k]);
+        var raw = Environments.StepLeft(left[k], Model[k], Groups(k));
         DropLeft(k + 1);
         left[k + 1] = buffers.Take(raw.shape[0], raw.shape[1]);
         var log = Environments.NormalizeWithLogInto(raw, left[k + 1]);
-        leftLog[k + 1] = Plus(leftLog[k], log).DetachFromDisposeScope();
+        leftLog[k + 1] = logBuffers.Take(log.shape[0]);
+        leftLog[k + 1].copy_(Plus(leftLog[k], log));
     }
 
     /// <summary>
@@ -386,7 +374,7 @@ public sealed class BornTrainer : IDisposable
     {
         using var scope = NewDisposeScope();
         int last = Model.Length - 1;
-        var psi = Environments.StepLeft(left[last], Model[last], groups[last]).squeeze(1);
+        var psi = Environments.StepLeft(left[last], Model[last], Groups(last)).squeeze(1);
         var logAbs = Plus(leftLog[last], psi.abs().log());
         double z = Square(Model[last]).sum().item<double>();
         return Math.Log(z) - 2 * logAbs.mean().item<double>();
@@ -412,11 +400,12 @@ public sealed class BornTrainer : IDisposable
         var merged = a.reshape(dl * d1, dm).matmul(b.reshape(dm, d2 * dr)).reshape(dl, d1, d2, dr);
         var l = Left(k);
         var r = Right(k + 2);
+        using var pairs = PairGroups(k);
         for (int step = 0; step < Options.Steps; step++)
         {
             if (step > 0)
                 merged = merged / merged.norm();
-            var gradient = BornGradient.Gradient(merged, l, r, pairGroups[k]);
+            var gradient = BornGradient.Gradient(merged, l, r, pairs);
             merged = Minus(merged, Times(Scaled(gradient), lr));
         }
         if (!double.IsFinite(merged.norm().item<double>()))
@@ -428,8 +417,8 @@ public sealed class BornTrainer : IDisposable
         var split = Options.Split == SplitMethod.Gram
             ? SvdSplit.SplitByGram(merged, Options.Cutoff, Options.Dmax, centre)
             : SvdSplit.Split(merged, Options.Cutoff, Options.Dmax, centre);
-        Model.Set(k, split.Left.DetachFromDisposeScope());
-        Model.Set(k + 1, split.Right.DetachFromDisposeScope());
+        Store(k, split.Left);
+        Store(k + 1, split.Right);
         double tSvd = clock.Elapsed.TotalSeconds;
 
         clock.Restart();
@@ -454,6 +443,41 @@ public sealed class BornTrainer : IDisposable
         return (tGrad, tSvd, clock.Elapsed.TotalSeconds);
     }
 
+    /// Puts a split's site tensor (in the bond's dispose scope) into the model: copied into the site's own storage when
+    /// the shape is unchanged, so that nothing long-lived is allocated among the bond's temporaries (new site tensors
+    /// placed between them kept the C heap's freed memory from merging: megabytes more resident each loop).
+    void Store(int k, Tensor site)
+    {
+        if (Model[k].shape.SequenceEqual(site.shape))
+            Model[k].copy_(site);
+        else
+            Model.Set(k, site.DetachFromDisposeScope());
+    }
+
+    /// The training images grouped by their pixel at site k (in the caller's dispose scope).
+    PixelGroups Groups(int k)
+    {
+        using var column = Column(k);
+        return PixelGroups.Of(column, Model[k].shape[1]);
+    }
+
+    /// The training images grouped by their pixel pair c = x_k·d' + x_{k+1} at bond (k, k+1) (in the caller's dispose scope).
+    PixelGroups PairGroups(int k)
+    {
+        using var column = Column(k);
+        using var next = Column(k + 1);
+        long d2 = Model[k + 1].shape[1];
+        using var scaled = Times(column, d2);
+        using var pairs = Plus(scaled, next);
+        return PixelGroups.Of(pairs, Model[k].shape[1] * d2);
+    }
+
+    Tensor Column(int k)
+    {
+        using var bytes = columns[k];
+        return bytes.to_type(ScalarType.Int64);
+    }
+
     Tensor Scaled(Tensor gradient)
     {
         if (Options.Scaling == GradientScaling.Plain)
@@ -475,9 +499,7 @@ public sealed class BornTrainer : IDisposable
         train.Dispose();
         test.Dispose();
         buffers.Dispose();
-        foreach (var g in groups)
-            g.Dispose();
-        foreach (var g in pairGroups)
-            g.Dispose();
+        logBuffers.Dispose();
+        columns.Dispose();
     }
 }

@@ -34,16 +34,21 @@ public sealed class EnvironmentBuffers : IDisposable
     public int Allocated { get; private set; }
 
     /// <summary>A contiguous (<paramref name="rows"/>, <paramref name="width"/>) float64 tensor on a free buffer, outside any dispose scope; give it back with <see cref="Return"/>.</summary>
-    public Tensor Take(long rows, long width)
+    public Tensor Take(long rows, long width) => Take([rows, width]);
+
+    /// <summary>A float64 vector of <paramref name="length"/> elements on a free buffer, as <see cref="Take(long, long)"/>.</summary>
+    public Tensor Take(long length) => Take([length]);
+
+    Tensor Take(long[] shape)
     {
-        long need = rows * width;
+        long need = shape.Aggregate(1L, (a, b) => a * b);
         while (free.Count > 0 && free.Peek().shape[0] < need)
             free.Pop().Dispose();
         if (free.Count == 0)
             Grow(need);
         var buffer = free.Pop();
         using var head = buffer.narrow(0, 0, need);
-        var view = head.view(rows, width).DetachFromDisposeScope();
+        var view = head.view(shape).DetachFromDisposeScope();
         bufferOf[view] = buffer;
         return view;
     }
@@ -59,7 +64,7 @@ public sealed class EnvironmentBuffers : IDisposable
         Allocated += count;
     }
 
-    /// <summary>Disposes <paramref name="view"/> and, when it came from <see cref="Take"/>, frees its buffer for the next one.</summary>
+    /// <summary>Disposes <paramref name="view"/> and, when it came from <see cref="Take(long, long)"/>, frees its buffer for the next one.</summary>
     public void Return(Tensor view)
     {
         if (bufferOf.Remove(view, out var buffer))

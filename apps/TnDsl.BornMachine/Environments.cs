@@ -23,13 +23,14 @@ public static class Environments
         return picked.squeeze(1);
     }
 
-    /// <summary>R'[n, l] = Σ_r A[l, x_n, r] R[n, r].</summary>
+    /// <summary>R'[n, l] = Σ_r A[l, x_n, r] R[n, r]; the pixels x (N) are int64 or bytes.</summary>
     public static Tensor StepRight(Tensor right, Tensor site, Tensor pixels)
     {
         long n = right.shape[0], dl = site.shape[0], d = site.shape[1], dr = site.shape[2];
         using var t = site.permute(2, 1, 0).reshape(dr, d * dl);
         using var all = right.matmul(t).reshape(n, d, dl);
-        using var index = pixels.reshape(n, 1, 1).expand(n, 1, dl);
+        using var wide = pixels.to_type(ScalarType.Int64);
+        using var index = wide.reshape(n, 1, 1).expand(n, 1, dl);
         using var picked = all.gather(1, index);
         return picked.squeeze(1);
     }

@@ -16,6 +16,9 @@ public sealed record NpyArray(string Descr, long[] Shape, long[] Values)
     public long Count => Values.LongLength;
 }
 
+/// <summary>A NumPy array of one-byte elements (<c>|u1</c>, <c>|b1</c>, <c>|i1</c>) as its raw bytes, row-major.</summary>
+public sealed record NpyBytes(string Descr, long[] Shape, byte[] Data);
+
 /// <summary>
 /// A small reader for NumPy's <c>.npy</c> format (versions 1–3): the magic <c>\x93NUMPY</c>, two version bytes, a
 /// little-endian header length, a Python-dict header (<c>descr</c>, <c>fortran_order</c>, <c>shape</c>), then raw
@@ -56,8 +59,61 @@ public static partial class Npy
     /// <summary>Parses the bytes of a <c>.npy</c> file.</summary>
     public static NpyArray Parse(byte[] bytes) => Parse(new MemoryStream(bytes, writable: false));
 
+    /// <summary>
+    /// Reads a file of one-byte elements (<c>|u1</c>, <c>|b1</c>, <c>|i1</c>) as its bytes, an eighth of
+    /// <see cref="Read"/>'s memory; a boolean array's bytes are checked to be 0 or 1. Throws
+    /// <see cref="NpyFormatException"/> (naming the file) for anything else.
+    /// </summary>
+    public static NpyBytes ReadBytes(string path)
+    {
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"{path}: no such file");
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+            if (!stream.CanSeek)
+                throw new NpyFormatException("not a regular file");
+            var (descr, shape, data) = ParseRaw(stream, widened: false);
+            if (data.Length != shape.Aggregate(1L, (a, b) => a * b))
+                throw new NpyFormatException($"descr: element type '{descr}' is not one byte wide (expected |u1, |b1 or |i1)");
+            return new NpyBytes(descr, shape, data);
+        }
+        catch (NpyFormatException e)
+        {
+            throw new NpyFormatException($"{path}: {e.Message}");
+        }
+    }
+
     /// <summary>Parses a <c>.npy</c> file from a seekable stream positioned at its start.</summary>
     public static NpyArray Parse(Stream stream)
+    {
+        var (descr, shape, data) = ParseRaw(stream, widened: true);
+        long count = shape.Aggregate(1L, (a, b) => a * b);
+        var values = new long[count];
+        switch (descr)
+        {
+            case "|u1":
+            case "|b1":
+                for (long i = 0; i < count; i++)
+                    values[i] = data[i];
+                break;
+            case "|i1":
+                for (long i = 0; i < count; i++)
+                    values[i] = (sbyte)data[i];
+                break;
+            default:
+                Buffer.BlockCopy(data, 0, values, 0, data.Length);
+                if (!BitConverter.IsLittleEndian)
+                    for (long i = 0; i < count; i++)
+                        values[i] = System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(values[i]);
+                break;
+        }
+        return new NpyArray(descr, shape, values);
+    }
+
+    /// The validated header and the data's bytes (a boolean array's checked to be 0 or 1); <paramref name="widened"/>:
+    /// the memory guard is asked for the int64 values as well.
+    static (string Descr, long[] Shape, byte[] Data) ParseRaw(Stream stream, bool widened)
     {
         long length = stream.Length - stream.Position;
         var prefix = new byte[12];
@@ -128,33 +184,15 @@ public static partial class Npy
             throw new NpyFormatException(held < count * width
                 ? $"data: truncated: shape ({string.Join(", ", shape)}) of '{descr}' needs {count * width} bytes, the file holds {held}"
                 : $"data: shape ({string.Join(", ", shape)}) of '{descr}' needs {count * width} bytes, but the file holds {held} (trailing bytes)");
-        MemoryGuard.Check(MemoryGuard.Bytes(exact, ScalarType.Int64) + count * width, $"the .npy array of shape ({string.Join(", ", shape)})");
+        MemoryGuard.Check((widened ? MemoryGuard.Bytes(exact, ScalarType.Int64) : 0) + count * width, $"the .npy array of shape ({string.Join(", ", shape)})");
         var data = new byte[count * width];
         stream.Position = dataStart;
         stream.ReadExactly(data);
-        var values = new long[count];
-        switch (descr)
-        {
-            case "|u1":
-                for (long i = 0; i < count; i++)
-                    values[i] = data[i];
-                break;
-            case "|b1":
-                for (long i = 0; i < count; i++)
-                    values[i] = data[i] <= 1 ? data[i] : throw new NpyFormatException($"data: element {i} of a boolean array is {data[i]}, not 0 or 1");
-                break;
-            case "|i1":
-                for (long i = 0; i < count; i++)
-                    values[i] = (sbyte)data[i];
-                break;
-            default:
-                Buffer.BlockCopy(data, 0, values, 0, data.Length);
-                if (!BitConverter.IsLittleEndian)
-                    for (long i = 0; i < count; i++)
-                        values[i] = System.Buffers.Binary.BinaryPrimitives.ReverseEndianness(values[i]);
-                break;
-        }
-        return new NpyArray(descr, shape, values);
+        if (descr == "|b1")
+            for (long i = 0; i < count; i++)
+                if (data[i] > 1)
+                    throw new NpyFormatException($"data: element {i} of a boolean array is {data[i]}, not 0 or 1");
+        return (descr, shape, data);
     }
 
     /// The dimensions of a shape tuple's inside (`30, 28` or `784,` or nothing), each a non-negative int64.

@@ -126,40 +126,66 @@ static class BornAuthorsBench
 
     /// <summary>
     /// <c>born-side</c>: TnDsl's trainer alone in this process, from the same start, printing one JSON line per loop
-    /// (process CPU seconds, wall seconds, NLL) and the peak resident set.
+    /// (process CPU seconds, wall seconds, NLL) and the peak resident set. With <c>TN_BORN_TRACE</c> set it also writes
+    /// to standard error, at each phase and every 100 bonds, the resident set (peak, anonymous, file-backed), the C
+    /// heap (<see cref="CHeap.Usage"/>) and the managed heap: where the peak comes from.
     /// </summary>
     public static int RunOurs(string examples, int dmax, int loops, double lr)
     {
+        Trace("start");
         var (layout, train, test) = LoadInSiteOrder(examples, dmax);
+        Trace("images loaded");
         // As tn train does: the asked thread count, or one where a bond update is too small to split.
         set_num_threads(BornTrainer.ThreadsFor(get_num_threads(), dmax, train.shape[0]));
         var mps = Start(layout);
+        Trace("model made");
         var options = new BornOptions
         {
             Dmax = dmax, LearningRate = lr, Cutoff = 1e-50, Steps = 1, Scaling = GradientScaling.Plain, DecayOnIncrease = 1,
         };
         var start = new LoopRecord(0, mps.Nll(train), mps.Nll(test), mps.MaxBond, lr, 0);
-        Console.WriteLine(JsonSerializer.Serialize(new { train_nll = start.TrainNll, test_nll = start.TestNll, threads = get_num_threads() }));
+        Trace("loop 0 NLL");
+        Line($"\"train_nll\":{R(start.TrainNll)},\"test_nll\":{R(start.TestNll)},\"threads\":{get_num_threads()}");
         using var trainer = new BornTrainer(mps, train, test, options, lr, [start], 1);
         // TN_BORN_BLOCK=1 keeps every environment (no recomputation): the same bits, more memory.
         if (Environment.GetEnvironmentVariable("TN_BORN_BLOCK") is { } b)
             trainer.EnvironmentBlock = int.Parse(b, CultureInfo.InvariantCulture);
         var process = Process.GetCurrentProcess();
+        Trace("trainer ready");
         for (int i = 1; i <= loops; i++)
         {
             process.Refresh();
             var cpu = process.TotalProcessorTime;
             var wall = Stopwatch.StartNew();
-            var record = trainer.RunLoop();
+            Trace($"loop {i} starts");
+            var record = trainer.RunLoop(trace ? (sweep, done, all) => { if (done % 100 == 0 || done == all) Trace($"loop {i} {sweep} {done}/{all}"); } : null);
             process.Refresh();
-            Console.WriteLine(JsonSerializer.Serialize(new
-            {
-                loop = i, cpu = (process.TotalProcessorTime - cpu).TotalSeconds, wall = wall.Elapsed.TotalSeconds,
-                train_nll = record.TrainNll, test_nll = record.TestNll, max_bond = record.MaxBond,
-            }));
+            Line($"\"loop\":{i},\"cpu\":{R((process.TotalProcessorTime - cpu).TotalSeconds)},\"wall\":{R(wall.Elapsed.TotalSeconds)},"
+                + $"\"train_nll\":{R(record.TrainNll)},\"test_nll\":{R(record.TestNll)},\"max_bond\":{record.MaxBond}");
         }
-        Console.WriteLine(JsonSerializer.Serialize(new { peak_rss_kb = StatusKb("VmHWM:") }));
+        Trace("end");
+        Line($"\"peak_rss_kb\":{StatusKb("VmHWM:")}");
         return 0;
+    }
+
+    // One JSON object per line, written by hand: System.Text.Json's reflection and the code it compiles added a few
+    // megabytes to the peak this process reports.
+    static void Line(string members) => Console.WriteLine("{" + members + "}");
+
+    static string R(double x) => x.ToString("R", CultureInfo.InvariantCulture);
+
+    // TN_BORN_TRACE=1: where the memory is at each phase and every 100 bonds, in MB (standard error).
+    static readonly bool trace = Environment.GetEnvironmentVariable("TN_BORN_TRACE") is not null;
+
+    static void Trace(string where)
+    {
+        if (!trace)
+            return;
+        static string Mb(double bytes) => (bytes / 1048576).ToString("F1", CultureInfo.InvariantCulture).PadLeft(6);
+        var heap = CHeap.Usage();
+        Console.Error.WriteLine($"{where,-28} rss {Mb(StatusKb("VmRSS:") * 1024)} peak {Mb(StatusKb("VmHWM:") * 1024)} "
+            + $"anon {Mb(StatusKb("RssAnon:") * 1024)} file {Mb(StatusKb("RssFile:") * 1024)} | C heap {Mb(heap?.Heap ?? 0)} "
+            + $"in use {Mb(heap?.InUse ?? 0)} free {Mb(heap?.Free ?? 0)} mapped {Mb(heap?.Mapped ?? 0)} | managed {Mb(GC.GetTotalMemory(false))}");
     }
 
     static long StatusKb(string field) =>

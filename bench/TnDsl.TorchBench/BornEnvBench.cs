@@ -16,7 +16,8 @@ static class BornEnvBench
     {
         var data = BornData.Load(Path.Combine(examples, "data", "born-machine", "mnist"));
         int size = data.Train.Size, count = data.Train.Count;
-        using var images = tensor(data.Train.Pixels, [count, size]).to(device);
+        using var bytes = tensor(data.Train.Pixels, [count, size]);
+        using var images = bytes.to_type(ScalarType.Int64).to(device);
         Console.WriteLine($"environment step L'[n] = L[n] A[:, x_n, :], {count} images, float64, median of 15 alternating rounds");
         Console.WriteLine($"{"site",-14} {"ones",5} {"D",4} {"gather all",12} {"grouped",12} {"ratio",6}");
         foreach (int pixel in new[] { 0, 14 * 28 + 14 })

@@ -425,7 +425,8 @@ public class BornMachineTests
             BornExport.Save(trainer.Model, layout.Sites.Select(s => s.Pixel).ToArray(), tn, weights);
             using var module = BornExport.Load(tn, weights);
             Assert.Equal(Enumerable.Range(0, layout.Length).Select(k => $"A.{k}"), module.ParameterNames);
-            using var images = BornSetup.Images(data.Train, layout);
+            using var bytes = BornSetup.Images(data.Train, layout);
+            using var images = bytes.to_type(ScalarType.Int64);
             using var output = module.forward([images]);
             var fromModule = output.data<double>().ToArray();
             var fromTrainer = trainer.Model.Psi(trainer.TrainImages);
@@ -504,6 +505,23 @@ public class BornMachineTests
         Assert.Equal(125.0, e.sum().item<double>());
         Assert.Equal(36.0, c.sum().item<double>());
         Assert.Equal(48.0, d.sum().item<double>());
+    }
+
+    [Fact]
+    public void Environment_buffers_give_vectors_from_the_same_reused_storage()
+    {
+        using var pool = new EnvironmentBuffers(capacity: 8, chunk: 2);
+        var v = pool.Take(8);
+        Assert.Equal(new long[] { 8 }, v.shape);
+        Assert.Equal(2, pool.Allocated);
+        pool.Return(v);
+        // Three taken, two buffers: the returned one was reused (a third would have cut a new chunk).
+        var m = pool.Take(2, 4);
+        var w = pool.Take(5);
+        w.fill_(7.0);
+        m.fill_(1.0);
+        Assert.Equal(35.0, w.sum().item<double>());
+        Assert.Equal(2, pool.Allocated);
     }
 
     [Fact]

@@ -60,6 +60,23 @@ public class InputFileTests
     public void A_corrupt_npy_file_is_refused_naming_the_file_and_the_field(string name, byte[] file, string field) =>
         AssertRefused<NpyFormatException>(name, ".npy", file, field, path => TnDsl.BornMachine.Npy.Read(path));
 
+    [Theory]
+    [MemberData(nameof(CorruptNpy))]
+    public void A_corrupt_npy_file_is_refused_as_bytes_too(string name, byte[] file, string field) =>
+        AssertRefused<NpyFormatException>(name, ".npy", file, field, path => TnDsl.BornMachine.Npy.ReadBytes(path));
+
+    [Fact]
+    public void Bytes_are_read_as_they_are_and_wider_elements_refused()
+    {
+        WithTempFile(".npy", Npy("|u1", "(2, 3)", [0, 1, 2, 3, 4, 255]), path =>
+        {
+            var a = TnDsl.BornMachine.Npy.ReadBytes(path);
+            Assert.Equal([2L, 3], a.Shape);
+            Assert.Equal(new byte[] { 0, 1, 2, 3, 4, 255 }, a.Data);
+        });
+        AssertRefused<NpyFormatException>("int64", ".npy", Npy("<i8", "(1,)", new byte[8]), "descr", path => TnDsl.BornMachine.Npy.ReadBytes(path));
+    }
+
     /// Writes the bytes to a fresh temporary file, hands its path to the check and deletes the file afterwards.
     static void WithTempFile(string extension, byte[] bytes, Action<string> check)
     {

@@ -37,4 +37,24 @@ public class CHeapTests
         Marshal.FreeHGlobal(blocks[^1]);
         Assert.True(before - after > 16 << 10, $"RssAnon {before} kB before the trim, {after} kB after");
     }
+
+    [Fact]
+    public void Usage_counts_what_is_allocated_and_freed()
+    {
+        if (!OperatingSystem.IsLinux())
+            return;
+        // 16 MiB in 16 KiB blocks (from the heap, below any mmap threshold).
+        const int block = 16 << 10, count = 1024;
+        var before = CHeap.Usage()!.Value;
+        var blocks = new IntPtr[count];
+        for (int i = 0; i < count; i++)
+            blocks[i] = Marshal.AllocHGlobal(block);
+        var held = CHeap.Usage()!.Value;
+        foreach (var b in blocks)
+            Marshal.FreeHGlobal(b);
+        var after = CHeap.Usage()!.Value;
+        Assert.InRange(held.InUse - before.InUse, (long)count * block, (long)count * block + (1 << 20));
+        Assert.InRange(held.InUse - after.InUse, (long)count * block - (1 << 20), (long)count * block + (1 << 20));
+        Assert.True(held.Heap >= held.InUse && held.Free >= 0 && held.Mapped >= 0, $"{held}");
+    }
 }

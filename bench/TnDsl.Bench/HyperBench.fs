@@ -159,28 +159,9 @@ let sideBySideCases quick =
       yield "hyperindex n=60 d=2", index (hyperNetwork 60 2 6 5) ]
 
 /// A proved lower bound for any sliced plan of the closed side × side lattice with bonds of size D under a memory
-/// limit (elements): the least number of slices and the least total flops (opt_einsum's convention). With m the
-/// most bonds an intermediate may keep unsliced (D^m <= limit < D^(m+1)), every step's result has at most m
-/// unsliced bonds on its boundary (the inputs are not intermediates). Two consequences bound the sliced count s:
-/// (1) a site x taken in with its sibling Y: x's unsliced bonds either go to Y (at most m of them when Y is an
-/// intermediate, at most 1 when Y is a site) or stay on the parent's boundary (at most m), so a site keeps at most
-/// 2m unsliced bonds, and with m = 0 at most one, to a site it is paired with: s >= |E| - m n, and with m = 0
-/// s >= |E| - floor(n / 2); (2) some step's result holds between n/3 and 2n/3 sites, and such a set has at least
-/// `side` bonds leaving it (the edge-isoperimetric inequality of the grid, Bollobás and Leader 1991), so
-/// s >= side - m. Each of the n - 1 steps of a slice costs at least 1, and the step that takes in a site costs at
-/// least D^(its unsliced legs); by convexity, per slice >= max(n - 1, (n/2) D^(2 |E \ S| / n)). The total
-/// D^s × per slice grows with s (each bond more multiplies it by D and divides the per-slice bound by at most
-/// D^(2/n)), so its least is at the least s.
-let latticeBound (side: int) (bond: int) (limit: BigInteger) =
-    let n = side * side
-    let edges = 2 * side * (side - 1)
-    let mutable m = 0
-    while BigInteger.Pow(BigInteger bond, m + 1) <= limit do m <- m + 1
-    let keptAtMost = if m = 0 then n / 2 else m * n
-    let sliced = List.max [ 0; side - m; edges - keptAtMost ] |> min edges
-    let slices = BigInteger.Pow(BigInteger bond, sliced)
-    let perSlice = max (float (n - 1)) (float n / 2.0 * Math.Pow(float bond, 2.0 * float (edges - sliced) / float n))
-    slices, slices * BigInteger(Math.Floor perSlice)
+/// limit (elements): the least number of slices and the least total flops (opt_einsum's convention); the argument
+/// is `SliceBound`'s (src/TnDsl.Core/Planning/PlanSliceSearch.fs), written out in bench/results/planner.md.
+let latticeBound (side: int) (bond: int) (limit: BigInteger) = SliceBound.lattice side bond limit
 
 /// Prints the benchmark. Arguments: `quick` (smaller networks and fewer trials), `slicing` (the slicing table
 /// only), `only=TEXT` (the slicing table's networks whose label contains TEXT, e.g. `only=10x10`), `trials=N` (hyper's and
@@ -209,7 +190,8 @@ let run (args: string array) =
                 (ratio r.Flops rg.Flops) (r.Ms / max 0.01 rg.Ms) r.Note
     printfn ""
     printfn "slicing: memory limit = unsliced largest / 100 (optimizer hyper, %d trials); lattices: the proved least slices and overhead of any plan (bench/results/planner.md)" trials
-    printfn "  %-24s %11s %11s %11s %11s %11s %9s %8s %9s %10s %10s %s" "network" "flops" "largest" "limit" "sliced flops" "per slice" "slices" "overhead" "cpu ms" "slices >=" "overhead >=" "sliced"
+    printfn "  (2x needs: the sliced count that, proved to be the least of every plan, would with the per-slice bound prove 2x out of reach; '-' where 2x is proved out of reach)"
+    printfn "  %-24s %11s %11s %11s %11s %11s %9s %8s %9s %10s %10s %9s %s" "network" "flops" "largest" "limit" "sliced flops" "per slice" "slices" "overhead" "cpu ms" "slices >=" "overhead >=" "2x needs" "sliced"
     // Each network at 1/100 of this run's unsliced largest intermediate, and at the limit the same rule gave in
     // the previous recorded run (bench/results/planner.md): a better unsliced tree has a smaller largest
     // intermediate, which makes "1/100 of it" a tighter limit.
@@ -235,20 +217,24 @@ let run (args: string array) =
         let r = Plan.run "hyper" { o with MemoryLimit = Some(int64 limit) } p
         self.Refresh()
         let cpuMs = (self.TotalProcessorTime - cpu0).TotalMilliseconds
-        let leastSlices, leastOverhead =
+        let leastSlices, leastOverhead, needed =
             match shape with
             | Some (side, bond) ->
                 let slices, least = latticeBound side bond limit
-                PlanReport.sci slices, sprintf "%.3g" (ratio least flops)
-            | None -> "-", "-"
+                let needed =
+                    match SliceBound.slicedCountNeeded side bond limit (flops * BigInteger 2) with
+                    | Some s -> sprintf "%d bonds" s
+                    | None -> "-"
+                PlanReport.sci slices, sprintf "%.3g" (ratio least flops), needed
+            | None -> "-", "-", "-"
         match r.Slicing, r.Cost with
         | Some s, _ ->
-            printfn "  %-24s %11s %11s %11s %11s %11s %9s %8.3f %9.0f %10s %10s %s" label (PlanReport.sci flops) (PlanReport.sci largest) (PlanReport.sci limit)
+            printfn "  %-24s %11s %11s %11s %11s %11s %9s %8.3f %9.0f %10s %10s %9s %d: %s" label (PlanReport.sci flops) (PlanReport.sci largest) (PlanReport.sci limit)
                 (PlanReport.sci s.Flops) (PlanReport.sci s.LargestIntermediate) (PlanReport.sci s.Slices) (ratio s.Flops flops) cpuMs
-                leastSlices leastOverhead (String.Join(" ", s.Indices |> Array.map (fun i -> p.IndexNames[i])))
+                leastSlices leastOverhead needed s.Indices.Length (String.Join(" ", s.Indices |> Array.map (fun i -> p.IndexNames[i])))
         | None, Some c ->
-            printfn "  %-24s %11s %11s %11s %11s %11s %9s %8.3f %9.0f %10s %10s (no slicing needed)" label (PlanReport.sci flops) (PlanReport.sci largest)
-                (PlanReport.sci limit) (PlanReport.sci c.Flops) (PlanReport.sci c.LargestIntermediate) "1" (ratio c.Flops flops) cpuMs leastSlices leastOverhead
+            printfn "  %-24s %11s %11s %11s %11s %11s %9s %8.3f %9.0f %10s %10s %9s (no slicing needed)" label (PlanReport.sci flops) (PlanReport.sci largest)
+                (PlanReport.sci limit) (PlanReport.sci c.Flops) (PlanReport.sci c.LargestIntermediate) "1" (ratio c.Flops flops) cpuMs leastSlices leastOverhead needed
         | None, None -> printfn "  %-24s no plan: %A" label (r.Diagnostics |> List.map (fun d -> d.Message))
 
 /// The budget benchmark: with a wall-clock limit (`--time-limit`), how long `auto`, `hyper` and `random-greedy`

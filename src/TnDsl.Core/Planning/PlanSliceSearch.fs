@@ -7,11 +7,13 @@ open System.Numerics
 
 /// Slice-aware tree search under a memory limit: trees are scored by their total flops once sliced to the limit,
 /// not by their unsliced flops (a tree that is cheap unsliced can be one whose every large intermediate holds a
-/// different set of bonds, so that fitting it takes many slices). Two stages, both seeded and bounded by a trial
-/// count: (1) hyper's builders, each tree reconfigured and then sliced interleaved with reconfiguration
-/// (cotengra's `slicing_reconf_opts` trials); (2) for the best sliced set, trees built for the sliced network
-/// itself (the sliced indices at size 1, the limit a hard constraint of the builders and of reconfiguration), the
-/// sliced set pruned to what the new tree needs.
+/// different set of bonds, so that fitting it takes many slices). Three stages, seeded and bounded by a trial count,
+/// each trial running one step of each: (1) hyper's builders, each tree reconfigured and then sliced interleaved
+/// with reconfiguration (cotengra's `slicing_reconf_opts` trials); (2) for the cheapest stage-1 plan's set, trees built
+/// for the sliced network itself (the sliced indices at size 1, the limit a hard constraint of the builders and of
+/// reconfiguration), the sliced set pruned to what the new tree needs; (3) a local search over sliced sets from
+/// the best plan of that set. The trials of a smaller count are a prefix of those of a larger one: more trials never
+/// give a dearer plan.
 module PlanSliceSearch =
     /// Total flops of a tree sliced over `indices` (two exact costings, counted in `work`).
     let private total (work: PlanHyper.Work) (p: Indexed) (t: ContractionTree) (indices: int array) =
@@ -116,15 +118,16 @@ module PlanSliceSearch =
             let ix = PlanSlice.prune p limit polished sliced
             Some(total work p polished ix, polished, ix)
 
-    /// Stage 3: a local search over the sliced set, each candidate scored exactly (its tree adapted by `repair`,
-    /// then its total flops). Moves, from the best plan so far: unslice one index (a factor of its size fewer
-    /// slices when the tree can be made to fit without it), or slice another instead (one kept by an intermediate
-    /// that goes over the limit without it, or a neighbour; on the 8×8 lattice at 655 the swap that made a drop
-    /// possible was to a bond four rows away); the first move
-    /// that lowers the total is taken and the scan goes on from there, until a whole scan finds nothing, `evals`
-    /// candidates have been scored or `stop` says so. A sliced set is scored once. Deterministic.
-    /// The work is counted in `work`.
-    let improveCounted (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (evals: int) (start: BigInteger * ContractionTree * int array) =
+    /// Stage 3, resumable: a local search over the sliced set, each candidate scored exactly (its tree adapted by
+    /// `repair`, then its total flops). Moves, from the best plan so far: unslice one index (a factor of its size
+    /// fewer slices when the tree can be made to fit without it), or slice another instead (one kept by an
+    /// intermediate that goes over the limit without it, or a neighbour; on the 8×8 lattice at 655 the swap that made
+    /// a drop possible was to a bond four rows away); the first move that lowers the total is taken and the scan goes
+    /// on from there. `Run` scans until the candidates scored in all (over every call) reach its allowance, a whole
+    /// scan finds nothing or `stop` says so; a later call goes on where the last stopped, or starts a scan from the
+    /// plan it is given when that is not the one it was scanning from (a better plan found meanwhile). A sliced set
+    /// is scored once over all calls. Deterministic. The work is counted in `work`.
+    type private Descent(work: PlanHyper.Work, p: Indexed, limit: BigInteger) =
         let tried = HashSet<string>()
         let key (ix: int array) = String.Join(",", Array.sort ix)
         // Replacements for i: its neighbours first, then the indices of the intermediates that go over the limit
@@ -148,57 +151,93 @@ module PlanSliceSearch =
                 [ [| for i in sliced -> Array.filter ((<>) i) sliced |]
                   swaps (fun _ i -> neighbours p i)
                   swaps (fun without _ -> over tree without) ]
-        let mutable best = start
-        let mutable pending = (let _, tree, sliced = start in moves tree sliced)
+        // The plan the pending moves come from (compared by reference: `better` returns one of its arguments).
+        let mutable from: obj = null
+        let mutable pending: int array array = [||]
         let mutable m = 0
         let mutable spent = 0
-        while spent < evals && m < pending.Length && not (stop ()) do
-            let candidate = pending[m]
-            m <- m + 1
-            if tried.Add(key candidate) then
-                spent <- spent + 1
-                let f0, tree, _ = best
-                match repair work stop p limit candidate tree with
-                | Some (f, t, ix) when f < f0 ->
-                    best <- (f, t, ix)
-                    pending <- moves t ix
-                    m <- 0
-                | _ -> ()
-        best
+
+        /// The best plan found from `start` with the candidates scored in all kept within `allowance`.
+        member _.Run(stop: unit -> bool, start: BigInteger * ContractionTree * int array, allowance: int) =
+            let mutable best = start
+            if not (obj.ReferenceEquals(from, start)) then
+                let _, tree, sliced = start
+                from <- start
+                pending <- moves tree sliced
+                m <- 0
+            while spent < allowance && m < pending.Length && not (stop ()) do
+                let candidate = pending[m]
+                m <- m + 1
+                if tried.Add(key candidate) then
+                    spent <- spent + 1
+                    let f0, tree, _ = best
+                    match repair work stop p limit candidate tree with
+                    | Some (f, t, ix) when f < f0 ->
+                        best <- (f, t, ix)
+                        from <- best
+                        pending <- moves t ix
+                        m <- 0
+                    | _ -> ()
+            best
+
+    /// Stage 3 from one plan, at most `evals` candidates scored (`Descent`): never dearer than `start`. The work is
+    /// counted in `work`.
+    let improveCounted (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (evals: int) (start: BigInteger * ContractionTree * int array) =
+        Descent(work, p, limit).Run(stop, start, evals)
 
     /// `improveCounted` without counting the work.
     let improve (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (evals: int) (start: BigInteger * ContractionTree * int array) =
         improveCounted (PlanHyper.Work()) stop p limit evals start
 
-    /// Candidates scored by stage 3 per trial of the first two stages, on networks of up to 128 tensors; on larger
-    /// ones proportionally fewer (each candidate reconfigures the whole tree, so its cost grows with the network:
-    /// about 80 ms on the 16×16 lattice).
+    /// Candidates scored by stage 3 per trial, on networks of up to 128 tensors; on larger ones proportionally
+    /// fewer (each candidate reconfigures the whole tree, so its cost grows with the network: about 80 ms on the
+    /// 16×16 lattice).
     let improveEvalsPerTrial = 64
 
-    let private improveEvals (trials: int) (tensors: int) = improveEvalsPerTrial * max 2 trials * 128 / max 128 tensors
-
-    /// The cheapest sliced plan found in `trials` trials of each stage (fewer when `stop` says so): the tree and
-    /// the sliced indices, or None when no trial could fit the limit by slicing (an intermediate over the limit
-    /// with no closed index). Trial t draws from its own generator seeded by (seed, t), and ties go to the
-    /// earlier trial, so the result depends only on the problem, the options and the trial count. The best plan is then
-    /// improved by stage 3 (`improve`, `improveEvalsPerTrial` candidates per trial up to 128 tensors).
-    /// The work is counted in `work` (a caller under a budget of counted work passes a `stop` that reads it).
+    /// The cheapest sliced plan found in `trials` trials (fewer when `stop` says so, never fewer than two): the
+    /// tree and the sliced indices, or None when no trial could fit the limit by slicing (an intermediate over the
+    /// limit with no closed index). The trials run in order, each from the state the trials before it left, so
+    /// that the trials of a smaller count are the first trials of a larger one and more trials never give a
+    /// dearer plan. Trial t runs stage 1's trial t. The cheapest stage-1 plan so far is the focus: stage 2 runs its
+    /// trial t on the focus's sliced set, and stage 3 (`Descent`) goes on from the focus's best plan with
+    /// `improveEvalsPerTrial` more candidates (up to 128 tensors). When trial t finds a new focus, stages 2 and 3
+    /// start over on it and catch up (stage 2's trials 0 to t, stage 3's allowance for t + 1 trials): the focus is
+    /// searched as the three stages run one after the other over t + 1 trials would search it. (They used to run
+    /// one after the other over all trials: then the plan stage 3 started from changed with the trial count, and
+    /// on the 10×10 lattice at D = 3 and a limit of 590 sixteen trials ended at 7.3× the flops of eight. Stage 3
+    /// from every stage-1 plan with a share of the candidates, tried, ended at 7.7× there: a descent stops in
+    /// its start's basin within a few dozen candidates, and it is stage 2's trees for the focus's set that give it
+    /// a good start.) Trial t draws from its own generator seeded by (seed, t) and ties go to the earlier plan: the
+    /// result depends only on the problem, the options and the trial count. The work is counted in `work` (a caller
+    /// under a budget of counted work passes a `stop` that reads it).
     let searchCounted (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (trials: int) =
+        let perTrial = improveEvalsPerTrial * 128 / max 128 p.Inputs.Length
         let mutable best = None
+        let mutable focus = None
+        let mutable lineage = None
+        let mutable descent = Descent(work, p, limit)
+        let rebuild (from: int) (upto: int) =
+            match focus with
+            | Some (_, _, sliced) ->
+                for u in from .. upto do
+                    lineage <- better lineage (rebuildTrial work stop p o limit sliced u)
+            | None -> ()
         let mutable t = 0
         while t < max 2 trials && (t < 2 || not (stop ())) do
-            best <- better best (sliceTrial work stop p o limit t)
+            let found = sliceTrial work stop p o limit t
+            if found.IsSome && obj.ReferenceEquals(better focus found, found) then
+                focus <- found
+                lineage <- found
+                descent <- Descent(work, p, limit)
+                rebuild 0 t
+            else rebuild t t
+            match lineage with
+            | Some plan ->
+                lineage <- Some(descent.Run(stop, plan, perTrial * (t + 1)))
+                best <- better best lineage
+            | None -> ()
             t <- t + 1
-        match best with
-        | None -> None
-        | Some (_, _, sliced) ->
-            let mutable t = 0
-            while t < max 2 trials && (t < 2 || not (stop ())) do
-                best <- better best (rebuildTrial work stop p o limit sliced t)
-                t <- t + 1
-            best
-            |> Option.map (improveCounted work stop p limit (improveEvals trials p.Inputs.Length))
-            |> Option.map (fun (_, tree, ix) -> tree, ix)
+        best |> Option.map (fun (_, tree, ix) -> tree, ix)
 
     /// `searchCounted` without counting the work.
     let search (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (trials: int) =
@@ -209,3 +248,50 @@ module PlanSliceSearch =
         let clock = Stopwatch.StartNew()
         let stop () = budgetMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)
         search stop p o limit trials
+
+/// Proved lower bounds for sliced plans of the closed side × side lattice, every bond of size `bond`, under a
+/// memory limit in elements (the argument, step by step, is in bench/results/planner.md, "Proved lower bounds").
+/// With m the most unsliced bonds an intermediate may keep (bond^m <= limit < bond^(m+1)), n sites and |E| bonds:
+/// every plan slices at least `leastSliced` bonds, and a plan slicing s bonds costs at least `leastTotalAt s`
+/// flops (opt_einsum's convention), which grows with s.
+module SliceBound =
+    /// m: the most unsliced bonds an intermediate may keep under the limit (bond^m <= limit < bond^(m+1)).
+    let keptBonds (bond: int) (limit: BigInteger) =
+        let mutable m = 0
+        while BigInteger.Pow(BigInteger bond, m + 1) <= limit do m <- m + 1
+        m
+
+    /// The least number of bonds any plan slices: the larger of side - m (a step's result holding between n/3
+    /// and 2n/3 sites has at least `side` bonds leaving it, at most m of them unsliced) and |E| - m n (a site keeps
+    /// at most 2m unsliced bonds), or |E| - floor(n/2) when m = 0 (the unsliced bonds form a matching).
+    let leastSliced (side: int) (bond: int) (limit: BigInteger) =
+        let n = side * side
+        let edges = 2 * side * (side - 1)
+        let m = keptBonds bond limit
+        let keptAtMost = if m = 0 then n / 2 else m * n
+        List.max [ 0; side - m; edges - keptAtMost ] |> min edges
+
+    /// The least total flops of any plan that slices exactly `sliced` bonds: bond^sliced slices, each costing at
+    /// least max(n - 1, (n/2) bond^(2 (|E| - sliced) / n)) (every step costs at least 1; the step that takes in a
+    /// site at least bond^(its unsliced bonds), a step takes in at most two sites, and by convexity).
+    let leastTotalAt (side: int) (bond: int) (sliced: int) =
+        let n = side * side
+        let edges = 2 * side * (side - 1)
+        let perSlice = max (float (n - 1)) (float n / 2.0 * Math.Pow(float bond, 2.0 * float (edges - sliced) / float n))
+        BigInteger.Pow(BigInteger bond, sliced) * BigInteger(Math.Floor perSlice)
+
+    /// The least number of slices and the least total flops of any sliced plan under the limit (the total grows
+    /// with the sliced count: one bond more multiplies it by `bond` and divides the per-slice bound by at most
+    /// bond^(2/n)).
+    let lattice (side: int) (bond: int) (limit: BigInteger) =
+        let s = leastSliced side bond limit
+        BigInteger.Pow(BigInteger bond, s), leastTotalAt side bond s
+
+    /// The least sliced count at which this bound exceeds `flops` (e.g. twice the unsliced flops): a proof that
+    /// every plan slices at least that many bonds would show, with the per-slice bound, that no plan costs
+    /// `flops` or less. None when the proved least count already does.
+    let slicedCountNeeded (side: int) (bond: int) (limit: BigInteger) (flops: BigInteger) =
+        let edges = 2 * side * (side - 1)
+        let least = leastSliced side bond limit
+        if leastTotalAt side bond least > flops then None
+        else Some(seq { least .. edges } |> Seq.tryFind (fun s -> leastTotalAt side bond s > flops) |> Option.defaultValue (edges + 1))

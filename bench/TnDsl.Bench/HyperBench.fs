@@ -339,6 +339,19 @@ let export (args: string array) =
 
 /// The networks of the stakes benchmark: the side-by-side ones and larger or memory-limited ones, with the
 /// memory limit (elements) each is planned under, if any.
+/// Rates r (seconds per unit of each kind of counted work) such that Σ_k counts_k r_k matches each row's CPU time
+/// with the least relative error: least squares through the origin, each row divided by its CPU time so that every
+/// network counts alike (Math.NET's QR). A kind that no row counts gets rate 0.
+let private fitRelative (rows: seq<float array * float>) =
+    let rows = Array.ofSeq rows
+    let kinds = (fst rows[0]).Length
+    let used = [| for k in 0 .. kinds - 1 do if rows |> Array.exists (fun (c, _) -> c[k] <> 0.0) then k |]
+    let xs = rows |> Array.map (fun (c, cpu) -> used |> Array.map (fun k -> c[k] / cpu))
+    let rates = MathNet.Numerics.LinearRegression.MultipleRegression.QR(xs, Array.create rows.Length 1.0, false)
+    let fitted = Array.zeroCreate kinds
+    used |> Array.iteri (fun i k -> fitted[k] <- rates[i])
+    fitted
+
 let private stakesCases quick =
     [ for (label, p) in sideBySideCases quick do
           yield label, p, None
@@ -390,23 +403,7 @@ let private stakesTables (args: string array) =
             let c = s.Work.Counts
             rows.Add((c, cpu / 1000.0))
             printfn "  %-28s %10.3g %10.3g %10.3g %10.3g %10.3g %10.3f %8.3f %9.2f" label c[0] c[1] c[2] c[3] c[4] s.Work.Seconds (cpu / 1000.0) (cpu / 1000.0 / s.Work.Seconds)
-        // Least squares through the origin, each row divided by its CPU time so that every network counts alike
-        // (relative error): normal equations solved by Gaussian elimination with partial pivoting.
-        let k = names.Length
-        let xs = rows |> Seq.map (fun (c, cpu) -> c |> Array.map (fun x -> x / cpu)) |> Array.ofSeq
-        let a = Array2D.init k (k + 1) (fun r c -> if c < k then xs |> Array.sumBy (fun x -> x[r] * x[c]) else xs |> Array.sumBy (fun x -> x[r]))
-        for col in 0 .. k - 1 do
-            let pivot = seq { col .. k - 1 } |> Seq.maxBy (fun r -> abs a[r, col])
-            for c in 0 .. k do
-                let t = a[col, c]
-                a[col, c] <- a[pivot, c]
-                a[pivot, c] <- t
-            for r in 0 .. k - 1 do
-                if r <> col && a[col, col] <> 0.0 then
-                    let f = a[r, col] / a[col, col]
-                    for c in col .. k do
-                        a[r, c] <- a[r, c] - f * a[col, c]
-        let fitted = Array.init k (fun r -> if a[r, r] = 0.0 then 0.0 else a[r, k] / a[r, r])
+        let fitted = fitRelative rows
         printfn "fitted rates (relative least squares): %s" (String.Join(", ", Array.map2 (fun n r -> sprintf "%s %.3g s" n r) names fitted))
         printfn ""
     if not (args |> Array.contains "auto") then
@@ -426,21 +423,7 @@ let private stakesTables (args: string array) =
             let modelled = w.Seconds
             printfn "  %-28s %10.3g %10.3g %10.3g %10.3g %10.3g %10.4f %8.4f %9.2f%s" label c[0] c[1] c[2] c[3] c[4] modelled (cpu / 1000.0) (cpu / 1000.0 / modelled)
                 (match r with Ok (Some _) -> "" | Ok None -> "  (no tree within the limit)" | Result.Error e -> "  " + e)
-        let ke = exactNames.Length
-        let xe = exactRows |> Seq.map (fun (c, cpu) -> c |> Array.map (fun x -> x / cpu)) |> Array.ofSeq
-        let ae = Array2D.init ke (ke + 1) (fun r c -> if c < ke then xe |> Array.sumBy (fun x -> x[r] * x[c]) else xe |> Array.sumBy (fun x -> x[r]))
-        for col in 0 .. ke - 1 do
-            let pivot = seq { col .. ke - 1 } |> Seq.maxBy (fun r -> abs ae[r, col])
-            for c in 0 .. ke do
-                let t = ae[col, c]
-                ae[col, c] <- ae[pivot, c]
-                ae[pivot, c] <- t
-            for r in 0 .. ke - 1 do
-                if r <> col && ae[col, col] <> 0.0 then
-                    let f = ae[r, col] / ae[col, col]
-                    for c in col .. ke do
-                        ae[r, c] <- ae[r, c] - f * ae[col, c]
-        let fittedE = Array.init ke (fun r -> if ae[r, r] = 0.0 then 0.0 else ae[r, ke] / ae[r, r])
+        let fittedE = fitRelative exactRows
         printfn "fitted exact rates (relative least squares): %s" (String.Join(", ", Array.map2 (fun n r -> sprintf "%s %.3g s" n r) exactNames fittedE))
         printfn ""
     if not (args |> Array.contains "rates") then

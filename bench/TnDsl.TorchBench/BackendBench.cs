@@ -124,12 +124,70 @@ static partial class BackendBench
             using var last = Rows(sites - 1);
             return end.view(2 * batch).index_select(0, last);
         }
+        // TensorKrowch's MPS contraction (its `MPS.contract(inline_input, inline_mats)`): each site's input vector is
+        // contracted with its core first, into a (batch, chi, chi) matrix, and then the matrices are multiplied.
+        // Inline (inline_input and inline_mats true): site by site, the environment times each matrix by bmm.
+        Tensor KrowchInline()
+        {
+            using var x = nn.functional.one_hot(raw, 2).to_type(dtype);
+            var left = x.select(1, 0).matmul(cores[0]);
+            for (int i = 1; i < sites - 1; i++)
+            {
+                using var core = cores[i].permute(1, 0, 2).reshape(2, chi * chi);
+                using var mat = x.select(1, i).matmul(core).view(batch, chi, chi);
+                using var row = left.unsqueeze(1);
+                using var r = row.bmm(mat);
+                left = Next(left, r.squeeze(1));
+            }
+            using var end = left.matmul(cores[sites - 1]);
+            left.Dispose();
+            using var product = end * x.select(1, sites - 1);
+            return product.sum(-1);
+        }
+        // TensorKrowch's default (inline_input and inline_mats false): every site's matrix at once (one einsum of the
+        // stacked inputs with the stacked cores), then the matrices multiplied in pairs, log-depth.
+        Tensor KrowchParallel()
+        {
+            using var x = nn.functional.one_hot(raw, 2).to_type(dtype);
+            using var stacked = stack(cores[1..^1]);
+            using var xs = x.narrow(1, 1, sites - 2).permute(1, 0, 2);
+            var mats = einsum("nbp,nlpr->nblr", xs, stacked);
+            while (mats.shape[0] > 1)
+            {
+                long k = mats.shape[0], h = k / 2;
+                using var even = mats.narrow(0, 0, 2 * h).view(h, 2, batch, chi, chi);
+                using var a = even.select(1, 0);
+                using var b = even.select(1, 1);
+                var paired = a.matmul(b);
+                if (k % 2 == 1)
+                {
+                    using var odd = mats.narrow(0, k - 1, 1);
+                    using var p = paired;
+                    paired = cat([p, odd]);
+                }
+                mats = Next(mats, paired);
+            }
+            using var first = x.select(1, 0).matmul(cores[0]).unsqueeze(1);
+            using var all = first.bmm(mats.squeeze(0)).squeeze(1);
+            mats.Dispose();
+            using var end = all.matmul(cores[sites - 1]);
+            using var product = end * x.select(1, sites - 1);
+            return product.sum(-1);
+        }
         var hands = new Dictionary<string, Func<Tensor>>
         {
             ["one-hot vectors, bmm"] = OneHotBmm,
             ["matmul, index_select"] = () => MatmulGather(false),
             ["matmul, index_select (rows precomputed)"] = () => MatmulGather(true),
+            ["TensorKrowch-style, inline"] = KrowchInline,
         };
+        // The parallel form holds every site's matrix at once (and autograd keeps each level of the products).
+        double stackedBytes = (sites - 2.0) * batch * chi * chi * (dtype == ScalarType.Float64 ? 8 : 4);
+        if (stackedBytes <= 1L << 30)
+            hands["TensorKrowch-style, parallel"] = KrowchParallel;
+        else
+            Console.WriteLine($"    (TensorKrowch-style parallel contraction left out: its stacked matrices alone take {stackedBytes / (1L << 30):F1} GiB, " +
+                              $"and its pairwise products {(double)chi / 2:F0}x the flops of a sweep)");
         Console.WriteLine($"(a) born-machine MPS: {sites} sites, chi {chi}, batch {batch}, one-hot inputs (examples/born-machine.tn)");
         var lowered = module.Plan.Where(s => s.Lowering is not null).GroupBy(s => s.Lowering!.Name).Select(g => $"{g.Key} {g.Count()}");
         Console.WriteLine($"    planner path ({planned.Optimizer}, chose {planned.Chosen}): {planned.Flops:E2} flops, {(double)planned.Flops / SweepFlops(sites, chi, batch):F2}x the hand sweep's; " +

@@ -157,9 +157,10 @@ module PlanBytes =
         // The loss: the value squared (autograd keeps the value), averaged.
         let mutable live = baseline + kept + BigInteger 2 * resultBytes
         peak <- BigInteger.Max(peak, live)
-        // Backward of the loss: the mean's gradient expanded to the value's shape, and the square's
-        // grad · (2 · value^1) with both factors alive while their product (the value's gradient) is made.
-        peak <- BigInteger.Max(peak, live + BigInteger 4 * resultBytes)
+        // Backward of the loss: the mean's gradient expanded to the value's shape, and the square's (value · value,
+        // as TnDsl writes it: TorchSharp's square() is a pow with a temporary Scalar) two products grad · value,
+        // alive together until autograd adds them into the value's gradient.
+        peak <- BigInteger.Max(peak, live + BigInteger 3 * resultBytes)
         // Backward through one slice's steps, the others' kept tensors still alive; gradients of intermediates wait
         // for the step that made them, a parameter's gradient stays (tied tensors add into it in place).
         let leaves = program.Leaves.Length

@@ -39,7 +39,10 @@ public static partial class Npy
     public const int MaxHeaderBytes = 1 << 20;
 
     /// <summary>Reads a file; throws <see cref="NpyFormatException"/> (naming the file) when it is not a supported array.</summary>
-    public static NpyArray Read(string path)
+    public static NpyArray Read(string path) => ReadFile(path, Parse);
+
+    /// <summary>Opens a regular file and parses it with <paramref name="parse"/>; a format error names the file.</summary>
+    static T ReadFile<T>(string path, Func<Stream, T> parse)
     {
         if (!File.Exists(path))
             throw new FileNotFoundException($"{path}: no such file");
@@ -48,7 +51,7 @@ public static partial class Npy
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
             if (!stream.CanSeek)
                 throw new NpyFormatException("not a regular file");
-            return Parse(stream);
+            return parse(stream);
         }
         catch (NpyFormatException e)
         {
@@ -64,25 +67,13 @@ public static partial class Npy
     /// <see cref="Read"/>'s memory; a boolean array's bytes are checked to be 0 or 1. Throws
     /// <see cref="NpyFormatException"/> (naming the file) for anything else.
     /// </summary>
-    public static NpyBytes ReadBytes(string path)
+    public static NpyBytes ReadBytes(string path) => ReadFile(path, stream =>
     {
-        if (!File.Exists(path))
-            throw new FileNotFoundException($"{path}: no such file");
-        try
-        {
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-            if (!stream.CanSeek)
-                throw new NpyFormatException("not a regular file");
-            var (descr, shape, data) = ParseRaw(stream, widened: false);
-            if (data.Length != shape.Aggregate(1L, (a, b) => a * b))
-                throw new NpyFormatException($"descr: element type '{descr}' is not one byte wide (expected |u1, |b1 or |i1)");
-            return new NpyBytes(descr, shape, data);
-        }
-        catch (NpyFormatException e)
-        {
-            throw new NpyFormatException($"{path}: {e.Message}");
-        }
-    }
+        var (descr, shape, data) = ParseRaw(stream, widened: false);
+        if (data.Length != shape.Aggregate(1L, (a, b) => a * b))
+            throw new NpyFormatException($"descr: element type '{descr}' is not one byte wide (expected |u1, |b1 or |i1)");
+        return new NpyBytes(descr, shape, data);
+    });
 
     /// <summary>Parses a <c>.npy</c> file from a seekable stream positioned at its start.</summary>
     public static NpyArray Parse(Stream stream)

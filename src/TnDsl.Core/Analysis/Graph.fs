@@ -456,6 +456,22 @@ module CutGraph =
           OutStart = outStart
           OutArcIds = outArcIds }
 
+    /// Calls `f` on each index of the group that starts at `first` (an arc's `Index`), following `NextInGroup`.
+    let inline iterGroup (g: CutGraph) (first: int) ([<InlineIfLambda>] f: int -> unit) =
+        let mutable i = first
+        while i >= 0 do
+            f i
+            i <- g.NextInGroup[i]
+
+    /// The sum of `weight` over the group that starts at `first` (as `iterGroup`).
+    let inline sumGroup (g: CutGraph) (first: int) ([<InlineIfLambda>] weight: int -> float) =
+        let mutable sum = 0.0
+        let mutable i = first
+        while i >= 0 do
+            sum <- sum + weight i
+            i <- g.NextInGroup[i]
+        sum
+
     /// True when index i is on the given side (a tag test: no allocation, no generic equality, as this runs for
     /// every open leg of every cut of a profile).
     let onSide (sides: Side option array) (i: int) (side: Side) =
@@ -480,20 +496,8 @@ module CutGraph =
         g.Arcs
         |> Array.map (fun role ->
             match role.Kind with
-            | ArcKind.Bonds ->
-                let mutable sum = 0.0
-                let mutable i = role.Index
-                while i >= 0 do
-                    sum <- sum + g.Weight[i]
-                    i <- g.NextInGroup[i]
-                sum
-            | ArcKind.OpenLegs ->
-                let mutable sum = 0.0
-                let mutable i = role.Index
-                while i >= 0 do
-                    if onSide sides i role.Side then sum <- sum + g.Weight[i]
-                    i <- g.NextInGroup[i]
-                sum
+            | ArcKind.Bonds -> sumGroup g role.Index (fun i -> g.Weight[i])
+            | ArcKind.OpenLegs -> sumGroup g role.Index (fun i -> if onSide sides i role.Side then g.Weight[i] else 0.0)
             | ArcKind.HyperInner -> g.Weight[role.Index]
             | ArcKind.HyperLink -> g.Infinite
             | ArcKind.HyperTerminal -> if onSide sides role.Index role.Side then g.Infinite else 0.0

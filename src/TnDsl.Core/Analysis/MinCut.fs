@@ -223,16 +223,8 @@ module private ExactFlow =
         g.Arcs
         |> Array.iteri (fun a role ->
             match role.Kind with
-            | ArcKind.Bonds ->
-                let mutable i = role.Index
-                while i >= 0 do
-                    addTo a w[i]
-                    i <- g.NextInGroup[i]
-            | ArcKind.OpenLegs ->
-                let mutable i = role.Index
-                while i >= 0 do
-                    if CutGraph.onSide sides i role.Side then addTo a w[i]
-                    i <- g.NextInGroup[i]
+            | ArcKind.Bonds -> CutGraph.iterGroup g role.Index (fun i -> addTo a w[i])
+            | ArcKind.OpenLegs -> CutGraph.iterGroup g role.Index (fun i -> if CutGraph.onSide sides i role.Side then addTo a w[i])
             | ArcKind.HyperInner -> addTo a w[role.Index]
             | ArcKind.HyperLink -> inf[a] <- true
             | ArcKind.HyperTerminal -> inf[a] <- CutGraph.onSide sides role.Index role.Side
@@ -768,16 +760,8 @@ module MinCut =
                             cap[a * kp + j] <- cap[a * kp + j] + v[j]
                     let role = g.Arcs[orig[a]]
                     match role.Kind with
-                    | ArcKind.Bonds ->
-                        let mutable i = role.Index
-                        while i >= 0 do
-                            addTo w[i]
-                            i <- g.NextInGroup[i]
-                    | ArcKind.OpenLegs ->
-                        let mutable i = role.Index
-                        while i >= 0 do
-                            if (rank[i] <= m) = role.OnA then addTo w[i]
-                            i <- g.NextInGroup[i]
+                    | ArcKind.Bonds -> CutGraph.iterGroup g role.Index (fun i -> addTo w[i])
+                    | ArcKind.OpenLegs -> CutGraph.iterGroup g role.Index (fun i -> if (rank[i] <= m) = role.OnA then addTo w[i])
                     | ArcKind.HyperInner -> addTo w[role.Index]
                     | ArcKind.HyperLink -> inf[a] <- true
                     | ArcKind.HyperTerminal -> inf[a] <- ((rank[role.Index] <= m) = role.OnA)
@@ -885,11 +869,7 @@ module MinCut =
         g.Arcs
         |> Array.iteri (fun a role ->
             match role.Kind with
-            | ArcKind.Bonds ->
-                let mutable i = role.Index
-                while i >= 0 do
-                    arcsOf[i].Add a
-                    i <- g.NextInGroup[i]
+            | ArcKind.Bonds -> CutGraph.iterGroup g role.Index (fun i -> arcsOf[i].Add a)
             | _ -> ())
         // One residual array and one workspace for every bond: each check changes a few arcs and puts them back,
         // so a check costs what its flow explores (a few tensors around the bond on a chain or a grid), not the

@@ -204,6 +204,23 @@ type SubscriptComparer() =
                 h.Add x
             h.ToHashCode()
 
+/// Values shared by a non-negative int key, each made by `make` on first use and kept in a table grown by doubling:
+/// one object per distinct subscript or loop value, however many members and legs use it.
+type internal SharedByValue<'T>(make: int -> 'T) =
+    let mutable table: 'T array = Array.zeroCreate 1024
+
+    member _.Get(x: int) : 'T =
+        if x >= table.Length then
+            let grown = Array.zeroCreate (max (x + 1) (2 * table.Length))
+            Array.blit table 0 grown 0 table.Length
+            table <- grown
+        let v = table[x]
+        if isNull (box v) then
+            let v = make x
+            table[x] <- v
+            v
+        else v
+
 /// The state of one network's elaboration.
 type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagnostic>, stack: string list, budget: Budget,
          memo: Dictionary<string, obj>, broken: Set<string>) =
@@ -223,7 +240,7 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     let aliases = ResizeArray<LegKey * LegKey * SourceRange>()
     let subOutputs = HashSet<string * int list>()
     // Shared one-subscript lists by value (see `One`), made on first use.
-    let mutable ones: int list array = Array.zeroCreate 1024
+    let ones = SharedByValue<int list>(fun x -> [ x ])
     // Shared two-subscript lists (see `Two`), made on first use: rows by the first subscript, for subscripts below
     // `twoBound` (a grid family's members); a dictionary past that.
     let mutable twoRows: int list array array = Array.zeroCreate 64
@@ -231,9 +248,9 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     let mutable twoCells = 0L
     let twos = Dictionary<struct (int * int), int list>()
     // Shared loop values by value (see `LoopValue`), made on first use.
-    let mutable loopValues: Value option array = Array.zeroCreate 1024
+    let loopValues = SharedByValue<Value option>(fun x -> Some(VInt(int64 x)))
     // Shared one-value loop lists (see `LoopList`), made on first use.
-    let mutable loopLists: int64 list array = Array.zeroCreate 1024
+    let loopLists = SharedByValue<int64 list>(fun x -> [ int64 x ])
 
     member _.Options = options
     member _.Lookup = lookup
@@ -272,19 +289,7 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     /// The subscript list `[x]`, one shared list per value: `b[3]`, `A[3]` and every leg naming `b[3]` hold the
     /// same list, so a million-member family makes a list per member once, not once per member and per leg.
     member _.One(x: int) : int list =
-        if x < 0 || x > options.MaxTensors then
-            [ x ]
-        else
-            if x >= ones.Length then
-                let grown = Array.zeroCreate (max (x + 1) (2 * ones.Length))
-                Array.blit ones 0 grown 0 ones.Length
-                ones <- grown
-            let l = ones[x]
-            if obj.ReferenceEquals(l, null) then
-                let l = [ x ]
-                ones[x] <- l
-                l
-            else l
+        if x < 0 || x > options.MaxTensors then [ x ] else ones.Get x
 
     /// The subscript list `[x; y]`, one shared list per pair (as `One`, for grids).
     member _.Two(x: int, y: int) : int list =
@@ -327,38 +332,12 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
 
     /// `Some(VInt v)`, one shared value per loop value: a loop sets its variable for every member.
     member _.LoopValue(v: int64) : Value option =
-        if v < 0L || v > int64 options.MaxTensors then
-            Some(VInt v)
-        else
-            let x = int v
-            if x >= loopValues.Length then
-                let grown = Array.zeroCreate (max (x + 1) (2 * loopValues.Length))
-                Array.blit loopValues 0 grown 0 loopValues.Length
-                loopValues <- grown
-            match loopValues[x] with
-            | Some _ as value -> value
-            | None ->
-                let value = Some(VInt v)
-                loopValues[x] <- value
-                value
+        if v < 0L || v > int64 options.MaxTensors then Some(VInt v) else loopValues.Get(int v)
 
     /// The list `[v]` of one loop value, one shared list per value (a member of a one-variable loop keeps its loop
     /// value for hints).
     member _.LoopList(v: int64) : int64 list =
-        if v < 0L || v > int64 options.MaxTensors then
-            [ v ]
-        else
-            let x = int v
-            if x >= loopLists.Length then
-                let grown = Array.zeroCreate (max (x + 1) (2 * loopLists.Length))
-                Array.blit loopLists 0 grown 0 loopLists.Length
-                loopLists <- grown
-            let l = loopLists[x]
-            if obj.ReferenceEquals(l, null) then
-                let l = [ v ]
-                loopLists[x] <- l
-                l
-            else l
+        if v < 0L || v > int64 options.MaxTensors then [ v ] else loopLists.Get(int v)
 
     /// How many members the declaration being expanded is expected to make (its loop's size; 1 outside loops),
     /// for sizing the tables its members go into once rather than growing them member by member.

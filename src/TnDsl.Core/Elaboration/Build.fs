@@ -15,7 +15,7 @@ type private Miss =
     | Silent
     | NoFamily
     | Arity of int
-    | OutOfRange of Dictionary<int list, IndexEntry>
+    | OutOfRange of MemberTable<IndexEntry>
 
 /// A small expression's text (for hints); None for expressions too large to be worth printing.
 let private textOf (e: Expr) = if Syntax.sizeAtMost 64 e then Some(Print.expr e) else None
@@ -58,7 +58,7 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
     // The legs of one declaration share their family's name (the same string): its member table is looked up
     // once per run of such legs.
     let mutable lastName = Unchecked.defaultof<string>
-    let mutable lastFamily = Unchecked.defaultof<Dictionary<int list, IndexEntry>>
+    let mutable lastFamily = Unchecked.defaultof<MemberTable<IndexEntry>>
     let find (k: LegKey) : Result<IndexEntry, Miss> =
         let known =
             obj.ReferenceEquals(k.Family, lastName)
@@ -74,7 +74,7 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
             | true, e -> Ok e
             | _ when ctx.Poisoned.Contains k.Family -> Result.Error Silent
             | _ ->
-                let arity = family.Keys |> Seq.head |> List.length
+                let arity = family.Arity
                 if arity <> k.Subs.Length then Result.Error(Arity arity) else Result.Error(OutOfRange family)
         elif ctx.Poisoned.Contains k.Family || ctx.Broken.Contains k.Family then Result.Error Silent
         else Result.Error NoFamily

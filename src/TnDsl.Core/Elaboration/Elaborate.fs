@@ -263,7 +263,7 @@ let private familyTable (ctx: Ctx) (familyName: string) =
     match ctx.Indices.TryGetValue familyName with
     | true, f -> f
     | _ ->
-        let f = Dictionary<int list, IndexEntry>(SubscriptComparer.Instance)
+        let f = MemberTable<IndexEntry>()
         ctx.Indices[familyName] <- f
         f
 
@@ -271,7 +271,7 @@ let private familyTable (ctx: Ctx) (familyName: string) =
 let private reserveIndices (ctx: Ctx) (familyName: string) =
     let n = ctx.Expected
     if n > 1 then
-        (familyTable ctx familyName).EnsureCapacity((familyTable ctx familyName).Count + n) |> ignore
+        (familyTable ctx familyName).EnsureCapacity n
         ctx.IndexOrder.EnsureCapacity(ctx.IndexOrder.Count + n) |> ignore
 
 /// Declares an index member (its provisional id is its position among the members declared).
@@ -281,11 +281,8 @@ let private addIndex (ctx: Ctx) (familyName: string) (subs: int list) (dim: Dim)
     | true, prev ->
         ctx.Report(Codes.duplicateIndex, range, sprintf "index `%s` is already declared (at line %d)" (memberName familyName subs) prev.Range.Start.Line)
     | _ ->
-        // The first member's arity, read without allocating an enumerator per member.
-        let mutable first = family.Keys.GetEnumerator()
-        let arity = if first.MoveNext() then ValueSome first.Current.Length else ValueNone
-        match arity with
-        | ValueSome a when a <> subs.Length ->
+        match family.Arity with
+        | a when a >= 0 && a <> subs.Length ->
             ctx.Report(Codes.subscriptCount, range, sprintf "`%s` was declared with %d subscript%s, here with %d" familyName a (if a = 1 then "" else "s") subs.Length)
         | _ ->
             let entry =
@@ -295,7 +292,7 @@ let private addIndex (ctx: Ctx) (familyName: string) (subs: int list) (dim: Dim)
                   Dim = dim
                   Kind = (if hyper then Hyper else Bond)
                   Range = range }
-            family[subs] <- entry
+            family.Add(subs, entry)
             ctx.IndexOrder.Add entry
 
 /// The loop values a member was made with, for hints.

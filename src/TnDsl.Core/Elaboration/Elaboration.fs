@@ -204,6 +204,131 @@ type SubscriptComparer() =
                 h.Add x
             h.ToHashCode()
 
+/// The members of one family by subscripts: an index family's entries, or a tensor family's names. Members with one
+/// or two non-negative subscripts (nearly all: `b[i]`, `h[x, y]`) sit in arrays indexed by the subscripts, as long as
+/// the arrays stay within a few cells per member; the rest in a hash table. A million-member family is then looked
+/// up several million times by array index, not by hashing lists.
+type MemberTable<'T when 'T: not struct>() =
+    // Dense members with one subscript, by that subscript (null where there is none).
+    let mutable ones: 'T array = Array.empty
+    // Dense members with two, rows by the first subscript.
+    let mutable rows: 'T array array = Array.empty
+    // Cells of `ones` and `rows` allocated, kept within `room`.
+    let mutable cells = 0L
+    let mutable rest: Dictionary<int list, 'T> = null
+    let mutable count = 0
+    let mutable arity = -1
+    let mutable expected = 0
+
+    /// Dense arrays may take this many cells in all: a few per member, so a sparse family falls back to the hash table.
+    let room () = 4L * int64 (max count expected) + 4096L
+
+    let isSet (v: 'T) = not (obj.ReferenceEquals(v, null))
+
+    /// The dense cell array to hold `x`, grown by doubling when that stays within `room`; null when it would not.
+    let fit (cur: 'T array) (x: int) (first: int) : 'T array =
+        if x < cur.Length then cur
+        else
+            let size = max (x + 1) (max 16 (if cur.Length = 0 then first else 2 * cur.Length))
+            if cells + int64 (size - cur.Length) > room () then null
+            else
+                let grown = Array.zeroCreate size
+                Array.blit cur 0 grown 0 cur.Length
+                cells <- cells + int64 (size - cur.Length)
+                grown
+
+    let restFind (subs: int list) (value: byref<'T>) =
+        not (isNull rest) && rest.TryGetValue(subs, &value)
+
+    /// The members in the table.
+    member _.Count = count
+
+    /// The number of subscripts of the first member added; -1 while the table is empty.
+    member _.Arity = arity
+
+    /// Makes room for `n` more members (the declaration's expected size), before the first of them is added.
+    member _.EnsureCapacity(n: int) = expected <- max expected (count + n)
+
+    /// The member with subscript `x`, if any (a one-subscript lookup without a list).
+    member _.TryFind1(x: int, [<Runtime.InteropServices.Out>] value: byref<'T>) : bool =
+        if x >= 0 && x < ones.Length && isSet ones[x] then
+            value <- ones[x]
+            true
+        else restFind [ x ] &value
+
+    /// The member with subscripts `subs`, if any.
+    member t.TryGetValue(subs: int list, [<Runtime.InteropServices.Out>] value: byref<'T>) : bool =
+        match subs with
+        | [ x ] when x >= 0 && x < ones.Length && isSet ones[x] ->
+            value <- ones[x]
+            true
+        | [ x; y ] when x >= 0 && y >= 0 && x < rows.Length ->
+            let row = rows[x]
+            if not (isNull row) && y < row.Length && isSet row[y] then
+                value <- row[y]
+                true
+            else restFind subs &value
+        | _ -> restFind subs &value
+
+    /// Whether a member with subscripts `subs` is in the table.
+    member t.ContainsKey(subs: int list) =
+        let mutable v = Unchecked.defaultof<'T>
+        t.TryGetValue(subs, &v)
+
+    /// Adds a member that is not yet in the table.
+    member _.Add(subs: int list, value: 'T) =
+        if arity < 0 then arity <- subs.Length
+        count <- count + 1
+        let dense =
+            match subs with
+            | [ x ] when x >= 0 ->
+                // The first array holds the members expected (a declaration's loop), as far as `x`'s place needs.
+                let grown = fit ones x (expected + 1)
+                if isNull grown then false
+                else
+                    ones <- grown
+                    ones[x] <- value
+                    true
+            | [ x; y ] when x >= 0 && y >= 0 ->
+                let grownRows =
+                    if x < rows.Length then rows
+                    else
+                        // The row table itself is small next to the rows, but is counted too.
+                        let size = max (x + 1) (max 16 (2 * rows.Length))
+                        if cells + int64 (size - rows.Length) > room () then null
+                        else
+                            let grown = Array.zeroCreate size
+                            Array.blit rows 0 grown 0 rows.Length
+                            cells <- cells + int64 (size - rows.Length)
+                            grown
+                if isNull grownRows then false
+                else
+                    rows <- grownRows
+                    // A new row as long as the row before it (a grid's rows are alike).
+                    let row = fit (if isNull rows[x] then Array.empty else rows[x]) y (if x > 0 && not (isNull rows[x - 1]) then rows[x - 1].Length else 16)
+                    if isNull row then false
+                    else
+                        rows[x] <- row
+                        row[y] <- value
+                        true
+            | _ -> false
+        if not dense then
+            if isNull rest then rest <- Dictionary<int list, 'T>(SubscriptComparer.Instance)
+            rest.Add(subs, value)
+
+    /// The members' subscripts (dense members first, in subscript order; then the rest as added).
+    member _.Keys: int list seq =
+        seq {
+            for x in 0 .. ones.Length - 1 do
+                if isSet ones[x] then [ x ]
+            for x in 0 .. rows.Length - 1 do
+                let row = rows[x]
+                if not (isNull row) then
+                    for y in 0 .. row.Length - 1 do
+                        if isSet row[y] then [ x; y ]
+            if not (isNull rest) then yield! rest.Keys
+        }
+
 /// Values shared by a non-negative int key, each made by `make` on first use and kept in a table grown by doubling:
 /// one object per distinct subscript or loop value, however many members and legs use it.
 type internal SharedByValue<'T>(make: int -> 'T) =
@@ -224,11 +349,11 @@ type internal SharedByValue<'T>(make: int -> 'T) =
 /// The state of one network's elaboration.
 type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagnostic>, stack: string list, budget: Budget,
          memo: Dictionary<string, obj>, broken: Set<string>) =
-    let indices = Dictionary<string, Dictionary<int list, IndexEntry>>()
+    let indices = Dictionary<string, MemberTable<IndexEntry>>()
     let indexOrder = ResizeArray<IndexEntry>()
     let tensors = ResizeArray<PendingTensor>()
     // The tensor members declared, by family and subscripts (a name is its family and subscripts: no strings).
-    let tensorNames = Dictionary<string, HashSet<int list>>()
+    let tensorNames = Dictionary<string, MemberTable<obj>>()
     let mutable tensorCount = 0
     let poisoned = HashSet<string>()
     let mutable legCount = 0L
@@ -272,14 +397,16 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
             match tensorNames.TryGetValue family with
             | true, m -> m
             | _ ->
-                let m = HashSet<int list>(SubscriptComparer.Instance)
+                let m = MemberTable<obj>()
                 tensorNames[family] <- m
                 m
         // Sized once for the members the declaration is expected to make (see `Expected`).
-        if members.Count = 0 && expected > 1 then members.EnsureCapacity expected |> ignore
-        let added = members.Add subs
-        if added then tensorCount <- tensorCount + 1
-        added
+        if members.Count = 0 && expected > 1 then members.EnsureCapacity expected
+        if members.ContainsKey subs then false
+        else
+            members.Add(subs, Ctx.Declared)
+            tensorCount <- tensorCount + 1
+            true
     /// Index families whose declaration failed for some member: legs naming them are dropped silently.
     member _.Poisoned = poisoned
     member _.Cuts = cuts
@@ -323,6 +450,9 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
                 let l = [ x; y ]
                 twos[key] <- l
                 l
+
+    /// The value of a declared tensor member in its family's table (the table is a set of names).
+    static member val Declared = obj ()
 
     /// Subscript pairs below this (each) are shared through arrays in `Two`.
     static member TwoBound = 1 <<< 14

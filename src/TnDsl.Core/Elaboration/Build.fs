@@ -197,23 +197,46 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
                 | ValueNone -> all <- false
             if all then keep t (ids.ToArray()) (rangesOf t.Legs)
     // The legs that resolve, as ids and ranges (two lists built directly: an output or cut may name 10^6 legs).
-    let resolveAll (keys: LegKey list) =
+    // A slice's members are looked up by their subscripts, and a key is made only for a member that is missing.
+    let resolveAll (groups: LegGroup list) =
         let ids = ResizeArray<int>()
         let ranges = ResizeArray<SourceRange>()
-        for k in keys do
+        let add (k: LegKey) =
             match resolve None [] k with
             | ValueSome e ->
                 ids.Add(finalId e)
                 ranges.Add k.Range
             | ValueNone -> ()
+        let mutable e = Unchecked.defaultof<IndexEntry>
+        for g in groups do
+            match g with
+            | OneLeg k -> add k
+            | Slice (family, choices, range) ->
+                match ctx.Indices.TryGetValue family, choices with
+                | (true, table), [ xs ] ->
+                    for x in xs do
+                        if table.TryFind1(x, &e) then
+                            ids.Add(finalId e)
+                            ranges.Add range
+                        else add { Family = family; Subs = ctx.One x; Range = range; Exprs = [] }
+                | (true, table), [ xs; ys ] ->
+                    for x in xs do
+                        for y in ys do
+                            if table.TryFind2(x, y, &e) then
+                                ids.Add(finalId e)
+                                ranges.Add range
+                            else add { Family = family; Subs = ctx.Two(x, y); Range = range; Exprs = [] }
+                | _ ->
+                    for k in sliceKeys ctx family choices range do
+                        add k
         List.ofSeq ids, List.ofSeq ranges
     let output, outputRanges, outputFamilies, hasOutput =
         match ctx.Output with
         | Some (keys, _) ->
             let ids, ranges = resolveAll keys
             let families = HashSet<string>()
-            for k in keys do
-                families.Add k.Family |> ignore
+            for g in keys do
+                families.Add(match g with OneLeg k -> k.Family | Slice (family, _, _) -> family) |> ignore
             ids, ranges, Set.ofSeq families, true
         | None ->
             // With no `output`, the open legs are the indices used exactly once, in declaration order.

@@ -23,8 +23,9 @@ let defaultOptions = Elaboration.defaultOptions
 /// The closest candidate to a misspelt name, if one is close enough (see `Suggest`).
 let suggest (name: string) (candidates: string seq) = Suggest.closest name candidates
 
-/// Expands a leg list to leg keys, counting the legs against the limits before they are made.
-let private legKeys (ctx: Ctx) env (range: SourceRange) (legs: Leg list) : LegKey list =
+/// Expands a leg list to leg groups (a slice kept as its subscripts' values), counting the legs against the limits
+/// before they are made.
+let private legGroups (ctx: Ctx) env (range: SourceRange) (legs: Leg list) : LegGroup list =
     let expanded =
         legs
         |> List.choose (fun leg ->
@@ -55,22 +56,24 @@ let private legKeys (ctx: Ctx) env (range: SourceRange) (legs: Leg list) : LegKe
                 Some(r, choices, combos))
     ctx.CountLegs(range, expanded |> List.sumBy (fun (_, _, n) -> n))
     expanded
-    |> List.collect (fun (r, choices, combos) ->
+    |> List.map (fun (r, choices, combos) ->
         let isSlice = r.Subscripts |> List.exists (function SSlice _ -> true | _ -> false)
-        let exprs = if isSlice then [] else r.Subscripts |> List.choose (function SAt e -> Some e | _ -> None)
-        let rec product =
-            function
-            | [] -> [ [] ]
-            | [ (c: int array) ] -> [ for x in c -> ctx.One x ]
-            | (c: int array) :: rest ->
-                let tails = product rest
-                [ for x in c do for tail in tails -> x :: tail ]
-        let members =
-            match choices with
-            | [ c ] when combos = 1L -> [ ctx.One c[0] ]
-            | _ when combos = 1L -> [ choices |> List.map (fun c -> c[0]) ]
-            | _ -> product choices
-        members |> List.map (fun subs -> { Family = r.Name.Name; Subs = subs; Range = r.Range; Exprs = exprs }))
+        if isSlice then
+            Slice(r.Name.Name, choices, r.Range)
+        else
+            let exprs = r.Subscripts |> List.choose (function SAt e -> Some e | _ -> None)
+            let subs =
+                match choices with
+                | [ c ] -> ctx.One c[0]
+                | _ -> choices |> List.map (fun c -> c[0])
+            OneLeg { Family = r.Name.Name; Subs = subs; Range = r.Range; Exprs = exprs })
+
+/// Expands a leg list to leg keys, counting the legs against the limits before they are made.
+let private legKeys (ctx: Ctx) env (range: SourceRange) (legs: Leg list) : LegKey list =
+    legGroups ctx env range legs
+    |> List.collect (function
+        | OneLeg k -> [ k ]
+        | Slice (family, choices, r) -> sliceKeys ctx family choices r)
 
 /// Evaluates subscripts in order; one or two (nearly all) without a closure per call, as this runs for every leg
 /// and every member.
@@ -446,14 +449,14 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                 match ctx.Output with
                 | Some (_, r) when prefix = "" ->
                     ctx.Report(Codes.duplicateOutput, d.Range, sprintf "`output` is already declared at line %d" r.Start.Line)
-                | _ -> ctx.Output <- Some(legKeys ctx env d.Range legs.Legs, d.Range)
+                | _ -> ctx.Output <- Some(legGroups ctx env d.Range legs.Legs, d.Range)
                 env
             | DCut (name, left, right) ->
-                let l = legKeys ctx env d.Range left.Legs
+                let l = legGroups ctx env d.Range left.Legs
                 let r =
                     match right with
                     | CutRest _ -> None
-                    | CutLegs ls -> Some(legKeys ctx env d.Range ls.Legs)
+                    | CutLegs ls -> Some(legGroups ctx env d.Range ls.Legs)
                 if ctx.Cuts |> Seq.exists (fun (n, _, _) -> n.Name = name.Name) then
                     ctx.Report(Codes.duplicateName, name.Range, sprintf "a cut named `%s` is already declared" name.Name)
                 else

@@ -127,6 +127,13 @@ type LegKey =
       /// The subscript expressions, for hints (empty for slices).
       Exprs: Expr list }
 
+/// Legs as written in an `output` or a `cut`: a leg naming one member as its key, a slice (`p[0..n-1]`) as its family
+/// and the values of each subscript, expanded only as it is resolved (an output may name 10^6 legs: no key each).
+type LegGroup =
+    | OneLeg of LegKey
+    /// The members are the product of the choices, the first subscript outermost.
+    | Slice of family: string * choices: int array list * range: SourceRange
+
 /// Where a tensor member comes from: its declaration, and the loop values that made it (for hints that
 /// suggest a loop range).
 type Origin =
@@ -256,6 +263,14 @@ type MemberTable<'T when 'T: not struct>() =
             true
         else restFind [ x ] &value
 
+    /// The member with subscripts `x`, `y`, if any (a two-subscript lookup without a list).
+    member _.TryFind2(x: int, y: int, [<Runtime.InteropServices.Out>] value: byref<'T>) : bool =
+        let row = if x >= 0 && x < rows.Length then rows[x] else null
+        if y >= 0 && not (isNull row) && y < row.Length && isSet row[y] then
+            value <- row[y]
+            true
+        else restFind [ x; y ] &value
+
     /// The member with subscripts `subs`, if any.
     member t.TryGetValue(subs: int list, [<Runtime.InteropServices.Out>] value: byref<'T>) : bool =
         match subs with
@@ -359,8 +374,8 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     let mutable legCount = 0L
     let mutable expected = 1
     let mutable exhausted = false
-    let mutable output: (LegKey list * SourceRange) option = None
-    let cuts = ResizeArray<Ident * LegKey list * LegKey list option>()
+    let mutable output: (LegGroup list * SourceRange) option = None
+    let cuts = ResizeArray<Ident * LegGroup list * LegGroup list option>()
     // Instance bindings: (sub-network's index, as a prefixed family member) is the same as (this network's leg).
     let aliases = ResizeArray<LegKey * LegKey * SourceRange>()
     let subOutputs = HashSet<string * int list>()
@@ -524,3 +539,14 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
         if not (budget.TryAdd(int64 tensorsIn, legs)) then
             c.Exhaust(range, "expanding this network (with its instances) needs more work than the expansion limits allow")
         legCount <- legCount + legs
+
+/// The keys of a slice's members, in order.
+let sliceKeys (ctx: Ctx) (family: string) (choices: int array list) (range: SourceRange) : LegKey list =
+    let rec product =
+        function
+        | [] -> [ [] ]
+        | [ (c: int array) ] -> [ for x in c -> ctx.One x ]
+        | (c: int array) :: rest ->
+            let tails = product rest
+            [ for x in c do for tail in tails -> x :: tail ]
+    product choices |> List.map (fun subs -> { Family = family; Subs = subs; Range = range; Exprs = [] })

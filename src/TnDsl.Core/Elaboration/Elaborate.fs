@@ -91,7 +91,10 @@ let private evalSubscripts (ctx: Ctx) env (exprs: Expr list) : int list =
 type private PlainLegs(legs: (Leg * Expr list) array) =
     let rangeLists = Dictionary<int64, SourceRange list>()
     let scratch = Array.zeroCreate<int list> legs.Length
+    let tables = Array.zeroCreate<MemberTable<IndexEntry>> legs.Length
     member _.Legs = legs
+    /// Each leg's index family table, once found (a family's table, once made, is never replaced).
+    member _.Tables = tables
     /// One member's subscript lists, reused by the next member (a member is made before the next one starts).
     member _.Scratch = scratch
     /// The ranges of the legs kept (bit k set: leg k kept), one list per distinct set of legs kept.
@@ -139,14 +142,22 @@ let private plainLegKeys (ctx: Ctx) env (range: SourceRange) (plain: PlainLegs) 
     let mutable k = 0
     while found && k < legs.Length do
         if not (isNull (box subsOf[k])) then
-            match ctx.Indices.TryGetValue (fst legs[k]).Ref.Name.Name with
-            | true, family ->
+            let family =
+                match plain.Tables[k] with
+                | null ->
+                    match ctx.Indices.TryGetValue (fst legs[k]).Ref.Name.Name with
+                    | true, family ->
+                        plain.Tables[k] <- family
+                        family
+                    | _ -> null
+                | family -> family
+            if isNull family then found <- false
+            else
                 match family.TryGetValue subsOf[k] with
                 | true, e ->
                     ids[at] <- e.Id
                     at <- at + 1
                 | _ -> found <- false
-            | _ -> found <- false
         k <- k + 1
     if found then
         struct (true, ids, plain.Ranges kept, [])
@@ -412,8 +423,10 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                 forEach ctx env forClause (fun env ->
                     if first then
                         first <- false
+                        // With some room past the loop's members: an array grown by doubling for one more tensor
+                        // (an MPS's last site) would take as much again.
                         if ctx.Expected > 1 then
-                            ctx.Tensors.EnsureCapacity(ctx.Tensors.Count + ctx.Expected) |> ignore
+                            ctx.Tensors.EnsureCapacity(ctx.Tensors.Count + ctx.Expected + ctx.Expected / 16 + 16) |> ignore
                     let subs = evalSubscripts ctx env subs
                     if not (ctx.AddTensorName(family, subs)) then
                         ctx.Fail(Codes.duplicateTensor, d.Range, sprintf "tensor `%s` is already declared" (memberName family subs))

@@ -143,6 +143,8 @@ type Origin =
       Loop: int64 list }
 
 /// A tensor member as declared: the flat network's tensor itself, made once, with what resolving its legs needs.
+/// A struct, held in `Ctx.Tensors`' array: no object of its own per member.
+[<Struct>]
 type PendingTensor =
     {
       /// The tensor. Its id is provisional (its position among the declared members); when `Resolved`, its legs are
@@ -215,6 +217,7 @@ type SubscriptComparer() =
 /// or two non-negative subscripts (nearly all: `b[i]`, `h[x, y]`) sit in arrays indexed by the subscripts, as long as
 /// the arrays stay within a few cells per member; the rest in a hash table. A million-member family is then looked
 /// up several million times by array index, not by hashing lists.
+[<AllowNullLiteral>]
 type MemberTable<'T when 'T: not struct>() =
     // Dense members with one subscript, by that subscript (null where there is none).
     let mutable ones: 'T array = Array.empty

@@ -161,7 +161,9 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
                     renumbered[e.Id] <- kept.Count
                     kept.Add { e with Id = kept.Count }
             kept.ToArray(), (fun (e: IndexEntry) -> renumbered[(canonical e).Id])
-    let tensors = ResizeArray<FlatTensor>(ctx.Tensors.Count)
+    // The kept tensors, written in place (a tensor is a struct: no second array of them is made unless some are dropped).
+    let written = Array.zeroCreate<FlatTensor> ctx.Tensors.Count
+    // One range list per kept tensor: its count is the next tensor's id.
     let legRanges = ResizeArray<SourceRange list>(ctx.Tensors.Count)
     // The members of one declaration have their legs written at the same places: one list of ranges serves them all.
     let mutable lastRanges: SourceRange list = []
@@ -176,9 +178,8 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
     // The tensor as declared when its id and legs are unchanged (nearly always), otherwise a copy.
     let keep (t: PendingTensor) (legs: int array) ranges =
         let flat = t.Flat
-        tensors.Add(
-            if flat.Id = tensors.Count && obj.ReferenceEquals(flat.Legs, legs) then flat
-            else { flat with Id = tensors.Count; Legs = legs })
+        let id = legRanges.Count
+        written[id] <- if flat.Id = id && obj.ReferenceEquals(flat.Legs, legs) then flat else { flat with Id = id; Legs = legs }
         legRanges.Add ranges
     // Every leg is resolved (a miss is noted, in leg order) before the tensor is kept or dropped.
     let ids = ResizeArray<int>()
@@ -230,6 +231,7 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
                     for k in sliceKeys ctx family choices range do
                         add k
         List.ofSeq ids, List.ofSeq ranges
+    let tensors = if legRanges.Count < written.Length then Array.sub written 0 legRanges.Count else written
     let output, outputRanges, outputFamilies, hasOutput =
         match ctx.Output with
         | Some (keys, _) ->
@@ -284,7 +286,7 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
     let flat =
         { Name = net.Name.Name
           Parameters = parameters
-          Tensors = tensors.ToArray()
+          Tensors = tensors
           Indices = indices
           Output = output
           Cuts = cuts

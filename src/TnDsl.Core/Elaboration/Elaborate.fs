@@ -86,13 +86,36 @@ let private evalSubscripts (ctx: Ctx) env (exprs: Expr list) : int list =
         ctx.Two(x, evalSubscript ctx env b)
     | _ -> exprs |> List.map (evalSubscript ctx env)
 
+/// `evalSubscripts` through each subscript's `FastInt` form first (made for the loop's first member).
+let private evalSubscriptsFast (ctx: Ctx) env (exprs: Expr list) (fast: FastInt array) : int list =
+    match exprs with
+    | [] -> []
+    | [ e ] -> ctx.One(evalSubscriptFast ctx env fast[0] e)
+    | [ a; b ] ->
+        let x = evalSubscriptFast ctx env fast[0] a
+        ctx.Two(x, evalSubscriptFast ctx env fast[1] b)
+    | _ -> exprs |> List.mapi (fun k e -> evalSubscriptFast ctx env fast[k] e)
+
+/// The `FastInt` forms of subscript expressions in `env`.
+let private compileSubscripts env (exprs: Expr list) = exprs |> List.map (compileFast env 0) |> Array.ofList
+
 /// A declaration's leg list with no slices (conditions allowed), each leg with its subscript expressions. Such lists
 /// (nearly all of them) are expanded by `plainLegKeys`, once per family member, without `legKeys`' work.
 type private PlainLegs(legs: (Leg * Expr list) array) =
     let rangeLists = Dictionary<int64, SourceRange list>()
     let scratch = Array.zeroCreate<int list> legs.Length
     let tables = Array.zeroCreate<MemberTable<IndexEntry>> legs.Length
+    let mutable conditions: struct (BinOp * FastInt * FastInt) voption array = null
+    let mutable subscripts: FastInt array array = null
     member _.Legs = legs
+    /// Compiles the legs' conditions and subscripts for the members of one loop (see `FastInt`), before its first.
+    member _.Compile(env: Env) =
+        conditions <- legs |> Array.map (fun (leg, _) -> match leg.Cond with Some c -> compileCondition env c | None -> ValueNone)
+        subscripts <- legs |> Array.map (fun (_, exprs) -> compileSubscripts env exprs)
+    /// Each leg's compiled condition (see `Compile`).
+    member _.Conditions = conditions
+    /// Each leg's compiled subscripts (see `Compile`).
+    member _.Subscripts = subscripts
     /// Each leg's index family table, once found (a family's table, once made, is never replaced).
     member _.Tables = tables
     /// One member's subscript lists, reused by the next member (a member is made before the next one starts).
@@ -128,10 +151,10 @@ let private plainLegKeys (ctx: Ctx) env (range: SourceRange) (plain: PlainLegs) 
         let leg, exprs = legs[k]
         let keep =
             match leg.Cond with
-            | Some c -> evalBool ctx env c
+            | Some c -> evalBoolFast ctx env plain.Conditions[k] c
             | None -> true
         if keep then
-            subsOf[k] <- evalSubscripts ctx env exprs
+            subsOf[k] <- evalSubscriptsFast ctx env exprs plain.Subscripts[k]
             kept <- kept ||| (1L <<< k)
             count <- count + 1
     ctx.CountLegs(range, int64 count)
@@ -371,12 +394,14 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
             | DIndex (hyper, name, subs, dim, f) ->
                 let family = prefix + name.Name
                 let mutable first = true
+                let mutable fast = Array.empty
                 forEach ctx env f (fun env ->
                     if first then
                         first <- false
                         reserveIndices ctx family
+                        fast <- compileSubscripts env subs
                     try
-                        let subs = evalSubscripts ctx env subs
+                        let subs = evalSubscriptsFast ctx env subs fast
                         let dim = dimension ctx env name subs dim dims
                         addIndex ctx family subs dim (hyper || Dim.isDynamic dim) d.Range
                     with Abort ->
@@ -420,14 +445,17 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                     | Some None -> Some family
                     | _ -> None
                 let mutable first = true
+                let mutable fast = Array.empty
                 forEach ctx env forClause (fun env ->
                     if first then
                         first <- false
+                        fast <- compileSubscripts env subs
+                        plain |> Option.iter (fun p -> p.Compile env)
                         // With some room past the loop's members: an array grown by doubling for one more tensor
                         // (an MPS's last site) would take as much again.
                         if ctx.Expected > 1 then
                             ctx.Tensors.EnsureCapacity(ctx.Tensors.Count + ctx.Expected + ctx.Expected / 16 + 16) |> ignore
-                    let subs = evalSubscripts ctx env subs
+                    let subs = evalSubscriptsFast ctx env subs fast
                     if not (ctx.AddTensorName(family, subs)) then
                         ctx.Fail(Codes.duplicateTensor, d.Range, sprintf "tensor `%s` is already declared" (memberName family subs))
                     let struct (resolved, ids, legRanges, keys) =

@@ -15,7 +15,7 @@ type private Miss =
     | Silent
     | NoFamily
     | Arity of int
-    | OutOfRange of MemberTable<IndexEntry>
+    | OutOfRange of MemberTable
 
 /// A small expression's text (for hints); None for expressions too large to be worth printing.
 let private textOf (e: Expr) = if Syntax.sizeAtMost 64 e then Some(Print.expr e) else None
@@ -58,8 +58,9 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
     // The legs of one declaration share their family's name (the same string): its member table is looked up
     // once per run of such legs.
     let mutable lastName = Unchecked.defaultof<string>
-    let mutable lastFamily = Unchecked.defaultof<MemberTable<IndexEntry>>
-    let find (k: LegKey) : Result<IndexEntry, Miss> =
+    let mutable lastFamily = Unchecked.defaultof<MemberTable>
+    // The provisional id of the index member a leg names.
+    let find (k: LegKey) : Result<int, Miss> =
         let known =
             obj.ReferenceEquals(k.Family, lastName)
             || (match ctx.Indices.TryGetValue k.Family with
@@ -128,21 +129,22 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
             let hints = [ match loopHint with Some h -> h | None -> match shiftHint () with Some h -> h | None -> () ]
             ctx.Report(Codes.memberOutOfRange, range, sprintf "`%s` is not declared: %s%s" (memberName k.Family k.Subs) declaredText more, hints)
     // Aliases from instance bindings: the sub-network's index is replaced by this network's.
-    let alias = Dictionary<IndexEntry, IndexEntry>(HashIdentity.Reference)
+    let alias = Dictionary<int, int>()
     for (inner, outer, range) in ctx.Aliases do
         match find inner, find outer with
-        | Ok i, Ok o ->
+        | Ok innerId, Ok outerId ->
+            let i, o = ctx.IndexOrder[innerId], ctx.IndexOrder[outerId]
             if Dim.size i.Dim <> Dim.size o.Dim || Dim.isDynamic i.Dim <> Dim.isDynamic o.Dim then
                 ctx.Report(Codes.bindingDimension, range, sprintf "`%s` has dimension %d but `%s` has dimension %d" (memberName inner.Family inner.Subs) (Dim.size i.Dim) (memberName outer.Family outer.Subs) (Dim.size o.Dim))
             else
-                alias[i] <- o
+                alias[innerId] <- outerId
         | Result.Error m, _ -> note inner m None []
         | _, Result.Error m -> note outer m None []
-    let rec canonical (e: IndexEntry) =
+    let rec canonical (e: int) =
         match alias.TryGetValue e with
-        | true, o when not (obj.ReferenceEquals(o, e)) -> canonical o
+        | true, o when o <> e -> canonical o
         | _ -> e
-    let resolve origin siblings (k: LegKey) : IndexEntry voption =
+    let resolve origin siblings (k: LegKey) : int voption =
         match find k with
         | Ok e -> ValueSome e
         | Result.Error m ->
@@ -152,15 +154,15 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
     // which case the kept indices are numbered again and a merged one takes the id of the one it is bound to.
     let indices, finalId =
         if alias.Count = 0 then
-            ctx.IndexOrder.ToArray(), (fun (e: IndexEntry) -> e.Id)
+            ctx.IndexOrder.Take(), id
         else
             let renumbered = Array.create ctx.IndexOrder.Count -1
             let kept = ResizeArray<FlatIndex>()
             for e in ctx.IndexOrder do
-                if not (alias.ContainsKey e) then
+                if not (alias.ContainsKey e.Id) then
                     renumbered[e.Id] <- kept.Count
                     kept.Add { e with Id = kept.Count }
-            kept.ToArray(), (fun (e: IndexEntry) -> renumbered[(canonical e).Id])
+            kept.ToArray(), (fun (e: int) -> renumbered[canonical e])
     // The kept tensors, written in place (a tensor is a struct: no second array of them is made unless some are dropped).
     let written = Array.zeroCreate<FlatTensor> ctx.Tensors.Count
     // One range list per kept tensor: its count is the next tensor's id.
@@ -186,7 +188,7 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
     for t in ctx.Tensors do
         if t.Resolved then
             // Found as the member was declared: only instance bindings may still replace an index.
-            let legs = if alias.Count = 0 then t.Flat.Legs else t.Flat.Legs |> Array.map (fun l -> finalId ctx.IndexOrder[l])
+            let legs = if alias.Count = 0 then t.Flat.Legs else t.Flat.Legs |> Array.map finalId
             keep t legs t.LegRanges
         else
             ids.Clear()
@@ -208,7 +210,7 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
                 ids.Add(finalId e)
                 ranges.Add k.Range
             | ValueNone -> ()
-        let mutable e = Unchecked.defaultof<IndexEntry>
+        let mutable e = 0
         for g in groups do
             match g with
             | OneLeg k -> add k

@@ -104,7 +104,7 @@ let private compileSubscripts env (exprs: Expr list) = exprs |> List.map (compil
 type private PlainLegs(legs: (Leg * Expr list) array) =
     let rangeLists = Dictionary<int64, SourceRange list>()
     let scratch = Array.zeroCreate<int list> legs.Length
-    let tables = Array.zeroCreate<MemberTable<IndexEntry>> legs.Length
+    let tables = Array.zeroCreate<MemberTable> legs.Length
     let mutable conditions: struct (BinOp * FastInt * FastInt) voption array = null
     let mutable subscripts: FastInt array array = null
     member _.Legs = legs
@@ -177,8 +177,8 @@ let private plainLegKeys (ctx: Ctx) env (range: SourceRange) (plain: PlainLegs) 
             if isNull family then found <- false
             else
                 match family.TryGetValue subsOf[k] with
-                | true, e ->
-                    ids[at] <- e.Id
+                | true, id ->
+                    ids[at] <- id
                     at <- at + 1
                 | _ -> found <- false
         k <- k + 1
@@ -300,7 +300,7 @@ let private familyTable (ctx: Ctx) (familyName: string) =
     match ctx.Indices.TryGetValue familyName with
     | true, f -> f
     | _ ->
-        let f = MemberTable<IndexEntry>()
+        let f = MemberTable()
         ctx.Indices[familyName] <- f
         f
 
@@ -309,14 +309,14 @@ let private reserveIndices (ctx: Ctx) (familyName: string) =
     let n = ctx.Expected
     if n > 1 then
         (familyTable ctx familyName).EnsureCapacity n
-        ctx.IndexOrder.EnsureCapacity(ctx.IndexOrder.Count + n) |> ignore
+        ctx.IndexOrder.Reserve n
 
 /// Declares an index member (its provisional id is its position among the members declared).
 let private addIndex (ctx: Ctx) (familyName: string) (subs: int list) (dim: Dim) (hyper: bool) (range: SourceRange) =
     let family = familyTable ctx familyName
     match family.TryGetValue subs with
     | true, prev ->
-        ctx.Report(Codes.duplicateIndex, range, sprintf "index `%s` is already declared (at line %d)" (memberName familyName subs) prev.Range.Start.Line)
+        ctx.Report(Codes.duplicateIndex, range, sprintf "index `%s` is already declared (at line %d)" (memberName familyName subs) ctx.IndexOrder[prev].Range.Start.Line)
     | _ ->
         match family.Arity with
         | a when a >= 0 && a <> subs.Length ->
@@ -329,7 +329,7 @@ let private addIndex (ctx: Ctx) (familyName: string) (subs: int list) (dim: Dim)
                   Dim = dim
                   Kind = (if hyper then Hyper else Bond)
                   Range = range }
-            family.Add(subs, entry)
+            family.Add(subs, entry.Id)
             ctx.IndexOrder.Add entry
 
 /// The loop values a member was made with, for hints.

@@ -116,7 +116,8 @@ type Binding =
 type Env = Map<string, Binding>
 
 /// One declared index member: the flat network's index itself, made once. Its id is provisional, its position
-/// among the declared members (`Ctx.IndexOrder`); `Build` keeps it as it is unless instance bindings merge indices.
+/// among the declared members (`Ctx.IndexOrder`, where it is kept; member tables hold the id); `Build` keeps it as it
+/// is unless instance bindings merge indices.
 type IndexEntry = FlatIndex
 
 /// A leg as written, evaluated to a family member: resolved to an index once all declarations are known.
@@ -213,19 +214,20 @@ type SubscriptComparer() =
                 h.Add x
             h.ToHashCode()
 
-/// The members of one family by subscripts: an index family's entries, or a tensor family's names. Members with one
-/// or two non-negative subscripts (nearly all: `b[i]`, `h[x, y]`) sit in arrays indexed by the subscripts, as long as
-/// the arrays stay within a few cells per member; the rest in a hash table. A million-member family is then looked
-/// up several million times by array index, not by hashing lists.
+/// The members of one family by subscripts, each with an int (an index member's provisional id; 0 for a tensor
+/// member, whose table is a set of names). Members with one or two non-negative subscripts (nearly all: `b[i]`,
+/// `h[x, y]`) sit in int arrays indexed by the subscripts, as long as the arrays stay within a few cells per member;
+/// the rest in a hash table. A million-member family is then looked up several million times by array index, not by
+/// hashing lists, and its table holds no references for the collector to trace.
 [<AllowNullLiteral>]
-type MemberTable<'T when 'T: not struct>() =
-    // Dense members with one subscript, by that subscript (null where there is none).
-    let mutable ones: 'T array = Array.empty
+type MemberTable() =
+    // Dense members with one subscript, by that subscript: the value plus one (0 where there is none).
+    let mutable ones: int array = Array.empty
     // Dense members with two, rows by the first subscript.
-    let mutable rows: 'T array array = Array.empty
+    let mutable rows: int array array = Array.empty
     // Cells of `ones` and `rows` allocated, kept within `room`.
     let mutable cells = 0L
-    let mutable rest: Dictionary<int list, 'T> = null
+    let mutable rest: Dictionary<int list, int> = null
     let mutable count = 0
     let mutable arity = -1
     let mutable expected = 0
@@ -233,10 +235,9 @@ type MemberTable<'T when 'T: not struct>() =
     /// Dense arrays may take this many cells in all: a few per member, so a sparse family falls back to the hash table.
     let room () = 4L * int64 (max count expected) + 4096L
 
-    let isSet (v: 'T) = not (obj.ReferenceEquals(v, null))
-
-    /// The dense cell array to hold `x`, grown by doubling when that stays within `room`; null when it would not.
-    let fit (cur: 'T array) (x: int) (first: int) : 'T array =
+    /// The dense array to hold `x`, grown by doubling (the first to `first` cells) when that stays within `room`;
+    /// null when it would not.
+    let fit (cur: int array) (x: int) (first: int) : int array =
         if x < cur.Length then cur
         else
             let size = max (x + 1) (max 16 (if cur.Length = 0 then first else 2 * cur.Length))
@@ -247,7 +248,7 @@ type MemberTable<'T when 'T: not struct>() =
                 cells <- cells + int64 (size - cur.Length)
                 grown
 
-    let restFind (subs: int list) (value: byref<'T>) =
+    let restFind (subs: int list) (value: byref<int>) =
         not (isNull rest) && rest.TryGetValue(subs, &value)
 
     /// The members in the table.
@@ -260,54 +261,47 @@ type MemberTable<'T when 'T: not struct>() =
     member _.EnsureCapacity(n: int) = expected <- max expected (count + n)
 
     /// The member with subscript `x`, if any (a one-subscript lookup without a list).
-    member _.TryFind1(x: int, [<Runtime.InteropServices.Out>] value: byref<'T>) : bool =
-        if x >= 0 && x < ones.Length && isSet ones[x] then
-            value <- ones[x]
+    member _.TryFind1(x: int, [<Runtime.InteropServices.Out>] value: byref<int>) : bool =
+        if x >= 0 && x < ones.Length && ones[x] <> 0 then
+            value <- ones[x] - 1
             true
         else restFind [ x ] &value
 
     /// The member with subscripts `x`, `y`, if any (a two-subscript lookup without a list).
-    member _.TryFind2(x: int, y: int, [<Runtime.InteropServices.Out>] value: byref<'T>) : bool =
+    member _.TryFind2(x: int, y: int, [<Runtime.InteropServices.Out>] value: byref<int>) : bool =
         let row = if x >= 0 && x < rows.Length then rows[x] else null
-        if y >= 0 && not (isNull row) && y < row.Length && isSet row[y] then
-            value <- row[y]
+        if y >= 0 && not (isNull row) && y < row.Length && row[y] <> 0 then
+            value <- row[y] - 1
             true
         else restFind [ x; y ] &value
 
     /// The member with subscripts `subs`, if any.
-    member t.TryGetValue(subs: int list, [<Runtime.InteropServices.Out>] value: byref<'T>) : bool =
+    member t.TryGetValue(subs: int list, [<Runtime.InteropServices.Out>] value: byref<int>) : bool =
         match subs with
-        | [ x ] when x >= 0 && x < ones.Length && isSet ones[x] ->
-            value <- ones[x]
-            true
-        | [ x; y ] when x >= 0 && y >= 0 && x < rows.Length ->
-            let row = rows[x]
-            if not (isNull row) && y < row.Length && isSet row[y] then
-                value <- row[y]
-                true
-            else restFind subs &value
+        | [ x ] -> t.TryFind1(x, &value)
+        | [ x; y ] -> t.TryFind2(x, y, &value)
         | _ -> restFind subs &value
 
     /// Whether a member with subscripts `subs` is in the table.
     member t.ContainsKey(subs: int list) =
-        let mutable v = Unchecked.defaultof<'T>
+        let mutable v = 0
         t.TryGetValue(subs, &v)
 
-    /// Adds a member that is not yet in the table.
-    member _.Add(subs: int list, value: 'T) =
+    /// Adds a member that is not yet in the table, with a value >= 0.
+    member _.Add(subs: int list, value: int) =
         if arity < 0 then arity <- subs.Length
         count <- count + 1
         let dense =
             match subs with
-            | [ x ] when x >= 0 ->
+            | [ x ] when x >= 0 && value < Int32.MaxValue ->
                 // The first array holds the members expected (a declaration's loop), as far as `x`'s place needs.
                 let grown = fit ones x (expected + 1)
                 if isNull grown then false
                 else
                     ones <- grown
-                    ones[x] <- value
+                    ones[x] <- value + 1
                     true
-            | [ x; y ] when x >= 0 && y >= 0 ->
+            | [ x; y ] when x >= 0 && y >= 0 && value < Int32.MaxValue ->
                 let grownRows =
                     if x < rows.Length then rows
                     else
@@ -323,29 +317,57 @@ type MemberTable<'T when 'T: not struct>() =
                 else
                     rows <- grownRows
                     // A new row as long as the row before it (a grid's rows are alike).
-                    let row = fit (if isNull rows[x] then Array.empty else rows[x]) y (if x > 0 && not (isNull rows[x - 1]) then rows[x - 1].Length else 16)
+                    let previous = if x > 0 && not (isNull rows[x - 1]) then rows[x - 1].Length else 16
+                    let row = fit (if isNull rows[x] then Array.empty else rows[x]) y previous
                     if isNull row then false
                     else
                         rows[x] <- row
-                        row[y] <- value
+                        row[y] <- value + 1
                         true
             | _ -> false
         if not dense then
-            if isNull rest then rest <- Dictionary<int list, 'T>(SubscriptComparer.Instance)
+            if isNull rest then rest <- Dictionary<int list, int>(SubscriptComparer.Instance)
             rest.Add(subs, value)
 
     /// The members' subscripts (dense members first, in subscript order; then the rest as added).
     member _.Keys: int list seq =
         seq {
             for x in 0 .. ones.Length - 1 do
-                if isSet ones[x] then [ x ]
+                if ones[x] <> 0 then [ x ]
             for x in 0 .. rows.Length - 1 do
                 let row = rows[x]
                 if not (isNull row) then
                     for y in 0 .. row.Length - 1 do
-                        if isSet row[y] then [ x; y ]
+                        if row[y] <> 0 then [ x; y ]
             if not (isNull rest) then yield! rest.Keys
         }
+
+/// A list of structs grown to the sizes asked for (a declaration reserves its loop's members), whose array is
+/// handed on as it is when it is full: the flat network's indices are not copied at the end.
+type Grown<'T>() =
+    let mutable items: 'T array = Array.empty
+    let mutable count = 0
+    /// The items added.
+    member _.Count = count
+    /// The item at `i` (< `Count`).
+    member _.Item
+        with get (i: int) = items[i]
+    /// Makes room for `n` more items: exactly, when that grows the array by at least a quarter.
+    member _.Reserve(n: int) =
+        if count + n > items.Length then
+            let grown = Array.zeroCreate (max (count + n) (items.Length + items.Length / 4))
+            Array.blit items 0 grown 0 count
+            items <- grown
+    /// Adds an item at the end.
+    member g.Add(x: 'T) =
+        if count = items.Length then g.Reserve(max 4 count)
+        items[count] <- x
+        count <- count + 1
+    /// The items as an array: the list's own when it is full (the list is not used after), else a copy.
+    member _.Take() : 'T array = if count = items.Length then items else Array.sub items 0 count
+    interface IEnumerable<'T> with
+        member _.GetEnumerator() : IEnumerator<'T> = (Seq.take count items).GetEnumerator()
+        member _.GetEnumerator() : Collections.IEnumerator = ((Seq.take count items) :> Collections.IEnumerable).GetEnumerator()
 
 /// Values shared by a non-negative int key, each made by `make` on first use and kept in a table grown by doubling:
 /// one object per distinct subscript or loop value, however many members and legs use it.
@@ -367,11 +389,11 @@ type internal SharedByValue<'T>(make: int -> 'T) =
 /// The state of one network's elaboration.
 type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagnostic>, stack: string list, budget: Budget,
          memo: Dictionary<string, obj>, broken: Set<string>) =
-    let indices = Dictionary<string, MemberTable<IndexEntry>>()
-    let indexOrder = ResizeArray<IndexEntry>()
+    let indices = Dictionary<string, MemberTable>()
+    let indexOrder = Grown<IndexEntry>()
     let tensors = ResizeArray<PendingTensor>()
     // The tensor members declared, by family and subscripts (a name is its family and subscripts: no strings).
-    let tensorNames = Dictionary<string, MemberTable<obj>>()
+    let tensorNames = Dictionary<string, MemberTable>()
     let mutable tensorCount = 0
     let poisoned = HashSet<string>()
     let mutable legCount = 0L
@@ -415,14 +437,14 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
             match tensorNames.TryGetValue family with
             | true, m -> m
             | _ ->
-                let m = MemberTable<obj>()
+                let m = MemberTable()
                 tensorNames[family] <- m
                 m
         // Sized once for the members the declaration is expected to make (see `Expected`).
         if members.Count = 0 && expected > 1 then members.EnsureCapacity expected
         if members.ContainsKey subs then false
         else
-            members.Add(subs, Ctx.Declared)
+            members.Add(subs, 0)
             tensorCount <- tensorCount + 1
             true
     /// Index families whose declaration failed for some member: legs naming them are dropped silently.
@@ -468,9 +490,6 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
                 let l = [ x; y ]
                 twos[key] <- l
                 l
-
-    /// The value of a declared tensor member in its family's table (the table is a set of names).
-    static member val Declared = obj ()
 
     /// Subscript pairs below this (each) are shared through arrays in `Two`.
     static member TwoBound = 1 <<< 14

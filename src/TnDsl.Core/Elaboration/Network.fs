@@ -85,7 +85,8 @@ module Names =
         | [ s ] -> withNumber family '.' s ""
         | _ -> String.Join(".", family :: (subs |> List.map string))
 
-/// One concrete index of the flat network.
+/// One concrete index of the flat network. A struct: `FlatNetwork.Indices` is one array, not an object per index.
+[<Struct>]
 type FlatIndex =
     {
         /// Position of this index in `FlatNetwork.Indices`.

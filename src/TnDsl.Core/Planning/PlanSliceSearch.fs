@@ -37,15 +37,18 @@ module PlanSliceSearch =
         let limit64 = if limit > BigInteger Int64.MaxValue then None else Some(int64 limit)
         let steps = float t.Steps.Length
         let choose tree (sliced: int array) (largest: int array) =
-            // The round's costing in `grow`, one here when broad, one per candidate.
-            work.Steps <- work.Steps + steps * float (1 + (if broad then 1 else 0) + largest.Length)
-            if not broad then largest
-            else
-                Cost.steps (PlanSlice.sliceProblem p sliced) tree
-                |> Array.filter (fun s -> s.Size > limit)
-                |> Array.collect (fun s -> s.Kept)
-                |> Array.distinct
-                |> Array.filter (fun i -> not p.IsOutput[i] && not (Array.contains i sliced))
+            let candidates =
+                if not broad then largest
+                else
+                    Cost.steps (PlanSlice.sliceProblem p sliced) tree
+                    |> Array.filter (fun s -> s.Size > limit)
+                    |> Array.collect (fun s -> s.Kept)
+                    |> Array.distinct
+                    |> Array.filter (fun i -> not p.IsOutput[i] && not (Array.contains i sliced))
+            // The round's costing in `grow`, one here when broad, one per candidate (broad: every index of every
+            // intermediate over the limit, often many more than a largest intermediate's).
+            work.Steps <- work.Steps + steps * float (1 + (if broad then 1 else 0) + candidates.Length)
+            candidates
             |> Array.minBy (fun i ->
                 let ix = Array.append sliced [| i |]
                 Cost.flops (PlanSlice.sliceProblem p ix) tree * Problem.elements p ix, -p.Size[i], i)
@@ -64,14 +67,15 @@ module PlanSliceSearch =
     /// indices with one reconfiguration pass per round, and among every over-limit intermediate's with two (each
     /// rule wins on some lattices; Gumbel noise on the choice, tried too, made the lattices' plans worse); the
     /// cheapest sliced plan.
-    let private sliceTrial (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (t: int) =
+    /// With `lean`, only the reconfigured tree is sliced (half the work; on `stakes limits` the built tree's
+    /// slicing won on 2 of 22 rows' first trials), the cheaper rule first.
+    let private sliceTrial (lean: bool) (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (t: int) =
         let rng = Random(o.Seed * 1000003 + t * 7919 + 29)
         let free = { o with MemoryLimit = None }
         let built = PlanHyper.buildUntil stop p free rng (PlanHyper.sample p rng t)
         work.Greedy <- work.Greedy + float p.Inputs.Length
         let tree = PlanHyper.reconfigureCounted work stop None p Flops 8 2 built
-        [ built; tree ]
-        |> List.distinct
+        (if lean then [ tree ] else List.distinct [ built; tree ])
         |> List.collect (fun x -> [ x, false, 1; x, true, 2 ])
         |> List.choose (fun (x, broad, passes) ->
             sliceReconfigureCounted work stop p limit broad passes x |> Option.map (fun (t, ix) -> total work p t ix, t, ix))
@@ -194,7 +198,7 @@ module PlanSliceSearch =
     /// 16×16 lattice).
     let improveEvalsPerTrial = 64
 
-    /// The cheapest sliced plan found in `trials` trials (fewer when `stop` says so, never fewer than two): the
+    /// The cheapest sliced plan found in `trials` trials (fewer when `stop` says so, never fewer than one): the
     /// tree and the sliced indices, or None when no trial could fit the limit by slicing (an intermediate over the
     /// limit with no closed index). The trials run in order, each from the state the trials before it left, so
     /// that the trials of a smaller count are the first trials of a larger one and more trials never give a
@@ -209,8 +213,9 @@ module PlanSliceSearch =
     /// its start's basin within a few dozen candidates, and it is stage 2's trees for the focus's set that give it
     /// a good start.) Trial t draws from its own generator seeded by (seed, t) and ties go to the earlier plan: the
     /// result depends only on the problem, the options and the trial count. The work is counted in `work` (a caller
-    /// under a budget of counted work passes a `stop` that reads it).
-    let searchCounted (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (trials: int) =
+    /// under a budget of counted work passes a `stop` that reads it). With `lean`, stage 1 slices each trial's
+    /// reconfigured tree only (`auto` under its ledger, where the first trial must be cheap).
+    let searchLean (lean: bool) (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (trials: int) =
         let perTrial = improveEvalsPerTrial * 128 / max 128 p.Inputs.Length
         let mutable best = None
         let mutable focus = None
@@ -223,8 +228,8 @@ module PlanSliceSearch =
                     lineage <- better lineage (rebuildTrial work stop p o limit sliced u)
             | None -> ()
         let mutable t = 0
-        while t < max 2 trials && (t < 2 || not (stop ())) do
-            let found = sliceTrial work stop p o limit t
+        while t < max 2 trials && (t < 1 || not (stop ())) do
+            let found = sliceTrial lean work stop p o limit t
             if found.IsSome && obj.ReferenceEquals(better focus found, found) then
                 focus <- found
                 lineage <- found
@@ -238,6 +243,10 @@ module PlanSliceSearch =
             | None -> ()
             t <- t + 1
         best |> Option.map (fun (_, tree, ix) -> tree, ix)
+
+    /// `searchLean` with every stage-1 variant (the built tree sliced too).
+    let searchCounted (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (trials: int) =
+        searchLean false work stop p o limit trials
 
     /// `searchCounted` without counting the work.
     let search (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (trials: int) =

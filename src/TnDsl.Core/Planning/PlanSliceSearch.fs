@@ -68,17 +68,24 @@ module PlanSliceSearch =
     /// rule wins on some lattices; Gumbel noise on the choice, tried too, made the lattices' plans worse); the
     /// cheapest sliced plan.
     /// With `lean`, only the reconfigured tree is sliced (half the work; on `stakes limits` the built tree's
-    /// slicing won on 2 of 22 rows' first trials), the cheaper rule first.
+    /// slicing won on 2 of 22 rows' first trials), the cheaper rule first, and the first trial's tree and its
+    /// slicing by the cheaper rule run whole whatever `stop` says (a floor: the greedy tree reconfigured for flops,
+    /// then sliced, is the cheapest good start under a limit, often well below the free plan sliced); the other
+    /// rule runs only while `stop` says go on.
     let private sliceTrial (lean: bool) (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (t: int) =
         let rng = Random(o.Seed * 1000003 + t * 7919 + 29)
         let free = { o with MemoryLimit = None }
-        let built = PlanHyper.buildUntil stop p free rng (PlanHyper.sample p rng t)
+        let floor = if lean && t = 0 then (fun () -> false) else stop
+        let built = PlanHyper.buildUntil floor p free rng (PlanHyper.sample p rng t)
         work.Greedy <- work.Greedy + float p.Inputs.Length
-        let tree = PlanHyper.reconfigureCounted work stop None p Flops 8 2 built
+        let tree = PlanHyper.reconfigureCounted work floor None p Flops 8 2 built
         (if lean then [ tree ] else List.distinct [ built; tree ])
         |> List.collect (fun x -> [ x, false, 1; x, true, 2 ])
         |> List.choose (fun (x, broad, passes) ->
-            sliceReconfigureCounted work stop p limit broad passes x |> Option.map (fun (t, ix) -> total work p t ix, t, ix))
+            if lean && broad && stop () then None
+            else
+                sliceReconfigureCounted work (if broad then stop else floor) p limit broad passes x
+                |> Option.map (fun (t, ix) -> total work p t ix, t, ix))
         |> List.fold (fun acc x -> better acc (Some x)) None
 
     /// Stage 2, one trial: a tree of the network with `sliced` at size 1, built by hyper's builder of trial t with

@@ -127,11 +127,10 @@ module Plan =
           mutable Fitted: (BigInteger * ContractionTree * Slicing option) option
           mutable Searched: (BigInteger * ContractionTree * Slicing option) option }
 
-    /// The share of what the ledger has left that the exact search under a limit may take: a quarter (where the
-    /// limit forces slicing it searches in vain). The slice-aware search then comes before hyper and may take all
-    /// that is left: on a 10x10 lattice with D = 3 at 1/100 of its largest intermediate it finds a plan of 1.2e10
-    /// flops in about 1 s of counted work, where hyper's trials within the same work find 9e10; stopped at half of
-    /// that, before its local search, 3.6e11.
+    /// The share of what the ledger has left, after the slice-aware search, that the exact search under a limit may
+    /// take: a quarter (where the limit forces slicing it searches in vain). The slice-aware search comes first and
+    /// may take all that is left: on a 10x10 lattice with D = 3 at 1/100 of its largest intermediate it finds a
+    /// plan of 1.2e10 flops in about 1 s of counted work, where hyper's trials within the same work find 9e10.
     let exactShare = 0.25
 
     /// log2 of a plan's total flops (sliced when it is).
@@ -165,11 +164,12 @@ module Plan =
     /// Under a memory limit that slicing may meet, one ledger of counted work (`PlanHyper.Ledger`) covers the whole
     /// plan. The plan without the limit comes first (the search above, on the stakes of the free network), fitted
     /// to the limit by slicing interleaved with reconfiguration: on lattices it is the best plan or close to it,
-    /// and it costs milliseconds. Its sliced flops set the stakes; the searches under the limit (the exact search
-    /// with the limit as a hard constraint, on `exactShare` of what is left; the slice-aware search
-    /// (`PlanSliceSearch`); hyper with trees scored by their sliced flops) get
-    /// only what is left of a tenth of the best plan's contraction time, offered as each finds better. When nothing
-    /// is left, the best plan so far is the answer. (Sized from greedy's plan instead, they spent 6-60 s on an 8x8
+    /// and it costs milliseconds. Its sliced flops set the stakes; the searches under the limit (the slice-aware
+    /// search (`PlanSliceSearch.searchLean`, whose first trial's cheaper slicing runs whatever the ledger says);
+    /// the exact search with the limit as a hard constraint, on `exactShare` of what is left; hyper with trees
+    /// scored by their sliced flops) get only what is left of a tenth of the best plan's contraction time (at
+    /// least `ledgerFloorSeconds`), offered as each finds better. When nothing is left, the best plan so far is the
+    /// answer. (Sized from greedy's plan instead, they spent 6-60 s on an 8x8
     /// lattice at 2621 elements, for a plan that contracts in 0.42 s.)
     ///
     /// A `TimeLimitMs` in the options is kept as an extra wall-clock stop, which makes the plan depend on the

@@ -205,12 +205,13 @@ module Plan =
             | Some l, None -> l.Offer greedyRun.Flops
             | _ -> ()
             // Under a budget, where the free plan needed slicing: the slice-aware search, lean, its first trial's
-            // cheaper slicing whatever the ledger says (a floor), the rest while work is left. It
+            // cheaper slicing whatever the ledger says (a floor, up to `PlanSliceSearch.leanFloorUpTo` tensors),
+            // the rest while work is left. It
             // comes before the exact search under the limit, which on a network that must be sliced searches in
             // vain (the limit is a hard constraint there), and before hyper's trials scored by their sliced flops:
             // per unit of counted work it found the cheaper plans on every row of `stakes limits`.
             match budget, limit with
-            | Some b, Some l when n <= reconfigureUpTo && (match b.Fitted with Some (_, _, Some _) | None -> true | _ -> false) ->
+            | Some b, Some l when n <= reconfigureUpTo && (not b.Ledger.Exhausted || n <= PlanSliceSearch.leanFloorUpTo) && (match b.Fitted with Some (_, _, Some _) | None -> true | _ -> false) ->
                 let timeSpent () = o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)
                 b.Searched <-
                     PlanSliceSearch.searchLean true b.Ledger.Work (fun () -> timeSpent () || b.Ledger.Exhausted) p o l (defaultArg (sliceSearchTrials "auto" o) 2)

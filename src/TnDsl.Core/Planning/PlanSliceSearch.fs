@@ -62,20 +62,27 @@ module PlanSliceSearch =
     let sliceReconfigure (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (broad: bool) (passes: int) (t: ContractionTree) =
         sliceReconfigureCounted (PlanHyper.Work()) stop p limit broad passes t
 
+    /// The largest network (in tensors) on which a lean search's first trial runs whole whatever its stop says:
+    /// 160. Each slicing round reconfigures the whole tree, so the trial's cost grows with the network: about
+    /// 0.3 s of CPU on the 12x12 lattice (144 tensors) at 1/100 of its largest intermediate, where it finds a plan
+    /// 7.8x cheaper than the free plan sliced; 1.7 s on the 20x20 lattice (400) at 1/100, where it found none
+    /// better.
+    let leanFloorUpTo = 160
+
     /// Stage 1, one trial: hyper's builder of trial t, its tree reconfigured for flops, then both the built and the
     /// reconfigured tree sliced interleaved with reconfiguration by two rules: among a largest intermediate's
     /// indices with one reconfiguration pass per round, and among every over-limit intermediate's with two (each
     /// rule wins on some lattices; Gumbel noise on the choice, tried too, made the lattices' plans worse); the
     /// cheapest sliced plan.
     /// With `lean`, only the reconfigured tree is sliced (half the work; on `stakes limits` the built tree's
-    /// slicing won on 2 of 22 rows' first trials), the cheaper rule first, and the first trial's tree and its
-    /// slicing by the cheaper rule run whole whatever `stop` says (a floor: the greedy tree reconfigured for flops,
-    /// then sliced, is the cheapest good start under a limit, often well below the free plan sliced); the other
-    /// rule runs only while `stop` says go on.
+    /// slicing won on 2 of 22 rows' first trials), the cheaper rule first, and on networks of up to
+    /// `leanFloorUpTo` tensors the first trial's tree and its slicing by the cheaper rule run whole whatever `stop`
+    /// says (a floor: the greedy tree reconfigured for flops, then sliced, is the cheapest good start under a
+    /// limit, often well below the free plan sliced); the other rule runs only while `stop` says go on.
     let private sliceTrial (lean: bool) (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (t: int) =
         let rng = Random(o.Seed * 1000003 + t * 7919 + 29)
         let free = { o with MemoryLimit = None }
-        let floor = if lean && t = 0 then (fun () -> false) else stop
+        let floor = if lean && t = 0 && p.Inputs.Length <= leanFloorUpTo then (fun () -> false) else stop
         let built = PlanHyper.buildUntil floor p free rng (PlanHyper.sample p rng t)
         work.Greedy <- work.Greedy + float p.Inputs.Length
         let tree = PlanHyper.reconfigureCounted work floor None p Flops 8 2 built

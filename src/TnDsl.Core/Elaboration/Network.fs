@@ -288,6 +288,9 @@ module FlatNetwork =
     /// The ids of the distinct trainable parameters, in first-use order.
     let parameters (net: FlatNetwork) = firstUses net |> Array.map (fun t -> t.Param)
 
+    /// The number of distinct trainable parameters: `parameters`'s length, without writing their names.
+    let parameterTensorCount (net: FlatNetwork) = (firstUses net).Length
+
     /// The number of trainable scalars (tied weights counted once).
     let parameterCount (net: FlatNetwork) =
         // Summed in 64 bits while the sum fits; a BigInteger only past that.

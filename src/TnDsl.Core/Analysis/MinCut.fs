@@ -188,16 +188,20 @@ module private ExactFlow =
     /// nested profile solves with the rest contracted into its terminals.
     type Topology =
         { Vertices: int
-          ArcFrom: int array
           ArcTo: int array
+          /// Per arc: the arc the other way (an arc's tail is its twin's head).
           ArcTwin: int array
-          /// Vertex u's out-arcs are `OutArcIds[OutStart[u] .. OutStart[u + 1] - 1]`.
+          /// Vertex u's out-arcs are `OutArcIds[OutStart[u] .. OutStart[u + 1] - 1]`, or, when `OutArcIds` is
+          /// empty, the arcs `OutStart[u] .. OutStart[u + 1] - 1` themselves (arcs laid out by tail).
           OutStart: int array
           OutArcIds: int array }
 
+    /// The id of the arc at position j of the out-arc lists.
+    let inline arcAt (g: Topology) (j: int) = if g.OutArcIds.Length = 0 then j else g.OutArcIds[j]
+
     /// The topology of a whole flow graph (its arrays, not copies).
     let topology (g: CutGraph) =
-        { Vertices = g.Vertices; ArcFrom = g.ArcFrom; ArcTo = g.ArcTo; ArcTwin = g.ArcTwin; OutStart = g.OutStart; OutArcIds = g.OutArcIds }
+        { Vertices = g.Vertices; ArcTo = g.ArcTo; ArcTwin = g.ArcTwin; OutStart = g.OutStart; OutArcIds = g.OutArcIds }
 
     /// Capacities for one bipartition: `Cap[a*K .. a*K+K-1]` is arc a's exponent vector over `Primes`;
     /// `Inf[a]` marks arcs that are never cut.
@@ -325,7 +329,7 @@ module private ExactFlow =
                 head <- head + 1
                 if not (isSink u) && level[u] < sinkLevel then
                     for j in g.OutStart[u] .. g.OutStart[u + 1] - 1 do
-                        let a = g.OutArcIds[j]
+                        let a = arcAt g j
                         let v = g.ArcTo[a]
                         if mark[v] <> stamp && positive a then
                             mark[v] <- stamp
@@ -407,12 +411,12 @@ module private ExactFlow =
                                 let count = g.OutStart[v + 1] - first
                                 let mutable found = false
                                 while not found && next[v] < count do
-                                    let a = g.OutArcIds[first + next[v]]
+                                    let a = arcAt g (first + next[v])
                                     let w = g.ArcTo[a]
                                     if mark[w] = stamp && level[w] = level[v] + 1 && positive a then found <- true
                                     else next[v] <- next[v] + 1
                                 if found then
-                                    let a = g.OutArcIds[first + next[v]]
+                                    let a = arcAt g (first + next[v])
                                     path[depth] <- a
                                     depth <- depth + 1
                                     v <- g.ArcTo[a]
@@ -424,7 +428,7 @@ module private ExactFlow =
                                         live <- false
                                     else
                                         depth <- depth - 1
-                                        v <- g.ArcFrom[path[depth]]
+                                        v <- g.ArcTo[g.ArcTwin[path[depth]]]
                                         next[v] <- next[v] + 1
         let reach = Array.zeroCreate n
         if not reached then
@@ -435,7 +439,7 @@ module private ExactFlow =
             while stack.Count > 0 do
                 let u = stack.Pop()
                 for j in g.OutStart[u] .. g.OutStart[u + 1] - 1 do
-                    let a = g.OutArcIds[j]
+                    let a = arcAt g j
                     let v = g.ArcTo[a]
                     if not reach[v] && positive a then
                         reach[v] <- true
@@ -664,7 +668,6 @@ module MinCut =
                     degree[v] <- degree[v] + degree[v - 1]
                 let outStart = Array.sub degree 0 (vertices + 1)
                 let fill = degree
-                let arcFrom = Array.zeroCreate<int> arcs
                 let arcTo = Array.zeroCreate<int> arcs
                 let arcTwin = Array.zeroCreate<int> arcs
                 let cap = Array.zeroCreate<int> (arcs * k)
@@ -688,10 +691,8 @@ module MinCut =
                             let a, b = fill[u], fill[v]
                             fill[u] <- a + 1
                             fill[v] <- b + 1
-                            arcFrom[a] <- u
                             arcTo[a] <- v
                             arcTwin[a] <- b
-                            arcFrom[b] <- v
                             arcTo[b] <- u
                             arcTwin[b] <- a
                             for j in 0 .. k - 1 do
@@ -699,12 +700,11 @@ module MinCut =
                                 cap[b * k + j] <- vector[j]
                 let topology : ExactFlow.Topology =
                     { Vertices = vertices
-                      ArcFrom = arcFrom
                       ArcTo = arcTo
                       ArcTwin = arcTwin
                       OutStart = outStart
                       // Arcs are laid out by tail.
-                      OutArcIds = Array.init arcs id }
+                      OutArcIds = Array.empty }
                 let problem : ExactFlow.Problem =
                     { Primes = primes
                       LogP = primes |> Array.map (fun p -> Math.Log2(float p))
@@ -724,16 +724,24 @@ module MinCut =
                             if inX[second[i]] then inside <- true else outside <- true
                         if inside && outside then severed.Add i
                 // The legs of each side as runs of positions among the open output legs, in output order.
-                let openLegs = ResizeArray<int>()
-                let onA = ResizeArray<int>()
+                let mutable openCount = 0
+                for o in net.Output do
+                    if isOpen o then openCount <- openCount + 1
+                let legs = Array.zeroCreate<int> openCount
+                let leftRuns = ResizeArray<Run>()
+                let mutable p = 0
                 for o in net.Output do
                     if isOpen o then
-                        if flags[o] &&& 4uy <> 0uy then onA.Add openLegs.Count
-                        openLegs.Add o
-                let leftLegs = Runs.ofSorted onA
-                let legs = openLegs.ToArray()
-                let left = left |> List.filter isOpen
-                let right = right |> List.filter isOpen
+                        legs[p] <- o
+                        if flags[o] &&& 4uy <> 0uy then
+                            if leftRuns.Count > 0 && leftRuns[leftRuns.Count - 1].Last = p - 1 then
+                                leftRuns[leftRuns.Count - 1] <- { leftRuns[leftRuns.Count - 1] with Last = p }
+                            else leftRuns.Add { First = p; Last = p }
+                        p <- p + 1
+                let leftLegs = leftRuns.ToArray()
+                // The sides without their batch legs (the lists themselves when they have none).
+                let openOnly (ids: int list) = if List.forall isOpen ids then ids else List.filter isOpen ids
+                let left, right = openOnly left, openOnly right
                 Some(
                     reportFrom net legs (fun _ -> false) isOpen nT name range leftLegs (Runs.complement legs.Length leftLegs)
                         (factorsOf net left) (factorsOf net right) (List.ofSeq severed) (tensorRuns inX nT))
@@ -781,7 +789,7 @@ module MinCut =
         let name i = net.Indices[i].Name
         // Flags per index, not F# sets or list scans: a cut of a 60,000-site chain names 30,000 legs on each side.
         let nI = net.Indices.Length
-        let flags (ids: int seq) =
+        let flags (ids: int list) =
             let a = Array.zeroCreate<bool> nI
             for i in ids do
                 a[i] <- true
@@ -790,25 +798,34 @@ module MinCut =
         let onLeft = flags cut.Left
         let onRight = flags cut.Right
         let firstSeen = Array.zeroCreate<bool> nI
-        [ for i in Seq.append cut.Left cut.Right do
-              if not firstSeen[i] then
-                  firstSeen[i] <- true
-                  if not isOutput[i] then
-                      Diagnostic.make MinCutDiagnostics.CutLegNotOutput cut.Range
-                          (sprintf "cut `%s`: `%s` is not an output leg of `%s`" cut.Name (name i) net.Name)
-                  elif isDyn i then
-                      Diagnostic.make MinCutDiagnostics.CutDynamicLeg cut.Range
-                          (sprintf "cut `%s`: `%s` is a batch leg; the bound is for one batch entry" cut.Name (name i))
-          // In index order, as the set intersection gave them.
-          for i in 0 .. nI - 1 do
-              if onLeft[i] && onRight[i] then
-                  Diagnostic.make MinCutDiagnostics.CutLegBothSides cut.Range
-                      (sprintf "cut `%s`: `%s` is on both sides" cut.Name (name i))
-          for i in net.Output do
-              if not (isDyn i) && not onLeft[i] && not onRight[i] then
-                  Diagnostic.make MinCutDiagnostics.CutLegMissing cut.Range
-                      (sprintf "cut `%s`: output leg `%s` is on neither side" cut.Name (name i))
-                  |> Diagnostic.withHint "every output leg must be on one side of a cut" ]
+        // Plain loops into one list (as a list expression they allocated tens of bytes per leg).
+        let found = ResizeArray<Diagnostic>()
+        let seen i =
+            if not firstSeen[i] then
+                firstSeen[i] <- true
+                if not isOutput[i] then
+                    found.Add(
+                        Diagnostic.make MinCutDiagnostics.CutLegNotOutput cut.Range
+                            (sprintf "cut `%s`: `%s` is not an output leg of `%s`" cut.Name (name i) net.Name))
+                elif isDyn i then
+                    found.Add(
+                        Diagnostic.make MinCutDiagnostics.CutDynamicLeg cut.Range
+                            (sprintf "cut `%s`: `%s` is a batch leg; the bound is for one batch entry" cut.Name (name i)))
+        for i in cut.Left do
+            seen i
+        for i in cut.Right do
+            seen i
+        // In index order, as the set intersection gave them.
+        for i in 0 .. nI - 1 do
+            if onLeft[i] && onRight[i] then
+                found.Add(Diagnostic.make MinCutDiagnostics.CutLegBothSides cut.Range (sprintf "cut `%s`: `%s` is on both sides" cut.Name (name i)))
+        for i in net.Output do
+            if not (isDyn i) && not onLeft[i] && not onRight[i] then
+                found.Add(
+                    Diagnostic.make MinCutDiagnostics.CutLegMissing cut.Range
+                        (sprintf "cut `%s`: output leg `%s` is on neither side" cut.Name (name i))
+                    |> Diagnostic.withHint "every output leg must be on one side of a cut")
+        List.ofSeq found
 
     /// Evaluates one declared cut: the report, or None when the cut is invalid, with its diagnostics.
     let evaluate (net: FlatNetwork) (cut: FlatCut) : CutReport option * Diagnostic list =
@@ -943,7 +960,6 @@ module MinCut =
                 let outStart, outArcIds = CutGraph.outArcs (r + 2) arcFrom
                 let topology : ExactFlow.Topology =
                     { Vertices = r + 2
-                      ArcFrom = arcFrom
                       ArcTo = target.ToArray()
                       ArcTwin = Array.init nA (fun a -> localArc[g.ArcTwin[orig[a]]])
                       OutStart = outStart

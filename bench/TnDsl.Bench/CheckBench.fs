@@ -125,6 +125,7 @@ let phases (examples: string) (args: string array) =
         let options = { Compiler.defaultOptions with Overrides = overrides }
         let r = phase "front end (with checks)" false (fun () -> Compiler.compileFile (Path.Combine(examples, file)) options)
         let e = r.Elaborated.Value
+        if Environment.GetEnvironmentVariable "TN_BENCH_COLLECT" = "1" then phase "full GC (experiment)" true (fun () -> GC.Collect()) |> ignore
         phase "checks (Check.check)" true (fun () -> Check.check e) |> ignore
         let result = phase "result (diagnostics)" true (fun () -> TnDsl.Api.CheckResult r)
         let summary = phase "summary counts" true (fun () ->

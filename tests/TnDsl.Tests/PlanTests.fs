@@ -1040,6 +1040,36 @@ let ``a ledger's allowance follows the best plan offered, and hyper under a spen
     Assert.Equal(before + searched.Work.Seconds, ledger.Spent, 9)
 
 [<Fact>]
+let ``a ledger's floor bounds its allowance from below, and a slice-aware search told to stop runs its first trial only`` () =
+    let stakes: PlanHyper.Stakes = { FlopsPerSecond = 1e10; Share = 0.1; Floor = 8; CapSeconds = 30.0 }
+    let floored = PlanHyper.Ledger(stakes, 0.05)
+    // Above the floor, the stakes; below it, the floor.
+    Assert.Equal(0.1 * Math.Pow(2.0, 40.0) / 1e10, floored.AllowanceAt 40.0, 12)
+    floored.Offer 20.0
+    Assert.Equal(0.05, floored.Allowance)
+    floored.Offer 2000.0
+    Assert.Equal(0.05, floored.Allowance)
+    // Stopped from the start: one trial, a plan within the limit, for less work than two trials run to the end
+    // (whose plan is no dearer).
+    let p = match Problem.index Range.none (peps 6 6 3) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let o = { PlanOptions.defaults with Parallel = false }
+    let limit = BigInteger 72
+    let total (t: ContractionTree, ix: int array) =
+        let s = PlanSlice.figures p t ix
+        Assert.True(s.LargestIntermediate <= limit)
+        s.Flops
+    let stoppedWork = PlanHyper.Work()
+    let stopped = (PlanSliceSearch.searchLean true stoppedWork (fun () -> true) p o limit 32).Value
+    let twoWork = PlanHyper.Work()
+    let two = (PlanSliceSearch.searchLean true twoWork (fun () -> false) p o limit 2).Value
+    Assert.True(total two <= total stopped)
+    Assert.True(stoppedWork.Seconds < twoWork.Seconds)
+    // Lean slices only the reconfigured tree: less work than two full trials.
+    let fullWork = PlanHyper.Work()
+    PlanSliceSearch.searchCounted fullWork (fun () -> false) p o limit 2 |> ignore
+    Assert.True(twoWork.Seconds < fullWork.Seconds)
+
+[<Fact>]
 let ``the exact search counts its work by kind and stops at its bound of counted seconds`` () =
     let p = match Problem.index Range.none (peps 4 4 4) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
     let o = { PlanOptions.defaults with Parallel = false }

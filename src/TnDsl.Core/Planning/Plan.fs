@@ -104,12 +104,19 @@ module Plan =
     let reconfigureUpTo = 400
 
     /// Trials of each stage of the slice-aware search (`PlanSliceSearch`) when a tree must be sliced: `hyper` runs
-    /// a quarter of its trial count, 2 to 32; `auto` the two deterministic ones (its budget is set by its own rule).
+    /// a quarter of its trial count, 2 to 32; `auto` up to 32, stopped when its ledger is spent.
     let sliceSearchTrials (name: string) (o: PlanOptions) =
         match name with
         | "hyper" -> Some(Math.Clamp(o.Trials / 4, 2, 32))
-        | "auto" -> Some 2
+        | "auto" -> Some 32
         | _ -> None
+
+    /// The least allowance of `auto`'s ledger under a memory limit, in seconds of counted work: 50 ms, about what
+    /// the slice-aware search's first trial costs on a network of 50 to 100 tensors, where the limit makes the
+    /// plan of the free network a poor start (its tree is chosen for flops alone and slices badly) and the stakes
+    /// alone would allow nothing.
+    let ledgerFloorSeconds = 0.05
+
 
     /// What `auto` under a memory limit (slicing allowed) keeps for fitting its tree to the limit (`fitLimit`): the
     /// ledger of counted work shared by every phase, the tree it found without the limit and that tree fitted
@@ -120,11 +127,10 @@ module Plan =
           mutable Fitted: (BigInteger * ContractionTree * Slicing option) option
           mutable Searched: (BigInteger * ContractionTree * Slicing option) option }
 
-    /// The share of what the ledger has left that the exact search under a limit may take: a quarter (where the
-    /// limit forces slicing it searches in vain). The slice-aware search then comes before hyper and may take all
-    /// that is left: on a 10x10 lattice with D = 3 at 1/100 of its largest intermediate it finds a plan of 1.2e10
-    /// flops in about 1 s of counted work, where hyper's trials within the same work find 9e10; stopped at half of
-    /// that, before its local search, 3.6e11.
+    /// The share of what the ledger has left, after the slice-aware search, that the exact search under a limit may
+    /// take: a quarter (where the limit forces slicing it searches in vain). The slice-aware search comes first and
+    /// may take all that is left: on a 10x10 lattice with D = 3 at 1/100 of its largest intermediate it finds a
+    /// plan of 1.2e10 flops in about 1 s of counted work, where hyper's trials within the same work find 9e10.
     let exactShare = 0.25
 
     /// log2 of a plan's total flops (sliced when it is).
@@ -158,18 +164,19 @@ module Plan =
     /// Under a memory limit that slicing may meet, one ledger of counted work (`PlanHyper.Ledger`) covers the whole
     /// plan. The plan without the limit comes first (the search above, on the stakes of the free network), fitted
     /// to the limit by slicing interleaved with reconfiguration: on lattices it is the best plan or close to it,
-    /// and it costs milliseconds. Its sliced flops set the stakes; the searches under the limit (the exact search
-    /// with the limit as a hard constraint, on `exactShare` of what is left; the slice-aware search
-    /// (`PlanSliceSearch`); hyper with trees scored by their sliced flops) get
-    /// only what is left of a tenth of the best plan's contraction time, offered as each finds better. When nothing
-    /// is left, the best plan so far is the answer. (Sized from greedy's plan instead, they spent 6-60 s on an 8x8
+    /// and it costs milliseconds. Its sliced flops set the stakes; the searches under the limit (the slice-aware
+    /// search (`PlanSliceSearch.searchLean`, whose first trial's cheaper slicing runs whatever the ledger says);
+    /// the exact search with the limit as a hard constraint, on `exactShare` of what is left; hyper with trees
+    /// scored by their sliced flops) get only what is left of a tenth of the best plan's contraction time (at
+    /// least `ledgerFloorSeconds`), offered as each finds better. When nothing is left, the best plan so far is the
+    /// answer. (Sized from greedy's plan instead, they spent 6-60 s on an 8x8
     /// lattice at 2621 elements, for a plan that contracts in 0.42 s.)
     ///
     /// A `TimeLimitMs` in the options is kept as an extra wall-clock stop, which makes the plan depend on the
     /// machine.
     /// `work` and `exactWork` receive the counted work of a search without a budget (a free search under a
     /// budget's ledger, or nothing of note).
-    let rec private autoIn (budget: Budgeted option) (work: PlanHyper.Work) (exactWork: PlanOptimal.ExactWork) (p: Indexed) (o: PlanOptions) : string * Found =
+    let rec private autoIn (budget: Budgeted option) (hyperFloor: int) (work: PlanHyper.Work) (exactWork: PlanOptimal.ExactWork) (p: Indexed) (o: PlanOptions) : string * Found =
         let n = p.Inputs.Length
         let clock = Stopwatch.StartNew()
         let found t = { Tree = Some t; Notes = [] }
@@ -185,7 +192,7 @@ module Plan =
             let freeName =
                 match budget, limit with
                 | Some b, Some l ->
-                    let name, free = autoIn None b.Ledger.Work b.Ledger.Exact p { o with MemoryLimit = None }
+                    let name, free = autoIn None hyperFloor b.Ledger.Work b.Ledger.Exact p { o with MemoryLimit = None }
                     let free = free.Tree |> Option.filter (fun t -> (ContractionTree.validate t).IsOk) |> Option.map (PlanReduce.leaves p o.Objective (Some l))
                     b.Free <- free
                     b.Fitted <- free |> Option.bind (fitFree b.Ledger.Work p l)
@@ -196,6 +203,22 @@ module Plan =
             match ledger, o.MemoryLimit with
             | Some l, Some m when greedyRun.Largest <= Math.Log2(float m) -> l.Offer greedyRun.Flops
             | Some l, None -> l.Offer greedyRun.Flops
+            | _ -> ()
+            // Under a budget, where the free plan needed slicing: the slice-aware search, lean, its first trial's
+            // cheaper slicing whatever the ledger says (a floor, up to `PlanSliceSearch.leanFloorUpTo` tensors),
+            // the rest while work is left. It
+            // comes before the exact search under the limit, which on a network that must be sliced searches in
+            // vain (the limit is a hard constraint there), and before hyper's trials scored by their sliced flops:
+            // per unit of counted work it found the cheaper plans on every row of `stakes limits`.
+            match budget, limit with
+            | Some b, Some l when n <= reconfigureUpTo && (not b.Ledger.Exhausted || n <= PlanSliceSearch.leanFloorUpTo) && (match b.Fitted with Some (_, _, Some _) | None -> true | _ -> false) ->
+                let timeSpent () = o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)
+                b.Searched <-
+                    PlanSliceSearch.searchLean true b.Ledger.Work (fun () -> timeSpent () || b.Ledger.Exhausted) p o l (defaultArg (sliceSearchTrials "auto" o) 2)
+                    |> Option.map (fun (t, ix) ->
+                        let s = PlanSlice.figures p t ix
+                        s.Flops, t, (if ix.Length = 0 then None else Some s))
+                b.Searched |> Option.iter (fun (f, _, _) -> b.Ledger.Offer(log2Of f))
             | _ -> ()
             let stakesFlops = match ledger with Some l -> l.BestLog2 | None -> greedyRun.Flops
             let seconds = Math.Pow(2.0, stakesFlops) / stakesFlopsPerSecond * searchShare
@@ -213,17 +236,6 @@ module Plan =
                     | Ok (Some t) -> Some t
                     | _ -> None
             exactWork.Add thisExact
-            // Under a budget, where the free plan needed slicing: the slice-aware search, while work is left.
-            match budget, limit with
-            | Some b, Some l when not b.Ledger.Exhausted && n <= reconfigureUpTo && (match b.Fitted with Some (_, _, Some _) | None -> true | _ -> false) ->
-                let timeSpent () = o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)
-                b.Searched <-
-                    PlanSliceSearch.searchCounted b.Ledger.Work (fun () -> timeSpent () || b.Ledger.Exhausted) p o l (defaultArg (sliceSearchTrials "auto" o) 2)
-                    |> Option.map (fun (t, ix) ->
-                        let s = PlanSlice.figures p t ix
-                        s.Flops, t, (if ix.Length = 0 then None else Some s))
-                b.Searched |> Option.iter (fun (f, _, _) -> b.Ledger.Offer(log2Of f))
-            | _ -> ()
             // Under a budget already spent by the plan without the limit (beyond what exact search covers whole),
             // that plan, fitted, is the answer: the searches under the limit could not pay for themselves.
             match budget with
@@ -260,7 +272,7 @@ module Plan =
                               yield sprintf "hyper (%d trials)" searched.Trials, searched.Tree
                           | Some _ -> ()
                           | None when affords 3L ->
-                              let searched = PlanHyper.searchWith (Some(stakesRule n)) p { o with Trials = snd hyperTrials; TimeLimitMs = left () }
+                              let searched = PlanHyper.searchWith (Some { stakesRule n with Floor = hyperFloor }) p { o with Trials = snd hyperTrials; TimeLimitMs = left () }
                               work.Add searched.Work
                               yield sprintf "hyper (%d trials)" searched.Trials, searched.Tree
                           | None -> ()
@@ -288,11 +300,11 @@ module Plan =
     /// A fresh budget for `auto` under a memory limit that slicing may meet (None otherwise).
     let private budgetFor (p: Indexed) (o: PlanOptions) : Budgeted option =
         match o.MemoryLimit with
-        | Some _ when o.Slice -> Some { Ledger = PlanHyper.Ledger(stakesRule p.Inputs.Length); Free = None; Fitted = None; Searched = None }
+        | Some _ when o.Slice -> Some { Ledger = PlanHyper.Ledger(stakesRule p.Inputs.Length, ledgerFloorSeconds); Free = None; Fitted = None; Searched = None }
         | _ -> None
 
     /// `auto` with the name of the candidate it chose (see `autoIn`).
-    let autoChoose (p: Indexed) (o: PlanOptions) : string * Found = autoIn (budgetFor p o) (PlanHyper.Work()) (PlanOptimal.ExactWork()) p o
+    let autoChoose (p: Indexed) (o: PlanOptions) : string * Found = autoIn (budgetFor p o) (stakesRule p.Inputs.Length).Floor (PlanHyper.Work()) (PlanOptimal.ExactWork()) p o
 
     /// `auto`: see `autoChoose`.
     let auto: Optimizer = fun p o -> snd (autoChoose p o)
@@ -478,7 +490,7 @@ module Plan =
             if name = "auto" then
                 // One budget for the whole plan: the search and the fitting to a memory limit.
                 let budget = budgetFor p o
-                runBudgeted budget name (autoIn budget (PlanHyper.Work()) (PlanOptimal.ExactWork())) o p
+                runBudgeted budget name (autoIn budget (stakesRule p.Inputs.Length).Floor (PlanHyper.Work()) (PlanOptimal.ExactWork())) o p
             else runBudgeted None name (fun p o -> name, optimizer p o) o p
 
     /// Plans a checked problem along a user-given path (pairwise steps in the linear convention, completed left

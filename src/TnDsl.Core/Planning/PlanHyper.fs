@@ -434,14 +434,19 @@ module PlanHyper =
     /// One budget of counted work shared by the phases of a plan (`auto` under a memory limit: the search without
     /// the limit, slicing its tree, the search under the limit, the slice-aware search): each phase adds its work
     /// (`Work`, and `Exact` for exact searches) and offers the flops of the best plan it found (sliced when it
-    /// must be); the allowance is `Share` × the best plan's contraction time at `FlopsPerSecond`, at most
+    /// must be); the allowance is `Share` × the best plan's contraction time at `FlopsPerSecond`, at least
+    /// `floorSeconds` (what a first slice-aware trial needs on a small network, whatever the stakes) and at most
     /// `CapSeconds`. Counted, not timed: the same plan on any machine and load.
-    type Ledger(stakes: Stakes) =
+    type Ledger(stakes: Stakes, floorSeconds: float) =
         let work = Work()
         let exact = PlanOptimal.ExactWork()
         let mutable bestLog2 = Double.PositiveInfinity
+        /// A ledger without a floor: the allowance follows the stakes alone.
+        new(stakes: Stakes) = Ledger(stakes, 0.0)
         /// The stakes rule.
         member _.Stakes = stakes
+        /// The least allowance, in seconds of counted work.
+        member _.FloorSeconds = floorSeconds
         /// The work of everything but exact searches.
         member _.Work = work
         /// The work of exact searches.
@@ -454,7 +459,7 @@ module PlanHyper =
         member _.Spent = work.Seconds + exact.Seconds
         /// The seconds of counted work a plan of `log2Flops` (or the best so far, if better) allows in all.
         member _.AllowanceAt(log2Flops: float) =
-            min stakes.CapSeconds (stakes.Share * Math.Pow(2.0, min bestLog2 log2Flops) / stakes.FlopsPerSecond)
+            min stakes.CapSeconds (max floorSeconds (stakes.Share * Math.Pow(2.0, min bestLog2 log2Flops) / stakes.FlopsPerSecond))
         /// The seconds of counted work the best plan so far allows in all.
         member this.Allowance = this.AllowanceAt Double.PositiveInfinity
         /// The seconds still allowed (negative once overspent).

@@ -37,15 +37,18 @@ module PlanSliceSearch =
         let limit64 = if limit > BigInteger Int64.MaxValue then None else Some(int64 limit)
         let steps = float t.Steps.Length
         let choose tree (sliced: int array) (largest: int array) =
-            // The round's costing in `grow`, one here when broad, one per candidate.
-            work.Steps <- work.Steps + steps * float (1 + (if broad then 1 else 0) + largest.Length)
-            if not broad then largest
-            else
-                Cost.steps (PlanSlice.sliceProblem p sliced) tree
-                |> Array.filter (fun s -> s.Size > limit)
-                |> Array.collect (fun s -> s.Kept)
-                |> Array.distinct
-                |> Array.filter (fun i -> not p.IsOutput[i] && not (Array.contains i sliced))
+            let candidates =
+                if not broad then largest
+                else
+                    Cost.steps (PlanSlice.sliceProblem p sliced) tree
+                    |> Array.filter (fun s -> s.Size > limit)
+                    |> Array.collect (fun s -> s.Kept)
+                    |> Array.distinct
+                    |> Array.filter (fun i -> not p.IsOutput[i] && not (Array.contains i sliced))
+            // The round's costing in `grow`, one here when broad, one per candidate (broad: every index of every
+            // intermediate over the limit, often many more than a largest intermediate's).
+            work.Steps <- work.Steps + steps * float (1 + (if broad then 1 else 0) + candidates.Length)
+            candidates
             |> Array.minBy (fun i ->
                 let ix = Array.append sliced [| i |]
                 Cost.flops (PlanSlice.sliceProblem p ix) tree * Problem.elements p ix, -p.Size[i], i)
@@ -59,22 +62,37 @@ module PlanSliceSearch =
     let sliceReconfigure (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (broad: bool) (passes: int) (t: ContractionTree) =
         sliceReconfigureCounted (PlanHyper.Work()) stop p limit broad passes t
 
+    /// The largest network (in tensors) on which a lean search's first trial runs whole whatever its stop says:
+    /// 160. Each slicing round reconfigures the whole tree, so the trial's cost grows with the network: about
+    /// 0.3 s of CPU on the 12x12 lattice (144 tensors) at 1/100 of its largest intermediate, where it finds a plan
+    /// 7.8x cheaper than the free plan sliced; 1.7 s on the 20x20 lattice (400) at 1/100, where it found none
+    /// better.
+    let leanFloorUpTo = 160
+
     /// Stage 1, one trial: hyper's builder of trial t, its tree reconfigured for flops, then both the built and the
     /// reconfigured tree sliced interleaved with reconfiguration by two rules: among a largest intermediate's
     /// indices with one reconfiguration pass per round, and among every over-limit intermediate's with two (each
     /// rule wins on some lattices; Gumbel noise on the choice, tried too, made the lattices' plans worse); the
     /// cheapest sliced plan.
-    let private sliceTrial (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (t: int) =
+    /// With `lean`, only the reconfigured tree is sliced (half the work; on `stakes limits` the built tree's
+    /// slicing won on 2 of 22 rows' first trials), the cheaper rule first, and on networks of up to
+    /// `leanFloorUpTo` tensors the first trial's tree and its slicing by the cheaper rule run whole whatever `stop`
+    /// says (a floor: the greedy tree reconfigured for flops, then sliced, is the cheapest good start under a
+    /// limit, often well below the free plan sliced); the other rule runs only while `stop` says go on.
+    let private sliceTrial (lean: bool) (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (t: int) =
         let rng = Random(o.Seed * 1000003 + t * 7919 + 29)
         let free = { o with MemoryLimit = None }
-        let built = PlanHyper.buildUntil stop p free rng (PlanHyper.sample p rng t)
+        let floor = if lean && t = 0 && p.Inputs.Length <= leanFloorUpTo then (fun () -> false) else stop
+        let built = PlanHyper.buildUntil floor p free rng (PlanHyper.sample p rng t)
         work.Greedy <- work.Greedy + float p.Inputs.Length
-        let tree = PlanHyper.reconfigureCounted work stop None p Flops 8 2 built
-        [ built; tree ]
-        |> List.distinct
+        let tree = PlanHyper.reconfigureCounted work floor None p Flops 8 2 built
+        (if lean then [ tree ] else List.distinct [ built; tree ])
         |> List.collect (fun x -> [ x, false, 1; x, true, 2 ])
         |> List.choose (fun (x, broad, passes) ->
-            sliceReconfigureCounted work stop p limit broad passes x |> Option.map (fun (t, ix) -> total work p t ix, t, ix))
+            if lean && broad && stop () then None
+            else
+                sliceReconfigureCounted work (if broad then stop else floor) p limit broad passes x
+                |> Option.map (fun (t, ix) -> total work p t ix, t, ix))
         |> List.fold (fun acc x -> better acc (Some x)) None
 
     /// Stage 2, one trial: a tree of the network with `sliced` at size 1, built by hyper's builder of trial t with
@@ -194,7 +212,7 @@ module PlanSliceSearch =
     /// 16×16 lattice).
     let improveEvalsPerTrial = 64
 
-    /// The cheapest sliced plan found in `trials` trials (fewer when `stop` says so, never fewer than two): the
+    /// The cheapest sliced plan found in `trials` trials (fewer when `stop` says so, never fewer than one): the
     /// tree and the sliced indices, or None when no trial could fit the limit by slicing (an intermediate over the
     /// limit with no closed index). The trials run in order, each from the state the trials before it left, so
     /// that the trials of a smaller count are the first trials of a larger one and more trials never give a
@@ -209,8 +227,9 @@ module PlanSliceSearch =
     /// its start's basin within a few dozen candidates, and it is stage 2's trees for the focus's set that give it
     /// a good start.) Trial t draws from its own generator seeded by (seed, t) and ties go to the earlier plan: the
     /// result depends only on the problem, the options and the trial count. The work is counted in `work` (a caller
-    /// under a budget of counted work passes a `stop` that reads it).
-    let searchCounted (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (trials: int) =
+    /// under a budget of counted work passes a `stop` that reads it). With `lean`, stage 1 slices each trial's
+    /// reconfigured tree only (`auto` under its ledger, where the first trial must be cheap).
+    let searchLean (lean: bool) (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (trials: int) =
         let perTrial = improveEvalsPerTrial * 128 / max 128 p.Inputs.Length
         let mutable best = None
         let mutable focus = None
@@ -223,8 +242,8 @@ module PlanSliceSearch =
                     lineage <- better lineage (rebuildTrial work stop p o limit sliced u)
             | None -> ()
         let mutable t = 0
-        while t < max 2 trials && (t < 2 || not (stop ())) do
-            let found = sliceTrial work stop p o limit t
+        while t < max 2 trials && (t < 1 || not (stop ())) do
+            let found = sliceTrial lean work stop p o limit t
             if found.IsSome && obj.ReferenceEquals(better focus found, found) then
                 focus <- found
                 lineage <- found
@@ -238,6 +257,10 @@ module PlanSliceSearch =
             | None -> ()
             t <- t + 1
         best |> Option.map (fun (_, tree, ix) -> tree, ix)
+
+    /// `searchLean` with every stage-1 variant (the built tree sliced too).
+    let searchCounted (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (trials: int) =
+        searchLean false work stop p o limit trials
 
     /// `searchCounted` without counting the work.
     let search (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (trials: int) =

@@ -101,7 +101,7 @@ let scale (examples: string) (args: string array) =
 /// Each line is CPU and wall milliseconds, MB allocated and full collections on one thread; the line `after
 /// elaboration` sums what `tn check` does once the network is elaborated. Arguments as `check-scale` (`mps=N`,
 /// `peps=L`).
-let phases (examples: string) (args: string array) =
+let afterElaboration (examples: string) (args: string array) =
     let given = args |> Array.filter (fun a -> a.Contains "=")
     let cases =
         if given.Length > 0 then given |> Array.map (fun a -> let p = a.Split '=' in p[0], int p[1]) |> List.ofArray

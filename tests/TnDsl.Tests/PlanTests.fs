@@ -1059,9 +1059,9 @@ let ``a ledger's floor bounds its allowance from below, and a slice-aware search
         Assert.True(s.LargestIntermediate <= limit)
         s.Flops
     let stoppedWork = PlanHyper.Work()
-    let stopped = (PlanSliceSearch.searchLean true stoppedWork (fun () -> true) p o limit 32).Value
+    let stopped = (PlanSliceSearch.searchWith true stoppedWork (fun () -> true) p o limit 32).Value
     let twoWork = PlanHyper.Work()
-    let two = (PlanSliceSearch.searchLean true twoWork (fun () -> false) p o limit 2).Value
+    let two = (PlanSliceSearch.searchWith true twoWork (fun () -> false) p o limit 2).Value
     Assert.True(total two <= total stopped)
     Assert.True(stoppedWork.Seconds < twoWork.Seconds)
     // Lean slices only the reconfigured tree: less work than two full trials.

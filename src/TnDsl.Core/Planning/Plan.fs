@@ -117,7 +117,6 @@ module Plan =
     /// alone would allow nothing.
     let ledgerFloorSeconds = 0.05
 
-
     /// What `auto` under a memory limit (slicing allowed) keeps for fitting its tree to the limit (`fitLimit`): the
     /// ledger of counted work shared by every phase, the tree it found without the limit and that tree fitted
     /// (sliced interleaved with reconfiguration, or as is when it fits), so that neither is searched twice.
@@ -165,7 +164,7 @@ module Plan =
     /// plan. The plan without the limit comes first (the search above, on the stakes of the free network), fitted
     /// to the limit by slicing interleaved with reconfiguration: on lattices it is the best plan or close to it,
     /// and it costs milliseconds. Its sliced flops set the stakes; the searches under the limit (the slice-aware
-    /// search (`PlanSliceSearch.searchLean`, whose first trial's cheaper slicing runs whatever the ledger says);
+    /// search (`PlanSliceSearch.searchWith`, whose first trial's cheaper slicing runs whatever the ledger says);
     /// the exact search with the limit as a hard constraint, on `exactShare` of what is left; hyper with trees
     /// scored by their sliced flops) get only what is left of a tenth of the best plan's contraction time (at
     /// least `ledgerFloorSeconds`), offered as each finds better. When nothing is left, the best plan so far is the
@@ -176,7 +175,7 @@ module Plan =
     /// machine.
     /// `work` and `exactWork` receive the counted work of a search without a budget (a free search under a
     /// budget's ledger, or nothing of note).
-    let rec private autoIn (budget: Budgeted option) (hyperFloor: int) (work: PlanHyper.Work) (exactWork: PlanOptimal.ExactWork) (p: Indexed) (o: PlanOptions) : string * Found =
+    let rec private autoIn (budget: Budgeted option) (work: PlanHyper.Work) (exactWork: PlanOptimal.ExactWork) (p: Indexed) (o: PlanOptions) : string * Found =
         let n = p.Inputs.Length
         let clock = Stopwatch.StartNew()
         let found t = { Tree = Some t; Notes = [] }
@@ -192,7 +191,7 @@ module Plan =
             let freeName =
                 match budget, limit with
                 | Some b, Some l ->
-                    let name, free = autoIn None hyperFloor b.Ledger.Work b.Ledger.Exact p { o with MemoryLimit = None }
+                    let name, free = autoIn None b.Ledger.Work b.Ledger.Exact p { o with MemoryLimit = None }
                     let free = free.Tree |> Option.filter (fun t -> (ContractionTree.validate t).IsOk) |> Option.map (PlanReduce.leaves p o.Objective (Some l))
                     b.Free <- free
                     b.Fitted <- free |> Option.bind (fitFree b.Ledger.Work p l)
@@ -214,7 +213,7 @@ module Plan =
             | Some b, Some l when n <= reconfigureUpTo && (not b.Ledger.Exhausted || n <= PlanSliceSearch.leanFloorUpTo) && (match b.Fitted with Some (_, _, Some _) | None -> true | _ -> false) ->
                 let timeSpent () = o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)
                 b.Searched <-
-                    PlanSliceSearch.searchLean true b.Ledger.Work (fun () -> timeSpent () || b.Ledger.Exhausted) p o l (defaultArg (sliceSearchTrials "auto" o) 2)
+                    PlanSliceSearch.searchWith true b.Ledger.Work (fun () -> timeSpent () || b.Ledger.Exhausted) p o l (defaultArg (sliceSearchTrials "auto" o) 2)
                     |> Option.map (fun (t, ix) ->
                         let s = PlanSlice.figures p t ix
                         s.Flops, t, (if ix.Length = 0 then None else Some s))
@@ -272,7 +271,7 @@ module Plan =
                               yield sprintf "hyper (%d trials)" searched.Trials, searched.Tree
                           | Some _ -> ()
                           | None when affords 3L ->
-                              let searched = PlanHyper.searchWith (Some { stakesRule n with Floor = hyperFloor }) p { o with Trials = snd hyperTrials; TimeLimitMs = left () }
+                              let searched = PlanHyper.searchWith (Some(stakesRule n)) p { o with Trials = snd hyperTrials; TimeLimitMs = left () }
                               work.Add searched.Work
                               yield sprintf "hyper (%d trials)" searched.Trials, searched.Tree
                           | None -> ()
@@ -304,7 +303,7 @@ module Plan =
         | _ -> None
 
     /// `auto` with the name of the candidate it chose (see `autoIn`).
-    let autoChoose (p: Indexed) (o: PlanOptions) : string * Found = autoIn (budgetFor p o) (stakesRule p.Inputs.Length).Floor (PlanHyper.Work()) (PlanOptimal.ExactWork()) p o
+    let autoChoose (p: Indexed) (o: PlanOptions) : string * Found = autoIn (budgetFor p o) (PlanHyper.Work()) (PlanOptimal.ExactWork()) p o
 
     /// `auto`: see `autoChoose`.
     let auto: Optimizer = fun p o -> snd (autoChoose p o)
@@ -490,7 +489,7 @@ module Plan =
             if name = "auto" then
                 // One budget for the whole plan: the search and the fitting to a memory limit.
                 let budget = budgetFor p o
-                runBudgeted budget name (autoIn budget (stakesRule p.Inputs.Length).Floor (PlanHyper.Work()) (PlanOptimal.ExactWork())) o p
+                runBudgeted budget name (autoIn budget (PlanHyper.Work()) (PlanOptimal.ExactWork())) o p
             else runBudgeted None name (fun p o -> name, optimizer p o) o p
 
     /// Plans a checked problem along a user-given path (pairwise steps in the linear convention, completed left

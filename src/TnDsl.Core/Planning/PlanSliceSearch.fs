@@ -229,7 +229,7 @@ module PlanSliceSearch =
     /// result depends only on the problem, the options and the trial count. The work is counted in `work` (a caller
     /// under a budget of counted work passes a `stop` that reads it). With `lean`, stage 1 slices each trial's
     /// reconfigured tree only (`auto` under its ledger, where the first trial must be cheap).
-    let searchLean (lean: bool) (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (trials: int) =
+    let searchWith (lean: bool) (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (trials: int) =
         let perTrial = improveEvalsPerTrial * 128 / max 128 p.Inputs.Length
         let mutable best = None
         let mutable focus = None
@@ -258,9 +258,9 @@ module PlanSliceSearch =
             t <- t + 1
         best |> Option.map (fun (_, tree, ix) -> tree, ix)
 
-    /// `searchLean` with every stage-1 variant (the built tree sliced too).
+    /// `searchWith` with every stage-1 variant (the built tree sliced too).
     let searchCounted (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (trials: int) =
-        searchLean false work stop p o limit trials
+        searchWith false work stop p o limit trials
 
     /// `searchCounted` without counting the work.
     let search (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (trials: int) =

@@ -93,3 +93,52 @@ let scale (examples: string) (args: string array) =
     Process.GetCurrentProcess().Refresh()
     printfn "peak working set of the process: %.0f MB" (float (Process.GetCurrentProcess().PeakWorkingSet64) / 1048576.0)
     0
+
+/// `tn check` phase by phase at scale, as the check command runs them: the front end (`Compiler.compileFile`, which
+/// ends with the checks), the checks again on their own (`Check.check`), the result and summary the command prints
+/// (counts, the five leg names it shows, parameters) and the declared cuts' bounds; then, for comparison, what the
+/// command does not do in text mode (every leg's name, which `--json` writes, and `tn cuts`'s general flow graph).
+/// Each line is CPU and wall milliseconds, MB allocated and full collections on one thread; the line `after
+/// elaboration` sums what `tn check` does once the network is elaborated. Arguments as `check-scale` (`mps=N`,
+/// `peps=L`).
+let afterElaboration (examples: string) (args: string array) =
+    let given = args |> Array.filter (fun a -> a.Contains "=")
+    let cases =
+        if given.Length > 0 then given |> Array.map (fun a -> let p = a.Split '=' in p[0], int p[1]) |> List.ofArray
+        else [ "mps", 1_000_000; "peps", 1000 ]
+    printfn "tn check by phase (1 thread; load average at start %s)" (try (File.ReadAllText "/proc/loadavg").Split(' ')[0] with _ -> "?")
+    printfn "%-16s %-28s %9s %9s %9s %9s" "network" "phase" "cpu ms" "wall ms" "alloc MB" "gen2 GCs"
+    for (kind, size) in cases do
+        let file, overrides =
+            match kind with
+            | "mps" -> "mps.tn", [ "n", string size ]
+            | "peps" -> "peps.tn", [ "Lx", string size; "Ly", string size ]
+            | other -> failwithf "unknown case %s (use mps=N or peps=L)" other
+        let label = sprintf "%s %s" kind (if kind = "mps" then sprintf "n=%d" size else sprintf "%dx%d" size size)
+        GC.Collect()
+        let mutable after = 0.0
+        let phase name counts f =
+            let r, wall, cpu, alloc, gcs = measure f
+            if counts then after <- after + cpu
+            printfn "%-16s %-28s %9.0f %9.0f %9.0f %9d" label name cpu wall (float alloc / 1048576.0) gcs
+            r
+        let options = { Compiler.defaultOptions with Overrides = overrides }
+        let r = phase "front end (with checks)" false (fun () -> Compiler.compileFile (Path.Combine(examples, file)) options)
+        let e = r.Elaborated.Value
+        if Environment.GetEnvironmentVariable "TN_BENCH_COLLECT" = "1" then phase "full GC (experiment)" true (fun () -> GC.Collect()) |> ignore
+        phase "checks (Check.check)" true (fun () -> Check.check e) |> ignore
+        let result = phase "result (diagnostics)" true (fun () -> TnDsl.Api.CheckResult r)
+        let summary = phase "summary counts" true (fun () ->
+            let s = result.SummaryOrNull
+            s.Tensors + s.Weights + s.Inputs + s.Constants + s.Indices + s.Bonds + s.Hyperindices + s.OpenLegs |> ignore
+            s)
+        phase "summary open legs (text)" true (fun () -> [ 0; 1; 2; 3; summary.OpenLegs - 1 ] |> List.map summary.OpenLegName) |> ignore
+        phase "summary parameters" true (fun () -> summary.TrainableTensors, summary.TrainableScalars) |> ignore
+        phase "declared cuts (tn check)" true (fun () ->
+            TnDsl.MinCutApi.Declared summary.Network |> Array.map (fun c -> c.Bits, c.TrivialBits, c.Tighter)) |> ignore
+        // Not part of `tn check` (text): the names `--json` writes, and the general flow graph `tn cuts` builds.
+        phase "open leg names (--json)" false (fun () -> summary.OpenLegNames.Length) |> ignore
+        let net = r.Network.Value
+        phase "cut graph (tn cuts)" false (fun () -> CutGraph.build net) |> ignore
+        printfn "%-16s %-28s %9.0f" label "after elaboration" after
+    0

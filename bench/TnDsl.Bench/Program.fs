@@ -17,6 +17,7 @@ let private benches: (string * string * (string array -> unit)) list =
       "check-phases", "tn check's front end at 10^6 tensors phase by phase: parse, elaborate, check (args: mps=N, peps=L)", fun args -> ElaborationBench.phases (Path.Combine(repoRoot (), "examples")) args
       "cuts", "min-cut profile time: 784-site MPS and 32x32 PEPS", fun args -> CutsBench.run (Array.append [| Path.Combine(repoRoot (), "examples") |] args) |> ignore
       "cuts-scaling", "min-cut time against size: MPS n = 2000..60000 (declared cut, oversized bonds, profile against one flow per split), PEPS 50..200 (args: sizes)", fun args -> CutsBench.scaling args |> ignore
+      "check-after", "tn check after elaboration at 10^6 tensors phase by phase: checks, summary, declared cuts (args: mps=N, peps=L)", fun args -> CheckBench.afterElaboration (Path.Combine(repoRoot (), "examples")) args |> ignore
       "fuzz", "fuzz the front end: --count N (100000) --seed S --limit-ms L; prints escapes, hangs, worst time and memory", fun args -> FuzzBench.run (Path.Combine(repoRoot (), "examples")) args |> ignore
       "plan", "planner search time and flops: born machine, PEPS, MERA, random regular graphs, exact search", fun args -> PlanBench.run args |> ignore
       "budget", "wall time of auto, hyper and random-greedy against --time-limit (args: limits=A,B,.. in ms, threads=N)", fun args -> HyperBench.budget args

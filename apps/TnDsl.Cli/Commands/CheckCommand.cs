@@ -49,7 +49,7 @@ public static class CheckCommand
         w.WriteLine($"  tensors     {s.Tensors} ({s.Weights} weight, {s.Inputs} input, {s.Constants} const)");
         w.WriteLine($"  indices     {s.Indices} ({s.Bonds} bonds, {s.Hyperindices} hyper, {s.OpenLegs} open)");
         w.WriteLine($"  parameters  {s.TrainableScalars:N0} trainable scalars in {Plural(s.TrainableTensors, "tensor")}");
-        w.WriteLine($"  open legs   {FormatLegs(s.OpenLegNames)}");
+        w.WriteLine($"  open legs   {FormatLegs(s)}");
         if (s.Cuts.Length > 0)
             w.WriteLine($"  cuts        {string.Join(", ", s.Cuts)}");
         foreach (var c in CutBounds(s))
@@ -84,8 +84,14 @@ public static class CheckCommand
         return text.Length <= 40 ? text : $"~2^{Bits(bits)}";
     }
 
-    private static string FormatLegs(string[] legs) =>
-        legs.Length <= 8 ? string.Join(", ", legs) : string.Join(", ", legs.Take(4)) + $", … {legs[^1]} ({legs.Length})";
+    /// <summary>Up to eight open legs by name, else the first four, the last and the count (only those are named:
+    /// a million-leg output is not written out).</summary>
+    private static string FormatLegs(NetworkSummary s)
+    {
+        var n = s.OpenLegs;
+        if (n <= 8) return string.Join(", ", Enumerable.Range(0, n).Select(s.OpenLegName));
+        return string.Join(", ", Enumerable.Range(0, 4).Select(s.OpenLegName)) + $", … {s.OpenLegName(n - 1)} ({n})";
+    }
 
     private static string Plural(int n, string word) => n == 1 ? $"1 {word}" : $"{n} {word}s";
 

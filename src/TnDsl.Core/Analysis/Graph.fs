@@ -48,13 +48,13 @@ module ArcRole =
     /// Bonds between two tensors, from the first.
     let bonds first = { Kind = ArcKind.Bonds; OnA = false; Index = first }
     /// A tensor's open legs towards a terminal, from the first.
-    let openLegs side first = { Kind = ArcKind.OpenLegs; OnA = (side = SideA); Index = first }
+    let openLegs side first = { Kind = ArcKind.OpenLegs; OnA = (match side with SideA -> true | SideB -> false); Index = first }
     /// The inner arc of a hyperindex.
     let hyperInner i = { Kind = ArcKind.HyperInner; OnA = false; Index = i }
     /// An endpoint arc of a hyperindex.
     let hyperLink = { Kind = ArcKind.HyperLink; OnA = false; Index = -1 }
     /// A terminal's arc to an open hyperindex.
-    let hyperTerminal side i = { Kind = ArcKind.HyperTerminal; OnA = (side = SideA); Index = i }
+    let hyperTerminal side i = { Kind = ArcKind.HyperTerminal; OnA = (match side with SideA -> true | SideB -> false); Index = i }
     /// A reverse arc of capacity zero.
     let reverse = { Kind = ArcKind.Reverse; OnA = false; Index = -1 }
 
@@ -216,7 +216,13 @@ module CutGraph =
         let isOutput = Array.zeroCreate nI
         for o in net.Output do
             isOutput[o] <- true
-        let isOpen = Array.init nI (fun i -> isOutput[i] && not (Dim.isDynamic net.Indices[i].Dim))
+        // Each index's dimension read once (an index is an object of its own: reading it again costs a cache miss).
+        let isOpen = Array.zeroCreate nI
+        let sizes = Array.zeroCreate<int64> nI
+        for i in 0 .. nI - 1 do
+            let dim = net.Indices[i].Dim
+            sizes[i] <- Dim.size dim
+            if isOutput[i] && not (Dim.isDynamic dim) then isOpen[i] <- true
         // Per index, the distinct tensors it sits on, in tensor order, in one array (counted, then filled).
         let tensorStart, tensorIds =
             let start = Array.zeroCreate<int> (nI + 1)
@@ -248,9 +254,10 @@ module CutGraph =
                 packed, packedIds
         let tensorCount i = tensorStart[i + 1] - tensorStart[i]
         let mutable nextVertex = nT + 2
-        let placement =
-            Array.init nI (fun i ->
-                let first = tensorStart[i]
+        let placement = Array.zeroCreate<IndexPlacement> nI
+        for i in 0 .. nI - 1 do
+            let first = tensorStart[i]
+            placement[i] <-
                 if isOutput[i] && not isOpen[i] then Absent
                 else
                     match tensorCount i + (if isOpen[i] then 1 else 0) with
@@ -260,31 +267,21 @@ module CutGraph =
                     | _ ->
                         let v = nextVertex
                         nextVertex <- nextVertex + 2
-                        HyperPair(v, v + 1))
-        let sizes = Array.init nI (fun i -> Dim.size net.Indices[i].Dim)
+                        HyperPair(v, v + 1)
         // Only indices the graph keeps carry weight: a left-out batch leg may have any size.
-        let kept i = (match placement[i] with Absent -> false | _ -> true) && sizes[i] > 1L
-        // Factorised once per distinct dimension (a network has few).
+        let kept i = sizes[i] > 1L && (match placement[i] with Absent -> false | _ -> true)
+        // Factorised once per distinct dimension (a network has few: consecutive indices mostly repeat the last).
         let used = HashSet<int64>()
+        let mutable last = 0L
         for i in 0 .. nI - 1 do
-            if kept i then used.Add sizes[i] |> ignore
+            if kept i then
+                let n = sizes[i]
+                if n <> last then
+                    used.Add n |> ignore
+                    last <- n
         let primes = used |> List.ofSeq |> List.collect primeFactors |> List.distinct |> List.sort |> Array.ofList
         // Prime-exponent mode when all dimensions above 1 are powers of the same prime.
         let prime = if primes.Length = 1 then Some primes[0] else None
-        let weight, unitBits =
-            match prime with
-            | Some p ->
-                // One exponent per distinct dimension (a network has few).
-                let exponents = Dictionary<int64, float>()
-                let exponent n =
-                    match exponents.TryGetValue n with
-                    | true, e -> e
-                    | _ ->
-                        let e = float (Option.get (exponentOf p n))
-                        exponents[n] <- e
-                        e
-                Array.init nI (fun i -> if not (kept i) then 0.0 else exponent sizes[i]), Math.Log2(float p)
-            | None -> Array.init nI (fun i -> if not (kept i) then 0.0 else Math.Log2(float sizes[i])), 1.0
         // One exponent vector per distinct dimension, shared by the indices of that dimension (read only).
         let vectors = Dictionary<int64, int array>()
         let vectorOf (n: int64) =
@@ -302,44 +299,63 @@ module CutGraph =
                         e)
                 vectors[n] <- v
                 v
-        let exponents = sizes |> Array.mapi (fun i n -> vectorOf (if kept i then n else 1L))
+        // Capacity units per dimension: the exponent of the one prime, or log2.
+        let unitsOf (n: int64) =
+            match prime with
+            | Some p -> float (Option.get (exponentOf p n))
+            | None -> Math.Log2(float n)
+        let unitBits = match prime with Some p -> Math.Log2(float p) | None -> 1.0
+        let weight = Array.zeroCreate<float> nI
+        let exponents = Array.zeroCreate<int array> nI
+        // Weight and vector of the last dimension seen, reused while the dimension repeats.
+        let mutable lastN, lastUnits, lastVector = 1L, 0.0, vectorOf 1L
+        for i in 0 .. nI - 1 do
+            let n = if kept i then sizes[i] else 1L
+            if n <> lastN then
+                lastN <- n
+                lastUnits <- unitsOf n
+                lastVector <- vectorOf n
+            weight[i] <- lastUnits
+            exponents[i] <- lastVector
         let infinite = 1.0 + Array.sum weight
         // Parallel bonds and legs are merged so that each ordered vertex pair has one arc, whose twin is the one
-        // arc the other way. Each group is kept as its last index, chained to the earlier ones through `earlier`
-        // (no list per bond: a 60,000-site chain has 60,000 bonds); a dictionary enumerates its keys in insertion
-        // order, so groups come out in the order of their first index, as their arcs always have.
-        let mutable edges, legs = 0, 0
-        for i in 0 .. nI - 1 do
-            match placement[i] with
-            | Edge _ -> edges <- edges + 1
-            | Leg _ -> legs <- legs + 1
-            | _ -> ()
-        let pairBonds = Dictionary<struct (int * int), int>(edges)
-        let openLegs = Dictionary<int, int>(legs)
-        let earlier = Array.create nI -1
-        let group (d: Dictionary<'k, int>) k i =
-            match d.TryGetValue k with
-            | true, last -> earlier[i] <- last
-            | _ -> ()
-            d[k] <- i
-        // Each group's members chained forwards (`next`), from its first member, which is returned.
-        let next = Array.create nI -1
-        let firstOf last =
-            let mutable i = last
-            while earlier[i] >= 0 do
-                next[earlier[i]] <- i
-                i <- earlier[i]
-            i
+        // arc the other way, named by the group's first index and chained to the others through `next`. Both ends'
+        // bonds and a tensor's open legs are among the tensor's own legs, so the groups are found tensor by tensor
+        // with marks over the partners, without a table keyed by pairs (a million-tensor network has a million
+        // bonds): `leader[i]` is the first index of i's group.
+        let leader = Array.create nI -1
+        let partnerOf = Array.create nT -1
+        let partnerFirst = Array.zeroCreate<int> nT
+        let mutable pairGroups, legGroups = 0, 0
+        for t in net.Tensors do
+            let u = t.Id
+            let mutable legFirst = Int32.MaxValue
+            for l in t.Legs do
+                match placement[l] with
+                | Edge(a, b) when min a b = u ->
+                    let v = max a b
+                    if partnerOf[v] <> u then
+                        partnerOf[v] <- u
+                        partnerFirst[v] <- l
+                        pairGroups <- pairGroups + 1
+                    elif l < partnerFirst[v] then partnerFirst[v] <- l
+                | Leg _ -> legFirst <- min legFirst l
+                | _ -> ()
+            if legFirst < Int32.MaxValue then legGroups <- legGroups + 1
+            for l in t.Legs do
+                match placement[l] with
+                | Edge(a, b) when min a b = u -> leader[l] <- partnerFirst[max a b]
+                | Leg _ -> leader[l] <- legFirst
+                | _ -> ()
         let mutable hyperArcs = 0
         for i in 0 .. nI - 1 do
             match placement[i] with
-            | Absent -> ()
-            | Edge(u, v) -> group pairBonds (struct (min u v, max u v)) i
-            | Leg t -> group openLegs t i
             | HyperPair _ -> hyperArcs <- hyperArcs + 1 + 2 * tensorCount i + (if isOpen[i] then 4 else 0)
+            | _ -> ()
         // The arcs: a hyperindex's (in index order), then one pair per merged bond group, then two per side and
-        // tensor with open legs; reverse arcs of one-way arcs (at most one each) come last.
-        let counted = hyperArcs + 2 * pairBonds.Count + 4 * openLegs.Count
+        // tensor with open legs, groups in the order of their first index; reverse arcs of one-way arcs (at most
+        // one each) come last.
+        let counted = hyperArcs + 2 * pairGroups + 4 * legGroups
         // Sized once the arcs are counted (growing them showed in profiles of million-tensor networks).
         let arcs = Filled<ArcRole>(counted)
         let from = Filled<int>(counted)
@@ -350,9 +366,6 @@ module CutGraph =
             arcs.Add role
         for i in 0 .. nI - 1 do
             match placement[i] with
-            | Absent
-            | Edge _
-            | Leg _ -> ()
             | HyperPair(hi, ho) ->
                 addArc hi ho (ArcRole.hyperInner i)
                 for k in tensorStart[i] .. tensorStart[i + 1] - 1 do
@@ -360,25 +373,34 @@ module CutGraph =
                     addArc t hi ArcRole.hyperLink
                     addArc ho t ArcRole.hyperLink
                 if isOpen[i] then
-                    for side, term in [ SideA, source; SideB, sink ] do
-                        addArc term hi (ArcRole.hyperTerminal side i)
-                        addArc ho term (ArcRole.hyperTerminal side i)
+                    addArc source hi (ArcRole.hyperTerminal SideA i)
+                    addArc ho source (ArcRole.hyperTerminal SideA i)
+                    addArc sink hi (ArcRole.hyperTerminal SideB i)
+                    addArc ho sink (ArcRole.hyperTerminal SideB i)
+            | _ -> ()
         let paired = arcs.Count
-        for KeyValue(struct (u, v), last) in pairBonds do
-            let role = ArcRole.bonds (firstOf last)
-            addArc u v role
-            addArc v u role
+        // Groups chained in index order: a group's first index meets the others after it, and `leader` of a
+        // group's first index is reused for the group's last member so far.
+        let next = Array.create nI -1
+        let legLeaders = Array.zeroCreate<int> legGroups
+        let mutable legCount = 0
+        for i in 0 .. nI - 1 do
+            match placement[i] with
+            | Edge(a, b) when leader[i] = i -> addArc (min a b) (max a b) (ArcRole.bonds i); addArc (max a b) (min a b) (ArcRole.bonds i)
+            | Leg _ when leader[i] = i ->
+                legLeaders[legCount] <- i
+                legCount <- legCount + 1
+            | Edge _
+            | Leg _ ->
+                let first = leader[i]
+                next[leader[first]] <- i
+                leader[first] <- i
+            | _ -> ()
         // A tensor's open legs, listed once for both sides.
-        let legLists = Array.zeroCreate openLegs.Count
-        let mutable k = 0
-        for KeyValue(_, last) in openLegs do
-            legLists[k] <- firstOf last
-            k <- k + 1
         for side, term in [ SideA, source; SideB, sink ] do
-            let mutable k = 0
-            for KeyValue(t, _) in openLegs do
-                let role = ArcRole.openLegs side legLists[k]
-                k <- k + 1
+            for first in legLeaders do
+                let t = match placement[first] with Leg t -> t | _ -> -1
+                let role = ArcRole.openLegs side first
                 addArc t term role
                 addArc term t role
         // Twins: the arcs made in pairs above are each other's. Any other arc (the one-way arcs of a hyperindex) is

@@ -188,16 +188,20 @@ module private ExactFlow =
     /// nested profile solves with the rest contracted into its terminals.
     type Topology =
         { Vertices: int
-          ArcFrom: int array
           ArcTo: int array
+          /// Per arc: the arc the other way (an arc's tail is its twin's head).
           ArcTwin: int array
-          /// Vertex u's out-arcs are `OutArcIds[OutStart[u] .. OutStart[u + 1] - 1]`.
+          /// Vertex u's out-arcs are `OutArcIds[OutStart[u] .. OutStart[u + 1] - 1]`, or, when `OutArcIds` is
+          /// empty, the arcs `OutStart[u] .. OutStart[u + 1] - 1` themselves (arcs laid out by tail).
           OutStart: int array
           OutArcIds: int array }
 
+    /// The id of the arc at position j of the out-arc lists.
+    let inline arcAt (g: Topology) (j: int) = if g.OutArcIds.Length = 0 then j else g.OutArcIds[j]
+
     /// The topology of a whole flow graph (its arrays, not copies).
     let topology (g: CutGraph) =
-        { Vertices = g.Vertices; ArcFrom = g.ArcFrom; ArcTo = g.ArcTo; ArcTwin = g.ArcTwin; OutStart = g.OutStart; OutArcIds = g.OutArcIds }
+        { Vertices = g.Vertices; ArcTo = g.ArcTo; ArcTwin = g.ArcTwin; OutStart = g.OutStart; OutArcIds = g.OutArcIds }
 
     /// Capacities for one bipartition: `Cap[a*K .. a*K+K-1]` is arc a's exponent vector over `Primes`;
     /// `Inf[a]` marks arcs that are never cut.
@@ -220,15 +224,17 @@ module private ExactFlow =
         let addTo a (v: int array) =
             for j in 0 .. k - 1 do
                 cap[a * k + j] <- cap[a * k + j] + v[j]
-        g.Arcs
-        |> Array.iteri (fun a role ->
+        // A plain loop over the arcs (millions on a million-tensor network).
+        let arcs = g.Arcs
+        for a in 0 .. arcs.Length - 1 do
+            let role = arcs[a]
             match role.Kind with
             | ArcKind.Bonds -> CutGraph.iterGroup g role.Index (fun i -> addTo a w[i])
             | ArcKind.OpenLegs -> CutGraph.iterGroup g role.Index (fun i -> if CutGraph.onSide sides i role.Side then addTo a w[i])
             | ArcKind.HyperInner -> addTo a w[role.Index]
             | ArcKind.HyperLink -> inf[a] <- true
             | ArcKind.HyperTerminal -> inf[a] <- CutGraph.onSide sides role.Index role.Side
-            | _ -> ())
+            | _ -> ()
         { Primes = primes
           LogP = primes |> Array.map (fun p -> Math.Log2(float p))
           K = k
@@ -288,7 +294,19 @@ module private ExactFlow =
             (limit: int array option) (touched: Collections.Generic.List<int> option) =
         let k = p.K
         let n = g.Vertices
-        let positive a = p.Inf[a] || sign p res (a * k) > 0
+        // A residual is positive when no exponent is negative and one is positive (always so with one prime);
+        // only an exponent vector of mixed signs needs `sign`.
+        let positive a =
+            p.Inf[a]
+            || (let off = a * k
+                let mutable pos, neg = false, false
+                for j in 0 .. k - 1 do
+                    let e = res[off + j]
+                    if e > 0 then pos <- true
+                    elif e < 0 then neg <- true
+                if not neg then pos
+                elif not pos then false
+                else sign p res off > 0)
         let level = ws.Level
         let next = ws.Next
         let mark = ws.Mark
@@ -311,7 +329,7 @@ module private ExactFlow =
                 head <- head + 1
                 if not (isSink u) && level[u] < sinkLevel then
                     for j in g.OutStart[u] .. g.OutStart[u + 1] - 1 do
-                        let a = g.OutArcIds[j]
+                        let a = arcAt g j
                         let v = g.ArcTo[a]
                         if mark[v] <> stamp && positive a then
                             mark[v] <- stamp
@@ -393,12 +411,12 @@ module private ExactFlow =
                                 let count = g.OutStart[v + 1] - first
                                 let mutable found = false
                                 while not found && next[v] < count do
-                                    let a = g.OutArcIds[first + next[v]]
+                                    let a = arcAt g (first + next[v])
                                     let w = g.ArcTo[a]
                                     if mark[w] = stamp && level[w] = level[v] + 1 && positive a then found <- true
                                     else next[v] <- next[v] + 1
                                 if found then
-                                    let a = g.OutArcIds[first + next[v]]
+                                    let a = arcAt g (first + next[v])
                                     path[depth] <- a
                                     depth <- depth + 1
                                     v <- g.ArcTo[a]
@@ -410,7 +428,7 @@ module private ExactFlow =
                                         live <- false
                                     else
                                         depth <- depth - 1
-                                        v <- g.ArcFrom[path[depth]]
+                                        v <- g.ArcTo[g.ArcTwin[path[depth]]]
                                         next[v] <- next[v] + 1
         let reach = Array.zeroCreate n
         if not reached then
@@ -421,7 +439,7 @@ module private ExactFlow =
             while stack.Count > 0 do
                 let u = stack.Pop()
                 for j in g.OutStart[u] .. g.OutStart[u + 1] - 1 do
-                    let a = g.OutArcIds[j]
+                    let a = arcAt g j
                     let v = g.ArcTo[a]
                     if not reach[v] && positive a then
                         reach[v] <- true
@@ -488,11 +506,18 @@ module MinCut =
         reach
 
     /// Each distinct dimension of some legs with its count, in increasing order of dimension.
-    let private factorsOf (net: FlatNetwork) (ids: int seq) =
+    let private factorsOf (net: FlatNetwork) (ids: int list) =
         let counts = Collections.Generic.Dictionary<int64, int>()
+        // Counted in runs of equal dimensions (consecutive legs mostly share one), then added to the table.
+        let mutable last, run = 0L, 0
         for i in ids do
             let d = Dim.size net.Indices[i].Dim
-            counts[d] <- (match counts.TryGetValue d with | true, c -> c + 1 | _ -> 1)
+            if d = last then run <- run + 1
+            else
+                if run > 0 then counts[last] <- (match counts.TryGetValue last with | true, c -> c + run | _ -> run)
+                last <- d
+                run <- 1
+        if run > 0 then counts[last] <- (match counts.TryGetValue last with | true, c -> c + run | _ -> run)
         counts |> Seq.map (fun (KeyValue(d, c)) -> d, c) |> Seq.sortBy fst |> Array.ofSeq
 
     let private factorBits (fs: (int64 * int) array) = fs |> Array.sumBy (fun (d, c) -> float c * Math.Log2(float d))
@@ -504,9 +529,9 @@ module MinCut =
     /// dimensions counted, the severed indices in index order, and the tensors of the source side (runs of ids).
     /// Comparisons between products are made on their logs when these are clearly apart, exactly otherwise, so
     /// that the trivial bound of a profile entry is never built unless it is close to the min-cut bound.
-    let private report (g: CutGraph) (name: string) (range: SourceRange) (leftLegs: Run array) (rightLegs: Run array)
-                       (aFactors: (int64 * int) array) (bFactors: (int64 * int) array) (severed: int list) (leftTensors: Run array) =
-        let net = g.Network
+    let private reportFrom (net: FlatNetwork) (legs: int array) (isHyper: int -> bool) (isOpen: int -> bool) (tensorCount: int)
+                           (name: string) (range: SourceRange) (leftLegs: Run array) (rightLegs: Run array)
+                           (aFactors: (int64 * int) array) (bFactors: (int64 * int) array) (severed: int list) (leftTensors: Run array) =
         let bound = product net severed
         let bits = log2 bound
         let aBits, bBits = factorBits aFactors, factorBits bFactors
@@ -524,7 +549,7 @@ module MinCut =
                 elif trivial < bound then TrivialTighter
                 else Equal
         { Name = name
-          Legs = g.OpenLegs
+          Legs = legs
           LeftLegs = leftLegs
           RightLegs = rightLegs
           Bound = bound
@@ -537,15 +562,189 @@ module MinCut =
                 { Index = i
                   Name = ix.Name
                   Dim = Dim.size ix.Dim
-                  Hyper = (match g.Placement[i] with HyperPair _ -> true | _ -> false)
-                  Open = g.IsOpen[i]
+                  Hyper = isHyper i
+                  Open = isOpen i
                   Range = ix.Range })
           LeftTensors = leftTensors
-          RightTensors = Runs.complement g.Tensors leftTensors
+          RightTensors = Runs.complement tensorCount leftTensors
           TrivialFactors = trivialFactors
           TrivialBits = trivialBits
           Tighter = tighter
           Range = range }
+
+    /// `reportFrom` on a flow graph.
+    let private report (g: CutGraph) =
+        reportFrom g.Network g.OpenLegs (fun i -> match g.Placement[i] with HyperPair _ -> true | _ -> false) (fun i -> g.IsOpen[i]) g.Tensors
+
+    /// The tensors marked in `inX` (the first `count` entries), as runs.
+    let private tensorRuns (inX: bool array) (count: int) =
+        // A plain loop (a million tensors through a sequence expression showed in profiles).
+        let runs = ResizeArray<Run>()
+        let mutable t = 0
+        while t < count do
+            if inX[t] then
+                let first = t
+                while t + 1 < count && inX[t + 1] do
+                    t <- t + 1
+                runs.Add { First = first; Last = t }
+            t <- t + 1
+        runs.ToArray()
+
+    /// Evaluates one bipartition on a flow graph built for it alone, when the network has no hyperindex and no leg
+    /// repeated on a tensor (None otherwise: the general graph handles those). Open legs join only their own
+    /// side's terminal, and parallel bonds stay separate arcs (the smallest min cut's source side does not depend
+    /// on how capacities are grouped), so the graph holds about a third of the arcs of `CutGraph`, which is built
+    /// for every bipartition at once. This is what `tn check` runs for each declared cut of a million-tensor network,
+    /// where touching fresh memory is most of the cost.
+    let private evaluateAlone (net: FlatNetwork) (name: string) (range: SourceRange) (left: int list) (right: int list) : CutReport option =
+        let nT = net.Tensors.Length
+        let nI = net.Indices.Length
+        // Per index: bit 0 an output leg, bit 1 a dynamic one, bit 2 on side A, bit 3 on side B.
+        let flags = Array.zeroCreate<byte> nI
+        for o in net.Output do
+            flags[o] <- flags[o] ||| (if Dim.isDynamic net.Indices[o].Dim then 3uy else 1uy)
+        for i in left do
+            if flags[i] = 1uy then flags[i] <- flags[i] ||| 4uy
+        for i in right do
+            if flags[i] &&& 3uy = 1uy then flags[i] <- flags[i] ||| 8uy
+        // The (at most two) distinct tensors of each index.
+        let first = Array.create nI -1
+        let second = Array.create nI -1
+        let mutable general = false
+        for t in net.Tensors do
+            for l in t.Legs do
+                if first[l] < 0 then first[l] <- t.Id
+                elif second[l] < 0 && first[l] <> t.Id then second[l] <- t.Id
+                else general <- true
+        if general then None
+        else
+            let isOpen i = flags[i] &&& 3uy = 1uy
+            // Which indices the graph holds: as `CutGraph.build` places them (a dynamic output leg, or an index
+            // with one endpoint, is left out; an open leg on a tensor that another tensor shares is a hyperindex).
+            let placed i =
+                if flags[i] &&& 3uy = 3uy then false
+                else
+                    let ends = (if first[i] >= 0 then 1 else 0) + (if second[i] >= 0 then 1 else 0) + (if isOpen i then 1 else 0)
+                    if ends > 2 then general <- true
+                    ends = 2
+            let sizeOf i = Dim.size net.Indices[i].Dim
+            // Capacities are exponent vectors over the primes of the dimensions the graph carries.
+            let used = Collections.Generic.HashSet<int64>()
+            let mutable last = 0L
+            let mutable arcs = 0
+            let source, sink = nT, nT + 1
+            let degree = Array.zeroCreate<int> (nT + 3)
+            for i in 0 .. nI - 1 do
+                if placed i then
+                    let n = sizeOf i
+                    if n > 1L then
+                        if n <> last then
+                            used.Add n |> ignore
+                            last <- n
+                        let u = first[i]
+                        let v = if second[i] >= 0 then second[i] elif flags[i] &&& 4uy <> 0uy then source else sink
+                        degree[u + 1] <- degree[u + 1] + 1
+                        degree[v + 1] <- degree[v + 1] + 1
+                        arcs <- arcs + 2
+            if general then None
+            else
+                let primes =
+                    used |> Seq.collect (fun n ->
+                        let mutable m = n
+                        let mutable p = 2L
+                        let acc = ResizeArray<int64>()
+                        while p * p <= m do
+                            if m % p = 0L then
+                                acc.Add p
+                                while m % p = 0L do
+                                    m <- m / p
+                            p <- p + 1L
+                        if m > 1L then acc.Add m
+                        acc)
+                    |> Seq.distinct |> Seq.sort |> Array.ofSeq
+                let k = primes.Length
+                let vertices = nT + 2
+                for v in 1 .. vertices do
+                    degree[v] <- degree[v] + degree[v - 1]
+                let outStart = Array.sub degree 0 (vertices + 1)
+                let fill = degree
+                let arcTo = Array.zeroCreate<int> arcs
+                let arcTwin = Array.zeroCreate<int> arcs
+                let cap = Array.zeroCreate<int> (arcs * k)
+                let vector = Array.zeroCreate<int> k
+                let mutable lastN = 0L
+                for i in 0 .. nI - 1 do
+                    if placed i then
+                        let n = sizeOf i
+                        if n > 1L then
+                            if n <> lastN then
+                                lastN <- n
+                                let mutable m = n
+                                for j in 0 .. k - 1 do
+                                    let mutable e = 0
+                                    while m % primes[j] = 0L do
+                                        m <- m / primes[j]
+                                        e <- e + 1
+                                    vector[j] <- e
+                            let u = first[i]
+                            let v = if second[i] >= 0 then second[i] elif flags[i] &&& 4uy <> 0uy then source else sink
+                            let a, b = fill[u], fill[v]
+                            fill[u] <- a + 1
+                            fill[v] <- b + 1
+                            arcTo[a] <- v
+                            arcTwin[a] <- b
+                            arcTo[b] <- u
+                            arcTwin[b] <- a
+                            for j in 0 .. k - 1 do
+                                cap[a * k + j] <- vector[j]
+                                cap[b * k + j] <- vector[j]
+                let topology : ExactFlow.Topology =
+                    { Vertices = vertices
+                      ArcTo = arcTo
+                      ArcTwin = arcTwin
+                      OutStart = outStart
+                      // Arcs are laid out by tail.
+                      OutArcIds = Array.empty }
+                let problem : ExactFlow.Problem =
+                    { Primes = primes
+                      LogP = primes |> Array.map (fun p -> Math.Log2(float p))
+                      K = k
+                      Cap = cap
+                      Inf = Array.zeroCreate arcs
+                      Weight = Array.empty }
+                let _, inX = ExactFlow.run topology problem cap (ExactFlow.workspace vertices) [| source |] (fun v -> v = sink) None None
+                // The severed indices, as `CutGraph.severed` finds them: endpoints on both sides.
+                let severed = ResizeArray<int>()
+                for i in 0 .. nI - 1 do
+                    if placed i then
+                        let mutable inside = flags[i] &&& 4uy <> 0uy
+                        let mutable outside = flags[i] &&& 8uy <> 0uy
+                        if inX[first[i]] then inside <- true else outside <- true
+                        if second[i] >= 0 then
+                            if inX[second[i]] then inside <- true else outside <- true
+                        if inside && outside then severed.Add i
+                // The legs of each side as runs of positions among the open output legs, in output order.
+                let mutable openCount = 0
+                for o in net.Output do
+                    if isOpen o then openCount <- openCount + 1
+                let legs = Array.zeroCreate<int> openCount
+                let leftRuns = ResizeArray<Run>()
+                let mutable p = 0
+                for o in net.Output do
+                    if isOpen o then
+                        legs[p] <- o
+                        if flags[o] &&& 4uy <> 0uy then
+                            if leftRuns.Count > 0 && leftRuns[leftRuns.Count - 1].Last = p - 1 then
+                                leftRuns[leftRuns.Count - 1] <- { leftRuns[leftRuns.Count - 1] with Last = p }
+                            else leftRuns.Add { First = p; Last = p }
+                        p <- p + 1
+                let leftLegs = leftRuns.ToArray()
+                // The sides without their batch legs (the lists themselves when they have none).
+                let openOnly (ids: int list) = if List.forall isOpen ids then ids else List.filter isOpen ids
+                let left, right = openOnly left, openOnly right
+                Some(
+                    reportFrom net legs (fun _ -> false) isOpen nT name range leftLegs (Runs.complement legs.Length leftLegs)
+                        (factorsOf net left) (factorsOf net right) (List.ofSeq severed) (tensorRuns inX nT))
 
     /// Evaluates one bipartition on a prebuilt flow graph with the given engine. Legs not open in the graph
     /// (dynamic legs) are dropped.
@@ -578,8 +777,7 @@ module MinCut =
                 p[k] <- g.PositionOf[p[k]]
             Array.Sort p
             Runs.ofSorted p
-        report g name range (positions left) (positions right) (factorsOf net left) (factorsOf net right) bonds
-            (Runs.ofSorted (seq { for t in 0 .. g.Tensors - 1 do if inX[t] then t }))
+        report g name range (positions left) (positions right) (factorsOf net left) (factorsOf net right) bonds (tensorRuns inX g.Tensors)
 
     /// Evaluates one bipartition on a prebuilt flow graph with QuikGraph's Edmonds–Karp.
     let evaluateOn (g: CutGraph) (name: string) (range: SourceRange) (left: int list) (right: int list) : CutReport =
@@ -591,7 +789,7 @@ module MinCut =
         let name i = net.Indices[i].Name
         // Flags per index, not F# sets or list scans: a cut of a 60,000-site chain names 30,000 legs on each side.
         let nI = net.Indices.Length
-        let flags (ids: int seq) =
+        let flags (ids: int list) =
             let a = Array.zeroCreate<bool> nI
             for i in ids do
                 a[i] <- true
@@ -600,25 +798,34 @@ module MinCut =
         let onLeft = flags cut.Left
         let onRight = flags cut.Right
         let firstSeen = Array.zeroCreate<bool> nI
-        [ for i in Seq.append cut.Left cut.Right do
-              if not firstSeen[i] then
-                  firstSeen[i] <- true
-                  if not isOutput[i] then
-                      Diagnostic.make MinCutDiagnostics.CutLegNotOutput cut.Range
-                          (sprintf "cut `%s`: `%s` is not an output leg of `%s`" cut.Name (name i) net.Name)
-                  elif isDyn i then
-                      Diagnostic.make MinCutDiagnostics.CutDynamicLeg cut.Range
-                          (sprintf "cut `%s`: `%s` is a batch leg; the bound is for one batch entry" cut.Name (name i))
-          // In index order, as the set intersection gave them.
-          for i in 0 .. nI - 1 do
-              if onLeft[i] && onRight[i] then
-                  Diagnostic.make MinCutDiagnostics.CutLegBothSides cut.Range
-                      (sprintf "cut `%s`: `%s` is on both sides" cut.Name (name i))
-          for i in net.Output do
-              if not (isDyn i) && not onLeft[i] && not onRight[i] then
-                  Diagnostic.make MinCutDiagnostics.CutLegMissing cut.Range
-                      (sprintf "cut `%s`: output leg `%s` is on neither side" cut.Name (name i))
-                  |> Diagnostic.withHint "every output leg must be on one side of a cut" ]
+        // Plain loops into one list (as a list expression they allocated tens of bytes per leg).
+        let found = ResizeArray<Diagnostic>()
+        let seen i =
+            if not firstSeen[i] then
+                firstSeen[i] <- true
+                if not isOutput[i] then
+                    found.Add(
+                        Diagnostic.make MinCutDiagnostics.CutLegNotOutput cut.Range
+                            (sprintf "cut `%s`: `%s` is not an output leg of `%s`" cut.Name (name i) net.Name))
+                elif isDyn i then
+                    found.Add(
+                        Diagnostic.make MinCutDiagnostics.CutDynamicLeg cut.Range
+                            (sprintf "cut `%s`: `%s` is a batch leg; the bound is for one batch entry" cut.Name (name i)))
+        for i in cut.Left do
+            seen i
+        for i in cut.Right do
+            seen i
+        // In index order, as the set intersection gave them.
+        for i in 0 .. nI - 1 do
+            if onLeft[i] && onRight[i] then
+                found.Add(Diagnostic.make MinCutDiagnostics.CutLegBothSides cut.Range (sprintf "cut `%s`: `%s` is on both sides" cut.Name (name i)))
+        for i in net.Output do
+            if not (isDyn i) && not onLeft[i] && not onRight[i] then
+                found.Add(
+                    Diagnostic.make MinCutDiagnostics.CutLegMissing cut.Range
+                        (sprintf "cut `%s`: output leg `%s` is on neither side" cut.Name (name i))
+                    |> Diagnostic.withHint "every output leg must be on one side of a cut")
+        List.ofSeq found
 
     /// Evaluates one declared cut: the report, or None when the cut is invalid, with its diagnostics.
     let evaluate (net: FlatNetwork) (cut: FlatCut) : CutReport option * Diagnostic list =
@@ -642,13 +849,19 @@ module MinCut =
     let evaluateAllWith (engine: FlowEngine) (net: FlatNetwork) : CutReport list * Diagnostic list =
         if net.Cuts.IsEmpty then [], []
         else
-            let g = CutGraph.build net
+            // The exact engine evaluates each cut on a graph of its own where it can; the general graph is built
+            // once, when first needed.
+            let g = lazy (CutGraph.build net)
             let results =
                 net.Cuts
                 |> List.map (fun cut ->
                     let ds = validate net cut
                     if Diagnostic.hasErrors ds then None, ds
-                    else Some(evaluateWith engine g cut.Name cut.Range cut.Left cut.Right), ds)
+                    else
+                        let alone = if engine = PrimeExponent then evaluateAlone net cut.Name cut.Range cut.Left cut.Right else None
+                        match alone with
+                        | Some r -> Some r, ds
+                        | None -> Some(evaluateWith engine g.Value cut.Name cut.Range cut.Left cut.Right), ds)
             List.choose fst results, List.collect snd results
 
     /// The min-cut bound of a bipartition from the exact engine alone (prime-exponent capacities, no floating
@@ -747,7 +960,6 @@ module MinCut =
                 let outStart, outArcIds = CutGraph.outArcs (r + 2) arcFrom
                 let topology : ExactFlow.Topology =
                     { Vertices = r + 2
-                      ArcFrom = arcFrom
                       ArcTo = target.ToArray()
                       ArcTwin = Array.init nA (fun a -> localArc[g.ArcTwin[orig[a]]])
                       OutStart = outStart

@@ -85,30 +85,34 @@ let check (e: Elaborated) : Diagnostic list =
     for i in 1 .. net.Indices.Length do
         start[i] <- start[i] + start[i - 1]
     let useTensor = Array.zeroCreate<int> start[net.Indices.Length]
-    let usePosition = Array.zeroCreate<int> start[net.Indices.Length]
     let next = Array.sub start 0 net.Indices.Length
     for t in net.Tensors do
         let mutable k = 0
         for l in t.Legs do
             if repeated.Count = 0 || not (repeated.Contains(struct (t.Id, k))) then
                 useTensor[next[l]] <- t.Id
-                usePosition[next[l]] <- k
                 next[l] <- next[l] + 1
             k <- k + 1
     let useCount i = start[i + 1] - start[i]
-    let useAt i j = useTensor[start[i] + j], usePosition[start[i] + j]
+    // A use's leg position is found when a diagnostic needs it (not stored for a million indices): the first leg of
+    // the tensor with that index, as a repeated leg is left out of the uses.
+    let useAt i j =
+        let t = useTensor[start[i] + j]
+        t, Array.IndexOf(net.Tensors[t].Legs, i)
     let tensorAt i j = useTensor[start[i] + j]
-    let outputCount = Array.zeroCreate net.Indices.Length
+    // How often each index is listed in `output`, counted up to 2 (a byte per index).
+    let outputCount = Array.zeroCreate<byte> net.Indices.Length
     let mutable outputRanges = e.OutputRanges
     for o in net.Output do
         let r = outputRanges.Head
         outputRanges <- outputRanges.Tail
-        outputCount[o] <- outputCount[o] + 1
-        if outputCount[o] = 2 then
+        if outputCount[o] < 2uy then outputCount[o] <- outputCount[o] + 1uy
+        else outputCount[o] <- 3uy
+        if outputCount[o] = 2uy then
             report Codes.outputRepeated r (sprintf "`%s` is listed twice in `output`" (name o)) []
     for i in net.Indices do
         let n = useCount i.Id
-        let inOutput = outputCount[i.Id] > 0
+        let inOutput = outputCount[i.Id] > 0uy
         let legRange (t, k) = e.LegRanges[t][k]
         match i.Kind with
         | _ when n = 0 && inOutput && not e.Incomplete ->

@@ -291,6 +291,13 @@ module FlatNetwork =
     /// The ids of the distinct trainable parameters, in first-use order.
     let parameters (net: FlatNetwork) = firstUses net |> Array.map (fun t -> t.Param)
 
+    /// The number of distinct trainable parameters: `parameters`'s length, without writing their names.
+    let parameterTensorCount (net: FlatNetwork) =
+        // Without a tie every weight is a first use: counted, not collected.
+        if net.Tensors |> Array.forall (fun t -> t.Role <> Weight || t.Tie.IsNone) then
+            net.Tensors |> Array.sumBy (fun t -> match t.Role with Weight -> 1 | _ -> 0)
+        else (firstUses net).Length
+
     /// The number of trainable scalars (tied weights counted once).
     let parameterCount (net: FlatNetwork) =
         // Summed in 64 bits while the sum fits; a BigInteger only past that.

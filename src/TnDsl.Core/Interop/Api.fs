@@ -311,7 +311,16 @@ type NetworkView(net: FlatNetwork, sources: IReadOnlyDictionary<string, SourceTe
 [<Sealed; AllowNullLiteral>]
 type NetworkSummary(view: NetworkView) =
     let net = view.Flat
-    let count role = net.Tensors |> Array.sumBy (fun t -> if t.Role = role then 1 else 0)
+    // Tensors by role (weights, inputs, constants), counted in one pass when first asked.
+    let roles =
+        lazy
+            (let mutable weights, inputs, constants = 0, 0, 0
+             for t in net.Tensors do
+                 match t.Role with
+                 | Weight -> weights <- weights + 1
+                 | Input -> inputs <- inputs + 1
+                 | Const -> constants <- constants + 1
+             struct (weights, inputs, constants))
     // How many legs use each index (a count, not the incidence lists: a million indices cost one array).
     let uses =
         let c = Array.zeroCreate<int> net.Indices.Length
@@ -320,7 +329,9 @@ type NetworkSummary(view: NetworkView) =
                 c[l] <- c[l] + 1
         c
     // The distinct parameters, counted once for both members that read them.
-    let trainableTensors = lazy (FlatNetwork.parameters net).Length
+    let trainableTensors = lazy (FlatNetwork.parameterTensorCount net)
+    // The output as an array, for naming single legs (a summary prints five names of a million).
+    let output = lazy (Array.ofList net.Output)
     /// A summary of a network built in memory.
     new(net: FlatNetwork) = NetworkSummary(NetworkView net)
     /// The network's name.
@@ -328,11 +339,11 @@ type NetworkSummary(view: NetworkView) =
     /// The number of tensors.
     member _.Tensors = net.Tensors.Length
     /// The number of weights.
-    member _.Weights = count Weight
+    member _.Weights = let struct (w, _, _) = roles.Value in w
     /// The number of inputs.
-    member _.Inputs = count Input
+    member _.Inputs = let struct (_, i, _) = roles.Value in i
     /// The number of const tensors.
-    member _.Constants = count Const
+    member _.Constants = let struct (_, _, c) = roles.Value in c
     /// The number of indices.
     member _.Indices = net.Indices.Length
     /// Indices that join tensors and are not open.
@@ -341,13 +352,18 @@ type NetworkSummary(view: NetworkView) =
         let isOut = Array.zeroCreate net.Indices.Length
         for o in net.Output do
             isOut[o] <- true
-        net.Indices |> Array.sumBy (fun i -> if not isOut[i.Id] && uses[i.Id] >= 2 then 1 else 0)
+        let mutable bonds = 0
+        for i in 0 .. net.Indices.Length - 1 do
+            if not isOut[i] && uses[i] >= 2 then bonds <- bonds + 1
+        bonds
     /// The number of hyperindices.
-    member _.Hyperindices = net.Indices |> Array.sumBy (fun i -> if i.Kind = Hyper then 1 else 0)
+    member _.Hyperindices = net.Indices |> Array.sumBy (fun i -> match i.Kind with Hyper -> 1 | Bond -> 0)
     /// The number of open legs.
     member _.OpenLegs = net.Output.Length
     /// Open legs by name, in output order.
     member _.OpenLegNames = net.Output |> Array.ofList |> Array.map (fun o -> net.Indices[o].Name)
+    /// The name of the open leg at a position of the output (0 ≤ position < `OpenLegs`).
+    member _.OpenLegName(position: int) = net.Indices[output.Value[position]].Name
     /// Distinct trainable parameters (tied weights counted once).
     member _.TrainableTensors = trainableTensors.Value
     /// Trainable scalars, exact.

@@ -14,6 +14,7 @@ let private repoRoot () =
 let private benches: (string * string * (string array -> unit)) list =
     [ "check", "front-end time (parse, elaborate, check) of full-size examples", fun _ -> CheckBench.run (Path.Combine(repoRoot (), "examples")) 15
       "check-scale", "tn check at 10^4..10^6 tensors (MPS chains, PEPS grids): time, memory, against building the network in code (args: quick, mps=N, peps=L)", fun args -> CheckBench.scale (Path.Combine(repoRoot (), "examples")) args |> ignore
+      "check-phases", "tn check's front end at 10^6 tensors phase by phase: parse, elaborate, check (args: mps=N, peps=L)", fun args -> ElaborationBench.phases (Path.Combine(repoRoot (), "examples")) args
       "cuts", "min-cut profile time: 784-site MPS and 32x32 PEPS", fun args -> CutsBench.run (Array.append [| Path.Combine(repoRoot (), "examples") |] args) |> ignore
       "cuts-scaling", "min-cut time against size: MPS n = 2000..60000 (declared cut, oversized bonds, profile against one flow per split), PEPS 50..200 (args: sizes)", fun args -> CutsBench.scaling args |> ignore
       "check-after", "tn check after elaboration at 10^6 tensors phase by phase: checks, summary, declared cuts (args: mps=N, peps=L)", fun args -> CheckBench.afterElaboration (Path.Combine(repoRoot (), "examples")) args |> ignore

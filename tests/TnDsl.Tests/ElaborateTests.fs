@@ -220,3 +220,32 @@ let ``members with subscripts past the shared subscript rows resolve as those wi
     Assert.Equal("T.1.1", t.Param)
     Assert.Equal(None, t.Tie)
     Assert.Equal(12, net.Indices.Length)
+
+[<Fact>]
+let ``members far apart, negative or in long rows are found as declared`` () =
+    // Member tables keep one- and two-subscript members in arrays only while the arrays stay a few cells per member:
+    // these families fall back to hashing (spread out, negative) or mix both, and every leg must find its member.
+    let text =
+        "network g(n: int = 100000) {\n  index w[i]: 2 for i in 0..n if i % 1000 == 0\n  index s[i]: 3 for i in -3..3\n  index z[i, j]: 2 for i in 0..n, j in 0..1 if i % 5000 == 0\n  index r[i, j]: 2 for i in 0..1, j in 0..2000\n  weight A[i]: (w[i], w[i+1000]) for i in 0..n-1000 if i % 1000 == 0\n  weight B[i]: (s[i], s[i+1]) for i in -3..2\n  weight C[i]: (z[i, 0], z[i, 1]) for i in 0..n if i % 5000 == 0\n  weight E[i]: (z[i, 0], z[i, 1]) for i in 0..n if i % 5000 == 0\n  weight D[j]: (r[0, j], r[1, j]) for j in 0..2000\n  weight F[j]: (r[0, j], r[1, j]) for j in 0..2000\n  output (w[0], w[n], s[-3], s[3])\n}"
+    let net = network text []
+    Assert.Equal(101 + 7 + 42 + 4002, net.Indices.Length)
+    let legs name = (FlatNetwork.tryTensor net name).Value.Legs |> Array.map (fun l -> net.Indices[l].Name) |> List.ofArray
+    Assert.Equal<string list>([ "w[99000]"; "w[100000]" ], legs "A[99000]")
+    Assert.Equal<string list>([ "s[-3]"; "s[-2]" ], legs "B[-3]")
+    Assert.Equal<string list>([ "z[95000, 0]"; "z[95000, 1]" ], legs "C[95000]")
+    Assert.Equal<string list>([ "r[0, 2000]"; "r[1, 2000]" ], legs "D[2000]")
+    Assert.Equal<string list>([ "w[0]"; "w[100000]"; "s[-3]"; "s[3]" ], net.Output |> List.map (fun o -> net.Indices[o].Name))
+
+[<Fact>]
+let ``a slice in output or a cut that runs past its family is reported once at the slice`` () =
+    let text, (line, col), (endLine, endCol) =
+        marked "network g(n: int = 6) {\n  index p[x, y]: 2 for x in 0..n-1, y in 0..n-1\n  weight T[x, y]: (p[x, y]) for x in 0..n-1, y in 0..n-1\n  output («p[0..n-1, 0..n]»)\n}"
+    let r = compile text []
+    Assert.Equal<string list>([ "TN0110" ], codes r)
+    let d = r.Diagnostics.Head
+    Assert.Equal((line, col, endLine, endCol + 1), (d.Range.Start.Line, d.Range.Start.Col, d.Range.End.Line, d.Range.End.Col))
+    let ok = network "network g(n: int = 4) {\n  index p[x, y]: 2 for x in 0..n-1, y in 0..n-1\n  weight T[x, y]: (p[x, y]) for x in 0..n-1, y in 0..n-1\n  output (p[0..n-1, 0..n-1])\n  cut c: p[0..1, 0..n-1] | rest\n}" []
+    Assert.Equal(16, ok.Output.Length)
+    Assert.Equal<string list>([ "p[0, 0]"; "p[0, 1]"; "p[0, 2]" ], ok.Output |> List.truncate 3 |> List.map (fun o -> ok.Indices[o].Name))
+    Assert.Equal(8, ok.Cuts.Head.Left.Length)
+    Assert.Equal(8, ok.Cuts.Head.Right.Length)

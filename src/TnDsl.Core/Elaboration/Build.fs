@@ -15,7 +15,7 @@ type private Miss =
     | Silent
     | NoFamily
     | Arity of int
-    | OutOfRange of Dictionary<int list, IndexEntry>
+    | OutOfRange of MemberTable
 
 /// A small expression's text (for hints); None for expressions too large to be worth printing.
 let private textOf (e: Expr) = if Syntax.sizeAtMost 64 e then Some(Print.expr e) else None
@@ -58,8 +58,9 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
     // The legs of one declaration share their family's name (the same string): its member table is looked up
     // once per run of such legs.
     let mutable lastName = Unchecked.defaultof<string>
-    let mutable lastFamily = Unchecked.defaultof<Dictionary<int list, IndexEntry>>
-    let find (k: LegKey) : Result<IndexEntry, Miss> =
+    let mutable lastFamily = Unchecked.defaultof<MemberTable>
+    // The provisional id of the index member a leg names.
+    let find (k: LegKey) : Result<int, Miss> =
         let known =
             obj.ReferenceEquals(k.Family, lastName)
             || (match ctx.Indices.TryGetValue k.Family with
@@ -74,7 +75,7 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
             | true, e -> Ok e
             | _ when ctx.Poisoned.Contains k.Family -> Result.Error Silent
             | _ ->
-                let arity = family.Keys |> Seq.head |> List.length
+                let arity = family.Arity
                 if arity <> k.Subs.Length then Result.Error(Arity arity) else Result.Error(OutOfRange family)
         elif ctx.Poisoned.Contains k.Family || ctx.Broken.Contains k.Family then Result.Error Silent
         else Result.Error NoFamily
@@ -128,21 +129,22 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
             let hints = [ match loopHint with Some h -> h | None -> match shiftHint () with Some h -> h | None -> () ]
             ctx.Report(Codes.memberOutOfRange, range, sprintf "`%s` is not declared: %s%s" (memberName k.Family k.Subs) declaredText more, hints)
     // Aliases from instance bindings: the sub-network's index is replaced by this network's.
-    let alias = Dictionary<IndexEntry, IndexEntry>(HashIdentity.Reference)
+    let alias = Dictionary<int, int>()
     for (inner, outer, range) in ctx.Aliases do
         match find inner, find outer with
-        | Ok i, Ok o ->
+        | Ok innerId, Ok outerId ->
+            let i, o = ctx.IndexOrder[innerId], ctx.IndexOrder[outerId]
             if Dim.size i.Dim <> Dim.size o.Dim || Dim.isDynamic i.Dim <> Dim.isDynamic o.Dim then
                 ctx.Report(Codes.bindingDimension, range, sprintf "`%s` has dimension %d but `%s` has dimension %d" (memberName inner.Family inner.Subs) (Dim.size i.Dim) (memberName outer.Family outer.Subs) (Dim.size o.Dim))
             else
-                alias[i] <- o
+                alias[innerId] <- outerId
         | Result.Error m, _ -> note inner m None []
         | _, Result.Error m -> note outer m None []
-    let rec canonical (e: IndexEntry) =
+    let rec canonical (e: int) =
         match alias.TryGetValue e with
-        | true, o when not (obj.ReferenceEquals(o, e)) -> canonical o
+        | true, o when o <> e -> canonical o
         | _ -> e
-    let resolve origin siblings (k: LegKey) : IndexEntry voption =
+    let resolve origin siblings (k: LegKey) : int voption =
         match find k with
         | Ok e -> ValueSome e
         | Result.Error m ->
@@ -152,16 +154,18 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
     // which case the kept indices are numbered again and a merged one takes the id of the one it is bound to.
     let indices, finalId =
         if alias.Count = 0 then
-            ctx.IndexOrder.ToArray(), (fun (e: IndexEntry) -> e.Id)
+            ctx.IndexOrder.Take(), id
         else
             let renumbered = Array.create ctx.IndexOrder.Count -1
             let kept = ResizeArray<FlatIndex>()
             for e in ctx.IndexOrder do
-                if not (alias.ContainsKey e) then
+                if not (alias.ContainsKey e.Id) then
                     renumbered[e.Id] <- kept.Count
                     kept.Add { e with Id = kept.Count }
-            kept.ToArray(), (fun (e: IndexEntry) -> renumbered[(canonical e).Id])
-    let tensors = ResizeArray<FlatTensor>(ctx.Tensors.Count)
+            kept.ToArray(), (fun (e: int) -> renumbered[canonical e])
+    // The kept tensors, written in place (a tensor is a struct: no second array of them is made unless some are dropped).
+    let written = Array.zeroCreate<FlatTensor> ctx.Tensors.Count
+    // One range list per kept tensor: its count is the next tensor's id.
     let legRanges = ResizeArray<SourceRange list>(ctx.Tensors.Count)
     // The members of one declaration have their legs written at the same places: one list of ranges serves them all.
     let mutable lastRanges: SourceRange list = []
@@ -176,16 +180,15 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
     // The tensor as declared when its id and legs are unchanged (nearly always), otherwise a copy.
     let keep (t: PendingTensor) (legs: int array) ranges =
         let flat = t.Flat
-        tensors.Add(
-            if flat.Id = tensors.Count && obj.ReferenceEquals(flat.Legs, legs) then flat
-            else { flat with Id = tensors.Count; Legs = legs })
+        let id = legRanges.Count
+        written[id] <- if flat.Id = id && obj.ReferenceEquals(flat.Legs, legs) then flat else { flat with Id = id; Legs = legs }
         legRanges.Add ranges
     // Every leg is resolved (a miss is noted, in leg order) before the tensor is kept or dropped.
     let ids = ResizeArray<int>()
     for t in ctx.Tensors do
         if t.Resolved then
             // Found as the member was declared: only instance bindings may still replace an index.
-            let legs = if alias.Count = 0 then t.Flat.Legs else t.Flat.Legs |> Array.map (fun l -> finalId ctx.IndexOrder[l])
+            let legs = if alias.Count = 0 then t.Flat.Legs else t.Flat.Legs |> Array.map finalId
             keep t legs t.LegRanges
         else
             ids.Clear()
@@ -197,23 +200,47 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
                 | ValueNone -> all <- false
             if all then keep t (ids.ToArray()) (rangesOf t.Legs)
     // The legs that resolve, as ids and ranges (two lists built directly: an output or cut may name 10^6 legs).
-    let resolveAll (keys: LegKey list) =
+    // A slice's members are looked up by their subscripts, and a key is made only for a member that is missing.
+    let resolveAll (groups: LegGroup list) =
         let ids = ResizeArray<int>()
         let ranges = ResizeArray<SourceRange>()
-        for k in keys do
+        let add (k: LegKey) =
             match resolve None [] k with
             | ValueSome e ->
                 ids.Add(finalId e)
                 ranges.Add k.Range
             | ValueNone -> ()
+        let mutable e = 0
+        for g in groups do
+            match g with
+            | OneLeg k -> add k
+            | Slice (family, choices, range) ->
+                match ctx.Indices.TryGetValue family, choices with
+                | (true, table), [ xs ] ->
+                    for x in xs do
+                        if table.TryFind1(x, &e) then
+                            ids.Add(finalId e)
+                            ranges.Add range
+                        else add { Family = family; Subs = ctx.One x; Range = range; Exprs = [] }
+                | (true, table), [ xs; ys ] ->
+                    for x in xs do
+                        for y in ys do
+                            if table.TryFind2(x, y, &e) then
+                                ids.Add(finalId e)
+                                ranges.Add range
+                            else add { Family = family; Subs = ctx.Two(x, y); Range = range; Exprs = [] }
+                | _ ->
+                    for k in sliceKeys ctx family choices range do
+                        add k
         List.ofSeq ids, List.ofSeq ranges
+    let tensors = if legRanges.Count < written.Length then Array.sub written 0 legRanges.Count else written
     let output, outputRanges, outputFamilies, hasOutput =
         match ctx.Output with
         | Some (keys, _) ->
             let ids, ranges = resolveAll keys
             let families = HashSet<string>()
-            for k in keys do
-                families.Add k.Family |> ignore
+            for g in keys do
+                families.Add(match g with OneLeg k -> k.Family | Slice (family, _, _) -> family) |> ignore
             ids, ranges, Set.ofSeq families, true
         | None ->
             // With no `output`, the open legs are the indices used exactly once, in declaration order.
@@ -261,7 +288,7 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
     let flat =
         { Name = net.Name.Name
           Parameters = parameters
-          Tensors = tensors.ToArray()
+          Tensors = tensors
           Indices = indices
           Output = output
           Cuts = cuts

@@ -23,8 +23,9 @@ let defaultOptions = Elaboration.defaultOptions
 /// The closest candidate to a misspelt name, if one is close enough (see `Suggest`).
 let suggest (name: string) (candidates: string seq) = Suggest.closest name candidates
 
-/// Expands a leg list to leg keys, counting the legs against the limits before they are made.
-let private legKeys (ctx: Ctx) env (range: SourceRange) (legs: Leg list) : LegKey list =
+/// Expands a leg list to leg groups (a slice kept as its subscripts' values), counting the legs against the limits
+/// before they are made.
+let private legGroups (ctx: Ctx) env (range: SourceRange) (legs: Leg list) : LegGroup list =
     let expanded =
         legs
         |> List.choose (fun leg ->
@@ -55,22 +56,24 @@ let private legKeys (ctx: Ctx) env (range: SourceRange) (legs: Leg list) : LegKe
                 Some(r, choices, combos))
     ctx.CountLegs(range, expanded |> List.sumBy (fun (_, _, n) -> n))
     expanded
-    |> List.collect (fun (r, choices, combos) ->
+    |> List.map (fun (r, choices, combos) ->
         let isSlice = r.Subscripts |> List.exists (function SSlice _ -> true | _ -> false)
-        let exprs = if isSlice then [] else r.Subscripts |> List.choose (function SAt e -> Some e | _ -> None)
-        let rec product =
-            function
-            | [] -> [ [] ]
-            | [ (c: int array) ] -> [ for x in c -> ctx.One x ]
-            | (c: int array) :: rest ->
-                let tails = product rest
-                [ for x in c do for tail in tails -> x :: tail ]
-        let members =
-            match choices with
-            | [ c ] when combos = 1L -> [ ctx.One c[0] ]
-            | _ when combos = 1L -> [ choices |> List.map (fun c -> c[0]) ]
-            | _ -> product choices
-        members |> List.map (fun subs -> { Family = r.Name.Name; Subs = subs; Range = r.Range; Exprs = exprs }))
+        if isSlice then
+            Slice(r.Name.Name, choices, r.Range)
+        else
+            let exprs = r.Subscripts |> List.choose (function SAt e -> Some e | _ -> None)
+            let subs =
+                match choices with
+                | [ c ] -> ctx.One c[0]
+                | _ -> choices |> List.map (fun c -> c[0])
+            OneLeg { Family = r.Name.Name; Subs = subs; Range = r.Range; Exprs = exprs })
+
+/// Expands a leg list to leg keys, counting the legs against the limits before they are made.
+let private legKeys (ctx: Ctx) env (range: SourceRange) (legs: Leg list) : LegKey list =
+    legGroups ctx env range legs
+    |> List.collect (function
+        | OneLeg k -> [ k ]
+        | Slice (family, choices, r) -> sliceKeys ctx family choices r)
 
 /// Evaluates subscripts in order; one or two (nearly all) without a closure per call, as this runs for every leg
 /// and every member.
@@ -83,12 +86,38 @@ let private evalSubscripts (ctx: Ctx) env (exprs: Expr list) : int list =
         ctx.Two(x, evalSubscript ctx env b)
     | _ -> exprs |> List.map (evalSubscript ctx env)
 
+/// `evalSubscripts` through each subscript's `FastInt` form first (made for the loop's first member).
+let private evalSubscriptsFast (ctx: Ctx) env (exprs: Expr list) (fast: FastInt array) : int list =
+    match exprs with
+    | [] -> []
+    | [ e ] -> ctx.One(evalSubscriptFast ctx env fast[0] e)
+    | [ a; b ] ->
+        let x = evalSubscriptFast ctx env fast[0] a
+        ctx.Two(x, evalSubscriptFast ctx env fast[1] b)
+    | _ -> exprs |> List.mapi (fun k e -> evalSubscriptFast ctx env fast[k] e)
+
+/// The `FastInt` forms of subscript expressions in `env`.
+let private compileSubscripts env (exprs: Expr list) = exprs |> List.map (compileFast env 0) |> Array.ofList
+
 /// A declaration's leg list with no slices (conditions allowed), each leg with its subscript expressions. Such lists
 /// (nearly all of them) are expanded by `plainLegKeys`, once per family member, without `legKeys`' work.
 type private PlainLegs(legs: (Leg * Expr list) array) =
     let rangeLists = Dictionary<int64, SourceRange list>()
     let scratch = Array.zeroCreate<int list> legs.Length
+    let tables = Array.zeroCreate<MemberTable> legs.Length
+    let mutable conditions: struct (BinOp * FastInt * FastInt) voption array = null
+    let mutable subscripts: FastInt array array = null
     member _.Legs = legs
+    /// Compiles the legs' conditions and subscripts for the members of one loop (see `FastInt`), before its first.
+    member _.Compile(env: Env) =
+        conditions <- legs |> Array.map (fun (leg, _) -> match leg.Cond with Some c -> compileCondition env c | None -> ValueNone)
+        subscripts <- legs |> Array.map (fun (_, exprs) -> compileSubscripts env exprs)
+    /// Each leg's compiled condition (see `Compile`).
+    member _.Conditions = conditions
+    /// Each leg's compiled subscripts (see `Compile`).
+    member _.Subscripts = subscripts
+    /// Each leg's index family table, once found (a family's table, once made, is never replaced).
+    member _.Tables = tables
     /// One member's subscript lists, reused by the next member (a member is made before the next one starts).
     member _.Scratch = scratch
     /// The ranges of the legs kept (bit k set: leg k kept), one list per distinct set of legs kept.
@@ -122,10 +151,10 @@ let private plainLegKeys (ctx: Ctx) env (range: SourceRange) (plain: PlainLegs) 
         let leg, exprs = legs[k]
         let keep =
             match leg.Cond with
-            | Some c -> evalBool ctx env c
+            | Some c -> evalBoolFast ctx env plain.Conditions[k] c
             | None -> true
         if keep then
-            subsOf[k] <- evalSubscripts ctx env exprs
+            subsOf[k] <- evalSubscriptsFast ctx env exprs plain.Subscripts[k]
             kept <- kept ||| (1L <<< k)
             count <- count + 1
     ctx.CountLegs(range, int64 count)
@@ -136,14 +165,22 @@ let private plainLegKeys (ctx: Ctx) env (range: SourceRange) (plain: PlainLegs) 
     let mutable k = 0
     while found && k < legs.Length do
         if not (isNull (box subsOf[k])) then
-            match ctx.Indices.TryGetValue (fst legs[k]).Ref.Name.Name with
-            | true, family ->
+            let family =
+                match plain.Tables[k] with
+                | null ->
+                    match ctx.Indices.TryGetValue (fst legs[k]).Ref.Name.Name with
+                    | true, family ->
+                        plain.Tables[k] <- family
+                        family
+                    | _ -> null
+                | family -> family
+            if isNull family then found <- false
+            else
                 match family.TryGetValue subsOf[k] with
-                | true, e ->
-                    ids[at] <- e.Id
+                | true, id ->
+                    ids[at] <- id
                     at <- at + 1
                 | _ -> found <- false
-            | _ -> found <- false
         k <- k + 1
     if found then
         struct (true, ids, plain.Ranges kept, [])
@@ -263,7 +300,7 @@ let private familyTable (ctx: Ctx) (familyName: string) =
     match ctx.Indices.TryGetValue familyName with
     | true, f -> f
     | _ ->
-        let f = Dictionary<int list, IndexEntry>(SubscriptComparer.Instance)
+        let f = MemberTable()
         ctx.Indices[familyName] <- f
         f
 
@@ -271,21 +308,18 @@ let private familyTable (ctx: Ctx) (familyName: string) =
 let private reserveIndices (ctx: Ctx) (familyName: string) =
     let n = ctx.Expected
     if n > 1 then
-        (familyTable ctx familyName).EnsureCapacity((familyTable ctx familyName).Count + n) |> ignore
-        ctx.IndexOrder.EnsureCapacity(ctx.IndexOrder.Count + n) |> ignore
+        (familyTable ctx familyName).EnsureCapacity n
+        ctx.IndexOrder.Reserve n
 
 /// Declares an index member (its provisional id is its position among the members declared).
 let private addIndex (ctx: Ctx) (familyName: string) (subs: int list) (dim: Dim) (hyper: bool) (range: SourceRange) =
     let family = familyTable ctx familyName
     match family.TryGetValue subs with
     | true, prev ->
-        ctx.Report(Codes.duplicateIndex, range, sprintf "index `%s` is already declared (at line %d)" (memberName familyName subs) prev.Range.Start.Line)
+        ctx.Report(Codes.duplicateIndex, range, sprintf "index `%s` is already declared (at line %d)" (memberName familyName subs) ctx.IndexOrder[prev].Range.Start.Line)
     | _ ->
-        // The first member's arity, read without allocating an enumerator per member.
-        let mutable first = family.Keys.GetEnumerator()
-        let arity = if first.MoveNext() then ValueSome first.Current.Length else ValueNone
-        match arity with
-        | ValueSome a when a <> subs.Length ->
+        match family.Arity with
+        | a when a >= 0 && a <> subs.Length ->
             ctx.Report(Codes.subscriptCount, range, sprintf "`%s` was declared with %d subscript%s, here with %d" familyName a (if a = 1 then "" else "s") subs.Length)
         | _ ->
             let entry =
@@ -295,7 +329,7 @@ let private addIndex (ctx: Ctx) (familyName: string) (subs: int list) (dim: Dim)
                   Dim = dim
                   Kind = (if hyper then Hyper else Bond)
                   Range = range }
-            family[subs] <- entry
+            family.Add(subs, entry.Id)
             ctx.IndexOrder.Add entry
 
 /// The loop values a member was made with, for hints.
@@ -360,12 +394,14 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
             | DIndex (hyper, name, subs, dim, f) ->
                 let family = prefix + name.Name
                 let mutable first = true
+                let mutable fast = Array.empty
                 forEach ctx env f (fun env ->
                     if first then
                         first <- false
                         reserveIndices ctx family
+                        fast <- compileSubscripts env subs
                     try
-                        let subs = evalSubscripts ctx env subs
+                        let subs = evalSubscriptsFast ctx env subs fast
                         let dim = dimension ctx env name subs dim dims
                         addIndex ctx family subs dim (hyper || Dim.isDynamic dim) d.Range
                     with Abort ->
@@ -409,12 +445,17 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                     | Some None -> Some family
                     | _ -> None
                 let mutable first = true
+                let mutable fast = Array.empty
                 forEach ctx env forClause (fun env ->
                     if first then
                         first <- false
+                        fast <- compileSubscripts env subs
+                        plain |> Option.iter (fun p -> p.Compile env)
+                        // With some room past the loop's members: an array grown by doubling for one more tensor
+                        // (an MPS's last site) would take as much again.
                         if ctx.Expected > 1 then
-                            ctx.Tensors.EnsureCapacity(ctx.Tensors.Count + ctx.Expected) |> ignore
-                    let subs = evalSubscripts ctx env subs
+                            ctx.Tensors.EnsureCapacity(ctx.Tensors.Count + ctx.Expected + ctx.Expected / 16 + 16) |> ignore
+                    let subs = evalSubscriptsFast ctx env subs fast
                     if not (ctx.AddTensorName(family, subs)) then
                         ctx.Fail(Codes.duplicateTensor, d.Range, sprintf "tensor `%s` is already declared" (memberName family subs))
                     let struct (resolved, ids, legRanges, keys) =
@@ -449,14 +490,14 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                 match ctx.Output with
                 | Some (_, r) when prefix = "" ->
                     ctx.Report(Codes.duplicateOutput, d.Range, sprintf "`output` is already declared at line %d" r.Start.Line)
-                | _ -> ctx.Output <- Some(legKeys ctx env d.Range legs.Legs, d.Range)
+                | _ -> ctx.Output <- Some(legGroups ctx env d.Range legs.Legs, d.Range)
                 env
             | DCut (name, left, right) ->
-                let l = legKeys ctx env d.Range left.Legs
+                let l = legGroups ctx env d.Range left.Legs
                 let r =
                     match right with
                     | CutRest _ -> None
-                    | CutLegs ls -> Some(legKeys ctx env d.Range ls.Legs)
+                    | CutLegs ls -> Some(legGroups ctx env d.Range ls.Legs)
                 if ctx.Cuts |> Seq.exists (fun (n, _, _) -> n.Name = name.Name) then
                     ctx.Report(Codes.duplicateName, name.Range, sprintf "a cut named `%s` is already declared" name.Name)
                 else

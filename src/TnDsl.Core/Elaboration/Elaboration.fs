@@ -116,7 +116,8 @@ type Binding =
 type Env = Map<string, Binding>
 
 /// One declared index member: the flat network's index itself, made once. Its id is provisional, its position
-/// among the declared members (`Ctx.IndexOrder`); `Build` keeps it as it is unless instance bindings merge indices.
+/// among the declared members (`Ctx.IndexOrder`, where it is kept; member tables hold the id); `Build` keeps it as it
+/// is unless instance bindings merge indices.
 type IndexEntry = FlatIndex
 
 /// A leg as written, evaluated to a family member: resolved to an index once all declarations are known.
@@ -127,6 +128,13 @@ type LegKey =
       /// The subscript expressions, for hints (empty for slices).
       Exprs: Expr list }
 
+/// Legs as written in an `output` or a `cut`: a leg naming one member as its key, a slice (`p[0..n-1]`) as its family
+/// and the values of each subscript, expanded only as it is resolved (an output may name 10^6 legs: no key each).
+type LegGroup =
+    | OneLeg of LegKey
+    /// The members are the product of the choices, the first subscript outermost.
+    | Slice of family: string * choices: int array list * range: SourceRange
+
 /// Where a tensor member comes from: its declaration, and the loop values that made it (for hints that
 /// suggest a loop range).
 type Origin =
@@ -136,6 +144,8 @@ type Origin =
       Loop: int64 list }
 
 /// A tensor member as declared: the flat network's tensor itself, made once, with what resolving its legs needs.
+/// A struct, held in `Ctx.Tensors`' array: no object of its own per member.
+[<Struct>]
 type PendingTensor =
     {
       /// The tensor. Its id is provisional (its position among the declared members); when `Resolved`, its legs are
@@ -204,6 +214,161 @@ type SubscriptComparer() =
                 h.Add x
             h.ToHashCode()
 
+/// The members of one family by subscripts, each with an int (an index member's provisional id; 0 for a tensor
+/// member, whose table is a set of names). Members with one or two non-negative subscripts (nearly all: `b[i]`,
+/// `h[x, y]`) sit in int arrays indexed by the subscripts, as long as the arrays stay within a few cells per member;
+/// the rest in a hash table. A million-member family is then looked up several million times by array index, not by
+/// hashing lists, and its table holds no references for the collector to trace.
+[<AllowNullLiteral>]
+type MemberTable() =
+    // Dense members with one subscript, by that subscript: the value plus one (0 where there is none).
+    let mutable ones: int array = Array.empty
+    // Dense members with two, rows by the first subscript.
+    let mutable rows: int array array = Array.empty
+    // Cells of `ones` and `rows` allocated, kept within `room`.
+    let mutable cells = 0L
+    let mutable rest: Dictionary<int list, int> = null
+    let mutable count = 0
+    let mutable arity = -1
+    let mutable expected = 0
+
+    /// Dense arrays may take this many cells in all: a few per member, so a sparse family falls back to the hash table.
+    let room () = 4L * int64 (max count expected) + 4096L
+
+    /// The dense array to hold `x`, grown by doubling (the first to `first` cells) when that stays within `room`;
+    /// null when it would not.
+    let fit (cur: int array) (x: int) (first: int) : int array =
+        if x < cur.Length then cur
+        else
+            let size = max (x + 1) (max 16 (if cur.Length = 0 then first else 2 * cur.Length))
+            if cells + int64 (size - cur.Length) > room () then null
+            else
+                let grown = Array.zeroCreate size
+                Array.blit cur 0 grown 0 cur.Length
+                cells <- cells + int64 (size - cur.Length)
+                grown
+
+    let restFind (subs: int list) (value: byref<int>) =
+        not (isNull rest) && rest.TryGetValue(subs, &value)
+
+    /// The members in the table.
+    member _.Count = count
+
+    /// The number of subscripts of the first member added; -1 while the table is empty.
+    member _.Arity = arity
+
+    /// Makes room for `n` more members (the declaration's expected size), before the first of them is added.
+    member _.EnsureCapacity(n: int) = expected <- max expected (count + n)
+
+    /// The member with subscript `x`, if any (a one-subscript lookup without a list).
+    member _.TryFind1(x: int, [<Runtime.InteropServices.Out>] value: byref<int>) : bool =
+        if x >= 0 && x < ones.Length && ones[x] <> 0 then
+            value <- ones[x] - 1
+            true
+        else restFind [ x ] &value
+
+    /// The member with subscripts `x`, `y`, if any (a two-subscript lookup without a list).
+    member _.TryFind2(x: int, y: int, [<Runtime.InteropServices.Out>] value: byref<int>) : bool =
+        let row = if x >= 0 && x < rows.Length then rows[x] else null
+        if y >= 0 && not (isNull row) && y < row.Length && row[y] <> 0 then
+            value <- row[y] - 1
+            true
+        else restFind [ x; y ] &value
+
+    /// The member with subscripts `subs`, if any.
+    member t.TryGetValue(subs: int list, [<Runtime.InteropServices.Out>] value: byref<int>) : bool =
+        match subs with
+        | [ x ] -> t.TryFind1(x, &value)
+        | [ x; y ] -> t.TryFind2(x, y, &value)
+        | _ -> restFind subs &value
+
+    /// Whether a member with subscripts `subs` is in the table.
+    member t.ContainsKey(subs: int list) =
+        let mutable v = 0
+        t.TryGetValue(subs, &v)
+
+    /// Adds a member that is not yet in the table, with a value >= 0.
+    member _.Add(subs: int list, value: int) =
+        if arity < 0 then arity <- subs.Length
+        count <- count + 1
+        let dense =
+            match subs with
+            | [ x ] when x >= 0 && value < Int32.MaxValue ->
+                // The first array holds the members expected (a declaration's loop), as far as `x`'s place needs.
+                let grown = fit ones x (expected + 1)
+                if isNull grown then false
+                else
+                    ones <- grown
+                    ones[x] <- value + 1
+                    true
+            | [ x; y ] when x >= 0 && y >= 0 && value < Int32.MaxValue ->
+                let grownRows =
+                    if x < rows.Length then rows
+                    else
+                        // The row table itself is small next to the rows, but is counted too.
+                        let size = max (x + 1) (max 16 (2 * rows.Length))
+                        if cells + int64 (size - rows.Length) > room () then null
+                        else
+                            let grown = Array.zeroCreate size
+                            Array.blit rows 0 grown 0 rows.Length
+                            cells <- cells + int64 (size - rows.Length)
+                            grown
+                if isNull grownRows then false
+                else
+                    rows <- grownRows
+                    // A new row as long as the row before it (a grid's rows are alike).
+                    let previous = if x > 0 && not (isNull rows[x - 1]) then rows[x - 1].Length else 16
+                    let row = fit (if isNull rows[x] then Array.empty else rows[x]) y previous
+                    if isNull row then false
+                    else
+                        rows[x] <- row
+                        row[y] <- value + 1
+                        true
+            | _ -> false
+        if not dense then
+            if isNull rest then rest <- Dictionary<int list, int>(SubscriptComparer.Instance)
+            rest.Add(subs, value)
+
+    /// The members' subscripts (dense members first, in subscript order; then the rest as added).
+    member _.Keys: int list seq =
+        seq {
+            for x in 0 .. ones.Length - 1 do
+                if ones[x] <> 0 then [ x ]
+            for x in 0 .. rows.Length - 1 do
+                let row = rows[x]
+                if not (isNull row) then
+                    for y in 0 .. row.Length - 1 do
+                        if row[y] <> 0 then [ x; y ]
+            if not (isNull rest) then yield! rest.Keys
+        }
+
+/// A list of structs grown to the sizes asked for (a declaration reserves its loop's members), whose array is
+/// handed on as it is when it is full: the flat network's indices are not copied at the end.
+type Grown<'T>() =
+    let mutable items: 'T array = Array.empty
+    let mutable count = 0
+    /// The items added.
+    member _.Count = count
+    /// The item at `i` (< `Count`).
+    member _.Item
+        with get (i: int) = items[i]
+    /// Makes room for `n` more items: exactly, when that grows the array by at least a quarter.
+    member _.Reserve(n: int) =
+        if count + n > items.Length then
+            let grown = Array.zeroCreate (max (count + n) (items.Length + items.Length / 4))
+            Array.blit items 0 grown 0 count
+            items <- grown
+    /// Adds an item at the end.
+    member g.Add(x: 'T) =
+        if count = items.Length then g.Reserve(max 4 count)
+        items[count] <- x
+        count <- count + 1
+    /// The items as an array: the list's own when it is full (the list is not used after), else a copy.
+    member _.Take() : 'T array = if count = items.Length then items else Array.sub items 0 count
+    interface IEnumerable<'T> with
+        member _.GetEnumerator() : IEnumerator<'T> = (Seq.take count items).GetEnumerator()
+        member _.GetEnumerator() : Collections.IEnumerator = ((Seq.take count items) :> Collections.IEnumerable).GetEnumerator()
+
 /// Values shared by a non-negative int key, each made by `make` on first use and kept in a table grown by doubling:
 /// one object per distinct subscript or loop value, however many members and legs use it.
 type internal SharedByValue<'T>(make: int -> 'T) =
@@ -224,18 +389,18 @@ type internal SharedByValue<'T>(make: int -> 'T) =
 /// The state of one network's elaboration.
 type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagnostic>, stack: string list, budget: Budget,
          memo: Dictionary<string, obj>, broken: Set<string>) =
-    let indices = Dictionary<string, Dictionary<int list, IndexEntry>>()
-    let indexOrder = ResizeArray<IndexEntry>()
+    let indices = Dictionary<string, MemberTable>()
+    let indexOrder = Grown<IndexEntry>()
     let tensors = ResizeArray<PendingTensor>()
     // The tensor members declared, by family and subscripts (a name is its family and subscripts: no strings).
-    let tensorNames = Dictionary<string, HashSet<int list>>()
+    let tensorNames = Dictionary<string, MemberTable>()
     let mutable tensorCount = 0
     let poisoned = HashSet<string>()
     let mutable legCount = 0L
     let mutable expected = 1
     let mutable exhausted = false
-    let mutable output: (LegKey list * SourceRange) option = None
-    let cuts = ResizeArray<Ident * LegKey list * LegKey list option>()
+    let mutable output: (LegGroup list * SourceRange) option = None
+    let cuts = ResizeArray<Ident * LegGroup list * LegGroup list option>()
     // Instance bindings: (sub-network's index, as a prefixed family member) is the same as (this network's leg).
     let aliases = ResizeArray<LegKey * LegKey * SourceRange>()
     let subOutputs = HashSet<string * int list>()
@@ -272,14 +437,16 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
             match tensorNames.TryGetValue family with
             | true, m -> m
             | _ ->
-                let m = HashSet<int list>(SubscriptComparer.Instance)
+                let m = MemberTable()
                 tensorNames[family] <- m
                 m
         // Sized once for the members the declaration is expected to make (see `Expected`).
-        if members.Count = 0 && expected > 1 then members.EnsureCapacity expected |> ignore
-        let added = members.Add subs
-        if added then tensorCount <- tensorCount + 1
-        added
+        if members.Count = 0 && expected > 1 then members.EnsureCapacity expected
+        if members.ContainsKey subs then false
+        else
+            members.Add(subs, 0)
+            tensorCount <- tensorCount + 1
+            true
     /// Index families whose declaration failed for some member: legs naming them are dropped silently.
     member _.Poisoned = poisoned
     member _.Cuts = cuts
@@ -394,3 +561,14 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
         if not (budget.TryAdd(int64 tensorsIn, legs)) then
             c.Exhaust(range, "expanding this network (with its instances) needs more work than the expansion limits allow")
         legCount <- legCount + legs
+
+/// The keys of a slice's members, in order.
+let sliceKeys (ctx: Ctx) (family: string) (choices: int array list) (range: SourceRange) : LegKey list =
+    let rec product =
+        function
+        | [] -> [ [] ]
+        | [ (c: int array) ] -> [ for x in c -> ctx.One x ]
+        | (c: int array) :: rest ->
+            let tails = product rest
+            [ for x in c do for tail in tails -> x :: tail ]
+    product choices |> List.map (fun subs -> { Family = family; Subs = subs; Range = range; Exprs = [] })

@@ -336,6 +336,76 @@ let rec private intFast (env: Env) (depth: int) (e: Expr) : int64 voption =
                     | _ -> ValueSome(if (x % y <> 0L) && ((x < 0L) <> (y < 0L)) then x / y - 1L else x / y)
         | _ -> ValueNone
 
+/// An integer expression as `intFast` evaluates it, with its names looked up once: a declaration's subscripts and
+/// conditions are evaluated for each of up to 10^6 members, and looking a name up in the environment each time was a
+/// tenth of elaboration. Valid while the bindings it names are the ones in scope: a loop's members all see the same
+/// bindings (`forEachIn` sets one binding per loop variable for the whole loop).
+type FastInt =
+    | FConst of int64
+    | FVar of Binding
+    | FNeg of FastInt
+    | FBin of BinOp * FastInt * FastInt
+    /// Left to `intFast` and the general evaluator.
+    | FSlow
+
+/// `intFast`'s form of an expression in `env` (names looked up now).
+let rec compileFast (env: Env) (depth: int) (e: Expr) : FastInt =
+    if depth > directDepth then FSlow
+    else
+        match e.Kind with
+        | EInt n -> FConst n
+        | EVar name ->
+            match env.TryGetValue name with
+            | true, b -> FVar b
+            | _ -> FSlow
+        | EUnary (Neg, x) ->
+            match compileFast env (depth + 1) x with
+            | FSlow -> FSlow
+            | f -> FNeg f
+        | EBinary ((Add | Sub | Mul | Div) as op, a, b) ->
+            match compileFast env (depth + 1) a, compileFast env (depth + 1) b with
+            | FSlow, _
+            | _, FSlow -> FSlow
+            | fa, fb -> FBin(op, fa, fb)
+        | _ -> FSlow
+
+/// Evaluates a `FastInt` exactly as `intFast` evaluates its expression (the same names marked used, the same
+/// refusals).
+let rec runFast (f: FastInt) : int64 voption =
+    match f with
+    | FConst n -> ValueSome n
+    | FVar b ->
+        match b.Value with
+        | Some (VInt n) ->
+            b.Used.Value <- true
+            ValueSome n
+        | _ -> ValueNone
+    | FNeg x ->
+        match runFast x with
+        | ValueSome n when n <> Int64.MinValue -> ValueSome(-n)
+        | _ -> ValueNone
+    | FBin (op, a, b) ->
+        match runFast a with
+        | ValueNone -> ValueNone
+        | ValueSome x ->
+            match runFast b with
+            | ValueNone -> ValueNone
+            | ValueSome y ->
+                match op with
+                | Add ->
+                    let r = x + y
+                    if ((x ^^^ r) &&& (y ^^^ r)) < 0L then ValueNone else ValueSome r
+                | Sub ->
+                    let r = x - y
+                    if ((x ^^^ y) &&& (x ^^^ r)) < 0L then ValueNone else ValueSome r
+                | Mul ->
+                    let mutable low = 0L
+                    let high = Math.BigMul(x, y, &low)
+                    if high <> (low >>> 63) then ValueNone else ValueSome low
+                | _ when y = 0L || (x = Int64.MinValue && y = -1L) -> ValueNone
+                | _ -> ValueSome(if (x % y <> 0L) && ((x < 0L) <> (y < 0L)) then x / y - 1L else x / y)
+    | FSlow -> ValueNone
+
 /// Evaluates a condition. A comparison of two integer expressions that `intFast` evaluates (a grid's `x > 0`,
 /// `y < Ly - 1`, on every leg of every member) is decided without allocating; anything else goes to `eval`.
 let evalBool (ctx: Ctx) env (e: Expr) =
@@ -386,6 +456,46 @@ let evalSubscript (ctx: Ctx) env (e: Expr) =
         ctx.Fail(Codes.overflow, e.Range, "this subscript does not fit in 32 bits")
     int n
 
+/// `evalSubscript` through the expression's `FastInt` form first.
+let evalSubscriptFast (ctx: Ctx) env (fast: FastInt) (e: Expr) =
+    match runFast fast with
+    | ValueSome n when n <= int64 Int32.MaxValue && n >= int64 Int32.MinValue -> int n
+    | _ -> evalSubscript ctx env e
+
+/// `intFast`'s form of a condition that compares two integer expressions; None for any other condition.
+let compileCondition (env: Env) (e: Expr) : struct (BinOp * FastInt * FastInt) voption =
+    match e.Kind with
+    | EBinary ((Lt | Le | Gt | Ge | Eq | Ne) as op, a, b) ->
+        match compileFast env 1 a, compileFast env 1 b with
+        | FSlow, _
+        | _, FSlow -> ValueNone
+        | fa, fb -> ValueSome(struct (op, fa, fb))
+    | _ -> ValueNone
+
+/// `evalBool` through the condition's compiled form first (see `compileCondition`).
+let evalBoolFast (ctx: Ctx) env (fast: struct (BinOp * FastInt * FastInt) voption) (e: Expr) =
+    let decided =
+        match fast with
+        | ValueSome (struct (op, fa, fb)) ->
+            match runFast fa with
+            | ValueNone -> ValueNone
+            | ValueSome x ->
+                match runFast fb with
+                | ValueNone -> ValueNone
+                | ValueSome y ->
+                    ValueSome(
+                        match op with
+                        | Lt -> x < y
+                        | Le -> x <= y
+                        | Gt -> x > y
+                        | Ge -> x >= y
+                        | Eq -> x = y
+                        | _ -> x <> y)
+        | ValueNone -> ValueNone
+    match decided with
+    | ValueSome v -> v
+    | ValueNone -> evalBool ctx env e
+
 /// A range's first value, step and length, refusing (rather than looping over) ranges longer than the limit.
 let rangeBounds (ctx: Ctx) env (r: RangeExpr) =
     let a = evalInt ctx env "a range bound" r.From
@@ -425,6 +535,11 @@ let forEachIn (ctx: Ctx) (env: Env) (f: ForClause) (action: Env -> unit) =
     let limit = int64 ctx.Options.MaxTensors
     let mutable members = 0L
     let mutable steps = 0L
+    // One binding per loop variable for the whole loop, set for each value: an environment per iteration showed in
+    // profiles, and a member's compiled expressions (`FastInt`) read the same bindings as the first member's.
+    let slots = Dictionary<Binder, Binding>(HashIdentity.Reference)
+    for b in f.Binders do
+        slots[b] <- loopBinding b 0L
     let rec go env binders (outer: int64) =
         match binders with
         | [] ->
@@ -444,8 +559,7 @@ let forEachIn (ctx: Ctx) (env: Env) (f: ForClause) (action: Env -> unit) =
                     ctx.Exhaust(f.Range, sprintf "this loop runs more than %d times, the expansion limit" ctx.Options.MaxTensors)
                 // The members to expect (the innermost range times the outer ones), for sizing tables once.
                 if List.isEmpty rest then ctx.Expected <- int (max 1L (min limit (outer * int64 values.Length)))
-                // One binding per loop level, set for each value: an environment per iteration showed in profiles.
-                let slot = loopBinding b 0L
+                let slot = slots[b]
                 let inner = env.Add(b.Var.Name, slot)
                 for v in values do
                     if not ctx.Exhausted then

@@ -85,7 +85,8 @@ module Names =
         | [ s ] -> withNumber family '.' s ""
         | _ -> String.Join(".", family :: (subs |> List.map string))
 
-/// One concrete index of the flat network.
+/// One concrete index of the flat network. A struct: `FlatNetwork.Indices` is one array, not an object per index.
+[<Struct>]
 type FlatIndex =
     {
         /// Position of this index in `FlatNetwork.Indices`.
@@ -176,7 +177,9 @@ module Init =
         | Constant c -> sprintf "%g" c
         | Sum (a, b) -> show a + " + " + show b
 
-/// One concrete tensor of the flat network.
+/// One concrete tensor of the flat network. A struct: `FlatNetwork.Tensors` is one array, not an object per tensor
+/// (a million-tensor network is a million fewer objects for the collector to trace).
+[<Struct>]
 type FlatTensor =
     {
         /// Position of this tensor in `FlatNetwork.Tensors`.

@@ -34,19 +34,6 @@ let run (examples: string) (repeats: int) =
         let parse = [ for _ in 1..repeats -> snd (time (fun () -> Parse.parseText path text)) ] |> median
         printfn "%-26s %8d %10.1f %10.2f %12.3f %10.1f" label first.Network.Value.Tensors.Length cold warm parse (warm / max parse 1e-3)
 
-/// Wall and CPU milliseconds, bytes allocated and full collections of one call.
-let private measure (f: unit -> 'a) =
-    let proc = Process.GetCurrentProcess()
-    proc.Refresh()
-    let cpu0 = proc.TotalProcessorTime
-    let alloc0 = GC.GetTotalAllocatedBytes true
-    let gen2 = GC.CollectionCount 2
-    let sw = Stopwatch.StartNew()
-    let r = f ()
-    let wall = sw.Elapsed.TotalMilliseconds
-    proc.Refresh()
-    r, wall, (proc.TotalProcessorTime - cpu0).TotalMilliseconds, GC.GetTotalAllocatedBytes true - alloc0, GC.CollectionCount 2 - gen2
-
 /// `tn check` at scale: MPS chains (`mps.tn --set n=N`, whose half cut is declared) and L×L PEPS grids
 /// (`peps.tn --set Lx=L,Ly=L`, whose left|right cut is declared), up to 10^6 tensors. For each: the front end
 /// (read, parse, elaborate, check: `Compiler.compileFile`), the declared cuts' bounds (what `tn check` prints under
@@ -56,11 +43,8 @@ let private measure (f: unit -> 'a) =
 /// 10^5 tensors. The front end runs on one thread.
 let scale (examples: string) (args: string array) =
     let quick = args |> Array.contains "quick"
-    let given = args |> Array.filter (fun a -> a.Contains "=")
     let cases =
-        if given.Length > 0 then
-            given |> Array.map (fun a -> let p = a.Split '=' in p[0], int p[1]) |> List.ofArray
-        else
+        Measure.scaleCases args
             [ "mps", 10_000; "mps", 100_000; "peps", 100; "peps", 316
               if not quick then
                   "mps", 1_000_000
@@ -77,17 +61,17 @@ let scale (examples: string) (args: string array) =
             | other -> failwithf "unknown case %s (use mps=N or peps=L)" other
         GC.Collect()
         let options = { Compiler.defaultOptions with Overrides = overrides }
-        let r, wall, cpu, alloc, gcs = measure (fun () -> Compiler.compileFile (Path.Combine(examples, file)) options)
+        let r, wall, cpu, alloc, gcs = Measure.timeAlloc (fun () -> Compiler.compileFile (Path.Combine(examples, file)) options)
         let net =
             match r.Network with
             | Some n -> n
             | None -> failwithf "%s %A does not check clean: %A" file overrides (r.Diagnostics |> List.truncate 3 |> List.map Diagnostic.headline)
-        let (reports, _), cutsWall, cutsCpu, _, _ = measure (fun () -> MinCut.evaluateAllWith PrimeExponent net)
+        let (reports, _), cutsWall, cutsCpu, _, _ = Measure.timeAlloc (fun () -> MinCut.evaluateAllWith PrimeExponent net)
         if reports.IsEmpty then failwithf "%s declares no cut" file
         let label = sprintf "%s %s" kind (if kind = "mps" then sprintf "n=%d" size else sprintf "%dx%d" size size)
         let tensors = net.Tensors.Length
         GC.Collect()
-        let _, _, directCpu, _, _ = measure direct
+        let _, _, directCpu, _, _ = Measure.timeAlloc direct
         printfn "%-18s %8d %9.0f %9.0f %9.1f %9.0f %9.0f %8.0f %10.0f %8.1f %10d" label tensors wall cpu (1000.0 * cpu / float tensors)
             (float alloc / 1048576.0) cutsWall cutsCpu directCpu (cpu / max directCpu 1e-3) gcs
     Process.GetCurrentProcess().Refresh()
@@ -102,23 +86,16 @@ let scale (examples: string) (args: string array) =
 /// elaboration` sums what `tn check` does once the network is elaborated. Arguments as `check-scale` (`mps=N`,
 /// `peps=L`).
 let afterElaboration (examples: string) (args: string array) =
-    let given = args |> Array.filter (fun a -> a.Contains "=")
-    let cases =
-        if given.Length > 0 then given |> Array.map (fun a -> let p = a.Split '=' in p[0], int p[1]) |> List.ofArray
-        else [ "mps", 1_000_000; "peps", 1000 ]
+    let cases = Measure.scaleCases args [ "mps", 1_000_000; "peps", 1000 ]
     printfn "tn check by phase (1 thread; load average at start %s)" (try (File.ReadAllText "/proc/loadavg").Split(' ')[0] with _ -> "?")
     printfn "%-16s %-28s %9s %9s %9s %9s" "network" "phase" "cpu ms" "wall ms" "alloc MB" "gen2 GCs"
     for (kind, size) in cases do
-        let file, overrides =
-            match kind with
-            | "mps" -> "mps.tn", [ "n", string size ]
-            | "peps" -> "peps.tn", [ "Lx", string size; "Ly", string size ]
-            | other -> failwithf "unknown case %s (use mps=N or peps=L)" other
+        let file, overrides = Measure.scaleFile kind size
         let label = sprintf "%s %s" kind (if kind = "mps" then sprintf "n=%d" size else sprintf "%dx%d" size size)
         GC.Collect()
         let mutable after = 0.0
         let phase name counts f =
-            let r, wall, cpu, alloc, gcs = measure f
+            let r, wall, cpu, alloc, gcs = Measure.timeAlloc f
             if counts then after <- after + cpu
             printfn "%-16s %-28s %9.0f %9.0f %9.0f %9d" label name cpu wall (float alloc / 1048576.0) gcs
             r

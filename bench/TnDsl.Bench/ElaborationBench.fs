@@ -7,36 +7,18 @@ open System.Diagnostics
 open System.IO
 open TnDsl
 
-/// CPU milliseconds, bytes allocated and gen-2 collections of one call.
-let private measure (f: unit -> 'a) =
-    let proc = Process.GetCurrentProcess()
-    proc.Refresh()
-    let cpu0 = proc.TotalProcessorTime
-    let alloc0 = GC.GetTotalAllocatedBytes true
-    let gen2 = GC.CollectionCount 2
-    let r = f ()
-    proc.Refresh()
-    r, (proc.TotalProcessorTime - cpu0).TotalMilliseconds, GC.GetTotalAllocatedBytes true - alloc0, GC.CollectionCount 2 - gen2
-
 /// Parse, elaborate and check `mps.tn --set n=N` and `peps.tn --set Lx=L,Ly=L` (arguments `mps=N`, `peps=L`; by
 /// default mps=1000000 and peps=1000, 10^6 tensors each), printing each phase's CPU time, bytes allocated and gen-2
 /// collections, and the process's peak working set. Run one case per process for its own peak.
 let phases (examples: string) (args: string array) =
-    let given = args |> Array.filter (fun a -> a.Contains "=")
-    let cases =
-        if given.Length > 0 then given |> Array.map (fun a -> let p = a.Split '=' in p[0], int p[1]) |> List.ofArray
-        else [ "mps", 1_000_000; "peps", 1000 ]
+    let cases = Measure.scaleCases args [ "mps", 1_000_000; "peps", 1000 ]
     printfn "tn check by phase (1 thread; load average at start %s)" (try (File.ReadAllText "/proc/loadavg").Split(' ')[0] with _ -> "?")
     printfn "%-18s %8s %10s %12s %10s %12s %10s %10s %6s" "network" "tensors" "parse cpu" "elab cpu ms" "elab MB" "elab gen2" "check cpu" "check MB" "gen2"
     for (kind, size) in cases do
-        let file, overrides =
-            match kind with
-            | "mps" -> "mps.tn", [ "n", string size ]
-            | "peps" -> "peps.tn", [ "Lx", string size; "Ly", string size ]
-            | other -> failwithf "unknown case %s (use mps=N or peps=L)" other
+        let file, overrides = Measure.scaleFile kind size
         let path = Path.Combine(examples, file)
         let text = File.ReadAllText path
-        let (ast, _), parseCpu, _, _ = measure (fun () -> Parse.parseText path text)
+        let (ast, _), _, parseCpu, _, _ = Measure.timeAlloc (fun () -> Parse.parseText path text)
         let net = List.last ast.Networks
         let given =
             overrides
@@ -44,9 +26,9 @@ let phases (examples: string) (args: string array) =
                 match Elaborate.parseValue v with
                 | Result.Ok value -> n, Range.ofFile "command line", value
                 | Result.Error e -> failwith e)
-        let (elaborated, _), elabCpu, elabAlloc, elabGen2 = measure (fun () -> Elaborate.elaborate Elaborate.defaultOptions (fun _ -> None) net given)
+        let (elaborated, _), _, elabCpu, elabAlloc, elabGen2 = Measure.timeAlloc (fun () -> Elaborate.elaborate Elaborate.defaultOptions (fun _ -> None) net given)
         let e = match elaborated with Some e -> e | None -> failwithf "%s did not elaborate" file
-        let diags, checkCpu, checkAlloc, checkGen2 = measure (fun () -> Check.check e)
+        let diags, _, checkCpu, checkAlloc, checkGen2 = Measure.timeAlloc (fun () -> Check.check e)
         if diags |> List.exists Diagnostic.isError then failwithf "%s %A does not check clean" file overrides
         let label = sprintf "%s %s" kind (if kind = "mps" then sprintf "n=%d" size else sprintf "%dx%d" size size)
         printfn "%-18s %8d %10.0f %12.0f %10.0f %12d %10.0f %10.0f %6d" label e.Network.Tensors.Length parseCpu elabCpu

@@ -171,7 +171,7 @@ module CutGraph =
     let Tolerance = 1e-9
 
     /// The distinct prime factors of n (n ≥ 2), by trial division: dimensions are small.
-    let private primeFactors (n: int64) =
+    let internal primeFactors (n: int64) =
         let mutable m = n
         let mutable p = 2L
         let acc = ResizeArray<int64>()

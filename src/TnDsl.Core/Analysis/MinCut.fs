@@ -649,18 +649,7 @@ module MinCut =
             if general then None
             else
                 let primes =
-                    used |> Seq.collect (fun n ->
-                        let mutable m = n
-                        let mutable p = 2L
-                        let acc = ResizeArray<int64>()
-                        while p * p <= m do
-                            if m % p = 0L then
-                                acc.Add p
-                                while m % p = 0L do
-                                    m <- m / p
-                            p <- p + 1L
-                        if m > 1L then acc.Add m
-                        acc)
+                    used |> Seq.collect CutGraph.primeFactors
                     |> Seq.distinct |> Seq.sort |> Array.ofSeq
                 let k = primes.Length
                 let vertices = nT + 2

@@ -237,7 +237,7 @@ type MemberTable() =
 
     /// The dense array to hold `x`, grown by doubling (the first to `first` cells) when that stays within `room`;
     /// null when it would not.
-    let fit (cur: int array) (x: int) (first: int) : int array =
+    let fit (cur: 'T array) (x: int) (first: int) : 'T array =
         if x < cur.Length then cur
         else
             let size = max (x + 1) (max 16 (if cur.Length = 0 then first else 2 * cur.Length))
@@ -302,17 +302,8 @@ type MemberTable() =
                     ones[x] <- value + 1
                     true
             | [ x; y ] when x >= 0 && y >= 0 && value < Int32.MaxValue ->
-                let grownRows =
-                    if x < rows.Length then rows
-                    else
-                        // The row table itself is small next to the rows, but is counted too.
-                        let size = max (x + 1) (max 16 (2 * rows.Length))
-                        if cells + int64 (size - rows.Length) > room () then null
-                        else
-                            let grown = Array.zeroCreate size
-                            Array.blit rows 0 grown 0 rows.Length
-                            cells <- cells + int64 (size - rows.Length)
-                            grown
+                // The row table itself is small next to the rows, but is counted too.
+                let grownRows = fit rows x 16
                 if isNull grownRows then false
                 else
                     rows <- grownRows

@@ -293,6 +293,23 @@ let eval (ctx: Ctx) (env: Env) (root: Expr) : Value =
     | ValueSome v -> v
     | ValueNone -> evalDeep ctx env root
 
+/// `x op y` for `+ - * /` in 64 bits, ValueNone where it overflows or divides by zero (the cases `intFast` and
+/// `runFast` leave to the general evaluator); division rounds toward negative infinity, as `binary` does.
+let inline private arith (op: BinOp) (x: int64) (y: int64) : int64 voption =
+    match op with
+    | Add ->
+        let r = x + y
+        if ((x ^^^ r) &&& (y ^^^ r)) < 0L then ValueNone else ValueSome r
+    | Sub ->
+        let r = x - y
+        if ((x ^^^ y) &&& (x ^^^ r)) < 0L then ValueNone else ValueSome r
+    | Mul ->
+        let mutable low = 0L
+        let high = Math.BigMul(x, y, &low)
+        if high <> (low >>> 63) then ValueNone else ValueSome low
+    | _ when y = 0L || (x = Int64.MinValue && y = -1L) -> ValueNone
+    | _ -> ValueSome(if (x % y <> 0L) && ((x < 0L) <> (y < 0L)) then x / y - 1L else x / y)
+
 /// An integer expression of literals, names bound to integers, `-`, `+`, `-`, `*` and `/`, evaluated without
 /// allocating: subscripts and dimensions (`i + 1`, `n - 1`, `chi`) are evaluated once per family member.
 /// ValueNone, with nothing reported, for anything else and for whatever the general evaluator would refuse
@@ -319,21 +336,7 @@ let rec private intFast (env: Env) (depth: int) (e: Expr) : int64 voption =
             | ValueSome x ->
                 match intFast env (depth + 1) b with
                 | ValueNone -> ValueNone
-                | ValueSome y ->
-                    match op with
-                    | Add ->
-                        let r = x + y
-                        if ((x ^^^ r) &&& (y ^^^ r)) < 0L then ValueNone else ValueSome r
-                    | Sub ->
-                        let r = x - y
-                        if ((x ^^^ y) &&& (x ^^^ r)) < 0L then ValueNone else ValueSome r
-                    | Mul ->
-                        let mutable low = 0L
-                        let high = Math.BigMul(x, y, &low)
-                        if high <> (low >>> 63) then ValueNone else ValueSome low
-                    | _ when y = 0L || (x = Int64.MinValue && y = -1L) -> ValueNone
-                    // Rounds toward negative infinity, as `binary` does.
-                    | _ -> ValueSome(if (x % y <> 0L) && ((x < 0L) <> (y < 0L)) then x / y - 1L else x / y)
+                | ValueSome y -> arith op x y
         | _ -> ValueNone
 
 /// An integer expression as `intFast` evaluates it, with its names looked up once: a declaration's subscripts and
@@ -390,20 +393,7 @@ let rec runFast (f: FastInt) : int64 voption =
         | ValueSome x ->
             match runFast b with
             | ValueNone -> ValueNone
-            | ValueSome y ->
-                match op with
-                | Add ->
-                    let r = x + y
-                    if ((x ^^^ r) &&& (y ^^^ r)) < 0L then ValueNone else ValueSome r
-                | Sub ->
-                    let r = x - y
-                    if ((x ^^^ y) &&& (x ^^^ r)) < 0L then ValueNone else ValueSome r
-                | Mul ->
-                    let mutable low = 0L
-                    let high = Math.BigMul(x, y, &low)
-                    if high <> (low >>> 63) then ValueNone else ValueSome low
-                | _ when y = 0L || (x = Int64.MinValue && y = -1L) -> ValueNone
-                | _ -> ValueSome(if (x % y <> 0L) && ((x < 0L) <> (y < 0L)) then x / y - 1L else x / y)
+            | ValueSome y -> arith op x y
     | FSlow -> ValueNone
 
 /// Evaluates a condition. A comparison of two integer expressions that `intFast` evaluates (a grid's `x > 0`,

@@ -313,13 +313,10 @@ let rec private quietInt (env: Env) (e: Expr) : int64 option =
         match env.TryGetValue name with
         | true, { Value = Some (VInt v) } -> Some v
         | _ -> None
-    | EUnary (Neg, a) -> quietInt env a |> Option.map (~-)
+    | EUnary (Neg, a) -> quietInt env a |> Option.filter ((<>) Int64.MinValue) |> Option.map (~-)
     | EBinary ((Add | Sub | Mul | Div) as op, a, b) ->
-        match quietInt env a, quietInt env b, op with
-        | Some x, Some y, Add -> Some(x + y)
-        | Some x, Some y, Sub -> Some(x - y)
-        | Some x, Some y, Mul -> Some(x * y)
-        | Some x, Some y, Div when y <> 0L -> Some(if (x % y <> 0L) && ((x < 0L) <> (y < 0L)) then x / y - 1L else x / y)
+        match quietInt env a, quietInt env b with
+        | Some x, Some y -> (match arith op x y with ValueSome r -> Some r | ValueNone -> None)
         | _ -> None
     | _ -> None
 

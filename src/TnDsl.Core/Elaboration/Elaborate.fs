@@ -439,16 +439,18 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                 env
             | DIndex (hyper, name, subs, dim, f) ->
                 let family = prefix + name.Name
+                let declEnv = env
                 let mutable first = true
                 let mutable fast = Array.empty
                 forEach ctx env f (fun env ->
                     if first then
                         first <- false
-                        // The first loop of indices makes room for the later declarations' members as well.
+                        // The first loop of indices makes room for the later declarations' members as well (sized
+                        // from the names bound before this loop, not its own variables).
                         let later =
                             if ctx.Expected > 1 && not indicesReserved.Value then
                                 indicesReserved.Value <- true
-                                laterIndexCount ctx env (decls |> List.skipWhile (fun x -> not (obj.ReferenceEquals(x, d))) |> List.tail)
+                                laterIndexCount ctx declEnv (decls |> List.skipWhile (fun x -> not (obj.ReferenceEquals(x, d))) |> List.tail)
                             else 0
                         reserveIndices ctx family later
                         fast <- compileSubscripts env subs

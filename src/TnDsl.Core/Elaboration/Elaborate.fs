@@ -304,12 +304,56 @@ let private familyTable (ctx: Ctx) (familyName: string) =
         ctx.Indices[familyName] <- f
         f
 
-/// Makes room for the members a declaration is expected to add (see `Ctx.Expected`), before its first member.
-let private reserveIndices (ctx: Ctx) (familyName: string) =
+/// An integer expression's value where it needs only literals, arithmetic and names already bound to integers;
+/// `None` otherwise. Nothing is reported: it only sizes tables ahead (`laterIndexCount`).
+let rec private quietInt (env: Env) (e: Expr) : int64 option =
+    match e.Kind with
+    | EInt n -> Some n
+    | EVar name ->
+        match env.TryGetValue name with
+        | true, { Value = Some (VInt v) } -> Some v
+        | _ -> None
+    | EUnary (Neg, a) -> quietInt env a |> Option.filter ((<>) Int64.MinValue) |> Option.map (~-)
+    | EBinary ((Add | Sub | Mul | Div) as op, a, b) ->
+        match quietInt env a, quietInt env b with
+        | Some x, Some y -> (match arith op x y with ValueSome r -> Some r | ValueNone -> None)
+        | _ -> None
+    | _ -> None
+
+/// How many members the index declarations in `later` are expected to make, as far as their loops' ranges can be
+/// worked out now (without a filter, from names bound in `env`; at most four times the expansion limit): the rest
+/// count as none. A network's index families, declared one after another, then fill one array sized once, not one
+/// copied as each family reserves its size.
+let private laterIndexCount (ctx: Ctx) (env: Env) (later: Decl list) =
+    let limit = int64 ctx.Options.MaxTensors
+    let size (f: ForClause) =
+        if f.Filter.IsSome then 0L
+        else
+            f.Binders
+            |> List.fold (fun total b ->
+                let r = b.Over
+                let step = match r.Step with None -> Some 1L | Some s -> quietInt env s
+                match total, quietInt env r.From, quietInt env r.To, step with
+                | Some t, Some a, Some z, Some s when s > 0L && z >= a && a > -limit && z < limit ->
+                    Some(min limit (t * ((z - a) / s + 1L)))
+                | _ -> None) (Some 1L)
+            |> Option.defaultValue 0L
+    later
+    |> List.sumBy (fun d ->
+        match d.Kind with
+        | DIndex (_, _, _, _, Some f) -> size f
+        | _ -> 0L)
+    // Bounded: each loop is within the limit, but declarations that would not all be reached must not reserve more.
+    |> min (4L * limit)
+    |> int
+
+/// Makes room for the members a declaration is expected to add (see `Ctx.Expected`) and for `later` more (the
+/// index declarations after it, see `laterIndexCount`), before its first member.
+let private reserveIndices (ctx: Ctx) (familyName: string) (later: int) =
     let n = ctx.Expected
     if n > 1 then
         (familyTable ctx familyName).EnsureCapacity n
-        ctx.IndexOrder.Reserve n
+        ctx.IndexOrder.Reserve(n + later)
 
 /// Declares an index member (its provisional id is its position among the members declared).
 let private addIndex (ctx: Ctx) (familyName: string) (subs: int list) (dim: Dim) (hyper: bool) (range: SourceRange) =
@@ -378,6 +422,8 @@ let private dimension (ctx: Ctx) env (name: Ident) subs (dim: DimExpr) (seen: Di
 type private SubResult = { Result: (FlatNetwork * Elaborated) option; Errors: Diagnostic list }
 
 let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary<string, Diagnostic ref * ResizeArray<string>>) (decls: Decl list) : Env =
+    // Whether a loop of indices has made room for the later declarations' members (see `laterIndexCount`).
+    let indicesReserved = ref false
     decls
     |> List.fold (fun env d ->
         try
@@ -393,12 +439,20 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                 env
             | DIndex (hyper, name, subs, dim, f) ->
                 let family = prefix + name.Name
+                let declEnv = env
                 let mutable first = true
                 let mutable fast = Array.empty
                 forEach ctx env f (fun env ->
                     if first then
                         first <- false
-                        reserveIndices ctx family
+                        // The first loop of indices makes room for the later declarations' members as well (sized
+                        // from the names bound before this loop, not its own variables).
+                        let later =
+                            if ctx.Expected > 1 && not indicesReserved.Value then
+                                indicesReserved.Value <- true
+                                laterIndexCount ctx declEnv (decls |> List.skipWhile (fun x -> not (obj.ReferenceEquals(x, d))) |> List.tail)
+                            else 0
+                        reserveIndices ctx family later
                         fast <- compileSubscripts env subs
                     try
                         let subs = evalSubscriptsFast ctx env subs fast

@@ -295,7 +295,7 @@ let eval (ctx: Ctx) (env: Env) (root: Expr) : Value =
 
 /// `x op y` for `+ - * /` in 64 bits, ValueNone where it overflows or divides by zero (the cases `intFast` and
 /// `runFast` leave to the general evaluator); division rounds toward negative infinity, as `binary` does.
-let inline private arith (op: BinOp) (x: int64) (y: int64) : int64 voption =
+let inline internal arith (op: BinOp) (x: int64) (y: int64) : int64 voption =
     match op with
     | Add ->
         let r = x + y

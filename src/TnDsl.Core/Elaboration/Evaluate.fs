@@ -396,6 +396,16 @@ let rec runFast (f: FastInt) : int64 voption =
             | ValueSome y -> arith op x y
     | FSlow -> ValueNone
 
+/// `x op y` for the comparisons `< <= > >= == !=` of two integers.
+let inline private compareInts (op: BinOp) (x: int64) (y: int64) =
+    match op with
+    | Lt -> x < y
+    | Le -> x <= y
+    | Gt -> x > y
+    | Ge -> x >= y
+    | Eq -> x = y
+    | _ -> x <> y
+
 /// Evaluates a condition. A comparison of two integer expressions that `intFast` evaluates (a grid's `x > 0`,
 /// `y < Ly - 1`, on every leg of every member) is decided without allocating; anything else goes to `eval`.
 let evalBool (ctx: Ctx) env (e: Expr) =
@@ -407,15 +417,7 @@ let evalBool (ctx: Ctx) env (e: Expr) =
             | ValueSome x ->
                 match intFast env 1 b with
                 | ValueNone -> ValueNone
-                | ValueSome y ->
-                    ValueSome(
-                        match op with
-                        | Lt -> x < y
-                        | Le -> x <= y
-                        | Gt -> x > y
-                        | Ge -> x >= y
-                        | Eq -> x = y
-                        | _ -> x <> y)
+                | ValueSome y -> ValueSome(compareInts op x y)
         | _ -> ValueNone
     match fast with
     | ValueSome v -> v
@@ -472,15 +474,7 @@ let evalBoolFast (ctx: Ctx) env (fast: struct (BinOp * FastInt * FastInt) voptio
             | ValueSome x ->
                 match runFast fb with
                 | ValueNone -> ValueNone
-                | ValueSome y ->
-                    ValueSome(
-                        match op with
-                        | Lt -> x < y
-                        | Le -> x <= y
-                        | Gt -> x > y
-                        | Ge -> x >= y
-                        | Eq -> x = y
-                        | _ -> x <> y)
+                | ValueSome y -> ValueSome(compareInts op x y)
         | ValueNone -> ValueNone
     match decided with
     | ValueSome v -> v

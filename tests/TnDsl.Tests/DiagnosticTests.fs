@@ -126,6 +126,17 @@ let ``a dimension written as a sum of a hundred thousand terms evaluates`` () =
     Assert.Empty(codes r)
     Assert.Equal(2L, Dim.size r.Network.Value.Indices[0].Dim)
 
+[<Fact>]
+let ``a later index family whose range is a sum of a hundred thousand terms evaluates`` () =
+    // The first loop of indices sizes the index table for the declarations after it: that look-ahead must not
+    // recurse through the later range's expression either.
+    let text =
+        sprintf "network a() {\n  index p[i]: 2 for i in 0..3\n  index b[i]: 2 for i in 0..0%s\n  weight A[i]: (p[i]) for i in 0..3\n  output (p[0..3])\n}"
+            (String.replicate 100_000 " + 0")
+    let r = compileOnSmallStack text Compiler.defaultOptions
+    Assert.Empty(r.Diagnostics |> List.filter Diagnostic.isError)
+    Assert.Equal(5, r.Network.Value.Indices.Length)
+
 /// Limits a thousand times smaller than the defaults: the same refusals are reached after a thousandth of the work.
 let private smallLimits = { Compiler.defaultOptions with Limits = { Compiler.defaultOptions.Limits with MaxTensors = 1000; MaxLegs = 10_000L } }
 

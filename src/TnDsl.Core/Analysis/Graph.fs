@@ -171,7 +171,7 @@ module CutGraph =
     let Tolerance = 1e-9
 
     /// The distinct prime factors of n (n ≥ 2), by trial division: dimensions are small.
-    let internal primeFactors (n: int64) =
+    let private primeFactors (n: int64) =
         let mutable m = n
         let mutable p = 2L
         let acc = ResizeArray<int64>()
@@ -183,6 +183,21 @@ module CutGraph =
             p <- p + 1L
         if m > 1L then acc.Add m
         List.ofSeq acc
+
+    /// The distinct primes dividing any of `dims` (each at least 2), in increasing order: the basis of exact
+    /// capacities.
+    let internal primesOf (dims: seq<int64>) =
+        dims |> Seq.collect primeFactors |> Seq.distinct |> Seq.sort |> Array.ofSeq
+
+    /// Writes n's exponents over `primes` into `into` (n a product of them).
+    let internal exponentsInto (primes: int64 array) (n: int64) (into: int array) =
+        let mutable m = n
+        for j in 0 .. primes.Length - 1 do
+            let mutable e = 0
+            while m > 1L && m % primes[j] = 0L do
+                m <- m / primes[j]
+                e <- e + 1
+            into[j] <- e
 
     /// Exponent e with p^e = n, or None when n is not a power of p.
     let private exponentOf (p: int64) (n: int64) =
@@ -279,7 +294,7 @@ module CutGraph =
                 if n <> last then
                     used.Add n |> ignore
                     last <- n
-        let primes = used |> List.ofSeq |> List.collect primeFactors |> List.distinct |> List.sort |> Array.ofList
+        let primes = primesOf used
         // Prime-exponent mode when all dimensions above 1 are powers of the same prime.
         let prime = if primes.Length = 1 then Some primes[0] else None
         // One exponent vector per distinct dimension, shared by the indices of that dimension (read only).
@@ -288,15 +303,8 @@ module CutGraph =
             match vectors.TryGetValue n with
             | true, v -> v
             | _ ->
-                let mutable m = n
-                let v =
-                    primes
-                    |> Array.map (fun p ->
-                        let mutable e = 0
-                        while m > 1L && m % p = 0L do
-                            m <- m / p
-                            e <- e + 1
-                        e)
+                let v = Array.zeroCreate primes.Length
+                exponentsInto primes n v
                 vectors[n] <- v
                 v
         // Capacity units per dimension: the exponent of the one prime, or log2.

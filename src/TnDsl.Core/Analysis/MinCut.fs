@@ -648,9 +648,7 @@ module MinCut =
                         arcs <- arcs + 2
             if general then None
             else
-                let primes =
-                    used |> Seq.collect CutGraph.primeFactors
-                    |> Seq.distinct |> Seq.sort |> Array.ofSeq
+                let primes = CutGraph.primesOf used
                 let k = primes.Length
                 let vertices = nT + 2
                 for v in 1 .. vertices do
@@ -668,13 +666,7 @@ module MinCut =
                         if n > 1L then
                             if n <> lastN then
                                 lastN <- n
-                                let mutable m = n
-                                for j in 0 .. k - 1 do
-                                    let mutable e = 0
-                                    while m % primes[j] = 0L do
-                                        m <- m / primes[j]
-                                        e <- e + 1
-                                    vector[j] <- e
+                                CutGraph.exponentsInto primes n vector
                             let u = first[i]
                             let v = if second[i] >= 0 then second[i] elif flags[i] &&& 4uy <> 0uy then source else sink
                             let a, b = fill[u], fill[v]

@@ -304,22 +304,6 @@ let private familyTable (ctx: Ctx) (familyName: string) =
         ctx.Indices[familyName] <- f
         f
 
-/// An integer expression's value where it needs only literals, arithmetic and names already bound to integers;
-/// `None` otherwise. Nothing is reported: it only sizes tables ahead (`laterIndexCount`).
-let rec private quietInt (env: Env) (e: Expr) : int64 option =
-    match e.Kind with
-    | EInt n -> Some n
-    | EVar name ->
-        match env.TryGetValue name with
-        | true, { Value = Some (VInt v) } -> Some v
-        | _ -> None
-    | EUnary (Neg, a) -> quietInt env a |> Option.filter ((<>) Int64.MinValue) |> Option.map (~-)
-    | EBinary ((Add | Sub | Mul | Div) as op, a, b) ->
-        match quietInt env a, quietInt env b with
-        | Some x, Some y -> (match arith op x y with ValueSome r -> Some r | ValueNone -> None)
-        | _ -> None
-    | _ -> None
-
 /// How many members the index declarations in `later` are expected to make, as far as their loops' ranges can be
 /// worked out now (without a filter, from names bound in `env`; at most four times the expansion limit): the rest
 /// count as none. A network's index families, declared one after another, then fill one array sized once, not one
@@ -332,9 +316,9 @@ let private laterIndexCount (ctx: Ctx) (env: Env) (later: Decl list) =
             f.Binders
             |> List.fold (fun total b ->
                 let r = b.Over
-                let step = match r.Step with None -> Some 1L | Some s -> quietInt env s
+                let step = match r.Step with None -> ValueSome 1L | Some s -> quietInt env s
                 match total, quietInt env r.From, quietInt env r.To, step with
-                | Some t, Some a, Some z, Some s when s > 0L && z >= a && a > -limit && z < limit ->
+                | Some t, ValueSome a, ValueSome z, ValueSome s when s > 0L && z >= a && a > -limit && z < limit ->
                     Some(min limit (t * ((z - a) / s + 1L)))
                 | _ -> None) (Some 1L)
             |> Option.defaultValue 0L

@@ -295,7 +295,7 @@ let eval (ctx: Ctx) (env: Env) (root: Expr) : Value =
 
 /// `x op y` for `+ - * /` in 64 bits, ValueNone where it overflows or divides by zero (the cases `intFast` and
 /// `runFast` leave to the general evaluator); division rounds toward negative infinity, as `binary` does.
-let inline internal arith (op: BinOp) (x: int64) (y: int64) : int64 voption =
+let inline private arith (op: BinOp) (x: int64) (y: int64) : int64 voption =
     match op with
     | Add ->
         let r = x + y
@@ -372,29 +372,38 @@ let rec compileFast (env: Env) (depth: int) (e: Expr) : FastInt =
             | fa, fb -> FBin(op, fa, fb)
         | _ -> FSlow
 
-/// Evaluates a `FastInt` exactly as `intFast` evaluates its expression (the same names marked used, the same
-/// refusals).
-let rec runFast (f: FastInt) : int64 voption =
+/// Evaluates a `FastInt` as `intFast` evaluates its expression (the same refusals), marking the names it reads
+/// used when `mark` says so.
+let rec private runFastMarking (mark: bool) (f: FastInt) : int64 voption =
     match f with
     | FConst n -> ValueSome n
     | FVar b ->
         match b.Value with
         | Some (VInt n) ->
-            b.Used.Value <- true
+            if mark then b.Used.Value <- true
             ValueSome n
         | _ -> ValueNone
     | FNeg x ->
-        match runFast x with
+        match runFastMarking mark x with
         | ValueSome n when n <> Int64.MinValue -> ValueSome(-n)
         | _ -> ValueNone
     | FBin (op, a, b) ->
-        match runFast a with
+        match runFastMarking mark a with
         | ValueNone -> ValueNone
         | ValueSome x ->
-            match runFast b with
+            match runFastMarking mark b with
             | ValueNone -> ValueNone
             | ValueSome y -> arith op x y
     | FSlow -> ValueNone
+
+/// Evaluates a `FastInt` exactly as `intFast` evaluates its expression (the same names marked used, the same
+/// refusals).
+let runFast (f: FastInt) : int64 voption = runFastMarking true f
+
+/// An integer expression's value where `intFast` would find it, with nothing reported and no name marked used:
+/// for sizing tables ahead of the members that will evaluate it. Deep expressions (past `directDepth`) are left
+/// out, as `compileFast` leaves them.
+let quietInt (env: Env) (e: Expr) : int64 voption = runFastMarking false (compileFast env 0 e)
 
 /// `x op y` for the comparisons `< <= > >= == !=` of two integers.
 let inline private compareInts (op: BinOp) (x: int64) (y: int64) =

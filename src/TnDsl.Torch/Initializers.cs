@@ -25,12 +25,14 @@ public static class Initializers
             case InitSpec.Normal n:
                 {
                     using var r = randn(shape, ScalarType.Float64, CPU, generator: generator);
-                    return Plus(Times(r, n.Std), n.Mean);
+                    using var scaled = Times(r, n.Std);
+                    return Plus(scaled, n.Mean);
                 }
             case InitSpec.Uniform u:
                 {
                     using var r = rand(shape, ScalarType.Float64, CPU, generator: generator);
-                    return Plus(Times(r, u.Hi - u.Lo), u.Lo);
+                    using var scaled = Times(r, u.Hi - u.Lo);
+                    return Plus(scaled, u.Lo);
                 }
             case InitSpec.Constant c:
                 return Full(shape, c.Value, ScalarType.Float64, CPU);

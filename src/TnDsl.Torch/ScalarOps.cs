@@ -25,6 +25,13 @@ namespace TnDsl.Torch;
 /// <c>Dispose</c> runs after), and the constants ±1 used as alpha are rooted in static fields for the process's life.
 /// </para>
 /// <para>
+/// The same holds for a tensor operand: a Tensor also has a finaliser, and a temporary one (<c>Plus(Times(r, s), m)</c>)
+/// is unreachable once its handle has been read. Outside a dispose scope (which references every tensor it holds) the
+/// collector may free it mid-call; this crashed the test host once, in libtorch's <c>TensorIterator</c> under
+/// <c>THSTensor_add_scalar</c> from <c>Initializers.Make</c>, with the finaliser having run. So every operation here
+/// also keeps its tensor operands reachable (<c>GC.KeepAlive</c>) until the native call has returned.
+/// </para>
+/// <para>
 /// Results are those of the plain TorchSharp operation: the same libtorch kernel with the same operands (a − b is
 /// libtorch's add with alpha −1, exactly what its sub does).
 /// </para>
@@ -34,84 +41,103 @@ public static class ScalarOps
     static readonly Scalar One = 1L.ToScalar();
     static readonly Scalar MinusOne = (-1L).ToScalar();
 
-    /// <summary>The one place a number becomes a <see cref="Scalar"/>: <paramref name="op"/> runs while the Scalar is
-    /// referenced, and it is disposed after the native call has returned.</summary>
-    static Tensor With(double x, Func<Scalar, Tensor> op)
+    /// <summary>The one place a number becomes a <see cref="Scalar"/>: <paramref name="op"/> runs on
+    /// <paramref name="t"/> while both it and the Scalar are referenced; the Scalar is disposed after the native call
+    /// has returned.</summary>
+    static Tensor With(Tensor t, double x, Func<Tensor, Scalar, Tensor> op)
     {
         using var s = x.ToScalar();
-        return op(s);
+        var result = op(t, s);
+        GC.KeepAlive(t);
+        return result;
     }
 
-    /// <summary>As <see cref="With(double, Func{Scalar, Tensor})"/> for an integer (an integer tensor stays integral).</summary>
-    static Tensor With(long x, Func<Scalar, Tensor> op)
+    /// <summary>As <see cref="With(Tensor, double, Func{Tensor, Scalar, Tensor})"/> for an integer (an integer tensor
+    /// stays integral).</summary>
+    static Tensor With(Tensor t, long x, Func<Tensor, Scalar, Tensor> op)
     {
         using var s = x.ToScalar();
-        return op(s);
+        var result = op(t, s);
+        GC.KeepAlive(t);
+        return result;
+    }
+
+    /// <summary>A tensor–tensor operation with both operands referenced until it has returned.</summary>
+    static Tensor Both(Tensor a, Tensor b, Func<Tensor, Tensor, Tensor> op)
+    {
+        var result = op(a, b);
+        GC.KeepAlive(a);
+        GC.KeepAlive(b);
+        return result;
     }
 
     /// <summary>a + b (tensors), with a rooted alpha of 1.</summary>
-    public static Tensor Plus(Tensor a, Tensor b) => a.add(b, One);
+    public static Tensor Plus(Tensor a, Tensor b) => Both(a, b, static (a, b) => a.add(b, One));
 
     /// <summary>a − b (tensors), with a rooted alpha of −1.</summary>
-    public static Tensor Minus(Tensor a, Tensor b) => a.add(b, MinusOne);
+    public static Tensor Minus(Tensor a, Tensor b) => Both(a, b, static (a, b) => a.add(b, MinusOne));
 
     /// <summary>t + x.</summary>
-    public static Tensor Plus(Tensor t, double x) => With(x, s => t.add(s, One));
+    public static Tensor Plus(Tensor t, double x) => With(t, x, static (t, s) => t.add(s, One));
 
     /// <summary>t + x for an integer x (keeps an integer tensor integral).</summary>
-    public static Tensor Plus(Tensor t, long x) => With(x, s => t.add(s, One));
+    public static Tensor Plus(Tensor t, long x) => With(t, x, static (t, s) => t.add(s, One));
 
     /// <summary>t − x.</summary>
-    public static Tensor Minus(Tensor t, double x) => With(x, s => t.add(s, MinusOne));
+    public static Tensor Minus(Tensor t, double x) => With(t, x, static (t, s) => t.add(s, MinusOne));
 
     /// <summary>t − x for an integer x (keeps an integer tensor integral).</summary>
-    public static Tensor Minus(Tensor t, long x) => With(x, s => t.add(s, MinusOne));
+    public static Tensor Minus(Tensor t, long x) => With(t, x, static (t, s) => t.add(s, MinusOne));
 
     /// <summary>t · x.</summary>
-    public static Tensor Times(Tensor t, double x) => With(x, s => t.mul(s));
+    public static Tensor Times(Tensor t, double x) => With(t, x, static (t, s) => t.mul(s));
 
     /// <summary>t · x for an integer x (keeps an integer tensor integral).</summary>
-    public static Tensor Times(Tensor t, long x) => With(x, s => t.mul(s));
+    public static Tensor Times(Tensor t, long x) => With(t, x, static (t, s) => t.mul(s));
 
     /// <summary>t / x (true division).</summary>
-    public static Tensor Over(Tensor t, double x) => With(x, s => t.div(s));
+    public static Tensor Over(Tensor t, double x) => With(t, x, static (t, s) => t.div(s));
 
     /// <summary>t / x (true division) for an integer x.</summary>
-    public static Tensor Over(Tensor t, long x) => With(x, s => t.div(s));
+    public static Tensor Over(Tensor t, long x) => With(t, x, static (t, s) => t.div(s));
 
     /// <summary>t ← t · x in place; returns t.</summary>
-    public static Tensor TimesInPlace(Tensor t, double x) => With(x, s => t.mul_(s));
+    public static Tensor TimesInPlace(Tensor t, double x) => With(t, x, static (t, s) => t.mul_(s));
 
     /// <summary>t ← t / x in place; returns t.</summary>
-    public static Tensor OverInPlace(Tensor t, double x) => With(x, s => t.div_(s));
+    public static Tensor OverInPlace(Tensor t, double x) => With(t, x, static (t, s) => t.div_(s));
 
     /// <summary>t mod x element-wise (Python's remainder: the sign of x).</summary>
-    public static Tensor Remainder(Tensor t, long x) => With(x, s => t.remainder(s));
+    public static Tensor Remainder(Tensor t, long x) => With(t, x, static (t, s) => t.remainder(s));
 
     /// <summary>max(t, x) element-wise.</summary>
-    public static Tensor ClampMin(Tensor t, double x) => With(x, s => t.clamp_min(s));
+    public static Tensor ClampMin(Tensor t, double x) => With(t, x, static (t, s) => t.clamp_min(s));
 
     /// <summary>min(t, x) element-wise for integer tensors.</summary>
-    public static Tensor ClampMax(Tensor t, long x) => With(x, s => t.clamp_max(s));
+    public static Tensor ClampMax(Tensor t, long x) => With(t, x, static (t, s) => t.clamp_max(s));
 
     /// <summary>t² element-wise (a product of tensors, no Scalar involved).</summary>
-    public static Tensor Square(Tensor t) => t.mul(t);
+    public static Tensor Square(Tensor t) => Both(t, t, static (a, b) => a.mul(b));
 
     /// <summary>A tensor like t (shape, dtype, device) filled with x.</summary>
-    public static Tensor FullLike(Tensor t, double x) => With(x, s => full_like(t, s));
+    public static Tensor FullLike(Tensor t, double x) => With(t, x, static (t, s) => full_like(t, s));
 
     /// <summary>A tensor of the given shape, dtype and device filled with x.</summary>
-    public static Tensor Full(long[] shape, double x, ScalarType dtype, Device? device = null) => With(x, s => full(shape, s, dtype, device));
+    public static Tensor Full(long[] shape, double x, ScalarType dtype, Device? device = null) 
+    {
+        using var s = x.ToScalar();
+        return full(shape, s, dtype, device);
+    }
 
     /// <summary>t[indices] ← x in place (TorchSharp's <c>t[i, j] = x</c>); returns t.</summary>
-    public static Tensor Put(Tensor t, double x, params TensorIndex[] indices) => With(x, s => t.index_put_(s, indices));
+    public static Tensor Put(Tensor t, double x, params TensorIndex[] indices) => With(t, x, (t, s) => t.index_put_(s, indices));
 
     /// <summary>t &lt; x element-wise (a boolean tensor).</summary>
-    public static Tensor Less(Tensor t, double x) => With(x, s => t.lt(s));
+    public static Tensor Less(Tensor t, double x) => With(t, x, static (t, s) => t.lt(s));
 
     /// <summary>t ≥ x element-wise for an integer x (a boolean tensor).</summary>
-    public static Tensor GreaterEqual(Tensor t, long x) => With(x, s => t.ge(s));
+    public static Tensor GreaterEqual(Tensor t, long x) => With(t, x, static (t, s) => t.ge(s));
 
     /// <summary>t = x element-wise (a boolean tensor).</summary>
-    public static Tensor Equal(Tensor t, double x) => With(x, s => t.eq(s));
+    public static Tensor Equal(Tensor t, double x) => With(t, x, static (t, s) => t.eq(s));
 }

@@ -360,20 +360,15 @@ let private addIndex (ctx: Ctx) (familyName: string) (subs: int list) (dim: Dim)
             family.Add(subs, entry.Id)
             ctx.IndexOrder.Add entry
 
-/// The loop values a member was made with, for hints.
+/// The loop value a member of a one-variable loop was made with, for hints (`Build`'s loop hint is made for such
+/// loops only); empty for other members, which then keep no list each.
 let private loopValues (ctx: Ctx) (env: Env) (f: ForClause option) =
     match f with
-    | None -> []
     | Some { Binders = [ b ] } ->
         match env.TryGetValue b.Var.Name with
         | true, { Value = Some (VInt v) } -> ctx.LoopList v
         | _ -> []
-    | Some f ->
-        f.Binders
-        |> List.choose (fun b ->
-            match env.TryGetValue b.Var.Name with
-            | true, { Value = Some (VInt v) } -> Some v
-            | _ -> None)
+    | _ -> []
 
 /// The small fixed dimensions, made once: a million index members of one size share one value.
 let private smallDims = Array.init 1025 (fun n -> Fixed(int64 n))

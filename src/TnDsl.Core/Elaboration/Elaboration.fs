@@ -140,7 +140,8 @@ type LegGroup =
 type Origin =
     { Decl: SourceRange
       For: ForClause option
-      /// The loop variables' values, in binder order (the names are the `For` clause's).
+      /// The loop variable's value when the `For` clause has one variable (the only loops a range hint is made
+      /// for); empty otherwise.
       Loop: int64 list }
 
 /// A tensor member as declared: the flat network's tensor itself, made once, with what resolving its legs needs.
@@ -161,7 +162,8 @@ type PendingTensor =
       LegRanges: SourceRange list
       /// The declaration it comes from (one value shared by the declaration's members; its `Loop` is empty).
       Origin: Origin
-      /// The loop values that made this member (see `Origin.Loop`).
+      /// The loop values that made this member (see `Origin.Loop`); kept for a one-variable loop only, the only
+      /// loop a hint is made for (empty otherwise).
       Loop: int64 list }
 
 /// `head` followed by `opening`, the decimal digits of `n` ≥ 0 and `closing`, made as one string.
@@ -265,7 +267,9 @@ type MemberTable() =
         if x >= 0 && x < ones.Length && ones[x] <> 0 then
             value <- ones[x] - 1
             true
-        else restFind [ x ] &value
+        // The key list is made only when there is a hash table to look in: a miss (every member as it is added)
+        // allocates nothing.
+        else not (isNull rest) && restFind [ x ] &value
 
     /// The member with subscripts `x`, `y`, if any (a two-subscript lookup without a list).
     member _.TryFind2(x: int, y: int, [<Runtime.InteropServices.Out>] value: byref<int>) : bool =
@@ -273,7 +277,7 @@ type MemberTable() =
         if y >= 0 && not (isNull row) && y < row.Length && row[y] <> 0 then
             value <- row[y] - 1
             true
-        else restFind [ x; y ] &value
+        else not (isNull rest) && restFind [ x; y ] &value
 
     /// The member with subscripts `subs`, if any.
     member t.TryGetValue(subs: int list, [<Runtime.InteropServices.Out>] value: byref<int>) : bool =

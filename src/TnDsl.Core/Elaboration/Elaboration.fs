@@ -472,7 +472,11 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
                 twoRows <- grown
             let mutable row = twoRows[x]
             if isNull row || y >= row.Length then
-                let grown = Array.zeroCreate (max (y + 1) (if isNull row then 16 else 2 * row.Length))
+                // A new row as long as the row before it (a grid's rows are alike, and a row grown by doubling
+                // would be copied on the way), while that stays within `TwoCells`.
+                let before = if x > 0 then twoRows[x - 1] else null
+                let previous = if not (isNull before) && twoCells + int64 before.Length <= Ctx.TwoCells then before.Length else 16
+                let grown = Array.zeroCreate (max (y + 1) (if isNull row then previous else 2 * row.Length))
                 twoCells <- twoCells + int64 grown.Length
                 if not (isNull row) then Array.blit row 0 grown 0 row.Length
                 row <- grown

@@ -20,7 +20,9 @@ module Dim =
         | Fixed _ -> false
 
 /// What an index may join: an ordinary bond (at most two tensors, or one tensor and the output),
-/// or a hyperindex that may sit on any number of tensors (the batch, the legs of a copy tensor).
+/// or a hyperindex that may sit on any number of tensors (the batch, the legs of a copy tensor). A struct: it packs
+/// beside `FlatIndex.Id` (a million-index network's array is 8 bytes an index smaller than with a reference).
+[<Struct>]
 type IndexKind =
     | Bond
     | Hyper

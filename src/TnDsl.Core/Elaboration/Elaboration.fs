@@ -429,10 +429,13 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     member _.AddTensor(tensor: FlatTensor, p: PendingTensor) =
         tensors.Add tensor
         pending.Add p
-    /// Makes room for `n` more tensor members (a declaration's loop, and the declarations after it).
+    /// Makes room for `n` more tensor members (a declaration's loop, and the declarations after it), as far as the
+    /// expansion limit allows: a network never holds more.
     member _.ReserveTensors(n: int) =
-        tensors.Reserve n
-        pending.EnsureCapacity(pending.Count + n) |> ignore
+        let n = min n (options.MaxTensors - tensors.Count)
+        if n > 0 then
+            tensors.Reserve n
+            pending.EnsureCapacity(pending.Count + n) |> ignore
     /// Adds a tensor member by family and subscripts; false when it is already declared.
     member _.AddTensorName(family: string, subs: int list) =
         let members =

@@ -124,7 +124,10 @@ module Plan =
         { Ledger: PlanHyper.Ledger
           mutable Free: ContractionTree option
           mutable Fitted: (BigInteger * ContractionTree * Slicing option) option
-          mutable Searched: (BigInteger * ContractionTree * Slicing option) option }
+          mutable Searched: (BigInteger * ContractionTree * Slicing option) option
+          mutable Trees: ContractionTree array
+          mutable FitWork: float
+          mutable FittedRank: int }
 
     /// The share of what the ledger has left, after the slice-aware search, that the exact search under a limit may
     /// take: a quarter (where the limit forces slicing it searches in vain). The slice-aware search comes first and
@@ -147,6 +150,41 @@ module Plan =
                 work.Steps <- work.Steps + 2.0 * float t.Steps.Length
                 let s = PlanSlice.figures p t ix
                 s.Flops, t, (if ix.Length = 0 then None else Some s))
+
+    /// The counted work (seconds) that fitting the free search's other trial trees to a limit may take whatever the
+    /// ledger says (`refitRanked`): 0.15 s, about 50 ms of CPU.
+    let refitFloorSeconds = 0.15
+
+    /// The free search's trial trees (`PlanHyper.Searched.Ranked`, best unsliced score first), other than the free
+    /// plan's, each fitted to the limit as the free plan is (`fitFree`), the cheapest kept in `Fitted` with its rank:
+    /// trees chosen for flops alone slice very differently, and the best sliced one is often not the best
+    /// unsliced one (on the PEPS norm 4x4 at 1/100 of its largest intermediate the 4th-ranked tree sliced costs
+    /// 5.8e9 flops, the first 1.6e10). They are fitted in rank order while the ledger has work left, or while the
+    /// fittings so far and one more (priced at what fitting the free plan cost) stay within `refitFloorSeconds`.
+    /// Only where the free plan needed slicing. Deterministic: the work is counted.
+    let private refitRanked (b: Budgeted) (p: Indexed) (limit: BigInteger) =
+        match b.Fitted with
+        | Some (_, _, Some _) ->
+            let key (t: ContractionTree) = String.Join(";", t.Steps |> Array.map (fun s -> String.Join(",", s)))
+            let seen = Collections.Generic.HashSet<string>()
+            b.Free |> Option.iter (key >> seen.Add >> ignore)
+            let trees = b.Trees |> Array.filter (key >> seen.Add)
+            let mutable spent = 0.0
+            let mutable i = 0
+            while i < trees.Length && (not b.Ledger.Exhausted || spent + b.FitWork <= refitFloorSeconds) do
+                let before = b.Ledger.Spent
+                match fitFree b.Ledger.Work p limit trees[i] with
+                | Some (f, t, s) ->
+                    b.Ledger.Offer(log2Of f)
+                    match b.Fitted with
+                    | Some (best, _, _) when best <= f -> ()
+                    | _ ->
+                        b.Fitted <- Some(f, t, s)
+                        b.FittedRank <- i + 1
+                | None -> ()
+                spent <- spent + (b.Ledger.Spent - before)
+                i <- i + 1
+        | _ -> ()
 
     /// `auto` with the name of the candidate it chose: a search whose budget follows the stakes and is the same on
     /// any machine and load (every phase counts its work in machine-independent units priced at rates measured on
@@ -175,7 +213,7 @@ module Plan =
     /// machine.
     /// `work` and `exactWork` receive the counted work of a search without a budget (a free search under a
     /// budget's ledger, or nothing of note).
-    let rec private autoIn (budget: Budgeted option) (work: PlanHyper.Work) (exactWork: PlanOptimal.ExactWork) (p: Indexed) (o: PlanOptions) : string * Found =
+    let rec private autoIn (budget: Budgeted option) (work: PlanHyper.Work) (exactWork: PlanOptimal.ExactWork) (trees: ResizeArray<ContractionTree>) (p: Indexed) (o: PlanOptions) : string * Found =
         let n = p.Inputs.Length
         let clock = Stopwatch.StartNew()
         let found t = { Tree = Some t; Notes = [] }
@@ -191,10 +229,14 @@ module Plan =
             let freeName =
                 match budget, limit with
                 | Some b, Some l ->
-                    let name, free = autoIn None b.Ledger.Work b.Ledger.Exact p { o with MemoryLimit = None }
+                    let ranked = ResizeArray()
+                    let name, free = autoIn None b.Ledger.Work b.Ledger.Exact ranked p { o with MemoryLimit = None }
+                    b.Trees <- ranked.ToArray()
                     let free = free.Tree |> Option.filter (fun t -> (ContractionTree.validate t).IsOk) |> Option.map (PlanReduce.leaves p o.Objective (Some l))
                     b.Free <- free
+                    let before = b.Ledger.Spent
                     b.Fitted <- free |> Option.bind (fitFree b.Ledger.Work p l)
+                    b.FitWork <- b.Ledger.Spent - before
                     b.Fitted |> Option.iter (fun (f, _, _) -> b.Ledger.Offer(log2Of f))
                     name
                 | _ -> ""
@@ -202,6 +244,9 @@ module Plan =
             match ledger, o.MemoryLimit with
             | Some l, Some m when greedyRun.Largest <= Math.Log2(float m) -> l.Offer greedyRun.Flops
             | Some l, None -> l.Offer greedyRun.Flops
+            | _ -> ()
+            match budget, limit with
+            | Some b, Some l when n <= reconfigureUpTo -> refitRanked b p l
             | _ -> ()
             // Under a budget, where the free plan needed slicing: the slice-aware search, lean, its first trial's
             // cheaper slicing whatever the ledger says (a floor, up to `PlanSliceSearch.leanFloorUpTo` tensors),
@@ -244,7 +289,8 @@ module Plan =
                 | None, Some (_, t, _) -> "slice-aware search", found t
                 | _ ->
                     let _, t, _ = b.Fitted.Value
-                    sprintf "%s without the limit, sliced" freeName, found t
+                    if b.FittedRank > 0 then sprintf "%s (its tree %d of %d) without the limit, sliced" freeName b.FittedRank b.Trees.Length, found t
+                    else sprintf "%s without the limit, sliced" freeName, found t
             | _ ->
                 match exact with
                 | Some t when budget.IsNone || o.MemoryLimit.IsNone ->
@@ -273,6 +319,7 @@ module Plan =
                           | None when affords 3L ->
                               let searched = PlanHyper.searchWith (Some(stakesRule n)) p { o with Trials = snd hyperTrials; TimeLimitMs = left () }
                               work.Add searched.Work
+                              trees.AddRange searched.Ranked
                               yield sprintf "hyper (%d trials)" searched.Trials, searched.Tree
                           | None -> ()
                           yield "greedy", greedyRun.Tree
@@ -299,11 +346,11 @@ module Plan =
     /// A fresh budget for `auto` under a memory limit that slicing may meet (None otherwise).
     let private budgetFor (p: Indexed) (o: PlanOptions) : Budgeted option =
         match o.MemoryLimit with
-        | Some _ when o.Slice -> Some { Ledger = PlanHyper.Ledger(stakesRule p.Inputs.Length, ledgerFloorSeconds); Free = None; Fitted = None; Searched = None }
+        | Some _ when o.Slice -> Some { Ledger = PlanHyper.Ledger(stakesRule p.Inputs.Length, ledgerFloorSeconds); Free = None; Fitted = None; Searched = None; Trees = [||]; FitWork = 0.0; FittedRank = 0 }
         | _ -> None
 
     /// `auto` with the name of the candidate it chose (see `autoIn`).
-    let autoChoose (p: Indexed) (o: PlanOptions) : string * Found = autoIn (budgetFor p o) (PlanHyper.Work()) (PlanOptimal.ExactWork()) p o
+    let autoChoose (p: Indexed) (o: PlanOptions) : string * Found = autoIn (budgetFor p o) (PlanHyper.Work()) (PlanOptimal.ExactWork()) (ResizeArray()) p o
 
     /// `auto`: see `autoChoose`.
     let auto: Optimizer = fun p o -> snd (autoChoose p o)
@@ -489,7 +536,7 @@ module Plan =
             if name = "auto" then
                 // One budget for the whole plan: the search and the fitting to a memory limit.
                 let budget = budgetFor p o
-                runBudgeted budget name (autoIn budget (PlanHyper.Work()) (PlanOptimal.ExactWork())) o p
+                runBudgeted budget name (autoIn budget (PlanHyper.Work()) (PlanOptimal.ExactWork()) (ResizeArray())) o p
             else runBudgeted None name (fun p o -> name, optimizer p o) o p
 
     /// Plans a checked problem along a user-given path (pairwise steps in the linear convention, completed left

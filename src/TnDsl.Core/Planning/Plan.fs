@@ -119,14 +119,18 @@ module Plan =
 
     /// What `auto` under a memory limit (slicing allowed) keeps for fitting its tree to the limit (`fitLimit`): the
     /// ledger of counted work shared by every phase, the tree it found without the limit and that tree fitted
-    /// (sliced interleaved with reconfiguration, or as is when it fits), so that neither is searched twice.
+    /// (sliced interleaved with reconfiguration, or as is when it fits; or the cheapest of the free search's trial
+    /// trees so fitted), so that neither is searched twice.
     type private Budgeted =
         { Ledger: PlanHyper.Ledger
           mutable Free: ContractionTree option
           mutable Fitted: (BigInteger * ContractionTree * Slicing option) option
           mutable Searched: (BigInteger * ContractionTree * Slicing option) option
+          /// The free search's trial trees, best unsliced score first (`PlanHyper.Searched.Ranked`).
           mutable Trees: ContractionTree array
+          /// The counted work (seconds) that fitting the free tree took: the price of fitting one more.
           mutable FitWork: float
+          /// The rank (from 1) among `Trees` of the tree `Fitted` came from; 0 for the free tree.
           mutable FittedRank: int }
 
     /// The share of what the ledger has left, after the slice-aware search, that the exact search under a limit may
@@ -201,7 +205,8 @@ module Plan =
     /// Under a memory limit that slicing may meet, one ledger of counted work (`PlanHyper.Ledger`) covers the whole
     /// plan. The plan without the limit comes first (the search above, on the stakes of the free network), fitted
     /// to the limit by slicing interleaved with reconfiguration: on lattices it is the best plan or close to it,
-    /// and it costs milliseconds. Its sliced flops set the stakes; the searches under the limit (the slice-aware
+    /// and it costs milliseconds. The free search's other trial trees are fitted the same way next (`refitRanked`),
+    /// the cheapest kept. The best fitted plan's flops set the stakes; the searches under the limit (the slice-aware
     /// search (`PlanSliceSearch.searchWith`, whose first trial's cheaper slicing runs whatever the ledger says);
     /// the exact search with the limit as a hard constraint, on `exactShare` of what is left; hyper with trees
     /// scored by their sliced flops) get only what is left of a tenth of the best plan's contraction time (at
@@ -212,7 +217,7 @@ module Plan =
     /// A `TimeLimitMs` in the options is kept as an extra wall-clock stop, which makes the plan depend on the
     /// machine.
     /// `work` and `exactWork` receive the counted work of a search without a budget (a free search under a
-    /// budget's ledger, or nothing of note).
+    /// budget's ledger, or nothing of note); `trees` the trees of hyper's trials, best first (where hyper ran).
     let rec private autoIn (budget: Budgeted option) (work: PlanHyper.Work) (exactWork: PlanOptimal.ExactWork) (trees: ResizeArray<ContractionTree>) (p: Indexed) (o: PlanOptions) : string * Found =
         let n = p.Inputs.Length
         let clock = Stopwatch.StartNew()

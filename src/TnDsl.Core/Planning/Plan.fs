@@ -165,26 +165,29 @@ module Plan =
     /// unsliced one (on the PEPS norm 4x4 at 1/100 of its largest intermediate the 4th-ranked tree sliced costs
     /// 5.8e9 flops, the first 1.6e10). They are fitted in rank order while the ledger has work left, or while the
     /// fittings so far and one more (priced at what fitting the free plan cost) stay within `refitFloorSeconds`.
-    /// Only where the free plan needed slicing. Deterministic: the work is counted.
-    let private refitRanked (b: Budgeted) (p: Indexed) (limit: BigInteger) =
+    /// Only where the free plan needed slicing. Deterministic (the work is counted), unless `stop` (a wall-clock
+    /// limit) ends it first.
+    let private refitRanked (stop: unit -> bool) (b: Budgeted) (p: Indexed) (limit: BigInteger) =
         match b.Fitted with
         | Some (_, _, Some _) ->
             let key (t: ContractionTree) = String.Join(";", t.Steps |> Array.map (fun s -> String.Join(",", s)))
             let seen = Collections.Generic.HashSet<string>()
             b.Free |> Option.iter (key >> seen.Add >> ignore)
-            let trees = b.Trees |> Array.filter (key >> seen.Add)
+            // With their ranks (from 1) among all the trial trees.
+            let trees = b.Trees |> Array.mapi (fun i t -> i + 1, t) |> Array.filter (snd >> key >> seen.Add)
             let mutable spent = 0.0
             let mutable i = 0
-            while i < trees.Length && (not b.Ledger.Exhausted || spent + b.FitWork <= refitFloorSeconds) do
+            while i < trees.Length && not (stop ()) && (not b.Ledger.Exhausted || spent + b.FitWork <= refitFloorSeconds) do
                 let before = b.Ledger.Spent
-                match fitFree b.Ledger.Work p limit trees[i] with
+                let rank, tree = trees[i]
+                match fitFree b.Ledger.Work p limit tree with
                 | Some (f, t, s) ->
                     b.Ledger.Offer(log2Of f)
                     match b.Fitted with
                     | Some (best, _, _) when best <= f -> ()
                     | _ ->
                         b.Fitted <- Some(f, t, s)
-                        b.FittedRank <- i + 1
+                        b.FittedRank <- rank
                 | None -> ()
                 spent <- spent + (b.Ledger.Spent - before)
                 i <- i + 1
@@ -250,8 +253,11 @@ module Plan =
             | Some l, Some m when greedyRun.Largest <= Math.Log2(float m) -> l.Offer greedyRun.Flops
             | Some l, None -> l.Offer greedyRun.Flops
             | _ -> ()
+            // Under a budget: the free search's other trial trees, fitted as the free plan was, while the ledger
+            // has work left or within the refit floor (see `refitRanked`).
             match budget, limit with
-            | Some b, Some l when n <= reconfigureUpTo -> refitRanked b p l
+            | Some b, Some l when n <= reconfigureUpTo ->
+                refitRanked (fun () -> o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)) b p l
             | _ -> ()
             // Under a budget, where the free plan needed slicing: the slice-aware search, lean, its first trial's
             // cheaper slicing whatever the ledger says (a floor, up to `PlanSliceSearch.leanFloorUpTo` tensors),

@@ -249,3 +249,42 @@ let ``a slice in output or a cut that runs past its family is reported once at t
     Assert.Equal<string list>([ "p[0, 0]"; "p[0, 1]"; "p[0, 2]" ], ok.Output |> List.truncate 3 |> List.map (fun o -> ok.Indices[o].Name))
     Assert.Equal(8, ok.Cuts.Head.Left.Length)
     Assert.Equal(8, ok.Cuts.Head.Right.Length)
+
+[<Fact>]
+let ``tensors are numbered in declaration order however well the later declarations were counted ahead`` () =
+    // The tensor array is sized from the declaration's loop and the later tensor declarations at its level: here the
+    // count misses a loop inside a `for` block and one whose range needs a name bound later, and counts two members
+    // that are dropped as duplicates.
+    let text =
+        "network a(n: int = 6) {\n  index p[i]: 2 for i in 0..n-1\n  index b[i]: 2 for i in 1..n-1\n  weight A[0]: (p[0], b[1])\n  weight A[i]: (b[i], p[i], b[i+1]) for i in 1..n-2\n  let m = n - 1\n  weight A[n-1]: (b[n-1], p[n-1])\n  weight A[i]: (p[i]) for i in 0..1\n  for k in 0..1 {\n    weight C[k]: (b[k+1], b[k+2] if k > 5)\n  }\n  weight D[i]: (b[i]) for i in 2..m\n}"
+    let r = compile text []
+    Assert.Contains("TN0116", codes r)
+    let net = r.Elaborated.Value.Network
+    Assert.Equal<string list>(
+        [ "A[0]"; "A[1]"; "A[2]"; "A[3]"; "A[4]"; "A[5]"; "C[0]"; "C[1]"; "D[2]"; "D[3]"; "D[4]"; "D[5]" ],
+        net.Tensors |> Array.map (fun t -> t.Name) |> List.ofArray)
+    Assert.All(Array.indexed net.Tensors, fun (k, t) -> Assert.Equal(k, t.Id))
+    Assert.Equal<string list>([ "b[5]"; "p[5]" ], net.Tensors[5].Legs |> Array.map (fun l -> net.Indices[l].Name) |> List.ofArray)
+    Assert.Equal(net.Tensors.Length, r.Elaborated.Value.LegRanges.Length)
+
+[<Fact>]
+let ``a tensor dropped for a missing leg leaves the later tensors numbered in order`` () =
+    let text, (line, col), _ =
+        marked "network a(n: int = 4) {\n  index p[i]: 2 for i in 0..n-1\n  weight A[i]: (p[i]) for i in 0..n-1\n  weight B: («q»)\n  weight C[i]: (p[i]) for i in 0..n-1\n}"
+    let r = compile text []
+    let d = r.Diagnostics |> List.filter (fun d -> d.Kind.Code = "TN0109") |> List.exactlyOne
+    Assert.Equal((line, col), (d.Range.Start.Line, d.Range.Start.Col))
+    let net = r.Elaborated.Value.Network
+    Assert.Equal(8, net.Tensors.Length)
+    Assert.All(Array.indexed net.Tensors, fun (k, t) -> Assert.Equal(k, t.Id))
+    Assert.Equal("C[0]", net.Tensors[4].Name)
+
+[<Fact>]
+let ``a leg past its family in a two-variable loop is reported once, with no loop range`` () =
+    // Only a one-variable loop has a range to suggest; a grid member keeps no loop values.
+    let text, (line, col), _ =
+        marked "network g(L: int = 4) {\n  index h[x, y]: 2 for x in 0..L-1, y in 0..L-1\n  weight T[x, y]: (h[x, y], «h[x+1, y]») for x in 0..L-1, y in 0..L-1\n}"
+    let r = compile text []
+    let d = r.Diagnostics |> List.filter (fun d -> d.Kind.Code = "TN0110") |> List.exactlyOne
+    Assert.Equal((line, col), (d.Range.Start.Line, d.Range.Start.Col))
+    Assert.Empty(d.Hints)

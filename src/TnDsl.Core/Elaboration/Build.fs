@@ -163,10 +163,11 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
                     renumbered[e.Id] <- kept.Count
                     kept.Add { e with Id = kept.Count }
             kept.ToArray(), (fun (e: int) -> renumbered[canonical e])
-    // The kept tensors, written in place (a tensor is a struct: no second array of them is made unless some are dropped).
-    let written = Array.zeroCreate<FlatTensor> ctx.Tensors.Count
+    // The kept tensors, written in place over the declared ones (a kept tensor's id is at most its position): the
+    // declared array is the flat network's when it is full and nothing is dropped.
+    let written = ctx.Tensors.Take()
     // One range list per kept tensor: its count is the next tensor's id.
-    let legRanges = ResizeArray<SourceRange list>(ctx.Tensors.Count)
+    let legRanges = ResizeArray<SourceRange list>(written.Length)
     // The members of one declaration have their legs written at the same places: one list of ranges serves them all.
     let mutable lastRanges: SourceRange list = []
     let rangesOf (legs: LegKey list) =
@@ -177,38 +178,51 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
             | _ -> false
         if not (same legs lastRanges) then lastRanges <- legs |> List.map (fun k -> k.Range)
         lastRanges
-    // The tensor as declared when its id and legs are unchanged (nearly always), otherwise a copy.
-    let keep (t: PendingTensor) (legs: int array) ranges =
-        let flat = t.Flat
+    // The tensor at position `at` kept as declared when its id and legs are unchanged (nearly always), otherwise
+    // rewritten.
+    let keep (at: int) (legs: int array) ranges =
         let id = legRanges.Count
-        written[id] <- if flat.Id = id && obj.ReferenceEquals(flat.Legs, legs) then flat else { flat with Id = id; Legs = legs }
+        let flat = &written[at]
+        if flat.Id <> id || not (obj.ReferenceEquals(flat.Legs, legs)) then written[id] <- { flat with Id = id; Legs = legs }
         legRanges.Add ranges
+    // A loop value as `Origin.Loop` holds it.
+    let loopList (v: int64 voption) = match v with ValueSome v -> [ v ] | ValueNone -> []
     // Every leg is resolved (a miss is noted, in leg order) before the tensor is kept or dropped.
     let ids = ResizeArray<int>()
-    for t in ctx.Tensors do
+    for at in 0 .. written.Length - 1 do
+        let t = ctx.Pending[at]
         if t.Resolved then
             // Found as the member was declared: only instance bindings may still replace an index.
-            let legs = if alias.Count = 0 then t.Flat.Legs else t.Flat.Legs |> Array.map finalId
-            keep t legs t.LegRanges
+            let legs = written[at].Legs
+            keep at (if alias.Count = 0 then legs else legs |> Array.map finalId) t.LegRanges
         else
             ids.Clear()
-            let origin = Some { t.Origin with Loop = t.Loop }
+            let origin = Some { t.Origin with Loop = loopList t.Loop }
             let mutable all = true
             for k in t.Legs do
                 match resolve origin t.Legs k with
                 | ValueSome e -> ids.Add(finalId e)
                 | ValueNone -> all <- false
-            if all then keep t (ids.ToArray()) (rangesOf t.Legs)
-    // The legs that resolve, as ids and ranges (two lists built directly: an output or cut may name 10^6 legs).
-    // A slice's members are looked up by their subscripts, and a key is made only for a member that is missing.
+            if all then keep at (ids.ToArray()) (rangesOf t.Legs)
+    // The legs that resolve, as ids and ranges (an output or cut may name 10^6 legs: arrays sized once for every
+    // leg named, then the ids as a list). A slice's members are looked up by their subscripts, and a key is made only
+    // for a member that is missing.
     let resolveAll (groups: LegGroup list) =
-        let ids = ResizeArray<int>()
-        let ranges = ResizeArray<SourceRange>()
+        let named =
+            groups
+            |> List.sumBy (function
+                | OneLeg _ -> 1L
+                | Slice (_, choices, _) -> choices |> List.fold (fun n c -> n * int64 c.Length) 1L)
+        let ids = Array.zeroCreate<int> (int named)
+        let ranges = Array.zeroCreate<SourceRange> (int named)
+        let count = ref 0
+        let found e (r: SourceRange) =
+            ids[count.Value] <- finalId e
+            ranges[count.Value] <- r
+            count.Value <- count.Value + 1
         let add (k: LegKey) =
             match resolve None [] k with
-            | ValueSome e ->
-                ids.Add(finalId e)
-                ranges.Add k.Range
+            | ValueSome e -> found e k.Range
             | ValueNone -> ()
         let mutable e = 0
         for g in groups do
@@ -218,21 +232,20 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
                 match ctx.Indices.TryGetValue family, choices with
                 | (true, table), [ xs ] ->
                     for x in xs do
-                        if table.TryFind1(x, &e) then
-                            ids.Add(finalId e)
-                            ranges.Add range
+                        if table.TryFind1(x, &e) then found e range
                         else add { Family = family; Subs = ctx.One x; Range = range; Exprs = [] }
                 | (true, table), [ xs; ys ] ->
                     for x in xs do
                         for y in ys do
-                            if table.TryFind2(x, y, &e) then
-                                ids.Add(finalId e)
-                                ranges.Add range
+                            if table.TryFind2(x, y, &e) then found e range
                             else add { Family = family; Subs = ctx.Two(x, y); Range = range; Exprs = [] }
                 | _ ->
                     for k in sliceKeys ctx family choices range do
                         add k
-        List.ofSeq ids, List.ofSeq ranges
+        let mutable list = []
+        for k in count.Value - 1 .. -1 .. 0 do
+            list <- ids[k] :: list
+        list, (if count.Value = ranges.Length then ranges else Array.sub ranges 0 count.Value)
     let tensors = if legRanges.Count < written.Length then Array.sub written 0 legRanges.Count else written
     let output, outputRanges, outputFamilies, hasOutput =
         match ctx.Output with
@@ -249,7 +262,7 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
                 for l in t.Legs do
                     uses[l] <- uses[l] + 1
             let opens = indices |> Array.filter (fun i -> uses[i.Id] = 1) |> List.ofArray
-            (opens |> List.map (fun i -> i.Id)), (opens |> List.map (fun i -> i.Range)), Set.empty, false
+            (opens |> List.map (fun i -> i.Id)), (opens |> Seq.map (fun i -> i.Range) |> Array.ofSeq), Set.empty, false
     let cuts, cutRanges =
         ctx.Cuts
         |> Seq.map (fun (name, l, r) ->
@@ -263,7 +276,7 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
                     for l in left do
                         used[l] <- true
                     let rest = output |> List.filter (fun o -> not used[o])
-                    rest, rest |> List.map (fun _ -> name.Range)
+                    rest, Array.create rest.Length name.Range
             { Name = name.Name
               Left = left
               Right = right
@@ -275,9 +288,9 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
     if misses.Count > 0 then
         let resolvedAt (range: SourceRange) (t: PendingTensor) =
             match okAt.TryGetValue range with
-            | true, l -> l.Add t.Loop
-            | _ -> okAt[range] <- ResizeArray [ t.Loop ]
-        for t in ctx.Tensors do
+            | true, l -> l.Add(loopList t.Loop)
+            | _ -> okAt[range] <- ResizeArray [ loopList t.Loop ]
+        for t in ctx.Pending do
             for k in t.Legs do
                 if misses.ContainsKey k.Range && (find k).IsOk then resolvedAt k.Range t
             if t.Resolved then

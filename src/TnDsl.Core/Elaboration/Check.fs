@@ -102,10 +102,10 @@ let check (e: Elaborated) : Diagnostic list =
     let tensorAt i j = useTensor[start[i] + j]
     // How often each index is listed in `output`, counted up to 2 (a byte per index).
     let outputCount = Array.zeroCreate<byte> net.Indices.Length
-    let mutable outputRanges = e.OutputRanges
+    let mutable at = 0
     for o in net.Output do
-        let r = outputRanges.Head
-        outputRanges <- outputRanges.Tail
+        let r = e.OutputRanges[at]
+        at <- at + 1
         if outputCount[o] < 2uy then outputCount[o] <- outputCount[o] + 1uy
         else outputCount[o] <- 3uy
         if outputCount[o] = 2uy then
@@ -116,7 +116,7 @@ let check (e: Elaborated) : Diagnostic list =
         let legRange (t, k) = e.LegRanges[t][k]
         match i.Kind with
         | _ when n = 0 && inOutput && not e.Incomplete ->
-            let r = List.zip net.Output e.OutputRanges |> List.find (fun (o, _) -> o = i.Id) |> snd
+            let r = e.OutputRanges[net.Output |> List.findIndex (fun o -> o = i.Id)]
             report Codes.outputOnNoTensor r (sprintf "`%s` is listed in `output`, but no tensor has it as a leg" i.Name) [ sprintf "add `%s` to the legs of the tensor it belongs to, or remove it from `output`" i.Name ]
         | Hyper -> if n = 0 && not inOutput && not e.Incomplete then report Codes.unusedIndex i.Range (sprintf "index `%s` is declared but never used" i.Name) []
         | Bond ->
@@ -128,7 +128,7 @@ let check (e: Elaborated) : Diagnostic list =
                 let (t, k) = useAt i.Id 2
                 report Codes.overused (legRange (t, k)) (sprintf "`%s` is already on `%s` and `%s`; this third use needs a hyperindex" i.Name (net.Tensors[fst (useAt i.Id 0)].Name) (net.Tensors[fst (useAt i.Id 1)].Name)) [ sprintf "declare it `hyper index %s: …` if it is meant to join several tensors, or use a copy tensor" i.Family ]
             elif n = 2 && inOutput then
-                let r = List.zip net.Output e.OutputRanges |> List.find (fun (o, _) -> o = i.Id) |> snd
+                let r = e.OutputRanges[net.Output |> List.findIndex (fun o -> o = i.Id)]
                 report Codes.outputNotOpen r (sprintf "`%s` joins `%s` and `%s`, so it is not an open leg" i.Name (net.Tensors[fst (useAt i.Id 0)].Name) (net.Tensors[fst (useAt i.Id 1)].Name)) [ sprintf "remove it from `output`, or declare `hyper index %s` to keep it open" i.Family ]
             elif n = 1 && not inOutput && e.HasOutput then
                 let (t, k) = useAt i.Id 0
@@ -146,10 +146,10 @@ let check (e: Elaborated) : Diagnostic list =
         let mutable bad = false
         // Each side's legs beside their ranges, walked together (a side may name a million legs: no zipped copies).
         for legs, ranges in [ c.Left, lr; c.Right, rr ] do
-            let mutable ranges = ranges
+            let mutable at = 0
             for l in legs do
-                let r = ranges.Head
-                ranges <- ranges.Tail
+                let r: SourceRange = ranges[at]
+                at <- at + 1
                 if not isOutput[l] then
                     bad <- true
                     report Codes.cutNotOutput r (sprintf "cut `%s` names `%s`, which is not an output leg" c.Name (name l)) [ "a cut splits the output legs; list them in `output` first" ]

@@ -310,7 +310,7 @@ let private familyTable (ctx: Ctx) (familyName: string) =
 /// worked out now (without a filter, from names bound in `env`; at most four times the expansion limit): the rest
 /// count as none. A network's index families, declared one after another, then fill one array sized once, not one
 /// copied as each family reserves its size.
-let private laterIndexCount (ctx: Ctx) (env: Env) (later: Decl list) =
+let private laterCount (ctx: Ctx) (env: Env) (later: Decl list) (members: Decl -> ForClause option voption) =
     let limit = int64 ctx.Options.MaxTensors
     let size (f: ForClause) =
         if f.Filter.IsSome then 0L
@@ -326,12 +326,29 @@ let private laterIndexCount (ctx: Ctx) (env: Env) (later: Decl list) =
             |> Option.defaultValue 0L
     later
     |> List.sumBy (fun d ->
-        match d.Kind with
-        | DIndex (_, _, _, _, Some f) -> size f
-        | _ -> 0L)
+        match members d with
+        | ValueSome (Some f) -> size f
+        | ValueSome None -> 1L
+        | ValueNone -> 0L)
     // Bounded: each loop is within the limit, but declarations that would not all be reached must not reserve more.
     |> min (4L * limit)
     |> int
+
+/// `laterCount` for index declarations with a loop.
+let private laterIndexCount (ctx: Ctx) (env: Env) (later: Decl list) =
+    laterCount ctx env later (fun d ->
+        match d.Kind with
+        | DIndex (_, _, _, _, Some f) -> ValueSome(Some f)
+        | _ -> ValueNone)
+
+/// `laterCount` for tensor declarations (one member without a loop): the tensor array is then sized once for a
+/// network's tensors, and handed on as it is when the estimate is exact (an MPS's first and last sites beside its
+/// loop), not copied.
+let private laterTensorCount (ctx: Ctx) (env: Env) (later: Decl list) =
+    laterCount ctx env later (fun d ->
+        match d.Kind with
+        | DTensor (_, _, _, _, clauses) -> ValueSome(clauses |> List.tryPick (function CFor f -> Some f | _ -> None))
+        | _ -> ValueNone)
 
 /// Makes room for the members a declaration is expected to add (see `Ctx.Expected`) and for `later` more (the
 /// index declarations after it, see `laterIndexCount`), before its first member.
@@ -362,20 +379,15 @@ let private addIndex (ctx: Ctx) (familyName: string) (subs: int list) (dim: Dim)
             family.Add(subs, entry.Id)
             ctx.IndexOrder.Add entry
 
-/// The loop values a member was made with, for hints.
-let private loopValues (ctx: Ctx) (env: Env) (f: ForClause option) =
+/// The loop value a member of a one-variable loop was made with, for hints (`Build`'s loop hint is made for such
+/// loops only); none for other members.
+let private loopValue (env: Env) (f: ForClause option) =
     match f with
-    | None -> []
     | Some { Binders = [ b ] } ->
         match env.TryGetValue b.Var.Name with
-        | true, { Value = Some (VInt v) } -> ctx.LoopList v
-        | _ -> []
-    | Some f ->
-        f.Binders
-        |> List.choose (fun b ->
-            match env.TryGetValue b.Var.Name with
-            | true, { Value = Some (VInt v) } -> Some v
-            | _ -> None)
+        | true, { Value = Some (VInt v) } -> ValueSome v
+        | _ -> ValueNone
+    | _ -> ValueNone
 
 /// The small fixed dimensions, made once: a million index members of one size share one value.
 let private smallDims = Array.init 1025 (fun n -> Fixed(int64 n))
@@ -410,6 +422,8 @@ type private SubResult = { Result: (FlatNetwork * Elaborated) option; Errors: Di
 let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary<string, Diagnostic ref * ResizeArray<string>>) (decls: Decl list) : Env =
     // Whether a loop of indices has made room for the later declarations' members (see `laterIndexCount`).
     let indicesReserved = ref false
+    // Whether a loop of tensors has made room for the later declarations' members (see `laterTensorCount`).
+    let tensorsReserved = ref false
     decls
     |> List.fold (fun env d ->
         try
@@ -484,6 +498,7 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                     | Some (Some (shared, [])) -> Some(prefix + shared.Name)
                     | Some None -> Some family
                     | _ -> None
+                let declEnv = env
                 let mutable first = true
                 let mutable fast = Array.empty
                 forEach ctx env forClause (fun env ->
@@ -491,10 +506,15 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                         first <- false
                         fast <- compileSubscripts env subs
                         plain |> Option.iter (fun p -> p.Compile env)
-                        // With some room past the loop's members: an array grown by doubling for one more tensor
-                        // (an MPS's last site) would take as much again.
+                        // With room for the later declarations' members: an array grown for one more tensor (an
+                        // MPS's last site) would be copied, and copied again to its length at the end.
                         if ctx.Expected > 1 then
-                            ctx.Tensors.EnsureCapacity(ctx.Tensors.Count + ctx.Expected + ctx.Expected / 16 + 16) |> ignore
+                            let later =
+                                if tensorsReserved.Value then 0
+                                else
+                                    tensorsReserved.Value <- true
+                                    laterTensorCount ctx declEnv (decls |> List.skipWhile (fun x -> not (obj.ReferenceEquals(x, d))) |> List.tail)
+                            ctx.ReserveTensors(ctx.Expected + later)
                     let subs = evalSubscriptsFast ctx env subs fast
                     if not (ctx.AddTensorName(family, subs)) then
                         ctx.Fail(Codes.duplicateTensor, d.Range, sprintf "tensor `%s` is already declared" (memberName family subs))
@@ -509,22 +529,21 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                         match shared with
                         | Some (Some (shared, (_ :: _ as subs))) -> Some(prefix + String.Join(".", shared.Name :: (subs |> List.map (evalSubscript ctx env >> string))))
                         | _ -> fixedTie
-                    ctx.Tensors.Add
-                        { Flat =
-                            { Id = ctx.Tensors.Count
-                              Family = family
-                              Subscripts = subs
-                              Role = role
-                              Tie = tie
-                              Legs = ids
-                              Init = init
-                              Embedding = embedding
-                              Range = d.Range }
-                          Resolved = resolved
+                    ctx.AddTensor(
+                        { Id = ctx.Tensors.Count
+                          Family = family
+                          Subscripts = subs
+                          Role = role
+                          Tie = tie
+                          Legs = ids
+                          Init = init
+                          Embedding = embedding
+                          Range = d.Range },
+                        { Resolved = resolved
                           Legs = keys
                           LegRanges = legRanges
                           Origin = origin
-                          Loop = loopValues ctx env forClause })
+                          Loop = loopValue env forClause }))
                 env
             | DOutput legs ->
                 match ctx.Output with
@@ -603,19 +622,18 @@ and private instantiate ctx env prefix (name: Ident) (netName: Ident) args bindi
             for t in net.Tensors do
                 let family = qual + t.Family
                 if ctx.AddTensorName(family, t.Subscripts) then
-                    ctx.Tensors.Add
-                        { Flat =
-                            { t with
-                                Id = ctx.Tensors.Count
-                                Family = family
-                                Tie = t.Tie |> Option.map (fun p -> qual + p)
-                                Legs = Array.empty
-                                Range = range }
-                          Resolved = false
+                    ctx.AddTensor(
+                        { t with
+                            Id = ctx.Tensors.Count
+                            Family = family
+                            Tie = t.Tie |> Option.map (fun p -> qual + p)
+                            Legs = Array.empty
+                            Range = range },
+                        { Resolved = false
                           Legs = t.Legs |> Array.map (fun l -> idOf[l]) |> List.ofArray
                           LegRanges = []
                           Origin = origin
-                          Loop = [] }
+                          Loop = ValueNone })
             for b in (bindings: Syntax.Binding list) do
                 forEach ctx env b.For (fun env ->
                     let inner = legKeys ctx env b.Range [ { Ref = b.Inner; Cond = None; Range = b.Inner.Range } ]

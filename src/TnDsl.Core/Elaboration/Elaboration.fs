@@ -83,10 +83,10 @@ type Elaborated =
         Network: FlatNetwork
         /// For each tensor (by id), the range of each leg.
         LegRanges: SourceRange list array
-        /// The range of each output leg, in order.
-        OutputRanges: SourceRange list
+        /// The range of each output leg, in order (an array: an output may list 10^6 legs).
+        OutputRanges: SourceRange array
         /// The range of each cut's legs (left side, right side), in cut order.
-        CutLegRanges: (SourceRange list * SourceRange list) list
+        CutLegRanges: (SourceRange array * SourceRange array) list
         /// Families that appear in `output` (their missing members are "open legs missing from output").
         OutputFamilies: Set<string>
         /// Whether the network declares `output`.
@@ -140,20 +140,17 @@ type LegGroup =
 type Origin =
     { Decl: SourceRange
       For: ForClause option
-      /// The loop variables' values, in binder order (the names are the `For` clause's).
+      /// The loop variable's value when the `For` clause has one variable (the only loops a range hint is made
+      /// for); empty otherwise.
       Loop: int64 list }
 
-/// A tensor member as declared: the flat network's tensor itself, made once, with what resolving its legs needs.
-/// A struct, held in `Ctx.Tensors`' array: no object of its own per member.
+/// What resolving a declared tensor member's legs needs, beside the tensor itself (`Ctx.Tensors`, at the same
+/// position). A struct, held in `Ctx.Pending`'s array: no object of its own per member.
 [<Struct>]
 type PendingTensor =
     {
-      /// The tensor. Its id is provisional (its position among the declared members); when `Resolved`, its legs are
-      /// the provisional ids of their index members, otherwise empty until `Build` resolves `Legs`. `Build` keeps it
-      /// as it is when neither changes (no tensor dropped before it, no instance binding): a million-member family
-      /// then costs one record per member.
-      Flat: FlatTensor
-      /// True when every leg named an index member already declared as the member was made.
+      /// True when every leg named an index member already declared as the member was made: the tensor's legs are
+      /// then the provisional ids of their index members; otherwise they are empty until `Build` resolves `Legs`.
       Resolved: bool
       /// The legs as written, to be resolved once all declarations are known; empty when `Resolved`.
       Legs: LegKey list
@@ -161,8 +158,9 @@ type PendingTensor =
       LegRanges: SourceRange list
       /// The declaration it comes from (one value shared by the declaration's members; its `Loop` is empty).
       Origin: Origin
-      /// The loop values that made this member (see `Origin.Loop`).
-      Loop: int64 list }
+      /// The loop value that made this member when its loop has one variable (see `Origin.Loop`), the only loop a
+      /// hint is made for.
+      Loop: int64 voption }
 
 /// `head` followed by `opening`, the decimal digits of `n` ≥ 0 and `closing`, made as one string.
 let withNumber (head: string) (opening: char) (n: int) (closing: string) : string = Names.withNumber head opening n closing
@@ -265,7 +263,9 @@ type MemberTable() =
         if x >= 0 && x < ones.Length && ones[x] <> 0 then
             value <- ones[x] - 1
             true
-        else restFind [ x ] &value
+        // The key list is made only when there is a hash table to look in: a miss (every member as it is added)
+        // allocates nothing.
+        else not (isNull rest) && restFind [ x ] &value
 
     /// The member with subscripts `x`, `y`, if any (a two-subscript lookup without a list).
     member _.TryFind2(x: int, y: int, [<Runtime.InteropServices.Out>] value: byref<int>) : bool =
@@ -273,7 +273,7 @@ type MemberTable() =
         if y >= 0 && not (isNull row) && y < row.Length && row[y] <> 0 then
             value <- row[y] - 1
             true
-        else restFind [ x; y ] &value
+        else not (isNull rest) && restFind [ x; y ] &value
 
     /// The member with subscripts `subs`, if any.
     member t.TryGetValue(subs: int list, [<Runtime.InteropServices.Out>] value: byref<int>) : bool =
@@ -382,7 +382,9 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
          memo: Dictionary<string, obj>, broken: Set<string>) =
     let indices = Dictionary<string, MemberTable>()
     let indexOrder = Grown<IndexEntry>()
-    let tensors = ResizeArray<PendingTensor>()
+    // The tensor members as declared (provisional ids: their positions), and beside each what resolving it needs.
+    let tensors = Grown<FlatTensor>()
+    let pending = ResizeArray<PendingTensor>()
     // The tensor members declared, by family and subscripts (a name is its family and subscripts: no strings).
     let tensorNames = Dictionary<string, MemberTable>()
     let mutable tensorCount = 0
@@ -405,8 +407,6 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     let twos = Dictionary<struct (int * int), int list>()
     // Shared loop values by value (see `LoopValue`), made on first use.
     let loopValues = SharedByValue<Value option>(fun x -> Some(VInt(int64 x)))
-    // Shared one-value loop lists (see `LoopList`), made on first use.
-    let loopLists = SharedByValue<int64 list>(fun x -> [ int64 x ])
 
     member _.Options = options
     member _.Lookup = lookup
@@ -421,7 +421,21 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     member _.Broken = broken
     member _.Indices = indices
     member _.IndexOrder = indexOrder
+    /// The tensor members declared, by provisional id (`Build` takes the array as it is when it is full).
     member _.Tensors = tensors
+    /// Beside each tensor member (same position), what resolving its legs needs.
+    member _.Pending = pending
+    /// Adds a declared tensor member (its id the next position) and what resolving it needs.
+    member _.AddTensor(tensor: FlatTensor, p: PendingTensor) =
+        tensors.Add tensor
+        pending.Add p
+    /// Makes room for `n` more tensor members (a declaration's loop, and the declarations after it), as far as the
+    /// expansion limit allows: a network never holds more.
+    member _.ReserveTensors(n: int) =
+        let n = min n (options.MaxTensors - tensors.Count)
+        if n > 0 then
+            tensors.Reserve n
+            pending.EnsureCapacity(pending.Count + n) |> ignore
     /// Adds a tensor member by family and subscripts; false when it is already declared.
     member _.AddTensorName(family: string, subs: int list) =
         let members =
@@ -461,7 +475,11 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
                 twoRows <- grown
             let mutable row = twoRows[x]
             if isNull row || y >= row.Length then
-                let grown = Array.zeroCreate (max (y + 1) (if isNull row then 16 else 2 * row.Length))
+                // A new row as long as the row before it (a grid's rows are alike, and a row grown by doubling
+                // would be copied on the way), while that stays within `TwoCells`.
+                let before = if x > 0 then twoRows[x - 1] else null
+                let previous = if not (isNull before) && twoCells + int64 before.Length <= Ctx.TwoCells then before.Length else 16
+                let grown = Array.zeroCreate (max (y + 1) (if isNull row then previous else 2 * row.Length))
                 twoCells <- twoCells + int64 grown.Length
                 if not (isNull row) then Array.blit row 0 grown 0 row.Length
                 row <- grown
@@ -492,10 +510,6 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     member _.LoopValue(v: int64) : Value option =
         if v < 0L || v > int64 options.MaxTensors then Some(VInt v) else loopValues.Get(int v)
 
-    /// The list `[v]` of one loop value, one shared list per value (a member of a one-variable loop keeps its loop
-    /// value for hints).
-    member _.LoopList(v: int64) : int64 list =
-        if v < 0L || v > int64 options.MaxTensors then [ v ] else loopLists.Get(int v)
 
     /// How many members the declaration being expanded is expected to make (its loop's size; 1 outside loops),
     /// for sizing the tables its members go into once rather than growing them member by member.

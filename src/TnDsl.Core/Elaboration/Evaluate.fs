@@ -543,21 +543,22 @@ let forEachIn (ctx: Ctx) (env: Env) (f: ForClause) (action: Env -> unit) =
             if keep && not ctx.Exhausted then
                 try action env with Abort -> ()
         | (b: Binder) :: rest ->
-            match (try Some(rangeValues ctx env b.Over) with Abort -> None) with
-            | None -> ()
-            | Some values ->
-                steps <- steps + int64 values.Length
-                if List.isEmpty rest then members <- members + int64 values.Length
+            // The range's bounds, not its values: an inner loop's values would be an array per outer iteration.
+            match (try ValueSome(rangeBounds ctx env b.Over) with Abort -> ValueNone) with
+            | ValueNone -> ()
+            | ValueSome (first, step, count) ->
+                steps <- steps + int64 count
+                if List.isEmpty rest then members <- members + int64 count
                 if members > limit || steps > 2L * limit then
                     ctx.Exhaust(f.Range, sprintf "this loop runs more than %d times, the expansion limit" ctx.Options.MaxTensors)
                 // The members to expect (the innermost range times the outer ones), for sizing tables once.
-                if List.isEmpty rest then ctx.Expected <- int (max 1L (min limit (outer * int64 values.Length)))
+                if List.isEmpty rest then ctx.Expected <- int (max 1L (min limit (outer * int64 count)))
                 let slot = slots[b]
                 let inner = env.Add(b.Var.Name, slot)
-                for v in values do
+                for k in 0 .. count - 1 do
                     if not ctx.Exhausted then
-                        slot.Value <- ctx.LoopValue v
-                        go inner rest (outer * int64 (max 1 values.Length))
+                        slot.Value <- ctx.LoopValue(first + int64 k * step)
+                        go inner rest (outer * int64 (max 1 count))
     try go env f.Binders 1L with Abort -> ()
 
 /// Runs an action for each environment of an optional `for` clause; a failing member is dropped, the rest go on.

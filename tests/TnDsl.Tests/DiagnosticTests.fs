@@ -294,3 +294,16 @@ let ``errors print before warnings, each group in source order`` () =
     let r = compileBig "network a(unused: int = 1) {\n  index i: 2\n  index j: 0\n  weight A: (i)\n  output (i)\n}" []
     let levels = r.Diagnostics |> List.map (fun d -> d.Kind.Level)
     Assert.Equal<Level list>(levels |> List.sortBy (function Level.Error -> 0 | Warning -> 1 | Info -> 2), levels)
+
+[<Theory>]
+// A size: before, the literal read as 0 and "the dimension of `i` evaluates to 0" followed.
+[<InlineData("network a() {\n  index i: «99999999999999999999»\n  weight A: (i)\n  weight B: (i)\n}")>]
+// A product of two: each literal is its own mistake, and nothing follows from either.
+[<InlineData("network a() {\n  index i: «99999999999999999999» * 2\n  weight A: (i)\n  weight B: (i)\n}")>]
+// A loop's bound: before, the loop ran once (0..0); without members, "declares no tensors" and "`i` is listed in
+// `output`, but no tensor has it" would follow.
+[<InlineData("network a() {\n  index i: 2\n  weight A[k]: (i) for k in 0..«99999999999999999999»\n  output (i)\n}")>]
+// A parameter's default: what uses the parameter is dropped silently.
+[<InlineData("network a(n: int = «99999999999999999999») {\n  index i: n\n  weight A: (i)\n  weight B: (i)\n}")>]
+let ``an integer literal past 64 bits is one error, and nothing that depends on it is reported`` (text: string) =
+    single text [] "TN0003" |> ignore

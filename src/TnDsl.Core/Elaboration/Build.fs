@@ -313,4 +313,4 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
       CutLegRanges = cutRanges
       OutputFamilies = outputFamilies
       HasOutput = hasOutput
-      Incomplete = ctx.HasErrors || not ctx.Broken.IsEmpty || ctx.Poisoned.Count > 0 }
+      Incomplete = ctx.HasErrors || ctx.MetReported || not ctx.Broken.IsEmpty || ctx.Poisoned.Count > 0 }

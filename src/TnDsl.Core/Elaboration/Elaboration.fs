@@ -389,6 +389,7 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     let tensorNames = Dictionary<string, MemberTable>()
     let mutable tensorCount = 0
     let poisoned = HashSet<string>()
+    let mutable metReported = false
     let mutable legCount = 0L
     let mutable expected = 1
     let mutable exhausted = false
@@ -454,6 +455,11 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
             true
     /// Index families whose declaration failed for some member: legs naming them are dropped silently.
     member _.Poisoned = poisoned
+    /// True once evaluation met an expression the parser has already reported (`EError`): what depended on it was
+    /// dropped without a diagnostic of its own, so the network is incomplete.
+    member _.MetReported = metReported
+    /// Notes that evaluation met an expression the parser has already reported (see `MetReported`).
+    member _.MeetReported() = metReported <- true
     member _.Cuts = cuts
     member _.Aliases = aliases
     member _.SubOutputs = subOutputs

@@ -158,6 +158,12 @@ let private lookup (ctx: Ctx) (env: Env) (e: Expr) (name: string) : Value =
         let hints = Suggest.hint name (env |> Map.toSeq |> Seq.map fst) []
         ctx.Fail(Codes.unknownName, e.Range, sprintf "`%s` is not a parameter, `let` or loop variable here" name, hints)
 
+/// An expression the parser has already reported: the member is abandoned silently, and the network marked
+/// incomplete (its completeness checks would only repeat the mistake).
+let private reported (ctx: Ctx) : 'a =
+    ctx.MeetReported()
+    raise Abort
+
 /// How deep the direct (recursive) evaluator goes before the expression is handed to the one with its own stack.
 let private directDepth = 48
 
@@ -172,6 +178,7 @@ let rec private direct (ctx: Ctx) (env: Env) (depth: int) (e: Expr) : Value vopt
         | EFloat f -> ValueSome(VFloat f)
         | EBool b -> ValueSome(VBool b)
         | EVar name -> ValueSome(lookup ctx env e name)
+        | EError _ -> reported ctx
         | EUnary (Neg, x) ->
             match direct ctx env (depth + 1) x with
             | ValueSome (VInt n) -> ValueSome(checkedOp ctx e.Range (fun () -> VInt(Checked.(~-) n)))
@@ -230,6 +237,7 @@ let private evalDeep (ctx: Ctx) (env: Env) (root: Expr) : Value =
             | EFloat f -> values.Push(VFloat f)
             | EBool b -> values.Push(VBool b)
             | EVar name -> values.Push(lookup ctx env e name)
+            | EError _ -> values.Push(reported ctx)
             | EUnary (_, x) ->
                 steps.Push(Unary e)
                 steps.Push(Eval x)

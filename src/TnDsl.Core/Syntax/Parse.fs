@@ -166,7 +166,7 @@ let private number: P<ExprKind> =
             | true, v -> preturn (EInt v)
             | _ ->
                 report Codes.numberTooLarge s e (sprintf "the integer %s does not fit in 64 bits" whole)
-                >>% EInt 0L
+                >>% EError whole
         | _ ->
             let text = whole + defaultArg frac "" + defaultArg exp ""
             preturn (EFloat(Double.Parse(text, Globalization.CultureInfo.InvariantCulture)))

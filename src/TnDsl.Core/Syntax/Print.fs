@@ -17,6 +17,7 @@ let rec private exprAt (minPrec: int) (e: Expr) =
         | EFloat f -> floatText f, 10
         | EBool b -> (if b then "true" else "false"), 10
         | EVar v -> v, 10
+        | EError text -> text, 10
         | ECall (f, args) -> sprintf "%s(%s)" f.Name (String.Join(", ", args |> List.map (exprAt 0))), 10
         | EIf (c, a, b) -> sprintf "if %s then %s else %s" (exprAt 0 c) (exprAt 0 a) (exprAt 0 b), 0
         | EUnary (op, x) ->

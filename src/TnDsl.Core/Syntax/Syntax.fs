@@ -42,6 +42,9 @@ and ExprKind =
     | ECall of Ident * Expr list
     /// `if c then a else b`.
     | EIf of Expr * Expr * Expr
+    /// A literal the parser has already reported (an integer past 64 bits), with its text: evaluating it abandons
+    /// what depends on it without a further diagnostic, so one mistake gives one error.
+    | EError of string
 
 /// An inclusive range `from..to`, optionally `by step`.
 type RangeExpr =

@@ -73,7 +73,8 @@ static partial class BackendBench
         var options = new NetworkModuleOptions { DType = dtype, Device = device, Seed = 1 };
         using var module = new NetworkModule(spec, planned, options);
         using var dense = new NetworkModule(spec, planned, options with { Lower = false });
-        using var raw = randint(0, 2, [batch, sites], generator: new Generator(2)).to(device);
+        using var rawGenerator = new Generator(2);
+        using var raw = randint(0, 2, [batch, sites], generator: rawGenerator).to(device);
         var cores = Enumerable.Range(0, sites).Select(i => module.get_parameter($"A.{i}")!).ToArray();
         // The dense module shares the lowered module's values, so all sides compute the same numbers.
         using (no_grad())
@@ -341,7 +342,8 @@ static partial class BackendBench
         const long batch = 100;
         using var m = NetworkModules.FromFile(file, set, new NetworkBuildOptions { Batch = batch, Module = new() { DType = dtype, Device = device, Seed = 1 } });
         var hand = new PairwiseHand(m);
-        var inputs = RandomInputs.Make(m, batch, new Generator(3), dtype, device);
+        using var inputsGenerator = new Generator(3);
+        var inputs = RandomInputs.Make(m, batch, inputsGenerator, dtype, device);
         using (no_grad())
         {
             using var a = hand.Forward(inputs, dtype);
@@ -412,7 +414,8 @@ static partial class BackendBench
     static void Memory(ScalarType dtype, Device device, string file, KeyValuePair<string, string>[] set, long batch)
     {
         using var m = NetworkModules.FromFile(file, set, new NetworkBuildOptions { Batch = batch, Module = new() { DType = dtype, Device = device, Seed = 1 } });
-        var inputs = RandomInputs.Make(m, batch, new Generator(3), dtype, device);
+        using var inputsGenerator = new Generator(3);
+        var inputs = RandomInputs.Make(m, batch, inputsGenerator, dtype, device);
         using var opt = optim.SGD(m.parameters(), 1e-6);
         void Step()
         {

@@ -154,7 +154,8 @@ public static class Program
         // The planner's own path (auto finds the sweep: x0.A0, then (env.A[i]).x[i] along the chain).
         var plan = NetworkAdapter.Plan(spec, "auto");
         using var module = new NetworkModule(spec, plan, new NetworkModuleOptions { DType = dtype, Device = device, Seed = 1 });
-        using var raw = randint(0, d, [batch, n], generator: new Generator(2)).to(device);
+        using var rawGenerator = new Generator(2);
+        using var raw = randint(0, d, [batch, n], generator: rawGenerator).to(device);
         var cores = Enumerable.Range(0, n).Select(i => module.get_parameter($"A.{i}")!).ToArray();
 
         // The hand-written loop: batched matrix products over the sites, as the seed paper's code computes psi.

@@ -30,7 +30,8 @@ public class SlicedExecutionTests
         }
         else
             y = m.forward(inputs);
-        var probe = randn(y.shape, ScalarType.Float64, generator: new Generator(11));
+        using var probeGenerator = new Generator(11);
+        var probe = randn(y.shape, ScalarType.Float64, generator: probeGenerator);
         if (m.ParameterCount > 0)
             (y * probe).sum().backward();
         var grads = m.named_parameters().ToDictionary(
@@ -89,7 +90,8 @@ public class SlicedExecutionTests
             var spec = NetworkAdapter.FromFlat(net);
             using var a = new NetworkModule(spec, free, F64);
             using var b = new NetworkModule(spec, plan, F64);
-            var inputs = RandomInputs.Make(a, 3, new Generator(7), ScalarType.Float64);
+            using var inputsGenerator = new Generator(7);
+            var inputs = RandomInputs.Make(a, 3, inputsGenerator, ScalarType.Float64);
             try
             {
                 AssertSame(a, b, inputs);
@@ -125,7 +127,8 @@ public class SlicedExecutionTests
         var options = F64 with { LogScale = logScale };
         using var a = new NetworkModule(spec, free, options);
         using var b = new NetworkModule(spec, plan, options);
-        var inputs = RandomInputs.Make(a, 4, new Generator(3), ScalarType.Float64);
+        using var inputsGenerator = new Generator(3);
+        var inputs = RandomInputs.Make(a, 4, inputsGenerator, ScalarType.Float64);
         try
         {
             AssertSame(a, b, inputs, logScale);

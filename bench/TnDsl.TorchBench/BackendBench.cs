@@ -74,7 +74,8 @@ static partial class BackendBench
         using var module = new NetworkModule(spec, planned, options);
         using var dense = new NetworkModule(spec, planned, options with { Lower = false });
         using var rawGenerator = new Generator(2);
-        using var raw = randint(0, 2, [batch, sites], generator: rawGenerator).to(device);
+        using var drawn = randint(0, 2, [batch, sites], generator: rawGenerator);
+        using var raw = drawn.to(device);
         var cores = Enumerable.Range(0, sites).Select(i => module.get_parameter($"A.{i}")!).ToArray();
         // The dense module shares the lowered module's values, so all sides compute the same numbers.
         using (no_grad())
@@ -110,9 +111,9 @@ static partial class BackendBench
         // sites (precomputed one-hot slices).
         Tensor MatmulGather(bool precomputed)
         {
-            using var offsets = arange(0, 2 * batch, 2, ScalarType.Int64, device);
-            using var all = precomputed ? (raw + offsets.unsqueeze(1)).t().contiguous() : null;
-            Tensor Rows(int i) => all is null ? raw.select(1, i) + offsets : all[i];
+            using var offsets = ScalarOps.Arange(0, 2 * batch, 2, ScalarType.Int64, device);
+            using var all = precomputed ? ScalarOps.Plus(raw, offsets.unsqueeze(1)).t().contiguous() : null;
+            Tensor Rows(int i) => all is null ? ScalarOps.Plus(raw.select(1, i), offsets) : all[i];
             var left = cores[0].index_select(0, raw.select(1, 0));
             for (int i = 1; i < sites - 1; i++)
             {
@@ -197,12 +198,13 @@ static partial class BackendBench
         Console.WriteLine($"    planner path ({planned.Optimizer}, chose {planned.Chosen}): {planned.Flops:E2} flops, {(double)planned.Flops / SweepFlops(sites, chi, batch):F2}x the hand sweep's; " +
                           $"{module.Plan.Count} steps, lowered: {string.Join(", ", lowered)}");
         using (no_grad())
+        using (NewDisposeScope())
         {
             using var a = MatmulGather(false);
             foreach (var (name, f) in hands.Concat(krowch).Append(new("module", () => module.forward([raw]))).Append(new("module, dense", () => dense.forward([raw]))))
             {
                 using var b = f();
-                Console.WriteLine($"    max |{name} - matmul, index_select| / max = {((a - b).abs().max() / a.abs().max()).to_type(ScalarType.Float64).item<double>():g3}");
+                Console.WriteLine($"    max |{name} - matmul, index_select| / max = {(ScalarOps.Minus(a, b).abs().max() / a.abs().max()).to_type(ScalarType.Float64).item<double>():g3}");
             }
         }
         Tensor Backward(Func<Tensor> f)
@@ -348,7 +350,9 @@ static partial class BackendBench
         {
             using var a = hand.Forward(inputs, dtype);
             using var b = m.forward(inputs);
-            double err = ((a - b).abs().max() / a.abs().max()).to_type(ScalarType.Float64).item<double>();
+            double err;
+            using (NewDisposeScope())
+                err = (ScalarOps.Minus(a, b).abs().max() / a.abs().max()).to_type(ScalarType.Float64).item<double>();
             var (h, mod, blocks) = Paired(() => hand.Forward(inputs, dtype), () => m.forward(inputs), device, rounds, null);
             Console.Write($"    {Path.GetRelativePath(Path.GetDirectoryName(Path.GetDirectoryName(file)!)!, file),-24} {m.Spec.Tensors.Length,4} tensors{(m.Inputs.Count > 0 ? $", batch {batch}" : ""),-11} " +
                           $"forward: hand {Us(h)}, module {Us(mod)}, ratio {mod / h:F2} [{blocks}] (max rel. difference {err:g2})");

@@ -81,8 +81,9 @@ public class ConvAcTaskTests
     /// <summary>Output of a ConvAC layer (random weights) on inputs whose positions are permuted by <paramref name="order"/>.</summary>
     static Tensor Permuted(SpecLayer layer, Tensor x, int[] order)
     {
-        var columns = tensor(order.SelectMany(j => Enumerable.Range(4 * j, 4)).Select(c => (long)c).ToArray());
-        return layer.forward(x.index_select(1, columns));
+        using var columns = tensor(order.SelectMany(j => Enumerable.Range(4 * j, 4)).Select(c => (long)c).ToArray());
+        using var permuted = x.index_select(1, columns);
+        return layer.forward(permuted);
     }
 
     [Fact]

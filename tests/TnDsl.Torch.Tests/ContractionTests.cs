@@ -68,7 +68,7 @@ public class ContractionTests
 
     static Tensor[] Operands(long[][] shapes, int seed)
     {
-        var g = new Generator((ulong)seed);
+        using var g = new Generator((ulong)seed);
         return shapes.Select(s => randn(s, ScalarType.Float64, generator: g)).ToArray();
     }
 

@@ -57,7 +57,7 @@ public class StepLayoutsTests
         // A tree contraction whose steps the orientation may swap: the value and the output's axis order stay.
         const string equation = "ai,bj,ck,dl,ijm,kln,mno->abcdo";
         long[][] shapes = [[3, 2], [3, 2], [3, 2], [3, 2], [2, 2, 4], [2, 2, 4], [4, 4, 5]];
-        var g = new Generator(8);
+        using var g = new Generator(8);
         var operands = shapes.Select(s => randn(s, ScalarType.Float64, generator: g)).ToArray();
         using var ours = Tn.Contract(equation, operands);
         using var theirs = einsum(equation, operands);

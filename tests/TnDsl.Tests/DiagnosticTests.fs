@@ -169,6 +169,20 @@ let ``a slice longer than the tensor limit is refused before its members are lis
     singleWith text smallLimits "TN0112"
 
 [<Fact>]
+let ``thousands of slices each within the limit are refused by counting legs before their values are made`` () =
+    // Each slice names 10^5 indices (the tensor limit), 4000 of them 4 x 10^8 legs against a limit of 10^6: refused
+    // at the eleventh. Making every slice's values before counting them allocated about 4.8 GB (and the same at
+    // the default limits took over 8 GB and minutes); counting leg by leg stops after eleven slices.
+    let options = { Compiler.defaultOptions with Limits = { Compiler.defaultOptions.Limits with MaxTensors = 100_000; MaxLegs = 1_000_000L } }
+    let slices = String.Join(", ", Array.create 4000 "p[0..99999]")
+    let text = sprintf "network a() {\n  index p[i]: 2 for i in 0..9\n  weight A: (p[0])\n  «output (%s)»\n}" slices
+    let before = GC.GetTotalAllocatedBytes true
+    singleWith text options "TN0112"
+    let allocated = GC.GetTotalAllocatedBytes true - before
+    // Process-wide (other tests may run beside this one): a generous bound, a fifth of what the values would take.
+    Assert.True(allocated < 1_000_000_000L, sprintf "%d bytes allocated" allocated)
+
+[<Fact>]
 let ``a grid loop of exactly the tensor limit is accepted, and one row more is refused`` () =
     // The loop limit counts members, not outer iterations too: an L x L grid at the limit is valid.
     let options = { Compiler.defaultOptions with Limits = { Compiler.defaultOptions.Limits with MaxTensors = 100; MaxLegs = 10_000L } }

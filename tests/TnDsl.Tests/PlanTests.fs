@@ -1150,3 +1150,26 @@ let ``each pairwise step carries its result's legs in axis order: shared kept le
     Assert.Equal((0, 1), (steps[1].Left, steps[1].Right))
     Assert.Equal<int array>([| id "b"; id "k"; id "i" |], steps[1].Kept)
     Assert.Equal<int array>(Array.sort p.Output, Array.sort steps[1].Kept)
+
+[<Fact>]
+let ``under a memory limit auto also fits the free search's other trial trees, keeps the cheapest, and is reproducible`` () =
+    // The closed 8x8 lattice with D = 4 at a tenth of the free plan's largest intermediate: the free plan, sliced
+    // interleaved with reconfiguration, costs about 6.2e8 flops; another of the free search's trial trees, fitted
+    // the same way, about 2.5e8.
+    let p = match Problem.index Range.none (peps 8 8 4) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let serial = { PlanOptions.defaults with Parallel = false }
+    let free = Plan.run "auto" serial p
+    let limit = free.Cost.Value.LargestIntermediate / BigInteger 10
+    let freeSliced =
+        match PlanSliceSearch.sliceReconfigure (fun () -> false) p limit false 1 free.Tree.Value with
+        | Some (t, ix) -> (PlanSlice.figures p t ix).Flops
+        | None -> failwith "the free plan could not be sliced"
+    let limited = { serial with MemoryLimit = Some(int64 limit) }
+    let r = Plan.run "auto" limited p
+    Assert.True(Plan.succeeded r)
+    let s = r.Slicing.Value
+    Assert.True(s.LargestIntermediate <= limit)
+    Assert.True(s.Flops * BigInteger 2 < freeSliced, sprintf "%O against the free plan sliced, %O" s.Flops freeSliced)
+    let again = Plan.run "auto" { limited with Parallel = true } p
+    Assert.Equal<int array array>(r.Tree.Value.Steps, again.Tree.Value.Steps)
+    Assert.Equal<int array>(s.Indices, again.Slicing.Value.Indices)

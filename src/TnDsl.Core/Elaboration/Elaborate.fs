@@ -23,8 +23,8 @@ let defaultOptions = Elaboration.defaultOptions
 /// The closest candidate to a misspelt name, if one is close enough (see `Suggest`).
 let suggest (name: string) (candidates: string seq) = Suggest.closest name candidates
 
-/// Expands a leg list to leg groups (a slice kept as its subscripts' values), counting the legs against the limits
-/// before they are made.
+/// Expands a leg list to leg groups (a slice kept as its subscripts' values), counting each leg's members against
+/// the limits before the next is expanded.
 let private legGroups (ctx: Ctx) env (range: SourceRange) (legs: Leg list) : LegGroup list =
     let expanded =
         legs
@@ -53,8 +53,10 @@ let private legGroups (ctx: Ctx) env (range: SourceRange) (legs: Leg list) : Leg
                         if n > limit then
                             ctx.Exhaust(r.Range, sprintf "this slice names more than %d indices, the limit" ctx.Options.MaxTensors)
                         n) 1L
+                // Counted as each leg is expanded, not once for the list: every slice may be within the limit
+                // while thousands of them together are far past it (their values made first would exhaust memory).
+                ctx.CountLegs(range, combos)
                 Some(r, choices, combos))
-    ctx.CountLegs(range, expanded |> List.sumBy (fun (_, _, n) -> n))
     expanded
     |> List.map (fun (r, choices, combos) ->
         let isSlice = r.Subscripts |> List.exists (function SSlice _ -> true | _ -> false)

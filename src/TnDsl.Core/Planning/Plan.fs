@@ -119,12 +119,19 @@ module Plan =
 
     /// What `auto` under a memory limit (slicing allowed) keeps for fitting its tree to the limit (`fitLimit`): the
     /// ledger of counted work shared by every phase, the tree it found without the limit and that tree fitted
-    /// (sliced interleaved with reconfiguration, or as is when it fits), so that neither is searched twice.
+    /// (sliced interleaved with reconfiguration, or as is when it fits; or the cheapest of the free search's trial
+    /// trees so fitted), so that neither is searched twice.
     type private Budgeted =
         { Ledger: PlanHyper.Ledger
           mutable Free: ContractionTree option
           mutable Fitted: (BigInteger * ContractionTree * Slicing option) option
-          mutable Searched: (BigInteger * ContractionTree * Slicing option) option }
+          mutable Searched: (BigInteger * ContractionTree * Slicing option) option
+          /// The free search's trial trees, best unsliced score first (`PlanHyper.Searched.Ranked`).
+          mutable Trees: ContractionTree array
+          /// The counted work (seconds) that fitting the free tree took: the price of fitting one more.
+          mutable FitWork: float
+          /// The rank (from 1) among `Trees` of the tree `Fitted` came from; 0 for the free tree.
+          mutable FittedRank: int }
 
     /// The share of what the ledger has left, after the slice-aware search, that the exact search under a limit may
     /// take: a quarter (where the limit forces slicing it searches in vain). The slice-aware search comes first and
@@ -148,6 +155,44 @@ module Plan =
                 let s = PlanSlice.figures p t ix
                 s.Flops, t, (if ix.Length = 0 then None else Some s))
 
+    /// The counted work (seconds) that fitting the free search's other trial trees to a limit may take whatever the
+    /// ledger says (`refitRanked`): 0.15 s, about 50 ms of CPU.
+    let refitFloorSeconds = 0.15
+
+    /// The free search's trial trees (`PlanHyper.Searched.Ranked`, best unsliced score first), other than the free
+    /// plan's, each fitted to the limit as the free plan is (`fitFree`), the cheapest kept in `Fitted` with its rank:
+    /// trees chosen for flops alone slice very differently, and the best sliced one is often not the best
+    /// unsliced one (on the PEPS norm 4x4 at 1/100 of its largest intermediate the 4th-ranked tree sliced costs
+    /// 5.8e9 flops, the first 1.6e10). They are fitted in rank order while the ledger has work left, or while the
+    /// fittings so far and one more (priced at what fitting the free plan cost) stay within `refitFloorSeconds`.
+    /// Only where the free plan needed slicing. Deterministic (the work is counted), unless `stop` (a wall-clock
+    /// limit) ends it first.
+    let private refitRanked (stop: unit -> bool) (b: Budgeted) (p: Indexed) (limit: BigInteger) =
+        match b.Fitted with
+        | Some (_, _, Some _) ->
+            let key (t: ContractionTree) = String.Join(";", t.Steps |> Array.map (fun s -> String.Join(",", s)))
+            let seen = Collections.Generic.HashSet<string>()
+            b.Free |> Option.iter (key >> seen.Add >> ignore)
+            // With their ranks (from 1) among all the trial trees.
+            let trees = b.Trees |> Array.mapi (fun i t -> i + 1, t) |> Array.filter (snd >> key >> seen.Add)
+            let mutable spent = 0.0
+            let mutable i = 0
+            while i < trees.Length && not (stop ()) && (not b.Ledger.Exhausted || spent + b.FitWork <= refitFloorSeconds) do
+                let before = b.Ledger.Spent
+                let rank, tree = trees[i]
+                match fitFree b.Ledger.Work p limit tree with
+                | Some (f, t, s) ->
+                    b.Ledger.Offer(log2Of f)
+                    match b.Fitted with
+                    | Some (best, _, _) when best <= f -> ()
+                    | _ ->
+                        b.Fitted <- Some(f, t, s)
+                        b.FittedRank <- rank
+                | None -> ()
+                spent <- spent + (b.Ledger.Spent - before)
+                i <- i + 1
+        | _ -> ()
+
     /// `auto` with the name of the candidate it chose: a search whose budget follows the stakes and is the same on
     /// any machine and load (every phase counts its work in machine-independent units priced at rates measured on
     /// one core; nothing is timed). The deterministic greedy plan estimates the contraction time at stake (its
@@ -163,7 +208,8 @@ module Plan =
     /// Under a memory limit that slicing may meet, one ledger of counted work (`PlanHyper.Ledger`) covers the whole
     /// plan. The plan without the limit comes first (the search above, on the stakes of the free network), fitted
     /// to the limit by slicing interleaved with reconfiguration: on lattices it is the best plan or close to it,
-    /// and it costs milliseconds. Its sliced flops set the stakes; the searches under the limit (the slice-aware
+    /// and it costs milliseconds. The free search's other trial trees are fitted the same way next (`refitRanked`),
+    /// the cheapest kept. The best fitted plan's flops set the stakes; the searches under the limit (the slice-aware
     /// search (`PlanSliceSearch.searchWith`, whose first trial's cheaper slicing runs whatever the ledger says);
     /// the exact search with the limit as a hard constraint, on `exactShare` of what is left; hyper with trees
     /// scored by their sliced flops) get only what is left of a tenth of the best plan's contraction time (at
@@ -174,8 +220,8 @@ module Plan =
     /// A `TimeLimitMs` in the options is kept as an extra wall-clock stop, which makes the plan depend on the
     /// machine.
     /// `work` and `exactWork` receive the counted work of a search without a budget (a free search under a
-    /// budget's ledger, or nothing of note).
-    let rec private autoIn (budget: Budgeted option) (work: PlanHyper.Work) (exactWork: PlanOptimal.ExactWork) (p: Indexed) (o: PlanOptions) : string * Found =
+    /// budget's ledger, or nothing of note); `trees` the trees of hyper's trials, best first (where hyper ran).
+    let rec private autoIn (budget: Budgeted option) (work: PlanHyper.Work) (exactWork: PlanOptimal.ExactWork) (trees: ResizeArray<ContractionTree>) (p: Indexed) (o: PlanOptions) : string * Found =
         let n = p.Inputs.Length
         let clock = Stopwatch.StartNew()
         let found t = { Tree = Some t; Notes = [] }
@@ -191,10 +237,14 @@ module Plan =
             let freeName =
                 match budget, limit with
                 | Some b, Some l ->
-                    let name, free = autoIn None b.Ledger.Work b.Ledger.Exact p { o with MemoryLimit = None }
+                    let ranked = ResizeArray()
+                    let name, free = autoIn None b.Ledger.Work b.Ledger.Exact ranked p { o with MemoryLimit = None }
+                    b.Trees <- ranked.ToArray()
                     let free = free.Tree |> Option.filter (fun t -> (ContractionTree.validate t).IsOk) |> Option.map (PlanReduce.leaves p o.Objective (Some l))
                     b.Free <- free
+                    let before = b.Ledger.Spent
                     b.Fitted <- free |> Option.bind (fitFree b.Ledger.Work p l)
+                    b.FitWork <- b.Ledger.Spent - before
                     b.Fitted |> Option.iter (fun (f, _, _) -> b.Ledger.Offer(log2Of f))
                     name
                 | _ -> ""
@@ -202,6 +252,12 @@ module Plan =
             match ledger, o.MemoryLimit with
             | Some l, Some m when greedyRun.Largest <= Math.Log2(float m) -> l.Offer greedyRun.Flops
             | Some l, None -> l.Offer greedyRun.Flops
+            | _ -> ()
+            // Under a budget: the free search's other trial trees, fitted as the free plan was, while the ledger
+            // has work left or within the refit floor (see `refitRanked`).
+            match budget, limit with
+            | Some b, Some l when n <= reconfigureUpTo ->
+                refitRanked (fun () -> o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)) b p l
             | _ -> ()
             // Under a budget, where the free plan needed slicing: the slice-aware search, lean, its first trial's
             // cheaper slicing whatever the ledger says (a floor, up to `PlanSliceSearch.leanFloorUpTo` tensors),
@@ -244,7 +300,8 @@ module Plan =
                 | None, Some (_, t, _) -> "slice-aware search", found t
                 | _ ->
                     let _, t, _ = b.Fitted.Value
-                    sprintf "%s without the limit, sliced" freeName, found t
+                    if b.FittedRank > 0 then sprintf "%s (its tree %d of %d) without the limit, sliced" freeName b.FittedRank b.Trees.Length, found t
+                    else sprintf "%s without the limit, sliced" freeName, found t
             | _ ->
                 match exact with
                 | Some t when budget.IsNone || o.MemoryLimit.IsNone ->
@@ -273,6 +330,7 @@ module Plan =
                           | None when affords 3L ->
                               let searched = PlanHyper.searchWith (Some(stakesRule n)) p { o with Trials = snd hyperTrials; TimeLimitMs = left () }
                               work.Add searched.Work
+                              trees.AddRange searched.Ranked
                               yield sprintf "hyper (%d trials)" searched.Trials, searched.Tree
                           | None -> ()
                           yield "greedy", greedyRun.Tree
@@ -299,11 +357,11 @@ module Plan =
     /// A fresh budget for `auto` under a memory limit that slicing may meet (None otherwise).
     let private budgetFor (p: Indexed) (o: PlanOptions) : Budgeted option =
         match o.MemoryLimit with
-        | Some _ when o.Slice -> Some { Ledger = PlanHyper.Ledger(stakesRule p.Inputs.Length, ledgerFloorSeconds); Free = None; Fitted = None; Searched = None }
+        | Some _ when o.Slice -> Some { Ledger = PlanHyper.Ledger(stakesRule p.Inputs.Length, ledgerFloorSeconds); Free = None; Fitted = None; Searched = None; Trees = [||]; FitWork = 0.0; FittedRank = 0 }
         | _ -> None
 
     /// `auto` with the name of the candidate it chose (see `autoIn`).
-    let autoChoose (p: Indexed) (o: PlanOptions) : string * Found = autoIn (budgetFor p o) (PlanHyper.Work()) (PlanOptimal.ExactWork()) p o
+    let autoChoose (p: Indexed) (o: PlanOptions) : string * Found = autoIn (budgetFor p o) (PlanHyper.Work()) (PlanOptimal.ExactWork()) (ResizeArray()) p o
 
     /// `auto`: see `autoChoose`.
     let auto: Optimizer = fun p o -> snd (autoChoose p o)
@@ -489,7 +547,7 @@ module Plan =
             if name = "auto" then
                 // One budget for the whole plan: the search and the fitting to a memory limit.
                 let budget = budgetFor p o
-                runBudgeted budget name (autoIn budget (PlanHyper.Work()) (PlanOptimal.ExactWork())) o p
+                runBudgeted budget name (autoIn budget (PlanHyper.Work()) (PlanOptimal.ExactWork()) (ResizeArray())) o p
             else runBudgeted None name (fun p o -> name, optimizer p o) o p
 
     /// Plans a checked problem along a user-given path (pairwise steps in the linear convention, completed left

@@ -467,14 +467,17 @@ module PlanHyper =
         /// True once the work spent reaches the allowance.
         member this.Exhausted = this.Left <= 0.0
 
-    /// What `searchWith` found: the tree, the trials it ran and their counted work (polish included).
-    type Searched = { Tree: ContractionTree; Trials: int; Work: Work }
+    /// What `searchWith` found: the tree, the trials it ran and their counted work (polish included), and the trees of
+    /// the trials that ran, before the polish, best score first (ties: the earlier trial).
+    type Searched = { Tree: ContractionTree; Trials: int; Work: Work; Ranked: ContractionTree array }
 
     /// `searchWith`, with `spent0` seconds of counted work already spent and a plan of `best0` log2 flops already
     /// known (under `stakes`); `allowance` gives the seconds that the stakes allow for the best plan's log2 flops.
     let private searchFrom (stakes: Stakes option) (allowance: Stakes -> float -> float) (spent0: float) (best0: float) (p: Indexed) (o: PlanOptions) : Searched =
         let n = p.Inputs.Length
-        if n <= 2 then { Tree = (PlanGreedy.bestGreedy p o).Tree; Trials = 0; Work = Work() }
+        if n <= 2 then
+            let t = (PlanGreedy.bestGreedy p o).Tree
+            { Tree = t; Trials = 0; Work = Work(); Ranked = [| t |] }
         else
             let trials = max 2 o.Trials
             let clock = Stopwatch.StartNew()
@@ -599,7 +602,7 @@ module PlanHyper =
                     let sc = if obj.ReferenceEquals(better, tree) then scored else scoreCounted total p o better
                     sc, t, better)
             let _, _, best = Array.append polished ranked |> Array.minBy (fun (s, t, _) -> s, t)
-            { Tree = best; Trials = ran.Count; Work = total }
+            { Tree = best; Trials = ran.Count; Work = total; Ranked = ranked |> Array.map (fun (_, _, t) -> t) }
 
     /// The best tree of `Trials` trials (or fewer: under `stakes`, or when a time limit is set and spent), polished.
     let searchWith (stakes: Stakes option) (p: Indexed) (o: PlanOptions) : Searched =

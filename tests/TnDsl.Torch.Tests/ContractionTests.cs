@@ -149,6 +149,7 @@ public class ContractionTests
     [Fact]
     public void A_memory_limit_slices_the_expression_and_gives_torchs_values_and_gradients()
     {
+        using var temporaries = NewDisposeScope();
         // A ring of four: every order makes a 12 x 12 intermediate; a limit of 20 elements slices one bond.
         const string eq = "ab,bc,cd,da->";
         var xs = Operands([[12, 12], [12, 12], [12, 12], [12, 12]], 4).Select(x => x.requires_grad_(true)).ToArray();
@@ -171,6 +172,7 @@ public class ContractionTests
     [Fact]
     public void Gradients_flow_through_a_contraction_as_through_torch_einsum()
     {
+        using var temporaries = NewDisposeScope();
         var xs = Operands([[3, 4], [4, 5, 2], [2, 3]], 9).Select(x => x.requires_grad_(true)).ToArray();
         using (var scope = NewDisposeScope())
             ScalarOps.Square(Tn.Contract("ab,bcd,da->c", xs)).sum().backward();

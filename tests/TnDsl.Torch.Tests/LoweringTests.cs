@@ -80,7 +80,12 @@ public class LoweringTests
         if (m.parameters().Any())
             using (NewDisposeScope())
                 (y * w).sum().backward();
-        var grads = m.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad is { } g ? g.clone() : zeros_like(p.parameter));
+        // A parameter's grad is a fresh wrapper on every read: held until its copy is made.
+        var grads = m.named_parameters().ToDictionary(p => p.name, p =>
+        {
+            using var g = p.parameter.grad;
+            return g is null ? zeros_like(p.parameter) : g.clone();
+        });
         return (y.detach(), grads);
     }
 

@@ -35,7 +35,15 @@ public class SlicedExecutionTests
         if (m.ParameterCount > 0)
             (y * probe).sum().backward();
         var grads = m.named_parameters().ToDictionary(
-            p => p.name, p => p.parameter.grad is { } g ? g.contiguous().data<double>().ToArray() : new double[p.parameter.numel()]);
+            p => p.name, p =>
+            {
+                // A parameter's grad is a fresh wrapper on every read: held until its values are copied.
+                using var g = p.parameter.grad;
+                if (g is null)
+                    return new double[p.parameter.numel()];
+                using var c = g.contiguous();
+                return c.data<double>().ToArray();
+            });
         return (y.contiguous().data<double>().ToArray(), grads);
     }
 

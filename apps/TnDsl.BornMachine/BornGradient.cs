@@ -25,9 +25,13 @@ public static class BornGradient
     public static Tensor Psi(Tensor merged, Tensor left, Tensor right, Tensor pairs)
     {
         long n = left.shape[0], dl = merged.shape[0], dd = merged.shape[1] * merged.shape[2], dr = merged.shape[3];
-        using var lm = left.matmul(merged.reshape(dl, dd * dr)).reshape(n, dd, dr);
-        using var index = pairs.reshape(n, 1, 1).expand(n, 1, dr);
-        using var picked = lm.gather(1, index).squeeze(1);
+        using var matrix = merged.reshape(dl, dd * dr);
+        using var product = left.matmul(matrix);
+        using var lm = product.reshape(n, dd, dr);
+        using var column = pairs.reshape(n, 1, 1);
+        using var index = column.expand(n, 1, dr);
+        using var gathered = lm.gather(1, index);
+        using var picked = gathered.squeeze(1);
         using var prod = picked * right;
         return prod.sum(1);
     }

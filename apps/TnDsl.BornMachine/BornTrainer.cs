@@ -86,7 +86,8 @@ public sealed class BornTrainer : IDisposable
         test = ReferenceEquals(testImages, trainImages) ? train : Compact(testImages);
         // The images site by site (bytes), grouped by pixel value when a step needs it (PixelGroups): kept for every
         // site and bond, the groups' int64 image indices took 16 bytes per image and site.
-        columns = train.t().contiguous();
+        using (var transposed = train.t())
+            columns = transposed.contiguous();
         EnvironmentBlock = Math.Max(2, (int)Math.Ceiling(Math.Sqrt(model.Length)));
         Options = options;
         LearningRate = learningRate;
@@ -482,7 +483,8 @@ public sealed class BornTrainer : IDisposable
     {
         if (Options.Scaling == GradientScaling.Plain)
             return gradient;
-        double factor = gradient.norm().item<double>() / 2 / Math.Pow(gradient.numel(), 0.25);
+        using var norm = gradient.norm();
+        double factor = norm.item<double>() / 2 / Math.Pow(gradient.numel(), 0.25);
         return factor < 1 && factor > 0 ? Over(gradient, factor) : gradient;
     }
 

@@ -16,9 +16,12 @@ public static class Environments
     public static Tensor StepLeft(Tensor left, Tensor site, Tensor pixels)
     {
         long n = left.shape[0], dl = site.shape[0], d = site.shape[1], dr = site.shape[2];
-        using var all = left.matmul(site.reshape(dl, d * dr)).reshape(n, d, dr);
+        using var matrix = site.reshape(dl, d * dr);
+        using var product = left.matmul(matrix);
+        using var all = product.reshape(n, d, dr);
         using var wide = pixels.to_type(ScalarType.Int64);
-        using var index = wide.reshape(n, 1, 1).expand(n, 1, dr);
+        using var column = wide.reshape(n, 1, 1);
+        using var index = column.expand(n, 1, dr);
         using var picked = all.gather(1, index);
         return picked.squeeze(1);
     }
@@ -27,10 +30,13 @@ public static class Environments
     public static Tensor StepRight(Tensor right, Tensor site, Tensor pixels)
     {
         long n = right.shape[0], dl = site.shape[0], d = site.shape[1], dr = site.shape[2];
-        using var t = site.permute(2, 1, 0).reshape(dr, d * dl);
-        using var all = right.matmul(t).reshape(n, d, dl);
+        using var permuted = site.permute(2, 1, 0);
+        using var t = permuted.reshape(dr, d * dl);
+        using var product = right.matmul(t);
+        using var all = product.reshape(n, d, dl);
         using var wide = pixels.to_type(ScalarType.Int64);
-        using var index = wide.reshape(n, 1, 1).expand(n, 1, dl);
+        using var column = wide.reshape(n, 1, 1);
+        using var index = column.expand(n, 1, dl);
         using var picked = all.gather(1, index);
         return picked.squeeze(1);
     }
@@ -41,7 +47,11 @@ public static class Environments
 
     /// <summary>R'[n, l] = Σ_r A[l, x_n, r] R[n, r], one product per pixel value over the images that have it.</summary>
     public static Tensor StepRight(Tensor right, Tensor site, PixelGroups groups) =>
-        Grouped(right, groups, x => site.select(1, x).t(), site.shape[0]);
+        Grouped(right, groups, x =>
+        {
+            using var column = site.select(1, x);
+            return column.t();
+        }, site.shape[0]);
 
     static Tensor Grouped(Tensor rows, PixelGroups groups, Func<long, Tensor> matrix, long width)
     {

@@ -97,7 +97,7 @@ public static class SvdSplit
         int kept = sv.Count(x => x > cutoff * largest);
         kept = Math.Clamp(kept, 1, (int)Math.Min(dmax, rank));
         // eigh sorts ascending: the kept vectors are the last ones, largest first.
-        using var order = arange(size - 1, size - 1 - kept, -1, ScalarType.Int64, merged.device);
+        using var order = ScalarOps.Arange(size - 1, size - 1 - kept, -1, ScalarType.Int64, merged.device);
         var basis = vectors.index_select(1, order);
         var other = centre == CentreSide.Right ? basis.t().matmul(m) : m.matmul(basis);
         double total = Square(m).sum().item<double>();

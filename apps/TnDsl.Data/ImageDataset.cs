@@ -45,7 +45,8 @@ public sealed class ImageDataset : IDisposable
             throw new IdxFormatException($"{name}: {images.Shape[0]} images but {labels.Shape[0]} labels");
         using var raw = tensor(images.Data, [images.Shape[0], images.Shape[1], images.Shape[2]], ScalarType.Byte);
         var pixels = OverInPlace(raw.to_type(ScalarType.Float32), 255.0);
-        var y = tensor(labels.Data, [labels.Shape[0]], ScalarType.Byte).to_type(ScalarType.Int64);
+        using var rawLabels = tensor(labels.Data, [labels.Shape[0]], ScalarType.Byte);
+        var y = rawLabels.to_type(ScalarType.Int64);
         int classes = labels.Data.Length == 0 ? 0 : labels.Data.Max() + 1;
         return new ImageDataset(name, pixels, y, classes);
     }
@@ -54,7 +55,9 @@ public sealed class ImageDataset : IDisposable
     public ImageDataset Take(long count)
     {
         long n = Math.Min(count, Count);
-        return new ImageDataset(Name, Images.narrow(0, 0, n).clone(), Labels.narrow(0, 0, n).clone(), Classes);
+        using var images = Images.narrow(0, 0, n);
+        using var labels = Labels.narrow(0, 0, n);
+        return new ImageDataset(Name, images.clone(), labels.clone(), Classes);
     }
 
     /// <summary>The images resized to size × size by area averaging (adaptive average pooling).</summary>

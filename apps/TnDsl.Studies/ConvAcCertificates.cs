@@ -74,7 +74,7 @@ public static class ConvAcCertificates
     public static Tensor AllHalves()
     {
         using var scope = NewDisposeScope();
-        var codes = arange(65536, ScalarType.Int64).unsqueeze(1);
+        var codes = ScalarOps.Arange(65536, ScalarType.Int64).unsqueeze(1);
         var shifts = TorchSharp.torch.tensor(Enumerable.Range(0, 8).Select(k => (long)(2 * (7 - k))).ToArray()).unsqueeze(0);
         return codes.bitwise_right_shift(shifts).bitwise_and(3).MoveToOuterDisposeScope();
     }

@@ -86,14 +86,17 @@ public static class ConvAcStudy
         for (int s = 0; s < seeds; s++)
         {
             long seed = settings.Train.Seed + s;
-            var generator = new Generator((ulong)seed + 100);
+            using var generator = new Generator((ulong)seed + 100);
             for (int t = 0; t < tasks.Length; t++)
             {
                 var (xs, ys) = ConvAcTasks.Sample(tasks[t], settings.Samples, generator);
                 var (tx, ty) = ConvAcTasks.Sample(tasks[t], settings.TestSamples, generator);
                 using var trainX = ConvAcTasks.OneHot(xs);
                 using var testX = ConvAcTasks.OneHot(tx);
-                double positive = ty.to_type(ScalarType.Float64).mean().item<double>();
+                double positive;
+                using (var labels = ty.to_type(ScalarType.Float64))
+                using (var mean = labels.mean())
+                    positive = mean.item<double>();
                 baseline[t, s] = Math.Max(positive, 1 - positive);
                 for (int p = 0; p < Profiles.Length; p++)
                 {

@@ -52,7 +52,11 @@ public static class ConvAcTasks
     /// (e^(a−b) + e^(b−a) − const), which wide-bottom reaches.
     /// </summary>
     public static readonly ConvAcTask BandTask = new("band", "left|right",
-        symbols => HalvesWithin(Remainder(symbols, 2), Band));
+        symbols =>
+        {
+            using var odd = Remainder(symbols, 2);
+            return HalvesWithin(odd, Band);
+        });
 
     /// <summary>All tasks by name, the default pair first.</summary>
     public static readonly ConvAcTask[] All = [LongRange, Local, BandTask];
@@ -138,8 +142,12 @@ public static class ConvAcTasks
     }
 
     /// <summary>One-hot features (n, 16 · 4), position-major, as the ConvAC layer reads them.</summary>
-    public static Tensor OneHot(Tensor symbols) =>
-        nn.functional.one_hot(symbols, Symbols).to_type(ScalarType.Float32).reshape(symbols.shape[0], Positions * Symbols);
+    public static Tensor OneHot(Tensor symbols)
+    {
+        using var hot = nn.functional.one_hot(symbols, Symbols);
+        using var features = hot.to_type(ScalarType.Float32);
+        return features.reshape(symbols.shape[0], Positions * Symbols);
+    }
 }
 
 /// <summary>The ConvAC tasks' names apart from the tasks themselves: a command line that lists them in its help must

@@ -38,7 +38,11 @@ public static class Entanglement
         EntropyOf(SchmidtProbabilities(coefficients, gramA, gramB));
 
     /// <summary>The entropy (nats) of a matrix already written in orthonormal bases.</summary>
-    public static double EntropyOfOrthonormal(Tensor coefficients) => EntropyOf(ProbabilitiesOfWeighted(coefficients.to_type(ScalarType.Float64)));
+    public static double EntropyOfOrthonormal(Tensor coefficients)
+    {
+        using var m = coefficients.to_type(ScalarType.Float64);
+        return EntropyOf(ProbabilitiesOfWeighted(m));
+    }
 
     static double[] ProbabilitiesOfWeighted(Tensor m)
     {

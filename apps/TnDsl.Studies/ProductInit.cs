@@ -50,12 +50,18 @@ public static class ProductInit
                 return;
             long rows = p.shape[0], cols = p.shape[1];
             if (t.Subscripts.Length > 0 && t.Subscripts[0] == 0)
-                using (var first = Plus(p[0], 1.0))
-                    p[0].copy_(first);
+            {
+                using var row = p[0];
+                using var first = Plus(row, 1.0);
+                row.copy_(first);
+            }
             else
                 for (long i = 0; i < cols; i++)
-                    using (var entry = Plus(p[i % rows, i], 1.0))
-                        p[i % rows, i].copy_(entry);
+                {
+                    using var cell = p[i % rows, i];
+                    using var entry = Plus(cell, 1.0);
+                    cell.copy_(entry);
+                }
         });
     }
 
@@ -74,9 +80,16 @@ public static class ProductInit
             if (!IsConv(t))
                 p.copy_(values);
             else if (t.Subscripts.Length > 0 && t.Subscripts[0] == 0)
-                p.copy_(Plus(values, 1.0));
+            {
+                using var shifted = Plus(values, 1.0);
+                p.copy_(shifted);
+            }
             else
-                p.copy_(Over(Plus(values, 1.0), p.shape[0]));
+            {
+                using var shifted = Plus(values, 1.0);
+                using var averaged = Over(shifted, p.shape[0]);
+                p.copy_(averaged);
+            }
         });
     }
 

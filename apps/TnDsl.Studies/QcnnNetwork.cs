@@ -62,7 +62,7 @@ public sealed class QcnnNetwork : nn.Module<Tensor, Tensor>
         if ((long)size * size != layer.InputFeatures || 1 << blocks != layer.InputFeatures)
             throw new StudyException($"{spec.Name}: expected S × S pixels and log2(S²) blocks, got {layer.InputFeatures} inputs and {blocks} blocks");
         var dtype = layer.Network.get_parameter(head)!.dtype;
-        logTemperature = new Parameter(full(1, Math.Log(initialTemperature), dtype), requires_grad: scaling != QcnnScaling.None);
+        logTemperature = new Parameter(ScalarOps.Full([1], Math.Log(initialTemperature), dtype), requires_grad: scaling != QcnnScaling.None);
         RegisterComponents();
     }
 
@@ -71,7 +71,15 @@ public sealed class QcnnNetwork : nn.Module<Tensor, Tensor>
     /// <summary>The spec layer whose weights this network uses.</summary>
     public SpecLayer Layer => layer;
     /// <summary>The current temperature T.</summary>
-    public double Temperature => logTemperature.detach().exp().item<double>();
+    public double Temperature
+    {
+        get
+        {
+            using var value = logTemperature.detach();
+            using var t = value.exp();
+            return t.item<double>();
+        }
+    }
     /// <summary>Fourier features per pixel (K).</summary>
     public long Features => layer.Network.get_parameter(conv[0])!.shape[0];
 

@@ -88,7 +88,8 @@ public static class QcnnStudy
             double initialLoss;
             using (no_grad())
             using (var logits = model.forward(x))
-                initialLoss = nn.functional.cross_entropy(logits, train.Labels).item<float>();
+            using (var first = nn.functional.cross_entropy(logits, train.Labels))
+                initialLoss = first.item<float>();
             rows.Add((0, initialLoss, Trainer.Accuracy(model, tx, test.Labels), QcnnEntropy.Compute(layer)));
             var clock = Stopwatch.StartNew();
             var history = Trainer.Fit($"{TnDsl.Data.Datasets.Folder(name)} q-CNN", model, x, train.Labels, tx, test.Labels, settings.Train,

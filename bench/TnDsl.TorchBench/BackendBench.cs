@@ -73,7 +73,9 @@ static partial class BackendBench
         var options = new NetworkModuleOptions { DType = dtype, Device = device, Seed = 1 };
         using var module = new NetworkModule(spec, planned, options);
         using var dense = new NetworkModule(spec, planned, options with { Lower = false });
-        using var raw = randint(0, 2, [batch, sites], generator: new Generator(2)).to(device);
+        using var rawGenerator = new Generator(2);
+        using var drawn = randint(0, 2, [batch, sites], generator: rawGenerator);
+        using var raw = drawn.to(device);
         var cores = Enumerable.Range(0, sites).Select(i => module.get_parameter($"A.{i}")!).ToArray();
         // The dense module shares the lowered module's values, so all sides compute the same numbers.
         using (no_grad())
@@ -109,9 +111,9 @@ static partial class BackendBench
         // sites (precomputed one-hot slices).
         Tensor MatmulGather(bool precomputed)
         {
-            using var offsets = arange(0, 2 * batch, 2, ScalarType.Int64, device);
-            using var all = precomputed ? (raw + offsets.unsqueeze(1)).t().contiguous() : null;
-            Tensor Rows(int i) => all is null ? raw.select(1, i) + offsets : all[i];
+            using var offsets = ScalarOps.Arange(0, 2 * batch, 2, ScalarType.Int64, device);
+            using var all = precomputed ? ScalarOps.Plus(raw, offsets.unsqueeze(1)).t().contiguous() : null;
+            Tensor Rows(int i) => all is null ? ScalarOps.Plus(raw.select(1, i), offsets) : all[i];
             var left = cores[0].index_select(0, raw.select(1, 0));
             for (int i = 1; i < sites - 1; i++)
             {
@@ -196,12 +198,13 @@ static partial class BackendBench
         Console.WriteLine($"    planner path ({planned.Optimizer}, chose {planned.Chosen}): {planned.Flops:E2} flops, {(double)planned.Flops / SweepFlops(sites, chi, batch):F2}x the hand sweep's; " +
                           $"{module.Plan.Count} steps, lowered: {string.Join(", ", lowered)}");
         using (no_grad())
+        using (NewDisposeScope())
         {
             using var a = MatmulGather(false);
             foreach (var (name, f) in hands.Concat(krowch).Append(new("module", () => module.forward([raw]))).Append(new("module, dense", () => dense.forward([raw]))))
             {
                 using var b = f();
-                Console.WriteLine($"    max |{name} - matmul, index_select| / max = {((a - b).abs().max() / a.abs().max()).to_type(ScalarType.Float64).item<double>():g3}");
+                Console.WriteLine($"    max |{name} - matmul, index_select| / max = {(ScalarOps.Minus(a, b).abs().max() / a.abs().max()).to_type(ScalarType.Float64).item<double>():g3}");
             }
         }
         Tensor Backward(Func<Tensor> f)
@@ -341,12 +344,15 @@ static partial class BackendBench
         const long batch = 100;
         using var m = NetworkModules.FromFile(file, set, new NetworkBuildOptions { Batch = batch, Module = new() { DType = dtype, Device = device, Seed = 1 } });
         var hand = new PairwiseHand(m);
-        var inputs = RandomInputs.Make(m, batch, new Generator(3), dtype, device);
+        using var inputsGenerator = new Generator(3);
+        var inputs = RandomInputs.Make(m, batch, inputsGenerator, dtype, device);
         using (no_grad())
         {
             using var a = hand.Forward(inputs, dtype);
             using var b = m.forward(inputs);
-            double err = ((a - b).abs().max() / a.abs().max()).to_type(ScalarType.Float64).item<double>();
+            double err;
+            using (NewDisposeScope())
+                err = (ScalarOps.Minus(a, b).abs().max() / a.abs().max()).to_type(ScalarType.Float64).item<double>();
             var (h, mod, blocks) = Paired(() => hand.Forward(inputs, dtype), () => m.forward(inputs), device, rounds, null);
             Console.Write($"    {Path.GetRelativePath(Path.GetDirectoryName(Path.GetDirectoryName(file)!)!, file),-24} {m.Spec.Tensors.Length,4} tensors{(m.Inputs.Count > 0 ? $", batch {batch}" : ""),-11} " +
                           $"forward: hand {Us(h)}, module {Us(mod)}, ratio {mod / h:F2} [{blocks}] (max rel. difference {err:g2})");
@@ -412,7 +418,8 @@ static partial class BackendBench
     static void Memory(ScalarType dtype, Device device, string file, KeyValuePair<string, string>[] set, long batch)
     {
         using var m = NetworkModules.FromFile(file, set, new NetworkBuildOptions { Batch = batch, Module = new() { DType = dtype, Device = device, Seed = 1 } });
-        var inputs = RandomInputs.Make(m, batch, new Generator(3), dtype, device);
+        using var inputsGenerator = new Generator(3);
+        var inputs = RandomInputs.Make(m, batch, inputsGenerator, dtype, device);
         using var opt = optim.SGD(m.parameters(), 1e-6);
         void Step()
         {

@@ -91,13 +91,17 @@ static class BornAuthorsBench
         var (layout, data) = Load(examples, dmax);
         using var mps = Start(layout);
         for (int k = 0; k < mps.Length; k++)
-            WriteNpy(Path.Combine(work, $"site.{k}.npy"), "<f8", mps[k].shape, mps[k].contiguous().data<double>().ToArray()
+        {
+            using var site = mps[k].contiguous();
+            WriteNpy(Path.Combine(work, $"site.{k}.npy"), "<f8", mps[k].shape, site.data<double>().ToArray()
                 .SelectMany(BitConverter.GetBytes).ToArray());
+        }
         foreach (var (name, set) in new[] { ("train", data.Train), ("test", data.Test) })
         {
             using var pixels = BornSetup.Images(set, layout);
             using var ordered = BornTrainer.ToSiteOrder(layout, pixels);
-            using var bytes = ordered.to_type(ScalarType.Byte).contiguous();
+            using var narrow = ordered.to_type(ScalarType.Byte);
+            using var bytes = narrow.contiguous();
             WriteNpy(Path.Combine(work, $"{name}.npy"), "|u1", bytes.shape, bytes.data<byte>().ToArray());
         }
     }

@@ -1,4 +1,5 @@
 using TnDsl.BornMachine;
+using TnDsl.Torch;
 using static TorchSharp.torch;
 
 namespace TnDsl.TorchBench;
@@ -17,12 +18,14 @@ static class BornEnvBench
         var data = BornData.Load(Path.Combine(examples, "data", "born-machine", "mnist"));
         int size = data.Train.Size, count = data.Train.Count;
         using var bytes = tensor(data.Train.Pixels, [count, size]);
-        using var images = bytes.to_type(ScalarType.Int64).to(device);
+        using var wide = bytes.to_type(ScalarType.Int64);
+        using var images = wide.to(device);
         Console.WriteLine($"environment step L'[n] = L[n] A[:, x_n, :], {count} images, float64, median of 15 alternating rounds");
         Console.WriteLine($"{"site",-14} {"ones",5} {"D",4} {"gather all",12} {"grouped",12} {"ratio",6}");
         foreach (int pixel in new[] { 0, 14 * 28 + 14 })
         {
-            using var column = images.select(1, pixel).contiguous();
+            using var selected = images.select(1, pixel);
+            using var column = selected.contiguous();
             using var groups = PixelGroups.Of(column, 2);
             foreach (long d in new long[] { 30, 100, 500 })
             {
@@ -39,9 +42,12 @@ static class BornEnvBench
         }
 
         int middle = 14 * 28 + 13;
-        using var first = images.select(1, middle).contiguous();
-        using var second = images.select(1, middle + 1).contiguous();
-        using var pairs = first * 2 + second;
+        using var firstColumn = images.select(1, middle);
+        using var secondColumn = images.select(1, middle + 1);
+        using var first = firstColumn.contiguous();
+        using var second = secondColumn.contiguous();
+        using var doubled = ScalarOps.Times(first, 2L);
+        using var pairs = ScalarOps.Plus(doubled, second);
         using var pairGroups = PixelGroups.Of(second, 2);
         Console.WriteLine();
         Console.WriteLine($"one bond update at pixels {middle},{middle + 1}, all bonds at D (median of 5 alternating rounds)");
@@ -51,7 +57,8 @@ static class BornEnvBench
             using var left = randn(count, d, ScalarType.Float64, device);
             using var right = randn(count, d, ScalarType.Float64, device);
             using var raw = randn(d, 2, 2, d, ScalarType.Float64, device);
-            using var merged = raw / raw.norm();
+            using var norm = raw.norm();
+            using var merged = raw / norm;
             using var site = randn(d, 2, d, ScalarType.Float64, device);
             var t = BackendBench.Median(new()
             {

@@ -1,4 +1,5 @@
 using TnDsl.BornMachine;
+using TnDsl.Torch;
 using static TorchSharp.torch;
 
 namespace TnDsl.TorchBench;
@@ -20,8 +21,12 @@ static class BornSplitBench
             using var a = randn(d * 2, d, ScalarType.Float64, device);
             using var b = randn(d, 2 * d, ScalarType.Float64, device);
             using var step = randn(2 * d, 2 * d, ScalarType.Float64, device);
-            using var raw = (a.matmul(b) + step * 0.01).reshape(d, 2, 2, d);
-            using var merged = raw / raw.norm();
+            using var product = a.matmul(b);
+            using var noise = ScalarOps.Times(step, 0.01);
+            using var sum = ScalarOps.Plus(product, noise);
+            using var raw = sum.reshape(d, 2, 2, d);
+            using var norm = raw.norm();
+            using var merged = raw / norm;
             foreach (var centre in new[] { CentreSide.Right, CentreSide.Left })
             {
                 var t = BackendBench.Median(new()
@@ -31,9 +36,10 @@ static class BornSplitBench
                 }, device, rounds: 5);
                 using var bySvd = SvdSplit.Split(merged, 1e-50, d, centre);
                 using var byGram = SvdSplit.SplitByGram(merged, 1e-50, d, centre);
-                using var p1 = bySvd.Left.reshape(2 * d, d).matmul(bySvd.Right.reshape(d, 2 * d));
-                using var p2 = byGram.Left.reshape(2 * d, d).matmul(byGram.Right.reshape(d, 2 * d));
-                double gap = (p1 - p2).norm().item<double>() / p1.norm().item<double>();
+                using var scope = NewDisposeScope();
+                var p1 = bySvd.Left.reshape(2 * d, d).matmul(bySvd.Right.reshape(d, 2 * d));
+                var p2 = byGram.Left.reshape(2 * d, d).matmul(byGram.Right.reshape(d, 2 * d));
+                double gap = ScalarOps.Minus(p1, p2).norm().item<double>() / p1.norm().item<double>();
                 Console.WriteLine($"{d,4} {centre,7} {t["svd"] * 1e3,8:F2} ms {t["gram"] * 1e3,9:F2} ms {t["gram"] / t["svd"],6:F2} {gap,27:E2} {bySvd.DiscardedWeight,11:E3} {byGram.DiscardedWeight,11:E3}");
             }
         }

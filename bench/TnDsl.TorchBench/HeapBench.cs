@@ -100,7 +100,8 @@ public static class HeapBench
             Training = true,
             Module = new NetworkModuleOptions { DType = dtype, Seed = 1 },
         });
-        var inputs = RandomInputs.Make(module, c.Batch, new Generator(2), dtype);
+        using var inputsGenerator = new Generator(2);
+        var inputs = RandomInputs.Make(module, c.Batch, inputsGenerator, dtype);
         using var optimizer = optim.Adam(module.parameters(), 1e-3);
         void Forward()
         {

@@ -133,7 +133,8 @@ public static class MemoryBench
             Module = options,
         });
         var plan = module.ExecutionPlan;
-        var inputs = RandomInputs.Make(module, c.Batch, new Generator(2), dtype);
+        using var inputsGenerator = new Generator(2);
+        var inputs = RandomInputs.Make(module, c.Batch, inputsGenerator, dtype);
         try
         {
             // Warm up: libtorch's first use of a kernel in the process sets up its own buffers, no part of the

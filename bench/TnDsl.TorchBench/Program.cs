@@ -154,7 +154,9 @@ public static class Program
         // The planner's own path (auto finds the sweep: x0.A0, then (env.A[i]).x[i] along the chain).
         var plan = NetworkAdapter.Plan(spec, "auto");
         using var module = new NetworkModule(spec, plan, new NetworkModuleOptions { DType = dtype, Device = device, Seed = 1 });
-        using var raw = randint(0, d, [batch, n], generator: new Generator(2)).to(device);
+        using var rawGenerator = new Generator(2);
+        using var drawn = randint(0, d, [batch, n], generator: rawGenerator);
+        using var raw = drawn.to(device);
         var cores = Enumerable.Range(0, n).Select(i => module.get_parameter($"A.{i}")!).ToArray();
 
         // The hand-written loop: batched matrix products over the sites, as the seed paper's code computes psi.
@@ -177,8 +179,12 @@ public static class Program
         {
             using var a = Hand();
             using var b = Module();
-            var err = (a - b).abs().max().to_type(ScalarType.Float64).item<double>();
-            var scale = a.abs().max().to_type(ScalarType.Float64).item<double>();
+            double err, scale;
+            using (NewDisposeScope())
+            {
+                err = ScalarOps.Minus(a, b).abs().max().to_type(ScalarType.Float64).item<double>();
+                scale = a.abs().max().to_type(ScalarType.Float64).item<double>();
+            }
             Console.WriteLine($"MPS forward, {n} sites, chi {chi}, d {d}, batch {batch}, {dtype} on {device}, {get_num_threads()} threads");
             Console.WriteLine($"  max |module - hand| = {err:g3} (max |psi| = {scale:g3})");
             var t = MedianSeconds(new Dictionary<PairKernel, Func<Tensor>> { [PairKernel.Einsum] = Hand, [PairKernel.Matmul] = Module }, device);

@@ -47,7 +47,10 @@ using (module)
     using var output = module.forward(inputs);
     using var loss = output.square().sum();
     loss.backward();
-    double gradNorm = Math.Sqrt(module.parameters().Sum(p => p.grad is { } g ? g.square().sum().item<double>() : 0));
+    // A parameter's grad is a fresh tensor on every read: the scope holds it (and its square) until the sum is read.
+    double gradNorm;
+    using (NewDisposeScope())
+        gradNorm = Math.Sqrt(module.parameters().Sum(p => p.grad is { } g ? g.square().sum().item<double>() : 0));
 
     Console.WriteLine($"network    {module.Spec.Name}: {module.Spec.Tensors.Length} tensors, {module.ParameterCount:N0} trainable scalars");
     for (int k = 0; k < inputs.Length; k++)

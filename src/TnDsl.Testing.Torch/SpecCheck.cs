@@ -74,12 +74,19 @@ public static class SpecCheck
     public static Tensor ToTensor(Dense d, ScalarType dtype, bool requiresGrad = false)
     {
         var shape = d.Shape.Select(s => (long)s).ToArray();
-        var t = tensor(d.Data, shape, ScalarType.Float64).to_type(dtype);
+        using var values = tensor(d.Data, shape, ScalarType.Float64);
+        var t = values.to_type(dtype);
         return requiresGrad ? t.requires_grad_() : t;
     }
 
     /// <summary>A TorchSharp tensor's entries, row-major, as float64.</summary>
-    public static double[] ToArray(Tensor t) => t.detach().cpu().to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
+    public static double[] ToArray(Tensor t)
+    {
+        using var scope = NewDisposeScope();
+        var values = t.detach().cpu().to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
+        GC.KeepAlive(t);
+        return values;
+    }
 
     static string DTypeName(ScalarType t) =>
         t switch

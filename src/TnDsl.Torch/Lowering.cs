@@ -350,7 +350,7 @@ public sealed class OneHotGather : StepLowering
         offsets?.Value.Dispose();
         using (NewDisposeScope())
         {
-            var value = arange(0, rows * width, width, ScalarType.Int64, device).unsqueeze(1).DetachFromDisposeScope();
+            var value = ScalarOps.Arange(0, rows * width, width, ScalarType.Int64, device).unsqueeze(1).DetachFromDisposeScope();
             offsets = (value, rows, width, device.type, device.index);
             return value;
         }
@@ -588,8 +588,8 @@ public sealed class OneHotChain
         var row = Minus(Plus(code.mul(largest.unsqueeze(1)), rank), 1L);
         // source[j, r]: the row that padded row r of pair j is gathered from after pair j - 1 (batch order before
         // the first pair); a padding row reads row 0, whose product no later gather picks.
-        var previous = pairs == 1 ? arange(batch, ScalarType.Int64, code.device).unsqueeze(0)
-                                  : cat([arange(batch, ScalarType.Int64, code.device).unsqueeze(0), row.narrow(0, 0, pairs - 1)]);
+        var previous = pairs == 1 ? ScalarOps.Arange(batch, ScalarType.Int64, code.device).unsqueeze(0)
+                                  : cat([ScalarOps.Arange(batch, ScalarType.Int64, code.device).unsqueeze(0), row.narrow(0, 0, pairs - 1)]);
         var source = zeros([pairs, groups * sizes.Max()], ScalarType.Int64, code.device).scatter_(1, row, previous);
         // The cores' products for every pair and code: [pairs, χ·P, χ]·[pairs, χ, P·χ] = [pairs, χ, P, P, χ], as
         // [P², χ, χ] per pair.

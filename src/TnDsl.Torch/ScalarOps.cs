@@ -10,7 +10,7 @@ namespace TnDsl.Torch;
 /// <remarks>
 /// <para>
 /// TorchSharp's operations with numbers (<c>t * 2.0</c>, <c>t.mul(x)</c>, <c>a + b</c> and <c>a - b</c> whose implicit
-/// alpha is the number 1, <c>clamp_min(x)</c>, <c>pow(2)</c>, <c>full_like(t, x)</c>, <c>t == 0</c>, ...) convert the
+/// alpha is the number 1, <c>clamp_min(x)</c>, <c>pow(2)</c>, <c>full_like(t, x)</c>, <c>t == 0</c>, <c>arange(n)</c>, ...) convert the
 /// number to a temporary <see cref="Scalar"/>, read its native handle and pass the bare pointer to libtorch. After the
 /// handle is read nothing references the Scalar, so the garbage collector may finalise it (Scalar has a finaliser that
 /// frees the native object) while the native call is still using it, and the memory can be reused underneath.
@@ -104,6 +104,9 @@ public static class ScalarOps
     /// <summary>t ← t · x in place; returns t.</summary>
     public static Tensor TimesInPlace(Tensor t, double x) => With(t, x, static (t, s) => t.mul_(s));
 
+    /// <summary>t ← x everywhere, in place; returns t.</summary>
+    public static Tensor Fill(Tensor t, double x) => With(t, x, static (t, s) => t.fill_(s));
+
     /// <summary>t ← t / x in place; returns t.</summary>
     public static Tensor OverInPlace(Tensor t, double x) => With(t, x, static (t, s) => t.div_(s));
 
@@ -128,6 +131,19 @@ public static class ScalarOps
         using var s = x.ToScalar();
         return full(shape, s, dtype, device);
     }
+
+    /// <summary>The integers start, start + step, … short of stop (TorchSharp's <c>arange</c>, whose bounds are
+    /// Scalars), in the given dtype and device.</summary>
+    public static Tensor Arange(long start, long stop, long step, ScalarType dtype, Device? device = null)
+    {
+        using var a = start.ToScalar();
+        using var b = stop.ToScalar();
+        using var c = step.ToScalar();
+        return arange(a, b, c, dtype, device);
+    }
+
+    /// <summary>0, 1, …, stop − 1 (TorchSharp's <c>arange(stop)</c>, which makes its Scalars 0 and 1 internally).</summary>
+    public static Tensor Arange(long stop, ScalarType dtype, Device? device = null) => Arange(0, stop, 1, dtype, device);
 
     /// <summary>t[indices] ← x in place (TorchSharp's <c>t[i, j] = x</c>); returns t.</summary>
     public static Tensor Put(Tensor t, double x, params TensorIndex[] indices) => With(t, x, (t, s) => t.index_put_(s, indices));

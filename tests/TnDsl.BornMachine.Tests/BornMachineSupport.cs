@@ -38,7 +38,11 @@ static class BornMachineSupport
     {
         int n = mps.Length;
         var d = mps.Physical;
-        var tensors = Enumerable.Range(0, n).Select(k => mps[k].contiguous().data<double>().ToArray()).ToArray();
+        var tensors = Enumerable.Range(0, n).Select(k =>
+        {
+            using var site = mps[k].contiguous();
+            return site.data<double>().ToArray();
+        }).ToArray();
         var bonds = mps.Bonds;
         int total = d.Aggregate(1, (a, b) => a * b);
         var result = new double[total];

@@ -1,4 +1,5 @@
 using TnDsl.BornMachine;
+using TnDsl.Torch;
 using TorchSharp;
 using Xunit;
 using static TnDsl.BornMachine.Tests.BornMachineSupport;
@@ -31,6 +32,7 @@ public class BornMachineTests
     [Fact]
     public void Checkpointed_environments_give_the_same_bits_as_keeping_every_one_and_hold_about_four_sqrt_n()
     {
+        using var temporaries = NewDisposeScope();
         var options = new BornOptions { Dmax = 6, LearningRate = 0.05, Seed = 3 };
         (double[][] Sites, double[] Nll, int MostHeld) Run(int? block)
         {
@@ -99,6 +101,7 @@ public class BornMachineTests
     [Fact]
     public void Z_from_the_canonical_form_equals_Z_from_a_full_contraction()
     {
+        using var temporaries = NewDisposeScope();
         using var mps = RandomMps(n: 7, d: 2, bond: 3, seed: 11);
         double zFull = DensePsi(mps).Sum(p => p * p);
         Assert.Equal(Math.Log(zFull), mps.LogNorm(), 10);
@@ -165,6 +168,7 @@ public class BornMachineTests
     [Fact]
     public void Svd_split_keeps_the_reported_count_and_the_truncation_error_is_the_discarded_weight()
     {
+        using var temporaries = NewDisposeScope();
         var (m, s) = KnownSpectrum();
         using var _m = m;
         double total = s.Sum(x => x * x);
@@ -181,9 +185,11 @@ public class BornMachineTests
                 Assert.Equal(expectDiscarded, split.DiscardedWeight, 12);
                 Assert.Equal(expectDiscarded / total, split.TruncationError, 12);
                 // The kept part, rescaled back from unit norm, differs from M by exactly the discarded weight.
-                using var joined = split.Left.reshape(6, expectKept).matmul(split.Right.reshape(expectKept, 8)) * Math.Sqrt(total - expectDiscarded);
-                using var diff = m.reshape(6, 8) - joined;
-                Assert.Equal(expectDiscarded, diff.pow(2).sum().item<double>(), 12);
+                using var scope = NewDisposeScope();
+                var joined = ScalarOps.Times(split.Left.reshape(6, expectKept).matmul(split.Right.reshape(expectKept, 8)), Math.Sqrt(total - expectDiscarded));
+                var diff = ScalarOps.Minus(m.reshape(6, 8), joined);
+                using var two = 2.ToScalar();
+                Assert.Equal(expectDiscarded, diff.pow(two).sum().item<double>(), 12);
             }
         }
     }
@@ -191,6 +197,7 @@ public class BornMachineTests
     [Fact]
     public void The_gram_split_keeps_what_the_svd_split_keeps()
     {
+        using var temporaries = NewDisposeScope();
         // 1e-9 and 0 lie below what the Gram resolves (√ε ≈ 1e-8 of the largest), so the cutoffs stay above them,
         // and the capped case (dmax 2) is the one the Gram split is for.
         var (m, s) = KnownSpectrum();
@@ -209,12 +216,12 @@ public class BornMachineTests
                 // The same kept product, whatever the gauge of the two factors.
                 using var p1 = bySvd.Left.reshape(6, k).matmul(bySvd.Right.reshape(k, 8));
                 using var p2 = byGram.Left.reshape(6, k).matmul(byGram.Right.reshape(k, 8));
-                Assert.True((p1 - p2).abs().max().item<double>() < 1e-12, $"cutoff {cutoff}, dmax {dmax}, {side}: products differ");
+                Assert.True(ScalarOps.Minus(p1, p2).abs().max().item<double>() < 1e-12, $"cutoff {cutoff}, dmax {dmax}, {side}: products differ");
                 // The side away from the centre is orthonormal, the centre has unit norm.
                 using var orthonormal = side == CentreSide.Right ? byGram.Left.reshape(6, k) : byGram.Right.reshape(k, 8).t();
                 using var gram = orthonormal.t().matmul(orthonormal);
                 using var eye = torch.eye(k, dtype: ScalarType.Float64);
-                Assert.True((gram - eye).abs().max().item<double>() < 1e-12);
+                Assert.True(ScalarOps.Minus(gram, eye).abs().max().item<double>() < 1e-12);
                 using var centre = side == CentreSide.Right ? byGram.Right : byGram.Left;
                 Assert.Equal(1.0, centre.norm().item<double>(), 12);
             }
@@ -261,7 +268,7 @@ public class BornMachineTests
         // 400 sites of bond 2 with entries ~ normal(0, 1) × 10: Z ≈ 10^1000, far beyond float64 (the authors' random
         // start over 784 pixels is ≈ 10^470).
         using var raw = RandomMps(n: 400, d: 2, bond: 2, seed: 4);
-        using var mps = new Mps(Enumerable.Range(0, raw.Length).Select(k => raw[k] * 10).ToList());
+        using var mps = new Mps(Enumerable.Range(0, raw.Length).Select(k => ScalarOps.Times(raw[k], 10L)).ToList());
         double logNorm = mps.LogNorm();
         Assert.True(logNorm > Math.Log(double.MaxValue), $"ln Z = {logNorm}: the state does not overflow, the test would not see the fix");
         double logZ = mps.LeftCanonicalize();
@@ -286,8 +293,10 @@ public class BornMachineTests
     {
         double Nll(Tensor m)
         {
-            using var psi = BornGradient.Psi(m, left, right, pairs);
-            double z = m.pow(2).sum().item<double>();
+            using var scope = NewDisposeScope();
+            var psi = BornGradient.Psi(m, left, right, pairs);
+            using var two = 2.ToScalar();
+            double z = m.pow(two).sum().item<double>();
             return Math.Log(z) - psi.data<double>().ToArray().Average(p => Math.Log(p * p));
         }
         var (gradient, psiFromCompute) = BornGradient.Compute(merged, left, right, pairs);
@@ -295,15 +304,22 @@ public class BornMachineTests
         using var _p = psiFromCompute;
         using var psiDirect = BornGradient.Psi(merged, left, right, pairs);
         Assert.True(psiFromCompute.allclose(psiDirect, 1e-12, 1e-12), "ψ from the sorted blocks differs from the direct ψ");
-        var flat = merged.reshape(-1);
-        var analytic = gradient.reshape(-1).data<double>().ToArray();
+        using var flat = merged.reshape(-1);
+        double[] analytic;
+        using (var g = gradient.reshape(-1))
+            analytic = g.data<double>().ToArray();
         const double h = 1e-6;
         for (int i = 0; i < flat.shape[0]; i++)
         {
             using var plus = merged.clone();
             using var minus = merged.clone();
-            plus.view(-1)[i] += h;
-            minus.view(-1)[i] -= h;
+            using var up = plus.view(-1);
+            using var down = minus.view(-1);
+            double at;
+            using (var entry = flat[i])
+                at = entry.item<double>();
+            ScalarOps.Put(up, at + h, i);
+            ScalarOps.Put(down, at - h, i);
             double numeric = (Nll(plus) - Nll(minus)) / (2 * h);
             Assert.True(Math.Abs(numeric - analytic[i]) < 1e-5 * Math.Max(1, Math.Abs(numeric)), $"entry {i}: numeric {numeric}, analytic {analytic[i]}");
         }
@@ -348,7 +364,7 @@ public class BornMachineTests
         var site = randn([dl, d, dr], ScalarType.Float64, generator: gen);
         var left = randn([n, dl], ScalarType.Float64, generator: gen);
         var right = randn([n, dr], ScalarType.Float64, generator: gen);
-        var pixels = allSame ? full(n, d - 1, ScalarType.Int64) : randint(0, d, [n], ScalarType.Int64, generator: gen);
+        var pixels = allSame ? ScalarOps.Full([n], d - 1, ScalarType.Int64) : randint(0, d, [n], ScalarType.Int64, generator: gen);
         using var groups = PixelGroups.Of(pixels, d);
         Assert.Equal(n, groups.Counts.Sum());
         var stepL = Environments.StepLeft(left, site, groups);
@@ -477,11 +493,12 @@ public class BornMachineTests
     [Fact]
     public void Environment_buffers_are_reused_and_keep_each_environment_apart()
     {
+        using var temporaries = NewDisposeScope();
         using var pool = new EnvironmentBuffers(capacity: 12, chunk: 3);
         var a = pool.Take(3, 4);
         var b = pool.Take(2, 5);
-        a.fill_(1.0);
-        b.fill_(2.0);
+        ScalarOps.Fill(a, 1.0);
+        ScalarOps.Fill(b, 2.0);
         Assert.Equal(3, pool.Allocated);
         Assert.Equal(new long[] { 3, 4 }, a.shape);
         Assert.True(a.is_contiguous() && b.is_contiguous());
@@ -490,8 +507,8 @@ public class BornMachineTests
         pool.Return(a);
         var c = pool.Take(4, 3);
         var d = pool.Take(1, 12);
-        c.fill_(3.0);
-        d.fill_(4.0);
+        ScalarOps.Fill(c, 3.0);
+        ScalarOps.Fill(d, 4.0);
         Assert.Equal(3, pool.Allocated);
         Assert.Equal(20.0, b.sum().item<double>());
         Assert.Equal(36.0, c.sum().item<double>());
@@ -500,8 +517,8 @@ public class BornMachineTests
         Assert.Equal(4, pool.Allocated);
         var f = pool.Take(5, 5);
         Assert.Equal(7, pool.Allocated);
-        e.fill_(5.0);
-        f.fill_(6.0);
+        ScalarOps.Fill(e, 5.0);
+        ScalarOps.Fill(f, 6.0);
         Assert.Equal(125.0, e.sum().item<double>());
         Assert.Equal(36.0, c.sum().item<double>());
         Assert.Equal(48.0, d.sum().item<double>());
@@ -510,6 +527,7 @@ public class BornMachineTests
     [Fact]
     public void Environment_buffers_give_vectors_from_the_same_reused_storage()
     {
+        using var temporaries = NewDisposeScope();
         using var pool = new EnvironmentBuffers(capacity: 8, chunk: 2);
         var v = pool.Take(8);
         Assert.Equal(new long[] { 8 }, v.shape);
@@ -518,8 +536,8 @@ public class BornMachineTests
         // Three taken, two buffers: the returned one was reused (a third would have cut a new chunk).
         var m = pool.Take(2, 4);
         var w = pool.Take(5);
-        w.fill_(7.0);
-        m.fill_(1.0);
+        ScalarOps.Fill(w, 7.0);
+        ScalarOps.Fill(m, 1.0);
         Assert.Equal(35.0, w.sum().item<double>());
         Assert.Equal(2, pool.Allocated);
     }

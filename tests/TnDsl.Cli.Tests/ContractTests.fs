@@ -119,7 +119,7 @@ let ``tn contract loads a trained Born machine's weights and writes its amplitud
     try
         let n = 4
         let bonds = [| 1L; 3L; 3L; 2L; 1L |]
-        let gen = new torch.Generator(17UL)
+        use gen = new torch.Generator(17UL)
         let sites = [ for k in 0 .. n - 1 -> torch.randn([| bonds[k]; 2L; bonds[k + 1] |], torch.ScalarType.Float64, generator = gen) ]
         use mps = new TnDsl.BornMachine.Mps(sites)
         let model = Path.Combine(dir, "model.tn")

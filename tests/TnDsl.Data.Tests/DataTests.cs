@@ -88,6 +88,7 @@ public class ImageDatasetTests
     [Fact]
     public void resizing_averages_blocks_and_keeps_the_labels()
     {
+        using var temporaries = NewDisposeScope();
         var pixels = Enumerable.Range(0, 16).Select(i => (byte)(i * 10)).ToArray();
         using var set = ImageDataset.FromIdx("t", new IdxArray([1, 4, 4], pixels), new IdxArray([1], [7]));
         using var small = set.Resize(2);

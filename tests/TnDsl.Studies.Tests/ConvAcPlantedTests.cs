@@ -52,6 +52,7 @@ public class ConvAcPlantedTests
     [Fact]
     public void the_long_range_label_and_score_equal_their_definition()
     {
+        using var temporaries = NewDisposeScope();
         var rows = RandomSequences(3000, 5);
         using var symbols = Symbols(rows);
         var labels = ConvAcTasks.Planted(symbols).data<long>().ToArray();
@@ -107,6 +108,7 @@ public class ConvAcPlantedTests
     [Fact]
     public void the_long_range_label_is_invariant_under_every_pooling_swap_but_not_under_other_swaps()
     {
+        using var temporaries = NewDisposeScope();
         var rows = RandomSequences(400, 6);
         using var symbols = Symbols(rows);
         var labels = ConvAcTasks.Planted(symbols).data<long>().ToArray();
@@ -127,6 +129,7 @@ public class ConvAcPlantedTests
     [Fact]
     public void wide_top_with_the_planted_weights_computes_the_long_range_score_exactly()
     {
+        using var temporaries = NewDisposeScope();
         var wideTop = ConvAcStudy.Profiles.Single(p => p.Name == "wide-top");
         using var layer = Layer(wideTop);
         ConvAcCertificates.PlantLongRange(layer);
@@ -240,6 +243,7 @@ public class ConvAcPlantedTests
     [Fact]
     public void wide_tops_left_right_rank_is_six_below_its_min_cut_of_eight()
     {
+        using var temporaries = NewDisposeScope();
         // Weight sharing and symmetric pooling: with r0 = 2 a pair spans 2 functions, a quad the 3 symmetric products,
         // a half the 6 symmetric products of those, so every class score has left|right rank ≤ 6 < min-cut 8.
         var wideTop = ConvAcStudy.Profiles.Single(p => p.Name == "wide-top");

@@ -2,6 +2,7 @@ using TnDsl.Studies;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
+using static TnDsl.Torch.ScalarOps;
 
 namespace TnDsl.Studies.Tests;
 
@@ -23,11 +24,12 @@ public class ConvAcTaskTests
     static Tensor LabelMatrix(int seed)
     {
         using var scope = NewDisposeScope();
-        var rows = arange(256, ScalarType.Int64).unsqueeze(1).expand(256, 256).reshape(-1, 1);
-        var cols = arange(256, ScalarType.Int64).unsqueeze(0).expand(256, 256).reshape(-1, 1);
-        var shifts = arange(8, ScalarType.Int64).unsqueeze(0);
+        var rows = Arange(256, ScalarType.Int64).unsqueeze(1).expand(256, 256).reshape(-1, 1);
+        var cols = Arange(256, ScalarType.Int64).unsqueeze(0).expand(256, 256).reshape(-1, 1);
+        var shifts = Arange(8, ScalarType.Int64).unsqueeze(0);
         var bits = cat([rows.bitwise_right_shift(shifts).bitwise_and(1), cols.bitwise_right_shift(shifts).bitwise_and(1)], 1);
-        var symbols = bits + 2 * randint(0, 2, bits.shape, generator: new Generator((ulong)seed));
+        using var symbolsGenerator = new Generator((ulong)seed);
+        var symbols = Plus(bits, Times(randint(0, 2, bits.shape, generator: symbolsGenerator), 2L));
         return Band(symbols).to_type(ScalarType.Float64).reshape(256, 256).MoveToOuterDisposeScope();
     }
 
@@ -40,6 +42,7 @@ public class ConvAcTaskTests
     [Fact]
     public void the_band_label_has_left_right_rank_between_the_two_bounds()
     {
+        using var temporaries = NewDisposeScope();
         using var m = LabelMatrix(1);
         long rank = linalg.matrix_rank(m).item<long>();
         // Independent oracle: the label only depends on the counts a, b ∈ 0..8 of odd symbols per half, so its rank is
@@ -60,6 +63,7 @@ public class ConvAcTaskTests
     [Fact]
     public void the_band_label_depends_only_on_parities_and_its_balance_matches_the_binomial_law()
     {
+        using var temporaries = NewDisposeScope();
         using var a = LabelMatrix(1);
         using var b = LabelMatrix(2);
         Assert.True(a.allclose(b, 0, 0), "label changed with the high bit of the symbols");
@@ -77,8 +81,9 @@ public class ConvAcTaskTests
     /// <summary>Output of a ConvAC layer (random weights) on inputs whose positions are permuted by <paramref name="order"/>.</summary>
     static Tensor Permuted(SpecLayer layer, Tensor x, int[] order)
     {
-        var columns = tensor(order.SelectMany(j => Enumerable.Range(4 * j, 4)).Select(c => (long)c).ToArray());
-        return layer.forward(x.index_select(1, columns));
+        using var columns = tensor(order.SelectMany(j => Enumerable.Range(4 * j, 4)).Select(c => (long)c).ToArray());
+        using var permuted = x.index_select(1, columns);
+        return layer.forward(permuted);
     }
 
     [Fact]
@@ -88,7 +93,8 @@ public class ConvAcTaskTests
         // symmetric product pooling make the function invariant under the pooling tree's child swaps.
         var overrides = new Dictionary<string, object> { ["M"] = 4, ["r0"] = 3, ["r1"] = 3, ["r2"] = 3, ["r3"] = 3, ["Y"] = 2 };
         using var layer = Layers.FromSpec(Specs.Example("layers/convac.tn"), overrides, new LayerOptions { DType = ScalarType.Float64, Seed = 3 });
-        using var x = rand([6, 64], ScalarType.Float64, generator: new Generator(4));
+        using var xGenerator = new Generator(4);
+        using var x = rand([6, 64], ScalarType.Float64, generator: xGenerator);
         var identity = Enumerable.Range(0, 16).ToArray();
         using var y = Permuted(layer, x, identity);
         int[] swapChildren = [1, 0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
@@ -105,6 +111,7 @@ public class ConvAcTaskTests
     [Fact]
     public void the_band_label_is_the_sign_of_a_rank_three_score_within_wide_bottoms_reach()
     {
+        using var temporaries = NewDisposeScope();
         // The min-cut bounds the rank of the score, not of its sign: with λ = 1,
         // f(a, b) = e^(a−b) + e^(b−a) − 2 cosh(Band + 1/2) = e^a·e^(−b) + e^(−a)·e^b − const
         // is two products plus a constant (what wide-bottom's 2 top channels and output bias provide, and what product

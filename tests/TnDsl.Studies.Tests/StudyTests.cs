@@ -2,6 +2,7 @@ using TnDsl.Studies;
 using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
+using static TnDsl.Torch.ScalarOps;
 
 namespace TnDsl.Studies.Tests;
 
@@ -13,7 +14,9 @@ public class StudyTests
 
     static double EntropyOfSingularValues(Tensor m)
     {
-        var s = linalg.svdvals(m).data<double>().ToArray();
+        double[] s;
+        using (var values = linalg.svdvals(m))
+            s = values.data<double>().ToArray();
         double total = s.Sum(x => x * x);
         return -s.Select(x => x * x / total).Where(p => p > 0).Sum(p => p * Math.Log(p));
     }
@@ -21,11 +24,12 @@ public class StudyTests
     [Fact]
     public void a_product_state_has_zero_entropy_even_in_non_orthonormal_bases()
     {
+        using var temporaries = NewDisposeScope();
         var g = new Generator(1);
         using var u = randn([5, 1], ScalarType.Float64, generator: g);
         using var v = randn([1, 4], ScalarType.Float64, generator: g);
         using var a = randn([5, 5], ScalarType.Float64, generator: g);
-        using var gramA = a.matmul(a.T) + eye(5, dtype: ScalarType.Float64);
+        using var gramA = Plus(a.matmul(a.T), eye(5, dtype: ScalarType.Float64));
         Assert.Equal(0.0, Entanglement.Entropy(u.matmul(v)), 10);
         Assert.Equal(0.0, Entanglement.Entropy(u.matmul(v), gramA, null), 10);
     }
@@ -36,6 +40,7 @@ public class StudyTests
     [InlineData(7)]
     public void a_maximally_entangled_two_site_network_has_entropy_log_of_its_bond(int bond)
     {
+        using var temporaries = NewDisposeScope();
         // Two sites A[p, b] and B[b, q] joined by a bond of dimension chi, each an isometry (here random
         // orthogonal matrices), make sum_b |a_b>|b_b>: maximally entangled across the bond.
         var g = new Generator(2);
@@ -48,6 +53,7 @@ public class StudyTests
     [Fact]
     public void schmidt_values_in_a_skewed_basis_are_those_of_the_orthonormal_state()
     {
+        using var temporaries = NewDisposeScope();
         // |psi> = sum_k s_k |x_k>|y_k> with orthonormal x, y; written in bases whose Gram matrices are G_A, G_B,
         // the coefficient matrix is G_A^-1/2 X diag(s) Y^T G_B^-1/2.
         var g = new Generator(3);
@@ -56,7 +62,7 @@ public class StudyTests
         var (x, _) = linalg.qr(randn([4, 3], ScalarType.Float64, generator: g));
         var (y, _) = linalg.qr(randn([3, 3], ScalarType.Float64, generator: g));
         var a = randn([4, 4], ScalarType.Float64, generator: g);
-        var gramA = a.matmul(a.T) + eye(4, dtype: ScalarType.Float64) * 0.5;
+        var gramA = Plus(a.matmul(a.T), Times(eye(4, dtype: ScalarType.Float64), 0.5));
         var (values, vectors) = linalg.eigh(gramA);
         var inverseRoot = vectors.matmul(diag(values.rsqrt())).matmul(vectors.T);
         var m = inverseRoot.matmul(x).matmul(diag(tensor(s, ScalarType.Float64))).matmul(y.T);
@@ -66,6 +72,7 @@ public class StudyTests
     [Fact]
     public void the_fourier_feature_gram_matches_its_integrals()
     {
+        using var temporaries = NewDisposeScope();
         using var g = QcnnEntropy.FeatureGram(3);
         // phi = (1, cos(pi v), sin(pi v)) on [0, 1].
         double[,] exact = { { 1, 0, 2 / Math.PI }, { 0, 0.5, 0 }, { 2 / Math.PI, 0, 0.5 } };
@@ -77,6 +84,7 @@ public class StudyTests
     [Fact]
     public void qcnn_label_entropies_match_the_full_state_of_a_two_by_two_qcnn()
     {
+        using var temporaries = NewDisposeScope();
         const int k = 3, labels = 2;
         using var layer = Layers.FromSpec(Repo.Example("qcnn.tn"), new { S = 2, K = k, blocks = 2, labels }, F64);
         var spec = layer.Network.Spec;
@@ -91,8 +99,9 @@ public class StudyTests
         var full = einsum("el,ace,bde->labcd", head, a0, a1);   // (label, i00, i01, i10, i11)
 
         // The full state reproduces the layer on random pixels.
-        var v = rand([4, 4], ScalarType.Float64, generator: new Generator(8));
-        var phi = stack([ones_like(v), (v * Math.PI).cos(), (v * Math.PI).sin()], -1);   // (batch, pixel, k)
+        using var vGenerator = new Generator(8);
+        var v = rand([4, 4], ScalarType.Float64, generator: vGenerator);
+        var phi = stack([ones_like(v), Times(v, Math.PI).cos(), Times(v, Math.PI).sin()], -1);   // (batch, pixel, k)
         var byState = einsum("labcd,na,nb,nc,nd->nl", full, phi[.., 0], phi[.., 1], phi[.., 2], phi[.., 3]);
         Assert.True(allclose(byState, layer.forward(v), 1e-9, 1e-12));
 
@@ -116,6 +125,7 @@ public class StudyTests
     [Fact]
     public void qcnn_label_entropies_do_not_depend_on_the_weights_scale_even_when_the_grams_would_overflow()
     {
+        using var temporaries = NewDisposeScope();
         // A deep q-CNN squares its Gram once per block (8 blocks: scale^256), so weights 30x larger than a trained
         // network's would overflow float64 without the per-block rescaling. The states are the same up to a positive
         // factor per label, so the entropies must be too.
@@ -124,7 +134,7 @@ public class StudyTests
         var before = QcnnEntropy.Compute(layer);
         using (no_grad())
             foreach (var p in layer.parameters())
-                p.mul_(30.0);
+                TimesInPlace(p, 30.0);
         var after = QcnnEntropy.Compute(layer);
         for (int l = 0; l < before.Length; l++)
         {
@@ -136,16 +146,17 @@ public class StudyTests
     [Fact]
     public void a_tiny_training_run_on_a_few_hundred_images_lowers_the_loss()
     {
+        using var temporaries = NewDisposeScope();
         // 300 synthetic 8 x 8 images: class c lights up the c-th horizontal band, plus noise.
         var g = new Generator(4);
         var labels = randint(0, 3, [300], generator: g);
-        var images = rand([300, 8, 8], generator: g) * 0.3f;
+        var images = Times(rand([300, 8, 8], generator: g), 0.3f);
         for (int c = 0; c < 3; c++)
         {
-            var mask = labels.eq(c).unsqueeze(1).unsqueeze(2).to_type(ScalarType.Float32);
+            var mask = Equal(labels, c).unsqueeze(1).unsqueeze(2).to_type(ScalarType.Float32);
             var band = zeros(8, 8);
-            band[TensorIndex.Slice(c * 2, c * 2 + 3), TensorIndex.Colon] = 1.0f;
-            images = images + mask * band * 0.7f;
+            Put(band, 1.0f, TensorIndex.Slice(c * 2, c * 2 + 3), TensorIndex.Colon);
+            images = Plus(images, Times(mask * band, 0.7f));
         }
         manual_seed(4);
         var layer = Layers.FromSpec(Repo.Example("layers/tt-linear.tn"), new { k = 3, m = 4, q = 2, r = 2 });

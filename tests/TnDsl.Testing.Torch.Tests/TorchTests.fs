@@ -87,7 +87,8 @@ let ``a result that is wrong under one optimizer's plan only is reported with th
 [<Fact>]
 let ``F#: Tn.Contract and Tn.Expression contract TorchSharp tensors like torch.einsum`` () =
     NativeLoader.EnsureLoaded() |> ignore
-    let g = new torch.Generator(5UL)
+    use _temporaries = torch.NewDisposeScope()
+    use g = new torch.Generator(5UL)
     let x = torch.randn([| 6L; 2L; 3L |], torch.ScalarType.Float64, generator = g)
     let y = torch.randn([| 3L; 4L |], torch.ScalarType.Float64, generator = g)
     let ours = Tn.Contract("...ab,bc->...ac", x, y)

@@ -71,7 +71,8 @@ public class AutoInitTests(ITestOutputHelper output)
         {
             using var scope = NewDisposeScope();
             var m = new NetworkModule(NetworkAdapter.FromFlat(net), plan, new() { DType = ScalarType.Float64, Seed = seed });
-            var inputs = RandomInputs.Make(m, 64, new Generator((ulong)seed + 1000), ScalarType.Float64);
+            using var inputsGenerator = new Generator((ulong)seed + 1000);
+            var inputs = RandomInputs.Make(m, 64, inputsGenerator, ScalarType.Float64);
             sum += ScalarOps.Square(m.forward(inputs)).mean().item<double>();
             m.Dispose();
         }
@@ -83,6 +84,7 @@ public class AutoInitTests(ITestOutputHelper output)
     [Fact]
     public void Long_chains_start_near_the_identity_and_keep_unit_scale()
     {
+        using var temporaries = NewDisposeScope();
         var chain = MpsWithInputs.Replace("input x[i]: (batch, p[i]) for i in 0..n-1", "input x[i]: (batch, p[i]) for i in 0..n-1  embed onehot(3)");
         var bases = AutoInit.Bases(NetworkAdapter.FromFlat(Frontend.LoadText("mps.tn", chain, Repo.Set(("n", 40), ("chi", 4)), null)));
         Assert.Equal(40, bases.Count);
@@ -95,10 +97,11 @@ public class AutoInitTests(ITestOutputHelper output)
         // A bulk core is a multiple of the identity plus small noise: its diagonal dominates.
         using var core = m.get_parameter("A.5")!.detach();
         using var diag = core.select(1, 0).diagonal().abs().mean();
-        using var off = (core.select(1, 0) - core.select(1, 0).diagonal().diag()).abs().max();
+        using var off = ScalarOps.Minus(core.select(1, 0), core.select(1, 0).diagonal().diag()).abs().max();
         Assert.True(off.item<double>() < 0.1 * diag.item<double>());
         // With near-identity cores the 40-site chain of one-hot inputs neither explodes nor vanishes.
-        using var inputs = randint(0, 3, [4096, 40], generator: new Generator(3));
+        using var inputsGenerator = new Generator(3);
+        using var inputs = randint(0, 3, [4096, 40], generator: inputsGenerator);
         using var y = m.forward([inputs]);
         double meanSquare = ScalarOps.Square(y).mean().item<double>();
         output.WriteLine($"40-site near-identity chain: mean square output {meanSquare:g4}");

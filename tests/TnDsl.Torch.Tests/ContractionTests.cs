@@ -68,17 +68,23 @@ public class ContractionTests
 
     static Tensor[] Operands(long[][] shapes, int seed)
     {
-        var g = new Generator((ulong)seed);
+        using var g = new Generator((ulong)seed);
         return shapes.Select(s => randn(s, ScalarType.Float64, generator: g)).ToArray();
     }
 
+    /// Callers pass fresh results: the scope frees what is made here, and both are kept alive to the end.
     static void AssertClose(Tensor expected, Tensor actual, string what)
     {
-        Assert.True(expected.shape.SequenceEqual(actual.shape),
-            $"{what}: shape [{string.Join(",", actual.shape)}], torch.einsum gives [{string.Join(",", expected.shape)}]");
-        double scale = Math.Max(1.0, expected.numel() == 0 ? 0 : expected.abs().max().item<double>());
-        double diff = expected.numel() == 0 ? 0 : (expected - actual).abs().max().item<double>();
-        Assert.True(diff <= 1e-10 * scale, $"{what}: differs from torch.einsum by {diff}");
+        using (var scope = NewDisposeScope())
+        {
+            Assert.True(expected.shape.SequenceEqual(actual.shape),
+                $"{what}: shape [{string.Join(",", actual.shape)}], torch.einsum gives [{string.Join(",", expected.shape)}]");
+            double scale = Math.Max(1.0, expected.numel() == 0 ? 0 : expected.abs().max().item<double>());
+            double diff = expected.numel() == 0 ? 0 : ScalarOps.Minus(expected, actual).abs().max().item<double>();
+            Assert.True(diff <= 1e-10 * scale, $"{what}: differs from torch.einsum by {diff}");
+        }
+        GC.KeepAlive(expected);
+        GC.KeepAlive(actual);
     }
 
     [Fact]
@@ -143,6 +149,7 @@ public class ContractionTests
     [Fact]
     public void A_memory_limit_slices_the_expression_and_gives_torchs_values_and_gradients()
     {
+        using var temporaries = NewDisposeScope();
         // A ring of four: every order makes a 12 x 12 intermediate; a limit of 20 elements slices one bond.
         const string eq = "ab,bc,cd,da->";
         var xs = Operands([[12, 12], [12, 12], [12, 12], [12, 12]], 4).Select(x => x.requires_grad_(true)).ToArray();
@@ -165,14 +172,15 @@ public class ContractionTests
     [Fact]
     public void Gradients_flow_through_a_contraction_as_through_torch_einsum()
     {
+        using var temporaries = NewDisposeScope();
         var xs = Operands([[3, 4], [4, 5, 2], [2, 3]], 9).Select(x => x.requires_grad_(true)).ToArray();
-        using (var loss = ScalarOps.Square(Tn.Contract("ab,bcd,da->c", xs)).sum())
-            loss.backward();
+        using (var scope = NewDisposeScope())
+            ScalarOps.Square(Tn.Contract("ab,bcd,da->c", xs)).sum().backward();
         var ours = xs.Select(x => x.grad!.clone()).ToArray();
         foreach (var x in xs)
             x.grad!.zero_();
-        using (var loss = ScalarOps.Square(einsum("ab,bcd,da->c", xs)).sum())
-            loss.backward();
+        using (var scope = NewDisposeScope())
+            ScalarOps.Square(einsum("ab,bcd,da->c", xs)).sum().backward();
         for (int k = 0; k < xs.Length; k++)
             AssertClose(xs[k].grad!, ours[k], $"gradient of operand {k + 1}");
     }
@@ -184,7 +192,8 @@ public class ContractionTests
         using var b = ones(3, 4, dtype: ScalarType.Float64);
         using var r = Tn.Contract("ab,bc->ac", a, b);
         Assert.Equal(ScalarType.Float64, r.dtype);
-        Assert.Equal(3.0, r[0, 0].item<double>());
+        using (var entry = r[0, 0])
+            Assert.Equal(3.0, entry.item<double>());
         using var e = zeros(2, 0, dtype: ScalarType.Float64);
         using var f = ones(0, 4, dtype: ScalarType.Float64);
         AssertClose(einsum("ab,bc->ac", e, f), Tn.Contract("ab,bc->ac", e, f), "a summed empty axis");

@@ -83,7 +83,8 @@ public class EmitTests
                 var target = emitted.get_parameter(field) ?? emitted.get_buffer(field)!;
                 target.copy_(runtime.get_parameter(param) ?? runtime.get_buffer(param)!);
             }
-        var inputs = RandomInputs.Make(runtime, 4, new Generator(1), ScalarType.Float64);
+        using var inputsGenerator = new Generator(1);
+        var inputs = RandomInputs.Make(runtime, 4, inputsGenerator, ScalarType.Float64);
         using var expected = runtime.forward(inputs);
         using var actual = emitted.forward(inputs);
         Assert.Equal(expected.shape, actual.shape);
@@ -119,9 +120,11 @@ public class EmitTests
             var theirs = runtime.get_parameter(param) ?? runtime.get_buffer(param);
             Assert.NotNull(mine);
             Assert.Equal(theirs!.shape, mine!.shape);
-            Assert.True(theirs.eq(mine).all().item<bool>(), $"{param} (field {field}) differs from the runtime module's");
+            using (NewDisposeScope())
+                Assert.True(theirs.eq(mine).all().item<bool>(), $"{param} (field {field}) differs from the runtime module's");
         }
-        var inputs = RandomInputs.Make(runtime, 3, new Generator(2), ScalarType.Float64);
+        using var inputsGenerator = new Generator(2);
+        var inputs = RandomInputs.Make(runtime, 3, inputsGenerator, ScalarType.Float64);
         using (no_grad())
         {
             using var expected = runtime.forward(inputs);
@@ -237,8 +240,10 @@ public class EmittedGuardTests
             // Room for the planned batch of 4 but not for 16 times it: the forward pass checks the batch it is fed.
             Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, ((long)(2 * forward)).ToString(System.Globalization.CultureInfo.InvariantCulture));
             using var emitted = (nn.Module<Tensor[], Tensor>)Activator.CreateInstance(type, 9L, ScalarType.Float64)!;
-            var small = RandomInputs.Make(runtime, 4, new Generator(1), ScalarType.Float64);
-            var large = RandomInputs.Make(runtime, 64, new Generator(1), ScalarType.Float64);
+            using var smallGenerator = new Generator(1);
+            var small = RandomInputs.Make(runtime, 4, smallGenerator, ScalarType.Float64);
+            using var largeGenerator = new Generator(1);
+            var large = RandomInputs.Make(runtime, 64, largeGenerator, ScalarType.Float64);
             using (var y = emitted.forward(small))
                 Assert.Equal(4, y.shape[0]);
             var refused = Assert.Throws<InvalidOperationException>(() => emitted.forward(large));

@@ -22,11 +22,13 @@ public class ExampleTests
     {
         var overrides = Repo.Small(file);
         using var m = NetworkModules.FromFile(Repo.Example(file), overrides, new NetworkBuildOptions { Batch = 3, Module = new() { Seed = 1 } });
-        var inputs = RandomInputs.Make(m, 3, new Generator(2), ScalarType.Float32);
+        using var generator = new Generator(2);
+        var inputs = RandomInputs.Make(m, 3, generator, ScalarType.Float32);
         using var y = m.forward(inputs);
         long expected = m.Spec.Output.Select(l => m.Spec.Indices[l].IsDynamic ? 3 : m.Spec.Indices[l].Size).Aggregate(1L, (a, b) => a * b);
         Assert.Equal(expected, y.numel());
-        Assert.True(y.isfinite().all().item<bool>(), $"{file}: non-finite output");
+        using (var scope = NewDisposeScope())
+            Assert.True(y.isfinite().all().item<bool>(), $"{file}: non-finite output");
         using (var scope = NewDisposeScope())
             ScalarOps.Square(m.forward(inputs)).sum().backward();
         Assert.All(m.parameters(), p => Assert.NotNull(p.grad));

@@ -13,7 +13,8 @@ public class InitializerTests
         using var g = new Generator(seed);
         using var t = Initializers.Make(init, shape, g);
         Assert.Equal(shape, t.shape);
-        return t.contiguous().data<double>().ToArray();
+        using var c = t.contiguous();
+        return c.data<double>().ToArray();
     }
 
     static IEnumerable<long[]> MultiIndices(long[] shape)

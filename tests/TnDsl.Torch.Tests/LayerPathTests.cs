@@ -26,7 +26,8 @@ public class LayerPathTests
         var options = new NetworkModuleOptions { DType = ScalarType.Float64, Seed = 2 };
         using var a = new NetworkModule(spec, planned, options);
         using var b = new NetworkModule(spec, bonded, options);
-        using var x = rand([5, 16], ScalarType.Float64, generator: new Generator(3));
+        using var xGenerator = new Generator(3);
+        using var x = rand([5, 16], ScalarType.Float64, generator: xGenerator);
         using var ya = a.forward([x]);
         using var yb = b.forward([x]);
         Assert.True(allclose(ya, yb, 1e-9, 1e-12));
@@ -42,6 +43,7 @@ public class WeightNetworkTests
     [InlineData(1, 1)]
     public void the_feature_output_min_cut_is_the_rank_of_the_layer_matrix(int chi, int expectedBound)
     {
+        using var temporaries = NewDisposeScope();
         // A MERA layer 256 -> 16 whose top isometry sees two legs of dimension chi: its matrix has rank chi^2 at most.
         var overrides = new Dictionary<string, object> { ["L"] = 3, ["d"] = 2, ["chi"] = chi, ["out"] = 16, ["noise"] = 0.3 };
         var net = Layers.Check(LayerTests.Example("layers/mera.tn"), overrides.Select(kv => new KeyValuePair<string, string>(kv.Key, kv.Value.ToString()!)).ToList());

@@ -76,6 +76,7 @@ public class LayerTests
     public void every_family_builds_runs_forward_and_backward_and_has_the_formula_parameter_count(
         string file, Dictionary<string, object> overrides, long inputs, long outputs, long parameters)
     {
+        using var temporaries = NewDisposeScope();
         using var layer = Layers.FromSpec(Example(file), overrides, F64);
         Assert.Equal(inputs, layer.InputFeatures);
         Assert.Equal(outputs, layer.OutputFeatures);
@@ -100,11 +101,13 @@ public class LayerTests
     [Fact]
     public void a_tensor_train_layer_applies_the_matrix_of_its_cores_to_row_major_features()
     {
+        using var temporaries = NewDisposeScope();
         using var layer = Layers.FromSpec(Example("layers/tt-linear.tn"), new { k = 3, m = 2, q = 3, r = 2 }, F64);
         var g = Enumerable.Range(0, 3).Select(i => layer.Network.get_parameter($"G.{i}")!.detach()).ToArray();
         // W[a0, a1, a2, o0, o1, o2] from the cores G0 (a o g), G1 (g a o h), G2 (h a o), flattened row-major.
         using var w = einsum("aog,gbph,hcq->abcopq", g[0], g[1], g[2]).reshape(8, 27);
-        using var x = randn([4, 8], ScalarType.Float64, generator: new Generator(5));
+        using var xGenerator = new Generator(5);
+        using var x = randn([4, 8], ScalarType.Float64, generator: xGenerator);
         using var expected = x.matmul(w);
         using var actual = layer.forward(x);
         Assert.True(allclose(actual, expected, 1e-10, 1e-12));
@@ -113,13 +116,14 @@ public class LayerTests
     [Fact]
     public void a_mera_layer_with_isometric_initialisation_is_an_isometry()
     {
+        using var temporaries = NewDisposeScope();
         // noise = 0: disentanglers are swaps, isometries have orthonormal columns; W (256 x out) must satisfy WᵀW = I.
         using var layer = Layers.FromSpec(Example("layers/mera.tn"), new { L = 3, d = 2, chi = 4, @out = 16, noise = 0.0 }, F64);
         using var basis = eye(256, dtype: ScalarType.Float64);
         using var w = layer.forward(basis);
         using var gram = w.T.matmul(w);
         using var identity = eye(16, dtype: ScalarType.Float64);
-        Assert.True(allclose(gram, identity, 1e-10, 1e-10), $"max |WᵀW - I| = {(gram - identity).abs().max().item<double>()}");
+        Assert.True(allclose(gram, identity, 1e-10, 1e-10), $"max |WᵀW - I| = {ScalarOps.Minus(gram, identity).abs().max().item<double>()}");
     }
 
     [Fact]
@@ -139,8 +143,10 @@ public class LayerTests
     [Fact]
     public void auto_weights_are_calibrated_to_unit_output_scale()
     {
+        using var temporaries = NewDisposeScope();
         using var layer = Layers.FromSpec(Example("layers/tt-linear.tn"), (object?)null, F64);
-        using var x = randn([2000, layer.InputFeatures], ScalarType.Float64, generator: new Generator(99));
+        using var xGenerator = new Generator(99);
+        using var x = randn([2000, layer.InputFeatures], ScalarType.Float64, generator: xGenerator);
         using var y = layer.forward(x);
         double rms = Math.Sqrt(ScalarOps.Square(y).mean().item<double>());
         Assert.InRange(rms, 0.8, 1.25);
@@ -159,6 +165,7 @@ public class LayerTests
     [Fact]
     public void a_layer_composes_with_ordinary_modules_and_moves_to_float32()
     {
+        using var temporaries = NewDisposeScope();
         using var layer = Layers.FromSpec(Example("layers/tt-linear.tn"));
         using var model = nn.Sequential(("tt", layer), ("relu", nn.ReLU()), ("out", nn.Linear(16, 3)));
         using var y = model.forward(randn(5, 256));

@@ -82,6 +82,7 @@ public class LogScaleTests
     [InlineData(0.05, ScalarType.Float32)]
     public void A_784_site_mps_that_overflows_or_underflows_has_finite_log_amplitudes(double std, ScalarType dtype)
     {
+        using var temporaries = NewDisposeScope();
         const int sites = 784;
         const long chi = 3;
         var net = BornMps(sites, chi, std);
@@ -129,13 +130,24 @@ public class LogScaleTests
         return n.Build(j);
     }
 
+    static Tensor Randn(long[] shape, ulong seed)
+    {
+        using var generator = new Generator(seed);
+        return randn(shape, ScalarType.Float64, generator: generator);
+    }
+
     [Fact]
     public void Log_scale_execution_equals_plain_execution_where_both_are_finite_including_summed_batch_labels()
     {
+        using var temporaries = NewDisposeScope();
         foreach (var (net, feed) in new (NetworkView, Func<Tensor[]>)[]
         {
-            (SummedBatch(), () => [randn([5, 4], ScalarType.Float64, generator: new Generator(1)) * 100, randn([5], ScalarType.Float64, generator: new Generator(2)) * 1e-3]),
-            (BornMps(9, 3, 1.5), () => [randint(0, 2, [6, 9], generator: new Generator(3))]),
+            (SummedBatch(), () => [ScalarOps.Times(Randn([5, 4], 1), 100L), ScalarOps.Times(Randn([5], 2), 1e-3)]),
+            (BornMps(9, 3, 1.5), () =>
+            {
+                using var generator = new Generator(3);
+                return [randint(0, 2, [6, 9], generator: generator)];
+            }),
         })
         {
             foreach (var seed in new[] { 1, 2, 3 })
@@ -167,10 +179,12 @@ public class LogScaleTests
     [Fact]
     public void A_log_scale_training_loop_leaks_no_tensors()
     {
+        using var temporaries = NewDisposeScope();
         var net = BornMps(12, 3, 1.0);
         using var m = NetworkAdapter.ToModule(net, Sweep(12), new NetworkModuleOptions { LogScale = true });
         using var opt = optim.SGD(m.parameters(), 0.01);
-        using var raw = randint(0, 2, [5, 12], generator: new Generator(9));
+        using var rawGenerator = new Generator(9);
+        using var raw = randint(0, 2, [5, 12], generator: rawGenerator);
         LeakCheck.AssertTrainingStepsLeakNothing(opt, () =>
         {
             using var scaled = m.ForwardLog([raw]);

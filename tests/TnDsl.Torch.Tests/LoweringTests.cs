@@ -73,20 +73,41 @@ public class LoweringTests
     static (Tensor Value, Dictionary<string, Tensor> Grads) Run(NetworkModule m, Tensor[] inputs, Tensor? weights)
     {
         m.zero_grad();
-        var y = m.forward(inputs);
-        var w = weights ?? randn(y.shape, ScalarType.Float64, generator: new Generator(5));
+        using var y = m.forward(inputs);
+        using var wGenerator = new Generator(5);
+        using var drawn = weights is null ? randn(y.shape, ScalarType.Float64, generator: wGenerator) : null;
+        var w = weights ?? drawn!;
         if (m.parameters().Any())
-            (y * w).sum().backward();
-        var grads = m.named_parameters().ToDictionary(p => p.name, p => p.parameter.grad is { } g ? g.clone() : zeros_like(p.parameter));
+            using (NewDisposeScope())
+                (y * w).sum().backward();
+        // A parameter's grad is a fresh wrapper on every read: held until its copy is made.
+        var grads = m.named_parameters().ToDictionary(p => p.name, p =>
+        {
+            using var g = p.parameter.grad;
+            return g is null ? zeros_like(p.parameter) : g.clone();
+        });
         return (y.detach(), grads);
+    }
+
+    /// Class numbers all 0 but the first sample's, width − 1: groups of one and of batch − 1.
+    static Tensor FirstInItsOwnClass(long batch, long sites, long width)
+    {
+        using var first = tensor(new long[] { 0 });
+        using var last = (width - 1).ToScalar();
+        return zeros([batch, sites], ScalarType.Int64).index_fill_(0, first, last);
     }
 
     static void AssertClose(Tensor expected, Tensor actual, string what)
     {
-        Assert.Equal(expected.shape, actual.shape);
-        double scale = Math.Max(1e-300, expected.numel() == 0 ? 0 : expected.abs().max().item<double>());
-        double err = expected.numel() == 0 ? 0 : (expected - actual).abs().max().item<double>();
-        Assert.True(err <= 1e-12 * Math.Max(1, scale), $"{what}: lowered and dense differ by {err} (scale {scale})");
+        using (NewDisposeScope())
+        {
+            Assert.Equal(expected.shape, actual.shape);
+            double scale = Math.Max(1e-300, expected.numel() == 0 ? 0 : expected.abs().max().item<double>());
+            double err = expected.numel() == 0 ? 0 : ScalarOps.Minus(expected, actual).abs().max().item<double>();
+            Assert.True(err <= 1e-12 * Math.Max(1, scale), $"{what}: lowered and dense differ by {err} (scale {scale})");
+        }
+        GC.KeepAlive(expected);
+        GC.KeepAlive(actual);
     }
 
     [Fact]
@@ -105,9 +126,11 @@ public class LoweringTests
             Assert.All(dense.Plan, s => Assert.Null(s.Lowering));
             foreach (var s in lowered.Plan.Where(s => s.Lowering is not null))
                 kinds[s.Lowering!.Name] = kinds.GetValueOrDefault(s.Lowering.Name) + 1;
-            var inputs = RandomInputs.Make(lowered, 3, new Generator((ulong)seed), ScalarType.Float64);
+            using var inputsGenerator = new Generator((ulong)seed);
+            var inputs = RandomInputs.Make(lowered, 3, inputsGenerator, ScalarType.Float64);
             var (y1, g1) = Run(lowered, inputs, null);
-            using var w = randn(y1.shape, ScalarType.Float64, generator: new Generator(5));
+            using var wGenerator = new Generator(5);
+            using var w = randn(y1.shape, ScalarType.Float64, generator: wGenerator);
             var (y2, g2) = Run(dense, inputs, w);
             var (y3, g3) = Run(lowered, inputs, w);
             AssertClose(y2, y3, $"seed {seed} value");
@@ -141,8 +164,10 @@ public class LoweringTests
             using var dense = new NetworkModule(spec, plan, F64 with { Lower = false });
             foreach (var s in lowered.Plan.Where(s => s.Lowering is not null))
                 kinds[s.Lowering!.Name] = kinds.GetValueOrDefault(s.Lowering.Name) + 1;
-            using var raw = randint(0, 2, [4, sites], generator: new Generator((ulong)seed));
-            using var w = randn([4], ScalarType.Float64, generator: new Generator(5));
+            using var rawGenerator = new Generator((ulong)seed);
+            using var raw = randint(0, 2, [4, sites], generator: rawGenerator);
+            using var wGenerator = new Generator(5);
+            using var w = randn([4], ScalarType.Float64, generator: wGenerator);
             var (y2, g2) = Run(dense, [raw], w);
             var (y3, g3) = Run(lowered, [raw], w);
             AssertClose(y2, y3, $"seed {seed} value");
@@ -156,6 +181,7 @@ public class LoweringTests
     [Fact]
     public void Sliced_lowered_plans_give_the_unsliced_dense_values_and_gradients()
     {
+        using var temporaries = NewDisposeScope();
         int sliced = 0, lowered = 0;
         for (int seed = 0; seed < 60; seed++)
         {
@@ -178,8 +204,10 @@ public class LoweringTests
             using var m = new NetworkModule(spec, plan, F64);
             lowered += m.Plan.Count(s => s.Lowering is not null);
             using var dense = new NetworkModule(spec, Planner.Plan(net, "greedy", null, 0), F64 with { Lower = false });
-            var inputs = RandomInputs.Make(m, 3, new Generator((ulong)seed), ScalarType.Float64);
-            using var w = randn(dense.forward(inputs).shape, ScalarType.Float64, generator: new Generator(5));
+            using var inputsGenerator = new Generator((ulong)seed);
+            var inputs = RandomInputs.Make(m, 3, inputsGenerator, ScalarType.Float64);
+            using var wGenerator = new Generator(5);
+            using var w = randn(dense.forward(inputs).shape, ScalarType.Float64, generator: wGenerator);
             var (y1, g1) = Run(dense, inputs, w);
             var (y2, g2) = Run(m, inputs, w);
             AssertClose(y1, y2, $"seed {seed} value");
@@ -203,7 +231,8 @@ public class LoweringTests
         Assert.Equal(before.Count(s => s.Lowering is DeferOneHot), before.Count(s => s.Lowering is ContractThenGather));
         Assert.All(before.Where(s => s.Contraction.Contracted.Count == 0 && s.Lowering is not DeferOneHot), s => Assert.IsType<OuterProduct>(s.Lowering));
         Assert.All(before, s => Assert.Equal(s.Contraction.Fastest, s.Kernel));
-        using var raw = randint(0, 2, [5, 8], generator: new Generator(1));
+        using var rawGenerator = new Generator(1);
+        using var raw = randint(0, 2, [5, 8], generator: rawGenerator);
         using var reference = new NetworkModule(m.Spec, m.ExecutionPlan, F64 with { Lower = false });
         for (int call = 0; call < 3; call++)
         {
@@ -220,7 +249,8 @@ public class LoweringTests
         using var m = NetworkModules.FromFile(Repo.Example("born-machine.tn"), Repo.Set(("n", 40), ("chi", 4)),
             new NetworkBuildOptions { Module = F64 });
         using var reference = new NetworkModule(m.Spec, m.ExecutionPlan, F64 with { Lower = false });
-        using var raw = randint(0, 2, [6, 40], generator: new Generator(2));
+        using var rawGenerator = new Generator(2);
+        using var raw = randint(0, 2, [6, 40], generator: rawGenerator);
         using var a = m.ForwardLog([raw]);
         using var b = reference.ForwardLog([raw]);
         using var la = a.LogAbs();
@@ -231,6 +261,7 @@ public class LoweringTests
     [Fact]
     public void Class_numbers_outside_the_one_hot_width_are_refused_before_any_gather()
     {
+        using var temporaries = NewDisposeScope();
         using var m = NetworkModules.FromFile(Repo.Example("born-machine.tn"), Repo.Set(("n", 4), ("chi", 2)),
             new NetworkBuildOptions { Module = F64 });
         Assert.Contains(m.Plan, s => s.Lowering is OneHotGather);
@@ -243,6 +274,7 @@ public class LoweringTests
     [Fact]
     public void A_copy_tensor_between_two_bonds_becomes_a_diagonal_and_a_copy_with_two_surviving_legs_stays_dense()
     {
+        using var temporaries = NewDisposeScope();
         // Pooling as in examples/convac.tn: δ(c0, c1, z) with c0 and c1 summed against W, z kept: a diagonal of W.
         var n = new NetBuilder("pool");
         int c0 = n.Index("c0", 3), c1 = n.Index("c1", 3), z = n.Index("z", 3), o = n.Index("o", 2);
@@ -309,6 +341,7 @@ public class LoweringTests
     [InlineData(31, 4, 3, "first")]
     public void Chains_of_one_hot_links_give_the_dense_values_and_gradients(int sites, int chi, int width, string classes)
     {
+        using var temporaries = NewDisposeScope();
         var net = Frontend.LoadText("mps.tn", Mps, Repo.Set(("n", sites), ("chi", chi), ("width", width)), null);
         var spec = NetworkAdapter.FromFlat(net);
         // The sweep (the Born trainer's order, which auto picks at chi 30) meets each pixel with the environment (contract-gather steps, chained); greedy's order
@@ -330,15 +363,17 @@ public class LoweringTests
             });
             foreach (int batch in new[] { 1, 7 })
             {
+                using var rawGenerator = new Generator((ulong)(sites * batch));
                 using var raw = classes switch
                 {
                     "zeros" => zeros([batch, sites], ScalarType.Int64),
                     "ones" => ones([batch, sites], ScalarType.Int64),
                     // All samples in one class but the first: groups of one and of batch - 1.
-                    "first" => zeros([batch, sites], ScalarType.Int64).index_fill_(0, tensor(new long[] { 0 }), width - 1),
-                    _ => randint(0, width, [batch, sites], generator: new Generator((ulong)(sites * batch))),
+                    "first" => FirstInItsOwnClass(batch, sites, width),
+                    _ => randint(0, width, [batch, sites], generator: rawGenerator),
                 };
-                using var w = randn([batch], ScalarType.Float64, generator: new Generator(5));
+                using var wGenerator = new Generator(5);
+                using var w = randn([batch], ScalarType.Float64, generator: wGenerator);
                 var (y1, g1) = Run(dense, [raw], w);
                 var (y2, g2) = Run(lowered, [raw], w);
                 AssertClose(y1, y2, $"{optimizer} batch {batch} value");
@@ -357,7 +392,8 @@ public class LoweringTests
         using var log = new NetworkModule(spec, m.ExecutionPlan, F64 with { LogScale = true });
         using var dense = new NetworkModule(spec, m.ExecutionPlan, F64 with { LogScale = true, Lower = false });
         Assert.Contains(log.Plan, s => s.Lowering is ChainLink);
-        using var raw = randint(0, 2, [6, 40], generator: new Generator(4));
+        using var rawGenerator = new Generator(4);
+        using var raw = randint(0, 2, [6, 40], generator: rawGenerator);
         using var a = log.forward([raw]);
         using var b = dense.forward([raw]);
         using var c = m.forward([raw]);

@@ -54,7 +54,8 @@ public class MemoryEstimateTests
             Training = training,
             Module = options,
         });
-        var inputs = RandomInputs.Make(module, batch, new Generator(2), ScalarType.Float32);
+        using var inputsGenerator = new Generator(2);
+        var inputs = RandomInputs.Make(module, batch, inputsGenerator, ScalarType.Float32);
         try
         {
             // Warm up libtorch's kernels (their buffers are the process's, not the network's).

@@ -42,7 +42,15 @@ public class NetworkModuleTests
     }
 
     /// Exactly equal shapes and entries.
-    static bool Same(Tensor a, Tensor b) => a.shape.SequenceEqual(b.shape) && (a == b).all().item<bool>();
+    static bool Same(Tensor a, Tensor b)
+    {
+        bool same;
+        using (NewDisposeScope())
+            same = a.shape.SequenceEqual(b.shape) && (a == b).all().item<bool>();
+        GC.KeepAlive(a);
+        GC.KeepAlive(b);
+        return same;
+    }
 
     static Dense ParamDense(NetworkModule m, string param, int[] legs) =>
         Dense.Of(m.get_parameter(param) ?? m.get_buffer(param)!, legs);
@@ -228,10 +236,12 @@ public class NetworkModuleTests
     [Fact]
     public void A_training_loop_leaks_no_tensors()
     {
+        using var temporaries = NewDisposeScope();
         var (net, _) = Mps(sites: 6, chi: 4);
         using var m = NetworkAdapter.ToModule(net, NetBuilder.RandomPath(net.Tensors.Length, new Random(1)));
         using var opt = optim.SGD(m.parameters(), 0.01);
-        using var raw = randint(0, 2, [5, 6], generator: new Generator(9));
+        using var rawGenerator = new Generator(9);
+        using var raw = randint(0, 2, [5, 6], generator: rawGenerator);
         LeakCheck.AssertTrainingStepsLeakNothing(opt, () => ScalarOps.Square(m.forward([raw])).sum());
     }
 }

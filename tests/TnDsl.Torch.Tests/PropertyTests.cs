@@ -136,7 +136,8 @@ static class GradCheck
     public static void Assert(NetworkModule m, Tensor[] inputs, double h = 1e-6, double tolerance = 1e-6)
     {
         using var shape = m.forward(inputs);
-        using var probe = randn(shape.shape, ScalarType.Float64, generator: new Generator(17));
+        using var generator = new Generator(17);
+        using var probe = randn(shape.shape, ScalarType.Float64, generator: generator);
         double Loss()
         {
             using var scope = NewDisposeScope();
@@ -147,16 +148,21 @@ static class GradCheck
             (m.forward(inputs) * probe).sum().backward();
         foreach (var (name, p) in m.named_parameters())
         {
-            var grad = p.grad is null ? new double[p.numel()] : p.grad.contiguous().data<double>().ToArray();
-            using var flat = p.detach().view(-1);
+            double[] grad;
+            using (var scope = NewDisposeScope())
+                grad = p.grad is null ? new double[p.numel()] : p.grad.contiguous().data<double>().ToArray();
+            using var detached = p.detach();
+            using var flat = detached.view(-1);
             for (long e = 0; e < flat.shape[0]; e++)
             {
-                double v = flat[e].item<double>();
-                flat[e] = v + h;
+                double v;
+                using (var entry = flat[e])
+                    v = entry.item<double>();
+                ScalarOps.Put(flat, v + h, e);
                 double up = Loss();
-                flat[e] = v - h;
+                ScalarOps.Put(flat, v - h, e);
                 double down = Loss();
-                flat[e] = v;
+                ScalarOps.Put(flat, v, e);
                 double fd = (up - down) / (2 * h);
                 if (Math.Abs(fd - grad[e]) > tolerance * Math.Max(1, Math.Abs(fd)))
                     throw new Exception($"{name}[{e}]: autograd {grad[e]}, finite difference {fd}");

@@ -14,17 +14,28 @@ public class ScalarOpsTests
 {
     static ScalarOpsTests() => NativeLoader.EnsureLoaded();
 
-    static Tensor Sample(ScalarType dtype) =>
-        tensor(new double[] { -2.5, -1, 0, 0.25, 1, 3, 7.5, 1e-3 }, ScalarType.Float64).reshape(2, 4).to_type(dtype);
+    static Tensor Sample(ScalarType dtype)
+    {
+        using var values = tensor(new double[] { -2.5, -1, 0, 0.25, 1, 3, 7.5, 1e-3 }, ScalarType.Float64);
+        using var matrix = values.reshape(2, 4);
+        return matrix.to_type(dtype);
+    }
 
     static void Same(Tensor expected, Tensor actual)
     {
         Assert.Equal(expected.dtype, actual.dtype);
         Assert.Equal(expected.shape, actual.shape);
-        Assert.True(expected.eq(actual).all().item<bool>(), $"expected [{Show(expected)}], got [{Show(actual)}]");
+        using (var scope = NewDisposeScope())
+            Assert.True(expected.eq(actual).all().item<bool>(), $"expected [{Show(expected)}], got [{Show(actual)}]");
+        GC.KeepAlive(expected);
+        GC.KeepAlive(actual);
     }
 
-    static string Show(Tensor t) => string.Join(", ", t.to_type(ScalarType.Float64).flatten().data<double>().ToArray());
+    static string Show(Tensor t)
+    {
+        using var scope = NewDisposeScope();
+        return string.Join(", ", t.to_type(ScalarType.Float64).flatten().data<double>().ToArray());
+    }
 
     public static TheoryData<ScalarType> Types => new() { ScalarType.Float32, ScalarType.Float64, ScalarType.Int64 };
 

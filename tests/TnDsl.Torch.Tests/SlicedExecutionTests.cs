@@ -30,11 +30,20 @@ public class SlicedExecutionTests
         }
         else
             y = m.forward(inputs);
-        var probe = randn(y.shape, ScalarType.Float64, generator: new Generator(11));
+        using var probeGenerator = new Generator(11);
+        var probe = randn(y.shape, ScalarType.Float64, generator: probeGenerator);
         if (m.ParameterCount > 0)
             (y * probe).sum().backward();
         var grads = m.named_parameters().ToDictionary(
-            p => p.name, p => p.parameter.grad is { } g ? g.contiguous().data<double>().ToArray() : new double[p.parameter.numel()]);
+            p => p.name, p =>
+            {
+                // A parameter's grad is a fresh wrapper on every read: held until its values are copied.
+                using var g = p.parameter.grad;
+                if (g is null)
+                    return new double[p.parameter.numel()];
+                using var c = g.contiguous();
+                return c.data<double>().ToArray();
+            });
         return (y.contiguous().data<double>().ToArray(), grads);
     }
 
@@ -89,7 +98,8 @@ public class SlicedExecutionTests
             var spec = NetworkAdapter.FromFlat(net);
             using var a = new NetworkModule(spec, free, F64);
             using var b = new NetworkModule(spec, plan, F64);
-            var inputs = RandomInputs.Make(a, 3, new Generator(7), ScalarType.Float64);
+            using var inputsGenerator = new Generator(7);
+            var inputs = RandomInputs.Make(a, 3, inputsGenerator, ScalarType.Float64);
             try
             {
                 AssertSame(a, b, inputs);
@@ -125,7 +135,8 @@ public class SlicedExecutionTests
         var options = F64 with { LogScale = logScale };
         using var a = new NetworkModule(spec, free, options);
         using var b = new NetworkModule(spec, plan, options);
-        var inputs = RandomInputs.Make(a, 4, new Generator(3), ScalarType.Float64);
+        using var inputsGenerator = new Generator(3);
+        var inputs = RandomInputs.Make(a, 4, inputsGenerator, ScalarType.Float64);
         try
         {
             AssertSame(a, b, inputs, logScale);

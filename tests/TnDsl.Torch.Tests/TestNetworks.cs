@@ -60,8 +60,11 @@ sealed record Dense(int[] Labels, long[] Shape, double[] Data)
 {
     public static Dense Of(Tensor t, int[] labels)
     {
-        using var d = t.detach().cpu().to_type(ScalarType.Float64).contiguous();
-        return new Dense(labels, d.shape, d.data<double>().ToArray());
+        using var scope = NewDisposeScope();
+        var d = t.detach().cpu().to_type(ScalarType.Float64).contiguous();
+        var dense = new Dense(labels, d.shape, d.data<double>().ToArray());
+        GC.KeepAlive(t);
+        return dense;
     }
 
     public double this[long[] index]

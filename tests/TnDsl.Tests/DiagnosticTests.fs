@@ -183,6 +183,14 @@ let ``thousands of slices each within the limit are refused by counting legs bef
     Assert.True(allocated < 1_000_000_000L, sprintf "%d bytes allocated" allocated)
 
 [<Fact>]
+let ``a loop whose size is known and past the limit is refused before any member is made`` () =
+    // 100 x 100 members under a limit of 1000, each naming an index that does not exist: before, the first thousand
+    // members were made (with their legs' misses) until the tensor limit refused the declaration; now the loop is
+    // refused at its `for` clause first (at 10^6 members: 2.7 s and 416 MB before, 0.4 s and 48 MB now).
+    let text = "network a() {\n  index i: 2\n  weight A: (i)\n  weight T[x, y]: (i, q[x, y]) «for x in 0..99, y in 0..99»\n}"
+    singleWith text smallLimits "TN0112"
+
+[<Fact>]
 let ``a grid loop of exactly the tensor limit is accepted, and one row more is refused`` () =
     // The loop limit counts members, not outer iterations too: an L x L grid at the limit is valid.
     let options = { Compiler.defaultOptions with Limits = { Compiler.defaultOptions.Limits with MaxTensors = 100; MaxLegs = 10_000L } }

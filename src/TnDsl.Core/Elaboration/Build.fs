@@ -17,6 +17,13 @@ type private Miss =
     | Arity of int
     | OutOfRange of MemberTable
 
+/// The misses written at one place: the first in full (the leg, why, its declaration with the member's loop value,
+/// the member's other legs), how many there were, and the loop values of those from a one-variable loop.
+type private MissGroup =
+    { First: LegKey * Miss * Origin option * LegKey list
+      mutable Count: int
+      Loop: ResizeArray<int64> }
+
 /// A small expression's text (for hints); None for expressions too large to be worth printing.
 let private textOf (e: Expr) = if Syntax.sizeAtMost 64 e then Some(Print.expr e) else None
 
@@ -79,15 +86,28 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
                 if arity <> k.Subs.Length then Result.Error(Arity arity) else Result.Error(OutOfRange family)
         elif ctx.Poisoned.Contains k.Family || ctx.Broken.Contains k.Family then Result.Error Silent
         else Result.Error NoFamily
-    // Misses are gathered by the place they are written (and the declaration they come from), then reported once.
-    let misses = Dictionary<SourceRange, ResizeArray<LegKey * Miss * Origin option * LegKey list>>()
+    // A loop value as `Origin.Loop` holds it.
+    let loopList (v: int64 voption) = match v with ValueSome v -> [ v ] | ValueNone -> []
+    // Misses are gathered by the place they are written (and the declaration they come from), then reported once:
+    // the first miss in full, how many there were, and the loop values of a one-variable loop's misses (for the
+    // loop hint). A million members that miss cost a count and a value each, not a record each.
+    let misses = Dictionary<SourceRange, MissGroup>()
     let okAt = Dictionary<SourceRange, ResizeArray<int64 list>>()
-    let note (k: LegKey) miss origin siblings =
-        match misses.TryGetValue k.Range with
-        | true, l -> l.Add((k, miss, origin, siblings))
-        | _ -> misses[k.Range] <- ResizeArray [ (k, miss, origin, siblings) ]
-    let report (range: SourceRange) (group: ResizeArray<LegKey * Miss * Origin option * LegKey list>) =
-        let k, miss, origin, siblings = group[0]
+    let note (k: LegKey) miss (origin: Origin option) (loop: int64 voption) siblings =
+        let g =
+            match misses.TryGetValue k.Range with
+            | true, g ->
+                g.Count <- g.Count + 1
+                g
+            | _ ->
+                let g = { First = (k, miss, origin |> Option.map (fun o -> { o with Loop = loopList loop }), siblings); Count = 1; Loop = ResizeArray() }
+                misses[k.Range] <- g
+                g
+        match loop with
+        | ValueSome v -> g.Loop.Add v
+        | ValueNone -> ()
+    let report (range: SourceRange) (group: MissGroup) =
+        let k, miss, origin, siblings = group.First
         let more = if group.Count > 1 then sprintf " (and %d more members of this declaration)" (group.Count - 1) else ""
         match miss with
         | Silent -> ()
@@ -108,7 +128,7 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
             let loopHint =
                 match origin with
                 | Some { For = Some f; Loop = [ _ ] } ->
-                    let bad = group |> Seq.choose (fun (_, _, o, _) -> o |> Option.bind (fun o -> List.tryHead o.Loop)) |> List.ofSeq
+                    let bad = List.ofSeq group.Loop
                     let ok =
                         match okAt.TryGetValue range with
                         | true, l -> l |> Seq.choose List.tryHead |> List.ofSeq
@@ -138,17 +158,17 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
                 ctx.Report(Codes.bindingDimension, range, sprintf "`%s` has dimension %d but `%s` has dimension %d" (memberName inner.Family inner.Subs) (Dim.size i.Dim) (memberName outer.Family outer.Subs) (Dim.size o.Dim))
             else
                 alias[innerId] <- outerId
-        | Result.Error m, _ -> note inner m None []
-        | _, Result.Error m -> note outer m None []
+        | Result.Error m, _ -> note inner m None ValueNone []
+        | _, Result.Error m -> note outer m None ValueNone []
     let rec canonical (e: int) =
         match alias.TryGetValue e with
         | true, o when o <> e -> canonical o
         | _ -> e
-    let resolve origin siblings (k: LegKey) : int voption =
+    let resolve origin loop siblings (k: LegKey) : int voption =
         match find k with
         | Ok e -> ValueSome e
         | Result.Error m ->
-            note k m origin siblings
+            note k m origin loop siblings
             ValueNone
     // Index ids: the provisional ones (positions in declaration order) unless bindings merged indices away, in
     // which case the kept indices are numbered again and a merged one takes the id of the one it is bound to.
@@ -185,8 +205,6 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
         let flat = &written[at]
         if flat.Id <> id || not (obj.ReferenceEquals(flat.Legs, legs)) then written[id] <- { flat with Id = id; Legs = legs }
         legRanges.Add ranges
-    // A loop value as `Origin.Loop` holds it.
-    let loopList (v: int64 voption) = match v with ValueSome v -> [ v ] | ValueNone -> []
     // Every leg is resolved (a miss is noted, in leg order) before the tensor is kept or dropped.
     let ids = ResizeArray<int>()
     for at in 0 .. written.Length - 1 do
@@ -197,10 +215,10 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
             keep at (if alias.Count = 0 then legs else legs |> Array.map finalId) t.LegRanges
         else
             ids.Clear()
-            let origin = Some { t.Origin with Loop = loopList t.Loop }
+            let origin = Some t.Origin
             let mutable all = true
             for k in t.Legs do
-                match resolve origin t.Legs k with
+                match resolve origin t.Loop t.Legs k with
                 | ValueSome e -> ids.Add(finalId e)
                 | ValueNone -> all <- false
             if all then keep at (ids.ToArray()) (rangesOf t.Legs)
@@ -221,7 +239,7 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
             ranges[count.Value] <- r
             count.Value <- count.Value + 1
         let add (k: LegKey) =
-            match resolve None [] k with
+            match resolve None ValueNone [] k with
             | ValueSome e -> found e k.Range
             | ValueNone -> ()
         let mutable e = 0

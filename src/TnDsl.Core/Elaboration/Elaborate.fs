@@ -194,21 +194,6 @@ let private plainLegKeys (ctx: Ctx) env (range: SourceRange) (plain: PlainLegs) 
                       { Family = leg.Ref.Name.Name; Subs = subsOf[k]; Range = leg.Ref.Range; Exprs = exprs } ]
         struct (false, Array.empty, [], keys)
 
-/// Whether an initialiser, embedding or expression list mentions one of `names` (the loop variables of a
-/// declaration): when it does not, its value is the same for every member and is evaluated once. Iterative, as
-/// expressions may be as deep as the input is long.
-let private mentions (names: string list) (exprs: Expr seq) =
-    if names.IsEmpty then false
-    else
-        let pending = Stack<Expr>(exprs)
-        let mutable found = false
-        while not found && pending.Count > 0 do
-            let x = pending.Pop()
-            match x.Kind with
-            | EVar n -> found <- List.contains n names
-            | _ -> pushOperands pending x
-        found
-
 /// The expressions an initialiser evaluates.
 let private initExprs (i: InitExpr) : Expr list =
     let pending = Stack<InitExpr>([ i ])

@@ -527,6 +527,41 @@ let loopBinding (b: Binder) (v: int64) =
       Used = ref true
       IsLoopVar = true }
 
+/// Whether an expression list mentions one of `names` (loop variables): when it does not, its value is the same for
+/// every member of the loop. Iterative, as expressions may be as deep as the input is long.
+let mentions (names: string list) (exprs: Expr seq) =
+    if names.IsEmpty then false
+    else
+        let pending = Stack<Expr>(exprs)
+        let mutable found = false
+        while not found && pending.Count > 0 do
+            let x = pending.Pop()
+            match x.Kind with
+            | EVar n -> found <- List.contains n names
+            | _ -> pushOperands pending x
+        found
+
+/// How many members a `for` clause makes, where that is known before any member is made: every range's bounds
+/// (and step) found quietly (`quietInt`) and none depending on the clause's own variables, each range within
+/// the limit (a longer one is reported at the range as it is reached); ValueNone otherwise.
+let private knownMembers (env: Env) (limit: int64) (f: ForClause) : bigint voption =
+    let own = f.Binders |> List.map (fun b -> b.Var.Name)
+    let count (r: RangeExpr) : bigint voption =
+        if mentions own (r.From :: r.To :: Option.toList r.Step) then ValueNone
+        else
+            let step = match r.Step with None -> ValueSome 1L | Some s -> quietInt env s
+            match quietInt env r.From, quietInt env r.To, step with
+            | ValueSome a, ValueSome z, ValueSome s when s <> 0L ->
+                let n =
+                    if s > 0L then (if z < a then 0I else (bigint z - bigint a) / bigint s + 1I)
+                    else (if z > a then 0I else (bigint a - bigint z) / bigint (-s) + 1I)
+                if n > bigint limit then ValueNone else ValueSome n
+            | _ -> ValueNone
+    f.Binders |> List.fold (fun total b ->
+        match total with
+        | ValueSome t -> (match count b.Over with ValueSome n -> ValueSome(t * n) | ValueNone -> ValueNone)
+        | ValueNone -> ValueNone) (ValueSome 1I)
+
 /// Runs `action` for every environment a `for` clause produces, in order (first binder outermost), counting
 /// iterations against the limit before running them. A failing member is dropped (`action` raises `Abort`) and
 /// the others go on; a failing range or filter drops what depends on it.
@@ -567,7 +602,14 @@ let forEachIn (ctx: Ctx) (env: Env) (f: ForClause) (action: Env -> unit) =
                     if not ctx.Exhausted then
                         slot.Value <- ctx.LoopValue(first + int64 k * step)
                         go inner rest (outer * int64 (max 1 count))
-    try go env f.Binders 1L with Abort -> ()
+    try
+        // The limit applied before any member is made where the loop's size is known now (a grid's ranges do not
+        // depend on its variables): a loop far past it would otherwise make the limit's worth of members first.
+        match knownMembers env limit f with
+        | ValueSome n when n > bigint limit ->
+            ctx.Exhaust(f.Range, sprintf "this loop runs more than %d times, the expansion limit" ctx.Options.MaxTensors)
+        | _ -> go env f.Binders 1L
+    with Abort -> ()
 
 /// Runs an action for each environment of an optional `for` clause; a failing member is dropped, the rest go on.
 let forEach (ctx: Ctx) env (f: ForClause option) (action: Env -> unit) =

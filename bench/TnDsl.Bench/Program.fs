@@ -4,12 +4,18 @@ module TnDsl.Bench.Program
 open System
 open System.IO
 
+/// The repository (the folder with TnDsl.sln) above the current folder, or else above this program's own folder (a
+/// build under bench/): the benches read examples/ from it, from whatever folder they are started.
 let private repoRoot () =
     let rec up (d: DirectoryInfo) =
-        if isNull d then Directory.GetCurrentDirectory()
-        elif File.Exists(Path.Combine(d.FullName, "TnDsl.sln")) then d.FullName
+        if isNull d then None
+        elif File.Exists(Path.Combine(d.FullName, "TnDsl.sln")) then Some d.FullName
         else up d.Parent
-    up (DirectoryInfo(Directory.GetCurrentDirectory()))
+    match up (DirectoryInfo(Directory.GetCurrentDirectory())) |> Option.orElse (up (DirectoryInfo(AppContext.BaseDirectory))) with
+    | Some root -> root
+    | None ->
+        eprintfn "TnDsl.Bench: no TnDsl.sln above %s or %s; run it from the repository" (Directory.GetCurrentDirectory()) AppContext.BaseDirectory
+        exit 2
 
 let private benches: (string * string * (string array -> unit)) list =
     [ "check", "front-end time (parse, elaborate, check) of full-size examples", fun _ -> CheckBench.run (Path.Combine(repoRoot (), "examples")) 15

@@ -292,23 +292,18 @@ let private familyTable (ctx: Ctx) (familyName: string) =
         f
 
 /// How many members the index declarations in `later` are expected to make, as far as their loops' ranges can be
-/// worked out now (without a filter, from names bound in `env`; at most four times the expansion limit): the rest
+/// worked out now (`knownMembers`, without a filter; at most four times the expansion limit): the rest
 /// count as none. A network's index families, declared one after another, then fill one array sized once, not one
 /// copied as each family reserves its size.
 let private laterCount (ctx: Ctx) (env: Env) (later: Decl list) (members: Decl -> ForClause option voption) =
     let limit = int64 ctx.Options.MaxTensors
+    // A filtered loop's members are not known ahead (it reserves none).
     let size (f: ForClause) =
         if f.Filter.IsSome then 0L
         else
-            f.Binders
-            |> List.fold (fun total b ->
-                let r = b.Over
-                let step = match r.Step with None -> ValueSome 1L | Some s -> quietInt env s
-                match total, quietInt env r.From, quietInt env r.To, step with
-                | Some t, ValueSome a, ValueSome z, ValueSome s when s > 0L && z >= a && a > -limit && z < limit ->
-                    Some(min limit (t * ((z - a) / s + 1L)))
-                | _ -> None) (Some 1L)
-            |> Option.defaultValue 0L
+            match knownMembers env limit f with
+            | ValueSome n -> int64 (min n (bigint limit))
+            | ValueNone -> 0L
     later
     |> List.sumBy (fun d ->
         match members d with

@@ -498,6 +498,11 @@ let evalBoolFast (ctx: Ctx) env (fast: struct (BinOp * FastInt * FastInt) voptio
     | ValueNone -> evalBool ctx env e
 
 /// A range's first value, step and length, refusing (rather than looping over) ranges longer than the limit.
+/// How many values `a..z by step` has (step ≠ 0), exactly.
+let private rangeCount (a: int64) (z: int64) (step: int64) : bigint =
+    if step > 0L then (if z < a then 0I else (bigint z - bigint a) / bigint step + 1I)
+    else (if z > a then 0I else (bigint a - bigint z) / bigint (-step) + 1I)
+
 let rangeBounds (ctx: Ctx) env (r: RangeExpr) =
     let a = evalInt ctx env "a range bound" r.From
     let b = evalInt ctx env "a range bound" r.To
@@ -508,9 +513,7 @@ let rangeBounds (ctx: Ctx) env (r: RangeExpr) =
             let v = evalInt ctx env "a range step" s
             if v = 0L then ctx.Fail(Codes.badStep, s.Range, "a range step cannot be zero")
             v
-    let count =
-        if step > 0L then (if b < a then 0I else (bigint b - bigint a) / bigint step + 1I)
-        else (if b > a then 0I else (bigint a - bigint b) / bigint (-step) + 1I)
+    let count = rangeCount a b step
     if count > bigint ctx.Options.MaxTensors then
         ctx.Exhaust(r.Range, sprintf "this range has %O values, more than the limit of %d" count ctx.Options.MaxTensors)
     a, step, int count
@@ -541,10 +544,11 @@ let mentions (names: string list) (exprs: Expr seq) =
             | _ -> pushOperands pending x
         found
 
-/// How many members a `for` clause makes, where that is known before any member is made: every range's bounds
-/// (and step) found quietly (`quietInt`) and none depending on the clause's own variables, each range within
-/// the limit (a longer one is reported at the range as it is reached); ValueNone otherwise.
-let private knownMembers (env: Env) (limit: int64) (f: ForClause) : bigint voption =
+/// How many times a `for` clause's body runs (its filter aside), where that is known before any member is made:
+/// every range's bounds (and step) found quietly (`quietInt`, nothing reported or marked used) and none depending
+/// on the clause's own variables, each range within the limit (a longer one is reported at the range as it is
+/// reached); ValueNone otherwise. For refusing a loop past the limit at once, and for sizing tables ahead of it.
+let knownMembers (env: Env) (limit: int64) (f: ForClause) : bigint voption =
     let own = f.Binders |> List.map (fun b -> b.Var.Name)
     let count (r: RangeExpr) : bigint voption =
         if mentions own (r.From :: r.To :: Option.toList r.Step) then ValueNone
@@ -552,9 +556,7 @@ let private knownMembers (env: Env) (limit: int64) (f: ForClause) : bigint vopti
             let step = match r.Step with None -> ValueSome 1L | Some s -> quietInt env s
             match quietInt env r.From, quietInt env r.To, step with
             | ValueSome a, ValueSome z, ValueSome s when s <> 0L ->
-                let n =
-                    if s > 0L then (if z < a then 0I else (bigint z - bigint a) / bigint s + 1I)
-                    else (if z > a then 0I else (bigint a - bigint z) / bigint (-s) + 1I)
+                let n = rangeCount a z s
                 if n > bigint limit then ValueNone else ValueSome n
             | _ -> ValueNone
     f.Binders |> List.fold (fun total b ->

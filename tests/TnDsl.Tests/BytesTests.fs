@@ -28,6 +28,8 @@ let private chain =
            { Bytes = b 30; Owned = false; Parameter = 1 } |]
       Steps = [| step 0 1 40; step 0 1 5 |]
       Slices = BigInteger.One
+      Levels = [||]
+      LoopSizes = [||]
       Result = b 5
       Parameters = [| b 10; b 30 |] }
 
@@ -70,6 +72,32 @@ let ``sliced: every slice's kept tensors stay, and the sum of the slices is aliv
     Assert.Equal(one.Kept * b 4, four.Kept)
     Assert.Equal(one.Forward + b 5, four.Forward)
     Assert.True(four.Training >= one.Training + b 3 * one.Kept)
+
+[<Fact>]
+let ``sliced with reuse: a result no sliced index reaches is made once, held, and kept once for training`` () =
+    // Four slices over an index only W1 carries: W0·X (level 0) runs once and T is held while W1·T (level 1) runs
+    // four times.
+    let reused = { chain with Slices = b 4; Levels = [| 0; 1 |]; LoopSizes = [| b 4 |] }
+    let every = { chain with Slices = b 4 }
+    let e = PlanBytes.simulate reused 0
+    Assert.Equal(b 40, e.HeldResults)
+    Assert.Equal(BigInteger.Zero, (PlanBytes.simulate every 0).HeldResults)
+    // T, held from the start, and a slice's value beside the sum of the earlier ones: 100 + 40 + 5 + 5.
+    Assert.Equal(b 150, e.Forward)
+    // T is kept for W1's gradient once, not once per slice.
+    Assert.Equal(b 40, e.Kept)
+    Assert.Equal(b 160, (PlanBytes.simulate every 0).Kept)
+    Assert.True(e.Training < (PlanBytes.simulate every 0).Training)
+
+[<Fact>]
+let ``step levels follow the loop order: a step's level is the innermost loop any leaf below it carries`` () =
+    // Leaves carrying the sliced ids 7 and 9, and none. The step joining the first and last leaves is at 7's loop
+    // position (1 in [7; 9], 2 in [9; 7]); the root carries both, at 2.
+    let leaves = [| [| 7 |]; [| 9 |]; [| 3 |] |]
+    Assert.Equal<int array>([| 2; 2 |], PlanBytes.stepLevels leaves [| 0, 1; 0, 1 |] [| 7; 9 |])
+    Assert.Equal<int array>([| 1; 2 |], PlanBytes.stepLevels leaves [| 0, 2; 0, 1 |] [| 7; 9 |])
+    Assert.Equal<int array>([| 2; 2 |], PlanBytes.stepLevels leaves [| 0, 2; 0, 1 |] [| 9; 7 |])
+    Assert.Equal<int array>([| 1; 2 |], PlanBytes.stepLevels leaves [| 1, 2; 0, 1 |] [| 9; 7 |])
 
 [<Fact>]
 let ``the plan-alone estimate counts an operand copy only where its axes are out of the product's order`` () =

@@ -425,6 +425,23 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         return Execute(inputs, false, (first, count)).Value.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// The sums of consecutive ranges of slices, the first starting at <paramref name="first"/>, of
+    /// <paramref name="counts"/> slices each: each the very sum <see cref="ForwardSlices"/> gives for its range, the
+    /// slices run in one pass so that reuse across slices (<see cref="StepRuns"/>) carries across the ranges'
+    /// boundaries (a step is run again only where a value it depends on changed).
+    /// </summary>
+    public Tensor[] ForwardSliceRanges(Tensor[] inputs, long first, IReadOnlyList<long> counts)
+    {
+        if (counts.Count == 0 || counts.Any(c => c < 1))
+            throw new ArgumentOutOfRangeException(nameof(counts), "every range needs at least one slice");
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var parts = new List<Outcome>();
+        Execute(inputs, false, (first, counts.Sum()), (counts, parts));
+        return parts.Select(p => p.Value.MoveToOuterDisposeScope()).ToArray();
+    }
+
     /// <summary><see cref="ForwardLog(Tensor[])"/> with inputs given by name.</summary>
     public LogScaled ForwardLog(IReadOnlyDictionary<string, Tensor> inputs) => ForwardLog(ByName(inputs));
 
@@ -441,7 +458,10 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     /// kept at size 1), and adds the slices' results; autograd sees one sum, so gradients are those of the unsliced
     /// contraction.
     /// Only the slices of <paramref name="range"/> when given (an unsliced plan has the one slice 0).
-    Outcome Execute(Tensor[] inputs, bool logScale, (long First, long Count)? range = null)
+    /// With <paramref name="split"/> (a sliced plan), the sums of consecutive parts of the range, of the counts given,
+    /// go to its list, and the value returned is the last part's.
+    Outcome Execute(Tensor[] inputs, bool logScale, (long First, long Count)? range = null,
+                    (IReadOnlyList<long> Counts, List<Outcome> Parts)? split = null)
     {
         if (inputs.Length != slots.Length)
             throw new ArgumentException($"expected {slots.Length} input(s) ({string.Join(", ", InputNames)}), got {inputs.Length}");
@@ -495,7 +515,9 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             if (range is { } r && (r.First != 0 || r.Count != 1))
                 throw new ArgumentOutOfRangeException(nameof(range), $"slices [{r.First}, {r.First} + {r.Count}) are not within the 1 slice of an unsliced plan");
             Array.Fill(stepRuns, 1);
-            return Finish(RunSteps(operands, scaling), scaling);
+            var whole = Finish(RunSteps(operands, scaling), scaling);
+            split?.Parts.Add(whole);
+            return whole;
         }
 
         // The extent of each sliced label at run time (a dynamic label takes the batch actually fed).
@@ -512,6 +534,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         int n = leaves.Length;
         Outcome? total = null;
         long[]? previous = null;
+        long inPart = 0;
         foreach (var values in Slices.Values(extents, first, count))
         {
             int changed = reuseOn ? SliceReuse.Changed(previous, values) : 0;
@@ -542,6 +565,13 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             }
             var part = Finish(plan.Length == 0 ? Operand(0) : node[n + plan.Length - 1]!.Value, scaling);
             total = total is { } sum ? Add(sum, part, scaling is not null) : part;
+            if (split is { } parts && ++inPart == parts.Counts[parts.Parts.Count])
+            {
+                parts.Parts.Add(total.Value);
+                if (parts.Parts.Count < parts.Counts.Count)
+                    total = null;
+                inPart = 0;
+            }
         }
         foreach (var h in held)
             if (h is { } last)

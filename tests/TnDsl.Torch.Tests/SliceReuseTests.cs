@@ -197,6 +197,15 @@ public class SliceReuseTests
                     Assert.Equal(ModelRuns(levels, extents, first, count), m.StepRuns);
                 }
                 AssertClose(whole, sum.contiguous().data<double>().ToArray(), $"slices cut at {cut}, order [{string.Join(",", order)}]");
+                // Ranges run in one pass (as a worker runs consecutive chunks): each range's very sum, and reuse
+                // across the boundary (the model's runs over the whole span).
+                long span = Math.Min(slices - cut, 5);
+                if (span >= 2)
+                {
+                    var ranges = m.ForwardSliceRanges([], cut, span > 2 ? [2L, span - 2] : [2L]);
+                    Assert.Equal(ModelRuns(levels, extents, cut, span), m.StepRuns);
+                    Assert.Equal(m.ForwardSlices([], cut, 2).contiguous().data<double>().ToArray(), ranges[0].contiguous().data<double>().ToArray());
+                }
             }
         }
     }

@@ -90,14 +90,17 @@ let ``sliced with reuse: a result no sliced index reaches is made once, held, an
     Assert.True(e.Training < (PlanBytes.simulate every 0).Training)
 
 [<Fact>]
-let ``step levels follow the loop order: a step's level is the innermost loop any leaf below it carries`` () =
-    // Leaves carrying the sliced ids 7 and 9, and none. The step joining the first and last leaves is at 7's loop
-    // position (1 in [7; 9], 2 in [9; 7]); the root carries both, at 2.
-    let leaves = [| [| 7 |]; [| 9 |]; [| 3 |] |]
-    Assert.Equal<int array>([| 2; 2 |], PlanBytes.stepLevels leaves [| 0, 1; 0, 1 |] [| 7; 9 |])
-    Assert.Equal<int array>([| 1; 2 |], PlanBytes.stepLevels leaves [| 0, 2; 0, 1 |] [| 7; 9 |])
-    Assert.Equal<int array>([| 2; 2 |], PlanBytes.stepLevels leaves [| 0, 2; 0, 1 |] [| 9; 7 |])
-    Assert.Equal<int array>([| 1; 2 |], PlanBytes.stepLevels leaves [| 1, 2; 0, 1 |] [| 9; 7 |])
+let ``the plan-alone estimate holds what no sliced index reaches`` () =
+    // A(ab) B(bc) D(dc), tree ((A B) D) sliced over d: A·B (level 0) runs once and is held while (A B)·D runs per
+    // slice; without levels nothing is held.
+    let p = CostTests.indexed "ab,bc,dc->a" "2x3,3x4,5x4"
+    let t = ContractionTree.ofSsa 3 [| [| 0; 1 |]; [| 2; 3 |] |]
+    let d = System.Array.IndexOf(p.IndexNames, "d")
+    let program = PlanBytes.denseProgram p t [| d |] 8
+    Assert.Equal<int array>([| 0; 1 |], program.Levels)
+    // AB: 2 x 4 elements of 8 bytes.
+    Assert.Equal(b 64, (PlanBytes.simulate program 0).HeldResults)
+    Assert.Equal(BigInteger.Zero, (PlanBytes.simulate { program with Levels = [||] } 0).HeldResults)
 
 [<Fact>]
 let ``the plan-alone estimate counts an operand copy only where its axes are out of the product's order`` () =

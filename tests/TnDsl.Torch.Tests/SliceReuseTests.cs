@@ -149,6 +149,9 @@ public class SliceReuseTests
                     var levels = Levels(plan.LeafLabels.ToList(), m.Plan.Select(s => (s.Left, s.Right)), order);
                     var expected = ModelRuns(levels, Extents(net, order));
                     Assert.Equal(expected, m.StepRuns);
+                    // In the plan's own order, Core's levels (PlanView.SliceLevels) say the same.
+                    if (order.SequenceEqual(plan.SlicedLabels))
+                        Assert.Equal(ModelRuns(plan.SliceLevels, Extents(net, order)), m.StepRuns);
                     reused += m.StepRuns.Sum();
                     everyStep += (long)plan.Slices * m.Plan.Count;
                 }

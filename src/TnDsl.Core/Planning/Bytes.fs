@@ -64,8 +64,8 @@ type ProgramBytes =
         Steps: StepBytes array
         /// The number of slices (1: unsliced).
         Slices: BigInteger
-        /// Reuse across slices: per step, its level in the loop order of the sliced indices (0 when no leaf below it
-        /// carries a sliced index, else the 1-based loop position of the innermost one they carry). A step runs
+        /// Reuse across slices: per step, its level in the loop order of the sliced indices (`PlanSlice.levels`: 0
+        /// when no leaf below it carries a sliced index, else the 1-based loop position of the innermost one they carry). A step runs
         /// ∏ `LoopSizes[0 .. level-1]` times, and a result whose consumer has a higher level is held across the
         /// consumer's inner loops. Empty: every step runs in every slice.
         Levels: int array
@@ -274,20 +274,6 @@ module PlanBytes =
           OptimizerState = state
           Training = BigInteger.Max(peak, after) }
 
-    /// Per step (positions in the current operand list, on leaves carrying `leafLabels`), its level in the loop order
-    /// `order` of the sliced indices (outermost first): the 1-based position of the innermost sliced index any leaf
-    /// below it carries, 0 for none (see `ProgramBytes.Levels`).
-    let stepLevels (leafLabels: int array array) (steps: (int * int) array) (order: int array) : int array =
-        let position i = System.Array.IndexOf(order, i) + 1
-        let live = ResizeArray<int>(leafLabels |> Array.map (fun ls -> if ls.Length = 0 then 0 else ls |> Array.map position |> Array.max))
-        steps
-        |> Array.map (fun (l, r) ->
-            let level = max live[l] live[r]
-            live.RemoveAt(max l r)
-            live.RemoveAt(min l r)
-            live.Add level
-            level)
-
     /// The program a dense backend runs for a tree, from the plan alone: every tensor held whole, each step a matrix
     /// product (batched over the legs both operands keep) whose operands are copied where their axes are not already
     /// in the product's order, every input trainable as the problem says. What `tn plan` reports; a backend that
@@ -337,7 +323,7 @@ module PlanBytes =
           Leaves = leaves
           Steps = steps
           Slices = Problem.elements p sliced
-          Levels = stepLevels leafLabels (steps |> Array.map (fun s -> s.Left, s.Right)) sliced
+          Levels = PlanSlice.levels p t sliced
           LoopSizes = sliced |> Array.map (fun i -> BigInteger p.Size[i])
           Result = Problem.elements p p.Output * b
           Parameters = parameters.ToArray() }

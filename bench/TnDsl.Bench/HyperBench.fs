@@ -160,7 +160,7 @@ let sideBySideCases quick =
 
 /// A proved lower bound for any sliced plan of the closed side × side lattice with bonds of size D under a memory
 /// limit (elements): the least number of slices and the least total flops (opt_einsum's convention); the argument
-/// is `SliceBound`'s (src/TnDsl.Core/Planning/PlanSliceSearch.fs), written out in bench/results/planner.md.
+/// is `SliceBound`'s (src/TnDsl.Core/Planning/SliceBound.fs), written out in bench/results/planner.md.
 let latticeBound (side: int) (bond: int) (limit: BigInteger) = SliceBound.lattice side bond limit
 
 /// Prints the benchmark. Arguments: `quick` (smaller networks and fewer trials), `slicing` (the slicing table

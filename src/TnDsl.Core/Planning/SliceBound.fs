@@ -1,0 +1,51 @@
+namespace TnDsl
+
+open System
+open System.Numerics
+
+/// Proved lower bounds for sliced plans of the closed side × side lattice, every bond of size `bond`, under a
+/// memory limit in elements (the argument, step by step, is in bench/results/planner.md, "Proved lower bounds").
+/// With m the most unsliced bonds an intermediate may keep (bond^m <= limit < bond^(m+1)), n sites and |E| bonds:
+/// every plan slices at least `leastSliced` bonds, and a plan slicing s bonds costs at least `leastTotalAt s`
+/// flops (opt_einsum's convention), which grows with s.
+module SliceBound =
+    /// m: the most unsliced bonds an intermediate may keep under the limit (bond^m <= limit < bond^(m+1)).
+    let keptBonds (bond: int) (limit: BigInteger) =
+        let mutable m = 0
+        while BigInteger.Pow(BigInteger bond, m + 1) <= limit do m <- m + 1
+        m
+
+    /// The least number of bonds any plan slices: the larger of side - m (a step's result holding between n/3
+    /// and 2n/3 sites has at least `side` bonds leaving it, at most m of them unsliced) and |E| - m n (a site keeps
+    /// at most 2m unsliced bonds), or |E| - floor(n/2) when m = 0 (the unsliced bonds form a matching).
+    let leastSliced (side: int) (bond: int) (limit: BigInteger) =
+        let n = side * side
+        let edges = 2 * side * (side - 1)
+        let m = keptBonds bond limit
+        let keptAtMost = if m = 0 then n / 2 else m * n
+        List.max [ 0; side - m; edges - keptAtMost ] |> min edges
+
+    /// The least total flops of any plan that slices exactly `sliced` bonds: bond^sliced slices, each costing at
+    /// least max(n - 1, (n/2) bond^(2 (|E| - sliced) / n)) (every step costs at least 1; the step that takes in a
+    /// site at least bond^(its unsliced bonds), a step takes in at most two sites, and by convexity).
+    let leastTotalAt (side: int) (bond: int) (sliced: int) =
+        let n = side * side
+        let edges = 2 * side * (side - 1)
+        let perSlice = max (float (n - 1)) (float n / 2.0 * Math.Pow(float bond, 2.0 * float (edges - sliced) / float n))
+        BigInteger.Pow(BigInteger bond, sliced) * BigInteger(Math.Floor perSlice)
+
+    /// The least number of slices and the least total flops of any sliced plan under the limit (the total grows
+    /// with the sliced count: one bond more multiplies it by `bond` and divides the per-slice bound by at most
+    /// bond^(2/n)).
+    let lattice (side: int) (bond: int) (limit: BigInteger) =
+        let s = leastSliced side bond limit
+        BigInteger.Pow(BigInteger bond, s), leastTotalAt side bond s
+
+    /// The least sliced count at which this bound exceeds `flops` (e.g. twice the unsliced flops): a proof that
+    /// every plan slices at least that many bonds would show, with the per-slice bound, that no plan costs
+    /// `flops` or less. None when the proved least count already does.
+    let slicedCountNeeded (side: int) (bond: int) (limit: BigInteger) (flops: BigInteger) =
+        let edges = 2 * side * (side - 1)
+        let least = leastSliced side bond limit
+        if leastTotalAt side bond least > flops then None
+        else Some(seq { least .. edges } |> Seq.tryFind (fun s -> leastTotalAt side bond s > flops) |> Option.defaultValue (edges + 1))

@@ -49,3 +49,41 @@ module SliceBound =
         let least = leastSliced side bond limit
         if leastTotalAt side bond least > flops then None
         else Some(seq { least .. edges } |> Seq.tryFind (fun s -> leastTotalAt side bond s > flops) |> Option.defaultValue (edges + 1))
+
+    // Under reuse across slices (the slices run as nested loops over the sliced indices in a loop order, outermost
+    // first, and a step reruns only when a sliced index its subtree carries changes value; bench/results/planner.md,
+    // "Reuse across slices: what is proved"), step v runs N_v = prod of the sizes of the indices up to its level, and
+    // its flops in one slice are its unsliced flops F_v divided by the sizes of its sliced involved indices. Every
+    // index a step involves is carried by a leaf below it, so N_v >= prod of the sizes of its sliced involved
+    // indices, and N_v x (its flops in one slice) >= F_v: a sliced plan never executes fewer flops than the unsliced
+    // tree it runs. The root depends on every sliced index, so it runs once per slice.
+
+    /// The least executed flops of the tree sliced over `sliced` under ANY loop order: each step runs at least the
+    /// product of the sizes of the sliced indices its subtree carries (its level is at least their count), so the
+    /// sum over steps of (its flops in one slice) x (that product) is a lower bound, met by an order exactly when
+    /// every step's dependencies are a prefix of it (a plan that caches each result for every value of its
+    /// dependencies would also pay exactly this). At least the tree's unsliced flops.
+    let leastExecuted (p: Indexed) (t: ContractionTree) (sliced: int array) =
+        let steps = Cost.steps (PlanSlice.sliceProblem p sliced) t
+        let isSliced = Array.init p.Size.Length (fun i -> Array.contains i sliced)
+        let carried = Array.init (t.Leaves + t.Steps.Length) (fun _ -> Set.empty<int>)
+        for leaf in 0 .. t.Leaves - 1 do
+            carried[leaf] <- p.Inputs[leaf] |> Array.filter (fun i -> isSliced[i]) |> Set.ofArray
+        steps
+        |> Array.mapi (fun s step ->
+            let node = t.Leaves + s
+            carried[node] <- t.Steps[s] |> Array.map (fun c -> carried[c]) |> Set.unionMany
+            carried[node] |> Seq.fold (fun (f: BigInteger) i -> f * BigInteger p.Size[i]) step.Flops)
+        |> Array.sum
+
+    /// The least executed flops under reuse of any plan of the closed lattice that slices `sliced` bonds: the root
+    /// runs once per slice (bond^sliced times) and costs at least 2 flops in one slice (an inner product). Unlike
+    /// `leastTotalAt` nothing more survives: the other steps may run far fewer times than the slices.
+    let reuseLeastTotalAt (bond: int) (sliced: int) = BigInteger 2 * BigInteger.Pow(BigInteger bond, sliced)
+
+    /// `lattice` under reuse: the least number of slices (unchanged: memory does not depend on the execution) and
+    /// the least executed flops of any sliced plan, `reuseLeastTotalAt` at the least sliced count (it grows with
+    /// the count).
+    let reuseLattice (side: int) (bond: int) (limit: BigInteger) =
+        let s = leastSliced side bond limit
+        BigInteger.Pow(BigInteger bond, s), reuseLeastTotalAt bond s

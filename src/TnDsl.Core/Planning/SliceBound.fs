@@ -87,3 +87,11 @@ module SliceBound =
     let reuseLattice (side: int) (bond: int) (limit: BigInteger) =
         let s = leastSliced side bond limit
         BigInteger.Pow(BigInteger bond, s), reuseLeastTotalAt bond s
+
+    /// `slicedCountNeeded` under reuse: the least sliced count at which `reuseLeastTotalAt` exceeds `flops` (a proof
+    /// that every plan slices at least that many bonds would show that no plan, reusing results across slices or
+    /// not, executes `flops` or less), or None when the proved least count already does.
+    let reuseSlicedCountNeeded (side: int) (bond: int) (limit: BigInteger) (flops: BigInteger) =
+        let least = leastSliced side bond limit
+        if reuseLeastTotalAt bond least > flops then None
+        else Some(Seq.initInfinite ((+) least) |> Seq.find (fun s -> reuseLeastTotalAt bond s > flops))

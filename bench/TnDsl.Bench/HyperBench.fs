@@ -192,7 +192,8 @@ let run (args: string array) =
     printfn ""
     printfn "slicing: memory limit = unsliced largest / 100 (optimizer hyper, %d trials); lattices: the proved least slices and overhead of any plan (bench/results/planner.md)" trials
     printfn "  (bounds hold with or without reuse across slices; 2x needs: the sliced count that, proved to be the least of every plan, would prove 2x out of reach; '-' where 2x is proved out of reach)"
-    printfn "  %-24s %11s %11s %11s %11s %11s %9s %8s %9s %10s %10s %9s %s" "network" "flops" "largest" "limit" "sliced flops" "per slice" "slices" "overhead" "cpu ms" "slices >=" "overhead >=" "2x needs" "sliced"
+    printfn "  (sliced flops: executed, each step rerun only when a sliced index it depends on changes; overhead = that / unsliced flops; no reuse: slices x one slice's flops / unsliced; sliced: loop order, outermost first)"
+    printfn "  %-24s %11s %11s %11s %11s %11s %9s %8s %9s %9s %10s %10s %9s %s" "network" "flops" "largest" "limit" "sliced flops" "per slice" "slices" "overhead" "no reuse" "cpu ms" "slices >=" "overhead >=" "2x needs" "sliced"
     // Each network at 1/100 of this run's unsliced largest intermediate, and at the limit the same rule gave in
     // the previous recorded run (bench/results/planner.md): a better unsliced tree has a smaller largest
     // intermediate, which makes "1/100 of it" a tighter limit.
@@ -230,12 +231,12 @@ let run (args: string array) =
             | None -> "-", "-", "-"
         match r.Slicing, r.Cost with
         | Some s, _ ->
-            printfn "  %-24s %11s %11s %11s %11s %11s %9s %8.3f %9.0f %10s %10s %9s %d: %s" label (PlanReport.sci flops) (PlanReport.sci largest) (PlanReport.sci limit)
-                (PlanReport.sci s.Flops) (PlanReport.sci s.LargestIntermediate) (PlanReport.sci s.Slices) (ratio s.Flops flops) cpuMs
+            printfn "  %-24s %11s %11s %11s %11s %11s %9s %8.3f %9.3f %9.0f %10s %10s %9s %d: %s" label (PlanReport.sci flops) (PlanReport.sci largest) (PlanReport.sci limit)
+                (PlanReport.sci s.Flops) (PlanReport.sci s.LargestIntermediate) (PlanReport.sci s.Slices) (ratio s.Flops flops) (ratio s.EverySliceFlops flops) cpuMs
                 leastSlices leastOverhead needed s.Indices.Length (String.Join(" ", s.Indices |> Array.map (fun i -> p.IndexNames[i])))
         | None, Some c ->
-            printfn "  %-24s %11s %11s %11s %11s %11s %9s %8.3f %9.0f %10s %10s %9s (no slicing needed)" label (PlanReport.sci flops) (PlanReport.sci largest)
-                (PlanReport.sci limit) (PlanReport.sci c.Flops) (PlanReport.sci c.LargestIntermediate) "1" (ratio c.Flops flops) cpuMs leastSlices leastOverhead needed
+            printfn "  %-24s %11s %11s %11s %11s %11s %9s %8.3f %9.3f %9.0f %10s %10s %9s (no slicing needed)" label (PlanReport.sci flops) (PlanReport.sci largest)
+                (PlanReport.sci limit) (PlanReport.sci c.Flops) (PlanReport.sci c.LargestIntermediate) "1" (ratio c.Flops flops) (ratio c.Flops flops) cpuMs leastSlices leastOverhead needed
         | None, None -> printfn "  %-24s no plan: %A" label (r.Diagnostics |> List.map (fun d -> d.Message))
 
 /// The budget benchmark: with a wall-clock limit (`--time-limit`), how long `auto`, `hyper` and `random-greedy`
@@ -456,7 +457,8 @@ let private limitCases quick =
       yield "3-regular n=50 d=2", index (PlanBench.randomRegular 50 2 5001)
       if not quick then yield "3-regular n=100 d=2", index (PlanBench.randomRegular 100 2 10001) ]
 
-/// `auto` under memory limits (serial, no time limit): per network and limit, the plan's total flops (sliced),
+/// `auto` under memory limits (serial, no time limit): per network and limit, the plan's total flops (sliced: executed
+/// flops under reuse across slices; an older TnDsl.Core.dll reports slices x one slice's flops),
 /// its estimated contraction time at `Plan.stakesFlopsPerSecond`, the search's CPU and wall time and CPU ÷
 /// contraction time; at the end the worst ratio over the plans whose contraction takes more than 0.1 s, and the
 /// largest search CPU of the others. Uses only `Plan.run`, so it runs against an older TnDsl.Core.dll too (to

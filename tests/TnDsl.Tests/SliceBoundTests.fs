@@ -154,6 +154,9 @@ let ``leastExecuted is at most every loop order's executed flops and at least th
             let bound = SliceBound.leastExecuted p tree sliced
             Assert.True(bound >= Cost.flops p tree)
             let costs = permutations (List.ofArray sliced) |> List.map (executedOf p tree)
+            // The model written here agrees with Core's.
+            for order in permutations (List.ofArray sliced) |> List.truncate 6 do
+                Assert.Equal(executedOf p tree order, PlanSlice.executedFlops p tree (Array.ofList order))
             for c in costs do Assert.True(c >= bound, sprintf "set %x: %O < %O" mask c bound)
             if List.min costs = bound then met <- met + 1
         | Ok None -> ()

@@ -809,15 +809,29 @@ type PlanView(result: PlanResult, steps: PairStepView array, leaves: int array a
     member _.SearchMs = result.SearchMs
     /// Warnings and notes of the planner.
     member _.Diagnostics: IReadOnlyList<DiagnosticView> = diagnostics
-    /// The labels (as in `Steps`) of the indices the plan slices: each is fixed to one value per slice, the steps
-    /// run once per combination of values and the slices' results are added. Empty for an unsliced plan.
+    /// The labels (as in `Steps`) of the indices the plan slices, in loop order (outermost first): each is fixed
+    /// to one value per slice, the slices run as nested loops over them (slice number s holds the values of s in
+    /// mixed radix over their sizes, the last label fastest) and their results are added; a step reruns only when
+    /// a label its subtree carries changes (`SliceLevels`). Empty for an unsliced plan.
     member _.SlicedLabels: int array = sliced
     /// True when the plan is sliced (`SlicedLabels` is not empty).
     member _.IsSliced = sliced.Length > 0
     /// The number of slices (1 when unsliced): the product of the sliced indices' sizes.
     member _.Slices = match result.Slicing with Some s -> s.Slices | None -> Numerics.BigInteger.One
-    /// Total flops over every slice (the unsliced `Flops` when unsliced).
+    /// Executed flops over every slice, each step run only when a sliced label it depends on changes (the
+    /// unsliced `Flops` when unsliced).
     member _.SlicedFlops = match result.Slicing with Some s -> s.Flops | None -> cost.Flops
+    /// Flops over every slice when every step runs in every slice (the unsliced `Flops` when unsliced).
+    member _.EverySliceFlops = match result.Slicing with Some s -> s.EverySliceFlops | None -> cost.Flops
+    /// Per step of `TreeSteps`, its level in the slice loops: 0 when it runs once, else the 1-based position in
+    /// `SlicedLabels` of the innermost sliced label its subtree carries (it reruns when one of the labels up to
+    /// that position changes). All 0 when unsliced.
+    member _.SliceLevels: int array =
+        match result.Slicing, result.Tree with
+        | Some s, Some t -> PlanSlice.levels result.Problem t s.Indices
+        | _ -> Array.zeroCreate result.Steps.Length
+    /// Elements of step results held for reuse across slices (0 when unsliced).
+    member _.SliceHeld = match result.Slicing with Some s -> s.Held | None -> Numerics.BigInteger.Zero
     /// The sliced plan's flops over the unsliced tree's (1 when unsliced).
     member _.SliceOverhead = match result.Slicing with Some s -> s.Overhead | None -> 1.0
     /// The largest intermediate of one slice, in elements (the unsliced `LargestIntermediate` when unsliced).
@@ -915,8 +929,8 @@ type Planner =
         Planner.Finish(network.Name, problem, warnings, network.Flat.Range, label, Nullable(), Plan.runPath pairs PlanOptions.defaults)
 
     /// Replays a plan made elsewhere: the path `path` (as `PlanView.Pairs` gives it) with the indices `sliced`
-    /// (network index ids, as `PlanView.SlicedLabels` gives them) sliced, so that whoever replays it runs the very
-    /// same steps and slices. Throws `TnException` for an id that is not a closed index of the network.
+    /// (network index ids, as `PlanView.SlicedLabels` gives them, in loop order) sliced, so that whoever replays it
+    /// runs the very same steps and slices in the same order. Throws `TnException` for an id that is not a closed index of the network.
     static member Replay(network: NetworkView, path: IReadOnlyList<struct (int * int)>, sliced: IReadOnlyList<int>) : PlanView =
         let problem, warnings, label = Planner.OfNetwork(network, Nullable())
         let pairs = path |> Seq.map (fun struct (a, b) -> a, b) |> Array.ofSeq
@@ -935,7 +949,7 @@ type Planner =
                             raise (TnException(sprintf "%s: index %d cannot be sliced (not a closed index of the network)" network.Name l))
                         k)
                     |> Array.ofSeq
-                { r with Slicing = Some(PlanSlice.figures p r.Tree.Value ids) }
+                { r with Slicing = Some(PlanSlice.figuresInOrder p r.Tree.Value ids) }
         Planner.Finish(network.Name, problem, warnings, network.Flat.Range, label, Nullable(), run)
 
     /// Plans tensors given by their labels (`legs`, one label array per tensor), label sizes and output labels,

@@ -142,18 +142,27 @@ module Plan =
     /// log2 of a plan's total flops (sliced when it is).
     let private log2Of (flops: BigInteger) = if flops.Sign <= 0 then 0.0 else BigInteger.Log(flops, 2.0)
 
-    /// A tree fitted to a memory limit: as is when it fits, else sliced interleaved with reconfiguration (subtrees
-    /// of 8, one pass per round); its total flops, tree and slicing. The work is counted in `work`.
+    /// A tree fitted to a memory limit: as is when it fits, else the cheaper (executed flops) of the tree sliced
+    /// interleaved with reconfiguration (subtrees of 8, one pass per round) and the tree as is sliced by one
+    /// greedy pass (reconfiguring for one slice's flops can undo the reuse across slices that the tree as is
+    /// allows); its executed flops, tree and slicing. The work is counted in `work`.
     let private fitFree (work: PlanHyper.Work) (p: Indexed) (limit: BigInteger) (t: ContractionTree) =
         work.Steps <- work.Steps + float t.Steps.Length
         let c = Cost.report p t
         if c.LargestIntermediate <= limit then Some(c.Flops, t, None)
         else
-            PlanSliceSearch.sliceReconfigureCounted work (fun () -> false) p limit false 1 t
-            |> Option.map (fun (t, ix) ->
+            let sliced (t: ContractionTree, ix: int array) =
                 work.Steps <- work.Steps + 2.0 * float t.Steps.Length
                 let s = PlanSlice.figures p t ix
-                s.Flops, t, (if ix.Length = 0 then None else Some s))
+                s.Flops, t, (if ix.Length = 0 then None else Some s)
+            let reconfigured = PlanSliceSearch.sliceReconfigureCounted work (fun () -> false) p limit false 1 t |> Option.map sliced
+            let costings = ref 0L
+            let asIs = PlanSlice.findCounted costings 1 p t limit |> Option.map (fun ix -> sliced (t, ix))
+            work.Steps <- work.Steps + float t.Steps.Length * float costings.Value
+            match reconfigured, asIs with
+            | Some (fr, _, _), Some (fa, _, _) when fa < fr -> asIs
+            | None, _ -> asIs
+            | _ -> reconfigured
 
     /// The counted work (seconds) that fitting the free search's other trial trees to a limit may take whatever the
     /// ledger says (`refitRanked`): 0.15 s, about 50 ms of CPU.

@@ -92,10 +92,12 @@ module PlanReport =
                                         (sci bytes.Forward) (sci bytes.Training))
             match r.Slicing with
             | Some sl ->
-                line "Sliced indices" (sprintf "%s (%s slices)" (String.Join(" ", names p sl.Indices)) (sci sl.Slices))
-                line "Sliced FLOP count" (sprintf "%s (overhead %.3gx)" (sci sl.Flops) sl.Overhead)
+                line "Sliced indices" (sprintf "%s (%s slices; loop order, outermost first)" (String.Join(" ", names p sl.Indices)) (sci sl.Slices))
+                line "Sliced FLOP count" (sprintf "%s executed (overhead %.3gx; %s with every step in every slice)"
+                                            (sci sl.Flops) sl.Overhead (sci sl.EverySliceFlops))
                 line "Largest per slice" (sci sl.LargestIntermediate + " elements")
-                line "Peak per slice" (sci sl.Peak + " elements (inputs and the accumulated result included)")
+                line "Held for reuse" (sci sl.Held + " elements (step results kept while inner loops run)")
+                line "Sliced peak" (sci sl.Peak + " elements (one slice, the held results and the accumulated result)")
             | None -> ()
             match scaling with
             | Some sc ->
@@ -173,7 +175,9 @@ module PlanReport =
                 big "training_bytes_float32" bytes.Training
                 match result.Slicing with
                 | Some sl ->
-                    // "slicing": {"indices": ["k"], "slices": 4, "flops": …, "overhead": 1.2, "largest_intermediate": …}
+                    // "slicing": {"indices": ["k", "j"] (loop order, outermost first), "slices": 4, "flops": … (executed),
+                    //             "slice_flops": …, "every_slice_flops": …, "overhead": 1.2, "largest_intermediate": …,
+                    //             "held": …, "peak": …, "levels": [0, 2, …] (per step, as in ssa_path)}
                     w.WriteStartObject "slicing"
                     w.WriteStartArray "indices"
                     for n in names result.Problem sl.Indices do
@@ -181,9 +185,14 @@ module PlanReport =
                     w.WriteEndArray()
                     big "slices" sl.Slices
                     big "flops" sl.Flops
+                    big "slice_flops" sl.SliceFlops
+                    big "every_slice_flops" sl.EverySliceFlops
                     w.WriteNumber("overhead", Math.Round(sl.Overhead, 6))
                     big "largest_intermediate" sl.LargestIntermediate
+                    big "held" sl.Held
                     big "peak" sl.Peak
+                    w.WritePropertyName "levels"
+                    w.WriteRawValue("[" + String.Join(",", PlanSlice.levels problem t sl.Indices) + "]")
                     w.WriteEndObject()
                 | None -> ()
                 paths "path" (ContractionTree.toLinear t)

@@ -15,7 +15,7 @@ open System.Numerics
 /// the best plan of that set. The trials of a smaller count are a prefix of those of a larger one: more trials never
 /// give a dearer plan.
 module PlanSliceSearch =
-    /// Total flops of a tree sliced over `indices` (two exact costings, counted in `work`).
+    /// Executed flops of a tree sliced over `indices` in its best loop order (two exact costings, counted in `work`).
     let private total (work: PlanHyper.Work) (p: Indexed) (t: ContractionTree) (indices: int array) =
         work.Steps <- work.Steps + 2.0 * float t.Steps.Length
         (PlanSlice.figures p t indices).Flops
@@ -50,8 +50,7 @@ module PlanSliceSearch =
             work.Steps <- work.Steps + steps * float (1 + (if broad then 1 else 0) + candidates.Length)
             candidates
             |> Array.minBy (fun i ->
-                let ix = Array.append sliced [| i |]
-                Cost.flops (PlanSlice.sliceProblem p ix) tree * Problem.elements p ix, -p.Size[i], i)
+                PlanSlice.flopsOf p tree (Array.append sliced [| i |]), -p.Size[i], i)
         let adapt tree next = PlanHyper.reconfigureCounted work stop limit64 (PlanSlice.sliceProblem p next) Flops 8 passes tree
         // The last round's costing and the prune's, one per sliced index (about as many as rounds).
         work.Steps <- work.Steps + steps

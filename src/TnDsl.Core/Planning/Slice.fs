@@ -5,23 +5,32 @@ open System.Numerics
 
 /// A sliced plan: some summed indices are fixed to each of their values in turn, the tree is contracted once per
 /// combination (a slice) with those indices at size 1, and the slices' results are added. Every intermediate of a
-/// slice is smaller; the price is the work repeated across slices.
+/// slice is smaller. The slices run as nested loops over the sliced indices in `Indices`' order (the first
+/// outermost, the last fastest), and a step reruns only when a sliced index its subtree carries changes (reuse
+/// across slices, `PlanSlice.levels`): the price of slicing is the work that is still repeated.
 type Slicing =
     {
-        /// The sliced index ids (closed indices only: the slices' results are summed).
+        /// The sliced index ids (closed indices only: the slices' results are summed), in loop order, outermost
+        /// first: slice number s has the values of s written in mixed radix over these sizes, the last fastest.
         Indices: int array
         /// The number of slices: the product of the sliced indices' sizes.
         Slices: BigInteger
-        /// opt_einsum flops of one slice.
+        /// opt_einsum flops of one slice (every step once).
         SliceFlops: BigInteger
-        /// Total flops: slices × flops of one slice.
+        /// Executed flops: each step's flops in one slice times the number of times it runs under reuse
+        /// (`PlanSlice.executedFlops`).
         Flops: BigInteger
-        /// Total flops over the unsliced tree's flops.
+        /// Flops when every step runs once per slice (no reuse): slices × flops of one slice.
+        EverySliceFlops: BigInteger
+        /// Executed flops over the unsliced tree's flops.
         Overhead: float
         /// The largest intermediate of one slice, in elements.
         LargestIntermediate: BigInteger
-        /// The most elements alive at once within one slice, inputs (as sliced) included, plus the result that
-        /// accumulates the slices.
+        /// Elements of the step results held for reuse: those whose consumer runs more often than they do
+        /// (`PlanSlice.held`).
+        Held: BigInteger
+        /// The most elements alive at once: within one slice, inputs (as sliced) included, plus the held results
+        /// and the result that accumulates the slices.
         Peak: BigInteger
     }
 
@@ -38,20 +47,183 @@ module PlanSlice =
     let private ratio (a: BigInteger) (b: BigInteger) =
         if b.Sign <= 0 then 1.0 else Math.Exp(BigInteger.Log a - BigInteger.Log b)
 
-    /// The figures of a tree sliced over `indices`.
-    let figures (p: Indexed) (t: ContractionTree) (indices: int array) : Slicing =
-        let q = sliceProblem p indices
+    // Reuse across slices. With the sliced indices in loop order o_1 (outermost) ... o_k, a tree node's level is
+    // the largest j such that o_j is carried by a leaf of its subtree (0 when none is): the node's value changes
+    // exactly when one of o_1..o_level does, so step s runs prod_{j <= level} size(o_j) times.
+
+    /// Per tree node (leaves 0..n-1, then one per step), its level under the loop order `order` (sliced index
+    /// ids, outermost first): the largest 1-based position in `order` of a sliced index carried by a leaf of the
+    /// node's subtree, 0 when there is none.
+    let nodeLevels (p: Indexed) (t: ContractionTree) (order: int array) : int array =
+        let pos = Collections.Generic.Dictionary<int, int>()
+        order |> Array.iteri (fun j i -> pos[i] <- j + 1)
+        let level = Array.zeroCreate (t.Leaves + t.Steps.Length)
+        for leaf in 0 .. t.Leaves - 1 do
+            for i in p.Inputs[leaf] do
+                match pos.TryGetValue i with
+                | true, j -> level[leaf] <- max level[leaf] j
+                | _ -> ()
+        t.Steps |> Array.iteri (fun s children -> level[t.Leaves + s] <- children |> Array.fold (fun m c -> max m level[c]) 0)
+        level
+
+    /// Per step, its level under the loop order (`nodeLevels`): 0 when it runs once, else the 1-based position of
+    /// the innermost sliced index it depends on.
+    let levels (p: Indexed) (t: ContractionTree) (order: int array) : int array =
+        (nodeLevels p t order)[t.Leaves ..]
+
+    /// The number of times a step of the given level runs over all slices: the product of the sizes of the first
+    /// `level` indices of the loop order (1 at level 0).
+    let runs (p: Indexed) (order: int array) (level: int) : BigInteger =
+        Problem.elements p order[.. level - 1]
+
+    /// The number of times a step of the given level runs over the slices numbered [first, first + count) (in
+    /// loop order, the last index fastest): the first slice of the range runs every step; after it, a step reruns
+    /// when one of the first `level` indices changes, that is when the slice number crosses a multiple of the
+    /// product of the sizes of the indices after position `level`. 0 when count is 0.
+    let runsInRange (p: Indexed) (order: int array) (level: int) (first: BigInteger) (count: BigInteger) : BigInteger =
+        if count.Sign <= 0 then BigInteger.Zero
+        elif level = 0 then BigInteger.One
+        else
+            let inner = Problem.elements p order[level..]
+            BigInteger.Divide(first + count - BigInteger.One, inner) - BigInteger.Divide(first, inner) + BigInteger.One
+
+    /// Executed flops of the tree sliced over `order` (loop order, outermost first), each step's flops taken in
+    /// one slice (the sliced indices at size 1) times the number of times it runs (`runs`).
+    let executedFlops (p: Indexed) (t: ContractionTree) (order: int array) : BigInteger =
+        let steps = Cost.steps (sliceProblem p order) t
+        let level = levels p t order
+        let prefix = Array.scan (fun (a: BigInteger) i -> a * BigInteger p.Size[i]) BigInteger.One order
+        steps |> Array.mapi (fun s st -> st.Flops * prefix[level[s]]) |> Array.fold (+) BigInteger.Zero
+
+    /// Elements of the step results held for reuse under the loop order: a step result whose consumer has a
+    /// higher level is kept while the consumer's inner loops run. Summed over every such result (a bound: not
+    /// all of them are held at once), sizes in one slice.
+    let held (p: Indexed) (t: ContractionTree) (order: int array) : BigInteger =
+        let steps = Cost.steps (sliceProblem p order) t
+        let level = nodeLevels p t order
+        let mutable total = BigInteger.Zero
+        for st in steps do
+            for c in st.Children do
+                if c >= t.Leaves && level[c] < level[st.Node] then total <- total + steps[c - t.Leaves].Size
+        total
+
+    /// The largest sliced set whose loop order `bestOrder` chooses exactly (dynamic programming over the subsets
+    /// of the sliced indices: 2^k k operations); larger sets get pairwise-swap local search.
+    let exactOrderUpTo = 16
+
+    /// The loop order of `indices` that minimises the executed flops of the tree (`executedFlops`, compared in
+    /// float64). Up to `exactUpTo` indices (at most `exactOrderUpTo`) exactly: placing the indices outermost first, the steps whose
+    /// sliced dependencies are all placed once index x joins the placed set S run size(S) times, so
+    /// f(S) = min over x in S of f(S - x) + size(S) (g(S) - g(S - x)), g(S) the one-slice flops of the steps whose
+    /// dependencies lie within S (a subset-sum transform). Beyond that, from the indices ordered by the flops of
+    /// the steps that depend on them (most outermost), pairwise swaps while one lowers the executed flops.
+    /// Deterministic (ties: the lower position first).
+    let bestOrderWith (exactUpTo: int) (p: Indexed) (t: ContractionTree) (indices: int array) : int array =
+        let k = indices.Length
+        if k <= 1 then Array.copy indices
+        else
+            let idx = Array.sort indices
+            let steps = Cost.steps (sliceProblem p idx) t
+            let flops = steps |> Array.map (fun s -> float s.Flops)
+            // Per node, the positions (in idx) of the sliced indices its subtree carries; as bit masks when they fit.
+            let n = t.Leaves
+            if k <= min exactUpTo exactOrderUpTo then
+                let mask = Array.zeroCreate<int> (n + t.Steps.Length)
+                for leaf in 0 .. n - 1 do
+                    for i in p.Inputs[leaf] do
+                        let j = Array.BinarySearch(idx, i)
+                        if j >= 0 then mask[leaf] <- mask[leaf] ||| (1 <<< j)
+                t.Steps |> Array.iteri (fun s ch -> mask[n + s] <- ch |> Array.fold (fun m c -> m ||| mask[c]) 0)
+                let full = (1 <<< k) - 1
+                let g = Array.zeroCreate<float> (full + 1)
+                steps |> Array.iteri (fun s _ -> g[mask[n + s]] <- g[mask[n + s]] + flops[s])
+                for b in 0 .. k - 1 do
+                    for m in 0 .. full do
+                        if m &&& (1 <<< b) <> 0 then g[m] <- g[m] + g[m ^^^ (1 <<< b)]
+                let size = Array.create (full + 1) 1.0
+                for m in 1 .. full do
+                    let low = m &&& -m
+                    size[m] <- size[m ^^^ low] * float p.Size[idx[Numerics.BitOperations.TrailingZeroCount low]]
+                let f = Array.create (full + 1) Double.PositiveInfinity
+                let last = Array.zeroCreate<int> (full + 1)
+                f[0] <- g[0]
+                for m in 1 .. full do
+                    for b in 0 .. k - 1 do
+                        if m &&& (1 <<< b) <> 0 then
+                            let rest = m ^^^ (1 <<< b)
+                            let c = f[rest] + size[m] * (g[m] - g[rest])
+                            if c < f[m] then
+                                f[m] <- c
+                                last[m] <- b
+                let order = Array.zeroCreate k
+                let mutable m = full
+                for j in k - 1 .. -1 .. 0 do
+                    order[j] <- idx[last[m]]
+                    m <- m ^^^ (1 <<< last[m])
+                order
+            else
+                let cost (order: int array) =
+                    let level = levels p t order
+                    let prefix = Array.scan (fun (a: float) i -> a * float p.Size[i]) 1.0 order
+                    Array.fold2 (fun acc l f -> acc + f * prefix[l]) 0.0 level flops
+                // The one-slice flops of the steps depending on each index: the dearest dependants outermost.
+                let weight = Array.zeroCreate<float> k
+                let carried = Array.zeroCreate<Collections.Generic.HashSet<int>> (n + t.Steps.Length)
+                for leaf in 0 .. n - 1 do
+                    carried[leaf] <- Collections.Generic.HashSet<int>(p.Inputs[leaf] |> Array.filter (fun i -> Array.BinarySearch(idx, i) >= 0))
+                t.Steps |> Array.iteri (fun s ch ->
+                    let h = Collections.Generic.HashSet<int>()
+                    for c in ch do h.UnionWith carried[c]
+                    carried[n + s] <- h
+                    for i in h do weight[Array.BinarySearch(idx, i)] <- weight[Array.BinarySearch(idx, i)] + flops[s])
+                let mutable order = idx |> Array.sortBy (fun i -> -weight[Array.BinarySearch(idx, i)], i)
+                let mutable best = cost order
+                let mutable improved = true
+                while improved do
+                    improved <- false
+                    for a in 0 .. k - 2 do
+                        for b in a + 1 .. k - 1 do
+                            let o2 = Array.copy order
+                            o2[a] <- order[b]
+                            o2[b] <- order[a]
+                            let c = cost o2
+                            if c < best then
+                                best <- c
+                                order <- o2
+                                improved <- true
+                order
+
+    /// `bestOrderWith exactOrderUpTo`: exact up to 16 indices.
+    let bestOrder (p: Indexed) (t: ContractionTree) (indices: int array) : int array =
+        bestOrderWith exactOrderUpTo p t indices
+
+    /// The figures of a tree sliced over `order`, taken as the loop order (outermost first).
+    let figuresInOrder (p: Indexed) (t: ContractionTree) (order: int array) : Slicing =
+        let q = sliceProblem p order
         let c = Cost.report q t
-        let slices = Problem.elements p indices
+        let slices = Problem.elements p order
         let unsliced = Cost.flops p t
         let output = Problem.elements p p.Output
-        { Indices = Array.sort indices
+        let executed = executedFlops p t order
+        let held = held p t order
+        { Indices = Array.copy order
           Slices = slices
           SliceFlops = c.Flops
-          Flops = c.Flops * slices
-          Overhead = ratio (c.Flops * slices) unsliced
+          Flops = executed
+          EverySliceFlops = c.Flops * slices
+          Overhead = ratio executed unsliced
           LargestIntermediate = c.LargestIntermediate
-          Peak = c.Peak + (if indices.Length > 0 then output else BigInteger.Zero) }
+          Held = held
+          Peak = c.Peak + held + (if order.Length > 0 then output else BigInteger.Zero) }
+
+    /// The figures of a tree sliced over `indices`, in the loop order that minimises its executed flops
+    /// (`bestOrder`).
+    let figures (p: Indexed) (t: ContractionTree) (indices: int array) : Slicing =
+        figuresInOrder p t (bestOrder p t indices)
+
+    /// Executed flops of the tree sliced over `indices` in its best loop order (`bestOrder`).
+    let flopsOf (p: Indexed) (t: ContractionTree) (indices: int array) : BigInteger =
+        executedFlops p t (bestOrder p t indices)
 
     /// The largest intermediate of a (sliced) tree's steps, and the indices that could be sliced to shrink it: the
     /// closed, not yet sliced indices that a largest intermediate keeps, in id order.
@@ -66,13 +238,14 @@ module PlanSlice =
             |> Array.sort
         largest, candidates
 
-    let private totalFlops (p: Indexed) (t: ContractionTree) (sliced: int array) =
-        let steps = Cost.steps (sliceProblem p sliced) t
-        steps, (steps |> Array.sumBy (fun s -> s.Flops)) * Problem.elements p sliced
+    /// Executed flops of the tree sliced over `sliced` in its best loop order.
+    let private totalFlops (p: Indexed) (t: ContractionTree) (sliced: int array) = flopsOf p t sliced
 
     /// The sliced indices that the tree still needs: each index (the earliest sliced first) is unsliced when every
-    /// intermediate stays within the limit without it. Unslicing never adds flops: the steps that involve the
-    /// index do the same work over fewer slices, the others run fewer times. (A greedy slicer picks an index for
+    /// intermediate stays within the limit without it. Unslicing never adds executed flops: in the same loop order
+    /// less the index, a step that involves it does the same work in fewer runs, one that depends on it without
+    /// involving it (the index was summed below) runs fewer times, the others run as often or fewer times; the
+    /// best order does no worse. (A greedy slicer picks an index for
     /// the largest intermediate of its round; a later pick, or a tree adapted to it, can make it unnecessary.)
     let prune (p: Indexed) (limit: BigInteger) (tree: ContractionTree) (sliced: int array) : int array =
         let fits (ix: int array) = Cost.largestIntermediate (sliceProblem p ix) tree <= limit
@@ -95,7 +268,7 @@ module PlanSlice =
         go tree [||] 0
 
     /// One greedy pass: while an intermediate is over the limit, slice the closed index of a largest
-    /// intermediate that leaves the least total flops (log2 flops plus Gumbel noise of the given temperature
+    /// intermediate that leaves the least executed flops (log2 flops plus Gumbel noise of the given temperature
     /// when it is positive; ties: the larger index, then the lower id).
     let private greedyPass (costings: int64 ref) (p: Indexed) (t: ContractionTree) (limit: BigInteger) (temperature: float) (rng: Random) =
         let lf (b: BigInteger) = if b.Sign <= 0 then 0.0 else BigInteger.Log(b, 2.0)
@@ -105,7 +278,7 @@ module PlanSlice =
             let scored =
                 candidates
                 |> Array.map (fun i ->
-                    let _, flops = totalFlops p t (Array.append sliced [| i |])
+                    let flops = totalFlops p t (Array.append sliced [| i |])
                     let noise = if temperature > 0.0 then -temperature * Math.Log(-Math.Log(max 1e-300 (rng.NextDouble()))) else 0.0
                     struct (lf flops + noise, -p.Size[i], i))
             let struct (_, _, best) = scored |> Array.min
@@ -115,9 +288,9 @@ module PlanSlice =
 
     /// Indices to slice so that every intermediate of the tree has at most `limit` elements, or None when no
     /// choice of closed indices can get there (an intermediate over the limit made of open indices only). The
-    /// best (least total flops, then fewest indices) of a deterministic greedy pass and `repeats` - 1 passes
+    /// best (least executed flops, then fewest indices) of a deterministic greedy pass and `repeats` - 1 passes
     /// with noise, each seeded by its number, so the choice is reproducible. Each pass slices, while an
-    /// intermediate is over the limit, the closed index of a largest one that leaves the least total flops.
+    /// intermediate is over the limit, the closed index of a largest one that leaves the least executed flops.
     /// `costings` counts the exact costings of the whole tree this does (one per candidate index per round, one
     /// per round and per pass), the work a search that scores trees by their sliced flops pays for.
     let findCounted (costings: int64 ref) (repeats: int) (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =
@@ -125,7 +298,7 @@ module PlanSlice =
             [| for r in 0 .. max 1 repeats - 1 do
                    costings.Value <- costings.Value + 1L
                    match greedyPass costings p t limit (if r = 0 then 0.0 else 0.5) (Random(r * 7919 + 1)) with
-                   | Some ix -> let _, f = totalFlops p t ix in yield (f, ix.Length, r), ix
+                   | Some ix -> let f = totalFlops p t ix in yield (f, ix.Length, r), ix
                    | None -> () |]
         if passes.Length = 0 then None else Some(passes |> Array.minBy fst |> snd)
 

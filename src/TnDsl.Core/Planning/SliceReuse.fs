@@ -17,22 +17,6 @@ module SliceReuse =
         member _.Legs = legs
         member _.Dep = dep
 
-    /// Executed flops of the tree under reuse with the sliced indices in `order` (outermost first), exactly: each
-    /// step's flops in one slice times the product of the sizes of the loop indices up to its level.
-    let private executed (p: Indexed) (t: ContractionTree) (order: int array) =
-        let steps = Cost.steps (PlanSlice.sliceProblem p order) t
-        let position = Dictionary<int, int>()
-        order |> Array.iteri (fun j i -> position[i] <- j + 1)
-        let level = Array.zeroCreate<int> (t.Leaves + t.Steps.Length)
-        for leaf in 0 .. t.Leaves - 1 do
-            level[leaf] <- p.Inputs[leaf] |> Array.fold (fun l i -> match position.TryGetValue i with | true, j -> max l j | _ -> l) 0
-        let prefix = Array.scan (fun (a: BigInteger) i -> a * BigInteger p.Size[i]) BigInteger.One order
-        steps
-        |> Array.mapi (fun s step ->
-            level[t.Leaves + s] <- t.Steps[s] |> Array.fold (fun l c -> max l level[c]) 0
-            step.Flops * prefix[level[t.Leaves + s]])
-        |> Array.sum
-
     /// Subtree reconfiguration (as `PlanHyper.reconfigure`: for each step, dearest first, the subtree below it cut at
     /// a frontier of at most `k` nodes, grown by opening the dearest step, and replaced by the exact best tree over
     /// that frontier) scored by executed flops under reuse with the loop order `order` (the sliced indices,
@@ -164,4 +148,4 @@ module SliceReuse =
             tree <- next
             go <- improved
         let q = PlanSlice.sliceProblem p order
-        if Cost.largestIntermediate q tree <= limit && executed p tree order < executed p t order then tree else t
+        if Cost.largestIntermediate q tree <= limit && PlanSlice.executedFlops p tree order < PlanSlice.executedFlops p t order then tree else t

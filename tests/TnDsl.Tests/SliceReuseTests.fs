@@ -118,3 +118,33 @@ let ``a step that depends on no sliced index runs once, and its result is held f
     Assert.Equal(BigInteger 8, s.Held)
     // One slice's peak, the held result and the scalar that accumulates the slices.
     Assert.Equal((Cost.report (PlanSlice.sliceProblem p [| d |]) t).Peak + BigInteger 8 + BigInteger.One, s.Peak)
+
+[<Property(MaxTest = 60)>]
+let ``reconfiguring a sliced tree for executed flops never costs more in its order, and keeps a slice within the limit`` () =
+    Prop.forAll (arb 8 3) (fun s ->
+        let p = indexOf s
+        let t = (Plan.run "greedy" fast p).Tree.Value
+        let order = someSliced p (s.GetHashCode())
+        let q = PlanSlice.sliceProblem p order
+        let limit = Cost.largestIntermediate q t
+        let r = PlanHyper.reconfigureReuseCounted (PlanHyper.Work()) (fun () -> false) (Some(int64 limit)) p order 4 2 t
+        (ContractionTree.validate r).IsOk
+        && r.Leaves = t.Leaves
+        && PlanSlice.executedFlops p r order <= PlanSlice.executedFlops p t order
+        && Cost.largestIntermediate q r <= limit)
+
+[<Fact>]
+let ``on a lattice, reconfiguring a sliced tree for executed flops beats reconfiguring it for one slice's flops`` () =
+    // The closed 6x6 lattice with D = 3, greedy's tree sliced by the greedy slicer to 1/100 of its largest
+    // intermediate: weighting each join by its runs finds a tree that reruns less.
+    let p = match Problem.index Range.none (peps 6 6 3) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let t = (PlanGreedy.bestGreedy p PlanOptions.defaults).Tree
+    let limit = Cost.largestIntermediate p t / BigInteger 100
+    let sliced = (PlanSlice.find p t limit).Value
+    let order = PlanSlice.bestOrder p t sliced
+    let perSlice = PlanHyper.reconfigureWithin (Some(int64 limit)) (PlanSlice.sliceProblem p sliced) Flops 8 2 t
+    let reuse = PlanHyper.reconfigureReuseCounted (PlanHyper.Work()) (fun () -> false) (Some(int64 limit)) p order 8 2 t
+    let executed tree = PlanSlice.executedFlops p tree (PlanSlice.bestOrder p tree sliced)
+    Assert.True(executed reuse < executed perSlice, sprintf "%O against %O" (executed reuse) (executed perSlice))
+    Assert.True(executed reuse < executed t)
+    Assert.True(Cost.largestIntermediate (PlanSlice.sliceProblem p sliced) reuse <= limit)

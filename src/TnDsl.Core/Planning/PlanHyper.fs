@@ -215,7 +215,20 @@ module PlanHyper =
     /// `stop` is asked before each node; when it says so the tree as rewritten so far is returned (a wall-clock
     /// budget; deterministic callers pass a function that never stops).
     /// The work done is added to `work`.
-    let reconfigureCounted (work: Work) (stop: unit -> bool) (limit: int64 option) (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =
+    /// With `reuse` = Some(full, order), `p` is `full` sliced over `order` (the loop order, outermost first) and
+    /// the objective is the executed flops under reuse across slices (`PlanSlice.executedFlops`): a join counts its
+    /// flops in one slice times the number of times it runs, set by the innermost sliced index its subtree carries.
+    let private reconfigureCore (reuse: (Indexed * int array) option) (work: Work) (stop: unit -> bool) (limit: int64 option) (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =
+        // Per loop level, the number of runs of a step at that level; per leaf, its level (0 without reuse).
+        let prefix, leafLevel =
+            match reuse with
+            | Some (full, order) ->
+                Array.scan (fun (a: float) i -> a * float full.Size[i]) 1.0 order, (PlanSlice.nodeLevels full t order)[.. t.Leaves - 1]
+            | None -> [| 1.0 |], Array.zeroCreate t.Leaves
+        let score (tree: ContractionTree) =
+            match reuse with
+            | Some (full, order) -> struct (Cost.log2 (PlanSlice.executedFlops full tree order), 0.0)
+            | None -> Cost.score objective p tree
         let ids = Dictionary<string, int>()
         p.IndexNames |> Array.iteri (fun i n -> ids[n] <- i)
         let sizeOf (ix: int array) = ix |> Array.fold (fun acc i -> acc * BigInteger(p.Size[i])) BigInteger.One
@@ -230,11 +243,28 @@ module PlanHyper =
             work.Steps <- work.Steps + (if pass = 1 then 4.0 else 3.0) * float tree.Steps.Length
             let nodes = toNodes p tree
             let root = ContractionTree.root tree
-            let order = Cost.steps p tree |> Array.sortBy (fun s -> BigInteger.Negate s.Flops, s.Node) |> Array.map (fun s -> s.Node)
+            // A node's level: the largest of its leaves' (a node's leaves never change as its subtree is rewritten).
+            let levels = Dictionary<int, int>()
+            let rec levelOf u =
+                if u < tree.Leaves then leafLevel[u]
+                else
+                    match levels.TryGetValue u with
+                    | true, l -> l
+                    | _ ->
+                        let l = nodes.Kids[u] |> Array.fold (fun m c -> max m (levelOf c)) 0
+                        levels[u] <- l
+                        l
+            let order =
+                Cost.steps p tree
+                |> Array.sortBy (fun s -> BigInteger.Negate s.Flops * BigInteger(prefix[levelOf s.Node]), s.Node)
+                |> Array.map (fun s -> s.Node)
             let removed = HashSet<int>()
             // Replaces the subtree of v over the frontier `fr` by the exact best one when it is cheaper: the
             // general exact search on a sub-problem (any objective).
             let replaceExact (fr: int array) (v: int) (inner: List<int>) =
+              // Under reuse only the flops programme below counts runs; a subtree it cannot take is kept.
+              if reuse.IsSome then false
+              else
                 let problem =
                     Problem.create None
                         (fr |> Array.map (fun u -> nodes.Kept[u] |> Array.map (fun i -> p.IndexNames[i])))
@@ -298,7 +328,15 @@ module PlanHyper =
                     // The tables over 2^m subsets and about 3^m (subset, sub-subset) pairs.
                     work.Joins <- work.Joins + Math.Pow(2.0, float m) + Math.Pow(3.0, float m)
                     let kept = mf.Kept
-                    let joinCost a b = mf.Join(a, b)
+                    // Per subset of the frontier, the number of runs of the join that makes it (1 without reuse).
+                    let runs = Array.create (full + 1) 1.0
+                    if reuse.IsSome then
+                        let level = Array.zeroCreate<int> (full + 1)
+                        for s in 1 .. full do
+                            let low = BitOperations.TrailingZeroCount s
+                            level[s] <- max level[s &&& (s - 1)] (levelOf fr[low])
+                            runs[s] <- prefix[level[s]]
+                    let joinCost a b = mf.Join(a, b) * runs[a ||| b]
                     let sizeOf (x: uint64) = mf.SizeOf x
                     let cap = match limit with Some l -> float l | None -> Double.PositiveInfinity
                     let best = Array.create (full + 1) Double.PositiveInfinity
@@ -382,13 +420,26 @@ module PlanHyper =
                 // A pass is kept only when the whole tree scores no worse by the objective (a guard: the flops
                 // programme counts as `Cost` does, see `maskFlops`, and the exact one solves sub-problems).
                 let candidate = toTree tree.Leaves nodes root
-                let candidateScore = Cost.score objective p candidate
-                let current = match treeScore with Some s -> s | None -> Cost.score objective p tree
+                let candidateScore = score candidate
+                let current = match treeScore with Some s -> s | None -> score tree
                 if candidateScore <= current then
                     tree <- candidate
                     treeScore <- Some candidateScore
                 else improved <- false
         tree
+
+    /// Subtree reconfiguration for an objective (see `reconfigureCore`), the work added to `work`.
+    let reconfigureCounted (work: Work) (stop: unit -> bool) (limit: int64 option) (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =
+        reconfigureCore None work stop limit p objective k passes t
+
+    /// Subtree reconfiguration of a sliced tree for its executed flops under reuse across slices
+    /// (`PlanSlice.executedFlops`) in the loop order `order` (outermost first, kept fixed): as `reconfigureCounted`
+    /// on `full` sliced over `order` for flops, each join's flops in one slice weighted by the number of times it
+    /// runs. Reconfiguring a sliced tree for one slice's flops alone can merge a step that runs once into one that
+    /// runs in every slice. With `limit`, every intermediate of a slice stays within it. The work is added to `work`.
+    let reconfigureReuseCounted (work: Work) (stop: unit -> bool) (limit: int64 option) (full: Indexed) (order: int array) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =
+        if order.Length = 0 then reconfigureCore None work stop limit full Flops k passes t
+        else reconfigureCore (Some(full, order)) work stop limit (PlanSlice.sliceProblem full order) Flops k passes t
 
     /// `reconfigureCounted` without counting the work.
     let reconfigureUntil (stop: unit -> bool) (limit: int64 option) (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =

@@ -9,12 +9,12 @@ namespace TnDsl.TorchBench;
 /// <summary>Benchmarks for the TorchSharp backend: commands that print figures, never assertions.</summary>
 public static class Program
 {
-    /// <summary>Entry point: <c>kernels|mps|backend|born-env|born-split|born-authors|soak|memory|heap [--authors DIR] [--dmax D] [--loops N] [--lr X] [--count N] [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N] [--rounds N] [--parts born,networks,memory]</c>.</summary>
+    /// <summary>Entry point: <c>kernels|mps|backend|born-env|born-split|born-authors|soak|memory|heap|slices [--fraction F] [--authors DIR] [--dmax D] [--loops N] [--lr X] [--count N] [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N] [--rounds N] [--parts born,networks,memory]</c>.</summary>
     public static int Main(string[] args)
     {
-        if (args.Length == 0 || args[0] is not ("kernels" or "mps" or "backend" or "born-env" or "born-split" or "born-authors" or "born-side" or "soak" or "memory" or "heap"))
+        if (args.Length == 0 || args[0] is not ("kernels" or "mps" or "backend" or "born-env" or "born-split" or "born-authors" or "born-side" or "soak" or "memory" or "heap" or "slices"))
         {
-            Console.Error.WriteLine("usage: TnDsl.TorchBench kernels|mps|backend|born-env|born-split|born-authors|soak|memory|heap [--authors DIR] [--dmax D] [--loops N] [--lr X] [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N] [--rounds N] [--parts born,networks,memory] [--count N]");
+            Console.Error.WriteLine("usage: TnDsl.TorchBench kernels|mps|backend|born-env|born-split|born-authors|soak|memory|heap|slices [--fraction F] [--authors DIR] [--dmax D] [--loops N] [--lr X] [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N] [--rounds N] [--parts born,networks,memory] [--count N]");
             return 2;
         }
         string Opt(string name, string dflt)
@@ -35,6 +35,12 @@ public static class Program
         if (args[0] == "born-side")
             return BornAuthorsBench.RunOurs(Opt("--examples", FindExamples()), int.Parse(Opt("--dmax", "30")),
                 int.Parse(Opt("--loops", "2")), double.Parse(Opt("--lr", "0.005"), CultureInfo.InvariantCulture));
+        if (args[0] == "slices")
+        {
+            SliceBench.Run(args.Contains("--only") ? Opt("--only", "") : null,
+                double.Parse(Opt("--fraction", "0"), CultureInfo.InvariantCulture), int.Parse(Opt("--rounds", "3")));
+            return 0;
+        }
         if (args[0] == "kernels")
             Kernels(dtype, device);
         else if (args[0] == "memory")

@@ -15,8 +15,10 @@ namespace TnDsl.Torch;
 /// the runtime module for its seed), then calls <c>RegisterComponents()</c>, and <c>forward</c> as a flat list of
 /// the module's contraction steps (<c>einsum</c> or <c>tensordot</c> with literal dimensions), each commented with the
 /// <c>.tn</c> lines of the tensors it brings in. Kernels follow the module's plan: tensordot steps stay tensordot, the
-/// others are written as einsum. A sliced plan is written as a loop over the slices: each operand that carries a
-/// sliced index is narrowed to the slice's value, the steps run in a dispose scope per slice, and the results add up.
+/// others are written as einsum. A sliced plan is written as nested loops over its sliced indices in loop order: each
+/// operand that carries a sliced index is narrowed to its value, each step runs in the loop of the innermost sliced
+/// index it depends on (what depends on none runs once, before the loops; a result is held in its loop's dispose scope
+/// while the inner loops run), and the innermost loop adds the slices up.
 /// The generated class carries a memory guard (<c>TnGuard</c>, <see cref="MemoryGuard"/>'s rule): the constructor checks
 /// the weights' bytes before making them, and <c>forward</c> the planner's estimate scaled to the batch it is fed.
 /// </summary>
@@ -171,49 +173,22 @@ public static partial class CSharpEmitter
             else
                 live.Add((expr, t.Name));
         }
-        var sliced = module.ExecutionPlan.SlicedLabels;
-        string indent = "        ";
-        if (sliced.Length > 0)
-        {
-            // The sliced loop: each sliced index takes one value per slice, every operand that carries it is
-            // narrowed to that value (its axis kept at size 1), the steps run on the views, and the slices add up.
-            // Each slice's intermediates are freed before the next one starts.
-            L();
-            L($"        // sliced over {string.Join(", ", sliced.Select(l => spec.Indices[l].Name))}: {module.ExecutionPlan.Slices} slices, " +
-              $"at most {module.ExecutionPlan.SliceLargestIntermediate} elements per intermediate");
-            var extents = new List<string>();
-            for (int k = 0; k < sliced.Length; k++)
-            {
-                int id = Enumerable.Range(0, module.Leaves.Count).First(i => module.Leaves[i].ReducedLabels.Contains(sliced[k]));
-                L($"        long n{k} = {live[id].Var}.shape[{Array.IndexOf(module.Leaves[id].ReducedLabels, sliced[k])}];  // {spec.Indices[sliced[k]].Name}");
-                extents.Add($"n{k}");
-            }
-            L("        Tensor sum = null;  // generated code has no nullable annotations");
-            L($"        for (long slice = 0; slice < {string.Join(" * ", extents)}; slice++)");
-            L("        {");
-            L("            using var sliceScope = NewDisposeScope();");
-            for (int k = sliced.Length - 1; k >= 0; k--)
-                L($"            long v{k} = slice{string.Concat(Enumerable.Range(k + 1, sliced.Length - k - 1).Select(j => $" / n{j}"))} % n{k};");
-            for (int id = 0; id < module.Leaves.Count; id++)
-            {
-                var labels = module.Leaves[id].ReducedLabels;
-                var narrows = string.Concat(sliced.Select((l, k) => (Axis: Array.IndexOf(labels, l), k)).Where(x => x.Axis >= 0)
-                    .Select(x => $".narrow({x.Axis}, v{x.k}, 1)"));
-                if (narrows.Length == 0)
-                    continue;
-                L($"            var s{id} = {live[id].Var}{narrows};");
-                live[id] = ($"s{id}", live[id].Covers);
-            }
-            indent = "            ";
-        }
-        int next = module.Leaves.Count;
-        for (int s = 0; s < module.Plan.Count; s++)
+        // Node by node (leaves, then step results), as SliceReuse numbers them.
+        var nodes = live.Concat(module.Plan.Select(_ => (Var: "", Covers: ""))).ToArray();
+        var order = module.SliceOrder.ToArray();
+        var schedule = SliceReuse.Of(module.Leaves.Select(l => l.ReducedLabels).ToArray(), module.Plan.Select(p => (p.Left, p.Right)).ToArray(), order);
+        int n = module.Leaves.Count;
+        // A step's loop: where the innermost sliced index it depends on takes its value (0: before every loop). Without
+        // reuse every step runs in the innermost loop.
+        int LoopOf(int node) => order.Length == 0 ? 0 : module.Options.SliceReuse ? schedule.Level[node] : order.Length;
+        void EmitStep(int s, string indent)
         {
             var step = module.Plan[s];
-            var a = live[step.Left];
-            var b = live[step.Right];
+            var (na, nb) = schedule.Operands[s];
+            var a = nodes[na];
+            var b = nodes[nb];
             var c = step.Contraction;
-            var v = $"t{next++}";
+            var v = $"t{n + s}";
             L();
             L($"{indent}// step {s + 1}: ({Abbreviate(a.Covers)}) . ({Abbreviate(b.Covers)})");
             foreach (var line in StepSources(spec, a, b))
@@ -227,26 +202,73 @@ public static partial class CSharpEmitter
                 L($"{indent}var {v} = einsum(\"{eq}\", {a.Var}, {b.Var});");
             else
                 throw new NotSupportedException($"step {s + 1} joins more than 52 labels with batch legs; it cannot be written as one einsum");
-            live.RemoveAt(Math.Max(step.Left, step.Right));
-            live.RemoveAt(Math.Min(step.Left, step.Right));
-            live.Add((v, a.Covers + " " + b.Covers));
+            nodes[n + s] = (v, a.Covers + " " + b.Covers);
         }
-        if (sliced.Length > 0)
+        string root;
+        if (order.Length == 0)
         {
-            L();
-            L($"            var total = sum is null ? {live[0].Var}.alias() : sum + {live[0].Var};");
-            L("            total.MoveToOuterDisposeScope();");
-            L("            sum?.Dispose();");
-            L("            sum = total;");
-            L("        }");
-            live[0] = ("sum", live[0].Covers);
+            for (int s = 0; s < module.Plan.Count; s++)
+                EmitStep(s, "        ");
+            root = nodes[^1].Var;
         }
+        else
+        {
+            // Nested loops over the sliced indices in loop order (outermost first), each operand that carries them
+            // narrowed to their values (axes kept at size 1). A step runs in the loop of the innermost sliced index
+            // it depends on: what depends on outer indices only is computed once per value of those and held (in
+            // that loop's dispose scope) while the inner loops run; the slices add up in the innermost loop.
+            L();
+            L($"        // sliced over {string.Join(", ", order.Select(l => spec.Indices[l].Name))} (loop order, outermost first): {module.ExecutionPlan.Slices} slices, " +
+              $"at most {module.ExecutionPlan.SliceLargestIntermediate} elements per intermediate");
+            for (int k = 0; k < order.Length; k++)
+            {
+                int id = Enumerable.Range(0, n).First(i => module.Leaves[i].ReducedLabels.Contains(order[k]));
+                L($"        long n{k} = {live[id].Var}.shape[{Array.IndexOf(module.Leaves[id].ReducedLabels, order[k])}];  // {spec.Indices[order[k]].Name}");
+            }
+            L("        Tensor sum = null;  // generated code has no nullable annotations");
+            // Steps emitted loop by loop; within a loop in plan order (their operands come from outer loops or
+            // earlier steps of the same loop).
+            var steps = Enumerable.Range(0, module.Plan.Count).ToLookup(s => LoopOf(n + s));
+            foreach (var s in steps[0])
+                EmitStep(s, "        ");
+            for (int k = 1; k <= order.Length; k++)
+            {
+                string outer = new(' ', 4 + 4 * k), indent = outer + "    ";
+                L();
+                L($"{outer}for (long v{k - 1} = 0; v{k - 1} < n{k - 1}; v{k - 1}++)");
+                L($"{outer}{{");
+                L($"{indent}using var scope{k} = NewDisposeScope();");
+                for (int id = 0; id < n; id++)
+                {
+                    if (schedule.Level[id] == 0 || LoopOf(id) != k)
+                        continue;
+                    var labels = module.Leaves[id].ReducedLabels;
+                    var narrows = string.Concat(order.Select((l, j) => (Axis: Array.IndexOf(labels, l), j)).Where(x => x.Axis >= 0)
+                        .Select(x => $".narrow({x.Axis}, v{x.j}, 1)"));
+                    L($"{indent}var s{id} = {live[id].Var}{narrows};");
+                    nodes[id] = ($"s{id}", nodes[id].Covers);
+                }
+                foreach (var s in steps[k])
+                    EmitStep(s, indent);
+            }
+            string inner = new(' ', 8 + 4 * order.Length);
+            root = module.Plan.Count == 0 ? nodes[0].Var : nodes[^1].Var;
+            L();
+            L($"{inner}var total = sum is null ? {root}.alias() : sum + {root};");
+            L($"{inner}total.MoveToOtherDisposeScope(scope);");
+            L($"{inner}sum?.Dispose();");
+            L($"{inner}sum = total;");
+            for (int k = order.Length; k >= 1; k--)
+                L($"{new string(' ', 4 + 4 * k)}}}");
+            root = "sum";
+        }
+        live = [(root, "")];
         var result = live[0].Var;
         if (module.FinalPermutation is { } perm)
             result = $"{result}.permute({string.Join(", ", perm)})";
         L();
         L($"        // output legs: {string.Join(", ", module.OutputLegs)}");
-        L($"        return {(module.Plan.Count == 0 && module.FinalPermutation is null && module.Leaves[0].Source != NetworkModule.Source.Input && sliced.Length == 0 ? result + ".alias()" : result)}.MoveToOuterDisposeScope();");
+        L($"        return {(module.Plan.Count == 0 && module.FinalPermutation is null && module.Leaves[0].Source != NetworkModule.Source.Input && order.Length == 0 ? result + ".alias()" : result)}.MoveToOuterDisposeScope();");
         L("    }");
         EmitHelpers(L, slots.Select(sl => sl.Embedding).OfType<EmbeddingSpec>().ToArray(), module.Made.Select(m => m.Init).ToArray(), module.AutoFactors.Count > 0);
         L("}");

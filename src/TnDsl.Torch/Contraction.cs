@@ -15,6 +15,10 @@ public sealed record ContractionOptions
     /// <summary>The most elements any intermediate may have (none by default); the planner slices the contraction to
     /// meet it where it has to, and the expression runs the slices one after another and adds them.</summary>
     public long? MemoryLimit { get; init; }
+    /// <summary>Whether a sliced plan reuses across slices (the default): a step runs again only when a sliced value
+    /// it depends on changed, and results that later steps need are held across the inner loops (see
+    /// <see cref="NetworkModuleOptions.SliceReuse"/>). False runs every step in every slice.</summary>
+    public bool SliceReuse { get; init; } = true;
 }
 
 /// <summary>Einsum text or operands that do not fit it: every diagnostic, rendered with a caret under the mistake.</summary>
@@ -64,7 +68,10 @@ public sealed class ContractExpression
     readonly PlanStep[] steps;
     readonly long[]? finalPermutation;
     readonly long[] outputShape;
-    readonly int[] sliced;              // the labels the plan slices (none: unsliced)
+    readonly int[] sliced;              // the labels the plan slices, in loop order (none: unsliced)
+    readonly SliceReuse? reuse;         // the reuse schedule of a sliced plan
+    readonly bool reuseOn;
+    long[] stepRuns;
 
     /// <summary>The equation as given.</summary>
     public string Equation { get; }
@@ -74,6 +81,9 @@ public sealed class ContractExpression
     public PlanView Figures { get; }
     /// <summary>The shape of the result.</summary>
     public IReadOnlyList<long> OutputShape => outputShape;
+    /// <summary>How many times each step of <see cref="Path"/> ran in the last <see cref="Invoke"/> (once each when
+    /// unsliced; with reuse across slices, N_s of <see cref="NetworkModule.StepRuns"/>'s model).</summary>
+    public IReadOnlyList<long> StepRuns => stepRuns;
 
     internal ContractExpression(string equation, long[][] shapes, ContractionOptions options)
     {
@@ -108,6 +118,10 @@ public sealed class ContractExpression
         (steps, var final) = StepLayouts.Orient(reducedLabels, planned.Plan, l => sizes.GetValueOrDefault(l, 2));
         var perm = planned.Output.Select(l => (long)Array.IndexOf(final, l)).ToArray();
         finalPermutation = perm.Select((p, k) => p == k).All(x => x) ? null : perm;
+        stepRuns = new long[steps.Length];
+        reuseOn = options.SliceReuse;
+        if (sliced.Length > 0)
+            reuse = SliceReuse.Of(reducedLabels, steps.Select(s => (s.Left, s.Right)).ToArray(), sliced);
     }
 
     /// <summary>Contracts operands of the planned shapes. Operands of different dtypes are promoted to a common one
@@ -138,18 +152,50 @@ public sealed class ContractExpression
             prepared.Add(t);
         }
         if (sliced.Length == 0)
-            return Run(prepared).MoveToOuterDisposeScope();
-        // A sliced plan: the steps once per slice, on views with the sliced labels fixed; each slice's
-        // intermediates are freed before the next one.
-        Tensor? sum = null;
-        foreach (var values in Slices.Values(Slices.Extents(prepared, reducedLabels, sliced)))
         {
+            Array.Fill(stepRuns, 1);
+            return Run(prepared).MoveToOuterDisposeScope();
+        }
+        // A sliced plan: nested loops over the sliced labels (see SliceReuse), on views with the sliced labels fixed.
+        // A step runs again only when a value it depends on changed; a result held for a later step lives in the
+        // call's scope (it outlives the slice's) and is released when it is replaced. Each slice's other
+        // intermediates are freed before the next one.
+        Array.Clear(stepRuns);
+        var extents = Slices.Extents(prepared, reducedLabels, sliced);
+        var held = new Tensor?[steps.Length];
+        Tensor? sum = null;
+        long[]? previous = null;
+        foreach (var values in Slices.Values(extents))
+        {
+            int changed = reuseOn ? SliceReuse.Changed(previous, values) : 0;
+            previous = values;
             using var sliceScope = NewDisposeScope();
-            var part = Run(prepared.Select((t, k) => Slices.Narrow(t, reducedLabels[k], sliced, values)).ToList());
+            var node = new Tensor?[prepared.Count + steps.Length];
+            Tensor Operand(int n) =>
+                n < prepared.Count ? Slices.Narrow(prepared[n], reducedLabels[n], sliced, values) : node[n] ?? held[n - prepared.Count]!;
+            for (int s = 0; s < steps.Length; s++)
+            {
+                if (!reuse!.Runs(s, changed))
+                    continue;
+                var (a, b) = reuse.Operands[s];
+                // The one held result a step replaces is needed by nothing that still runs in this slice.
+                if (reuse.Held[s])
+                    held[s]?.Dispose();
+                var r = steps[s].Contraction.Apply(Operand(a), Operand(b), steps[s].Kernel);
+                stepRuns[s]++;
+                if (reuse.Held[s])
+                    held[s] = r.MoveToOuterDisposeScope();
+                else
+                    node[prepared.Count + s] = r;
+            }
+            var root = Operand(prepared.Count + steps.Length - 1);
+            var part = finalPermutation is null ? root : root.permute(finalPermutation);
             var next = (sum is null ? part.alias() : ScalarOps.Plus(sum, part)).MoveToOuterDisposeScope();
             sum?.Dispose();
             sum = next;
         }
+        foreach (var h in held)
+            h?.Dispose();
         return sum!.MoveToOuterDisposeScope();
     }
 

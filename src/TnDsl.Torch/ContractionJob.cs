@@ -379,5 +379,31 @@ sealed class ModuleSliceWork : ISliceWork
         }
     }
 
+    /// Runs of consecutive chunks in one pass of their slices (see NetworkModule.ForwardSliceRanges): a step is run
+    /// again only where a sliced value it depends on changed, across the chunks' boundaries too.
+    public double[][] ContractChunks(IReadOnlyList<long> chunks)
+    {
+        foreach (var chunk in chunks)
+            if (chunk < 0 || chunk >= Chunks)
+                throw new ArgumentOutOfRangeException(nameof(chunks), $"chunk {chunk} is not one of the {Chunks} chunks");
+        var values = new double[chunks.Count][];
+        lock (gate)
+        {
+            for (int start = 0, end; start < chunks.Count; start = end)
+            {
+                for (end = start + 1; end < chunks.Count && chunks[end] == chunks[end - 1] + 1; end++)
+                {
+                }
+                long first = chunks[start] * ChunkSize;
+                var counts = Enumerable.Range(start, end - start).Select(i => Math.Min(ChunkSize, Slices - chunks[i] * ChunkSize)).ToArray();
+                using var scope = NewDisposeScope();
+                var sums = module.ForwardSliceRanges([], first, counts);
+                for (int i = start; i < end; i++)
+                    values[i] = sums[i - start].to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
+            }
+        }
+        return values;
+    }
+
     public void Dispose() => module.Dispose();
 }

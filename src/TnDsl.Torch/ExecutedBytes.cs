@@ -7,7 +7,7 @@ namespace TnDsl.Torch;
 /// <summary>
 /// The byte estimate of the program a <see cref="NetworkModule"/> runs for a plan, described step by step from the
 /// same lowered steps the module executes (<see cref="NetworkModule.MakePlan"/>) and walked by the planner's memory
-/// simulation (<see cref="MemoryModel.Estimate"/>): the weights, consts and raw inputs it holds, the embedded inputs
+/// simulation (<see cref="MemoryModel"/>): the weights, consts and raw inputs it holds, the embedded inputs
 /// it makes, per step the copies its kernel makes of operands whose axes cannot be viewed in the product's layout,
 /// the result, and what autograd keeps (a matrix product keeps both operands in the product's layout, a gather its
 /// index, a diagonal nothing). Nothing is allocated.
@@ -215,8 +215,18 @@ public static class ExecutedBytes
             live.Add(result);
         }
         var resultElements = Count(spec.Output.Select(Extent));
+        // Reuse across slices: each step's level in the loop order the module runs (see SliceReuse).
+        int[] levels = [];
+        BigInteger[] loopSizes = [];
+        if (isSliced && options.SliceReuse && steps.All(s => s.Lowering is not ChainLink))
+        {
+            var order = options.SliceOrder ?? plan.SlicedLabels;
+            var reuse = SliceReuse.Of(leaves.Select(l => l.ReducedLabels).ToArray(), steps.Select(s => (s.Left, s.Right)).ToArray(), order);
+            levels = reuse.Level[leaves.Length..];
+            loopSizes = order.Select(l => new BigInteger(Extent(l))).ToArray();
+        }
         return MemoryModel.Estimate(held, fed, fedScratch, leafViews.ToArray(), described.ToArray(),
-            plan.Slices, resultElements * size, parameters.ToArray(), optimizerSlots);
+            plan.Slices, resultElements * size, parameters.ToArray(), optimizerSlots, levels, loopSizes);
     }
 
     /// The nominal batch: the size of the first dynamic index (1 where there is none).

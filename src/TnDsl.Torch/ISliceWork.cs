@@ -22,4 +22,9 @@ public interface ISliceWork : IDisposable
 
     /// <summary>The sum of one chunk's slices, in slice order, in float64, flattened row-major.</summary>
     double[] ContractChunk(long chunk);
+
+    /// <summary>Several chunks' sums, each exactly as <see cref="ContractChunk"/> gives it, in the order given. A
+    /// runner may contract consecutive chunks in one pass, so that a sliced plan's reuse across slices carries across
+    /// their boundaries; by default they are contracted one by one.</summary>
+    double[][] ContractChunks(IReadOnlyList<long> chunks) => chunks.Select(ContractChunk).ToArray();
 }

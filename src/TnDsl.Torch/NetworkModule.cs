@@ -24,6 +24,14 @@ public sealed record NetworkModuleOptions
     /// <summary>Runs <see cref="NetworkModule.forward"/> in log-scale (see <see cref="NetworkModule.ForwardLog(Tensor[])"/>):
     /// intermediates are rescaled after every step and the result scaled back at the end.</summary>
     public bool LogScale { get; init; }
+    /// <summary>Whether a sliced plan reuses across slices (the default). The slices run as nested loops over the
+    /// sliced indices in the loop order (<see cref="SliceOrder"/>); a step runs again only when a sliced value it
+    /// depends on changed, and a result a later step needs is held while that step's inner loops run (see
+    /// <see cref="NetworkModule.StepRuns"/>). False runs every step in every slice.</summary>
+    public bool SliceReuse { get; init; } = true;
+    /// <summary>The loop order of a sliced plan: its sliced indices (<see cref="PlanView.SlicedLabels"/>, any order),
+    /// outermost first; null for the plan's order. The value does not depend on it; the steps run do.</summary>
+    public int[]? SliceOrder { get; init; }
 }
 
 /// <summary>One pairwise step of the execution plan: positions in the current operand list (linear convention).</summary>
@@ -51,7 +59,8 @@ public sealed record InputInfo(string Name, int BatchAxes, long[] Shape, Embeddi
 /// The output's axes follow the network's declared output legs. Execution follows the planner's pairwise steps
 /// (<see cref="PlanView"/>, opt_einsum's linear convention): each step names two positions in the current operand
 /// list, both are removed and their contraction is appended; what each step keeps and sums comes from the plan.
-/// A sliced plan (<see cref="PlanView.SlicedLabels"/>) runs the steps once per slice and adds the results.
+/// A sliced plan (<see cref="PlanView.SlicedLabels"/>) runs the slices as nested loops over its sliced indices and
+/// adds the results; a step runs again only when a sliced value it depends on changed (see <see cref="StepRuns"/>).
 /// </summary>
 public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
 {
@@ -88,7 +97,10 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     readonly PlanStep[] plan;
     readonly long[]? finalPermutation;
     readonly int[] dynamicLabels;
-    readonly int[] slicedLabels;
+    readonly int[] slicedLabels;        // in loop order, outermost first
+    readonly SliceReuse? reuse;         // the schedule of a sliced plan
+    readonly bool reuseOn;              // whether it skips and holds (else every step runs in every slice)
+    long[] stepRuns;
     // Inputs fed to their step as class numbers (a lowered one-hot), by tensor id.
     readonly bool[] asIndex;
     // Input families with a member fed as class numbers.
@@ -113,6 +125,15 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     public IReadOnlyList<PlanStep> Plan => plan;
     /// <summary>The planner's plan this module executes: its steps, figures and the optimizer chosen.</summary>
     public PlanView ExecutionPlan { get; }
+    /// <summary>How many times each step of <see cref="Plan"/> ran in the last call (1 each when unsliced). A sliced plan
+    /// runs its slices as nested loops over its sliced indices in loop order o_1 … o_k (outermost first); a node of the
+    /// tree depends on the sliced indices its leaves carry, and its level is the position of the innermost of them (0
+    /// for none). Over all slices step s runs N_s = ∏_{j ≤ level(s)} size(o_j) times; a range of slices starting
+    /// mid-way runs every step in its first slice, then, where the values change first at position c, the steps of
+    /// level ≥ c.</summary>
+    public IReadOnlyList<long> StepRuns => stepRuns;
+    /// <summary>The sliced indices in the order their loops run, outermost first (empty when unsliced).</summary>
+    public IReadOnlyList<int> SliceOrder => slicedLabels;
     /// <summary>The number of trainable scalars (tied weights counted once).</summary>
     public long ParameterCount => parameters().Sum(p => p.numel());
 
@@ -145,7 +166,14 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         (this.plan, finalPermutation, asIndex) = MakePlan(spec, slots, leaves, plan, options);
         slotAsIndex = slots.Select((_, s) => leaves.Where((l, id) => l.Source == Source.Input && l.Slot == s && asIndex[id]).Any()).ToArray();
         dynamicLabels = spec.Indices.Where(i => i.IsDynamic).Select(i => i.Id).ToArray();
-        slicedLabels = plan.SlicedLabels.ToArray();
+        slicedLabels = options.SliceOrder?.ToArray() ?? plan.SlicedLabels.ToArray();
+        if (slicedLabels.Length != plan.SlicedLabels.Length || !slicedLabels.Order().SequenceEqual(plan.SlicedLabels.Order()))
+            throw new ArgumentException($"the slice order [{string.Join(", ", slicedLabels)}] is not an order of the plan's sliced indices [{string.Join(", ", plan.SlicedLabels)}]");
+        stepRuns = new long[this.plan.Length];
+        // Chains (never made for a sliced plan) pass their links' operands on unfinished: nothing of them is held.
+        reuseOn = options.SliceReuse && this.plan.All(s => s.Lowering is not ChainLink);
+        if (slicedLabels.Length > 0)
+            reuse = SliceReuse.Of(leaves.Select(l => l.ReducedLabels).ToArray(), this.plan.Select(s => (s.Left, s.Right)).ToArray(), slicedLabels);
         if (slicedLabels.Any(l => spec.Output.Contains(l) || !leaves.Any(leaf => leaf.ReducedLabels.Contains(l))))
             throw new ArgumentException("the plan slices an open index, or one that no tensor keeps");
         if (plan.Slices > long.MaxValue)
@@ -397,6 +425,23 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         return Execute(inputs, false, (first, count)).Value.MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// The sums of consecutive ranges of slices, the first starting at <paramref name="first"/>, of
+    /// <paramref name="counts"/> slices each: each the very sum <see cref="ForwardSlices"/> gives for its range, the
+    /// slices run in one pass so that reuse across slices (<see cref="StepRuns"/>) carries across the ranges'
+    /// boundaries (a step is run again only where a value it depends on changed).
+    /// </summary>
+    public Tensor[] ForwardSliceRanges(Tensor[] inputs, long first, IReadOnlyList<long> counts)
+    {
+        if (counts.Count == 0 || counts.Any(c => c < 1))
+            throw new ArgumentOutOfRangeException(nameof(counts), "every range needs at least one slice");
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var parts = new List<Outcome>();
+        Execute(inputs, false, (first, counts.Sum()), (counts, parts));
+        return parts.Select(p => p.Value.MoveToOuterDisposeScope()).ToArray();
+    }
+
     /// <summary><see cref="ForwardLog(Tensor[])"/> with inputs given by name.</summary>
     public LogScaled ForwardLog(IReadOnlyDictionary<string, Tensor> inputs) => ForwardLog(ByName(inputs));
 
@@ -413,7 +458,10 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     /// kept at size 1), and adds the slices' results; autograd sees one sum, so gradients are those of the unsliced
     /// contraction.
     /// Only the slices of <paramref name="range"/> when given (an unsliced plan has the one slice 0).
-    Outcome Execute(Tensor[] inputs, bool logScale, (long First, long Count)? range = null)
+    /// With <paramref name="split"/> (a sliced plan), the sums of consecutive parts of the range, of the counts given,
+    /// go to its list, and the value returned is the last part's.
+    Outcome Execute(Tensor[] inputs, bool logScale, (long First, long Count)? range = null,
+                    (IReadOnlyList<long> Counts, List<Outcome> Parts)? split = null)
     {
         if (inputs.Length != slots.Length)
             throw new ArgumentException($"expected {slots.Length} input(s) ({string.Join(", ", InputNames)}), got {inputs.Length}");
@@ -466,7 +514,10 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         {
             if (range is { } r && (r.First != 0 || r.Count != 1))
                 throw new ArgumentOutOfRangeException(nameof(range), $"slices [{r.First}, {r.First} + {r.Count}) are not within the 1 slice of an unsliced plan");
-            return Finish(RunSteps(operands, scaling, device), scaling);
+            Array.Fill(stepRuns, 1);
+            var whole = Finish(RunSteps(operands, scaling), scaling);
+            split?.Parts.Add(whole);
+            return whole;
         }
 
         // The extent of each sliced label at run time (a dynamic label takes the batch actually fed).
@@ -475,73 +526,120 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         var (first, count) = range ?? (0, Slices.Count(extents));
         if (count == 0)
             throw new ArgumentOutOfRangeException(nameof(range), "an empty range of slices has no value");
+        // Nested loops over the sliced labels (see SliceReuse): a step runs only when a value it depends on changed;
+        // a result held for a later step is released when it is replaced (or after the last slice), and is lent to
+        // its consumer, which does not release it.
+        Array.Clear(stepRuns);
+        var held = new LiveOperand?[plan.Length];
+        int n = leaves.Length;
         Outcome? total = null;
+        long[]? previous = null;
+        long inPart = 0;
         foreach (var values in Slices.Values(extents, first, count))
         {
-            var views = operands.Select((o, i) => Slices.Narrow(o.Value, labels[i], slicedLabels, values))
-                                .Select((v, i) => (v, !ReferenceEquals(v, operands[i].Value))).ToList();
-            var part = Finish(RunSteps(views, scaling, device), scaling);
+            int changed = reuseOn ? SliceReuse.Changed(previous, values) : 0;
+            previous = values;
+            var node = new LiveOperand?[n + plan.Length];
+            LiveOperand Operand(int k)
+            {
+                if (k >= n)
+                    return node[k] ?? held[k - n]!.Value with { Owned = false };
+                var v = Slices.Narrow(operands[k].Value, labels[k], slicedLabels, values);
+                return Live(k, v, !ReferenceEquals(v, operands[k].Value), scaling);
+            }
+            for (int s = 0; s < plan.Length; s++)
+            {
+                if (!reuse!.Runs(s, changed))
+                    continue;
+                bool hold = reuseOn && reuse.Held[s];
+                // The held result a step replaces is needed by nothing that still runs in this slice.
+                if (hold && held[s] is { } old)
+                    Release(old);
+                var (a, b) = reuse.Operands[s];
+                var r = Apply(plan[s], Operand(a), Operand(b), scaling);
+                stepRuns[s]++;
+                if (hold)
+                    held[s] = r;
+                else
+                    node[n + s] = r;
+            }
+            var part = Finish(plan.Length == 0 ? Operand(0) : node[n + plan.Length - 1]!.Value, scaling);
             total = total is { } sum ? Add(sum, part, scaling is not null) : part;
+            if (split is { } parts && ++inPart == parts.Counts[parts.Parts.Count])
+            {
+                parts.Parts.Add(total.Value);
+                if (parts.Parts.Count < parts.Counts.Count)
+                    total = null;
+                inPart = 0;
+            }
         }
-        // RunSteps disposed the narrowed views it owned; the operands made here for every slice are released once.
+        foreach (var h in held)
+            if (h is { } last)
+                Release(last);
+        // The narrowed views were released by the steps that took them; the operands made here for every slice are
+        // released once.
         foreach (var (value, owned) in operands)
             if (owned)
                 value.Dispose();
         return total!.Value;
     }
 
+    static void Release(LiveOperand op)
+    {
+        if (op.Owned)
+            op.Value.Dispose();
+    }
+
+    /// A leaf's operand as a step takes it (normalised in log-scale).
+    LiveOperand Live(int leaf, Tensor value, bool owned, LogScaling? scaling) =>
+        scaling is null || asIndex[leaf]
+            ? new LiveOperand(value, owned, leaves[leaf].ReducedLabels, scaling?.Zero())
+            : scaling.Normalise(value, owned, leaves[leaf].ReducedLabels, scaling.Zero());
+
     /// Runs the pairwise steps on the leaves' operands (disposing those it owns) and returns the last one.
-    LiveOperand RunSteps(List<(Tensor Value, bool Owned)> operands, LogScaling? scaling, Device device)
+    LiveOperand RunSteps(List<(Tensor Value, bool Owned)> operands, LogScaling? scaling)
     {
         var live = new List<LiveOperand>(operands.Count);
         for (int i = 0; i < operands.Count; i++)
-            live.Add(scaling is null || asIndex[i]
-                ? new LiveOperand(operands[i].Value, operands[i].Owned, leaves[i].ReducedLabels, scaling?.Zero())
-                : scaling.Normalise(operands[i].Value, operands[i].Owned, leaves[i].ReducedLabels, scaling.Zero()));
-        for (int s = 0; s < plan.Length; s++)
+            live.Add(Live(i, operands[i].Value, operands[i].Owned, scaling));
+        foreach (var step in plan)
         {
-            var step = plan[s];
-            var a = live[step.Left];
-            var b = live[step.Right];
-            if (scaling is not null)
-            {
-                // A batch label summed here may carry different scales per entry: fold them into the values first.
-                a = scaling.Fold(a, step.Contraction.Contracted);
-                b = scaling.Fold(b, step.Contraction.Contracted);
-            }
-            if (step.Lowering is ChainLink link && scaling is null)
-            {
-                // The link takes over its operands (the chain's last link runs it and releases what it owns).
-                live.RemoveAt(Math.Max(step.Left, step.Right));
-                live.RemoveAt(Math.Min(step.Left, step.Right));
-                live.Add(link.Accept(a, b));
-                continue;
-            }
-            if (step.Lowering is DeferOneHot defer)
-            {
-                live.RemoveAt(Math.Max(step.Left, step.Right));
-                live.RemoveAt(Math.Min(step.Left, step.Right));
-                live.Add(defer.Defer(a, b));
-                continue;
-            }
-            var r = step.Lowering switch
-            {
-                ContractThenGather fused => fused.Apply(a, b),
-                ChainLink alone => alone.Stepwise.Apply(a, b),
-                { } lowered => lowered.Apply(a.Value, b.Value),
-                null => step.Contraction.Apply(a.Value, b.Value, step.Kernel),
-            };
-            if (a.Owned)
-                a.Value.Dispose();
-            if (b.Owned)
-                b.Value.Dispose();
+            var r = Apply(step, live[step.Left], live[step.Right], scaling);
             live.RemoveAt(Math.Max(step.Left, step.Right));
             live.RemoveAt(Math.Min(step.Left, step.Right));
-            live.Add(scaling is null
-                ? new LiveOperand(r, true, step.Contraction.Result, null)
-                : scaling.Normalise(r, true, step.Contraction.Result, ScalarOps.Plus(a.Log!, b.Log!)));
+            live.Add(r);
         }
         return live[0];
+    }
+
+    /// One step on its operands, releasing those it owns (a chain link or a deferred one-hot takes them over).
+    static LiveOperand Apply(PlanStep step, LiveOperand a, LiveOperand b, LogScaling? scaling)
+    {
+        if (scaling is not null)
+        {
+            // A batch label summed here may carry different scales per entry: fold them into the values first.
+            a = scaling.Fold(a, step.Contraction.Contracted);
+            b = scaling.Fold(b, step.Contraction.Contracted);
+        }
+        // A chain link takes over its operands (the chain's last link runs it and releases what it owns).
+        if (step.Lowering is ChainLink link && scaling is null)
+            return link.Accept(a, b);
+        if (step.Lowering is DeferOneHot defer)
+            return defer.Defer(a, b);
+        var r = step.Lowering switch
+        {
+            ContractThenGather fused => fused.Apply(a, b),
+            ChainLink alone => alone.Stepwise.Apply(a, b),
+            { } lowered => lowered.Apply(a.Value, b.Value),
+            null => step.Contraction.Apply(a.Value, b.Value, step.Kernel),
+        };
+        if (a.Owned)
+            a.Value.Dispose();
+        if (b.Owned)
+            b.Value.Dispose();
+        return scaling is null
+            ? new LiveOperand(r, true, step.Contraction.Result, null)
+            : scaling.Normalise(r, true, step.Contraction.Result, ScalarOps.Plus(a.Log!, b.Log!));
     }
 
     /// The value of a run: in log-scale with its log-scale per batch leg (see <see cref="LogScaled"/>), else none.

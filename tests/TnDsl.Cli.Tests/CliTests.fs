@@ -508,7 +508,7 @@ let ``tn run slices a plan over the memory limit to fit it, tn emit writes the s
         Assert.Contains("  fwd + bwd   not run: ", out)
         let code, out, err = tnProcess limit [ "emit"; grid; "--cs" ]
         Assert.True((code = 0), sprintf "exit %d\n%s" code err)
-        Assert.Contains("for (long slice = 0;", out)
+        Assert.Contains("for (long v0 = 0; v0 < n0; v0++)", out)
         // The MPO applied to an MPS at n = 30 (issue 17): the result alone is 2^30 elements, which no slicing of
         // closed indices reduces: refused in one line before anything is allocated.
         let mpoMps =

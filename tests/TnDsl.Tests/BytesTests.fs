@@ -28,6 +28,8 @@ let private chain =
            { Bytes = b 30; Owned = false; Parameter = 1 } |]
       Steps = [| step 0 1 40; step 0 1 5 |]
       Slices = BigInteger.One
+      Levels = [||]
+      LoopSizes = [||]
       Result = b 5
       Parameters = [| b 10; b 30 |] }
 
@@ -70,6 +72,35 @@ let ``sliced: every slice's kept tensors stay, and the sum of the slices is aliv
     Assert.Equal(one.Kept * b 4, four.Kept)
     Assert.Equal(one.Forward + b 5, four.Forward)
     Assert.True(four.Training >= one.Training + b 3 * one.Kept)
+
+[<Fact>]
+let ``sliced with reuse: a result no sliced index reaches is made once, held, and kept once for training`` () =
+    // Four slices over an index only W1 carries: W0·X (level 0) runs once and T is held while W1·T (level 1) runs
+    // four times.
+    let reused = { chain with Slices = b 4; Levels = [| 0; 1 |]; LoopSizes = [| b 4 |] }
+    let every = { chain with Slices = b 4 }
+    let e = PlanBytes.simulate reused 0
+    Assert.Equal(b 40, e.HeldResults)
+    Assert.Equal(BigInteger.Zero, (PlanBytes.simulate every 0).HeldResults)
+    // T, held from the start, and a slice's value beside the sum of the earlier ones: 100 + 40 + 5 + 5.
+    Assert.Equal(b 150, e.Forward)
+    // T is kept for W1's gradient once, not once per slice.
+    Assert.Equal(b 40, e.Kept)
+    Assert.Equal(b 160, (PlanBytes.simulate every 0).Kept)
+    Assert.True(e.Training < (PlanBytes.simulate every 0).Training)
+
+[<Fact>]
+let ``the plan-alone estimate holds what no sliced index reaches`` () =
+    // A(ab) B(bc) D(dc), tree ((A B) D) sliced over d: A·B (level 0) runs once and is held while (A B)·D runs per
+    // slice; without levels nothing is held.
+    let p = CostTests.indexed "ab,bc,dc->a" "2x3,3x4,5x4"
+    let t = ContractionTree.ofSsa 3 [| [| 0; 1 |]; [| 2; 3 |] |]
+    let d = System.Array.IndexOf(p.IndexNames, "d")
+    let program = PlanBytes.denseProgram p t [| d |] 8
+    Assert.Equal<int array>([| 0; 1 |], program.Levels)
+    // AB: 2 x 4 elements of 8 bytes.
+    Assert.Equal(b 64, (PlanBytes.simulate program 0).HeldResults)
+    Assert.Equal(BigInteger.Zero, (PlanBytes.simulate { program with Levels = [||] } 0).HeldResults)
 
 [<Fact>]
 let ``the plan-alone estimate counts an operand copy only where its axes are out of the product's order`` () =

@@ -116,6 +116,12 @@ public class ContractionJobTests
             {
                 Assert.Equal((slices + chunk - 1) / chunk, work.Chunks);
                 AssertClose(reference, Total(work), g.ToString());
+                // Chunks contracted together, in one pass that reuses across their boundaries, starting mid-way and
+                // with a gap: each the very bits of the chunk contracted alone.
+                long[] some = [.. Enumerable.Range(0, (int)work.Chunks).Select(c => (long)c).Where(c => c != work.Chunks / 2).Skip(work.Chunks > 2 ? 1 : 0)];
+                var together = work.ContractChunks(some);
+                for (int i = 0; i < some.Length; i++)
+                    Assert.Equal(work.ContractChunk(some[i]), together[i]);
             }
             return true;
         });

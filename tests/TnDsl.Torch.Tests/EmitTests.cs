@@ -55,6 +55,7 @@ public class EmitTests
     [InlineData("mps.tn", "n=6,chi=16")]
     [InlineData("mera-classifier.tn", "chi=3")]
     [InlineData("mpo-linear.tn", "k=3,r=3,q=2")]
+    [InlineData("peps.tn", "Lx=2,Ly=3,D=3")]
     public void Emitted_source_of_a_sliced_plan_loops_over_the_slices_and_computes_what_the_runtime_module_computes(string file, string sets)
     {
         var net = TnDsl.Api.Frontend.Load(Repo.Example(file), Repo.Overrides(sets), null);
@@ -64,7 +65,7 @@ public class EmitTests
         Assert.True(plan.IsSliced);
         using var runtime = new NetworkModule(NetworkAdapter.FromFlat(net), plan, new() { DType = ScalarType.Float64, Seed = 9 });
         var source = CSharpEmitter.Emit(runtime, "Emitted", "TnDsl.Emitted");
-        Assert.Contains("for (long slice = 0;", source);
+        Assert.Contains("for (long v0 = 0; v0 < n0; v0++)", source);
         Assert.Contains(".narrow(", source);
         AssertComputesTheSame(runtime, source);
     }

@@ -162,11 +162,23 @@ public static class ContractCommand
                     workers = ContractCluster.Run(target, job, record, get_num_threads(), s.Resume, SaveEvery, progress, () => interrupted);
                     return;
                 }
-                foreach (var c in todo)
+                // Consecutive chunks in batches, run in one pass of their slices so that reuse across slices carries
+                // across the chunks' boundaries; a batch grows while it takes under a second (interrupts and saves
+                // come between batches).
+                int size = 1;
+                for (int at = 0; at < todo.Count && !interrupted;)
                 {
-                    if (interrupted)
-                        break;
-                    record.Add(c, work.ContractChunk(c));
+                    int end = at + 1;
+                    while (end < todo.Count && end - at < size && todo[end] == todo[end - 1] + 1)
+                        end++;
+                    var batch = todo.GetRange(at, end - at);
+                    var took = Stopwatch.StartNew();
+                    var values = work.ContractChunks(batch);
+                    for (int i = 0; i < batch.Count; i++)
+                        record.Add(batch[i], values[i]);
+                    at = end;
+                    if (took.Elapsed.TotalSeconds < 1 && size < 4096)
+                        size *= 2;
                     progress(record.Finished);
                     if (s.Resume is not null && saved.Elapsed >= SaveEvery)
                     {

@@ -704,6 +704,8 @@ type BytesView(e: ByteEstimate) =
     /// The forward pass's peak: the inputs, the most intermediates alive at once within one slice, and when
     /// sliced the sum of the slices.
     member _.Forward = e.Forward
+    /// Reuse across slices: the bytes of the step results held across slices (counted in `Forward` and `Training`).
+    member _.HeldResults = e.HeldResults
     /// The training step's peak: forward with autograd keeping what the backward needs, the loss, backward, and an
     /// optimizer step with its state.
     member _.Training = e.Training
@@ -746,10 +748,17 @@ type MemoryModel =
     /// The estimate: `held` bytes held by the caller (weights, consts, raw inputs), `fed` made at the start of the
     /// call and alive throughout (embedded inputs) with `fedScratch` while making them, the leaves and one slice's
     /// steps, the number of slices, the result's bytes, each trainable parameter's bytes, and the optimizer's
-    /// parameter-sized tensors per parameter.
+    /// parameter-sized tensors per parameter. Every step runs in every slice.
     static member Estimate(held: BigInteger, fed: BigInteger, fedScratch: BigInteger, leaves: LeafBytesView array,
                            steps: StepBytesView array, slices: BigInteger, result: BigInteger, parameters: BigInteger array,
                            optimizerSlots: int) : BytesView =
+        MemoryModel.Estimate(held, fed, fedScratch, leaves, steps, slices, result, parameters, optimizerSlots, [||], [||])
+
+    /// As the other `Estimate`, for slices run with reuse: `levels` per step (see `ProgramBytes.Levels`; empty: every
+    /// step in every slice) and `loopSizes`, the sliced indices' sizes in loop order.
+    static member Estimate(held: BigInteger, fed: BigInteger, fedScratch: BigInteger, leaves: LeafBytesView array,
+                           steps: StepBytesView array, slices: BigInteger, result: BigInteger, parameters: BigInteger array,
+                           optimizerSlots: int, levels: int array, loopSizes: BigInteger array) : BytesView =
         let program =
             { Held = held
               Fed = fed
@@ -757,6 +766,8 @@ type MemoryModel =
               Leaves = leaves |> Array.map (fun l -> l.Value)
               Steps = steps |> Array.map (fun s -> s.Value)
               Slices = slices
+              Levels = levels
+              LoopSizes = loopSizes
               Result = result
               Parameters = parameters }
         BytesView(PlanBytes.simulate program optimizerSlots)

@@ -64,6 +64,13 @@ type ProgramBytes =
         Steps: StepBytes array
         /// The number of slices (1: unsliced).
         Slices: BigInteger
+        /// Reuse across slices: per step, its level in the loop order of the sliced indices (`PlanSlice.levels`: 0
+        /// when no leaf below it carries a sliced index, else the 1-based loop position of the innermost one they carry). A step runs
+        /// ∏ `LoopSizes[0 .. level-1]` times, and a result whose consumer has a higher level is held across the
+        /// consumer's inner loops. Empty: every step runs in every slice.
+        Levels: int array
+        /// The sizes of the sliced indices in loop order, outermost first (with `Levels`; empty otherwise).
+        LoopSizes: BigInteger array
         /// Bytes of the network's value.
         Result: BigInteger
         /// Bytes of each trainable parameter, by the ids `LeafBytes.Parameter` uses (its gradient has this size).
@@ -79,6 +86,9 @@ type ByteEstimate =
         Inputs: BigInteger
         /// The most bytes alive at once in a forward pass without autograd (the held tensors included).
         Forward: BigInteger
+        /// Reuse across slices: the bytes of the step results held across slices (counted alive throughout every
+        /// slice, conservatively, in `Forward` and `Training`); 0 without reuse.
+        HeldResults: BigInteger
         /// Training only: the bytes autograd keeps for the backward pass (every slice's).
         Kept: BigInteger
         /// Training only: one gradient per trainable parameter.
@@ -110,50 +120,80 @@ module PlanBytes =
         let resultBytes = program.Result
         // Within every slice after the first, the sum of the earlier slices is alive.
         let accumulated = if sliced then resultBytes else zero
+        let leafCount = program.Leaves.Length
+        // Reuse across slices: how many times each step runs, and which results are held (their consumer's level is
+        // higher). Without levels every step runs once per slice and nothing is held.
+        let reusing = program.Levels.Length = steps.Length && steps.Length > 0 && sliced
+        let runs =
+            Array.init steps.Length (fun s ->
+                if reusing then program.LoopSizes |> Array.take program.Levels[s] |> Array.fold (*) BigInteger.One
+                else slices)
+        let held =
+            if not reusing then Array.create steps.Length false
+            else
+                let level = Array.create (leafCount + steps.Length) 0
+                let consumer = Array.create (leafCount + steps.Length) -1
+                let ids = ResizeArray<int>(seq { 0 .. leafCount - 1 })
+                for s in 0 .. steps.Length - 1 do
+                    let st = steps[s]
+                    consumer[ids[st.Left]] <- s
+                    consumer[ids[st.Right]] <- s
+                    level[leafCount + s] <- program.Levels[s]
+                    ids.RemoveAt(max st.Left st.Right)
+                    ids.RemoveAt(min st.Left st.Right)
+                    ids.Add(leafCount + s)
+                Array.init steps.Length (fun s -> consumer[leafCount + s] >= 0 && program.Levels[consumer[leafCount + s]] > program.Levels[s])
+        let heldBytes = Seq.sum (seq { for s in 0 .. steps.Length - 1 do if held[s] then steps[s].Result })
         let baseline = program.Held + program.Fed
         let ownedLeaves = program.Leaves |> Array.sumBy (fun l -> if l.Owned then l.Bytes else zero)
         let parameterBytes = Array.sum program.Parameters
 
-        // One slice's forward pass. With `training` an operand a step saves is not freed when consumed, and a copy
-        // it saves outlives the step: `retained[s]` is what step s keeps until its backward.
+        // One slice's forward pass, every step run, with every held result alive from its start (a slice that
+        // reruns only some steps holds no more). With `training` an operand a step saves is not freed when consumed,
+        // and a copy it saves outlives the step: `retained[s]` is what step s keeps until its backward, per run;
+        // `heldSaved[s]` a held result autograd keeps for its consumer, once per run of s.
         let forward training =
             let ops = ResizeArray<BigInteger * bool * bool * int>() // bytes, owned, needs a gradient, node (leaf or step)
             program.Leaves |> Array.iteri (fun i l -> ops.Add((l.Bytes, l.Owned, training && l.Parameter >= 0, i)))
             let retained = Array.create steps.Length zero
-            let mutable live = baseline + ownedLeaves
-            let mutable peak = baseline + program.FedScratch + accumulated
+            let heldSaved = Array.create steps.Length zero
+            let mutable live = baseline + heldBytes + ownedLeaves
+            let mutable peak = baseline + heldBytes + program.FedScratch + accumulated
             for s in 0 .. steps.Length - 1 do
                 let st = steps[s]
-                let (aBytes, aOwned, aGrad, _) = ops[st.Left]
-                let (bBytes, bOwned, bGrad, _) = ops[st.Right]
+                let (aBytes, aOwned, aGrad, aNode) = ops[st.Left]
+                let (bBytes, bOwned, bGrad, bNode) = ops[st.Right]
                 let copies = st.LeftOperand.Copy + st.RightOperand.Copy
-                peak <- BigInteger.Max(peak, live + accumulated + copies + st.Scratch + st.Result)
+                let made = if held[s] then zero else st.Result
+                peak <- BigInteger.Max(peak, live + accumulated + copies + st.Scratch + made)
                 // What stays: an operand (or its copy) saved for the other operand's gradient.
-                let keep (o: OperandBytes) bytes owned otherNeedsGrad =
+                let keep (o: OperandBytes) bytes owned node otherNeedsGrad =
                     let saved = training && otherNeedsGrad && o.Saved
                     let keptCopy = if saved then o.Copy else zero
-                    let keptOperand = if saved && o.Copy.IsZero && owned then bytes else zero
-                    let freed = if owned && keptOperand.IsZero then bytes else zero
+                    let isHeld = node >= leafCount && held[node - leafCount]
+                    if isHeld && saved && o.Copy.IsZero then heldSaved[node - leafCount] <- bytes
+                    let keptOperand = if saved && o.Copy.IsZero && owned && not isHeld then bytes else zero
+                    let freed = if owned && not isHeld && keptOperand.IsZero then bytes else zero
                     keptCopy, keptOperand, freed
-                let (ca, oa, fa) = keep st.LeftOperand aBytes aOwned bGrad
-                let (cb, ob, fb) = keep st.RightOperand bBytes bOwned aGrad
+                let (ca, oa, fa) = keep st.LeftOperand aBytes aOwned aNode bGrad
+                let (cb, ob, fb) = keep st.RightOperand bBytes bOwned bNode aGrad
                 let needs = aGrad || bGrad
                 retained[s] <- ca + oa + cb + ob + (if needs then st.Keeps else zero)
-                live <- live - fa - fb + ca + cb + (if needs then st.Keeps else zero) + st.Result
+                live <- live - fa - fb + ca + cb + (if needs then st.Keeps else zero) + made
                 ops.RemoveAt(max st.Left st.Right)
                 ops.RemoveAt(min st.Left st.Right)
-                ops.Add((st.Result, true, needs, program.Leaves.Length + s))
-            peak, retained, ops
+                ops.Add((st.Result, true, needs, leafCount + s))
+            peak, retained, heldSaved
 
         let forwardPeak, _, _ = forward false
         // Adding a slice's value to the sum: the sum so far, the slice's value and the new sum.
         let forwardPeak = if sliced then BigInteger.Max(forwardPeak, baseline + BigInteger 3 * resultBytes) else forwardPeak
 
-        let slicePeak, retained, _ = forward true
-        let keptPerSlice = Array.sum retained
-        let kept = keptPerSlice * slices
-        let earlierSlices = keptPerSlice * (slices - BigInteger.One)
-        let mutable peak = slicePeak + earlierSlices
+        let slicePeak, retained, heldSaved = forward true
+        // What autograd keeps over every run of every step; while the last slice runs, all but one run's of each.
+        let kept = Seq.sum (seq { for s in 0 .. steps.Length - 1 -> (retained[s] + heldSaved[s]) * runs[s] })
+        let earlierRuns = Seq.sum (seq { for s in 0 .. steps.Length - 1 -> (retained[s] + heldSaved[s]) * (runs[s] - BigInteger.One) })
+        let mutable peak = slicePeak + earlierRuns
         // The loss: the value squared (autograd keeps the value), averaged.
         let mutable live = baseline + kept + BigInteger 2 * resultBytes
         peak <- BigInteger.Max(peak, live)
@@ -183,8 +223,11 @@ module PlanBytes =
             ids.RemoveAt(min st.Left st.Right)
             ids.Add(leaves + s)
         let pending = Array.create (leaves + steps.Length) zero
-        let mutable waiting = if steps.Length > 0 && needsGrad[leaves + steps.Length - 1] then resultBytes else zero
-        if steps.Length > 0 then pending[leaves + steps.Length - 1] <- waiting
+        // A held result's gradient adds up over its consumer's runs: one of each, alive throughout (conservative).
+        let heldGradients = Seq.sum (seq { for s in 0 .. steps.Length - 1 do if held[s] && needsGrad[leaves + s] then steps[s].Result })
+        let rootGradient = if steps.Length > 0 && needsGrad[leaves + steps.Length - 1] then resultBytes else zero
+        let mutable waiting = rootGradient + heldGradients
+        if steps.Length > 0 then pending[leaves + steps.Length - 1] <- rootGradient
         let hasGradient = Array.create program.Parameters.Length false
         let mutable gradients = zero
         for s in steps.Length - 1 .. -1 .. 0 do
@@ -200,8 +243,9 @@ module PlanBytes =
                 for (node, g) in [ a, ga; b, gb ] do
                     if not g.IsZero then
                         if node >= leaves then
-                            pending[node] <- g
-                            waiting <- waiting + g
+                            if not held[node - leaves] then
+                                pending[node] <- g
+                                waiting <- waiting + g
                         else
                             let p = program.Leaves[node].Parameter
                             if not hasGradient[p] then
@@ -224,6 +268,7 @@ module PlanBytes =
         { ElementBytes = 0
           Inputs = program.Held
           Forward = forwardPeak
+          HeldResults = heldBytes
           Kept = kept
           Gradients = gradients
           OptimizerState = state
@@ -278,6 +323,8 @@ module PlanBytes =
           Leaves = leaves
           Steps = steps
           Slices = Problem.elements p sliced
+          Levels = PlanSlice.levels p t sliced
+          LoopSizes = sliced |> Array.map (fun i -> BigInteger p.Size[i])
           Result = Problem.elements p p.Output * b
           Parameters = parameters.ToArray() }
 

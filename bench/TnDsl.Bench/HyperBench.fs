@@ -159,9 +159,10 @@ let sideBySideCases quick =
       yield "hyperindex n=60 d=2", index (hyperNetwork 60 2 6 5) ]
 
 /// A proved lower bound for any sliced plan of the closed side × side lattice with bonds of size D under a memory
-/// limit (elements): the least number of slices and the least total flops (opt_einsum's convention); the argument
-/// is `SliceBound`'s (src/TnDsl.Core/Planning/PlanSliceSearch.fs), written out in bench/results/planner.md.
-let latticeBound (side: int) (bond: int) (limit: BigInteger) = SliceBound.lattice side bond limit
+/// limit (elements): the least number of slices and the least executed flops (opt_einsum's convention), valid
+/// whether or not the plan reuses results across slices; the argument is `SliceBound`'s
+/// (src/TnDsl.Core/Planning/SliceBound.fs), written out in bench/results/planner.md.
+let latticeBound (side: int) (bond: int) (limit: BigInteger) = SliceBound.reuseLattice side bond limit
 
 /// Prints the benchmark. Arguments: `quick` (smaller networks and fewer trials), `slicing` (the slicing table
 /// only), `only=TEXT` (the slicing table's networks whose label contains TEXT, e.g. `only=10x10`), `trials=N` (hyper's and
@@ -190,7 +191,7 @@ let run (args: string array) =
                 (ratio r.Flops rg.Flops) (r.Ms / max 0.01 rg.Ms) r.Note
     printfn ""
     printfn "slicing: memory limit = unsliced largest / 100 (optimizer hyper, %d trials); lattices: the proved least slices and overhead of any plan (bench/results/planner.md)" trials
-    printfn "  (2x needs: the sliced count that, proved to be the least of every plan, would with the per-slice bound prove 2x out of reach; '-' where 2x is proved out of reach)"
+    printfn "  (bounds hold with or without reuse across slices; 2x needs: the sliced count that, proved to be the least of every plan, would prove 2x out of reach; '-' where 2x is proved out of reach)"
     printfn "  (sliced flops: executed, each step rerun only when a sliced index it depends on changes; overhead = that / unsliced flops; no reuse: slices x one slice's flops / unsliced; sliced: loop order, outermost first)"
     printfn "  %-24s %11s %11s %11s %11s %11s %9s %8s %9s %9s %10s %10s %9s %s" "network" "flops" "largest" "limit" "sliced flops" "per slice" "slices" "overhead" "no reuse" "cpu ms" "slices >=" "overhead >=" "2x needs" "sliced"
     // Each network at 1/100 of this run's unsliced largest intermediate, and at the limit the same rule gave in
@@ -223,7 +224,7 @@ let run (args: string array) =
             | Some (side, bond) ->
                 let slices, least = latticeBound side bond limit
                 let needed =
-                    match SliceBound.slicedCountNeeded side bond limit (flops * BigInteger 2) with
+                    match SliceBound.reuseSlicedCountNeeded side bond limit (flops * BigInteger 2) with
                     | Some s -> sprintf "%d bonds" s
                     | None -> "-"
                 PlanReport.sci slices, sprintf "%.3g" (ratio least flops), needed

@@ -1,0 +1,97 @@
+namespace TnDsl
+
+open System
+open System.Numerics
+
+/// Proved lower bounds for sliced plans of the closed side × side lattice, every bond of size `bond`, under a
+/// memory limit in elements (the argument, step by step, is in bench/results/planner.md, "Proved lower bounds").
+/// With m the most unsliced bonds an intermediate may keep (bond^m <= limit < bond^(m+1)), n sites and |E| bonds:
+/// every plan slices at least `leastSliced` bonds, and a plan slicing s bonds costs at least `leastTotalAt s`
+/// flops (opt_einsum's convention), which grows with s.
+module SliceBound =
+    /// m: the most unsliced bonds an intermediate may keep under the limit (bond^m <= limit < bond^(m+1)).
+    let keptBonds (bond: int) (limit: BigInteger) =
+        let mutable m = 0
+        while BigInteger.Pow(BigInteger bond, m + 1) <= limit do m <- m + 1
+        m
+
+    /// The least number of bonds any plan slices: the larger of side - m (a step's result holding between n/3
+    /// and 2n/3 sites has at least `side` bonds leaving it, at most m of them unsliced) and |E| - m n (a site keeps
+    /// at most 2m unsliced bonds), or |E| - floor(n/2) when m = 0 (the unsliced bonds form a matching).
+    let leastSliced (side: int) (bond: int) (limit: BigInteger) =
+        let n = side * side
+        let edges = 2 * side * (side - 1)
+        let m = keptBonds bond limit
+        let keptAtMost = if m = 0 then n / 2 else m * n
+        List.max [ 0; side - m; edges - keptAtMost ] |> min edges
+
+    /// The least total flops of any plan that slices exactly `sliced` bonds: bond^sliced slices, each costing at
+    /// least max(n - 1, (n/2) bond^(2 (|E| - sliced) / n)) (every step costs at least 1; the step that takes in a
+    /// site at least bond^(its unsliced bonds), a step takes in at most two sites, and by convexity).
+    let leastTotalAt (side: int) (bond: int) (sliced: int) =
+        let n = side * side
+        let edges = 2 * side * (side - 1)
+        let perSlice = max (float (n - 1)) (float n / 2.0 * Math.Pow(float bond, 2.0 * float (edges - sliced) / float n))
+        BigInteger.Pow(BigInteger bond, sliced) * BigInteger(Math.Floor perSlice)
+
+    /// The least number of slices and the least total flops of any sliced plan under the limit (the total grows
+    /// with the sliced count: one bond more multiplies it by `bond` and divides the per-slice bound by at most
+    /// bond^(2/n)).
+    let lattice (side: int) (bond: int) (limit: BigInteger) =
+        let s = leastSliced side bond limit
+        BigInteger.Pow(BigInteger bond, s), leastTotalAt side bond s
+
+    /// The least sliced count at which this bound exceeds `flops` (e.g. twice the unsliced flops): a proof that
+    /// every plan slices at least that many bonds would show, with the per-slice bound, that no plan costs
+    /// `flops` or less. None when the proved least count already does.
+    let slicedCountNeeded (side: int) (bond: int) (limit: BigInteger) (flops: BigInteger) =
+        let edges = 2 * side * (side - 1)
+        let least = leastSliced side bond limit
+        if leastTotalAt side bond least > flops then None
+        else Some(seq { least .. edges } |> Seq.tryFind (fun s -> leastTotalAt side bond s > flops) |> Option.defaultValue (edges + 1))
+
+    // Under reuse across slices (the slices run as nested loops over the sliced indices in a loop order, outermost
+    // first, and a step reruns only when a sliced index its subtree carries changes value; bench/results/planner.md,
+    // "Reuse across slices: what is proved"), step v runs N_v = prod of the sizes of the indices up to its level, and
+    // its flops in one slice are its unsliced flops F_v divided by the sizes of its sliced involved indices. Every
+    // index a step involves is carried by a leaf below it, so N_v >= prod of the sizes of its sliced involved
+    // indices, and N_v x (its flops in one slice) >= F_v: a sliced plan never executes fewer flops than the unsliced
+    // tree it runs. The root depends on every sliced index, so it runs once per slice.
+
+    /// The least executed flops of the tree sliced over `sliced` under ANY loop order: each step runs at least the
+    /// product of the sizes of the sliced indices its subtree carries (its level is at least their count), so the
+    /// sum over steps of (its flops in one slice) x (that product) is a lower bound, met by an order exactly when
+    /// every step's dependencies are a prefix of it (a plan that caches each result for every value of its
+    /// dependencies would also pay exactly this). At least the tree's unsliced flops.
+    let leastExecuted (p: Indexed) (t: ContractionTree) (sliced: int array) =
+        let steps = Cost.steps (PlanSlice.sliceProblem p sliced) t
+        let isSliced = Array.init p.Size.Length (fun i -> Array.contains i sliced)
+        let carried = Array.init (t.Leaves + t.Steps.Length) (fun _ -> Set.empty<int>)
+        for leaf in 0 .. t.Leaves - 1 do
+            carried[leaf] <- p.Inputs[leaf] |> Array.filter (fun i -> isSliced[i]) |> Set.ofArray
+        steps
+        |> Array.mapi (fun s step ->
+            let node = t.Leaves + s
+            carried[node] <- t.Steps[s] |> Array.map (fun c -> carried[c]) |> Set.unionMany
+            carried[node] |> Seq.fold (fun (f: BigInteger) i -> f * BigInteger p.Size[i]) step.Flops)
+        |> Array.sum
+
+    /// The least executed flops under reuse of any plan of the closed lattice that slices `sliced` bonds: the root
+    /// runs once per slice (bond^sliced times) and costs at least 2 flops in one slice (an inner product). Unlike
+    /// `leastTotalAt` nothing more survives: the other steps may run far fewer times than the slices.
+    let reuseLeastTotalAt (bond: int) (sliced: int) = BigInteger 2 * BigInteger.Pow(BigInteger bond, sliced)
+
+    /// `lattice` under reuse: the least number of slices (unchanged: memory does not depend on the execution) and
+    /// the least executed flops of any sliced plan, `reuseLeastTotalAt` at the least sliced count (it grows with
+    /// the count).
+    let reuseLattice (side: int) (bond: int) (limit: BigInteger) =
+        let s = leastSliced side bond limit
+        BigInteger.Pow(BigInteger bond, s), reuseLeastTotalAt bond s
+
+    /// `slicedCountNeeded` under reuse: the least sliced count at which `reuseLeastTotalAt` exceeds `flops` (a proof
+    /// that every plan slices at least that many bonds would show that no plan, reusing results across slices or
+    /// not, executes `flops` or less), or None when the proved least count already does.
+    let reuseSlicedCountNeeded (side: int) (bond: int) (limit: BigInteger) (flops: BigInteger) =
+        let least = leastSliced side bond limit
+        if reuseLeastTotalAt bond least > flops then None
+        else Some(Seq.initInfinite ((+) least) |> Seq.find (fun s -> reuseLeastTotalAt bond s > flops))

@@ -1,0 +1,165 @@
+module TnDsl.Tests.SliceBoundTests
+
+// Brute-force checks of the lower bounds on sliced plans (`SliceBound`, argued in bench/results/planner.md) under
+// reuse across slices: the slices run as nested loops over the sliced bonds in a loop order (outermost first), and
+// a step reruns only when a sliced bond carried by its subtree changes. The model is written here from its
+// definition, independently of the planner: step v runs prod_{j <= level v} D times, level v = the last position
+// in the order of a sliced bond its subtree carries (0 when none), and costs its opt_einsum flops in one slice.
+
+open System
+open System.Numerics
+open Xunit
+open TnDsl
+open TnDsl.Tests.PlanTests
+
+/// A rows × cols lattice: bond k joins sites `fst Bonds[k]` and `snd Bonds[k]` (sites r * cols + c).
+type private Grid = { Sites: int; Bonds: (int * int) array }
+
+let private grid rows cols =
+    { Sites = rows * cols
+      Bonds =
+        [| for r in 0 .. rows - 1 do
+               for c in 0 .. cols - 1 do
+                   if c < cols - 1 then yield r * cols + c, r * cols + c + 1
+                   if r < rows - 1 then yield r * cols + c, (r + 1) * cols + c |] }
+
+let private popcount (x: int) = BitOperations.PopCount(uint32 x)
+
+/// The least flops over every contraction tree of the lattice (exact, by subsets of sites) with the bonds of the
+/// bit set `sliced` at size 1, every intermediate within `limit` elements, the step that forms the set of sites X
+/// counted `runs X` times. Int64.MaxValue when no tree fits.
+let private boundaries (g: Grid) =
+    Array.init (1 <<< g.Sites) (fun x ->
+        g.Bonds |> Array.indexed |> Array.sumBy (fun (k, (a, b)) -> if (x &&& (1 <<< a) <> 0) <> (x &&& (1 <<< b) <> 0) then 1 <<< k else 0))
+
+let private leastOver (g: Grid) (boundary: int array) (bond: int64) (limit: int64) (sliced: int) (runs: int -> int64) =
+    let full = (1 <<< g.Sites) - 1
+    let pow = Array.init (g.Bonds.Length + 1) (fun k -> pown bond k)
+    let best = Array.create (full + 1) Int64.MaxValue
+    for x in 1 .. full do
+        if popcount x = 1 then best[x] <- 0L
+        elif x = full || pow[popcount (boundary[x] &&& ~~~sliced)] <= limit then
+            let low = x &&& -x
+            let times = runs x
+            let mutable a = (x - 1) &&& x
+            while a > 0 do
+                let b = x ^^^ a
+                if a &&& low <> 0 && best[a] < Int64.MaxValue && best[b] < Int64.MaxValue then
+                    let involved = boundary[a] ||| boundary[b]
+                    let flops = pow[popcount (involved &&& ~~~sliced)] * (if boundary[a] &&& boundary[b] <> 0 then 2L else 1L)
+                    best[x] <- min best[x] (best[a] + best[b] + times * flops)
+                a <- (a - 1) &&& x
+    best[full]
+
+/// Bonds carried by a site of X (a bit set of bonds).
+let private touched (g: Grid) (x: int) =
+    g.Bonds |> Array.indexed |> Array.sumBy (fun (k, (a, b)) -> if x &&& (1 <<< a) <> 0 || x &&& (1 <<< b) <> 0 then 1 <<< k else 0)
+
+let private permutations (items: int list) =
+    let rec go items =
+        match items with
+        | [] -> [ [] ]
+        | _ -> [ for x in items do for rest in go (List.filter ((<>) x) items) -> x :: rest ]
+    go items
+
+let private members (mask: int) = [ for k in 0 .. 30 do if mask &&& (1 <<< k) <> 0 then yield k ]
+
+[<Fact>]
+let ``on the 2x3 lattice no sliced set, loop order and tree executes fewer flops than the reuse bounds`` () =
+    let g = grid 2 3
+    let boundary = boundaries g
+    let touch = Array.init (1 <<< g.Sites) (touched g)
+    let mutable checkedPlans = 0
+    for bond, limits in [ 2L, [ 1L; 2L; 4L ]; 3L, [ 1L; 3L; 9L ] ] do
+        let optimum = leastOver g boundary bond Int64.MaxValue 0 (fun _ -> 1L)
+        for limit in limits do
+            let mutable beatsPerSlice = false
+            for sliced in 0 .. (1 <<< g.Bonds.Length) - 1 do
+                let count = popcount sliced
+                // Order-free: each step at least once per value of the sliced bonds its subtree carries.
+                let cacheAll = leastOver g boundary bond limit sliced (fun x -> pown bond (popcount (touch[x] &&& sliced)))
+                let perSlice = leastOver g boundary bond limit sliced (fun _ -> 1L)
+                if cacheAll < Int64.MaxValue then
+                    if cacheAll < optimum then Assert.Fail(sprintf "D %d limit %d set %d: %d < unsliced optimum %d" bond limit sliced cacheAll optimum)
+                    for order in permutations (members sliced) do
+                        let position = Array.zeroCreate g.Bonds.Length
+                        order |> List.iteri (fun j k -> position[k] <- j + 1)
+                        let runs x =
+                            let mutable level = 0
+                            for k in 0 .. g.Bonds.Length - 1 do
+                                if touch[x] &&& sliced &&& (1 <<< k) <> 0 then level <- max level position[k]
+                            pown bond level
+                        let executed = leastOver g boundary bond limit sliced runs
+                        checkedPlans <- checkedPlans + 1
+                        // (Messages formatted only on failure: this runs some 80,000 times.)
+                        if executed < cacheAll then Assert.Fail(sprintf "D %d limit %d set %d order %A: %d < %d" bond limit sliced order executed cacheAll)
+                        Assert.True(BigInteger executed >= SliceBound.reuseLeastTotalAt (int bond) count)
+                        Assert.True(executed >= optimum)
+                        if executed < pown bond count * perSlice then beatsPerSlice <- true
+            // Why the per-slice bound had to go: reuse executes fewer flops than slices × the cheapest slice.
+            Assert.True(beatsPerSlice, sprintf "D %d limit %d: reuse never beats slices x the least slice" bond limit)
+    // Every set, every order of it, at six (bond, limit) pairs: 6 × sum_k C(7, k) k! = 82,200 when every set fits.
+    Assert.True(checkedPlans > 60000, sprintf "%d plans" checkedPlans)
+
+[<Fact>]
+let ``on the 3x3 lattice every sliced set's least executed flops under reuse is at least the lattice bound`` () =
+    // Every loop order of a set costs at least its order-free cost (each step once per value of the sliced bonds
+    // its subtree carries), so the least order-free cost over every tree bounds every order.
+    let g = grid 3 3
+    let boundary = boundaries g
+    let touch = Array.init (1 <<< g.Sites) (touched g)
+    let optimum = leastOver g boundary 2L Int64.MaxValue 0 (fun _ -> 1L)
+    for limit in [ 1L; 2L; 4L ] do
+        let plans =
+            [ for sliced in 0 .. (1 <<< g.Bonds.Length) - 1 do
+                  let least = leastOver g boundary 2L limit sliced (fun x -> pown 2L (popcount (touch[x] &&& sliced)))
+                  if least < Int64.MaxValue then yield popcount sliced, least ]
+        let slices, total = SliceBound.reuseLattice 3 2 (BigInteger limit)
+        let leastCount = plans |> List.map fst |> List.min
+        Assert.True(BigInteger.Pow(BigInteger 2, leastCount) >= slices)
+        for count, least in plans do
+            if BigInteger least < SliceBound.reuseLeastTotalAt 2 count then Assert.Fail(sprintf "limit %d, %d bonds: %d" limit count least)
+            Assert.True(BigInteger least >= total)
+            Assert.True(least >= optimum)
+        // With no unsliced bond per intermediate the least sliced count is the bound's (8 of 12 bonds).
+        if limit = 1L then Assert.Equal(SliceBound.leastSliced 3 2 (BigInteger limit), leastCount)
+
+/// Executed flops of a tree under reuse with the sliced indices in `order` (outermost first), from the definition.
+let private executedOf (p: Indexed) (t: ContractionTree) (order: int list) =
+    let steps = Cost.steps (PlanSlice.sliceProblem p (Array.ofList order)) t
+    let carried = Array.init (t.Leaves + t.Steps.Length) (fun _ -> Set.empty<int>)
+    for leaf in 0 .. t.Leaves - 1 do
+        carried[leaf] <- p.Inputs[leaf] |> Array.filter (fun i -> List.contains i order) |> Set.ofArray
+    steps
+    |> Array.mapi (fun s step ->
+        let node = t.Leaves + s
+        carried[node] <- t.Steps[s] |> Array.map (fun c -> carried[c]) |> Set.unionMany
+        let level = order |> List.tryFindIndexBack (fun i -> carried[node].Contains i) |> Option.map ((+) 1) |> Option.defaultValue 0
+        order |> List.take level |> List.fold (fun (f: BigInteger) i -> f * BigInteger p.Size[i]) step.Flops)
+    |> Array.sum
+
+[<Fact>]
+let ``leastExecuted is at most every loop order's executed flops and at least the unsliced tree's, met by some order`` () =
+    let p = match Problem.index Range.none (peps 3 3 2) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let bonds = p.Inputs |> Array.concat |> Array.distinct |> Array.sort
+    // Within 4 elements (two unsliced bonds per intermediate), and without a limit where one or two bonds are
+    // sliced: with one sliced bond every step's dependencies are a prefix of the order, so the bound is met.
+    let mutable met = 0
+    let mutable fitted = 0
+    for mask in [ 0b000000000001; 0b000000100001; 0b000011110101; 0b111100001111; 0b010101010101; 0b101011000111; 0b000000111111 ] do
+        let sliced = bonds |> Array.indexed |> Array.choose (fun (k, i) -> if mask &&& (1 <<< k) <> 0 then Some i else None)
+        let o = { PlanOptions.defaults with MemoryLimit = (if sliced.Length <= 2 then None else Some 4L) }
+        match PlanOptimal.solveWith 16 (PlanSlice.sliceProblem p sliced) o with
+        | Ok (Some tree) ->
+            fitted <- fitted + 1
+            let bound = SliceBound.leastExecuted p tree sliced
+            Assert.True(bound >= Cost.flops p tree)
+            let costs = permutations (List.ofArray sliced) |> List.map (executedOf p tree)
+            // The model written here agrees with Core's.
+            for order in permutations (List.ofArray sliced) |> List.truncate 6 do
+                Assert.Equal(executedOf p tree order, PlanSlice.executedFlops p tree (Array.ofList order))
+            for c in costs do if c < bound then Assert.Fail(sprintf "set %x: %O < %O" mask c bound)
+            if List.min costs = bound then met <- met + 1
+        | Ok None -> ()
+        | Result.Error why -> failwith why
+    Assert.True(fitted >= 5 && met > 0, sprintf "%d sets fit, the bound met on %d" fitted met)

@@ -148,3 +148,20 @@ let ``on a lattice, reconfiguring a sliced tree for executed flops beats reconfi
     Assert.True(executed reuse < executed perSlice, sprintf "%O against %O" (executed reuse) (executed perSlice))
     Assert.True(executed reuse < executed t)
     Assert.True(Cost.largestIntermediate (PlanSlice.sliceProblem p sliced) reuse <= limit)
+
+[<Fact>]
+let ``the JSON report gives the sliced indices in loop order, the executed flops, the levels per step and the held elements`` () =
+    let p = match Problem.index Range.none (peps 5 5 3) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let r = Plan.run "greedy" { PlanOptions.defaults with MemoryLimit = Some 30L } p
+    let s = r.Slicing.Value
+    use doc = System.Text.Json.JsonDocument.Parse(PlanReport.json r)
+    let sl = doc.RootElement.GetProperty "slicing"
+    let names = [| for x in sl.GetProperty("indices").EnumerateArray() -> x.GetString() |]
+    Assert.Equal<string array>(s.Indices |> Array.map (fun i -> p.IndexNames[i]), names)
+    Assert.Equal<int array>(PlanSlice.bestOrder p r.Tree.Value s.Indices, s.Indices)
+    let number (name: string) = BigInteger.Parse(sl.GetProperty(name).ToString())
+    Assert.Equal(PlanSlice.executedFlops p r.Tree.Value s.Indices, number "flops")
+    Assert.Equal(s.SliceFlops * s.Slices, number "every_slice_flops")
+    Assert.True(number "flops" < number "every_slice_flops")
+    Assert.Equal(PlanSlice.held p r.Tree.Value s.Indices, number "held")
+    Assert.Equal<int array>(PlanSlice.levels p r.Tree.Value s.Indices, [| for x in sl.GetProperty("levels").EnumerateArray() -> x.GetInt32() |])

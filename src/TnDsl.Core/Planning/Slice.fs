@@ -109,7 +109,7 @@ module PlanSlice =
 
     /// The largest sliced set whose loop order `bestOrder` chooses exactly (dynamic programming over the subsets
     /// of the sliced indices: 2^k k operations); larger sets get pairwise-swap local search.
-    let exactOrderUpTo = 16
+    let exactOrderUpTo = 12
 
     /// The loop order of `indices` that minimises the executed flops of the tree (`executedFlops`, compared in
     /// float64). Up to `exactUpTo` indices (at most `exactOrderUpTo`) exactly: placing the indices outermost first, the steps whose
@@ -117,7 +117,7 @@ module PlanSlice =
     /// f(S) = min over x in S of f(S - x) + size(S) (g(S) - g(S - x)), g(S) the one-slice flops of the steps whose
     /// dependencies lie within S (a subset-sum transform). Beyond that, from the indices ordered by the flops of
     /// the steps that depend on them (most outermost), pairwise swaps while one lowers the executed flops.
-    /// Deterministic (ties: the lower position first).
+    /// Deterministic (ties: the lower position first). About 1 ms at 12 indices on a 6x6 lattice's tree.
     let bestOrderWith (exactUpTo: int) (p: Indexed) (t: ContractionTree) (indices: int array) : int array =
         let k = indices.Length
         if k <= 1 then Array.copy indices
@@ -193,7 +193,7 @@ module PlanSlice =
                                 improved <- true
                 order
 
-    /// `bestOrderWith exactOrderUpTo`: exact up to 16 indices.
+    /// `bestOrderWith exactOrderUpTo`: exact up to 12 indices.
     let bestOrder (p: Indexed) (t: ContractionTree) (indices: int array) : int array =
         bestOrderWith exactOrderUpTo p t indices
 
@@ -221,7 +221,9 @@ module PlanSlice =
     let figures (p: Indexed) (t: ContractionTree) (indices: int array) : Slicing =
         figuresInOrder p t (bestOrder p t indices)
 
-    /// Executed flops of the tree sliced over `indices` in its best loop order (`bestOrder`).
+    /// Executed flops of the tree sliced over `indices` in its best loop order (`bestOrder`): what the greedy
+    /// slicers score candidates by. (A cheaper order beyond 10 indices, tried, made auto's plan of the 6x6 lattice
+    /// with D = 3 at 72 elements 3.5x dearer for 15% less search.)
     let flopsOf (p: Indexed) (t: ContractionTree) (indices: int array) : BigInteger =
         executedFlops p t (bestOrder p t indices)
 

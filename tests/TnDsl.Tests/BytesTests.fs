@@ -30,6 +30,7 @@ let private chain =
       Slices = BigInteger.One
       Levels = [||]
       LoopSizes = [||]
+      GraphPerRun = BigInteger.Zero
       Result = b 5
       Parameters = [| b 10; b 30 |] }
 
@@ -112,3 +113,13 @@ let ``the plan-alone estimate counts an operand copy only where its axes are out
     let q = CostTests.indexed "ba,bc->ac" "200x100,200x300"
     // The first operand must be transposed first: its copy adds 4·20000.
     Assert.Equal(b (4 * (20000 + 60000 + 30000 + 20000)), (PlanBytes.estimate q t [||] 4).Forward)
+
+[<Fact>]
+let ``autograd's graph costs its bytes per run of each step it records, in training only`` () =
+    let graph = { chain with GraphPerRun = b 1000 }
+    // Both steps have an operand that needs a gradient, so autograd records each run of each.
+    Assert.Equal(b 40 + b 2000, (PlanBytes.simulate graph 0).Kept)
+    Assert.Equal((PlanBytes.simulate chain 0).Forward, (PlanBytes.simulate graph 0).Forward)
+    // Every step in every one of four slices: 8 runs; with reuse W0·X runs once and W1·T four times: 5 runs.
+    Assert.Equal(b 160 + b 8000, (PlanBytes.simulate { graph with Slices = b 4 } 0).Kept)
+    Assert.Equal(b 40 + b 5000, (PlanBytes.simulate { graph with Slices = b 4; Levels = [| 0; 1 |]; LoopSizes = [| b 4 |] } 0).Kept)

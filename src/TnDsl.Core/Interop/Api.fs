@@ -768,6 +768,7 @@ type MemoryModel =
               Slices = slices
               Levels = levels
               LoopSizes = loopSizes
+              GraphPerRun = BigInteger PlanBytes.GraphBytesPerRun
               Result = result
               Parameters = parameters }
         BytesView(PlanBytes.simulate program optimizerSlots)

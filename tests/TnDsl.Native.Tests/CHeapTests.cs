@@ -53,7 +53,9 @@ public class CHeapTests
         foreach (var b in blocks)
             Marshal.FreeHGlobal(b);
         var after = CHeap.Usage()!.Value;
-        Assert.InRange(held.InUse - before.InUse, (long)count * block, (long)count * block + (1 << 20));
+        // 1 MiB either way: the runtime's own threads allocate and free in the same heap meanwhile (CI once saw the
+        // blocks counted 112 bytes short of 16 MiB).
+        Assert.InRange(held.InUse - before.InUse, (long)count * block - (1 << 20), (long)count * block + (1 << 20));
         Assert.InRange(held.InUse - after.InUse, (long)count * block - (1 << 20), (long)count * block + (1 << 20));
         Assert.True(held.Heap >= held.InUse && held.Free >= 0 && held.Mapped >= 0, $"{held}");
     }

@@ -127,7 +127,9 @@ let ``byte estimate of a three-matrix chain: forward counts the kernel's copies,
     // C[c,d]·AB[a,c] -> [d,a] copies both into the product's layout (20 + 8) beside the result (10): peak 84.
     let p = indexed "ab,bc,cd->ad" "2x3,3x4,4x5"
     let t = ContractionTree.ofSsa 3 [| [| 0; 1 |]; [| 3; 2 |] |]
-    let e = PlanBytes.estimate p t [||] 4
+    // The tensors alone (what autograd's graph keeps per step run is checked at the end).
+    let bare sliced bytes = { PlanBytes.simulate { PlanBytes.denseProgram p t sliced bytes with GraphPerRun = BigInteger.Zero } PlanBytes.AdamSlots with ElementBytes = bytes }
+    let e = bare [||] 4
     Assert.Equal(BigInteger(38 * 4), e.Inputs)
     Assert.Equal(BigInteger(84 * 4), e.Forward)
     // Autograd keeps the two copies (28); every input gets a gradient (38); Adam keeps two moments (76). The peak is
@@ -140,6 +142,11 @@ let ``byte estimate of a three-matrix chain: forward counts the kernel's copies,
     // sum of the earlier slices: 38 + 2 + 10 + 7 + 10 = 67, and adding a slice holds three results (68). Autograd
     // keeps every slice's copies (4 × 7).
     let c = System.Array.IndexOf(p.IndexNames, "c")
-    let s = PlanBytes.estimate p t [| c |] 8
+    let s = bare [| c |] 8
     Assert.Equal(BigInteger(68 * 8), s.Forward)
     Assert.Equal(BigInteger(28 * 8), s.Kept)
+    // The estimate adds the graph's bytes for each run of each step: 2 steps once each; sliced, every step depends
+    // on c, so 2 steps 4 times each.
+    let graph = BigInteger PlanBytes.GraphBytesPerRun
+    Assert.Equal(e.Kept + BigInteger 2 * graph, (PlanBytes.estimate p t [||] 4).Kept)
+    Assert.Equal(s.Kept + BigInteger 8 * graph, (PlanBytes.estimate p t [| c |] 8).Kept)

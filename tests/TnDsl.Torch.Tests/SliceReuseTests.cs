@@ -62,42 +62,6 @@ public class SliceReuseTests
 
     static long[] Extents(NetworkView net, IReadOnlyList<int> order) => order.Select(l => net.Indices[l].Size).ToArray();
 
-    static (double[] Value, Dictionary<string, double[]> Grads) Run(NetworkModule m, Tensor[] inputs, bool logScale = false)
-    {
-        using var scope = NewDisposeScope();
-        m.zero_grad();
-        Tensor y;
-        if (logScale)
-        {
-            var r = m.ForwardLog(inputs);
-            y = r.Value * r.ExpandedLogScale().exp();
-        }
-        else
-            y = m.forward(inputs);
-        using var probeGenerator = new Generator(11);
-        var probe = randn(y.shape, ScalarType.Float64, generator: probeGenerator);
-        if (m.ParameterCount > 0)
-            (y * probe).sum().backward();
-        var grads = m.named_parameters().ToDictionary(
-            p => p.name, p =>
-            {
-                using var g = p.parameter.grad;
-                if (g is null)
-                    return new double[p.parameter.numel()];
-                using var c = g.contiguous();
-                return c.data<double>().ToArray();
-            });
-        return (y.contiguous().data<double>().ToArray(), grads);
-    }
-
-    static void AssertClose(double[] expected, double[] actual, string what)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        double scale = Math.Max(1e-300, expected.Select(Math.Abs).DefaultIfEmpty(0).Max());
-        for (int i = 0; i < expected.Length; i++)
-            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-9 * scale, $"{what}[{i}]: expected {expected[i]}, got {actual[i]}");
-    }
-
     /// The plan's order, its reverse and a seeded shuffle (distinct ones).
     static List<int[]> Orders(int[] sliced, int seed)
     {
@@ -138,14 +102,14 @@ public class SliceReuseTests
             var inputs = RandomInputs.Make(unsliced, 3, inputsGenerator, ScalarType.Float64);
             try
             {
-                var (v0, g0) = Run(unsliced, inputs);
+                var (v0, g0) = SlicedExecutionTests.Run(unsliced, inputs);
                 foreach (var order in Orders(plan.SlicedLabels, runs))
                 {
                     using var m = new NetworkModule(spec, plan, F64 with { SliceOrder = order });
-                    var (v1, g1) = Run(m, inputs);
-                    AssertClose(v0, v1, $"value, order [{string.Join(",", order)}]");
+                    var (v1, g1) = SlicedExecutionTests.Run(m, inputs);
+                    SlicedExecutionTests.AssertClose(v0, v1, $"value, order [{string.Join(",", order)}]");
                     foreach (var (name, grad) in g0)
-                        AssertClose(grad, g1[name], $"gradient of {name}, order [{string.Join(",", order)}]");
+                        SlicedExecutionTests.AssertClose(grad, g1[name], $"gradient of {name}, order [{string.Join(",", order)}]");
                     var levels = Levels(plan.LeafLabels.ToList(), m.Plan.Select(s => (s.Left, s.Right)), order);
                     var expected = ModelRuns(levels, Extents(net, order));
                     Assert.Equal(expected, m.StepRuns);
@@ -199,7 +163,7 @@ public class SliceReuseTests
                     sum = ScalarOps.Plus(sum, m.ForwardSlices([], first, count));
                     Assert.Equal(ModelRuns(levels, extents, first, count), m.StepRuns);
                 }
-                AssertClose(whole, sum.contiguous().data<double>().ToArray(), $"slices cut at {cut}, order [{string.Join(",", order)}]");
+                SlicedExecutionTests.AssertClose(whole, sum.contiguous().data<double>().ToArray(), $"slices cut at {cut}, order [{string.Join(",", order)}]");
                 // Ranges run in one pass (as a worker runs consecutive chunks): each range's very sum, and reuse
                 // across the boundary (the model's runs over the whole span).
                 long span = Math.Min(slices - cut, 5);
@@ -221,11 +185,11 @@ public class SliceReuseTests
         var spec = NetworkAdapter.FromFlat(net);
         using var reuse = new NetworkModule(spec, plan, F64);
         using var every = new NetworkModule(spec, plan, F64 with { SliceReuse = false });
-        var (v0, g0) = Run(reuse, []);
-        var (v1, g1) = Run(every, []);
-        AssertClose(v1, v0, "value");
+        var (v0, g0) = SlicedExecutionTests.Run(reuse, []);
+        var (v1, g1) = SlicedExecutionTests.Run(every, []);
+        SlicedExecutionTests.AssertClose(v1, v0, "value");
         foreach (var (name, grad) in g1)
-            AssertClose(grad, g0[name], $"gradient of {name}");
+            SlicedExecutionTests.AssertClose(grad, g0[name], $"gradient of {name}");
         Assert.All(every.StepRuns, r => Assert.Equal((long)plan.Slices, r));
         Assert.True(reuse.StepRuns.Sum() < every.StepRuns.Sum());
     }
@@ -249,14 +213,14 @@ public class SliceReuseTests
         var inputs = RandomInputs.Make(a, 4, inputsGenerator, ScalarType.Float64);
         try
         {
-            var (v0, g0) = Run(a, inputs, logScale);
+            var (v0, g0) = SlicedExecutionTests.Run(a, inputs, logScale);
             foreach (var order in Orders(plan.SlicedLabels, 2))
             {
                 using var b = new NetworkModule(spec, plan, F64 with { LogScale = logScale, SliceOrder = order });
-                var (v1, g1) = Run(b, inputs, logScale);
-                AssertClose(v0, v1, "value");
+                var (v1, g1) = SlicedExecutionTests.Run(b, inputs, logScale);
+                SlicedExecutionTests.AssertClose(v0, v1, "value");
                 foreach (var (name, g) in g0)
-                    AssertClose(g, g1[name], $"gradient of {name}");
+                    SlicedExecutionTests.AssertClose(g, g1[name], $"gradient of {name}");
                 var levels = Levels(plan.LeafLabels.ToList(), b.Plan.Select(s => (s.Left, s.Right)), order);
                 Assert.Equal(ModelRuns(levels, Extents(net, order)), b.StepRuns);
             }
@@ -286,11 +250,11 @@ public class SliceReuseTests
         ScalarOps.Square(einsum(eq, xs)).backward();
         using (no_grad())
         {
-            AssertClose([einsum(eq, xs).item<double>()], [expr.Invoke(xs).item<double>()], "value");
-            AssertClose([einsum(eq, xs).item<double>()], [every.Invoke(xs).item<double>()], "value without reuse");
+            SlicedExecutionTests.AssertClose([einsum(eq, xs).item<double>()], [expr.Invoke(xs).item<double>()], "value");
+            SlicedExecutionTests.AssertClose([einsum(eq, xs).item<double>()], [every.Invoke(xs).item<double>()], "value without reuse");
         }
         for (int k = 0; k < xs.Length; k++)
-            AssertClose(xs[k].grad!.data<double>().ToArray(), ours[k].data<double>().ToArray(), $"gradient of operand {k + 1}");
+            SlicedExecutionTests.AssertClose(xs[k].grad!.data<double>().ToArray(), ours[k].data<double>().ToArray(), $"gradient of operand {k + 1}");
         // The einsum's labels: a..f are 0..5 in order of appearance; each operand carries its two.
         int[][] leafLabels = [.. expr.Figures.LeafLabels];
         var levels = Levels(leafLabels, expr.Path, expr.Figures.SlicedLabels);

@@ -18,7 +18,7 @@ public class SlicedExecutionTests
     static readonly NetworkModuleOptions F64 = new() { DType = ScalarType.Float64, Seed = 5 };
 
     /// The forward value and every parameter's gradient of the loss sum(y · probe), for fixed inputs.
-    static (double[] Value, Dictionary<string, double[]> Grads) Run(NetworkModule m, Tensor[] inputs, bool logScale = false)
+    internal static (double[] Value, Dictionary<string, double[]> Grads) Run(NetworkModule m, Tensor[] inputs, bool logScale = false)
     {
         using var scope = NewDisposeScope();
         m.zero_grad();
@@ -47,12 +47,12 @@ public class SlicedExecutionTests
         return (y.contiguous().data<double>().ToArray(), grads);
     }
 
-    static void AssertClose(double[] expected, double[] actual, string what)
+    internal static void AssertClose(double[] expected, double[] actual, string what)
     {
         Assert.Equal(expected.Length, actual.Length);
         double scale = Math.Max(1e-300, expected.Select(Math.Abs).DefaultIfEmpty(0).Max());
         for (int i = 0; i < expected.Length; i++)
-            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-9 * scale, $"{what}[{i}]: unsliced {expected[i]}, sliced {actual[i]}");
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-9 * scale, $"{what}[{i}]: expected {expected[i]}, got {actual[i]}");
     }
 
     static void AssertSame(NetworkModule unsliced, NetworkModule sliced, Tensor[] inputs, bool logScale = false)

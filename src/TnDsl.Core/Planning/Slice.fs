@@ -87,25 +87,29 @@ module PlanSlice =
             let inner = Problem.elements p order[level..]
             BigInteger.Divide(first + count - BigInteger.One, inner) - BigInteger.Divide(first, inner) + BigInteger.One
 
+    // Executed flops and held elements from a sliced tree's steps (one slice's costs) and its node levels, so that
+    // whoever has them computes neither again.
+    let private executedOf (p: Indexed) (steps: StepCost array) (nodeLevel: int array) (order: int array) =
+        let prefix = Array.scan (fun (a: BigInteger) i -> a * BigInteger p.Size[i]) BigInteger.One order
+        steps |> Array.fold (fun acc st -> acc + st.Flops * prefix[nodeLevel[st.Node]]) BigInteger.Zero
+
+    let private heldOf (t: ContractionTree) (steps: StepCost array) (nodeLevel: int array) =
+        let mutable total = BigInteger.Zero
+        for st in steps do
+            for c in st.Children do
+                if c >= t.Leaves && nodeLevel[c] < nodeLevel[st.Node] then total <- total + steps[c - t.Leaves].Size
+        total
+
     /// Executed flops of the tree sliced over `order` (loop order, outermost first), each step's flops taken in
     /// one slice (the sliced indices at size 1) times the number of times it runs (`runs`).
     let executedFlops (p: Indexed) (t: ContractionTree) (order: int array) : BigInteger =
-        let steps = Cost.steps (sliceProblem p order) t
-        let level = levels p t order
-        let prefix = Array.scan (fun (a: BigInteger) i -> a * BigInteger p.Size[i]) BigInteger.One order
-        steps |> Array.mapi (fun s st -> st.Flops * prefix[level[s]]) |> Array.fold (+) BigInteger.Zero
+        executedOf p (Cost.steps (sliceProblem p order) t) (nodeLevels p t order) order
 
     /// Elements of the step results held for reuse under the loop order: a step result whose consumer has a
     /// higher level is kept while the consumer's inner loops run. Summed over every such result (a bound: not
     /// all of them are held at once), sizes in one slice.
     let held (p: Indexed) (t: ContractionTree) (order: int array) : BigInteger =
-        let steps = Cost.steps (sliceProblem p order) t
-        let level = nodeLevels p t order
-        let mutable total = BigInteger.Zero
-        for st in steps do
-            for c in st.Children do
-                if c >= t.Leaves && level[c] < level[st.Node] then total <- total + steps[c - t.Leaves].Size
-        total
+        heldOf t (Cost.steps (sliceProblem p order) t) (nodeLevels p t order)
 
     /// The largest sliced set whose loop order `bestOrder` chooses exactly (dynamic programming over the subsets
     /// of the sliced indices: 2^k k operations); larger sets get a greedy order, innermost first.
@@ -118,12 +122,12 @@ module PlanSlice =
     /// dependencies lie within S (a subset-sum transform). Beyond that, greedily from the innermost: the index whose
     /// still unplaced dependent steps weigh least goes innermost (exact when the steps' dependencies are nested).
     /// Deterministic (ties: the lower position first). About 1 ms at 12 indices on a 6x6 lattice's tree.
-    let bestOrderWith (exactUpTo: int) (p: Indexed) (t: ContractionTree) (indices: int array) : int array =
+    /// `steps` are the tree's steps sliced over `indices` (one slice's costs).
+    let private orderOf (exactUpTo: int) (p: Indexed) (t: ContractionTree) (indices: int array) (steps: StepCost array) : int array =
         let k = indices.Length
         if k <= 1 then Array.copy indices
         else
             let idx = Array.sort indices
-            let steps = Cost.steps (sliceProblem p idx) t
             let flops = steps |> Array.map (fun s -> float s.Flops)
             // Per node, the positions (in idx) of the sliced indices its subtree carries; as bit masks when they fit.
             let n = t.Leaves
@@ -191,19 +195,25 @@ module PlanSlice =
                             for j in deps[s] do weight[j] <- weight[j] - flops[s]
                 order
 
+    /// The loop order of `indices` that minimises the tree's executed flops: exact up to `exactUpTo` indices (at most
+    /// `exactOrderUpTo`), greedy beyond (`orderOf` says how).
+    let bestOrderWith (exactUpTo: int) (p: Indexed) (t: ContractionTree) (indices: int array) : int array =
+        orderOf exactUpTo p t indices (Cost.steps (sliceProblem p indices) t)
+
     /// `bestOrderWith exactOrderUpTo`: exact up to 12 indices.
     let bestOrder (p: Indexed) (t: ContractionTree) (indices: int array) : int array =
         bestOrderWith exactOrderUpTo p t indices
 
-    /// The figures of a tree sliced over `order`, taken as the loop order (outermost first).
-    let figuresInOrder (p: Indexed) (t: ContractionTree) (order: int array) : Slicing =
+    // The figures of a tree sliced over `order` (the loop order), from its steps sliced over the same indices.
+    let private figuresOf (p: Indexed) (t: ContractionTree) (order: int array) (steps: StepCost array) : Slicing =
         let q = sliceProblem p order
-        let c = Cost.report q t
+        let nodeLevel = nodeLevels p t order
+        let c = Cost.ofSteps q t steps
         let slices = Problem.elements p order
         let unsliced = Cost.flops p t
         let output = Problem.elements p p.Output
-        let executed = executedFlops p t order
-        let held = held p t order
+        let executed = executedOf p steps nodeLevel order
+        let held = heldOf t steps nodeLevel
         { Indices = Array.copy order
           Slices = slices
           SliceFlops = c.Flops
@@ -214,16 +224,23 @@ module PlanSlice =
           Held = held
           Peak = c.Peak + held + (if order.Length > 0 then output else BigInteger.Zero) }
 
+    /// The figures of a tree sliced over `order`, taken as the loop order (outermost first).
+    let figuresInOrder (p: Indexed) (t: ContractionTree) (order: int array) : Slicing =
+        figuresOf p t order (Cost.steps (sliceProblem p order) t)
+
     /// The figures of a tree sliced over `indices`, in the loop order that minimises its executed flops
     /// (`bestOrder`).
     let figures (p: Indexed) (t: ContractionTree) (indices: int array) : Slicing =
-        figuresInOrder p t (bestOrder p t indices)
+        let steps = Cost.steps (sliceProblem p indices) t
+        figuresOf p t (orderOf exactOrderUpTo p t indices steps) steps
 
     /// Executed flops of the tree sliced over `indices` in its best loop order (`bestOrder`): what the greedy
     /// slicers score candidates by. (A cheaper order beyond 10 indices, tried, made auto's plan of the 6x6 lattice
     /// with D = 3 at 72 elements 3.5x dearer for 15% less search.)
     let flopsOf (p: Indexed) (t: ContractionTree) (indices: int array) : BigInteger =
-        executedFlops p t (bestOrder p t indices)
+        let steps = Cost.steps (sliceProblem p indices) t
+        let order = orderOf exactOrderUpTo p t indices steps
+        executedOf p steps (nodeLevels p t order) order
 
     /// The largest intermediate of a (sliced) tree's steps, and the indices that could be sliced to shrink it: the
     /// closed, not yet sliced indices that a largest intermediate keeps, in id order.
@@ -237,9 +254,6 @@ module PlanSlice =
             |> Array.filter (fun i -> not p.IsOutput[i] && not (Array.contains i sliced))
             |> Array.sort
         largest, candidates
-
-    /// Executed flops of the tree sliced over `sliced` in its best loop order.
-    let private totalFlops (p: Indexed) (t: ContractionTree) (sliced: int array) = flopsOf p t sliced
 
     /// The sliced indices that the tree still needs: each index (the earliest sliced first) is unsliced when every
     /// intermediate stays within the limit without it. Unslicing never adds executed flops: in the same loop order
@@ -278,7 +292,7 @@ module PlanSlice =
             let scored =
                 candidates
                 |> Array.map (fun i ->
-                    let flops = totalFlops p t (Array.append sliced [| i |])
+                    let flops = flopsOf p t (Array.append sliced [| i |])
                     let noise = if temperature > 0.0 then -temperature * Math.Log(-Math.Log(max 1e-300 (rng.NextDouble()))) else 0.0
                     struct (lf flops + noise, -p.Size[i], i))
             let struct (_, _, best) = scored |> Array.min
@@ -298,7 +312,7 @@ module PlanSlice =
             [| for r in 0 .. max 1 repeats - 1 do
                    costings.Value <- costings.Value + 1L
                    match greedyPass costings p t limit (if r = 0 then 0.0 else 0.5) (Random(r * 7919 + 1)) with
-                   | Some ix -> let f = totalFlops p t ix in yield (f, ix.Length, r), ix
+                   | Some ix -> let f = flopsOf p t ix in yield (f, ix.Length, r), ix
                    | None -> () |]
         if passes.Length = 0 then None else Some(passes |> Array.minBy fst |> snd)
 

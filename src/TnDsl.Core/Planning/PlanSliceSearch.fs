@@ -52,8 +52,9 @@ module PlanSliceSearch =
     /// set with it, in the best loop order (the objective, under reuse across slices), or its flops with every step
     /// in every slice (slices x one slice's flops; the score before reuse). Neither greedy rule is the better one:
     /// executed flops favour indices few steps depend on, and on some networks that takes more indices in the end
-    /// (the 12x12 lattice with D = 2 at 81 elements: 22 sliced bonds and 1.2e10 executed flops, against 15 and
-    /// 1.5e8 by the every-slice score); on others it wins (the 8x8 lattice with D = 4 at 655: 8.1e9 against 5.1e10).
+    /// (the 12x12 lattice with D = 2 at 81 elements: the slice-aware search's first trial sliced 22 bonds for 1.2e10
+    /// executed flops; by both scores auto's plan executes 1.5e8); on others it wins (auto's plan of the 8x8 lattice
+    /// with D = 4 at 655: 8.1e9, by the every-slice score alone 5.1e10). bench/results/planner.md has the rows.
     type SliceScore =
         | Executed
         | EverySlice
@@ -142,8 +143,8 @@ module PlanSliceSearch =
         |> List.choose (fun (x, broad, passes) ->
             if lean && broad && stop () then None
             else
-                // The floor's slicing by both scores (see `SliceScore`); the others by executed flops.
-                let slicer = if not broad && t = 0 then sliceReconfigureEither else sliceReconfigureCounted
+                // A lean search's first trial slices by both scores (see `SliceScore`); the others by executed flops.
+                let slicer = if lean && not broad && t = 0 then sliceReconfigureEither else sliceReconfigureCounted
                 slicer work (if broad then stop else floor) p limit broad passes x
                 |> Option.map (fun (t, ix) -> total work p t ix, t, ix))
         |> List.fold (fun acc x -> better acc (Some x)) None

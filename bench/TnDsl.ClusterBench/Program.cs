@@ -17,7 +17,7 @@ namespace TnDsl.ClusterBench;
 public static class Program
 {
     /// <summary>Entry point: <c>[--file F.tn] [--set k=v,...] [--memory-limit BYTES] [--optimizer NAME] [--max-slices N]
-/// [--chunk old,new|N,...] [--silos 1,2,4] [--threads N]</c>; each chunking (default: the old count-only default and
+/// [--chunk old,new|N,...] [--batch-seconds S] [--silos 1,2,4] [--threads N]</c>; each chunking (default: the old count-only default and
 /// the new loop-aligned one) is run in process and on each number of silos, with the step runs and flops executed.</summary>
     public static async Task<int> Main(string[] args)
     {
@@ -37,6 +37,9 @@ public static class Program
         // Chunkings to compare in one run: "old" (the count-only default, ContractionJob.UnalignedChunkSize), "new"
         // (the default aligned with the loop order) or a number of slices.
         var chunkings = Opt("--chunk", "old,new").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        // The seconds of work a batch aims at (SchedulerOptions.TargetBatchSeconds): a small value makes every batch
+        // one chunk, as slices that take seconds each would.
+        var batchSeconds = double.Parse(Opt("--batch-seconds", "1"), System.Globalization.CultureInfo.InvariantCulture);
 
         var (planned, plan, network) = ContractionJobs.Create(file, new ContractionJobs.Options { Overrides = overrides, Optimizer = Opt("--optimizer", "greedy") });
         var maxSlices = long.Parse(Opt("--max-slices", "5000"));
@@ -49,7 +52,7 @@ public static class Program
         Console.WriteLine($"cluster bench: {network.Name} ({string.Join(", ", overrides.Select(p => $"{p.Key}={p.Value}"))}), float64, " +
             $"memory limit {MemoryGuard.Format(MemoryGuard.Limit)}, {plan.Slices} slices over loops of [{string.Join(", ", model.Extents)}], " +
             $"{plan.Steps.Count} steps, one pass over all slices {model.StepRuns(model.Slices):N0} step runs, {PlanView.Scientific(model.ExecutedFlops(model.Slices))} flops; " +
-            $"{threads} TorchSharp thread(s), {Environment.ProcessorCount} cores, load {Load()}");
+            $"batches of about {batchSeconds} s; {threads} TorchSharp thread(s), {Environment.ProcessorCount} cores, load {Load()}");
         var secret = ClusterSecret.FromText(Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24)));
         var process = Process.GetCurrentProcess();
         var slices = (double)plan.Slices;
@@ -103,7 +106,7 @@ public static class Program
                 }
                 var gateways = Enumerable.Range(0, n).Select(i => new IPEndPoint(IPAddress.Loopback, ports[2 * i + 1])).ToArray();
                 using var client = await ClusterHosts.Client(gateways, secret);
-                var scheduler = new SliceScheduler(client.Services.GetRequiredService<IClusterClient>(), new SchedulerOptions { Threads = threads });
+                var scheduler = new SliceScheduler(client.Services.GetRequiredService<IClusterClient>(), new SchedulerOptions { Threads = threads, TargetBatchSeconds = batchSeconds });
                 await WaitForSilos(client.Services.GetRequiredService<IClusterClient>(), n);
                 process.Refresh();
                 var cpu0 = process.TotalProcessorTime;

@@ -364,9 +364,10 @@ sealed class ModuleSliceWork : ISliceWork
         ChunkSize = chunkSize;
         Chunks = (Slices + chunkSize - 1) / chunkSize;
         Shape = module.Spec.Output.Select(l => module.Spec.Indices[l].Size).ToArray();
-        stepFlops = SliceChunking.Of(module.ExecutionPlan, l => module.Spec.Indices[l].Size).StepFlops.Select(f => (double)f).ToArray();
-        if (stepFlops.Length != module.Plan.Count)
-            throw new InvalidOperationException($"the module runs {module.Plan.Count} steps, its plan has {stepFlops.Length}");
+        // Each step's flops in one slice, by the plan's pairwise steps (the module runs them in the same order); a
+        // module that completed a partial plan with steps of its own has its runs counted, not their flops.
+        var flops = SliceChunking.Of(module.ExecutionPlan, l => module.Spec.Indices[l].Size).StepFlops;
+        stepFlops = flops.Count == module.Plan.Count ? flops.Select(f => (double)f).ToArray() : new double[module.Plan.Count];
     }
 
     public long Slices { get; }

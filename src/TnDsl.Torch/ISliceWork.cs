@@ -34,7 +34,7 @@ public interface ISliceWork : IDisposable
 }
 
 /// <summary>Work done by contracting chunks: pairwise steps run, and their flops (opt_einsum's convention, each step's
-/// flops in one slice).</summary>
+/// flops in one slice; a double, exact up to 2^53 and a figure to report beyond).</summary>
 public readonly record struct ExecutedWork(long StepRuns, double Flops)
 {
     /// <summary>The work of both.</summary>

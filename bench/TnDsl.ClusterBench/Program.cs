@@ -16,7 +16,9 @@ namespace TnDsl.ClusterBench;
 /// </summary>
 public static class Program
 {
-    /// <summary>Entry point: <c>[--file F.tn] [--set k=v,...] [--memory-limit BYTES] [--optimizer NAME] [--max-slices N] [--chunk N] [--silos 1,2,4] [--threads N]</c>.</summary>
+    /// <summary>Entry point: <c>[--file F.tn] [--set k=v,...] [--memory-limit BYTES] [--optimizer NAME] [--max-slices N]
+/// [--chunk old,new|N,...] [--batch-seconds S] [--silos 1,2,4] [--threads N]</c>; each chunking (default: the old count-only default and
+/// the new loop-aligned one) is run in process and on each number of silos, with the step runs and flops executed.</summary>
     public static async Task<int> Main(string[] args)
     {
         string Opt(string name, string fallback)
@@ -32,70 +34,108 @@ public static class Program
             .Select(p => p.Split('=', 2)).Select(p => new KeyValuePair<string, string>(p[0], p[1])).ToArray();
         MemoryGuard.LimitOverride = MemoryGuard.ParseBytes(Opt("--memory-limit", "200K"));
         var silos = Opt("--silos", "1,2,4").Split(',').Select(int.Parse).ToArray();
-        var chunk = Opt("--chunk", "1");
+        // Chunkings to compare in one run: "old" (the count-only default, ContractionJob.UnalignedChunkSize), "new"
+        // (the default aligned with the loop order) or a number of slices.
+        var chunkings = Opt("--chunk", "old,new").Split(',', StringSplitOptions.RemoveEmptyEntries);
+        // The seconds of work a batch aims at (SchedulerOptions.TargetBatchSeconds): a small value makes every batch
+        // one chunk, as slices that take seconds each would.
+        var batchSeconds = double.Parse(Opt("--batch-seconds", "1"), System.Globalization.CultureInfo.InvariantCulture);
 
-        var (job, plan, network) = ContractionJobs.Create(file, new ContractionJobs.Options { Overrides = overrides, ChunkSize = long.Parse(chunk), Optimizer = Opt("--optimizer", "greedy") });
-        var bytes = job.ToBytes();
+        var (planned, plan, network) = ContractionJobs.Create(file, new ContractionJobs.Options { Overrides = overrides, Optimizer = Opt("--optimizer", "greedy") });
         var maxSlices = long.Parse(Opt("--max-slices", "5000"));
         if ((long)plan.Slices > maxSlices)
         {
             Console.Error.WriteLine($"the plan has {plan.Slices} slices, more than --max-slices {maxSlices}: raise --memory-limit or try another --optimizer");
             return 1;
         }
+        var model = SliceChunking.Of(plan, l => network.Indices[l].Size);
         Console.WriteLine($"cluster bench: {network.Name} ({string.Join(", ", overrides.Select(p => $"{p.Key}={p.Value}"))}), float64, " +
-            $"memory limit {MemoryGuard.Format(MemoryGuard.Limit)}, {plan.Slices} slices in chunks of {job.ChunkSize}, job {bytes.Length} bytes; " +
-            $"{threads} TorchSharp thread(s), {Environment.ProcessorCount} cores, load {Load()}");
-
-        // In process: the same chunks one after another, summed in chunk order.
-        var process = Process.GetCurrentProcess();
-        double[] local;
-        double localWall, localCpu;
-        using (var work = ContractionJobs.Open(job))
-        {
-            work.ContractChunk(0); // warm up: first-call costs are not per-slice costs
-            var cpu0 = process.TotalProcessorTime;
-            var clock = Stopwatch.StartNew();
-            var chunks = new double[work.Chunks][];
-            for (long c = 0; c < work.Chunks; c++) chunks[c] = work.ContractChunk(c);
-            local = ChunkSum.InOrder(chunks);
-            localWall = clock.Elapsed.TotalSeconds;
-            process.Refresh();
-            localCpu = (process.TotalProcessorTime - cpu0).TotalSeconds;
-        }
-        var slices = (double)plan.Slices;
-        Console.WriteLine();
-        Console.WriteLine($"{"run",-14} {"wall s",8} {"CPU s",8} {"slices/s",10} {"vs in-proc",10} {"overhead/slice",15}  bits  per worker (slices/s of its own time)");
-        Console.WriteLine($"{"in process",-14} {localWall,8:F2} {localCpu,8:F2} {slices / localWall,10:F0} {1.0,10:F2} {"-",15}  -     -");
-
+            $"memory limit {MemoryGuard.Format(MemoryGuard.Limit)}, {plan.Slices} slices over loops of [{string.Join(", ", model.Extents)}], " +
+            $"{plan.Steps.Count} steps, one pass over all slices {model.StepRuns(model.Slices):N0} step runs, {PlanView.Scientific(model.ExecutedFlops(model.Slices))} flops; " +
+            $"batches of about {batchSeconds} s; {threads} TorchSharp thread(s), {Environment.ProcessorCount} cores, load {Load()}");
         var secret = ClusterSecret.FromText(Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(24)));
-        foreach (var n in silos)
+        var process = Process.GetCurrentProcess();
+        var slices = (double)plan.Slices;
+        var rows = new List<(string Chunking, string Run, double Wall, long Runs, double Flops)>();
+        foreach (var chunking in chunkings)
         {
-            var ports = ClusterHosts.FreeLoopbackPorts(2 * n);
-            var primary = new IPEndPoint(IPAddress.Loopback, ports[0]);
-            var workers = new List<IHost>();
-            for (var i = 0; i < n; i++)
+            long size = chunking switch
             {
-                var host = ClusterHosts.Worker(primary, IPAddress.Loopback, ports[2 * i], ports[2 * i + 1], secret, new ContractionJobOpener());
-                await host.StartAsync();
-                workers.Add(host);
+                "old" => ContractionJob.UnalignedChunkSize((long)plan.Slices),
+                "new" => planned.ChunkSize,
+                var n => long.Parse(n),
+            };
+            var job = planned with { ChunkSize = size };
+            var bytes = job.ToBytes();
+            Console.WriteLine();
+            Console.WriteLine($"chunks of {size} slice(s) ({chunking}): {(model.Slices + size - 1) / size} chunks, job {bytes.Length} bytes; " +
+                $"every chunk its own pass: {model.StepRuns(size):N0} step runs, {PlanView.Scientific(model.ExecutedFlops(size))} flops");
+            Console.WriteLine($"{"run",-14} {"wall s",8} {"CPU s",8} {"slices/s",10} {"vs in-proc",10} {"overhead/slice",15} {"step runs",10} {"flops",9}  bits  per worker (slices/s of its own time)");
+
+            // In process: the chunks one after another, each its own pass (as scattered chunks run), summed in chunk order.
+            double[] local;
+            double localWall, localCpu;
+            ExecutedWork localWork;
+            using (var work = ContractionJobs.Open(job))
+            {
+                work.ContractChunk(0); // warm up: first-call costs are not per-slice costs
+                var before = work.Executed;
+                var cpu0 = process.TotalProcessorTime;
+                var clock = Stopwatch.StartNew();
+                var chunks = new double[work.Chunks][];
+                for (long c = 0; c < work.Chunks; c++) chunks[c] = work.ContractChunk(c);
+                local = ChunkSum.InOrder(chunks);
+                localWall = clock.Elapsed.TotalSeconds;
+                process.Refresh();
+                localCpu = (process.TotalProcessorTime - cpu0).TotalSeconds;
+                localWork = work.Executed - before;
             }
-            var gateways = Enumerable.Range(0, n).Select(i => new IPEndPoint(IPAddress.Loopback, ports[2 * i + 1])).ToArray();
-            using var client = await ClusterHosts.Client(gateways, secret);
-            var scheduler = new SliceScheduler(client.Services.GetRequiredService<IClusterClient>(), new SchedulerOptions { Threads = threads });
-            await WaitForSilos(client.Services.GetRequiredService<IClusterClient>(), n);
-            process.Refresh();
-            var cpu0 = process.TotalProcessorTime;
-            var run = await scheduler.Run(bytes);
-            process.Refresh();
-            var cpu = (process.TotalProcessorTime - cpu0).TotalSeconds;
-            var same = local.Select(BitConverter.DoubleToInt64Bits).SequenceEqual(run.Value!.Select(BitConverter.DoubleToInt64Bits));
-            var perWorker = string.Join(" ", run.Workers.OrderBy(w => w.Worker).Select(w => $"{w.SlicesPerSecond:F0}"));
-            var overhead = (run.Seconds * Math.Min(n, Environment.ProcessorCount) - localWall) / slices;
-            Console.WriteLine($"{n + (n == 1 ? " silo" : " silos"),-14} {run.Seconds,8:F2} {cpu,8:F2} {slices / run.Seconds,10:F0} {localWall / run.Seconds,10:F2} {overhead * 1e6,12:F0} us  {(same ? "same" : "DIFF")}  {perWorker}");
-            await client.StopAsync();
-            // The primary keeps the membership: it goes last, or the others cannot say they are leaving.
-            foreach (var w in Enumerable.Reverse(workers)) await w.StopAsync();
-            foreach (var w in workers) w.Dispose();
+            Console.WriteLine($"{"in process",-14} {localWall,8:F2} {localCpu,8:F2} {slices / localWall,10:F0} {1.0,10:F2} {"-",15} {localWork.StepRuns,10} {localWork.Flops,9:G3}  -     -");
+            rows.Add((chunking, "in process", localWall, localWork.StepRuns, localWork.Flops));
+
+            foreach (var n in silos)
+            {
+                var ports = ClusterHosts.FreeLoopbackPorts(2 * n);
+                var primary = new IPEndPoint(IPAddress.Loopback, ports[0]);
+                var workers = new List<IHost>();
+                for (var i = 0; i < n; i++)
+                {
+                    var host = ClusterHosts.Worker(primary, IPAddress.Loopback, ports[2 * i], ports[2 * i + 1], secret, new ContractionJobOpener());
+                    await host.StartAsync();
+                    workers.Add(host);
+                }
+                var gateways = Enumerable.Range(0, n).Select(i => new IPEndPoint(IPAddress.Loopback, ports[2 * i + 1])).ToArray();
+                using var client = await ClusterHosts.Client(gateways, secret);
+                var scheduler = new SliceScheduler(client.Services.GetRequiredService<IClusterClient>(), new SchedulerOptions { Threads = threads, TargetBatchSeconds = batchSeconds });
+                await WaitForSilos(client.Services.GetRequiredService<IClusterClient>(), n);
+                process.Refresh();
+                var cpu0 = process.TotalProcessorTime;
+                var run = await scheduler.Run(bytes);
+                process.Refresh();
+                var cpu = (process.TotalProcessorTime - cpu0).TotalSeconds;
+                var same = local.Select(BitConverter.DoubleToInt64Bits).SequenceEqual(run.Value!.Select(BitConverter.DoubleToInt64Bits));
+                var perWorker = string.Join(" ", run.Workers.OrderBy(w => w.Worker).Select(w => $"{w.SlicesPerSecond:F0}"));
+                var overhead = (run.Seconds * Math.Min(n, Environment.ProcessorCount) - localWall) / slices;
+                long stepRuns = run.Workers.Sum(w => w.StepRuns);
+                double flops = run.Workers.Sum(w => w.Flops);
+                var name = n + (n == 1 ? " silo" : " silos");
+                Console.WriteLine($"{name,-14} {run.Seconds,8:F2} {cpu,8:F2} {slices / run.Seconds,10:F0} {localWall / run.Seconds,10:F2} {overhead * 1e6,12:F0} us {stepRuns,10} {flops,9:G3}  {(same ? "same" : "DIFF")}  {perWorker}");
+                rows.Add((chunking, name, run.Seconds, stepRuns, flops));
+                await client.StopAsync();
+                // The primary keeps the membership: it goes last, or the others cannot say they are leaving.
+                foreach (var w in Enumerable.Reverse(workers)) await w.StopAsync();
+                foreach (var w in workers) w.Dispose();
+            }
+        }
+        if (chunkings.Length > 1)
+        {
+            Console.WriteLine();
+            Console.WriteLine($"{chunkings[0]} / {chunkings[1]} (same run):  {"wall",6} {"step runs",10} {"flops",7}");
+            foreach (var (_, run, wall, runs, flops) in rows.Where(r => r.Chunking == chunkings[0]))
+            {
+                var other = rows.First(r => r.Chunking == chunkings[1] && r.Run == run);
+                Console.WriteLine($"  {run,-30} {wall / other.Wall,6:F2} {(double)runs / other.Runs,10:F2} {flops / other.Flops,7:F2}");
+            }
         }
         Console.WriteLine();
         Console.WriteLine("overhead/slice = (wall x min(silos, cores) - in-process wall) / slices: the time a slice costs beyond in-process");

@@ -31,8 +31,9 @@ public sealed record SchedulerOptions
 /// <summary>One finished chunk, as the scheduler hands it to its caller (e.g. to write a resume record).</summary>
 public sealed record ChunkDone(long Chunk, double[] Value, string Worker);
 
-/// <summary>What one worker did in a run: chunks and slices contracted, the seconds it spent on them, whether it was lost.</summary>
-public sealed record WorkerReport(string Worker, long Chunks, long Slices, double Seconds, bool Lost)
+/// <summary>What one worker did in a run: chunks and slices contracted, the seconds it spent on them, whether it was
+/// lost, and the pairwise steps it ran and their flops (reuse across slices counted; 0 where its job does not count).</summary>
+public sealed record WorkerReport(string Worker, long Chunks, long Slices, double Seconds, bool Lost, long StepRuns = 0, double Flops = 0)
 {
     /// <summary>Slices per second of the worker's own contraction time (0 before its first batch).</summary>
     public double SlicesPerSecond => Seconds > 0 ? Slices / Seconds : 0;
@@ -66,8 +67,8 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
         public bool Lost;
         public int InFlight;
         public double SecondsPerChunk = double.NaN;
-        public long Chunks, Slices;
-        public double Seconds;
+        public long Chunks, Slices, StepRuns;
+        public double Seconds, Flops;
     }
 
     private sealed record Op(Worker Worker, long[]? Chunks, Task Task)
@@ -238,6 +239,8 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                     worker.Chunks += op.Chunks.Length;
                     worker.Slices += slices;
                     worker.Seconds += batch.Seconds;
+                    worker.StepRuns += batch.StepRuns;
+                    worker.Flops += batch.Flops;
                     worker.SecondsPerChunk = worker.Seconds / worker.Chunks;
                 }
             }
@@ -252,7 +255,7 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
         try { await Task.WhenAll(forget).WaitAsync(TimeSpan.FromSeconds(5), cancel); }
         catch (Exception e) when (e is not OperationCanceledException) { /* a worker that cannot be told keeps the job until a newer one replaces it */ }
 
-        var reports = workers.Values.Select(w => new WorkerReport(w.Key, w.Chunks, w.Slices, w.Seconds, w.Lost)).ToList();
+        var reports = workers.Values.Select(w => new WorkerReport(w.Key, w.Chunks, w.Slices, w.Seconds, w.Lost, w.StepRuns, w.Flops)).ToList();
         return new ClusterRun(info!, skipped == 0 ? ChunkSum.InOrder(results!) : null, reports, clock.Elapsed.TotalSeconds, skipped);
     }
 

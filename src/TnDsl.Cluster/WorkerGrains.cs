@@ -11,11 +11,14 @@ public sealed record JobInfo(
     [property: Id(3)] long Chunks,
     [property: Id(4)] long[] Shape);
 
-/// <summary>The results of one batch of chunks, in the order they were asked for, and the seconds the worker spent on them.</summary>
+/// <summary>The results of one batch of chunks, in the order they were asked for, the seconds the worker spent on them,
+/// and the pairwise steps it ran for them and their flops (see <see cref="ExecutedWork"/>; 0 where not counted).</summary>
 [GenerateSerializer, Immutable]
 public sealed record BatchResult(
     [property: Id(0)] double[][] Values,
-    [property: Id(1)] double Seconds);
+    [property: Id(1)] double Seconds,
+    [property: Id(2)] long StepRuns = 0,
+    [property: Id(3)] double Flops = 0);
 
 /// <summary>
 /// The worker of one silo, keyed by that silo's address (<see cref="SiloTargetedPlacementAttribute"/> places it there
@@ -89,8 +92,12 @@ public sealed class WorkerGrain(JobCache jobs, ISliceWorkOpener opener) : Grain,
         foreach (var chunk in chunks)
             if (chunk < 0 || chunk >= held.Info.Chunks)
                 throw new ArgumentOutOfRangeException(nameof(chunks), $"chunk {chunk} is outside [0, {held.Info.Chunks})");
-        // Consecutive chunks run in one pass of their slices, reusing across their boundaries (ISliceWork).
-        return new BatchResult(held.Work.ContractChunks(chunks), clock.Elapsed.TotalSeconds);
+        // Consecutive chunks run in one pass of their slices, reusing across their boundaries (ISliceWork). Calls
+        // are serialised, so the work counted between the two readings is this batch's.
+        var before = held.Work.Executed;
+        var values = held.Work.ContractChunks(chunks);
+        var done = held.Work.Executed - before;
+        return new BatchResult(values, clock.Elapsed.TotalSeconds, done.StepRuns, done.Flops);
     }
 
     /// <inheritdoc/>

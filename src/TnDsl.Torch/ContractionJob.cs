@@ -126,12 +126,15 @@ public sealed record ContractionJob
     /// cache are keyed by it).</summary>
     public string Hash => Convert.ToHexString(SHA256.HashData(ToBytes()));
 
-    /// <summary>Slices per chunk when the client does not choose: one slice per chunk up to 4096 slices, then chunks of
-    /// equal size so that there are at most 4096 (fine enough to spread over workers and to resume, few enough that
-    /// a chunk's bookkeeping costs nothing beside its contraction).</summary>
-    public static long DefaultChunkSize(long slices) => Math.Max(1, (slices + MaxDefaultChunks - 1) / MaxDefaultChunks);
+    /// <summary>Slices per chunk when the client does not choose: aligned with the plan's loop order so that reuse
+    /// across slices survives chunking (see <see cref="SliceChunking.DefaultChunkSize"/>), the labels' sizes taken
+    /// from the network. 1 for a plan of more slices than can be run (opening it refuses it).</summary>
+    public static long DefaultChunkSize(PlanView plan, NetworkView network) =>
+        plan.Slices > long.MaxValue ? 1 : SliceChunking.Of(plan, l => network.Indices[l].Size).DefaultChunkSize();
 
-    const long MaxDefaultChunks = 4096;
+    /// <summary>The default before chunks were aligned with the loop order, kept to compare with: one slice per chunk
+    /// up to 4096 slices, then chunks of equal size so that there are at most 4096.</summary>
+    public static long UnalignedChunkSize(long slices) => Math.Max(1, (slices + SliceChunking.MaxChunks - 1) / SliceChunking.MaxChunks);
 
     static readonly byte[] Magic = "TNJOB\n"u8.ToArray();
 
@@ -264,7 +267,6 @@ public static class ContractionJobs
         else
             plan = MemoryGuard.Fit(limit => NetworkAdapter.Plan(network, options.Optimizer, null, options.PlanSeed, limit),
                 null, options.DType, false, what);
-        var slices = (long)plan.Slices;
         var job = new ContractionJob
         {
             File = path,
@@ -277,7 +279,7 @@ public static class ContractionJobs
             DType = options.DType,
             Weights = options.Weights,
             Seed = options.Seed,
-            ChunkSize = options.Replay?.ChunkSize ?? options.ChunkSize ?? ContractionJob.DefaultChunkSize(slices),
+            ChunkSize = options.Replay?.ChunkSize ?? options.ChunkSize ?? ContractionJob.DefaultChunkSize(plan, network),
         };
         return (job, plan, network);
     }
@@ -344,11 +346,14 @@ public static class ContractionJobs
 }
 
 /// <summary>A <see cref="NetworkModule"/>'s sliced plan as <see cref="ISliceWork"/>: chunk <c>c</c> is
-/// <see cref="NetworkModule.ForwardSlices"/> over its slices, in float64. One chunk at a time (calls are serialised).</summary>
+/// <see cref="NetworkModule.ForwardSlices"/> over its slices, in float64. One chunk at a time (calls are serialised).
+/// It counts the steps each call ran (<see cref="NetworkModule.StepRuns"/>) and their flops.</summary>
 sealed class ModuleSliceWork : ISliceWork
 {
     readonly NetworkModule module;
     readonly object gate = new();
+    readonly double[] stepFlops;
+    ExecutedWork executed;
 
     public ModuleSliceWork(NetworkModule module, long chunkSize)
     {
@@ -359,12 +364,35 @@ sealed class ModuleSliceWork : ISliceWork
         ChunkSize = chunkSize;
         Chunks = (Slices + chunkSize - 1) / chunkSize;
         Shape = module.Spec.Output.Select(l => module.Spec.Indices[l].Size).ToArray();
+        // Each step's flops in one slice, by the plan's pairwise steps (the module runs them in the same order); a
+        // module that completed a partial plan with steps of its own has its runs counted, not their flops.
+        var flops = SliceChunking.Of(module.ExecutionPlan, l => module.Spec.Indices[l].Size).StepFlops;
+        stepFlops = flops.Count == module.Plan.Count ? flops.Select(f => (double)f).ToArray() : new double[module.Plan.Count];
     }
 
     public long Slices { get; }
     public long ChunkSize { get; }
     public long Chunks { get; }
     public long[] Shape { get; }
+
+    public ExecutedWork Executed
+    {
+        get
+        {
+            lock (gate)
+                return executed;
+        }
+    }
+
+    /// Adds the steps the module ran in its last call (under the gate).
+    void Count()
+    {
+        var runs = module.StepRuns;
+        double flops = 0;
+        for (int s = 0; s < runs.Count; s++)
+            flops += runs[s] * stepFlops[s];
+        executed += new ExecutedWork(runs.Sum(), flops);
+    }
 
     public double[] ContractChunk(long chunk)
     {
@@ -375,6 +403,7 @@ sealed class ModuleSliceWork : ISliceWork
         {
             using var scope = NewDisposeScope();
             var value = module.ForwardSlices([], first, Math.Min(ChunkSize, Slices - first));
+            Count();
             return value.to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
         }
     }
@@ -398,6 +427,7 @@ sealed class ModuleSliceWork : ISliceWork
                 var counts = Enumerable.Range(start, end - start).Select(i => Math.Min(ChunkSize, Slices - chunks[i] * ChunkSize)).ToArray();
                 using var scope = NewDisposeScope();
                 var sums = module.ForwardSliceRanges([], first, counts);
+                Count();
                 for (int i = start; i < end; i++)
                     values[i] = sums[i - start].to_type(ScalarType.Float64).contiguous().data<double>().ToArray();
             }

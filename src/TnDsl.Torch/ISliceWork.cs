@@ -27,4 +27,19 @@ public interface ISliceWork : IDisposable
     /// runner may contract consecutive chunks in one pass, so that a sliced plan's reuse across slices carries across
     /// their boundaries; by default they are contracted one by one.</summary>
     double[][] ContractChunks(IReadOnlyList<long> chunks) => chunks.Select(ContractChunk).ToArray();
+
+    /// <summary>The steps run and their flops over every chunk contracted so far, a sliced plan's reuse across slices
+    /// counted (a step skipped because nothing it depends on changed is not run); zero where the runner does not count.</summary>
+    ExecutedWork Executed => default;
+}
+
+/// <summary>Work done by contracting chunks: pairwise steps run, and their flops (opt_einsum's convention, each step's
+/// flops in one slice; a double, exact up to 2^53 and a figure to report beyond).</summary>
+public readonly record struct ExecutedWork(long StepRuns, double Flops)
+{
+    /// <summary>The work of both.</summary>
+    public static ExecutedWork operator +(ExecutedWork a, ExecutedWork b) => new(a.StepRuns + b.StepRuns, a.Flops + b.Flops);
+
+    /// <summary>The work of <paramref name="a"/> less that of <paramref name="b"/> (what was done between two readings).</summary>
+    public static ExecutedWork operator -(ExecutedWork a, ExecutedWork b) => new(a.StepRuns - b.StepRuns, a.Flops - b.Flops);
 }

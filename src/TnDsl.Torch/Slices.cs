@@ -1,3 +1,4 @@
+using System.Numerics;
 using static TorchSharp.torch;
 
 namespace TnDsl.Torch;
@@ -123,4 +124,111 @@ sealed class SliceReuse
 
     /// <summary>Whether step <paramref name="step"/> runs in a slice whose values changed first at <paramref name="changed"/>.</summary>
     public bool Runs(int step, int changed) => Level[Leaves + step] >= changed;
+}
+
+/// <summary>
+/// What running a sliced plan in chunks costs, and the chunk size a job takes when its client does not choose. A chunk
+/// is one pass of its slices (see <see cref="ISliceWork"/>): its first slice runs every step, and after that a step
+/// of level L (<see cref="SliceReuse"/>) reruns where the slice number crosses a multiple of P_L, the product of the
+/// extents of the loops inside position L. A chunk size that is a multiple of P_m (a product of the innermost loops'
+/// extents) starts every chunk where loop m or an outer one changes, so the steps of level ≥ m run no more often than
+/// in one pass over all slices; only the steps of level &lt; m, which depend on outer loops alone, run once per chunk
+/// instead of once per value of their loops. Counts assume every chunk is its own pass (as chunks scattered over
+/// workers are); consecutive chunks run in one pass (<see cref="ISliceWork.ContractChunks"/>) cost at most this.
+/// </summary>
+public sealed class SliceChunking
+{
+    /// <summary>A default chunking gives at least this many chunks where there are as many slices: four per worker
+    /// for 16 workers, so that workers that finish early find work, and an interrupted run loses at most 1/64.</summary>
+    public const long MinChunks = 64;
+    /// <summary>A default chunking gives at most this many chunks: a chunk's bookkeeping (its result, its entry in
+    /// a resume record, its message) stays negligible beside its contraction.</summary>
+    public const long MaxChunks = 4096;
+    /// <summary>A finer aligned chunking is taken when its executed flops are within this fraction of the coarsest
+    /// one that gives <see cref="MinChunks"/>.</summary>
+    public const double Tolerance = 0.01;
+
+    readonly long[] extents;
+    readonly int[] levels;
+    readonly BigInteger[] flops;
+
+    SliceChunking(long[] extents, int[] levels, BigInteger[] flops) => (this.extents, this.levels, this.flops) = (extents, levels, flops);
+
+    /// <summary>The chunking model of a plan whose labels have the sizes <paramref name="size"/> gives (a label is a
+    /// network index id): its pairwise steps, their levels under the plan's loop order (<see cref="PlanView.SlicedLabels"/>)
+    /// and their flops in one slice (opt_einsum's convention, the sliced labels at size 1).</summary>
+    public static SliceChunking Of(PlanView plan, Func<int, long> size)
+    {
+        var sliced = plan.SlicedLabels;
+        var extents = sliced.Select(size).ToArray();
+        var pairs = plan.Pairs.Select(p => (p.Item1, p.Item2)).ToArray();
+        var reuse = SliceReuse.Of(plan.LeafLabels.Select(l => (IReadOnlyList<int>)l).ToArray(), pairs, sliced);
+        var levels = Enumerable.Range(0, pairs.Length).Select(s => reuse.Level[reuse.Leaves + s]).ToArray();
+        var flops = plan.Steps.Select(s =>
+        {
+            var involved = s.Kept.Concat(s.Summed).Distinct().Where(l => Array.IndexOf(sliced, l) < 0);
+            return involved.Aggregate(BigInteger.One, (a, l) => a * size(l)) * (s.Summed.Length > 0 ? 2 : 1);
+        }).ToArray();
+        return new SliceChunking(extents, levels, flops);
+    }
+
+    /// <summary>The number of slices: the product of the loops' extents.</summary>
+    public long Slices => TnDsl.Torch.Slices.Count(extents);
+
+    /// <summary>The loops' extents, outermost first.</summary>
+    public IReadOnlyList<long> Extents => extents;
+
+    /// <summary>Per pairwise step, its level (0: it depends on no sliced label).</summary>
+    public IReadOnlyList<int> Levels => levels;
+
+    /// <summary>Per pairwise step, its flops in one slice.</summary>
+    public IReadOnlyList<BigInteger> StepFlops => flops;
+
+    /// <summary>P_m: the slices per value of the first m loops, the product of the extents after position m (the
+    /// chunk size aligned at loop m; <see cref="Slices"/> at 0, 1 at the innermost).</summary>
+    public long Inner(int m) => extents.Skip(m).Aggregate(1L, (a, b) => checked(a * b));
+
+    /// <summary>How many times a step of level <paramref name="level"/> runs over all slices in chunks of
+    /// <paramref name="chunkSize"/>, each chunk one pass: once per chunk, plus once per multiple of P_level that is
+    /// not a chunk's first slice, n + S/P − 1 − ⌊(n − 1)·gcd(C, P)/P⌋ for n chunks of C slices (chunk c starts on a
+    /// multiple of P when P/gcd(C, P) divides c).</summary>
+    public long Runs(int level, long chunkSize)
+    {
+        if (chunkSize < 1)
+            throw new ArgumentOutOfRangeException(nameof(chunkSize), "the chunk size must be at least 1");
+        long s = Slices, p = Inner(level), n = (s + chunkSize - 1) / chunkSize;
+        long g = (long)BigInteger.GreatestCommonDivisor(chunkSize, p);
+        return n + s / p - 1 - (n - 1) * g / p;
+    }
+
+    /// <summary>Step runs over all slices in chunks of <paramref name="chunkSize"/> (see <see cref="Runs"/>).</summary>
+    public BigInteger StepRuns(long chunkSize) => levels.Aggregate(BigInteger.Zero, (a, l) => a + Runs(l, chunkSize));
+
+    /// <summary>Executed flops over all slices in chunks of <paramref name="chunkSize"/>: each step's flops in one
+    /// slice times its runs (see <see cref="Runs"/>).</summary>
+    public BigInteger ExecutedFlops(long chunkSize) =>
+        levels.Select((l, s) => flops[s] * Runs(l, chunkSize)).Aggregate(BigInteger.Zero, (a, b) => a + b);
+
+    /// <summary>
+    /// The chunk size a job takes by default, aligned with the loop order: P_m for the loop position m chosen so.
+    /// First the smallest m whose chunks, ∏_{j ≤ m} extent(o_j), number at least min(<see cref="MinChunks"/>,
+    /// slices): the coarsest chunking that still gives every worker work, hence the fewest executed flops (they do not
+    /// fall as m grows). Then m grows while the chunks stay at most <see cref="MaxChunks"/> and the executed flops
+    /// within <see cref="Tolerance"/> of that (finer chunks for free: resumes and the progress bar gain). Where even
+    /// that m gives more than <see cref="MaxChunks"/> chunks, a chunk takes the fewest whole multiples of P_m that
+    /// bring them under it (its start still a multiple of P_m). 1 when unsliced.
+    /// </summary>
+    public long DefaultChunkSize()
+    {
+        long slices = Slices;
+        int k = extents.Length, m = 0;
+        while (m < k && slices / Inner(m) < Math.Min(MinChunks, slices))
+            m++;
+        var least = ExecutedFlops(Inner(m));
+        while (m < k && slices / Inner(m + 1) <= MaxChunks
+               && (double)ExecutedFlops(Inner(m + 1)) <= (1 + Tolerance) * (double)least)
+            m++;
+        long chunks = slices / Inner(m);
+        return Inner(m) * ((chunks + MaxChunks - 1) / MaxChunks);
+    }
 }

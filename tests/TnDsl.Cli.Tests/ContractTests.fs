@@ -189,3 +189,55 @@ let ``tn contract refuses what it cannot do with exit codes 1 and 2 and no stack
         check 1 [ grid ] "grid.tn(3,"
     finally
         Directory.Delete(dir, true)
+
+[<Fact>]
+let ``tn contract's default chunks follow the slice loops, an explicit --chunk wins, and a resumed run keeps its record's chunks`` () =
+    let dir = tempDir ()
+    try
+        let file = Path.Combine(dir, "grid.tn")
+        File.WriteAllText(file, gridText)
+        let args = [ file; "--set"; "L=7,D=2"; "--seed"; "3"; "--threads"; "1"; "--memory-limit"; "8K"; "--json" ]
+        // The same job made here: its plan, the default chunk and the chunking model.
+        let previous = MemoryGuard.LimitOverride
+        MemoryGuard.LimitOverride <- Nullable(8L <<< 10)
+        let struct (job, plan, net) =
+            try
+                ContractionJobs.Create(file, ContractionJobs.Options(Overrides = [| Collections.Generic.KeyValuePair("L", "7"); Collections.Generic.KeyValuePair("D", "2") |],
+                                                                     Optimizer = "greedy", Seed = 3L))
+            finally
+                MemoryGuard.LimitOverride <- previous
+        let model = SliceChunking.Of(plan, fun l -> net.Indices[l].Size)
+        Assert.True(model.Slices >= 256L, sprintf "%d slices" model.Slices)
+        let chunk = job.ChunkSize
+        Assert.True(chunk > 1L && Seq.exists (fun m -> model.Inner m = chunk) [ 0 .. model.Extents.Count ], sprintf "chunk %d" chunk)
+        let code, out, err = contract args
+        Assert.True((code = 0), err)
+        let r = json out
+        Assert.Equal(chunk, r.GetProperty("chunkSize").GetInt64())
+        Assert.Equal(model.Slices / chunk, r.GetProperty("chunks").GetInt64())
+        // The steps run: at least one pass over all slices, at most every chunk on its own (the local batches run
+        // consecutive chunks in one pass).
+        let runs = r.GetProperty("stepRuns").GetInt64()
+        let flops = Numerics.BigInteger.Parse(r.GetProperty("executedFlops").GetString())
+        Assert.InRange(runs, int64 (model.StepRuns model.Slices), int64 (model.StepRuns chunk))
+        Assert.InRange(flops, plan.SlicedFlops, model.ExecutedFlops chunk)
+        // --chunk 1 wins; its value is the same to rounding.
+        let code, out1, err = contract (args @ [ "--chunk"; "1" ])
+        Assert.True((code = 0), err)
+        let r1 = json out1
+        Assert.Equal(1L, r1.GetProperty("chunkSize").GetInt64())
+        Assert.Equal(model.Slices, r1.GetProperty("chunks").GetInt64())
+        let value, value1 = r.GetProperty("value").GetDouble(), r1.GetProperty("value").GetDouble()
+        Assert.True(abs (value - value1) <= 1e-12 * abs value, sprintf "%.17g against %.17g" value value1)
+        // A record made with --chunk 3, resumed without it: the record's chunks, and the same bits.
+        let record = Path.Combine(dir, "run.json")
+        let code, out3, err = contract (args @ [ "--chunk"; "3"; "--resume"; record ])
+        Assert.True((code = 0), err)
+        let code, again, err = contract (args @ [ "--resume"; record ])
+        Assert.True((code = 0), err)
+        let r3, resumed = json out3, json again
+        Assert.Equal(3L, resumed.GetProperty("chunkSize").GetInt64())
+        Assert.Equal(r3.GetProperty("chunks").GetInt64(), resumed.GetProperty("resumedChunks").GetInt64())
+        Assert.Equal(BitConverter.DoubleToInt64Bits(r3.GetProperty("value").GetDouble()), BitConverter.DoubleToInt64Bits(resumed.GetProperty("value").GetDouble()))
+    finally
+        Directory.Delete(dir, true)

@@ -75,6 +75,38 @@ public sealed class JobClusterTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task workers_report_the_steps_they_ran_between_one_pass_and_every_chunk_on_its_own()
+    {
+        const string grid =
+            "network grid(L: int = 5, D: int = 2) {\n" +
+            "  index h[x, y]: D for x in 0..L-2, y in 0..L-1\n" +
+            "  index v[x, y]: D for x in 0..L-1, y in 0..L-2\n" +
+            "  weight T[x, y]: (h[x-1, y] if x > 0, h[x, y] if x < L-1, v[x, y-1] if y > 0, v[x, y] if y < L-1)\n" +
+            "    for x in 0..L-1, y in 0..L-1  init normal(0, 0.5)\n" +
+            "  output ()\n}\n";
+        var net = Frontend.LoadText("grid.tn", grid, null, null);
+        var plan = Planner.Plan(net, "greedy", null, 0, 8);
+        var model = SliceChunking.Of(plan, l => net.Indices[l].Size);
+        Assert.Equal(128, model.Slices);
+        var job = new ContractionJob
+        {
+            File = "grid.tn",
+            Text = grid,
+            Path = plan.Pairs.Select(p => (p.Item1, p.Item2)).ToArray(),
+            Sliced = plan.SlicedLabels,
+            ChunkSize = model.DefaultChunkSize(),
+            Seed = 5,
+        };
+        var run = await new SliceScheduler(fixture.Cluster.Client, Quick).Run(job.ToBytes());
+        Bits.Equal(Here(job), run.Value);
+        // A batch of consecutive chunks runs in one pass; each batch starts afresh at a chunk boundary.
+        long runs = run.Workers.Sum(w => w.StepRuns);
+        double flops = run.Workers.Sum(w => w.Flops);
+        Assert.InRange(runs, (long)model.StepRuns(model.Slices), (long)model.StepRuns(job.ChunkSize));
+        Assert.InRange(flops, (double)plan.SlicedFlops, (double)model.ExecutedFlops(job.ChunkSize));
+    }
+
+    [Fact]
     public async Task a_job_with_a_use_that_is_not_in_the_bundle_is_refused_by_the_workers_without_reading_a_file()
     {
         // The worker compiles from the job's texts alone: a `use` of a file the client did not put in the job fails

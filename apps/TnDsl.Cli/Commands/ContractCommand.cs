@@ -50,7 +50,7 @@ public static class ContractCommand
             },
         };
         var optimizer = TnOptions.Optimizer();
-        var chunk = TnOptions.OptionalInteger("--chunk", "slices per chunk [default: 1 up to 4096 slices, else so that there are at most 4096 chunks]");
+        var chunk = TnOptions.OptionalInteger("--chunk", "slices per chunk [default: aligned with the slice loops, a product of the innermost loops' sizes: the coarsest that gives 64 chunks (or one per slice), finer while the flops grow under 1% and there are at most 4096]");
         var threads = TnOptions.OptionalInt("--threads", "TorchSharp CPU threads [default: 1 under 1e8 flops, else the core count]");
         var json = TnOptions.Flag("--json", "print the result as JSON");
         var output = TnOptions.Text("--output", "OUT", "write the value to OUT as a NumPy .npy array (float64); needed when the network has open legs", "-o");
@@ -232,9 +232,12 @@ public static class ContractCommand
         if (s.Output is not null)
             WriteNpy(s.Output, work.Shape, value);
         long ran = Math.Min(work.Slices, (work.Chunks - resumed) * work.ChunkSize);
+        // The steps run here, or on the workers: a sliced plan's reuse across slices counted.
+        var executed = workers is null ? work.Executed
+            : new ExecutedWork(workers.Sum(r => r.StepRuns), workers.Sum(r => r.Flops));
         var sliced = plan.SlicedLabels.Select(l => net.Indices[l].Name).ToArray();
         if (s.Json)
-            WriteJson(w, s, job, plan, net, work, value, sliced, resumed, seconds, cpuSeconds);
+            WriteJson(w, s, job, plan, net, work, value, sliced, resumed, executed, seconds, cpuSeconds);
         else
         {
             w.WriteLine($"network {net.Name}: {net.Tensors.Length} tensors, {s.DType.ToString().ToLowerInvariant()}, {get_num_threads()} thread{(get_num_threads() == 1 ? "" : "s")}");
@@ -252,6 +255,8 @@ public static class ContractCommand
                             $"largest intermediate {Figure(plan.SliceLargestIntermediate)} elements per slice");
             w.WriteLine($"  chunks      {work.Chunks} of {work.ChunkSize} slice{(work.ChunkSize == 1 ? "" : "s")}, added in chunk order" +
                         (resumed > 0 ? $"; {resumed} taken from {s.Resume}" : ""));
+            if (plan.IsSliced)
+                w.WriteLine($"  executed    {executed.StepRuns:N0} step runs, {Figure(new BigInteger(executed.Flops))} flops (reuse across slices)");
             w.WriteLine($"  memory      {MemoryGuard.Format(MemoryGuard.Needed(plan, s.DType, training: false))} by the planner's estimate (limit {MemoryGuard.Format(MemoryGuard.Limit)})");
             w.WriteLine($"  time        {seconds:F2} s wall, {cpuSeconds:F2} s CPU, {(seconds > 0 ? ran / seconds : 0):G4} slices/s");
             if (workers is not null)
@@ -262,7 +267,7 @@ public static class ContractCommand
     }
 
     static void WriteJson(TextWriter w, Settings s, ContractionJob job, PlanView plan, NetworkView net, ISliceWork work, double[] value,
-                          string[] sliced, long resumed, double seconds, double cpuSeconds)
+                          string[] sliced, long resumed, ExecutedWork executed, double seconds, double cpuSeconds)
     {
         using var stream = new MemoryStream();
         using (var j = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
@@ -301,6 +306,8 @@ public static class ContractCommand
             j.WriteNumber("chunks", work.Chunks);
             j.WriteNumber("chunkSize", work.ChunkSize);
             j.WriteNumber("resumedChunks", resumed);
+            j.WriteNumber("stepRuns", executed.StepRuns);
+            j.WriteString("executedFlops", new BigInteger(executed.Flops).ToString(CultureInfo.InvariantCulture));
             j.WriteNumber("seconds", seconds);
             j.WriteNumber("cpuSeconds", cpuSeconds);
             j.WriteString("job", job.Hash);

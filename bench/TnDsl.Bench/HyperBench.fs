@@ -354,6 +354,52 @@ let private fitRelative (rows: seq<float array * float>) =
     used |> Array.iteri (fun i k -> fitted[k] <- rates[i])
     fitted
 
+/// The rate of `PlanHyper.Work.Orders` (operations of the loop order, `PlanSlice.orderOps`): per network (greedy's
+/// tree) and number k of sliced indices (the first k closed indices of the tree's largest intermediates, largest
+/// first), the process CPU time of `PlanSlice.bestOrder` less that of the exact costing it starts with (counted
+/// as `Steps`), repeated until it takes 0.3 s, against its counted operations; the rate fitted by relative least
+/// squares over the rows of 8 indices and more.
+let private loopOrderRates (load: unit -> string) =
+    printfn "loop order rates: PlanSlice.bestOrder less its costing, serial (threads 1, load %s); rate now: %.3g s" (load ()) PlanHyper.Work.Rates[5]
+    printfn "  %-22s %4s %6s %12s %12s %12s %9s" "network" "k" "steps" "ops" "cpu s/order" "modelled s" "cpu/model"
+    let rows = ResizeArray()
+    for (label, p) in [ "lattice 6x6 D=3", index (lattice 6 6 3)
+                        "lattice 8x8 D=4", index (lattice 8 8 4)
+                        "lattice 12x12 D=2", index (lattice 12 12 2)
+                        "3-regular n=100 d=2", index (PlanBench.randomRegular 100 2 10001) ] do
+        let t = (PlanGreedy.bestGreedy p PlanOptions.defaults).Tree
+        // Closed indices of the largest intermediates first.
+        let closed =
+            Cost.steps p t
+            |> Array.sortByDescending (fun s -> s.Size)
+            |> Array.collect (fun s -> s.Kept)
+            |> Array.append (Array.init p.Size.Length id)
+            |> Array.distinct
+            |> Array.filter (fun i -> not p.IsOutput[i] && p.Size[i] > 1L)
+        for k in [ 4; 8; 10; 12; 16; 32 ] do
+            if k <= closed.Length then
+                let ix = closed[.. k - 1]
+                let per (f: unit -> unit) =
+                    f ()
+                    let mutable reps = 1
+                    let mutable cpu = 0.0
+                    while cpu < 300.0 do
+                        let _, _, c = timeCpu (fun () -> for _ in 1 .. reps do f ())
+                        cpu <- c
+                        if cpu < 300.0 then reps <- reps * 2
+                    cpu / 1000.0 / float reps
+                let order = per (fun () -> PlanSlice.bestOrder p t ix |> ignore)
+                let costing = per (fun () -> Cost.steps (PlanSlice.sliceProblem p ix) t |> ignore)
+                let cpu = max 1e-9 (order - costing)
+                let ops = PlanSlice.orderOps t.Steps.Length k
+                let modelled = ops * PlanHyper.Work.Rates[5]
+                // Below 8 indices the order costs a few percent of the costing, within the noise of the difference.
+                if k >= 8 then rows.Add(([| ops |], cpu))
+                printfn "  %-22s %4d %6d %12.4g %12.4g %12.4g %9.2f" label k t.Steps.Length ops cpu modelled (cpu / modelled)
+    let fitted = fitRelative rows
+    printfn "fitted loop order rate (relative least squares): %.3g s" fitted[0]
+    printfn ""
+
 let private stakesCases quick =
     [ for (label, p) in sideBySideCases quick do
           yield label, p, None
@@ -394,7 +440,9 @@ let private stakesTables (args: string array) =
     Plan.run "auto" { PlanOptions.defaults with Parallel = false } warm |> ignore
     PlanHyper.searchWith None warm { PlanOptions.defaults with Trials = 4; Parallel = false } |> ignore
     if not (args |> Array.contains "auto") && not (args |> Array.contains "exact") then
-        let names = [| "joins"; "solved"; "steps"; "greedy"; "cuts" |]
+        loopOrderRates load
+        if args |> Array.contains "orders" then exit 0
+        let names = [| "joins"; "solved"; "steps"; "greedy"; "cuts"; "orders" |]
         printfn "work rates: 8 hyper trials per network, serial (threads 1, %d cores, load %s); rates now: %s"
             Environment.ProcessorCount (load ()) (String.Join(", ", Array.map2 (fun n r -> sprintf "%s %.3g s" n r) names PlanHyper.Work.Rates))
         printfn "  %-28s %10s %10s %10s %10s %10s %10s %8s %9s" "network" "joins" "solved" "steps" "greedy" "cuts" "modelled s" "cpu s" "cpu/model"
@@ -462,16 +510,33 @@ let private limitCases quick =
 /// its estimated contraction time at `Plan.stakesFlopsPerSecond`, the search's CPU and wall time and CPU ÷
 /// contraction time; at the end the worst ratio over the plans whose contraction takes more than 0.1 s, and the
 /// largest search CPU of the others. Uses only `Plan.run`, so it runs against an older TnDsl.Core.dll too (to
-/// compare plans and search times before and after a change). Arguments: `quick`, `only=TEXT`.
+/// compare plans and search times before and after a change). Arguments: `quick`, `only=TEXT`; `plans=FILE` writes
+/// each row's plan (its tree's steps and sliced indices, one line a row: this uses only `Plan.run`'s result, so an
+/// older TnDsl.Core.dll writes its plans too); `recost=FILE` reads such a file and prints beside each row that plan
+/// re-costed by this TnDsl.Core (executed flops in its best loop order) and the new plan's ratio to it.
 let stakesLimits (args: string array) =
     let quick = args |> Array.contains "quick"
-    let only = args |> Array.tryPick (fun a -> if a.StartsWith "only=" then Some(a.Substring 5) else None)
+    let arg (key: string) = args |> Array.tryPick (fun a -> if a.StartsWith(key + "=") then Some(a.Substring(key.Length + 1)) else None)
+    let only = arg "only"
+    let plansOut = arg "plans" |> Option.map (fun path -> new IO.StreamWriter(path))
+    // A plan a line: name <TAB> steps (children by commas, steps by semicolons) <TAB> sliced indices (commas).
+    let reference =
+        match arg "recost" with
+        | Some path ->
+            IO.File.ReadAllLines path
+            |> Array.map (fun line ->
+                let parts = line.Split '\t'
+                let ints (s: string) = if s = "" then [||] else s.Split ',' |> Array.map int
+                parts[0], (parts[1].Split ';' |> Array.map ints, ints parts[2]))
+            |> Map.ofArray
+        | None -> Map.empty
     let load () = try (IO.File.ReadAllText "/proc/loadavg").Split(' ')[0] with _ -> "?"
     let serial = { PlanOptions.defaults with Parallel = false }
     Plan.run "auto" { serial with MemoryLimit = Some 64L } (index (lattice 4 4 3)) |> ignore
     printfn "auto under memory limits, serial, no time limit (threads 1, %d cores, load %s); contraction s = flops / %g flop/s"
         Environment.ProcessorCount (load ()) Plan.stakesFlopsPerSecond
-    printfn "  %-34s %10s %11s %11s %11s %10s %10s  %s" "network, limit" "limit" "flops" "contract s" "search cpu" "search wall" "cpu/con" "chosen"
+    printfn "  %-34s %10s %11s %11s %11s %10s %10s%s  %s" "network, limit" "limit" "flops" "contract s" "search cpu" "search wall" "cpu/con"
+        (if reference.IsEmpty then "" else sprintf " %11s %6s" "reference" "ratio") "chosen"
     let mutable worst = 0.0
     let mutable smallWorst = 0.0
     for (label, p) in limitCases quick do
@@ -488,9 +553,21 @@ let stakesLimits (args: string array) =
                     let contract = Math.Exp(BigInteger.Log flops) / Plan.stakesFlopsPerSecond
                     let ratio = cpu / 1000.0 / contract
                     if contract > 0.1 then worst <- max worst ratio else smallWorst <- max smallWorst (cpu / 1000.0)
-                    printfn "  %-34s %10d %11s %11.3g %11.3f %10.3f %10.3g  %s" name limit (PlanReport.sci flops) contract (cpu / 1000.0) (wall / 1000.0) ratio r.Chosen
+                    let recosted =
+                        match reference.TryFind name with
+                        | Some (steps, sliced) ->
+                            let t = { Leaves = p.Inputs.Length; Steps = steps }
+                            let f = if sliced.Length = 0 then Cost.flops p t else (PlanSlice.figures p t sliced).Flops
+                            sprintf " %11s %6.2f" (PlanReport.sci f) (Math.Exp(BigInteger.Log flops - BigInteger.Log f))
+                        | None -> ""
+                    printfn "  %-34s %10d %11s %11.3g %11.3f %10.3f %10.3g%s  %s" name limit (PlanReport.sci flops) contract (cpu / 1000.0) (wall / 1000.0) ratio recosted r.Chosen
+                    plansOut |> Option.iter (fun w ->
+                        let steps = String.Join(";", r.Tree.Value.Steps |> Array.map (fun s -> String.Join(",", s)))
+                        let sliced = match r.Slicing with Some s -> String.Join(",", s.Indices) | None -> ""
+                        w.WriteLine(sprintf "%s\t%s\t%s" name steps sliced))
                 | _ -> printfn "  %-34s %10d %11s %11s %11.3f %10.3f %10s  no plan within the limit" name limit "-" "-" (cpu / 1000.0) (wall / 1000.0) "-"
     printfn "worst search cpu / contraction time where the contraction takes over 0.1 s: %.3f; most search cpu where it takes less: %.3f s" worst smallWorst
+    plansOut |> Option.iter (fun w -> w.Dispose())
 
 /// The stakes benchmark (see `stakesTables`); with `limits`, `auto` under memory limits (`stakesLimits`).
 let stakes (args: string array) =

@@ -71,11 +71,14 @@ module PlanHyper =
         member val Greedy = 0.0 with get, set
         /// Bonds cut times the tensors of the piece, over a recursive bisection.
         member val Cuts = 0.0 with get, set
+        /// Operations of the loop orders chosen for sliced trees (`PlanSlice.orderOps`).
+        member val Orders = 0.0 with get, set
         /// The counts as a vector, in the order of `Rates`.
-        member this.Counts = [| this.Joins; this.Solved; this.Steps; this.Greedy; this.Cuts |]
+        member this.Counts = [| this.Joins; this.Solved; this.Steps; this.Greedy; this.Cuts; this.Orders |]
         /// Seconds of one core per unit of each count, fitted to process CPU time over the networks of
-        /// `bench/TnDsl.Bench -- stakes rates` (threads 1; see bench/results/planner.md).
-        static member Rates = [| 8e-9; 2e-6; 3e-6; 8e-6; 3e-6 |]
+        /// `bench/TnDsl.Bench -- stakes rates` (threads 1; see bench/results/planner.md; the loop orders' rate
+        /// from its own table there).
+        static member Rates = [| 8e-9; 2e-6; 3e-6; 8e-6; 3e-6; 3e-9 |]
         /// The counted work in seconds of one core at `Rates`.
         member this.Seconds = Array.fold2 (fun acc c r -> acc + c * r) 0.0 this.Counts Work.Rates
         /// Adds another count to this one.
@@ -85,11 +88,13 @@ module PlanHyper =
             this.Steps <- this.Steps + other.Steps
             this.Greedy <- this.Greedy + other.Greedy
             this.Cuts <- this.Cuts + other.Cuts
+            this.Orders <- this.Orders + other.Orders
 
     /// `score`, adding its work to `work`: two exact costings of the tree, and under a memory limit one more,
     /// and when it is sliced those the slicer did (each of its rounds costs the tree once per candidate index:
     /// counted, not estimated; an estimate of seven per sliced index under-counted a lattice at a limit of 1000
-    /// elements about tenfold, and auto planned 86 s for a 31 s contraction) and two for the figures.
+    /// elements about tenfold, and auto planned 86 s for a 31 s contraction) and two for the figures; the loop orders
+    /// the slicer and the figures choose as `Orders`.
     let scoreCounted (work: Work) (p: Indexed) (o: PlanOptions) (t: ContractionTree) =
         let steps = float t.Steps.Length
         work.Steps <- work.Steps + 2.0 * steps
@@ -103,11 +108,14 @@ module PlanHyper =
             elif not o.Slice then struct (Double.PositiveInfinity, b)
             else
                 let costings = ref 0L
-                let found = PlanSlice.findCounted costings 1 p t limit
+                let orders = ref 0.0
+                let found = PlanSlice.findCountedOrders costings orders 1 p t limit
                 work.Steps <- work.Steps + steps * float costings.Value
+                work.Orders <- work.Orders + orders.Value
                 match found with
                 | Some ix ->
                     work.Steps <- work.Steps + steps * 2.0
+                    work.Orders <- work.Orders + PlanSlice.orderOps t.Steps.Length ix.Length
                     let s = PlanSlice.figures p t ix
                     struct (Cost.log2 s.Flops, Cost.log2 s.LargestIntermediate)
                 | None -> struct (Double.PositiveInfinity, b)

@@ -15,10 +15,20 @@ open System.Numerics
 /// the best plan of that set. The trials of a smaller count are a prefix of those of a larger one: more trials never
 /// give a dearer plan.
 module PlanSliceSearch =
-    /// Executed flops of a tree sliced over `indices` in its best loop order (two exact costings, counted in `work`).
-    let private total (work: PlanHyper.Work) (p: Indexed) (t: ContractionTree) (indices: int array) =
+    /// Counts in `work` the loop order of `k` sliced indices chosen for a tree (`PlanSlice.orderOps`).
+    let countOrder (work: PlanHyper.Work) (t: ContractionTree) (k: int) =
+        work.Orders <- work.Orders + PlanSlice.orderOps t.Steps.Length k
+
+    /// The figures of a tree sliced over `indices` in its best loop order (two exact costings and the loop order,
+    /// counted in `work`).
+    let figuresCounted (work: PlanHyper.Work) (p: Indexed) (t: ContractionTree) (indices: int array) =
         work.Steps <- work.Steps + 2.0 * float t.Steps.Length
-        (PlanSlice.figures p t indices).Flops
+        countOrder work t indices.Length
+        PlanSlice.figures p t indices
+
+    /// Executed flops of a tree sliced over `indices` in its best loop order (`figuresCounted`).
+    let private total (work: PlanHyper.Work) (p: Indexed) (t: ContractionTree) (indices: int array) =
+        (figuresCounted work p t indices).Flops
 
     /// The better of two found plans (least total flops, then fewest sliced indices, then the earlier).
     let private better (a: (BigInteger * ContractionTree * int array) option) (b: (BigInteger * ContractionTree * int array) option) =
@@ -35,17 +45,29 @@ module PlanSliceSearch =
         else
             let limit64 = int64 (BigInteger.Min(limit, BigInteger Int64.MaxValue))
             work.Steps <- work.Steps + float tree.Steps.Length
+            countOrder work tree sliced.Length
             PlanHyper.reconfigureReuseCounted work stop (Some limit64) p (PlanSlice.bestOrder p tree sliced) 8 2 tree
 
+    /// What a greedy slicer scores a candidate index by, each round: the executed flops of the tree sliced over the
+    /// set with it, in the best loop order (the objective, under reuse across slices), or its flops with every step
+    /// in every slice (slices x one slice's flops; the score before reuse). Neither greedy rule is the better one:
+    /// executed flops favour indices few steps depend on, and on some networks that takes more indices in the end
+    /// (the 12x12 lattice with D = 2 at 81 elements: the slice-aware search's first trial sliced 22 bonds for 1.2e10
+    /// executed flops; by both scores auto's plan executes 1.5e8); on others it wins (auto's plan of the 8x8 lattice
+    /// with D = 4 at 655: 8.1e9, by the every-slice score alone 5.1e10). bench/results/planner.md has the rows.
+    type SliceScore =
+        | Executed
+        | EverySlice
+
     /// Slicing interleaved with reconfiguration (cotengra's `slice_and_reconfigure`): while an intermediate is over
-    /// the limit, slice the closed index that leaves the least executed flops (ties: the larger index, then the
-    /// lower id), then reconfigure the tree for the sliced sizes (subtrees of 8, `passes` passes, intermediates
+    /// the limit, slice the closed index of least `score` (ties: the larger index, then the lower id), then
+    /// reconfigure the tree for the sliced sizes (subtrees of 8, `passes` passes, intermediates
     /// within the limit); the final tree polished for its executed flops (`polish`). (Reconfiguring for executed
     /// flops at every round, tried, ended at 3.4x the executed flops on the 8x8 lattice with D = 4 at 655: a tree
     /// adapted to the partial set's reuse needed one more sliced index.) The index is one of a largest intermediate's, or with `broad` one of any intermediate over the
     /// limit (cotengra's slicer looks at every index).
-    /// The work (reconfiguration, exact costings) is counted in `work`.
-    let sliceReconfigureCounted (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (broad: bool) (passes: int) (t: ContractionTree) =
+    /// The work (reconfiguration, exact costings, loop orders) is counted in `work`.
+    let sliceReconfigureBy (score: SliceScore) (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (broad: bool) (passes: int) (t: ContractionTree) =
         let limit64 = if limit > BigInteger Int64.MaxValue then None else Some(int64 limit)
         let steps = float t.Steps.Length
         let choose tree (sliced: int array) (largest: int array) =
@@ -60,9 +82,11 @@ module PlanSliceSearch =
             // The round's costing in `grow`, one here when broad, one per candidate (broad: every index of every
             // intermediate over the limit, often many more than a largest intermediate's).
             work.Steps <- work.Steps + steps * float (1 + (if broad then 1 else 0) + candidates.Length)
+            if score = Executed then work.Orders <- work.Orders + float candidates.Length * PlanSlice.orderOps tree.Steps.Length (sliced.Length + 1)
             candidates
             |> Array.minBy (fun i ->
-                PlanSlice.flopsOf p tree (Array.append sliced [| i |]), -p.Size[i], i)
+                let ix = Array.append sliced [| i |]
+                (if score = Executed then PlanSlice.flopsOf p tree ix else Cost.flops (PlanSlice.sliceProblem p ix) tree * Problem.elements p ix), -p.Size[i], i)
         let adapt tree next = PlanHyper.reconfigureCounted work stop limit64 (PlanSlice.sliceProblem p next) Flops 8 passes tree
         // The last round's costing and the prune's, one per sliced index (about as many as rounds).
         work.Steps <- work.Steps + steps
@@ -70,6 +94,20 @@ module PlanSliceSearch =
         |> Option.map (fun (tree, ix) ->
             work.Steps <- work.Steps + steps * float (ix.Length + 1)
             polish work stop p limit tree ix, ix)
+
+    /// `sliceReconfigureBy Executed`.
+    let sliceReconfigureCounted (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (broad: bool) (passes: int) (t: ContractionTree) =
+        sliceReconfigureBy Executed work stop p limit broad passes t
+
+    /// `sliceReconfigureBy` with each `SliceScore`, the plan of fewer executed flops kept (the executed rule's on a
+    /// tie): twice the work, counted in `work`.
+    let sliceReconfigureEither (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (broad: bool) (passes: int) (t: ContractionTree) =
+        let a = sliceReconfigureBy Executed work stop p limit broad passes t
+        let b = sliceReconfigureBy EverySlice work stop p limit broad passes t
+        match a, b with
+        | Some (ta, ia), Some (tb, ib) -> if total work p tb ib < total work p ta ia then b else a
+        | None, _ -> b
+        | _ -> a
 
     /// `sliceReconfigureCounted` without counting the work.
     let sliceReconfigure (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (broad: bool) (passes: int) (t: ContractionTree) =
@@ -91,7 +129,8 @@ module PlanSliceSearch =
     /// slicing won on 2 of 22 rows' first trials), the cheaper rule first, and on networks of up to
     /// `leanFloorUpTo` tensors the first trial's tree and its slicing by the cheaper rule run whole whatever `stop`
     /// says (a floor: the greedy tree reconfigured for flops, then sliced, is the cheapest good start under a
-    /// limit, often well below the free plan sliced); the other rule runs only while `stop` says go on.
+    /// limit, often well below the free plan sliced), that slicing by both `SliceScore`s
+    /// (`sliceReconfigureEither`, the others by executed flops); the other rule runs only while `stop` says go on.
     let private sliceTrial (lean: bool) (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (t: int) =
         let rng = Random(o.Seed * 1000003 + t * 7919 + 29)
         let free = { o with MemoryLimit = None }
@@ -104,7 +143,9 @@ module PlanSliceSearch =
         |> List.choose (fun (x, broad, passes) ->
             if lean && broad && stop () then None
             else
-                sliceReconfigureCounted work (if broad then stop else floor) p limit broad passes x
+                // A lean search's first trial slices by both scores (see `SliceScore`); the others by executed flops.
+                let slicer = if lean && not broad && t = 0 then sliceReconfigureEither else sliceReconfigureCounted
+                slicer work (if broad then stop else floor) p limit broad passes x
                 |> Option.map (fun (t, ix) -> total work p t ix, t, ix))
         |> List.fold (fun acc x -> better acc (Some x)) None
 
@@ -146,6 +187,7 @@ module PlanSliceSearch =
             if Cost.largestIntermediate q tree > limit then PlanHyper.reconfigureCounted work stop None q Size 8 4 tree else tree
         if Cost.largestIntermediate q fitted > limit then None
         else
+            countOrder work fitted sliced.Length
             let polished = PlanHyper.reconfigureReuseCounted work stop (Some limit64) p (PlanSlice.bestOrder p fitted sliced) 8 2 fitted
             work.Steps <- work.Steps + float tree.Steps.Length * float (1 + sliced.Length)
             let ix = PlanSlice.prune p limit polished sliced

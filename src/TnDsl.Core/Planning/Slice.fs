@@ -195,6 +195,17 @@ module PlanSlice =
                             for j in deps[s] do weight[j] <- weight[j] - flops[s]
                 order
 
+    /// The operations `bestOrder` does for `k` sliced indices on a tree of `steps` steps, beyond costing the sliced
+    /// tree: the set-up of the steps' dependencies (one per step) and, up to `exactOrderUpTo` indices, the subset
+    /// programme's 2 k 2^k (the subset-sum transform and the minimisation over the last index placed), or beyond it
+    /// the greedy order's k (k + steps), thrice (its dependency lists are built with allocation: measured 2-6x the
+    /// programme's time per operation). None for one index or none. What a search under a budget of counted work
+    /// counts as `PlanHyper.Work.Orders` per loop order it chooses.
+    let orderOps (steps: int) (k: int) : float =
+        if k <= 1 then 0.0
+        elif k <= exactOrderUpTo then float steps + 2.0 * float k * Math.Pow(2.0, float k)
+        else 3.0 * (float steps + float k * float (k + steps))
+
     /// The loop order of `indices` that minimises the tree's executed flops: exact up to `exactUpTo` indices (at most
     /// `exactOrderUpTo`), greedy beyond (`orderOf` says how).
     let bestOrderWith (exactUpTo: int) (p: Indexed) (t: ContractionTree) (indices: int array) : int array =
@@ -284,11 +295,12 @@ module PlanSlice =
     /// One greedy pass: while an intermediate is over the limit, slice the closed index of a largest
     /// intermediate that leaves the least executed flops (log2 flops plus Gumbel noise of the given temperature
     /// when it is positive; ties: the larger index, then the lower id).
-    let private greedyPass (costings: int64 ref) (p: Indexed) (t: ContractionTree) (limit: BigInteger) (temperature: float) (rng: Random) =
+    let private greedyPass (costings: int64 ref) (orders: float ref) (p: Indexed) (t: ContractionTree) (limit: BigInteger) (temperature: float) (rng: Random) =
         let lf (b: BigInteger) = if b.Sign <= 0 then 0.0 else BigInteger.Log(b, 2.0)
-        let choose t sliced (candidates: int array) =
-            // The round's costing of the tree, then one per candidate.
+        let choose (t: ContractionTree) (sliced: int array) (candidates: int array) =
+            // The round's costing of the tree, then one per candidate, each with its loop order.
             costings.Value <- costings.Value + 1L + int64 candidates.Length
+            orders.Value <- orders.Value + float candidates.Length * orderOps t.Steps.Length (sliced.Length + 1)
             let scored =
                 candidates
                 |> Array.map (fun i ->
@@ -306,15 +318,22 @@ module PlanSlice =
     /// with noise, each seeded by its number, so the choice is reproducible. Each pass slices, while an
     /// intermediate is over the limit, the closed index of a largest one that leaves the least executed flops.
     /// `costings` counts the exact costings of the whole tree this does (one per candidate index per round, one
-    /// per round and per pass), the work a search that scores trees by their sliced flops pays for.
-    let findCounted (costings: int64 ref) (repeats: int) (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =
+    /// per round and per pass), the work a search that scores trees by their sliced flops pays for; `orders` the
+    /// operations of the loop orders it chooses (`orderOps`: one per candidate scored and one per pass's result).
+    let findCountedOrders (costings: int64 ref) (orders: float ref) (repeats: int) (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =
         let passes =
             [| for r in 0 .. max 1 repeats - 1 do
                    costings.Value <- costings.Value + 1L
-                   match greedyPass costings p t limit (if r = 0 then 0.0 else 0.5) (Random(r * 7919 + 1)) with
-                   | Some ix -> let f = flopsOf p t ix in yield (f, ix.Length, r), ix
+                   match greedyPass costings orders p t limit (if r = 0 then 0.0 else 0.5) (Random(r * 7919 + 1)) with
+                   | Some ix ->
+                       orders.Value <- orders.Value + orderOps t.Steps.Length ix.Length
+                       let f = flopsOf p t ix in yield (f, ix.Length, r), ix
                    | None -> () |]
         if passes.Length = 0 then None else Some(passes |> Array.minBy fst |> snd)
+
+    /// `findCountedOrders` without counting the loop orders.
+    let findCounted (costings: int64 ref) (repeats: int) (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =
+        findCountedOrders costings (ref 0.0) repeats p t limit
 
     /// `findCounted` without the count.
     let findWith (repeats: int) (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =

@@ -193,7 +193,8 @@ let run (args: string array) =
     printfn "slicing: memory limit = unsliced largest / 100 (optimizer hyper, %d trials); lattices: the proved least slices and overhead of any plan (bench/results/planner.md)" trials
     printfn "  (bounds hold with or without reuse across slices; 2x needs: the sliced count that, proved to be the least of every plan, would prove 2x out of reach; '-' where 2x is proved out of reach)"
     printfn "  (sliced flops: executed, each step rerun only when a sliced index it depends on changes; overhead = that / unsliced flops; no reuse: slices x one slice's flops / unsliced; sliced: loop order, outermost first)"
-    printfn "  %-24s %11s %11s %11s %11s %11s %9s %8s %9s %9s %10s %10s %9s %s" "network" "flops" "largest" "limit" "sliced flops" "per slice" "slices" "overhead" "no reuse" "cpu ms" "slices >=" "overhead >=" "2x needs" "sliced"
+    printfn "  (order-free: the plan's tree and sliced set under any loop order, SliceBound.leastExecuted / unsliced flops: what no loop order of that plan can beat)"
+    printfn "  %-24s %11s %11s %11s %11s %11s %9s %8s %9s %10s %9s %10s %10s %9s %s" "network" "flops" "largest" "limit" "sliced flops" "per slice" "slices" "overhead" "no reuse" "order-free" "cpu ms" "slices >=" "overhead >=" "2x needs" "sliced"
     // Each network at 1/100 of this run's unsliced largest intermediate, and at the limit the same rule gave in
     // the previous recorded run (bench/results/planner.md): a better unsliced tree has a smaller largest
     // intermediate, which makes "1/100 of it" a tighter limit.
@@ -231,12 +232,13 @@ let run (args: string array) =
             | None -> "-", "-", "-"
         match r.Slicing, r.Cost with
         | Some s, _ ->
-            printfn "  %-24s %11s %11s %11s %11s %11s %9s %8.3f %9.3f %9.0f %10s %10s %9s %d: %s" label (PlanReport.sci flops) (PlanReport.sci largest) (PlanReport.sci limit)
-                (PlanReport.sci s.Flops) (PlanReport.sci s.LargestIntermediate) (PlanReport.sci s.Slices) (ratio s.Flops flops) (ratio s.EverySliceFlops flops) cpuMs
+            let orderFree = SliceBound.leastExecuted p r.Tree.Value s.Indices
+            printfn "  %-24s %11s %11s %11s %11s %11s %9s %8.3f %9.3f %10.3f %9.0f %10s %10s %9s %d: %s" label (PlanReport.sci flops) (PlanReport.sci largest) (PlanReport.sci limit)
+                (PlanReport.sci s.Flops) (PlanReport.sci s.LargestIntermediate) (PlanReport.sci s.Slices) (ratio s.Flops flops) (ratio s.EverySliceFlops flops) (ratio orderFree flops) cpuMs
                 leastSlices leastOverhead needed s.Indices.Length (String.Join(" ", s.Indices |> Array.map (fun i -> p.IndexNames[i])))
         | None, Some c ->
-            printfn "  %-24s %11s %11s %11s %11s %11s %9s %8.3f %9.3f %9.0f %10s %10s %9s (no slicing needed)" label (PlanReport.sci flops) (PlanReport.sci largest)
-                (PlanReport.sci limit) (PlanReport.sci c.Flops) (PlanReport.sci c.LargestIntermediate) "1" (ratio c.Flops flops) (ratio c.Flops flops) cpuMs leastSlices leastOverhead needed
+            printfn "  %-24s %11s %11s %11s %11s %11s %9s %8.3f %9.3f %10.3f %9.0f %10s %10s %9s (no slicing needed)" label (PlanReport.sci flops) (PlanReport.sci largest)
+                (PlanReport.sci limit) (PlanReport.sci c.Flops) (PlanReport.sci c.LargestIntermediate) "1" (ratio c.Flops flops) (ratio c.Flops flops) (ratio c.Flops flops) cpuMs leastSlices leastOverhead needed
         | None, None -> printfn "  %-24s no plan: %A" label (r.Diagnostics |> List.map (fun d -> d.Message))
 
 /// The budget benchmark: with a wall-clock limit (`--time-limit`), how long `auto`, `hyper` and `random-greedy`

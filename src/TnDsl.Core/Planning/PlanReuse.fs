@@ -1,0 +1,265 @@
+namespace TnDsl
+
+open System
+open System.Collections.Generic
+open System.Numerics
+
+/// Trees built for executed flops under reuse across slices, for a given sliced set (bench/results/planner.md,
+/// "Slicing to 1/100 ... Session 9", Theorem 1: executed flops = sum over steps of F_v w_v, F_v the step's unsliced
+/// flops, w_v the sizes of the loop indices up to its level that it does not involve). The other builders plan one
+/// slice (the sliced indices at size 1) and leave reuse to reconfiguration afterwards; a tree chosen for one slice
+/// often contracts a sliced index early, so that every step above it reruns for each of its values. The greedy here
+/// weighs each step by what it executes over all slices instead, with the limit a hard constraint on one slice's
+/// intermediates.
+module PlanReuse =
+    /// How the reuse-aware greedy counts a step's runs over the slices.
+    type Runs =
+        /// The product of the sizes of the sliced indices the step depends on (carried by a leaf below it): the
+        /// order-free lower bound's term (`SliceBound.leastExecuted`). Its waste is the sliced indices summed below
+        /// the step.
+        | OrderFree
+        /// The product of the sizes of the loop indices up to the step's level in this loop order (sliced index
+        /// ids, outermost first): `PlanSlice.executedFlops`' term, so that the greedy's total is the tree's executed
+        /// flops in that order.
+        | InOrder of int array
+
+    /// sign(c) log2(1 + |c|) for c = 2^lo - alpha (2^la + 2^lb), from log2 values (never overflows): a monotone
+    /// image of the memory-removed cost (as `PlanGreedy`'s).
+    let private memoryKey (lo: float) (la: float) (lb: float) (alpha: float) =
+        let m = max lo (max la lb)
+        let c = Math.Pow(2.0, lo - m) - alpha * (Math.Pow(2.0, la - m) + Math.Pow(2.0, lb - m))
+        if c = 0.0 then 0.0
+        else float (sign c) * (m + Math.Log2(Math.Pow(2.0, -m) + abs c))
+
+    /// A reuse-aware greedy tree of `p` sliced over `sliced`: pairs that share an index are joined cheapest first,
+    /// a pair's cost being the memory-removed cost (`size(out) - alpha (size(a) + size(b))`, or with `flopsFirst`
+    /// the step's flops) where every size and flop count is one slice's (the sliced indices at size 1) times the
+    /// runs of the node over the slices (`runs`); with temperature > 0 each cost gets Gumbel noise. Weighted so, a
+    /// node's size is the elements it writes over all slices: an open sliced index counts at its full size (the
+    /// node reruns for each of its values, but holds one), and one summed below it counts too (it reruns for
+    /// nothing). A join whose one-slice result exceeds `limit` elements is never a candidate; what is left at the
+    /// end joins smallest first (the tree may then not fit). None when more than 64 indices are sliced or there
+    /// are fewer than two tensors. Log2 values throughout: no network is too large.
+    let greedy (p: Indexed) (sliced: int array) (runs: Runs) (limit: BigInteger) (alpha: float) (temperature: float) (flopsFirst: bool) (rng: Random) : ContractionTree option =
+        let n = p.Inputs.Length
+        let order = match runs with InOrder o -> o | OrderFree -> Array.sort sliced
+        if n < 2 || order.Length > 64 then None
+        else
+            // Per sliced index, its bit in a node's dependency mask (its position in the loop order).
+            let bit = Dictionary<int, int>()
+            order |> Array.iteri (fun j i -> bit[i] <- j)
+            let lsz = p.Size |> Array.map (fun s -> Math.Log2(float s))
+            let one = Array.init p.Size.Length (fun i -> if bit.ContainsKey i then 0.0 else lsz[i])
+            let prefix = Array.scan (fun acc i -> acc + lsz[i]) 0.0 order
+            let runsLog (dep: uint64) =
+                match runs with
+                | InOrder _ -> prefix[64 - BitOperations.LeadingZeroCount dep]
+                | OrderFree ->
+                    let mutable acc = 0.0
+                    let mutable d = dep
+                    while d <> 0UL do
+                        acc <- acc + lsz[order[BitOperations.TrailingZeroCount d]]
+                        d <- d &&& (d - 1UL)
+                    acc
+            let logLimit = (if limit.Sign <= 0 then 0.0 else BigInteger.Log(limit, 2.0)) + 1e-9
+            let cap = 2 * n
+            let idx = Array.zeroCreate<int array> cap
+            let dep = Array.zeroCreate<uint64> cap
+            // log2 of one slice's size and of the node's size times its runs.
+            let size = Array.zeroCreate<float> cap
+            let weighed = Array.zeroCreate<float> cap
+            let live = Array.zeroCreate<bool> cap
+            let carriers = p.Carriers |> Array.map (fun c -> HashSet<int>(c))
+            for t in 0 .. n - 1 do
+                idx[t] <- p.Inputs[t]
+                dep[t] <- p.Inputs[t] |> Array.fold (fun m i -> match bit.TryGetValue i with | true, b -> m ||| (1UL <<< b) | _ -> m) 0UL
+                size[t] <- p.Inputs[t] |> Array.sumBy (fun i -> one[i])
+                weighed[t] <- size[t] + runsLog dep[t]
+                live[t] <- true
+            let steps = ResizeArray<int array>(n)
+            let mutable next = n
+            let kept = ResizeArray<int>()
+            // The union of two sorted index lists: log2 of one slice's result and involved sizes and whether an
+            // index is summed; the result's indices are left in `kept`.
+            let merge (a: int) (b: int) =
+                let ia = idx[a]
+                let ib = idx[b]
+                kept.Clear()
+                let mutable outSize = 0.0
+                let mutable involved = 0.0
+                let mutable summed = false
+                let mutable x = 0
+                let mutable y = 0
+                while x < ia.Length || y < ib.Length do
+                    let i, c =
+                        if y >= ib.Length || (x < ia.Length && ia[x] < ib[y]) then
+                            x <- x + 1
+                            ia[x - 1], 1
+                        elif x >= ia.Length || ib[y] < ia[x] then
+                            y <- y + 1
+                            ib[y - 1], 1
+                        else
+                            x <- x + 1
+                            y <- y + 1
+                            ia[x - 1], 2
+                    involved <- involved + one[i]
+                    if p.IsOutput[i] || carriers[i].Count > c then
+                        kept.Add i
+                        outSize <- outSize + one[i]
+                    else
+                        summed <- true
+                struct (outSize, involved, summed)
+            let pq = PriorityQueue<struct (int * int), struct (float * float * int)>()
+            let mutable counter = 0
+            let push a b =
+                let struct (outSize, involved, summed) = merge a b
+                if outSize <= logLimit then
+                    let r = runsLog (dep[a] ||| dep[b])
+                    let stepFlops = involved + (if summed then 1.0 else 0.0) + r
+                    let memory = memoryKey (outSize + r) weighed[a] weighed[b] alpha
+                    let g, second = if flopsFirst then stepFlops, memory else memory, stepFlops
+                    let c = if temperature > 0.0 then g + temperature * Math.Log(-Math.Log(max 1e-300 (rng.NextDouble()))) else g
+                    // Keys equal up to rounding fall in one bucket, and the cheaper step goes first.
+                    let bucket = Math.Round(c * 1048576.0) / 1048576.0
+                    counter <- counter + 1
+                    pq.Enqueue(struct (a, b), struct (bucket, second, counter))
+            let contract a b =
+                let struct (outSize, _, _) = merge a b
+                let v = next
+                next <- next + 1
+                idx[v] <- kept.ToArray()
+                dep[v] <- dep[a] ||| dep[b]
+                size[v] <- outSize
+                weighed[v] <- outSize + runsLog dep[v]
+                live[v] <- true
+                live[a] <- false
+                live[b] <- false
+                for i in idx[a] do
+                    carriers[i].Remove a |> ignore
+                for i in idx[b] do
+                    carriers[i].Remove b |> ignore
+                for i in idx[v] do
+                    carriers[i].Add v |> ignore
+                steps.Add [| a; b |]
+                v
+            let seen = HashSet<int>()
+            let nbrs = ResizeArray<int>()
+            let neighbours v =
+                seen.Clear()
+                nbrs.Clear()
+                for i in idx[v] do
+                    if carriers[i].Count <= PlanGreedy.hyperFanout then
+                        for u in carriers[i] do
+                            if u <> v && seen.Add u then nbrs.Add u
+                nbrs.Sort()
+                nbrs.ToArray()
+            for t in 0 .. n - 1 do
+                for u in neighbours t do
+                    if u > t then push t u
+            while pq.Count > 0 do
+                let struct (a, b) = pq.Dequeue()
+                if live[a] && live[b] then
+                    let v = contract a b
+                    for u in neighbours v do
+                        push u v
+            let rest = PriorityQueue<int, struct (float * int)>()
+            for v in 0 .. next - 1 do
+                if live[v] then rest.Enqueue(v, struct (weighed[v], v))
+            while rest.Count > 1 do
+                let a = rest.Dequeue()
+                let b = rest.Dequeue()
+                let v = contract a b
+                rest.Enqueue(v, struct (weighed[v], v))
+            Some { Leaves = n; Steps = steps.ToArray() }
+
+    /// The settings of the reuse-aware greedy for trial t: (alpha, temperature, flops first). Trial 0 is the
+    /// deterministic memory-removed greedy; later trials sample alpha in [0, 2) and a temperature between 0.001
+    /// and 1 (log-uniform), flops first one time in ten, as hyper's greedy trials do.
+    let settings (rng: Random) (t: int) =
+        if t = 0 then 1.0, 0.0, false
+        else
+            let alpha = rng.NextDouble() * 2.0
+            let temperature = Math.Exp(Math.Log 0.001 + (Math.Log 1.0 - Math.Log 0.001) * rng.NextDouble())
+            alpha, temperature, rng.NextDouble() < 0.1
+
+    /// A tree of `p` made to fit the limit with `sliced` at size 1 and then reconfigured for its executed flops, or
+    /// None when it cannot be made to fit: while an intermediate is over the limit, subtree reconfiguration for the
+    /// largest intermediate (subtrees of 8, four passes, flops breaking ties); then `alternations` rounds of the
+    /// best loop order followed by subtree reconfiguration for the executed flops in that order within the limit
+    /// (`PlanHyper.reconfigureReuseCounted`, subtrees of 8, two passes), until a round changes nothing. (A builder
+    /// under a hard limit often strands pieces that no join can fit: the greedy's leftovers join over it; this
+    /// brings such trees back.) The work is counted in `work`.
+    let fitAndPolish (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (alternations: int) (sliced: int array) (tree: ContractionTree) =
+        let q = PlanSlice.sliceProblem p sliced
+        let limit64 = int64 (BigInteger.Min(limit, BigInteger Int64.MaxValue))
+        work.Steps <- work.Steps + float tree.Steps.Length
+        let fitted = if Cost.largestIntermediate q tree > limit then PlanHyper.reconfigureCounted work stop None q Size 8 4 tree else tree
+        work.Steps <- work.Steps + float tree.Steps.Length
+        if Cost.largestIntermediate q fitted > limit then None
+        else
+            let mutable current = fitted
+            let mutable round = 0
+            let mutable changed = true
+            while changed && round < max 1 alternations && (round = 0 || not (stop ())) do
+                // The best order (exact up to 12 indices: about one costing per index).
+                work.Steps <- work.Steps + float current.Steps.Length * float (1 + min sliced.Length PlanSlice.exactOrderUpTo)
+                let next = PlanHyper.reconfigureReuseCounted work stop (Some limit64) p (PlanSlice.bestOrder p current sliced) 8 2 current
+                changed <- not (obj.ReferenceEquals(next, current)) && next.Steps <> current.Steps
+                current <- next
+                round <- round + 1
+            Some current
+
+    /// The cheapest plan for the sliced set built by the reuse-aware greedy of trial t (`settings`), or None when
+    /// no build can be made to fit the limit: the order-free build (`OrderFree`), then one in the best loop order of
+    /// that tree (`InOrder`), each fitted and polished for its executed flops (`fitAndPolish`, three alternations of
+    /// order and reconfiguration); the cheaper, its sliced set pruned to what it needs (`PlanSlice.prune`). The
+    /// plan's executed flops (in its best loop order), its tree and its sliced set. Each build draws from its own
+    /// generator seeded by (seed, t, build), so the result depends only on the arguments. The work (greedy builds,
+    /// exact costings, reconfiguration) is counted in `work`.
+    let rebuildCounted (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (seed: int) (limit: BigInteger) (sliced: int array) (t: int) =
+        let alpha, temperature, flopsFirst = settings (Random(seed * 1000003 + t * 7919 + 37)) t
+        let build runs k =
+            work.Greedy <- work.Greedy + float p.Inputs.Length
+            greedy p sliced runs limit alpha temperature flopsFirst (Random(seed * 1000003 + t * 7919 + 41 + k))
+            |> Option.bind (fitAndPolish work stop p limit 3 sliced)
+        let scored (tree: ContractionTree) =
+            work.Steps <- work.Steps + 2.0 * float tree.Steps.Length
+            let ix = PlanSlice.prune p limit tree sliced
+            work.Steps <- work.Steps + float tree.Steps.Length * float (1 + sliced.Length)
+            (PlanSlice.figures p tree ix).Flops, tree, ix
+        let first = build OrderFree 0 |> Option.map scored
+        let second =
+            match first with
+            | Some (_, tree, ix) when ix.Length > 1 && not (stop ()) ->
+                build (InOrder(PlanSlice.bestOrder p tree sliced)) 1 |> Option.map scored
+            | _ -> None
+        match first, second with
+        | Some (f1, _, _), Some (f2, _, _) when f2 < f1 -> second
+        | _ -> first
+
+    /// `rebuildCounted` without counting the work.
+    let rebuild (p: Indexed) (seed: int) (limit: BigInteger) (sliced: int array) (t: int) =
+        rebuildCounted (PlanHyper.Work()) (fun () -> false) p seed limit sliced t
+
+    /// Other plans for a found plan's sliced set, for trial t of the slice-aware search: its tree polished for its
+    /// executed flops (`fitAndPolish`, three alternations of loop order and reconfiguration) and the reuse-aware
+    /// greedy's plan of trial t for its set (`rebuildCounted`); the cheaper (executed flops, then fewer sliced
+    /// indices, then the polished tree), None when neither fits or `stop` says so. The search offers them as
+    /// candidates for its best plan only, not as starts of its local search (a better start there, tried, ended
+    /// dearer: 181x against 170x on the 8x8 lattice with D = 4 at 655, 456x against 411x on the 10x10 with D = 3 at
+    /// 590), so the search never gives a dearer plan for the same trials. The work is counted in `work`.
+    let alternativesCounted (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (seed: int) (limit: BigInteger) (t: int) (plan: BigInteger * ContractionTree * int array) =
+        let _, tree, sliced = plan
+        if sliced.Length = 0 || stop () then None
+        else
+            let polished =
+                fitAndPolish work stop p limit 3 sliced tree
+                |> Option.map (fun tree ->
+                    let ix = PlanSlice.prune p limit tree sliced
+                    work.Steps <- work.Steps + float tree.Steps.Length * float (3 + sliced.Length)
+                    (PlanSlice.figures p tree ix).Flops, tree, ix)
+            let rebuilt = if stop () then None else rebuildCounted work stop p seed limit sliced t
+            match polished, rebuilt with
+            | Some (f1, _, s1), Some (f2, _, s2) when f2 < f1 || (f2 = f1 && s2.Length < s1.Length) -> rebuilt
+            | None, _ -> rebuilt
+            | _ -> polished

@@ -45,6 +45,11 @@ module PlanGreedy =
         if c = 0.0 then 0.0
         else float (sign c) * (m + Math.Log2(Math.Pow(2.0, -m) + abs c))
 
+    /// How greedy weighs a node by its runs over the slices of a sliced plan (`PlanReuse`, reuse across slices): per
+    /// index id, its bit in a node's dependency mask (the sliced indices carried by a leaf below it; -1 for an index
+    /// not sliced, at most 64 sliced), and log2 of the runs of a node with a given mask.
+    type RunWeight = { Bit: int array; RunsLog: uint64 -> float }
+
     /// Greedy with the memory-removed heuristic `size(out) - alpha (size(a) + size(b))`; with temperature > 0 each
     /// candidate's (log-compressed) cost gets Gumbel noise, which samples pairs with Boltzmann weights.
     /// Candidates whose result exceeds 2^logLimit elements are skipped; what is left joins smallest first.
@@ -54,9 +59,11 @@ module PlanGreedy =
     /// matrix times matrix), so it is one of the variants `bestGreedy` and random-greedy try.
     /// Indices in `unlinked` never make their carriers candidate pairs (the batch in the broadcast view, which sits
     /// on every live tensor, so that the last few tensors are not joined by cheap outer products over it).
-    let runKeyed (flopsFirst: bool) (unlinked: int array) (p: Indexed) (limit: float) (alpha: float) (temperature: float) (rng: Random) : Run =
+    /// With a `weight`, every size and flop count is multiplied by the node's runs (a node's size is then what it
+    /// writes over all slices), and so are the run's figures; the limit (`logLimit`, log2 elements) stays on one
+    /// node's size.
+    let runWeighted (weight: RunWeight option) (flopsFirst: bool) (unlinked: int array) (p: Indexed) (logLimit: float) (alpha: float) (temperature: float) (rng: Random) : Run =
         let n = p.Inputs.Length
-        let logLimit = Math.Log2 limit
         let lsz = p.Size |> Array.map (fun s -> Math.Log2(float s))
         if n = 1 then
             let sz = p.Inputs[0] |> Array.sumBy (fun i -> lsz[i])
@@ -70,11 +77,19 @@ module PlanGreedy =
             let cap = 2 * n
             let idx = Array.zeroCreate<int array> cap
             let size = Array.zeroCreate<float> cap
+            // log2 of the node's size times its runs, and its dependency mask (only with a weight).
+            let weighed = Array.zeroCreate<float> cap
+            let dep = Array.zeroCreate<uint64> cap
+            let runsLog (mask: uint64) = match weight with Some w -> w.RunsLog mask | None -> 0.0
             let live = Array.zeroCreate<bool> cap
             let carriers = p.Carriers |> Array.map (fun c -> HashSet<int>(c))
             for t in 0 .. n - 1 do
                 idx[t] <- p.Inputs[t]
                 size[t] <- p.Inputs[t] |> Array.sumBy (fun i -> lsz[i])
+                match weight with
+                | Some w -> dep[t] <- p.Inputs[t] |> Array.fold (fun m i -> if w.Bit[i] >= 0 then m ||| (1UL <<< w.Bit[i]) else m) 0UL
+                | None -> ()
+                weighed[t] <- size[t] + runsLog dep[t]
                 live[t] <- true
             let steps = ResizeArray<int array>(n)
             let mutable next = n
@@ -117,8 +132,9 @@ module PlanGreedy =
             let push a b =
                 let struct (outSize, involved, summed) = merge a b
                 if outSize <= logLimit then
-                    let stepFlops = involved + (if summed then 1.0 else 0.0)
-                    let memory = key outSize size[a] size[b] alpha
+                    let r = if weight.IsSome then runsLog (dep[a] ||| dep[b]) else 0.0
+                    let stepFlops = involved + (if summed then 1.0 else 0.0) + r
+                    let memory = key (outSize + r) weighed[a] weighed[b] alpha
                     let g, second = if flopsFirst then stepFlops, memory else memory, stepFlops
                     let c =
                         if temperature > 0.0 then
@@ -137,6 +153,9 @@ module PlanGreedy =
                 next <- next + 1
                 idx[v] <- kept.ToArray()
                 size[v] <- outSize
+                dep[v] <- dep[a] ||| dep[b]
+                let r = runsLog dep[v]
+                weighed[v] <- outSize + r
                 live[v] <- true
                 live[a] <- false
                 live[b] <- false
@@ -147,9 +166,9 @@ module PlanGreedy =
                 for i in idx[v] do
                     carriers[i].Add v |> ignore
                 steps.Add [| a; b |]
-                flops <- logAdd flops (involved + (if summed then 1.0 else 0.0))
+                flops <- logAdd flops (involved + (if summed then 1.0 else 0.0) + r)
                 largest <- max largest outSize
-                write <- logAdd write outSize
+                write <- logAdd write (outSize + r)
                 v
             let seen = HashSet<int>()
             let nbrs = ResizeArray<int>()
@@ -174,16 +193,20 @@ module PlanGreedy =
             // Whatever is left (disconnected parts, hyperindex-only links, pairs over the limit) joins smallest first.
             let rest = PriorityQueue<int, struct (float * int)>()
             for v in 0 .. next - 1 do
-                if live[v] then rest.Enqueue(v, struct (size[v], v))
+                if live[v] then rest.Enqueue(v, struct (weighed[v], v))
             while rest.Count > 1 do
                 let a = rest.Dequeue()
                 let b = rest.Dequeue()
                 let v = contract a b
-                rest.Enqueue(v, struct (size[v], v))
+                rest.Enqueue(v, struct (weighed[v], v))
             { Tree = { Leaves = n; Steps = steps.ToArray() }
               Flops = flops
               Largest = largest
               Write = write }
+
+    /// Greedy without a weight (`runWeighted`), under a limit in elements.
+    let runKeyed (flopsFirst: bool) (unlinked: int array) (p: Indexed) (limit: float) (alpha: float) (temperature: float) (rng: Random) : Run =
+        runWeighted None flopsFirst unlinked p (Math.Log2 limit) alpha temperature rng
 
     /// One greedy run with the memory-removed cost (see `runKeyed`).
     let run (p: Indexed) (limit: float) (alpha: float) (temperature: float) (rng: Random) : Run =

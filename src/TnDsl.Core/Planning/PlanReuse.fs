@@ -1,7 +1,6 @@
 namespace TnDsl
 
 open System
-open System.Collections.Generic
 open System.Numerics
 
 /// Trees built for executed flops under reuse across slices, for a given sliced set (bench/results/planner.md,
@@ -23,14 +22,6 @@ module PlanReuse =
         /// flops in that order.
         | InOrder of int array
 
-    /// sign(c) log2(1 + |c|) for c = 2^lo - alpha (2^la + 2^lb), from log2 values (never overflows): a monotone
-    /// image of the memory-removed cost (as `PlanGreedy`'s).
-    let private memoryKey (lo: float) (la: float) (lb: float) (alpha: float) =
-        let m = max lo (max la lb)
-        let c = Math.Pow(2.0, lo - m) - alpha * (Math.Pow(2.0, la - m) + Math.Pow(2.0, lb - m))
-        if c = 0.0 then 0.0
-        else float (sign c) * (m + Math.Log2(Math.Pow(2.0, -m) + abs c))
-
     /// A reuse-aware greedy tree of `p` sliced over `sliced`: pairs that share an index are joined cheapest first,
     /// a pair's cost being the memory-removed cost (`size(out) - alpha (size(a) + size(b))`, or with `flopsFirst`
     /// the step's flops) where every size and flop count is one slice's (the sliced indices at size 1) times the
@@ -39,17 +30,17 @@ module PlanReuse =
     /// node reruns for each of its values, but holds one), and one summed below it counts too (it reruns for
     /// nothing). A join whose one-slice result exceeds `limit` elements is never a candidate; what is left at the
     /// end joins smallest first (the tree may then not fit). None when more than 64 indices are sliced or there
-    /// are fewer than two tensors. Log2 values throughout: no network is too large.
+    /// are fewer than two tensors. Log2 values throughout: no network is too large. It is greedy's own loop
+    /// (`PlanGreedy.runWeighted`) on the sliced problem, weighed by a `PlanGreedy.RunWeight`.
     let greedy (p: Indexed) (sliced: int array) (runs: Runs) (limit: BigInteger) (alpha: float) (temperature: float) (flopsFirst: bool) (rng: Random) : ContractionTree option =
         let n = p.Inputs.Length
         let order = match runs with InOrder o -> o | OrderFree -> Array.sort sliced
         if n < 2 || order.Length > 64 then None
         else
-            // Per sliced index, its bit in a node's dependency mask (its position in the loop order).
-            let bit = Dictionary<int, int>()
+            // Per index, its bit in a node's dependency mask (its position in the loop order; -1 when not sliced).
+            let bit = Array.create p.Size.Length -1
             order |> Array.iteri (fun j i -> bit[i] <- j)
             let lsz = p.Size |> Array.map (fun s -> Math.Log2(float s))
-            let one = Array.init p.Size.Length (fun i -> if bit.ContainsKey i then 0.0 else lsz[i])
             let prefix = Array.scan (fun acc i -> acc + lsz[i]) 0.0 order
             let runsLog (dep: uint64) =
                 match runs with
@@ -62,115 +53,9 @@ module PlanReuse =
                         d <- d &&& (d - 1UL)
                     acc
             let logLimit = (if limit.Sign <= 0 then 0.0 else BigInteger.Log(limit, 2.0)) + 1e-9
-            let cap = 2 * n
-            let idx = Array.zeroCreate<int array> cap
-            let dep = Array.zeroCreate<uint64> cap
-            // log2 of one slice's size and of the node's size times its runs.
-            let size = Array.zeroCreate<float> cap
-            let weighed = Array.zeroCreate<float> cap
-            let live = Array.zeroCreate<bool> cap
-            let carriers = p.Carriers |> Array.map (fun c -> HashSet<int>(c))
-            for t in 0 .. n - 1 do
-                idx[t] <- p.Inputs[t]
-                dep[t] <- p.Inputs[t] |> Array.fold (fun m i -> match bit.TryGetValue i with | true, b -> m ||| (1UL <<< b) | _ -> m) 0UL
-                size[t] <- p.Inputs[t] |> Array.sumBy (fun i -> one[i])
-                weighed[t] <- size[t] + runsLog dep[t]
-                live[t] <- true
-            let steps = ResizeArray<int array>(n)
-            let mutable next = n
-            let kept = ResizeArray<int>()
-            // The union of two sorted index lists: log2 of one slice's result and involved sizes and whether an
-            // index is summed; the result's indices are left in `kept`.
-            let merge (a: int) (b: int) =
-                let ia = idx[a]
-                let ib = idx[b]
-                kept.Clear()
-                let mutable outSize = 0.0
-                let mutable involved = 0.0
-                let mutable summed = false
-                let mutable x = 0
-                let mutable y = 0
-                while x < ia.Length || y < ib.Length do
-                    let i, c =
-                        if y >= ib.Length || (x < ia.Length && ia[x] < ib[y]) then
-                            x <- x + 1
-                            ia[x - 1], 1
-                        elif x >= ia.Length || ib[y] < ia[x] then
-                            y <- y + 1
-                            ib[y - 1], 1
-                        else
-                            x <- x + 1
-                            y <- y + 1
-                            ia[x - 1], 2
-                    involved <- involved + one[i]
-                    if p.IsOutput[i] || carriers[i].Count > c then
-                        kept.Add i
-                        outSize <- outSize + one[i]
-                    else
-                        summed <- true
-                struct (outSize, involved, summed)
-            let pq = PriorityQueue<struct (int * int), struct (float * float * int)>()
-            let mutable counter = 0
-            let push a b =
-                let struct (outSize, involved, summed) = merge a b
-                if outSize <= logLimit then
-                    let r = runsLog (dep[a] ||| dep[b])
-                    let stepFlops = involved + (if summed then 1.0 else 0.0) + r
-                    let memory = memoryKey (outSize + r) weighed[a] weighed[b] alpha
-                    let g, second = if flopsFirst then stepFlops, memory else memory, stepFlops
-                    let c = if temperature > 0.0 then g + temperature * Math.Log(-Math.Log(max 1e-300 (rng.NextDouble()))) else g
-                    // Keys equal up to rounding fall in one bucket, and the cheaper step goes first.
-                    let bucket = Math.Round(c * 1048576.0) / 1048576.0
-                    counter <- counter + 1
-                    pq.Enqueue(struct (a, b), struct (bucket, second, counter))
-            let contract a b =
-                let struct (outSize, _, _) = merge a b
-                let v = next
-                next <- next + 1
-                idx[v] <- kept.ToArray()
-                dep[v] <- dep[a] ||| dep[b]
-                size[v] <- outSize
-                weighed[v] <- outSize + runsLog dep[v]
-                live[v] <- true
-                live[a] <- false
-                live[b] <- false
-                for i in idx[a] do
-                    carriers[i].Remove a |> ignore
-                for i in idx[b] do
-                    carriers[i].Remove b |> ignore
-                for i in idx[v] do
-                    carriers[i].Add v |> ignore
-                steps.Add [| a; b |]
-                v
-            let seen = HashSet<int>()
-            let nbrs = ResizeArray<int>()
-            let neighbours v =
-                seen.Clear()
-                nbrs.Clear()
-                for i in idx[v] do
-                    if carriers[i].Count <= PlanGreedy.hyperFanout then
-                        for u in carriers[i] do
-                            if u <> v && seen.Add u then nbrs.Add u
-                nbrs.Sort()
-                nbrs.ToArray()
-            for t in 0 .. n - 1 do
-                for u in neighbours t do
-                    if u > t then push t u
-            while pq.Count > 0 do
-                let struct (a, b) = pq.Dequeue()
-                if live[a] && live[b] then
-                    let v = contract a b
-                    for u in neighbours v do
-                        push u v
-            let rest = PriorityQueue<int, struct (float * int)>()
-            for v in 0 .. next - 1 do
-                if live[v] then rest.Enqueue(v, struct (weighed[v], v))
-            while rest.Count > 1 do
-                let a = rest.Dequeue()
-                let b = rest.Dequeue()
-                let v = contract a b
-                rest.Enqueue(v, struct (weighed[v], v))
-            Some { Leaves = n; Steps = steps.ToArray() }
+            let weight: PlanGreedy.RunWeight = { Bit = bit; RunsLog = runsLog }
+            let run = PlanGreedy.runWeighted (Some weight) flopsFirst [||] (PlanSlice.sliceProblem p sliced) logLimit alpha temperature rng
+            Some run.Tree
 
     /// The settings of the reuse-aware greedy for trial t: (alpha, temperature, flops first). Trial 0 is the
     /// deterministic memory-removed greedy; later trials sample alpha in [0, 2) and a temperature between 0.001

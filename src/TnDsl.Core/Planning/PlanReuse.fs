@@ -88,6 +88,7 @@ module PlanReuse =
             while changed && round < max 1 alternations && (round = 0 || not (stop ())) do
                 // The best order (exact up to 12 indices: about one costing per index).
                 work.Steps <- work.Steps + float current.Steps.Length * float (1 + min sliced.Length PlanSlice.exactOrderUpTo)
+                work.Orders <- work.Orders + PlanSlice.orderOps current.Steps.Length sliced.Length
                 let next = PlanHyper.reconfigureReuseCounted work stop (Some limit64) p (PlanSlice.bestOrder p current sliced) 8 2 current
                 changed <- not (obj.ReferenceEquals(next, current)) && next.Steps <> current.Steps
                 current <- next
@@ -111,11 +112,13 @@ module PlanReuse =
             work.Steps <- work.Steps + 2.0 * float tree.Steps.Length
             let ix = PlanSlice.prune p limit tree sliced
             work.Steps <- work.Steps + float tree.Steps.Length * float (1 + sliced.Length)
+            work.Orders <- work.Orders + PlanSlice.orderOps tree.Steps.Length ix.Length
             (PlanSlice.figures p tree ix).Flops, tree, ix
         let first = build OrderFree 0 |> Option.map scored
         let second =
             match first with
             | Some (_, tree, ix) when ix.Length > 1 && not (stop ()) ->
+                work.Orders <- work.Orders + PlanSlice.orderOps tree.Steps.Length sliced.Length
                 build (InOrder(PlanSlice.bestOrder p tree sliced)) 1 |> Option.map scored
             | _ -> None
         match first, second with
@@ -142,6 +145,7 @@ module PlanReuse =
                 |> Option.map (fun tree ->
                     let ix = PlanSlice.prune p limit tree sliced
                     work.Steps <- work.Steps + float tree.Steps.Length * float (3 + sliced.Length)
+                    work.Orders <- work.Orders + PlanSlice.orderOps tree.Steps.Length ix.Length
                     (PlanSlice.figures p tree ix).Flops, tree, ix)
             let rebuilt = if stop () then None else rebuildCounted work stop p seed limit sliced t
             match polished, rebuilt with

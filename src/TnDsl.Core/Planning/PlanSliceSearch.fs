@@ -159,6 +159,7 @@ module PlanSliceSearch =
         let rng = Random(o.Seed * 1000003 + t * 7919 + 31)
         let built = PlanHyper.buildUntil stop q hard rng (PlanHyper.sample q rng t)
         work.Greedy <- work.Greedy + float p.Inputs.Length
+        countOrder work built sliced.Length
         let tree = PlanHyper.reconfigureReuseCounted work stop (Some limit64) p (PlanSlice.bestOrder p built sliced) 8 2 built
         work.Steps <- work.Steps + float tree.Steps.Length * float (2 + sliced.Length)
         if Cost.largestIntermediate q tree > limit then None

@@ -205,11 +205,18 @@ let constructions (o: PlanOptions) (search: bool) =
                       "halves, each from both ends, split at column 9", 9
                       "halves, each from both ends, split at column 11", 11
                       "halves, each from one end (columns 0..15)", side - 1 ] do
+        let show label t =
+            let s = PlanSlice.figures p t cut
+            let orderFree = SliceBound.leastExecuted p t cut
+            printfn "  %-44s %7d %9s %10.3f %10.3f %10.3f %11.1f" label cut.Length (PlanReport.sci s.LargestIntermediate) (ratio s.Flops flops)
+                (ratio (Cost.report p t).Flops flops) (ratio orderFree flops) (ratio s.Flops orderFree)
         let t = ContractionTree.ofShape (side * side) (Sweep [ half [ 0 .. 7 ] k; half [ 8 .. 15 ] k ])
-        let s = PlanSlice.figures p t cut
-        let orderFree = SliceBound.leastExecuted p t cut
-        printfn "  %-44s %7d %9s %10.3f %10.3f %10.3f %11.1f" label cut.Length (PlanReport.sci s.LargestIntermediate) (ratio s.Flops flops)
-            (ratio (Cost.report p t).Flops flops) (ratio orderFree flops) (ratio s.Flops orderFree)
+        show label t
+        // The same tree polished for executed flops as the search polishes its candidates (PlanReuse.fitAndPolish:
+        // loop order and reuse-counted reconfiguration in turn, up to 30 rounds).
+        if k = 7 then
+            PlanReuse.fitAndPolish (PlanHyper.Work()) (fun () -> false) p limit 30 cut t
+            |> Option.iter (show "  the same, polished (PlanReuse.fitAndPolish)")
 
 /// Prints the benchmark. Arguments: `quick` (smaller networks and fewer trials), `slicing` (the slicing table
 /// only), `constructions` (the hand-built 16 × 16 trees of `constructions` only; with `search`, the search's plan first), `only=TEXT` (the slicing table's networks whose label contains TEXT, e.g. `only=10x10`), `trials=N` (hyper's and

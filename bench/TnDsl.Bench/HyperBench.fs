@@ -164,8 +164,62 @@ let sideBySideCases quick =
 /// (src/TnDsl.Core/Planning/SliceBound.fs), written out in bench/results/planner.md.
 let latticeBound (side: int) (bond: int) (limit: BigInteger) = SliceBound.reuseLattice side bond limit
 
+/// Hand-built trees for the 16 × 16 lattice with D = 2 at 1/100 of hyper's unsliced largest intermediate, costed
+/// under reuse across slices (bench/results/planner.md, "Session 11 (s11-sixteen)"): the top and bottom halves
+/// (rows 0–7 and 8–15) with all 16 bonds between them sliced, so that no sliced bond dies inside a half, each half
+/// swept by columns from both ends (left part columns 0..k, right part 15..k+1) or from one end only.
+/// With `search`, first the slice-aware search's own plan at that limit: its sliced bonds, the sites of the two
+/// largest subtrees below the root (A, B; '.' for the rest) and its heaviest steps' unsliced flops and indices.
+let constructions (o: PlanOptions) (search: bool) =
+    let side = 16
+    let p = index (lattice side side 2)
+    let free = Plan.run "hyper" o p
+    let flops = free.Cost.Value.Flops
+    let limit = free.Cost.Value.LargestIntermediate / BigInteger 100
+    let leaf r c = Leaf(r * side + c)
+    let columns (cols: int list) (rows: int list) = Sweep [ for c in cols do for r in rows -> leaf r c ]
+    let half rows k =
+        if k >= side - 1 then columns [ 0 .. side - 1 ] rows
+        else Sweep [ columns [ 0 .. k ] rows; columns [ side - 1 .. -1 .. k + 1 ] rows ]
+    let cut = [| for c in 0 .. side - 1 -> Array.IndexOf(p.IndexNames, sprintf "v7_%d" c) |]
+    printfn "16x16 D=2: hyper unsliced %s flops (%d trials), largest %s, limit %s (1/100); ratios over hyper's unsliced flops" (PlanReport.sci flops) o.Trials (PlanReport.sci free.Cost.Value.LargestIntermediate) (PlanReport.sci limit)
+    if search then
+        let r = Plan.run "hyper" { o with MemoryLimit = Some(int64 limit) } p
+        let t, sliced = r.Tree.Value, r.Slicing.Value.Indices
+        let n = t.Leaves
+        let sites = Array.init (n + t.Steps.Length) (fun v -> if v < n then Set.singleton v else Set.empty)
+        t.Steps |> Array.iteri (fun k children -> sites[n + k] <- children |> Array.fold (fun a c -> Set.union a sites[c]) Set.empty)
+        printfn "search's plan: executed %.3fx, tree unsliced %.3fx, sliced %s" (ratio r.Slicing.Value.Flops flops) (ratio (Cost.report p t).Flops flops)
+            (String.Join(" ", sliced |> Array.map (fun i -> p.IndexNames[i])))
+        let big = [| n .. n + t.Steps.Length - 2 |] |> Array.filter (fun v -> sites[v].Count < n / 4 * 3) |> Array.sortByDescending (fun v -> sites[v].Count)
+        let a = big[0]
+        let b = big |> Array.find (fun v -> Set.intersect sites[v] sites[a] |> Set.isEmpty)
+        for row in 0 .. side - 1 do
+            printfn "    %s" (String [| for c in 0 .. side - 1 -> if sites[a].Contains(row * side + c) then 'A' elif sites[b].Contains(row * side + c) then 'B' else '.' |])
+        for st in Cost.steps p t |> Array.sortByDescending (fun st -> st.Flops) |> Array.truncate 6 do
+            let open', shut = st.Involved |> Array.partition (fun i -> Array.contains i sliced)
+            printfn "  step %d: %.3fx, %d indices: %d sliced (%s), %d not" st.Node (ratio st.Flops flops) st.Involved.Length open'.Length
+                (String.Join(" ", open' |> Array.map (fun i -> p.IndexNames[i]))) shut.Length
+    printfn "  %-44s %7s %9s %10s %10s %10s %11s" "tree (sliced: the 16 bonds v7_*)" "sliced" "per slice" "executed" "tree" "order-free" "order waste"
+    for label, k in [ "halves, each from both ends, split at column 7", 7
+                      "halves, each from both ends, split at column 9", 9
+                      "halves, each from both ends, split at column 11", 11
+                      "halves, each from one end (columns 0..15)", side - 1 ] do
+        let show label t =
+            let s = PlanSlice.figures p t cut
+            let orderFree = SliceBound.leastExecuted p t cut
+            printfn "  %-44s %7d %9s %10.3f %10.3f %10.3f %11.1f" label cut.Length (PlanReport.sci s.LargestIntermediate) (ratio s.Flops flops)
+                (ratio (Cost.report p t).Flops flops) (ratio orderFree flops) (ratio s.Flops orderFree)
+        let t = ContractionTree.ofShape (side * side) (Sweep [ half [ 0 .. 7 ] k; half [ 8 .. 15 ] k ])
+        show label t
+        // The same tree polished for executed flops as the search polishes its candidates (PlanReuse.fitAndPolish:
+        // loop order and reuse-counted reconfiguration in turn, up to 30 rounds).
+        if k = 7 then
+            PlanReuse.fitAndPolish (PlanHyper.Work()) (fun () -> false) p limit 30 cut t
+            |> Option.iter (show "  the same, polished (PlanReuse.fitAndPolish)")
+
 /// Prints the benchmark. Arguments: `quick` (smaller networks and fewer trials), `slicing` (the slicing table
-/// only), `only=TEXT` (the slicing table's networks whose label contains TEXT, e.g. `only=10x10`), `trials=N` (hyper's and
+/// only), `constructions` (the hand-built 16 × 16 trees of `constructions` only; with `search`, the search's plan first), `only=TEXT` (the slicing table's networks whose label contains TEXT, e.g. `only=10x10`), `trials=N` (hyper's and
 /// random-greedy's trial count, default 128), `threads=N` (1 by default: serial search, figures comparable
 /// across machines).
 let run (args: string array) =
@@ -179,6 +233,7 @@ let run (args: string array) =
     let warm = index (PlanBench.randomRegular 16 2 1)
     for name in [ "random-greedy"; "hyper"; "auto" ] do
         Plan.run name { o with Trials = 4 } warm |> ignore
+    if args |> Array.contains "constructions" then constructions o (args |> Array.contains "search") else
     let cases = sideBySideCases quick
     let slicingOnly = args |> Array.contains "slicing"
     let only = args |> Array.tryPick (fun a -> if a.StartsWith "only=" then Some(a.Substring 5) else None)

@@ -11,6 +11,13 @@ type ContractionTree =
     { Leaves: int
       Steps: int array array }
 
+/// A tree written by hand as nested sweeps (for constructions a search is compared against): a leaf, or parts
+/// each built first, in turn, and then contracted left to right (the first with the second, the result with the
+/// third, …).
+type TreeShape =
+    | Leaf of int
+    | Sweep of TreeShape list
+
 /// Building, checking and converting contraction trees.
 module ContractionTree =
     /// The tree that contracts every tensor in one step (the naive cost model).
@@ -40,6 +47,20 @@ module ContractionTree =
         match err with
         | Some e -> Result.Error e
         | None -> Ok()
+
+    /// The tree of a hand-written shape over n inputs (`TreeShape`): each `Sweep` builds its parts in turn and
+    /// then joins them left to right in pairwise steps. Every leaf 0..n-1 must appear once (check with `validate`).
+    let ofShape n (shape: TreeShape) : ContractionTree =
+        let steps = List<int array>()
+        let rec build shape =
+            match shape with
+            | Leaf i -> i
+            | Sweep [] -> invalidArg (nameof shape) "a sweep needs at least one part"
+            | Sweep parts ->
+                let nodes = parts |> List.map build
+                nodes.Tail |> List.fold (fun acc node -> steps.Add [| acc; node |]; n + steps.Count - 1) nodes.Head
+        build shape |> ignore
+        { Leaves = n; Steps = steps.ToArray() }
 
     /// The SSA path: per step, the ids of its operands (inputs 0..n-1, step s makes id n+s).
     let toSsa (t: ContractionTree) = t.Steps |> Array.map Array.copy

@@ -71,10 +71,11 @@ module PlanReuse =
     /// None when it cannot be made to fit: while an intermediate is over the limit, subtree reconfiguration for the
     /// largest intermediate (subtrees of 8, four passes, flops breaking ties); then `alternations` rounds of the
     /// best loop order followed by subtree reconfiguration for the executed flops in that order within the limit
-    /// (`PlanHyper.reconfigureReuseCounted`, subtrees of 8, two passes), until a round changes nothing. (A builder
+    /// (`PlanHyper.reconfigureReuseCounted`, two passes), once per subtree size in `windows` in turn, until a round
+    /// changes nothing. (A builder
     /// under a hard limit often strands pieces that no join can fit: the greedy's leftovers join over it; this
     /// brings such trees back.) The work is counted in `work`.
-    let fitAndPolish (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (alternations: int) (sliced: int array) (tree: ContractionTree) =
+    let fitAndPolishWith (windows: int array) (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (alternations: int) (sliced: int array) (tree: ContractionTree) =
         let q = PlanSlice.sliceProblem p sliced
         let limit64 = int64 (BigInteger.Min(limit, BigInteger Int64.MaxValue))
         work.Steps <- work.Steps + float tree.Steps.Length
@@ -86,14 +87,25 @@ module PlanReuse =
             let mutable round = 0
             let mutable changed = true
             while changed && round < max 1 alternations && (round = 0 || not (stop ())) do
-                // The best order (exact up to 12 indices: about one costing per index).
-                work.Steps <- work.Steps + float current.Steps.Length * float (1 + min sliced.Length PlanSlice.exactOrderUpTo)
-                work.Orders <- work.Orders + PlanSlice.orderOps current.Steps.Length sliced.Length
-                let next = PlanHyper.reconfigureReuseCounted work stop (Some limit64) p (PlanSlice.bestOrder p current sliced) 8 2 current
-                changed <- not (obj.ReferenceEquals(next, current)) && next.Steps <> current.Steps
-                current <- next
+                let start = current
+                for k in windows do
+                    // The best order (exact up to 12 indices: about one costing per index).
+                    work.Steps <- work.Steps + float current.Steps.Length * float (1 + min sliced.Length PlanSlice.exactOrderUpTo)
+                    work.Orders <- work.Orders + PlanSlice.orderOps current.Steps.Length sliced.Length
+                    current <- PlanHyper.reconfigureReuseCounted work stop (Some limit64) p (PlanSlice.bestOrder p current sliced) k 2 current
+                changed <- current.Steps <> start.Steps
                 round <- round + 1
             Some current
+
+    /// `fitAndPolishWith` with subtrees of 8 in every round (the builds' polish).
+    let fitAndPolish (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (alternations: int) (sliced: int array) (tree: ContractionTree) =
+        fitAndPolishWith [| 8 |] work stop p limit alternations sliced tree
+
+    /// The subtree sizes a found plan's polish tries in turn in each round (`alternativesCounted`). The frontiers
+    /// that reconfiguration cuts a tree into change with the size, so the sizes reach trees that no one size does:
+    /// on the 16 x 16 lattice with D = 2 at 1/100, the search's plan (3.185x) is left as it is by subtrees of 8
+    /// (any number of rounds), and polished to 2.34x by 8 then 9, to 2.31x by 8 to 11 (planner.md, Session 11).
+    let polishWindows = [| 8; 9; 10; 11 |]
 
     /// The cheapest plan for the sliced set built by the reuse-aware greedy of trial t (`settings`), or None when
     /// no build can be made to fit the limit: the order-free build (`OrderFree`), then one in the best loop order of
@@ -130,7 +142,7 @@ module PlanReuse =
         rebuildCounted (PlanHyper.Work()) (fun () -> false) p seed limit sliced t
 
     /// Other plans for a found plan's sliced set, for trial t of the slice-aware search: its tree polished for its
-    /// executed flops (`fitAndPolish`, three alternations of loop order and reconfiguration) and the reuse-aware
+    /// executed flops (`fitAndPolishWith polishWindows`, three rounds of loop order and reconfiguration) and the reuse-aware
     /// greedy's plan of trial t for its set (`rebuildCounted`); the cheaper (executed flops, then fewer sliced
     /// indices, then the polished tree), None when neither fits or `stop` says so. The search offers them as
     /// candidates for its best plan only, not as starts of its local search (a better start there, tried, ended
@@ -141,7 +153,7 @@ module PlanReuse =
         if sliced.Length = 0 || stop () then None
         else
             let polished =
-                fitAndPolish work stop p limit 3 sliced tree
+                fitAndPolishWith polishWindows work stop p limit 3 sliced tree
                 |> Option.map (fun tree ->
                     let ix = PlanSlice.prune p limit tree sliced
                     work.Steps <- work.Steps + float tree.Steps.Length * float (3 + sliced.Length)

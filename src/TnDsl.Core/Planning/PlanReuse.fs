@@ -105,6 +105,10 @@ module PlanReuse =
     /// that reconfiguration cuts a tree into change with the size, so the sizes reach trees that no one size does:
     /// on the 16 x 16 lattice with D = 2 at 1/100, the search's plan (3.185x) is left as it is by subtrees of 8
     /// (any number of rounds), and polished to 2.34x by 8 then 9, to 2.31x by 8 to 11 (planner.md, Session 11).
+    /// `hyper`'s slice-aware search polishes with these; `auto`'s (lean, under its ledger) with subtrees of 8 only:
+    /// the counted work of a subtree's exact search grows as 2^k while its CPU grows faster, so subtrees of 9-11
+    /// cost more than the ledger counts (10x10 with D = 3 at 1/100: search CPU 0.40 -> 0.56 s for a 0.15 s
+    /// contraction) and changed none of `stakes limits`' 22 plans.
     let polishWindows = [| 8; 9; 10; 11 |]
 
     /// The cheapest plan for the sliced set built by the reuse-aware greedy of trial t (`settings`), or None when
@@ -142,18 +146,18 @@ module PlanReuse =
         rebuildCounted (PlanHyper.Work()) (fun () -> false) p seed limit sliced t
 
     /// Other plans for a found plan's sliced set, for trial t of the slice-aware search: its tree polished for its
-    /// executed flops (`fitAndPolishWith polishWindows`, three rounds of loop order and reconfiguration) and the reuse-aware
+    /// executed flops (`fitAndPolishWith windows`, three rounds of loop order and reconfiguration) and the reuse-aware
     /// greedy's plan of trial t for its set (`rebuildCounted`); the cheaper (executed flops, then fewer sliced
     /// indices, then the polished tree), None when neither fits or `stop` says so. The search offers them as
     /// candidates for its best plan only, not as starts of its local search (a better start there, tried, ended
     /// dearer: 181x against 170x on the 8x8 lattice with D = 4 at 655, 456x against 411x on the 10x10 with D = 3 at
     /// 590), so the search never gives a dearer plan for the same trials. The work is counted in `work`.
-    let alternativesCounted (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (seed: int) (limit: BigInteger) (t: int) (plan: BigInteger * ContractionTree * int array) =
+    let alternativesCounted (windows: int array) (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (seed: int) (limit: BigInteger) (t: int) (plan: BigInteger * ContractionTree * int array) =
         let _, tree, sliced = plan
         if sliced.Length = 0 || stop () then None
         else
             let polished =
-                fitAndPolishWith polishWindows work stop p limit 3 sliced tree
+                fitAndPolishWith windows work stop p limit 3 sliced tree
                 |> Option.map (fun tree ->
                     let ix = PlanSlice.prune p limit tree sliced
                     work.Steps <- work.Steps + float tree.Steps.Length * float (3 + sliced.Length)

@@ -331,13 +331,9 @@ module PlanSlice =
                    | None -> () |]
         if passes.Length = 0 then None else Some(passes |> Array.minBy fst |> snd)
 
-    /// `findCountedOrders` without counting the loop orders.
-    let findCounted (costings: int64 ref) (repeats: int) (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =
-        findCountedOrders costings (ref 0.0) repeats p t limit
-
-    /// `findCounted` without the count.
+    /// `findCountedOrders` without the counts.
     let findWith (repeats: int) (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =
-        findCounted (ref 0L) repeats p t limit
+        findCountedOrders (ref 0L) (ref 0.0) repeats p t limit
 
     /// `findWith` with eight passes.
     let find (p: Indexed) (t: ContractionTree) (limit: BigInteger) = findWith 8 p t limit

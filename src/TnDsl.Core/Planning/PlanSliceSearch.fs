@@ -311,7 +311,7 @@ module PlanSliceSearch =
             match lineage with
             | Some plan ->
                 lineage <- Some(descent.Run(stop, plan, perTrial * (t + 1)))
-                best <- better (better best lineage) (lineage |> Option.bind (PlanReuse.alternativesCounted (if lean then [| 8 |] else PlanReuse.polishWindows) work stop p o.Seed limit t))
+                best <- better (better best lineage) (lineage |> Option.bind (PlanReuse.alternativesCounted (if lean then [| 8 |] else PlanReuse.polishWindows) (if lean then 0 else PlanReuse.shakeRounds) work stop p o.Seed limit t))
             | None -> ()
             t <- t + 1
         best |> Option.map (fun (_, tree, ix) -> tree, ix)

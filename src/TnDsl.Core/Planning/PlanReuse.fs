@@ -175,6 +175,45 @@ module PlanReuse =
             round <- round + 1
         current
 
+    /// Hops of `hopCounted` per trial of hyper's slice-aware search: on the 16 x 16 lattice with D = 2 at 1/100,
+    /// from a 2.019x plan, a hop with frontiers of 10 to 15 nodes left its basin (for 1.821x) at the 5th and 8th
+    /// hop of two streams, about 0.6 s each; with frontiers of 6 to 11, about one hop in 80, 0.13 s each
+    /// (planner.md, Session 12).
+    let hopsPerTrial = 4
+
+    /// Basin hopping over trees for a plan's sliced set: each hop perturbs the best tree so far by subtree
+    /// reconfiguration for one slice's flops (not the executed flops), random frontiers of 10 to 15 nodes, one
+    /// pass, within the limit, then polishes it back for its executed flops (`shakeCounted`, `shakeRounds`); kept
+    /// when its executed flops (in its best loop order) are lower. A plan that no subtree rewrite makes cheaper can
+    /// sit in a basin that one slice's objective leaves: reconfiguring for it merges or splits the steps that reuse
+    /// across slices weighs, and the polish then finds another local optimum. Hop h draws from its own generator
+    /// seeded by (seed, t, h): deterministic. The cheaper plan (executed flops, its tree, its sliced set pruned),
+    /// None when no hop lowered the flops. The work is counted in `work`.
+    let hopCounted (windows: int array) (hops: int) (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (seed: int) (limit: BigInteger) (t: int) (plan: BigInteger * ContractionTree * int array) =
+        let f0, tree0, sliced = plan
+        if sliced.Length = 0 then None
+        else
+            let q = PlanSlice.sliceProblem p sliced
+            let limit64 = int64 (BigInteger.Min(limit, BigInteger Int64.MaxValue))
+            let mutable best = None
+            let mutable bestFlops = f0
+            let mutable tree = tree0
+            let mutable h = 0
+            while h < hops && not (stop ()) do
+                let rng = Random(seed * 1000003 + t * 7919 + h * 15485863 + 47)
+                let perturbed = PlanHyper.reconfigureReuseRandomCounted rng work stop (Some limit64) q [||] (10 + rng.Next 6) 1 tree
+                let polished = shakeCounted windows shakeRounds work stop p (seed + 1) limit (t * hops + h) sliced perturbed
+                work.Steps <- work.Steps + float polished.Steps.Length * float (3 + sliced.Length)
+                work.Orders <- work.Orders + PlanSlice.orderOps polished.Steps.Length sliced.Length
+                let ix = PlanSlice.prune p limit polished sliced
+                let f = (PlanSlice.figures p polished ix).Flops
+                if f < bestFlops then
+                    best <- Some(f, polished, ix)
+                    bestFlops <- f
+                    tree <- polished
+                h <- h + 1
+            best
+
     /// Other plans for a found plan's sliced set, for trial t of the slice-aware search: its tree polished for its
     /// executed flops (`fitAndPolishWith windows`, three rounds of loop order and reconfiguration), that tree polished
     /// further with random frontiers (`shakeCounted`, at most `shake` rounds; 0: none) and the reuse-aware greedy's

@@ -312,6 +312,10 @@ module PlanSliceSearch =
             | Some plan ->
                 lineage <- Some(descent.Run(stop, plan, perTrial * (t + 1)))
                 best <- better (better best lineage) (lineage |> Option.bind (PlanReuse.alternativesCounted (if lean then [| 8 |] else PlanReuse.polishWindows) (if lean then 0 else PlanReuse.shakeRounds) work stop p o.Seed limit t))
+                // Hyper's search (not lean): the best plan so far gets `PlanReuse.hopsPerTrial` hops between basins of
+                // trees for its sliced set, from where the last trial's hops left it.
+                if not lean && not (stop ()) then
+                    best <- better best (best |> Option.bind (PlanReuse.hopCounted PlanReuse.polishWindows PlanReuse.hopsPerTrial work stop p o.Seed limit t))
             | None -> ()
             t <- t + 1
         best |> Option.map (fun (_, tree, ix) -> tree, ix)

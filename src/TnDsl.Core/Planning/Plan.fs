@@ -81,6 +81,7 @@ module Plan =
     /// `PlanHyper.reconfigureTrialsUpTo` tensors (2 beyond): it costs milliseconds to a second or two there, and it
     /// is what keeps `auto` within 2x of the best cotengra finds in 60 s on every network of the side-by-side
     /// benchmark (bench/results/planner.md); 16 random-greedy trials alone, the floor before, were up to 7.6x off.
+    /// (Under a memory limit, the free search's floor holds only within the ledger's `floors`.)
     let hyperTrials = (8, 1024)
 
     /// The most counted work (`PlanHyper.Work.Seconds`) `auto`'s hyper search spends whatever the stakes: 30 s of
@@ -186,8 +187,8 @@ module Plan =
             | [] -> None
             | xs -> Some(xs |> List.reduce (fun (fa, _, _ as a) (fb, _, _ as b) -> if fb < fa then b else a))
 
-    /// The counted work (seconds) that fitting the free search's other trial trees to a limit may take whatever the
-    /// ledger says (`refitRanked`): 0.15 s, about 50 ms of CPU.
+    /// The counted work (seconds) that fitting the free search's other trial trees to a limit may take past the
+    /// ledger's allowance, while its `floors` allow (`refitRanked`): 0.15 s, about 50 ms of CPU.
     let refitFloorSeconds = 0.15
 
     /// The free search's trial trees (`PlanHyper.Searched.Ranked`, best unsliced score first), other than the free
@@ -195,8 +196,8 @@ module Plan =
     /// trees chosen for flops alone slice very differently, and the best sliced one is often not the best
     /// unsliced one (on the PEPS norm 4x4 at 1/100 of its largest intermediate the 4th-ranked tree sliced costs
     /// 5.8e9 flops, the first 1.6e10). They are fitted in rank order while the ledger has work left, or while the
-    /// fittings so far and one more (priced at what fitting the free plan cost) stay within `refitFloorSeconds`.
-    /// Only where the free plan needed slicing. Deterministic (the work is counted), unless `stop` (a wall-clock
+    /// fittings so far and one more (priced at what fitting the free plan cost) stay within `refitFloorSeconds` and
+    /// the ledger's `floors` allow. Only where the free plan needed slicing. Deterministic (the work is counted), unless `stop` (a wall-clock
     /// limit) ends it first.
     let private refitRanked (stop: unit -> bool) (b: Budgeted) (p: Indexed) (limit: BigInteger) =
         match b.Fitted with
@@ -302,7 +303,7 @@ module Plan =
                 refitRanked (fun () -> o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)) b p l
             | _ -> ()
             // Under a budget, where the free plan needed slicing: the slice-aware search, lean, its first trial's
-            // cheaper slicing whatever the ledger says (a floor, up to `PlanSliceSearch.leanFloorUpTo` tensors),
+            // cheaper slicing past the ledger's allowance while its floors allow (up to `PlanSliceSearch.leanFloorUpTo` tensors),
             // the rest while work is left. It
             // comes before the exact search under the limit, which on a network that must be sliced searches in
             // vain (the limit is a hard constraint there), and before hyper's trials scored by their sliced flops:

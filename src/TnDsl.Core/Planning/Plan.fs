@@ -276,8 +276,8 @@ module Plan =
                     // Its floor of hyper trials holds while their work is within the floors' allowance for an
                     // estimate of the sliced plan: the best tree's flops times the square root of the factor by
                     // which the limit cuts its largest intermediate (auto's plans of `stakes limits` at 1/100
-                    // execute 3 to 290 times the free plan's flops, at 1/10 0.8 to 2.5; the factor itself kept 7
-                    // trials on the 16x16 lattice at 1/10, whose plan contracts in 18 ms).
+                    // execute 3 to 290 times the free plan's flops, at 1/10 0.8 to 2.5; the factor itself kept all
+                    // 8 trials on the 8x8 lattice with D = 4 and the 10x10 with D = 3 at 1/10, plans of 17 ms).
                     let freeFloor (t: ContractionTree) (log2Flops: float) =
                         let cut = log2Of (Cost.largestIntermediate p t) - log2Of l
                         b.Ledger.FloorsAllowanceAt(log2Flops + 0.5 * max 0.0 cut)

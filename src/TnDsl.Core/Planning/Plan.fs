@@ -246,11 +246,11 @@ module Plan =
     /// the exact search with the limit as a hard constraint, on `exactShare` of what is left; hyper with trees
     /// scored by their sliced flops) get only what is left of a tenth of the best plan's contraction time (at
     /// least `ledgerFloorSeconds`), offered as each finds better. When nothing is left, the best plan so far is the
-    /// answer. The phases that run past the ledger's allowance (hyper's floor of trials in the free search, the
-    /// free plan's fitting by its second and third slicer, the refits within `refitFloorSeconds`, the slice-aware
-    /// search's first trial) run only while the work spent in all stays below the contraction time of the best
-    /// plan so far, or 20 ms of counted work (`floors`). (Sized from greedy's plan instead, they spent 6-60 s on an 8x8
-    /// lattice at 2621 elements, for a plan that contracts in 0.42 s.)
+    /// answer. (Sized from greedy's plan instead, they spent 6-60 s on an 8x8 lattice at 2621 elements, for a plan
+    /// that contracts in 0.42 s.) The phases that run past the ledger's allowance (hyper's floor of trials in the
+    /// free search, the free plan's fitting by its second and third slicer, the refits within `refitFloorSeconds`,
+    /// the slice-aware search's first trial) run only while the work spent in all stays below the contraction time
+    /// of the best plan so far, or 20 ms of counted work (`floors`).
     ///
     /// A `TimeLimitMs` in the options is kept as an extra wall-clock stop, which makes the plan depend on the
     /// machine.

@@ -1015,7 +1015,13 @@ let ``under a tight memory limit auto starts from its plan without the limit, sl
     let greedyFree = (PlanGreedy.bestGreedy p PlanOptions.defaults).Tree
     Assert.True(flops <= (PlanSlice.figures p greedyFree (PlanSlice.find p greedyFree (BigInteger 1000)).Value).Flops)
     let free = (Plan.run "auto" PlanOptions.defaults p).Tree.Value
-    Assert.True(flops <= (PlanSlice.figures p free (PlanSlice.find p free (BigInteger 1000)).Value).Flops)
+    // With its floors as they ran before they followed the stakes, no dearer than its own free tree sliced; with
+    // them (this plan contracts in milliseconds), less counted search plus contraction time (s12-floor).
+    let unfloored, unflooredSpent = Plan.runAutoWith None o p
+    let unflooredFlops = match unfloored.Slicing with Some s -> s.Flops | None -> unfloored.Cost.Value.Flops
+    Assert.True(unflooredFlops <= (PlanSlice.figures p free (PlanSlice.find p free (BigInteger 1000)).Value).Flops)
+    let _, spent = Plan.runAutoWith (Some Plan.floors) o p
+    Assert.True(spent + float flops / Plan.stakesFlopsPerSecond < unflooredSpent + float unflooredFlops / Plan.stakesFlopsPerSecond)
     // Counted, not timed: the same plan serially.
     let serial = Plan.run "auto" { o with Parallel = false } p
     Assert.Equal<int array array>(r.Tree.Value.Steps, serial.Tree.Value.Steps)
@@ -1177,12 +1183,14 @@ let ``under a memory limit auto also fits the free search's other trial trees, k
         | Some (t, ix) -> (PlanSlice.figures p t ix).Flops
         | None -> failwith "the free plan could not be sliced"
     let limited = { serial with MemoryLimit = Some(int64 limit) }
-    let r = Plan.run "auto" limited p
+    // With the ledger's floors as they ran before they followed the stakes (this plan contracts in 0.6 ms: under
+    // `Plan.floors` the refits do not run, s12-floor).
+    let r = fst (Plan.runAutoWith None limited p)
     Assert.True(Plan.succeeded r)
     let s = r.Slicing.Value
     Assert.True(s.LargestIntermediate <= limit)
     Assert.True(s.Flops * BigInteger 2 < freeSliced, sprintf "%O against the free plan sliced, %O" s.Flops freeSliced)
     Assert.Contains("(its tree ", r.Chosen)
-    let again = Plan.run "auto" { limited with Parallel = true } p
+    let again = fst (Plan.runAutoWith None { limited with Parallel = true } p)
     Assert.Equal<int array array>(r.Tree.Value.Steps, again.Tree.Value.Steps)
     Assert.Equal<int array>(s.Indices, again.Slicing.Value.Indices)

@@ -1,0 +1,134 @@
+namespace TnDsl
+
+open System
+open System.Collections.Generic
+open System.Numerics
+
+/// Lower bounds on the order-free cost (b) of sliced plans of the closed rows × cols lattice (every bond of size
+/// `bond`), read through the exponent of each step (bench/results/planner.md, "Session 12 (s12-bound)"). With S
+/// the sliced bonds and a step v that joins the site sets A and B into R, its term in
+/// `SliceBound.leastExecuted` is c_v · bond^e_v with c_v = 1 + [some index is summed] and
+/// e_v = |∂R| + d(R) + w(R): the bonds leaving R, the sliced bonds with both ends in R (dead at or below v) and the
+/// unsliced bonds between A and B. Equivalently |dep(v)| + |I_v \ S|.
+module SliceLower =
+    /// One step's exponent, split into its parts (counts of bonds of size > 1).
+    type StepExponent =
+        { /// The step's node in the tree.
+          Node: int
+          /// |∂R|: bonds with one end in the step's sites R and one outside (or open).
+          Boundary: int
+          /// d(R): sliced bonds with both ends in R (at this step or below).
+          Dead: int
+          /// w(R): unsliced bonds summed at this step (between its two operands).
+          OpenCut: int
+          /// Whether some index is summed at the step (opt_einsum's second factor).
+          Summed: bool }
+
+        /// e_v = Boundary + Dead + OpenCut: the step's term in (b) is (1 or 2) × bond^e_v.
+        member s.Exponent = s.Boundary + s.Dead + s.OpenCut
+
+    /// The exponent of every step of `t` with `sliced` (index ids) sliced, in step order. Counts only indices of
+    /// size > 1, so on a lattice whose bonds all have one size D the step's term in `SliceBound.leastExecuted` is
+    /// (if Summed then 2 else 1) × D^Exponent (tests/TnDsl.Tests/SliceLowerTests.fs checks it).
+    let exponents (p: Indexed) (t: ContractionTree) (sliced: int array) =
+        let isSliced = Array.init p.Size.Length (fun i -> Array.contains i sliced)
+        let counted i = p.Size[i] > 1L
+        let leaves = Array.init (t.Leaves + t.Steps.Length) (fun v -> if v < t.Leaves then Set.singleton v else Set.empty)
+        let steps = Cost.steps p t
+        steps
+        |> Array.mapi (fun s step ->
+            let node = t.Leaves + s
+            leaves[node] <- step.Children |> Array.fold (fun a c -> Set.union a leaves[c]) Set.empty
+            let inside = leaves[node]
+            // Indices carried by R's leaves: each is on the boundary (a carrier outside R, or open) or inside.
+            let carried = inside |> Seq.collect (fun leaf -> p.Inputs[leaf]) |> Seq.distinct |> Seq.filter counted |> Seq.toArray
+            let boundary i = p.IsOutput[i] || p.Carriers[i] |> Array.exists (fun leaf -> not (inside.Contains leaf))
+            { Node = node
+              Boundary = carried |> Array.filter boundary |> Array.length
+              Dead = carried |> Array.filter (fun i -> isSliced[i] && not (boundary i)) |> Array.length
+              OpenCut = step.Summed |> Array.filter (fun i -> counted i && not isSliced[i]) |> Array.length
+              Summed = step.Summed.Length > 0 })
+
+    /// The sites of the rows × cols grid (site r * cols + c) as neighbour bit masks (UInt128: up to 128 sites).
+    let private neighbours (rows: int) (cols: int) =
+        Array.init (rows * cols) (fun x ->
+            let r, c = x / cols, x % cols
+            [ if r > 0 then yield x - cols
+              if r < rows - 1 then yield x + cols
+              if c > 0 then yield x - 1
+              if c < cols - 1 then yield x + 1 ]
+            |> List.fold (fun (m: UInt128) y -> m ||| (UInt128.One <<< y)) UInt128.Zero)
+
+    let private count (m: UInt128) = int (UInt128.PopCount m)
+
+    /// The least order-free cost (b) of any plan of the lattice whose tree is a connected sweep (each step joins
+    /// the sites taken so far with one site next to them; the first step joins two neighbours), over every sliced
+    /// set S under which every intermediate keeps at most `keep` unsliced bonds (m: bond^m <= limit <
+    /// bond^(m+1)); None when every such plan costs more than `ceiling` (at most Int64.MaxValue / 4). A lower bound, proved in planner.md:
+    /// the dynamic programme runs over (R, t, d) with R the sites taken, t = |S ∩ ∂R| and d = |S ∩ E(R)|, and
+    /// chooses only how many of the new site's bonds are sliced, not which (a relaxation: every real plan is one
+    /// of its paths with the same cost). `regions` receives the number of (R, t, d) states kept.
+    let sweepLeast (rows: int) (cols: int) (bond: int) (keep: int) (ceiling: int64) (regions: int64 ref) =
+        let n = rows * cols
+        if n > 128 || n < 2 then invalidArg "rows" "the sweep bound takes 2 to 128 sites"
+        let nb = neighbours rows cols
+        let all = if n = 128 then UInt128.MaxValue else (UInt128.One <<< n) - UInt128.One
+        let degree = nb |> Array.map count
+        // Costs stay below Int64.MaxValue / 4 (so that three of them add without overflow); bond^k saturated above
+        // the ceiling (every cost above it is pruned anyway).
+        let ceiling = min ceiling (Int64.MaxValue / 4L)
+        let pow = Array.init 200 (fun k -> let v = BigInteger.Pow(BigInteger bond, k) in if v > BigInteger ceiling then Int64.MaxValue else int64 v)
+        let step e = if e >= pow.Length || pow[e] = Int64.MaxValue then Int64.MaxValue else 2L * pow[e]
+        let boundaryOf (x: UInt128) =
+            let mutable b = 0
+            let mutable rest = x
+            while rest <> UInt128.Zero do
+                let y = int (UInt128.TrailingZeroCount rest)
+                b <- b + count (nb[y] &&& (UInt128.MaxValue ^^^ x))
+                rest <- rest &&& (rest - UInt128.One)
+            b
+        // Layer k: states (R, t * 256 + d) of k sites, each with the least cost so far.
+        let mutable layer = Dictionary<struct (UInt128 * int), int64>()
+        let mutable best = Int64.MaxValue
+        for x in 0 .. n - 1 do
+            for t in 0 .. degree[x] do
+                layer[struct (UInt128.One <<< x, t * 256)] <- 0L
+        let add (next: Dictionary<struct (UInt128 * int), int64>) key cost =
+            match next.TryGetValue key with
+            | true, c when c <= cost -> ()
+            | _ -> next[key] <- cost
+        for _ in 1 .. n - 1 do
+            let next = Dictionary<struct (UInt128 * int), int64>()
+            for KeyValue(struct (r, td), cost) in layer do
+                let t, d = td / 256, td % 256
+                let b = boundaryOf r
+                let mutable frontier = UInt128.Zero
+                let mutable rest = r
+                while rest <> UInt128.Zero do
+                    let y = int (UInt128.TrailingZeroCount rest)
+                    frontier <- frontier ||| nb[y]
+                    rest <- rest &&& (rest - UInt128.One)
+                frontier <- frontier &&& (UInt128.MaxValue ^^^ r)
+                while frontier <> UInt128.Zero do
+                    let x = int (UInt128.TrailingZeroCount frontier)
+                    frontier <- frontier &&& (frontier - UInt128.One)
+                    let a = count (nb[x] &&& r)
+                    let outward = degree[x] - a
+                    let here = step (b + outward + d)
+                    if here <> Int64.MaxValue && cost + here <= ceiling then
+                        let r' = r ||| (UInt128.One <<< x)
+                        let b' = b - a + outward
+                        // s: sliced bonds between R and x (among R's t sliced boundary bonds, and the a - s unsliced
+                        // among its b - t unsliced ones); o: sliced bonds from x to the sites not yet taken.
+                        for s in max 0 (a - (b - t)) .. min a t do
+                            for o in 0 .. outward do
+                                let t', d' = t - s + o, d + s
+                                if r' = all then
+                                    if t' = 0 then best <- min best (cost + here)
+                                elif b' - t' <= keep then
+                                    let following = step (b' + d')
+                                    if following <> Int64.MaxValue && cost + here + following <= ceiling then
+                                        add next (struct (r', t' * 256 + d')) (cost + here)
+            regions.Value <- regions.Value + int64 next.Count
+            layer <- next
+        if best = Int64.MaxValue then None else Some(BigInteger best)

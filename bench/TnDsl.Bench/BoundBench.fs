@@ -14,7 +14,8 @@ let private ratio (a: BigInteger) (b: BigInteger) = Math.Exp(BigInteger.Log a - 
 
 /// Prints the bounds. Arguments: `only=TEXT` (the lattices whose label contains TEXT), `least=F` (also look for
 /// the least sweep bound up to F times the unsliced flops, default 0: only whether 2x is within reach), `plans`
-/// (the search's plan at the limit and its heaviest steps' exponents: minutes of CPU), `trials=N` (hyper's, 32).
+/// (the search's plan at the limit and its heaviest steps' exponents: minutes of CPU), `exact` (also
+/// `SliceLower.sweepLeastExact`, at `least` or 2 times the unsliced flops: minutes of CPU), `trials=N` (hyper's, 32).
 let run (args: string array) =
     let arg (key: string) =
         args |> Array.tryPick (fun a -> if a.StartsWith(key + "=") then Some(a.Substring(key.Length + 1)) else None)
@@ -46,6 +47,18 @@ let run (args: string array) =
         self.Refresh()
         printfn "  %-18s %11s %9s %6s %3d %16s %11d %12.0f" label (PlanReport.sci flops) (PlanReport.sci free.Cost.Value.LargestIntermediate) (PlanReport.sci limit) m shown
             states.Value (self.TotalProcessorTime - cpu0).TotalMilliseconds
+        if args |> Array.contains "exact" then
+            // The same question without the relaxation (which boundary bonds are sliced kept in the states), at
+            // `least` times the unsliced flops (2 by default): the least cost of every connected sweep, or "> F".
+            let cpu1 = self.TotalProcessorTime
+            let states = ref 0L
+            let factor = max 2.0 least
+            let shown =
+                match SliceLower.sweepLeastExact side side bond m (int64 (float flops * factor)) states with
+                | Some b -> sprintf "%.3f" (ratio b flops)
+                | None -> sprintf "> %g" factor
+            self.Refresh()
+            printfn "  %-18s %11s %9s %6s %3s %16s %11d %12.0f   (exact)" "" "" "" "" "" shown states.Value (self.TotalProcessorTime - cpu1).TotalMilliseconds
         if args |> Array.contains "plans" then
             let r = Plan.run "hyper" { o with MemoryLimit = Some(int64 limit) } p
             match r.Slicing, r.Tree with

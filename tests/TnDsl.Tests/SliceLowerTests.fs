@@ -100,7 +100,7 @@ let private sweepBrute rows cols (bond: int64) keep =
     best
 
 [<Fact>]
-let ``the sweep bound is at most the least cost of every sliced set and connected sweep of small lattices`` () =
+let ``the sweep bound is at most, and the exact sweep programme equal to, the least cost of every sliced set and connected sweep of small lattices`` () =
     let mutable tight = 0
     let mutable cases = 0
     for rows, cols in [ 2, 2; 2, 3; 2, 4; 3, 3 ] do
@@ -108,6 +108,9 @@ let ``the sweep bound is at most the least cost of every sliced set and connecte
             for keep in [ 0; 1; 2; 3 ] do
                 let exact = sweepBrute rows cols bond keep
                 let bound = SliceLower.sweepLeast rows cols (int bond) keep Int64.MaxValue (ref 0L)
+                // Without the relaxation the programme is exact.
+                let exactly = SliceLower.sweepLeastExact rows cols (int bond) keep Int64.MaxValue (ref 0L)
+                Assert.Equal((if exact = Int64.MaxValue then None else Some(BigInteger exact)), exactly)
                 cases <- cases + 1
                 match bound with
                 | None -> Assert.Equal(Int64.MaxValue, exact)

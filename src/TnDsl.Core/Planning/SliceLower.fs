@@ -9,7 +9,9 @@ open System.Numerics
 /// the sliced bonds and a step v that joins the site sets A and B into R, its term in
 /// `SliceBound.leastExecuted` is c_v · bond^e_v with c_v = 1 + [some index is summed] and
 /// e_v = |∂R| + d(R) + w(R): the bonds leaving R, the sliced bonds with both ends in R (dead at or below v) and the
-/// unsliced bonds between A and B. Equivalently |dep(v)| + |I_v \ S|.
+/// unsliced bonds between A and B. Equivalently |dep(v)| + |I_v \ S|. On connected sweeps (one site at a time, each
+/// next to those taken) the least (b) over every sliced set is computed exactly (`sweepLeastExact`) or bounded from
+/// below by a faster relaxation (`sweepLeast`).
 module SliceLower =
     /// One step's exponent, split into its parts (counts of bonds of size > 1).
     type StepExponent =
@@ -129,6 +131,88 @@ module SliceLower =
                                     let following = step (b' + d')
                                     if following <> Int64.MaxValue && cost + here + following <= ceiling then
                                         add next (struct (r', t' * 256 + d')) (cost + here)
+            regions.Value <- regions.Value + int64 next.Count
+            layer <- next
+        if best = Int64.MaxValue then None else Some(BigInteger best)
+
+    /// The bonds of the rows × cols grid, (site, site) with the smaller first, numbered row by row.
+    let private gridBonds (rows: int) (cols: int) =
+        [| for r in 0 .. rows - 1 do
+               for c in 0 .. cols - 1 do
+                   if c < cols - 1 then yield r * cols + c, r * cols + c + 1
+                   if r < rows - 1 then yield r * cols + c, (r + 1) * cols + c |]
+
+    /// A set of bonds (up to 256) as two UInt128 words, and its operations.
+    type private BondSet = (struct (UInt128 * UInt128))
+
+    let private contains (struct (low: UInt128, high: UInt128): BondSet) (k: int) =
+        let word, bit = (if k < 128 then low, k else high, k - 128)
+        (word >>> bit) &&& UInt128.One = UInt128.One
+
+    let private flip (struct (low: UInt128, high: UInt128): BondSet) (k: int) : BondSet =
+        if k < 128 then struct (low ^^^ (UInt128.One <<< k), high) else struct (low, high ^^^ (UInt128.One <<< (k - 128)))
+
+    let private size (struct (low: UInt128, high: UInt128): BondSet) = int (UInt128.PopCount low) + int (UInt128.PopCount high)
+
+    /// `sweepLeast` without the relaxation: the dynamic programme keeps which of the taken sites' boundary bonds are
+    /// sliced (states (R, S ∩ ∂R, d)) and tries every subset of the new site's outward bonds, so its least cost is
+    /// exactly the least order-free cost, over every sliced set, of the connected sweeps of the lattice (their
+    /// executed cost in the best loop order); None when every one costs more than `ceiling`.
+    let sweepLeastExact (rows: int) (cols: int) (bond: int) (keep: int) (ceiling: int64) (regions: int64 ref) =
+        let n = rows * cols
+        let bonds = gridBonds rows cols
+        if n > 128 || n < 2 || bonds.Length > 256 then invalidArg "rows" "the sweep bound takes 2 to 128 sites"
+        let nb = neighbours rows cols
+        let all = if n = 128 then UInt128.MaxValue else (UInt128.One <<< n) - UInt128.One
+        // Per site: (neighbour, bond number).
+        let around = Array.init n (fun x -> bonds |> Array.indexed |> Array.choose (fun (k, (a, b)) -> if a = x then Some(b, k) elif b = x then Some(a, k) else None))
+        let ceiling = min ceiling (Int64.MaxValue / 4L)
+        let pow = Array.init 200 (fun k -> let v = BigInteger.Pow(BigInteger bond, k) in if v > BigInteger ceiling then Int64.MaxValue else int64 v)
+        let step e = if e >= pow.Length || pow[e] = Int64.MaxValue then Int64.MaxValue else 2L * pow[e]
+        let taken (r: UInt128) y = (r >>> y) &&& UInt128.One = UInt128.One
+        let boundaryOf (r: UInt128) = bonds |> Array.sumBy (fun (a, b) -> if taken r a <> taken r b then 1 else 0)
+        let mutable layer = Dictionary<struct (UInt128 * BondSet * int), int64>()
+        for x in 0 .. n - 1 do
+            for subset in 0 .. (1 <<< around[x].Length) - 1 do
+                let mutable s : BondSet = struct (UInt128.Zero, UInt128.Zero)
+                around[x] |> Array.iteri (fun j (_, k) -> if subset &&& (1 <<< j) <> 0 then s <- flip s k)
+                layer[struct (UInt128.One <<< x, s, 0)] <- 0L
+        let mutable best = Int64.MaxValue
+        for _ in 1 .. n - 1 do
+            let next = Dictionary<struct (UInt128 * BondSet * int), int64>()
+            for KeyValue(struct (r, sliced, d), cost) in layer do
+                let b = boundaryOf r
+                let mutable frontier = UInt128.Zero
+                for y in 0 .. n - 1 do
+                    if taken r y then frontier <- frontier ||| nb[y]
+                frontier <- frontier &&& (UInt128.MaxValue ^^^ r)
+                while frontier <> UInt128.Zero do
+                    let x = int (UInt128.TrailingZeroCount frontier)
+                    frontier <- frontier &&& (frontier - UInt128.One)
+                    let inward = around[x] |> Array.filter (fun (y, _) -> taken r y)
+                    let outward = around[x] |> Array.filter (fun (y, _) -> not (taken r y))
+                    let here = step (b + outward.Length + d)
+                    if here <> Int64.MaxValue && cost + here <= ceiling then
+                        let r' = r ||| (UInt128.One <<< x)
+                        let b' = b - inward.Length + outward.Length
+                        // The bonds between x and the taken sites leave the boundary; the sliced ones die.
+                        let mutable kept = sliced
+                        let mutable d' = d
+                        for (_, k) in inward do
+                            if contains sliced k then
+                                kept <- flip kept k
+                                d' <- d' + 1
+                        for subset in 0 .. (1 <<< outward.Length) - 1 do
+                            let mutable s = kept
+                            outward |> Array.iteri (fun j (_, k) -> if subset &&& (1 <<< j) <> 0 then s <- flip s k)
+                            if r' = all then best <- min best (cost + here)
+                            elif b' - size s <= keep then
+                                let following = step (b' + d')
+                                if following <> Int64.MaxValue && cost + here + following <= ceiling then
+                                    let key = struct (r', s, d')
+                                    match next.TryGetValue key with
+                                    | true, c when c <= cost + here -> ()
+                                    | _ -> next[key] <- cost + here
             regions.Value <- regions.Value + int64 next.Count
             layer <- next
         if best = Int64.MaxValue then None else Some(BigInteger best)

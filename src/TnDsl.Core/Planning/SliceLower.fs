@@ -63,13 +63,14 @@ module SliceLower =
 
     let private count (m: UInt128) = int (UInt128.PopCount m)
 
-    /// The least order-free cost (b) of any plan of the lattice whose tree is a connected sweep (each step joins
-    /// the sites taken so far with one site next to them; the first step joins two neighbours), over every sliced
-    /// set S under which every intermediate keeps at most `keep` unsliced bonds (m: bond^m <= limit <
-    /// bond^(m+1)); None when every such plan costs more than `ceiling` (at most Int64.MaxValue / 4). A lower bound, proved in planner.md:
-    /// the dynamic programme runs over (R, t, d) with R the sites taken, t = |S ∩ ∂R| and d = |S ∩ E(R)|, and
-    /// chooses only how many of the new site's bonds are sliced, not which (a relaxation: every real plan is one
-    /// of its paths with the same cost). `regions` receives the number of (R, t, d) states kept.
+    /// A lower bound on the least order-free cost (b) of the plans of the lattice whose tree is a connected sweep
+    /// (each step joins the sites taken so far with one site next to them; the first step joins two neighbours),
+    /// over every sliced set S under which every intermediate keeps at most `keep` unsliced bonds (m: bond^m <=
+    /// limit < bond^(m+1)); None when every such plan costs more than `ceiling` (at most Int64.MaxValue / 4). The
+    /// dynamic programme runs over (R, t, d) with R the sites taken, t = |S ∩ ∂R| and d = |S ∩ E(R)|, and chooses
+    /// only how many of the bonds at the new site are sliced, not which: a relaxation (every real plan is one of
+    /// its paths with the same cost; planner.md proves it), far cheaper than `sweepLeastExact`. `regions` receives
+    /// the number of states kept.
     let sweepLeast (rows: int) (cols: int) (bond: int) (keep: int) (ceiling: int64) (regions: int64 ref) =
         let n = rows * cols
         if n > 128 || n < 2 then invalidArg "rows" "the sweep bound takes 2 to 128 sites"

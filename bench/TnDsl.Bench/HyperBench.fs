@@ -562,6 +562,11 @@ let private limitCases quick =
       yield "3-regular n=50 d=2", index (PlanBench.randomRegular 50 2 5001)
       if not quick then yield "3-regular n=100 d=2", index (PlanBench.randomRegular 100 2 10001) ]
 
+/// `auto` with its ledger's floors running whatever the stakes (`Plan.runAutoWith None`), as they did before they
+/// followed the contraction time of the best plan. A function of its own, so that `stakes limits` without
+/// `floors=off` still runs against an older TnDsl.Core.dll, which lacks it.
+let private autoWithoutFloors (o: PlanOptions) (p: Indexed) = fst (Plan.runAutoWith None o p)
+
 /// `auto` under memory limits (serial, no time limit): per network and limit, the plan's total flops (sliced: executed
 /// flops under reuse across slices; an older TnDsl.Core.dll reports slices x one slice's flops),
 /// its estimated contraction time at `Plan.stakesFlopsPerSecond`, the search's CPU and wall time and CPU ÷
@@ -570,11 +575,13 @@ let private limitCases quick =
 /// compare plans and search times before and after a change). Arguments: `quick`, `only=TEXT`; `plans=FILE` writes
 /// each row's plan (its tree's steps and sliced indices, one line a row: this uses only `Plan.run`'s result, so an
 /// older TnDsl.Core.dll writes its plans too); `recost=FILE` reads such a file and prints beside each row that plan
-/// re-costed by this TnDsl.Core (executed flops in its best loop order) and the new plan's ratio to it.
+/// re-costed by this TnDsl.Core (executed flops in its best loop order) and the new plan's ratio to it;
+/// `floors=off` plans with the ledger's floors running whatever the stakes (`Plan.runAutoWith None`).
 let stakesLimits (args: string array) =
     let quick = args |> Array.contains "quick"
     let arg (key: string) = args |> Array.tryPick (fun a -> if a.StartsWith(key + "=") then Some(a.Substring(key.Length + 1)) else None)
     let only = arg "only"
+    let floorsOff = arg "floors" = Some "off"
     let plansOut = arg "plans" |> Option.map (fun path -> new IO.StreamWriter(path))
     // A plan a line: name <TAB> steps (children by commas, steps by semicolons) <TAB> sliced indices (commas).
     let reference =
@@ -603,7 +610,8 @@ let stakesLimits (args: string array) =
             let name = sprintf "%s 1/%d" label share
             if only.IsNone || name.Contains only.Value then
                 let limit = int64 (BigInteger.Max(BigInteger.One, largest / BigInteger share))
-                let r, wall, cpu = timeCpu (fun () -> Plan.run "auto" { serial with MemoryLimit = Some limit } p)
+                let o = { serial with MemoryLimit = Some limit }
+                let r, wall, cpu = timeCpu (fun () -> if floorsOff then autoWithoutFloors o p else Plan.run "auto" o p)
                 match r.Cost with
                 | Some c when Plan.succeeded r ->
                     let flops = match r.Slicing with Some s -> s.Flops | None -> c.Flops

@@ -12,15 +12,10 @@ open TnDsl.Tests.PlanTests
 // The reuse-aware tree builder (`PlanReuse`): trees built for executed flops under reuse across slices, for a given
 // sliced set, and the slice-aware search that offers them.
 
-let private lattice rows dBond =
-    match Problem.index Range.none (peps rows rows dBond) with
-    | Ok p -> p
-    | Result.Error ds -> failwithf "%A" ds
-
 /// A lattice, a limit (the greedy tree's largest intermediate / share) and the sliced set the greedy slicer finds
 /// for the greedy tree under it.
 let private slicedLattice rows dBond (share: int) =
-    let p = lattice rows dBond
+    let p = lattice rows rows dBond
     let free = (Plan.run "greedy" fast p).Tree.Value
     let limit = BigInteger.Max(BigInteger.One, Cost.largestIntermediate p free / BigInteger share)
     p, limit, (PlanSlice.find p free limit).Value
@@ -106,7 +101,7 @@ let ``the slice-aware search with the reuse-aware candidates is no dearer than b
     // tree's largest intermediate / share. The candidates only ever replace the best plan, never the local
     // search's start, so the search cannot end dearer; the figures pin it.
     for rows, dBond, share, before in [ 5, 3, 100, 3325542156L; 6, 2, 32, 4823968L; 4, 4, 100, 33040896L ] do
-        let p = lattice rows dBond
+        let p = lattice rows rows dBond
         let limit = BigInteger.Max(BigInteger.One, (Plan.run "greedy" fast p).Cost.Value.LargestIntermediate / BigInteger share)
         let o = { fast with MemoryLimit = Some(int64 limit) }
         let run () = (PlanSliceSearch.search (fun () -> false) p o limit 4).Value

@@ -373,7 +373,7 @@ let ``MPS chain: the sweep costs 124, and optimal finds 112 with two outer produ
     let best = Plan.run "optimal" PlanOptions.defaults p
     Assert.Equal(BigInteger 112, best.Cost.Value.Flops)
 
-/// A 3×3 PEPS without physical legs, bond D: T[r][c] with horizontal bonds h{r}{c} and vertical v{r}{c}.
+/// A rows × cols PEPS without physical legs, bond D: T[r][c] with horizontal bonds h{r}{c} and vertical v{r}{c}.
 let peps rows cols dBond =
     let tensors =
         [| for r in 0 .. rows - 1 do
@@ -385,9 +385,15 @@ let peps rows cols dBond =
     let names = tensors |> Array.concat |> Array.distinct
     Problem.create None tensors (names |> Array.map (fun n -> n, int64 dBond) |> Map.ofArray) [||]
 
+/// `peps rows cols dBond` indexed (the lattice every planning test builds).
+let lattice rows cols dBond =
+    match Problem.index Range.none (peps rows cols dBond) with
+    | Ok p -> p
+    | Result.Error ds -> failwithf "%A" ds
+
 [<Fact>]
 let ``the slice-aware search fits a tight limit on a lattice, the same plan every time`` () =
-    let p = match Problem.index Range.none (peps 6 6 2) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let p = lattice 6 6 2
     let free = Plan.run "greedy" fast p
     let limit = free.Cost.Value.LargestIntermediate / BigInteger 32
     let o = { fast with MemoryLimit = Some(int64 limit) }
@@ -429,7 +435,7 @@ let ``the slice-aware search never gives a dearer plan with more trials`` () =
     // whichever plan stages 1 and 2 ended on for the count, and 16 trials on the 10×10 lattice at D = 3 and a limit
     // of 590 gave 7.3× the flops of 8.
     for rows, dBond, share, most in [ 6, 2, 32, 5; 5, 3, 100, 4 ] do
-        let p = match Problem.index Range.none (peps rows rows dBond) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+        let p = lattice rows rows dBond
         let limit = BigInteger.Max(BigInteger.One, (Plan.run "greedy" fast p).Cost.Value.LargestIntermediate / BigInteger share)
         let o = { fast with MemoryLimit = Some(int64 limit) }
         let flops =
@@ -443,7 +449,7 @@ let ``the slice-aware search never gives a dearer plan with more trials`` () =
 let ``the proved lattice bounds hold against every sliced set of the 3x3 lattice, each at its least flops`` () =
     // Brute force: for every set S of the 12 bonds and each limit (m = 0 .. 2 unsliced bonds per intermediate),
     // the exact search under the limit on the network with S at size 1 gives the cheapest plan slicing exactly S.
-    let p = match Problem.index Range.none (peps 3 3 2) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let p = lattice 3 3 2
     let bonds = p.Inputs |> Array.concat |> Array.distinct |> Array.sort
     Assert.Equal(12, bonds.Length)
     for limit in [ 1; 2; 4 ] do
@@ -472,7 +478,7 @@ let ``the proved lattice bounds hold against every sliced set of the 3x3 lattice
 
 [<Fact>]
 let ``the local search over sliced sets unslices a bond of a 6x6 lattice that the greedy slicer needed`` () =
-    let p = match Problem.index Range.none (peps 6 6 2) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let p = lattice 6 6 2
     let tree = (Plan.run "greedy" fast p).Tree.Value
     let limit = Cost.largestIntermediate p tree / BigInteger 32
     let sliced = (PlanSlice.find p tree limit).Value
@@ -483,7 +489,7 @@ let ``the local search over sliced sets unslices a bond of a 6x6 lattice that th
 
 [<Fact>]
 let ``3x3 PEPS: the row-by-row tree costs 392, optimal is cheaper and equals brute force`` () =
-    let p = match Problem.index Range.none (peps 3 3 2) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let p = lattice 3 3 2
     // Row 0: 32 + 32 (result v00 v01 v02); row 1: 64 + 128 + 64 (result v10 v11 v12); row 2: 32 + 32 + 8.
     let t = ContractionTree.ofSsa 9 [| [| 0; 1 |]; [| 9; 2 |]; [| 10; 3 |]; [| 11; 4 |]; [| 12; 5 |]; [| 13; 6 |]; [| 14; 7 |]; [| 15; 8 |] |]
     let c = Cost.report p t
@@ -508,7 +514,7 @@ let ``an unknown optimizer is reported with the valid names`` () =
 
 [<Fact>]
 let ``random-greedy is reproducible for a seed and no worse than greedy`` () =
-    let p = match Problem.index Range.none (peps 6 6 3) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let p = lattice 6 6 3
     let o = { PlanOptions.defaults with Trials = 32; Seed = 7 }
     let a = Plan.run "random-greedy" o p
     let b = Plan.run "random-greedy" o p
@@ -521,7 +527,7 @@ let ``greedy and partition plan large networks`` () =
     let g = Plan.run "greedy" PlanOptions.defaults chain
     Assert.True(Plan.succeeded g)
     Assert.Equal(9999, g.Tree.Value.Steps.Length)
-    let grid = match Problem.index Range.none (peps 9 9 2) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let grid = lattice 9 9 2
     let r = Plan.run "partition" PlanOptions.defaults grid
     Assert.True(Plan.succeeded r)
     Assert.Equal(Ok(), ContractionTree.validate r.Tree.Value)
@@ -858,7 +864,7 @@ let ``the pruned search, its bound polished, matches the unpruned one with hyper
 
 [<Fact>]
 let ``hyper with a trial count gives the same tree serially and in parallel, and twice`` () =
-    let p = match Problem.index Range.none (peps 5 5 2) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let p = lattice 5 5 2
     let o = { PlanOptions.defaults with Trials = 12; Seed = 3 }
     let a = Plan.run "hyper" o p
     let b = Plan.run "hyper" o p
@@ -870,7 +876,7 @@ let ``hyper with a trial count gives the same tree serially and in parallel, and
 
 [<Fact>]
 let ``hyper under stakes stops at the same trial serially and in parallel, once its counted work passes them`` () =
-    let p = match Problem.index Range.none (peps 5 5 3) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let p = lattice 5 5 3
     let o = { PlanOptions.defaults with Trials = 48; Seed = 2; Parallel = false }
     let free = PlanHyper.searchWith None p o
     Assert.Equal(48, free.Trials)
@@ -900,7 +906,7 @@ let ``auto is reproducible: the same plan serially and in parallel`` () =
 
 [<Fact>]
 let ``auto takes the exact optimum on a 4x4 lattice with D = 4`` () =
-    let p = match Problem.index Range.none (peps 4 4 4) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let p = lattice 4 4 4
     let best = (Plan.run "optimal" PlanOptions.defaults p).Cost.Value.Flops
     let auto = Plan.run "auto" PlanOptions.defaults p
     Assert.Equal(best, auto.Cost.Value.Flops)
@@ -990,7 +996,7 @@ let ``Fiduccia-Mattheyses refinement never raises the cut and keeps each side at
 
 [<Fact>]
 let ``objectives are values: size minimises the largest intermediate, write the elements written`` () =
-    let p = match Problem.index Range.none (peps 3 4 3) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let p = lattice 3 4 3
     let by objective = (Plan.run "optimal" { PlanOptions.defaults with Objective = objective } p).Cost.Value
     let flops, size, write = by Flops, by Size, by Write
     Assert.True(size.LargestIntermediate <= flops.LargestIntermediate)
@@ -999,7 +1005,7 @@ let ``objectives are values: size minimises the largest intermediate, write the 
 
 [<Fact>]
 let ``under a tight memory limit auto starts from its plan without the limit, sliced, and stops there once that spends its stakes`` () =
-    let p = match Problem.index Range.none (peps 6 6 4) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let p = lattice 6 6 4
     let o = { PlanOptions.defaults with MemoryLimit = Some 1000L }
     let r = Plan.run "auto" o p
     Assert.True(Plan.succeeded r)
@@ -1009,7 +1015,13 @@ let ``under a tight memory limit auto starts from its plan without the limit, sl
     let greedyFree = (PlanGreedy.bestGreedy p PlanOptions.defaults).Tree
     Assert.True(flops <= (PlanSlice.figures p greedyFree (PlanSlice.find p greedyFree (BigInteger 1000)).Value).Flops)
     let free = (Plan.run "auto" PlanOptions.defaults p).Tree.Value
-    Assert.True(flops <= (PlanSlice.figures p free (PlanSlice.find p free (BigInteger 1000)).Value).Flops)
+    // With its floors as they ran before they followed the stakes, no dearer than its own free tree sliced; with
+    // them (this plan contracts in milliseconds), less counted search plus contraction time (s12-floor).
+    let unfloored, unflooredSpent = Plan.runAutoWith None o p
+    let unflooredFlops = match unfloored.Slicing with Some s -> s.Flops | None -> unfloored.Cost.Value.Flops
+    Assert.True(unflooredFlops <= (PlanSlice.figures p free (PlanSlice.find p free (BigInteger 1000)).Value).Flops)
+    let _, spent = Plan.runAutoWith (Some Plan.floors) o p
+    Assert.True(spent + float flops / Plan.stakesFlopsPerSecond < unflooredSpent + float unflooredFlops / Plan.stakesFlopsPerSecond)
     // Counted, not timed: the same plan serially.
     let serial = Plan.run "auto" { o with Parallel = false } p
     Assert.Equal<int array array>(r.Tree.Value.Steps, serial.Tree.Value.Steps)
@@ -1036,7 +1048,7 @@ let ``a ledger's allowance follows the best plan offered, and hyper under a spen
     Assert.Equal(30.0, big.Allowance)
     Assert.Equal(0.1 * Math.Pow(2.0, 20.0) / 1e10, big.AllowanceAt 20.0, 12)
     // A spent ledger: hyper runs trials 0 and 1 only, and adds their work to the ledger.
-    let p = match Problem.index Range.none (peps 5 5 3) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let p = lattice 5 5 3
     let before = ledger.Spent
     let searched = PlanHyper.searchIn ledger 2 0.0 p { PlanOptions.defaults with Trials = 64; Parallel = false }
     Assert.Equal(2, searched.Trials)
@@ -1054,7 +1066,7 @@ let ``a ledger's floor bounds its allowance from below, and a slice-aware search
     Assert.Equal(0.05, floored.Allowance)
     // Stopped from the start: one trial, a plan within the limit, for less work than two trials run to the end
     // (whose plan is no dearer).
-    let p = match Problem.index Range.none (peps 6 6 3) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let p = lattice 6 6 3
     let o = { PlanOptions.defaults with Parallel = false }
     let limit = BigInteger 72
     let total (t: ContractionTree, ix: int array) =
@@ -1074,7 +1086,7 @@ let ``a ledger's floor bounds its allowance from below, and a slice-aware search
 
 [<Fact>]
 let ``the exact search counts its work by kind and stops at its bound of counted seconds`` () =
-    let p = match Problem.index Range.none (peps 4 4 4) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let p = lattice 4 4 4
     let o = { PlanOptions.defaults with Parallel = false }
     // Without a limit the greedy bound caps the search: scans and joins, no uncapped pairs.
     let capped = PlanOptimal.ExactWork()
@@ -1101,7 +1113,7 @@ let ``the exact search counts its work by kind and stops at its bound of counted
 
 [<Fact>]
 let ``the slice-aware search under a budget of counted work stops early, still fits the limit, and is deterministic`` () =
-    let p = match Problem.index Range.none (peps 6 6 3) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let p = lattice 6 6 3
     let o = { PlanOptions.defaults with Parallel = false }
     let limit = BigInteger 72
     let full = PlanHyper.Work()
@@ -1124,7 +1136,7 @@ let ``the slice-aware search under a budget of counted work stops early, still f
 
 [<Fact>]
 let ``a tight memory limit on a 9x9 lattice is met by slicing, every slice within it`` () =
-    let p = match Problem.index Range.none (peps 9 9 2) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let p = lattice 9 9 2
     let o = { PlanOptions.defaults with Trials = 16 }
     let free = Plan.run "greedy" o p
     let limit = free.Cost.Value.LargestIntermediate / BigInteger 16
@@ -1162,7 +1174,7 @@ let ``under a memory limit auto also fits the free search's other trial trees, k
     // interleaved with reconfiguration, executes about 8.2e6 flops (reuse across slices); another of the free
     // search's trial trees, fitted the same way, about 3.7e6. (On the 8x8 lattice with D = 4, the case before
     // reuse was counted, the free plan is now the cheapest fitted.)
-    let p = match Problem.index Range.none (peps 7 7 3) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let p = lattice 7 7 3
     let serial = { PlanOptions.defaults with Parallel = false }
     let free = Plan.run "auto" serial p
     let limit = free.Cost.Value.LargestIntermediate / BigInteger 10
@@ -1171,12 +1183,14 @@ let ``under a memory limit auto also fits the free search's other trial trees, k
         | Some (t, ix) -> (PlanSlice.figures p t ix).Flops
         | None -> failwith "the free plan could not be sliced"
     let limited = { serial with MemoryLimit = Some(int64 limit) }
-    let r = Plan.run "auto" limited p
+    // With the ledger's floors as they ran before they followed the stakes (this plan contracts in 0.6 ms: under
+    // `Plan.floors` the refits do not run, s12-floor).
+    let r = fst (Plan.runAutoWith None limited p)
     Assert.True(Plan.succeeded r)
     let s = r.Slicing.Value
     Assert.True(s.LargestIntermediate <= limit)
     Assert.True(s.Flops * BigInteger 2 < freeSliced, sprintf "%O against the free plan sliced, %O" s.Flops freeSliced)
     Assert.Contains("(its tree ", r.Chosen)
-    let again = Plan.run "auto" { limited with Parallel = true } p
+    let again = fst (Plan.runAutoWith None { limited with Parallel = true } p)
     Assert.Equal<int array array>(r.Tree.Value.Steps, again.Tree.Value.Steps)
     Assert.Equal<int array>(s.Indices, again.Slicing.Value.Indices)

@@ -28,7 +28,7 @@ let ``polishing with several subtree sizes never raises executed flops and keeps
 
 [<Fact>]
 let ``on a lattice whose cut is sliced the polish is deterministic, counted, and no dearer than its start`` () =
-    let p = match Problem.index Range.none (peps 6 6 2) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let p = lattice 6 6 2
     // The halves of the 6 x 6 lattice (rows 0-2 and 3-5), each swept by columns from both ends, with the six bonds
     // between them sliced: four parts whose dependencies cannot chain (TreeShapeTests).
     let leaf r c = Leaf(r * 6 + c)

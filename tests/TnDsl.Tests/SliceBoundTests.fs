@@ -140,7 +140,7 @@ let private executedOf (p: Indexed) (t: ContractionTree) (order: int list) =
 
 [<Fact>]
 let ``leastExecuted is at most every loop order's executed flops and at least the unsliced tree's, met by some order`` () =
-    let p = match Problem.index Range.none (peps 3 3 2) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let p = lattice 3 3 2
     let bonds = p.Inputs |> Array.concat |> Array.distinct |> Array.sort
     // Within 4 elements (two unsliced bonds per intermediate), and without a limit where one or two bonds are
     // sliced: with one sliced bond every step's dependencies are a prefix of the order, so the bound is met.

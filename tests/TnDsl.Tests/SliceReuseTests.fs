@@ -148,7 +148,7 @@ let ``reconfiguring a sliced tree for executed flops never costs more in its ord
 let ``on a lattice, reconfiguring a sliced tree for executed flops beats reconfiguring it for one slice's flops`` () =
     // The closed 6x6 lattice with D = 3, greedy's tree sliced by the greedy slicer to 1/100 of its largest
     // intermediate: weighting each join by its runs finds a tree that reruns less.
-    let p = match Problem.index Range.none (peps 6 6 3) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let p = lattice 6 6 3
     let t = (PlanGreedy.bestGreedy p PlanOptions.defaults).Tree
     let limit = Cost.largestIntermediate p t / BigInteger 100
     let sliced = (PlanSlice.find p t limit).Value
@@ -162,7 +162,7 @@ let ``on a lattice, reconfiguring a sliced tree for executed flops beats reconfi
 
 [<Fact>]
 let ``the JSON report gives the sliced indices in loop order, the executed flops, the levels per step and the held elements`` () =
-    let p = match Problem.index Range.none (peps 5 5 3) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
+    let p = lattice 5 5 3
     let r = Plan.run "greedy" { PlanOptions.defaults with MemoryLimit = Some 30L } p
     let s = r.Slicing.Value
     use doc = System.Text.Json.JsonDocument.Parse(PlanReport.json r)

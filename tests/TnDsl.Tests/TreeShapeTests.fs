@@ -23,10 +23,7 @@ let ``nested sweeps build their parts first, then join them in order`` () =
 /// both ends (split after column `k`) or from one end (k = 5), joined last; the sliced set is the six bonds
 /// v2_c between the halves.
 let private halves k =
-    let p =
-        match Problem.index Range.none (peps 6 6 2) with
-        | Ok p -> p
-        | Result.Error ds -> failwithf "%A" ds
+    let p = lattice 6 6 2
     let leaf r c = Leaf(r * 6 + c)
     let columns (cols: int list) (rows: int list) = Sweep [ for c in cols do for r in rows -> leaf r c ]
     let half rows = if k >= 5 then columns [ 0 .. 5 ] rows else Sweep [ columns [ 0 .. k ] rows; columns [ 5 .. -1 .. k + 1 ] rows ]

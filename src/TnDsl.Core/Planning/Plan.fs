@@ -81,6 +81,7 @@ module Plan =
     /// `PlanHyper.reconfigureTrialsUpTo` tensors (2 beyond): it costs milliseconds to a second or two there, and it
     /// is what keeps `auto` within 2x of the best cotengra finds in 60 s on every network of the side-by-side
     /// benchmark (bench/results/planner.md); 16 random-greedy trials alone, the floor before, were up to 7.6x off.
+    /// (Under a memory limit, the free search's floor holds only within the ledger's `floors`.)
     let hyperTrials = (8, 1024)
 
     /// The most counted work (`PlanHyper.Work.Seconds`) `auto`'s hyper search spends whatever the stakes: 30 s of
@@ -133,6 +134,13 @@ module Plan =
           /// The rank (from 1) among `Trees` of the tree `Fitted` came from; 0 for the free tree.
           mutable FittedRank: int }
 
+    /// What the floors of `auto`'s ledger under a memory limit may spend (`PlanHyper.Floors`): in all, the contraction
+    /// time of the best plan so far (one times it: search beyond that can never pay), or 20 ms of counted work
+    /// whatever the stakes. They used to run whatever the stakes (the free search's 8 trials, fitting the free plan
+    /// by three slicers, the other trial trees' refits within `refitFloorSeconds`, the slice-aware search's first
+    /// trial): `stakes limits` spent 0.1-1.2 s of CPU on plans that contract in 5 us to 60 ms.
+    let floors: PlanHyper.Floors = { Seconds = 0.02; Multiple = 1.0 }
+
     /// The share of what the ledger has left, after the slice-aware search, that the exact search under a limit may
     /// take: a quarter (where the limit forces slicing it searches in vain). The slice-aware search comes first and
     /// may take all that is left: on a 10x10 lattice with D = 3 at 1/100 of its largest intermediate it finds a
@@ -142,33 +150,45 @@ module Plan =
     /// log2 of a plan's total flops (sliced when it is).
     let private log2Of (flops: BigInteger) = if flops.Sign <= 0 then 0.0 else BigInteger.Log(flops, 2.0)
 
-    /// A tree fitted to a memory limit: as is when it fits, else the cheapest (executed flops) of the tree sliced
-    /// interleaved with reconfiguration (subtrees of 8, one pass per round) by each of the slicer's scores
-    /// (`PlanSliceSearch.sliceReconfigureEither`: by executed flops alone, auto's plan of a 3-regular graph of 50
-    /// vertices at 5 elements executed 5.7e8 flops, by both 4.8e7) and the tree as is sliced
-    /// by one greedy pass (reconfiguring for one slice's flops can undo the reuse across slices that the tree as is
-    /// allows); its executed flops, tree and slicing. The work is counted in `work`, loop orders included.
-    let private fitFree (work: PlanHyper.Work) (p: Indexed) (limit: BigInteger) (t: ContractionTree) =
+    /// A tree fitted to a memory limit: as is when it fits, else the cheapest (executed flops) of the tree as is
+    /// sliced by one greedy pass (reconfiguring for one slice's flops can undo the reuse across slices that the tree
+    /// as is allows) and the tree sliced interleaved with reconfiguration (subtrees of 8, one pass per round) by
+    /// each of the slicer's scores (`PlanSliceSearch.sliceReconfigureBy`: by executed flops alone, auto's plan of a
+    /// 3-regular graph of 50 vertices at 5 elements executed 5.7e8 flops, by both 4.8e7); its executed flops, tree
+    /// and slicing. Each plan is offered to the ledger as it is found. The executed-flops rule runs first, always
+    /// (it gives a plan, and on lattices the best of the three or close); the every-slice rule and the greedy pass
+    /// only while the ledger's floors allow (`PlanHyper.Ledger.FloorsAllow`): on the 12x12 lattice with D = 2 at
+    /// 1/10 of its largest intermediate the greedy pass costs 40 % of the three and its plan was 22x dearer than the
+    /// executed rule's. The work is counted in the ledger, loop orders included.
+    let private fitFree (ledger: PlanHyper.Ledger) (p: Indexed) (limit: BigInteger) (t: ContractionTree) =
+        let work = ledger.Work
         work.Steps <- work.Steps + float t.Steps.Length
         let c = Cost.report p t
         if c.LargestIntermediate <= limit then Some(c.Flops, t, None)
         else
             let sliced (t: ContractionTree, ix: int array) =
                 let s = PlanSliceSearch.figuresCounted work p t ix
+                ledger.Offer(log2Of s.Flops)
                 s.Flops, t, (if ix.Length = 0 then None else Some s)
-            let reconfigured = PlanSliceSearch.sliceReconfigureEither work (fun () -> false) p limit false 1 t |> Option.map sliced
-            let costings = ref 0L
-            let orders = ref 0.0
-            let asIs = PlanSlice.findCountedOrders costings orders 1 p t limit |> Option.map (fun ix -> sliced (t, ix))
-            work.Steps <- work.Steps + float t.Steps.Length * float costings.Value
-            work.Orders <- work.Orders + orders.Value
-            match reconfigured, asIs with
-            | Some (fr, _, _), Some (fa, _, _) when fa < fr -> asIs
-            | None, _ -> asIs
-            | _ -> reconfigured
+            let by score = PlanSliceSearch.sliceReconfigureBy score work (fun () -> false) p limit false 1 t |> Option.map sliced
+            let executed = by PlanSliceSearch.Executed
+            let everySlice = if ledger.FloorsAllow || executed.IsNone then by PlanSliceSearch.EverySlice else None
+            let asIs =
+                if ledger.FloorsAllow || (executed.IsNone && everySlice.IsNone) then
+                    let costings = ref 0L
+                    let orders = ref 0.0
+                    let found = PlanSlice.findCountedOrders costings orders 1 p t limit
+                    work.Steps <- work.Steps + float t.Steps.Length * float costings.Value
+                    work.Orders <- work.Orders + orders.Value
+                    found |> Option.map (fun ix -> sliced (t, ix))
+                else None
+            // The cheapest; on a tie, the executed rule's, then the every-slice rule's, then the tree as is.
+            match [ executed; everySlice; asIs ] |> List.choose id with
+            | [] -> None
+            | xs -> Some(xs |> List.reduce (fun (fa, _, _ as a) (fb, _, _ as b) -> if fb < fa then b else a))
 
-    /// The counted work (seconds) that fitting the free search's other trial trees to a limit may take whatever the
-    /// ledger says (`refitRanked`): 0.15 s, about 50 ms of CPU.
+    /// The counted work (seconds) that fitting the free search's other trial trees to a limit may take past the
+    /// ledger's allowance, while its `floors` allow (`refitRanked`): 0.15 s, about 50 ms of CPU.
     let refitFloorSeconds = 0.15
 
     /// The free search's trial trees (`PlanHyper.Searched.Ranked`, best unsliced score first), other than the free
@@ -176,8 +196,8 @@ module Plan =
     /// trees chosen for flops alone slice very differently, and the best sliced one is often not the best
     /// unsliced one (on the PEPS norm 4x4 at 1/100 of its largest intermediate the 4th-ranked tree sliced costs
     /// 5.8e9 flops, the first 1.6e10). They are fitted in rank order while the ledger has work left, or while the
-    /// fittings so far and one more (priced at what fitting the free plan cost) stay within `refitFloorSeconds`.
-    /// Only where the free plan needed slicing. Deterministic (the work is counted), unless `stop` (a wall-clock
+    /// fittings so far and one more (priced at what fitting the free plan cost) stay within `refitFloorSeconds` and
+    /// the ledger's `floors` allow. Only where the free plan needed slicing. Deterministic (the work is counted), unless `stop` (a wall-clock
     /// limit) ends it first.
     let private refitRanked (stop: unit -> bool) (b: Budgeted) (p: Indexed) (limit: BigInteger) =
         match b.Fitted with
@@ -189,10 +209,10 @@ module Plan =
             let trees = b.Trees |> Array.mapi (fun i t -> i + 1, t) |> Array.filter (snd >> key >> seen.Add)
             let mutable spent = 0.0
             let mutable i = 0
-            while i < trees.Length && not (stop ()) && (not b.Ledger.Exhausted || spent + b.FitWork <= refitFloorSeconds) do
+            while i < trees.Length && not (stop ()) && (not b.Ledger.Exhausted || (spent + b.FitWork <= refitFloorSeconds && b.Ledger.FloorsAllow)) do
                 let before = b.Ledger.Spent
                 let rank, tree = trees[i]
-                match fitFree b.Ledger.Work p limit tree with
+                match fitFree b.Ledger p limit tree with
                 | Some (f, t, s) ->
                     b.Ledger.Offer(log2Of f)
                     match b.Fitted with
@@ -226,14 +246,17 @@ module Plan =
     /// the exact search with the limit as a hard constraint, on `exactShare` of what is left; hyper with trees
     /// scored by their sliced flops) get only what is left of a tenth of the best plan's contraction time (at
     /// least `ledgerFloorSeconds`), offered as each finds better. When nothing is left, the best plan so far is the
-    /// answer. (Sized from greedy's plan instead, they spent 6-60 s on an 8x8
-    /// lattice at 2621 elements, for a plan that contracts in 0.42 s.)
+    /// answer. (Sized from greedy's plan instead, they spent 6-60 s on an 8x8 lattice at 2621 elements, for a plan
+    /// that contracts in 0.42 s.) The phases that run past the ledger's allowance (hyper's floor of trials in the
+    /// free search, the free plan's fitting by its second and third slicer, the refits within `refitFloorSeconds`,
+    /// the slice-aware search's first trial) run only while the work spent in all stays below the contraction time
+    /// of the best plan so far, or 20 ms of counted work (`floors`).
     ///
     /// A `TimeLimitMs` in the options is kept as an extra wall-clock stop, which makes the plan depend on the
     /// machine.
     /// `work` and `exactWork` receive the counted work of a search without a budget (a free search under a
     /// budget's ledger, or nothing of note); `trees` the trees of hyper's trials, best first (where hyper ran).
-    let rec private autoIn (budget: Budgeted option) (work: PlanHyper.Work) (exactWork: PlanOptimal.ExactWork) (trees: ResizeArray<ContractionTree>) (p: Indexed) (o: PlanOptions) : string * Found =
+    let rec private autoIn (budget: Budgeted option) (freeFloor: (ContractionTree -> float -> float) option) (work: PlanHyper.Work) (exactWork: PlanOptimal.ExactWork) (trees: ResizeArray<ContractionTree>) (p: Indexed) (o: PlanOptions) : string * Found =
         let n = p.Inputs.Length
         let clock = Stopwatch.StartNew()
         let found t = { Tree = Some t; Notes = [] }
@@ -250,12 +273,20 @@ module Plan =
                 match budget, limit with
                 | Some b, Some l ->
                     let ranked = ResizeArray()
-                    let name, free = autoIn None b.Ledger.Work b.Ledger.Exact ranked p { o with MemoryLimit = None }
+                    // Its floor of hyper trials holds while their work is within the floors' allowance for an
+                    // estimate of the sliced plan: the best tree's flops times the square root of the factor by
+                    // which the limit cuts its largest intermediate (auto's plans of `stakes limits` at 1/100
+                    // execute 3 to 290 times the free plan's flops, at 1/10 0.8 to 2.5; the factor itself kept all
+                    // 8 trials on the 8x8 lattice with D = 4 and the 10x10 with D = 3 at 1/10, plans of 17 ms).
+                    let freeFloor (t: ContractionTree) (log2Flops: float) =
+                        let cut = log2Of (Cost.largestIntermediate p t) - log2Of l
+                        b.Ledger.FloorsAllowanceAt(log2Flops + 0.5 * max 0.0 cut)
+                    let name, free = autoIn None (Some freeFloor) b.Ledger.Work b.Ledger.Exact ranked p { o with MemoryLimit = None }
                     b.Trees <- ranked.ToArray()
                     let free = free.Tree |> Option.filter (fun t -> (ContractionTree.validate t).IsOk) |> Option.map (PlanReduce.leaves p o.Objective (Some l))
                     b.Free <- free
                     let before = b.Ledger.Spent
-                    b.Fitted <- free |> Option.bind (fitFree b.Ledger.Work p l)
+                    b.Fitted <- free |> Option.bind (fitFree b.Ledger p l)
                     b.FitWork <- b.Ledger.Spent - before
                     b.Fitted |> Option.iter (fun (f, _, _) -> b.Ledger.Offer(log2Of f))
                     name
@@ -272,13 +303,13 @@ module Plan =
                 refitRanked (fun () -> o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)) b p l
             | _ -> ()
             // Under a budget, where the free plan needed slicing: the slice-aware search, lean, its first trial's
-            // cheaper slicing whatever the ledger says (a floor, up to `PlanSliceSearch.leanFloorUpTo` tensors),
+            // cheaper slicing past the ledger's allowance while its floors allow (up to `PlanSliceSearch.leanFloorUpTo` tensors),
             // the rest while work is left. It
             // comes before the exact search under the limit, which on a network that must be sliced searches in
             // vain (the limit is a hard constraint there), and before hyper's trials scored by their sliced flops:
             // per unit of counted work it found the cheaper plans on every row of `stakes limits`.
             match budget, limit with
-            | Some b, Some l when n <= reconfigureUpTo && (not b.Ledger.Exhausted || n <= PlanSliceSearch.leanFloorUpTo) && (match b.Fitted with Some (_, _, Some _) | None -> true | _ -> false) ->
+            | Some b, Some l when n <= reconfigureUpTo && (not b.Ledger.Exhausted || (n <= PlanSliceSearch.leanFloorUpTo && b.Ledger.FloorsAllow)) && (match b.Fitted with Some (_, _, Some _) | None -> true | _ -> false) ->
                 let timeSpent () = o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)
                 b.Searched <-
                     PlanSliceSearch.searchWith true b.Ledger.Work (fun () -> timeSpent () || b.Ledger.Exhausted) p o l (defaultArg (sliceSearchTrials "auto" o) 2)
@@ -340,7 +371,11 @@ module Plan =
                               yield sprintf "hyper (%d trials)" searched.Trials, searched.Tree
                           | Some _ -> ()
                           | None when affords 3L ->
-                              let searched = PlanHyper.searchWith (Some(stakesRule n)) p { o with Trials = snd hyperTrials; TimeLimitMs = left () }
+                              let trialsOf = { o with Trials = snd hyperTrials; TimeLimitMs = left () }
+                              let searched =
+                                  match freeFloor with
+                                  | Some floor -> PlanHyper.searchFloored (stakesRule n) floor p trialsOf
+                                  | None -> PlanHyper.searchWith (Some(stakesRule n)) p trialsOf
                               work.Add searched.Work
                               trees.AddRange searched.Ranked
                               yield sprintf "hyper (%d trials)" searched.Trials, searched.Tree
@@ -366,14 +401,18 @@ module Plan =
                         if PlanHyper.scoreCounted work p o polished < bestScore then name + "+reconfigure", found polished
                         else name, found best
 
-    /// A fresh budget for `auto` under a memory limit that slicing may meet (None otherwise).
-    let private budgetFor (p: Indexed) (o: PlanOptions) : Budgeted option =
+    /// A fresh budget for `auto` under a memory limit that slicing may meet (None otherwise), its floors following
+    /// `floors` (None: the floors run whatever the stakes).
+    let private budgetWith (floors: PlanHyper.Floors option) (p: Indexed) (o: PlanOptions) : Budgeted option =
         match o.MemoryLimit with
-        | Some _ when o.Slice -> Some { Ledger = PlanHyper.Ledger(stakesRule p.Inputs.Length, ledgerFloorSeconds); Free = None; Fitted = None; Searched = None; Trees = [||]; FitWork = 0.0; FittedRank = 0 }
+        | Some _ when o.Slice -> Some { Ledger = PlanHyper.Ledger(stakesRule p.Inputs.Length, ledgerFloorSeconds, floors); Free = None; Fitted = None; Searched = None; Trees = [||]; FitWork = 0.0; FittedRank = 0 }
         | _ -> None
 
+    /// A fresh budget for `auto` (see `budgetWith`), its floors following `floors`.
+    let private budgetFor (p: Indexed) (o: PlanOptions) : Budgeted option = budgetWith (Some floors) p o
+
     /// `auto` with the name of the candidate it chose (see `autoIn`).
-    let autoChoose (p: Indexed) (o: PlanOptions) : string * Found = autoIn (budgetFor p o) (PlanHyper.Work()) (PlanOptimal.ExactWork()) (ResizeArray()) p o
+    let autoChoose (p: Indexed) (o: PlanOptions) : string * Found = autoIn (budgetFor p o) None (PlanHyper.Work()) (PlanOptimal.ExactWork()) (ResizeArray()) p o
 
     /// `auto`: see `autoChoose`.
     let auto: Optimizer = fun p o -> snd (autoChoose p o)
@@ -562,8 +601,16 @@ module Plan =
             if name = "auto" then
                 // One budget for the whole plan: the search and the fitting to a memory limit.
                 let budget = budgetFor p o
-                runBudgeted budget name (autoIn budget (PlanHyper.Work()) (PlanOptimal.ExactWork()) (ResizeArray())) o p
+                runBudgeted budget name (autoIn budget None (PlanHyper.Work()) (PlanOptimal.ExactWork()) (ResizeArray())) o p
             else runBudgeted None name (fun p o -> name, optimizer p o) o p
+
+    /// `run "auto"` with its floors under a memory limit following `floors` (None: as they ran before they followed
+    /// the stakes), and the counted work of its ledger in seconds (0 without a memory limit): what the floors save,
+    /// and what they cost, can be compared on one network.
+    let runAutoWith (floors: PlanHyper.Floors option) (o: PlanOptions) (p: Indexed) : PlanResult * float =
+        let budget = budgetWith floors p o
+        let r = runBudgeted budget "auto" (autoIn budget None (PlanHyper.Work()) (PlanOptimal.ExactWork()) (ResizeArray())) o p
+        r, (match budget with Some b -> b.Ledger.Spent | None -> 0.0)
 
     /// Plans a checked problem along a user-given path (pairwise steps in the linear convention, completed left
     /// to right): the path is an optimizer like any other, named `path`.

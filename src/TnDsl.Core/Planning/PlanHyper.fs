@@ -501,18 +501,29 @@ module PlanHyper =
     /// machine and load.
     type Stakes = { FlopsPerSecond: float; Share: float; Floor: int; CapSeconds: float }
 
+    /// What the floors of a ledger may spend: the phases that run past its allowance (the free search's least
+    /// trials, fitting the free plan to a memory limit, the slice-aware search's first trial) run only while the
+    /// ledger's work in all is below `Multiple` × the best plan's contraction time at the stakes' rate, or below
+    /// `Seconds` (whatever the stakes). Search beyond the contraction time itself can never pay for itself: no plan
+    /// is cheaper than nothing.
+    type Floors = { Seconds: float; Multiple: float }
+
     /// One budget of counted work shared by the phases of a plan (`auto` under a memory limit: the search without
     /// the limit, slicing its tree, the search under the limit, the slice-aware search): each phase adds its work
     /// (`Work`, and `Exact` for exact searches) and offers the flops of the best plan it found (sliced when it
     /// must be); the allowance is `Share` × the best plan's contraction time at `FlopsPerSecond`, at least
-    /// `floorSeconds` (what a first slice-aware trial needs on a small network, whatever the stakes) and at most
-    /// `CapSeconds`. Counted, not timed: the same plan on any machine and load.
-    type Ledger(stakes: Stakes, floorSeconds: float) =
+    /// `floorSeconds` (what a first slice-aware trial needs on a small network, whatever the stakes; with `floors`,
+    /// no more than their allowance) and at most `CapSeconds`. With `floors`, the phases that run past the
+    /// allowance ask `FloorsAllow` (see `Floors`); without, they run whatever the stakes. Counted, not timed: the
+    /// same plan on any machine and load.
+    type Ledger(stakes: Stakes, floorSeconds: float, floors: Floors option) =
         let work = Work()
         let exact = PlanOptimal.ExactWork()
         let mutable bestLog2 = Double.PositiveInfinity
         /// A ledger without a floor: the allowance follows the stakes alone.
-        new(stakes: Stakes) = Ledger(stakes, 0.0)
+        new(stakes: Stakes) = Ledger(stakes, 0.0, None)
+        /// A ledger whose floors run whatever the stakes.
+        new(stakes: Stakes, floorSeconds: float) = Ledger(stakes, floorSeconds, None)
         /// The stakes rule.
         member _.Stakes = stakes
         /// The least allowance, in seconds of counted work.
@@ -527,9 +538,21 @@ module PlanHyper =
         member _.Offer(log2Flops: float) = bestLog2 <- min bestLog2 log2Flops
         /// The seconds of counted work spent so far.
         member _.Spent = work.Seconds + exact.Seconds
+        /// The seconds of counted work the floors may spend in all (see `Floors`) with a plan of `log2Flops` (or the
+        /// best so far, if better): +infinity without floors, at most `CapSeconds`.
+        member _.FloorsAllowanceAt(log2Flops: float) =
+            match floors with
+            | None -> Double.PositiveInfinity
+            | Some f -> min stakes.CapSeconds (max f.Seconds (f.Multiple * Math.Pow(2.0, min bestLog2 log2Flops) / stakes.FlopsPerSecond))
+        /// The seconds of counted work the floors may spend in all with the best plan so far.
+        member this.FloorsAllowance = this.FloorsAllowanceAt Double.PositiveInfinity
+        /// True while the work spent is below the floors' allowance: a phase that runs past the ledger's allowance
+        /// may start.
+        member this.FloorsAllow = this.Spent < this.FloorsAllowance
         /// The seconds of counted work a plan of `log2Flops` (or the best so far, if better) allows in all.
-        member _.AllowanceAt(log2Flops: float) =
-            min stakes.CapSeconds (max floorSeconds (stakes.Share * Math.Pow(2.0, min bestLog2 log2Flops) / stakes.FlopsPerSecond))
+        member this.AllowanceAt(log2Flops: float) =
+            let floor = min floorSeconds (this.FloorsAllowanceAt log2Flops)
+            min stakes.CapSeconds (max floor (stakes.Share * Math.Pow(2.0, min bestLog2 log2Flops) / stakes.FlopsPerSecond))
         /// The seconds of counted work the best plan so far allows in all.
         member this.Allowance = this.AllowanceAt Double.PositiveInfinity
         /// The seconds still allowed (negative once overspent).
@@ -543,7 +566,7 @@ module PlanHyper =
 
     /// `searchWith`, with `spent0` seconds of counted work already spent and a plan of `best0` log2 flops already
     /// known (under `stakes`); `allowance` gives the seconds that the stakes allow for the best plan's log2 flops.
-    let private searchFrom (stakes: Stakes option) (allowance: Stakes -> float -> float) (spent0: float) (best0: float) (p: Indexed) (o: PlanOptions) : Searched =
+    let private searchFrom (stakes: Stakes option) (allowance: Stakes -> float -> float) (floorSeconds: ContractionTree -> float -> float) (spent0: float) (best0: float) (p: Indexed) (o: PlanOptions) : Searched =
         let n = p.Inputs.Length
         if n <= 2 then
             let t = (PlanGreedy.bestGreedy p o).Tree
@@ -573,15 +596,20 @@ module PlanHyper =
             let mutable cutoff = trials
             let mutable spentSeconds = spent0
             let mutable bestLog2 = best0
+            let mutable bestTree = None
             let settle () =
                 lock gate (fun () ->
                     while settled < cutoff && results.ContainsKey settled do
-                        let _, _, lf, w = results[settled]
+                        let _, tree, lf, w = results[settled]
                         spentSeconds <- spentSeconds + w.Seconds
+                        if lf < bestLog2 || bestTree.IsNone then bestTree <- Some tree
                         bestLog2 <- min bestLog2 lf
                         settled <- settled + 1
+                        // The floor of trials holds while their work is within what `floorSeconds` allows (trials 0
+                        // and 1 count whatever it says: both run).
+                        let floored = settled < 2 || spentSeconds < floorSeconds bestTree.Value bestLog2
                         match stakes with
-                        | Some s when settled >= s.Floor && spentSeconds >= allowance s bestLog2 -> cutoff <- settled
+                        | Some s when (settled >= s.Floor || not floored) && spentSeconds >= allowance s bestLog2 -> cutoff <- settled
                         | _ -> ())
             let admitted t = lock gate (fun () -> t < cutoff)
             let mutable finished = 0
@@ -677,14 +705,21 @@ module PlanHyper =
     /// The best tree of `Trials` trials (or fewer: under `stakes`, or when a time limit is set and spent), polished.
     let searchWith (stakes: Stakes option) (p: Indexed) (o: PlanOptions) : Searched =
         let allowance (s: Stakes) (bestLog2: float) = min s.CapSeconds (s.Share * Math.Pow(2.0, bestLog2) / s.FlopsPerSecond)
-        searchFrom stakes allowance 0.0 Double.PositiveInfinity p o
+        searchFrom stakes allowance (fun _ _ -> Double.PositiveInfinity) 0.0 Double.PositiveInfinity p o
+
+    /// `searchWith` under `stakes` whose floor of trials holds only while the trials' counted work is below
+    /// `floorSeconds best log2` (seconds, given the best tree so far and log2 of its flops): `auto`'s search without
+    /// a memory limit under one, whose floor follows an estimate of the sliced plan's contraction time.
+    let searchFloored (stakes: Stakes) (floorSeconds: ContractionTree -> float -> float) (p: Indexed) (o: PlanOptions) : Searched =
+        let allowance (s: Stakes) (bestLog2: float) = min s.CapSeconds (s.Share * Math.Pow(2.0, bestLog2) / s.FlopsPerSecond)
+        searchFrom (Some stakes) allowance floorSeconds 0.0 Double.PositiveInfinity p o
 
     /// `searchWith` under a ledger's stakes, with its work so far and its best plan, at least `floor` trials
     /// (trials 0 and 1 always run), leaving `keep` seconds of the ledger's allowance unspent (for a later phase);
     /// the search's work is added to the ledger.
     let searchIn (ledger: Ledger) (floor: int) (keep: float) (p: Indexed) (o: PlanOptions) : Searched =
         let allowance _ (bestLog2: float) = ledger.AllowanceAt bestLog2 - keep
-        let searched = searchFrom (Some { ledger.Stakes with Floor = floor }) allowance ledger.Spent ledger.BestLog2 p o
+        let searched = searchFrom (Some { ledger.Stakes with Floor = floor }) allowance (fun _ _ -> Double.PositiveInfinity) ledger.Spent ledger.BestLog2 p o
         ledger.Work.Add searched.Work
         searched
 

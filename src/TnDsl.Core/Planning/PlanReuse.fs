@@ -89,8 +89,7 @@ module PlanReuse =
             while changed && round < max 1 alternations && (round = 0 || not (stop ())) do
                 let start = current
                 for k in windows do
-                    // The best order (exact up to 12 indices: about one costing per index).
-                    work.Steps <- work.Steps + float current.Steps.Length * float (1 + min sliced.Length PlanSlice.exactOrderUpTo)
+                    // The best order (its operations counted, `PlanSlice.orderOps`).
                     work.Orders <- work.Orders + PlanSlice.orderOps current.Steps.Length sliced.Length
                     current <- PlanHyper.reconfigureReuseCounted work stop (Some limit64) p (PlanSlice.bestOrder p current sliced) k 2 current
                 changed <- current.Steps <> start.Steps

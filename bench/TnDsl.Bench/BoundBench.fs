@@ -1,0 +1,72 @@
+/// Lower bounds on sliced plans of the lattices at 1/100 of hyper's unsliced largest intermediate, against hyper's
+/// unsliced flops of the same run (bench/results/planner.md, "Session 12 (s12-bound)"): the order-free cost of
+/// every connected sweep (`SliceLower.sweepLeast`), and with `plans` the step exponents of the slice-aware
+/// search's own plan (`SliceLower.exponents`).
+module TnDsl.Bench.BoundBench
+
+open System
+open System.Diagnostics
+open System.Numerics
+open TnDsl
+open TnDsl.Bench.Measure
+
+let private ratio (a: BigInteger) (b: BigInteger) = Math.Exp(BigInteger.Log a - BigInteger.Log b)
+
+/// Prints the bounds. Arguments: `only=TEXT` (the lattices whose label contains TEXT), `least=F` (also look for
+/// the least sweep bound up to F times the unsliced flops, default 0: only whether 2x is within reach), `plans`
+/// (the search's plan at the limit and its heaviest steps' exponents: minutes of CPU), `exact` (also
+/// `SliceLower.sweepLeastExact`, at `least` or 2 times the unsliced flops: minutes of CPU), `trials=N` (hyper's, 32).
+let run (args: string array) =
+    let arg (key: string) =
+        args |> Array.tryPick (fun a -> if a.StartsWith(key + "=") then Some(a.Substring(key.Length + 1)) else None)
+    let trials = arg "trials" |> Option.map int |> Option.defaultValue 32
+    let least = arg "least" |> Option.map float |> Option.defaultValue 0.0
+    let o = { PlanOptions.defaults with Trials = trials }
+    printfn "bound: lattices at 1/100 of hyper's unsliced largest intermediate (hyper, %d trials, threads 1, load %s); ratios over hyper's unsliced flops" trials
+        (try (IO.File.ReadAllText "/proc/loadavg").Split(' ')[0] with _ -> "?")
+    printfn "  (connected sweeps: each step adds a site next to those taken; their order-free cost is their executed cost in the best loop order, and no sliced set makes one cost 2x or less where the bound says '> 2')"
+    printfn "  %-18s %11s %9s %6s %3s %16s %11s %12s" "lattice" "unsliced" "largest" "limit" "m" "sweeps >= (x)" "states" "cpu ms"
+    for label, side, bond in [ "lattice 8x8 D=4", 8, 4; "lattice 10x10 D=3", 10, 3 ] |> List.filter (fun (l, _, _) -> arg "only" |> Option.forall l.Contains) do
+        let p = index (HyperBench.lattice side side bond)
+        let free = Plan.run "hyper" o p
+        let flops = free.Cost.Value.Flops
+        let limit = free.Cost.Value.LargestIntermediate / BigInteger 100
+        let m = SliceBound.keptBonds bond limit
+        let self = Process.GetCurrentProcess()
+        let cpu0 = self.TotalProcessorTime
+        let states = ref 0L
+        let twice = flops * BigInteger 2
+        let shown =
+            match SliceLower.sweepLeast side side bond m (int64 twice) states with
+            | Some b -> sprintf "%.3f" (ratio b flops)
+            | None when least > 2.0 ->
+                match SliceLower.sweepLeast side side bond m (int64 (float flops * least)) states with
+                | Some b -> sprintf "%.3f" (ratio b flops)
+                | None -> sprintf "> %g" least
+            | None -> "> 2"
+        self.Refresh()
+        printfn "  %-18s %11s %9s %6s %3d %16s %11d %12.0f" label (PlanReport.sci flops) (PlanReport.sci free.Cost.Value.LargestIntermediate) (PlanReport.sci limit) m shown
+            states.Value (self.TotalProcessorTime - cpu0).TotalMilliseconds
+        if args |> Array.contains "exact" then
+            // The same question without the relaxation (which boundary bonds are sliced kept in the states), at
+            // `least` times the unsliced flops (2 by default): the least cost of every connected sweep, or "> F".
+            let cpu1 = self.TotalProcessorTime
+            let states = ref 0L
+            let factor = max 2.0 least
+            let shown =
+                match SliceLower.sweepLeastExact side side bond m (int64 (float flops * factor)) states with
+                | Some b -> sprintf "%.3f" (ratio b flops)
+                | None -> sprintf "> %g" factor
+            self.Refresh()
+            printfn "  %-18s %11s %9s %6s %3s %16s %11d %12.0f   (exact)" "" "" "" "" "" shown states.Value (self.TotalProcessorTime - cpu1).TotalMilliseconds
+        if args |> Array.contains "plans" then
+            let r = Plan.run "hyper" { o with MemoryLimit = Some(int64 limit) } p
+            match r.Slicing, r.Tree with
+            | Some s, Some t ->
+                let steps = SliceLower.exponents p t s.Indices
+                printfn "    search's plan: %d sliced, executed %.3fx, order-free %.3fx; heaviest steps (exponent e = |dR| + d(R) + w(R), term 2 D^e):"
+                    s.Indices.Length (ratio s.Flops flops) (ratio (SliceBound.leastExecuted p t s.Indices) flops)
+                for st in steps |> Array.sortByDescending (fun st -> st.Exponent) |> Array.truncate 8 do
+                    let term = BigInteger(if st.Summed then 2 else 1) * BigInteger.Pow(BigInteger bond, st.Exponent)
+                    printfn "      step %4d: e %2d = %2d + %2d + %d   %.3fx" st.Node st.Exponent st.Boundary st.Dead st.OpenCut (ratio term flops)
+            | _ -> printfn "    search's plan: none (%A)" (r.Diagnostics |> List.map (fun d -> d.Message))

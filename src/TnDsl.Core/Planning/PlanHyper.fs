@@ -226,7 +226,7 @@ module PlanHyper =
     /// With `reuse` = Some(full, order), `p` is `full` sliced over `order` (the loop order, outermost first) and
     /// the objective is the executed flops under reuse across slices (`PlanSlice.executedFlops`): a join counts its
     /// flops in one slice times the number of times it runs, set by the innermost sliced index its subtree carries.
-    let private reconfigureCore (reuse: (Indexed * int array) option) (work: Work) (stop: unit -> bool) (limit: int64 option) (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =
+    let private reconfigureCore (frontiers: Random option) (reuse: (Indexed * int array) option) (work: Work) (stop: unit -> bool) (limit: int64 option) (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =
         // Per loop level, the number of runs of a step at that level; per leaf, its level (0 without reuse).
         let prefix, leafLevel =
             match reuse with
@@ -410,7 +410,10 @@ module PlanHyper =
                             frontier |> Seq.filter (fun u -> nodes.Kids.ContainsKey u && frontier.Count - 1 + nodes.Kids[u].Length <= k)
                         if Seq.isEmpty openable then grow <- false
                         else
-                            let u = openable |> Seq.maxBy (fun u -> sizeOf nodes.Kept[u], u)
+                            let u =
+                                match frontiers with
+                                | None -> openable |> Seq.maxBy (fun u -> sizeOf nodes.Kept[u], u)
+                                | Some rng -> let a = Seq.toArray openable in a[rng.Next a.Length]
                             frontier.Remove u |> ignore
                             frontier.AddRange nodes.Kids[u]
                             inner.Add u
@@ -438,7 +441,7 @@ module PlanHyper =
 
     /// Subtree reconfiguration for an objective (see `reconfigureCore`), the work added to `work`.
     let reconfigureCounted (work: Work) (stop: unit -> bool) (limit: int64 option) (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =
-        reconfigureCore None work stop limit p objective k passes t
+        reconfigureCore None None work stop limit p objective k passes t
 
     /// Subtree reconfiguration of a sliced tree for its executed flops under reuse across slices
     /// (`PlanSlice.executedFlops`) in the loop order `order` (outermost first, kept fixed): as `reconfigureCounted`
@@ -446,8 +449,16 @@ module PlanHyper =
     /// runs. Reconfiguring a sliced tree for one slice's flops alone can merge a step that runs once into one that
     /// runs in every slice. With `limit`, every intermediate of a slice stays within it. The work is added to `work`.
     let reconfigureReuseCounted (work: Work) (stop: unit -> bool) (limit: int64 option) (full: Indexed) (order: int array) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =
-        if order.Length = 0 then reconfigureCore None work stop limit full Flops k passes t
-        else reconfigureCore (Some(full, order)) work stop limit (PlanSlice.sliceProblem full order) Flops k passes t
+        if order.Length = 0 then reconfigureCore None None work stop limit full Flops k passes t
+        else reconfigureCore None (Some(full, order)) work stop limit (PlanSlice.sliceProblem full order) Flops k passes t
+
+    /// `reconfigureReuseCounted` with other frontiers: each subtree is cut by opening, at each growth, an openable
+    /// node drawn by `rng` instead of the largest (cotengra's random subtree selection). The frontiers that a
+    /// window of k cuts a tree into decide which rewrites it can reach; random ones reach others. Deterministic
+    /// for a seeded `rng`. The work is added to `work`.
+    let reconfigureReuseRandomCounted (rng: Random) (work: Work) (stop: unit -> bool) (limit: int64 option) (full: Indexed) (order: int array) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =
+        if order.Length = 0 then reconfigureCore (Some rng) None work stop limit full Flops k passes t
+        else reconfigureCore (Some rng) (Some(full, order)) work stop limit (PlanSlice.sliceProblem full order) Flops k passes t
 
     /// `reconfigureCounted` without counting the work.
     let reconfigureUntil (stop: unit -> bool) (limit: int64 option) (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =

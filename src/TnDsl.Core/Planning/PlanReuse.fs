@@ -144,26 +144,101 @@ module PlanReuse =
     let rebuild (p: Indexed) (seed: int) (limit: BigInteger) (sliced: int array) (t: int) =
         rebuildCounted (PlanHyper.Work()) (fun () -> false) p seed limit sliced t
 
+    /// The most rounds of `shakeCounted` in one call of `alternativesCounted` (hyper's search): on the 16 x 16
+    /// lattice with D = 2 at 1/100 the rounds that lowered the flops were the first two or three of 100, from six
+    /// seeds (planner.md, Session 12).
+    let shakeRounds = 8
+
+    /// A sliced tree polished with random frontiers: rounds of the best loop order followed by subtree
+    /// reconfiguration for the executed flops in that order within the limit (`PlanHyper.reconfigureReuseRandomCounted`,
+    /// two passes), whose subtrees are cut by opening nodes drawn at random instead of the largest, the subtree size
+    /// the round's in `windows` (in turn), until a round changes nothing, `rounds` ran or `stop` says so. The frontiers
+    /// that the largest-first rule cuts a tree into are the same at every round, so a tree that windows of 8 to 11
+    /// leave as it is can still have cheaper rewrites of other subtrees: on the 16 x 16 lattice with D = 2 at
+    /// 1/100, the search's plan (2.308x, left as it is by `fitAndPolishWith polishWindows`) goes to 2.02-2.03x in
+    /// three rounds. Each round keeps the tree unless it costs no more in the fixed order (then the best order costs
+    /// no more again). Round r draws from its own generator seeded by (seed, t, r): deterministic. The work is
+    /// counted in `work`.
+    let shakeCounted (windows: int array) (rounds: int) (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (seed: int) (limit: BigInteger) (t: int) (sliced: int array) (tree: ContractionTree) =
+        let limit64 = int64 (BigInteger.Min(limit, BigInteger Int64.MaxValue))
+        let mutable current = tree
+        let mutable round = 0
+        let mutable changed = true
+        while changed && round < rounds && not (stop ()) do
+            work.Steps <- work.Steps + float current.Steps.Length * float (1 + min sliced.Length PlanSlice.exactOrderUpTo)
+            work.Orders <- work.Orders + PlanSlice.orderOps current.Steps.Length sliced.Length
+            let rng = Random(seed * 1000003 + t * 7919 + round * 104729 + 43)
+            let next = PlanHyper.reconfigureReuseRandomCounted rng work stop (Some limit64) p (PlanSlice.bestOrder p current sliced) windows[round % windows.Length] 2 current
+            changed <- next.Steps <> current.Steps
+            current <- next
+            round <- round + 1
+        current
+
+    /// Hops of `hopCounted` per trial of hyper's slice-aware search: on the 16 x 16 lattice with D = 2 at 1/100,
+    /// from a 2.019x plan, a hop with frontiers of 10 to 15 nodes left its basin (for 1.821x) at the 5th and 8th
+    /// hop of two streams, about 0.6 s each; with frontiers of 6 to 11, about one hop in 80, 0.13 s each
+    /// (planner.md, Session 12).
+    let hopsPerTrial = 4
+
+    /// Basin hopping over trees for a plan's sliced set: each hop perturbs the best tree so far by subtree
+    /// reconfiguration for one slice's flops (not the executed flops), random frontiers of 10 to 15 nodes, one
+    /// pass, within the limit, then polishes it back for its executed flops (`shakeCounted`, `shakeRounds`); kept
+    /// when its executed flops (in its best loop order) are lower. A plan that no subtree rewrite makes cheaper can
+    /// sit in a basin that one slice's objective leaves: reconfiguring for it merges or splits the steps that reuse
+    /// across slices weighs, and the polish then finds another local optimum. Hop h draws from its own generator
+    /// seeded by (seed, t, h): deterministic. The cheaper plan (executed flops, its tree, its sliced set pruned),
+    /// None when no hop lowered the flops. The work is counted in `work`.
+    let hopCounted (windows: int array) (hops: int) (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (seed: int) (limit: BigInteger) (t: int) (plan: BigInteger * ContractionTree * int array) =
+        let f0, tree0, sliced = plan
+        if sliced.Length = 0 then None
+        else
+            let q = PlanSlice.sliceProblem p sliced
+            let limit64 = int64 (BigInteger.Min(limit, BigInteger Int64.MaxValue))
+            let mutable best = None
+            let mutable bestFlops = f0
+            let mutable tree = tree0
+            let mutable h = 0
+            while h < hops && not (stop ()) do
+                let rng = Random(seed * 1000003 + t * 7919 + h * 15485863 + 47)
+                let perturbed = PlanHyper.reconfigureReuseRandomCounted rng work stop (Some limit64) q [||] (10 + rng.Next 6) 1 tree
+                let polished = shakeCounted windows shakeRounds work stop p (seed + 1) limit (t * hops + h) sliced perturbed
+                work.Steps <- work.Steps + float polished.Steps.Length * float (3 + sliced.Length)
+                work.Orders <- work.Orders + PlanSlice.orderOps polished.Steps.Length sliced.Length
+                let ix = PlanSlice.prune p limit polished sliced
+                let f = (PlanSlice.figures p polished ix).Flops
+                if f < bestFlops then
+                    best <- Some(f, polished, ix)
+                    bestFlops <- f
+                    tree <- polished
+                h <- h + 1
+            best
+
     /// Other plans for a found plan's sliced set, for trial t of the slice-aware search: its tree polished for its
-    /// executed flops (`fitAndPolishWith windows`, three rounds of loop order and reconfiguration) and the reuse-aware
-    /// greedy's plan of trial t for its set (`rebuildCounted`); the cheaper (executed flops, then fewer sliced
-    /// indices, then the polished tree), None when neither fits or `stop` says so. The search offers them as
+    /// executed flops (`fitAndPolishWith windows`, three rounds of loop order and reconfiguration), that tree polished
+    /// further with random frontiers (`shakeCounted`, at most `shake` rounds; 0: none) and the reuse-aware greedy's
+    /// plan of trial t for its set (`rebuildCounted`); the cheapest (executed flops, then fewer sliced indices, then
+    /// the earlier of polished, shaken, rebuilt), None when none fits or `stop` says so. The search offers them as
     /// candidates for its best plan only, not as starts of its local search (a better start there, tried, ended
     /// dearer: 181x against 170x on the 8x8 lattice with D = 4 at 655, 456x against 411x on the 10x10 with D = 3 at
     /// 590), so the search never gives a dearer plan for the same trials. The work is counted in `work`.
-    let alternativesCounted (windows: int array) (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (seed: int) (limit: BigInteger) (t: int) (plan: BigInteger * ContractionTree * int array) =
+    let alternativesCounted (windows: int array) (shake: int) (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (seed: int) (limit: BigInteger) (t: int) (plan: BigInteger * ContractionTree * int array) =
         let _, tree, sliced = plan
         if sliced.Length = 0 || stop () then None
         else
-            let polished =
-                fitAndPolishWith windows work stop p limit 3 sliced tree
-                |> Option.map (fun tree ->
-                    let ix = PlanSlice.prune p limit tree sliced
-                    work.Steps <- work.Steps + float tree.Steps.Length * float (3 + sliced.Length)
-                    work.Orders <- work.Orders + PlanSlice.orderOps tree.Steps.Length ix.Length
-                    (PlanSlice.figures p tree ix).Flops, tree, ix)
+            let scored (tree: ContractionTree) =
+                let ix = PlanSlice.prune p limit tree sliced
+                work.Steps <- work.Steps + float tree.Steps.Length * float (3 + sliced.Length)
+                work.Orders <- work.Orders + PlanSlice.orderOps tree.Steps.Length ix.Length
+                (PlanSlice.figures p tree ix).Flops, tree, ix
+            let polished = fitAndPolishWith windows work stop p limit 3 sliced tree |> Option.map scored
+            let shaken =
+                match polished with
+                | Some (_, tree, _) when shake > 0 && not (stop ()) -> Some(scored (shakeCounted windows shake work stop p seed limit t sliced tree))
+                | _ -> None
             let rebuilt = if stop () then None else rebuildCounted work stop p seed limit sliced t
-            match polished, rebuilt with
-            | Some (f1, _, s1), Some (f2, _, s2) when f2 < f1 || (f2 = f1 && s2.Length < s1.Length) -> rebuilt
-            | None, _ -> rebuilt
-            | _ -> polished
+            [ polished; shaken; rebuilt ]
+            |> List.fold (fun best c ->
+                match best, c with
+                | Some (f1, _, s1: int array), Some (f2, _, s2: int array) when f2 < f1 || (f2 = f1 && s2.Length < s1.Length) -> c
+                | None, _ -> c
+                | _ -> best) None

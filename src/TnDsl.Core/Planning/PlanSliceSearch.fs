@@ -286,7 +286,10 @@ module PlanSliceSearch =
     /// a good start.) Trial t draws from its own generator seeded by (seed, t) and ties go to the earlier plan: the
     /// result depends only on the problem, the options and the trial count. The work is counted in `work` (a caller
     /// under a budget of counted work passes a `stop` that reads it). With `lean`, stage 1 slices each trial's
-    /// reconfigured tree only (`auto` under its ledger, where the first trial must be cheap).
+    /// reconfigured tree only (`auto` under its ledger, where the first trial must be cheap). Without `lean`
+    /// (hyper), the found plan's polish also tries random frontiers (`PlanReuse.shakeCounted`) and each trial ends
+    /// with `PlanReuse.hopsPerTrial` hops between basins of trees for the best plan's sliced set
+    /// (`PlanReuse.hopCounted`), kept only when cheaper.
     let searchWith (lean: bool) (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (trials: int) =
         let perTrial = improveEvalsPerTrial * 128 / max 128 p.Inputs.Length
         let mutable best = None
@@ -311,7 +314,11 @@ module PlanSliceSearch =
             match lineage with
             | Some plan ->
                 lineage <- Some(descent.Run(stop, plan, perTrial * (t + 1)))
-                best <- better (better best lineage) (lineage |> Option.bind (PlanReuse.alternativesCounted (if lean then [| 8 |] else PlanReuse.polishWindows) work stop p o.Seed limit t))
+                best <- better (better best lineage) (lineage |> Option.bind (PlanReuse.alternativesCounted (if lean then [| 8 |] else PlanReuse.polishWindows) (if lean then 0 else PlanReuse.shakeRounds) work stop p o.Seed limit t))
+                // Hyper's search (not lean): the best plan so far gets `PlanReuse.hopsPerTrial` hops between basins of
+                // trees for its sliced set, from where the last trial's hops left it.
+                if not lean && not (stop ()) then
+                    best <- better best (best |> Option.bind (PlanReuse.hopCounted PlanReuse.polishWindows PlanReuse.hopsPerTrial work stop p o.Seed limit t))
             | None -> ()
             t <- t + 1
         best |> Option.map (fun (_, tree, ix) -> tree, ix)

@@ -28,6 +28,7 @@ static class Repo
     static readonly Dictionary<string, string> SmallParameters = new()
     {
         ["born-machine.tn"] = "n=24,chi=3",
+        ["grid.tn"] = "L=3,D=2",
         ["convac.tn"] = "M=2,r0=2,r1=2,r2=2,r3=2,Y=3",
         ["mera-classifier.tn"] = "chi=2,labels=3",
         ["mera.tn"] = "L=2,chi=2",

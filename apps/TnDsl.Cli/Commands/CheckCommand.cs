@@ -85,10 +85,11 @@ public static class CheckCommand
     }
 
     /// <summary>Up to eight open legs by name, else the first four, the last and the count (only those are named:
-    /// a million-leg output is not written out).</summary>
+    /// a million-leg output is not written out); "none" for a closed network.</summary>
     private static string FormatLegs(NetworkSummary s)
     {
         var n = s.OpenLegs;
+        if (n == 0) return "none (closed: its value is a scalar)";
         if (n <= 8) return string.Join(", ", Enumerable.Range(0, n).Select(s.OpenLegName));
         return string.Join(", ", Enumerable.Range(0, 4).Select(s.OpenLegName)) + $", … {s.OpenLegName(n - 1)} ({n})";
     }

@@ -165,7 +165,6 @@ module PlanReuse =
         let mutable round = 0
         let mutable changed = true
         while changed && round < rounds && not (stop ()) do
-            work.Steps <- work.Steps + float current.Steps.Length * float (1 + min sliced.Length PlanSlice.exactOrderUpTo)
             work.Orders <- work.Orders + PlanSlice.orderOps current.Steps.Length sliced.Length
             let rng = Random(seed * 1000003 + t * 7919 + round * 104729 + 43)
             let next = PlanHyper.reconfigureReuseRandomCounted rng work stop (Some limit64) p (PlanSlice.bestOrder p current sliced) windows[round % windows.Length] 2 current

@@ -48,14 +48,9 @@ let ``a hop is kept only when it lowers the executed flops, within the limit`` (
                 && f < f0)
 
 /// The 6 x 6 lattice with D = 2, its halves swept by columns from both ends and the six bonds between them sliced
-/// (PolishWindowsTests), at 16 elements per slice.
+/// (TreeShapeTests.halves 2), at 16 elements per slice.
 let private halves () =
-    let p = match Problem.index Range.none (peps 6 6 2) with Ok p -> p | Result.Error ds -> failwithf "%A" ds
-    let leaf r c = Leaf(r * 6 + c)
-    let columns (cols: int list) (rows: int list) = Sweep [ for c in cols do for r in rows -> leaf r c ]
-    let half rows = Sweep [ columns [ 0 .. 2 ] rows; columns [ 5 .. -1 .. 3 ] rows ]
-    let tree = ContractionTree.ofShape 36 (Sweep [ half [ 0 .. 2 ]; half [ 3 .. 5 ] ])
-    let cut = [| for c in 0 .. 5 -> System.Array.IndexOf(p.IndexNames, sprintf "v2%d" c) |]
+    let p, tree, cut = TnDsl.Tests.TreeShapeTests.halves 2
     p, tree, cut, BigInteger 16
 
 [<Fact>]

@@ -28,14 +28,9 @@ let ``polishing with several subtree sizes never raises executed flops and keeps
 
 [<Fact>]
 let ``on a lattice whose cut is sliced the polish is deterministic, counted, and no dearer than its start`` () =
-    let p = lattice 6 6 2
     // The halves of the 6 x 6 lattice (rows 0-2 and 3-5), each swept by columns from both ends, with the six bonds
     // between them sliced: four parts whose dependencies cannot chain (TreeShapeTests).
-    let leaf r c = Leaf(r * 6 + c)
-    let columns (cols: int list) (rows: int list) = Sweep [ for c in cols do for r in rows -> leaf r c ]
-    let half rows = Sweep [ columns [ 0 .. 2 ] rows; columns [ 5 .. -1 .. 3 ] rows ]
-    let tree = ContractionTree.ofShape 36 (Sweep [ half [ 0 .. 2 ]; half [ 3 .. 5 ] ])
-    let cut = [| for c in 0 .. 5 -> System.Array.IndexOf(p.IndexNames, sprintf "v2%d" c) |]
+    let p, tree, cut = TnDsl.Tests.TreeShapeTests.halves 2
     let limit = BigInteger 16
     let polish () =
         let work = PlanHyper.Work()

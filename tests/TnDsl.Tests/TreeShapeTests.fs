@@ -21,8 +21,8 @@ let ``nested sweeps build their parts first, then join them in order`` () =
 
 /// The 6 × 6 lattice with D = 2; its top half (rows 0–2) and bottom half (rows 3–5), each swept by columns from
 /// both ends (split after column `k`) or from one end (k = 5), joined last; the sliced set is the six bonds
-/// v2_c between the halves.
-let private halves k =
+/// v2_c between the halves (PolishWindowsTests and HopTests polish the k = 2 tree).
+let halves k =
     let p = lattice 6 6 2
     let leaf r c = Leaf(r * 6 + c)
     let columns (cols: int list) (rows: int list) = Sweep [ for c in cols do for r in rows -> leaf r c ]

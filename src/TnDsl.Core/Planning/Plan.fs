@@ -514,9 +514,17 @@ module Plan =
                         |> Option.map (fun (t, ix) -> let s = PlanSlice.figures p t ix in s.Flops, t, (if ix.Length = 0 then None else Some s))
                 | Some _, _ when budget.IsSome -> budget.Value.Searched
                 | _ -> None
+            // Hyper (no budget) also gets a plan for a sliced set seeded from its free tree's top cuts
+            // (`PlanSliceSearch.seededCounted`), one more candidate.
+            let seeded =
+                match sliceSearch, free, budget with
+                | Some (_, stop), Some t, None when p.Inputs.Length <= reconfigureUpTo && Cost.largestIntermediate p t > limit ->
+                    PlanSliceSearch.seededCounted (PlanHyper.Work()) stop p o.Seed limit t
+                    |> Option.map (fun (_, t, ix) -> let s = PlanSlice.figures p t ix in s.Flops, t, (if ix.Length = 0 then None else Some s))
+                | _ -> None
             // Under a spent budget the free tree is not sliced again by the greedy slicer (its fitting is known).
             let free = match budget with Some b when b.Ledger.Exhausted -> None | _ -> free
-            match ([ limited; free ] |> List.choose id |> List.choose option) @ Option.toList reconfigured @ Option.toList searched with
+            match ([ limited; free ] |> List.choose id |> List.choose option) @ Option.toList reconfigured @ Option.toList searched @ Option.toList seeded with
             | [] -> limited, None
             | xs ->
                 let _, t, s = xs |> List.minBy (fun (f, _, s) -> f, (match s with Some s -> s.Indices.Length | None -> 0))

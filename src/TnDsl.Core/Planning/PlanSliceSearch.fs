@@ -113,6 +113,58 @@ module PlanSliceSearch =
     let sliceReconfigure (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (broad: bool) (passes: int) (t: ContractionTree) =
         sliceReconfigureCounted (PlanHyper.Work()) stop p limit broad passes t
 
+    /// The depth below the root whose nodes' legs make the pool of `structureSetCounted`: 3 (the root's children,
+    /// grandchildren and great-grandchildren). On the 8x8 lattice with D = 4 at 655, hyper's free tree's nodes to
+    /// depth 2 give 10 bonds and a set of 14 (20,540x once rebuilt); to depth 3, the 16 bonds of a cross of cuts and,
+    /// once rebuilt, the cross's 8-bond set (78.1x; planner.md, Session 12 (s12-seeds)).
+    let seedDepth = 3
+
+    /// A sliced set seeded from a tree's structure: the closed indices on the legs of the nodes within `seedDepth`
+    /// of its root (the bonds crossing the cuts its top levels make; on a lattice, a cross of cuts) are sliced
+    /// first: while an intermediate is over the limit, slice the pool's index of a largest intermediate that leaves
+    /// the least executed flops (any index of it when none is in the pool; ties: the larger, then the lower id),
+    /// the tree reconfigured for the sliced sizes (subtrees of 8, one pass, within the limit); the set pruned to
+    /// what the final tree needs (`PlanSlice.grow`). The greedy slicer alone picks whatever is cheapest now, and its
+    /// set can force trees that are dear unsliced (8x8 D = 4 at 655: 8.1x); the pool keeps the set on the tree's top
+    /// cuts, which a tree near the unsliced optimum can keep. None when it cannot fit. Deterministic; the work is
+    /// counted in `work`.
+    let structureSetCounted (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (limit: BigInteger) (tree: ContractionTree) =
+        let limit64 = if limit > BigInteger Int64.MaxValue then None else Some(int64 limit)
+        let steps = Cost.steps p tree
+        work.Steps <- work.Steps + float tree.Steps.Length
+        let legs node = if node < tree.Leaves then p.Inputs[node] else steps[node - tree.Leaves].Kept
+        let children node = if node < tree.Leaves then [||] else tree.Steps[node - tree.Leaves]
+        let rec within depth node = if depth = 0 then [| node |] else Array.append [| node |] (children node |> Array.collect (within (depth - 1)))
+        let pool =
+            within seedDepth (ContractionTree.root tree)
+            |> Array.collect legs
+            |> Array.filter (fun i -> not p.IsOutput[i] && p.Size[i] > 1L)
+            |> HashSet
+        let choose (tree: ContractionTree) (sliced: int array) (largest: int array) =
+            let inPool = largest |> Array.filter pool.Contains
+            let candidates = if inPool.Length > 0 then inPool else largest
+            work.Steps <- work.Steps + float tree.Steps.Length * float (1 + candidates.Length)
+            work.Orders <- work.Orders + float candidates.Length * PlanSlice.orderOps tree.Steps.Length (sliced.Length + 1)
+            candidates |> Array.minBy (fun i -> PlanSlice.flopsOf p tree (Array.append sliced [| i |]), -p.Size[i], i)
+        let adapt (tree: ContractionTree) next = PlanHyper.reconfigureCounted work stop limit64 (PlanSlice.sliceProblem p next) Flops 8 1 tree
+        PlanSlice.grow p limit 64 choose adapt tree |> Option.map snd
+
+    /// The reuse-aware greedy's trials for the structure-seeded set (`seededCounted`): 2 (on the 8x8 lattice with
+    /// D = 4 at 655, trial 0's plan is 121x, trial 1's 78.1x).
+    let seedTrials = 2
+
+    /// A plan for the set seeded from a tree's structure (`structureSetCounted`): the cheapest of the reuse-aware
+    /// greedy's plans of trials 0 to `seedTrials` - 1 for it (`PlanReuse.rebuildCounted`, each fitted, polished and
+    /// its set pruned); executed flops, tree, sliced set; None when none fits. `hyper` offers it, seeded from its
+    /// free tree, as one more candidate beside the slice-aware search's plan (so never a dearer choice).
+    /// Deterministic; the work is counted in `work`.
+    let seededCounted (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (seed: int) (limit: BigInteger) (tree: ContractionTree) =
+        match structureSetCounted work stop p limit tree with
+        | Some set when set.Length > 0 ->
+            Seq.init seedTrials id
+            |> Seq.fold (fun acc t -> if t > 0 && stop () then acc else better acc (PlanReuse.rebuildCounted work stop p seed limit set t)) None
+        | _ -> None
+
     /// The largest network (in tensors) on which a lean search's first trial runs whole whatever its stop says:
     /// 160. Each slicing round reconfigures the whole tree, so the trial's cost grows with the network: about
     /// 0.3 s of CPU on the 12x12 lattice (144 tensors) at 1/100 of its largest intermediate, where it finds a plan

@@ -144,6 +144,12 @@ public sealed class SliceChunking
     /// <summary>A default chunking gives at most this many chunks: a chunk's bookkeeping (its result, its entry in
     /// a resume record, its message) stays negligible beside its contraction.</summary>
     public const long MaxChunks = 4096;
+
+    /// <summary>The most slices a default chunk takes, 65,536, even where that makes more than <see cref="MaxChunks"/>
+    /// chunks: the pass that runs a chunk keeps each slice's temporaries (about a kilobyte of wrappers per slice) until
+    /// it ends, so a chunk of 8 million slices (a 6 x 6 lattice at 4,700 bytes: 5.4e8 slices in 64 chunks) grew past
+    /// 12 GB resident.</summary>
+    public const long MaxChunkSlices = 65536;
     /// <summary>A finer aligned chunking is taken when its executed flops are within this fraction of the coarsest
     /// one that gives <see cref="MinChunks"/>.</summary>
     public const double Tolerance = 0.01;
@@ -216,7 +222,8 @@ public sealed class SliceChunking
     /// fall as m grows). Then m grows while the chunks stay at most <see cref="MaxChunks"/> and the executed flops
     /// within <see cref="Tolerance"/> of that (finer chunks for free: resumes and the progress bar gain). Where even
     /// that m gives more than <see cref="MaxChunks"/> chunks, a chunk takes the fewest whole multiples of P_m that
-    /// bring them under it (its start still a multiple of P_m). 1 when unsliced.
+    /// bring them under it (its start still a multiple of P_m), at most <see cref="MaxChunkSlices"/> slices where the
+    /// loops allow. 1 when unsliced.
     /// </summary>
     public long DefaultChunkSize()
     {
@@ -228,7 +235,12 @@ public sealed class SliceChunking
         while (m < k && slices / Inner(m + 1) <= MaxChunks
                && (double)ExecutedFlops(Inner(m + 1)) <= (1 + Tolerance) * (double)least)
             m++;
+        // A chunk (a batch of consecutive chunks) runs in one pass whose per-slice temporaries live until the pass
+        // ends: at most MaxChunkSlices slices per chunk, finer loops and more chunks where the loops allow.
+        while (m < k && Inner(m) > MaxChunkSlices)
+            m++;
         long chunks = slices / Inner(m);
-        return Inner(m) * ((chunks + MaxChunks - 1) / MaxChunks);
+        long size = Inner(m) * ((chunks + MaxChunks - 1) / MaxChunks);
+        return Math.Max(Inner(m), Math.Min(size, MaxChunkSlices / Inner(m) * Inner(m)));
     }
 }

@@ -13,16 +13,21 @@ open TnDsl.Tests.PlanTests
 
 let private executed (p: Indexed) (t: ContractionTree) (ix: int array) = (PlanSlice.figures p t ix).Flops
 
+/// A random network's greedy tree, a small limit and the greedy slicer's set for it, when the set fits the tree.
+let private slicedGreedy (s: Spec) =
+    let p = indexOf s
+    let tree = (Plan.run "greedy" fast p).Tree.Value
+    let limit = BigInteger.Max(Problem.elements p p.Output, BigInteger(1 + (s.GetHashCode() &&& 0x7fffffff) % 8))
+    PlanSlice.find p tree limit
+    |> Option.filter (fun sliced -> Cost.largestIntermediate (PlanSlice.sliceProblem p sliced) tree <= limit)
+    |> Option.map (fun sliced -> p, tree, limit, sliced)
+
 [<Property(MaxTest = 60)>]
 let ``random frontiers never raise executed flops and keep one slice within the limit`` () =
     Prop.forAll (arb 8 3) (fun s ->
-        let p = indexOf s
-        let tree = (Plan.run "greedy" fast p).Tree.Value
-        let limit = BigInteger.Max(Problem.elements p p.Output, BigInteger(1 + (s.GetHashCode() &&& 0x7fffffff) % 8))
-        match PlanSlice.find p tree limit with
+        match slicedGreedy s with
         | None -> true
-        | Some sliced when Cost.largestIntermediate (PlanSlice.sliceProblem p sliced) tree > limit -> true
-        | Some sliced ->
+        | Some (p, tree, limit, sliced) ->
             let shaken = PlanReuse.shakeCounted PlanReuse.polishWindows 4 (PlanHyper.Work()) (fun () -> false) p 1 limit 0 sliced tree
             (ContractionTree.validate shaken).IsOk
             && Cost.largestIntermediate (PlanSlice.sliceProblem p sliced) shaken <= limit
@@ -31,13 +36,9 @@ let ``random frontiers never raise executed flops and keep one slice within the 
 [<Property(MaxTest = 40)>]
 let ``a hop is kept only when it lowers the executed flops, within the limit`` () =
     Prop.forAll (arb 8 3) (fun s ->
-        let p = indexOf s
-        let tree = (Plan.run "greedy" fast p).Tree.Value
-        let limit = BigInteger.Max(Problem.elements p p.Output, BigInteger(1 + (s.GetHashCode() &&& 0x7fffffff) % 8))
-        match PlanSlice.find p tree limit with
+        match slicedGreedy s with
         | None -> true
-        | Some sliced when Cost.largestIntermediate (PlanSlice.sliceProblem p sliced) tree > limit -> true
-        | Some sliced ->
+        | Some (p, tree, limit, sliced) ->
             let f0 = executed p tree sliced
             match PlanReuse.hopCounted PlanReuse.polishWindows 4 (PlanHyper.Work()) (fun () -> false) p 1 limit 0 (f0, tree, sliced) with
             | None -> true

@@ -419,165 +419,60 @@ let rec trimOversized (net: FlatNetwork) =
             | None -> i)
         trimOversized { net with Indices = idx }
 
-let private rankEqualsBoundOnTrees () =
+/// True when the tree reduces to one tensor by absorbing, one at a time, a leaf whose open legs (its own and those it
+/// has absorbed) all lie on one side. On such trees generic tensors attain the min-cut bound: a one-sided leaf with
+/// legs of total size a on bond b acts as a generic map onto (a >= b) or into (a < b) the bond, so it can be replaced
+/// by an open leg of size min(a, b) on its parent without changing the rank or any cut's minimum, and one tensor's
+/// rank is min(|A|, |B|). A tree of leaves with legs on both sides need not attain it (the counterexample below).
+let reducesByOneSidedLeaves (s: NetSpec) =
+    let sides = s.Sides @ List.replicate s.Legs.Length true |> List.take s.Legs.Length
+    let has = Array.init s.Tensors (fun t -> set [ for (u, _), a in List.zip s.Legs sides do if u = t then a ])
+    let adj = Array.init s.Tensors (fun t -> set [ for u, v, _ in s.Bonds do if u = t then v elif v = t then u ])
+    let alive = Array.create s.Tensors true
+    let rec go left =
+        if left <= 1 then true
+        else
+            let leaf = [ 0 .. s.Tensors - 1 ] |> List.tryFind (fun t -> alive[t] && adj[t].Count = 1 && has[t].Count <= 1)
+            match leaf with
+            | None -> false
+            | Some t ->
+                let parent = Seq.head adj[t]
+                alive[t] <- false
+                has[parent] <- has[parent] + has[t]
+                adj[parent] <- adj[parent].Remove t
+                go (left - 1)
+    go s.Tensors
+
+[<Property(MaxTest = 300)>]
+let ``on trees with generic tensors the rank equals the bound wherever one-sided leaves reduce the tree, and never exceeds it`` () =
     Prop.forAll (arbSpec false) (fun s ->
         let net0, left, right = specNetwork s
         let net = trimOversized net0
         let r = MinCut.evaluateOn (CutGraph.build net) "p" Range.none left right
-        BigInteger(matricizedRank s.Seed net left right) = r.Bound)
+        let rank = BigInteger(matricizedRank s.Seed net left right)
+        if reducesByOneSidedLeaves s then rank = r.Bound else rank <= r.Bound)
 
-// Seeded: the unseeded property found a counterexample once in CI (the replay below), not yet explained; it is kept
-// as a skipped test so that it stays in view rather than in a random draw.
-[<Property(MaxTest = 150, Replay = "20261206,1")>]
-let ``on trees with generic tensors and no oversized bonds the rank equals the bound`` () = rankEqualsBoundOnTrees ()
-
-[<Property(MaxTest = 150, Replay = "6444015400539933873,7054743497759556353", Skip = "open: a 4-tensor tree (bonds 0-1, 1-2, 1-3 of size 2, legs on 0, 2 and 3) whose matricized rank is below the min-cut bound after trimOversized; found by CI on 6 December 2026, not yet explained")>]
-let ``the counterexample CI found to the rank equalling the bound on trees`` () = rankEqualsBoundOnTrees ()
-
-[<Property(MaxTest = 40)>]
-let ``a reported oversized bond really has rank at most its reduced size on one side`` () =
-    // Open bond e into e_u (on u) and e_v (on v): the u-side tensor matricized as e_u × (everything else)
-    // has rank ≤ the reduced size, or the same holds on the v side.
-    Prop.forAll (arbSpec true) (fun s ->
-        let net, _, _ = specNetwork s
-        let over, _ = MinCut.oversized net
-        over
-        |> List.forall (fun o ->
-            let inc = (FlatNetwork.incidence net)[o.Index] |> List.distinct
-            let u, v = inc[0], inc[1]
-            let rankAt (t: int) =
-                let split = net.Indices.Length
-                let opened =
-                    { net with
-                        Indices = Array.append net.Indices [| { net.Indices[o.Index] with Id = split; Family = "open"; Subscripts = [] } |]
-                        Tensors = net.Tensors |> Array.map (fun x -> if x.Id = t then { x with Legs = x.Legs |> Array.map (fun l -> if l = o.Index then split else l) } else x)
-                        Output = net.Output @ [ split; o.Index ] }
-                let others = net.Output @ [ o.Index ]
-                matricizedRank s.Seed opened [ split ] others
-            BigInteger(min (rankAt u) (rankAt v)) <= o.ReducibleTo))
-
-/// What can flow through bond `i` from tensor `u`, by brute force: the smallest product of the indices other than
-/// `i` cut by a tensor set holding `u` and not `v` (an index is cut when its tensors fall on both sides, or when it
-/// is an open leg of a tensor in the set: open legs sit with `v`).
-let bruteForceThroughBond (net: FlatNetwork) (i: int) (u: int) (v: int) =
-    let inc = FlatNetwork.incidence net |> Array.map List.distinct
-    let isOpen j = List.contains j net.Output && not (Dim.isDynamic net.Indices[j].Dim)
-    let t = net.Tensors.Length
-    let mutable best = None
-    for mask in 0 .. (1 <<< t) - 1 do
-        let inS x = (mask >>> x) &&& 1 = 1
-        if inS u && not (inS v) then
-            let mutable cost = BigInteger.One
-            for j in 0 .. net.Indices.Length - 1 do
-                if j <> i && not inc[j].IsEmpty then
-                    let inside = inc[j] |> List.exists inS
-                    let outside = isOpen j || inc[j] |> List.exists (inS >> not)
-                    if inside && outside && not (Dim.isDynamic net.Indices[j].Dim && List.contains j net.Output) then
-                        cost <- cost * BigInteger(Dim.size net.Indices[j].Dim)
-            best <- Some(match best with Some b -> min b cost | None -> cost)
-    best.Value
-
-[<Property(MaxTest = 100)>]
-let ``oversized bonds, found with one residual array restored between bonds, are exactly those brute force finds`` () =
-    Prop.forAll (arbSpec true) (fun s ->
-        let net, _, _ = specNetwork s
-        let over, _ = MinCut.oversized net
-        let g = CutGraph.build net
-        let expected =
-            [ for i in 0 .. net.Indices.Length - 1 do
-                  match g.Placement[i] with
-                  | Edge(u, v) when Dim.size net.Indices[i].Dim > 1L ->
-                      let r = min (bruteForceThroughBond net i u v) (bruteForceThroughBond net i v u)
-                      if r < BigInteger(Dim.size net.Indices[i].Dim) then i, r
-                  | _ -> () ]
-        (over |> List.map (fun o -> o.Index, o.ReducibleTo)) = expected)
-
-// ---------- nested profiles (a family of splits solved by divide and conquer) ----------
-
-/// The same split solved alone on the whole graph by the exact engine: the profile must give the same bound, the
-/// same severed bonds, the same tensors on each side (both are the smallest min cut's source side), the same
-/// trivial bound and the same verdict.
-let sameAsAlone (g: CutGraph) (e: ProfileEntry) =
-    let r = e.Report
-    let alone = MinCut.evaluateWith PrimeExponent g "alone" Range.none r.Left r.Right
-    alone.Bound = r.Bound
-    && (alone.Bonds |> List.map (fun b -> b.Index)) = (r.Bonds |> List.map (fun b -> b.Index))
-    && alone.LeftTensors = r.LeftTensors
-    && alone.RightTensors = r.RightTensors
-    && alone.LeftLegs = r.LeftLegs
-    && alone.RightLegs = r.RightLegs
-    && alone.Trivial = r.Trivial
-    && abs (alone.TrivialBits - r.TrivialBits) < 1e-9
-    && alone.Tighter = r.Tighter
-
-[<Property(MaxTest = 200)>]
-let ``a profile solved as nested families equals one exact flow per split on the whole graph`` () =
-    Prop.forAll (Networks.arbitrary None) (fun gn ->
-        let g = CutGraph.build gn.Network
-        MinCut.profile gn.Network |> List.forall (sameAsAlone g))
-
-/// A chain of n tensors with random leg and bond dimensions (1..6, so several primes), and `extra` random bonds
-/// between far-apart tensors that break the chain's structure.
-let randomChain (seed: int) (n: int) (extra: int) =
-    let rng = Random seed
-    let dim () = Fixed(int64 (rng.Next(1, 7)))
-    let extras = [ for k in 0 .. extra - 1 -> k, rng.Next n, rng.Next n ] |> List.filter (fun (_, u, v) -> u <> v)
-    let indices =
-        [ for k in 0 .. n - 1 -> sprintf "p[%d]" k, dim () ]
-        @ [ for k in 0 .. n - 2 -> sprintf "b[%d]" k, dim () ]
-        @ [ for k, _, _ in extras -> sprintf "x[%d]" k, dim () ]
-    let tensors =
-        [ for t in 0 .. n - 1 ->
-              sprintf "A[%d]" t,
-              [ if t > 0 then sprintf "b[%d]" (t - 1)
-                sprintf "p[%d]" t
-                if t < n - 1 then sprintf "b[%d]" t
-                for k, u, v in extras do
-                    if u = t || v = t then sprintf "x[%d]" k ] ]
-    build "chain" indices tensors [ for k in 0 .. n - 1 -> sprintf "p[%d]" k ]
-
-[<Property(MaxTest = 40)>]
-let ``on long chains with random dimensions and loops, every split of the profile equals its flow alone`` (seed: int) =
-    let rng = Random seed
-    let net = randomChain seed (rng.Next(2, 120)) (rng.Next(0, 4))
-    let g = CutGraph.build net
-    let profile = MinCut.profile net
-    profile.Length = net.Output.Length && profile |> List.forall (sameAsAlone g)
-
-[<Theory>]
-[<InlineData(2, 2, 2)>]
-[<InlineData(4, 3, 2)>]
-[<InlineData(5, 2, 3)>]
-[<InlineData(6, 16, 2)>]
-[<InlineData(5, 1, 6)>]
-let ``PEPS row and column families equal their splits solved alone`` (l: int, d: int, bond: int) =
-    let net = peps l (int64 d) (int64 bond)
-    let g = CutGraph.build net
-    let profile = MinCut.profile net
-    Assert.Equal(2 * (l - 1) + 3, profile.Length)
-    Assert.All(profile, fun e -> Assert.True(sameAsAlone g e, sprintf "%A %d" e.Kind e.Position))
-
+/// The min-cut bound is an upper bound, not always the generic rank, even on a tree (the gap between quantum max-flow
+/// and min-cut). A star: T[1] has bonds of size 2 to three leaves; T[0] has legs l[0] (2, side B) and l[2] (3, A), T[2]
+/// has l[3] (2, B), T[3] has l[1] (3, A) and l[4] (2, B). The min cut severs B's legs: 8. But T[0] and T[3] map A's
+/// legs into 3-dimensional subspaces V and W of l[0]⊗e[0] and l[4]⊗e[2], and the rest sends e[0]⊗e[2] to l[3] with a
+/// 2-dimensional kernel K. A generic such K is spanned by two product vectors a_i⊗b_i, so the kernel of the rest holds
+/// (l[0]⊗a_i)⊗(l[4]⊗b_i) for i = 1, 2, each meeting V⊗W (3-dimensional subspaces of 4-dimensional spaces meet 2-dimensional
+/// ones): two independent vectors of V⊗W are sent to zero, and the rank is at most 9 − 2 = 7. Found by CI on 6 December 2026.
 [<Fact>]
-let ``a chain's profile reports each side as one run of legs and one run of tensors`` () =
-    let n = 2000
-    let profile = MinCut.profile (mps n 2L 8L) |> List.filter (fun e -> e.Kind = Contiguous)
-    Assert.Equal(n - 1, profile.Length)
-    for e in profile do
-        let k = e.Position
-        Assert.Equal<Run array>([| { First = 0; Last = k - 1 } |], e.Report.LeftLegs)
-        Assert.Equal<Run array>([| { First = k; Last = n - 1 } |], e.Report.RightLegs)
-        Assert.True(e.Report.LeftTensors.Length <= 1 && e.Report.RightTensors.Length <= 1)
-        Assert.Equal(n, Runs.count e.Report.LeftTensors + Runs.count e.Report.RightTensors)
-        Assert.Equal(BigInteger(min 8.0 (min (2.0 ** float k) (2.0 ** float (n - k)))), e.Report.Bound)
-        Assert.Equal(float (min k (n - k)), e.Report.TrivialBits, 9)
-
-[<Property>]
-let ``runs hold exactly the ids they were made from, and their complement the rest`` (ids: int list) =
-    let ids = ids |> List.map (fun i -> abs i % 50)
-    let runs = Runs.ofSeq ids
-    let expected = ids |> List.distinct |> List.sort
-    Runs.toList runs = expected
-    && Runs.count runs = expected.Length
-    && runs |> Array.pairwise |> Array.forall (fun (a, b) -> a.Last + 1 < b.First)
-    && Runs.toList (Runs.complement 50 runs) = [ for i in 0 .. 49 do if not (List.contains i expected) then i ]
-    && Runs.toList (Runs.union runs (Runs.complement 50 runs)) = [ 0 .. 49 ]
+let ``a star whose leaves hold legs on both sides has generic rank 7 under a min cut of 8`` () =
+    let s =
+        { Tensors = 4
+          Bonds = [ 0, 1, 2; 1, 2, 2; 1, 3, 2 ]
+          Hyper = None
+          Legs = [ 0, 2; 3, 3; 0, 3; 2, 2; 3, 2 ]
+          Sides = [ false; true; true; false; false ]
+          Seed = 12345 }
+    let net, left, right = specNetwork s
+    Assert.Equal(net, trimOversized net)
+    let r = MinCut.evaluateOn (CutGraph.build net) "p" Range.none left right
+    Assert.Equal(BigInteger 8, r.Bound)
+    Assert.Equal(BigInteger 8, bruteForceMinCut net left right)
+    Assert.False(reducesByOneSidedLeaves s)
+    for seed in [ 1; 2; 3; 12345 ] do
+        Assert.Equal(7, matricizedRank seed net left right)

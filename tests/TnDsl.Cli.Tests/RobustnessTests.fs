@@ -115,3 +115,21 @@ let ``tn draw lays out a large network that is neither chain nor grid in bounded
         Assert.StartsWith("wrote", out)
     finally
         Directory.Delete(dir, true)
+
+[<Fact>]
+let ``tn contract --cluster with no worker there says so in one line, with no stack trace on standard output`` () =
+    let dir = Directory.CreateTempSubdirectory("tndsl-robust-").FullName
+    try
+        let secret = Path.Combine(dir, "secret")
+        File.WriteAllText(secret, String('s', 40))
+        let port = TnDsl.Cluster.ClusterHosts.FreeLoopbackPorts(1)[0]
+        // As a process: Orleans' host logs to the console, past the writers an in-process run captures.
+        let code, out, err =
+            tnProcess [] [ "contract"; Path.Combine(examplesDir, "grid.tn"); "--set"; "L=3"; "--cluster"; $"127.0.0.1:{port}"; "--secret-file"; secret; "--json" ]
+        Assert.Equal(1, code)
+        Assert.Equal("", out)
+        Assert.Contains("no worker answers", err)
+        Assert.DoesNotContain("   at ", err)
+        Assert.DoesNotContain("Exception", err)
+    finally
+        Directory.Delete(dir, true)

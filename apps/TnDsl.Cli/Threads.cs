@@ -15,6 +15,10 @@ public static class Threads
     /// <summary>Below this many flops per call, <c>tn run</c> uses one thread unless <c>--threads</c> says otherwise.</summary>
     public const double SmallFlops = 1e8;
 
+    /// <summary>The most threads <c>--threads</c> takes: libtorch starts each one, so a count far past the cores only
+    /// costs (1,000 took 35 s to start on two cores) and 100,000 would seem to hang.</summary>
+    public const int Max = 1024;
+
     /// <summary>The default thread count of <c>tn run</c> for a plan of <paramref name="flops"/> per call.</summary>
     public static int For(BigInteger flops) => flops < new BigInteger(SmallFlops) ? 1 : Environment.ProcessorCount;
 }

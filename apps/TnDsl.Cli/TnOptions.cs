@@ -116,16 +116,16 @@ public static class TnOptions
         };
 
     /// <summary>
-    /// An option that takes an <c>int</c> from <paramref name="min"/> up (to <see cref="int.MaxValue"/>), shown with
+    /// An option that takes an <c>int</c> from <paramref name="min"/> to <paramref name="max"/>, shown with
     /// its default.
     /// </summary>
-    public static Option<int> Int(string name, int fallback, string description, int min = 1, params string[] aliases) =>
+    public static Option<int> Int(string name, int fallback, string description, int min = 1, int max = int.MaxValue, params string[] aliases) =>
         new(name, aliases)
         {
             Description = description,
             HelpName = "N",
             DefaultValueFactory = _ => fallback,
-            CustomParser = r => (int)ParseInteger(r, name, min, int.MaxValue),
+            CustomParser = r => (int)ParseInteger(r, name, min, max),
         };
 
     /// <summary>An option that takes an <c>int</c> from <paramref name="min"/> up, absent when not given.</summary>
@@ -135,6 +135,18 @@ public static class TnOptions
             Description = description,
             HelpName = "N",
             CustomParser = r => (int)ParseInteger(r, name, min, int.MaxValue),
+        };
+
+    /// <summary>
+    /// <c>--threads N</c>, from 1 to <see cref="Threads.Max"/> (libtorch starts every thread asked for: 100,000 would
+    /// take hours before the first step), absent when not given.
+    /// </summary>
+    public static Option<int?> ThreadCount(string description) =>
+        new("--threads")
+        {
+            Description = description,
+            HelpName = "N",
+            CustomParser = r => (int)ParseInteger(r, "--threads", 1, Threads.Max),
         };
 
     /// <summary>An option that takes a finite number, positive when <paramref name="positive"/>, shown with its default.</summary>

@@ -155,7 +155,11 @@ public static class ClusterHosts
     public static async Task<IHost> Client(IReadOnlyList<IPEndPoint> gateways, ClusterSecret secret, CancellationToken cancel = default)
     {
         var host = new HostBuilder()
-            .ConfigureLogging(logging => logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Error))
+            .ConfigureLogging(logging => logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Error)
+                // A start that fails is the caller's to report in one line (tn contract: "no worker answers at …"),
+                // not the host's stack trace; and what is logged goes to the error stream, never into a result.
+                .AddFilter("Microsoft.Extensions.Hosting", LogLevel.None)
+                .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace))
             .UseOrleansClient(client => client.UseTnCluster(gateways).AddTnClient(secret))
             .Build();
         try

@@ -51,7 +51,7 @@ public static class ContractCommand
         };
         var optimizer = TnOptions.Optimizer();
         var chunk = TnOptions.OptionalInteger("--chunk", "slices per chunk [default: aligned with the slice loops, a product of the innermost loops' sizes: the coarsest that gives 64 chunks (or one per slice), finer while the flops grow under 1% and there are at most 4096]");
-        var threads = TnOptions.OptionalInt("--threads", "TorchSharp CPU threads [default: 1 under 1e8 flops, else the core count]");
+        var threads = TnOptions.ThreadCount("TorchSharp CPU threads [default: 1 under 1e8 flops, else the core count]");
         var json = TnOptions.Flag("--json", "print the result as JSON");
         var output = TnOptions.Text("--output", "OUT", "write the value to OUT as a NumPy .npy array (float64); needed when the network has open legs", "-o");
         var resume = TnOptions.Text("--resume", "RECORD",
@@ -77,6 +77,9 @@ public static class ContractCommand
 
     static int Run(Settings s, TextWriter w, TextWriter err)
     {
+        // Before any work: a result that cannot be written would be lost when the contraction ends.
+        OutputPaths.Check(s.Output, "-o", s.File, s.Weights, s.Resume);
+        OutputPaths.Check(s.Resume, "--resume", s.File, s.Weights);
         if (s.Resume is not null && s.Chunk is not null && File.Exists(s.Resume))
             throw new UsageException($"--chunk with --resume {s.Resume}: a resumed run keeps the record's chunks; leave --chunk out");
         ContractionJobRecord? record;

@@ -39,6 +39,7 @@ public static class DrawCommand
         if (outPath is null) throw new UsageException("give the picture's file with -o OUT.svg or -o OUT.png");
         if (!outPath.EndsWith(".svg", StringComparison.OrdinalIgnoreCase) && !outPath.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"-o {outPath}: the picture is written as .svg or .png");
+        OutputPaths.Check(outPath, "-o", file);
         if (plan && cutName is not null) throw new UsageException("--cut draws the network, --plan its contraction tree: give one");
         if (!plan && optimizerName is not null) throw new UsageException("--optimizer goes with --plan");
         var check = Frontend.Check(file, sets, networkName);

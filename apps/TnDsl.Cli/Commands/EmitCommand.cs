@@ -46,6 +46,7 @@ public static class EmitCommand
     private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? networkName,
         long? batch, string optimizer, string? className, string ns, string? output, TextWriter stdout, TextWriter stderr)
     {
+        OutputPaths.Check(output, "-o", file);
         try
         {
             using var module = NetworkModules.FromFile(file, overrides, new NetworkBuildOptions

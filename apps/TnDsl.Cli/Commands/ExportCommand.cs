@@ -36,6 +36,7 @@ public static class ExportCommand
     private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> sets, string? network,
         KeyValuePair<string, long>[] sizes, string? outPath, TextWriter output, TextWriter err)
     {
+        OutputPaths.Check(outPath, "-o", file);
         var check = Frontend.Check(file, sets, network);
         DiagnosticOutput.Write(err, check.Diagnostics);
         if (check.HasErrors) return 1;

@@ -31,7 +31,7 @@ public static class RunCommand
         var seed = TnOptions.Integer("--seed", 0, "seed of the weights' initialisation and the random inputs", min: long.MinValue);
         var repeat = TnOptions.Int("--repeat", 10, "timed calls; the median is reported");
         var optimizer = TnOptions.Optimizer();
-        var threads = TnOptions.OptionalInt("--threads", "TorchSharp CPU threads [default: 1 under 1e8 flops per call, else the core count]");
+        var threads = TnOptions.ThreadCount("TorchSharp CPU threads [default: 1 under 1e8 flops per call, else the core count]");
         var command = new Command("run", "build the network's TorchSharp module and time it on random inputs")
         {
             file, set, network, device, dtype, batch, seed, repeat, optimizer, threads,

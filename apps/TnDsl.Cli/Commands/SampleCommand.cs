@@ -15,7 +15,7 @@ public static class SampleCommand
     public static Command Create()
     {
         var model = new Argument<string>("MODEL") { Description = "a checkpoint.bin written by tn train born-machine, or its directory (or its history.csv, to redraw --plot alone)" }.NotAnOption();
-        var count = TnOptions.Int("--count", 64, "how many samples to draw", 1, "-n");
+        var count = TnOptions.Int("--count", 64, "how many samples to draw", 1, int.MaxValue, "-n");
         var output = new Option<string>("--output", "-o")
         {
             Description = "the PNG grid to write",

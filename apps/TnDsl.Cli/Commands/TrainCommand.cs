@@ -53,7 +53,7 @@ public static class TrainCommand
         public readonly Option<double?> LrNow = TnOptions.OptionalNumber("--lr-now",
             "with --resume: go on at this learning rate from the next loop (the decay rule carries on from it)");
         public readonly Option<bool> Profile = TnOptions.Flag("--profile", "print where each loop's time goes (per bond: gradient steps, SVD, environment update)");
-        public readonly Option<int> Threads = TnOptions.Int("--threads", 1, "TorchSharp CPU threads (1 is fastest for these small operations on a busy machine)");
+        public readonly Option<int> Threads = TnOptions.Int("--threads", 1, "TorchSharp CPU threads (1 is fastest for these small operations on a busy machine)", max: TnDsl.Cli.Threads.Max);
 
         public IEnumerable<Option> All => [File, Set, Network, Data, Dmax, Cutoff, Lr, Hold, Steps, Grad, Split, Loops, Seed, Out, Resume, LrNow, Profile, Threads];
     }

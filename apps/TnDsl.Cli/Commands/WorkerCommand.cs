@@ -33,7 +33,7 @@ public static class WorkerCommand
             Description = $"a file holding the cluster's secret (at least {ClusterSecret.MinimumBytes} bytes) [default: ${ClusterSecret.Variable}]",
             HelpName = "FILE",
         };
-        var threads = TnOptions.OptionalInt("--threads", "TorchSharp CPU threads for clients that do not ask for a count (tn contract asks for its own) [default: the core count]");
+        var threads = TnOptions.ThreadCount("TorchSharp CPU threads for clients that do not ask for a count (tn contract asks for its own) [default: the core count]");
         var command = new Command("worker", "run a worker of a cluster that contracts sliced networks for clients, until Ctrl-C")
         {
             cluster, port, gatewayPort, address, secretFile, threads,

@@ -184,8 +184,13 @@ let check (e: Elaborated) : Diagnostic list =
                 let high = Math.BigMul(small, Dim.size net.Indices[l].Dim, &low)
                 if high <> (low >>> 63) then fits <- false else small <- low
         if not fits then
-            let size = t.Legs |> Array.fold (fun acc l -> acc * bigint (Dim.size net.Indices[l].Dim)) 1I
-            report Codes.sizeOverflow t.Range (sprintf "`%s` has %O elements, more than fit in 64 bits" t.Name size) [ "reduce its dimensions" ]
+            // Exact up to 40 digits, else as a power of two: a tensor on 3,000 bonds of 2 would print 900 digits
+            // (and multiplying them out is work that grows with the square of the legs).
+            let bits = t.Legs |> Array.sumBy (fun l -> Math.Log2(float (Dim.size net.Indices[l].Dim)))
+            let size =
+                if bits < 130.0 then string (t.Legs |> Array.fold (fun acc l -> acc * bigint (Dim.size net.Indices[l].Dim)) 1I)
+                else sprintf "about 2^%.0f" bits
+            report Codes.sizeOverflow t.Range (sprintf "`%s` has %s elements, more than fit in 64 bits" t.Name size) [ "reduce its dimensions" ]
         if tied && t.Role = Weight then
             match shapes.TryGetValue t.Param with
             | true, first when dims first <> dims t ->

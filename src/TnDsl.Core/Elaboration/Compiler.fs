@@ -191,7 +191,9 @@ let private openForReading (path: string) : FileStream =
 let readSource (maxBytes: int64) (path: string) : Result<string, DiagnosticKind * string> =
     try
         let info = FileInfo path
-        if not info.Exists then
+        if Directory.Exists path then
+            Result.Error(Codes.cannotRead, sprintf "it is a folder, not a file (%s)" info.FullName)
+        elif not info.Exists then
             Result.Error(Codes.cannotRead, sprintf "no such file (looked for %s)" info.FullName)
         elif info.Length > maxBytes then
             Result.Error(Codes.refused, sprintf "it is %d bytes, more than the limit of %d" info.Length maxBytes)

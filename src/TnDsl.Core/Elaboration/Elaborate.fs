@@ -416,6 +416,7 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
             | DRequire (cond, message) ->
                 if not (evalBool ctx env cond) then
                     ctx.Report(Codes.requireFailed, cond.Range, message)
+                    ctx.StopExpanding()
                 env
             | DIndex (hyper, name, subs, dim, f) ->
                 let family = prefix + name.Name
@@ -650,7 +651,7 @@ and private elaborateIn (ctx: Ctx) (net: NetworkDecl) (given: (string * SourceRa
                     | TFloat, VFloat _ -> Some v
                     | TFloat, VInt n -> Some(VFloat(float n))
                     | _ ->
-                        ctx.Fail(Codes.overrideType, range, sprintf "parameter `%s` is %s, but the value given is %s %s" p.Name.Name (match p.Type with TInt -> "an int" | TFloat -> "a float" | TBool -> "a bool") (if v.IsVInt then "an" else "a") (typeName v))
+                        ctx.Fail(Codes.overrideType, range, sprintf "parameter `%s` is %s, but the value given is %s %s" p.Name.Name (typeWord p.Type) (if v.IsVInt then "an" else "a") (typeName v))
                 | None ->
                     match p.Default with
                     | Some e ->
@@ -659,7 +660,7 @@ and private elaborateIn (ctx: Ctx) (net: NetworkDecl) (given: (string * SourceRa
                         | TBool, (VBool _ as v)
                         | TFloat, (VFloat _ as v) -> Some v
                         | TFloat, VInt n -> Some(VFloat(float n))
-                        | _, v -> ctx.Fail(Codes.typeMismatch, e.Range, sprintf "the default of `%s` must be %A, but this is %s" p.Name.Name p.Type (typeName v))
+                        | _, v -> ctx.Fail(Codes.typeMismatch, e.Range, sprintf "the default of `%s` must be %s, but this is %s %s" p.Name.Name (typeWord p.Type) (if v.IsVInt then "an" else "a") (typeName v))
                     | None ->
                         ctx.Fail(Codes.missingParameter, p.Range, sprintf "parameter `%s` has no default and no value was given" p.Name.Name, [ sprintf "pass one with `--set %s=…`" p.Name.Name ])
             with Abort ->
@@ -686,7 +687,7 @@ and private elaborateIn (ctx: Ctx) (net: NetworkDecl) (given: (string * SourceRa
             for KeyValue (name, b) in finalEnv do
                 if not b.Used.Value && not b.IsLoopVar then
                     ctx.Report(Codes.unusedName, b.Range, sprintf "`%s` is never used" name)
-        // Past an expansion limit the network is partial: checking it would only report what is missing.
+        // Past an expansion limit or a failed `require` the network is partial: checking it would only report what is missing.
         if ctx.Exhausted then None else Some(Build.build ctx net (List.ofSeq paramValues))
 
 /// The names mentioned by a network's declarations that failed to parse.

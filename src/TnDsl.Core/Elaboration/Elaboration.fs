@@ -175,6 +175,13 @@ let typeName =
     | VFloat _ -> "float"
     | VBool _ -> "bool"
 
+/// A parameter's declared type in words, with its article: "an int", "a float", "a bool".
+let typeWord =
+    function
+    | TInt -> "an int"
+    | TFloat -> "a float"
+    | TBool -> "a bool"
+
 /// Work shared by a network and all its instances, checked against the limits before it is done.
 type Budget(options: Options) =
     let mutable tensors = 0L
@@ -527,9 +534,13 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
         with get () = output
         and set v = output <- v
 
-    /// True once an expansion limit was reached: the rest of the network is not expanded (one message, no
-    /// work past the limit).
+    /// True once an expansion limit was reached or a `require` failed: the rest of the network is not expanded
+    /// (one message, no work past the limit, and no errors that only follow from the unmet requirement).
     member _.Exhausted = exhausted
+
+    /// Stops the expansion after a `require` that failed: what follows was written for values that meet it, so
+    /// its errors (families left empty, an empty cut) would only repeat the one mistake.
+    member _.StopExpanding() = exhausted <- true
 
     /// Reports that a limit was reached and abandons the current member; nothing more is expanded.
     member c.Exhaust(range, message) : 'a =

@@ -1,0 +1,135 @@
+/// The `tn` command as a new user meets it (session 13's audit): a mistake gets one clear message and a non-zero
+/// exit before any work is lost or any file is replaced, and an option far out of range is refused, not obeyed
+/// until the machine gives out.
+module TnDsl.Cli.Tests.RobustnessTests
+
+open System
+open System.IO
+open System.Text.RegularExpressions
+open Xunit
+open TnDsl.Tests.Support
+open TnDsl.Cli.Tests.CliTests
+
+/// A scratch folder with a copy of an example in it.
+let private scratchWith (example: string) =
+    let dir = Directory.CreateTempSubdirectory("tndsl-robust-").FullName
+    let path = Path.Combine(dir, example)
+    File.Copy(Path.Combine(examplesDir, example), path)
+    dir, path
+
+/// The `file(line,col): error TN….` lines of a verb's error stream.
+let private errorLines (err: string) = Regex.Matches(err, @"\): error TN\d{4}:") |> Seq.length
+
+[<Fact>]
+let ``-o naming the .tn file being read is a usage error, and the file is left as it was`` () =
+    let dir, path = scratchWith "mps.tn"
+    try
+        let before = File.ReadAllText path
+        for args in
+            [ [ "emit"; path; "--cs"; "-o"; path ]
+              [ "export"; path; "--json"; "-o"; path ] ] do
+            let code, _, err = tn args
+            Assert.True((code = 2), $"{args}: exit {code}, {err}")
+            Assert.Contains("-o", err)
+            Assert.Equal(before, File.ReadAllText path)
+    finally
+        Directory.Delete(dir, true)
+
+[<Fact>]
+let ``tn contract refuses -o or --resume naming a file it reads, before contracting`` () =
+    let dir, path = scratchWith "grid.tn"
+    try
+        let before = File.ReadAllText path
+        for args in
+            [ [ "contract"; path; "--set"; "L=3"; "-o"; path ]
+              [ "contract"; path; "--set"; "L=3"; "--resume"; path ] ] do
+            let code, out, err = tn args
+            Assert.True((code = 2), $"{args}: exit {code}, {err}")
+            Assert.Equal("", out)
+            Assert.Equal(before, File.ReadAllText path)
+    finally
+        Directory.Delete(dir, true)
+
+[<Fact>]
+let ``an output file that cannot be written is reported, naming it and why, before the work is done`` () =
+    let dir, path = scratchWith "grid.tn"
+    try
+        let missing = Path.Combine(dir, "no-such-folder", "psi.npy")
+        for args, output in
+            [ [ "contract"; path; "--set"; "L=3"; "-o"; missing ], missing
+              [ "contract"; path; "--set"; "L=3"; "-o"; dir ], dir
+              [ "contract"; path; "--set"; "L=3"; "--resume"; missing ], missing
+              [ "emit"; path; "--cs"; "-o"; missing ], missing
+              [ "export"; path; "--json"; "-o"; dir ], dir
+              [ "draw"; path; "-o"; Path.Combine(dir, "no-such-folder", "net.svg") ], Path.Combine(dir, "no-such-folder", "net.svg") ] do
+            let code, out, err = tn args
+            Assert.True((code = 1), $"{args}: exit {code}, {err}")
+            Assert.Contains($"cannot write {output}", err)
+            Assert.True(err.Contains "folder", err)
+            // Nothing was contracted: no value printed.
+            Assert.DoesNotContain("value", out)
+    finally
+        Directory.Delete(dir, true)
+
+[<Fact>]
+let ``a thread count far past any machine is a usage error, not hours spent starting threads`` () =
+    let grid = Path.Combine(examplesDir, "grid.tn")
+    for args in
+        [ [ "contract"; grid; "--set"; "L=3"; "--threads"; "100000" ]
+          [ "run"; Path.Combine(examplesDir, "mps.tn"); "--threads"; "100000" ]
+          [ "train"; "born-machine"; "--threads"; "100000" ]
+          [ "worker"; "--threads"; "100000" ] ] do
+        let code, _, err = tn args
+        Assert.True((code = 2), $"{args}: exit {code}, {err}")
+        Assert.Contains("--threads takes an integer from 1 to 1024, got '100000'", err)
+
+[<Fact>]
+let ``a folder given as the file is an error that says it is a folder`` () =
+    let dir = Directory.CreateTempSubdirectory("tndsl-robust-").FullName
+    try
+        let code, _, err = tn [ "check"; dir ]
+        Assert.Equal(1, code)
+        Assert.Contains("folder", err)
+        Assert.DoesNotContain("no such file", err)
+    finally
+        Directory.Delete dir
+
+[<Fact>]
+let ``a parameter set below what the file requires gives one error, the requirement's`` () =
+    for n in [ "0"; "1" ] do
+        let code, _, err = tn [ "check"; Path.Combine(examplesDir, "mps.tn"); "--set"; $"n={n}" ]
+        Assert.Equal(1, code)
+        Assert.Equal(1, errorLines err)
+        Assert.Contains("error TN0115: an MPS needs at least two sites", err)
+
+[<Fact>]
+let ``tn draw lays out a large network that is neither chain nor grid in bounded work`` () =
+    // A ring of 20,000 with one odd tensor takes the force layout, whose every iteration weighs all pairs: at 100
+    // iterations this was 2e10 pair updates (tens of minutes); now its work is capped.
+    let dir = Directory.CreateTempSubdirectory("tndsl-robust-").FullName
+    try
+        let ring = Path.Combine(dir, "ring.tn")
+        File.WriteAllText(ring, "network ring(n: int = 20000) {\n  index b[i]: 2 for i in 0..n\n  weight Z: (b[0], b[n])\n  weight A[i]: (b[i], b[i+1]) for i in 0..n-1\n  output ()\n}\n")
+        let code, out, err = tn [ "draw"; ring; "-o"; Path.Combine(dir, "ring.svg") ]
+        Assert.True((code = 0), err)
+        Assert.StartsWith("wrote", out)
+    finally
+        Directory.Delete(dir, true)
+
+[<Fact>]
+let ``tn contract --cluster with no worker there says so in one line, with no stack trace on standard output`` () =
+    let dir = Directory.CreateTempSubdirectory("tndsl-robust-").FullName
+    try
+        let secret = Path.Combine(dir, "secret")
+        File.WriteAllText(secret, String('s', 40))
+        let port = TnDsl.Cluster.ClusterHosts.FreeLoopbackPorts(1)[0]
+        // As a process: Orleans' host logs to the console, past the writers an in-process run captures.
+        let code, out, err =
+            tnProcess [] [ "contract"; Path.Combine(examplesDir, "grid.tn"); "--set"; "L=3"; "--cluster"; $"127.0.0.1:{port}"; "--secret-file"; secret; "--json" ]
+        Assert.Equal(1, code)
+        Assert.Equal("", out)
+        Assert.Contains("no worker answers", err)
+        Assert.DoesNotContain("   at ", err)
+        Assert.DoesNotContain("Exception", err)
+    finally
+        Directory.Delete(dir, true)

@@ -299,9 +299,10 @@ module PlanGreedy =
         let best: (int * Run) option ref = ref None
         let keep t (r: Run) =
             lock gate (fun () ->
-                let beats (a: Run) (b: Run) = not (obj.ReferenceEquals(better o limit a b, a))
+                // `better` keeps its first argument on a tie, so this is "the challenger is strictly better".
+                let improves (incumbent: Run) (challenger: Run) = not (obj.ReferenceEquals(better o limit incumbent challenger, incumbent))
                 match best.Value with
-                | Some (bt, b) when not (beats b r) && (t > bt || beats r b) -> ()
+                | Some (bt, b) when not (improves b r) && (t > bt || improves r b) -> ()
                 | _ -> best.Value <- Some(t, r))
         let trial t =
             let rng = Random(o.Seed * 1000003 + t * 7919)

@@ -3,6 +3,9 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
+// The tests count the tensors alive between slices (NetworkModule.SliceDone).
+[assembly: System.Runtime.CompilerServices.InternalsVisibleTo("TnDsl.Torch.Tests")]
+
 namespace TnDsl.Torch;
 
 /// <summary>Choices made once when a <see cref="NetworkModule"/> is built.</summary>
@@ -528,9 +531,13 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             throw new ArgumentOutOfRangeException(nameof(range), "an empty range of slices has no value");
         // Nested loops over the sliced labels (see SliceReuse): a step runs only when a value it depends on changed;
         // a result held for a later step is released when it is replaced (or after the last slice), and is lent to
-        // its consumer, which does not release it.
+        // its consumer, which does not release it. Each slice runs in its own dispose scope, so that its temporaries
+        // are freed before the next slice whatever the number of slices; what outlives the slice (a held result with
+        // its log-scale, class numbers or chain parts, and the running sum) is moved to the caller's scope and
+        // released when it is replaced. Autograd keeps its own references to what backward needs.
         Array.Clear(stepRuns);
         var held = new LiveOperand?[plan.Length];
+        var kept = new List<Tensor>?[plan.Length];
         int n = leaves.Length;
         Outcome? total = null;
         long[]? previous = null;
@@ -539,32 +546,38 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         {
             int changed = reuseOn ? SliceReuse.Changed(previous, values) : 0;
             previous = values;
-            var node = new LiveOperand?[n + plan.Length];
-            LiveOperand Operand(int k)
+            using (var sliceScope = NewDisposeScope())
             {
-                if (k >= n)
-                    return node[k] ?? held[k - n]!.Value with { Owned = false };
-                var v = Slices.Narrow(operands[k].Value, labels[k], slicedLabels, values);
-                return Live(k, v, !ReferenceEquals(v, operands[k].Value), scaling);
+                var node = new LiveOperand?[n + plan.Length];
+                LiveOperand Operand(int k)
+                {
+                    if (k >= n)
+                        return node[k] ?? held[k - n]!.Value with { Owned = false };
+                    var v = Slices.Narrow(operands[k].Value, labels[k], slicedLabels, values);
+                    return Live(k, v, !ReferenceEquals(v, operands[k].Value), scaling);
+                }
+                for (int s = 0; s < plan.Length; s++)
+                {
+                    if (!reuse!.Runs(s, changed))
+                        continue;
+                    bool hold = reuseOn && reuse.Held[s];
+                    // The held result a step replaces is needed by nothing that still runs in this slice.
+                    if (hold && kept[s] is { } old)
+                        DisposeAll(old);
+                    var (a, b) = reuse.Operands[s];
+                    var r = Apply(plan[s], Operand(a), Operand(b), scaling);
+                    stepRuns[s]++;
+                    if (hold)
+                        (held[s], kept[s]) = (r, KeepOutside(sliceScope, r));
+                    else
+                        node[n + s] = r;
+                }
+                var part = Finish(plan.Length == 0 ? Operand(0) : node[n + plan.Length - 1]!.Value, scaling);
+                total = total is { } sum ? Add(sum, part, scaling is not null) : part;
+                sliceScope.MoveToOuter(total.Value.Value);
+                if (total.Value.LogScale is { } log)
+                    sliceScope.MoveToOuter(log);
             }
-            for (int s = 0; s < plan.Length; s++)
-            {
-                if (!reuse!.Runs(s, changed))
-                    continue;
-                bool hold = reuseOn && reuse.Held[s];
-                // The held result a step replaces is needed by nothing that still runs in this slice.
-                if (hold && held[s] is { } old)
-                    Release(old);
-                var (a, b) = reuse.Operands[s];
-                var r = Apply(plan[s], Operand(a), Operand(b), scaling);
-                stepRuns[s]++;
-                if (hold)
-                    held[s] = r;
-                else
-                    node[n + s] = r;
-            }
-            var part = Finish(plan.Length == 0 ? Operand(0) : node[n + plan.Length - 1]!.Value, scaling);
-            total = total is { } sum ? Add(sum, part, scaling is not null) : part;
             if (split is { } parts && ++inPart == parts.Counts[parts.Parts.Count])
             {
                 parts.Parts.Add(total.Value);
@@ -572,22 +585,52 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                     total = null;
                 inPart = 0;
             }
+            SliceDone?.Invoke();
         }
-        foreach (var h in held)
-            if (h is { } last)
-                Release(last);
-        // The narrowed views were released by the steps that took them; the operands made here for every slice are
-        // released once.
+        foreach (var last in kept)
+            if (last is not null)
+                DisposeAll(last);
+        // The narrowed views were released with their slices; the operands made here for every slice are released once.
         foreach (var (value, owned) in operands)
             if (owned)
                 value.Dispose();
         return total!.Value;
     }
 
-    static void Release(LiveOperand op)
+    /// <summary>Called after each slice of a sliced pass, its scope disposed (tests count the live tensors there).</summary>
+    internal Action? SliceDone { get; set; }
+
+    /// Moves the tensors of a held result that belong to the slice's scope (its value, log-scale, class numbers, chain
+    /// parts; not a leaf's operand or another held result it was lent) to the caller's scope, and returns them: they
+    /// are released when the result is replaced.
+    static List<Tensor> KeepOutside(DisposeScope slice, LiveOperand r)
     {
-        if (op.Owned)
-            op.Value.Dispose();
+        var mine = new List<Tensor>();
+        void Keep(Tensor? t)
+        {
+            if (t is not null && slice.Contains(t))
+            {
+                slice.MoveToOuter(t);
+                mine.Add(t);
+            }
+        }
+        Keep(r.Value);
+        Keep(r.Log);
+        Keep(r.Classes);
+        if (r.Chain is { } chain)
+        {
+            Keep(chain.Start);
+            foreach (var t in chain.Classes.Concat(chain.Cores).Concat(chain.Owned))
+                Keep(t);
+        }
+        return mine;
+    }
+
+    static void DisposeAll(List<Tensor> tensors)
+    {
+        foreach (var t in tensors)
+            t.Dispose();
+        tensors.Clear();
     }
 
     /// A leaf's operand as a step takes it (normalised in log-scale).

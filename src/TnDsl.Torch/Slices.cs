@@ -146,9 +146,9 @@ public sealed class SliceChunking
     public const long MaxChunks = 4096;
 
     /// <summary>The most slices a default chunk takes, 65,536, even where that makes more than <see cref="MaxChunks"/>
-    /// chunks: the pass that runs a chunk keeps each slice's temporaries (about a kilobyte of wrappers per slice) until
-    /// it ends, so a chunk of 8 million slices (a 6 x 6 lattice at 4,700 bytes: 5.4e8 slices in 64 chunks) grew past
-    /// 12 GB resident.</summary>
+    /// chunks: a chunk is what a resume record keeps, a progress bar counts and a batch grows by, so it stays seconds
+    /// of work; without the cap a 6 x 6 lattice at 4,700 bytes (5.4e8 slices) would run 64 chunks of 8 million slices,
+    /// each tens of minutes. (Memory does not grow with a chunk: each slice of a pass runs in its own dispose scope.)</summary>
     public const long MaxChunkSlices = 65536;
     /// <summary>A finer aligned chunking is taken when its executed flops are within this fraction of the coarsest
     /// one that gives <see cref="MinChunks"/>.</summary>
@@ -235,8 +235,8 @@ public sealed class SliceChunking
         while (m < k && slices / Inner(m + 1) <= MaxChunks
                && (double)ExecutedFlops(Inner(m + 1)) <= (1 + Tolerance) * (double)least)
             m++;
-        // A chunk (a batch of consecutive chunks) runs in one pass whose per-slice temporaries live until the pass
-        // ends: at most MaxChunkSlices slices per chunk, finer loops and more chunks where the loops allow.
+        // A chunk is the unit of resumes and progress: at most MaxChunkSlices slices per chunk, finer loops and more
+        // chunks where the loops allow.
         while (m < k && Inner(m) > MaxChunkSlices)
             m++;
         long chunks = slices / Inner(m);

@@ -155,7 +155,6 @@ public static class ContractCommand
         Console.CancelKeyPress += stop;
         try
         {
-            var todo = record.Unfinished().ToList();
             var saved = Stopwatch.StartNew();
             void RunChunks(Action<long> progress)
             {
@@ -167,19 +166,19 @@ public static class ContractCommand
                 }
                 // Consecutive chunks in batches, run in one pass of their slices so that reuse across slices carries
                 // across the chunks' boundaries; a batch grows while it takes under a second (interrupts and saves
-                // come between batches).
+                // come between batches). The unfinished chunks are read as they are needed, never listed: a plan of
+                // 4.4e12 slices has 67 million chunks of 65,536 (a list of 0.5 GB), 10^9 of 4,096.
                 int size = 1;
-                for (int at = 0; at < todo.Count && !interrupted;)
+                using var todo = record.Unfinished().GetEnumerator();
+                for (bool more = todo.MoveNext(); more && !interrupted;)
                 {
-                    int end = at + 1;
-                    while (end < todo.Count && end - at < size && todo[end] == todo[end - 1] + 1)
-                        end++;
-                    var batch = todo.GetRange(at, end - at);
+                    var batch = new List<long> { todo.Current };
+                    while ((more = todo.MoveNext()) && batch.Count < size && todo.Current == batch[^1] + 1)
+                        batch.Add(todo.Current);
                     var took = Stopwatch.StartNew();
                     var values = work.ContractChunks(batch);
                     for (int i = 0; i < batch.Count; i++)
                         record.Add(batch[i], values[i]);
-                    at = end;
                     if (took.Elapsed.TotalSeconds < 1 && size < 4096)
                         size *= 2;
                     progress(record.Finished);
@@ -190,7 +189,7 @@ public static class ContractCommand
                     }
                 }
             }
-            if (ReferenceEquals(err, Console.Error) && !Console.IsErrorRedirected && todo.Count > 1)
+            if (ReferenceEquals(err, Console.Error) && !Console.IsErrorRedirected && record.Chunks - record.Finished > 1)
             {
                 var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
                 console.Progress()

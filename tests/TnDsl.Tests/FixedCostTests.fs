@@ -3,15 +3,26 @@ module TnDsl.Tests.FixedCostTests
 open System.Numerics
 open Xunit
 open TnDsl
-open TnDsl.Tests.PlanTests
 
 // `auto` under a memory limit: the cost it pays whatever the stakes (session 13, s13-fixed). The reconfiguring
 // slicers' sets are pruned on their final tree (`PlanSlice.prune`, in `Plan.fitFree` and on the slice-aware search's
 // plan), and fitLimit's final greedy pass skips the tree of a plan whose set is known once the ledger and its floors
 // are spent (bench/results/planner.md, "Under a memory limit: the fixed cost").
 
+/// The closed rows x rows lattice of `stakes limits` (HyperBench.lattice: bonds of size D, a leg of size 1 per site,
+/// none open). Its index names carry a separator: `PlanTests.peps`'s do not, and from 11 rows on two bonds share a name.
 let private lattice rows dBond =
-    match Problem.index Range.none (peps rows rows dBond) with
+    let tensors =
+        [| for r in 0 .. rows - 1 do
+               for c in 0 .. rows - 1 do
+                   [| sprintf "s%d_%d" r c
+                      if r > 0 then sprintf "v%d_%d" (r - 1) c
+                      if c > 0 then sprintf "h%d_%d" r (c - 1)
+                      if c < rows - 1 then sprintf "h%d_%d" r c
+                      if r < rows - 1 then sprintf "v%d_%d" r c |] |]
+    let names = tensors |> Array.concat |> Array.distinct
+    let sizes = names |> Array.map (fun n -> n, (if n.StartsWith "s" then 1L else int64 dBond)) |> Map.ofArray
+    match Problem.index Range.none (Problem.create None tensors sizes [||]) with
     | Ok p -> p
     | Result.Error ds -> failwithf "%A" ds
 

@@ -171,14 +171,7 @@ module Plan =
                 let s = PlanSliceSearch.figuresCounted work p t ix
                 ledger.Offer(log2Of s.Flops)
                 s.Flops, t, (if ix.Length = 0 then None else Some s)
-            // The slicer prunes its set before its last polish, which can leave more of it unneeded: pruned again
-            // (one costing per sliced index, `PlanSlice.prune`: never more executed flops), the 12x12 lattice with
-            // D = 2 at 81 elements fits in 7.6e8 executed flops where the set as the slicer left it costs 2.0e10 (a
-            // fresh greedy pass on the fitted tree, 60x the prune's CPU, found the same set).
-            let pruned (t: ContractionTree, ix: int array) =
-                work.Steps <- work.Steps + float t.Steps.Length * float ix.Length
-                t, PlanSlice.prune p limit t ix
-            let by score = PlanSliceSearch.sliceReconfigureBy score work (fun () -> false) p limit false 1 t |> Option.map (pruned >> sliced)
+            let by score = PlanSliceSearch.sliceReconfigureBy score work (fun () -> false) p limit false 1 t |> Option.map sliced
             let executed = by PlanSliceSearch.Executed
             let everySlice = if ledger.FloorsAllow || executed.IsNone then by PlanSliceSearch.EverySlice else None
             let asIs =
@@ -190,6 +183,19 @@ module Plan =
                     work.Orders <- work.Orders + orders.Value
                     found |> Option.map (fun ix -> sliced (t, ix))
                 else None
+            // A reconfiguring slicer prunes its set before its last polish, which can leave more of it unneeded: each
+            // is pruned again once all have run (one costing per sliced index, `PlanSlice.prune`: never more executed
+            // flops; the floors decided on the plans as the slicers left them). On the 12x12 lattice with D = 2 at 81
+            // elements the set as the slicer left it costs 2.0e10 executed flops, pruned 7.6e8 (a fresh greedy pass on
+            // the fitted tree, 60x the prune's CPU, found the same set).
+            let pruned (f, t: ContractionTree, s: Slicing option) =
+                match s with
+                | Some s ->
+                    work.Steps <- work.Steps + float t.Steps.Length * float s.Indices.Length
+                    let ix = PlanSlice.prune p limit t s.Indices
+                    if ix.Length = s.Indices.Length then f, t, Some s else sliced (t, ix)
+                | None -> f, t, s
+            let executed, everySlice = Option.map pruned executed, Option.map pruned everySlice
             // The cheapest; on a tie, the executed rule's, then the every-slice rule's, then the tree as is.
             match [ executed; everySlice; asIs ] |> List.choose id with
             | [] -> None

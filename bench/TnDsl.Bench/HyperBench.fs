@@ -562,17 +562,12 @@ let private limitCases quick =
       yield "3-regular n=50 d=2", index (PlanBench.randomRegular 50 2 5001)
       if not quick then yield "3-regular n=100 d=2", index (PlanBench.randomRegular 100 2 10001) ]
 
-/// `auto` with its ledger's floors running whatever the stakes (`Plan.runAutoWith None`), as they did before they
-/// followed the contraction time of the best plan. A function of its own, so that `stakes limits` without
-/// `floors=off` still runs against an older TnDsl.Core.dll, which lacks it.
-let private autoWithoutFloors (o: PlanOptions) (p: Indexed) = fst (Plan.runAutoWith None o p)
-
 /// `auto` under memory limits (serial, no time limit): per network and limit, the plan's total flops (sliced: executed
 /// flops under reuse across slices; an older TnDsl.Core.dll reports slices x one slice's flops),
-/// its estimated contraction time at `Plan.stakesFlopsPerSecond`, the search's CPU and wall time and CPU ÷
-/// contraction time; at the end the worst ratio over the plans whose contraction takes more than 0.1 s, and the
-/// largest search CPU of the others. Uses only `Plan.run`, so it runs against an older TnDsl.Core.dll too (to
-/// compare plans and search times before and after a change). Arguments: `quick`, `only=TEXT`; `plans=FILE` writes
+/// its estimated contraction time at `Plan.stakesFlopsPerSecond`, the search's CPU and wall time, its ledger's
+/// counted work (`Plan.runAutoWith`: the same on any machine and load) and CPU ÷ contraction time; at the end the worst ratio over the plans whose contraction takes more than 0.1 s, and the
+/// largest search CPU of the others. Uses only `Plan.run` and `Plan.runAutoWith`, so it runs against a
+/// TnDsl.Core.dll from session 12 on too (to compare plans and search times before and after a change). Arguments: `quick`, `only=TEXT`; `plans=FILE` writes
 /// each row's plan (its tree's steps and sliced indices, one line a row: this uses only `Plan.run`'s result, so an
 /// older TnDsl.Core.dll writes its plans too); `recost=FILE` reads such a file and prints beside each row that plan
 /// re-costed by this TnDsl.Core (executed flops in its best loop order) and the new plan's ratio to it;
@@ -599,7 +594,7 @@ let stakesLimits (args: string array) =
     Plan.run "auto" { serial with MemoryLimit = Some 64L } (index (lattice 4 4 3)) |> ignore
     printfn "auto under memory limits, serial, no time limit (threads 1, %d cores, load %s); contraction s = flops / %g flop/s"
         Environment.ProcessorCount (load ()) Plan.stakesFlopsPerSecond
-    printfn "  %-34s %10s %11s %11s %11s %10s %10s%s  %s" "network, limit" "limit" "flops" "contract s" "search cpu" "search wall" "cpu/con"
+    printfn "  %-34s %10s %11s %11s %11s %10s %10s %10s%s  %s" "network, limit" "limit" "flops" "contract s" "search cpu" "search wall" "counted s" "cpu/con"
         (if reference.IsEmpty then "" else sprintf " %11s %6s" "reference" "ratio") "chosen"
     let mutable worst = 0.0
     let mutable smallWorst = 0.0
@@ -611,7 +606,7 @@ let stakesLimits (args: string array) =
             if only.IsNone || name.Contains only.Value then
                 let limit = int64 (BigInteger.Max(BigInteger.One, largest / BigInteger share))
                 let o = { serial with MemoryLimit = Some limit }
-                let r, wall, cpu = timeCpu (fun () -> if floorsOff then autoWithoutFloors o p else Plan.run "auto" o p)
+                let (r, counted), wall, cpu = timeCpu (fun () -> Plan.runAutoWith (if floorsOff then None else Some Plan.floors) o p)
                 match r.Cost with
                 | Some c when Plan.succeeded r ->
                     let flops = match r.Slicing with Some s -> s.Flops | None -> c.Flops
@@ -625,12 +620,12 @@ let stakesLimits (args: string array) =
                             let f = if sliced.Length = 0 then Cost.flops p t else (PlanSlice.figures p t sliced).Flops
                             sprintf " %11s %6.2f" (PlanReport.sci f) (Math.Exp(BigInteger.Log flops - BigInteger.Log f))
                         | None -> ""
-                    printfn "  %-34s %10d %11s %11.3g %11.3f %10.3f %10.3g%s  %s" name limit (PlanReport.sci flops) contract (cpu / 1000.0) (wall / 1000.0) ratio recosted r.Chosen
+                    printfn "  %-34s %10d %11s %11.3g %11.3f %10.3f %10.3f %10.3g%s  %s" name limit (PlanReport.sci flops) contract (cpu / 1000.0) (wall / 1000.0) counted ratio recosted r.Chosen
                     plansOut |> Option.iter (fun w ->
                         let steps = String.Join(";", r.Tree.Value.Steps |> Array.map (fun s -> String.Join(",", s)))
                         let sliced = match r.Slicing with Some s -> String.Join(",", s.Indices) | None -> ""
                         w.WriteLine(sprintf "%s\t%s\t%s" name steps sliced))
-                | _ -> printfn "  %-34s %10d %11s %11s %11.3f %10.3f %10s  no plan within the limit" name limit "-" "-" (cpu / 1000.0) (wall / 1000.0) "-"
+                | _ -> printfn "  %-34s %10d %11s %11s %11.3f %10.3f %10.3f %10s  no plan within the limit" name limit "-" "-" (cpu / 1000.0) (wall / 1000.0) counted "-"
     printfn "worst search cpu / contraction time where the contraction takes over 0.1 s: %.3f; most search cpu where it takes less: %.3f s" worst smallWorst
     plansOut |> Option.iter (fun w -> w.Dispose())
 

@@ -358,6 +358,30 @@ let mpsOverlap n chi d =
     let sizes = [ for k in 0 .. n - 1 do yield phys k, int64 d; yield bond k, int64 chi ] |> Map.ofList
     Problem.create None (Array.append sites vectors) sizes [||]
 
+/// An MPS of n sites (bond chi, physical d) with every physical leg open: its result has d^n elements.
+let openMps n chi d =
+    let bond k = sprintf "b%d" k
+    let phys k = sprintf "p%d" k
+    let sites = [| for k in 0 .. n - 1 -> [| if k > 0 then bond (k - 1)
+                                             phys k
+                                             if k < n - 1 then bond k |] |]
+    let sizes = [ for k in 0 .. n - 1 do yield phys k, int64 d; yield bond k, int64 chi ] |> Map.ofList
+    match Problem.index Range.none (Problem.create None sites sizes [| for k in 0 .. n - 1 -> phys k |]) with
+    | Ok p -> p
+    | Result.Error ds -> failwithf "%A" ds
+
+[<Fact>]
+let ``auto does not search for a contraction whose result no machine holds, and does below that size`` () =
+    // 2^64 elements: greedy and bond-greedy only, the cheaper kept, and the note says why.
+    let p = openMps 64 4 2
+    let r = Plan.run "auto" PlanOptions.defaults p
+    Assert.Contains("(no search: the result alone has 2^64 elements", r.Chosen)
+    let flops name = (Plan.run name PlanOptions.defaults p).Cost.Value.Flops
+    Assert.Equal(min (flops "greedy") (flops "bond-greedy"), r.Cost.Value.Flops)
+    // 2^30 elements: the search runs as before.
+    let small = Plan.run "auto" PlanOptions.defaults (openMps 30 4 2)
+    Assert.DoesNotContain("no search", small.Chosen)
+
 [<Fact>]
 let ``MPS chain: the sweep costs 124, and optimal finds 112 with two outer products`` () =
     let p = match Problem.index Range.none (mpsOverlap 4 3 2) with Ok p -> p | Result.Error ds -> failwithf "%A" ds

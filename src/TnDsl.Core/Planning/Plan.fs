@@ -85,9 +85,19 @@ module Plan =
     let hyperTrials = (8, 1024)
 
     /// The most counted work (`PlanHyper.Work.Seconds`) `auto`'s hyper search spends whatever the stakes: 30 s of
-    /// one core. Without it a network whose contraction is out of reach (a PEPS with 2^1024 open elements, a
-    /// random graph whose best tree needs days) ran all 1024 trials, 50-75 s of CPU.
+    /// one core. Without it a network whose contraction is out of reach (a random graph whose best tree needs days;
+    /// a result no machine holds is `outOfReachLog2`'s) ran all 1024 trials, 50-75 s of CPU.
     let capSeconds = 30.0
+
+    /// A result of at least 2^62 elements (2^64 bytes in float32) is held by no machine, and an output index cannot
+    /// be sliced: such a contraction never runs, whatever its plan, so no search can pay for itself. `auto` then
+    /// takes the better of greedy and bond-greedy (seconds at 10,000 tensors) instead of searching up to
+    /// `capSeconds` of counted work (an MPS of 784 sites with every physical leg open took 46 s, and 2,000 sites
+    /// did not finish in 120 s: counted work prices costs of ordinary size, not products of 2,000 factors).
+    let outOfReachLog2 = 62.0
+
+    /// The log2 of the number of elements of the network's result (batch indices at their nominal size).
+    let resultLog2 (p: Indexed) = p.Output |> Array.sumBy (fun i -> Math.Log2(float p.Size[i]))
 
     /// Where the greedy plan's stakes allow less search than this many seconds, 16 random-greedy trials (cheap)
     /// run beside hyper's floor, so that where hyper finds nothing better the plan is what it was before the floor.
@@ -280,6 +290,11 @@ module Plan =
         work.Greedy <- work.Greedy + float n
         let greedyMs = clock.ElapsedMilliseconds
         if n <= 2 then "greedy", found greedyRun.Tree
+        elif resultLog2 p >= outOfReachLog2 then
+            let bond = PlanSweep.bondGreedyTree p
+            let why = sprintf "no search: the result alone has 2^%.0f elements, more than any machine holds" (resultLog2 p)
+            if PlanHyper.scoreCounted work p o bond < PlanHyper.scoreCounted work p o greedyRun.Tree then sprintf "bond-greedy (%s)" why, found bond
+            else sprintf "greedy (%s)" why, found greedyRun.Tree
         else
             let limit = o.MemoryLimit |> Option.map BigInteger
             // Under a limit: the plan without it, fitted, sets the stakes.

@@ -315,3 +315,18 @@ let ``errors print before warnings, each group in source order`` () =
 [<InlineData("network a(n: int = «99999999999999999999») {\n  index i: n\n  weight A: (i)\n  weight B: (i)\n}")>]
 let ``an integer literal past 64 bits is one error, and nothing that depends on it is reported`` (text: string) =
     single text [] "TN0003" |> ignore
+
+[<Fact>]
+let ``a diagnostic on a 100 kB line shows a window around its range, the caret under it`` () =
+    // A generated file: one long line, a mistake near its middle.
+    let filler = String.replicate 12000 " + 0"
+    let text = "network big() { index a: 2" + filler + " weight T: (a, «nope») weight U: (a) require 1" + filler + " == 1, \"fine\" output () }\n"
+    let d = single text [] "TN0109"
+    let clean, _, _ = marked text
+    let shown = (Diagnostic.render (fun _ -> Some(SourceText("big.tn", clean))) d).Split('\n')
+    let line, caret = shown[1], shown[2]
+    Assert.True(line.Length < Diagnostic.shownColumns + 20, sprintf "a line of %d characters" line.Length)
+    Assert.Contains("…", line)
+    // The caret sits under `nope`, in the window as shown.
+    Assert.Equal("nope", line.Substring(caret.IndexOf '^', 4))
+    Assert.Equal("^^^^", caret.Trim().TrimStart('|').Trim())

@@ -53,6 +53,9 @@ module Diagnostic =
     let headline (d: Diagnostic) =
         sprintf "%s(%d,%d): %s %s: %s" d.Range.File d.Range.Start.Line d.Range.Start.Col (levelWord d.Kind.Level) d.Kind.Code d.Message
 
+    /// The most columns of a source line a diagnostic shows (a longer line is shown around its range).
+    let shownColumns = 160
+
     /// The headline, then the source line with a caret under the range, then the hints.
     let render (source: string -> SourceText option) (d: Diagnostic) =
         let sb = StringBuilder()
@@ -65,12 +68,18 @@ module Diagnostic =
                 if d.Range.End.Line = d.Range.Start.Line then max (startCol + 1) d.Range.End.Col
                 else line.Length + 1
             let width = max 1 (min (endCol - startCol) (line.Length + 2 - startCol))
+            // A long line (generated source, a minified file) is shown as a window around the range, with `…` where
+            // it is cut: a 100 kB line echoed whole buries the caret.
+            let first = if line.Length <= shownColumns then 0 else min (max 0 (startCol - 1 - shownColumns / 3)) (line.Length - shownColumns)
+            let last = if line.Length <= shownColumns then line.Length else first + shownColumns
+            let before, after = (if first > 0 then "…" else ""), (if last < line.Length then "…" else "")
+            let width = max 1 (min width (last + 2 - startCol))
             // Tabs keep their width under the caret so it lines up in a terminal.
             let pad =
-                line.Substring(0, min line.Length (startCol - 1))
+                line.Substring(first, max 0 (min last (startCol - 1) - first))
                 |> String.map (fun c -> if c = '\t' then '\t' else ' ')
-            sb.Append('\n').Append(gutter).Append(line) |> ignore
-            sb.Append('\n').Append(String(' ', gutter.Length - 2)).Append("| ").Append(pad).Append(String('^', width)) |> ignore
+            sb.Append('\n').Append(gutter).Append(before).Append(line, first, last - first).Append(after) |> ignore
+            sb.Append('\n').Append(String(' ', gutter.Length - 2)).Append("| ").Append(String(' ', before.Length)).Append(pad).Append(String('^', width)) |> ignore
         | None -> ()
         for h in d.Hints do
             sb.Append("\n      = hint: ").Append(h) |> ignore

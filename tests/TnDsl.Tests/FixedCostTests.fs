@@ -9,22 +9,8 @@ open TnDsl
 // plan), and fitLimit's final greedy pass skips the tree of a plan whose set is known once the ledger and its floors
 // are spent (bench/results/planner.md, "Under a memory limit: the fixed cost").
 
-/// The closed rows x rows lattice of `stakes limits` (HyperBench.lattice: bonds of size D, a leg of size 1 per site,
-/// none open). Its index names carry a separator: `PlanTests.peps`'s do not, and from 11 rows on two bonds share a name.
-let private lattice rows dBond =
-    let tensors =
-        [| for r in 0 .. rows - 1 do
-               for c in 0 .. rows - 1 do
-                   [| sprintf "s%d_%d" r c
-                      if r > 0 then sprintf "v%d_%d" (r - 1) c
-                      if c > 0 then sprintf "h%d_%d" r (c - 1)
-                      if c < rows - 1 then sprintf "h%d_%d" r c
-                      if r < rows - 1 then sprintf "v%d_%d" r c |] |]
-    let names = tensors |> Array.concat |> Array.distinct
-    let sizes = names |> Array.map (fun n -> n, (if n.StartsWith "s" then 1L else int64 dBond)) |> Map.ofArray
-    match Problem.index Range.none (Problem.create None tensors sizes [||]) with
-    | Ok p -> p
-    | Result.Error ds -> failwithf "%A" ds
+/// The closed rows x rows lattice of `stakes limits`.
+let private lattice rows dBond = TnDsl.Tests.Support.benchLattice rows rows (int64 dBond)
 
 let private serial = { PlanOptions.defaults with Parallel = false }
 

@@ -9,22 +9,7 @@ open System.Numerics
 open Xunit
 open TnDsl
 
-/// The bench's lattice: a rows × cols grid of tensors with bonds of size `bond` and a leg of size 1 per site
-/// (bench/TnDsl.Bench/HyperBench.fs `lattice`), no output.
-let private lattice rows cols (bond: int64) =
-    let tensors =
-        [| for r in 0 .. rows - 1 do
-               for c in 0 .. cols - 1 do
-                   [| sprintf "s%d_%d" r c
-                      if r > 0 then sprintf "v%d_%d" (r - 1) c
-                      if c > 0 then sprintf "h%d_%d" r (c - 1)
-                      if c < cols - 1 then sprintf "h%d_%d" r c
-                      if r < rows - 1 then sprintf "v%d_%d" r c |] |]
-    let names = tensors |> Array.concat |> Array.distinct
-    let p = Problem.create None tensors (names |> Array.map (fun n -> n, (if n.StartsWith "s" then 1L else bond)) |> Map.ofArray) [||]
-    match Problem.index Range.none p with
-    | Ok p -> p
-    | Result.Error ds -> failwithf "%A" ds
+let private lattice rows cols bond = TnDsl.Tests.Support.benchLattice rows cols bond
 
 /// A random binary tree: two live nodes, any two, joined at each step.
 let private randomTree (rng: Random) (leaves: int) =

@@ -36,3 +36,21 @@ let marked (text: string) =
 
 /// The codes of the diagnostics, in order.
 let codes (r: Compiler.CompileResult) = r.Diagnostics |> List.map (fun d -> d.Kind.Code)
+
+/// The benchmarks' closed lattice (bench/TnDsl.Bench/HyperBench.fs `lattice`): a rows × cols grid of tensors with
+/// bonds of size `bond` and a leg of size 1 per site, none open. Names carry a separator (`v10_1`, not `v101`), so
+/// they stay distinct from 11 rows on.
+let benchLattice rows cols (bond: int64) =
+    let tensors =
+        [| for r in 0 .. rows - 1 do
+               for c in 0 .. cols - 1 do
+                   [| sprintf "s%d_%d" r c
+                      if r > 0 then sprintf "v%d_%d" (r - 1) c
+                      if c > 0 then sprintf "h%d_%d" r (c - 1)
+                      if c < cols - 1 then sprintf "h%d_%d" r c
+                      if r < rows - 1 then sprintf "v%d_%d" r c |] |]
+    let names = tensors |> Array.concat |> Array.distinct
+    let sizes = names |> Array.map (fun n -> n, (if n.StartsWith "s" then 1L else bond)) |> Map.ofArray
+    match Problem.index Range.none (Problem.create None tensors sizes [||]) with
+    | Ok p -> p
+    | Result.Error ds -> failwithf "%A" ds

@@ -70,13 +70,19 @@ let ``every verb with --json prints a file's errors on standard output as tn che
             Assert.DoesNotContain("error TN0109", err))
 
 [<Fact>]
-let ``tn plan --json prints a JSON network's and an einsum's errors as the document too, exit 1`` () =
+let ``tn plan --json prints a JSON network's and an einsum's errors as the document too (a missing one TN0007), exit 1`` () =
     withFile "bad.json" "{\"tensors\": [{\"indices\": [\"a\"]}], \"sizes\": {\"a\": \"x\"}}" (fun path ->
         let code, out, err = tn [ "plan"; path; "--json" ]
         Assert.True((code = 1), err)
         let root, ds = document "plan" out
         Assert.Equal(path, root.GetProperty("file").GetString())
         Assert.Contains(ds, fun d -> d.GetProperty("code").GetString() = "TN0306" && d.GetProperty("range").GetProperty("line").GetInt32() = 1))
+    // A JSON network that is not there: TN0007, as for a .tn file.
+    let missing = Path.Combine(Path.GetTempPath(), "tndsl-no-such-network.json")
+    let code, out, err = tn [ "plan"; missing; "--json" ]
+    Assert.True((code = 1), err)
+    let _, ds = document "plan" out
+    Assert.Equal("TN0007", (Assert.Single ds).GetProperty("code").GetString())
     let code, out, err = tn [ "plan"; "--einsum"; "ab,bc->a-c"; "--shapes"; "2x3,3x4"; "--json" ]
     Assert.True((code = 1), err)
     let _, ds = document "plan" out

@@ -41,6 +41,7 @@ let ``a default naming its own parameter is TN0100 at the name, with a message o
     let d = single "TN0100" (compile clean [])
     Assert.Equal((sl, sc, el, ec + 1), (d.Range.Start.Line, d.Range.Start.Col, d.Range.End.Line, d.Range.End.Col))
     let later = single "TN0100" (compile ("network p(a: int = b, b: int = 2) {\n" + body) [])
-    let unknown = single "TN0100" (compile ("network p(a: int = 1 + zz) {\n" + body) [])
+    // The same default under another parameter, where no `a` exists yet: the message for a name that does not exist.
+    let unknown = single "TN0100" (compile "network p(x: int = 1 + a) {\n  index i: x\n  weight A: (i)\n}" [])
     Assert.NotEqual<string>(unknown.Message, d.Message)
     Assert.NotEqual<string>(later.Message, d.Message)

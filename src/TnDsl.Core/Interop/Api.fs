@@ -475,8 +475,7 @@ type PlanRun =
         Output: string
         /// Diagnostics in the MSBuild canonical form with source lines where known.
         Messages: string array
-        /// The diagnostics among `Messages` as data (for `--json`); a message that is no diagnostic (a file that
-        /// does not exist) has none.
+        /// The diagnostics of `Messages` as data (for `--json`).
         Diagnostics: DiagnosticView array
     }
 
@@ -540,8 +539,6 @@ module PlanApi =
         let vs = views sources ds
         { ExitCode = exitCode; Output = ""; Messages = vs |> Array.map (fun v -> v.Rendered); Diagnostics = vs }
 
-    /// A run that prints nothing but a message that is no diagnostic.
-    let private failedWith (message: string) = { ExitCode = 1; Output = ""; Messages = [| message |]; Diagnostics = [||] }
 
     let private planProblemWith (scaling: unit -> Scaling option) range sources (problem: Result<Problem, Diagnostic list>)
                                 (warnings: Diagnostic list) (optimizer: string) (settings: PlanSettings) (json: bool) =
@@ -573,7 +570,8 @@ module PlanApi =
     /// Plans a JSON network file; `sizes` replaces index sizes by name; `settings` carry the memory limit, objective, seed, trials and time limit.
     let planJsonFile (path: string) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (settings: PlanSettings) (json: bool) =
         if not (File.Exists path) then
-            failedWith (sprintf "%s: error: no such file" path)
+            failed 1 [] [ Diagnostic.make Compiler.Codes.cannotRead (Range.ofFile path)
+                              (sprintf "cannot read `%s`: no such file (looked for %s)" path (Path.GetFullPath path)) ]
         else
         // Read with a limit, so that a device or an endless file is refused without being read whole.
         let bytes =

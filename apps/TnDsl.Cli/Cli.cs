@@ -106,8 +106,12 @@ public static class Cli
         }
         catch (TnException e)
         {
-            foreach (var d in e.Rendered)
-                err.WriteLine(d);
+            // With --json the diagnostics are the document on standard output; the summary line stays a message.
+            if (JsonAsked(parse))
+                DiagnosticOutput.WriteJsonDocument(parse.InvocationConfiguration.Output, FileArgument(parse), false, e.Diagnostics);
+            else
+                foreach (var d in e.Rendered)
+                    err.WriteLine(d);
             err.WriteLine($"{verb}: {e.Summary}");
             return 1;
         }
@@ -123,6 +127,14 @@ public static class Cli
             return 1;
         }
     });
+
+    /// <summary>True when the verb has a <c>--json</c> flag and it was given.</summary>
+    public static bool JsonAsked(ParseResult parse) =>
+        parse.CommandResult.Command.Options.OfType<Option<bool>>().FirstOrDefault(o => o.Name == "--json") is { } json && parse.GetValue(json);
+
+    /// <summary>The verb's first argument as given (its FILE), or null.</summary>
+    private static string? FileArgument(ParseResult parse) =>
+        parse.CommandResult.Command.Arguments.FirstOrDefault() is { } a ? parse.GetResult(a)?.Tokens.FirstOrDefault()?.Value : null;
 
     /// <summary>The verb as typed after the root: <c>tn</c>, <c>tn cuts</c>, <c>tn study qcnn</c>.</summary>
     public static string Verb(CommandResult result)

@@ -6,7 +6,7 @@ using TnDsl.Api;
 /// <summary>
 /// The one place the <c>tn</c> command prints diagnostics: each once, rendered with its source line and caret,
 /// to the error stream (results go to standard output), in the order the front end gives them (errors first,
-/// each group in source order).
+/// each group in source order); with <c>--json</c>, as one JSON document on standard output.
 /// </summary>
 public static class DiagnosticOutput
 {
@@ -32,6 +32,41 @@ public static class DiagnosticOutput
         foreach (var h in d.Hints) j.WriteStringValue(h);
         j.WriteEndArray();
         j.WriteEndObject();
+    }
+
+    /// <summary>
+    /// Writes the JSON document of diagnostics, <c>{ "file", "ok", "diagnostics": [...] }</c>, the form <c>tn check
+    /// --json</c> prints, to <paramref name="w"/>; <paramref name="rest"/> adds a verb's own members after them (check's
+    /// summary). Every verb with <c>--json</c> that stops on diagnostics prints this document.
+    /// </summary>
+    public static void WriteJsonDocument(TextWriter w, string? file, bool ok, IEnumerable<DiagnosticView> diagnostics,
+                                         Action<Utf8JsonWriter>? rest = null)
+    {
+        using var stream = new MemoryStream();
+        using (var j = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            j.WriteStartObject();
+            if (file is null) j.WriteNull("file");
+            else j.WriteString("file", file);
+            j.WriteBoolean("ok", ok);
+            j.WriteStartArray("diagnostics");
+            foreach (var d in diagnostics)
+                WriteJson(j, d);
+            j.WriteEndArray();
+            rest?.Invoke(j);
+            j.WriteEndObject();
+        }
+        w.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
+    }
+
+    /// <summary>
+    /// Writes the diagnostics a verb stops on (errors in its input): with <paramref name="json"/> as the JSON document
+    /// (<c>"ok": false</c>) to <paramref name="output"/>, else rendered to <paramref name="err"/>.
+    /// </summary>
+    public static void WriteFailure(bool json, TextWriter output, TextWriter err, string? file, IEnumerable<DiagnosticView> diagnostics)
+    {
+        if (json) WriteJsonDocument(output, file, false, diagnostics);
+        else Write(err, diagnostics);
     }
 
     /// <summary>Writes front-end diagnostics to <paramref name="err"/>.</summary>

@@ -96,19 +96,11 @@ public static class CheckCommand
 
     private static string Plural(int n, string word) => n == 1 ? $"1 {word}" : $"{n} {word}s";
 
-    /// <summary>The same as JSON: diagnostics (code, level, range, message, hints) and the summary.</summary>
-    public static void WriteJson(TextWriter w, string file, CheckResult result)
-    {
-        using var stream = new MemoryStream();
-        using (var j = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+    /// <summary>The same as JSON: the document of diagnostics (see <see cref="DiagnosticOutput.WriteJsonDocument"/>),
+    /// then the summary.</summary>
+    public static void WriteJson(TextWriter w, string file, CheckResult result) =>
+        DiagnosticOutput.WriteJsonDocument(w, file, !result.HasErrors, result.Diagnostics, j =>
         {
-            j.WriteStartObject();
-            j.WriteString("file", file);
-            j.WriteBoolean("ok", !result.HasErrors);
-            j.WriteStartArray("diagnostics");
-            foreach (var d in result.Diagnostics)
-                DiagnosticOutput.WriteJson(j, d);
-            j.WriteEndArray();
             var s = result.SummaryOrNull;
             if (s is null) j.WriteNull("summary");
             else
@@ -150,8 +142,5 @@ public static class CheckCommand
                 j.WriteEndArray();
                 j.WriteEndObject();
             }
-            j.WriteEndObject();
-        }
-        w.WriteLine(System.Text.Encoding.UTF8.GetString(stream.ToArray()));
-    }
+        });
 }

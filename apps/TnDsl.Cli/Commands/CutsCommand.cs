@@ -36,7 +36,7 @@ public static class CutsCommand
             if (plotPath is not null && !parse.GetValue(profile)) throw new UsageException("--plot draws the profile: give --profile too");
             if (plotPath is not null && !plotPath.EndsWith(".png", StringComparison.OrdinalIgnoreCase) && !plotPath.EndsWith(".svg", StringComparison.OrdinalIgnoreCase))
                 throw new UsageException($"--plot {plotPath}: the picture is written as .png or .svg");
-            var net = LoadNetwork(parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network), err);
+            var net = LoadNetwork(parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network), parse.GetValue(json), output, err);
             if (net is null) return 1;
             int code = Render(net, parse.GetValue(cut), parse.GetValue(profile), parse.GetValue(json), output, err);
             if (plotPath is not null && code == 0)
@@ -57,12 +57,17 @@ public static class CutsCommand
 
     /// <summary>
     /// The one place that turns a file into a flat network: the front end checks it, its diagnostics go to
-    /// <paramref name="err"/>, and the network comes back, or null when the file has errors.
+    /// <paramref name="err"/> (with <paramref name="json"/> and errors, as the JSON document to
+    /// <paramref name="output"/>), and the network comes back, or null when the file has errors.
     /// </summary>
-    internal static NetworkView? LoadNetwork(string path, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network, TextWriter err)
+    internal static NetworkView? LoadNetwork(string path, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network,
+                                             bool json, TextWriter output, TextWriter err)
     {
         var result = Frontend.Check(path, overrides, network);
-        DiagnosticOutput.Write(err, result.Diagnostics);
+        if (result.Network is null)
+            DiagnosticOutput.WriteFailure(json, output, err, path, result.Diagnostics);
+        else
+            DiagnosticOutput.Write(err, result.Diagnostics);
         return result.Network;
     }
 

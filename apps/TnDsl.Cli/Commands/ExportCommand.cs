@@ -38,8 +38,13 @@ public static class ExportCommand
     {
         OutputPaths.Check(outPath, "-o", file);
         var check = Frontend.Check(file, sets, network);
+        if (check.HasErrors)
+        {
+            // --json is the output format, and so the form of the errors too: their document on standard output.
+            DiagnosticOutput.WriteFailure(true, output, err, file, check.Diagnostics);
+            return 1;
+        }
         DiagnosticOutput.Write(err, check.Diagnostics);
-        if (check.HasErrors) return 1;
         var run = PlanApi.exportNetwork(check.Network!, sizes);
         foreach (var m in run.Messages) err.WriteLine(m);
         var text = run.Output.EndsWith('\n') ? run.Output : run.Output + "\n";

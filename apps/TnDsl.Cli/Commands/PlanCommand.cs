@@ -77,13 +77,23 @@ public static class PlanCommand
             else if ((file = Shipped.Resolve(file!)).EndsWith(".tn", StringComparison.OrdinalIgnoreCase))
             {
                 var check = Frontend.Check(file, sets, network);
+                if (check.HasErrors)
+                {
+                    DiagnosticOutput.WriteFailure(json, output, err, file, check.Diagnostics);
+                    return 1;
+                }
                 DiagnosticOutput.Write(err, check.Diagnostics);
-                if (check.HasErrors) return 1;
                 run = PlanApi.planTnNetwork(check.Network!, file, sets.ToArray(), network, optimizer,
                     sizes, settings, json, scaling);
             }
             else
                 run = PlanApi.planJsonFile(file, optimizer, sizes, settings, json);
+            if (json && run.Output.Length == 0 && run.ExitCode != 0 && run.Diagnostics.Length > 0)
+            {
+                // Nothing planned: the diagnostics are the document (a message that is no diagnostic stays on stderr).
+                DiagnosticOutput.WriteJsonDocument(output, einsum is null ? file : null, false, run.Diagnostics);
+                return run.ExitCode;
+            }
             if (run.Output.Length > 0) output.Write(run.Output.EndsWith('\n') ? run.Output : run.Output + "\n");
             foreach (var m in run.Messages) err.WriteLine(m);
             return run.ExitCode;

@@ -59,6 +59,16 @@ let defaultOptions =
 /// The range used for diagnostics about command-line values.
 let commandLine = Range.ofFile "command line"
 
+/// A diagnostic the elaborator gives about a command-line value (a parameter it does not have, a value of the wrong
+/// type) begins with the `--set name=value:` that gave it, as one the compiler gives itself (a value that does not parse).
+let private withSetPrefix (overrides: (string * string) list) (d: Diagnostic) =
+    if d.Range <> commandLine || d.Message.StartsWith "--set " then d
+    else
+        match overrides |> List.tryFind (fun (name, _) -> d.Message.Contains(sprintf "parameter `%s`" name)) with
+        | Some (name, value) when d.Kind = Elaboration.Codes.overrideType || d.Kind = Elaboration.Codes.unknownParameter ->
+            { d with Message = sprintf "--set %s=%s: %s" name value d.Message }
+        | _ -> d
+
 /// Compiles a text, reading the files it uses through `read` (paths relative to the using file's folder), which
 /// gives the text or the diagnostic kind and message of a refusal.
 let compileWith (read: string -> Result<string, DiagnosticKind * string>) (file: string) (text: string) (options: CompileOptions) : CompileResult =
@@ -131,7 +141,7 @@ let compileWith (read: string -> Result<string, DiagnosticKind * string>) (file:
                 | true, n -> Some n
                 | _ -> None
             let result, ds = Elaborate.elaborate options.Limits lookup net given
-            diags.AddRange ds
+            diags.AddRange(ds |> List.map (withSetPrefix options.Overrides))
             result)
     match elaborated with
     | Some e -> diags.AddRange(Check.check e)

@@ -628,6 +628,26 @@ and private instantiate ctx env prefix (name: Ident) (netName: Ident) args bindi
                             ctx.Fail(Codes.badBinding, b.Inner.Range, sprintf "`%s` is not an open leg of `%s`" (memberName i.Family i.Subs) netName.Name, [ "its open legs are " + String.Join(", ", opens |> List.truncate 8) + (if opens.Length > 8 then ", …" else "") ])
                         ctx.Aliases.Add((innerKey, o, b.Range)))
 
+/// A default reads only the parameters before it: a name in it that is the parameter itself or one declared later
+/// is reported as unknown (TN0100, at the name) saying so, rather than as a name that does not exist.
+and private notLaterParameter (ctx: Ctx) (env: Env) (name: string) (later: string list) (e: Expr) =
+    let pending = Stack<Expr>()
+    pending.Push e
+    let names = ResizeArray<Expr * string>()
+    while pending.Count > 0 do
+        let x = pending.Pop()
+        match x.Kind with
+        | EVar v when not (env.ContainsKey v) && (v = name || List.contains v later) -> names.Add((x, v))
+        | _ -> pushOperands pending x
+    // The first in the text, as the evaluator would meet it.
+    if names.Count > 0 then
+        let x, v = names |> Seq.minBy (fun (x, _) -> x.Range.Start.Line, x.Range.Start.Col)
+        if v = name then
+            ctx.Fail(Codes.unknownName, x.Range, sprintf "the default of `%s` cannot use `%s` itself" name name)
+        else
+            ctx.Fail(Codes.unknownName, x.Range, sprintf "`%s` is a parameter declared later: the default of `%s` can use only the parameters before it" v name,
+                     [ sprintf "declare `%s` before `%s`" v name ])
+
 /// Elaborates one network with parameter values given by name; None when it could not be built at all.
 and private elaborateIn (ctx: Ctx) (net: NetworkDecl) (given: (string * SourceRange * Value) list) : (FlatNetwork * Elaborated) option =
     let declared = net.Params |> List.map (fun p -> p.Name.Name)
@@ -640,7 +660,7 @@ and private elaborateIn (ctx: Ctx) (net: NetworkDecl) (given: (string * SourceRa
     let mutable env: Env = Map.empty
     let mutable ok = true
     let paramValues = ResizeArray<string * Value>()
-    for p in net.Params do
+    for p, later in List.indexed net.Params |> List.map (fun (i, p) -> p, net.Params |> List.skip (i + 1) |> List.map (fun q -> q.Name.Name)) do
         let value =
             try
                 match given |> List.tryFind (fun (n, _, _) -> n = p.Name.Name) with
@@ -655,6 +675,7 @@ and private elaborateIn (ctx: Ctx) (net: NetworkDecl) (given: (string * SourceRa
                 | None ->
                     match p.Default with
                     | Some e ->
+                        notLaterParameter ctx env p.Name.Name later e
                         match p.Type, eval ctx env e with
                         | TInt, (VInt _ as v)
                         | TBool, (VBool _ as v)

@@ -475,6 +475,8 @@ type PlanRun =
         Output: string
         /// Diagnostics in the MSBuild canonical form with source lines where known.
         Messages: string array
+        /// The diagnostics of `Messages` as data (for `--json`).
+        Diagnostics: DiagnosticView array
     }
 
 /// Planner settings as a command line gives them, C#-shaped: plain values, zero or less meaning "not given".
@@ -527,27 +529,34 @@ module PlanApi =
     /// The names of the registered optimizers.
     let optimizerNames () = Plan.names |> Array.ofList
 
-    /// Renders errors and warnings (notes appear in the report itself) with `Rendering.render`.
-    let private render (sources: SourceText list) (ds: Diagnostic list) =
+    /// Errors and warnings (notes appear in the report itself) rendered with `Rendering.render`.
+    let private views (sources: SourceText list) (ds: Diagnostic list) =
         let find file = sources |> List.tryFind (fun s -> s.File = file)
-        ds |> List.filter (fun d -> d.Kind.Level <> Info) |> List.map (Rendering.render find) |> Array.ofList
+        ds |> List.filter (fun d -> d.Kind.Level <> Info) |> List.map (fun d -> DiagnosticView(d, Rendering.render find d)) |> Array.ofList
+
+    /// A run that prints nothing but `ds` (rendered), with their exit code.
+    let private failed (exitCode: int) (sources: SourceText list) (ds: Diagnostic list) =
+        let vs = views sources ds
+        { ExitCode = exitCode; Output = ""; Messages = vs |> Array.map (fun v -> v.Rendered); Diagnostics = vs }
+
 
     let private planProblemWith (scaling: unit -> Scaling option) range sources (problem: Result<Problem, Diagnostic list>)
                                 (warnings: Diagnostic list) (optimizer: string) (settings: PlanSettings) (json: bool) =
         match Plan.tryFind optimizer, PlanSettings.objective settings with
-        | Result.Error d, _ -> { ExitCode = 2; Output = ""; Messages = render sources [ d ] }
-        | _, Result.Error why ->
-            { ExitCode = 2; Output = ""; Messages = render sources [ Diagnostic.make PlanDiagnostics.badOption Range.none why ] }
+        | Result.Error d, _ -> failed 2 sources [ d ]
+        | _, Result.Error why -> failed 2 sources [ Diagnostic.make PlanDiagnostics.badOption Range.none why ]
         | Ok _, Ok objective ->
             match problem |> Result.bind (Problem.index range) with
-            | Result.Error ds -> { ExitCode = 1; Output = ""; Messages = render sources (warnings @ ds) }
+            | Result.Error ds -> failed 1 sources (warnings @ ds)
             | Ok p ->
                 let r = Plan.run optimizer (PlanSettings.toOptions settings objective) p
                 let r = { r with Diagnostics = warnings @ r.Diagnostics }
                 let sc = if Plan.succeeded r then scaling () else None
+                let vs = views sources r.Diagnostics
                 { ExitCode = (if Plan.succeeded r then 0 else 1)
                   Output = (if json then PlanReport.jsonWith sc r else PlanReport.textWith sc r)
-                  Messages = render sources r.Diagnostics }
+                  Messages = vs |> Array.map (fun v -> v.Rendered)
+                  Diagnostics = vs }
 
     let private planProblem range sources problem warnings optimizer settings json =
         planProblemWith (fun () -> None) range sources problem warnings optimizer settings json
@@ -561,7 +570,8 @@ module PlanApi =
     /// Plans a JSON network file; `sizes` replaces index sizes by name; `settings` carry the memory limit, objective, seed, trials and time limit.
     let planJsonFile (path: string) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (settings: PlanSettings) (json: bool) =
         if not (File.Exists path) then
-            { ExitCode = 1; Output = ""; Messages = [| sprintf "%s: error: no such file" path |] }
+            failed 1 [] [ Diagnostic.make Compiler.Codes.cannotRead (Range.ofFile path)
+                              (sprintf "cannot read `%s`: no such file (looked for %s)" path (Path.GetFullPath path)) ]
         else
         // Read with a limit, so that a device or an endless file is refused without being read whole.
         let bytes =
@@ -574,11 +584,11 @@ module PlanApi =
                 n <- stream.Read(buffer, 0, buffer.Length)
             kept.ToArray()
         if int64 bytes.Length > maxJsonBytes then
-            { ExitCode = 1; Output = ""
-              Messages = [| sprintf "%s: error TN0306: the file is larger than the %d MiB a JSON network may have" path (maxJsonBytes >>> 20) |] }
+            failed 1 [] [ Diagnostic.make PlanDiagnostics.badInput (Range.ofFile path)
+                              (sprintf "the file is larger than the %d MiB a JSON network may have" (maxJsonBytes >>> 20)) ]
         else
         match (try Ok(Text.UTF8Encoding(false, true).GetString bytes) with :? Text.DecoderFallbackException -> Result.Error()) with
-        | Result.Error() -> { ExitCode = 1; Output = ""; Messages = [| sprintf "%s: error TN0306: the file is not UTF-8 text" path |] }
+        | Result.Error() -> failed 1 [] [ Diagnostic.make PlanDiagnostics.badInput (Range.ofFile path) "the file is not UTF-8 text" ]
         | Ok text ->
             let text = text.TrimStart '\uFEFF'
             let over = sizeMap sizes
@@ -661,7 +671,8 @@ module PlanApi =
     /// The JSON text is the output; a size override that names no dynamic family is a warning message.
     let exportNetwork (view: NetworkView) (sizes: KeyValuePair<string, int64> array) : PlanRun =
         let problem, warnings = PlanInput.ofNetwork view.Flat (sizeMap sizes)
-        { ExitCode = 0; Output = PlanInput.toJson problem; Messages = render [] warnings }
+        let vs = views [] warnings
+        { ExitCode = 0; Output = PlanInput.toJson problem; Messages = vs |> Array.map (fun v -> v.Rendered); Diagnostics = vs }
 
     /// Plans a flat network (from the `.tn` front end); `sizes` sets dynamic dimensions by family (`batch`).
     let planNetwork (view: NetworkView) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (settings: PlanSettings) (json: bool) =

@@ -14,25 +14,7 @@ public static class DiagnosticOutput
     /// Writes one diagnostic as a JSON object (level, code, title, file, range, message, hints): the one JSON form
     /// of a diagnostic, shared by every verb's <c>--json</c>.
     /// </summary>
-    public static void WriteJson(Utf8JsonWriter j, DiagnosticView d)
-    {
-        j.WriteStartObject();
-        j.WriteString("level", d.Level);
-        j.WriteString("code", d.Code);
-        j.WriteString("title", d.Title);
-        j.WriteString("file", d.File);
-        j.WriteStartObject("range");
-        j.WriteNumber("line", d.Line);
-        j.WriteNumber("column", d.Column);
-        j.WriteNumber("endLine", d.EndLine);
-        j.WriteNumber("endColumn", d.EndColumn);
-        j.WriteEndObject();
-        j.WriteString("message", d.Message);
-        j.WriteStartArray("hints");
-        foreach (var h in d.Hints) j.WriteStringValue(h);
-        j.WriteEndArray();
-        j.WriteEndObject();
-    }
+    public static void WriteJson(Utf8JsonWriter j, DiagnosticView d) => d.WriteJson(j);
 
     /// <summary>
     /// Writes the JSON document of diagnostics, <c>{ "file", "ok", "diagnostics": [...] }</c>, the form <c>tn check

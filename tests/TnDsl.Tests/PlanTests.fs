@@ -1218,3 +1218,15 @@ let ``under a memory limit auto also fits the free search's other trial trees, k
     let again = fst (Plan.runAutoWith None { limited with Parallel = true } p)
     Assert.Equal<int array array>(r.Tree.Value.Steps, again.Tree.Value.Steps)
     Assert.Equal<int array>(s.Indices, again.Slicing.Value.Indices)
+
+[<Fact>]
+let ``the plan report's JSON gives each diagnostic in the one shape of every --json output`` () =
+    // The result alone (2^16 elements) is over a limit of 1: TN0301, whose object has the fields tn check's have.
+    let r = Plan.run "greedy" { PlanOptions.defaults with MemoryLimit = Some 1L } (openMps 16 2 2)
+    use doc = System.Text.Json.JsonDocument.Parse(PlanReport.json r)
+    let d = doc.RootElement.GetProperty("diagnostics").EnumerateArray() |> Seq.find (fun d -> d.GetProperty("code").GetString() = "TN0301")
+    Assert.Equal("error", d.GetProperty("level").GetString())
+    Assert.False(String.IsNullOrEmpty(d.GetProperty("title").GetString()))
+    let names = [ for p in d.EnumerateObject() -> p.Name ]
+    Assert.Equal<string list>([ "level"; "code"; "title"; "file"; "range"; "message"; "hints" ], names)
+    Assert.Equal<string list>([ "line"; "column"; "endLine"; "endColumn" ], [ for p in d.GetProperty("range").EnumerateObject() -> p.Name ])

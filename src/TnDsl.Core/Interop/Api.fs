@@ -51,6 +51,8 @@ type DiagnosticView(d: Diagnostic, rendered: string) =
     member _.Message = d.Message
     /// The hints, in order.
     member _.Hints: string array = Array.ofList d.Hints
+    /// Writes it as the JSON object every `--json` output uses (`Diagnostic.writeJson`).
+    member _.WriteJson(w: System.Text.Json.Utf8JsonWriter) = Diagnostic.writeJson w d
     /// The MSBuild canonical line `file(line,col): error TN0201: message`.
     member _.Headline = Diagnostic.headline d
     /// The headline with the source line, a caret under the range, and hints (see `Rendering.render`).

@@ -120,12 +120,6 @@ module PlanReport =
     /// The human report without scaling.
     let text (r: PlanResult) = textWith None r
 
-    let private levelName =
-        function
-        | Error -> "error"
-        | Warning -> "warning"
-        | Info -> "info"
-
     /// The largest integer every JSON reader takes exactly: 2^53 (a double's integer range).
     let maxExactJson = BigInteger.Pow(BigInteger 2, 53)
 
@@ -230,11 +224,7 @@ module PlanReport =
             | None -> ()
             w.WriteStartArray "diagnostics"
             for d in r.Diagnostics do
-                w.WriteStartObject()
-                w.WriteString("code", d.Kind.Code)
-                w.WriteString("level", levelName d.Kind.Level)
-                w.WriteString("message", d.Message)
-                w.WriteEndObject()
+                Diagnostic.writeJson w d
             w.WriteEndArray()
             w.WriteEndObject()
         write ()

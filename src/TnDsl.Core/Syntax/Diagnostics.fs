@@ -2,6 +2,7 @@ namespace TnDsl
 
 open System
 open System.Text
+open System.Text.Json
 
 /// How serious a diagnostic is.
 type Level =
@@ -52,6 +53,27 @@ module Diagnostic =
     /// The MSBuild canonical first line: `file(line,col): error TN0201: message`.
     let headline (d: Diagnostic) =
         sprintf "%s(%d,%d): %s %s: %s" d.Range.File d.Range.Start.Line d.Range.Start.Col (levelWord d.Kind.Level) d.Kind.Code d.Message
+
+    /// Writes a diagnostic as the JSON object every `--json` output uses: level, code, title, file, range (line,
+    /// column, endLine, endColumn), message and hints.
+    let writeJson (w: Utf8JsonWriter) (d: Diagnostic) =
+        w.WriteStartObject()
+        w.WriteString("level", levelWord d.Kind.Level)
+        w.WriteString("code", d.Kind.Code)
+        w.WriteString("title", d.Kind.Title)
+        w.WriteString("file", d.Range.File)
+        w.WriteStartObject("range")
+        w.WriteNumber("line", d.Range.Start.Line)
+        w.WriteNumber("column", d.Range.Start.Col)
+        w.WriteNumber("endLine", d.Range.End.Line)
+        w.WriteNumber("endColumn", d.Range.End.Col)
+        w.WriteEndObject()
+        w.WriteString("message", d.Message)
+        w.WriteStartArray("hints")
+        for h in d.Hints do
+            w.WriteStringValue h
+        w.WriteEndArray()
+        w.WriteEndObject()
 
     /// The most columns of a source line a diagnostic shows (a longer line is shown around its range).
     let shownColumns = 160

@@ -11,8 +11,6 @@ open TnDsl.Tests.PlanTests
 // The found plan's polish with random frontiers (`PlanReuse.shakeCounted`) and the hops between basins of trees for
 // its sliced set (`PlanReuse.hopCounted`), both hyper's only.
 
-let private executed (p: Indexed) (t: ContractionTree) (ix: int array) = (PlanSlice.figures p t ix).Flops
-
 /// A random network's greedy tree, a small limit and the greedy slicer's set for it, when the set fits the tree.
 let private slicedGreedy (s: Spec) =
     let p = indexOf s

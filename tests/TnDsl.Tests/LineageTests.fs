@@ -11,9 +11,6 @@ open TnDsl.Tests.PlanTests
 // Hyper's slice-aware search in two lineages (`PlanSliceSearch.searchCounted`: the first seeded by the options'
 // seed, a second of `secondLineageTrials` trials seeded by `secondLineageSeed`).
 
-let private executed (p: Indexed) (t: ContractionTree) (ix: int array) = (PlanSlice.figures p t ix).Flops
-let private never () = false
-
 [<Property(MaxTest = 25)>]
 let ``the two-lineage search is deterministic, fits the limit, reports its executed flops and is no dearer than its first lineage`` () =
     Prop.forAll (arb 8 3) (fun s ->

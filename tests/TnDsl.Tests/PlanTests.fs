@@ -358,6 +358,12 @@ let mpsOverlap n chi d =
     let sizes = [ for k in 0 .. n - 1 do yield phys k, int64 d; yield bond k, int64 chi ] |> Map.ofList
     Problem.create None (Array.append sites vectors) sizes [||]
 
+/// The executed flops of a sliced plan: its tree in its best loop order, with reuse across slices.
+let executed (p: Indexed) (t: ContractionTree) (ix: int array) = (PlanSlice.figures p t ix).Flops
+
+/// A search's stop that never asks it to stop.
+let never () = false
+
 /// An MPS of n sites (bond chi, physical d) with every physical leg open: its result has d^n elements.
 let openMps n chi d =
     let bond k = sprintf "b%d" k

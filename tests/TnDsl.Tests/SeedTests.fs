@@ -11,9 +11,6 @@ open TnDsl.Tests.PlanTests
 // Hyper's candidate for a sliced set seeded from its free tree's top cuts (`PlanSliceSearch.structureSetCounted`,
 // `PlanSliceSearch.seededCounted`).
 
-let private executed (p: Indexed) (t: ContractionTree) (ix: int array) = (PlanSlice.figures p t ix).Flops
-let private never () = false
-
 [<Property(MaxTest = 40)>]
 let ``the seeded plan is deterministic, fits the limit and reports its executed flops`` () =
     Prop.forAll (arb 8 3) (fun s ->

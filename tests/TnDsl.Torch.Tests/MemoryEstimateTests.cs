@@ -45,8 +45,7 @@ public class MemoryEstimateTests
     {
         if (!PeakMemory.Available)
             return; // not Linux with glibc: nothing to measure against
-        var overrides = sets.Split(',', StringSplitOptions.RemoveEmptyEntries)
-            .Select(kv => new KeyValuePair<string, string>(kv.Split('=')[0], kv.Split('=')[1])).ToArray();
+        var overrides = Repo.Overrides(sets);
         var options = new NetworkModuleOptions { DType = ScalarType.Float32, Seed = 1 };
         using var module = NetworkModules.FromFile(Repo.Example(file), overrides, new NetworkBuildOptions
         {

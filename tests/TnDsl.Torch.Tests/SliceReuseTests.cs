@@ -200,8 +200,7 @@ public class SliceReuseTests
     [InlineData("mera-classifier.tn", "", true)]
     public void Reuse_in_examples_with_inputs_and_log_scale_gives_the_unsliced_values_and_gradients(string file, string sets, bool logScale)
     {
-        var overrides = sets.Split(',', StringSplitOptions.RemoveEmptyEntries)
-            .Select(kv => new KeyValuePair<string, string>(kv.Split('=')[0], kv.Split('=')[1])).ToArray();
+        var overrides = Repo.Overrides(sets);
         var net = Frontend.Load(Repo.Example(file), overrides, null);
         var free = Planner.Plan(net, "greedy", 4, 0);
         long limit = Math.Max(1, net.Output.Aggregate(1L, (a, l) => a * (net.Indices[l].IsDynamic ? 4 : net.Indices[l].Size)));

@@ -98,8 +98,7 @@ public class SliceScopeTests
     [InlineData("mera-classifier.tn", "", true)]
     public void A_sliced_module_under_autograd_holds_as_few_tensors_late_as_early_and_gives_the_unsliced_gradients(string file, string sets, bool logScale)
     {
-        var overrides = sets.Split(',', StringSplitOptions.RemoveEmptyEntries)
-            .Select(kv => new KeyValuePair<string, string>(kv.Split('=')[0], kv.Split('=')[1])).ToArray();
+        var overrides = Repo.Overrides(sets);
         var net = Frontend.Load(Repo.Example(file), overrides, null);
         var free = Planner.Plan(net, "greedy", 4, 0);
         long limit = Math.Max(1, net.Output.Aggregate(1L, (a, l) => a * (net.Indices[l].IsDynamic ? 4 : net.Indices[l].Size)));

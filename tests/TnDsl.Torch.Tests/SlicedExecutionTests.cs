@@ -125,8 +125,7 @@ public class SlicedExecutionTests
     [InlineData("mera-classifier.tn", "", true)]
     public void Sliced_examples_give_the_unsliced_values_and_gradients(string file, string sets, bool logScale)
     {
-        var overrides = sets.Split(',', StringSplitOptions.RemoveEmptyEntries)
-            .Select(kv => new KeyValuePair<string, string>(kv.Split('=')[0], kv.Split('=')[1])).ToArray();
+        var overrides = Repo.Overrides(sets);
         var net = Frontend.Load(Repo.Example(file), overrides, null);
         var free = Planner.Plan(net, "greedy", 4, 0);
         var plan = Planner.Plan(net, "greedy", 4, 0, SlicingLimit(net, 4));

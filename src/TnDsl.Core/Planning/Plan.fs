@@ -289,10 +289,11 @@ module Plan =
         let greedyRun = PlanGreedy.bestGreedy p o
         work.Greedy <- work.Greedy + float n
         let greedyMs = clock.ElapsedMilliseconds
+        let result = resultLog2 p
         if n <= 2 then "greedy", found greedyRun.Tree
-        elif resultLog2 p >= outOfReachLog2 then
+        elif result >= outOfReachLog2 then
             let bond = PlanSweep.bondGreedyTree p
-            let why = sprintf "no search: the result alone has 2^%.0f elements, more than any machine holds" (resultLog2 p)
+            let why = sprintf "no search: the result alone has 2^%.0f elements, more than any machine holds" result
             if PlanHyper.scoreCounted work p o bond < PlanHyper.scoreCounted work p o greedyRun.Tree then sprintf "bond-greedy (%s)" why, found bond
             else sprintf "greedy (%s)" why, found greedyRun.Tree
         else
@@ -492,8 +493,7 @@ module Plan =
 
     /// True when a tree is that of the budget's fitted or slice-aware plan, whose slicing is known.
     let private knownSlicing (b: Budgeted) (t: ContractionTree) =
-        let same (u: ContractionTree) = u.Leaves = t.Leaves && u.Steps.Length = t.Steps.Length && Array.forall2 (fun (x: int array) y -> x = y) u.Steps t.Steps
-        [ b.Fitted; b.Searched ] |> List.exists (function Some (_, u, _) -> same u | None -> false)
+        [ b.Fitted; b.Searched ] |> List.exists (function Some (_, u, _) -> u = t | None -> false)
 
     /// The cheapest way found to meet the memory limit: the optimizer's tree under the limit as is, or sliced,
     /// or the tree it finds without the limit, sliced. Returns the tree and its slicing (None when unsliced).

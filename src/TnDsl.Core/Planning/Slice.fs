@@ -313,7 +313,9 @@ module PlanSlice =
     let private greedyPass (costings: int64 ref) (orders: float ref) (p: Indexed) (t: ContractionTree) (limit: BigInteger) (temperature: float) (rng: Random) =
         let lf (b: BigInteger) = if b.Sign <= 0 then 0.0 else BigInteger.Log(b, 2.0)
         let choose (t: ContractionTree) (sliced: int array) (candidates: int array) =
-            // The round's costing of the tree, then one per candidate, each with its loop order.
+            // The round's costing of the tree, then one per candidate, each with its loop order. (The candidates are
+            // scored from one costing, `flopsOfEach`, at a quarter or less of the CPU of a costing each: the count
+            // is kept as it was, an over-count, since its callers read `costings` as whole costings.)
             costings.Value <- costings.Value + 1L + int64 candidates.Length
             orders.Value <- orders.Value + float candidates.Length * orderOps t.Steps.Length (sliced.Length + 1)
             let flops = flopsOfEach p t sliced candidates

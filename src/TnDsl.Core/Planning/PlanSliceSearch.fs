@@ -48,6 +48,18 @@ module PlanSliceSearch =
             countOrder work tree sliced.Length
             PlanHyper.reconfigureReuseCounted work stop (Some limit64) p (PlanSlice.bestOrder p tree sliced) 8 2 tree
 
+    /// The share of an exact costing of the tree (`PlanHyper.Work.Steps`) that scoring one candidate index of a
+    /// greedy slicer's round counts: a quarter. The candidates are scored from one costing of the tree per round
+    /// (`PlanSlice.flopsOfEach`: each divides the flops of the steps that involve it, then takes its own loop
+    /// order, counted apart in `Work.Orders`); one candidate so scored took 0.06-0.36 of the CPU of costing the
+    /// tree again for it (`PlanSlice.flopsOf`) on hyper's trees of the 12x12 and 16x16 lattices with D = 2 and the
+    /// 8x8 with D = 4 (bench/results/planner.md, session 14), where each used to count as one costing.
+    let candidateCosting = 0.25
+
+    /// The candidate of least score (ties: the larger index, then the lower id).
+    let private cheapest (p: Indexed) (candidates: int array) (scores: BigInteger array) =
+        Array.zip scores candidates |> Array.minBy (fun (s, i) -> s, -p.Size[i], i) |> snd
+
     /// What a greedy slicer scores a candidate index by, each round: the executed flops of the tree sliced over the
     /// set with it, in the best loop order (the objective, under reuse across slices), or its flops with every step
     /// in every slice (slices x one slice's flops; the score before reuse). Neither greedy rule is the better one:
@@ -79,14 +91,24 @@ module PlanSliceSearch =
                     |> Array.collect (fun s -> s.Kept)
                     |> Array.distinct
                     |> Array.filter (fun i -> not p.IsOutput[i] && not (Array.contains i sliced))
-            // The round's costing in `grow`, one here when broad, one per candidate (broad: every index of every
-            // intermediate over the limit, often many more than a largest intermediate's).
-            work.Steps <- work.Steps + steps * float (1 + (if broad then 1 else 0) + candidates.Length)
+            // The round's costing in `grow`, one here (the candidates are scored from it), one when broad, and
+            // `candidateCosting` of one per candidate (broad: every index of every intermediate over the limit, often
+            // many more than a largest intermediate's).
+            work.Steps <- work.Steps + steps * (float (2 + (if broad then 1 else 0)) + candidateCosting * float candidates.Length)
             if score = Executed then work.Orders <- work.Orders + float candidates.Length * PlanSlice.orderOps tree.Steps.Length (sliced.Length + 1)
-            candidates
-            |> Array.minBy (fun i ->
-                let ix = Array.append sliced [| i |]
-                (if score = Executed then PlanSlice.flopsOf p tree ix else Cost.flops (PlanSlice.sliceProblem p ix) tree * Problem.elements p ix), -p.Size[i], i)
+            let scores =
+                if score = Executed then PlanSlice.flopsOfEach p tree sliced candidates
+                else
+                    // Every step in every slice: one slice's flops (a step's flops divided by the size of the
+                    // candidate when it involves it) times the slices.
+                    let steps = Cost.steps (PlanSlice.sliceProblem p sliced) tree
+                    let slices = Problem.elements p sliced
+                    candidates
+                    |> Array.map (fun i ->
+                        let size = BigInteger p.Size[i]
+                        let one = steps |> Array.sumBy (fun st -> if Array.contains i st.Involved then st.Flops / size else st.Flops)
+                        one * slices * size)
+            cheapest p candidates scores
         let adapt tree next = PlanHyper.reconfigureCounted work stop limit64 (PlanSlice.sliceProblem p next) Flops 8 passes tree
         // The last round's costing and the prune's, one per sliced index (about as many as rounds).
         work.Steps <- work.Steps + steps
@@ -143,9 +165,10 @@ module PlanSliceSearch =
         let choose (tree: ContractionTree) (sliced: int array) (largest: int array) =
             let inPool = largest |> Array.filter pool.Contains
             let candidates = if inPool.Length > 0 then inPool else largest
-            work.Steps <- work.Steps + float tree.Steps.Length * float (1 + candidates.Length)
+            work.Steps <- work.Steps + float tree.Steps.Length * (2.0 + candidateCosting * float candidates.Length)
             work.Orders <- work.Orders + float candidates.Length * PlanSlice.orderOps tree.Steps.Length (sliced.Length + 1)
-            candidates |> Array.minBy (fun i -> PlanSlice.flopsOf p tree (Array.append sliced [| i |]), -p.Size[i], i)
+            let scores = PlanSlice.flopsOfEach p tree sliced candidates
+            cheapest p candidates scores
         let adapt (tree: ContractionTree) next = PlanHyper.reconfigureCounted work stop limit64 (PlanSlice.sliceProblem p next) Flops 8 1 tree
         PlanSlice.grow p limit 64 choose adapt tree |> Option.map snd
 

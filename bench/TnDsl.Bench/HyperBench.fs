@@ -161,7 +161,8 @@ let sideBySideCases quick =
 /// A proved lower bound for any sliced plan of the closed side × side lattice with bonds of size D under a memory
 /// limit (elements): the least number of slices and the least executed flops (opt_einsum's convention), valid
 /// whether or not the plan reuses results across slices; the argument is `SliceBound`'s
-/// (src/TnDsl.Core/Planning/SliceBound.fs), written out in bench/results/planner.md.
+/// (src/TnDsl.Core/Planning/SliceBound.fs; the sliced count from counting and from `SliceBlocks.packing`),
+/// written out in bench/results/planner.md.
 let latticeBound (side: int) (bond: int) (limit: BigInteger) = SliceBound.reuseLattice side bond limit
 
 /// Hand-built trees for the 16 × 16 lattice with D = 2 at 1/100 of hyper's unsliced largest intermediate, costed

@@ -102,11 +102,8 @@ module SliceBlocks =
             else
                 seq { start .. bits.Length - left }
                 |> Seq.tryPick (fun k -> search cands (k + 1) (left - 1) (sliced ||| bits[k]))
-        let widest = candidates rows cols (m + min upTo bits.Length)
         seq { 0 .. min upTo bits.Length }
-        |> Seq.tryPick (fun k ->
-            let cands = widest |> Array.filter (fun struct (_, b) -> BitOperations.PopCount b <= m + k)
-            search cands 0 k 0UL |> Option.map (fun s -> k, s))
+        |> Seq.tryPick (fun k -> search (candidates rows cols (m + k)) 0 k 0UL |> Option.map (fun s -> k, s))
 
     /// Exact least sliced counts of small blocks, (rows, cols, m, least) with rows <= cols, from `least`
     /// (tests/TnDsl.Tests/SliceBlockTests.fs recomputes every entry). Blocks and limits not listed are taken at 0

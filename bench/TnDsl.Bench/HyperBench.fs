@@ -255,7 +255,8 @@ let run (args: string array) =
     // the previous recorded run (bench/results/planner.md): a better unsliced tree has a smaller largest
     // intermediate, which makes "1/100 of it" a tighter limit.
     // The smaller lattices first: at 1/100 their limit keeps at most one bond per intermediate (4x4, 6x6, 8x8) or
-    // three (10x10 D=2); where it keeps at most one the bound is far above 2x (see `latticeBound`).
+    // three (10x10 D=2); the bound is far above 2x where it keeps at most one, and 5.87x on 10x10 D=2 (every plan
+    // slices at least 20 bonds there: four 5x5 blocks, `SliceBlocks.packing`; see `latticeBound`).
     for (label, p, previous, shape) in
         [ yield "lattice 4x4 D=4", index (lattice 4 4 4), None, Some(4, 4)
           yield "lattice 6x6 D=3", index (lattice 6 6 3), None, Some(6, 3)

@@ -12,7 +12,32 @@ open TnDsl.Bench.Measure
 
 let private ratio (a: BigInteger) (b: BigInteger) = Math.Exp(BigInteger.Log a - BigInteger.Log b)
 
-/// Prints the bounds. Arguments: `only=TEXT` (the lattices whose label contains TEXT), `least=F` (also look for
+/// The block-packing bound (bench/results/planner.md, "Session 14 (s14-d2)"): every tabulated least sliced count
+/// of a small block (`SliceBlocks.minima`) recomputed by `SliceBlocks.least`, with a least set and the CPU it
+/// took, then per lattice side and m the counting bound, the packing bound and `SliceBound.leastSliced`.
+let blocks () =
+    printfn "blocks: the least number of sliced bonds that lets a rows x cols grid be contracted pairwise with at most m unsliced bonds leaving every intermediate (exact, by search)"
+    printfn "  (a least set: h r_c the bond from site (r,c) to (r,c+1), v r_c the bond from (r,c) to (r+1,c))"
+    printfn "  %-6s %3s %6s %10s  %s" "block" "m" "least" "cpu ms" "a least set"
+    let self = Process.GetCurrentProcess()
+    for rows, cols, m, _ in SliceBlocks.minima do
+        let cpu0 = self.TotalProcessorTime
+        let least, set = (SliceBlocks.least rows cols m 20).Value
+        self.Refresh()
+        let names =
+            [ for k in 0 .. 63 do
+                if (set >>> k) &&& 1UL = 1UL then
+                    let x = k % 32
+                    yield sprintf "%s%d_%d" (if k < 32 then "h" else "v") (x / cols) (x % cols) ]
+        printfn "  %-6s %3d %6d %10.0f  %s" (sprintf "%dx%d" rows cols) m least (self.TotalProcessorTime - cpu0).TotalMilliseconds (String.Join(" ", names))
+    printfn "lattices: the least number of sliced bonds of any plan keeping at most m unsliced bonds per intermediate"
+    printfn "  %-6s %3s %9s %8s %8s" "side" "m" "counting" "packing" "least"
+    for side in [ 4; 6; 8; 10; 16; 20 ] do
+        for m in 0 .. 5 do
+            let limit = BigInteger.Pow(BigInteger 2, m)
+            printfn "  %-6d %3d %9d %8d %8d" side m (SliceBound.leastSlicedCounting side 2 limit) (SliceBlocks.packing side side m) (SliceBound.leastSliced side 2 limit)
+
+/// Prints the bounds. Arguments: `blocks` (the block-packing bound only: `blocks`), `only=TEXT` (the lattices whose label contains TEXT), `least=F` (also look for
 /// the least sweep bound up to F times the unsliced flops, default 0: only whether 2x is within reach), `plans`
 /// (the search's plan at the limit and its heaviest steps' exponents: minutes of CPU), `exact` (also
 /// `SliceLower.sweepLeastExact`, at `least` or 2 times the unsliced flops: minutes of CPU), `trials=N` (hyper's, 32).
@@ -22,6 +47,7 @@ let run (args: string array) =
     let trials = arg "trials" |> Option.map int |> Option.defaultValue 32
     let least = arg "least" |> Option.map float |> Option.defaultValue 0.0
     let o = { PlanOptions.defaults with Trials = trials }
+    if args |> Array.contains "blocks" then blocks () else
     printfn "bound: lattices at 1/100 of hyper's unsliced largest intermediate (hyper, %d trials, threads 1, load %s); ratios over hyper's unsliced flops" trials
         (try (IO.File.ReadAllText "/proc/loadavg").Split(' ')[0] with _ -> "?")
     printfn "  (connected sweeps: each step adds a site next to those taken; their order-free cost is their executed cost in the best loop order, and no sliced set makes one cost 2x or less where the bound says '> 2')"

@@ -15,15 +15,21 @@ module SliceBound =
         while BigInteger.Pow(BigInteger bond, m + 1) <= limit do m <- m + 1
         m
 
-    /// The least number of bonds any plan slices: the larger of side - m (a step's result holding between n/3
-    /// and 2n/3 sites has at least `side` bonds leaving it, at most m of them unsliced) and |E| - m n (a site keeps
-    /// at most 2m unsliced bonds), or |E| - floor(n/2) when m = 0 (the unsliced bonds form a matching).
-    let leastSliced (side: int) (bond: int) (limit: BigInteger) =
+    /// The least number of bonds any plan slices by counting: the larger of side - m (a step's result holding
+    /// between n/3 and 2n/3 sites has at least `side` bonds leaving it, at most m of them unsliced) and |E| - m n
+    /// (a site keeps at most 2m unsliced bonds), or |E| - floor(n/2) when m = 0 (the unsliced bonds form a matching).
+    let leastSlicedCounting (side: int) (bond: int) (limit: BigInteger) =
         let n = side * side
         let edges = 2 * side * (side - 1)
         let m = keptBonds bond limit
         let keptAtMost = if m = 0 then n / 2 else m * n
         List.max [ 0; side - m; edges - keptAtMost ] |> min edges
+
+    /// The least number of bonds any (pairwise) plan slices: the larger of `leastSlicedCounting` and the block
+    /// packing bound (`SliceBlocks.packing`: the sliced bonds inside each block of a packing make the block's own
+    /// grid feasible at m, and small blocks' least counts are known exactly; 20 for 10 × 10 at m = 3).
+    let leastSliced (side: int) (bond: int) (limit: BigInteger) =
+        max (leastSlicedCounting side bond limit) (SliceBlocks.packing side side (keptBonds bond limit))
 
     /// The least total flops of any plan that slices exactly `sliced` bonds: bond^sliced slices, each costing at
     /// least max(n - 1, (n/2) bond^(2 (|E| - sliced) / n)) (every step costs at least 1; the step that takes in a
@@ -77,8 +83,12 @@ module SliceBound =
         |> Array.sum
 
     /// The least executed flops under reuse of any plan of the closed lattice that slices `sliced` bonds: the root
-    /// runs once per slice (bond^sliced times) and costs at least 2 flops in one slice (an inner product). Unlike
-    /// `leastTotalAt` nothing more survives: the other steps may run far fewer times than the slices.
+    /// runs once per slice (bond^sliced times) and costs at least 2 flops in one slice as the product counts them:
+    /// its two operands share at least one bond (the lattice is connected), and a sliced bond stays in the step at
+    /// size 1 (`PlanSlice.sliceProblem`), so some index is summed and opt_einsum's factor is 2 even when every bond
+    /// of the root's cut is sliced (were sliced bonds dropped from the steps, as opt_einsum and cotengra do, such a
+    /// root would cost 1). Unlike `leastTotalAt` nothing more survives: the other steps may run far fewer times
+    /// than the slices.
     let reuseLeastTotalAt (bond: int) (sliced: int) = BigInteger 2 * BigInteger.Pow(BigInteger bond, sliced)
 
     /// `lattice` under reuse: the least number of slices (unchanged: memory does not depend on the execution) and

@@ -76,3 +76,20 @@ let ``tn data setup into a file is refused before anything is downloaded`` () =
         let code, out, err = tn [ "data"; "setup"; file ]
         assertUsage "is a file" (code, out, err)
         Assert.DoesNotContain("downloading", out))
+
+[<Fact>]
+let ``tn study --out naming a file is refused before the data are read or a model trained`` () =
+    inScratch (fun dir ->
+        let file = Path.Combine(dir, "results")
+        File.WriteAllText(file, "keep")
+        // Without the data installed the study would stop at the data: the usage error must come first.
+        tn [ "study"; "qcnn"; "--out"; file; "--no-progress" ] |> assertUsage "--out"
+        tn [ "study"; "qcnn"; "--checkpoint"; dir; "--no-progress" ] |> assertUsage "--checkpoint"
+        Assert.Equal("keep", File.ReadAllText file))
+
+[<Fact>]
+let ``tn cuts --profile on a network with no output legs says there is nothing to split, not to use --profile`` () =
+    let code, out, _ = tn [ "cuts"; Path.Combine(TnDsl.Tests.Support.examplesDir, "grid.tn"); "--profile" ]
+    Assert.Equal(0, code)
+    Assert.Contains("no output legs", out)
+    Assert.DoesNotContain("use --profile", out)

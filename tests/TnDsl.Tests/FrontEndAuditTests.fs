@@ -63,3 +63,33 @@ let ``a family declared over a reversed range is said to be empty, with by -1 as
     Assert.Equal((line, col), (d.Range.Start.Line, d.Range.Start.Col))
     Assert.Contains("line 2", d.Message)
     Assert.Contains("by -1", String.concat " " d.Hints)
+
+[<Fact>]
+let ``a mistyped parameter type is one error: the network's closing brace is not reported as a second`` () =
+    let text = "network m(n: «integer» = 4) {\n  index p[i]: 2 for i in 0..n-1\n}\n"
+    let clean, (line, col), _ = marked text
+    let d = Assert.Single((compile clean []).Diagnostics)
+    Assert.Equal("TN0001", d.Kind.Code)
+    Assert.Equal((line, col), (d.Range.Start.Line, d.Range.Start.Col))
+
+[<Fact>]
+let ``a NUL byte is named by its code point, not shown as an invisible character`` () =
+    let result = compile "network m {\n  index a: 2\u0000\n  weight A: (a)\n}\n" []
+    let d = Assert.Single(errors result)
+    Assert.Equal("TN0001", d.Kind.Code)
+    Assert.Contains("U+0000", d.Message)
+    Assert.Equal((2, 13), (d.Range.Start.Line, d.Range.Start.Col))
+
+[<Fact>]
+let ``bytes that are not UTF-8 are named as such`` () =
+    let d = Assert.Single(errors (compile "network m {\n  index a\uFFFD: 2\n}\n" []))
+    Assert.Contains("UTF-8", d.Message)
+    Assert.Equal(d.Range.Start.Col + 1, d.Range.End.Col)
+
+[<Fact>]
+let ``a cut naming an undeclared index gets that one error, not an empty side besides`` () =
+    let text = "network m {\n  index a: 2\n  weight A: (a)\n  output (a)\n  cut c: «b» | rest\n}\n"
+    let clean, (line, col), _ = marked text
+    let d = Assert.Single(errors (compile clean []))
+    Assert.Equal("TN0109", d.Kind.Code)
+    Assert.Equal((line, col), (d.Range.Start.Line, d.Range.Start.Col))

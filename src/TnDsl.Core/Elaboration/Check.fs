@@ -173,6 +173,9 @@ let check (e: Elaborated) : Diagnostic list =
             let missing = net.Output |> List.filter (fun o -> side[o] = 0uy) |> List.distinct
             if not both.IsEmpty then
                 report Codes.cutNotPartition c.Range (sprintf "cut `%s` puts %s on both sides" c.Name (String.Join(", ", both |> Seq.map name))) []
+            // After an error a side may have lost legs that did not resolve (already reported): what it lacks is
+            // then a consequence, not a second mistake.
+            elif e.Incomplete then ()
             elif not missing.IsEmpty then
                 report Codes.cutNotPartition c.Range (sprintf "cut `%s` leaves out %s" c.Name (String.Join(", ", missing |> Seq.truncate 6 |> Seq.map name))) [ "write `| rest` to put every other output leg on the right" ]
             elif c.Left.IsEmpty || c.Right.IsEmpty then

@@ -93,3 +93,13 @@ let ``a cut naming an undeclared index gets that one error, not an empty side be
     let d = Assert.Single(errors (compile clean []))
     Assert.Equal("TN0109", d.Kind.Code)
     Assert.Equal((line, col), (d.Range.Start.Line, d.Range.Start.Col))
+
+[<Fact>]
+let ``a range bound that is a whole float says it is a float, with int as the hint`` () =
+    let text = "network m(n: float = 4) {\n  index p[i]: 2 for i in 0..«n-1»\n  weight A: (p[0])\n}\n"
+    let clean, (line, col), _ = marked text
+    let d = Assert.Single(errors (compile clean []))
+    Assert.Equal("TN0106", d.Kind.Code)
+    Assert.Equal((line, col), (d.Range.Start.Line, d.Range.Start.Col))
+    Assert.Contains("the float 3.0", d.Message)
+    Assert.Contains("`int`", String.concat " " d.Hints)

@@ -447,6 +447,10 @@ let evalInt (ctx: Ctx) env (what: string) (e: Expr) =
     | ValueNone ->
         match eval ctx env e with
         | VInt n -> n
+        | VFloat f when Double.IsInteger f && abs f < 1e15 ->
+            // A whole number that is a float (from a `float` parameter, say): "evaluates to 3" would read as fine.
+            ctx.Fail(Codes.typeMismatch, e.Range, sprintf "%s must be an integer, but this evaluates to the float %.1f" what f,
+                     [ "declare the parameters it uses as `int`, or round with `floor(...)` or `ceil(...)`" ])
         | VFloat f ->
             ctx.Fail(Codes.typeMismatch, e.Range, sprintf "%s must be an integer, but this evaluates to %g" what f, [ "use `floor(...)` or `ceil(...)` to round" ])
         | VBool _ -> ctx.Fail(Codes.typeMismatch, e.Range, sprintf "%s must be an integer, but this is a bool" what)

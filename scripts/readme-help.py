@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Regenerates the README's help blocks (```text / $ tn VERB --help / ...) from the real command.
+"""Regenerates the help blocks (```text / $ tn VERB --help / ...) of README.md and docs/*.md from the real command.
 
     dotnet build apps/TnDsl.Cli -c Release
     python3 scripts/readme-help.py apps/TnDsl.Cli/bin/Release/net10.0/tn
 
-A test (ArgsTests: the help the README shows is the help tn prints) fails when a block and the help differ.
+A test (ArgsTests: the help the README and docs/ show is the help tn prints) fails when a block and the help differ.
 """
+import pathlib
 import re
 import subprocess
 import sys
@@ -20,8 +21,8 @@ def fill(match):
     return f"```text\n$ tn {verb + ' ' if verb else ''}--help\n{out}\n```"
 
 
-with open("README.md", encoding="utf-8") as f:
-    text = f.read()
-text = re.sub(r"```text\n\$ tn ([a-z -]*?) ?--help\n.*?```", fill, text, flags=re.S)
-with open("README.md", "w", encoding="utf-8") as f:
-    f.write(text)
+for page in [pathlib.Path("README.md"), *sorted(pathlib.Path("docs").glob("*.md"))]:
+    text = page.read_text(encoding="utf-8")
+    filled = re.sub(r"```text\n\$ tn ([a-z -]*?) ?--help\n.*?```", fill, text, flags=re.S)
+    if filled != text:
+        page.write_text(filled, encoding="utf-8")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Records the benchmark figures the README quotes, from the real commands, into bench/results/*.md, then copies each
-# file's summary into the README (scripts/readme-results.py; a test fails when a copy and its file differ).
+# Records the benchmark figures the README and docs/ quote, from the real commands, into bench/results/*.md, then copies
+# each file's summary where it is quoted (scripts/readme-results.py; a test fails when a copy and its file differ).
 #   scripts/record-figures.sh [backend|threads|cuts|all]        (default: all; several minutes on a busy 2-core machine)
 # Each file states the command, the date, the commit, the core count and the load average it was measured under.
 set -euo pipefail

@@ -294,21 +294,39 @@ let ``tn completion prints a bash function that asks tn's [suggest] directive`` 
     Assert.Equal(0, code)
     Assert.StartsWith("autoload -Uz bashcompinit && bashcompinit", zsh)
 
-/// The README's help blocks: a line `$ tn VERB --help` in a code block, then the help as printed
-/// (`python3 scripts/readme-help.py` regenerates them).
+/// The README and the reference pages in docs/ that hold the rest of its text (paths relative to the repository):
+/// the files whose help blocks, shown outputs and quoted figures the tests check.
+let readmeAndDocs: string list =
+    "README.md"
+    :: (Directory.GetFiles(Path.Combine(repoRoot, "docs"), "*.md")
+        |> Array.map (fun f -> Path.GetRelativePath(repoRoot, f).Replace('\\', '/'))
+        |> Array.sort
+        |> List.ofArray)
+
+/// The help blocks of the README and docs/: a line `$ tn VERB --help` in a code block, then the help as printed
+/// (`python3 scripts/readme-help.py` regenerates them), with the file that shows each (which names the test case).
 let readmeHelpBlocks: obj array seq =
-    let readme = File.ReadAllText(Path.Combine(repoRoot, "README.md"))
-    Regex.Matches(readme, @"```text\n\$ tn ([a-z -]*?) ?--help\n(.*?)```", RegexOptions.Singleline)
-    |> Seq.map (fun m -> [| box m.Groups[1].Value; box m.Groups[2].Value |])
+    seq {
+        for file in readmeAndDocs do
+            let text = File.ReadAllText(Path.Combine(repoRoot, file))
+            for m in Regex.Matches(text, @"```text\n\$ tn ([a-z -]*?) ?--help\n(.*?)```", RegexOptions.Singleline) do
+                yield [| box file; box m.Groups[1].Value; box m.Groups[2].Value |]
+    }
 
 [<Fact>]
 let ``the README shows the help of tn, tn run and tn plan`` () =
-    let shown = readmeHelpBlocks |> Seq.map (fun row -> row[0] :?> string) |> Set.ofSeq
+    let shown =
+        readmeHelpBlocks |> Seq.filter (fun row -> (row[0] :?> string) = "README.md") |> Seq.map (fun row -> row[1] :?> string) |> Set.ofSeq
     Assert.True(Set.isSubset (set [ ""; "run"; "plan" ]) shown, sprintf "%A" shown)
+
+[<Fact>]
+let ``docs/contract.md shows the help of tn contract`` () =
+    let shown = readmeHelpBlocks |> Seq.map (fun row -> row[0] :?> string, row[1] :?> string) |> Set.ofSeq
+    Assert.Contains(("docs/contract.md", "contract"), shown)
 
 [<Theory>]
 [<MemberData(nameof readmeHelpBlocks)>]
-let ``the help the README shows is the help tn prints`` (verb: string, shown: string) =
+let ``the help the README and docs/ show is the help tn prints`` (_file: string, verb: string, shown: string) =
     let code, out, _ = tn (argsOf verb @ [ "--help" ])
     Assert.Equal(0, code)
     let lines (s: string) = s.Replace("\r", "").TrimEnd().Split('\n') |> Array.map (fun l -> l.TrimEnd())

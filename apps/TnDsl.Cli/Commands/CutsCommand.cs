@@ -168,7 +168,10 @@ public static class CutsCommand
         }
         else if (view.Profile.Count == 0)
         {
-            sb.AppendLine($"{net.Name}: no cuts declared (use --profile for the splits of the output legs)");
+            // --profile splits the output legs: with fewer than two there is nothing to split, asked for or not.
+            sb.AppendLine(net.Output.Length < 2
+                ? $"{net.Name}: no cuts declared, and {(net.Output.Length == 0 ? "no output legs" : "one output leg")} to split (a cut or --profile splits the output legs in two)"
+                : $"{net.Name}: no cuts declared (use --profile for the splits of the output legs)");
         }
         if (view.Profile.Count > 0)
         {

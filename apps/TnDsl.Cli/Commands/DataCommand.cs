@@ -33,6 +33,9 @@ public static class DataCommand
     static int Setup(string? dir, string? from, string only)
     {
         var target = Path.GetFullPath(dir ?? Datasets.DataDirectory());
+        // Before anything is downloaded: a file where the folder should be cannot hold the data.
+        if (File.Exists(target))
+            throw new UsageException($"{dir ?? target} is a file; give the folder to install into");
         var names = Enum.GetValues<DatasetName>().Where(n => only == "both" || Datasets.Folder(n) == only);
         try
         {

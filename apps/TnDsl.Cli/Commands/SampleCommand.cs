@@ -39,11 +39,21 @@ public static class SampleCommand
         return command;
     }
 
+    /// <summary>The most pixels a sample grid may have (a PNG of 8192 × 8192): more is refused before sampling.</summary>
+    public const long MaxGridPixels = 1L << 26;
+
     static int Run(string model, int count, string output, ulong seed, int columns, int scale, string? plot)
     {
         if (model.EndsWith(".csv", StringComparison.OrdinalIgnoreCase))
+        {
+            OutputPaths.Check(plot, "--plot", model);
             return Redraw(model, plot);
+        }
         var path = Directory.Exists(model) ? Path.Combine(model, "checkpoint.bin") : model;
+        // Checked before the checkpoint is read: -o naming it (or its history) would replace the trained model.
+        var history = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "history.csv");
+        OutputPaths.Check(output, "-o", path, history);
+        OutputPaths.Check(plot, "--plot", path, history, output);
         CheckpointState state;
         Mps mps;
         try
@@ -57,6 +67,11 @@ public static class SampleCommand
         }
         using (mps)
         {
+            // The grid's size is known before any sample is drawn: one too large for a PNG is refused, not attempted.
+            var pixels = GridPixels(count, columns, state.SitePixels.Length, state.ImageWidth, state.ImageHeight, scale);
+            if (pixels > MaxGridPixels)
+                throw new UsageException(string.Create(CultureInfo.InvariantCulture,
+                    $"{count} samples at --scale {scale} make a grid of {pixels:N0} pixels, more than the {MaxGridPixels:N0} a PNG here may have; ask for fewer samples (-n) or a smaller --scale"));
             var samples = mps.Sample(count, new SplitMix64(seed));
             File.WriteAllBytes(output, Grid(samples, count, state.SitePixels, state.ImageWidth, state.ImageHeight, columns, scale));
         }
@@ -101,6 +116,21 @@ public static class SampleCommand
         BornPlot.WriteNll(plot, history, history[^1].MaxBond, history[0].TrainNll > 100);
         Console.WriteLine($"wrote the NLL plot to {plot}");
         return 0;
+    }
+
+    /// <summary>
+    /// The pixels of the grid <see cref="Grid"/> draws for <paramref name="count"/> images of <paramref name="n"/>
+    /// pixels (width × height when they match, else one row), as <c>Png.ImageGrid</c> lays them out; exact in 64 bits.
+    /// </summary>
+    public static long GridPixels(int count, int columns, int n, int width, int height, int scale)
+    {
+        if ((long)width * height != n)
+            (width, height) = (n, 1);
+        long cols = Math.Max(1, Math.Min(columns, count));
+        long rows = (count + cols - 1) / cols;
+        // Each image is a (width·scale + gap) × (height·scale + gap) cell, the gap one block of `scale` pixels.
+        double w = cols * ((double)width * scale + scale) + scale, h = rows * ((double)height * scale + scale) + scale;
+        return w * h > long.MaxValue / 2 ? long.MaxValue : (long)(w * h);
     }
 
     /// <summary>Samples (count, n) in site order, put back into pixel order and drawn as a PNG grid.</summary>

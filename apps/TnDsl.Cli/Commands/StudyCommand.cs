@@ -126,7 +126,9 @@ public static class StudyCommand
         {
             try
             {
-                // Settings are read (and checked) before anything runs.
+                // Settings are read (and checked) before anything runs, the places results go included: a run of
+                // hours must not end on an --out that names a file.
+                CheckWritable(parse, common);
                 var run = job(parse);
                 foreach (var table in run())
                     table.Print();
@@ -139,6 +141,31 @@ public static class StudyCommand
             }
         });
         return command;
+    }
+
+    /// <summary>
+    /// Throws a <see cref="UsageException"/> when <c>--out</c> names a file (it is a folder the study makes) or
+    /// <c>--checkpoint</c> a folder, or either lies under a file.
+    /// </summary>
+    static void CheckWritable(ParseResult parse, Common common)
+    {
+        // The first existing folder or file at or above `path`.
+        static string? Existing(string path)
+        {
+            for (var p = Path.GetFullPath(path); !string.IsNullOrEmpty(p); p = Path.GetDirectoryName(p))
+                if (Path.Exists(p)) return p;
+            return null;
+        }
+        void Refuse(string option, string path, string why) => throw new UsageException($"{option} {path}: {why}");
+        if (parse.GetValue(common.Out) is { } dir && Existing(dir) is { } hitDir && File.Exists(hitDir))
+            Refuse("--out", dir, hitDir == Path.GetFullPath(dir) ? "is a file; --out names the folder the tables and plots go into" : $"{hitDir} is a file, not a folder");
+        if (parse.GetValue(common.Checkpoint) is { } file && Existing(file) is { } hitFile)
+        {
+            if (Directory.Exists(hitFile) && hitFile == Path.GetFullPath(file))
+                Refuse("--checkpoint", file, "is a folder; give a file name");
+            if (File.Exists(hitFile) && hitFile != Path.GetFullPath(file))
+                Refuse("--checkpoint", file, $"{hitFile} is a file, not a folder");
+        }
     }
 
     /// <summary>An option that takes positive integers separated by commas.</summary>

@@ -81,7 +81,7 @@ public static class TrainCommand
             }
             catch (Exception e) when (e is NpyFormatException or MpsShapeException or TnDsl.Api.TnException or InvalidDataException or ArgumentException or MemoryLimitException)
             {
-                err.WriteLine($"tn train: {e.Message}");
+                err.WriteLine($"{Cli.Verb(parse.CommandResult)}: {e.Message}");
                 return 1;
             }
         });
@@ -108,6 +108,8 @@ public static class TrainCommand
             throw new UsageException(string.Join("; ", problems));
         int loops = parse.GetValue(o.Loops);
         var outDir = parse.GetValue(o.Out) ?? $"born-machine-D{requested.Dmax}";
+        if (System.IO.File.Exists(outDir))
+            throw new UsageException($"--out {outDir} is a file; --out names the folder the run writes into (checkpoint.bin, history.csv, …)");
         var checkpointPath = Path.Combine(outDir, "checkpoint.bin");
         bool resumeAsked = parse.GetValue(o.Resume);
         bool resume = resumeAsked && System.IO.File.Exists(checkpointPath);

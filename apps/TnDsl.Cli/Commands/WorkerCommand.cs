@@ -21,8 +21,8 @@ public static class WorkerCommand
             HelpName = "HOST[:PORT]",
             Required = true,
         };
-        var port = TnOptions.Int("--port", ClusterHosting.DefaultSiloPort, "the port this silo talks to other silos on");
-        var gatewayPort = TnOptions.Int("--gateway-port", ClusterHosting.DefaultGatewayPort, "the port this silo accepts clients on");
+        var port = TnOptions.Int("--port", ClusterHosting.DefaultSiloPort, "the port this silo talks to other silos on", max: MaxPort);
+        var gatewayPort = TnOptions.Int("--gateway-port", ClusterHosting.DefaultGatewayPort, "the port this silo accepts clients on", max: MaxPort);
         var address = new Option<string>("--address")
         {
             Description = "the address other machines reach this one at [default: the local address on the route to the primary]",
@@ -68,6 +68,9 @@ public static class WorkerCommand
         return command;
     }
 
+    /// <summary>The largest TCP port.</summary>
+    const int MaxPort = 65535;
+
     /// <summary>The secret from <c>--secret-file</c> or the environment; a short or unreadable one is a usage error.</summary>
     public static ClusterSecret? Secret(string? file)
     {
@@ -78,6 +81,10 @@ public static class WorkerCommand
         catch (ArgumentException e)
         {
             throw new UsageException(e.Message);
+        }
+        catch (Exception e) when (file is not null && e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"cannot read --secret-file {file}: {(e is FileNotFoundException or DirectoryNotFoundException ? "no such file" : e.Message)}");
         }
     }
 

@@ -14,6 +14,8 @@ type private Miss =
     /// Already explained by an earlier error (a failed or half-parsed declaration).
     | Silent
     | NoFamily
+    /// The family is declared, but its loop's ranges are empty (the declaration's range).
+    | EmptyFamily of SourceRange
     | Arity of int
     | OutOfRange of MemberTable
 
@@ -85,7 +87,10 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
                 let arity = family.Arity
                 if arity <> k.Subs.Length then Result.Error(Arity arity) else Result.Error(OutOfRange family)
         elif ctx.Poisoned.Contains k.Family || ctx.Broken.Contains k.Family then Result.Error Silent
-        else Result.Error NoFamily
+        else
+            match ctx.EmptyFamilies.TryGetValue k.Family with
+            | true, declared -> Result.Error(EmptyFamily declared)
+            | _ -> Result.Error NoFamily
     // A loop value as `Origin.Loop` holds it.
     let loopList (v: int64 voption) = match v with ValueSome v -> [ v ] | ValueNone -> []
     // Misses are gathered by the place they are written (and the declaration they come from), then reported once:
@@ -114,6 +119,10 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
         | NoFamily ->
             let hints = Suggest.hint k.Family ctx.Indices.Keys [ sprintf "declare it with `index %s%s: …`" k.Family (if k.Subs.IsEmpty then "" else "[…]") ]
             ctx.Report(Codes.unknownIndex, range, sprintf "no index named `%s` is declared" k.Family, hints)
+        | EmptyFamily declared ->
+            ctx.Report(Codes.memberOutOfRange, range,
+                sprintf "`%s` is not declared: the declaration of `%s` (line %d) makes no members, as its loop's range is empty%s" (memberName k.Family k.Subs) k.Family declared.Start.Line more,
+                [ "a range `a..b` counts up from a and is empty when a > b; to count down write `a..b by -1`" ])
         | Arity arity ->
             ctx.Report(Codes.subscriptCount, range, sprintf "`%s` has %d subscript%s, but %d %s given" k.Family arity (if arity = 1 then "" else "s") k.Subs.Length (if k.Subs.Length = 1 then "is" else "are"))
         | OutOfRange family ->

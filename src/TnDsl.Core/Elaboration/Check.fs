@@ -65,6 +65,8 @@ let check (e: Elaborated) : Diagnostic list =
     for t in net.Tensors do
         let mutable k = 0
         let mutable seen: HashSet<int> = null
+        // The repeated indices of this tensor: where each first repeats and how often it is listed (rare: made on need).
+        let mutable repeats: Dictionary<int, struct (int * int)> = null
         for l in t.Legs do
             let again =
                 if k >= 8 then
@@ -78,10 +80,18 @@ let check (e: Elaborated) : Diagnostic list =
                     found
             if again then
                 repeated.Add(struct (t.Id, k)) |> ignore
-                report Codes.repeatedLeg (e.LegRanges[t.Id][k]) (sprintf "`%s` appears twice on `%s`" (name l) t.Name) [ "a tensor has one leg per index; a trace is written with a copy tensor" ]
+                // One message per index, at its second place on the tensor, however often it repeats.
+                if isNull repeats then repeats <- Dictionary<int, struct (int * int)>()
+                match repeats.TryGetValue l with
+                | true, struct (at, n) -> repeats[l] <- struct (at, n + 1)
+                | _ -> repeats[l] <- struct (k, 2)
             else
                 start[l + 1] <- start[l + 1] + 1
             k <- k + 1
+        if not (isNull repeats) then
+            for KeyValue (l, struct (at, n)) in repeats |> Seq.sortBy (fun (KeyValue (_, struct (at, _))) -> at) do
+                let times = if n = 2 then "twice" else sprintf "%d times" n
+                report Codes.repeatedLeg (e.LegRanges[t.Id][at]) (sprintf "`%s` appears %s on `%s`" (name l) times t.Name) [ "a tensor has one leg per index; a trace is written with a copy tensor" ]
     for i in 1 .. net.Indices.Length do
         start[i] <- start[i] + start[i - 1]
     let useTensor = Array.zeroCreate<int> start[net.Indices.Length]
@@ -163,6 +173,9 @@ let check (e: Elaborated) : Diagnostic list =
             let missing = net.Output |> List.filter (fun o -> side[o] = 0uy) |> List.distinct
             if not both.IsEmpty then
                 report Codes.cutNotPartition c.Range (sprintf "cut `%s` puts %s on both sides" c.Name (String.Join(", ", both |> Seq.map name))) []
+            // After an error a side may have lost legs that did not resolve (already reported): what it lacks is
+            // then a consequence, not a second mistake.
+            elif e.Incomplete then ()
             elif not missing.IsEmpty then
                 report Codes.cutNotPartition c.Range (sprintf "cut `%s` leaves out %s" c.Name (String.Join(", ", missing |> Seq.truncate 6 |> Seq.map name))) [ "write `| rest` to put every other output leg on the right" ]
             elif c.Left.IsEmpty || c.Right.IsEmpty then

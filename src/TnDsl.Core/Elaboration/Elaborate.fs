@@ -423,6 +423,7 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                 let declEnv = env
                 let mutable first = true
                 let mutable fast = Array.empty
+                let reported = ctx.Diagnostics.Count
                 forEach ctx env f (fun env ->
                     if first then
                         first <- false
@@ -442,6 +443,11 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                     with Abort ->
                         ctx.Poisoned.Add family |> ignore
                         raise Abort)
+                // No member made: a range that failed (reported) makes the family's uses erroneous, not unknown; an
+                // empty range is remembered, so that a use says why the member is missing.
+                if first && not ctx.Exhausted && not (ctx.Indices.ContainsKey family) then
+                    if ctx.Diagnostics.Count > reported then ctx.Poisoned.Add family |> ignore
+                    else ctx.EmptyFamilies.TryAdd(family, d.Range) |> ignore
                 env
             | DTensor (role, name, subs, legs, clauses) ->
                 let forClause = clauses |> List.tryPick (function CFor f -> Some f | _ -> None)

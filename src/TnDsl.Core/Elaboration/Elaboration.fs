@@ -396,9 +396,11 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     let tensorNames = Dictionary<string, MemberTable>()
     let mutable tensorCount = 0
     let poisoned = HashSet<string>()
+    let emptyFamilies = Dictionary<string, SourceRange>()
     let mutable metReported = false
     let mutable legCount = 0L
     let mutable expected = 1
+    let mutable enclosing = 1L
     let mutable exhausted = false
     let mutable output: (LegGroup list * SourceRange) option = None
     let cuts = ResizeArray<Ident * LegGroup list * LegGroup list option>()
@@ -462,6 +464,9 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
             true
     /// Index families whose declaration failed for some member: legs naming them are dropped silently.
     member _.Poisoned = poisoned
+    /// Index families whose declaration made no member, its loop's ranges being empty (`for i in n-1..0`), with the
+    /// declaration: a use of one is explained by the empty range, not reported as an undeclared name.
+    member _.EmptyFamilies = emptyFamilies
     /// True once evaluation met an expression the parser has already reported (`EError`): what depended on it was
     /// dropped without a diagnostic of its own, so the network is incomplete.
     member _.MetReported = metReported
@@ -523,6 +528,13 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     member _.LoopValue(v: int64) : Value option =
         if v < 0L || v > int64 options.MaxTensors then Some(VInt v) else loopValues.Get(int v)
 
+
+    /// How many times the `for` blocks around the declaration being expanded run their bodies together (the
+    /// product of their ranges, filters aside; 1 outside them): a loop nested in them counts its members times this
+    /// against the limit, as if its binders were theirs (`for x … { for y … }` counts as `for x …, y …`).
+    member _.Enclosing
+        with get () = enclosing
+        and set v = enclosing <- v
 
     /// How many members the declaration being expanded is expected to make (its loop's size; 1 outside loops),
     /// for sizing the tables its members go into once rather than growing them member by member.

@@ -447,6 +447,10 @@ let evalInt (ctx: Ctx) env (what: string) (e: Expr) =
     | ValueNone ->
         match eval ctx env e with
         | VInt n -> n
+        | VFloat f when Double.IsInteger f && abs f < 1e15 ->
+            // A whole number that is a float (from a `float` parameter, say): "evaluates to 3" would read as fine.
+            ctx.Fail(Codes.typeMismatch, e.Range, sprintf "%s must be an integer, but this evaluates to the float %.1f" what f,
+                     [ "declare the parameters it uses as `int`, or round with `floor(...)` or `ceil(...)`" ])
         | VFloat f ->
             ctx.Fail(Codes.typeMismatch, e.Range, sprintf "%s must be an integer, but this evaluates to %g" what f, [ "use `floor(...)` or `ceil(...)` to round" ])
         | VBool _ -> ctx.Fail(Codes.typeMismatch, e.Range, sprintf "%s must be an integer, but this is a bool" what)
@@ -578,6 +582,12 @@ let forEachIn (ctx: Ctx) (env: Env) (f: ForClause) (action: Env -> unit) =
     let slots = Dictionary<Binder, Binding>(HashIdentity.Reference)
     for b in f.Binders do
         slots[b] <- loopBinding b 0L
+    // The `for` blocks around this loop: its members count that many times (see `Ctx.Enclosing`).
+    let enclosing = ctx.Enclosing
+    let tooMany () =
+        if enclosing > 1L then
+            sprintf "this loop, with the loops around it, runs more than %d times, the expansion limit" ctx.Options.MaxTensors
+        else sprintf "this loop runs more than %d times, the expansion limit" ctx.Options.MaxTensors
     let rec go env binders (outer: int64) =
         match binders with
         | [] ->
@@ -594,10 +604,12 @@ let forEachIn (ctx: Ctx) (env: Env) (f: ForClause) (action: Env -> unit) =
             | ValueSome (first, step, count) ->
                 steps <- steps + int64 count
                 if List.isEmpty rest then members <- members + int64 count
-                if members > limit || steps > 2L * limit then
-                    ctx.Exhaust(f.Range, sprintf "this loop runs more than %d times, the expansion limit" ctx.Options.MaxTensors)
+                // `enclosing` is at most the limit here (a larger one was refused), so the products fit in int64.
+                if enclosing * members > limit || enclosing * steps > 2L * limit then ctx.Exhaust(f.Range, tooMany ())
                 // The members to expect (the innermost range times the outer ones), for sizing tables once.
                 if List.isEmpty rest then ctx.Expected <- int (max 1L (min limit (outer * int64 count)))
+                // A `for` block's body runs inside this loop's iterations: loops in it count them.
+                if List.isEmpty rest then ctx.Enclosing <- min (limit + 1L) (enclosing * max 1L (outer * int64 count))
                 let slot = slots[b]
                 let inner = env.Add(b.Var.Name, slot)
                 for k in 0 .. count - 1 do
@@ -605,13 +617,15 @@ let forEachIn (ctx: Ctx) (env: Env) (f: ForClause) (action: Env -> unit) =
                         slot.Value <- ctx.LoopValue(first + int64 k * step)
                         go inner rest (outer * int64 (max 1 count))
     try
-        // The limit applied before any member is made where the loop's size is known now (a grid's ranges do not
-        // depend on its variables): a loop far past it would otherwise make the limit's worth of members first.
-        match knownMembers env limit f with
-        | ValueSome n when n > bigint limit ->
-            ctx.Exhaust(f.Range, sprintf "this loop runs more than %d times, the expansion limit" ctx.Options.MaxTensors)
-        | _ -> go env f.Binders 1L
-    with Abort -> ()
+        try
+            // The limit applied before any member is made where the loop's size is known now (a grid's ranges do not
+            // depend on its variables): a loop far past it would otherwise make the limit's worth of members first.
+            match knownMembers env limit f with
+            | ValueSome n when n * bigint enclosing > bigint limit -> ctx.Exhaust(f.Range, tooMany ())
+            | _ -> go env f.Binders 1L
+        with Abort -> ()
+    finally
+        ctx.Enclosing <- enclosing
 
 /// Runs an action for each environment of an optional `for` clause; a failing member is dropped, the rest go on.
 let forEach (ctx: Ctx) env (f: ForClause option) (action: Env -> unit) =

@@ -443,6 +443,9 @@ let private foundText (stream: CharStream<State>) =
             let n = s |> Seq.takeWhile isIdChar |> Seq.length
             "`" + s.Substring(0, n) + "`"
         elif c = '\n' || c = '\r' then "end of line"
+        // Invisible or replaced characters are named, as a caret under them shows nothing.
+        elif c = '\uFFFD' then "`\uFFFD` (bytes that are not UTF-8: save the file as UTF-8)"
+        elif Char.IsControl c || Char.IsWhiteSpace c then sprintf "the character U+%04X" (int c)
         else "`" + string c + "`"
 
 /// The names written in a stretch of text that failed to parse (keywords left out).
@@ -454,9 +457,9 @@ let private wordsIn (text: string) =
     |> List.ofSeq
 
 /// Runs p; on failure records a diagnostic at the failure point and skips to the next line that starts with one of
-/// the `resume` words (or `}`), so that parsing goes on and later errors are found too. A failure gives the names
-/// written in the skipped text.
-let private recovering (resume: string list) (p: P<'a>) : P<Choice<'a, string list>> =
+/// the `resume` words (or `}` inside a block), so that parsing goes on and later errors are found too. A failure
+/// gives the names written in the skipped text.
+let private recovering (resume: string list) (inBlock: bool) (p: P<'a>) : P<Choice<'a, string list>> =
     fun stream ->
         let start = stream.Index
         let reply = p stream
@@ -467,14 +470,15 @@ let private recovering (resume: string list) (p: P<'a>) : P<Choice<'a, string li
             let here = stream.Position
             let found = foundText stream
             // At the end of the file the range is empty (it must not reach past the text).
-            let width = if stream.IsEndOfStream then 0 elif found.StartsWith "`" then max 1 (found.Length - 2) else 1
+            let width = if stream.IsEndOfStream then 0 elif found.StartsWith "`" && found.EndsWith "`" then max 1 (found.Length - 2) else 1
             let endPos = Position(here.StreamName, here.Index + int64 width, here.Line, here.Column + int64 width)
             let msg = if kind = Codes.syntax then sprintf "%s, found %s" message found else message
             stream.UserState.Diagnostics.Add(Diagnostic.make kind (rangeOf here endPos) msg)
             let startsResume () =
                 let line = stream.PeekString 200
                 let trimmed = line.TrimStart(' ', '\t')
-                trimmed.StartsWith "}"
+                // At the top level a `}` closes the body of the network whose header failed: not a place to resume.
+                (inBlock && trimmed.StartsWith "}")
                 || resume
                    |> List.exists (fun w ->
                        trimmed.StartsWith w
@@ -496,7 +500,7 @@ let private recovering (resume: string list) (p: P<'a>) : P<Choice<'a, string li
 /// A `{ … }` block of declarations, recovering after each bad one.
 let private block: P<Decl list> =
     let item =
-        getPosition .>>. recovering declKeywords (decl .>> optional (sym ";")) .>>. getPosition
+        getPosition .>>. recovering declKeywords true (decl .>> optional (sym ";")) .>>. getPosition
         |>> fun ((s, r), e) ->
             match r with
             | Choice1Of2 d -> d
@@ -540,7 +544,7 @@ type private TopItem =
     | TNetwork of NetworkDecl
 
 let private sourceFile: P<SourceFile> =
-    let item = recovering [ "network"; "use" ] ((useDecl |>> TUse) <|> (network |>> TNetwork) <?> "`network` or `use`")
+    let item = recovering [ "network"; "use" ] false ((useDecl |>> TUse) <|> (network |>> TNetwork) <?> "`network` or `use`")
     ws >>. many (notFollowedBy eof >>. item) .>> eof
     |>> fun items ->
         let items = items |> List.choose (function Choice1Of2 i -> Some i | Choice2Of2 _ -> None)

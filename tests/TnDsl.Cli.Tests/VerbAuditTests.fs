@@ -1,0 +1,95 @@
+/// The verbs session 13's audit left out (`sample`, `train`, `worker`, `data`), given bad values as a new user would:
+/// a usage error that names the option, before any work is done or any file is replaced; never a stack trace.
+module TnDsl.Cli.Tests.VerbAuditTests
+
+open System.IO
+open Xunit
+open TnDsl.Cli.Tests.CliTests
+
+/// A scratch folder, deleted after `f` runs in it.
+let private inScratch (f: string -> unit) =
+    let dir = Directory.CreateTempSubdirectory("tndsl-verbs-").FullName
+    try f dir finally Directory.Delete(dir, true)
+
+/// A usage error: exit 2, the message naming `expected`, and no stack trace.
+let private assertUsage (expected: string) (code: int, _: string, err: string) =
+    Assert.True((code = 2), sprintf "exit %d\nstderr: %s" code err)
+    Assert.Contains(expected, err)
+    Assert.DoesNotContain("   at ", err)
+
+[<Fact>]
+let ``tn sample -o naming the checkpoint it reads is refused, and the checkpoint is left as it was`` () =
+    inScratch (fun dir ->
+        let checkpoint = Path.Combine(dir, "checkpoint.bin")
+        File.WriteAllBytes(checkpoint, [| 1uy; 2uy; 3uy |])
+        for args in [ [ "sample"; dir; "-o"; checkpoint ]; [ "sample"; checkpoint; "--plot"; Path.Combine(dir, "history.csv") ] ] do
+            tn args |> assertUsage "a file this command reads"
+            Assert.Equal<byte array>([| 1uy; 2uy; 3uy |], File.ReadAllBytes checkpoint))
+
+[<Fact>]
+let ``tn sample with -o in a missing folder says so before reading the checkpoint`` () =
+    inScratch (fun dir ->
+        // Not a checkpoint at all: the output is checked first, so its problem is the one reported.
+        let checkpoint = Path.Combine(dir, "checkpoint.bin")
+        File.WriteAllBytes(checkpoint, [||])
+        let code, _, err = tn [ "sample"; checkpoint; "-o"; Path.Combine(dir, "no-such-folder", "s.png") ]
+        Assert.Equal(1, code)
+        Assert.Contains("no-such-folder", err)
+        Assert.Contains("does not exist", err))
+
+[<Theory>]
+[<InlineData("-n", "2000000000")>]
+[<InlineData("--scale", "100000")>]
+let ``tn sample refuses a grid too large for a PNG before sampling, not with an overflow`` (option: string, value: string) =
+    inScratch (fun dir ->
+        let out = Path.Combine(dir, "bs")
+        let code, _, err = tn [ "train"; "born-machine"; "--data"; "bars-and-stripes"; "--dmax"; "2"; "--loops"; "0"; "--out"; out; "--threads"; "1" ]
+        Assert.True((code = 0), err)
+        let png = Path.Combine(dir, "s.png")
+        tn [ "sample"; out; option; value; "-o"; png ] |> assertUsage "pixels"
+        Assert.False(File.Exists png))
+
+[<Fact>]
+let ``tn train --out naming a file is a usage error that says --out is a folder`` () =
+    inScratch (fun dir ->
+        let file = Path.Combine(dir, "notes.txt")
+        File.WriteAllText(file, "keep")
+        tn [ "train"; "born-machine"; "--data"; "bars-and-stripes"; "--loops"; "0"; "--out"; file ] |> assertUsage "--out"
+        Assert.Equal("keep", File.ReadAllText file))
+
+[<Theory>]
+[<InlineData("--port")>]
+[<InlineData("--gateway-port")>]
+let ``tn worker refuses a port past 65535 as a usage error`` (option: string) =
+    tn [ "worker"; "--cluster"; "127.0.0.1"; option; "70000" ] |> assertUsage "65535"
+
+[<Fact>]
+let ``tn worker --secret-file naming no file says which option and why`` () =
+    inScratch (fun dir ->
+        tn [ "worker"; "--cluster"; "127.0.0.1"; "--secret-file"; Path.Combine(dir, "nope") ] |> assertUsage "--secret-file")
+
+[<Fact>]
+let ``tn data setup into a file is refused before anything is downloaded`` () =
+    inScratch (fun dir ->
+        let file = Path.Combine(dir, "data")
+        File.WriteAllText(file, "")
+        let code, out, err = tn [ "data"; "setup"; file ]
+        assertUsage "is a file" (code, out, err)
+        Assert.DoesNotContain("downloading", out))
+
+[<Fact>]
+let ``tn study --out naming a file is refused before the data are read or a model trained`` () =
+    inScratch (fun dir ->
+        let file = Path.Combine(dir, "results")
+        File.WriteAllText(file, "keep")
+        // Without the data installed the study would stop at the data: the usage error must come first.
+        tn [ "study"; "qcnn"; "--out"; file; "--no-progress" ] |> assertUsage "--out"
+        tn [ "study"; "qcnn"; "--checkpoint"; dir; "--no-progress" ] |> assertUsage "--checkpoint"
+        Assert.Equal("keep", File.ReadAllText file))
+
+[<Fact>]
+let ``tn cuts --profile on a network with no output legs says there is nothing to split, not to use --profile`` () =
+    let code, out, _ = tn [ "cuts"; Path.Combine(TnDsl.Tests.Support.examplesDir, "grid.tn"); "--profile" ]
+    Assert.Equal(0, code)
+    Assert.Contains("no output legs", out)
+    Assert.DoesNotContain("use --profile", out)

@@ -5,6 +5,7 @@ module TnDsl.Cli.Tests.LateFixTests
 
 open System.IO
 open Xunit
+open TnDsl.Tests.Support
 open TnDsl.Cli.Tests.CliTests
 
 /// Writes `text` to a scratch `.tn` file and runs `body` on its path.

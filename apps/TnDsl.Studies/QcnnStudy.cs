@@ -51,13 +51,21 @@ public enum QcnnInit
 /// </summary>
 public static class QcnnStudy
 {
+    /// <summary>Why an image size cannot be studied (it must be a power of two, at least 2), or null: the command line
+    /// checks it before anything runs and reports it as a usage error.</summary>
+    public static string? SizeProblem(int size)
+    {
+        int blocks = (int)Math.Round(Math.Log2((double)size * size));
+        return size < 2 || blocks >= 31 || 1 << blocks != (long)size * size ? $"--size must be a power of two (2, 4, 8, 16), got {size}" : null;
+    }
+
     /// <summary>Runs the study: a summary table and a per-epoch table (also saved with a plot when asked).</summary>
     public static (ResultTable Summary, ResultTable Epochs) Run(QcnnSettings settings)
     {
         int size = settings.Size;
         int blocks = (int)Math.Round(Math.Log2((double)size * size));
-        if (size < 2 || 1 << blocks != size * size)
-            throw new StudyException($"--size must be a power of two (2, 4, 8, 16), got {size}");
+        if (SizeProblem(size) is { } problem)
+            throw new StudyException(problem);
         var summary = new ResultTable($"q-CNN {size}x{size}, K = {settings.Features}, {blocks} blocks ({settings.TrainLimit} train / {settings.TestLimit} test images, {settings.Train.Epochs} epochs)",
             "dataset", "params", "test accuracy", "train seconds", "final EE left|right", "final EE up|down", "corr(EE l|r, loss)", "corr(EE u|d, loss)",
             "corr(log EE l|r, loss)", "corr(log EE u|d, loss)");

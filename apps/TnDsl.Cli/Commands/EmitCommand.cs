@@ -49,7 +49,11 @@ public static class EmitCommand
         OutputPaths.Check(output, "-o", file);
         try
         {
-            using var module = NetworkModules.FromFile(file, overrides, new NetworkBuildOptions
+            // The file is checked first: an option that sizes nothing is refused before the planner runs.
+            var net = Frontend.Load(file, overrides, networkName);
+            DynamicOptions.CheckBatch(net, batch);
+            DynamicOptions.CheckBatchBytes(net, batch, new NetworkModuleOptions().DType);
+            using var module = NetworkModules.FromNetwork(net, new NetworkBuildOptions
             {
                 NetworkName = networkName,
                 Batch = batch,

@@ -44,6 +44,7 @@ public static class ExportCommand
             DiagnosticOutput.WriteFailure(true, output, err, file, check.Diagnostics);
             return 1;
         }
+        DynamicOptions.CheckSizes(check.Network!, sizes);
         DiagnosticOutput.Write(err, check.Diagnostics);
         var run = PlanApi.exportNetwork(check.Network!, sizes);
         foreach (var m in run.Messages) err.WriteLine(m);

@@ -82,6 +82,7 @@ public static class PlanCommand
                     DiagnosticOutput.WriteFailure(json, output, err, file, check.Diagnostics);
                     return 1;
                 }
+                DynamicOptions.CheckSizes(check.Network!, sizes);
                 DiagnosticOutput.Write(err, check.Diagnostics);
                 run = PlanApi.planTnNetwork(check.Network!, file, sets.ToArray(), network, optimizer,
                     sizes, settings, json, scaling);

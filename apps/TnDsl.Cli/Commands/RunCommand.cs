@@ -51,6 +51,8 @@ public static class RunCommand
         foreach (var d in check.Diagnostics.Where(d => !d.IsError))
             Console.Error.WriteLine(d.Rendered);
         var net = check.OrThrow();
+        DynamicOptions.CheckBatch(net, batch);
+        DynamicOptions.CheckBatchBytes(net, batch, dtype);
         NativeLoader.EnsureLoaded();
         if (deviceName == "cuda" && !cuda.is_available())
         {

@@ -230,6 +230,9 @@ public static class StudyCommand
             [size, features, noise, scaling, init],
             parse =>
             {
+                // A size the study cannot take is a mistake in the command line: exit 2, before any data is read.
+                if (QcnnStudy.SizeProblem(parse.GetValue(size)) is { } problem)
+                    throw new UsageException(problem);
                 var settings = common.Fill(parse, new QcnnSettings
                 {
                     Size = parse.GetValue(size),

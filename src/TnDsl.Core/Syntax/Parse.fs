@@ -473,7 +473,13 @@ let private recovering (resume: string list) (inBlock: bool) (p: P<'a>) : P<Choi
             let width = if stream.IsEndOfStream then 0 elif found.StartsWith "`" && found.EndsWith "`" then max 1 (found.Length - 2) else 1
             let endPos = Position(here.StreamName, here.Index + int64 width, here.Line, here.Column + int64 width)
             let msg = if kind = Codes.syntax then sprintf "%s, found %s" message found else message
-            stream.UserState.Diagnostics.Add(Diagnostic.make kind (rangeOf here endPos) msg)
+            // A keyword used as a name is one mistake however often the name is written: its first place (the
+            // declaration, as a rule) is reported, and each later use of the same keyword is skipped silently.
+            let repeated =
+                kind = Codes.keywordAsName
+                && stream.UserState.Diagnostics |> Seq.exists (fun d -> d.Kind = Codes.keywordAsName && d.Message = msg)
+            if not repeated then
+                stream.UserState.Diagnostics.Add(Diagnostic.make kind (rangeOf here endPos) msg)
             let startsResume () =
                 let line = stream.PeekString 200
                 let trimmed = line.TrimStart(' ', '\t')

@@ -282,31 +282,33 @@ module private ExactFlow =
           Path = Array.zeroCreate n
           Stamp = 0 }
 
+    /// Whether arc a can carry more: no exponent of its residual is negative and one is positive (always so with
+    /// one prime); only an exponent vector of mixed signs needs `sign`.
+    let positive (p: Problem) (res: int array) (a: int) =
+        p.Inf[a]
+        || (let k = p.K
+            let off = a * k
+            let mutable pos, neg = false, false
+            for j in 0 .. k - 1 do
+                let e = res[off + j]
+                if e > 0 then pos <- true
+                elif e < 0 then neg <- true
+            if not neg then pos
+            elif not pos then false
+            else sign p res off > 0)
+
     /// Dinic's max-flow from a set of sources to a set of sinks on the residual capacities `res` (a working copy of
     /// `p.Cap`, changed in place; every arc changed is added to `touched` when given, so the caller can restore
-    /// them), stopping once the flow reaches `limit` if given. Returns whether the limit was reached and, when it
-    /// was not, the source side of a min cut: the vertices the sources reach in the residual graph. Each phase
+    /// them), stopping once the flow reaches `limit` if given. Returns whether the limit was reached (when it was
+    /// not, `sourceSide` gives the source side of a min cut from the residual capacities left). Each phase
     /// levels the graph breadth-first up to the nearest sink and saturates every shortest path: a cut through
     /// many legs at once (odd | even sites of a chain, tens of thousands of paths of three arcs) takes a few
-    /// phases, where Edmonds–Karp searched the whole graph once per path. Apart from the returned side, the work
-    /// is proportional to what the searches explore.
-    let run (g: Topology) (p: Problem) (res: int array) (ws: Workspace) (sources: int array) (isSink: int -> bool)
+    /// phases, where Edmonds–Karp searched the whole graph once per path. The work is proportional to what the
+    /// searches explore.
+    let flow (g: Topology) (p: Problem) (res: int array) (ws: Workspace) (sources: int array) (isSink: int -> bool)
             (limit: int array option) (touched: Collections.Generic.List<int> option) =
         let k = p.K
-        let n = g.Vertices
-        // A residual is positive when no exponent is negative and one is positive (always so with one prime);
-        // only an exponent vector of mixed signs needs `sign`.
-        let positive a =
-            p.Inf[a]
-            || (let off = a * k
-                let mutable pos, neg = false, false
-                for j in 0 .. k - 1 do
-                    let e = res[off + j]
-                    if e > 0 then pos <- true
-                    elif e < 0 then neg <- true
-                if not neg then pos
-                elif not pos then false
-                else sign p res off > 0)
+        let positive a = positive p res a
         let level = ws.Level
         let next = ws.Next
         let mark = ws.Mark
@@ -430,20 +432,43 @@ module private ExactFlow =
                                         depth <- depth - 1
                                         v <- g.ArcTo[g.ArcTwin[path[depth]]]
                                         next[v] <- next[v] + 1
-        let reach = Array.zeroCreate n
+        reached
+
+    /// After `flow`: the vertices the sources reach in the residual graph (the source side of a min cut), as
+    /// `ws.Queue[0 .. count-1]` and marked `ws.Stamp` in `ws.Mark`; returns the count. Costs what it visits:
+    /// nothing of size `Vertices` is allocated or cleared, so a local check stays local on a large graph.
+    let sourceSide (g: Topology) (p: Problem) (res: int array) (ws: Workspace) (sources: int array) =
+        ws.Stamp <- ws.Stamp + 1
+        let stamp = ws.Stamp
+        let mark = ws.Mark
+        let queue = ws.Queue
+        let mutable head, tail = 0, 0
+        for s in sources do
+            if mark[s] <> stamp then
+                mark[s] <- stamp
+                queue[tail] <- s
+                tail <- tail + 1
+        while head < tail do
+            let u = queue[head]
+            head <- head + 1
+            for j in g.OutStart[u] .. g.OutStart[u + 1] - 1 do
+                let a = arcAt g j
+                let v = g.ArcTo[a]
+                if mark[v] <> stamp && positive p res a then
+                    mark[v] <- stamp
+                    queue[tail] <- v
+                    tail <- tail + 1
+        tail
+
+    /// `flow`, then, when the limit was not reached, the source side of a min cut as a flag per vertex.
+    let run (g: Topology) (p: Problem) (res: int array) (ws: Workspace) (sources: int array) (isSink: int -> bool)
+            (limit: int array option) (touched: Collections.Generic.List<int> option) =
+        let reached = flow g p res ws sources isSink limit touched
+        let reach = Array.zeroCreate g.Vertices
         if not reached then
-            let stack = Collections.Generic.Stack<int>()
-            for s in sources do
-                reach[s] <- true
-                stack.Push s
-            while stack.Count > 0 do
-                let u = stack.Pop()
-                for j in g.OutStart[u] .. g.OutStart[u + 1] - 1 do
-                    let a = arcAt g j
-                    let v = g.ArcTo[a]
-                    if not reach[v] && positive a then
-                        reach[v] <- true
-                        stack.Push v
+            let count = sourceSide g p res ws sources
+            for x in 0 .. count - 1 do
+                reach[ws.Queue[x]] <- true
         reached, reach
 
 /// Min-cut bounds for bipartitions of a network's output legs, profiles of such bounds, and oversized bonds.
@@ -1046,7 +1071,7 @@ module MinCut =
     /// set of tensors the network represents (insert the projector onto the image of the smaller side). For a
     /// bridge this is at most the product of the open dimensions on the smaller side. Hyperindices and open legs
     /// are not checked.
-    let oversized (net: FlatNetwork) : OversizedBond list * Diagnostic list =
+    let private oversizedWith (local: bool) (net: FlatNetwork) : OversizedBond list * Diagnostic list =
         let g = CutGraph.build net
         let allB = Array.init net.Indices.Length (fun i -> if g.IsOpen[i] then Some SideB else None)
         let p = ExactFlow.problem g allB
@@ -1064,6 +1089,43 @@ module MinCut =
         let ws = ExactFlow.workspace g.Vertices
         let topology = ExactFlow.topology g
         let touched = Collections.Generic.List<int>()
+        // The indices on each tensor (`IndicesAt[IndexStart[t] .. IndexStart[t + 1] - 1]`), inverted from the
+        // tensors on each index, so that the bonds a side severs are found from its own tensors.
+        let tensors = g.Tensors
+        let indexStart = Array.zeroCreate (tensors + 1)
+        for i in 0 .. net.Indices.Length - 1 do
+            if (match g.Placement[i] with Absent -> false | _ -> true) then
+                for x in g.TensorStart[i] .. g.TensorStart[i + 1] - 1 do
+                    indexStart[g.TensorIds[x] + 1] <- indexStart[g.TensorIds[x] + 1] + 1
+        for t in 0 .. tensors - 1 do
+            indexStart[t + 1] <- indexStart[t + 1] + indexStart[t]
+        let indicesAt = Array.zeroCreate indexStart[tensors]
+        let fill = Array.copy indexStart
+        for i in 0 .. net.Indices.Length - 1 do
+            if (match g.Placement[i] with Absent -> false | _ -> true) then
+                for x in g.TensorStart[i] .. g.TensorStart[i + 1] - 1 do
+                    let t = g.TensorIds[x]
+                    indicesAt[fill[t]] <- i
+                    fill[t] <- fill[t] + 1
+        let seenIndex = Array.zeroCreate net.Indices.Length
+        // `CutGraph.severed g allB side` less bond i, for the side `ws.Queue[0 .. count-1]` (marked `ws.Stamp`):
+        // an index is severed when one of its tensors is on the side and it is open or another of its tensors is
+        // not. The same indices (in another order, which the product does not see), found from the side alone.
+        let severedNear (count: int) (bond: int) =
+            let stamp = ws.Stamp
+            let found = ResizeArray<int>()
+            for x in 0 .. count - 1 do
+                let t = ws.Queue[x]
+                if t < tensors then
+                    for y in indexStart[t] .. indexStart[t + 1] - 1 do
+                        let i = indicesAt[y]
+                        if i <> bond && seenIndex[i] <> stamp then
+                            seenIndex[i] <- stamp
+                            let mutable outside = g.IsOpen[i]
+                            for z in g.TensorStart[i] .. g.TensorStart[i + 1] - 1 do
+                                if ws.Mark[g.TensorIds[z]] <> stamp then outside <- true
+                            if outside then found.Add i
+            found
         let restore (arcs: int seq) =
             for a in arcs do
                 Array.blit p.Cap (a * k) res (a * k) k
@@ -1078,12 +1140,23 @@ module MinCut =
                               for j in 0 .. k - 1 do
                                   res[a * k + j] <- res[a * k + j] - p.Weight[i][j]
                           touched.Clear()
-                          let outcome = ExactFlow.run topology p res ws [| from |] (fun x -> x = other || x = g.Sink) (Some p.Weight[i]) (Some touched)
+                          let sources = [| from |]
+                          let reached = ExactFlow.flow topology p res ws sources (fun x -> x = other || x = g.Sink) (Some p.Weight[i]) (Some touched)
+                          // The side is read before the residuals are put back; only its own tensors are visited.
+                          let bound =
+                              if reached then BigInteger d
+                              else
+                                  let count = ExactFlow.sourceSide topology p res ws sources
+                                  if local then product net (severedNear count i)
+                                  else
+                                      // The definition: a flag per vertex and every index looked at.
+                                      let reach = Array.zeroCreate g.Vertices
+                                      for x in 0 .. count - 1 do
+                                          reach[ws.Queue[x]] <- true
+                                      product net (CutGraph.severed g allB reach |> List.filter ((<>) i))
                           restore touched
                           restore arcsOf[i]
-                          match outcome with
-                          | true, _ -> BigInteger d
-                          | false, reach -> product net (CutGraph.severed g allB reach |> List.filter ((<>) i))
+                          bound
                       let r = min (side u v) (side v u)
                       if r < BigInteger d then
                           let ix = net.Indices[i]
@@ -1100,3 +1173,12 @@ module MinCut =
                     (sprintf "bond `%s` has dimension %d but at most %O can flow through it" o.Name o.Dim o.ReducibleTo)
                 |> Diagnostic.withHint (sprintf "reduce `%s` to %O: the network represents the same tensors" o.Name o.ReducibleTo))
         found, diags
+
+    /// Bonds whose dimension exceeds what can flow through them (the definition is on `oversizedWith` above). Each
+    /// check costs what its flow explores: no array the size of the network is allocated or scanned per bond.
+    let oversized (net: FlatNetwork) : OversizedBond list * Diagnostic list = oversizedWith true net
+
+    /// `oversized` with the bonds each side severs found by scanning every index against a flag per vertex
+    /// (`CutGraph.severed`): the plain definition, which tests compare `oversized` with. Quadratic in the size
+    /// of a network with many oversized bonds.
+    let oversizedReference (net: FlatNetwork) : OversizedBond list * Diagnostic list = oversizedWith false net

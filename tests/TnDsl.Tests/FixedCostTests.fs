@@ -3,6 +3,7 @@ module TnDsl.Tests.FixedCostTests
 open System.Numerics
 open Xunit
 open TnDsl
+open TnDsl.Tests.PlanTests
 
 // `auto` under a memory limit: the cost it pays whatever the stakes (session 13, s13-fixed). The reconfiguring
 // slicers' sets are pruned on their final tree (`PlanSlice.prune`, in `Plan.fitFree` and on the slice-aware search's
@@ -18,13 +19,6 @@ let private serial = { PlanOptions.defaults with Parallel = false }
 let private freeAndLimit (p: Indexed) (share: int) =
     let free = Plan.run "hyper" { serial with Trials = 8 } p
     free.Tree.Value, BigInteger.Max(BigInteger.One, free.Cost.Value.LargestIntermediate / BigInteger share)
-
-/// The plan's executed flops (sliced when it is) and its largest intermediate (of one slice when sliced).
-let private figures (r: PlanResult) =
-    match r.Slicing, r.Cost with
-    | Some s, _ -> s.Flops, s.LargestIntermediate
-    | None, Some c -> c.Flops, c.LargestIntermediate
-    | None, None -> failwith "no plan"
 
 [<Fact>]
 let ``the fit's set pruned on its final tree is a subset within the limit and never executes more flops`` () =

@@ -11,11 +11,7 @@ let private errors (r: Compiler.CompileResult) = r.Diagnostics |> List.filter Di
 [<Fact>]
 let ``an index listed three times on one tensor is one error that says how often, at its second place`` () =
     let text = "network m {\n  index a: 2\n  weight A: (a, «a», a)\n}"
-    let clean, (line, col), _ = marked text
-    let result = compile clean []
-    let d = Assert.Single(errors result)
-    Assert.Equal("TN0202", d.Kind.Code)
-    Assert.Equal((line, col), (d.Range.Start.Line, d.Range.Start.Col))
+    let d = theOneError "TN0202" text
     Assert.Contains("3 times", d.Message)
 
 [<Fact>]
@@ -49,18 +45,12 @@ let ``nested for blocks within the limit expand as the one loop over both variab
 [<Fact>]
 let ``a family whose range has a zero step gives that one error, not an unknown index at every use`` () =
     let text = "network m(n: int = 4) {\n  index p[i]: 2 for i in 0..n-1 by «0»\n  weight A[i]: (p[i]) for i in 0..n-1\n  output (p[0..n-1])\n}"
-    let clean, (line, col), _ = marked text
-    let d = Assert.Single(errors (compile clean []))
-    Assert.Equal("TN0122", d.Kind.Code)
-    Assert.Equal((line, col), (d.Range.Start.Line, d.Range.Start.Col))
+    theOneError "TN0122" text |> ignore
 
 [<Fact>]
 let ``a family declared over a reversed range is said to be empty, with by -1 as the hint, not undeclared`` () =
     let text = "network m(n: int = 4) {\n  index p[i]: 2 for i in n-1..0\n  weight A[i]: (p[i]) for i in n-1..0\n  output («p[0..n-1]»)\n}"
-    let clean, (line, col), _ = marked text
-    let d = Assert.Single(errors (compile clean []))
-    Assert.Equal("TN0110", d.Kind.Code)
-    Assert.Equal((line, col), (d.Range.Start.Line, d.Range.Start.Col))
+    let d = theOneError "TN0110" text
     Assert.Contains("line 2", d.Message)
     Assert.Contains("by -1", String.concat " " d.Hints)
 
@@ -89,17 +79,11 @@ let ``bytes that are not UTF-8 are named as such`` () =
 [<Fact>]
 let ``a cut naming an undeclared index gets that one error, not an empty side besides`` () =
     let text = "network m {\n  index a: 2\n  weight A: (a)\n  output (a)\n  cut c: «b» | rest\n}\n"
-    let clean, (line, col), _ = marked text
-    let d = Assert.Single(errors (compile clean []))
-    Assert.Equal("TN0109", d.Kind.Code)
-    Assert.Equal((line, col), (d.Range.Start.Line, d.Range.Start.Col))
+    theOneError "TN0109" text |> ignore
 
 [<Fact>]
 let ``a range bound that is a whole float says it is a float, with int as the hint`` () =
     let text = "network m(n: float = 4) {\n  index p[i]: 2 for i in 0..«n-1»\n  weight A: (p[0])\n}\n"
-    let clean, (line, col), _ = marked text
-    let d = Assert.Single(errors (compile clean []))
-    Assert.Equal("TN0106", d.Kind.Code)
-    Assert.Equal((line, col), (d.Range.Start.Line, d.Range.Start.Col))
+    let d = theOneError "TN0106" text
     Assert.Contains("the float 3.0", d.Message)
     Assert.Contains("`int`", String.concat " " d.Hints)

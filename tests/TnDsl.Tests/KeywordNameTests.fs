@@ -11,10 +11,7 @@ let private errors (r: Compiler.CompileResult) = r.Diagnostics |> List.filter Di
 [<Fact>]
 let ``an index named for, used on two tensors and the output, is one TN0004 at its declaration`` () =
     let text = "network a {\n  index «for»: 2\n  index j: 3\n  weight A: (for, j)\n  weight B: (j, for)\n  output (for)\n}"
-    let clean, (line, col), _ = marked text
-    let d = Assert.Single(errors (compile clean []))
-    Assert.Equal("TN0004", d.Kind.Code)
-    Assert.Equal((line, col), (d.Range.Start.Line, d.Range.Start.Col))
+    let d = theOneError "TN0004" text
     Assert.Contains("`for`", d.Message)
 
 [<Fact>]

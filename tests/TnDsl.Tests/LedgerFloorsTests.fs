@@ -23,13 +23,6 @@ let private limitOf (p: Indexed) (share: int) =
     let free = Plan.run "hyper" { serial with Trials = 8 } p
     int64 (BigInteger.Max(BigInteger.One, free.Cost.Value.LargestIntermediate / BigInteger share))
 
-/// The plan's executed flops (sliced when it is) and its largest intermediate (of one slice when sliced).
-let private figures (r: PlanResult) =
-    match r.Slicing, r.Cost with
-    | Some s, _ -> s.Flops, s.LargestIntermediate
-    | None, Some c -> c.Flops, c.LargestIntermediate
-    | None, None -> failwith "no plan"
-
 [<Fact>]
 let ``a ledger's floors allow the contraction time of its best plan, at least their seconds, at most the cap`` () =
     let floors: PlanHyper.Floors = { Seconds = 0.02; Multiple = 1.0 }

@@ -364,6 +364,13 @@ let executed (p: Indexed) (t: ContractionTree) (ix: int array) = (PlanSlice.figu
 /// A search's stop that never asks it to stop.
 let never () = false
 
+/// A plan's executed flops (sliced when it is) and its largest intermediate (of one slice when sliced).
+let figures (r: PlanResult) =
+    match r.Slicing, r.Cost with
+    | Some s, _ -> s.Flops, s.LargestIntermediate
+    | None, Some c -> c.Flops, c.LargestIntermediate
+    | None, None -> failwith "no plan"
+
 /// An MPS of n sites (bond chi, physical d) with every physical leg open: its result has d^n elements.
 let openMps n chi d =
     let bond k = sprintf "b%d" k

@@ -4,6 +4,7 @@ module TnDsl.Tests.Support
 open System
 open System.IO
 open TnDsl
+open Xunit
 
 /// The repository root (the folder holding TnDsl.sln), found from the test binary's folder.
 let repoRoot =
@@ -36,6 +37,15 @@ let marked (text: string) =
 
 /// The codes of the diagnostics, in order.
 let codes (r: Compiler.CompileResult) = r.Diagnostics |> List.map (fun d -> d.Kind.Code)
+
+/// The one error a «marked» text compiles to, asserted to have `code` and to start at the mark; returned for the
+/// test's other checks.
+let theOneError (code: string) (text: string) =
+    let clean, start, _ = marked text
+    let d = Assert.Single((compile clean []).Diagnostics |> List.filter Diagnostic.isError)
+    Assert.Equal(code, d.Kind.Code)
+    Assert.Equal(start, (d.Range.Start.Line, d.Range.Start.Col))
+    d
 
 /// The benchmarks' closed lattice (bench/TnDsl.Bench/HyperBench.fs `lattice`): a rows × cols grid of tensors with
 /// bonds of size `bond` and a leg of size 1 per site, none open. Names carry a separator (`v10_1`, not `v101`), so

@@ -77,7 +77,7 @@ public class ContractionJobTests
             runs++;
             var text = ClosedText(g);
             var net = Frontend.LoadText("random.tn", text, null, null);
-            long limit = Math.Max(1, net.Output.Aggregate(1L, (a, l) => a * net.Indices[l].Size));
+            long limit = OutputLimit.Of(net);
             PlanView plan;
             try
             {

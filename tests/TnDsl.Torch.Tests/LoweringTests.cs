@@ -187,7 +187,7 @@ public class LoweringTests
         {
             var net = RandomNetwork(seed);
             var spec = NetworkAdapter.FromFlat(net);
-            long limit = Math.Max(1, net.Output.Aggregate(1L, (a, l) => a * net.Indices[l].Size));
+            long limit = OutputLimit.Of(net);
             PlanView plan;
             try
             {

@@ -81,7 +81,7 @@ public class SliceReuseTests
             runs++;
             var net = new NetworkView(g.Network);
             var free = Planner.Plan(net, "greedy", null, 0);
-            long limit = Math.Max(1, net.Output.Aggregate(1L, (a, l) => a * net.Indices[l].Size));
+            long limit = OutputLimit.Of(net);
             PlanView plan;
             try
             {
@@ -203,7 +203,7 @@ public class SliceReuseTests
         var overrides = Repo.Overrides(sets);
         var net = Frontend.Load(Repo.Example(file), overrides, null);
         var free = Planner.Plan(net, "greedy", 4, 0);
-        long limit = Math.Max(1, net.Output.Aggregate(1L, (a, l) => a * (net.Indices[l].IsDynamic ? 4 : net.Indices[l].Size)));
+        long limit = OutputLimit.Of(net, 4);
         var plan = Planner.Plan(net, "greedy", 4, 0, limit);
         Assert.True(plan.IsSliced);
         var spec = NetworkAdapter.FromFlat(net);

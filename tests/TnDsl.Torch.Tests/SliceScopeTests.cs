@@ -101,7 +101,7 @@ public class SliceScopeTests
         var overrides = Repo.Overrides(sets);
         var net = Frontend.Load(Repo.Example(file), overrides, null);
         var free = Planner.Plan(net, "greedy", 4, 0);
-        long limit = Math.Max(1, net.Output.Aggregate(1L, (a, l) => a * (net.Indices[l].IsDynamic ? 4 : net.Indices[l].Size)));
+        long limit = OutputLimit.Of(net, 4);
         var plan = Planner.Plan(net, "greedy", 4, 0, limit);
         Assert.True(plan.Slices >= 16, $"{file}: {plan.Slices} slices");
         var spec = NetworkAdapter.FromFlat(net);

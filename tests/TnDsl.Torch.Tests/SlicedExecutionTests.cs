@@ -65,11 +65,6 @@ public class SlicedExecutionTests
             AssertClose(g, g1[name], $"gradient of {name}");
     }
 
-    /// The tightest limit that can be met: the result's size (at batch `batch` where the network has one), which no
-    /// slicing of closed indices reduces; every intermediate larger than the result must be sliced away.
-    static long SlicingLimit(NetworkView net, long? batch) =>
-        Math.Max(1, net.Output.Aggregate(1L, (a, l) => a * (net.Indices[l].IsDynamic && batch is { } b ? b : net.Indices[l].Size)));
-
     [Fact]
     public void Sliced_plans_of_random_networks_give_the_unsliced_values_and_gradients()
     {
@@ -81,7 +76,7 @@ public class SlicedExecutionTests
             runs++;
             var net = new NetworkView(g.Network);
             var free = Planner.Plan(net, "greedy", null, 0);
-            long limit = SlicingLimit(net, null);
+            long limit = OutputLimit.Of(net);
             PlanView plan;
             try
             {
@@ -128,7 +123,7 @@ public class SlicedExecutionTests
         var overrides = Repo.Overrides(sets);
         var net = Frontend.Load(Repo.Example(file), overrides, null);
         var free = Planner.Plan(net, "greedy", 4, 0);
-        var plan = Planner.Plan(net, "greedy", 4, 0, SlicingLimit(net, 4));
+        var plan = Planner.Plan(net, "greedy", 4, 0, OutputLimit.Of(net, 4));
         Assert.True(plan.IsSliced, $"{file}: the plan is not sliced");
         var spec = NetworkAdapter.FromFlat(net);
         var options = F64 with { LogScale = logScale };

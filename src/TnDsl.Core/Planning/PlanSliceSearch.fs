@@ -105,9 +105,8 @@ module PlanSliceSearch =
                     let slices = Problem.elements p sliced
                     candidates
                     |> Array.map (fun i ->
-                        let size = BigInteger p.Size[i]
-                        let one = steps |> Array.sumBy (fun st -> if Array.contains i st.Involved then st.Flops / size else st.Flops)
-                        one * slices * size)
+                        let one = PlanSlice.slicedFurther p steps i |> Array.sumBy (fun st -> st.Flops)
+                        one * slices * BigInteger p.Size[i])
             cheapest p candidates scores
         let adapt tree next = PlanHyper.reconfigureCounted work stop limit64 (PlanSlice.sliceProblem p next) Flops 8 passes tree
         // The last round's costing and the prune's, one per sliced index (about as many as rounds).

@@ -253,6 +253,12 @@ module PlanSlice =
         let order = orderOf exactOrderUpTo p t indices steps
         executedOf p steps (nodeLevels p t order) order
 
+    /// One slice's step costs of a tree sliced over one index more, `i`, from those without it: a step's flops are a
+    /// product of its indices' sizes, so those of the steps that involve `i` are divided by its size, exactly.
+    let slicedFurther (p: Indexed) (steps: StepCost array) (i: int) =
+        let size = BigInteger p.Size[i]
+        steps |> Array.map (fun st -> if Array.contains i st.Involved then { st with Flops = st.Flops / size } else st)
+
     /// `flopsOf p t (Array.append sliced [| i |])` for each candidate i, the same values from one costing of the tree
     /// sliced over `sliced`: a step's flops and size are products of its indices' sizes, so slicing one more index
     /// divides those of the steps that involve it by its size (exactly), and the tree's steps need not be costed
@@ -262,8 +268,7 @@ module PlanSlice =
         let steps = Cost.steps (sliceProblem p sliced) t
         candidates
         |> Array.map (fun i ->
-            let size = BigInteger p.Size[i]
-            let one = steps |> Array.map (fun st -> if Array.contains i st.Involved then { st with Flops = st.Flops / size } else st)
+            let one = slicedFurther p steps i
             let ix = Array.append sliced [| i |]
             let order = orderOf exactOrderUpTo p t ix one
             executedOf p one (nodeLevels p t order) order)

@@ -1,6 +1,6 @@
+using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
-using TnDsl.BornMachine;
 
 namespace TnDsl.Cli;
 
@@ -34,7 +34,7 @@ public static class OutputPaths
     /// Writes <paramref name="path"/> through <paramref name="write"/>, which is given the path to write, so that a
     /// failure part-way (a full disk, the process killed) cannot leave a half-written file in place of a good one. A
     /// regular file, or a name that does not exist yet, is written as a temporary file in the same folder
-    /// (<c>.NAME.PID.tmp</c>, as checkpoints are; those of processes no longer running are removed first), flushed to
+    /// (<c>.NAME.PID.tmp</c>, as checkpoints are; those that processes no longer running left are removed first), flushed to
     /// disk and renamed over it, keeping its permissions; a symbolic link is followed, so the file it names is replaced
     /// and the link kept. Anything else (<c>/dev/stdout</c>, <c>/dev/full</c>, <c>/dev/null</c>, a FIFO, whatever lies
     /// under /dev or /proc) is written directly, since a rename would replace the node instead of writing to it; so is
@@ -49,7 +49,7 @@ public static class OutputPaths
             Direct(path, write);
             return;
         }
-        Checkpoint.RemoveStale(target);
+        RemoveStale(target);
         var temp = Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.{Environment.ProcessId}.tmp");
         try
         {
@@ -79,6 +79,39 @@ public static class OutputPaths
             {
                 // Left for the next write's RemoveStale.
             }
+        }
+    }
+
+    /// <summary>
+    /// Removes the temporary files that writes of <paramref name="target"/> by processes no longer running left
+    /// behind (<c>.NAME.PID.tmp</c> next to it, PID a number): a process killed part-way leaves one.
+    /// </summary>
+    private static void RemoveStale(string target)
+    {
+        var prefix = $".{Path.GetFileName(target)}.";
+        try
+        {
+            foreach (var file in Directory.EnumerateFiles(Path.GetDirectoryName(target)!, prefix + "*.tmp"))
+                if (int.TryParse(Path.GetFileName(file)[prefix.Length..^".tmp".Length], NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
+                    && pid != Environment.ProcessId && !Running(pid))
+                    File.Delete(file);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Left as it is: the write itself reports what matters.
+        }
+    }
+
+    private static bool Running(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            return false;
         }
     }
 

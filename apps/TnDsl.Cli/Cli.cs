@@ -9,9 +9,16 @@ namespace TnDsl.Cli;
 
 /// <summary>
 /// A mistake in how a command was called that only the command itself can see (a combination of options, an
-/// existing checkpoint): reported like a parse error, exit code 2.
+/// existing checkpoint): reported like a parse error, exit code 2, a line per mistake.
 /// </summary>
-public sealed class UsageException(string message) : Exception(message);
+public sealed class UsageException(IReadOnlyList<string> messages) : Exception(string.Join("\n", messages))
+{
+    /// <summary>One mistake.</summary>
+    public UsageException(string message) : this([message]) { }
+
+    /// <summary>The mistakes, a message each.</summary>
+    public IReadOnlyList<string> Messages { get; } = messages;
+}
 
 /// <summary>
 /// The <c>tn</c> command line on System.CommandLine: one tree of verbs, each with its options, descriptions and
@@ -102,7 +109,7 @@ public static class Cli
         }
         catch (UsageException e)
         {
-            return UsageError(parse, err, [e.Message], []);
+            return UsageError(parse, err, e.Messages, []);
         }
         catch (TnException e)
         {

@@ -23,15 +23,42 @@ public static class DynamicOptions
             throw new UsageException($"--batch {b}: network {net.Name} has no dynamic index, so there is no batch to size; leave --batch out");
     }
 
-    /// <summary>Throws a <see cref="UsageException"/> for the first <c>--size</c> that names no dynamic index family of the network.</summary>
+    /// <summary>Throws a <see cref="UsageException"/>, a message per mistake, when a <c>--size</c> names no dynamic index family of the network.</summary>
     public static void CheckSizes(NetworkView net, IEnumerable<KeyValuePair<string, long>> sizes)
     {
         var families = Families(net);
-        foreach (var (name, size) in sizes)
-            if (!families.Contains(name))
-                throw new UsageException(families.Length == 0
-                    ? $"--size {name}={size}: network {net.Name} has no dynamic index, so there is nothing to size; leave --size out"
-                    : $"--size {name}={size}: network {net.Name} has no dynamic index {name}; its dynamic indices: {string.Join(", ", families)}");
+        Throw(sizes.Where(s => !families.Contains(s.Key)).Select(s => families.Length == 0
+            ? $"--size {s.Key}={s.Value}: network {net.Name} has no dynamic index, so there is nothing to size; leave --size out"
+            : $"--size {s.Key}={s.Value}: network {net.Name} has no dynamic index {s.Key}; its dynamic indices: {string.Join(", ", families)}"));
+    }
+
+    /// <summary>
+    /// Throws a <see cref="UsageException"/>, a message per mistake, when a <c>--size</c> names no index of the JSON
+    /// network <paramref name="file"/>, whose tensors carry <paramref name="indices"/> (in a JSON network every index
+    /// may be sized): the message lists the first <see cref="Listed"/> of them and the nearest names.
+    /// </summary>
+    public static void CheckJsonSizes(string file, IReadOnlyList<string> indices, IEnumerable<KeyValuePair<string, long>> sizes)
+    {
+        var known = indices.ToHashSet(StringComparer.Ordinal);
+        Throw(sizes.Where(s => !known.Contains(s.Key)).Select(s =>
+        {
+            if (indices.Count == 0)
+                return $"--size {s.Key}={s.Value}: JSON network {file} has no index, so there is nothing to size; leave --size out";
+            var listed = string.Join(", ", indices.Take(Listed)) + (indices.Count > Listed ? $", … ({indices.Count} in all)" : "");
+            var near = indices.Select(i => (Name: i, Distance: Cli.Distance(s.Key, i)))
+                .Where(x => x.Distance <= Math.Min(2, (s.Key.Length + 1) / 2)).ToList();
+            var hint = near.Count == 0 ? "" : $"; did you mean {string.Join(" or ", near.Where(x => x.Distance == near.Min(n => n.Distance)).Select(x => x.Name))}?";
+            return $"--size {s.Key}={s.Value}: JSON network {file} has no index {s.Key}; its indices: {listed}{hint}";
+        }));
+    }
+
+    /// <summary>How many index names a message lists.</summary>
+    public const int Listed = 12;
+
+    private static void Throw(IEnumerable<string> mistakes)
+    {
+        var messages = mistakes.ToList();
+        if (messages.Count > 0) throw new UsageException(messages);
     }
 
     /// <summary>

@@ -73,7 +73,7 @@ public static class BornPlot
             // The same margins on every panel line their loop axes up; the legends go in the right margin.
             plot.Layout.Fixed(new ScottPlot.PixelPadding(80, 370, 50, 35));
         }
-        multi.SavePng(path, 1100, 330 * Math.Max(1, panels.Count));
+        OutputPaths.Replace(path, p => multi.SavePng(p, 1100, 330 * Math.Max(1, panels.Count)));
     }
 
     /// <summary>

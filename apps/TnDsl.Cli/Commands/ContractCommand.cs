@@ -331,15 +331,18 @@ public static class ContractCommand
         var header = $"{{'descr': '<f8', 'fortran_order': False, 'shape': {dims}, }}";
         int total = 10 + header.Length + 1;
         header = header.PadRight(header.Length + (64 - total % 64) % 64) + "\n";
-        using var stream = new FileStream(path, FileMode.Create, FileAccess.Write);
-        using var b = new BinaryWriter(stream);
-        b.Write((byte)0x93);
-        b.Write("NUMPY"u8);
-        b.Write((byte)1);
-        b.Write((byte)0);
-        b.Write((ushort)header.Length);
-        b.Write(Encoding.ASCII.GetBytes(header));
-        foreach (var v in values)
-            b.Write(v);
+        OutputPaths.Replace(path, file =>
+        {
+            using var stream = new FileStream(file, FileMode.Create, FileAccess.Write);
+            using var b = new BinaryWriter(stream);
+            b.Write((byte)0x93);
+            b.Write("NUMPY"u8);
+            b.Write((byte)1);
+            b.Write((byte)0);
+            b.Write((ushort)header.Length);
+            b.Write(Encoding.ASCII.GetBytes(header));
+            foreach (var v in values)
+                b.Write(v);
+        });
     }
 }

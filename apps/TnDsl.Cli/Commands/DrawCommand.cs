@@ -80,15 +80,7 @@ public static class DrawCommand
             picture = NetworkPicture.Network(net, layout, cut);
             (width, height) = NetworkPicture.SizeFor(layout);
         }
-        try
-        {
-            NetworkPicture.Save(picture, outPath, width, height);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            err.WriteLine($"tn draw: cannot write {outPath}: {e.Message}");
-            return 1;
-        }
+        NetworkPicture.Save(picture, outPath, width, height);
         output.WriteLine($"wrote {outPath} ({width}x{height})");
         return 0;
     }

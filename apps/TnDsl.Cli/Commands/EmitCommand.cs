@@ -63,7 +63,7 @@ public static class EmitCommand
             var source = CSharpEmitter.Emit(module, className, ns);
             if (output is not null)
             {
-                File.WriteAllText(output, source);
+                OutputPaths.ReplaceText(output, source);
                 stderr.WriteLine($"tn emit: wrote {output} (class {className}, {module.Plan.Count} steps)");
             }
             else

@@ -52,17 +52,7 @@ public static class ExportCommand
         if (outPath is null)
             output.Write(text);
         else
-        {
-            try
-            {
-                File.WriteAllText(outPath, text);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                err.WriteLine($"tn export: cannot write {outPath}: {e.Message}");
-                return 1;
-            }
-        }
+            OutputPaths.ReplaceText(outPath, text);
         return 0;
     }
 }

@@ -25,11 +25,12 @@ public static class LayerCommand
             file, set, network, optimizer, batch,
         };
         Cli.SetAction(command, parse => Run(parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network),
-            parse.GetValue(optimizer)!, parse.GetValue(batch)));
+            parse.GetValue(optimizer)!, parse.GetValue(batch), parse.GetResult(batch) is { Implicit: false }));
         return command;
     }
 
-    private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network, string optimizer, long batch)
+    private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network, string optimizer, long batch,
+        bool batchGiven)
     {
         if (!PlanApi.optimizerNames().Contains(optimizer))
             throw new UsageException($"unknown optimizer `{optimizer}`; valid: {string.Join(", ", PlanApi.optimizerNames())}");
@@ -38,7 +39,12 @@ public static class LayerCommand
         try
         {
             net = Layers.Check(file, overrides, network);
-            layer = Layers.FromNetwork(net, new LayerOptions { Optimizer = optimizer, Batch = batch });
+            // A batch given for a spec with nothing to batch, or one whose output and raw inputs alone are over the
+            // memory limit, is refused before the planner runs (it would plan for a minute to say the same).
+            if (batchGiven) DynamicOptions.CheckBatch(net, batch);
+            var options = new LayerOptions { Optimizer = optimizer, Batch = batch };
+            DynamicOptions.CheckBatchBytes(net, batch, options.DType);
+            layer = Layers.FromNetwork(net, options);
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException or InvalidOperationException)
         {

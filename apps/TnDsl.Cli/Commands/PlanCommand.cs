@@ -50,9 +50,13 @@ public static class PlanCommand
             else if (isEinsum && r.GetResult(shapes) is null)
                 r.AddError("--einsum needs --shapes");
             else if (path?.EndsWith(".tn", StringComparison.OrdinalIgnoreCase) != true)
+            {
                 foreach (var o in new Option[] { set, network })
                     if (r.GetResult(o) is not null)
                         r.AddError($"{o.Name} applies to a .tn file, not to {(isEinsum ? "--einsum" : "a JSON network")}");
+                if (isEinsum && r.GetResult(size) is not null)
+                    r.AddError("--size applies to a .tn file or a JSON network, not to --einsum: --shapes gives every size");
+            }
         });
         Cli.SetAction(command, parse => Run(parse, parse.GetValue(file), parse.GetValue(einsum), parse.GetValue(shapes),
             parse.GetValue(network), parse.Pairs(set), parse.Sizes(size), parse.GetValue(optimizer)!,
@@ -88,7 +92,11 @@ public static class PlanCommand
                     sizes, settings, json, scaling);
             }
             else
+            {
+                if (sizes.Length > 0 && PlanApi.jsonIndexNames(file, sizes) is { } indices)
+                    DynamicOptions.CheckJsonSizes(file, indices, sizes);
                 run = PlanApi.planJsonFile(file, optimizer, sizes, settings, json);
+            }
             if (json && run.Output.Length == 0 && run.ExitCode != 0 && run.Diagnostics.Length > 0)
             {
                 // Nothing planned: the diagnostics are the document (a message that is no diagnostic stays on stderr).

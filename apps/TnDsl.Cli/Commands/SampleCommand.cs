@@ -73,7 +73,7 @@ public static class SampleCommand
                 throw new UsageException(string.Create(CultureInfo.InvariantCulture,
                     $"{count} samples at --scale {scale} make a grid of {pixels:N0} pixels, more than the {MaxGridPixels:N0} a PNG here may have; ask for fewer samples (-n) or a smaller --scale"));
             var samples = mps.Sample(count, new SplitMix64(seed));
-            File.WriteAllBytes(output, Grid(samples, count, state.SitePixels, state.ImageWidth, state.ImageHeight, columns, scale));
+            OutputPaths.ReplaceBytes(output, Grid(samples, count, state.SitePixels, state.ImageWidth, state.ImageHeight, columns, scale));
         }
         Console.WriteLine($"wrote {count} samples to {output} (loop {state.History[^1].Loop}, train NLL {state.History[^1].TrainNll.ToString("F3", CultureInfo.InvariantCulture)})");
         if (plot is not null)

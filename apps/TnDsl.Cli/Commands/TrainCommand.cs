@@ -214,7 +214,7 @@ public static class TrainCommand
             PrintProfileSummary(profiles, options.Dmax);
         BornPlot.WriteNll(Path.Combine(outDir, "nll.png"), trainer.History, options.Dmax, IsMnist(data.Train));
         var samples = trainer.Model.Sample(64, new SplitMix64((ulong)options.Seed));
-        File.WriteAllBytes(Path.Combine(outDir, "samples.png"), SampleCommand.Grid(samples, 64, layout.Sites.Select(s => s.Pixel).ToArray(), data.Train.Width, data.Train.Height, 8));
+        OutputPaths.ReplaceBytes(Path.Combine(outDir, "samples.png"), SampleCommand.Grid(samples, 64, layout.Sites.Select(s => s.Pixel).ToArray(), data.Train.Width, data.Train.Height, 8));
         BornExport.Save(trainer.Model, layout.Sites.Select(s => s.Pixel).ToArray(), Path.Combine(outDir, "model.tn"), Path.Combine(outDir, "model.weights"));
         AnsiConsole.MarkupLine($"wrote {Markup.Escape(outDir)}/checkpoint.bin, history.csv, nll.png, samples.png, model.tn, model.weights");
         return 0;

@@ -228,13 +228,13 @@ public static class NetworkPicture
         return plot;
     }
 
-    /// <summary>Saves as SVG or PNG by the file's extension.</summary>
+    /// <summary>Saves as SVG or PNG by the file's extension, replacing the file only once the picture is whole (<see cref="OutputPaths.Replace"/>).</summary>
     public static void Save(Plot plot, string path, int width, int height)
     {
         if (path.EndsWith(".svg", StringComparison.OrdinalIgnoreCase))
-            plot.SaveSvg(path, width, height);
+            OutputPaths.ReplaceText(path, plot.GetSvgXml(width, height));
         else
-            plot.SavePng(path, width, height);
+            OutputPaths.ReplaceBytes(path, plot.GetImageBytes(width, height, ImageFormat.Png));
     }
 
     /// <summary>A pixel size that gives each tensor room: from the layout's extent.</summary>

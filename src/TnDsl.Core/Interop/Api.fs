@@ -569,13 +569,13 @@ module PlanApi =
     /// The largest JSON network file `planJsonFile` reads (256 MiB).
     let maxJsonBytes = 256L <<< 20
 
-    /// Plans a JSON network file; `sizes` replaces index sizes by name; `settings` carry the memory limit, objective, seed, trials and time limit.
-    let planJsonFile (path: string) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (settings: PlanSettings) (json: bool) =
+    /// The text of a JSON network file, read with the `maxJsonBytes` limit (a device or an endless file is refused
+    /// without being read whole), or the run that reports why it cannot be read.
+    let private readJsonText (path: string) : Result<string, PlanRun> =
         if not (File.Exists path) then
-            failed 1 [] [ Diagnostic.make Compiler.Codes.cannotRead (Range.ofFile path)
-                              (sprintf "cannot read `%s`: no such file (looked for %s)" path (Path.GetFullPath path)) ]
+            Result.Error(failed 1 [] [ Diagnostic.make Compiler.Codes.cannotRead (Range.ofFile path)
+                                           (sprintf "cannot read `%s`: no such file (looked for %s)" path (Path.GetFullPath path)) ])
         else
-        // Read with a limit, so that a device or an endless file is refused without being read whole.
         let bytes =
             use stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan)
             let buffer = Array.zeroCreate<byte> 65536
@@ -586,13 +586,31 @@ module PlanApi =
                 n <- stream.Read(buffer, 0, buffer.Length)
             kept.ToArray()
         if int64 bytes.Length > maxJsonBytes then
-            failed 1 [] [ Diagnostic.make PlanDiagnostics.badInput (Range.ofFile path)
-                              (sprintf "the file is larger than the %d MiB a JSON network may have" (maxJsonBytes >>> 20)) ]
+            Result.Error(failed 1 [] [ Diagnostic.make PlanDiagnostics.badInput (Range.ofFile path)
+                                           (sprintf "the file is larger than the %d MiB a JSON network may have" (maxJsonBytes >>> 20)) ])
         else
         match (try Ok(Text.UTF8Encoding(false, true).GetString bytes) with :? Text.DecoderFallbackException -> Result.Error()) with
-        | Result.Error() -> failed 1 [] [ Diagnostic.make PlanDiagnostics.badInput (Range.ofFile path) "the file is not UTF-8 text" ]
+        | Result.Error() -> Result.Error(failed 1 [] [ Diagnostic.make PlanDiagnostics.badInput (Range.ofFile path) "the file is not UTF-8 text" ])
+        | Ok text -> Ok(text.TrimStart '\uFEFF')
+
+    /// The index names on the tensors of a JSON network file, in order of first use, with `sizes` completing its
+    /// sizes as in `planJsonFile`: what a `--size` may name. Null when the file cannot be read as a network
+    /// (`planJsonFile` then reports why).
+    let jsonIndexNames (path: string) (sizes: KeyValuePair<string, int64> array) : string array =
+        match readJsonText path with
+        | Result.Error _ -> null
         | Ok text ->
-            let text = text.TrimStart '\uFEFF'
+            match PlanInput.ofJsonWith path text (sizeMap sizes) with
+            | Ok p -> p.Inputs |> Array.concat |> Array.distinct
+            | Result.Error _ -> null
+
+    /// Plans a JSON network file; `sizes` replaces index sizes by name (one that names no index on a tensor is a
+    /// TN0310 warning; `tn plan` refuses it first, see `jsonIndexNames`); `settings` carry the memory limit,
+    /// objective, seed, trials and time limit.
+    let planJsonFile (path: string) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (settings: PlanSettings) (json: bool) =
+        match readJsonText path with
+        | Result.Error run -> run
+        | Ok text ->
             let over = sizeMap sizes
             let problem = PlanInput.ofJsonWith path text over
             let warnings =

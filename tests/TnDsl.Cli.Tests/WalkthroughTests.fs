@@ -71,3 +71,14 @@ let ``a mistyped verb is named once with its suggestion, not reported as a missi
     let code, _, err = CliTests.tn []
     Assert.Equal(2, code)
     Assert.Contains("check <FILE>", err)
+
+[<Fact>]
+let ``tn cuts --help names the splits --profile bounds, as it prints them`` () =
+    let _, help, _ = CliTests.tn [ "cuts"; "--help" ]
+    Assert.Contains("checkerboard", help)
+    Assert.DoesNotContain("single legs", help)
+    let _, chain, _ = CliTests.tn [ "cuts"; Path.Combine(examplesDir, "mps.tn"); "--set"; "n=6"; "--profile" ]
+    Assert.Contains("contiguous", chain)
+    Assert.Contains("even | odd positions", chain)
+    let _, grid, _ = CliTests.tn [ "cuts"; Path.Combine(examplesDir, "peps.tn"); "--set"; "Lx=2,Ly=3"; "--profile" ]
+    Assert.Contains("checkerboard", grid)

@@ -24,7 +24,10 @@ let ``the README's mistake in the 30-second example is what tn check prints`` ()
     let example = blockAfter "## 30-second example"
     Assert.StartsWith("// Matrix product state", example[0])
     // The README says which line to change and how; the change is made here as it reads.
-    Assert.Contains("With the middle sites' loop on line 6 of the file above written `for i in 1..n-1`", readme.Replace("\n", " "))
+    Assert.Contains("saved as `mps.tn`, with the middle sites' loop on line 6 written `for i in 1..n-1`", readme.Replace("\n", " "))
+    // The example is examples/mps.tn, its header comments shortened to one line and its `require` left out.
+    let file = File.ReadAllLines(Path.Combine(examplesDir, "mps.tn")) |> Array.filter (fun l -> not (l.StartsWith "//" || l.Contains "require "))
+    Assert.Equal<string array>(file |> Array.map (fun l -> l.TrimEnd()), example[1..])
     Assert.Contains("for i in 1..n-2", example[5])
     let wrong = example |> Array.mapi (fun i l -> if i = 5 then l.Replace("for i in 1..n-2", "for i in 1..n-1") else l)
     let shown = blockAfter "A mistake is reported where it is"

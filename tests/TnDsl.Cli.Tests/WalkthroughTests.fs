@@ -39,7 +39,7 @@ let ``the README's mistake in the 30-second example is what tn check prints`` ()
         let code, out, err = CliTests.run (Path.Combine(System.AppContext.BaseDirectory, "tn")) [ "check"; "mps.tn" ] dir []
         Assert.Equal(1, code)
         // The diagnostics go to stderr, the count to stdout: shown in that order.
-        Assert.Equal<string array>(shown[1..], lines (err + out))
+        Assert.True((shown[1..] = lines (err + out)), sprintf "the README's mistake block differs from what tn check prints:\n%s%s" err out)
     finally
         Directory.Delete(dir, true)
 
@@ -56,7 +56,8 @@ let ``tn run prints the README's report, its times and memory limit aside`` () =
     let args = shown[0].Substring("$ tn ".Length).Split(' ', System.StringSplitOptions.RemoveEmptyEntries) |> List.ofArray
     let code, out, err = CliTests.tnProcess [ "TN_MEMORY_LIMIT", "" ] args
     Assert.True((code = 0), sprintf "tn %s: exit %d\n%s" (String.concat " " args) code err)
-    Assert.Equal<string array>(shown[1..] |> Array.map masked, lines out |> Array.map masked)
+    let expected, actual = shown[1..] |> Array.map masked, lines out |> Array.map masked
+    Assert.True((expected = actual), sprintf "the README's tn run block differs from what tn run prints; paste this in:\n%s" out)
 
 [<Fact>]
 let ``a mistyped verb is named once with its suggestion, not reported as a missing command`` () =

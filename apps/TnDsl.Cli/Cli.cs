@@ -83,6 +83,11 @@ public static class Cli
         var configuration = new InvocationConfiguration { Output = output, Error = err, EnableDefaultExceptionHandler = false };
         if (parse.Action is ParseErrorAction)
         {
+            // An unknown verb (tn chek a.tn, tn study qcn): one line naming it, not "Required command was not provided"
+            // and one line per argument that followed it.
+            var command = parse.CommandResult.Command;
+            if (command.Action is null && command.Subcommands.Count > 0 && parse.UnmatchedTokens.FirstOrDefault() is { } first && !first.StartsWith('-'))
+                return UsageError(parse, err, [$"unknown command '{first}'"], [first]);
             // A mistyped option taken for the argument pushes the real argument out: report the option only.
             var mistyped = parse.Errors.Any(e => e.Message.StartsWith(TnOptions.UnknownOption, StringComparison.Ordinal));
             var messages = parse.Errors

@@ -20,7 +20,7 @@ public static class CutsCommand
     {
         var file = TnOptions.TnFile();
         var cut = TnOptions.Text("--cut", "NAME", "only the declared cut of this name [default: every declared cut]");
-        var profile = TnOptions.Flag("--profile", "also bound every split of the output legs (contiguous splits, prefixes, single legs)");
+        var profile = TnOptions.Flag("--profile", "also bound every contiguous split of the output legs and the odd | even split; for a 2-D output family, every row and column split, odd | even rows and columns, and the checkerboard");
         var set = TnOptions.Set();
         var network = TnOptions.Network();
         var json = TnOptions.Flag("--json", "print the analysis as JSON: exact bounds as decimal strings, bits and nats beside them");

@@ -137,7 +137,7 @@ public static class RunCommand
                 return loss;
             });
             var w = Console.Out;
-            w.WriteLine($"network {module.Spec.Name}: {module.Spec.Tensors.Length} tensors, {dtype.ToString().ToLowerInvariant()} on {device.type.ToString().ToLowerInvariant()}, {get_num_threads()} threads");
+            w.WriteLine($"network {module.Spec.Name}: {module.Spec.Tensors.Length} tensors, {dtype.ToString().ToLowerInvariant()} on {device.type.ToString().ToLowerInvariant()}, {ThreadCount(get_num_threads())}");
             w.WriteLine($"  inputs      {(module.Inputs.Count == 0 ? "none" : string.Join(", ", module.Inputs.Select(Describe)))}");
             w.WriteLine($"  output      [{string.Join(", ", shape)}]  ({string.Join(", ", Abbreviate(module.OutputLegs))})");
             w.WriteLine($"  parameters  {module.ParameterCount:N0} trainable scalars in {module.ParameterNames.Count} tensors");
@@ -180,6 +180,9 @@ public static class RunCommand
         legs.Count <= 6 ? legs : legs.Take(3).Append("…").Append(legs[^1]);
 
     private static string Ms(double seconds) => seconds >= 1 ? $"{seconds:F2} s" : $"{seconds * 1e3:F2} ms";
+
+    /// <summary>The thread count in words: <c>1 thread</c>, <c>2 threads</c>.</summary>
+    internal static string ThreadCount(int n) => n == 1 ? "1 thread" : $"{n} threads";
 
     /// <summary>A count in full below a million, else in scientific notation.</summary>
     private static string Figure(BigInteger x)

@@ -23,7 +23,7 @@ public static class NetworkPicture
     public static Plot Network(NetworkView net, NetworkLayout layout, CutShown? cut)
     {
         var plot = new Plot();
-        var pos = layout.Positions.Select(p => (X: p.X, Y: -p.Y)).ToArray();
+        var pos = Flipped(layout);
         int n = pos.Length;
         bool small = n <= 120;
         var families = net.Tensors.Select(t => t.Family).Distinct().ToList();
@@ -89,7 +89,7 @@ public static class NetworkPicture
                 // Just outside the marker (and the ring of a cut's side), clear of every line, so never on a bond's
                 // size label: above where there is room, in a grid up to the left (between the bonds, away from the
                 // legs: the same place on every tensor).
-                double angle = FreeAngle(LineAngles(t, pos, layout, unit), layout.Kind is LayoutKind.Grid ? 3 * Math.PI / 4 : Math.PI / 2);
+                double angle = LabelAngle(t, pos, layout, unit);
                 double reach = (cut is not null ? size + 8 : size) / 2 + 3;
                 var label = plot.Add.Text(tensor.Family, pos[t].X, pos[t].Y);
                 label.LabelFontSize = 11;
@@ -277,6 +277,27 @@ public static class NetworkPicture
             }
         return double.IsFinite(best) ? best : 1;
     }
+
+    /// <summary>The direction (radians, y up) in which tensor <paramref name="t"/>'s family label is drawn from its
+    /// centre: clear of its bonds, open legs and batch tick (see <see cref="Network"/>).</summary>
+    public static double LabelAngle(NetworkLayout layout, int t)
+    {
+        var pos = Flipped(layout);
+        return LabelAngle(t, pos, layout, Unit(pos));
+    }
+
+    /// <summary>The direction (radians, y up) in which the open leg <paramref name="leg"/> is drawn from its tensor.</summary>
+    public static double LegAngle(NetworkLayout layout, DrawnBond leg)
+    {
+        var pos = Flipped(layout);
+        var d = Away(leg, pos, layout, Unit(pos));
+        return Math.Atan2(d.Y, d.X);
+    }
+
+    static (double X, double Y)[] Flipped(NetworkLayout layout) => layout.Positions.Select(p => (p.X, -p.Y)).ToArray();
+
+    static double LabelAngle(int t, (double X, double Y)[] pos, NetworkLayout layout, double unit) =>
+        FreeAngle(LineAngles(t, pos, layout, unit), layout.Kind is LayoutKind.Grid ? 3 * Math.PI / 4 : Math.PI / 2);
 
     /// The direction of an open leg: along a line, downwards; in a grid, down to the right, clear of the bonds
     /// between rows; elsewhere (the levels of a MERA or a tree, a force layout) into the widest gap between the

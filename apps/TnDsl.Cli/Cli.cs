@@ -110,6 +110,8 @@ public static class Cli
         var verb = Verb(parse.CommandResult);
         try
         {
+            foreach (var file in parse.CommandResult.Command.Arguments.OfType<TnOptions.TnFileArgument>())
+                Shipped.Require(parse.GetValue(file));
             return body(parse);
         }
         catch (UsageException e)

@@ -79,6 +79,6 @@ public static class DynamicOptions
         var what = $"{net.Name} ({dtype.ToString().ToLowerInvariant()}, batch {b})";
         throw new MemoryLimitException(what, bytes, limit, source,
             $"{what}: the output and the inputs alone need {MemoryGuard.Format(bytes)}, over the memory limit of " +
-            $"{MemoryGuard.Format(limit)} ({source}), before any intermediate; use a smaller batch, or raise the limit");
+            $"{MemoryGuard.Format(limit)} ({source}), before any intermediate; {MemoryGuard.Remedies ?? "use a smaller batch, or raise the limit"}");
     }
 }

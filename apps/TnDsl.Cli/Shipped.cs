@@ -28,4 +28,34 @@ public static class Shipped
         var shipped = Path.Combine(AppContext.BaseDirectory, relative);
         return File.Exists(shipped) || Directory.Exists(shipped) ? shipped : path;
     }
+
+    /// <summary>
+    /// Throws a <see cref="FileNotFoundException"/> (one line, exit 1) when <paramref name="path"/> is an
+    /// <c>examples/…</c> path that is neither here nor among the shipped examples and there is no such folder here
+    /// (outside the repository): the message names the folder that holds the shipped examples and the ones nearest
+    /// to the name. Inside the repository, and for any other path, the front end's own message stands.
+    /// </summary>
+    public static void Require(string? path)
+    {
+        if (path is null || File.Exists(path) || Directory.Exists(path) || Path.IsPathRooted(path))
+            return;
+        var relative = path.Replace('\\', '/');
+        while (relative.StartsWith("./", StringComparison.Ordinal))
+            relative = relative[2..];
+        var folder = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (!relative.StartsWith("examples/", StringComparison.Ordinal) || (folder is not null && Directory.Exists(folder)) || !Directory.Exists(Examples))
+            return;
+        var wanted = relative["examples/".Length..];
+        var near = Directory.EnumerateFiles(Examples, "*.tn", SearchOption.AllDirectories)
+            .Select(f => Path.GetRelativePath(Examples, f).Replace('\\', '/'))
+            .Select(n => (Name: n, Distance: Cli.Distance(wanted, n)))
+            .Where(x => x.Distance <= Math.Max(2, wanted.Length / 2))
+            .ToList();
+        // The nearest ones only (a slip of one letter names one file, not three).
+        var names = near.Where(x => x.Distance == near.Min(y => y.Distance))
+            .Select(x => "examples/" + x.Name).Order(StringComparer.Ordinal).Take(3).ToList();
+        throw new FileNotFoundException(
+            $"cannot read {path}: no such file here, nor among the examples installed with tn (in {Examples})" +
+            (names.Count > 0 ? $"; did you mean {string.Join(" or ", names)}?" : ""));
+    }
 }

@@ -17,11 +17,15 @@ public static class TnOptions
     /// shipped with the tool (<see cref="Shipped.Resolve"/>).
     /// </summary>
     public static Argument<string> TnFile(string description = "the .tn file to read") =>
-        new Argument<string>("FILE")
+        new TnFileArgument
         {
             Description = description,
             CustomParser = r => r.Tokens.Count == 0 ? "" : Shipped.Resolve(r.Tokens[^1].Value),
         }.NotAnOption();
+
+    /// <summary>The type of <see cref="TnFile"/>'s argument: <see cref="Cli.SetAction"/> checks an <c>examples/…</c>
+    /// path in it that exists nowhere (<see cref="Shipped.Require"/>) before the verb runs.</summary>
+    internal sealed class TnFileArgument() : Argument<string>("FILE");
 
     /// <summary>The start of the message for a mistyped option where an argument was expected.</summary>
     internal const string UnknownOption = "unknown option";

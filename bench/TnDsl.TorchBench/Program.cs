@@ -9,16 +9,46 @@ namespace TnDsl.TorchBench;
 /// <summary>Benchmarks for the TorchSharp backend: commands that print figures, never assertions.</summary>
 public static class Program
 {
-    /// <summary>Entry point: <c>kernels|mps|backend|born-env|born-split|born-authors|soak|memory|heap|slices [--fraction F] [--authors DIR] [--dmax D] [--loops N] [--lr X] [--count N] [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N] [--rounds N] [--parts born,networks,memory]</c>.</summary>
+    /// <summary>The benchmarks, by the name given as the first argument.</summary>
+    static readonly string[] Benchmarks =
+        ["kernels", "mps", "backend", "born-env", "born-split", "born-authors", "born-side", "soak", "memory", "heap", "slices"];
+
+    /// <summary>
+    /// Every option a benchmark reads, each with its value: the usage line is made from this table, and
+    /// <c>Opt</c> reads only what it lists, so the two cannot drift apart.
+    /// </summary>
+    static readonly (string Name, string Value)[] Options =
+    [
+        ("--dtype", "float32|float64"), ("--device", "cpu|cuda"), ("--threads", "N"), ("--examples", "DIR"),
+        ("--only", "NAME"), ("--case", "N"), ("--steps", "N"), ("--rounds", "N"), ("--sites", "N"),
+        ("--parts", "born,networks,memory"), ("--fraction", "F"), ("--authors", "DIR"), ("--dmax", "D"), ("--loops", "N"),
+        ("--lr", "X"), ("--count", "N"), ("--seed", "N"),
+    ];
+
+    /// <summary>The usage line: every benchmark and every option (<see cref="Options"/>).</summary>
+    public static string Usage =>
+        $"usage: TnDsl.TorchBench {string.Join('|', Benchmarks)} {string.Join(' ', Options.Select(o => $"[{o.Name} {o.Value}]"))}";
+
+    /// <summary>Entry point: a benchmark's name, then options from <see cref="Options"/>, each with its value.</summary>
     public static int Main(string[] args)
     {
-        if (args.Length == 0 || args[0] is not ("kernels" or "mps" or "backend" or "born-env" or "born-split" or "born-authors" or "born-side" or "soak" or "memory" or "heap" or "slices"))
+        string? mistake = args.Length == 0 || !Benchmarks.Contains(args[0]) ? "" : null;
+        for (int i = 1; mistake is null && i < args.Length; i += 2)
+            if (!Options.Any(o => o.Name == args[i]))
+                mistake = $"unknown option {args[i]}";
+            else if (i + 1 >= args.Length)
+                mistake = $"{args[i]} needs a value";
+        if (mistake is not null)
         {
-            Console.Error.WriteLine("usage: TnDsl.TorchBench kernels|mps|backend|born-env|born-split|born-authors|soak|memory|heap|slices [--fraction F] [--authors DIR] [--dmax D] [--loops N] [--lr X] [--dtype float32|float64] [--device cpu|cuda] [--threads N] [--sites N] [--rounds N] [--parts born,networks,memory] [--count N]");
+            if (mistake.Length > 0)
+                Console.Error.WriteLine($"TnDsl.TorchBench: {mistake}");
+            Console.Error.WriteLine(Usage);
             return 2;
         }
         string Opt(string name, string dflt)
         {
+            if (!Options.Any(o => o.Name == name))
+                throw new InvalidOperationException($"{name} is read but not in Options (and so not in the usage line)");
             int i = Array.IndexOf(args, name);
             return i >= 0 && i + 1 < args.Length ? args[i + 1] : dflt;
         }

@@ -64,6 +64,53 @@ public static class MemoryGuard
 
     static readonly AsyncLocal<long?> limitOverride = new();
 
+    /// <summary>
+    /// Where <see cref="LimitOverride"/> came from, in the words a refusal shows after the limit (for example
+    /// <c>--memory-limit 512M</c>); null: "the limit set by the caller". Belongs to the logical flow that sets it,
+    /// as <see cref="LimitOverride"/> does.
+    /// </summary>
+    public static string? LimitOverrideSource
+    {
+        get => limitOverrideSource.Value;
+        set => limitOverrideSource.Value = value;
+    }
+
+    static readonly AsyncLocal<string?> limitOverrideSource = new();
+
+    /// <summary>
+    /// What a refusal tells the user to do, in the caller's own options (for example "give a higher --memory-limit
+    /// or --dtype float32"); null: <see cref="DefaultRemedies"/>. Belongs to the logical flow that sets it.
+    /// </summary>
+    public static string? Remedies
+    {
+        get => remedies.Value;
+        set => remedies.Value = value;
+    }
+
+    static readonly AsyncLocal<string?> remedies = new();
+
+    /// <summary>The remedies a refusal names when the caller has set none (<see cref="Remedies"/>).</summary>
+    public const string DefaultRemedies = "use smaller parameters or a smaller batch, or raise the limit";
+
+    /// <summary>
+    /// Sets <see cref="LimitOverride"/> (when <paramref name="limit"/> is not null) with its <paramref name="source"/>,
+    /// and <see cref="Remedies"/>, for the logical flow until the result is disposed, which restores what was there:
+    /// one command's refusals then name that command's options.
+    /// </summary>
+    public static IDisposable Advise(string remedies, long? limit = null, string? source = null)
+    {
+        var saved = (LimitOverride, LimitOverrideSource, Remedies);
+        if (limit is not null)
+            (LimitOverride, LimitOverrideSource) = (limit, source);
+        Remedies = remedies;
+        return new Restore(() => (LimitOverride, LimitOverrideSource, Remedies) = saved);
+    }
+
+    sealed class Restore(Action restore) : IDisposable
+    {
+        public void Dispose() => restore();
+    }
+
     /// <summary>The current limit in bytes (read afresh on each call: the available memory changes).</summary>
     public static long Limit => Current().Bytes;
 
@@ -71,7 +118,7 @@ public static class MemoryGuard
     public static (long Bytes, string Source) Current()
     {
         if (LimitOverride is { } set)
-            return (set, "the limit set by the caller");
+            return (set, LimitOverrideSource ?? "the limit set by the caller");
         var env = Environment.GetEnvironmentVariable(EnvironmentVariable);
         if (!string.IsNullOrWhiteSpace(env))
         {
@@ -104,7 +151,7 @@ public static class MemoryGuard
             return;
         throw new MemoryLimitException(what, bytes, limit, source,
             $"{what} needs {Format(bytes)}, over the memory limit of {Format(limit)} ({source}); " +
-            "use smaller parameters or a smaller batch");
+            (Remedies ?? DefaultRemedies));
     }
 
     /// <summary>
@@ -212,7 +259,7 @@ public static class MemoryGuard
             (best < needed ? $", {Format(best)} at best when sliced" : "") +
             $", over the memory limit of {Format(limit)} ({source})" +
             (why is not null ? $"; slicing cannot go further: {why}" : inputs > limit ? "; the inputs and weights alone are over it" : "") +
-            "; use smaller parameters or a smaller batch, or raise the limit");
+            "; " + (Remedies ?? DefaultRemedies));
     }
 
     /// <summary><see cref="Check(BigInteger, string)"/> for a byte count that fits a <c>long</c>.</summary>

@@ -66,14 +66,15 @@ public static class ContractCommand
             parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network), parse.GetValue(weights), parse.GetValue(seed),
             parse.GetValue(dtype) == "float32" ? ScalarType.Float32 : ScalarType.Float64, parse.GetValue(memoryLimit),
             parse.GetValue(optimizer)!, parse.GetValue(chunk), parse.GetValue(threads), parse.GetValue(json),
-            parse.GetValue(output), parse.GetValue(resume), ContractCluster.From(parse, cluster, secretFile)),
+            parse.GetValue(output), parse.GetValue(resume), ContractCluster.From(parse, cluster, secretFile),
+            parse.GetResult(memoryLimit)?.Tokens.LastOrDefault()?.Value),
             parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
         return command;
     }
 
     sealed record Settings(string File, IReadOnlyList<KeyValuePair<string, string>> Overrides, string? Network, string? Weights,
         long Seed, ScalarType DType, long? MemoryLimit, string Optimizer, long? Chunk, int? Threads, bool Json, string? Output, string? Resume,
-        ContractCluster.Target? Cluster);
+        ContractCluster.Target? Cluster, string? MemoryLimitText = null);
 
     static int Run(Settings s, TextWriter w, TextWriter err)
     {
@@ -93,51 +94,46 @@ public static class ContractCommand
             return 1;
         }
         var weights = s.Weights is null ? null : File.ReadAllBytes(s.Weights);
-        var previous = MemoryGuard.LimitOverride;
-        if (s.MemoryLimit is { } limit)
-            MemoryGuard.LimitOverride = limit;
+        // A refusal names this verb's options: the limit it was given and what else makes a slice smaller.
+        using var advice = MemoryGuard.Advise(
+            (s.MemoryLimit is null ? "raise the limit with --memory-limit" : "give a higher --memory-limit") +
+            (s.DType == ScalarType.Float64 ? ", contract in --dtype float32 (half the bytes)" : "") + " or use smaller parameters (--set)",
+            s.MemoryLimit, $"--memory-limit {s.MemoryLimitText ?? s.MemoryLimit.ToString()}");
+        // Checked and planned before libtorch loads: errors in the input come first, and cheaply.
+        var (job, plan, net) = ContractionJobs.Create(s.File, new ContractionJobs.Options
+        {
+            Network = s.Network,
+            Overrides = s.Overrides,
+            DType = s.DType,
+            Optimizer = s.Optimizer,
+            Weights = weights,
+            Seed = s.Seed,
+            ChunkSize = s.Chunk,
+            Replay = record,
+        });
+        if (record is not null && record.JobHash != job.Hash)
+        {
+            err.WriteLine($"tn contract: {s.Resume} records another job (the file, a file it uses, --set, --network, --weights, --seed or --dtype differ); " +
+                          "remove it to start afresh");
+            return 1;
+        }
+        var shape = net.Output.Select(l => net.Indices[l].Size).ToArray();
+        if (shape.Length > 0 && s.Output is null)
+            throw new UsageException($"{net.Name} has open legs (shape [{string.Join(", ", shape)}]): write its value with -o OUT.npy");
+        NativeLoader.EnsureLoaded();
+        set_num_threads(s.Threads ?? Threads.For(plan.SlicedFlops));
+        ISliceWork work;
         try
         {
-            // Checked and planned before libtorch loads: errors in the input come first, and cheaply.
-            var (job, plan, net) = ContractionJobs.Create(s.File, new ContractionJobs.Options
-            {
-                Network = s.Network,
-                Overrides = s.Overrides,
-                DType = s.DType,
-                Optimizer = s.Optimizer,
-                Weights = weights,
-                Seed = s.Seed,
-                ChunkSize = s.Chunk,
-                Replay = record,
-            });
-            if (record is not null && record.JobHash != job.Hash)
-            {
-                err.WriteLine($"tn contract: {s.Resume} records another job (the file, a file it uses, --set, --network, --weights, --seed or --dtype differ); " +
-                              "remove it to start afresh");
-                return 1;
-            }
-            var shape = net.Output.Select(l => net.Indices[l].Size).ToArray();
-            if (shape.Length > 0 && s.Output is null)
-                throw new UsageException($"{net.Name} has open legs (shape [{string.Join(", ", shape)}]): write its value with -o OUT.npy");
-            NativeLoader.EnsureLoaded();
-            set_num_threads(s.Threads ?? Threads.For(plan.SlicedFlops));
-            ISliceWork work;
-            try
-            {
-                work = ContractionJobs.Open(job);
-            }
-            catch (InvalidDataException e)
-            {
-                err.WriteLine($"tn contract: {(s.Weights is null ? "" : $"{s.Weights}: ")}{e.Message}");
-                return 1;
-            }
-            using (work)
-                return Contract(s, w, err, job, plan, net, work, record ?? new ContractionJobRecord(job, work.Chunks, shape.Aggregate(1L, (a, b) => a * b)));
+            work = ContractionJobs.Open(job);
         }
-        finally
+        catch (InvalidDataException e)
         {
-            MemoryGuard.LimitOverride = previous;
+            err.WriteLine($"tn contract: {(s.Weights is null ? "" : $"{s.Weights}: ")}{e.Message}");
+            return 1;
         }
+        using (work)
+            return Contract(s, w, err, job, plan, net, work, record ?? new ContractionJobRecord(job, work.Chunks, shape.Aggregate(1L, (a, b) => a * b)));
     }
 
     static int Contract(Settings s, TextWriter w, TextWriter err, ContractionJob job, PlanView plan, NetworkView net, ISliceWork work, ContractionJobRecord record)

@@ -46,6 +46,8 @@ public static class EmitCommand
     private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? networkName,
         long? batch, string optimizer, string? className, string ns, string? output, TextWriter stdout, TextWriter stderr)
     {
+        // A refusal by the memory guard names this verb's options.
+        using var advice = MemoryGuard.Advise("use a smaller --batch or smaller parameters (--set), or raise the limit");
         OutputPaths.Check(output, "-o", file);
         try
         {

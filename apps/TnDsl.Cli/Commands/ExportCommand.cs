@@ -52,7 +52,11 @@ public static class ExportCommand
         if (outPath is null)
             output.Write(text);
         else
+        {
             OutputPaths.ReplaceText(outPath, text);
+            // As emit, draw and sample do: a file written says so on the error stream (standard output stays empty).
+            err.WriteLine($"tn export: wrote {outPath} (network {check.Network!.Name}, {check.Network!.Tensors.Length} tensors)");
+        }
         return 0;
     }
 }

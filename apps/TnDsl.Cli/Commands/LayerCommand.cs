@@ -32,6 +32,8 @@ public static class LayerCommand
     private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network, string optimizer, long batch,
         bool batchGiven)
     {
+        // A refusal by the memory guard names this verb's options.
+        using var advice = MemoryGuard.Advise("use a smaller --batch or smaller parameters (--set), or raise the limit");
         if (!PlanApi.optimizerNames().Contains(optimizer))
             throw new UsageException($"unknown optimizer `{optimizer}`; valid: {string.Join(", ", PlanApi.optimizerNames())}");
         SpecLayer layer;

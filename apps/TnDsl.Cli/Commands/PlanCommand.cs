@@ -73,6 +73,8 @@ public static class PlanCommand
         var (output, err) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
         if (optimizer.Length == 0)
             throw new UsageException("--optimizer needs a name: " + string.Join(", ", PlanApi.optimizerNames()));
+        if (einsum is null)
+            Shipped.Require(file);
         try
         {
             PlanRun run;

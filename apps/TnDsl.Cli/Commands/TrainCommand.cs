@@ -90,6 +90,8 @@ public static class TrainCommand
 
     static int Train(ParseResult parse, BornMachineOptions o, TextWriter err)
     {
+        // A refusal by the memory guard names this verb's options.
+        using var advice = MemoryGuard.Advise("use a smaller --dmax or smaller parameters (--set), or raise the limit");
         NativeLoader.EnsureLoaded();
         int threads = parse.GetValue(o.Threads);
         var requested = new BornOptions
@@ -142,6 +144,7 @@ public static class TrainCommand
         set_num_threads(threads);
         // The defaults (and any examples/… path missing here) are the copies shipped with the tool: see Shipped.
         var file = Shipped.Resolve(saved?.NetworkFile ?? parse.GetValue(o.File)!);
+        Shipped.Require(file);
         var network = saved is not null ? (saved.Network.Length > 0 ? saved.Network : null) : parse.GetValue(o.Network);
         var dataArg = saved?.Data ?? parse.GetValue(o.Data)!;
         var dataDir = Shipped.Resolve(dataArg == BornData.BarsAndStripes && !Directory.Exists(dataArg) ? BarsAndStripesData : dataArg);

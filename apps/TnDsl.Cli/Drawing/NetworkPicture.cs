@@ -23,7 +23,7 @@ public static class NetworkPicture
     public static Plot Network(NetworkView net, NetworkLayout layout, CutShown? cut)
     {
         var plot = new Plot();
-        var pos = layout.Positions.Select(p => (X: p.X, Y: -p.Y)).ToArray();
+        var pos = Flipped(layout);
         int n = pos.Length;
         bool small = n <= 120;
         var families = net.Tensors.Select(t => t.Family).Distinct().ToList();
@@ -46,7 +46,7 @@ public static class NetworkPicture
             else if (b.Tensors.Length == 1)
             {
                 var p = pos[b.Tensors[0]];
-                var dir = Away(b, pos, layout);
+                var dir = Away(b, pos, layout, unit);
                 var end = (p.X + dir.X * 0.42 * unit, p.Y + dir.Y * 0.42 * unit);
                 Segment(plot, p, end, color, width, severed);
                 labelAt = end;
@@ -86,11 +86,17 @@ public static class NetworkPicture
             plot.Add.Marker(pos[t].X, pos[t].Y, shape, size, FamilyColor(tensor.Family));
             if (small)
             {
+                // Just outside the marker (and the ring of a cut's side), clear of every line, so never on a bond's
+                // size label: above where there is room, in a grid up to the left (between the bonds, away from the
+                // legs: the same place on every tensor).
+                double angle = LabelAngle(t, pos, layout, unit);
+                double reach = (cut is not null ? size + 8 : size) / 2 + 3;
                 var label = plot.Add.Text(tensor.Family, pos[t].X, pos[t].Y);
                 label.LabelFontSize = 11;
                 label.LabelBold = true;
-                label.LabelAlignment = Alignment.LowerCenter;
-                label.OffsetY = -(size / 2 + 2);
+                label.LabelAlignment = AlignmentTowards(angle);
+                label.OffsetX = (float)(reach * Math.Cos(angle));
+                label.OffsetY = (float)(-reach * Math.Sin(angle));
             }
         }
 
@@ -272,27 +278,164 @@ public static class NetworkPicture
         return double.IsFinite(best) ? best : 1;
     }
 
-    /// The direction of an open leg: away from its tensor's neighbours; along a line, in rows or where the
-    /// neighbours cancel out, downwards. Several open legs on one tensor fan out.
-    static (double X, double Y) Away(DrawnBond leg, (double X, double Y)[] pos, NetworkLayout layout)
+    /// <summary>The direction (radians, y up) in which tensor <paramref name="t"/>'s family label is drawn from its
+    /// centre: clear of its bonds, open legs and batch tick (see <see cref="Network"/>).</summary>
+    public static double LabelAngle(NetworkLayout layout, int t)
+    {
+        var pos = Flipped(layout);
+        return LabelAngle(t, pos, layout, Unit(pos));
+    }
+
+    /// <summary>The direction (radians, y up) in which the open leg <paramref name="leg"/> is drawn from its tensor.</summary>
+    public static double LegAngle(NetworkLayout layout, DrawnBond leg)
+    {
+        var pos = Flipped(layout);
+        var d = Away(leg, pos, layout, Unit(pos));
+        return Math.Atan2(d.Y, d.X);
+    }
+
+    static (double X, double Y)[] Flipped(NetworkLayout layout) => layout.Positions.Select(p => (p.X, -p.Y)).ToArray();
+
+    static double LabelAngle(int t, (double X, double Y)[] pos, NetworkLayout layout, double unit) =>
+        FreeAngle(LineAngles(t, pos, layout, unit), layout.Kind is LayoutKind.Grid ? 3 * Math.PI / 4 : Math.PI / 2);
+
+    /// The direction of an open leg: along a line, downwards; in a grid, down to the right, clear of the bonds
+    /// between rows; elsewhere (the levels of a MERA or a tree, a force layout) into the widest gap between the
+    /// tensor's bonds, so that the legs and their labels stay off the bonds. Several open legs on one tensor fan out
+    /// over their gap.
+    static (double X, double Y) Away(DrawnBond leg, (double X, double Y)[] pos, NetworkLayout layout, double unit)
     {
         int t = leg.Tensors[0];
-        var neighbours = layout.Bonds.Where(b => b.Tensors.Length > 1 && b.Tensors.Contains(t)).SelectMany(b => b.Tensors).Where(u => u != t).Distinct().ToList();
-        double dx = 0, dy = 0;
-        foreach (var u in neighbours)
-        {
-            dx += pos[t].X - pos[u].X;
-            dy += pos[t].Y - pos[u].Y;
-        }
-        double d = Math.Sqrt(dx * dx + dy * dy);
-        // Along a line the legs hang down; in rows they hang down to the right, clear of the bonds between rows.
-        double angle = layout.Kind is LayoutKind.Chain ? -Math.PI / 2
-            : layout.Kind is LayoutKind.Grid or LayoutKind.Layers || d < 1e-6 ? -Math.PI / 4
-            : Math.Atan2(dy, dx);
         var open = layout.Bonds.Where(b => b.Tensors.Length == 1 && b.Tensors[0] == t).ToList();
         int k = open.IndexOf(leg);
-        angle += (k - (open.Count - 1) / 2.0) * 0.6;
+        double spread = 0.6;
+        double angle;
+        if (layout.Kind is LayoutKind.Chain)
+            angle = -Math.PI / 2;
+        else if (layout.Kind is LayoutKind.Grid)
+            angle = -Math.PI / 4;
+        else
+        {
+            var bonds = BondAngles(t, pos, layout, unit);
+            angle = WidestGap(bonds, -Math.PI / 2);
+            // The legs share the gap: at most 0.6 rad apart, and a margin from the bonds on either side.
+            spread = Math.Min(0.6, Gap(bonds, angle) / (open.Count + 1));
+        }
+        angle += (k - (open.Count - 1) / 2.0) * spread;
         return (Math.Cos(angle), Math.Sin(angle));
+    }
+
+    /// The angles (radians, y up) of the lines from tensor <paramref name="t"/> to its neighbours and hubs.
+    static List<double> BondAngles(int t, (double X, double Y)[] pos, NetworkLayout layout, double unit)
+    {
+        var angles = new List<double>();
+        foreach (var b in layout.Bonds.Where(b => b.Tensors.Length > 1 && !b.Wide && b.Tensors.Contains(t)))
+        {
+            // A hyperindex's lines meet at its hub, drawn off the carriers' centre as in Network.
+            var to = b.Tensors.Length == 2
+                ? pos[b.Tensors[0] == t ? b.Tensors[1] : b.Tensors[0]]
+                : (X: b.Tensors.Average(u => pos[u].X), Y: b.Tensors.Average(u => pos[u].Y));
+            if (b.Tensors.Length > 2)
+                to = (to.X + 0.17 * unit, to.Y + 0.23 * unit);
+            double dx = to.X - pos[t].X, dy = to.Y - pos[t].Y;
+            if (dx * dx + dy * dy > 1e-12)
+                angles.Add(Math.Atan2(dy, dx));
+        }
+        return angles;
+    }
+
+    /// Everything drawn next to tensor <paramref name="t"/>: its bonds, its open legs and the tick of a wide
+    /// hyperindex (up to the left).
+    static List<double> LineAngles(int t, (double X, double Y)[] pos, NetworkLayout layout, double unit)
+    {
+        var angles = BondAngles(t, pos, layout, unit);
+        if (layout.Bonds.Any(b => b.Wide && b.Tensors.Contains(t)))
+            angles.Add(3 * Math.PI / 4);
+        foreach (var leg in layout.Bonds.Where(b => b.Tensors.Length == 1 && b.Tensors[0] == t))
+        {
+            var d = Away(leg, pos, layout, unit);
+            angles.Add(Math.Atan2(d.Y, d.X));
+        }
+        return angles;
+    }
+
+    /// The direction nearest <paramref name="preferred"/> that keeps 0.7 rad (40°) from every one of
+    /// <paramref name="angles"/> (radians); where no gap is that wide, the middle of the widest one;
+    /// <paramref name="preferred"/> itself when there are no lines.
+    static double FreeAngle(List<double> angles, double preferred)
+    {
+        const double room = 0.7;
+        if (angles.Count == 0)
+            return preferred;
+        var sorted = angles.Select(Normal).Order().ToList();
+        double? best = null;
+        for (int i = 0; i < sorted.Count; i++)
+        {
+            double from = sorted[i], to = i + 1 < sorted.Count ? sorted[i + 1] : sorted[0] + 2 * Math.PI;
+            if (to - from < 2 * room)
+                continue;
+            // The preferred direction clamped into the part of this gap that keeps its room from both lines.
+            double lo = from + room, hi = to - room, p = Normal(preferred - lo) + lo;
+            double candidate = p <= hi ? p : Distance(lo, preferred) <= Distance(hi, preferred) ? lo : hi;
+            if (best is null || Distance(candidate, preferred) < Distance(best.Value, preferred) - 1e-9)
+                best = Normal(candidate);
+        }
+        return best ?? WidestGap(angles, preferred);
+    }
+
+    /// The middle of the widest gap between <paramref name="angles"/> (radians); where gaps tie (within 0.05 rad),
+    /// the one nearest <paramref name="preferred"/>; <paramref name="preferred"/> itself when there are no lines.
+    static double WidestGap(List<double> angles, double preferred)
+    {
+        if (angles.Count == 0)
+            return preferred;
+        var sorted = angles.Select(Normal).Order().ToList();
+        double best = preferred, widest = -1;
+        for (int i = 0; i < sorted.Count; i++)
+        {
+            double from = sorted[i], to = i + 1 < sorted.Count ? sorted[i + 1] : sorted[0] + 2 * Math.PI;
+            double gap = to - from, middle = Normal(from + gap / 2);
+            if (gap > widest + 0.05 || (gap > widest - 0.05 && Distance(middle, preferred) < Distance(best, preferred)))
+                (best, widest) = (middle, Math.Max(gap, widest));
+        }
+        return best;
+    }
+
+    /// The width of the gap between <paramref name="angles"/> that holds <paramref name="at"/> (2π with no lines).
+    static double Gap(List<double> angles, double at)
+    {
+        if (angles.Count == 0)
+            return 2 * Math.PI;
+        double a = Normal(at);
+        double below = angles.Select(x => Normal(a - Normal(x))).Min(), above = angles.Select(x => Normal(Normal(x) - a)).Min();
+        return below + above;
+    }
+
+    /// An angle in [0, 2π).
+    static double Normal(double angle) => ((angle % (2 * Math.PI)) + 2 * Math.PI) % (2 * Math.PI);
+
+    /// The angle between two directions, in [0, π].
+    static double Distance(double a, double b)
+    {
+        double d = Normal(a - b);
+        return Math.Min(d, 2 * Math.PI - d);
+    }
+
+    /// The alignment that puts a label on the side of its anchor that <paramref name="angle"/> points to (y up).
+    static Alignment AlignmentTowards(double angle)
+    {
+        int octant = (int)Math.Round(Normal(angle) / (Math.PI / 4)) % 8;
+        return octant switch
+        {
+            0 => Alignment.MiddleLeft,
+            1 => Alignment.LowerLeft,
+            2 => Alignment.LowerCenter,
+            3 => Alignment.LowerRight,
+            4 => Alignment.MiddleRight,
+            5 => Alignment.UpperRight,
+            6 => Alignment.UpperCenter,
+            _ => Alignment.UpperLeft,
+        };
     }
 
     static void Frame(Plot plot, IEnumerable<double> xs, IEnumerable<double> ys, double unit)

@@ -56,7 +56,7 @@ let private loopHint (f: ForClause) (okValues: int64 list) (badValues: int64 lis
         if step = 1L && run.Length = ok.Length then
             let first, last = List.head all, List.last all
             match shifted b.Over.From (lo - first), shifted b.Over.To (hi - last) with
-            | Some a, Some z -> Some(sprintf "the leg exists for %s in %s..%s: loop `for %s in %s..%s`" b.Var.Name a z b.Var.Name a z)
+            | Some a, Some z -> Some(sprintf "change the loop to `for %s in %s..%s`, the values of %s for which this leg exists" b.Var.Name a z b.Var.Name)
             | _ -> None
         else
             None

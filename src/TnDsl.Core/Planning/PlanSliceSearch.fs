@@ -108,7 +108,10 @@ module PlanSliceSearch =
                         let one = PlanSlice.slicedFurther p steps i |> Array.sumBy (fun st -> st.Flops)
                         one * slices * BigInteger p.Size[i])
             cheapest p candidates scores
-        let adapt tree next = PlanHyper.reconfigureCounted work stop limit64 (PlanSlice.sliceProblem p next) Flops 8 passes tree
+        // One memo for every round: a round changes the size of one index, so most windows are those of the round
+        // before, and those that found nothing better then find nothing now (`PlanHyper.ReconfigureMemo`).
+        let memo = PlanHyper.ReconfigureMemo()
+        let adapt tree next = PlanHyper.reconfigureMemoCounted memo work stop limit64 (PlanSlice.sliceProblem p next) Flops 8 passes tree
         // The last round's costing and the prune's, one per sliced index (about as many as rounds).
         work.Steps <- work.Steps + steps
         PlanSlice.grow p limit 64 choose adapt t
@@ -168,7 +171,8 @@ module PlanSliceSearch =
             work.Orders <- work.Orders + float candidates.Length * PlanSlice.orderOps tree.Steps.Length (sliced.Length + 1)
             let scores = PlanSlice.flopsOfEach p tree sliced candidates
             cheapest p candidates scores
-        let adapt (tree: ContractionTree) next = PlanHyper.reconfigureCounted work stop limit64 (PlanSlice.sliceProblem p next) Flops 8 1 tree
+        let memo = PlanHyper.ReconfigureMemo()
+        let adapt (tree: ContractionTree) next = PlanHyper.reconfigureMemoCounted memo work stop limit64 (PlanSlice.sliceProblem p next) Flops 8 1 tree
         PlanSlice.grow p limit 64 choose adapt tree |> Option.map snd
 
     /// The reuse-aware greedy's trials for the structure-seeded set (`seededCounted`): 2 (on the 8x8 lattice with

@@ -249,6 +249,14 @@ module Plan =
                 i <- i + 1
         | _ -> ()
 
+    /// True when the slice-aware search's first trial fits what the ledger or its floors have left: on networks of up to
+    /// `PlanSliceSearch.leanFloorUpTo` tensors its first part runs whole whatever the ledger says (the greedy tree
+    /// reconfigured, then sliced by both scores), priced here at what fitting the free plan cost (`FitWork`, about the
+    /// same work), as `refitRanked` prices a refit. (Started while any work was left, it overran the allowance by its
+    /// whole cost: on the 4x4 lattice with D = 4 at 1/10 the fit left 2 of the 20 ms, the trial spent 11, and its plan
+    /// was not the one chosen.)
+    let private floorTrialFits (b: Budgeted) = b.Ledger.Spent + b.FitWork <= max b.Ledger.Allowance b.Ledger.FloorsAllowance
+
     /// `auto` with the name of the candidate it chose: a search whose budget follows the stakes and is the same on
     /// any machine and load (every phase counts its work in machine-independent units priced at rates measured on
     /// one core; nothing is timed). The deterministic greedy plan estimates the contraction time at stake (its
@@ -333,13 +341,13 @@ module Plan =
                 refitRanked (fun () -> o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)) b p l
             | _ -> ()
             // Under a budget, where the free plan needed slicing: the slice-aware search, lean, its first trial's
-            // cheaper slicing past the ledger's allowance while its floors allow (up to `PlanSliceSearch.leanFloorUpTo` tensors),
-            // the rest while work is left. It
+            // cheaper slicing past the ledger's allowance when it fits what the ledger or its floors have left (up to
+            // `PlanSliceSearch.leanFloorUpTo` tensors, `floorTrialFits`), the rest while work is left. It
             // comes before the exact search under the limit, which on a network that must be sliced searches in
             // vain (the limit is a hard constraint there), and before hyper's trials scored by their sliced flops:
             // per unit of counted work it found the cheaper plans on every row of `stakes limits`.
             match budget, limit with
-            | Some b, Some l when n <= reconfigureUpTo && (not b.Ledger.Exhausted || (n <= PlanSliceSearch.leanFloorUpTo && b.Ledger.FloorsAllow)) && (match b.Fitted with Some (_, _, Some _) | None -> true | _ -> false) ->
+            | Some b, Some l when n <= reconfigureUpTo && (if n <= PlanSliceSearch.leanFloorUpTo then floorTrialFits b else not b.Ledger.Exhausted) && (match b.Fitted with Some (_, _, Some _) | None -> true | _ -> false) ->
                 let timeSpent () = o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)
                 b.Searched <-
                     PlanSliceSearch.searchWith true b.Ledger.Work (fun () -> timeSpent () || b.Ledger.Exhausted) p o l (defaultArg (sliceSearchTrials "auto" o) 2)

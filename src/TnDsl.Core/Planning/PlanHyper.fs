@@ -214,6 +214,15 @@ module PlanHyper =
         emit root |> ignore
         { Leaves = leaves; Steps = steps.ToArray() }
 
+    /// The windows of subtree reconfiguration (`reconfigureMemoCounted`) in which the flops programme found no better
+    /// subtree, each by everything that decides the programme's outcome: the current subtree's shape over its
+    /// frontier, the frontier's and the window's result's indices in order, with their sizes, and the memory limit.
+    /// The same window met again, in a later pass or a later call on the same network (a slicer's next round, where
+    /// only the newly sliced index changed size), has the same outcome, so it is skipped: the tree is the same as
+    /// without the memo, and the programme's work is neither done nor counted.
+    type ReconfigureMemo() =
+        member val internal Unimproved = HashSet<string>()
+
     /// Subtree reconfiguration (cotengra's `subtree_reconfigure`): for each internal node, most expensive step
     /// first, the subtree below it is cut at a frontier of at most `k` nodes (grown by opening the largest
     /// intermediate) and replaced by the exact best tree over that frontier when the objective improves. The
@@ -226,7 +235,9 @@ module PlanHyper =
     /// With `reuse` = Some(full, order), `p` is `full` sliced over `order` (the loop order, outermost first) and
     /// the objective is the executed flops under reuse across slices (`PlanSlice.executedFlops`): a join counts its
     /// flops in one slice times the number of times it runs, set by the innermost sliced index its subtree carries.
-    let private reconfigureCore (frontiers: Random option) (reuse: (Indexed * int array) option) (work: Work) (stop: unit -> bool) (limit: int64 option) (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =
+    /// With `memo`, a window whose flops programme found nothing better is remembered by everything that decides
+    /// the programme's outcome (`ReconfigureMemo`), and the same window met again is skipped, uncounted.
+    let private reconfigureCore (memo: ReconfigureMemo option) (frontiers: Random option) (reuse: (Indexed * int array) option) (work: Work) (stop: unit -> bool) (limit: int64 option) (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =
         // Per loop level, the number of runs of a step at that level; per leaf, its level (0 without reuse).
         let prefix, leafLevel =
             match reuse with
@@ -329,6 +340,36 @@ module PlanHyper =
                             globalOf.Add i
                 if globalOf.Count > 64 || fr.Length > 16 || inner |> Seq.exists (fun u -> nodes.Kids[u].Length <> 2) then replaceExact fr v inner
                 else
+                    let position = Dictionary<int, int>()
+                    fr |> Array.iteri (fun j u -> position[u] <- j)
+                    // The window as `ReconfigureMemo` keys it (under reuse the runs of its joins would be needed too:
+                    // not memoised).
+                    let key =
+                        match memo with
+                        | Some _ when reuse.IsNone ->
+                            let sb = Text.StringBuilder()
+                            let rec shape u =
+                                match position.TryGetValue u with
+                                | true, j -> sb.Append(j) |> ignore
+                                | _ ->
+                                    sb.Append('(') |> ignore
+                                    let kids = nodes.Kids[u]
+                                    shape kids[0]
+                                    sb.Append(',') |> ignore
+                                    shape kids[1]
+                                    sb.Append(')') |> ignore
+                            shape v
+                            for u in fr do
+                                sb.Append('|') |> ignore
+                                for i in nodes.Kept[u] do sb.Append(i).Append(':').Append(p.Size[i]).Append(' ') |> ignore
+                            sb.Append('|') |> ignore
+                            for i in nodes.Kept[v] do sb.Append(i).Append(' ') |> ignore
+                            sb.Append('|').Append(defaultArg limit -1L) |> ignore
+                            Some(sb.ToString())
+                        | _ -> None
+                    match memo, key with
+                    | Some m, Some key when m.Unimproved.Contains key -> false
+                    | _ ->
                     let bits (ix: int array) = ix |> Array.fold (fun acc i -> acc ||| (1UL <<< local[i])) 0UL
                     let mf = MaskFlops(fr |> Array.map (fun u -> bits nodes.Kept[u]), bits nodes.Kept[v], globalOf.ToArray() |> Array.map (fun i -> float p.Size[i]))
                     let m = fr.Length
@@ -366,8 +407,6 @@ module PlanHyper =
                                             split[s] <- a
                                 a <- (a - 1) &&& s
                     // The current subtree's cost in the same terms.
-                    let position = Dictionary<int, int>()
-                    fr |> Array.iteri (fun j u -> position[u] <- j)
                     let rec currentCost u =
                         match position.TryGetValue u with
                         | true, j -> struct (1 <<< j, 0.0)
@@ -397,7 +436,11 @@ module PlanHyper =
                                 id
                         emit full |> ignore
                         true
-                    else false
+                    else
+                        match memo, key with
+                        | Some m, Some key -> m.Unimproved.Add key |> ignore
+                        | _ -> ()
+                        false
             for v in order do
                 if not (removed.Contains v) && not (stop ()) then
                     work.Steps <- work.Steps + 1.0
@@ -441,7 +484,13 @@ module PlanHyper =
 
     /// Subtree reconfiguration for an objective (see `reconfigureCore`), the work added to `work`.
     let reconfigureCounted (work: Work) (stop: unit -> bool) (limit: int64 option) (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =
-        reconfigureCore None None work stop limit p objective k passes t
+        reconfigureCore None None None work stop limit p objective k passes t
+
+    /// `reconfigureCounted` with the windows in which the flops programme found nothing better remembered in `memo`
+    /// and skipped when met again (`ReconfigureMemo`): the same tree, less work. A slicer that reconfigures the whole
+    /// tree after each index it slices passes one memo to every round.
+    let reconfigureMemoCounted (memo: ReconfigureMemo) (work: Work) (stop: unit -> bool) (limit: int64 option) (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =
+        reconfigureCore (Some memo) None None work stop limit p objective k passes t
 
     /// Subtree reconfiguration of a sliced tree for its executed flops under reuse across slices
     /// (`PlanSlice.executedFlops`) in the loop order `order` (outermost first, kept fixed): as `reconfigureCounted`
@@ -449,16 +498,16 @@ module PlanHyper =
     /// runs. Reconfiguring a sliced tree for one slice's flops alone can merge a step that runs once into one that
     /// runs in every slice. With `limit`, every intermediate of a slice stays within it. The work is added to `work`.
     let reconfigureReuseCounted (work: Work) (stop: unit -> bool) (limit: int64 option) (full: Indexed) (order: int array) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =
-        if order.Length = 0 then reconfigureCore None None work stop limit full Flops k passes t
-        else reconfigureCore None (Some(full, order)) work stop limit (PlanSlice.sliceProblem full order) Flops k passes t
+        if order.Length = 0 then reconfigureCore None None None work stop limit full Flops k passes t
+        else reconfigureCore None None (Some(full, order)) work stop limit (PlanSlice.sliceProblem full order) Flops k passes t
 
     /// `reconfigureReuseCounted` with other frontiers: each subtree is cut by opening, at each growth, an openable
     /// node drawn by `rng` instead of the largest (cotengra's random subtree selection). The frontiers that a
     /// window of k cuts a tree into decide which rewrites it can reach; random ones reach others. Deterministic
     /// for a seeded `rng`. The work is added to `work`.
     let reconfigureReuseRandomCounted (rng: Random) (work: Work) (stop: unit -> bool) (limit: int64 option) (full: Indexed) (order: int array) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =
-        if order.Length = 0 then reconfigureCore (Some rng) None work stop limit full Flops k passes t
-        else reconfigureCore (Some rng) (Some(full, order)) work stop limit (PlanSlice.sliceProblem full order) Flops k passes t
+        if order.Length = 0 then reconfigureCore None (Some rng) None work stop limit full Flops k passes t
+        else reconfigureCore None (Some rng) (Some(full, order)) work stop limit (PlanSlice.sliceProblem full order) Flops k passes t
 
     /// `reconfigureCounted` without counting the work.
     let reconfigureUntil (stop: unit -> bool) (limit: int64 option) (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) : ContractionTree =

@@ -56,6 +56,15 @@ module PlanSliceSearch =
     /// 8x8 with D = 4 (bench/results/planner.md, session 14), where each used to count as one costing.
     let candidateCosting = 0.25
 
+    /// The weight of a candidate's loop order (`PlanSlice.orderOps` at `PlanHyper.Work.Rates`) in a greedy slicer's
+    /// count: 3. Measured in one process (session 15, bench/results/planner.md), a costing that counts 3 us a step
+    /// takes 0.6-1.1 us of CPU a step and a loop order that counts 3 ns an operation takes 1.5-6 ns: the order counts
+    /// about a third of what the costing it sits beside counts for the same CPU. Where the tree is small and most
+    /// bonds are sliced (the 4x4 lattice with D = 4 at 2 elements) a candidate's CPU is mostly its order, and a
+    /// quarter costing plus the order at weight 1 freed counted work that the slice-aware search then spent at
+    /// 1.2x the CPU.
+    let candidateOrderWeight = 3.0
+
     /// The candidate of least score (ties: the larger index, then the lower id).
     let private cheapest (p: Indexed) (candidates: int array) (scores: BigInteger array) =
         Array.zip scores candidates |> Array.minBy (fun (s, i) -> s, -p.Size[i], i) |> snd
@@ -95,7 +104,7 @@ module PlanSliceSearch =
             // `candidateCosting` of one per candidate (broad: every index of every intermediate over the limit, often
             // many more than a largest intermediate's).
             work.Steps <- work.Steps + steps * (float (2 + (if broad then 1 else 0)) + candidateCosting * float candidates.Length)
-            if score = Executed then work.Orders <- work.Orders + float candidates.Length * PlanSlice.orderOps tree.Steps.Length (sliced.Length + 1)
+            if score = Executed then work.Orders <- work.Orders + candidateOrderWeight * float candidates.Length * PlanSlice.orderOps tree.Steps.Length (sliced.Length + 1)
             let scores =
                 if score = Executed then PlanSlice.flopsOfEach p tree sliced candidates
                 else
@@ -108,7 +117,10 @@ module PlanSliceSearch =
                         let one = PlanSlice.slicedFurther p steps i |> Array.sumBy (fun st -> st.Flops)
                         one * slices * BigInteger p.Size[i])
             cheapest p candidates scores
-        let adapt tree next = PlanHyper.reconfigureCounted work stop limit64 (PlanSlice.sliceProblem p next) Flops 8 passes tree
+        // One memo for every round: a round changes the size of one index, so most windows are those of the round
+        // before, and those that found nothing better then find nothing now (`PlanHyper.ReconfigureMemo`).
+        let memo = PlanHyper.ReconfigureMemo()
+        let adapt tree next = PlanHyper.reconfigureMemoCounted memo work stop limit64 (PlanSlice.sliceProblem p next) Flops 8 passes tree
         // The last round's costing and the prune's, one per sliced index (about as many as rounds).
         work.Steps <- work.Steps + steps
         PlanSlice.grow p limit 64 choose adapt t
@@ -165,10 +177,11 @@ module PlanSliceSearch =
             let inPool = largest |> Array.filter pool.Contains
             let candidates = if inPool.Length > 0 then inPool else largest
             work.Steps <- work.Steps + float tree.Steps.Length * (2.0 + candidateCosting * float candidates.Length)
-            work.Orders <- work.Orders + float candidates.Length * PlanSlice.orderOps tree.Steps.Length (sliced.Length + 1)
+            work.Orders <- work.Orders + candidateOrderWeight * float candidates.Length * PlanSlice.orderOps tree.Steps.Length (sliced.Length + 1)
             let scores = PlanSlice.flopsOfEach p tree sliced candidates
             cheapest p candidates scores
-        let adapt (tree: ContractionTree) next = PlanHyper.reconfigureCounted work stop limit64 (PlanSlice.sliceProblem p next) Flops 8 1 tree
+        let memo = PlanHyper.ReconfigureMemo()
+        let adapt (tree: ContractionTree) next = PlanHyper.reconfigureMemoCounted memo work stop limit64 (PlanSlice.sliceProblem p next) Flops 8 1 tree
         PlanSlice.grow p limit 64 choose adapt tree |> Option.map snd
 
     /// The reuse-aware greedy's trials for the structure-seeded set (`seededCounted`): 2 (on the 8x8 lattice with

@@ -459,18 +459,19 @@ let ``tn sample refuses crafted checkpoints with one line naming the file and fi
         finally
             File.Delete file
 
+/// Runs `body` on a fresh temporary folder whose name starts with `prefix`; the folder is deleted afterwards.
+let inScratch (prefix: string) (body: string -> unit) =
+    let dir = Directory.CreateTempSubdirectory(prefix).FullName
+    try body dir finally Directory.Delete(dir, true)
+
 /// Runs a check in a fresh temporary directory, handing it `write name text`, which writes a file there and returns
 /// its path; the directory is deleted afterwards.
 let withTempFiles (prefix: string) (check: (string -> string -> string) -> unit) =
-    let dir = Directory.CreateTempSubdirectory(prefix).FullName
-    let write name (text: string) =
-        let path = Path.Combine(dir, name)
-        File.WriteAllText(path, text)
-        path
-    try
-        check write
-    finally
-        Directory.Delete(dir, true)
+    inScratch prefix (fun dir ->
+        check (fun name (text: string) ->
+            let path = Path.Combine(dir, name)
+            File.WriteAllText(path, text)
+            path))
 
 [<Fact>]
 let ``tn run and tn emit refuse what would not fit in memory before allocating, in one line, exit 1`` () =

@@ -8,14 +8,6 @@ open Xunit
 open TnDsl.Tests.Support
 open TnDsl.Cli.Tests.CliTests
 
-/// Runs `body` in a scratch folder, removed afterwards.
-let private inScratch (body: string -> unit) =
-    let dir = Directory.CreateTempSubdirectory("tndsl-left-").FullName
-    try
-        body dir
-    finally
-        Directory.Delete(dir, true)
-
 let private mpsJson = "{\"tensors\": [{\"name\": \"A\", \"indices\": [\"i\", \"b\"]}, {\"name\": \"B\", \"indices\": [\"b\", \"j\"]}],\n \"sizes\": {\"i\": 2, \"b\": 3, \"j\": 4}, \"output\": [\"i\", \"j\"]}\n"
 
 /// The lines of `err` that report a mistake (the usage lines that follow left out).
@@ -27,7 +19,7 @@ let private assertExit (expected: int) (args: string list) (code: int, out: stri
 
 [<Fact>]
 let ``--size naming no index of a JSON network is a usage error, one message per mistake naming its indices`` () =
-    inScratch (fun dir ->
+    inScratch "tndsl-left-" (fun dir ->
         let file = Path.Combine(dir, "net.json")
         File.WriteAllText(file, mpsJson)
         let args = [ "plan"; file; "--size"; "nosuch=4"; "--size"; "bb=5" ]
@@ -47,7 +39,7 @@ let ``--size naming no index of a JSON network is a usage error, one message per
 
 [<Fact>]
 let ``--size on a JSON network with no index says there is nothing to size`` () =
-    inScratch (fun dir ->
+    inScratch "tndsl-left-" (fun dir ->
         let file = Path.Combine(dir, "scalar.json")
         File.WriteAllText(file, "{\"tensors\": [{\"indices\": []}], \"sizes\": {}, \"output\": []}")
         let args = [ "plan"; file; "--size"; "a=3" ]
@@ -58,7 +50,7 @@ let ``--size on a JSON network with no index says there is nothing to size`` () 
 
 [<Fact>]
 let ``--size naming an index of a JSON network still sizes it`` () =
-    inScratch (fun dir ->
+    inScratch "tndsl-left-" (fun dir ->
         let file = Path.Combine(dir, "net.json")
         File.WriteAllText(file, mpsJson)
         let flops (extra: string list) =
@@ -88,7 +80,7 @@ let ``tn layer --batch that is no positive integer is a usage error`` () =
 
 [<Fact>]
 let ``tn layer --batch for a spec with no dynamic index is a usage error`` () =
-    inScratch (fun dir ->
+    inScratch "tndsl-left-" (fun dir ->
         let file = Path.Combine(dir, "a.tn")
         File.WriteAllText(file, "network a {\n  index i: 2\n  index j: 3\n  input x: (i)\n  weight A: (i, j)\n  output (j)\n}\n")
         let args = [ "layer"; file; "--batch"; "5" ]
@@ -117,7 +109,7 @@ let private tnLimited (kilobytes: int) (dir: string) (args: string list) =
 
 [<Fact>]
 let ``tn emit -o and tn export -o killed part-way leave the file that was there`` () =
-    inScratch (fun dir ->
+    inScratch "tndsl-left-" (fun dir ->
         let mps = Path.Combine(examplesDir, "mps.tn")
         for args, name in [ [ "emit"; mps; "--cs" ], "Mps.cs"; [ "export"; mps; "--json" ], "mps.json" ] do
             let target = Path.Combine(dir, name)
@@ -144,7 +136,7 @@ let ``-o /dev/full is one line naming the device and why, exit 1; -o /dev/null i
 
 [<Fact>]
 let ``-o through a symbolic link replaces the file it names, keeping the link and the file's permissions`` () =
-    inScratch (fun dir ->
+    inScratch "tndsl-left-" (fun dir ->
         let real = Path.Combine(dir, "real.json")
         let link = Path.Combine(dir, "link.json")
         File.WriteAllText(real, "old\n")
@@ -158,7 +150,7 @@ let ``-o through a symbolic link replaces the file it names, keeping the link an
 
 [<Fact>]
 let ``-o to a FIFO writes into it instead of replacing it`` () =
-    inScratch (fun dir ->
+    inScratch "tndsl-left-" (fun dir ->
         let fifo = Path.Combine(dir, "pipe")
         let code, _, err = run "mkfifo" [ fifo ] dir []
         Assert.True((code = 0), err)

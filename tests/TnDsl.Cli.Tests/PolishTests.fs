@@ -10,17 +10,9 @@ open TnDsl.Cli.Drawing
 open TnDsl.Tests.Support
 open TnDsl.Cli.Tests.CliTests
 
-/// Runs `body` on a fresh scratch folder, removed afterwards.
-let private inScratch (body: string -> unit) =
-    let dir = Directory.CreateTempSubdirectory("tndsl-polish-").FullName
-    try
-        body dir
-    finally
-        Directory.Delete(dir, true)
-
 [<Fact>]
 let ``tn export -o writes the file and says so on the error stream, as emit does`` () =
-    inScratch (fun dir ->
+    inScratch "tndsl-polish-" (fun dir ->
         let path = Path.Combine(dir, "mps.json")
         let code, out, err = tn [ "export"; Path.Combine(examplesDir, "mps.tn"); "--json"; "-o"; path ]
         Assert.True((code = 0), err)
@@ -70,7 +62,7 @@ let ``tn emit and tn layer refused over the memory limit name --batch, their opt
 
 [<Fact>]
 let ``an examples path that exists nowhere names the installed examples' folder and the nearest one, in one line`` () =
-    inScratch (fun dir ->
+    inScratch "tndsl-polish-" (fun dir ->
         let tnExe = Path.Combine(AppContext.BaseDirectory, "tn")
         for verb in [ [ "check" ]; [ "plan" ]; [ "draw"; "-o"; "x.svg" ] ] do
             let code, out, err = run tnExe (verb.Head :: "examples/mpss.tn" :: verb.Tail) dir []

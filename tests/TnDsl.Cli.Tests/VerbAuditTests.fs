@@ -6,11 +6,6 @@ open System.IO
 open Xunit
 open TnDsl.Cli.Tests.CliTests
 
-/// A scratch folder, deleted after `f` runs in it.
-let private inScratch (f: string -> unit) =
-    let dir = Directory.CreateTempSubdirectory("tndsl-verbs-").FullName
-    try f dir finally Directory.Delete(dir, true)
-
 /// A usage error: exit 2, the message naming `expected`, and no stack trace.
 let private assertUsage (expected: string) (code: int, _: string, err: string) =
     Assert.True((code = 2), sprintf "exit %d\nstderr: %s" code err)
@@ -19,7 +14,7 @@ let private assertUsage (expected: string) (code: int, _: string, err: string) =
 
 [<Fact>]
 let ``tn sample -o naming the checkpoint it reads is refused, and the checkpoint is left as it was`` () =
-    inScratch (fun dir ->
+    inScratch "tndsl-verbs-" (fun dir ->
         let checkpoint = Path.Combine(dir, "checkpoint.bin")
         File.WriteAllBytes(checkpoint, [| 1uy; 2uy; 3uy |])
         for args in [ [ "sample"; dir; "-o"; checkpoint ]; [ "sample"; checkpoint; "--plot"; Path.Combine(dir, "history.csv") ] ] do
@@ -28,7 +23,7 @@ let ``tn sample -o naming the checkpoint it reads is refused, and the checkpoint
 
 [<Fact>]
 let ``tn sample with -o in a missing folder says so before reading the checkpoint`` () =
-    inScratch (fun dir ->
+    inScratch "tndsl-verbs-" (fun dir ->
         // Not a checkpoint at all: the output is checked first, so its problem is the one reported.
         let checkpoint = Path.Combine(dir, "checkpoint.bin")
         File.WriteAllBytes(checkpoint, [||])
@@ -41,7 +36,7 @@ let ``tn sample with -o in a missing folder says so before reading the checkpoin
 [<InlineData("-n", "2000000000")>]
 [<InlineData("--scale", "100000")>]
 let ``tn sample refuses a grid too large for a PNG before sampling, not with an overflow`` (option: string, value: string) =
-    inScratch (fun dir ->
+    inScratch "tndsl-verbs-" (fun dir ->
         let out = Path.Combine(dir, "bs")
         let code, _, err = tn [ "train"; "born-machine"; "--data"; "bars-and-stripes"; "--dmax"; "2"; "--loops"; "0"; "--out"; out; "--threads"; "1" ]
         Assert.True((code = 0), err)
@@ -51,7 +46,7 @@ let ``tn sample refuses a grid too large for a PNG before sampling, not with an 
 
 [<Fact>]
 let ``tn train --out naming a file is a usage error that says --out is a folder`` () =
-    inScratch (fun dir ->
+    inScratch "tndsl-verbs-" (fun dir ->
         let file = Path.Combine(dir, "notes.txt")
         File.WriteAllText(file, "keep")
         tn [ "train"; "born-machine"; "--data"; "bars-and-stripes"; "--loops"; "0"; "--out"; file ] |> assertUsage "--out"
@@ -65,12 +60,12 @@ let ``tn worker refuses a port past 65535 as a usage error`` (option: string) =
 
 [<Fact>]
 let ``tn worker --secret-file naming no file says which option and why`` () =
-    inScratch (fun dir ->
+    inScratch "tndsl-verbs-" (fun dir ->
         tn [ "worker"; "--cluster"; "127.0.0.1"; "--secret-file"; Path.Combine(dir, "nope") ] |> assertUsage "--secret-file")
 
 [<Fact>]
 let ``tn data setup into a file is refused before anything is downloaded`` () =
-    inScratch (fun dir ->
+    inScratch "tndsl-verbs-" (fun dir ->
         let file = Path.Combine(dir, "data")
         File.WriteAllText(file, "")
         let code, out, err = tn [ "data"; "setup"; file ]
@@ -79,7 +74,7 @@ let ``tn data setup into a file is refused before anything is downloaded`` () =
 
 [<Fact>]
 let ``tn study --out naming a file is refused before the data are read or a model trained`` () =
-    inScratch (fun dir ->
+    inScratch "tndsl-verbs-" (fun dir ->
         let file = Path.Combine(dir, "results")
         File.WriteAllText(file, "keep")
         // Without the data installed the study would stop at the data: the usage error must come first.

@@ -229,9 +229,23 @@ public static class NetworkPicture
             lines.Add(current.TrimEnd());
         }
         float size = 14;
-        while (size > 8 && lines.Max(Width) > room)
+        while (size > 10 && lines.Max(Width) > room)
             plot.Axes.Title.Label.FontSize = size -= 1;
-        plot.Axes.Title.Label.Text = string.Join("\n", lines);
+        // A single piece wider than the picture at 10 points (a very long name) is broken where it must be.
+        lines = lines.SelectMany(line =>
+        {
+            var parts = new List<string>();
+            while (line.Length > 1 && Width(line) > room)
+            {
+                int fit = 1;
+                while (fit < line.Length - 1 && Width(line[..(fit + 1)]) <= room)
+                    fit++;
+                parts.Add(line[..fit]);
+                line = line[fit..];
+            }
+            parts.Add(line);
+            return parts;
+        }).ToList();
         LastTitleWidth = (lines.Max(Width), room);
         plot.Axes.Title.Label.Text = string.Join("\n", lines);
     }

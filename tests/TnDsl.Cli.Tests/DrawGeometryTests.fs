@@ -15,9 +15,8 @@ let private example (file: string) = load (Path.Combine(examplesDir, file))
 
 /// Draws the network as `tn draw` does (no cut), for the geometry the picture reports.
 let private draw (net: TnDsl.Api.NetworkView) =
-    let layout = NetworkLayout.Of net
-    NetworkPicture.Network(net, layout, null) |> ignore
-    layout
+    let struct (_, geometry) = NetworkPicture.Drawn(net, NetworkLayout.Of net, null)
+    geometry
 
 let private allExamples =
     [ for dir in [ examplesDir; Path.Combine(examplesDir, "layers") ] do
@@ -27,8 +26,8 @@ let private allExamples =
 [<Fact>]
 let ``every example's title fits the picture's width (layers/peps's was cut off at the left)`` () =
     for file in allExamples do
-        draw (example file) |> ignore
-        let struct (width, room) = NetworkPicture.LastTitleWidth
+        let g = draw (example file)
+        let width, room = g.TitleWidth, g.TitleRoom
         Assert.True(width > 0.0 && width <= room, sprintf "%s: title %.0f px wide, room %.0f px" file width room)
 
 [<Fact>]
@@ -38,8 +37,8 @@ let ``a title too long for one line wraps (or shrinks) to fit`` () =
         let name = String.replicate 6 "a_rather_long_network_name_"
         let path = Path.Combine(dir, "long.tn")
         File.WriteAllText(path, File.ReadAllText(Path.Combine(examplesDir, "layers", "peps.tn")).Replace("peps_layer", name))
-        draw (load path) |> ignore
-        let struct (width, room) = NetworkPicture.LastTitleWidth
+        let g = draw (load path)
+        let width, room = g.TitleWidth, g.TitleRoom
         Assert.True(width <= room, sprintf "title %.0f px wide, room %.0f px" width room)
     finally
         Directory.Delete(dir, true)
@@ -99,8 +98,7 @@ let ``a wrapped chain (the Born machine's 784 sites) is a snake: every bond shor
 [<InlineData("mera.tn")>]
 [<InlineData("peps.tn")>]
 let ``no two bond size labels overlap`` (file: string) =
-    draw (example file) |> ignore
-    let boxes = NetworkPicture.LastLabelBoxes |> Seq.toArray
+    let boxes = (draw (example file)).LabelBoxes |> Seq.toArray
     Assert.NotEmpty boxes
     for i in 0 .. boxes.Length - 1 do
         for j in i + 1 .. boxes.Length - 1 do

@@ -20,7 +20,15 @@ public static class NetworkPicture
     /// <summary>The network laid out by its structure: tensors coloured and labelled by family, bonds as lines as
     /// thick as log2 of their size and labelled with it, open legs as stubs, hyperindices as small black hubs, and a
     /// cut's severed bonds in red with its two sides ringed.</summary>
-    public static Plot Network(NetworkView net, NetworkLayout layout, CutShown? cut)
+    public static Plot Network(NetworkView net, NetworkLayout layout, CutShown? cut) => Drawn(net, layout, cut).Plot;
+
+    /// <summary>Where <see cref="Network"/>'s title and bond labels landed, in pixels of the picture at
+    /// <see cref="SizeFor"/>: the title's widest line and the room it had (the picture's width, less the legend's
+    /// pull to the left), and each bond size label's box (left, top, right, bottom).</summary>
+    public sealed record Geometry(double TitleWidth, double TitleRoom, IReadOnlyList<(double Left, double Top, double Right, double Bottom)> LabelBoxes);
+
+    /// <summary>The picture of <see cref="Network"/> with its <see cref="Geometry"/>.</summary>
+    public static (Plot Plot, Geometry Geometry) Drawn(NetworkView net, NetworkLayout layout, CutShown? cut)
     {
         var plot = new Plot();
         var pos = Flipped(layout);
@@ -130,7 +138,7 @@ public static class NetworkPicture
 
         // Laid out once at the size it is drawn at (SizeFor), for the title's room and the labels' pixels.
         var (pixelsWide, pixelsHigh) = SizeFor(layout);
-        FitTitle(plot, title, pixelsWide, pixelsHigh);
+        var (titleWidth, titleRoom) = FitTitle(plot, title, pixelsWide, pixelsHigh);
         plot.GetImage(pixelsWide, pixelsHigh).Dispose();
         var boxes = new List<(double Left, double Top, double Right, double Bottom)>();
         foreach (var label in labels)
@@ -143,13 +151,8 @@ public static class NetworkPicture
             drawn.LabelAlignment = Alignment.MiddleCenter;
             drawn.LabelBackgroundColor = Colors.White.WithAlpha(0.85);
         }
-        LastLabelBoxes = boxes;
-        return plot;
+        return (plot, new Geometry(titleWidth, titleRoom, boxes));
     }
-
-    /// <summary>What <see cref="Network"/> drew last, in pixels of the picture at <see cref="SizeFor"/>: the bond
-    /// size labels' boxes (left, top, right, bottom), for tests.</summary>
-    [ThreadStatic] public static IReadOnlyList<(double Left, double Top, double Right, double Bottom)>? LastLabelBoxes;
 
     sealed record BondLabel(DrawnBond Bond, (double X, double Y) At, bool Severed);
 
@@ -201,8 +204,9 @@ public static class NetworkPicture
 
     /// Wraps the title (at its commas) until every line fits the picture: ScottPlot centres it over the data area,
     /// which the legend pushes left, so a long line would run off the left edge; a line that still does not fit
-    /// (one long name) shrinks the font.
-    static void FitTitle(Plot plot, string title, int width, int height)
+    /// (one long name) shrinks the font, down to 10 points, and is then broken where it must be. Returns the widest
+    /// line and the room (pixels).
+    static (double Width, double Room) FitTitle(Plot plot, string title, int width, int height)
     {
         plot.GetImage(width, height).Dispose();
         var data = plot.RenderManager.LastRender.DataRect;
@@ -246,12 +250,10 @@ public static class NetworkPicture
             parts.Add(line);
             return parts;
         }).ToList();
-        LastTitleWidth = (lines.Max(Width), room);
+        double widest = lines.Max(Width);
         plot.Axes.Title.Label.Text = string.Join("\n", lines);
+        return (widest, room);
     }
-
-    /// <summary>The widest line of the title <see cref="Network"/> drew last and the room it had (pixels), for tests.</summary>
-    [ThreadStatic] public static (double Width, double Room) LastTitleWidth;
 
     static IEnumerable<string> SplitAfterCommas(string line)
     {

@@ -129,6 +129,8 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
 
     /// Rows keyed by (first subscript when there are two or more, family in order of appearance), columns by the
     /// last subscript; shorter rows are spread over the longest one's width. Null when two tensors would coincide.
+    /// In a grid of several rows of one family (a PEPS) the other families sit diagonally off their partner, not in
+    /// rows between, where the bonds between the main family's rows would pass through them.
     static ((double, double)[] Positions, bool Grid)? Rows(NetworkView net)
     {
         var families = net.Tensors.Select(t => t.Family).Distinct().ToList();
@@ -139,25 +141,62 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
         var members = rowOrder.ToDictionary(k => k, k => Enumerable.Range(0, keys.Length).Where(t => keys[t] == k)
             .OrderBy(t => net.Tensors[t].Subscripts.Last()).ToList());
         int width = members.Values.Max(m => m.Count);
-        var pos = new (double, double)[net.Tensors.Length];
         bool grid = members.Values.All(m => m.Count == width);
+        int main = MainFamily(net, families);
+        var leads = keys.Select(k => k.Lead).Distinct().Order().ToList();
+        var byLead = leads.ToDictionary(l => l, l => rowOrder.Where(k => k.Lead == l).Select(k => k.Family)
+            .OrderBy(f => f == main ? 0 : 1).ThenBy(f => f).ToList());
+        bool diagonal = grid && leads.Count > 1 && byLead.Values.Any(fs => fs.Count > 1) && byLead.Values.All(fs => fs.Count <= Diagonals.Length + 1);
+        int rows = diagonal ? leads.Count : rowOrder.Count;
+        var pos = new (double, double)[net.Tensors.Length];
+        var shift = new (double, double)[net.Tensors.Length];
         foreach (var (key, row) in members.Select(kv => (kv.Key, kv.Value)))
         {
-            int r = rowOrder.IndexOf(key);
             if (row.Select(t => net.Tensors[t].Subscripts.Last()).Distinct().Count() != row.Count)
                 return null;
+            int r = diagonal ? leads.IndexOf(key.Lead) : rowOrder.IndexOf(key);
+            int j = diagonal ? byLead[key.Lead].IndexOf(key.Family) : 0;
             for (int k = 0; k < row.Count; k++)
+            {
                 pos[row[k]] = ((k + 0.5) * width / row.Count - 0.5, r);
+                if (j > 0)
+                    shift[row[k]] = (Diagonals[j - 1].X * 0.38, Diagonals[j - 1].Y * 0.38);
+            }
         }
         // Long equal rows (a Born machine's 784 sites) fold into blocks of RowLength columns, one block of rows
-        // under the other with a gap.
+        // under the other with a gap, as a snake: every other block runs right to left, so that the bond from a
+        // block's last column to the next block's first stays short. The other families step a little aside, off
+        // that bond's path.
         if (grid && width > RowLength * 3 / 2)
             for (int t = 0; t < pos.Length; t++)
             {
                 int col = (int)Math.Round(pos[t].Item1), block = col / RowLength;
-                pos[t] = (col % RowLength, pos[t].Item2 + block * (rowOrder.Count + 0.6));
+                int c = block % 2 == 0 ? col % RowLength : RowLength - 1 - col % RowLength;
+                pos[t] = (c, pos[t].Item2 + block * (rows + 0.6));
+                if (!diagonal && keys[t].Family != main)
+                    shift[t] = (0.35, 0);
             }
-        return (pos, grid && rowOrder.Count > 1);
+        for (int t = 0; t < pos.Length; t++)
+            pos[t] = (pos[t].Item1 + shift[t].Item1, pos[t].Item2 + shift[t].Item2);
+        return (pos, grid && rows > 1);
+    }
+
+    /// Where a grid's other families sit off their partner (y down): up-left first, then the other diagonals.
+    static readonly (double X, double Y)[] Diagonals = [(-1, -1), (1, -1), (-1, 1), (1, 1)];
+
+    /// The family with the most bonds among its own members (the chain or lattice the others hang from); the first
+    /// such in order of appearance.
+    static int MainFamily(NetworkView net, List<string> families)
+    {
+        var within = new int[families.Count];
+        var holders = new Dictionary<int, List<int>>();
+        foreach (var t in net.Tensors)
+            foreach (var l in t.Legs.Distinct())
+                (holders.TryGetValue(l, out var h) ? h : holders[l] = []).Add(t.Id);
+        foreach (var h in holders.Values)
+            if (h.Count == 2 && net.Tensors[h[0]].Family == net.Tensors[h[1]].Family)
+                within[families.IndexOf(net.Tensors[h[0]].Family)]++;
+        return Array.IndexOf(within, within.Max());
     }
 
     /// Fruchterman–Reingold from a circle, seeded, with cooling; positions scaled so that the mean edge is 1.

@@ -20,7 +20,15 @@ public static class NetworkPicture
     /// <summary>The network laid out by its structure: tensors coloured and labelled by family, bonds as lines as
     /// thick as log2 of their size and labelled with it, open legs as stubs, hyperindices as small black hubs, and a
     /// cut's severed bonds in red with its two sides ringed.</summary>
-    public static Plot Network(NetworkView net, NetworkLayout layout, CutShown? cut)
+    public static Plot Network(NetworkView net, NetworkLayout layout, CutShown? cut) => Drawn(net, layout, cut).Plot;
+
+    /// <summary>Where <see cref="Network"/>'s title and bond labels landed, in pixels of the picture at
+    /// <see cref="SizeFor"/>: the title's widest line and the room it had (the picture's width, less the legend's
+    /// pull to the left), and each bond size label's box (left, top, right, bottom).</summary>
+    public sealed record Geometry(double TitleWidth, double TitleRoom, IReadOnlyList<(double Left, double Top, double Right, double Bottom)> LabelBoxes);
+
+    /// <summary>The picture of <see cref="Network"/> with its <see cref="Geometry"/>.</summary>
+    public static (Plot Plot, Geometry Geometry) Drawn(NetworkView net, NetworkLayout layout, CutShown? cut)
     {
         var plot = new Plot();
         var pos = Flipped(layout);
@@ -30,6 +38,7 @@ public static class NetworkPicture
         Color FamilyColor(string f) => Palette.GetColor(families.IndexOf(f));
         double unit = Unit(pos);
         var red = Colors.Red;
+        var labels = new List<BondLabel>();
 
         foreach (var b in layout.Bonds)
         {
@@ -67,13 +76,7 @@ public static class NetworkPicture
                 labelAt = hub;
             }
             if (layout.Bonds.Length <= 160 || severed)
-            {
-                var text = plot.Add.Text(b.Size.ToString(System.Globalization.CultureInfo.InvariantCulture), labelAt.X, labelAt.Y);
-                text.LabelFontSize = 10;
-                text.LabelFontColor = severed ? red : Colors.DimGray;
-                text.LabelAlignment = Alignment.MiddleCenter;
-                text.LabelBackgroundColor = Colors.White.WithAlpha(0.85);
-            }
+                labels.Add(new(b, labelAt, severed));
         }
         float size = small ? 20 : n <= 400 ? 11 : 7;
         for (int t = 0; t < n; t++)
@@ -132,7 +135,136 @@ public static class NetworkPicture
             title += "\nbond sizes: line width grows with log2(size)";
         plot.Title(title, size: 14);
         Frame(plot, pos.Select(p => p.X), pos.Select(p => p.Y), unit);
-        return plot;
+
+        // Laid out once at the size it is drawn at (SizeFor), for the title's room and the labels' pixels.
+        var (pixelsWide, pixelsHigh) = SizeFor(layout);
+        var (titleWidth, titleRoom) = FitTitle(plot, title, pixelsWide, pixelsHigh);
+        plot.GetImage(pixelsWide, pixelsHigh).Dispose();
+        var boxes = new List<(double Left, double Top, double Right, double Bottom)>();
+        foreach (var label in labels)
+        {
+            var text = label.Bond.Size.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var at = PlaceLabel(plot, label, text, pos, boxes);
+            var drawn = plot.Add.Text(text, at.X, at.Y);
+            drawn.LabelFontSize = 10;
+            drawn.LabelFontColor = label.Severed ? red : Colors.DimGray;
+            drawn.LabelAlignment = Alignment.MiddleCenter;
+            drawn.LabelBackgroundColor = Colors.White.WithAlpha(0.85);
+        }
+        return (plot, new Geometry(titleWidth, titleRoom, boxes));
+    }
+
+    sealed record BondLabel(DrawnBond Bond, (double X, double Y) At, bool Severed);
+
+    /// Where a bond's size label goes: at its middle (a stub's end, a hub) unless that box would overlap a label
+    /// already placed; then slid along the bond, nearest the middle first; where every place overlaps, the one that
+    /// overlaps least. The chosen box is added to <paramref name="boxes"/>.
+    static (double X, double Y) PlaceLabel(Plot plot, BondLabel label, string text, (double X, double Y)[] pos,
+        List<(double Left, double Top, double Right, double Bottom)> boxes)
+    {
+        var b = label.Bond;
+        var candidates = new List<(double X, double Y)> { label.At };
+        if (b.Tensors.Length <= 2)
+        {
+            var from = pos[b.Tensors[0]];
+            var to = label.At;
+            if (b.Tensors.Length == 2)
+            {
+                var q = pos[b.Tensors[1]];
+                foreach (var f in new[] { 0.35, 0.65, 0.25, 0.75, 0.42, 0.58, 0.3, 0.7 })
+                    candidates.Add((from.X + (q.X - from.X) * f, from.Y + (q.Y - from.Y) * f));
+            }
+            else
+                foreach (var f in new[] { 0.8, 0.6 })
+                    candidates.Add((from.X + (to.X - from.X) * f, from.Y + (to.Y - from.Y) * f));
+        }
+        // Text of 10 points: about 6.5 pixels a digit and 14 high, with the background's margin.
+        double halfW = (6.5 * text.Length + 4) / 2, halfH = 8;
+        (double, double, double, double) Box((double X, double Y) at)
+        {
+            var p = plot.GetPixel(new Coordinates(at.X, at.Y));
+            return (p.X - halfW, p.Y - halfH, p.X + halfW, p.Y + halfH);
+        }
+        static double Overlap((double L, double T, double R, double B) a, (double L, double T, double R, double B) c) =>
+            Math.Max(0, Math.Min(a.R, c.R) - Math.Max(a.L, c.L)) * Math.Max(0, Math.Min(a.B, c.B) - Math.Max(a.T, c.T));
+        var best = candidates[0];
+        double least = double.PositiveInfinity;
+        foreach (var c in candidates)
+        {
+            var box = Box(c);
+            double overlap = boxes.Sum(o => Overlap(box, o));
+            if (overlap < least - 1e-9)
+                (best, least) = (c, overlap);
+            if (overlap == 0)
+                break;
+        }
+        boxes.Add(Box(best));
+        return best;
+    }
+
+    /// Wraps the title (at its commas) until every line fits the picture: ScottPlot centres it over the data area,
+    /// which the legend pushes left, so a long line would run off the left edge; a line that still does not fit
+    /// (one long name) shrinks the font, down to 10 points, and is then broken where it must be. Returns the widest
+    /// line and the room (pixels).
+    static (double Width, double Room) FitTitle(Plot plot, string title, int width, int height)
+    {
+        plot.GetImage(width, height).Dispose();
+        var data = plot.RenderManager.LastRender.DataRect;
+        double room = 2 * Math.Min(data.HorizontalCenter, width - data.HorizontalCenter) - 16;
+        double Width(string line)
+        {
+            plot.Axes.Title.Label.Text = line;
+            using var paint = Paint.NewDisposablePaint();
+            return plot.Axes.Title.Label.Measure(paint).Width;
+        }
+        var lines = new List<string>();
+        foreach (var line in title.Split('\n'))
+        {
+            string current = "";
+            foreach (var piece in SplitAfterCommas(line))
+            {
+                if (current.Length > 0 && Width(current + piece) > room)
+                {
+                    lines.Add(current.TrimEnd());
+                    current = "";
+                }
+                current += piece;
+            }
+            lines.Add(current.TrimEnd());
+        }
+        float size = 14;
+        while (size > 10 && lines.Max(Width) > room)
+            plot.Axes.Title.Label.FontSize = size -= 1;
+        // A single piece wider than the picture at 10 points (a very long name) is broken where it must be.
+        lines = lines.SelectMany(line =>
+        {
+            var parts = new List<string>();
+            while (line.Length > 1 && Width(line) > room)
+            {
+                int fit = 1;
+                while (fit < line.Length - 1 && Width(line[..(fit + 1)]) <= room)
+                    fit++;
+                parts.Add(line[..fit]);
+                line = line[fit..];
+            }
+            parts.Add(line);
+            return parts;
+        }).ToList();
+        double widest = lines.Max(Width);
+        plot.Axes.Title.Label.Text = string.Join("\n", lines);
+        return (widest, room);
+    }
+
+    static IEnumerable<string> SplitAfterCommas(string line)
+    {
+        int start = 0;
+        for (int i = 0; i < line.Length; i++)
+            if ((line[i] == ',' && i + 1 < line.Length && line[i + 1] == ' ') || (line[i] == ' ' && i + 1 < line.Length && line[i + 1] == '('))
+            {
+                yield return line[start..(i + 1)];
+                start = i + 1;
+            }
+        yield return line[start..];
     }
 
     /// <summary>The contraction tree of a plan: leaves (tensors) along the bottom, each step above its operands at

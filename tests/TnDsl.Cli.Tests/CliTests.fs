@@ -8,8 +8,12 @@ open TnDsl.Cli
 open TnDsl.Cli.Commands
 open TnDsl.Tests.Support
 
-/// Runs `tn` with the given arguments in process: exit code, stdout, stderr.
+/// Runs `tn` with the given arguments in process: exit code, stdout, stderr. TorchSharp's native library is loaded
+/// first and waited for: `tn`'s own set-up loads it when the TorchSharp assembly loads, which in a test process may be
+/// on another test's thread, and a test that reached TorchSharp while that load was still running failed for good
+/// (TorchSharp's type initializer is not retried).
 let tn (args: string list) =
+    TnDsl.Native.NativeLoader.EnsureLoaded() |> ignore
     use out = new StringWriter()
     use err = new StringWriter()
     let code = Cli.Run(Array.ofList args, out, err)

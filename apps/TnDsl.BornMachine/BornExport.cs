@@ -48,11 +48,14 @@ public static class BornExport
         return w.ToString();
     }
 
-    /// <summary>Writes <paramref name="tnPath"/> and <paramref name="weightsPath"/> (see the type's summary).</summary>
+    /// <summary>
+    /// Writes <paramref name="tnPath"/> and <paramref name="weightsPath"/> (see the type's summary), each through
+    /// <see cref="SafeFile.Replace"/>, so a write stopped part-way leaves the file that was there.
+    /// </summary>
     public static void Save(Mps mps, int[] sitePixels, string tnPath, string weightsPath)
     {
         var text = ToTn(mps, sitePixels);
-        File.WriteAllText(tnPath, text);
+        SafeFile.ReplaceText(tnPath, text);
         // Built only to write its parameters under their names: the order it would contract in does not matter, so
         // greedy's plan serves (auto's search took seconds and over 100 MB at 784 sites).
         using var module = Build(tnPath, text, "greedy");
@@ -65,7 +68,7 @@ public static class BornExport
                 p.copy_(values);
             }
         }
-        module.save(weightsPath);
+        SafeFile.Replace(weightsPath, temp => module.save(temp));
     }
 
     /// <summary>Loads an exported network and its weights as a float64 module.</summary>

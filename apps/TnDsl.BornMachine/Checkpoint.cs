@@ -75,9 +75,7 @@ public static class Checkpoint
     /// <summary>Writes a checkpoint atomically (and removes stale temporary files of earlier killed writes).</summary>
     public static void Save(string path, CheckpointState state, Mps model)
     {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
-        RemoveStale(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         var stateBytes = JsonSerializer.SerializeToUtf8Bytes(state, Json);
         var shapes = new long[model.Length][];
         var values = new double[model.Length][];
@@ -115,61 +113,23 @@ public static class Checkpoint
         var headerBytes = Encoding.UTF8.GetBytes(header.ToJsonString());
         // safetensors pads the header with spaces to a multiple of 8 bytes, so the data is aligned.
         int padded = (headerBytes.Length + 7) / 8 * 8;
-        var temp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
-        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write))
+        SafeFile.Replace(path, temp =>
         {
+            using var stream = new FileStream(temp, FileMode.Create, FileAccess.Write);
             stream.Write(LittleEndian(padded));
             stream.Write(headerBytes);
             for (int k = headerBytes.Length; k < padded; k++)
                 stream.WriteByte((byte)' ');
             foreach (var v in values)
                 stream.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(v.AsSpan()));
-            stream.Flush(flushToDisk: true);
-        }
-        File.Move(temp, path, overwrite: true);
+        });
     }
 
     /// <summary>
     /// Removes the temporary files that writes of <paramref name="path"/> by processes no longer running left behind
-    /// (<c>.NAME.PID.tmp</c> next to it); returns their paths.
+    /// (<c>.NAME.PID.tmp</c> next to it); returns their paths (<see cref="SafeFile.RemoveStale"/>).
     /// </summary>
-    public static IReadOnlyList<string> RemoveStale(string path)
-    {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        var removed = new List<string>();
-        if (!Directory.Exists(dir))
-            return removed;
-        var prefix = $".{Path.GetFileName(path)}.";
-        foreach (var file in Directory.EnumerateFiles(dir, prefix + "*.tmp"))
-        {
-            var pid = Path.GetFileName(file)[prefix.Length..^".tmp".Length];
-            if (!int.TryParse(pid, NumberStyles.None, CultureInfo.InvariantCulture, out var id) || (id != Environment.ProcessId && !Running(id)))
-            {
-                try
-                {
-                    File.Delete(file);
-                    removed.Add(file);
-                }
-                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                {
-                }
-            }
-        }
-        return removed;
-    }
-
-    static bool Running(int pid)
-    {
-        try
-        {
-            using var p = System.Diagnostics.Process.GetProcessById(pid);
-            return !p.HasExited;
-        }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
-        {
-            return false;
-        }
-    }
+    public static IReadOnlyList<string> RemoveStale(string path) => SafeFile.RemoveStale(path);
 
     static string SiteName(int k) => $"site.{k}";
 

@@ -1,6 +1,4 @@
-using System.Globalization;
-using System.Runtime.InteropServices;
-using System.Text;
+using TnDsl.Native;
 
 namespace TnDsl.Cli;
 
@@ -32,164 +30,17 @@ public static class OutputPaths
 
     /// <summary>
     /// Writes <paramref name="path"/> through <paramref name="write"/>, which is given the path to write, so that a
-    /// failure part-way (a full disk, the process killed) cannot leave a half-written file in place of a good one. A
-    /// regular file, or a name that does not exist yet, is written as a temporary file in the same folder
-    /// (<c>.NAME.PID.tmp</c>, as checkpoints are; those that processes no longer running left are removed first), flushed to
-    /// disk and renamed over it, keeping its permissions; a symbolic link is followed, so the file it names is replaced
-    /// and the link kept. Anything else (<c>/dev/stdout</c>, <c>/dev/full</c>, <c>/dev/null</c>, a FIFO, whatever lies
-    /// under /dev or /proc) is written directly, since a rename would replace the node instead of writing to it; so is
-    /// a file in a folder where no new file may be made. A failure is an <see cref="IOException"/> that names
-    /// <paramref name="path"/>.
+    /// failure part-way (a full disk, the process killed) cannot leave a half-written file in place of a good one: a
+    /// temporary file renamed over it, devices and FIFOs written directly (<see cref="SafeFile.Replace"/>). A failure is
+    /// an <see cref="IOException"/> that names <paramref name="path"/>.
     /// </summary>
-    public static void Replace(string path, Action<string> write)
-    {
-        var target = Replaceable(path);
-        if (target is null)
-        {
-            Direct(path, write);
-            return;
-        }
-        RemoveStale(target);
-        var temp = Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}.{Environment.ProcessId}.tmp");
-        try
-        {
-            write(temp);
-            using (var stream = new FileStream(temp, FileMode.Open, FileAccess.Write))
-                stream.Flush(flushToDisk: true);
-            if (!OperatingSystem.IsWindows() && File.Exists(target))
-                File.SetUnixFileMode(temp, File.GetUnixFileMode(target));
-            File.Move(temp, target, overwrite: true);
-        }
-        catch (UnauthorizedAccessException) when (!File.Exists(temp))
-        {
-            // No new file may be made in the folder: the file itself may still be writable.
-            Direct(path, write);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new IOException($"cannot write {path}: {Reason(e, temp)}", e);
-        }
-        finally
-        {
-            try
-            {
-                if (File.Exists(temp)) File.Delete(temp);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                // Left for the next write's RemoveStale.
-            }
-        }
-    }
-
-    /// <summary>
-    /// Removes the temporary files that writes of <paramref name="target"/> by processes no longer running left
-    /// behind (<c>.NAME.PID.tmp</c> next to it, PID a number): a process killed part-way leaves one.
-    /// </summary>
-    private static void RemoveStale(string target)
-    {
-        var prefix = $".{Path.GetFileName(target)}.";
-        try
-        {
-            foreach (var file in Directory.EnumerateFiles(Path.GetDirectoryName(target)!, prefix + "*.tmp"))
-                if (int.TryParse(Path.GetFileName(file)[prefix.Length..^".tmp".Length], NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
-                    && pid != Environment.ProcessId && !Running(pid))
-                    File.Delete(file);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // Left as it is: the write itself reports what matters.
-        }
-    }
-
-    private static bool Running(int pid)
-    {
-        try
-        {
-            using var process = System.Diagnostics.Process.GetProcessById(pid);
-            return !process.HasExited;
-        }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
-        {
-            return false;
-        }
-    }
+    public static void Replace(string path, Action<string> write) => SafeFile.Replace(path, write);
 
     /// <summary><see cref="Replace"/> with <paramref name="text"/> as UTF-8 (no byte-order mark).</summary>
-    public static void ReplaceText(string path, string text) => Replace(path, p => File.WriteAllText(p, text, new UTF8Encoding(false)));
+    public static void ReplaceText(string path, string text) => SafeFile.ReplaceText(path, text);
 
     /// <summary><see cref="Replace"/> with <paramref name="bytes"/>.</summary>
-    public static void ReplaceBytes(string path, byte[] bytes) => Replace(path, p => File.WriteAllBytes(p, bytes));
-
-    /// <summary>Writes <paramref name="path"/> in place; a failure is an <see cref="IOException"/> that names it.</summary>
-    private static void Direct(string path, Action<string> write)
-    {
-        try
-        {
-            write(path);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new IOException($"cannot write {path}: {Reason(e, path)}", e);
-        }
-    }
-
-    /// <summary>
-    /// The file a write of <paramref name="path"/> may replace by a rename (the final target of a symbolic link), or
-    /// null when it must be written in place: it exists and is no regular file, or it lies under /dev or /proc
-    /// (<c>/dev/stdout</c> names the file the shell redirected to; replacing that would lose what is written).
-    /// </summary>
-    private static string? Replaceable(string path)
-    {
-        var full = Path.GetFullPath(path);
-        if (UnderSystemFolder(full)) return null;
-        var target = full;
-        try
-        {
-            if (new FileInfo(full).ResolveLinkTarget(returnFinalTarget: true) is { } linked)
-                target = linked.FullName;
-        }
-        catch (IOException)
-        {
-            return null;  // a loop of links: written directly, so the error is the system's
-        }
-        if (UnderSystemFolder(target)) return null;
-        return !File.Exists(target) && !Directory.Exists(target) || IsRegularFile(target) != false ? target : null;
-    }
-
-    private static bool UnderSystemFolder(string full) =>
-        OperatingSystem.IsLinux() && (full.StartsWith("/dev/", StringComparison.Ordinal) || full.StartsWith("/proc/", StringComparison.Ordinal));
-
-    /// <summary>Whether <paramref name="path"/> (followed through links) is a regular file: from statx on Linux, where
-    /// devices and FIFOs exist; null where that cannot be told.</summary>
-    private static bool? IsRegularFile(string path)
-    {
-        if (!OperatingSystem.IsLinux()) return null;
-        // struct statx is the same on every architecture: stx_mode is the 16 bits at byte 28; S_IFMT 0xF000, S_IFREG 0x8000.
-        var buffer = new byte[256];
-        try
-        {
-            if (Statx(AtFdCwd, path, 0, StatxType, buffer) != 0) return null;
-        }
-        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
-        {
-            return null;
-        }
-        return (BitConverter.ToUInt16(buffer, 28) & 0xF000) == 0x8000;
-    }
-
-    private const int AtFdCwd = -100;
-    private const uint StatxType = 1;
-
-    [DllImport("libc", EntryPoint = "statx", SetLastError = true)]
-    private static extern int Statx(int dirfd, [MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, uint mask, [Out] byte[] buffer);
-
-    /// <summary>The system's reason for a failed write, with the temporary file's name (or a repeat of the path) taken out.</summary>
-    private static string Reason(Exception e, string written)
-    {
-        var reason = e.Message.Replace($" : '{written}'", "").Replace($"'{written}'", "the file").Trim();
-        return reason.TrimEnd('.');
-    }
+    public static void ReplaceBytes(string path, byte[] bytes) => SafeFile.ReplaceBytes(path, bytes);
 
     /// <summary>How paths compare: by case where the file system tells case apart (Linux), else without.</summary>
     private static StringComparison Comparison =>

@@ -1,3 +1,5 @@
+using TnDsl.Native;
+
 namespace TnDsl.Studies;
 
 /// <summary>One named series of (x, y) points.</summary>
@@ -62,7 +64,7 @@ public static class Plots
             plot.YLabel(yLabel);
             plot.ShowLegend(ScottPlot.Edge.Right);
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-            plot.SavePng(path, width, height);
+            SafeFile.Replace(path, temp => plot.SavePng(temp, width, height));
             return null;
         }
         catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or InvalidOperationException or EntryPointNotFoundException)

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Spectre.Console;
+using TnDsl.Native;
 
 namespace TnDsl.Studies;
 
@@ -109,12 +110,15 @@ public sealed class ResultTable(string title, params string[] headers)
         return table;
     }
 
-    /// <summary>Writes <c>NAME.md</c> and <c>NAME.csv</c> into <paramref name="directory"/>.</summary>
+    /// <summary>
+    /// Writes <c>NAME.md</c> and <c>NAME.csv</c> into <paramref name="directory"/>, each through
+    /// <see cref="SafeFile.Replace"/>, so a study stopped part-way leaves the results that were there.
+    /// </summary>
     public void Save(string directory, string name)
     {
         Directory.CreateDirectory(directory);
-        File.WriteAllText(Path.Combine(directory, name + ".md"), $"**{title}**\n\n" + ToMarkdown());
-        File.WriteAllText(Path.Combine(directory, name + ".csv"), ToCsv());
+        SafeFile.ReplaceText(Path.Combine(directory, name + ".md"), $"**{title}**\n\n" + ToMarkdown());
+        SafeFile.ReplaceText(Path.Combine(directory, name + ".csv"), ToCsv());
     }
 }
 

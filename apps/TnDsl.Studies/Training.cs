@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Spectre.Console;
+using TnDsl.Native;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -79,7 +80,7 @@ public static class Trainer
                 if (settings.CheckpointPath is { } path)
                 {
                     Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-                    model.save(path);
+                    SafeFile.Replace(path, temp => model.save(temp));
                 }
                 afterEpoch?.Invoke(result);
             }

@@ -237,8 +237,7 @@ public static class TrainCommand
         foreach (var h in trainer.History)
             csv.AppendLine(string.Create(CultureInfo.InvariantCulture, $"{h.Loop},{h.TrainNll:F4},{h.TestNll:F4},{h.MaxBond},{h.LearningRate:g4},{h.Seconds:F2}"));
         var csvPath = Path.Combine(Path.GetDirectoryName(path)!, "history.csv");
-        File.WriteAllText(csvPath + ".tmp", csv.ToString());
-        File.Move(csvPath + ".tmp", csvPath, overwrite: true);
+        OutputPaths.ReplaceText(csvPath, csv.ToString());
     }
 
     static void CheckSameSettings(ParseResult parse, BornMachineOptions o, CheckpointState saved)

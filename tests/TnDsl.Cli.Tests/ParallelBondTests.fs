@@ -76,3 +76,28 @@ let ``a bond alone between its two tensors is still one straight line`` (file: s
     for bonds in pairs |> Array.filter (fun bonds -> bonds.Length = 1) do
         let name, line = bonds[0]
         Assert.True(line.Length = 2, sprintf "%s: bond %s drawn with %d points" file name line.Length)
+
+[<Fact>]
+let ``a tree fed by one input (layers/ttn) is drawn as a tree, the input below the leaves' row, centred`` () =
+    let net = load "layers/ttn.tn"
+    let layout = NetworkLayout.Of net
+    Assert.Equal(LayoutKind.Tree, layout.Kind)
+    let pos = layout.Positions |> Array.map (fun struct (x, y) -> x, y)
+    let x = net.Tensors |> Array.find (fun t -> t.IsInput)
+    let leaves =
+        layout.Bonds
+        |> Array.filter (fun b -> b.Tensors.Length = 2 && Array.contains x.Id b.Tensors)
+        |> Array.map (fun b -> if b.Tensors[0] = x.Id then b.Tensors[1] else b.Tensors[0])
+        |> Array.distinct
+    Assert.Equal(4, leaves.Length)
+    let leafY = leaves |> Array.map (fun l -> snd pos[l]) |> Array.distinct
+    Assert.Equal(1, leafY.Length)
+    // y grows downwards: the input one level below the leaves, at their middle; every weight above the leaves.
+    Assert.Equal(leafY[0] + 1.0, snd pos[x.Id], 9)
+    Assert.Equal(leaves |> Array.averageBy (fun l -> fst pos[l]), fst pos[x.Id], 9)
+    for t in net.Tensors do
+        if not t.IsInput then Assert.True(snd pos[t.Id] <= leafY[0])
+
+[<Fact>]
+let ``a tensor train fed by its input keeps its force layout (a path is not drawn as a tree)`` () =
+    Assert.Equal(LayoutKind.Force, (NetworkLayout.Of(load "layers/tt-linear.tn")).Kind)

@@ -65,6 +65,8 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
             return new(rows.Grid ? LayoutKind.Grid : LayoutKind.Layers, rows.Positions, bonds);
         if (tree)
             return new(LayoutKind.Tree, TreeLayout(adjacency), bonds);
+        if (TreeAboveInputs(net, adjacency) is { } fed)
+            return new(LayoutKind.Tree, fed, bonds);
         return new(LayoutKind.Force, Force(adjacency, seed: 1), bonds);
     }
 
@@ -125,6 +127,36 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
         }
         Place(root, -1, 0);
         return pos;
+    }
+
+    /// A tree of weights fed by inputs (a tree tensor network as a layer): when the tensors other than the inputs form
+    /// a tree of three or more that is not a path, that tree is laid out as a tree and each input sits one level below the lowest of
+    /// the tensors it joins, at the middle of them (an input joining every leaf: below the leaves' row, centred).
+    /// Null when the rest is not such a tree, an input joins nothing else, or two tensors would coincide.
+    static (double, double)[]? TreeAboveInputs(NetworkView net, HashSet<int>[] adjacency)
+    {
+        var inputs = net.Tensors.Where(t => t.IsInput).Select(t => t.Id).ToHashSet();
+        var rest = Enumerable.Range(0, adjacency.Length).Where(v => !inputs.Contains(v)).ToArray();
+        if (inputs.Count == 0 || rest.Length < 3 || inputs.Any(v => !adjacency[v].Any(w => !inputs.Contains(w))))
+            return null;
+        // The rest renumbered 0.., its adjacency without the inputs.
+        var local = rest.Select((v, i) => (v, i)).ToDictionary(p => p.v, p => p.i);
+        var sub = rest.Select(v => adjacency[v].Where(local.ContainsKey).Select(w => local[w]).ToHashSet()).ToArray();
+        // A path (a tensor train fed by its input) is not a tree to draw as one: its centre as a root bends it in two.
+        if (sub.Sum(s => s.Count) / 2 != rest.Length - 1 || Reach(sub, 0).Count != rest.Length || sub.All(s => s.Count <= 2))
+            return null;
+        var placed = TreeLayout(sub);
+        var pos = new (double X, double Y)[adjacency.Length];
+        foreach (var (v, i) in local)
+            pos[v] = placed[i];
+        foreach (var v in inputs)
+        {
+            var fed = adjacency[v].Where(local.ContainsKey).ToList();
+            pos[v] = (fed.Average(w => pos[w].X), fed.Max(w => pos[w].Y) + 1);
+        }
+        if (pos.Distinct().Count() != pos.Length)
+            return null;
+        return pos.Select(p => (p.X, p.Y)).ToArray();
     }
 
     /// Rows keyed by (first subscript when there are two or more, family in order of appearance), columns by the

@@ -24,8 +24,10 @@ public static class NetworkPicture
 
     /// <summary>Where <see cref="Network"/>'s title and bond labels landed, in pixels of the picture at
     /// <see cref="SizeFor"/>: the title's widest line and the room it had (the picture's width, less the legend's
-    /// pull to the left), and each bond size label's box (left, top, right, bottom).</summary>
-    public sealed record Geometry(double TitleWidth, double TitleRoom, IReadOnlyList<(double Left, double Top, double Right, double Bottom)> LabelBoxes);
+    /// pull to the left), each bond size label's box (left, top, right, bottom), and the line drawn for each bond
+    /// between two tensors (its name and the points of its polyline: two for a straight line, more for a curve).</summary>
+    public sealed record Geometry(double TitleWidth, double TitleRoom, IReadOnlyList<(double Left, double Top, double Right, double Bottom)> LabelBoxes,
+        IReadOnlyList<(string Bond, IReadOnlyList<(double X, double Y)> Points)> BondLines);
 
     /// <summary>The picture of <see cref="Network"/> with its <see cref="Geometry"/>.</summary>
     public static (Plot Plot, Geometry Geometry) Drawn(NetworkView net, NetworkLayout layout, CutShown? cut)
@@ -39,6 +41,8 @@ public static class NetworkPicture
         double unit = Unit(pos);
         var red = Colors.Red;
         var labels = new List<BondLabel>();
+        var lines = new List<(string Bond, (double X, double Y)[] Points)>();
+        var bends = Bends(layout);
 
         foreach (var b in layout.Bonds)
         {
@@ -49,8 +53,20 @@ public static class NetworkPicture
             if (b.Tensors.Length == 2)
             {
                 var (p, q) = (pos[b.Tensors[0]], pos[b.Tensors[1]]);
-                Segment(plot, p, q, color, width, severed);
-                labelAt = ((p.X + q.X) / 2, (p.Y + q.Y) / 2);
+                if (bends.TryGetValue(b.Index, out double bend))
+                {
+                    // One of several bonds between the same two tensors: each its own curve, bowed to its side.
+                    var curve = Curve(b, pos, bend, unit);
+                    Polyline(plot, curve, color, width, severed);
+                    lines.Add((b.Name, curve));
+                    labelAt = curve[curve.Length / 2];
+                }
+                else
+                {
+                    Segment(plot, p, q, color, width, severed);
+                    lines.Add((b.Name, [p, q]));
+                    labelAt = ((p.X + q.X) / 2, (p.Y + q.Y) / 2);
+                }
             }
             else if (b.Tensors.Length == 1)
             {
@@ -76,7 +92,7 @@ public static class NetworkPicture
                 labelAt = hub;
             }
             if (layout.Bonds.Length <= 160 || severed)
-                labels.Add(new(b, labelAt, severed));
+                labels.Add(new(b, labelAt, severed, bends.TryGetValue(b.Index, out double bowed) ? bowed : 0));
         }
         float size = small ? 20 : n <= 400 ? 11 : 7;
         for (int t = 0; t < n; t++)
@@ -144,23 +160,65 @@ public static class NetworkPicture
         foreach (var label in labels)
         {
             var text = label.Bond.Size.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            var at = PlaceLabel(plot, label, text, pos, boxes);
+            var at = PlaceLabel(plot, label, text, pos, boxes, unit);
             var drawn = plot.Add.Text(text, at.X, at.Y);
             drawn.LabelFontSize = 10;
             drawn.LabelFontColor = label.Severed ? red : Colors.DimGray;
             drawn.LabelAlignment = Alignment.MiddleCenter;
             drawn.LabelBackgroundColor = Colors.White.WithAlpha(0.85);
         }
-        return (plot, new Geometry(titleWidth, titleRoom, boxes));
+        var pixelLines = lines.Select(l => (l.Bond, (IReadOnlyList<(double X, double Y)>)l.Points
+            .Select(p => plot.GetPixel(new Coordinates(p.X, p.Y))).Select(p => ((double)p.X, (double)p.Y)).ToArray())).ToList();
+        return (plot, new Geometry(titleWidth, titleRoom, boxes, pixelLines));
     }
 
-    sealed record BondLabel(DrawnBond Bond, (double X, double Y) At, bool Severed);
+    sealed record BondLabel(DrawnBond Bond, (double X, double Y) At, bool Severed, double Bend);
+
+    /// How far (in units) each bond between two tensors that other bonds also join is bowed to its side: the k
+    /// bonds of a pair are spread evenly about the straight line, 0.26 units apart at their middles, so that
+    /// each is seen and labelled on its own. Bonds alone between their tensors are not listed (drawn straight).
+    static Dictionary<int, double> Bends(NetworkLayout layout)
+    {
+        var bends = new Dictionary<int, double>();
+        var pairs = layout.Bonds.Where(b => b.Tensors.Length == 2)
+            .GroupBy(b => (Math.Min(b.Tensors[0], b.Tensors[1]), Math.Max(b.Tensors[0], b.Tensors[1])));
+        foreach (var pair in pairs)
+        {
+            var shared = pair.ToList();
+            if (shared.Count > 1)
+                for (int i = 0; i < shared.Count; i++)
+                    bends[shared[i].Index] = (i - (shared.Count - 1) / 2.0) * 0.26;
+        }
+        return bends;
+    }
+
+    /// The control point of a bowed bond's quadratic curve: off the middle of its two tensors (taken in id order,
+    /// so that every bond of a pair bows against the same side) by twice the bend, which puts the curve's middle
+    /// <paramref name="bend"/> units off the straight line.
+    static (double X, double Y) Control(DrawnBond b, (double X, double Y)[] pos, double bend, double unit)
+    {
+        var (p, q) = (pos[Math.Min(b.Tensors[0], b.Tensors[1])], pos[Math.Max(b.Tensors[0], b.Tensors[1])]);
+        double dx = q.X - p.X, dy = q.Y - p.Y, length = Math.Max(1e-12, Math.Sqrt(dx * dx + dy * dy));
+        return ((p.X + q.X) / 2 - dy / length * 2 * bend * unit, (p.Y + q.Y) / 2 + dx / length * 2 * bend * unit);
+    }
+
+    /// A point of a bowed bond's curve, a fraction <paramref name="f"/> of the way from its first tensor.
+    static (double X, double Y) OnCurve(DrawnBond b, (double X, double Y)[] pos, double bend, double unit, double f)
+    {
+        var (p, q, c) = (pos[b.Tensors[0]], pos[b.Tensors[1]], Control(b, pos, bend, unit));
+        double u = 1 - f;
+        return (u * u * p.X + 2 * f * u * c.X + f * f * q.X, u * u * p.Y + 2 * f * u * c.Y + f * f * q.Y);
+    }
+
+    /// A bowed bond's curve as 17 points (its middle the 9th).
+    static (double X, double Y)[] Curve(DrawnBond b, (double X, double Y)[] pos, double bend, double unit) =>
+        Enumerable.Range(0, 17).Select(i => OnCurve(b, pos, bend, unit, i / 16.0)).ToArray();
 
     /// Where a bond's size label goes: at its middle (a stub's end, a hub) unless that box would overlap a label
     /// already placed; then slid along the bond, nearest the middle first; where every place overlaps, the one that
     /// overlaps least. The chosen box is added to <paramref name="boxes"/>.
     static (double X, double Y) PlaceLabel(Plot plot, BondLabel label, string text, (double X, double Y)[] pos,
-        List<(double Left, double Top, double Right, double Bottom)> boxes)
+        List<(double Left, double Top, double Right, double Bottom)> boxes, double unit)
     {
         var b = label.Bond;
         var candidates = new List<(double X, double Y)> { label.At };
@@ -168,7 +226,10 @@ public static class NetworkPicture
         {
             var from = pos[b.Tensors[0]];
             var to = label.At;
-            if (b.Tensors.Length == 2)
+            if (b.Tensors.Length == 2 && label.Bend != 0)
+                foreach (var f in new[] { 0.35, 0.65, 0.25, 0.75, 0.42, 0.58, 0.3, 0.7 })
+                    candidates.Add(OnCurve(b, pos, label.Bend, unit, f));
+            else if (b.Tensors.Length == 2)
             {
                 var q = pos[b.Tensors[1]];
                 foreach (var f in new[] { 0.35, 0.65, 0.25, 0.75, 0.42, 0.58, 0.3, 0.7 })
@@ -385,6 +446,16 @@ public static class NetworkPicture
         return ((int)Math.Clamp(w / unit * px + 420, 700, 2400), (int)Math.Clamp(h / unit * px + 260, 420, 2000));
     }
 
+    static void Polyline(Plot plot, (double X, double Y)[] points, Color color, float width, bool dashed)
+    {
+        var line = plot.Add.ScatterLine(points.Select(p => p.X).ToArray(), points.Select(p => p.Y).ToArray());
+        line.LineColor = color;
+        line.LineWidth = dashed ? Math.Max(width, 3) : width;
+        line.MarkerSize = 0;
+        if (dashed)
+            line.LinePattern = LinePattern.Dashed;
+    }
+
     static void Segment(Plot plot, (double X, double Y) a, (double X, double Y) b, Color color, float width, bool dashed)
     {
         var line = plot.Add.Line(a.X, a.Y, b.X, b.Y);
@@ -461,6 +532,7 @@ public static class NetworkPicture
     static List<double> BondAngles(int t, (double X, double Y)[] pos, NetworkLayout layout, double unit)
     {
         var angles = new List<double>();
+        var bends = Bends(layout);
         foreach (var b in layout.Bonds.Where(b => b.Tensors.Length > 1 && !b.Wide && b.Tensors.Contains(t)))
         {
             // A hyperindex's lines meet at its hub, drawn off the carriers' centre as in Network.
@@ -469,6 +541,9 @@ public static class NetworkPicture
                 : (X: b.Tensors.Average(u => pos[u].X), Y: b.Tensors.Average(u => pos[u].Y));
             if (b.Tensors.Length > 2)
                 to = (to.X + 0.17 * unit, to.Y + 0.23 * unit);
+            // A bowed bond leaves its tensor towards its curve's control point.
+            else if (bends.TryGetValue(b.Index, out double bend))
+                to = Control(b, pos, bend, unit);
             double dx = to.X - pos[t].X, dy = to.Y - pos[t].Y;
             if (dx * dx + dy * dy > 1e-12)
                 angles.Add(Math.Atan2(dy, dx));

@@ -4,15 +4,25 @@ using static TorchSharp.torch;
 
 namespace TnDsl.Data.Tests;
 
-public class DataTests
+public sealed class DataTests : IDisposable
 {
     static DataTests() => NativeLoader.EnsureLoaded();
 
-    static string TempDir()
+    readonly List<string> made = [];
+
+    /// <summary>A fresh folder under the temporary directory, removed after the test (<see cref="Dispose"/>).</summary>
+    string TempDir()
     {
-        var dir = Path.Combine(Path.GetTempPath(), "tn-data-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
+        var dir = Directory.CreateTempSubdirectory("tn-data-").FullName;
+        made.Add(dir);
         return dir;
+    }
+
+    public void Dispose()
+    {
+        foreach (var dir in made)
+            if (Directory.Exists(dir))
+                Directory.Delete(dir, recursive: true);
     }
 
     [Theory]

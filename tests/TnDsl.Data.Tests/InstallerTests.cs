@@ -6,13 +6,23 @@ using Xunit;
 namespace TnDsl.Data.Tests;
 
 /// <summary>The data installer: archives are checked and extracted whole or not at all.</summary>
-public class InstallerTests
+public sealed class InstallerTests : IDisposable
 {
-    static string TempDir()
+    readonly List<string> made = [];
+
+    /// <summary>A fresh folder under the temporary directory, removed after the test (<see cref="Dispose"/>).</summary>
+    string TempDir()
     {
-        var dir = Path.Combine(Path.GetTempPath(), "tndsl-install-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
+        var dir = Directory.CreateTempSubdirectory("tndsl-install-").FullName;
+        made.Add(dir);
         return dir;
+    }
+
+    public void Dispose()
+    {
+        foreach (var dir in made)
+            if (Directory.Exists(dir))
+                Directory.Delete(dir, recursive: true);
     }
 
     /// <summary>An npm-style tarball (gzip-compressed tar) holding <c>package/data/NAME</c> for each name.</summary>

@@ -213,14 +213,17 @@ let ``the expansion limit counts legs as well as tensors`` () =
     Assert.Equal("TN0112", d.Kind.Code)
     Assert.Equal((sl, sc), (d.Range.Start.Line, d.Range.Start.Col))
 
-let private tempDir () =
-    let dir = Path.Combine(Path.GetTempPath(), "tn-i18-" + Guid.NewGuid().ToString("N"))
-    Directory.CreateDirectory dir |> ignore
-    dir
+/// A fresh folder under the temporary directory, removed when disposed (`use temp = new TempDir()`).
+type private TempDir() =
+    let path = Directory.CreateTempSubdirectory("tn-i18-").FullName
+    member _.Path = path
+    interface IDisposable with
+        member _.Dispose() = if Directory.Exists path then Directory.Delete(path, true)
 
 [<Fact>]
 let ``a file that uses itself is an error naming the cycle`` () =
-    let dir = tempDir ()
+    use temp = new TempDir()
+    let dir = temp.Path
     let path = Path.Combine(dir, "self.tn")
     File.WriteAllText(path, "use \"self.tn\"\nnetwork a() { index i: 2 weight A: (i) output (i) }")
     let r = Compiler.compileFile path Compiler.defaultOptions
@@ -231,7 +234,8 @@ let ``a file that uses itself is an error naming the cycle`` () =
 
 [<Fact>]
 let ``two files that use each other are an error naming the cycle`` () =
-    let dir = tempDir ()
+    use temp = new TempDir()
+    let dir = temp.Path
     File.WriteAllText(Path.Combine(dir, "a.tn"), "use \"b.tn\"\nnetwork a() { index i: 2 weight A: (i) output (i) }")
     File.WriteAllText(Path.Combine(dir, "b.tn"), "use \"a.tn\"\nnetwork b() { index j: 2 weight B: (j) output (j) }")
     let r = Compiler.compileFile (Path.Combine(dir, "a.tn")) Compiler.defaultOptions
@@ -243,7 +247,8 @@ let ``two files that use each other are an error naming the cycle`` () =
 
 [<Fact>]
 let ``a used file larger than the limit or not a regular file is refused at once`` () =
-    let dir = tempDir ()
+    use temp = new TempDir()
+    let dir = temp.Path
     let big = Path.Combine(dir, "big.tn")
     File.WriteAllText(big, String('/', 100))
     match Compiler.readSource 64L big with
@@ -258,7 +263,8 @@ let ``a used file larger than the limit or not a regular file is refused at once
 [<Fact>]
 let ``a FIFO with no writer is refused at once, as a file and through use`` () =
     if not (OperatingSystem.IsWindows()) then
-        let dir = tempDir ()
+        use temp = new TempDir()
+        let dir = temp.Path
         let fifo = Path.Combine(dir, "pipe.tn")
         use mk = Diagnostics.Process.Start("mkfifo", fifo)
         mk.WaitForExit()

@@ -12,6 +12,9 @@ namespace TnDsl.Cli;
 /// </summary>
 public static class DynamicOptions
 {
+    /// <summary>What a memory refusal tells the user of a verb that takes <c>--batch</c> (<see cref="MemoryGuard.Advise"/>).</summary>
+    public const string BatchRemedies = "use a smaller --batch or smaller parameters (--set), or raise the limit";
+
     /// <summary>The network's dynamic index families, in the order they are declared.</summary>
     public static string[] Families(NetworkView net) =>
         net.Indices.Where(i => i.IsDynamic).Select(i => i.Family).Distinct().ToArray();

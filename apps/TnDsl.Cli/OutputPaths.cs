@@ -6,7 +6,7 @@ namespace TnDsl.Cli;
 /// The files a verb writes. <see cref="Check"/> runs before the verb does its work: the file must not be one of the
 /// files the verb reads (<c>-o</c> naming the <c>.tn</c> file by a slip would replace it), its folder must exist, and
 /// it must not be a folder, so a contraction that cannot write its result stops at once, not after the work is done.
-/// <see cref="Replace"/> writes it so that a failure part-way leaves the file that was there.
+/// <see cref="SafeFile.Replace"/> writes it so that a failure part-way leaves the file that was there.
 /// </summary>
 public static class OutputPaths
 {
@@ -27,20 +27,6 @@ public static class OutputPaths
         if (Path.GetDirectoryName(full) is { Length: > 0 } folder && !Directory.Exists(folder))
             throw new IOException($"cannot write {path} ({option}): the folder {folder} does not exist");
     }
-
-    /// <summary>
-    /// Writes <paramref name="path"/> through <paramref name="write"/>, which is given the path to write, so that a
-    /// failure part-way (a full disk, the process killed) cannot leave a half-written file in place of a good one: a
-    /// temporary file renamed over it, devices and FIFOs written directly (<see cref="SafeFile.Replace"/>). A failure is
-    /// an <see cref="IOException"/> that names <paramref name="path"/>.
-    /// </summary>
-    public static void Replace(string path, Action<string> write) => SafeFile.Replace(path, write);
-
-    /// <summary><see cref="Replace"/> with <paramref name="text"/> as UTF-8 (no byte-order mark).</summary>
-    public static void ReplaceText(string path, string text) => SafeFile.ReplaceText(path, text);
-
-    /// <summary><see cref="Replace"/> with <paramref name="bytes"/>.</summary>
-    public static void ReplaceBytes(string path, byte[] bytes) => SafeFile.ReplaceBytes(path, bytes);
 
     /// <summary>How paths compare: by case where the file system tells case apart (Linux), else without.</summary>
     private static StringComparison Comparison =>

@@ -2,6 +2,7 @@ namespace TnDsl.Cli.Commands;
 
 using ScottPlot;
 using TnDsl.BornMachine;
+using TnDsl.Native;
 
 /// <summary>One line of a <see cref="BornPlot"/> panel: loops and values, drawn with markers or as a plain line.</summary>
 /// <param name="Name">The legend text.</param>
@@ -73,7 +74,7 @@ public static class BornPlot
             // The same margins on every panel line their loop axes up; the legends go in the right margin.
             plot.Layout.Fixed(new ScottPlot.PixelPadding(80, 370, 50, 35));
         }
-        OutputPaths.Replace(path, p => multi.SavePng(p, 1100, 330 * Math.Max(1, panels.Count)));
+        SafeFile.Replace(path, p => multi.SavePng(p, 1100, 330 * Math.Max(1, panels.Count)));
     }
 
     /// <summary>

@@ -8,6 +8,7 @@ using System.Text;
 using System.Text.Json;
 using Spectre.Console;
 using TnDsl.Api;
+using TnDsl.Native;
 using TnDsl.Torch;
 using static TorchSharp.torch;
 
@@ -327,7 +328,7 @@ public static class ContractCommand
         var header = $"{{'descr': '<f8', 'fortran_order': False, 'shape': {dims}, }}";
         int total = 10 + header.Length + 1;
         header = header.PadRight(header.Length + (64 - total % 64) % 64) + "\n";
-        OutputPaths.Replace(path, file =>
+        SafeFile.Replace(path, file =>
         {
             using var stream = new FileStream(file, FileMode.Create, FileAccess.Write);
             using var b = new BinaryWriter(stream);

@@ -3,6 +3,7 @@ namespace TnDsl.Cli.Commands;
 using TnDsl.Api;
 using System.CommandLine;
 using TnDsl.Torch;
+using TnDsl.Native;
 
 /// <summary>
 /// <c>tn emit FILE --cs [--class Name] [--namespace N] [-o Out.cs] [--set k=v] [--network NAME] [--batch N]
@@ -47,7 +48,7 @@ public static class EmitCommand
         long? batch, string optimizer, string? className, string ns, string? output, TextWriter stdout, TextWriter stderr)
     {
         // A refusal by the memory guard names this verb's options.
-        using var advice = MemoryGuard.Advise("use a smaller --batch or smaller parameters (--set), or raise the limit");
+        using var advice = MemoryGuard.Advise(DynamicOptions.BatchRemedies);
         OutputPaths.Check(output, "-o", file);
         try
         {
@@ -65,7 +66,7 @@ public static class EmitCommand
             var source = CSharpEmitter.Emit(module, className, ns);
             if (output is not null)
             {
-                OutputPaths.ReplaceText(output, source);
+                SafeFile.ReplaceText(output, source);
                 stderr.WriteLine($"tn emit: wrote {output} (class {className}, {module.Plan.Count} steps)");
             }
             else

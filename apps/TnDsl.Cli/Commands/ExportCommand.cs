@@ -1,6 +1,7 @@
 using System.CommandLine;
 using TnDsl;
 using TnDsl.Api;
+using TnDsl.Native;
 
 namespace TnDsl.Cli.Commands;
 
@@ -53,7 +54,7 @@ public static class ExportCommand
             output.Write(text);
         else
         {
-            OutputPaths.ReplaceText(outPath, text);
+            SafeFile.ReplaceText(outPath, text);
             // As emit, draw and sample do: a file written says so on the error stream (standard output stays empty).
             err.WriteLine($"tn export: wrote {outPath} (network {check.Network!.Name}, {check.Network!.Tensors.Length} tensors)");
         }

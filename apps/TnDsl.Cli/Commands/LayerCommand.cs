@@ -33,7 +33,7 @@ public static class LayerCommand
         bool batchGiven)
     {
         // A refusal by the memory guard names this verb's options.
-        using var advice = MemoryGuard.Advise("use a smaller --batch or smaller parameters (--set), or raise the limit");
+        using var advice = MemoryGuard.Advise(DynamicOptions.BatchRemedies);
         if (!PlanApi.optimizerNames().Contains(optimizer))
             throw new UsageException($"unknown optimizer `{optimizer}`; valid: {string.Join(", ", PlanApi.optimizerNames())}");
         SpecLayer layer;

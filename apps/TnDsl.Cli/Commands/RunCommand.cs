@@ -47,7 +47,7 @@ public static class RunCommand
         string deviceName, ScalarType dtype, long? batch, long seed, int repeat, string optimizer, int? threads)
     {
         // A refusal by the memory guard names this verb's options.
-        using var advice = MemoryGuard.Advise("use a smaller --batch or smaller parameters (--set), or raise the limit");
+        using var advice = MemoryGuard.Advise(DynamicOptions.BatchRemedies);
         // The file is checked before libtorch loads: errors in the input come first, and cheaply.
         var check = Frontend.Check(file, overrides, networkName);
         foreach (var d in check.Diagnostics.Where(d => !d.IsError))

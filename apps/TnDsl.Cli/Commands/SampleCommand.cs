@@ -3,6 +3,7 @@ namespace TnDsl.Cli.Commands;
 using System.CommandLine;
 using System.Globalization;
 using TnDsl.BornMachine;
+using TnDsl.Native;
 
 /// <summary>
 /// <c>tn sample MODEL [-n 64] [-o samples.png]</c>: exact independent samples from a trained Born machine (a
@@ -73,7 +74,7 @@ public static class SampleCommand
                 throw new UsageException(string.Create(CultureInfo.InvariantCulture,
                     $"{count} samples at --scale {scale} make a grid of {pixels:N0} pixels, more than the {MaxGridPixels:N0} a PNG here may have; ask for fewer samples (-n) or a smaller --scale"));
             var samples = mps.Sample(count, new SplitMix64(seed));
-            OutputPaths.ReplaceBytes(output, Grid(samples, count, state.SitePixels, state.ImageWidth, state.ImageHeight, columns, scale));
+            SafeFile.ReplaceBytes(output, Grid(samples, count, state.SitePixels, state.ImageWidth, state.ImageHeight, columns, scale));
         }
         Console.WriteLine($"wrote {count} samples to {output} (loop {state.History[^1].Loop}, train NLL {state.History[^1].TrainNll.ToString("F3", CultureInfo.InvariantCulture)})");
         if (plot is not null)

@@ -6,6 +6,7 @@ using Spectre.Console;
 using TnDsl.Torch;
 using TnDsl.BornMachine;
 using static TorchSharp.torch;
+using TnDsl.Native;
 
 /// <summary>
 /// <c>tn train born-machine …</c>: trains an MPS Born machine read from a .tn file with two-site sweeps, printing a
@@ -217,7 +218,7 @@ public static class TrainCommand
             PrintProfileSummary(profiles, options.Dmax);
         BornPlot.WriteNll(Path.Combine(outDir, "nll.png"), trainer.History, options.Dmax, IsMnist(data.Train));
         var samples = trainer.Model.Sample(64, new SplitMix64((ulong)options.Seed));
-        OutputPaths.ReplaceBytes(Path.Combine(outDir, "samples.png"), SampleCommand.Grid(samples, 64, layout.Sites.Select(s => s.Pixel).ToArray(), data.Train.Width, data.Train.Height, 8));
+        SafeFile.ReplaceBytes(Path.Combine(outDir, "samples.png"), SampleCommand.Grid(samples, 64, layout.Sites.Select(s => s.Pixel).ToArray(), data.Train.Width, data.Train.Height, 8));
         BornExport.Save(trainer.Model, layout.Sites.Select(s => s.Pixel).ToArray(), Path.Combine(outDir, "model.tn"), Path.Combine(outDir, "model.weights"));
         AnsiConsole.MarkupLine($"wrote {Markup.Escape(outDir)}/checkpoint.bin, history.csv, nll.png, samples.png, model.tn, model.weights");
         return 0;
@@ -237,7 +238,7 @@ public static class TrainCommand
         foreach (var h in trainer.History)
             csv.AppendLine(string.Create(CultureInfo.InvariantCulture, $"{h.Loop},{h.TrainNll:F4},{h.TestNll:F4},{h.MaxBond},{h.LearningRate:g4},{h.Seconds:F2}"));
         var csvPath = Path.Combine(Path.GetDirectoryName(path)!, "history.csv");
-        OutputPaths.ReplaceText(csvPath, csv.ToString());
+        SafeFile.ReplaceText(csvPath, csv.ToString());
     }
 
     static void CheckSameSettings(ParseResult parse, BornMachineOptions o, CheckpointState saved)

@@ -1,6 +1,7 @@
 using TnDsl.Api;
 using System.Numerics;
 using ScottPlot;
+using TnDsl.Native;
 
 namespace TnDsl.Cli.Drawing;
 
@@ -427,13 +428,13 @@ public static class NetworkPicture
         return plot;
     }
 
-    /// <summary>Saves as SVG or PNG by the file's extension, replacing the file only once the picture is whole (<see cref="OutputPaths.Replace"/>).</summary>
+    /// <summary>Saves as SVG or PNG by the file's extension, replacing the file only once the picture is whole (<see cref="SafeFile.Replace"/>).</summary>
     public static void Save(Plot plot, string path, int width, int height)
     {
         if (path.EndsWith(".svg", StringComparison.OrdinalIgnoreCase))
-            OutputPaths.ReplaceText(path, plot.GetSvgXml(width, height));
+            SafeFile.ReplaceText(path, plot.GetSvgXml(width, height));
         else
-            OutputPaths.ReplaceBytes(path, plot.GetImageBytes(width, height, ImageFormat.Png));
+            SafeFile.ReplaceBytes(path, plot.GetImageBytes(width, height, ImageFormat.Png));
     }
 
     /// <summary>A pixel size that gives each tensor room: from the layout's extent.</summary>

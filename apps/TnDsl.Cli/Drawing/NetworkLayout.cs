@@ -13,6 +13,10 @@ public enum LayoutKind
     Grid,
     /// <summary>As <see cref="Grid"/>, rows of different lengths spread over one width (MERA levels, MPO on MPS).</summary>
     Layers,
+    /// <summary>A network fed by input tensors: rows by how far each tensor is from the inputs, the inputs at the
+    /// bottom (one input feeding several tensors drawn as a bar under them), each row ordered by its neighbours'
+    /// places (MERA levels, a tensor train above its input).</summary>
+    Layered,
     /// <summary>Any other graph: a seeded force-directed (Fruchterman–Reingold) layout.</summary>
     Force,
 }
@@ -27,8 +31,13 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
     /// <summary>The longest row of a chain before it wraps.</summary>
     public const int RowLength = 28;
 
+    /// <summary>The inputs drawn as a bar under the tensors they feed (a <see cref="LayoutKind.Layered"/> layout's one
+    /// input joining several tensors): each bond to it drops straight down onto the bar; its position is the bar's middle.</summary>
+    public IReadOnlyList<int> Bars { get; init; } = [];
+
     /// <summary>Lays out a flat network by its structure: a path as a line, a tree as a tree, subscripted families
-    /// as rows and columns (a grid when every row is as long), anything else by force.</summary>
+    /// as rows and columns (a grid when every row is as long), a network fed by inputs in layers above them, anything
+    /// else by force.</summary>
     public static NetworkLayout Of(NetworkView net)
     {
         int n = net.Tensors.Length;
@@ -67,6 +76,8 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
             return new(LayoutKind.Tree, TreeLayout(adjacency), bonds);
         if (TreeAboveInputs(net, adjacency) is { } fed)
             return new(LayoutKind.Tree, fed, bonds);
+        if (connected && n <= 400 && Layered(net, adjacency, bonds) is { } layered)
+            return new(LayoutKind.Layered, layered.Positions, bonds) { Bars = layered.Bars };
         return new(LayoutKind.Force, Force(adjacency, seed: 1), bonds);
     }
 
@@ -158,6 +169,202 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
             return null;
         return pos.Select(p => (p.X, p.Y)).ToArray();
     }
+
+    /// A network fed by inputs, in rows by how far each tensor is from them (y down: the inputs' row at the bottom).
+    /// When the tensors other than the inputs form a path (a tensor train) of at most RowLength, it is one row above the
+    /// inputs. Otherwise the rows are peeled from the inputs: a tensor joins the next row once at least as many of its
+    /// bonds lead to rows already placed as lead elsewhere (a MERA's disentanglers before the isometries they feed; when
+    /// none qualifies, those with the largest share placed go next). Each row is then ordered by the mean place of its
+    /// neighbours below and above in turn (barycentre sweeps), keeping the order with the fewest crossing bonds, and
+    /// spread to sit over its neighbours, one unit apart at least. The one input that joins several tensors is a bar
+    /// under them. Null without inputs or where an input joins nothing but inputs.
+    static ((double, double)[] Positions, int[] Bars)? Layered(NetworkView net, HashSet<int>[] adjacency, DrawnBond[] bonds)
+    {
+        int n = adjacency.Length;
+        var inputs = net.Tensors.Where(t => t.IsInput).Select(t => t.Id).ToList();
+        if (inputs.Count == 0 || inputs.Count == n || inputs.Any(v => !adjacency[v].Any(w => !net.Tensors[w].IsInput)))
+            return null;
+        var layer = Enumerable.Repeat(-1, n).ToArray();
+        foreach (var v in inputs)
+            layer[v] = 0;
+        var rest = Enumerable.Range(0, n).Where(v => layer[v] < 0).ToList();
+        var restSet = rest.ToHashSet();
+        var rows = new List<List<int>> { inputs };
+        var ends = rest.Where(v => adjacency[v].Count(restSet.Contains) <= 1).ToList();
+        bool path = rest.Count >= 2 && rest.Count <= RowLength && rest.All(v => adjacency[v].Count(restSet.Contains) <= 2)
+                    && rest.Sum(v => adjacency[v].Count(restSet.Contains)) == 2 * (rest.Count - 1) && ends.Count == 2;
+        if (path)
+        {
+            // The path in order from its lower-numbered end.
+            var row = new List<int>();
+            for (int prev = -1, at = ends.Min(); at >= 0;)
+            {
+                row.Add(at);
+                layer[at] = 1;
+                int next = adjacency[at].Where(w => restSet.Contains(w) && w != prev).DefaultIfEmpty(-1).First();
+                (prev, at) = (at, next);
+            }
+            if (row.Count != rest.Count)
+                return null;
+            rows.Add(row);
+        }
+        else
+        {
+            // Each tensor's bonds (not open legs, not a batch), each as the other tensors it joins.
+            var legs = Enumerable.Range(0, n).Select(_ => new List<int[]>()).ToArray();
+            foreach (var b in bonds.Where(b => !b.Wide && b.Tensors.Length > 1))
+                foreach (var t in b.Tensors)
+                    legs[t].Add(b.Tensors.Where(u => u != t).ToArray());
+            while (rest.Any(v => layer[v] < 0))
+            {
+                var waiting = rest.Where(v => layer[v] < 0).ToList();
+                int Placed(int v) => legs[v].Count(l => l.Any(u => layer[u] >= 0));
+                var ready = waiting.Where(v => Placed(v) > 0 && Placed(v) >= legs[v].Count - Placed(v)).ToList();
+                if (ready.Count == 0)
+                {
+                    double Share(int v) => legs[v].Count == 0 ? 0 : (double)Placed(v) / legs[v].Count;
+                    double most = waiting.Max(Share);
+                    if (most == 0)
+                        return null;
+                    ready = waiting.Where(v => Share(v) == most).ToList();
+                }
+                foreach (var v in ready)
+                    layer[v] = rows.Count;
+                rows.Add(ready);
+            }
+        }
+        int top = rows.Count - 1;
+        int[] bars = inputs.Count == 1 && adjacency[inputs[0]].Count >= 2 ? [inputs[0]] : [];
+        var isBar = new bool[n];
+        foreach (var v in bars)
+            isBar[v] = true;
+        // Neighbours that place a tensor: a bar's bonds drop straight down, so it pulls nothing sideways.
+        var pulls = Enumerable.Range(0, n).Select(v => adjacency[v].Where(w => !isBar[w] && layer[w] != layer[v]).ToArray()).ToArray();
+        var x = new double[n];
+        void Spread(List<int> row)
+        {
+            for (int k = 0; k < row.Count; k++)
+                x[row[k]] = k - (row.Count - 1) / 2.0;
+        }
+        foreach (var row in rows)
+            Spread(row);
+        var pos = new (double X, double Y)[n];
+        (double X, double Y)[] Place()
+        {
+            for (int v = 0; v < n; v++)
+                pos[v] = (isBar[v] ? adjacency[v].Average(w => x[w]) : x[v], top - layer[v]);
+            return pos;
+        }
+        if (!path)
+        {
+            var best = rows.Select(r => r.ToList()).ToList();
+            int fewest = Crossings(Place(), bonds, isBar);
+            for (int sweep = 0; sweep < 8 && fewest > 0; sweep++)
+            {
+                bool up = sweep % 2 == 0;
+                var order = up ? Enumerable.Range(1, top) : Enumerable.Range(0, top).Reverse();
+                foreach (int l in order)
+                {
+                    var row = rows[l];
+                    double Key(int v)
+                    {
+                        var from = pulls[v].Where(w => up ? layer[w] < l : layer[w] > l).ToList();
+                        return from.Count == 0 ? x[v] : from.Average(w => x[w]);
+                    }
+                    var keys = row.ToDictionary(v => v, Key);
+                    rows[l] = row.Select((v, k) => (v, k)).OrderBy(p => keys[p.v]).ThenBy(p => p.k).Select(p => p.v).ToList();
+                    Spread(rows[l]);
+                }
+                int crossings = Crossings(Place(), bonds, isBar);
+                if (crossings < fewest)
+                    (fewest, best) = (crossings, rows.Select(r => r.ToList()).ToList());
+            }
+            rows = best;
+            foreach (var row in rows)
+                Spread(row);
+        }
+        // Each tensor over the mean of its neighbours in other rows, its row kept in order and one unit apart:
+        // a least-squares fit under those bounds, row by row, down and up a few times.
+        for (int pass = 0; pass < 12; pass++)
+        {
+            var order = pass % 2 == 0 ? Enumerable.Range(0, top + 1) : Enumerable.Range(0, top + 1).Reverse();
+            foreach (int l in order)
+            {
+                var row = rows[l];
+                var wanted = row.Select(v => pulls[v].Length == 0 ? x[v] : pulls[v].Average(w => x[w])).ToArray();
+                var fitted = Isotonic(wanted.Select((d, k) => d - k).ToArray());
+                for (int k = 0; k < row.Count; k++)
+                    x[row[k]] = fitted[k] + k;
+            }
+        }
+        double left = Enumerable.Range(0, n).Where(v => !isBar[v]).Min(v => x[v]);
+        for (int v = 0; v < n; v++)
+            x[v] -= left;
+        Place();
+        if (pos.Distinct().Count() != n)
+            return null;
+        return (pos.Select(p => (p.X, p.Y)).ToArray(), bars);
+    }
+
+    /// The nondecreasing sequence nearest (least squares) <paramref name="values"/>: pool adjacent violators.
+    static double[] Isotonic(double[] values)
+    {
+        var blocks = new List<(double Sum, int Count)>();
+        foreach (var v in values)
+        {
+            blocks.Add((v, 1));
+            while (blocks.Count > 1 && blocks[^2].Sum / blocks[^2].Count > blocks[^1].Sum / blocks[^1].Count)
+            {
+                var (a, b) = (blocks[^2], blocks[^1]);
+                blocks.RemoveRange(blocks.Count - 2, 2);
+                blocks.Add((a.Sum + b.Sum, a.Count + b.Count));
+            }
+        }
+        return blocks.SelectMany(b => Enumerable.Repeat(b.Sum / b.Count, b.Count)).ToArray();
+    }
+
+    /// <summary>The straight segments drawn for the bonds between two tensors of a layout (one per pair of tensors,
+    /// however many bonds join them; a bond to a bar drops straight down onto it), in layout coordinates.</summary>
+    public static IReadOnlyList<((double X, double Y) From, (double X, double Y) To)> Segments(
+        IReadOnlyList<(double X, double Y)> pos, IEnumerable<DrawnBond> bonds, IReadOnlyList<bool> isBar)
+    {
+        var segments = new List<((double X, double Y), (double X, double Y))>();
+        var seen = new HashSet<(int, int)>();
+        foreach (var b in bonds.Where(b => !b.Wide && b.Tensors.Length == 2))
+        {
+            int a = Math.Min(b.Tensors[0], b.Tensors[1]), c = Math.Max(b.Tensors[0], b.Tensors[1]);
+            if (!seen.Add((a, c)))
+                continue;
+            var (p, q) = (pos[a], pos[c]);
+            if (isBar[a])
+                p = (q.X, p.Y);
+            else if (isBar[c])
+                q = (p.X, q.Y);
+            segments.Add((p, q));
+        }
+        return segments;
+    }
+
+    /// <summary>How many pairs of <see cref="Segments"/> cross (meet at a point inside both, not at a shared end).</summary>
+    public static int Crossings(IReadOnlyList<((double X, double Y) From, (double X, double Y) To)> segments)
+    {
+        static double Side((double X, double Y) a, (double X, double Y) b, (double X, double Y) c) =>
+            (b.X - a.X) * (c.Y - a.Y) - (b.Y - a.Y) * (c.X - a.X);
+        int count = 0;
+        for (int i = 0; i < segments.Count; i++)
+            for (int j = i + 1; j < segments.Count; j++)
+            {
+                var (p, q) = segments[i];
+                var (r, s) = segments[j];
+                double d1 = Side(p, q, r), d2 = Side(p, q, s), d3 = Side(r, s, p), d4 = Side(r, s, q);
+                const double eps = 1e-9;
+                if (((d1 > eps && d2 < -eps) || (d1 < -eps && d2 > eps)) && ((d3 > eps && d4 < -eps) || (d3 < -eps && d4 > eps)))
+                    count++;
+            }
+        return count;
+    }
+
+    static int Crossings((double X, double Y)[] pos, DrawnBond[] bonds, bool[] isBar) => Crossings(Segments(pos, bonds, isBar));
 
     /// Rows keyed by (first subscript when there are two or more, family in order of appearance), columns by the
     /// last subscript; shorter rows are spread over the longest one's width. Null when two tensors would coincide.

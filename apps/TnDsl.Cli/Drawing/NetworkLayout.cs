@@ -171,68 +171,48 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
     }
 
     /// A network fed by inputs, in rows by how far each tensor is from them (y down: the inputs' row at the bottom).
-    /// When the tensors other than the inputs form a path (a tensor train) of at most RowLength, it is one row above the
-    /// inputs. Otherwise the rows are peeled from the inputs: a tensor joins the next row once at least as many of its
-    /// bonds lead to rows already placed as lead elsewhere (a MERA's disentanglers before the isometries they feed; when
-    /// none qualifies, those with the largest share placed go next). Each row is then ordered by the mean place of its
-    /// neighbours below and above in turn (barycentre sweeps), keeping the order with the fewest crossing bonds, and
-    /// spread to sit over its neighbours, one unit apart at least. The one input that joins several tensors is a bar
-    /// under them. Null without inputs or where an input joins nothing but inputs.
+    /// Where every set of tensors at one distance from the inputs is a path or joins no other (a tensor train above its
+    /// input, an MPO on it), those sets are the rows. Otherwise the rows are peeled from the inputs: a tensor joins the
+    /// next row once at least as many of its bonds lead to rows already placed as lead elsewhere (a MERA's
+    /// disentanglers before the isometries they feed; when none qualifies, every tensor joined to a placed one goes
+    /// next). A row that is a path keeps the path's order; the others are ordered by the mean place of their
+    /// neighbours below and above in turn (barycentre sweeps), keeping the order with the fewest crossing bonds. Each
+    /// row is then spread to sit over its neighbours, one unit apart at least. The one input that joins several
+    /// tensors is a bar under them. Null without inputs, where an input joins nothing but inputs, or where a bond
+    /// would be drawn through a tensor it does not join.
     static ((double, double)[] Positions, int[] Bars)? Layered(NetworkView net, HashSet<int>[] adjacency, DrawnBond[] bonds)
     {
         int n = adjacency.Length;
         var inputs = net.Tensors.Where(t => t.IsInput).Select(t => t.Id).ToList();
         if (inputs.Count == 0 || inputs.Count == n || inputs.Any(v => !adjacency[v].Any(w => !net.Tensors[w].IsInput)))
             return null;
-        var layer = Enumerable.Repeat(-1, n).ToArray();
+        var distance = Enumerable.Repeat(-1, n).ToArray();
+        var queue = new Queue<int>(inputs);
         foreach (var v in inputs)
-            layer[v] = 0;
-        var rest = Enumerable.Range(0, n).Where(v => layer[v] < 0).ToList();
-        var restSet = rest.ToHashSet();
-        var rows = new List<List<int>> { inputs };
-        var ends = rest.Where(v => adjacency[v].Count(restSet.Contains) <= 1).ToList();
-        bool path = rest.Count >= 2 && rest.Count <= RowLength && rest.All(v => adjacency[v].Count(restSet.Contains) <= 2)
-                    && rest.Sum(v => adjacency[v].Count(restSet.Contains)) == 2 * (rest.Count - 1) && ends.Count == 2;
-        if (path)
+            distance[v] = 0;
+        while (queue.Count > 0)
         {
-            // The path in order from its lower-numbered end.
-            var row = new List<int>();
-            for (int prev = -1, at = ends.Min(); at >= 0;)
+            int u = queue.Dequeue();
+            foreach (var w in adjacency[u].Where(w => distance[w] < 0))
             {
-                row.Add(at);
-                layer[at] = 1;
-                int next = adjacency[at].Where(w => restSet.Contains(w) && w != prev).DefaultIfEmpty(-1).First();
-                (prev, at) = (at, next);
-            }
-            if (row.Count != rest.Count)
-                return null;
-            rows.Add(row);
-        }
-        else
-        {
-            // Each tensor's bonds (not open legs, not a batch), each as the other tensors it joins.
-            var legs = Enumerable.Range(0, n).Select(_ => new List<int[]>()).ToArray();
-            foreach (var b in bonds.Where(b => !b.Wide && b.Tensors.Length > 1))
-                foreach (var t in b.Tensors)
-                    legs[t].Add(b.Tensors.Where(u => u != t).ToArray());
-            while (rest.Any(v => layer[v] < 0))
-            {
-                var waiting = rest.Where(v => layer[v] < 0).ToList();
-                int Placed(int v) => legs[v].Count(l => l.Any(u => layer[u] >= 0));
-                var ready = waiting.Where(v => Placed(v) > 0 && Placed(v) >= legs[v].Count - Placed(v)).ToList();
-                if (ready.Count == 0)
-                {
-                    double Share(int v) => legs[v].Count == 0 ? 0 : (double)Placed(v) / legs[v].Count;
-                    double most = waiting.Max(Share);
-                    if (most == 0)
-                        return null;
-                    ready = waiting.Where(v => Share(v) == most).ToList();
-                }
-                foreach (var v in ready)
-                    layer[v] = rows.Count;
-                rows.Add(ready);
+                distance[w] = distance[u] + 1;
+                queue.Enqueue(w);
             }
         }
+        var rows = Enumerable.Range(0, distance.Max() + 1).Select(d => Enumerable.Range(0, n).Where(v => distance[v] == d).ToList()).ToList();
+        if (!rows.Skip(1).All(row => PathThrough(row, adjacency) is not null || row.All(v => !adjacency[v].Any(row.Contains))))
+            rows = Peeled(inputs, adjacency, bonds);
+        if (rows is null || rows.Any(row => row.Count == 0))
+            return null;
+        var layer = new int[n];
+        for (int l = 0; l < rows.Count; l++)
+            foreach (var v in rows[l])
+                layer[v] = l;
+        // A row that is a path is drawn in the path's order (either way round), so that its bonds join neighbours.
+        var paths = rows.Select((row, l) => l > 0 ? PathThrough(row, adjacency) : null).ToArray();
+        for (int l = 0; l < rows.Count; l++)
+            if (paths[l] is { } walk)
+                rows[l] = walk;
         int top = rows.Count - 1;
         int[] bars = inputs.Count == 1 && adjacency[inputs[0]].Count >= 2 ? [inputs[0]] : [];
         var isBar = new bool[n];
@@ -255,34 +235,39 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
                 pos[v] = (isBar[v] ? adjacency[v].Average(w => x[w]) : x[v], top - layer[v]);
             return pos;
         }
-        if (!path)
+        var best = rows.Select(r => r.ToList()).ToList();
+        int fewest = Crossings(Place(), bonds, isBar);
+        for (int sweep = 0; sweep < 8 && fewest > 0; sweep++)
         {
-            var best = rows.Select(r => r.ToList()).ToList();
-            int fewest = Crossings(Place(), bonds, isBar);
-            for (int sweep = 0; sweep < 8 && fewest > 0; sweep++)
+            bool up = sweep % 2 == 0;
+            var order = up ? Enumerable.Range(1, top) : Enumerable.Range(0, top).Reverse();
+            foreach (int l in order)
             {
-                bool up = sweep % 2 == 0;
-                var order = up ? Enumerable.Range(1, top) : Enumerable.Range(0, top).Reverse();
-                foreach (int l in order)
+                var row = rows[l];
+                double Key(int v)
                 {
-                    var row = rows[l];
-                    double Key(int v)
-                    {
-                        var from = pulls[v].Where(w => up ? layer[w] < l : layer[w] > l).ToList();
-                        return from.Count == 0 ? x[v] : from.Average(w => x[w]);
-                    }
-                    var keys = row.ToDictionary(v => v, Key);
-                    rows[l] = row.Select((v, k) => (v, k)).OrderBy(p => keys[p.v]).ThenBy(p => p.k).Select(p => p.v).ToList();
-                    Spread(rows[l]);
+                    var from = pulls[v].Where(w => up ? layer[w] < l : layer[w] > l).ToList();
+                    return from.Count == 0 ? x[v] : from.Average(w => x[w]);
                 }
-                int crossings = Crossings(Place(), bonds, isBar);
-                if (crossings < fewest)
-                    (fewest, best) = (crossings, rows.Select(r => r.ToList()).ToList());
+                var keys = row.ToDictionary(v => v, Key);
+                if (paths[l] is not null)
+                {
+                    // The path's way round that follows its neighbours' places.
+                    double along = row.Select((v, k) => keys[v] * k).Sum(), back = row.Select((v, k) => keys[v] * (row.Count - 1 - k)).Sum();
+                    if (back > along + 1e-9)
+                        rows[l] = Enumerable.Reverse(row).ToList();
+                }
+                else
+                    rows[l] = row.Select((v, k) => (v, k)).OrderBy(p => keys[p.v]).ThenBy(p => p.k).Select(p => p.v).ToList();
+                Spread(rows[l]);
             }
-            rows = best;
-            foreach (var row in rows)
-                Spread(row);
+            int crossings = Crossings(Place(), bonds, isBar);
+            if (crossings < fewest)
+                (fewest, best) = (crossings, rows.Select(r => r.ToList()).ToList());
         }
+        rows = best;
+        foreach (var row in rows)
+            Spread(row);
         // Each tensor over the mean of its neighbours in other rows, its row kept in order and one unit apart:
         // a least-squares fit under those bounds, row by row, down and up a few times.
         for (int pass = 0; pass < 12; pass++)
@@ -301,9 +286,56 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
         for (int v = 0; v < n; v++)
             x[v] -= left;
         Place();
-        if (pos.Distinct().Count() != n)
+        if (pos.Distinct().Count() != n || ThroughTensor(pos, bonds, isBar))
             return null;
         return (pos.Select(p => (p.X, p.Y)).ToArray(), bars);
+    }
+
+    /// The tensors of <paramref name="row"/> in order along the path they form among themselves, from its lower-numbered
+    /// end; null when they do not form one path of two or more.
+    static List<int>? PathThrough(List<int> row, HashSet<int>[] adjacency)
+    {
+        var set = row.ToHashSet();
+        var degree = row.ToDictionary(v => v, v => adjacency[v].Count(set.Contains));
+        if (row.Count < 2 || degree.Values.Any(d => d > 2) || degree.Values.Sum() != 2 * (row.Count - 1))
+            return null;
+        var walk = new List<int>();
+        for (int prev = -1, at = row.Where(v => degree[v] == 1).DefaultIfEmpty(-1).Min(); at >= 0;)
+        {
+            walk.Add(at);
+            int next = adjacency[at].Where(w => set.Contains(w) && w != prev).DefaultIfEmpty(-1).First();
+            (prev, at) = (at, next);
+        }
+        return walk.Count == row.Count ? walk : null;
+    }
+
+    /// Rows peeled from the inputs (see <see cref="Layered"/>); null where some tensor is never reached.
+    static List<List<int>>? Peeled(List<int> inputs, HashSet<int>[] adjacency, DrawnBond[] bonds)
+    {
+        int n = adjacency.Length;
+        var layer = Enumerable.Repeat(-1, n).ToArray();
+        foreach (var v in inputs)
+            layer[v] = 0;
+        var rows = new List<List<int>> { inputs };
+        // Each tensor's bonds (not open legs, not a batch), each as the other tensors it joins.
+        var legs = Enumerable.Range(0, n).Select(_ => new List<int[]>()).ToArray();
+        foreach (var b in bonds.Where(b => !b.Wide && b.Tensors.Length > 1))
+            foreach (var t in b.Tensors)
+                legs[t].Add(b.Tensors.Where(u => u != t).ToArray());
+        int Placed(int v) => legs[v].Count(l => l.Any(u => layer[u] >= 0));
+        while (layer.Any(l => l < 0))
+        {
+            var waiting = Enumerable.Range(0, n).Where(v => layer[v] < 0).ToList();
+            var ready = waiting.Where(v => Placed(v) > 0 && Placed(v) >= legs[v].Count - Placed(v)).ToList();
+            if (ready.Count == 0)
+                ready = waiting.Where(v => Placed(v) > 0).ToList();
+            if (ready.Count == 0)
+                return null;
+            foreach (var v in ready)
+                layer[v] = rows.Count;
+            rows.Add(ready);
+        }
+        return rows;
     }
 
     /// The nondecreasing sequence nearest (least squares) <paramref name="values"/>: pool adjacent violators.
@@ -323,12 +355,11 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
         return blocks.SelectMany(b => Enumerable.Repeat(b.Sum / b.Count, b.Count)).ToArray();
     }
 
-    /// <summary>The straight segments drawn for the bonds between two tensors of a layout (one per pair of tensors,
-    /// however many bonds join them; a bond to a bar drops straight down onto it), in layout coordinates.</summary>
-    public static IReadOnlyList<((double X, double Y) From, (double X, double Y) To)> Segments(
-        IReadOnlyList<(double X, double Y)> pos, IEnumerable<DrawnBond> bonds, IReadOnlyList<bool> isBar)
+    /// The straight lines drawn for the bonds between two tensors (one per pair of tensors, however many bonds join
+    /// them; a bond to a bar drops straight down onto it), with the pair.
+    static List<(int A, int C, (double X, double Y) P, (double X, double Y) Q)> Segments((double X, double Y)[] pos, DrawnBond[] bonds, bool[] isBar)
     {
-        var segments = new List<((double X, double Y), (double X, double Y))>();
+        var segments = new List<(int, int, (double X, double Y), (double X, double Y))>();
         var seen = new HashSet<(int, int)>();
         foreach (var b in bonds.Where(b => !b.Wide && b.Tensors.Length == 2))
         {
@@ -340,31 +371,47 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
                 p = (q.X, p.Y);
             else if (isBar[c])
                 q = (p.X, q.Y);
-            segments.Add((p, q));
+            segments.Add((a, c, p, q));
         }
         return segments;
     }
 
-    /// <summary>How many pairs of <see cref="Segments"/> cross (meet at a point inside both, not at a shared end).</summary>
-    public static int Crossings(IReadOnlyList<((double X, double Y) From, (double X, double Y) To)> segments)
+    /// How many pairs of the bonds' lines cross (meet at a point inside both, not at a shared end).
+    static int Crossings((double X, double Y)[] pos, DrawnBond[] bonds, bool[] isBar)
     {
         static double Side((double X, double Y) a, (double X, double Y) b, (double X, double Y) c) =>
             (b.X - a.X) * (c.Y - a.Y) - (b.Y - a.Y) * (c.X - a.X);
+        static bool Apart(double u, double v) => (u > 1e-9 && v < -1e-9) || (u < -1e-9 && v > 1e-9);
+        var segments = Segments(pos, bonds, isBar);
         int count = 0;
         for (int i = 0; i < segments.Count; i++)
             for (int j = i + 1; j < segments.Count; j++)
             {
-                var (p, q) = segments[i];
-                var (r, s) = segments[j];
-                double d1 = Side(p, q, r), d2 = Side(p, q, s), d3 = Side(r, s, p), d4 = Side(r, s, q);
-                const double eps = 1e-9;
-                if (((d1 > eps && d2 < -eps) || (d1 < -eps && d2 > eps)) && ((d3 > eps && d4 < -eps) || (d3 < -eps && d4 > eps)))
+                var (_, _, p, q) = segments[i];
+                var (_, _, r, s) = segments[j];
+                if (Apart(Side(p, q, r), Side(p, q, s)) && Apart(Side(r, s, p), Side(r, s, q)))
                     count++;
             }
         return count;
     }
 
-    static int Crossings((double X, double Y)[] pos, DrawnBond[] bonds, bool[] isBar) => Crossings(Segments(pos, bonds, isBar));
+    /// Whether some bond's line passes within a quarter unit of a tensor it does not join (a ring's closing bond
+    /// along its row would).
+    static bool ThroughTensor((double X, double Y)[] pos, DrawnBond[] bonds, bool[] isBar)
+    {
+        foreach (var (a, c, p, q) in Segments(pos, bonds, isBar))
+            for (int v = 0; v < pos.Length; v++)
+            {
+                if (v == a || v == c || isBar[v])
+                    continue;
+                double dx = q.X - p.X, dy = q.Y - p.Y, length2 = dx * dx + dy * dy;
+                double f = length2 < 1e-12 ? 0 : Math.Clamp(((pos[v].X - p.X) * dx + (pos[v].Y - p.Y) * dy) / length2, 0, 1);
+                double ex = p.X + f * dx - pos[v].X, ey = p.Y + f * dy - pos[v].Y;
+                if (ex * ex + ey * ey < 0.25 * 0.25)
+                    return true;
+            }
+        return false;
+    }
 
     /// Rows keyed by (first subscript when there are two or more, family in order of appearance), columns by the
     /// last subscript; shorter rows are spread over the longest one's width. Null when two tensors would coincide.

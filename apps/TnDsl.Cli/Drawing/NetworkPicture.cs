@@ -19,8 +19,9 @@ public static class NetworkPicture
     static readonly ScottPlot.Palettes.Category10 Palette = new();
 
     /// <summary>The network laid out by its structure: tensors coloured and labelled by family, bonds as lines as
-    /// thick as log2 of their size and labelled with it, open legs as stubs, hyperindices as small black hubs, and a
-    /// cut's severed bonds in red with its two sides ringed.</summary>
+    /// thick as log2 of their size and labelled with it, open legs as stubs, hyperindices as small black hubs, a
+    /// layout's bars (<see cref="NetworkLayout.Bars"/>) as bars, and a cut's severed bonds in red with its two sides
+    /// ringed.</summary>
     public static Plot Network(NetworkView net, NetworkLayout layout, CutShown? cut) => Drawn(net, layout, cut).Plot;
 
     /// <summary>Where <see cref="Network"/>'s title and bond labels landed, in pixels of the picture at
@@ -215,7 +216,7 @@ public static class NetworkPicture
         return bends;
     }
 
-    /// The control point of a bowed bond's quadratic curve: off the middle of its two tensors (taken in id order,
+    /// The control point of a bowed bond's quadratic curve: off the middle of its two ends (taken in id order,
     /// so that every bond of a pair bows against the same side) by twice the bend, which puts the curve's middle
     /// <paramref name="bend"/> units off the straight line.
     static (double X, double Y) Control(DrawnBond b, (double X, double Y)[] pos, NetworkLayout layout, double bend, double unit)

@@ -555,7 +555,7 @@ let private layoutOf (file: string) =
     | n -> TnDsl.Cli.Drawing.NetworkLayout.Of n
 
 [<Fact>]
-let ``tn draw lays out a chain as a line, a grid as a grid, a tree as a tree, and other graphs by force`` () =
+let ``tn draw lays out a chain as a line, a grid as a grid, a tree as a tree, and a network fed by inputs in layers`` () =
     let mps = layoutOf "mps.tn"
     Assert.Equal(TnDsl.Cli.Drawing.LayoutKind.Chain, mps.Kind)
     Assert.All(mps.Positions, fun (struct (_, y)) -> Assert.Equal(0.0, y))
@@ -565,7 +565,7 @@ let ``tn draw lays out a chain as a line, a grid as a grid, a tree as a tree, an
     Assert.Equal(16, peps.Positions |> Array.distinct |> Array.length)
     Assert.Equal(4, peps.Positions |> Array.map (fun (struct (x, _)) -> x) |> Array.distinct |> Array.length)
     Assert.Equal(TnDsl.Cli.Drawing.LayoutKind.Tree, (layoutOf "qcnn.tn").Kind)
-    Assert.Equal(TnDsl.Cli.Drawing.LayoutKind.Force, (layoutOf "mera-classifier.tn").Kind)
+    Assert.Equal(TnDsl.Cli.Drawing.LayoutKind.Layered, (layoutOf "mera-classifier.tn").Kind)
     // No two tensors of any example share a place.
     for f in Directory.GetFiles(examplesDir, "*.tn") do
         let l = layoutOf (Path.GetFileName f)

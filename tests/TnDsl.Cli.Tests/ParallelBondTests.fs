@@ -99,5 +99,5 @@ let ``a tree fed by one input (layers/ttn) is drawn as a tree, the input below t
         if not t.IsInput then Assert.True(snd pos[t.Id] <= leafY[0])
 
 [<Fact>]
-let ``a tensor train fed by its input keeps its force layout (a path is not drawn as a tree)`` () =
-    Assert.Equal(LayoutKind.Force, (NetworkLayout.Of(load "layers/tt-linear.tn")).Kind)
+let ``a tensor train fed by its input is drawn in layers (a path is not drawn as a tree)`` () =
+    Assert.Equal(LayoutKind.Layered, (NetworkLayout.Of(load "layers/tt-linear.tn")).Kind)

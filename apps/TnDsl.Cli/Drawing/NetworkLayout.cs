@@ -13,6 +13,10 @@ public enum LayoutKind
     Grid,
     /// <summary>As <see cref="Grid"/>, rows of different lengths spread over one width (MERA levels, MPO on MPS).</summary>
     Layers,
+    /// <summary>A network fed by input tensors: rows by how far each tensor is from the inputs, the inputs at the
+    /// bottom (one input feeding several tensors drawn as a bar under them), each row ordered by its neighbours'
+    /// places (MERA levels, a tensor train above its input).</summary>
+    Layered,
     /// <summary>Any other graph: a seeded force-directed (Fruchterman–Reingold) layout.</summary>
     Force,
 }
@@ -27,8 +31,13 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
     /// <summary>The longest row of a chain before it wraps.</summary>
     public const int RowLength = 28;
 
+    /// <summary>The inputs drawn as a bar under the tensors they feed (a <see cref="LayoutKind.Layered"/> layout's one
+    /// input joining several tensors): each bond to it drops straight down onto the bar; its position is the bar's middle.</summary>
+    public IReadOnlyList<int> Bars { get; init; } = [];
+
     /// <summary>Lays out a flat network by its structure: a path as a line, a tree as a tree, subscripted families
-    /// as rows and columns (a grid when every row is as long), anything else by force.</summary>
+    /// as rows and columns (a grid when every row is as long), a network fed by inputs in layers above them, anything
+    /// else by force.</summary>
     public static NetworkLayout Of(NetworkView net)
     {
         int n = net.Tensors.Length;
@@ -67,6 +76,8 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
             return new(LayoutKind.Tree, TreeLayout(adjacency), bonds);
         if (TreeAboveInputs(net, adjacency) is { } fed)
             return new(LayoutKind.Tree, fed, bonds);
+        if (connected && n <= 400 && Layered(net, adjacency, bonds) is { } layered)
+            return new(LayoutKind.Layered, layered.Positions, bonds) { Bars = layered.Bars };
         return new(LayoutKind.Force, Force(adjacency, seed: 1), bonds);
     }
 
@@ -157,6 +168,249 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
         if (pos.Distinct().Count() != pos.Length)
             return null;
         return pos.Select(p => (p.X, p.Y)).ToArray();
+    }
+
+    /// A network fed by inputs, in rows by how far each tensor is from them (y down: the inputs' row at the bottom).
+    /// Where every set of tensors at one distance from the inputs is a path or joins no other (a tensor train above its
+    /// input, an MPO on it), those sets are the rows. Otherwise the rows are peeled from the inputs: a tensor joins the
+    /// next row once at least as many of its bonds lead to rows already placed as lead elsewhere (a MERA's
+    /// disentanglers before the isometries they feed; when none qualifies, every tensor joined to a placed one goes
+    /// next). A row that is a path keeps the path's order; the others are ordered by the mean place of their
+    /// neighbours below and above in turn (barycentre sweeps), keeping the order with the fewest crossing bonds. Each
+    /// row is then spread to sit over its neighbours, one unit apart at least. The one input that joins several
+    /// tensors is a bar under them. Null without inputs, where an input joins nothing but inputs, or where a bond
+    /// would be drawn through a tensor it does not join.
+    static ((double, double)[] Positions, int[] Bars)? Layered(NetworkView net, HashSet<int>[] adjacency, DrawnBond[] bonds)
+    {
+        int n = adjacency.Length;
+        var inputs = net.Tensors.Where(t => t.IsInput).Select(t => t.Id).ToList();
+        if (inputs.Count == 0 || inputs.Count == n || inputs.Any(v => !adjacency[v].Any(w => !net.Tensors[w].IsInput)))
+            return null;
+        var distance = Enumerable.Repeat(-1, n).ToArray();
+        var queue = new Queue<int>(inputs);
+        foreach (var v in inputs)
+            distance[v] = 0;
+        while (queue.Count > 0)
+        {
+            int u = queue.Dequeue();
+            foreach (var w in adjacency[u].Where(w => distance[w] < 0))
+            {
+                distance[w] = distance[u] + 1;
+                queue.Enqueue(w);
+            }
+        }
+        var rows = Enumerable.Range(0, distance.Max() + 1).Select(d => Enumerable.Range(0, n).Where(v => distance[v] == d).ToList()).ToList();
+        if (!rows.Skip(1).All(row => PathThrough(row, adjacency) is not null || row.All(v => !adjacency[v].Any(row.Contains))))
+            rows = Peeled(inputs, adjacency, bonds);
+        if (rows is null || rows.Any(row => row.Count == 0))
+            return null;
+        var layer = new int[n];
+        for (int l = 0; l < rows.Count; l++)
+            foreach (var v in rows[l])
+                layer[v] = l;
+        // A row that is a path is drawn in the path's order (either way round), so that its bonds join neighbours.
+        var paths = rows.Select((row, l) => l > 0 ? PathThrough(row, adjacency) : null).ToArray();
+        for (int l = 0; l < rows.Count; l++)
+            if (paths[l] is { } walk)
+                rows[l] = walk;
+        int top = rows.Count - 1;
+        int[] bars = inputs.Count == 1 && adjacency[inputs[0]].Count >= 2 ? [inputs[0]] : [];
+        var isBar = new bool[n];
+        foreach (var v in bars)
+            isBar[v] = true;
+        // Neighbours that place a tensor: a bar's bonds drop straight down, so it pulls nothing sideways.
+        var pulls = Enumerable.Range(0, n).Select(v => adjacency[v].Where(w => !isBar[w] && layer[w] != layer[v]).ToArray()).ToArray();
+        var x = new double[n];
+        void Spread(List<int> row)
+        {
+            for (int k = 0; k < row.Count; k++)
+                x[row[k]] = k - (row.Count - 1) / 2.0;
+        }
+        foreach (var row in rows)
+            Spread(row);
+        var pos = new (double X, double Y)[n];
+        (double X, double Y)[] Place()
+        {
+            for (int v = 0; v < n; v++)
+                pos[v] = (isBar[v] ? adjacency[v].Average(w => x[w]) : x[v], top - layer[v]);
+            return pos;
+        }
+        var best = rows.Select(r => r.ToList()).ToList();
+        int fewest = Crossings(Place(), bonds, isBar);
+        for (int sweep = 0; sweep < 8 && fewest > 0; sweep++)
+        {
+            bool up = sweep % 2 == 0;
+            var order = up ? Enumerable.Range(1, top) : Enumerable.Range(0, top).Reverse();
+            foreach (int l in order)
+            {
+                var row = rows[l];
+                double Key(int v)
+                {
+                    var from = pulls[v].Where(w => up ? layer[w] < l : layer[w] > l).ToList();
+                    return from.Count == 0 ? x[v] : from.Average(w => x[w]);
+                }
+                var keys = row.ToDictionary(v => v, Key);
+                if (paths[l] is not null)
+                {
+                    // The path's way round that follows its neighbours' places.
+                    double along = row.Select((v, k) => keys[v] * k).Sum(), back = row.Select((v, k) => keys[v] * (row.Count - 1 - k)).Sum();
+                    if (back > along + 1e-9)
+                        rows[l] = Enumerable.Reverse(row).ToList();
+                }
+                else
+                    rows[l] = row.Select((v, k) => (v, k)).OrderBy(p => keys[p.v]).ThenBy(p => p.k).Select(p => p.v).ToList();
+                Spread(rows[l]);
+            }
+            int crossings = Crossings(Place(), bonds, isBar);
+            if (crossings < fewest)
+                (fewest, best) = (crossings, rows.Select(r => r.ToList()).ToList());
+        }
+        rows = best;
+        foreach (var row in rows)
+            Spread(row);
+        // Each tensor over the mean of its neighbours in other rows, its row kept in order and one unit apart:
+        // a least-squares fit under those bounds, row by row, down and up a few times.
+        for (int pass = 0; pass < 12; pass++)
+        {
+            var order = pass % 2 == 0 ? Enumerable.Range(0, top + 1) : Enumerable.Range(0, top + 1).Reverse();
+            foreach (int l in order)
+            {
+                var row = rows[l];
+                var wanted = row.Select(v => pulls[v].Length == 0 ? x[v] : pulls[v].Average(w => x[w])).ToArray();
+                var fitted = Isotonic(wanted.Select((d, k) => d - k).ToArray());
+                for (int k = 0; k < row.Count; k++)
+                    x[row[k]] = fitted[k] + k;
+            }
+        }
+        double left = Enumerable.Range(0, n).Where(v => !isBar[v]).Min(v => x[v]);
+        for (int v = 0; v < n; v++)
+            x[v] -= left;
+        Place();
+        if (pos.Distinct().Count() != n || ThroughTensor(pos, bonds, isBar))
+            return null;
+        return (pos.Select(p => (p.X, p.Y)).ToArray(), bars);
+    }
+
+    /// The tensors of <paramref name="row"/> in order along the path they form among themselves, from its lower-numbered
+    /// end; null when they do not form one path of two or more.
+    static List<int>? PathThrough(List<int> row, HashSet<int>[] adjacency)
+    {
+        var set = row.ToHashSet();
+        var degree = row.ToDictionary(v => v, v => adjacency[v].Count(set.Contains));
+        if (row.Count < 2 || degree.Values.Any(d => d > 2) || degree.Values.Sum() != 2 * (row.Count - 1))
+            return null;
+        var walk = new List<int>();
+        for (int prev = -1, at = row.Where(v => degree[v] == 1).DefaultIfEmpty(-1).Min(); at >= 0;)
+        {
+            walk.Add(at);
+            int next = adjacency[at].Where(w => set.Contains(w) && w != prev).DefaultIfEmpty(-1).First();
+            (prev, at) = (at, next);
+        }
+        return walk.Count == row.Count ? walk : null;
+    }
+
+    /// Rows peeled from the inputs (see <see cref="Layered"/>); null where some tensor is never reached.
+    static List<List<int>>? Peeled(List<int> inputs, HashSet<int>[] adjacency, DrawnBond[] bonds)
+    {
+        int n = adjacency.Length;
+        var layer = Enumerable.Repeat(-1, n).ToArray();
+        foreach (var v in inputs)
+            layer[v] = 0;
+        var rows = new List<List<int>> { inputs };
+        // Each tensor's bonds (not open legs, not a batch), each as the other tensors it joins.
+        var legs = Enumerable.Range(0, n).Select(_ => new List<int[]>()).ToArray();
+        foreach (var b in bonds.Where(b => !b.Wide && b.Tensors.Length > 1))
+            foreach (var t in b.Tensors)
+                legs[t].Add(b.Tensors.Where(u => u != t).ToArray());
+        int Placed(int v) => legs[v].Count(l => l.Any(u => layer[u] >= 0));
+        while (layer.Any(l => l < 0))
+        {
+            var waiting = Enumerable.Range(0, n).Where(v => layer[v] < 0).ToList();
+            var ready = waiting.Where(v => Placed(v) > 0 && Placed(v) >= legs[v].Count - Placed(v)).ToList();
+            if (ready.Count == 0)
+                ready = waiting.Where(v => Placed(v) > 0).ToList();
+            if (ready.Count == 0)
+                return null;
+            foreach (var v in ready)
+                layer[v] = rows.Count;
+            rows.Add(ready);
+        }
+        return rows;
+    }
+
+    /// The nondecreasing sequence nearest (least squares) <paramref name="values"/>: pool adjacent violators.
+    static double[] Isotonic(double[] values)
+    {
+        var blocks = new List<(double Sum, int Count)>();
+        foreach (var v in values)
+        {
+            blocks.Add((v, 1));
+            while (blocks.Count > 1 && blocks[^2].Sum / blocks[^2].Count > blocks[^1].Sum / blocks[^1].Count)
+            {
+                var (a, b) = (blocks[^2], blocks[^1]);
+                blocks.RemoveRange(blocks.Count - 2, 2);
+                blocks.Add((a.Sum + b.Sum, a.Count + b.Count));
+            }
+        }
+        return blocks.SelectMany(b => Enumerable.Repeat(b.Sum / b.Count, b.Count)).ToArray();
+    }
+
+    /// The straight lines drawn for the bonds between two tensors (one per pair of tensors, however many bonds join
+    /// them; a bond to a bar drops straight down onto it), with the pair.
+    static List<(int A, int C, (double X, double Y) P, (double X, double Y) Q)> Segments((double X, double Y)[] pos, DrawnBond[] bonds, bool[] isBar)
+    {
+        var segments = new List<(int, int, (double X, double Y), (double X, double Y))>();
+        var seen = new HashSet<(int, int)>();
+        foreach (var b in bonds.Where(b => !b.Wide && b.Tensors.Length == 2))
+        {
+            int a = Math.Min(b.Tensors[0], b.Tensors[1]), c = Math.Max(b.Tensors[0], b.Tensors[1]);
+            if (!seen.Add((a, c)))
+                continue;
+            var (p, q) = (pos[a], pos[c]);
+            if (isBar[a])
+                p = (q.X, p.Y);
+            else if (isBar[c])
+                q = (p.X, q.Y);
+            segments.Add((a, c, p, q));
+        }
+        return segments;
+    }
+
+    /// How many pairs of the bonds' lines cross (meet at a point inside both, not at a shared end).
+    static int Crossings((double X, double Y)[] pos, DrawnBond[] bonds, bool[] isBar)
+    {
+        static double Side((double X, double Y) a, (double X, double Y) b, (double X, double Y) c) =>
+            (b.X - a.X) * (c.Y - a.Y) - (b.Y - a.Y) * (c.X - a.X);
+        static bool Apart(double u, double v) => (u > 1e-9 && v < -1e-9) || (u < -1e-9 && v > 1e-9);
+        var segments = Segments(pos, bonds, isBar);
+        int count = 0;
+        for (int i = 0; i < segments.Count; i++)
+            for (int j = i + 1; j < segments.Count; j++)
+            {
+                var (_, _, p, q) = segments[i];
+                var (_, _, r, s) = segments[j];
+                if (Apart(Side(p, q, r), Side(p, q, s)) && Apart(Side(r, s, p), Side(r, s, q)))
+                    count++;
+            }
+        return count;
+    }
+
+    /// Whether some bond's line passes within a quarter unit of a tensor it does not join (a ring's closing bond
+    /// along its row would).
+    static bool ThroughTensor((double X, double Y)[] pos, DrawnBond[] bonds, bool[] isBar)
+    {
+        foreach (var (a, c, p, q) in Segments(pos, bonds, isBar))
+            for (int v = 0; v < pos.Length; v++)
+            {
+                if (v == a || v == c || isBar[v])
+                    continue;
+                double dx = q.X - p.X, dy = q.Y - p.Y, length2 = dx * dx + dy * dy;
+                double f = length2 < 1e-12 ? 0 : Math.Clamp(((pos[v].X - p.X) * dx + (pos[v].Y - p.Y) * dy) / length2, 0, 1);
+                double ex = p.X + f * dx - pos[v].X, ey = p.Y + f * dy - pos[v].Y;
+                if (ex * ex + ey * ey < 0.25 * 0.25)
+                    return true;
+            }
+        return false;
     }
 
     /// Rows keyed by (first subscript when there are two or more, family in order of appearance), columns by the

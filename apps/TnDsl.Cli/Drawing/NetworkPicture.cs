@@ -19,8 +19,9 @@ public static class NetworkPicture
     static readonly ScottPlot.Palettes.Category10 Palette = new();
 
     /// <summary>The network laid out by its structure: tensors coloured and labelled by family, bonds as lines as
-    /// thick as log2 of their size and labelled with it, open legs as stubs, hyperindices as small black hubs, and a
-    /// cut's severed bonds in red with its two sides ringed.</summary>
+    /// thick as log2 of their size and labelled with it, open legs as stubs, hyperindices as small black hubs, a
+    /// layout's bars (<see cref="NetworkLayout.Bars"/>) as bars, and a cut's severed bonds in red with its two sides
+    /// ringed.</summary>
     public static Plot Network(NetworkView net, NetworkLayout layout, CutShown? cut) => Drawn(net, layout, cut).Plot;
 
     /// <summary>Where <see cref="Network"/>'s title and bond labels landed, in pixels of the picture at
@@ -53,11 +54,11 @@ public static class NetworkPicture
             (double X, double Y) labelAt;
             if (b.Tensors.Length == 2)
             {
-                var (p, q) = (pos[b.Tensors[0]], pos[b.Tensors[1]]);
+                var (p, q) = Ends(b, pos, layout);
                 if (bends.TryGetValue(b.Index, out double bend))
                 {
                     // One of several bonds between the same two tensors: each its own curve, bowed to its side.
-                    var curve = Curve(b, pos, bend, unit);
+                    var curve = Curve(b, pos, layout, bend, unit);
                     Polyline(plot, curve, color, width, severed);
                     lines.Add((b.Name, curve));
                     labelAt = curve[curve.Length / 2];
@@ -81,7 +82,12 @@ public static class NetworkPicture
             {
                 // A wide hyperindex (a batch) would cover the picture in lines: a black tick on each carrier instead.
                 foreach (var t in b.Tensors)
-                    plot.Add.Marker(pos[t].X - 0.22 * unit, pos[t].Y + 0.22 * unit, MarkerShape.FilledSquare, 4, Colors.Black);
+                {
+                    // On a bar, below its left end (above it the bonds come down).
+                    var tick = layout.Bars.Contains(t) ? (X: BarSpan(t, pos, layout, unit).From, Y: pos[t].Y - 0.22 * unit)
+                                                       : (X: pos[t].X - 0.22 * unit, Y: pos[t].Y + 0.22 * unit);
+                    plot.Add.Marker(tick.X, tick.Y, MarkerShape.FilledSquare, 4, Colors.Black);
+                }
                 continue;
             }
             else
@@ -99,6 +105,23 @@ public static class NetworkPicture
         for (int t = 0; t < n; t++)
         {
             var tensor = net.Tensors[t];
+            if (layout.Bars.Contains(t))
+            {
+                // An input under the tensors it feeds: a bar as wide as they are, named at its left end.
+                var (from, to) = BarSpan(t, pos, layout, unit);
+                if (cut is not null)
+                    Segment(plot, (from, pos[t].Y), (to, pos[t].Y), cut.LeftTensors.Contains(tensor.Name) ? Colors.SkyBlue : Colors.Orange, size, false);
+                Segment(plot, (from, pos[t].Y), (to, pos[t].Y), FamilyColor(tensor.Family), size / 2, false);
+                if (small)
+                {
+                    var name = plot.Add.Text(tensor.Family, from, pos[t].Y);
+                    name.LabelFontSize = 11;
+                    name.LabelBold = true;
+                    name.LabelAlignment = Alignment.MiddleRight;
+                    name.OffsetX = -6;
+                }
+                continue;
+            }
             if (cut is not null)
                 plot.Add.Marker(pos[t].X, pos[t].Y, MarkerShape.FilledCircle, size + 8,
                     cut.LeftTensors.Contains(tensor.Name) ? Colors.SkyBlue : Colors.Orange);
@@ -161,7 +184,7 @@ public static class NetworkPicture
         foreach (var label in labels)
         {
             var text = label.Bond.Size.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            var at = PlaceLabel(plot, label, text, pos, boxes, unit);
+            var at = PlaceLabel(plot, label, text, pos, layout, boxes, unit);
             var drawn = plot.Add.Text(text, at.X, at.Y);
             drawn.LabelFontSize = 10;
             drawn.LabelFontColor = label.Severed ? red : Colors.DimGray;
@@ -193,46 +216,68 @@ public static class NetworkPicture
         return bends;
     }
 
-    /// The control point of a bowed bond's quadratic curve: off the middle of its two tensors (taken in id order,
+    /// The control point of a bowed bond's quadratic curve: off the middle of its two ends (taken in id order,
     /// so that every bond of a pair bows against the same side) by twice the bend, which puts the curve's middle
     /// <paramref name="bend"/> units off the straight line.
-    static (double X, double Y) Control(DrawnBond b, (double X, double Y)[] pos, double bend, double unit)
+    static (double X, double Y) Control(DrawnBond b, (double X, double Y)[] pos, NetworkLayout layout, double bend, double unit)
     {
-        var (p, q) = (pos[Math.Min(b.Tensors[0], b.Tensors[1])], pos[Math.Max(b.Tensors[0], b.Tensors[1])]);
+        var (p, q) = Ends(b, pos, layout);
+        if (b.Tensors[0] > b.Tensors[1])
+            (p, q) = (q, p);
         double dx = q.X - p.X, dy = q.Y - p.Y, length = Math.Max(1e-12, Math.Sqrt(dx * dx + dy * dy));
         return ((p.X + q.X) / 2 - dy / length * 2 * bend * unit, (p.Y + q.Y) / 2 + dx / length * 2 * bend * unit);
     }
 
     /// A point of a bowed bond's curve, a fraction <paramref name="f"/> of the way from its first tensor.
-    static (double X, double Y) OnCurve(DrawnBond b, (double X, double Y)[] pos, double bend, double unit, double f)
+    static (double X, double Y) OnCurve(DrawnBond b, (double X, double Y)[] pos, NetworkLayout layout, double bend, double unit, double f)
     {
-        var (p, q, c) = (pos[b.Tensors[0]], pos[b.Tensors[1]], Control(b, pos, bend, unit));
+        var ((p, q), c) = (Ends(b, pos, layout), Control(b, pos, layout, bend, unit));
         double u = 1 - f;
         return (u * u * p.X + 2 * f * u * c.X + f * f * q.X, u * u * p.Y + 2 * f * u * c.Y + f * f * q.Y);
     }
 
     /// A bowed bond's curve as 17 points (its middle the 9th).
-    static (double X, double Y)[] Curve(DrawnBond b, (double X, double Y)[] pos, double bend, double unit) =>
-        Enumerable.Range(0, 17).Select(i => OnCurve(b, pos, bend, unit, i / 16.0)).ToArray();
+    static (double X, double Y)[] Curve(DrawnBond b, (double X, double Y)[] pos, NetworkLayout layout, double bend, double unit) =>
+        Enumerable.Range(0, 17).Select(i => OnCurve(b, pos, layout, bend, unit, i / 16.0)).ToArray();
+
+    /// The two ends of a bond between two tensors, in the order of its tensors: each tensor's centre, except that a
+    /// bond to a bar ends on the bar straight under the other tensor.
+    static ((double X, double Y) P, (double X, double Y) Q) Ends(DrawnBond b, (double X, double Y)[] pos, NetworkLayout layout)
+    {
+        var (p, q) = (pos[b.Tensors[0]], pos[b.Tensors[1]]);
+        if (layout.Bars.Contains(b.Tensors[0]))
+            p = (q.X, p.Y);
+        else if (layout.Bars.Contains(b.Tensors[1]))
+            q = (p.X, q.Y);
+        return (p, q);
+    }
+
+    /// How far a bar reaches (picture x): a little past the outermost tensors it feeds.
+    static (double From, double To) BarSpan(int t, (double X, double Y)[] pos, NetworkLayout layout, double unit)
+    {
+        var fed = layout.Bonds.Where(b => !b.Wide && b.Tensors.Length > 1 && b.Tensors.Contains(t))
+            .SelectMany(b => b.Tensors).Where(u => u != t).Select(u => pos[u].X).DefaultIfEmpty(pos[t].X).ToList();
+        return (fed.Min() - 0.3 * unit, fed.Max() + 0.3 * unit);
+    }
 
     /// Where a bond's size label goes: at its middle (a stub's end, a hub) unless that box would overlap a label
     /// already placed; then slid along the bond, nearest the middle first; where every place overlaps, the one that
     /// overlaps least. The chosen box is added to <paramref name="boxes"/>.
-    static (double X, double Y) PlaceLabel(Plot plot, BondLabel label, string text, (double X, double Y)[] pos,
+    static (double X, double Y) PlaceLabel(Plot plot, BondLabel label, string text, (double X, double Y)[] pos, NetworkLayout layout,
         List<(double Left, double Top, double Right, double Bottom)> boxes, double unit)
     {
         var b = label.Bond;
         var candidates = new List<(double X, double Y)> { label.At };
         if (b.Tensors.Length <= 2)
         {
-            var from = pos[b.Tensors[0]];
+            var from = b.Tensors.Length == 2 ? Ends(b, pos, layout).P : pos[b.Tensors[0]];
             var to = label.At;
             if (b.Tensors.Length == 2 && label.Bend != 0)
                 foreach (var f in new[] { 0.35, 0.65, 0.25, 0.75, 0.42, 0.58, 0.3, 0.7 })
-                    candidates.Add(OnCurve(b, pos, label.Bend, unit, f));
+                    candidates.Add(OnCurve(b, pos, layout, label.Bend, unit, f));
             else if (b.Tensors.Length == 2)
             {
-                var q = pos[b.Tensors[1]];
+                var q = Ends(b, pos, layout).Q;
                 foreach (var f in new[] { 0.35, 0.65, 0.25, 0.75, 0.42, 0.58, 0.3, 0.7 })
                     candidates.Add((from.X + (q.X - from.X) * f, from.Y + (q.Y - from.Y) * f));
             }
@@ -503,10 +548,10 @@ public static class NetworkPicture
     static double LabelAngle(int t, (double X, double Y)[] pos, NetworkLayout layout, double unit) =>
         FreeAngle(LineAngles(t, pos, layout, unit), layout.Kind is LayoutKind.Grid ? 3 * Math.PI / 4 : Math.PI / 2);
 
-    /// The direction of an open leg: along a line, downwards; in a grid, down to the right, clear of the bonds
-    /// between rows; elsewhere (the levels of a MERA or a tree, a force layout) into the widest gap between the
-    /// tensor's bonds, so that the legs and their labels stay off the bonds. Several open legs on one tensor fan out
-    /// over their gap.
+    /// The direction of an open leg: along a line or from a bar, downwards; in a grid, down to the right, clear of the bonds
+    /// between rows; in layers above inputs, upwards where that keeps clear of the bonds; elsewhere (the levels of a
+    /// MERA or a tree, a force layout) into the widest gap between the tensor's bonds, so that the legs and their
+    /// labels stay off the bonds. Several open legs on one tensor fan out over their gap.
     static (double X, double Y) Away(DrawnBond leg, (double X, double Y)[] pos, NetworkLayout layout, double unit)
     {
         int t = leg.Tensors[0];
@@ -514,10 +559,17 @@ public static class NetworkPicture
         int k = open.IndexOf(leg);
         double spread = 0.6;
         double angle;
-        if (layout.Kind is LayoutKind.Chain)
+        if (layout.Kind is LayoutKind.Chain || layout.Bars.Contains(t))
             angle = -Math.PI / 2;
         else if (layout.Kind is LayoutKind.Grid)
             angle = -Math.PI / 4;
+        else if (layout.Kind is LayoutKind.Layered)
+        {
+            // Layers grow upwards from the inputs: the legs point up where that is clear of the bonds.
+            var bonds = BondAngles(t, pos, layout, unit);
+            angle = open.Count == 1 ? FreeAngle(bonds, Math.PI / 2) : WidestGap(bonds, Math.PI / 2);
+            spread = Math.Min(0.6, Gap(bonds, angle) / (open.Count + 1));
+        }
         else
         {
             var bonds = BondAngles(t, pos, layout, unit);
@@ -538,13 +590,13 @@ public static class NetworkPicture
         {
             // A hyperindex's lines meet at its hub, drawn off the carriers' centre as in Network.
             var to = b.Tensors.Length == 2
-                ? pos[b.Tensors[0] == t ? b.Tensors[1] : b.Tensors[0]]
+                ? (b.Tensors[0] == t ? Ends(b, pos, layout).Q : Ends(b, pos, layout).P)
                 : (X: b.Tensors.Average(u => pos[u].X), Y: b.Tensors.Average(u => pos[u].Y));
             if (b.Tensors.Length > 2)
                 to = (to.X + 0.17 * unit, to.Y + 0.23 * unit);
             // A bowed bond leaves its tensor towards its curve's control point.
             else if (bends.TryGetValue(b.Index, out double bend))
-                to = Control(b, pos, bend, unit);
+                to = Control(b, pos, layout, bend, unit);
             double dx = to.X - pos[t].X, dy = to.Y - pos[t].Y;
             if (dx * dx + dy * dy > 1e-12)
                 angles.Add(Math.Atan2(dy, dx));

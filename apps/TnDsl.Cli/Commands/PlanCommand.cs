@@ -115,7 +115,7 @@ public static class PlanCommand
         };
 
     /// <summary>A whole number of at least 1 that fits a long, plain or in scientific notation; null otherwise.</summary>
-    internal static long? ParseElements(string text)
+    public static long? ParseElements(string text)
     {
         if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n))
             return n >= 1 ? n : null;
@@ -145,7 +145,7 @@ public static class PlanCommand
         };
 
     /// <summary>Milliseconds from <c>500</c>, <c>500ms</c>, <c>2s</c> or <c>1.5s</c> (rounded up to a whole ms); null when not a time of at least 1 ms.</summary>
-    internal static long? ParseMilliseconds(string text)
+    public static long? ParseMilliseconds(string text)
     {
         var (number, scale) = text.EndsWith("ms", StringComparison.OrdinalIgnoreCase) ? (text[..^2], 1m)
             : text.EndsWith('s') || text.EndsWith('S') ? (text[..^1], 1000m)

@@ -170,3 +170,12 @@ let ``tn contract with an unknown optimizer is a usage error before any work, li
     Assert.Equal("", out)
     Assert.DoesNotContain("failed", err)
     Assert.Contains("--optimizer nope: no such optimizer; valid optimizers: auto, optimal", err)
+
+[<Fact>]
+let ``tn plan on a folder says it is a folder, not that there is no such file`` () =
+    inScratch "tndsl-s16-" (fun dir ->
+        let code, out, err = plan [ dir ]
+        assertExit 1 (code, out, err)
+        Assert.Contains("TN0007", err)
+        Assert.Contains("it is a folder, not a network file", err)
+        Assert.DoesNotContain("no such file", err))

@@ -572,7 +572,10 @@ module PlanApi =
     /// The text of a JSON network file, read with the `maxJsonBytes` limit (a device or an endless file is refused
     /// without being read whole), or the run that reports why it cannot be read.
     let private readJsonText (path: string) : Result<string, PlanRun> =
-        if not (File.Exists path) then
+        if Directory.Exists path then
+            Result.Error(failed 1 [] [ Diagnostic.make Compiler.Codes.cannotRead (Range.ofFile path)
+                                           (sprintf "cannot read `%s`: it is a folder, not a network file" path) ])
+        elif not (File.Exists path) then
             Result.Error(failed 1 [] [ Diagnostic.make Compiler.Codes.cannotRead (Range.ofFile path)
                                            (sprintf "cannot read `%s`: no such file (looked for %s)" path (Path.GetFullPath path)) ])
         else

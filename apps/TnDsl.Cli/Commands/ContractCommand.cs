@@ -79,6 +79,8 @@ public static class ContractCommand
 
     static int Run(Settings s, TextWriter w, TextWriter err)
     {
+        PlanCommand.RequireTnFile("contract", s.File);
+        PlanCommand.RequireOptimizer(s.Optimizer);
         // Before any work: a result that cannot be written would be lost when the contraction ends.
         OutputPaths.Check(s.Output, "-o", s.File, s.Weights, s.Resume);
         OutputPaths.Check(s.Resume, "--resume", s.File, s.Weights);

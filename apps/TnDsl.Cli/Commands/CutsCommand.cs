@@ -36,6 +36,7 @@ public static class CutsCommand
             if (plotPath is not null && !parse.GetValue(profile)) throw new UsageException("--plot draws the profile: give --profile too");
             if (plotPath is not null && !plotPath.EndsWith(".png", StringComparison.OrdinalIgnoreCase) && !plotPath.EndsWith(".svg", StringComparison.OrdinalIgnoreCase))
                 throw new UsageException($"--plot {plotPath}: the picture is written as .png or .svg");
+            PlanCommand.RequireTnFile("cuts", parse.GetRequiredValue(file));
             var net = LoadNetwork(parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network), parse.GetValue(json), output, err);
             if (net is null) return 1;
             int code = Render(net, parse.GetValue(cut), parse.GetValue(profile), parse.GetValue(json), output, err);

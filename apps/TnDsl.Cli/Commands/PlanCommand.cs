@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using TnDsl;
 using TnDsl.Api;
 
@@ -27,13 +28,13 @@ public static class PlanCommand
         var einsum = TnOptions.Text("--einsum", "EXPR", "plan an einsum expression instead of a file, e.g. \"ab,bc->ac\"");
         var shapes = TnOptions.Text("--shapes", "SHAPES", "the operands' shapes for --einsum, e.g. \"2x3,3x4\"");
         var size = TnOptions.Size();
-        var memoryLimit = TnOptions.OptionalInteger("--memory-limit",
+        var memoryLimit = ElementLimit("--memory-limit",
             "the most elements an intermediate may have; a plan over it is sliced to fit where possible, else refused [default: no limit]");
         var objective = TnOptions.Text("--objective", "NAME",
             "what the search minimises: flops, size (largest intermediate), write (elements written), combo (flops + 64 x write) or combo:F [default: flops]");
         var seed = TnOptions.Integer("--seed", 0, "the seed of randomised optimizers (random-greedy, partition, hyper, auto)", min: 0, max: int.MaxValue);
         var trials = TnOptions.OptionalInteger("--trials", "trials of random-greedy and hyper [default: 128; auto sizes its own]");
-        var timeLimit = TnOptions.OptionalInteger("--time-limit",
+        var timeLimit = Milliseconds("--time-limit",
             "a wall-clock limit on the search in milliseconds; the plan then depends on the machine and its load [default: none, plans are reproducible]");
         var noScaling = TnOptions.Flag("--no-scaling", "leave out how the cost scales with each parameter of a .tn file");
         var json = TnOptions.Flag("--json", "print the plan as JSON");
@@ -45,10 +46,14 @@ public static class PlanCommand
         {
             var path = r.GetValue(file);
             var isEinsum = r.GetResult(einsum) is not null;
-            if ((path is null) == !isEinsum)
+            if (path is null && !isEinsum && r.GetResult(shapes) is not null)
+                r.AddError("--shapes needs --einsum: the expression whose operands it shapes");
+            else if ((path is null) == !isEinsum)
                 r.AddError("give a network FILE or --einsum (not both)");
             else if (isEinsum && r.GetResult(shapes) is null)
                 r.AddError("--einsum needs --shapes");
+            else if (!isEinsum && r.GetResult(shapes) is not null)
+                r.AddError($"--shapes gives the operands' shapes of --einsum, not of {(path!.EndsWith(".tn", StringComparison.OrdinalIgnoreCase) ? "a .tn file" : "a JSON network")}");
             else if (path?.EndsWith(".tn", StringComparison.OrdinalIgnoreCase) != true)
             {
                 foreach (var o in new Option[] { set, network })
@@ -64,6 +69,92 @@ public static class PlanCommand
                 (int)Math.Min(int.MaxValue, parse.GetValue(trials) ?? 0), (int)Math.Min(int.MaxValue, parse.GetValue(timeLimit) ?? 0)),
             parse.GetValue(json), !parse.GetValue(noScaling)));
         return command;
+    }
+
+    /// <summary>
+    /// Throws a <see cref="UsageException"/> when <paramref name="file"/> names a JSON network: <paramref name="verb"/>
+    /// (<c>contract</c>, <c>cuts</c>) reads <c>.tn</c> files only, and would otherwise report the JSON's first brace as a
+    /// <c>.tn</c> syntax error.
+    /// </summary>
+    public static void RequireTnFile(string verb, string file)
+    {
+        if (file.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
+            throw new UsageException($"{file} is a JSON network; tn {verb} reads .tn files (tn plan reads JSON networks)");
+    }
+
+    /// <summary>Throws a <see cref="UsageException"/> listing the valid names when <paramref name="optimizer"/> names none.</summary>
+    public static void RequireOptimizer(string optimizer)
+    {
+        var names = PlanApi.optimizerNames();
+        if (!names.Contains(optimizer))
+            throw new UsageException(optimizer.Length == 0
+                ? "--optimizer needs a name: " + string.Join(", ", names)
+                : $"--optimizer {optimizer}: no such optimizer; valid optimizers: {string.Join(", ", names)}");
+    }
+
+    /// <summary>
+    /// <c>--memory-limit N</c> of <c>tn plan</c>: a count of elements, as opt_einsum's <c>memory_limit</c>, written as a
+    /// whole number (<c>1000000</c>) or in scientific notation with a whole value (<c>1e6</c>, <c>2.5e3</c>). A byte
+    /// count such as <c>1G</c> (what <c>tn contract</c> and <c>tn run</c> take) is refused with a message saying so.
+    /// </summary>
+    internal static Option<long?> ElementLimit(string name, string description) =>
+        new(name)
+        {
+            Description = description,
+            HelpName = "N",
+            CustomParser = r =>
+            {
+                var text = r.Tokens.Count == 1 ? r.Tokens[0].Value.Trim() : "";
+                if (ParseElements(text) is { } n)
+                    return n;
+                r.AddError(text.Length > 0 && char.IsLetter(text[^1]) && char.IsDigit(text[0])
+                    ? $"{name} counts elements in tn plan, not bytes: give a whole number such as 1000000 or 1e6, got '{text}' (tn contract and tn run take bytes: 512M, 2G)"
+                    : $"{name} takes a whole number of elements of at least 1, such as 1000000 or 1e6, got '{text}'");
+                return null;
+            },
+        };
+
+    /// <summary>A whole number of at least 1 that fits a long, plain or in scientific notation; null otherwise.</summary>
+    public static long? ParseElements(string text)
+    {
+        if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n))
+            return n >= 1 ? n : null;
+        if (!decimal.TryParse(text, NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent, CultureInfo.InvariantCulture, out var d)
+            || d != decimal.Truncate(d) || d < 1 || d > long.MaxValue)
+            return null;
+        return (long)d;
+    }
+
+    /// <summary>
+    /// <c>--time-limit</c>: milliseconds as a whole number (<c>500</c>), or a time with its unit (<c>500ms</c>,
+    /// <c>2s</c>, <c>1.5s</c>); at least 1 ms, at most int.MaxValue ms (what the planner takes; longer is clamped).
+    /// </summary>
+    internal static Option<long?> Milliseconds(string name, string description) =>
+        new(name)
+        {
+            Description = description,
+            HelpName = "N",
+            CustomParser = r =>
+            {
+                var text = r.Tokens.Count == 1 ? r.Tokens[0].Value.Trim() : "";
+                if (ParseMilliseconds(text) is { } ms)
+                    return ms;
+                r.AddError($"{name} takes milliseconds (500) or a time with its unit (500ms, 2s, 1.5s), at least 1 ms, got '{text}'");
+                return null;
+            },
+        };
+
+    /// <summary>Milliseconds from <c>500</c>, <c>500ms</c>, <c>2s</c> or <c>1.5s</c> (rounded up to a whole ms); null when not a time of at least 1 ms.</summary>
+    public static long? ParseMilliseconds(string text)
+    {
+        var (number, scale) = text.EndsWith("ms", StringComparison.OrdinalIgnoreCase) ? (text[..^2], 1m)
+            : text.EndsWith('s') || text.EndsWith('S') ? (text[..^1], 1000m)
+            : (text, 1m);
+        if (!decimal.TryParse(number.TrimEnd(), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var d)
+            || (scale == 1m && number == text && d != decimal.Truncate(d)))
+            return null;
+        var ms = Math.Ceiling(Math.Min(d * scale, (decimal)long.MaxValue));
+        return ms >= 1 ? (long)ms : null;
     }
 
     private static int Run(ParseResult parse, string? file, string? einsum, string? shapes, string? network,
@@ -95,9 +186,10 @@ public static class PlanCommand
             }
             else
             {
-                if (sizes.Length > 0 && PlanApi.jsonIndexNames(file, sizes) is { } indices)
-                    DynamicOptions.CheckJsonSizes(file, indices, sizes);
-                run = PlanApi.planJsonFile(file, optimizer, sizes, settings, json);
+                // One read and one parse: the sizes are checked against the network the plan is made of.
+                var path = file;
+                run = PlanApi.planJsonFileChecked(file, optimizer, sizes, settings, json,
+                    indices => DynamicOptions.CheckJsonSizes(path, indices, sizes));
             }
             if (json && run.Output.Length == 0 && run.ExitCode != 0 && run.Diagnostics.Length > 0)
             {

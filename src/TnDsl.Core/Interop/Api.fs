@@ -572,7 +572,10 @@ module PlanApi =
     /// The text of a JSON network file, read with the `maxJsonBytes` limit (a device or an endless file is refused
     /// without being read whole), or the run that reports why it cannot be read.
     let private readJsonText (path: string) : Result<string, PlanRun> =
-        if not (File.Exists path) then
+        if Directory.Exists path then
+            Result.Error(failed 1 [] [ Diagnostic.make Compiler.Codes.cannotRead (Range.ofFile path)
+                                           (sprintf "cannot read `%s`: it is a folder, not a network file" path) ])
+        elif not (File.Exists path) then
             Result.Error(failed 1 [] [ Diagnostic.make Compiler.Codes.cannotRead (Range.ofFile path)
                                            (sprintf "cannot read `%s`: no such file (looked for %s)" path (Path.GetFullPath path)) ])
         else
@@ -593,21 +596,13 @@ module PlanApi =
         | Result.Error() -> Result.Error(failed 1 [] [ Diagnostic.make PlanDiagnostics.badInput (Range.ofFile path) "the file is not UTF-8 text" ])
         | Ok text -> Ok(text.TrimStart '\uFEFF')
 
-    /// The index names on the tensors of a JSON network file, in order of first use, with `sizes` completing its
-    /// sizes as in `planJsonFile`: what a `--size` may name. Null when the file cannot be read as a network
-    /// (`planJsonFile` then reports why).
-    let jsonIndexNames (path: string) (sizes: KeyValuePair<string, int64> array) : string array =
-        match readJsonText path with
-        | Result.Error _ -> null
-        | Ok text ->
-            match PlanInput.ofJsonWith path text (sizeMap sizes) with
-            | Ok p -> p.Inputs |> Array.concat |> Array.distinct
-            | Result.Error _ -> null
-
-    /// Plans a JSON network file; `sizes` replaces index sizes by name (one that names no index on a tensor is a
-    /// TN0310 warning; `tn plan` refuses it first, see `jsonIndexNames`); `settings` carry the memory limit,
-    /// objective, seed, trials and time limit.
-    let planJsonFile (path: string) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (settings: PlanSettings) (json: bool) =
+    /// Plans a JSON network file, read and parsed once; `sizes` replaces index sizes by name (one that names no
+    /// index on a tensor is a TN0310 warning); `settings` carry the memory limit, objective, seed, trials and time
+    /// limit. Where the file reads as a network and `sizes` is not empty, `checkSizes` (may be null) first gets the
+    /// index names on its tensors, in order of first use: `tn plan` refuses a `--size` that names none there (it
+    /// throws, and nothing is planned).
+    let planJsonFileChecked (path: string) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (settings: PlanSettings)
+                            (json: bool) (checkSizes: Action<string array> | null) =
         match readJsonText path with
         | Result.Error run -> run
         | Ok text ->
@@ -616,7 +611,11 @@ module PlanApi =
             let warnings =
                 match problem with
                 | Ok p ->
-                    let used = p.Inputs |> Array.concat |> Set.ofArray
+                    let names = p.Inputs |> Array.concat |> Array.distinct
+                    match checkSizes with
+                    | null -> ()
+                    | check -> if sizes.Length > 0 then check.Invoke names
+                    let used = Set.ofArray names
                     over
                     |> Map.toList
                     |> List.filter (fun (k, _) -> not (used.Contains k))
@@ -624,6 +623,10 @@ module PlanApi =
                         Diagnostic.make PlanDiagnostics.unusedSize (Range.ofFile path) (sprintf "--size %s names no index" k))
                 | Result.Error _ -> []
             planProblem (Range.ofFile path) [ SourceText(path, text) ] problem warnings optimizer settings json
+
+    /// Plans a JSON network file (see `planJsonFileChecked`), a `--size` that names no index a TN0310 warning.
+    let planJsonFile (path: string) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (settings: PlanSettings) (json: bool) =
+        planJsonFileChecked path optimizer sizes settings json null
 
     /// Plans einsum text with shapes (`"ab,bc->ac"`, `"2x3,3x4"`; ellipsis and size-1 broadcasting as in
     /// torch.einsum). Errors show the equation or the shapes with a caret under the mistake.

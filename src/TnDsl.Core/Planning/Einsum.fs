@@ -142,6 +142,13 @@ module Einsum =
     /// Reads `--shapes` text: operands separated by `,`, sizes by `x` (`2x3,3x4`; an empty shape is a scalar).
     let parseShapes (text: string) : Result<int64 array array, Diagnostic list> =
         let errors = ResizeArray<Diagnostic>()
+        // Shapes written as Python tuples or lists (`(2,3),(3,4)`) are one mistake, not one per size.
+        let bracket = text.IndexOfAny([| '('; ')'; '['; ']' |])
+        if bracket >= 0 then
+            Result.Error
+                [ Diagnostic.make PlanDiagnostics.badSize (span shapesFile text bracket (bracket + 1))
+                      "shapes are written as sizes joined by 'x', operands by ',' (2x3,3x4; a scalar is empty), not as tuples or lists" ]
+        else
         let shapes =
             [| let mutable start = 0
                for part in text.Split(',') do
@@ -152,9 +159,13 @@ module Einsum =
                                   match Int64.TryParse(d.Trim(), NumberStyles.None, CultureInfo.InvariantCulture) with
                                   | true, v when v >= 1L -> yield v
                                   | _ ->
+                                      let digits = d.Trim()
+                                      let why =
+                                          if digits.Length > 0 && digits |> Seq.forall Char.IsAsciiDigit && digits.TrimStart('0').Length > 0 then
+                                              sprintf "'%s' is too large: a size must be below 2^63" digits
+                                          else sprintf "'%s' is not a size (a whole number, at least 1)" d
                                       errors.Add(
-                                          Diagnostic.make PlanDiagnostics.badSize (span shapesFile text s (s + max 1 d.Length))
-                                              (sprintf "'%s' is not a size (a whole number, at least 1)" d))
+                                          Diagnostic.make PlanDiagnostics.badSize (span shapesFile text s (s + max 1 d.Length)) why)
                                   s <- s + d.Length + 1 |]
                    yield sizes
                    start <- start + part.Length + 1 |]
@@ -198,7 +209,9 @@ module Einsum =
                        | Ellipsis r ->
                            for j in 0 .. ellipsisRank[k] - 1 do
                                yield ellipsisName (ellipsisWidth - ellipsisRank[k] + j), r |])
-        let describe (label: string) = if label.StartsWith "..." then "the ellipsis's axes" else sprintf "index '%s'" label
+        let describe (label: string) =
+            if label.StartsWith "..." then sprintf "axis %d of the ellipsis (of %d, from the left)" (int (label.Substring 3) + 1) ellipsisWidth
+            else sprintf "index '%s'" label
         // A label's size: the one size other than 1 among its axes (torch broadcasts the 1s), else 1.
         let sizes = Collections.Generic.Dictionary<string, int64>()
         let conflicted = Collections.Generic.HashSet<string>()

@@ -32,7 +32,10 @@ module PlanReport =
 
     /// The ratio a/b of two counts, safe for any size.
     let ratio (a: BigInteger) (b: BigInteger) =
-        if b.IsZero then infinity else Math.Exp(BigInteger.Log a - BigInteger.Log b)
+        // Counts that fit a double divide as doubles (360/128 is 2.8125, not 2.8125000000000013); larger ones in logs.
+        if b.IsZero then infinity
+        elif Double.IsFinite(float a) && Double.IsFinite(float b) then float a / float b
+        else Math.Exp(BigInteger.Log a - BigInteger.Log b)
 
     let private names (p: Indexed) (ids: int array) =
         ids |> Array.map (fun i -> p.IndexNames[i])

@@ -24,6 +24,12 @@ public static class StateDictFile
     public static IReadOnlyList<StateDictEntry> Read(string path)
     {
         using var stream = File.OpenRead(path);
+        return Read(stream, path);
+    }
+
+    /// <summary>The entries of a state dict held in <paramref name="stream"/> (seekable), named <paramref name="path"/> in messages.</summary>
+    public static IReadOnlyList<StateDictEntry> Read(Stream stream, string path)
+    {
         long length = stream.Length;
         var reader = new BinaryReader(stream, Encoding.UTF8);
         InvalidDataException Bad(string what) => new($"{path}: not a TorchSharp state dict: {what} (byte {stream.Position} of {length})");
@@ -71,6 +77,24 @@ public static class StateDictFile
         if (stream.Position != length)
             throw Bad($"{length - stream.Position:N0} bytes follow the last of its {count} tensors");
         return entries;
+    }
+
+    /// <summary>
+    /// Where <paramref name="entries"/> do not fit a module whose state dict holds <paramref name="expected"/> (name and
+    /// shape), the first difference in words (a tensor missing, of another shape, or not the module's); else null.
+    /// </summary>
+    public static string? Mismatch(IEnumerable<(string Name, long[] Shape)> expected, IReadOnlyList<StateDictEntry> entries)
+    {
+        string Shape(IEnumerable<long> shape) => $"[{string.Join(", ", shape)}]";
+        var held = entries.ToDictionary(e => e.Name);
+        foreach (var (name, shape) in expected)
+        {
+            if (!held.Remove(name, out var entry))
+                return $"the network's {name} {Shape(shape)} is not in the weights (they hold {string.Join(", ", entries.Take(4).Select(e => e.Name))}{(entries.Count > 4 ? ", …" : "")})";
+            if (!entry.Shape.SequenceEqual(shape))
+                return $"{name} is {Shape(shape)} in the network but {Shape(entry.Shape)} in the weights";
+        }
+        return held.Count == 0 ? null : $"the weights hold {string.Join(", ", held.Keys.Take(4))}{(held.Count > 4 ? ", …" : "")}, which the network does not";
     }
 
     /// <summary>The SHA-256 of the file at <paramref name="path"/>, as 64 lower-case hexadecimal digits.</summary>

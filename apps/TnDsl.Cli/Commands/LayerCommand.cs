@@ -6,7 +6,7 @@ using TnDsl.Torch;
 namespace TnDsl.Cli.Commands;
 
 /// <summary>
-/// <c>tn layer FILE [--set k=v]… [--network NAME] [--optimizer NAME] [--batch N]</c>: builds the layer a spec
+/// <c>tn layer FILE [--set k=v]… [--network NAME] [--optimizer NAME] [--batch N] [--threads N]</c>: builds the layer a spec
 /// describes and prints its shape and parameter count next to the dense layer it replaces (in × out weights), the
 /// planner's cost report for one batch, and the min-cut profile of its weight network (features | outputs).
 /// </summary>
@@ -20,18 +20,24 @@ public static class LayerCommand
         var network = TnOptions.Network();
         var optimizer = TnOptions.Optimizer();
         var batch = TnOptions.Integer("--batch", 100, "the batch size the cost report is for");
+        var threads = TnOptions.ThreadCount("TorchSharp CPU threads of the calibration pass [default: libtorch's]");
         var command = new Command("layer", "a .tn spec as a layer: parameters, cost, min-cuts vs the dense layer")
         {
-            file, set, network, optimizer, batch,
+            file, set, network, optimizer, batch, threads,
         };
         Cli.SetAction(command, parse => Run(parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network),
-            parse.GetValue(optimizer)!, parse.GetValue(batch), parse.GetResult(batch) is { Implicit: false }));
+            parse.GetValue(optimizer)!, parse.GetValue(batch), parse.GetResult(batch) is { Implicit: false }, parse.GetValue(threads)));
         return command;
     }
 
     private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network, string optimizer, long batch,
-        bool batchGiven)
+        bool batchGiven, int? threads)
     {
+        if (threads is { } nt)
+        {
+            NativeLoader.EnsureLoaded();
+            TorchSharp.torch.set_num_threads(nt);
+        }
         // A refusal by the memory guard names this verb's options.
         using var advice = MemoryGuard.Advise(DynamicOptions.BatchRemedies);
         if (!PlanApi.optimizerNames().Contains(optimizer))

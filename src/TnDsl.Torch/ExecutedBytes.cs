@@ -27,7 +27,14 @@ public static class ExecutedBytes
     /// lowering), at the plan's batch, trained (for <see cref="BytesView.Training"/>) with an optimizer keeping
     /// <paramref name="optimizerSlots"/> parameter-sized tensors per parameter (Adam: 2).
     /// </summary>
-    public static BytesView Estimate(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, int optimizerSlots = 2)
+    public static BytesView Estimate(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, int optimizerSlots = 2) =>
+        Estimate(spec, plan, options, optimizerSlots, plan.Batch);
+
+    /// <summary>
+    /// As the other <c>Estimate</c>, with every dynamic index of size <paramref name="batch"/> (null: their declared
+    /// sizes): what the plan's program needs when it is fed a batch other than the one it was planned for.
+    /// </summary>
+    public static BytesView Estimate(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, int optimizerSlots, long? batch)
     {
         var slots = NetworkModule.MakeSlots(spec);
         var leaves = NetworkModule.MakeLeaves(spec, slots, plan);
@@ -35,7 +42,7 @@ public static class ExecutedBytes
         int size = MemoryGuard.ElementSize(options.DType);
         var sliced = plan.SlicedLabels.ToHashSet();
         bool isSliced = sliced.Count > 0;
-        long Extent(int l) => spec.Indices[l].IsDynamic && plan.Batch is { } b ? b : spec.Indices[l].Size;
+        long Extent(int l) => spec.Indices[l].IsDynamic && batch is { } b ? b : spec.Indices[l].Size;
         long InSlice(int l) => sliced.Contains(l) ? 1 : Extent(l);
         BigInteger Count(IEnumerable<long> shape) => shape.Aggregate(BigInteger.One, (n, d) => n * d);
 
@@ -58,7 +65,7 @@ public static class ExecutedBytes
         for (int s = 0; s < slots.Length; s++)
         {
             var slot = slots[s];
-            long[] raw = [.. Enumerable.Repeat(plan.Batch ?? BatchOf(spec), slot.Batch), .. slot.HasMemberAxis ? new long[] { slot.Members } : [], .. slot.MemberShape];
+            long[] raw = [.. Enumerable.Repeat(batch ?? BatchOf(spec), slot.Batch), .. slot.HasMemberAxis ? new long[] { slot.Members } : [], .. slot.MemberShape];
             var rawCount = Count(raw);
             held += rawCount * (slot.Embedding is EmbeddingSpec.OneHot ? 8 : size);
             var members = leaves.Select((l, id) => (l, id)).Where(x => x.l.Source == NetworkModule.Source.Input && x.l.Slot == s).ToList();
@@ -195,11 +202,11 @@ public static class ExecutedBytes
                 case ChainLink link:
                     {
                         var (product, core) = link.ProductOnLeft ? (a, b) : (b, a);
-                        long batch = (long)product.Classes!.Elements, chi = (long)(product.Elements / batch);
+                        long rows = (long)product.Classes!.Elements, chi = (long)(product.Elements / rows);
                         long width = (long)(core.Elements / chi / chi);
                         result = Made(c.Result.Select(InSlice).ToArray(), size);
                         (savedA, savedB) = (false, false);
-                        (scratch, keeps, backward) = Chain(link.Chain.Length, batch, chi, width, size);
+                        (scratch, keeps, backward) = Chain(link.Chain.Length, rows, chi, width, size);
                         break;
                     }
                 default:
@@ -230,7 +237,7 @@ public static class ExecutedBytes
     }
 
     /// <summary>
-    /// A floor under <see cref="Estimate"/> for every plan of <paramref name="spec"/> at <paramref name="batch"/>
+    /// A floor under <see cref="Estimate(NetworkSpec, PlanView, NetworkModuleOptions, int, long?)"/> for every plan of <paramref name="spec"/> at <paramref name="batch"/>
     /// (null: the nominal sizes), from the network alone, so that a call far over the memory limit is refused before
     /// the planner runs. <c>Inputs</c>: the weights, consts and raw inputs held (exactly the estimate's). <c>Floor</c>:
     /// those and the embedded inputs other than one-hot ones (made whatever the plan), for the forward pass; for

@@ -201,6 +201,16 @@ public static class MemoryGuard
     }
 
     /// <summary>
+    /// As <see cref="Needed(NetworkSpec, PlanView, NetworkModuleOptions, bool)"/>, for the plan's program fed a batch of
+    /// <paramref name="batch"/> rows (every dynamic index of that size) instead of the batch it was planned for.
+    /// </summary>
+    public static BigInteger Needed(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, bool training, long batch)
+    {
+        var estimate = ExecutedBytes.Estimate(spec, plan, options, MemoryModel.AdamSlots, batch);
+        return WithHeap(estimate.Inputs, training ? estimate.Training : estimate.Forward);
+    }
+
+    /// <summary>
     /// A plan whose estimate (<see cref="Needed(NetworkSpec, PlanView, NetworkModuleOptions, bool)"/>) fits <see cref="Limit"/>: <paramref name="plan"/> is called with
     /// <paramref name="elements"/> (null: no limit on intermediates) first; when that plan is over the limit it is
     /// called again with smaller limits on the largest intermediate (of one slice), a quarter of the bytes left after

@@ -58,3 +58,17 @@ let ``tn contract names the tensor and both shapes of weights that do not fit, a
         Assert.Contains("not a TorchSharp state dict", err)
         Assert.Contains("truncated", err)
         Assert.DoesNotContain("   at ", err))
+
+[<Fact>]
+let ``tn layer prints the compression of a network larger than the dense layer in two digits, and none without weights`` () =
+    let code, out, err = tnProcess [] [ "layer"; Path.Combine(examplesDir, "layers", "mps.tn") ]
+    Assert.True((code = 0), err)
+    // 16 x 10 = 160 dense weights against 1,968: 0.081, which one decimal printed as 0.1x.
+    Assert.Contains("tensor network                 1,968        0.081x", out)
+    inScratch "tndsl-layer-user-" (fun dir ->
+        let spec = Path.Combine(dir, "noweights.tn")
+        File.WriteAllText(spec, "network noweights {\n  index batch: dynamic(10)\n  index i: 4\n  input x: (batch, i)\n  output (batch, i)\n}\n")
+        let code, out, err = tnProcess [] [ "layer"; spec ]
+        Assert.True((code = 0), err)
+        Assert.DoesNotContain("Infinity", out)
+        Assert.Contains("tensor network                     0             -", out))

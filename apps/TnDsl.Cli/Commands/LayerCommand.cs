@@ -74,7 +74,11 @@ public static class LayerCommand
         Console.WriteLine($"  output legs: {string.Join(", ", layer.OutputLegs)}");
         Console.WriteLine();
         Console.WriteLine($"{"",-22}{"parameters",14}{"compression",14}");
-        Console.WriteLine($"{"tensor network",-22}{pars,14:N0}{((double)dense / pars).ToString("0.0", inv) + "x",14}");
+        // A spec without weights (inputs and consts alone) has nothing to compress: no ratio, not "Infinityx". A
+        // network larger than the dense layer keeps two significant digits (q-CNN's 0.032x was printed 0.0x).
+        double ratio = (double)dense / pars;
+        var compression = pars == 0 ? "-" : (ratio >= 1 ? ratio.ToString("0.0", inv) : ratio.ToString("G2", inv)) + "x";
+        Console.WriteLine($"{"tensor network",-22}{pars,14:N0}{compression,14}");
         Console.WriteLine($"{$"dense {layer.InputFeatures} x {layer.OutputFeatures}",-22}{dense,14:N0}{"1.0x",14}");
         Console.WriteLine();
         // The plan the layer executes, as `tn plan --size batch=N` prints it for the same file and options.

@@ -129,6 +129,10 @@ public static class BornExport
             var at = line < 0 ? tnPath : $"{tnPath}({line + 1},{lines[line].Length - lines[line].TrimStart().Length + 1})";
             if (!entries.Remove(name, out var entry))
                 throw new InvalidDataException($"{at}: {declared} {Shape(expected)} has no tensor {name} in {weightsPath}; the weights belong to another network");
+            var dtype = module.get_parameter(name)!.dtype;
+            if (entry.DType != dtype)
+                throw new InvalidDataException(
+                    $"{at}: {declared} is {dtype.ToString().ToLowerInvariant()} but {weightsPath} holds {name} as {entry.DType.ToString().ToLowerInvariant()}; the weights belong to another network");
             if (!entry.Shape.SequenceEqual(expected))
                 throw new InvalidDataException(
                     $"{at}: {declared} is declared {Shape(expected)} but {weightsPath} holds {name} as {Shape(entry.Shape)}; " +

@@ -57,6 +57,8 @@ public static class StateDictFile
             if (nameLength > length - stream.Position)
                 throw Bad($"the name of tensor {k} runs past the end of the file");
             var name = Encoding.UTF8.GetString(reader.ReadBytes((int)nameLength));
+            if (entries.Any(e => e.Name == name))
+                throw Bad($"tensor {k} is named {name}, as an earlier one is");
             long code = Number($"the element type of {name}");
             var dtype = (ScalarType)code;
             if (code > 64 || !Enum.IsDefined(dtype))
@@ -80,19 +82,22 @@ public static class StateDictFile
     }
 
     /// <summary>
-    /// Where <paramref name="entries"/> do not fit a module whose state dict holds <paramref name="expected"/> (name and
-    /// shape), the first difference in words (a tensor missing, of another shape, or not the module's); else null.
+    /// Where <paramref name="entries"/> do not fit a module whose state dict holds <paramref name="expected"/> (name,
+    /// shape, element type), the first difference in words (a tensor missing, of another shape or type, or not the
+    /// module's); else null.
     /// </summary>
-    public static string? Mismatch(IEnumerable<(string Name, long[] Shape)> expected, IReadOnlyList<StateDictEntry> entries)
+    public static string? Mismatch(IEnumerable<(string Name, long[] Shape, ScalarType DType)> expected, IReadOnlyList<StateDictEntry> entries)
     {
         string Shape(IEnumerable<long> shape) => $"[{string.Join(", ", shape)}]";
         var held = entries.ToDictionary(e => e.Name);
-        foreach (var (name, shape) in expected)
+        foreach (var (name, shape, dtype) in expected)
         {
             if (!held.Remove(name, out var entry))
                 return $"the network's {name} {Shape(shape)} is not in the weights (they hold {string.Join(", ", entries.Take(4).Select(e => e.Name))}{(entries.Count > 4 ? ", …" : "")})";
             if (!entry.Shape.SequenceEqual(shape))
                 return $"{name} is {Shape(shape)} in the network but {Shape(entry.Shape)} in the weights";
+            if (entry.DType != dtype)
+                return $"{name} is {dtype.ToString().ToLowerInvariant()} in the network but {entry.DType.ToString().ToLowerInvariant()} in the weights";
         }
         return held.Count == 0 ? null : $"the weights hold {string.Join(", ", held.Keys.Take(4))}{(held.Count > 4 ? ", …" : "")}, which the network does not";
     }

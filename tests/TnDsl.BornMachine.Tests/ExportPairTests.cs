@@ -86,6 +86,38 @@ public sealed class ExportPairTests : IDisposable
     }
 
     [Fact]
+    public void Every_truncation_is_refused_and_no_changed_byte_escapes_as_anything_but_a_refusal()
+    {
+        var (tn, weights) = Export("model", 3, 1);
+        var bytes = File.ReadAllBytes(weights);
+        for (int length = 0; length < bytes.Length; length++)
+        {
+            File.WriteAllBytes(weights, bytes[..length]);
+            Assert.Throws<InvalidDataException>(() => BornExport.Load(tn, weights));
+        }
+        // Without the fingerprint only the reader and the shape and type checks stand between a changed byte and
+        // libtorch: each change either loads (a value changed) or is refused as invalid data.
+        File.WriteAllLines(tn, File.ReadAllLines(tn).Where(l => !l.StartsWith(BornExport.WeightsLine, StringComparison.Ordinal)));
+        int refused = 0;
+        for (int at = 0; at < bytes.Length; at++)
+            foreach (byte flip in new byte[] { 0x01, 0x04, 0x80 })
+            {
+                var changed = (byte[])bytes.Clone();
+                changed[at] ^= flip;
+                File.WriteAllBytes(weights, changed);
+                try
+                {
+                    BornExport.Load(tn, weights).Dispose();
+                }
+                catch (InvalidDataException)
+                {
+                    refused++;
+                }
+            }
+        Assert.True(refused > 0);
+    }
+
+    [Fact]
     public void A_model_tn_without_a_fingerprint_still_loads_with_its_shapes_checked()
     {
         var (tn, weights) = Export("model", 3, 1);

@@ -51,6 +51,12 @@ let ``tn contract names the tensor and both shapes of weights that do not fit, a
         let code, _, err = tn (args weights)
         Assert.Equal(1, code)
         Assert.Equal($"tn contract: {weights}: mps: the weights do not fit the network: A.0 is [2, 8] in the network but [2, 3] in the weights", err.Trim())
+        // The Born machine's weights are float64: contracted in float32 they are refused with both types.
+        let amp = Path.Combine(dir, "amp.tn")
+        File.WriteAllLines(amp, File.ReadAllLines(Path.Combine(dir, "model.tn")) |> Array.filter (fun l -> not (l.Contains "batch" || l.TrimStart().StartsWith "input")))
+        let code, _, err = tn [ "contract"; amp; "--weights"; weights; "--dtype"; "float32"; "-o"; npy; "--optimizer"; "greedy"; "--threads"; "1" ]
+        Assert.Equal(1, code)
+        Assert.Contains("the weights do not fit the network: A.0 is float32 in the network but float64 in the weights", err)
         let truncated = Path.Combine(dir, "truncated.weights")
         File.WriteAllBytes(truncated, (File.ReadAllBytes weights)[.. 99])
         let code, _, err = tn (args truncated)

@@ -321,8 +321,18 @@ public static class ContractionJobs
         {
             try
             {
+                // Checked first, so that a truncated file or a tensor of another shape is named (libtorch says only
+                // "mismatched tensor shape").
+                var entries = StateDictFile.Read(new MemoryStream(weights, writable: false), "the weights");
+                if (StateDictFile.Mismatch(module.state_dict().Select(p => (p.Key, p.Value.shape, p.Value.dtype)), entries) is { } mismatch)
+                    throw new InvalidDataException($"{network.Name}: the weights do not fit the network: {mismatch}");
                 using var reader = new BinaryReader(new MemoryStream(weights, writable: false));
                 module.load(reader, strict: true);
+            }
+            catch (InvalidDataException)
+            {
+                module.Dispose();
+                throw;
             }
             catch (Exception e) when (e is ArgumentException or InvalidOperationException or EndOfStreamException or IOException)
             {

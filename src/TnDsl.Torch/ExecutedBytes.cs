@@ -27,7 +27,14 @@ public static class ExecutedBytes
     /// lowering), at the plan's batch, trained (for <see cref="BytesView.Training"/>) with an optimizer keeping
     /// <paramref name="optimizerSlots"/> parameter-sized tensors per parameter (Adam: 2).
     /// </summary>
-    public static BytesView Estimate(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, int optimizerSlots = 2)
+    public static BytesView Estimate(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, int optimizerSlots = 2) =>
+        Estimate(spec, plan, options, optimizerSlots, plan.Batch);
+
+    /// <summary>
+    /// As the other <c>Estimate</c>, with every dynamic index of size <paramref name="batch"/> (null: their declared
+    /// sizes): what the plan's program needs when it is fed a batch other than the one it was planned for.
+    /// </summary>
+    public static BytesView Estimate(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, int optimizerSlots, long? batch)
     {
         var slots = NetworkModule.MakeSlots(spec);
         var leaves = NetworkModule.MakeLeaves(spec, slots, plan);
@@ -35,7 +42,7 @@ public static class ExecutedBytes
         int size = MemoryGuard.ElementSize(options.DType);
         var sliced = plan.SlicedLabels.ToHashSet();
         bool isSliced = sliced.Count > 0;
-        long Extent(int l) => spec.Indices[l].IsDynamic && plan.Batch is { } b ? b : spec.Indices[l].Size;
+        long Extent(int l) => spec.Indices[l].IsDynamic && batch is { } b ? b : spec.Indices[l].Size;
         long InSlice(int l) => sliced.Contains(l) ? 1 : Extent(l);
         BigInteger Count(IEnumerable<long> shape) => shape.Aggregate(BigInteger.One, (n, d) => n * d);
 
@@ -58,7 +65,7 @@ public static class ExecutedBytes
         for (int s = 0; s < slots.Length; s++)
         {
             var slot = slots[s];
-            long[] raw = [.. Enumerable.Repeat(plan.Batch ?? BatchOf(spec), slot.Batch), .. slot.HasMemberAxis ? new long[] { slot.Members } : [], .. slot.MemberShape];
+            long[] raw = [.. Enumerable.Repeat(batch ?? BatchOf(spec), slot.Batch), .. slot.HasMemberAxis ? new long[] { slot.Members } : [], .. slot.MemberShape];
             var rawCount = Count(raw);
             held += rawCount * (slot.Embedding is EmbeddingSpec.OneHot ? 8 : size);
             var members = leaves.Select((l, id) => (l, id)).Where(x => x.l.Source == NetworkModule.Source.Input && x.l.Slot == s).ToList();
@@ -195,11 +202,11 @@ public static class ExecutedBytes
                 case ChainLink link:
                     {
                         var (product, core) = link.ProductOnLeft ? (a, b) : (b, a);
-                        long batch = (long)product.Classes!.Elements, chi = (long)(product.Elements / batch);
+                        long rows = (long)product.Classes!.Elements, chi = (long)(product.Elements / rows);
                         long width = (long)(core.Elements / chi / chi);
                         result = Made(c.Result.Select(InSlice).ToArray(), size);
                         (savedA, savedB) = (false, false);
-                        (scratch, keeps, backward) = Chain(link.Chain.Length, batch, chi, width, size);
+                        (scratch, keeps, backward) = Chain(link.Chain.Length, rows, chi, width, size);
                         break;
                     }
                 default:
@@ -227,6 +234,51 @@ public static class ExecutedBytes
         }
         return MemoryModel.Estimate(held, fed, fedScratch, leafViews.ToArray(), described.ToArray(),
             plan.Slices, resultElements * size, parameters.ToArray(), optimizerSlots, levels, loopSizes);
+    }
+
+    /// <summary>
+    /// A floor under <see cref="Estimate(NetworkSpec, PlanView, NetworkModuleOptions, int, long?)"/> for every plan of <paramref name="spec"/> at <paramref name="batch"/>
+    /// (null: the nominal sizes), from the network alone, so that a call far over the memory limit is refused before
+    /// the planner runs. <c>Inputs</c>: the weights, consts and raw inputs held (exactly the estimate's). <c>Floor</c>:
+    /// those and the embedded inputs other than one-hot ones (made whatever the plan), for the forward pass; for
+    /// training also the result and the loss's copy of it, every parameter's gradient (where there is a
+    /// step), the optimizer's <paramref name="optimizerSlots"/> parameter-sized tensors per parameter and Adam's two
+    /// temporaries for the largest parameter: what the estimate's optimizer step holds, which bounds its training peak.
+    /// </summary>
+    public static (BigInteger Inputs, BigInteger Floor) Floor(NetworkSpec spec, long? batch, NetworkModuleOptions options, bool training,
+        int optimizerSlots = 2)
+    {
+        var slots = NetworkModule.MakeSlots(spec);
+        int size = MemoryGuard.ElementSize(options.DType);
+        long Extent(int l) => spec.Indices[l].IsDynamic && batch is { } b ? b : spec.Indices[l].Size;
+        BigInteger Count(IEnumerable<long> shape) => shape.Aggregate(BigInteger.One, (n, d) => n * d);
+        BigInteger held = 0, fed = 0;
+        var parameters = new List<BigInteger>();
+        foreach (var group in spec.Tensors.Where(t => t.Role != TensorRole.Input).GroupBy(t => t.Param))
+        {
+            var bytes = Count(group.First().Legs.Select(Extent)) * size;
+            held += bytes;
+            if (group.First().Role == TensorRole.Weight)
+                parameters.Add(bytes);
+        }
+        foreach (var slot in slots)
+        {
+            long[] raw = [.. Enumerable.Repeat(batch ?? BatchOf(spec), slot.Batch), .. slot.HasMemberAxis ? new long[] { slot.Members } : [], .. slot.MemberShape];
+            var rawCount = Count(raw);
+            held += rawCount * (slot.Embedding is EmbeddingSpec.OneHot ? 8 : size);
+            // A one-hot input may be read as class numbers (a gather), depending on the plan; any other is embedded.
+            if (slot.Embedding is { } e and not EmbeddingSpec.OneHot)
+                fed += rawCount * e.Width * size;
+        }
+        // Forward: what is held and fed from the call's start (the result may be made by a view, so it is left out).
+        if (!training)
+            return (held, held + fed);
+        var result = Count(spec.Output.Select(Extent)) * size;
+        var weights = parameters.Aggregate(BigInteger.Zero, (n, p) => n + p);
+        // Every parameter is a leaf of some step, so its gradient is made wherever there is a step.
+        var gradients = spec.Tensors.Length > 1 ? weights : 0;
+        var largest = parameters.Count == 0 || optimizerSlots == 0 ? 0 : parameters.Max();
+        return (held, held + fed + 2 * result + gradients + optimizerSlots * weights + 2 * largest);
     }
 
     /// The nominal batch: the size of the first dynamic index (1 where there is none).

@@ -201,6 +201,16 @@ public static class MemoryGuard
     }
 
     /// <summary>
+    /// As <see cref="Needed(NetworkSpec, PlanView, NetworkModuleOptions, bool)"/>, for the plan's program fed a batch of
+    /// <paramref name="batch"/> rows (every dynamic index of that size) instead of the batch it was planned for.
+    /// </summary>
+    public static BigInteger Needed(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, bool training, long batch)
+    {
+        var estimate = ExecutedBytes.Estimate(spec, plan, options, MemoryModel.AdamSlots, batch);
+        return WithHeap(estimate.Inputs, training ? estimate.Training : estimate.Forward);
+    }
+
+    /// <summary>
     /// A plan whose estimate (<see cref="Needed(NetworkSpec, PlanView, NetworkModuleOptions, bool)"/>) fits <see cref="Limit"/>: <paramref name="plan"/> is called with
     /// <paramref name="elements"/> (null: no limit on intermediates) first; when that plan is over the limit it is
     /// called again with smaller limits on the largest intermediate (of one slice), a quarter of the bytes left after
@@ -216,11 +226,15 @@ public static class MemoryGuard
     /// <param name="what">What is planned, for the message (for example "mps (batch 100)").</param>
     /// <param name="spec">The network the plan will run in a <see cref="NetworkModule"/>, when known: the estimate is
     /// then the module's program (<see cref="Needed(NetworkSpec, PlanView, NetworkModuleOptions, bool)"/>), else the
-    /// plan's alone.</param>
-    public static PlanView Fit(Func<long?, PlanView> plan, long? elements, ScalarType dtype, bool training, string what, NetworkSpec? spec = null)
+    /// plan's alone; its floor (<see cref="ExecutedBytes.Floor"/>) is checked before anything is planned.</param>
+    /// <param name="batch">The batch <paramref name="plan"/> plans for (null: the nominal sizes), for the floor.</param>
+    public static PlanView Fit(Func<long?, PlanView> plan, long? elements, ScalarType dtype, bool training, string what, NetworkSpec? spec = null,
+        long? batch = null)
     {
         // The heap the estimate is about (glibc's, or TN_HEAP=return): see NativeHeap.
         NativeHeap.Apply();
+        if (spec is not null)
+            CheckFloor(spec, batch, dtype, training, what);
         BigInteger Needed(PlanView p) =>
             spec is null ? MemoryGuard.Needed(p, dtype, training) : MemoryGuard.Needed(spec, p, new NetworkModuleOptions { DType = dtype }, training);
         var first = plan(elements);
@@ -260,6 +274,26 @@ public static class MemoryGuard
             $", over the memory limit of {Format(limit)} ({source})" +
             (why is not null ? $"; slicing cannot go further: {why}" : inputs > limit ? "; the inputs and weights alone are over it" : "") +
             "; " + (Remedies ?? DefaultRemedies));
+    }
+
+    /// <summary>
+    /// Throws <see cref="MemoryLimitException"/> when what a call of <paramref name="spec"/> at <paramref name="batch"/>
+    /// needs whatever the plan (<see cref="ExecutedBytes.Floor"/>, with the heap's allowance as the estimate has it) is
+    /// over the limit: no plan could fit, so the planner is not run (a large batch took it half a minute to say so).
+    /// </summary>
+    public static void CheckFloor(NetworkSpec spec, long? batch, ScalarType dtype, bool training, string what)
+    {
+        var (inputs, floor) = ExecutedBytes.Floor(spec, batch, new NetworkModuleOptions { DType = dtype }, training);
+        var needed = WithHeap(inputs, floor);
+        var (limit, source) = Current();
+        if (needed <= limit && needed < long.MaxValue)
+            return;
+        var counted = training
+            ? "the weights, consts and inputs, the output and its loss, the weights' gradients and Adam's state"
+            : "the weights, consts and inputs";
+        throw new MemoryLimitException(what, needed, limit, source,
+            $"{what}: {(training ? "training" : "the forward pass")} needs at least {Format(needed)} whatever the plan ({counted}), " +
+            $"over the memory limit of {Format(limit)} ({source}), before any intermediate; " + (Remedies ?? DefaultRemedies));
     }
 
     /// <summary><see cref="Check(BigInteger, string)"/> for a byte count that fits a <c>long</c>.</summary>

@@ -379,6 +379,30 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     Tensor? placedBy;
     (ScalarType, Device) placement;
 
+    /// The memory guard for a batch larger than the plan's: the plan was fitted to the limit at its own batch
+    /// (MemoryGuard.Fit), so a call fed more rows is checked against the estimate of the same program at the batch
+    /// fed (training where autograd records, the forward pass otherwise) before anything is computed; each larger batch
+    /// once.
+    void GuardBatch(Tensor[] inputs, ScalarType dtype)
+    {
+        long rows = 0;
+        for (int s = 0; s < slots.Length && s < inputs.Length; s++)
+            for (int k = 0; k < slots[s].Batch && k < inputs[s].dim(); k++)
+                rows = Math.Max(rows, inputs[s].shape[k]);
+        bool training = is_grad_enabled() && parameters().Any(p => p.requires_grad);
+        ref long guarded = ref training ? ref guardedTraining : ref guardedForward;
+        if (guarded == 0)
+            guarded = ExecutionPlan.Batch ?? Spec.Indices.Where(i => i.IsDynamic).Select(i => i.Size).DefaultIfEmpty(0).Max();
+        if (rows <= guarded)
+            return;
+        var needed = MemoryGuard.Needed(Spec, ExecutionPlan, options with { DType = dtype }, training, rows);
+        MemoryGuard.Check(needed, $"{Spec.Name} ({dtype.ToString().ToLowerInvariant()}) fed a batch of {rows:N0} (planned for {guarded:N0}), " +
+            (training ? "with autograd (a training step)," : "the forward pass,"));
+        guarded = rows;
+    }
+
+    long guardedForward, guardedTraining;
+
     /// <summary>Contracts the network with inputs given by name (input family names, see <see cref="InputNames"/>).</summary>
     public Tensor Forward(IReadOnlyDictionary<string, Tensor> inputs) => forward(ByName(inputs));
 
@@ -469,6 +493,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         if (inputs.Length != slots.Length)
             throw new ArgumentException($"expected {slots.Length} input(s) ({string.Join(", ", InputNames)}), got {inputs.Length}");
         var (dtype, device) = Placement();
+        GuardBatch(inputs, dtype);
         var fed = new Tensor[slots.Length];
         var classes = new Tensor?[slots.Length];
         for (int s = 0; s < slots.Length; s++)

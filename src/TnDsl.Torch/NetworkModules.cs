@@ -64,7 +64,7 @@ public static class NetworkModules
         var dtype = options.Module.DType;
         var plan = MemoryGuard.Fit(limit => NetworkAdapter.Plan(network, options.Optimizer, options.Batch, options.PlanSeed, limit),
             options.MaxIntermediateElements, dtype, options.Training,
-            $"{network.Name} ({dtype.ToString().ToLowerInvariant()}{(options.Batch is { } b ? $", batch {b}" : "")})", spec);
+            $"{network.Name} ({dtype.ToString().ToLowerInvariant()}{(options.Batch is { } b ? $", batch {b}" : "")})", spec, options.Batch);
         try
         {
             return new NetworkModule(spec, plan, options.Module);

@@ -6,7 +6,7 @@ using TnDsl.Torch;
 namespace TnDsl.Cli.Commands;
 
 /// <summary>
-/// <c>tn layer FILE [--set k=v]… [--network NAME] [--optimizer NAME] [--batch N]</c>: builds the layer a spec
+/// <c>tn layer FILE [--set k=v]… [--network NAME] [--optimizer NAME] [--batch N] [--threads N]</c>: builds the layer a spec
 /// describes and prints its shape and parameter count next to the dense layer it replaces (in × out weights), the
 /// planner's cost report for one batch, and the min-cut profile of its weight network (features | outputs).
 /// </summary>
@@ -20,18 +20,24 @@ public static class LayerCommand
         var network = TnOptions.Network();
         var optimizer = TnOptions.Optimizer();
         var batch = TnOptions.Integer("--batch", 100, "the batch size the cost report is for");
+        var threads = TnOptions.ThreadCount("TorchSharp CPU threads of the calibration pass [default: libtorch's]");
         var command = new Command("layer", "a .tn spec as a layer: parameters, cost, min-cuts vs the dense layer")
         {
-            file, set, network, optimizer, batch,
+            file, set, network, optimizer, batch, threads,
         };
         Cli.SetAction(command, parse => Run(parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network),
-            parse.GetValue(optimizer)!, parse.GetValue(batch), parse.GetResult(batch) is { Implicit: false }));
+            parse.GetValue(optimizer)!, parse.GetValue(batch), parse.GetResult(batch) is { Implicit: false }, parse.GetValue(threads)));
         return command;
     }
 
     private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network, string optimizer, long batch,
-        bool batchGiven)
+        bool batchGiven, int? threads)
     {
+        if (threads is { } nt)
+        {
+            NativeLoader.EnsureLoaded();
+            TorchSharp.torch.set_num_threads(nt);
+        }
         // A refusal by the memory guard names this verb's options.
         using var advice = MemoryGuard.Advise(DynamicOptions.BatchRemedies);
         if (!PlanApi.optimizerNames().Contains(optimizer))
@@ -68,7 +74,11 @@ public static class LayerCommand
         Console.WriteLine($"  output legs: {string.Join(", ", layer.OutputLegs)}");
         Console.WriteLine();
         Console.WriteLine($"{"",-22}{"parameters",14}{"compression",14}");
-        Console.WriteLine($"{"tensor network",-22}{pars,14:N0}{((double)dense / pars).ToString("0.0", inv) + "x",14}");
+        // A spec without weights (inputs and consts alone) has nothing to compress: no ratio, not "Infinityx". A
+        // network larger than the dense layer keeps two significant digits (q-CNN's 0.032x was printed 0.0x).
+        double ratio = (double)dense / pars;
+        var compression = pars == 0 ? "-" : (ratio >= 1 ? ratio.ToString("0.0", inv) : ratio.ToString("G2", inv)) + "x";
+        Console.WriteLine($"{"tensor network",-22}{pars,14:N0}{compression,14}");
         Console.WriteLine($"{$"dense {layer.InputFeatures} x {layer.OutputFeatures}",-22}{dense,14:N0}{"1.0x",14}");
         Console.WriteLine();
         // The plan the layer executes, as `tn plan --size batch=N` prints it for the same file and options.

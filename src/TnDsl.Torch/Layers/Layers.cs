@@ -63,7 +63,7 @@ public static class Layers
         var spec = LayerAutoInit.Prepare(declared);
         // A layer is trained: its plan must fit with the kept activations and gradients, sliced where that helps.
         var plan = MemoryGuard.Fit(limit => NetworkAdapter.Plan(net, options.Optimizer, options.Batch, 0, limit), null, options.DType, training: true,
-            $"layer {net.Name} ({options.DType.ToString().ToLowerInvariant()}{(options.Batch is { } b ? $", batch {b}" : "")})", spec);
+            $"layer {net.Name} ({options.DType.ToString().ToLowerInvariant()}{(options.Batch is { } b ? $", batch {b}" : "")})", spec, options.Batch);
         var built = new NetworkModule(spec, plan, new NetworkModuleOptions { DType = ScalarType.Float64, Seed = options.Seed });
         var layer = new SpecLayer(net, built);
         if (options.Calibrate)

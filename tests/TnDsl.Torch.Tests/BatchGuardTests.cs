@@ -1,0 +1,49 @@
+using Xunit;
+using static TorchSharp.torch;
+
+namespace TnDsl.Torch.Tests;
+
+/// <summary>
+/// A module fed a larger batch than it was planned for is checked by the memory guard before it computes (the plan
+/// was fitted at its own batch): a layer planned at 100 rows and fed a million ran unguarded to 3.3 GB under
+/// <c>TN_MEMORY_LIMIT=300M</c>.
+/// </summary>
+[Collection("peak memory")] // the tests set the process-wide override: they run alone (see PeakMemoryCollection)
+public class BatchGuardTests
+{
+    static BatchGuardTests() => NativeLoader.EnsureLoaded();
+
+    [Fact]
+    public void A_batch_larger_than_planned_is_refused_where_its_estimate_is_over_the_limit_forward_and_training_apart()
+    {
+        using var layer = Layers.FromSpec(Repo.Example("layers/peps.tn"));
+        var module = layer.Network;
+        const long rows = 100_000;
+        var options = new NetworkModuleOptions { DType = ScalarType.Float32 };
+        var forward = MemoryGuard.Needed(module.Spec, module.ExecutionPlan, options, false, rows);
+        var training = MemoryGuard.Needed(module.Spec, module.ExecutionPlan, options, true, rows);
+        Assert.True(forward < training);
+        // The estimate at the batch fed, not the planned one: the program is the same, its sizes grow with the rows.
+        Assert.True(training > 100 * MemoryGuard.Needed(module.Spec, module.ExecutionPlan, options, true, 100));
+        MemoryGuard.LimitOverride = (long)((forward + training) / 2);
+        try
+        {
+            using var x = rand(rows, 16);
+            var e = Assert.Throws<MemoryLimitException>(() => layer.forward(x));
+            Assert.Equal(training, e.BytesNeeded);
+            Assert.StartsWith("peps_layer (float32) fed a batch of 100,000 (planned for 100), with autograd (a training step), needs", e.Message);
+            // Without autograd the forward pass's figure is the one checked, and it fits.
+            using (no_grad())
+            using (var y = layer.forward(x))
+                Assert.Equal([rows, 10L], y.shape);
+            // The planned batch and smaller ones are not checked again.
+            using var small = rand(100, 16);
+            using var z = layer.forward(small);
+            Assert.Equal([100L, 10L], z.shape);
+        }
+        finally
+        {
+            MemoryGuard.LimitOverride = null;
+        }
+    }
+}

@@ -78,3 +78,20 @@ let ``tn layer prints the compression of a network larger than the dense layer i
         Assert.True((code = 0), err)
         Assert.DoesNotContain("Infinity", out)
         Assert.Contains("tensor network                     0             -", out))
+
+[<Fact>]
+let ``tn layer plans at the spec's nominal batch unless --batch is given, as tn run does`` () =
+    // A spec whose dynamic index declares 10 rows: the cost report is for 10 (it was for 100 whatever the spec said).
+    let spec =
+        "network small(n: int = 4) {\n  index batch: dynamic(10)\n  index p[i]: 2 for i in 0..n-1\n" +
+        "  index b[i]: 2 for i in 1..n-1\n  input x[i]: (batch, p[i]) for i in 0..n-1\n  weight A[0]: (p[0], b[1])\n" +
+        "  weight A[i]: (b[i], p[i], b[i+1]) for i in 1..n-2\n  weight A[n-1]: (b[n-1], p[n-1])\n  output (batch)\n}\n"
+    inScratch "tn-layer-nominal-" (fun dir ->
+        let file = Path.Combine(dir, "small.tn")
+        File.WriteAllText(file, spec)
+        let code, out, err = tnProcess [] [ "layer"; file ]
+        Assert.True((code = 0), err)
+        Assert.Contains("planner's cost report (batch 10, optimizer auto", out)
+        let code, out, err = tnProcess [] [ "layer"; file; "--batch"; "37" ]
+        Assert.True((code = 0), err)
+        Assert.Contains("planner's cost report (batch 37, optimizer auto", out))

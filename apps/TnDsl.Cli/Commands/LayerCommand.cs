@@ -19,19 +19,19 @@ public static class LayerCommand
         var set = TnOptions.Set();
         var network = TnOptions.Network();
         var optimizer = TnOptions.Optimizer();
-        var batch = TnOptions.Integer("--batch", 100, "the batch size the cost report is for");
+        var batch = TnOptions.OptionalInteger("--batch", "the batch size the cost report is for [default: the size the file gives its dynamic index]");
         var threads = TnOptions.ThreadCount("TorchSharp CPU threads of the calibration pass [default: libtorch's]");
         var command = new Command("layer", "a .tn spec as a layer: parameters, cost, min-cuts vs the dense layer")
         {
             file, set, network, optimizer, batch, threads,
         };
         Cli.SetAction(command, parse => Run(parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network),
-            parse.GetValue(optimizer)!, parse.GetValue(batch), parse.GetResult(batch) is { Implicit: false }, parse.GetValue(threads)));
+            parse.GetValue(optimizer)!, parse.GetValue(batch), parse.GetValue(threads)));
         return command;
     }
 
-    private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network, string optimizer, long batch,
-        bool batchGiven, int? threads)
+    private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network, string optimizer, long? batch,
+        int? threads)
     {
         if (threads is { } nt)
         {
@@ -49,8 +49,10 @@ public static class LayerCommand
             net = Layers.Check(file, overrides, network);
             // A batch given for a spec with nothing to batch, or one whose output and raw inputs alone are over the
             // memory limit, is refused before the planner runs (it would plan for a minute to say the same).
-            if (batchGiven) DynamicOptions.CheckBatch(net, batch);
+            DynamicOptions.CheckBatch(net, batch);
             var options = new LayerOptions { Optimizer = optimizer, Batch = batch };
+            // Without --batch the layer is planned at the spec's nominal batch (the size of its dynamic index).
+            batch ??= net.Indices.Where(i => i.IsDynamic).Select(i => (long?)i.Size).Max();
             DynamicOptions.CheckBatchBytes(net, batch, options.DType);
             layer = Layers.FromNetwork(net, options);
         }
@@ -60,10 +62,10 @@ public static class LayerCommand
             return 1;
         }
         using (layer)
-            return Report(net, layer);
+            return Report(net, layer, batch);
     }
 
-    static int Report(NetworkView net, SpecLayer layer)
+    static int Report(NetworkView net, SpecLayer layer, long? batch)
     {
         var inv = CultureInfo.InvariantCulture;
         long dense = layer.InputFeatures * layer.OutputFeatures;
@@ -83,7 +85,7 @@ public static class LayerCommand
         Console.WriteLine();
         // The plan the layer executes, as `tn plan --size batch=N` prints it for the same file and options.
         var plan = layer.Network.ExecutionPlan;
-        Console.WriteLine($"planner's cost report (batch {plan.Batch}, optimizer {plan.Optimizer}, chose {plan.Chosen}; the layer executes this plan):");
+        Console.WriteLine($"planner's cost report ({(batch is { } b ? $"batch {b}, " : "")}optimizer {plan.Optimizer}, chose {plan.Chosen}; the layer executes this plan):");
         foreach (var d in plan.Diagnostics.Where(d => !d.IsInfo))
             Console.Error.WriteLine(d.Rendered);
         Console.WriteLine(plan.Report().TrimEnd());

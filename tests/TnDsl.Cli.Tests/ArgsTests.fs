@@ -138,6 +138,7 @@ let ``defaults are what the help says when an option is not given`` () =
     Assert.Equal(2, (parse [ "study"; "tt-mlp" ]).GetValue<int>("--epochs"))
     Assert.Equal(20, (parse [ "study"; "convac" ]).GetValue<int>("--epochs"))
     Assert.Equal("both", (parse [ "study"; "qcnn" ]).GetValue<string>("--dataset"))
+    Assert.Equal(3, (parse [ "study"; "convac"; "--threads"; "3" ]).GetValue<System.Nullable<int>>("--threads").Value)
 
 [<Fact>]
 let ``a short alias is its long option, and --name=value is --name value`` () =
@@ -193,6 +194,7 @@ let ``a size that is not name=N with N positive is a usage error that quotes it`
 [<InlineData("study heads --ranks", "2,x")>]
 [<InlineData("study qcnn --init", "random")>]
 [<InlineData("study tt-mlp --dataset", "both")>]
+[<InlineData("study qcnn --threads", "0")>]
 [<InlineData("completion", "fish")>]
 let ``a bad value is a usage error that names the verb and quotes the value`` (command: string, value: string) =
     let args = argsOf command

@@ -67,6 +67,7 @@ public static class StudyCommand
         public readonly Option<string> Checkpoint = TnOptions.Text("--checkpoint", "FILE",
             "save the model being trained (TorchSharp state_dict) after every epoch");
         public readonly Option<bool> NoProgress = TnOptions.Flag("--no-progress", "no progress bar");
+        public readonly Option<int?> Threads = TnOptions.ThreadCount("TorchSharp CPU threads [default: libtorch's]");
 
         public Common(int epochs, double lr, long? train, long test, string? dataset, params string[] datasets)
         {
@@ -82,7 +83,7 @@ public static class StudyCommand
         /// <summary>Adds the options to <paramref name="command"/>.</summary>
         public Command AddTo(Command command)
         {
-            foreach (var o in new Option?[] { Epochs, Batch, Lr, Seed, Train, Test, Dataset, Out, Checkpoint, NoProgress })
+            foreach (var o in new Option?[] { Epochs, Batch, Lr, Seed, Train, Test, Dataset, Out, Checkpoint, NoProgress, Threads })
                 if (o is not null)
                     command.Options.Add(o);
             return command;
@@ -129,6 +130,11 @@ public static class StudyCommand
                 // Settings are read (and checked) before anything runs, the places results go included: a run of
                 // hours must not end on an --out that names a file.
                 CheckWritable(parse, common);
+                if (parse.GetValue(common.Threads) is { } threads)
+                {
+                    TnDsl.Native.NativeLoader.EnsureLoaded();
+                    TorchSharp.torch.set_num_threads(threads);
+                }
                 var run = job(parse);
                 foreach (var table in run())
                     table.Print();

@@ -278,10 +278,125 @@ module PlanGreedy =
         let limit = limitOf o
         variants p |> Array.map (fun v -> runVariant p v limit 1.0 0.0 (Random 0)) |> Array.reduce (better o limit)
 
-    /// `greedy`: cheapest-pair-first, deterministic; the best of its variants (see `bestGreedy`).
+    /// Greedy as opt_einsum's documentation describes its `greedy` (facts, not its code): tensors with the same index
+    /// set are multiplied first (Hadamard products); then, among pairs sharing an index that can be summed, the pair
+    /// with the least `size(result) - size(a) - size(b)` goes first, ties to the pair whose larger id is lower, then
+    /// whose smaller id is; what is left joins by outer products, smallest first. An index on every tensor counts
+    /// as open. A tensor's index set is kept as it was predicted when its pair was chosen (opt_einsum does so too),
+    /// and a pair is taken when tensors with its two index sets are still live. The tree it builds is opt_einsum's,
+    /// so `greedy`, which takes the better of this and `bestGreedy`, is never dearer than opt_einsum's greedy.
+    /// Sizes are float64 (exact below 2^53; beyond, only the order of choices can differ).
+    let einsumStyle (p: Indexed) : ContractionTree =
+        let n = p.Inputs.Length
+        if n = 1 then { Leaves = 1; Steps = [| [| 0 |] |] }
+        else
+        let isOpen = Array.init p.Size.Length (fun i -> p.IsOutput[i] || p.Carriers[i].Length = n)
+        let sizeOf (ix: int array) = ix |> Array.fold (fun s i -> s * float p.Size[i]) 1.0
+        let keyOf (ix: int array) = String.Join(",", ix)
+        // Live tensors by index-set key (one per key), their index sets, and per summable index its live carriers.
+        let live = Dictionary<string, int>()
+        let indices = Dictionary<int, int array>()
+        let carriers = Dictionary<int, SortedSet<int>>()
+        let steps = ResizeArray<int array>()
+        let join (a: int) (b: int) =
+            steps.Add [| min a b; max a b |]
+            n + steps.Count - 1
+        let attach v (ix: int array) =
+            indices[v] <- ix
+            live[keyOf ix] <- v
+            for i in ix do
+                if not isOpen[i] then
+                    match carriers.TryGetValue i with
+                    | true, c -> c.Add v |> ignore
+                    | _ -> carriers[i] <- SortedSet<int>([ v ])
+        let detach v =
+            for i in indices[v] do
+                if not isOpen[i] then carriers[i].Remove v |> ignore
+            live.Remove(keyOf indices[v]) |> ignore
+            indices.Remove v |> ignore
+        // A tensor whose index set is already live is multiplied into it at once.
+        let place v (ix: int array) =
+            match live.TryGetValue(keyOf ix) with
+            | true, u ->
+                detach u
+                let w = join u v
+                attach w ix
+                w
+            | _ ->
+                attach v ix
+                v
+        for t in 0 .. n - 1 do
+            place t p.Inputs[t] |> ignore
+        let count i = match carriers.TryGetValue i with | true, c -> c.Count | _ -> 0
+        // A pair's predicted index set and its cost, ordered as opt_einsum orders its queue.
+        let candidate a b =
+            let ia = indices[a]
+            let ib = indices[b]
+            let shared = HashSet<int>(ia)
+            shared.IntersectWith ib
+            let result =
+                Array.append ia ib
+                |> Array.distinct
+                |> Array.filter (fun i -> isOpen[i] || count i >= (if shared.Contains i then 3 else 2))
+                |> Array.sort
+            struct (sizeOf result - sizeOf ia - sizeOf ib, max a b, min a b), result
+        let queue = PriorityQueue<struct (string * string * int array), struct (float * int * int)>()
+        let pushBest a (others: int seq) =
+            let (struct (_, hi, lo) as cost), result = others |> Seq.map (candidate a) |> Seq.minBy fst
+            queue.Enqueue(struct (keyOf indices[lo], keyOf indices[hi], result), cost)
+        for KeyValue (_, c) in carriers |> Seq.sortBy (fun kv -> kv.Key) |> Seq.toArray do
+            let ids = Seq.toArray c
+            for k in 0 .. ids.Length - 2 do
+                pushBest ids[k] ids[k + 1 ..]
+        while queue.Count > 0 do
+            let struct (ka, kb, result) = queue.Dequeue()
+            match live.TryGetValue ka, live.TryGetValue kb with
+            | (true, a), (true, b) when a <> b ->
+                detach a
+                detach b
+                let v = place (join a b) result
+                let others = SortedSet<int>()
+                for i in result do
+                    if not isOpen[i] then others.UnionWith carriers[i]
+                others.Remove v |> ignore
+                if others.Count > 0 then pushBest v others
+            | _ -> ()
+        // Outer products, smallest (by open indices) first.
+        let openOf (ix: int array) = ix |> Array.filter (fun i -> isOpen[i])
+        let rest = PriorityQueue<struct (int * int array), struct (float * int)>()
+        for KeyValue (v, ix) in indices do
+            let o = openOf ix
+            rest.Enqueue(struct (v, o), struct (sizeOf o, v))
+        let mutable struct (a, ia) = rest.Dequeue()
+        while rest.Count > 0 do
+            let struct (b, ib) = rest.Dequeue()
+            let o = Array.append ia ib |> Array.distinct |> Array.sort
+            let v = join a b
+            let struct (c, ic) = rest.EnqueueDequeue(struct (v, o), struct (sizeOf o, v))
+            a <- c
+            ia <- ic
+        { Leaves = n; Steps = steps.ToArray() }
+
+    /// A tree's standing under the options, exact, lower is better: over the memory limit last, then by the
+    /// objective (its tie-break second), after the single-operand reductions that every plan gets.
+    let private standing (p: Indexed) (o: PlanOptions) (t: ContractionTree) =
+        let limit = o.MemoryLimit |> Option.map Numerics.BigInteger
+        let r = Cost.report p (PlanReduce.leaves p o.Objective limit t)
+        let over = limit |> Option.exists (fun l -> r.LargestIntermediate > l)
+        match o.Objective with
+        | Flops -> over, r.Flops, r.LargestIntermediate
+        | Size -> over, r.LargestIntermediate, r.Flops
+        | Write -> over, r.Write, r.Flops
+        | Combo f -> over, r.Flops + Numerics.BigInteger(f * 1048576.0) * r.Write / Numerics.BigInteger 1048576, r.LargestIntermediate
+
+    /// `greedy`: cheapest-pair-first, deterministic; the best of its variants (see `bestGreedy`), or opt_einsum's
+    /// greedy tree (`einsumStyle`) where that is strictly better. Only this optimizer takes the second tree: random-greedy,
+    /// hyper and auto start from `bestGreedy`, so their plans are as before.
     let greedy: Optimizer =
         fun p o ->
-            { Tree = Some (bestGreedy p o).Tree
+            let mine = (bestGreedy p o).Tree
+            let theirs = einsumStyle p
+            { Tree = Some(if standing p o theirs < standing p o mine then theirs else mine)
               Notes = [] }
 
     /// The best of many greedy runs with random cost weights and Boltzmann-sampled choices. The first trials are

@@ -37,7 +37,7 @@ let ``--size on a JSON network suggests only close names: none for q among a, b,
         Assert.Contains("did you mean a?", err)
         let _, _, err = plan [ file; "--size"; "chj=10" ]
         Assert.Contains("did you mean chi?", err)
-        let _, _, err = plan [ file; "--size"; "ab=10" ]
+        let _, _, err = plan [ file; "--size"; "xyz=10" ]
         Assert.DoesNotContain("did you mean", err))
 
 [<Fact>]

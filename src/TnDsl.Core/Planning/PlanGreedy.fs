@@ -285,10 +285,13 @@ module PlanGreedy =
     /// as open. A tensor's index set is kept as it was predicted when its pair was chosen (opt_einsum does so too),
     /// and a pair is taken when tensors with its two index sets are still live. The tree it builds is opt_einsum's,
     /// so `greedy`, which takes the better of this and `bestGreedy`, is never dearer than opt_einsum's greedy.
-    /// Sizes are float64 (exact below 2^53; beyond, only the order of choices can differ).
-    let einsumStyle (p: Indexed) : ContractionTree =
+    /// Sizes are float64 (exact below 2^53; beyond, only the order of choices can differ). It gives up (None) at the
+    /// first step whose indices (the operands' true ones, not the predicted) span more than 2^bound elements: that
+    /// step alone costs more than 2^bound flops. Without a bound its pair search can grow quadratic in a step's
+    /// indices (seconds on the Born machine's 1568 tensors, where it builds steps of hundreds of indices).
+    let einsumStyleWithin (bound: float) (p: Indexed) : ContractionTree option =
         let n = p.Inputs.Length
-        if n = 1 then { Leaves = 1; Steps = [| [| 0 |] |] }
+        if n = 1 then Some { Leaves = 1; Steps = [| [| 0 |] |] }
         else
         let isOpen = Array.init p.Size.Length (fun i -> p.IsOutput[i] || p.Carriers[i].Length = n)
         let sizeOf (ix: int array) = ix |> Array.fold (fun s i -> s * float p.Size[i]) 1.0
@@ -298,8 +301,40 @@ module PlanGreedy =
         let indices = Dictionary<int, int array>()
         let carriers = Dictionary<int, SortedSet<int>>()
         let steps = ResizeArray<int array>()
+        // Each node's true indices and each index's live carriers, as the cost model sees them, for the bound.
+        let lsz = p.Size |> Array.map (fun s -> Math.Log2(float s))
+        let truth = Dictionary<int, int array>()
+        for t in 0 .. n - 1 do
+            truth[t] <- p.Inputs[t]
+        let trueCount = p.Carriers |> Array.map Array.length
+        let mutable over = false
         let join (a: int) (b: int) =
+            let ta = truth[a]
+            let tb = truth[b]
+            let kept = ResizeArray<int>(ta.Length + tb.Length)
+            let mutable involved = 0.0
+            let mutable x = 0
+            let mutable y = 0
+            while x < ta.Length || y < tb.Length do
+                let i, c =
+                    if y >= tb.Length || (x < ta.Length && ta[x] < tb[y]) then
+                        x <- x + 1
+                        ta[x - 1], 1
+                    elif x >= ta.Length || tb[y] < ta[x] then
+                        y <- y + 1
+                        tb[y - 1], 1
+                    else
+                        x <- x + 1
+                        y <- y + 1
+                        ta[x - 1], 2
+                involved <- involved + lsz[i]
+                trueCount[i] <- trueCount[i] - c + 1
+                if p.IsOutput[i] || trueCount[i] > 1 then kept.Add i else trueCount[i] <- 0
+            if involved > bound then over <- true
+            truth.Remove a |> ignore
+            truth.Remove b |> ignore
             steps.Add [| min a b; max a b |]
+            truth[n + steps.Count - 1] <- kept.ToArray()
             n + steps.Count - 1
         let attach v (ix: int array) =
             indices[v] <- ix
@@ -348,7 +383,7 @@ module PlanGreedy =
             let ids = Seq.toArray c
             for k in 0 .. ids.Length - 2 do
                 pushBest ids[k] ids[k + 1 ..]
-        while queue.Count > 0 do
+        while queue.Count > 0 && not over do
             let struct (ka, kb, result) = queue.Dequeue()
             match live.TryGetValue ka, live.TryGetValue kb with
             | (true, a), (true, b) when a <> b ->
@@ -368,14 +403,17 @@ module PlanGreedy =
             let o = openOf ix
             rest.Enqueue(struct (v, o), struct (sizeOf o, v))
         let mutable struct (a, ia) = rest.Dequeue()
-        while rest.Count > 0 do
+        while rest.Count > 0 && not over do
             let struct (b, ib) = rest.Dequeue()
             let o = Array.append ia ib |> Array.distinct |> Array.sort
             let v = join a b
             let struct (c, ic) = rest.EnqueueDequeue(struct (v, o), struct (sizeOf o, v))
             a <- c
             ia <- ic
-        { Leaves = n; Steps = steps.ToArray() }
+        if over then None else Some { Leaves = n; Steps = steps.ToArray() }
+
+    /// opt_einsum's greedy tree (see `einsumStyleWithin`), whatever it costs.
+    let einsumStyle (p: Indexed) : ContractionTree = (einsumStyleWithin Double.PositiveInfinity p).Value
 
     /// A tree's standing under the options, exact, lower is better: over the memory limit last, then by the
     /// objective (its tie-break second), after the single-operand reductions that every plan gets.
@@ -389,14 +427,51 @@ module PlanGreedy =
         | Write -> over, r.Write, r.Flops
         | Combo f -> over, r.Flops + Numerics.BigInteger(f * 1048576.0) * r.Write / Numerics.BigInteger 1048576, r.LargestIntermediate
 
+    /// log2 of a tree's flops in float64, in one pass over its steps (linear in the indices they involve): a quick
+    /// figure for trees whose exact costing (`Cost.steps`, quadratic in a step's indices) would be slow.
+    let private log2Flops (p: Indexed) (t: ContractionTree) =
+        let lsz = p.Size |> Array.map (fun s -> Math.Log2(float s))
+        let indices = Array.zeroCreate<int array> (t.Leaves + t.Steps.Length)
+        for i in 0 .. t.Leaves - 1 do
+            indices[i] <- p.Inputs[i]
+        let remaining = p.Carriers |> Array.map Array.length
+        let counts = Dictionary<int, int>()
+        let mutable flops = Double.NegativeInfinity
+        t.Steps
+        |> Array.iteri (fun s children ->
+            counts.Clear()
+            for c in children do
+                for i in indices[c] do
+                    counts[i] <- (match counts.TryGetValue i with | true, k -> k + 1 | _ -> 1)
+            let kept = ResizeArray<int>()
+            let mutable involved = 0.0
+            for KeyValue (i, k) in counts do
+                involved <- involved + lsz[i]
+                remaining[i] <- remaining[i] - k + 1
+                if p.IsOutput[i] || remaining[i] > 1 then kept.Add i else remaining[i] <- 0
+            let summed = kept.Count < counts.Count
+            indices[t.Leaves + s] <- kept.ToArray()
+            flops <- logAdd flops (involved + Math.Log2(float (max 1 (children.Length - 1) + (if summed then 1 else 0)))))
+        flops
+
     /// `greedy`: cheapest-pair-first, deterministic; the best of its variants (see `bestGreedy`), or opt_einsum's
     /// greedy tree (`einsumStyle`) where that is strictly better. Only this optimizer takes the second tree: random-greedy,
-    /// hyper and auto start from `bestGreedy`, so their plans are as before.
+    /// hyper and auto start from `bestGreedy`, so their plans are as before. A second tree clearly dearer in flops
+    /// (by 1 % or more, in float64) is dropped without exact costing, which can take seconds on a tree with large
+    /// intermediates (opt_einsum's tree on the Born machine's 1568 tensors carries hundreds of indices a step).
     let greedy: Optimizer =
         fun p o ->
-            let mine = (bestGreedy p o).Tree
-            let theirs = einsumStyle p
-            { Tree = Some(if standing p o theirs < standing p o mine then theirs else mine)
+            let run = bestGreedy p o
+            // Under the flops objective without a limit, a tree with a step dearer than bestGreedy's whole tree is
+            // dropped as soon as it appears, and one clearly dearer in all (by 1 %, in float64) without exact costing.
+            let flopsOnly = o.Objective = Flops && o.MemoryLimit.IsNone
+            let bound = if flopsOnly then run.Flops + 1e-9 else Double.PositiveInfinity
+            let tree =
+                match einsumStyleWithin bound p with
+                | Some theirs when not (flopsOnly && log2Flops p theirs > run.Flops + Math.Log2 1.01)
+                                   && standing p o theirs < standing p o run.Tree -> theirs
+                | _ -> run.Tree
+            { Tree = Some tree
               Notes = [] }
 
     /// The best of many greedy runs with random cost weights and Boltzmann-sampled choices. The first trials are

@@ -48,8 +48,10 @@ public static class DynamicOptions
             if (indices.Count == 0)
                 return $"--size {s.Key}={s.Value}: JSON network {file} has no index, so there is nothing to size; leave --size out";
             var listed = string.Join(", ", indices.Take(Listed)) + (indices.Count > Listed ? $", … ({indices.Count} in all)" : "");
-            var near = indices.Select(i => (Name: i, Distance: Cli.Distance(s.Key, i)))
-                .Where(x => x.Distance <= Math.Min(2, (s.Key.Length + 1) / 2)).ToList();
+            // Close names only: a case difference is free, and a name may be off by one edit per two letters (up to
+            // two), so a one-letter name is matched only up to case (q is not "near" a, b and c; bb is near b).
+            var near = indices.Select(i => (Name: i, Distance: Cli.Distance(s.Key.ToLowerInvariant(), i.ToLowerInvariant())))
+                .Where(x => x.Distance <= Math.Min(2, s.Key.Length / 2)).ToList();
             var hint = near.Count == 0 ? "" : $"; did you mean {string.Join(" or ", near.Where(x => x.Distance == near.Min(n => n.Distance)).Select(x => x.Name))}?";
             return $"--size {s.Key}={s.Value}: JSON network {file} has no index {s.Key}; its indices: {listed}{hint}";
         }));

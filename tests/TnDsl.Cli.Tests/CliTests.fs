@@ -107,7 +107,7 @@ let ``tn cuts --profile --json writes each split of a long chain as runs, and hu
 [<Fact>]
 let ``tn cuts --cut with an unknown name fails with the declared names`` () =
     let code, out, err = cuts [ mps; "--cut"; "quarter" ]
-    Assert.Equal(1, code)
+    Assert.Equal(2, code)
     Assert.Equal("", out)
     Assert.Contains("quarter", err)
     Assert.Contains("half", err)

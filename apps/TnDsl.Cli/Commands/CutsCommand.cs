@@ -74,7 +74,8 @@ public static class CutsCommand
 
     /// <summary>
     /// Analyses a flat network and writes the table (or JSON) to <paramref name="output"/>, diagnostics to
-    /// <paramref name="err"/> (in JSON mode they are part of the document). Returns 1 when there are errors.
+    /// <paramref name="err"/> (in JSON mode they are part of the document). Returns 1 when there are errors, 2 when
+    /// <paramref name="cutName"/> names no declared cut (an argument mistake, as every other one exits 2).
     /// </summary>
     public static int Render(NetworkView net, string? cutName, bool profile, bool json, TextWriter output, TextWriter err)
     {
@@ -83,7 +84,7 @@ public static class CutsCommand
         {
             var valid = names.Length == 0 ? "the network declares no cuts" : "declared cuts: " + string.Join(", ", names);
             err.WriteLine($"tn cuts: no cut named `{cutName}` in `{net.Name}`; {valid}");
-            return 1;
+            return 2;
         }
         var view = MinCutApi.Analyse(net, cutName, profile);
         var hasErrors = view.Diagnostics.Any(d => d.IsError);

@@ -161,7 +161,11 @@ module Einsum =
                                   | _ ->
                                       let digits = d.Trim()
                                       let why =
-                                          if digits.Length > 0 && digits |> Seq.forall Char.IsAsciiDigit && digits.TrimStart('0').Length > 0 then
+                                          // Refused rather than planned at 1 as `bind` does for real tensors: the
+                                          // figures printed would be those of size 1, where opt_einsum counts 0.
+                                          if digits.Length > 0 && digits.TrimStart('0').Length = 0 then
+                                              sprintf "'%s' is not a size here: an empty operand (size 0) costs 0 flops in any order, so there is nothing to plan; sizes start at 1" digits
+                                          elif digits.Length > 0 && digits |> Seq.forall Char.IsAsciiDigit && digits.TrimStart('0').Length > 0 then
                                               sprintf "'%s' is too large: a size must be below 2^63" digits
                                           else sprintf "'%s' is not a size (a whole number, at least 1)" d
                                       errors.Add(
@@ -171,8 +175,9 @@ module Einsum =
                    start <- start + part.Length + 1 |]
         if errors.Count > 0 then Result.Error(List.ofSeq errors) else Ok shapes
 
-    /// Binds an equation to its operands' shapes as torch.einsum does. Sizes may be 0 (an empty operand); the
-    /// planner then sees them as 1, which changes no order's validity.
+    /// Binds an equation to its operands' shapes as torch.einsum does. Sizes may be 0 (an empty operand, from the API
+    /// with real tensors); the planner then sees them as 1, which changes no order's validity, though not the figures
+    /// that opt_einsum would give (0 flops), so `--shapes` (`parseShapes`) refuses a 0.
     let bind (spec: EinsumSpec) (shapes: int64 array array) : Result<EinsumBinding, Diagnostic list> =
         let errors = ResizeArray<Diagnostic>()
         let whole = span equationFile spec.Text 0 (max 1 spec.Text.Length)

@@ -278,10 +278,200 @@ module PlanGreedy =
         let limit = limitOf o
         variants p |> Array.map (fun v -> runVariant p v limit 1.0 0.0 (Random 0)) |> Array.reduce (better o limit)
 
-    /// `greedy`: cheapest-pair-first, deterministic; the best of its variants (see `bestGreedy`).
+    /// Greedy as opt_einsum's documentation describes its `greedy` (facts, not its code): tensors with the same index
+    /// set are multiplied first (Hadamard products); then, among pairs sharing an index that can be summed, the pair
+    /// with the least `size(result) - size(a) - size(b)` goes first, ties to the pair whose larger id is lower, then
+    /// whose smaller id is; what is left joins by outer products, smallest first. An index on every tensor counts
+    /// as open. A tensor's index set is kept as it was predicted when its pair was chosen (opt_einsum does so too),
+    /// and a pair is taken when tensors with its two index sets are still live. The tree it builds is opt_einsum's,
+    /// so `greedy`, which takes the better of this and `bestGreedy`, is never dearer than opt_einsum's greedy.
+    /// Sizes are float64 (exact below 2^53; beyond, only the order of choices can differ). It gives up (None) at the
+    /// first step whose indices (the operands' true ones, not the predicted) span more than 2^bound elements: that
+    /// step alone costs more than 2^bound flops. Without a bound its pair search can grow quadratic in a step's
+    /// indices (seconds on the Born machine's 1568 tensors, where it builds steps of hundreds of indices).
+    let einsumStyleWithin (bound: float) (p: Indexed) : ContractionTree option =
+        let n = p.Inputs.Length
+        if n = 1 then Some { Leaves = 1; Steps = [| [| 0 |] |] }
+        else
+        let isOpen = Array.init p.Size.Length (fun i -> p.IsOutput[i] || p.Carriers[i].Length = n)
+        let sizeOf (ix: int array) = ix |> Array.fold (fun s i -> s * float p.Size[i]) 1.0
+        let keyOf (ix: int array) = String.Join(",", ix)
+        // Live tensors by index-set key (one per key), their index sets, and per summable index its live carriers.
+        let live = Dictionary<string, int>()
+        let indices = Dictionary<int, int array>()
+        let carriers = Dictionary<int, SortedSet<int>>()
+        let steps = ResizeArray<int array>()
+        // Each node's true indices and each index's live carriers, as the cost model sees them, for the bound.
+        let lsz = p.Size |> Array.map (fun s -> Math.Log2(float s))
+        let truth = Dictionary<int, int array>()
+        for t in 0 .. n - 1 do
+            truth[t] <- p.Inputs[t]
+        let trueCount = p.Carriers |> Array.map Array.length
+        let mutable over = false
+        let join (a: int) (b: int) =
+            let ta = truth[a]
+            let tb = truth[b]
+            let kept = ResizeArray<int>(ta.Length + tb.Length)
+            let mutable involved = 0.0
+            let mutable x = 0
+            let mutable y = 0
+            while x < ta.Length || y < tb.Length do
+                let i, c =
+                    if y >= tb.Length || (x < ta.Length && ta[x] < tb[y]) then
+                        x <- x + 1
+                        ta[x - 1], 1
+                    elif x >= ta.Length || tb[y] < ta[x] then
+                        y <- y + 1
+                        tb[y - 1], 1
+                    else
+                        x <- x + 1
+                        y <- y + 1
+                        ta[x - 1], 2
+                involved <- involved + lsz[i]
+                trueCount[i] <- trueCount[i] - c + 1
+                if p.IsOutput[i] || trueCount[i] > 1 then kept.Add i else trueCount[i] <- 0
+            if involved > bound then over <- true
+            truth.Remove a |> ignore
+            truth.Remove b |> ignore
+            steps.Add [| min a b; max a b |]
+            truth[n + steps.Count - 1] <- kept.ToArray()
+            n + steps.Count - 1
+        let attach v (ix: int array) =
+            indices[v] <- ix
+            live[keyOf ix] <- v
+            for i in ix do
+                if not isOpen[i] then
+                    match carriers.TryGetValue i with
+                    | true, c -> c.Add v |> ignore
+                    | _ -> carriers[i] <- SortedSet<int>([ v ])
+        let detach v =
+            for i in indices[v] do
+                if not isOpen[i] then carriers[i].Remove v |> ignore
+            live.Remove(keyOf indices[v]) |> ignore
+            indices.Remove v |> ignore
+        // A tensor whose index set is already live is multiplied into it at once.
+        let place v (ix: int array) =
+            match live.TryGetValue(keyOf ix) with
+            | true, u ->
+                detach u
+                let w = join u v
+                attach w ix
+                w
+            | _ ->
+                attach v ix
+                v
+        for t in 0 .. n - 1 do
+            place t p.Inputs[t] |> ignore
+        let count i = match carriers.TryGetValue i with | true, c -> c.Count | _ -> 0
+        // A pair's predicted index set and its cost, ordered as opt_einsum orders its queue.
+        let candidate a b =
+            let ia = indices[a]
+            let ib = indices[b]
+            let shared = HashSet<int>(ia)
+            shared.IntersectWith ib
+            let result =
+                Array.append ia ib
+                |> Array.distinct
+                |> Array.filter (fun i -> isOpen[i] || count i >= (if shared.Contains i then 3 else 2))
+                |> Array.sort
+            struct (sizeOf result - sizeOf ia - sizeOf ib, max a b, min a b), result
+        let queue = PriorityQueue<struct (string * string * int array), struct (float * int * int)>()
+        let pushBest a (others: int seq) =
+            let (struct (_, hi, lo) as cost), result = others |> Seq.map (candidate a) |> Seq.minBy fst
+            queue.Enqueue(struct (keyOf indices[lo], keyOf indices[hi], result), cost)
+        for KeyValue (_, c) in carriers |> Seq.sortBy (fun kv -> kv.Key) |> Seq.toArray do
+            let ids = Seq.toArray c
+            for k in 0 .. ids.Length - 2 do
+                pushBest ids[k] ids[k + 1 ..]
+        while queue.Count > 0 && not over do
+            let struct (ka, kb, result) = queue.Dequeue()
+            match live.TryGetValue ka, live.TryGetValue kb with
+            | (true, a), (true, b) when a <> b ->
+                detach a
+                detach b
+                let v = place (join a b) result
+                let others = SortedSet<int>()
+                for i in result do
+                    if not isOpen[i] then others.UnionWith carriers[i]
+                others.Remove v |> ignore
+                if others.Count > 0 then pushBest v others
+            | _ -> ()
+        // Outer products, smallest (by open indices) first.
+        let openOf (ix: int array) = ix |> Array.filter (fun i -> isOpen[i])
+        let rest = PriorityQueue<struct (int * int array), struct (float * int)>()
+        for KeyValue (v, ix) in indices do
+            let o = openOf ix
+            rest.Enqueue(struct (v, o), struct (sizeOf o, v))
+        let mutable struct (a, ia) = rest.Dequeue()
+        while rest.Count > 0 && not over do
+            let struct (b, ib) = rest.Dequeue()
+            let o = Array.append ia ib |> Array.distinct |> Array.sort
+            let v = join a b
+            let struct (c, ic) = rest.EnqueueDequeue(struct (v, o), struct (sizeOf o, v))
+            a <- c
+            ia <- ic
+        if over then None else Some { Leaves = n; Steps = steps.ToArray() }
+
+    /// opt_einsum's greedy tree (see `einsumStyleWithin`), whatever it costs.
+    let einsumStyle (p: Indexed) : ContractionTree = (einsumStyleWithin Double.PositiveInfinity p).Value
+
+    /// A tree's standing under the options, exact, lower is better: over the memory limit last, then by the
+    /// objective (its tie-break second), after the single-operand reductions that every plan gets.
+    let private standing (p: Indexed) (o: PlanOptions) (t: ContractionTree) =
+        let limit = o.MemoryLimit |> Option.map Numerics.BigInteger
+        let r = Cost.report p (PlanReduce.leaves p o.Objective limit t)
+        let over = limit |> Option.exists (fun l -> r.LargestIntermediate > l)
+        match o.Objective with
+        | Flops -> over, r.Flops, r.LargestIntermediate
+        | Size -> over, r.LargestIntermediate, r.Flops
+        | Write -> over, r.Write, r.Flops
+        | Combo f -> over, r.Flops + Numerics.BigInteger(f * 1048576.0) * r.Write / Numerics.BigInteger 1048576, r.LargestIntermediate
+
+    /// log2 of a tree's flops in float64, in one pass over its steps (linear in the indices they involve): a quick
+    /// figure for trees whose exact costing (`Cost.steps`, quadratic in a step's indices) would be slow.
+    let private log2Flops (p: Indexed) (t: ContractionTree) =
+        let lsz = p.Size |> Array.map (fun s -> Math.Log2(float s))
+        let indices = Array.zeroCreate<int array> (t.Leaves + t.Steps.Length)
+        for i in 0 .. t.Leaves - 1 do
+            indices[i] <- p.Inputs[i]
+        let remaining = p.Carriers |> Array.map Array.length
+        let counts = Dictionary<int, int>()
+        let mutable flops = Double.NegativeInfinity
+        t.Steps
+        |> Array.iteri (fun s children ->
+            counts.Clear()
+            for c in children do
+                for i in indices[c] do
+                    counts[i] <- (match counts.TryGetValue i with | true, k -> k + 1 | _ -> 1)
+            let kept = ResizeArray<int>()
+            let mutable involved = 0.0
+            for KeyValue (i, k) in counts do
+                involved <- involved + lsz[i]
+                remaining[i] <- remaining[i] - k + 1
+                if p.IsOutput[i] || remaining[i] > 1 then kept.Add i else remaining[i] <- 0
+            let summed = kept.Count < counts.Count
+            indices[t.Leaves + s] <- kept.ToArray()
+            flops <- logAdd flops (involved + Math.Log2(float (max 1 (children.Length - 1) + (if summed then 1 else 0)))))
+        flops
+
+    /// `greedy`: cheapest-pair-first, deterministic; the best of its variants (see `bestGreedy`), or opt_einsum's
+    /// greedy tree (`einsumStyle`) where that is strictly better. Only this optimizer takes the second tree: random-greedy,
+    /// hyper and auto start from `bestGreedy`, so their plans are as before. A second tree clearly dearer in flops
+    /// (by 1 % or more, in float64) is dropped without exact costing, which can take seconds on a tree with large
+    /// intermediates (opt_einsum's tree on the Born machine's 1568 tensors carries hundreds of indices a step).
     let greedy: Optimizer =
         fun p o ->
-            { Tree = Some (bestGreedy p o).Tree
+            let run = bestGreedy p o
+            // Under the flops objective without a limit, a tree with a step dearer than bestGreedy's whole tree is
+            // dropped as soon as it appears, and one clearly dearer in all (by 1 %, in float64) without exact costing.
+            let flopsOnly = o.Objective = Flops && o.MemoryLimit.IsNone
+            let bound = if flopsOnly then run.Flops + 1e-9 else Double.PositiveInfinity
+            let tree =
+                match einsumStyleWithin bound p with
+                | Some theirs when not (flopsOnly && log2Flops p theirs > run.Flops + Math.Log2 1.01)
+                                   && standing p o theirs < standing p o run.Tree -> theirs
+                | _ -> run.Tree
+            { Tree = Some tree
               Notes = [] }
 
     /// The best of many greedy runs with random cost weights and Boltzmann-sampled choices. The first trials are

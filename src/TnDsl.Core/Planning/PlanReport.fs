@@ -48,10 +48,15 @@ module PlanReport =
         else
             lists |> Array.map (fun l -> "(" + String.Join(" ", names p l) + ")") |> fun xs -> String.Join(" ", xs)
 
+    /// `a -> b`, or `a ->` for a scalar result (no trailing space).
+    let private arrow (a: string) (b: string) = if b = "" then a + " ->" else a + " -> " + b
+
+    /// An input's labels as written, a repeated one (a diagonal) repeated.
+    let private written (p: Indexed) (t: int) = p.Problem.Inputs[t] |> Array.map (fun n -> Array.IndexOf(p.IndexNames, n))
+
     /// The whole contraction as einsum-like text.
     let equation (p: Indexed) =
-        let ins = operandText p (p.Problem.Inputs |> Array.map (Array.map (fun n -> Array.IndexOf(p.IndexNames, n))))
-        ins + " -> " + operandText p [| p.Output |]
+        arrow (operandText p (Array.init p.Inputs.Length (written p))) (operandText p [| p.Output |])
 
     /// log10 of naive over optimized flops (finite for any sizes).
     let log10Speedup (c: CostReport) =
@@ -113,8 +118,9 @@ module PlanReport =
             sb.AppendLine(rule).AppendLine(sprintf "  %5s %7s %11s  %s" "step" "scaling" "flops" "operands -> result").AppendLine(rule) |> ignore
             for s in Array.truncate maxSteps r.Steps do
                 sb.AppendLine(
-                    sprintf "  %5d %7d %11s  %s -> %s" (s.Node - p.Inputs.Length + 1) s.Involved.Length (sci s.Flops)
-                        (operandText p s.ChildIndices) (operandText p [| s.Kept |]))
+                    sprintf "  %5d %7d %11s  %s" (s.Node - p.Inputs.Length + 1) s.Involved.Length (sci s.Flops)
+                        (arrow (operandText p (s.Children |> Array.mapi (fun j c -> if c < p.Inputs.Length then written p c else s.ChildIndices[j])))
+                             (operandText p [| s.Kept |])))
                 |> ignore
             if r.Steps.Length > maxSteps then
                 sb.AppendLine(sprintf "  … %d more steps (--json lists the whole path)" (r.Steps.Length - maxSteps)) |> ignore

@@ -586,7 +586,7 @@ let ``tn draw writes SVG and PNG, shows a declared cut and the plan's tree, and 
             Assert.True((code = 0), err)
             // The PNG signature.
             Assert.Equal<byte array>([| 0x89uy; 0x50uy; 0x4Euy; 0x47uy |], File.ReadAllBytes(png)[0..3])
-        Assert.Equal(1, (let c, _, _ = draw [ peps; "--cut"; "nope"; "-o"; Path.Combine(dir, "x.png") ] in c))
+        Assert.Equal(2, (let c, _, _ = draw [ peps; "--cut"; "nope"; "-o"; Path.Combine(dir, "x.png") ] in c))
         Assert.Equal(2, (let c, _, _ = draw [ peps; "-o"; Path.Combine(dir, "x.jpg") ] in c))
         Assert.Equal(2, (let c, _, _ = draw [ peps ] in c))
         let profile = Path.Combine(dir, "profile.png")

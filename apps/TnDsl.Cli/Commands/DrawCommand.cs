@@ -71,7 +71,7 @@ public static class DrawCommand
                     var names = MinCutApi.CutNames(net);
                     err.WriteLine($"tn draw: no cut named `{cutName}` in `{net.Name}`; " +
                                   (names.Length == 0 ? "the network declares no cuts" : "declared cuts: " + string.Join(", ", names)));
-                    return 1;
+                    return 2; // an argument mistake, as in tn cuts
                 }
                 var c = view.Cuts[0];
                 cut = new(c.Name, c.Bonds.Select(b => b.Name).ToHashSet(), c.LeftTensors.ToHashSet(), c.Bits);

@@ -454,28 +454,36 @@ module PlanGreedy =
             flops <- logAdd flops (involved + Math.Log2(float (max 1 (children.Length - 1) + (if summed then 1 else 0)))))
         flops
 
+    /// `run`'s tree, or opt_einsum's greedy tree (`einsumStyle`) where that is strictly better under the options.
+    /// Under the flops objective without a limit, a second tree with a step dearer than `run`'s whole tree is dropped
+    /// as soon as the step appears, and one clearly dearer in all (by 1 % or more, in float64) without exact costing,
+    /// which can take seconds on a tree with large intermediates (opt_einsum's tree on the Born machine's 1568
+    /// tensors carries hundreds of indices a step).
+    let private orEinsumStyle (p: Indexed) (o: PlanOptions) (run: Run) : ContractionTree =
+        let flopsOnly = o.Objective = Flops && o.MemoryLimit.IsNone
+        // Both figures are before the single-operand reductions, and the trees are compared after them: summing
+        // first the indices that one tensor holds divides a step's cost by at most their sizes' product (2^slack),
+        // so a tree is dropped early only when it is dearer by more than that.
+        let slack =
+            Seq.init p.Size.Length id
+            |> Seq.filter (fun i -> p.Carriers[i].Length = 1 && not p.IsOutput[i])
+            |> Seq.sumBy (fun i -> Math.Log2(float p.Size[i]))
+        let bound = if flopsOnly then run.Flops + slack + 1e-9 else Double.PositiveInfinity
+        match einsumStyleWithin bound p with
+        | Some theirs when not (flopsOnly && log2Flops p theirs - slack > run.Flops + Math.Log2 1.01)
+                           && standing p o theirs < standing p o run.Tree -> theirs
+        | _ -> run.Tree
+
     /// `greedy`: cheapest-pair-first, deterministic; the best of its variants (see `bestGreedy`), or opt_einsum's
-    /// greedy tree (`einsumStyle`) where that is strictly better. Only this optimizer takes the second tree: random-greedy,
-    /// hyper and auto start from `bestGreedy`, so their plans are as before. A second tree clearly dearer in flops
-    /// (by 1 % or more, in float64) is dropped without exact costing, which can take seconds on a tree with large
-    /// intermediates (opt_einsum's tree on the Born machine's 1568 tensors carries hundreds of indices a step).
+    /// greedy tree where that is strictly better (`orEinsumStyle`). The `greedy` and `random-greedy` optimizers take
+    /// the second tree; hyper and auto start from `bestGreedy` and `randomGreedyRun`, so their plans are as before.
     let greedy: Optimizer =
         fun p o ->
-            let run = bestGreedy p o
-            // Under the flops objective without a limit, a tree with a step dearer than bestGreedy's whole tree is
-            // dropped as soon as it appears, and one clearly dearer in all (by 1 %, in float64) without exact costing.
-            let flopsOnly = o.Objective = Flops && o.MemoryLimit.IsNone
-            let bound = if flopsOnly then run.Flops + 1e-9 else Double.PositiveInfinity
-            let tree =
-                match einsumStyleWithin bound p with
-                | Some theirs when not (flopsOnly && log2Flops p theirs > run.Flops + Math.Log2 1.01)
-                                   && standing p o theirs < standing p o run.Tree -> theirs
-                | _ -> run.Tree
-            { Tree = Some tree
+            { Tree = Some (orEinsumStyle p o (bestGreedy p o))
               Notes = [] }
 
     /// The best of many greedy runs with random cost weights and Boltzmann-sampled choices. The first trials are
-    /// the deterministic variants of `bestGreedy` (so random-greedy is never worse than greedy); the rest cycle
+    /// the deterministic variants of `bestGreedy` (so it is never worse than `bestGreedy`); the rest cycle
     /// through the variants with noise. Trial t uses its own generator seeded from (seed, t), so the result does
     /// not depend on threads; `Trials` caps the runs; with a time budget, trials stop starting when it is spent.
     let randomGreedyRun (p: Indexed) (o: PlanOptions) : Run =
@@ -529,8 +537,9 @@ module PlanGreedy =
                 t <- t + 1
         snd (Option.get best.Value)
 
-    /// `random-greedy`: see `randomGreedyRun`.
+    /// `random-greedy`: `randomGreedyRun`'s tree, or opt_einsum's greedy tree where that is strictly better
+    /// (`orEinsumStyle`), so that random-greedy is never worse than `greedy`.
     let randomGreedy: Optimizer =
         fun p o ->
-            { Tree = Some (randomGreedyRun p o).Tree
+            { Tree = Some (orEinsumStyle p o (randomGreedyRun p o))
               Notes = [] }

@@ -65,7 +65,7 @@ public static class ExecutedBytes
         for (int s = 0; s < slots.Length; s++)
         {
             var slot = slots[s];
-            long[] raw = [.. Enumerable.Repeat(batch ?? BatchOf(spec), slot.Batch), .. slot.HasMemberAxis ? new long[] { slot.Members } : [], .. slot.MemberShape];
+            var raw = RawShape(spec, slot, batch);
             var rawCount = Count(raw);
             held += rawCount * (slot.Embedding is EmbeddingSpec.OneHot ? 8 : size);
             var members = leaves.Select((l, id) => (l, id)).Where(x => x.l.Source == NetworkModule.Source.Input && x.l.Slot == s).ToList();
@@ -263,7 +263,7 @@ public static class ExecutedBytes
         }
         foreach (var slot in slots)
         {
-            long[] raw = [.. Enumerable.Repeat(batch ?? BatchOf(spec), slot.Batch), .. slot.HasMemberAxis ? new long[] { slot.Members } : [], .. slot.MemberShape];
+            var raw = RawShape(spec, slot, batch);
             var rawCount = Count(raw);
             held += rawCount * (slot.Embedding is EmbeddingSpec.OneHot ? 8 : size);
             // A one-hot input may be read as class numbers (a gather), depending on the plan; any other is embedded.
@@ -283,6 +283,11 @@ public static class ExecutedBytes
 
     /// The nominal batch: the size of the first dynamic index (1 where there is none).
     static long BatchOf(NetworkSpec spec) => spec.Indices.FirstOrDefault(i => i.IsDynamic)?.Size ?? 1;
+
+    /// The shape an input family is fed as: its batch axes (<paramref name="batch"/> rows, or the nominal batch), its
+    /// member axis where it has one, and each member's shape.
+    static long[] RawShape(NetworkSpec spec, NetworkModule.InputSlot slot, long? batch) =>
+        [.. Enumerable.Repeat(batch ?? BatchOf(spec), slot.Batch), .. slot.HasMemberAxis ? new long[] { slot.Members } : [], .. slot.MemberShape];
 
     static long[] Contiguous(long[] shape)
     {

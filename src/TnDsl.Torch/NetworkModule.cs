@@ -388,11 +388,17 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         long rows = 0;
         for (int s = 0; s < slots.Length && s < inputs.Length; s++)
             for (int k = 0; k < slots[s].Batch && k < inputs[s].dim(); k++)
-                rows = Math.Max(rows, inputs[s].shape[k]);
+                rows = Math.Max(rows, inputs[s].size(k));
+        if (!guardSet)
+        {
+            guardedForward = guardedTraining = ExecutionPlan.Batch ?? Spec.Indices.Where(i => i.IsDynamic).Select(i => i.Size).DefaultIfEmpty(0).Max();
+            guardSet = true;
+        }
+        // Every call runs this: a batch no larger than both guarded ones returns before the parameters are enumerated.
+        if (rows <= Math.Min(guardedForward, guardedTraining))
+            return;
         bool training = is_grad_enabled() && parameters().Any(p => p.requires_grad);
         ref long guarded = ref training ? ref guardedTraining : ref guardedForward;
-        if (guarded == 0)
-            guarded = ExecutionPlan.Batch ?? Spec.Indices.Where(i => i.IsDynamic).Select(i => i.Size).DefaultIfEmpty(0).Max();
         if (rows <= guarded)
             return;
         var needed = MemoryGuard.Needed(Spec, ExecutionPlan, options with { DType = dtype }, training, rows);
@@ -402,6 +408,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     }
 
     long guardedForward, guardedTraining;
+    bool guardSet;
 
     /// <summary>Contracts the network with inputs given by name (input family names, see <see cref="InputNames"/>).</summary>
     public Tensor Forward(IReadOnlyDictionary<string, Tensor> inputs) => forward(ByName(inputs));

@@ -98,6 +98,12 @@ public static class PlanCommand
     /// count such as <c>1G</c> (what <c>tn contract</c> and <c>tn run</c> take) is refused with a message saying so.
     /// </summary>
     internal static Option<long?> ElementLimit(string name, string description) =>
+        Parsed(name, description, ParseElements, text => text.Length > 0 && char.IsLetter(text[^1]) && char.IsDigit(text[0])
+            ? $"{name} counts elements in tn plan, not bytes: give a whole number such as 1000000 or 1e6, got '{text}' (tn contract and tn run take bytes: 512M, 2G)"
+            : $"{name} takes a whole number of elements of at least 1, such as 1000000 or 1e6, got '{text}'");
+
+    /// <summary>An option of one value read by <paramref name="parse"/>; where it gives null, <paramref name="error"/> of the text is the usage error.</summary>
+    static Option<long?> Parsed(string name, string description, Func<string, long?> parse, Func<string, string> error) =>
         new(name)
         {
             Description = description,
@@ -105,11 +111,9 @@ public static class PlanCommand
             CustomParser = r =>
             {
                 var text = r.Tokens.Count == 1 ? r.Tokens[0].Value.Trim() : "";
-                if (ParseElements(text) is { } n)
+                if (parse(text) is { } n)
                     return n;
-                r.AddError(text.Length > 0 && char.IsLetter(text[^1]) && char.IsDigit(text[0])
-                    ? $"{name} counts elements in tn plan, not bytes: give a whole number such as 1000000 or 1e6, got '{text}' (tn contract and tn run take bytes: 512M, 2G)"
-                    : $"{name} takes a whole number of elements of at least 1, such as 1000000 or 1e6, got '{text}'");
+                r.AddError(error(text));
                 return null;
             },
         };
@@ -130,19 +134,8 @@ public static class PlanCommand
     /// <c>2s</c>, <c>1.5s</c>); at least 1 ms, at most int.MaxValue ms (what the planner takes; longer is clamped).
     /// </summary>
     internal static Option<long?> Milliseconds(string name, string description) =>
-        new(name)
-        {
-            Description = description,
-            HelpName = "N",
-            CustomParser = r =>
-            {
-                var text = r.Tokens.Count == 1 ? r.Tokens[0].Value.Trim() : "";
-                if (ParseMilliseconds(text) is { } ms)
-                    return ms;
-                r.AddError($"{name} takes milliseconds (500) or a time with its unit (500ms, 2s, 1.5s), at least 1 ms, got '{text}'");
-                return null;
-            },
-        };
+        Parsed(name, description, ParseMilliseconds,
+            text => $"{name} takes milliseconds (500) or a time with its unit (500ms, 2s, 1.5s), at least 1 ms, got '{text}'");
 
     /// <summary>Milliseconds from <c>500</c>, <c>500ms</c>, <c>2s</c> or <c>1.5s</c> (rounded up to a whole ms); null when not a time of at least 1 ms.</summary>
     public static long? ParseMilliseconds(string text)

@@ -43,12 +43,19 @@ public static class Tn
     /// with <c>auto</c> once per equation and operand shapes: later calls with the same ones reuse the plan (the last
     /// 256 kept). Equal to <c>torch.einsum</c> up to rounding. Throws <see cref="EinsumException"/> on bad text or
     /// shapes that do not fit it.</summary>
-    public static Tensor Contract(string equation, params Tensor[] operands)
+    public static Tensor Contract(string equation, params Tensor[] operands) => Contract(equation, Defaults, operands);
+
+    /// <summary><see cref="Contract(string, Tensor[])"/> with the optimizer, seed and memory limit given (opt_einsum's
+    /// <c>contract(eq, *operands, optimize=…, memory_limit=…)</c>); the plan is kept per options too.</summary>
+    public static Tensor Contract(string equation, ContractionOptions options, params Tensor[] operands)
     {
         ArgumentNullException.ThrowIfNull(equation);
+        ArgumentNullException.ThrowIfNull(options);
         ContractExpression.CheckPresent(equation, operands);
-        return Planned(equation, operands.Select(o => o.shape).ToArray()).Invoke(operands);
+        return Planned(equation, operands.Select(o => o.shape).ToArray(), options).Invoke(operands);
     }
+
+    static readonly ContractionOptions Defaults = new();
 
     /// How many plans Contract keeps; when full, it forgets them all and starts again.
     internal const int CacheCapacity = 256;
@@ -56,13 +63,15 @@ public static class Tn
     static readonly System.Collections.Concurrent.ConcurrentDictionary<string, ContractExpression> cache = new();
 
     /// The expression Contract runs for an equation and shapes: planned on first use, then kept.
-    internal static ContractExpression Planned(string equation, long[][] shapes)
+    internal static ContractExpression Planned(string equation, long[][] shapes, ContractionOptions? options = null)
     {
-        // The key holds every size: two calls share a plan only where Expression would plan the same.
-        var key = equation + "\u0000" + string.Join(";", shapes.Select(s => string.Join(",", s)));
+        options ??= Defaults;
+        // The key holds every size and option: two calls share a plan only where Expression would plan the same.
+        var key = equation + "\u0000" + string.Join(";", shapes.Select(s => string.Join(",", s)))
+                  + (options.Equals(Defaults) ? "" : "\u0000" + options);
         if (cache.TryGetValue(key, out var expression))
             return expression;
-        expression = Expression(equation, shapes, null);
+        expression = Expression(equation, shapes, options);
         if (cache.Count >= CacheCapacity)
             cache.Clear();
         return cache.GetOrAdd(key, expression);

@@ -48,6 +48,25 @@ public class ContractionApiTests
     }
 
     [Fact]
+    public void Contract_with_a_memory_limit_slices_keeps_that_plan_apart_and_gives_torchs_values()
+    {
+        const string equation = "ᚱᚲ,ᚲᚷ,ᚷᚱ->ᚲ";
+        var xs = Operands([[6, 5], [5, 4], [4, 6]], 9);
+        var limited = new ContractionOptions { MemoryLimit = 5 };
+        var plain = Tn.Planned(equation, xs.Select(x => x.shape).ToArray());
+        var sliced = Tn.Planned(equation, xs.Select(x => x.shape).ToArray(), limited);
+        Assert.False(plain.Figures.IsSliced);
+        Assert.True(sliced.Figures.IsSliced);
+        Assert.Same(plain, Tn.Planned(equation, xs.Select(x => x.shape).ToArray(), new ContractionOptions()));
+        Assert.Same(sliced, Tn.Planned(equation, xs.Select(x => x.shape).ToArray(), limited with { }));
+        using var ours = Tn.Contract(equation, limited, xs);
+        using var theirs = einsum("ab,bc,ca->b", xs);
+        Assert.True(MaxDiff(theirs, ours) < 1e-12);
+        foreach (var x in xs)
+            x.Dispose();
+    }
+
+    [Fact]
     public void An_expression_invoked_from_two_threads_gives_torchs_values_and_one_calls_step_counts()
     {
         // A sliced plan with reuse: its step counts differ between steps, so a mixture of two calls would show.

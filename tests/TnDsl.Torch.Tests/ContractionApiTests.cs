@@ -158,6 +158,13 @@ public class ContractionApiTests
     }
 
     [Fact]
+    public void Layer_overrides_given_as_text_are_refused_not_read_as_a_Length_parameter()
+    {
+        var e = Assert.Throws<ArgumentException>(() => Layers.FromSpec(Repo.Example("layers/mera.tn"), "L=2"));
+        Assert.Equal("values", e.ParamName);
+    }
+
+    [Fact]
     public void A_negative_size_is_refused_before_planning()
     {
         var e = Assert.Throws<ArgumentException>(() => Tn.Expression("ab,bc->ac", [2, -3], [-3, 4]));

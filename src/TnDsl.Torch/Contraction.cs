@@ -89,7 +89,7 @@ public static class Tn
 /// <summary>
 /// An einsum planned once for fixed operand shapes (see <see cref="Tn.Expression(string, long[][])"/>): the path, its
 /// figures, and each pairwise step prepared; <see cref="Invoke"/> contracts operands of those shapes, any dtype and
-/// device (all operands on one device), with autograd.
+/// device (all operands on one device), with autograd. It holds no tensor, and several threads may invoke it at once.
 /// </summary>
 public sealed class ContractExpression
 {

@@ -40,10 +40,42 @@ public sealed class EinsumException(IReadOnlyList<string> diagnostics, IReadOnly
 public static class Tn
 {
     /// <summary>Contracts <paramref name="operands"/> by <paramref name="equation"/> (<c>"ab,bc->ac"</c>), planning
-    /// with <c>auto</c>. Equal to <c>torch.einsum</c> up to rounding. Throws <see cref="EinsumException"/> on bad text
-    /// or shapes that do not fit it.</summary>
-    public static Tensor Contract(string equation, params Tensor[] operands) =>
-        Expression(equation, operands.Select(o => o.shape).ToArray(), null).Invoke(operands);
+    /// with <c>auto</c> once per equation and operand shapes: later calls with the same ones reuse the plan (the last
+    /// 256 kept). Equal to <c>torch.einsum</c> up to rounding. Throws <see cref="EinsumException"/> on bad text or
+    /// shapes that do not fit it.</summary>
+    public static Tensor Contract(string equation, params Tensor[] operands) => Contract(equation, Defaults, operands);
+
+    /// <summary><see cref="Contract(string, Tensor[])"/> with the optimizer, seed and memory limit given (opt_einsum's
+    /// <c>contract(eq, *operands, optimize=…, memory_limit=…)</c>); the plan is kept per options too.</summary>
+    public static Tensor Contract(string equation, ContractionOptions options, params Tensor[] operands)
+    {
+        ArgumentNullException.ThrowIfNull(equation);
+        ArgumentNullException.ThrowIfNull(options);
+        ContractExpression.CheckPresent(equation, operands);
+        return Planned(equation, operands.Select(o => o.shape).ToArray(), options).Invoke(operands);
+    }
+
+    static readonly ContractionOptions Defaults = new();
+
+    /// How many plans Contract keeps; when full, it forgets them all and starts again.
+    internal const int CacheCapacity = 256;
+
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<string, ContractExpression> cache = new();
+
+    /// The expression Contract runs for an equation and shapes: planned on first use, then kept.
+    internal static ContractExpression Planned(string equation, long[][] shapes, ContractionOptions? options = null)
+    {
+        options ??= Defaults;
+        // The key holds every size and option: two calls share a plan only where Expression would plan the same.
+        var key = equation + "\u0000" + string.Join(";", shapes.Select(s => string.Join(",", s)))
+                  + (options.Equals(Defaults) ? "" : "\u0000" + options);
+        if (cache.TryGetValue(key, out var expression))
+            return expression;
+        expression = Expression(equation, shapes, options);
+        if (cache.Count >= CacheCapacity)
+            cache.Clear();
+        return cache.GetOrAdd(key, expression);
+    }
 
     /// <summary>Plans <paramref name="equation"/> once for operands of <paramref name="shapes"/>; the expression then
     /// contracts any operands of those shapes (opt_einsum's <c>contract_expression</c>).</summary>
@@ -57,7 +89,7 @@ public static class Tn
 /// <summary>
 /// An einsum planned once for fixed operand shapes (see <see cref="Tn.Expression(string, long[][])"/>): the path, its
 /// figures, and each pairwise step prepared; <see cref="Invoke"/> contracts operands of those shapes, any dtype and
-/// device (all operands on one device), with autograd.
+/// device (all operands on one device), with autograd. It holds no tensor, and several threads may invoke it at once.
 /// </summary>
 public sealed class ContractExpression
 {
@@ -71,7 +103,7 @@ public sealed class ContractExpression
     readonly int[] sliced;              // the labels the plan slices, in loop order (none: unsliced)
     readonly SliceReuse? reuse;         // the reuse schedule of a sliced plan
     readonly bool reuseOn;
-    long[] stepRuns;
+    long[] stepRuns;                    // the last finished call's; each call counts in its own array
 
     /// <summary>The equation as given.</summary>
     public string Equation { get; }
@@ -82,11 +114,21 @@ public sealed class ContractExpression
     /// <summary>The shape of the result.</summary>
     public IReadOnlyList<long> OutputShape => outputShape;
     /// <summary>How many times each step of <see cref="Path"/> ran in the last <see cref="Invoke"/> (once each when
-    /// unsliced; with reuse across slices, N_s of <see cref="NetworkModule.StepRuns"/>'s model).</summary>
-    public IReadOnlyList<long> StepRuns => stepRuns;
+    /// unsliced; with reuse across slices, N_s of <see cref="NetworkModule.StepRuns"/>'s model). Where several threads
+    /// invoke the expression at once, the counts of one of the calls, never a mixture.</summary>
+    public IReadOnlyList<long> StepRuns => Volatile.Read(ref stepRuns);
 
     internal ContractExpression(string equation, long[][] shapes, ContractionOptions options)
     {
+        ArgumentNullException.ThrowIfNull(equation);
+        ArgumentNullException.ThrowIfNull(shapes);
+        for (int k = 0; k < shapes.Length; k++)
+        {
+            if (shapes[k] is null)
+                throw new ArgumentNullException(nameof(shapes), $"the shape of operand {k + 1} is null");
+            if (shapes[k].Any(d => d < 0))
+                throw new ArgumentException($"operand {k + 1} has shape [{string.Join(", ", shapes[k])}]: a size cannot be negative", nameof(shapes));
+        }
         Equation = equation;
         this.shapes = shapes.Select(s => s.ToArray()).ToArray();
         EinsumPlan planned;
@@ -128,17 +170,25 @@ public sealed class ContractExpression
     /// (as torch's arithmetic does); the result is on the operands' device.</summary>
     public Tensor Invoke(params Tensor[] operands)
     {
+        CheckPresent(Equation, operands);
         if (operands.Length != shapes.Length)
             throw new ArgumentException($"the expression '{Equation}' takes {shapes.Length} operand(s), got {operands.Length}");
         for (int k = 0; k < operands.Length; k++)
             if (!operands[k].shape.SequenceEqual(shapes[k]))
                 throw new ArgumentException(
                     $"operand {k + 1} has shape [{string.Join(", ", operands[k].shape)}]; the expression was planned for [{string.Join(", ", shapes[k])}]");
+        var device = operands[0].device;
+        for (int k = 1; k < operands.Length; k++)
+            if (operands[k].device_type != device.type || operands[k].device_index != device.index)
+                throw new ArgumentException(
+                    $"operand {k + 1} is on {operands[k].device}, operand 1 on {device}: the operands of '{Equation}' must be on one device (move them with .to(device))");
         var dtype = operands[0].dtype;
         foreach (var o in operands.Skip(1))
             dtype = promote_types(dtype, o.dtype);
+        if (dtype == ScalarType.Bool)
+            throw new ArgumentException($"the operands of '{Equation}' are bool, which libtorch cannot multiply as matrices (torch.einsum refuses them too): convert them to an integer or floating type");
         if (outputShape.Contains(0) || operands.Any(o => o.numel() == 0))
-            return zeros(outputShape, dtype, operands[0].device);
+            return Empty(operands, dtype, device);
 
         using var scope = NewDisposeScope();
         var prepared = new List<Tensor>(operands.Length);
@@ -151,16 +201,18 @@ public sealed class ContractExpression
                 t = PairContraction.Reduce(t, leafLabels[k], reducedLabels[k].Contains).Tensor;
             prepared.Add(t);
         }
+        var runs = new long[steps.Length];
         if (sliced.Length == 0)
         {
-            Array.Fill(stepRuns, 1);
-            return Run(prepared).MoveToOuterDisposeScope();
+            var result = Run(prepared).MoveToOuterDisposeScope();
+            Array.Fill(runs, 1);
+            Volatile.Write(ref stepRuns, runs);
+            return result;
         }
         // A sliced plan: nested loops over the sliced labels (see SliceReuse), on views with the sliced labels fixed.
         // A step runs again only when a value it depends on changed; a result held for a later step lives in the
         // call's scope (it outlives the slice's) and is released when it is replaced. Each slice's other
         // intermediates are freed before the next one.
-        Array.Clear(stepRuns);
         var extents = Slices.Extents(prepared, reducedLabels, sliced);
         var held = new Tensor?[steps.Length];
         Tensor? sum = null;
@@ -182,7 +234,7 @@ public sealed class ContractExpression
                 if (reuse.Held[s])
                     held[s]?.Dispose();
                 var r = steps[s].Contraction.Apply(Operand(a), Operand(b), steps[s].Kernel);
-                stepRuns[s]++;
+                runs[s]++;
                 if (reuse.Held[s])
                     held[s] = r.MoveToOuterDisposeScope();
                 else
@@ -196,7 +248,30 @@ public sealed class ContractExpression
         }
         foreach (var h in held)
             h?.Dispose();
+        Volatile.Write(ref stepRuns, runs);
         return sum!.MoveToOuterDisposeScope();
+    }
+
+    /// Refuses a null operand list or operand with the operand's position (a bare NullReferenceException otherwise).
+    internal static void CheckPresent(string equation, Tensor[] operands)
+    {
+        ArgumentNullException.ThrowIfNull(operands);
+        for (int k = 0; k < operands.Length; k++)
+            if (operands[k] is null)
+                throw new ArgumentNullException(nameof(operands), $"operand {k + 1} of '{equation}' is null");
+    }
+
+    /// The result where an axis is empty: zeros (an empty sum), joined to every operand that requires a gradient
+    /// by an empty sum of its elements, so that backward runs and gives those operands zero gradients as torch does.
+    Tensor Empty(Tensor[] operands, ScalarType dtype, Device device)
+    {
+        using var scope = NewDisposeScope();
+        var result = zeros(outputShape, dtype, device);
+        if (is_grad_enabled())
+            foreach (var o in operands.Where(o => o.requires_grad))
+                result = ScalarOps.Plus(result, o.reshape(-1).narrow(0, 0, 0).sum().to_type(dtype));
+        Volatile.Write(ref stepRuns, new long[steps.Length]);
+        return result.MoveToOuterDisposeScope();
     }
 
     /// The steps on prepared operands, and the result's axes in output order.

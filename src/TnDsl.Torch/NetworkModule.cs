@@ -497,8 +497,12 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     Outcome Execute(Tensor[] inputs, bool logScale, (long First, long Count)? range = null,
                     (IReadOnlyList<long> Counts, List<Outcome> Parts)? split = null)
     {
+        ArgumentNullException.ThrowIfNull(inputs);
         if (inputs.Length != slots.Length)
             throw new ArgumentException($"expected {slots.Length} input(s) ({string.Join(", ", InputNames)}), got {inputs.Length}");
+        for (int s = 0; s < inputs.Length; s++)
+            if (inputs[s] is null)
+                throw new ArgumentNullException(nameof(inputs), $"input {slots[s].Name} is null");
         var (dtype, device) = Placement();
         GuardBatch(inputs, dtype);
         var fed = new Tensor[slots.Length];

@@ -35,6 +35,7 @@ public static class NetworkModules
     /// <summary>Builds the module of a <c>.tn</c> file with parameter overrides (name → value text).</summary>
     public static NetworkModule FromFile(string path, IReadOnlyList<KeyValuePair<string, string>>? overrides = null, NetworkBuildOptions? options = null)
     {
+        ArgumentNullException.ThrowIfNull(path);
         options ??= new NetworkBuildOptions();
         return FromNetwork(Frontend.Load(path, overrides, options.NetworkName), options);
     }
@@ -42,6 +43,8 @@ public static class NetworkModules
     /// <summary>Builds the module of <c>.tn</c> source text held in memory (<paramref name="file"/> names it in diagnostics).</summary>
     public static NetworkModule FromText(string file, string text, IReadOnlyList<KeyValuePair<string, string>>? overrides = null, NetworkBuildOptions? options = null)
     {
+        ArgumentNullException.ThrowIfNull(file);
+        ArgumentNullException.ThrowIfNull(text);
         options ??= new NetworkBuildOptions();
         return FromNetwork(Frontend.LoadText(file, text, overrides, options.NetworkName), options);
     }

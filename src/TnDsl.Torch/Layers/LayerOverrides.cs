@@ -16,6 +16,10 @@ public static class LayerOverrides
         {
             case null:
                 return [];
+            case string text:
+                // Read as an object, a string would give its Length as a parameter.
+                throw new ArgumentException(
+                    $"overrides are an object (new {{ L = 3 }}), a dictionary or (name, value) pairs, not text ('{text}')", nameof(values));
             case IEnumerable<KeyValuePair<string, string>> texts:
                 return texts.ToList();
             case IEnumerable<KeyValuePair<string, object>> pairs:

@@ -52,8 +52,11 @@ public static class Layers
         FromSpec(path, (object)overrides, options);
 
     /// <summary>Checks a spec file and returns its network; throws <see cref="TnException"/> on errors.</summary>
-    public static NetworkView Check(string path, IReadOnlyList<KeyValuePair<string, string>> overrides, string? networkName = null) =>
-        Frontend.Load(path, overrides, networkName);
+    public static NetworkView Check(string path, IReadOnlyList<KeyValuePair<string, string>> overrides, string? networkName = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        return Frontend.Load(path, overrides, networkName);
+    }
 
     /// <summary>Builds a layer from a checked flat network: plans it, initialises weights (<c>auto</c> by calibration).</summary>
     public static SpecLayer FromNetwork(NetworkView net, LayerOptions? options = null)

@@ -33,8 +33,8 @@ public sealed class EinsumException(IReadOnlyList<string> diagnostics, IReadOnly
 
 /// <summary>
 /// Contraction of TorchSharp tensors by einsum text, as opt_einsum's <c>contract</c> and
-/// <c>contract_expression</c>: the equation is read by the same reader as <c>tn plan --einsum</c> (any Unicode
-/// letters, <c>...</c> and size-1 broadcasting as torch.einsum, repeated indices taking a diagonal), planned by the
+/// <c>contract_expression</c>: the equation is read by the same reader as <c>tn plan --einsum</c> (ASCII
+/// letters or any character beyond ASCII, <c>...</c> and size-1 broadcasting as torch.einsum, repeated indices taking a diagonal), planned by the
 /// same optimizer registry, and executed pairwise by <see cref="PairContraction"/>, like a network module.
 /// </summary>
 public static class Tn

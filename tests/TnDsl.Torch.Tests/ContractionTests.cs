@@ -207,6 +207,9 @@ public class ContractionTests
     [InlineData("...a...,ab->b", "TN0306", 5)]      // a second ellipsis in one operand
     [InlineData("ab,bc->ac->a", "TN0306", 10)]       // a second arrow
     [InlineData("ab,b-c->ac", "TN0306", 5)]         // a stray '-'
+    [InlineData("ab;bc->ac", "TN0306", 3)]          // ';' for ',': not an index (one diagnostic, not a 3-leg operand)
+    [InlineData("a12,bc->ac", "TN0306", 2)]         // a run of digits: one diagnostic
+    [InlineData("ab,bc->a#c", "TN0306", 9)]         // punctuation is not an index
     [InlineData("ab,bc->ax", "TN0304", 9)]          // an output index on no operand
     [InlineData("ab,bc->aca", "TN0304", 10)]        // an output index listed twice
     [InlineData("ab,bc->ac", "TN0308", 4)]          // b is 3 on the left, 4 on the right (shapes below)

@@ -3,7 +3,7 @@ namespace TnDsl
 open System
 open System.Globalization
 
-/// One subscript of an einsum operand or output: an index label (one text element, any Unicode letter) or the
+/// One subscript of an einsum operand or output: an index label (one text element: an ASCII letter, or any element beyond ASCII) or the
 /// ellipsis `...`, with where it stands in the equation.
 type EinsumTerm =
     | Label of name: string * range: SourceRange
@@ -71,8 +71,16 @@ module Einsum =
     /// The name of the k-th axis (from the left) of the broadcast ellipsis shape.
     let ellipsisName (k: int) = sprintf "...%d" k
 
+    /// An ASCII character that cannot be an index: a digit or punctuation (the syntax's own `,`, `-`, `>`, `.` and
+    /// spaces are read before this is asked). Beyond ASCII any text element is an index, as opt_einsum's symbols past
+    /// the 52 letters are (`chr(192)` on).
+    let private notAnIndex (t: string) =
+        t.Length = 1 && t[0] < '\u0080' && not (Char.IsAsciiLetter t[0]) && not (Char.IsWhiteSpace t[0])
+        && not (",.->".Contains t[0])
+
     /// Reads the equation's syntax: operands separated by `,`, an optional `->` and output, spaces ignored, `...`
-    /// at most once per operand and in the output. Every other text element is a label.
+    /// at most once per operand and in the output. Every other text element is a label: an ASCII letter or any
+    /// element beyond ASCII.
     let parse (text: string) : Result<EinsumSpec, Diagnostic list> =
         let errors = ResizeArray<Diagnostic>()
         let at a b = span equationFile text a b
@@ -110,6 +118,18 @@ module Einsum =
                         errors.Add(bad (at pos (pos + t.Length)) (sprintf "stray '%s' (the output follows '->')" t))
                     elif t = "," && isOutput then
                         errors.Add(bad (at pos (pos + 1)) "',' in the output (it separates operands, left of '->')")
+                    elif notAnIndex t then
+                        // One diagnostic for a run of them (`12` is one mistake, not two).
+                        let mutable run = 1
+                        while k + run < elements.Length && notAnIndex (snd elements[k + run]) do
+                            run <- run + 1
+                        let last = fst elements[k + run - 1]
+                        let written = text.Substring(pos, last + 1 - pos)
+                        errors.Add(
+                            bad (at pos (last + 1))
+                                (sprintf "'%s' is not an index: an index is a letter (ASCII digits and punctuation are not)%s" written
+                                    (if written = ";" || written = "|" then ", and operands are separated by ','" else "")))
+                        k <- k + run - 1
                     elif not (String.IsNullOrWhiteSpace t) then
                         out.Add(Label(t, at pos (pos + t.Length)))
                     k <- k + 1

@@ -85,7 +85,8 @@ let run (args: string array) =
           "lattices 3x3-5x5", count / 100, (fun rng -> let side = 3 + rng.Next 3 in PlanBench.peps side (side - rng.Next 2) (2 + rng.Next 2) (1 + rng.Next 2))
           "3-regular n=8-24", count / 50, (fun rng -> PlanBench.randomRegular (2 * (4 + rng.Next 9)) (2 + rng.Next 2) (rng.Next 100000))
           "closed lattices 8-24 D=2", count / 400, (fun rng -> let side = 8 + 4 * rng.Next 5 in PlanBench.peps side side 2 1 |> fun q -> { q with Output = [||] })
-          "3-regular n=30-60 d=2", count / 200, (fun rng -> PlanBench.randomRegular (2 * (15 + rng.Next 16)) 2 (rng.Next 100000)) ]
+          "3-regular n=30-60 d=2", count / 200, (fun rng -> PlanBench.randomRegular (2 * (15 + rng.Next 16)) 2 (rng.Next 100000))
+          "closed lattices 28-40 D=2", count / 500, (fun rng -> let side = 28 + 4 * rng.Next 4 in PlanBench.peps side side 2 1 |> fun q -> { q with Output = [||] }) ]
         |> List.filter (fun (name, _, _) -> name.Contains only && not (name.Contains skip))
     printfn "optimizers against greedy: cases where each is dearer by the objective (after reductions); hyper %d trials, random-greedy 8, seed %d, threads 1, %d cores" trials seed Environment.ProcessorCount
     printfn "  %-28s %-9s %6s %15s %15s %15s %9s" "family" "objective" "cases" "auto dearer" "hyper dearer" "rg dearer" "cpu s"

@@ -50,6 +50,7 @@ let private connected (rng: Random) n extra maxSize hyper =
 
 /// A problem as one line: each operand's indices with their sizes, and the output.
 let private describe (p: Indexed) =
+    if p.Inputs.Length > 16 then sprintf "%d tensors, %d indices" p.Inputs.Length p.Size.Length else
     let operand (ix: int array) = String.Join(" ", ix |> Array.map (fun i -> sprintf "%s:%d" p.IndexNames[i] p.Size[i]))
     String.Join(", ", p.Inputs |> Array.map (fun ix -> "[" + operand ix + "]")) + " -> [" + operand p.Output + "]"
 

@@ -457,7 +457,11 @@ module Plan =
         | _, { Tree = Some t } when o.MemoryLimit.IsNone && (ContractionTree.validate t).IsOk ->
             let g = greedyPlan.Force()
             work.Steps <- work.Steps + 2.0 * float t.Steps.Length
-            if not (obj.ReferenceEquals(g, t)) && PlanGreedy.standing p o g < PlanGreedy.standing p o t then "greedy", found g else chosen
+            if not (obj.ReferenceEquals(g, t)) && PlanGreedy.standing p o g < PlanGreedy.standing p o t then
+                // The reason no search ran, where none did, stays in the name.
+                let name = fst chosen
+                "greedy" + (match name.IndexOf " (no search" with -1 -> "" | i -> name.Substring i), found g
+            else chosen
         | _ -> chosen
 
     /// A fresh budget for `auto` under a memory limit that slicing may meet (None otherwise), its floors following

@@ -298,149 +298,171 @@ module Plan =
         work.Greedy <- work.Greedy + float n
         let greedyMs = clock.ElapsedMilliseconds
         let result = resultLog2 p
-        if n <= 2 then "greedy", found greedyRun.Tree
-        elif result >= outOfReachLog2 then
-            let bond = PlanSweep.bondGreedyTree p
-            let why = sprintf "no search: the result alone has 2^%.0f elements, more than any machine holds" result
-            if PlanHyper.scoreCounted work p o bond < PlanHyper.scoreCounted work p o greedyRun.Tree then sprintf "bond-greedy (%s)" why, found bond
-            else sprintf "greedy (%s)" why, found greedyRun.Tree
-        else
-            let limit = o.MemoryLimit |> Option.map BigInteger
-            // Under a limit: the plan without it, fitted, sets the stakes.
-            let freeName =
+        // The `greedy` optimizer's tree (bestGreedy's, or opt_einsum's greedy tree where strictly better): a
+        // candidate without a memory limit, and the plan whenever it is strictly better than the one chosen.
+        let greedyPlan =
+            lazy
+                // opt_einsum's tree costs about a greedy run, and comparing it two exact costings.
+                work.Greedy <- work.Greedy + float n
+                work.Steps <- work.Steps + 4.0 * float greedyRun.Tree.Steps.Length
+                PlanGreedy.greedyTree p o greedyRun
+        let chosen =
+            if n <= 2 then "greedy", found greedyRun.Tree
+            elif result >= outOfReachLog2 then
+                let bond = PlanSweep.bondGreedyTree p
+                let why = sprintf "no search: the result alone has 2^%.0f elements, more than any machine holds" result
+                if PlanHyper.scoreCounted work p o bond < PlanHyper.scoreCounted work p o greedyRun.Tree then sprintf "bond-greedy (%s)" why, found bond
+                else sprintf "greedy (%s)" why, found greedyRun.Tree
+            else
+                let limit = o.MemoryLimit |> Option.map BigInteger
+                // Under a limit: the plan without it, fitted, sets the stakes.
+                let freeName =
+                    match budget, limit with
+                    | Some b, Some l ->
+                        let ranked = ResizeArray()
+                        // Its floor of hyper trials holds while their work is within the floors' allowance for an
+                        // estimate of the sliced plan: the best tree's flops times the square root of the factor by
+                        // which the limit cuts its largest intermediate (auto's plans of `stakes limits` at 1/100
+                        // execute 3 to 290 times the free plan's flops, at 1/10 0.8 to 2.5; the factor itself kept all
+                        // 8 trials on the 8x8 lattice with D = 4 and the 10x10 with D = 3 at 1/10, plans of 17 ms).
+                        let freeFloor (t: ContractionTree) (log2Flops: float) =
+                            let cut = log2Of (Cost.largestIntermediate p t) - log2Of l
+                            b.Ledger.FloorsAllowanceAt(log2Flops + 0.5 * max 0.0 cut)
+                        let name, free = autoIn None (Some freeFloor) b.Ledger.Work b.Ledger.Exact ranked p { o with MemoryLimit = None }
+                        b.Trees <- ranked.ToArray()
+                        let free = free.Tree |> Option.filter (fun t -> (ContractionTree.validate t).IsOk) |> Option.map (PlanReduce.leaves p o.Objective (Some l))
+                        b.Free <- free
+                        let before = b.Ledger.Spent
+                        b.Fitted <- free |> Option.bind (fitFree b.Ledger p l)
+                        b.FitWork <- b.Ledger.Spent - before
+                        b.Fitted |> Option.iter (fun (f, _, _) -> b.Ledger.Offer(log2Of f))
+                        name
+                    | _ -> ""
+                // Greedy's plan under the limit, where it fits.
+                match ledger, o.MemoryLimit with
+                | Some l, Some m when greedyRun.Largest <= Math.Log2(float m) -> l.Offer greedyRun.Flops
+                | Some l, None -> l.Offer greedyRun.Flops
+                | _ -> ()
+                // Under a budget: the free search's other trial trees, fitted as the free plan was, while the ledger
+                // has work left or within the refit floor (see `refitRanked`).
                 match budget, limit with
-                | Some b, Some l ->
-                    let ranked = ResizeArray()
-                    // Its floor of hyper trials holds while their work is within the floors' allowance for an
-                    // estimate of the sliced plan: the best tree's flops times the square root of the factor by
-                    // which the limit cuts its largest intermediate (auto's plans of `stakes limits` at 1/100
-                    // execute 3 to 290 times the free plan's flops, at 1/10 0.8 to 2.5; the factor itself kept all
-                    // 8 trials on the 8x8 lattice with D = 4 and the 10x10 with D = 3 at 1/10, plans of 17 ms).
-                    let freeFloor (t: ContractionTree) (log2Flops: float) =
-                        let cut = log2Of (Cost.largestIntermediate p t) - log2Of l
-                        b.Ledger.FloorsAllowanceAt(log2Flops + 0.5 * max 0.0 cut)
-                    let name, free = autoIn None (Some freeFloor) b.Ledger.Work b.Ledger.Exact ranked p { o with MemoryLimit = None }
-                    b.Trees <- ranked.ToArray()
-                    let free = free.Tree |> Option.filter (fun t -> (ContractionTree.validate t).IsOk) |> Option.map (PlanReduce.leaves p o.Objective (Some l))
-                    b.Free <- free
-                    let before = b.Ledger.Spent
-                    b.Fitted <- free |> Option.bind (fitFree b.Ledger p l)
-                    b.FitWork <- b.Ledger.Spent - before
-                    b.Fitted |> Option.iter (fun (f, _, _) -> b.Ledger.Offer(log2Of f))
-                    name
-                | _ -> ""
-            // Greedy's plan under the limit, where it fits.
-            match ledger, o.MemoryLimit with
-            | Some l, Some m when greedyRun.Largest <= Math.Log2(float m) -> l.Offer greedyRun.Flops
-            | Some l, None -> l.Offer greedyRun.Flops
-            | _ -> ()
-            // Under a budget: the free search's other trial trees, fitted as the free plan was, while the ledger
-            // has work left or within the refit floor (see `refitRanked`).
-            match budget, limit with
-            | Some b, Some l when n <= reconfigureUpTo ->
-                refitRanked (fun () -> o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)) b p l
-            | _ -> ()
-            // Under a budget, where the free plan needed slicing: the slice-aware search, lean, its first trial's
-            // cheaper slicing past the ledger's allowance when it fits what the ledger or its floors have left (up to
-            // `PlanSliceSearch.leanFloorUpTo` tensors, `floorTrialFits`), the rest while work is left. It
-            // comes before the exact search under the limit, which on a network that must be sliced searches in
-            // vain (the limit is a hard constraint there), and before hyper's trials scored by their sliced flops:
-            // per unit of counted work it found the cheaper plans on every row of `stakes limits`.
-            match budget, limit with
-            | Some b, Some l when n <= reconfigureUpTo && (if n <= PlanSliceSearch.leanFloorUpTo then floorTrialFits b else not b.Ledger.Exhausted) && (match b.Fitted with Some (_, _, Some _) | None -> true | _ -> false) ->
-                let timeSpent () = o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)
-                b.Searched <-
-                    PlanSliceSearch.searchWith true b.Ledger.Work (fun () -> timeSpent () || b.Ledger.Exhausted) p o l (defaultArg (sliceSearchTrials "auto" o) 2)
-                    |> Option.map (fun (t, ix) ->
-                        // Pruned as the fit's sets are (see `fitFree`).
-                        b.Ledger.Work.Steps <- b.Ledger.Work.Steps + float t.Steps.Length * float ix.Length
-                        let ix = PlanSlice.prune p l t ix
-                        let s = PlanSliceSearch.figuresCounted b.Ledger.Work p t ix
-                        s.Flops, t, (if ix.Length = 0 then None else Some s))
-                b.Searched |> Option.iter (fun (f, _, _) -> b.Ledger.Offer(log2Of f))
-            | _ -> ()
-            let stakesFlops = match ledger with Some l -> l.BestLog2 | None -> greedyRun.Flops
-            let seconds = Math.Pow(2.0, stakesFlops) / stakesFlopsPerSecond * searchShare
-            let exactBound =
-                match ledger with
-                | Some l -> Math.Clamp(exactShare * l.Left, fst exactSeconds, snd exactSeconds)
-                | None -> Math.Clamp(seconds, fst exactSeconds, snd exactSeconds)
-            let thisExact = PlanOptimal.ExactWork()
-            let exact =
-                // Under a ledger that is spent, only a part small enough to be searched over every tree is.
-                if n > PlanOptimal.maxTensors || (ledger |> Option.exists (fun l -> l.Exhausted) && n > PlanOptimal.exhaustiveUpTo) then None
-                else
-                    // Under a wall-clock limit the exact search gets half of it; what it leaves goes to the rest.
-                    match PlanHyper.exactWithin thisExact exactBound p { o with TimeLimitMs = o.TimeLimitMs |> Option.map (fun ms -> max 1 (ms / 2)) } with
-                    | Ok (Some t) -> Some t
-                    | _ -> None
-            exactWork.Add thisExact
-            // Under a budget already spent by the plan without the limit (beyond what exact search covers whole),
-            // that plan, fitted, is the answer: the searches under the limit could not pay for themselves.
-            match budget with
-            | Some b when b.Ledger.Exhausted && exact.IsNone && (b.Fitted.IsSome || b.Searched.IsSome) ->
-                match b.Fitted, b.Searched with
-                | Some (ff, _, _), Some (fs, t, _) when fs < ff -> "slice-aware search", found t
-                | None, Some (_, t, _) -> "slice-aware search", found t
-                | _ ->
-                    let _, t, _ = b.Fitted.Value
-                    if b.FittedRank > 0 then sprintf "%s (its tree %d of %d) without the limit, sliced" freeName b.FittedRank b.Trees.Length, found t
-                    else sprintf "%s without the limit, sliced" freeName, found t
-            | _ ->
-                match exact with
-                | Some t when budget.IsNone || o.MemoryLimit.IsNone ->
-                    sprintf "optimal (exact within %.3g s of counted work)" exactBound, found t
-                | _ ->
-                    // Under a wall-clock limit, what follows the search is priced in greedy runs (`greedyMs`, measured
-                    // at this moment's load): bond-greedy two to three, greedy at unit batch one, scoring the
-                    // candidates about two, the plan's figures (`runWith`) one. The search gets 85 % of what is left.
-                    let reserve = 7L * greedyMs
-                    let remaining () = o.TimeLimitMs |> Option.map (fun ms -> int64 ms - clock.ElapsedMilliseconds)
-                    let left () = remaining () |> Option.map (fun r -> max 1 (int (0.85 * float (r - reserve))))
-                    // A candidate that costs about `runs` greedy runs is skipped when the limit has no room left for it.
-                    let affords (runs: int64) = remaining () |> Option.forall (fun r -> r - runs * greedyMs >= 2L * greedyMs)
-                    let candidates =
-                        [ match exact with
-                          | Some t -> yield sprintf "optimal (exact within %.3g s of counted work)" exactBound, t
-                          | None -> ()
-                          if seconds < smallStakesSeconds && budget.IsNone then
-                              yield "random-greedy (16 trials)", (PlanGreedy.randomGreedyRun p { o with Trials = 16; TimeLimitMs = left () |> Option.map (fun ms -> max 1 (ms / 4)) }).Tree
-                          // One hyper trial costs a few greedy runs at least (a build, costing, scoring).
-                          match ledger with
-                          | Some l when affords 3L && not l.Exhausted ->
-                              let searched = PlanHyper.searchIn l 2 0.0 p { o with Trials = snd hyperTrials; TimeLimitMs = left () }
-                              yield sprintf "hyper (%d trials)" searched.Trials, searched.Tree
-                          | Some _ -> ()
-                          | None when affords 3L ->
-                              let trialsOf = { o with Trials = snd hyperTrials; TimeLimitMs = left () }
-                              let searched =
-                                  match freeFloor with
-                                  | Some floor -> PlanHyper.searchFloored (stakesRule n) floor p trialsOf
-                                  | None -> PlanHyper.searchWith (Some(stakesRule n)) p trialsOf
-                              work.Add searched.Work
-                              trees.AddRange searched.Ranked
-                              yield sprintf "hyper (%d trials)" searched.Trials, searched.Tree
-                          | None -> ()
-                          yield "greedy", greedyRun.Tree
-                          if affords 3L then yield "bond-greedy", PlanSweep.bondGreedyTree p
-                          match unitBatch p with
-                          | Some unit when affords 1L -> yield "greedy@unit-batch", (PlanGreedy.bestGreedy unit o).Tree
-                          | _ -> () ]
-                        |> List.map (fun (name, t) -> name, t, PlanHyper.scoreCounted work p o t)
-                    // The first of equally good candidates wins.
-                    let name, best, bestScore =
-                        candidates |> List.reduce (fun (_, _, sa as a) (_, _, sb as b) -> if sb < sa then b else a)
-                    ledger |> Option.iter (fun l -> let struct (a, _) = bestScore in if o.Objective = Flops then l.Offer a)
-                    // One pass of subtree reconfiguration over subtrees of 4 (cheap, and it finds the expert's sweep
-                    // along a chain: the environment meets each input before its weight).
-                    // Under a wall-clock limit it runs only with room for a pass's set-up and check (about four greedy
-                    // runs) and the plan's figures, and stops rewriting with that much left.
-                    if not (affords 4L) then name, found best
+                | Some b, Some l when n <= reconfigureUpTo ->
+                    refitRanked (fun () -> o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)) b p l
+                | _ -> ()
+                // Under a budget, where the free plan needed slicing: the slice-aware search, lean, its first trial's
+                // cheaper slicing past the ledger's allowance when it fits what the ledger or its floors have left (up to
+                // `PlanSliceSearch.leanFloorUpTo` tensors, `floorTrialFits`), the rest while work is left. It
+                // comes before the exact search under the limit, which on a network that must be sliced searches in
+                // vain (the limit is a hard constraint there), and before hyper's trials scored by their sliced flops:
+                // per unit of counted work it found the cheaper plans on every row of `stakes limits`.
+                match budget, limit with
+                | Some b, Some l when n <= reconfigureUpTo && (if n <= PlanSliceSearch.leanFloorUpTo then floorTrialFits b else not b.Ledger.Exhausted) && (match b.Fitted with Some (_, _, Some _) | None -> true | _ -> false) ->
+                    let timeSpent () = o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)
+                    b.Searched <-
+                        PlanSliceSearch.searchWith true b.Ledger.Work (fun () -> timeSpent () || b.Ledger.Exhausted) p o l (defaultArg (sliceSearchTrials "auto" o) 2)
+                        |> Option.map (fun (t, ix) ->
+                            // Pruned as the fit's sets are (see `fitFree`).
+                            b.Ledger.Work.Steps <- b.Ledger.Work.Steps + float t.Steps.Length * float ix.Length
+                            let ix = PlanSlice.prune p l t ix
+                            let s = PlanSliceSearch.figuresCounted b.Ledger.Work p t ix
+                            s.Flops, t, (if ix.Length = 0 then None else Some s))
+                    b.Searched |> Option.iter (fun (f, _, _) -> b.Ledger.Offer(log2Of f))
+                | _ -> ()
+                let stakesFlops = match ledger with Some l -> l.BestLog2 | None -> greedyRun.Flops
+                let seconds = Math.Pow(2.0, stakesFlops) / stakesFlopsPerSecond * searchShare
+                let exactBound =
+                    match ledger with
+                    | Some l -> Math.Clamp(exactShare * l.Left, fst exactSeconds, snd exactSeconds)
+                    | None -> Math.Clamp(seconds, fst exactSeconds, snd exactSeconds)
+                let thisExact = PlanOptimal.ExactWork()
+                let exact =
+                    // Under a ledger that is spent, only a part small enough to be searched over every tree is.
+                    if n > PlanOptimal.maxTensors || (ledger |> Option.exists (fun l -> l.Exhausted) && n > PlanOptimal.exhaustiveUpTo) then None
                     else
-                        let spent () = remaining () |> Option.exists (fun r -> r <= 2L * greedyMs)
-                        let polished = PlanHyper.reconfigureCounted work spent o.MemoryLimit p o.Objective 4 1 best
-                        if PlanHyper.scoreCounted work p o polished < bestScore then name + "+reconfigure", found polished
-                        else name, found best
+                        // Under a wall-clock limit the exact search gets half of it; what it leaves goes to the rest.
+                        match PlanHyper.exactWithin thisExact exactBound p { o with TimeLimitMs = o.TimeLimitMs |> Option.map (fun ms -> max 1 (ms / 2)) } with
+                        | Ok (Some t) -> Some t
+                        | _ -> None
+                exactWork.Add thisExact
+                // Under a budget already spent by the plan without the limit (beyond what exact search covers whole),
+                // that plan, fitted, is the answer: the searches under the limit could not pay for themselves.
+                match budget with
+                | Some b when b.Ledger.Exhausted && exact.IsNone && (b.Fitted.IsSome || b.Searched.IsSome) ->
+                    match b.Fitted, b.Searched with
+                    | Some (ff, _, _), Some (fs, t, _) when fs < ff -> "slice-aware search", found t
+                    | None, Some (_, t, _) -> "slice-aware search", found t
+                    | _ ->
+                        let _, t, _ = b.Fitted.Value
+                        if b.FittedRank > 0 then sprintf "%s (its tree %d of %d) without the limit, sliced" freeName b.FittedRank b.Trees.Length, found t
+                        else sprintf "%s without the limit, sliced" freeName, found t
+                | _ ->
+                    match exact with
+                    | Some t when budget.IsNone || o.MemoryLimit.IsNone ->
+                        sprintf "optimal (exact within %.3g s of counted work)" exactBound, found t
+                    | _ ->
+                        // Under a wall-clock limit, what follows the search is priced in greedy runs (`greedyMs`, measured
+                        // at this moment's load): bond-greedy two to three, greedy at unit batch one, scoring the
+                        // candidates about two, the plan's figures (`runWith`) one. The search gets 85 % of what is left.
+                        let reserve = 7L * greedyMs
+                        let remaining () = o.TimeLimitMs |> Option.map (fun ms -> int64 ms - clock.ElapsedMilliseconds)
+                        let left () = remaining () |> Option.map (fun r -> max 1 (int (0.85 * float (r - reserve))))
+                        // A candidate that costs about `runs` greedy runs is skipped when the limit has no room left for it.
+                        let affords (runs: int64) = remaining () |> Option.forall (fun r -> r - runs * greedyMs >= 2L * greedyMs)
+                        let candidates =
+                            [ match exact with
+                              | Some t -> yield sprintf "optimal (exact within %.3g s of counted work)" exactBound, t
+                              | None -> ()
+                              if seconds < smallStakesSeconds && budget.IsNone then
+                                  yield "random-greedy (16 trials)", (PlanGreedy.randomGreedyRun p { o with Trials = 16; TimeLimitMs = left () |> Option.map (fun ms -> max 1 (ms / 4)) }).Tree
+                              // One hyper trial costs a few greedy runs at least (a build, costing, scoring).
+                              match ledger with
+                              | Some l when affords 3L && not l.Exhausted ->
+                                  let searched = PlanHyper.searchIn l 2 0.0 p { o with Trials = snd hyperTrials; TimeLimitMs = left () }
+                                  yield sprintf "hyper (%d trials)" searched.Trials, searched.Tree
+                              | Some _ -> ()
+                              | None when affords 3L ->
+                                  let trialsOf = { o with Trials = snd hyperTrials; TimeLimitMs = left () }
+                                  let searched =
+                                      match freeFloor with
+                                      | Some floor -> PlanHyper.searchFloored (stakesRule n) floor p trialsOf
+                                      | None -> PlanHyper.searchWith (Some(stakesRule n)) p trialsOf
+                                  work.Add searched.Work
+                                  trees.AddRange searched.Ranked
+                                  yield sprintf "hyper (%d trials)" searched.Trials, searched.Tree
+                              | None -> ()
+                              yield "greedy", (if o.MemoryLimit.IsNone then greedyPlan.Force() else greedyRun.Tree)
+                              if affords 3L then yield "bond-greedy", PlanSweep.bondGreedyTree p
+                              match unitBatch p with
+                              | Some unit when affords 1L -> yield "greedy@unit-batch", (PlanGreedy.bestGreedy unit o).Tree
+                              | _ -> () ]
+                            |> List.map (fun (name, t) -> name, t, PlanHyper.scoreCounted work p o t)
+                        // The first of equally good candidates wins.
+                        let name, best, bestScore =
+                            candidates |> List.reduce (fun (_, _, sa as a) (_, _, sb as b) -> if sb < sa then b else a)
+                        ledger |> Option.iter (fun l -> let struct (a, _) = bestScore in if o.Objective = Flops then l.Offer a)
+                        // One pass of subtree reconfiguration over subtrees of 4 (cheap, and it finds the expert's sweep
+                        // along a chain: the environment meets each input before its weight).
+                        // Under a wall-clock limit it runs only with room for a pass's set-up and check (about four greedy
+                        // runs) and the plan's figures, and stops rewriting with that much left.
+                        if not (affords 4L) then name, found best
+                        else
+                            let spent () = remaining () |> Option.exists (fun r -> r <= 2L * greedyMs)
+                            let polished = PlanHyper.reconfigureCounted work spent o.MemoryLimit p o.Objective 4 1 best
+                            if PlanHyper.scoreCounted work p o polished < bestScore then name + "+reconfigure", found polished
+                            else name, found best
+        // Never dearer than `greedy` (after the single-operand reductions, which the candidates above are scored
+        // without): the greedy optimizer's tree where it is strictly better. Under a memory limit the plan is the
+        // fitted one, scored by its sliced flops, and stands.
+        match chosen with
+        | _, { Tree = Some t } when o.MemoryLimit.IsNone && (ContractionTree.validate t).IsOk ->
+            let g = greedyPlan.Force()
+            work.Steps <- work.Steps + 2.0 * float t.Steps.Length
+            if not (obj.ReferenceEquals(g, t)) && PlanGreedy.standing p o g < PlanGreedy.standing p o t then
+                // The reason no search ran, where none did, stays in the name.
+                let name = fst chosen
+                "greedy" + (match name.IndexOf " (no search" with -1 -> "" | i -> name.Substring i), found g
+            else chosen
+        | _ -> chosen
 
     /// A fresh budget for `auto` under a memory limit that slicing may meet (None otherwise), its floors following
     /// `floors` (None: the floors run whatever the stakes).

@@ -416,8 +416,9 @@ module PlanGreedy =
     let einsumStyle (p: Indexed) : ContractionTree = (einsumStyleWithin Double.PositiveInfinity p).Value
 
     /// A tree's standing under the options, exact, lower is better: over the memory limit last, then by the
-    /// objective (its tie-break second), after the single-operand reductions that every plan gets.
-    let private standing (p: Indexed) (o: PlanOptions) (t: ContractionTree) =
+    /// objective (its tie-break second), after the single-operand reductions that every plan gets (so in the
+    /// figures `tn plan` reports). Trees are compared by it wherever one optimizer must be no dearer than another.
+    let standing (p: Indexed) (o: PlanOptions) (t: ContractionTree) =
         let limit = o.MemoryLimit |> Option.map Numerics.BigInteger
         let r = Cost.report p (PlanReduce.leaves p o.Objective limit t)
         let over = limit |> Option.exists (fun l -> r.LargestIntermediate > l)
@@ -459,7 +460,7 @@ module PlanGreedy =
     /// as soon as the step appears, and one clearly dearer in all (by 1 % or more, in float64) without exact costing,
     /// which can take seconds on a tree with large intermediates (opt_einsum's tree on the Born machine's 1568
     /// tensors carries hundreds of indices a step).
-    let private orEinsumStyle (p: Indexed) (o: PlanOptions) (run: Run) : ContractionTree =
+    let orEinsumStyle (p: Indexed) (o: PlanOptions) (run: Run) : ContractionTree =
         let flopsOnly = o.Objective = Flops && o.MemoryLimit.IsNone
         // Both figures are before the single-operand reductions, and the trees are compared after them: summing
         // first the indices that one tensor holds divides a step's cost by at most their sizes' product (2^slack),
@@ -474,19 +475,37 @@ module PlanGreedy =
                            && standing p o theirs < standing p o run.Tree -> theirs
         | _ -> run.Tree
 
+    /// The `greedy` optimizer's tree, given `bestGreedy`'s run: that run's tree, or opt_einsum's greedy tree where
+    /// that is strictly better (`orEinsumStyle`).
+    let greedyTree (p: Indexed) (o: PlanOptions) (bestGreedyRun: Run) : ContractionTree = orEinsumStyle p o bestGreedyRun
+
+    /// `searched`'s tree, or the `greedy` optimizer's (`greedyTree` of `bestGreedyRun`) where that is strictly better
+    /// by `standing`: the tree of a search made never dearer than greedy. `bestGreedyRun`'s tree is taken where it
+    /// is strictly better, and opt_einsum's tree is tried against the better of the two, which bounds how far it
+    /// is built (`orEinsumStyle`): greedy's tree is one of these two, or opt_einsum's where it is strictly better
+    /// than the first, so the result is never dearer than greedy's. Two or three exact costings more.
+    let noDearerThanGreedy (p: Indexed) (o: PlanOptions) (bestGreedyRun: Run) (searched: Run) : ContractionTree =
+        let incumbent =
+            if obj.ReferenceEquals(searched, bestGreedyRun) || standing p o bestGreedyRun.Tree < standing p o searched.Tree then bestGreedyRun
+            else searched
+        orEinsumStyle p o incumbent
+
     /// `greedy`: cheapest-pair-first, deterministic; the best of its variants (see `bestGreedy`), or opt_einsum's
-    /// greedy tree where that is strictly better (`orEinsumStyle`). The `greedy` and `random-greedy` optimizers take
-    /// the second tree; hyper and auto start from `bestGreedy` and `randomGreedyRun`, so their plans are as before.
+    /// greedy tree where that is strictly better (`greedyTree`). `random-greedy`, `hyper` and `auto` take this tree
+    /// where it is strictly better than what they found (`noDearerThanGreedy`), so none is dearer than greedy.
     let greedy: Optimizer =
         fun p o ->
-            { Tree = Some (orEinsumStyle p o (bestGreedy p o))
+            { Tree = Some (greedyTree p o (bestGreedy p o))
               Notes = [] }
 
-    /// The best of many greedy runs with random cost weights and Boltzmann-sampled choices. The first trials are
-    /// the deterministic variants of `bestGreedy` (so it is never worse than `bestGreedy`); the rest cycle
-    /// through the variants with noise. Trial t uses its own generator seeded from (seed, t), so the result does
-    /// not depend on threads; `Trials` caps the runs; with a time budget, trials stop starting when it is spent.
-    let randomGreedyRun (p: Indexed) (o: PlanOptions) : Run =
+    /// The best of many greedy runs with random cost weights and Boltzmann-sampled choices, and the best of its
+    /// first trials, which are the deterministic variants of `bestGreedy` (that run itself); the rest cycle
+    /// through the variants with noise. Runs are compared by their log2 figures before the single-operand
+    /// reductions, so the best run can be dearer than `bestGreedy`'s once both are reduced (27 flops for 25 on a
+    /// random network): `randomGreedy` compares the two exactly. Trial t uses its own generator seeded from
+    /// (seed, t), so the result does not depend on threads; `Trials` caps the runs; with a time budget, trials
+    /// stop starting when it is spent.
+    let randomGreedyRuns (p: Indexed) (o: PlanOptions) : struct (Run * Run) =
         let limit = limitOf o
         let vs = variants p
         let trials = max vs.Length o.Trials
@@ -495,13 +514,17 @@ module PlanGreedy =
         // until the machine gave out. The earlier trial wins a tie, as in a fold over the trials in order.
         let gate = obj ()
         let best: (int * Run) option ref = ref None
+        let deterministic: (int * Run) option ref = ref None
         let keep t (r: Run) =
             lock gate (fun () ->
                 // `better` keeps its first argument on a tie, so this is "the challenger is strictly better".
                 let improves (incumbent: Run) (challenger: Run) = not (obj.ReferenceEquals(better o limit incumbent challenger, incumbent))
-                match best.Value with
-                | Some (bt, b) when not (improves b r) && (t > bt || improves r b) -> ()
-                | _ -> best.Value <- Some(t, r))
+                let update (slot: (int * Run) option ref) =
+                    match slot.Value with
+                    | Some (bt, b) when not (improves b r) && (t > bt || improves r b) -> ()
+                    | _ -> slot.Value <- Some(t, r)
+                update best
+                if t < vs.Length then update deterministic)
         let trial t =
             let rng = Random(o.Seed * 1000003 + t * 7919)
             let v = vs[t % vs.Length]
@@ -535,11 +558,18 @@ module PlanGreedy =
             while t < trials && (t < vs.Length || not (spent ())) do
                 keep t (trial t)
                 t <- t + 1
-        snd (Option.get best.Value)
+        struct (snd (Option.get best.Value), snd (Option.get deterministic.Value))
 
-    /// `random-greedy`: `randomGreedyRun`'s tree, or opt_einsum's greedy tree where that is strictly better
-    /// (`orEinsumStyle`), so that random-greedy is never worse than `greedy`.
+    /// The best of many greedy runs (see `randomGreedyRuns`), compared before the single-operand reductions.
+    let randomGreedyRun (p: Indexed) (o: PlanOptions) : Run =
+        let struct (best, _) = randomGreedyRuns p o
+        best
+
+    /// `random-greedy`: the best of `randomGreedyRuns`' runs, or `greedy`'s tree where that is strictly better by
+    /// `standing` (`noDearerThanGreedy`; its deterministic trials are `bestGreedy`'s run), so that random-greedy is
+    /// never dearer than `greedy`.
     let randomGreedy: Optimizer =
         fun p o ->
-            { Tree = Some (orEinsumStyle p o (randomGreedyRun p o))
+            let struct (best, first) = randomGreedyRuns p o
+            { Tree = Some (noDearerThanGreedy p o first best)
               Notes = [] }

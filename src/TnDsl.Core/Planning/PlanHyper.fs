@@ -775,6 +775,13 @@ module PlanHyper =
     /// The best tree of `trials` trials (or fewer, when a time limit is set and spent), polished.
     let search (p: Indexed) (o: PlanOptions) : ContractionTree = (searchWith None p o).Tree
 
-    /// `hyper`: see the module.
+    /// `hyper`: see the module. Without a memory limit the searched tree gives way to `greedy`'s where that is
+    /// strictly better after the single-operand reductions (`PlanGreedy.noDearerThanGreedy`: its trials start
+    /// from `bestGreedy`'s variants on the problem itself, never from its broadcast view nor opt_einsum's greedy
+    /// tree, and compare trees before the reductions), so hyper is never dearer than greedy. Under a limit the
+    /// searched tree stands: trees are scored there by their sliced flops, which `standing` does not see.
     let hyper: Optimizer =
-        fun p o -> { Tree = Some(search p o); Notes = [] }
+        fun p o ->
+            let t = search p o
+            let t = if o.MemoryLimit.IsNone then PlanGreedy.noDearerThanGreedy p o (PlanGreedy.bestGreedy p o) (PlanGreedy.evaluate p t) else t
+            { Tree = Some t; Notes = [] }

@@ -1,0 +1,117 @@
+/// Whether the searching optimizers are ever dearer than `greedy` on the same input: on random networks, how often
+/// `auto`, `hyper` (a fixed trial count) and `random-greedy` return a plan dearer than `greedy`'s by the objective
+/// (flops, largest intermediate or elements written, as `tn plan` reports them: after the single-operand reductions).
+module TnDsl.Bench.CandsBench
+
+open System
+open System.Numerics
+open TnDsl
+open TnDsl.Bench.Measure
+
+/// A random expression of 1..maxTensors operands over up to 8 indices of size 1..maxSize, each operand with 0..3
+/// distinct indices (hyperindices, indices of one operand, scalars and disconnected parts all occur), each index
+/// open with probability 1/2 (the property tests' generator).
+let private expression (rng: Random) maxTensors maxSize =
+    let n = 1 + rng.Next maxTensors
+    let m = 1 + rng.Next 8
+    let sizes = Array.init m (fun _ -> 1 + rng.Next maxSize)
+    let tensors = Array.init n (fun _ -> Array.init (rng.Next 4) (fun _ -> rng.Next m) |> Array.distinct |> Array.map (sprintf "i%d"))
+    let used = tensors |> Array.concat |> Array.distinct
+    let output = used |> Array.filter (fun _ -> rng.Next 2 = 0)
+    Problem.create None tensors (used |> Array.map (fun i -> i, int64 sizes[int (i.Substring 1)]) |> Map.ofArray) output
+
+/// A random connected network of n tensors: a random spanning tree, `extra` random bonds more (loops, multi-edges
+/// between the same pair stay separate indices), bond sizes 2..maxSize, a few open legs and one hyperindex on
+/// three tensors where `hyper`.
+let private connected (rng: Random) n extra maxSize hyper =
+    let legs = Array.init n (fun _ -> ResizeArray<string>())
+    let sizes = Collections.Generic.Dictionary<string, int64>()
+    let bond a b =
+        let name = sprintf "b%d" sizes.Count
+        sizes[name] <- int64 (2 + rng.Next(maxSize - 1))
+        legs[a].Add name
+        legs[b].Add name
+    for t in 1 .. n - 1 do
+        bond (rng.Next t) t
+    for _ in 1 .. extra do
+        let a = rng.Next n
+        let b = rng.Next n
+        if a <> b then bond a b
+    let opens = [| for k in 0 .. rng.Next 3 - 1 do
+                       let name = sprintf "o%d" k
+                       sizes[name] <- int64 (2 + rng.Next(maxSize - 1))
+                       legs[rng.Next n].Add name
+                       name |]
+    if hyper && n >= 3 then
+        sizes["h"] <- int64 (2 + rng.Next(maxSize - 1))
+        for t in Seq.init n id |> Seq.sortBy (fun _ -> rng.Next()) |> Seq.truncate 3 do
+            legs[t].Add "h"
+    Problem.create None (legs |> Array.map (fun l -> l.ToArray())) (sizes |> Seq.map (fun kv -> kv.Key, kv.Value) |> Map.ofSeq) opens
+
+/// A problem as one line: each operand's indices with their sizes, and the output.
+let private describe (p: Indexed) =
+    if p.Inputs.Length > 16 then sprintf "%d tensors, %d indices" p.Inputs.Length p.Size.Length else
+    let operand (ix: int array) = String.Join(" ", ix |> Array.map (fun i -> sprintf "%s:%d" p.IndexNames[i] p.Size[i]))
+    String.Join(", ", p.Inputs |> Array.map (fun ix -> "[" + operand ix + "]")) + " -> [" + operand p.Output + "]"
+
+/// The figure an objective minimises, as `tn plan` reports it.
+let private figure (objective: Objective) (r: PlanResult) =
+    match objective, r.Cost with
+    | Flops, Some c -> c.Flops
+    | Size, Some c -> c.LargestIntermediate
+    | Write, Some c -> c.Write
+    | Combo _, Some c -> c.Flops
+    | _, None -> BigInteger.MinusOne
+
+/// Counts, per family of networks and objective, how often `auto`, `hyper` (fixed trials) and `random-greedy` (8
+/// trials) are dearer than `greedy` by the objective, and the worst ratio. Arguments: `count=N` (random expressions
+/// per objective, default 2000), `seed=S`, `trials=N` (hyper's, default 8), `objectives=flops,size,write`,
+/// `only=TEXT` (families whose name contains it), `skip=TEXT` (families whose name does not), `show` (print each case that is dearer). Threads 1.
+let run (args: string array) =
+    let arg (key: string) fallback =
+        args |> Array.tryPick (fun a -> if a.StartsWith(key + "=") then Some(a.Substring(key.Length + 1)) else None) |> Option.defaultValue fallback
+    let count = int (arg "count" "2000")
+    let seed = int (arg "seed" "17")
+    let trials = int (arg "trials" "8")
+    let show = args |> Array.contains "show"
+    let only = arg "only" ""
+    let skip = arg "skip" "\u0000"
+    let objectives =
+        (arg "objectives" "flops,size,write").Split ','
+        |> Array.map (function "flops" -> Flops | "size" -> Size | "write" -> Write | o -> failwithf "unknown objective %s" o)
+    let families =
+        [ "expressions <= 7 operands", count, (fun (rng: Random) -> expression rng 7 7)
+          "expressions <= 14 operands", count / 4, (fun rng -> expression rng 14 5)
+          "connected 8-30 tensors", count / 8, (fun rng -> connected rng (8 + rng.Next 23) (rng.Next 12) 5 (rng.Next 2 = 0))
+          "lattices 3x3-5x5", count / 100, (fun rng -> let side = 3 + rng.Next 3 in PlanBench.peps side (side - rng.Next 2) (2 + rng.Next 2) (1 + rng.Next 2))
+          "3-regular n=8-24", count / 50, (fun rng -> PlanBench.randomRegular (2 * (4 + rng.Next 9)) (2 + rng.Next 2) (rng.Next 100000))
+          "closed lattices 8-24 D=2", count / 400, (fun rng -> let side = 8 + 4 * rng.Next 5 in PlanBench.peps side side 2 1 |> fun q -> { q with Output = [||] })
+          "3-regular n=30-60 d=2", count / 200, (fun rng -> PlanBench.randomRegular (2 * (15 + rng.Next 16)) 2 (rng.Next 100000))
+          "closed lattices 28-40 D=2", count / 500, (fun rng -> let side = 28 + 4 * rng.Next 4 in PlanBench.peps side side 2 1 |> fun q -> { q with Output = [||] }) ]
+        |> List.filter (fun (name, _, _) -> name.Contains only && not (name.Contains skip))
+    printfn "optimizers against greedy: cases where each is dearer by the objective (after reductions); hyper %d trials, random-greedy 8, seed %d, threads 1, %d cores" trials seed Environment.ProcessorCount
+    printfn "  %-28s %-9s %6s %15s %15s %15s %9s" "family" "objective" "cases" "auto dearer" "hyper dearer" "rg dearer" "cpu s"
+    let total = Array.zeroCreate<int> 3
+    for objective in objectives do
+        for name, cases, make in families do
+            let dearer = Array.zeroCreate<int> 3
+            let worst = Array.create 3 1.0
+            let rng = Random(seed)
+            let (), _, cpu =
+                timeCpu (fun () ->
+                    for k in 1 .. cases do
+                        let p = index (make rng)
+                        let o = { PlanOptions.defaults with Objective = objective; Trials = trials; Parallel = false }
+                        let g = figure objective (Plan.run "greedy" o p)
+                        [ "auto", o; "hyper", o; "random-greedy", { o with Trials = 8 } ]
+                        |> List.iteri (fun j (opt, o) ->
+                            let f = figure objective (Plan.run opt o p)
+                            if f > g then
+                                dearer[j] <- dearer[j] + 1
+                                worst[j] <- max worst[j] (float f / float g)
+                                if show then printfn "    %s dearer (%O > %O): %s" opt f g (describe p)))
+            let cell j = if dearer[j] = 0 then "0" else sprintf "%d (x%.3g)" dearer[j] worst[j]
+            printfn "  %-28s %-9s %6d %15s %15s %15s %9.1f" name ((sprintf "%A" objective).ToLowerInvariant()) cases (cell 0) (cell 1) (cell 2) (cpu / 1000.0)
+            for j in 0 .. 2 do
+                total[j] <- total[j] + dearer[j]
+    printfn "  total dearer: auto %d, hyper %d, random-greedy %d" total[0] total[1] total[2]

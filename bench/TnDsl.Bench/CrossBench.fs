@@ -14,17 +14,19 @@ open TnDsl.Bench.Measure
 let private ratio (a: BigInteger) (b: BigInteger) = Math.Exp(BigInteger.Log a - BigInteger.Log b)
 
 /// The least executed flops of a pairwise tree of `region` (at most 20 sites) in the loop order `order` of the
-/// sliced bonds `sliced`, over every tree whose every node but the region keeps at most m unsliced bonds, and the
-/// tree; None when no tree keeps them. Exact: a programme over the region's site sets, a node's step costing
-/// 2 D^(u + w + level) (u: unsliced bonds leaving the node, w: unsliced bonds between its two parts, level: the
-/// last position in `order` of a sliced bond the node carries; every bond of size D), floats (log-free: at most
-/// D^(2m + |order|)). Steps whose parts share no bond are not taken (a region's tree on a lattice never needs one).
-let regionTree (p: Indexed) (bond: int) (m: int) (region: int array) (sliced: Set<int>) (order: int array) : (float * TreeShape) option =
+/// sliced bonds `sliced` (None: under any order, the order-free bound (b)), over every tree whose every node but the
+/// region keeps at most m unsliced bonds, and the tree; None when no tree keeps them. Exact: a programme over the
+/// region's site sets, a node's step costing 2 D^(u + w + level) (u: unsliced bonds leaving the node, w: unsliced
+/// bonds between its two parts, level: the last position in `order` of a sliced bond the node carries, or without
+/// an order the number of sliced bonds it carries; every bond of size D), in floats (at most D^(2m + |sliced|)).
+/// Steps whose parts share no bond are not taken (a region's tree on a lattice never needs one).
+let regionTree (p: Indexed) (bond: int) (m: int) (region: int array) (sliced: Set<int>) (order: int array option) : (float * TreeShape) option =
     let n = region.Length
     if n > 20 then invalidArg (nameof region) "at most 20 sites"
     let pos = Dictionary<int, int>()
     region |> Array.iteri (fun k s -> pos[s] <- k)
-    let position = order |> Array.mapi (fun k i -> i, k + 1) |> dict
+    let position = order |> Option.defaultValue [||] |> Array.mapi (fun k i -> i, k + 1) |> dict
+    let outS = Array.zeroCreate<int> n
     let outU = Array.zeroCreate<int> n
     let siteLevel = Array.zeroCreate<int> n
     let inner = List<int * int * bool>()
@@ -36,17 +38,22 @@ let regionTree (p: Indexed) (bond: int) (m: int) (region: int array) (sliced: Se
                 let other = if c[0] = region[k] then c[1] else c[0]
                 match pos.TryGetValue other with
                 | true, j -> if k < j then inner.Add((k, j, sliced.Contains i))
-                | _ -> if not (sliced.Contains i) then outU[k] <- outU[k] + 1
+                | _ -> if sliced.Contains i then outS[k] <- outS[k] + 1 else outU[k] <- outU[k] + 1
     let full = (1 <<< n) - 1
     let u = Array.zeroCreate<int> (full + 1)
     let level = Array.zeroCreate<int> (full + 1)
     for x in 1 .. full do
+        let mutable carried = 0
         for k in 0 .. n - 1 do
             if x &&& (1 <<< k) <> 0 then
                 u[x] <- u[x] + outU[k]
                 level[x] <- max level[x] siteLevel[k]
+                carried <- carried + outS[k]
         for (a, b, s) in inner do
-            if not s && ((x >>> a) &&& 1) <> ((x >>> b) &&& 1) then u[x] <- u[x] + 1
+            let ia, ib = ((x >>> a) &&& 1) = 1, ((x >>> b) &&& 1) = 1
+            if not s && ia <> ib then u[x] <- u[x] + 1
+            if s && (ia || ib) then carried <- carried + 1
+        if order.IsNone then level[x] <- carried
     let best = Array.create (full + 1) Double.PositiveInfinity
     let split = Array.zeroCreate<int> (full + 1)
     for k in 0 .. n - 1 do
@@ -131,7 +138,7 @@ let run (args: string array) =
         match feasible.TryGetValue key with
         | true, f -> f
         | _ ->
-            let f = (regionTree p bond m region (snd key) (Set.toArray (snd key))).IsSome
+            let f = (regionTree p bond m region (snd key) None).IsSome
             feasible[key] <- f
             f
     let clock = Diagnostics.Stopwatch.StartNew()
@@ -156,23 +163,36 @@ let run (args: string array) =
         let orderFree = SliceBound.leastExecuted p t sliced
         printfn "    %-58s executed %8.3fx  order-free %7.3fx  tree %6.3fx  largest %4s  order %s" label (ratio f.Flops flops) (ratio orderFree flops)
             (ratio (Cost.report p t).Flops flops) (PlanReport.sci f.LargestIntermediate) (String.Join(" ", f.Indices |> Array.map (fun i -> p.IndexNames[i])))
+    let joins (q: TreeShape array) =
+        [ "((Q1 Q2) (Q3 Q4))", Sweep [ Sweep [ q[0]; q[1] ]; Sweep [ q[3]; q[2] ] ]
+          "((Q1 Q3) (Q2 Q4))", Sweep [ Sweep [ q[0]; q[3] ]; Sweep [ q[1]; q[2] ] ]
+          "(((Q1 Q2) Q4) Q3), a spine", Sweep [ q[0]; q[1]; q[2]; q[3] ] ]
+    let polish (t: ContractionTree) (ix: int array) =
+        match PlanReuse.fitAndPolishWith PlanReuse.polishWindows (PlanHyper.Work()) (fun () -> false) p limit 6 ix t with
+        | Some polished -> show "  polished (fitAndPolishWith polishWindows, 6 rounds)" polished (PlanSlice.prune p limit polished ix)
+        | None -> printfn "    polish: no fit"
     for g in fitting do
         let sliced = g |> Array.concat |> Set.ofArray
-        let mutable best = None
+        let ix = Set.toArray sliced
+        // Quadrants exact for each order of the four arms' sliced bonds; per join, the cheapest in its order.
+        let best = Dictionary<string, BigInteger * ContractionTree>()
         for perm in permutations [ 0 .. 3 ] do
             let order = perm |> List.map (fun k -> g[k]) |> Array.concat
-            let q = quadrants |> Array.map (fun (region, _) -> (regionTree p bond m region sliced order).Value |> snd)
-            for name, shape in [ "((Q1 Q2) (Q3 Q4))", Sweep [ Sweep [ q[0]; q[1] ]; Sweep [ q[3]; q[2] ] ]
-                                 "((Q1 Q3) (Q2 Q4))", Sweep [ Sweep [ q[0]; q[3] ]; Sweep [ q[1]; q[2] ] ]
-                                 "(((Q1 Q2) Q4) Q3), a spine", Sweep [ q[0]; q[1]; q[2]; q[3] ] ] do
+            let q = quadrants |> Array.map (fun (region, _) -> (regionTree p bond m region sliced (Some order)).Value |> snd)
+            for name, shape in joins q do
                 let t = ContractionTree.ofShape p.Inputs.Length shape
                 let f = PlanSlice.figuresInOrder p t order
-                match best with
-                | Some (bf: BigInteger, _, _) when bf <= f.Flops -> ()
-                | _ -> best <- Some(f.Flops, name, t)
-        let _, name, t = best.Value
-        let ix = Set.toArray sliced
-        show (sprintf "cross %s, quadrants exact for the order" name) t ix
-        match PlanReuse.fitAndPolishWith PlanReuse.polishWindows (PlanHyper.Work()) (fun () -> false) p limit 6 ix t with
-        | Some polished -> show "  the same, polished (fitAndPolishWith polishWindows, 6 rounds)" polished (PlanSlice.prune p limit polished ix)
-        | None -> printfn "    polish: no fit"
+                match best.TryGetValue name with
+                | true, (bf, _) when bf <= f.Flops -> ()
+                | _ -> best[name] <- (f.Flops, t)
+        for KeyValue (name, (_, t)) in best do
+            show (sprintf "%s, quadrants exact for the order" name) t ix
+        let _, t = best.Values |> Seq.minBy fst
+        polish t ix
+        // Quadrants exact for the order-free cost (b), each join in its best loop order.
+        let q = quadrants |> Array.map (fun (region, _) -> (regionTree p bond m region sliced None).Value |> snd)
+        let trees = joins q |> List.map (fun (name, shape) -> name, ContractionTree.ofShape p.Inputs.Length shape)
+        for name, t in trees do
+            show (sprintf "%s, quadrants exact for (b)" name) t ix
+        let _, t = trees |> List.minBy (fun (_, t) -> (PlanSlice.figures p t ix).Flops)
+        polish t ix

@@ -224,16 +224,17 @@ let constructions (o: PlanOptions) (search: bool) =
 
 /// Prints the benchmark. Arguments: `quick` (smaller networks and fewer trials), `slicing` (the slicing table
 /// only), `constructions` (the hand-built 16 × 16 trees of `constructions` only; with `search`, the search's plan first), `only=TEXT` (the slicing table's networks whose label contains TEXT, e.g. `only=10x10`), `trials=N` (hyper's and
-/// random-greedy's trial count, default 128), `threads=N` (1 by default: serial search, figures comparable
-/// across machines).
+/// random-greedy's trial count, default 128), `seed=N` (the options' seed, default 0), `threads=N` (1 by default:
+/// serial search, figures comparable across machines).
 let run (args: string array) =
     let quick = args |> Array.contains "quick"
     let arg (key: string) fallback =
         args |> Array.tryPick (fun a -> if a.StartsWith(key + "=") then Some(int (a.Substring(key.Length + 1))) else None) |> Option.defaultValue fallback
     let trials = arg "trials" (if quick then 32 else 128)
     let threads = arg "threads" 1
-    let o = { PlanOptions.defaults with Trials = trials; Parallel = threads > 1 }
-    printfn "hyper benchmark: %d trials, threads %d, %d cores; flops in opt_einsum's convention; ratios = x / random-greedy" trials threads Environment.ProcessorCount
+    let seed = arg "seed" 0
+    let o = { PlanOptions.defaults with Trials = trials; Seed = seed; Parallel = threads > 1 }
+    printfn "hyper benchmark: %d trials, seed %d, threads %d, %d cores; flops in opt_einsum's convention; ratios = x / random-greedy" trials seed threads Environment.ProcessorCount
     let warm = index (PlanBench.randomRegular 16 2 1)
     for name in [ "random-greedy"; "hyper"; "auto" ] do
         Plan.run name { o with Trials = 4 } warm |> ignore

@@ -188,16 +188,27 @@ module PlanSliceSearch =
     /// D = 4 at 655, trial 0's plan is 121x, trial 1's 78.1x).
     let seedTrials = 2
 
+    /// The reuse-aware greedy's trials for the pruned set of the structure-seeded plan (`seededCounted`): 4 (on the
+    /// 8x8 lattice with D = 4 at 655, trials 2 and 3 for the cross's 8 bonds give 77.806x, where the 11-bond seeded
+    /// set's trials 0 to 7 give 78.064x at best; planner.md, Session 17 (s17-rows)).
+    let prunedSeedTrials = 4
+
     /// A plan for the set seeded from a tree's structure (`structureSetCounted`): the cheapest of the reuse-aware
     /// greedy's plans of trials 0 to `seedTrials` - 1 for it (`PlanReuse.rebuildCounted`, each fitted, polished and
-    /// its set pruned); executed flops, tree, sliced set; None when none fits. `hyper` offers it, seeded from its
-    /// free tree, as one more candidate beside the slice-aware search's plan (so never a dearer choice).
-    /// Deterministic; the work is counted in `work`.
+    /// its set pruned), and, when the cheapest's set was pruned to fewer indices, of trials 0 to
+    /// `prunedSeedTrials` - 1 for that smaller set (the greedy builds for the set it is given, and a set with
+    /// indices the plan does not need leads it to other trees); executed flops, tree, sliced set; None when none
+    /// fits. `hyper` offers it, seeded from its free tree, as one more candidate beside the slice-aware search's
+    /// plan (so never a dearer choice). Deterministic; the work is counted in `work`.
     let seededCounted (work: PlanHyper.Work) (stop: unit -> bool) (p: Indexed) (seed: int) (limit: BigInteger) (tree: ContractionTree) =
+        let rebuilt (set: int array) (trials: int) (first: (BigInteger * ContractionTree * int array) option) =
+            Seq.init trials id
+            |> Seq.fold (fun acc t -> if (t > 0 || Option.isSome acc) && stop () then acc else better acc (PlanReuse.rebuildCounted work stop p seed limit set t)) first
         match structureSetCounted work stop p limit tree with
         | Some set when set.Length > 0 ->
-            Seq.init seedTrials id
-            |> Seq.fold (fun acc t -> if t > 0 && stop () then acc else better acc (PlanReuse.rebuildCounted work stop p seed limit set t)) None
+            match rebuilt set seedTrials None with
+            | Some (_, _, pruned) as plan when pruned.Length > 0 && pruned.Length < set.Length -> rebuilt pruned prunedSeedTrials plan
+            | plan -> plan
         | _ -> None
 
     /// The largest network (in tensors) on which a lean search's first trial runs whole whatever its stop says:

@@ -463,12 +463,14 @@ module PlanGreedy =
     let orEinsumStyle (p: Indexed) (o: PlanOptions) (run: Run) : ContractionTree =
         let flopsOnly = o.Objective = Flops && o.MemoryLimit.IsNone
         // Both figures are before the single-operand reductions, and the trees are compared after them: summing
-        // first the indices that one tensor holds divides a step's cost by at most their sizes' product (2^slack),
-        // so a tree is dropped early only when it is dearer by more than that.
+        // first the indices that one tensor holds divides a step's cost by at most their sizes' product, and by 2
+        // more where that leaves the step nothing to sum (opt_einsum's factor; a reduced index of size 1 saves only
+        // that), so a tree is dropped early only when it is dearer by more than that (2^slack).
+        let singles =
+            Array.init p.Size.Length id |> Array.filter (fun i -> p.Carriers[i].Length = 1 && not p.IsOutput[i])
         let slack =
-            Seq.init p.Size.Length id
-            |> Seq.filter (fun i -> p.Carriers[i].Length = 1 && not p.IsOutput[i])
-            |> Seq.sumBy (fun i -> Math.Log2(float p.Size[i]))
+            if singles.Length = 0 then 0.0
+            else 1.0 + (singles |> Array.sumBy (fun i -> Math.Log2(float p.Size[i])))
         let bound = if flopsOnly then run.Flops + slack + 1e-9 else Double.PositiveInfinity
         match einsumStyleWithin bound p with
         | Some theirs when not (flopsOnly && log2Flops p theirs - slack > run.Flops + Math.Log2 1.01)

@@ -198,4 +198,17 @@ public class ContractionApiTests
         foreach (var x in xs)
             x.Dispose();
     }
+
+    [Fact]
+    public void The_planners_hints_name_the_APIs_options_not_tn_plans()
+    {
+        // A result of 24 elements under a limit of 3: no slicing can meet it.
+        var limited = Assert.Throws<EinsumException>(() => Tn.Expression("ab,bc->ac", [[4, 5], [5, 6]], new ContractionOptions { MemoryLimit = 3 }));
+        Assert.Contains("ContractionOptions.MemoryLimit", limited.Message);
+        Assert.DoesNotContain("--memory-limit", limited.Message);
+        Assert.DoesNotContain("--optimizer", limited.Message);
+        var unknown = Assert.Throws<EinsumException>(() => Tn.Expression("ab,bc->ac", [[4, 5], [5, 6]], new ContractionOptions { Optimizer = "nope" }));
+        Assert.Contains("ContractionOptions.Optimizer", unknown.Message);
+        Assert.DoesNotContain("--optimizer", unknown.Message);
+    }
 }

@@ -1010,8 +1010,17 @@ type Planner =
     static member PlanEinsum(equation: string, shapes: int64 array array, optimizer: string, seed: int, memoryLimit: Nullable<int64>) : EinsumPlan =
         let source = SourceText(Einsum.equationFile, equation)
         let find file = if file = source.File then Some source else None
+        // The planner's hints name `tn plan`'s options; a caller of the API sets ContractionOptions instead.
+        let apiWords (hint: string) =
+            hint.Replace("--memory-limit", "ContractionOptions.MemoryLimit").Replace("--optimizer NAME", "ContractionOptions.Optimizer")
+                .Replace("--optimizer", "ContractionOptions.Optimizer")
         let fail (ds: Diagnostic list) =
-            let views = ds |> List.filter (fun d -> d.Kind.Level <> Info) |> List.map (fun d -> DiagnosticView(d, Rendering.render find d)) |> Array.ofList
+            let views =
+                ds
+                |> List.filter (fun d -> d.Kind.Level <> Info)
+                |> List.map (fun d -> { d with Hints = d.Hints |> List.map apiWords })
+                |> List.map (fun d -> DiagnosticView(d, Rendering.render find d))
+                |> Array.ofList
             raise (TnException(sprintf "einsum '%s' cannot be planned" equation, views))
         let bound = Einsum.parse equation |> Result.bind (fun spec -> Einsum.bind spec shapes)
         match bound with

@@ -66,10 +66,13 @@ let widerGen =
             return { Tensors = tensors; Sizes = sizes; Output = (if openAt >= 0 then [ nb ] else []) }
         })
 
+/// Random networks: any expression, connected ones with bonds of 1 to 3, and wider ones.
 let networks = Arb.fromGen (Gen.oneof [ specGen 7 7; connectedGen 12; widerGen ])
 
+/// The share of greedy's free largest intermediate the limit allows: 1/2, 1/10, 1/100.
 let fractions = Arb.fromGen (Gen.elements [ 2; 10; 100 ])
 
+/// `noDearerUnder` at the binding limit of a fraction (vacuous where none binds).
 let underLimit (name: string) (s: Spec) (fraction: int) =
     let p = indexOf s
     match bindingLimit p fraction with

@@ -15,11 +15,11 @@ public static class BornSetup
     /// the overrides is named as <paramref name="origin"/> gives them (null: the API's).
     /// </summary>
     public static MpsLayout LoadLayout(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, int pixels, string? network = null,
-                                       Compiler.OverrideOrigin? origin = null)
+                                       OverrideOrigin? origin = null)
     {
         if (!File.Exists(file))
             throw new FileNotFoundException($"{file}: no such .tn file");
-        origin ??= Compiler.OverrideOrigin.Api;
+        origin ??= OverrideOrigin.Api;
         var net = Frontend.Load(file, overrides, network, origin);
         bool setsN = overrides.Any(o => o.Key == "n");
         var n = net.Parameters.FirstOrDefault(p => p.Key == "n");

@@ -31,7 +31,7 @@ public sealed record ContractionJob
     /// they were checked when the job was made, so only a job made by another build, or by hand, can have one, and
     /// whoever opens it knows them as the job's.
     /// </summary>
-    public static Compiler.OverrideOrigin OverridesOrigin { get; } =
+    public static OverrideOrigin OverridesOrigin { get; } =
         new("job overrides", "override ", "give `{0}` a value in the job's overrides");
     /// <summary>The network of the file to contract; null for the last one declared.</summary>
     public string? Network { get; init; }
@@ -237,8 +237,8 @@ public static class ContractionJobs
         /// <summary>Parameter overrides (name, value text).</summary>
         public IReadOnlyList<KeyValuePair<string, string>> Overrides { get; init; } = [];
         /// <summary>How a mistake in <see cref="Overrides"/> is named: the API's by default (<c>overrides(1,1): …
-        /// override L=x: …</c>); <c>tn contract</c> gives <see cref="Compiler.OverrideOrigin.CommandLine"/>.</summary>
-        public Compiler.OverrideOrigin OverrideOrigin { get; init; } = Compiler.OverrideOrigin.Api;
+        /// override L=x: …</c>); <c>tn contract</c> gives <see cref="OverrideOrigin.CommandLine"/>.</summary>
+        public OverrideOrigin OverrideOrigin { get; init; } = OverrideOrigin.Api;
         /// <summary>The dtype of the contraction (float64 by default).</summary>
         public ScalarType DType { get; init; } = ScalarType.Float64;
         /// <summary>The planner's optimizer.</summary>

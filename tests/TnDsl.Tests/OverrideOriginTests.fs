@@ -76,6 +76,14 @@ let ``a refused value for a parameter with no default is one mistake: no second 
     Assert.Equal(("TN0102", "overrides", "override n=x: `x` is not a parameter, `let` or loop variable here", []), theError (compileFrom api needy [ "n", "x" ]))
 
 [<Fact>]
+let ``a misspelt name for a parameter with no default is one mistake: the unknown name, hinting at the parameter`` () =
+    Assert.Equal(("TN0103", "command line", "--set N=5: `need` has no parameter `N`", [ "did you mean `n`?" ]), theError (compileFrom cli needy [ "N", "5" ]))
+    Assert.Equal(("TN0103", "overrides", "override N=5: `need` has no parameter `N`", [ "did you mean `n`?" ]), theError (compileFrom api needy [ "N", "5" ]))
+    // A name that suggests nothing leaves the parameter without a value: two mistakes, two errors.
+    let r = compileFrom api needy [ "zz", "5" ]
+    Assert.Equal<string list>([ "TN0103"; "TN0104" ], r.Diagnostics |> List.filter Diagnostic.isError |> List.map (fun d -> d.Kind.Code) |> List.sort)
+
+[<Fact>]
 let ``two mistakes are two diagnostics, each naming its own override`` () =
     let r = compileFrom api chain [ "L", "x"; "zz", "3" ]
     let messages = r.Diagnostics |> List.filter Diagnostic.isError |> List.map (fun d -> d.Range.File, d.Message)
@@ -92,7 +100,7 @@ let ``Frontend names the API's overrides unless told the command line`` () =
     Assert.Equal(("overrides(1,1): error TN0103: override l=3: `chain` has no parameter `l`", [| "did you mean `L`?" |]),
                  only (Frontend.CheckText("test.tn", chain, pairs [ "l", "3" ], null)))
     Assert.Equal(("command line(1,1): error TN0103: --set l=3: `chain` has no parameter `l`", [| "did you mean `L`?" |]),
-                 only (Frontend.CheckText("test.tn", chain, pairs [ "l", "3" ], null, cli)))
+                 only (Frontend.CheckText("test.tn", chain, pairs [ "l", "3" ], null, OverrideOrigin.CommandLine)))
     Assert.Equal(("test.tn(1,14): error TN0104: parameter `n` has no default and no value was given", [| "give `n` a value in the overrides" |]),
                  only (Frontend.CheckText("test.tn", needy, null, null)))
     let e = Assert.Throws<TnException>(fun () -> Frontend.LoadText("test.tn", chain, pairs [ "L", "2.5" ], null) |> ignore)

@@ -107,7 +107,7 @@ public static class ContractCommand
         {
             Network = s.Network,
             Overrides = s.Overrides,
-            OverrideOrigin = Compiler.OverrideOrigin.CommandLine,
+            OverrideOrigin = OverrideOrigin.CommandLine,
             DType = s.DType,
             Optimizer = s.Optimizer,
             Weights = weights,

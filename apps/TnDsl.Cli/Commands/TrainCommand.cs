@@ -156,8 +156,8 @@ public static class TrainCommand
         // A resumed run's overrides are its checkpoint's (the --set of the run that made it): a mistake in them (the
         // .tn file changed since) is named after the checkpoint, not after a --set this command was not given.
         var origin = saved is not null
-            ? new Compiler.OverrideOrigin(checkpointPath, "saved --set ", "a resumed run keeps its checkpoint's parameters: start a new run with `--set {0}=…`")
-            : Compiler.OverrideOrigin.CommandLine;
+            ? new TnDsl.Api.OverrideOrigin(checkpointPath, "saved --set ", "a resumed run keeps its checkpoint's parameters: start a new run with `--set {0}=…`")
+            : TnDsl.Api.OverrideOrigin.CommandLine;
         var layout = BornSetup.LoadLayout(file, overrides, data.Train.Size, network, origin);
         int asked = threads;
         threads = BornTrainer.ThreadsFor(threads, saved?.Options.Dmax ?? requested.Dmax, data.Train.Count, layout.Sites.Max(s => s.Physical));

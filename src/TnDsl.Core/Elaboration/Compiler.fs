@@ -89,12 +89,12 @@ let commandLine = OverrideOrigin.CommandLine.Range
 /// The elaborator's diagnostics, made to name where the overrides came from. One about an override (a parameter the
 /// network does not have, a value of the wrong type) begins with the `name=value` that gave it, after the origin's
 /// prefix, as one the compiler gives itself (a value that does not parse). A parameter of `entry` with no value gets
-/// the origin's way of giving one as its hint, or is dropped when a value was given but refused (`refused`): that
-/// mistake is already reported once.
-let private naming (origin: OverrideOrigin) (overrides: (string * string) list) (entry: NetworkDecl) (refused: Set<string>) (d: Diagnostic) =
+/// the origin's way of giving one as its hint, or is dropped when an override meant to give it one (`meant`: its
+/// value was refused, or its name misspelt): that mistake is already reported once.
+let private naming (origin: OverrideOrigin) (overrides: (string * string) list) (entry: NetworkDecl) (meant: Set<string>) (d: Diagnostic) =
     if d.Kind = Elaboration.Codes.missingParameter then
         match entry.Params |> List.tryFind (fun p -> p.Range = d.Range) with
-        | Some p when refused.Contains p.Name.Name -> None
+        | Some p when meant.Contains p.Name.Name -> None
         | Some p -> Some { d with Hints = [ String.Format(origin.HowToGive, p.Name.Name) ] }
         | None -> Some d
     elif d.Range <> origin.Range then Some d
@@ -171,13 +171,23 @@ let compileWith (read: string -> Result<string, DiagnosticKind * string>) (file:
                     diags.Add(Diagnostic.make Elaboration.Codes.overrideType origin.Range (sprintf "%s%s=%s: %s" origin.Prefix name value msg))
                 | Result.Ok _ -> ()
             let given = parsed |> List.choose (fun (name, _, v) -> match v with Result.Ok v -> Some(name, origin.Range, v) | Result.Error _ -> None)
-            let refused = parsed |> List.choose (fun (name, _, v) -> match v with Result.Error _ -> Some name | Result.Ok _ -> None) |> Set.ofList
+            // The parameters an override meant to give a value: one whose value was refused, or the one a misspelt
+            // name suggests (`N` for `n`), which the unknown name's hint already names.
+            let declared = net.Params |> List.map (fun p -> p.Name.Name)
+            let meant =
+                parsed
+                |> List.choose (fun (name, _, v) ->
+                    match v with
+                    | Result.Error _ -> Some name
+                    | Result.Ok _ when not (List.contains name declared) -> Suggest.closest name declared
+                    | Result.Ok _ -> None)
+                |> Set.ofList
             let lookup name =
                 match networks.TryGetValue name with
                 | true, n -> Some n
                 | _ -> None
             let result, ds = Elaborate.elaborate options.Limits lookup net given
-            diags.AddRange(ds |> List.choose (naming origin options.Overrides net refused))
+            diags.AddRange(ds |> List.choose (naming origin options.Overrides net meant))
             result)
     match elaborated with
     | Some e -> diags.AddRange(Check.check e)

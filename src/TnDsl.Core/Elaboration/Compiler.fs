@@ -95,7 +95,7 @@ let private naming (origin: OverrideOrigin) (overrides: (string * string) list) 
     if d.Kind = Elaboration.Codes.missingParameter then
         match entry.Params |> List.tryFind (fun p -> p.Range = d.Range) with
         | Some p when meant.Contains p.Name.Name -> None
-        | Some p -> Some { d with Hints = [ String.Format(origin.HowToGive, p.Name.Name) ] }
+        | Some p -> Some { d with Hints = [ origin.HowToGive.Replace("{0}", p.Name.Name) ] }
         | None -> Some d
     elif d.Range <> origin.Range then Some d
     else

@@ -11,17 +11,20 @@ public static class BornSetup
     /// Compiles <paramref name="file"/> with <paramref name="overrides"/> and reads it as an MPS. When the network
     /// declares a parameter <c>n</c> that the overrides leave alone and its value differs from
     /// <paramref name="pixels"/>, it is set to <paramref name="pixels"/> (so <c>born-machine.tn</c> fits any image
-    /// size). Throws <see cref="TnException"/> with the diagnostics, or <see cref="MpsShapeException"/>.
+    /// size). Throws <see cref="TnException"/> with the diagnostics, or <see cref="MpsShapeException"/>; a mistake in
+    /// the overrides is named as <paramref name="origin"/> gives them (null: the API's).
     /// </summary>
-    public static MpsLayout LoadLayout(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, int pixels, string? network = null)
+    public static MpsLayout LoadLayout(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, int pixels, string? network = null,
+                                       OverrideOrigin? origin = null)
     {
         if (!File.Exists(file))
             throw new FileNotFoundException($"{file}: no such .tn file");
-        var net = Frontend.Load(file, overrides, network);
+        origin ??= OverrideOrigin.Api;
+        var net = Frontend.Load(file, overrides, network, origin);
         bool setsN = overrides.Any(o => o.Key == "n");
         var n = net.Parameters.FirstOrDefault(p => p.Key == "n");
         if (!setsN && n.Key is not null && n.Value != pixels.ToString())
-            net = Frontend.Load(file, [.. overrides, new("n", pixels.ToString())], network);
+            net = Frontend.Load(file, [.. overrides, new("n", pixels.ToString())], network, origin);
         var layout = MpsLayout.FromSpec(NetworkAdapter.FromFlat(net));
         if (layout.Length != pixels)
             throw new MpsShapeException($"{file}: the MPS has {layout.Length} sites but the images have {pixels} pixels");

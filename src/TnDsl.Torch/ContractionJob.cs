@@ -8,7 +8,7 @@ namespace TnDsl.Torch;
 /// <summary>
 /// Everything needed to contract a network, as one value that travels as bytes (<see cref="ToBytes"/>): the network's
 /// source text and the text of every file it <c>use</c>s (whoever runs the job compiles from this bundle and never
-/// reads a file), the <c>--set</c> overrides, the network's name, the plan made once by the client (its path and
+/// reads a file), the parameter overrides, the network's name, the plan made once by the client (its path and
 /// sliced indices, replayed as they are, so every runner executes the very same steps and slices), the dtype, the
 /// weights (a TorchSharp state dict, or none for weights drawn from <see cref="Seed"/>) and the chunk size (see
 /// <see cref="ISliceWork"/>). Open it with <see cref="ContractionJobs.Open"/>.
@@ -24,8 +24,15 @@ public sealed record ContractionJob
     public required string Text { get; init; }
     /// <summary>Every file the main file uses, directly or not: (name as the compiler asks for it, text).</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Uses { get; init; } = [];
-    /// <summary>Parameter overrides (name, value text), as <c>--set</c> gives them.</summary>
+    /// <summary>Parameter overrides (name, value text), as <c>--set</c> or <see cref="ContractionJobs.Options.Overrides"/> gave them.</summary>
     public IReadOnlyList<KeyValuePair<string, string>> Overrides { get; init; } = [];
+    /// <summary>
+    /// How a mistake in a job's overrides is named when the job is opened (<c>job overrides(1,1): … override L=x: …</c>):
+    /// they were checked when the job was made, so only a job made by another build, or by hand, can have one, and
+    /// whoever opens it knows them as the job's.
+    /// </summary>
+    public static OverrideOrigin OverridesOrigin { get; } =
+        new("job overrides", "override ", "give `{0}` a value in the job's overrides");
     /// <summary>The network of the file to contract; null for the last one declared.</summary>
     public string? Network { get; init; }
     /// <summary>The plan's pairwise steps (<see cref="PlanView.Pairs"/>).</summary>
@@ -229,6 +236,9 @@ public static class ContractionJobs
         public string? Network { get; init; }
         /// <summary>Parameter overrides (name, value text).</summary>
         public IReadOnlyList<KeyValuePair<string, string>> Overrides { get; init; } = [];
+        /// <summary>How a mistake in <see cref="Overrides"/> is named: the API's by default (<c>overrides(1,1): …
+        /// override L=x: …</c>); <c>tn contract</c> gives <see cref="OverrideOrigin.CommandLine"/>.</summary>
+        public OverrideOrigin OverrideOrigin { get; init; } = OverrideOrigin.Api;
         /// <summary>The dtype of the contraction (float64 by default).</summary>
         public ScalarType DType { get; init; } = ScalarType.Float64;
         /// <summary>The planner's optimizer.</summary>
@@ -254,7 +264,7 @@ public static class ContractionJobs
     /// </summary>
     public static (ContractionJob Job, PlanView Plan, NetworkView Network) Create(string path, Options options)
     {
-        var check = Frontend.Check(path, options.Overrides, options.Network);
+        var check = Frontend.Check(path, options.Overrides, options.Network, options.OverrideOrigin);
         var network = check.OrThrow();
         Closed(network);
         var what = $"{network.Name} ({options.DType.ToString().ToLowerInvariant()})";
@@ -293,7 +303,7 @@ public static class ContractionJobs
     /// </summary>
     public static ISliceWork Open(ContractionJob job)
     {
-        var network = Frontend.LoadBundle(job.File, job.Text, job.Uses.ToDictionary(), job.Overrides, job.Network);
+        var network = Frontend.LoadBundle(job.File, job.Text, job.Uses.ToDictionary(), job.Overrides, job.Network, ContractionJob.OverridesOrigin);
         Closed(network);
         var plan = Planner.Replay(network, job.Path.ToArray(), job.Sliced);
         if (!plan.Pairs.Select(p => (p.Item1, p.Item2)).SequenceEqual(job.Path) || !plan.SlicedLabels.SequenceEqual(job.Sliced))

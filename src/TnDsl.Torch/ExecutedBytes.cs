@@ -240,7 +240,8 @@ public static class ExecutedBytes
     /// A floor under <see cref="Estimate(NetworkSpec, PlanView, NetworkModuleOptions, int, long?)"/> for every plan of <paramref name="spec"/> at <paramref name="batch"/>
     /// (null: the nominal sizes), from the network alone, so that a call far over the memory limit is refused before
     /// the planner runs. <c>Inputs</c>: the weights, consts and raw inputs held (exactly the estimate's). <c>Floor</c>:
-    /// those and the embedded inputs other than one-hot ones (made whatever the plan), for the forward pass; for
+    /// those and the embedded inputs other than one-hot ones (made whatever the plan), or those and the result where it
+    /// cannot be a view of one of them (it has more elements than each), whichever is more, for the forward pass; for
     /// training also the result and the loss's copy of it, every parameter's gradient (where there is a
     /// step), the optimizer's <paramref name="optimizerSlots"/> parameter-sized tensors per parameter and Adam's two
     /// temporaries for the largest parameter: what the estimate's optimizer step holds, which bounds its training peak.
@@ -252,12 +253,14 @@ public static class ExecutedBytes
         int size = MemoryGuard.ElementSize(options.DType);
         long Extent(int l) => spec.Indices[l].IsDynamic && batch is { } b ? b : spec.Indices[l].Size;
         BigInteger Count(IEnumerable<long> shape) => shape.Aggregate(BigInteger.One, (n, d) => n * d);
-        BigInteger held = 0, fed = 0;
+        BigInteger held = 0, fed = 0, largestHeld = 0;
         var parameters = new List<BigInteger>();
         foreach (var group in spec.Tensors.Where(t => t.Role != TensorRole.Input).GroupBy(t => t.Param))
         {
-            var bytes = Count(group.First().Legs.Select(Extent)) * size;
+            var elements = Count(group.First().Legs.Select(Extent));
+            var bytes = elements * size;
             held += bytes;
+            largestHeld = BigInteger.Max(largestHeld, elements);
             if (group.First().Role == TensorRole.Weight)
                 parameters.Add(bytes);
         }
@@ -265,21 +268,30 @@ public static class ExecutedBytes
         {
             var raw = RawShape(spec, slot, batch);
             var rawCount = Count(raw);
+            largestHeld = BigInteger.Max(largestHeld, rawCount);
             held += rawCount * (slot.Embedding is EmbeddingSpec.OneHot ? 8 : size);
             // A one-hot input may be read as class numbers (a gather), depending on the plan; any other is embedded.
             if (slot.Embedding is { } e and not EmbeddingSpec.OneHot)
                 fed += rawCount * e.Width * size;
         }
-        // Forward: what is held and fed from the call's start (the result may be made by a view, so it is left out).
+        var result = ResultBytes(spec, batch, options.DType);
+        var resultElements = result / size;
+        // Forward: what is held and fed from the call's start, or what is held and the result at its end. The result
+        // may be a view of a held tensor, so it counts only when it has more elements than any of them (a view has
+        // at most its base's, and no step makes an expanded view): then a kernel made it, with the held ones alive.
         if (!training)
-            return (held, held + fed);
-        var result = Count(spec.Output.Select(Extent)) * size;
+            return (held, held + (resultElements > largestHeld ? BigInteger.Max(fed, result) : fed));
         var weights = parameters.Aggregate(BigInteger.Zero, (n, p) => n + p);
         // Every parameter is a leaf of some step, so its gradient is made wherever there is a step.
         var gradients = spec.Tensors.Length > 1 ? weights : 0;
         var largest = parameters.Count == 0 || optimizerSlots == 0 ? 0 : parameters.Max();
         return (held, held + fed + 2 * result + gradients + optimizerSlots * weights + 2 * largest);
     }
+
+    /// <summary>The bytes of <paramref name="spec"/>'s result at <paramref name="batch"/> rows (null: the nominal sizes).</summary>
+    public static BigInteger ResultBytes(NetworkSpec spec, long? batch, ScalarType dtype) =>
+        spec.Output.Aggregate(BigInteger.One, (n, l) => n * (spec.Indices[l].IsDynamic && batch is { } b ? b : spec.Indices[l].Size))
+        * MemoryGuard.ElementSize(dtype);
 
     /// The nominal batch: the size of the first dynamic index (1 where there is none).
     static long BatchOf(NetworkSpec spec) => spec.Indices.FirstOrDefault(i => i.IsDynamic)?.Size ?? 1;

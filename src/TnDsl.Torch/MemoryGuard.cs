@@ -251,6 +251,17 @@ public static class MemoryGuard
             room = e / 4;
         for (int attempt = 0; attempt < 6 && room >= 1; attempt++, room /= 4)
         {
+            if (room < first.ResultElements)
+            {
+                // The planner slices closed indices only, so no intermediate gets smaller than the result; its
+                // refusal would name this step's limit in elements, which the user never set.
+                var result = Bytes(first.ResultElements, dtype);
+                var count = first.ResultElements.ToString("N0", CultureInfo.InvariantCulture);
+                why = result > limit
+                    ? $"the result alone is {count} elements ({Format(result)})"
+                    : $"no intermediate can be sliced below the result's {count} elements (open indices are not sliced)";
+                break;
+            }
             PlanView sliced;
             try
             {
@@ -290,7 +301,9 @@ public static class MemoryGuard
             return;
         var counted = training
             ? "the weights, consts and inputs, the output and its loss, the weights' gradients and Adam's state"
-            : "the weights, consts and inputs";
+            : floor > inputs && floor - inputs == ExecutedBytes.ResultBytes(spec, batch, dtype)
+                ? "the weights, consts and inputs, and the result"
+                : "the weights, consts and inputs";
         throw new MemoryLimitException(what, needed, limit, source,
             $"{what}: {(training ? "training" : "the forward pass")} needs at least {Format(needed)} whatever the plan ({counted}), " +
             $"over the memory limit of {Format(limit)} ({source}), before any intermediate; " + (Remedies ?? DefaultRemedies));

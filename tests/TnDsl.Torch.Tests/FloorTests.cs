@@ -88,6 +88,71 @@ public class FloorTests
         }
     }
 
+    /// <summary>A(a, b) B(b, c) -> (a, c) with a = c = 1024, b = 4: a result of 2^20 elements from inputs of 2^13.</summary>
+    static NetworkView OuterLike()
+    {
+        var net = new NetBuilder("wide");
+        var a = net.Index("a", 1024);
+        var b = net.Index("b", 4);
+        var c = net.Index("c", 1024);
+        net.Weight("A", a, b);
+        net.Weight("B", b, c);
+        return net.Build(a, c);
+    }
+
+    [Fact]
+    public void A_forward_pass_whose_result_alone_is_over_the_limit_is_refused_before_anything_is_planned()
+    {
+        var spec = NetworkAdapter.FromFlat(OuterLike());
+        var (inputs, floor) = ExecutedBytes.Floor(spec, null, new NetworkModuleOptions { DType = ScalarType.Float32 }, training: false);
+        // The result (4 MiB) cannot be a view of an input of 4,096 elements: the forward floor holds it.
+        Assert.Equal(new BigInteger(2 * 4096 * 4), inputs);
+        Assert.Equal(inputs + (1 << 20) * 4, floor);
+        MemoryGuard.LimitOverride = 2L << 20;
+        try
+        {
+            var e = Assert.Throws<MemoryLimitException>(() => MemoryGuard.Fit(_ => throw new InvalidOperationException("the planner ran"),
+                null, ScalarType.Float32, training: false, "wide", spec));
+            Assert.Contains("wide: the forward pass needs at least", e.Message);
+            Assert.Contains("whatever the plan (the weights, consts and inputs, and the result)", e.Message);
+        }
+        finally
+        {
+            MemoryGuard.LimitOverride = null;
+        }
+    }
+
+    [Fact]
+    public void Fit_says_that_nothing_is_sliced_below_the_result_not_a_limit_in_elements_the_user_never_set()
+    {
+        var net = OuterLike();
+        var plan = NetworkAdapter.Plan(net, "greedy", null, 0, null);
+        var needed = MemoryGuard.Needed(plan, ScalarType.Float32, false);
+        foreach (var (limit, expected) in new[]
+                 {
+                     // The result (4 MiB) fits but the plan does not: no slicing of closed indices shrinks it.
+                     ((long)needed - 1, "slicing cannot go further: no intermediate can be sliced below the result's 1,048,576 elements (open indices are not sliced)"),
+                     // The result alone is over the limit (a caller without a network, so no floor was checked).
+                     (2L << 20, "slicing cannot go further: the result alone is 1,048,576 elements (4 MiB"),
+                 })
+        {
+            MemoryGuard.LimitOverride = limit;
+            try
+            {
+                int calls = 0;
+                var e = Assert.Throws<MemoryLimitException>(() => MemoryGuard.Fit(_ => { calls++; return plan; },
+                    null, ScalarType.Float32, training: false, "wide"));
+                Assert.Contains(expected, e.Message);
+                Assert.DoesNotContain("(elements)", e.Message);
+                Assert.Equal(1, calls); // the first plan only: no quarter-step below the result is planned
+            }
+            finally
+            {
+                MemoryGuard.LimitOverride = null;
+            }
+        }
+    }
+
     [Fact]
     public void A_layer_whose_training_cannot_fit_is_refused_by_Layers_with_the_floors_figures()
     {

@@ -22,7 +22,7 @@ public static class CheckCommand
         {
             var output = parse.InvocationConfiguration.Output;
             var path = parse.GetRequiredValue(file);
-            var result = Frontend.Check(path, parse.Pairs(set), parse.GetValue(network)!);
+            var result = Frontend.Check(path, parse.Pairs(set), parse.GetValue(network)!, OverrideOrigin.CommandLine);
             if (parse.GetValue(json))
                 WriteJson(output, path, result);
             else

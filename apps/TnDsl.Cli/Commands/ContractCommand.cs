@@ -107,6 +107,7 @@ public static class ContractCommand
         {
             Network = s.Network,
             Overrides = s.Overrides,
+            OverrideOrigin = OverrideOrigin.CommandLine,
             DType = s.DType,
             Optimizer = s.Optimizer,
             Weights = weights,

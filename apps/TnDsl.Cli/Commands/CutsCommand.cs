@@ -64,7 +64,7 @@ public static class CutsCommand
     internal static NetworkView? LoadNetwork(string path, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network,
                                              bool json, TextWriter output, TextWriter err)
     {
-        var result = Frontend.Check(path, overrides, network);
+        var result = Frontend.Check(path, overrides, network, OverrideOrigin.CommandLine);
         if (result.Network is null)
             DiagnosticOutput.WriteFailure(json, output, err, path, result.Diagnostics);
         else

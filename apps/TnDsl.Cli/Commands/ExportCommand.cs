@@ -38,7 +38,7 @@ public static class ExportCommand
         KeyValuePair<string, long>[] sizes, string? outPath, TextWriter output, TextWriter err)
     {
         OutputPaths.Check(outPath, "-o", file);
-        var check = Frontend.Check(file, sets, network);
+        var check = Frontend.Check(file, sets, network, OverrideOrigin.CommandLine);
         if (check.HasErrors)
         {
             // --json is the output format, and so the form of the errors too: their document on standard output.

@@ -46,7 +46,7 @@ public static class LayerCommand
         NetworkView net;
         try
         {
-            net = Layers.Check(file, overrides, network);
+            net = Layers.Check(file, overrides, network, OverrideOrigin.CommandLine);
             // A batch given for a spec with nothing to batch, or one whose output and raw inputs alone are over the
             // memory limit, is refused before the planner runs (it would plan for a minute to say the same).
             DynamicOptions.CheckBatch(net, batch);

@@ -166,7 +166,7 @@ public static class PlanCommand
                 run = PlanApi.planEinsum(einsum, shapes!, optimizer, sizes, settings, json);
             else if ((file = Shipped.Resolve(file!)).EndsWith(".tn", StringComparison.OrdinalIgnoreCase))
             {
-                var check = Frontend.Check(file, sets, network);
+                var check = Frontend.Check(file, sets, network, OverrideOrigin.CommandLine);
                 if (check.HasErrors)
                 {
                     DiagnosticOutput.WriteFailure(json, output, err, file, check.Diagnostics);

@@ -49,7 +49,7 @@ public static class RunCommand
         // A refusal by the memory guard names this verb's options.
         using var advice = MemoryGuard.Advise(DynamicOptions.BatchRemedies);
         // The file is checked before libtorch loads: errors in the input come first, and cheaply.
-        var check = Frontend.Check(file, overrides, networkName);
+        var check = Frontend.Check(file, overrides, networkName, OverrideOrigin.CommandLine);
         foreach (var d in check.Diagnostics.Where(d => !d.IsError))
             Console.Error.WriteLine(d.Rendered);
         var net = check.OrThrow();

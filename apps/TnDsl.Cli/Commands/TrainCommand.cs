@@ -153,7 +153,12 @@ public static class TrainCommand
         var overrides = saved is not null
             ? saved.Overrides.Select(o => new KeyValuePair<string, string>(o[..o.IndexOf('=')], o[(o.IndexOf('=') + 1)..])).ToList()
             : parse.Pairs(o.Set);
-        var layout = BornSetup.LoadLayout(file, overrides, data.Train.Size, network);
+        // A resumed run's overrides are its checkpoint's (the --set of the run that made it): a mistake in them (the
+        // .tn file changed since) is named after the checkpoint, not after a --set this command was not given.
+        var origin = saved is not null
+            ? new TnDsl.Api.OverrideOrigin(checkpointPath, "saved --set ", "a resumed run keeps its checkpoint's parameters: start a new run with `--set {0}=…`")
+            : TnDsl.Api.OverrideOrigin.CommandLine;
+        var layout = BornSetup.LoadLayout(file, overrides, data.Train.Size, network, origin);
         int asked = threads;
         threads = BornTrainer.ThreadsFor(threads, saved?.Options.Dmax ?? requested.Dmax, data.Train.Count, layout.Sites.Max(s => s.Physical));
         set_num_threads(threads);

@@ -40,34 +40,69 @@ type CompileResult =
     /// True when any diagnostic is an error.
     member r.HasErrors = Diagnostic.hasErrors r.Diagnostics
 
+/// Where parameter overrides came from, so that a diagnostic about one names what its user wrote: `--set` on the
+/// command line, the overrides a program passes to the API, or a job or checkpoint that carries them.
+type OverrideOrigin =
+    {
+        /// The file of the range given to a diagnostic about an override (`command line`, `overrides`).
+        File: string
+        /// What stands before the `name=value` that begins such a diagnostic's message (`--set `, `override `).
+        Prefix: string
+        /// The hint for a parameter that has no value, `{0}` standing for its name (``pass one with `--set {0}=…` ``).
+        HowToGive: string
+    }
+
+    /// The range of a diagnostic about an override.
+    member o.Range = Range.ofFile o.File
+
+    /// `--set name=value` on the `tn` command line: `command line(1,1): … --set L=x: …`.
+    static member CommandLine : OverrideOrigin =
+        { File = "command line"; Prefix = "--set "; HowToGive = "pass one with `--set {0}=…`" }
+
+    /// The overrides a program passes to the API (`Layers.FromSpec(path, new { L = 3 })`, `Frontend.Check`): every
+    /// such member calls its argument `overrides`, so that names the range: `overrides(1,1): … override L=x: …`.
+    static member Api : OverrideOrigin =
+        { File = "overrides"; Prefix = "override "; HowToGive = "give `{0}` a value in the overrides" }
+
 /// Options for one compilation.
 type CompileOptions =
     {
-        /// Parameter values as written on the command line: (name, value text).
+        /// Parameter values as their user wrote them: (name, value text).
         Overrides: (string * string) list
+        /// Where the overrides came from, for naming them in diagnostics.
+        OverrideOrigin: OverrideOrigin
         /// The network to check in a file that declares several; by default the last one.
         NetworkName: string option
         Limits: Elaborate.Options
     }
 
-/// No overrides, the last network, default limits.
+/// No overrides (given on the command line, were there any), the last network, default limits.
 let defaultOptions =
     { Overrides = []
+      OverrideOrigin = OverrideOrigin.CommandLine
       NetworkName = None
       Limits = Elaborate.defaultOptions }
 
 /// The range used for diagnostics about command-line values.
-let commandLine = Range.ofFile "command line"
+let commandLine = OverrideOrigin.CommandLine.Range
 
-/// A diagnostic the elaborator gives about a command-line value (a parameter it does not have, a value of the wrong
-/// type) begins with the `--set name=value:` that gave it, as one the compiler gives itself (a value that does not parse).
-let private withSetPrefix (overrides: (string * string) list) (d: Diagnostic) =
-    if d.Range <> commandLine || d.Message.StartsWith "--set " then d
+/// The elaborator's diagnostics, made to name where the overrides came from. One about an override (a parameter the
+/// network does not have, a value of the wrong type) begins with the `name=value` that gave it, after the origin's
+/// prefix, as one the compiler gives itself (a value that does not parse). A parameter of `entry` with no value gets
+/// the origin's way of giving one as its hint, or is dropped when an override meant to give it one (`meant`: its
+/// value was refused, or its name misspelt): that mistake is already reported once.
+let private naming (origin: OverrideOrigin) (overrides: (string * string) list) (entry: NetworkDecl) (meant: Set<string>) (d: Diagnostic) =
+    if d.Kind = Elaboration.Codes.missingParameter then
+        match entry.Params |> List.tryFind (fun p -> p.Range = d.Range) with
+        | Some p when meant.Contains p.Name.Name -> None
+        | Some p -> Some { d with Hints = [ origin.HowToGive.Replace("{0}", p.Name.Name) ] }
+        | None -> Some d
+    elif d.Range <> origin.Range then Some d
     else
         match overrides |> List.tryFind (fun (name, _) -> d.Message.Contains(sprintf "parameter `%s`" name)) with
         | Some (name, value) when d.Kind = Elaboration.Codes.overrideType || d.Kind = Elaboration.Codes.unknownParameter ->
-            { d with Message = sprintf "--set %s=%s: %s" name value d.Message }
-        | _ -> d
+            Some { d with Message = sprintf "%s%s=%s: %s" origin.Prefix name value d.Message }
+        | _ -> Some d
 
 /// Compiles a text, reading the files it uses through `read` (paths relative to the using file's folder), which
 /// gives the text or the diagnostic kind and message of a refusal.
@@ -128,20 +163,31 @@ let compileWith (read: string -> Result<string, DiagnosticKind * string>) (file:
     let elaborated =
         entry
         |> Option.bind (fun net ->
-            let given =
-                options.Overrides
-                |> List.choose (fun (name, value) ->
-                    match Elaborate.parseValue value with
-                    | Result.Ok v -> Some(name, commandLine, v)
-                    | Result.Error msg ->
-                        diags.Add(Diagnostic.make Elaboration.Codes.overrideType commandLine (sprintf "--set %s=%s: %s" name value msg))
-                        None)
+            let origin = options.OverrideOrigin
+            let parsed = options.Overrides |> List.map (fun (name, value) -> name, value, Elaborate.parseValue value)
+            for name, value, v in parsed do
+                match v with
+                | Result.Error msg ->
+                    diags.Add(Diagnostic.make Elaboration.Codes.overrideType origin.Range (sprintf "%s%s=%s: %s" origin.Prefix name value msg))
+                | Result.Ok _ -> ()
+            let given = parsed |> List.choose (fun (name, _, v) -> match v with Result.Ok v -> Some(name, origin.Range, v) | Result.Error _ -> None)
+            // The parameters an override meant to give a value: one whose value was refused, or the one a misspelt
+            // name suggests (`N` for `n`), which the unknown name's hint already names.
+            let declared = net.Params |> List.map (fun p -> p.Name.Name)
+            let meant =
+                parsed
+                |> List.choose (fun (name, _, v) ->
+                    match v with
+                    | Result.Error _ -> Some name
+                    | Result.Ok _ when not (List.contains name declared) -> Suggest.closest name declared
+                    | Result.Ok _ -> None)
+                |> Set.ofList
             let lookup name =
                 match networks.TryGetValue name with
                 | true, n -> Some n
                 | _ -> None
             let result, ds = Elaborate.elaborate options.Limits lookup net given
-            diags.AddRange(ds |> List.map (withSetPrefix options.Overrides))
+            diags.AddRange(ds |> List.choose (naming origin options.Overrides net meant))
             result)
     match elaborated with
     | Some e -> diags.AddRange(Check.check e)

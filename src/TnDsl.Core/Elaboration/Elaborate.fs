@@ -689,7 +689,8 @@ and private elaborateIn (ctx: Ctx) (net: NetworkDecl) (given: (string * SourceRa
                         | TFloat, VInt n -> Some(VFloat(float n))
                         | _, v -> ctx.Fail(Codes.typeMismatch, e.Range, sprintf "the default of `%s` must be %s, but this is %s %s" p.Name.Name (typeWord p.Type) (if v.IsVInt then "an" else "a") (typeName v))
                     | None ->
-                        ctx.Fail(Codes.missingParameter, p.Range, sprintf "parameter `%s` has no default and no value was given" p.Name.Name, [ sprintf "pass one with `--set %s=…`" p.Name.Name ])
+                        // How to give one depends on where values come from: the compiler adds that hint.
+                        ctx.Fail(Codes.missingParameter, p.Range, sprintf "parameter `%s` has no default and no value was given" p.Name.Name)
             with Abort ->
                 None
         match value with

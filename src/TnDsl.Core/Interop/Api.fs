@@ -412,30 +412,73 @@ type CheckResult(result: Compiler.CompileResult) =
     /// The F# result.
     member _.Result = result
 
-/// The front end for C#.
+/// Where parameter overrides came from, C#-shaped (see `Compiler.OverrideOrigin`): a diagnostic about one is placed
+/// in `File` (`File(1,1): …`), and its message begins with `Prefix` and the `name=value` that gave it.
+[<Sealed>]
+type OverrideOrigin(file: string, prefix: string, howToGive: string) =
+    static let commandLine = let o = Compiler.OverrideOrigin.CommandLine in OverrideOrigin(o.File, o.Prefix, o.HowToGive)
+    static let api = let o = Compiler.OverrideOrigin.Api in OverrideOrigin(o.File, o.Prefix, o.HowToGive)
+    /// The file of the range of a diagnostic about an override.
+    member _.File = file
+    /// What stands before `name=value` in such a diagnostic's message.
+    member _.Prefix = prefix
+    /// The hint for a parameter with no value, `{0}` standing for its name.
+    member _.HowToGive = howToGive
+    /// The compiler's value.
+    member internal _.Value: Compiler.OverrideOrigin = { File = file; Prefix = prefix; HowToGive = howToGive }
+    /// `--set name=value` on the `tn` command line: `command line(1,1): … --set L=x: …`.
+    static member CommandLine = commandLine
+    /// The overrides a program passes (`Layers.FromSpec(path, new { L = 3 })`): `overrides(1,1): … override L=x: …`.
+    static member Api = api
+
+/// The front end for C#. Each member reports a mistake in the overrides as the API's (`overrides(1,1): … override
+/// L=x: …`, see `OverrideOrigin.Api`); its overload with an `OverrideOrigin` names another origin (the `tn`
+/// command passes `OverrideOrigin.CommandLine`, for `--set L=x`).
 [<AbstractClass; Sealed>]
 type Frontend =
-    static member private Options(overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null) =
+    static member private Options(overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null, origin: OverrideOrigin) =
         { Compiler.defaultOptions with
             Overrides =
                 match overrides with
                 | null -> []
                 | o -> o |> Seq.map (fun kv -> kv.Key, kv.Value) |> List.ofSeq
+            OverrideOrigin = origin.Value
             NetworkName = match network with null -> None | n -> Some n }
+
+    /// Checks a `.tn` file with parameter overrides (name → value text; null for none) given by `origin`, and a
+    /// network name (null for the last).
+    static member Check(path: string, overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null, origin: OverrideOrigin) =
+        CheckResult(Compiler.compileFile path (Frontend.Options(overrides, network, origin)))
 
     /// Checks a `.tn` file with parameter overrides (name → value text; null for none) and a network name (null for
     /// the last).
     static member Check(path: string, overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null) =
-        CheckResult(Compiler.compileFile path (Frontend.Options(overrides, network)))
+        Frontend.Check(path, overrides, network, OverrideOrigin.Api)
+
+    /// Checks `.tn` source text held in memory under a file name, the overrides given by `origin`.
+    static member CheckText(file: string, text: string, overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null,
+                            origin: OverrideOrigin) =
+        CheckResult(Compiler.compileOnBigStack (fun () -> Compiler.compileText Compiler.readDisk file text (Frontend.Options(overrides, network, origin))))
 
     /// Checks `.tn` source text held in memory under a file name.
     static member CheckText(file: string, text: string, overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null) =
-        CheckResult(Compiler.compileOnBigStack (fun () -> Compiler.compileText Compiler.readDisk file text (Frontend.Options(overrides, network))))
+        Frontend.CheckText(file, text, overrides, network, OverrideOrigin.Api)
+
+    /// The checked network of a `.tn` file, the overrides given by `origin`; throws `TnException` with every
+    /// diagnostic when it has errors (a file that cannot be read is one of them).
+    static member Load(path: string, overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null, origin: OverrideOrigin) : NetworkView =
+        Frontend.Check(path, overrides, network, origin).OrThrow()
 
     /// The checked network of a `.tn` file; throws `TnException` with every diagnostic when it has errors (a file
     /// that cannot be read is one of them).
     static member Load(path: string, overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null) : NetworkView =
         Frontend.Check(path, overrides, network).OrThrow()
+
+    /// The checked network of `.tn` text held in memory, the overrides given by `origin`; throws `TnException` when
+    /// it has errors.
+    static member LoadText(file: string, text: string, overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null,
+                           origin: OverrideOrigin) : NetworkView =
+        Frontend.CheckText(file, text, overrides, network, origin).OrThrow()
 
     /// The checked network of `.tn` text held in memory; throws `TnException` when it has errors.
     static member LoadText(file: string, text: string, overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null) : NetworkView =
@@ -443,14 +486,25 @@ type Frontend =
 
     /// Checks `.tn` text held in memory whose `use`d files come from `files` (by the name the compiler asks for: the
     /// using file's folder combined with the path written after `use`), never from disk: how a worker compiles a
-    /// network it was sent. A file the bundle lacks is TN0007 at its `use`.
+    /// network it was sent, the overrides given by `origin`. A file the bundle lacks is TN0007 at its `use`.
     static member CheckBundle(file: string, text: string, files: IReadOnlyDictionary<string, string>,
-                              overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null) =
+                              overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null, origin: OverrideOrigin) =
         let read (path: string) =
             match files.TryGetValue path with
             | true, t -> Ok t
             | _ -> Result.Error(Compiler.Codes.cannotRead, sprintf "`%s` is not in the bundle sent" path)
-        CheckResult(Compiler.compileOnBigStack (fun () -> Compiler.compileWith read file text (Frontend.Options(overrides, network))))
+        CheckResult(Compiler.compileOnBigStack (fun () -> Compiler.compileWith read file text (Frontend.Options(overrides, network, origin))))
+
+    /// Checks a bundle (see the overload with an origin) whose overrides are the API's.
+    static member CheckBundle(file: string, text: string, files: IReadOnlyDictionary<string, string>,
+                              overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null) =
+        Frontend.CheckBundle(file, text, files, overrides, network, OverrideOrigin.Api)
+
+    /// The checked network of a bundle (see `CheckBundle`), the overrides given by `origin`; throws `TnException`
+    /// when it has errors.
+    static member LoadBundle(file: string, text: string, files: IReadOnlyDictionary<string, string>,
+                             overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null, origin: OverrideOrigin) : NetworkView =
+        Frontend.CheckBundle(file, text, files, overrides, network, origin).OrThrow()
 
     /// The checked network of a bundle (see `CheckBundle`); throws `TnException` when it has errors.
     static member LoadBundle(file: string, text: string, files: IReadOnlyDictionary<string, string>,

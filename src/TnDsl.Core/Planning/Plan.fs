@@ -616,11 +616,11 @@ module Plan =
     /// dearer than `greedy` and never refusing where it fits (before, `auto` under a limit was dearer on 43 of 124
     /// random connected networks at 1/10 of their largest intermediate, up to 11.7x: bench `cands limit`). Its work
     /// (two greedy runs, the reductions and the slicers) is counted in `work`. True when greedy's plan was taken.
-    /// `auto` under its ledger asks on networks of up to `PlanOptimal.exhaustiveUpTo` tensors, and on larger ones only
-    /// while the ledger's floors allow (the work spent is below the contraction time of its best plan, or 20 ms):
-    /// greedy's plan under a limit costs 0.07 s of counted work on the 4x4 lattice with D = 4 at 25 elements, 8 s on
-    /// the 12x12 with D = 2 at 81, several times auto's whole plan, which there contracts in microseconds or is 7x
-    /// cheaper than greedy's. So on larger networks `auto` under a limit can still be dearer than `greedy`.
+    /// `auto` under its ledger asks on networks of up to `PlanOptimal.exhaustiveUpTo` tensors only: greedy's plan
+    /// under a limit costs 0.07 s of counted work on the 4x4 lattice with D = 4 at 25 elements, 8 s on the 12x12 with
+    /// D = 2 at 81, several times auto's whole plan, which there contracts in microseconds or is 7x cheaper than
+    /// greedy's; asked while the ledger's floors allowed, it overran them (8x8 D = 4 at 1/100: 0.6 -> 3.3 s of counted
+    /// work for the same plan). So on larger networks `auto` under a limit can still be dearer than `greedy`.
     let private noDearerUnderLimit (work: PlanHyper.Work) (p: Indexed) (o: PlanOptions) (tree: ContractionTree option, slicing: Slicing option) =
         match o.MemoryLimit with
         | None -> (tree, slicing), false
@@ -687,7 +687,7 @@ module Plan =
                     let plan = fitLimit budget (PlanHyper.Work()) sliceSearch (fun p o -> snd (choose p o)) p o tree
                     match budget with
                     | _ when not (searching.Contains name) -> plan, false
-                    | Some b when not b.Ledger.FloorsAllow && p.Inputs.Length > PlanOptimal.exhaustiveUpTo -> plan, false
+                    | Some _ when p.Inputs.Length > PlanOptimal.exhaustiveUpTo -> plan, false
                     | Some b -> noDearerUnderLimit b.Ledger.Work p o plan
                     | None -> noDearerUnderLimit (PlanHyper.Work()) p o plan
                 match attempt fitted with

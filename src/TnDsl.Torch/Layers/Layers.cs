@@ -51,11 +51,16 @@ public static class Layers
     public static SpecLayer FromSpec(string path, IEnumerable<Tuple<string, object>> overrides, LayerOptions? options = null) =>
         FromSpec(path, (object)overrides, options);
 
-    /// <summary>Checks a spec file and returns its network; throws <see cref="TnException"/> on errors.</summary>
-    public static NetworkView Check(string path, IReadOnlyList<KeyValuePair<string, string>> overrides, string? networkName = null)
+    /// <summary>
+    /// Checks a spec file and returns its network; throws <see cref="TnException"/> on errors. A mistake in the
+    /// overrides is named as <paramref name="origin"/> gives them (null: the API's, <c>overrides(1,1): … override L=x: …</c>;
+    /// <c>tn layer</c> passes <see cref="OverrideOrigin.CommandLine"/>).
+    /// </summary>
+    public static NetworkView Check(string path, IReadOnlyList<KeyValuePair<string, string>> overrides, string? networkName = null,
+                                    OverrideOrigin? origin = null)
     {
         ArgumentNullException.ThrowIfNull(path);
-        return Frontend.Load(path, overrides, networkName);
+        return Frontend.Load(path, overrides, networkName, origin ?? OverrideOrigin.Api);
     }
 
     /// <summary>Builds a layer from a checked flat network: plans it, initialises weights (<c>auto</c> by calibration).</summary>

@@ -63,11 +63,116 @@ let private figure (objective: Objective) (r: PlanResult) =
     | Combo _, Some c -> c.Flops
     | _, None -> BigInteger.MinusOne
 
+/// The random families: a name, the number of cases per `count`, and a generator.
+let private familiesOf count =
+    [ "expressions <= 7 operands", count, (fun (rng: Random) -> expression rng 7 7)
+      "expressions <= 14 operands", count / 4, (fun rng -> expression rng 14 5)
+      "connected 8-30 tensors", count / 8, (fun rng -> connected rng (8 + rng.Next 23) (rng.Next 12) 5 (rng.Next 2 = 0))
+      "lattices 3x3-5x5", count / 100, (fun rng -> let side = 3 + rng.Next 3 in PlanBench.peps side (side - rng.Next 2) (2 + rng.Next 2) (1 + rng.Next 2))
+      "3-regular n=8-24", count / 50, (fun rng -> PlanBench.randomRegular (2 * (4 + rng.Next 9)) (2 + rng.Next 2) (rng.Next 100000))
+      "closed lattices 8-24 D=2", count / 400, (fun rng -> let side = 8 + 4 * rng.Next 5 in PlanBench.peps side side 2 1 |> fun q -> { q with Output = [||] })
+      "3-regular n=30-60 d=2", count / 200, (fun rng -> PlanBench.randomRegular (2 * (15 + rng.Next 16)) 2 (rng.Next 100000))
+      "closed lattices 28-40 D=2", count / 500, (fun rng -> let side = 28 + 4 * rng.Next 4 in PlanBench.peps side side 2 1 |> fun q -> { q with Output = [||] }) ]
+
+/// The figure `tn plan` reports for a plan under a memory limit: the executed flops of the sliced plan (reuse
+/// across slices counted), or the tree's flops when it fits unsliced.
+let private limitedFlops (r: PlanResult) =
+    match r.Slicing, r.Cost with
+    | Some s, _ -> s.Flops
+    | None, Some c -> c.Flops
+    | None, None -> BigInteger.MinusOne
+
+/// The largest intermediate of a plan as it runs (one slice when sliced).
+let private largestOf (r: PlanResult) =
+    match r.Slicing, r.Cost with
+    | Some s, _ -> s.LargestIntermediate
+    | None, Some c -> c.LargestIntermediate
+    | None, None -> BigInteger.MinusOne
+
+/// Under a memory limit: for each random network whose largest intermediate planned by `greedy` without a limit has
+/// at least `min=N` elements (default 16), the limit is that intermediate divided by each of `fractions=2,10,100`
+/// (never below the output's size; a limit that does not bind, or that a smaller fraction gave, is skipped), and `greedy`, `random-greedy` (8 trials),
+/// `hyper` (`trials=N`, default 8) and `auto` plan under it, flops objective. Counts per family and fraction (a)
+/// plans dearer than greedy's by executed flops (the sliced plan's, as `tn plan` reports it), with the worst ratio,
+/// (b) refusals where greedy's plan fits, (c) plans over the limit. Arguments as `run` (`count=N`, default 1000;
+/// the large families are skipped unless `only=` names them: `skip=` defaults to "28-40").
+let runLimit (args: string array) =
+    let arg (key: string) fallback =
+        args |> Array.tryPick (fun a -> if a.StartsWith(key + "=") then Some(a.Substring(key.Length + 1)) else None) |> Option.defaultValue fallback
+    let count = int (arg "count" "1000")
+    let seed = int (arg "seed" "17")
+    let trials = int (arg "trials" "8")
+    let least = BigInteger(int64 (arg "min" "16"))
+    let show = args |> Array.contains "show"
+    let only = arg "only" ""
+    let skip = arg "skip" (if only = "" then "28-40" else "\u0000")
+    let fractions = (arg "fractions" "2,10,100").Split ',' |> Array.map int64
+    let families = familiesOf count |> List.filter (fun (name, _, _) -> name.Contains only && not (name.Contains skip))
+    let names = [| "auto"; "hyper"; "random-greedy" |]
+    printfn "under a memory limit, against greedy under the same limit: dearer by executed flops (worst ratio) / refused where greedy fits / over the limit; hyper %d trials, random-greedy 8, seed %d, threads 1, %d cores" trials seed Environment.ProcessorCount
+    printfn "  %-28s %5s %6s %22s %22s %22s %9s" "family" "1/f" "cases" "auto" "hyper" "random-greedy" "cpu s"
+    let dearerAll = Array.zeroCreate<int> 3
+    let refusedAll = Array.zeroCreate<int> 3
+    let overAll = Array.zeroCreate<int> 4
+    let mutable plans = 0
+    for name, cases, make in families do
+        for fraction in fractions do
+            let dearer = Array.zeroCreate<int> 3
+            let refused = Array.zeroCreate<int> 3
+            let worst = Array.create 3 1.0
+            let mutable planned = 0
+            let rng = Random(seed)
+            let (), _, cpu =
+                timeCpu (fun () ->
+                    for _ in 1 .. cases do
+                        let p = index (make rng)
+                        let o = { PlanOptions.defaults with Trials = trials; Parallel = false }
+                        let free = Plan.run "greedy" o p
+                        let outSize = p.Output |> Array.fold (fun acc i -> acc * BigInteger(p.Size[i])) BigInteger.One
+                        match free.Cost with
+                        | Some c when c.LargestIntermediate >= least ->
+                            let limitAt (f: int64) = BigInteger.Max(c.LargestIntermediate / BigInteger f, outSize)
+                            let limit = limitAt fraction
+                            // A limit that a smaller fraction of the list already gave (clamped to the output) is skipped.
+                            let repeated = fractions |> Array.exists (fun f -> f < fraction && limitAt f = limit)
+                            if limit < c.LargestIntermediate && limit <= BigInteger Int64.MaxValue && not repeated then
+                                planned <- planned + 1
+                                let o = { o with MemoryLimit = Some(int64 limit) }
+                                let g = Plan.run "greedy" o p
+                                let fits (r: PlanResult) = Plan.succeeded r && largestOf r <= limit
+                                if Plan.succeeded g && not (fits g) then overAll[3] <- overAll[3] + 1
+                                let gf = limitedFlops g
+                                names
+                                |> Array.iteri (fun j opt ->
+                                    let r = Plan.run opt (if opt = "random-greedy" then { o with Trials = 8 } else o) p
+                                    if Plan.succeeded r && not (fits r) then
+                                        overAll[j] <- overAll[j] + 1
+                                        if show then printfn "    %s over the limit %O (%O): %s" opt limit (largestOf r) (describe p)
+                                    if fits g && not (Plan.succeeded r) then
+                                        refused[j] <- refused[j] + 1
+                                        if show then printfn "    %s refused at %O where greedy fits (%O flops): %s" opt limit gf (describe p)
+                                    elif fits g && fits r && limitedFlops r > gf then
+                                        let f = limitedFlops r
+                                        dearer[j] <- dearer[j] + 1
+                                        worst[j] <- max worst[j] (float f / float gf)
+                                        if show then printfn "    %s dearer at %O (%O > %O): %s" opt limit f gf (describe p))
+                        | _ -> ())
+            let cell j =
+                (if dearer[j] = 0 then "0" else sprintf "%d (x%.3g)" dearer[j] worst[j]) + sprintf " / %d" refused[j]
+            printfn "  %-28s %5d %6d %22s %22s %22s %9.1f" name fraction planned (cell 0) (cell 1) (cell 2) (cpu / 1000.0)
+            plans <- plans + planned
+            for j in 0 .. 2 do
+                dearerAll[j] <- dearerAll[j] + dearer[j]
+                refusedAll[j] <- refusedAll[j] + refused[j]
+    printfn "  %d plans per optimizer; dearer: auto %d, hyper %d, random-greedy %d; refused where greedy fits: auto %d, hyper %d, random-greedy %d; over the limit: auto %d, hyper %d, random-greedy %d, greedy %d"
+        plans dearerAll[0] dearerAll[1] dearerAll[2] refusedAll[0] refusedAll[1] refusedAll[2] overAll[0] overAll[1] overAll[2] overAll[3]
+
 /// Counts, per family of networks and objective, how often `auto`, `hyper` (fixed trials) and `random-greedy` (8
 /// trials) are dearer than `greedy` by the objective, and the worst ratio. Arguments: `count=N` (random expressions
 /// per objective, default 2000), `seed=S`, `trials=N` (hyper's, default 8), `objectives=flops,size,write`,
 /// `only=TEXT` (families whose name contains it), `skip=TEXT` (families whose name does not), `show` (print each case that is dearer). Threads 1.
 let run (args: string array) =
+    if args |> Array.contains "limit" then runLimit (args |> Array.filter ((<>) "limit")) else
     let arg (key: string) fallback =
         args |> Array.tryPick (fun a -> if a.StartsWith(key + "=") then Some(a.Substring(key.Length + 1)) else None) |> Option.defaultValue fallback
     let count = int (arg "count" "2000")
@@ -79,16 +184,7 @@ let run (args: string array) =
     let objectives =
         (arg "objectives" "flops,size,write").Split ','
         |> Array.map (function "flops" -> Flops | "size" -> Size | "write" -> Write | o -> failwithf "unknown objective %s" o)
-    let families =
-        [ "expressions <= 7 operands", count, (fun (rng: Random) -> expression rng 7 7)
-          "expressions <= 14 operands", count / 4, (fun rng -> expression rng 14 5)
-          "connected 8-30 tensors", count / 8, (fun rng -> connected rng (8 + rng.Next 23) (rng.Next 12) 5 (rng.Next 2 = 0))
-          "lattices 3x3-5x5", count / 100, (fun rng -> let side = 3 + rng.Next 3 in PlanBench.peps side (side - rng.Next 2) (2 + rng.Next 2) (1 + rng.Next 2))
-          "3-regular n=8-24", count / 50, (fun rng -> PlanBench.randomRegular (2 * (4 + rng.Next 9)) (2 + rng.Next 2) (rng.Next 100000))
-          "closed lattices 8-24 D=2", count / 400, (fun rng -> let side = 8 + 4 * rng.Next 5 in PlanBench.peps side side 2 1 |> fun q -> { q with Output = [||] })
-          "3-regular n=30-60 d=2", count / 200, (fun rng -> PlanBench.randomRegular (2 * (15 + rng.Next 16)) 2 (rng.Next 100000))
-          "closed lattices 28-40 D=2", count / 500, (fun rng -> let side = 28 + 4 * rng.Next 4 in PlanBench.peps side side 2 1 |> fun q -> { q with Output = [||] }) ]
-        |> List.filter (fun (name, _, _) -> name.Contains only && not (name.Contains skip))
+    let families = familiesOf count |> List.filter (fun (name, _, _) -> name.Contains only && not (name.Contains skip))
     printfn "optimizers against greedy: cases where each is dearer by the objective (after reductions); hyper %d trials, random-greedy 8, seed %d, threads 1, %d cores" trials seed Environment.ProcessorCount
     printfn "  %-28s %-9s %6s %15s %15s %15s %9s" "family" "objective" "cases" "auto dearer" "hyper dearer" "rg dearer" "cpu s"
     let total = Array.zeroCreate<int> 3

@@ -30,7 +30,7 @@ let private benches: (string * string * (string array -> unit)) list =
       "stakes", "auto's search time against the contraction's estimated time, and the work rates its budget uses (args: quick, rates, exact, auto, limits, only=TEXT)", fun args -> HyperBench.stakes args
       "export", "write the side-by-side networks and TnDsl's hyper/auto results as JSON (args: FILE, quick, trials=N, threads=N); see bench/side-by-side.py", fun args -> HyperBench.export args
       "bound", "lower bounds on sliced plans of the 8x8 D=4 and 10x10 D=3 lattices at 1/100: connected sweeps, step exponents (args: only=TEXT, least=F, exact, plans, trials=N); `bound blocks`: the block-packing bound on sliced bonds, its block minima recomputed", fun args -> BoundBench.run args
-      "cands", "how often auto, hyper and random-greedy are dearer than greedy on random networks, by objective (args: count=N, seed=S, trials=N, objectives=flops,size,write, only=TEXT, show)", fun args -> CandsBench.run args
+      "cands", "how often auto, hyper and random-greedy are dearer than greedy on random networks, by objective (args: count=N, seed=S, trials=N, objectives=flops,size,write, only=TEXT, show; `cands limit` under memory limits at fractions=2,10,100 of greedy's largest intermediate)", fun args -> CandsBench.run args
       "cross", "crosses on the 8x8 D=4 lattice at 1/100: every arm choice of the sliced bonds, quadrants exact for the loop order, polished; Proposition 4's bound on 8x8 D=4 and 10x10 D=3 (args: trials=N)", fun args -> CrossBench.run args
       "hyper", "hyper-optimised search, auto and slicing against random-greedy and the old auto (args: quick, slicing, only=TEXT, trials=N, seed=N, threads=N)", fun args -> HyperBench.run args ]
 

@@ -532,7 +532,8 @@ module Plan =
     /// while it has work left, one after; none on the tree of the budget's fitted or slice-aware plan once the
     /// ledger and its floors are spent: its set is known, pruned on that tree, and a fresh pass cost as much as the
     /// fit's own slicer, 40-140 ms of CPU on the 12x12 and 16x16 lattices, for plans the same or 1.5 % cheaper).
-    let private fitLimit (budget: Budgeted option) (sliceSearch: (int * (unit -> bool)) option) (optimizer: Optimizer) (p: Indexed) (o: PlanOptions) (limited: ContractionTree option) =
+    /// Without a budget, the slicers' work is counted in `work`.
+    let private fitLimit (budget: Budgeted option) (work: PlanHyper.Work) (sliceSearch: (int * (unit -> bool)) option) (optimizer: Optimizer) (p: Indexed) (o: PlanOptions) (limited: ContractionTree option) =
         match o.MemoryLimit with
         | None -> limited, None
         | Some l ->
@@ -553,7 +554,13 @@ module Plan =
                          b.Ledger.Work.Orders <- b.Ledger.Work.Orders + orders.Value
                          found |> Option.iter (fun ix -> PlanSliceSearch.countOrder b.Ledger.Work t ix.Length)
                          found
-                     | None -> PlanSlice.find p t limit)
+                     | None ->
+                         let costings = ref 0L
+                         let orders = ref 0.0
+                         let found = PlanSlice.findCountedOrders costings orders 8 p t limit
+                         work.Steps <- work.Steps + float t.Steps.Length * float (costings.Value + 2L)
+                         work.Orders <- work.Orders + orders.Value
+                         found)
                     |> Option.map (fun ix -> let s = PlanSlice.figures p t ix in s.Flops, t, Some s)
             let free =
                 match budget with
@@ -570,7 +577,7 @@ module Plan =
                 match budget, free with
                 | Some b, _ -> b.Fitted
                 | None, Some t when p.Inputs.Length <= reconfigureUpTo ->
-                    PlanSliceSearch.sliceReconfigure (fun () -> false) p limit false 1 t
+                    PlanSliceSearch.sliceReconfigureCounted work (fun () -> false) p limit false 1 t
                     |> Option.map (fun (t, ix) -> let s = PlanSlice.figures p t ix in s.Flops, t, (if ix.Length = 0 then None else Some s))
                 | _ -> None
             // The searching optimizers also get a slice-aware search, trees scored by their sliced flops.
@@ -600,6 +607,41 @@ module Plan =
                 let _, t, s = xs |> List.minBy (fun (f, _, s) -> f, (match s with Some s -> s.Indices.Length | None -> 0))
                 Some t, s
 
+    /// The searching optimizers that are never dearer than `greedy`, with or without a memory limit.
+    let private searching = set [ "auto"; "hyper"; "random-greedy" ]
+
+    /// Under a memory limit, the plan of `auto`, `hyper` or `random-greedy` fitted to it (`fitLimit`: a tree and its
+    /// slicing), or `greedy`'s plan under the same limit (what `run "greedy"` gives: its tree, reduced and fitted)
+    /// where that fits and the search's plan does not, or where it fits with strictly fewer executed flops: never
+    /// dearer than `greedy` and never refusing where it fits (before, `auto` under a limit was dearer on 43 of 124
+    /// random connected networks at 1/10 of their largest intermediate, up to 11.7x: bench `cands limit`). Its work
+    /// (two greedy runs, the reductions and the slicers) is counted in `work`. True when greedy's plan was taken.
+    /// `auto` under its ledger asks on networks of up to `PlanOptimal.exhaustiveUpTo` tensors only: greedy's plan
+    /// under a limit costs 0.07 s of counted work on the 4x4 lattice with D = 4 at 25 elements, 8 s on the 12x12 with
+    /// D = 2 at 81, several times auto's whole plan, which there contracts in microseconds or is 7x cheaper than
+    /// greedy's; asked while the ledger's floors allowed, it overran them (8x8 D = 4 at 1/100: 0.6 -> 3.3 s of counted
+    /// work for the same plan). So on larger networks `auto` under a limit can still be dearer than `greedy`.
+    let private noDearerUnderLimit (work: PlanHyper.Work) (p: Indexed) (o: PlanOptions) (tree: ContractionTree option, slicing: Slicing option) =
+        match o.MemoryLimit with
+        | None -> (tree, slicing), false
+        | Some l ->
+            let limit = BigInteger l
+            // Executed flops where the plan fits the limit.
+            let fitting (t: ContractionTree option, s: Slicing option) =
+                match t, s with
+                | Some _, Some s -> if s.LargestIntermediate <= limit then Some s.Flops else None
+                | Some t, None -> let c = Cost.report p t in if c.LargestIntermediate <= limit then Some c.Flops else None
+                | None, _ -> None
+            // `greedy` runs under the limit and, in `fitLimit`, without it: each a greedy run and opt_einsum's tree.
+            work.Greedy <- work.Greedy + 4.0 * float p.Inputs.Length
+            let g = PlanReduce.leaves p o.Objective (Some limit) (PlanGreedy.greedyTree p o (PlanGreedy.bestGreedy p o))
+            work.Steps <- work.Steps + 4.0 * float g.Steps.Length
+            let greedyPlan = fitLimit None work None PlanGreedy.greedy p o (Some g)
+            match fitting (tree, slicing), fitting greedyPlan with
+            | None, Some _ -> greedyPlan, true
+            | Some f, Some fg when fg < f -> greedyPlan, true
+            | _ -> (tree, slicing), false
+
     /// `runWith` under `auto`'s budget, when there is one (shared by the search and `fitLimit`).
     let private runBudgeted (budget: Budgeted option) (name: string) (choose: Indexed -> PlanOptions -> string * Found) (o: PlanOptions) (p: Indexed) : PlanResult =
         let empty chosen diags =
@@ -625,7 +667,7 @@ module Plan =
         match attempt (fun () -> choose p o) with
         | Result.Error e -> failed e
         | Ok (chosen, found) ->
-            let notes =
+            let notesOf chosen =
                 if name = "auto" then found.Notes @ [ Diagnostic.make autoChoice Range.none (sprintf "auto chose %s" chosen) ]
                 else found.Notes
             // Every optimizer's tree gets the single-operand reductions that pay (exact search already has them).
@@ -636,14 +678,23 @@ module Plan =
                 | t -> t
             match tree |> Option.map (fun t -> t, ContractionTree.validate t) with
             | Some (_, Result.Error why) ->
-                empty chosen (notes @ [ Diagnostic.make invalidTree Range.none (sprintf "%s: %s" chosen why) ])
+                empty chosen (notesOf chosen @ [ Diagnostic.make invalidTree Range.none (sprintf "%s: %s" chosen why) ])
             | _ ->
                 let sliceSearch =
                     sliceSearchTrials name o
                     |> Option.map (fun trials -> trials, fun () -> o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms))
-                match attempt (fun () -> fitLimit budget sliceSearch (fun p o -> snd (choose p o)) p o tree) with
+                let fitted () =
+                    let plan = fitLimit budget (PlanHyper.Work()) sliceSearch (fun p o -> snd (choose p o)) p o tree
+                    match budget with
+                    | _ when not (searching.Contains name) -> plan, false
+                    | Some _ when p.Inputs.Length > PlanOptimal.exhaustiveUpTo -> plan, false
+                    | Some b -> noDearerUnderLimit b.Ledger.Work p o plan
+                    | None -> noDearerUnderLimit (PlanHyper.Work()) p o plan
+                match attempt fitted with
                 | Result.Error e -> failed e
-                | Ok (tree, slicing) ->
+                | Ok ((tree, slicing), tookGreedy) ->
+                let chosen = if tookGreedy && name = "auto" then "greedy" else chosen
+                let notes = notesOf chosen
                 let ms = clock.Elapsed.TotalMilliseconds
                 let steps = tree |> Option.map (Cost.steps p) |> Option.defaultValue [||]
                 let cost = tree |> Option.map (fun t -> Cost.ofSteps p t steps)

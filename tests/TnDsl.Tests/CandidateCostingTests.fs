@@ -53,6 +53,20 @@ let ``the greedy slicer's sets are those of scoring each candidate by a fresh co
         // One deterministic pass (`findWith 1`) is the greedy pass without noise.
         PlanSlice.findWith 1 p t limit = reference)
 
+[<Property(MaxTest = 40)>]
+let ``the slicer's passes in parallel choose the same set and count the same work as one after another`` () =
+    Prop.forAll (arb 10 4) (fun s ->
+        let p = indexOf s
+        let t = (PlanGreedy.bestGreedy p fast).Tree
+        let largest = Cost.largestIntermediate p t
+        let limit = BigInteger.Max(Problem.elements p p.Output, largest / BigInteger 8)
+        let run inParallel =
+            let costings = ref 0L
+            let orders = ref 0.0
+            let found = PlanSlice.findCountedOrdersWith inParallel costings orders 8 p t limit
+            found, costings.Value, orders.Value
+        run true = run false)
+
 [<Fact>]
 let ``the executed-flops fit of the 12x12 lattice at 1/100 is the fit of a fresh costing per candidate, for less counted work`` () =
     let p = TnDsl.Tests.Support.benchLattice 12 12 2L

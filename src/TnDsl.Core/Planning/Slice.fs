@@ -343,16 +343,28 @@ module PlanSlice =
     /// `costings` counts the exact costings of the whole tree this does (one per candidate index per round, one
     /// per round and per pass), the work a search that scores trees by their sliced flops pays for; `orders` the
     /// operations of the loop orders it chooses (`orderOps`: one per candidate scored and one per pass's result).
-    let findCountedOrders (costings: int64 ref) (orders: float ref) (repeats: int) (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =
-        let passes =
-            [| for r in 0 .. max 1 repeats - 1 do
-                   costings.Value <- costings.Value + 1L
-                   match greedyPass costings orders p t limit (if r = 0 then 0.0 else 0.5) (Random(r * 7919 + 1)) with
-                   | Some ix ->
-                       orders.Value <- orders.Value + orderOps t.Steps.Length ix.Length
-                       let f = flopsOf p t ix in yield (f, ix.Length, r), ix
-                   | None -> () |]
+    /// With `inParallel`, the passes run on the thread pool: each is seeded by its number and counted on its own, so
+    /// the choice and the counts are the same as run one after another.
+    let findCountedOrdersWith (inParallel: bool) (costings: int64 ref) (orders: float ref) (repeats: int) (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =
+        let pass r =
+            let passCostings = ref 1L
+            let passOrders = ref 0.0
+            let found =
+                greedyPass passCostings passOrders p t limit (if r = 0 then 0.0 else 0.5) (Random(r * 7919 + 1))
+                |> Option.map (fun ix ->
+                    passOrders.Value <- passOrders.Value + orderOps t.Steps.Length ix.Length
+                    (flopsOf p t ix, ix.Length, r), ix)
+            passCostings.Value, passOrders.Value, found
+        let runs = [| 0 .. max 1 repeats - 1 |] |> (if inParallel then Array.Parallel.map pass else Array.map pass)
+        for c, o, _ in runs do
+            costings.Value <- costings.Value + c
+            orders.Value <- orders.Value + o
+        let passes = runs |> Array.choose (fun (_, _, found) -> found)
         if passes.Length = 0 then None else Some(passes |> Array.minBy fst |> snd)
+
+    /// `findCountedOrdersWith` with the passes one after another.
+    let findCountedOrders (costings: int64 ref) (orders: float ref) (repeats: int) (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =
+        findCountedOrdersWith false costings orders repeats p t limit
 
     /// `findCountedOrders` without the counts.
     let findWith (repeats: int) (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =

@@ -251,7 +251,7 @@ public static class ExecutedBytes
     {
         var slots = NetworkModule.MakeSlots(spec);
         int size = MemoryGuard.ElementSize(options.DType);
-        long Extent(int l) => spec.Indices[l].IsDynamic && batch is { } b ? b : spec.Indices[l].Size;
+        long Extent(int l) => ExtentAt(spec, batch, l);
         BigInteger Count(IEnumerable<long> shape) => shape.Aggregate(BigInteger.One, (n, d) => n * d);
         BigInteger held = 0, fed = 0, largestHeld = 0;
         var parameters = new List<BigInteger>();
@@ -290,8 +290,10 @@ public static class ExecutedBytes
 
     /// <summary>The bytes of <paramref name="spec"/>'s result at <paramref name="batch"/> rows (null: the nominal sizes).</summary>
     public static BigInteger ResultBytes(NetworkSpec spec, long? batch, ScalarType dtype) =>
-        spec.Output.Aggregate(BigInteger.One, (n, l) => n * (spec.Indices[l].IsDynamic && batch is { } b ? b : spec.Indices[l].Size))
-        * MemoryGuard.ElementSize(dtype);
+        spec.Output.Aggregate(BigInteger.One, (n, l) => n * ExtentAt(spec, batch, l)) * MemoryGuard.ElementSize(dtype);
+
+    /// The size of index <paramref name="l"/> at <paramref name="batch"/> rows (a dynamic index), else its own.
+    static long ExtentAt(NetworkSpec spec, long? batch, int l) => spec.Indices[l].IsDynamic && batch is { } b ? b : spec.Indices[l].Size;
 
     /// The nominal batch: the size of the first dynamic index (1 where there is none).
     static long BatchOf(NetworkSpec spec) => spec.Indices.FirstOrDefault(i => i.IsDynamic)?.Size ?? 1;

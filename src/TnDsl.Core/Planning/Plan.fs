@@ -545,21 +545,20 @@ module Plan =
                 else
                     (match budget with
                      | Some b when b.Ledger.Exhausted && not b.Ledger.FloorsAllow && knownSlicing b t -> None
-                     | Some b ->
-                         // The greedy slicer's eight passes where the ledger has work left, one where it has none.
+                     | _ ->
+                         // The greedy slicer's eight passes, counted in the ledger where there is one (one pass where
+                         // it has no work left), else in `work` and on several cores where the plan may use them.
+                         let counted, repeats, inParallel =
+                             match budget with
+                             | Some b -> b.Ledger.Work, (if b.Ledger.Exhausted then 1 else 8), false
+                             | None -> work, 8, o.Parallel
                          let costings = ref 0L
                          let orders = ref 0.0
-                         let found = PlanSlice.findCountedOrders costings orders (if b.Ledger.Exhausted then 1 else 8) p t limit
-                         b.Ledger.Work.Steps <- b.Ledger.Work.Steps + float t.Steps.Length * float (costings.Value + 2L)
-                         b.Ledger.Work.Orders <- b.Ledger.Work.Orders + orders.Value
-                         found |> Option.iter (fun ix -> PlanSliceSearch.countOrder b.Ledger.Work t ix.Length)
-                         found
-                     | None ->
-                         let costings = ref 0L
-                         let orders = ref 0.0
-                         let found = PlanSlice.findCountedOrdersWith o.Parallel costings orders 8 p t limit
-                         work.Steps <- work.Steps + float t.Steps.Length * float (costings.Value + 2L)
-                         work.Orders <- work.Orders + orders.Value
+                         let found = PlanSlice.findCountedOrdersWith inParallel costings orders repeats p t limit
+                         counted.Steps <- counted.Steps + float t.Steps.Length * float (costings.Value + 2L)
+                         counted.Orders <- counted.Orders + orders.Value
+                         if budget.IsSome then
+                             found |> Option.iter (fun ix -> PlanSliceSearch.countOrder counted t ix.Length)
                          found)
                     |> Option.map (fun ix -> let s = PlanSlice.figures p t ix in s.Flops, t, Some s)
             let free =

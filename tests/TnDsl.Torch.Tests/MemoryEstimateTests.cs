@@ -61,7 +61,7 @@ public class MemoryEstimateTests
             using (no_grad())
                 module.forward(inputs).Dispose();
             long held = module.parameters().Concat(module.buffers()).Concat(inputs).Sum(t => t.numel() * t.element_size());
-            using var optimizer = optim.Adam(module.parameters(), 1e-3);
+            using var optimizer = new Adam(module.parameters(), 1e-3);
             long rise = PeakMemory.Measure(() =>
             {
                 using var scope = NewDisposeScope();

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Spectre.Console;
 using TnDsl.Native;
+using TnDsl.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -31,8 +32,9 @@ public sealed record TrainSettings
 public sealed record EpochResult(int Epoch, double Loss, double TestAccuracy, double Seconds);
 
 /// <summary>
-/// A plain supervised loop: Adam on cross-entropy over shuffled mini-batches, with a progress bar, a per-epoch
-/// evaluation and optional checkpoints. Every temporary of a step lives in a dispose scope.
+/// A plain supervised loop: Adam (TnDsl.Torch's <see cref="Adam"/>, whose step keeps its Scalars alive through each
+/// native call) on cross-entropy over shuffled mini-batches, with a progress bar, a per-epoch evaluation and optional
+/// checkpoints. Every temporary of a step lives in a dispose scope.
 /// </summary>
 public static class Trainer
 {
@@ -44,7 +46,7 @@ public static class Trainer
         TrainSettings settings, Action<EpochResult>? afterEpoch = null)
     {
         var results = new List<EpochResult>();
-        using var optimizer = optim.Adam(model.parameters(), settings.LearningRate);
+        using var optimizer = new Adam(model.parameters(), settings.LearningRate);
         using var generator = new Generator((ulong)settings.Seed);
         long n = x.shape[0];
         int steps = (int)((n + settings.BatchSize - 1) / settings.BatchSize);

@@ -62,6 +62,27 @@ public static class ScalarOps
         return result;
     }
 
+    /// <summary>As <see cref="With(Tensor, double, Func{Tensor, Scalar, Tensor})"/> with a second tensor operand.</summary>
+    static Tensor With(Tensor t, Tensor u, double x, Func<Tensor, Tensor, Scalar, Tensor> op)
+    {
+        using var s = x.ToScalar();
+        var result = op(t, u, s);
+        GC.KeepAlive(t);
+        GC.KeepAlive(u);
+        return result;
+    }
+
+    /// <summary>As <see cref="With(Tensor, double, Func{Tensor, Scalar, Tensor})"/> with two more tensor operands.</summary>
+    static Tensor With(Tensor t, Tensor u, Tensor v, double x, Func<Tensor, Tensor, Tensor, Scalar, Tensor> op)
+    {
+        using var s = x.ToScalar();
+        var result = op(t, u, v, s);
+        GC.KeepAlive(t);
+        GC.KeepAlive(u);
+        GC.KeepAlive(v);
+        return result;
+    }
+
     /// <summary>A tensor–tensor operation with both operands referenced until it has returned.</summary>
     static Tensor Both(Tensor a, Tensor b, Func<Tensor, Tensor, Tensor> op)
     {
@@ -103,6 +124,21 @@ public static class ScalarOps
 
     /// <summary>t ← t · x in place; returns t.</summary>
     public static Tensor TimesInPlace(Tensor t, double x) => With(t, x, static (t, s) => t.mul_(s));
+
+    /// <summary>t ← t + x in place; returns t (TorchSharp's <c>add_(x)</c>, with a rooted alpha of 1).</summary>
+    public static Tensor PlusInPlace(Tensor t, double x) => With(t, x, static (t, s) => t.add_(s, One));
+
+    /// <summary>t ← t + alpha · u in place; returns t (TorchSharp's <c>add_(u, alpha)</c>).</summary>
+    public static Tensor PlusScaledInPlace(Tensor t, Tensor u, double alpha) =>
+        With(t, u, alpha, static (t, u, s) => t.add_(u, s));
+
+    /// <summary>t ← t + x · a · b element-wise, in place; returns t (TorchSharp's <c>addcmul_(a, b, x)</c>).</summary>
+    public static Tensor PlusProductInPlace(Tensor t, Tensor a, Tensor b, double x) =>
+        With(t, a, b, x, static (t, a, b, s) => t.addcmul_(a, b, s));
+
+    /// <summary>t ← t + x · a / b element-wise, in place; returns t (TorchSharp's <c>addcdiv_(a, b, x)</c>).</summary>
+    public static Tensor PlusQuotientInPlace(Tensor t, Tensor a, Tensor b, double x) =>
+        With(t, a, b, x, static (t, a, b, s) => t.addcdiv_(a, b, s));
 
     /// <summary>t ← x everywhere, in place; returns t.</summary>
     public static Tensor Fill(Tensor t, double x) => With(t, x, static (t, s) => t.fill_(s));

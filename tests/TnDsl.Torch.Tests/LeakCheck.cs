@@ -11,7 +11,7 @@ static class LeakCheck
     /// Runs <paramref name="loss"/> as a training step (zero_grad, backward, step, inside a dispose scope) three times to
     /// warm up, then twenty more, and asserts that the number of live tensors did not change over those twenty.
     /// </summary>
-    public static void AssertTrainingStepsLeakNothing(optim.Optimizer opt, Func<Tensor> loss)
+    public static void AssertTrainingStepsLeakNothing(RootedOptimizer opt, Func<Tensor> loss)
     {
         static long Live() => DisposeScopeManager.Statistics.ThreadTotalLiveCount;
         void Step()

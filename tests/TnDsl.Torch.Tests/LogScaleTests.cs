@@ -182,7 +182,7 @@ public class LogScaleTests
         using var temporaries = NewDisposeScope();
         var net = BornMps(12, 3, 1.0);
         using var m = NetworkAdapter.ToModule(net, Sweep(12), new NetworkModuleOptions { LogScale = true });
-        using var opt = optim.SGD(m.parameters(), 0.01);
+        using var opt = new Sgd(m.parameters(), 0.01);
         using var rawGenerator = new Generator(9);
         using var raw = randint(0, 2, [5, 12], generator: rawGenerator);
         LeakCheck.AssertTrainingStepsLeakNothing(opt, () =>

@@ -239,7 +239,7 @@ public class NetworkModuleTests
         using var temporaries = NewDisposeScope();
         var (net, _) = Mps(sites: 6, chi: 4);
         using var m = NetworkAdapter.ToModule(net, NetBuilder.RandomPath(net.Tensors.Length, new Random(1)));
-        using var opt = optim.SGD(m.parameters(), 0.01);
+        using var opt = new Sgd(m.parameters(), 0.01);
         using var rawGenerator = new Generator(9);
         using var raw = randint(0, 2, [5, 6], generator: rawGenerator);
         LeakCheck.AssertTrainingStepsLeakNothing(opt, () => ScalarOps.Square(m.forward([raw])).sum());

@@ -89,6 +89,16 @@ public class ScalarOpsTests
         Same(b.mul_(1.5), a);
         Assert.Same(a, OverInPlace(a, 255.0));
         Same(b.div_(255.0f), a);
+        var u = Sample(ScalarType.Float32).flip(1);
+        var d = Plus(Square(u), 1.0);
+        Assert.Same(a, PlusInPlace(a, 0.25));
+        Same(b.add_(0.25), a);
+        Assert.Same(a, PlusScaledInPlace(a, u, -0.3));
+        Same(b.add_(u, alpha: -0.3), a);
+        Assert.Same(a, PlusProductInPlace(a, u, d, 0.7));
+        Same(b.addcmul_(u, d, value: 0.7), a);
+        Assert.Same(a, PlusQuotientInPlace(a, u, d, -1.3));
+        Same(b.addcdiv_(u, d, value: -1.3), a);
         Same(full([3, 2], 2.5, ScalarType.Float64), Full([3, 2], 2.5, ScalarType.Float64));
         var w = zeros(5, ScalarType.Float64);
         var v = zeros(5, ScalarType.Float64);

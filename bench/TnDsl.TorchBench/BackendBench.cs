@@ -420,7 +420,7 @@ static partial class BackendBench
         using var m = NetworkModules.FromFile(file, set, new NetworkBuildOptions { Batch = batch, Module = new() { DType = dtype, Device = device, Seed = 1 } });
         using var inputsGenerator = new Generator(3);
         var inputs = RandomInputs.Make(m, batch, inputsGenerator, dtype, device);
-        using var opt = optim.SGD(m.parameters(), 1e-6);
+        using var opt = new Sgd(m.parameters(), 1e-6);
         void Step()
         {
             using var scope = NewDisposeScope();

@@ -102,7 +102,7 @@ public static class HeapBench
         });
         using var inputsGenerator = new Generator(2);
         var inputs = RandomInputs.Make(module, c.Batch, inputsGenerator, dtype);
-        using var optimizer = optim.Adam(module.parameters(), 1e-3);
+        using var optimizer = new Adam(module.parameters(), 1e-3);
         void Forward()
         {
             using var _ = no_grad();

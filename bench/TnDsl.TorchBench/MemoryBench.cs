@@ -165,12 +165,13 @@ public static class MemoryBench
         }
     }
 
-    /// The rise of resident memory during one training step from fresh (no gradients, no optimizer state yet).
+    /// The rise of resident memory during one training step from fresh (no gradients, no optimizer state yet): the
+    /// optimizer is made inside the measured call, so that its state counts (Adam makes it when it is made).
     static long RiseOfStep(NetworkModule module, Tensor[] inputs, bool measure = true)
     {
-        using var optimizer = optim.Adam(module.parameters(), 1e-3);
         void Step()
         {
+            using var optimizer = new Adam(module.parameters(), 1e-3);
             using var scope = NewDisposeScope();
             optimizer.zero_grad();
             ScalarOps.Square(module.forward(inputs)).mean().backward();

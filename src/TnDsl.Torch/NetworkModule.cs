@@ -136,7 +136,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     /// tree depends on the sliced indices its leaves carry, and its level is the position of the innermost of them (0
     /// for none). Over all slices step s runs N_s = ∏_{j ≤ level(s)} size(o_j) times; a range of slices starting
     /// mid-way runs every step in its first slice, then, where the values change first at position c, the steps of
-    /// level ≥ c.</summary>
+    /// level ≥ c. A call run in chunks of rows (<see cref="ChunkRows"/>) counts its last chunk's.</summary>
     public IReadOnlyList<long> StepRuns => stepRuns;
     /// <summary>The sliced indices in the order their loops run, outermost first (empty when unsliced).</summary>
     public IReadOnlyList<int> SliceOrder => slicedLabels;

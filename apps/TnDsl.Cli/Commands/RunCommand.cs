@@ -159,8 +159,7 @@ public static class RunCommand
                         (module.ParameterCount > 0 ? $", {MemoryGuard.Format(MemoryGuard.Needed(module.Spec, plan, new NetworkModuleOptions { DType = dtype }, training: true))} training" : "") +
                         $" (planner's estimate; limit {MemoryGuard.Format(MemoryGuard.Limit)})");
             if (chunk > 0)
-                w.WriteLine($"  chunks      {MemoryGuard.Chunks(n, chunk)} chunks of {chunk:N0} rows (the forward pass does not fit at once; " +
-                            $"{MemoryGuard.Format(MemoryGuard.ChunkNeeded(module.Spec, plan, new NetworkModuleOptions { DType = dtype }, n, chunk))} in chunks)");
+                w.WriteLine($"  chunks      {MemoryGuard.Chunks(n, chunk)} chunks of {chunk:N0} rows (the forward pass does not fit at once)");
             w.WriteLine($"  kernels     {string.Join(", ", module.Plan.GroupBy(p => p.Kernel).OrderBy(g => g.Key).Select(g => $"{g.Key.ToString().ToLowerInvariant()} {g.Count()}"))} (chosen when the module was built)");
             if (module.Plan.Any(p => p.Lowering is not null))
                 w.WriteLine($"  lowered     {string.Join(", ", module.Plan.Where(p => p.Lowering is not null).GroupBy(p => p.Lowering!.Name).OrderBy(g => g.Key).Select(g => $"{g.Key} {g.Count()}"))} (steps run by structure, not dense products)");

@@ -24,6 +24,13 @@ public sealed class MemoryLimitException(string what, BigInteger bytesNeeded, lo
 }
 
 /// <summary>
+/// A plan fitted to the memory limit by <see cref="MemoryGuard.FitPlan"/>: its forward pass runs whole
+/// (<see cref="Chunk"/> 0) or in chunks of <see cref="Chunk"/> rows (a module not built for training, whose forward
+/// pass fits only so).
+/// </summary>
+public sealed record FittedPlan(PlanView Plan, long Chunk);
+
+/// <summary>
 /// The one byte-size guard of the backend. Everything that allocates tensors whose size comes from user input
 /// (weights and buffers when a module is built, random inputs, the plan's intermediates, the activations and
 /// gradients of a backward pass, checkpoints and data files) calls <see cref="Check(BigInteger, string)"/> with the
@@ -142,17 +149,26 @@ public static class MemoryGuard
     /// Refuses <paramref name="bytes"/> for <paramref name="what"/> when they exceed <see cref="Limit"/> (or 2^63 − 1):
     /// throws <see cref="MemoryLimitException"/> with a message naming both figures. Call it before allocating.
     /// </summary>
-    public static void Check(BigInteger bytes, string what)
+    public static void Check(BigInteger bytes, string what) => Check(bytes, what, null);
+
+    /// <summary>
+    /// As <see cref="Check(BigInteger, string)"/>, the refusal saying <paramref name="advice"/> (for example "feed at
+    /// most 1,000 rows per step") before the remedies.
+    /// </summary>
+    public static void Check(BigInteger bytes, string what, string? advice)
     {
         if (bytes.Sign <= 0)
             return;
         var (limit, source) = Current();
         if (bytes <= limit && bytes < long.MaxValue)
             return;
-        throw new MemoryLimitException(what, bytes, limit, source,
-            $"{what} needs {Format(bytes)}, over the memory limit of {Format(limit)} ({source}); " +
-            (Remedies ?? DefaultRemedies));
+        throw Over(bytes, what, advice, limit, source);
     }
+
+    static MemoryLimitException Over(BigInteger bytes, string what, string? advice, long limit, string source) =>
+        new(what, bytes, limit, source,
+            $"{what} needs {Format(bytes)}, over the memory limit of {Format(limit)} ({source}); " +
+            (advice is null ? "" : advice + "; ") + (Remedies ?? DefaultRemedies));
 
     /// <summary>
     /// The bytes executing <paramref name="plan"/> in <paramref name="dtype"/> needs by the planner's estimate from
@@ -216,7 +232,9 @@ public static class MemoryGuard
     /// called again with smaller limits on the largest intermediate (of one slice), a quarter of the bytes left after
     /// the inputs and then a quarter of that, up to six times, so that the planner slices to fit. Throws
     /// <see cref="MemoryLimitException"/> naming the figures when no plan fits (the inputs or the result alone are
-    /// over the limit, no closed index is left to slice, or training keeps more than the limit whatever is sliced).
+    /// over the limit, no closed index is left to slice, or training keeps more than the limit whatever is sliced);
+    /// where the network is known the refusal names the most rows that fit the best plan tried. A forward pass that
+    /// fits only in chunks of rows is refused here: <see cref="FitPlan"/> accepts it.
     /// </summary>
     /// <param name="plan">Plans the network with a limit on intermediates in elements (null for none); may throw
     /// <see cref="TnException"/> when a limit cannot be met.</param>
@@ -229,22 +247,49 @@ public static class MemoryGuard
     /// plan's alone; its floor (<see cref="ExecutedBytes.Floor"/>) is checked before anything is planned.</param>
     /// <param name="batch">The batch <paramref name="plan"/> plans for (null: the nominal sizes), for the floor.</param>
     public static PlanView Fit(Func<long?, PlanView> plan, long? elements, ScalarType dtype, bool training, string what, NetworkSpec? spec = null,
-        long? batch = null)
+        long? batch = null) =>
+        Fitted(plan, elements, dtype, training, what, spec, batch, chunks: false).Plan;
+
+    /// <summary>
+    /// As <see cref="Fit"/>, for a module of <paramref name="spec"/> that is not built for training: where no plan's
+    /// forward pass fits at the batch, but the network's rows are independent (<see cref="ChunkIndex"/>) and the
+    /// forward pass fits in chunks of rows beside the whole inputs and result (<see cref="ChunkRows"/>), the plan is
+    /// kept and the forward pass runs in chunks. The plan is then one planned at the batch asked for: of the plans
+    /// <see cref="Fit"/> tried (the first, then those planned under a limit on intermediates), the one of the fewest
+    /// flops whose chunks fit, the one of fewer chunks on a tie. (The flops decide, not the number of chunks: greedy on
+    /// <c>layers/peps.tn</c> at 3,000,000 rows under 1 GiB, a plan made under a limit on intermediates, of 1.25e10
+    /// flops, ran its forward pass in 4 chunks in 27 to 30 s; the first plan, of 1.13e10 flops, in 9 chunks in 9.5 s.)
+    /// With <paramref name="training"/> it is <see cref="Fit"/>.
+    /// </summary>
+    public static FittedPlan FitPlan(Func<long?, PlanView> plan, long? elements, ScalarType dtype, bool training, string what, NetworkSpec spec,
+        long? batch = null) =>
+        Fitted(plan, elements, dtype, training, what, spec, batch, chunks: !training);
+
+    /// The flops a plan executes: all its slices' where it is sliced.
+    static BigInteger Flops(PlanView plan) => plan.IsSliced ? plan.SlicedFlops : plan.Flops;
+
+    static FittedPlan Fitted(Func<long?, PlanView> plan, long? elements, ScalarType dtype, bool training, string what, NetworkSpec? spec,
+        long? batch, bool chunks)
     {
         // The heap the estimate is about (glibc's, or TN_HEAP=return): see NativeHeap.
         NativeHeap.Apply();
+        var options = new NetworkModuleOptions { DType = dtype };
+        long rows = spec is null ? 0 : batch ?? spec.Indices.Where(i => i.IsDynamic).Select(i => i.Size).DefaultIfEmpty(0).Max();
+        chunks = chunks && spec is not null && ChunkIndex(spec) is not null && rows > 1;
         if (spec is not null)
-            CheckFloor(spec, batch, dtype, training, what);
+            CheckFloor(spec, batch, dtype, training, what, chunks);
         BigInteger Needed(PlanView p) =>
-            spec is null ? MemoryGuard.Needed(p, dtype, training) : MemoryGuard.Needed(spec, p, new NetworkModuleOptions { DType = dtype }, training);
+            spec is null ? MemoryGuard.Needed(p, dtype, training) : MemoryGuard.Needed(spec, p, options, training);
         var first = plan(elements);
         var needed = Needed(first);
         var (limit, source) = Current();
         if (needed <= limit && needed < long.MaxValue)
-            return first;
+            return new FittedPlan(first, 0);
         int size = ElementSize(dtype);
         var inputs = first.Bytes(size).Inputs;
         var best = needed;
+        var tried = new List<PlanView> { first };
+        var bestPlan = first;
         string? why = null;
         var room = (new BigInteger(limit) - inputs) / (4 * size);
         if (elements is { } e && room > e)
@@ -275,26 +320,133 @@ public static class MemoryGuard
             }
             var bytes = Needed(sliced);
             if (bytes <= limit)
-                return sliced;
-            best = BigInteger.Min(best, bytes);
+                return new FittedPlan(sliced, 0);
+            tried.Add(sliced);
+            if (bytes < best)
+                (best, bestPlan) = (bytes, sliced);
         }
+        string? rowsAdvice = null;
+        if (chunks)
+        {
+            // Nothing fits whole: the rows of a forward pass run in chunks, with the plan of the fewest flops.
+            FittedPlan? chunked = null;
+            foreach (var candidate in tried)
+            {
+                long chunk = ChunkRows(spec!, candidate, options, rows);
+                if (chunk > 0 && (chunked is null || Flops(candidate) < Flops(chunked.Plan) ||
+                                  Flops(candidate) == Flops(chunked.Plan) && Chunks(rows, chunk) < Chunks(rows, chunked.Chunk)))
+                    chunked = new FittedPlan(candidate, chunk);
+            }
+            if (chunked is not null)
+                return chunked;
+            rowsAdvice = NoChunk;
+        }
+        else if (spec is not null && rows > 1)
+            rowsAdvice = AtMost(MostRows(spec, bestPlan, options, training, rows), training, "with this plan");
         var mode = training ? "training" : "the forward pass";
         throw new MemoryLimitException(what, best, limit, source,
             $"{what}: {mode} needs {Format(needed)} by the planner's estimate" +
             (best < needed ? $", {Format(best)} at best when sliced" : "") +
             $", over the memory limit of {Format(limit)} ({source})" +
             (why is not null ? $"; slicing cannot go further: {why}" : inputs > limit ? "; the inputs and weights alone are over it" : "") +
+            (rowsAdvice is null ? "" : $"; {rowsAdvice}") +
             "; " + (Remedies ?? DefaultRemedies));
     }
+
+    /// <summary>
+    /// The dynamic (batch) index along which the forward pass of <paramref name="spec"/> may run in chunks of rows, or
+    /// null. It is the network's one dynamic index where it is an output index that no weight or const carries: the
+    /// result's rows at some of its values are then the network contracted with the inputs' rows at those values,
+    /// whatever the plan (in log-scale too: the scales are per row). Not where it is summed (every row of the
+    /// result depends on all the rows fed), nor where there are several dynamic indices (all take the batch fed).
+    /// </summary>
+    public static int? ChunkIndex(NetworkSpec spec)
+    {
+        var dynamic = spec.Indices.Where(i => i.IsDynamic).Select(i => i.Id).ToArray();
+        if (dynamic.Length != 1 || !spec.Output.Contains(dynamic[0]))
+            return null;
+        return spec.Tensors.Any(t => t.Role != TensorRole.Input && t.Legs.Contains(dynamic[0])) ? null : dynamic[0];
+    }
+
+    /// <summary>
+    /// The bytes the forward pass of <paramref name="plan"/> fed <paramref name="rows"/> rows needs when it runs in
+    /// chunks of <paramref name="chunk"/> rows: the weights, consts and the whole inputs held, the whole result written
+    /// chunk by chunk, and one chunk's program beyond what it holds (its inputs are views of the whole ones), with the
+    /// heap's allowance on what the call allocates (<see cref="WithHeap"/>).
+    /// </summary>
+    public static BigInteger ChunkNeeded(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, long rows, long chunk)
+    {
+        var held = ExecutedBytes.Floor(spec, rows, options, training: false).Inputs;
+        var result = ExecutedBytes.ResultBytes(spec, rows, options.DType);
+        var one = ExecutedBytes.Estimate(spec, plan, options, MemoryModel.AdamSlots, chunk);
+        return WithHeap(held, held + result + (one.Forward - one.Inputs));
+    }
+
+    /// <summary>
+    /// The most rows per chunk, below <paramref name="rows"/>, whose forward pass in chunks
+    /// (<see cref="ChunkNeeded"/>) fits <see cref="Limit"/>; 0 where the network's rows are not independent
+    /// (<see cref="ChunkIndex"/>) or not even a chunk of one row fits.
+    /// </summary>
+    public static long ChunkRows(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, long rows) =>
+        ChunkIndex(spec) is null ? 0 : Largest(rows, chunk => ChunkNeeded(spec, plan, options, rows, chunk));
+
+    /// <summary>
+    /// The most rows, below <paramref name="rows"/>, a call of <paramref name="plan"/> fits <see cref="Limit"/> at
+    /// (<see cref="Needed(NetworkSpec, PlanView, NetworkModuleOptions, bool, long)"/>, a training step with
+    /// <paramref name="training"/>); 0 where not even one row fits.
+    /// </summary>
+    public static long MostRows(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, bool training, long rows) =>
+        Largest(rows, r => MemoryGuard.Needed(spec, plan, options, training, r));
+
+    /// The largest row count in [1, below) whose bytes fit the limit, by bisection (the bytes grow with the rows); 0
+    /// where one row does not fit.
+    static long Largest(long below, Func<long, BigInteger> needed)
+    {
+        var limit = new BigInteger(Math.Min(Limit, long.MaxValue - 1));
+        if (below <= 1 || needed(1) > limit)
+            return 0;
+        long lo = 1, hi = below - 1;
+        while (lo < hi)
+        {
+            long mid = lo + (hi - lo + 1) / 2;
+            if (needed(mid) <= limit)
+                lo = mid;
+            else
+                hi = mid - 1;
+        }
+        return lo;
+    }
+
+    /// <summary>The number of chunks of <paramref name="chunk"/> rows that <paramref name="rows"/> rows make.</summary>
+    public static long Chunks(long rows, long chunk) => (rows + chunk - 1) / chunk;
+
+    /// <summary>
+    /// What a refusal says of the rows that fit (<see cref="MostRows"/>): at most <paramref name="most"/> rows per step
+    /// with <paramref name="training"/> (and why a step is not run in chunks), else per call; <paramref name="with"/>
+    /// qualifies it (for example "with this plan").
+    /// </summary>
+    public static string AtMost(long most, bool training, string? with = null) =>
+        most == 0
+            ? $"not even one row fits{(training ? " a training step" : "")}{(with is null ? "" : " " + with)}"
+            : training
+                ? $"feed at most {most:N0} rows per step{(with is null ? "" : " " + with)} (a training step is not run in chunks: autograd keeps every chunk's activations)"
+                : $"feed at most {most:N0} rows per call{(with is null ? "" : " " + with)}";
+
+    /// What a refusal of a forward pass that could run in chunks says.
+    internal const string NoChunk = "not even a chunk of one row fits beside the whole inputs and result";
 
     /// <summary>
     /// Throws <see cref="MemoryLimitException"/> when what a call of <paramref name="spec"/> at <paramref name="batch"/>
     /// needs whatever the plan (<see cref="ExecutedBytes.Floor"/>, with the heap's allowance as the estimate has it) is
     /// over the limit: no plan could fit, so the planner is not run (a large batch took it half a minute to say so).
+    /// Where the forward pass may run in chunks of rows (<paramref name="chunks"/>, see <see cref="FitPlan"/>) its floor
+    /// is at most the weights, consts and inputs and the result: the embedded inputs are then made chunk by chunk.
     /// </summary>
-    public static void CheckFloor(NetworkSpec spec, long? batch, ScalarType dtype, bool training, string what)
+    public static void CheckFloor(NetworkSpec spec, long? batch, ScalarType dtype, bool training, string what, bool chunks = false)
     {
         var (inputs, floor) = ExecutedBytes.Floor(spec, batch, new NetworkModuleOptions { DType = dtype }, training);
+        if (chunks && !training)
+            floor = BigInteger.Min(floor, inputs + ExecutedBytes.ResultBytes(spec, batch, dtype));
         var needed = WithHeap(inputs, floor);
         var (limit, source) = Current();
         if (needed <= limit && needed < long.MaxValue)

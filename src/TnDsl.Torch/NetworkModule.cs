@@ -100,6 +100,9 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     readonly PlanStep[] plan;
     readonly long[]? finalPermutation;
     readonly int[] dynamicLabels;
+    readonly int[] outputBatchAxes;     // the output's axes over dynamic indices
+    readonly int? chunkIndex;           // the dynamic index a forward pass may run in chunks along (MemoryGuard.ChunkIndex)
+    readonly int chunkAxis;             // its axis in the output
     readonly int[] slicedLabels;        // in loop order, outermost first
     readonly SliceReuse? reuse;         // the schedule of a sliced plan
     readonly bool reuseOn;              // whether it skips and holds (else every step runs in every slice)
@@ -133,7 +136,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     /// tree depends on the sliced indices its leaves carry, and its level is the position of the innermost of them (0
     /// for none). Over all slices step s runs N_s = ∏_{j ≤ level(s)} size(o_j) times; a range of slices starting
     /// mid-way runs every step in its first slice, then, where the values change first at position c, the steps of
-    /// level ≥ c.</summary>
+    /// level ≥ c. A call run in chunks of rows (<see cref="ChunkRows"/>) counts its last chunk's.</summary>
     public IReadOnlyList<long> StepRuns => stepRuns;
     /// <summary>The sliced indices in the order their loops run, outermost first (empty when unsliced).</summary>
     public IReadOnlyList<int> SliceOrder => slicedLabels;
@@ -169,6 +172,9 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         (this.plan, finalPermutation, asIndex) = MakePlan(spec, slots, leaves, plan, options);
         slotAsIndex = slots.Select((_, s) => leaves.Where((l, id) => l.Source == Source.Input && l.Slot == s && asIndex[id]).Any()).ToArray();
         dynamicLabels = spec.Indices.Where(i => i.IsDynamic).Select(i => i.Id).ToArray();
+        outputBatchAxes = spec.Output.Select((l, k) => (l, k)).Where(x => spec.Indices[x.l].IsDynamic).Select(x => x.k).ToArray();
+        chunkIndex = MemoryGuard.ChunkIndex(spec);
+        chunkAxis = chunkIndex is { } ci ? Array.IndexOf(spec.Output, ci) : 0;
         slicedLabels = options.SliceOrder?.ToArray() ?? plan.SlicedLabels.ToArray();
         if (slicedLabels.Length != plan.SlicedLabels.Length || !slicedLabels.Order().SequenceEqual(plan.SlicedLabels.Order()))
             throw new ArgumentException($"the slice order [{string.Join(", ", slicedLabels)}] is not an order of the plan's sliced indices [{string.Join(", ", plan.SlicedLabels)}]");
@@ -382,33 +388,99 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     /// The memory guard for a batch larger than the plan's: the plan was fitted to the limit at its own batch
     /// (MemoryGuard.Fit), so a call fed more rows is checked against the estimate of the same program at the batch
     /// fed (training where autograd records, the forward pass otherwise) before anything is computed; each larger batch
-    /// once.
-    void GuardBatch(Tensor[] inputs, ScalarType dtype)
+    /// once. Returns 0 where the call runs whole, else the rows per chunk: a forward pass that does not fit, of a
+    /// network whose rows are independent (MemoryGuard.ChunkIndex), runs in chunks where <paramref name="mayChunk"/>
+    /// and nothing records autograd (every chunk's activations would be kept). Any other call over the limit is refused,
+    /// naming the most rows that fit.
+    long GuardBatch(Tensor[] inputs, ScalarType dtype, bool mayChunk)
+    {
+        long rows = Rows(inputs);
+        if (!guardSet)
+        {
+            guardedForward = guardedTraining = ExecutionPlan.Batch ?? NominalBatch;
+            guardSet = true;
+        }
+        // Every call runs this: a batch no larger than both guarded ones returns before the parameters are enumerated.
+        if (rows <= Math.Min(guardedForward, guardedTraining))
+            return 0;
+        bool training = is_grad_enabled() && parameters().Any(p => p.requires_grad);
+        ref long guarded = ref training ? ref guardedTraining : ref guardedForward;
+        if (rows <= guarded)
+            return 0;
+        var at = options with { DType = dtype };
+        var needed = MemoryGuard.Needed(Spec, ExecutionPlan, at, training, rows);
+        var (limit, _) = MemoryGuard.Current();
+        if (needed <= limit && needed < long.MaxValue)
+        {
+            guarded = rows;
+            return 0;
+        }
+        var what = $"{Spec.Name} ({dtype.ToString().ToLowerInvariant()}) fed a batch of {rows:N0} (planned for {ExecutionPlan.Batch ?? NominalBatch:N0}), " +
+                   (training ? "with autograd (a training step)," : "the forward pass,");
+        if (!training && mayChunk && chunkIndex is not null && Independent(inputs, rows))
+        {
+            if (chunking is { } c && c.Rows == rows && c.Limit == limit)
+                return c.Chunk;
+            long chunk = MemoryGuard.ChunkRows(Spec, ExecutionPlan, at, rows);
+            if (chunk > 0)
+            {
+                chunking = (rows, limit, chunk);
+                return chunk;
+            }
+            MemoryGuard.Check(needed, what, MemoryGuard.NoChunk);
+        }
+        MemoryGuard.Check(needed, what, MemoryGuard.AtMost(MemoryGuard.MostRows(Spec, ExecutionPlan, at, training, rows), training));
+        // The limit rose between the two reads: the batch fits whole.
+        return 0;
+    }
+
+    long guardedForward, guardedTraining;
+    bool guardSet;
+    long NominalBatch => Spec.Indices.Where(i => i.IsDynamic).Select(i => i.Size).DefaultIfEmpty(0).Max();
+    // The rows per chunk last chosen, for the rows fed and the limit then.
+    (long Rows, long Limit, long Chunk)? chunking;
+
+    /// The batch fed: the largest extent of the inputs' batch axes.
+    long Rows(Tensor[] inputs)
     {
         long rows = 0;
         for (int s = 0; s < slots.Length && s < inputs.Length; s++)
             for (int k = 0; k < slots[s].Batch && k < inputs[s].dim(); k++)
                 rows = Math.Max(rows, inputs[s].size(k));
-        if (!guardSet)
-        {
-            guardedForward = guardedTraining = ExecutionPlan.Batch ?? Spec.Indices.Where(i => i.IsDynamic).Select(i => i.Size).DefaultIfEmpty(0).Max();
-            guardSet = true;
-        }
-        // Every call runs this: a batch no larger than both guarded ones returns before the parameters are enumerated.
-        if (rows <= Math.Min(guardedForward, guardedTraining))
-            return;
-        bool training = is_grad_enabled() && parameters().Any(p => p.requires_grad);
-        ref long guarded = ref training ? ref guardedTraining : ref guardedForward;
-        if (rows <= guarded)
-            return;
-        var needed = MemoryGuard.Needed(Spec, ExecutionPlan, options with { DType = dtype }, training, rows);
-        MemoryGuard.Check(needed, $"{Spec.Name} ({dtype.ToString().ToLowerInvariant()}) fed a batch of {rows:N0} (planned for {guarded:N0}), " +
-            (training ? "with autograd (a training step)," : "the forward pass,"));
-        guarded = rows;
+        return rows;
     }
 
-    long guardedForward, guardedTraining;
-    bool guardSet;
+    /// Whether the inputs can be cut into chunks of rows: every batch axis is there with the batch's extent, and no
+    /// input records autograd.
+    bool Independent(Tensor[] inputs, long rows)
+    {
+        bool grad = is_grad_enabled();
+        for (int s = 0; s < slots.Length; s++)
+        {
+            if (inputs[s].dim() != slots[s].Batch + slots[s].Expected.Length || (grad && inputs[s].requires_grad))
+                return false;
+            for (int k = 0; k < slots[s].Batch; k++)
+                if (inputs[s].size(k) != rows)
+                    return false;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Makes every call's batch checked by the memory guard, the plan's own batch included: for a plan whose forward
+    /// pass fits only in chunks of rows (<see cref="MemoryGuard.FitPlan"/>), so that a call at that batch runs in
+    /// chunks rather than whole.
+    /// </summary>
+    internal void GuardEveryBatch()
+    {
+        guardedForward = guardedTraining = 0;
+        guardSet = true;
+    }
+
+    /// <summary>The rows per chunk the last call ran its forward pass in, or 0 where it ran whole: a forward pass that
+    /// does not fit the memory limit at the rows fed runs the same plan on consecutive chunks of rows (see
+    /// <see cref="forward"/>).</summary>
+    public long ChunkRows { get; private set; }
 
     /// <summary>Contracts the network with inputs given by name (input family names, see <see cref="InputNames"/>).</summary>
     public Tensor Forward(IReadOnlyDictionary<string, Tensor> inputs) => forward(ByName(inputs));
@@ -417,32 +489,39 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     /// Contracts the network with inputs given by position (the order of <see cref="InputNames"/>). With
     /// <see cref="NetworkModuleOptions.LogScale"/> the steps run rescaled (see <see cref="ForwardLog(Tensor[])"/>) and the
     /// result is scaled back at the end, so intermediates cannot overflow or underflow although the result can.
+    /// <para>
+    /// Where the forward pass does not fit the memory limit at the rows fed (<see cref="MemoryGuard"/>), nothing
+    /// records autograd and the network's rows are independent (<see cref="MemoryGuard.ChunkIndex"/>), the same plan
+    /// runs on consecutive chunks of rows (<see cref="ChunkRows"/>, from <see cref="MemoryGuard.ChunkRows"/>), every
+    /// input narrowed along its batch axes, and each chunk's result is written into the whole one: the same values,
+    /// row for row. Otherwise a batch over the limit is refused, naming the most rows that fit.
+    /// </para>
     /// </summary>
     public override Tensor forward(Tensor[] inputs)
     {
+        using var scope = NewDisposeScope();
         if (!options.LogScale)
+            return Whole(inputs, false, o => [(o.Value, chunkAxis)])[0].MoveToOuterDisposeScope();
+        return Whole(inputs, true, o =>
         {
-            using var scope = NewDisposeScope();
-            return Execute(inputs, false).Value.MoveToOuterDisposeScope();
-        }
-        using (var scope = NewDisposeScope())
-        {
-            var r = Execute(inputs, true).Scaled();
-            return (r.Value * r.ExpandedLogScale().exp()).MoveToOuterDisposeScope();
-        }
+            var r = o.Scaled();
+            return [(r.Value * r.ExpandedLogScale().exp(), chunkAxis)];
+        })[0].MoveToOuterDisposeScope();
     }
 
     /// <summary>
     /// Contracts the network in log-scale: after every step the intermediate is divided by its largest absolute
     /// value per batch element (per assignment of its dynamic legs) and the logarithm of that divisor is carried
     /// alongside. Returns the normalised result and its log-scale, whose product is the network's value; nothing
-    /// overflows or underflows on the way, whatever the length of the chain. Differentiable.
+    /// overflows or underflows on the way, whatever the length of the chain. Differentiable. A batch whose forward pass
+    /// does not fit runs in chunks of rows as in <see cref="forward"/>.
     /// </summary>
     public LogScaled ForwardLog(Tensor[] inputs)
     {
         using var scope = NewDisposeScope();
-        var r = Execute(inputs, true);
-        return new LogScaled(r.Value.MoveToOuterDisposeScope(), r.LogScale!.MoveToOuterDisposeScope(), r.BatchAxes);
+        // The log-scale has one axis per dynamic output leg, the chunked index's the only one.
+        var r = Whole(inputs, true, o => [(o.Value, chunkAxis), (o.LogScale!, 0)]);
+        return new LogScaled(r[0].MoveToOuterDisposeScope(), r[1].MoveToOuterDisposeScope(), outputBatchAxes);
     }
 
     /// <summary>
@@ -497,14 +576,69 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     Outcome Execute(Tensor[] inputs, bool logScale, (long First, long Count)? range = null,
                     (IReadOnlyList<long> Counts, List<Outcome> Parts)? split = null)
     {
+        var (dtype, device) = Arguments(inputs);
+        GuardBatch(inputs, dtype, mayChunk: false);
+        ChunkRows = 0;
+        return Contract(inputs, logScale, dtype, device, range, split);
+    }
+
+    /// Checks the inputs' count and that none is null, and returns the module's dtype and device.
+    (ScalarType, Device) Arguments(Tensor[] inputs)
+    {
         ArgumentNullException.ThrowIfNull(inputs);
         if (inputs.Length != slots.Length)
             throw new ArgumentException($"expected {slots.Length} input(s) ({string.Join(", ", InputNames)}), got {inputs.Length}");
         for (int s = 0; s < inputs.Length; s++)
             if (inputs[s] is null)
                 throw new ArgumentNullException(nameof(inputs), $"input {slots[s].Name} is null");
-        var (dtype, device) = Placement();
-        GuardBatch(inputs, dtype);
+        return Placement();
+    }
+
+    /// The parts <paramref name="take"/> makes of the outcome of every row fed, each with the axis its rows are on. Where
+    /// the memory guard says so (<see cref="GuardBatch"/>), the plan runs on consecutive chunks of rows, each input a
+    /// view narrowed along its batch axes, in a dispose scope of its own, and each chunk's parts are copied into whole
+    /// tensors made at the first chunk (autograd, where it records, sees the copies).
+    Tensor[] Whole(Tensor[] inputs, bool logScale, Func<Outcome, (Tensor Value, int Axis)[]> take)
+    {
+        var (dtype, device) = Arguments(inputs);
+        long chunk = ChunkRows = GuardBatch(inputs, dtype, mayChunk: true);
+        if (chunk == 0)
+            return take(Contract(inputs, logScale, dtype, device)).Select(p => p.Value).ToArray();
+        long rows = Rows(inputs);
+        Tensor[]? whole = null;
+        for (long start = 0; start < rows; start += chunk)
+        {
+            long n = Math.Min(chunk, rows - start);
+            using var scope = NewDisposeScope();
+            var part = new Tensor[inputs.Length];
+            for (int s = 0; s < inputs.Length; s++)
+            {
+                part[s] = inputs[s];
+                for (int k = 0; k < slots[s].Batch; k++)
+                    part[s] = part[s].narrow(k, start, n);
+            }
+            var taken = take(Contract(part, logScale, dtype, device));
+            if (whole is null)
+            {
+                whole = taken.Select(t =>
+                {
+                    var shape = t.Value.shape;
+                    shape[t.Axis] = rows;
+                    return empty(shape, t.Value.dtype, t.Value.device);
+                }).ToArray();
+                foreach (var w in whole)
+                    scope.MoveToOuter(w);
+            }
+            for (int k = 0; k < taken.Length; k++)
+                whole[k].narrow(taken[k].Axis, start, n).copy_(taken[k].Value);
+        }
+        return whole!;
+    }
+
+    /// Runs the plan on checked arguments (see <see cref="Execute"/>).
+    Outcome Contract(Tensor[] inputs, bool logScale, ScalarType dtype, Device device, (long First, long Count)? range = null,
+                     (IReadOnlyList<long> Counts, List<Outcome> Parts)? split = null)
+    {
         var fed = new Tensor[slots.Length];
         var classes = new Tensor?[slots.Length];
         for (int s = 0; s < slots.Length; s++)
@@ -742,8 +876,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             last.Value.Dispose();
         if (scaling is null)
             return new Outcome(value, null, []);
-        var batchAxes = spec.Output.Select((l, k) => (l, k)).Where(x => spec.Indices[x.l].IsDynamic).Select(x => x.k).ToArray();
-        return new Outcome(value, scaling.ToLegs(last.Log!, spec.Output.Where(l => spec.Indices[l].IsDynamic).ToArray()), batchAxes);
+        return new Outcome(value, scaling.ToLegs(last.Log!, spec.Output.Where(l => spec.Indices[l].IsDynamic).ToArray()), outputBatchAxes);
     }
 
     /// The sum of two slices' values. In log-scale both are brought to the larger scale per batch element before

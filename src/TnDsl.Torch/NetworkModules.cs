@@ -20,7 +20,9 @@ public sealed record NetworkBuildOptions
     /// limit it cannot meet is refused before anything is allocated.</summary>
     public long? MaxIntermediateElements { get; init; }
     /// <summary>Whether the module will be trained: the memory guard then counts the activations autograd keeps and
-    /// the gradients (see <see cref="MemoryGuard.Needed(NetworkSpec, PlanView, NetworkModuleOptions, bool)"/>), not only the forward pass.</summary>
+    /// the gradients (see <see cref="MemoryGuard.Needed(NetworkSpec, PlanView, NetworkModuleOptions, bool)"/>), not only the forward pass.
+    /// When false, a batch whose forward pass fits only in chunks of rows is built (see <see cref="MemoryGuard.FitPlan"/>),
+    /// not refused.</summary>
     public bool Training { get; init; }
 }
 
@@ -63,14 +65,19 @@ public static class NetworkModules
             throw new TnException($"{network.Name}: {e.Message} is not supported by the TorchSharp backend");
         }
         // The byte estimate of the program the module will run against the memory limit, before anything is
-        // allocated; sliced to fit where it is over (see MemoryGuard.Fit).
+        // allocated; sliced to fit where it is over, and not built for training, run in chunks of rows where only
+        // that fits (see MemoryGuard.FitPlan).
         var dtype = options.Module.DType;
-        var plan = MemoryGuard.Fit(limit => NetworkAdapter.Plan(network, options.Optimizer, options.Batch, options.PlanSeed, limit),
+        var fitted = MemoryGuard.FitPlan(limit => NetworkAdapter.Plan(network, options.Optimizer, options.Batch, options.PlanSeed, limit),
             options.MaxIntermediateElements, dtype, options.Training,
             $"{network.Name} ({dtype.ToString().ToLowerInvariant()}{(options.Batch is { } b ? $", batch {b}" : "")})", spec, options.Batch);
         try
         {
-            return new NetworkModule(spec, plan, options.Module);
+            var module = new NetworkModule(spec, fitted.Plan, options.Module);
+            // The plan's own batch does not fit at once: every call's batch is checked, and runs in chunks where it must.
+            if (fitted.Chunk > 0)
+                module.GuardEveryBatch();
+            return module;
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException)
         {

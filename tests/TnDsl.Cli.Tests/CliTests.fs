@@ -528,6 +528,19 @@ let ``tn run slices a plan over the memory limit to fit it, tn emit writes the s
         assertRefused [ "memory limit" ] (tnProcess [ "TN_MEMORY_LIMIT", "2G" ] [ "run"; mpoMps; "--threads"; "1"; "--optimizer"; "greedy" ]))
 
 [<Fact>]
+let ``tn run runs a batch whose forward pass does not fit in chunks of rows and skips the backward pass, naming the rows a step fits`` () =
+    // peps at 200,000 rows (greedy): over 100M whole, sliced or not; the whole inputs and result are 21 MB, so
+    // chunks of rows fit.
+    let code, out, err =
+        tnProcess [ "TN_MEMORY_LIMIT", "100M" ]
+            [ "run"; Path.Combine(examplesDir, "layers", "peps.tn"); "--batch"; "200000"; "--threads"; "1"; "--repeat"; "1"; "--optimizer"; "greedy" ]
+    Assert.True((code = 0), sprintf "exit %d\n%s\n%s" code out err)
+    Assert.Contains("  output      [200000, 10]  (batch, label)", out)
+    Assert.Matches(@"\n  chunks      [0-9]+ chunks of [0-9,]+ rows \(the forward pass does not fit at once\)\n", out)
+    Assert.Matches(@"\n  forward     [0-9.]+ (ms|s) per batch of 200000", out)
+    Assert.Matches(@"\n  fwd \+ bwd   not run: [^\n]*; feed at most [0-9,]+ rows per step \(a training step is not run in chunks", out)
+
+[<Fact>]
 let ``tn train --resume refuses another --threads and removes a killed write's temporary file`` () =
     let out = Path.Combine(Path.GetTempPath(), $"tn-threads-{System.Guid.NewGuid():N}")
     try

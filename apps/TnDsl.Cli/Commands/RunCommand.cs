@@ -14,7 +14,8 @@ using static TorchSharp.torch;
 /// <c>tn run FILE [--set k=v] [--network NAME] [--device cpu|cuda] [--dtype float32|float64] [--batch N]
 /// [--seed S] [--repeat R] [--optimizer NAME] [--threads N]</c>: builds the TorchSharp module of a network (planned by the
 /// planner), runs random inputs through it and prints the output shape, the parameter count, the plan's flops and
-/// the time per batch (median of R calls, forward and forward + backward).
+/// the time per batch (median of R calls, forward and forward + backward). A batch whose forward pass fits only in chunks
+/// of rows runs so (a <c>chunks</c> line says how many) and its backward pass is not run.
 /// Exit codes: 0 ran, 1 the network has errors or could not run, 2 a usage error.
 /// </summary>
 public static class RunCommand
@@ -111,6 +112,8 @@ public static class RunCommand
                 Sync(device);
                 shape = y.shape; // the output is freed before the timed calls make theirs
             }
+            // A forward pass that does not fit at once ran in chunks of rows (NetworkModule.forward).
+            long chunk = module.ChunkRows;
             double first = clock.Elapsed.TotalSeconds;
             var forward = Median(repeat, device, () =>
             {
@@ -124,7 +127,11 @@ public static class RunCommand
             {
                 try
                 {
-                    MemoryGuard.Check(MemoryGuard.Needed(module.Spec, plan, new NetworkModuleOptions { DType = dtype }, training: true), "the backward pass (activations kept, one gradient per weight)");
+                    var options = new NetworkModuleOptions { DType = dtype };
+                    var needed = MemoryGuard.Needed(module.Spec, plan, options, training: true);
+                    if (needed > MemoryGuard.Limit)
+                        MemoryGuard.Check(needed, "the backward pass (activations kept, one gradient per weight)",
+                            hasBatch ? MemoryGuard.AtMost(MemoryGuard.MostRows(module.Spec, plan, options, true, n), true) : null);
                 }
                 catch (MemoryLimitException e)
                 {
@@ -151,6 +158,8 @@ public static class RunCommand
             w.WriteLine($"  memory      {MemoryGuard.Format(MemoryGuard.Needed(module.Spec, plan, new NetworkModuleOptions { DType = dtype }, training: false))} forward" +
                         (module.ParameterCount > 0 ? $", {MemoryGuard.Format(MemoryGuard.Needed(module.Spec, plan, new NetworkModuleOptions { DType = dtype }, training: true))} training" : "") +
                         $" (planner's estimate; limit {MemoryGuard.Format(MemoryGuard.Limit)})");
+            if (chunk > 0)
+                w.WriteLine($"  chunks      {MemoryGuard.Chunks(n, chunk)} chunks of {chunk:N0} rows (the forward pass does not fit at once)");
             w.WriteLine($"  kernels     {string.Join(", ", module.Plan.GroupBy(p => p.Kernel).OrderBy(g => g.Key).Select(g => $"{g.Key.ToString().ToLowerInvariant()} {g.Count()}"))} (chosen when the module was built)");
             if (module.Plan.Any(p => p.Lowering is not null))
                 w.WriteLine($"  lowered     {string.Join(", ", module.Plan.Where(p => p.Lowering is not null).GroupBy(p => p.Lowering!.Name).OrderBy(g => g.Key).Select(g => $"{g.Key} {g.Count()}"))} (steps run by structure, not dense products)");

@@ -105,17 +105,7 @@ public class ChunkedForwardTests
             if (LimitForcingChunks(inChunks, rows) is not { } limit)
                 return true;
             chunked++;
-            using var generator = new Generator(7);
-            var inputs = RandomInputs.Make(whole, rows, generator, ScalarType.Float64);
-            try
-            {
-                AssertChunksGiveTheWhole(whole, inChunks, inputs, limit);
-            }
-            finally
-            {
-                foreach (var t in inputs)
-                    t.Dispose();
-            }
+            WithInputs(whole, rows, 7, inputs => AssertChunksGiveTheWhole(whole, inChunks, inputs, limit));
             return true;
         });
         var config = Config.QuickThrowOnFailure.WithMaxTest(40).WithReplay(new Replay(new Rnd(20261206UL, 19UL), FSharpOption<int>.None));
@@ -140,19 +130,12 @@ public class ChunkedForwardTests
         const long rows = 64;
         var limit = LimitForcingChunks(inChunks, rows);
         Assert.NotNull(limit);
-        using var generator = new Generator(3);
-        var inputs = RandomInputs.Make(whole, rows, generator, ScalarType.Float64);
-        try
+        WithInputs(whole, rows, 3, inputs =>
         {
             AssertChunksGiveTheWhole(whole, inChunks, inputs, limit.Value);
             // Every slice of the last chunk ran.
             Assert.All(inChunks.StepRuns, r => Assert.True(r >= 1));
-        }
-        finally
-        {
-            foreach (var t in inputs)
-                t.Dispose();
-        }
+        });
     }
 
     [Fact]
@@ -257,18 +240,8 @@ public class ChunkedForwardTests
             // The plan at the batch asked for, as planned without a limit.
             Assert.Equal(plan.Pairs, inChunks.ExecutionPlan.Pairs);
             Assert.Equal(rows, inChunks.ExecutionPlan.Batch);
-            using var generator = new Generator(5);
-            var inputs = RandomInputs.Make(whole, rows, generator, ScalarType.Float64);
-            try
-            {
-                // Fed the very batch it was planned for: that batch is checked too, and runs in chunks.
-                AssertChunksGiveTheWhole(whole, inChunks, inputs, limit);
-            }
-            finally
-            {
-                foreach (var t in inputs)
-                    t.Dispose();
-            }
+            // Fed the very batch it was planned for: that batch is checked too, and runs in chunks.
+            WithInputs(whole, rows, 5, inputs => AssertChunksGiveTheWhole(whole, inChunks, inputs, limit));
         }
     }
 
@@ -293,6 +266,23 @@ public class ChunkedForwardTests
         finally
         {
             MemoryGuard.LimitOverride = null;
+        }
+    }
+
+    /// Runs <paramref name="check"/> on float64 random inputs of <paramref name="rows"/> rows for
+    /// <paramref name="module"/> (seeded), disposing them after.
+    static void WithInputs(NetworkModule module, long rows, ulong seed, Action<Tensor[]> check)
+    {
+        using var generator = new Generator(seed);
+        var inputs = RandomInputs.Make(module, rows, generator, ScalarType.Float64);
+        try
+        {
+            check(inputs);
+        }
+        finally
+        {
+            foreach (var t in inputs)
+                t.Dispose();
         }
     }
 }

@@ -20,7 +20,9 @@ namespace TnDsl.Torch;
 /// index it depends on (what depends on none runs once, before the loops; a result is held in its loop's dispose scope
 /// while the inner loops run), and the innermost loop adds the slices up.
 /// The generated class carries a memory guard (<c>TnGuard</c>, <see cref="MemoryGuard"/>'s rule): the constructor checks
-/// the weights' bytes before making them, and <c>forward</c> the planner's estimate scaled to the batch it is fed.
+/// the weights' bytes before making them, and <c>forward</c> the planner's estimate scaled to the batch it is fed; over
+/// the limit, a network whose rows are independent (<see cref="MemoryGuard.ChunkIndex"/>) runs in chunks of rows where
+/// nothing records autograd (<c>TnChunks</c>), as <see cref="NetworkModule.forward"/> does.
 /// </summary>
 public static partial class CSharpEmitter
 {
@@ -111,12 +113,13 @@ public static partial class CSharpEmitter
         L("        RegisterComponents();");
         L("    }");
         L();
-        L("    /// <summary>Contracts the network; inputs in declared order, batch axes first.</summary>");
+        var slots = module.Slots;
+        var chunkIndex = MemoryGuard.ChunkIndex(spec);
+        L("    /// <summary>Contracts the network; inputs in declared order, batch axes first." +
+          (chunkIndex is null ? "</summary>" : " A batch over the memory limit runs in chunks of rows where nothing records autograd.</summary>"));
         L("    public override Tensor forward(Tensor[] inputs)");
         L("    {");
-        L("        using var scope = NewDisposeScope();");
         L($"        var dtype = {(fields.Count == 0 ? "ScalarType.Float32" : code[fields[0].Param] + ".dtype")};");
-        var slots = module.Slots;
         {
             // The planner's forward estimate (MemoryGuard.Needed) at the planned sizes, scaled by how far each batch
             // axis fed exceeds its planned size (every intermediate carries a batch index at most once).
@@ -131,8 +134,61 @@ public static partial class CSharpEmitter
                     if (seen.Add(leaf.Labels[k]))
                         batchAxes.Add($"TnGuard.Grow(inputs[{sl}], {k}, {plan.Batch ?? spec.Indices[leaf.Labels[k]].Size})");
             }
-            L($"        TnGuard.Check({Lit(elements)}{string.Concat(batchAxes.Select(b => " * " + b))} * TnGuard.ElementSize(dtype), \"the forward pass\");");
+            L($"        double bytes = {Lit(elements)}{string.Concat(batchAxes.Select(b => " * " + b))} * TnGuard.ElementSize(dtype);");
+            if (chunkIndex is { } ci && Enumerable.Range(0, slots.Count).FirstOrDefault(i => slots[i].Batch > 0, -1) is var fed and >= 0)
+            {
+                // The rows of a network whose one batch index is an output index that no weight carries are
+                // independent (MemoryGuard.ChunkIndex): the estimate grows with the rows beyond the planned batch, so
+                // the most rows per chunk that fit it are the planned batch times the limit over its figure there.
+                long planned = plan.Batch ?? spec.Indices[ci].Size;
+                L("        // Over the limit, with independent rows and nothing recording autograd: the forward pass in chunks of");
+                L($"        // rows, as many as the estimate allows ({planned} rows planned; TnDsl.Torch's NetworkModule does so too).");
+                L($"        long rows = inputs[{fed}].shape[0];");
+                L("        if (bytes > TnGuard.Limit() && !(is_grad_enabled() && (parameters().Any(p => p.requires_grad) || inputs.Any(t => t.requires_grad))))");
+                L("        {");
+                L($"            long chunk = (long)Math.Min(rows, Math.Floor(TnGuard.Limit() / ({Lit(elements)} * TnGuard.ElementSize(dtype)) * {planned}));");
+                L($"            if (chunk >= {planned} && chunk < rows)");
+                L("                return TnChunks(inputs, dtype, rows, chunk);");
+                L("        }");
+            }
+            L("        TnGuard.Check(bytes, \"the forward pass\");");
+            L("        return TnContract(inputs, dtype);");
+            L("    }");
+            if (chunkIndex is { } index)
+            {
+                int axis = Array.IndexOf(spec.Output, index);
+                L();
+                L("    /// <summary>The forward pass in chunks of rows: every input narrowed along its batch axes, each chunk's result");
+                L("    /// written into the whole one.</summary>");
+                L("    Tensor TnChunks(Tensor[] inputs, ScalarType dtype, long rows, long chunk)");
+                L("    {");
+                L("        Tensor whole = null;  // generated code has no nullable annotations");
+                L("        for (long start = 0; start < rows; start += chunk)");
+                L("        {");
+                L("            long n = Math.Min(chunk, rows - start);");
+                L("            using var scope = NewDisposeScope();");
+                L("            var part = new Tensor[inputs.Length];");
+                for (int sl = 0; sl < slots.Count; sl++)
+                    L($"            part[{sl}] = inputs[{sl}]{string.Concat(Enumerable.Range(0, slots[sl].Batch).Select(k => $".narrow({k}, start, n)"))};");
+                L("            var part_result = TnContract(part, dtype);");
+                L("            if (whole is null)");
+                L("            {");
+                L("                var shape = part_result.shape;");
+                L($"                shape[{axis}] = rows;");
+                L("                whole = empty(shape, part_result.dtype, part_result.device);");
+                L("                scope.MoveToOuter(whole);");
+                L("            }");
+                L($"            whole.narrow({axis}, start, n).copy_(part_result);");
+                L("        }");
+                L("        return whole;");
+                L("    }");
+            }
         }
+        L();
+        L("    /// <summary>The contraction of the network on checked inputs.</summary>");
+        L("    Tensor TnContract(Tensor[] inputs, ScalarType dtype)");
+        L("    {");
+        L("        using var scope = NewDisposeScope();");
         var locals = Locals(slots.Select(sl => sl.Name));
         for (int s = 0; s < slots.Count; s++)
         {
@@ -282,7 +338,7 @@ public static partial class CSharpEmitter
     /// </summary>
     public static IReadOnlyList<(string Param, string Field)> FieldNames(NetworkModule module, string className = "")
     {
-        var taken = new HashSet<string>(InheritedNames) { "TnNames", "TnInit", "TnGuard", "Trig", "Fourier", "Legendre", className };
+        var taken = new HashSet<string>(InheritedNames) { "TnNames", "TnInit", "TnGuard", "TnContract", "TnChunks", "Trig", "Fourier", "Legendre", className };
         var used = new HashSet<string>();
         var result = new List<(string, string)>();
         foreach (var param in module.ParameterNames.Concat(module.BufferNames))
@@ -440,7 +496,8 @@ public static partial class CSharpEmitter
         L("        /// <summary>How many times an input's batch axis exceeds the size the plan was made for (at least 1).</summary>");
         L("        public static double Grow(Tensor input, int axis, long planned) => Math.Max(1.0, (double)input.shape[axis] / planned);");
         L("");
-        L("        static double Limit()");
+        L("        /// <summary>The limit in bytes: TN_MEMORY_LIMIT, else 80% of the available memory.</summary>");
+        L("        public static double Limit()");
         L("        {");
         L("            var env = Environment.GetEnvironmentVariable(\"TN_MEMORY_LIMIT\")?.Trim();");
         L("            if (!string.IsNullOrEmpty(env))");

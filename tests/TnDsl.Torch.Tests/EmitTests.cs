@@ -257,4 +257,43 @@ public class EmittedGuardTests
             Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, before);
         }
     }
+
+    [Fact]
+    public void Emitted_code_runs_a_batch_over_the_limit_in_chunks_of_rows_where_nothing_records_autograd()
+    {
+        using var runtime = NetworkModules.FromFile(Repo.Example("mpo-linear.tn"), Repo.Set(("k", 3)),
+            new NetworkBuildOptions { Batch = 4, Module = new() { DType = ScalarType.Float64, Seed = 9 } });
+        var source = CSharpEmitter.Emit(runtime, "Emitted", "TnDsl.Emitted");
+        Assert.Contains("TnChunks(", source);
+        var type = EmitTests.Compile(source).GetType("TnDsl.Emitted.Emitted")!;
+        var forward = (double)MemoryGuard.Needed(runtime.ExecutionPlan, ScalarType.Float64, false);
+        using var generator = new Generator(1);
+        var large = RandomInputs.Make(runtime, 64, generator, ScalarType.Float64);
+        Tensor expected;
+        using (no_grad())
+            expected = runtime.forward(large);
+        var before = Environment.GetEnvironmentVariable(MemoryGuard.EnvironmentVariable);
+        try
+        {
+            // Room for about twice the planned batch of 4: 64 rows run in chunks of about 8 where nothing records
+            // autograd, with the values of the runtime module (same seed), and are refused where autograd records.
+            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, ((long)(2 * forward)).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            using var emitted = (nn.Module<Tensor[], Tensor>)Activator.CreateInstance(type, 9L, ScalarType.Float64)!;
+            using (no_grad())
+            using (var actual = emitted.forward(large))
+            {
+                Assert.Equal(expected.shape, actual.shape);
+                Assert.True(expected.allclose(actual, rtol: 1e-10, atol: 1e-12), "chunked emitted and runtime outputs differ");
+            }
+            var refused = Assert.Throws<InvalidOperationException>(() => emitted.forward(large));
+            Assert.Contains("forward", refused.Message);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, before);
+            expected.Dispose();
+            foreach (var t in large)
+                t.Dispose();
+        }
+    }
 }

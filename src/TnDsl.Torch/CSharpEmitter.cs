@@ -143,15 +143,18 @@ public static partial class CSharpEmitter
                 long planned = plan.Batch ?? spec.Indices[ci].Size;
                 L("        // Over the limit, with independent rows and nothing recording autograd: the forward pass in chunks of");
                 L($"        // rows, as many as the estimate allows ({planned} rows planned; TnDsl.Torch's NetworkModule does so too).");
-                L($"        long rows = inputs[{fed}].shape[0];");
-                L("        if (bytes > TnGuard.Limit() && !(is_grad_enabled() && (parameters().Any(p => p.requires_grad) || inputs.Any(t => t.requires_grad))))");
+                L("        double limit = TnGuard.Limit();");
+                L("        if (bytes > limit && !(is_grad_enabled() && (parameters().Any(p => p.requires_grad) || inputs.Any(t => t.requires_grad))))");
                 L("        {");
-                L($"            long chunk = (long)Math.Min(rows, Math.Floor(TnGuard.Limit() / ({Lit(elements)} * TnGuard.ElementSize(dtype)) * {planned}));");
+                L($"            long rows = inputs[{fed}].shape[0];");
+                L($"            long chunk = (long)Math.Min(rows, Math.Floor(limit / ({Lit(elements)} * TnGuard.ElementSize(dtype)) * {planned}));");
                 L($"            if (chunk >= {planned} && chunk < rows)");
                 L("                return TnChunks(inputs, dtype, rows, chunk);");
                 L("        }");
+                L("        TnGuard.Check(bytes, \"the forward pass\", limit);");
             }
-            L("        TnGuard.Check(bytes, \"the forward pass\");");
+            else
+                L("        TnGuard.Check(bytes, \"the forward pass\");");
             L("        return TnContract(inputs, dtype);");
             L("    }");
             if (chunkIndex is { } index)
@@ -477,9 +480,11 @@ public static partial class CSharpEmitter
         L("    public static class TnGuard");
         L("    {");
         L("        /// <summary>Throws when <paramref name=\"bytes\"/> exceed the limit: TN_MEMORY_LIMIT, else 80% of the available memory.</summary>");
-        L("        public static void Check(double bytes, string what)");
+        L("        public static void Check(double bytes, string what) => Check(bytes, what, Limit());");
+        L("");
+        L("        /// <summary>Throws when <paramref name=\"bytes\"/> exceed <paramref name=\"limit\"/> (read once by the caller).</summary>");
+        L("        public static void Check(double bytes, string what, double limit)");
         L("        {");
-        L("            double limit = Limit();");
         L("            if (bytes > limit)");
         L("                throw new InvalidOperationException($\"{what} needs {bytes:N0} bytes, over the memory limit of {limit:N0} bytes; set TN_MEMORY_LIMIT to change it\");");
         L("        }");

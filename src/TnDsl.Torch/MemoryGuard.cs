@@ -374,21 +374,33 @@ public static class MemoryGuard
     /// chunk by chunk, and one chunk's program beyond what it holds (its inputs are views of the whole ones), with the
     /// heap's allowance on what the call allocates (<see cref="WithHeap"/>).
     /// </summary>
-    public static BigInteger ChunkNeeded(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, long rows, long chunk)
+    public static BigInteger ChunkNeeded(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, long rows, long chunk) =>
+        ChunkNeeded(Whole(spec, options, rows), spec, plan, options, chunk);
+
+    /// The bytes held whatever the chunk: the weights, consts and whole inputs, and the whole result.
+    static (BigInteger Held, BigInteger Result) Whole(NetworkSpec spec, NetworkModuleOptions options, long rows) =>
+        (ExecutedBytes.Floor(spec, rows, options, training: false).Inputs, ExecutedBytes.ResultBytes(spec, rows, options.DType));
+
+    /// <see cref="ChunkNeeded(NetworkSpec, PlanView, NetworkModuleOptions, long, long)"/> with the whole call's bytes given.
+    static BigInteger ChunkNeeded((BigInteger Held, BigInteger Result) whole, NetworkSpec spec, PlanView plan, NetworkModuleOptions options, long chunk)
     {
-        var held = ExecutedBytes.Floor(spec, rows, options, training: false).Inputs;
-        var result = ExecutedBytes.ResultBytes(spec, rows, options.DType);
         var one = ExecutedBytes.Estimate(spec, plan, options, MemoryModel.AdamSlots, chunk);
-        return WithHeap(held, held + result + (one.Forward - one.Inputs));
+        return WithHeap(whole.Held, whole.Held + whole.Result + (one.Forward - one.Inputs));
     }
 
     /// <summary>
     /// The most rows per chunk, below <paramref name="rows"/>, whose forward pass in chunks
-    /// (<see cref="ChunkNeeded"/>) fits <see cref="Limit"/>; 0 where the network's rows are not independent
+    /// (<see cref="ChunkNeeded(NetworkSpec, PlanView, NetworkModuleOptions, long, long)"/>) fits <see cref="Limit"/>; 0 where the network's rows are not independent
     /// (<see cref="ChunkIndex"/>) or not even a chunk of one row fits.
     /// </summary>
-    public static long ChunkRows(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, long rows) =>
-        ChunkIndex(spec) is null ? 0 : Largest(rows, chunk => ChunkNeeded(spec, plan, options, rows, chunk));
+    public static long ChunkRows(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, long rows)
+    {
+        if (ChunkIndex(spec) is null)
+            return 0;
+        // The whole inputs and result once, not at every step of the bisection.
+        var whole = Whole(spec, options, rows);
+        return Largest(rows, chunk => ChunkNeeded(whole, spec, plan, options, chunk));
+    }
 
     /// <summary>
     /// The most rows, below <paramref name="rows"/>, a call of <paramref name="plan"/> fits <see cref="Limit"/> at

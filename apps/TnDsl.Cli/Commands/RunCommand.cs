@@ -113,7 +113,7 @@ public static class RunCommand
                 shape = y.shape; // the output is freed before the timed calls make theirs
             }
             // A forward pass that does not fit at once ran in chunks of rows (NetworkModule.forward).
-            long chunk = module.ChunkRows;
+            var chunks = module.Chunking;
             double first = clock.Elapsed.TotalSeconds;
             var forward = Median(repeat, device, () =>
             {
@@ -158,8 +158,8 @@ public static class RunCommand
             w.WriteLine($"  memory      {MemoryGuard.Format(MemoryGuard.Needed(module.Spec, plan, new NetworkModuleOptions { DType = dtype }, training: false))} forward" +
                         (module.ParameterCount > 0 ? $", {MemoryGuard.Format(MemoryGuard.Needed(module.Spec, plan, new NetworkModuleOptions { DType = dtype }, training: true))} training" : "") +
                         $" (planner's estimate; limit {MemoryGuard.Format(MemoryGuard.Limit)})");
-            if (chunk > 0)
-                w.WriteLine($"  chunks      {MemoryGuard.Chunks(n, chunk)} chunks of {chunk:N0} rows (the forward pass does not fit at once)");
+            if (chunks.Count > 0)
+                w.WriteLine($"  chunks      {MemoryGuard.Describe(module.Spec, chunks)} (the forward pass does not fit at once)");
             w.WriteLine($"  kernels     {string.Join(", ", module.Plan.GroupBy(p => p.Kernel).OrderBy(g => g.Key).Select(g => $"{g.Key.ToString().ToLowerInvariant()} {g.Count()}"))} (chosen when the module was built)");
             if (module.Plan.Any(p => p.Lowering is not null))
                 w.WriteLine($"  lowered     {string.Join(", ", module.Plan.Where(p => p.Lowering is not null).GroupBy(p => p.Lowering!.Name).OrderBy(g => g.Key).Select(g => $"{g.Key} {g.Count()}"))} (steps run by structure, not dense products)");

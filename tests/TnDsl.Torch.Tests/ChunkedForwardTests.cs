@@ -281,26 +281,26 @@ public class ChunkedForwardTests
         }
     }
 
-    /// The extents of bilinear.tn's queries q and keys k (index id → extent).
+    /// The extents of mpo-kernel.tn's dynamic indices q and k (index id → extent).
     static Dictionary<int, long> Extents(NetworkSpec spec, long queries, long keys) =>
         new() { [Id(spec, "q")] = queries, [Id(spec, "k")] = keys };
 
     static int Id(NetworkSpec spec, string name) => spec.Indices.Single(i => i.Name == name).Id;
 
-    /// bilinear.tn (queries q and keys k, both open) planned at 4 rows by greedy: its spec, plan, and two modules.
-    static (NetworkSpec, PlanView) Bilinear()
+    /// mpo-kernel.tn (rows q of x and k of y, both open) planned at 4 rows by greedy: its spec and plan.
+    static (NetworkSpec, PlanView) Kernel()
     {
-        var net = Frontend.Load(Repo.Example("bilinear.tn"), null, null);
+        var net = Frontend.Load(Repo.Example("mpo-kernel.tn"), null, null);
         return (NetworkAdapter.FromFlat(net), Planner.Plan(net, "greedy", 4, 0));
     }
 
-    /// Runs <paramref name="check"/> on bilinear.tn's float64 inputs of <paramref name="queries"/> and
-    /// <paramref name="keys"/> rows (seeded), disposing them after.
-    static void WithBilinearInputs(long queries, long keys, ulong seed, Action<Tensor[]> check)
+    /// Runs <paramref name="check"/> on mpo-kernel.tn's float64 inputs (16 sites of 2 features) of
+    /// <paramref name="queries"/> rows for x and <paramref name="keys"/> for y (seeded), disposing them after.
+    static void WithKernelInputs(long queries, long keys, ulong seed, Action<Tensor[]> check)
     {
         using var generator = new Generator(seed);
-        using var x = randn([queries, 16], ScalarType.Float64, generator: generator);
-        using var y = randn([keys, 16], ScalarType.Float64, generator: generator);
+        using var x = randn([queries, 16, 2], ScalarType.Float64, generator: generator);
+        using var y = randn([keys, 16, 2], ScalarType.Float64, generator: generator);
         check([x, y]);
     }
 
@@ -327,7 +327,7 @@ public class ChunkedForwardTests
     [InlineData(true, 12L, 40L)]
     public void Two_open_dynamic_indices_run_in_chunks_along_the_one_of_fewer_chunks_with_the_values_of_the_whole_pass(bool logScale, long queries, long keys)
     {
-        var (spec, plan) = Bilinear();
+        var (spec, plan) = Kernel();
         Assert.Equal([Id(spec, "q"), Id(spec, "k")], MemoryGuard.ChunkIndices(spec));
         var options = F64 with { LogScale = logScale };
         using var whole = new NetworkModule(spec, plan, options);
@@ -338,7 +338,7 @@ public class ChunkedForwardTests
         var limit = (long)MemoryGuard.Needed(spec, plan, options, false, Math.Max(queries, keys)) - 1;
         long fewest = FewestChunks(spec, plan, options, sizes, limit);
         Assert.True(fewest > 0);
-        WithBilinearInputs(queries, keys, 13, inputs =>
+        WithKernelInputs(queries, keys, 13, inputs =>
         {
             var levels = AssertChunksGiveTheWhole(whole, inChunks, inputs, limit);
             var level = Assert.Single(levels);
@@ -352,7 +352,7 @@ public class ChunkedForwardTests
     [InlineData(true)]
     public void Where_one_row_along_either_open_index_does_not_fit_the_rows_run_in_chunks_along_both_nested(bool logScale)
     {
-        var (spec, plan) = Bilinear();
+        var (spec, plan) = Kernel();
         var options = F64 with { LogScale = logScale };
         using var whole = new NetworkModule(spec, plan, options);
         using var inChunks = new NetworkModule(spec, plan, options);
@@ -364,7 +364,7 @@ public class ChunkedForwardTests
         var limit = (long)Need(new(q, rows, 1), new(k, rows, 8));
         Assert.True(Need(new ChunkLevel(q, rows, 1)) > limit);
         Assert.True(Need(new ChunkLevel(k, rows, 1)) > limit);
-        WithBilinearInputs(rows, rows, 17, inputs =>
+        WithKernelInputs(rows, rows, 17, inputs =>
         {
             var levels = AssertChunksGiveTheWhole(whole, inChunks, inputs, limit);
             Assert.Equal(2, levels.Count);
@@ -377,7 +377,7 @@ public class ChunkedForwardTests
     [Fact]
     public void Where_not_even_one_row_along_both_fits_the_refusal_names_the_figure()
     {
-        var (spec, plan) = Bilinear();
+        var (spec, plan) = Kernel();
         using var module = new NetworkModule(spec, plan, F64);
         const long rows = 40;
         var sizes = Extents(spec, rows, rows);
@@ -385,7 +385,7 @@ public class ChunkedForwardTests
         MemoryGuard.LimitOverride = (long)one - 1;
         try
         {
-            WithBilinearInputs(rows, rows, 19, inputs =>
+            WithKernelInputs(rows, rows, 19, inputs =>
             {
                 using var noGrad = no_grad();
                 var e = Assert.Throws<MemoryLimitException>(() => module.forward(inputs));

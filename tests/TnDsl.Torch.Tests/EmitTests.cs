@@ -302,10 +302,10 @@ public class EmittedGuardTests
     [InlineData(2.0)]
     public void Emitted_code_runs_a_network_of_two_open_batch_indices_in_chunks_along_one_or_both_nested(double room)
     {
-        // bilinear.tn planned at 4 queries and 4 keys, fed 64 of each: its scaled estimate is 256 times the planned
-        // one. With room for 32 times it, 8 queries a chunk (the keys whole) fit; with room for twice it, not even one
-        // query beside every key: one query at a time by 8 keys.
-        using var runtime = NetworkModules.FromFile(Repo.Example("bilinear.tn"), null,
+        // mpo-kernel.tn planned at 4 rows of x (q) and of y (k), fed 64 of each: its scaled estimate is 256 times the
+        // planned one. With room for 32 times it, 8 rows of q a chunk (k whole) fit; with room for twice it, not even
+        // one row of q beside every row of k: one row of q at a time by 8 of k.
+        using var runtime = NetworkModules.FromFile(Repo.Example("mpo-kernel.tn"), null,
             new NetworkBuildOptions { Batch = 4, Module = new() { DType = ScalarType.Float64, Seed = 9 } });
         var source = CSharpEmitter.Emit(runtime, "Emitted", "TnDsl.Emitted");
         Assert.Contains("TnChunking(", source);

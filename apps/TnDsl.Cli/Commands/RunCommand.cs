@@ -14,8 +14,9 @@ using static TorchSharp.torch;
 /// <c>tn run FILE [--set k=v] [--network NAME] [--device cpu|cuda] [--dtype float32|float64] [--batch N]
 /// [--seed S] [--repeat R] [--optimizer NAME] [--threads N]</c>: builds the TorchSharp module of a network (planned by the
 /// planner), runs random inputs through it and prints the output shape, the parameter count, the plan's flops and
-/// the time per batch (median of R calls, forward and forward + backward). A batch whose forward pass fits only in chunks
-/// of rows runs so (a <c>chunks</c> line says how many) and its backward pass is not run.
+/// the time per batch (median of R calls, forward and forward + backward). Every dynamic index takes the batch. A batch
+/// whose forward pass fits only in chunks of rows runs so (a <c>chunks</c> line says how many, and along which index
+/// where there are several) and its backward pass is not run.
 /// Exit codes: 0 ran, 1 the network has errors or could not run, 2 a usage error.
 /// </summary>
 public static class RunCommand
@@ -28,7 +29,7 @@ public static class RunCommand
         var network = TnOptions.Network();
         var device = TnOptions.Choice("--device", "where to run: cpu, or cuda (a GPU with TorchSharp's CUDA libraries)", "cpu", "cuda");
         var dtype = TnOptions.Choice("--dtype", "the floating-point type of weights and inputs", "float32", "float64");
-        var batch = TnOptions.OptionalInteger("--batch", "the batch size [default: the size the file gives its dynamic index, else 1]");
+        var batch = TnOptions.OptionalInteger("--batch", "the batch size, every dynamic index's [default: the largest size the file gives one, else 1]");
         var seed = TnOptions.Integer("--seed", 0, "seed of the weights' initialisation and the random inputs", min: long.MinValue);
         var repeat = TnOptions.Int("--repeat", 10, "timed calls; the median is reported");
         var optimizer = TnOptions.Optimizer();

@@ -513,11 +513,13 @@ public static class MemoryGuard
     /// <summary>
     /// What a refusal of a forward pass that could run in chunks (<see cref="ChunkIndices"/>) says: not even one row
     /// along each index that may be chunked (two at most, as <see cref="Chunking(NetworkSpec, PlanView, NetworkModuleOptions, IReadOnlyDictionary{int, long})"/> nests them) fits, and what that
-    /// needs.
+    /// needs; null where none of them has more than one row (the rows fed cannot be cut along any).
     /// </summary>
-    public static string NoChunk(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, IReadOnlyDictionary<int, long> sizes)
+    public static string? NoChunk(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, IReadOnlyDictionary<int, long> sizes)
     {
         var eligible = ChunkIndices(spec).Where(i => sizes.TryGetValue(i, out var n) && n > 1).Take(2).ToArray();
+        if (eligible.Length == 0)
+            return null;
         var levels = eligible.Select(i => new ChunkLevel(i, sizes[i], 1)).ToArray();
         var along = spec.Indices.Count(i => i.IsDynamic) == 1 ? ""
             : eligible.Length == 1 ? $" along {spec.Indices[eligible[0]].Name}"

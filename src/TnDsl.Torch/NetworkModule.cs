@@ -431,7 +431,8 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                 chunking = (fed, limit, levels);
                 return levels;
             }
-            MemoryGuard.Check(needed, what, MemoryGuard.NoChunk(Spec, ExecutionPlan, at, sizes));
+            if (MemoryGuard.NoChunk(Spec, ExecutionPlan, at, sizes) is { } advice)
+                MemoryGuard.Check(needed, what, advice);
         }
         MemoryGuard.Check(needed, what, MemoryGuard.AtMost(MemoryGuard.MostRows(Spec, ExecutionPlan, at, training, rows), training));
         // The limit rose between the two reads: the batch fits whole.

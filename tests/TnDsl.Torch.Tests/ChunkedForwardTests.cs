@@ -452,6 +452,29 @@ public class ChunkedForwardTests
         });
     }
 
+    [Fact]
+    public void Fed_one_row_along_its_open_index_a_network_is_refused_naming_the_most_rows_that_fit()
+    {
+        // sets fed 1 row of b and 20,000 of c: nothing to cut along b, c is summed.
+        var net = SummedSecondBatch();
+        var spec = NetworkAdapter.FromFlat(net);
+        using var module = new NetworkModule(spec, Planner.Plan(net, "greedy", 4, 0), F64);
+        const long rows = 20_000;
+        using var x = randn([1, rows, 8], ScalarType.Float64);
+        var needed = MemoryGuard.Needed(spec, module.ExecutionPlan, F64, false, rows);
+        MemoryGuard.LimitOverride = (long)needed / 2;
+        try
+        {
+            using var noGrad = no_grad();
+            var e = Assert.Throws<MemoryLimitException>(() => module.forward([x]));
+            Assert.Contains("rows per call;", e.Message);
+        }
+        finally
+        {
+            MemoryGuard.LimitOverride = null;
+        }
+    }
+
     /// X(b, i) Y(c, i) W(i, j): both batches summed, out(j), whose rows are independent along neither.
     static NetworkView BothBatchesSummed()
     {

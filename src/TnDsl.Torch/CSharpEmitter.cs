@@ -164,8 +164,8 @@ public static partial class CSharpEmitter
                 var fedAt = chunkIndices.Select(i => Enumerable.Range(0, slots.Count).Where(sl => slots[sl].BatchLabels.Contains(i))
                     .Select(sl => (sl, Array.IndexOf(slots[sl].BatchLabels, i))).First()).ToArray();
                 L();
-                L($"    // The batch indices the rows may be chunked along ({string.Join(", ", chunkIndices.Select(i => spec.Indices[i].Name))}): the rows each was planned");
-                L("    // for, the input and axis its rows are read from, its axes in each input, and its axis in the output.");
+                L($"    // The batch indices the rows may be chunked along ({string.Join(", ", chunkIndices.Select(i => spec.Indices[i].Name))}): the rows each was");
+                L("    // planned for, the input and axis its rows are read from, its axes in each input, its axis in the output.");
                 L($"    static readonly long[] TnChunkPlanned = {{ {string.Join(", ", chunkIndices.Select(i => plan.Batch ?? spec.Indices[i].Size))} }};");
                 L($"    static readonly (int Input, int Axis)[] TnChunkFed = {{ {string.Join(", ", fedAt.Select(f => $"({f.Item1}, {f.Item2})"))} }};");
                 L($"    static readonly int[][][] TnChunkAxes = {{ {string.Join(", ", chunkIndices.Select(i => $"new[] {{ {string.Join(", ", slots.Select(sl => sl.BatchLabels.Any(l => l == i) ? Ints(sl.BatchLabels.Select((l, k) => (l, k)).Where(x => x.l == i).Select(x => x.k)) : "new int[0]"))} }}"))} }};");
@@ -197,9 +197,9 @@ public static partial class CSharpEmitter
                 L("                        continue;");
                 L("                    // The estimate with the inner index at its planned rows (and the outer at one row, no more than planned).");
                 L("                    double rest = bytes / grow[inner] / (outer >= 0 ? grow[outer] : 1.0);");
-                L("                    long chunk = (long)Math.Min(rows[inner] - 1, Math.Floor(limit / rest * TnChunkPlanned[inner]));");
                 L("                    if (rest > limit)");
                 L("                        continue;");
+                L("                    long chunk = (long)Math.Min(rows[inner] - 1, Math.Floor(limit / rest * TnChunkPlanned[inner]));");
                 L("                    double chunks = (outer >= 0 ? rows[outer] : 1.0) * ((rows[inner] + chunk - 1) / chunk);");
                 L("                    if (chunks < fewest)");
                 L("                    {");

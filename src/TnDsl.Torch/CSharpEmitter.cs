@@ -21,8 +21,9 @@ namespace TnDsl.Torch;
 /// while the inner loops run), and the innermost loop adds the slices up.
 /// The generated class carries a memory guard (<c>TnGuard</c>, <see cref="MemoryGuard"/>'s rule): the constructor checks
 /// the weights' bytes before making them, and <c>forward</c> the planner's estimate scaled to the batch it is fed; over
-/// the limit, a network whose rows are independent (<see cref="MemoryGuard.ChunkIndex"/>) runs in chunks of rows where
-/// nothing records autograd (<c>TnChunks</c>), as <see cref="NetworkModule.forward"/> does.
+/// the limit, a network whose rows are independent along some dynamic index (<see cref="MemoryGuard.ChunkIndices"/>)
+/// runs in chunks of rows along one of them, or two nested, where nothing records autograd (<c>TnChunking</c>,
+/// <c>TnChunks</c>), as <see cref="NetworkModule.forward"/> does.
 /// </summary>
 public static partial class CSharpEmitter
 {
@@ -114,9 +115,10 @@ public static partial class CSharpEmitter
         L("    }");
         L();
         var slots = module.Slots;
-        var chunkIndex = MemoryGuard.ChunkIndex(spec);
+        // The dynamic indices the rows may be chunked along, each carried by some input (the first gives its rows).
+        var chunkIndices = MemoryGuard.ChunkIndices(spec).Where(i => slots.Any(sl => sl.BatchLabels.Contains(i))).ToArray();
         L("    /// <summary>Contracts the network; inputs in declared order, batch axes first." +
-          (chunkIndex is null ? "</summary>" : " A batch over the memory limit runs in chunks of rows where nothing records autograd.</summary>"));
+          (chunkIndices.Length == 0 ? "</summary>" : " A batch over the memory limit runs in chunks of rows where nothing records autograd.</summary>"));
         L("    public override Tensor forward(Tensor[] inputs)");
         L("    {");
         L($"        var dtype = {(fields.Count == 0 ? "ScalarType.Float32" : code[fields[0].Param] + ".dtype")};");
@@ -135,21 +137,20 @@ public static partial class CSharpEmitter
                         batchAxes.Add($"TnGuard.Grow(inputs[{sl}], {k}, {plan.Batch ?? spec.Indices[leaf.Labels[k]].Size})");
             }
             L($"        double bytes = {Lit(elements)}{string.Concat(batchAxes.Select(b => " * " + b))} * TnGuard.ElementSize(dtype);");
-            if (chunkIndex is { } ci && Enumerable.Range(0, slots.Count).FirstOrDefault(i => slots[i].Batch > 0, -1) is var fed and >= 0)
+            if (chunkIndices.Length > 0)
             {
-                // The rows of a network whose one batch index is an output index that no weight carries are
-                // independent (MemoryGuard.ChunkIndex): the estimate grows with the rows beyond the planned batch, so
-                // the most rows per chunk that fit it are the planned batch times the limit over its figure there.
-                long planned = plan.Batch ?? spec.Indices[ci].Size;
-                L("        // Over the limit, with independent rows and nothing recording autograd: the forward pass in chunks of");
-                L($"        // rows, as many as the estimate allows ({planned} rows planned; TnDsl.Torch's NetworkModule does so too).");
+                // The rows of a network are independent along a batch index that is an output index and that no weight
+                // carries (MemoryGuard.ChunkIndices): the estimate grows with the rows beyond the planned batch, so the
+                // most rows per chunk that fit it are the planned batch times the limit over its figure there.
+                var names = string.Join(" or ", chunkIndices.Select(i => spec.Indices[i].Name));
+                L($"        // Over the limit, with independent rows along {names} and nothing recording autograd: the forward pass in");
+                L("        // chunks of rows, as many as the estimate allows (TnDsl.Torch's NetworkModule does so too).");
                 L("        double limit = TnGuard.Limit();");
                 L("        if (bytes > limit && !(is_grad_enabled() && (parameters().Any(p => p.requires_grad) || inputs.Any(t => t.requires_grad))))");
                 L("        {");
-                L($"            long rows = inputs[{fed}].shape[0];");
-                L($"            long chunk = (long)Math.Min(rows, Math.Floor(limit / ({Lit(elements)} * TnGuard.ElementSize(dtype)) * {planned}));");
-                L($"            if (chunk >= {planned} && chunk < rows)");
-                L("                return TnChunks(inputs, dtype, rows, chunk);");
+                L("            var levels = TnChunking(inputs, bytes, limit);");
+                L("            if (levels is not null)");
+                L("                return TnChunks(inputs, dtype, levels);");
                 L("        }");
                 L("        TnGuard.Check(bytes, \"the forward pass\", limit);");
             }
@@ -157,31 +158,96 @@ public static partial class CSharpEmitter
                 L("        TnGuard.Check(bytes, \"the forward pass\");");
             L("        return TnContract(inputs, dtype);");
             L("    }");
-            if (chunkIndex is { } index)
+            if (chunkIndices.Length > 0)
             {
-                int axis = Array.IndexOf(spec.Output, index);
+                string Ints(IEnumerable<int> xs) => $"new[] {{ {string.Join(", ", xs)} }}";
+                var fedAt = chunkIndices.Select(i => Enumerable.Range(0, slots.Count).Where(sl => slots[sl].BatchLabels.Contains(i))
+                    .Select(sl => (sl, Array.IndexOf(slots[sl].BatchLabels, i))).First()).ToArray();
                 L();
-                L("    /// <summary>The forward pass in chunks of rows: every input narrowed along its batch axes, each chunk's result");
-                L("    /// written into the whole one.</summary>");
-                L("    Tensor TnChunks(Tensor[] inputs, ScalarType dtype, long rows, long chunk)");
+                L($"    // The batch indices the rows may be chunked along ({string.Join(", ", chunkIndices.Select(i => spec.Indices[i].Name))}): the rows each was");
+                L("    // planned for, the input and axis its rows are read from, its axes in each input, its axis in the output.");
+                L($"    static readonly long[] TnChunkPlanned = {{ {string.Join(", ", chunkIndices.Select(i => plan.Batch ?? spec.Indices[i].Size))} }};");
+                L($"    static readonly (int Input, int Axis)[] TnChunkFed = {{ {string.Join(", ", fedAt.Select(f => $"({f.Item1}, {f.Item2})"))} }};");
+                L($"    static readonly int[][][] TnChunkAxes = {{ {string.Join(", ", chunkIndices.Select(i => $"new[] {{ {string.Join(", ", slots.Select(sl => sl.BatchLabels.Any(l => l == i) ? Ints(sl.BatchLabels.Select((l, k) => (l, k)).Where(x => x.l == i).Select(x => x.k)) : "new int[0]"))} }}"))} }};");
+                L($"    static readonly int[] TnChunkOutput = {Ints(chunkIndices.Select(i => Array.IndexOf(spec.Output, i)))};");
+                L();
+                L("    /// <summary>");
+                L("    /// How a forward pass over the limit runs in chunks (TnDsl.Torch's MemoryGuard.Chunking, by the scaled estimate): along");
+                L("    /// one batch index, the others whole, as many rows per chunk as fit, the index of the fewest chunks (the first");
+                L("    /// on a tie); where not even that fits, one row at a time along an outer index by as many rows as fit along an");
+                L("    /// inner one. The levels (index, rows, rows per chunk), the outer first, or null where nothing fits.");
+                L("    /// </summary>");
+                L("    static (int Index, long Rows, long Chunk)[] TnChunking(Tensor[] inputs, double bytes, double limit)");
+                L("    {");
+                L("        int n = TnChunkPlanned.Length;");
+                L("        var rows = new long[n];");
+                L("        var grow = new double[n];");
+                L("        for (int i = 0; i < n; i++)");
+                L("        {");
+                L("            rows[i] = inputs[TnChunkFed[i].Input].shape[TnChunkFed[i].Axis];");
+                L("            grow[i] = TnGuard.Grow(inputs[TnChunkFed[i].Input], TnChunkFed[i].Axis, TnChunkPlanned[i]);");
+                L("        }");
+                L("        (int Index, long Rows, long Chunk)[] best = null;  // generated code has no nullable annotations");
+                L("        double fewest = double.PositiveInfinity;");
+                L("        for (int depth = 1; depth <= 2 && best is null; depth++)");
+                L("            for (int outer = depth == 1 ? -1 : 0; outer < (depth == 1 ? 0 : n); outer++)");
+                L("                for (int inner = 0; inner < n; inner++)");
+                L("                {");
+                L("                    if (inner == outer || rows[inner] < 2 || outer >= 0 && rows[outer] < 2)");
+                L("                        continue;");
+                L("                    // The estimate with the inner index at its planned rows (and the outer at one row, no more than planned).");
+                L("                    double rest = bytes / grow[inner] / (outer >= 0 ? grow[outer] : 1.0);");
+                L("                    if (rest > limit)");
+                L("                        continue;");
+                L("                    long chunk = (long)Math.Min(rows[inner] - 1, Math.Floor(limit / rest * TnChunkPlanned[inner]));");
+                L("                    double chunks = (outer >= 0 ? rows[outer] : 1.0) * ((rows[inner] + chunk - 1) / chunk);");
+                L("                    if (chunks < fewest)");
+                L("                    {");
+                L("                        fewest = chunks;");
+                L("                        best = outer >= 0");
+                L("                            ? new[] { (outer, rows[outer], 1L), (inner, rows[inner], chunk) }");
+                L("                            : new[] { (inner, rows[inner], chunk) };");
+                L("                    }");
+                L("                }");
+                L("        return best;");
+                L("    }");
+                L();
+                L("    /// <summary>The forward pass in chunks of rows, the innermost level fastest: every input that carries a level's");
+                L("    /// index narrowed along its axes over it, each chunk's result written into the whole one.</summary>");
+                L("    Tensor TnChunks(Tensor[] inputs, ScalarType dtype, (int Index, long Rows, long Chunk)[] levels)");
                 L("    {");
                 L("        Tensor whole = null;  // generated code has no nullable annotations");
-                L("        for (long start = 0; start < rows; start += chunk)");
+                L("        var counts = levels.Select(l => (l.Rows + l.Chunk - 1) / l.Chunk).ToArray();");
+                L("        var start = new long[levels.Length];");
+                L("        var n = new long[levels.Length];");
+                L("        for (long chunk = 0, chunks = counts.Aggregate(1L, (a, b) => a * b); chunk < chunks; chunk++)");
                 L("        {");
-                L("            long n = Math.Min(chunk, rows - start);");
+                L("            long rest = chunk;");
+                L("            for (int k = levels.Length - 1; k >= 0; k--)");
+                L("            {");
+                L("                start[k] = rest % counts[k] * levels[k].Chunk;");
+                L("                n[k] = Math.Min(levels[k].Chunk, levels[k].Rows - start[k]);");
+                L("                rest /= counts[k];");
+                L("            }");
                 L("            using var scope = NewDisposeScope();");
-                L("            var part = new Tensor[inputs.Length];");
-                for (int sl = 0; sl < slots.Count; sl++)
-                    L($"            part[{sl}] = inputs[{sl}]{string.Concat(Enumerable.Range(0, slots[sl].Batch).Select(k => $".narrow({k}, start, n)"))};");
+                L("            var part = (Tensor[])inputs.Clone();");
+                L("            for (int k = 0; k < levels.Length; k++)");
+                L("                for (int s = 0; s < part.Length; s++)");
+                L("                    foreach (var axis in TnChunkAxes[levels[k].Index][s])");
+                L("                        part[s] = part[s].narrow(axis, start[k], n[k]);");
                 L("            var part_result = TnContract(part, dtype);");
                 L("            if (whole is null)");
                 L("            {");
                 L("                var shape = part_result.shape;");
-                L($"                shape[{axis}] = rows;");
+                L("                foreach (var level in levels)");
+                L("                    shape[TnChunkOutput[level.Index]] = level.Rows;");
                 L("                whole = empty(shape, part_result.dtype, part_result.device);");
                 L("                scope.MoveToOuter(whole);");
                 L("            }");
-                L($"            whole.narrow({axis}, start, n).copy_(part_result);");
+                L("            var into = whole;");
+                L("            for (int k = 0; k < levels.Length; k++)");
+                L("                into = into.narrow(TnChunkOutput[levels[k].Index], start[k], n[k]);");
+                L("            into.copy_(part_result);");
                 L("        }");
                 L("        return whole;");
                 L("    }");
@@ -341,7 +407,7 @@ public static partial class CSharpEmitter
     /// </summary>
     public static IReadOnlyList<(string Param, string Field)> FieldNames(NetworkModule module, string className = "")
     {
-        var taken = new HashSet<string>(InheritedNames) { "TnNames", "TnInit", "TnGuard", "TnContract", "TnChunks", "Trig", "Fourier", "Legendre", className };
+        var taken = new HashSet<string>(InheritedNames) { "TnNames", "TnInit", "TnGuard", "TnContract", "TnChunks", "TnChunking", "TnChunkPlanned", "TnChunkFed", "TnChunkAxes", "TnChunkOutput", "Trig", "Fourier", "Legendre", className };
         var used = new HashSet<string>();
         var result = new List<(string, string)>();
         foreach (var param in module.ParameterNames.Concat(module.BufferNames))

@@ -34,7 +34,16 @@ public static class ExecutedBytes
     /// As the other <c>Estimate</c>, with every dynamic index of size <paramref name="batch"/> (null: their declared
     /// sizes): what the plan's program needs when it is fed a batch other than the one it was planned for.
     /// </summary>
-    public static BytesView Estimate(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, int optimizerSlots, long? batch)
+    public static BytesView Estimate(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, int optimizerSlots, long? batch) =>
+        Estimate(spec, plan, options, optimizerSlots, batch, null);
+
+    /// <summary>
+    /// As the other <c>Estimate</c>, with each dynamic index that <paramref name="sizes"/> names (index id → extent) of
+    /// that size and the others of size <paramref name="batch"/>: a chunk of rows along some dynamic indices with the
+    /// others whole (<see cref="MemoryGuard.Chunking(NetworkSpec, PlanView, NetworkModuleOptions, IReadOnlyDictionary{int, long})"/>).
+    /// </summary>
+    public static BytesView Estimate(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, int optimizerSlots, long? batch,
+        IReadOnlyDictionary<int, long>? sizes)
     {
         var slots = NetworkModule.MakeSlots(spec);
         var leaves = NetworkModule.MakeLeaves(spec, slots, plan);
@@ -42,7 +51,7 @@ public static class ExecutedBytes
         int size = MemoryGuard.ElementSize(options.DType);
         var sliced = plan.SlicedLabels.ToHashSet();
         bool isSliced = sliced.Count > 0;
-        long Extent(int l) => spec.Indices[l].IsDynamic && batch is { } b ? b : spec.Indices[l].Size;
+        long Extent(int l) => ExtentAt(spec, batch, sizes, l);
         long InSlice(int l) => sliced.Contains(l) ? 1 : Extent(l);
         BigInteger Count(IEnumerable<long> shape) => shape.Aggregate(BigInteger.One, (n, d) => n * d);
 
@@ -65,7 +74,7 @@ public static class ExecutedBytes
         for (int s = 0; s < slots.Length; s++)
         {
             var slot = slots[s];
-            var raw = RawShape(spec, slot, batch);
+            var raw = RawShape(spec, slot, batch, sizes);
             var rawCount = Count(raw);
             held += rawCount * (slot.Embedding is EmbeddingSpec.OneHot ? 8 : size);
             var members = leaves.Select((l, id) => (l, id)).Where(x => x.l.Source == NetworkModule.Source.Input && x.l.Slot == s).ToList();
@@ -245,13 +254,14 @@ public static class ExecutedBytes
     /// training also the result and the loss's copy of it, every parameter's gradient (where there is a
     /// step), the optimizer's <paramref name="optimizerSlots"/> parameter-sized tensors per parameter and Adam's two
     /// temporaries for the largest parameter: what the estimate's optimizer step holds, which bounds its training peak.
+    /// The dynamic indices <paramref name="sizes"/> names (index id → extent) are of those sizes, not <paramref name="batch"/>.
     /// </summary>
     public static (BigInteger Inputs, BigInteger Floor) Floor(NetworkSpec spec, long? batch, NetworkModuleOptions options, bool training,
-        int optimizerSlots = 2)
+        int optimizerSlots = 2, IReadOnlyDictionary<int, long>? sizes = null)
     {
         var slots = NetworkModule.MakeSlots(spec);
         int size = MemoryGuard.ElementSize(options.DType);
-        long Extent(int l) => ExtentAt(spec, batch, l);
+        long Extent(int l) => ExtentAt(spec, batch, sizes, l);
         BigInteger Count(IEnumerable<long> shape) => shape.Aggregate(BigInteger.One, (n, d) => n * d);
         BigInteger held = 0, fed = 0, largestHeld = 0;
         var parameters = new List<BigInteger>();
@@ -266,7 +276,7 @@ public static class ExecutedBytes
         }
         foreach (var slot in slots)
         {
-            var raw = RawShape(spec, slot, batch);
+            var raw = RawShape(spec, slot, batch, sizes);
             var rawCount = Count(raw);
             largestHeld = BigInteger.Max(largestHeld, rawCount);
             held += rawCount * (slot.Embedding is EmbeddingSpec.OneHot ? 8 : size);
@@ -274,7 +284,7 @@ public static class ExecutedBytes
             if (slot.Embedding is { } e and not EmbeddingSpec.OneHot)
                 fed += rawCount * e.Width * size;
         }
-        var result = ResultBytes(spec, batch, options.DType);
+        var result = ResultBytes(spec, batch, options.DType, sizes);
         var resultElements = result / size;
         // Forward: what is held and fed from the call's start, or what is held and the result at its end. The result
         // may be a view of a held tensor, so it counts only when it has more elements than any of them (a view has
@@ -288,20 +298,27 @@ public static class ExecutedBytes
         return (held, held + fed + 2 * result + gradients + optimizerSlots * weights + 2 * largest);
     }
 
-    /// <summary>The bytes of <paramref name="spec"/>'s result at <paramref name="batch"/> rows (null: the nominal sizes).</summary>
-    public static BigInteger ResultBytes(NetworkSpec spec, long? batch, ScalarType dtype) =>
-        spec.Output.Aggregate(BigInteger.One, (n, l) => n * ExtentAt(spec, batch, l)) * MemoryGuard.ElementSize(dtype);
+    /// <summary>The bytes of <paramref name="spec"/>'s result at <paramref name="batch"/> rows (null: the nominal sizes), the
+    /// dynamic indices <paramref name="sizes"/> names at their sizes there.</summary>
+    public static BigInteger ResultBytes(NetworkSpec spec, long? batch, ScalarType dtype, IReadOnlyDictionary<int, long>? sizes = null) =>
+        spec.Output.Aggregate(BigInteger.One, (n, l) => n * ExtentAt(spec, batch, sizes, l)) * MemoryGuard.ElementSize(dtype);
 
-    /// The size of index <paramref name="l"/> at <paramref name="batch"/> rows (a dynamic index), else its own.
-    static long ExtentAt(NetworkSpec spec, long? batch, int l) => spec.Indices[l].IsDynamic && batch is { } b ? b : spec.Indices[l].Size;
+    /// The size of index <paramref name="l"/>: a dynamic one its size in <paramref name="sizes"/>, else
+    /// <paramref name="batch"/> rows, else its own.
+    static long ExtentAt(NetworkSpec spec, long? batch, IReadOnlyDictionary<int, long>? sizes, int l) =>
+        !spec.Indices[l].IsDynamic ? spec.Indices[l].Size
+        : sizes is not null && sizes.TryGetValue(l, out var s) ? s
+        : batch ?? spec.Indices[l].Size;
 
     /// The nominal batch: the size of the first dynamic index (1 where there is none).
     static long BatchOf(NetworkSpec spec) => spec.Indices.FirstOrDefault(i => i.IsDynamic)?.Size ?? 1;
 
-    /// The shape an input family is fed as: its batch axes (<paramref name="batch"/> rows, or the nominal batch), its
-    /// member axis where it has one, and each member's shape.
-    static long[] RawShape(NetworkSpec spec, NetworkModule.InputSlot slot, long? batch) =>
-        [.. Enumerable.Repeat(batch ?? BatchOf(spec), slot.Batch), .. slot.HasMemberAxis ? new long[] { slot.Members } : [], .. slot.MemberShape];
+    /// The shape an input family is fed as: its batch axes (those <paramref name="sizes"/> names at their sizes there,
+    /// the others <paramref name="batch"/> rows, or the nominal batch), its member axis where it has one, and each
+    /// member's shape.
+    static long[] RawShape(NetworkSpec spec, NetworkModule.InputSlot slot, long? batch, IReadOnlyDictionary<int, long>? sizes) =>
+        [.. slot.BatchLabels.Select(l => sizes is not null && sizes.TryGetValue(l, out var s) ? s : batch ?? BatchOf(spec)),
+         .. slot.HasMemberAxis ? new long[] { slot.Members } : [], .. slot.MemberShape];
 
     static long[] Contiguous(long[] shape)
     {

@@ -25,10 +25,21 @@ public sealed class MemoryLimitException(string what, BigInteger bytesNeeded, lo
 
 /// <summary>
 /// A plan fitted to the memory limit by <see cref="MemoryGuard.FitPlan"/>: its forward pass runs whole
-/// (<see cref="Chunk"/> 0) or in chunks of <see cref="Chunk"/> rows (a module not built for training, whose forward
-/// pass fits only so).
+/// (<see cref="Chunks"/> empty) or in chunks of rows (a module not built for training, whose forward pass fits only
+/// so; see <see cref="MemoryGuard.Chunking(NetworkSpec, PlanView, NetworkModuleOptions, IReadOnlyDictionary{int, long})"/>).
 /// </summary>
-public sealed record FittedPlan(PlanView Plan, long Chunk);
+public sealed record FittedPlan(PlanView Plan, IReadOnlyList<ChunkLevel> Chunks);
+
+/// <summary>
+/// One level of a forward pass run in chunks of rows: the dynamic index <see cref="Index"/>, of <see cref="Rows"/>
+/// rows, taken <see cref="Chunk"/> rows at a time. Levels nest, the outer first: each chunk of an outer level runs
+/// every chunk of the inner ones.
+/// </summary>
+public sealed record ChunkLevel(int Index, long Rows, long Chunk)
+{
+    /// <summary>The number of chunks this level cuts its rows into.</summary>
+    public long Count => MemoryGuard.Chunks(Rows, Chunk);
+}
 
 /// <summary>
 /// The one byte-size guard of the backend. Everything that allocates tensors whose size comes from user input
@@ -252,8 +263,9 @@ public static class MemoryGuard
 
     /// <summary>
     /// As <see cref="Fit"/>, for a module of <paramref name="spec"/> that is not built for training: where no plan's
-    /// forward pass fits at the batch, but the network's rows are independent (<see cref="ChunkIndex"/>) and the
-    /// forward pass fits in chunks of rows beside the whole inputs and result (<see cref="ChunkRows"/>), the plan is
+    /// forward pass fits at the batch (every dynamic index at it), but the network's rows are independent along some
+    /// dynamic index (<see cref="ChunkIndices"/>) and the forward pass fits in chunks of rows beside the whole inputs
+    /// and result (<see cref="Chunking(NetworkSpec, PlanView, NetworkModuleOptions, IReadOnlyDictionary{int, long})"/>), the plan is
     /// kept and the forward pass runs in chunks. The plan is then one planned at the batch asked for: of the plans
     /// <see cref="Fit"/> tried (the first, then those planned under a limit on intermediates), the one of the fewest
     /// flops whose chunks fit, the one of fewer chunks on a tie. (The flops decide, not the number of chunks: greedy on
@@ -275,7 +287,7 @@ public static class MemoryGuard
         NativeHeap.Apply();
         var options = new NetworkModuleOptions { DType = dtype };
         long rows = spec is null ? 0 : batch ?? spec.Indices.Where(i => i.IsDynamic).Select(i => i.Size).DefaultIfEmpty(0).Max();
-        chunks = chunks && spec is not null && ChunkIndex(spec) is not null && rows > 1;
+        chunks = chunks && spec is not null && ChunkIndices(spec).Length > 0 && rows > 1;
         if (spec is not null)
             CheckFloor(spec, batch, dtype, training, what, chunks);
         BigInteger Needed(PlanView p) =>
@@ -284,7 +296,7 @@ public static class MemoryGuard
         var needed = Needed(first);
         var (limit, source) = Current();
         if (needed <= limit && needed < long.MaxValue)
-            return new FittedPlan(first, 0);
+            return new FittedPlan(first, []);
         int size = ElementSize(dtype);
         var inputs = first.Bytes(size).Inputs;
         var best = needed;
@@ -320,7 +332,7 @@ public static class MemoryGuard
             }
             var bytes = Needed(sliced);
             if (bytes <= limit)
-                return new FittedPlan(sliced, 0);
+                return new FittedPlan(sliced, []);
             tried.Add(sliced);
             if (bytes < best)
                 (best, bestPlan) = (bytes, sliced);
@@ -329,17 +341,18 @@ public static class MemoryGuard
         if (chunks)
         {
             // Nothing fits whole: the rows of a forward pass run in chunks, with the plan of the fewest flops.
+            var sizes = Sizes(spec!, rows);
             FittedPlan? chunked = null;
             foreach (var candidate in tried)
             {
-                long chunk = ChunkRows(spec!, candidate, options, rows);
-                if (chunk > 0 && (chunked is null || Flops(candidate) < Flops(chunked.Plan) ||
-                                  Flops(candidate) == Flops(chunked.Plan) && Chunks(rows, chunk) < Chunks(rows, chunked.Chunk)))
-                    chunked = new FittedPlan(candidate, chunk);
+                var levels = Chunking(spec!, candidate, options, sizes);
+                if (levels.Length > 0 && (chunked is null || Flops(candidate) < Flops(chunked.Plan) ||
+                                          Flops(candidate) == Flops(chunked.Plan) && Chunks(levels) < Chunks(chunked.Chunks)))
+                    chunked = new FittedPlan(candidate, levels);
             }
             if (chunked is not null)
                 return chunked;
-            rowsAdvice = NoChunk;
+            rowsAdvice = NoChunk(spec!, bestPlan, options, sizes);
         }
         else if (spec is not null && rows > 1)
             rowsAdvice = AtMost(MostRows(spec, bestPlan, options, training, rows), training, "with this plan");
@@ -354,52 +367,105 @@ public static class MemoryGuard
     }
 
     /// <summary>
-    /// The dynamic (batch) index along which the forward pass of <paramref name="spec"/> may run in chunks of rows, or
-    /// null. It is the network's one dynamic index where it is an output index that no weight or const carries: the
-    /// result's rows at some of its values are then the network contracted with the inputs' rows at those values,
-    /// whatever the plan (in log-scale too: the scales are per row). Not where it is summed (every row of the
-    /// result depends on all the rows fed), nor where there are several dynamic indices (all take the batch fed).
+    /// The dynamic (batch) indices along which the forward pass of <paramref name="spec"/> may run in chunks of rows, in
+    /// the order they are declared: those that are output indices and that no weight or const carries. The result's
+    /// rows at some values of such an index are then the network contracted with the inputs' rows at those values (the
+    /// inputs that carry it narrowed, the others whole), whatever the plan (in log-scale too: the scales are per row).
+    /// Not a summed one (every row of the result depends on all the rows fed), nor one that the members of an input
+    /// family carry on different batch axes (one raw tensor is narrowed for them all).
     /// </summary>
-    public static int? ChunkIndex(NetworkSpec spec)
+    public static int[] ChunkIndices(NetworkSpec spec)
     {
-        var dynamic = spec.Indices.Where(i => i.IsDynamic).Select(i => i.Id).ToArray();
-        if (dynamic.Length != 1 || !spec.Output.Contains(dynamic[0]))
-            return null;
-        return spec.Tensors.Any(t => t.Role != TensorRole.Input && t.Legs.Contains(dynamic[0])) ? null : dynamic[0];
+        var inputs = spec.Tensors.Where(t => t.Role == TensorRole.Input).ToArray();
+        int[] BatchAxes(TensorSpec t, int index) =>
+            t.Legs.Where(l => spec.Indices[l].IsDynamic).Select((l, k) => (l, k)).Where(x => x.l == index).Select(x => x.k).ToArray();
+        return spec.Indices.Where(i => i.IsDynamic && spec.Output.Contains(i.Id)).Select(i => i.Id)
+            .Where(d => !spec.Tensors.Any(t => t.Role != TensorRole.Input && t.Legs.Contains(d)))
+            .Where(d => inputs.GroupBy(t => t.Family).All(f => f.Select(t => string.Join(",", BatchAxes(t, d))).Distinct().Count() == 1))
+            .ToArray();
     }
 
+    /// <summary>Every dynamic index of <paramref name="spec"/> at <paramref name="rows"/> rows (index id → extent).</summary>
+    public static IReadOnlyDictionary<int, long> Sizes(NetworkSpec spec, long rows) =>
+        spec.Indices.Where(i => i.IsDynamic).ToDictionary(i => i.Id, _ => rows);
+
     /// <summary>
-    /// The bytes the forward pass of <paramref name="plan"/> fed <paramref name="rows"/> rows needs when it runs in
-    /// chunks of <paramref name="chunk"/> rows: the weights, consts and the whole inputs held, the whole result written
-    /// chunk by chunk, and one chunk's program beyond what it holds (its inputs are views of the whole ones), with the
-    /// heap's allowance on what the call allocates (<see cref="WithHeap"/>).
+    /// The bytes the forward pass of <paramref name="plan"/>, its dynamic indices of <paramref name="sizes"/> (index
+    /// id → extent), needs when it runs in chunks of rows along the <paramref name="levels"/>: the weights, consts and
+    /// the whole inputs held, the whole result written chunk by chunk, and one chunk's program (each level's index at
+    /// its chunk's rows, the other dynamic indices whole) beyond what it holds (its inputs are views of the whole
+    /// ones), with the heap's allowance on what the call allocates (<see cref="WithHeap"/>).
     /// </summary>
-    public static BigInteger ChunkNeeded(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, long rows, long chunk) =>
-        ChunkNeeded(Whole(spec, options, rows), spec, plan, options, chunk);
+    public static BigInteger ChunkNeeded(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, IReadOnlyDictionary<int, long> sizes,
+        IReadOnlyList<ChunkLevel> levels) =>
+        ChunkNeeded(Whole(spec, options, sizes), spec, plan, options, sizes, levels);
 
     /// The bytes held whatever the chunk: the weights, consts and whole inputs, and the whole result.
-    static (BigInteger Held, BigInteger Result) Whole(NetworkSpec spec, NetworkModuleOptions options, long rows) =>
-        (ExecutedBytes.Floor(spec, rows, options, training: false).Inputs, ExecutedBytes.ResultBytes(spec, rows, options.DType));
+    static (BigInteger Held, BigInteger Result) Whole(NetworkSpec spec, NetworkModuleOptions options, IReadOnlyDictionary<int, long> sizes) =>
+        (ExecutedBytes.Floor(spec, null, options, training: false, sizes: sizes).Inputs, ExecutedBytes.ResultBytes(spec, null, options.DType, sizes));
 
-    /// <see cref="ChunkNeeded(NetworkSpec, PlanView, NetworkModuleOptions, long, long)"/> with the whole call's bytes given.
-    static BigInteger ChunkNeeded((BigInteger Held, BigInteger Result) whole, NetworkSpec spec, PlanView plan, NetworkModuleOptions options, long chunk)
+    /// <see cref="ChunkNeeded(NetworkSpec, PlanView, NetworkModuleOptions, IReadOnlyDictionary{int, long}, IReadOnlyList{ChunkLevel})"/> with the whole call's bytes given.
+    static BigInteger ChunkNeeded((BigInteger Held, BigInteger Result) whole, NetworkSpec spec, PlanView plan, NetworkModuleOptions options,
+        IReadOnlyDictionary<int, long> sizes, IReadOnlyList<ChunkLevel> levels)
     {
-        var one = ExecutedBytes.Estimate(spec, plan, options, MemoryModel.AdamSlots, chunk);
+        var chunk = new Dictionary<int, long>(sizes);
+        foreach (var level in levels)
+            chunk[level.Index] = level.Chunk;
+        var one = ExecutedBytes.Estimate(spec, plan, options, MemoryModel.AdamSlots, null, chunk);
         return WithHeap(whole.Held, whole.Held + whole.Result + (one.Forward - one.Inputs));
     }
 
     /// <summary>
-    /// The most rows per chunk, below <paramref name="rows"/>, whose forward pass in chunks
-    /// (<see cref="ChunkNeeded(NetworkSpec, PlanView, NetworkModuleOptions, long, long)"/>) fits <see cref="Limit"/>; 0 where the network's rows are not independent
-    /// (<see cref="ChunkIndex"/>) or not even a chunk of one row fits.
+    /// How the forward pass of <paramref name="plan"/>, its dynamic indices of <paramref name="sizes"/> (index id →
+    /// extent), runs in chunks of rows that fit <see cref="Limit"/> (<see cref="ChunkNeeded(NetworkSpec, PlanView, NetworkModuleOptions, IReadOnlyDictionary{int, long}, IReadOnlyList{ChunkLevel})"/>):
+    /// along one index of <see cref="ChunkIndices"/>, the other dynamic indices whole, in as many rows per chunk as fit,
+    /// the index that makes the fewest chunks (the first declared on a tie); where not even one row along any of
+    /// them fits, along two, nested: one row at a time along the outer, as many rows as fit along the inner, the pair
+    /// that makes the fewest chunks. Empty where no index may be chunked or not even that fits.
     /// </summary>
-    public static long ChunkRows(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, long rows)
+    public static ChunkLevel[] Chunking(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, IReadOnlyDictionary<int, long> sizes)
     {
-        if (ChunkIndex(spec) is null)
-            return 0;
-        // The whole inputs and result once, not at every step of the bisection.
-        var whole = Whole(spec, options, rows);
-        return Largest(rows, chunk => ChunkNeeded(whole, spec, plan, options, chunk));
+        var eligible = ChunkIndices(spec).Where(i => sizes.TryGetValue(i, out var n) && n > 1).ToArray();
+        if (eligible.Length == 0)
+            return [];
+        // The whole inputs and result once, not at every step of the bisections.
+        var whole = Whole(spec, options, sizes);
+        ChunkLevel[] best = [];
+        foreach (var outer in eligible.Prepend(-1))
+        {
+            foreach (var inner in eligible.Where(i => i != outer))
+            {
+                ChunkLevel[] Levels(long chunk) => outer < 0
+                    ? [new ChunkLevel(inner, sizes[inner], chunk)]
+                    : [new ChunkLevel(outer, sizes[outer], 1), new ChunkLevel(inner, sizes[inner], chunk)];
+                long rows = Largest(sizes[inner], chunk => ChunkNeeded(whole, spec, plan, options, sizes, Levels(chunk)));
+                if (rows > 0 && (best.Length == 0 || Chunks(Levels(rows)) < Chunks(best)))
+                    best = Levels(rows);
+            }
+            // Nested only where no single index fits.
+            if (outer < 0 && best.Length > 0)
+                break;
+        }
+        return best;
+    }
+
+    /// <summary><see cref="Chunking(NetworkSpec, PlanView, NetworkModuleOptions, IReadOnlyDictionary{int, long})"/> with every dynamic index at <paramref name="rows"/> rows.</summary>
+    public static ChunkLevel[] Chunking(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, long rows) =>
+        Chunking(spec, plan, options, Sizes(spec, rows));
+
+    /// <summary>The number of chunks a forward pass in chunks of <paramref name="levels"/> runs (exact).</summary>
+    public static BigInteger Chunks(IReadOnlyList<ChunkLevel> levels) =>
+        levels.Aggregate(BigInteger.One, (n, l) => n * l.Count);
+
+    /// <summary>
+    /// The chunks in words, as <c>tn run</c> prints them: <c>11 chunks of 96,814 rows</c> (along the one dynamic index
+    /// of <paramref name="spec"/>), <c>… along b</c> (one of several), <c>… of 1 row along b by 500 rows along c</c>.
+    /// </summary>
+    public static string Describe(NetworkSpec spec, IReadOnlyList<ChunkLevel> levels)
+    {
+        bool one = spec.Indices.Count(i => i.IsDynamic) == 1;
+        string Rows(ChunkLevel l) => $"{l.Chunk:N0} row{(l.Chunk == 1 ? "" : "s")}{(one ? "" : " along " + spec.Indices[l.Index].Name)}";
+        return $"{Chunks(levels):N0} chunks of {string.Join(" by ", levels.Select(Rows))}";
     }
 
     /// <summary>
@@ -444,8 +510,22 @@ public static class MemoryGuard
                 ? $"feed at most {most:N0} rows per step{(with is null ? "" : " " + with)} (a training step is not run in chunks: autograd keeps every chunk's activations)"
                 : $"feed at most {most:N0} rows per call{(with is null ? "" : " " + with)}";
 
-    /// What a refusal of a forward pass that could run in chunks says.
-    internal const string NoChunk = "not even a chunk of one row fits beside the whole inputs and result";
+    /// <summary>
+    /// What a refusal of a forward pass that could run in chunks (<see cref="ChunkIndices"/>) says: not even one row
+    /// along each index that may be chunked (two at most, as <see cref="Chunking(NetworkSpec, PlanView, NetworkModuleOptions, IReadOnlyDictionary{int, long})"/> nests them) fits, and what that
+    /// needs; null where none of them has more than one row (the rows fed cannot be cut along any).
+    /// </summary>
+    public static string? NoChunk(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, IReadOnlyDictionary<int, long> sizes)
+    {
+        var eligible = ChunkIndices(spec).Where(i => sizes.TryGetValue(i, out var n) && n > 1).Take(2).ToArray();
+        if (eligible.Length == 0)
+            return null;
+        var levels = eligible.Select(i => new ChunkLevel(i, sizes[i], 1)).ToArray();
+        var along = spec.Indices.Count(i => i.IsDynamic) == 1 ? ""
+            : eligible.Length == 1 ? $" along {spec.Indices[eligible[0]].Name}"
+            : $" along {spec.Indices[eligible[0]].Name} by one along {spec.Indices[eligible[1]].Name}";
+        return $"not even a chunk of one row{along} fits beside the whole inputs and result ({Format(ChunkNeeded(spec, plan, options, sizes, levels))})";
+    }
 
     /// <summary>
     /// Throws <see cref="MemoryLimitException"/> when what a call of <paramref name="spec"/> at <paramref name="batch"/>

@@ -73,7 +73,9 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     internal sealed record Leaf(Source Source, string Name, int Slot, int Member, int[] Labels, bool Reduce, int[] ReducedLabels);
 
     /// One input family fed as a single raw tensor.
-    internal sealed record InputSlot(string Name, int Batch, bool HasMemberAxis, int Members, long[] MemberShape, EmbeddingSpec? Embedding)
+    /// Its batch axes are over the dynamic indices <paramref name="BatchLabels"/> (its first member's, in leg order).
+    internal sealed record InputSlot(string Name, int Batch, bool HasMemberAxis, int Members, long[] MemberShape, EmbeddingSpec? Embedding,
+                                     int[] BatchLabels)
     {
         /// The raw tensor's axes after the batch axes: the member axis if any, then the member's shape.
         public long[] Expected { get; } = [.. HasMemberAxis ? new long[] { Members } : [], .. MemberShape];
@@ -101,8 +103,8 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     readonly long[]? finalPermutation;
     readonly int[] dynamicLabels;
     readonly int[] outputBatchAxes;     // the output's axes over dynamic indices
-    readonly int? chunkIndex;           // the dynamic index a forward pass may run in chunks along (MemoryGuard.ChunkIndex)
-    readonly int chunkAxis;             // its axis in the output
+    readonly int[] outputDynamic;       // the output's dynamic legs, in output order (the log-scale's axes)
+    readonly int[] chunkIndices;        // the dynamic indices a forward pass may run in chunks along (MemoryGuard.ChunkIndices)
     readonly int[] slicedLabels;        // in loop order, outermost first
     readonly SliceReuse? reuse;         // the schedule of a sliced plan
     readonly bool reuseOn;              // whether it skips and holds (else every step runs in every slice)
@@ -136,7 +138,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     /// tree depends on the sliced indices its leaves carry, and its level is the position of the innermost of them (0
     /// for none). Over all slices step s runs N_s = ∏_{j ≤ level(s)} size(o_j) times; a range of slices starting
     /// mid-way runs every step in its first slice, then, where the values change first at position c, the steps of
-    /// level ≥ c. A call run in chunks of rows (<see cref="ChunkRows"/>) counts its last chunk's.</summary>
+    /// level ≥ c. A call run in chunks of rows (<see cref="Chunking"/>) counts its last chunk's.</summary>
     public IReadOnlyList<long> StepRuns => stepRuns;
     /// <summary>The sliced indices in the order their loops run, outermost first (empty when unsliced).</summary>
     public IReadOnlyList<int> SliceOrder => slicedLabels;
@@ -173,8 +175,8 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         slotAsIndex = slots.Select((_, s) => leaves.Where((l, id) => l.Source == Source.Input && l.Slot == s && asIndex[id]).Any()).ToArray();
         dynamicLabels = spec.Indices.Where(i => i.IsDynamic).Select(i => i.Id).ToArray();
         outputBatchAxes = spec.Output.Select((l, k) => (l, k)).Where(x => spec.Indices[x.l].IsDynamic).Select(x => x.k).ToArray();
-        chunkIndex = MemoryGuard.ChunkIndex(spec);
-        chunkAxis = chunkIndex is { } ci ? Array.IndexOf(spec.Output, ci) : 0;
+        outputDynamic = spec.Output.Where(l => spec.Indices[l].IsDynamic).ToArray();
+        chunkIndices = MemoryGuard.ChunkIndices(spec);
         slicedLabels = options.SliceOrder?.ToArray() ?? plan.SlicedLabels.ToArray();
         if (slicedLabels.Length != plan.SlicedLabels.Length || !slicedLabels.Order().SequenceEqual(plan.SlicedLabels.Order()))
             throw new ArgumentException($"the slice order [{string.Join(", ", slicedLabels)}] is not an order of the plan's sliced indices [{string.Join(", ", plan.SlicedLabels)}]");
@@ -219,7 +221,8 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                 if (m.Legs.Count(dyn) != batch || !MemberShape(m).SequenceEqual(shape) || m.Embedding != first.Embedding)
                     throw new ArgumentException($"inputs {first.Name} and {m.Name} of one family differ in shape or embedding");
             }
-            result.Add(new InputSlot(family.Key, batch, first.Subscripts.Length > 0, members.Count, shape, first.Embedding));
+            result.Add(new InputSlot(family.Key, batch, first.Subscripts.Length > 0, members.Count, shape, first.Embedding,
+                                     first.Legs.Where(dyn).ToArray()));
         }
         return result.ToArray();
     }
@@ -388,11 +391,11 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     /// The memory guard for a batch larger than the plan's: the plan was fitted to the limit at its own batch
     /// (MemoryGuard.Fit), so a call fed more rows is checked against the estimate of the same program at the batch
     /// fed (training where autograd records, the forward pass otherwise) before anything is computed; each larger batch
-    /// once. Returns 0 where the call runs whole, else the rows per chunk: a forward pass that does not fit, of a
-    /// network whose rows are independent (MemoryGuard.ChunkIndex), runs in chunks where <paramref name="mayChunk"/>
-    /// and nothing records autograd (every chunk's activations would be kept). Any other call over the limit is refused,
-    /// naming the most rows that fit.
-    long GuardBatch(Tensor[] inputs, ScalarType dtype, bool mayChunk)
+    /// once. Returns no levels where the call runs whole, else how it runs in chunks of rows: a forward pass that does
+    /// not fit, of a network whose rows are independent along some dynamic index (MemoryGuard.ChunkIndices), runs in
+    /// chunks (MemoryGuard.Chunking, at the extents fed) where <paramref name="mayChunk"/> and nothing records autograd
+    /// (every chunk's activations would be kept). Any other call over the limit is refused, naming the most rows that fit.
+    ChunkLevel[] GuardBatch(Tensor[] inputs, ScalarType dtype, bool mayChunk)
     {
         long rows = Rows(inputs);
         if (!guardSet)
@@ -402,43 +405,45 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         }
         // Every call runs this: a batch no larger than both guarded ones returns before the parameters are enumerated.
         if (rows <= Math.Min(guardedForward, guardedTraining))
-            return 0;
+            return [];
         bool training = is_grad_enabled() && parameters().Any(p => p.requires_grad);
         ref long guarded = ref training ? ref guardedTraining : ref guardedForward;
         if (rows <= guarded)
-            return 0;
+            return [];
         var at = options with { DType = dtype };
         var needed = MemoryGuard.Needed(Spec, ExecutionPlan, at, training, rows);
         var (limit, _) = MemoryGuard.Current();
         if (needed <= limit && needed < long.MaxValue)
         {
             guarded = rows;
-            return 0;
+            return [];
         }
         var what = $"{Spec.Name} ({dtype.ToString().ToLowerInvariant()}) fed a batch of {rows:N0} (planned for {ExecutionPlan.Batch ?? NominalBatch:N0}), " +
                    (training ? "with autograd (a training step)," : "the forward pass,");
-        if (!training && mayChunk && chunkIndex is not null && Independent(inputs, rows))
+        if (!training && mayChunk && chunkIndices.Length > 0 && Extents(inputs) is { } sizes)
         {
-            if (chunking is { } c && c.Rows == rows && c.Limit == limit)
-                return c.Chunk;
-            long chunk = MemoryGuard.ChunkRows(Spec, ExecutionPlan, at, rows);
-            if (chunk > 0)
+            var fed = dynamicLabels.Select(l => sizes.GetValueOrDefault(l, -1)).ToArray();
+            if (chunking is { } c && c.Sizes.SequenceEqual(fed) && c.Limit == limit)
+                return c.Levels;
+            var levels = MemoryGuard.Chunking(Spec, ExecutionPlan, at, sizes);
+            if (levels.Length > 0)
             {
-                chunking = (rows, limit, chunk);
-                return chunk;
+                chunking = (fed, limit, levels);
+                return levels;
             }
-            MemoryGuard.Check(needed, what, MemoryGuard.NoChunk);
+            if (MemoryGuard.NoChunk(Spec, ExecutionPlan, at, sizes) is { } advice)
+                MemoryGuard.Check(needed, what, advice);
         }
         MemoryGuard.Check(needed, what, MemoryGuard.AtMost(MemoryGuard.MostRows(Spec, ExecutionPlan, at, training, rows), training));
         // The limit rose between the two reads: the batch fits whole.
-        return 0;
+        return [];
     }
 
     long guardedForward, guardedTraining;
     bool guardSet;
     long NominalBatch => Spec.Indices.Where(i => i.IsDynamic).Select(i => i.Size).DefaultIfEmpty(0).Max();
-    // The rows per chunk last chosen, for the rows fed and the limit then.
-    (long Rows, long Limit, long Chunk)? chunking;
+    // The chunks last chosen, for the extents fed (by dynamic index, -1 for one no input carries) and the limit then.
+    (long[] Sizes, long Limit, ChunkLevel[] Levels)? chunking;
 
     /// The batch fed: the largest extent of the inputs' batch axes.
     long Rows(Tensor[] inputs)
@@ -450,20 +455,26 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         return rows;
     }
 
-    /// Whether the inputs can be cut into chunks of rows: every batch axis is there with the batch's extent, and no
-    /// input records autograd.
-    bool Independent(Tensor[] inputs, long rows)
+    /// The extent of each dynamic index the inputs carry (index id → extent) where the inputs can be cut into chunks
+    /// of rows: every input has its axes, an index has one extent on every batch axis over it, and no input records
+    /// autograd; null otherwise.
+    Dictionary<int, long>? Extents(Tensor[] inputs)
     {
         bool grad = is_grad_enabled();
+        var sizes = new Dictionary<int, long>();
         for (int s = 0; s < slots.Length; s++)
         {
             if (inputs[s].dim() != slots[s].Batch + slots[s].Expected.Length || (grad && inputs[s].requires_grad))
-                return false;
+                return null;
             for (int k = 0; k < slots[s].Batch; k++)
-                if (inputs[s].size(k) != rows)
-                    return false;
+            {
+                long n = inputs[s].size(k);
+                if (sizes.TryGetValue(slots[s].BatchLabels[k], out var m) && m != n)
+                    return null;
+                sizes[slots[s].BatchLabels[k]] = n;
+            }
         }
-        return true;
+        return sizes;
     }
 
     /// <summary>
@@ -477,10 +488,10 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         guardSet = true;
     }
 
-    /// <summary>The rows per chunk the last call ran its forward pass in, or 0 where it ran whole: a forward pass that
-    /// does not fit the memory limit at the rows fed runs the same plan on consecutive chunks of rows (see
-    /// <see cref="forward"/>).</summary>
-    public long ChunkRows { get; private set; }
+    /// <summary>How the last call ran its forward pass in chunks of rows, the outer level first, or empty where it ran
+    /// whole: a forward pass that does not fit the memory limit at the rows fed runs the same plan on chunks of rows
+    /// along one dynamic index, or two nested (see <see cref="forward"/>).</summary>
+    public IReadOnlyList<ChunkLevel> Chunking { get; private set; } = [];
 
     /// <summary>Contracts the network with inputs given by name (input family names, see <see cref="InputNames"/>).</summary>
     public Tensor Forward(IReadOnlyDictionary<string, Tensor> inputs) => forward(ByName(inputs));
@@ -491,21 +502,22 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     /// result is scaled back at the end, so intermediates cannot overflow or underflow although the result can.
     /// <para>
     /// Where the forward pass does not fit the memory limit at the rows fed (<see cref="MemoryGuard"/>), nothing
-    /// records autograd and the network's rows are independent (<see cref="MemoryGuard.ChunkIndex"/>), the same plan
-    /// runs on consecutive chunks of rows (<see cref="ChunkRows"/>, from <see cref="MemoryGuard.ChunkRows"/>), every
-    /// input narrowed along its batch axes, and each chunk's result is written into the whole one: the same values,
-    /// row for row. Otherwise a batch over the limit is refused, naming the most rows that fit.
+    /// records autograd and the network's rows are independent along some dynamic index
+    /// (<see cref="MemoryGuard.ChunkIndices"/>), the same plan runs on chunks of rows along one of them, or two nested
+    /// (<see cref="Chunking"/>, from <see cref="MemoryGuard.Chunking(NetworkSpec, PlanView, NetworkModuleOptions, IReadOnlyDictionary{int, long})"/>), every input that carries
+    /// it narrowed along its axes over it (the others whole), and each chunk's result is written into the whole one:
+    /// the same values, row for row. Otherwise a batch over the limit is refused, naming the most rows that fit.
     /// </para>
     /// </summary>
     public override Tensor forward(Tensor[] inputs)
     {
         using var scope = NewDisposeScope();
         if (!options.LogScale)
-            return Whole(inputs, false, o => [(o.Value, chunkAxis)])[0].MoveToOuterDisposeScope();
+            return Whole(inputs, false, o => [(o.Value, spec.Output)])[0].MoveToOuterDisposeScope();
         return Whole(inputs, true, o =>
         {
             var r = o.Scaled();
-            return [(r.Value * r.ExpandedLogScale().exp(), chunkAxis)];
+            return [(r.Value * r.ExpandedLogScale().exp(), spec.Output)];
         })[0].MoveToOuterDisposeScope();
     }
 
@@ -519,8 +531,8 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     public LogScaled ForwardLog(Tensor[] inputs)
     {
         using var scope = NewDisposeScope();
-        // The log-scale has one axis per dynamic output leg, the chunked index's the only one.
-        var r = Whole(inputs, true, o => [(o.Value, chunkAxis), (o.LogScale!, 0)]);
+        // The log-scale has one axis per dynamic output leg.
+        var r = Whole(inputs, true, o => [(o.Value, spec.Output), (o.LogScale!, outputDynamic)]);
         return new LogScaled(r[0].MoveToOuterDisposeScope(), r[1].MoveToOuterDisposeScope(), outputBatchAxes);
     }
 
@@ -578,7 +590,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     {
         var (dtype, device) = Arguments(inputs);
         GuardBatch(inputs, dtype, mayChunk: false);
-        ChunkRows = 0;
+        Chunking = [];
         return Contract(inputs, logScale, dtype, device, range, split);
     }
 
@@ -594,28 +606,40 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         return Placement();
     }
 
-    /// The parts <paramref name="take"/> makes of the outcome of every row fed, each with the axis its rows are on. Where
-    /// the memory guard says so (<see cref="GuardBatch"/>), the plan runs on consecutive chunks of rows, each input a
-    /// view narrowed along its batch axes, in a dispose scope of its own, and each chunk's parts are copied into whole
-    /// tensors made at the first chunk (autograd, where it records, sees the copies).
-    Tensor[] Whole(Tensor[] inputs, bool logScale, Func<Outcome, (Tensor Value, int Axis)[]> take)
+    /// The parts <paramref name="take"/> makes of the outcome of every row fed, each with the indices along its axes.
+    /// Where the memory guard says so (<see cref="GuardBatch"/>), the plan runs on chunks of rows, the innermost level
+    /// fastest, each input that carries a level's index a view narrowed along its axes over it, in a dispose scope of
+    /// its own, and each chunk's parts are copied into whole tensors made at the first chunk (autograd, where it
+    /// records, sees the copies).
+    Tensor[] Whole(Tensor[] inputs, bool logScale, Func<Outcome, (Tensor Value, int[] Legs)[]> take)
     {
         var (dtype, device) = Arguments(inputs);
-        long chunk = ChunkRows = GuardBatch(inputs, dtype, mayChunk: true);
-        if (chunk == 0)
+        var levels = GuardBatch(inputs, dtype, mayChunk: true);
+        Chunking = levels;
+        if (levels.Length == 0)
             return take(Contract(inputs, logScale, dtype, device)).Select(p => p.Value).ToArray();
-        long rows = Rows(inputs);
         Tensor[]? whole = null;
-        for (long start = 0; start < rows; start += chunk)
+        var start = new long[levels.Length];
+        var rows = new long[levels.Length];
+        long chunks = (long)MemoryGuard.Chunks(levels);
+        for (long chunk = 0; chunk < chunks; chunk++)
         {
-            long n = Math.Min(chunk, rows - start);
+            long rest = chunk;
+            for (int k = levels.Length - 1; k >= 0; k--)
+            {
+                start[k] = rest % levels[k].Count * levels[k].Chunk;
+                rows[k] = Math.Min(levels[k].Chunk, levels[k].Rows - start[k]);
+                rest /= levels[k].Count;
+            }
             using var scope = NewDisposeScope();
             var part = new Tensor[inputs.Length];
             for (int s = 0; s < inputs.Length; s++)
             {
                 part[s] = inputs[s];
-                for (int k = 0; k < slots[s].Batch; k++)
-                    part[s] = part[s].narrow(k, start, n);
+                for (int k = 0; k < levels.Length; k++)
+                    for (int axis = 0; axis < slots[s].Batch; axis++)
+                        if (slots[s].BatchLabels[axis] == levels[k].Index)
+                            part[s] = part[s].narrow(axis, start[k], rows[k]);
             }
             var taken = take(Contract(part, logScale, dtype, device));
             if (whole is null)
@@ -623,14 +647,20 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                 whole = taken.Select(t =>
                 {
                     var shape = t.Value.shape;
-                    shape[t.Axis] = rows;
+                    foreach (var level in levels)
+                        shape[Array.IndexOf(t.Legs, level.Index)] = level.Rows;
                     return empty(shape, t.Value.dtype, t.Value.device);
                 }).ToArray();
                 foreach (var w in whole)
                     scope.MoveToOuter(w);
             }
-            for (int k = 0; k < taken.Length; k++)
-                whole[k].narrow(taken[k].Axis, start, n).copy_(taken[k].Value);
+            for (int p = 0; p < taken.Length; p++)
+            {
+                var into = whole[p];
+                for (int k = 0; k < levels.Length; k++)
+                    into = into.narrow(Array.IndexOf(taken[p].Legs, levels[k].Index), start[k], rows[k]);
+                into.copy_(taken[p].Value);
+            }
         }
         return whole!;
     }

@@ -75,7 +75,7 @@ public static class NetworkModules
         {
             var module = new NetworkModule(spec, fitted.Plan, options.Module);
             // The plan's own batch does not fit at once: every call's batch is checked, and runs in chunks where it must.
-            if (fitted.Chunk > 0)
+            if (fitted.Chunks.Count > 0)
                 module.GuardEveryBatch();
             return module;
         }

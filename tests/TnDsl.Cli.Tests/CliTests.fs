@@ -541,6 +541,20 @@ let ``tn run runs a batch whose forward pass does not fit in chunks of rows and 
     Assert.Matches(@"\n  fwd \+ bwd   not run: [^\n]*; feed at most [0-9,]+ rows per step \(a training step is not run in chunks", out)
 
 [<Fact>]
+let ``tn run runs a network of two open dynamic indices in chunks along one of them, or along both nested where one row does not fit`` () =
+    // mpo-kernel at 300 rows of each batch (auto): 38 MiB whole; under 2M chunks of rows along one index fit, under
+    // 800K not even one row along either beside the other whole: one row along one by as many as fit along the other.
+    let kernel = Path.Combine(examplesDir, "mpo-kernel.tn")
+    let runUnder limit = tnProcess [ "TN_MEMORY_LIMIT", limit ] [ "run"; kernel; "--batch"; "300"; "--threads"; "1"; "--repeat"; "1" ]
+    let code, out, err = runUnder "2M"
+    Assert.True((code = 0), sprintf "exit %d\n%s\n%s" code out err)
+    Assert.Contains("  output      [300, 300]  (q, k)", out)
+    Assert.Matches(@"\n  chunks      [0-9,]+ chunks of [0-9,]+ rows along [qk] \(the forward pass does not fit at once\)\n", out)
+    let code, out, err = runUnder "800K"
+    Assert.True((code = 0), sprintf "exit %d\n%s\n%s" code out err)
+    Assert.Matches(@"\n  chunks      [0-9,]+ chunks of 1 row along ([qk]) by [0-9,]+ rows along (?!\1)[qk] \(the forward pass does not fit at once\)\n", out)
+
+[<Fact>]
 let ``tn train --resume refuses another --threads and removes a killed write's temporary file`` () =
     let out = Path.Combine(Path.GetTempPath(), $"tn-threads-{System.Guid.NewGuid():N}")
     try

@@ -205,6 +205,7 @@ let ``every example keeps the layout it had, except the four fed by inputs that 
           "grid.tn", LayoutKind.Grid
           "mera-classifier.tn", LayoutKind.Layered
           "mera.tn", LayoutKind.Layers
+          "mpo-kernel.tn", LayoutKind.Grid
           "mpo-linear.tn", LayoutKind.Layered
           "mps.tn", LayoutKind.Chain
           "peps.tn", LayoutKind.Grid

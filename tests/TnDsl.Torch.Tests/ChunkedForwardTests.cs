@@ -11,10 +11,11 @@ namespace TnDsl.Torch.Tests;
 
 /// <summary>
 /// A forward pass that does not fit the memory limit at the rows fed runs the same plan on chunks of rows (the rows of
-/// a network whose batch index is open are independent): the values are those of the whole pass, bit for bit where MKL
-/// takes one code path whatever the sizes (see <see cref="AssertSame"/>). A
-/// training step is not chunked (autograd would keep every chunk's activations): it is refused, naming the most rows
-/// that fit; so is a batch index that is summed.
+/// a network are independent along a batch index that is open): the values are those of the whole pass, bit for bit
+/// where MKL takes one code path whatever the sizes (see <see cref="AssertSame"/>). With several dynamic indices the
+/// rows are cut along one of the open ones, the others whole, or along two nested where one row along any does not
+/// fit. A training step is not chunked (autograd would keep every chunk's activations): it is refused, naming the most
+/// rows that fit; so is a network whose batch indices are all summed.
 /// </summary>
 [Collection("peak memory")] // the tests set the process-wide override: they run alone (see PeakMemoryCollection)
 public class ChunkedForwardTests
@@ -24,44 +25,70 @@ public class ChunkedForwardTests
     static readonly NetworkModuleOptions F64 = new() { DType = ScalarType.Float64, Seed = 3 };
 
     /// The limit just under the forward pass of <paramref name="module"/> at <paramref name="rows"/>, when a chunked
-    /// pass fits it; null when not even a chunk of one row does.
+    /// pass fits it (one row along the first index that may be chunked); null when not even a chunk of one row does.
     static long? LimitForcingChunks(NetworkModule module, long rows)
     {
         var options = F64 with { LogScale = module.Options.LogScale };
         var whole = MemoryGuard.Needed(module.Spec, module.ExecutionPlan, options, false, rows);
         var limit = (long)whole - 1;
-        return MemoryGuard.ChunkNeeded(module.Spec, module.ExecutionPlan, options, rows, 1) <= limit ? limit : null;
+        var one = new ChunkLevel(MemoryGuard.ChunkIndices(module.Spec)[0], rows, 1);
+        return MemoryGuard.ChunkNeeded(module.Spec, module.ExecutionPlan, options, MemoryGuard.Sizes(module.Spec, rows), [one]) <= limit ? limit : null;
     }
 
     /// The forward pass (and in log-scale <see cref="NetworkModule.ForwardLog(Tensor[])"/>) of <paramref name="chunked"/>
     /// under <paramref name="limit"/>, in chunks, against <paramref name="whole"/>'s without a limit: the same bits.
-    static void AssertChunksGiveTheWhole(NetworkModule whole, NetworkModule chunked, Tensor[] inputs, long limit)
+    /// Returns how the chunked pass ran. Both run on one thread: libtorch's threads split a step by its sizes, so on
+    /// several a row computed among fewer rows may be summed in another order (mpo-kernel.tn fed 48 × 20 rows, cut
+    /// into 47 and 1 rows along q, on 2 threads under MKL_CBWR=COMPATIBLE).
+    static IReadOnlyList<ChunkLevel> AssertChunksGiveTheWhole(NetworkModule whole, NetworkModule chunked, Tensor[] inputs, long limit)
+    {
+        int threads = get_num_threads();
+        set_num_threads(1);
+        try
+        {
+            return ChunksGiveTheWhole(whole, chunked, inputs, limit);
+        }
+        finally
+        {
+            set_num_threads(threads);
+        }
+    }
+
+    static IReadOnlyList<ChunkLevel> ChunksGiveTheWhole(NetworkModule whole, NetworkModule chunked, Tensor[] inputs, long limit)
     {
         using var noGrad = no_grad();
         using var expected = whole.forward(inputs);
-        Assert.Equal(0, whole.ChunkRows);
+        Assert.Empty(whole.Chunking);
         using var expectedLog = whole.Options.LogScale ? whole.ForwardLog(inputs) : null;
         MemoryGuard.LimitOverride = limit;
         try
         {
             using var actual = chunked.forward(inputs);
-            long rows = inputs[0].size(0);
-            Assert.InRange(chunked.ChunkRows, 1, rows - 1);
+            var levels = chunked.Chunking;
+            AssertChunked(levels);
             Assert.Equal(expected.shape, actual.shape);
             AssertSame(expected, actual);
             if (expectedLog is not null)
             {
                 using var log = chunked.ForwardLog(inputs);
-                Assert.InRange(chunked.ChunkRows, 1, rows - 1);
+                AssertChunked(chunked.Chunking);
                 AssertSame(expectedLog.Value, log.Value);
                 AssertSame(expectedLog.LogScale, log.LogScale);
                 Assert.Equal(expectedLog.BatchAxes, log.BatchAxes);
             }
+            return levels;
         }
         finally
         {
             MemoryGuard.LimitOverride = null;
         }
+    }
+
+    /// A call that ran in chunks: fewer rows than fed at every level.
+    static void AssertChunked(IReadOnlyList<ChunkLevel> levels)
+    {
+        Assert.NotEmpty(levels);
+        Assert.All(levels, l => Assert.InRange(l.Chunk, 1, l.Rows - 1));
     }
 
     /// Bit for bit where MKL runs its reproducible code path (<c>MKL_CBWR=COMPATIBLE</c>, one kernel whatever the sizes);
@@ -96,7 +123,7 @@ public class ChunkedForwardTests
             runs++;
             var net = new NetworkView(g.Network);
             var spec = NetworkAdapter.FromFlat(net);
-            Assert.NotNull(MemoryGuard.ChunkIndex(spec));
+            Assert.Single(MemoryGuard.ChunkIndices(spec));
             // Planned at 2 rows and fed 40: the guard checks the larger batch (the plan's own batch is not checked).
             var plan = Planner.Plan(net, "greedy", 2, 0);
             var options = F64 with { LogScale = runs % 2 == 0 };
@@ -162,7 +189,7 @@ public class ChunkedForwardTests
             using (var y = layer.forward(x))
             {
                 Assert.Equal([rows, 10L], y.shape);
-                Assert.InRange(module.ChunkRows, 1, rows - 1);
+                AssertChunked(module.Chunking);
             }
         }
         finally
@@ -188,7 +215,7 @@ public class ChunkedForwardTests
     {
         var net = SummedBatch();
         var spec = NetworkAdapter.FromFlat(net);
-        Assert.Null(MemoryGuard.ChunkIndex(spec));
+        Assert.Empty(MemoryGuard.ChunkIndices(spec));
         using var module = new NetworkModule(spec, Planner.Plan(net, "greedy", 4, 0), F64);
         const long rows = 100_000;
         var needed = MemoryGuard.Needed(spec, module.ExecutionPlan, F64, false, rows);
@@ -197,7 +224,7 @@ public class ChunkedForwardTests
         {
             var most = MemoryGuard.MostRows(spec, module.ExecutionPlan, F64, false, rows);
             Assert.InRange(most, 1, rows - 1);
-            Assert.Equal(0, MemoryGuard.ChunkRows(spec, module.ExecutionPlan, F64, rows));
+            Assert.Empty(MemoryGuard.Chunking(spec, module.ExecutionPlan, F64, rows));
             using var x = randn(rows, 8, ScalarType.Float64);
             using var noGrad = no_grad();
             var e = Assert.Throws<MemoryLimitException>(() => module.forward([x]));
@@ -222,13 +249,14 @@ public class ChunkedForwardTests
         // Under the first quarter-step of slicing's limit on intermediates, which is then below the result (Fit): no
         // sliced plan is tried, and the forward pass fits only in chunks.
         var slicing = plan.Bytes(8).Inputs + 4 * 8 * plan.ResultElements - 1;
-        var limit = (long)System.Numerics.BigInteger.Min(slicing, MemoryGuard.ChunkNeeded(whole.Spec, plan, F64, rows, rows / 4));
+        var quarter = new ChunkLevel(MemoryGuard.ChunkIndices(whole.Spec)[0], rows, rows / 4);
+        var limit = (long)System.Numerics.BigInteger.Min(slicing, MemoryGuard.ChunkNeeded(whole.Spec, plan, F64, MemoryGuard.Sizes(whole.Spec, rows), [quarter]));
         Assert.True(MemoryGuard.Needed(whole.Spec, plan, F64, false) > limit);
         NetworkModule inChunks;
         MemoryGuard.LimitOverride = limit;
         try
         {
-            Assert.InRange(MemoryGuard.ChunkRows(whole.Spec, plan, F64, rows), 1, rows - 1);
+            AssertChunked(MemoryGuard.Chunking(whole.Spec, plan, F64, rows));
             inChunks = NetworkModules.FromNetwork(net, build);
         }
         finally
@@ -267,6 +295,228 @@ public class ChunkedForwardTests
         {
             MemoryGuard.LimitOverride = null;
         }
+    }
+
+    /// The extents of mpo-kernel.tn's dynamic indices q and k (index id → extent).
+    static Dictionary<int, long> Extents(NetworkSpec spec, long queries, long keys) =>
+        new() { [Id(spec, "q")] = queries, [Id(spec, "k")] = keys };
+
+    static int Id(NetworkSpec spec, string name) => spec.Indices.Single(i => i.Name == name).Id;
+
+    /// mpo-kernel.tn (rows q of x and k of y, both open) planned at 4 rows by greedy: its spec and plan.
+    static (NetworkSpec, PlanView) Kernel()
+    {
+        var net = Frontend.Load(Repo.Example("mpo-kernel.tn"), null, null);
+        return (NetworkAdapter.FromFlat(net), Planner.Plan(net, "greedy", 4, 0));
+    }
+
+    /// Runs <paramref name="check"/> on mpo-kernel.tn's float64 inputs (16 sites of 2 features) of
+    /// <paramref name="queries"/> rows for x and <paramref name="keys"/> for y (seeded), disposing them after.
+    static void WithKernelInputs(long queries, long keys, ulong seed, Action<Tensor[]> check)
+    {
+        using var generator = new Generator(seed);
+        using var x = randn([queries, 16, 2], ScalarType.Float64, generator: generator);
+        using var y = randn([keys, 16, 2], ScalarType.Float64, generator: generator);
+        check([x, y]);
+    }
+
+    /// The fewest chunks of one level that fit <paramref name="limit"/>, by trying every index that may be chunked and
+    /// every chunk from the largest down (the oracle of MemoryGuard.Chunking's bisection and choice); 0 where none fits.
+    static long FewestChunks(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, IReadOnlyDictionary<int, long> sizes, long limit)
+    {
+        long fewest = 0;
+        foreach (var index in MemoryGuard.ChunkIndices(spec))
+            for (long chunk = sizes[index] - 1; chunk >= 1; chunk--)
+                if (MemoryGuard.ChunkNeeded(spec, plan, options, sizes, [new ChunkLevel(index, sizes[index], chunk)]) <= limit)
+                {
+                    long count = MemoryGuard.Chunks(sizes[index], chunk);
+                    fewest = fewest == 0 ? count : Math.Min(fewest, count);
+                    break;
+                }
+        return fewest;
+    }
+
+    [Theory]
+    [InlineData(false, 48L, 48L)]
+    [InlineData(true, 48L, 48L)]
+    [InlineData(false, 48L, 20L)]
+    [InlineData(true, 12L, 40L)]
+    [InlineData(false, 12L, 40L)]
+    [InlineData(false, 20L, 48L)]
+    [InlineData(true, 48L, 20L)]
+    public void Two_open_dynamic_indices_run_in_chunks_along_the_one_of_fewer_chunks_with_the_values_of_the_whole_pass(bool logScale, long queries, long keys)
+    {
+        var (spec, plan) = Kernel();
+        Assert.Equal([Id(spec, "q"), Id(spec, "k")], MemoryGuard.ChunkIndices(spec));
+        var options = F64 with { LogScale = logScale };
+        using var whole = new NetworkModule(spec, plan, options);
+        using var inChunks = new NetworkModule(spec, plan, options);
+        // Under the whole pass as the guard counts it (every dynamic index at the largest extent fed), over one row
+        // along q or k beside the rest whole.
+        var sizes = Extents(spec, queries, keys);
+        var limit = (long)MemoryGuard.Needed(spec, plan, options, false, Math.Max(queries, keys)) - 1;
+        long fewest = FewestChunks(spec, plan, options, sizes, limit);
+        Assert.True(fewest > 0);
+        WithKernelInputs(queries, keys, 13, inputs =>
+        {
+            var levels = AssertChunksGiveTheWhole(whole, inChunks, inputs, limit);
+            var level = Assert.Single(levels);
+            Assert.Equal(sizes[level.Index], level.Rows);
+            Assert.Equal(fewest, level.Count);
+        });
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Where_one_row_along_either_open_index_does_not_fit_the_rows_run_in_chunks_along_both_nested(bool logScale)
+    {
+        var (spec, plan) = Kernel();
+        var options = F64 with { LogScale = logScale };
+        using var whole = new NetworkModule(spec, plan, options);
+        using var inChunks = new NetworkModule(spec, plan, options);
+        const long rows = 40;
+        int q = Id(spec, "q"), k = Id(spec, "k");
+        var sizes = Extents(spec, rows, rows);
+        System.Numerics.BigInteger Need(params ChunkLevel[] levels) => MemoryGuard.ChunkNeeded(spec, plan, options, sizes, levels);
+        // Room for 8 keys beside one query; not for every key beside one query, nor every query beside one key.
+        var limit = (long)Need(new(q, rows, 1), new(k, rows, 8));
+        Assert.True(Need(new ChunkLevel(q, rows, 1)) > limit);
+        Assert.True(Need(new ChunkLevel(k, rows, 1)) > limit);
+        WithKernelInputs(rows, rows, 17, inputs =>
+        {
+            var levels = AssertChunksGiveTheWhole(whole, inChunks, inputs, limit);
+            Assert.Equal(2, levels.Count);
+            Assert.Equal(1, levels[0].Chunk);
+            Assert.InRange(levels[1].Chunk, 8, rows - 1);
+            Assert.Equal(rows * levels[1].Count, MemoryGuard.Chunks(levels));
+        });
+    }
+
+    [Fact]
+    public void Where_not_even_one_row_along_both_fits_the_refusal_names_the_figure()
+    {
+        var (spec, plan) = Kernel();
+        using var module = new NetworkModule(spec, plan, F64);
+        const long rows = 40;
+        var sizes = Extents(spec, rows, rows);
+        var one = MemoryGuard.ChunkNeeded(spec, plan, F64, sizes, [new(Id(spec, "q"), rows, 1), new(Id(spec, "k"), rows, 1)]);
+        MemoryGuard.LimitOverride = (long)one - 1;
+        try
+        {
+            WithKernelInputs(rows, rows, 19, inputs =>
+            {
+                using var noGrad = no_grad();
+                var e = Assert.Throws<MemoryLimitException>(() => module.forward(inputs));
+                Assert.Contains($"; not even a chunk of one row along q by one along k fits beside the whole inputs and result ({MemoryGuard.Format(one)});", e.Message);
+            });
+        }
+        finally
+        {
+            MemoryGuard.LimitOverride = null;
+        }
+    }
+
+    /// X(b, c, i) W(i, j) with the second batch c summed: out(b, j) = Σ_c Σ_i X[b, c, i] W[i, j], independent along b only.
+    static NetworkView SummedSecondBatch()
+    {
+        var net = new NetBuilder("sets");
+        var b = net.Index("b", 4, dynamic: true);
+        var c = net.Index("c", 4, dynamic: true);
+        var i = net.Index("i", 8);
+        var j = net.Index("j", 8);
+        net.Tensor("X", Role.Input, [b, c, i]);
+        net.Weight("W", i, j);
+        return net.Build(b, j);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Of_two_dynamic_indices_the_open_one_is_chunked_the_summed_one_kept_whole_with_the_values_of_the_whole_pass(bool logScale)
+    {
+        var net = SummedSecondBatch();
+        var spec = NetworkAdapter.FromFlat(net);
+        Assert.Equal([Id(spec, "b")], MemoryGuard.ChunkIndices(spec));
+        var plan = Planner.Plan(net, "greedy", 4, 0);
+        var options = F64 with { LogScale = logScale };
+        using var whole = new NetworkModule(spec, plan, options);
+        using var inChunks = new NetworkModule(spec, plan, options);
+        const long rows = 40;
+        var limit = LimitForcingChunks(inChunks, rows);
+        Assert.NotNull(limit);
+        WithInputs(whole, rows, 23, inputs =>
+        {
+            var level = Assert.Single(AssertChunksGiveTheWhole(whole, inChunks, inputs, limit.Value));
+            Assert.Equal(Id(spec, "b"), level.Index);
+        });
+    }
+
+    [Fact]
+    public void Fed_one_row_along_its_open_index_a_network_is_refused_naming_the_most_rows_that_fit()
+    {
+        // sets fed 1 row of b and 20,000 of c: nothing to cut along b, c is summed.
+        var net = SummedSecondBatch();
+        var spec = NetworkAdapter.FromFlat(net);
+        using var module = new NetworkModule(spec, Planner.Plan(net, "greedy", 4, 0), F64);
+        const long rows = 20_000;
+        using var x = randn([1, rows, 8], ScalarType.Float64);
+        var needed = MemoryGuard.Needed(spec, module.ExecutionPlan, F64, false, rows);
+        MemoryGuard.LimitOverride = (long)needed / 2;
+        try
+        {
+            using var noGrad = no_grad();
+            var e = Assert.Throws<MemoryLimitException>(() => module.forward([x]));
+            Assert.Contains("rows per call;", e.Message);
+        }
+        finally
+        {
+            MemoryGuard.LimitOverride = null;
+        }
+    }
+
+    /// X(b, i) Y(c, i) W(i, j): both batches summed, out(j), whose rows are independent along neither.
+    static NetworkView BothBatchesSummed()
+    {
+        var net = new NetBuilder("summed2");
+        var b = net.Index("b", 4, dynamic: true);
+        var c = net.Index("c", 4, dynamic: true);
+        var i = net.Index("i", 8);
+        var j = net.Index("j", 8);
+        net.Tensor("X", Role.Input, [b, i]);
+        net.Tensor("Y", Role.Input, [c, i]);
+        net.Weight("W", i, j);
+        return net.Build(j);
+    }
+
+    [Fact]
+    public void Two_summed_dynamic_indices_are_not_chunked_and_the_refusal_names_the_most_rows_that_fit()
+    {
+        var net = BothBatchesSummed();
+        var spec = NetworkAdapter.FromFlat(net);
+        Assert.Empty(MemoryGuard.ChunkIndices(spec));
+        using var module = new NetworkModule(spec, Planner.Plan(net, "greedy", 4, 0), F64);
+        const long rows = 100_000;
+        var needed = MemoryGuard.Needed(spec, module.ExecutionPlan, F64, false, rows);
+        // The inputs are made before the limit is set.
+        WithInputs(module, rows, 29, inputs =>
+        {
+            MemoryGuard.LimitOverride = (long)needed / 2;
+            try
+            {
+                var most = MemoryGuard.MostRows(spec, module.ExecutionPlan, F64, false, rows);
+                Assert.InRange(most, 1, rows - 1);
+                Assert.Empty(MemoryGuard.Chunking(spec, module.ExecutionPlan, F64, rows));
+                using var noGrad = no_grad();
+                var e = Assert.Throws<MemoryLimitException>(() => module.forward(inputs));
+                Assert.Equal(needed, e.BytesNeeded);
+                Assert.Contains($"; feed at most {most:N0} rows per call;", e.Message);
+            }
+            finally
+            {
+                MemoryGuard.LimitOverride = null;
+            }
+        });
     }
 
     /// Runs <paramref name="check"/> on float64 random inputs of <paramref name="rows"/> rows for

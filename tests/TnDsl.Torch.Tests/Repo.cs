@@ -32,6 +32,7 @@ static class Repo
         ["convac.tn"] = "M=2,r0=2,r1=2,r2=2,r3=2,Y=3",
         ["mera-classifier.tn"] = "chi=2,labels=3",
         ["mera.tn"] = "L=2,chi=2",
+        ["mpo-kernel.tn"] = "n=4,D=2",
         ["mpo-linear.tn"] = "k=3,r=2,q=2",
         ["mps.tn"] = "n=20,chi=3",
         ["peps.tn"] = "Lx=2,Ly=3,D=2",

@@ -14,8 +14,9 @@ using static TorchSharp.torch;
 /// <c>tn run FILE [--set k=v] [--network NAME] [--device cpu|cuda] [--dtype float32|float64] [--batch N]
 /// [--seed S] [--repeat R] [--optimizer NAME] [--threads N]</c>: builds the TorchSharp module of a network (planned by the
 /// planner), runs random inputs through it and prints the output shape, the parameter count, the plan's flops and
-/// the time per batch (median of R calls, forward and forward + backward). A batch whose forward pass fits only in chunks
-/// of rows runs so (a <c>chunks</c> line says how many) and its backward pass is not run.
+/// the time per batch (median of R calls, forward and forward + backward). Every dynamic index takes the batch. A batch
+/// whose forward pass fits only in chunks of rows runs so (a <c>chunks</c> line says how many, and along which index
+/// where there are several) and its backward pass is not run.
 /// Exit codes: 0 ran, 1 the network has errors or could not run, 2 a usage error.
 /// </summary>
 public static class RunCommand
@@ -28,7 +29,7 @@ public static class RunCommand
         var network = TnOptions.Network();
         var device = TnOptions.Choice("--device", "where to run: cpu, or cuda (a GPU with TorchSharp's CUDA libraries)", "cpu", "cuda");
         var dtype = TnOptions.Choice("--dtype", "the floating-point type of weights and inputs", "float32", "float64");
-        var batch = TnOptions.OptionalInteger("--batch", "the batch size [default: the size the file gives its dynamic index, else 1]");
+        var batch = TnOptions.OptionalInteger("--batch", "the batch size, every dynamic index's [default: the largest size the file gives one, else 1]");
         var seed = TnOptions.Integer("--seed", 0, "seed of the weights' initialisation and the random inputs", min: long.MinValue);
         var repeat = TnOptions.Int("--repeat", 10, "timed calls; the median is reported");
         var optimizer = TnOptions.Optimizer();
@@ -113,7 +114,7 @@ public static class RunCommand
                 shape = y.shape; // the output is freed before the timed calls make theirs
             }
             // A forward pass that does not fit at once ran in chunks of rows (NetworkModule.forward).
-            long chunk = module.ChunkRows;
+            var chunks = module.Chunking;
             double first = clock.Elapsed.TotalSeconds;
             var forward = Median(repeat, device, () =>
             {
@@ -158,8 +159,8 @@ public static class RunCommand
             w.WriteLine($"  memory      {MemoryGuard.Format(MemoryGuard.Needed(module.Spec, plan, new NetworkModuleOptions { DType = dtype }, training: false))} forward" +
                         (module.ParameterCount > 0 ? $", {MemoryGuard.Format(MemoryGuard.Needed(module.Spec, plan, new NetworkModuleOptions { DType = dtype }, training: true))} training" : "") +
                         $" (planner's estimate; limit {MemoryGuard.Format(MemoryGuard.Limit)})");
-            if (chunk > 0)
-                w.WriteLine($"  chunks      {MemoryGuard.Chunks(n, chunk)} chunks of {chunk:N0} rows (the forward pass does not fit at once)");
+            if (chunks.Count > 0)
+                w.WriteLine($"  chunks      {MemoryGuard.Describe(module.Spec, chunks)} (the forward pass does not fit at once)");
             w.WriteLine($"  kernels     {string.Join(", ", module.Plan.GroupBy(p => p.Kernel).OrderBy(g => g.Key).Select(g => $"{g.Key.ToString().ToLowerInvariant()} {g.Count()}"))} (chosen when the module was built)");
             if (module.Plan.Any(p => p.Lowering is not null))
                 w.WriteLine($"  lowered     {string.Join(", ", module.Plan.Where(p => p.Lowering is not null).GroupBy(p => p.Lowering!.Name).OrderBy(g => g.Key).Select(g => $"{g.Key} {g.Count()}"))} (steps run by structure, not dense products)");

@@ -153,18 +153,31 @@ module PlanSlice =
     // `deps[q][s]`, word q of the bit set of the numbers step s depends on; `stepsOf[x]`, the steps that depend on x,
     // in increasing order; `byId`, the numbers in increasing index id (ties go to the lower id). The numbers in loop
     // order, outermost first. Each weight gets the same additions and subtractions in the same order as with a list
-    // of numbers per step, so the same floats and the same order.
-    let private greedyOrder (k: int) (deps: uint64 array array) (flops: float array) (stepsOf: int array array) (byId: int array) : int array =
+    // of numbers per step, so the same floats and the same order. A step retires when the innermost index it
+    // depends on is placed, so `level[s]` gets its level (`nodeLevels`; 0 when it depends on none).
+    let private greedyOrder (k: int) (deps: uint64 array array) (flops: float array) (stepsOf: int array array) (byId: int array) (level: int array) : int array =
         let words = (k + 63) / 64
         let weight = Array.zeroCreate<float> k
-        for s in 0 .. flops.Length - 1 do
-            for q in 0 .. words - 1 do
-                let mutable w = deps[q][s]
+        // Adds `sign * flops[s]` to the weight of each number step s depends on.
+        let one = deps[0]
+        let inline spread (s: int) (sign: float) =
+            let f = sign * flops[s]
+            if words = 1 then
+                let mutable w = one[s]
                 while w <> 0UL do
-                    let j = q * 64 + Numerics.BitOperations.TrailingZeroCount w
-                    weight[j] <- weight[j] + flops[s]
+                    let j = Numerics.BitOperations.TrailingZeroCount w
+                    weight[j] <- weight[j] + f
                     w <- w &&& (w - 1UL)
-        let retired = Array.zeroCreate<bool> flops.Length
+            else
+                for q in 0 .. words - 1 do
+                    let mutable w = deps[q][s]
+                    while w <> 0UL do
+                        let j = q * 64 + Numerics.BitOperations.TrailingZeroCount w
+                        weight[j] <- weight[j] + f
+                        w <- w &&& (w - 1UL)
+        for s in 0 .. flops.Length - 1 do
+            level[s] <- 0
+            spread s 1.0
         let placed = Array.zeroCreate<bool> k
         let order = Array.zeroCreate k
         for slot in k - 1 .. -1 .. 0 do
@@ -174,14 +187,9 @@ module PlanSlice =
             placed[x] <- true
             order[slot] <- x
             for s in stepsOf[x] do
-                if not retired[s] then
-                    retired[s] <- true
-                    for q in 0 .. words - 1 do
-                        let mutable w = deps[q][s]
-                        while w <> 0UL do
-                            let j = q * 64 + Numerics.BitOperations.TrailingZeroCount w
-                            weight[j] <- weight[j] - flops[s]
-                            w <- w &&& (w - 1UL)
+                if level[s] = 0 then
+                    level[s] <- slot + 1
+                    spread s -1.0
         order
 
     /// The loop order of `indices` that minimises the executed flops of the tree (`executedFlops`, compared in
@@ -226,7 +234,8 @@ module PlanSlice =
                 for s in 0 .. t.Steps.Length - 1 do
                     for j in 0 .. k - 1 do
                         if deps[j / 64][s] &&& (1UL <<< (j % 64)) <> 0UL then stepsOf[j].Add s
-                greedyOrder k deps flops (stepsOf |> Array.map (fun l -> l.ToArray())) (Array.init k id) |> Array.map (fun j -> idx[j])
+                greedyOrder k deps flops (stepsOf |> Array.map (fun l -> l.ToArray())) (Array.init k id) (Array.zeroCreate t.Steps.Length)
+                |> Array.map (fun j -> idx[j])
 
     /// The operations `bestOrder` does for `k` sliced indices on a tree of `steps` steps, beyond costing the sliced
     /// tree: the set-up of the steps' dependencies (one per step) and, up to `exactOrderUpTo` indices, the subset
@@ -299,7 +308,7 @@ module PlanSlice =
     /// `Executed i` is `flopsOf p t (sliced @ [i])`, the same value, without costing the tree or building its
     /// steps' dependency lists again per candidate or per round: the tree is costed once, each index's dependent
     /// steps found once (walking up from its carriers), and a candidate's loop order is `orderOf`'s, from the same
-    /// floats in the same order. Executed flops are summed per level in Int128 where the tree's unsliced flops fit it
+    /// floats in the same order. One-slice flops are summed per level in int64 where the tree's unsliced flops fit it
     /// (slicing only divides them), else in BigInteger. Not thread-safe: one per pass.
     type private Scorer(p: Indexed, t: ContractionTree) =
         let n = t.Leaves
@@ -308,8 +317,12 @@ module PlanSlice =
         let flops = steps |> Array.map (fun st -> st.Flops)
         let flopsF = flops |> Array.map float
         let size = steps |> Array.map (fun st -> st.Size)
-        let narrow = Array.sum flops < BigInteger.op_Implicit Int128.MaxValue
-        let flops128: Int128 array = if narrow then flops |> Array.map BigInteger.op_Explicit else [||]
+        // Where the tree's unsliced flops fit an int64, so does every sum of one-slice flops: the steps' flops are
+        // kept as int64 (`flops` is then left as it was), else as BigInteger.
+        let narrow = Array.sum flops <= BigInteger Int64.MaxValue
+        let flops64 = if narrow then flops |> Array.map int64 else [||]
+        // The float of an int64 as the float of its BigInteger (exact below 2^53, as every integer there is).
+        let toFloat (f: int64) = if f < (1L <<< 53) then float f else float (BigInteger f)
         let parent = Array.create (n + m) -1
         do t.Steps |> Array.iteri (fun s ch -> for c in ch do parent[c] <- n + s)
         let involvedBy = Array.init p.Size.Length (fun _ -> ResizeArray<int>())
@@ -339,18 +352,26 @@ module PlanSlice =
         let isSliced = Array.zeroCreate<bool> p.Size.Length
         // deps[q][s]: word q of the bit set of the slots (positions in `sliced`) that step s depends on.
         let deps = ResizeArray<uint64 array>()
-        let level = Array.zeroCreate<int> (n + m)
+        // Per step, its level under the candidate's loop order.
+        let level = Array.zeroCreate<int> m
         let setSlot (slot: int) (on: bool) (d: int array) =
             if slot / 64 >= deps.Count then deps.Add(Array.zeroCreate m)
             let word = deps[slot / 64]
             let bit = 1UL <<< (slot % 64)
             for s in d do
                 word[s] <- if on then word[s] ||| bit else word[s] &&& ~~~bit
-        let divide (i: int) (by: BigInteger) =
-            for s in involvedBy[i] do
-                flops[s] <- flops[s] / by
-                flopsF[s] <- float flops[s]
-                if narrow then flops128[s] <- BigInteger.op_Explicit flops[s]
+        // Divides the one-slice flops of the steps that involve index i by its size.
+        let divide (i: int) =
+            if narrow then
+                let by = p.Size[i]
+                for s in involvedBy[i] do
+                    flops64[s] <- flops64[s] / by
+                    flopsF[s] <- toFloat flops64[s]
+            else
+                let by = BigInteger p.Size[i]
+                for s in involvedBy[i] do
+                    flops[s] <- flops[s] / by
+                    flopsF[s] <- float flops[s]
 
         /// The sliced indices, in the order they were sliced.
         member _.Sliced = sliced.ToArray()
@@ -360,8 +381,8 @@ module PlanSlice =
             setSlot sliced.Count true (dependents i)
             sliced.Add i
             isSliced[i] <- true
+            divide i
             let by = BigInteger p.Size[i]
-            divide i by
             for s in keptBy[i] do
                 size[s] <- size[s] / by
 
@@ -387,14 +408,15 @@ module PlanSlice =
             setSlot slot true d
             // The candidate's one-slice flops, undone below.
             let inv = involvedBy[i]
-            let savedF = Array.init inv.Count (fun j -> flops[inv[j]])
-            let by = BigInteger p.Size[i]
-            divide i by
+            let saved64 = if narrow then Array.init inv.Count (fun j -> flops64[inv[j]]) else [||]
+            let saved = if narrow then [||] else Array.init inv.Count (fun j -> flops[inv[j]])
+            let savedF = Array.init inv.Count (fun j -> flopsF[inv[j]])
+            divide i
             let byId = Array.init k id
             Array.sortInPlaceBy idOf byId
+            // The loop order and each step's level (`nodeLevels`).
             let order =
-                if k = 1 then [| slot |]
-                elif k <= exactOrderUpTo then
+                if k <= exactOrderUpTo then
                     let rank = Array.zeroCreate<int> k
                     byId |> Array.iteri (fun r j -> rank[j] <- r)
                     let word = deps[0]
@@ -406,39 +428,40 @@ module PlanSlice =
                                 mk <- mk ||| (1 <<< rank[Numerics.BitOperations.TrailingZeroCount w])
                                 w <- w &&& (w - 1UL)
                             mk)
-                    exactOrder k mask flopsF (fun r -> float p.Size[idOf byId[r]]) |> Array.map (fun r -> byId[r])
+                    let order = exactOrder k mask flopsF (fun r -> float p.Size[idOf byId[r]])
+                    // The level of a set of positions: the loop position of its innermost.
+                    let pos = Array.zeroCreate<int> k
+                    order |> Array.iteri (fun l r -> pos[r] <- l + 1)
+                    let ofMask = Array.zeroCreate<int> (1 <<< k)
+                    for mk in 1 .. (1 <<< k) - 1 do
+                        let low = mk &&& -mk
+                        ofMask[mk] <- max ofMask[mk ^^^ low] pos[Numerics.BitOperations.TrailingZeroCount low]
+                    for s in 0 .. m - 1 do
+                        level[s] <- ofMask[mask[s]]
+                    order |> Array.map (fun r -> byId[r])
                 else
                     let stepsOf = Array.init k (fun j -> if j = slot then d else dependentsOf[sliced[j]])
-                    greedyOrder k (deps.ToArray()) flopsF stepsOf byId
-            // Levels (`nodeLevels`): from the carriers of each sliced index up the tree.
-            Array.Clear level
-            order |> Array.iteri (fun r j -> for c in p.Carriers[idOf j] do level[c] <- max level[c] (r + 1))
-            for s in 0 .. m - 1 do
-                let mutable l = 0
-                for c in t.Steps[s] do
-                    l <- max l level[c]
-                level[n + s] <- l
-            let executed =
+                    greedyOrder k (deps.ToArray()) flopsF stepsOf byId level
+            // One-slice flops per level; the executed flops are their sum, each times the runs of its level, the
+            // product of the sizes of the first `level` indices in loop order (Horner's rule from the innermost).
+            let sums =
                 if narrow then
-                    let sums = Array.zeroCreate<Int128> (k + 1)
+                    let sums = Array.zeroCreate<int64> (k + 1)
                     for s in 0 .. m - 1 do
-                        sums[level[n + s]] <- sums[level[n + s]] + flops128[s]
-                    sums |> Array.map BigInteger.op_Implicit
+                        sums[level[s]] <- sums[level[s]] + flops64[s]
+                    sums |> Array.map BigInteger
                 else
                     let sums = Array.create (k + 1) BigInteger.Zero
                     for s in 0 .. m - 1 do
-                        sums[level[n + s]] <- sums[level[n + s]] + flops[s]
+                        sums[level[s]] <- sums[level[s]] + flops[s]
                     sums
-            let mutable total = BigInteger.Zero
-            let mutable prefix = BigInteger.One
-            for l in 0 .. k do
-                total <- total + executed[l] * prefix
-                if l < k then prefix <- prefix * BigInteger p.Size[idOf order[l]]
+            let mutable total = sums[k]
+            for l in k - 1 .. -1 .. 0 do
+                total <- total * BigInteger p.Size[idOf order[l]] + sums[l]
             // Undo the candidate.
             inv |> Seq.iteri (fun j s ->
-                flops[s] <- savedF[j]
-                flopsF[s] <- float flops[s]
-                if narrow then flops128[s] <- BigInteger.op_Explicit flops[s])
+                if narrow then flops64[s] <- saved64[j] else flops[s] <- saved[j]
+                flopsF[s] <- savedF[j])
             setSlot slot false d
             total
 

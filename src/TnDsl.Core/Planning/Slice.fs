@@ -175,9 +175,13 @@ module PlanSlice =
                         let j = q * 64 + Numerics.BitOperations.TrailingZeroCount w
                         weight[j] <- weight[j] + f
                         w <- w &&& (w - 1UL)
-        for s in 0 .. flops.Length - 1 do
-            level[s] <- 0
-            spread s 1.0
+        // Each weight summed along its steps in increasing order: the additions a scan of the steps would make.
+        for j in 0 .. k - 1 do
+            let mutable w = 0.0
+            for s in stepsOf[j] do
+                w <- w + flops[s]
+            weight[j] <- w
+        Array.Clear level
         let placed = Array.zeroCreate<bool> k
         let order = Array.zeroCreate k
         for slot in k - 1 .. -1 .. 0 do
@@ -444,20 +448,34 @@ module PlanSlice =
                     greedyOrder k (deps.ToArray()) flopsF stepsOf byId level
             // One-slice flops per level; the executed flops are their sum, each times the runs of its level, the
             // product of the sizes of the first `level` indices in loop order (Horner's rule from the innermost).
-            let sums =
+            let total =
                 if narrow then
                     let sums = Array.zeroCreate<int64> (k + 1)
                     for s in 0 .. m - 1 do
                         sums[level[s]] <- sums[level[s]] + flops64[s]
-                    sums |> Array.map BigInteger
+                    // In Int128 while a float estimate of the result stays far below its range (2^127, about 1.7e38),
+                    // then in BigInteger.
+                    let mutable small = Int128.op_Implicit sums[k]
+                    let mutable estimate = float sums[k]
+                    let mutable l = k - 1
+                    while l >= 0 && estimate * float p.Size[idOf order[l]] + float sums[l] < 1e37 do
+                        let size = p.Size[idOf order[l]]
+                        small <- small * Int128.op_Implicit size + Int128.op_Implicit sums[l]
+                        estimate <- estimate * float size + float sums[l]
+                        l <- l - 1
+                    let mutable total = BigInteger.op_Implicit small
+                    while l >= 0 do
+                        total <- total * BigInteger p.Size[idOf order[l]] + BigInteger sums[l]
+                        l <- l - 1
+                    total
                 else
                     let sums = Array.create (k + 1) BigInteger.Zero
                     for s in 0 .. m - 1 do
                         sums[level[s]] <- sums[level[s]] + flops[s]
-                    sums
-            let mutable total = sums[k]
-            for l in k - 1 .. -1 .. 0 do
-                total <- total * BigInteger p.Size[idOf order[l]] + sums[l]
+                    let mutable total = sums[k]
+                    for l in k - 1 .. -1 .. 0 do
+                        total <- total * BigInteger p.Size[idOf order[l]] + sums[l]
+                    total
             // Undo the candidate.
             inv |> Seq.iteri (fun j s ->
                 if narrow then flops64[s] <- saved64[j] else flops[s] <- saved[j]

@@ -377,8 +377,8 @@ module PlanSlice =
                     flops[s] <- flops[s] / by
                     flopsF[s] <- float flops[s]
 
-        /// The sliced indices, in the order they were sliced.
-        member _.Sliced = sliced.ToArray()
+        /// The number of indices sliced.
+        member _.Count = sliced.Count
 
         /// Slices one more index.
         member _.Slice(i: int) =
@@ -565,7 +565,7 @@ module PlanSlice =
                 // The round's costing of the tree, then one per candidate, each with its loop order: the counts as
                 // when each was a costing (an over-count, kept since callers read `costings` as whole costings).
                 costings.Value <- costings.Value + 1L + int64 candidates.Length
-                orders.Value <- orders.Value + float candidates.Length * orderOps t.Steps.Length (scorer.Sliced.Length + 1)
+                orders.Value <- orders.Value + float candidates.Length * orderOps t.Steps.Length (scorer.Count + 1)
                 let flops = candidates |> Array.map scorer.Executed
                 let scored =
                     candidates

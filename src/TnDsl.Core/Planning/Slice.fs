@@ -1,6 +1,7 @@
 namespace TnDsl
 
 open System
+open System.Collections.Generic
 open System.Numerics
 
 /// A sliced plan: some summed indices are fixed to each of their values in turn, the tree is contracted once per
@@ -115,12 +116,95 @@ module PlanSlice =
     /// of the sliced indices: 2^k k operations); larger sets get a greedy order, innermost first.
     let exactOrderUpTo = 12
 
+    // The exact loop order (`orderOf`'s subset programme) of k sliced indices at positions 0..k-1 (in increasing id):
+    // `mask[s]`, the positions step s depends on as bits; `flops[s]`, its one-slice flops; `sizeOf j`, the size of
+    // the index at position j. The positions in loop order, outermost first.
+    let private exactOrder (k: int) (mask: int array) (flops: float array) (sizeOf: int -> float) : int array =
+        let full = (1 <<< k) - 1
+        let g = Array.zeroCreate<float> (full + 1)
+        for s in 0 .. flops.Length - 1 do
+            g[mask[s]] <- g[mask[s]] + flops[s]
+        for b in 0 .. k - 1 do
+            for m in 0 .. full do
+                if m &&& (1 <<< b) <> 0 then g[m] <- g[m] + g[m ^^^ (1 <<< b)]
+        let size = Array.create (full + 1) 1.0
+        for m in 1 .. full do
+            let low = m &&& -m
+            size[m] <- size[m ^^^ low] * sizeOf (Numerics.BitOperations.TrailingZeroCount low)
+        let f = Array.create (full + 1) Double.PositiveInfinity
+        let last = Array.zeroCreate<int> (full + 1)
+        f[0] <- g[0]
+        for m in 1 .. full do
+            for b in 0 .. k - 1 do
+                if m &&& (1 <<< b) <> 0 then
+                    let rest = m ^^^ (1 <<< b)
+                    let c = f[rest] + size[m] * (g[m] - g[rest])
+                    if c < f[m] then
+                        f[m] <- c
+                        last[m] <- b
+        let order = Array.zeroCreate k
+        let mutable m = full
+        for j in k - 1 .. -1 .. 0 do
+            order[j] <- last[m]
+            m <- m ^^^ (1 <<< last[m])
+        order
+
+    // The greedy loop order (`orderOf`'s, beyond the exact one) of k sliced indices numbered 0..k-1 in any order:
+    // `deps[q][s]`, word q of the bit set of the numbers step s depends on; `stepsOf[x]`, the steps that depend on x,
+    // in increasing order; `byId`, the numbers in increasing index id (ties go to the lower id). The numbers in loop
+    // order, outermost first. Each weight gets the same additions and subtractions in the same order as with a list
+    // of numbers per step, so the same floats and the same order. A step retires when the innermost index it
+    // depends on is placed, so `level[s]` gets its level (`nodeLevels`; 0 when it depends on none).
+    let private greedyOrder (k: int) (deps: uint64 array array) (flops: float array) (stepsOf: int array array) (byId: int array) (level: int array) : int array =
+        let words = (k + 63) / 64
+        let weight = Array.zeroCreate<float> k
+        // Adds `sign * flops[s]` to the weight of each number step s depends on.
+        let one = deps[0]
+        let inline spread (s: int) (sign: float) =
+            let f = sign * flops[s]
+            if words = 1 then
+                let mutable w = one[s]
+                while w <> 0UL do
+                    let j = Numerics.BitOperations.TrailingZeroCount w
+                    weight[j] <- weight[j] + f
+                    w <- w &&& (w - 1UL)
+            else
+                for q in 0 .. words - 1 do
+                    let mutable w = deps[q][s]
+                    while w <> 0UL do
+                        let j = q * 64 + Numerics.BitOperations.TrailingZeroCount w
+                        weight[j] <- weight[j] + f
+                        w <- w &&& (w - 1UL)
+        // Each weight summed along its steps in increasing order: the additions a scan of the steps would make.
+        for j in 0 .. k - 1 do
+            let mutable w = 0.0
+            for s in stepsOf[j] do
+                w <- w + flops[s]
+            weight[j] <- w
+        Array.Clear level
+        let placed = Array.zeroCreate<bool> k
+        let order = Array.zeroCreate k
+        for slot in k - 1 .. -1 .. 0 do
+            let mutable x = -1
+            for j in byId do
+                if not placed[j] && (x < 0 || weight[j] < weight[x]) then x <- j
+            placed[x] <- true
+            order[slot] <- x
+            for s in stepsOf[x] do
+                if level[s] = 0 then
+                    level[s] <- slot + 1
+                    spread s -1.0
+        order
+
     /// The loop order of `indices` that minimises the executed flops of the tree (`executedFlops`, compared in
     /// float64). Up to `exactUpTo` indices (at most `exactOrderUpTo`) exactly: placing the indices outermost first, the steps whose
     /// sliced dependencies are all placed once index x joins the placed set S run size(S) times, so
     /// f(S) = min over x in S of f(S - x) + size(S) (g(S) - g(S - x)), g(S) the one-slice flops of the steps whose
-    /// dependencies lie within S (a subset-sum transform). Beyond that, greedily from the innermost: the index whose
-    /// still unplaced dependent steps weigh least goes innermost (exact when the steps' dependencies are nested).
+    /// dependencies lie within S (a subset-sum transform). Beyond that, greedily from the innermost: with S the
+    /// indices not yet placed, every step whose dependencies lie within S and include x runs size(S) times when x is
+    /// the innermost of S; the x whose still unplaced dependent steps weigh least goes innermost, its steps are
+    /// retired, and so on outwards (exact when the steps' dependencies are nested; linear in the steps' dependency
+    /// sets, held as bit sets: a pairwise-swap search here cost the slicers seconds per plan at 50 sliced bonds).
     /// Deterministic (ties: the lower position first). About 1 ms at 12 indices on a 6x6 lattice's tree.
     /// `steps` are the tree's steps sliced over `indices` (one slice's costs).
     let private orderOf (exactUpTo: int) (p: Indexed) (t: ContractionTree) (indices: int array) (steps: StepCost array) : int array =
@@ -129,7 +213,7 @@ module PlanSlice =
         else
             let idx = Array.sort indices
             let flops = steps |> Array.map (fun s -> float s.Flops)
-            // Per node, the positions (in idx) of the sliced indices its subtree carries; as bit masks when they fit.
+            // Per node, the positions (in idx) of the sliced indices its subtree carries, as bit sets.
             let n = t.Leaves
             if k <= min exactUpTo exactOrderUpTo then
                 let mask = Array.zeroCreate<int> (n + t.Steps.Length)
@@ -138,62 +222,24 @@ module PlanSlice =
                         let j = Array.BinarySearch(idx, i)
                         if j >= 0 then mask[leaf] <- mask[leaf] ||| (1 <<< j)
                 t.Steps |> Array.iteri (fun s ch -> mask[n + s] <- ch |> Array.fold (fun m c -> m ||| mask[c]) 0)
-                let full = (1 <<< k) - 1
-                let g = Array.zeroCreate<float> (full + 1)
-                steps |> Array.iteri (fun s _ -> g[mask[n + s]] <- g[mask[n + s]] + flops[s])
-                for b in 0 .. k - 1 do
-                    for m in 0 .. full do
-                        if m &&& (1 <<< b) <> 0 then g[m] <- g[m] + g[m ^^^ (1 <<< b)]
-                let size = Array.create (full + 1) 1.0
-                for m in 1 .. full do
-                    let low = m &&& -m
-                    size[m] <- size[m ^^^ low] * float p.Size[idx[Numerics.BitOperations.TrailingZeroCount low]]
-                let f = Array.create (full + 1) Double.PositiveInfinity
-                let last = Array.zeroCreate<int> (full + 1)
-                f[0] <- g[0]
-                for m in 1 .. full do
-                    for b in 0 .. k - 1 do
-                        if m &&& (1 <<< b) <> 0 then
-                            let rest = m ^^^ (1 <<< b)
-                            let c = f[rest] + size[m] * (g[m] - g[rest])
-                            if c < f[m] then
-                                f[m] <- c
-                                last[m] <- b
-                let order = Array.zeroCreate k
-                let mutable m = full
-                for j in k - 1 .. -1 .. 0 do
-                    order[j] <- idx[last[m]]
-                    m <- m ^^^ (1 <<< last[m])
-                order
+                exactOrder k mask[n..] flops (fun j -> float p.Size[idx[j]]) |> Array.map (fun j -> idx[j])
             else
-                // Innermost first: with S the indices not yet placed, every step whose dependencies lie within S
-                // and include x runs size(S) times when x is the innermost of S; take the x whose steps weigh
-                // least, retire them, and go on outwards. Linear in the steps' dependency lists (a pairwise-swap
-                // search here cost the slicers seconds per plan at 50 sliced bonds).
-                let deps = Array.zeroCreate<int array> t.Steps.Length
-                let carried = Array.zeroCreate<int array> (n + t.Steps.Length)
+                let words = (k + 63) / 64
+                let carried = Array.init words (fun _ -> Array.zeroCreate<uint64> (n + t.Steps.Length))
                 for leaf in 0 .. n - 1 do
-                    carried[leaf] <- p.Inputs[leaf] |> Array.choose (fun i -> let j = Array.BinarySearch(idx, i) in if j >= 0 then Some j else None)
+                    for i in p.Inputs[leaf] do
+                        let j = Array.BinarySearch(idx, i)
+                        if j >= 0 then carried[j / 64][leaf] <- carried[j / 64][leaf] ||| (1UL <<< (j % 64))
                 t.Steps |> Array.iteri (fun s ch ->
-                    carried[n + s] <- ch |> Array.collect (fun c -> carried[c]) |> Array.distinct
-                    deps[s] <- carried[n + s])
-                let weight = Array.zeroCreate<float> k
+                    for q in 0 .. words - 1 do
+                        carried[q][n + s] <- ch |> Array.fold (fun w c -> w ||| carried[q][c]) 0UL)
+                let deps = carried |> Array.map (fun a -> a[n..])
                 let stepsOf = Array.init k (fun _ -> ResizeArray<int>())
-                deps |> Array.iteri (fun s d -> for j in d do weight[j] <- weight[j] + flops[s]; stepsOf[j].Add s)
-                let retired = Array.zeroCreate<bool> t.Steps.Length
-                let placed = Array.zeroCreate<bool> k
-                let order = Array.zeroCreate k
-                for slot in k - 1 .. -1 .. 0 do
-                    let mutable x = -1
+                for s in 0 .. t.Steps.Length - 1 do
                     for j in 0 .. k - 1 do
-                        if not placed[j] && (x < 0 || weight[j] < weight[x]) then x <- j
-                    placed[x] <- true
-                    order[slot] <- idx[x]
-                    for s in stepsOf[x] do
-                        if not retired[s] then
-                            retired[s] <- true
-                            for j in deps[s] do weight[j] <- weight[j] - flops[s]
-                order
+                        if deps[j / 64][s] &&& (1UL <<< (j % 64)) <> 0UL then stepsOf[j].Add s
+                greedyOrder k deps flops (stepsOf |> Array.map (fun l -> l.ToArray())) (Array.init k id) (Array.zeroCreate t.Steps.Length)
+                |> Array.map (fun j -> idx[j])
 
     /// The operations `bestOrder` does for `k` sliced indices on a tree of `steps` steps, beyond costing the sliced
     /// tree: the set-up of the steps' dependencies (one per step) and, up to `exactOrderUpTo` indices, the subset
@@ -259,19 +305,211 @@ module PlanSlice =
         let size = BigInteger p.Size[i]
         steps |> Array.map (fun st -> if Array.contains i st.Involved then { st with Flops = st.Flops / size } else st)
 
+    /// One tree as a greedy slicer sees it while its sliced set grows one index at a time: each step's one-slice
+    /// flops and result size, updated in place when an index is sliced (a step's figures are products of its
+    /// indices' sizes, so slicing one more index divides those of the steps that involve or keep it, exactly), and
+    /// per step the sliced indices its subtree carries, as a bit set over the order of slicing. From these,
+    /// `Executed i` is `flopsOf p t (sliced @ [i])`, the same value, without costing the tree or building its
+    /// steps' dependency lists again per candidate or per round: the tree is costed once, each index's dependent
+    /// steps found once (walking up from its carriers), and a candidate's loop order is `orderOf`'s, from the same
+    /// floats in the same order. One-slice flops are summed per level in int64 where the tree's unsliced flops fit it
+    /// (slicing only divides them), else in BigInteger. Not thread-safe: one per pass.
+    type private Scorer(p: Indexed, t: ContractionTree) =
+        let n = t.Leaves
+        let m = t.Steps.Length
+        let steps = Cost.steps p t
+        let flops = steps |> Array.map (fun st -> st.Flops)
+        let flopsF = flops |> Array.map float
+        let size = steps |> Array.map (fun st -> st.Size)
+        // Where the tree's unsliced flops fit an int64, so does every sum of one-slice flops: the steps' flops are
+        // kept as int64 (`flops` is then left as it was), else as BigInteger.
+        let narrow = Array.sum flops <= BigInteger Int64.MaxValue
+        let flops64 = if narrow then flops |> Array.map int64 else [||]
+        // The float of an int64 as the float of its BigInteger (exact below 2^53, as every integer there is).
+        let toFloat (f: int64) = if f < (1L <<< 53) then float f else float (BigInteger f)
+        let parent = Array.create (n + m) -1
+        do t.Steps |> Array.iteri (fun s ch -> for c in ch do parent[c] <- n + s)
+        let involvedBy = Array.init p.Size.Length (fun _ -> ResizeArray<int>())
+        let keptBy = Array.init p.Size.Length (fun _ -> ResizeArray<int>())
+        do
+            for st in steps do
+                for i in st.Involved do involvedBy[i].Add(st.Node - n)
+                for i in st.Kept do keptBy[i].Add(st.Node - n)
+        // Per index, the steps whose subtree carries it (the ancestors of its carriers), in increasing order; found
+        // when first asked for.
+        let dependentsOf = Array.zeroCreate<int array> p.Size.Length
+        let mark = Array.create m -1
+        let dependents (i: int) =
+            if isNull dependentsOf[i] then
+                let found = ResizeArray<int>()
+                for c in p.Carriers[i] do
+                    let mutable v = parent[c]
+                    while v >= 0 && mark[v - n] <> i do
+                        mark[v - n] <- i
+                        found.Add(v - n)
+                        v <- parent[v]
+                let a = found.ToArray()
+                Array.sortInPlace a
+                dependentsOf[i] <- a
+            dependentsOf[i]
+        let sliced = ResizeArray<int>()
+        let isSliced = Array.zeroCreate<bool> p.Size.Length
+        // deps[q][s]: word q of the bit set of the slots (positions in `sliced`) that step s depends on.
+        let deps = ResizeArray<uint64 array>()
+        // Per step, its level under the candidate's loop order.
+        let level = Array.zeroCreate<int> m
+        let setSlot (slot: int) (on: bool) (d: int array) =
+            if slot / 64 >= deps.Count then deps.Add(Array.zeroCreate m)
+            let word = deps[slot / 64]
+            let bit = 1UL <<< (slot % 64)
+            for s in d do
+                word[s] <- if on then word[s] ||| bit else word[s] &&& ~~~bit
+        // Divides the one-slice flops of the steps that involve index i by its size.
+        let divide (i: int) =
+            if narrow then
+                let by = p.Size[i]
+                for s in involvedBy[i] do
+                    flops64[s] <- flops64[s] / by
+                    flopsF[s] <- toFloat flops64[s]
+            else
+                let by = BigInteger p.Size[i]
+                for s in involvedBy[i] do
+                    flops[s] <- flops[s] / by
+                    flopsF[s] <- float flops[s]
+
+        /// The number of indices sliced.
+        member _.Count = sliced.Count
+
+        /// Slices one more index.
+        member _.Slice(i: int) =
+            setSlot sliced.Count true (dependents i)
+            sliced.Add i
+            isSliced[i] <- true
+            divide i
+            let by = BigInteger p.Size[i]
+            for s in keptBy[i] do
+                size[s] <- size[s] / by
+
+        /// `overLimit` of the tree's steps sliced over the set: the largest intermediate and the closed, not yet
+        /// sliced indices a largest intermediate keeps, in id order.
+        member _.OverLimit() : BigInteger * int array =
+            let largest = size |> Array.fold (fun a b -> BigInteger.Max(a, b)) BigInteger.Zero
+            let candidates = HashSet<int>()
+            for s in 0 .. m - 1 do
+                if size[s] = largest then
+                    for i in steps[s].Kept do
+                        if not p.IsOutput[i] && not isSliced[i] then candidates.Add i |> ignore
+            let a = Seq.toArray candidates
+            Array.sortInPlace a
+            largest, a
+
+        /// `flopsOf p t (Array.append sliced [| i |])` for an index i not sliced: executed flops in the best loop order.
+        member _.Executed(i: int) : BigInteger =
+            let k = sliced.Count + 1
+            let slot = k - 1
+            let idOf j = if j = slot then i else sliced[j]
+            let d = dependents i
+            setSlot slot true d
+            // The candidate's one-slice flops, undone below.
+            let inv = involvedBy[i]
+            let saved64 = if narrow then Array.init inv.Count (fun j -> flops64[inv[j]]) else [||]
+            let saved = if narrow then [||] else Array.init inv.Count (fun j -> flops[inv[j]])
+            let savedF = Array.init inv.Count (fun j -> flopsF[inv[j]])
+            divide i
+            let byId = Array.init k id
+            Array.sortInPlaceBy idOf byId
+            // The loop order and each step's level (`nodeLevels`).
+            let order =
+                if k <= exactOrderUpTo then
+                    let rank = Array.zeroCreate<int> k
+                    byId |> Array.iteri (fun r j -> rank[j] <- r)
+                    let word = deps[0]
+                    let mask =
+                        Array.init m (fun s ->
+                            let mutable w = word[s]
+                            let mutable mk = 0
+                            while w <> 0UL do
+                                mk <- mk ||| (1 <<< rank[Numerics.BitOperations.TrailingZeroCount w])
+                                w <- w &&& (w - 1UL)
+                            mk)
+                    let order = exactOrder k mask flopsF (fun r -> float p.Size[idOf byId[r]])
+                    // The level of a set of positions: the loop position of its innermost.
+                    let pos = Array.zeroCreate<int> k
+                    order |> Array.iteri (fun l r -> pos[r] <- l + 1)
+                    let ofMask = Array.zeroCreate<int> (1 <<< k)
+                    for mk in 1 .. (1 <<< k) - 1 do
+                        let low = mk &&& -mk
+                        ofMask[mk] <- max ofMask[mk ^^^ low] pos[Numerics.BitOperations.TrailingZeroCount low]
+                    for s in 0 .. m - 1 do
+                        level[s] <- ofMask[mask[s]]
+                    order |> Array.map (fun r -> byId[r])
+                else
+                    let stepsOf = Array.init k (fun j -> if j = slot then d else dependentsOf[sliced[j]])
+                    greedyOrder k (deps.ToArray()) flopsF stepsOf byId level
+            // One-slice flops per level; the executed flops are their sum, each times the runs of its level, the
+            // product of the sizes of the first `level` indices in loop order (Horner's rule from the innermost).
+            let total =
+                if narrow then
+                    let sums = Array.zeroCreate<int64> (k + 1)
+                    for s in 0 .. m - 1 do
+                        sums[level[s]] <- sums[level[s]] + flops64[s]
+                    // In Int128 while a float estimate of the result stays far below its range (2^127, about 1.7e38),
+                    // then in BigInteger.
+                    let mutable small = Int128.op_Implicit sums[k]
+                    let mutable estimate = float sums[k]
+                    let mutable l = k - 1
+                    while l >= 0 && estimate * float p.Size[idOf order[l]] + float sums[l] < 1e37 do
+                        let size = p.Size[idOf order[l]]
+                        small <- small * Int128.op_Implicit size + Int128.op_Implicit sums[l]
+                        estimate <- estimate * float size + float sums[l]
+                        l <- l - 1
+                    let mutable total = BigInteger.op_Implicit small
+                    while l >= 0 do
+                        total <- total * BigInteger p.Size[idOf order[l]] + BigInteger sums[l]
+                        l <- l - 1
+                    total
+                else
+                    let sums = Array.create (k + 1) BigInteger.Zero
+                    for s in 0 .. m - 1 do
+                        sums[level[s]] <- sums[level[s]] + flops[s]
+                    let mutable total = sums[k]
+                    for l in k - 1 .. -1 .. 0 do
+                        total <- total * BigInteger p.Size[idOf order[l]] + sums[l]
+                    total
+            // Undo the candidate.
+            inv |> Seq.iteri (fun j s ->
+                if narrow then flops64[s] <- saved64[j] else flops[s] <- saved[j]
+                flopsF[s] <- savedF[j])
+            setSlot slot false d
+            total
+
+        /// `prune p limit t sliced`, from the sizes at hand: each sliced index (the earliest sliced first) unsliced
+        /// when every intermediate stays within the limit without it. What is left sliced.
+        member _.Prune(limit: BigInteger) : int array =
+            let keeps = Array.zeroCreate<bool> m
+            let kept = ResizeArray<int>(sliced)
+            for i in sliced do
+                for s in keptBy[i] do keeps[s] <- true
+                let by = BigInteger p.Size[i]
+                let mutable largest = BigInteger.One
+                for s in 0 .. m - 1 do
+                    largest <- BigInteger.Max(largest, (if keeps[s] then size[s] * by else size[s]))
+                if largest <= limit then
+                    kept.Remove i |> ignore
+                    for s in keptBy[i] do size[s] <- size[s] * by
+                for s in keptBy[i] do keeps[s] <- false
+            kept.ToArray()
+
     /// `flopsOf p t (Array.append sliced [| i |])` for each candidate i, the same values from one costing of the tree
-    /// sliced over `sliced`: a step's flops and size are products of its indices' sizes, so slicing one more index
-    /// divides those of the steps that involve it by its size (exactly), and the tree's steps need not be costed
-    /// again per candidate. Each candidate still gets its own best loop order. What the greedy slicers score their
-    /// candidates with, each round.
+    /// (`Scorer`): a step's flops and size are products of its indices' sizes, so slicing one more index divides
+    /// those of the steps that involve it by its size (exactly), and the tree's steps need not be costed again per
+    /// candidate. Each candidate still gets its own best loop order. What the greedy slicers score their candidates
+    /// with, each round.
     let flopsOfEach (p: Indexed) (t: ContractionTree) (sliced: int array) (candidates: int array) : BigInteger array =
-        let steps = Cost.steps (sliceProblem p sliced) t
-        candidates
-        |> Array.map (fun i ->
-            let one = slicedFurther p steps i
-            let ix = Array.append sliced [| i |]
-            let order = orderOf exactOrderUpTo p t ix one
-            executedOf p one (nodeLevels p t order) order)
+        let scorer = Scorer(p, t)
+        for i in sliced do
+            scorer.Slice i
+        candidates |> Array.map scorer.Executed
 
     /// The largest intermediate of a (sliced) tree's steps, and the indices that could be sliced to shrink it: the
     /// closed, not yet sliced indices that a largest intermediate keeps, in id order.
@@ -317,23 +555,28 @@ module PlanSlice =
     /// when it is positive; ties: the larger index, then the lower id).
     let private greedyPass (costings: int64 ref) (orders: float ref) (p: Indexed) (t: ContractionTree) (limit: BigInteger) (temperature: float) (rng: Random) =
         let lf (b: BigInteger) = if b.Sign <= 0 then 0.0 else BigInteger.Log(b, 2.0)
-        let choose (t: ContractionTree) (sliced: int array) (candidates: int array) =
-            // The round's costing of the tree, then one per candidate, each with its loop order. (The candidates are
-            // scored from one costing, `flopsOfEach`, at a quarter or less of the CPU of a costing each: the count
-            // is kept as it was, an over-count, since its callers read `costings` as whole costings.)
-            costings.Value <- costings.Value + 1L + int64 candidates.Length
-            orders.Value <- orders.Value + float candidates.Length * orderOps t.Steps.Length (sliced.Length + 1)
-            let flops = flopsOfEach p t sliced candidates
-            let scored =
-                candidates
-                |> Array.mapi (fun c i ->
-                    let flops = flops[c]
-                    let noise = if temperature > 0.0 then -temperature * Math.Log(-Math.Log(max 1e-300 (rng.NextDouble()))) else 0.0
-                    struct (lf flops + noise, -p.Size[i], i))
-            let struct (_, _, best) = scored |> Array.min
-            best
-        // Each round slices one more closed index, so the candidates run out before any round limit.
-        grow p limit Int32.MaxValue choose (fun t _ -> t) t |> Option.map snd
+        // `grow` with the tree as is, on one `Scorer` for the whole pass: the same rounds and the same set.
+        let scorer = Scorer(p, t)
+        let rec go () =
+            let largest, candidates = scorer.OverLimit()
+            if largest <= limit then Some(scorer.Prune limit)
+            elif candidates.Length = 0 then None
+            else
+                // The round's costing of the tree, then one per candidate, each with its loop order: the counts as
+                // when each was a costing (an over-count, kept since callers read `costings` as whole costings).
+                costings.Value <- costings.Value + 1L + int64 candidates.Length
+                orders.Value <- orders.Value + float candidates.Length * orderOps t.Steps.Length (scorer.Count + 1)
+                let flops = candidates |> Array.map scorer.Executed
+                let scored =
+                    candidates
+                    |> Array.mapi (fun c i ->
+                        let flops = flops[c]
+                        let noise = if temperature > 0.0 then -temperature * Math.Log(-Math.Log(max 1e-300 (rng.NextDouble()))) else 0.0
+                        struct (lf flops + noise, -p.Size[i], i))
+                let struct (_, _, best) = scored |> Array.min
+                scorer.Slice best
+                go ()
+        go ()
 
     /// Indices to slice so that every intermediate of the tree has at most `limit` elements, or None when no
     /// choice of closed indices can get there (an intermediate over the limit made of open indices only). The

@@ -257,14 +257,14 @@ module Plan =
     /// greedy's tree under the limit (`underLimit`, reduced) where it fits as is, and greedy's tree without the limit
     /// fitted as the free plan is (`fitFree`: its executed rule always, its other slicers while the ledger's floors
     /// allow, or with `whole` always). `greedy` under a limit plans with the same trees (`fitLimit`), and its plan is
-    /// most often its tree without the limit sliced interleaved with reconfiguration, the fit's executed rule: on 9 of
-    /// the 11 networks of 16 to 30 tensors where `auto` was dearer than `greedy` (`cands limit count=150`), that rule alone is no dearer than
-    /// greedy's plan, and on the other two (22 tensors at 3 elements, 9.3e9 executed flops against greedy's 9.2e8; a
-    /// 3-regular graph of 16 at 2) the greedy slicer's pass on the tree as is gives greedy's plan. On such networks the
-    /// free search spends the ledger before any fit (two hyper trials and more, 30-60 ms of counted work for
-    /// contractions of microseconds): a greedy run, opt_einsum's tree and one reconfiguring slicer more (3-17 ms there)
-    /// is the price of not being dearer than `greedy`, which spends a reconfiguring slicer and sixteen greedy slicer
-    /// passes on the same trees. Counted in the ledger; each plan offered to it.
+    /// most often its tree without the limit sliced interleaved with reconfiguration, the fit's executed rule: on 9
+    /// of the 11 networks of 16 to 30 tensors where `auto` was dearer than `greedy` (`cands limit count=150`), that
+    /// rule alone is no dearer than greedy's plan, and on the other two (22 tensors at 3 elements, 9.3e9 executed
+    /// flops against greedy's 9.2e8; a 3-regular graph of 16 at 2) the fit's greedy slicer pass on the tree as is
+    /// gives greedy's plan. On the nine whose plans contract in 6 us to 1.7 ms the free search spends the ledger and
+    /// its floors before any fit (25-46 ms of counted work): a greedy run, opt_einsum's tree and one reconfiguring
+    /// slicer more (3-17 ms there) is the price of not being dearer than `greedy`, which spends a reconfiguring
+    /// slicer and sixteen greedy slicer passes on the same trees. Counted in the ledger; each plan offered to it.
     let private fitGreedy (b: Budgeted) (whole: bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (underLimit: ContractionTree) =
         let work = b.Ledger.Work
         let keep (f, t, s) =

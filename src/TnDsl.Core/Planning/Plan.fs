@@ -142,7 +142,9 @@ module Plan =
           /// The counted work (seconds) that fitting the free tree took: the price of fitting one more.
           mutable FitWork: float
           /// The rank (from 1) among `Trees` of the tree `Fitted` came from; 0 for the free tree.
-          mutable FittedRank: int }
+          mutable FittedRank: int
+          /// True when `Fitted` came from greedy's tree (`fitGreedy`).
+          mutable FittedGreedy: bool }
 
     /// What the floors of `auto`'s ledger under a memory limit may spend (`PlanHyper.Floors`): in all, the contraction
     /// time of the best plan so far (one times it: search beyond that can never pay), or 20 ms of counted work
@@ -169,9 +171,10 @@ module Plan =
     /// (it gives a plan, and on lattices the best of the three or close); the every-slice rule and the greedy pass
     /// only while the ledger's floors allow (`PlanHyper.Ledger.FloorsAllow`): on the 12x12 lattice with D = 2 at
     /// 1/10 of its largest intermediate the greedy pass costs 40 % of the three and its plan was 22x dearer than the
-    /// executed rule's. The reconfiguring slicers' sets are pruned on their final tree. The work is counted in the
-    /// ledger, loop orders included.
-    let private fitFree (ledger: PlanHyper.Ledger) (p: Indexed) (limit: BigInteger) (t: ContractionTree) =
+    /// executed rule's. With `whole`, all three run whatever the floors (`fitGreedy` decides for its whole fit at
+    /// once: the executed rule's plan, offered, lowers the floors before the others could run). The reconfiguring
+    /// slicers' sets are pruned on their final tree. The work is counted in the ledger, loop orders included.
+    let private fitFree (ledger: PlanHyper.Ledger) (whole: bool) (p: Indexed) (limit: BigInteger) (t: ContractionTree) =
         let work = ledger.Work
         work.Steps <- work.Steps + float t.Steps.Length
         let c = Cost.report p t
@@ -183,9 +186,9 @@ module Plan =
                 s.Flops, t, (if ix.Length = 0 then None else Some s)
             let by score = PlanSliceSearch.sliceReconfigureBy score work (fun () -> false) p limit false 1 t |> Option.map sliced
             let executed = by PlanSliceSearch.Executed
-            let everySlice = if ledger.FloorsAllow || executed.IsNone then by PlanSliceSearch.EverySlice else None
+            let everySlice = if whole || ledger.FloorsAllow || executed.IsNone then by PlanSliceSearch.EverySlice else None
             let asIs =
-                if ledger.FloorsAllow || (executed.IsNone && everySlice.IsNone) then
+                if whole || ledger.FloorsAllow || (executed.IsNone && everySlice.IsNone) then
                     let costings = ref 0L
                     let orders = ref 0.0
                     let found = PlanSlice.findCountedOrders costings orders 1 p t limit
@@ -236,7 +239,7 @@ module Plan =
             while i < trees.Length && not (stop ()) && (not b.Ledger.Exhausted || (spent + b.FitWork <= refitFloorSeconds && b.Ledger.FloorsAllow)) do
                 let before = b.Ledger.Spent
                 let rank, tree = trees[i]
-                match fitFree b.Ledger p limit tree with
+                match fitFree b.Ledger false p limit tree with
                 | Some (f, t, s) ->
                     b.Ledger.Offer(log2Of f)
                     match b.Fitted with
@@ -244,10 +247,52 @@ module Plan =
                     | _ ->
                         b.Fitted <- Some(f, t, s)
                         b.FittedRank <- rank
+                        b.FittedGreedy <- false
                 | None -> ()
                 spent <- spent + (b.Ledger.Spent - before)
                 i <- i + 1
         | _ -> ()
+
+    /// Greedy's trees fitted to the limit, the cheapest kept in `Fitted` where it is cheaper than what is there:
+    /// greedy's tree under the limit (`underLimit`, reduced) where it fits as is, and greedy's tree without the limit
+    /// fitted as the free plan is (`fitFree`: its executed rule always, its other slicers while the ledger's floors
+    /// allow, or with `whole` always). `greedy` under a limit plans with the same trees (`fitLimit`), and its plan is
+    /// most often its tree without the limit sliced interleaved with reconfiguration, the fit's executed rule: on 9
+    /// of the 11 networks of 16 to 30 tensors where `auto` was dearer than `greedy` (`cands limit count=150`), that
+    /// rule alone is no dearer than greedy's plan, and on the other two (22 tensors at 3 elements, 9.3e9 executed
+    /// flops against greedy's 9.2e8; a 3-regular graph of 16 at 2) the fit's greedy slicer pass on the tree as is
+    /// gives greedy's plan. On the nine whose plans contract in 6 us to 1.7 ms the free search spends the ledger and
+    /// its floors before any fit (25-46 ms of counted work): a greedy run, opt_einsum's tree and one reconfiguring
+    /// slicer more (3-17 ms there) is the price of not being dearer than `greedy`, which spends a reconfiguring
+    /// slicer and sixteen greedy slicer passes on the same trees. Counted in the ledger; each plan offered to it.
+    let private fitGreedy (b: Budgeted) (whole: bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (underLimit: ContractionTree) =
+        let work = b.Ledger.Work
+        let keep (f, t, s) =
+            b.Ledger.Offer(log2Of f)
+            match b.Fitted with
+            | Some (best, _, _) when best <= f -> ()
+            | _ ->
+                b.Fitted <- Some(f, t, s)
+                b.FittedRank <- 0
+                b.FittedGreedy <- true
+        let underLimit = PlanReduce.leaves p o.Objective (Some limit) underLimit
+        work.Steps <- work.Steps + float underLimit.Steps.Length
+        let c = Cost.report p underLimit
+        if c.LargestIntermediate <= limit then keep (c.Flops, underLimit, None)
+        // The greedy optimizer's tree without the limit: a greedy run, opt_einsum's tree and comparing the two.
+        let n = float p.Inputs.Length
+        let free = { o with MemoryLimit = None }
+        work.Greedy <- work.Greedy + 2.0 * n
+        let tree = PlanGreedy.greedyTree p free (PlanGreedy.bestGreedy p free)
+        work.Steps <- work.Steps + 4.0 * float tree.Steps.Length
+        let tree = PlanReduce.leaves p o.Objective (Some limit) tree
+        if b.Free <> Some tree then fitFree b.Ledger whole p limit tree |> Option.iter keep
+
+    /// Where `auto` fits greedy's trees under its ledger whatever it says (`fitGreedy`): networks of up to 32 tensors
+    /// where fitting the free plan cost at most 40 ms of counted work (twice the floors' `Seconds`). On the 11 networks
+    /// of 16 to 30 tensors where `auto` was dearer than `greedy` (`cands limit count=150`) that fit cost 3 to 22 ms; on
+    /// the 16x16 lattice with D = 2 greedy's fit cost 0.18 to 0.48 s for plans that contract in 20 to 60 ms.
+    let greedyFitWithin = (32, 0.04)
 
     /// True when the slice-aware search's first trial fits what the ledger or its floors have left: on networks of up to
     /// `PlanSliceSearch.leanFloorUpTo` tensors its first part runs whole whatever the ledger says (the greedy tree
@@ -282,7 +327,10 @@ module Plan =
     /// that contracts in 0.42 s.) The phases that run past the ledger's allowance (hyper's floor of trials in the
     /// free search, the free plan's fitting by its second and third slicer, the refits within `refitFloorSeconds`,
     /// the slice-aware search's first trial) run only while the work spent in all stays below the contraction time
-    /// of the best plan so far, or 20 ms of counted work (`floors`).
+    /// of the best plan so far, or 20 ms of counted work (`floors`). Last, beyond 14 tensors, greedy's trees are
+    /// fitted the same way (`fitGreedy`): whole where the floors have room, by the executed rule alone whatever the
+    /// ledger on networks of up to 32 tensors where that is cheap (`greedyFitWithin`), so that `auto` is not dearer
+    /// than `greedy` there either.
     ///
     /// A `TimeLimitMs` in the options is kept as an extra wall-clock stop, which makes the plan depend on the
     /// machine.
@@ -333,7 +381,7 @@ module Plan =
                         let free = free.Tree |> Option.filter (fun t -> (ContractionTree.validate t).IsOk) |> Option.map (PlanReduce.leaves p o.Objective (Some l))
                         b.Free <- free
                         let before = b.Ledger.Spent
-                        b.Fitted <- free |> Option.bind (fitFree b.Ledger p l)
+                        b.Fitted <- free |> Option.bind (fitFree b.Ledger false p l)
                         b.FitWork <- b.Ledger.Spent - before
                         b.Fitted |> Option.iter (fun (f, _, _) -> b.Ledger.Offer(log2Of f))
                         name
@@ -368,6 +416,19 @@ module Plan =
                             s.Flops, t, (if ix.Length = 0 then None else Some s))
                     b.Searched |> Option.iter (fun (f, _, _) -> b.Ledger.Offer(log2Of f))
                 | _ -> ()
+                // Under a budget, where the free plan needed slicing, beyond `PlanOptimal.exhaustiveUpTo` tensors (up to it
+                // `noDearerUnderLimit` asks for greedy's whole plan): greedy's trees, fitted (`fitGreedy`). Whole where the
+                // floors have room for twice what fitting the free plan cost (greedy's tree, chosen with less care, took
+                // up to twice as long to fit on the 16x16 lattice); else by its executed rule alone where that is cheap
+                // (`greedyFitWithin`). After the searches above: a cheaper plan found here lowers the stakes, and found
+                // first it left the slice-aware search no room on the 10x10 lattice with D = 3 at 1/100, whose plan
+                // went from 1.5e9 to greedy's 2.2e9 executed flops.
+                match budget, limit with
+                | Some b, Some l when n > PlanOptimal.exhaustiveUpTo && n <= reconfigureUpTo
+                                      && (match b.Fitted with Some (_, _, Some _) | None -> true | _ -> false) ->
+                    let roomy = b.Ledger.Spent + 2.0 * b.FitWork <= b.Ledger.FloorsAllowance
+                    if roomy || (n <= fst greedyFitWithin && b.FitWork <= snd greedyFitWithin) then fitGreedy b roomy p o l (greedyPlan.Force())
+                | _ -> ()
                 let stakesFlops = match ledger with Some l -> l.BestLog2 | None -> greedyRun.Flops
                 let seconds = Math.Pow(2.0, stakesFlops) / stakesFlopsPerSecond * searchShare
                 let exactBound =
@@ -393,7 +454,8 @@ module Plan =
                     | None, Some (_, t, _) -> "slice-aware search", found t
                     | _ ->
                         let _, t, _ = b.Fitted.Value
-                        if b.FittedRank > 0 then sprintf "%s (its tree %d of %d) without the limit, sliced" freeName b.FittedRank b.Trees.Length, found t
+                        if b.FittedGreedy then "greedy without the limit, sliced", found t
+                        elif b.FittedRank > 0 then sprintf "%s (its tree %d of %d) without the limit, sliced" freeName b.FittedRank b.Trees.Length, found t
                         else sprintf "%s without the limit, sliced" freeName, found t
                 | _ ->
                     match exact with
@@ -468,7 +530,7 @@ module Plan =
     /// `floors` (None: the floors run whatever the stakes).
     let private budgetWith (floors: PlanHyper.Floors option) (p: Indexed) (o: PlanOptions) : Budgeted option =
         match o.MemoryLimit with
-        | Some _ when o.Slice -> Some { Ledger = PlanHyper.Ledger(stakesRule p.Inputs.Length, ledgerFloorSeconds, floors); Free = None; Fitted = None; Searched = None; Trees = [||]; FitWork = 0.0; FittedRank = 0 }
+        | Some _ when o.Slice -> Some { Ledger = PlanHyper.Ledger(stakesRule p.Inputs.Length, ledgerFloorSeconds, floors); Free = None; Fitted = None; Searched = None; Trees = [||]; FitWork = 0.0; FittedRank = 0; FittedGreedy = false }
         | _ -> None
 
     /// A fresh budget for `auto` (see `budgetWith`), its floors following `floors`.
@@ -622,7 +684,9 @@ module Plan =
     /// under a limit costs 0.07 s of counted work on the 4x4 lattice with D = 4 at 25 elements, 8 s on the 12x12 with
     /// D = 2 at 81, several times auto's whole plan, which there contracts in microseconds or is 7x cheaper than
     /// greedy's; asked while the ledger's floors allowed, it overran them (8x8 D = 4 at 1/100: 0.6 -> 3.3 s of counted
-    /// work for the same plan). So on larger networks `auto` under a limit can still be dearer than `greedy`.
+    /// work for the same plan). On larger networks `auto` fits greedy's trees instead (`fitGreedy`, where cheap or
+    /// where the floors have room), which covers greedy's plan most often but not always (not its sixteen slicer
+    /// passes): there `auto` under a limit can still be dearer than `greedy`.
     let private noDearerUnderLimit (work: PlanHyper.Work) (p: Indexed) (o: PlanOptions) (tree: ContractionTree option, slicing: Slicing option) =
         match o.MemoryLimit with
         | None -> (tree, slicing), false

@@ -259,57 +259,38 @@ public class EmittedGuardTests
     }
 
     [Fact]
-    public void Emitted_code_runs_a_batch_over_the_limit_in_chunks_of_rows_where_nothing_records_autograd()
-    {
-        using var runtime = NetworkModules.FromFile(Repo.Example("mpo-linear.tn"), Repo.Set(("k", 3)),
-            new NetworkBuildOptions { Batch = 4, Module = new() { DType = ScalarType.Float64, Seed = 9 } });
-        var source = CSharpEmitter.Emit(runtime, "Emitted", "TnDsl.Emitted");
-        Assert.Contains("TnChunks(", source);
-        var type = EmitTests.Compile(source).GetType("TnDsl.Emitted.Emitted")!;
-        var forward = (double)MemoryGuard.Needed(runtime.ExecutionPlan, ScalarType.Float64, false);
-        using var generator = new Generator(1);
-        var large = RandomInputs.Make(runtime, 64, generator, ScalarType.Float64);
-        Tensor expected;
-        using (no_grad())
-            expected = runtime.forward(large);
-        var before = Environment.GetEnvironmentVariable(MemoryGuard.EnvironmentVariable);
-        try
-        {
-            // Room for about twice the planned batch of 4: 64 rows run in chunks of about 8 where nothing records
-            // autograd, with the values of the runtime module (same seed), and are refused where autograd records.
-            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, ((long)(2 * forward)).ToString(System.Globalization.CultureInfo.InvariantCulture));
-            using var emitted = (nn.Module<Tensor[], Tensor>)Activator.CreateInstance(type, 9L, ScalarType.Float64)!;
-            using (no_grad())
-            using (var actual = emitted.forward(large))
-            {
-                Assert.Equal(expected.shape, actual.shape);
-                Assert.True(expected.allclose(actual, rtol: 1e-10, atol: 1e-12), "chunked emitted and runtime outputs differ");
-            }
-            var refused = Assert.Throws<InvalidOperationException>(() => emitted.forward(large));
-            Assert.Contains("forward", refused.Message);
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, before);
-            expected.Dispose();
-            foreach (var t in large)
-                t.Dispose();
-        }
-    }
+    public void Emitted_code_runs_a_batch_over_the_limit_in_chunks_of_rows_where_nothing_records_autograd() =>
+        // Room for about twice the planned batch of 4: 64 rows run in chunks of about 8 where nothing records
+        // autograd, with the values of the runtime module (same seed), and are refused where autograd records.
+        EmittedRunsInChunks("mpo-linear.tn", Repo.Set(("k", 3)), 2.0, (_, _, _) => { }, "TnChunks(");
 
     [Theory]
     [InlineData(32.0)]
     [InlineData(2.0)]
-    public void Emitted_code_runs_a_network_of_two_open_batch_indices_in_chunks_along_one_or_both_nested(double room)
-    {
+    public void Emitted_code_runs_a_network_of_two_open_batch_indices_in_chunks_along_one_or_both_nested(double room) =>
         // mpo-kernel.tn planned at 4 rows of x (q) and of y (k), fed 64 of each: its scaled estimate is 256 times the
         // planned one. With room for 32 times it, 8 rows of q a chunk (k whole) fit; with room for twice it, not even
         // one row of q beside every row of k: one row of q at a time by 8 of k.
-        using var runtime = NetworkModules.FromFile(Repo.Example("mpo-kernel.tn"), null,
+        EmittedRunsInChunks("mpo-kernel.tn", null, room, (type, large, forward) =>
+        {
+            var chunking = type.GetMethod("TnChunking", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
+            var levels = ((int Index, long Rows, long Chunk)[])chunking.Invoke(null, [large, 256 * forward, room * forward])!;
+            Assert.Equal(room > 16 ? new[] { (0, 64L, 8L) } : new[] { (0, 64L, 1L), (1, 64L, 8L) }, levels);
+        }, "TnChunking(", "static readonly int[] TnChunkOutput = new[] { 0, 1 };");
+
+    /// The class emitted for <paramref name="example"/> (planned at a batch of 4, float64, seed 9), fed 64 rows under a
+    /// memory limit of <paramref name="room"/> times the planned forward estimate: where nothing records autograd its
+    /// output equals the runtime module's (same seed), and where autograd records it is refused. The source holds
+    /// each of <paramref name="shown"/>; <paramref name="check"/> looks further at the compiled type, the inputs and the
+    /// planned estimate while the limit is set.
+    static void EmittedRunsInChunks(string example, IReadOnlyList<KeyValuePair<string, string>>? set, double room,
+        Action<Type, Tensor[], double> check, params string[] shown)
+    {
+        using var runtime = NetworkModules.FromFile(Repo.Example(example), set,
             new NetworkBuildOptions { Batch = 4, Module = new() { DType = ScalarType.Float64, Seed = 9 } });
         var source = CSharpEmitter.Emit(runtime, "Emitted", "TnDsl.Emitted");
-        Assert.Contains("TnChunking(", source);
-        Assert.Contains("static readonly int[] TnChunkOutput = new[] { 0, 1 };", source);
+        foreach (var text in shown)
+            Assert.Contains(text, source);
         var type = EmitTests.Compile(source).GetType("TnDsl.Emitted.Emitted")!;
         var forward = (double)MemoryGuard.Needed(runtime.ExecutionPlan, ScalarType.Float64, false);
         using var generator = new Generator(1);
@@ -328,9 +309,7 @@ public class EmittedGuardTests
                 Assert.Equal(expected.shape, actual.shape);
                 Assert.True(expected.allclose(actual, rtol: 1e-10, atol: 1e-12), "chunked emitted and runtime outputs differ");
             }
-            var chunking = type.GetMethod("TnChunking", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
-            var levels = ((int Index, long Rows, long Chunk)[])chunking.Invoke(null, [large, 256 * forward, room * forward])!;
-            Assert.Equal(room > 16 ? new[] { (0, 64L, 8L) } : new[] { (0, 64L, 1L), (1, 64L, 8L) }, levels);
+            check(type, large, forward);
             var refused = Assert.Throws<InvalidOperationException>(() => emitted.forward(large));
             Assert.Contains("forward", refused.Message);
         }

@@ -50,17 +50,28 @@ public sealed record BatchSizes
     /// (<c>2000</c>, or <c>2,000</c> with <paramref name="grouped"/>), else each family's as <c>--batch</c> takes it
     /// (<c>q=2000, k=50000</c>), in the order they are declared.
     /// </summary>
-    public static string Describe(NetworkSpec spec, IReadOnlyDictionary<int, long> extents, bool grouped = false)
+    public static string Describe(NetworkSpec spec, IReadOnlyDictionary<int, long> extents, bool grouped = false) =>
+        Describe(spec.Indices.Where(i => i.IsDynamic && extents.ContainsKey(i.Id)).Select(i => (i.Family, i.Name, extents[i.Id])), grouped);
+
+    /// <summary>These sizes given to the dynamic indices of <paramref name="network"/>, in words (as
+    /// <see cref="Describe(NetworkSpec, IReadOnlyDictionary{int, long}, bool)"/>).</summary>
+    public string Describe(NetworkView network) =>
+        Describe(network.Indices.Where(i => i.IsDynamic).Select(i => (i.Family, i.Name, Of(i.Family) ?? i.Size)), false);
+
+    /// <summary>The extent of <paramref name="index"/> under these sizes (its own where it is not dynamic).</summary>
+    public long Extent(IndexView index) => index.IsDynamic ? Of(index.Family) ?? index.Size : index.Size;
+
+    static string Describe(IEnumerable<(string Family, string Name, long Extent)> dynamic, bool grouped)
     {
         string Number(long n) => n.ToString(grouped ? "N0" : "D", CultureInfo.InvariantCulture);
-        var dynamic = spec.Indices.Where(i => i.IsDynamic && extents.ContainsKey(i.Id)).ToArray();
-        var distinct = dynamic.Select(i => extents[i.Id]).Distinct().ToArray();
+        var indices = dynamic.ToArray();
+        var distinct = indices.Select(i => i.Extent).Distinct().ToArray();
         if (distinct.Length == 1)
             return Number(distinct[0]);
-        return string.Join(", ", dynamic.GroupBy(i => i.Family).Select(g =>
-            g.Select(i => extents[i.Id]).Distinct().Count() == 1
-                ? $"{g.Key}={Number(extents[g.First().Id])}"
-                : string.Join(", ", g.Select(i => $"{i.Name}={Number(extents[i.Id])}"))));
+        return string.Join(", ", indices.GroupBy(i => i.Family).Select(g =>
+            g.Select(i => i.Extent).Distinct().Count() == 1
+                ? $"{g.Key}={Number(g.First().Extent)}"
+                : string.Join(", ", g.Select(i => $"{i.Name}={Number(i.Extent)}"))));
     }
 
     /// <summary>The sizes as <c>--batch</c> takes them: <c>2000</c>, <c>q=2000,k=50000</c>, <c>64,k=50000</c>.</summary>

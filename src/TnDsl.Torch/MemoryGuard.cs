@@ -363,7 +363,7 @@ public static class MemoryGuard
             rowsAdvice = NoChunk(spec!, bestPlan, options, sizes);
         }
         else if (spec is not null && rows)
-            rowsAdvice = AtMost(MostRows(spec, bestPlan, options, training, sizes), training, "with this plan");
+            rowsAdvice = AtMost(MostRows(spec, bestPlan, options, training, sizes), training, Along(sizes, "with this plan"));
         var mode = training ? "training" : "the forward pass";
         throw new MemoryLimitException(what, best, limit, source,
             $"{what}: {mode} needs {Format(needed)} by the planner's estimate" +
@@ -514,6 +514,14 @@ public static class MemoryGuard
 
     /// <summary>The number of chunks of <paramref name="chunk"/> rows that <paramref name="rows"/> rows make.</summary>
     public static long Chunks(long rows, long chunk) => (rows + chunk - 1) / chunk;
+
+    /// <summary>
+    /// What qualifies the rows of <see cref="AtMost"/> for dynamic indices of <paramref name="extents"/>: "along each
+    /// dynamic index" where their extents differ (<see cref="MostRows(NetworkSpec, PlanView, NetworkModuleOptions, bool, IReadOnlyDictionary{int, long})"/>
+    /// caps each, those with fewer rows keep theirs), then <paramref name="with"/>.
+    /// </summary>
+    public static string? Along(IReadOnlyDictionary<int, long> extents, string? with = null) =>
+        extents.Values.Distinct().Count() > 1 ? "along each dynamic index" + (with is null ? "" : " " + with) : with;
 
     /// <summary>
     /// What a refusal says of the rows that fit (<see cref="MostRows(NetworkSpec, PlanView, NetworkModuleOptions, bool, IReadOnlyDictionary{int, long})"/>): at most <paramref name="most"/> rows per step

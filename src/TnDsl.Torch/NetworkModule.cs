@@ -448,7 +448,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             if (MemoryGuard.NoChunk(Spec, ExecutionPlan, at, sizes) is { } advice)
                 MemoryGuard.Check(needed, what, advice);
         }
-        MemoryGuard.Check(needed, what, MemoryGuard.AtMost(MemoryGuard.MostRows(Spec, ExecutionPlan, at, training, extents), training));
+        MemoryGuard.Check(needed, what, MemoryGuard.AtMost(MemoryGuard.MostRows(Spec, ExecutionPlan, at, training, extents), training, MemoryGuard.Along(extents)));
         // The limit rose between the two reads: the batch fits whole.
         return [];
     }

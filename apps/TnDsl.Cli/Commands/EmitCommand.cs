@@ -27,8 +27,8 @@ public static class EmitCommand
         var outputPath = TnOptions.Text("--output", "OUT.cs", "write to this file [default: standard output]", "-o");
         var set = TnOptions.Set();
         var network = TnOptions.Network();
-        var batch = TnOptions.Batch("the batch size the path is planned for: N for every dynamic index, or name=N for one " +
-                                    "[default: the size the file gives each]");
+        var batch = TnOptions.Batch("the batch size the path is planned for: N for every dynamic index, or name=N for the " +
+                                    "one named; repeatable or comma-separated [default: the size the file gives each]");
         var optimizer = TnOptions.Optimizer();
         var command = new Command("emit", "write the network's module as standalone C# TorchSharp source (--cs)")
         {

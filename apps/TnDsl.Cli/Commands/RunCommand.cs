@@ -30,8 +30,8 @@ public static class RunCommand
         var network = TnOptions.Network();
         var device = TnOptions.Choice("--device", "where to run: cpu, or cuda (a GPU with TorchSharp's CUDA libraries)", "cpu", "cuda");
         var dtype = TnOptions.Choice("--dtype", "the floating-point type of weights and inputs", "float32", "float64");
-        var batch = TnOptions.Batch("the batch size: N for every dynamic index, or name=N for one (q=2000,k=50000) " +
-                                    "[default: the size the file gives each]");
+        var batch = TnOptions.Batch("the batch size: N for every dynamic index, or name=N for the one named; repeatable or " +
+                                    "comma-separated (q=2000,k=50000) [default: the size the file gives each]");
         var seed = TnOptions.Integer("--seed", 0, "seed of the weights' initialisation and the random inputs", min: long.MinValue);
         var repeat = TnOptions.Int("--repeat", 10, "timed calls; the median is reported");
         var optimizer = TnOptions.Optimizer();
@@ -136,7 +136,7 @@ public static class RunCommand
                     var needed = MemoryGuard.Needed(module.Spec, plan, options, training: true);
                     if (needed > MemoryGuard.Limit)
                         MemoryGuard.Check(needed, "the backward pass (activations kept, one gradient per weight)",
-                            hasBatch ? MemoryGuard.AtMost(MemoryGuard.MostRows(module.Spec, plan, options, true, extents), true) : null);
+                            hasBatch ? MemoryGuard.AtMost(MemoryGuard.MostRows(module.Spec, plan, options, true, extents), true, MemoryGuard.Along(extents)) : null);
                 }
                 catch (MemoryLimitException e)
                 {

@@ -75,7 +75,7 @@ let ``tn run --help lists every option with its meaning and default`` () =
     Assert.Equal(0, code)
     for option, fallback in
         [ "--device", "[default: cpu]"; "--dtype", "[default: float32]"; "--seed", "[default: 0]"
-          "--repeat", "[default: 10]"; "--optimizer", "[default: auto]"; "--batch", "default: the size the file gives each"
+          "--repeat", "[default: 10]"; "--optimizer", "[default: auto]"; "--batch", "size the file gives each]"
           "--threads", "default: 1 under 1e8 flops"; "--set", "repeatable"; "--network", "default: the last" ] do
         let row = out.Substring(out.IndexOf("  " + option))
         let next = row.IndexOf("\n  -", 1)

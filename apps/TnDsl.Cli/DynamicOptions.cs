@@ -19,11 +19,38 @@ public static class DynamicOptions
     public static string[] Families(NetworkView net) =>
         net.Indices.Where(i => i.IsDynamic).Select(i => i.Family).Distinct().ToArray();
 
-    /// <summary>Throws a <see cref="UsageException"/> when <c>--batch</c> is given for a network with no dynamic index.</summary>
-    public static void CheckBatch(NetworkView net, long? batch)
+    /// <summary>
+    /// Throws a <see cref="UsageException"/>, a message per mistake, when <c>--batch</c> is given for a network with no
+    /// dynamic index, or names an index that is not one of its dynamic index families (an index of fixed size, or none
+    /// of the network's).
+    /// </summary>
+    public static void CheckBatch(NetworkView net, BatchSizes? batch)
     {
-        if (batch is { } b && Families(net).Length == 0)
-            throw new UsageException($"--batch {b}: network {net.Name} has no dynamic index, so there is no batch to size; leave --batch out");
+        if (batch is null)
+            return;
+        var families = Families(net);
+        var mistakes = new List<string>();
+        string Item(string? name, long n) => name is null ? $"--batch {n}" : $"--batch {name}={n}";
+        if (families.Length == 0)
+        {
+            foreach (var (name, n) in (batch.All is { } all ? [(null, all)] : Array.Empty<(string?, long)>())
+                     .Concat(batch.ByIndex.Select(p => ((string?)p.Key, p.Value))))
+                mistakes.Add($"{Item(name, n)}: network {net.Name} has no dynamic index, so there is no batch to size; leave --batch out");
+            Throw(mistakes);
+        }
+        var dynamic = $"its dynamic indices: {string.Join(", ", families)}";
+        foreach (var (name, n) in batch.ByIndex.Where(p => !families.Contains(p.Key)))
+        {
+            var same = net.Indices.Where(i => i.Family == name || i.Name == name).ToArray();
+            mistakes.Add(same.Length == 0
+                ? $"{Item(name, n)}: network {net.Name} has no index {name}; {dynamic}"
+                : same.Any(i => i.IsDynamic)
+                    ? $"{Item(name, n)}: dynamic indices are sized by family, and {name} is one index of family {same[0].Family}; {dynamic}"
+                    : $"{Item(name, n)}: index {name} of network {net.Name} is not dynamic: the file fixes its size" +
+                      (same.Select(i => i.Size).Distinct().Count() == 1 ? $" at {same[0].Size}" : "s") +
+                      $" (--set changes the parameters that give it); {dynamic}");
+        }
+        Throw(mistakes);
     }
 
     /// <summary>Throws a <see cref="UsageException"/>, a message per mistake, when a <c>--size</c> names no dynamic index family of the network.</summary>
@@ -67,21 +94,21 @@ public static class DynamicOptions
     }
 
     /// <summary>
-    /// Throws a <see cref="MemoryLimitException"/> when the output and the inputs fed as they are (no embedding) at
-    /// <paramref name="batch"/> are alone over the memory limit: whatever path the planner finds holds them whole, so
+    /// Throws a <see cref="MemoryLimitException"/> when the output and the inputs fed as they are (no embedding) with the
+    /// dynamic indices at <paramref name="batch"/> are alone over the memory limit: whatever path the planner finds holds them whole, so
     /// a batch far too large is refused at once, not after minutes of planning (the memory guard's check follows).
     /// </summary>
-    public static void CheckBatchBytes(NetworkView net, long? batch, torch.ScalarType dtype)
+    public static void CheckBatchBytes(NetworkView net, BatchSizes? batch, torch.ScalarType dtype)
     {
-        if (batch is not { } b) return;
+        if (batch is null) return;
         BigInteger Elements(IEnumerable<int> legs) =>
-            legs.Aggregate(BigInteger.One, (n, l) => n * (net.Indices[l].IsDynamic ? b : net.Indices[l].Size));
+            legs.Aggregate(BigInteger.One, (n, l) => n * batch.Extent(net.Indices[l]));
         var elements = net.Tensors.Where(t => t.IsInput && t.Embedding is null)
             .Aggregate(Elements(net.Output), (n, t) => n + Elements(t.Legs));
         var bytes = MemoryGuard.Bytes(elements, dtype);
         var (limit, source) = MemoryGuard.Current();
         if (bytes <= limit) return;
-        var what = $"{net.Name} ({dtype.ToString().ToLowerInvariant()}, batch {b})";
+        var what = $"{net.Name} ({dtype.ToString().ToLowerInvariant()}, batch {batch.Describe(net)})";
         throw new MemoryLimitException(what, bytes, limit, source,
             $"{what}: the output and the inputs alone need {MemoryGuard.Format(bytes)}, over the memory limit of " +
             $"{MemoryGuard.Format(limit)} ({source}), before any intermediate; {MemoryGuard.Remedies ?? "use a smaller batch, or raise the limit"}");

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
+using TnDsl.Torch;
 
 namespace TnDsl.Cli;
 
@@ -87,6 +88,22 @@ public static class TnOptions
         HelpName = "name=N",
         AllowMultipleArgumentsPerToken = false,
         CustomParser = ParseSizes,
+    };
+
+    /// <summary>
+    /// <c>--batch N</c> or <c>--batch name=N,…</c>: the size of every dynamic index, or of the dynamic index families named
+    /// (the others keep the default); repeatable, or several items separated by commas, each name once and one bare
+    /// size at most (<c>--batch 64,k=50000</c>: k at 50,000, every other dynamic index at 64). Each mistake is a usage
+    /// error of its own that quotes the item; names are checked against the network by
+    /// <see cref="DynamicOptions.CheckBatch"/>.
+    /// </summary>
+    public static Option<BatchSizes?> Batch(string description) => new("--batch")
+    {
+        Description = description,
+        HelpName = "N|name=N",
+        Arity = ArgumentArity.OneOrMore,
+        AllowMultipleArgumentsPerToken = false,
+        CustomParser = ParseBatch,
     };
 
     /// <summary>A flag (an option without a value).</summary>
@@ -244,6 +261,52 @@ public static class TnOptions
                 sizes.Add(new(name, n));
             }
         return sizes.ToArray();
+    }
+
+    private static BatchSizes? ParseBatch(ArgumentResult r)
+    {
+        long? all = null;
+        var byIndex = new Dictionary<string, long>(StringComparer.Ordinal);
+        int mistakes = 0;
+        void Mistake(string message)
+        {
+            r.AddError(message);
+            mistakes++;
+        }
+        // A size that is not a positive integer, or one over long's range, in words.
+        static string? Bad(string text) =>
+            long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n < 1 ? "" : null
+            : text.Length > 0 && text.All(char.IsAsciiDigit) ? $" (over {long.MaxValue:N0})" : "";
+        foreach (var token in r.Tokens)
+        {
+            var items = token.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (items.Length == 0)
+                Mistake($"--batch takes a positive integer, got '{token.Value}'");
+            foreach (var item in items)
+            {
+                var eq = item.IndexOf('=');
+                if (eq < 0)
+                {
+                    if (Bad(item) is { } why)
+                        Mistake($"--batch takes a positive integer, got '{item}'{why}" +
+                                (item.Any(char.IsAsciiLetter) ? "; to size one dynamic index give name=N, e.g. q=2000,k=50000" : ""));
+                    else if (all is { } first)
+                        Mistake($"--batch gives the size of every dynamic index twice ({first}, {item}); give it once");
+                    else
+                        all = long.Parse(item, CultureInfo.InvariantCulture);
+                    continue;
+                }
+                var name = item[..eq].Trim();
+                var text = item[(eq + 1)..].Trim();
+                if (name.Length == 0 || Bad(text) is not null)
+                    Mistake($"--batch takes name=N with N a positive integer, got '{item}'{(name.Length == 0 ? "" : Bad(text))}");
+                else if (byIndex.TryGetValue(name, out var earlier))
+                    Mistake($"--batch gives '{name}' twice ({name}={earlier}, {item}); give each index's size once");
+                else
+                    byIndex[name] = long.Parse(text, CultureInfo.InvariantCulture);
+            }
+        }
+        return mistakes > 0 ? null : new BatchSizes { All = all, ByIndex = byIndex };
     }
 
     private static long ParseInteger(ArgumentResult r, string name, long min, long max)

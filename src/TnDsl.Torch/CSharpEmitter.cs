@@ -126,6 +126,7 @@ public static partial class CSharpEmitter
             // The planner's forward estimate (MemoryGuard.Needed) at the planned sizes, scaled by how far each batch
             // axis fed exceeds its planned size (every intermediate carries a batch index at most once).
             var plan = module.ExecutionPlan;
+            var planned = BatchSizes.Planned(spec, plan);
             double elements = (double)(MemoryGuard.Needed(plan, TorchSharp.torch.ScalarType.Float32, false) / 4);
             var batchAxes = new List<string>();
             var seen = new HashSet<int>();
@@ -134,7 +135,7 @@ public static partial class CSharpEmitter
                 var leaf = module.Leaves.First(l => l.Source == NetworkModule.Source.Input && l.Slot == sl);
                 for (int k = 0; k < slots[sl].Batch; k++)
                     if (seen.Add(leaf.Labels[k]))
-                        batchAxes.Add($"TnGuard.Grow(inputs[{sl}], {k}, {plan.Batch ?? spec.Indices[leaf.Labels[k]].Size})");
+                        batchAxes.Add($"TnGuard.Grow(inputs[{sl}], {k}, {planned[leaf.Labels[k]]})");
             }
             L($"        double bytes = {Lit(elements)}{string.Concat(batchAxes.Select(b => " * " + b))} * TnGuard.ElementSize(dtype);");
             if (chunkIndices.Length > 0)
@@ -166,7 +167,7 @@ public static partial class CSharpEmitter
                 L();
                 L($"    // The batch indices the rows may be chunked along ({string.Join(", ", chunkIndices.Select(i => spec.Indices[i].Name))}): the rows each was");
                 L("    // planned for, the input and axis its rows are read from, its axes in each input, its axis in the output.");
-                L($"    static readonly long[] TnChunkPlanned = {{ {string.Join(", ", chunkIndices.Select(i => plan.Batch ?? spec.Indices[i].Size))} }};");
+                L($"    static readonly long[] TnChunkPlanned = {{ {string.Join(", ", chunkIndices.Select(i => planned[i]))} }};");
                 L($"    static readonly (int Input, int Axis)[] TnChunkFed = {{ {string.Join(", ", fedAt.Select(f => $"({f.Item1}, {f.Item2})"))} }};");
                 L($"    static readonly int[][][] TnChunkAxes = {{ {string.Join(", ", chunkIndices.Select(i => $"new[] {{ {string.Join(", ", slots.Select(sl => sl.BatchLabels.Any(l => l == i) ? Ints(sl.BatchLabels.Select((l, k) => (l, k)).Where(x => x.l == i).Select(x => x.k)) : "new int[0]"))} }}"))} }};");
                 L($"    static readonly int[] TnChunkOutput = {Ints(chunkIndices.Select(i => Array.IndexOf(spec.Output, i)))};");

@@ -24,11 +24,12 @@ public static class ExecutedBytes
 
     /// <summary>
     /// The estimate for <paramref name="spec"/> run by <paramref name="plan"/> with <paramref name="options"/> (dtype,
-    /// lowering), at the plan's batch, trained (for <see cref="BytesView.Training"/>) with an optimizer keeping
-    /// <paramref name="optimizerSlots"/> parameter-sized tensors per parameter (Adam: 2).
+    /// lowering), at the sizes the plan was made for (<see cref="BatchSizes.Planned"/>), trained (for
+    /// <see cref="BytesView.Training"/>) with an optimizer keeping <paramref name="optimizerSlots"/> parameter-sized
+    /// tensors per parameter (Adam: 2).
     /// </summary>
     public static BytesView Estimate(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, int optimizerSlots = 2) =>
-        Estimate(spec, plan, options, optimizerSlots, plan.Batch);
+        Estimate(spec, plan, options, optimizerSlots, null, BatchSizes.Planned(spec, plan));
 
     /// <summary>
     /// As the other <c>Estimate</c>, with every dynamic index of size <paramref name="batch"/> (null: their declared
@@ -310,14 +311,10 @@ public static class ExecutedBytes
         : sizes is not null && sizes.TryGetValue(l, out var s) ? s
         : batch ?? spec.Indices[l].Size;
 
-    /// The nominal batch: the size of the first dynamic index (1 where there is none).
-    static long BatchOf(NetworkSpec spec) => spec.Indices.FirstOrDefault(i => i.IsDynamic)?.Size ?? 1;
-
-    /// The shape an input family is fed as: its batch axes (those <paramref name="sizes"/> names at their sizes there,
-    /// the others <paramref name="batch"/> rows, or the nominal batch), its member axis where it has one, and each
-    /// member's shape.
+    /// The shape an input family is fed as: its batch axes (each at its extent, <see cref="ExtentAt"/>), its member
+    /// axis where it has one, and each member's shape.
     static long[] RawShape(NetworkSpec spec, NetworkModule.InputSlot slot, long? batch, IReadOnlyDictionary<int, long>? sizes) =>
-        [.. slot.BatchLabels.Select(l => sizes is not null && sizes.TryGetValue(l, out var s) ? s : batch ?? BatchOf(spec)),
+        [.. slot.BatchLabels.Select(l => ExtentAt(spec, batch, sizes, l)),
          .. slot.HasMemberAxis ? new long[] { slot.Members } : [], .. slot.MemberShape];
 
     static long[] Contiguous(long[] shape)

@@ -231,9 +231,16 @@ public static class MemoryGuard
     /// As <see cref="Needed(NetworkSpec, PlanView, NetworkModuleOptions, bool)"/>, for the plan's program fed a batch of
     /// <paramref name="batch"/> rows (every dynamic index of that size) instead of the batch it was planned for.
     /// </summary>
-    public static BigInteger Needed(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, bool training, long batch)
+    public static BigInteger Needed(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, bool training, long batch) =>
+        Needed(spec, plan, options, training, Sizes(spec, batch));
+
+    /// <summary>
+    /// As <see cref="Needed(NetworkSpec, PlanView, NetworkModuleOptions, bool)"/>, for the plan's program fed the rows of
+    /// <paramref name="extents"/> (dynamic index id → extent; one it does not name at its declared size).
+    /// </summary>
+    public static BigInteger Needed(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, bool training, IReadOnlyDictionary<int, long> extents)
     {
-        var estimate = ExecutedBytes.Estimate(spec, plan, options, MemoryModel.AdamSlots, batch);
+        var estimate = ExecutedBytes.Estimate(spec, plan, options, MemoryModel.AdamSlots, null, extents);
         return WithHeap(estimate.Inputs, training ? estimate.Training : estimate.Forward);
     }
 
@@ -256,9 +263,10 @@ public static class MemoryGuard
     /// <param name="spec">The network the plan will run in a <see cref="NetworkModule"/>, when known: the estimate is
     /// then the module's program (<see cref="Needed(NetworkSpec, PlanView, NetworkModuleOptions, bool)"/>), else the
     /// plan's alone; its floor (<see cref="ExecutedBytes.Floor"/>) is checked before anything is planned.</param>
-    /// <param name="batch">The batch <paramref name="plan"/> plans for (null: the nominal sizes), for the floor.</param>
+    /// <param name="batch">The sizes of the dynamic indices <paramref name="plan"/> plans for (null: the nominal sizes),
+    /// for the floor.</param>
     public static PlanView Fit(Func<long?, PlanView> plan, long? elements, ScalarType dtype, bool training, string what, NetworkSpec? spec = null,
-        long? batch = null) =>
+        BatchSizes? batch = null) =>
         Fitted(plan, elements, dtype, training, what, spec, batch, chunks: false).Plan;
 
     /// <summary>
@@ -274,22 +282,23 @@ public static class MemoryGuard
     /// With <paramref name="training"/> it is <see cref="Fit"/>.
     /// </summary>
     public static FittedPlan FitPlan(Func<long?, PlanView> plan, long? elements, ScalarType dtype, bool training, string what, NetworkSpec spec,
-        long? batch = null) =>
+        BatchSizes? batch = null) =>
         Fitted(plan, elements, dtype, training, what, spec, batch, chunks: !training);
 
     /// The flops a plan executes: all its slices' where it is sliced.
     static BigInteger Flops(PlanView plan) => plan.IsSliced ? plan.SlicedFlops : plan.Flops;
 
     static FittedPlan Fitted(Func<long?, PlanView> plan, long? elements, ScalarType dtype, bool training, string what, NetworkSpec? spec,
-        long? batch, bool chunks)
+        BatchSizes? batch, bool chunks)
     {
         // The heap the estimate is about (glibc's, or TN_HEAP=return): see NativeHeap.
         NativeHeap.Apply();
         var options = new NetworkModuleOptions { DType = dtype };
-        long rows = spec is null ? 0 : batch ?? spec.Indices.Where(i => i.IsDynamic).Select(i => i.Size).DefaultIfEmpty(0).Max();
-        chunks = chunks && spec is not null && ChunkIndices(spec).Length > 0 && rows > 1;
+        var sizes = spec is null ? new Dictionary<int, long>() : BatchSizes.Extents(spec, batch);
+        bool rows = sizes.Values.Any(n => n > 1);
+        chunks = chunks && spec is not null && ChunkIndices(spec).Length > 0 && rows;
         if (spec is not null)
-            CheckFloor(spec, batch, dtype, training, what, chunks);
+            CheckFloor(spec, sizes, dtype, training, what, chunks);
         BigInteger Needed(PlanView p) =>
             spec is null ? MemoryGuard.Needed(p, dtype, training) : MemoryGuard.Needed(spec, p, options, training);
         var first = plan(elements);
@@ -341,7 +350,6 @@ public static class MemoryGuard
         if (chunks)
         {
             // Nothing fits whole: the rows of a forward pass run in chunks, with the plan of the fewest flops.
-            var sizes = Sizes(spec!, rows);
             FittedPlan? chunked = null;
             foreach (var candidate in tried)
             {
@@ -354,8 +362,8 @@ public static class MemoryGuard
                 return chunked;
             rowsAdvice = NoChunk(spec!, bestPlan, options, sizes);
         }
-        else if (spec is not null && rows > 1)
-            rowsAdvice = AtMost(MostRows(spec, bestPlan, options, training, rows), training, "with this plan");
+        else if (spec is not null && rows)
+            rowsAdvice = AtMost(MostRows(spec, bestPlan, options, training, sizes), training, Along(sizes, "with this plan"));
         var mode = training ? "training" : "the forward pass";
         throw new MemoryLimitException(what, best, limit, source,
             $"{what}: {mode} needs {Format(needed)} by the planner's estimate" +
@@ -474,7 +482,16 @@ public static class MemoryGuard
     /// <paramref name="training"/>); 0 where not even one row fits.
     /// </summary>
     public static long MostRows(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, bool training, long rows) =>
-        Largest(rows, r => MemoryGuard.Needed(spec, plan, options, training, r));
+        MostRows(spec, plan, options, training, Sizes(spec, rows));
+
+    /// <summary>
+    /// As <see cref="MostRows(NetworkSpec, PlanView, NetworkModuleOptions, bool, long)"/> for dynamic indices of
+    /// <paramref name="extents"/> (index id → extent): the most rows, below the largest extent, that each index may
+    /// have (those with fewer keep theirs) for a call to fit; 0 where not even one row along each fits.
+    /// </summary>
+    public static long MostRows(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, bool training, IReadOnlyDictionary<int, long> extents) =>
+        Largest(extents.Values.DefaultIfEmpty(0).Max(),
+            r => MemoryGuard.Needed(spec, plan, options, training, extents.ToDictionary(e => e.Key, e => Math.Min(e.Value, r))));
 
     /// The largest row count in [1, below) whose bytes fit the limit, by bisection (the bytes grow with the rows); 0
     /// where one row does not fit.
@@ -499,7 +516,15 @@ public static class MemoryGuard
     public static long Chunks(long rows, long chunk) => (rows + chunk - 1) / chunk;
 
     /// <summary>
-    /// What a refusal says of the rows that fit (<see cref="MostRows"/>): at most <paramref name="most"/> rows per step
+    /// What qualifies the rows of <see cref="AtMost"/> for dynamic indices of <paramref name="extents"/>: "along each
+    /// dynamic index" where their extents differ (<see cref="MostRows(NetworkSpec, PlanView, NetworkModuleOptions, bool, IReadOnlyDictionary{int, long})"/>
+    /// caps each, those with fewer rows keep theirs), then <paramref name="with"/>.
+    /// </summary>
+    public static string? Along(IReadOnlyDictionary<int, long> extents, string? with = null) =>
+        extents.Values.Distinct().Count() > 1 ? "along each dynamic index" + (with is null ? "" : " " + with) : with;
+
+    /// <summary>
+    /// What a refusal says of the rows that fit (<see cref="MostRows(NetworkSpec, PlanView, NetworkModuleOptions, bool, IReadOnlyDictionary{int, long})"/>): at most <paramref name="most"/> rows per step
     /// with <paramref name="training"/> (and why a step is not run in chunks), else per call; <paramref name="with"/>
     /// qualifies it (for example "with this plan").
     /// </summary>
@@ -528,24 +553,24 @@ public static class MemoryGuard
     }
 
     /// <summary>
-    /// Throws <see cref="MemoryLimitException"/> when what a call of <paramref name="spec"/> at <paramref name="batch"/>
-    /// needs whatever the plan (<see cref="ExecutedBytes.Floor"/>, with the heap's allowance as the estimate has it) is
+    /// Throws <see cref="MemoryLimitException"/> when what a call of <paramref name="spec"/> with its dynamic indices at
+    /// <paramref name="sizes"/> (index id → extent; null: the declared sizes) needs whatever the plan (<see cref="ExecutedBytes.Floor"/>, with the heap's allowance as the estimate has it) is
     /// over the limit: no plan could fit, so the planner is not run (a large batch took it half a minute to say so).
     /// Where the forward pass may run in chunks of rows (<paramref name="chunks"/>, see <see cref="FitPlan"/>) its floor
     /// is at most the weights, consts and inputs and the result: the embedded inputs are then made chunk by chunk.
     /// </summary>
-    public static void CheckFloor(NetworkSpec spec, long? batch, ScalarType dtype, bool training, string what, bool chunks = false)
+    public static void CheckFloor(NetworkSpec spec, IReadOnlyDictionary<int, long>? sizes, ScalarType dtype, bool training, string what, bool chunks = false)
     {
-        var (inputs, floor) = ExecutedBytes.Floor(spec, batch, new NetworkModuleOptions { DType = dtype }, training);
+        var (inputs, floor) = ExecutedBytes.Floor(spec, null, new NetworkModuleOptions { DType = dtype }, training, sizes: sizes);
         if (chunks && !training)
-            floor = BigInteger.Min(floor, inputs + ExecutedBytes.ResultBytes(spec, batch, dtype));
+            floor = BigInteger.Min(floor, inputs + ExecutedBytes.ResultBytes(spec, null, dtype, sizes));
         var needed = WithHeap(inputs, floor);
         var (limit, source) = Current();
         if (needed <= limit && needed < long.MaxValue)
             return;
         var counted = training
             ? "the weights, consts and inputs, the output and its loss, the weights' gradients and Adam's state"
-            : floor > inputs && floor - inputs == ExecutedBytes.ResultBytes(spec, batch, dtype)
+            : floor > inputs && floor - inputs == ExecutedBytes.ResultBytes(spec, null, dtype, sizes)
                 ? "the weights, consts and inputs, and the result"
                 : "the weights, consts and inputs";
         throw new MemoryLimitException(what, needed, limit, source,

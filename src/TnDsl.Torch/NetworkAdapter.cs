@@ -13,8 +13,13 @@ public enum TensorRole
     Const,
 }
 
-/// <summary>One index of the network: its id, written name, extent (nominal where dynamic) and whether it is the batch.</summary>
-public sealed record IndexSpec(int Id, string Name, long Size, bool IsDynamic);
+/// <summary>One index of the network: its id, written name, extent (nominal where dynamic), whether it is the batch, and
+/// its family (<c>b</c> of <c>b[3]</c>; its name where not given), which <see cref="BatchSizes"/> sizes it by.</summary>
+public sealed record IndexSpec(int Id, string Name, long Size, bool IsDynamic, string? FamilyName = null)
+{
+    /// <summary>The family of the index (its name where none was given).</summary>
+    public string Family => FamilyName ?? Name;
+}
 
 /// <summary>How a tensor's initial or fixed values are made (mirrors the F# <c>Init</c>).</summary>
 public abstract record InitSpec
@@ -100,7 +105,7 @@ public static class NetworkAdapter
     public static NetworkSpec FromFlat(NetworkView net)
     {
         var indices = net.Indices
-            .Select(i => new IndexSpec(i.Id, i.Name, i.Size, i.IsDynamic))
+            .Select(i => new IndexSpec(i.Id, i.Name, i.Size, i.IsDynamic, i.Family))
             .ToArray();
         var tensors = net.Tensors
             .Select(t => new TensorSpec(
@@ -148,16 +153,17 @@ public static class NetworkAdapter
 
     /// <summary>
     /// Plans a checked network with a registered optimizer (see <see cref="Planner.OptimizerNames"/>): the plan
-    /// <c>tn plan</c> prints for the same file and options. <paramref name="batch"/>, when given, is the size of every
-    /// dynamic index while planning (else the nominal sizes). Throws <see cref="TnException"/> when planning fails.
+    /// <c>tn plan</c> prints for the same file and options. <paramref name="batch"/>, when given, sizes the dynamic
+    /// indices while planning (<see cref="BatchSizes"/>; else the nominal sizes). Throws <see cref="TnException"/> when
+    /// planning fails.
     /// </summary>
-    public static PlanView Plan(NetworkView net, string optimizer, long? batch, int seed = 0) =>
-        Planner.Plan(net, optimizer, batch is { } b ? b : null, seed);
+    public static PlanView Plan(NetworkView net, string optimizer, BatchSizes? batch, int seed = 0) =>
+        Plan(net, optimizer, batch, seed, null);
 
-    /// <summary><see cref="Plan(NetworkView, string, long?, int)"/> with a limit on intermediates in elements (null:
+    /// <summary><see cref="Plan(NetworkView, string, BatchSizes?, int)"/> with a limit on intermediates in elements (null:
     /// none), which the planner meets by slicing where it has to; throws <see cref="TnException"/> when it cannot.</summary>
-    public static PlanView Plan(NetworkView net, string optimizer, long? batch, int seed, long? memoryLimit) =>
-        Planner.Plan(net, optimizer, batch is { } b ? b : null, seed, memoryLimit is { } m ? m : null);
+    public static PlanView Plan(NetworkView net, string optimizer, BatchSizes? batch, int seed, long? memoryLimit) =>
+        Planner.PlanSized(net, optimizer, (batch ?? new BatchSizes()).Families(net), seed, memoryLimit is { } m ? m : null);
 
     /// <summary>The plan that follows a user-given path (opt_einsum's linear convention, completed left to right).</summary>
     public static PlanView FollowPath(NetworkView net, IReadOnlyList<(int, int)> path) =>

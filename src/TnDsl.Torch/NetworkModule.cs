@@ -52,7 +52,11 @@ public sealed record PlanStep(int Left, int Right, PairContraction Contraction, 
 /// <param name="Shape">The axes after the batch axes: the member axis of a family with subscripts, then the fixed legs.</param>
 /// <param name="Embedding">The embedding applied inside the module (raw values: class numbers for one-hot, values in
 /// [0, 1] for the others), or null for values fed as they are.</param>
-public sealed record InputInfo(string Name, int BatchAxes, long[] Shape, EmbeddingSpec? Embedding);
+public sealed record InputInfo(string Name, int BatchAxes, long[] Shape, EmbeddingSpec? Embedding)
+{
+    /// <summary>The dynamic index (its id in <see cref="NetworkSpec.Indices"/>) of each batch axis, in order.</summary>
+    public IReadOnlyList<int> BatchIndices { get; init; } = [];
+}
 
 /// <summary>
 /// A tensor network as a TorchSharp module. Weights are <c>Parameter</c>s named after their parameter id
@@ -122,7 +126,10 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     public IReadOnlyList<string> InputNames => slots.Select(s => s.Name).ToArray();
     /// <summary>What each input takes, in the order <see cref="forward"/> takes them.</summary>
     public IReadOnlyList<InputInfo> Inputs =>
-        slots.Select(s => new InputInfo(s.Name, s.Batch, [.. s.HasMemberAxis ? new long[] { s.Members } : [], .. s.MemberShape], s.Embedding)).ToArray();
+        slots.Select(s => new InputInfo(s.Name, s.Batch, [.. s.HasMemberAxis ? new long[] { s.Members } : [], .. s.MemberShape], s.Embedding)
+        {
+            BatchIndices = s.BatchLabels,
+        }).ToArray();
     /// <summary>The names of the output's axes (the network's output legs).</summary>
     public IReadOnlyList<string> OutputLegs => spec.Output.Select(l => spec.Indices[l].Name).ToArray();
     /// <summary>The trainable parameters' names, in first-use order.</summary>
@@ -157,7 +164,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
 
     /// <summary>Builds the module: creates and initialises parameters and buffers and prepares every step of the plan.</summary>
     /// <param name="spec">The network.</param>
-    /// <param name="plan">The planner's plan for this network (see <see cref="NetworkAdapter.Plan(NetworkView, string, long?, int)"/>).</param>
+    /// <param name="plan">The planner's plan for this network (see <see cref="NetworkAdapter.Plan(NetworkView, string, BatchSizes?, int)"/>).</param>
     /// <param name="options">Device, dtype, seed and kernel choice.</param>
     public NetworkModule(NetworkSpec spec, PlanView plan, NetworkModuleOptions? options = null)
         : base(spec.Name)
@@ -174,6 +181,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         (this.plan, finalPermutation, asIndex) = MakePlan(spec, slots, leaves, plan, options);
         slotAsIndex = slots.Select((_, s) => leaves.Where((l, id) => l.Source == Source.Input && l.Slot == s && asIndex[id]).Any()).ToArray();
         dynamicLabels = spec.Indices.Where(i => i.IsDynamic).Select(i => i.Id).ToArray();
+        plannedExtents = BatchSizes.Planned(spec, plan);
         outputBatchAxes = spec.Output.Select((l, k) => (l, k)).Where(x => spec.Indices[x.l].IsDynamic).Select(x => x.k).ToArray();
         outputDynamic = spec.Output.Where(l => spec.Indices[l].IsDynamic).ToArray();
         chunkIndices = MemoryGuard.ChunkIndices(spec);
@@ -388,71 +396,99 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     Tensor? placedBy;
     (ScalarType, Device) placement;
 
-    /// The memory guard for a batch larger than the plan's: the plan was fitted to the limit at its own batch
-    /// (MemoryGuard.Fit), so a call fed more rows is checked against the estimate of the same program at the batch
-    /// fed (training where autograd records, the forward pass otherwise) before anything is computed; each larger batch
-    /// once. Returns no levels where the call runs whole, else how it runs in chunks of rows: a forward pass that does
-    /// not fit, of a network whose rows are independent along some dynamic index (MemoryGuard.ChunkIndices), runs in
-    /// chunks (MemoryGuard.Chunking, at the extents fed) where <paramref name="mayChunk"/> and nothing records autograd
-    /// (every chunk's activations would be kept). Any other call over the limit is refused, naming the most rows that fit.
+    /// The memory guard for a batch larger than the plan's: the plan was fitted to the limit at its own extents
+    /// (MemoryGuard.Fit), so a call fed more rows along some dynamic index is checked against the estimate of the same
+    /// program at the extents fed (training where autograd records, the forward pass otherwise) before anything is
+    /// computed; each larger batch once. Returns no levels where the call runs whole, else how it runs in chunks of rows:
+    /// a forward pass that does not fit, of a network whose rows are independent along some dynamic index
+    /// (MemoryGuard.ChunkIndices), runs in chunks (MemoryGuard.Chunking, at the extents fed) where
+    /// <paramref name="mayChunk"/> and nothing records autograd (every chunk's activations would be kept). Any other
+    /// call over the limit is refused, naming the most rows that fit.
     ChunkLevel[] GuardBatch(Tensor[] inputs, ScalarType dtype, bool mayChunk)
     {
-        long rows = Rows(inputs);
+        var fed = Fed(inputs);
         if (!guardSet)
         {
-            guardedForward = guardedTraining = ExecutionPlan.Batch ?? NominalBatch;
+            var planned = dynamicLabels.Select(l => plannedExtents[l]).ToArray();
+            (guardedForward, guardedTraining) = ([planned], [planned]);
             guardSet = true;
         }
         // Every call runs this: a batch no larger than both guarded ones returns before the parameters are enumerated.
-        if (rows <= Math.Min(guardedForward, guardedTraining))
+        if (Covered(guardedForward, fed) && Covered(guardedTraining, fed))
             return [];
         bool training = is_grad_enabled() && parameters().Any(p => p.requires_grad);
-        ref long guarded = ref training ? ref guardedTraining : ref guardedForward;
-        if (rows <= guarded)
+        ref long[][] guarded = ref training ? ref guardedTraining : ref guardedForward;
+        if (Covered(guarded, fed))
             return [];
         var at = options with { DType = dtype };
-        var needed = MemoryGuard.Needed(Spec, ExecutionPlan, at, training, rows);
+        var extents = dynamicLabels.Select((l, k) => (l, k)).ToDictionary(x => x.l, x => fed[x.k]);
+        var needed = MemoryGuard.Needed(Spec, ExecutionPlan, at, training, extents);
         var (limit, _) = MemoryGuard.Current();
         if (needed <= limit && needed < long.MaxValue)
         {
-            guarded = rows;
+            // A batch that fits covers the smaller ones: those it covers are dropped, so the list stays short. A new
+            // array, not an edit: other threads may be reading the old one.
+            guarded = [.. guarded.Where(g => !Dominates(fed, g)), fed];
             return [];
         }
-        var what = $"{Spec.Name} ({dtype.ToString().ToLowerInvariant()}) fed a batch of {rows:N0} (planned for {ExecutionPlan.Batch ?? NominalBatch:N0}), " +
+        var what = $"{Spec.Name} ({dtype.ToString().ToLowerInvariant()}) fed a batch of {BatchSizes.Describe(Spec, extents, grouped: true)} " +
+                   $"(planned for {BatchSizes.Describe(Spec, plannedExtents, grouped: true)}), " +
                    (training ? "with autograd (a training step)," : "the forward pass,");
         if (!training && mayChunk && chunkIndices.Length > 0 && Extents(inputs) is { } sizes)
         {
-            var fed = dynamicLabels.Select(l => sizes.GetValueOrDefault(l, -1)).ToArray();
-            if (chunking is { } c && c.Sizes.SequenceEqual(fed) && c.Limit == limit)
+            var carried = dynamicLabels.Select(l => sizes.GetValueOrDefault(l, -1)).ToArray();
+            if (chunking is { } c && c.Sizes.SequenceEqual(carried) && c.Limit == limit)
                 return c.Levels;
             var levels = MemoryGuard.Chunking(Spec, ExecutionPlan, at, sizes);
             if (levels.Length > 0)
             {
-                chunking = (fed, limit, levels);
+                chunking = (carried, limit, levels);
                 return levels;
             }
             if (MemoryGuard.NoChunk(Spec, ExecutionPlan, at, sizes) is { } advice)
                 MemoryGuard.Check(needed, what, advice);
         }
-        MemoryGuard.Check(needed, what, MemoryGuard.AtMost(MemoryGuard.MostRows(Spec, ExecutionPlan, at, training, rows), training));
+        MemoryGuard.Check(needed, what, MemoryGuard.AtMost(MemoryGuard.MostRows(Spec, ExecutionPlan, at, training, extents), training, MemoryGuard.Along(extents)));
         // The limit rose between the two reads: the batch fits whole.
         return [];
     }
 
-    long guardedForward, guardedTraining;
+    // The batches that fit, forward and with autograd: the extents of the dynamic indices (in dynamicLabels' order) of
+    // each call that was checked and fits; a call no larger along every index than one of them fits too.
+    long[][] guardedForward = [], guardedTraining = [];
     bool guardSet;
-    long NominalBatch => Spec.Indices.Where(i => i.IsDynamic).Select(i => i.Size).DefaultIfEmpty(0).Max();
+    // The extent of each dynamic index that the plan was made for (index id → extent).
+    readonly IReadOnlyDictionary<int, long> plannedExtents;
     // The chunks last chosen, for the extents fed (by dynamic index, -1 for one no input carries) and the limit then.
     (long[] Sizes, long Limit, ChunkLevel[] Levels)? chunking;
 
-    /// The batch fed: the largest extent of the inputs' batch axes.
-    long Rows(Tensor[] inputs)
+    static bool Dominates(long[] a, long[] b)
     {
-        long rows = 0;
+        for (int k = 0; k < a.Length; k++)
+            if (a[k] < b[k])
+                return false;
+        return true;
+    }
+
+    static bool Covered(long[][] guarded, long[] fed) => guarded.Any(g => Dominates(g, fed));
+
+    /// The batch fed: the largest extent each dynamic index has on the inputs' batch axes (in dynamicLabels' order),
+    /// the planned extent of one no input carries.
+    long[] Fed(Tensor[] inputs)
+    {
+        var fed = new long[dynamicLabels.Length];
+        for (int k = 0; k < fed.Length; k++)
+            fed[k] = -1;
         for (int s = 0; s < slots.Length && s < inputs.Length; s++)
             for (int k = 0; k < slots[s].Batch && k < inputs[s].dim(); k++)
-                rows = Math.Max(rows, inputs[s].size(k));
-        return rows;
+            {
+                int at = Array.IndexOf(dynamicLabels, slots[s].BatchLabels[k]);
+                fed[at] = Math.Max(fed[at], inputs[s].size(k));
+            }
+        for (int k = 0; k < fed.Length; k++)
+            if (fed[k] < 0)
+                fed[k] = plannedExtents[dynamicLabels[k]];
+        return fed;
     }
 
     /// The extent of each dynamic index the inputs carry (index id → extent) where the inputs can be cut into chunks
@@ -484,7 +520,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     /// </summary>
     internal void GuardEveryBatch()
     {
-        guardedForward = guardedTraining = 0;
+        (guardedForward, guardedTraining) = ([], []);
         guardSet = true;
     }
 

@@ -9,9 +9,10 @@ public sealed record NetworkBuildOptions
     public NetworkModuleOptions Module { get; init; } = new();
     /// <summary>The planner's optimizer (<c>auto</c> by default; see <c>tn plan --help</c> for the others).</summary>
     public string Optimizer { get; init; } = "auto";
-    /// <summary>The size of every dynamic (batch) index while planning; null plans with the nominal sizes declared
-    /// in the file. The module accepts any batch size at run time whatever the plan was made for.</summary>
-    public long? Batch { get; init; }
+    /// <summary>The sizes of the dynamic (batch) indices while planning: one for all (<c>Batch = 100</c>) or per index
+    /// (<see cref="BatchSizes"/>); null plans with the nominal sizes declared in the file. The module accepts any batch
+    /// size at run time whatever the plan was made for.</summary>
+    public BatchSizes? Batch { get; init; }
     /// <summary>The network of the file to build (null: the last one declared).</summary>
     public string? NetworkName { get; init; }
     /// <summary>Seed of the planner's random choices.</summary>
@@ -70,7 +71,8 @@ public static class NetworkModules
         var dtype = options.Module.DType;
         var fitted = MemoryGuard.FitPlan(limit => NetworkAdapter.Plan(network, options.Optimizer, options.Batch, options.PlanSeed, limit),
             options.MaxIntermediateElements, dtype, options.Training,
-            $"{network.Name} ({dtype.ToString().ToLowerInvariant()}{(options.Batch is { } b ? $", batch {b}" : "")})", spec, options.Batch);
+            $"{network.Name} ({dtype.ToString().ToLowerInvariant()}{(options.Batch is not null ? $", batch {BatchSizes.Describe(spec, BatchSizes.Extents(spec, options.Batch))}" : "")})",
+            spec, options.Batch);
         try
         {
             var module = new NetworkModule(spec, fitted.Plan, options.Module);

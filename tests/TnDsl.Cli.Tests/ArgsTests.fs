@@ -75,7 +75,7 @@ let ``tn run --help lists every option with its meaning and default`` () =
     Assert.Equal(0, code)
     for option, fallback in
         [ "--device", "[default: cpu]"; "--dtype", "[default: float32]"; "--seed", "[default: 0]"
-          "--repeat", "[default: 10]"; "--optimizer", "[default: auto]"; "--batch", "default: the largest size"
+          "--repeat", "[default: 10]"; "--optimizer", "[default: auto]"; "--batch", "size the file gives each]"
           "--threads", "default: 1 under 1e8 flops"; "--set", "repeatable"; "--network", "default: the last" ] do
         let row = out.Substring(out.IndexOf("  " + option))
         let next = row.IndexOf("\n  -", 1)
@@ -125,8 +125,8 @@ let ``defaults are what the help says when an option is not given`` () =
     Assert.Equal(10, run.GetValue<int>("--repeat"))
     Assert.Equal(0L, run.GetValue<int64>("--seed"))
     Assert.Equal("auto", run.GetValue<string>("--optimizer"))
-    Assert.False(run.GetValue<System.Nullable<int64>>("--batch").HasValue)
-    Assert.False((parse [ "layer"; "a.tn" ]).GetValue<System.Nullable<int64>>("--batch").HasValue)
+    Assert.Null(run.GetValue<TnDsl.Torch.BatchSizes>("--batch"))
+    Assert.Null((parse [ "layer"; "a.tn" ]).GetValue<TnDsl.Torch.BatchSizes>("--batch"))
     let train = parse [ "train"; "born-machine" ]
     Assert.Equal(30, train.GetValue<int>("--dmax"))
     Assert.Equal(5e-3, train.GetValue<float>("--lr"))

@@ -28,9 +28,9 @@ let private afterCleanCheck (file: string) (text: string) : string option =
             // Planning always; building and running only where the sizes fit a test (a size refusal is a resource
             // limit, not a structural failure).
             let view = Api.NetworkView(net, r.Sources)
-            let plan = NetworkAdapter.Plan(view, "auto", Nullable 2L)
+            let plan = NetworkAdapter.Plan(view, "auto", BatchSizes(All = Nullable 2L))
             if plan.LargestIntermediate > bigint 1_000_000 || FlatNetwork.parameterCount net > bigint 1_000_000 then None else
-            use m = NetworkModules.FromNetwork(view, NetworkBuildOptions(Batch = Nullable 2L, Module = NetworkModuleOptions(DType = torch.ScalarType.Float64, Seed = 1L)))
+            use m = NetworkModules.FromNetwork(view, NetworkBuildOptions(Batch = BatchSizes(All = Nullable 2L), Module = NetworkModuleOptions(DType = torch.ScalarType.Float64, Seed = 1L)))
             use generator = new torch.Generator(1UL)
             let inputs = RandomInputs.Make(m, 2L, generator, torch.ScalarType.Float64)
             use _ = torch.no_grad ()

@@ -351,10 +351,10 @@ public class ChunkedForwardTests
         var options = F64 with { LogScale = logScale };
         using var whole = new NetworkModule(spec, plan, options);
         using var inChunks = new NetworkModule(spec, plan, options);
-        // Under the whole pass as the guard counts it (every dynamic index at the largest extent fed), over one row
-        // along q or k beside the rest whole.
+        // Under the whole pass as the guard counts it (each dynamic index at the extent fed), over one row along q or
+        // k beside the rest whole.
         var sizes = Extents(spec, queries, keys);
-        var limit = (long)MemoryGuard.Needed(spec, plan, options, false, Math.Max(queries, keys)) - 1;
+        var limit = (long)MemoryGuard.Needed(spec, plan, options, false, sizes) - 1;
         long fewest = FewestChunks(spec, plan, options, sizes, limit);
         Assert.True(fewest > 0);
         WithKernelInputs(queries, keys, 13, inputs =>
@@ -461,13 +461,14 @@ public class ChunkedForwardTests
         using var module = new NetworkModule(spec, Planner.Plan(net, "greedy", 4, 0), F64);
         const long rows = 20_000;
         using var x = randn([1, rows, 8], ScalarType.Float64);
-        var needed = MemoryGuard.Needed(spec, module.ExecutionPlan, F64, false, rows);
+        var needed = MemoryGuard.Needed(spec, module.ExecutionPlan, F64, false, new Dictionary<int, long> { [Id(spec, "b")] = 1, [Id(spec, "c")] = rows });
         MemoryGuard.LimitOverride = (long)needed / 2;
         try
         {
             using var noGrad = no_grad();
             var e = Assert.Throws<MemoryLimitException>(() => module.forward([x]));
-            Assert.Contains("rows per call;", e.Message);
+            Assert.StartsWith("sets (float64) fed a batch of b=1, c=20,000 (planned for 4), the forward pass, needs", e.Message);
+            Assert.Contains("rows per call along each dynamic index;", e.Message);
         }
         finally
         {

@@ -6,7 +6,7 @@ using TnDsl.Torch;
 using TnDsl.Native;
 
 /// <summary>
-/// <c>tn emit FILE --cs [--class Name] [--namespace N] [-o Out.cs] [--set k=v] [--network NAME] [--batch N]
+/// <c>tn emit FILE --cs [--class Name] [--namespace N] [-o Out.cs] [--set k=v] [--network NAME] [--batch N|name=N,…]
 /// [--optimizer NAME]</c>: writes the network's module as standalone C# TorchSharp source (to stdout without -o).
 /// Exit codes: 0 written, 1 the network has errors, 2 a usage error.
 /// </summary>
@@ -27,7 +27,8 @@ public static class EmitCommand
         var outputPath = TnOptions.Text("--output", "OUT.cs", "write to this file [default: standard output]", "-o");
         var set = TnOptions.Set();
         var network = TnOptions.Network();
-        var batch = TnOptions.OptionalInteger("--batch", "the batch size the path is planned for [default: the size the file gives its dynamic index]");
+        var batch = TnOptions.Batch("the batch size the path is planned for: N for every dynamic index, or name=N for the " +
+                                    "one named; repeatable or comma-separated [default: the size the file gives each]");
         var optimizer = TnOptions.Optimizer();
         var command = new Command("emit", "write the network's module as standalone C# TorchSharp source (--cs)")
         {
@@ -45,7 +46,7 @@ public static class EmitCommand
     }
 
     private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? networkName,
-        long? batch, string optimizer, string? className, string ns, string? output, TextWriter stdout, TextWriter stderr)
+        BatchSizes? batch, string optimizer, string? className, string ns, string? output, TextWriter stdout, TextWriter stderr)
     {
         // A refusal by the memory guard names this verb's options.
         using var advice = MemoryGuard.Advise(DynamicOptions.BatchRemedies);

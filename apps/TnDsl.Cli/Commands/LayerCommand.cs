@@ -6,7 +6,7 @@ using TnDsl.Torch;
 namespace TnDsl.Cli.Commands;
 
 /// <summary>
-/// <c>tn layer FILE [--set k=v]… [--network NAME] [--optimizer NAME] [--batch N] [--threads N]</c>: builds the layer a spec
+/// <c>tn layer FILE [--set k=v]… [--network NAME] [--optimizer NAME] [--batch N|name=N,…] [--threads N]</c>: builds the layer a spec
 /// describes and prints its shape and parameter count next to the dense layer it replaces (in × out weights), the
 /// planner's cost report for one batch, and the min-cut profile of its weight network (features | outputs).
 /// </summary>
@@ -19,7 +19,8 @@ public static class LayerCommand
         var set = TnOptions.Set();
         var network = TnOptions.Network();
         var optimizer = TnOptions.Optimizer();
-        var batch = TnOptions.OptionalInteger("--batch", "the batch size the cost report is for [default: the size the file gives its dynamic index]");
+        var batch = TnOptions.Batch("the batch size the cost report is for (N, or name=N for the dynamic index) " +
+                                    "[default: the size the file gives its dynamic index]");
         var threads = TnOptions.ThreadCount("TorchSharp CPU threads of the calibration pass [default: libtorch's]");
         var command = new Command("layer", "a .tn spec as a layer: parameters, cost, min-cuts vs the dense layer")
         {
@@ -30,7 +31,7 @@ public static class LayerCommand
         return command;
     }
 
-    private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network, string optimizer, long? batch,
+    private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network, string optimizer, BatchSizes? batch,
         int? threads)
     {
         if (threads is { } nt)
@@ -52,7 +53,7 @@ public static class LayerCommand
             DynamicOptions.CheckBatch(net, batch);
             var options = new LayerOptions { Optimizer = optimizer, Batch = batch };
             // Without --batch the layer is planned at the spec's nominal batch (the size of its dynamic index).
-            batch ??= net.Indices.Where(i => i.IsDynamic).Select(i => (long?)i.Size).Max();
+            batch ??= new BatchSizes();
             DynamicOptions.CheckBatchBytes(net, batch, options.DType);
             layer = Layers.FromNetwork(net, options);
         }
@@ -65,7 +66,7 @@ public static class LayerCommand
             return Report(net, layer, batch);
     }
 
-    static int Report(NetworkView net, SpecLayer layer, long? batch)
+    static int Report(NetworkView net, SpecLayer layer, BatchSizes batch)
     {
         var inv = CultureInfo.InvariantCulture;
         long dense = layer.InputFeatures * layer.OutputFeatures;
@@ -85,7 +86,7 @@ public static class LayerCommand
         Console.WriteLine();
         // The plan the layer executes, as `tn plan --size batch=N` prints it for the same file and options.
         var plan = layer.Network.ExecutionPlan;
-        Console.WriteLine($"planner's cost report ({(batch is { } b ? $"batch {b}, " : "")}optimizer {plan.Optimizer}, chose {plan.Chosen}; the layer executes this plan):");
+        Console.WriteLine($"planner's cost report ({(DynamicOptions.Families(net).Length > 0 ? $"batch {batch.Describe(net)}, " : "")}optimizer {plan.Optimizer}, chose {plan.Chosen}; the layer executes this plan):");
         foreach (var d in plan.Diagnostics.Where(d => !d.IsInfo))
             Console.Error.WriteLine(d.Rendered);
         Console.WriteLine(plan.Report().TrimEnd());

@@ -11,10 +11,11 @@ using TorchSharp;
 using static TorchSharp.torch;
 
 /// <summary>
-/// <c>tn run FILE [--set k=v] [--network NAME] [--device cpu|cuda] [--dtype float32|float64] [--batch N]
+/// <c>tn run FILE [--set k=v] [--network NAME] [--device cpu|cuda] [--dtype float32|float64] [--batch N|name=N,…]
 /// [--seed S] [--repeat R] [--optimizer NAME] [--threads N]</c>: builds the TorchSharp module of a network (planned by the
 /// planner), runs random inputs through it and prints the output shape, the parameter count, the plan's flops and
-/// the time per batch (median of R calls, forward and forward + backward). Every dynamic index takes the batch. A batch
+/// the time per batch (median of R calls, forward and forward + backward). The module is planned, and the inputs made,
+/// at the batch: every dynamic index at N, or each one named at its size (<see cref="BatchSizes"/>). A batch
 /// whose forward pass fits only in chunks of rows runs so (a <c>chunks</c> line says how many, and along which index
 /// where there are several) and its backward pass is not run.
 /// Exit codes: 0 ran, 1 the network has errors or could not run, 2 a usage error.
@@ -29,7 +30,8 @@ public static class RunCommand
         var network = TnOptions.Network();
         var device = TnOptions.Choice("--device", "where to run: cpu, or cuda (a GPU with TorchSharp's CUDA libraries)", "cpu", "cuda");
         var dtype = TnOptions.Choice("--dtype", "the floating-point type of weights and inputs", "float32", "float64");
-        var batch = TnOptions.OptionalInteger("--batch", "the batch size, every dynamic index's [default: the largest size the file gives one, else 1]");
+        var batch = TnOptions.Batch("the batch size: N for every dynamic index, or name=N for the one named; repeatable or " +
+                                    "comma-separated (q=2000,k=50000) [default: the size the file gives each]");
         var seed = TnOptions.Integer("--seed", 0, "seed of the weights' initialisation and the random inputs", min: long.MinValue);
         var repeat = TnOptions.Int("--repeat", 10, "timed calls; the median is reported");
         var optimizer = TnOptions.Optimizer();
@@ -46,7 +48,7 @@ public static class RunCommand
     }
 
     private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? networkName,
-        string deviceName, ScalarType dtype, long? batch, long seed, int repeat, string optimizer, int? threads)
+        string deviceName, ScalarType dtype, BatchSizes? batch, long seed, int repeat, string optimizer, int? threads)
     {
         // A refusal by the memory guard names this verb's options.
         using var advice = MemoryGuard.Advise(DynamicOptions.BatchRemedies);
@@ -90,15 +92,17 @@ public static class RunCommand
         return 0;
     }
 
-    private static void Report(NetworkModule module, Device device, ScalarType dtype, long? batch, long seed, int repeat, double buildSeconds, int? threads)
+    private static void Report(NetworkModule module, Device device, ScalarType dtype, BatchSizes? batch, long seed, int repeat, double buildSeconds, int? threads)
     {
         var plan = module.ExecutionPlan;
         if (threads is null)
             set_num_threads(Threads.For(plan.Flops));
         bool hasBatch = module.Spec.Indices.Any(i => i.IsDynamic);
-        long n = batch ?? module.Spec.Indices.Where(i => i.IsDynamic).Select(i => i.Size).DefaultIfEmpty(1).Max();
+        // Every dynamic index at its size: the one given to all, its own, or the file's.
+        var extents = BatchSizes.Extents(module.Spec, batch);
+        var n = BatchSizes.Describe(module.Spec, extents);
         using var generator = new Generator((ulong)seed + 1);
-        var inputs = RandomInputs.Make(module, n, generator, dtype, device);
+        var inputs = RandomInputs.Make(module, extents, generator, dtype, device);
         try
         {
             var clock = Stopwatch.StartNew();
@@ -132,7 +136,7 @@ public static class RunCommand
                     var needed = MemoryGuard.Needed(module.Spec, plan, options, training: true);
                     if (needed > MemoryGuard.Limit)
                         MemoryGuard.Check(needed, "the backward pass (activations kept, one gradient per weight)",
-                            hasBatch ? MemoryGuard.AtMost(MemoryGuard.MostRows(module.Spec, plan, options, true, n), true) : null);
+                            hasBatch ? MemoryGuard.AtMost(MemoryGuard.MostRows(module.Spec, plan, options, true, extents), true, MemoryGuard.Along(extents)) : null);
                 }
                 catch (MemoryLimitException e)
                 {
@@ -148,7 +152,9 @@ public static class RunCommand
             });
             var w = Console.Out;
             w.WriteLine($"network {module.Spec.Name}: {module.Spec.Tensors.Length} tensors, {dtype.ToString().ToLowerInvariant()} on {device.type.ToString().ToLowerInvariant()}, {ThreadCount(get_num_threads())}");
-            w.WriteLine($"  inputs      {(module.Inputs.Count == 0 ? "none" : string.Join(", ", module.Inputs.Select(Describe)))}");
+            // Batch axes of different extents are named by their index.
+            bool named = extents.Values.Distinct().Count() > 1;
+            w.WriteLine($"  inputs      {(module.Inputs.Count == 0 ? "none" : string.Join(", ", module.Inputs.Select(i => Describe(module.Spec, i, named))))}");
             w.WriteLine($"  output      [{string.Join(", ", shape)}]  ({string.Join(", ", Abbreviate(module.OutputLegs))})");
             w.WriteLine($"  parameters  {module.ParameterCount:N0} trainable scalars in {module.ParameterNames.Count} tensors");
             w.WriteLine($"  plan        {plan.Optimizer}{(plan.Chosen == plan.Optimizer ? "" : $" (chose {plan.Chosen})")}: " +
@@ -179,8 +185,8 @@ public static class RunCommand
         }
     }
 
-    private static string Describe(InputInfo i) =>
-        $"{i.Name}[{string.Join(", ", Enumerable.Repeat("batch", i.BatchAxes).Concat(i.Shape.Select(s => s.ToString(CultureInfo.InvariantCulture))))}]" +
+    private static string Describe(NetworkSpec spec, InputInfo i, bool named) =>
+        $"{i.Name}[{string.Join(", ", i.BatchIndices.Select(l => named ? spec.Indices[l].Name : "batch").Concat(i.Shape.Select(s => s.ToString(CultureInfo.InvariantCulture))))}]" +
         (i.Embedding switch
         {
             EmbeddingSpec.OneHot o => $" onehot({o.D}): random classes",

@@ -865,7 +865,7 @@ type MemoryModel =
 /// every figure, exact.
 [<Sealed>]
 type PlanView(result: PlanResult, steps: PairStepView array, leaves: int array array, sliced: int array, batch: Nullable<int64>,
-              warnings: Diagnostic list) =
+              batchSizes: IReadOnlyDictionary<int, int64>, warnings: Diagnostic list) =
     let cost = result.Cost.Value
     let diagnostics = warnings @ result.Diagnostics |> List.map DiagnosticView |> Array.ofList
     let slicedIds = match result.Slicing with Some s -> s.Indices | None -> [||]
@@ -903,8 +903,12 @@ type PlanView(result: PlanResult, steps: PairStepView array, leaves: int array a
     member _.BackwardFlops = cost.BackwardFlops
     /// Elements kept for the backward pass.
     member _.ActivationMemory = cost.ActivationMemory
-    /// The size given to every dynamic (batch) index while planning; null for the nominal sizes.
+    /// The size given to every dynamic (batch) index while planning when they were all given one; null for the
+    /// nominal sizes, or where they were given several (see `BatchSizes`).
     member _.Batch = batch
+    /// The size given to each dynamic (batch) index while planning, by index id (as in `Steps`); an index not
+    /// there was planned at the size its file declares. Empty for the nominal sizes.
+    member _.BatchSizes = batchSizes
     /// Wall-clock time of the search, in milliseconds.
     member _.SearchMs = result.SearchMs
     /// Warnings and notes of the planner.
@@ -972,7 +976,7 @@ type Planner =
     static member OptimizerNames: string array = Plan.names |> Array.ofList
 
     static member private Finish(name: string, problem: Problem, warnings: Diagnostic list, range, label: string -> int,
-                                 batch: Nullable<int64>, run: Indexed -> PlanResult) : PlanView =
+                                 batch: Nullable<int64>, batchSizes: IReadOnlyDictionary<int, int64>, run: Indexed -> PlanResult) : PlanView =
         match Problem.index range problem with
         | Result.Error ds ->
             raise (TnException(sprintf "%s: the network cannot be planned" name, warnings @ ds |> List.map DiagnosticView |> Array.ofList))
@@ -987,17 +991,24 @@ type Planner =
                 |> Array.map (fun s -> PairStepView(s.Left, s.Right, ids s.Kept, ids s.Summed))
             let leaves = PairSteps.leafLabels p |> Array.map ids
             let sliced = match r.Slicing with Some s -> ids s.Indices | None -> [||]
-            PlanView(r, steps, leaves, sliced, batch, warnings)
+            PlanView(r, steps, leaves, sliced, batch, batchSizes, warnings)
 
-    static member private OfNetwork(network: NetworkView, batch: Nullable<int64>) =
+    /// The problem of a network with its dynamic indices sized by family (`sizes`; the others at their declared
+    /// sizes), the planner's warnings, the label of each problem index, and the sizes as `PlanView` carries them:
+    /// the one size every dynamic index was given (null where they were not all given one) and the size of each.
+    static member private OfNetwork(network: NetworkView, sizes: IReadOnlyDictionary<string, int64>) =
         let net = network.Flat
-        let sizes =
-            if batch.HasValue then
-                net.Indices |> Array.filter (fun i -> Dim.isDynamic i.Dim) |> Array.map (fun i -> i.Family, batch.Value) |> Map.ofArray
-            else Map.empty
-        let problem, warnings = PlanInput.ofNetwork net sizes
+        let dynamic = net.Indices |> Array.filter (fun i -> Dim.isDynamic i.Dim)
+        let sized = dynamic |> Array.choose (fun i -> match sizes.TryGetValue i.Family with | true, s -> Some(i.Id, s) | _ -> None)
+        let problem, warnings = PlanInput.ofNetwork net (sized |> Array.map (fun (id, s) -> net.Indices[id].Family, s) |> Map.ofArray)
         let byName = net.Indices |> Array.map (fun i -> i.Name, i.Id) |> dict
-        problem, warnings, (fun (n: string) -> byName[n])
+        let one =
+            match sized |> Array.map snd |> Array.distinct with
+            | [| s |] when sized.Length = dynamic.Length -> Nullable s
+            | _ -> Nullable()
+        problem, warnings, (fun (n: string) -> byName[n]), one, readOnlyDict sized
+
+    static member private Unsized: IReadOnlyDictionary<string, int64> = readOnlyDict []
 
     static member private OfLegs(legs: IReadOnlyList<int array>, sizes: IReadOnlyList<int64>, output: IReadOnlyList<int>) =
         let name (l: int) = string l
@@ -1015,8 +1026,18 @@ type Planner =
     /// limit) has more than `memoryLimit` elements; null for none. A limit that cannot be met throws `TnException`
     /// with TN0301.
     static member Plan(network: NetworkView, optimizer: string, batch: Nullable<int64>, seed: int, memoryLimit: Nullable<int64>) : PlanView =
-        let problem, warnings, label = Planner.OfNetwork(network, batch)
-        Planner.Finish(network.Name, problem, warnings, network.Flat.Range, label, batch,
+        let sizes =
+            if batch.HasValue then
+                network.Flat.Indices |> Array.filter (fun i -> Dim.isDynamic i.Dim) |> Array.map (fun i -> KeyValuePair(i.Family, batch.Value))
+                |> Dictionary :> IReadOnlyDictionary<string, int64>
+            else Planner.Unsized
+        Planner.PlanSized(network, optimizer, sizes, seed, memoryLimit)
+
+    /// `Plan` with each dynamic index family that `sizes` names (family → size) at that size while planning, the
+    /// others at their declared sizes: dynamic indices of different sizes (a kernel of 2,000 rows by 50,000).
+    static member PlanSized(network: NetworkView, optimizer: string, sizes: IReadOnlyDictionary<string, int64>, seed: int, memoryLimit: Nullable<int64>) : PlanView =
+        let problem, warnings, label, one, batchSizes = Planner.OfNetwork(network, sizes)
+        Planner.Finish(network.Name, problem, warnings, network.Flat.Range, label, one, batchSizes,
                        Plan.run optimizer { PlanOptions.defaults with
                                               Seed = seed
                                               MemoryLimit = (if memoryLimit.HasValue then Some memoryLimit.Value else None) })
@@ -1024,15 +1045,15 @@ type Planner =
     /// Follows a user-given path (pairwise steps in the linear convention, completed left to right) on a network:
     /// the path is planned as an optimizer of its own, named `path`.
     static member FollowPath(network: NetworkView, path: IReadOnlyList<struct (int * int)>) : PlanView =
-        let problem, warnings, label = Planner.OfNetwork(network, Nullable())
+        let problem, warnings, label, _, none = Planner.OfNetwork(network, Planner.Unsized)
         let pairs = path |> Seq.map (fun struct (a, b) -> a, b) |> Array.ofSeq
-        Planner.Finish(network.Name, problem, warnings, network.Flat.Range, label, Nullable(), Plan.runPath pairs PlanOptions.defaults)
+        Planner.Finish(network.Name, problem, warnings, network.Flat.Range, label, Nullable(), none, Plan.runPath pairs PlanOptions.defaults)
 
     /// Replays a plan made elsewhere: the path `path` (as `PlanView.Pairs` gives it) with the indices `sliced`
     /// (network index ids, as `PlanView.SlicedLabels` gives them, in loop order) sliced, so that whoever replays it
     /// runs the very same steps and slices in the same order. Throws `TnException` for an id that is not a closed index of the network.
     static member Replay(network: NetworkView, path: IReadOnlyList<struct (int * int)>, sliced: IReadOnlyList<int>) : PlanView =
-        let problem, warnings, label = Planner.OfNetwork(network, Nullable())
+        let problem, warnings, label, _, none = Planner.OfNetwork(network, Planner.Unsized)
         let pairs = path |> Seq.map (fun struct (a, b) -> a, b) |> Array.ofSeq
         let indices = network.Flat.Indices
         let run (p: Indexed) =
@@ -1050,12 +1071,12 @@ type Planner =
                         k)
                     |> Array.ofSeq
                 { r with Slicing = Some(PlanSlice.figuresInOrder p r.Tree.Value ids) }
-        Planner.Finish(network.Name, problem, warnings, network.Flat.Range, label, Nullable(), run)
+        Planner.Finish(network.Name, problem, warnings, network.Flat.Range, label, Nullable(), none, run)
 
     /// Plans tensors given by their labels (`legs`, one label array per tensor), label sizes and output labels,
     /// with a registered optimizer. For networks built in memory without a `.tn` file.
     static member PlanLabels(legs: IReadOnlyList<int array>, sizes: IReadOnlyList<int64>, output: IReadOnlyList<int>, optimizer: string) : PlanView =
-        Planner.Finish("network", Planner.OfLegs(legs, sizes, output), [], Range.none, int, Nullable(),
+        Planner.Finish("network", Planner.OfLegs(legs, sizes, output), [], Range.none, int, Nullable(), readOnlyDict [],
                        Plan.run optimizer PlanOptions.defaults)
 
     /// Plans einsum text for operands of the given shapes (the reader behind `tn plan --einsum`): the plan over the
@@ -1093,7 +1114,7 @@ type Planner =
             let steps = PairSteps.ofTree p r.Tree.Value |> Array.map (fun s -> PairStepView(s.Left, s.Right, s.Kept, s.Summed))
             let leaves = PairSteps.leafLabels p
             let sliced = match r.Slicing with Some s -> s.Indices | None -> [||]
-            let view = PlanView(r, steps, leaves, sliced, Nullable(), [])
+            let view = PlanView(r, steps, leaves, sliced, Nullable(), readOnlyDict [], [])
             let squeeze =
                 shapes |> Array.mapi (fun k shape ->
                     [| for a in shape.Length - 1 .. -1 .. 0 do if binding.Broadcast[k][a] then int64 a |])
@@ -1113,7 +1134,7 @@ type Planner =
     static member FollowPathLabels(legs: IReadOnlyList<int array>, sizes: IReadOnlyList<int64>, output: IReadOnlyList<int>,
                                    path: IReadOnlyList<struct (int * int)>) : PlanView =
         let pairs = path |> Seq.map (fun struct (a, b) -> a, b) |> Array.ofSeq
-        Planner.Finish("network", Planner.OfLegs(legs, sizes, output), [], Range.none, int, Nullable(),
+        Planner.Finish("network", Planner.OfLegs(legs, sizes, output), [], Range.none, int, Nullable(), readOnlyDict [],
                        Plan.runPath pairs PlanOptions.defaults)
 
 namespace TnDsl

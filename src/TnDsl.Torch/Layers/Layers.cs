@@ -11,8 +11,9 @@ public sealed record LayerOptions
     public string? NetworkName { get; init; }
     /// <summary>The planner's optimizer for the contraction order (<c>auto</c> also tries the bond-greedy sweep).</summary>
     public string Optimizer { get; init; } = "auto";
-    /// <summary>The size of the batch while planning; null plans at the nominal size declared in the file (as <c>tn plan</c> does).</summary>
-    public long? Batch { get; init; }
+    /// <summary>The size of the batch while planning (<see cref="BatchSizes"/>); null plans at the nominal size declared in
+    /// the file (as <c>tn plan</c> does).</summary>
+    public BatchSizes? Batch { get; init; }
     /// <summary>Seed of the weight initialisation (and of the calibration batch of <c>auto</c> weights).</summary>
     public long Seed { get; init; }
     /// <summary>The dtype of parameters and results.</summary>
@@ -71,7 +72,8 @@ public static class Layers
         var spec = LayerAutoInit.Prepare(declared);
         // A layer is trained: its plan must fit with the kept activations and gradients, sliced where that helps.
         var plan = MemoryGuard.Fit(limit => NetworkAdapter.Plan(net, options.Optimizer, options.Batch, 0, limit), null, options.DType, training: true,
-            $"layer {net.Name} ({options.DType.ToString().ToLowerInvariant()}{(options.Batch is { } b ? $", batch {b}" : "")})", spec, options.Batch);
+            $"layer {net.Name} ({options.DType.ToString().ToLowerInvariant()}{(options.Batch is not null ? $", batch {BatchSizes.Describe(spec, BatchSizes.Extents(spec, options.Batch))}" : "")})",
+            spec, options.Batch);
         var built = new NetworkModule(spec, plan, new NetworkModuleOptions { DType = ScalarType.Float64, Seed = options.Seed });
         var layer = new SpecLayer(net, built);
         if (options.Calibrate)

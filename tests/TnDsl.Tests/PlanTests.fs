@@ -1233,6 +1233,19 @@ let ``under a memory limit auto also fits the free search's other trial trees, k
     Assert.Equal<int array>(s.Indices, again.Slicing.Value.Indices)
 
 [<Fact>]
+let ``a result over the memory limit is refused with the free plan, nothing searched or sliced under the limit`` () =
+    // Searching under a limit the result alone breaks cannot meet it: a 30-tensor PEPS norm with two open legs at a
+    // limit of 1 element searched and sliced for 15 s before TN0301, against 1 s for its free plan (session 21's probe).
+    let p = openMps 16 2 2
+    let o = { PlanOptions.defaults with Parallel = false; MemoryLimit = Some 1L }
+    let r, spent = Plan.runAutoWith (Some Plan.floors) o p
+    Assert.Equal(0.0, spent)
+    Assert.Equal<string list>([ "TN0301" ], r.Diagnostics |> List.filter Diagnostic.isError |> List.map (fun d -> d.Kind.Code))
+    Assert.True(r.Slicing.IsNone)
+    let free = Plan.run "auto" { o with MemoryLimit = None } p
+    Assert.Equal<int array array>(free.Tree.Value.Steps, r.Tree.Value.Steps)
+
+[<Fact>]
 let ``the plan report's JSON gives each diagnostic in the one shape of every --json output`` () =
     // The result alone (2^16 elements) is over a limit of 1: TN0301, whose object has the fields tn check's have.
     let r = Plan.run "greedy" { PlanOptions.defaults with MemoryLimit = Some 1L } (openMps 16 2 2)

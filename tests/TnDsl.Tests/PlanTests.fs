@@ -703,6 +703,21 @@ let ``JSON errors sit at the offending value: wrong kinds, bad sizes, missing si
         jsonErrors "{\"tensors\": [{\"name\": \"é\", \"indices\": [\"a\"]}], \"sizes\": {\"a\": true}}")
 
 [<Fact>]
+let ``tensors or indices that cannot be read are the one diagnostic: the output is not then said to be on no tensor`` () =
+    // Each gave TN0304 "output index 'a' is on no tensor" as well (session 21's probe).
+    Assert.Equal<(string * int * int) list>(
+        [ "TN0306", 1, 36 ],
+        jsonErrors """{"tensors": [{"name":"A","indices":"ab"},{"name":"B","indices":["b"]}], "sizes": {"a":2,"b":3}, "output": ["a"]}""")
+    Assert.Equal<(string * int * int) list>(
+        [ "TN0306", 1, 37 ],
+        jsonErrors """{"tensors": [{"name":"A","indices":[1,"b"]},{"name":"B","indices":["b"]}], "sizes": {"a":2,"b":3}, "output": ["a"]}""")
+    Assert.Equal<(string * int * int) list>([ "TN0306", 1, 1 ], jsonErrors """{"sizes": {"a": 2}, "output": ["a"]}""")
+    // With the tensors read, an output index on none of them is still reported.
+    Assert.Equal<(string * int * int) list>(
+        [ "TN0304", 1, 113 ],
+        jsonErrors """{"tensors": [{"name":"A","indices":["a","b"]},{"name":"B","indices":["b"]}], "sizes": {"a":2,"b":3}, "output": ["z"]}""")
+
+[<Fact>]
 let ``malformed JSON is reported at its line and character column`` () =
     Assert.Equal<(string * int * int) list>([ "TN0306", 2, 17 ], jsonErrors "{\n  \"tensors\": [1 2]}")
     Assert.Equal<(string * int * int) list>([ "TN0306", 1, 1 ], jsonErrors "")

@@ -1257,6 +1257,9 @@ let ``a result over the memory limit is refused with the free plan, nothing sear
     Assert.Equal(0.0, spent)
     Assert.Equal<string list>([ "TN0301" ], r.Diagnostics |> List.filter Diagnostic.isError |> List.map (fun d -> d.Kind.Code))
     Assert.True(r.Slicing.IsNone)
+    // Its hint does not send the user to another optimizer: none can help.
+    let refusal = r.Diagnostics |> List.find Diagnostic.isError
+    Assert.DoesNotContain(refusal.Hints, fun h -> h.Contains "--optimizer")
     let free = Plan.run "auto" { o with MemoryLimit = None } p
     Assert.Equal<int array array>(free.Tree.Value.Steps, r.Tree.Value.Steps)
 

@@ -578,11 +578,12 @@ module Plan =
         | None -> []
         | Some limit ->
             let outSize = resultSize p
-            let fail msg =
-                [ Diagnostic.make PlanDiagnostics.memoryLimit Range.none msg
-                  |> Diagnostic.withHint "raise --memory-limit, or try another --optimizer" ]
+            let failWith hint msg = [ Diagnostic.make PlanDiagnostics.memoryLimit Range.none msg |> Diagnostic.withHint hint ]
+            let fail = failWith "raise --memory-limit, or try another --optimizer"
             if outSize > BigInteger(limit) then
-                fail (sprintf "the result alone has %O elements, over the memory limit of %d" outSize limit)
+                // No optimizer can help: open indices are not sliced.
+                failWith (sprintf "raise --memory-limit to at least %O: open indices are not sliced, so no plan keeps the result smaller" outSize)
+                    (sprintf "the result alone has %O elements, over the memory limit of %d" outSize limit)
             else
                 match tree, largest with
                 | None, _ -> fail (sprintf "no contraction order keeps every intermediate within %d elements" limit)

@@ -541,7 +541,8 @@ public static partial class CSharpEmitter
     static void EmitHelpers(Action<string> L, EmbeddingSpec[] embeddings, InitSpec[] inits, bool scale)
     {
         // The memory guard of the generated code: the same limit as TnDsl.Torch.MemoryGuard (TN_MEMORY_LIMIT in bytes
-        // with an optional K/M/G/T suffix, else 80% of the smaller of MemAvailable and the cgroup's room).
+        // with an optional K/M/G/T suffix or as a percentage of the available memory, else 80% of the smaller of
+        // MemAvailable and the cgroup's room; a TN_MEMORY_LIMIT that is none of these is refused).
         L("");
         L("    /// <summary>Refuses allocations over the memory limit before they are made (TnDsl.Torch.MemoryGuard's rule).</summary>");
         L("    public static class TnGuard");
@@ -572,12 +573,38 @@ public static partial class CSharpEmitter
         L("        public static double Limit()");
         L("        {");
         L("            var env = Environment.GetEnvironmentVariable(\"TN_MEMORY_LIMIT\")?.Trim();");
-        L("            if (!string.IsNullOrEmpty(env))");
-        L("            {");
-        L("                int shift = \"KMGT\".IndexOf(char.ToUpperInvariant(env[^1])) + 1;");
-        L("                if (double.TryParse(shift > 0 ? env[..^1] : env, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v))");
-        L("                    return v * Math.Pow(1024, shift);");
-        L("            }");
+        L("            if (string.IsNullOrEmpty(env))");
+        L("                return 0.8 * Available();");
+        L("            return Parse(env) ?? throw new InvalidOperationException(\"TN_MEMORY_LIMIT='\" + env + \"' is not a memory limit: give bytes (123456789), a size with K, M, G or T (16G) or a percentage of the available memory (50%)\");");
+        L("        }");
+        L("");
+        L("        /// <summary>A TN_MEMORY_LIMIT in bytes: a count with an optional K, M, G or T suffix (powers of 1024, an optional B or iB), or a");
+        L("        /// percentage of the available memory; null when the text is none of them.</summary>");
+        L("        public static double? Parse(string text)");
+        L("        {");
+        L("            var t = text.Trim();");
+        L("            var number = System.Globalization.NumberStyles.Float;");
+        L("            var invariant = System.Globalization.CultureInfo.InvariantCulture;");
+        L("            if (t.EndsWith('%'))");
+        L("                return double.TryParse(t[..^1], number, invariant, out var percent) && percent > 0 && percent <= 100 ? percent / 100 * Available() : null;");
+        L("            foreach (var tail in new[] { \"iB\", \"B\" })");
+        L("                if (t.Length > tail.Length && t.EndsWith(tail, StringComparison.OrdinalIgnoreCase))");
+        L("                {");
+        L("                    t = t[..^tail.Length];");
+        L("                    break;");
+        L("                }");
+        L("            int shift = t.Length == 0 ? 0 : \"KMGT\".IndexOf(char.ToUpperInvariant(t[^1])) + 1;");
+        L("            if (shift > 0)");
+        L("                t = t[..^1];");
+        L("            if (!double.TryParse(t, number, invariant, out var value) || !(value > 0) || !double.IsFinite(value))");
+        L("                return null;");
+        L("            double bytes = value * Math.Pow(1024, shift);");
+        L("            return bytes < long.MaxValue ? bytes : null;");
+        L("        }");
+        L("");
+        L("        /// <summary>The available memory in bytes: the smaller of MemAvailable and the cgroup's room (infinite when neither can be read).</summary>");
+        L("        static double Available()");
+        L("        {");
         L("            double available = double.PositiveInfinity;");
         L("            try");
         L("            {");
@@ -596,7 +623,7 @@ public static partial class CSharpEmitter
         L("            catch (Exception e) when (e is System.IO.IOException or UnauthorizedAccessException or FormatException)");
         L("            {");
         L("            }");
-        L("            return 0.8 * available;");
+        L("            return available;");
         L("        }");
         L("    }");
         if (inits.Length > 0)

@@ -88,10 +88,15 @@ let ``--memory-limit counts elements: 1e6 is taken as 1000000, a byte count such
         let code, out, err = plan (args @ [ "--memory-limit"; bad ])
         assertExit 2 (code, out, err)
         Assert.Contains("counts elements in tn plan, not bytes", err)
-    for bad in [ "0"; "-5"; "1.5e0"; "1,000"; "1e30" ] do
+    for bad in [ "0"; "-5"; "1.5e0"; "1,000" ] do
         let code, out, err = plan (args @ [ "--memory-limit"; bad ])
         assertExit 2 (code, out, err)
         Assert.Contains("takes a whole number of elements of at least 1", err)
+    // A whole number beyond a long is said to be too large (it was "takes a whole number of at least 1", which it is).
+    for bad in [ "1e30"; "9223372036854775808" ] do
+        let code, out, err = plan (args @ [ "--memory-limit"; bad ])
+        assertExit 2 (code, out, err)
+        Assert.Contains("takes at most 2^63 - 1 (9223372036854775807) elements", err)
 
 [<Fact>]
 let ``--time-limit takes milliseconds or a time with its unit`` () =

@@ -703,6 +703,21 @@ let ``JSON errors sit at the offending value: wrong kinds, bad sizes, missing si
         jsonErrors "{\"tensors\": [{\"name\": \"é\", \"indices\": [\"a\"]}], \"sizes\": {\"a\": true}}")
 
 [<Fact>]
+let ``tensors or indices that cannot be read are the one diagnostic: the output is not then said to be on no tensor`` () =
+    // Each gave TN0304 "output index 'a' is on no tensor" as well (session 21's probe).
+    Assert.Equal<(string * int * int) list>(
+        [ "TN0306", 1, 36 ],
+        jsonErrors """{"tensors": [{"name":"A","indices":"ab"},{"name":"B","indices":["b"]}], "sizes": {"a":2,"b":3}, "output": ["a"]}""")
+    Assert.Equal<(string * int * int) list>(
+        [ "TN0306", 1, 37 ],
+        jsonErrors """{"tensors": [{"name":"A","indices":[1,"b"]},{"name":"B","indices":["b"]}], "sizes": {"a":2,"b":3}, "output": ["a"]}""")
+    Assert.Equal<(string * int * int) list>([ "TN0306", 1, 1 ], jsonErrors """{"sizes": {"a": 2}, "output": ["a"]}""")
+    // With the tensors read, an output index on none of them is still reported.
+    Assert.Equal<(string * int * int) list>(
+        [ "TN0304", 1, 113 ],
+        jsonErrors """{"tensors": [{"name":"A","indices":["a","b"]},{"name":"B","indices":["b"]}], "sizes": {"a":2,"b":3}, "output": ["z"]}""")
+
+[<Fact>]
 let ``malformed JSON is reported at its line and character column`` () =
     Assert.Equal<(string * int * int) list>([ "TN0306", 2, 17 ], jsonErrors "{\n  \"tensors\": [1 2]}")
     Assert.Equal<(string * int * int) list>([ "TN0306", 1, 1 ], jsonErrors "")
@@ -1231,6 +1246,22 @@ let ``under a memory limit auto also fits the free search's other trial trees, k
     let again = fst (Plan.runAutoWith None { limited with Parallel = true } p)
     Assert.Equal<int array array>(r.Tree.Value.Steps, again.Tree.Value.Steps)
     Assert.Equal<int array>(s.Indices, again.Slicing.Value.Indices)
+
+[<Fact>]
+let ``a result over the memory limit is refused with the free plan, nothing searched or sliced under the limit`` () =
+    // Searching under a limit the result alone breaks cannot meet it: a 30-tensor PEPS norm with two open legs at a
+    // limit of 1 element searched and sliced for 15 s before TN0301, against 1 s for its free plan (session 21's probe).
+    let p = openMps 16 2 2
+    let o = { PlanOptions.defaults with Parallel = false; MemoryLimit = Some 1L }
+    let r, spent = Plan.runAutoWith (Some Plan.floors) o p
+    Assert.Equal(0.0, spent)
+    Assert.Equal<string list>([ "TN0301" ], r.Diagnostics |> List.filter Diagnostic.isError |> List.map (fun d -> d.Kind.Code))
+    Assert.True(r.Slicing.IsNone)
+    // Its hint does not send the user to another optimizer: none can help.
+    let refusal = r.Diagnostics |> List.find Diagnostic.isError
+    Assert.DoesNotContain(refusal.Hints, fun h -> h.Contains "--optimizer")
+    let free = Plan.run "auto" { o with MemoryLimit = None } p
+    Assert.Equal<int array array>(free.Tree.Value.Steps, r.Tree.Value.Steps)
 
 [<Fact>]
 let ``the plan report's JSON gives each diagnostic in the one shape of every --json output`` () =

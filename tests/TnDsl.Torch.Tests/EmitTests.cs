@@ -259,6 +259,42 @@ public class EmittedGuardTests
     }
 
     [Fact]
+    public void Emitted_code_reads_TN_MEMORY_LIMIT_as_the_backend_does_and_refuses_what_is_no_limit()
+    {
+        // TN_MEMORY_LIMIT=50% or 16GB was ignored by the emitted guard (80% of the available memory instead), and
+        // TN_MEMORY_LIMIT=abc or 0 was taken silently, where the backend (MemoryGuard) reads or refuses them.
+        using var runtime = NetworkModules.FromFile(Repo.Example("mps.tn"), Repo.Set(("n", 3)));
+        var source = CSharpEmitter.Emit(runtime, "Emitted", "TnDsl.Emitted");
+        var guard = EmitTests.Compile(source).GetType("TnDsl.Emitted.Emitted+TnGuard")!;
+        double Limit() => (double)guard.GetMethod("Limit")!.Invoke(null, null)!;
+        var before = Environment.GetEnvironmentVariable(MemoryGuard.EnvironmentVariable);
+        try
+        {
+            foreach (var text in new[] { "16GB", "16GiB", "1.5K", "123456789", "2t" })
+            {
+                Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, text);
+                Assert.Equal((double)MemoryGuard.ParseBytes(text)!.Value, Limit());
+            }
+            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, "50%");
+            var (backend, _) = MemoryGuard.Current();
+            var emitted = Limit();
+            Assert.True(Math.Abs(emitted - backend) <= 0.1 * backend, $"50%: emitted {emitted:N0}, backend {backend:N0}");
+            foreach (var text in new[] { "abc", "0", "-1", "200%", "GB" })
+            {
+                Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, text);
+                Assert.Throws<MemoryLimitException>(() => MemoryGuard.Current());
+                var e = Assert.Throws<TargetInvocationException>(() => Limit());
+                Assert.IsType<InvalidOperationException>(e.InnerException);
+                Assert.Contains("is not a memory limit", e.InnerException!.Message);
+            }
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, before);
+        }
+    }
+
+    [Fact]
     public void Emitted_code_runs_a_batch_over_the_limit_in_chunks_of_rows_where_nothing_records_autograd() =>
         // Room for about twice the planned batch of 4: 64 rows run in chunks of about 8 where nothing records
         // autograd, with the values of the runtime module (same seed), and are refused where autograd records.

@@ -100,6 +100,8 @@ public static class PlanCommand
     internal static Option<long?> ElementLimit(string name, string description) =>
         Parsed(name, description, ParseElements, text => text.Length > 0 && char.IsLetter(text[^1]) && char.IsDigit(text[0])
             ? $"{name} counts elements in tn plan, not bytes: give a whole number such as 1000000 or 1e6, got '{text}' (tn contract and tn run take bytes: 512M, 2G)"
+            : double.TryParse(text, NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent, CultureInfo.InvariantCulture, out var d) && d >= long.MaxValue
+            ? $"{name} takes at most 2^63 - 1 (9223372036854775807) elements, got '{text}'; leave it out for no limit"
             : $"{name} takes a whole number of elements of at least 1, such as 1000000 or 1e6, got '{text}'");
 
     /// <summary>An option of one value read by <paramref name="parse"/>; where it gives null, <paramref name="error"/> of the text is the usage error.</summary>

@@ -526,11 +526,19 @@ module Plan =
             else chosen
         | _ -> chosen
 
+    /// The elements of the result (exact).
+    let private resultSize (p: Indexed) = p.Output |> Array.fold (fun acc i -> acc * BigInteger(p.Size[i])) BigInteger.One
+
+    /// True when the result alone is over the memory limit: no plan can meet it (open indices are not sliced), so
+    /// none is searched for under it.
+    let private resultOverLimit (p: Indexed) (o: PlanOptions) =
+        o.MemoryLimit |> Option.exists (fun l -> resultSize p > BigInteger l)
+
     /// A fresh budget for `auto` under a memory limit that slicing may meet (None otherwise), its floors following
     /// `floors` (None: the floors run whatever the stakes).
     let private budgetWith (floors: PlanHyper.Floors option) (p: Indexed) (o: PlanOptions) : Budgeted option =
         match o.MemoryLimit with
-        | Some _ when o.Slice -> Some { Ledger = PlanHyper.Ledger(stakesRule p.Inputs.Length, ledgerFloorSeconds, floors); Free = None; Fitted = None; Searched = None; Trees = [||]; FitWork = 0.0; FittedRank = 0; FittedGreedy = false }
+        | Some _ when o.Slice && not (resultOverLimit p o) -> Some { Ledger = PlanHyper.Ledger(stakesRule p.Inputs.Length, ledgerFloorSeconds, floors); Free = None; Fitted = None; Searched = None; Trees = [||]; FitWork = 0.0; FittedRank = 0; FittedGreedy = false }
         | _ -> None
 
     /// A fresh budget for `auto` (see `budgetWith`), its floors following `floors`.
@@ -569,12 +577,13 @@ module Plan =
         match o.MemoryLimit with
         | None -> []
         | Some limit ->
-            let outSize = p.Output |> Array.fold (fun acc i -> acc * BigInteger(p.Size[i])) BigInteger.One
-            let fail msg =
-                [ Diagnostic.make PlanDiagnostics.memoryLimit Range.none msg
-                  |> Diagnostic.withHint "raise --memory-limit, or try another --optimizer" ]
+            let outSize = resultSize p
+            let failWith hint msg = [ Diagnostic.make PlanDiagnostics.memoryLimit Range.none msg |> Diagnostic.withHint hint ]
+            let fail = failWith "raise --memory-limit, or try another --optimizer"
             if outSize > BigInteger(limit) then
-                fail (sprintf "the result alone has %O elements, over the memory limit of %d" outSize limit)
+                // No optimizer can help: open indices are not sliced.
+                failWith (sprintf "raise --memory-limit to at least %O: open indices are not sliced, so no plan keeps the result smaller" outSize)
+                    (sprintf "the result alone has %O elements, over the memory limit of %d" outSize limit)
             else
                 match tree, largest with
                 | None, _ -> fail (sprintf "no contraction order keeps every intermediate within %d elements" limit)
@@ -710,6 +719,10 @@ module Plan =
 
     /// `runWith` under `auto`'s budget, when there is one (shared by the search and `fitLimit`).
     let private runBudgeted (budget: Budgeted option) (name: string) (choose: Indexed -> PlanOptions -> string * Found) (o: PlanOptions) (p: Indexed) : PlanResult =
+        // A result over the limit is refused (TN0301) with the plan made without the limit: searching and slicing
+        // under it cannot meet it, and cost up to 15 times the free plan's search (a 30-tensor PEPS norm at 1 element).
+        let refused = if resultOverLimit p o then limitDiagnostics p o None None else []
+        let o = if refused.IsEmpty then o else { o with MemoryLimit = None }
         let empty chosen diags =
             { Problem = p
               Optimizer = name
@@ -777,7 +790,7 @@ module Plan =
                   Cost = cost
                   Slicing = slicing
                   SearchMs = ms
-                  Diagnostics = notes @ limitDiagnostics p o tree largest }
+                  Diagnostics = notes @ limitDiagnostics p o tree largest @ refused }
 
     /// Plans a checked problem with an optimizer under a name (a registered one, or a user-given path): times the
     /// search, derives every figure from the tree, and reports an invalid tree, an optimizer that throws (TN0313,

@@ -178,6 +178,8 @@ module PlanInput =
                         fail other (sprintf "the name of tensor %d must be a string, not %s" k (kindOf other))
                         sprintf "T%d" k
                     | None -> sprintf "T%d" k)
+            // Errors in the tensors or their indices: an output index then cannot be said to be on no tensor.
+            let beforeLegs = errors.Count
             let legs =
                 tensors
                 |> Array.mapi (fun k t ->
@@ -186,6 +188,7 @@ module PlanInput =
                     | None ->
                         fail tensorNodes[k] (sprintf "tensor %s has no \"indices\"" names[k])
                         [||])
+            let legsRead = errors.Count = beforeLegs && (match prop top "tensors" with Some(JArray _) -> true | _ -> false)
             let trainable =
                 tensors
                 |> Array.mapi (fun k t ->
@@ -232,7 +235,7 @@ module PlanInput =
             for name, node in output do
                 if not (listed.Add name) then
                     errors.Add(Diagnostic.make PlanDiagnostics.badOutput (at.Of node) (sprintf "output index '%s' is listed twice" name))
-                elif not (onTensors.Contains name) then
+                elif legsRead && not (onTensors.Contains name) then
                     errors.Add(Diagnostic.make PlanDiagnostics.badOutput (at.Of node) (sprintf "output index '%s' is on no tensor" name))
             if errors.Count > 0 then
                 Result.Error(List.ofSeq errors)

@@ -87,7 +87,7 @@ public static partial class CSharpEmitter
             // The same guard as the runtime module's, before anything is allocated: every parameter and buffer in
             // the module's dtype, plus the float64 values the largest initialiser makes (a sum holds three).
             var sizes = module.Made.Select(m => m.Shape.Aggregate(1.0, (a, d) => a * d)).ToArray();
-            L($"        TnGuard.Check({Lit(sizes.Sum())} * TnGuard.ElementSize(dtype) + {Lit(3 * sizes.Max())} * 8, \"the {module.Made.Count} weight and const tensors\");");
+            L($"        TnGuard.Check({Lit(sizes.Sum())} * TnGuard.ElementSize(dtype) + {Lit(3 * sizes.Max())} * 8, \"creating the {module.Made.Count} weight and const tensors\");");
         }
         L("        using var generator = new Generator((ulong)seed);");
         foreach (var (param, init, shape, weight) in module.Made)

@@ -345,7 +345,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             MemoryGuard.Check(
                 MemoryGuard.Bytes(sizes.Aggregate(System.Numerics.BigInteger.Zero, (a, b) => a + b), options.DType) +
                 MemoryGuard.Bytes(sizes.Max() * 3, ScalarType.Float64),
-                $"{spec.Name}: its {groups.Count} weight and const tensors ({options.DType.ToString().ToLowerInvariant()}, initialised in float64)");
+                $"{spec.Name}: creating its {groups.Count} weight and const tensors ({options.DType.ToString().ToLowerInvariant()}, initialised in float64)");
         using var generator = new Generator((ulong)options.Seed);
         foreach (var group in groups)
         {

@@ -833,7 +833,7 @@ let ``scaling of an MPS norm: flops grow as n^1 and chi^3, and a parameter whose
         let _, why = Assert.Single(s.Skipped)
         Assert.Contains("m=6", why)
         // The same in the JSON report.
-        let run = PlanApi.planTnNetwork net path [||] null "greedy" [||] PlanSettings.defaults true true
+        let run = PlanApi.planTnNetwork net path [||] null "greedy" [||] PlanSettings.defaults true true [||]
         Assert.Equal(0, run.ExitCode)
         use doc = Text.Json.JsonDocument.Parse run.Output
         let sc = doc.RootElement.GetProperty("scaling")

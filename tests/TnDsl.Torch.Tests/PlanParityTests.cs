@@ -38,7 +38,7 @@ public class PlanParityTests
 
         // `tn plan FILE --set … --optimizer O --json`: what PlanCommand prints.
         var net = Frontend.Load(path, overrides, null);
-        var printed = PlanApi.planTnNetwork(net, path, overrides, null, optimizer, [], PlanSettingsModule.defaults, true, false);
+        var printed = PlanApi.planTnNetwork(net, path, overrides, null, optimizer, [], PlanSettingsModule.defaults, true, false, []);
         Assert.Equal(0, printed.ExitCode);
         using var json = JsonDocument.Parse(printed.Output);
         var root = json.RootElement;

@@ -175,9 +175,10 @@ public static class PlanCommand
                     return 1;
                 }
                 DynamicOptions.CheckSizes(check.Network!, sizes);
+                // The checker's warnings go to stderr here and into the JSON report's diagnostics.
                 DiagnosticOutput.Write(err, check.Diagnostics);
                 run = PlanApi.planTnNetwork(check.Network!, file, sets.ToArray(), network, optimizer,
-                    sizes, settings, json, scaling);
+                    sizes, settings, json, scaling, check.Diagnostics);
             }
             else
             {

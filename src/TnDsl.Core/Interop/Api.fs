@@ -596,26 +596,32 @@ module PlanApi =
         { ExitCode = exitCode; Output = ""; Messages = vs |> Array.map (fun v -> v.Rendered); Diagnostics = vs }
 
 
+    /// Plans `problem`. `reported`: diagnostics the caller has already printed (the checker's warnings on a `.tn`
+    /// file); they join the report's (the JSON's `diagnostics`) and `Diagnostics`, not `Messages`.
     let private planProblemWith (scaling: unit -> Scaling option) range sources (problem: Result<Problem, Diagnostic list>)
-                                (warnings: Diagnostic list) (optimizer: string) (settings: PlanSettings) (json: bool) =
+                                (reported: Diagnostic list) (warnings: Diagnostic list) (optimizer: string) (settings: PlanSettings)
+                                (json: bool) =
+        let failedAfter code ds =
+            let run = failed code sources ds
+            { run with Diagnostics = Array.append (views sources reported) run.Diagnostics }
         match Plan.tryFind optimizer, PlanSettings.objective settings with
-        | Result.Error d, _ -> failed 2 sources [ d ]
-        | _, Result.Error why -> failed 2 sources [ Diagnostic.make PlanDiagnostics.badOption Range.none why ]
+        | Result.Error d, _ -> failedAfter 2 [ d ]
+        | _, Result.Error why -> failedAfter 2 [ Diagnostic.make PlanDiagnostics.badOption Range.none why ]
         | Ok _, Ok objective ->
             match problem |> Result.bind (Problem.index range) with
-            | Result.Error ds -> failed 1 sources (warnings @ ds)
+            | Result.Error ds -> failedAfter 1 (warnings @ ds)
             | Ok p ->
                 let r = Plan.run optimizer (PlanSettings.toOptions settings objective) p
-                let r = { r with Diagnostics = warnings @ r.Diagnostics }
+                let fresh = warnings @ r.Diagnostics
+                let r = { r with Diagnostics = reported @ fresh }
                 let sc = if Plan.succeeded r then scaling () else None
-                let vs = views sources r.Diagnostics
                 { ExitCode = (if Plan.succeeded r then 0 else 1)
                   Output = (if json then PlanReport.jsonWith sc r else PlanReport.textWith sc r)
-                  Messages = vs |> Array.map (fun v -> v.Rendered)
-                  Diagnostics = vs }
+                  Messages = views sources fresh |> Array.map (fun v -> v.Rendered)
+                  Diagnostics = views sources r.Diagnostics }
 
     let private planProblem range sources problem warnings optimizer settings json =
-        planProblemWith (fun () -> None) range sources problem warnings optimizer settings json
+        planProblemWith (fun () -> None) range sources problem [] warnings optimizer settings json
 
     let private sizeMap (sizes: KeyValuePair<string, int64> array) =
         sizes |> Array.map (fun kv -> kv.Key, kv.Value) |> Map.ofArray
@@ -738,11 +744,12 @@ module PlanApi =
     /// with `withScaling` reports the scaling in its integer parameters (see `scalingOf`).
     let planTnNetwork (view: NetworkView) (path: string) (overrides: KeyValuePair<string, string> array) (network: string | null)
                       (optimizer: string) (sizes: KeyValuePair<string, int64> array) (settings: PlanSettings) (json: bool)
-                      (withScaling: bool) =
+                      (withScaling: bool) (checkWarnings: DiagnosticView array) =
         let net = view.Flat
         let problem, warnings = PlanInput.ofNetwork net (sizeMap sizes)
         let scaling () = if withScaling then Some(scalingOf view path overrides network sizes) else None
-        planProblemWith scaling net.Range (List.ofSeq view.Sources.Values) (Ok problem) warnings optimizer settings json
+        let reported = checkWarnings |> Array.filter (fun v -> not v.IsInfo) |> Array.map (fun v -> v.Diagnostic) |> List.ofArray
+        planProblemWith scaling net.Range (List.ofSeq view.Sources.Values) (Ok problem) reported warnings optimizer settings json
 
     /// A flat network as a JSON network (the form `tn plan` reads); `sizes` sets dynamic dimensions by family.
     /// The JSON text is the output; a size override that names no dynamic family is a warning message.

@@ -10,7 +10,7 @@ open TnDsl
 open TnDsl.Tests.PlanTests
 
 // The greedy slicers score each round's candidates from one costing of the tree (`PlanSlice.flopsOfEach`), not one
-// costing per candidate (`PlanSlice.flopsOf`), and count a candidate as `PlanSliceSearch.candidateCosting` of a
+// costing per candidate (`PlanSlice.flopsOf`), and count a candidate as `PlanSlice.candidateCosting` of a
 // costing (session 14, s14-cpu; bench/results/planner.md, "Under a memory limit: the slicers' candidates").
 
 /// The slicer's choice among `candidates` by a fresh costing per candidate (the rule before): least executed flops
@@ -61,7 +61,7 @@ let ``the slicer's passes in parallel choose the same set and count the same wor
         let largest = Cost.largestIntermediate p t
         let limit = BigInteger.Max(Problem.elements p p.Output, largest / BigInteger 8)
         let run inParallel =
-            let costings = ref 0L
+            let costings = ref 0.0
             let orders = ref 0.0
             let found = PlanSlice.findCountedOrdersWith inParallel costings orders 8 p t limit
             found, costings.Value, orders.Value

@@ -189,10 +189,10 @@ module Plan =
             let everySlice = if whole || ledger.FloorsAllow || executed.IsNone then by PlanSliceSearch.EverySlice else None
             let asIs =
                 if whole || ledger.FloorsAllow || (executed.IsNone && everySlice.IsNone) then
-                    let costings = ref 0L
+                    let costings = ref 0.0
                     let orders = ref 0.0
                     let found = PlanSlice.findCountedOrders costings orders 1 p t limit
-                    work.Steps <- work.Steps + float t.Steps.Length * float costings.Value
+                    work.Steps <- work.Steps + float t.Steps.Length * costings.Value
                     work.Orders <- work.Orders + orders.Value
                     found |> Option.map (fun ix -> sliced (t, ix))
                 else None
@@ -275,10 +275,20 @@ module Plan =
                 b.Fitted <- Some(f, t, s)
                 b.FittedRank <- 0
                 b.FittedGreedy <- true
+        // The greedy slicer's eight passes on a tree as is, as `greedy` slices its trees (`fitLimit`), counted.
+        let passes (t: ContractionTree) =
+            let costings = ref 0.0
+            let orders = ref 0.0
+            let found = PlanSlice.findCountedOrders costings orders 8 p t limit
+            work.Steps <- work.Steps + float t.Steps.Length * (costings.Value + 2.0)
+            work.Orders <- work.Orders + orders.Value
+            found |> Option.iter (fun ix ->
+                let s = PlanSliceSearch.figuresCounted work p t ix
+                keep (s.Flops, t, Some s))
         let underLimit = PlanReduce.leaves p o.Objective (Some limit) underLimit
         work.Steps <- work.Steps + float underLimit.Steps.Length
         let c = Cost.report p underLimit
-        if c.LargestIntermediate <= limit then keep (c.Flops, underLimit, None)
+        if c.LargestIntermediate <= limit then keep (c.Flops, underLimit, None) else passes underLimit
         // The greedy optimizer's tree without the limit: a greedy run, opt_einsum's tree and comparing the two.
         let n = float p.Inputs.Length
         let free = { o with MemoryLimit = None }
@@ -286,7 +296,9 @@ module Plan =
         let tree = PlanGreedy.greedyTree p free (PlanGreedy.bestGreedy p free)
         work.Steps <- work.Steps + 4.0 * float tree.Steps.Length
         let tree = PlanReduce.leaves p o.Objective (Some limit) tree
-        if b.Free <> Some tree then fitFree b.Ledger whole p limit tree |> Option.iter keep
+        if b.Free <> Some tree then
+            fitFree b.Ledger whole p limit tree |> Option.iter keep
+            if Cost.largestIntermediate p tree > limit then passes tree
 
     /// Where `auto` fits greedy's trees under its ledger whatever it says (`fitGreedy`): networks of up to 32 tensors
     /// where fitting the free plan cost at most 40 ms of counted work (twice the floors' `Seconds`). On the 11 networks
@@ -614,10 +626,10 @@ module Plan =
                              match budget with
                              | Some b -> b.Ledger.Work, (if b.Ledger.Exhausted then 1 else 8), false
                              | None -> work, 8, o.Parallel
-                         let costings = ref 0L
+                         let costings = ref 0.0
                          let orders = ref 0.0
                          let found = PlanSlice.findCountedOrdersWith inParallel costings orders repeats p t limit
-                         counted.Steps <- counted.Steps + float t.Steps.Length * float (costings.Value + 2L)
+                         counted.Steps <- counted.Steps + float t.Steps.Length * (costings.Value + 2.0)
                          counted.Orders <- counted.Orders + orders.Value
                          if budget.IsSome then
                              found |> Option.iter (fun ix -> PlanSliceSearch.countOrder counted t ix.Length)

@@ -54,6 +54,14 @@ let private describe (p: Indexed) =
     let operand (ix: int array) = String.Join(" ", ix |> Array.map (fun i -> sprintf "%s:%d" p.IndexNames[i] p.Size[i]))
     String.Join(", ", p.Inputs |> Array.map (fun ix -> "[" + operand ix + "]")) + " -> [" + operand p.Output + "]"
 
+/// A problem as the three strings of `NoDearerUnderLimitTests.written`: operands by spaces, each its indices by commas;
+/// the indices' sizes (`name=size` by commas); the output's indices.
+let private writtenForm (p: Indexed) =
+    let names (ix: int array) = String.Join(",", ix |> Array.map (fun i -> p.IndexNames[i]))
+    let used = Array.append (Array.concat p.Inputs) p.Output |> Array.distinct
+    sprintf "\"%s\" \"%s\" \"%s\"" (String.Join(" ", p.Inputs |> Array.map names))
+        (String.Join(",", used |> Array.map (fun i -> sprintf "%s=%d" p.IndexNames[i] p.Size[i]))) (names p.Output)
+
 /// The figure an objective minimises, as `tn plan` reports it.
 let private figure (objective: Objective) (r: PlanResult) =
     match objective, r.Cost with
@@ -95,6 +103,7 @@ let private largestOf (r: PlanResult) =
 /// `hyper` (`trials=N`, default 8) and `auto` plan under it, flops objective. Counts per family and fraction (a)
 /// plans dearer than greedy's by executed flops (the sliced plan's, as `tn plan` reports it), with the worst ratio,
 /// (b) refusals where greedy's plan fits, (c) plans over the limit. Arguments as `run` (`count=N`, default 1000;
+/// `written` prints each dearer network as `NoDearerUnderLimitTests.written` reads it;
 /// the large families are skipped unless `only=` names them: `skip=` defaults to "28-40").
 let runLimit (args: string array) =
     let arg (key: string) fallback =
@@ -104,6 +113,7 @@ let runLimit (args: string array) =
     let trials = int (arg "trials" "8")
     let least = BigInteger(int64 (arg "min" "16"))
     let show = args |> Array.contains "show"
+    let written = args |> Array.contains "written"
     let only = arg "only" ""
     let skip = arg "skip" (if only = "" then "28-40" else "\u0000")
     let fractions = (arg "fractions" "2,10,100").Split ',' |> Array.map int64
@@ -155,7 +165,8 @@ let runLimit (args: string array) =
                                         let f = limitedFlops r
                                         dearer[j] <- dearer[j] + 1
                                         worst[j] <- max worst[j] (float f / float gf)
-                                        if show then printfn "    %s dearer at %O (%O > %O): %s" opt limit f gf (describe p))
+                                        if show then printfn "    %s dearer at %O (%O > %O): %s" opt limit f gf (describe p)
+                                        if written then printfn "      %s" (writtenForm p))
                         | _ -> ())
             let cell j =
                 (if dearer[j] = 0 then "0" else sprintf "%d (x%.3g)" dearer[j] worst[j]) + sprintf " / %d" refused[j]

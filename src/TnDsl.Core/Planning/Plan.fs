@@ -264,7 +264,10 @@ module Plan =
     /// gives greedy's plan. On the nine whose plans contract in 6 us to 1.7 ms the free search spends the ledger and
     /// its floors before any fit (25-46 ms of counted work): a greedy run, opt_einsum's tree and one reconfiguring
     /// slicer more (3-17 ms there) is the price of not being dearer than `greedy`, which spends a reconfiguring
-    /// slicer and sixteen greedy slicer passes on the same trees. Counted in the ledger; each plan offered to it.
+    /// slicer and sixteen greedy slicer passes on the same trees. Those sixteen passes run here too (eight on each
+    /// tree that needs slicing): on 13 of the 14 networks where `auto` was still dearer (`cands limit count=1000
+    /// skip=closed`) greedy's plan was one of them, and counted at their CPU since session 21 they cost 1-15 ms of
+    /// counted work on networks of 16 to 32 tensors. Counted in the ledger; each plan offered to it.
     let private fitGreedy (b: Budgeted) (whole: bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (underLimit: ContractionTree) =
         let work = b.Ledger.Work
         let keep (f, t, s) =
@@ -311,7 +314,10 @@ module Plan =
     /// reconfigured, then sliced by both scores), priced here at what fitting the free plan cost (`FitWork`, about the
     /// same work), as `refitRanked` prices a refit. (Started while any work was left, it overran the allowance by its
     /// whole cost: on the 4x4 lattice with D = 4 at 1/10 the fit left 2 of the 20 ms, the trial spent 11, and its plan
-    /// was not the one chosen.)
+    /// was not the one chosen.) `auto` asks before the refits of the free search's other trees and after: a refit's
+    /// cheaper plan lowers the floors' allowance, and on the 10x10 lattice with D = 3 at 1/100, once the slicers'
+    /// candidates counted at their CPU (session 21) left room for that refit, its plan (2.7e9 executed flops) kept
+    /// out the first trial whose plan is 1.5e9.
     let private floorTrialFits (b: Budgeted) = b.Ledger.Spent + b.FitWork <= max b.Ledger.Allowance b.Ledger.FloorsAllowance
 
     /// `auto` with the name of the candidate it chose: a search whose budget follows the stakes and is the same on
@@ -403,6 +409,9 @@ module Plan =
                 | Some l, Some m when greedyRun.Largest <= Math.Log2(float m) -> l.Offer greedyRun.Flops
                 | Some l, None -> l.Offer greedyRun.Flops
                 | _ -> ()
+                // Whether the slice-aware search's first trial fits what the ledger or its floors have left, judged
+                // before the refits below too (`floorTrialFits`).
+                let trialFitsBeforeRefits = match budget with Some b -> floorTrialFits b | None -> false
                 // Under a budget: the free search's other trial trees, fitted as the free plan was, while the ledger
                 // has work left or within the refit floor (see `refitRanked`).
                 match budget, limit with
@@ -416,7 +425,7 @@ module Plan =
                 // vain (the limit is a hard constraint there), and before hyper's trials scored by their sliced flops:
                 // per unit of counted work it found the cheaper plans on every row of `stakes limits`.
                 match budget, limit with
-                | Some b, Some l when n <= reconfigureUpTo && (if n <= PlanSliceSearch.leanFloorUpTo then floorTrialFits b else not b.Ledger.Exhausted) && (match b.Fitted with Some (_, _, Some _) | None -> true | _ -> false) ->
+                | Some b, Some l when n <= reconfigureUpTo && (if n <= PlanSliceSearch.leanFloorUpTo then trialFitsBeforeRefits || floorTrialFits b else not b.Ledger.Exhausted) && (match b.Fitted with Some (_, _, Some _) | None -> true | _ -> false) ->
                     let timeSpent () = o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)
                     b.Searched <-
                         PlanSliceSearch.searchWith true b.Ledger.Work (fun () -> timeSpent () || b.Ledger.Exhausted) p o l (defaultArg (sliceSearchTrials "auto" o) 2)

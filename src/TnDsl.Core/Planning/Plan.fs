@@ -265,9 +265,10 @@ module Plan =
     /// its floors before any fit (25-46 ms of counted work): a greedy run, opt_einsum's tree and one reconfiguring
     /// slicer more (3-17 ms there) is the price of not being dearer than `greedy`, which spends a reconfiguring
     /// slicer and sixteen greedy slicer passes on the same trees. Those sixteen passes run here too (eight on each
-    /// tree that needs slicing): on 13 of the 14 networks where `auto` was still dearer (`cands limit count=1000
-    /// skip=closed`) greedy's plan was one of them, and counted at their CPU since session 21 they cost 1-15 ms of
-    /// counted work on networks of 16 to 32 tensors. Counted in the ledger; each plan offered to it.
+    /// tree that needs slicing): on 11 of the 13 networks traced where `auto` was still dearer (`cands limit
+    /// count=1000 skip=closed`, session 20) greedy's plan was one of them. Counted at their CPU since session 21, they
+    /// cost about 1 ms of counted work a tree on 16 tensors and 13 ms on the 32-tensor PEPS norm 4x4 at 1/10. Counted
+    /// in the ledger; each plan offered to it.
     let private fitGreedy (b: Budgeted) (whole: bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (underLimit: ContractionTree) =
         let work = b.Ledger.Work
         let keep (f, t, s) =

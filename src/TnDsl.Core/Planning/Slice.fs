@@ -553,21 +553,23 @@ module PlanSlice =
     /// The share of an exact costing of the tree (`PlanHyper.Work.Steps`) that scoring one candidate index of a greedy
     /// slicer's round counts: 0.01. Since session 20 every slicer scores its candidates on a `Scorer` (one costing per
     /// round or pass, then per candidate a division of the steps that involve it and its loop order, counted apart at
-    /// `candidateOrderWeight`): one candidate so scored takes 0.2-1 us of CPU beyond its loop order where a costing
-    /// of the same tree takes 2-500 us, and fitted over the greedy slicer's passes on 39 trees (`cands slicers
-    /// threads=1`, bench/results/planner.md, session 21) a candidate is 0.004 of a costing plus its loop order at 0.4,
-    /// on the scale of hyper's trials (CPU ÷ counted work 0.83 there). Before, the greedy slicer counted a whole
-    /// costing per candidate and the reconfiguring slicers a quarter, 10-100x the CPU.
+    /// `candidateOrderWeight`): one candidate so scored takes 0.5-6 us of CPU with a few indices sliced where a
+    /// costing of the same tree takes 3-540 us, and fitted over the greedy slicer's passes on 40 trees (`cands
+    /// slicers threads=1`, bench/results/planner.md, session 21) a candidate is 0.004-0.005 of a costing plus its loop
+    /// order, on the scale of hyper's trials. Before, the greedy slicer counted a whole costing per candidate and the
+    /// reconfiguring slicers a quarter: 10-100x the CPU.
     let candidateCosting = 0.01
 
     /// The weight of a candidate's loop order (`orderOps` at `PlanHyper.Work.Rates`) in a greedy slicer's count:
-    /// 0.5 (fitted 0.4 on the scale of hyper's trials, `candidateCosting`). The candidate's order is most of its CPU
-    /// once a few indices are sliced; session 15 weighed it at 3 against costings, which count 3-5x their own CPU.
+    /// 0.5 (fitted 0.39 and 1.13 on the scale of hyper's trials in two runs, at load 6 and 11, `candidateCosting`).
+    /// The candidate's order is most of its CPU once several indices are sliced; session 15 weighed it at 3 against
+    /// costings, which count 3-5x their own CPU.
     let candidateOrderWeight = 0.5
 
     /// The share of an exact costing of the tree that one round of a greedy pass on a `Scorer` counts beside its
-    /// candidates: 0.05 (the largest intermediate found and one index sliced in place; measured 0.02-0.03 of a
-    /// costing, `cands slicers`). The pass's own costing, when it builds its scorer, counts whole.
+    /// candidates: 0.05 (the largest intermediate found and one index sliced in place: the rest of a pass took
+    /// 0.02-0.14 of its costings counted one a round, `cands slicers`). The pass's own costing, when it builds its
+    /// scorer, counts whole.
     let roundCosting = 0.05
 
     /// One greedy pass: while an intermediate is over the limit, slice the closed index of a largest

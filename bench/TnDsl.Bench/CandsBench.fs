@@ -54,6 +54,14 @@ let private describe (p: Indexed) =
     let operand (ix: int array) = String.Join(" ", ix |> Array.map (fun i -> sprintf "%s:%d" p.IndexNames[i] p.Size[i]))
     String.Join(", ", p.Inputs |> Array.map (fun ix -> "[" + operand ix + "]")) + " -> [" + operand p.Output + "]"
 
+/// A problem as the three strings of `NoDearerUnderLimitTests.written`: operands by spaces, each its indices by commas;
+/// the indices' sizes (`name=size` by commas); the output's indices.
+let private writtenForm (p: Indexed) =
+    let names (ix: int array) = String.Join(",", ix |> Array.map (fun i -> p.IndexNames[i]))
+    let used = Array.append (Array.concat p.Inputs) p.Output |> Array.distinct
+    sprintf "\"%s\" \"%s\" \"%s\"" (String.Join(" ", p.Inputs |> Array.map names))
+        (String.Join(",", used |> Array.map (fun i -> sprintf "%s=%d" p.IndexNames[i] p.Size[i]))) (names p.Output)
+
 /// The figure an objective minimises, as `tn plan` reports it.
 let private figure (objective: Objective) (r: PlanResult) =
     match objective, r.Cost with
@@ -95,6 +103,7 @@ let private largestOf (r: PlanResult) =
 /// `hyper` (`trials=N`, default 8) and `auto` plan under it, flops objective. Counts per family and fraction (a)
 /// plans dearer than greedy's by executed flops (the sliced plan's, as `tn plan` reports it), with the worst ratio,
 /// (b) refusals where greedy's plan fits, (c) plans over the limit. Arguments as `run` (`count=N`, default 1000;
+/// `written` prints each dearer network as `NoDearerUnderLimitTests.written` reads it;
 /// the large families are skipped unless `only=` names them: `skip=` defaults to "28-40").
 let runLimit (args: string array) =
     let arg (key: string) fallback =
@@ -104,6 +113,7 @@ let runLimit (args: string array) =
     let trials = int (arg "trials" "8")
     let least = BigInteger(int64 (arg "min" "16"))
     let show = args |> Array.contains "show"
+    let written = args |> Array.contains "written"
     let only = arg "only" ""
     let skip = arg "skip" (if only = "" then "28-40" else "\u0000")
     let fractions = (arg "fractions" "2,10,100").Split ',' |> Array.map int64
@@ -155,7 +165,8 @@ let runLimit (args: string array) =
                                         let f = limitedFlops r
                                         dearer[j] <- dearer[j] + 1
                                         worst[j] <- max worst[j] (float f / float gf)
-                                        if show then printfn "    %s dearer at %O (%O > %O): %s" opt limit f gf (describe p))
+                                        if show then printfn "    %s dearer at %O (%O > %O): %s" opt limit f gf (describe p)
+                                        if written then printfn "      %s" (writtenForm p))
                         | _ -> ())
             let cell j =
                 (if dearer[j] = 0 then "0" else sprintf "%d (x%.3g)" dearer[j] worst[j]) + sprintf " / %d" refused[j]
@@ -167,12 +178,134 @@ let runLimit (args: string array) =
     printfn "  %d plans per optimizer; dearer: auto %d, hyper %d, random-greedy %d; refused where greedy fits: auto %d, hyper %d, random-greedy %d; over the limit: auto %d, hyper %d, random-greedy %d, greedy %d"
         plans dearerAll[0] dearerAll[1] dearerAll[2] refusedAll[0] refusedAll[1] refusedAll[2] overAll[0] overAll[1] overAll[2] overAll[3]
 
+/// What one counted unit of the greedy slicer's work costs (`cands slicers`): per network and limit (1/10 and 1/100
+/// of greedy's largest intermediate), greedy's free tree sliced by one deterministic pass on a `PlanSlice.Scorer`, as
+/// `PlanSlice.findCountedOrders` does it. The pass is timed whole (process CPU, repeated until it takes 0.3 s), then
+/// replayed without scoring (the same rounds' `OverLimit` and `Slice`, the prune): the difference is the candidates'
+/// CPU. Printed beside it: the counted seconds the ledger gives the candidates (`PlanSlice.candidateCosting` of
+/// a costing and the loop order at `PlanSlice.candidateOrderWeight`, at `PlanHyper.Work.Rates`), the rest of the pass's counted work (rounds, its costings, its loop order) against the
+/// replay's CPU, a fresh exact costing's CPU (`Cost.steps`), and CPU ÷ counted of 8 hyper trials on the same network
+/// without a limit (the work the rates were fitted to: the scale the slicer should share). Then the weights of a
+/// candidate's costing and loop order fitted by relative least squares to the candidates' CPU, divided by the
+/// geometric mean of the hyper trials' CPU ÷ counted, and the same for the rest of the pass. Arguments: `count=N` random connected networks of 8-30
+/// tensors (default 12; the family of `cands limit`), `seed=S`, `only=TEXT`. Threads 1.
+let slicers (args: string array) =
+    let arg (key: string) fallback =
+        args |> Array.tryPick (fun a -> if a.StartsWith(key + "=") then Some(a.Substring(key.Length + 1)) else None) |> Option.defaultValue fallback
+    let count = int (arg "count" "12")
+    let seed = int (arg "seed" "17")
+    let only = arg "only" ""
+    let load () = try (IO.File.ReadAllText "/proc/loadavg").Split(' ')[0] with _ -> "?"
+    let rng = Random(seed)
+    let cases =
+        [ yield "lattice 4x4 D=4", index (HyperBench.lattice 4 4 4)
+          yield "lattice 6x6 D=3", index (HyperBench.lattice 6 6 3)
+          yield "lattice 8x8 D=4", index (HyperBench.lattice 8 8 4)
+          yield "lattice 10x10 D=3", index (HyperBench.lattice 10 10 3)
+          yield "lattice 12x12 D=2", index (HyperBench.lattice 12 12 2)
+          yield "lattice 16x16 D=2", index (HyperBench.lattice 16 16 2)
+          yield "lattice 24x24 D=2", index (HyperBench.lattice 24 24 2)
+          yield "PEPS norm 4x4 D=3 d=2", index (HyperBench.pepsNorm 4 4 3 2)
+          yield "PEPS norm 5x5 D=2 d=2", index (HyperBench.pepsNorm 5 5 2 2)
+          yield "3-regular n=16 d=2", index (PlanBench.randomRegular 16 2 1601)
+          yield "3-regular n=50 d=2", index (PlanBench.randomRegular 50 2 5001)
+          yield "3-regular n=100 d=2", index (PlanBench.randomRegular 100 2 10001)
+          for k in 1 .. count do
+              let p = index (connected rng (8 + rng.Next 23) (rng.Next 12) 5 (rng.Next 2 = 0))
+              yield sprintf "connected %d (%d tensors)" k p.Inputs.Length, p ]
+        |> List.filter (fun (label, _) -> label.Contains only)
+    let rates = PlanHyper.Work.Rates
+    let serial = { PlanOptions.defaults with Parallel = false }
+    // CPU seconds of one call, repeated until the calls take 0.3 s (the first call, which may compile, left out).
+    let per (f: unit -> unit) =
+        f ()
+        let mutable reps = 1
+        let mutable cpu = 0.0
+        while cpu < 300.0 do
+            let _, _, c = timeCpu (fun () -> for _ in 1 .. reps do f ())
+            cpu <- c
+            if cpu < 300.0 then reps <- reps * 2
+        cpu / 1000.0 / float reps
+    let warm = index (HyperBench.lattice 4 4 3)
+    PlanSlice.findWith 1 warm (PlanGreedy.bestGreedy warm serial).Tree (BigInteger 16) |> ignore
+    printfn "the greedy slicer's counted work against its CPU: one deterministic pass on greedy's free tree (serial, threads 1, %d cores, load %s); rates: steps %.3g s, orders %.3g s; a candidate counts %.3g of a costing and its loop order at %.3g"
+        Environment.ProcessorCount (load ()) rates[2] rates[5] PlanSlice.candidateCosting PlanSlice.candidateOrderWeight
+    printfn "  %-30s %5s %5s %6s %6s %8s %10s %10s %7s %10s %10s %7s %9s %8s" "network, limit" "steps" "k" "rounds" "cands" "us/cand" "cand cpu s" "counted s" "cpu/cnt" "rest cpu s" "counted s" "cpu/cnt" "costing s" "hyper c/c"
+    let candRows = ResizeArray()
+    let restRows = ResizeArray()
+    let hyperRatios = ResizeArray()
+    for (label, p) in cases do
+        let t = (PlanGreedy.bestGreedy p serial).Tree
+        let largest = Cost.largestIntermediate p t
+        let n = float t.Steps.Length
+        let hyper =
+            lazy
+                (let s, _, cpu = timeCpu (fun () -> PlanHyper.searchWith None p { serial with Trials = 8 })
+                 cpu / 1000.0 / s.Work.Seconds)
+        for share in [ 10; 100 ] do
+            let limit = BigInteger.Max(BigInteger.One, largest / BigInteger share)
+            let name = sprintf "%s 1/%d" label share
+            // The pass replayed: its rounds, their candidates, the index each sliced.
+            let scorer = PlanSlice.Scorer(p, t)
+            let chosen = ResizeArray()
+            let mutable rounds = 0
+            let mutable cands = 0
+            let mutable candOps = 0.0
+            let mutable fits = true
+            let mutable go = true
+            while go do
+                let largest, candidates = scorer.OverLimit()
+                if largest <= limit then go <- false
+                elif candidates.Length = 0 then
+                    fits <- false
+                    go <- false
+                else
+                    rounds <- rounds + 1
+                    cands <- cands + candidates.Length
+                    candOps <- candOps + float candidates.Length * PlanSlice.orderOps t.Steps.Length (scorer.Count + 1)
+                    let best = candidates |> Array.minBy (fun i -> scorer.Executed i, -p.Size[i], i)
+                    chosen.Add best
+                    scorer.Slice best
+            if fits && largest > limit && cands > 0 then
+                let ix = scorer.Prune limit
+                let pass = per (fun () -> PlanSlice.findCountedOrders (ref 0.0) (ref 0.0) 1 p t limit |> ignore)
+                let replay =
+                    per (fun () ->
+                        let s = PlanSlice.Scorer(p, t)
+                        for i in chosen do
+                            s.OverLimit() |> ignore
+                            s.Slice i
+                        s.OverLimit() |> ignore
+                        s.Prune limit |> ignore
+                        PlanSlice.flopsOf p t ix |> ignore)
+                let costing = per (fun () -> Cost.steps p t |> ignore)
+                let candCpu = max 1e-9 (pass - replay)
+                let candCounted = PlanSlice.candidateCosting * float cands * n * rates[2] + PlanSlice.candidateOrderWeight * candOps * rates[5]
+                let candUnits = [| float cands * n * rates[2]; candOps * rates[5] |]
+                // The rest as the pass counts it: the pass's costing and its rounds (`PlanSlice.roundCosting`), the final
+                // set's loop order.
+                let restUnits = [| (1.0 + PlanSlice.roundCosting * float rounds) * n * rates[2]; PlanSlice.orderOps t.Steps.Length ix.Length * rates[5] |]
+                let ratio = hyper.Force()
+                hyperRatios.Add ratio
+                candRows.Add((candUnits, candCpu))
+                restRows.Add((restUnits, replay))
+                printfn "  %-30s %5d %5d %6d %6d %8.2f %10.4g %10.4g %7.2f %10.4g %10.4g %7.2f %9.3g %8.2f" name t.Steps.Length ix.Length rounds cands
+                    (candCpu / float cands * 1e6) candCpu candCounted (candCpu / candCounted) replay (Array.sum restUnits) (replay / Array.sum restUnits) costing ratio
+    let g = Math.Exp(hyperRatios |> Seq.averageBy Math.Log)
+    let fitted = HyperBench.fitRelative candRows |> Array.map (fun r -> r / g)
+    let rest = HyperBench.fitRelative restRows |> Array.map (fun r -> r / g)
+    printfn "hyper trials' cpu / counted: geometric mean %.2f (%.2f-%.2f)" g (Seq.min hyperRatios) (Seq.max hyperRatios)
+    printfn "fitted on the hyper trials' scale (relative least squares): a candidate = %.3g of a costing + its loop order at %.3g; the rest of the pass = %.3g of its costings + its loop order at %.3g"
+        fitted[0] fitted[1] rest[0] rest[1]
+
+
 /// Counts, per family of networks and objective, how often `auto`, `hyper` (fixed trials) and `random-greedy` (8
 /// trials) are dearer than `greedy` by the objective, and the worst ratio. Arguments: `count=N` (random expressions
 /// per objective, default 2000), `seed=S`, `trials=N` (hyper's, default 8), `objectives=flops,size,write`,
 /// `only=TEXT` (families whose name contains it), `skip=TEXT` (families whose name does not), `show` (print each case that is dearer). Threads 1.
 let run (args: string array) =
-    if args |> Array.contains "limit" then runLimit (args |> Array.filter ((<>) "limit")) else
+    if args |> Array.contains "limit" then runLimit (args |> Array.filter ((<>) "limit"))
+    elif args |> Array.contains "slicers" then slicers args else
     let arg (key: string) fallback =
         args |> Array.tryPick (fun a -> if a.StartsWith(key + "=") then Some(a.Substring(key.Length + 1)) else None) |> Option.defaultValue fallback
     let count = int (arg "count" "2000")

@@ -407,7 +407,7 @@ let export (args: string array) =
 /// Rates r (seconds per unit of each kind of counted work) such that Σ_k counts_k r_k matches each row's CPU time
 /// with the least relative error: least squares through the origin, each row divided by its CPU time so that every
 /// network counts alike (Math.NET's QR). A kind that no row counts gets rate 0.
-let private fitRelative (rows: seq<float array * float>) =
+let fitRelative (rows: seq<float array * float>) =
     let rows = Array.ofSeq rows
     let kinds = (fst rows[0]).Length
     let used = [| for k in 0 .. kinds - 1 do if rows |> Array.exists (fun (c, _) -> c[k] <> 0.0) then k |]

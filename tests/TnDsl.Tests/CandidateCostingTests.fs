@@ -10,7 +10,7 @@ open TnDsl
 open TnDsl.Tests.PlanTests
 
 // The greedy slicers score each round's candidates from one costing of the tree (`PlanSlice.flopsOfEach`), not one
-// costing per candidate (`PlanSlice.flopsOf`), and count a candidate as `PlanSliceSearch.candidateCosting` of a
+// costing per candidate (`PlanSlice.flopsOf`), and count a candidate as `PlanSlice.candidateCosting` of a
 // costing (session 14, s14-cpu; bench/results/planner.md, "Under a memory limit: the slicers' candidates").
 
 /// The slicer's choice among `candidates` by a fresh costing per candidate (the rule before): least executed flops
@@ -61,7 +61,7 @@ let ``the slicer's passes in parallel choose the same set and count the same wor
         let largest = Cost.largestIntermediate p t
         let limit = BigInteger.Max(Problem.elements p p.Output, largest / BigInteger 8)
         let run inParallel =
-            let costings = ref 0L
+            let costings = ref 0.0
             let orders = ref 0.0
             let found = PlanSlice.findCountedOrdersWith inParallel costings orders 8 p t limit
             found, costings.Value, orders.Value
@@ -90,3 +90,24 @@ let ``the executed-flops fit of the 12x12 lattice at 1/100 is the fit of a fresh
         // now, plus the round's scoring costing (0.327 s).
         Assert.True(work.Seconds < 0.36, sprintf "counted %.3f s" work.Seconds)
     | _ -> failwith "no fit"
+
+[<Fact>]
+let ``one pass of the greedy slicer counts a costing for its scorer and little per round and candidate`` () =
+    // On the 12x12 lattice with D = 2 at 1/100 of greedy's largest intermediate one deterministic pass has 19 rounds
+    // and 489 candidates; each candidate counted a whole costing and each round one more (509 costings of the tree)
+    // until the scorer (session 20) made a candidate 0.2-40 us of CPU where a costing of this tree takes 90 us
+    // (`cands slicers`): one costing, `PlanSlice.roundCosting` a round, `PlanSlice.candidateCosting` a candidate now.
+    let p = TnDsl.Tests.Support.benchLattice 12 12 2L
+    let t = (PlanGreedy.bestGreedy p { PlanOptions.defaults with Parallel = false }).Tree
+    let limit = Cost.largestIntermediate p t / BigInteger 100
+    let count () =
+        let costings = ref 0.0
+        let orders = ref 0.0
+        let found = PlanSlice.findCountedOrders costings orders 1 p t limit
+        found, costings.Value, orders.Value
+    let found, costings, orders = count ()
+    Assert.True(found.IsSome)
+    Assert.True(costings < 10.0, sprintf "counted %.2f costings" costings)
+    Assert.True(orders > 0.0)
+    // Counted, not timed: the same counts again.
+    Assert.Equal((found, costings, orders), count ())

@@ -96,3 +96,16 @@ let ``auto's floors cost less counted work than floors that run whatever the sta
         // The trade, in the ledger's own units: counted search plus modelled contraction time is no more.
         Assert.True(spentFloored + seconds floored <= spentUnfloored + seconds unfloored,
                     sprintf "%dx%d D=%d: %.3f + %.3g s against %.3f + %.3g s" rows rows dBond spentFloored (seconds floored) spentUnfloored (seconds unfloored))
+
+[<Fact>]
+let ``auto keeps the slice-aware search's plan of the 10x10 lattice with D = 3 at 1/100 when a refit lowers the floors`` () =
+    // With the slicers' candidates counted at their CPU (session 21) the free search's second tree is refitted within
+    // the refit floor and its plan (2.728e9 executed flops, a 0.27 s contraction) shrank the floors below what the
+    // ledger had spent, so the slice-aware search's first trial, whose plan is 1.521e9, no longer started. It is
+    // judged against the ledger as it stood before the refits.
+    let p = TnDsl.Tests.Support.benchLattice 10 10 3L
+    let r, spent = Plan.runAutoWith (Some Plan.floors) { serial with MemoryLimit = Some 1771L } p
+    let flops, largest = figures r
+    Assert.True(largest <= BigInteger 1771)
+    Assert.True(flops <= BigInteger 1521000000L * BigInteger 1001 / BigInteger 1000, sprintf "%O executed flops (%s)" flops r.Chosen)
+    Assert.True(spent < 0.75, sprintf "counted %.3f s" spent)

@@ -189,10 +189,10 @@ module Plan =
             let everySlice = if whole || ledger.FloorsAllow || executed.IsNone then by PlanSliceSearch.EverySlice else None
             let asIs =
                 if whole || ledger.FloorsAllow || (executed.IsNone && everySlice.IsNone) then
-                    let costings = ref 0L
+                    let costings = ref 0.0
                     let orders = ref 0.0
                     let found = PlanSlice.findCountedOrders costings orders 1 p t limit
-                    work.Steps <- work.Steps + float t.Steps.Length * float costings.Value
+                    work.Steps <- work.Steps + float t.Steps.Length * costings.Value
                     work.Orders <- work.Orders + orders.Value
                     found |> Option.map (fun ix -> sliced (t, ix))
                 else None
@@ -264,7 +264,11 @@ module Plan =
     /// gives greedy's plan. On the nine whose plans contract in 6 us to 1.7 ms the free search spends the ledger and
     /// its floors before any fit (25-46 ms of counted work): a greedy run, opt_einsum's tree and one reconfiguring
     /// slicer more (3-17 ms there) is the price of not being dearer than `greedy`, which spends a reconfiguring
-    /// slicer and sixteen greedy slicer passes on the same trees. Counted in the ledger; each plan offered to it.
+    /// slicer and sixteen greedy slicer passes on the same trees. Those sixteen passes run here too (eight on each
+    /// tree that needs slicing): on 11 of the 13 networks traced where `auto` was still dearer (`cands limit
+    /// count=1000 skip=closed`, session 20) greedy's plan was one of them. Counted at their CPU since session 21, they
+    /// cost about 1 ms of counted work a tree on 16 tensors and 13 ms on the 32-tensor PEPS norm 4x4 at 1/10. Counted
+    /// in the ledger; each plan offered to it.
     let private fitGreedy (b: Budgeted) (whole: bool) (p: Indexed) (o: PlanOptions) (limit: BigInteger) (underLimit: ContractionTree) =
         let work = b.Ledger.Work
         let keep (f, t, s) =
@@ -275,10 +279,20 @@ module Plan =
                 b.Fitted <- Some(f, t, s)
                 b.FittedRank <- 0
                 b.FittedGreedy <- true
+        // The greedy slicer's eight passes on a tree as is, as `greedy` slices its trees (`fitLimit`), counted.
+        let passes (t: ContractionTree) =
+            let costings = ref 0.0
+            let orders = ref 0.0
+            let found = PlanSlice.findCountedOrders costings orders 8 p t limit
+            work.Steps <- work.Steps + float t.Steps.Length * (costings.Value + 2.0)
+            work.Orders <- work.Orders + orders.Value
+            found |> Option.iter (fun ix ->
+                let s = PlanSliceSearch.figuresCounted work p t ix
+                keep (s.Flops, t, Some s))
         let underLimit = PlanReduce.leaves p o.Objective (Some limit) underLimit
         work.Steps <- work.Steps + float underLimit.Steps.Length
         let c = Cost.report p underLimit
-        if c.LargestIntermediate <= limit then keep (c.Flops, underLimit, None)
+        if c.LargestIntermediate <= limit then keep (c.Flops, underLimit, None) else passes underLimit
         // The greedy optimizer's tree without the limit: a greedy run, opt_einsum's tree and comparing the two.
         let n = float p.Inputs.Length
         let free = { o with MemoryLimit = None }
@@ -286,7 +300,9 @@ module Plan =
         let tree = PlanGreedy.greedyTree p free (PlanGreedy.bestGreedy p free)
         work.Steps <- work.Steps + 4.0 * float tree.Steps.Length
         let tree = PlanReduce.leaves p o.Objective (Some limit) tree
-        if b.Free <> Some tree then fitFree b.Ledger whole p limit tree |> Option.iter keep
+        if b.Free <> Some tree then
+            fitFree b.Ledger whole p limit tree |> Option.iter keep
+            if Cost.largestIntermediate p tree > limit then passes tree
 
     /// Where `auto` fits greedy's trees under its ledger whatever it says (`fitGreedy`): networks of up to 32 tensors
     /// where fitting the free plan cost at most 40 ms of counted work (twice the floors' `Seconds`). On the 11 networks
@@ -299,7 +315,10 @@ module Plan =
     /// reconfigured, then sliced by both scores), priced here at what fitting the free plan cost (`FitWork`, about the
     /// same work), as `refitRanked` prices a refit. (Started while any work was left, it overran the allowance by its
     /// whole cost: on the 4x4 lattice with D = 4 at 1/10 the fit left 2 of the 20 ms, the trial spent 11, and its plan
-    /// was not the one chosen.)
+    /// was not the one chosen.) `auto` asks before the refits of the free search's other trees and after: a refit's
+    /// cheaper plan lowers the floors' allowance, and on the 10x10 lattice with D = 3 at 1/100, once the slicers'
+    /// candidates counted at their CPU (session 21) left room for that refit, its plan (2.7e9 executed flops) kept
+    /// out the first trial whose plan is 1.5e9.
     let private floorTrialFits (b: Budgeted) = b.Ledger.Spent + b.FitWork <= max b.Ledger.Allowance b.Ledger.FloorsAllowance
 
     /// `auto` with the name of the candidate it chose: a search whose budget follows the stakes and is the same on
@@ -391,6 +410,9 @@ module Plan =
                 | Some l, Some m when greedyRun.Largest <= Math.Log2(float m) -> l.Offer greedyRun.Flops
                 | Some l, None -> l.Offer greedyRun.Flops
                 | _ -> ()
+                // Whether the slice-aware search's first trial fits what the ledger or its floors have left, judged
+                // before the refits below too (`floorTrialFits`).
+                let trialFitsBeforeRefits = match budget with Some b -> floorTrialFits b | None -> false
                 // Under a budget: the free search's other trial trees, fitted as the free plan was, while the ledger
                 // has work left or within the refit floor (see `refitRanked`).
                 match budget, limit with
@@ -404,7 +426,7 @@ module Plan =
                 // vain (the limit is a hard constraint there), and before hyper's trials scored by their sliced flops:
                 // per unit of counted work it found the cheaper plans on every row of `stakes limits`.
                 match budget, limit with
-                | Some b, Some l when n <= reconfigureUpTo && (if n <= PlanSliceSearch.leanFloorUpTo then floorTrialFits b else not b.Ledger.Exhausted) && (match b.Fitted with Some (_, _, Some _) | None -> true | _ -> false) ->
+                | Some b, Some l when n <= reconfigureUpTo && (if n <= PlanSliceSearch.leanFloorUpTo then trialFitsBeforeRefits || floorTrialFits b else not b.Ledger.Exhausted) && (match b.Fitted with Some (_, _, Some _) | None -> true | _ -> false) ->
                     let timeSpent () = o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)
                     b.Searched <-
                         PlanSliceSearch.searchWith true b.Ledger.Work (fun () -> timeSpent () || b.Ledger.Exhausted) p o l (defaultArg (sliceSearchTrials "auto" o) 2)
@@ -623,10 +645,10 @@ module Plan =
                              match budget with
                              | Some b -> b.Ledger.Work, (if b.Ledger.Exhausted then 1 else 8), false
                              | None -> work, 8, o.Parallel
-                         let costings = ref 0L
+                         let costings = ref 0.0
                          let orders = ref 0.0
                          let found = PlanSlice.findCountedOrdersWith inParallel costings orders repeats p t limit
-                         counted.Steps <- counted.Steps + float t.Steps.Length * float (costings.Value + 2L)
+                         counted.Steps <- counted.Steps + float t.Steps.Length * (costings.Value + 2.0)
                          counted.Orders <- counted.Orders + orders.Value
                          if budget.IsSome then
                              found |> Option.iter (fun ix -> PlanSliceSearch.countOrder counted t ix.Length)

@@ -107,10 +107,10 @@ module PlanHyper =
             if Cost.largestIntermediate p t <= limit then struct (a, b)
             elif not o.Slice then struct (Double.PositiveInfinity, b)
             else
-                let costings = ref 0L
+                let costings = ref 0.0
                 let orders = ref 0.0
                 let found = PlanSlice.findCountedOrders costings orders 1 p t limit
-                work.Steps <- work.Steps + steps * float costings.Value
+                work.Steps <- work.Steps + steps * costings.Value
                 work.Orders <- work.Orders + orders.Value
                 match found with
                 | Some ix ->

@@ -48,23 +48,6 @@ module PlanSliceSearch =
             countOrder work tree sliced.Length
             PlanHyper.reconfigureReuseCounted work stop (Some limit64) p (PlanSlice.bestOrder p tree sliced) 8 2 tree
 
-    /// The share of an exact costing of the tree (`PlanHyper.Work.Steps`) that scoring one candidate index of a
-    /// greedy slicer's round counts: a quarter. The candidates are scored from one costing of the tree per round
-    /// (`PlanSlice.flopsOfEach`: each divides the flops of the steps that involve it, then takes its own loop
-    /// order, counted apart in `Work.Orders`); one candidate so scored took 0.06-0.36 of the CPU of costing the
-    /// tree again for it (`PlanSlice.flopsOf`) on hyper's trees of the 12x12 and 16x16 lattices with D = 2 and the
-    /// 8x8 with D = 4 (bench/results/planner.md, session 14), where each used to count as one costing.
-    let candidateCosting = 0.25
-
-    /// The weight of a candidate's loop order (`PlanSlice.orderOps` at `PlanHyper.Work.Rates`) in a greedy slicer's
-    /// count: 3. Measured in one process (session 15, bench/results/planner.md), a costing that counts 3 us a step
-    /// takes 0.6-1.1 us of CPU a step and a loop order that counts 3 ns an operation takes 1.5-6 ns: the order counts
-    /// about a third of what the costing it sits beside counts for the same CPU. Where the tree is small and most
-    /// bonds are sliced (the 4x4 lattice with D = 4 at 2 elements) a candidate's CPU is mostly its order, and a
-    /// quarter costing plus the order at weight 1 freed counted work that the slice-aware search then spent at
-    /// 1.2x the CPU.
-    let candidateOrderWeight = 3.0
-
     /// The candidate of least score (ties: the larger index, then the lower id).
     let private cheapest (p: Indexed) (candidates: int array) (scores: BigInteger array) =
         Array.zip scores candidates |> Array.minBy (fun (s, i) -> s, -p.Size[i], i) |> snd
@@ -101,10 +84,10 @@ module PlanSliceSearch =
                     |> Array.distinct
                     |> Array.filter (fun i -> not p.IsOutput[i] && not (Array.contains i sliced))
             // The round's costing in `grow`, one here (the candidates are scored from it), one when broad, and
-            // `candidateCosting` of one per candidate (broad: every index of every intermediate over the limit, often
-            // many more than a largest intermediate's).
-            work.Steps <- work.Steps + steps * (float (2 + (if broad then 1 else 0)) + candidateCosting * float candidates.Length)
-            if score = Executed then work.Orders <- work.Orders + candidateOrderWeight * float candidates.Length * PlanSlice.orderOps tree.Steps.Length (sliced.Length + 1)
+            // `PlanSlice.candidateCosting` of one per candidate (broad: every index of every intermediate over the
+            // limit, often many more than a largest intermediate's).
+            work.Steps <- work.Steps + steps * (float (2 + (if broad then 1 else 0)) + PlanSlice.candidateCosting * float candidates.Length)
+            if score = Executed then work.Orders <- work.Orders + PlanSlice.candidateOrderWeight * float candidates.Length * PlanSlice.orderOps tree.Steps.Length (sliced.Length + 1)
             let scores =
                 if score = Executed then PlanSlice.flopsOfEach p tree sliced candidates
                 else
@@ -176,8 +159,8 @@ module PlanSliceSearch =
         let choose (tree: ContractionTree) (sliced: int array) (largest: int array) =
             let inPool = largest |> Array.filter pool.Contains
             let candidates = if inPool.Length > 0 then inPool else largest
-            work.Steps <- work.Steps + float tree.Steps.Length * (2.0 + candidateCosting * float candidates.Length)
-            work.Orders <- work.Orders + candidateOrderWeight * float candidates.Length * PlanSlice.orderOps tree.Steps.Length (sliced.Length + 1)
+            work.Steps <- work.Steps + float tree.Steps.Length * (2.0 + PlanSlice.candidateCosting * float candidates.Length)
+            work.Orders <- work.Orders + PlanSlice.candidateOrderWeight * float candidates.Length * PlanSlice.orderOps tree.Steps.Length (sliced.Length + 1)
             let scores = PlanSlice.flopsOfEach p tree sliced candidates
             cheapest p candidates scores
         let memo = PlanHyper.ReconfigureMemo()

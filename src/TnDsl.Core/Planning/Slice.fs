@@ -314,7 +314,7 @@ module PlanSlice =
     /// steps found once (walking up from its carriers), and a candidate's loop order is `orderOf`'s, from the same
     /// floats in the same order. One-slice flops are summed per level in int64 where the tree's unsliced flops fit it
     /// (slicing only divides them), else in BigInteger. Not thread-safe: one per pass.
-    type private Scorer(p: Indexed, t: ContractionTree) =
+    type Scorer(p: Indexed, t: ContractionTree) =
         let n = t.Leaves
         let m = t.Steps.Length
         let steps = Cost.steps p t
@@ -550,10 +550,32 @@ module PlanSlice =
                 go (adapt tree next) next (round + 1)
         go tree [||] 0
 
+    /// The share of an exact costing of the tree (`PlanHyper.Work.Steps`) that scoring one candidate index of a greedy
+    /// slicer's round counts: 0.01. Since session 20 every slicer scores its candidates on a `Scorer` (one costing per
+    /// round or pass, then per candidate a division of the steps that involve it and its loop order, counted apart at
+    /// `candidateOrderWeight`): one candidate so scored takes 0.5-6 us of CPU with a few indices sliced where a
+    /// costing of the same tree takes 3-540 us, and fitted over the greedy slicer's passes on 40 trees (`cands
+    /// slicers threads=1`, bench/results/planner.md, session 21) a candidate is 0.004-0.005 of a costing plus its loop
+    /// order, on the scale of hyper's trials. Before, the greedy slicer counted a whole costing per candidate and the
+    /// reconfiguring slicers a quarter: 10-100x the CPU.
+    let candidateCosting = 0.01
+
+    /// The weight of a candidate's loop order (`orderOps` at `PlanHyper.Work.Rates`) in a greedy slicer's count:
+    /// 0.5 (fitted 0.39 and 1.13 on the scale of hyper's trials in two runs, at load 6 and 11, `candidateCosting`).
+    /// The candidate's order is most of its CPU once several indices are sliced; session 15 weighed it at 3 against
+    /// costings, which count 3-5x their own CPU.
+    let candidateOrderWeight = 0.5
+
+    /// The share of an exact costing of the tree that one round of a greedy pass on a `Scorer` counts beside its
+    /// candidates: 0.05 (the largest intermediate found and one index sliced in place: the rest of a pass took
+    /// 0.02-0.14 of its costings counted one a round, `cands slicers`). The pass's own costing, when it builds its
+    /// scorer, counts whole.
+    let roundCosting = 0.05
+
     /// One greedy pass: while an intermediate is over the limit, slice the closed index of a largest
     /// intermediate that leaves the least executed flops (log2 flops plus Gumbel noise of the given temperature
     /// when it is positive; ties: the larger index, then the lower id).
-    let private greedyPass (costings: int64 ref) (orders: float ref) (p: Indexed) (t: ContractionTree) (limit: BigInteger) (temperature: float) (rng: Random) =
+    let private greedyPass (costings: float ref) (orders: float ref) (p: Indexed) (t: ContractionTree) (limit: BigInteger) (temperature: float) (rng: Random) =
         let lf (b: BigInteger) = if b.Sign <= 0 then 0.0 else BigInteger.Log(b, 2.0)
         // `grow` with the tree as is, on one `Scorer` for the whole pass: the same rounds and the same set.
         let scorer = Scorer(p, t)
@@ -562,10 +584,10 @@ module PlanSlice =
             if largest <= limit then Some(scorer.Prune limit)
             elif candidates.Length = 0 then None
             else
-                // The round's costing of the tree, then one per candidate, each with its loop order: the counts as
-                // when each was a costing (an over-count, kept since callers read `costings` as whole costings).
-                costings.Value <- costings.Value + 1L + int64 candidates.Length
-                orders.Value <- orders.Value + float candidates.Length * orderOps t.Steps.Length (scorer.Count + 1)
+                // The round on the scorer, then each candidate with its loop order (`roundCosting`,
+                // `candidateCosting` and `candidateOrderWeight`: what they take of CPU, in costings of the tree).
+                costings.Value <- costings.Value + roundCosting + candidateCosting * float candidates.Length
+                orders.Value <- orders.Value + candidateOrderWeight * float candidates.Length * orderOps t.Steps.Length (scorer.Count + 1)
                 let flops = candidates |> Array.map scorer.Executed
                 let scored =
                     candidates
@@ -583,14 +605,15 @@ module PlanSlice =
     /// best (least executed flops, then fewest indices) of a deterministic greedy pass and `repeats` - 1 passes
     /// with noise, each seeded by its number, so the choice is reproducible. Each pass slices, while an
     /// intermediate is over the limit, the closed index of a largest one that leaves the least executed flops.
-    /// `costings` counts the exact costings of the whole tree this does (one per candidate index per round, one
-    /// per round and per pass), the work a search that scores trees by their sliced flops pays for; `orders` the
-    /// operations of the loop orders it chooses (`orderOps`: one per candidate scored and one per pass's result).
+    /// `costings` counts its work in exact costings of the whole tree (one per pass, which builds its scorer, and
+    /// `roundCosting` per round and `candidateCosting` per candidate index scored), the work a search that scores
+    /// trees by their sliced flops pays for; `orders` the operations of the loop orders it chooses (`orderOps`: one
+    /// per candidate scored, at `candidateOrderWeight`, and one per pass's result).
     /// With `inParallel`, the passes run on the thread pool: each is seeded by its number and counted on its own, so
     /// the choice and the counts are the same as run one after another.
-    let findCountedOrdersWith (inParallel: bool) (costings: int64 ref) (orders: float ref) (repeats: int) (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =
+    let findCountedOrdersWith (inParallel: bool) (costings: float ref) (orders: float ref) (repeats: int) (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =
         let pass r =
-            let passCostings = ref 1L
+            let passCostings = ref 1.0
             let passOrders = ref 0.0
             let found =
                 greedyPass passCostings passOrders p t limit (if r = 0 then 0.0 else 0.5) (Random(r * 7919 + 1))
@@ -606,12 +629,12 @@ module PlanSlice =
         if passes.Length = 0 then None else Some(passes |> Array.minBy fst |> snd)
 
     /// `findCountedOrdersWith` with the passes one after another.
-    let findCountedOrders (costings: int64 ref) (orders: float ref) (repeats: int) (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =
+    let findCountedOrders (costings: float ref) (orders: float ref) (repeats: int) (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =
         findCountedOrdersWith false costings orders repeats p t limit
 
     /// `findCountedOrders` without the counts.
     let findWith (repeats: int) (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =
-        findCountedOrders (ref 0L) (ref 0.0) repeats p t limit
+        findCountedOrders (ref 0.0) (ref 0.0) repeats p t limit
 
     /// `findWith` with eight passes.
     let find (p: Indexed) (t: ContractionTree) (limit: BigInteger) = findWith 8 p t limit

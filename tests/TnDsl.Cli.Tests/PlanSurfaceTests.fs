@@ -184,3 +184,20 @@ let ``tn plan on a folder says it is a folder, not that there is no such file`` 
         Assert.Contains("TN0007", err)
         Assert.Contains("it is a folder, not a network file", err)
         Assert.DoesNotContain("no such file", err))
+
+[<Fact>]
+let ``tn plan --json on a .tn file gives the checker's warnings in its diagnostics, and stderr once each`` () =
+    // They went to stderr only, so a reader of the JSON never saw that the network is disconnected (session 21's probe).
+    inScratch "tndsl-s21-" (fun dir ->
+        let file = Path.Combine(dir, "disc.tn")
+        File.WriteAllText(
+            file,
+            "network disc(d: int = 3) {\n  index a: d\n  index b: d\n  index c: 4\n  index e: 5\n  weight A: (a, b)\n  weight B: (b, a)\n  weight C: (c, e)\n  weight D: (e)\n  output (c)\n}\n")
+        let code, out, err = plan [ file; "--json" ]
+        assertExit 0 (code, out, err)
+        let codes =
+            [ for d in JsonDocument.Parse(out).RootElement.GetProperty("diagnostics").EnumerateArray() ->
+                d.GetProperty("code").GetString() ]
+        Assert.Contains("TN0213", codes)
+        Assert.Equal(1, codes |> List.filter ((=) "TN0213") |> List.length)
+        Assert.Equal(1, err.Split("TN0213").Length - 1))

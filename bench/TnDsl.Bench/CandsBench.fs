@@ -124,6 +124,8 @@ let runLimit (args: string array) =
     let dearerAll = Array.zeroCreate<int> 3
     let refusedAll = Array.zeroCreate<int> 3
     let overAll = Array.zeroCreate<int> 4
+    // Plans whose `Chosen` says "sliced" and that slice nothing.
+    let mutable mislabelled = 0
     let mutable plans = 0
     for name, cases, make in families do
         for fraction in fractions do
@@ -155,6 +157,10 @@ let runLimit (args: string array) =
                                 names
                                 |> Array.iteri (fun j opt ->
                                     let r = Plan.run opt (if opt = "random-greedy" then { o with Trials = 8 } else o) p
+                                    if r.Chosen.Contains "sliced" && not (r.Chosen.Contains "unsliced") && r.Slicing.IsNone then
+                                        mislabelled <- mislabelled + 1
+                                        if show then printfn "    %s says '%s' and slices nothing: %s" opt r.Chosen (describe p)
+                                        if written then printfn "      %O %s" limit (writtenForm p)
                                     if Plan.succeeded r && not (fits r) then
                                         overAll[j] <- overAll[j] + 1
                                         if show then printfn "    %s over the limit %O (%O): %s" opt limit (largestOf r) (describe p)
@@ -177,6 +183,7 @@ let runLimit (args: string array) =
                 refusedAll[j] <- refusedAll[j] + refused[j]
     printfn "  %d plans per optimizer; dearer: auto %d, hyper %d, random-greedy %d; refused where greedy fits: auto %d, hyper %d, random-greedy %d; over the limit: auto %d, hyper %d, random-greedy %d, greedy %d"
         plans dearerAll[0] dearerAll[1] dearerAll[2] refusedAll[0] refusedAll[1] refusedAll[2] overAll[0] overAll[1] overAll[2] overAll[3]
+    printfn "  said to be sliced and slicing nothing: %d" mislabelled
 
 /// What one counted unit of the greedy slicer's work costs (`cands slicers`): per network and limit (1/10 and 1/100
 /// of greedy's largest intermediate), greedy's free tree sliced by one deterministic pass on a `PlanSlice.Scorer`, as

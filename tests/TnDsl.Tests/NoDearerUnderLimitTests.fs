@@ -175,3 +175,23 @@ let ``two networks of 27 and 30 tensors where auto under a limit was dearer than
         let r = Plan.run "auto" o p
         Assert.True(fits (BigInteger limit) r, "auto over the limit")
         Assert.True(executed r <= greedy, sprintf "auto at %d on %d tensors: %O against greedy's %O" limit p.Inputs.Length (executed r) greedy)
+
+[<Fact>]
+let ``auto calls its plan under a limit sliced only where it slices`` () =
+    // Found by `bench/TnDsl.Bench -- cands limit count=150 show written threads=1` (session 21): auto fitted its tree
+    // without the limit by reconfiguring it, sliced nothing, and said "hyper (8 trials) without the limit, sliced"
+    // (on 5 of 89 plans; `tn run` printed a chosen plan called sliced with no `sliced` line under it).
+    let cases =
+        [ written
+              "e2,e11,e25 e16,e23,e24 e6,e7,e17 e4,e5,e10 e25,e23,e15 e24,e1,e13 e17,e20,e22 e9,e12,e26 e15,e1,e8 e2,e3,e19 e16,e6,e14 e22,e14,e18 e10,e13,e0 e7,e4,e19 e26,e3,e21 e9,e18,e21 e12,e8,e0 e11,e5,e20"
+              "e2=3,e11=3,e25=3,e16=3,e23=3,e24=3,e6=3,e7=3,e17=3,e4=3,e5=3,e10=3,e15=3,e1=3,e13=3,e20=3,e22=3,e9=3,e12=3,e26=3,e8=3,e3=3,e19=3,e14=3,e18=3,e0=3,e21=3"
+              "", 1093
+          written
+              "b0,b1,b19 b0,b19,b2,b3,b4,b8,b11,b15 b1,b12 b2 b3,b7 b4,b5,b6 b5 b6,b9,b10,b17 b7,b21 b8 b9,b16,b18 b10 b11 b12,b13,b14 b13,b22 b14,o0 b15,b22 b16 b17,b21,b20,o1 b18,b20"
+              "b0=4,b1=4,b19=5,b2=5,b3=5,b4=2,b8=5,b11=5,b15=3,b12=2,b7=3,b5=2,b6=5,b9=3,b10=4,b17=3,b21=2,b16=5,b18=2,b13=3,b14=3,b22=2,o0=3,b20=5,o1=2"
+              "o0,o1", 7500 ]
+    for p, limit in cases do
+        let r = Plan.run "auto" (limited (BigInteger limit)) p
+        Assert.True(fits (BigInteger limit) r)
+        let saysSliced = r.Chosen.EndsWith ", sliced"
+        Assert.True((saysSliced = r.Slicing.IsSome), sprintf "at %d: '%s', %d sliced indices" limit r.Chosen (match r.Slicing with Some s -> s.Indices.Length | None -> 0))

@@ -475,10 +475,12 @@ module Plan =
                     | Some (ff, _, _), Some (fs, t, _) when fs < ff -> "slice-aware search", found t
                     | None, Some (_, t, _) -> "slice-aware search", found t
                     | _ ->
-                        let _, t, _ = b.Fitted.Value
-                        if b.FittedGreedy then "greedy without the limit, sliced", found t
-                        elif b.FittedRank > 0 then sprintf "%s (its tree %d of %d) without the limit, sliced" freeName b.FittedRank b.Trees.Length, found t
-                        else sprintf "%s without the limit, sliced" freeName, found t
+                        let _, t, s = b.Fitted.Value
+                        // A fit that slices nothing (a tree reconfigured, or greedy's under the limit) is not called sliced.
+                        let how = if s.IsSome then "without the limit, sliced" else "fitted to the limit unsliced"
+                        if b.FittedGreedy then sprintf "greedy %s" how, found t
+                        elif b.FittedRank > 0 then sprintf "%s (its tree %d of %d) %s" freeName b.FittedRank b.Trees.Length how, found t
+                        else sprintf "%s %s" freeName how, found t
                 | _ ->
                     match exact with
                     | Some t when budget.IsNone || o.MemoryLimit.IsNone ->

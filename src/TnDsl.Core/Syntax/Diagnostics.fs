@@ -61,7 +61,8 @@ module Diagnostic =
         w.WriteString("level", levelWord d.Kind.Level)
         w.WriteString("code", d.Kind.Code)
         w.WriteString("title", d.Kind.Title)
-        w.WriteString("file", d.Range.File)
+        // null for a diagnostic of no source (a command-line value, the plan as a whole), not the "<none>" of its range.
+        if d.Range.File = Range.none.File then w.WriteNull "file" else w.WriteString("file", d.Range.File)
         w.WriteStartObject("range")
         w.WriteNumber("line", d.Range.Start.Line)
         w.WriteNumber("column", d.Range.Start.Col)

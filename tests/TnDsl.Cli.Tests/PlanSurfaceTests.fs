@@ -201,3 +201,15 @@ let ``tn plan --json on a .tn file gives the checker's warnings in its diagnosti
         Assert.Contains("TN0213", codes)
         Assert.Equal(1, codes |> List.filter ((=) "TN0213") |> List.length)
         Assert.Equal(1, err.Split("TN0213").Length - 1))
+
+[<Fact>]
+let ``tn check's indices line splits them into bonds and open legs, hyperindices counted apart`` () =
+    // An open batch index on five inputs was counted as hyper and as open: "11 (9 bonds, 1 hyper, 2 open)" (session
+    // 21's probe), parts that add up to 12.
+    withTempFiles "tndsl-s21-" (fun write ->
+        let file =
+            write "dyn.tn"
+                "network dyn(n: int = 5, d: int = 2, chi: int = 4) {\n  index batch: dynamic(100)\n  index p[i]: d for i in 0..n-1\n  index b[i]: chi for i in 1..n-1\n  index label: 10\n  input x[i]: (batch, p[i]) for i in 0..n-1  embed trig\n  weight A[i]: (b[i] if i > 0, p[i], b[i+1] if i < n-1, label if i == n/2) for i in 0..n-1\n  output (batch, label)\n}\n"
+        let code, out, err = check [ file ]
+        assertExit 0 (code, out, err)
+        Assert.Contains("  indices     11 (9 bonds, 2 open; 1 hyper)", out))

@@ -47,7 +47,7 @@ public static class CheckCommand
         var pars = s.Parameters.Length == 0 ? "" : " (" + string.Join(", ", s.Parameters.Select(p => $"{p.Key}={p.Value}")) + ")";
         w.WriteLine($"network {s.Name}{pars}: ok, {Plural(result.WarningCount, "warning")}");
         w.WriteLine($"  tensors     {s.Tensors} ({s.Weights} weight, {s.Inputs} input, {s.Constants} const)");
-        w.WriteLine($"  indices     {s.Indices} ({s.Bonds} bonds, {s.Hyperindices} hyper, {s.OpenLegs} open)");
+        w.WriteLine($"  indices     {s.Indices} ({s.Bonds} bonds, {s.OpenLegs} open; {s.Hyperindices} hyper)");
         w.WriteLine($"  parameters  {s.TrainableScalars:N0} trainable scalars in {Plural(s.TrainableTensors, "tensor")}");
         w.WriteLine($"  open legs   {FormatLegs(s)}");
         if (s.Cuts.Length > 0)

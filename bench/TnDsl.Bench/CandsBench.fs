@@ -223,16 +223,7 @@ let slicers (args: string array) =
         |> List.filter (fun (label, _) -> label.Contains only)
     let rates = PlanHyper.Work.Rates
     let serial = { PlanOptions.defaults with Parallel = false }
-    // CPU seconds of one call, repeated until the calls take 0.3 s (the first call, which may compile, left out).
-    let per (f: unit -> unit) =
-        f ()
-        let mutable reps = 1
-        let mutable cpu = 0.0
-        while cpu < 300.0 do
-            let _, _, c = timeCpu (fun () -> for _ in 1 .. reps do f ())
-            cpu <- c
-            if cpu < 300.0 then reps <- reps * 2
-        cpu / 1000.0 / float reps
+    let per = cpuPerCall
     let warm = index (HyperBench.lattice 4 4 3)
     PlanSlice.findWith 1 warm (PlanGreedy.bestGreedy warm serial).Tree (BigInteger 16) |> ignore
     printfn "the greedy slicer's counted work against its CPU: one deterministic pass on greedy's free tree (serial, threads 1, %d cores, load %s); rates: steps %.3g s, orders %.3g s; a candidate counts %.3g of a costing and its loop order at %.3g"

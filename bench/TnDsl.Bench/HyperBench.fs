@@ -442,15 +442,7 @@ let private loopOrderRates (load: unit -> string) =
         for k in [ 4; 8; 10; 12; 16; 32 ] do
             if k <= closed.Length then
                 let ix = closed[.. k - 1]
-                let per (f: unit -> unit) =
-                    f ()
-                    let mutable reps = 1
-                    let mutable cpu = 0.0
-                    while cpu < 300.0 do
-                        let _, _, c = timeCpu (fun () -> for _ in 1 .. reps do f ())
-                        cpu <- c
-                        if cpu < 300.0 then reps <- reps * 2
-                    cpu / 1000.0 / float reps
+                let per = cpuPerCall
                 let order = per (fun () -> PlanSlice.bestOrder p t ix |> ignore)
                 let costing = per (fun () -> Cost.steps (PlanSlice.sliceProblem p ix) t |> ignore)
                 let cpu = max 1e-9 (order - costing)

@@ -15,6 +15,18 @@ let timeCpu (f: unit -> 'a) =
     proc.Refresh()
     r, wall, (proc.TotalProcessorTime - cpu0).TotalMilliseconds
 
+/// CPU seconds of one call of `f`, repeated (doubling) until the calls take 0.3 s; the first call, which may
+/// compile, left out.
+let cpuPerCall (f: unit -> unit) =
+    f ()
+    let mutable reps = 1
+    let mutable cpu = 0.0
+    while cpu < 300.0 do
+        let _, _, c = timeCpu (fun () -> for _ in 1 .. reps do f ())
+        cpu <- c
+        if cpu < 300.0 then reps <- reps * 2
+    cpu / 1000.0 / float reps
+
 /// A call's result with its wall-clock and CPU milliseconds, the bytes it allocated and the gen-2 collections it
 /// caused.
 let timeAlloc (f: unit -> 'a) =

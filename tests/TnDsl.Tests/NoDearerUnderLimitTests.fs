@@ -127,6 +127,16 @@ let written (inputs: string) (sizes: string) (output: string) =
     | Ok p -> p
     | Result.Error ds -> failwithf "%A" ds
 
+/// Each case (a network, a limit, greedy's executed flops there): greedy gives those flops, and auto fits the limit
+/// and executes no more.
+let autoNoDearerOn (cases: (Indexed * int * BigInteger) list) =
+    for p, limit, greedy in cases do
+        let o = limited (BigInteger limit)
+        Assert.Equal(greedy, executed (Plan.run "greedy" o p))
+        let r = Plan.run "auto" o p
+        Assert.True(fits (BigInteger limit) r, "auto over the limit")
+        Assert.True(executed r <= greedy, sprintf "auto at %d on %d tensors: %O against greedy's %O" limit p.Inputs.Length (executed r) greedy)
+
 [<Fact>]
 let ``three networks of 16 to 24 tensors where auto under a limit was dearer than greedy are no longer`` () =
     // Found by `bench/TnDsl.Bench -- cands limit count=150 show threads=1` on the build before (seed 17): auto
@@ -147,12 +157,7 @@ let ``three networks of 16 to 24 tensors where auto under a limit was dearer tha
               "e10,e18,e22 e1,e13,e23 e9,e11,e21 e7,e8,e14 e21,e8,e15 e10,e7,e4 e4,e2,e6 e22,e13,e19 e0,e3,e16 e18,e2,e20 e11,e6,e17 e1,e14,e5 e23,e3,e20 e9,e19,e0 e16,e17,e12 e15,e5,e12"
               "e10=3,e18=3,e22=3,e1=3,e13=3,e23=3,e9=3,e11=3,e21=3,e7=3,e8=3,e14=3,e15=3,e4=3,e2=3,e6=3,e19=3,e0=3,e3=3,e16=3,e20=3,e17=3,e5=3,e12=3"
               "", 2, 1684792386I ]
-    for p, limit, greedy in cases do
-        let o = limited (BigInteger limit)
-        Assert.Equal(greedy, executed (Plan.run "greedy" o p))
-        let r = Plan.run "auto" o p
-        Assert.True(fits (BigInteger limit) r, "auto over the limit")
-        Assert.True(executed r <= greedy, sprintf "auto at %d on %d tensors: %O against greedy's %O" limit p.Inputs.Length (executed r) greedy)
+    autoNoDearerOn cases
 
 [<Fact>]
 let ``two networks of 27 and 30 tensors where auto under a limit was dearer than greedy are no longer`` () =
@@ -169,12 +174,7 @@ let ``two networks of 27 and 30 tensors where auto under a limit was dearer than
               "b0,b4,b10,b30 b0,b1,b8,b18,b25 b1,b2,b5,b6,b11 b2,b3,b12 b3,b7 b4,b15 b5,b9,b19 b6 b7 b8,b21,b26 b9,b20 b10 b11,b14 b12,b13 b13,b24 b14,b16 b15,b29 b16,b17 b17,b22,b23 b18 b19 b20,b31 b21 b22,b27,b28 b23 b24,b31 b30,b25,b29 b26 b27 b28"
               "b0=2,b4=2,b10=4,b30=3,b1=5,b8=4,b18=2,b25=2,b2=4,b5=2,b6=3,b11=3,b3=5,b12=5,b7=3,b15=4,b9=5,b19=3,b21=2,b26=3,b20=4,b14=4,b13=5,b24=3,b16=5,b29=5,b17=3,b22=2,b23=5,b31=3,b27=5,b28=3"
               "", 4, 34386384I ]
-    for p, limit, greedy in cases do
-        let o = limited (BigInteger limit)
-        Assert.Equal(greedy, executed (Plan.run "greedy" o p))
-        let r = Plan.run "auto" o p
-        Assert.True(fits (BigInteger limit) r, "auto over the limit")
-        Assert.True(executed r <= greedy, sprintf "auto at %d on %d tensors: %O against greedy's %O" limit p.Inputs.Length (executed r) greedy)
+    autoNoDearerOn cases
 
 [<Fact>]
 let ``auto calls its plan under a limit sliced only where it slices`` () =

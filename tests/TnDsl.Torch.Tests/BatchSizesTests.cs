@@ -1,3 +1,4 @@
+using TnDsl.Api;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -96,5 +97,17 @@ public class BatchSizesTests
             foreach (var t in fits.Concat(more))
                 t.Dispose();
         }
+    }
+
+    [Fact]
+    public void One_size_for_all_plans_a_dynamic_index_family_of_several_members_at_it()
+    {
+        // Each member of q[i] gave its family as a key, and the sizes' dictionary threw on the second (session 21's review).
+        var net = Frontend.CheckText("fam.tn",
+            "network fam {\n  index q[i]: dynamic(4) for i in 0..1\n  index a[i]: 3 for i in 0..1\n" +
+            "  input x[i]: (q[i], a[i]) for i in 0..1\n  weight W[i]: (a[i]) for i in 0..1\n  output (q[0], q[1])\n}\n", null, null).OrThrow();
+        var plan = Planner.Plan(net, "greedy", 5, 0);
+        Assert.Equal(5L, plan.Batch);
+        Assert.Equal([5L, 5L], plan.BatchSizes.Values.ToArray());
     }
 }

@@ -1035,8 +1035,9 @@ type Planner =
     static member Plan(network: NetworkView, optimizer: string, batch: Nullable<int64>, seed: int, memoryLimit: Nullable<int64>) : PlanView =
         let sizes =
             if batch.HasValue then
-                network.Flat.Indices |> Array.filter (fun i -> Dim.isDynamic i.Dim) |> Array.map (fun i -> KeyValuePair(i.Family, batch.Value))
-                |> Dictionary :> IReadOnlyDictionary<string, int64>
+                // By family: the members of a dynamic family (`q[i]`) share one entry.
+                network.Flat.Indices |> Array.filter (fun i -> Dim.isDynamic i.Dim) |> Array.map (fun i -> i.Family, batch.Value)
+                |> Array.distinct |> readOnlyDict
             else Planner.Unsized
         Planner.PlanSized(network, optimizer, sizes, seed, memoryLimit)
 

@@ -129,6 +129,13 @@ public static class MemoryGuard
         public void Dispose() => restore();
     }
 
+    /// <summary>
+    /// What sets the limit: <see cref="LimitOverride"/> and <see cref="EnvironmentVariable"/> as they stand, read without
+    /// the available memory (cheap enough for every call). A module's guard judges again the batches it let
+    /// through once this changes: a limit lowered after a batch fitted holds for that batch too.
+    /// </summary>
+    internal static (long? Override, string? Variable) Setting() => (LimitOverride, Environment.GetEnvironmentVariable(EnvironmentVariable));
+
     /// <summary>The current limit in bytes (read afresh on each call: the available memory changes).</summary>
     public static long Limit => Current().Bytes;
 

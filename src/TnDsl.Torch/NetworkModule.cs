@@ -407,6 +407,16 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     ChunkLevel[] GuardBatch(Tensor[] inputs, ScalarType dtype, bool mayChunk)
     {
         var fed = Fed(inputs);
+        // The batches let through were judged under the limit set then: a limit set since (by code or
+        // TN_MEMORY_LIMIT; the available memory is not read here) judges every batch again, the planned one too.
+        var setting = MemoryGuard.Setting();
+        if (setting != guardSetting)
+        {
+            (guardedForward, guardedTraining) = ([], []);
+            chunking = null;
+            guardSetting = setting;
+            guardSet = true;
+        }
         if (!guardSet)
         {
             var planned = dynamicLabels.Select(l => plannedExtents[l]).ToArray();
@@ -431,9 +441,13 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             guarded = [.. guarded.Where(g => !Dominates(fed, g)), fed];
             return [];
         }
+        var doing = training ? "with autograd (a training step)," : "the forward pass,";
+        // A network without rows fed is over a limit lowered since it was planned (see the setting above).
+        if (dynamicLabels.Length == 0)
+            MemoryGuard.Check(needed, $"{Spec.Name} ({dtype.ToString().ToLowerInvariant()}), {doing}",
+                "it was planned under a higher limit: build it again to fit its plan to this one");
         var what = $"{Spec.Name} ({dtype.ToString().ToLowerInvariant()}) fed a batch of {BatchSizes.Describe(Spec, extents, grouped: true)} " +
-                   $"(planned for {BatchSizes.Describe(Spec, plannedExtents, grouped: true)}), " +
-                   (training ? "with autograd (a training step)," : "the forward pass,");
+                   $"(planned for {BatchSizes.Describe(Spec, plannedExtents, grouped: true)}), " + doing;
         if (!training && mayChunk && chunkIndices.Length > 0 && Extents(inputs) is { } sizes)
         {
             var carried = dynamicLabels.Select(l => sizes.GetValueOrDefault(l, -1)).ToArray();
@@ -457,6 +471,8 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     // each call that was checked and fits; a call no larger along every index than one of them fits too.
     long[][] guardedForward = [], guardedTraining = [];
     bool guardSet;
+    // MemoryGuard.Setting() when the plan was fitted (the module built) or when the guard last judged every batch again.
+    (long?, string?) guardSetting = MemoryGuard.Setting();
     // The extent of each dynamic index that the plan was made for (index id → extent).
     readonly IReadOnlyDictionary<int, long> plannedExtents;
     // The chunks last chosen, for the extents fed (by dynamic index, -1 for one no input carries) and the limit then.

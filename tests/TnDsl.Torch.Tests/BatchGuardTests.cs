@@ -46,4 +46,36 @@ public class BatchGuardTests
             MemoryGuard.LimitOverride = null;
         }
     }
+
+    [Fact]
+    public void A_limit_lowered_after_a_batch_fitted_judges_that_batch_again_the_planned_one_too()
+    {
+        using var layer = Layers.FromSpec(Repo.Example("layers/peps.tn"));
+        using var planned = rand(100, 16);
+        using var larger = rand(1000, 16);
+        using (no_grad())
+        {
+            // Both fit the default limit and are let through.
+            using var a = layer.forward(planned);
+            using var b = layer.forward(larger);
+        }
+        MemoryGuard.LimitOverride = 1000;
+        try
+        {
+            using (no_grad())
+            {
+                Assert.Throws<MemoryLimitException>(() => layer.forward(larger));
+                var e = Assert.Throws<MemoryLimitException>(() => layer.forward(planned));
+                Assert.Equal(1000, e.Limit);
+            }
+        }
+        finally
+        {
+            MemoryGuard.LimitOverride = null;
+        }
+        // The limit raised again: the batches fit again.
+        using (no_grad())
+        using (var c = layer.forward(larger))
+            Assert.Equal([1000L, 10L], c.shape);
+    }
 }

@@ -120,12 +120,16 @@ public class MemoryGuardTests
         using var free = NetworkModules.FromText("grid.tn", Grid, null, options);
         Assert.False(free.ExecutionPlan.IsSliced);
         var needed = MemoryGuard.Needed(free.Spec, free.ExecutionPlan, options.Module, false);
+        using var x = free.forward([]);
         WithLimit((long)(needed / 3), () =>
         {
             using var sliced = NetworkModules.FromText("grid.tn", Grid, null, options);
             Assert.True(sliced.ExecutionPlan.IsSliced);
             Assert.True(MemoryGuard.Needed(sliced.Spec, sliced.ExecutionPlan, options.Module, false) <= MemoryGuard.LimitOverride);
-            using var x = free.forward([]);
+            // The module planned without the limit is now over it, and says how to fit it.
+            var over = Assert.Throws<MemoryLimitException>(() => free.forward([]));
+            Assert.StartsWith("grid (float64), with autograd (a training step), needs", over.Message);
+            Assert.Contains("it was planned under a higher limit: build it again to fit its plan to this one", over.Message);
             using var y = sliced.forward([]);
             Assert.True(x.allclose(y, rtol: 1e-10), $"unsliced {x.item<double>()}, sliced {y.item<double>()}");
             // Where even slicing cannot fit (the weights alone are over the limit), the refusal names the figures.

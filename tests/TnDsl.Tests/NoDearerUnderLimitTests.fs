@@ -177,6 +177,17 @@ let ``two networks of 27 and 30 tensors where auto under a limit was dearer than
     autoNoDearerOn cases
 
 [<Fact>]
+let ``a network of 30 tensors where auto fitted a tree unsliced and was dearer than greedy's sliced plan is no longer`` () =
+    // Found by `bench/TnDsl.Bench -- cands limit count=1000 skip=closed show written threads=1` (session 22): at 6
+    // elements auto reconfigured its tree without the limit to fit unsliced (1,935,698,660 flops) and so never fitted
+    // greedy's trees, whose sliced plan executes 716,464,140.
+    autoNoDearerOn
+        [ written
+              "b0,b4,b8,b30 b0,b1,b2,b5 b1 b2,b3 b3,b11,b19 b4,b7,b13,b17,b32 b5,b6,b18,b26,b36 b32,b6,b9 b7,b12 b8,b10,b16 b9,b15,b31,o1 b10,b20 b11,b21,b25 b12 b13,b14,b34,o0 b14,b28,b29 b15 b36,b16,b34,b23 b17,b37 b18,b31,b38 b19 b20,b29,b38,b22 b30,b21,b24 b22 b23 b24,b27 b25,b33,b35 b26,b37 b27,b33 b28,b35"
+              "b0=5,b4=3,b8=4,b30=2,b1=3,b2=4,b5=5,b3=4,b11=5,b19=2,b7=2,b13=5,b17=2,b32=4,b6=3,b18=2,b26=5,b36=2,b9=2,b12=5,b10=3,b16=4,b15=5,b31=3,o1=2,b20=5,b21=3,b25=5,b14=5,b34=5,o0=2,b28=2,b29=2,b23=3,b37=3,b38=5,b22=2,b24=3,b27=2,b33=3,b35=5"
+              "o0,o1", 6, 716464140I ]
+
+[<Fact>]
 let ``auto calls its plan under a limit sliced only where it slices`` () =
     // Found by `bench/TnDsl.Bench -- cands limit count=150 show written threads=1` (session 21): auto fitted its tree
     // without the limit by reconfiguring it, sliced nothing, and said "hyper (8 trials) without the limit, sliced"

@@ -160,11 +160,12 @@ let ``tn export --json writes a size past 2^53 as a decimal string, and tn plan 
         let flops (text: string) = JsonDocument.Parse(text).RootElement.GetProperty("flops").GetString()
         Assert.Equal("600000000000000000", flops fromJson)
         Assert.Equal(flops fromTn, flops fromJson)
-        // A string that is not a decimal integer is still refused, with its position.
-        File.WriteAllText(json, out.Replace("\"100000000000000000\"", "\"1e17\""))
-        let code, _, err = tn [ "plan"; json ]
-        Assert.Equal(1, code)
-        Assert.Contains("TN0306", err))
+        // A string that is not a decimal integer, or a size up to 2^53 as a string, is still refused, with its position.
+        for wrong in [ out.Replace("\"100000000000000000\"", "\"1e17\""); out.Replace("\"b\": 3", "\"b\": \"3\"") ] do
+            File.WriteAllText(json, wrong)
+            let code, _, err = tn [ "plan"; json ]
+            Assert.Equal(1, code)
+            Assert.Contains("error TN0306", err))
 
 [<Fact>]
 let ``tn contract --json: snake_case keys, counts as numbers, null where there is nothing`` () =

@@ -204,8 +204,15 @@ module PlanInput =
                 | Some s ->
                     [ for k, v in members "\"sizes\"" s do
                           given.Add k |> ignore
-                          // A size above 2^53 is a decimal string, as every `--json` output writes such counts (`toJson`).
-                          let decimal = match v with JString(t, _) -> t.Length > 0 && Seq.forall Char.IsAsciiDigit t | _ -> true
+                          // A size past 2^53 is a decimal string, as every `--json` output writes such counts (`toJson`);
+                          // a smaller one is a number.
+                          let decimal =
+                              match v with
+                              | JString(t, _) ->
+                                  // Past 19 digits it is past 2^63, which the parse below reports.
+                                  t.Length > 0 && Seq.forall Char.IsAsciiDigit t
+                                  && (t.Length > 19 || BigInteger.Parse(t, CultureInfo.InvariantCulture) > JsonOutput.maxExact)
+                              | _ -> true
                           match v with
                           | JNumber(t, _)
                           | JString(t, _) when decimal ->

@@ -60,10 +60,10 @@ let ``tn cuts --json carries the exact bound, bits, nats, trivial bound, severed
     Assert.Equal("mps", root.GetProperty("network").GetString())
     let c = root.GetProperty("cuts")[0]
     Assert.Equal("half", c.GetProperty("name").GetString())
-    Assert.Equal("8", c.GetProperty("bound").GetString())
+    Assert.Equal(8L, c.GetProperty("bound").GetInt64())
     Assert.Equal(3.0, c.GetProperty("bits").GetDouble(), 9)
     Assert.Equal(log 8.0, c.GetProperty("nats").GetDouble(), 9)
-    Assert.Equal("256", c.GetProperty("trivial").GetString())
+    Assert.Equal(256L, c.GetProperty("trivial").GetInt64())
     Assert.Equal("min-cut", c.GetProperty("tighter").GetString())
     let bond = c.GetProperty("bonds")[0]
     Assert.Equal("b[8]", bond.GetProperty("name").GetString())
@@ -72,12 +72,12 @@ let ``tn cuts --json carries the exact bound, bits, nats, trivial bound, severed
     let run (side: string) =
         let r = c.GetProperty(side).[0]
         r.GetProperty("first").GetString(), r.GetProperty("last").GetString(), r.GetProperty("count").GetInt32()
-    for side in [ "left"; "right"; "leftTensors"; "rightTensors" ] do
+    for side in [ "left"; "right"; "left_tensors"; "right_tensors" ] do
         Assert.Equal(1, c.GetProperty(side).GetArrayLength())
     Assert.Equal(("p[0]", "p[7]", 8), run "left")
     Assert.Equal(("p[8]", "p[15]", 8), run "right")
-    Assert.Equal(("A[0]", "A[7]", 8), run "leftTensors")
-    Assert.Equal(("A[8]", "A[15]", 8), run "rightTensors")
+    Assert.Equal(("A[0]", "A[7]", 8), run "left_tensors")
+    Assert.Equal(("A[8]", "A[15]", 8), run "right_tensors")
     Assert.Equal(0, root.GetProperty("profile").GetArrayLength())
 
 [<Fact>]
@@ -91,16 +91,16 @@ let ``tn cuts --profile --json writes each split of a long chain as runs, and hu
     let e = split 200
     Assert.Equal("contiguous", e.GetProperty("kind").GetString())
     Assert.Equal(200, e.GetProperty("position").GetInt32())
-    Assert.Equal("8", e.GetProperty("bound").GetString())
+    Assert.Equal(8L, e.GetProperty("bound").GetInt64())
     // 2^200 is past 2^128: written as the power of the leg dimension, exact and short.
     Assert.Equal("2^200", e.GetProperty("trivial").GetString())
-    Assert.Equal(200.0, e.GetProperty("trivialBits").GetDouble(), 9)
+    Assert.Equal(200.0, e.GetProperty("trivial_bits").GetDouble(), 9)
     let first = split 1
-    Assert.Equal("2", first.GetProperty("trivial").GetString())
-    for side in [ "left"; "right"; "leftTensors"; "rightTensors" ] do
+    Assert.Equal(2L, first.GetProperty("trivial").GetInt64())
+    for side in [ "left"; "right"; "left_tensors"; "right_tensors" ] do
         Assert.Equal(1, e.GetProperty(side).GetArrayLength())
     let left = e.GetProperty("left").[0]
-    let rightTensors = e.GetProperty("rightTensors").[0]
+    let rightTensors = e.GetProperty("right_tensors").[0]
     Assert.Equal("p[199]", left.GetProperty("last").GetString())
     Assert.Equal(200, rightTensors.GetProperty("count").GetInt32())
 
@@ -159,10 +159,10 @@ let ``tn check prints one bound line per declared cut, and --json the exact boun
     use j = new StringWriter()
     CheckCommand.WriteJson(j, mps, result)
     use doc = JsonDocument.Parse(j.ToString())
-    let b = doc.RootElement.GetProperty("summary").GetProperty("cutBounds")[0]
+    let b = doc.RootElement.GetProperty("summary").GetProperty("cut_bounds")[0]
     Assert.Equal("half", b.GetProperty("name").GetString())
-    Assert.Equal("8", b.GetProperty("bound").GetString())
-    Assert.Equal("256", b.GetProperty("trivial").GetString())
+    Assert.Equal(8L, b.GetProperty("bound").GetInt64())
+    Assert.Equal(256L, b.GetProperty("trivial").GetInt64())
 
 /// Runs `tn export` with the given arguments: exit code, stdout, stderr.
 let export (args: string list) = tn ("export" :: args)
@@ -323,7 +323,7 @@ let ``tn check in process: --set reaches the network, usage errors exit 2 with t
     Assert.Equal(0, code)
     use doc = JsonDocument.Parse out
     Assert.Equal("4", doc.RootElement.GetProperty("summary").GetProperty("parameters").GetProperty("n").GetString())
-    Assert.Equal(4, doc.RootElement.GetProperty("summary").GetProperty("openLegs").GetInt32())
+    Assert.Equal(4, doc.RootElement.GetProperty("summary").GetProperty("open_legs").GetInt32())
     let code, _, err = check [ mps; "--set"; "n" ]
     Assert.Equal(2, code)
     Assert.StartsWith("tn check: --set", err)

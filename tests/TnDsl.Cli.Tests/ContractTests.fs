@@ -84,7 +84,7 @@ let ``an interrupted tn contract resumes from its record and gives the same bits
         let whole = json out
         let chunks = whole.GetProperty("chunks").GetInt64()
         Assert.True(chunks >= 4L, out)
-        Assert.Equal(0L, whole.GetProperty("resumedChunks").GetInt64())
+        Assert.Equal(0L, whole.GetProperty("resumed_chunks").GetInt64())
         // A run stopped part-way: the job rebuilt from the record's plan (the same hash), some chunks finished out of
         // order, the record saved; then the command is run again.
         let finished = ContractionJobRecord.Load record
@@ -101,7 +101,7 @@ let ``an interrupted tn contract resumes from its record and gives the same bits
         let code, out, err = contract args
         Assert.True((code = 0), err)
         let resumed = json out
-        Assert.Equal(3L, resumed.GetProperty("resumedChunks").GetInt64())
+        Assert.Equal(3L, resumed.GetProperty("resumed_chunks").GetInt64())
         Assert.Equal(BitConverter.DoubleToInt64Bits(whole.GetProperty("value").GetDouble()),
                      BitConverter.DoubleToInt64Bits(resumed.GetProperty("value").GetDouble()))
         // The record of another job (another seed) is refused, not mixed in.
@@ -213,19 +213,19 @@ let ``tn contract's default chunks follow the slice loops, an explicit --chunk w
         let code, out, err = contract args
         Assert.True((code = 0), err)
         let r = json out
-        Assert.Equal(chunk, r.GetProperty("chunkSize").GetInt64())
+        Assert.Equal(chunk, r.GetProperty("chunk_size").GetInt64())
         Assert.Equal(model.Slices / chunk, r.GetProperty("chunks").GetInt64())
         // The steps run: at least one pass over all slices, at most every chunk on its own (the local batches run
         // consecutive chunks in one pass).
-        let runs = r.GetProperty("stepRuns").GetInt64()
-        let flops = Numerics.BigInteger.Parse(r.GetProperty("executedFlops").GetString())
+        let runs = r.GetProperty("step_runs").GetInt64()
+        let flops = Numerics.BigInteger(r.GetProperty("executed_flops").GetInt64())
         Assert.InRange(runs, int64 (model.StepRuns model.Slices), int64 (model.StepRuns chunk))
         Assert.InRange(flops, plan.SlicedFlops, model.ExecutedFlops chunk)
         // --chunk 1 wins; its value is the same to rounding.
         let code, out1, err = contract (args @ [ "--chunk"; "1" ])
         Assert.True((code = 0), err)
         let r1 = json out1
-        Assert.Equal(1L, r1.GetProperty("chunkSize").GetInt64())
+        Assert.Equal(1L, r1.GetProperty("chunk_size").GetInt64())
         Assert.Equal(model.Slices, r1.GetProperty("chunks").GetInt64())
         let value, value1 = r.GetProperty("value").GetDouble(), r1.GetProperty("value").GetDouble()
         Assert.True(abs (value - value1) <= 1e-12 * abs value, sprintf "%.17g against %.17g" value value1)
@@ -236,8 +236,8 @@ let ``tn contract's default chunks follow the slice loops, an explicit --chunk w
         let code, again, err = contract (args @ [ "--resume"; record ])
         Assert.True((code = 0), err)
         let r3, resumed = json out3, json again
-        Assert.Equal(3L, resumed.GetProperty("chunkSize").GetInt64())
-        Assert.Equal(r3.GetProperty("chunks").GetInt64(), resumed.GetProperty("resumedChunks").GetInt64())
+        Assert.Equal(3L, resumed.GetProperty("chunk_size").GetInt64())
+        Assert.Equal(r3.GetProperty("chunks").GetInt64(), resumed.GetProperty("resumed_chunks").GetInt64())
         Assert.Equal(BitConverter.DoubleToInt64Bits(r3.GetProperty("value").GetDouble()), BitConverter.DoubleToInt64Bits(resumed.GetProperty("value").GetDouble()))
     finally
         Directory.Delete(dir, true)

@@ -38,7 +38,7 @@ let private document (verb: string) (out: string) =
     for d in ds do
         for field in [ "level"; "code"; "title"; "file"; "message" ] do
             Assert.Equal(JsonValueKind.String, d.GetProperty(field).ValueKind)
-        for field in [ "line"; "column"; "endLine"; "endColumn" ] do
+        for field in [ "line"; "column"; "end_line"; "end_column" ] do
             Assert.Equal(JsonValueKind.Number, d.GetProperty("range").GetProperty(field).ValueKind)
         Assert.Equal(JsonValueKind.Array, d.GetProperty("hints").ValueKind)
     root, ds
@@ -63,7 +63,7 @@ let ``every verb with --json prints a file's errors on standard output as tn che
             Assert.Equal(path, d.GetProperty("file").GetString())
             let r = d.GetProperty "range"
             Assert.Equal((3, 17, 3, 21), (r.GetProperty("line").GetInt32(), r.GetProperty("column").GetInt32(),
-                                          r.GetProperty("endLine").GetInt32(), r.GetProperty("endColumn").GetInt32()))
+                                          r.GetProperty("end_line").GetInt32(), r.GetProperty("end_column").GetInt32()))
             // The very diagnostic tn check prints, field for field.
             Assert.Equal((checkRoot.GetProperty("diagnostics")[0]).GetRawText(), d.GetRawText())
             // Not printed a second time as text.

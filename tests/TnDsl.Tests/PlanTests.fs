@@ -1273,6 +1273,6 @@ let ``the plan report's JSON gives each diagnostic in the one shape of every --j
     Assert.False(String.IsNullOrEmpty(d.GetProperty("title").GetString()))
     let names = [ for p in d.EnumerateObject() -> p.Name ]
     Assert.Equal<string list>([ "level"; "code"; "title"; "file"; "range"; "message"; "hints" ], names)
-    Assert.Equal<string list>([ "line"; "column"; "endLine"; "endColumn" ], [ for p in d.GetProperty("range").EnumerateObject() -> p.Name ])
+    Assert.Equal<string list>([ "line"; "column"; "end_line"; "end_column" ], [ for p in d.GetProperty("range").EnumerateObject() -> p.Name ])
     // It has no source: its file is null (it was "<none>", session 21's probe).
     Assert.Equal(System.Text.Json.JsonValueKind.Null, d.GetProperty("file").ValueKind)

@@ -117,25 +117,25 @@ public static class CheckCommand
                 j.WriteNumber("indices", s.Indices);
                 j.WriteNumber("bonds", s.Bonds);
                 j.WriteNumber("hyperindices", s.Hyperindices);
-                j.WriteNumber("openLegs", s.OpenLegs);
-                j.WriteNumber("trainableTensors", s.TrainableTensors);
-                j.WriteString("trainableScalars", s.TrainableScalars.ToString());
+                j.WriteNumber("open_legs", s.OpenLegs);
+                j.WriteNumber("trainable_tensors", s.TrainableTensors);
+                JsonCount.Write(j, "trainable_scalars", s.TrainableScalars);
                 j.WriteStartArray("output");
                 foreach (var o in s.OpenLegNames) j.WriteStringValue(o);
                 j.WriteEndArray();
                 j.WriteStartArray("cuts");
                 foreach (var c in s.Cuts) j.WriteStringValue(c);
                 j.WriteEndArray();
-                // One object per declared cut: exact bounds as decimal strings, bits beside them.
-                j.WriteStartArray("cutBounds");
+                // One object per declared cut: the exact bounds as tn cuts --json writes them, bits beside them.
+                j.WriteStartArray("cut_bounds");
                 foreach (var c in CutBounds(s))
                 {
                     j.WriteStartObject();
                     j.WriteString("name", c.Name);
-                    j.WriteString("bound", c.Bound.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    CutsCommand.WriteBound(j, "bound", c.Bound, c.BoundText);
                     j.WriteNumber("bits", c.Bits);
-                    j.WriteString("trivial", c.Trivial.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                    j.WriteNumber("trivialBits", c.TrivialBits);
+                    CutsCommand.WriteBound(j, "trivial", c.Trivial, c.TrivialText);
+                    j.WriteNumber("trivial_bits", c.TrivialBits);
                     j.WriteString("tighter", c.Tighter);
                     j.WriteEndObject();
                 }

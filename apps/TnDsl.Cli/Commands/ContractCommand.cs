@@ -239,7 +239,7 @@ public static class ContractCommand
             : new ExecutedWork(workers.Sum(r => r.StepRuns), workers.Sum(r => r.Flops));
         var sliced = plan.SlicedLabels.Select(l => net.Indices[l].Name).ToArray();
         if (s.Json)
-            WriteJson(w, s, job, plan, net, work, value, sliced, resumed, executed, seconds, cpuSeconds);
+            WriteJson(w, s, job, plan, net, work, value, sliced, resumed, executed, seconds, cpuSeconds, workers);
         else
         {
             w.WriteLine($"network {net.Name}: {net.Tensors.Length} tensors, {s.DType.ToString().ToLowerInvariant()}, {get_num_threads()} thread{(get_num_threads() == 1 ? "" : "s")}");
@@ -268,8 +268,12 @@ public static class ContractCommand
         return 0;
     }
 
+    /// <summary>The result as JSON, in the convention of every <c>--json</c> output (<see cref="JsonCount"/>): snake_case
+    /// keys, counts as numbers up to 2^53 and decimal strings beyond (the flops with their log10), <c>null</c> where there is
+    /// nothing (no <c>-o</c>, random weights, <c>workers</c> without <c>--cluster</c>).</summary>
     static void WriteJson(TextWriter w, Settings s, ContractionJob job, PlanView plan, NetworkView net, ISliceWork work, double[] value,
-                          string[] sliced, long resumed, ExecutedWork executed, double seconds, double cpuSeconds)
+                          string[] sliced, long resumed, ExecutedWork executed, double seconds, double cpuSeconds,
+                          IReadOnlyList<TnDsl.Cluster.WorkerReport>? workers)
     {
         using var stream = new MemoryStream();
         using (var j = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
@@ -279,7 +283,7 @@ public static class ContractCommand
             j.WriteString("dtype", s.DType.ToString().ToLowerInvariant());
             j.WriteStartArray("shape");
             foreach (var d in work.Shape)
-                j.WriteNumberValue(d);
+                JsonCount.WriteValue(j, d);
             j.WriteEndArray();
             j.WritePropertyName("value");
             if (work.Shape.Length > 0)
@@ -296,22 +300,48 @@ public static class ContractCommand
                 j.WriteNull("weights");
             else
                 j.WriteString("weights", s.Weights);
-            j.WriteNumber("seed", s.Seed);
+            // Not a count, but an integer that must read back exactly.
+            JsonCount.Write(j, "seed", s.Seed);
             j.WriteString("optimizer", plan.Chosen);
-            j.WriteString("flops", plan.Flops.ToString(CultureInfo.InvariantCulture));
-            j.WriteString("slicedFlops", plan.SlicedFlops.ToString(CultureInfo.InvariantCulture));
-            j.WriteNumber("slices", work.Slices);
+            JsonCount.Write(j, "flops", plan.Flops);
+            JsonCount.WriteLog10(j, "flops", plan.Flops);
+            JsonCount.Write(j, "sliced_flops", plan.SlicedFlops);
+            JsonCount.WriteLog10(j, "sliced_flops", plan.SlicedFlops);
+            JsonCount.Write(j, "slices", work.Slices);
             j.WriteStartArray("sliced");
             foreach (var name in sliced)
                 j.WriteStringValue(name);
             j.WriteEndArray();
-            j.WriteNumber("chunks", work.Chunks);
-            j.WriteNumber("chunkSize", work.ChunkSize);
-            j.WriteNumber("resumedChunks", resumed);
-            j.WriteNumber("stepRuns", executed.StepRuns);
-            j.WriteString("executedFlops", new BigInteger(executed.Flops).ToString(CultureInfo.InvariantCulture));
+            JsonCount.Write(j, "chunks", work.Chunks);
+            JsonCount.Write(j, "chunk_size", work.ChunkSize);
+            JsonCount.Write(j, "resumed_chunks", resumed);
+            JsonCount.Write(j, "step_runs", executed.StepRuns);
+            var executedFlops = new BigInteger(executed.Flops);
+            JsonCount.Write(j, "executed_flops", executedFlops);
+            JsonCount.WriteLog10(j, "executed_flops", executedFlops);
             j.WriteNumber("seconds", seconds);
-            j.WriteNumber("cpuSeconds", cpuSeconds);
+            j.WriteNumber("cpu_seconds", cpuSeconds);
+            if (workers is null)
+                j.WriteNull("workers");
+            else
+            {
+                // What each worker of the cluster did, as the text report's worker lines.
+                j.WriteStartArray("workers");
+                foreach (var r in workers.OrderBy(r => r.Worker, StringComparer.Ordinal))
+                {
+                    j.WriteStartObject();
+                    j.WriteString("worker", r.Worker);
+                    JsonCount.Write(j, "chunks", r.Chunks);
+                    JsonCount.Write(j, "slices", r.Slices);
+                    JsonCount.Write(j, "step_runs", r.StepRuns);
+                    JsonCount.Write(j, "flops", new BigInteger(r.Flops));
+                    j.WriteNumber("seconds", r.Seconds);
+                    j.WriteNumber("slices_per_second", r.SlicesPerSecond);
+                    j.WriteBoolean("lost", r.Lost);
+                    j.WriteEndObject();
+                }
+                j.WriteEndArray();
+            }
             j.WriteString("job", job.Hash);
             j.WriteEndObject();
         }

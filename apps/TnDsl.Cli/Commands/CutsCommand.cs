@@ -204,7 +204,8 @@ public static class CutsCommand
         foreach (var r in rows) Line(r);
     }
 
-    /// <summary>The JSON document: bounds are exact decimal strings, with bits and nats beside them.</summary>
+    /// <summary>The JSON document, in the convention of every <c>--json</c> output (<see cref="JsonCount"/>): bounds exact
+    /// (see <see cref="WriteBound"/>), with bits and nats beside them.</summary>
     public static string ToJson(NetworkView net, CutsView view)
     {
         using var stream = new MemoryStream();
@@ -223,8 +224,8 @@ public static class CutsCommand
             {
                 w.WriteStartObject();
                 w.WriteString("bond", o.Name);
-                w.WriteNumber("dim", o.Dim);
-                w.WriteString("reducibleTo", o.ReducibleTo.ToString(CultureInfo.InvariantCulture));
+                JsonCount.Write(w, "dim", o.Dim);
+                JsonCount.Write(w, "reducible_to", o.ReducibleTo);
                 WriteRange(w, o.Range);
                 w.WriteEndObject();
             }
@@ -236,6 +237,20 @@ public static class CutsCommand
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    /// <summary>
+    /// Writes a cut's bound as the count <paramref name="value"/> (<see cref="JsonCount"/>: a number up to 2^53, a decimal
+    /// string beyond) while <paramref name="text"/>, its exact text, is decimal (up to 2^128); past that as the text, a
+    /// product of powers of the dimensions (<c>"2^30000"</c>), as a profile of a long chain would otherwise write
+    /// thousands of digits per split. <c>tn check --json</c>'s <c>cut_bounds</c> are written here too.
+    /// </summary>
+    public static void WriteBound(Utf8JsonWriter w, string name, BigInteger value, string text)
+    {
+        if (text.All(char.IsAsciiDigit))
+            JsonCount.Write(w, name, value);
+        else
+            w.WriteString(name, text);
     }
 
     static void WriteRange(Utf8JsonWriter w, RangeView r)
@@ -254,18 +269,18 @@ public static class CutsCommand
             w.WriteString("kind", e.Kind);
             w.WriteNumber("position", e.Position);
         }
-        w.WriteString("bound", c.BoundText);
+        WriteBound(w, "bound", c.Bound, c.BoundText);
         w.WriteNumber("bits", c.Bits);
         w.WriteNumber("nats", c.Nats);
-        w.WriteString("trivial", c.TrivialText);
-        w.WriteNumber("trivialBits", c.TrivialBits);
+        WriteBound(w, "trivial", c.Trivial, c.TrivialText);
+        w.WriteNumber("trivial_bits", c.TrivialBits);
         w.WriteString("tighter", c.Tighter);
         w.WriteStartArray("bonds");
         foreach (var b in c.Bonds)
         {
             w.WriteStartObject();
             w.WriteString("name", b.Name);
-            w.WriteNumber("dim", b.Dim);
+            JsonCount.Write(w, "dim", b.Dim);
             w.WriteBoolean("hyper", b.Hyper);
             w.WriteBoolean("open", b.Open);
             WriteRange(w, b.Range);
@@ -274,8 +289,8 @@ public static class CutsCommand
         w.WriteEndArray();
         WriteRuns(w, "left", c.LeftLegRuns);
         WriteRuns(w, "right", c.RightLegRuns);
-        WriteRuns(w, "leftTensors", c.LeftTensorRuns);
-        WriteRuns(w, "rightTensors", c.RightTensorRuns);
+        WriteRuns(w, "left_tensors", c.LeftTensorRuns);
+        WriteRuns(w, "right_tensors", c.RightTensorRuns);
         w.WriteEndObject();
     }
 

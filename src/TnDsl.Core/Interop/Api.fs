@@ -64,6 +64,17 @@ type DiagnosticView(d: Diagnostic, rendered: string) =
     /// The F# diagnostic.
     member _.Diagnostic = d
 
+/// Counts in the convention of every `--json` output (`JsonOutput`), for C# writers: a JSON number up to 2^53, a
+/// decimal string beyond, with a `log10_` companion where a count can pass 2^53.
+[<AbstractClass; Sealed>]
+type JsonCount =
+    /// Writes the member `name` holding the count `value`.
+    static member Write(w: System.Text.Json.Utf8JsonWriter, name: string, value: System.Numerics.BigInteger) = JsonOutput.writeCount w name value
+    /// Writes the count `value` as the next array element.
+    static member WriteValue(w: System.Text.Json.Utf8JsonWriter, value: System.Numerics.BigInteger) = JsonOutput.writeCountValue w value
+    /// Writes `log10_<name>`, the magnitude of the count `value` (0 for 0).
+    static member WriteLog10(w: System.Text.Json.Utf8JsonWriter, name: string, value: System.Numerics.BigInteger) = JsonOutput.writeLog10 w name value
+
 /// The one exception the C# surface throws: a file with errors, a network that cannot be planned or built. The
 /// message's first line says what failed; `Diagnostics` carries every diagnostic, rendered once.
 type TnException(summary: string, diagnostics: DiagnosticView array) =

@@ -204,8 +204,18 @@ module PlanInput =
                 | Some s ->
                     [ for k, v in members "\"sizes\"" s do
                           given.Add k |> ignore
+                          // A size past 2^53 is a decimal string, as every `--json` output writes such counts (`toJson`);
+                          // a smaller one is a number.
+                          let decimal =
+                              match v with
+                              | JString(t, _) ->
+                                  // Past 19 digits it is past 2^63, which the parse below reports.
+                                  t.Length > 0 && Seq.forall Char.IsAsciiDigit t
+                                  && (t.Length > 19 || BigInteger.Parse(t, CultureInfo.InvariantCulture) > JsonOutput.maxExact)
+                              | _ -> true
                           match v with
-                          | JNumber(t, _) ->
+                          | JNumber(t, _)
+                          | JString(t, _) when decimal ->
                               match Int64.TryParse(t, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture) with
                               | true, n when n >= 1L -> yield k, n
                               | true, n ->
@@ -266,7 +276,8 @@ module PlanInput =
 
     /// Writes a problem as a JSON network in the form `ofJson` reads:
     /// `{"tensors":[{"name":"A","indices":["a","b"]},…],"sizes":{"a":2,…},"output":[…]}`; tensors that are not
-    /// trainable say `"trainable": false`. Sizes are listed in order of first use.
+    /// trainable say `"trainable": false`. Sizes are listed in order of first use, a number up to 2^53 and a decimal
+    /// string beyond (`JsonOutput.countText`).
     let toJson (p: Problem) : string =
         // Written by hand so that each tensor and each size sits on its own line; strings go through the
         // serializer for escaping.
@@ -282,6 +293,6 @@ module PlanInput =
             sb.Append("}") |> ignore
         sb.Append("\n  ],\n  \"sizes\": {") |> ignore
         let used = Seq.append (Seq.concat p.Inputs) p.Output |> Seq.distinct |> Seq.filter p.Sizes.ContainsKey |> Array.ofSeq
-        used |> Array.iteri (fun k i -> sb.Append(sprintf "%s\n    %s: %d" (if k = 0 then "" else ",") (q i) p.Sizes[i]) |> ignore)
+        used |> Array.iteri (fun k i -> sb.Append(sprintf "%s\n    %s: %s" (if k = 0 then "" else ",") (q i) (JsonOutput.countText (bigint p.Sizes[i]))) |> ignore)
         sb.Append("\n  },\n  \"output\": ").Append(list p.Output).Append("\n}\n").ToString()
 

@@ -129,25 +129,15 @@ module PlanReport =
     /// The human report without scaling.
     let text (r: PlanResult) = textWith None r
 
-    /// The largest integer every JSON reader takes exactly: 2^53 (a double's integer range).
-    let maxExactJson = BigInteger.Pow(BigInteger 2, 53)
-
-    /// An exact count as JSON: a number up to 2^53 in magnitude, a decimal string beyond (JavaScript and other
-    /// readers that parse numbers as doubles would round or refuse it); `log10_*` fields carry the magnitude.
-    let exactNumber (b: BigInteger) =
-        if BigInteger.Abs b <= maxExactJson then b.ToString() else "\"" + b.ToString() + "\""
-
     /// The JSON report: optimizer, chosen (what `auto` chose), flops, naive_flops, largest_intermediate, peak, write, backward_flops,
-    /// activation_memory (exact: numbers up to 2^53, decimal
-    /// strings beyond, see `exactNumber`), log10_flops and log10_naive_flops, path (linear pairs), ssa_path, search_ms and diagnostics.
+    /// activation_memory (exact counts in the convention of every `--json` output, `JsonOutput`), log10_flops and
+    /// log10_naive_flops, path (linear pairs), ssa_path, search_ms and diagnostics.
     let jsonWith (scaling: Scaling option) (r: PlanResult) =
         let result = r
         use ms = new MemoryStream()
         let write () =
             use w = new Utf8JsonWriter(ms, JsonWriterOptions(Indented = true))
-            let big (name: string) (b: BigInteger) =
-                w.WritePropertyName name
-                w.WriteRawValue(exactNumber b)
+            let big (name: string) (b: BigInteger) = JsonOutput.writeCount w name b
             // Paths are written compactly, one JSON array of arrays on a line.
             let paths (name: string) (path: int array array) =
                 w.WritePropertyName name
@@ -166,8 +156,8 @@ module PlanReport =
                 let r = ratio c.NaiveFlops c.Flops
                 if Double.IsFinite r then w.WriteNumber("speedup", r) else w.WriteNull "speedup"
                 w.WriteNumber("log10_speedup", log10Speedup c)
-                w.WriteNumber("log10_flops", BigInteger.Log10(BigInteger.Max(c.Flops, BigInteger.One)))
-                w.WriteNumber("log10_naive_flops", BigInteger.Log10(BigInteger.Max(c.NaiveFlops, BigInteger.One)))
+                JsonOutput.writeLog10 w "flops" c.Flops
+                JsonOutput.writeLog10 w "naive_flops" c.NaiveFlops
                 big "largest_intermediate" c.LargestIntermediate
                 big "peak" c.Peak
                 big "write" c.Write
@@ -223,7 +213,7 @@ module PlanReport =
                 w.WriteStartObject "points"
                 for e in sc.Exponents do
                     w.WritePropertyName e.Parameter
-                    w.WriteRawValue("[" + String.Join(",", e.Points |> List.map (fun (v, f) -> sprintf "[%d,%s]" v (exactNumber f))) + "]")
+                    w.WriteRawValue("[" + String.Join(",", e.Points |> List.map (fun (v, f) -> sprintf "[%d,%s]" v (JsonOutput.countText f))) + "]")
                 w.WriteEndObject()
                 w.WriteStartObject "skipped"
                 for (name, why) in sc.Skipped do

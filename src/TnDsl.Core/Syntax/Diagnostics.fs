@@ -55,7 +55,7 @@ module Diagnostic =
         sprintf "%s(%d,%d): %s %s: %s" d.Range.File d.Range.Start.Line d.Range.Start.Col (levelWord d.Kind.Level) d.Kind.Code d.Message
 
     /// Writes a diagnostic as the JSON object every `--json` output uses: level, code, title, file, range (line,
-    /// column, endLine, endColumn), message and hints.
+    /// column, end_line, end_column), message and hints.
     let writeJson (w: Utf8JsonWriter) (d: Diagnostic) =
         w.WriteStartObject()
         w.WriteString("level", levelWord d.Kind.Level)
@@ -66,8 +66,8 @@ module Diagnostic =
         w.WriteStartObject("range")
         w.WriteNumber("line", d.Range.Start.Line)
         w.WriteNumber("column", d.Range.Start.Col)
-        w.WriteNumber("endLine", d.Range.End.Line)
-        w.WriteNumber("endColumn", d.Range.End.Col)
+        w.WriteNumber("end_line", d.Range.End.Line)
+        w.WriteNumber("end_column", d.Range.End.Col)
         w.WriteEndObject()
         w.WriteString("message", d.Message)
         w.WriteStartArray("hints")

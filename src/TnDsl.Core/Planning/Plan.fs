@@ -627,12 +627,15 @@ module Plan =
     /// while it has work left, one after; none on the tree of the budget's fitted or slice-aware plan once the
     /// ledger and its floors are spent: its set is known, pruned on that tree, and a fresh pass cost as much as the
     /// fit's own slicer, 40-140 ms of CPU on the 12x12 and 16x16 lattices, for plans the same or 1.5 % cheaper).
-    /// Without a budget, the slicers' work is counted in `work`.
-    let private fitLimit (budget: Budgeted option) (work: PlanHyper.Work) (sliceSearch: (int * (unit -> bool)) option) (optimizer: Optimizer) (p: Indexed) (o: PlanOptions) (limited: ContractionTree option) =
+    /// Without a budget, the slicers' work is counted in `work`. Under a wall-clock limit (`deadline`), the search
+    /// without the limit gets a third of what is left, and the slicers stop refining (the greedy slicer's passes
+    /// after its first, reconfiguration between rounds) once `until` of the limit has passed.
+    let private fitLimit (deadline: Deadline) (until: float) (budget: Budgeted option) (work: PlanHyper.Work) (sliceSearch: (int * (unit -> bool)) option) (optimizer: Optimizer) (p: Indexed) (o: PlanOptions) (limited: ContractionTree option) =
         match o.MemoryLimit with
         | None -> limited, None
         | Some l ->
             let limit = BigInteger l
+            let stop () = deadline.Reached until
             let option (t: ContractionTree) =
                 let c = Cost.report p t
                 if c.LargestIntermediate <= limit then Some(c.Flops, t, None)
@@ -649,7 +652,7 @@ module Plan =
                              | None -> work, 8, o.Parallel
                          let costings = ref 0.0
                          let orders = ref 0.0
-                         let found = PlanSlice.findCountedOrdersWith inParallel costings orders repeats p t limit
+                         let found = PlanSlice.findStoppingWith stop inParallel costings orders repeats p t limit
                          counted.Steps <- counted.Steps + float t.Steps.Length * (costings.Value + 2.0)
                          counted.Orders <- counted.Orders + orders.Value
                          if budget.IsSome then
@@ -661,7 +664,7 @@ module Plan =
                 | Some b -> b.Free
                 | None ->
                 if o.Slice then
-                    (optimizer p { o with MemoryLimit = None }).Tree
+                    (optimizer p { deadline.Options(o, 1.0 / 3.0, 0.0) with MemoryLimit = None }).Tree
                     |> Option.filter (fun t -> (ContractionTree.validate t).IsOk)
                     |> Option.map (PlanReduce.leaves p o.Objective (Some limit))
                 else None
@@ -671,7 +674,7 @@ module Plan =
                 match budget, free with
                 | Some b, _ -> b.Fitted
                 | None, Some t when p.Inputs.Length <= reconfigureUpTo ->
-                    PlanSliceSearch.sliceReconfigureCounted work (fun () -> false) p limit false 1 t
+                    PlanSliceSearch.sliceReconfigureCounted work stop p limit false 1 t
                     |> Option.map (fun (t, ix) -> let s = PlanSlice.figures p t ix in s.Flops, t, (if ix.Length = 0 then None else Some s))
                 | _ -> None
             // The searching optimizers also get a slice-aware search, trees scored by their sliced flops.
@@ -723,7 +726,7 @@ module Plan =
     /// work for the same plan). On larger networks `auto` fits greedy's trees instead (`fitGreedy`, where cheap or
     /// where the floors have room), which covers greedy's plan most often but not always (not its sixteen slicer
     /// passes): there `auto` under a limit can still be dearer than `greedy`.
-    let private noDearerUnderLimit (work: PlanHyper.Work) (p: Indexed) (o: PlanOptions) (tree: ContractionTree option, slicing: Slicing option) =
+    let private noDearerUnderLimit (deadline: Deadline) (work: PlanHyper.Work) (p: Indexed) (o: PlanOptions) (tree: ContractionTree option, slicing: Slicing option) =
         match o.MemoryLimit with
         | None -> (tree, slicing), false
         | Some l ->
@@ -738,7 +741,7 @@ module Plan =
             work.Greedy <- work.Greedy + 4.0 * float p.Inputs.Length
             let g = PlanReduce.leaves p o.Objective (Some limit) (PlanGreedy.greedyTree p o (PlanGreedy.bestGreedy p o))
             work.Steps <- work.Steps + 4.0 * float g.Steps.Length
-            let greedyPlan = fitLimit None work None PlanGreedy.greedy p o (Some g)
+            let greedyPlan = fitLimit deadline 0.9 None work None PlanGreedy.greedy p o (Some g)
             match fitting (tree, slicing), fitting greedyPlan with
             | None, Some _ -> greedyPlan, true
             | Some f, Some fg when fg < f -> greedyPlan, true
@@ -760,7 +763,8 @@ module Plan =
               Slicing = None
               SearchMs = 0.0
               Diagnostics = diags }
-        let clock = Stopwatch.StartNew()
+        // The wall-clock limit counts from here: the search, fitting its tree to a memory limit and the plan's figures.
+        let deadline = Deadline o.TimeLimitMs
         let attempt f =
             try
                 Ok(f ())
@@ -770,7 +774,12 @@ module Plan =
         let failed (e: exn) =
             empty name [ Diagnostic.make optimizerFailed Range.none (sprintf "optimizer '%s' failed: %s" name e.Message)
                          |> Diagnostic.withHint "this is a bug in the planner; try another --optimizer meanwhile" ]
-        match attempt (fun () -> choose p o) with
+        // Under a memory limit that slicing may meet (outside `auto`'s budget), the search under the limit gets a
+        // quarter of the time, the search without it a third of what is left (`fitLimit`), the slicers up to three
+        // quarters of the limit (the slice-aware search too), greedy's plan up to nine tenths (`noDearerUnderLimit`):
+        // each searched a whole limit before, 10x past it in all (hyper, 16x16 lattice, 250 ms).
+        let fitting = o.MemoryLimit.IsSome && o.Slice && budget.IsNone
+        match attempt (fun () -> choose p (if fitting then deadline.Options(o, 0.25, 0.0) else o)) with
         | Result.Error e -> failed e
         | Ok (chosen, found) ->
             let notesOf chosen =
@@ -788,20 +797,20 @@ module Plan =
             | _ ->
                 let sliceSearch =
                     sliceSearchTrials name o
-                    |> Option.map (fun trials -> trials, fun () -> o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms))
+                    |> Option.map (fun trials -> trials, fun () -> deadline.Reached 0.75)
                 let fitted () =
-                    let plan = fitLimit budget (PlanHyper.Work()) sliceSearch (fun p o -> snd (choose p o)) p o tree
+                    let plan = fitLimit deadline 0.75 budget (PlanHyper.Work()) sliceSearch (fun p o -> snd (choose p o)) p o tree
                     match budget with
                     | _ when not (searching.Contains name) -> plan, false
                     | Some _ when p.Inputs.Length > PlanOptimal.exhaustiveUpTo -> plan, false
-                    | Some b -> noDearerUnderLimit b.Ledger.Work p o plan
-                    | None -> noDearerUnderLimit (PlanHyper.Work()) p o plan
+                    | Some b -> noDearerUnderLimit deadline b.Ledger.Work p o plan
+                    | None -> noDearerUnderLimit deadline (PlanHyper.Work()) p o plan
                 match attempt fitted with
                 | Result.Error e -> failed e
                 | Ok ((tree, slicing), tookGreedy) ->
                 let chosen = if tookGreedy && name = "auto" then "greedy" else chosen
                 let notes = notesOf chosen
-                let ms = clock.Elapsed.TotalMilliseconds
+                let ms = deadline.ElapsedMs
                 let steps = tree |> Option.map (Cost.steps p) |> Option.defaultValue [||]
                 let cost = tree |> Option.map (fun t -> Cost.ofSteps p t steps)
                 let largest =

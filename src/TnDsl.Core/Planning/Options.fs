@@ -57,11 +57,11 @@ type Deadline(limitMs: int option) =
     member _.Reached(share: float) = limitMs |> Option.exists (fun ms -> clock.Elapsed.TotalMilliseconds >= share * float ms)
     /// True when no more than `reserveMs` is left (never without a limit).
     member this.Within(reserveMs: float) = this.LeftMs |> Option.exists (fun left -> left <= reserveMs)
-    /// The options with `TimeLimitMs` set to `share` of what is left less `reserveMs`, at least 1 ms (a search given
-    /// 1 ms still makes its first tree); the options as they are without a limit.
+    /// The options with `TimeLimitMs` set to `share` of what is left less `reserveMs`, or 0 once nothing is (a
+    /// search given 0 ms stops after its first tree); the options as they are without a limit.
     member this.Options(o: PlanOptions, share: float, reserveMs: float) =
         match this.LeftMs with
-        | Some left -> { o with TimeLimitMs = Some(max 1 (int (share * (left - reserveMs)))) }
+        | Some left -> { o with TimeLimitMs = Some(max 0 (int (share * (left - reserveMs)))) }
         | None -> o
 
 /// What an optimizer returns: a tree when it found one, and what it has to say.

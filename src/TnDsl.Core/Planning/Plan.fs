@@ -122,6 +122,11 @@ module Plan =
         | "auto" -> Some 32
         | _ -> None
 
+    /// The share of a wall-clock limit after which `auto` under a memory limit starts no more refits of the free
+    /// search's trees nor slice-aware trials: three quarters (the exact search, hyper under the limit, the slicer's
+    /// passes in `fitLimit` and the plan's figures follow).
+    let fitUntil = 0.75
+
     /// The least allowance of `auto`'s ledger under a memory limit, in seconds of counted work: 50 ms, about what
     /// the slice-aware search's first trial costs on a network of 50 to 100 tensors, where the limit makes the
     /// plan of the free network a poor start (its tree is chosen for flops alone and slices badly) and the stakes
@@ -364,6 +369,8 @@ module Plan =
         let greedyRun = PlanGreedy.bestGreedy p o
         work.Greedy <- work.Greedy + float n
         let greedyMs = clock.ElapsedMilliseconds
+        // True once `share` of a wall-clock limit has passed.
+        let timeSpent (share: float) = o.TimeLimitMs |> Option.exists (fun ms -> float clock.ElapsedMilliseconds >= share * float ms)
         let result = resultLog2 p
         // The `greedy` optimizer's tree (bestGreedy's, or opt_einsum's greedy tree where strictly better): a
         // candidate without a memory limit, and the plan whenever it is strictly better than the one chosen.
@@ -395,7 +402,9 @@ module Plan =
                         let freeFloor (t: ContractionTree) (log2Flops: float) =
                             let cut = log2Of (Cost.largestIntermediate p t) - log2Of l
                             b.Ledger.FloorsAllowanceAt(log2Flops + 0.5 * max 0.0 cut)
-                        let name, free = autoIn None (Some freeFloor) b.Ledger.Work b.Ledger.Exact ranked p { o with MemoryLimit = None }
+                        // Under a wall-clock limit it gets half of it: fitting it and the searches under the limit follow.
+                        let freeOptions = { o with MemoryLimit = None; TimeLimitMs = o.TimeLimitMs |> Option.map (fun ms -> max 1 (ms / 2)) }
+                        let name, free = autoIn None (Some freeFloor) b.Ledger.Work b.Ledger.Exact ranked p freeOptions
                         b.Trees <- ranked.ToArray()
                         let free = free.Tree |> Option.filter (fun t -> (ContractionTree.validate t).IsOk) |> Option.map (PlanReduce.leaves p o.Objective (Some l))
                         b.Free <- free
@@ -417,7 +426,7 @@ module Plan =
                 // has work left or within the refit floor (see `refitRanked`).
                 match budget, limit with
                 | Some b, Some l when n <= reconfigureUpTo ->
-                    refitRanked (fun () -> o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)) b p l
+                    refitRanked (fun () -> timeSpent fitUntil) b p l
                 | _ -> ()
                 // Under a budget, where the free plan needed slicing: the slice-aware search, lean, its first trial's
                 // cheaper slicing past the ledger's allowance when it fits what the ledger or its floors have left (up to
@@ -427,9 +436,8 @@ module Plan =
                 // per unit of counted work it found the cheaper plans on every row of `stakes limits`.
                 match budget, limit with
                 | Some b, Some l when n <= reconfigureUpTo && (if n <= PlanSliceSearch.leanFloorUpTo then trialFitsBeforeRefits || floorTrialFits b else not b.Ledger.Exhausted) && (match b.Fitted with Some (_, _, Some _) | None -> true | _ -> false) ->
-                    let timeSpent () = o.TimeLimitMs |> Option.exists (fun ms -> clock.ElapsedMilliseconds >= int64 ms)
                     b.Searched <-
-                        PlanSliceSearch.searchWith true b.Ledger.Work (fun () -> timeSpent () || b.Ledger.Exhausted) p o l (defaultArg (sliceSearchTrials "auto" o) 2)
+                        PlanSliceSearch.searchWith true b.Ledger.Work (fun () -> timeSpent fitUntil || b.Ledger.Exhausted) p o l (defaultArg (sliceSearchTrials "auto" o) 2)
                         |> Option.map (fun (t, ix) ->
                             // Pruned as the fit's sets are (see `fitFree`).
                             b.Ledger.Work.Steps <- b.Ledger.Work.Steps + float t.Steps.Length * float ix.Length
@@ -462,8 +470,9 @@ module Plan =
                     // Under a ledger that is spent, only a part small enough to be searched over every tree is.
                     if n > PlanOptimal.maxTensors || (ledger |> Option.exists (fun l -> l.Exhausted) && n > PlanOptimal.exhaustiveUpTo) then None
                     else
-                        // Under a wall-clock limit the exact search gets half of it; what it leaves goes to the rest.
-                        match PlanHyper.exactWithin thisExact exactBound p { o with TimeLimitMs = o.TimeLimitMs |> Option.map (fun ms -> max 1 (ms / 2)) } with
+                        // Under a wall-clock limit the exact search gets half of what is left; what it leaves goes to the rest.
+                        let half = o.TimeLimitMs |> Option.map (fun ms -> max 1 (int ((int64 ms - clock.ElapsedMilliseconds) / 2L)))
+                        match PlanHyper.exactWithin thisExact exactBound p { o with TimeLimitMs = half } with
                         | Ok (Some t) -> Some t
                         | _ -> None
                 exactWork.Add thisExact

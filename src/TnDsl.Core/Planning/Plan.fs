@@ -406,7 +406,7 @@ module Plan =
                             let cut = log2Of (Cost.largestIntermediate p t) - log2Of l
                             b.Ledger.FloorsAllowanceAt(log2Flops + 0.5 * max 0.0 cut)
                         // Under a wall-clock limit it gets half of it: fitting it and the searches under the limit follow.
-                        let freeOptions = { o with MemoryLimit = None; TimeLimitMs = o.TimeLimitMs |> Option.map (fun ms -> max 1 (ms / 2)) }
+                        let freeOptions = { o with MemoryLimit = None; TimeLimitMs = o.TimeLimitMs |> Option.map (fun ms -> ms / 2) }
                         let name, free = autoIn None (Some freeFloor) b.Ledger.Work b.Ledger.Exact ranked p freeOptions
                         b.Trees <- ranked.ToArray()
                         let free = free.Tree |> Option.filter (fun t -> (ContractionTree.validate t).IsOk) |> Option.map (PlanReduce.leaves p o.Objective (Some l))
@@ -476,7 +476,7 @@ module Plan =
                     if n > PlanOptimal.maxTensors || (ledger |> Option.exists (fun l -> l.Exhausted) && n > PlanOptimal.exhaustiveUpTo) then None
                     else
                         // Under a wall-clock limit the exact search gets half of what is left; what it leaves goes to the rest.
-                        let half = o.TimeLimitMs |> Option.map (fun ms -> max 1 (int ((int64 ms - clock.ElapsedMilliseconds) / 2L)))
+                        let half = o.TimeLimitMs |> Option.map (fun ms -> max 0 (int ((int64 ms - clock.ElapsedMilliseconds) / 2L)))
                         match PlanHyper.exactWithin thisExact exactBound p { o with TimeLimitMs = half } with
                         | Ok (Some t) -> Some t
                         | _ -> None
@@ -652,6 +652,8 @@ module Plan =
         | Some l ->
             let limit = BigInteger l
             let stop () = deadline.Reached until
+            // Too late to start a slicer that is not needed for a first plan (the moment `stop` says so; named apart
+            // because the slice-aware search's own `stop` shadows it below).
             let late () = stop ()
             let option (t: ContractionTree) =
                 let c = Cost.report p t

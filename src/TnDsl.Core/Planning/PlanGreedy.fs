@@ -455,11 +455,8 @@ module PlanGreedy =
             flops <- logAdd flops (involved + Math.Log2(float (max 1 (children.Length - 1) + (if summed then 1 else 0)))))
         flops
 
-    /// `run`'s tree, or opt_einsum's greedy tree (`einsumStyle`) where that is strictly better under the options.
-    /// Under the flops objective without a limit, a second tree with a step dearer than `run`'s whole tree is dropped
-    /// as soon as the step appears, and one clearly dearer in all (by 1 % or more, in float64) without exact costing,
-    /// which can take seconds on a tree with large intermediates (opt_einsum's tree on the Born machine's 1568
-    /// tensors carries hundreds of indices a step).
+    /// Whether opt_einsum's tree may be dropped early (the flops objective, no memory limit), and the slack: how
+    /// much cheaper (log2) the single-operand reductions can make a tree.
     let private einsumSlack (p: Indexed) (o: PlanOptions) =
         let flopsOnly = o.Objective = Flops && o.MemoryLimit.IsNone
         // Both figures are before the single-operand reductions, and the trees are compared after them: summing
@@ -487,6 +484,11 @@ module PlanGreedy =
                            && standing p o theirs < runStanding () -> theirs
         | _ -> run.Tree
 
+    /// `run`'s tree, or opt_einsum's greedy tree (`einsumStyle`) where that is strictly better under the options.
+    /// Under the flops objective without a limit, a second tree with a step dearer than `run`'s whole tree is dropped
+    /// as soon as the step appears, and one clearly dearer in all (by 1 % or more, in float64) without exact costing,
+    /// which can take seconds on a tree with large intermediates (opt_einsum's tree on the Born machine's 1568
+    /// tensors carries hundreds of indices a step).
     let orEinsumStyle (p: Indexed) (o: PlanOptions) (run: Run) : ContractionTree =
         orTheirs p o run (fun () -> standing p o run.Tree) (einsumAgainst p o run)
 

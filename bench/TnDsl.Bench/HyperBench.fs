@@ -302,46 +302,57 @@ let run (args: string array) =
                 (PlanReport.sci limit) (PlanReport.sci c.Flops) (PlanReport.sci c.LargestIntermediate) "1" (ratio c.Flops flops) (ratio c.Flops flops) (ratio c.Flops flops) cpuMs leastSlices leastOverhead needed
         | None, None -> printfn "  %-24s no plan: %A" label (r.Diagnostics |> List.map (fun d -> d.Message))
 
-/// The budget benchmark: with a wall-clock limit (`--time-limit`), how long `auto`, `hyper` and `random-greedy`
-/// actually take (the whole `Plan.run`, as `tn plan` times it), against the limit. Arguments: `limits=A,B,..`
-/// in ms (default 100,500,2000), `threads=N` (1 by default).
+/// The budget benchmark: with a wall-clock limit (`--time-limit`), how long `random-greedy`, `hyper`, `optimal` and
+/// `auto` actually take (the whole `Plan.run`, as `tn plan` times it), against the limit, without a memory limit and
+/// under one (a sixteenth of greedy's largest intermediate, where the plan must be sliced). Arguments:
+/// `limits=A,B,..` in ms (default 100,250,1000), `threads=N` (1 by default), `optimizers=A,B,..`, `only=TEXT`
+/// (networks whose label contains it).
 let budget (args: string array) =
     let arg (key: string) (fallback: string) =
         args |> Array.tryPick (fun a -> if a.StartsWith(key + "=") then Some(a.Substring(key.Length + 1)) else None) |> Option.defaultValue fallback
-    let limits = (arg "limits" "100,500,2000").Split ',' |> Array.map int
+    let limits = (arg "limits" "100,250,1000").Split ',' |> Array.map int
     let threads = int (arg "threads" "1")
+    let optimizers = (arg "optimizers" "random-greedy,hyper,optimal,auto").Split ','
+    let only = arg "only" ""
     printfn "budget benchmark: wall and process CPU time of the whole plan call against --time-limit (threads %d, %d cores, load %s)"
         threads Environment.ProcessorCount (try (IO.File.ReadAllText "/proc/loadavg").Split(' ')[0] with _ -> "?")
     let warm = index (PlanBench.randomRegular 16 2 1)
-    for name in [ "random-greedy"; "hyper"; "auto" ] do
+    for name in optimizers do
         Plan.run name { PlanOptions.defaults with Trials = 4 } warm |> ignore
+        Plan.run name { PlanOptions.defaults with Trials = 4; MemoryLimit = Some 4L } warm |> ignore
+    // A sixteenth of the largest intermediate of greedy's plan.
+    let sixteenth (p: Indexed) =
+        let g = Plan.run "greedy" PlanOptions.defaults p
+        Some(int64 (g.Cost.Value.LargestIntermediate / BigInteger 16))
     let cases =
-        [ "3-regular n=100 d=2", index (PlanBench.randomRegular 100 2 3)
-          "3-regular n=500 d=2", index (PlanBench.randomRegular 500 2 5)
-          "lattice 16x16 D=2", index (lattice 16 16 2)
-          "circuit 5x6 depth 14", index (circuit 5 6 14 2)
-          "PEPS 32x32 D=4 d=2", index (PlanBench.peps 32 32 4 2) ]
-    printfn "  %-24s %-14s %9s %9s %9s %7s %7s %s" "network" "optimizer" "limit ms" "wall ms" "cpu ms" "wall/l" "cpu/l" "chosen"
+        [ "3-regular n=40 d=2", (fun () -> index (PlanBench.randomRegular 40 2 3)), false
+          "3-regular n=100 d=2", (fun () -> index (PlanBench.randomRegular 100 2 3)), false
+          "3-regular n=500 d=2", (fun () -> index (PlanBench.randomRegular 500 2 5)), false
+          "lattice 16x16 D=2", (fun () -> index (lattice 16 16 2)), false
+          "circuit 5x6 depth 14", (fun () -> index (circuit 5 6 14 2)), false
+          "PEPS 32x32 D=4 d=2", (fun () -> index (PlanBench.peps 32 32 4 2)), false
+          "3-regular n=40 d=2 @1/16", (fun () -> index (PlanBench.randomRegular 40 2 3)), true
+          "3-regular n=100 d=2 @1/16", (fun () -> index (PlanBench.randomRegular 100 2 3)), true
+          "lattice 16x16 D=2 @1/16", (fun () -> index (lattice 16 16 2)), true ]
+        |> List.filter (fun (label, _, _) -> label.Contains only)
+    printfn "  %-26s %-14s %9s %9s %9s %7s %7s %s" "network" "optimizer" "limit ms" "wall ms" "cpu ms" "wall/l" "cpu/l" "chosen"
     let mutable worst = 0.0
+    let mutable worstCpu = 0.0
     let mutable within = 0
     let mutable runs = 0
-    let self = Process.GetCurrentProcess()
-    for (label, p) in cases do
+    for (label, make, limited) in cases do
+        let p = make ()
+        let memory = if limited then sixteenth p else None
         for limit in limits do
-            for name in [ "random-greedy"; "hyper"; "auto" ] do
-                let o = { PlanOptions.defaults with Trials = 1000000; TimeLimitMs = Some limit; Parallel = threads > 1 }
-                self.Refresh()
-                let cpu0 = self.TotalProcessorTime
-                let clock = Stopwatch.StartNew()
-                let r = Plan.run name o p
-                let ms = clock.Elapsed.TotalMilliseconds
-                self.Refresh()
-                let cpu = (self.TotalProcessorTime - cpu0).TotalMilliseconds
+            for name in optimizers do
+                let o = { PlanOptions.defaults with Trials = 1000000; TimeLimitMs = Some limit; Parallel = threads > 1; MemoryLimit = memory }
+                let r, ms, cpu = Measure.timeCpu (fun () -> Plan.run name o p)
                 worst <- max worst (ms / float limit)
+                worstCpu <- max worstCpu (cpu / float limit)
                 runs <- runs + 1
                 if ms <= 1.1 * float limit then within <- within + 1
-                printfn "  %-24s %-14s %9d %9.0f %9.0f %7.3f %7.3f %s" label name limit ms cpu (ms / float limit) (cpu / float limit) r.Chosen
-    printfn "worst wall / limit: %.3f; %d of %d runs within 10 %% of the limit (wall)" worst within runs
+                printfn "  %-26s %-14s %9d %9.0f %9.0f %7.3f %7.3f %s" label name limit ms cpu (ms / float limit) (cpu / float limit) r.Chosen
+    printfn "worst wall / limit: %.3f, worst CPU / limit: %.3f; %d of %d runs within 10 %% of the limit (wall)" worst worstCpu within runs
 
 /// Writes the side-by-side networks and TnDsl's results (hyper and auto: flops in opt_einsum's convention as
 /// decimal strings, search ms, contraction path in opt_einsum's linear form) as JSON, for

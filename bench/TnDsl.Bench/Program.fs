@@ -26,7 +26,7 @@ let private benches: (string * string * (string array -> unit)) list =
       "check-after", "tn check after elaboration at 10^6 tensors phase by phase: checks, summary, declared cuts (args: mps=N, peps=L)", fun args -> CheckBench.afterElaboration (Path.Combine(repoRoot (), "examples")) args |> ignore
       "fuzz", "fuzz the front end: --count N (100000) --seed S --limit-ms L; prints escapes, hangs, worst time and memory", fun args -> FuzzBench.run (Path.Combine(repoRoot (), "examples")) args |> ignore
       "plan", "planner search time and flops: born machine, PEPS, MERA, random regular graphs, exact search", fun args -> PlanBench.run args |> ignore
-      "budget", "wall time of auto, hyper and random-greedy against --time-limit (args: limits=A,B,.. in ms, threads=N)", fun args -> HyperBench.budget args
+      "budget", "wall time of random-greedy, hyper, optimal and auto against --time-limit, with and without a memory limit (args: limits=A,B,.. in ms, threads=N, optimizers=A,B,.., only=TEXT)", fun args -> HyperBench.budget args
       "stakes", "auto's search time against the contraction's estimated time, and the work rates its budget uses (args: quick, rates, exact, auto, limits, only=TEXT)", fun args -> HyperBench.stakes args
       "export", "write the side-by-side networks and TnDsl's hyper/auto results as JSON (args: FILE, quick, trials=N, threads=N); see bench/side-by-side.py", fun args -> HyperBench.export args
       "bound", "lower bounds on sliced plans of the 8x8 D=4 and 10x10 D=3 lattices at 1/100: connected sweeps, step exponents (args: only=TEXT, least=F, exact, plans, trials=N); `bound blocks`: the block-packing bound on sliced bonds, its block minima recomputed", fun args -> BoundBench.run args

@@ -74,12 +74,13 @@ module Cost =
                 for i in ci do
                     counts[i] <- (match counts.TryGetValue i with | true, c -> c + 1 | _ -> 1)
             let involved = counts.Keys |> Seq.toArray |> Array.sort
-            let kept =
+            // One pass (a search of `kept` per index made a step quadratic in its indices: 0.1 s a costing on a
+            // 32x32 PEPS with its 1024 physical legs open).
+            let kept, summed =
                 involved
-                |> Array.filter (fun i ->
+                |> Array.partition (fun i ->
                     remaining[i] <- remaining[i] - counts[i] + 1
                     p.IsOutput[i] || remaining[i] > 1)
-            let summed = involved |> Array.filter (fun i -> not (Array.contains i kept))
             for i in summed do
                 remaining[i] <- 0
             indices[node] <- kept

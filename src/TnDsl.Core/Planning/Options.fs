@@ -42,6 +42,28 @@ module PlanOptions =
           Parallel = true
           Slice = true }
 
+/// A wall-clock limit (`PlanOptions.TimeLimitMs`) counted from the moment it was made. A plan call makes one at its
+/// entry and gives each phase what is left of it, so that the work before a search and after it (greedy's plan,
+/// slicing to a memory limit, the plan's figures) counts against the limit too. Without a limit it never passes.
+type Deadline(limitMs: int option) =
+    let clock = System.Diagnostics.Stopwatch.StartNew()
+    /// The limit, in milliseconds from when the deadline was made.
+    member _.LimitMs = limitMs
+    /// Milliseconds since the deadline was made.
+    member _.ElapsedMs = clock.Elapsed.TotalMilliseconds
+    /// Milliseconds left (None without a limit; negative once passed).
+    member _.LeftMs = limitMs |> Option.map (fun ms -> float ms - clock.Elapsed.TotalMilliseconds)
+    /// True once `share` of the limit has passed (never without a limit).
+    member _.Reached(share: float) = limitMs |> Option.exists (fun ms -> clock.Elapsed.TotalMilliseconds >= share * float ms)
+    /// True when no more than `reserveMs` is left (never without a limit).
+    member this.Within(reserveMs: float) = this.LeftMs |> Option.exists (fun left -> left <= reserveMs)
+    /// The options with `TimeLimitMs` set to `share` of what is left less `reserveMs`, or 0 once nothing is (a
+    /// search given 0 ms stops after its first tree); the options as they are without a limit.
+    member this.Options(o: PlanOptions, share: float, reserveMs: float) =
+        match this.LeftMs with
+        | Some left -> { o with TimeLimitMs = Some(max 0 (int (share * (left - reserveMs)))) }
+        | None -> o
+
 /// What an optimizer returns: a tree when it found one, and what it has to say.
 type Found =
     { Tree: ContractionTree option

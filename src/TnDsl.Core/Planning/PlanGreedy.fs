@@ -455,12 +455,9 @@ module PlanGreedy =
             flops <- logAdd flops (involved + Math.Log2(float (max 1 (children.Length - 1) + (if summed then 1 else 0)))))
         flops
 
-    /// `run`'s tree, or opt_einsum's greedy tree (`einsumStyle`) where that is strictly better under the options.
-    /// Under the flops objective without a limit, a second tree with a step dearer than `run`'s whole tree is dropped
-    /// as soon as the step appears, and one clearly dearer in all (by 1 % or more, in float64) without exact costing,
-    /// which can take seconds on a tree with large intermediates (opt_einsum's tree on the Born machine's 1568
-    /// tensors carries hundreds of indices a step).
-    let orEinsumStyle (p: Indexed) (o: PlanOptions) (run: Run) : ContractionTree =
+    /// Whether opt_einsum's tree may be dropped early (the flops objective, no memory limit), and the slack: how
+    /// much cheaper (log2) the single-operand reductions can make a tree.
+    let private einsumSlack (p: Indexed) (o: PlanOptions) =
         let flopsOnly = o.Objective = Flops && o.MemoryLimit.IsNone
         // Both figures are before the single-operand reductions, and the trees are compared after them: summing
         // first the indices that one tensor holds divides a step's cost by at most their sizes' product, and by 2
@@ -471,11 +468,29 @@ module PlanGreedy =
         let slack =
             if singles.Length = 0 then 0.0
             else 1.0 + (singles |> Array.sumBy (fun i -> Math.Log2(float p.Size[i])))
-        let bound = if flopsOnly then run.Flops + slack + 1e-9 else Double.PositiveInfinity
-        match einsumStyleWithin bound p with
+        flopsOnly, slack
+
+    /// opt_einsum's greedy tree as `orEinsumStyle` builds it against `run` (None where it is dropped as it is built).
+    let private einsumAgainst (p: Indexed) (o: PlanOptions) (run: Run) =
+        let flopsOnly, slack = einsumSlack p o
+        einsumStyleWithin (if flopsOnly then run.Flops + slack + 1e-9 else Double.PositiveInfinity) p
+
+    /// `theirs` (opt_einsum's tree built against `run` or a dearer run) where it is strictly better than `run`'s tree,
+    /// whose standing `runStanding` gives, else `run`'s tree (see `orEinsumStyle`).
+    let private orTheirs (p: Indexed) (o: PlanOptions) (run: Run) (runStanding: unit -> bool * Numerics.BigInteger * Numerics.BigInteger) (theirs: ContractionTree option) =
+        let flopsOnly, slack = einsumSlack p o
+        match theirs with
         | Some theirs when not (flopsOnly && log2Flops p theirs - slack > run.Flops + Math.Log2 1.01)
-                           && standing p o theirs < standing p o run.Tree -> theirs
+                           && standing p o theirs < runStanding () -> theirs
         | _ -> run.Tree
+
+    /// `run`'s tree, or opt_einsum's greedy tree (`einsumStyle`) where that is strictly better under the options.
+    /// Under the flops objective without a limit, a second tree with a step dearer than `run`'s whole tree is dropped
+    /// as soon as the step appears, and one clearly dearer in all (by 1 % or more, in float64) without exact costing,
+    /// which can take seconds on a tree with large intermediates (opt_einsum's tree on the Born machine's 1568
+    /// tensors carries hundreds of indices a step).
+    let orEinsumStyle (p: Indexed) (o: PlanOptions) (run: Run) : ContractionTree =
+        orTheirs p o run (fun () -> standing p o run.Tree) (einsumAgainst p o run)
 
     /// The `greedy` optimizer's tree, given `bestGreedy`'s run: that run's tree, or opt_einsum's greedy tree where
     /// that is strictly better (`orEinsumStyle`).
@@ -506,8 +521,9 @@ module PlanGreedy =
     /// reductions, so the best run can be dearer than `bestGreedy`'s once both are reduced (27 flops for 25 on a
     /// random network): `randomGreedy` compares the two exactly. Trial t uses its own generator seeded from
     /// (seed, t), so the result does not depend on threads; `Trials` caps the runs; with a time budget, trials
-    /// stop starting when it is spent.
-    let randomGreedyRuns (p: Indexed) (o: PlanOptions) : struct (Run * Run) =
+    /// stop starting when it is spent. With `first` (`bestGreedy`'s run, made already), the deterministic trials
+    /// are not run again: their best is that run.
+    let private randomGreedyRunsFrom (first: Run option) (p: Indexed) (o: PlanOptions) : struct (Run * Run) =
         let limit = limitOf o
         let vs = variants p
         let trials = max vs.Length o.Trials
@@ -515,8 +531,9 @@ module PlanGreedy =
         // The best run so far and its trial number, not every trial's run: 10^8 trials kept grew by 15 MB a second
         // until the machine gave out. The earlier trial wins a tie, as in a fold over the trials in order.
         let gate = obj ()
-        let best: (int * Run) option ref = ref None
-        let deterministic: (int * Run) option ref = ref None
+        let best: (int * Run) option ref = ref (first |> Option.map (fun r -> 0, r))
+        let deterministic: (int * Run) option ref = ref best.Value
+        let from = if first.IsSome then vs.Length else 0
         let keep t (r: Run) =
             lock gate (fun () ->
                 // `better` keeps its first argument on a tie, so this is "the challenger is strictly better".
@@ -553,25 +570,62 @@ module PlanGreedy =
             if spent () then state.Stop() else keep t (trial t)
         if o.Parallel then
             // The deterministic trials always run; the randomised ones share what is left of the budget.
-            Parallel.For(0, vs.Length, Action<int>(fun t -> keep t (trial t))) |> ignore
+            Parallel.For(from, vs.Length, Action<int>(fun t -> keep t (trial t))) |> ignore
             Parallel.For(vs.Length, trials, Action<int, ParallelLoopState>(body)) |> ignore
         else
-            let mutable t = 0
+            let mutable t = from
             while t < trials && (t < vs.Length || not (spent ())) do
                 keep t (trial t)
                 t <- t + 1
         struct (snd (Option.get best.Value), snd (Option.get deterministic.Value))
+
+    /// The best of many greedy runs (see `randomGreedyRunsFrom`): the best run and the best of the deterministic
+    /// trials (`bestGreedy`'s run).
+    let randomGreedyRuns (p: Indexed) (o: PlanOptions) : struct (Run * Run) = randomGreedyRunsFrom None p o
 
     /// The best of many greedy runs (see `randomGreedyRuns`), compared before the single-operand reductions.
     let randomGreedyRun (p: Indexed) (o: PlanOptions) : Run =
         let struct (best, _) = randomGreedyRuns p o
         best
 
+    /// The exact costings, in standings (`standing`: the reductions and a cost report) of greedy's tree, that may
+    /// follow a search made never dearer than greedy under a wall-clock limit (`noDearerWithin`): the searched
+    /// tree's figures (hyper) and standing, opt_einsum's tree's standing, and the plan's figures (`Plan.run`: the
+    /// reductions, the steps' costs and the report), with one more for a tree slower to cost than greedy's.
+    let costingsAfterSearch = 5.0
+
+    /// `noDearerThanGreedy` under a wall-clock limit (`deadline`, started where the search began): what it needs of
+    /// greedy first (`bestGreedy`'s run, opt_einsum's tree built against it, and the run's standing, which cost
+    /// greedy runs and exact costings: 30-70 ms past a limit of 250 ms on networks of 256 to 1024 tensors when they
+    /// came after the search), then `search`, given `bestGreedy`'s run and options whose limit is what is left less
+    /// `costingsAfterSearch` times the costing just timed, then the comparisons. The same tree as
+    /// `noDearerThanGreedy`: opt_einsum's tree, built against greedy's run instead of the better of the two, is
+    /// dropped after against the better as it would have been (or costed and found dearer, by the slack's argument).
+    let noDearerWithin (deadline: Deadline) (p: Indexed) (o: PlanOptions) (search: Run -> PlanOptions -> Run) : ContractionTree =
+        let first = bestGreedy p o
+        let theirs = einsumAgainst p o first
+        let costing = Stopwatch.StartNew()
+        let firstStanding = standing p o first.Tree
+        let reserve = costingsAfterSearch * costing.Elapsed.TotalMilliseconds
+        let searched = search first (deadline.Options(o, 1.0, reserve))
+        let searchedStanding = lazy (standing p o searched.Tree)
+        let incumbent, incumbentStanding =
+            if obj.ReferenceEquals(searched, first) || firstStanding < searchedStanding.Force() then first, (fun () -> firstStanding)
+            else searched, (fun () -> searchedStanding.Force())
+        orTheirs p o incumbent incumbentStanding theirs
+
     /// `random-greedy`: the best of `randomGreedyRuns`' runs, or `greedy`'s tree where that is strictly better by
     /// `standing` (`noDearerThanGreedy`; its deterministic trials are `bestGreedy`'s run), so that random-greedy is
-    /// never dearer than `greedy`.
+    /// never dearer than `greedy`. Under a wall-clock limit, greedy's plan comes first (`noDearerWithin`).
     let randomGreedy: Optimizer =
         fun p o ->
-            let struct (best, first) = randomGreedyRuns p o
-            { Tree = Some (noDearerThanGreedy p o first best)
-              Notes = [] }
+            match o.TimeLimitMs with
+            | None ->
+                let struct (best, first) = randomGreedyRuns p o
+                { Tree = Some (noDearerThanGreedy p o first best)
+                  Notes = [] }
+            | Some _ ->
+                let deadline = Deadline o.TimeLimitMs
+                let search first o = let struct (best, _) = randomGreedyRunsFrom (Some first) p o in best
+                { Tree = Some (noDearerWithin deadline p o search)
+                  Notes = [] }

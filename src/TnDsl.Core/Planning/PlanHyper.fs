@@ -779,9 +779,13 @@ module PlanHyper =
     /// strictly better after the single-operand reductions (`PlanGreedy.noDearerThanGreedy`: its trials start
     /// from `bestGreedy`'s variants on the problem itself, never from its broadcast view nor opt_einsum's greedy
     /// tree, and compare trees before the reductions), so hyper is never dearer than greedy. Under a limit the
-    /// searched tree stands: trees are scored there by their sliced flops, which `standing` does not see.
+    /// searched tree stands: trees are scored there by their sliced flops, which `standing` does not see. Under a
+    /// wall-clock limit without a memory limit, greedy's plan comes first (`PlanGreedy.noDearerWithin`).
     let hyper: Optimizer =
         fun p o ->
-            let t = search p o
-            let t = if o.MemoryLimit.IsNone then PlanGreedy.noDearerThanGreedy p o (PlanGreedy.bestGreedy p o) (PlanGreedy.evaluate p t) else t
+            let t =
+                match o.MemoryLimit, o.TimeLimitMs with
+                | Some _, _ -> search p o
+                | None, None -> PlanGreedy.noDearerThanGreedy p o (PlanGreedy.bestGreedy p o) (PlanGreedy.evaluate p (search p o))
+                | None, Some _ -> PlanGreedy.noDearerWithin (Deadline o.TimeLimitMs) p o (fun _ o -> PlanGreedy.evaluate p (search p o))
             { Tree = Some t; Notes = [] }

@@ -702,16 +702,23 @@ module PlanOptimal =
     /// The exact search (see the module): None when the memory limit cannot be met, Error beyond its reach.
     let solve p o = solveWith exhaustiveUpTo p o
 
+    /// The share of a wall-clock limit that `optimal`'s exact search may take: a half, the rest for random-greedy
+    /// where it does not finish (which, given no time, would run all its trials: 0.8 s on a 16x16 lattice).
+    let exactTimeShare = 0.5
+
     /// `optimal` with its bound polished by `polish`: the exact search, falling back to random-greedy (with a
-    /// warning) beyond its reach.
+    /// warning) beyond its reach. Under a wall-clock limit the search gets `exactTimeShare` of it and random-greedy
+    /// what is left.
     let optimalPolished (polish: Polish) : Optimizer =
         fun p o ->
-            match solvePolished polish p o with
+            let deadline = Deadline o.TimeLimitMs
+            match solvePolished polish p (deadline.Options(o, exactTimeShare, 0.0)) with
             | Ok tree -> { Tree = tree; Notes = [] }
             | Result.Error why ->
                 let note =
                     Diagnostic.make PlanDiagnostics.tooLarge Range.none (why + "; fell back to random-greedy")
-                { (PlanGreedy.randomGreedy p { o with TimeLimitMs = None }) with Notes = [ note ] }
+                let o = match deadline.LimitMs with Some _ -> deadline.Options(o, 1.0, 0.0) | None -> { o with TimeLimitMs = None }
+                { (PlanGreedy.randomGreedy p o) with Notes = [ note ] }
 
     /// `optimal` with the random-greedy bound as is (the registry's `optimal` polishes it; see `PlanHyper.optimal`).
     let optimal: Optimizer = optimalPolished unpolished

@@ -611,22 +611,29 @@ module PlanSlice =
     /// per candidate scored, at `candidateOrderWeight`, and one per pass's result).
     /// With `inParallel`, the passes run on the thread pool: each is seeded by its number and counted on its own, so
     /// the choice and the counts are the same as run one after another.
-    let findCountedOrdersWith (inParallel: bool) (costings: float ref) (orders: float ref) (repeats: int) (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =
+    /// With `stop` (a wall-clock limit), the passes after the first start only while it says go on.
+    let findStoppingWith (stop: unit -> bool) (inParallel: bool) (costings: float ref) (orders: float ref) (repeats: int) (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =
         let pass r =
-            let passCostings = ref 1.0
-            let passOrders = ref 0.0
-            let found =
-                greedyPass passCostings passOrders p t limit (if r = 0 then 0.0 else 0.5) (Random(r * 7919 + 1))
-                |> Option.map (fun ix ->
-                    passOrders.Value <- passOrders.Value + orderOps t.Steps.Length ix.Length
-                    (flopsOf p t ix, ix.Length, r), ix)
-            passCostings.Value, passOrders.Value, found
+            if r > 0 && stop () then 0.0, 0.0, None
+            else
+                let passCostings = ref 1.0
+                let passOrders = ref 0.0
+                let found =
+                    greedyPass passCostings passOrders p t limit (if r = 0 then 0.0 else 0.5) (Random(r * 7919 + 1))
+                    |> Option.map (fun ix ->
+                        passOrders.Value <- passOrders.Value + orderOps t.Steps.Length ix.Length
+                        (flopsOf p t ix, ix.Length, r), ix)
+                passCostings.Value, passOrders.Value, found
         let runs = [| 0 .. max 1 repeats - 1 |] |> (if inParallel then Array.Parallel.map pass else Array.map pass)
         for c, o, _ in runs do
             costings.Value <- costings.Value + c
             orders.Value <- orders.Value + o
         let passes = runs |> Array.choose (fun (_, _, found) -> found)
         if passes.Length = 0 then None else Some(passes |> Array.minBy fst |> snd)
+
+    /// `findStoppingWith` without a stop.
+    let findCountedOrdersWith (inParallel: bool) (costings: float ref) (orders: float ref) (repeats: int) (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =
+        findStoppingWith (fun () -> false) inParallel costings orders repeats p t limit
 
     /// `findCountedOrdersWith` with the passes one after another.
     let findCountedOrders (costings: float ref) (orders: float ref) (repeats: int) (p: Indexed) (t: ContractionTree) (limit: BigInteger) : int array option =

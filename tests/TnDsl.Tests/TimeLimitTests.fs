@@ -1,0 +1,53 @@
+/// A wall-clock limit (`--time-limit`) with no time left: every search stops after its first tree and the plan is
+/// still whole and valid. Deterministic: with 0 ms, no trial past the first starts, on any machine and load. (How
+/// close to the limit a plan ends is measured by a command, `dotnet bench/TnDsl.Bench/bin/Release/net10.0/
+/// TnDsl.Bench.dll budget`, not by a test.)
+module TnDsl.Tests.TimeLimitTests
+
+open System.Numerics
+open Xunit
+open TnDsl
+open TnDsl.Tests.PlanTests
+
+/// No time left, many trials, one thread.
+let expired = { PlanOptions.defaults with Trials = 64; TimeLimitMs = Some 0; Parallel = false }
+
+[<Fact>]
+let ``a deadline without a limit leaves the options as they are, and one that has passed gives 0 ms`` () =
+    let o = { PlanOptions.defaults with Trials = 7 }
+    Assert.Equal(o, Deadline(None).Options(o, 0.5, 10.0))
+    Assert.Equal(Some 0, Deadline(Some 0).Options(o, 1.0, 0.0).TimeLimitMs)
+    Assert.Equal(Some 0, Deadline(Some 1000).Options(o, 1.0, 5000.0).TimeLimitMs)
+
+[<Fact>]
+let ``optimal beyond its reach with no time left falls back to greedy's plan, not to every random-greedy trial`` () =
+    // 81 tensors: more than the exact search handles. The fallback used to run all its trials whatever the limit.
+    let p = lattice 9 9 3
+    let r = Plan.run "optimal" expired p
+    Assert.True(Plan.succeeded r)
+    Assert.Equal((Plan.run "greedy" expired p).Tree, r.Tree)
+
+[<Fact>]
+let ``random-greedy and hyper with no time left stop after their first tree and are no dearer than greedy`` () =
+    let p = lattice 6 6 3
+    let greedy = Plan.run "greedy" expired p
+    // random-greedy's first trials are greedy's own runs: with no time left its plan is greedy's.
+    let rg = Plan.run "random-greedy" expired p
+    Assert.Equal(greedy.Tree, rg.Tree)
+    let hyper = Plan.run "hyper" expired p
+    Assert.True(Plan.succeeded hyper)
+    Assert.True(hyper.Cost.Value.Flops <= greedy.Cost.Value.Flops)
+    // The same plan every time: only the first trial ran.
+    Assert.Equal(hyper.Tree, (Plan.run "hyper" expired p).Tree)
+
+[<Fact>]
+let ``under a memory limit every optimizer with no time left still gives a plan within it`` () =
+    let p = lattice 6 6 3
+    let largest = (Plan.run "greedy" PlanOptions.defaults p).Cost.Value.LargestIntermediate
+    let limit = largest / BigInteger 16
+    let o = { expired with MemoryLimit = Some(int64 limit) }
+    for name in [ "random-greedy"; "hyper"; "optimal"; "auto" ] do
+        let r = Plan.run name o p
+        Assert.True(Plan.succeeded r, name)
+        let largest = match r.Slicing with Some s -> s.LargestIntermediate | None -> r.Cost.Value.LargestIntermediate
+        Assert.True(largest <= limit, sprintf "%s: %O over %O" name largest limit)

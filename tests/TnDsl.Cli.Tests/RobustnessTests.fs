@@ -133,3 +133,25 @@ let ``tn contract --cluster with no worker there says so in one line, with no st
         Assert.DoesNotContain("Exception", err)
     finally
         Directory.Delete(dir, true)
+
+[<Fact>]
+let ``a network of one tensor has one step in tn plan, tn run and tn emit alike`` () =
+    // tn plan lists the lone tensor's step (`ab -> ab`, 16 flops, as opt_einsum does); tn run said "0 steps" beside
+    // the same 16 flops, with an empty kernels line.
+    let dir = Directory.CreateTempSubdirectory("tndsl-robust-").FullName
+    try
+        let one = Path.Combine(dir, "one.tn")
+        File.WriteAllText(one, "network one(d: int = 4) {\n  index a: d\n  index b: d\n  weight W: (a, b)\n  output (a, b)\n}\n")
+        let code, out, err = tn [ "plan"; one; "--no-scaling"; "--json" ]
+        Assert.True((code = 0), err)
+        use doc = System.Text.Json.JsonDocument.Parse out
+        Assert.Equal(1, doc.RootElement.GetProperty("path").GetArrayLength())
+        let code, out, err = tnProcess [] [ "run"; one; "--threads"; "1"; "--repeat"; "1" ]
+        Assert.True((code = 0), err)
+        Assert.Matches(@"\n  plan        auto \(chose [^)]*\): 16 flops, largest intermediate 16 elements, 1 step\n", out)
+        Assert.Contains("\n  kernels     none (one tensor: no pairwise product)\n", out)
+        let code, _, err = tn [ "emit"; one; "--cs"; "-o"; Path.Combine(dir, "One.cs") ]
+        Assert.True((code = 0), err)
+        Assert.Contains("(class One, 1 step)", err)
+    finally
+        Directory.Delete(dir, true)

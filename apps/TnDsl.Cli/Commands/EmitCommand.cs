@@ -68,7 +68,9 @@ public static class EmitCommand
             if (output is not null)
             {
                 SafeFile.ReplaceText(output, source);
-                stderr.WriteLine($"tn emit: wrote {output} (class {className}, {module.Plan.Count} steps)");
+                // The planner's steps, as tn plan and tn run count them.
+                int steps = module.ExecutionPlan.TreeSteps.Count;
+                stderr.WriteLine($"tn emit: wrote {output} (class {className}, {steps} step{(steps == 1 ? "" : "s")})");
             }
             else
                 stdout.Write(source);

@@ -87,3 +87,9 @@ let ``a range bound that is a whole float says it is a float, with int as the hi
     let d = theOneError "TN0106" text
     Assert.Contains("the float 3.0", d.Message)
     Assert.Contains("`int`", String.concat " " d.Hints)
+
+[<Fact>]
+let ``an index twice on its only tensor is that one error, not also a dangling bond`` () =
+    // With an `output` declared, the repeat left the index with one use: TN0200 said it was used only by `W`.
+    let text = "network m {\n  index a: 2\n  index b: 2\n  weight W: (a, «a», b)\n  weight V: (b)\n  output ()\n}\n"
+    theOneError "TN0202" text |> ignore

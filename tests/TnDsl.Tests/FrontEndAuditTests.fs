@@ -93,3 +93,8 @@ let ``an index twice on its only tensor is that one error, not also a dangling b
     // With an `output` declared, the repeat left the index with one use: TN0200 said it was used only by `W`.
     let text = "network m {\n  index a: 2\n  index b: 2\n  weight W: (a, «a», b)\n  weight V: (b)\n  output ()\n}\n"
     theOneError "TN0202" text |> ignore
+
+[<Fact>]
+let ``a block comment never closed inside a network is one error, not also a missing brace`` () =
+    let text = "network m {\n  «/*» never closed\n  index a: 2\n  weight A: (a)\n  output (a)\n}\n"
+    theOneError "TN0002" text |> ignore

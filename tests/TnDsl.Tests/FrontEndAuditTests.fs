@@ -98,3 +98,10 @@ let ``an index twice on its only tensor is that one error, not also a dangling b
 let ``a block comment never closed inside a network is one error, not also a missing brace`` () =
     let text = "network m {\n  «/*» never closed\n  index a: 2\n  weight A: (a)\n  output (a)\n}\n"
     theOneError "TN0002" text |> ignore
+
+[<Fact>]
+let ``a family's dimensions below 1, negative and zero, are one error for the declaration`` () =
+    // `i - 4` is -4..-1 and 0 for i in 0..4: the zero was a second message, its sign aside the only difference.
+    let text = "network m(n: int = 8) {\n  index a[i]: «i - 4» for i in 0..n-1\n  weight W[i]: (a[i]) for i in 0..n-1\n  output (a[0..n-1])\n}\n"
+    let d = theOneError "TN0107" text
+    Assert.Contains("and 4 more members", d.Message)

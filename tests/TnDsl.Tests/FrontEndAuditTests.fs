@@ -105,3 +105,8 @@ let ``a family's dimensions below 1, negative and zero, are one error for the de
     let text = "network m(n: int = 8) {\n  index a[i]: «i - 4» for i in 0..n-1\n  weight W[i]: (a[i]) for i in 0..n-1\n  output (a[0..n-1])\n}\n"
     let d = theOneError "TN0107" text
     Assert.Contains("and 4 more members", d.Message)
+
+[<Fact>]
+let ``a family whose loop range is empty is one error at its first use, however often it is used`` () =
+    let text = "network m(n: int = 4) {\n  index a[i]: 2 for i in n-1..0\n  weight A[i]: («a[i]») for i in 0..n-1\n  output (a[0..n-1])\n}\n"
+    theOneError "TN0110" text |> ignore

@@ -151,12 +151,12 @@ public static class RunCommand
                 return loss;
             });
             var w = Console.Out;
-            w.WriteLine($"network {module.Spec.Name}: {module.Spec.Tensors.Length} tensors, {dtype.ToString().ToLowerInvariant()} on {device.type.ToString().ToLowerInvariant()}, {ThreadCount(get_num_threads())}");
+            w.WriteLine($"network {module.Spec.Name}: {module.Spec.Tensors.Length} tensor{(module.Spec.Tensors.Length == 1 ? "" : "s")}, {dtype.ToString().ToLowerInvariant()} on {device.type.ToString().ToLowerInvariant()}, {ThreadCount(get_num_threads())}");
             // Batch axes of different extents are named by their index.
             bool named = extents.Values.Distinct().Count() > 1;
             w.WriteLine($"  inputs      {(module.Inputs.Count == 0 ? "none" : string.Join(", ", module.Inputs.Select(i => Describe(module.Spec, i, named))))}");
             w.WriteLine($"  output      [{string.Join(", ", shape)}]  ({string.Join(", ", Abbreviate(module.OutputLegs))})");
-            w.WriteLine($"  parameters  {module.ParameterCount:N0} trainable scalars in {module.ParameterNames.Count} tensors");
+            w.WriteLine($"  parameters  {module.ParameterCount:N0} trainable scalars in {module.ParameterNames.Count} tensor{(module.ParameterNames.Count == 1 ? "" : "s")}");
             // The planner's steps, as tn plan lists them: a lone tensor's is one (`ab -> ab`, as in opt_einsum), though
             // the module runs no product for it.
             int steps = plan.TreeSteps.Count;

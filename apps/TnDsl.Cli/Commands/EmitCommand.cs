@@ -48,6 +48,7 @@ public static class EmitCommand
     private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? networkName,
         BatchSizes? batch, string optimizer, string? className, string ns, string? output, TextWriter stdout, TextWriter stderr)
     {
+        PlanCommand.RequireOptimizer(optimizer);
         // A refusal by the memory guard names this verb's options.
         using var advice = MemoryGuard.Advise(DynamicOptions.BatchRemedies);
         OutputPaths.Check(output, "-o", file);

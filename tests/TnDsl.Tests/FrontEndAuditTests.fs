@@ -110,3 +110,9 @@ let ``a family's dimensions below 1, negative and zero, are one error for the de
 let ``a family whose loop range is empty is one error at its first use, however often it is used`` () =
     let text = "network m(n: int = 4) {\n  index a[i]: 2 for i in n-1..0\n  weight A[i]: («a[i]») for i in 0..n-1\n  output (a[0..n-1])\n}\n"
     theOneError "TN0110" text |> ignore
+
+[<Fact>]
+let ``an instance argument that names no parameter is reported at the argument, not across the whole instance`` () =
+    let text = "network pair(d: int = 2) {\n  index l: d\n  weight A: (l)\n  output (l)\n}\nnetwork top() {\n  index x: 2\n  instance p: pair(«dd» = 2) { l = x }\n  output (x)\n}\n"
+    let d = theOneError "TN0103" text
+    Assert.DoesNotContain("test.tn(", d.Message)

@@ -116,3 +116,10 @@ let ``an instance argument that names no parameter is reported at the argument, 
     let text = "network pair(d: int = 2) {\n  index l: d\n  weight A: (l)\n  output (l)\n}\nnetwork top() {\n  index x: 2\n  instance p: pair(«dd» = 2) { l = x }\n  output (x)\n}\n"
     let d = theOneError "TN0103" text
     Assert.DoesNotContain("test.tn(", d.Message)
+
+[<Fact>]
+let ``one more member of a declaration is counted in the singular`` () =
+    // b[0] and b[1] out of range: "(and 1 more members of this declaration)" before.
+    let text = "network m {\n  index b[i]: 2 for i in 2..3\n  weight A[i]: («b[i]») for i in 0..1\n  output (b[2..3])\n}\n"
+    let d = theOneError "TN0110" text
+    Assert.EndsWith("(and 1 more member of this declaration)", d.Message)

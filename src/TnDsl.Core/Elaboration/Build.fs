@@ -115,7 +115,7 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
     let emptyReported = HashSet<SourceRange>()
     let report (range: SourceRange) (group: MissGroup) =
         let k, miss, origin, siblings = group.First
-        let more = if group.Count > 1 then sprintf " (and %d more members of this declaration)" (group.Count - 1) else ""
+        let more = if group.Count > 1 then sprintf " (and %d more member%s of this declaration)" (group.Count - 1) (if group.Count = 2 then "" else "s") else ""
         match miss with
         | Silent -> ()
         | EmptyFamily declared when not (emptyReported.Add declared) -> ()

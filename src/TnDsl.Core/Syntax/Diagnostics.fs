@@ -134,4 +134,4 @@ module Diagnostic =
             let first = List.head group
             let n = group |> List.distinctBy (fun d -> d.Message) |> List.length
             if n = 1 then first
-            else { first with Message = first.Message + sprintf " (and %d more members of this declaration)" (n - 1) })
+            else { first with Message = first.Message + sprintf " (and %d more member%s of this declaration)" (n - 1) (if n = 2 then "" else "s") })

@@ -177,6 +177,17 @@ let ``tn contract with an unknown optimizer is a usage error before any work, li
     Assert.Contains("--optimizer nope: no such optimizer; valid optimizers: auto, optimal", err)
 
 [<Fact>]
+let ``tn run and tn emit with an unknown optimizer are usage errors before any work, as tn contract's`` () =
+    // They failed in the planner: "tn: error TN0300 …", "planning with 'nope' failed", exit 1.
+    let grid = Path.Combine(examplesDir, "grid.tn")
+    for args in [ [ "run"; grid; "--set"; "L=3"; "--threads"; "1" ]; [ "emit"; grid; "--cs"; "--set"; "L=3" ] ] do
+        let code, out, err = tn (args @ [ "--optimizer"; "nope" ])
+        assertExit 2 (code, out, err)
+        Assert.Equal("", out)
+        Assert.DoesNotContain("failed", err)
+        Assert.Contains("--optimizer nope: no such optimizer; valid optimizers: auto, optimal", err)
+
+[<Fact>]
 let ``tn plan on a folder says it is a folder, not that there is no such file`` () =
     inScratch "tndsl-s16-" (fun dir ->
         let code, out, err = plan [ dir ]

@@ -77,6 +77,15 @@ let ``an examples path that exists nowhere names the installed examples' folder 
         let code, _, err = run tnExe [ "check"; "examples/mps.tn" ] dir []
         Assert.True((code = 0), err))
 
+[<Fact>]
+let ``tn plan reads an installed example from another folder, as the other verbs do`` () =
+    // tn plan checked the path before looking among the installed examples: "no such file here, nor among the
+    // examples installed with tn; did you mean examples/grid.tn?" for examples/grid.tn itself.
+    inScratch "tndsl-polish-" (fun dir ->
+        let code, out, err = run (Path.Combine(AppContext.BaseDirectory, "tn")) [ "plan"; "examples/grid.tn"; "--set"; "L=3"; "--no-scaling" ] dir []
+        Assert.True((code = 0), err)
+        Assert.Contains("Optimized FLOP count:", out))
+
 /// The lines drawn from each tensor (radians, y up): its bonds (to the other tensor, or to a hyperindex's carriers'
 /// middle) and its open legs.
 let private lines (layout: NetworkLayout) (t: int) =

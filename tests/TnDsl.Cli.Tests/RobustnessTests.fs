@@ -133,3 +133,45 @@ let ``tn contract --cluster with no worker there says so in one line, with no st
         Assert.DoesNotContain("Exception", err)
     finally
         Directory.Delete(dir, true)
+
+[<Fact>]
+let ``a network of one tensor has one step in tn plan, tn run and tn emit alike`` () =
+    // tn plan lists the lone tensor's step (`ab -> ab`, 16 flops, as opt_einsum does); tn run said "0 steps" beside
+    // the same 16 flops, with an empty kernels line.
+    let dir = Directory.CreateTempSubdirectory("tndsl-robust-").FullName
+    try
+        let one = Path.Combine(dir, "one.tn")
+        File.WriteAllText(one, "network one(d: int = 4) {\n  index a: d\n  index b: d\n  weight W: (a, b)\n  output (a, b)\n}\n")
+        let code, out, err = tn [ "plan"; one; "--no-scaling"; "--json" ]
+        Assert.True((code = 0), err)
+        use doc = System.Text.Json.JsonDocument.Parse out
+        Assert.Equal(1, doc.RootElement.GetProperty("path").GetArrayLength())
+        let code, out, err = tnProcess [] [ "run"; one; "--threads"; "1"; "--repeat"; "1" ]
+        Assert.True((code = 0), err)
+        Assert.Matches(@"\n  plan        auto \(chose [^)]*\): 16 flops, largest intermediate 16 elements, 1 step\n", out)
+        Assert.Contains("\n  kernels     none (one tensor: no pairwise product)\n", out)
+        let code, _, err = tn [ "emit"; one; "--cs"; "-o"; Path.Combine(dir, "One.cs") ]
+        Assert.True((code = 0), err)
+        Assert.Contains("(class One, 1 step)", err)
+    finally
+        Directory.Delete(dir, true)
+
+[<Fact>]
+let ``one tensor and one step are counted in the singular by tn run, tn contract and tn draw --plan`` () =
+    let dir = Directory.CreateTempSubdirectory("tndsl-robust-").FullName
+    try
+        let one = Path.Combine(dir, "one.tn")
+        File.WriteAllText(one, "network one(d: int = 4) {\n  index a: d\n  index b: d\n  weight W: (a, b)\n  output (a, b)\n}\n")
+        let code, out, err = tnProcess [] [ "run"; one; "--threads"; "1"; "--repeat"; "1" ]
+        Assert.True((code = 0), err)
+        Assert.StartsWith("network one: 1 tensor, float32 on cpu", out)
+        Assert.Contains("  parameters  16 trainable scalars in 1 tensor\n", out)
+        let code, out, err = tn [ "contract"; one; "--threads"; "1"; "-o"; Path.Combine(dir, "one.npy") ]
+        Assert.True((code = 0), err)
+        Assert.StartsWith("network one: 1 tensor, float64, 1 thread", out)
+        let svg = Path.Combine(dir, "plan.svg")
+        let code, _, err = tn [ "draw"; one; "--plan"; "-o"; svg ]
+        Assert.True((code = 0), err)
+        Assert.Contains("flops in 1 step", File.ReadAllText svg)
+    finally
+        Directory.Delete(dir, true)

@@ -87,3 +87,39 @@ let ``a range bound that is a whole float says it is a float, with int as the hi
     let d = theOneError "TN0106" text
     Assert.Contains("the float 3.0", d.Message)
     Assert.Contains("`int`", String.concat " " d.Hints)
+
+[<Fact>]
+let ``an index twice on its only tensor is that one error, not also a dangling bond`` () =
+    // With an `output` declared, the repeat left the index with one use: TN0200 said it was used only by `W`.
+    let text = "network m {\n  index a: 2\n  index b: 2\n  weight W: (a, «a», b)\n  weight V: (b)\n  output ()\n}\n"
+    theOneError "TN0202" text |> ignore
+
+[<Fact>]
+let ``a block comment never closed inside a network is one error, not also a missing brace`` () =
+    let text = "network m {\n  «/*» never closed\n  index a: 2\n  weight A: (a)\n  output (a)\n}\n"
+    theOneError "TN0002" text |> ignore
+
+[<Fact>]
+let ``a family's dimensions below 1, negative and zero, are one error for the declaration`` () =
+    // `i - 4` is -4..-1 and 0 for i in 0..4: the zero was a second message, its sign aside the only difference.
+    let text = "network m(n: int = 8) {\n  index a[i]: «i - 4» for i in 0..n-1\n  weight W[i]: (a[i]) for i in 0..n-1\n  output (a[0..n-1])\n}\n"
+    let d = theOneError "TN0107" text
+    Assert.Contains("and 4 more members", d.Message)
+
+[<Fact>]
+let ``a family whose loop range is empty is one error at its first use, however often it is used`` () =
+    let text = "network m(n: int = 4) {\n  index a[i]: 2 for i in n-1..0\n  weight A[i]: («a[i]») for i in 0..n-1\n  output (a[0..n-1])\n}\n"
+    theOneError "TN0110" text |> ignore
+
+[<Fact>]
+let ``an instance argument that names no parameter is reported at the argument, not across the whole instance`` () =
+    let text = "network pair(d: int = 2) {\n  index l: d\n  weight A: (l)\n  output (l)\n}\nnetwork top() {\n  index x: 2\n  instance p: pair(«dd» = 2) { l = x }\n  output (x)\n}\n"
+    let d = theOneError "TN0103" text
+    Assert.DoesNotContain("test.tn(", d.Message)
+
+[<Fact>]
+let ``one more member of a declaration is counted in the singular`` () =
+    // b[0] and b[1] out of range: "(and 1 more members of this declaration)" before.
+    let text = "network m {\n  index b[i]: 2 for i in 2..3\n  weight A[i]: («b[i]») for i in 0..1\n  output (b[2..3])\n}\n"
+    let d = theOneError "TN0110" text
+    Assert.EndsWith("(and 1 more member of this declaration)", d.Message)

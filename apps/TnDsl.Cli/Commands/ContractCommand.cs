@@ -242,7 +242,7 @@ public static class ContractCommand
             WriteJson(w, s, job, plan, net, work, value, sliced, resumed, executed, seconds, cpuSeconds, workers);
         else
         {
-            w.WriteLine($"network {net.Name}: {net.Tensors.Length} tensors, {s.DType.ToString().ToLowerInvariant()}, {get_num_threads()} thread{(get_num_threads() == 1 ? "" : "s")}");
+            w.WriteLine($"network {net.Name}: {net.Tensors.Length} tensor{(net.Tensors.Length == 1 ? "" : "s")}, {s.DType.ToString().ToLowerInvariant()}, {get_num_threads()} thread{(get_num_threads() == 1 ? "" : "s")}");
             if (work.Shape.Length == 0)
                 w.WriteLine($"  value       {Number(value[0])}");
             else

@@ -48,6 +48,7 @@ public static class EmitCommand
     private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? networkName,
         BatchSizes? batch, string optimizer, string? className, string ns, string? output, TextWriter stdout, TextWriter stderr)
     {
+        PlanCommand.RequireOptimizer(optimizer);
         // A refusal by the memory guard names this verb's options.
         using var advice = MemoryGuard.Advise(DynamicOptions.BatchRemedies);
         OutputPaths.Check(output, "-o", file);
@@ -68,7 +69,9 @@ public static class EmitCommand
             if (output is not null)
             {
                 SafeFile.ReplaceText(output, source);
-                stderr.WriteLine($"tn emit: wrote {output} (class {className}, {module.Plan.Count} steps)");
+                // The planner's steps, as tn plan and tn run count them.
+                int steps = module.ExecutionPlan.TreeSteps.Count;
+                stderr.WriteLine($"tn emit: wrote {output} (class {className}, {steps} step{(steps == 1 ? "" : "s")})");
             }
             else
                 stdout.Write(source);

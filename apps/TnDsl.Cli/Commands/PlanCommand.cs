@@ -159,8 +159,9 @@ public static class PlanCommand
         var (output, err) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
         if (optimizer.Length == 0)
             throw new UsageException("--optimizer needs a name: " + string.Join(", ", PlanApi.optimizerNames()));
+        // An installed example is looked for before the path is refused.
         if (einsum is null)
-            Shipped.Require(file);
+            Shipped.Require(file is null ? null : Shipped.Resolve(file));
         try
         {
             PlanRun run;

@@ -50,6 +50,7 @@ public static class RunCommand
     private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? networkName,
         string deviceName, ScalarType dtype, BatchSizes? batch, long seed, int repeat, string optimizer, int? threads)
     {
+        PlanCommand.RequireOptimizer(optimizer);
         // A refusal by the memory guard names this verb's options.
         using var advice = MemoryGuard.Advise(DynamicOptions.BatchRemedies);
         // The file is checked before libtorch loads: errors in the input come first, and cheaply.
@@ -151,14 +152,17 @@ public static class RunCommand
                 return loss;
             });
             var w = Console.Out;
-            w.WriteLine($"network {module.Spec.Name}: {module.Spec.Tensors.Length} tensors, {dtype.ToString().ToLowerInvariant()} on {device.type.ToString().ToLowerInvariant()}, {ThreadCount(get_num_threads())}");
+            w.WriteLine($"network {module.Spec.Name}: {module.Spec.Tensors.Length} tensor{(module.Spec.Tensors.Length == 1 ? "" : "s")}, {dtype.ToString().ToLowerInvariant()} on {device.type.ToString().ToLowerInvariant()}, {ThreadCount(get_num_threads())}");
             // Batch axes of different extents are named by their index.
             bool named = extents.Values.Distinct().Count() > 1;
             w.WriteLine($"  inputs      {(module.Inputs.Count == 0 ? "none" : string.Join(", ", module.Inputs.Select(i => Describe(module.Spec, i, named))))}");
             w.WriteLine($"  output      [{string.Join(", ", shape)}]  ({string.Join(", ", Abbreviate(module.OutputLegs))})");
-            w.WriteLine($"  parameters  {module.ParameterCount:N0} trainable scalars in {module.ParameterNames.Count} tensors");
+            w.WriteLine($"  parameters  {module.ParameterCount:N0} trainable scalars in {module.ParameterNames.Count} tensor{(module.ParameterNames.Count == 1 ? "" : "s")}");
+            // The planner's steps, as tn plan lists them: a lone tensor's is one (`ab -> ab`, as in opt_einsum), though
+            // the module runs no product for it.
+            int steps = plan.TreeSteps.Count;
             w.WriteLine($"  plan        {plan.Optimizer}{(plan.Chosen == plan.Optimizer ? "" : $" (chose {plan.Chosen})")}: " +
-                        $"{Figure(plan.Flops)} flops, largest intermediate {Figure(plan.LargestIntermediate)} elements, {module.Plan.Count} steps{(hasBatch ? $" (batch {n})" : "")}");
+                        $"{Figure(plan.Flops)} flops, largest intermediate {Figure(plan.LargestIntermediate)} elements, {steps} step{(steps == 1 ? "" : "s")}{(hasBatch ? $" (batch {n})" : "")}");
             if (plan.IsSliced)
                 w.WriteLine($"  sliced      {plan.Slices} slices over {string.Join(", ", plan.SlicedLabels.Select(l => module.Spec.Indices[l].Name))}: " +
                             $"{Figure(plan.SlicedFlops)} flops ({plan.SliceOverhead:0.##}x), largest intermediate {Figure(plan.SliceLargestIntermediate)} elements per slice");
@@ -167,7 +171,9 @@ public static class RunCommand
                         $" (planner's estimate; limit {MemoryGuard.Format(MemoryGuard.Limit)})");
             if (chunks.Count > 0)
                 w.WriteLine($"  chunks      {MemoryGuard.Describe(module.Spec, chunks)} (the forward pass does not fit at once)");
-            w.WriteLine($"  kernels     {string.Join(", ", module.Plan.GroupBy(p => p.Kernel).OrderBy(g => g.Key).Select(g => $"{g.Key.ToString().ToLowerInvariant()} {g.Count()}"))} (chosen when the module was built)");
+            w.WriteLine(module.Plan.Count == 0
+                ? "  kernels     none (one tensor: no pairwise product)"
+                : $"  kernels     {string.Join(", ", module.Plan.GroupBy(p => p.Kernel).OrderBy(g => g.Key).Select(g => $"{g.Key.ToString().ToLowerInvariant()} {g.Count()}"))} (chosen when the module was built)");
             if (module.Plan.Any(p => p.Lowering is not null))
                 w.WriteLine($"  lowered     {string.Join(", ", module.Plan.Where(p => p.Lowering is not null).GroupBy(p => p.Lowering!.Name).OrderBy(g => g.Key).Select(g => $"{g.Key} {g.Count()}"))} (steps run by structure, not dense products)");
             w.WriteLine($"  build       {buildSeconds * 1e3:F0} ms (check, plan, initialise); first call {first * 1e3:F1} ms");

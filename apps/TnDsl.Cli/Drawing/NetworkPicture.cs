@@ -455,7 +455,7 @@ public static class NetworkPicture
                 });
         plot.ShowLegend(Edge.Right);
         // The optimizer's choice on a line of its own: `auto`'s reason is long and would run off a narrow picture.
-        plot.Title($"{networkName}: contraction tree, {PlanView.Scientific(plan.Flops)} flops in {steps} steps\n({chosen})\n" +
+        plot.Title($"{networkName}: contraction tree, {PlanView.Scientific(plan.Flops)} flops in {steps} step{(steps == 1 ? "" : "s")}\n({chosen})\n" +
                    $"largest intermediate {PlanView.Scientific(plan.LargestIntermediate)} elements; each step labelled with its flops", size: 14);
         plot.Axes.Left.Label.Text = "height of the subtree (steps)";
         plot.Axes.Bottom.TickLabelStyle.IsVisible = false;

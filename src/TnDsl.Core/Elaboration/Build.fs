@@ -111,11 +111,14 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
         match loop with
         | ValueSome v -> g.Loop.Add v
         | ValueNone -> ()
+    // A family whose range is empty is one mistake, reported at its first use only.
+    let emptyReported = HashSet<SourceRange>()
     let report (range: SourceRange) (group: MissGroup) =
         let k, miss, origin, siblings = group.First
-        let more = if group.Count > 1 then sprintf " (and %d more members of this declaration)" (group.Count - 1) else ""
+        let more = if group.Count > 1 then sprintf " (and %d more member%s of this declaration)" (group.Count - 1) (if group.Count = 2 then "" else "s") else ""
         match miss with
         | Silent -> ()
+        | EmptyFamily declared when not (emptyReported.Add declared) -> ()
         | NoFamily ->
             let hints = Suggest.hint k.Family ctx.Indices.Keys [ sprintf "declare it with `index %s%s: …`" k.Family (if k.Subs.IsEmpty then "" else "[…]") ]
             ctx.Report(Codes.unknownIndex, range, sprintf "no index named `%s` is declared" k.Family, hints)

@@ -62,6 +62,8 @@ let check (e: Elaborated) : Diagnostic list =
     let start = Array.zeroCreate<int> (net.Indices.Length + 1)
     // A leg that repeats an earlier leg of its tensor is reported and left out of the uses (rare: kept in a set).
     let repeated = HashSet<struct (int * int)>()
+    // The indices so reported: one on no other tensor is that mistake, not also a dangling bond.
+    let repeatedIndices = HashSet<int>()
     for t in net.Tensors do
         let mutable k = 0
         let mutable seen: HashSet<int> = null
@@ -80,6 +82,7 @@ let check (e: Elaborated) : Diagnostic list =
                     found
             if again then
                 repeated.Add(struct (t.Id, k)) |> ignore
+                repeatedIndices.Add l |> ignore
                 // One message per index, at its second place on the tensor, however often it repeats.
                 if isNull repeats then repeats <- Dictionary<int, struct (int * int)>()
                 match repeats.TryGetValue l with
@@ -140,7 +143,7 @@ let check (e: Elaborated) : Diagnostic list =
             elif n = 2 && inOutput then
                 let r = e.OutputRanges[net.Output |> List.findIndex (fun o -> o = i.Id)]
                 report Codes.outputNotOpen r (sprintf "`%s` joins `%s` and `%s`, so it is not an open leg" i.Name (net.Tensors[fst (useAt i.Id 0)].Name) (net.Tensors[fst (useAt i.Id 1)].Name)) [ sprintf "remove it from `output`, or declare `hyper index %s` to keep it open" i.Family ]
-            elif n = 1 && not inOutput && e.HasOutput then
+            elif n = 1 && not inOutput && e.HasOutput && not (repeatedIndices.Contains i.Id) then
                 let (t, k) = useAt i.Id 0
                 if e.OutputFamilies.Contains i.Family then
                     report Codes.openMissing (legRange (t, k)) (sprintf "`%s` is open (only on `%s`) but `output` leaves it out" i.Name net.Tensors[t].Name) [ sprintf "add `%s` to `output`" i.Name ]

@@ -590,7 +590,11 @@ and private instantiate ctx env prefix (name: Ident) (netName: Ident) args bindi
                 // The sub-network's own errors are reported at the instance, naming where they arise (once: a
                 // repeated instance with the same arguments adds nothing new).
                 for d in e.Errors do
-                    ctx.Report(d.Kind, range, sprintf "in instance `%s` of `%s`: %s (%s)" name.Name netName.Name d.Message (string d.Range))
+                    // One about the instance's own text (an argument it names) is reported there, as it is.
+                    if d.Range.File = range.File && d.Range.Start.Offset >= range.Start.Offset && d.Range.End.Offset <= range.End.Offset then
+                        ctx.Report(d.Kind, d.Range, sprintf "in instance `%s` of `%s`: %s" name.Name netName.Name d.Message, d.Hints)
+                    else
+                        ctx.Report(d.Kind, range, sprintf "in instance `%s` of `%s`: %s (%s)" name.Name netName.Name d.Message (string d.Range))
                 e
         match done'.Result with
         | None -> raise Abort

@@ -746,7 +746,7 @@ module PlanApi =
             match Problem.index Range.none problem with
             | Ok p ->
                 let name = if p.Inputs.Length <= 12 then "optimal" else "greedy"
-                (Plan.run name PlanOptions.defaults p).Cost |> Option.map (fun c -> c.Flops)
+                Some(Plan.run name PlanOptions.defaults p)
             | Result.Error _ -> None
         let exps, skipped = Plan.scalingWith ints rebuild plan
         { Exponents = exps; Skipped = skipped; Optimizer = "optimal up to 12 tensors, else greedy" }

@@ -902,9 +902,16 @@ module Plan =
     /// The empirical scaling of flops in each integer parameter, and the parameters that could not be fitted with
     /// the reason. With the others held, the network is rebuilt at each of `scalingPoints` (a rebuild may fail: a
     /// `require` that no longer holds), planned, and log flops fitted against log value by least squares; a
-    /// parameter needs two points that plan.
+    /// parameter needs two points that plan. A tree found at one value is also a plan at every value whose network
+    /// has the same tensors and indices (the parameter sets sizes only), so each point takes the cheapest of those
+    /// trees at its own sizes: a heuristic's worse tree at one size cannot make flops fall as the sizes grow. Where
+    /// flops still fall between networks of different shapes and a plan was not exact (`optimal`), the fall may be
+    /// the heuristic's, and the parameter is skipped with that reason rather than fitted with a negative exponent.
     let scalingWith (parameters: (string * int64) list) (rebuild: (string * int64) list -> Result<Problem, string>)
-                    (plan: Problem -> BigInteger option) : Exponent list * (string * string) list =
+                    (plan: Problem -> PlanResult option) : Exponent list * (string * string) list =
+        let sameShape (a: Indexed) (b: Indexed) = a.IndexNames = b.IndexNames && a.Inputs = b.Inputs && a.Output = b.Output
+        // `optimal` beyond its reach falls back to random-greedy with a TN0307 warning.
+        let exact (r: PlanResult) = r.Chosen = "optimal" && not (r.Diagnostics |> List.exists (fun d -> d.Kind = PlanDiagnostics.tooLarge))
         let results =
             parameters
             |> List.map (fun (name, value) ->
@@ -917,16 +924,31 @@ module Plan =
                         | Result.Error why -> v, Result.Error why
                         | Ok problem ->
                             match plan problem with
-                            | Some f -> v, Ok f
-                            | None -> v, Result.Error "no plan")
-                let points = attempts |> List.choose (fun (v, r) -> match r with Ok f -> Some(v, f) | _ -> None)
-                if points.Length < 2 then
+                            | Some r when r.Tree.IsSome && r.Cost.IsSome -> v, Ok r
+                            | _ -> v, Result.Error "no plan")
+                let planned = attempts |> List.choose (fun (v, r) -> match r with Ok r -> Some(v, r) | _ -> None)
+                let points =
+                    planned
+                    |> List.map (fun (v, r) ->
+                        let trees = planned |> List.filter (fun (_, o) -> sameShape r.Problem o.Problem) |> List.map (fun (_, o) -> o.Tree.Value)
+                        v, trees |> List.map (Cost.flops r.Problem) |> List.min)
+                // The first fall between networks of different shapes where a plan is a heuristic's.
+                let falls =
+                    List.zip planned points
+                    |> List.pairwise
+                    |> List.tryFind (fun (((_, r0), (_, f0)), ((_, r1), (_, f1))) ->
+                        f1 < f0 && not (sameShape r0.Problem r1.Problem) && not (exact r0 && exact r1))
+                match falls with
+                | _ when points.Length < 2 ->
                     let why =
                         match attempts |> List.tryPick (fun (v, r) -> match r with Result.Error e -> Some(v, e) | _ -> None) with
                         | Some (v, e) -> sprintf "at %s=%d: %s" name v e
                         | None -> sprintf "value %d cannot be scaled" value
                     Choice2Of2(name, why)
-                else
+                | Some (((v0, r0), (_, f0)), ((v1, r1), (_, f1))) ->
+                    Choice2Of2(name, sprintf "flops fall from %.3g at %s=%d to %.3g at %s=%d (plans by %s and %s of networks of different shapes, not comparable)"
+                                         (float f0) name v0 (float f1) name v1 r0.Chosen r1.Chosen)
+                | None ->
                     let lnFlops = points |> List.map (fun (_, f) -> BigInteger.Log(BigInteger.Max(f, BigInteger.Parse "2")))
                     // Three forms, each a line: ln flops against ln n (a power law), ln flops against n (an
                     // exponential), ln ln flops against n (a doubly exponential). With three points at n, 2n, 4n each
@@ -967,7 +989,7 @@ module Plan =
 
     /// `scalingWith` for rebuilds that either work or not: the fitted exponents only.
     let scaling (parameters: (string * int64) list) (rebuild: (string * int64) list -> Problem option)
-                (plan: Problem -> BigInteger option) : Exponent list =
+                (plan: Problem -> PlanResult option) : Exponent list =
         let rebuild' values =
             match rebuild values with
             | Some p -> Ok p

@@ -119,9 +119,10 @@ module Diagnostic =
     let sort (ds: Diagnostic list) =
         ds |> List.sortBy (fun d -> rank d.Kind.Level, d.Range.File, d.Range.Start.Offset)
 
-    // A message with its member subscripts and numbers blanked: `b[3]` and `b[4]` say the same thing.
+    // A message with its member subscripts and numbers, signed ones included, blanked: `b[3]` and `b[4]` say the
+    // same thing, and so do "evaluates to -4" and "evaluates to 0".
     let private shape (message: string) =
-        RegularExpressions.Regex.Replace(RegularExpressions.Regex.Replace(message, @"\[[^\]]*\]", "[]"), @"\d+", "#")
+        RegularExpressions.Regex.Replace(RegularExpressions.Regex.Replace(message, @"\[[^\]]*\]", "[]"), @"-?\d+", "#")
 
     /// One diagnostic per mistake: diagnostics of one code at one range whose messages differ only in member
     /// subscripts and numbers (one per member of a family declaration) become the first of them, saying how many
@@ -133,4 +134,4 @@ module Diagnostic =
             let first = List.head group
             let n = group |> List.distinctBy (fun d -> d.Message) |> List.length
             if n = 1 then first
-            else { first with Message = first.Message + sprintf " (and %d more members of this declaration)" (n - 1) })
+            else { first with Message = first.Message + sprintf " (and %d more member%s of this declaration)" (n - 1) (if n = 2 then "" else "s") })

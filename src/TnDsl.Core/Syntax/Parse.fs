@@ -478,7 +478,10 @@ let private recovering (resume: string list) (inBlock: bool) (p: P<'a>) : P<Choi
             let repeated =
                 kind = Codes.keywordAsName
                 && stream.UserState.Diagnostics |> Seq.exists (fun d -> d.Kind = Codes.keywordAsName && d.Message = msg)
-            if not repeated then
+            // A `/*` never closed runs to the end of the file: what is then missing there is its consequence.
+            let afterOpenComment =
+                stream.IsEndOfStream && stream.UserState.Diagnostics |> Seq.exists (fun d -> d.Kind = Codes.unterminatedComment)
+            if not repeated && not afterOpenComment then
                 stream.UserState.Diagnostics.Add(Diagnostic.make kind (rangeOf here endPos) msg)
             let startsResume () =
                 let line = stream.PeekString 200

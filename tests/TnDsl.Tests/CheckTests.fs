@@ -119,6 +119,17 @@ let ``an identity constant pairs its legs from the outside in: (2, 3, 3, 2) and 
     Assert.Empty(codes (compile odd []))
 
 [<Fact>]
+let ``a parameter written in a family of no members is not reported as never used`` () =
+    // `tn check --set L=1` said "`D` is never used" of `index h[x]: D for x in 0..L-2`: the loop made no member,
+    // so nothing read D, but the user wrote it there. A parameter written nowhere is still reported.
+    let text = "network ring(L: int = 1, D: int = 2, E: int = 3) {\n  index h[x]: D for x in 0..L-2\n  weight A[x]: (h[x-1] if x > 0, h[x] if x < L-1) for x in 0..L-1\n  output ()\n}"
+    let unused =
+        (Compiler.compileText Compiler.readDisk "ring.tn" text Compiler.defaultOptions).Diagnostics
+        |> List.filter (fun d -> d.Kind.Code = "TN0130")
+        |> List.map (fun d -> d.Message)
+    Assert.Equal<string list>([ "`E` is never used" ], unused)
+
+[<Fact>]
 let ``a bond used three times is reported at its third use`` () =
     let clean, (sl, sc), _ = marked "network a() {\n  index i: 2\n  weight A: (i)\n  weight B: (i)\n  weight C: («i»)\n}"
     let r = compile clean []

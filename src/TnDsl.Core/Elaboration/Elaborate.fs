@@ -716,11 +716,84 @@ and private elaborateIn (ctx: Ctx) (net: NetworkDecl) (given: (string * SourceRa
         // Warn about parameters and top-level lets that nothing reads (loop variables and inner lets are not
         // tracked). After an error, what was read is not known (the failing member stopped early), so no warning.
         if ctx.Stack.Length <= 1 && not ctx.HasErrors && ctx.Broken.IsEmpty then
+            let written = writtenNames net
             for KeyValue (name, b) in finalEnv do
-                if not b.Used.Value && not b.IsLoopVar then
+                if not b.Used.Value && not b.IsLoopVar && not (written.Contains name) then
                     ctx.Report(Codes.unusedName, b.Range, sprintf "`%s` is never used" name)
         // Past an expansion limit or a failed `require` the network is partial: checking it would only report what is missing.
         if ctx.Exhausted then None else Some(Build.build ctx net (List.ofSeq paramValues))
+
+/// The names a network's parameter defaults and declarations read in their expressions, evaluated or not: a name
+/// written there is not "never used" although a loop of no members or a leg whose condition never holds left it
+/// unread (`index h[x]: D for x in 0..L-2` at L = 1).
+and private writtenNames (net: NetworkDecl) : HashSet<string> =
+    let pending = Stack<Expr>()
+    let expr (e: Expr) = pending.Push e
+    let range (r: RangeExpr) =
+        expr r.From
+        expr r.To
+        Option.iter expr r.Step
+    let forClause (f: ForClause) =
+        for b in f.Binders do range b.Over
+        Option.iter expr f.Filter
+    let indexRef (r: IndexRef) =
+        for s in r.Subscripts do
+            match s with
+            | SAt e -> expr e
+            | SSlice r -> range r
+    let legs (l: LegList) =
+        for leg in l.Legs do
+            indexRef leg.Ref
+            Option.iter expr leg.Cond
+    let rec init (i: InitExpr) =
+        match i.Kind with
+        | IName (_, args) -> List.iter expr args
+        | INumber e -> expr e
+        | ISum (a, b) -> init a; init b
+    let rec decl (d: Decl) =
+        match d.Kind with
+        | DLet (_, e)
+        | DRequire (e, _) -> expr e
+        | DIndex (_, _, subscripts, dim, f) ->
+            List.iter expr subscripts
+            match dim with
+            | DimOf e -> expr e
+            | DimDynamic (e, _) -> Option.iter expr e
+            Option.iter forClause f
+        | DTensor (_, _, subscripts, l, clauses) ->
+            List.iter expr subscripts
+            legs l
+            for c in clauses do
+                match c with
+                | CFor f -> forClause f
+                | CInit i -> init i
+                | CEmbed e -> List.iter expr e.Args
+                | CShared (s, _) -> s |> Option.iter (snd >> List.iter expr)
+        | DOutput l -> legs l
+        | DCut (_, l, side) ->
+            legs l
+            match side with
+            | CutLegs l -> legs l
+            | CutRest _ -> ()
+        | DFor (f, body) ->
+            forClause f
+            List.iter decl body
+        | DInstance (_, _, args, bindings) ->
+            for _, e in args do expr e
+            for b in bindings do
+                indexRef b.Inner
+                indexRef b.Outer
+                Option.iter forClause b.For
+        | DBroken _ -> ()
+    for p in net.Params do Option.iter expr p.Default
+    List.iter decl net.Body
+    let names = HashSet<string>()
+    while pending.Count > 0 do
+        let e = pending.Pop()
+        match e.Kind with
+        | EVar name -> names.Add name |> ignore
+        | _ -> pushOperands pending e
+    names
 
 /// The names mentioned by a network's declarations that failed to parse.
 and private brokenWords (net: NetworkDecl) : Set<string> =

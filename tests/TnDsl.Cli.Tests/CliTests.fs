@@ -31,6 +31,27 @@ let row (table: string) (name: string) =
     |> Array.find (fun cells -> cells.Length > 0 && cells[0] = name)
 
 [<Fact>]
+let ``tn cuts aligns its table for names of wide characters`` () =
+    // A cut named 半分 (two CJK characters, two terminal columns each) put its row's cells one column off the
+    // header's per character: widths were counted in UTF-16 units.
+    let file = Path.Combine(Path.GetTempPath(), sprintf "tn-wide-%d.tn" (System.Environment.ProcessId))
+    File.WriteAllText(file, "network chain(n: int = 4) {\n  index b[i]: 2 for i in 1..n-1\n  index p[i]: 2 for i in 0..n-1\n  weight A[i]: (b[i] if i > 0, p[i], b[i+1] if i < n-1) for i in 0..n-1\n  output (p[0..n-1])\n  cut 半分: p[0..1] | rest\n  cut ab: p[0] | rest\n}\n")
+    try
+        let code, out, _ = cuts [ file ]
+        Assert.Equal(0, code)
+        let lines = out.Split('\n')
+        // Terminal columns before the "bound" cell: a CJK ideograph takes two.
+        let columnOf (line: string) (text: string) =
+            line.Substring(0, line.IndexOf(text, 2)) |> Seq.sumBy (fun c -> if c >= '\u4e00' && c <= '\u9fff' then 2 else 1)
+        let header = lines |> Array.find (fun l -> l.StartsWith "cut ")
+        let wide = lines |> Array.find (fun l -> l.StartsWith "半分")
+        let narrow = lines |> Array.find (fun l -> l.StartsWith "ab ")
+        Assert.Equal(columnOf header "bound", columnOf wide "2")
+        Assert.Equal(columnOf header "bound", columnOf narrow "2")
+    finally
+        File.Delete file
+
+[<Fact>]
 let ``tn cuts prints the declared MPS half cut: bound chi, trivial d^(n/2), the middle bond severed`` () =
     // mps.tn at its defaults: n = 16, d = 2, chi = 8; the half cut p[0..7] | rest is bounded by min(8, 2^8).
     let code, out, err = cuts [ mps ]

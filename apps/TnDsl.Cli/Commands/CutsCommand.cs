@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Numerics;
 using System.Text;
 using System.Text.Json;
+using Wcwidth;
 using TnDsl;
 
 namespace TnDsl.Cli.Commands;
@@ -195,10 +196,22 @@ public static class CutsCommand
             ? "{" + string.Join(", ", names) + "}"
             : "{" + string.Join(", ", names.Take(4)) + ", …, " + string.Join(", ", names.Skip(names.Count - 2)) + $"}} ({names.Count} tensors)";
 
+    /// <summary>The table, each column as wide as its widest cell on a terminal: a wide character (CJK, most emoji) takes
+    /// two columns, a combining mark none (<see cref="Columns"/>).</summary>
+    /// <summary>The terminal columns a text takes: each character's width by Unicode (the Wcwidth package), a
+    /// control character none.</summary>
+    static int Columns(string text)
+    {
+        int columns = 0;
+        foreach (var rune in text.EnumerateRunes())
+            columns += Math.Max(0, UnicodeCalculator.GetWidth(rune));
+        return columns;
+    }
+
     static void Grid(StringBuilder sb, string[] header, List<string[]> rows)
     {
-        var width = header.Select((h, k) => Math.Max(h.Length, rows.Count == 0 ? 0 : rows.Max(r => r[k].Length))).ToArray();
-        void Line(string[] cells) => sb.AppendLine(string.Join("  ", cells.Select((c, k) => c.PadRight(width[k]))).TrimEnd());
+        var width = header.Select((h, k) => Math.Max(Columns(h), rows.Count == 0 ? 0 : rows.Max(r => Columns(r[k])))).ToArray();
+        void Line(string[] cells) => sb.AppendLine(string.Join("  ", cells.Select((c, k) => c + new string(' ', width[k] - Columns(c)))).TrimEnd());
         Line(header);
         Line(width.Select(w => new string('-', w)).ToArray());
         foreach (var r in rows) Line(r);

@@ -182,6 +182,8 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         slotAsIndex = slots.Select((_, s) => leaves.Where((l, id) => l.Source == Source.Input && l.Slot == s && asIndex[id]).Any()).ToArray();
         dynamicLabels = spec.Indices.Where(i => i.IsDynamic).Select(i => i.Id).ToArray();
         plannedExtents = BatchSizes.Planned(spec, plan);
+        var planned = dynamicLabels.Select(l => plannedExtents[l]).ToArray();
+        (guardedForward, guardedTraining) = ([planned], [planned]);
         outputBatchAxes = spec.Output.Select((l, k) => (l, k)).Where(x => spec.Indices[x.l].IsDynamic).Select(x => x.k).ToArray();
         outputDynamic = spec.Output.Where(l => spec.Indices[l].IsDynamic).ToArray();
         chunkIndices = MemoryGuard.ChunkIndices(spec);
@@ -415,13 +417,6 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             (guardedForward, guardedTraining) = ([], []);
             chunking = null;
             guardSetting = setting;
-            guardSet = true;
-        }
-        if (!guardSet)
-        {
-            var planned = dynamicLabels.Select(l => plannedExtents[l]).ToArray();
-            (guardedForward, guardedTraining) = ([planned], [planned]);
-            guardSet = true;
         }
         // Every call runs this: a batch no larger than both guarded ones returns before the parameters are enumerated.
         if (Covered(guardedForward, fed) && Covered(guardedTraining, fed))
@@ -469,8 +464,8 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
 
     // The batches that fit, forward and with autograd: the extents of the dynamic indices (in dynamicLabels' order) of
     // each call that was checked and fits; a call no larger along every index than one of them fits too.
-    long[][] guardedForward = [], guardedTraining = [];
-    bool guardSet;
+    // The plan's own batch fits: it was fitted to the limit at build (GuardEveryBatch empties both).
+    long[][] guardedForward, guardedTraining;
     // MemoryGuard.Setting() when the plan was fitted (the module built) or when the guard last judged every batch again.
     (long?, string?) guardSetting = MemoryGuard.Setting();
     // The extent of each dynamic index that the plan was made for (index id → extent).
@@ -537,7 +532,6 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     internal void GuardEveryBatch()
     {
         (guardedForward, guardedTraining) = ([], []);
-        guardSet = true;
     }
 
     /// <summary>How the last call ran its forward pass in chunks of rows, the outer level first, or empty where it ran

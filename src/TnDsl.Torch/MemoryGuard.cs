@@ -107,6 +107,30 @@ public static class MemoryGuard
 
     static readonly AsyncLocal<string?> remedies = new();
 
+    /// <summary>
+    /// The device whose memory the default limit is a share of: null or the CPU, the host's; a CUDA device, its free
+    /// memory (<see cref="Available()"/>). Belongs to the logical flow that sets it, as <see cref="LimitOverride"/>
+    /// does; set it for a stretch of work with <see cref="OnDevice"/>. Modules set it themselves from their device.
+    /// </summary>
+    public static Device? Device
+    {
+        get => device.Value;
+        set => device.Value = value;
+    }
+
+    static readonly AsyncLocal<Device?> device = new();
+
+    /// <summary>
+    /// Sets <see cref="Device"/> to <paramref name="on"/> for the logical flow until the result is disposed, which
+    /// restores what was there.
+    /// </summary>
+    public static IDisposable OnDevice(Device? on)
+    {
+        var saved = Device;
+        Device = on;
+        return new Restore(() => Device = saved);
+    }
+
     /// <summary>The remedies a refusal names when the caller has set none (<see cref="Remedies"/>).</summary>
     public const string DefaultRemedies = "use smaller parameters or a smaller batch, or raise the limit";
 
@@ -134,7 +158,10 @@ public static class MemoryGuard
     /// the available memory (cheap enough for every call). A module's guard judges again the batches it let
     /// through once this changes: a limit lowered after a batch fitted holds for that batch too.
     /// </summary>
-    internal static (long? Override, string? Variable) Setting() => (LimitOverride, Environment.GetEnvironmentVariable(EnvironmentVariable));
+    internal static (long? Override, string? Variable, string? Device) Setting() =>
+        (LimitOverride, Environment.GetEnvironmentVariable(EnvironmentVariable), OnGpu(Device) ? Device!.ToString() : null);
+
+    static bool OnGpu(Device? on) => on is { type: TorchSharp.DeviceType.CUDA };
 
     /// <summary>The current limit in bytes (read afresh on each call: the available memory changes).</summary>
     public static long Limit => Current().Bytes;
@@ -623,10 +650,25 @@ public static class MemoryGuard
     }
 
     /// <summary>
-    /// The memory available to this process now, in bytes, and where the figure comes from; null where it cannot be
-    /// read (not Linux, or neither the cgroup nor <c>/proc/meminfo</c> readable).
+    /// The memory available now, in bytes, and where the figure comes from. On a CUDA <see cref="Device"/>, the
+    /// device's free memory (<c>cudaMemGetInfo</c>, as <c>torch.cuda.mem_get_info</c> reads it); where that cannot be
+    /// read, the host's, and the source says so. Otherwise the memory available to this process; null where it
+    /// cannot be read (not Linux, or neither the cgroup nor <c>/proc/meminfo</c> readable).
     /// </summary>
     public static (long? Bytes, string Source) Available()
+    {
+        if (OnGpu(Device))
+        {
+            int index = Device!.index < 0 ? 0 : (int)Device.index;
+            if (DeviceMemory.Cuda(index) is var (free, total))
+                return (free, $"{Format(free)} free of {Format(total)} on cuda:{index}");
+            var (host, from) = HostAvailable();
+            return (host, host is null ? "" : $"{from}, the host's: the free memory of cuda:{index} could not be read");
+        }
+        return HostAvailable();
+    }
+
+    static (long? Bytes, string Source) HostAvailable()
     {
         long? best = null;
         string source = "";

@@ -339,6 +339,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     void CreateState(NetworkModuleOptions options, IReadOnlyDictionary<string, InitSpec> auto)
     {
         var device = options.Device ?? CPU;
+        using var on = MemoryGuard.OnDevice(device);
         var groups = spec.Tensors.Where(t => t.Role != TensorRole.Input).GroupBy(t => t.Param).ToList();
         // The guard before anything is allocated: every parameter and buffer in the module's dtype, plus the float64
         // values the largest initialiser makes on the CPU (a sum holds its two parts and the result).
@@ -406,8 +407,10 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     /// (MemoryGuard.ChunkIndices), runs in chunks (MemoryGuard.Chunking, at the extents fed) where
     /// <paramref name="mayChunk"/> and nothing records autograd (every chunk's activations would be kept). Any other
     /// call over the limit is refused, naming the most rows that fit.
-    ChunkLevel[] GuardBatch(Tensor[] inputs, ScalarType dtype, bool mayChunk)
+    ChunkLevel[] GuardBatch(Tensor[] inputs, ScalarType dtype, Device device, bool mayChunk)
     {
+        // On a GPU the limit is a share of its memory (MemoryGuard.Device); the CPU is the flow's default.
+        using var on = device.type == DeviceType.CUDA ? MemoryGuard.OnDevice(device) : null;
         var fed = Fed(inputs);
         // The batches let through were judged under the limit set then: a limit set since (by code or
         // TN_MEMORY_LIMIT; the available memory is not read here) judges every batch again, the planned one too.
@@ -467,7 +470,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     // The plan's own batch fits: it was fitted to the limit at build (GuardEveryBatch empties both).
     long[][] guardedForward, guardedTraining;
     // MemoryGuard.Setting() when the plan was fitted (the module built) or when the guard last judged every batch again.
-    (long?, string?) guardSetting = MemoryGuard.Setting();
+    (long?, string?, string?) guardSetting = MemoryGuard.Setting();
     // The extent of each dynamic index that the plan was made for (index id → extent).
     readonly IReadOnlyDictionary<int, long> plannedExtents;
     // The chunks last chosen, for the extents fed (by dynamic index, -1 for one no input carries) and the limit then.
@@ -635,7 +638,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                     (IReadOnlyList<long> Counts, List<Outcome> Parts)? split = null)
     {
         var (dtype, device) = Arguments(inputs);
-        GuardBatch(inputs, dtype, mayChunk: false);
+        GuardBatch(inputs, dtype, device, mayChunk: false);
         Chunking = [];
         return Contract(inputs, logScale, dtype, device, range, split);
     }
@@ -660,7 +663,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     Tensor[] Whole(Tensor[] inputs, bool logScale, Func<Outcome, (Tensor Value, int[] Legs)[]> take)
     {
         var (dtype, device) = Arguments(inputs);
-        var levels = GuardBatch(inputs, dtype, mayChunk: true);
+        var levels = GuardBatch(inputs, dtype, device, mayChunk: true);
         Chunking = levels;
         if (levels.Length == 0)
             return take(Contract(inputs, logScale, dtype, device)).Select(p => p.Value).ToArray();

@@ -69,6 +69,8 @@ public static class NetworkModules
         // allocated; sliced to fit where it is over, and not built for training, run in chunks of rows where only
         // that fits (see MemoryGuard.FitPlan).
         var dtype = options.Module.DType;
+        // On a GPU, a share of its memory (MemoryGuard.Device).
+        using var on = MemoryGuard.OnDevice(options.Module.Device);
         var fitted = MemoryGuard.FitPlan(limit => NetworkAdapter.Plan(network, options.Optimizer, options.Batch, options.PlanSeed, limit),
             options.MaxIntermediateElements, dtype, options.Training,
             $"{network.Name} ({dtype.ToString().ToLowerInvariant()}{(options.Batch is not null ? $", batch {BatchSizes.Describe(spec, BatchSizes.Extents(spec, options.Batch))}" : "")})",

@@ -67,6 +67,8 @@ public static class RunCommand
             return 1;
         }
         var device = new Device(deviceName);
+        // The limit on a GPU is a share of its free memory: for the build, the random inputs and the timed passes.
+        using var on = MemoryGuard.OnDevice(device);
         if (threads is { } nt)
             set_num_threads(nt);
         var clock = Stopwatch.StartNew();

@@ -41,8 +41,17 @@ static class DeviceMemory
         }
     }
 
-    /// <summary>A stand-in for the runtime (tests, where no GPU is lent): the free and total bytes of a device.</summary>
-    internal static Func<int, (long Free, long Total)?>? Reader { get; set; }
+    /// <summary>
+    /// A stand-in for the runtime (tests, where no GPU is lent): the free and total bytes of a device. Belongs to the
+    /// logical flow that sets it, as <see cref="MemoryGuard.Device"/> does.
+    /// </summary>
+    internal static Func<int, (long Free, long Total)?>? Reader
+    {
+        get => reader.Value;
+        set => reader.Value = value;
+    }
+
+    static readonly AsyncLocal<Func<int, (long Free, long Total)?>?> reader = new();
 
     [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
     delegate int MemGetInfoFn(out nuint free, out nuint total);

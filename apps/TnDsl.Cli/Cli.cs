@@ -118,6 +118,12 @@ public static class Cli
         {
             return UsageError(parse, err, e.Messages, []);
         }
+        catch (TnException e) when (e.File is not null)
+        {
+            // Errors in the file: as every verb reports them, the count line last (none with --json: the document is all).
+            DiagnosticOutput.WriteFailure(JsonAsked(parse), parse.InvocationConfiguration.Output, err, e);
+            return 1;
+        }
         catch (TnException e)
         {
             // With --json the diagnostics are the document on standard output; the summary line stays a message.

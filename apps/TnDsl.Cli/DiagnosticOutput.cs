@@ -6,7 +6,9 @@ using TnDsl.Api;
 /// <summary>
 /// The one place the <c>tn</c> command prints diagnostics: each once, rendered with its source line and caret,
 /// to the error stream (results go to standard output), in the order the front end gives them (errors first,
-/// each group in source order); with <c>--json</c>, as one JSON document on standard output.
+/// each group in source order); with <c>--json</c>, as one JSON document on standard output. A verb that stops on
+/// errors in its file ends their report with the file's count line, <c>grid.tn: 1 error, 0 warnings.</c>, the same
+/// in every verb (<c>tn check</c> prints it on standard output, as its report; the others on the error stream).
 /// </summary>
 public static class DiagnosticOutput
 {
@@ -42,13 +44,25 @@ public static class DiagnosticOutput
     }
 
     /// <summary>
-    /// Writes the diagnostics a verb stops on (errors in its input): with <paramref name="json"/> as the JSON document
-    /// (<c>"ok": false</c>) to <paramref name="output"/>, else rendered to <paramref name="err"/>.
+    /// Writes the errors in a file that a verb stops on: with <paramref name="json"/> as the JSON document
+    /// (<c>"ok": false</c>) to <paramref name="output"/>, else rendered to <paramref name="err"/> and followed by the
+    /// file's count line (<see cref="CheckResult.CountLine"/>).
     /// </summary>
-    public static void WriteFailure(bool json, TextWriter output, TextWriter err, string? file, IEnumerable<DiagnosticView> diagnostics)
+    public static void WriteFailure(bool json, TextWriter output, TextWriter err, CheckResult result) =>
+        WriteFailure(json, output, err, result.File, result.CountLine, result.Diagnostics);
+
+    /// <summary>The same for the errors a <see cref="TnException"/> of a file carries (its summary is the count line).</summary>
+    public static void WriteFailure(bool json, TextWriter output, TextWriter err, TnException e) =>
+        WriteFailure(json, output, err, e.File, e.Summary, e.Diagnostics);
+
+    private static void WriteFailure(bool json, TextWriter output, TextWriter err, string? file, string countLine, IEnumerable<DiagnosticView> diagnostics)
     {
         if (json) WriteJsonDocument(output, file, false, diagnostics);
-        else Write(err, diagnostics);
+        else
+        {
+            Write(err, diagnostics);
+            err.WriteLine(countLine);
+        }
     }
 
     /// <summary>Writes front-end diagnostics to <paramref name="err"/>.</summary>

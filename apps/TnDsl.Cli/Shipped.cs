@@ -1,5 +1,7 @@
 namespace TnDsl.Cli;
 
+using TnDsl.Api;
+
 /// <summary>
 /// The files that travel with the tool: the <c>examples/</c> networks and the Born machine's sample data (1000 + 1000
 /// MNIST images, the 30 bars-and-stripes), copied next to <c>tn.dll</c> when it is built or installed. A path under
@@ -28,6 +30,34 @@ public static class Shipped
         var shipped = Path.Combine(AppContext.BaseDirectory, relative);
         return File.Exists(shipped) || Directory.Exists(shipped) ? shipped : path;
     }
+
+    /// <summary>
+    /// The name <paramref name="path"/> has in diagnostics: a file among the shipped examples as <c>examples/…</c> (the
+    /// path that reached it, and its name in the repository and the docs), any other path as given.
+    /// </summary>
+    public static string Shown(string path)
+    {
+        if (!Path.IsPathRooted(path))
+            return path;
+        var relative = Path.GetRelativePath(Examples, path);
+        return relative == "." || relative.StartsWith("..", StringComparison.Ordinal) || Path.IsPathRooted(relative)
+            ? path
+            : "examples/" + relative.Replace('\\', '/');
+    }
+
+    /// <summary>
+    /// Checks a <c>.tn</c> file given on the command line (its <c>--set</c> values as the overrides), naming it in every
+    /// diagnostic as <see cref="Shown"/> does.
+    /// </summary>
+    public static CheckResult Check(string path, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network) =>
+        Frontend.CheckAs(path, Shown(path), overrides, network, OverrideOrigin.CommandLine);
+
+    /// <summary>
+    /// The checked network of a <c>.tn</c> file given on the command line (see <see cref="Check"/>); throws
+    /// <see cref="TnException"/> when it has errors.
+    /// </summary>
+    public static NetworkView Load(string path, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network) =>
+        Check(path, overrides, network).OrThrow();
 
     /// <summary>
     /// Throws a <see cref="FileNotFoundException"/> (one line, exit 1) when <paramref name="path"/> is an

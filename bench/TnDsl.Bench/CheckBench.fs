@@ -104,7 +104,7 @@ let afterElaboration (examples: string) (args: string array) =
         let e = r.Elaborated.Value
         if Environment.GetEnvironmentVariable "TN_BENCH_COLLECT" = "1" then phase "full GC (experiment)" true (fun () -> GC.Collect()) |> ignore
         phase "checks (Check.check)" true (fun () -> Check.check e) |> ignore
-        let result = phase "result (diagnostics)" true (fun () -> TnDsl.Api.CheckResult r)
+        let result = phase "result (diagnostics)" true (fun () -> TnDsl.Api.CheckResult(r, file))
         let summary = phase "summary counts" true (fun () ->
             let s = result.SummaryOrNull
             s.Tensors + s.Weights + s.Inputs + s.Constants + s.Indices + s.Bonds + s.Hyperindices + s.OpenLegs |> ignore

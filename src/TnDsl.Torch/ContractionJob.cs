@@ -234,6 +234,9 @@ public static class ContractionJobs
     {
         /// <summary>The network of the file (null: the last one declared).</summary>
         public string? Network { get; init; }
+        /// <summary>The name the file has in diagnostics and in the job (null: its path): <c>tn contract</c> shows an
+        /// installed example as the path its user wrote (see <see cref="Frontend.CheckAs"/>).</summary>
+        public string? ShownAs { get; init; }
         /// <summary>Parameter overrides (name, value text).</summary>
         public IReadOnlyList<KeyValuePair<string, string>> Overrides { get; init; } = [];
         /// <summary>How a mistake in <see cref="Overrides"/> is named: the API's by default (<c>overrides(1,1): …
@@ -264,7 +267,8 @@ public static class ContractionJobs
     /// </summary>
     public static (ContractionJob Job, PlanView Plan, NetworkView Network) Create(string path, Options options)
     {
-        var check = Frontend.Check(path, options.Overrides, options.Network, options.OverrideOrigin);
+        var name = options.ShownAs ?? path;
+        var check = Frontend.CheckAs(path, name, options.Overrides, options.Network, options.OverrideOrigin);
         var network = check.OrThrow();
         Closed(network);
         var what = $"{network.Name} ({options.DType.ToString().ToLowerInvariant()})";
@@ -279,9 +283,9 @@ public static class ContractionJobs
                 null, options.DType, false, what);
         var job = new ContractionJob
         {
-            File = path,
-            Text = check.Texts[path],
-            Uses = check.Texts.Where(s => s.Key != path).OrderBy(s => s.Key, StringComparer.Ordinal).ToArray(),
+            File = name,
+            Text = check.Texts[name],
+            Uses = check.Texts.Where(s => s.Key != name).OrderBy(s => s.Key, StringComparer.Ordinal).ToArray(),
             Overrides = options.Overrides.ToArray(),
             Network = options.Network,
             Path = plan.Pairs.Select(p => (p.Item1, p.Item2)).ToArray(),

@@ -1,6 +1,7 @@
 /// One bad input per diagnostic code: each asserts the code and the exact range, never the wording.
 module TnDsl.Tests.CheckTests
 
+open System.IO
 open Xunit
 open TnDsl
 open TnDsl.Tests.Support
@@ -19,6 +20,7 @@ let corpus: (string * string * (string * string) list) list =
       "TN0009", "network a() {\n  index i: " + String.replicate 256 "if true then " + "if «true» then 1 else 2" + String.replicate 256 " else 2" + "\n  weight A: (i)\n}", []
       "TN0010", "«use \"test.tn\"»\nnetwork a() { index i: 2 weight A: (i) output (i) }", []
       "TN0011", "«use \"/dev/zero\"»\nnetwork a() { index i: 2 weight A: (i) output (i) }", []
+      "TN0012", "network a(c: bool = true) {\n  index i: 2\n  index j: 2\n  weight A: (i, j)\n  weight B: («if c then i else j»)\n  output (i if not c, j if c)\n}", []
       "TN0100", "network a(n: int = 2) {\n  index i: «m»\n  weight A: (i)\n}", []
       "TN0101", "network a(n: int = 2) {\n  let «n» = 3\n  index i: n\n  weight A: (i)\n}", []
       "TN0102", "network a(n: int = 2) {\n  index i: n\n  weight A: (i)\n}", [ "n", "1.5" ]
@@ -64,7 +66,8 @@ let corpus: (string * string * (string * string) list) list =
       "TN0216", "network a() {\n  index i: 2\n  «const C: (i)»\n  weight A: (i)\n}", []
       "TN0217", "network a() {\n  index i: 2\n  index p: 2\n  weight A: (i)\n  weight B: (i)\n  output («p»)\n}", []
       "TN0218", "network a() {\n  index batch: dynamic\n  index p: 2\n  index q: 3\n  input x[0]: (batch, p)\n  «input x[1]: (batch, q)»\n  weight W: (p, q)\n  output (batch)\n}", []
-      "TN0219", "network a() {\n  index i: 2\n  const C: (i) = copy\n  «weight W: (i) shared C»\n}", [] ]
+      "TN0219", "network a() {\n  index i: 2\n  const C: (i) = copy\n  «weight W: (i) shared C»\n}", []
+      "TN0220", "network a() {\n  «hyper index k: 3»\n  weight A: (k)\n  output ()\n}", [] ]
 
 /// The corpus as xunit data.
 /// Each row carries its position in the corpus too: a code with several inputs (TN0211) gives distinct cases.
@@ -102,6 +105,13 @@ let ``every front-end diagnostic code has a case in the corpus`` () =
     Assert.True(kinds.Length >= 40, sprintf "found only %d kinds" kinds.Length)
     let covered = corpus |> List.map (fun (c, _, _) -> c) |> Set.ofList
     let missing = kinds |> Array.map (fun k -> k.Code) |> Array.filter (fun c -> not (covered.Contains c))
+    Assert.Empty(missing)
+
+[<Fact>]
+let ``docs/diagnostics.md lists every front-end code with its level and title`` () =
+    let doc = File.ReadAllText(Path.Combine(repoRoot, "docs", "diagnostics.md"))
+    let level = function Level.Error -> "error" | Level.Warning -> "warning" | Level.Info -> "info"
+    let missing = declaredKinds () |> Array.map (fun k -> sprintf "| %s | %s | %s |" k.Code (level k.Level) k.Title) |> Array.filter (fun row -> not (doc.Contains row))
     Assert.Empty(missing)
 
 [<Fact>]

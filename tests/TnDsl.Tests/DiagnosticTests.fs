@@ -336,3 +336,43 @@ let ``a diagnostic on a 100 kB line shows a window around its range, the caret u
     // The caret sits under `nope`, in the window as shown.
     Assert.Equal("nope", line.Substring(caret.IndexOf '^', 4))
     Assert.Equal("^^^^", caret.Trim().TrimStart('|').Trim())
+
+/// A network choosing leg `i` or `j` of B by `c` (and `d`), the choice written as `LEG`; its output is the leg B
+/// does not take, so the choice written as two legs checks for every value of `c` and `d`.
+let private choosing (leg: string) =
+    "network m(c: bool = true, d: bool = true) {\n  index i: 2\n  index j: 2\n  index h: 2\n  weight A: (i, j)\n  weight H: (h)\n"
+    + "  weight B: (" + leg + ", h)\n  output (i if not (c and d), j if c and d)\n}"
+
+[<Theory>]
+[<InlineData("«(if c and d then i else j)»")>]
+[<InlineData("«((if c and d then i else j))»")>]
+[<InlineData("«if c and d then i else j»")>]
+[<InlineData("«i if c and d else j»")>]
+let ``a leg written as a conditional expression is one error at it, whose hint is legs that check`` (leg: string) =
+    let d = single (choosing leg) [] "TN0012"
+    // The hint's last code span is the choice in the language's form: put in place of the mistake, the file checks
+    // whichever leg the condition picks.
+    let fix = Text.RegularExpressions.Regex.Matches(List.exactlyOne d.Hints, "`([^`]*)`") |> Seq.last
+    for c, dd in [ "true", "true"; "true", "false"; "false", "true" ] do
+        let r = compileBig (choosing fix.Groups[1].Value) [ "c", c; "d", dd ]
+        Assert.True(r.Diagnostics.IsEmpty, sprintf "%s with c=%s, d=%s:\n%s" fix.Value c dd (String.Join("\n", r.Diagnostics |> List.map Diagnostic.headline)))
+
+[<Fact>]
+let ``a conditional leg without else is one error whose hint is the leg with its condition`` () =
+    let d = single "network m(c: bool = true) {\n  index i: 2\n  weight A: (i)\n  weight B: («if not c then i»)\n  output ()\n}" [] "TN0012"
+    Assert.EndsWith("`i if not c`", List.exactlyOne d.Hints)
+
+[<Fact>]
+let ``a hyperindex family held by one tensor each and not in output is one warning, at its declaration`` () =
+    let text = "network m(n: int = 4) {\n  «hyper index k[x]: 3 for x in 0..n-1»\n  hyper index s: 2\n  weight A[x]: (k[x], s) for x in 0..n-1\n  output ()\n}"
+    let d = single text [] "TN0220"
+    Assert.Equal(Level.Warning, d.Kind.Level)
+    Assert.Contains("3 more", d.Message)
+
+[<Fact>]
+let ``a hyperindex on one tensor is no warning when it is an output or joined to a constant of ones`` () =
+    for text in
+        [ "network m {\n  hyper index k: 3\n  weight A: (k)\n  output (k)\n}"
+          "network m {\n  hyper index k: 3\n  weight A: (k)\n  const ones: (k) = 1\n  output ()\n}"
+          "network m {\n  hyper index k: 3\n  weight A: (k)\n}" ] do
+        Assert.Empty((compileBig text []).Diagnostics)

@@ -22,9 +22,9 @@ public static class CheckCommand
         {
             var output = parse.InvocationConfiguration.Output;
             var path = parse.GetRequiredValue(file);
-            var result = Frontend.Check(path, parse.Pairs(set), parse.GetValue(network)!, OverrideOrigin.CommandLine);
+            var result = Shipped.Check(path, parse.Pairs(set), parse.GetValue(network));
             if (parse.GetValue(json))
-                WriteJson(output, path, result);
+                WriteJson(output, result.File, result);
             else
             {
                 DiagnosticOutput.Write(parse.InvocationConfiguration.Error, result.Diagnostics);
@@ -35,13 +35,13 @@ public static class CheckCommand
         return command;
     }
 
-    /// <summary>The summary, or the error count (the diagnostics themselves go to the error stream).</summary>
+    /// <summary>The summary, or the file's count line (the diagnostics themselves go to the error stream).</summary>
     public static void WriteText(TextWriter w, CheckResult result)
     {
         var s = result.SummaryOrNull;
         if (s is null)
         {
-            w.WriteLine($"{Plural(result.ErrorCount, "error")}, {Plural(result.WarningCount, "warning")}.");
+            w.WriteLine(result.CountLine);
             return;
         }
         var pars = s.Parameters.Length == 0 ? "" : " (" + string.Join(", ", s.Parameters.Select(p => $"{p.Key}={p.Value}")) + ")";

@@ -105,6 +105,7 @@ public static class ContractCommand
         // Checked and planned before libtorch loads: errors in the input come first, and cheaply.
         var (job, plan, net) = ContractionJobs.Create(s.File, new ContractionJobs.Options
         {
+            ShownAs = Shipped.Shown(s.File),
             Network = s.Network,
             Overrides = s.Overrides,
             OverrideOrigin = OverrideOrigin.CommandLine,

@@ -65,9 +65,9 @@ public static class CutsCommand
     internal static NetworkView? LoadNetwork(string path, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network,
                                              bool json, TextWriter output, TextWriter err)
     {
-        var result = Frontend.Check(path, overrides, network, OverrideOrigin.CommandLine);
+        var result = Shipped.Check(path, overrides, network);
         if (result.Network is null)
-            DiagnosticOutput.WriteFailure(json, output, err, path, result.Diagnostics);
+            DiagnosticOutput.WriteFailure(json, output, err, result);
         else
             DiagnosticOutput.Write(err, result.Diagnostics);
         return result.Network;

@@ -42,9 +42,13 @@ public static class DrawCommand
         OutputPaths.Check(outPath, "-o", file);
         if (plan && cutName is not null) throw new UsageException("--cut draws the network, --plan its contraction tree: give one");
         if (!plan && optimizerName is not null) throw new UsageException("--optimizer goes with --plan");
-        var check = Frontend.Check(file, sets, networkName, OverrideOrigin.CommandLine);
-        foreach (var d in check.Diagnostics) err.WriteLine(d.Rendered);
-        if (check.HasErrors) return 1;
+        var check = Shipped.Check(file, sets, networkName);
+        if (check.HasErrors)
+        {
+            DiagnosticOutput.WriteFailure(false, output, err, check);
+            return 1;
+        }
+        DiagnosticOutput.Write(err, check.Diagnostics);
         var net = check.Network!;
 
         ScottPlot.Plot picture;

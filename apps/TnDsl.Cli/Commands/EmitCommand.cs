@@ -55,7 +55,7 @@ public static class EmitCommand
         try
         {
             // The file is checked first: an option that sizes nothing is refused before the planner runs.
-            var net = Frontend.Load(file, overrides, networkName, OverrideOrigin.CommandLine);
+            var net = Shipped.Load(file, overrides, networkName);
             DynamicOptions.CheckBatch(net, batch);
             DynamicOptions.CheckBatchBytes(net, batch, new NetworkModuleOptions().DType);
             using var module = NetworkModules.FromNetwork(net, new NetworkBuildOptions

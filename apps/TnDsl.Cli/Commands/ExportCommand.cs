@@ -38,11 +38,11 @@ public static class ExportCommand
         KeyValuePair<string, long>[] sizes, string? outPath, TextWriter output, TextWriter err)
     {
         OutputPaths.Check(outPath, "-o", file);
-        var check = Frontend.Check(file, sets, network, OverrideOrigin.CommandLine);
+        var check = Shipped.Check(file, sets, network);
         if (check.HasErrors)
         {
             // --json is the output format, and so the form of the errors too: their document on standard output.
-            DiagnosticOutput.WriteFailure(true, output, err, file, check.Diagnostics);
+            DiagnosticOutput.WriteFailure(true, output, err, check);
             return 1;
         }
         DynamicOptions.CheckSizes(check.Network!, sizes);

@@ -47,7 +47,7 @@ public static class LayerCommand
         NetworkView net;
         try
         {
-            net = Layers.Check(file, overrides, network, OverrideOrigin.CommandLine);
+            net = Shipped.Load(file, overrides, network);
             // A batch given for a spec with nothing to batch, or one whose output and raw inputs alone are over the
             // memory limit, is refused before the planner runs (it would plan for a minute to say the same).
             DynamicOptions.CheckBatch(net, batch);

@@ -169,10 +169,10 @@ public static class PlanCommand
                 run = PlanApi.planEinsum(einsum, shapes!, optimizer, sizes, settings, json);
             else if ((file = Shipped.Resolve(file!)).EndsWith(".tn", StringComparison.OrdinalIgnoreCase))
             {
-                var check = Frontend.Check(file, sets, network, OverrideOrigin.CommandLine);
+                var check = Shipped.Check(file, sets, network);
                 if (check.HasErrors)
                 {
-                    DiagnosticOutput.WriteFailure(json, output, err, file, check.Diagnostics);
+                    DiagnosticOutput.WriteFailure(json, output, err, check);
                     return 1;
                 }
                 DynamicOptions.CheckSizes(check.Network!, sizes);
@@ -191,7 +191,7 @@ public static class PlanCommand
             if (json && run.Output.Length == 0 && run.ExitCode != 0 && run.Diagnostics.Length > 0)
             {
                 // Nothing planned: the diagnostics are the document (a message that is no diagnostic stays on stderr).
-                DiagnosticOutput.WriteJsonDocument(output, einsum is null ? file : null, false, run.Diagnostics);
+                DiagnosticOutput.WriteJsonDocument(output, einsum is null ? Shipped.Shown(file!) : null, false, run.Diagnostics);
                 return run.ExitCode;
             }
             if (run.Output.Length > 0) output.Write(run.Output.EndsWith('\n') ? run.Output : run.Output + "\n");

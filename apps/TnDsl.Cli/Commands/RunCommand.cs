@@ -54,10 +54,10 @@ public static class RunCommand
         // A refusal by the memory guard names this verb's options.
         using var advice = MemoryGuard.Advise(DynamicOptions.BatchRemedies);
         // The file is checked before libtorch loads: errors in the input come first, and cheaply.
-        var check = Frontend.Check(file, overrides, networkName, OverrideOrigin.CommandLine);
-        foreach (var d in check.Diagnostics.Where(d => !d.IsError))
-            Console.Error.WriteLine(d.Rendered);
+        // Errors end the run as every verb reports them (Cli.SetAction); warnings are written here.
+        var check = Shipped.Check(file, overrides, networkName);
         var net = check.OrThrow();
+        DiagnosticOutput.Write(Console.Error, check.Diagnostics);
         DynamicOptions.CheckBatch(net, batch);
         DynamicOptions.CheckBatchBytes(net, batch, dtype);
         NativeLoader.EnsureLoaded();

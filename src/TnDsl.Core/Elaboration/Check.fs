@@ -47,6 +47,8 @@ module Codes =
     let inputFamilyShape = Diagnostic.kind Level.Error "TN0218" "input family members differ in shape"
     /// A parameter name used both by a weight and by a constant.
     let parameterRole = Diagnostic.kind Level.Error "TN0219" "parameter is both a weight and a constant"
+    /// A hyperindex on one tensor only and not in `output`: that tensor is summed over it.
+    let loneHyper = Diagnostic.kind Level.Warning "TN0220" "hyperindex on one tensor"
 
 let private plural n word = if n = 1 then sprintf "%d %s" n word else sprintf "%d %ss" n word
 
@@ -123,6 +125,8 @@ let check (e: Elaborated) : Diagnostic list =
         else outputCount[o] <- 3uy
         if outputCount[o] = 2uy then
             report Codes.outputRepeated r (sprintf "`%s` is listed twice in `output`" (name o)) []
+    // Hyperindices on one tensor and not in `output`, in declaration order (reported per family below).
+    let lone = ResizeArray<int>()
     for i in net.Indices do
         let n = useCount i.Id
         let inOutput = outputCount[i.Id] > 0uy
@@ -131,7 +135,9 @@ let check (e: Elaborated) : Diagnostic list =
         | _ when n = 0 && inOutput && not e.Incomplete ->
             let r = e.OutputRanges[net.Output |> List.findIndex (fun o -> o = i.Id)]
             report Codes.outputOnNoTensor r (sprintf "`%s` is listed in `output`, but no tensor has it as a leg" i.Name) [ sprintf "add `%s` to the legs of the tensor it belongs to, or remove it from `output`" i.Name ]
-        | Hyper -> if n = 0 && not inOutput && not e.Incomplete then report Codes.unusedIndex i.Range (sprintf "index `%s` is declared but never used" i.Name) []
+        | Hyper ->
+            if n = 0 && not inOutput && not e.Incomplete then report Codes.unusedIndex i.Range (sprintf "index `%s` is declared but never used" i.Name) []
+            elif n = 1 && not inOutput && not e.Incomplete && not (repeatedIndices.Contains i.Id) then lone.Add i.Id
         | Bond ->
             if e.Incomplete && n <= 1 && not inOutput then
                 ()
@@ -149,6 +155,15 @@ let check (e: Elaborated) : Diagnostic list =
                     report Codes.openMissing (legRange (t, k)) (sprintf "`%s` is open (only on `%s`) but `output` leaves it out" i.Name net.Tensors[t].Name) [ sprintf "add `%s` to `output`" i.Name ]
                 else
                     report Codes.dangling (legRange (t, k)) (sprintf "`%s` is used only by `%s`: a bond needs two tensors, or it must be listed in `output`" i.Name net.Tensors[t].Name) [ sprintf "connect `%s` to another tensor, or add it to `output`" i.Name ]
+    // A hyperindex on one tensor sums that tensor over it: legal (a trace of one leg), but more often a leg meant to
+    // be open or shared. Said once per family, at its declaration, naming its first such member.
+    for _, members in lone |> Seq.groupBy (fun i -> net.Indices[i].Family) do
+        let i = net.Indices[Seq.head members]
+        let t = net.Tensors[tensorAt i.Id 0].Name
+        let more = Seq.length members - 1
+        let others = if more = 0 then "" else sprintf " (and %d more member%s of this declaration)" more (if more = 1 then "" else "s")
+        report Codes.loneHyper i.Range (sprintf "hyperindex `%s` is used only by `%s` and is not in `output`, so `%s` is summed over it%s" i.Name t t others)
+            [ sprintf "list `%s` in `output` to keep it open, or give it to the tensors it should join; to sum over it on purpose without this warning, join it to a constant of ones: `const ones: (%s) = 1`" i.Name i.Name ]
     // Cuts: both sides output legs, disjoint, together all of them, neither empty.
     // Sides are marked in arrays over the indices (a cut of a million legs costs no tree sets).
     let isOutput = Array.zeroCreate<bool> net.Indices.Length

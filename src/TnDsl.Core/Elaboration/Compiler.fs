@@ -283,13 +283,25 @@ let readDisk (path: string) =
 let compileSource (file: string) (text: string) (options: CompileOptions) : CompileResult =
     compileOnBigStack (fun () -> compileWith (readSource maxFileBytes) file text options)
 
-/// Compiles a file on disk.
-let compileFile (path: string) (options: CompileOptions) : CompileResult =
+/// Compiles a file on disk under the name `shown`: every range and message names the file `shown`, and the files it
+/// uses by paths relative to `shown`, while they are read from beside `path`. How a copy found elsewhere (an example
+/// installed with the `tn` command) is shown as the path its user wrote.
+let compileFileAs (shown: string) (path: string) (options: CompileOptions) : CompileResult =
+    let read =
+        if shown = path then readSource maxFileBytes
+        else
+            let shownDir, realDir = Path.GetDirectoryName shown, Path.GetDirectoryName path
+            let shownDir = if String.IsNullOrEmpty shownDir then "." else shownDir
+            fun (used: string) ->
+                readSource maxFileBytes (if Path.IsPathRooted used then used else Path.Combine(realDir, Path.GetRelativePath(shownDir, used)))
     match readSource maxFileBytes path with
-    | Ok text -> compileSource path text options
+    | Ok text -> compileOnBigStack (fun () -> compileWith read shown text options)
     | Result.Error (kind, why) ->
-        let d = Diagnostic.make kind (Range.ofFile path) (sprintf "cannot read `%s`: %s" path why)
+        let d = Diagnostic.make kind (Range.ofFile shown) (sprintf "cannot read `%s`: %s" shown why)
         { Network = None
           Elaborated = None
           Diagnostics = [ d ]
           Sources = Dictionary() }
+
+/// Compiles a file on disk.
+let compileFile (path: string) (options: CompileOptions) : CompileResult = compileFileAs path path options

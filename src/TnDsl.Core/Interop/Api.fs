@@ -77,14 +77,19 @@ type JsonCount =
 
 /// The one exception the C# surface throws: a file with errors, a network that cannot be planned or built. The
 /// message's first line says what failed; `Diagnostics` carries every diagnostic, rendered once.
-type TnException(summary: string, diagnostics: DiagnosticView array) =
+type TnException(summary: string, diagnostics: DiagnosticView array, file: string | null) =
     inherit Exception(
         if diagnostics.Length = 0 then summary
         else summary + Environment.NewLine + String.Join(Environment.NewLine, diagnostics |> Array.map (fun d -> d.Rendered)))
+    /// An exception that is not about errors in a file (a plan that failed), with its diagnostics.
+    new(summary: string, diagnostics: DiagnosticView array) = TnException(summary, diagnostics, null)
     /// An exception without diagnostics.
-    new(summary: string) = TnException(summary, [||])
-    /// What failed, in one line.
+    new(summary: string) = TnException(summary, [||], null)
+    /// What failed, in one line: for errors in a file, its count line (`grid.tn: 1 error, 0 warnings.`, see `File`).
     member _.Summary = summary
+    /// The file when the exception is errors in it (`Summary` is then the line that ends their report, the same
+    /// wherever they are reported); null for any other failure.
+    member _.File = file
     /// Every diagnostic, errors and warnings (and notes where a plan has them).
     member _.Diagnostics: IReadOnlyList<DiagnosticView> = diagnostics
     /// The diagnostics rendered (see `DiagnosticView.Rendered`).
@@ -390,7 +395,7 @@ type NetworkSummary(view: NetworkView) =
 
 /// What checking a file produced: the diagnostics, the network when there were no errors, and the sources read.
 [<Sealed>]
-type CheckResult(result: Compiler.CompileResult) =
+type CheckResult(result: Compiler.CompileResult, file: string) =
     let source = Rendering.lookup result.Sources
     let views = result.Diagnostics |> List.map (fun d -> DiagnosticView(d, Rendering.render source d)) |> Array.ofList
     let network = result.Network |> Option.map (fun n -> NetworkView(n, result.Sources))
@@ -412,14 +417,15 @@ type CheckResult(result: Compiler.CompileResult) =
     /// the bundle `Frontend.CheckBundle` compiles again without reading a file.
     member _.Texts: IReadOnlyDictionary<string, string> =
         result.Sources |> Seq.map (fun kv -> KeyValuePair(kv.Key, kv.Value.Text)) |> Dictionary :> _
-    /// The checked network; throws `TnException` with every diagnostic when the file has errors.
-    member _.OrThrow() : NetworkView =
+    /// The file checked, by the name its diagnostics give it.
+    member _.File = file
+    /// The line that ends the report of the diagnostics: `grid.tn: 1 error, 0 warnings.` (`Diagnostic.countLine`).
+    member _.CountLine = Diagnostic.countLine file result.Diagnostics
+    /// The checked network; throws `TnException` with every diagnostic when the file has errors, `CountLine` its summary.
+    member r.OrThrow() : NetworkView =
         match network with
         | Some n when not result.HasErrors -> n
-        | _ ->
-            let file = views |> Array.tryPick (fun v -> if v.IsError then Some v.File else None) |> Option.defaultValue "input"
-            raise (TnException(sprintf "%s: %d error(s)" file (max 1 (views |> Array.filter (fun v -> v.IsError) |> Array.length)),
-                               views |> Array.filter (fun v -> not v.IsInfo)))
+        | _ -> raise (TnException(r.CountLine, views |> Array.filter (fun v -> not v.IsInfo), file))
     /// The F# result.
     member _.Result = result
 
@@ -459,7 +465,14 @@ type Frontend =
     /// Checks a `.tn` file with parameter overrides (name → value text; null for none) given by `origin`, and a
     /// network name (null for the last).
     static member Check(path: string, overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null, origin: OverrideOrigin) =
-        CheckResult(Compiler.compileFile path (Frontend.Options(overrides, network, origin)))
+        Frontend.CheckAs(path, path, overrides, network, origin)
+
+    /// Checks the `.tn` file at `path` under the name `shown`, which every diagnostic gives it (the files it uses are
+    /// named relative to `shown` and read from beside `path`): how the `tn` command shows an installed example as
+    /// the path its user wrote.
+    static member CheckAs(path: string, shown: string, overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null,
+                          origin: OverrideOrigin) =
+        CheckResult(Compiler.compileFileAs shown path (Frontend.Options(overrides, network, origin)), shown)
 
     /// Checks a `.tn` file with parameter overrides (name → value text; null for none) and a network name (null for
     /// the last).
@@ -469,7 +482,7 @@ type Frontend =
     /// Checks `.tn` source text held in memory under a file name, the overrides given by `origin`.
     static member CheckText(file: string, text: string, overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null,
                             origin: OverrideOrigin) =
-        CheckResult(Compiler.compileOnBigStack (fun () -> Compiler.compileText Compiler.readDisk file text (Frontend.Options(overrides, network, origin))))
+        CheckResult(Compiler.compileOnBigStack (fun () -> Compiler.compileText Compiler.readDisk file text (Frontend.Options(overrides, network, origin))), file)
 
     /// Checks `.tn` source text held in memory under a file name.
     static member CheckText(file: string, text: string, overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null) =
@@ -484,6 +497,12 @@ type Frontend =
     /// that cannot be read is one of them).
     static member Load(path: string, overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null) : NetworkView =
         Frontend.Check(path, overrides, network).OrThrow()
+
+    /// The checked network of the `.tn` file at `path` checked under the name `shown` (see `CheckAs`); throws
+    /// `TnException` with every diagnostic when it has errors.
+    static member LoadAs(path: string, shown: string, overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null,
+                         origin: OverrideOrigin) : NetworkView =
+        Frontend.CheckAs(path, shown, overrides, network, origin).OrThrow()
 
     /// The checked network of `.tn` text held in memory, the overrides given by `origin`; throws `TnException` when
     /// it has errors.
@@ -504,7 +523,7 @@ type Frontend =
             match files.TryGetValue path with
             | true, t -> Ok t
             | _ -> Result.Error(Compiler.Codes.cannotRead, sprintf "`%s` is not in the bundle sent" path)
-        CheckResult(Compiler.compileOnBigStack (fun () -> Compiler.compileWith read file text (Frontend.Options(overrides, network, origin))))
+        CheckResult(Compiler.compileOnBigStack (fun () -> Compiler.compileWith read file text (Frontend.Options(overrides, network, origin))), file)
 
     /// Checks a bundle (see the overload with an origin) whose overrides are the API's.
     static member CheckBundle(file: string, text: string, files: IReadOnlyDictionary<string, string>,

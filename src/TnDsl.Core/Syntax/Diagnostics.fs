@@ -54,6 +54,14 @@ module Diagnostic =
     let headline (d: Diagnostic) =
         sprintf "%s(%d,%d): %s %s: %s" d.Range.File d.Range.Start.Line d.Range.Start.Col (levelWord d.Kind.Level) d.Kind.Code d.Message
 
+    /// The line that ends a report of a file's diagnostics, the same wherever they are reported:
+    /// `grid.tn: 1 error, 2 warnings.`.
+    let countLine (file: string) (ds: Diagnostic seq) =
+        let count n word = if n = 1 then "1 " + word else sprintf "%d %ss" n word
+        let errors = ds |> Seq.filter isError |> Seq.length
+        let warnings = ds |> Seq.filter (fun d -> d.Kind.Level = Warning) |> Seq.length
+        sprintf "%s: %s, %s." file (count errors "error") (count warnings "warning")
+
     /// Writes a diagnostic as the JSON object every `--json` output uses: level, code, title, file, range (line,
     /// column, end_line, end_column), message and hints.
     let writeJson (w: Utf8JsonWriter) (d: Diagnostic) =

@@ -24,6 +24,9 @@ module Codes =
     let unterminatedString = Diagnostic.kind Level.Error "TN0006" "unterminated string"
     /// Brackets or expressions nested deeper than any real network needs (the limit keeps every input bounded).
     let tooDeep = Diagnostic.kind Level.Error "TN0009" "nested too deeply"
+    /// A choice between two legs written as an expression (`if c then a else b`, `a if c else b`): a leg is an index,
+    /// optionally followed by `if CONDITION`.
+    let conditionalLeg = Diagnostic.kind Level.Error "TN0012" "conditional expression as a leg"
 
 /// How deep brackets, and expressions inside parentheses, calls and `if`, may nest.
 let maxDepth = 256
@@ -309,13 +312,75 @@ let indexRef: P<IndexRef> =
     spanned (qualifiedIdent .>>. opt (between (sym "[") (sym "]") (sepBy1 subscript (sym ","))))
     |>> fun ((name, subs), r) -> { Name = name; Subscripts = defaultArg subs []; Range = r }
 
+/// The message of a failure whose diagnostic the parser has already recorded: recovery adds none of its own.
+let private reported = "reported|"
+
+/// The text a range covers.
+let private sourceOf (stream: CharStream<State>) (r: SourceRange) =
+    stream.UserState.Text.Substring(int r.Start.Offset, int (r.End.Offset - r.Start.Offset))
+
+/// Records a leg written as a conditional expression (at `range`, choosing `a` when `c` holds, else `b` if there is
+/// one) as one error whose hint writes it in the form the language has, then fails as already reported: the
+/// declaration is skipped, so nothing else is said about it.
+let private conditionalLeg (stream: CharStream<State>) (range: SourceRange) (written: string) (c: Expr) (a: IndexRef) (b: IndexRef option) : Reply<Leg> =
+    let text = sourceOf stream
+    let cond = text c.Range
+    // `not` binds less tightly than the comparisons and more than `and`/`or`, so only those are parenthesised.
+    let holds, fails =
+        match c.Kind with
+        | EUnary (Not, x) -> cond, text x.Range
+        | EBinary ((And | Or), _, _) -> cond, "not (" + cond + ")"
+        | EIf _ -> "(" + cond + ")", "not (" + cond + ")"
+        | _ -> cond, "not " + cond
+    let message = sprintf "a leg cannot be written `%s`: a leg is an index, optionally followed by `if CONDITION`" written
+    let hint =
+        match b with
+        | Some b -> sprintf "to choose between two legs, give each its condition: `%s if %s, %s if %s`" (text a.Range) holds (text b.Range) fails
+        | None -> sprintf "write `%s if %s`" (text a.Range) holds
+    stream.UserState.Diagnostics.Add(Diagnostic.make Codes.conditionalLeg range message |> Diagnostic.withHint hint)
+    Reply(FatalError, messageError reported)
+
+/// `a` or `b[i] if i > 0`. A following `else` (`a if c else b`) is the conditional expression of other languages:
+/// reported as such.
 let private leg: P<Leg> =
-    spanned (indexRef .>>. opt (kw "if" >>. expr))
-    |>> fun ((ref, cond), r) -> { Ref = ref; Cond = cond; Range = r }
+    let plain =
+        spanned (indexRef .>>. opt (kw "if" >>. expr))
+        |>> fun ((ref, cond), r) -> { Ref = ref; Cond = cond; Range = r }
+    fun stream ->
+        let reply = plain stream
+        match reply.Status, (if reply.Status = Ok then reply.Result.Cond else None) with
+        | Ok, Some c ->
+            let before = stream.State
+            let other = (kw "else" >>. indexRef) stream
+            if other.Status = Ok then
+                let l = reply.Result
+                conditionalLeg stream (Range.union l.Range other.Result.Range) "… if … else …" c l.Ref (Some other.Result)
+            elif stream.StateTag = before.Tag then reply
+            else Reply(other.Status, other.Error)
+        | _ -> reply
+
+/// A conditional expression where a leg belongs, `if c then a else b`, in parentheses or not: `if` cannot start a
+/// leg, nor `(`. Tried before a leg, it fails without consuming (and without adding to what is expected there)
+/// unless an `if` follows the parentheses.
+let private ifLeg: P<Leg> =
+    let body =
+        spanned (many (sym "(") .>> kw "if" >>= fun opened ->
+                     expr .>> kw "then" .>>. indexRef .>>. opt (kw "else" >>. indexRef) .>> parray opened.Length (sym ")"))
+    fun stream ->
+        let before = stream.State
+        let opens = (many (sym "(") .>> kw "if") stream
+        stream.BacktrackTo before
+        if opens.Status <> Ok then Reply(Error, NoErrorMessages)
+        else
+            let reply = body stream
+            if reply.Status <> Ok then Reply(reply.Status, reply.Error)
+            else
+                let ((c, a), b), r = reply.Result
+                conditionalLeg stream r (if b.IsSome then "if … then … else …" else "if … then …") c a b
 
 /// `(a, b[i], h[x-1, y] if x > 0)`.
 let legList: P<LegList> =
-    spanned (between (sym "(") (sym ")") (sepBy leg (sym ",")))
+    spanned (between (sym "(") (sym ")") (sepBy (ifLeg <|> leg) (sym ",")))
     |>> fun (legs, r) -> { Legs = legs; Range = r }
 
 let private binder: P<Binder> = ident .>> kw "in" .>>. rangeExpr |>> fun (v, over) -> { Var = v; Over = over }
@@ -481,7 +546,13 @@ let private recovering (resume: string list) (inBlock: bool) (p: P<'a>) : P<Choi
             // A `/*` never closed runs to the end of the file: what is then missing there is its consequence.
             let afterOpenComment =
                 stream.IsEndOfStream && stream.UserState.Diagnostics |> Seq.exists (fun d -> d.Kind = Codes.unterminatedComment)
-            if not repeated && not afterOpenComment then
+            // A failure whose diagnostic is already recorded (a leg written as a conditional expression).
+            let recorded =
+                ErrorMessageList.ToSortedArray reply.Error
+                |> Array.exists (function
+                    | :? ErrorMessage.Message as m -> m.String = reported
+                    | _ -> false)
+            if not repeated && not afterOpenComment && not recorded then
                 stream.UserState.Diagnostics.Add(Diagnostic.make kind (rangeOf here endPos) msg)
             let startsResume () =
                 let line = stream.PeekString 200

@@ -12,22 +12,24 @@ public static class BornSetup
     /// declares a parameter <c>n</c> that the overrides leave alone and its value differs from
     /// <paramref name="pixels"/>, it is set to <paramref name="pixels"/> (so <c>born-machine.tn</c> fits any image
     /// size). Throws <see cref="TnException"/> with the diagnostics, or <see cref="MpsShapeException"/>; a mistake in
-    /// the overrides is named as <paramref name="origin"/> gives them (null: the API's).
+    /// the overrides is named as <paramref name="origin"/> gives them (null: the API's). Diagnostics name the file
+    /// <paramref name="shown"/> (null: <paramref name="file"/>), as a shipped example is named as the user wrote it.
     /// </summary>
     public static MpsLayout LoadLayout(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, int pixels, string? network = null,
-                                       OverrideOrigin? origin = null)
+                                       OverrideOrigin? origin = null, string? shown = null)
     {
+        shown ??= file;
         if (!File.Exists(file))
-            throw new FileNotFoundException($"{file}: no such .tn file");
+            throw new FileNotFoundException($"{shown}: no such .tn file");
         origin ??= OverrideOrigin.Api;
-        var net = Frontend.Load(file, overrides, network, origin);
+        var net = Frontend.LoadAs(file, shown, overrides, network, origin);
         bool setsN = overrides.Any(o => o.Key == "n");
         var n = net.Parameters.FirstOrDefault(p => p.Key == "n");
         if (!setsN && n.Key is not null && n.Value != pixels.ToString())
-            net = Frontend.Load(file, [.. overrides, new("n", pixels.ToString())], network, origin);
+            net = Frontend.LoadAs(file, shown, [.. overrides, new("n", pixels.ToString())], network, origin);
         var layout = MpsLayout.FromSpec(NetworkAdapter.FromFlat(net));
         if (layout.Length != pixels)
-            throw new MpsShapeException($"{file}: the MPS has {layout.Length} sites but the images have {pixels} pixels");
+            throw new MpsShapeException($"{shown}: the MPS has {layout.Length} sites but the images have {pixels} pixels");
         return layout;
     }
 

@@ -62,3 +62,13 @@ let ``an installed example's diagnostics name it as written, in every verb and i
         Assert.Equal("examples/grid.tn", doc.RootElement.GetProperty("file").GetString())
         for d in doc.RootElement.GetProperty("diagnostics").EnumerateArray() do
             Assert.Equal("examples/grid.tn", d.GetProperty("file").GetString()))
+
+[<Fact>]
+let ``tn train names its shipped network as written and ends with the count line, as the other verbs do`` () =
+    inScratch "tndsl-shown-train-" (fun dir ->
+        let tnExe = Path.Combine(AppContext.BaseDirectory, "tn")
+        let code, out, err = run tnExe [ "train"; "born-machine"; "--set"; "chi=0"; "--out"; Path.Combine(dir, "bm") ] dir []
+        Assert.True((code = 1), sprintf "exit %d\n%s%s" code out err)
+        Assert.StartsWith("examples/born-machine.tn(", err)
+        Assert.DoesNotContain(Path.Combine(AppContext.BaseDirectory, "examples"), out + err)
+        Assert.Equal("examples/born-machine.tn: 1 error, 0 warnings.", Array.last (lines err)))

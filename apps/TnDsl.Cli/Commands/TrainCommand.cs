@@ -80,7 +80,7 @@ public static class TrainCommand
                 err.WriteLine($"tn train: the run diverged at {e.Message}; the checkpoint still holds the last finished loop. Start again with a smaller --lr");
                 return 1;
             }
-            catch (Exception e) when (e is NpyFormatException or MpsShapeException or TnDsl.Api.TnException or InvalidDataException or ArgumentException or MemoryLimitException)
+            catch (Exception e) when (e is NpyFormatException or MpsShapeException or TnDsl.Api.TnException { File: null } or InvalidDataException or ArgumentException or MemoryLimitException)
             {
                 err.WriteLine($"{Cli.Verb(parse.CommandResult)}: {e.Message}");
                 return 1;
@@ -158,7 +158,7 @@ public static class TrainCommand
         var origin = saved is not null
             ? new TnDsl.Api.OverrideOrigin(checkpointPath, "saved --set ", "a resumed run keeps its checkpoint's parameters: start a new run with `--set {0}=…`")
             : TnDsl.Api.OverrideOrigin.CommandLine;
-        var layout = BornSetup.LoadLayout(file, overrides, data.Train.Size, network, origin);
+        var layout = BornSetup.LoadLayout(file, overrides, data.Train.Size, network, origin, Shipped.Shown(file));
         int asked = threads;
         threads = BornTrainer.ThreadsFor(threads, saved?.Options.Dmax ?? requested.Dmax, data.Train.Count, layout.Sites.Max(s => s.Physical));
         set_num_threads(threads);

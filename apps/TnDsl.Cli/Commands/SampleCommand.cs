@@ -45,6 +45,9 @@ public static class SampleCommand
 
     static int Run(string model, int count, string output, ulong seed, int columns, int scale, string? plot)
     {
+        // Both pictures are PNG: another name (samples.svg, nll.jpg) would hold PNG bytes under the wrong type.
+        RequirePng(output, "-o");
+        RequirePng(plot, "--plot");
         if (model.EndsWith(".csv", StringComparison.OrdinalIgnoreCase))
         {
             OutputPaths.Check(plot, "--plot", model);
@@ -83,6 +86,12 @@ public static class SampleCommand
             Console.WriteLine($"wrote the NLL plot to {plot}");
         }
         return 0;
+    }
+
+    static void RequirePng(string? path, string option)
+    {
+        if (path is not null && !path.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
+            throw new UsageException($"{option} {path}: the picture is written as .png");
     }
 
     /// <summary>

@@ -45,12 +45,10 @@ public static class SampleCommand
 
     static int Run(string model, int count, string output, ulong seed, int columns, int scale, string? plot)
     {
-        // Both pictures are PNG: another name (samples.svg, nll.jpg) would hold PNG bytes under the wrong type.
-        RequirePng(output, "-o");
-        RequirePng(plot, "--plot");
         if (model.EndsWith(".csv", StringComparison.OrdinalIgnoreCase))
         {
             OutputPaths.Check(plot, "--plot", model);
+            RequirePng(plot, "--plot");
             return Redraw(model, plot);
         }
         var path = Directory.Exists(model) ? Path.Combine(model, "checkpoint.bin") : model;
@@ -58,6 +56,9 @@ public static class SampleCommand
         var history = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "history.csv");
         OutputPaths.Check(output, "-o", path, history);
         OutputPaths.Check(plot, "--plot", path, history, output);
+        // Both pictures are PNG: another name (samples.svg, nll.jpg) would hold PNG bytes under the wrong type.
+        RequirePng(output, "-o");
+        RequirePng(plot, "--plot");
         CheckpointState state;
         Mps mps;
         try

@@ -379,6 +379,16 @@ let ``tn train --resume --lr-now goes on at the new learning rate, and without -
         train [ "born-machine"; "--out"; out; "--resume"; "--loops"; "3"; "--lr-now"; "0.02" ]
         let lr = File.ReadAllLines(Path.Combine(out, "history.csv")) |> Array.skip 1 |> Array.map (fun l -> l.Split(',').[4])
         Assert.Equal<string[]>([| "0.05"; "0.05"; "0.05"; "0.02" |], lr)
+        // history.csv holds each NLL as the checkpoint does, so a plot redrawn from it is the one train drew (at four
+        // decimals the panel of the last loops showed steps of 1e-4 the run never took).
+        let struct (state, model) = TnDsl.BornMachine.Checkpoint.Load(Path.Combine(out, "checkpoint.bin"))
+        model.Dispose()
+        let rows = File.ReadAllLines(Path.Combine(out, "history.csv")) |> Array.skip 1 |> Array.map (fun l -> l.Split(','))
+        Assert.Equal(state.History.Length, rows.Length)
+        for row, h in Array.zip rows state.History do
+            let parse (s: string) = System.Double.Parse(s, System.Globalization.CultureInfo.InvariantCulture)
+            Assert.Equal(h.TrainNll, parse row[1])
+            Assert.Equal(h.TestNll, parse row[2])
         let code, _, err = tn [ "train"; "born-machine"; "--out"; out + "-new"; "--lr-now"; "0.02" ]
         Assert.Equal(2, code)
         Assert.StartsWith("tn train born-machine: ", err)

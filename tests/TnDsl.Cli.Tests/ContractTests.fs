@@ -239,5 +239,26 @@ let ``tn contract's default chunks follow the slice loops, an explicit --chunk w
         Assert.Equal(3L, resumed.GetProperty("chunk_size").GetInt64())
         Assert.Equal(r3.GetProperty("chunks").GetInt64(), resumed.GetProperty("resumed_chunks").GetInt64())
         Assert.Equal(BitConverter.DoubleToInt64Bits(r3.GetProperty("value").GetDouble()), BitConverter.DoubleToInt64Bits(resumed.GetProperty("value").GetDouble()))
+        // The same command again, its --chunk 3 included (as an interrupted run says to), continues too; another
+        // chunk size is refused as a usage error (exit 2) that names the record's.
+        let code, same, err = contract (args @ [ "--chunk"; "3"; "--resume"; record ])
+        Assert.True((code = 0), err)
+        Assert.Equal(r3.GetProperty("chunks").GetInt64(), (json same).GetProperty("resumed_chunks").GetInt64())
+        let code, _, err = contract (args @ [ "--chunk"; "4"; "--resume"; record ])
+        Assert.Equal(2, code)
+        Assert.Contains("--chunk 4", err)
+        Assert.Contains("of 3 slices", err)
+    finally
+        Directory.Delete(dir, true)
+
+[<Fact>]
+let ``tn contract --weights that is missing or a folder is one line naming it and the option, exit 1`` () =
+    let dir = tempDir ()
+    try
+        let file = Path.Combine(dir, "grid.tn")
+        File.WriteAllText(file, gridText)
+        // Before: .NET's "Could not find file '…'." and, for a folder, "Access to the path '…' is denied."
+        assertRefused [ "cannot read"; "--weights"; "no such file" ] (contract [ file; "--weights"; Path.Combine(dir, "none.weights") ])
+        assertRefused [ "cannot read"; "--weights"; "it is a folder" ] (contract [ file; "--weights"; dir ])
     finally
         Directory.Delete(dir, true)

@@ -63,6 +63,7 @@ let private unit (pos: (float * float)[]) =
 [<InlineData("peps.tn")>]
 [<InlineData("grid.tn")>]
 [<InlineData("layers/mps.tn")>]
+[<InlineData("mpo-kernel.tn")>]
 let ``no bond is drawn through a tensor it does not join`` (file: string) =
     let layout = NetworkLayout.Of(example file)
     let pos = positions layout
@@ -106,3 +107,30 @@ let ``no two bond size labels overlap`` (file: string) =
             let struct (l2, t2, r2, b2) = boxes[j]
             let overlaps = min r1 r2 > max l1 l2 && min b1 b2 > max t1 t2
             Assert.False(overlaps, sprintf "%s: label boxes %d and %d overlap" file i j)
+
+[<Fact>]
+let ``a network past 10,000 tensors is refused at once, not laid out for minutes into a grey block`` () =
+    let dir = Directory.CreateTempSubdirectory("tndsl-draw-").FullName
+    try
+        let out = Path.Combine(dir, "big.png")
+        let mps = Path.Combine(examplesDir, "mps.tn")
+        TnDsl.Cli.Tests.CliTests.assertRefused [ "10,001 tensors"; "10,000"; "--set" ]
+            (TnDsl.Cli.Tests.CliTests.tn [ "draw"; mps; "--set"; "n=10001"; "-o"; out ])
+        Assert.False(File.Exists out)
+        TnDsl.Cli.Tests.CliTests.assertRefused [ "10,001 tensors" ]
+            (TnDsl.Cli.Tests.CliTests.tn [ "draw"; mps; "--set"; "n=10001"; "--plan"; "-o"; out ])
+    finally
+        Directory.Delete(dir, true)
+
+[<Fact>]
+let ``a cut of one bond is titled "1 bond severed"`` () =
+    let dir = Directory.CreateTempSubdirectory("tndsl-draw-").FullName
+    try
+        let out = Path.Combine(dir, "cut.svg")
+        let code, _, err = TnDsl.Cli.Tests.CliTests.tn [ "draw"; Path.Combine(examplesDir, "mps.tn"); "--cut"; "half"; "-o"; out ]
+        Assert.True((code = 0), err)
+        let svg = File.ReadAllText out
+        Assert.Contains("cut half: 1 bond severed", svg)
+        Assert.DoesNotContain("1 bonds", svg)
+    finally
+        Directory.Delete(dir, true)

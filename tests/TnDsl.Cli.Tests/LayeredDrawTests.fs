@@ -205,7 +205,7 @@ let ``every example keeps the layout it had, except the four fed by inputs that 
           "grid.tn", LayoutKind.Grid
           "mera-classifier.tn", LayoutKind.Layered
           "mera.tn", LayoutKind.Layers
-          "mpo-kernel.tn", LayoutKind.Grid
+          "mpo-kernel.tn", LayoutKind.Layered // a grid before, its x[s]-W[s] bonds drawn through y[s]
           "mpo-linear.tn", LayoutKind.Layered
           "mps.tn", LayoutKind.Chain
           "peps.tn", LayoutKind.Grid
@@ -226,3 +226,30 @@ let ``every example keeps the layout it had, except the four fed by inputs that 
         let layout = NetworkLayout.Of(example file)
         Assert.True((kind = layout.Kind), sprintf "%s: %A layout, expected %A" file layout.Kind kind)
         if kind <> LayoutKind.Layered then Assert.Empty(layout.Bars)
+
+[<Theory>]
+[<InlineData("")>]
+[<InlineData("  index c[i]: 2 for i in 0..n/2-1\n")>]
+let ``a ring of one family (a periodic MPS) is not drawn in a row: its closing bond would pass through every tensor``
+    (chords: string) =
+    // Drawn in one row before, with b[0] (and each chord c[i], when there are chords) along the row, hidden.
+    let chordLegs = if chords = "" then "" else ", c[i] if i < n/2, c[i-n/2] if i >= n/2"
+    let net =
+        written (
+            "network ring(n: int = 8) {\n" +
+            "  index p[i]: 2 for i in 0..n-1\n" +
+            "  index b[i]: 4 for i in 0..n-1\n" + chords +
+            sprintf "  weight A[i]: (b[i], p[i], b[(i+1) %% n]%s) for i in 0..n-1 init normal(0, 0.3)\n" chordLegs +
+            "  output (p[0..n-1])\n}")
+    let layout = NetworkLayout.Of net
+    Assert.Equal(LayoutKind.Force, layout.Kind)
+    let pos = positions layout
+    let a t = net.Tensors |> Array.findIndex (fun u -> u.Subscripts[0] = t)
+    // The closing bond between A[n-1] and A[0] is drawn apart from the other tensors.
+    let (ax, ay), (bx, by) = pos[a 7], pos[a 0]
+    for t in 1 .. 6 do
+        let px, py = pos[a t]
+        let dx, dy = bx - ax, by - ay
+        let f = max 0.0 (min 1.0 (((px - ax) * dx + (py - ay) * dy) / (dx * dx + dy * dy)))
+        let d = sqrt ((ax + f * dx - px) ** 2.0 + (ay + f * dy - py) ** 2.0)
+        Assert.True(d >= 0.25, sprintf "b[0] passes %.2f from A[%d]" d t)

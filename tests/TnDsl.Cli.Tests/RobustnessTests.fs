@@ -105,11 +105,12 @@ let ``a parameter set below what the file requires gives one error, the requirem
 [<Fact>]
 let ``tn draw lays out a large network that is neither chain nor grid in bounded work`` () =
     // A ring of 20,000 with one odd tensor takes the force layout, whose every iteration weighs all pairs: at 100
-    // iterations this was 2e10 pair updates (tens of minutes); now its work is capped.
+    // iterations this was 2e10 pair updates (tens of minutes); now its work is capped. (A ring of 10,000: more
+    // tensors than that are refused, see DrawGeometryTests.)
     let dir = Directory.CreateTempSubdirectory("tndsl-robust-").FullName
     try
         let ring = Path.Combine(dir, "ring.tn")
-        File.WriteAllText(ring, "network ring(n: int = 20000) {\n  index b[i]: 2 for i in 0..n\n  weight Z: (b[0], b[n])\n  weight A[i]: (b[i], b[i+1]) for i in 0..n-1\n  output ()\n}\n")
+        File.WriteAllText(ring, "network ring(n: int = 9999) {\n  index b[i]: 2 for i in 0..n\n  weight Z: (b[0], b[n])\n  weight A[i]: (b[i], b[i+1]) for i in 0..n-1\n  output ()\n}\n")
         let code, out, err = tn [ "draw"; ring; "-o"; Path.Combine(dir, "ring.svg") ]
         Assert.True((code = 0), err)
         Assert.StartsWith("wrote", out)
@@ -175,3 +176,29 @@ let ``one tensor and one step are counted in the singular by tn run, tn contract
         Assert.Contains("flops in 1 step", File.ReadAllText svg)
     finally
         Directory.Delete(dir, true)
+
+[<Theory>]
+[<InlineData("-o", "samples.svg")>]
+[<InlineData("--plot", "nll.jpg")>]
+let ``tn sample refuses a picture not named .png, before reading anything (it wrote PNG bytes under any name)``
+    (option: string, name: string) =
+    let dir = Directory.CreateTempSubdirectory("tndsl-robust-").FullName
+    try
+        let out = Path.Combine(dir, name)
+        let code, _, err = tn [ "sample"; Path.Combine(dir, "no-model"); option; out ]
+        Assert.True((code = 2), sprintf "exit %d: %s" code err)
+        Assert.Contains(sprintf "%s %s: the picture is written as .png" option out, err)
+        Assert.False(File.Exists out)
+    finally
+        Directory.Delete(dir, true)
+
+[<Fact>]
+let ``the studies' list defaults are shown as they are typed, with commas (System.CommandLine showed 2|8)`` () =
+    let _, heads, _ = tn [ "study"; "heads"; "--help" ]
+    let _, convac, _ = tn [ "study"; "convac"; "--help" ]
+    let flat (text: string) = Regex.Replace(text, @"\s+", " ")
+    Assert.Contains("TT ranks of the TT head [default: 2,8]", flat heads)
+    Assert.Contains("bond dimensions of the MERA head [default: 2,4]", flat heads)
+    Assert.Contains("[default: long-range,local]", flat convac)
+    for shown in [ "2|8"; "2|4"; "long-range|local" ] do
+        Assert.DoesNotContain(shown, heads + convac)

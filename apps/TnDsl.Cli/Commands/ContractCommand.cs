@@ -84,8 +84,6 @@ public static class ContractCommand
         // Before any work: a result that cannot be written would be lost when the contraction ends.
         OutputPaths.Check(s.Output, "-o", s.File, s.Weights, s.Resume);
         OutputPaths.Check(s.Resume, "--resume", s.File, s.Weights);
-        if (s.Resume is not null && s.Chunk is not null && File.Exists(s.Resume))
-            throw new UsageException($"--chunk with --resume {s.Resume}: a resumed run keeps the record's chunks; leave --chunk out");
         ContractionJobRecord? record;
         try
         {
@@ -96,7 +94,10 @@ public static class ContractCommand
             err.WriteLine($"tn contract: {e.Message}; remove it to start afresh");
             return 1;
         }
-        var weights = s.Weights is null ? null : File.ReadAllBytes(s.Weights);
+        // The same command run again (its --chunk included) continues; another chunk size would not match the record.
+        if (record is not null && s.Chunk is { } chunk && chunk != record.ChunkSize)
+            throw new UsageException($"--chunk {chunk} with --resume {s.Resume}: the record's chunks are of {record.ChunkSize} slices, and a resumed run keeps them; leave --chunk out");
+        var weights = s.Weights is null ? null : ReadInput(s.Weights, "--weights");
         // A refusal names this verb's options: the limit it was given and what else makes a slice smaller.
         using var advice = MemoryGuard.Advise(
             (s.MemoryLimit is null ? "raise the limit with --memory-limit" : "give a higher --memory-limit") +
@@ -139,6 +140,16 @@ public static class ContractCommand
         }
         using (work)
             return Contract(s, w, err, job, plan, net, work, record ?? new ContractionJobRecord(job, work.Chunks, shape.Aggregate(1L, (a, b) => a * b)));
+    }
+
+    /// <summary>The bytes of a file the verb reads, or an <see cref="IOException"/> naming it and its option.</summary>
+    static byte[] ReadInput(string path, string option)
+    {
+        if (Directory.Exists(path))
+            throw new IOException($"cannot read {path} ({option}): it is a folder, not a file");
+        if (!File.Exists(path))
+            throw new IOException($"cannot read {path} ({option}): no such file");
+        return File.ReadAllBytes(path);
     }
 
     static int Contract(Settings s, TextWriter w, TextWriter err, ContractionJob job, PlanView plan, NetworkView net, ISliceWork work, ContractionJobRecord record)

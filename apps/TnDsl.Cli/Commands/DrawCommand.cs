@@ -13,6 +13,9 @@ namespace TnDsl.Cli.Commands;
 /// </summary>
 public static class DrawCommand
 {
+    /// <summary>The most tensors <c>tn draw</c> lays out; a larger network is refused (exit 1).</summary>
+    public const int MaxTensors = 10_000;
+
     /// <summary>The <c>draw</c> verb: the picture to <c>-o</c>, a line saying so to the output, diagnostics to errors.</summary>
     public static Command Create()
     {
@@ -50,6 +53,13 @@ public static class DrawCommand
         }
         DiagnosticOutput.Write(err, check.Diagnostics);
         var net = check.Network!;
+        // Past this a picture of 1500 x 2000 pixels is a grey block, and laying it out and drawing it take minutes.
+        if (net.Tensors.Length > MaxTensors)
+        {
+            err.WriteLine($"tn draw: {net.Name} has {net.Tensors.Length:N0} tensors, more than the {MaxTensors:N0} a picture can show; " +
+                          "draw a smaller instance (--set)");
+            return 1;
+        }
 
         ScottPlot.Plot picture;
         int width, height;

@@ -48,6 +48,7 @@ public static class SampleCommand
         if (model.EndsWith(".csv", StringComparison.OrdinalIgnoreCase))
         {
             OutputPaths.Check(plot, "--plot", model);
+            RequirePng(plot, "--plot");
             return Redraw(model, plot);
         }
         var path = Directory.Exists(model) ? Path.Combine(model, "checkpoint.bin") : model;
@@ -55,6 +56,9 @@ public static class SampleCommand
         var history = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "history.csv");
         OutputPaths.Check(output, "-o", path, history);
         OutputPaths.Check(plot, "--plot", path, history, output);
+        // Both pictures are PNG: another name (samples.svg, nll.jpg) would hold PNG bytes under the wrong type.
+        RequirePng(output, "-o");
+        RequirePng(plot, "--plot");
         CheckpointState state;
         Mps mps;
         try
@@ -83,6 +87,12 @@ public static class SampleCommand
             Console.WriteLine($"wrote the NLL plot to {plot}");
         }
         return 0;
+    }
+
+    static void RequirePng(string? path, string option)
+    {
+        if (path is not null && !path.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
+            throw new UsageException($"{option} {path}: the picture is written as .png");
     }
 
     /// <summary>

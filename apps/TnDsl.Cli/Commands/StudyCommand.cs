@@ -174,12 +174,12 @@ public static class StudyCommand
         }
     }
 
-    /// <summary>An option that takes positive integers separated by commas.</summary>
+    /// <summary>An option that takes positive integers separated by commas; absent, it is null and the caller takes
+    /// <paramref name="fallback"/>, which the help shows as it is typed (System.CommandLine's own default shows 2|8).</summary>
     static Option<int[]> Ints(string name, int[] fallback, string description) => new(name)
     {
-        Description = description,
+        Description = $"{description} [default: {string.Join(",", fallback)}]",
         HelpName = "N,N,...",
-        DefaultValueFactory = _ => fallback,
         CustomParser = r =>
         {
             var text = r.Tokens.Count == 1 ? r.Tokens[0].Value : "";
@@ -214,12 +214,13 @@ public static class StudyCommand
     static Command Heads()
     {
         var common = new Common(epochs: 2, lr: 2e-3, train: 10000, test: 5000, dataset: "both", "fashion", "mnist");
-        var ranks = Ints("--ranks", [2, 8], "TT ranks of the TT head");
-        var chis = Ints("--chis", [2, 4], "bond dimensions of the MERA head");
+        int[] defaultRanks = [2, 8], defaultChis = [2, 4];
+        var ranks = Ints("--ranks", defaultRanks, "TT ranks of the TT head");
+        var chis = Ints("--chis", defaultChis, "bond dimensions of the MERA head");
         return Study("heads", "CNN front + dense / TT / MERA head (256 -> 16) at several bond dimensions", common, [ranks, chis],
             parse =>
             {
-                var settings = common.Fill(parse, new HeadSettings { Ranks = parse.GetValue(ranks)!, Chis = parse.GetValue(chis)! });
+                var settings = common.Fill(parse, new HeadSettings { Ranks = parse.GetValue(ranks) ?? defaultRanks, Chis = parse.GetValue(chis) ?? defaultChis });
                 return () => [HeadStudy.Run(settings)];
             });
     }
@@ -267,11 +268,12 @@ public static class StudyCommand
         var samples = TnOptions.Integer("--samples", 20000, "training samples per task");
         var seeds = TnOptions.Integer("--seeds", 3, "seeds per network (at most 10: the exact permutation test enumerates every split)", max: 10);
         var known = ConvAcTaskNames.All; // not ConvAcTasks: building the command line loads no TorchSharp
+        string[] defaultTasks = ["long-range", "local"];
         var tasks = new Option<string[]>("--tasks")
         {
-            Description = "the tasks, separated by commas: " + string.Join(", ", known),
+            // The default as it is typed, not System.CommandLine's long-range|local.
+            Description = $"the tasks, separated by commas: {string.Join(", ", known)} [default: {string.Join(",", defaultTasks)}]",
             HelpName = "TASK,TASK,...",
-            DefaultValueFactory = _ => ["long-range", "local"],
             CustomParser = r =>
             {
                 var text = r.Tokens.Count == 1 ? r.Tokens[0].Value : "";
@@ -294,7 +296,7 @@ public static class StudyCommand
                     TestSamples = parse.GetValue(common.Test),
                     Train = common.Settings(parse),
                     Seeds = (int)parse.GetValue(seeds),
-                    Tasks = parse.GetValue(tasks)!,
+                    Tasks = parse.GetValue(tasks) ?? defaultTasks,
                     OutputDirectory = parse.GetValue(common.Out),
                     Noise = parse.GetValue(noise),
                     Init = parse.GetValue(init)!,

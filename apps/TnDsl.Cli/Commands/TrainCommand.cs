@@ -240,8 +240,10 @@ public static class TrainCommand
         };
         Checkpoint.Save(path, state, trainer.Model);
         var csv = new System.Text.StringBuilder("loop,train_nll,test_nll,max_bond,lr,seconds\n");
+        // The NLLs as they round-trip: `tn sample history.csv --plot` redraws the plot from them, whose panel of the
+        // last loops spans thousandths of a nat.
         foreach (var h in trainer.History)
-            csv.AppendLine(string.Create(CultureInfo.InvariantCulture, $"{h.Loop},{h.TrainNll:F4},{h.TestNll:F4},{h.MaxBond},{h.LearningRate:g4},{h.Seconds:F2}"));
+            csv.AppendLine(string.Create(CultureInfo.InvariantCulture, $"{h.Loop},{h.TrainNll:R},{h.TestNll:R},{h.MaxBond},{h.LearningRate:g4},{h.Seconds:F2}"));
         var csvPath = Path.Combine(Path.GetDirectoryName(path)!, "history.csv");
         SafeFile.ReplaceText(csvPath, csv.ToString());
     }

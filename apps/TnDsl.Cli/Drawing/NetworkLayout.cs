@@ -69,9 +69,19 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
         var ends = Enumerable.Range(0, n).Where(v => adjacency[v].Count == 1).ToList();
         if (tree && ends.Count == 2)
             return new(LayoutKind.Chain, Chain(adjacency, ends[0]), bonds);
-        // Families with subscripts say where their members sit (rows of a grid, levels of a tree or a MERA).
+        // Families with subscripts say where their members sit (rows of a grid, levels of a tree or a MERA), unless a
+        // bond would run through a tensor it does not join (a ring's closing bond along its row, or an MPO's bond to
+        // its first input's row through the second's); then a network fed by inputs is tried in layers above them
+        // first, where a tree's layout would bend the MPO's chain in two.
+        bool throughRows = false;
         if (net.Tensors.All(t => t.Subscripts.Length > 0) && Rows(net) is { } rows)
-            return new(rows.Grid ? LayoutKind.Grid : LayoutKind.Layers, rows.Positions, bonds);
+        {
+            if (!ThroughTensor(rows.Positions, bonds, new bool[n]))
+                return new(rows.Grid ? LayoutKind.Grid : LayoutKind.Layers, rows.Positions, bonds);
+            throughRows = true;
+        }
+        if (throughRows && connected && n <= 400 && Layered(net, adjacency, bonds) is { } above)
+            return new(LayoutKind.Layered, above.Positions, bonds) { Bars = above.Bars };
         if (tree)
             return new(LayoutKind.Tree, TreeLayout(adjacency), bonds);
         if (TreeAboveInputs(net, adjacency) is { } fed)

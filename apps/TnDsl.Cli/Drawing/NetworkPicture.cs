@@ -170,7 +170,7 @@ public static class NetworkPicture
         string title = $"{net.Name}: {Count(n, "tensor")}, {Count(layout.Bonds.Count(b => !b.Open && b.Tensors.Length > 1), "bond")}, " +
                        $"{Count(layout.Bonds.Count(b => b.Open), "open leg")} ({kind} layout)";
         if (cut is not null)
-            title += $"\ncut {cut.Name}: {cut.Severed.Count} bonds severed, rank bound 2^{cut.Bits:0.##}";
+            title += $"\ncut {cut.Name}: {Count(cut.Severed.Count, "bond")} severed, rank bound 2^{cut.Bits:0.##}";
         else if (layout.Bonds.Length > 160)
             title += "\nbond sizes: line width grows with log2(size)";
         plot.Title(title, size: 14);

@@ -189,6 +189,7 @@ public sealed class ContractExpression
             throw new ArgumentException($"the operands of '{Equation}' are bool, which libtorch cannot multiply as matrices (torch.einsum refuses them too): convert them to an integer or floating type");
         if (outputShape.Contains(0) || operands.Any(o => o.numel() == 0))
             return Empty(operands, dtype, device);
+        Guard(dtype, device, is_grad_enabled() && operands.Any(o => o.requires_grad));
 
         using var scope = NewDisposeScope();
         var prepared = new List<Tensor>(operands.Length);
@@ -251,6 +252,24 @@ public sealed class ContractExpression
         Volatile.Write(ref stepRuns, runs);
         return sum!.MoveToOuterDisposeScope();
     }
+
+    /// The memory guard before anything is allocated: the planner's byte estimate of the plan in this dtype (with
+    /// autograd, a training step's: the backward pass's activations and gradients) against the limit on the operands'
+    /// device (MemoryGuard). A call that fits is remembered per dtype and autograd under the limit's setting, as a
+    /// module remembers the batches that fit, so later calls read no memory figures.
+    void Guard(ScalarType dtype, Device device, bool training)
+    {
+        using var on = device.type == DeviceType.CUDA ? MemoryGuard.OnDevice(device) : null;
+        var key = (dtype, training, MemoryGuard.Setting());
+        if (fitted.ContainsKey(key))
+            return;
+        MemoryGuard.Check(MemoryGuard.Needed(Figures, dtype, training),
+            $"the contraction '{Equation}' ({dtype.ToString().ToLowerInvariant()}{(training ? ", with autograd" : "")})",
+            "plan it sliced with ContractionOptions.MemoryLimit (the most elements of one intermediate)");
+        fitted.TryAdd(key, 0);
+    }
+
+    readonly System.Collections.Concurrent.ConcurrentDictionary<(ScalarType, bool, (long?, string?, string?)), byte> fitted = new();
 
     /// Refuses a null operand list or operand with the operand's position (a bare NullReferenceException otherwise).
     internal static void CheckPresent(string equation, Tensor[] operands)

@@ -27,6 +27,31 @@ public class ContractionApiTests
     }
 
     [Fact]
+    public void A_contraction_over_the_memory_limit_is_refused_with_the_figures_before_anything_is_allocated()
+    {
+        // a,b,c->abc on three vectors of 20,000: a result of 8e12 elements (32 TB in float32), which libtorch was asked
+        // for and answered with a native stack trace.
+        var xs = Enumerable.Range(0, 3).Select(_ => ones(20_000)).ToArray();
+        try
+        {
+            var e = Assert.Throws<MemoryLimitException>(() => Tn.Contract("a,b,c->abc", xs));
+            Assert.Contains("the contraction 'a,b,c->abc' (float32)", e.Message);
+            Assert.Contains("over the memory limit", e.Message);
+            Assert.Contains("ContractionOptions.MemoryLimit", e.Message);
+            Assert.True(e.BytesNeeded >= new System.Numerics.BigInteger(4) * 8_000_000_000_000);
+            // With autograd it says so.
+            foreach (var x in xs)
+                x.requires_grad_(true);
+            Assert.Contains("with autograd", Assert.Throws<MemoryLimitException>(() => Tn.Contract("a,b,c->abc", xs)).Message);
+        }
+        finally
+        {
+            foreach (var x in xs)
+                x.Dispose();
+        }
+    }
+
+    [Fact]
     public void Contract_plans_an_equation_once_per_shapes_and_reuses_the_plan()
     {
         // Labels no other test uses, so that no other test's call shares these plans.

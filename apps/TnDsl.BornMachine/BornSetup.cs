@@ -20,7 +20,7 @@ public static class BornSetup
     {
         shown ??= file;
         if (!File.Exists(file))
-            throw new FileNotFoundException($"{shown}: no such .tn file");
+            throw new FileNotFoundException(Directory.Exists(file) ? $"{shown}: it is a folder, not a .tn file" : $"{shown}: no such .tn file");
         origin ??= OverrideOrigin.Api;
         var net = Frontend.LoadAs(file, shown, overrides, network, origin);
         bool setsN = overrides.Any(o => o.Key == "n");

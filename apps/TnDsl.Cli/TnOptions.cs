@@ -249,7 +249,9 @@ public static class TnOptions
                 var eq = item.IndexOf('=');
                 if (eq <= 0 || !long.TryParse(item[(eq + 1)..], NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) || n < 1)
                 {
-                    r.AddError($"--size takes name=N with N a positive integer, got '{item}'");
+                    var digits = eq > 0 ? item[(eq + 1)..].Trim() : "";
+                    var over = digits.Length > 0 && digits.All(char.IsAsciiDigit) && digits.TrimStart('0').Length > 0 ? $" (over {long.MaxValue:N0})" : "";
+                    r.AddError($"--size takes name=N with N a positive integer, got '{item}'{over}");
                     return [];
                 }
                 var name = item[..eq].Trim();

@@ -120,7 +120,7 @@ public static class ConvAcStudy
             }
         }
 
-        var networks = new ResultTable($"ConvACs of equal size ({settings.Samples} train / {settings.TestSamples} test sequences, {settings.Train.Epochs} epochs, {seeds} seeds; accuracy after the last epoch, mean ± std)",
+        var networks = new ResultTable($"ConvACs of equal size ({settings.Samples} train / {settings.TestSamples} test sequences, {ResultTable.Count(settings.Train.Epochs, "epoch")}, {ResultTable.Count(seeds, "seed")}; accuracy after the last epoch, mean ± std)",
             ["network", "widths r0..r3", "params (+bias)", "min-cut left|right", "min-cut odd|even", .. tasks.Select(t => $"acc {t.Name}"), "train seconds (all runs)"]);
         for (int p = 0; p < Profiles.Length; p++)
             networks.Add([Profiles[p].Name, string.Join("-", Profiles[p].Widths), parameters[p], bounds[p].LeftRight, bounds[p].OddEven,

@@ -37,7 +37,7 @@ public static class HeadStudy
     /// <summary>Runs the study and returns its table (and writes results.md/csv and accuracy-vs-params.png).</summary>
     public static ResultTable Run(HeadSettings settings)
     {
-        var table = new ResultTable($"CNN front + replaced 256→16 layer ({settings.TrainLimit} train / {settings.TestLimit} test images, {settings.Train.Epochs} epochs)",
+        var table = new ResultTable($"CNN front + replaced 256→16 layer ({settings.TrainLimit} train / {settings.TestLimit} test images, {ResultTable.Count(settings.Train.Epochs, "epoch")})",
             "dataset", "head", "family", "layer weights", "compression", "test accuracy", "train seconds");
         foreach (var name in settings.Datasets)
         {

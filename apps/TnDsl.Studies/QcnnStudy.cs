@@ -66,7 +66,7 @@ public static class QcnnStudy
         int blocks = (int)Math.Round(Math.Log2((double)size * size));
         if (SizeProblem(size) is { } problem)
             throw new StudyException(problem);
-        var summary = new ResultTable($"q-CNN {size}x{size}, K = {settings.Features}, {blocks} blocks ({settings.TrainLimit} train / {settings.TestLimit} test images, {settings.Train.Epochs} epochs)",
+        var summary = new ResultTable($"q-CNN {size}x{size}, K = {settings.Features}, {blocks} blocks ({settings.TrainLimit} train / {settings.TestLimit} test images, {ResultTable.Count(settings.Train.Epochs, "epoch")})",
             "dataset", "params", "test accuracy", "train seconds", "final EE left|right", "final EE up|down", "corr(EE l|r, loss)", "corr(EE u|d, loss)",
             "corr(log EE l|r, loss)", "corr(log EE u|d, loss)");
         var epochs = new ResultTable("q-CNN per epoch: training loss, test accuracy and mean label-state entanglement entropy (nats)",

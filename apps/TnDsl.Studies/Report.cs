@@ -12,6 +12,9 @@ public sealed class ResultTable(string title, params string[] headers)
 
     /// <summary>The table's title.</summary>
     public string Title => title;
+
+    /// <summary>A count and its noun, for titles: "1 epoch", "3 epochs".</summary>
+    public static string Count(long n, string word) => n == 1 ? $"1 {word}" : $"{n} {word}s";
     /// <summary>The column headers.</summary>
     public IReadOnlyList<string> Headers => headers;
     /// <summary>The rows added so far.</summary>

@@ -35,7 +35,7 @@ public static class TtMlpStudy
     {
         using var train = Datasets.Load(settings.Dataset, Split.Train, limit: settings.TrainLimit);
         using var test = Datasets.Load(settings.Dataset, Split.Test, limit: settings.TestLimit);
-        var table = new ResultTable($"MLP 784-256-10 on {Datasets.Folder(settings.Dataset)} ({train.Count} train / {test.Count} test images, {settings.Train.Epochs} epochs)",
+        var table = new ResultTable($"MLP 784-256-10 on {Datasets.Folder(settings.Dataset)} ({train.Count} train / {test.Count} test images, {ResultTable.Count(settings.Train.Epochs, "epoch")})",
             "model", "hidden-layer params", "total params", "test accuracy", "train seconds");
         manual_seed(settings.Train.Seed);
         using (var dense = Blocks.Mlp(nn.Linear(784, 256), 256, 10))

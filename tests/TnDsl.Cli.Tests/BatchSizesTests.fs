@@ -173,3 +173,14 @@ let ``tn emit --batch q=3,k=600 plans the emitted class at each index's size, an
     Assert.Contains("static readonly long[] TnChunkPlanned = { 3, 600 };", out)
     let _, uniform, _ = tn [ "emit"; kernel; "--cs"; "--set"; "n=4"; "--batch"; "5" ]
     Assert.Contains("static readonly long[] TnChunkPlanned = { 5, 5 };", uniform)
+
+[<Fact>]
+let ``a --size too large for a count says so, as --batch does`` () =
+    let code, out, err = tn [ "export"; kernel; "--size"; "q=99999999999999999999" ]
+    Assert.Equal(2, code)
+    Assert.Equal("", out)
+    Assert.Contains("--size takes name=N with N a positive integer, got 'q=99999999999999999999' (over 9,223,372,036,854,775,807)", err)
+    // A size that is not too large but not positive keeps the plain message.
+    let _, _, err = tn [ "export"; kernel; "--size"; "q=0" ]
+    Assert.Contains("got 'q=0'", err)
+    Assert.DoesNotContain("(over", err)

@@ -72,3 +72,11 @@ let ``tn train names its shipped network as written and ends with the count line
         Assert.StartsWith("examples/born-machine.tn(", err)
         Assert.DoesNotContain(Path.Combine(AppContext.BaseDirectory, "examples"), out + err)
         Assert.Equal("examples/born-machine.tn: 1 error, 0 warnings.", Array.last (lines err)))
+
+[<Fact>]
+let ``tn train --file on a folder says it is a folder`` () =
+    inScratch "tndsl-train-folder-" (fun dir ->
+        let code, out, err = tn [ "train"; "born-machine"; "--file"; dir; "--out"; Path.Combine(dir, "bm") ]
+        Assert.Equal(1, code)
+        Assert.Contains(dir + ": it is a folder, not a .tn file", err)
+        Assert.DoesNotContain("no such", out + err))

@@ -18,22 +18,27 @@ public class TooFewSamplesTests
 
     static string Cell(ResultTable table, int row, string header) => table.Rows[row][table.Headers.ToList().IndexOf(header)];
 
-    static ResultTable ConvAcVerdicts(int seeds) =>
+    static IReadOnlyList<ResultTable> ConvAc(int seeds) =>
         ConvAcStudy.Run(new ConvAcSettings
         {
             Samples = 40, TestSamples = 20, Seeds = seeds, Tasks = ["local"],
             Train = new TrainSettings { Epochs = 1, BatchSize = 20, LearningRate = 0.01, Progress = false },
-        }).Single(t => t.Headers.Contains("Welch t"));
+        });
+
+    static ResultTable Verdicts(IReadOnlyList<ResultTable> tables) => tables.Single(t => t.Headers.Contains("Welch t"));
 
     [Fact]
     public void a_one_seed_convac_study_prints_no_test_and_no_separation_verdict()
     {
-        var one = ConvAcVerdicts(1);
+        var tables = ConvAc(1);
+        var one = Verdicts(tables);
         foreach (var header in new[] { "Welch t", "permutation p" })
             Assert.False(IsNumber(Cell(one, 0, header)), $"{header} with one seed: {Cell(one, 0, header)}");
         Assert.DoesNotContain(Cell(one, 0, "every seed apart"), new[] { "yes", "no" });
+        // The title counts in words: one epoch, one seed.
+        Assert.Contains("1 epoch, 1 seed;", tables[0].Title);
 
-        var two = ConvAcVerdicts(2);
+        var two = Verdicts(ConvAc(2));
         Assert.True(IsNumber(Cell(two, 0, "permutation p")), Cell(two, 0, "permutation p"));
         Assert.Contains(Cell(two, 0, "every seed apart"), new[] { "yes", "no" });
     }
@@ -72,6 +77,7 @@ public class TooFewSamplesTests
         try
         {
             var (summary, epochs) = Qcnn(1, data);
+            Assert.EndsWith("test images, 1 epoch)", summary.Title);
             Assert.Equal(2, epochs.Rows.Count);
             foreach (var header in summary.Headers.Where(h => h.StartsWith("corr(", StringComparison.Ordinal)))
                 Assert.False(IsNumber(Cell(summary, 0, header)), $"{header} from 2 points: {Cell(summary, 0, header)}");

@@ -174,7 +174,7 @@ public static partial class CSharpEmitter
                 L();
                 L("    /// <summary>");
                 L("    /// How a forward pass over the limit runs in chunks (TnDsl.Torch's MemoryGuard.Chunking, by the scaled estimate): along");
-                L("    /// one batch index, the others whole, as many rows per chunk as fit, the index of the fewest chunks (the first");
+                L("    /// one batch index, the others whole, as many rows per chunk as fit the limit and TnGuard.ChunkCap, the index of the fewest chunks (the first");
                 L("    /// on a tie); where not even that fits, one row at a time along an outer index by as many rows as fit along an");
                 L("    /// inner one. The levels (index, rows, rows per chunk), the outer first, or null where nothing fits.");
                 L("    /// </summary>");
@@ -200,7 +200,8 @@ public static partial class CSharpEmitter
                 L("                    double rest = bytes / grow[inner] / (outer >= 0 ? grow[outer] : 1.0);");
                 L("                    if (rest > limit)");
                 L("                        continue;");
-                L("                    long chunk = (long)Math.Min(rows[inner] - 1, Math.Floor(limit / rest * TnChunkPlanned[inner]));");
+                L("                    // As many rows as fit the limit and TnGuard.ChunkCap (larger chunks are slower), one at least.");
+                L("                    long chunk = (long)Math.Max(1, Math.Min(rows[inner] - 1, Math.Floor(Math.Min(limit, TnGuard.ChunkCap) / rest * TnChunkPlanned[inner])));");
                 L("                    double chunks = (outer >= 0 ? rows[outer] : 1.0) * ((rows[inner] + chunk - 1) / chunk);");
                 L("                    if (chunks < fewest)");
                 L("                    {");
@@ -556,6 +557,10 @@ public static partial class CSharpEmitter
         L("            if (bytes > limit)");
         L("                throw new InvalidOperationException($\"{what} needs {bytes:N0} bytes, over the memory limit of {limit:N0} bytes; set TN_MEMORY_LIMIT to change it\");");
         L("        }");
+        L("");
+        L("        /// <summary>The most bytes one chunk of rows takes by the estimate (TnDsl.Torch's MemoryGuard.DefaultChunkCap): a larger");
+        L("        /// chunk that fits the limit is slower, not faster (its fresh tensors are page-faulted in).</summary>");
+        L($"        public const double ChunkCap = {MemoryGuard.DefaultChunkCap}d;");
         L("");
         L("        /// <summary>The bytes of one element of <paramref name=\"dtype\"/>.</summary>");
         L("        public static int ElementSize(ScalarType dtype) => dtype switch");

@@ -107,6 +107,32 @@ public static class MemoryGuard
 
     static readonly AsyncLocal<string?> remedies = new();
 
+    /// <summary>
+    /// The most bytes one chunk of rows allocates by default (<see cref="ChunkBytes"/>, the estimate's tensors): a
+    /// forward pass that runs in chunks takes the most rows that fit <see cref="Limit"/> and this cap. Larger chunks
+    /// are slower, not faster: each chunk's fresh tensors of several GiB are page-faulted in (system CPU), and its
+    /// steps run out of cache. See <see cref="Chunking(NetworkSpec, PlanView, NetworkModuleOptions, IReadOnlyDictionary{int, long})"/>.
+    /// </summary>
+    public const long DefaultChunkCap = 256L << 20;
+
+    /// <summary>
+    /// A cap on one chunk's bytes set by code, which wins over <see cref="DefaultChunkCap"/>; null (the default)
+    /// leaves it there. <see cref="long.MaxValue"/> takes the most rows that fit the limit (the rule before the cap;
+    /// the <c>chunks</c> benchmark compares the two). Belongs to the logical flow that sets it, as
+    /// <see cref="LimitOverride"/> does.
+    /// </summary>
+    public static long? ChunkCapOverride
+    {
+        get => chunkCapOverride.Value;
+        set => chunkCapOverride.Value = value;
+    }
+
+    static readonly AsyncLocal<long?> chunkCapOverride = new();
+
+    /// <summary>The most bytes one chunk of rows allocates (<see cref="ChunkBytes"/>): <see cref="ChunkCapOverride"/>,
+    /// else <see cref="DefaultChunkCap"/>.</summary>
+    public static long ChunkCap => ChunkCapOverride ?? DefaultChunkCap;
+
     /// <summary>The remedies a refusal names when the caller has set none (<see cref="Remedies"/>).</summary>
     public const string DefaultRemedies = "use smaller parameters or a smaller batch, or raise the limit";
 
@@ -134,7 +160,7 @@ public static class MemoryGuard
     /// the available memory (cheap enough for every call). A module's guard judges again the batches it let
     /// through once this changes: a limit lowered after a batch fitted holds for that batch too.
     /// </summary>
-    internal static (long? Override, string? Variable) Setting() => (LimitOverride, Environment.GetEnvironmentVariable(EnvironmentVariable));
+    internal static (long? Override, string? Variable, long Cap) Setting() => (LimitOverride, Environment.GetEnvironmentVariable(EnvironmentVariable), ChunkCap);
 
     /// <summary>The current limit in bytes (read afresh on each call: the available memory changes).</summary>
     public static long Limit => Current().Bytes;
@@ -422,21 +448,34 @@ public static class MemoryGuard
     /// <see cref="ChunkNeeded(NetworkSpec, PlanView, NetworkModuleOptions, IReadOnlyDictionary{int, long}, IReadOnlyList{ChunkLevel})"/> with the whole call's bytes given.
     static BigInteger ChunkNeeded((BigInteger Held, BigInteger Result) whole, NetworkSpec spec, PlanView plan, NetworkModuleOptions options,
         IReadOnlyDictionary<int, long> sizes, IReadOnlyList<ChunkLevel> levels)
+        => WithHeap(whole.Held, whole.Held + whole.Result + ChunkBytes(spec, plan, options, sizes, levels));
+
+    /// <summary>
+    /// The bytes one chunk of rows along the <paramref name="levels"/> allocates by the estimate: the tensors of its
+    /// program (each level's index at its chunk's rows, the other dynamic indices of <paramref name="sizes"/> whole)
+    /// beyond its inputs, which are views of the whole ones. No heap allowance: this is what <see cref="ChunkCap"/>
+    /// caps.
+    /// </summary>
+    public static BigInteger ChunkBytes(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, IReadOnlyDictionary<int, long> sizes,
+        IReadOnlyList<ChunkLevel> levels)
     {
         var chunk = new Dictionary<int, long>(sizes);
         foreach (var level in levels)
             chunk[level.Index] = level.Chunk;
         var one = ExecutedBytes.Estimate(spec, plan, options, MemoryModel.AdamSlots, null, chunk);
-        return WithHeap(whole.Held, whole.Held + whole.Result + (one.Forward - one.Inputs));
+        return one.Forward - one.Inputs;
     }
 
     /// <summary>
     /// How the forward pass of <paramref name="plan"/>, its dynamic indices of <paramref name="sizes"/> (index id →
     /// extent), runs in chunks of rows that fit <see cref="Limit"/> (<see cref="ChunkNeeded(NetworkSpec, PlanView, NetworkModuleOptions, IReadOnlyDictionary{int, long}, IReadOnlyList{ChunkLevel})"/>):
-    /// along one index of <see cref="ChunkIndices"/>, the other dynamic indices whole, in as many rows per chunk as fit,
-    /// the index that makes the fewest chunks (the first declared on a tie); where not even one row along any of
-    /// them fits, along two, nested: one row at a time along the outer, as many rows as fit along the inner, the pair
-    /// that makes the fewest chunks. Empty where no index may be chunked or not even that fits.
+    /// along one index of <see cref="ChunkIndices"/>, the other dynamic indices whole, in as many rows per chunk as fit
+    /// both the limit and <see cref="ChunkCap"/> (<see cref="ChunkBytes"/>; one row at least), the index that makes the
+    /// fewest chunks (the first declared on a tie); where not even one row along any of them fits, along two, nested:
+    /// one row at a time along the outer, as many rows as fit along the inner, the pair that makes the fewest chunks.
+    /// Empty where no index may be chunked or not even that fits. (The cap: the largest chunk that fits is not the
+    /// fastest. <c>layers/peps.tn</c>'s forward pass ran at about 2 µs a row in chunks of 16 to 256 MiB and slower
+    /// above; the <c>chunks</c> benchmark, docs/memory.md.)
     /// </summary>
     public static ChunkLevel[] Chunking(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, IReadOnlyDictionary<int, long> sizes)
     {
@@ -445,6 +484,7 @@ public static class MemoryGuard
             return [];
         // The whole inputs and result once, not at every step of the bisections.
         var whole = Whole(spec, options, sizes);
+        var cap = ChunkCap;
         ChunkLevel[] best = [];
         foreach (var outer in eligible.Prepend(-1))
         {
@@ -454,6 +494,8 @@ public static class MemoryGuard
                     ? [new ChunkLevel(inner, sizes[inner], chunk)]
                     : [new ChunkLevel(outer, sizes[outer], 1), new ChunkLevel(inner, sizes[inner], chunk)];
                 long rows = Largest(sizes[inner], chunk => ChunkNeeded(whole, spec, plan, options, sizes, Levels(chunk)));
+                if (rows > 1)
+                    rows = Math.Min(rows, Math.Max(1, Largest(rows + 1, chunk => ChunkBytes(spec, plan, options, sizes, Levels(chunk)), cap)));
                 if (rows > 0 && (best.Length == 0 || Chunks(Levels(rows)) < Chunks(best)))
                     best = Levels(rows);
             }
@@ -500,11 +542,11 @@ public static class MemoryGuard
         Largest(extents.Values.DefaultIfEmpty(0).Max(),
             r => MemoryGuard.Needed(spec, plan, options, training, extents.ToDictionary(e => e.Key, e => Math.Min(e.Value, r))));
 
-    /// The largest row count in [1, below) whose bytes fit the limit, by bisection (the bytes grow with the rows); 0
-    /// where one row does not fit.
-    static long Largest(long below, Func<long, BigInteger> needed)
+    /// The largest row count in [1, below) whose bytes fit the limit (or <paramref name="bytes"/>), by bisection (the
+    /// bytes grow with the rows); 0 where one row does not fit.
+    static long Largest(long below, Func<long, BigInteger> needed, long? bytes = null)
     {
-        var limit = new BigInteger(Math.Min(Limit, long.MaxValue - 1));
+        var limit = new BigInteger(Math.Min(bytes ?? Limit, long.MaxValue - 1));
         if (below <= 1 || needed(1) > limit)
             return 0;
         long lo = 1, hi = below - 1;

@@ -467,7 +467,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     // The plan's own batch fits: it was fitted to the limit at build (GuardEveryBatch empties both).
     long[][] guardedForward, guardedTraining;
     // MemoryGuard.Setting() when the plan was fitted (the module built) or when the guard last judged every batch again.
-    (long?, string?) guardSetting = MemoryGuard.Setting();
+    (long?, string?, long) guardSetting = MemoryGuard.Setting();
     // The extent of each dynamic index that the plan was made for (index id → extent).
     readonly IReadOnlyDictionary<int, long> plannedExtents;
     // The chunks last chosen, for the extents fed (by dynamic index, -1 for one no input carries) and the limit then.

@@ -393,6 +393,131 @@ public class ChunkedForwardTests
         });
     }
 
+    /// The most rows along <paramref name="index"/> (below its extent) whose chunk's bytes (MemoryGuard.ChunkBytes) are
+    /// at most <paramref name="bytes"/>, by trying every chunk from the largest down (the oracle of the cap's
+    /// bisection); 0 where not even one row's are.
+    static long MostRowsUnder(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, IReadOnlyDictionary<int, long> sizes, int index,
+        System.Numerics.BigInteger bytes)
+    {
+        for (long chunk = sizes[index] - 1; chunk >= 1; chunk--)
+            if (MemoryGuard.ChunkBytes(spec, plan, options, sizes, [new ChunkLevel(index, sizes[index], chunk)]) <= bytes)
+                return chunk;
+        return 0;
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Under_a_cap_below_what_the_limit_lets_through_each_chunk_is_the_most_rows_within_the_cap_with_the_values_of_the_whole_pass(bool logScale)
+    {
+        var (spec, plan) = Kernel();
+        var options = F64 with { LogScale = logScale };
+        using var whole = new NetworkModule(spec, plan, options);
+        using var inChunks = new NetworkModule(spec, plan, options);
+        const long rows = 48;
+        int q = Id(spec, "q"), k = Id(spec, "k");
+        var sizes = Extents(spec, rows, rows);
+        // The limit lets through 40 rows of q beside every k; the cap, a chunk of about 11 (its bytes at 11 rows).
+        var limit = (long)MemoryGuard.ChunkNeeded(spec, plan, options, sizes, [new ChunkLevel(q, rows, 40)]);
+        var cap = (long)MemoryGuard.ChunkBytes(spec, plan, options, sizes, [new ChunkLevel(q, rows, 11)]);
+        // The oracle: along each index, the most rows that fit the limit and the cap; the index of the fewest chunks.
+        ChunkLevel Capped(int index)
+        {
+            long fit = Enumerable.Range(1, (int)rows - 1).Select(c => (long)c)
+                .Last(c => c == 1 || MemoryGuard.ChunkNeeded(spec, plan, options, sizes, [new ChunkLevel(index, rows, c)]) <= limit);
+            return new ChunkLevel(index, rows, Math.Min(fit, Math.Max(1, MostRowsUnder(spec, plan, options, sizes, index, cap))));
+        }
+        var expected = new[] { Capped(q), Capped(k) }.MinBy(l => l.Count)!;
+        Assert.InRange(expected.Chunk, 11, 39);
+        MemoryGuard.ChunkCapOverride = cap;
+        try
+        {
+            MemoryGuard.LimitOverride = limit;
+            var rule = MemoryGuard.Chunking(spec, plan, options, sizes);
+            MemoryGuard.LimitOverride = null;
+            Assert.Equal(new[] { expected }, rule);
+            WithKernelInputs(rows, rows, 23, inputs =>
+                Assert.Equal(rule, AssertChunksGiveTheWhole(whole, inChunks, inputs, limit)));
+        }
+        finally
+        {
+            MemoryGuard.ChunkCapOverride = null;
+        }
+        // Without a cap (the rule before it), the most rows that fit the limit: 40 of q, 2 chunks.
+        (MemoryGuard.ChunkCapOverride, MemoryGuard.LimitOverride) = (long.MaxValue, limit);
+        try
+        {
+            Assert.Equal(2, Assert.Single(MemoryGuard.Chunking(spec, plan, options, sizes)).Count);
+        }
+        finally
+        {
+            (MemoryGuard.ChunkCapOverride, MemoryGuard.LimitOverride) = (null, null);
+        }
+    }
+
+    [Fact]
+    public void A_cap_under_one_row_takes_one_row_a_chunk_and_a_batch_that_fits_whole_runs_whole_whatever_the_cap()
+    {
+        var (spec, plan) = Kernel();
+        using var whole = new NetworkModule(spec, plan, F64);
+        using var inChunks = new NetworkModule(spec, plan, F64);
+        const long rows = 24;
+        int q = Id(spec, "q");
+        var sizes = Extents(spec, rows, rows);
+        var limit = (long)MemoryGuard.ChunkNeeded(spec, plan, F64, sizes, [new ChunkLevel(q, rows, 20)]);
+        MemoryGuard.ChunkCapOverride = 1;
+        try
+        {
+            MemoryGuard.LimitOverride = limit;
+            Assert.Equal(new[] { new ChunkLevel(q, rows, 1) }, MemoryGuard.Chunking(spec, plan, F64, sizes));
+            MemoryGuard.LimitOverride = null;
+            WithKernelInputs(rows, rows, 29, inputs =>
+            {
+                Assert.Equal(new[] { new ChunkLevel(q, rows, 1) }, AssertChunksGiveTheWhole(whole, inChunks, inputs, limit));
+                // No limit: the whole pass fits, and runs whole, though it is over the cap.
+                using var noGrad = no_grad();
+                using var y = inChunks.forward(inputs);
+                Assert.Empty(inChunks.Chunking);
+            });
+        }
+        finally
+        {
+            (MemoryGuard.ChunkCapOverride, MemoryGuard.LimitOverride) = (null, null);
+        }
+    }
+
+    [Fact]
+    public void Under_any_cap_where_not_even_one_row_along_both_fits_the_refusal_is_the_same()
+    {
+        var (spec, plan) = Kernel();
+        using var module = new NetworkModule(spec, plan, F64);
+        const long rows = 40;
+        var sizes = Extents(spec, rows, rows);
+        var one = MemoryGuard.ChunkNeeded(spec, plan, F64, sizes, [new(Id(spec, "q"), rows, 1), new(Id(spec, "k"), rows, 1)]);
+        string Refusal(long? cap)
+        {
+            (MemoryGuard.ChunkCapOverride, MemoryGuard.LimitOverride) = (cap, (long)one - 1);
+            try
+            {
+                string message = "";
+                WithKernelInputs(rows, rows, 19, inputs =>
+                {
+                    using var noGrad = no_grad();
+                    message = Assert.Throws<MemoryLimitException>(() => module.forward(inputs)).Message;
+                });
+                return message;
+            }
+            finally
+            {
+                (MemoryGuard.ChunkCapOverride, MemoryGuard.LimitOverride) = (null, null);
+            }
+        }
+        var uncapped = Refusal(long.MaxValue);
+        Assert.Contains($"; not even a chunk of one row along q by one along k fits beside the whole inputs and result ({MemoryGuard.Format(one)});", uncapped);
+        Assert.Equal(uncapped, Refusal(null));
+        Assert.Equal(uncapped, Refusal(1));
+    }
+
     [Fact]
     public void Where_not_even_one_row_along_both_fits_the_refusal_names_the_figure()
     {

@@ -13,7 +13,9 @@ namespace TnDsl.TorchBench;
 /// (<see cref="MemoryGuard.LimitOverride"/>, as <c>TN_MEMORY_LIMIT</c> sets it) at which the rule before the cap (the
 /// most rows that fit, <see cref="MemoryGuard.ChunkCapOverride"/> at <see cref="long.MaxValue"/>) takes chunks of 16 MiB
 /// to 4 GiB by the estimate (<see cref="MemoryGuard.ChunkBytes"/>), and the current rule
-/// (<see cref="MemoryGuard.ChunkCap"/>) under the same limit, alternated in each round, and whole (no limit). Per row:
+/// (<see cref="MemoryGuard.ChunkCap"/>) under the same limit, alternated in each round; and with no limit, where the rule
+/// before ran the whole pass and the cap runs it in chunks. The ratio is the cap's CPU time over the rule before's
+/// (CPU, not wall: the machine may be shared). Per row:
 /// the wall time (median of the rounds), the CPU time, user and system, and the minor page faults of the process
 /// (<c>/proc/self/stat</c>), and the resident memory's rise in an untimed call before (<see cref="PeakMemory"/>).
 /// </summary>
@@ -33,7 +35,7 @@ static class ChunkBench
         var load = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ').Take(3) : ["?"];
         Console.WriteLine($"# forward pass in chunks of rows against the chunk's size: float32, {get_num_threads()} thread(s), median of {rounds} rounds; " +
                           $"cap {Gib(MemoryGuard.ChunkCap)}; load {string.Join(" ", load)} at the start");
-        Console.WriteLine("| example (batch) | limit | rule | chunks | chunk by the estimate | ns/row wall | ns/row CPU (system) | faults per 1,000 rows | rise | new/old wall |");
+        Console.WriteLine("| example (batch) | limit | rule | chunks | chunk by the estimate | ns/row wall | ns/row CPU (system) | faults per 1,000 rows | rise | new/old CPU (wall) |");
         Console.WriteLine("|---|---:|---|---|---:|---:|---:|---:|---:|---:|");
         foreach (var (file, defaultBatch) in Cases)
         {
@@ -83,7 +85,8 @@ static class ChunkBench
                 var most = MemoryGuard.Chunking(spec, plan, options, extents);
                 MemoryGuard.ChunkCapOverride = saved;
                 MemoryGuard.LimitOverride = null;
-                var rules = target == 0 ? new long?[] { null } : capped.SequenceEqual(most) ? [long.MaxValue] : [long.MaxValue, null];
+                // No limit: the rule before runs the whole pass, the cap runs one over it in chunks.
+                var rules = target > 0 && capped.SequenceEqual(most) ? new long?[] { long.MaxValue } : [long.MaxValue, null];
                 var walls = rules.ToDictionary(r => r ?? 0, _ => new List<double>());
                 var cpu = rules.ToDictionary(r => r ?? 0, _ => (User: 0.0, System: 0.0, Faults: 0L));
                 var seen = new Dictionary<long, (IReadOnlyList<ChunkLevel> Chunks, long Rise)>();
@@ -134,8 +137,9 @@ static class ChunkBench
                     var (chunks, rise) = seen[key];
                     var (user, system, faults) = cpu[key];
                     var bytes = MemoryGuard.ChunkBytes(spec, plan, options, extents, chunks.Count == 0 ? [] : chunks);
-                    var name = rule == long.MaxValue ? rules.Length == 1 ? "both (the same chunks)" : "most rows that fit" : target == 0 ? "whole" : $"cap {Gib(MemoryGuard.ChunkCap)}";
-                    var ratio = rule is null && target > 0 ? $"{Median(walls[0]) / Median(walls[long.MaxValue]):F2}" : "";
+                    var name = rule == long.MaxValue ? rules.Length == 1 ? "both (the same chunks)" : target == 0 ? "whole (before)" : "most rows that fit (before)" : $"cap {Gib(MemoryGuard.ChunkCap)}";
+                    double Cpu(long k) => cpu[k].User + cpu[k].System;
+                    var ratio = rule is null ? $"{Cpu(0) / Cpu(long.MaxValue):F2} ({Median(walls[0]) / Median(walls[long.MaxValue]):F2})" : "";
                     Console.WriteLine($"| {what} | {(limit is { } l ? Gib(l) : "none")} | {name} | {(chunks.Count == 0 ? "whole" : MemoryGuard.Describe(spec, chunks))} " +
                                       $"| {Gib((long)bytes)} | {Ns(Median(walls[key])):F0} | {Ns((user + system) / rounds):F0} ({Ns(system / rounds):F0}) " +
                                       $"| {1e3 * faults / rounds / rowsAll:F1} | {Gib(rise)} | {ratio} |");

@@ -144,10 +144,11 @@ public static partial class CSharpEmitter
                 // carries (MemoryGuard.ChunkIndices): the estimate grows with the rows beyond the planned batch, so the
                 // most rows per chunk that fit it are the planned batch times the limit over its figure there.
                 var names = string.Join(" or ", chunkIndices.Select(i => spec.Indices[i].Name));
-                L($"        // Over the limit, with independent rows along {names} and nothing recording autograd: the forward pass in");
+                L($"        // Over the limit or the chunk cap, with independent rows along {names} and nothing recording autograd: the forward pass in");
                 L("        // chunks of rows, as many as the estimate allows (TnDsl.Torch's NetworkModule does so too).");
                 L("        double limit = TnGuard.Limit();");
-                L("        if (bytes > limit && !(is_grad_enabled() && (parameters().Any(p => p.requires_grad) || inputs.Any(t => t.requires_grad))))");
+                L("        // A pass that fits but is over TnGuard.ChunkCap runs in chunks of the cap too: they are faster.");
+                L("        if (bytes > Math.Min(limit, TnGuard.ChunkCap) && !(is_grad_enabled() && (parameters().Any(p => p.requires_grad) || inputs.Any(t => t.requires_grad))))");
                 L("        {");
                 L("            var levels = TnChunking(inputs, bytes, limit);");
                 L("            if (levels is not null)");

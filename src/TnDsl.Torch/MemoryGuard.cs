@@ -109,11 +109,13 @@ public static class MemoryGuard
 
     /// <summary>
     /// The most bytes one chunk of rows allocates by default (<see cref="ChunkBytes"/>, the estimate's tensors): a
-    /// forward pass that runs in chunks takes the most rows that fit <see cref="Limit"/> and this cap. Larger chunks
-    /// are slower, not faster: each chunk's fresh tensors of several GiB are page-faulted in (system CPU), and its
-    /// steps run out of cache. See <see cref="Chunking(NetworkSpec, PlanView, NetworkModuleOptions, IReadOnlyDictionary{int, long})"/>.
+    /// forward pass that runs in chunks takes the most rows that fit <see cref="Limit"/> and this cap, and a forward
+    /// pass that fits whole but is over it runs in chunks of it too. Larger chunks are slower, not faster: their large
+    /// tensors are page-faulted in afresh at every step (system CPU). On one thread the CPU time per row of
+    /// <c>layers/peps.tn</c> and <c>layers/mps.tn</c> rose by under 10 % from chunks of 16 MiB to 64 MiB, and from
+    /// 128 MiB (mps) or 512 MiB (peps) by 20 to 140 % (the <c>chunks</c> benchmark, docs/memory.md).
     /// </summary>
-    public const long DefaultChunkCap = 256L << 20;
+    public const long DefaultChunkCap = 64L << 20;
 
     /// <summary>
     /// A cap on one chunk's bytes set by code, which wins over <see cref="DefaultChunkCap"/>; null (the default)
@@ -474,8 +476,7 @@ public static class MemoryGuard
     /// fewest chunks (the first declared on a tie); where not even one row along any of them fits, along two, nested:
     /// one row at a time along the outer, as many rows as fit along the inner, the pair that makes the fewest chunks.
     /// Empty where no index may be chunked or not even that fits. (The cap: the largest chunk that fits is not the
-    /// fastest. <c>layers/peps.tn</c>'s forward pass ran at about 2 µs a row in chunks of 16 to 256 MiB and slower
-    /// above; the <c>chunks</c> benchmark, docs/memory.md.)
+    /// fastest; see <see cref="DefaultChunkCap"/>.)
     /// </summary>
     public static ChunkLevel[] Chunking(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, IReadOnlyDictionary<int, long> sizes)
     {

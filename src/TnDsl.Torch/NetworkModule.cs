@@ -183,10 +183,11 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         dynamicLabels = spec.Indices.Where(i => i.IsDynamic).Select(i => i.Id).ToArray();
         plannedExtents = BatchSizes.Planned(spec, plan);
         var planned = dynamicLabels.Select(l => plannedExtents[l]).ToArray();
-        (guardedForward, guardedTraining) = ([planned], [planned]);
         outputBatchAxes = spec.Output.Select((l, k) => (l, k)).Where(x => spec.Indices[x.l].IsDynamic).Select(x => x.k).ToArray();
         outputDynamic = spec.Output.Where(l => spec.Indices[l].IsDynamic).ToArray();
         chunkIndices = MemoryGuard.ChunkIndices(spec);
+        // A planned forward pass over the chunk cap is judged at its first call: it runs in chunks, which are faster.
+        (guardedForward, guardedTraining) = (OverCap(plannedExtents, options) ? [] : [planned], [planned]);
         slicedLabels = options.SliceOrder?.ToArray() ?? plan.SlicedLabels.ToArray();
         if (slicedLabels.Length != plan.SlicedLabels.Length || !slicedLabels.Order().SequenceEqual(plan.SlicedLabels.Order()))
             throw new ArgumentException($"the slice order [{string.Join(", ", slicedLabels)}] is not an order of the plan's sliced indices [{string.Join(", ", plan.SlicedLabels)}]");
@@ -431,6 +432,10 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         var (limit, _) = MemoryGuard.Current();
         if (needed <= limit && needed < long.MaxValue)
         {
+            // A forward pass that fits but is over the chunk cap runs in chunks of the cap where it may: the largest
+            // chunk that fits is not the fastest (MemoryGuard.ChunkCap). It is judged at every call.
+            if (!training && OverCap(extents, at))
+                return mayChunk && Chunked(inputs, at, limit) is { Length: > 0 } capped ? capped : [];
             // A batch that fits covers the smaller ones: those it covers are dropped, so the list stays short. A new
             // array, not an edit: other threads may be reading the old one.
             guarded = [.. guarded.Where(g => !Dominates(fed, g)), fed];
@@ -443,23 +448,37 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                 "it was planned under a higher limit: build it again to fit its plan to this one");
         var what = $"{Spec.Name} ({dtype.ToString().ToLowerInvariant()}) fed a batch of {BatchSizes.Describe(Spec, extents, grouped: true)} " +
                    $"(planned for {BatchSizes.Describe(Spec, plannedExtents, grouped: true)}), " + doing;
-        if (!training && mayChunk && chunkIndices.Length > 0 && Extents(inputs) is { } sizes)
+        if (!training && mayChunk && Chunked(inputs, at, limit) is { } levels)
         {
-            var carried = dynamicLabels.Select(l => sizes.GetValueOrDefault(l, -1)).ToArray();
-            if (chunking is { } c && c.Sizes.SequenceEqual(carried) && c.Limit == limit)
-                return c.Levels;
-            var levels = MemoryGuard.Chunking(Spec, ExecutionPlan, at, sizes);
             if (levels.Length > 0)
-            {
-                chunking = (carried, limit, levels);
                 return levels;
-            }
-            if (MemoryGuard.NoChunk(Spec, ExecutionPlan, at, sizes) is { } advice)
+            if (MemoryGuard.NoChunk(Spec, ExecutionPlan, at, Extents(inputs)!) is { } advice)
                 MemoryGuard.Check(needed, what, advice);
         }
         MemoryGuard.Check(needed, what, MemoryGuard.AtMost(MemoryGuard.MostRows(Spec, ExecutionPlan, at, training, extents), training, MemoryGuard.Along(extents)));
         // The limit rose between the two reads: the batch fits whole.
         return [];
+    }
+
+    /// Whether a forward pass at <paramref name="extents"/> (index id → extent), in <paramref name="at"/>'s dtype, would allocate more than
+    /// MemoryGuard.ChunkCap, its rows being independent along some dynamic index: then it runs in chunks.
+    bool OverCap(IReadOnlyDictionary<int, long> extents, NetworkModuleOptions at) =>
+        chunkIndices.Any(i => extents.GetValueOrDefault(i) > 1) && MemoryGuard.ChunkBytes(Spec, ExecutionPlan, at, extents, []) > MemoryGuard.ChunkCap;
+
+    /// The chunks of rows of a forward pass on <paramref name="inputs"/> (MemoryGuard.Chunking at the extents they carry,
+    /// the last chosen where the extents and the limit are the same), empty where not even that fits; null where the
+    /// inputs cannot be cut into chunks (see Extents) or no index may be chunked.
+    ChunkLevel[]? Chunked(Tensor[] inputs, NetworkModuleOptions at, long limit)
+    {
+        if (chunkIndices.Length == 0 || Extents(inputs) is not { } sizes)
+            return null;
+        var carried = dynamicLabels.Select(l => sizes.GetValueOrDefault(l, -1)).ToArray();
+        if (chunking is { } c && c.Sizes.SequenceEqual(carried) && c.Limit == limit)
+            return c.Levels;
+        var levels = MemoryGuard.Chunking(Spec, ExecutionPlan, at, sizes);
+        if (levels.Length > 0)
+            chunking = (carried, limit, levels);
+        return levels;
     }
 
     // The batches that fit, forward and with autograd: the extents of the dynamic indices (in dynamicLabels' order) of

@@ -36,7 +36,7 @@ public class ChunkedForwardTests
     }
 
     /// The forward pass (and in log-scale <see cref="NetworkModule.ForwardLog(Tensor[])"/>) of <paramref name="chunked"/>
-    /// under <paramref name="limit"/>, in chunks, against <paramref name="whole"/>'s without a limit: the same bits.
+    /// under <paramref name="limit"/>, in chunks, against <paramref name="whole"/>'s without a limit or a cap: the same bits.
     /// Returns how the chunked pass ran. Both run on one thread: libtorch's threads split a step by its sizes, so on
     /// several a row computed among fewer rows may be summed in another order (mpo-kernel.tn fed 48 × 20 rows, cut
     /// into 47 and 1 rows along q, on 2 threads under MKL_CBWR=COMPATIBLE).
@@ -57,9 +57,13 @@ public class ChunkedForwardTests
     static IReadOnlyList<ChunkLevel> ChunksGiveTheWhole(NetworkModule whole, NetworkModule chunked, Tensor[] inputs, long limit)
     {
         using var noGrad = no_grad();
+        // Whole: no limit, and no cap (a cap set by the caller holds for the chunked pass).
+        var cap = MemoryGuard.ChunkCapOverride;
+        MemoryGuard.ChunkCapOverride = long.MaxValue;
         using var expected = whole.forward(inputs);
         Assert.Empty(whole.Chunking);
         using var expectedLog = whole.Options.LogScale ? whole.ForwardLog(inputs) : null;
+        MemoryGuard.ChunkCapOverride = cap;
         MemoryGuard.LimitOverride = limit;
         try
         {
@@ -455,30 +459,74 @@ public class ChunkedForwardTests
         }
     }
 
-    [Fact]
-    public void A_cap_under_one_row_takes_one_row_a_chunk_and_a_batch_that_fits_whole_runs_whole_whatever_the_cap()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_forward_pass_that_fits_whole_but_is_over_the_cap_runs_in_chunks_of_the_cap_with_the_values_of_the_whole_pass(bool logScale)
     {
         var (spec, plan) = Kernel();
-        using var whole = new NetworkModule(spec, plan, F64);
-        using var inChunks = new NetworkModule(spec, plan, F64);
+        var options = F64 with { LogScale = logScale };
+        using var whole = new NetworkModule(spec, plan, options);
+        using var inChunks = new NetworkModule(spec, plan, options);
         const long rows = 24;
         int q = Id(spec, "q");
         var sizes = Extents(spec, rows, rows);
-        var limit = (long)MemoryGuard.ChunkNeeded(spec, plan, F64, sizes, [new ChunkLevel(q, rows, 20)]);
-        MemoryGuard.ChunkCapOverride = 1;
+        // A cap of 5 rows' bytes along q; no limit set: the whole pass fits. The oracle: along each index the most rows
+        // within the cap, the index of the fewest chunks.
+        var cap = (long)MemoryGuard.ChunkBytes(spec, plan, options, sizes, [new ChunkLevel(q, rows, 5)]);
+        var expectedLevels = new[]
+        {
+            new[] { q, Id(spec, "k") }.Select(i => new ChunkLevel(i, rows, Math.Max(1, MostRowsUnder(spec, plan, options, sizes, i, cap)))).MinBy(l => l.Count)!,
+        };
+        Assert.InRange(expectedLevels[0].Chunk, 5, rows / 2);
+        int threads = get_num_threads();
+        set_num_threads(1);
         try
         {
-            MemoryGuard.LimitOverride = limit;
-            Assert.Equal(new[] { new ChunkLevel(q, rows, 1) }, MemoryGuard.Chunking(spec, plan, F64, sizes));
-            MemoryGuard.LimitOverride = null;
             WithKernelInputs(rows, rows, 29, inputs =>
             {
-                Assert.Equal(new[] { new ChunkLevel(q, rows, 1) }, AssertChunksGiveTheWhole(whole, inChunks, inputs, limit));
-                // No limit: the whole pass fits, and runs whole, though it is over the cap.
                 using var noGrad = no_grad();
-                using var y = inChunks.forward(inputs);
+                // The rule before the cap: whole.
+                MemoryGuard.ChunkCapOverride = long.MaxValue;
+                using var expected = whole.forward(inputs);
+                Assert.Empty(whole.Chunking);
+                MemoryGuard.ChunkCapOverride = cap;
+                using var actual = inChunks.forward(inputs);
+                Assert.Equal(expectedLevels, inChunks.Chunking);
+                AssertSame(expected, actual);
+                if (logScale)
+                {
+                    using var log = inChunks.ForwardLog(inputs);
+                    Assert.Equal(expectedLevels, inChunks.Chunking);
+                    MemoryGuard.ChunkCapOverride = long.MaxValue;
+                    using var expectedLog = whole.ForwardLog(inputs);
+                    AssertSame(expectedLog.Value, log.Value);
+                    AssertSame(expectedLog.LogScale, log.LogScale);
+                }
+                // Within the cap, whole.
+                MemoryGuard.ChunkCapOverride = cap * 8;
+                using var within = inChunks.forward(inputs);
                 Assert.Empty(inChunks.Chunking);
             });
+        }
+        finally
+        {
+            MemoryGuard.ChunkCapOverride = null;
+            set_num_threads(threads);
+        }
+    }
+
+    [Fact]
+    public void A_cap_under_one_row_takes_one_row_a_chunk()
+    {
+        var (spec, plan) = Kernel();
+        const long rows = 24;
+        int q = Id(spec, "q");
+        var sizes = Extents(spec, rows, rows);
+        (MemoryGuard.ChunkCapOverride, MemoryGuard.LimitOverride) = (1, (long)MemoryGuard.ChunkNeeded(spec, plan, F64, sizes, [new ChunkLevel(q, rows, 20)]));
+        try
+        {
+            Assert.Equal(new[] { new ChunkLevel(q, rows, 1) }, MemoryGuard.Chunking(spec, plan, F64, sizes));
         }
         finally
         {

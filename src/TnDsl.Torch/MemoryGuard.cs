@@ -113,7 +113,7 @@ public static class MemoryGuard
     /// pass that fits whole but is over it runs in chunks of it too. Larger chunks are slower, not faster: their large
     /// tensors are page-faulted in afresh at every step (system CPU). On one thread the CPU time per row of
     /// <c>layers/peps.tn</c>, <c>layers/mps.tn</c> and <c>mpo-kernel.tn</c> was within 12 % of the fastest in chunks of
-    /// 16 to 64 MiB, and from 128 MiB (mps, mpo-kernel) or 512 MiB (peps) up to 2.4 times it, mostly system CPU (the
+    /// 16 to 64 MiB, and from 128 MiB (mps, mpo-kernel) or 512 MiB (peps) up to 3.2 times it, mostly system CPU (the
     /// <c>chunks</c> benchmark, docs/memory.md).
     /// </summary>
     public const long DefaultChunkCap = 64L << 20;

@@ -403,10 +403,10 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     /// (MemoryGuard.Fit), so a call fed more rows along some dynamic index is checked against the estimate of the same
     /// program at the extents fed (training where autograd records, the forward pass otherwise) before anything is
     /// computed; each larger batch once. Returns no levels where the call runs whole, else how it runs in chunks of rows:
-    /// a forward pass that does not fit, of a network whose rows are independent along some dynamic index
-    /// (MemoryGuard.ChunkIndices), runs in chunks (MemoryGuard.Chunking, at the extents fed) where
-    /// <paramref name="mayChunk"/> and nothing records autograd (every chunk's activations would be kept). Any other
-    /// call over the limit is refused, naming the most rows that fit.
+    /// a forward pass that does not fit, or fits but is over MemoryGuard.ChunkCap (judged at every call), of a network
+    /// whose rows are independent along some dynamic index (MemoryGuard.ChunkIndices), runs in chunks
+    /// (MemoryGuard.Chunking, at the extents fed) where <paramref name="mayChunk"/> and nothing records autograd (every
+    /// chunk's activations would be kept). Any other call over the limit is refused, naming the most rows that fit.
     ChunkLevel[] GuardBatch(Tensor[] inputs, ScalarType dtype, bool mayChunk)
     {
         var fed = Fed(inputs);
@@ -566,7 +566,8 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     /// <see cref="NetworkModuleOptions.LogScale"/> the steps run rescaled (see <see cref="ForwardLog(Tensor[])"/>) and the
     /// result is scaled back at the end, so intermediates cannot overflow or underflow although the result can.
     /// <para>
-    /// Where the forward pass does not fit the memory limit at the rows fed (<see cref="MemoryGuard"/>), nothing
+    /// Where the forward pass does not fit the memory limit at the rows fed (<see cref="MemoryGuard"/>), or fits but
+    /// allocates more than <see cref="MemoryGuard.ChunkCap"/> (smaller chunks are faster), nothing
     /// records autograd and the network's rows are independent along some dynamic index
     /// (<see cref="MemoryGuard.ChunkIndices"/>), the same plan runs on chunks of rows along one of them, or two nested
     /// (<see cref="Chunking"/>, from <see cref="MemoryGuard.Chunking(NetworkSpec, PlanView, NetworkModuleOptions, IReadOnlyDictionary{int, long})"/>), every input that carries

@@ -11,7 +11,7 @@ public static class Program
 {
     /// <summary>The benchmarks, by the name given as the first argument.</summary>
     static readonly string[] Benchmarks =
-        ["kernels", "mps", "backend", "born-env", "born-split", "born-authors", "born-side", "soak", "memory", "heap", "slices"];
+        ["kernels", "mps", "backend", "born-env", "born-split", "born-authors", "born-side", "soak", "memory", "heap", "slices", "chunks"];
 
     /// <summary>
     /// Every option a benchmark reads, each with its value: the usage line is made from this table, and
@@ -22,7 +22,7 @@ public static class Program
         ("--dtype", "float32|float64"), ("--device", "cpu|cuda"), ("--threads", "N"), ("--examples", "DIR"),
         ("--only", "NAME"), ("--case", "N"), ("--steps", "N"), ("--rounds", "N"), ("--sites", "N"),
         ("--parts", "born,networks,memory"), ("--fraction", "F"), ("--authors", "DIR"), ("--dmax", "D"), ("--loops", "N"),
-        ("--lr", "X"), ("--count", "N"), ("--seed", "N"),
+        ("--lr", "X"), ("--count", "N"), ("--seed", "N"), ("--batch", "N|name=N,…"), ("--cap", "BYTES"),
     ];
 
     /// <summary>The usage line: every benchmark and every option (<see cref="Options"/>).</summary>
@@ -69,6 +69,12 @@ public static class Program
         {
             SliceBench.Run(args.Contains("--only") ? Opt("--only", "") : null,
                 double.Parse(Opt("--fraction", "0"), CultureInfo.InvariantCulture), int.Parse(Opt("--rounds", "3")));
+            return 0;
+        }
+        if (args[0] == "chunks")
+        {
+            ChunkBench.Run(Opt("--examples", FindExamples()), args.Contains("--only") ? Opt("--only", "") : null, int.Parse(Opt("--rounds", "3")),
+                args.Contains("--batch") ? Opt("--batch", "") : null, args.Contains("--cap") ? long.Parse(Opt("--cap", "0")) : null);
             return 0;
         }
         if (args[0] == "kernels")

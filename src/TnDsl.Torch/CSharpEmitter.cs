@@ -144,12 +144,14 @@ public static partial class CSharpEmitter
                 // carries (MemoryGuard.ChunkIndices): the estimate grows with the rows beyond the planned batch, so the
                 // most rows per chunk that fit it are the planned batch times the limit over its figure there.
                 var names = string.Join(" or ", chunkIndices.Select(i => spec.Indices[i].Name));
-                L($"        // Over the limit, with independent rows along {names} and nothing recording autograd: the forward pass in");
+                L($"        // Over the limit or the chunk cap, with independent rows along {names} and nothing recording autograd: the forward pass in");
                 L("        // chunks of rows, as many as the estimate allows (TnDsl.Torch's NetworkModule does so too).");
                 L("        double limit = TnGuard.Limit();");
-                L("        if (bytes > limit && !(is_grad_enabled() && (parameters().Any(p => p.requires_grad) || inputs.Any(t => t.requires_grad))))");
+                L("        // A pass that fits but is over the chunk cap (on the CPU) runs in chunks of the cap too: they are faster.");
+                L("        double cap = TnGuard.Cap(inputs);");
+                L("        if (bytes > Math.Min(limit, cap) && !(is_grad_enabled() && (parameters().Any(p => p.requires_grad) || inputs.Any(t => t.requires_grad))))");
                 L("        {");
-                L("            var levels = TnChunking(inputs, bytes, limit);");
+                L("            var levels = TnChunking(inputs, bytes, limit, cap);");
                 L("            if (levels is not null)");
                 L("                return TnChunks(inputs, dtype, levels);");
                 L("        }");
@@ -174,11 +176,11 @@ public static partial class CSharpEmitter
                 L();
                 L("    /// <summary>");
                 L("    /// How a forward pass over the limit runs in chunks (TnDsl.Torch's MemoryGuard.Chunking, by the scaled estimate): along");
-                L("    /// one batch index, the others whole, as many rows per chunk as fit, the index of the fewest chunks (the first");
+                L("    /// one batch index, the others whole, as many rows per chunk as fit the limit and the cap, the index of the fewest chunks (the first");
                 L("    /// on a tie); where not even that fits, one row at a time along an outer index by as many rows as fit along an");
                 L("    /// inner one. The levels (index, rows, rows per chunk), the outer first, or null where nothing fits.");
                 L("    /// </summary>");
-                L("    static (int Index, long Rows, long Chunk)[] TnChunking(Tensor[] inputs, double bytes, double limit)");
+                L("    static (int Index, long Rows, long Chunk)[] TnChunking(Tensor[] inputs, double bytes, double limit, double cap)");
                 L("    {");
                 L("        int n = TnChunkPlanned.Length;");
                 L("        var rows = new long[n];");
@@ -200,7 +202,8 @@ public static partial class CSharpEmitter
                 L("                    double rest = bytes / grow[inner] / (outer >= 0 ? grow[outer] : 1.0);");
                 L("                    if (rest > limit)");
                 L("                        continue;");
-                L("                    long chunk = (long)Math.Min(rows[inner] - 1, Math.Floor(limit / rest * TnChunkPlanned[inner]));");
+                L("                    // As many rows as fit the limit and the cap (larger chunks are slower), one at least.");
+                L("                    long chunk = (long)Math.Max(1, Math.Min(rows[inner] - 1, Math.Floor(Math.Min(limit, cap) / rest * TnChunkPlanned[inner])));");
                 L("                    double chunks = (outer >= 0 ? rows[outer] : 1.0) * ((rows[inner] + chunk - 1) / chunk);");
                 L("                    if (chunks < fewest)");
                 L("                    {");
@@ -556,6 +559,14 @@ public static partial class CSharpEmitter
         L("            if (bytes > limit)");
         L("                throw new InvalidOperationException($\"{what} needs {bytes:N0} bytes, over the memory limit of {limit:N0} bytes; set TN_MEMORY_LIMIT to change it\");");
         L("        }");
+        L("");
+        L("        /// <summary>The most bytes one chunk of rows takes by the estimate (TnDsl.Torch's MemoryGuard.DefaultChunkCap): a larger");
+        L("        /// chunk that fits the limit is slower, not faster (its fresh tensors are page-faulted in).</summary>");
+        L($"        public const double ChunkCap = {MemoryGuard.DefaultChunkCap}d;");
+        L("");
+        L("        /// <summary>The chunk cap for <paramref name=\"inputs\"/>: <see cref=\"ChunkCap\"/> on the CPU, none on a GPU (it runs the");
+        L("        /// largest batch that fits fastest).</summary>");
+        L("        public static double Cap(Tensor[] inputs) => inputs.Any(t => t.device_type == DeviceType.CUDA) ? double.PositiveInfinity : ChunkCap;");
         L("");
         L("        /// <summary>The bytes of one element of <paramref name=\"dtype\"/>.</summary>");
         L("        public static int ElementSize(ScalarType dtype) => dtype switch");

@@ -269,7 +269,7 @@ public sealed class ContractExpression
         fitted.TryAdd(key, 0);
     }
 
-    readonly System.Collections.Concurrent.ConcurrentDictionary<(ScalarType, bool, (long?, string?, string?)), byte> fitted = new();
+    readonly System.Collections.Concurrent.ConcurrentDictionary<(ScalarType, bool, (long?, string?, string?, long)), byte> fitted = new();
 
     /// Refuses a null operand list or operand with the operand's position (a bare NullReferenceException otherwise).
     internal static void CheckPresent(string equation, Tensor[] operands)

@@ -131,6 +131,37 @@ public static class MemoryGuard
         return new Restore(() => Device = saved);
     }
 
+    /// <summary>
+    /// The most bytes one chunk of rows allocates by default (<see cref="ChunkBytes"/>, the estimate's tensors): a
+    /// forward pass that runs in chunks takes the most rows that fit <see cref="Limit"/> and this cap, and a forward
+    /// pass that fits whole but is over it runs in chunks of it too. Larger chunks are slower, not faster: their large
+    /// tensors are page-faulted in afresh at every step (system CPU). On one thread the CPU time per row of
+    /// <c>layers/peps.tn</c>, <c>layers/mps.tn</c> and <c>mpo-kernel.tn</c> was within 12 % of the fastest in chunks of
+    /// 16 to 64 MiB, and from 128 MiB (mps, mpo-kernel) or 512 MiB (peps) up to 3.2 times it, mostly system CPU (the
+    /// <c>chunks</c> benchmark, docs/memory.md).
+    /// </summary>
+    public const long DefaultChunkCap = 64L << 20;
+
+    /// <summary>
+    /// A cap on one chunk's bytes set by code, which wins over <see cref="DefaultChunkCap"/>; null (the default)
+    /// leaves it there. <see cref="long.MaxValue"/> takes the most rows that fit the limit (the rule before the cap;
+    /// the <c>chunks</c> benchmark compares the two). Belongs to the logical flow that sets it, as
+    /// <see cref="LimitOverride"/> does.
+    /// </summary>
+    public static long? ChunkCapOverride
+    {
+        get => chunkCapOverride.Value;
+        set => chunkCapOverride.Value = value;
+    }
+
+    static readonly AsyncLocal<long?> chunkCapOverride = new();
+
+    /// <summary>The most bytes one chunk of rows allocates (<see cref="ChunkBytes"/>): <see cref="ChunkCapOverride"/>,
+    /// else <see cref="DefaultChunkCap"/> on the CPU.
+    /// On a GPU (<see cref="Device"/>) there is no default cap: a GPU runs the largest batch that fits fastest, and the
+    /// page faults the cap avoids are the host's.</summary>
+    public static long ChunkCap => ChunkCapOverride ?? (OnGpu(Device) ? long.MaxValue : DefaultChunkCap);
+
     /// <summary>The remedies a refusal names when the caller has set none (<see cref="Remedies"/>).</summary>
     public const string DefaultRemedies = "use smaller parameters or a smaller batch, or raise the limit";
 
@@ -158,8 +189,8 @@ public static class MemoryGuard
     /// the available memory (cheap enough for every call). A module's guard judges again the batches it let
     /// through once this changes: a limit lowered after a batch fitted holds for that batch too.
     /// </summary>
-    internal static (long? Override, string? Variable, string? Device) Setting() =>
-        (LimitOverride, Environment.GetEnvironmentVariable(EnvironmentVariable), OnGpu(Device) ? Device!.ToString() : null);
+    internal static (long? Override, string? Variable, string? Device, long Cap) Setting() =>
+        (LimitOverride, Environment.GetEnvironmentVariable(EnvironmentVariable), OnGpu(Device) ? Device!.ToString() : null, ChunkCap);
 
     static bool OnGpu(Device? on) => on is { type: TorchSharp.DeviceType.CUDA };
 
@@ -449,21 +480,33 @@ public static class MemoryGuard
     /// <see cref="ChunkNeeded(NetworkSpec, PlanView, NetworkModuleOptions, IReadOnlyDictionary{int, long}, IReadOnlyList{ChunkLevel})"/> with the whole call's bytes given.
     static BigInteger ChunkNeeded((BigInteger Held, BigInteger Result) whole, NetworkSpec spec, PlanView plan, NetworkModuleOptions options,
         IReadOnlyDictionary<int, long> sizes, IReadOnlyList<ChunkLevel> levels)
+        => WithHeap(whole.Held, whole.Held + whole.Result + ChunkBytes(spec, plan, options, sizes, levels));
+
+    /// <summary>
+    /// The bytes one chunk of rows along the <paramref name="levels"/> allocates by the estimate: the tensors of its
+    /// program (each level's index at its chunk's rows, the other dynamic indices of <paramref name="sizes"/> whole)
+    /// beyond its inputs, which are views of the whole ones. No heap allowance: this is what <see cref="ChunkCap"/>
+    /// caps.
+    /// </summary>
+    public static BigInteger ChunkBytes(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, IReadOnlyDictionary<int, long> sizes,
+        IReadOnlyList<ChunkLevel> levels)
     {
         var chunk = new Dictionary<int, long>(sizes);
         foreach (var level in levels)
             chunk[level.Index] = level.Chunk;
         var one = ExecutedBytes.Estimate(spec, plan, options, MemoryModel.AdamSlots, null, chunk);
-        return WithHeap(whole.Held, whole.Held + whole.Result + (one.Forward - one.Inputs));
+        return one.Forward - one.Inputs;
     }
 
     /// <summary>
     /// How the forward pass of <paramref name="plan"/>, its dynamic indices of <paramref name="sizes"/> (index id →
     /// extent), runs in chunks of rows that fit <see cref="Limit"/> (<see cref="ChunkNeeded(NetworkSpec, PlanView, NetworkModuleOptions, IReadOnlyDictionary{int, long}, IReadOnlyList{ChunkLevel})"/>):
-    /// along one index of <see cref="ChunkIndices"/>, the other dynamic indices whole, in as many rows per chunk as fit,
-    /// the index that makes the fewest chunks (the first declared on a tie); where not even one row along any of
-    /// them fits, along two, nested: one row at a time along the outer, as many rows as fit along the inner, the pair
-    /// that makes the fewest chunks. Empty where no index may be chunked or not even that fits.
+    /// along one index of <see cref="ChunkIndices"/>, the other dynamic indices whole, in as many rows per chunk as fit
+    /// both the limit and <see cref="ChunkCap"/> (<see cref="ChunkBytes"/>; one row at least), the index that makes the
+    /// fewest chunks (the first declared on a tie); where not even one row along any of them fits, along two, nested:
+    /// one row at a time along the outer, as many rows as fit along the inner, the pair that makes the fewest chunks.
+    /// Empty where no index may be chunked or not even that fits. (The cap: the largest chunk that fits is not the
+    /// fastest; see <see cref="DefaultChunkCap"/>.)
     /// </summary>
     public static ChunkLevel[] Chunking(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, IReadOnlyDictionary<int, long> sizes)
     {
@@ -472,6 +515,7 @@ public static class MemoryGuard
             return [];
         // The whole inputs and result once, not at every step of the bisections.
         var whole = Whole(spec, options, sizes);
+        var cap = ChunkCap;
         ChunkLevel[] best = [];
         foreach (var outer in eligible.Prepend(-1))
         {
@@ -481,6 +525,8 @@ public static class MemoryGuard
                     ? [new ChunkLevel(inner, sizes[inner], chunk)]
                     : [new ChunkLevel(outer, sizes[outer], 1), new ChunkLevel(inner, sizes[inner], chunk)];
                 long rows = Largest(sizes[inner], chunk => ChunkNeeded(whole, spec, plan, options, sizes, Levels(chunk)));
+                if (rows > 1)
+                    rows = Math.Min(rows, Math.Max(1, Largest(rows + 1, chunk => ChunkBytes(spec, plan, options, sizes, Levels(chunk)), cap)));
                 if (rows > 0 && (best.Length == 0 || Chunks(Levels(rows)) < Chunks(best)))
                     best = Levels(rows);
             }
@@ -527,11 +573,11 @@ public static class MemoryGuard
         Largest(extents.Values.DefaultIfEmpty(0).Max(),
             r => MemoryGuard.Needed(spec, plan, options, training, extents.ToDictionary(e => e.Key, e => Math.Min(e.Value, r))));
 
-    /// The largest row count in [1, below) whose bytes fit the limit, by bisection (the bytes grow with the rows); 0
-    /// where one row does not fit.
-    static long Largest(long below, Func<long, BigInteger> needed)
+    /// The largest row count in [1, below) whose bytes fit the limit (or <paramref name="bytes"/>), by bisection (the
+    /// bytes grow with the rows); 0 where one row does not fit.
+    static long Largest(long below, Func<long, BigInteger> needed, long? bytes = null)
     {
-        var limit = new BigInteger(Math.Min(Limit, long.MaxValue - 1));
+        var limit = new BigInteger(Math.Min(bytes ?? Limit, long.MaxValue - 1));
         if (below <= 1 || needed(1) > limit)
             return 0;
         long lo = 1, hi = below - 1;

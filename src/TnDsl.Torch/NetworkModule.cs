@@ -183,10 +183,11 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         dynamicLabels = spec.Indices.Where(i => i.IsDynamic).Select(i => i.Id).ToArray();
         plannedExtents = BatchSizes.Planned(spec, plan);
         var planned = dynamicLabels.Select(l => plannedExtents[l]).ToArray();
-        (guardedForward, guardedTraining) = ([planned], [planned]);
         outputBatchAxes = spec.Output.Select((l, k) => (l, k)).Where(x => spec.Indices[x.l].IsDynamic).Select(x => x.k).ToArray();
         outputDynamic = spec.Output.Where(l => spec.Indices[l].IsDynamic).ToArray();
         chunkIndices = MemoryGuard.ChunkIndices(spec);
+        // A planned forward pass over the chunk cap is judged at its first call: it runs in chunks, which are faster.
+        (guardedForward, guardedTraining) = (OverCap(plannedExtents, options) ? [] : [planned], [planned]);
         slicedLabels = options.SliceOrder?.ToArray() ?? plan.SlicedLabels.ToArray();
         if (slicedLabels.Length != plan.SlicedLabels.Length || !slicedLabels.Order().SequenceEqual(plan.SlicedLabels.Order()))
             throw new ArgumentException($"the slice order [{string.Join(", ", slicedLabels)}] is not an order of the plan's sliced indices [{string.Join(", ", plan.SlicedLabels)}]");
@@ -403,10 +404,10 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     /// (MemoryGuard.Fit), so a call fed more rows along some dynamic index is checked against the estimate of the same
     /// program at the extents fed (training where autograd records, the forward pass otherwise) before anything is
     /// computed; each larger batch once. Returns no levels where the call runs whole, else how it runs in chunks of rows:
-    /// a forward pass that does not fit, of a network whose rows are independent along some dynamic index
-    /// (MemoryGuard.ChunkIndices), runs in chunks (MemoryGuard.Chunking, at the extents fed) where
-    /// <paramref name="mayChunk"/> and nothing records autograd (every chunk's activations would be kept). Any other
-    /// call over the limit is refused, naming the most rows that fit.
+    /// a forward pass that does not fit, or fits but is over MemoryGuard.ChunkCap (judged at every call), of a network
+    /// whose rows are independent along some dynamic index (MemoryGuard.ChunkIndices), runs in chunks
+    /// (MemoryGuard.Chunking, at the extents fed) where <paramref name="mayChunk"/> and nothing records autograd (every
+    /// chunk's activations would be kept). Any other call over the limit is refused, naming the most rows that fit.
     ChunkLevel[] GuardBatch(Tensor[] inputs, ScalarType dtype, Device device, bool mayChunk)
     {
         // On a GPU the limit is a share of its memory (MemoryGuard.Device); the CPU is the flow's default.
@@ -434,6 +435,10 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         var (limit, _) = MemoryGuard.Current();
         if (needed <= limit && needed < long.MaxValue)
         {
+            // A forward pass that fits but is over the chunk cap runs in chunks of the cap where it may: the largest
+            // chunk that fits is not the fastest (MemoryGuard.ChunkCap). It is judged at every call.
+            if (!training && OverCap(extents, at))
+                return mayChunk && Chunked(inputs, at, limit) is { Length: > 0 } capped ? capped : [];
             // A batch that fits covers the smaller ones: those it covers are dropped, so the list stays short. A new
             // array, not an edit: other threads may be reading the old one.
             guarded = [.. guarded.Where(g => !Dominates(fed, g)), fed];
@@ -446,18 +451,11 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                 "it was planned under a higher limit: build it again to fit its plan to this one");
         var what = $"{Spec.Name} ({dtype.ToString().ToLowerInvariant()}) fed a batch of {BatchSizes.Describe(Spec, extents, grouped: true)} " +
                    $"(planned for {BatchSizes.Describe(Spec, plannedExtents, grouped: true)}), " + doing;
-        if (!training && mayChunk && chunkIndices.Length > 0 && Extents(inputs) is { } sizes)
+        if (!training && mayChunk && Chunked(inputs, at, limit) is { } levels)
         {
-            var carried = dynamicLabels.Select(l => sizes.GetValueOrDefault(l, -1)).ToArray();
-            if (chunking is { } c && c.Sizes.SequenceEqual(carried) && c.Limit == limit)
-                return c.Levels;
-            var levels = MemoryGuard.Chunking(Spec, ExecutionPlan, at, sizes);
             if (levels.Length > 0)
-            {
-                chunking = (carried, limit, levels);
                 return levels;
-            }
-            if (MemoryGuard.NoChunk(Spec, ExecutionPlan, at, sizes) is { } advice)
+            if (MemoryGuard.NoChunk(Spec, ExecutionPlan, at, Extents(inputs)!) is { } advice)
                 MemoryGuard.Check(needed, what, advice);
         }
         MemoryGuard.Check(needed, what, MemoryGuard.AtMost(MemoryGuard.MostRows(Spec, ExecutionPlan, at, training, extents), training, MemoryGuard.Along(extents)));
@@ -465,12 +463,33 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         return [];
     }
 
+    /// Whether a forward pass at <paramref name="extents"/> (index id → extent), in <paramref name="at"/>'s dtype, would allocate more than
+    /// MemoryGuard.ChunkCap, its rows being independent along some dynamic index: then it runs in chunks.
+    bool OverCap(IReadOnlyDictionary<int, long> extents, NetworkModuleOptions at) =>
+        chunkIndices.Any(i => extents.GetValueOrDefault(i) > 1) && MemoryGuard.ChunkBytes(Spec, ExecutionPlan, at, extents, []) > MemoryGuard.ChunkCap;
+
+    /// The chunks of rows of a forward pass on <paramref name="inputs"/> (MemoryGuard.Chunking at the extents they carry,
+    /// the last chosen where the extents and the limit are the same), empty where not even that fits; null where the
+    /// inputs cannot be cut into chunks (see Extents) or no index may be chunked.
+    ChunkLevel[]? Chunked(Tensor[] inputs, NetworkModuleOptions at, long limit)
+    {
+        if (chunkIndices.Length == 0 || Extents(inputs) is not { } sizes)
+            return null;
+        var carried = dynamicLabels.Select(l => sizes.GetValueOrDefault(l, -1)).ToArray();
+        if (chunking is { } c && c.Sizes.SequenceEqual(carried) && c.Limit == limit)
+            return c.Levels;
+        var levels = MemoryGuard.Chunking(Spec, ExecutionPlan, at, sizes);
+        if (levels.Length > 0)
+            chunking = (carried, limit, levels);
+        return levels;
+    }
+
     // The batches that fit, forward and with autograd: the extents of the dynamic indices (in dynamicLabels' order) of
     // each call that was checked and fits; a call no larger along every index than one of them fits too.
     // The plan's own batch fits: it was fitted to the limit at build (GuardEveryBatch empties both).
     long[][] guardedForward, guardedTraining;
     // MemoryGuard.Setting() when the plan was fitted (the module built) or when the guard last judged every batch again.
-    (long?, string?, string?) guardSetting = MemoryGuard.Setting();
+    (long?, string?, string?, long) guardSetting = MemoryGuard.Setting();
     // The extent of each dynamic index that the plan was made for (index id → extent).
     readonly IReadOnlyDictionary<int, long> plannedExtents;
     // The chunks last chosen, for the extents fed (by dynamic index, -1 for one no input carries) and the limit then.
@@ -550,7 +569,8 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     /// <see cref="NetworkModuleOptions.LogScale"/> the steps run rescaled (see <see cref="ForwardLog(Tensor[])"/>) and the
     /// result is scaled back at the end, so intermediates cannot overflow or underflow although the result can.
     /// <para>
-    /// Where the forward pass does not fit the memory limit at the rows fed (<see cref="MemoryGuard"/>), nothing
+    /// Where the forward pass does not fit the memory limit at the rows fed (<see cref="MemoryGuard"/>), or fits but
+    /// allocates more than <see cref="MemoryGuard.ChunkCap"/> (smaller chunks are faster), nothing
     /// records autograd and the network's rows are independent along some dynamic index
     /// (<see cref="MemoryGuard.ChunkIndices"/>), the same plan runs on chunks of rows along one of them, or two nested
     /// (<see cref="Chunking"/>, from <see cref="MemoryGuard.Chunking(NetworkSpec, PlanView, NetworkModuleOptions, IReadOnlyDictionary{int, long})"/>), every input that carries

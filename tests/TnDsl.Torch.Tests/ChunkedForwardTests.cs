@@ -36,7 +36,7 @@ public class ChunkedForwardTests
     }
 
     /// The forward pass (and in log-scale <see cref="NetworkModule.ForwardLog(Tensor[])"/>) of <paramref name="chunked"/>
-    /// under <paramref name="limit"/>, in chunks, against <paramref name="whole"/>'s without a limit: the same bits.
+    /// under <paramref name="limit"/>, in chunks, against <paramref name="whole"/>'s without a limit or a cap: the same bits.
     /// Returns how the chunked pass ran. Both run on one thread: libtorch's threads split a step by its sizes, so on
     /// several a row computed among fewer rows may be summed in another order (mpo-kernel.tn fed 48 × 20 rows, cut
     /// into 47 and 1 rows along q, on 2 threads under MKL_CBWR=COMPATIBLE).
@@ -57,9 +57,13 @@ public class ChunkedForwardTests
     static IReadOnlyList<ChunkLevel> ChunksGiveTheWhole(NetworkModule whole, NetworkModule chunked, Tensor[] inputs, long limit)
     {
         using var noGrad = no_grad();
+        // Whole: no limit, and no cap (a cap set by the caller holds for the chunked pass).
+        var cap = MemoryGuard.ChunkCapOverride;
+        MemoryGuard.ChunkCapOverride = long.MaxValue;
         using var expected = whole.forward(inputs);
         Assert.Empty(whole.Chunking);
         using var expectedLog = whole.Options.LogScale ? whole.ForwardLog(inputs) : null;
+        MemoryGuard.ChunkCapOverride = cap;
         MemoryGuard.LimitOverride = limit;
         try
         {
@@ -391,6 +395,175 @@ public class ChunkedForwardTests
             Assert.InRange(levels[1].Chunk, 8, rows - 1);
             Assert.Equal(rows * levels[1].Count, MemoryGuard.Chunks(levels));
         });
+    }
+
+    /// The most rows along <paramref name="index"/> (below its extent) whose chunk's bytes (MemoryGuard.ChunkBytes) are
+    /// at most <paramref name="bytes"/>, by trying every chunk from the largest down (the oracle of the cap's
+    /// bisection); 0 where not even one row's are.
+    static long MostRowsUnder(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, IReadOnlyDictionary<int, long> sizes, int index,
+        System.Numerics.BigInteger bytes)
+    {
+        for (long chunk = sizes[index] - 1; chunk >= 1; chunk--)
+            if (MemoryGuard.ChunkBytes(spec, plan, options, sizes, [new ChunkLevel(index, sizes[index], chunk)]) <= bytes)
+                return chunk;
+        return 0;
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Under_a_cap_below_what_the_limit_lets_through_each_chunk_is_the_most_rows_within_the_cap_with_the_values_of_the_whole_pass(bool logScale)
+    {
+        var (spec, plan) = Kernel();
+        var options = F64 with { LogScale = logScale };
+        using var whole = new NetworkModule(spec, plan, options);
+        using var inChunks = new NetworkModule(spec, plan, options);
+        const long rows = 48;
+        int q = Id(spec, "q"), k = Id(spec, "k");
+        var sizes = Extents(spec, rows, rows);
+        // The limit lets through 40 rows of q beside every k; the cap, a chunk of about 11 (its bytes at 11 rows).
+        var limit = (long)MemoryGuard.ChunkNeeded(spec, plan, options, sizes, [new ChunkLevel(q, rows, 40)]);
+        var cap = (long)MemoryGuard.ChunkBytes(spec, plan, options, sizes, [new ChunkLevel(q, rows, 11)]);
+        // The oracle: along each index, the most rows that fit the limit and the cap; the index of the fewest chunks.
+        ChunkLevel Capped(int index)
+        {
+            long fit = Enumerable.Range(1, (int)rows - 1).Select(c => (long)c)
+                .Last(c => c == 1 || MemoryGuard.ChunkNeeded(spec, plan, options, sizes, [new ChunkLevel(index, rows, c)]) <= limit);
+            return new ChunkLevel(index, rows, Math.Min(fit, Math.Max(1, MostRowsUnder(spec, plan, options, sizes, index, cap))));
+        }
+        var expected = new[] { Capped(q), Capped(k) }.MinBy(l => l.Count)!;
+        Assert.InRange(expected.Chunk, 11, 39);
+        MemoryGuard.ChunkCapOverride = cap;
+        try
+        {
+            MemoryGuard.LimitOverride = limit;
+            var rule = MemoryGuard.Chunking(spec, plan, options, sizes);
+            MemoryGuard.LimitOverride = null;
+            Assert.Equal(new[] { expected }, rule);
+            WithKernelInputs(rows, rows, 23, inputs =>
+                Assert.Equal(rule, AssertChunksGiveTheWhole(whole, inChunks, inputs, limit)));
+        }
+        finally
+        {
+            MemoryGuard.ChunkCapOverride = null;
+        }
+        // Without a cap (the rule before it), the most rows that fit the limit: 40 of q, 2 chunks.
+        (MemoryGuard.ChunkCapOverride, MemoryGuard.LimitOverride) = (long.MaxValue, limit);
+        try
+        {
+            Assert.Equal(2, Assert.Single(MemoryGuard.Chunking(spec, plan, options, sizes)).Count);
+        }
+        finally
+        {
+            (MemoryGuard.ChunkCapOverride, MemoryGuard.LimitOverride) = (null, null);
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_forward_pass_that_fits_whole_but_is_over_the_cap_runs_in_chunks_of_the_cap_with_the_values_of_the_whole_pass(bool logScale)
+    {
+        var (spec, plan) = Kernel();
+        var options = F64 with { LogScale = logScale };
+        using var whole = new NetworkModule(spec, plan, options);
+        using var inChunks = new NetworkModule(spec, plan, options);
+        const long rows = 24;
+        int q = Id(spec, "q");
+        var sizes = Extents(spec, rows, rows);
+        // A cap of 5 rows' bytes along q; no limit set: the whole pass fits. The oracle: along each index the most rows
+        // within the cap, the index of the fewest chunks.
+        var cap = (long)MemoryGuard.ChunkBytes(spec, plan, options, sizes, [new ChunkLevel(q, rows, 5)]);
+        var expectedLevels = new[]
+        {
+            new[] { q, Id(spec, "k") }.Select(i => new ChunkLevel(i, rows, Math.Max(1, MostRowsUnder(spec, plan, options, sizes, i, cap)))).MinBy(l => l.Count)!,
+        };
+        Assert.InRange(expectedLevels[0].Chunk, 5, rows / 2);
+        int threads = get_num_threads();
+        set_num_threads(1);
+        try
+        {
+            WithKernelInputs(rows, rows, 29, inputs =>
+            {
+                using var noGrad = no_grad();
+                // The rule before the cap: whole.
+                MemoryGuard.ChunkCapOverride = long.MaxValue;
+                using var expected = whole.forward(inputs);
+                Assert.Empty(whole.Chunking);
+                MemoryGuard.ChunkCapOverride = cap;
+                using var actual = inChunks.forward(inputs);
+                Assert.Equal(expectedLevels, inChunks.Chunking);
+                AssertSame(expected, actual);
+                if (logScale)
+                {
+                    using var log = inChunks.ForwardLog(inputs);
+                    Assert.Equal(expectedLevels, inChunks.Chunking);
+                    MemoryGuard.ChunkCapOverride = long.MaxValue;
+                    using var expectedLog = whole.ForwardLog(inputs);
+                    AssertSame(expectedLog.Value, log.Value);
+                    AssertSame(expectedLog.LogScale, log.LogScale);
+                }
+                // Within the cap, whole.
+                MemoryGuard.ChunkCapOverride = cap * 8;
+                using var within = inChunks.forward(inputs);
+                Assert.Empty(inChunks.Chunking);
+            });
+        }
+        finally
+        {
+            MemoryGuard.ChunkCapOverride = null;
+            set_num_threads(threads);
+        }
+    }
+
+    [Fact]
+    public void A_cap_under_one_row_takes_one_row_a_chunk()
+    {
+        var (spec, plan) = Kernel();
+        const long rows = 24;
+        int q = Id(spec, "q");
+        var sizes = Extents(spec, rows, rows);
+        (MemoryGuard.ChunkCapOverride, MemoryGuard.LimitOverride) = (1, (long)MemoryGuard.ChunkNeeded(spec, plan, F64, sizes, [new ChunkLevel(q, rows, 20)]));
+        try
+        {
+            Assert.Equal(new[] { new ChunkLevel(q, rows, 1) }, MemoryGuard.Chunking(spec, plan, F64, sizes));
+        }
+        finally
+        {
+            (MemoryGuard.ChunkCapOverride, MemoryGuard.LimitOverride) = (null, null);
+        }
+    }
+
+    [Fact]
+    public void Under_any_cap_where_not_even_one_row_along_both_fits_the_refusal_is_the_same()
+    {
+        var (spec, plan) = Kernel();
+        using var module = new NetworkModule(spec, plan, F64);
+        const long rows = 40;
+        var sizes = Extents(spec, rows, rows);
+        var one = MemoryGuard.ChunkNeeded(spec, plan, F64, sizes, [new(Id(spec, "q"), rows, 1), new(Id(spec, "k"), rows, 1)]);
+        string Refusal(long? cap)
+        {
+            (MemoryGuard.ChunkCapOverride, MemoryGuard.LimitOverride) = (cap, (long)one - 1);
+            try
+            {
+                string message = "";
+                WithKernelInputs(rows, rows, 19, inputs =>
+                {
+                    using var noGrad = no_grad();
+                    message = Assert.Throws<MemoryLimitException>(() => module.forward(inputs)).Message;
+                });
+                return message;
+            }
+            finally
+            {
+                (MemoryGuard.ChunkCapOverride, MemoryGuard.LimitOverride) = (null, null);
+            }
+        }
+        var uncapped = Refusal(long.MaxValue);
+        Assert.Contains($"; not even a chunk of one row along q by one along k fits beside the whole inputs and result ({MemoryGuard.Format(one)});", uncapped);
+        Assert.Equal(uncapped, Refusal(null));
+        Assert.Equal(uncapped, Refusal(1));
     }
 
     [Fact]

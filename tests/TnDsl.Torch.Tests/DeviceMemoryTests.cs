@@ -51,6 +51,16 @@ public class DeviceMemoryTests
     }
 
     [Fact]
+    public void On_a_gpu_chunks_are_not_capped()
+    {
+        // The cap on the CPU is the page faults of the host's fresh tensors; a GPU runs the largest batch that fits.
+        Assert.Equal(MemoryGuard.DefaultChunkCap, MemoryGuard.ChunkCap);
+        using (MemoryGuard.OnDevice(Gpu))
+            Assert.Equal(long.MaxValue, MemoryGuard.ChunkCap);
+        Assert.Equal(MemoryGuard.DefaultChunkCap, MemoryGuard.ChunkCap);
+    }
+
+    [Fact]
     public void Where_the_gpus_memory_cannot_be_read_the_hosts_is_taken_and_the_source_says_so()
     {
         WithReader(_ => null, () =>

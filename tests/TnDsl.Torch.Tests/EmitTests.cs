@@ -314,6 +314,17 @@ public class EmittedGuardTests
             Assert.Equal(room > 16 ? new[] { (0, 64L, 8L) } : new[] { (0, 64L, 1L), (1, 64L, 8L) }, levels);
         }, "TnChunking(", "static readonly int[] TnChunkOutput = new[] { 0, 1 };");
 
+    [Fact]
+    public void Emitted_chunks_take_no_more_rows_than_the_cap_lets_through_under_a_higher_limit() =>
+        // mpo-kernel.tn fed 64 rows of q and k, 16 times the planned 4 along each: with an estimate of 16 times the cap
+        // and a limit far above it, a chunk of 4 rows of q is the cap's (the limit alone would let through 63).
+        EmittedRunsInChunks("mpo-kernel.tn", null, 32.0, (type, large, _) =>
+        {
+            var chunking = type.GetMethod("TnChunking", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
+            var levels = ((int Index, long Rows, long Chunk)[])chunking.Invoke(null, [large, 16.0 * MemoryGuard.DefaultChunkCap, 1e18])!;
+            Assert.Equal(new[] { (0, 64L, 4L) }, levels);
+        }, $"public const double ChunkCap = {MemoryGuard.DefaultChunkCap}d;");
+
     /// The class emitted for <paramref name="example"/> (planned at a batch of 4, float64, seed 9), fed 64 rows under a
     /// memory limit of <paramref name="room"/> times the planned forward estimate: where nothing records autograd its
     /// output equals the runtime module's (same seed), and where autograd records it is refused. The source holds

@@ -171,8 +171,12 @@ public static class RunCommand
             w.WriteLine($"  memory      {MemoryGuard.Format(MemoryGuard.Needed(module.Spec, plan, new NetworkModuleOptions { DType = dtype }, training: false))} forward" +
                         (module.ParameterCount > 0 ? $", {MemoryGuard.Format(MemoryGuard.Needed(module.Spec, plan, new NetworkModuleOptions { DType = dtype }, training: true))} training" : "") +
                         $" (planner's estimate; limit {MemoryGuard.Format(MemoryGuard.Limit)})");
+            // Chunks where the whole pass fits are the cap's (MemoryGuard.ChunkCap): smaller chunks run faster.
             if (chunks.Count > 0)
-                w.WriteLine($"  chunks      {MemoryGuard.Describe(module.Spec, chunks)} (the forward pass does not fit at once)");
+                w.WriteLine($"  chunks      {MemoryGuard.Describe(module.Spec, chunks)} " +
+                            (MemoryGuard.Needed(module.Spec, plan, new NetworkModuleOptions { DType = dtype }, training: false) > MemoryGuard.Limit
+                                ? "(the forward pass does not fit at once)"
+                                : $"(the forward pass fits at once, but runs faster in chunks of at most {Short(MemoryGuard.Format(MemoryGuard.ChunkCap))} by the estimate)"));
             w.WriteLine(module.Plan.Count == 0
                 ? "  kernels     none (one tensor: no pairwise product)"
                 : $"  kernels     {string.Join(", ", module.Plan.GroupBy(p => p.Kernel).OrderBy(g => g.Key).Select(g => $"{g.Key.ToString().ToLowerInvariant()} {g.Count()}"))} (chosen when the module was built)");
@@ -192,6 +196,9 @@ public static class RunCommand
                 t.Dispose();
         }
     }
+
+    /// A figure of MemoryGuard.Format without its bytes: <c>256 MiB</c>.
+    private static string Short(string figure) => figure.Split(" (")[0];
 
     private static string Describe(NetworkSpec spec, InputInfo i, bool named) =>
         $"{i.Name}[{string.Join(", ", i.BatchIndices.Select(l => named ? spec.Indices[l].Name : "batch").Concat(i.Shape.Select(s => s.ToString(CultureInfo.InvariantCulture))))}]" +

@@ -310,7 +310,7 @@ public class EmittedGuardTests
         EmittedRunsInChunks("mpo-kernel.tn", null, room, (type, large, forward) =>
         {
             var chunking = type.GetMethod("TnChunking", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
-            var levels = ((int Index, long Rows, long Chunk)[])chunking.Invoke(null, [large, 256 * forward, room * forward])!;
+            var levels = ((int Index, long Rows, long Chunk)[])chunking.Invoke(null, [large, 256 * forward, room * forward, (double)MemoryGuard.DefaultChunkCap])!;
             Assert.Equal(room > 16 ? new[] { (0, 64L, 8L) } : new[] { (0, 64L, 1L), (1, 64L, 8L) }, levels);
         }, "TnChunking(", "static readonly int[] TnChunkOutput = new[] { 0, 1 };");
 
@@ -321,9 +321,16 @@ public class EmittedGuardTests
         EmittedRunsInChunks("mpo-kernel.tn", null, 32.0, (type, large, _) =>
         {
             var chunking = type.GetMethod("TnChunking", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
-            var levels = ((int Index, long Rows, long Chunk)[])chunking.Invoke(null, [large, 16.0 * MemoryGuard.DefaultChunkCap, 1e18])!;
+            var levels = ((int Index, long Rows, long Chunk)[])chunking.Invoke(null, [large, 16.0 * MemoryGuard.DefaultChunkCap, 1e18, TnCap(type, large)])!;
             Assert.Equal(new[] { (0, 64L, 4L) }, levels);
+            // No cap (a GPU's): the limit alone, 63 rows of q.
+            levels = ((int Index, long Rows, long Chunk)[])chunking.Invoke(null, [large, 16.0 * MemoryGuard.DefaultChunkCap, 1e18, double.PositiveInfinity])!;
+            Assert.Equal(new[] { (0, 64L, 63L) }, levels);
         }, $"public const double ChunkCap = {MemoryGuard.DefaultChunkCap}d;");
+
+    /// The emitted guard's chunk cap for these inputs (TnGuard.Cap: the CPU's here).
+    static double TnCap(Type type, Tensor[] inputs) =>
+        (double)type.Assembly.GetTypes().Single(t => t.Name == "TnGuard").GetMethod("Cap")!.Invoke(null, [inputs])!;
 
     /// The class emitted for <paramref name="example"/> (planned at a batch of 4, float64, seed 9), fed 64 rows under a
     /// memory limit of <paramref name="room"/> times the planned forward estimate: where nothing records autograd its

@@ -137,7 +137,9 @@ module Networks =
             let order = [| 0 .. n - 1 |] |> Array.sortBy (fun _ -> rng.Next())
             for t in order[.. hyperOn - 1] do
                 legs[t].Add h
-            if r.HyperOpen then output.Add h
+            // On one tensor only (a network of one) a summed hyperindex is a trace the front end warns of (TN0220):
+            // the generated networks pass with no diagnostic, so it is open there.
+            if r.HyperOpen || hyperOn = 1 then output.Add h
         let copyLegs = ResizeArray<int>()
         if r.CopyLegs > 0 then
             let d = Fixed(dim ())

@@ -168,13 +168,16 @@ public static class RunCommand
             if (plan.IsSliced)
                 w.WriteLine($"  sliced      {plan.Slices} slices over {string.Join(", ", plan.SlicedLabels.Select(l => module.Spec.Indices[l].Name))}: " +
                             $"{Figure(plan.SlicedFlops)} flops ({plan.SliceOverhead:0.##}x), largest intermediate {Figure(plan.SliceLargestIntermediate)} elements per slice");
-            w.WriteLine($"  memory      {MemoryGuard.Format(MemoryGuard.Needed(module.Spec, plan, new NetworkModuleOptions { DType = dtype }, training: false))} forward" +
-                        (module.ParameterCount > 0 ? $", {MemoryGuard.Format(MemoryGuard.Needed(module.Spec, plan, new NetworkModuleOptions { DType = dtype }, training: true))} training" : "") +
-                        $" (planner's estimate; limit {MemoryGuard.Format(MemoryGuard.Limit)})");
+            var at = new NetworkModuleOptions { DType = dtype };
+            var forwardBytes = MemoryGuard.Needed(module.Spec, plan, at, training: false);
+            long limit = MemoryGuard.Limit;
+            w.WriteLine($"  memory      {MemoryGuard.Format(forwardBytes)} forward" +
+                        (module.ParameterCount > 0 ? $", {MemoryGuard.Format(MemoryGuard.Needed(module.Spec, plan, at, training: true))} training" : "") +
+                        $" (planner's estimate; limit {MemoryGuard.Format(limit)})");
             // Chunks where the whole pass fits are the cap's (MemoryGuard.ChunkCap): smaller chunks run faster.
             if (chunks.Count > 0)
                 w.WriteLine($"  chunks      {MemoryGuard.Describe(module.Spec, chunks)} " +
-                            (MemoryGuard.Needed(module.Spec, plan, new NetworkModuleOptions { DType = dtype }, training: false) > MemoryGuard.Limit
+                            (forwardBytes > limit
                                 ? "(the forward pass does not fit at once)"
                                 : $"(the forward pass fits at once, but runs faster in chunks of at most {Short(MemoryGuard.Format(MemoryGuard.ChunkCap))} by the estimate)"));
             w.WriteLine(module.Plan.Count == 0

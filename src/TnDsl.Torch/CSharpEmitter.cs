@@ -122,6 +122,8 @@ public static partial class CSharpEmitter
         L("    public override Tensor forward(Tensor[] inputs)");
         L("    {");
         L($"        var dtype = {(fields.Count == 0 ? "ScalarType.Float32" : code[fields[0].Param] + ".dtype")};");
+        // Where the pass runs, as the runtime module takes it: its first parameter's or buffer's device.
+        L($"        var device = {(fields.Count == 0 ? "inputs.Length > 0 ? inputs[0].device : CPU" : code[fields[0].Param] + ".device")};");
         {
             // The planner's forward estimate (MemoryGuard.Needed) at the planned sizes, scaled by how far each batch
             // axis fed exceeds its planned size (every intermediate carries a batch index at most once).
@@ -146,19 +148,19 @@ public static partial class CSharpEmitter
                 var names = string.Join(" or ", chunkIndices.Select(i => spec.Indices[i].Name));
                 L($"        // Over the limit or the chunk cap, with independent rows along {names} and nothing recording autograd: the forward pass in");
                 L("        // chunks of rows, as many as the estimate allows (TnDsl.Torch's NetworkModule does so too).");
-                L("        double limit = TnGuard.Limit();");
+                L("        var limit = TnGuard.Limit(device);");
                 L("        // A pass that fits but is over the chunk cap (on the CPU) runs in chunks of the cap too: they are faster.");
-                L("        double cap = TnGuard.Cap(inputs);");
-                L("        if (bytes > Math.Min(limit, cap) && !(is_grad_enabled() && (parameters().Any(p => p.requires_grad) || inputs.Any(t => t.requires_grad))))");
+                L("        double cap = TnGuard.Cap(device);");
+                L("        if (bytes > Math.Min(limit.Bytes, cap) && !(is_grad_enabled() && (parameters().Any(p => p.requires_grad) || inputs.Any(t => t.requires_grad))))");
                 L("        {");
-                L("            var levels = TnChunking(inputs, bytes, limit, cap);");
+                L("            var levels = TnChunking(inputs, bytes, limit.Bytes, cap);");
                 L("            if (levels is not null)");
                 L("                return TnChunks(inputs, dtype, levels);");
                 L("        }");
                 L("        TnGuard.Check(bytes, \"the forward pass\", limit);");
             }
             else
-                L("        TnGuard.Check(bytes, \"the forward pass\");");
+                L("        TnGuard.Check(bytes, \"the forward pass\", TnGuard.Limit(device));");
             L("        return TnContract(inputs, dtype);");
             L("    }");
             if (chunkIndices.Length > 0)
@@ -178,7 +180,8 @@ public static partial class CSharpEmitter
                 L("    /// How a forward pass over the limit runs in chunks (TnDsl.Torch's MemoryGuard.Chunking, by the scaled estimate): along");
                 L("    /// one batch index, the others whole, as many rows per chunk as fit the limit and the cap, the index of the fewest chunks (the first");
                 L("    /// on a tie); where not even that fits, one row at a time along an outer index by as many rows as fit along an");
-                L("    /// inner one. The levels (index, rows, rows per chunk), the outer first, or null where nothing fits.");
+                L("    /// inner one. The rows are shared out evenly over the chunks they make. The levels (index, rows, rows in the longest");
+                L("    /// chunk), the outer first, or null where nothing fits.");
                 L("    /// </summary>");
                 L("    static (int Index, long Rows, long Chunk)[] TnChunking(Tensor[] inputs, double bytes, double limit, double cap)");
                 L("    {");
@@ -202,9 +205,12 @@ public static partial class CSharpEmitter
                 L("                    double rest = bytes / grow[inner] / (outer >= 0 ? grow[outer] : 1.0);");
                 L("                    if (rest > limit)");
                 L("                        continue;");
-                L("                    // As many rows as fit the limit and the cap (larger chunks are slower), one at least.");
-                L("                    long chunk = (long)Math.Max(1, Math.Min(rows[inner] - 1, Math.Floor(Math.Min(limit, cap) / rest * TnChunkPlanned[inner])));");
-                L("                    double chunks = (outer >= 0 ? rows[outer] : 1.0) * ((rows[inner] + chunk - 1) / chunk);");
+                L("                    // As many rows as fit the limit and the cap (larger chunks are slower), one at least, shared out evenly");
+                L("                    // over the chunks they make (no last chunk of a few rows).");
+                L("                    long most = (long)Math.Max(1, Math.Min(rows[inner] - 1, Math.Floor(Math.Min(limit, cap) / rest * TnChunkPlanned[inner])));");
+                L("                    long count = (rows[inner] + most - 1) / most;");
+                L("                    long chunk = (rows[inner] + count - 1) / count;");
+                L("                    double chunks = (outer >= 0 ? rows[outer] : 1.0) * count;");
                 L("                    if (chunks < fewest)");
                 L("                    {");
                 L("                        fewest = chunks;");
@@ -217,7 +223,8 @@ public static partial class CSharpEmitter
                 L("    }");
                 L();
                 L("    /// <summary>The forward pass in chunks of rows, the innermost level fastest: every input that carries a level's");
-                L("    /// index narrowed along its axes over it, each chunk's result written into the whole one.</summary>");
+                L("    /// index narrowed along its axes over it, each chunk's result written into the whole one. A level's chunks differ");
+                L("    /// by one row at most: the first (rows mod chunks) are one row longer.</summary>");
                 L("    Tensor TnChunks(Tensor[] inputs, ScalarType dtype, (int Index, long Rows, long Chunk)[] levels)");
                 L("    {");
                 L("        Tensor whole = null;  // generated code has no nullable annotations");
@@ -229,8 +236,9 @@ public static partial class CSharpEmitter
                 L("            long rest = chunk;");
                 L("            for (int k = levels.Length - 1; k >= 0; k--)");
                 L("            {");
-                L("                start[k] = rest % counts[k] * levels[k].Chunk;");
-                L("                n[k] = Math.Min(levels[k].Chunk, levels[k].Rows - start[k]);");
+                L("                long i = rest % counts[k], size = levels[k].Rows / counts[k], longer = levels[k].Rows % counts[k];");
+                L("                start[k] = i * size + Math.Min(i, longer);");
+                L("                n[k] = size + (i < longer ? 1 : 0);");
                 L("                rest /= counts[k];");
                 L("            }");
                 L("            using var scope = NewDisposeScope();");
@@ -544,29 +552,31 @@ public static partial class CSharpEmitter
     static void EmitHelpers(Action<string> L, EmbeddingSpec[] embeddings, InitSpec[] inits, bool scale)
     {
         // The memory guard of the generated code: the same limit as TnDsl.Torch.MemoryGuard (TN_MEMORY_LIMIT in bytes
-        // with an optional K/M/G/T suffix or as a percentage of the available memory, else 80% of the smaller of
-        // MemAvailable and the cgroup's room; a TN_MEMORY_LIMIT that is none of these is refused).
+        // with an optional K/M/G/T suffix or as a percentage of the available memory, else 80% of it; a TN_MEMORY_LIMIT
+        // that is none of these is refused). The available memory is the host's (the smaller of MemAvailable and the
+        // cgroup's room), or on a CUDA device its free memory, read as DeviceMemory reads it (cudaMemGetInfo from the
+        // CUDA runtime libtorch loaded), the host's where that cannot be read, as the limit's source says.
         L("");
         L("    /// <summary>Refuses allocations over the memory limit before they are made (TnDsl.Torch.MemoryGuard's rule).</summary>");
         L("    public static class TnGuard");
         L("    {");
-        L("        /// <summary>Throws when <paramref name=\"bytes\"/> exceed the limit: TN_MEMORY_LIMIT, else 80% of the available memory.</summary>");
-        L("        public static void Check(double bytes, string what) => Check(bytes, what, Limit());");
+        L("        /// <summary>Throws when <paramref name=\"bytes\"/> made on the CPU exceed the limit there (<see cref=\"Limit\"/>).</summary>");
+        L("        public static void Check(double bytes, string what) => Check(bytes, what, Limit(CPU));");
         L("");
         L("        /// <summary>Throws when <paramref name=\"bytes\"/> exceed <paramref name=\"limit\"/> (read once by the caller).</summary>");
-        L("        public static void Check(double bytes, string what, double limit)");
+        L("        public static void Check(double bytes, string what, (double Bytes, string Source) limit)");
         L("        {");
-        L("            if (bytes > limit)");
-        L("                throw new InvalidOperationException($\"{what} needs {bytes:N0} bytes, over the memory limit of {limit:N0} bytes; set TN_MEMORY_LIMIT to change it\");");
+        L("            if (bytes > limit.Bytes)");
+        L("                throw new InvalidOperationException($\"{what} needs {bytes:N0} bytes, over the memory limit of {limit.Bytes:N0} bytes ({limit.Source}); set TN_MEMORY_LIMIT to change it\");");
         L("        }");
         L("");
         L("        /// <summary>The most bytes one chunk of rows takes by the estimate (TnDsl.Torch's MemoryGuard.DefaultChunkCap): a larger");
         L("        /// chunk that fits the limit is slower, not faster (its fresh tensors are page-faulted in).</summary>");
         L($"        public const double ChunkCap = {MemoryGuard.DefaultChunkCap}d;");
         L("");
-        L("        /// <summary>The chunk cap for <paramref name=\"inputs\"/>: <see cref=\"ChunkCap\"/> on the CPU, none on a GPU (it runs the");
+        L("        /// <summary>The chunk cap on <paramref name=\"device\"/>: <see cref=\"ChunkCap\"/> on the CPU, none on a GPU (it runs the");
         L("        /// largest batch that fits fastest).</summary>");
-        L("        public static double Cap(Tensor[] inputs) => inputs.Any(t => t.device_type == DeviceType.CUDA) ? double.PositiveInfinity : ChunkCap;");
+        L("        public static double Cap(Device device) => device.type == DeviceType.CUDA ? double.PositiveInfinity : ChunkCap;");
         L("");
         L("        /// <summary>The bytes of one element of <paramref name=\"dtype\"/>.</summary>");
         L("        public static int ElementSize(ScalarType dtype) => dtype switch");
@@ -580,24 +590,28 @@ public static partial class CSharpEmitter
         L("        /// <summary>How many times an input's batch axis exceeds the size the plan was made for (at least 1).</summary>");
         L("        public static double Grow(Tensor input, int axis, long planned) => Math.Max(1.0, (double)input.shape[axis] / planned);");
         L("");
-        L("        /// <summary>The limit in bytes: TN_MEMORY_LIMIT, else 80% of the available memory.</summary>");
-        L("        public static double Limit()");
+        L("        /// <summary>The limit in bytes for work on <paramref name=\"device\"/>, and where it comes from: TN_MEMORY_LIMIT, else 80% of");
+        L("        /// the memory available there (<see cref=\"Available\"/>).</summary>");
+        L("        public static (double Bytes, string Source) Limit(Device device)");
         L("        {");
         L("            var env = Environment.GetEnvironmentVariable(\"TN_MEMORY_LIMIT\")?.Trim();");
-        L("            if (string.IsNullOrEmpty(env))");
-        L("                return 0.8 * Available();");
-        L("            return Parse(env) ?? throw new InvalidOperationException(\"TN_MEMORY_LIMIT='\" + env + \"' is not a memory limit: give bytes (123456789), a size with K, M, G or T (16G) or a percentage of the available memory (50%)\");");
+        L("            if (!string.IsNullOrEmpty(env) && !env.EndsWith('%'))");
+        L("                return (Parse(env) ?? throw NotALimit(env), \"TN_MEMORY_LIMIT=\" + env);");
+        L("            double percent = 80;");
+        L("            if (!string.IsNullOrEmpty(env) && !(double.TryParse(env[..^1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out percent) && percent > 0 && percent <= 100))");
+        L("                throw NotALimit(env);");
+        L("            var (available, from) = Available(device);");
+        L("            return (percent / 100 * available, $\"{(string.IsNullOrEmpty(env) ? \"80%\" : \"TN_MEMORY_LIMIT=\" + env)} of {from}\");");
         L("        }");
         L("");
-        L("        /// <summary>A TN_MEMORY_LIMIT in bytes: a count with an optional K, M, G or T suffix (powers of 1024, an optional B or iB), or a");
-        L("        /// percentage of the available memory; null when the text is none of them.</summary>");
+        L("        static InvalidOperationException NotALimit(string env) =>");
+        L("            new(\"TN_MEMORY_LIMIT='\" + env + \"' is not a memory limit: give bytes (123456789), a size with K, M, G or T (16G) or a percentage of the available memory (50%)\");");
+        L("");
+        L("        /// <summary>Bytes written as a count with an optional K, M, G or T suffix (powers of 1024, an optional B or iB); null when");
+        L("        /// the text is not one.</summary>");
         L("        public static double? Parse(string text)");
         L("        {");
         L("            var t = text.Trim();");
-        L("            var number = System.Globalization.NumberStyles.Float;");
-        L("            var invariant = System.Globalization.CultureInfo.InvariantCulture;");
-        L("            if (t.EndsWith('%'))");
-        L("                return double.TryParse(t[..^1], number, invariant, out var percent) && percent > 0 && percent <= 100 ? percent / 100 * Available() : null;");
         L("            foreach (var tail in new[] { \"iB\", \"B\" })");
         L("                if (t.Length > tail.Length && t.EndsWith(tail, StringComparison.OrdinalIgnoreCase))");
         L("                {");
@@ -607,14 +621,27 @@ public static partial class CSharpEmitter
         L("            int shift = t.Length == 0 ? 0 : \"KMGT\".IndexOf(char.ToUpperInvariant(t[^1])) + 1;");
         L("            if (shift > 0)");
         L("                t = t[..^1];");
-        L("            if (!double.TryParse(t, number, invariant, out var value) || !(value > 0) || !double.IsFinite(value))");
+        L("            if (!double.TryParse(t, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value) || !(value > 0) || !double.IsFinite(value))");
         L("                return null;");
         L("            double bytes = value * Math.Pow(1024, shift);");
         L("            return bytes < long.MaxValue ? bytes : null;");
         L("        }");
         L("");
-        L("        /// <summary>The available memory in bytes: the smaller of MemAvailable and the cgroup's room (infinite when neither can be read).</summary>");
-        L("        static double Available()");
+        L("        /// <summary>The memory available for work on <paramref name=\"device\"/> in bytes, and what it is: a CUDA device's free");
+        L("        /// memory (<see cref=\"DeviceMemory\"/>), else the host's, also where the device's cannot be read.</summary>");
+        L("        static (double Bytes, string Source) Available(Device device)");
+        L("        {");
+        L("            if (device.type != DeviceType.CUDA)");
+        L("                return (HostAvailable(), \"the available memory\");");
+        L("            int index = Math.Max(0, (int)device.index);");
+        L("            return DeviceMemory(index) is var (free, total)");
+        L("                ? (free, $\"the {free:N0} bytes free of {total:N0} on cuda:{index}\")");
+        L("                : (HostAvailable(), $\"the host's available memory: the free memory of cuda:{index} could not be read\");");
+        L("        }");
+        L("");
+        L("        /// <summary>The host's available memory in bytes: the smaller of MemAvailable and the cgroup's room (infinite when");
+        L("        /// neither can be read).</summary>");
+        L("        static double HostAvailable()");
         L("        {");
         L("            double available = double.PositiveInfinity;");
         L("            try");
@@ -635,6 +662,55 @@ public static partial class CSharpEmitter
         L("            {");
         L("            }");
         L("            return available;");
+        L("        }");
+        L("");
+        L("        /// <summary>The free and total bytes of CUDA device <c>index</c>, null where they cannot be read. By default CUDA's");
+        L("        /// cudaMemGetInfo on that device, as torch.cuda.mem_get_info reads it, from the CUDA runtime libtorch loaded (TorchSharp");
+        L("        /// has no such call); set it to read them another way.</summary>");
+        L("        public static Func<int, (long Free, long Total)?> DeviceMemory { get; set; } = CudaMemGetInfo;");
+        L("");
+        L("        delegate int GetDeviceFn(out int device);");
+        L("        delegate int SetDeviceFn(int device);");
+        L("        delegate int MemGetInfoFn(out nuint free, out nuint total);");
+        L("");
+        L("        /// <summary>The CUDA runtime libtorch loaded: the libcudart in /proc/self/maps (so the device numbering is libtorch's);");
+        L("        /// null where there is none (a CPU-only libtorch, not Linux).</summary>");
+        L("        static readonly Lazy<(GetDeviceFn GetDevice, SetDeviceFn SetDevice, MemGetInfoFn MemGetInfo)?> Cuda = new(() =>");
+        L("        {");
+        L("            try");
+        L("            {");
+        L("                var path = System.IO.File.ReadLines(\"/proc/self/maps\").Select(line => line.IndexOf('/') is int k && k >= 0 ? line[k..].Trim() : \"\")");
+        L("                    .FirstOrDefault(p => System.IO.Path.GetFileName(p).StartsWith(\"libcudart\") && p.Contains(\".so\"));");
+        L("                if (path is null || !System.Runtime.InteropServices.NativeLibrary.TryLoad(path, out var library))");
+        L("                    return null;");
+        L("                T Export<T>(string name) => System.Runtime.InteropServices.Marshal.GetDelegateForFunctionPointer<T>(");
+        L("                    System.Runtime.InteropServices.NativeLibrary.GetExport(library, name));");
+        L("                return (Export<GetDeviceFn>(\"cudaGetDevice\"), Export<SetDeviceFn>(\"cudaSetDevice\"), Export<MemGetInfoFn>(\"cudaMemGetInfo\"));");
+        L("            }");
+        L("            catch (Exception e) when (e is System.IO.IOException or UnauthorizedAccessException or EntryPointNotFoundException)");
+        L("            {");
+        L("                return null;");
+        L("            }");
+        L("        });");
+        L("");
+        L("        static (long Free, long Total)? CudaMemGetInfo(int index)");
+        L("        {");
+        L("            if (Cuda.Value is not { } cuda)");
+        L("                return null;");
+        L("            lock (Cuda)");
+        L("            {");
+        L("                // The calling thread's current device is libtorch's business: it is put back after the query.");
+        L("                if (cuda.GetDevice(out int current) != 0)");
+        L("                    return null;");
+        L("                try");
+        L("                {");
+        L("                    return cuda.SetDevice(index) == 0 && cuda.MemGetInfo(out var free, out var total) == 0 ? ((long)free, (long)total) : null;");
+        L("                }");
+        L("                finally");
+        L("                {");
+        L("                    cuda.SetDevice(current);");
+        L("                }");
+        L("            }");
         L("        }");
         L("    }");
         if (inits.Length > 0)

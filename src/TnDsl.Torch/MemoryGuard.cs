@@ -32,13 +32,31 @@ public sealed record FittedPlan(PlanView Plan, IReadOnlyList<ChunkLevel> Chunks)
 
 /// <summary>
 /// One level of a forward pass run in chunks of rows: the dynamic index <see cref="Index"/>, of <see cref="Rows"/>
-/// rows, taken <see cref="Chunk"/> rows at a time. Levels nest, the outer first: each chunk of an outer level runs
-/// every chunk of the inner ones.
+/// rows, cut into <see cref="Count"/> chunks of at most <see cref="Chunk"/> rows that differ by one row at most
+/// (<see cref="Part"/>). Levels nest, the outer first: each chunk of an outer level runs every chunk of the inner ones.
 /// </summary>
 public sealed record ChunkLevel(int Index, long Rows, long Chunk)
 {
-    /// <summary>The number of chunks this level cuts its rows into.</summary>
+    /// <summary>The number of chunks this level cuts its rows into: as many as chunks of <see cref="Chunk"/> rows make.</summary>
     public long Count => MemoryGuard.Chunks(Rows, Chunk);
+
+    /// <summary>
+    /// The first row and the rows of chunk <paramref name="i"/> (0 ≤ i &lt; <see cref="Count"/>): the rows shared out
+    /// evenly, the first <c>Rows mod Count</c> chunks one row longer than the others (none longer than
+    /// <see cref="Chunk"/>).
+    /// </summary>
+    public (long Start, long Rows) Part(long i)
+    {
+        long count = Count, size = Rows / count, longer = Rows % count;
+        return (i * size + Math.Min(i, longer), size + (i < longer ? 1 : 0));
+    }
+
+    /// <summary>
+    /// The level of <paramref name="rows"/> rows along <paramref name="index"/> in the fewest chunks of at most
+    /// <paramref name="most"/> rows, balanced: its <see cref="Chunk"/> the longest of them (<c>ceil(rows / count)</c>).
+    /// </summary>
+    public static ChunkLevel Balanced(int index, long rows, long most) =>
+        new(index, rows, MemoryGuard.Chunks(rows, MemoryGuard.Chunks(rows, most)));
 }
 
 /// <summary>
@@ -503,7 +521,8 @@ public static class MemoryGuard
     /// extent), runs in chunks of rows that fit <see cref="Limit"/> (<see cref="ChunkNeeded(NetworkSpec, PlanView, NetworkModuleOptions, IReadOnlyDictionary{int, long}, IReadOnlyList{ChunkLevel})"/>):
     /// along one index of <see cref="ChunkIndices"/>, the other dynamic indices whole, in as many rows per chunk as fit
     /// both the limit and <see cref="ChunkCap"/> (<see cref="ChunkBytes"/>; one row at least), the index that makes the
-    /// fewest chunks (the first declared on a tie); where not even one row along any of them fits, along two, nested:
+    /// fewest chunks (the first declared on a tie), its rows then shared out evenly over those chunks
+    /// (<see cref="ChunkLevel.Balanced"/>: a last chunk of a few rows would cost a whole step's overhead); where not even one row along any of them fits, along two, nested:
     /// one row at a time along the outer, as many rows as fit along the inner, the pair that makes the fewest chunks.
     /// Empty where no index may be chunked or not even that fits. (The cap: the largest chunk that fits is not the
     /// fastest; see <see cref="DefaultChunkCap"/>.)
@@ -528,7 +547,7 @@ public static class MemoryGuard
                 if (rows > 1)
                     rows = Math.Min(rows, Math.Max(1, Largest(rows + 1, chunk => ChunkBytes(spec, plan, options, sizes, Levels(chunk)), cap)));
                 if (rows > 0 && (best.Length == 0 || Chunks(Levels(rows)) < Chunks(best)))
-                    best = Levels(rows);
+                    best = Levels(ChunkLevel.Balanced(inner, sizes[inner], rows).Chunk);
             }
             // Nested only where no single index fits.
             if (outer < 0 && best.Length > 0)
@@ -547,12 +566,17 @@ public static class MemoryGuard
 
     /// <summary>
     /// The chunks in words, as <c>tn run</c> prints them: <c>11 chunks of 96,814 rows</c> (along the one dynamic index
-    /// of <paramref name="spec"/>), <c>… along b</c> (one of several), <c>… of 1 row along b by 500 rows along c</c>.
+    /// of <paramref name="spec"/>), <c>10 chunks of 99,999 or 100,000 rows</c> (balanced, <see cref="ChunkLevel.Part"/>),
+    /// <c>… along b</c> (one of several), <c>… of 1 row along b by 500 rows along c</c>.
     /// </summary>
     public static string Describe(NetworkSpec spec, IReadOnlyList<ChunkLevel> levels)
     {
         bool one = spec.Indices.Count(i => i.IsDynamic) == 1;
-        string Rows(ChunkLevel l) => $"{l.Chunk:N0} row{(l.Chunk == 1 ? "" : "s")}{(one ? "" : " along " + spec.Indices[l.Index].Name)}";
+        string Rows(ChunkLevel l)
+        {
+            long shortest = l.Part(l.Count - 1).Rows, longest = l.Part(0).Rows;
+            return $"{(shortest < longest ? $"{shortest:N0} or " : "")}{longest:N0} row{(longest == 1 ? "" : "s")}{(one ? "" : " along " + spec.Indices[l.Index].Name)}";
+        }
         return $"{Chunks(levels):N0} chunks of {string.Join(" by ", levels.Select(Rows))}";
     }
 

@@ -184,6 +184,40 @@ public static class NativeHeap
         }
     }
 
+    /// <summary>
+    /// Hands back to the system what glibc's heap holds free, so that resident memory shows what is allocated next
+    /// (<see cref="PeakMemory"/>): <c>malloc_trim</c>, which releases the free pages in every arena's bins and the main
+    /// arena's free top, and the free top of the calling thread's arena, which <c>malloc_trim</c> leaves: under the
+    /// thresholds this type fixes it stays resident up to the trim threshold (<see cref="KeepFree"/>, so up to a whole
+    /// 64 MiB heap), and a call on this thread would reuse it without any rise. For that the trim threshold is set to
+    /// zero for a moment and a block of 96 KiB (over glibc's 64 KiB that makes a free trim the top, under its mmap
+    /// threshold) is freed, then the threshold is put back. Under glibc's own thresholds (not fixed here, and not
+    /// restorable once set) only <c>malloc_trim</c> runs. False where glibc's heap is not there to trim.
+    /// </summary>
+    public static bool HandBackFree()
+    {
+        try
+        {
+            MallocTrim(0);
+            int? threshold = Policy switch
+            {
+                HeapPolicy.BlocksReused => KeepFree,
+                HeapPolicy.LargeBlocksReturned => 2 * LargeBlock,
+                _ => null,
+            };
+            if (threshold is { } keep && Mallopt(TrimThreshold, 0) == 1)
+            {
+                Marshal.FreeHGlobal(Marshal.AllocHGlobal(96 << 10));
+                Mallopt(TrimThreshold, keep);
+            }
+            return true;
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
+        }
+    }
+
     [DllImport("libc", EntryPoint = "setenv")]
     static extern int SetEnv([MarshalAs(UnmanagedType.LPUTF8Str)] string name, [MarshalAs(UnmanagedType.LPUTF8Str)] string value, int overwrite);
 

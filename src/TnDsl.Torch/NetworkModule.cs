@@ -676,8 +676,8 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     }
 
     /// The parts <paramref name="take"/> makes of the outcome of every row fed, each with the indices along its axes.
-    /// Where the memory guard says so (<see cref="GuardBatch"/>), the plan runs on chunks of rows, the innermost level
-    /// fastest, each input that carries a level's index a view narrowed along its axes over it, in a dispose scope of
+    /// Where the memory guard says so (<see cref="GuardBatch"/>), the plan runs on chunks of rows (each level's of sizes
+    /// that differ by one row at most, ChunkLevel.Part), the innermost level fastest, each input that carries a level's index a view narrowed along its axes over it, in a dispose scope of
     /// its own, and each chunk's parts are copied into whole tensors made at the first chunk (autograd, where it
     /// records, sees the copies).
     Tensor[] Whole(Tensor[] inputs, bool logScale, Func<Outcome, (Tensor Value, int[] Legs)[]> take)
@@ -696,8 +696,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             long rest = chunk;
             for (int k = levels.Length - 1; k >= 0; k--)
             {
-                start[k] = rest % levels[k].Count * levels[k].Chunk;
-                rows[k] = Math.Min(levels[k].Chunk, levels[k].Rows - start[k]);
+                (start[k], rows[k]) = levels[k].Part(rest % levels[k].Count);
                 rest /= levels[k].Count;
             }
             using var scope = NewDisposeScope();

@@ -397,6 +397,45 @@ public class ChunkedForwardTests
         });
     }
 
+    /// The oracle of balanced chunks: <paramref name="rows"/> rows along <paramref name="index"/> in as few chunks of at
+    /// most <paramref name="most"/> rows as they make, shared out evenly: the longest chunk's rows.
+    static ChunkLevel Even(int index, long rows, long most)
+    {
+        long count = (rows + most - 1) / most;
+        return new ChunkLevel(index, rows, (rows + count - 1) / count);
+    }
+
+    [Fact]
+    public void A_levels_chunks_share_its_rows_out_evenly_in_as_few_chunks_as_the_most_rows_make()
+    {
+        for (long rows = 1; rows <= 120; rows++)
+            for (long most = 1; most <= rows; most++)
+            {
+                var level = ChunkLevel.Balanced(0, rows, most);
+                Assert.Equal((rows + most - 1) / most, level.Count);
+                var parts = Enumerable.Range(0, (int)level.Count).Select(i => level.Part(i)).ToArray();
+                // Contiguous, covering every row once, none over the most rows, differing by one row at most.
+                Assert.Equal(0, parts[0].Start);
+                for (int i = 1; i < parts.Length; i++)
+                    Assert.Equal(parts[i - 1].Start + parts[i - 1].Rows, parts[i].Start);
+                Assert.Equal(rows, parts[^1].Start + parts[^1].Rows);
+                Assert.Equal(level.Chunk, parts.Max(p => p.Rows));
+                Assert.InRange(level.Chunk, 1, most);
+                Assert.InRange(parts.Max(p => p.Rows) - parts.Min(p => p.Rows), 0, 1);
+            }
+    }
+
+    [Fact]
+    public void Balanced_chunks_are_described_by_their_two_sizes()
+    {
+        var spec = NetworkAdapter.FromFlat(SummedBatch());
+        int b = spec.Indices.Single(i => i.IsDynamic).Id;
+        // tn run's line for layers/mps.tn at 1,000,000 rows in chunks of at most 190,643 rows (64 MiB by the estimate).
+        Assert.Equal("6 chunks of 166,666 or 166,667 rows", MemoryGuard.Describe(spec, [ChunkLevel.Balanced(b, 1_000_000, 190_643)]));
+        Assert.Equal("6 chunks of 100 rows", MemoryGuard.Describe(spec, [ChunkLevel.Balanced(b, 600, 100)]));
+        Assert.Equal("2 chunks of 1 row", MemoryGuard.Describe(spec, [ChunkLevel.Balanced(b, 2, 1)]));
+    }
+
     /// The most rows along <paramref name="index"/> (below its extent) whose chunk's bytes (MemoryGuard.ChunkBytes) are
     /// at most <paramref name="bytes"/>, by trying every chunk from the largest down (the oracle of the cap's
     /// bisection); 0 where not even one row's are.
@@ -424,15 +463,18 @@ public class ChunkedForwardTests
         // The limit lets through 40 rows of q beside every k; the cap, a chunk of about 11 (its bytes at 11 rows).
         var limit = (long)MemoryGuard.ChunkNeeded(spec, plan, options, sizes, [new ChunkLevel(q, rows, 40)]);
         var cap = (long)MemoryGuard.ChunkBytes(spec, plan, options, sizes, [new ChunkLevel(q, rows, 11)]);
-        // The oracle: along each index, the most rows that fit the limit and the cap; the index of the fewest chunks.
-        ChunkLevel Capped(int index)
+        // The oracle: along each index, the most rows that fit the limit and the cap, shared out evenly; the index of the
+        // fewest chunks.
+        long Most(int index)
         {
             long fit = Enumerable.Range(1, (int)rows - 1).Select(c => (long)c)
                 .Last(c => c == 1 || MemoryGuard.ChunkNeeded(spec, plan, options, sizes, [new ChunkLevel(index, rows, c)]) <= limit);
-            return new ChunkLevel(index, rows, Math.Min(fit, Math.Max(1, MostRowsUnder(spec, plan, options, sizes, index, cap))));
+            return Math.Min(fit, Math.Max(1, MostRowsUnder(spec, plan, options, sizes, index, cap)));
         }
-        var expected = new[] { Capped(q), Capped(k) }.MinBy(l => l.Count)!;
-        Assert.InRange(expected.Chunk, 11, 39);
+        var expected = new[] { Even(q, rows, Most(q)), Even(k, rows, Most(k)) }.MinBy(l => l.Count)!;
+        Assert.InRange(Most(expected.Index), 11, 39);
+        // 48 rows in chunks of at most 11 rows: 5 chunks of 10 or 9 (not 4 of 11 and one of 4).
+        Assert.Equal(10, expected.Chunk);
         MemoryGuard.ChunkCapOverride = cap;
         try
         {
@@ -476,7 +518,7 @@ public class ChunkedForwardTests
         var cap = (long)MemoryGuard.ChunkBytes(spec, plan, options, sizes, [new ChunkLevel(q, rows, 5)]);
         var expectedLevels = new[]
         {
-            new[] { q, Id(spec, "k") }.Select(i => new ChunkLevel(i, rows, Math.Max(1, MostRowsUnder(spec, plan, options, sizes, i, cap)))).MinBy(l => l.Count)!,
+            new[] { q, Id(spec, "k") }.Select(i => Even(i, rows, Math.Max(1, MostRowsUnder(spec, plan, options, sizes, i, cap)))).MinBy(l => l.Count)!,
         };
         Assert.InRange(expectedLevels[0].Chunk, 5, rows / 2);
         int threads = get_num_threads();

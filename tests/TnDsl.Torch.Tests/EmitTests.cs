@@ -238,6 +238,7 @@ public class EmittedGuardTests
             var e = Assert.Throws<System.Reflection.TargetInvocationException>(() => Activator.CreateInstance(type, 9L, ScalarType.Float64));
             Assert.IsType<InvalidOperationException>(e.InnerException);
             Assert.Contains("memory limit", e.InnerException!.Message);
+            Assert.Contains("(TN_MEMORY_LIMIT=1K)", e.InnerException!.Message);
             // Room for the planned batch of 4 but not for 16 times it: the forward pass checks the batch it is fed.
             Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, ((long)(2 * forward)).ToString(System.Globalization.CultureInfo.InvariantCulture));
             using var emitted = (nn.Module<Tensor[], Tensor>)Activator.CreateInstance(type, 9L, ScalarType.Float64)!;
@@ -266,7 +267,7 @@ public class EmittedGuardTests
         using var runtime = NetworkModules.FromFile(Repo.Example("mps.tn"), Repo.Set(("n", 3)));
         var source = CSharpEmitter.Emit(runtime, "Emitted", "TnDsl.Emitted");
         var guard = EmitTests.Compile(source).GetType("TnDsl.Emitted.Emitted+TnGuard")!;
-        double Limit() => (double)guard.GetMethod("Limit")!.Invoke(null, null)!;
+        double Limit() => EmittedLimit(guard, CPU).Bytes;
         var before = Environment.GetEnvironmentVariable(MemoryGuard.EnvironmentVariable);
         try
         {
@@ -283,15 +284,106 @@ public class EmittedGuardTests
             {
                 Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, text);
                 Assert.Throws<MemoryLimitException>(() => MemoryGuard.Current());
-                var e = Assert.Throws<TargetInvocationException>(() => Limit());
-                Assert.IsType<InvalidOperationException>(e.InnerException);
-                Assert.Contains("is not a memory limit", e.InnerException!.Message);
+                var e = Assert.Throws<InvalidOperationException>(() => Limit());
+                Assert.Contains("is not a memory limit", e.Message);
             }
         }
         finally
         {
             Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, before);
         }
+    }
+
+    /// The emitted TnGuard of mps.tn (n = 3), with its device reader (TnGuard.DeviceMemory) replaced by
+    /// <paramref name="reader"/> where given; TN_MEMORY_LIMIT unset. Put back whatever <paramref name="check"/> does.
+    static void WithEmittedGuard(Func<int, (long Free, long Total)?>? reader, Action<Type, string> check)
+    {
+        using var runtime = NetworkModules.FromFile(Repo.Example("mps.tn"), Repo.Set(("n", 3)));
+        var source = CSharpEmitter.Emit(runtime, "Emitted", "TnDsl.Emitted");
+        var guard = EmitTests.Compile(source).GetType("TnDsl.Emitted.Emitted+TnGuard")!;
+        if (reader is not null)
+            guard.GetProperty("DeviceMemory")!.SetValue(null, reader);
+        var before = Environment.GetEnvironmentVariable(MemoryGuard.EnvironmentVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, null);
+            check(guard, source);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, before);
+        }
+    }
+
+    [Fact]
+    public void On_a_gpu_the_emitted_limit_is_a_share_of_its_free_memory_as_the_modules_is()
+    {
+        // The emitted guard took the host's memory on a GPU too. No GPU is lent to these tests: a stand-in reads the
+        // device (as DeviceMemoryTests do for the module), 1 GiB free of 80 on cuda:1.
+        int? asked = null;
+        WithEmittedGuard(index => { asked = index; return (1L << 30, 80L << 30); }, (guard, source) =>
+        {
+            Assert.Contains("TnGuard.Limit(device)", source);
+            var gpu = new Device(DeviceType.CUDA, 1);
+            var (bytes, from) = EmittedLimit(guard, gpu);
+            Assert.Equal(1, asked);
+            Assert.Equal(0.8 * (1L << 30), bytes);
+            Assert.Contains("80% of the 1,073,741,824 bytes free of 85,899,345,920 on cuda:1", from);
+            // The module's rule, with the same reader.
+            DeviceMemory.Reader = _ => (1L << 30, 80L << 30);
+            try
+            {
+                using (MemoryGuard.OnDevice(gpu))
+                {
+                    Assert.Equal(MemoryGuard.Current().Bytes, (long)bytes);
+                    Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, "50%");
+                    Assert.Equal(MemoryGuard.Current().Bytes, (long)EmittedLimit(guard, gpu).Bytes);
+                    Assert.Contains("TN_MEMORY_LIMIT=50% of the 1,073,741,824 bytes free", EmittedLimit(guard, gpu).Source);
+                    // A size is a size on any device.
+                    Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, "16G");
+                    Assert.Equal((16.0 * (1L << 30), "TN_MEMORY_LIMIT=16G"), EmittedLimit(guard, gpu));
+                }
+            }
+            finally
+            {
+                DeviceMemory.Reader = null;
+            }
+            // On the CPU the host's memory, the reader not asked.
+            asked = null;
+            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, null);
+            var host = EmittedLimit(guard, CPU);
+            Assert.Null(asked);
+            Assert.Equal("80% of the available memory", host.Source);
+            var (backend, _) = MemoryGuard.Current();
+            Assert.True(Math.Abs(host.Bytes - backend) <= 0.1 * backend, $"emitted {host.Bytes:N0}, backend {backend:N0}");
+            // No chunk cap on a GPU, the CPU's on the CPU.
+            Assert.Equal(double.PositiveInfinity, (double)guard.GetMethod("Cap")!.Invoke(null, [gpu])!);
+            Assert.Equal((double)MemoryGuard.DefaultChunkCap, (double)guard.GetMethod("Cap")!.Invoke(null, [CPU])!);
+        });
+    }
+
+    [Fact]
+    public void Where_the_gpus_memory_cannot_be_read_the_emitted_guard_takes_the_hosts_and_says_so()
+    {
+        WithEmittedGuard(_ => null, (guard, _) =>
+        {
+            var (bytes, from) = EmittedLimit(guard, new Device(DeviceType.CUDA, 1));
+            Assert.Equal("80% of the host's available memory: the free memory of cuda:1 could not be read", from);
+            var host = EmittedLimit(guard, CPU).Bytes;
+            Assert.True(Math.Abs(host - bytes) <= 0.1 * host, $"cuda:1 {bytes:N0}, the host {host:N0}");
+            // A refusal names where the limit came from.
+            var check = guard.GetMethod("Check", [typeof(double), typeof(string), typeof((double, string))])!;
+            var e = Assert.Throws<TargetInvocationException>(() => check.Invoke(null, [2 * bytes, "the forward pass", (bytes, from)]));
+            Assert.Contains("(80% of the host's available memory: the free memory of cuda:1 could not be read)", e.InnerException!.Message);
+        });
+        // The emitted reader itself: where no CUDA runtime is loaded (a CPU-only libtorch, as here) it reads nothing.
+        if (OperatingSystem.IsLinux() && DeviceMemory.LoadedRuntime(File.ReadLines("/proc/self/maps")) is null)
+            WithEmittedGuard(null, (guard, _) =>
+            {
+                var reader = (Func<int, (long Free, long Total)?>)guard.GetProperty("DeviceMemory")!.GetValue(null)!;
+                Assert.Null(reader(0));
+                Assert.EndsWith("the free memory of cuda:0 could not be read", EmittedLimit(guard, new Device(DeviceType.CUDA, 0)).Source);
+            });
     }
 
     [Fact]
@@ -324,13 +416,43 @@ public class EmittedGuardTests
             var levels = ((int Index, long Rows, long Chunk)[])chunking.Invoke(null, [large, 16.0 * MemoryGuard.DefaultChunkCap, 1e18, TnCap(type, large)])!;
             Assert.Equal(new[] { (0, 64L, 4L) }, levels);
             // No cap (a GPU's): the limit alone, 63 rows of q.
+            // No cap (a GPU's): the limit alone, 63 rows of q, which make 2 chunks: 32 rows each, not 63 and 1.
             levels = ((int Index, long Rows, long Chunk)[])chunking.Invoke(null, [large, 16.0 * MemoryGuard.DefaultChunkCap, 1e18, double.PositiveInfinity])!;
-            Assert.Equal(new[] { (0, 64L, 63L) }, levels);
+            Assert.Equal(new[] { (0, 64L, 32L) }, levels);
+            Assert.Equal(double.PositiveInfinity, (double)Guard(type).GetMethod("Cap")!.Invoke(null, [new Device(DeviceType.CUDA, 0)])!);
         }, $"public const double ChunkCap = {MemoryGuard.DefaultChunkCap}d;");
 
-    /// The emitted guard's chunk cap for these inputs (TnGuard.Cap: the CPU's here).
-    static double TnCap(Type type, Tensor[] inputs) =>
-        (double)type.Assembly.GetTypes().Single(t => t.Name == "TnGuard").GetMethod("Cap")!.Invoke(null, [inputs])!;
+    [Fact]
+    public void Emitted_chunks_share_the_rows_out_evenly() =>
+        // mpo-linear.tn planned at 4 rows, fed 64: room for 3 times the planned estimate lets through 12 rows a chunk,
+        // which make 6 chunks: of 11 or 10 rows (12, 12, 12, 12, 12 and 4 before), with the runtime module's values.
+        EmittedRunsInChunks("mpo-linear.tn", Repo.Set(("k", 3)), 3.0, (type, large, forward) =>
+        {
+            var chunking = type.GetMethod("TnChunking", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
+            var levels = ((int Index, long Rows, long Chunk)[])chunking.Invoke(null, [large, 16 * forward, 3 * forward, double.PositiveInfinity])!;
+            Assert.Equal(new[] { (0, 64L, 11L) }, levels);
+        });
+
+    /// The emitted guard's chunk cap for these inputs (TnGuard.Cap on their device: the CPU's here).
+    static double TnCap(Type type, Tensor[] inputs) => (double)Guard(type).GetMethod("Cap")!.Invoke(null, [inputs[0].device])!;
+
+    /// The nested TnGuard class of an emitted class.
+    static Type Guard(Type type) => type.Assembly.GetTypes().Single(t => t.Name == "TnGuard");
+
+    /// The emitted guard's limit for work on <paramref name="device"/> (TnGuard.Limit) and its source.
+    internal static (double Bytes, string Source) EmittedLimit(Type guard, Device device)
+    {
+        try
+        {
+            return ((double, string))guard.GetMethod("Limit")!.Invoke(null, [device])!;
+        }
+        catch (TargetInvocationException e) when (e.InnerException is not null)
+        {
+            // The guard's own exception, as a caller of the emitted class sees it.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerException).Throw();
+            throw;
+        }
+    }
 
     /// The class emitted for <paramref name="example"/> (planned at a batch of 4, float64, seed 9), fed 64 rows under a
     /// memory limit of <paramref name="room"/> times the planned forward estimate: where nothing records autograd its

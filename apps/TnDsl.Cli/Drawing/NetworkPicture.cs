@@ -27,9 +27,11 @@ public static class NetworkPicture
     /// <summary>Where <see cref="Network"/>'s title and bond labels landed, in pixels of the picture at
     /// <see cref="SizeFor"/>: the title's widest line and the room it had (the picture's width, less the legend's
     /// pull to the left), each bond size label's box (left, top, right, bottom), and the line drawn for each bond
-    /// between two tensors (its name and the points of its polyline: two for a straight line, more for a curve).</summary>
+    /// between two tensors (its name and the points of its polyline: two for a straight line, more for a curve), each
+    /// tensor's centre (a bar's middle) and the radius of a tensor's marker.</summary>
     public sealed record Geometry(double TitleWidth, double TitleRoom, IReadOnlyList<(double Left, double Top, double Right, double Bottom)> LabelBoxes,
-        IReadOnlyList<(string Bond, IReadOnlyList<(double X, double Y)> Points)> BondLines);
+        IReadOnlyList<(string Bond, IReadOnlyList<(double X, double Y)> Points)> BondLines, IReadOnlyList<(double X, double Y)> Tensors,
+        double TensorRadius);
 
     /// <summary>The picture of <see cref="Network"/> with its <see cref="Geometry"/>.</summary>
     public static (Plot Plot, Geometry Geometry) Drawn(NetworkView net, NetworkLayout layout, CutShown? cut)
@@ -193,14 +195,16 @@ public static class NetworkPicture
         }
         var pixelLines = lines.Select(l => (l.Bond, (IReadOnlyList<(double X, double Y)>)l.Points
             .Select(p => plot.GetPixel(new Coordinates(p.X, p.Y))).Select(p => ((double)p.X, (double)p.Y)).ToArray())).ToList();
-        return (plot, new Geometry(titleWidth, titleRoom, boxes, pixelLines));
+        var centres = pos.Select(p => plot.GetPixel(new Coordinates(p.X, p.Y))).Select(p => ((double)p.X, (double)p.Y)).ToArray();
+        return (plot, new Geometry(titleWidth, titleRoom, boxes, pixelLines, centres, size / 2));
     }
 
     sealed record BondLabel(DrawnBond Bond, (double X, double Y) At, bool Severed, double Bend);
 
     /// How far (in units) each bond between two tensors that other bonds also join is bowed to its side: the k
     /// bonds of a pair are spread evenly about the straight line, 0.26 units apart at their middles, so that
-    /// each is seen and labelled on its own. Bonds alone between their tensors are not listed (drawn straight).
+    /// each is seen and labelled on its own; a pair the layout detours (<see cref="NetworkLayout.Detours"/>) is bowed
+    /// that much more. Bonds alone between their tensors and not detoured are not listed (drawn straight).
     static Dictionary<int, double> Bends(NetworkLayout layout)
     {
         var bends = new Dictionary<int, double>();
@@ -209,9 +213,10 @@ public static class NetworkPicture
         foreach (var pair in pairs)
         {
             var shared = pair.ToList();
-            if (shared.Count > 1)
+            double detour = layout.Detours.TryGetValue(shared[0].Index, out double d) ? d : 0;
+            if (shared.Count > 1 || detour != 0)
                 for (int i = 0; i < shared.Count; i++)
-                    bends[shared[i].Index] = (i - (shared.Count - 1) / 2.0) * 0.26;
+                    bends[shared[i].Index] = (i - (shared.Count - 1) / 2.0) * 0.26 + detour;
         }
         return bends;
     }
@@ -228,12 +233,12 @@ public static class NetworkPicture
         return ((p.X + q.X) / 2 - dy / length * 2 * bend * unit, (p.Y + q.Y) / 2 + dx / length * 2 * bend * unit);
     }
 
-    /// A point of a bowed bond's curve, a fraction <paramref name="f"/> of the way from its first tensor.
+    /// A point of a bowed bond's curve, a fraction <paramref name="f"/> of the way from its first tensor
+    /// (<see cref="NetworkLayout.Bowed"/>, from the lower-numbered tensor).
     static (double X, double Y) OnCurve(DrawnBond b, (double X, double Y)[] pos, NetworkLayout layout, double bend, double unit, double f)
     {
-        var ((p, q), c) = (Ends(b, pos, layout), Control(b, pos, layout, bend, unit));
-        double u = 1 - f;
-        return (u * u * p.X + 2 * f * u * c.X + f * f * q.X, u * u * p.Y + 2 * f * u * c.Y + f * f * q.Y);
+        var (p, q) = Ends(b, pos, layout);
+        return b.Tensors[0] > b.Tensors[1] ? NetworkLayout.Bowed(q, p, bend, unit, 1 - f) : NetworkLayout.Bowed(p, q, bend, unit, f);
     }
 
     /// A bowed bond's curve as 17 points (its middle the 9th).
@@ -513,19 +518,7 @@ public static class NetworkPicture
     }
 
     /// The typical distance between neighbouring tensors (the smallest positive distance, for stub lengths).
-    static double Unit((double X, double Y)[] pos)
-    {
-        double best = double.PositiveInfinity;
-        int n = Math.Min(pos.Length, 400);
-        for (int a = 0; a < n; a++)
-            for (int b = a + 1; b < n; b++)
-            {
-                double d = Math.Sqrt((pos[a].X - pos[b].X) * (pos[a].X - pos[b].X) + (pos[a].Y - pos[b].Y) * (pos[a].Y - pos[b].Y));
-                if (d > 1e-9)
-                    best = Math.Min(best, d);
-            }
-        return double.IsFinite(best) ? best : 1;
-    }
+    static double Unit((double X, double Y)[] pos) => NetworkLayout.Spacing(pos);
 
     /// <summary>The direction (radians, y up) in which tensor <paramref name="t"/>'s family label is drawn from its
     /// centre: clear of its bonds, open legs and batch tick (see <see cref="Network"/>).</summary>
@@ -567,12 +560,14 @@ public static class NetworkPicture
         {
             // Layers grow upwards from the inputs: the legs point up where that is clear of the bonds.
             var bonds = BondAngles(t, pos, layout, unit);
+            bonds.AddRange(PassingAngles(t, pos, layout, unit));
             angle = open.Count == 1 ? FreeAngle(bonds, Math.PI / 2) : WidestGap(bonds, Math.PI / 2);
             spread = Math.Min(0.6, Gap(bonds, angle) / (open.Count + 1));
         }
         else
         {
             var bonds = BondAngles(t, pos, layout, unit);
+            bonds.AddRange(PassingAngles(t, pos, layout, unit));
             angle = WidestGap(bonds, -Math.PI / 2);
             // The legs share the gap: at most 0.6 rad apart, and a margin from the bonds on either side.
             spread = Math.Min(0.6, Gap(bonds, angle) / (open.Count + 1));
@@ -604,11 +599,41 @@ public static class NetworkPicture
         return angles;
     }
 
+    /// The directions (radians, y up) from tensor <paramref name="t"/> to the nearest points of the other tensors'
+    /// bonds that pass within 0.7 units of it (past the clearance a layout keeps, a stub of 0.42 units and its label
+    /// would reach them), so that its open legs and label point elsewhere; none past 400 tensors (the pictures too
+    /// small for it to matter, and the search too long).
+    static IEnumerable<double> PassingAngles(int t, (double X, double Y)[] pos, NetworkLayout layout, double unit)
+    {
+        if (pos.Length > 400)
+            yield break;
+        var bends = Bends(layout);
+        foreach (var b in layout.Bonds.Where(b => b.Tensors.Length == 2 && !b.Wide && !b.Tensors.Contains(t)))
+        {
+            var line = bends.TryGetValue(b.Index, out double bend) ? Curve(b, pos, layout, bend, unit) : [Ends(b, pos, layout).P, Ends(b, pos, layout).Q];
+            (double X, double Y) nearest = line[0];
+            double least = double.PositiveInfinity;
+            for (int k = 0; k + 1 < line.Length; k++)
+            {
+                var (p, q) = (line[k], line[k + 1]);
+                double dx = q.X - p.X, dy = q.Y - p.Y, length2 = dx * dx + dy * dy;
+                double f = length2 < 1e-12 ? 0 : Math.Clamp(((pos[t].X - p.X) * dx + (pos[t].Y - p.Y) * dy) / length2, 0, 1);
+                var at = (X: p.X + f * dx, Y: p.Y + f * dy);
+                double d = Math.Sqrt((at.X - pos[t].X) * (at.X - pos[t].X) + (at.Y - pos[t].Y) * (at.Y - pos[t].Y));
+                if (d < least)
+                    (least, nearest) = (d, at);
+            }
+            if (least < 0.7 * unit && least > 1e-9)
+                yield return Math.Atan2(nearest.Y - pos[t].Y, nearest.X - pos[t].X);
+        }
+    }
+
     /// Everything drawn next to tensor <paramref name="t"/>: its bonds, its open legs and the tick of a wide
     /// hyperindex (up to the left).
     static List<double> LineAngles(int t, (double X, double Y)[] pos, NetworkLayout layout, double unit)
     {
         var angles = BondAngles(t, pos, layout, unit);
+        angles.AddRange(PassingAngles(t, pos, layout, unit));
         if (layout.Bonds.Any(b => b.Wide && b.Tensors.Contains(t)))
             angles.Add(3 * Math.PI / 4);
         foreach (var leg in layout.Bonds.Where(b => b.Tensors.Length == 1 && b.Tensors[0] == t))

@@ -117,3 +117,23 @@ let ``in the picture every bond's line, curves included, keeps a margin of 12 pi
                     let d = Array.pairwise points |> Array.map (distance centres[t]) |> Array.min
                     Assert.True(d >= geometry.TensorRadius + 12.0,
                                 sprintf "%s (%A layout): bond %s is drawn %.1f px from tensor %d's centre (radius %.0f)" name layout.Kind bond d t geometry.TensorRadius)
+
+[<Fact>]
+let ``where no layout clears a bond it is bowed round the tensor it would cross, and its curve keeps the margin`` () =
+    // Three tensors joined in a triangle, put in one row: the bond between the outer two runs through the middle one,
+    // and spreading rows cannot move it (they are one row).
+    let net =
+        written "network triangle {\n  index a: 2\n  index b: 2\n  index c: 2\n  weight X: (a, c)\n  weight Y: (a, b)\n  weight Z: (b, c)\n  output ()\n}\n"
+    let row = NetworkLayout(LayoutKind.Layers, [| struct (0.0, 0.0); struct (1.0, 0.0); struct (2.0, 0.0) |], (NetworkLayout.Of net).Bonds)
+    let cleared = row.Cleared()
+    let c = net.Indices |> Seq.find (fun ix -> ix.Name = "c")
+    Assert.Equal<int seq>([ c.Id ], cleared.Detours.Keys)
+    Assert.True(abs cleared.Detours[c.Id] >= NetworkLayout.Clearance, sprintf "bowed %.2f" cleared.Detours[c.Id])
+    let struct (_, geometry) = NetworkPicture.Drawn(net, cleared, null)
+    let struct (_, points) = geometry.BondLines |> Seq.find (fun struct (name, _) -> name = "c")
+    let points = points |> Seq.map (fun struct (x, y) -> x, y) |> Seq.toArray
+    let struct (yx, yy) = geometry.Tensors[1]
+    let d = Array.pairwise points |> Array.map (distance (yx, yy)) |> Array.min
+    Assert.True(d >= geometry.TensorRadius + 12.0, sprintf "c is drawn %.1f px from Y" d)
+    // Its size label sits on the curve, in the picture.
+    Assert.Equal(3, geometry.LabelBoxes.Count)

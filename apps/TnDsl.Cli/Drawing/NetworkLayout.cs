@@ -44,6 +44,20 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
         return Cleared(chosen, adjacency);
     }
 
+    /// <summary>This layout with every bond between two tensors kept <see cref="Clearance"/> from the tensors it does
+    /// not join, as <see cref="Of"/> leaves it: its rows spread, a force layout's tensors moved, or bonds bowed round
+    /// (<see cref="Detours"/>).</summary>
+    public NetworkLayout Cleared()
+    {
+        var adjacency = Positions.Select(_ => new HashSet<int>()).ToArray();
+        foreach (var b in Bonds.Where(b => !b.Wide))
+            foreach (var a in b.Tensors)
+                foreach (var c in b.Tensors)
+                    if (a != c)
+                        adjacency[a].Add(c);
+        return Cleared(this, adjacency);
+    }
+
     /// <summary>How close a bond's line may come to the centre of a tensor it does not join, in units of the layout's
     /// spacing (<see cref="Spacing"/>, drawn about 90 pixels apart): a tensor's marker (a radius of 10 pixels, 0.11;
     /// 5.5 of 40 pixels past 120 tensors, 0.14) and a margin of at least 0.16 (about 14 pixels), so that no bond is
@@ -503,7 +517,7 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
 
     /// The chosen layout with every bond between two tensors at least <see cref="Clearance"/> from the tensors it
     /// does not join. A tree, chain, grid or layers whose line passes too close (a tensor with many children, its
-    /// outer bonds nearly level with their neighbours) has its rows spread further apart, up to 4 times; a force
+    /// outer bonds nearly level with their neighbours) has its rows spread further apart, up to 12 times; a force
     /// layout has its tensors pushed off the lines (<see cref="Nudge"/>), from up to four seeds; what is still too
     /// close is bowed round (<see cref="Detours"/>), on the layout that came closest. Past 400 tensors only the rows
     /// are spread.
@@ -520,7 +534,7 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
         if (Worst(layout.Positions) >= 1)
             return layout;
         if (layout.Kind is LayoutKind.Tree or LayoutKind.Chain or LayoutKind.Grid or LayoutKind.Layers)
-            foreach (var stretch in new[] { 1.5, 2, 3, 4 })
+            foreach (var stretch in new[] { 1.5, 2, 3, 4, 6, 8, 12 })
             {
                 var taller = layout.Positions.Select(p => (p.X, p.Y * stretch)).ToArray();
                 if (Worst(taller) >= 1)

@@ -176,7 +176,9 @@ public static class NetworkPicture
         else if (layout.Bonds.Length > 160)
             title += "\nbond sizes: line width grows with log2(size)";
         plot.Title(title, size: 14);
-        Frame(plot, pos.Select(p => p.X), pos.Select(p => p.Y), unit);
+        // Bowed bonds (a detour round a tensor) can reach past the tensors: the frame takes in their curves.
+        var reached = pos.Concat(lines.SelectMany(l => l.Points)).ToList();
+        Frame(plot, reached.Select(p => p.X), reached.Select(p => p.Y), unit);
 
         // Laid out once at the size it is drawn at (SizeFor), for the title's room and the labels' pixels.
         var (pixelsWide, pixelsHigh) = SizeFor(layout);

@@ -18,6 +18,13 @@ public static class NetworkPicture
 
     static readonly ScottPlot.Palettes.Category10 Palette = new();
 
+    /// A cut's two sides, as rings round the tensors: pale, so that a family's colour (the palette's own blue and
+    /// orange among them) stays distinct from the ring round it.
+    static readonly Color SideA = Color.FromHex("#A6CEE3"), SideB = Color.FromHex("#FDBF6F");
+
+    /// The ticks of wide hyperindices (a batch), one shape each in order of the indices.
+    static readonly MarkerShape[] TickShapes = [MarkerShape.FilledSquare, MarkerShape.FilledTriangleUp, MarkerShape.FilledDiamond, MarkerShape.FilledTriangleDown];
+
     /// <summary>The network laid out by its structure: tensors coloured and labelled by family, bonds as lines as
     /// thick as log2 of their size and labelled with it, open legs as stubs, hyperindices as small black hubs, a
     /// layout's bars (<see cref="NetworkLayout.Bars"/>) as bars, and a cut's severed bonds in red with its two sides
@@ -47,6 +54,7 @@ public static class NetworkPicture
         var labels = new List<BondLabel>();
         var lines = new List<(string Bond, (double X, double Y)[] Points)>();
         var bends = Bends(layout);
+        var wide = layout.Bonds.Where(b => b.Wide).ToList();
 
         foreach (var b in layout.Bonds)
         {
@@ -82,13 +90,16 @@ public static class NetworkPicture
             }
             else if (b.Wide)
             {
-                // A wide hyperindex (a batch) would cover the picture in lines: a black tick on each carrier instead.
+                // A wide hyperindex (a batch) would cover the picture in lines: a black tick on each carrier instead,
+                // each wide index its own shape (an MPO kernel's q and k), side by side on a tensor that carries several.
+                var ticks = wide.IndexOf(b);
                 foreach (var t in b.Tensors)
                 {
+                    double aside = 0.1 * unit * wide.Take(ticks).Count(w => w.Tensors.Contains(t));
                     // On a bar, below its left end (above it the bonds come down).
-                    var tick = layout.Bars.Contains(t) ? (X: BarSpan(t, pos, layout, unit).From, Y: pos[t].Y - 0.22 * unit)
-                                                       : (X: pos[t].X - 0.22 * unit, Y: pos[t].Y + 0.22 * unit);
-                    plot.Add.Marker(tick.X, tick.Y, MarkerShape.FilledSquare, 4, Colors.Black);
+                    var tick = layout.Bars.Contains(t) ? (X: BarSpan(t, pos, layout, unit).From + aside, Y: pos[t].Y - 0.22 * unit)
+                                                       : (X: pos[t].X - 0.22 * unit + aside, Y: pos[t].Y + 0.22 * unit);
+                    plot.Add.Marker(tick.X, tick.Y, TickShapes[ticks % TickShapes.Length], 5, Colors.Black);
                 }
                 continue;
             }
@@ -112,7 +123,7 @@ public static class NetworkPicture
                 // An input under the tensors it feeds: a bar as wide as they are, named at its left end.
                 var (from, to) = BarSpan(t, pos, layout, unit);
                 if (cut is not null)
-                    Segment(plot, (from, pos[t].Y), (to, pos[t].Y), cut.LeftTensors.Contains(tensor.Name) ? Colors.SkyBlue : Colors.Orange, size, false);
+                    Segment(plot, (from, pos[t].Y), (to, pos[t].Y), cut.LeftTensors.Contains(tensor.Name) ? SideA : SideB, size + 4, false);
                 Segment(plot, (from, pos[t].Y), (to, pos[t].Y), FamilyColor(tensor.Family), size / 2, false);
                 if (small)
                 {
@@ -125,8 +136,8 @@ public static class NetworkPicture
                 continue;
             }
             if (cut is not null)
-                plot.Add.Marker(pos[t].X, pos[t].Y, MarkerShape.FilledCircle, size + 8,
-                    cut.LeftTensors.Contains(tensor.Name) ? Colors.SkyBlue : Colors.Orange);
+                plot.Add.Marker(pos[t].X, pos[t].Y, MarkerShape.FilledCircle, size + 10,
+                    cut.LeftTensors.Contains(tensor.Name) ? SideA : SideB);
             var shape = tensor.IsInput ? MarkerShape.FilledSquare : tensor.IsConst ? MarkerShape.FilledDiamond : MarkerShape.FilledCircle;
             plot.Add.Marker(pos[t].X, pos[t].Y, shape, size, FamilyColor(tensor.Family));
             if (small)
@@ -157,15 +168,17 @@ public static class NetworkPicture
                 MarkerSize = 10,
             });
         }
-        foreach (var b in layout.Bonds.Where(b => b.Wide))
-            plot.Legend.ManualItems.Add(new LegendItem { LabelText = $"{b.Name} ({b.Size}): hyperindex on the {b.Tensors.Length} tensors ticked", MarkerShape = MarkerShape.FilledSquare, MarkerFillColor = Colors.Black, MarkerSize = 5 });
+        foreach (var (b, k) in wide.Select((b, k) => (b, k)))
+            plot.Legend.ManualItems.Add(new LegendItem { LabelText = $"{b.Name} ({b.Size}): hyperindex on the {b.Tensors.Length} tensors ticked", MarkerShape = TickShapes[k % TickShapes.Length], MarkerFillColor = Colors.Black, MarkerLineColor = Colors.Black, MarkerSize = 6 });
         if (layout.Bonds.Any(b => b.Tensors.Length > 2 && !b.Wide))
             plot.Legend.ManualItems.Add(new LegendItem { LabelText = "hyperindex (joins the lines)", MarkerShape = MarkerShape.FilledSquare, MarkerFillColor = Colors.Black, MarkerSize = 7 });
         if (cut is not null)
         {
             plot.Legend.ManualItems.Add(new LegendItem { LabelText = $"severed by cut {cut.Name} ({cut.Severed.Count})", LineColor = red, LineWidth = 3, LinePattern = LinePattern.Dashed });
-            plot.Legend.ManualItems.Add(new LegendItem { LabelText = "A side", MarkerShape = MarkerShape.FilledCircle, MarkerFillColor = Colors.SkyBlue, MarkerSize = 12 });
-            plot.Legend.ManualItems.Add(new LegendItem { LabelText = "B side", MarkerShape = MarkerShape.FilledCircle, MarkerFillColor = Colors.Orange, MarkerSize = 12 });
+            // The count says where a side holds no tensor (a cut of open legs alone, as convac's odd_even).
+            int left = net.Tensors.Count(t => cut.LeftTensors.Contains(t.Name));
+            plot.Legend.ManualItems.Add(new LegendItem { LabelText = $"A side ({Count(left, "tensor")})", MarkerShape = MarkerShape.FilledCircle, MarkerFillColor = SideA, MarkerLineColor = SideA, MarkerSize = 12 });
+            plot.Legend.ManualItems.Add(new LegendItem { LabelText = $"B side ({Count(n - left, "tensor")})", MarkerShape = MarkerShape.FilledCircle, MarkerFillColor = SideB, MarkerLineColor = SideB, MarkerSize = 12 });
         }
         plot.ShowLegend(Edge.Right);
         string kind = layout.Kind.ToString().ToLowerInvariant();
@@ -475,8 +488,10 @@ public static class NetworkPicture
         for (int level = 0; level <= top; level += every)
             ticks.AddMajor(level, level.ToString(System.Globalization.CultureInfo.InvariantCulture));
         plot.Axes.Left.TickGenerator = ticks;
-        // Room below the leaves for their names, right of the widest label for its flops.
-        plot.Axes.SetLimits(-1, leaves + (flops.Count <= 60 ? 1.5 : 0), labelled ? -Math.Max(1.2, 0.12 * top) : -0.5, top + 0.6);
+        // Room below the leaves for their names, right of the widest label for its flops, and above the root for its
+        // marker (0.6 of a step, or 3% of a tall tree's height: a tree of 1567 steps had its root cut in half).
+        plot.Axes.SetLimits(-1, leaves + (flops.Count <= 60 ? 1.5 : 0), labelled ? -Math.Max(1.2, 0.12 * top) : -Math.Max(0.5, 0.03 * top),
+            top + Math.Max(0.6, 0.03 * top));
         return plot;
     }
 

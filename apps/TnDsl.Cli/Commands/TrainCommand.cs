@@ -117,7 +117,7 @@ public static class TrainCommand
         bool resumeAsked = parse.GetValue(o.Resume);
         bool resume = resumeAsked && System.IO.File.Exists(checkpointPath);
         if (resumeAsked && !resume)
-            AnsiConsole.MarkupLine($"[yellow]no checkpoint in {Markup.Escape(outDir)} yet: starting a new run[/]");
+            Say($"[yellow]no checkpoint in {Markup.Escape(outDir)} yet: starting a new run[/]");
         if (!resumeAsked && System.IO.File.Exists(checkpointPath))
             throw new UsageException($"{outDir} already holds a checkpoint; pass --resume to continue it, or choose another --out");
 
@@ -126,7 +126,7 @@ public static class TrainCommand
             throw new UsageException("--lr-now changes a resumed run's learning rate; it needs --resume and a checkpoint in --out (a new run starts at --lr)");
 
         foreach (var stale in Checkpoint.RemoveStale(checkpointPath))
-            AnsiConsole.MarkupLine($"[yellow]removed {Markup.Escape(stale)}, left by a write that was killed[/]");
+            Say($"[yellow]removed {Markup.Escape(stale)}, left by a write that was killed[/]");
         CheckpointState? saved = null;
         Mps? savedModel = null;
         if (resume)
@@ -138,7 +138,7 @@ public static class TrainCommand
                 threads = saved.Threads;
             if (lrNow is { } next)
             {
-                AnsiConsole.MarkupLine(string.Create(CultureInfo.InvariantCulture, $"learning rate {saved.LearningRate:g3} → {next:g3} from loop {saved.History[^1].Loop + 1}"));
+                Say(string.Create(CultureInfo.InvariantCulture, $"learning rate {saved.LearningRate:g3} → {next:g3} from loop {saved.History[^1].Loop + 1}"));
                 saved = saved with { LearningRate = next };
             }
         }
@@ -174,7 +174,7 @@ public static class TrainCommand
         using var trainer = Trainer();
         var options = trainer.Options;
         Directory.CreateDirectory(outDir);
-        AnsiConsole.MarkupLine(
+        Say(
             $"[bold]{Markup.Escape(layout.Network)}[/]: {layout.Length} sites, {data.Train.Count} training and {data.Test.Count} test images from {Markup.Escape(dataDir)}; " +
             $"Dmax {options.Dmax}, cutoff {options.Cutoff:g3}, lr {trainer.LearningRate:g3}, {options.Steps} step(s) per bond, hold {options.HoldLoops}, {options.Split.ToString().ToLowerInvariant()} split, seed {options.Seed}" +
             $", {threads} thread(s)" + (threads < asked ? $" ({asked} asked; bonds this small run fastest on one)" : "") +
@@ -195,15 +195,18 @@ public static class TrainCommand
         {
             int loop = trainer.Loop + 1;
             LoopRecord? record = null;
-            AnsiConsole.Progress()
-                .AutoClear(true)
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-                .Start(ctx =>
-                {
-                    var back = ctx.AddTask($"loop {loop} sweep ←", maxValue: layout.Length - 2);
-                    var forth = ctx.AddTask($"loop {loop} sweep →", maxValue: layout.Length - 1);
-                    record = trainer.RunLoop((sweep, done, _) => (sweep == Sweep.RightToLeft ? back : forth).Value = done);
-                });
+            if (Terminal)
+                AnsiConsole.Progress()
+                    .AutoClear(true)
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                    .Start(ctx =>
+                    {
+                        var back = ctx.AddTask($"loop {loop} sweep ←", maxValue: layout.Length - 2);
+                        var forth = ctx.AddTask($"loop {loop} sweep →", maxValue: layout.Length - 1);
+                        record = trainer.RunLoop((sweep, done, _) => (sweep == Sweep.RightToLeft ? back : forth).Value = done);
+                    });
+            else
+                record = trainer.RunLoop(new SweepLines(Console.Out, loop).Report);
             if (!double.IsFinite(record!.TrainNll))
             {
                 PrintLoop(record, options.Dmax, IsMnist(data.Train));
@@ -225,11 +228,54 @@ public static class TrainCommand
         var samples = trainer.Model.Sample(64, new SplitMix64((ulong)options.Seed));
         SafeFile.ReplaceBytes(Path.Combine(outDir, "samples.png"), SampleCommand.Grid(samples, 64, layout.Sites.Select(s => s.Pixel).ToArray(), data.Train.Width, data.Train.Height, 8));
         BornExport.Save(trainer.Model, layout.Sites.Select(s => s.Pixel).ToArray(), Path.Combine(outDir, "model.tn"), Path.Combine(outDir, "model.weights"));
-        AnsiConsole.MarkupLine($"wrote {Markup.Escape(outDir)}/checkpoint.bin, history.csv, nll.png, samples.png, model.tn, model.weights");
+        Say($"wrote {Markup.Escape(outDir)}/checkpoint.bin, history.csv, nll.png, samples.png, model.tn, model.weights");
         return 0;
     }
 
     static bool IsMnist(ImageSet set) => set.Count == 1000 && set.Size == 784;
+
+    /// Whether the output is a terminal. Where it is not (a pipe, a file), Spectre's progress falls back to lines its
+    /// refresh thread prints once a second: late, the next sweep's 0% amid this one's, never a sweep's end, and none
+    /// at all for a loop under a second. There the sweeps are reported by <see cref="SweepLines"/> instead, and
+    /// markup lines are written plain (Spectre wraps them at 80 columns where it sees no terminal).
+    static bool Terminal => !Console.IsOutputRedirected;
+
+    /// A line of markup: styled on a terminal, its text alone elsewhere.
+    static void Say(string markup)
+    {
+        if (Terminal)
+            AnsiConsole.MarkupLine(markup);
+        else
+            Console.WriteLine(Markup.Remove(markup));
+    }
+
+    /// <summary>A loop's progress as plain text, written on the training thread so that it keeps its place among the
+    /// other lines: one line per sweep, its quarters added as they are reached and ended with the sweep's seconds
+    /// (<c>loop 3 sweep ←: 25% 50% 75% 100% (4.1 s)</c>).</summary>
+    sealed class SweepLines(TextWriter output, int loop)
+    {
+        readonly System.Diagnostics.Stopwatch clock = new();
+        Sweep? current;
+        int shown;
+
+        /// <summary>Told after each bond (as <see cref="BornTrainer.RunLoop"/>'s progress): the sweep, bonds done, bonds in it.</summary>
+        public void Report(Sweep sweep, int done, int bonds)
+        {
+            if (sweep != current)
+            {
+                current = sweep;
+                shown = 0;
+                clock.Restart();
+                output.Write($"loop {loop} sweep {(sweep == Sweep.RightToLeft ? "←" : "→")}:");
+            }
+            int quarter = bonds <= 0 ? 4 : 4 * done / bonds;
+            for (; shown < quarter; shown++)
+                output.Write($" {25 * (shown + 1)}%");
+            if (done >= bonds)
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture, $" ({clock.Elapsed.TotalSeconds:F1} s)"));
+            output.Flush();
+        }
+    }
 
     static void Save(BornTrainer trainer, string path, string file, IReadOnlyList<KeyValuePair<string, string>> overrides, MpsLayout layout, string data, BornDataset set)
     {
@@ -289,9 +335,10 @@ public static class TrainCommand
             .AddColumns("loop", "train NLL", "test NLL", "max bond", "lr", "seconds");
         foreach (var h in history)
             table.AddRow(h.Loop.ToString(), F(h.TrainNll, 3), F(h.TestNll, 3), h.MaxBond.ToString(), h.LearningRate.ToString("g3", CultureInfo.InvariantCulture), F(h.Seconds, 1));
-        if (mnist && PublishedFigures.MnistTrainNll.TryGetValue(dmax, out var v))
-            table.Caption($"authors' final training NLL at Dmax {dmax} (MNIST, 1000 images): {v:F2}");
         AnsiConsole.Write(table);
+        // A line of its own: as the table's caption it was wrapped to the table's width, the figure alone on a line.
+        if (mnist && PublishedFigures.MnistTrainNll.TryGetValue(dmax, out var v))
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"authors' final training NLL at Dmax {dmax} (MNIST, 1000 images): {v:F2}"));
     }
 
     static string F(double x, int digits) => x.ToString("F" + digits, CultureInfo.InvariantCulture);

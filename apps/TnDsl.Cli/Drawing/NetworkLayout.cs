@@ -40,6 +40,68 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
     /// else by force.</summary>
     public static NetworkLayout Of(NetworkView net)
     {
+        var (chosen, adjacency) = Chosen(net);
+        return Cleared(chosen, adjacency);
+    }
+
+    /// <summary>This layout with every bond between two tensors kept <see cref="Clearance"/> from the tensors it does
+    /// not join, as <see cref="Of"/> leaves it: its rows spread, a force layout's tensors moved, or bonds bowed round
+    /// (<see cref="Detours"/>).</summary>
+    public NetworkLayout Cleared()
+    {
+        var adjacency = Positions.Select(_ => new HashSet<int>()).ToArray();
+        foreach (var b in Bonds.Where(b => !b.Wide))
+            foreach (var a in b.Tensors)
+                foreach (var c in b.Tensors)
+                    if (a != c)
+                        adjacency[a].Add(c);
+        return Cleared(this, adjacency);
+    }
+
+    /// <summary>How close a bond's line may come to the centre of a tensor it does not join, in units of the layout's
+    /// spacing (<see cref="Spacing"/>, drawn about 90 pixels apart): a tensor's marker (a radius of 10 pixels, 0.11;
+    /// 5.5 of 40 pixels past 120 tensors, 0.14) and a margin of at least 0.16 (about 14 pixels), so that no bond is
+    /// seen to touch or enter a tensor it passes. <see cref="Of"/> keeps every bond between two tensors this clear
+    /// (past 400 tensors, in every layout but a force layout): by its choice of layout, by spreading a tree's levels,
+    /// by pushing a force layout's tensors off the lines, and where none of that clears a bond, by bowing it round
+    /// (<see cref="Detours"/>).</summary>
+    public const double Clearance = 0.3;
+
+    /// <summary>Bonds drawn bowed round a tensor that their straight line would pass too close to, where no layout
+    /// kept them clear (see <see cref="Clearance"/>): each bond's index and how far (in units of <see cref="Spacing"/>,
+    /// signed as <see cref="NetworkPicture"/> bows parallel bonds) its curve's middle is off the straight line.</summary>
+    public IReadOnlyDictionary<int, double> Detours { get; init; } = new Dictionary<int, double>();
+
+    /// <summary>The layout's unit: the smallest distance between two of its tensors (the first 400: past that, a
+    /// sample), which sets the picture's stub lengths, bends and <see cref="Clearance"/>.</summary>
+    public static double Spacing(IReadOnlyList<(double X, double Y)> positions)
+    {
+        double best = double.PositiveInfinity;
+        int n = Math.Min(positions.Count, 400);
+        for (int a = 0; a < n; a++)
+            for (int b = a + 1; b < n; b++)
+            {
+                double dx = positions[a].X - positions[b].X, dy = positions[a].Y - positions[b].Y, d = Math.Sqrt(dx * dx + dy * dy);
+                if (d > 1e-9)
+                    best = Math.Min(best, d);
+            }
+        return double.IsFinite(best) ? best : 1;
+    }
+
+    /// <summary>A point of a bond bowed by <paramref name="bend"/> units of <paramref name="unit"/>: the quadratic curve
+    /// from <paramref name="p"/> to <paramref name="q"/> whose control point is off their middle by twice the bend (to
+    /// the left, going from p to q, y up), a fraction <paramref name="f"/> of the way.</summary>
+    public static (double X, double Y) Bowed((double X, double Y) p, (double X, double Y) q, double bend, double unit, double f)
+    {
+        double dx = q.X - p.X, dy = q.Y - p.Y, length = Math.Max(1e-12, Math.Sqrt(dx * dx + dy * dy));
+        var c = ((p.X + q.X) / 2 - dy / length * 2 * bend * unit, (p.Y + q.Y) / 2 + dx / length * 2 * bend * unit);
+        double u = 1 - f;
+        return (u * u * p.X + 2 * f * u * c.Item1 + f * f * q.X, u * u * p.Y + 2 * f * u * c.Item2 + f * f * q.Y);
+    }
+
+    /// The layout chosen by structure (see <see cref="Of"/>), and the tensors' neighbours.
+    static (NetworkLayout, HashSet<int>[]) Chosen(NetworkView net)
+    {
         int n = net.Tensors.Length;
         var holders = new List<int>[net.Indices.Length];
         for (int i = 0; i < holders.Length; i++)
@@ -64,11 +126,11 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
         bool connected = Reach(adjacency, 0).Count == n;
 
         if (n == 1)
-            return new(LayoutKind.Chain, [(0, 0)], bonds);
+            return (new(LayoutKind.Chain, [(0, 0)], bonds), adjacency);
         bool tree = connected && edges == n - 1;
         var ends = Enumerable.Range(0, n).Where(v => adjacency[v].Count == 1).ToList();
         if (tree && ends.Count == 2)
-            return new(LayoutKind.Chain, Chain(adjacency, ends[0]), bonds);
+            return (new NetworkLayout(LayoutKind.Chain, Chain(adjacency, ends[0]), bonds), adjacency);
         // Families with subscripts say where their members sit (rows of a grid, levels of a tree or a MERA), unless a
         // bond would run through a tensor it does not join (a ring's closing bond along its row, or an MPO's bond to
         // its first input's row through the second's); then a network fed by inputs is tried in layers above them
@@ -77,18 +139,18 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
         if (net.Tensors.All(t => t.Subscripts.Length > 0) && Rows(net) is { } rows)
         {
             if (!ThroughTensor(rows.Positions, bonds, new bool[n]))
-                return new(rows.Grid ? LayoutKind.Grid : LayoutKind.Layers, rows.Positions, bonds);
+                return (new NetworkLayout(rows.Grid ? LayoutKind.Grid : LayoutKind.Layers, rows.Positions, bonds), adjacency);
             throughRows = true;
         }
         if (throughRows && connected && n <= 400 && Layered(net, adjacency, bonds) is { } above)
-            return new(LayoutKind.Layered, above.Positions, bonds) { Bars = above.Bars };
+            return (new NetworkLayout(LayoutKind.Layered, above.Positions, bonds) { Bars = above.Bars }, adjacency);
         if (tree)
-            return new(LayoutKind.Tree, TreeLayout(adjacency), bonds);
+            return (new NetworkLayout(LayoutKind.Tree, TreeLayout(adjacency), bonds), adjacency);
         if (TreeAboveInputs(net, adjacency) is { } fed)
-            return new(LayoutKind.Tree, fed, bonds);
+            return (new NetworkLayout(LayoutKind.Tree, fed, bonds), adjacency);
         if (connected && n <= 400 && Layered(net, adjacency, bonds) is { } layered)
-            return new(LayoutKind.Layered, layered.Positions, bonds) { Bars = layered.Bars };
-        return new(LayoutKind.Force, Force(adjacency, seed: 1), bonds);
+            return (new NetworkLayout(LayoutKind.Layered, layered.Positions, bonds) { Bars = layered.Bars }, adjacency);
+        return (new NetworkLayout(LayoutKind.Force, Force(adjacency, seed: 1), bonds), adjacency);
     }
 
     static HashSet<int> Reach(HashSet<int>[] adjacency, int from)
@@ -405,22 +467,226 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
         return count;
     }
 
-    /// Whether some bond's line passes within a quarter unit of a tensor it does not join (a ring's closing bond
-    /// along its row would).
-    static bool ThroughTensor((double X, double Y)[] pos, DrawnBond[] bonds, bool[] isBar)
+    /// Whether some bond's line passes closer than <see cref="Clearance"/> to a tensor it does not join (a ring's
+    /// closing bond along its row would).
+    static bool ThroughTensor((double X, double Y)[] pos, DrawnBond[] bonds, bool[] isBar) =>
+        TooClose(pos, bonds, isBar, Spacing(pos), 1).Count > 0;
+
+    /// The bonds' lines (as <see cref="Segments"/>) that pass too close to a tensor they do not join (bars left out):
+    /// each with the tensor, its distance from the line, the line's nearest point and the distance needed, which is
+    /// <see cref="Clearance"/> × <paramref name="unit"/> × <paramref name="slack"/>, more for a pair of tensors that
+    /// several bonds join (the picture bows them apart, 0.13 units to each side per bond past the first).
+    static List<(int A, int C, int T, double D, (double X, double Y) Near, double Need)> TooClose((double X, double Y)[] pos,
+        DrawnBond[] bonds, bool[] isBar, double unit, double slack)
     {
-        foreach (var (a, c, p, q) in Segments(pos, bonds, isBar))
+        var pairs = bonds.Where(b => !b.Wide && b.Tensors.Length == 2)
+            .GroupBy(b => (Math.Min(b.Tensors[0], b.Tensors[1]), Math.Max(b.Tensors[0], b.Tensors[1])))
+            .ToDictionary(g => g.Key, g => g.Count());
+        var segments = Segments(pos, bonds, isBar);
+        double Need(int a, int c) => (Clearance + 0.13 * (pairs[(a, c)] - 1)) * unit * slack;
+        // The tensors in square cells as wide as the mean line (at least the farthest reach): a line looks only at the
+        // few cells round it.
+        double side = Math.Max(segments.Count == 0 ? unit : segments.Max(s => Need(s.A, s.C)),
+            segments.Select(s => Math.Sqrt((s.Q.X - s.P.X) * (s.Q.X - s.P.X) + (s.Q.Y - s.P.Y) * (s.Q.Y - s.P.Y))).DefaultIfEmpty(0).Average());
+        var cells = new Dictionary<(long, long), List<int>>();
+        (long, long) Cell(double x, double y) => ((long)Math.Floor(x / side), (long)Math.Floor(y / side));
+        for (int v = 0; v < pos.Length; v++)
+            if (!isBar[v])
+                (cells.TryGetValue(Cell(pos[v].X, pos[v].Y), out var list) ? list : cells[Cell(pos[v].X, pos[v].Y)] = []).Add(v);
+        var close = new List<(int, int, int, double, (double, double), double)>();
+        foreach (var (a, c, p, q) in segments)
+        {
+            double need = Need(a, c), dx = q.X - p.X, dy = q.Y - p.Y, length2 = dx * dx + dy * dy;
+            var (lo, hi) = (Cell(Math.Min(p.X, q.X) - need, Math.Min(p.Y, q.Y) - need), Cell(Math.Max(p.X, q.X) + need, Math.Max(p.Y, q.Y) + need));
+            for (long cx = lo.Item1; cx <= hi.Item1; cx++)
+                for (long cy = lo.Item2; cy <= hi.Item2; cy++)
+                    if (cells.TryGetValue((cx, cy), out var inCell))
+                        foreach (int v in inCell)
+                        {
+                            if (v == a || v == c)
+                                continue;
+                            double f = length2 < 1e-12 ? 0 : Math.Clamp(((pos[v].X - p.X) * dx + (pos[v].Y - p.Y) * dy) / length2, 0, 1);
+                            var near = (X: p.X + f * dx, Y: p.Y + f * dy);
+                            double d = Math.Sqrt((near.X - pos[v].X) * (near.X - pos[v].X) + (near.Y - pos[v].Y) * (near.Y - pos[v].Y));
+                            if (d < need)
+                                close.Add((a, c, v, d, near, need));
+                        }
+        }
+        return close;
+    }
+
+    /// The chosen layout with every bond between two tensors at least <see cref="Clearance"/> from the tensors it
+    /// does not join. A tree, chain, grid or layers whose line passes too close (a tensor with many children, its
+    /// outer bonds nearly level with their neighbours) has its rows spread further apart, up to 12 times; a force
+    /// layout has its tensors pushed off the lines (<see cref="Nudge"/>), from up to four seeds; what is still too
+    /// close is bowed round (<see cref="Detours"/>), on the layout that came closest. Past 400 tensors only the rows
+    /// are spread.
+    static NetworkLayout Cleared(NetworkLayout layout, HashSet<int>[] adjacency)
+    {
+        int n = layout.Positions.Length;
+        var isBar = new bool[n];
+        foreach (var v in layout.Bars)
+            isBar[v] = true;
+        var bonds = layout.Bonds;
+        // How close the closest line comes, as a fraction of what it needs (1 or more: clear).
+        double Worst((double X, double Y)[] pos) =>
+            TooClose(pos, bonds, isBar, Spacing(pos), 1).Select(c => c.D / c.Need).DefaultIfEmpty(1).Min();
+        if (Worst(layout.Positions) >= 1)
+            return layout;
+        if (layout.Kind is LayoutKind.Tree or LayoutKind.Chain or LayoutKind.Grid or LayoutKind.Layers)
+            foreach (var stretch in new[] { 1.5, 2, 3, 4, 6, 8, 12 })
+            {
+                var taller = layout.Positions.Select(p => (p.X, p.Y * stretch)).ToArray();
+                if (Worst(taller) >= 1)
+                    return layout with { Positions = taller };
+            }
+        // Past 400 tensors a force layout is an overview (markers of 3.5 pixels, and a few iterations past 2,000):
+        // pushing its tensors about or bowing its lines would take minutes and show nothing.
+        if (n > 400)
+            return layout;
+        var best = layout.Positions;
+        double closest = Worst(best);
+        if (layout.Kind is LayoutKind.Force)
+            for (int seed = 1; seed <= 4; seed++)
+            {
+                var pos = seed == 1 ? layout.Positions.ToArray() : Force(adjacency, seed);
+                Nudge(pos, bonds, isBar);
+                double worst = Worst(pos);
+                if (worst >= 1)
+                    return layout with { Positions = pos };
+                if (worst > closest)
+                    (best, closest) = (pos, worst);
+            }
+        return layout with { Positions = best, Detours = DetoursFor(best, bonds, isBar) };
+    }
+
+    /// Pushes a layout's tensors off the bonds' lines that pass too close to them: each round, a tensor too close to a
+    /// line moves away from the line's nearest point by 0.6 of what it lacks (aiming at 1.15 × the clearance), the
+    /// line's two tensors the other way by 0.2 each, and then tensors closer than the layout's spacing was are pushed
+    /// apart to it; until every line is clear, or after 300 rounds.
+    static void Nudge((double X, double Y)[] pos, DrawnBond[] bonds, bool[] isBar)
+    {
+        int n = pos.Length;
+        double unit = Spacing(pos);
+        var move = new (double X, double Y)[n];
+        for (int round = 0; round < 300; round++)
+        {
+            var close = TooClose(pos, bonds, isBar, unit, 1.15);
+            if (close.Count == 0)
+                break;
+            Array.Clear(move);
+            foreach (var (a, c, t, d, near, need) in close)
+            {
+                var dir = (X: pos[t].X - near.X, Y: pos[t].Y - near.Y);
+                if (d < 1e-9 * unit)
+                {
+                    // On the line: off it to one side (its left).
+                    double lx = pos[c].X - pos[a].X, ly = pos[c].Y - pos[a].Y, l = Math.Max(1e-12, Math.Sqrt(lx * lx + ly * ly));
+                    dir = (-ly / l, lx / l);
+                }
+                else
+                    dir = (dir.X / d, dir.Y / d);
+                double lack = need - d;
+                move[t] = (move[t].X + dir.X * lack * 0.6, move[t].Y + dir.Y * lack * 0.6);
+                move[a] = (move[a].X - dir.X * lack * 0.2, move[a].Y - dir.Y * lack * 0.2);
+                move[c] = (move[c].X - dir.X * lack * 0.2, move[c].Y - dir.Y * lack * 0.2);
+            }
+            for (int v = 0; v < n; v++)
+                pos[v] = (pos[v].X + move[v].X, pos[v].Y + move[v].Y);
+            Separate(pos, unit);
+        }
+    }
+
+    /// Pushes apart, half each, any two tensors closer than <paramref name="unit"/> (a few passes).
+    static void Separate((double X, double Y)[] pos, double unit)
+    {
+        for (int pass = 0; pass < 4; pass++)
+        {
+            var cells = new Dictionary<(long, long), List<int>>();
+            (long, long) Cell((double X, double Y) p) => ((long)Math.Floor(p.X / unit), (long)Math.Floor(p.Y / unit));
+            for (int v = 0; v < pos.Length; v++)
+                (cells.TryGetValue(Cell(pos[v]), out var list) ? list : cells[Cell(pos[v])] = []).Add(v);
+            bool moved = false;
             for (int v = 0; v < pos.Length; v++)
             {
-                if (v == a || v == c || isBar[v])
-                    continue;
-                double dx = q.X - p.X, dy = q.Y - p.Y, length2 = dx * dx + dy * dy;
-                double f = length2 < 1e-12 ? 0 : Math.Clamp(((pos[v].X - p.X) * dx + (pos[v].Y - p.Y) * dy) / length2, 0, 1);
-                double ex = p.X + f * dx - pos[v].X, ey = p.Y + f * dy - pos[v].Y;
-                if (ex * ex + ey * ey < 0.25 * 0.25)
-                    return true;
+                var (cx, cy) = Cell(pos[v]);
+                for (long x = cx - 1; x <= cx + 1; x++)
+                    for (long y = cy - 1; y <= cy + 1; y++)
+                        if (cells.TryGetValue((x, y), out var near))
+                            foreach (int w in near)
+                            {
+                                if (w <= v)
+                                    continue;
+                                double dx = pos[w].X - pos[v].X, dy = pos[w].Y - pos[v].Y, d = Math.Sqrt(dx * dx + dy * dy);
+                                if (d >= unit * 0.999)
+                                    continue;
+                                if (d < 1e-9)
+                                    (dx, dy, d) = (1, 0, 1);
+                                double push = (unit - d) / 2 * 1.001;
+                                pos[v] = (pos[v].X - dx / d * push, pos[v].Y - dy / d * push);
+                                pos[w] = (pos[w].X + dx / d * push, pos[w].Y + dy / d * push);
+                                moved = true;
+                            }
             }
-        return false;
+            if (!moved)
+                break;
+        }
+    }
+
+    /// For each pair of tensors whose bonds still pass too close to another tensor: the least bow (in units, either
+    /// way) that takes every bond of the pair clear of every other tensor, as the picture draws it (y up, bonds of
+    /// one pair already bowed apart); where none does, the bow that comes closest. Keyed by each of the pair's bonds.
+    static Dictionary<int, double> DetoursFor((double X, double Y)[] pos, DrawnBond[] bonds, bool[] isBar)
+    {
+        double unit = Spacing(pos);
+        var up = pos.Select(p => (p.X, -p.Y)).ToArray();
+        var detours = new Dictionary<int, double>();
+        var pairs = TooClose(pos, bonds, isBar, unit, 1).Select(c => (c.A, c.C)).Distinct().ToList();
+        var segments = Segments(up, bonds, isBar).ToDictionary(s => (s.A, s.C), s => (s.P, s.Q));
+        foreach (var (a, c) in pairs)
+        {
+            var shared = bonds.Where(b => !b.Wide && b.Tensors.Length == 2 && Math.Min(b.Tensors[0], b.Tensors[1]) == a && Math.Max(b.Tensors[0], b.Tensors[1]) == c).ToList();
+            var (p, q) = segments[(a, c)];
+            // How clear (a fraction of the clearance) the pair's curves are when bowed by `bend` more.
+            double Clear(double bend)
+            {
+                double worst = double.PositiveInfinity;
+                for (int i = 0; i < shared.Count; i++)
+                {
+                    double bow = (i - (shared.Count - 1) / 2.0) * 0.26 + bend;
+                    var curve = Enumerable.Range(0, 33).Select(k => Bowed(p, q, bow, unit, k / 32.0)).ToArray();
+                    for (int v = 0; v < up.Length; v++)
+                        if (v != a && v != c && !isBar[v])
+                            for (int k = 0; k + 1 < curve.Length; k++)
+                                worst = Math.Min(worst, Distance(up[v], curve[k], curve[k + 1]) / (Clearance * unit));
+                }
+                return worst;
+            }
+            double chosen = 0, clearest = double.NegativeInfinity;
+            foreach (var size in new[] { 0.2, 0.3, 0.45, 0.6, 0.8, 1.0, 1.3, 1.7 })
+            {
+                foreach (var bend in new[] { size, -size })
+                {
+                    double clear = Clear(bend);
+                    if (clear > clearest)
+                        (chosen, clearest) = (bend, clear);
+                }
+                if (clearest >= 1)
+                    break;
+            }
+            foreach (var b in shared)
+                detours[b.Index] = chosen;
+        }
+        return detours;
+    }
+
+    /// The distance from <paramref name="v"/> to the segment from <paramref name="p"/> to <paramref name="q"/>.
+    static double Distance((double X, double Y) v, (double X, double Y) p, (double X, double Y) q)
+    {
+        double dx = q.X - p.X, dy = q.Y - p.Y, length2 = dx * dx + dy * dy;
+        double f = length2 < 1e-12 ? 0 : Math.Clamp(((v.X - p.X) * dx + (v.Y - p.Y) * dy) / length2, 0, 1);
+        double ex = p.X + f * dx - v.X, ey = p.Y + f * dy - v.Y;
+        return Math.Sqrt(ex * ex + ey * ey);
     }
 
     /// Rows keyed by (first subscript when there are two or more, family in order of appearance), columns by the

@@ -18,6 +18,13 @@ public static class NetworkPicture
 
     static readonly ScottPlot.Palettes.Category10 Palette = new();
 
+    /// A cut's two sides, as rings round the tensors: pale, so that a family's colour (the palette's own blue and
+    /// orange among them) stays distinct from the ring round it.
+    static readonly Color SideA = Color.FromHex("#A6CEE3"), SideB = Color.FromHex("#FDBF6F");
+
+    /// The ticks of wide hyperindices (a batch), one shape each in order of the indices.
+    static readonly MarkerShape[] TickShapes = [MarkerShape.FilledSquare, MarkerShape.FilledTriangleUp, MarkerShape.FilledDiamond, MarkerShape.FilledTriangleDown];
+
     /// <summary>The network laid out by its structure: tensors coloured and labelled by family, bonds as lines as
     /// thick as log2 of their size and labelled with it, open legs as stubs, hyperindices as small black hubs, a
     /// layout's bars (<see cref="NetworkLayout.Bars"/>) as bars, and a cut's severed bonds in red with its two sides
@@ -27,9 +34,11 @@ public static class NetworkPicture
     /// <summary>Where <see cref="Network"/>'s title and bond labels landed, in pixels of the picture at
     /// <see cref="SizeFor"/>: the title's widest line and the room it had (the picture's width, less the legend's
     /// pull to the left), each bond size label's box (left, top, right, bottom), and the line drawn for each bond
-    /// between two tensors (its name and the points of its polyline: two for a straight line, more for a curve).</summary>
+    /// between two tensors (its name and the points of its polyline: two for a straight line, more for a curve), each
+    /// tensor's centre (a bar's middle) and the radius of a tensor's marker.</summary>
     public sealed record Geometry(double TitleWidth, double TitleRoom, IReadOnlyList<(double Left, double Top, double Right, double Bottom)> LabelBoxes,
-        IReadOnlyList<(string Bond, IReadOnlyList<(double X, double Y)> Points)> BondLines);
+        IReadOnlyList<(string Bond, IReadOnlyList<(double X, double Y)> Points)> BondLines, IReadOnlyList<(double X, double Y)> Tensors,
+        double TensorRadius);
 
     /// <summary>The picture of <see cref="Network"/> with its <see cref="Geometry"/>.</summary>
     public static (Plot Plot, Geometry Geometry) Drawn(NetworkView net, NetworkLayout layout, CutShown? cut)
@@ -45,6 +54,7 @@ public static class NetworkPicture
         var labels = new List<BondLabel>();
         var lines = new List<(string Bond, (double X, double Y)[] Points)>();
         var bends = Bends(layout);
+        var wide = layout.Bonds.Where(b => b.Wide).ToList();
 
         foreach (var b in layout.Bonds)
         {
@@ -80,13 +90,16 @@ public static class NetworkPicture
             }
             else if (b.Wide)
             {
-                // A wide hyperindex (a batch) would cover the picture in lines: a black tick on each carrier instead.
+                // A wide hyperindex (a batch) would cover the picture in lines: a black tick on each carrier instead,
+                // each wide index its own shape (an MPO kernel's q and k), side by side on a tensor that carries several.
+                var ticks = wide.IndexOf(b);
                 foreach (var t in b.Tensors)
                 {
+                    double aside = 0.1 * unit * wide.Take(ticks).Count(w => w.Tensors.Contains(t));
                     // On a bar, below its left end (above it the bonds come down).
-                    var tick = layout.Bars.Contains(t) ? (X: BarSpan(t, pos, layout, unit).From, Y: pos[t].Y - 0.22 * unit)
-                                                       : (X: pos[t].X - 0.22 * unit, Y: pos[t].Y + 0.22 * unit);
-                    plot.Add.Marker(tick.X, tick.Y, MarkerShape.FilledSquare, 4, Colors.Black);
+                    var tick = layout.Bars.Contains(t) ? (X: BarSpan(t, pos, layout, unit).From + aside, Y: pos[t].Y - 0.22 * unit)
+                                                       : (X: pos[t].X - 0.22 * unit + aside, Y: pos[t].Y + 0.22 * unit);
+                    plot.Add.Marker(tick.X, tick.Y, TickShapes[ticks % TickShapes.Length], 5, Colors.Black);
                 }
                 continue;
             }
@@ -110,7 +123,7 @@ public static class NetworkPicture
                 // An input under the tensors it feeds: a bar as wide as they are, named at its left end.
                 var (from, to) = BarSpan(t, pos, layout, unit);
                 if (cut is not null)
-                    Segment(plot, (from, pos[t].Y), (to, pos[t].Y), cut.LeftTensors.Contains(tensor.Name) ? Colors.SkyBlue : Colors.Orange, size, false);
+                    Segment(plot, (from, pos[t].Y), (to, pos[t].Y), cut.LeftTensors.Contains(tensor.Name) ? SideA : SideB, size + 4, false);
                 Segment(plot, (from, pos[t].Y), (to, pos[t].Y), FamilyColor(tensor.Family), size / 2, false);
                 if (small)
                 {
@@ -123,8 +136,8 @@ public static class NetworkPicture
                 continue;
             }
             if (cut is not null)
-                plot.Add.Marker(pos[t].X, pos[t].Y, MarkerShape.FilledCircle, size + 8,
-                    cut.LeftTensors.Contains(tensor.Name) ? Colors.SkyBlue : Colors.Orange);
+                plot.Add.Marker(pos[t].X, pos[t].Y, MarkerShape.FilledCircle, size + 10,
+                    cut.LeftTensors.Contains(tensor.Name) ? SideA : SideB);
             var shape = tensor.IsInput ? MarkerShape.FilledSquare : tensor.IsConst ? MarkerShape.FilledDiamond : MarkerShape.FilledCircle;
             plot.Add.Marker(pos[t].X, pos[t].Y, shape, size, FamilyColor(tensor.Family));
             if (small)
@@ -155,15 +168,17 @@ public static class NetworkPicture
                 MarkerSize = 10,
             });
         }
-        foreach (var b in layout.Bonds.Where(b => b.Wide))
-            plot.Legend.ManualItems.Add(new LegendItem { LabelText = $"{b.Name} ({b.Size}): hyperindex on the {b.Tensors.Length} tensors ticked", MarkerShape = MarkerShape.FilledSquare, MarkerFillColor = Colors.Black, MarkerSize = 5 });
+        foreach (var (b, k) in wide.Select((b, k) => (b, k)))
+            plot.Legend.ManualItems.Add(new LegendItem { LabelText = $"{b.Name} ({b.Size}): hyperindex on the {b.Tensors.Length} tensors ticked", MarkerShape = TickShapes[k % TickShapes.Length], MarkerFillColor = Colors.Black, MarkerLineColor = Colors.Black, MarkerSize = 6 });
         if (layout.Bonds.Any(b => b.Tensors.Length > 2 && !b.Wide))
             plot.Legend.ManualItems.Add(new LegendItem { LabelText = "hyperindex (joins the lines)", MarkerShape = MarkerShape.FilledSquare, MarkerFillColor = Colors.Black, MarkerSize = 7 });
         if (cut is not null)
         {
             plot.Legend.ManualItems.Add(new LegendItem { LabelText = $"severed by cut {cut.Name} ({cut.Severed.Count})", LineColor = red, LineWidth = 3, LinePattern = LinePattern.Dashed });
-            plot.Legend.ManualItems.Add(new LegendItem { LabelText = "A side", MarkerShape = MarkerShape.FilledCircle, MarkerFillColor = Colors.SkyBlue, MarkerSize = 12 });
-            plot.Legend.ManualItems.Add(new LegendItem { LabelText = "B side", MarkerShape = MarkerShape.FilledCircle, MarkerFillColor = Colors.Orange, MarkerSize = 12 });
+            // The count says where a side holds no tensor (a cut of open legs alone, as convac's odd_even).
+            int left = net.Tensors.Count(t => cut.LeftTensors.Contains(t.Name));
+            plot.Legend.ManualItems.Add(new LegendItem { LabelText = $"A side ({Count(left, "tensor")})", MarkerShape = MarkerShape.FilledCircle, MarkerFillColor = SideA, MarkerLineColor = SideA, MarkerSize = 12 });
+            plot.Legend.ManualItems.Add(new LegendItem { LabelText = $"B side ({Count(n - left, "tensor")})", MarkerShape = MarkerShape.FilledCircle, MarkerFillColor = SideB, MarkerLineColor = SideB, MarkerSize = 12 });
         }
         plot.ShowLegend(Edge.Right);
         string kind = layout.Kind.ToString().ToLowerInvariant();
@@ -174,7 +189,9 @@ public static class NetworkPicture
         else if (layout.Bonds.Length > 160)
             title += "\nbond sizes: line width grows with log2(size)";
         plot.Title(title, size: 14);
-        Frame(plot, pos.Select(p => p.X), pos.Select(p => p.Y), unit);
+        // Bowed bonds (a detour round a tensor) can reach past the tensors: the frame takes in their curves.
+        var reached = pos.Concat(lines.SelectMany(l => l.Points)).ToList();
+        Frame(plot, reached.Select(p => p.X), reached.Select(p => p.Y), unit);
 
         // Laid out once at the size it is drawn at (SizeFor), for the title's room and the labels' pixels.
         var (pixelsWide, pixelsHigh) = SizeFor(layout);
@@ -193,14 +210,16 @@ public static class NetworkPicture
         }
         var pixelLines = lines.Select(l => (l.Bond, (IReadOnlyList<(double X, double Y)>)l.Points
             .Select(p => plot.GetPixel(new Coordinates(p.X, p.Y))).Select(p => ((double)p.X, (double)p.Y)).ToArray())).ToList();
-        return (plot, new Geometry(titleWidth, titleRoom, boxes, pixelLines));
+        var centres = pos.Select(p => plot.GetPixel(new Coordinates(p.X, p.Y))).Select(p => ((double)p.X, (double)p.Y)).ToArray();
+        return (plot, new Geometry(titleWidth, titleRoom, boxes, pixelLines, centres, size / 2));
     }
 
     sealed record BondLabel(DrawnBond Bond, (double X, double Y) At, bool Severed, double Bend);
 
     /// How far (in units) each bond between two tensors that other bonds also join is bowed to its side: the k
     /// bonds of a pair are spread evenly about the straight line, 0.26 units apart at their middles, so that
-    /// each is seen and labelled on its own. Bonds alone between their tensors are not listed (drawn straight).
+    /// each is seen and labelled on its own; a pair the layout detours (<see cref="NetworkLayout.Detours"/>) is bowed
+    /// that much more. Bonds alone between their tensors and not detoured are not listed (drawn straight).
     static Dictionary<int, double> Bends(NetworkLayout layout)
     {
         var bends = new Dictionary<int, double>();
@@ -209,9 +228,10 @@ public static class NetworkPicture
         foreach (var pair in pairs)
         {
             var shared = pair.ToList();
-            if (shared.Count > 1)
+            double detour = layout.Detours.TryGetValue(shared[0].Index, out double d) ? d : 0;
+            if (shared.Count > 1 || detour != 0)
                 for (int i = 0; i < shared.Count; i++)
-                    bends[shared[i].Index] = (i - (shared.Count - 1) / 2.0) * 0.26;
+                    bends[shared[i].Index] = (i - (shared.Count - 1) / 2.0) * 0.26 + detour;
         }
         return bends;
     }
@@ -228,12 +248,12 @@ public static class NetworkPicture
         return ((p.X + q.X) / 2 - dy / length * 2 * bend * unit, (p.Y + q.Y) / 2 + dx / length * 2 * bend * unit);
     }
 
-    /// A point of a bowed bond's curve, a fraction <paramref name="f"/> of the way from its first tensor.
+    /// A point of a bowed bond's curve, a fraction <paramref name="f"/> of the way from its first tensor
+    /// (<see cref="NetworkLayout.Bowed"/>, from the lower-numbered tensor).
     static (double X, double Y) OnCurve(DrawnBond b, (double X, double Y)[] pos, NetworkLayout layout, double bend, double unit, double f)
     {
-        var ((p, q), c) = (Ends(b, pos, layout), Control(b, pos, layout, bend, unit));
-        double u = 1 - f;
-        return (u * u * p.X + 2 * f * u * c.X + f * f * q.X, u * u * p.Y + 2 * f * u * c.Y + f * f * q.Y);
+        var (p, q) = Ends(b, pos, layout);
+        return b.Tensors[0] > b.Tensors[1] ? NetworkLayout.Bowed(q, p, bend, unit, 1 - f) : NetworkLayout.Bowed(p, q, bend, unit, f);
     }
 
     /// A bowed bond's curve as 17 points (its middle the 9th).
@@ -468,8 +488,10 @@ public static class NetworkPicture
         for (int level = 0; level <= top; level += every)
             ticks.AddMajor(level, level.ToString(System.Globalization.CultureInfo.InvariantCulture));
         plot.Axes.Left.TickGenerator = ticks;
-        // Room below the leaves for their names, right of the widest label for its flops.
-        plot.Axes.SetLimits(-1, leaves + (flops.Count <= 60 ? 1.5 : 0), labelled ? -Math.Max(1.2, 0.12 * top) : -0.5, top + 0.6);
+        // Room below the leaves for their names, right of the widest label for its flops, and above the root for its
+        // marker (0.6 of a step, or 3% of a tall tree's height: a tree of 1567 steps had its root cut in half).
+        plot.Axes.SetLimits(-1, leaves + (flops.Count <= 60 ? 1.5 : 0), labelled ? -Math.Max(1.2, 0.12 * top) : -Math.Max(0.5, 0.03 * top),
+            top + Math.Max(0.6, 0.03 * top));
         return plot;
     }
 
@@ -513,19 +535,7 @@ public static class NetworkPicture
     }
 
     /// The typical distance between neighbouring tensors (the smallest positive distance, for stub lengths).
-    static double Unit((double X, double Y)[] pos)
-    {
-        double best = double.PositiveInfinity;
-        int n = Math.Min(pos.Length, 400);
-        for (int a = 0; a < n; a++)
-            for (int b = a + 1; b < n; b++)
-            {
-                double d = Math.Sqrt((pos[a].X - pos[b].X) * (pos[a].X - pos[b].X) + (pos[a].Y - pos[b].Y) * (pos[a].Y - pos[b].Y));
-                if (d > 1e-9)
-                    best = Math.Min(best, d);
-            }
-        return double.IsFinite(best) ? best : 1;
-    }
+    static double Unit((double X, double Y)[] pos) => NetworkLayout.Spacing(pos);
 
     /// <summary>The direction (radians, y up) in which tensor <paramref name="t"/>'s family label is drawn from its
     /// centre: clear of its bonds, open legs and batch tick (see <see cref="Network"/>).</summary>
@@ -567,12 +577,14 @@ public static class NetworkPicture
         {
             // Layers grow upwards from the inputs: the legs point up where that is clear of the bonds.
             var bonds = BondAngles(t, pos, layout, unit);
+            bonds.AddRange(PassingAngles(t, pos, layout, unit));
             angle = open.Count == 1 ? FreeAngle(bonds, Math.PI / 2) : WidestGap(bonds, Math.PI / 2);
             spread = Math.Min(0.6, Gap(bonds, angle) / (open.Count + 1));
         }
         else
         {
             var bonds = BondAngles(t, pos, layout, unit);
+            bonds.AddRange(PassingAngles(t, pos, layout, unit));
             angle = WidestGap(bonds, -Math.PI / 2);
             // The legs share the gap: at most 0.6 rad apart, and a margin from the bonds on either side.
             spread = Math.Min(0.6, Gap(bonds, angle) / (open.Count + 1));
@@ -604,11 +616,41 @@ public static class NetworkPicture
         return angles;
     }
 
+    /// The directions (radians, y up) from tensor <paramref name="t"/> to the nearest points of the other tensors'
+    /// bonds that pass within 0.7 units of it (past the clearance a layout keeps, a stub of 0.42 units and its label
+    /// would reach them), so that its open legs and label point elsewhere; none past 400 tensors (the pictures too
+    /// small for it to matter, and the search too long).
+    static IEnumerable<double> PassingAngles(int t, (double X, double Y)[] pos, NetworkLayout layout, double unit)
+    {
+        if (pos.Length > 400)
+            yield break;
+        var bends = Bends(layout);
+        foreach (var b in layout.Bonds.Where(b => b.Tensors.Length == 2 && !b.Wide && !b.Tensors.Contains(t)))
+        {
+            var line = bends.TryGetValue(b.Index, out double bend) ? Curve(b, pos, layout, bend, unit) : [Ends(b, pos, layout).P, Ends(b, pos, layout).Q];
+            (double X, double Y) nearest = line[0];
+            double least = double.PositiveInfinity;
+            for (int k = 0; k + 1 < line.Length; k++)
+            {
+                var (p, q) = (line[k], line[k + 1]);
+                double dx = q.X - p.X, dy = q.Y - p.Y, length2 = dx * dx + dy * dy;
+                double f = length2 < 1e-12 ? 0 : Math.Clamp(((pos[t].X - p.X) * dx + (pos[t].Y - p.Y) * dy) / length2, 0, 1);
+                var at = (X: p.X + f * dx, Y: p.Y + f * dy);
+                double d = Math.Sqrt((at.X - pos[t].X) * (at.X - pos[t].X) + (at.Y - pos[t].Y) * (at.Y - pos[t].Y));
+                if (d < least)
+                    (least, nearest) = (d, at);
+            }
+            if (least < 0.7 * unit && least > 1e-9)
+                yield return Math.Atan2(nearest.Y - pos[t].Y, nearest.X - pos[t].X);
+        }
+    }
+
     /// Everything drawn next to tensor <paramref name="t"/>: its bonds, its open legs and the tick of a wide
     /// hyperindex (up to the left).
     static List<double> LineAngles(int t, (double X, double Y)[] pos, NetworkLayout layout, double unit)
     {
         var angles = BondAngles(t, pos, layout, unit);
+        angles.AddRange(PassingAngles(t, pos, layout, unit));
         if (layout.Bonds.Any(b => b.Wide && b.Tensors.Contains(t)))
             angles.Add(3 * Math.PI / 4);
         foreach (var leg in layout.Bonds.Where(b => b.Tensors.Length == 1 && b.Tensors[0] == t))

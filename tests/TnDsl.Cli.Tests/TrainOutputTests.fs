@@ -1,0 +1,33 @@
+/// `tn train`'s output where stdout is not a terminal (a pipe, a file): its lines in the order things happened and
+/// plain text. Spectre's progress printed a sweep's percentages once a second from its own thread (the next sweep's
+/// 0% amid this one's, never a sweep's end, nothing for a loop under a second) and wrapped lines at 80 columns.
+module TnDsl.Cli.Tests.TrainOutputTests
+
+open System
+open System.IO
+open System.Text.RegularExpressions
+open Xunit
+open TnDsl.Cli.Tests.CliTests
+
+[<Fact>]
+let ``piped, tn train reports each sweep in order before its loop's line, as plain lines`` () =
+    let out = Path.Combine(Path.GetTempPath(), $"tn-piped-{Guid.NewGuid():N}")
+    try
+        let code, stdout, err =
+            tnProcess [ "TERM", "xterm-256color" ]
+                [ "train"; "born-machine"; "--data"; "bars-and-stripes"; "--lr"; "0.05"; "--loops"; "3"; "--out"; out; "--threads"; "1" ]
+        Assert.True((code = 0), sprintf "exit %d\n%s\n%s" code stdout err)
+        let bad = stdout |> Seq.filter (fun c -> Char.IsControl c && c <> '\n') |> Seq.distinct |> Seq.toList
+        Assert.True(bad.IsEmpty, sprintf "control characters %A in:\n%s" bad stdout)
+        let lines = stdout.Split('\n')
+        // The settings line is one line, however long.
+        Assert.Contains(lines, fun l -> l.StartsWith "born_machine: 16 sites" && l.EndsWith "1 thread(s)")
+        let at k = lines |> Array.findIndex (fun l -> Regex.IsMatch(l, sprintf @"^loop +%d  train NLL" k))
+        for k in 1 .. 3 do
+            let between = lines[at (k - 1) + 1 .. at k - 1]
+            Assert.Equal(2, between.Length)
+            Assert.Matches(sprintf @"^loop %d sweep ←: 25%% 50%% 75%% 100%% \([0-9]+\.[0-9] s\)$" k, between[0])
+            Assert.Matches(sprintf @"^loop %d sweep →: 25%% 50%% 75%% 100%% \([0-9]+\.[0-9] s\)$" k, between[1])
+        Assert.Contains(lines, fun l -> l = sprintf "wrote %s/checkpoint.bin, history.csv, nll.png, samples.png, model.tn, model.weights" out)
+    finally
+        if Directory.Exists out then Directory.Delete(out, true)

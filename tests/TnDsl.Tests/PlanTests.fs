@@ -775,6 +775,17 @@ let ``tensors or indices that cannot be read are the one diagnostic: the output 
         jsonErrors """{"tensors": [{"name":"A","indices":["a","b"]},{"name":"B","indices":["b"]}], "sizes": {"a":2,"b":3}, "output": ["z"]}""")
 
 [<Fact>]
+let ``a key a JSON network does not have is an error at the key: a misspelt output is not planned closed`` () =
+    // Each was ignored (session 24's probe): "ouput" planned the network with every index summed.
+    Assert.Equal<(string * int * int) list>(
+        [ "TN0306", 1, 63 ],
+        jsonErrors """{"tensors": [{"name":"A","indices":["a"]}], "sizes": {"a":2}, "ouput": ["a"]}""")
+    Assert.Equal<(string * int * int) list>(
+        [ "TN0306", 1, 42 ],
+        jsonErrors """{"tensors": [{"name":"A","indices":["a"],"trainble":false}], "sizes": {"a":2}, "output": ["a"]}""")
+    Assert.Empty(jsonErrors """{"tensors": [{"name":"A","indices":["a"],"trainable":false}], "sizes": {"a":2}, "output": ["a"]}""")
+
+[<Fact>]
 let ``malformed JSON is reported at its line and character column`` () =
     Assert.Equal<(string * int * int) list>([ "TN0306", 2, 17 ], jsonErrors "{\n  \"tensors\": [1 2]}")
     Assert.Equal<(string * int * int) list>([ "TN0306", 1, 1 ], jsonErrors "")

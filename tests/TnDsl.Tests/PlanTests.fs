@@ -786,6 +786,14 @@ let ``a key a JSON network does not have is an error at the key: a misspelt outp
     Assert.Empty(jsonErrors """{"tensors": [{"name":"A","indices":["a"],"trainable":false}], "sizes": {"a":2}, "output": ["a"]}""")
 
 [<Fact>]
+let ``a size up to 2^53 written as a string is told to be a number`` () =
+    match PlanInput.ofJson "net.json" """{"tensors": [{"indices":["a"]}], "sizes": {"a": "12"}}""" with
+    | Result.Error [ d ] ->
+        Assert.Equal(("TN0306", 1, 49), (d.Kind.Code, d.Range.Start.Line, d.Range.Start.Col))
+        Assert.Contains("written as a number (12)", d.Message)
+    | other -> failwithf "unexpected %A" other
+
+[<Fact>]
 let ``malformed JSON is reported at its line and character column`` () =
     Assert.Equal<(string * int * int) list>([ "TN0306", 2, 17 ], jsonErrors "{\n  \"tensors\": [1 2]}")
     Assert.Equal<(string * int * int) list>([ "TN0306", 1, 1 ], jsonErrors "")

@@ -234,6 +234,9 @@ module PlanInput =
                               | _ ->
                                   errors.Add(Diagnostic.make PlanDiagnostics.badSize (at.Of v)
                                                  (sprintf "the size of '%s' must be a positive integer below 2^63, not %s" k t))
+                          // A string of digits here is a size up to 2^53, which is written as a number.
+                          | JString(t, _) when t.Length > 0 && Seq.forall Char.IsAsciiDigit t ->
+                              fail v (sprintf "the size of '%s' is written as a number (%s), not a string: only sizes past 2^53 are strings" k t)
                           | other -> fail other (sprintf "the size of '%s' must be an integer, not %s" k (kindOf other)) ]
                     |> Map.ofList
                 | None ->

@@ -157,12 +157,13 @@ let ``counts beyond 2^53 are decimal strings with their log10 as numbers`` () =
     Assert.Equal(log10 (float (n * n * 6I)), root.GetProperty("log10_flops").GetDouble(), 9)
 
 [<Fact>]
-let ``tn contract and tn cuts refuse a JSON network as a usage error, with one message`` () =
+let ``every verb that reads .tn files only refuses a JSON network as a usage error, with one message`` () =
+    // check, export, run, emit and layer reported the JSON's brace as TN0001 (session 24's probe).
     inScratch "tndsl-s16-" (fun dir ->
         let file = Path.Combine(dir, "net.json")
         File.WriteAllText(file, netJson)
-        for verb in [ "contract"; "cuts" ] do
-            let code, out, err = tn [ verb; file ]
+        for verb, rest in [ "contract", []; "cuts", []; "check", [ "--json" ]; "export", [ "--json" ]; "run", []; "emit", [ "--cs" ]; "layer", [] ] do
+            let code, out, err = tn ([ verb; file ] @ rest)
             assertExit 2 (code, out, err)
             Assert.DoesNotContain("TN0001", err)
             Assert.Contains($"tn {verb}: {file} is a JSON network; tn {verb} reads .tn files", err))

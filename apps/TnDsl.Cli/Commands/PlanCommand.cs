@@ -73,8 +73,8 @@ public static class PlanCommand
 
     /// <summary>
     /// Throws a <see cref="UsageException"/> when <paramref name="file"/> names a JSON network: <paramref name="verb"/>
-    /// (<c>contract</c>, <c>cuts</c>) reads <c>.tn</c> files only, and would otherwise report the JSON's first brace as a
-    /// <c>.tn</c> syntax error.
+    /// (every verb but <c>plan</c> that reads a network) reads <c>.tn</c> files only, and would otherwise report the
+    /// JSON's first brace as a <c>.tn</c> syntax error.
     /// </summary>
     public static void RequireTnFile(string verb, string file)
     {

@@ -712,6 +712,20 @@ let ``each einsum mistake is one diagnostic at its column`` () =
     Assert.Equal(("TN0303", "<shapes>", 5), only "ab,bc->ac" "2x3,zx4")
 
 [<Fact>]
+let ``a size missing from --shapes, or operands separated by ';', is said to be so`` () =
+    // Both said "'' is not a size" or "'3;3' is not a size" (session 24's probe).
+    let message spec shapes =
+        match Einsum.toProblem spec shapes with
+        | Result.Error [ d ] -> d.Kind.Code, d.Range.Start.Col, d.Message
+        | other -> failwithf "expected one diagnostic, got %A" other
+    let code, col, text = message "ab,bc->ac" "2xx3,3x4"
+    Assert.Equal(("TN0303", 3), (code, col))
+    Assert.Contains("a size is missing here", text)
+    let code, col, text = message "ab,bc->ac" "2x3;3x4"
+    Assert.Equal(("TN0303", 3), (code, col))
+    Assert.Contains("operands are separated by ','", text)
+
+[<Fact>]
 let ``a JSON network is read and planned`` () =
     let json = """{"tensors":[{"name":"A","indices":["a","b"]},{"name":"B","indices":["b","c"]}],"sizes":{"a":2,"b":3,"c":4},"output":["a","c"]}"""
     match PlanInput.ofJson "net.json" json with

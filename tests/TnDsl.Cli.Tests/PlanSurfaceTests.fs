@@ -158,11 +158,11 @@ let ``counts beyond 2^53 are decimal strings with their log10 as numbers`` () =
 
 [<Fact>]
 let ``every verb that reads .tn files only refuses a JSON network as a usage error, with one message`` () =
-    // check, export, run, emit and layer reported the JSON's brace as TN0001 (session 24's probe).
+    // check, export, run, emit, layer and draw reported the JSON's brace as TN0001 (session 24's probe).
     inScratch "tndsl-s16-" (fun dir ->
         let file = Path.Combine(dir, "net.json")
         File.WriteAllText(file, netJson)
-        for verb, rest in [ "contract", []; "cuts", []; "check", [ "--json" ]; "export", [ "--json" ]; "run", []; "emit", [ "--cs" ]; "layer", [] ] do
+        for verb, rest in [ "contract", []; "cuts", []; "check", [ "--json" ]; "export", [ "--json" ]; "run", []; "emit", [ "--cs" ]; "layer", []; "draw", [ "-o"; Path.Combine(dir, "net.svg") ] ] do
             let code, out, err = tn ([ verb; file ] @ rest)
             assertExit 2 (code, out, err)
             Assert.DoesNotContain("TN0001", err)

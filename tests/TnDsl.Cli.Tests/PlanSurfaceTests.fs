@@ -169,6 +169,14 @@ let ``every verb that reads .tn files only refuses a JSON network as a usage err
             Assert.Contains($"tn {verb}: {file} is a JSON network; tn {verb} reads .tn files", err))
 
 [<Fact>]
+let ``tn plan --objective with an empty name is a usage error, as --optimizer's`` () =
+    // It planned for flops without a word (session 24's probe).
+    for option in [ "--objective"; "--optimizer" ] do
+        let code, out, err = tn [ "plan"; Path.Combine(examplesDir, "mps.tn"); option; "" ]
+        assertExit 2 (code, out, err)
+        Assert.Contains($"{option} needs a name", err)
+
+[<Fact>]
 let ``tn contract with an unknown optimizer is a usage error before any work, listing the names`` () =
     let grid = Path.Combine(examplesDir, "grid.tn")
     let code, out, err = tn [ "contract"; grid; "--set"; "L=3,D=2"; "--threads"; "1"; "--optimizer"; "nope" ]

@@ -1,6 +1,9 @@
+using System.Runtime.CompilerServices;
 using TnDsl.Testing;
 using TorchSharp;
 using static TorchSharp.torch;
+
+[assembly: InternalsVisibleTo("TnDsl.Testing.Torch.Tests")]
 
 namespace TnDsl.Testing.Torch;
 
@@ -42,6 +45,7 @@ public static class SpecCheck
     public static SpecCheckResult Run(string specPath, Func<SpecTensors, Tensor> forward, SpecCheckOptions? options = null)
     {
         options ??= new SpecCheckOptions();
+        RequireTorch();
         var dtype = options.DType;
         SpecCheckOptions.ToDType(dtype);
         var impl = SpecInterop.Implementation(s => Forward(forward, s, dtype), (s, cot) => Gradient(forward, s, cot, dtype));
@@ -63,11 +67,39 @@ public static class SpecCheck
     public static void Plans(string specPath, Func<SpecTensors, string, IReadOnlyList<(int, int)>, Tensor> forward, SpecCheckOptions? options = null)
     {
         options ??= new SpecCheckOptions();
+        RequireTorch();
         var dtype = options.DType;
         var core = options.ToCore();
         var impl = SpecInterop.OverPlans(core, (s, name, path) => Forward(t => forward(t, name, path), s, dtype));
         if (SpecRun.check(specPath, impl, core) is SpecOutcome.Failed f)
             throw new SpecCheckFailedException(f.Item);
+    }
+
+    /// <summary>
+    /// Throws what <see cref="NativeLoadFailure"/> makes when TorchSharp's native library does not load. Otherwise every
+    /// forward threw TorchSharp's type-initialisation error, which the check reported as the forward not matching the
+    /// spec, shrunk to its smallest case (session 24's probe of docs/testing.md on Debian 12).
+    /// </summary>
+    static void RequireTorch()
+    {
+        try
+        {
+            RuntimeHelpers.RunClassConstructor(typeof(torch).TypeHandle);
+        }
+        catch (TypeInitializationException e)
+        {
+            throw NativeLoadFailure(e);
+        }
+    }
+
+    /// <summary>The error for a TorchSharp that does not load: its first line of cause, and what to do about it.</summary>
+    internal static InvalidOperationException NativeLoadFailure(TypeInitializationException e)
+    {
+        var cause = (e.InnerException ?? e).Message.Split('\n')[0].Trim();
+        return new InvalidOperationException(
+            $"SpecCheck: TorchSharp's native library does not load, so no forward can run ({cause}). Where the system's "
+            + "libstdc++ predates GCC 13 (Debian 12), reference TnDsl.Native and call TnDsl.Native.NativeLoader.EnsureLoaded() "
+            + "before the check.", e);
     }
 
     /// <summary>A dense float64 value as a TorchSharp tensor of the dtype.</summary>

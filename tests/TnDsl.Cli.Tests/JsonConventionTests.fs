@@ -128,6 +128,9 @@ let ``tn cuts --json: snake_case keys; bounds are numbers, decimal strings past 
     Assert.Equal("1152921504606846976", (trivial 60).GetString())
     Assert.Equal("2^150", (trivial 150).GetString())
     Assert.Equal(8L, profile[149].GetProperty("bound").GetInt64())
+    // The help says so too: it said "exact bounds as decimal strings" (session 24's probe).
+    let _, help, _ = tn [ "cuts"; "--help" ]
+    Assert.Contains("exact bounds (numbers up to 2^53", help)
 
 [<Fact>]
 let ``tn plan --json: snake_case keys, diagnostics included, counts past 2^53 as strings`` () =

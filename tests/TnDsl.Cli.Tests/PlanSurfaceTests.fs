@@ -157,15 +157,24 @@ let ``counts beyond 2^53 are decimal strings with their log10 as numbers`` () =
     Assert.Equal(log10 (float (n * n * 6I)), root.GetProperty("log10_flops").GetDouble(), 9)
 
 [<Fact>]
-let ``tn contract and tn cuts refuse a JSON network as a usage error, with one message`` () =
+let ``every verb that reads .tn files only refuses a JSON network as a usage error, with one message`` () =
+    // check, export, run, emit, layer and draw reported the JSON's brace as TN0001 (session 24's probe).
     inScratch "tndsl-s16-" (fun dir ->
         let file = Path.Combine(dir, "net.json")
         File.WriteAllText(file, netJson)
-        for verb in [ "contract"; "cuts" ] do
-            let code, out, err = tn [ verb; file ]
+        for verb, rest in [ "contract", []; "cuts", []; "check", [ "--json" ]; "export", [ "--json" ]; "run", []; "emit", [ "--cs" ]; "layer", []; "draw", [ "-o"; Path.Combine(dir, "net.svg") ] ] do
+            let code, out, err = tn ([ verb; file ] @ rest)
             assertExit 2 (code, out, err)
             Assert.DoesNotContain("TN0001", err)
             Assert.Contains($"tn {verb}: {file} is a JSON network; tn {verb} reads .tn files", err))
+
+[<Fact>]
+let ``tn plan --objective with an empty name is a usage error, as --optimizer's`` () =
+    // It planned for flops without a word (session 24's probe).
+    for option in [ "--objective"; "--optimizer" ] do
+        let code, out, err = tn [ "plan"; Path.Combine(examplesDir, "mps.tn"); option; "" ]
+        assertExit 2 (code, out, err)
+        Assert.Contains($"{option} needs a name", err)
 
 [<Fact>]
 let ``tn contract with an unknown optimizer is a usage error before any work, listing the names`` () =

@@ -64,6 +64,41 @@ let ``tn worker --secret-file naming no file says which option and why`` () =
         tn [ "worker"; "--cluster"; "127.0.0.1"; "--secret-file"; Path.Combine(dir, "nope") ] |> assertUsage "--secret-file")
 
 [<Fact>]
+let ``tn worker refuses a port another worker listens on, rather than share it`` () =
+    // Orleans binds with SO_REUSEPORT: a second worker on a running worker's ports started and shared them, both
+    // calling themselves primary (session 24's probe). The holder here binds as Orleans does.
+    let free () =
+        let l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0)
+        l.Start()
+        let port = (l.LocalEndpoint :?> System.Net.IPEndPoint).Port
+        l.Stop()
+        port
+    let silo, gateway = free (), free ()
+    use holder = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp)
+    holder.SetRawSocketOption(1, 2, System.ReadOnlySpan<byte>(System.BitConverter.GetBytes 1)) // SOL_SOCKET, SO_REUSEADDR
+    holder.SetRawSocketOption(1, 15, System.ReadOnlySpan<byte>(System.BitConverter.GetBytes 1)) // SOL_SOCKET, SO_REUSEPORT
+    holder.Bind(System.Net.IPEndPoint(System.Net.IPAddress.Loopback, silo))
+    holder.Listen()
+    inScratch "tndsl-verbs-" (fun dir ->
+        let secret = Path.Combine(dir, "cluster.secret")
+        File.WriteAllText(secret, String.replicate 32 "s")
+        let info = System.Diagnostics.ProcessStartInfo(Path.Combine(System.AppContext.BaseDirectory, "tn"))
+        for a in [ "worker"; "--cluster"; $"127.0.0.1:{silo}"; "--port"; string silo; "--gateway-port"; string gateway; "--secret-file"; secret ] do
+            info.ArgumentList.Add a
+        info.RedirectStandardOutput <- true
+        info.RedirectStandardError <- true
+        use p = System.Diagnostics.Process.Start info
+        let out = p.StandardOutput.ReadToEndAsync()
+        let err = p.StandardError.ReadToEndAsync()
+        if not (p.WaitForExit 60000) then
+            p.Kill true
+            p.WaitForExit()
+            failwithf "the worker started on a port in use:\n%s" out.Result
+        Assert.Equal(1, p.ExitCode)
+        Assert.Contains($"port {silo} (--port) is in use", err.Result)
+        Assert.Equal("", out.Result))
+
+[<Fact>]
 let ``tn data setup into a file is refused before anything is downloaded`` () =
     inScratch "tndsl-verbs-" (fun dir ->
         let file = Path.Combine(dir, "data")

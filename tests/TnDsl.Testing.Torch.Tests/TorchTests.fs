@@ -29,6 +29,18 @@ let ``F#: SpecCheck.Contraction takes an F# lambda over TorchSharp tensors, in f
     SpecCheck.Contraction(example "mps.tn", (fun t -> mps t), SpecCheckOptions(Replay = Nullable 3, DType = torch.ScalarType.Float32))
 
 [<Fact>]
+let ``a TorchSharp that does not load is named as such, with what to do, not reported as the forward failing`` () =
+    // Without NativeLoader on Debian 12 every forward threw TorchSharp's type-initialisation error, and the check said
+    // "the forward does not match mps.tn", shrunk to n=2 (session 24's probe of docs/testing.md).
+    let cause = NotSupportedException("This application or script uses TorchSharp but doesn't contain a reference to libtorch-cpu-linux-x64.\n\nConsider referencing one of the combination packages")
+    let e = SpecCheck.NativeLoadFailure(TypeInitializationException("TorchSharp.torch", cause))
+    Assert.Contains("TorchSharp's native library does not load", e.Message)
+    Assert.Contains("(This application or script uses TorchSharp but doesn't contain a reference to libtorch-cpu-linux-x64.)", e.Message)
+    Assert.Contains("NativeLoader.EnsureLoaded()", e.Message)
+    Assert.DoesNotContain("Consider", e.Message)
+    Assert.IsType<TypeInitializationException>(e.InnerException) |> ignore
+
+[<Fact>]
 let ``a forward whose values are right but whose gradient is doubled is caught by the gradient oracle`` () =
     NativeLoader.EnsureLoaded() |> ignore
     // c + (c - c.detach()) equals c, but its gradient is twice c's.

@@ -712,6 +712,20 @@ let ``each einsum mistake is one diagnostic at its column`` () =
     Assert.Equal(("TN0303", "<shapes>", 5), only "ab,bc->ac" "2x3,zx4")
 
 [<Fact>]
+let ``a size missing from --shapes, or operands separated by ';', is said to be so`` () =
+    // Both said "'' is not a size" or "'3;3' is not a size" (session 24's probe).
+    let message spec shapes =
+        match Einsum.toProblem spec shapes with
+        | Result.Error [ d ] -> d.Kind.Code, d.Range.Start.Col, d.Message
+        | other -> failwithf "expected one diagnostic, got %A" other
+    let code, col, text = message "ab,bc->ac" "2xx3,3x4"
+    Assert.Equal(("TN0303", 3), (code, col))
+    Assert.Contains("a size is missing here", text)
+    let code, col, text = message "ab,bc->ac" "2x3;3x4"
+    Assert.Equal(("TN0303", 3), (code, col))
+    Assert.Contains("operands are separated by ','", text)
+
+[<Fact>]
 let ``a JSON network is read and planned`` () =
     let json = """{"tensors":[{"name":"A","indices":["a","b"]},{"name":"B","indices":["b","c"]}],"sizes":{"a":2,"b":3,"c":4},"output":["a","c"]}"""
     match PlanInput.ofJson "net.json" json with
@@ -773,6 +787,25 @@ let ``tensors or indices that cannot be read are the one diagnostic: the output 
     Assert.Equal<(string * int * int) list>(
         [ "TN0304", 1, 113 ],
         jsonErrors """{"tensors": [{"name":"A","indices":["a","b"]},{"name":"B","indices":["b"]}], "sizes": {"a":2,"b":3}, "output": ["z"]}""")
+
+[<Fact>]
+let ``a key a JSON network does not have is an error at the key: a misspelt output is not planned closed`` () =
+    // Each was ignored (session 24's probe): "ouput" planned the network with every index summed.
+    Assert.Equal<(string * int * int) list>(
+        [ "TN0306", 1, 63 ],
+        jsonErrors """{"tensors": [{"name":"A","indices":["a"]}], "sizes": {"a":2}, "ouput": ["a"]}""")
+    Assert.Equal<(string * int * int) list>(
+        [ "TN0306", 1, 42 ],
+        jsonErrors """{"tensors": [{"name":"A","indices":["a"],"trainble":false}], "sizes": {"a":2}, "output": ["a"]}""")
+    Assert.Empty(jsonErrors """{"tensors": [{"name":"A","indices":["a"],"trainable":false}], "sizes": {"a":2}, "output": ["a"]}""")
+
+[<Fact>]
+let ``a size up to 2^53 written as a string is told to be a number`` () =
+    match PlanInput.ofJson "net.json" """{"tensors": [{"indices":["a"]}], "sizes": {"a": "12"}}""" with
+    | Result.Error [ d ] ->
+        Assert.Equal(("TN0306", 1, 49), (d.Kind.Code, d.Range.Start.Line, d.Range.Start.Col))
+        Assert.Contains("written as a number (12)", d.Message)
+    | other -> failwithf "unexpected %A" other
 
 [<Fact>]
 let ``malformed JSON is reported at its line and character column`` () =

@@ -22,6 +22,7 @@ public static class CheckCommand
         {
             var output = parse.InvocationConfiguration.Output;
             var path = parse.GetRequiredValue(file);
+            PlanCommand.RequireTnFile("check", path);
             var result = Shipped.Check(path, parse.Pairs(set), parse.GetValue(network));
             if (parse.GetValue(json))
                 WriteJson(output, result.File, result);

@@ -24,7 +24,7 @@ public static class CutsCommand
         var profile = TnOptions.Flag("--profile", "also bound every contiguous split of the output legs and the odd | even split; for a 2-D output family, every row and column split, odd | even rows and columns, and the checkerboard");
         var set = TnOptions.Set();
         var network = TnOptions.Network();
-        var json = TnOptions.Flag("--json", "print the analysis as JSON: exact bounds as decimal strings, bits and nats beside them");
+        var json = TnOptions.Flag("--json", "print the analysis as JSON: exact bounds (numbers up to 2^53, decimal strings beyond), bits and nats beside them");
         var plot = TnOptions.Text("--plot", "OUT.png", "with --profile: draw the bits of every split (a .png or .svg)");
         var command = new Command("cuts", "min-cut rank bounds for the declared cuts (--profile: every split)")
         {

@@ -45,6 +45,7 @@ public static class DrawCommand
         OutputPaths.Check(outPath, "-o", file);
         if (plan && cutName is not null) throw new UsageException("--cut draws the network, --plan its contraction tree: give one");
         if (!plan && optimizerName is not null) throw new UsageException("--optimizer goes with --plan");
+        PlanCommand.RequireTnFile("draw", file);
         var check = Shipped.Check(file, sets, networkName);
         if (check.HasErrors)
         {

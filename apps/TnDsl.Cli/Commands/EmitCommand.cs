@@ -38,6 +38,7 @@ public static class EmitCommand
         {
             if (!parse.GetValue(cs))
                 throw new UsageException("choose the target language: --cs (C# TorchSharp) is the one there is");
+            PlanCommand.RequireTnFile("emit", parse.GetRequiredValue(file));
             return Run(parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network), parse.GetValue(batch),
                 parse.GetValue(optimizer)!, parse.GetValue(className), parse.GetValue(ns)!, parse.GetValue(outputPath),
                 parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);

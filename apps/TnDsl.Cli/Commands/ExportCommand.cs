@@ -28,6 +28,7 @@ public static class ExportCommand
         Cli.SetAction(command, parse =>
         {
             if (!parse.GetValue(json)) throw new UsageException("choose the output format: --json (the form tn plan reads)");
+            PlanCommand.RequireTnFile("export", parse.GetRequiredValue(file));
             return Run(parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network), parse.Sizes(size),
                 parse.GetValue(outputPath), parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
         });

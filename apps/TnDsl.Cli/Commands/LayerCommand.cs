@@ -34,6 +34,7 @@ public static class LayerCommand
     private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network, string optimizer, BatchSizes? batch,
         int? threads)
     {
+        PlanCommand.RequireTnFile("layer", file);
         if (threads is { } nt)
         {
             NativeLoader.EnsureLoaded();

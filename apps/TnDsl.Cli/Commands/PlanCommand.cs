@@ -73,8 +73,8 @@ public static class PlanCommand
 
     /// <summary>
     /// Throws a <see cref="UsageException"/> when <paramref name="file"/> names a JSON network: <paramref name="verb"/>
-    /// (<c>contract</c>, <c>cuts</c>) reads <c>.tn</c> files only, and would otherwise report the JSON's first brace as a
-    /// <c>.tn</c> syntax error.
+    /// (every verb but <c>plan</c> that reads a network) reads <c>.tn</c> files only, and would otherwise report the
+    /// JSON's first brace as a <c>.tn</c> syntax error.
     /// </summary>
     public static void RequireTnFile(string verb, string file)
     {
@@ -159,6 +159,9 @@ public static class PlanCommand
         var (output, err) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
         if (optimizer.Length == 0)
             throw new UsageException("--optimizer needs a name: " + string.Join(", ", PlanApi.optimizerNames()));
+        // The API reads an empty objective as its default; on the command line it is a value left out, as for --optimizer.
+        if (settings.Objective.Trim().Length == 0)
+            throw new UsageException("--objective needs a name: flops, size, write, combo, combo:F");
         // An installed example is looked for before the path is refused.
         if (einsum is null)
             Shipped.Require(file is null ? null : Shipped.Resolve(file));

@@ -50,6 +50,7 @@ public static class RunCommand
     private static int Run(string file, IReadOnlyList<KeyValuePair<string, string>> overrides, string? networkName,
         string deviceName, ScalarType dtype, BatchSizes? batch, long seed, int repeat, string optimizer, int? threads)
     {
+        PlanCommand.RequireTnFile("run", file);
         PlanCommand.RequireOptimizer(optimizer);
         // A refusal by the memory guard names this verb's options.
         using var advice = MemoryGuard.Advise(DynamicOptions.BatchRemedies);

@@ -2,6 +2,7 @@ namespace TnDsl.Cli.Commands;
 
 using System.CommandLine;
 using System.Net;
+using System.Net.Sockets;
 using Microsoft.Extensions.Hosting;
 using TnDsl.Cluster;
 using static TorchSharp.torch;
@@ -47,6 +48,7 @@ public static class WorkerCommand
             var own = parse.GetValue(address) is { } given ? Address(given) : ClusterHosting.LocalAddressTowards(primary.Address);
             var siloPort = parse.GetValue(port);
             var gateway = parse.GetValue(gatewayPort);
+            RequireFreePorts(own, siloPort, gateway);
             NativeLoader.EnsureLoaded();
             if (parse.GetValue(threads) is { } n) set_num_threads(n);
             using var host = ClusterHosts.Worker(primary, own, siloPort, gateway, secret, new ContractionJobOpener());
@@ -67,6 +69,37 @@ public static class WorkerCommand
         });
         return command;
     }
+
+    /// <summary>
+    /// Throws an <see cref="IOException"/> when the silo's or the gateway's port is taken on this machine. Orleans binds
+    /// its ports with SO_REUSEPORT, so a second worker on a running worker's ports started without a word, shared the
+    /// ports with it and split the cluster in two (both called themselves primary). A probe bound without SO_REUSEPORT,
+    /// where Orleans binds (<c>ClusterHosting.UseTnCluster</c>),
+    /// fails on a port that anything listens on.
+    /// </summary>
+    static void RequireFreePorts(IPAddress own, int siloPort, int gatewayPort)
+    {
+        var at = IPAddress.IsLoopback(own) ? own : own.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any;
+        foreach (var (port, option) in new[] { (siloPort, "--port"), (gatewayPort, "--gateway-port") })
+        {
+            using var probe = new Socket(at.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            // SO_REUSEADDR alone (.NET's ReuseAddress adds SO_REUSEPORT on Linux): a port a stopped worker's connections
+            // leave in TIME_WAIT is free, as it is to Orleans.
+            if (OperatingSystem.IsLinux())
+                probe.SetRawSocketOption(SolSocket, SoReuseAddr, BitConverter.GetBytes(1));
+            try
+            {
+                probe.Bind(new IPEndPoint(at, port));
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            {
+                throw new IOException($"port {port} ({option}) is in use on this machine (by another tn worker?); give this worker free ports with --port and --gateway-port");
+            }
+        }
+    }
+
+    /// <summary>Linux's <c>SOL_SOCKET</c> and <c>SO_REUSEADDR</c>.</summary>
+    const int SolSocket = 1, SoReuseAddr = 2;
 
     /// <summary>The largest TCP port.</summary>
     const int MaxPort = 65535;

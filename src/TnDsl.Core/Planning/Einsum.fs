@@ -187,6 +187,9 @@ module Einsum =
                                               sprintf "'%s' is not a size here: an empty operand (size 0) costs 0 flops in any order, so there is nothing to plan; sizes start at 1" digits
                                           elif digits.Length > 0 && digits |> Seq.forall Char.IsAsciiDigit && digits.TrimStart('0').Length > 0 then
                                               sprintf "'%s' is too large: a size must be below 2^63" digits
+                                          elif digits.Length = 0 then "a size is missing here: sizes are joined by one 'x' (2x3)"
+                                          elif digits.Contains ';' then
+                                              sprintf "'%s' is not a size: operands are separated by ',' (2x3,3x4)" d
                                           else sprintf "'%s' is not a size (a whole number, at least 1)" d
                                       errors.Add(
                                           Diagnostic.make PlanDiagnostics.badSize (span shapesFile text s (s + max 1 d.Length)) why)

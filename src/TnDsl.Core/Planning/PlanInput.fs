@@ -125,7 +125,7 @@ module PlanInput =
     /// Reads a JSON network: `{"tensors":[{"name":"A","indices":["a","b"]},…],"sizes":{"a":2,…},"output":[…]}`.
     /// A tensor may say `"trainable": false`; names default to `T0`, `T1`, …. `overrides` gives sizes by index name
     /// that replace or complete `"sizes"` (the command line's `--size`). Every error is a diagnostic at the offending
-    /// value's line and column: TN0306 for the wrong kind of value, a duplicate key or malformed JSON, TN0303 for a
+    /// value's line and column: TN0306 for the wrong kind of value, a duplicate or unknown key or malformed JSON, TN0303 for a
     /// size that is not a positive integer (sizes beyond int64 included), TN0302 for an index without a size (at its
     /// first use), TN0304 for an output index listed twice or on no tensor.
     let ofJsonWith (file: string) (text: string) (overrides: Map<string, int64>) : Result<Problem, Diagnostic list> =
@@ -145,7 +145,17 @@ module PlanInput =
                 | other ->
                     fail other (sprintf "%s must be an object, not %s" what (kindOf other))
                     []
+            // A key the format does not have is an error, not ignored: a misspelt "output" would plan the network closed.
+            let onlyKeys (what: string) (keys: string list) (node: Json) =
+                match node with
+                | JObject(props, _) ->
+                    for k, ko, _ in props do
+                        if not (List.contains k keys) then
+                            let known = keys |> List.map (sprintf "\"%s\"") |> String.concat ", "
+                            errors.Add(bad (at.At ko) (sprintf "%s has no key \"%s\"; its keys are %s" what k known))
+                | _ -> ()
             let top = members "the network" root
+            onlyKeys "the network" [ "tensors"; "sizes"; "output" ] root
             let isObject = function JObject _ -> true | _ -> false
             let prop (props: (string * Json) list) name = props |> List.tryFind (fun (k, _) -> k = name) |> Option.map snd
             // Index names as written, with the node of each, for positions.
@@ -169,6 +179,7 @@ module PlanInput =
                     if isObject root then fail root "the network needs a \"tensors\" array"
                     [||]
             let tensors = tensorNodes |> Array.mapi (fun k t -> members (sprintf "tensor %d" k) t)
+            tensorNodes |> Array.iteri (fun k t -> onlyKeys (sprintf "tensor %d" k) [ "name"; "indices"; "trainable" ] t)
             let names =
                 tensors
                 |> Array.mapi (fun k t ->
@@ -223,6 +234,9 @@ module PlanInput =
                               | _ ->
                                   errors.Add(Diagnostic.make PlanDiagnostics.badSize (at.Of v)
                                                  (sprintf "the size of '%s' must be a positive integer below 2^63, not %s" k t))
+                          // A string of digits here is a size up to 2^53, which is written as a number.
+                          | JString(t, _) when t.Length > 0 && Seq.forall Char.IsAsciiDigit t ->
+                              fail v (sprintf "the size of '%s' is written as a number (%s), not a string: only sizes past 2^53 are strings" k t)
                           | other -> fail other (sprintf "the size of '%s' must be an integer, not %s" k (kindOf other)) ]
                     |> Map.ofList
                 | None ->

@@ -218,3 +218,36 @@ let ``under a memory limit optimal is never dearer than greedy`` () =
     Assert.True(fits 4I g)
     Assert.True(fits 4I r)
     Assert.True(executed r <= executed g, sprintf "optimal %O, greedy %O" (executed r) (executed g))
+
+/// Under the limit, a sliced plan slices no index its tree does not need: unslicing any one of them leaves an
+/// intermediate of the tree over the limit.
+let slicesOnlyWhatItNeeds (name: string) (limit: BigInteger) (p: Indexed) =
+    let r = Plan.run name (limited limit) p
+    match r.Tree, r.Slicing with
+    | Some t, Some s ->
+        let unneeded =
+            s.Indices
+            |> Array.filter (fun i ->
+                let rest = s.Indices |> Array.filter ((<>) i)
+                Cost.largestIntermediate (PlanSlice.sliceProblem p rest) t <= limit)
+        Array.isEmpty unneeded
+        |> Prop.label (sprintf "%s at %O slices %A, of which %A are not needed" name limit s.Indices unneeded)
+    | _ -> Prop.ofTestable true
+
+[<Fact>]
+let ``partition's plan of the 5x5 lattice at 64 elements is unsliced: its tree's largest intermediate is 64`` () =
+    // The probe's case: `tn plan examples/grid.tn --set L=5,D=2 --optimizer partition --memory-limit 64` sliced
+    // v[2, 2] of a tree that fits unsliced (overhead 1x, sliced peak 381 elements against 268).
+    let p = lattice 5 5 2
+    let r = Plan.run "partition" (limited 64I) p
+    Assert.True(fits 64I r)
+    Assert.True(r.Slicing.IsNone, sprintf "sliced %A" (r.Slicing |> Option.map (fun s -> s.Indices)))
+
+[<Property(MaxTest = 40)>]
+let ``under a memory limit every optimizer slices only indices its tree needs`` () =
+    Prop.forAll networks (fun s ->
+        Prop.forAll fractions (fun fraction ->
+            let p = indexOf s
+            match bindingLimit p fraction with
+            | Some limit -> Plan.names |> List.map (fun n -> slicesOnlyWhatItNeeds n limit p) |> List.reduce (.&.)
+            | None -> Prop.ofTestable true))

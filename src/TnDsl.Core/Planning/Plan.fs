@@ -730,7 +730,17 @@ module Plan =
             | [] -> limited, None
             | xs ->
                 let _, t, s = xs |> List.minBy (fun (f, _, s) -> f, (match s with Some s -> s.Indices.Length | None -> 0))
-                Some t, s
+                // A set chosen for one tree and kept while the tree was polished can hold indices the final tree
+                // does not need (partition's plan of the 5x5 lattice with bonds of 2 at 64 elements sliced v[2, 2]
+                // of a tree whose largest intermediate was 64: the same flops, a larger sliced peak). They are
+                // unsliced (`PlanSlice.prune`, never more executed flops), and with none left the plan is unsliced.
+                match s with
+                | Some s ->
+                    match PlanSlice.prune p limit t s.Indices with
+                    | [||] -> Some t, None
+                    | kept when kept.Length < s.Indices.Length -> Some t, Some(PlanSlice.figures p t kept)
+                    | _ -> Some t, Some s
+                | None -> Some t, None
 
     /// The searching optimizers that are never dearer than `greedy`, with or without a memory limit. `optimal` is
     /// exact without a limit; under one its tree (the limit a hard constraint, or its free tree sliced) can execute

@@ -123,3 +123,25 @@ let ``tn cuts --profile on a network with no output legs says there is nothing t
     Assert.Equal(0, code)
     Assert.Contains("no output legs", out)
     Assert.DoesNotContain("use --profile", out)
+
+// Session 24's wording of tn plan (s24-words): counts of one in the singular, a refused plan reported as none,
+// optimizer names in any case and one message for a wrong one, a stray ',' in --shapes shown where it stands,
+// and --no-scaling refused where there is nothing to scale.
+
+[<Fact>]
+let ``a count of one reads in the singular in tn plan's report and tn contract's plan line`` () =
+    // "2 (1 indices)", "1 elements" before.
+    let code, out, err = tn [ "plan"; "--einsum"; "a,a->"; "--shapes"; "1,1"; "--optimizer"; "greedy" ]
+    Assert.True((code = 0), err)
+    Assert.Contains("Tensors:               2 (1 index)\n", out)
+    Assert.Contains("Largest intermediate:  1 element\n", out)
+    Assert.Contains("Total write:           1 element\n", out)
+    Assert.DoesNotContain(" 1 elements", out)
+    inScratch "tndsl-words-" (fun dir ->
+        let file = Path.Combine(dir, "dot.tn")
+        File.WriteAllText(file, "network dot(d: int = 1) {\n  index a: d\n  weight W: (a)\n  weight V: (a)\n  output ()\n}\n")
+        let code, out, err = tn [ "contract"; file; "--threads"; "1"; "--optimizer"; "greedy" ]
+        Assert.True((code = 0), err)
+        Assert.Contains("largest intermediate 1 element\n", out)
+        Assert.DoesNotContain(" 1 elements", out))
+

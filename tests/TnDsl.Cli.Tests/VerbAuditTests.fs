@@ -145,3 +145,20 @@ let ``a count of one reads in the singular in tn plan's report and tn contract's
         Assert.Contains("largest intermediate 1 element\n", out)
         Assert.DoesNotContain(" 1 elements", out))
 
+[<Fact>]
+let ``a plan refused under --memory-limit reports no plan: no figures, and path null in JSON, as docs/planning.md says`` () =
+    // The 8-element result alone is over 2 elements: the report showed the plan made without the limit, its path too.
+    let args = [ "plan"; "--einsum"; "ab,bc->ac"; "--shapes"; "2x3,3x4"; "--memory-limit"; "2"; "--optimizer"; "greedy" ]
+    let code, out, err = tn args
+    Assert.Equal(1, code)
+    Assert.Contains("TN0301", err)
+    Assert.Contains("  Plan:                  none found\n", out)
+    Assert.DoesNotContain("FLOP count", out)
+    let code, out, _ = tn (args @ [ "--json" ])
+    Assert.Equal(1, code)
+    use doc = System.Text.Json.JsonDocument.Parse out
+    Assert.False(doc.RootElement.GetProperty("ok").GetBoolean())
+    Assert.Equal(System.Text.Json.JsonValueKind.Null, doc.RootElement.GetProperty("path").ValueKind)
+    let hasFlops, _ = doc.RootElement.TryGetProperty "flops"
+    Assert.False(hasFlops)
+

@@ -85,7 +85,9 @@ module PlanReport =
         line "Optimizer" (sprintf "%s (search %.1f ms)" r.Optimizer r.SearchMs)
         for d in r.Diagnostics do
             if d.Kind.Level = Info then line "Note" d.Message
-        match r.Cost with
+        // A refused plan (TN0301: the result alone over the memory limit) may carry the tree planned without the
+        // limit; it is no plan of this run, so none is reported, as when no tree was found.
+        match (if Plan.succeeded r then r.Cost else None) with
         | None -> line "Plan" "none found"
         | Some c ->
             line "Naive scaling" (string p.IndexNames.Length)
@@ -152,7 +154,7 @@ module PlanReport =
             w.WriteNumber("tensors", r.Problem.Inputs.Length)
             let problem = r.Problem
             match r.Cost, r.Tree with
-            | Some c, Some t ->
+            | Some c, Some t when Plan.succeeded r ->
                 big "flops" c.Flops
                 big "naive_flops" c.NaiveFlops
                 // The ratio overflows a double on large networks: null then, with its log10 always given.

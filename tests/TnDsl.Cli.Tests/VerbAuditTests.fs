@@ -162,3 +162,22 @@ let ``a plan refused under --memory-limit reports no plan: no figures, and path 
     let hasFlops, _ = doc.RootElement.TryGetProperty "flops"
     Assert.False(hasFlops)
 
+[<Fact>]
+let ``--optimizer takes a name in any case in every verb, as --objective does`` () =
+    let grid = Path.Combine(TnDsl.Tests.Support.examplesDir, "grid.tn")
+    let code, out, err = tn [ "plan"; "--einsum"; "ab,bc->ac"; "--shapes"; "2x3,3x4"; "--optimizer"; "Greedy"; "--json" ]
+    Assert.True((code = 0), err)
+    Assert.Contains("\"optimizer\": \"greedy\"", out)
+    for args in [ [ "contract"; grid; "--set"; "L=3,D=2"; "--threads"; "1" ]; [ "emit"; grid; "--cs"; "--set"; "L=3" ] ] do
+        let code, _, err = tn (args @ [ "--optimizer"; "GREEDY" ])
+        Assert.True((code = 0), sprintf "%A: %s" args err)
+
+[<Fact>]
+let ``an unknown --optimizer reads the same in tn plan as in the other verbs: a usage error listing the names`` () =
+    // tn plan said "tn: error TN0300: unknown optimizer 'nope'; …", tn contract "tn contract: --optimizer nope: no such optimizer; …".
+    for json in [ []; [ "--json" ] ] do
+        let code, out, err = tn ([ "plan"; "--einsum"; "ab,bc->ac"; "--shapes"; "2x3,3x4"; "--optimizer"; "nope" ] @ json)
+        assertUsage "tn plan: --optimizer nope: no such optimizer; valid optimizers: auto, optimal, greedy" (code, out, err)
+        Assert.DoesNotContain("TN0300", err)
+        Assert.Equal("", out)
+

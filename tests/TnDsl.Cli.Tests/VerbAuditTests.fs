@@ -181,3 +181,14 @@ let ``an unknown --optimizer reads the same in tn plan as in the other verbs: a 
         Assert.DoesNotContain("TN0300", err)
         Assert.Equal("", out)
 
+[<Fact>]
+let ``a trailing comma in --shapes is shown where it stands, not counted as a third operand`` () =
+    // It said "2 operand(s) in the equation but 3 given", under the equation.
+    let code, _, err = tn [ "plan"; "--einsum"; "ab,bc->ac"; "--shapes"; "2x3,3x4," ]
+    Assert.Equal(1, code)
+    Assert.Contains("<shapes>(1,8): error TN0306: a trailing ',' gives 3 shapes for the 2 operands of the equation", err)
+    Assert.DoesNotContain("operand(s)", err)
+    let code, _, err = tn [ "plan"; "--einsum"; "ab,bc->ac"; "--shapes"; "2x3,,3x4" ]
+    Assert.Equal(1, code)
+    Assert.Contains("<shapes>(1,4): error TN0306: an empty shape (operand 2) between two ','", err)
+

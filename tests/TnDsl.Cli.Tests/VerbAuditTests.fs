@@ -192,3 +192,7 @@ let ``a trailing comma in --shapes is shown where it stands, not counted as a th
     Assert.Equal(1, code)
     Assert.Contains("<shapes>(1,4): error TN0306: an empty shape (operand 2) between two ','", err)
 
+[<Fact>]
+let ``--no-scaling with --einsum or a JSON network is a usage error: scaling is in a .tn file's parameters`` () =
+    tn [ "plan"; "--einsum"; "ab,bc->ac"; "--shapes"; "2x3,3x4"; "--no-scaling" ]
+    |> assertUsage "--no-scaling applies to a .tn file, not to --einsum"

@@ -69,13 +69,28 @@ public static class TnOptions
         HelpName = "NAME",
     };
 
-    /// <summary><c>--optimizer NAME</c> with the registry's names as completions.</summary>
+    /// <summary>
+    /// <c>--optimizer NAME</c> with the registry's names as completions. The name is read in any case, as
+    /// <c>--objective</c>'s is (<c>Greedy</c> is <c>greedy</c>); a name that is none is a usage error listing the
+    /// valid ones, the same in every verb.
+    /// </summary>
     public static Option<string> Optimizer() =>
         WithCompletions(new Option<string>("--optimizer")
         {
             Description = "the contraction-path optimizer: " + string.Join(", ", PlanApi.optimizerNames()),
             HelpName = "NAME",
             DefaultValueFactory = _ => "auto",
+            CustomParser = r =>
+            {
+                var names = PlanApi.optimizerNames();
+                var text = r.Tokens.Count == 1 ? r.Tokens[0].Value.Trim() : "";
+                if (names.FirstOrDefault(n => string.Equals(n, text, StringComparison.OrdinalIgnoreCase)) is { } name)
+                    return name;
+                r.AddError(text.Length == 0
+                    ? "--optimizer needs a name: " + string.Join(", ", names)
+                    : $"--optimizer {text}: no such optimizer; valid optimizers: {string.Join(", ", names)}");
+                return null;
+            },
         }, PlanApi.optimizerNames());
 
     /// <summary>

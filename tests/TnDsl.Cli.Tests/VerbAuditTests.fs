@@ -123,3 +123,76 @@ let ``tn cuts --profile on a network with no output legs says there is nothing t
     Assert.Equal(0, code)
     Assert.Contains("no output legs", out)
     Assert.DoesNotContain("use --profile", out)
+
+// Session 24's wording of tn plan (s24-words): counts of one in the singular, a refused plan reported as none,
+// optimizer names in any case and one message for a wrong one, a stray ',' in --shapes shown where it stands,
+// and --no-scaling refused where there is nothing to scale.
+
+[<Fact>]
+let ``a count of one reads in the singular in tn plan's report and tn contract's plan line`` () =
+    // "2 (1 indices)", "1 elements" before.
+    let code, out, err = tn [ "plan"; "--einsum"; "a,a->"; "--shapes"; "1,1"; "--optimizer"; "greedy" ]
+    Assert.True((code = 0), err)
+    Assert.Contains("Tensors:               2 (1 index)\n", out)
+    Assert.Contains("Largest intermediate:  1 element\n", out)
+    Assert.Contains("Total write:           1 element\n", out)
+    Assert.DoesNotContain(" 1 elements", out)
+    inScratch "tndsl-words-" (fun dir ->
+        let file = Path.Combine(dir, "dot.tn")
+        File.WriteAllText(file, "network dot(d: int = 1) {\n  index a: d\n  weight W: (a)\n  weight V: (a)\n  output ()\n}\n")
+        let code, out, err = tn [ "contract"; file; "--threads"; "1"; "--optimizer"; "greedy" ]
+        Assert.True((code = 0), err)
+        Assert.Contains("largest intermediate 1 element\n", out)
+        Assert.DoesNotContain(" 1 elements", out))
+
+[<Fact>]
+let ``a plan refused under --memory-limit reports no plan: no figures, and path null in JSON, as docs/planning.md says`` () =
+    // The 8-element result alone is over 2 elements: the report showed the plan made without the limit, its path too.
+    let args = [ "plan"; "--einsum"; "ab,bc->ac"; "--shapes"; "2x3,3x4"; "--memory-limit"; "2"; "--optimizer"; "greedy" ]
+    let code, out, err = tn args
+    Assert.Equal(1, code)
+    Assert.Contains("TN0301", err)
+    Assert.Contains("  Plan:                  none found\n", out)
+    Assert.DoesNotContain("FLOP count", out)
+    let code, out, _ = tn (args @ [ "--json" ])
+    Assert.Equal(1, code)
+    use doc = System.Text.Json.JsonDocument.Parse out
+    Assert.False(doc.RootElement.GetProperty("ok").GetBoolean())
+    Assert.Equal(System.Text.Json.JsonValueKind.Null, doc.RootElement.GetProperty("path").ValueKind)
+    let hasFlops, _ = doc.RootElement.TryGetProperty "flops"
+    Assert.False(hasFlops)
+
+[<Fact>]
+let ``--optimizer takes a name in any case in every verb, as --objective does`` () =
+    let grid = Path.Combine(TnDsl.Tests.Support.examplesDir, "grid.tn")
+    let code, out, err = tn [ "plan"; "--einsum"; "ab,bc->ac"; "--shapes"; "2x3,3x4"; "--optimizer"; "Greedy"; "--json" ]
+    Assert.True((code = 0), err)
+    Assert.Contains("\"optimizer\": \"greedy\"", out)
+    for args in [ [ "contract"; grid; "--set"; "L=3,D=2"; "--threads"; "1" ]; [ "emit"; grid; "--cs"; "--set"; "L=3" ] ] do
+        let code, _, err = tn (args @ [ "--optimizer"; "GREEDY" ])
+        Assert.True((code = 0), sprintf "%A: %s" args err)
+
+[<Fact>]
+let ``an unknown --optimizer reads the same in tn plan as in the other verbs: a usage error listing the names`` () =
+    // tn plan said "tn: error TN0300: unknown optimizer 'nope'; …", tn contract "tn contract: --optimizer nope: no such optimizer; …".
+    for json in [ []; [ "--json" ] ] do
+        let code, out, err = tn ([ "plan"; "--einsum"; "ab,bc->ac"; "--shapes"; "2x3,3x4"; "--optimizer"; "nope" ] @ json)
+        assertUsage "tn plan: --optimizer nope: no such optimizer; valid optimizers: auto, optimal, greedy" (code, out, err)
+        Assert.DoesNotContain("TN0300", err)
+        Assert.Equal("", out)
+
+[<Fact>]
+let ``a trailing comma in --shapes is shown where it stands, not counted as a third operand`` () =
+    // It said "2 operand(s) in the equation but 3 given", under the equation.
+    let code, _, err = tn [ "plan"; "--einsum"; "ab,bc->ac"; "--shapes"; "2x3,3x4," ]
+    Assert.Equal(1, code)
+    Assert.Contains("<shapes>(1,8): error TN0306: a trailing ',' gives 3 shapes for the 2 operands of the equation", err)
+    Assert.DoesNotContain("operand(s)", err)
+    let code, _, err = tn [ "plan"; "--einsum"; "ab,bc->ac"; "--shapes"; "2x3,,3x4" ]
+    Assert.Equal(1, code)
+    Assert.Contains("<shapes>(1,4): error TN0306: an empty shape (operand 2) between two ','", err)
+
+[<Fact>]
+let ``--no-scaling with --einsum or a JSON network is a usage error: scaling is in a .tn file's parameters`` () =
+    tn [ "plan"; "--einsum"; "ab,bc->ac"; "--shapes"; "2x3,3x4"; "--no-scaling" ]
+    |> assertUsage "--no-scaling applies to a .tn file, not to --einsum"

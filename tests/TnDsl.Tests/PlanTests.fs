@@ -1366,3 +1366,39 @@ let ``the plan report's JSON gives each diagnostic in the one shape of every --j
     Assert.Equal<string list>([ "line"; "column"; "end_line"; "end_column" ], [ for p in d.GetProperty("range").EnumerateObject() -> p.Name ])
     // It has no source: its file is null (it was "<none>", session 21's probe).
     Assert.Equal(System.Text.Json.JsonValueKind.Null, d.GetProperty("file").ValueKind)
+
+[<Fact>]
+let ``a plan refused under a memory limit is reported as no plan: no figures in the text, path null in the JSON`` () =
+    // It carries the tree planned without the limit; the report showed that plan's figures and path (session 24).
+    let r = Plan.run "greedy" { PlanOptions.defaults with MemoryLimit = Some 1L } (openMps 16 2 2)
+    Assert.False(Plan.succeeded r)
+    let text = PlanReport.text r
+    Assert.Contains("  Plan:                  none found\n", text.Replace("\r\n", "\n"))
+    Assert.DoesNotContain("FLOP count", text)
+    use doc = System.Text.Json.JsonDocument.Parse(PlanReport.json r)
+    Assert.Equal(System.Text.Json.JsonValueKind.Null, doc.RootElement.GetProperty("path").ValueKind)
+    Assert.False(fst (doc.RootElement.TryGetProperty "flops"))
+
+[<Fact>]
+let ``the plan report writes a count of one in the singular: 1 index, 1 element`` () =
+    let p =
+        match Einsum.toProblem "a,a->" "1,1" |> Result.bind (Problem.index Range.none) with
+        | Ok p -> p
+        | Result.Error ds -> failwithf "%A" ds
+    let text = (PlanReport.text (Plan.run "greedy" PlanOptions.defaults p)).Replace("\r\n", "\n")
+    Assert.Contains("  Tensors:               2 (1 index)\n", text)
+    Assert.Contains("  Largest intermediate:  1 element\n", text)
+    Assert.DoesNotContain(" 1 elements", text)
+    Assert.DoesNotContain(" 1 indices", text)
+
+[<Fact>]
+let ``a stray comma in the shapes is a diagnostic at the comma, not a count of operands`` () =
+    for shapes, col, words in [ "2x3,3x4,", 8, "a trailing ','"; ",2x3,3x4", 1, "a leading ','"; "2x3,,3x4", 4, "an empty shape (operand 2)" ] do
+        match Einsum.toProblem "ab,bc->ac" shapes with
+        | Result.Error [ d ] ->
+            Assert.Equal("TN0306", d.Kind.Code)
+            Assert.Equal(Einsum.shapesFile, d.Range.File)
+            Assert.Equal((1, col), (d.Range.Start.Line, d.Range.Start.Col))
+            Assert.StartsWith(words, d.Message)
+            Assert.Contains("3 shapes for the 2 operands", d.Message)
+        | other -> failwithf "%s: %A" shapes other

@@ -49,7 +49,7 @@ public static class CheckCommand
         w.WriteLine($"network {s.Name}{pars}: ok, {Plural(result.WarningCount, "warning")}");
         w.WriteLine($"  tensors     {s.Tensors} ({s.Weights} weight, {s.Inputs} input, {s.Constants} const)");
         w.WriteLine($"  indices     {s.Indices} ({s.Bonds} bonds, {s.OpenLegs} open; {s.Hyperindices} hyper)");
-        w.WriteLine($"  parameters  {s.TrainableScalars:N0} trainable scalars in {Plural(s.TrainableTensors, "tensor")}");
+        w.WriteLine($"  parameters  {s.TrainableScalars:N0} trainable scalar{(s.TrainableScalars == 1 ? "" : "s")} in {Plural(s.TrainableTensors, "tensor")}");
         w.WriteLine($"  open legs   {FormatLegs(s)}");
         if (s.Cuts.Length > 0)
             w.WriteLine($"  cuts        {string.Join(", ", s.Cuts)}");

@@ -262,11 +262,11 @@ public static class ContractCommand
             if (s.Output is not null && work.Shape.Length == 0)
                 w.WriteLine($"  written     {s.Output}");
             w.WriteLine($"  weights     {(s.Weights is null ? $"random (seed {s.Seed})" : s.Weights)}");
-            w.WriteLine($"  plan        {plan.Optimizer}{(plan.Chosen == plan.Optimizer ? "" : $" (chose {plan.Chosen})")}: {Figure(plan.Flops)} flops, " +
-                        $"largest intermediate {Figure(plan.LargestIntermediate)} elements");
+            w.WriteLine($"  plan        {plan.Optimizer}{(plan.Chosen == plan.Optimizer ? "" : $" (chose {plan.Chosen})")}: {Counted(plan.Flops, "flop")}, " +
+                        $"largest intermediate {Counted(plan.LargestIntermediate, "element")}");
             if (plan.IsSliced)
-                w.WriteLine($"  sliced      {work.Slices} slices over {string.Join(", ", sliced)}: {Figure(plan.SlicedFlops)} flops ({plan.SliceOverhead:0.##}x), " +
-                            $"largest intermediate {Figure(plan.SliceLargestIntermediate)} elements per slice");
+                w.WriteLine($"  sliced      {work.Slices} slices over {string.Join(", ", sliced)}: {Counted(plan.SlicedFlops, "flop")} ({plan.SliceOverhead:0.##}x), " +
+                            $"largest intermediate {Counted(plan.SliceLargestIntermediate, "element")} per slice");
             w.WriteLine($"  chunks      {work.Chunks} of {work.ChunkSize} slice{(work.ChunkSize == 1 ? "" : "s")}, added in chunk order" +
                         (resumed > 0 ? $"; {resumed} taken from {s.Resume}" : ""));
             if (plan.IsSliced)
@@ -364,6 +364,9 @@ public static class ContractCommand
     static string Number(double x) => x.ToString("R", CultureInfo.InvariantCulture);
 
     static string Figure(BigInteger x) => PlanView.Scientific(x);
+
+    /// <summary>A figure with its noun, singular for exactly one (<c>1 element</c>, <c>12 elements</c>).</summary>
+    static string Counted(BigInteger x, string noun) => $"{Figure(x)} {noun}{(x.IsOne ? "" : "s")}";
 
     /// <summary>Writes <paramref name="values"/> (row-major) as a NumPy version 1.0 <c>.npy</c> array of <c>&lt;f8</c>,
     /// its header padded so that the data starts at a multiple of 64 bytes.</summary>

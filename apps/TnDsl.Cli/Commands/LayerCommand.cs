@@ -42,8 +42,7 @@ public static class LayerCommand
         }
         // A refusal by the memory guard names this verb's options.
         using var advice = MemoryGuard.Advise(DynamicOptions.BatchRemedies);
-        if (!PlanApi.optimizerNames().Contains(optimizer))
-            throw new UsageException($"unknown optimizer `{optimizer}`; valid: {string.Join(", ", PlanApi.optimizerNames())}");
+        PlanCommand.RequireOptimizer(optimizer);
         SpecLayer layer;
         NetworkView net;
         try

@@ -56,7 +56,8 @@ public static class PlanCommand
                 r.AddError($"--shapes gives the operands' shapes of --einsum, not of {(path!.EndsWith(".tn", StringComparison.OrdinalIgnoreCase) ? "a .tn file" : "a JSON network")}");
             else if (path?.EndsWith(".tn", StringComparison.OrdinalIgnoreCase) != true)
             {
-                foreach (var o in new Option[] { set, network })
+                // Scaling is fitted in a .tn file's parameters: einsum text and JSON networks have none to leave out.
+                foreach (var o in new Option[] { set, network, noScaling })
                     if (r.GetResult(o) is not null)
                         r.AddError($"{o.Name} applies to a .tn file, not to {(isEinsum ? "--einsum" : "a JSON network")}");
                 if (isEinsum && r.GetResult(size) is not null)

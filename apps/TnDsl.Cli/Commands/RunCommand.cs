@@ -160,15 +160,15 @@ public static class RunCommand
             bool named = extents.Values.Distinct().Count() > 1;
             w.WriteLine($"  inputs      {(module.Inputs.Count == 0 ? "none" : string.Join(", ", module.Inputs.Select(i => Describe(module.Spec, i, named))))}");
             w.WriteLine($"  output      [{string.Join(", ", shape)}]  ({string.Join(", ", Abbreviate(module.OutputLegs))})");
-            w.WriteLine($"  parameters  {module.ParameterCount:N0} trainable scalars in {module.ParameterNames.Count} tensor{(module.ParameterNames.Count == 1 ? "" : "s")}");
+            w.WriteLine($"  parameters  {module.ParameterCount:N0} trainable scalar{(module.ParameterCount == 1 ? "" : "s")} in {module.ParameterNames.Count} tensor{(module.ParameterNames.Count == 1 ? "" : "s")}");
             // The planner's steps, as tn plan lists them: a lone tensor's is one (`ab -> ab`, as in opt_einsum), though
             // the module runs no product for it.
             int steps = plan.TreeSteps.Count;
             w.WriteLine($"  plan        {plan.Optimizer}{(plan.Chosen == plan.Optimizer ? "" : $" (chose {plan.Chosen})")}: " +
-                        $"{Figure(plan.Flops)} flops, largest intermediate {Figure(plan.LargestIntermediate)} elements, {steps} step{(steps == 1 ? "" : "s")}{(hasBatch ? $" (batch {n})" : "")}");
+                        $"{Counted(plan.Flops, "flop")}, largest intermediate {Counted(plan.LargestIntermediate, "element")}, {steps} step{(steps == 1 ? "" : "s")}{(hasBatch ? $" (batch {n})" : "")}");
             if (plan.IsSliced)
                 w.WriteLine($"  sliced      {plan.Slices} slices over {string.Join(", ", plan.SlicedLabels.Select(l => module.Spec.Indices[l].Name))}: " +
-                            $"{Figure(plan.SlicedFlops)} flops ({plan.SliceOverhead:0.##}x), largest intermediate {Figure(plan.SliceLargestIntermediate)} elements per slice");
+                            $"{Counted(plan.SlicedFlops, "flop")} ({plan.SliceOverhead:0.##}x), largest intermediate {Counted(plan.SliceLargestIntermediate, "element")} per slice");
             var at = new NetworkModuleOptions { DType = dtype };
             var forwardBytes = MemoryGuard.Needed(module.Spec, plan, at, training: false);
             long limit = MemoryGuard.Limit;
@@ -222,6 +222,9 @@ public static class RunCommand
     internal static string ThreadCount(int n) => n == 1 ? "1 thread" : $"{n} threads";
 
     /// <summary>A count in full below a million, else in scientific notation.</summary>
+    /// <summary>A figure with its noun, singular for exactly one (<c>1 element</c>, <c>12 elements</c>).</summary>
+    private static string Counted(BigInteger x, string noun) => $"{Figure(x)} {noun}{(x.IsOne ? "" : "s")}";
+
     private static string Figure(BigInteger x)
     {
         if (x < 1_000_000)

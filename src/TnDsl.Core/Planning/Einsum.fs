@@ -307,6 +307,26 @@ module Einsum =
     /// ellipsis's axes, then the indices used once, in ordinal order (as torch and numpy imply it).
     let toProblem (text: string) (shapes: string) : Result<Problem, Diagnostic list> =
         match parse text, parseShapes shapes with
+        | Ok spec, Ok dims when dims.Length > spec.Operands.Length && shapes.Split(',') |> Array.exists String.IsNullOrWhiteSpace ->
+            // More shapes than operands, one of them empty: a stray ',' (an empty shape is a scalar operand), shown
+            // where it stands rather than as a count of operands.
+            let n = spec.Operands.Length
+            let parts = shapes.Split(',')
+            Result.Error
+                [ let mutable start = 0
+                  for k in 0 .. parts.Length - 1 do
+                      if String.IsNullOrWhiteSpace parts[k] then
+                          // The ',' that opens the empty shape (a leading one: the ',' that closes it).
+                          let comma = if k = 0 then parts[0].Length else start - 1
+                          let why =
+                              if k = parts.Length - 1 then "a trailing ','"
+                              elif k = 0 then "a leading ','"
+                              else sprintf "an empty shape (operand %d) between two ','" (k + 1)
+                          yield
+                              Diagnostic.make PlanDiagnostics.badInput (span shapesFile shapes comma (comma + 1))
+                                  (sprintf "%s gives %d shapes for the %d operand%s of the equation (an empty shape is a scalar operand)"
+                                       why parts.Length n (if n = 1 then "" else "s"))
+                      start <- start + parts[k].Length + 1 ]
         | Ok spec, Ok dims -> bind spec dims |> Result.map (fun b -> b.Problem)
         | Result.Error a, Result.Error b -> Result.Error(a @ b)
         | Result.Error a, _

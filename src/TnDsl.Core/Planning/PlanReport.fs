@@ -30,6 +30,9 @@ module PlanReport =
             let m, e = if m >= 9.9995 then 1.0, e + 1 else m, e
             sprintf "%.3fe+%02d" m e
 
+    /// A count with its noun, singular for exactly one: `1 element`, `12 elements`, `4.800e+07 elements`.
+    let counted (b: BigInteger) (noun: string) = sci b + " " + (if b.IsOne then noun else noun + "s")
+
     /// The ratio a/b of two counts, safe for any size.
     let ratio (a: BigInteger) (b: BigInteger) =
         // Counts that fit a double divide as doubles (360/128 is 2.8125, not 2.8125000000000013); larger ones in logs.
@@ -78,11 +81,13 @@ module PlanReport =
         let line (label: string) (value: string) = sb.AppendLine(sprintf "  %-22s %s" (label + ":") value) |> ignore
         let eq = equation p
         line "Contraction" (if eq.Length > 100 then eq.Substring(0, 97) + "..." else eq)
-        line "Tensors" (sprintf "%d (%d indices)" p.Inputs.Length p.IndexNames.Length)
+        line "Tensors" (sprintf "%d (%d %s)" p.Inputs.Length p.IndexNames.Length (if p.IndexNames.Length = 1 then "index" else "indices"))
         line "Optimizer" (sprintf "%s (search %.1f ms)" r.Optimizer r.SearchMs)
         for d in r.Diagnostics do
             if d.Kind.Level = Info then line "Note" d.Message
-        match r.Cost with
+        // A refused plan (TN0301: the result alone over the memory limit) may carry the tree planned without the
+        // limit; it is no plan of this run, so none is reported, as when no tree was found.
+        match (if Plan.succeeded r then r.Cost else None) with
         | None -> line "Plan" "none found"
         | Some c ->
             line "Naive scaling" (string p.IndexNames.Length)
@@ -90,11 +95,11 @@ module PlanReport =
             line "Naive FLOP count" (sci c.NaiveFlops)
             line "Optimized FLOP count" (sci c.Flops)
             line "Theoretical speedup" (speedupText c)
-            line "Largest intermediate" (sci c.LargestIntermediate + " elements")
-            line "Peak memory" (sci c.Peak + " elements (inputs included)")
-            line "Total write" (sci c.Write + " elements")
+            line "Largest intermediate" (counted c.LargestIntermediate "element")
+            line "Peak memory" (counted c.Peak "element" + " (inputs included)")
+            line "Total write" (counted c.Write "element")
             line "Backward FLOP count" (sci c.BackwardFlops)
-            line "Activation memory" (sci c.ActivationMemory + " elements kept for backward")
+            line "Activation memory" (counted c.ActivationMemory "element" + " kept for backward")
             let bytes = PlanBytes.estimate p r.Tree.Value (match r.Slicing with Some sl -> sl.Indices | None -> [||]) 4
             line "Memory (float32)" (sprintf "%s bytes forward, %s training (inputs, kept intermediates, gradients)"
                                         (sci bytes.Forward) (sci bytes.Training))
@@ -103,9 +108,9 @@ module PlanReport =
                 line "Sliced indices" (sprintf "%s (%s slices; loop order, outermost first)" (String.Join(" ", names p sl.Indices)) (sci sl.Slices))
                 line "Sliced FLOP count" (sprintf "%s executed (overhead %.3gx; %s with every step in every slice)"
                                             (sci sl.Flops) sl.Overhead (sci sl.EverySliceFlops))
-                line "Largest per slice" (sci sl.LargestIntermediate + " elements")
-                line "Held for reuse" (sci sl.Held + " elements (step results kept while inner loops run)")
-                line "Sliced peak" (sci sl.Peak + " elements (one slice, the held results and the accumulated result)")
+                line "Largest per slice" (counted sl.LargestIntermediate "element")
+                line "Held for reuse" (counted sl.Held "element" + " (step results kept while inner loops run)")
+                line "Sliced peak" (counted sl.Peak "element" + " (one slice, the held results and the accumulated result)")
             | None -> ()
             match scaling with
             | Some sc ->
@@ -149,7 +154,7 @@ module PlanReport =
             w.WriteNumber("tensors", r.Problem.Inputs.Length)
             let problem = r.Problem
             match r.Cost, r.Tree with
-            | Some c, Some t ->
+            | Some c, Some t when Plan.succeeded r ->
                 big "flops" c.Flops
                 big "naive_flops" c.NaiveFlops
                 // The ratio overflows a double on large networks: null then, with its log10 always given.

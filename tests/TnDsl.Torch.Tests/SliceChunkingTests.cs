@@ -67,7 +67,7 @@ public class SliceChunkingTests
     public void The_closed_form_runs_equal_a_count_slice_by_slice_for_every_chunk_size()
     {
         var (_, plan, model) = Grid(8);
-        Assert.Equal(128, model.Slices);
+        Assert.Equal(32, model.Slices);  // greedy at 8 elements: 5 bonds sliced (7 before the unneeded ones were unsliced)
         Assert.Equal(plan.SlicedLabels.Length, model.Extents.Count);
         var extents = model.Extents.ToArray();
         for (long chunk = 1; chunk <= model.Slices; chunk++)

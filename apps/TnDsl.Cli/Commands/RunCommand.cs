@@ -221,10 +221,10 @@ public static class RunCommand
     /// <summary>The thread count in words: <c>1 thread</c>, <c>2 threads</c>.</summary>
     internal static string ThreadCount(int n) => n == 1 ? "1 thread" : $"{n} threads";
 
-    /// <summary>A count in full below a million, else in scientific notation.</summary>
     /// <summary>A figure with its noun, singular for exactly one (<c>1 element</c>, <c>12 elements</c>).</summary>
     private static string Counted(BigInteger x, string noun) => $"{Figure(x)} {noun}{(x.IsOne ? "" : "s")}";
 
+    /// <summary>A count in full below a million, else in scientific notation.</summary>
     private static string Figure(BigInteger x)
     {
         if (x < 1_000_000)

@@ -531,7 +531,8 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
         // How close the closest line comes, as a fraction of what it needs (1 or more: clear).
         double Worst((double X, double Y)[] pos) =>
             TooClose(pos, bonds, isBar, Spacing(pos), 1).Select(c => c.D / c.Need).DefaultIfEmpty(1).Min();
-        if (Worst(layout.Positions) >= 1)
+        double closest = Worst(layout.Positions);
+        if (closest >= 1)
             return layout;
         if (layout.Kind is LayoutKind.Tree or LayoutKind.Chain or LayoutKind.Grid or LayoutKind.Layers)
             foreach (var stretch in new[] { 1.5, 2, 3, 4, 6, 8, 12 })
@@ -545,7 +546,6 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
         if (n > 400)
             return layout;
         var best = layout.Positions;
-        double closest = Worst(best);
         if (layout.Kind is LayoutKind.Force)
             for (int seed = 1; seed <= 4; seed++)
             {

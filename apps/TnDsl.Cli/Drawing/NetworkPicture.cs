@@ -84,6 +84,7 @@ public static class NetworkPicture
         var labels = new List<BondLabel>();
         var lines = new List<(string Bond, (double X, double Y)[] Points)>();
         var spokes = new List<(string Bond, int Tensor, (double X, double Y) From, (double X, double Y) Hub)>();
+        var hubs = new List<(double X, double Y)>();
         var bends = Bends(layout);
         var wide = layout.Bonds.Where(b => b.Wide).ToList();
 
@@ -143,7 +144,9 @@ public static class NetworkPicture
                     spokes.Add((b.Name, t, pos[t], hub));
                 }
                 plot.Add.Marker(hub.X, hub.Y, MarkerShape.FilledSquare, (float)Math.Min(7, 0.25 * pixels), Colors.Black);
-                labelAt = hub;
+                hubs.Add(hub);
+                // Its size beside the hub, not over it.
+                labelAt = (hub.X + 0.2 * unit, hub.Y);
             }
             if (layout.Bonds.Length <= 160 || severed)
                 labels.Add(new(b, labelAt, severed, bends.TryGetValue(b.Index, out double bowed) ? bowed : 0));
@@ -245,8 +248,8 @@ public static class NetworkPicture
         if (pixels < Overview)
             title += $"\noverview: tensors {pixels:0} px apart at most, too many to draw readably; draw a smaller instance (--set)";
         plot.Title(title, size: 14);
-        // Bowed bonds (a detour round a tensor) can reach past the tensors: the frame takes in their curves.
-        var reached = pos.Concat(lines.SelectMany(l => l.Points)).ToList();
+        // Bowed bonds (a detour round a tensor) and hubs can reach past the tensors: the frame takes them in.
+        var reached = pos.Concat(lines.SelectMany(l => l.Points)).Concat(hubs).ToList();
         Frame(plot, reached.Select(p => p.X), reached.Select(p => p.Y), unit);
 
         // Laid out once at the size it is drawn at (SizeFor), for the title's room and the labels' pixels.

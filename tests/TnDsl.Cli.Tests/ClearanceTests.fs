@@ -168,16 +168,6 @@ let ``a hyperindex's lines to its hub keep the clearance from every tensor the i
         Assert.NotEmpty hyper
         let pos = layout.Positions |> Array.map (fun struct (x, y) -> x, y)
         let unit = [ for a in 0 .. pos.Length - 1 do for b in a + 1 .. pos.Length - 1 -> distance pos[a] (pos[b], pos[b]) ] |> List.min
-        for b in hyper do
-            // In the layout: the hub where Of placed it.
-            let struct (hx, hy) = layout.Hubs[b.Index]
-            for t in 0 .. pos.Length - 1 do
-                let hub = distance pos[t] ((hx, hy), (hx, hy)) / unit
-                Assert.True(hub >= NetworkLayout.Clearance - 1e-9, sprintf "%s: %s's hub is %.3f units from tensor %d" name b.Name hub t)
-                if not (Array.contains t b.Tensors) then
-                    for c in b.Tensors do
-                        let d = distance pos[t] (pos[c], (hx, hy)) / unit
-                        Assert.True(d >= NetworkLayout.Clearance - 1e-9, sprintf "%s: %s's line from tensor %d to its hub passes %.3f units from tensor %d" name b.Name c d t)
         // In the picture: the lines as drawn, a margin of 12 pixels outside the markers.
         let struct (_, geometry) = NetworkPicture.Drawn(net, layout, null)
         let centres = geometry.Tensors |> Seq.map (fun struct (x, y) -> x, y) |> Seq.toArray
@@ -188,3 +178,13 @@ let ``a hyperindex's lines to its hub keep the clearance from every tensor the i
                 if not (Array.contains t carriers) then
                     let d = distance centres[t] ((fx, fy), (hx, hy))
                     Assert.True(d >= geometry.TensorRadius + 12.0, sprintf "%s: %s's line to its hub is drawn %.1f px from tensor %d's centre" name bond d t)
+        for b in hyper do
+            // In the layout: the hub where Of placed it.
+            let struct (hx, hy) = layout.Hubs[b.Index]
+            for t in 0 .. pos.Length - 1 do
+                let hub = distance pos[t] ((hx, hy), (hx, hy)) / unit
+                Assert.True(hub >= NetworkLayout.Clearance - 1e-9, sprintf "%s: %s's hub is %.3f units from tensor %d" name b.Name hub t)
+                if not (Array.contains t b.Tensors) then
+                    for c in b.Tensors do
+                        let d = distance pos[t] (pos[c], (hx, hy)) / unit
+                        Assert.True(d >= NetworkLayout.Clearance - 1e-9, sprintf "%s: %s's line from tensor %d to its hub passes %.3f units from tensor %d" name b.Name c d t)

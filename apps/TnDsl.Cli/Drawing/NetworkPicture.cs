@@ -246,7 +246,7 @@ public static class NetworkPicture
         else if (layout.Bonds.Length > 160)
             title += "\nbond sizes: line width grows with log2(size)";
         if (pixels < Overview)
-            title += $"\noverview: tensors {pixels:0} px apart at most, too many to draw readably; draw a smaller instance (--set)";
+            title += $"\noverview: the closest tensors {pixels:0} px apart, too close to read; draw a smaller instance (--set)";
         plot.Title(title, size: 14);
         // Bowed bonds (a detour round a tensor) and hubs can reach past the tensors: the frame takes them in.
         var reached = pos.Concat(lines.SelectMany(l => l.Points)).Concat(hubs).ToList();

@@ -137,3 +137,54 @@ let ``where no layout clears a bond it is bowed round the tensor it would cross,
     Assert.True(d >= geometry.TensorRadius + 12.0, sprintf "c is drawn %.1f px from Y" d)
     // Its size label sits on the curve, in the picture.
     Assert.Equal(3, geometry.LabelBoxes.Count)
+
+/// Networks with hyperindices (drawn through a hub): a chain whose sites 0, 2 and 4 share one (its hub off their
+/// middle put the lines from sites 0 and 4 through sites 1 and 3), a ring of 12 whose opposite sites share one each,
+/// and a 4x4 torus with one index on a row of it.
+let private hubbed () =
+    [ "chain of 8, sites 0, 2, 4 sharing h",
+      written (
+          "network hubchain(n: int = 8) {\n  index b[i]: 4 for i in 1..n-1\n  index p[i]: 2 for i in 0..n-1\n  hyper index h: 3\n" +
+          "  weight A[0]: (p[0], b[1], h)\n  weight A[i]: (b[i], p[i], b[i+1], h if i == 2 or i == 4) for i in 1..n-2\n" +
+          "  weight A[n-1]: (b[n-1], p[n-1])\n  output (p[0..n-1])\n}\n")
+      "ring of 12, opposite sites and the next sharing one",
+      written (
+          "network hubring(n: int = 12) {\n  index b[i]: 4 for i in 0..n-1\n  index p[i]: 2 for i in 0..n-1\n" +
+          "  hyper index c[i]: 3 for i in 0..n/2-1\n" +
+          "  weight A[i]: (b[i], p[i], b[(i+1) % n], c[i] if i < n/2, c[i-n/2] if i >= n/2, c[i-1] if i >= 1 and i < n/2) for i in 0..n-1\n" +
+          "  output (p[0..n-1])\n}\n")
+      "4x4 torus with a row sharing one",
+      written (
+          "network hubtorus(L: int = 4) {\n" +
+          "  index h[x, y]: 3 for x in 0..L-1, y in 0..L-1\n  index v[x, y]: 3 for x in 0..L-1, y in 0..L-1\n  hyper index r: 2\n" +
+          "  weight T[x, y]: (h[x, y], h[(x+L-1) % L, y], v[x, y], v[x, (y+L-1) % L], r if y == 1) for x in 0..L-1, y in 0..L-1\n" +
+          "  output (r)\n}\n") ]
+
+[<Fact>]
+let ``a hyperindex's lines to its hub keep the clearance from every tensor the index does not join, and the hub from every tensor`` () =
+    for name, net in hubbed () do
+        let layout = NetworkLayout.Of net
+        let hyper = layout.Bonds |> Array.filter (fun b -> b.Tensors.Length > 2 && not b.Wide)
+        Assert.NotEmpty hyper
+        let pos = layout.Positions |> Array.map (fun struct (x, y) -> x, y)
+        let unit = [ for a in 0 .. pos.Length - 1 do for b in a + 1 .. pos.Length - 1 -> distance pos[a] (pos[b], pos[b]) ] |> List.min
+        // In the picture: the lines as drawn, a margin of 12 pixels outside the markers.
+        let struct (_, geometry) = NetworkPicture.Drawn(net, layout, null)
+        let centres = geometry.Tensors |> Seq.map (fun struct (x, y) -> x, y) |> Seq.toArray
+        Assert.Equal(hyper |> Array.sumBy (fun b -> b.Tensors.Length), geometry.HubLines.Count)
+        for struct (bond, _, struct (fx, fy), struct (hx, hy)) in geometry.HubLines do
+            let carriers = (hyper |> Array.find (fun b -> b.Name = bond)).Tensors
+            for t in 0 .. centres.Length - 1 do
+                if not (Array.contains t carriers) then
+                    let d = distance centres[t] ((fx, fy), (hx, hy))
+                    Assert.True(d >= geometry.TensorRadius + 12.0, sprintf "%s: %s's line to its hub is drawn %.1f px from tensor %d's centre" name bond d t)
+        for b in hyper do
+            // In the layout: the hub where Of placed it.
+            let struct (hx, hy) = layout.Hubs[b.Index]
+            for t in 0 .. pos.Length - 1 do
+                let hub = distance pos[t] ((hx, hy), (hx, hy)) / unit
+                Assert.True(hub >= NetworkLayout.Clearance - 1e-9, sprintf "%s: %s's hub is %.3f units from tensor %d" name b.Name hub t)
+                if not (Array.contains t b.Tensors) then
+                    for c in b.Tensors do
+                        let d = distance pos[t] (pos[c], (hx, hy)) / unit
+                        Assert.True(d >= NetworkLayout.Clearance - 1e-9, sprintf "%s: %s's line from tensor %d to its hub passes %.3f units from tensor %d" name b.Name c d t)

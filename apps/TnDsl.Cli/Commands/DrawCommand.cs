@@ -54,7 +54,7 @@ public static class DrawCommand
         }
         DiagnosticOutput.Write(err, check.Diagnostics);
         var net = check.Network!;
-        // Past this a picture of 1500 x 2000 pixels is a grey block, and laying it out and drawing it take minutes.
+        // Past this a picture of 4000 x 3600 pixels is a grey block, and laying it out and drawing it take minutes.
         if (net.Tensors.Length > MaxTensors)
         {
             err.WriteLine($"tn draw: {net.Name} has {net.Tensors.Length:N0} tensors, more than the {MaxTensors:N0} a picture can show; " +

@@ -62,7 +62,7 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
     /// spacing (<see cref="Spacing"/>, drawn about 90 pixels apart): a tensor's marker (a radius of 10 pixels, 0.11;
     /// 5.5 of 40 pixels past 120 tensors, 0.14) and a margin of at least 0.16 (about 14 pixels), so that no bond is
     /// seen to touch or enter a tensor it passes. <see cref="Of"/> keeps every bond between two tensors this clear
-    /// (past 400 tensors, in every layout but a force layout): by its choice of layout, by spreading a tree's levels,
+    /// (past <see cref="MostCleared"/> tensors, in every layout but a force layout): by its choice of layout, by spreading a tree's levels,
     /// by pushing a force layout's tensors off the lines, and where none of that clears a bond, by bowing it round
     /// (<see cref="Detours"/>).</summary>
     public const double Clearance = 0.3;
@@ -72,20 +72,106 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
     /// signed as <see cref="NetworkPicture"/> bows parallel bonds) its curve's middle is off the straight line.</summary>
     public IReadOnlyDictionary<int, double> Detours { get; init; } = new Dictionary<int, double>();
 
-    /// <summary>The layout's unit: the smallest distance between two of its tensors (the first 400: past that, a
-    /// sample), which sets the picture's stub lengths, bends and <see cref="Clearance"/>.</summary>
+    /// <summary>Where the hub of each hyperindex (an index of three or more tensors, not a batch) is drawn (y down),
+    /// by the index: placed by <see cref="Of"/> so that the lines from its tensors to the hub keep
+    /// <see cref="Clearance"/> from every tensor the index does not join, and the hub itself as far from every
+    /// tensor. A hyperindex not listed (a layout built by hand, or past <see cref="MostCleared"/> tensors) has its hub at
+    /// <see cref="HubNear"/>.</summary>
+    public IReadOnlyDictionary<int, (double X, double Y)> Hubs { get; init; } = new Dictionary<int, (double X, double Y)>();
+
+    /// <summary>The hub of hyperindex <paramref name="bond"/> where nothing is in its way: off the middle of its
+    /// tensors by 0.17 units right and 0.23 up (y down), so that it is not hidden behind a tensor at the middle.</summary>
+    public static (double X, double Y) HubNear(DrawnBond bond, IReadOnlyList<(double X, double Y)> positions, double unit) =>
+        (bond.Tensors.Average(t => positions[t].X) + 0.17 * unit, bond.Tensors.Average(t => positions[t].Y) - 0.23 * unit);
+
+    /// The hubs of the hyperindices (see <see cref="Hubs"/>): where <see cref="HubNear"/> is not clear, the nearest
+    /// clear place on rings round the tensors' middle (16 directions, 0.3 to 3 units out); where none is, the clearest.
+    static Dictionary<int, (double X, double Y)> HubsFor((double X, double Y)[] pos, DrawnBond[] bonds, bool[] isBar)
+    {
+        var hubs = new Dictionary<int, (double X, double Y)>();
+        var hyper = bonds.Where(b => !b.Wide && b.Tensors.Length > 2).ToList();
+        if (hyper.Count == 0)
+            return hubs;
+        double unit = Spacing(pos), need = Clearance * unit;
+        foreach (var b in hyper)
+        {
+            var carriers = b.Tensors.ToHashSet();
+            // How clear (a fraction of the clearance) the hub and its lines are at `hub`.
+            double Clear((double X, double Y) hub)
+            {
+                double worst = double.PositiveInfinity;
+                for (int v = 0; v < pos.Length; v++)
+                {
+                    if (isBar[v])
+                        continue;
+                    double least = Distance(pos[v], hub, hub);
+                    if (!carriers.Contains(v))
+                        foreach (var t in b.Tensors)
+                            least = Math.Min(least, Distance(pos[v], pos[t], hub));
+                    worst = Math.Min(worst, least / need);
+                }
+                return worst;
+            }
+            var near = HubNear(b, pos, unit);
+            var middle = (X: b.Tensors.Average(t => pos[t].X), Y: b.Tensors.Average(t => pos[t].Y));
+            var candidates = new[] { 0.3, 0.45, 0.6, 0.8, 1.0, 1.3, 1.7, 2.2, 3.0 }
+                .SelectMany(r => Enumerable.Range(0, 16).Select(k => (X: middle.X + r * unit * Math.Cos(k * Math.PI / 8), Y: middle.Y - r * unit * Math.Sin(k * Math.PI / 8))));
+            (double X, double Y) chosen = near;
+            double clearest = Clear(near);
+            if (clearest < 1)
+                foreach (var c in candidates)
+                {
+                    double clear = Clear(c);
+                    if (clear > clearest)
+                        (chosen, clearest) = (c, clear);
+                    if (clearest >= 1)
+                        break;
+                }
+            hubs[b.Index] = chosen;
+        }
+        return hubs;
+    }
+
+    /// <summary>The layout's unit: the smallest distance between two of its tensors (tensors at one place left
+    /// out), which sets the picture's stub lengths, bends and <see cref="Clearance"/>.</summary>
     public static double Spacing(IReadOnlyList<(double X, double Y)> positions)
     {
+        int n = positions.Count;
+        static double Apart((double X, double Y) p, (double X, double Y) q) => Math.Sqrt((p.X - q.X) * (p.X - q.X) + (p.Y - q.Y) * (p.Y - q.Y));
         double best = double.PositiveInfinity;
-        int n = Math.Min(positions.Count, 400);
-        for (int a = 0; a < n; a++)
-            for (int b = a + 1; b < n; b++)
-            {
-                double dx = positions[a].X - positions[b].X, dy = positions[a].Y - positions[b].Y, d = Math.Sqrt(dx * dx + dy * dy);
-                if (d > 1e-9)
-                    best = Math.Min(best, d);
-            }
-        return double.IsFinite(best) ? best : 1;
+        if (n <= 400)
+        {
+            for (int a = 0; a < n; a++)
+                for (int b = a + 1; b < n; b++)
+                    if (Apart(positions[a], positions[b]) is var d && d > 1e-9)
+                        best = Math.Min(best, d);
+            return double.IsFinite(best) ? best : 1;
+        }
+        // Past 400, in square cells: a pair closer than a cell's side lies in neighbouring cells, so the closest
+        // pair found there is the closest of all once it is closer than the side (else the side doubles).
+        double w = positions.Max(p => p.X) - positions.Min(p => p.X), h = positions.Max(p => p.Y) - positions.Min(p => p.Y);
+        double side = Math.Max(w, h) / Math.Sqrt(n);
+        if (side < 1e-9)
+            return 1;
+        while (true)
+        {
+            var cells = new Dictionary<(long, long), List<int>>();
+            (long, long) Cell((double X, double Y) p) => ((long)Math.Floor(p.X / side), (long)Math.Floor(p.Y / side));
+            for (int v = 0; v < n; v++)
+                (cells.TryGetValue(Cell(positions[v]), out var list) ? list : cells[Cell(positions[v])] = []).Add(v);
+            foreach (var ((cx, cy), here) in cells)
+                for (long x = cx; x <= cx + 1; x++)
+                    for (long y = cy - 1; y <= cy + 1; y++)
+                        if ((x > cx || y >= cy) && cells.TryGetValue((x, y), out var there))
+                            foreach (int a in here)
+                                foreach (int b in there)
+                                    if ((x, y) != (cx, cy) || a < b)
+                                        if (Apart(positions[a], positions[b]) is var d && d > 1e-9)
+                                            best = Math.Min(best, d);
+            if (best < side || side > 2 * Math.Max(w, h))
+                return double.IsFinite(best) ? best : 1;
+            side *= 2;
+        }
     }
 
     /// <summary>A point of a bond bowed by <paramref name="bend"/> units of <paramref name="unit"/>: the quadratic curve
@@ -518,10 +604,26 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
     /// The chosen layout with every bond between two tensors at least <see cref="Clearance"/> from the tensors it
     /// does not join. A tree, chain, grid or layers whose line passes too close (a tensor with many children, its
     /// outer bonds nearly level with their neighbours) has its rows spread further apart, up to 12 times; a force
-    /// layout has its tensors pushed off the lines (<see cref="Nudge"/>), from up to four seeds; what is still too
-    /// close is bowed round (<see cref="Detours"/>), on the layout that came closest. Past 400 tensors only the rows
-    /// are spread.
+    /// layout has its tensors pushed off the lines (<see cref="Nudge"/>), from up to four seeds (one past 400 tensors); what is still too
+    /// close is bowed round (<see cref="Detours"/>), on the layout that came closest. Past <see cref="MostCleared"/>
+    /// tensors only the rows are spread. Then each hyperindex's hub is placed clear (<see cref="Hubs"/>).
     static NetworkLayout Cleared(NetworkLayout layout, HashSet<int>[] adjacency)
+    {
+        var cleared = ClearedBonds(layout, adjacency);
+        if (cleared.Positions.Length > MostCleared)
+            return cleared;
+        var isBar = new bool[cleared.Positions.Length];
+        foreach (var v in cleared.Bars)
+            isBar[v] = true;
+        return cleared with { Hubs = HubsFor(cleared.Positions, cleared.Bonds, isBar) };
+    }
+
+    /// <summary>The most tensors whose force layout <see cref="Of"/> clears (pushing tensors off the lines, bowing
+    /// bonds, placing hubs); past it a force layout is an overview, drawn as it falls.</summary>
+    public const int MostCleared = 1000;
+
+    /// <see cref="Cleared(NetworkLayout, HashSet{int}[])"/>'s bonds between two tensors.
+    static NetworkLayout ClearedBonds(NetworkLayout layout, HashSet<int>[] adjacency)
     {
         int n = layout.Positions.Length;
         var isBar = new bool[n];
@@ -541,13 +643,14 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
                 if (Worst(taller) >= 1)
                     return layout with { Positions = taller };
             }
-        // Past 400 tensors a force layout is an overview (markers of 3.5 pixels, and a few iterations past 2,000):
-        // pushing its tensors about or bowing its lines would take minutes and show nothing.
-        if (n > 400)
+        // Past 1000 tensors a force layout is an overview (markers of a few pixels, and a few iterations past 2,000):
+        // pushing its tensors about or bowing its lines would take long and show little.
+        if (n > MostCleared)
             return layout;
         var best = layout.Positions;
+        // Other seeds where a layout is quick (past 400 tensors each took 1.6 s; a random graph of 800 rarely clears).
         if (layout.Kind is LayoutKind.Force)
-            for (int seed = 1; seed <= 4; seed++)
+            for (int seed = 1; seed <= (n <= 400 ? 4 : 1); seed++)
             {
                 var pos = seed == 1 ? layout.Positions.ToArray() : Force(adjacency, seed);
                 Nudge(pos, bonds, isBar);
@@ -563,16 +666,23 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
     /// Pushes a layout's tensors off the bonds' lines that pass too close to them: each round, a tensor too close to a
     /// line moves away from the line's nearest point by 0.6 of what it lacks (aiming at 1.15 × the clearance), the
     /// line's two tensors the other way by 0.2 each, and then tensors closer than the layout's spacing was are pushed
-    /// apart to it; until every line is clear, or after 300 rounds.
+    /// apart to it; until every line is clear, or after 300 rounds (50 without fewer close lines).
     static void Nudge((double X, double Y)[] pos, DrawnBond[] bonds, bool[] isBar)
     {
         int n = pos.Length;
         double unit = Spacing(pos);
         var move = new (double X, double Y)[n];
+        int fewest = int.MaxValue, since = 0;
         for (int round = 0; round < 300; round++)
         {
             var close = TooClose(pos, bonds, isBar, unit, 1.15);
             if (close.Count == 0)
+                break;
+            // A layout whose count of close lines has not fallen for 50 rounds is not going to clear (a random graph
+            // of 800 took 300 rounds a seed for nothing): what is left is bowed round.
+            if (close.Count < fewest)
+                (fewest, since) = (close.Count, 0);
+            else if (++since == 50)
                 break;
             Array.Clear(move);
             foreach (var (a, c, t, d, near, need) in close)
@@ -593,14 +703,15 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
             }
             for (int v = 0; v < n; v++)
                 pos[v] = (pos[v].X + move[v].X, pos[v].Y + move[v].Y);
-            Separate(pos, unit);
+            // Apart again to the spacing the layout had, which sets the picture's scale.
+            Separate(pos, unit, 12);
         }
     }
 
-    /// Pushes apart, half each, any two tensors closer than <paramref name="unit"/> (a few passes).
-    static void Separate((double X, double Y)[] pos, double unit)
+    /// Pushes apart, half each, any two tensors closer than <paramref name="unit"/> (up to <paramref name="passes"/> passes).
+    static void Separate((double X, double Y)[] pos, double unit, int passes = 4)
     {
-        for (int pass = 0; pass < 4; pass++)
+        for (int pass = 0; pass < passes; pass++)
         {
             var cells = new Dictionary<(long, long), List<int>>();
             (long, long) Cell((double X, double Y) p) => ((long)Math.Floor(p.X / unit), (long)Math.Floor(p.Y / unit));
@@ -691,17 +802,30 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
 
     /// Rows keyed by (first subscript when there are two or more, family in order of appearance), columns by the
     /// last subscript; shorter rows are spread over the longest one's width. Null when two tensors would coincide.
+    /// A lattice (every tensor with two or more subscripts, every row as long: a PEPS's T[x, y]) is drawn the other
+    /// way round, as its coordinates read: the first subscript across, the last down; levels of different lengths
+    /// (a MERA's or a tree's [level, position]) keep the first as the row.
     /// In a grid of several rows of one family (a PEPS) the other families sit diagonally off their partner, not in
     /// rows between, where the bonds between the main family's rows would pass through them.
     static ((double, double)[] Positions, bool Grid)? Rows(NetworkView net)
     {
+        var rows = Rows(net, across: false);
+        return rows is { Grid: true } && net.Tensors.All(t => t.Subscripts.Length >= 2) ? Rows(net, across: true) ?? rows : rows;
+    }
+
+    /// <see cref="Rows(NetworkView)"/> with the rows keyed by the first subscript, or with <paramref name="across"/>
+    /// by the last (the first then the column).
+    static ((double, double)[] Positions, bool Grid)? Rows(NetworkView net, bool across)
+    {
         var families = net.Tensors.Select(t => t.Family).Distinct().ToList();
+        int Lead(TensorView t) => t.Subscripts.Length < 2 ? 0 : across ? t.Subscripts[^1] : t.Subscripts[0];
+        int Column(TensorView t) => across && t.Subscripts.Length >= 2 ? t.Subscripts[0] : t.Subscripts[^1];
         var keys = net.Tensors
-            .Select(t => (Lead: t.Subscripts.Length >= 2 ? t.Subscripts[0] : 0, Family: families.IndexOf(t.Family)))
+            .Select(t => (Lead: Lead(t), Family: families.IndexOf(t.Family)))
             .ToArray();
         var rowOrder = keys.Distinct().OrderBy(k => k.Lead).ThenBy(k => k.Family).ToList();
         var members = rowOrder.ToDictionary(k => k, k => Enumerable.Range(0, keys.Length).Where(t => keys[t] == k)
-            .OrderBy(t => net.Tensors[t].Subscripts.Last()).ToList());
+            .OrderBy(t => Column(net.Tensors[t])).ToList());
         int width = members.Values.Max(m => m.Count);
         bool grid = members.Values.All(m => m.Count == width);
         int main = MainFamily(net, families);
@@ -714,7 +838,7 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
         var shift = new (double, double)[net.Tensors.Length];
         foreach (var (key, row) in members.Select(kv => (kv.Key, kv.Value)))
         {
-            if (row.Select(t => net.Tensors[t].Subscripts.Last()).Distinct().Count() != row.Count)
+            if (row.Select(t => Column(net.Tensors[t])).Distinct().Count() != row.Count)
                 return null;
             int r = diagonal ? leads.IndexOf(key.Lead) : rowOrder.IndexOf(key);
             int j = diagonal ? byLead[key.Lead].IndexOf(key.Family) : 0;
@@ -775,9 +899,10 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
             y[v] = Math.Sin(a) * Math.Sqrt(n) + 0.01 * rng.NextDouble();
         }
         double k = 1.0, temperature = Math.Sqrt(n);
-        // Each iteration weighs every pair: past a few thousand tensors the iterations shrink so that the whole layout
-        // weighs at most 4e8 pairs (a ring of 30,000 took 15 minutes at 100 iterations; past 20,000 it stays a circle).
-        int iterations = n <= 400 ? 400 : (int)Math.Min(100, 4e8 / ((double)n * n));
+        // Each iteration weighs every pair: past 1000 tensors the iterations shrink so that the whole layout weighs at
+        // most 4e8 pairs (a ring of 30,000 took 15 minutes at 100 iterations; past 20,000 it stays a circle). At 100
+        // iterations 800 tensors were left hot, their bonds across the whole picture.
+        int iterations = (int)Math.Min(400, 4e8 / ((double)n * n));
         var dx = new double[n];
         var dy = new double[n];
         for (int it = 0; it < iterations; it++)
@@ -819,6 +944,44 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
                     count++;
                 }
         double scale = count == 0 ? 1 : count / mean;
-        return Enumerable.Range(0, n).Select(v => (x[v] * scale, y[v] * scale)).ToArray();
+        var pos = Enumerable.Range(0, n).Select(v => (X: x[v] * scale, Y: y[v] * scale)).ToArray();
+        // Tensors the forces left close together (two leaves of one tensor folded onto each other) would set the
+        // picture's unit, its smallest distance, and shrink everything else: none is left closer than 0.8 of the
+        // typical distance to a nearest neighbour, or half the mean bond (a random graph of 800 had a pair 0.03 of
+        // it apart).
+        Separate(pos, Math.Min(0.5, 0.8 * MedianNearest(pos)), 40);
+        return pos.Select(p => (p.X, p.Y)).ToArray();
+    }
+
+    /// The median distance from a tensor to its nearest neighbour, over the tensors with a neighbour within a cell
+    /// (square cells of the layout's extent over √n; one tensor in a cell alone with its neighbours is left out).
+    static double MedianNearest((double X, double Y)[] pos)
+    {
+        int n = pos.Length;
+        double side = Math.Max(pos.Max(p => p.X) - pos.Min(p => p.X), pos.Max(p => p.Y) - pos.Min(p => p.Y)) / Math.Sqrt(n);
+        if (n < 2 || side < 1e-9)
+            return 1;
+        var cells = new Dictionary<(long, long), List<int>>();
+        (long, long) Cell((double X, double Y) p) => ((long)Math.Floor(p.X / side), (long)Math.Floor(p.Y / side));
+        for (int v = 0; v < n; v++)
+            (cells.TryGetValue(Cell(pos[v]), out var list) ? list : cells[Cell(pos[v])] = []).Add(v);
+        var nearest = new List<double>();
+        for (int v = 0; v < n; v++)
+        {
+            var (cx, cy) = Cell(pos[v]);
+            double best = double.PositiveInfinity;
+            for (long x = cx - 1; x <= cx + 1; x++)
+                for (long y = cy - 1; y <= cy + 1; y++)
+                    if (cells.TryGetValue((x, y), out var near))
+                        foreach (int w in near)
+                            if (w != v)
+                                best = Math.Min(best, Math.Sqrt((pos[w].X - pos[v].X) * (pos[w].X - pos[v].X) + (pos[w].Y - pos[v].Y) * (pos[w].Y - pos[v].Y)));
+            if (best > 1e-9 && best <= side)
+                nearest.Add(best);
+        }
+        if (nearest.Count == 0)
+            return 1;
+        nearest.Sort();
+        return nearest[nearest.Count / 2];
     }
 }

@@ -35,10 +35,34 @@ public static class NetworkPicture
     /// <see cref="SizeFor"/>: the title's widest line and the room it had (the picture's width, less the legend's
     /// pull to the left), each bond size label's box (left, top, right, bottom), and the line drawn for each bond
     /// between two tensors (its name and the points of its polyline: two for a straight line, more for a curve), each
-    /// tensor's centre (a bar's middle) and the radius of a tensor's marker.</summary>
+    /// tensor's centre (a bar's middle), the radius of a tensor's marker, the line from each tensor of a hyperindex
+    /// to its hub (the index's name, the tensor, the two ends) and the title as drawn.</summary>
     public sealed record Geometry(double TitleWidth, double TitleRoom, IReadOnlyList<(double Left, double Top, double Right, double Bottom)> LabelBoxes,
         IReadOnlyList<(string Bond, IReadOnlyList<(double X, double Y)> Points)> BondLines, IReadOnlyList<(double X, double Y)> Tensors,
-        double TensorRadius);
+        double TensorRadius, IReadOnlyList<(string Bond, int Tensor, (double X, double Y) From, (double X, double Y) Hub)> HubLines, string Title);
+
+    /// <summary>How a family's tensors are drawn: the fill and, for all but the first ten families, an outline
+    /// (see <see cref="LookOf"/>).</summary>
+    public sealed record Look(Color Fill, Color? Outline, double OutlineShare);
+
+    /// <summary>The look of the family that appears <paramref name="k"/>th (from 0): the palette's ten colours in
+    /// turn, and each round of ten its own style: filled; filled with a black ring; white with a ring of the colour;
+    /// black with a ring of the colour. Forty families look apart in each shape (a tensor's shape is its role);
+    /// past forty the looks repeat and <see cref="Network"/> names those families on their tensors.</summary>
+    public static Look LookOf(int k)
+    {
+        var colour = Palette.GetColor(k % 10);
+        return ((k / 10) % Styles) switch
+        {
+            0 => new(colour, null, 0),
+            1 => new(colour, Colors.Black, 0.16),
+            2 => new(Colors.White, colour, 0.26),
+            _ => new(Colors.Black, colour, 0.26),
+        };
+    }
+
+    /// <summary>The styles of <see cref="LookOf"/>: with the palette's ten colours, the families that look apart.</summary>
+    public const int Styles = 4;
 
     /// <summary>The picture of <see cref="Network"/> with its <see cref="Geometry"/>.</summary>
     public static (Plot Plot, Geometry Geometry) Drawn(NetworkView net, NetworkLayout layout, CutShown? cut)
@@ -48,17 +72,25 @@ public static class NetworkPicture
         int n = pos.Length;
         bool small = n <= 120;
         var families = net.Tensors.Select(t => t.Family).Distinct().ToList();
-        Color FamilyColor(string f) => Palette.GetColor(families.IndexOf(f));
+        var looks = families.Select((f, k) => (f, k)).ToDictionary(p => p.f, p => LookOf(p.k));
+        // Past the looks that stay apart, a family is named on its tensors (in a small picture every tensor is).
+        var named = families.Skip(10 * Styles).ToHashSet();
         double unit = Unit(pos);
+        // The pixels between neighbouring tensors: where the picture is capped (SizeFor), fewer than it asks for,
+        // and the markers, lines and ticks shrink with them so that every bond keeps its clearance.
+        var (pixelsWide, pixelsHigh) = SizeFor(layout);
+        double pixels = PixelsPerUnit(layout), thin = Math.Min(1, pixels / 40);
         var red = Colors.Red;
         var labels = new List<BondLabel>();
         var lines = new List<(string Bond, (double X, double Y)[] Points)>();
+        var spokes = new List<(string Bond, int Tensor, (double X, double Y) From, (double X, double Y) Hub)>();
+        var hubs = new List<(double X, double Y)>();
         var bends = Bends(layout);
         var wide = layout.Bonds.Where(b => b.Wide).ToList();
 
         foreach (var b in layout.Bonds)
         {
-            float width = (float)(1 + Math.Log2(Math.Max(1, b.Size)) * 0.75);
+            float width = (float)Math.Max(0.5, (1 + Math.Log2(Math.Max(1, b.Size)) * 0.75) * thin);
             bool severed = cut is not null && cut.Severed.Contains(b.Name);
             var color = severed ? red : Colors.Gray;
             (double X, double Y) labelAt;
@@ -99,22 +131,29 @@ public static class NetworkPicture
                     // On a bar, below its left end (above it the bonds come down).
                     var tick = layout.Bars.Contains(t) ? (X: BarSpan(t, pos, layout, unit).From + aside, Y: pos[t].Y - 0.22 * unit)
                                                        : (X: pos[t].X - 0.22 * unit + aside, Y: pos[t].Y + 0.22 * unit);
-                    plot.Add.Marker(tick.X, tick.Y, TickShapes[ticks % TickShapes.Length], 5, Colors.Black);
+                    plot.Add.Marker(tick.X, tick.Y, TickShapes[ticks % TickShapes.Length], (float)Math.Min(5, 0.2 * pixels), Colors.Black);
                 }
                 continue;
             }
             else
             {
-                var hub = (X: b.Tensors.Average(t => pos[t].X) + 0.17 * unit, Y: b.Tensors.Average(t => pos[t].Y) + 0.23 * unit);
+                var hub = Hub(b, pos, layout, unit);
                 foreach (var t in b.Tensors)
+                {
                     Segment(plot, pos[t], hub, color, width, severed);
-                plot.Add.Marker(hub.X, hub.Y, MarkerShape.FilledSquare, 7, Colors.Black);
-                labelAt = hub;
+                    spokes.Add((b.Name, t, pos[t], hub));
+                }
+                plot.Add.Marker(hub.X, hub.Y, MarkerShape.FilledSquare, (float)Math.Min(7, 0.25 * pixels), Colors.Black);
+                hubs.Add(hub);
+                // Its size beside the hub, not over it.
+                labelAt = (hub.X + 0.2 * unit, hub.Y);
             }
             if (layout.Bonds.Length <= 160 || severed)
                 labels.Add(new(b, labelAt, severed, bends.TryGetValue(b.Index, out double bowed) ? bowed : 0));
         }
-        float size = small ? 20 : n <= 400 ? 11 : 7;
+        // A marker's diameter: 0.28 units at most (a radius of 0.14, inside the clearance of 0.3), at most 20 pixels
+        // (11 past 120 tensors, 7 past 400), at least 2.
+        float size = (float)Math.Clamp(0.28 * pixels, 2, small ? 20 : n <= 400 ? 11 : 7);
         for (int t = 0; t < n; t++)
         {
             var tensor = net.Tensors[t];
@@ -124,8 +163,12 @@ public static class NetworkPicture
                 var (from, to) = BarSpan(t, pos, layout, unit);
                 if (cut is not null)
                     Segment(plot, (from, pos[t].Y), (to, pos[t].Y), cut.LeftTensors.Contains(tensor.Name) ? SideA : SideB, size + 4, false);
-                Segment(plot, (from, pos[t].Y), (to, pos[t].Y), FamilyColor(tensor.Family), size / 2, false);
-                if (small)
+                var bar = looks[tensor.Family];
+                // An outlined look as a bar: its outline a wider line under its fill.
+                if (bar.Outline is { } edge)
+                    Segment(plot, (from - 0.03 * unit, pos[t].Y), (to + 0.03 * unit, pos[t].Y), edge, size / 2 + 4, false);
+                Segment(plot, (from, pos[t].Y), (to, pos[t].Y), bar.Fill, bar.Outline is null ? size / 2 : size / 2 - 1, false);
+                if (small || named.Contains(tensor.Family))
                 {
                     var name = plot.Add.Text(tensor.Family, from, pos[t].Y);
                     name.LabelFontSize = 11;
@@ -139,8 +182,14 @@ public static class NetworkPicture
                 plot.Add.Marker(pos[t].X, pos[t].Y, MarkerShape.FilledCircle, size + 10,
                     cut.LeftTensors.Contains(tensor.Name) ? SideA : SideB);
             var shape = tensor.IsInput ? MarkerShape.FilledSquare : tensor.IsConst ? MarkerShape.FilledDiamond : MarkerShape.FilledCircle;
-            plot.Add.Marker(pos[t].X, pos[t].Y, shape, size, FamilyColor(tensor.Family));
-            if (small)
+            var look = looks[tensor.Family];
+            var marker = plot.Add.Marker(pos[t].X, pos[t].Y, shape, size, look.Fill);
+            if (look.Outline is { } outline)
+            {
+                marker.MarkerStyle.OutlineColor = outline;
+                marker.MarkerStyle.OutlineWidth = (float)Math.Max(1, look.OutlineShare * size);
+            }
+            if (small || named.Contains(tensor.Family))
             {
                 // Just outside the marker (and the ring of a cut's side), clear of every line, so never on a bond's
                 // size label: above where there is room, in a grid up to the left (between the bonds, away from the
@@ -159,14 +208,22 @@ public static class NetworkPicture
         foreach (var f in families)
         {
             var first = net.Tensors.First(t => t.Family == f);
-            plot.Legend.ManualItems.Add(new LegendItem
+            var look = looks[f];
+            var item = new LegendItem
             {
-                LabelText = $"{f} ({(first.IsInput ? "input" : first.IsConst ? "const" : "weight")}, {net.Tensors.Count(t => t.Family == f)})",
+                LabelText = $"{f} ({(first.IsInput ? "input" : first.IsConst ? "const" : "weight")}, {net.Tensors.Count(t => t.Family == f)})" +
+                            (named.Contains(f) ? ", named on its tensors" : ""),
                 MarkerShape = first.IsInput ? MarkerShape.FilledSquare : first.IsConst ? MarkerShape.FilledDiamond : MarkerShape.FilledCircle,
-                MarkerFillColor = FamilyColor(f),
-                MarkerLineColor = FamilyColor(f),
+                MarkerFillColor = look.Fill,
+                MarkerLineColor = look.Outline ?? look.Fill,
                 MarkerSize = 10,
-            });
+            };
+            if (look.Outline is { } outline)
+            {
+                item.MarkerStyle.OutlineColor = outline;
+                item.MarkerStyle.OutlineWidth = (float)Math.Max(1.5, look.OutlineShare * 10);
+            }
+            plot.Legend.ManualItems.Add(item);
         }
         foreach (var (b, k) in wide.Select((b, k) => (b, k)))
             plot.Legend.ManualItems.Add(new LegendItem { LabelText = $"{b.Name} ({b.Size}): hyperindex on the {b.Tensors.Length} tensors ticked", MarkerShape = TickShapes[k % TickShapes.Length], MarkerFillColor = Colors.Black, MarkerLineColor = Colors.Black, MarkerSize = 6 });
@@ -188,13 +245,14 @@ public static class NetworkPicture
             title += $"\ncut {cut.Name}: {Count(cut.Severed.Count, "bond")} severed, rank bound 2^{cut.Bits:0.##}";
         else if (layout.Bonds.Length > 160)
             title += "\nbond sizes: line width grows with log2(size)";
+        if (pixels < Overview)
+            title += $"\noverview: the closest tensors {pixels:0} px apart, too close to read; draw a smaller instance (--set)";
         plot.Title(title, size: 14);
-        // Bowed bonds (a detour round a tensor) can reach past the tensors: the frame takes in their curves.
-        var reached = pos.Concat(lines.SelectMany(l => l.Points)).ToList();
+        // Bowed bonds (a detour round a tensor) and hubs can reach past the tensors: the frame takes them in.
+        var reached = pos.Concat(lines.SelectMany(l => l.Points)).Concat(hubs).ToList();
         Frame(plot, reached.Select(p => p.X), reached.Select(p => p.Y), unit);
 
         // Laid out once at the size it is drawn at (SizeFor), for the title's room and the labels' pixels.
-        var (pixelsWide, pixelsHigh) = SizeFor(layout);
         var (titleWidth, titleRoom) = FitTitle(plot, title, pixelsWide, pixelsHigh);
         plot.GetImage(pixelsWide, pixelsHigh).Dispose();
         var boxes = new List<(double Left, double Top, double Right, double Bottom)>();
@@ -210,8 +268,14 @@ public static class NetworkPicture
         }
         var pixelLines = lines.Select(l => (l.Bond, (IReadOnlyList<(double X, double Y)>)l.Points
             .Select(p => plot.GetPixel(new Coordinates(p.X, p.Y))).Select(p => ((double)p.X, (double)p.Y)).ToArray())).ToList();
-        var centres = pos.Select(p => plot.GetPixel(new Coordinates(p.X, p.Y))).Select(p => ((double)p.X, (double)p.Y)).ToArray();
-        return (plot, new Geometry(titleWidth, titleRoom, boxes, pixelLines, centres, size / 2));
+        (double X, double Y) Pixel((double X, double Y) p)
+        {
+            var q = plot.GetPixel(new Coordinates(p.X, p.Y));
+            return (q.X, q.Y);
+        }
+        var centres = pos.Select(Pixel).ToArray();
+        var pixelSpokes = spokes.Select(s => (s.Bond, s.Tensor, Pixel(s.From), Pixel(s.Hub))).ToList();
+        return (plot, new Geometry(titleWidth, titleRoom, boxes, pixelLines, centres, size / 2, pixelSpokes, title));
     }
 
     sealed record BondLabel(DrawnBond Bond, (double X, double Y) At, bool Severed, double Bend);
@@ -270,6 +334,16 @@ public static class NetworkPicture
         else if (layout.Bars.Contains(b.Tensors[1]))
             q = (p.X, q.Y);
         return (p, q);
+    }
+
+    /// Where a hyperindex's hub is drawn (picture coordinates, y up): where the layout placed it
+    /// (<see cref="NetworkLayout.Hubs"/>), else just off its tensors' middle (<see cref="NetworkLayout.HubNear"/>).
+    static (double X, double Y) Hub(DrawnBond b, (double X, double Y)[] pos, NetworkLayout layout, double unit)
+    {
+        if (layout.Hubs.TryGetValue(b.Index, out var placed))
+            return (placed.X, -placed.Y);
+        var near = NetworkLayout.HubNear(b, layout.Positions, unit);
+        return (near.X, -near.Y);
     }
 
     /// How far a bar reaches (picture x): a little past the outermost tensors it feeds.
@@ -504,14 +578,38 @@ public static class NetworkPicture
             SafeFile.ReplaceBytes(path, plot.GetImageBytes(width, height, ImageFormat.Png));
     }
 
-    /// <summary>A pixel size that gives each tensor room: from the layout's extent.</summary>
+    /// <summary>The largest picture <c>tn draw</c> writes of a network, in pixels: a larger layout is drawn smaller,
+    /// its markers and lines with it (<see cref="PixelsPerUnit"/>).</summary>
+    public const int MaxWidth = 4000, MaxHeight = 3600;
+
+    /// <summary>Below this many pixels between neighbouring tensors the picture says it is an overview.</summary>
+    public const double Overview = 16;
+
+    /// <summary>A pixel size that gives each tensor room: from the layout's extent, 90 pixels a unit (40 past 120
+    /// tensors) up to <see cref="MaxWidth"/> × <see cref="MaxHeight"/>.</summary>
     public static (int Width, int Height) SizeFor(NetworkLayout layout)
     {
+        var (w, h, px) = Extent(layout);
+        return ((int)Math.Clamp(w * px + 420, 700, MaxWidth), (int)Math.Clamp(h * px + 260, 420, MaxHeight));
+    }
+
+    /// <summary>The pixels between neighbouring tensors (a unit of the layout) in the picture at <see cref="SizeFor"/>:
+    /// 90 (40 past 120 tensors), fewer where the picture reached its largest size.</summary>
+    public static double PixelsPerUnit(NetworkLayout layout)
+    {
+        var (w, h, px) = Extent(layout);
+        var (width, height) = SizeFor(layout);
+        // The room the data gets (SizeFor's margins) over the layout's extent and the frame's 0.8 units each side.
+        return Math.Min(px, Math.Min((width - 420) / (w + 1.6), (height - 260) / (h + 1.6)));
+    }
+
+    /// The layout's width and height in units, and the pixels a unit it asks for.
+    static (double W, double H, int Px) Extent(NetworkLayout layout)
+    {
+        double unit = Unit(layout.Positions.Select(p => (p.X, p.Y)).ToArray());
         double w = layout.Positions.Max(p => p.X) - layout.Positions.Min(p => p.X);
         double h = layout.Positions.Max(p => p.Y) - layout.Positions.Min(p => p.Y);
-        double unit = Unit(layout.Positions.Select(p => (p.X, p.Y)).ToArray());
-        int px = layout.Positions.Length <= 120 ? 90 : 40;
-        return ((int)Math.Clamp(w / unit * px + 420, 700, 2400), (int)Math.Clamp(h / unit * px + 260, 420, 2000));
+        return (w / unit, h / unit, layout.Positions.Length <= 120 ? 90 : 40);
     }
 
     static void Polyline(Plot plot, (double X, double Y)[] points, Color color, float width, bool dashed)
@@ -603,11 +701,9 @@ public static class NetworkPicture
             // A hyperindex's lines meet at its hub, drawn off the carriers' centre as in Network.
             var to = b.Tensors.Length == 2
                 ? (b.Tensors[0] == t ? Ends(b, pos, layout).Q : Ends(b, pos, layout).P)
-                : (X: b.Tensors.Average(u => pos[u].X), Y: b.Tensors.Average(u => pos[u].Y));
-            if (b.Tensors.Length > 2)
-                to = (to.X + 0.17 * unit, to.Y + 0.23 * unit);
+                : Hub(b, pos, layout, unit);
             // A bowed bond leaves its tensor towards its curve's control point.
-            else if (bends.TryGetValue(b.Index, out double bend))
+            if (b.Tensors.Length == 2 && bends.TryGetValue(b.Index, out double bend))
                 to = Control(b, pos, layout, bend, unit);
             double dx = to.X - pos[t].X, dy = to.Y - pos[t].Y;
             if (dx * dx + dy * dy > 1e-12)

@@ -4,6 +4,7 @@ module TnDsl.Cli.Tests.ProbeTests
 
 open System.IO
 open Xunit
+open TnDsl.Tests.Support
 open TnDsl.Cli.Tests.CliTests
 
 /// An IDX file: the magic number, the dimensions (big-endian) and the bytes.
@@ -58,3 +59,18 @@ let ``tn train --resume with --loops already reached says there is no loop to ru
         Assert.Contains("/bs/nll.png, samples.png, model.tn, model.weights", stdout)
         Assert.DoesNotContain("checkpoint.bin, history.csv", stdout)
         Assert.Equal<byte[]>(checkpoint, File.ReadAllBytes(Path.Combine(out, "checkpoint.bin"))))
+
+[<Fact>]
+let ``a memory refusal by tn run and tn emit names no --batch for a network with no dynamic index`` () =
+    // An MPS of 40 sites has 2^40 outputs: refused before anything is allocated. The refusal said "use a smaller
+    // --batch", which these verbs refuse for a network with no dynamic index.
+    for args in [ [ "run"; mps; "--set"; "n=40"; "--threads"; "1" ]; [ "emit"; mps; "--cs"; "--set"; "n=40" ] ] do
+        let code, _, err = tn args
+        Assert.True((code = 1), sprintf "%A: exit %d\n%s" args code err)
+        Assert.Contains("the forward pass needs at least", err)
+        Assert.Contains("use smaller parameters (--set), or raise the limit", err)
+        Assert.DoesNotContain("--batch", err)
+    // A layer keeps the advice: its batch is the one thing that grows.
+    let code, _, err = tn [ "run"; Path.Combine(examplesDir, "layers", "tt-linear.tn"); "--batch"; "100000000000" ]
+    Assert.Equal(1, code)
+    Assert.Contains("use a smaller --batch", err)

@@ -71,4 +71,13 @@ public class NetworkModulesTests
         Assert.Equal([(1, 3), (0, 1), (0, 1)], plan.Pairs.Select(p => (p.Item1, p.Item2)));
         Assert.Throws<TnException>(() => NetworkAdapter.FollowPath(net, [(0, 9)]));
     }
+
+    [Fact]
+    public void A_refusal_names_no_batch_for_a_network_with_no_dynamic_index()
+    {
+        // An MPS of 40 sites is refused before anything is allocated; given a batch it has no index for, the refusal
+        // named one with no size: "mps (float64, batch ): the forward pass needs at least …".
+        var e = Assert.Throws<MemoryLimitException>(() => NetworkModules.FromFile(Repo.Example("mps.tn"), Repo.Overrides("n=40"), F64 with { Batch = 4 }));
+        Assert.StartsWith("mps (float64): the forward pass needs at least", e.Message);
+    }
 }

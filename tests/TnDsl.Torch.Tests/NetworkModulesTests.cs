@@ -80,4 +80,14 @@ public class NetworkModulesTests
         var e = Assert.Throws<MemoryLimitException>(() => NetworkModules.FromFile(Repo.Example("mps.tn"), Repo.Overrides("n=40"), F64 with { Batch = 4 }));
         Assert.StartsWith("mps (float64): the forward pass needs at least", e.Message);
     }
+
+    [Fact]
+    public void A_dtype_that_is_not_floating_point_is_refused_in_one_line()
+    {
+        // Int64 failed in libtorch ("Only Tensors of floating point and complex dtype can require gradients") with its
+        // native stack trace in the message.
+        var e = Assert.Throws<TnException>(() => NetworkModules.FromFile(Repo.Example("mps.tn"), Repo.Overrides("n=4"), F64 with { Module = new() { DType = ScalarType.Int64 } }));
+        Assert.Contains("mps: dtype Int64: a module's weights, consts and results are floating-point", e.Message);
+        Assert.DoesNotContain("frame #", e.Message);
+    }
 }

@@ -90,4 +90,18 @@ public class NetworkModulesTests
         Assert.Contains("mps: dtype Int64: a module's weights, consts and results are floating-point", e.Message);
         Assert.DoesNotContain("frame #", e.Message);
     }
+
+    [Fact]
+    public void Batch_sizes_that_name_no_dynamic_index_are_refused_by_modules_and_layers()
+    {
+        // A size for "rows" where the index is "batch" was ignored: the module was planned at the declared 100 rows.
+        var rows = new BatchSizes { ByIndex = new Dictionary<string, long> { ["rows"] = 5 } };
+        var e = Assert.Throws<TnException>(() => NetworkModules.FromFile(Repo.Example("layers/tt-linear.tn"), null, F64 with { Batch = rows }));
+        Assert.Contains("tt_linear: the batch sizes name rows, no dynamic index of the network (its dynamic indices: batch)", e.Message);
+        e = Assert.Throws<TnException>(() => Layers.FromSpec(Repo.Example("layers/tt-linear.tn"), new { }, new LayerOptions { Batch = rows }));
+        Assert.Contains("the batch sizes name rows", e.Message);
+        using var named = NetworkModules.FromFile(Repo.Example("layers/tt-linear.tn"), null,
+            F64 with { Batch = new BatchSizes { ByIndex = new Dictionary<string, long> { ["batch"] = 5 } } });
+        Assert.Equal(5L, named.ExecutionPlan.BatchSizes.Values.Single());
+    }
 }

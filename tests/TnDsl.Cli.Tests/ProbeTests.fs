@@ -74,3 +74,13 @@ let ``a memory refusal by tn run and tn emit names no --batch for a network with
     let code, _, err = tn [ "run"; Path.Combine(examplesDir, "layers", "tt-linear.tn"); "--batch"; "100000000000" ]
     Assert.Equal(1, code)
     Assert.Contains("use a smaller --batch", err)
+
+[<Fact>]
+let ``tn train born-machine with bonds too large for memory is refused in one line`` () =
+    // A bond of 100,000 (--set chi=100000) ended in an unhandled OverflowException, allocating the initial sites.
+    inScratch "tndsl-bonds-" (fun dir ->
+        let code, stdout, err =
+            tnProcess [] [ "train"; "born-machine"; "--data"; "bars-and-stripes"; "--set"; "chi=100000"; "--loops"; "1"; "--out"; Path.Combine(dir, "big"); "--threads"; "1" ]
+        Assert.True((code = 1), sprintf "exit %d\nstdout:\n%s\nstderr:\n%s" code stdout err)
+        Assert.StartsWith("tn train born-machine: born_machine: the initial MPS (16 sites, bonds up to 100,000, float64)", err)
+        Assert.DoesNotContain("   at ", err))

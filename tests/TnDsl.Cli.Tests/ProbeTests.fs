@@ -1,5 +1,6 @@
 /// A new user's probe of the ML verbs from another folder (session 25): the studies run their default lists (heads
-/// its TT ranks and MERA bonds, convac its tasks) and title the images they used.
+/// its TT ranks and MERA bonds, convac its tasks) and title the images they used; tn train says when a resumed run has
+/// no loop to run and refuses bonds too large for memory in one line; memory refusals name only options that apply.
 module TnDsl.Cli.Tests.ProbeTests
 
 open System.IO

@@ -1,3 +1,4 @@
+using System.Numerics;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TnDsl.Torch.ScalarOps;
@@ -61,6 +62,14 @@ public sealed class Mps : IDisposable
     /// <summary>A layout's MPS initialised from its declared initialisers (float64, from one seeded generator), legs ordered (left, physical, right).</summary>
     public static Mps Initial(MpsLayout layout, long seed)
     {
+        // Before anything is allocated: every site in float64, and what the largest site's initialiser makes (a sum holds
+        // its two parts and the result), over the memory limit or one array's length, is refused (a bond of 100,000
+        // ended in an OverflowException allocating the values).
+        var sizes = Enumerable.Range(0, layout.Length).Select(k => (BigInteger)layout.Bonds[k] * layout.Sites[k].Physical * layout.Bonds[k + 1]).ToArray();
+        string what = $"{layout.Network}: the initial MPS ({layout.Length} sites, bonds up to {layout.Bonds.Max():N0}, float64)";
+        MemoryGuard.Check(MemoryGuard.Bytes(sizes.Aggregate(BigInteger.Zero, (a, b) => a + b) + 3 * sizes.Max(), ScalarType.Float64), what);
+        if (sizes.Max() > Array.MaxLength)
+            throw new ArgumentException($"{what}: a site of {sizes.Max():N0} values is more than one array holds; use smaller bonds (--set)");
         NativeLoader.EnsureLoaded();
         using var generator = new Generator((ulong)seed);
         var result = new List<Tensor>();

@@ -15,6 +15,11 @@ public static class DynamicOptions
     /// <summary>What a memory refusal tells the user of a verb that takes <c>--batch</c> (<see cref="MemoryGuard.Advise"/>).</summary>
     public const string BatchRemedies = "use a smaller --batch or smaller parameters (--set), or raise the limit";
 
+    /// <summary>What a memory refusal tells the user of such a verb for <paramref name="net"/>: <see cref="BatchRemedies"/>,
+    /// less the --batch it refuses where the network has no dynamic index.</summary>
+    public static string Remedies(NetworkView net) =>
+        Families(net).Length > 0 ? BatchRemedies : "use smaller parameters (--set), or raise the limit";
+
     /// <summary>The network's dynamic index families, in the order they are declared.</summary>
     public static string[] Families(NetworkView net) =>
         net.Indices.Where(i => i.IsDynamic).Select(i => i.Family).Distinct().ToArray();

@@ -37,12 +37,14 @@ public static class HeadStudy
     /// <summary>Runs the study and returns its table (and writes results.md/csv and accuracy-vs-params.png).</summary>
     public static ResultTable Run(HeadSettings settings)
     {
-        var table = new ResultTable($"CNN front + replaced 256→16 layer ({settings.TrainLimit} train / {settings.TestLimit} test images, {ResultTable.Count(settings.Train.Epochs, "epoch")})",
-            "dataset", "head", "family", "layer weights", "compression", "test accuracy", "train seconds");
+        // The title states the images used, known once the data sets are loaded: rows wait for it.
+        var rows = new List<object[]>();
+        var used = new List<(string, long, long)>();
         foreach (var name in settings.Datasets)
         {
             using var train = TnDsl.Data.Datasets.Load(name, Split.Train, limit: settings.TrainLimit);
             using var test = TnDsl.Data.Datasets.Load(name, Split.Test, limit: settings.TestLimit);
+            used.Add((Datasets.Folder(name), train.Count, test.Count));
             var heads = new List<(string Head, string Family, Func<nn.Module<Tensor, Tensor>> Make)>
             {
                 ("dense 256x16", "dense", () => nn.Linear(Features, Hidden, hasBias: false)),
@@ -64,9 +66,13 @@ public static class HeadStudy
                 var clock = Stopwatch.StartNew();
                 var history = Trainer.Fit($"{Datasets.Folder(name)} {head}", model, train.Images, train.Labels, test.Images, test.Labels, settings.Train);
                 double accuracy = history[^1].TestAccuracy;
-                table.Add(Datasets.Folder(name), head, family, weights, (double)(Features * Hidden) / weights, accuracy, history.Sum(h => h.Seconds));
+                rows.Add([Datasets.Folder(name), head, family, weights, (double)(Features * Hidden) / weights, accuracy, history.Sum(h => h.Seconds)]);
             }
         }
+        var table = new ResultTable($"CNN front + replaced 256→16 layer ({ResultTable.Images(used)}, {ResultTable.Count(settings.Train.Epochs, "epoch")})",
+            "dataset", "head", "family", "layer weights", "compression", "test accuracy", "train seconds");
+        foreach (var row in rows)
+            table.Add(row);
         if (settings.OutputDirectory is { } dir)
         {
             table.Save(dir, "results");

@@ -66,15 +66,16 @@ public static class QcnnStudy
         int blocks = (int)Math.Round(Math.Log2((double)size * size));
         if (SizeProblem(size) is { } problem)
             throw new StudyException(problem);
-        var summary = new ResultTable($"q-CNN {size}x{size}, K = {settings.Features}, {blocks} blocks ({settings.TrainLimit} train / {settings.TestLimit} test images, {ResultTable.Count(settings.Train.Epochs, "epoch")})",
-            "dataset", "params", "test accuracy", "train seconds", "final EE left|right", "final EE up|down", "corr(EE l|r, loss)", "corr(EE u|d, loss)",
-            "corr(log EE l|r, loss)", "corr(log EE u|d, loss)");
+        // The summary's title states the images used, known once the data sets are loaded: its rows wait for it.
+        var summaryRows = new List<object[]>();
+        var used = new List<(string, long, long)>();
         var epochs = new ResultTable("q-CNN per epoch: training loss, test accuracy and mean label-state entanglement entropy (nats)",
             "dataset", "epoch", "train loss", "test accuracy", "mean EE left|right", "mean EE up|down", "EE left|right per label", "EE up|down per label");
         foreach (var name in settings.Datasets)
         {
             using var trainFull = TnDsl.Data.Datasets.Load(name, Split.Train, settings.DataDirectory, settings.TrainLimit);
             using var testFull = TnDsl.Data.Datasets.Load(name, Split.Test, settings.DataDirectory, settings.TestLimit);
+            used.Add((TnDsl.Data.Datasets.Folder(name), trainFull.Count, testFull.Count));
             using var train = trainFull.Resize(size);
             using var test = testFull.Resize(size);
             using var x = train.Images.reshape(train.Count, size * size);
@@ -112,10 +113,15 @@ public static class QcnnStudy
             var loss = rows.Select(r => r.Loss).ToArray();
             var lr = rows.Select(r => r.Entropy.Average(e => e.LeftRight)).ToArray();
             var ud = rows.Select(r => r.Entropy.Average(e => e.UpDown)).ToArray();
-            summary.Add(folder, Trainer.ParameterCount(model), history[^1].TestAccuracy, history.Sum(h => h.Seconds),
+            summaryRows.Add([folder, Trainer.ParameterCount(model), history[^1].TestAccuracy, history.Sum(h => h.Seconds),
                 lr[^1], Shown(ud[^1]), Correlation(lr, loss), Correlation(ud, loss),
-                Correlation(lr.Select(Math.Log10).ToArray(), loss), Correlation(ud.Select(Math.Log10).ToArray(), loss));
+                Correlation(lr.Select(Math.Log10).ToArray(), loss), Correlation(ud.Select(Math.Log10).ToArray(), loss)]);
         }
+        var summary = new ResultTable($"q-CNN {size}x{size}, K = {settings.Features}, {blocks} blocks ({ResultTable.Images(used)}, {ResultTable.Count(settings.Train.Epochs, "epoch")})",
+            "dataset", "params", "test accuracy", "train seconds", "final EE left|right", "final EE up|down", "corr(EE l|r, loss)", "corr(EE u|d, loss)",
+            "corr(log EE l|r, loss)", "corr(log EE u|d, loss)");
+        foreach (var row in summaryRows)
+            summary.Add(row);
         if (settings.OutputDirectory is { } dir)
         {
             summary.Save(dir, "summary");

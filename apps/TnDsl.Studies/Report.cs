@@ -15,6 +15,14 @@ public sealed class ResultTable(string title, params string[] headers)
 
     /// <summary>A count and its noun, for titles: "1 epoch", "3 epochs".</summary>
     public static string Count(long n, string word) => n == 1 ? $"1 {word}" : $"{n} {word}s";
+
+    /// <summary>The images a study used, for titles: "600 train / 200 test images", or per data set where they differ
+    /// ("fashion-mnist 600 train / 200 test, mnist 500 train / 100 test images"). The counts are those loaded, which
+    /// are fewer than asked for where a data set holds fewer.</summary>
+    public static string Images(IReadOnlyList<(string Dataset, long Train, long Test)> used) =>
+        used.Select(u => (u.Train, u.Test)).Distinct().Count() <= 1
+            ? $"{used.FirstOrDefault().Train} train / {used.FirstOrDefault().Test} test images"
+            : string.Join(", ", used.Select(u => $"{u.Dataset} {u.Train} train / {u.Test} test")) + " images";
     /// <summary>The column headers.</summary>
     public IReadOnlyList<string> Headers => headers;
     /// <summary>The rows added so far.</summary>

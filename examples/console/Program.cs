@@ -33,9 +33,10 @@ try
     module = NetworkModules.FromFile(args[0], overrides,
         new NetworkBuildOptions { Batch = batch, Module = new() { DType = ScalarType.Float64, Seed = 1 } });
 }
-catch (TnDsl.Api.TnException e)
+catch (Exception e) when (e is TnDsl.Api.TnException or MemoryLimitException)
 {
-    // The message carries the compiler's diagnostics: file(line,col): error TN0109: ...
+    // A bad file: the message carries the compiler's diagnostics (file(line,col): error TN0109: ...). A network too
+    // large for memory: the memory guard's figures, before anything was allocated.
     Console.Error.WriteLine(e.Message);
     return 1;
 }

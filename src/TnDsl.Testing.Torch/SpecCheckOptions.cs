@@ -10,7 +10,7 @@ namespace TnDsl.Testing.Torch;
 /// </summary>
 public sealed record SpecCheckOptions
 {
-    /// <summary>Cases that must pass.</summary>
+    /// <summary>Cases that must pass (at least 1: a check of no case is refused).</summary>
     public int MaxTest { get; init; } = 30;
 
     /// <summary>The dtype the tensors are given in: Float64 or Float32.</summary>

@@ -85,7 +85,7 @@ type Implementation =
 /// Settings of a spec check. Every field has a default in `SpecOptions.defaults`.
 type SpecOptions =
     {
-        /// Cases that must pass (30).
+        /// Cases that must pass (30; at least 1, a check of no case is refused).
         MaxTest: int
         /// The dtype of the values (float64).
         DType: DType
@@ -304,6 +304,9 @@ module SpecRun =
 
     /// Checks an implementation against a loaded spec.
     let checkSpec (spec: Spec) (impl: Implementation) (options: SpecOptions) : SpecOutcome =
+        // A run of no case would pass whatever the forward computes.
+        if options.MaxTest < 1 then
+            invalidArg "options" (sprintf "MaxTest must be at least 1, got %d: a check of no case passes whatever the forward computes" options.MaxTest)
         let runSeed = options.Replay |> Option.defaultWith (fun () -> Random.Shared.Next(1, Int32.MaxValue))
         let gen = cases spec options
         let draw (attempt: int) (size: int) =

@@ -121,6 +121,7 @@ public static partial class CSharpEmitter
           (chunkIndices.Length == 0 ? "</summary>" : " A batch over the memory limit runs in chunks of rows where nothing records autograd.</summary>"));
         L("    public override Tensor forward(Tensor[] inputs)");
         L("    {");
+        L("        TnCheckInputs(inputs);");
         L($"        var dtype = {(fields.Count == 0 ? "ScalarType.Float32" : code[fields[0].Param] + ".dtype")};");
         // Where the pass runs, as the runtime module takes it: its first parameter's or buffer's device.
         L($"        var device = {(fields.Count == 0 ? "inputs.Length > 0 ? inputs[0].device : CPU" : code[fields[0].Param] + ".device")};");
@@ -265,6 +266,29 @@ public static partial class CSharpEmitter
                 L("    }");
             }
         }
+        L();
+        // The runtime module's checks of what forward is fed (NetworkModule.Arguments and Check): how many inputs, none
+        // null, each of its family's shape after its batch axes. Unchecked, a missing input failed on an array index and
+        // a wider one was contracted on its first entries.
+        L("    /// <summary>Refuses inputs of the wrong number or shape, as the runtime module does, before anything is computed.</summary>");
+        L("    static void TnCheckInputs(Tensor[] inputs)");
+        L("    {");
+        L("        ArgumentNullException.ThrowIfNull(inputs);");
+        L($"        if (inputs.Length != {slots.Count})");
+        L($"            throw new ArgumentException(\"expected {slots.Count} input(s) ({Escape(string.Join(", ", slots.Select(sl => sl.Name)))}), got \" + inputs.Length);");
+        for (int s = 0; s < slots.Count; s++)
+            L($"        TnCheckShape(inputs[{s}], \"{Escape(slots[s].Name)}\", {slots[s].Batch}, new long[] {{ {string.Join(", ", slots[s].Expected)} }});");
+        L("    }");
+        L();
+        L("    /// <summary>Refuses a null input, or one whose axes after its <paramref name=\"batch\"/> batch axes are not <paramref name=\"expected\"/>.</summary>");
+        L("    static void TnCheckShape(Tensor input, string name, int batch, long[] expected)");
+        L("    {");
+        L("        if (input is null)");
+        L("            throw new ArgumentNullException(nameof(input), \"input \" + name + \" is null\");");
+        L("        var shape = input.shape;");
+        L("        if (shape.Length != batch + expected.Length || !shape.Skip(batch).SequenceEqual(expected))");
+        L("            throw new ArgumentException(\"input \" + name + \": expected shape [\" + string.Join(\", \", Enumerable.Repeat(\"batch\", batch).Concat(expected.Select(e => e.ToString()))) + \"], got [\" + string.Join(\", \", shape) + \"]\");");
+        L("    }");
         L();
         L("    /// <summary>The contraction of the network on checked inputs.</summary>");
         L("    Tensor TnContract(Tensor[] inputs, ScalarType dtype)");
@@ -419,7 +443,7 @@ public static partial class CSharpEmitter
     /// </summary>
     public static IReadOnlyList<(string Param, string Field)> FieldNames(NetworkModule module, string className = "")
     {
-        var taken = new HashSet<string>(InheritedNames) { "TnNames", "TnInit", "TnGuard", "TnContract", "TnChunks", "TnChunking", "TnChunkPlanned", "TnChunkFed", "TnChunkAxes", "TnChunkOutput", "Trig", "Fourier", "Legendre", className };
+        var taken = new HashSet<string>(InheritedNames) { "TnNames", "TnInit", "TnGuard", "TnContract", "TnCheckInputs", "TnCheckShape", "TnChunks", "TnChunking", "TnChunkPlanned", "TnChunkFed", "TnChunkAxes", "TnChunkOutput", "Trig", "Fourier", "Legendre", className };
         var used = new HashSet<string>();
         var result = new List<(string, string)>();
         foreach (var param in module.ParameterNames.Concat(module.BufferNames))

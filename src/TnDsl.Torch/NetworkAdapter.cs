@@ -161,9 +161,17 @@ public static class NetworkAdapter
         Plan(net, optimizer, batch, seed, null);
 
     /// <summary><see cref="Plan(NetworkView, string, BatchSizes?, int)"/> with a limit on intermediates in elements (null:
-    /// none), which the planner meets by slicing where it has to; throws <see cref="TnException"/> when it cannot.</summary>
-    public static PlanView Plan(NetworkView net, string optimizer, BatchSizes? batch, int seed, long? memoryLimit) =>
-        Planner.PlanSized(net, optimizer, (batch ?? new BatchSizes()).Families(net), seed, memoryLimit is { } m ? m : null);
+    /// none), which the planner meets by slicing where it has to; throws <see cref="TnException"/> when it cannot, or
+    /// when <paramref name="batch"/> sizes an index family that is no dynamic index of the network (it would size nothing).</summary>
+    public static PlanView Plan(NetworkView net, string optimizer, BatchSizes? batch, int seed, long? memoryLimit)
+    {
+        var families = net.Indices.Where(i => i.IsDynamic).Select(i => i.Family).Distinct().ToArray();
+        var unknown = (batch?.ByIndex.Keys ?? []).Where(name => !families.Contains(name)).ToArray();
+        if (unknown.Length > 0)
+            throw new TnException($"{net.Name}: the batch sizes name {string.Join(", ", unknown)}, no dynamic index of the network " +
+                                  $"({(families.Length == 0 ? "it has none" : "its dynamic indices: " + string.Join(", ", families))})");
+        return Planner.PlanSized(net, optimizer, (batch ?? new BatchSizes()).Families(net), seed, memoryLimit is { } m ? m : null);
+    }
 
     /// <summary>The plan that follows a user-given path (opt_einsum's linear convention, completed left to right).</summary>
     public static PlanView FollowPath(NetworkView net, IReadOnlyList<(int, int)> path) =>

@@ -171,6 +171,9 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     {
         this.spec = spec;
         this.options = options ??= new NetworkModuleOptions();
+        // Any other dtype failed in libtorch, on the first weight made to require gradients, with a native stack.
+        if (options.DType is not (ScalarType.Float32 or ScalarType.Float64 or ScalarType.Float16 or ScalarType.BFloat16))
+            throw new ArgumentException($"dtype {options.DType}: a module's weights, consts and results are floating-point (Float32, Float64, Float16 or BFloat16)");
         if (spec.Tensors.Length == 0)
             throw new ArgumentException("the network has no tensors");
         if (plan.LeafLabels.Count != spec.Tensors.Length)

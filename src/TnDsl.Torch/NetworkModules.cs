@@ -73,7 +73,7 @@ public static class NetworkModules
         using var on = MemoryGuard.OnDevice(options.Module.Device);
         var fitted = MemoryGuard.FitPlan(limit => NetworkAdapter.Plan(network, options.Optimizer, options.Batch, options.PlanSeed, limit),
             options.MaxIntermediateElements, dtype, options.Training,
-            $"{network.Name} ({dtype.ToString().ToLowerInvariant()}{(options.Batch is not null ? $", batch {BatchSizes.Describe(spec, BatchSizes.Extents(spec, options.Batch))}" : "")})",
+            $"{network.Name} ({dtype.ToString().ToLowerInvariant()}{(options.Batch is not null && spec.Indices.Any(i => i.IsDynamic) ? $", batch {BatchSizes.Describe(spec, BatchSizes.Extents(spec, options.Batch))}" : "")})",
             spec, options.Batch);
         try
         {

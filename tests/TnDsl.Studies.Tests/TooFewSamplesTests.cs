@@ -91,4 +91,32 @@ public class TooFewSamplesTests
             Directory.Delete(data, recursive: true);
         }
     }
+
+    [Fact]
+    public void a_study_title_counts_the_images_used_not_the_limits_asked_for()
+    {
+        // The data set holds 20 images per split; asking for more uses those 20, and the title said 1000 / 500.
+        var data = TinyFashion();
+        try
+        {
+            var (summary, _) = QcnnStudy.Run(new QcnnSettings
+            {
+                Datasets = [DatasetName.FashionMnist], Size = 2, Features = 2, TrainLimit = 1000, TestLimit = 500, DataDirectory = data,
+                Train = new TrainSettings { Epochs = 1, BatchSize = 10, LearningRate = 1e-2, Progress = false },
+            });
+            Assert.Contains("(20 train / 20 test images, 1 epoch)", summary.Title);
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    [Fact]
+    public void image_counts_are_named_per_data_set_where_they_differ()
+    {
+        Assert.Equal("600 train / 200 test images", ResultTable.Images([("fashion-mnist", 600, 200), ("mnist", 600, 200)]));
+        Assert.Equal("fashion-mnist 600 train / 200 test, mnist 500 train / 100 test images",
+            ResultTable.Images([("fashion-mnist", 600, 200), ("mnist", 500, 100)]));
+    }
 }

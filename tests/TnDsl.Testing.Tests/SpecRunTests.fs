@@ -131,6 +131,13 @@ let ``a spec that does not compile is a clear error, not a run`` () =
     Assert.Contains("no integer parameter m", e.Message)
 
 [<Fact>]
+let ``a run of no case is refused, not passed`` () =
+    // MaxTest = 0 (or less) ran no case and passed whatever the forward computed, a wrong one included.
+    for maxTest in [ 0; -1 ] do
+        let e = Assert.Throws<ArgumentException>(fun () -> SpecRun.check (example "mps.tn") { Forward = mpsForward TransposedBond; Gradient = None } { quick with MaxTest = maxTest } |> ignore)
+        Assert.Contains("MaxTest must be at least 1", e.Message)
+
+[<Fact>]
 let ``spec parameter assignments compile, stay in range and shrink toward 1 and 2 past the spec's require`` () =
     let spec =
         match SpecDims.load (example "mps.tn") None (Map [ "n", (1L, 6L) ]) with

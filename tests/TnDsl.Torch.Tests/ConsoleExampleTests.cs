@@ -71,4 +71,16 @@ public class ConsoleExampleTests
             File.Delete(file);
         }
     }
+
+    [Fact]
+    public void The_console_example_reports_a_network_too_large_for_memory_in_one_message_and_exit_code_1()
+    {
+        // An MPS of 40 sites has 2^40 outputs: the memory guard refuses it before anything is allocated. The example
+        // caught only TnException and ended with an unhandled exception, its stack trace and exit code 134.
+        var (code, _, stderr) = Run(Path.Combine("examples", "mps.tn"), "n=40");
+        Assert.True(code == 1, stderr);
+        Assert.Contains("the forward pass needs at least", stderr);
+        Assert.DoesNotContain("Unhandled exception", stderr);
+        Assert.DoesNotContain("   at ", stderr);
+    }
 }

@@ -259,6 +259,34 @@ public class EmittedGuardTests
         }
     }
 
+    [Theory]
+    [InlineData("mera-classifier.tn", "chi=3")]
+    [InlineData("mpo-kernel.tn", "n=3")]
+    public void Emitted_forward_refuses_inputs_of_the_wrong_number_or_shape_as_the_runtime_module_does(string file, string sets)
+    {
+        // Unchecked, a missing input failed on an array index, and a row wider than the family (mera-classifier's x of
+        // [7, 9] for [batch, 8]) was contracted on its first entries and returned an output.
+        using var runtime = NetworkModules.FromFile(Repo.Example(file), Repo.Overrides(sets),
+            new NetworkBuildOptions { Batch = 4, Module = new() { DType = ScalarType.Float64, Seed = 9 } });
+        var type = EmitTests.Compile(CSharpEmitter.Emit(runtime, "Emitted", "TnDsl.Emitted")).GetType("TnDsl.Emitted.Emitted")!;
+        using var emitted = (nn.Module<Tensor[], Tensor>)Activator.CreateInstance(type, 9L, ScalarType.Float64)!;
+        using var generator = new Generator(1);
+        var good = RandomInputs.Make(runtime, 7, generator, ScalarType.Float64);
+        using var wider = zeros([.. good[0].shape[..^1], good[0].shape[^1] + 1], ScalarType.Float64);
+        using var flat = zeros([good[0].shape[^1]], ScalarType.Float64);
+        Tensor[][] bad = [good[..^1], [.. good, good[0]], [wider, .. good[1..]], [flat, .. good[1..]]];
+        foreach (var inputs in bad)
+        {
+            var expected = Assert.ThrowsAny<ArgumentException>(() => runtime.forward(inputs));
+            var actual = Assert.ThrowsAny<ArgumentException>(() => emitted.forward(inputs));
+            Assert.Equal(expected.Message, actual.Message);
+        }
+        using (var y = emitted.forward(good))
+            Assert.Equal(7, y.shape[0]);
+        foreach (var t in good)
+            t.Dispose();
+    }
+
     [Fact]
     public void Emitted_code_reads_TN_MEMORY_LIMIT_as_the_backend_does_and_refuses_what_is_no_limit()
     {

@@ -71,4 +71,37 @@ public class NetworkModulesTests
         Assert.Equal([(1, 3), (0, 1), (0, 1)], plan.Pairs.Select(p => (p.Item1, p.Item2)));
         Assert.Throws<TnException>(() => NetworkAdapter.FollowPath(net, [(0, 9)]));
     }
+
+    [Fact]
+    public void A_refusal_names_no_batch_for_a_network_with_no_dynamic_index()
+    {
+        // An MPS of 40 sites is refused before anything is allocated; given a batch it has no index for, the refusal
+        // named one with no size: "mps (float64, batch ): the forward pass needs at least …".
+        var e = Assert.Throws<MemoryLimitException>(() => NetworkModules.FromFile(Repo.Example("mps.tn"), Repo.Overrides("n=40"), F64 with { Batch = 4 }));
+        Assert.StartsWith("mps (float64): the forward pass needs at least", e.Message);
+    }
+
+    [Fact]
+    public void A_dtype_that_is_not_floating_point_is_refused_in_one_line()
+    {
+        // Int64 failed in libtorch ("Only Tensors of floating point and complex dtype can require gradients") with its
+        // native stack trace in the message.
+        var e = Assert.Throws<TnException>(() => NetworkModules.FromFile(Repo.Example("mps.tn"), Repo.Overrides("n=4"), F64 with { Module = new() { DType = ScalarType.Int64 } }));
+        Assert.Contains("mps: dtype Int64: a module's weights, consts and results are floating-point", e.Message);
+        Assert.DoesNotContain("frame #", e.Message);
+    }
+
+    [Fact]
+    public void Batch_sizes_that_name_no_dynamic_index_are_refused_by_modules_and_layers()
+    {
+        // A size for "rows" where the index is "batch" was ignored: the module was planned at the declared 100 rows.
+        var rows = new BatchSizes { ByIndex = new Dictionary<string, long> { ["rows"] = 5 } };
+        var e = Assert.Throws<TnException>(() => NetworkModules.FromFile(Repo.Example("layers/tt-linear.tn"), null, F64 with { Batch = rows }));
+        Assert.Contains("tt_linear: the batch sizes name rows, no dynamic index of the network (its dynamic indices: batch)", e.Message);
+        e = Assert.Throws<TnException>(() => Layers.FromSpec(Repo.Example("layers/tt-linear.tn"), new { }, new LayerOptions { Batch = rows }));
+        Assert.Contains("the batch sizes name rows", e.Message);
+        using var named = NetworkModules.FromFile(Repo.Example("layers/tt-linear.tn"), null,
+            F64 with { Batch = new BatchSizes { ByIndex = new Dictionary<string, long> { ["batch"] = 5 } } });
+        Assert.Equal(5L, named.ExecutionPlan.BatchSizes.Values.Single());
+    }
 }

@@ -50,13 +50,13 @@ public static class EmitCommand
         BatchSizes? batch, string optimizer, string? className, string ns, string? output, TextWriter stdout, TextWriter stderr)
     {
         PlanCommand.RequireOptimizer(optimizer);
-        // A refusal by the memory guard names this verb's options.
-        using var advice = MemoryGuard.Advise(DynamicOptions.BatchRemedies);
         OutputPaths.Check(output, "-o", file);
         try
         {
             // The file is checked first: an option that sizes nothing is refused before the planner runs.
             var net = Shipped.Load(file, overrides, networkName);
+            // A refusal by the memory guard names this verb's options that apply to this network.
+            using var advice = MemoryGuard.Advise(DynamicOptions.Remedies(net));
             DynamicOptions.CheckBatch(net, batch);
             DynamicOptions.CheckBatchBytes(net, batch, new NetworkModuleOptions().DType);
             using var module = NetworkModules.FromNetwork(net, new NetworkBuildOptions

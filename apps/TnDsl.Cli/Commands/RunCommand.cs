@@ -52,12 +52,12 @@ public static class RunCommand
     {
         PlanCommand.RequireTnFile("run", file);
         PlanCommand.RequireOptimizer(optimizer);
-        // A refusal by the memory guard names this verb's options.
-        using var advice = MemoryGuard.Advise(DynamicOptions.BatchRemedies);
         // The file is checked before libtorch loads: errors in the input come first, and cheaply.
         // Errors end the run as every verb reports them (Cli.SetAction); warnings are written here.
         var check = Shipped.Check(file, overrides, networkName);
         var net = check.OrThrow();
+        // A refusal by the memory guard names this verb's options that apply to this network.
+        using var advice = MemoryGuard.Advise(DynamicOptions.Remedies(net));
         DiagnosticOutput.Write(Console.Error, check.Diagnostics);
         DynamicOptions.CheckBatch(net, batch);
         DynamicOptions.CheckBatchBytes(net, batch, dtype);

@@ -174,8 +174,13 @@ public static class StudyCommand
         }
     }
 
-    /// <summary>An option that takes positive integers separated by commas; absent, it is null and the caller takes
-    /// <paramref name="fallback"/>, which the help shows as it is typed (System.CommandLine's own default shows 2|8).</summary>
+    /// <summary>The values a list option was given, or <paramref name="fallback"/> where it was left out: System.CommandLine
+    /// reads an absent list option as an empty array, not null, and the options' parsers refuse an empty list.</summary>
+    static T[] Given<T>(T[]? values, T[] fallback) => values is { Length: > 0 } ? values : fallback;
+
+    /// <summary>An option that takes positive integers separated by commas; absent, the caller takes
+    /// <paramref name="fallback"/> (<see cref="Given"/>), which the help shows as it is typed (System.CommandLine's own
+    /// default shows 2|8).</summary>
     static Option<int[]> Ints(string name, int[] fallback, string description) => new(name)
     {
         Description = $"{description} [default: {string.Join(",", fallback)}]",
@@ -220,7 +225,7 @@ public static class StudyCommand
         return Study("heads", "CNN front + dense / TT / MERA head (256 -> 16) at several bond dimensions", common, [ranks, chis],
             parse =>
             {
-                var settings = common.Fill(parse, new HeadSettings { Ranks = parse.GetValue(ranks) ?? defaultRanks, Chis = parse.GetValue(chis) ?? defaultChis });
+                var settings = common.Fill(parse, new HeadSettings { Ranks = Given(parse.GetValue(ranks), defaultRanks), Chis = Given(parse.GetValue(chis), defaultChis) });
                 return () => [HeadStudy.Run(settings)];
             });
     }
@@ -296,7 +301,7 @@ public static class StudyCommand
                     TestSamples = parse.GetValue(common.Test),
                     Train = common.Settings(parse),
                     Seeds = (int)parse.GetValue(seeds),
-                    Tasks = parse.GetValue(tasks) ?? defaultTasks,
+                    Tasks = Given(parse.GetValue(tasks), defaultTasks),
                     OutputDirectory = parse.GetValue(common.Out),
                     Noise = parse.GetValue(noise),
                     Init = parse.GetValue(init)!,

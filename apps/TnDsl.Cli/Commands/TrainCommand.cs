@@ -190,6 +190,10 @@ public static class TrainCommand
             Save(trainer, checkpointPath, file, overrides, layout, dataArg, data);
         }
 
+        // A resumed checkpoint at or past --loops trains nothing and is left as it is (history.csv with it).
+        bool nothingToRun = resume && trainer.Loop >= loops;
+        if (nothingToRun)
+            Say($"[yellow]{Markup.Escape(checkpointPath)} already holds loop {trainer.Loop}, at or past --loops {loops}: no loop to run (raise --loops to go on)[/]");
         var profiles = new List<LoopProfile>();
         while (trainer.Loop < loops)
         {
@@ -228,7 +232,7 @@ public static class TrainCommand
         var samples = trainer.Model.Sample(64, new SplitMix64((ulong)options.Seed));
         SafeFile.ReplaceBytes(Path.Combine(outDir, "samples.png"), SampleCommand.Grid(samples, 64, layout.Sites.Select(s => s.Pixel).ToArray(), data.Train.Width, data.Train.Height, 8));
         BornExport.Save(trainer.Model, layout.Sites.Select(s => s.Pixel).ToArray(), Path.Combine(outDir, "model.tn"), Path.Combine(outDir, "model.weights"));
-        Say($"wrote {Markup.Escape(outDir)}/checkpoint.bin, history.csv, nll.png, samples.png, model.tn, model.weights");
+        Say($"wrote {Markup.Escape(outDir)}/{(nothingToRun ? "" : "checkpoint.bin, history.csv, ")}nll.png, samples.png, model.tn, model.weights");
         return 0;
     }
 

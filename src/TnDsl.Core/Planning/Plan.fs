@@ -331,6 +331,16 @@ module Plan =
     /// out the first trial whose plan is 1.5e9.
     let private floorTrialFits (b: Budgeted) = b.Ledger.Spent + b.FitWork <= max b.Ledger.Allowance b.Ledger.FloorsAllowance
 
+    /// What hyper's first trial costs in `auto` under a wall-clock limit, in greedy runs: 20 (a sampled tree,
+    /// reconfigured and scored: 14-18 ms on the 7x7 lattice with bonds of 2 in a fresh process, where a greedy run
+    /// took 0.7 ms). Priced at three, it started with 2-7 ms of a 20 ms limit left and ended 10 ms past it.
+    let hyperTrialRuns = 20.0
+
+    /// The share of what is left of a wall-clock limit after the exact search (less what follows the searches) that
+    /// `auto`'s searches get: 75 %. At 85 % its plan of the 7x7 lattice with bonds of 2 at 100 ms ended 0-18 % past
+    /// the limit in fresh processes, hyper 3-22 ms past what it was given.
+    let searchLeftShare = 0.75
+
     /// `auto` with the name of the candidate it chose: a search whose budget follows the stakes and is the same on
     /// any machine and load (every phase counts its work in machine-independent units priced at rates measured on
     /// one core; nothing is timed). The deterministic greedy plan estimates the contraction time at stake (its
@@ -509,10 +519,11 @@ module Plan =
                     | _ ->
                         // Under a wall-clock limit, what follows the search is priced in greedy runs (`greedyMs`, measured
                         // at this moment's load): bond-greedy two to three, greedy at unit batch one, scoring the
-                        // candidates about two, the plan's figures (`runWith`) one. The search gets 85 % of what is left.
+                        // candidates about two, the plan's figures (`runWith`) one. The search gets `searchLeftShare` of what
+                        // is left.
                         let reserve = 7.0 * greedyMs
                         let remaining () = o.TimeLimitMs |> Option.map (fun ms -> float ms - clock.Elapsed.TotalMilliseconds)
-                        let left () = remaining () |> Option.map (fun r -> max 1 (int (0.85 * (r - reserve))))
+                        let left () = remaining () |> Option.map (fun r -> max 1 (int (searchLeftShare * (r - reserve))))
                         // A candidate that costs about `runs` greedy runs is skipped when the limit has no room left for it.
                         let affords (runs: float) = remaining () |> Option.forall (fun r -> r - runs * greedyMs >= 2.0 * greedyMs)
                         let candidates =
@@ -521,13 +532,13 @@ module Plan =
                               | None -> ()
                               if seconds < smallStakesSeconds && budget.IsNone then
                                   yield "random-greedy (16 trials)", (PlanGreedy.randomGreedyRun p { o with Trials = 16; TimeLimitMs = left () |> Option.map (fun ms -> max 1 (ms / 4)) }).Tree
-                              // One hyper trial costs a few greedy runs at least (a build, costing, scoring).
+                              // Hyper's first trial runs whatever its limit: it starts only where the limit has room for it.
                               match ledger with
-                              | Some l when affords 3.0 && not l.Exhausted ->
+                              | Some l when affords hyperTrialRuns && not l.Exhausted ->
                                   let searched = PlanHyper.searchIn l 2 0.0 p { o with Trials = snd hyperTrials; TimeLimitMs = left () }
                                   yield sprintf "hyper (%d trials)" searched.Trials, searched.Tree
                               | Some _ -> ()
-                              | None when affords 3.0 ->
+                              | None when affords hyperTrialRuns ->
                                   let trialsOf = { o with Trials = snd hyperTrials; TimeLimitMs = left () }
                                   let searched =
                                       match freeFloor with

@@ -84,7 +84,7 @@ public static class TnOptions
             {
                 var names = PlanApi.optimizerNames();
                 var text = r.Tokens.Count == 1 ? r.Tokens[0].Value.Trim() : "";
-                if (names.FirstOrDefault(n => string.Equals(n, text, StringComparison.OrdinalIgnoreCase)) is { } name)
+                if (PlanApi.optimizerName(text) is { } name)
                     return name;
                 r.AddError(text.Length == 0
                     ? "--optimizer needs a name: " + string.Join(", ", names)

@@ -32,8 +32,8 @@ public static class PlanCommand
             "the most elements an intermediate may have; a plan over it is sliced to fit where possible, else refused [default: no limit]");
         var objective = TnOptions.Text("--objective", "NAME",
             "what the search minimises: flops, size (largest intermediate), write (elements written), combo (flops + 64 x write) or combo:F [default: flops]");
-        var seed = TnOptions.Integer("--seed", 0, "the seed of randomised optimizers (random-greedy, partition, hyper, auto)", min: 0, max: int.MaxValue);
-        var trials = TnOptions.OptionalInteger("--trials", "trials of random-greedy and hyper [default: 128; auto sizes its own]");
+        var seed = TnOptions.Integer("--seed", 0, "the seed of randomised optimizers (random-greedy, partition, hyper, auto; optimal beyond its exact search)", min: 0, max: int.MaxValue);
+        var trials = TnOptions.OptionalInteger("--trials", "trials of random-greedy and hyper (and optimal beyond its exact search) [default: 128; auto sizes its own]");
         var timeLimit = Milliseconds("--time-limit",
             "a wall-clock limit on the search in milliseconds; the plan then depends on the machine and its load [default: none, plans are reproducible]");
         var noScaling = TnOptions.Flag("--no-scaling", "leave out how the cost scales with each parameter of a .tn file");
@@ -68,8 +68,31 @@ public static class PlanCommand
             parse.GetValue(network), parse.Pairs(set), parse.Sizes(size), parse.GetValue(optimizer)!,
             new PlanSettings(parse.GetValue(memoryLimit) ?? 0, parse.GetValue(objective) ?? "flops", (int)parse.GetValue(seed),
                 (int)Math.Min(int.MaxValue, parse.GetValue(trials) ?? 0), (int)Math.Min(int.MaxValue, parse.GetValue(timeLimit) ?? 0)),
-            parse.GetValue(json), !parse.GetValue(noScaling)));
+            parse.GetValue(json), !parse.GetValue(noScaling),
+            UnusedOptionNotes(parse.GetValue(optimizer)!, parse.GetResult(trials) is { Implicit: false }, parse.GetResult(seed) is { Implicit: false })));
         return command;
+    }
+
+    /// <summary>
+    /// A note (for stderr) for each of <c>--trials</c> and <c>--seed</c> that was given but that
+    /// <paramref name="optimizer"/> does not use, naming the optimizers that do (the planner's own lists): the plan
+    /// is made as without it, as opt_einsum's and cotengra's optimizers that take no repeats or seed make theirs,
+    /// and the exit code is not changed, so that one command line can be run with every optimizer.
+    /// </summary>
+    public static IEnumerable<string> UnusedOptionNotes(string optimizer, bool trialsGiven, bool seedGiven)
+    {
+        var name = PlanApi.optimizerName(optimizer);
+        if (name is null)
+            yield break;
+        static string Users(string[] names) =>
+            string.Join(", ", names[..^1].Select(User)) + " and " + User(names[^1]);
+        static string User(string name) => name == "optimal" ? "optimal beyond its exact search" : name;
+        if (trialsGiven && !PlanApi.trialsOptimizers().Contains(name))
+            yield return $"tn plan: note: --optimizer {name} does not use --trials ({(name == "auto" ? "auto sizes its own; " : "")}" +
+                $"{Users(PlanApi.trialsOptimizers())} take it); the plan is the same without it";
+        if (seedGiven && !PlanApi.seededOptimizers().Contains(name))
+            yield return $"tn plan: note: --optimizer {name} does not use --seed ({Users(PlanApi.seededOptimizers())} take it); " +
+                "the plan is the same without it";
     }
 
     /// <summary>
@@ -87,7 +110,7 @@ public static class PlanCommand
     public static void RequireOptimizer(string optimizer)
     {
         var names = PlanApi.optimizerNames();
-        if (!names.Contains(optimizer))
+        if (PlanApi.optimizerName(optimizer) is null)
             throw new UsageException(optimizer.Length == 0
                 ? "--optimizer needs a name: " + string.Join(", ", names)
                 : $"--optimizer {optimizer}: no such optimizer; valid optimizers: {string.Join(", ", names)}");
@@ -155,7 +178,7 @@ public static class PlanCommand
 
     private static int Run(ParseResult parse, string? file, string? einsum, string? shapes, string? network,
         IReadOnlyList<KeyValuePair<string, string>> sets, KeyValuePair<string, long>[] sizes, string optimizer,
-        PlanSettings settings, bool json, bool scaling)
+        PlanSettings settings, bool json, bool scaling, IEnumerable<string> notes)
     {
         var (output, err) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
         if (optimizer.Length == 0)
@@ -163,6 +186,8 @@ public static class PlanCommand
         // The API reads an empty objective as its default; on the command line it is a value left out, as for --optimizer.
         if (settings.Objective.Trim().Length == 0)
             throw new UsageException("--objective needs a name: flops, size, write, combo, combo:F");
+        foreach (var note in notes)
+            err.WriteLine(note);
         // An installed example is looked for before the path is refused.
         if (einsum is null)
             Shipped.Require(file is null ? null : Shipped.Resolve(file));

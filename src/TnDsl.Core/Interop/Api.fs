@@ -615,6 +615,19 @@ module PlanApi =
     /// The names of the registered optimizers.
     let optimizerNames () = Plan.names |> Array.ofList
 
+    /// The optimizers that take a trial count (`PlanSettings.Trials`): `Plan.trialsUsedBy`.
+    let trialsOptimizers () = Plan.trialsUsedBy |> Array.ofList
+
+    /// The optimizers whose plan a seed (`PlanSettings.Seed`) can change: `Plan.seedUsedBy`.
+    let seededOptimizers () = Plan.seedUsedBy |> Array.ofList
+
+    /// The registered name that `text` spells in any case (`Greedy` is `greedy`), or null when it spells none: the
+    /// planner's own lookup (`Plan.canonicalName`), which every entry point by name goes through.
+    let optimizerName (text: string) : string | null =
+        match Plan.canonicalName text with
+        | Some name -> name
+        | None -> null
+
     /// Errors and warnings (notes appear in the report itself) rendered with `Rendering.render`.
     let private views (sources: SourceText list) (ds: Diagnostic list) =
         let find file = sources |> List.tryFind (fun s -> s.File = file)

@@ -331,6 +331,16 @@ module Plan =
     /// out the first trial whose plan is 1.5e9.
     let private floorTrialFits (b: Budgeted) = b.Ledger.Spent + b.FitWork <= max b.Ledger.Allowance b.Ledger.FloorsAllowance
 
+    /// What hyper's first trial costs in `auto` under a wall-clock limit, in greedy runs: 20 (a sampled tree,
+    /// reconfigured and scored: 14-18 ms on the 7x7 lattice with bonds of 2 in a fresh process, where a greedy run
+    /// took 0.7 ms). Priced at three, it started with 2-7 ms of a 20 ms limit left and ended 10 ms past it.
+    let hyperTrialRuns = 20.0
+
+    /// The share of what is left of a wall-clock limit after the exact search (less what follows the searches) that
+    /// `auto`'s searches get: 75 %. At 85 % its plan of the 7x7 lattice with bonds of 2 at 100 ms ended 0-18 % past
+    /// the limit in fresh processes, hyper 3-22 ms past what it was given.
+    let searchLeftShare = 0.75
+
     /// `auto` with the name of the candidate it chose: a search whose budget follows the stakes and is the same on
     /// any machine and load (every phase counts its work in machine-independent units priced at rates measured on
     /// one core; nothing is timed). The deterministic greedy plan estimates the contraction time at stake (its
@@ -373,7 +383,7 @@ module Plan =
         let work, exactWork = match ledger with Some l -> l.Work, l.Exact | None -> work, exactWork
         let greedyRun = PlanGreedy.bestGreedy p o
         work.Greedy <- work.Greedy + float n
-        let greedyMs = clock.ElapsedMilliseconds
+        let greedyMs = clock.Elapsed.TotalMilliseconds
         // True once `share` of a wall-clock limit has passed.
         let timeSpent (share: float) = o.TimeLimitMs |> Option.exists (fun ms -> float clock.ElapsedMilliseconds >= share * float ms)
         let result = resultLog2 p
@@ -385,6 +395,11 @@ module Plan =
                 work.Greedy <- work.Greedy + float n
                 work.Steps <- work.Steps + 4.0 * float greedyRun.Tree.Steps.Length
                 PlanGreedy.greedyTree p o greedyRun
+        // Under a wall-clock limit without a memory limit, greedy's plan (opt_einsum's tree built and compared, about
+        // ten greedy runs: 4-7 ms on the 7x7 lattice with bonds of 2 in a fresh process) is made first, so that what
+        // the searches get is what is left after it, as `random-greedy` does (`PlanGreedy.noDearerWithin`). Made after
+        // them, it ran past the limit.
+        if o.TimeLimitMs.IsSome && o.MemoryLimit.IsNone && n > 2 && result < outOfReachLog2 then greedyPlan.Force() |> ignore
         let chosen =
             if n <= 2 then "greedy", found greedyRun.Tree
             elif result >= outOfReachLog2 then
@@ -504,25 +519,26 @@ module Plan =
                     | _ ->
                         // Under a wall-clock limit, what follows the search is priced in greedy runs (`greedyMs`, measured
                         // at this moment's load): bond-greedy two to three, greedy at unit batch one, scoring the
-                        // candidates about two, the plan's figures (`runWith`) one. The search gets 85 % of what is left.
-                        let reserve = 7L * greedyMs
-                        let remaining () = o.TimeLimitMs |> Option.map (fun ms -> int64 ms - clock.ElapsedMilliseconds)
-                        let left () = remaining () |> Option.map (fun r -> max 1 (int (0.85 * float (r - reserve))))
+                        // candidates about two, the plan's figures (`runWith`) one. The search gets `searchLeftShare` of what
+                        // is left.
+                        let reserve = 7.0 * greedyMs
+                        let remaining () = o.TimeLimitMs |> Option.map (fun ms -> float ms - clock.Elapsed.TotalMilliseconds)
+                        let left () = remaining () |> Option.map (fun r -> max 1 (int (searchLeftShare * (r - reserve))))
                         // A candidate that costs about `runs` greedy runs is skipped when the limit has no room left for it.
-                        let affords (runs: int64) = remaining () |> Option.forall (fun r -> r - runs * greedyMs >= 2L * greedyMs)
+                        let affords (runs: float) = remaining () |> Option.forall (fun r -> r - runs * greedyMs >= 2.0 * greedyMs)
                         let candidates =
                             [ match exact with
                               | Some t -> yield sprintf "optimal (exact within %.3g s of counted work)" exactBound, t
                               | None -> ()
                               if seconds < smallStakesSeconds && budget.IsNone then
                                   yield "random-greedy (16 trials)", (PlanGreedy.randomGreedyRun p { o with Trials = 16; TimeLimitMs = left () |> Option.map (fun ms -> max 1 (ms / 4)) }).Tree
-                              // One hyper trial costs a few greedy runs at least (a build, costing, scoring).
+                              // Hyper's first trial runs whatever its limit: it starts only where the limit has room for it.
                               match ledger with
-                              | Some l when affords 3L && not l.Exhausted ->
+                              | Some l when affords hyperTrialRuns && not l.Exhausted ->
                                   let searched = PlanHyper.searchIn l 2 0.0 p { o with Trials = snd hyperTrials; TimeLimitMs = left () }
                                   yield sprintf "hyper (%d trials)" searched.Trials, searched.Tree
                               | Some _ -> ()
-                              | None when affords 3L ->
+                              | None when affords hyperTrialRuns ->
                                   let trialsOf = { o with Trials = snd hyperTrials; TimeLimitMs = left () }
                                   let searched =
                                       match freeFloor with
@@ -533,9 +549,9 @@ module Plan =
                                   yield sprintf "hyper (%d trials)" searched.Trials, searched.Tree
                               | None -> ()
                               yield "greedy", (if o.MemoryLimit.IsNone then greedyPlan.Force() else greedyRun.Tree)
-                              if affords 3L then yield "bond-greedy", PlanSweep.bondGreedyTree p
+                              if affords 3.0 then yield "bond-greedy", PlanSweep.bondGreedyTree p
                               match unitBatch p with
-                              | Some unit when affords 1L -> yield "greedy@unit-batch", (PlanGreedy.bestGreedy unit o).Tree
+                              | Some unit when affords 1.0 -> yield "greedy@unit-batch", (PlanGreedy.bestGreedy unit o).Tree
                               | _ -> () ]
                             |> List.map (fun (name, t) -> name, t, PlanHyper.scoreCounted work p o t)
                         // The first of equally good candidates wins.
@@ -546,9 +562,9 @@ module Plan =
                         // along a chain: the environment meets each input before its weight).
                         // Under a wall-clock limit it runs only with room for a pass's set-up and check (about four greedy
                         // runs) and the plan's figures, and stops rewriting with that much left.
-                        if not (affords 4L) then name, found best
+                        if not (affords 4.0) then name, found best
                         else
-                            let spent () = remaining () |> Option.exists (fun r -> r <= 2L * greedyMs)
+                            let spent () = remaining () |> Option.exists (fun r -> r <= 2.0 * greedyMs)
                             let polished = PlanHyper.reconfigureCounted work spent o.MemoryLimit p o.Objective 4 1 best
                             if PlanHyper.scoreCounted work p o polished < bestScore then name + "+reconfigure", found polished
                             else name, found best
@@ -603,9 +619,23 @@ module Plan =
     /// The registered names.
     let names = registry |> List.map (fun (n, _, _) -> n)
 
-    /// The optimizer of a name, or a TN0300 diagnostic listing the valid names.
+    /// The optimizers that take `PlanOptions.Trials`: random-greedy and hyper, and optimal where it falls back to
+    /// random-greedy (beyond the exact search's reach or its time). `auto` sizes its own trials; the others run none.
+    let trialsUsedBy = [ "random-greedy"; "hyper"; "optimal" ]
+
+    /// The optimizers whose plan `PlanOptions.Seed` can change: the randomised ones, and optimal through its
+    /// random-greedy bound and fallback. `greedy` and `bond-greedy` are deterministic (their slicing too).
+    let seedUsedBy = [ "random-greedy"; "partition"; "hyper"; "auto"; "optimal" ]
+
+    /// The registered name that `name` spells in any case (`Greedy`, `RANDOM-GREEDY`), surrounding spaces ignored:
+    /// the one lookup of an optimizer by name, for the command line (`--optimizer`) and the API alike.
+    let canonicalName (name: string) : string option =
+        let name = if isNull name then "" else name.Trim()
+        names |> List.tryFind (fun n -> String.Equals(n, name, StringComparison.OrdinalIgnoreCase))
+
+    /// The optimizer of a name in any case (`canonicalName`), or a TN0300 diagnostic listing the valid names.
     let tryFind (name: string) : Result<Optimizer, Diagnostic> =
-        match registry |> List.tryFind (fun (n, _, _) -> n = name) with
+        match canonicalName name |> Option.bind (fun c -> registry |> List.tryFind (fun (n, _, _) -> n = c)) with
         | Some (_, _, f) -> Ok f
         | None ->
             Diagnostic.make PlanDiagnostics.unknownOptimizer Range.none
@@ -877,53 +907,70 @@ module Plan =
     /// The optimizers (with the memory limit's presence) that have planned once in this process (see `warmUp`).
     let private warmed = System.Collections.Concurrent.ConcurrentDictionary<struct (string * bool), unit>()
 
-    /// The closed 5 x 5 lattice with bonds of 2 (25 tensors: past the exact search's exhaustive size, so `optimal`
-    /// takes its pruned search and, given no time, its random-greedy fallback).
-    let private warmLattice =
-        lazy
-            (let side = 5
-             let bond a b = sprintf "b%d_%d" (min a b) (max a b)
-             let inputs =
-                 [| for r in 0 .. side - 1 do
-                        for c in 0 .. side - 1 do
-                            let s = r * side + c
-                            yield [| if r > 0 then bond s (s - side)
-                                     if r < side - 1 then bond s (s + side)
-                                     if c > 0 then bond s (s - 1)
-                                     if c < side - 1 then bond s (s + 1) |] |]
-             let sizes = inputs |> Array.concat |> Array.distinct |> Array.map (fun i -> i, 2L) |> Map.ofArray
-             Problem.create None inputs sizes [||] |> Problem.index Range.none)
+    /// The closed side x side lattice with bonds of 2.
+    let private lattice (side: int) =
+        let bond a b = sprintf "b%d_%d" (min a b) (max a b)
+        let inputs =
+            [| for r in 0 .. side - 1 do
+                   for c in 0 .. side - 1 do
+                       let s = r * side + c
+                       yield [| if r > 0 then bond s (s - side)
+                                if r < side - 1 then bond s (s + side)
+                                if c > 0 then bond s (s - 1)
+                                if c < side - 1 then bond s (s + 1) |] |]
+        let sizes = inputs |> Array.concat |> Array.distinct |> Array.map (fun i -> i, 2L) |> Map.ofArray
+        Problem.create None inputs sizes [||] |> Problem.index Range.none
 
-    /// Before the first plan under a wall-clock limit with an optimizer in this process: the optimizer once on
-    /// `warmLattice` with no time to spend (under a memory limit that it must slice to meet, where the plan has
-    /// one), so that the runtime compiles its code outside the limit. In a fresh process that compilation alone
-    /// took 200-280 ms (`tn plan examples/grid.tn --set L=7 --optimizer optimal --time-limit 20` searched 217 ms,
-    /// at 100 ms 271 ms; a second plan in the same process, 39 ms and 102 ms). A later plan skips it.
-    let private warmUp (optimizer: Optimizer) (name: string) (o: PlanOptions) =
+    /// The lattices of the warm-up (`warmUp`): 4 x 4 (16 tensors, past the exact search's exhaustive size: `optimal`
+    /// takes its pruned search, which finishes there in milliseconds) and 5 x 5 (25 tensors: given no time,
+    /// `optimal` falls back to random-greedy).
+    let private warmLattices = lazy (lattice 4, lattice 5)
+
+    /// One plan with a registered optimizer (`run` without the warm-up).
+    let private planWith (name: string) (optimizer: Optimizer) (o: PlanOptions) (p: Indexed) =
+        if name = "auto" then
+            // One budget for the whole plan: the search and the fitting to a memory limit.
+            let budget = budgetFor p o
+            runBudgeted budget name (autoIn budget None (PlanHyper.Work()) (PlanOptimal.ExactWork()) (ResizeArray())) o p
+        else runBudgeted None name (fun p o -> name, optimizer p o) o p
+
+    /// Before the first plan under a wall-clock limit with an optimizer in this process, so that the runtime
+    /// compiles the planner's code outside the limit: the whole plan (search, fitting, figures) twice on small
+    /// lattices, 4 trials at most. First on the 4 x 4 lattice without a time limit or a memory limit, so that every
+    /// phase of the search runs its course (the exact search's bound with its random-greedy runs and polish, the
+    /// trials past the deterministic ones); then on the 5 x 5 lattice with no time to spend, under a memory limit it
+    /// must slice to meet (8 elements) where the plan has one, so that the fallbacks, the fitting and the slicers
+    /// given no time run. In a fresh process compiling alone took 200-280 ms (`tn plan examples/grid.tn --set L=7
+    /// --optimizer optimal --time-limit 20` searched 217 ms, at 100 ms 271 ms; a second plan in the same process,
+    /// 39 ms and 102 ms). The second run alone (session 24's warm-up) left the random-greedy trials past the
+    /// deterministic ones uncompiled once the exact search's bound kept to its share of the limit: `auto` at 100 ms
+    /// on the 7x7 lattice with bonds of 2 gave the bound's random-greedy runs 12 ms, and they took 33-59 ms. A later
+    /// plan skips it.
+    let private warmUp (name: string) (optimizer: Optimizer) (o: PlanOptions) =
         if o.TimeLimitMs.IsSome && warmed.TryAdd(struct (name, o.MemoryLimit.IsSome), ()) then
-            match warmLattice.Force() with
-            | Ok lattice ->
-                let memory = o.MemoryLimit |> Option.map (fun _ -> 8L)
-                // Its result is not used; a failure here is the real plan's to report, if it recurs there.
-                try optimizer lattice { o with TimeLimitMs = Some 0; MemoryLimit = memory; Trials = min o.Trials 4 } |> ignore
-                with _ -> ()
-            | Result.Error _ -> ()
+            let small, given = warmLattices.Force()
+            let trials = min o.Trials 4
+            // Their results are not used; a failure here is the real plan's to report, if it recurs there.
+            let warm (lattice: Result<Indexed, _>) (o: PlanOptions) =
+                match lattice with
+                | Ok p -> try planWith name optimizer o p |> ignore with _ -> ()
+                | Result.Error _ -> ()
+            warm small { o with TimeLimitMs = None; MemoryLimit = None; Trials = trials }
+            warm given { o with TimeLimitMs = Some 0; MemoryLimit = o.MemoryLimit |> Option.map (fun _ -> 8L); Trials = trials }
 
-    /// Plans a checked problem with the named optimizer (see `runWith`); an unknown name is a TN0300 error. Under
-    /// a wall-clock limit, the first plan with an optimizer in a process first runs it untimed on a small network
-    /// (`warmUp`), so that compiling its code does not count against the limit.
+    /// Plans a checked problem with the named optimizer, the name in any case (`canonicalName`; see `runWith`); an
+    /// unknown name is a TN0300 error. Under a wall-clock limit, the first plan with an optimizer in a process first
+    /// plans small networks (`warmUp`), so that compiling its code does not count against the limit.
     let run (name: string) (o: PlanOptions) (p: Indexed) : PlanResult =
+        // The registered spelling from here on: `auto`'s budget, the warm-up and the report go by it.
+        let name = defaultArg (canonicalName name) name
         match tryFind name with
         | Result.Error d ->
             { Problem = p; Optimizer = name; Chosen = name; Tree = None; Steps = [||]; Cost = None; Slicing = None
               SearchMs = 0.0; Diagnostics = [ d ] }
         | Ok optimizer ->
-            warmUp optimizer name o
-            if name = "auto" then
-                // One budget for the whole plan: the search and the fitting to a memory limit.
-                let budget = budgetFor p o
-                runBudgeted budget name (autoIn budget None (PlanHyper.Work()) (PlanOptimal.ExactWork()) (ResizeArray())) o p
-            else runBudgeted None name (fun p o -> name, optimizer p o) o p
+            warmUp name optimizer o
+            planWith name optimizer o p
 
     /// `run "auto"` with its floors under a memory limit following `floors` (None: as they ran before they followed
     /// the stakes), and the counted work of its ledger in seconds (0 without a memory limit): what the floors save,

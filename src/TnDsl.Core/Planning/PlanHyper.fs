@@ -521,8 +521,12 @@ module PlanHyper =
     let reconfigure (p: Indexed) (objective: Objective) (k: int) (passes: int) (t: ContractionTree) =
         reconfigureWithin None p objective k passes t
 
-    /// Subtree reconfiguration (subtrees of 8, two passes) as the polish of an exact search's upper bound.
-    let private exactPolish: PlanOptimal.Polish = fun sub o t -> reconfigureWithin o.MemoryLimit sub o.Objective 8 2 t
+    /// Subtree reconfiguration (subtrees of 8, two passes) as the polish of an exact search's upper bound, stopped
+    /// once the options' wall-clock limit (what is left of the search's) has passed.
+    let private exactPolish: PlanOptimal.Polish =
+        fun sub o t ->
+            let deadline = Deadline o.TimeLimitMs
+            reconfigureUntil (fun () -> deadline.Reached 1.0) o.MemoryLimit sub o.Objective 8 2 t
 
     /// The exact search within `seconds` of counted work (`PlanOptimal.ExactWork`, added to `work`), its upper
     /// bound polished by subtree reconfiguration (see `PlanOptimal.solveWithinPolished`), the polish counted too.
@@ -530,7 +534,8 @@ module PlanHyper =
         let polish: PlanOptimal.Polish =
             fun sub o t ->
                 let w = Work()
-                let t' = reconfigureCounted w (fun () -> false) o.MemoryLimit sub o.Objective 8 2 t
+                let deadline = Deadline o.TimeLimitMs
+                let t' = reconfigureCounted w (fun () -> deadline.Reached 1.0) o.MemoryLimit sub o.Objective 8 2 t
                 work.Polish <- work.Polish + w.Seconds
                 t'
         PlanOptimal.solveWithinPolished polish work seconds p o

@@ -401,11 +401,10 @@ module PlanOptimal =
         budget.Add(0L, 0L, pairs, int64 (t.Count - entries))
 
     /// Connected subnetworks only, each csg-cmp pair once, in an order valid for dynamic programming.
-    let private connected (net: Net) (t: Table) limit (cap: float) (objective: Objective) (budgetMs: int64) (budget: WorkBudget) =
+    let private connected (net: Net) (t: Table) limit (cap: float) (objective: Objective) (late: unit -> bool) (budget: WorkBudget) =
         let n = net.Tensors.Length
         let full = if n = 64 then UInt64.MaxValue else (1UL <<< n) - 1UL
         let noBound = not (usesBound objective)
-        let clock = Stopwatch.StartNew()
         let mutable work = 0L
         let mutable entries = t.Count
         let neighbours = neighbourhood net
@@ -415,7 +414,7 @@ module PlanOptimal =
             if work &&& 4095L = 0L then
                 budget.Spend(0L, 0L, 4096L, int64 (t.Count - entries))
                 entries <- t.Count
-                if clock.ElapsedMilliseconds > budgetMs then raise OutOfTime
+                if late () then raise OutOfTime
             relaxPair net t limit cap objective full s1 s2
         // Non-empty subsets in increasing order, so a set's subsets are emitted before it: with the outer loop
         // over descending first vertex, both halves of every pair are final when the pair is emitted.
@@ -463,11 +462,10 @@ module PlanOptimal =
     /// does far less work than enumerating every connected complement (DPccp) and looking each one up. Sets of
     /// m tensors are final once all smaller sizes are paired, so the order is valid for dynamic programming.
     /// Explores the same trees as `connected` (adjacent halves only).
-    let private capped (net: Net) (t: Table) limit (cap: float) (objective: Objective) (budgetMs: int64) (budget: WorkBudget) =
+    let private capped (net: Net) (t: Table) limit (cap: float) (objective: Objective) (late: unit -> bool) (budget: WorkBudget) =
         let n = net.Tensors.Length
         let full = if n = 64 then UInt64.MaxValue else (1UL <<< n) - 1UL
         let noBound = not (usesBound objective)
-        let clock = Stopwatch.StartNew()
         let neighbours = neighbourhood net
         // Per size: the live sets, sorted by cost so far (cheapest first), with their entry ids, neighbourhoods,
         // costs, sizes and the least cost of the step that uses them, in parallel arrays.
@@ -498,6 +496,9 @@ module PlanOptimal =
         let mutable work = 0L
         let mutable joins = 0L
         let mutable entries = t.Count
+        // Scans since the clock was last read: it is read every 4096 scans and before each size's sets are admitted,
+        // more often than the work is counted (every 65536 scans, which ran 3-9 ms past a limit of 10 ms).
+        let mutable unclocked = 0L
         for m in 2 .. n do
             made.Clear()
             for k in 1 .. m / 2 do
@@ -545,26 +546,41 @@ module PlanOptimal =
                                             t.Update(e, a, j)
                             y <- y + 1
                     work <- work + scanned
+                    unclocked <- unclocked + scanned
                     if work > 65536L then
                         budget.Spend(work, joins, 0L, int64 (t.Count - entries))
                         work <- 0L
                         joins <- 0L
                         entries <- t.Count
-                        if clock.ElapsedMilliseconds > budgetMs then raise OutOfTime
+                    if unclocked > 4096L then
+                        unclocked <- 0L
+                        if late () then raise OutOfTime
+            if late () then raise OutOfTime
             admit m made
         budget.Spend(work, joins, 0L, int64 (t.Count - entries))
 
     /// Improves a tree (e.g. by subtree reconfiguration) before its cost bounds an exact search: a tighter
-    /// bound prunes more. Given the part as a problem of its own, the options and the tree.
+    /// bound prunes more. Given the part as a problem of its own, the options (their `TimeLimitMs`, where set, is
+    /// what is left of the search's wall-clock limit: a polish stops once it has passed) and the tree.
     type Polish = Indexed -> PlanOptions -> ContractionTree -> ContractionTree
+
+    /// The share of what is left of a wall-clock limit that the bound's random-greedy runs may take, and then its
+    /// polish: a quarter each, so that the search the bound is for keeps at least half. (Given all that was left,
+    /// the random-greedy runs took all of it on the 7x7 lattice with bonds of 2 at 100 ms, and the search none.)
+    let boundShare = 0.25
 
     /// An upper bound on a part's optimal cost (its objective's primary figure): the cost of a quick
     /// random-greedy tree with a little slack for rounding, or +infinity if that tree breaks the memory limit.
-    let private upperBound (work: ExactWork) (polish: Polish) (p: Indexed) (net: Net) (o: PlanOptions) =
+    /// `left` is what is left of a wall-clock limit in milliseconds (None without one): the random-greedy runs past
+    /// the deterministic ones and the polish stop once their `boundShare` of it is spent. (Run whole and before the
+    /// search's time began, the bound alone took 40-85 ms of `optimal`'s limit of 100 ms on the 7x7 lattice with
+    /// bonds of 2 in a fresh process, past the half of it that the search was to have.)
+    let private upperBound (work: ExactWork) (polish: Polish) (p: Indexed) (net: Net) (o: PlanOptions) (left: unit -> int option) =
         let sub = Problem.sub p net.Tensors
         work.Greedy <- work.Greedy + 32.0 * float net.Tensors.Length
-        let run = PlanGreedy.randomGreedyRun sub { o with Trials = 32; TimeLimitMs = None }
-        let tree = polish sub o run.Tree
+        let share () = left () |> Option.map (fun ms -> int (boundShare * float ms))
+        let run = PlanGreedy.randomGreedyRun sub { o with Trials = 32; TimeLimitMs = share () }
+        let tree = polish sub { o with TimeLimitMs = share () } run.Tree
         let c = Cost.report sub tree
         let within = match o.MemoryLimit with Some l -> c.LargestIntermediate <= BigInteger l | None -> true
         if not within then Double.PositiveInfinity
@@ -611,6 +627,10 @@ module PlanOptimal =
         let n = p.Inputs.Length
         let limit = match o.MemoryLimit with Some l -> float l | None -> Double.PositiveInfinity
         let budget = int64 (defaultArg o.TimeLimitMs defaultBudgetMs)
+        // The budget counts from here: the bound's greedy runs and polish too, not only the search after them.
+        let clock = Stopwatch.StartNew()
+        let late () = clock.ElapsedMilliseconds > budget
+        let left () = o.TimeLimitMs |> Option.map (fun _ -> int (max 0L (budget - clock.ElapsedMilliseconds)))
         if n = 1 then
             Ok(Some { Leaves = 1; Steps = [| [| 0 |] |] })
         else
@@ -641,15 +661,15 @@ module PlanOptimal =
                                         searchAll net t limit work
                                         t
                                     else
-                                        let cap = if pruned then upperBound counted polish p net o else Double.PositiveInfinity
-                                        if Double.IsPositiveInfinity cap then connected net t limit cap o.Objective budget work
-                                        else capped net t limit cap o.Objective budget work
+                                        let cap = if pruned then upperBound counted polish p net o left else Double.PositiveInfinity
+                                        if Double.IsPositiveInfinity cap then connected net t limit cap o.Objective late work
+                                        else capped net t limit cap o.Objective late work
                                         // The bound comes from trees that may use outer products, which this
                                         // search excludes; if it cut every tree, search again without it.
                                         if solved t || Double.IsPositiveInfinity cap then t
                                         else
                                             let t2 = newTable net o.Objective limit
-                                            connected net t2 limit Double.PositiveInfinity o.Objective budget work
+                                            connected net t2 limit Double.PositiveInfinity o.Objective late work
                                             t2
                                 let mutable e = 0
                                 if t.TryFind(full, &e) && not (Double.IsPositiveInfinity(t.Cost1 e)) then

@@ -121,11 +121,15 @@ module PlanReport =
             | None -> ()
             let rule = String('-', 80)
             sb.AppendLine(rule).AppendLine(sprintf "  %5s %7s %11s  %s" "step" "scaling" "flops" "operands -> result").AppendLine(rule) |> ignore
+            // The last step makes the result: its axes in the order the network or the einsum asks for (as the
+            // Contraction line and opt_einsum's last step show them), the same indices as `Kept`, which holds them in
+            // working order. Every other step's result is shown as the next step that uses it shows it.
+            let root = p.Inputs.Length + r.Steps.Length - 1
             for s in Array.truncate maxSteps r.Steps do
                 sb.AppendLine(
                     sprintf "  %5d %7d %11s  %s" (s.Node - p.Inputs.Length + 1) s.Involved.Length (sci s.Flops)
                         (arrow (operandText p (s.Children |> Array.mapi (fun j c -> if c < p.Inputs.Length then written p c else s.ChildIndices[j])))
-                             (operandText p [| s.Kept |])))
+                             (operandText p [| (if s.Node = root then p.Output else s.Kept) |])))
                 |> ignore
             if r.Steps.Length > maxSteps then
                 sb.AppendLine(sprintf "  … %d more steps (--json lists the whole path)" (r.Steps.Length - maxSteps)) |> ignore

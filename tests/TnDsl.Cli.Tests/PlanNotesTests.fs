@@ -1,0 +1,67 @@
+/// Session 25 (s25-plan): `tn plan` says when `--trials` or `--seed` is given to an optimizer that does not use them
+/// (one note line on stderr each, naming the optimizers that do; the plan and the exit code as without them), and
+/// the report's last step shows the result's axes in the order the network or the einsum asks for.
+module TnDsl.Cli.Tests.PlanNotesTests
+
+open System.IO
+open System.Text.Json
+open Xunit
+open TnDsl.Tests.Support
+open TnDsl.Cli.Tests.CliTests
+
+let private grid = Path.Combine(examplesDir, "grid.tn")
+
+/// The note lines of stderr.
+let private notes (err: string) =
+    err.Split('\n') |> Array.filter (fun l -> l.StartsWith "tn plan: note: ")
+
+let private ok (code: int, out: string, err: string) =
+    Assert.True((code = 0), sprintf "exit %d\nstdout: %s\nstderr: %s" code out err)
+    out, err
+
+[<Fact>]
+let ``--trials and --seed given to greedy each get one note naming the optimizers that use them, and the plan is unchanged`` () =
+    let out, err = ok (plan [ grid; "--optimizer"; "greedy"; "--trials"; "50"; "--seed"; "3"; "--no-scaling" ])
+    let lines = notes err
+    Assert.Equal(2, lines.Length)
+    Assert.Contains("--trials", lines[0])
+    Assert.Contains("--seed", lines[1])
+    for n in TnDsl.PlanApi.trialsOptimizers () do
+        Assert.Contains(n, lines[0])
+    for n in TnDsl.PlanApi.seededOptimizers () do
+        Assert.Contains(n, lines[1])
+    // The report is the one made without them (the search time aside).
+    let plain, _ = ok (plan [ grid; "--optimizer"; "greedy"; "--no-scaling" ])
+    let stable (s: string) = s.Split('\n') |> Array.filter (fun l -> not (l.Contains "search "))
+    Assert.Equal<string array>(stable plain, stable out)
+
+[<Fact>]
+let ``the notes follow the planner's lists, in any case of the name, and leave --json's stdout a document`` () =
+    // auto takes a seed, not a trial count; bond-greedy neither; random-greedy both.
+    let _, err = ok (plan [ grid; "--optimizer"; "AUTO"; "--trials"; "5"; "--seed"; "1"; "--no-scaling" ])
+    Assert.Equal(1, (notes err).Length)
+    Assert.Contains("--optimizer auto does not use --trials", (notes err)[0])
+    let out, err = ok (plan [ grid; "--optimizer"; "bond-greedy"; "--seed"; "1"; "--json"; "--no-scaling" ])
+    Assert.Equal(1, (notes err).Length)
+    use doc = JsonDocument.Parse out
+    Assert.True(doc.RootElement.GetProperty("ok").GetBoolean())
+    let _, err = ok (plan [ grid; "--optimizer"; "random-greedy"; "--trials"; "5"; "--seed"; "1"; "--no-scaling" ])
+    Assert.Empty(notes err)
+    // Options left at their defaults are not given: no note.
+    let _, err = ok (plan [ grid; "--optimizer"; "greedy"; "--no-scaling" ])
+    Assert.Empty(notes err)
+
+[<Fact>]
+let ``the last step shows the result's axes in the order the einsum asks for, as the Contraction line does`` () =
+    for optimizer in [ "auto"; "greedy"; "optimal" ] do
+        let out, _ = ok (plan [ "--einsum"; "ab,bc,cd->da"; "--shapes"; "2x3,3x4,4x5"; "--optimizer"; optimizer ])
+        let steps = out.Split('\n') |> Array.filter (fun l -> l.Contains " -> " && l.TrimStart().Length > 0 && System.Char.IsDigit(l.TrimStart()[0]))
+        Assert.Equal(2, steps.Length)
+        Assert.EndsWith("-> da", steps[1].TrimEnd())
+        // The first step's result is shown as the last step shows that operand.
+        let first = steps[0].TrimEnd()
+        let made = first.Substring(first.LastIndexOf "-> " + 3)
+        Assert.Contains(made, steps[1])
+    // A single tensor transposed: its one step is the last.
+    let out, _ = ok (plan [ "--einsum"; "ab->ba"; "--shapes"; "2x3" ])
+    Assert.Contains("ab -> ba", out)

@@ -1,0 +1,77 @@
+/// Session 25 (s25-plan): an optimizer named in any case through the API (`Plan.tryFind`, `Plan.run`, the C#
+/// `PlanApi`), the planner's own lists of the optimizers that take a trial count or a seed (what `tn plan` notes
+/// when one is given to an optimizer that does not), and the exact search's bound counted within its time limit.
+module TnDsl.Tests.OptimizerOptionTests
+
+open System.Numerics
+open System.Threading
+open Xunit
+open TnDsl
+open TnDsl.Tests.PlanTests
+
+[<Fact>]
+let ``an optimizer is found by its name in any case, and the plan reports the registered name`` () =
+    for name in Plan.names do
+        for spelled in [ name; name.ToUpperInvariant(); " " + string (System.Char.ToUpperInvariant name[0]) + name.Substring 1 + " " ] do
+            Assert.True((Plan.tryFind spelled).IsOk, spelled)
+            Assert.Equal(Some name, Plan.canonicalName spelled)
+            Assert.Equal(name, PlanApi.optimizerName spelled)
+    let p = lattice 3 3 2
+    let r = Plan.run "Greedy" fast p
+    Assert.True(Plan.succeeded r)
+    Assert.Equal("greedy", r.Optimizer)
+    Assert.Equal((Plan.run "greedy" fast p).Tree, r.Tree)
+    // `auto`'s own path (its budget) is taken whatever the case.
+    Assert.Equal((Plan.run "auto" fast p).Chosen, (Plan.run "AUTO" fast p).Chosen)
+
+[<Fact>]
+let ``a name that spells no optimizer in any case is still TN0300 listing the valid names`` () =
+    for bad in [ "greedy2"; ""; "random greedy" ] do
+        match Plan.tryFind bad with
+        | Ok _ -> failwithf "%s found" bad
+        | Result.Error d -> Assert.Equal("TN0300", d.Kind.Code)
+        Assert.Null(PlanApi.optimizerName bad)
+    Assert.Equal("TN0300", (Plan.run "Greedy2" fast (lattice 2 2 2)).Diagnostics.Head.Kind.Code)
+
+[<Fact>]
+let ``the lists of optimizers that take trials and a seed name registered optimizers, and the others ignore them`` () =
+    Assert.All(Plan.trialsUsedBy @ Plan.seedUsedBy, fun n -> Assert.Contains(n, Plan.names))
+    // Networks where the randomised optimizers do depend on the seed and the trials, with and without a memory limit.
+    let p = lattice 4 5 3
+    let limit = (Plan.run "greedy" fast p).Cost.Value.LargestIntermediate / BigInteger 8
+    for memory in [ None; Some(int64 limit) ] do
+        let o = { fast with MemoryLimit = memory }
+        let plan name o = let r = Plan.run name o p in r.Tree, r.Slicing |> Option.map (fun s -> s.Indices)
+        for name in Plan.names do
+            if not (List.contains name Plan.trialsUsedBy) then
+                Assert.True((plan name { o with Trials = 2 } = plan name { o with Trials = 64 }), sprintf "%s depends on --trials (%A)" name memory)
+            if not (List.contains name Plan.seedUsedBy) then
+                Assert.True((plan name { o with Seed = 0 } = plan name { o with Seed = 7 }), sprintf "%s depends on --seed (%A)" name memory)
+    // And a listed one does use them (random-greedy on the 4x5 lattice with bonds of 3).
+    let rg trials seed = (Plan.run "random-greedy" { fast with Trials = trials; Seed = seed } p).Tree
+    Assert.True(rg 2 0 <> rg 64 0 || rg 64 0 <> rg 64 5)
+
+[<Fact>]
+let ``the exact search's bound is polished within its share of the time limit, not the whole of it`` () =
+    // 16 tensors: past the exhaustive size, so the pruned search makes a bound and polishes it.
+    let p = lattice 4 4 2
+    let given = ResizeArray<int option>()
+    let polish: PlanOptimal.Polish = fun _ o t -> lock given (fun () -> given.Add o.TimeLimitMs); t
+    PlanOptimal.solvePolished polish p { fast with TimeLimitMs = Some 1000 } |> ignore
+    Assert.NotEmpty given
+    Assert.All(given, fun ms -> Assert.True(ms.IsSome && ms.Value <= int (PlanOptimal.boundShare * 1000.0), sprintf "%A" ms))
+    // Without a limit the polish runs whole, as before: the same bound on any machine.
+    given.Clear()
+    PlanOptimal.solvePolished polish p fast |> ignore
+    Assert.All(given, fun ms -> Assert.Equal(None, ms))
+
+[<Fact>]
+let ``the exact search's time limit counts the bound: a bound that takes the whole limit leaves no search`` () =
+    let p = lattice 4 4 2
+    // A polish that takes longer than the whole limit: the search after it must not start its own clock.
+    let slow: PlanOptimal.Polish = fun _ _ t -> Thread.Sleep 300; t
+    match PlanOptimal.solvePolished slow p { fast with TimeLimitMs = Some 100 } with
+    | Result.Error why -> Assert.Contains("100 ms", why)
+    | Ok _ -> failwith "the exact search ran after its bound had spent the limit"
+    // Without a limit the same search finishes.
+    Assert.True(match PlanOptimal.solvePolished slow p fast with Ok (Some _) -> true | _ -> false)

@@ -10,19 +10,9 @@ open Xunit
 open TnDsl.Cli.Drawing
 open TnDsl.Tests.Support
 
-/// A network written to a temporary file and loaded.
-let private written (text: string) =
-    let dir = Directory.CreateTempSubdirectory("tndsl-clearance-").FullName
-    try
-        let path = Path.Combine(dir, "net.tn")
-        File.WriteAllText(path, text)
-        TnDsl.Api.Frontend.Load(path, ResizeArray(), null)
-    finally
-        Directory.Delete(dir, true)
-
 /// A ring of n with a chord from each tensor to the one opposite (n even).
 let private ring (n: int) =
-    written (
+    loadText (
         sprintf "network ring(n: int = %d) {\n" n +
         "  index p[i]: 2 for i in 0..n-1\n  index b[i]: 4 for i in 0..n-1\n  index c[i]: 3 for i in 0..n/2-1\n" +
         "  weight A[i]: (b[i], p[i], b[(i+1) % n], c[i] if i < n/2, c[i-n/2] if i >= n/2) for i in 0..n-1 init normal(0, 0.3)\n" +
@@ -30,7 +20,7 @@ let private ring (n: int) =
 
 /// An L x L grid with periodic bonds both ways (a torus).
 let private torus (l: int) =
-    written (
+    loadText (
         sprintf "network torus(L: int = %d) {\n" l +
         "  index p[x, y]: 2 for x in 0..L-1, y in 0..L-1\n  index h[x, y]: 3 for x in 0..L-1, y in 0..L-1\n" +
         "  index v[x, y]: 3 for x in 0..L-1, y in 0..L-1\n" +
@@ -41,29 +31,11 @@ let private torus (l: int) =
 let private random (seed: int) =
     let r = Random seed
     let n = r.Next(6, 25)
-    let edges = Collections.Generic.HashSet<int * int>()
-    for v in 1 .. n - 1 do
-        edges.Add((r.Next v, v)) |> ignore
-    for _ in 1 .. r.Next(1, n + 1) do
-        let a, b = r.Next n, r.Next n
-        if a <> b then edges.Add((min a b, max a b)) |> ignore
-    let edges = Seq.toArray edges
-    let text =
-        [ yield sprintf "network random%d {" seed
-          for k in 0 .. edges.Length - 1 do
-              yield sprintf "  index e%d: 2" k
-          for v in 0 .. n - 1 do
-              yield sprintf "  index o%d: 2" v
-          for v in 0 .. n - 1 do
-              let legs = [ for k, (a, b) in Array.indexed edges do if a = v || b = v then yield sprintf "e%d" k ] @ [ sprintf "o%d" v ]
-              yield sprintf "  weight T%d: (%s) init normal(0, 0.3)" v (String.Join(", ", legs))
-          yield sprintf "  output (%s)" (String.Join(", ", [ for v in 0 .. n - 1 -> sprintf "o%d" v ]))
-          yield "}" ]
-    written (String.Join("\n", text) + "\n")
+    loadText (graphText (sprintf "random%d" seed) n (randomEdges r n (fun () -> r.Next(1, n + 1))) 2 (sprintf "T%d"))
 
 /// A tensor with 20 leaves: drawn as a tree, its outer bonds ran nearly level, 0.1 units from the next leaf.
 let private star () =
-    written "network star(n: int = 20) {\n  index b[i]: 3 for i in 0..n-1\n  index p[i]: 2 for i in 0..n-1\n  weight H: (b[0..n-1]) init normal(0, 0.3)\n  weight L[i]: (b[i], p[i]) for i in 0..n-1 init normal(0, 0.3)\n  output (p[0..n-1])\n}\n"
+    loadText "network star(n: int = 20) {\n  index b[i]: 3 for i in 0..n-1\n  index p[i]: 2 for i in 0..n-1\n  weight H: (b[0..n-1]) init normal(0, 0.3)\n  weight L[i]: (b[i], p[i]) for i in 0..n-1 init normal(0, 0.3)\n  output (p[0..n-1])\n}\n"
 
 let private example (file: string) = TnDsl.Api.Frontend.Load(Path.Combine(examplesDir, file), ResizeArray(), null)
 
@@ -75,8 +47,8 @@ let private networks () =
       for file in [ "mera.tn"; "ttn.tn"; "mera-classifier.tn"; "convac.tn"; "peps.tn"; "mpo-kernel.tn"; "layers/mera.tn"; "layers/ttn.tn"; "layers/peps.tn" ] ->
           file, example file ]
 
-/// The distance from point v to the segment p-q.
-let private distance (vx: float, vy: float) ((px: float, py: float), (qx: float, qy: float)) =
+/// The distance from point v to the segment p-q (DrawScaleTests measures with it too).
+let distance (vx: float, vy: float) ((px: float, py: float), (qx: float, qy: float)) =
     let dx, dy = qx - px, qy - py
     let l2 = dx * dx + dy * dy
     let f = if l2 < 1e-12 then 0.0 else max 0.0 (min 1.0 (((vx - px) * dx + (vy - py) * dy) / l2))
@@ -123,7 +95,7 @@ let ``where no layout clears a bond it is bowed round the tensor it would cross,
     // Three tensors joined in a triangle, put in one row: the bond between the outer two runs through the middle one,
     // and spreading rows cannot move it (they are one row).
     let net =
-        written "network triangle {\n  index a: 2\n  index b: 2\n  index c: 2\n  weight X: (a, c)\n  weight Y: (a, b)\n  weight Z: (b, c)\n  output ()\n}\n"
+        loadText "network triangle {\n  index a: 2\n  index b: 2\n  index c: 2\n  weight X: (a, c)\n  weight Y: (a, b)\n  weight Z: (b, c)\n  output ()\n}\n"
     let row = NetworkLayout(LayoutKind.Layers, [| struct (0.0, 0.0); struct (1.0, 0.0); struct (2.0, 0.0) |], (NetworkLayout.Of net).Bonds)
     let cleared = row.Cleared()
     let c = net.Indices |> Seq.find (fun ix -> ix.Name = "c")
@@ -143,18 +115,18 @@ let ``where no layout clears a bond it is bowed round the tensor it would cross,
 /// and a 4x4 torus with one index on a row of it.
 let private hubbed () =
     [ "chain of 8, sites 0, 2, 4 sharing h",
-      written (
+      loadText (
           "network hubchain(n: int = 8) {\n  index b[i]: 4 for i in 1..n-1\n  index p[i]: 2 for i in 0..n-1\n  hyper index h: 3\n" +
           "  weight A[0]: (p[0], b[1], h)\n  weight A[i]: (b[i], p[i], b[i+1], h if i == 2 or i == 4) for i in 1..n-2\n" +
           "  weight A[n-1]: (b[n-1], p[n-1])\n  output (p[0..n-1])\n}\n")
       "ring of 12, opposite sites and the next sharing one",
-      written (
+      loadText (
           "network hubring(n: int = 12) {\n  index b[i]: 4 for i in 0..n-1\n  index p[i]: 2 for i in 0..n-1\n" +
           "  hyper index c[i]: 3 for i in 0..n/2-1\n" +
           "  weight A[i]: (b[i], p[i], b[(i+1) % n], c[i] if i < n/2, c[i-n/2] if i >= n/2, c[i-1] if i >= 1 and i < n/2) for i in 0..n-1\n" +
           "  output (p[0..n-1])\n}\n")
       "4x4 torus with a row sharing one",
-      written (
+      loadText (
           "network hubtorus(L: int = 4) {\n" +
           "  index h[x, y]: 3 for x in 0..L-1, y in 0..L-1\n  index v[x, y]: 3 for x in 0..L-1, y in 0..L-1\n  hyper index r: 2\n" +
           "  weight T[x, y]: (h[x, y], h[(x+L-1) % L, y], v[x, y], v[x, (y+L-1) % L], r if y == 1) for x in 0..L-1, y in 0..L-1\n" +

@@ -10,51 +10,15 @@ open Xunit
 open TnDsl.Cli.Drawing
 open TnDsl.Tests.Support
 
-/// A network written to a temporary file and loaded.
-let private written (text: string) =
-    let dir = Directory.CreateTempSubdirectory("tndsl-scale-").FullName
-    try
-        let path = Path.Combine(dir, "net.tn")
-        File.WriteAllText(path, text)
-        TnDsl.Api.Frontend.Load(path, ResizeArray(), null)
-    finally
-        Directory.Delete(dir, true)
-
 /// A connected random graph of n tensors from a seed: a random tree and n/2 bonds more, an open leg each; tensor v is
 /// of family `F{v % families}` (one family `T` when families is 1).
 let private random (n: int) (families: int) (seed: int) =
-    let r = Random seed
-    let edges = HashSet<int * int>()
-    for v in 1 .. n - 1 do
-        edges.Add((r.Next v, v)) |> ignore
-    for _ in 1 .. n / 2 do
-        let a, b = r.Next n, r.Next n
-        if a <> b then edges.Add((min a b, max a b)) |> ignore
-    let edges = Seq.toArray edges
-    let text =
-        [ yield sprintf "network random%d {" n
-          for k in 0 .. edges.Length - 1 do
-              yield sprintf "  index e%d: 4" k
-          for v in 0 .. n - 1 do
-              yield sprintf "  index o%d: 2" v
-          for v in 0 .. n - 1 do
-              let legs = [ for k, (a, b) in Array.indexed edges do if a = v || b = v then yield sprintf "e%d" k ] @ [ sprintf "o%d" v ]
-              let family = if families = 1 then "T" else sprintf "F%d" (v % families)
-              yield sprintf "  weight %s[%d]: (%s) init normal(0, 0.3)" family v (String.Join(", ", legs))
-          yield sprintf "  output (%s)" (String.Join(", ", [ for v in 0 .. n - 1 -> sprintf "o%d" v ]))
-          yield "}" ]
-    written (String.Join("\n", text) + "\n")
+    let family v = if families = 1 then "T" else sprintf "F%d" (v % families)
+    loadText (graphText (sprintf "random%d" n) n (randomEdges (Random seed) n (fun () -> n / 2)) 4 (fun v -> sprintf "%s[%d]" (family v) v))
 
 let private example (file: string) (sets: (string * string) list) =
     let sets = ResizeArray(sets |> List.map (fun (k, v) -> KeyValuePair(k, v)))
     TnDsl.Api.Frontend.Load(Path.Combine(examplesDir, file), sets, null)
-
-/// The distance from point v to the segment p-q.
-let private distance (vx: float, vy: float) ((px: float, py: float), (qx: float, qy: float)) =
-    let dx, dy = qx - px, qy - py
-    let l2 = dx * dx + dy * dy
-    let f = if l2 < 1e-12 then 0.0 else max 0.0 (min 1.0 (((vx - px) * dx + (vy - py) * dy) / l2))
-    sqrt ((px + f * dx - vx) ** 2.0 + (py + f * dy - vy) ** 2.0)
 
 [<Fact>]
 let ``past 100 tensors the markers stay apart and every bond clear of the markers it passes, in pixels`` () =
@@ -75,7 +39,7 @@ let ``past 100 tensors the markers stay apart and every bond clear of the marker
         // Every marker whole and apart from the others, with a gap of 2 pixels.
         let closest =
             [ for a in 0 .. centres.Length - 1 do
-                for b in a + 1 .. centres.Length - 1 -> distance centres[a] (centres[b], centres[b]) ] |> List.min
+                for b in a + 1 .. centres.Length - 1 -> ClearanceTests.distance centres[a] (centres[b], centres[b]) ] |> List.min
         Assert.True(closest >= 2.0 * r + 2.0, sprintf "%s: two markers of radius %.1f px are %.1f px apart" name r closest)
         let joined = layout.Bonds |> Array.map (fun b -> b.Name, b.Tensors) |> Map.ofArray
         let lines =
@@ -84,7 +48,7 @@ let ``past 100 tensors the markers stay apart and every bond clear of the marker
         for bond, points in lines do
             for t in 0 .. centres.Length - 1 do
                 if not (Array.contains t joined[bond]) && not (Seq.contains t layout.Bars) then
-                    let d = Array.pairwise points |> Array.map (distance centres[t]) |> Array.min
+                    let d = Array.pairwise points |> Array.map (ClearanceTests.distance centres[t]) |> Array.min
                     Assert.True(d >= r + 2.0, sprintf "%s (%A layout): bond %s is drawn %.1f px from tensor %d's centre (radius %.1f)" name layout.Kind bond d t r)
 
 [<Fact>]

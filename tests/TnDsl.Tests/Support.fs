@@ -21,6 +21,37 @@ let examplesDir = Path.Combine(repoRoot, "examples")
 let compile (text: string) (overrides: (string * string) list) =
     Compiler.compileWith (Compiler.readSource Compiler.maxFileBytes) "test.tn" text { Compiler.defaultOptions with Overrides = overrides }
 
+/// In-memory text loaded as a file of that text would be (`Frontend.Load`): the flat network the drawing and
+/// backend tests take.
+let loadText (text: string) = TnDsl.Api.Frontend.LoadText("net.tn", text, null, null)
+
+/// A connected random graph of `n` tensors drawn from `r`: a random tree, then `extra ()` draws of a bond between two
+/// tensors (a tensor with itself or a bond drawn again is dropped); the bonds as pairs, smaller tensor first.
+let randomEdges (r: Random) (n: int) (extra: unit -> int) =
+    let edges = Collections.Generic.HashSet<int * int>()
+    for v in 1 .. n - 1 do
+        edges.Add((r.Next v, v)) |> ignore
+    for _ in 1 .. extra () do
+        let a, b = r.Next n, r.Next n
+        if a <> b then edges.Add((min a b, max a b)) |> ignore
+    Seq.toArray edges
+
+/// The text of network `name` of `n` tensors: tensor v, named `tensor v`, holds bond `e{k}` (of size `bond`) for each
+/// pair k of `edges` that has v, and an open leg `o{v}` of 2; every open leg is in the output.
+let graphText (name: string) (n: int) (edges: (int * int)[]) (bond: int) (tensor: int -> string) =
+    let lines =
+        [ yield sprintf "network %s {" name
+          for k in 0 .. edges.Length - 1 do
+              yield sprintf "  index e%d: %d" k bond
+          for v in 0 .. n - 1 do
+              yield sprintf "  index o%d: 2" v
+          for v in 0 .. n - 1 do
+              let legs = [ for k, (a, b) in Array.indexed edges do if a = v || b = v then yield sprintf "e%d" k ] @ [ sprintf "o%d" v ]
+              yield sprintf "  weight %s: (%s) init normal(0, 0.3)" (tensor v) (String.Join(", ", legs))
+          yield sprintf "  output (%s)" (String.Join(", ", [ for v in 0 .. n - 1 -> sprintf "o%d" v ]))
+          yield "}" ]
+    String.Join("\n", lines) + "\n"
+
 /// Text with one range marked «like this»: the text without the marks, and the marked range's start and end
 /// as (line, col) pairs, 1-based.
 let marked (text: string) =

@@ -26,6 +26,6 @@ echo "|---|---:|---|---|"
 for c in "${cases[@]}"; do
   IFS='|' read -r opt lim extra <<< "$c"
   b=$(median "${res["$c|before"]}"); n=$(median "${res["$c|now"]}")
-  printf "| %s%s | %s | %.1f (%.2f),%s | %.1f (%.2f),%s |\n" "$opt" "${extra:+ $extra}" "$lim" "$b" "$(bc -l <<< "$b/$lim")" \
-    "$(sed 's/ \([0-9]*\)\.[0-9]*/ \1/g' <<< "${res["$c|before"]}")" "$n" "$(bc -l <<< "$n/$lim")" "$(sed 's/ \([0-9]*\)\.[0-9]*/ \1/g' <<< "${res["$c|now"]}")"
+  printf "| %s%s | %s | %.1f (%.2f),%s | %.1f (%.2f),%s |\n" "$opt" "${extra:+ $extra}" "$lim" "$b" "$(awk -v a="$b" -v b="$lim" 'BEGIN {print a / b}')" \
+    "$(sed 's/ \([0-9]*\)\.[0-9]*/ \1/g' <<< "${res["$c|before"]}")" "$n" "$(awk -v a="$n" -v b="$lim" 'BEGIN {print a / b}')" "$(sed 's/ \([0-9]*\)\.[0-9]*/ \1/g' <<< "${res["$c|now"]}")"
 done

@@ -137,7 +137,6 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
     public static double Spacing(IReadOnlyList<(double X, double Y)> positions)
     {
         int n = positions.Count;
-        static double Apart((double X, double Y) p, (double X, double Y) q) => Math.Sqrt((p.X - q.X) * (p.X - q.X) + (p.Y - q.Y) * (p.Y - q.Y));
         double best = double.PositiveInfinity;
         if (n <= 400)
         {
@@ -155,10 +154,7 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
             return 1;
         while (true)
         {
-            var cells = new Dictionary<(long, long), List<int>>();
-            (long, long) Cell((double X, double Y) p) => ((long)Math.Floor(p.X / side), (long)Math.Floor(p.Y / side));
-            for (int v = 0; v < n; v++)
-                (cells.TryGetValue(Cell(positions[v]), out var list) ? list : cells[Cell(positions[v])] = []).Add(v);
+            var cells = Cells(positions, side);
             foreach (var ((cx, cy), here) in cells)
                 for (long x = cx; x <= cx + 1; x++)
                     for (long y = cy - 1; y <= cy + 1; y++)
@@ -574,11 +570,8 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
         // few cells round it.
         double side = Math.Max(segments.Count == 0 ? unit : segments.Max(s => Need(s.A, s.C)),
             segments.Select(s => Math.Sqrt((s.Q.X - s.P.X) * (s.Q.X - s.P.X) + (s.Q.Y - s.P.Y) * (s.Q.Y - s.P.Y))).DefaultIfEmpty(0).Average());
-        var cells = new Dictionary<(long, long), List<int>>();
-        (long, long) Cell(double x, double y) => ((long)Math.Floor(x / side), (long)Math.Floor(y / side));
-        for (int v = 0; v < pos.Length; v++)
-            if (!isBar[v])
-                (cells.TryGetValue(Cell(pos[v].X, pos[v].Y), out var list) ? list : cells[Cell(pos[v].X, pos[v].Y)] = []).Add(v);
+        var cells = Cells(pos, side, isBar);
+        (long, long) Cell(double x, double y) => CellOf((x, y), side);
         var close = new List<(int, int, int, double, (double, double), double)>();
         foreach (var (a, c, p, q) in segments)
         {
@@ -713,14 +706,11 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
     {
         for (int pass = 0; pass < passes; pass++)
         {
-            var cells = new Dictionary<(long, long), List<int>>();
-            (long, long) Cell((double X, double Y) p) => ((long)Math.Floor(p.X / unit), (long)Math.Floor(p.Y / unit));
-            for (int v = 0; v < pos.Length; v++)
-                (cells.TryGetValue(Cell(pos[v]), out var list) ? list : cells[Cell(pos[v])] = []).Add(v);
+            var cells = Cells(pos, unit);
             bool moved = false;
             for (int v = 0; v < pos.Length; v++)
             {
-                var (cx, cy) = Cell(pos[v]);
+                var (cx, cy) = CellOf(pos[v], unit);
                 for (long x = cx - 1; x <= cx + 1; x++)
                     for (long y = cy - 1; y <= cy + 1; y++)
                         if (cells.TryGetValue((x, y), out var near))
@@ -961,21 +951,18 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
         double side = Math.Max(pos.Max(p => p.X) - pos.Min(p => p.X), pos.Max(p => p.Y) - pos.Min(p => p.Y)) / Math.Sqrt(n);
         if (n < 2 || side < 1e-9)
             return 1;
-        var cells = new Dictionary<(long, long), List<int>>();
-        (long, long) Cell((double X, double Y) p) => ((long)Math.Floor(p.X / side), (long)Math.Floor(p.Y / side));
-        for (int v = 0; v < n; v++)
-            (cells.TryGetValue(Cell(pos[v]), out var list) ? list : cells[Cell(pos[v])] = []).Add(v);
+        var cells = Cells(pos, side);
         var nearest = new List<double>();
         for (int v = 0; v < n; v++)
         {
-            var (cx, cy) = Cell(pos[v]);
+            var (cx, cy) = CellOf(pos[v], side);
             double best = double.PositiveInfinity;
             for (long x = cx - 1; x <= cx + 1; x++)
                 for (long y = cy - 1; y <= cy + 1; y++)
                     if (cells.TryGetValue((x, y), out var near))
                         foreach (int w in near)
                             if (w != v)
-                                best = Math.Min(best, Math.Sqrt((pos[w].X - pos[v].X) * (pos[w].X - pos[v].X) + (pos[w].Y - pos[v].Y) * (pos[w].Y - pos[v].Y)));
+                                best = Math.Min(best, Apart(pos[v], pos[w]));
             if (best > 1e-9 && best <= side)
                 nearest.Add(best);
         }
@@ -983,5 +970,22 @@ public sealed record NetworkLayout(LayoutKind Kind, (double X, double Y)[] Posit
             return 1;
         nearest.Sort();
         return nearest[nearest.Count / 2];
+    }
+
+    /// The distance between two points.
+    static double Apart((double X, double Y) p, (double X, double Y) q) => Math.Sqrt((p.X - q.X) * (p.X - q.X) + (p.Y - q.Y) * (p.Y - q.Y));
+
+    /// The square cell of side <paramref name="side"/> that holds point <paramref name="p"/>.
+    static (long, long) CellOf((double X, double Y) p, double side) => ((long)Math.Floor(p.X / side), (long)Math.Floor(p.Y / side));
+
+    /// The tensors by the cell that holds them (<see cref="CellOf"/>), but those <paramref name="skip"/> marks: two
+    /// tensors closer than the side lie in the same or neighbouring cells.
+    static Dictionary<(long, long), List<int>> Cells(IReadOnlyList<(double X, double Y)> pos, double side, bool[]? skip = null)
+    {
+        var cells = new Dictionary<(long, long), List<int>>();
+        for (int v = 0; v < pos.Count; v++)
+            if (skip is null || !skip[v])
+                (cells.TryGetValue(CellOf(pos[v], side), out var list) ? list : cells[CellOf(pos[v], side)] = []).Add(v);
+        return cells;
     }
 }

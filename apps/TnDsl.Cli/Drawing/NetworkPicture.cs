@@ -78,8 +78,8 @@ public static class NetworkPicture
         double unit = Unit(pos);
         // The pixels between neighbouring tensors: where the picture is capped (SizeFor), fewer than it asks for,
         // and the markers, lines and ticks shrink with them so that every bond keeps its clearance.
-        var (pixelsWide, pixelsHigh) = SizeFor(layout);
-        double pixels = PixelsPerUnit(layout), thin = Math.Min(1, pixels / 40);
+        var (pixelsWide, pixelsHigh, pixels) = Frame(layout);
+        double thin = Math.Min(1, pixels / 40);
         var red = Colors.Red;
         var labels = new List<BondLabel>();
         var lines = new List<(string Bond, (double X, double Y)[] Points)>();
@@ -589,18 +589,21 @@ public static class NetworkPicture
     /// tensors) up to <see cref="MaxWidth"/> × <see cref="MaxHeight"/>.</summary>
     public static (int Width, int Height) SizeFor(NetworkLayout layout)
     {
-        var (w, h, px) = Extent(layout);
-        return ((int)Math.Clamp(w * px + 420, 700, MaxWidth), (int)Math.Clamp(h * px + 260, 420, MaxHeight));
+        var (width, height, _) = Frame(layout);
+        return (width, height);
     }
 
     /// <summary>The pixels between neighbouring tensors (a unit of the layout) in the picture at <see cref="SizeFor"/>:
     /// 90 (40 past 120 tensors), fewer where the picture reached its largest size.</summary>
-    public static double PixelsPerUnit(NetworkLayout layout)
+    public static double PixelsPerUnit(NetworkLayout layout) => Frame(layout).PixelsPerUnit;
+
+    /// <see cref="SizeFor"/> and <see cref="PixelsPerUnit"/> from one measure of the layout (<see cref="Extent"/>).
+    static (int Width, int Height, double PixelsPerUnit) Frame(NetworkLayout layout)
     {
         var (w, h, px) = Extent(layout);
-        var (width, height) = SizeFor(layout);
-        // The room the data gets (SizeFor's margins) over the layout's extent and the frame's 0.8 units each side.
-        return Math.Min(px, Math.Min((width - 420) / (w + 1.6), (height - 260) / (h + 1.6)));
+        int width = (int)Math.Clamp(w * px + 420, 700, MaxWidth), height = (int)Math.Clamp(h * px + 260, 420, MaxHeight);
+        // The room the data gets (the margins above) over the layout's extent and the frame's 0.8 units each side.
+        return (width, height, Math.Min(px, Math.Min((width - 420) / (w + 1.6), (height - 260) / (h + 1.6))));
     }
 
     /// The layout's width and height in units, and the pixels a unit it asks for.

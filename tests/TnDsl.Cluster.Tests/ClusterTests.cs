@@ -8,7 +8,7 @@ public sealed class ClusterFixture : IAsyncLifetime
 {
     public TestCluster Cluster { get; private set; } = null!;
     public async Task InitializeAsync() => Cluster = await TestClusters.Start();
-    public async Task DisposeAsync() => await Cluster.DisposeAsync();
+    public Task DisposeAsync() => TestClusters.Stop(Cluster);
 }
 
 [CollectionDefinition(Name)]

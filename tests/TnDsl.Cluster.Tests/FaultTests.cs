@@ -18,37 +18,62 @@ public sealed class FaultTests
         {
             if (Interlocked.Increment(ref done) == 15) tenth.TrySetResult();
         });
-        await Task.WhenAny(tenth.Task, running);
+        await Task.WhenAny(tenth.Task, running).Within("the first tenth of the run");
         Assert.False(running.IsCompleted, "the run ended before the silo could be stopped");
         await midway();
-        var run = await running;
+        var run = await running.Within("the run after the silo left");
         return (run, ChunkSum.InOrder(job.LocalChunks()));
     }
 
     [Fact]
     public async Task a_silo_killed_mid_run_changes_no_bit_and_a_silo_that_joins_gets_work()
     {
-        await using var cluster = await TestClusters.Start();
-        var victim = cluster.SecondarySilos[0];
-        SiloHandle? joined = null;
-        var (run, local) = await RunWith(cluster, async () =>
+        var cluster = await TestClusters.Start();
+        try
         {
-            await cluster.KillSiloAsync(victim);
-            joined = await cluster.StartAdditionalSiloAsync();
-        });
-        Bits.Equal(local, run.Value);
-        Assert.True(run.Workers.Single(w => w.Worker == victim.SiloAddress.ToParsableString()).Lost);
-        Assert.True(run.Workers.Single(w => w.Worker == joined!.SiloAddress.ToParsableString()).Chunks > 0);
+            var victim = cluster.SecondarySilos[0];
+            SiloHandle? joined = null;
+            var (run, local) = await RunWith(cluster, async () =>
+            {
+                await cluster.KillSiloAsync(victim).Within("killing a silo");
+                joined = await cluster.StartAdditionalSiloAsync().Within("starting a silo that joins");
+            });
+            Bits.Equal(local, run.Value);
+            Assert.True(run.Workers.Single(w => w.Worker == victim.SiloAddress.ToParsableString()).Lost);
+            Assert.True(run.Workers.Single(w => w.Worker == joined!.SiloAddress.ToParsableString()).Chunks > 0);
+        }
+        finally
+        {
+            await TestClusters.Stop(cluster);
+        }
     }
 
     [Fact]
     public async Task a_silo_stopped_mid_run_changes_no_bit()
     {
-        await using var cluster = await TestClusters.Start();
-        var victim = cluster.SecondarySilos[1];
-        var (run, local) = await RunWith(cluster, () => cluster.StopSiloAsync(victim));
-        Bits.Equal(local, run.Value);
-        Assert.True(run.Workers.Single(w => w.Worker == victim.SiloAddress.ToParsableString()).Lost);
-        Assert.True(run.Workers.Sum(w => w.Slices) >= 300);
+        var cluster = await TestClusters.Start();
+        try
+        {
+            var victim = cluster.SecondarySilos[1];
+            var (run, local) = await RunWith(cluster, () => cluster.StopSiloAsync(victim).Within("stopping a silo"));
+            Bits.Equal(local, run.Value);
+            Assert.True(run.Workers.Single(w => w.Worker == victim.SiloAddress.ToParsableString()).Lost);
+            Assert.True(run.Workers.Sum(w => w.Slices) >= 300);
+        }
+        finally
+        {
+            await TestClusters.Stop(cluster);
+        }
+    }
+
+    [Fact]
+    public async Task a_step_that_never_ends_fails_its_test_by_name_and_a_failing_step_keeps_its_own_error()
+    {
+        var never = new TaskCompletionSource<int>().Task;
+        var late = await Assert.ThrowsAsync<TimeoutException>(() => never.Within("the step", TimeSpan.FromMilliseconds(50)));
+        Assert.Equal("the step: not done after 0.05 s", late.Message);
+        var own = await Assert.ThrowsAsync<TimeoutException>(() => Task.FromException(new TimeoutException("its own")).Within("the step"));
+        Assert.Equal("its own", own.Message);
+        Assert.Equal(3, await Task.FromResult(3).Within("the step"));
     }
 }

@@ -143,9 +143,9 @@ public sealed class HostingTests
         var secret = ClusterSecret.FromText(TestClusters.Secret);
         using var first = ClusterHosts.Worker(primary, IPAddress.Loopback, ports[0], ports[1], secret, new ContractionJobOpener());
         using var second = ClusterHosts.Worker(primary, IPAddress.Loopback, ports[2], ports[3], secret, new ContractionJobOpener());
-        await first.StartAsync();
-        await second.StartAsync();
-        using var client = await ClusterHosts.Client([new IPEndPoint(IPAddress.Loopback, ports[1])], secret);
+        await first.StartAsync().Within("starting the first worker");
+        await second.StartAsync().Within("starting the second worker");
+        using var client = await ClusterHosts.Client([new IPEndPoint(IPAddress.Loopback, ports[1])], secret).Within("starting the client");
 
         var peps = Path.Combine(Repo.Root, "examples", "peps.tn");
         var overrides = new[] { new KeyValuePair<string, string>("Lx", "2"), new KeyValuePair<string, string>("Ly", "3") };
@@ -162,13 +162,13 @@ public sealed class HostingTests
             MemoryGuard.LimitOverride = saved;
         }
         var run = await new SliceScheduler(client.Services.GetRequiredService<IClusterClient>(),
-            new SchedulerOptions { RefreshEvery = TimeSpan.FromMilliseconds(200) }).Run(job.ToBytes());
+            new SchedulerOptions { RefreshEvery = TimeSpan.FromMilliseconds(200) }).Run(job.ToBytes()).Within("the run over two workers");
         Assert.True(run.Job.Slices > 1, "the example was not sliced");
         using var work = ContractionJobs.Open(job);
         Bits.Equal(ChunkSum.InOrder(Enumerable.Range(0, (int)work.Chunks).Select(c => work.ContractChunk(c)).ToArray()), run.Value);
-        await client.StopAsync();
-        await second.StopAsync();
-        await first.StopAsync();
+        await client.StopAsync().Within("stopping the client");
+        await second.StopAsync().Within("stopping the second worker");
+        await first.StopAsync().Within("stopping the first worker");
     }
 
 }

@@ -30,6 +30,30 @@ public sealed class SecretClient : IClientBuilderConfigurator
 
 public static class TestClusters
 {
+    /// <summary>How long one step of a test (starting a cluster, a run, a silo leaving) may take before the test fails.</summary>
+    public static readonly TimeSpan StepLimit = TimeSpan.FromSeconds(120);
+
+    /// <summary>
+    /// Awaits one step of a test within <see cref="StepLimit"/>, so that a step that never ends fails its test by name
+    /// instead of hanging the whole run. A step that fails on its own keeps its own exception.
+    /// </summary>
+    public static async Task<T> Within<T>(this Task<T> step, string what, TimeSpan? limit = null)
+    {
+        await ((Task)step).Within(what, limit);
+        return await step;
+    }
+
+    /// <inheritdoc cref="Within{T}(Task{T}, string, TimeSpan?)"/>
+    public static async Task Within(this Task step, string what, TimeSpan? limit = null)
+    {
+        var bound = limit ?? StepLimit;
+        try { await step.WaitAsync(bound); }
+        catch (TimeoutException) when (!step.IsCompleted) { throw new TimeoutException($"{what}: not done after {bound.TotalSeconds:0.###} s"); }
+    }
+
+    /// <summary>Stops a test cluster within <see cref="StepLimit"/>.</summary>
+    public static Task Stop(TestCluster cluster) => cluster.DisposeAsync().AsTask().Within("stopping the test cluster");
+
     public const string SecretKey = "TnClusterSecret";
     public const string Secret = "test-secret-of-this-cluster-0123456789";
 
@@ -43,7 +67,7 @@ public static class TestClusters
         builder.AddSiloBuilderConfigurator<WorkerSilo>();
         builder.AddClientBuilderConfigurator<SecretClient>();
         var cluster = builder.Build();
-        await cluster.DeployAsync();
+        await cluster.DeployAsync().Within($"starting {silos} silos");
         return cluster;
     }
 

@@ -566,8 +566,10 @@ public static class NetworkPicture
         double Px(double pixels, double units) => units > 0 ? pixels / units : pixels;
         (double Leaf, double Level) Scale(PixelRect data) =>
             (Px(data.Width - 2 * side, Math.Max(1, leaves - 1)), Px(data.Height - below - above, Math.Max(1, top)));
+        // A single leaf in the middle.
+        double shift = leaves == 1 ? 0.5 : 0;
         void Limits((double Leaf, double Level) px) =>
-            plot.Axes.SetLimits(-side / px.Leaf, Math.Max(1, leaves - 1) + side / px.Leaf, -below / px.Level, Math.Max(1, top) + above / px.Level);
+            plot.Axes.SetLimits(-shift - side / px.Leaf, Math.Max(1, leaves - 1) - shift + side / px.Leaf, -below / px.Level, Math.Max(1, top) + above / px.Level);
 
         // The first layout finds the pixels a leaf gets (the data area's width does not depend on the title or the
         // names below it); whether the names fit decides the axis under the leaves and the title's overview line.

@@ -126,25 +126,11 @@ public static class ConvAcStudy
             networks.Add([Profiles[p].Name, string.Join("-", Profiles[p].Widths), parameters[p], bounds[p].LeftRight, bounds[p].OddEven,
                 .. Enumerable.Range(0, tasks.Length).Select(t => (object)MeanStd(Runs(accuracy, p, t))), seconds[p]]);
 
-        var verdicts = new ResultTable("Does the min-cut bound predict the winner?",
-            "task", "partition it needs", "majority baseline", "larger bound", "more accurate (mean)", "difference", "Welch t", "permutation p", "every seed apart", "predicted");
+        var verdicts = new ResultTable("Does the min-cut bound predict the winner?", VerdictHeaders);
         for (int t = 0; t < tasks.Length; t++)
         {
-            Func<int, BigInteger> bound = tasks[t].Partition == "left|right" ? p => bounds[p].LeftRight : p => bounds[p].OddEven;
-            int byBound = bound(0) == bound(1) ? -1 : bound(0) > bound(1) ? 0 : 1;
-            var a = Runs(accuracy, 0, t);
-            var b = Runs(accuracy, 1, t);
-            double diff = a.Average() - b.Average();
-            int byAccuracy = diff == 0 ? -1 : diff > 0 ? 0 : 1;
-            bool apart = a.Min() > b.Max() || b.Min() > a.Max();
-            verdicts.Add(tasks[t].Name, tasks[t].Partition, Enumerable.Range(0, seeds).Average(s => baseline[t, s]),
-                byBound < 0 ? "tie" : Profiles[byBound].Name, byAccuracy < 0 ? "tie" : Profiles[byAccuracy].Name,
-                // One seed per network has no spread: no test can be made, and the table says so rather than print ±∞.
-                Math.Abs(diff),
-                seeds < 2 ? "n/a (1 seed: no spread)" : Significance.WelchT(a, b),
-                seeds < 2 ? "n/a (1 seed: no spread)" : Significance.PermutationP(a, b),
-                seeds < 2 ? "n/a (1 seed)" : apart ? "yes" : "no",
-                byBound >= 0 && byBound == byAccuracy ? "yes" : "no");
+            var needed = tasks[t].Partition == "left|right" ? bounds.Select(b => b.LeftRight).ToArray() : bounds.Select(b => b.OddEven).ToArray();
+            verdicts.Add(Verdict(tasks[t], Enumerable.Range(0, seeds).Average(s => baseline[t, s]), needed, Runs(accuracy, 0, t), Runs(accuracy, 1, t)));
         }
 
         if (settings.OutputDirectory is { } dir)
@@ -156,6 +142,39 @@ public static class ConvAcStudy
                 Console.Error.WriteLine(failure);
         }
         return [networks, verdicts, runs];
+    }
+
+    /// <summary>The verdicts' columns. The difference and Welch's t are both of the first profile's mean accuracy
+    /// minus the second's (wide-bottom − wide-top), as their headers say: negative where wide-top is the more
+    /// accurate. (Earlier verdicts.csv files have an unsigned "difference" and a "Welch t" of the same order;
+    /// <c>tn study replot</c> reads only the task and partition columns, so both kinds redraw.)</summary>
+    public static readonly string[] VerdictHeaders =
+    [
+        "task", "partition it needs", "majority baseline", "larger bound", "more accurate (mean)",
+        $"difference ({Profiles[0].Name} − {Profiles[1].Name})", $"Welch t ({Profiles[0].Name} − {Profiles[1].Name})",
+        "permutation p", "every seed apart", "predicted",
+    ];
+
+    /// <summary>One row of the verdicts (<see cref="VerdictHeaders"/>): a task, its majority baseline (mean over seeds),
+    /// each profile's min-cut bound for the task's partition and each profile's accuracies over the seeds.</summary>
+    public static object[] Verdict(ConvAcTask task, double baseline, IReadOnlyList<BigInteger> bounds, IReadOnlyList<double> a, IReadOnlyList<double> b)
+    {
+        int byBound = bounds[0] == bounds[1] ? -1 : bounds[0] > bounds[1] ? 0 : 1;
+        double diff = a.Average() - b.Average();
+        int byAccuracy = diff == 0 ? -1 : diff > 0 ? 0 : 1;
+        bool apart = a.Min() > b.Max() || b.Min() > a.Max();
+        bool one = a.Count < 2 || b.Count < 2;
+        return
+        [
+            task.Name, task.Partition, baseline,
+            byBound < 0 ? "tie" : Profiles[byBound].Name, byAccuracy < 0 ? "tie" : Profiles[byAccuracy].Name,
+            diff,
+            // One seed per network has no spread: no test can be made, and the table says so rather than print ±∞.
+            one ? "n/a (1 seed: no spread)" : Significance.WelchT(a, b),
+            one ? "n/a (1 seed: no spread)" : Significance.PermutationP(a, b),
+            one ? "n/a (1 seed)" : apart ? "yes" : "no",
+            byBound >= 0 && byBound == byAccuracy ? "yes" : "no",
+        ];
     }
 
     /// <summary>

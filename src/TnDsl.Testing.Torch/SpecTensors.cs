@@ -45,11 +45,17 @@ public sealed class SpecTensors
         }
     }
 
-    /// <summary>The tensors of a family (<c>A</c> for <c>A[0]</c>, <c>A[1]</c>, …) in subscript order.</summary>
-    public IReadOnlyList<Tensor> Family(string family) =>
-        Network.Tensors.Where(t => t.Family == family)
+    /// <summary>The tensors of a family (<c>A</c> for <c>A[0]</c>, <c>A[1]</c>, …) in subscript order (none where the
+    /// family has no member at this case); a family the spec does not declare is an <see cref="ArgumentException"/>
+    /// that names those it does.</summary>
+    public IReadOnlyList<Tensor> Family(string family)
+    {
+        if (!Sample.Families.Contains(family))
+            throw new ArgumentException($"the spec has no tensor family `{family}`; its families are {string.Join(", ", Sample.Families)}");
+        return Network.Tensors.Where(t => t.Family == family)
             .OrderBy(t => t.Subscripts, Comparer<int[]>.Create(Lexicographic))
             .Select(t => tensors[t.Id]).ToArray();
+    }
 
     static int Lexicographic(int[] a, int[] b)
     {

@@ -28,6 +28,9 @@ type SpecSample =
       Case: SpecCase
       /// The network at the drawn parameters (dynamic indices at the drawn sizes).
       Network: FlatNetwork
+      /// The tensor families the spec declares (those of its network at its defaults and at the drawn parameters),
+      /// so that `Family` tells a family with no member at this case from a name the spec does not have.
+      Families: string list
       /// The dtype the values are rounded to and the result must have.
       DType: DType
       /// One tensor per network tensor (by id), axes in the tensor's declared leg order.
@@ -39,8 +42,11 @@ type SpecSample =
         | Some t -> s.Values[t.Id]
         | None -> invalidArg "name" (sprintf "the network has no tensor `%s`; it has %s" name (String.Join(", ", s.Network.Tensors |> Array.truncate 8 |> Array.map (fun t -> t.Name))))
 
-    /// The tensors of a family (`A` for `A[0]`, `A[1]`, …) in subscript order.
+    /// The tensors of a family (`A` for `A[0]`, `A[1]`, …) in subscript order (none where the family has no member
+    /// at this case); a family the spec does not declare is an `ArgumentException` that names those it does.
     member s.Family(family: string) =
+        if not (List.contains family s.Families) then
+            invalidArg "family" (sprintf "the spec has no tensor family `%s`; its families are %s" family (String.Join(", ", s.Families)))
         s.Network.Tensors |> Array.filter (fun t -> t.Family = family) |> Array.sortBy (fun t -> t.Subscripts) |> Array.map (fun t -> s.Values[t.Id])
 
     /// The value of an integer parameter of the spec (drawn, or the spec's default).
@@ -213,12 +219,13 @@ module SpecRun =
             if Networks.referenceWork net > options.WorkLimit then None else Some net
 
     /// The sample a case gives the code under test.
-    let sample (options: SpecOptions) (case: SpecCase) (net: FlatNetwork) =
-        { Case = case; Network = net; DType = options.DType; Values = Values.sample options.DType case.ValueSeed net }
+    let sample (spec: Spec) (options: SpecOptions) (case: SpecCase) (net: FlatNetwork) =
+        let families = Array.append spec.AtDefaults.Tensors net.Tensors |> Array.map (fun t -> t.Family) |> Array.distinct |> List.ofArray
+        { Case = case; Network = net; Families = families; DType = options.DType; Values = Values.sample options.DType case.ValueSeed net }
 
     /// Runs the code under test on one case and every oracle on its result.
-    let evaluate (options: SpecOptions) (impl: Implementation) (case: SpecCase) (net: FlatNetwork) : Result<unit, Violation> =
-        let s = sample options case net
+    let evaluate (spec: Spec) (options: SpecOptions) (impl: Implementation) (case: SpecCase) (net: FlatNetwork) : Result<unit, Violation> =
+        let s = sample spec options case net
         let output = Array.ofList net.Output
         let tol = options.Tolerance |> Option.defaultWith (fun () -> Tolerance.forNetwork options.DType net)
         let reference = Reference.contract s.Values output
@@ -292,7 +299,7 @@ module SpecRun =
                     match networkOf spec options cand with
                     | None -> None
                     | Some net ->
-                        match evaluate options impl cand net with
+                        match evaluate spec options impl cand net with
                         | Result.Error v -> Some(cand, net, v)
                         | Ok() -> None)
             match next with
@@ -325,7 +332,7 @@ module SpecRun =
             match networkOf spec options case with
             | None -> ()
             | Some net ->
-                match evaluate options impl case net with
+                match evaluate spec options impl case net with
                 | Ok() -> passed <- passed + 1
                 | Result.Error v -> failure <- Some(case, net, v)
         match failure with

@@ -31,3 +31,20 @@ let ``piped, tn train reports each sweep in order before its loop's line, as pla
         Assert.Contains(lines, fun l -> l = sprintf "wrote %s/checkpoint.bin, history.csv, nll.png, samples.png, model.tn, model.weights" out)
     finally
         if Directory.Exists out then Directory.Delete(out, true)
+
+[<Fact>]
+let ``loop 0's max bond is labelled as the start's, above Dmax until loop 1 cuts it`` () =
+    // bars-and-stripes with born-machine.tn's chi = 30 at Dmax 10: loop 0 printed "max bond 30" and loop 1 "10",
+    // unexplained.
+    let out = Path.Combine(Path.GetTempPath(), $"tn-start-bond-{Guid.NewGuid():N}")
+    try
+        let code, stdout, err =
+            tnProcess [] [ "train"; "born-machine"; "--data"; "bars-and-stripes"; "--lr"; "0.05"; "--dmax"; "10"; "--loops"; "1"; "--out"; out; "--threads"; "1" ]
+        Assert.True((code = 0), sprintf "exit %d\n%s\n%s" code stdout err)
+        let lines = stdout.Split('\n')
+        let loop k = lines |> Array.find (fun l -> Regex.IsMatch(l, sprintf @"^loop +%d  train NLL" k))
+        Assert.Contains("max bond   30 (the start's, not yet cut to Dmax 10)  lr", loop 0)
+        Assert.Contains("max bond   10  lr", loop 1)
+        Assert.Contains(lines, fun l -> l.Contains "│ 30 (start) │")
+    finally
+        if Directory.Exists out then Directory.Delete(out, true)

@@ -25,14 +25,14 @@ public class TooFewSamplesTests
             Train = new TrainSettings { Epochs = 1, BatchSize = 20, LearningRate = 0.01, Progress = false },
         });
 
-    static ResultTable Verdicts(IReadOnlyList<ResultTable> tables) => tables.Single(t => t.Headers.Contains("Welch t"));
+    static ResultTable Verdicts(IReadOnlyList<ResultTable> tables) => tables.Single(t => t.Headers.Contains("permutation p"));
 
     [Fact]
     public void a_one_seed_convac_study_prints_no_test_and_no_separation_verdict()
     {
         var tables = ConvAc(1);
         var one = Verdicts(tables);
-        foreach (var header in new[] { "Welch t", "permutation p" })
+        foreach (var header in new[] { "Welch t (wide-bottom − wide-top)", "permutation p" })
             Assert.False(IsNumber(Cell(one, 0, header)), $"{header} with one seed: {Cell(one, 0, header)}");
         Assert.DoesNotContain(Cell(one, 0, "every seed apart"), new[] { "yes", "no" });
         // The title counts in words: one epoch, one seed.

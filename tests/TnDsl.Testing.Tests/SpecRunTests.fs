@@ -110,6 +110,46 @@ let ``a forward that throws, returns the wrong shape or the wrong dtype fails wi
     Assert.Equal("dtype", (failure (SpecRun.check (example "mps.tn") { Forward = mpsForward NoBug; Gradient = None } { quick with DType = Float32 })).Violation.Oracle)
 
 [<Fact>]
+let ``a family the spec does not declare is refused with the families it has`` () =
+    // It was an empty list: the forward then failed on its first index, far from the misspelt name.
+    let misspelt (s: SpecSample) =
+        s.Family "a" |> ignore
+        mpsForward NoBug s
+    let f = failure (SpecRun.check (example "mps.tn") { Forward = misspelt; Gradient = None } quick)
+    Assert.Equal("forward", f.Violation.Oracle)
+    Assert.Contains("no tensor family `a`; its families are A", f.Violation.Message)
+
+[<Fact>]
+let ``a declared family with no member at the drawn parameters is an empty list`` () =
+    let dir = IO.Directory.CreateTempSubdirectory("tndsl-family-").FullName
+    try
+        let spec = IO.Path.Combine(dir, "ends.tn")
+        IO.File.WriteAllLines(
+            spec,
+            [ "network ends(n: int = 4) {"
+              "  require n >= 2, \"two ends\""
+              "  index p[i]: 2 for i in 0..n-1"
+              "  index b[i]: 2 for i in 1..n-1"
+              "  weight L: (p[0], b[1])"
+              "  weight M[i]: (b[i], p[i], b[i+1]) for i in 1..n-2"
+              "  weight R: (b[n-1], p[n-1])"
+              "  output (p[0..n-1])"
+              "}" ]
+        )
+        let sizes = Collections.Concurrent.ConcurrentBag<int>()
+        let forward (s: SpecSample) =
+            let middle = s.Family "M"
+            Assert.Equal(int (s.Parameter "n") - 2, middle.Length)
+            sizes.Add middle.Length
+            SpecOutput.ofDense Float64 (Reference.contract s.Values (Array.ofList s.Network.Output))
+        match SpecRun.check spec { Forward = forward; Gradient = None } { quick with Ranges = Map [ "n", (2L, 3L) ] } with
+        | Passed _ -> ()
+        | Failed f -> failwith f.Message
+        Assert.Contains(0, sizes)
+    finally
+        IO.Directory.Delete(dir, true)
+
+[<Fact>]
 let ``a gradient that disagrees with finite differences of the forward is caught`` () =
     let gradient (scale: float) (s: SpecSample) (cot: Dense) =
         let out = Array.ofList s.Network.Output
@@ -175,7 +215,7 @@ let ``shrinking a large failing case of the transposed bond reaches n=3, chi=2, 
     let impl = { Forward = mpsForward TransposedBond; Gradient = None }
     let large = { Parameters = { Values = [ "n", 6L; "d", 2L; "chi", 5L ] }; BatchSizes = []; ValueSeed = 17 }
     let net = (SpecRun.networkOf spec quick large).Value
-    match SpecRun.evaluate quick impl large net with
+    match SpecRun.evaluate spec quick impl large net with
     | Ok() -> failwith "the planted bug passed the large case"
     | Result.Error v ->
         let (c, _, _), steps = SpecRun.shrink spec impl quick (large, net, v)

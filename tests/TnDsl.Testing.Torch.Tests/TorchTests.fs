@@ -51,6 +51,17 @@ let ``a forward whose values are right but whose gradient is doubled is caught b
     Assert.Equal("gradient", e.Failure.Violation.Oracle)
     Assert.True(e.Failure.Case.Parameters.Values |> List.forall (fun (_, v) -> v <= 3L), e.Message)
 
+[<Fact>]
+let ``SpecTensors.Family of a family the spec does not declare names the families it has`` () =
+    NativeLoader.EnsureLoaded() |> ignore
+    // It returned an empty list, and the forward failed later on an index out of range.
+    let misspelt (t: SpecTensors) =
+        t.Family "a" |> ignore
+        mps t
+    let e = Assert.Throws<SpecCheckFailedException>(fun () -> SpecCheck.Contraction(example "mps.tn", (fun t -> misspelt t), SpecCheckOptions(Replay = Nullable 5)))
+    Assert.Equal("forward", e.Failure.Violation.Oracle)
+    Assert.Contains("no tensor family `a`; its families are A", e.Message)
+
 /// The backend as code under test: a NetworkModule for the drawn network and a plan, its parameters, buffers and
 /// inputs set to the drawn values.
 let private backend (t: SpecTensors) (path: IReadOnlyList<struct (int * int)>) : torch.Tensor =

@@ -71,9 +71,8 @@ public static class DrawCommand
                 throw new UsageException($"unknown optimizer '{optimizer}'; valid optimizers: {string.Join(", ", Planner.OptimizerNames)}");
             var planned = Planner.Plan(net, optimizer, null, 0);
             var chosen = planned.Chosen == optimizer ? optimizer : $"{optimizer}: {planned.Chosen}";
-            picture = NetworkPicture.Tree(planned, net.Name, chosen);
-            width = Math.Clamp(net.Tensors.Length * 28 + 500, 800, 2400);
-            height = 700;
+            var (tree, geometry) = NetworkPicture.DrawnTree(planned, net.Name, chosen);
+            (picture, width, height) = (tree, geometry.Width, geometry.Height);
         }
         else
         {

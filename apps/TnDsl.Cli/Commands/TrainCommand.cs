@@ -330,15 +330,20 @@ public static class TrainCommand
     {
         var reference = mnist && PublishedFigures.MnistTrainNll.TryGetValue(dmax, out var v) ? $"   (authors' final train NLL at Dmax {dmax}: {v:F2})" : "";
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"loop {r.Loop,4}  train NLL {r.TrainNll,9:F3}  test NLL {r.TestNll,9:F3}  max bond {r.MaxBond,4}  lr {r.LearningRate,-8:g3}  {r.Seconds,7:F1} s{(r.Loop == 0 ? reference : "")}"));
+            $"loop {r.Loop,4}  train NLL {r.TrainNll,9:F3}  test NLL {r.TestNll,9:F3}  max bond {r.MaxBond,4}{StartBond(r, dmax)}  lr {r.LearningRate,-8:g3}  {r.Seconds,7:F1} s{(r.Loop == 0 ? reference : "")}"));
     }
+
+    /// Loop 0's largest bond is the start's, as its file declares the bonds (left-canonicalised, nothing truncated):
+    /// above Dmax until loop 1's splits cut it, which the figure alone does not say.
+    static string StartBond(LoopRecord r, int dmax) =>
+        r.Loop != 0 ? "" : r.MaxBond > dmax ? $" (the start's, not yet cut to Dmax {dmax})" : " (the start's)";
 
     static void PrintTable(IReadOnlyList<LoopRecord> history, int dmax, bool mnist)
     {
         var table = new Table().Title($"MPS Born machine, Dmax {dmax}")
             .AddColumns("loop", "train NLL", "test NLL", "max bond", "lr", "seconds");
         foreach (var h in history)
-            table.AddRow(h.Loop.ToString(), F(h.TrainNll, 3), F(h.TestNll, 3), h.MaxBond.ToString(), h.LearningRate.ToString("g3", CultureInfo.InvariantCulture), F(h.Seconds, 1));
+            table.AddRow(h.Loop.ToString(), F(h.TrainNll, 3), F(h.TestNll, 3), h.MaxBond + (h.Loop == 0 ? " (start)" : ""), h.LearningRate.ToString("g3", CultureInfo.InvariantCulture), F(h.Seconds, 1));
         AnsiConsole.Write(table);
         // A line of its own: as the table's caption it was wrapped to the table's width, the figure alone on a line.
         if (mnist && PublishedFigures.MnistTrainNll.TryGetValue(dmax, out var v))

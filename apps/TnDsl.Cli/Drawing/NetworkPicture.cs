@@ -468,9 +468,28 @@ public static class NetworkPicture
         yield return line[start..];
     }
 
+    /// <summary>Where <see cref="Tree"/>'s parts landed, in pixels of the picture at its size (<c>Width</c> ×
+    /// <c>Height</c>, what <c>tn draw --plan</c> writes): the pixels between neighbouring leaves and between levels,
+    /// each leaf's and each step's centre and the radius of their markers, the box of each step's flops label (none
+    /// where they do not all fit), the data area (left, top, right, bottom), whether the leaves are named, and the
+    /// title as drawn.</summary>
+    public sealed record TreeGeometry(int Width, int Height, double PixelsPerLeaf, double PixelsPerLevel,
+        IReadOnlyList<(double X, double Y)> Leaves, double LeafRadius, IReadOnlyList<(double X, double Y)> Steps, double StepRadius,
+        IReadOnlyList<(double Left, double Top, double Right, double Bottom)> LabelBoxes,
+        (double Left, double Top, double Right, double Bottom) Data, bool LeavesNamed, string Title);
+
+    /// <summary>Below this many pixels between neighbouring leaves of a contraction tree their names (drawn across
+    /// the leaves, 10 points high) are left out and the title says the picture is an overview.</summary>
+    public const double LeafRoom = 13;
+
     /// <summary>The contraction tree of a plan: leaves (tensors) along the bottom, each step above its operands at
-    /// the height of its subtree, coloured by log10 of its flops and labelled with them.</summary>
-    public static Plot Tree(PlanView plan, string networkName, string chosen)
+    /// the height of its subtree, coloured by log10 of its flops and labelled with them where the labels fit.</summary>
+    public static Plot Tree(PlanView plan, string networkName, string chosen) => DrawnTree(plan, networkName, chosen).Plot;
+
+    /// <summary>The picture of <see cref="Tree"/> with its <see cref="TreeGeometry"/>. 28 pixels a leaf and 48 a
+    /// level, growing up to <see cref="MaxWidth"/> × <see cref="MaxHeight"/>: a larger tree is drawn smaller, its
+    /// markers and lines shrinking with the pixels between leaves and levels, so that no two markers touch.</summary>
+    public static (Plot Plot, TreeGeometry Geometry) DrawnTree(PlanView plan, string networkName, string chosen)
     {
         var plot = new Plot();
         int leaves = plan.LeafCount;
@@ -485,88 +504,214 @@ public static class NetworkPicture
         var x = new double[leaves + steps];
         var h = new double[x.Length];
         double nextLeaf = 0;
-        var order = new List<int>();
-        void Place(int node)
+        // Depth first from the root, on an explicit stack: a caterpillar's recursion is as deep as the tree is tall.
+        var stack = new Stack<(int Node, bool Placed)>();
+        stack.Push((leaves + steps - 1, false));
+        while (stack.Count > 0)
         {
+            var (node, placed) = stack.Pop();
             if (node < leaves)
-            {
                 x[node] = nextLeaf++;
-                order.Add(node);
-                return;
+            else if (placed)
+            {
+                x[node] = children[node].Average(c => x[c]);
+                h[node] = children[node].Max(c => h[c]) + 1;
             }
-            foreach (var c in children[node])
-                Place(c);
-            x[node] = children[node].Average(c => x[c]);
-            h[node] = children[node].Max(c => h[c]) + 1;
+            else
+            {
+                stack.Push((node, true));
+                foreach (var c in children[node].Reverse())
+                    stack.Push((c, false));
+            }
         }
-        int root = leaves + steps - 1;
-        Place(root);
+        double top = h.Max();
+        int width = (int)Math.Clamp(leaves * 28.0 + 500, 800, MaxWidth), height = (int)Math.Clamp(top * 48 + 420, 700, MaxHeight);
+
         double lo = flops.Values.Select(f => BigInteger.Log10(BigInteger.Max(f, 1))).DefaultIfEmpty(0).Min();
         double hi = flops.Values.Select(f => BigInteger.Log10(BigInteger.Max(f, 1))).DefaultIfEmpty(0).Max();
         var colormap = new ScottPlot.Colormaps.Viridis();
         Color Shade(BigInteger f) => colormap.GetColor(hi > lo ? (BigInteger.Log10(BigInteger.Max(f, 1)) - lo) / (hi - lo) : 0.5);
+        var lines = new List<ScottPlot.Plottables.LinePlot>();
         foreach (var (node, cs) in children)
             foreach (var c in cs)
             {
                 var line = plot.Add.Line(x[c], h[c], x[node], h[node]);
                 line.LineColor = Colors.Gray;
-                line.LineWidth = 1.5f;
                 line.MarkerSize = 0;
+                lines.Add(line);
             }
-        bool labelled = leaves <= 64;
-        for (int t = 0; t < leaves; t++)
-        {
-            plot.Add.Marker(x[t], 0, MarkerShape.FilledCircle, 8, Colors.Black);
-            if (labelled)
+        var leafMarkers = Enumerable.Range(0, leaves).Select(t => plot.Add.Marker(x[t], 0, MarkerShape.FilledCircle, 8, Colors.Black)).ToArray();
+        var stepNodes = flops.Keys.ToArray();
+        var stepMarkers = stepNodes.Select(node => plot.Add.Marker(x[node], h[node], MarkerShape.FilledCircle, 13, Shade(flops[node]))).ToArray();
+        foreach (var (label, fraction) in new[] { ("least flops", 0.0), ("most flops", 1.0) })
+            plot.Legend.ManualItems.Add(new LegendItem
             {
-                var label = plot.Add.Text(plan.LeafNames[t], x[t], 0);
-                label.LabelFontSize = 10;
-                label.LabelRotation = -90;
-                label.LabelAlignment = Alignment.MiddleRight;
-                label.OffsetY = 8;
-            }
-        }
-        foreach (var (node, f) in flops)
-        {
-            plot.Add.Marker(x[node], h[node], MarkerShape.FilledCircle, 13, Shade(f));
-            if (flops.Count <= 60)
-            {
-                var text = plot.Add.Text(PlanView.Scientific(f), x[node], h[node]);
-                text.LabelFontSize = 10;
-                text.LabelAlignment = Alignment.MiddleLeft;
-                text.OffsetX = 9;
-                text.LabelBackgroundColor = Colors.White.WithAlpha(0.8);
-            }
-        }
-        foreach (var (label, fraction) in new[] { ("least flops", 0.0), ("", 0.5), ("most flops", 1.0) })
-            if (label.Length > 0)
-                plot.Legend.ManualItems.Add(new LegendItem
-                {
-                    LabelText = $"{label}: 10^{lo + fraction * (hi - lo):0.#}",
-                    MarkerShape = MarkerShape.FilledCircle,
-                    MarkerFillColor = colormap.GetColor(fraction),
-                    MarkerSize = 12,
-                });
+                LabelText = $"{label}: 10^{lo + fraction * (hi - lo):0.#}",
+                MarkerShape = MarkerShape.FilledCircle,
+                MarkerFillColor = colormap.GetColor(fraction),
+                MarkerSize = 12,
+            });
         plot.ShowLegend(Edge.Right);
-        // The optimizer's choice on a line of its own: `auto`'s reason is long and would run off a narrow picture.
-        plot.Title($"{networkName}: contraction tree, {PlanView.Scientific(plan.Flops)} flops in {steps} step{(steps == 1 ? "" : "s")}\n({chosen})\n" +
-                   $"largest intermediate {PlanView.Scientific(plan.LargestIntermediate)} elements; each step labelled with its flops", size: 14);
         plot.Axes.Left.Label.Text = "height of the subtree (steps)";
         plot.Axes.Bottom.TickLabelStyle.IsVisible = false;
         plot.Axes.Bottom.MajorTickStyle.Length = 0;
         plot.Axes.Bottom.MinorTickStyle.Length = 0;
-        plot.Axes.Bottom.Label.Text = labelled ? "tensors, in the tree's order" : $"{leaves} tensors, in the tree's order";
-        double top = h.Max();
+        // A line a leaf would cover the picture: levels only.
+        plot.Grid.XAxisStyle.IsVisible = false;
+        plot.Axes.Bottom.Label.Text = "tensors, in the tree's order";
+        plot.Axes.Left.TickGenerator = LevelTicks(top, 12);
+
+        // Margins in pixels round the tree (room for the markers), over the data area's pixels.
+        const double side = 16, below = 12, above = 16;
+        double Px(double pixels, double units) => units > 0 ? pixels / units : pixels;
+        (double Leaf, double Level) Scale(PixelRect data) =>
+            (Px(data.Width - 2 * side, Math.Max(1, leaves - 1)), Px(data.Height - below - above, Math.Max(1, top)));
+        // A single leaf in the middle.
+        double shift = leaves == 1 ? 0.5 : 0;
+        void Limits((double Leaf, double Level) px) =>
+            plot.Axes.SetLimits(-shift - side / px.Leaf, Math.Max(1, leaves - 1) - shift + side / px.Leaf, -below / px.Level, Math.Max(1, top) + above / px.Level);
+
+        // The first layout finds the pixels a leaf gets (the data area's width does not depend on the title or the
+        // names below it); whether the names fit decides the axis under the leaves and the title's overview line.
+        string head = $"{networkName}: contraction tree, {PlanView.Scientific(plan.Flops)} flops in {Count(steps, "step")}\n({chosen})\n" +
+                      $"largest intermediate {PlanView.Scientific(plan.LargestIntermediate)} elements\n";
+        const string labelled = "each step labelled with its flops", coloured = "each step coloured by its flops (too close to label)";
+        plot.Title(head + labelled, size: 14);
+        plot.GetImage(width, height).Dispose();
+        var pixels = Scale(plot.RenderManager.LastRender.DataRect);
+        bool named = pixels.Leaf >= LeafRoom;
+        if (named)
+        {
+            var names = new ScottPlot.TickGenerators.NumericManual();
+            for (int t = 0; t < leaves; t++)
+                names.AddMajor(x[t], plan.LeafNames[t]);
+            plot.Axes.Bottom.TickGenerator = names;
+            plot.Axes.Bottom.TickLabelStyle.IsVisible = true;
+            plot.Axes.Bottom.TickLabelStyle.FontSize = 10;
+            plot.Axes.Bottom.TickLabelStyle.Rotation = 90;
+            plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleLeft;
+            // ScottPlot sizes the axis for level labels: room for the longest name across, and the axis's own label.
+            using var paint = Paint.NewDisposablePaint();
+            double longest = plan.LeafNames.Select(n => (double)plot.Axes.Bottom.TickLabelStyle.Measure(n, paint).Width).DefaultIfEmpty(0).Max();
+            plot.Axes.Bottom.MinimumSize = (float)(longest + 40);
+        }
+        else
+            plot.Axes.Bottom.Label.Text = $"{leaves} tensors, in the tree's order";
+        string overview = named ? "" : $"\noverview: the leaves {pixels.Leaf:0.#} px apart, too close to name; draw a smaller instance (--set)";
+
+        // Lays the picture out with this last line of the title: the limits keep the margins in pixels, the markers
+        // as wide as the room between them allows (2 pixels at the least: an overview), the lines thinner.
+        PixelRect data = default;
+        float leafSize = 0, stepSize = 0;
+        (double X, double Y)[] leafCentres = [], stepCentres = [];
+        void Layout(string last)
+        {
+            FitTitle(plot, head + last + overview, width, height);
+            plot.GetImage(width, height).Dispose();
+            pixels = Scale(plot.RenderManager.LastRender.DataRect);
+            Limits(pixels);
+            plot.Axes.Left.TickGenerator = LevelTicks(top, Math.Max(4, (int)(plot.RenderManager.LastRender.DataRect.Height / 70)));
+            plot.GetImage(width, height).Dispose();
+            data = plot.RenderManager.LastRender.DataRect;
+            (double X, double Y) Pixel(double px, double py)
+            {
+                var p = plot.GetPixel(new Coordinates(px, py));
+                return (p.X, p.Y);
+            }
+            leafCentres = Enumerable.Range(0, leaves).Select(t => Pixel(x[t], 0)).ToArray();
+            stepCentres = stepNodes.Select(node => Pixel(x[node], h[node])).ToArray();
+            // A step is a level above the leaves and at least a leaf from any other step, often much more (a step
+            // and its parent a level apart): its marker takes most of the room it has.
+            double room = Math.Min(pixels.Level, Closest(stepCentres));
+            leafSize = (float)Math.Clamp(0.6 * pixels.Leaf, 2, 8);
+            stepSize = (float)Math.Clamp(0.8 * room, 2, 13);
+            foreach (var m in leafMarkers)
+                m.MarkerSize = leafSize;
+            foreach (var m in stepMarkers)
+                m.MarkerSize = stepSize;
+            foreach (var l in lines)
+                l.LineWidth = (float)Math.Clamp(0.15 * Math.Min(pixels.Leaf, pixels.Level), 0.5, 1.5);
+        }
+        Layout(labelled);
+
+        // Each step's flops to the right of its marker (to the left where the frame ends there), all of them or none:
+        // they are drawn where no label overlaps another or a marker.
+        var texts = stepNodes.Select(node => PlanView.Scientific(flops[node])).ToArray();
+        var right = new bool[stepNodes.Length];
+        var boxes = new List<(double Left, double Top, double Right, double Bottom)>();
+        for (int k = 0; k < stepNodes.Length; k++)
+        {
+            // Text of 10 points: about 6.5 pixels a digit and 14 high, with the background's margin.
+            double w = 6.5 * texts[k].Length + 4, gap = stepSize / 2 + 3;
+            var (cx, cy) = stepCentres[k];
+            right[k] = cx + gap + w <= data.Right;
+            boxes.Add(right[k] ? (cx + gap, cy - 8, cx + gap + w, cy + 8) : (cx - gap - w, cy - 8, cx - gap, cy + 8));
+        }
+        bool fits = LabelsFit(boxes, [.. leafCentres, .. stepCentres], [.. Enumerable.Repeat(leafSize / 2.0, leaves), .. Enumerable.Repeat(stepSize / 2.0, stepNodes.Length)], data);
+        if (fits)
+            for (int k = 0; k < stepNodes.Length; k++)
+            {
+                var text = plot.Add.Text(texts[k], x[stepNodes[k]], h[stepNodes[k]]);
+                text.LabelFontSize = 10;
+                text.LabelAlignment = right[k] ? Alignment.MiddleLeft : Alignment.MiddleRight;
+                text.OffsetX = (float)((right[k] ? 1 : -1) * (stepSize / 2 + 3));
+                text.LabelBackgroundColor = Colors.White.WithAlpha(0.8);
+            }
+        else
+        {
+            Layout(coloured);
+            boxes.Clear();
+        }
+        return (plot, new TreeGeometry(width, height, pixels.Leaf, pixels.Level, leafCentres, leafSize / 2.0, stepCentres, stepSize / 2.0,
+            boxes, (data.Left, data.Top, data.Right, data.Bottom), named, plot.Axes.Title.Label.Text));
+    }
+
+    /// The least distance between two of <paramref name="points"/> (infinity for fewer than two): swept along x,
+    /// only pairs closer across than the least found so far compared.
+    static double Closest((double X, double Y)[] points)
+    {
+        var sorted = points.OrderBy(p => p.X).ToArray();
+        double least = double.PositiveInfinity;
+        for (int i = 0; i < sorted.Length; i++)
+            for (int j = i + 1; j < sorted.Length && sorted[j].X - sorted[i].X < least; j++)
+                least = Math.Min(least, Math.Sqrt((sorted[j].X - sorted[i].X) * (sorted[j].X - sorted[i].X) + (sorted[j].Y - sorted[i].Y) * (sorted[j].Y - sorted[i].Y)));
+        return least;
+    }
+
+    /// Ticks at whole levels from 0 to <paramref name="top"/>, about <paramref name="most"/> of them, every 1, 2 or 5 × 10^k.
+    static ScottPlot.TickGenerators.NumericManual LevelTicks(double top, int most)
+    {
         var ticks = new ScottPlot.TickGenerators.NumericManual();
-        int every = Math.Max(1, (int)Math.Ceiling(top / 12));
+        double raw = Math.Max(1, top / Math.Max(1, most)), magnitude = Math.Pow(10, Math.Floor(Math.Log10(raw)));
+        int every = (int)(new[] { 1.0, 2, 5, 10 }.Select(f => f * magnitude).First(v => v >= raw - 1e-9));
         for (int level = 0; level <= top; level += every)
             ticks.AddMajor(level, level.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        plot.Axes.Left.TickGenerator = ticks;
-        // Room below the leaves for their names, right of the widest label for its flops, and above the root for its
-        // marker (0.6 of a step, or 3% of a tall tree's height: a tree of 1567 steps had its root cut in half).
-        plot.Axes.SetLimits(-1, leaves + (flops.Count <= 60 ? 1.5 : 0), labelled ? -Math.Max(1.2, 0.12 * top) : -Math.Max(0.5, 0.03 * top),
-            top + Math.Max(0.6, 0.03 * top));
-        return plot;
+        return ticks;
+    }
+
+    /// Whether every box lies inside the data area, apart from the others and from every marker (centre, radius)
+    /// but its own step's (a box never reaches its own marker: it starts 3 pixels past it).
+    static bool LabelsFit(List<(double Left, double Top, double Right, double Bottom)> boxes, (double X, double Y)[] markers, double[] radii, PixelRect data)
+    {
+        if (boxes.Any(b => b.Left < data.Left || b.Right > data.Right || b.Top < data.Top || b.Bottom > data.Bottom))
+            return false;
+        // Swept by the left edge: only boxes (and markers) that reach across it are compared.
+        var order = Enumerable.Range(0, boxes.Count).OrderBy(k => boxes[k].Left).ToArray();
+        for (int i = 0; i < order.Length; i++)
+            for (int j = i + 1; j < order.Length && boxes[order[j]].Left < boxes[order[i]].Right; j++)
+            {
+                var (a, b) = (boxes[order[i]], boxes[order[j]]);
+                if (a.Top < b.Bottom && b.Top < a.Bottom)
+                    return false;
+            }
+        for (int m = 0; m < markers.Length; m++)
+            foreach (var b in boxes)
+            {
+                double nx = Math.Clamp(markers[m].X, b.Left, b.Right), ny = Math.Clamp(markers[m].Y, b.Top, b.Bottom);
+                if ((nx - markers[m].X) * (nx - markers[m].X) + (ny - markers[m].Y) * (ny - markers[m].Y) < radii[m] * radii[m])
+                    return false;
+            }
+        return true;
     }
 
     /// <summary>Saves as SVG or PNG by the file's extension, replacing the file only once the picture is whole (<see cref="SafeFile.Replace"/>).</summary>

@@ -129,6 +129,10 @@ public sealed class ContractExpression
             if (shapes[k].Any(d => d < 0))
                 throw new ArgumentException($"operand {k + 1} has shape [{string.Join(", ", shapes[k])}]: a size cannot be negative", nameof(shapes));
         }
+        // opt_einsum reads memory_limit=-1 as no limit; here null is none, and a limit below 1 element no plan meets.
+        if (options.MemoryLimit is < 1)
+            throw new ArgumentOutOfRangeException(nameof(options),
+                $"ContractionOptions.MemoryLimit is {options.MemoryLimit}: the most elements of one intermediate is at least 1; leave it null for no limit (opt_einsum's None or -1)");
         Equation = equation;
         this.shapes = shapes.Select(s => s.ToArray()).ToArray();
         EinsumPlan planned;

@@ -279,8 +279,13 @@ public static class ContractionJobs
             MemoryGuard.Check(MemoryGuard.Needed(plan, options.DType, false), $"{what}, one slice of the recorded plan");
         }
         else
+        {
+            // What no plan goes under (the weights and consts, and the result) is checked before the planner runs: a
+            // 16x16 lattice with D = 1000 was refused for its weights after 44 s of search.
+            MemoryGuard.CheckFloor(NetworkAdapter.FromFlat(network), null, options.DType, false, what);
             plan = MemoryGuard.Fit(limit => NetworkAdapter.Plan(network, options.Optimizer, null, options.PlanSeed, limit),
                 null, options.DType, false, what);
+        }
         var job = new ContractionJob
         {
             File = name,

@@ -703,7 +703,8 @@ public static class MemoryGuard
         _ => 8,
     };
 
-    /// <summary>Bytes as text: exact below 1 KiB, else in KiB … PiB with the exact count for large ones.</summary>
+    /// <summary>Bytes as text: exact below 1 KiB, else in KiB … EiB with the exact count for large ones (from
+    /// 1024 EiB in scientific notation, <c>3.53e+218 EiB</c>, by the logarithm: a double overflows past 2^1024).</summary>
     public static string Format(BigInteger bytes)
     {
         if (bytes < 1024)
@@ -715,6 +716,15 @@ public static class MemoryGuard
         {
             value /= 1024;
             u++;
+        }
+        if (value >= 1024)
+        {
+            double log10 = BigInteger.Log10(bytes) - 60 * Math.Log10(2);
+            double exponent = Math.Floor(log10);
+            double mantissa = Math.Round(Math.Pow(10, log10 - exponent), 2);
+            if (mantissa >= 10)
+                (mantissa, exponent) = (mantissa / 10, exponent + 1);
+            return string.Create(CultureInfo.InvariantCulture, $"{mantissa:0.##}e+{exponent:0} EiB ({bytes:N0} bytes)");
         }
         return string.Create(CultureInfo.InvariantCulture, $"{value:0.##} {units[u]} ({bytes:N0} bytes)");
     }

@@ -543,6 +543,8 @@ let ``tn run slices a plan over the memory limit to fit it, tn emit writes the s
         Assert.True((code = 0), sprintf "exit %d\n%s\n%s" code out err)
         Assert.Contains("  sliced ", out)
         Assert.Contains("  fwd + bwd   not run: ", out)
+        // Said before the calls, which a small limit can make take hours.
+        Assert.Matches(@"^tn run: grid: the plan is sliced to fit the memory limit: each call runs [0-9,]+ slices, [0-9.,e]+ flops \(a first call, then 1 timed\)\n", err)
         let code, out, err = tnProcess limit [ "emit"; grid; "--cs" ]
         Assert.True((code = 0), sprintf "exit %d\n%s" code err)
         Assert.Contains("for (long v0 = 0; v0 < n0; v0++)", out)

@@ -169,6 +169,19 @@ public class ContractionTests
             AssertClose(xs[k].grad!, ours[k], $"gradient of operand {k + 1}");
     }
 
+    [Theory]
+    [InlineData(-1L)] // opt_einsum's "no limit"
+    [InlineData(0L)]
+    public void A_memory_limit_below_one_element_is_refused_as_such_not_as_a_result_over_it(long limit)
+    {
+        using var a = ones(2, 3);
+        using var b = ones(3, 4);
+        // It was planned, and refused with "the result alone has 8 elements, over the memory limit of -1".
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => Tn.Contract("ab,bc->ac", new ContractionOptions { MemoryLimit = limit }, a, b));
+        Assert.Contains($"ContractionOptions.MemoryLimit is {limit}", e.Message);
+        Assert.Contains("leave it null for no limit", e.Message);
+    }
+
     [Fact]
     public void Gradients_flow_through_a_contraction_as_through_torch_einsum()
     {

@@ -169,4 +169,24 @@ public class FloorTests
             MemoryGuard.LimitOverride = null;
         }
     }
+
+    [Fact]
+    public void A_contraction_job_whose_weights_alone_are_over_the_limit_is_refused_before_anything_is_planned()
+    {
+        // A 4x4 lattice with D = 1000: 4 tensors of 10^12 elements. Planned first, it was refused "by the planner's
+        // estimate" (on a 16x16 lattice after 44 s of search); the floor refuses it "whatever the plan".
+        MemoryGuard.LimitOverride = 1L << 30;
+        try
+        {
+            var e = Assert.Throws<MemoryLimitException>(() => ContractionJobs.Create(Repo.Example("grid.tn"),
+                new ContractionJobs.Options { Overrides = Repo.Set(("L", 4), ("D", 1000)) }));
+            Assert.Contains("grid (float64): the forward pass needs at least", e.Message);
+            Assert.Contains("whatever the plan (the weights, consts and inputs)", e.Message);
+            Assert.DoesNotContain("planner's estimate", e.Message);
+        }
+        finally
+        {
+            MemoryGuard.LimitOverride = null;
+        }
+    }
 }

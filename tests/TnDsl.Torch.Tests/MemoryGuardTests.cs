@@ -55,6 +55,17 @@ public class MemoryGuardTests
         Assert.Equal(bytes, MemoryGuard.ParseBytes(text));
 
     [Fact]
+    public void Byte_counts_past_1024_EiB_are_written_in_scientific_notation_never_as_a_run_of_zeros_or_infinity()
+    {
+        Assert.Equal("1.5 KiB (1,536 bytes)", MemoryGuard.Format(1536));
+        Assert.StartsWith("1023 EiB (", MemoryGuard.Format(BigInteger.Pow(2, 60) * 1023));
+        Assert.StartsWith("1.02e+3 EiB (1,180,591,620,717,411,303,424 bytes)", MemoryGuard.Format(BigInteger.Pow(2, 70)));
+        // The forward pass of examples/mps.tn at n = 784 (2^784 float32 elements), and past a double's range.
+        Assert.StartsWith("3.53e+218 EiB (", MemoryGuard.Format(BigInteger.Pow(2, 786)));
+        Assert.StartsWith("1.18e+313 EiB (", MemoryGuard.Format(BigInteger.Pow(2, 1100)));
+    }
+
+    [Fact]
     public void Sizes_beyond_2_to_the_63_are_refused_even_without_a_limit()
     {
         WithLimit(long.MaxValue, () =>

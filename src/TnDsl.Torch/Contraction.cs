@@ -7,8 +7,8 @@ namespace TnDsl.Torch;
 /// <summary>How <see cref="Tn.Expression(string, long[][], ContractionOptions?)"/> plans.</summary>
 public sealed record ContractionOptions
 {
-    /// <summary>A registered optimizer (<c>auto</c>, <c>optimal</c>, <c>greedy</c>, <c>random-greedy</c>,
-    /// <c>partition</c>); <c>auto</c> by default.</summary>
+    /// <summary>A registered optimizer, in any case (<c>auto</c>, <c>optimal</c>, <c>greedy</c>, <c>random-greedy</c>,
+    /// <c>partition</c>, <c>bond-greedy</c>, <c>hyper</c>: <see cref="Planner.OptimizerNames"/>); <c>auto</c> by default.</summary>
     public string Optimizer { get; init; } = "auto";
     /// <summary>The seed of randomised optimizers.</summary>
     public int Seed { get; init; }

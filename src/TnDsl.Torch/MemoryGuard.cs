@@ -703,13 +703,19 @@ public static class MemoryGuard
         _ => 8,
     };
 
-    /// <summary>Bytes as text: exact below 1 KiB, else in KiB … EiB with the exact count for large ones (from
-    /// 1024 EiB in scientific notation, <c>3.53e+218 EiB</c>, by the logarithm: a double overflows past 2^1024).</summary>
+    /// <summary>Bytes as text: exact below 1 KiB, else in KiB … EiB with the exact count; from 1024 EiB both in
+    /// scientific notation (<c>3.53e+218 EiB (4.07e+236 bytes)</c>), from the logarithm, as a double overflows past
+    /// 2^1024 and the exact count would run to hundreds of digits.</summary>
     public static string Format(BigInteger bytes)
     {
         if (bytes < 1024)
             return $"{bytes} bytes";
         string[] units = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+        if (bytes >= BigInteger.Pow(1024, units.Length + 1))
+        {
+            double log10 = BigInteger.Log10(bytes);
+            return $"{Scientific(log10 - units.Length * Math.Log10(1024))} EiB ({Scientific(log10)} bytes)";
+        }
         double value = (double)bytes;
         int u = -1;
         while (value >= 1024 && u < units.Length - 1)
@@ -717,16 +723,17 @@ public static class MemoryGuard
             value /= 1024;
             u++;
         }
-        if (value >= 1024)
-        {
-            double log10 = BigInteger.Log10(bytes) - 60 * Math.Log10(2);
-            double exponent = Math.Floor(log10);
-            double mantissa = Math.Round(Math.Pow(10, log10 - exponent), 2);
-            if (mantissa >= 10)
-                (mantissa, exponent) = (mantissa / 10, exponent + 1);
-            return string.Create(CultureInfo.InvariantCulture, $"{mantissa:0.##}e+{exponent:0} EiB ({bytes:N0} bytes)");
-        }
         return string.Create(CultureInfo.InvariantCulture, $"{value:0.##} {units[u]} ({bytes:N0} bytes)");
+    }
+
+    /// <summary>10^<paramref name="log10"/> as <c>m.mme+x</c>.</summary>
+    static string Scientific(double log10)
+    {
+        double exponent = Math.Floor(log10);
+        double mantissa = Math.Round(Math.Pow(10, log10 - exponent), 2);
+        if (mantissa >= 10)
+            (mantissa, exponent) = (mantissa / 10, exponent + 1);
+        return string.Create(CultureInfo.InvariantCulture, $"{mantissa:0.##}e+{exponent:0}");
     }
 
     /// <summary>

@@ -59,10 +59,10 @@ public class MemoryGuardTests
     {
         Assert.Equal("1.5 KiB (1,536 bytes)", MemoryGuard.Format(1536));
         Assert.StartsWith("1023 EiB (", MemoryGuard.Format(BigInteger.Pow(2, 60) * 1023));
-        Assert.StartsWith("1.02e+3 EiB (1,180,591,620,717,411,303,424 bytes)", MemoryGuard.Format(BigInteger.Pow(2, 70)));
+        Assert.Equal("1.02e+3 EiB (1.18e+21 bytes)", MemoryGuard.Format(BigInteger.Pow(2, 70)));
         // The forward pass of examples/mps.tn at n = 784 (2^784 float32 elements), and past a double's range.
-        Assert.StartsWith("3.53e+218 EiB (", MemoryGuard.Format(BigInteger.Pow(2, 786)));
-        Assert.StartsWith("1.18e+313 EiB (", MemoryGuard.Format(BigInteger.Pow(2, 1100)));
+        Assert.Equal("3.53e+218 EiB (4.07e+236 bytes)", MemoryGuard.Format(BigInteger.Pow(2, 786)));
+        Assert.Equal("1.18e+313 EiB (1.36e+331 bytes)", MemoryGuard.Format(BigInteger.Pow(2, 1100)));
     }
 
     [Fact]

@@ -1014,8 +1014,9 @@ module Plan =
     /// --optimizer optimal --time-limit 20` searched 217 ms, at 100 ms 271 ms; a second plan in the same process,
     /// 39 ms and 102 ms). The second run alone (session 24's warm-up) left the random-greedy trials past the
     /// deterministic ones uncompiled once the exact search's bound kept to its share of the limit: `auto` at 100 ms
-    /// on the 7x7 lattice with bonds of 2 gave the bound's random-greedy runs 12 ms, and they took 33-59 ms. A later
-    /// plan skips it.
+    /// on the 7x7 lattice with bonds of 2 gave the bound's random-greedy runs 12 ms, and they took 33-59 ms. For `auto`
+    /// also the candidates that neither plan reaches (random-greedy, hyper, bond-greedy on the 4 x 4 lattice) and the
+    /// exact search cut short. A later plan skips it.
     let private warmUp (name: string) (optimizer: Optimizer) (o: PlanOptions) =
         if o.TimeLimitMs.IsSome && warmed.TryAdd(struct (name, o.MemoryLimit.IsSome), ()) then
             let small, given = warmLattices.Force()

@@ -65,3 +65,21 @@ let ``the last step shows the result's axes in the order the einsum asks for, as
     // A single tensor transposed: its one step is the last.
     let out, _ = ok (plan [ "--einsum"; "ab->ba"; "--shapes"; "2x3" ])
     Assert.Contains("ab -> ba", out)
+
+[<Fact>]
+let ``auto under a time limit that greedy's plan alone uses up says so in a TN0314 note and plans no dearer than greedy`` () =
+    // The 16x16 lattice: greedy's plan alone takes milliseconds, past a limit of 1 ms (the note's wording follows
+    // the phase the clock ended, so only its code is asserted; no time is).
+    let args = [ grid; "--set"; "L=16"; "--no-scaling"; "--json" ]
+    let out, _ = ok (plan (args @ [ "--time-limit"; "1" ]))
+    use doc = JsonDocument.Parse out
+    let codes = [ for d in doc.RootElement.GetProperty("diagnostics").EnumerateArray() -> d.GetProperty("code").GetString() ]
+    Assert.Contains("TN0314", codes)
+    let greedy, _ = ok (plan (args @ [ "--optimizer"; "greedy" ]))
+    use greedyDoc = JsonDocument.Parse greedy
+    let flops (d: JsonDocument) = System.Numerics.BigInteger.Parse(d.RootElement.GetProperty("flops").GetRawText().Trim('"'))
+    Assert.True(flops doc <= flops greedyDoc)
+    // Without a time limit, no such note.
+    let untimed, _ = ok (plan [ grid; "--set"; "L=4"; "--no-scaling"; "--json" ])
+    use untimedDoc = JsonDocument.Parse untimed
+    Assert.DoesNotContain("TN0314", [ for d in untimedDoc.RootElement.GetProperty("diagnostics").EnumerateArray() -> d.GetProperty("code").GetString() ])

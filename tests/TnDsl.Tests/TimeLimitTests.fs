@@ -51,3 +51,17 @@ let ``under a memory limit every optimizer with no time left still gives a plan 
         Assert.True(Plan.succeeded r, name)
         let largest = match r.Slicing with Some s -> s.LargestIntermediate | None -> r.Cost.Value.LargestIntermediate
         Assert.True(largest <= limit, sprintf "%s: %O over %O" name largest limit)
+
+[<Fact>]
+let ``auto with no time left gives greedy's plan and a note that greedy's plan alone took the limit`` () =
+    let p = lattice 7 7 2
+    let r = Plan.run "auto" expired p
+    Assert.True(Plan.succeeded r)
+    Assert.Equal((Plan.run "greedy" expired p).Tree, r.Tree)
+    // The note says which phase the clock ended in: greedy's plan, the first, after which no search started.
+    let cut = r.Diagnostics |> List.filter (fun d -> d.Kind.Code = "TN0314")
+    Assert.Equal(1, cut.Length)
+    Assert.Contains("greedy's plan", cut.Head.Message)
+    // Without a time limit no phase is ended by a clock, and no such note is made.
+    let untimed = Plan.run "auto" PlanOptions.defaults (lattice 4 4 2)
+    Assert.DoesNotContain(untimed.Diagnostics, fun d -> d.Kind.Code = "TN0314")

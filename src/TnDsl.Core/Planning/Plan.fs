@@ -51,6 +51,10 @@ module Plan =
     /// A note naming the optimizer `auto` chose.
     let autoChoice = Diagnostic.kind Info "TN0312" "auto planner choice"
 
+    /// A note that a wall-clock limit ended `auto`'s search early: the phases it cut short or left out, or that
+    /// greedy's plan alone took the whole limit.
+    let timeCut = Diagnostic.kind Info "TN0314" "time limit reached"
+
     /// An internal error: an optimizer threw. Planning stops with this error instead of falling back.
     let optimizerFailed = Diagnostic.kind Error "TN0313" "optimizer failed"
 
@@ -336,6 +340,15 @@ module Plan =
     /// took 0.7 ms). Priced at three, it started with 2-7 ms of a 20 ms limit left and ended 10 ms past it.
     let hyperTrialRuns = 20.0
 
+    /// What the exact search needs in `auto` under a wall-clock limit before it starts, in greedy runs: 4 (its bound's
+    /// deterministic greedy runs and the first of its random ones). Given less, it ran past what it was given by its
+    /// bound alone and found nothing.
+    let exactStartRuns = 4.0
+
+    /// What the 16 random-greedy trials of `auto` need under a wall-clock limit before they start, in greedy runs: 2
+    /// (a randomised trial costs about a greedy run; the deterministic ones are greedy's run, made already).
+    let randomTrialRuns = 2.0
+
     /// The share of what is left of a wall-clock limit after the exact search (less what follows the searches) that
     /// `auto`'s searches get: 75 %. At 85 % its plan of the 7x7 lattice with bonds of 2 at 100 ms ended 0-18 % past
     /// the limit in fresh processes, hyper 3-22 ms past what it was given.
@@ -384,6 +397,15 @@ module Plan =
         let greedyRun = PlanGreedy.bestGreedy p o
         work.Greedy <- work.Greedy + float n
         let greedyMs = clock.Elapsed.TotalMilliseconds
+        // Under a wall-clock limit: the phases the clock cut short and those it left out, in order (the TN0314 note).
+        let cutShort, leftOut = ResizeArray<string>(), ResizeArray<string>()
+        // Under a wall-clock limit, what follows the searches is priced in greedy runs (`greedyMs`, measured at this
+        // moment's load): bond-greedy two to three, greedy at unit batch one, scoring the candidates about two, the
+        // plan's figures (`runWith`) one.
+        let reserve = 7.0 * greedyMs
+        let remaining () = o.TimeLimitMs |> Option.map (fun ms -> float ms - clock.Elapsed.TotalMilliseconds)
+        // A phase that costs about `runs` greedy runs is left out when the limit has no room left for it.
+        let affords (runs: float) = remaining () |> Option.forall (fun r -> r - runs * greedyMs >= 2.0 * greedyMs)
         // True once `share` of a wall-clock limit has passed.
         let timeSpent (share: float) = o.TimeLimitMs |> Option.exists (fun ms -> float clock.ElapsedMilliseconds >= share * float ms)
         let result = resultLog2 p
@@ -400,6 +422,9 @@ module Plan =
         // the searches get is what is left after it, as `random-greedy` does (`PlanGreedy.noDearerWithin`). Made after
         // them, it ran past the limit.
         if o.TimeLimitMs.IsSome && o.MemoryLimit.IsNone && n > 2 && result < outOfReachLog2 then greedyPlan.Force() |> ignore
+        // What greedy's plan took where it alone used up the limit without a memory limit (no search starts after it).
+        let greedyOver =
+            remaining () |> Option.filter (fun r -> r <= 0.0 && o.MemoryLimit.IsNone) |> Option.map (fun _ -> clock.Elapsed.TotalMilliseconds)
         let chosen =
             if n <= 2 then "greedy", found greedyRun.Tree
             elif result >= outOfReachLog2 then
@@ -492,11 +517,20 @@ module Plan =
                     // Under a ledger that is spent, only a part small enough to be searched over every tree is.
                     if n > PlanOptimal.maxTensors || (ledger |> Option.exists (fun l -> l.Exhausted) && n > PlanOptimal.exhaustiveUpTo) then None
                     else
-                        // Under a wall-clock limit the exact search gets half of what is left; what it leaves goes to the rest.
-                        let half = o.TimeLimitMs |> Option.map (fun ms -> max 0 (int ((int64 ms - clock.ElapsedMilliseconds) / 2L)))
-                        match PlanHyper.exactWithin thisExact exactBound p { o with TimeLimitMs = half } with
+                        // Under a wall-clock limit the exact search gets half of what is left less what follows the
+                        // searches (`reserve`); what it leaves goes to the rest. It starts only with room for its bound's
+                        // first greedy runs (`exactStartRuns`); cut short, it gives nothing.
+                        let half = remaining () |> Option.map (fun r -> (r - reserve) / 2.0)
+                        if half |> Option.exists (fun h -> h < exactStartRuns * greedyMs) then
+                            leftOut.Add "the exact search"
+                            None
+                        else
+                        let started = clock.Elapsed.TotalMilliseconds
+                        match PlanHyper.exactWithin thisExact exactBound p { o with TimeLimitMs = half |> Option.map int } with
                         | Ok (Some t) -> Some t
-                        | _ -> None
+                        | _ ->
+                            if half |> Option.exists (fun h -> clock.Elapsed.TotalMilliseconds - started >= h) then cutShort.Add "the exact search"
+                            None
                 exactWork.Add thisExact
                 // Under a budget already spent by the plan without the limit (beyond what exact search covers whole),
                 // that plan, fitted, is the answer: the searches under the limit could not pay for themselves.
@@ -517,42 +551,57 @@ module Plan =
                     | Some t when budget.IsNone || o.MemoryLimit.IsNone ->
                         sprintf "optimal (exact within %.3g s of counted work)" exactBound, found t
                     | _ ->
-                        // Under a wall-clock limit, what follows the search is priced in greedy runs (`greedyMs`, measured
-                        // at this moment's load): bond-greedy two to three, greedy at unit batch one, scoring the
-                        // candidates about two, the plan's figures (`runWith`) one. The search gets `searchLeftShare` of what
-                        // is left.
-                        let reserve = 7.0 * greedyMs
-                        let remaining () = o.TimeLimitMs |> Option.map (fun ms -> float ms - clock.Elapsed.TotalMilliseconds)
+                        // Under a wall-clock limit the searches get `searchLeftShare` of what is left less `reserve`.
                         let left () = remaining () |> Option.map (fun r -> max 1 (int (searchLeftShare * (r - reserve))))
-                        // A candidate that costs about `runs` greedy runs is skipped when the limit has no room left for it.
-                        let affords (runs: float) = remaining () |> Option.forall (fun r -> r - runs * greedyMs >= 2.0 * greedyMs)
+                        // A search given `given` ms that ran `share` of it was stopped by the clock (hyper stops starting
+                        // trials at three quarters of its limit, random-greedy one or two mean trials before it).
+                        let timed (given: int option) (share: float) (search: unit -> 'a) =
+                            let started = clock.Elapsed.TotalMilliseconds
+                            let r = search ()
+                            given |> Option.exists (fun ms -> clock.Elapsed.TotalMilliseconds - started >= share * float ms), r
                         let candidates =
                             [ match exact with
                               | Some t -> yield sprintf "optimal (exact within %.3g s of counted work)" exactBound, t
                               | None -> ()
                               if seconds < smallStakesSeconds && budget.IsNone then
-                                  yield "random-greedy (16 trials)", (PlanGreedy.randomGreedyRun p { o with Trials = 16; TimeLimitMs = left () |> Option.map (fun ms -> max 1 (ms / 4)) }).Tree
+                                  match o.TimeLimitMs with
+                                  | None -> yield "random-greedy (16 trials)", (PlanGreedy.randomGreedyRun p { o with Trials = 16 }).Tree
+                                  // Under a wall-clock limit its deterministic trials are greedy's run, made already.
+                                  | Some _ when affords randomTrialRuns ->
+                                      let given = left () |> Option.map (fun ms -> max 1 (ms / 4))
+                                      let cut, run = timed given 0.75 (fun () -> PlanGreedy.randomGreedyRunFrom greedyRun p { o with Trials = 16; TimeLimitMs = given })
+                                      if cut then cutShort.Add "random-greedy"
+                                      yield "random-greedy (16 trials)", run.Tree
+                                  | Some _ -> leftOut.Add "random-greedy"
                               // Hyper's first trial runs whatever its limit: it starts only where the limit has room for it.
                               match ledger with
                               | Some l when affords hyperTrialRuns && not l.Exhausted ->
-                                  let searched = PlanHyper.searchIn l 2 0.0 p { o with Trials = snd hyperTrials; TimeLimitMs = left () }
-                                  yield sprintf "hyper (%d trials)" searched.Trials, searched.Tree
-                              | Some _ -> ()
-                              | None when affords hyperTrialRuns ->
-                                  let trialsOf = { o with Trials = snd hyperTrials; TimeLimitMs = left () }
-                                  let searched =
-                                      match freeFloor with
-                                      | Some floor -> PlanHyper.searchFloored (stakesRule n) floor p trialsOf
-                                      | None -> PlanHyper.searchWith (Some(stakesRule n)) p trialsOf
+                                  let given = left ()
+                                  let cut, searched = timed given 0.75 (fun () -> PlanHyper.searchIn l 2 0.0 p { o with Trials = snd hyperTrials; TimeLimitMs = given })
+                                  if cut then cutShort.Add "hyper"
+                                  yield "hyper (" + string searched.Trials + " trials)", searched.Tree
+                              | Some l when l.Exhausted -> ()
+                              | None when not (affords hyperTrialRuns) -> leftOut.Add "hyper"
+                              | Some _ -> leftOut.Add "hyper"
+                              | None ->
+                                  let given = left ()
+                                  let trialsOf = { o with Trials = snd hyperTrials; TimeLimitMs = given }
+                                  let cut, searched =
+                                      timed given 0.75 (fun () ->
+                                          match freeFloor with
+                                          | Some floor -> PlanHyper.searchFloored (stakesRule n) floor p trialsOf
+                                          | None -> PlanHyper.searchWith (Some(stakesRule n)) p trialsOf)
+                                  if cut then cutShort.Add "hyper"
                                   work.Add searched.Work
                                   trees.AddRange searched.Ranked
-                                  yield sprintf "hyper (%d trials)" searched.Trials, searched.Tree
-                              | None -> ()
+                                  yield "hyper (" + string searched.Trials + " trials)", searched.Tree
                               yield "greedy", (if o.MemoryLimit.IsNone then greedyPlan.Force() else greedyRun.Tree)
                               if affords 3.0 then yield "bond-greedy", PlanSweep.bondGreedyTree p
+                              else leftOut.Add "bond-greedy"
                               match unitBatch p with
                               | Some unit when affords 1.0 -> yield "greedy@unit-batch", (PlanGreedy.bestGreedy unit o).Tree
-                              | _ -> () ]
+                              | Some _ -> leftOut.Add "greedy at unit batch"
+                              | None -> () ]
                             |> List.map (fun (name, t) -> name, t, PlanHyper.scoreCounted work p o t)
                         // The first of equally good candidates wins.
                         let name, best, bestScore =
@@ -562,7 +611,9 @@ module Plan =
                         // along a chain: the environment meets each input before its weight).
                         // Under a wall-clock limit it runs only with room for a pass's set-up and check (about four greedy
                         // runs) and the plan's figures, and stops rewriting with that much left.
-                        if not (affords 4.0) then name, found best
+                        if not (affords 4.0) then
+                            leftOut.Add "the polish"
+                            name, found best
                         else
                             let spent () = remaining () |> Option.exists (fun r -> r <= 2.0 * greedyMs)
                             let polished = PlanHyper.reconfigureCounted work spent o.MemoryLimit p o.Objective 4 1 best
@@ -571,16 +622,35 @@ module Plan =
         // Never dearer than `greedy` (after the single-operand reductions, which the candidates above are scored
         // without): the greedy optimizer's tree where it is strictly better. Under a memory limit the plan is the
         // fitted one, scored by its sliced flops, and stands.
-        match chosen with
-        | _, { Tree = Some t } when o.MemoryLimit.IsNone && (ContractionTree.validate t).IsOk ->
-            let g = greedyPlan.Force()
-            work.Steps <- work.Steps + 2.0 * float t.Steps.Length
-            if not (obj.ReferenceEquals(g, t)) && PlanGreedy.standing p o g < PlanGreedy.standing p o t then
-                // The reason no search ran, where none did, stays in the name.
-                let name = fst chosen
-                "greedy" + (match name.IndexOf " (no search" with -1 -> "" | i -> name.Substring i), found g
-            else chosen
-        | _ -> chosen
+        let name, plan =
+            match chosen with
+            | _, { Tree = Some t } when o.MemoryLimit.IsNone && (ContractionTree.validate t).IsOk ->
+                let g = greedyPlan.Force()
+                work.Steps <- work.Steps + 2.0 * float t.Steps.Length
+                if not (obj.ReferenceEquals(g, t)) && PlanGreedy.standing p o g < PlanGreedy.standing p o t then
+                    // The reason no search ran, where none did, stays in the name.
+                    let name = fst chosen
+                    "greedy" + (match name.IndexOf " (no search" with -1 -> "" | i -> name.Substring i), found g
+                else chosen
+            | _ -> chosen
+        // Under a wall-clock limit, what the clock ended (`timeCut`).
+        let listed (xs: string seq) =
+            match List.ofSeq xs with
+            | [] -> ""
+            | [ x ] -> x
+            | xs -> String.Join(", ", List.take (xs.Length - 1) xs) + " and " + List.last xs
+        let cut =
+            match o.TimeLimitMs, greedyOver with
+            // (Formatted without `sprintf`, whose first use at a call site took 3-5 ms within the limit.)
+            | Some ms, Some took ->
+                [ String.Format(Globalization.CultureInfo.InvariantCulture, "greedy's plan alone took {0:F1} ms, past the time limit of {1} ms: no search ran", took, ms) ]
+            | Some ms, None when cutShort.Count > 0 || leftOut.Count > 0 ->
+                let parts =
+                    [ if cutShort.Count > 0 then "cut short " + listed cutShort
+                      if leftOut.Count > 0 then "left out " + listed leftOut ]
+                [ String.Format("the time limit of {0} ms {1}: the plan is the best found by then", ms, String.Join(" and ", parts)) ]
+            | _ -> []
+        name, { plan with Notes = plan.Notes @ (cut |> List.map (Diagnostic.make timeCut Range.none)) }
 
     /// The elements of the result (exact).
     let private resultSize (p: Indexed) = p.Output |> Array.fold (fun acc i -> acc * BigInteger(p.Size[i])) BigInteger.One
@@ -944,8 +1014,9 @@ module Plan =
     /// --optimizer optimal --time-limit 20` searched 217 ms, at 100 ms 271 ms; a second plan in the same process,
     /// 39 ms and 102 ms). The second run alone (session 24's warm-up) left the random-greedy trials past the
     /// deterministic ones uncompiled once the exact search's bound kept to its share of the limit: `auto` at 100 ms
-    /// on the 7x7 lattice with bonds of 2 gave the bound's random-greedy runs 12 ms, and they took 33-59 ms. A later
-    /// plan skips it.
+    /// on the 7x7 lattice with bonds of 2 gave the bound's random-greedy runs 12 ms, and they took 33-59 ms. For `auto`
+    /// also the candidates that neither plan reaches (random-greedy, hyper, bond-greedy on the 4 x 4 lattice) and the
+    /// exact search cut short. A later plan skips it.
     let private warmUp (name: string) (optimizer: Optimizer) (o: PlanOptions) =
         if o.TimeLimitMs.IsSome && warmed.TryAdd(struct (name, o.MemoryLimit.IsSome), ()) then
             let small, given = warmLattices.Force()
@@ -957,6 +1028,18 @@ module Plan =
                 | Result.Error _ -> ()
             warm small { o with TimeLimitMs = None; MemoryLimit = None; Trials = trials }
             warm given { o with TimeLimitMs = Some 0; MemoryLimit = o.MemoryLimit |> Option.map (fun _ -> 8L); Trials = trials }
+            // `auto`'s candidates past the exact search, which neither plan above reaches (the exact search finishes
+            // on the 4 x 4 lattice, and the 5 x 5 one leaves them no time): compiled within the limit, bond-greedy
+            // took 17-30 ms on the 7x7 lattice with bonds of 2 and hyper's first trial 36 ms, where each takes 1-15 ms.
+            // The exact search cut short by the clock is warmed too: `auto` leaves it out given no time.
+            if name = "auto" then
+                for candidate in [ "random-greedy"; "hyper"; "bond-greedy" ] do
+                    match registry |> List.tryFind (fun (n, _, _) -> n = candidate), small with
+                    | Some (_, _, f), Ok p -> try planWith candidate f { o with TimeLimitMs = None; MemoryLimit = None; Trials = trials } p |> ignore with _ -> ()
+                    | _ -> ()
+                match given with
+                | Ok p -> try PlanHyper.exactWithin (PlanOptimal.ExactWork()) (snd exactSeconds) p { o with TimeLimitMs = Some 0; MemoryLimit = None } |> ignore with _ -> ()
+                | Result.Error _ -> ()
 
     /// Plans a checked problem with the named optimizer, the name in any case (`canonicalName`; see `runWith`); an
     /// unknown name is a TN0300 error. Under a wall-clock limit, the first plan with an optimizer in a process first

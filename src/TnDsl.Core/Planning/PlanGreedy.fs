@@ -588,6 +588,12 @@ module PlanGreedy =
         let struct (best, _) = randomGreedyRuns p o
         best
 
+    /// `randomGreedyRun` given `bestGreedy`'s run (`first`), made already: its deterministic trials are not run again
+    /// (the same best run; under a wall-clock limit, their time goes to the randomised trials).
+    let randomGreedyRunFrom (first: Run) (p: Indexed) (o: PlanOptions) : Run =
+        let struct (best, _) = randomGreedyRunsFrom (Some first) p o
+        best
+
     /// The exact costings, in standings (`standing`: the reductions and a cost report) of greedy's tree, that may
     /// follow a search made never dearer than greedy under a wall-clock limit (`noDearerWithin`): the searched
     /// tree's figures (hyper) and standing, opt_einsum's tree's standing, and the plan's figures (`Plan.run`: the

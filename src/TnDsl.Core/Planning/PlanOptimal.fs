@@ -693,7 +693,7 @@ module PlanOptimal =
                 | OutOfTime when work.Passed ->
                     Result.Error(sprintf "exact search passed its bound of %.3g s of counted work" limitSeconds)
                 | OutOfTime ->
-                    Result.Error(sprintf "exact search ran past its %d ms budget" budget)
+                    Result.Error("exact search ran past its " + string budget + " ms budget")
 
     let private unpolished: Polish = fun _ _ t -> t
 

@@ -277,6 +277,26 @@ let ``tn plan on a JSON network with a size given as a string exits 1 with a pos
         File.Delete file
 
 [<Fact>]
+let ``tn plan on a .tn file under another name says it was read as JSON, and not for a file named .json`` () =
+    let dir = Path.Combine(Path.GetTempPath(), sprintf "tn-plan-%d" (System.Random().Next()))
+    Directory.CreateDirectory dir |> ignore
+    try
+        let text = Path.Combine(dir, "grid.txt")
+        File.Copy(Path.Combine(repoRoot, "examples", "grid.tn"), text)
+        let code, _, err = plan [ text ]
+        Assert.Equal(1, code)
+        Assert.Contains(sprintf "%s(1,1): error TN0306" text, err)
+        Assert.Contains(sprintf "tn plan: note: %s was read as a JSON network: tn plan reads the .tn language from files named *.tn" text, err)
+        let json = Path.Combine(dir, "grid.json")
+        File.Copy(text, json)
+        let code, _, err = plan [ json ]
+        Assert.Equal(1, code)
+        Assert.Contains("error TN0306", err)
+        Assert.DoesNotContain("note:", err)
+    finally
+        Directory.Delete(dir, true)
+
+[<Fact>]
 let ``tn plan --json writes counts beyond 2^53 as decimal strings with their log10, smaller ones as numbers`` () =
     // 60 indices of size 2 on a chain of 30 matrices: naive flops ~2^31 x 2^30 > 2^53, the plan's flops are small.
     let letters = [| for k in 0..30 -> string (char (0x3B1 + k)) |]

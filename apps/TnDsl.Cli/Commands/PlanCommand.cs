@@ -225,6 +225,10 @@ public static class PlanCommand
             }
             if (run.Output.Length > 0) output.Write(run.Output.EndsWith('\n') ? run.Output : run.Output + "\n");
             foreach (var m in run.Messages) err.WriteLine(m);
+            // A .tn file under another name (model.txt, /dev/stdin) is read as JSON and fails at its first character,
+            // which says nothing of why (tn check reads it as .tn whatever its name).
+            if (einsum is null && !file!.EndsWith(".json", StringComparison.OrdinalIgnoreCase) && run.Diagnostics.Any(d => d.Code == "TN0306"))
+                err.WriteLine($"tn plan: note: {file} was read as a JSON network: tn plan reads the .tn language from files named *.tn");
             return run.ExitCode;
         }
         catch (Exception e) when (e is not UsageException)

@@ -43,6 +43,48 @@ public class MemoryGuardTests
         });
     }
 
+    [Fact]
+    public void Where_a_room_fits_after_a_four_times_larger_one_did_not_twice_it_is_tried_and_kept_where_it_fits_with_fewer_flops()
+    {
+        // Greedy on a closed 6 x 6 lattice (bonds of 3) under limits of 1 to 48 KiB: the held results of reuse, which
+        // the planner's limit on one intermediate does not bound, decide which rooms fit.
+        var net = TnDsl.Api.Frontend.Load(Repo.Example("grid.tn"), Repo.Overrides("L=6,D=3"), null);
+        int kept = 0;
+        for (long kib = 1; kib <= 48; kib++)
+        {
+            var asked = new List<long>();
+            var plans = new Dictionary<long, PlanView>();
+            PlanView Plan(long? room)
+            {
+                if (room is { } r)
+                    asked.Add(r);
+                var plan = TnDsl.Planner.Plan(net, "greedy", null, 0, room);
+                if (room is { } planned)
+                    plans[planned] = plan;
+                return plan;
+            }
+            PlanView? fitted = null;
+            WithLimit(kib << 10, () =>
+            {
+                try { fitted = MemoryGuard.Fit(Plan, null, ScalarType.Float64, false, "grid"); }
+                catch (MemoryLimitException) { }
+            });
+            if (fitted is null || asked.Count < 2)
+                continue;
+            Assert.True(MemoryGuard.Needed(fitted, ScalarType.Float64, false) <= kib << 10, $"{kib} KiB: the plan kept does not fit");
+            // Rooms a quarter of the one before, the last fitting; then twice the last.
+            var (fit, twice) = (asked[^2], asked[^1]);
+            Assert.True(twice == 2 * fit, $"{kib} KiB: rooms asked {string.Join(", ", asked)}");
+            static BigInteger Flops(PlanView p) => p.IsSliced ? p.SlicedFlops : p.Flops;
+            bool better = plans.TryGetValue(twice, out var between) && MemoryGuard.Needed(between, ScalarType.Float64, false) <= kib << 10 &&
+                          Flops(between) < Flops(plans[fit]);
+            Assert.Same(better ? between : plans[fit], fitted);
+            if (better)
+                kept++;
+        }
+        Assert.True(kept > 0, "no limit kept the plan of twice the room: the case is not exercised");
+    }
+
     [Theory]
     [InlineData("123456", 123456L)]
     [InlineData("16G", 16L << 30)]

@@ -108,7 +108,7 @@ public static class RunCommand
         using var generator = new Generator((ulong)seed + 1);
         var inputs = RandomInputs.Make(module, extents, generator, dtype, device);
         // The report comes after the calls; a plan sliced to fit a small limit can take hours (a 16x16 lattice under
-        // 100K: 8,388,608 slices, 3.08e11 flops a call), so what each call runs is said before the first starts.
+        // 100K: 524,288 slices, 4.15e10 flops a call), so what each call runs is said before the first starts.
         if (plan.IsSliced)
             Console.Error.WriteLine($"tn run: {module.Spec.Name}: the plan is sliced to fit the memory limit: each call runs {plan.Slices:N0} slices, " +
                                     $"{Counted(plan.SlicedFlops, "flop")} (a first call, then {repeat} timed)");

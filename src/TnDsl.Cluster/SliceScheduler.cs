@@ -26,6 +26,17 @@ public sealed record SchedulerOptions
 
     /// <summary>How long the client waits while no worker is active before it gives up.</summary>
     public TimeSpan WaitForWorkers { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// A batch is overdue past this many times the time its chunks should take (at its worker's measured speed, or
+    /// the others' mean before the worker has one), and at least <see cref="OverdueAfter"/>: its chunks go to the
+    /// other workers as well, and the worker keeps its place. (A request that crossed a gateway that died is never
+    /// answered, while the worker it was for lives on; whichever answer comes first is kept.)
+    /// </summary>
+    public double OverdueFactor { get; init; } = 10;
+
+    /// <summary>The least time before a batch is overdue (<see cref="OverdueFactor"/>).</summary>
+    public TimeSpan OverdueAfter { get; init; } = TimeSpan.FromSeconds(5);
 }
 
 /// <summary>One finished chunk, as the scheduler hands it to its caller (e.g. to write a resume record).</summary>
@@ -71,7 +82,7 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
         public double Seconds, Flops;
     }
 
-    private sealed record Op(Worker Worker, long[]? Chunks, Task Task)
+    private sealed record Op(Worker Worker, long[]? Chunks, Task Task, TimeSpan Sent = default)
     {
         public bool Orphaned { get; set; }
     }
@@ -157,7 +168,7 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                             var batch = pending.Take(BatchSize(worker, pending.Count, ready.Count)).ToArray();
                             foreach (var c in batch) pending.Remove(c);
                             worker.InFlight++;
-                            ops.Add(new Op(worker, batch, worker.Grain.Contract(hash, batch, options.Threads)));
+                            ops.Add(new Op(worker, batch, worker.Grain.Contract(hash, batch, options.Threads), clock.Elapsed));
                         }
                 }
 
@@ -242,6 +253,21 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                     worker.StepRuns += batch.StepRuns;
                     worker.Flops += batch.Flops;
                     worker.SecondsPerChunk = worker.Seconds / worker.Chunks;
+                }
+
+                // Overdue batches: their chunks go to the others as well (see SchedulerOptions.OverdueFactor).
+                var rates = workers.Values.Where(w => !double.IsNaN(w.SecondsPerChunk)).Select(w => w.SecondsPerChunk).ToList();
+                foreach (var op in ops.Where(o => o.Chunks is not null && !o.Orphaned && !o.Task.IsCompleted && !o.Worker.Lost))
+                {
+                    var rate = double.IsNaN(op.Worker.SecondsPerChunk) ? rates.DefaultIfEmpty(double.NaN).Average() : op.Worker.SecondsPerChunk;
+                    if (double.IsNaN(rate))
+                        continue;
+                    var due = TimeSpan.FromSeconds(Math.Max(options.OverdueAfter.TotalSeconds, options.OverdueFactor * rate * op.Chunks!.Length));
+                    if (clock.Elapsed - op.Sent <= due)
+                        continue;
+                    op.Orphaned = true;
+                    op.Worker.InFlight--;
+                    foreach (var c in op.Chunks!) if (results[c] is null) pending.Add(c);
                 }
             }
         }

@@ -30,7 +30,7 @@ public sealed record SchedulerOptions
     /// <summary>
     /// A batch is overdue past this many times the time its chunks should take (at its worker's measured speed, or
     /// the others' mean before the worker has one), and at least <see cref="OverdueAfter"/>: its chunks go to the
-    /// other workers as well, and the worker keeps its place. (A request that crossed a gateway that died is never
+    /// other workers as well, and the worker gets no new batch for as long again, then keeps its place. (A request that crossed a gateway that died is never
     /// answered, while the worker it was for lives on; whichever answer comes first is kept.)
     /// </summary>
     public double OverdueFactor { get; init; } = 10;
@@ -78,6 +78,8 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
         public bool Lost;
         public int InFlight;
         public double SecondsPerChunk = double.NaN;
+        // Until then no new batch: one of its batches was overdue, and its chunks went to the others.
+        public TimeSpan SuspectUntil;
         public long Chunks, Slices, StepRuns;
         public double Seconds, Flops;
     }
@@ -162,7 +164,7 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                 if (info is not null)
                 {
                     var ready = live.Where(w => w.Ready).ToList();
-                    foreach (var worker in ready)
+                    foreach (var worker in ready.Where(w => clock.Elapsed >= w.SuspectUntil))
                         while (worker.InFlight < options.BatchesInFlight && pending.Count > 0)
                         {
                             var batch = pending.Take(BatchSize(worker, pending.Count, ready.Count)).ToArray();
@@ -267,6 +269,7 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                         continue;
                     op.Orphaned = true;
                     op.Worker.InFlight--;
+                    op.Worker.SuspectUntil = clock.Elapsed + due;
                     foreach (var c in op.Chunks!) if (results[c] is null) pending.Add(c);
                 }
             }

@@ -6,34 +6,49 @@ namespace TnDsl.Cluster.Tests;
 /// <summary>
 /// A test double of a sliced contraction: slice s contributes values spread over 16 decades, so that float64 addition
 /// in any other order gives other bits. The job's bytes carry everything (the worker reads nothing else), with a delay
-/// per chunk to keep a run going long enough to stop a silo in its middle.
+/// per chunk to keep a run going long enough to stop a silo in its middle, and a chunk whose first contraction in the
+/// process does not return until <see cref="Release"/> (-1: none), as a batch whose answer is lost would not.
 /// </summary>
-public sealed record FakeJob(long Slices, long ChunkSize, int Elements, ulong Seed, int MillisecondsPerChunk = 0)
+public sealed record FakeJob(long Slices, long ChunkSize, int Elements, ulong Seed, int MillisecondsPerChunk = 0, long StallChunk = -1)
 {
+    private static readonly ManualResetEventSlim released = new(false);
+    private static int stalled;
+
+    /// <summary>Arms <see cref="StallChunk"/> for the next run in this process.</summary>
+    public static void Arm()
+    {
+        released.Reset();
+        Interlocked.Exchange(ref stalled, 0);
+    }
+
+    /// <summary>Lets a stalled contraction return.</summary>
+    public static void Release() => released.Set();
+
     private const ulong Magic = 0x314B414654534554; // "TESTFAK1"
 
     public byte[] ToBytes()
     {
-        var bytes = new byte[40];
+        var bytes = new byte[48];
         BinaryPrimitives.WriteUInt64LittleEndian(bytes, Magic);
         BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(8), Slices);
         BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(16), ChunkSize);
         BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(24), Elements);
         BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(28), MillisecondsPerChunk);
         BinaryPrimitives.WriteUInt64LittleEndian(bytes.AsSpan(32), Seed);
+        BinaryPrimitives.WriteInt64LittleEndian(bytes.AsSpan(40), StallChunk);
         return bytes;
     }
 
-    public static bool IsOne(byte[] bytes) => bytes.Length == 40 && BinaryPrimitives.ReadUInt64LittleEndian(bytes) == Magic;
+    public static bool IsOne(byte[] bytes) => bytes.Length == 48 && BinaryPrimitives.ReadUInt64LittleEndian(bytes) == Magic;
 
     public static FakeJob FromBytes(byte[] bytes)
     {
-        if (bytes.Length != 40 || BinaryPrimitives.ReadUInt64LittleEndian(bytes) != Magic)
+        if (bytes.Length != 48 || BinaryPrimitives.ReadUInt64LittleEndian(bytes) != Magic)
             throw new InvalidDataException("not a test job");
         return new FakeJob(
             BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(8)), BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(16)),
             BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(24)), BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(32)),
-            BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(28)));
+            BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(28)), BinaryPrimitives.ReadInt64LittleEndian(bytes.AsSpan(40)));
     }
 
     /// <summary>Element <paramref name="i"/> of slice <paramref name="s"/>: a SplitMix64 draw scaled by 10^[-8, 8].</summary>
@@ -66,6 +81,7 @@ public sealed record FakeJob(long Slices, long ChunkSize, int Elements, ulong Se
         public double[] ContractChunk(long chunk)
         {
             if (job.MillisecondsPerChunk > 0) Thread.Sleep(job.MillisecondsPerChunk);
+            if (chunk == job.StallChunk && Interlocked.Exchange(ref stalled, 1) == 0) released.Wait(2 * TestClusters.StepLimit);
             var sum = new double[job.Elements];
             for (var s = chunk * job.ChunkSize; s < Math.Min((chunk + 1) * job.ChunkSize, job.Slices); s++)
                 for (var i = 0; i < sum.Length; i++) sum[i] += job.Value(s, i);

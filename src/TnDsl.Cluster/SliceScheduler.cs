@@ -30,8 +30,9 @@ public sealed record SchedulerOptions
     /// <summary>
     /// A batch is overdue past this many times the time its chunks should take (at its worker's measured speed, or
     /// the others' mean before the worker has one), and at least <see cref="OverdueAfter"/>: its chunks go to the
-    /// other workers as well, and the worker gets no new batch for as long again, then keeps its place. (A request that crossed a gateway that died is never
-    /// answered, while the worker it was for lives on; whichever answer comes first is kept.)
+    /// other workers as well, and the worker gets no new batch for as long again, then keeps its place. (A request
+    /// that crossed a gateway that died is never answered, while the worker it was for lives on; whichever answer
+    /// comes first is kept.)
     /// </summary>
     public double OverdueFactor { get; init; } = 10;
 

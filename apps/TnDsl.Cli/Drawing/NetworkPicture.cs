@@ -622,7 +622,7 @@ public static class NetworkPicture
             stepCentres = stepNodes.Select(node => Pixel(x[node], h[node])).ToArray();
             // A step is a level above the leaves and at least a leaf from any other step, often much more (a step
             // and its parent a level apart): its marker takes most of the room it has.
-            double room = Math.Min(pixels.Level, Closest(stepCentres));
+            double room = stepCentres.Length < 2 ? pixels.Level : Math.Min(pixels.Level, NetworkLayout.Spacing(stepCentres));
             leafSize = (float)Math.Clamp(0.6 * pixels.Leaf, 2, 8);
             stepSize = (float)Math.Clamp(0.8 * room, 2, 13);
             foreach (var m in leafMarkers)
@@ -664,18 +664,6 @@ public static class NetworkPicture
         }
         return (plot, new TreeGeometry(width, height, pixels.Leaf, pixels.Level, leafCentres, leafSize / 2.0, stepCentres, stepSize / 2.0,
             boxes, (data.Left, data.Top, data.Right, data.Bottom), named, plot.Axes.Title.Label.Text));
-    }
-
-    /// The least distance between two of <paramref name="points"/> (infinity for fewer than two): swept along x,
-    /// only pairs closer across than the least found so far compared.
-    static double Closest((double X, double Y)[] points)
-    {
-        var sorted = points.OrderBy(p => p.X).ToArray();
-        double least = double.PositiveInfinity;
-        for (int i = 0; i < sorted.Length; i++)
-            for (int j = i + 1; j < sorted.Length && sorted[j].X - sorted[i].X < least; j++)
-                least = Math.Min(least, Math.Sqrt((sorted[j].X - sorted[i].X) * (sorted[j].X - sorted[i].X) + (sorted[j].Y - sorted[i].Y) * (sorted[j].Y - sorted[i].Y)));
-        return least;
     }
 
     /// Ticks at whole levels from 0 to <paramref name="top"/>, about <paramref name="most"/> of them, every 1, 2 or 5 × 10^k.

@@ -577,7 +577,20 @@ public static class NetworkPicture
                       $"largest intermediate {PlanView.Scientific(plan.LargestIntermediate)} elements\n";
         const string labelled = "each step labelled with its flops", coloured = "each step coloured by its flops (too close to label)";
         plot.Title(head + labelled, size: 14);
-        plot.GetImage(width, height).Dispose();
+        // The renders that lay the picture out measure its frame (title, axes, legend), which the tree's lines and
+        // markers (thousands on a large tree) do not change: those are hidden there, and drawn once, when saved.
+        ScottPlot.IPlottable[] drawn = [.. lines, .. leafMarkers, .. stepMarkers];
+        void Measure(Action render)
+        {
+            foreach (var p in drawn)
+                p.IsVisible = false;
+            render();
+            foreach (var p in drawn)
+                p.IsVisible = true;
+        }
+        // The limits autoscaling would give the first render: every level on the left axis, as in the picture.
+        plot.Axes.SetLimits(-0.5, Math.Max(1, leaves - 1) + 0.5, -0.5, Math.Max(1, top) + 0.5);
+        Measure(() => plot.GetImage(width, height).Dispose());
         var pixels = Scale(plot.RenderManager.LastRender.DataRect);
         bool named = pixels.Leaf >= LeafRoom;
         if (named)
@@ -606,12 +619,15 @@ public static class NetworkPicture
         (double X, double Y)[] leafCentres = [], stepCentres = [];
         void Layout(string last)
         {
-            FitTitle(plot, head + last + overview, width, height);
-            plot.GetImage(width, height).Dispose();
-            pixels = Scale(plot.RenderManager.LastRender.DataRect);
-            Limits(pixels);
-            plot.Axes.Left.TickGenerator = LevelTicks(top, Math.Max(4, (int)(plot.RenderManager.LastRender.DataRect.Height / 70)));
-            plot.GetImage(width, height).Dispose();
+            Measure(() =>
+            {
+                FitTitle(plot, head + last + overview, width, height);
+                plot.GetImage(width, height).Dispose();
+                pixels = Scale(plot.RenderManager.LastRender.DataRect);
+                Limits(pixels);
+                plot.Axes.Left.TickGenerator = LevelTicks(top, Math.Max(4, (int)(plot.RenderManager.LastRender.DataRect.Height / 70)));
+                plot.GetImage(width, height).Dispose();
+            });
             data = plot.RenderManager.LastRender.DataRect;
             (double X, double Y) Pixel(double px, double py)
             {

@@ -88,7 +88,8 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
         // A call to it failed: no new call until the answer to membership question Doubted (one asked after the
         // failure) says whether its silo is still active. The failure may be a gateway's: a silo that is shutting
         // down refuses the calls that cross it for workers elsewhere. Reopen: the failed call was its opening.
-        public int Doubted;
+        // Failures: rounds of failed calls in a row; at the third the worker is lost, whatever the cluster says.
+        public int Doubted, Failures;
         public bool Reopen;
         public long Chunks, Slices, StepRuns;
         public double Seconds, Flops;
@@ -266,11 +267,14 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                         var error = op.Task.Exception!.InnerException!;
                         if (Fatal(error)) throw Refused(error, $"worker {worker.Key}");
                         if (op.Chunks is not null && !op.Orphaned) foreach (var c in op.Chunks) if (results[c] is null) pending.Add(c);
-                        // Lost if the cluster no longer lists its silo; else it gets work again.
+                        // Lost if the cluster no longer lists its silo; else it gets work again. (The calls out at
+                        // once fail as one.)
+                        if (worker.Doubted == 0 && ++worker.Failures >= 3) Lose(worker);
                         worker.Doubted = questions + 1;
                         worker.Reopen |= op.Chunks is null;
                         continue;
                     }
+                    worker.Failures = 0;
                     if (op.Chunks is null)
                     {
                         if (!worker.Lost) Accept(((Task<JobInfo>)op.Task).Result, worker);

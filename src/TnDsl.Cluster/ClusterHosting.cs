@@ -47,10 +47,15 @@ public static class ClusterHosting
         return silo;
     }
 
-    /// <summary>A client's pieces: the secret's token on every call, the message size, a long response timeout.</summary>
+    /// <summary>
+    /// A client's pieces: the secret's token on every call, the message size, a long response timeout, and the count of
+    /// lost gateway connections (<see cref="GatewayLosses"/>) by which the scheduler sends again what crossed them.
+    /// </summary>
     public static IClientBuilder AddTnClient(this IClientBuilder client, ClusterSecret secret)
     {
         client.Services.AddSingleton(secret);
+        client.Services.AddSingleton<GatewayLosses>();
+        client.AddGatewayCountChangedHandler(services => services.GetRequiredService<GatewayLosses>().OnGatewayCountChanged);
         client.Services.Configure<ClientMessagingOptions>(o =>
         {
             o.MaxMessageBodySize = MaxMessageBytes;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
 using Orleans.Runtime;
 
 namespace TnDsl.Cluster;
@@ -30,9 +31,10 @@ public sealed record SchedulerOptions
     /// <summary>
     /// A batch is overdue past this many times the time its chunks should take (at its worker's measured speed, or
     /// the others' mean before the worker has one), and at least <see cref="OverdueAfter"/>: its chunks go to the
-    /// other workers as well, and the worker gets no new batch for as long again, then keeps its place. (A request
-    /// that crossed a gateway that died is never answered, while the worker it was for lives on; whichever answer
-    /// comes first is kept.)
+    /// other workers as well, and the worker gets no new batch for as long again, then keeps its place; whichever
+    /// answer comes first is kept. A safety net: calls that crossed a gateway whose connection closed are sent again
+    /// at once (<see cref="GatewayLosses"/>); this catches a call lost where no connection closes (a gateway's machine
+    /// gone without a word, a half-open connection) or a worker that stalls.
     /// </summary>
     public double OverdueFactor { get; init; } = 10;
 
@@ -64,8 +66,10 @@ public sealed class ClusterRunException(string message, Exception? inner = null)
 /// <summary>
 /// The client side of a cluster contraction. It sends the job to every active silo once, hands out batches of chunks
 /// (sized from each worker's measured speed to <see cref="SchedulerOptions.TargetBatchSeconds"/>, a second one queued
-/// behind the first), re-issues the unfinished batches of a silo that leaves or fails, gives work to silos that join,
-/// and adds the chunk results in chunk order (<see cref="ChunkSum"/>), so the value does not depend on who did what.
+/// behind the first), re-issues the unfinished batches of a silo that leaves, of a call that fails (its worker gets
+/// work again while the cluster lists its silo) and of every call in flight when the client loses a gateway
+/// connection (<see cref="GatewayLosses"/>), gives work to silos that join, and adds the chunk results in chunk order
+/// (<see cref="ChunkSum"/>), so the value does not depend on who did what.
 /// </summary>
 public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? options = null)
 {
@@ -81,11 +85,18 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
         public double SecondsPerChunk = double.NaN;
         // Until then no new batch: one of its batches was overdue, and its chunks went to the others.
         public TimeSpan SuspectUntil;
+        // A call to it failed: no new call until the answer to membership question Doubted (one asked after the
+        // failure) says whether its silo is still active. The failure may be a gateway's: a silo that is shutting
+        // down refuses the calls that cross it for workers elsewhere. Reopen: the failed call was its opening.
+        // Failures: rounds of failed calls in a row; at the third the worker is lost, whatever the cluster says.
+        public int Doubted, Failures;
+        public bool Reopen;
         public long Chunks, Slices, StepRuns;
         public double Seconds, Flops;
     }
 
-    private sealed record Op(Worker Worker, long[]? Chunks, Task Task, TimeSpan Sent = default)
+    // Call: the token the call was sent with (cancelled when a gateway it may have crossed was lost).
+    private sealed record Op(Worker Worker, long[]? Chunks, Task Task, CancellationToken Call, TimeSpan Sent = default)
     {
         public bool Orphaned { get; set; }
     }
@@ -110,7 +121,12 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
         Task<Dictionary<SiloAddress, SiloStatus>>? refresh = null;
         var nextRefresh = TimeSpan.Zero;
         var refreshSince = TimeSpan.Zero;
+        int questions = 0, refreshQuestion = 0;
         var idleSince = clock.Elapsed;
+        // The calls sent since the client last lost a gateway connection: cancelled together at the next loss.
+        var losses = client.ServiceProvider.GetService<GatewayLosses>();
+        var lossesSeen = losses?.Count ?? 0;
+        var crossing = new CancellationTokenSource();
 
         void Lose(Worker worker)
         {
@@ -142,13 +158,34 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
             worker.Ready = true;
         }
 
-        async Task<JobInfo> Open(IWorkerGrain grain) => await grain.Describe(hash) ?? await grain.Load(job);
+        Op Open(Worker worker)
+        {
+            var call = crossing.Token;
+            return new Op(worker, null, Opening(), call);
+            async Task<JobInfo> Opening() => await worker.Grain.Describe(hash, call) ?? await worker.Grain.Load(job, call);
+        }
 
         try
         {
             while (remaining > 0)
             {
                 cancel.ThrowIfCancellationRequested();
+                if (losses is not null && losses.Count != lossesSeen)
+                {
+                    // A gateway connection closed. Orleans fails no call that crossed it, though a request its silo had
+                    // not passed on, or an answer on its way back through it, is lost: the call would wait out the
+                    // response timeout. Which calls crossed it is not known: all those in flight are cancelled (their
+                    // tasks end at once) and sent again, through the gateways left; their workers keep their place.
+                    lossesSeen = losses.Count;
+                    var lost = crossing;
+                    crossing = new CancellationTokenSource();
+                    lost.Cancel();
+                    if (refresh is not null)
+                    {
+                        _ = refresh.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+                        refresh = null;
+                    }
+                }
                 if (refresh is { IsCompleted: false } && clock.Elapsed - refreshSince > 10 * options.RefreshEvery + TimeSpan.FromSeconds(5))
                 {
                     // A gateway that went away can leave the question unanswered: ask again (through another).
@@ -159,19 +196,20 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                 {
                     refresh = client.GetGrain<IManagementGrain>(0).GetHosts(onlyActive: true);
                     refreshSince = clock.Elapsed;
+                    refreshQuestion = ++questions;
                 }
 
                 var live = workers.Values.Where(w => !w.Lost).ToList();
                 if (info is not null)
                 {
                     var ready = live.Where(w => w.Ready).ToList();
-                    foreach (var worker in ready.Where(w => clock.Elapsed >= w.SuspectUntil))
+                    foreach (var worker in ready.Where(w => w.Doubted == 0 && clock.Elapsed >= w.SuspectUntil))
                         while (worker.InFlight < options.BatchesInFlight && pending.Count > 0)
                         {
                             var batch = pending.Take(BatchSize(worker, pending.Count, ready.Count)).ToArray();
                             foreach (var c in batch) pending.Remove(c);
                             worker.InFlight++;
-                            ops.Add(new Op(worker, batch, worker.Grain.Contract(hash, batch, options.Threads), clock.Elapsed));
+                            ops.Add(new Op(worker, batch, worker.Grain.Contract(hash, batch, options.Threads, crossing.Token), crossing.Token, clock.Elapsed));
                         }
                 }
 
@@ -181,6 +219,7 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
 
                 var waits = ops.Where(o => !o.Task.IsCompleted).Select(o => o.Task).ToList();
                 if (refresh is not null) waits.Add(refresh);
+                if (losses is not null) waits.Add(losses.Next);
                 // Never wait past a refresh period: calls to a silo that died may stay unanswered.
                 waits.Add(Task.Delay(options.RefreshEvery, cancel));
                 if (ops.All(o => !o.Task.IsCompleted)) await Task.WhenAny(waits);
@@ -195,11 +234,17 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                     {
                         var active = asked.Result.Keys.Select(s => s.ToParsableString()).ToHashSet();
                         foreach (var worker in workers.Values.Where(w => !w.Lost && !active.Contains(w.Key)).ToList()) Lose(worker);
+                        foreach (var worker in workers.Values.Where(w => !w.Lost && w.Doubted != 0 && w.Doubted <= refreshQuestion))
+                        {
+                            worker.Doubted = 0;
+                            if (worker.Reopen) ops.Add(Open(worker));
+                            worker.Reopen = false;
+                        }
                         foreach (var key in active.Where(k => !workers.ContainsKey(k)))
                         {
                             var worker = new Worker(key, client.GetGrain<IWorkerGrain>(key));
                             workers.Add(key, worker);
-                            ops.Add(new Op(worker, null, Open(worker.Grain)));
+                            ops.Add(Open(worker));
                         }
                     }
                     else if (Fatal(asked.Exception!.InnerException!)) throw Refused(asked.Exception.InnerException!, "the cluster");
@@ -212,12 +257,24 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                     if (op.Chunks is not null && !op.Orphaned) worker.InFlight--;
                     if (!op.Task.IsCompletedSuccessfully)
                     {
+                        if (op.Call.IsCancellationRequested && (op.Task.IsCanceled || op.Task.Exception!.InnerException is OperationCanceledException))
+                        {
+                            // Cancelled when a gateway was lost: sent again.
+                            if (op.Chunks is null && !worker.Lost) ops.Add(Open(worker));
+                            else if (op.Chunks is not null && !op.Orphaned) foreach (var c in op.Chunks) if (results[c] is null) pending.Add(c);
+                            continue;
+                        }
                         var error = op.Task.Exception!.InnerException!;
                         if (Fatal(error)) throw Refused(error, $"worker {worker.Key}");
                         if (op.Chunks is not null && !op.Orphaned) foreach (var c in op.Chunks) if (results[c] is null) pending.Add(c);
-                        Lose(worker);
+                        // Lost if the cluster no longer lists its silo; else it gets work again. (The calls out at
+                        // once fail as one.)
+                        if (worker.Doubted == 0 && ++worker.Failures >= 3) Lose(worker);
+                        worker.Doubted = questions + 1;
+                        worker.Reopen |= op.Chunks is null;
                         continue;
                     }
+                    worker.Failures = 0;
                     if (op.Chunks is null)
                     {
                         if (!worker.Lost) Accept(((Task<JobInfo>)op.Task).Result, worker);
@@ -231,7 +288,7 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                         if (!worker.Lost && worker.Ready)
                         {
                             worker.Ready = false;
-                            ops.Add(new Op(worker, null, Open(worker.Grain)));
+                            ops.Add(Open(worker));
                         }
                         continue;
                     }
@@ -277,6 +334,9 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
         }
         finally
         {
+            // Calls still out (a batch sent to another worker as well, one lost with a gateway) are not waited for: a
+            // worker skips those it has not started, and Orleans drops their callbacks instead of keeping them 12 h.
+            crossing.Cancel();
             foreach (var op in ops) _ = op.Task.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
             if (refresh is not null) _ = refresh.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
         }

@@ -23,23 +23,26 @@ public sealed record BatchResult(
 /// <summary>
 /// The worker of one silo, keyed by that silo's address (<see cref="SiloTargetedPlacementAttribute"/> places it there
 /// and nowhere else). It holds jobs sent as bytes, once per silo, by their SHA-256, and contracts batches of chunks.
-/// Calls run one at a time; the client keeps a second batch queued to hide the round trip.
+/// Calls run one at a time; the client keeps a second batch queued to hide the round trip. Every call takes a
+/// cancellation token: the client cancels the calls that may have crossed a gateway it lost, which Orleans would
+/// otherwise leave unanswered until the response timeout, and sends them again.
 /// </summary>
 public interface IWorkerGrain : IGrainWithStringKey
 {
     /// <summary>The job with this hash if this silo holds it, else <c>null</c> (the client then sends it).</summary>
-    Task<JobInfo?> Describe(string hash);
+    Task<JobInfo?> Describe(string hash, CancellationToken cancel = default);
 
     /// <summary>Opens a job from its bytes (validated by the opener) and keeps it under its SHA-256.</summary>
-    Task<JobInfo> Load(byte[] job);
+    Task<JobInfo> Load(byte[] job, CancellationToken cancel = default);
 
     /// <summary>
     /// Contracts the given chunks of a held job, each the sum of its slices in slice order, with
     /// <paramref name="threads"/> TorchSharp threads (0: the worker's own setting). Kernels may split their sums by
     /// thread count, so a client that wants the bits of a run on one machine asks for that run's thread count.
     /// </summary>
-    /// <remarks><c>null</c> when the silo no longer holds the job: the client sends it again.</remarks>
-    Task<BatchResult?> Contract(string hash, long[] chunks, int threads);
+    /// <remarks><c>null</c> when the silo no longer holds the job: the client sends it again. A batch cancelled before
+    /// it starts is not contracted; one that has started runs to its end (its chunks run in one pass).</remarks>
+    Task<BatchResult?> Contract(string hash, long[] chunks, int threads, CancellationToken cancel = default);
 
     /// <summary>Releases a job this silo holds (nothing happens if it holds none by that hash).</summary>
     Task Forget(string hash);
@@ -50,10 +53,10 @@ public interface IWorkerGrain : IGrainWithStringKey
 public sealed class WorkerGrain(JobCache jobs, ISliceWorkOpener opener) : Grain, IWorkerGrain
 {
     /// <inheritdoc/>
-    public Task<JobInfo?> Describe(string hash) => Task.FromResult(jobs.TryGet(hash, out var held) ? held.Info : null);
+    public Task<JobInfo?> Describe(string hash, CancellationToken cancel) => Task.FromResult(jobs.TryGet(hash, out var held) ? held.Info : null);
 
     /// <inheritdoc/>
-    public async Task<JobInfo> Load(byte[] job)
+    public async Task<JobInfo> Load(byte[] job, CancellationToken cancel)
     {
         try
         {
@@ -67,19 +70,21 @@ public sealed class WorkerGrain(JobCache jobs, ISliceWorkOpener opener) : Grain,
     }
 
     /// <inheritdoc/>
-    public async Task<BatchResult?> Contract(string hash, long[] chunks, int threads)
+    public async Task<BatchResult?> Contract(string hash, long[] chunks, int threads, CancellationToken cancel)
     {
+        cancel.ThrowIfCancellationRequested();
         if (!jobs.TryGet(hash, out var held)) return null;
         try
         {
             return await Task.Run(() =>
             {
+                cancel.ThrowIfCancellationRequested();
                 // On this pool thread: thread counts are per thread in OpenMP and MKL.
                 opener.UseThreads(threads);
                 return ContractBatch(held, chunks);
             });
         }
-        catch (Exception e) when (e is not (ArgumentOutOfRangeException or InvalidOperationException))
+        catch (Exception e) when (e is not (ArgumentOutOfRangeException or InvalidOperationException or OperationCanceledException))
         {
             // The client sees Orleans-serialisable exceptions only (the backend's own types have no codec).
             throw new InvalidOperationException($"the worker failed to contract the job: {e.Message}");

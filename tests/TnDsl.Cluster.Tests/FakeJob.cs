@@ -7,19 +7,34 @@ namespace TnDsl.Cluster.Tests;
 /// A test double of a sliced contraction: slice s contributes values spread over 16 decades, so that float64 addition
 /// in any other order gives other bits. The job's bytes carry everything (the worker reads nothing else), with a delay
 /// per chunk to keep a run going long enough to stop a silo in its middle, and a chunk whose first contraction in the
-/// process does not return until <see cref="Release"/> (-1: none), as a batch whose answer is lost would not.
+/// process does not return until <see cref="Release"/> (-1: none), as a batch whose answer is lost would not (or,
+/// <see cref="ArmOn"/>, the first chunk contracted on one silo).
 /// </summary>
 public sealed record FakeJob(long Slices, long ChunkSize, int Elements, ulong Seed, int MillisecondsPerChunk = 0, long StallChunk = -1)
 {
     private static readonly ManualResetEventSlim released = new(false);
     private static int stalled;
+    private static SiloAddress? stallOn;
+    private static TaskCompletionSource stalling = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <summary>Arms <see cref="StallChunk"/> for the next run in this process.</summary>
     public static void Arm()
     {
         released.Reset();
+        stallOn = null;
+        stalling = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Interlocked.Exchange(ref stalled, 0);
     }
+
+    /// <summary>Arms a stall of the next chunk contracted on <paramref name="silo"/>, whichever it is.</summary>
+    public static void ArmOn(SiloAddress silo)
+    {
+        Arm();
+        stallOn = silo;
+    }
+
+    /// <summary>Completes when the armed stall has begun.</summary>
+    public static Task Stalled => stalling.Task;
 
     /// <summary>Lets a stalled contraction return.</summary>
     public static void Release() => released.Set();
@@ -62,7 +77,8 @@ public sealed record FakeJob(long Slices, long ChunkSize, int Elements, ulong Se
         return unit * Math.Pow(10, (int)(z % 17) - 8);
     }
 
-    public ISliceWork Open() => new Work(this);
+    /// <summary>The job's work, contracted on <paramref name="silo"/> (where <see cref="ArmOn"/> may stall it).</summary>
+    public ISliceWork Open(SiloAddress? silo = null) => new Work(this, silo);
 
     /// <summary>Chunk results contracted here, one after another: the single-machine reference.</summary>
     public double[][] LocalChunks()
@@ -71,7 +87,7 @@ public sealed record FakeJob(long Slices, long ChunkSize, int Elements, ulong Se
         return Enumerable.Range(0, (int)work.Chunks).Select(c => work.ContractChunk(c)).ToArray();
     }
 
-    private sealed class Work(FakeJob job) : ISliceWork
+    private sealed class Work(FakeJob job, SiloAddress? silo) : ISliceWork
     {
         public long Slices => job.Slices;
         public long ChunkSize => job.ChunkSize;
@@ -81,7 +97,11 @@ public sealed record FakeJob(long Slices, long ChunkSize, int Elements, ulong Se
         public double[] ContractChunk(long chunk)
         {
             if (job.MillisecondsPerChunk > 0) Thread.Sleep(job.MillisecondsPerChunk);
-            if (chunk == job.StallChunk && Interlocked.Exchange(ref stalled, 1) == 0) released.Wait(2 * TestClusters.StepLimit);
+            if ((stallOn is null ? chunk == job.StallChunk : silo is not null && silo.Equals(stallOn)) && Interlocked.Exchange(ref stalled, 1) == 0)
+            {
+                stalling.TrySetResult();
+                released.Wait(2 * TestClusters.StepLimit);
+            }
             var sum = new double[job.Elements];
             for (var s = chunk * job.ChunkSize; s < Math.Min((chunk + 1) * job.ChunkSize, job.Slices); s++)
                 for (var i = 0; i < sum.Length; i++) sum[i] += job.Value(s, i);
@@ -93,7 +113,7 @@ public sealed record FakeJob(long Slices, long ChunkSize, int Elements, ulong Se
 }
 
 /// <summary>Opens <see cref="FakeJob"/> bytes on a silo, counting opens per job; any other bytes as a real job.</summary>
-public sealed class FakeOpener : ISliceWorkOpener
+public sealed class FakeOpener(SiloAddress? silo = null) : ISliceWorkOpener
 {
     private static readonly Dictionary<string, int> opens = new();
 
@@ -110,7 +130,7 @@ public sealed class FakeOpener : ISliceWorkOpener
     public ISliceWork Open(byte[] job)
     {
         if (!FakeJob.IsOne(job)) return new ContractionJobOpener().Open(job);
-        var work = FakeJob.FromBytes(job).Open();
+        var work = FakeJob.FromBytes(job).Open(silo);
         lock (opens) opens[JobCache.HashOf(job)] = opens.GetValueOrDefault(JobCache.HashOf(job)) + 1;
         return work;
     }

@@ -1,7 +1,9 @@
 using System.Net;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
+using Orleans.Messaging;
 using Orleans.TestingHost;
 
 namespace TnDsl.Cluster.Tests;
@@ -11,7 +13,7 @@ public sealed class WorkerSilo : ISiloConfigurator
 {
     public void Configure(ISiloBuilder silo)
     {
-        silo.AddTnWorker(ClusterSecret.FromText(silo.Configuration[TestClusters.SecretKey]!), _ => new FakeOpener());
+        silo.AddTnWorker(ClusterSecret.FromText(silo.Configuration[TestClusters.SecretKey]!), services => new FakeOpener(services.GetRequiredService<ILocalSiloDetails>().SiloAddress));
         silo.Configure<ClusterMembershipOptions>(o =>
         {
             // Quicker than Orleans' defaults (5 s x 3), not so quick that a loaded machine's pauses kill live silos.
@@ -71,16 +73,56 @@ public static class TestClusters
         return cluster;
     }
 
-    /// <summary>Another client of a test cluster, through its gateways, holding <paramref name="secret"/> (or none).</summary>
-    public static async Task<IHost> Client(TestCluster cluster, string? secret)
+    /// <summary>
+    /// Another client of a test cluster, through its gateways (or those of <paramref name="gateways"/>), holding
+    /// <paramref name="secret"/> (or none).
+    /// </summary>
+    public static async Task<IHost> Client(TestCluster cluster, string? secret, ChangingGateways? gateways = null)
     {
         var host = new HostBuilder().UseOrleansClient(client =>
         {
-            client.UseStaticClustering(cluster.Silos.Select(s => s.GatewayAddress.Endpoint).ToArray());
+            if (gateways is null) client.UseStaticClustering(cluster.Silos.Select(s => s.GatewayAddress.Endpoint).ToArray());
+            else
+            {
+                client.Services.AddSingleton<IGatewayListProvider>(gateways);
+                client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = ChangingGateways.ReadEvery);
+            }
             client.Configure<ClusterOptions>(o => { o.ClusterId = cluster.Options.ClusterId; o.ServiceId = cluster.Options.ServiceId; });
             if (secret is not null) client.AddTnClient(ClusterSecret.FromText(secret));
         }).Build();
         await host.StartAsync();
         return host;
     }
+}
+
+/// <summary>A client's list of gateways that a test changes while the client runs (the client reads it every 100 ms).</summary>
+public sealed class ChangingGateways(params SiloHandle[] silos) : IGatewayListProvider
+{
+    public static readonly TimeSpan ReadEvery = TimeSpan.FromMilliseconds(100);
+
+    private volatile IList<Uri> gateways = UrisOf(silos);
+    private int reads;
+
+    private static IList<Uri> UrisOf(SiloHandle[] silos) => silos.Select(s => s.GatewayAddress.Endpoint.ToGatewayUri()).ToList();
+
+    /// <summary>Gives the client these gateways; completes once it has read them (twice, so that it acts on them).</summary>
+    public async Task Set(params SiloHandle[] silos)
+    {
+        gateways = UrisOf(silos);
+        var target = Volatile.Read(ref reads) + 2;
+        while (Volatile.Read(ref reads) < target) await Task.Delay(ReadEvery / 4);
+    }
+
+    public Task InitializeGatewayListProvider() => Task.CompletedTask;
+
+    public Task<IList<Uri>> GetGateways()
+    {
+        Interlocked.Increment(ref reads);
+        return Task.FromResult(gateways);
+    }
+
+    public TimeSpan MaxStaleness => ReadEvery;
+
+    [Obsolete("Orleans no longer reads it")]
+    public bool IsUpdatable => true;
 }

@@ -39,6 +39,21 @@ public sealed record FakeJob(long Slices, long ChunkSize, int Elements, ulong Se
     /// <summary>Lets a stalled contraction return.</summary>
     public static void Release() => released.Set();
 
+    private static readonly ManualResetEventSlim newcomerWorked = new(true);
+    private static HashSet<SiloAddress> held = [];
+
+    /// <summary>Holds every chunk contracted on <paramref name="silos"/> until a chunk has been contracted on a silo
+    /// not among them: a silo that joins the run then gets work before the others can finish it, however long it
+    /// takes to start on a loaded machine (bounded by twice <see cref="TestClusters.StepLimit"/>).</summary>
+    public static void HoldUntilAnother(IEnumerable<SiloAddress> silos)
+    {
+        held = [.. silos];
+        newcomerWorked.Reset();
+    }
+
+    /// <summary>Ends <see cref="HoldUntilAnother"/>'s hold (a test's cleanup, whether or not a newcomer worked).</summary>
+    public static void StopHolding() => newcomerWorked.Set();
+
     private const ulong Magic = 0x314B414654534554; // "TESTFAK1"
 
     public byte[] ToBytes()
@@ -97,6 +112,11 @@ public sealed record FakeJob(long Slices, long ChunkSize, int Elements, ulong Se
         public double[] ContractChunk(long chunk)
         {
             if (job.MillisecondsPerChunk > 0) Thread.Sleep(job.MillisecondsPerChunk);
+            if (silo is not null && !newcomerWorked.IsSet)
+            {
+                if (held.Contains(silo)) newcomerWorked.Wait(2 * TestClusters.StepLimit);
+                else newcomerWorked.Set();
+            }
             if ((stallOn is null ? chunk == job.StallChunk : silo is not null && silo.Equals(stallOn)) && Interlocked.Exchange(ref stalled, 1) == 0)
             {
                 stalling.TrySetResult();

@@ -36,6 +36,8 @@ public sealed class FaultTests
             SiloHandle? joined = null;
             var (run, local) = await RunWith(cluster, async () =>
             {
+                // The silos there are wait for the one that joins, so that the run cannot end before it has work.
+                FakeJob.HoldUntilAnother(cluster.Silos.Select(s => s.SiloAddress));
                 await cluster.KillSiloAsync(victim).Within("killing a silo");
                 joined = await cluster.StartAdditionalSiloAsync().Within("starting a silo that joins");
             });
@@ -45,6 +47,7 @@ public sealed class FaultTests
         }
         finally
         {
+            FakeJob.StopHolding();
             await TestClusters.Stop(cluster);
         }
     }

@@ -64,24 +64,6 @@ type Deadline(limitMs: int option) =
         | Some left -> { o with TimeLimitMs = Some(max 0 (int (share * (left - reserveMs)))) }
         | None -> o
 
-/// The share of one core this process got since the share was made: its CPU time (every thread's) over the wall
-/// time. Under a wall-clock limit, a search whose first phase (greedy's plan, on one thread) got less than
-/// `ParallelFrom` of a core runs its trials on one thread (`Options`): the machine has no core to spare, and a trial
-/// left running on a second thread when the clock ran out, waited for before the plan could end, is what ran hyper
-/// and random-greedy 2.4-3.3x past a limit of 20 ms at load 12-16 on 2 cores (bench/results/planner.md, "Time
-/// limits kept").
-type CoreShare() =
-    let clock = System.Diagnostics.Stopwatch.StartNew()
-    let cpu = System.Environment.CpuUsage.TotalTime
-    /// The least share of a core at which the trials under a wall-clock limit run in parallel.
-    static member ParallelFrom = 0.75
-    /// CPU time over wall time since the share was made.
-    member _.Share = (System.Environment.CpuUsage.TotalTime - cpu).TotalMilliseconds / max 1e-3 clock.Elapsed.TotalMilliseconds
-    /// The options with their trials on one thread where they ask for a wall-clock limit and parallel trials and the
-    /// share so far is below `ParallelFrom`; else as they are (without a limit always).
-    member this.Options(o: PlanOptions) =
-        if o.Parallel && o.TimeLimitMs.IsSome && this.Share < CoreShare.ParallelFrom then { o with Parallel = false } else o
-
 /// What an optimizer returns: a tree when it found one, and what it has to say.
 type Found =
     { Tree: ContractionTree option

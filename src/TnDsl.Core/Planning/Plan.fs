@@ -392,16 +392,12 @@ module Plan =
     let rec private autoIn (budget: Budgeted option) (freeFloor: (ContractionTree -> float -> float) option) (work: PlanHyper.Work) (exactWork: PlanOptimal.ExactWork) (trees: ResizeArray<ContractionTree>) (p: Indexed) (o: PlanOptions) : string * Found =
         let n = p.Inputs.Length
         let clock = Stopwatch.StartNew()
-        let share = CoreShare()
         let found t = { Tree = Some t; Notes = [] }
         let ledger = budget |> Option.map (fun b -> b.Ledger)
         let work, exactWork = match ledger with Some l -> l.Work, l.Exact | None -> work, exactWork
         let greedyRun = PlanGreedy.bestGreedy p o
         work.Greedy <- work.Greedy + float n
         let greedyMs = clock.Elapsed.TotalMilliseconds
-        // Under a wall-clock limit, the trials run on one thread where greedy's run got less than most of a core
-        // (`CoreShare`).
-        let o = share.Options o
         // Under a wall-clock limit: the phases the clock cut short and those it left out, in order (the TN0314 note).
         let cutShort, leftOut = ResizeArray<string>(), ResizeArray<string>()
         // Under a wall-clock limit, what follows the searches is priced in greedy runs (`greedyMs`, measured at this

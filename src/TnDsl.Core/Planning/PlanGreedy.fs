@@ -612,16 +612,13 @@ module PlanGreedy =
     /// `costingsAfterSearch` times the costing just timed, then the comparisons. The same tree as
     /// `noDearerThanGreedy`: opt_einsum's tree, built against greedy's run instead of the better of the two, is
     /// dropped after against the better as it would have been (or costed and found dearer, by the slack's argument).
-    /// Where greedy's plan got less than `CoreShare.ParallelFrom` of a core, the search's trials run on one thread.
     let noDearerWithin (deadline: Deadline) (p: Indexed) (o: PlanOptions) (search: Run -> PlanOptions -> Run) : ContractionTree =
-        let share = CoreShare()
         let first = bestGreedy p o
         let theirs = einsumAgainst p o first
         let costing = Stopwatch.StartNew()
         let firstStanding = standing p o first.Tree
         let reserve = costingsAfterSearch * costing.Elapsed.TotalMilliseconds
-        // On one thread where greedy's plan got less than most of a core (`CoreShare`).
-        let searched = search first (share.Options(deadline.Options(o, 1.0, reserve)))
+        let searched = search first (deadline.Options(o, 1.0, reserve))
         let searchedStanding = lazy (standing p o searched.Tree)
         let incumbent, incumbentStanding =
             if obj.ReferenceEquals(searched, first) || firstStanding < searchedStanding.Force() then first, (fun () -> firstStanding)

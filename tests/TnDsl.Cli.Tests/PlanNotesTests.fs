@@ -83,3 +83,23 @@ let ``auto under a time limit that greedy's plan alone uses up says so in a TN03
     let untimed, _ = ok (plan [ grid; "--set"; "L=4"; "--no-scaling"; "--json" ])
     use untimedDoc = JsonDocument.Parse untimed
     Assert.DoesNotContain("TN0314", [ for d in untimedDoc.RootElement.GetProperty("diagnostics").EnumerateArray() -> d.GetProperty("code").GetString() ])
+
+[<Fact>]
+let ``every optimizer under a time limit too short for it says so in the report and --json, with its trials and its time`` () =
+    // The 7x7 lattice at 1 ms: no plan is made in 1 ms, and none of the searches runs its 128 trials in it.
+    let args = [ grid; "--set"; "L=7"; "--no-scaling"; "--time-limit"; "1" ]
+    let codes (out: string) =
+        use doc = JsonDocument.Parse out
+        [ for d in doc.RootElement.GetProperty("diagnostics").EnumerateArray() -> d.GetProperty("code").GetString() ]
+    for optimizer in TnDsl.PlanApi.optimizerNames () do
+        let out, _ = ok (plan (args @ [ "--optimizer"; optimizer; "--json" ]))
+        Assert.Contains("TN0315", codes out)
+        if optimizer = "random-greedy" || optimizer = "hyper" || optimizer = "optimal" || optimizer = "auto" then
+            Assert.Contains("TN0314", codes out)
+        // The report's lines say it too: the TN0315 note gives the search time against the limit.
+        let text, _ = ok (plan (args @ [ "--optimizer"; optimizer ]))
+        Assert.Contains("past the time limit of 1 ms", text)
+        // Without a limit, neither note.
+        let untimed, _ = ok (plan [ grid; "--set"; "L=4"; "--no-scaling"; "--json"; "--optimizer"; optimizer; "--trials"; "4" ])
+        Assert.DoesNotContain("TN0314", codes untimed)
+        Assert.DoesNotContain("TN0315", codes untimed)

@@ -65,3 +65,40 @@ let ``auto with no time left gives greedy's plan and a note that greedy's plan a
     // Without a time limit no phase is ended by a clock, and no such note is made.
     let untimed = Plan.run "auto" PlanOptions.defaults (lattice 4 4 2)
     Assert.DoesNotContain(untimed.Diagnostics, fun d -> d.Kind.Code = "TN0314")
+
+/// The codes of a plan's notes under a wall-clock limit: TN0314 (the clock cut the search short), TN0315 (the plan
+/// took longer than the limit).
+let private clockCodes (r: PlanResult) =
+    r.Diagnostics |> List.map (fun d -> d.Kind.Code) |> List.filter (fun c -> c = "TN0314" || c = "TN0315")
+
+[<Fact>]
+let ``every searching optimizer with no time left says that the clock cut it short, with the trials it ran of those asked`` () =
+    // 49 tensors: past the exact search's exhaustive size, and too many for it in no time.
+    let p = lattice 7 7 2
+    for name in [ "random-greedy"; "hyper"; "optimal"; "auto" ] do
+        let r = Plan.run name expired p
+        Assert.True(Plan.succeeded r, name)
+        let cut = r.Diagnostics |> List.filter (fun d -> d.Kind.Code = "TN0314")
+        Assert.True(cut.Length = 1, sprintf "%s: %A" name r.Diagnostics)
+        // The figures: the trials run of the 64 asked (auto sizes its own trials and names its phases instead).
+        if name <> "auto" then Assert.Contains("of 64 trials", cut.Head.Message)
+    // optimal says it in the note, not in the warning it gives where the network is beyond the exact search's reach.
+    Assert.DoesNotContain((Plan.run "optimal" expired p).Diagnostics, fun d -> d.Kind.Code = "TN0307")
+
+[<Fact>]
+let ``any optimizer that takes longer than its limit says by how much, and none says a word without a limit`` () =
+    let p = lattice 7 7 2
+    for name in Plan.names do
+        // No plan takes 0 ms: each runs past a limit of 0.
+        let r = Plan.run name expired p
+        Assert.True(List.contains "TN0315" (clockCodes r), sprintf "%s: %A" name r.Diagnostics)
+        let untimed = Plan.run name { expired with TimeLimitMs = None; Trials = 4 } p
+        Assert.True(List.isEmpty (clockCodes untimed), sprintf "%s: %A" name untimed.Diagnostics)
+
+[<Fact>]
+let ``a search that finishes well within its limit carries no note of the clock`` () =
+    // A minute for a 3x3 lattice and 4 trials: every trial runs and the plan ends in milliseconds.
+    let p = lattice 3 3 2
+    for name in Plan.names do
+        let r = Plan.run name { PlanOptions.defaults with Trials = 4; TimeLimitMs = Some 60000 } p
+        Assert.True(List.isEmpty (clockCodes r), sprintf "%s: %A" name r.Diagnostics)

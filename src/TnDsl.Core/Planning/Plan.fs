@@ -52,8 +52,9 @@ module Plan =
     let autoChoice = Diagnostic.kind Info "TN0312" "auto planner choice"
 
     /// A note that a wall-clock limit ended `auto`'s search early: the phases it cut short or left out, or that
-    /// greedy's plan alone took the whole limit.
-    let timeCut = Diagnostic.kind Info "TN0314" "time limit reached"
+    /// greedy's plan alone took the whole limit. The other optimizers say what the clock cut of theirs with the same
+    /// code (`PlanDiagnostics.timeCutShort`).
+    let timeCut = PlanDiagnostics.timeCut
 
     /// An internal error: an optimizer threw. Planning stops with this error instead of falling back.
     let optimizerFailed = Diagnostic.kind Error "TN0313" "optimizer failed"
@@ -950,6 +951,13 @@ module Plan =
                 let chosen = if tookGreedy && name = "auto" then "greedy" else chosen
                 let notes = notesOf chosen
                 let ms = deadline.ElapsedMs
+                // Past a wall-clock limit, by however little: the search time against it (`timeOverrun`).
+                let overrun =
+                    match o.TimeLimitMs with
+                    | Some limit when ms > float limit ->
+                        [ Diagnostic.make PlanDiagnostics.timeOverrun Range.none
+                              (String.Format(Globalization.CultureInfo.InvariantCulture, "the search took {0:F1} ms, past the time limit of {1} ms ({2:F2}x)", ms, limit, ms / float (max limit 1))) ]
+                    | _ -> []
                 let steps = tree |> Option.map (Cost.steps p) |> Option.defaultValue [||]
                 let cost = tree |> Option.map (fun t -> Cost.ofSteps p t steps)
                 let largest =
@@ -965,7 +973,7 @@ module Plan =
                   Cost = cost
                   Slicing = slicing
                   SearchMs = ms
-                  Diagnostics = notes @ limitDiagnostics p o tree largest @ refused }
+                  Diagnostics = notes @ overrun @ limitDiagnostics p o tree largest @ refused }
 
     /// Plans a checked problem with an optimizer under a name (a registered one, or a user-given path): times the
     /// search, derives every figure from the tree, and reports an invalid tree, an optimizer that throws (TN0313,

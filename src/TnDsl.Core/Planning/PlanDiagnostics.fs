@@ -24,3 +24,12 @@ module PlanDiagnostics =
     let badOption = Diagnostic.kind Error "TN0309" "invalid planner option"
     /// A size override that names no index.
     let unusedSize = Diagnostic.kind Warning "TN0310" "size override names no index"
+    /// A note that a wall-clock limit (`--time-limit`) cut a search short: what it cut (the trials run of those
+    /// asked, the phases cut short or left out). The plan is the best found by then.
+    let timeCut = Diagnostic.kind Info "TN0314" "time limit reached"
+    /// A note that a plan took longer than its wall-clock limit: the search time against the limit.
+    let timeOverrun = Diagnostic.kind Info "TN0315" "time limit overrun"
+
+    /// A TN0314 note: the time limit cut short `what` (e.g. "hyper after 3 of 128 trials").
+    let timeCutShort (what: string) =
+        Diagnostic.make timeCut Range.none ("the time limit cut short " + what + ": the plan is the best found by then")

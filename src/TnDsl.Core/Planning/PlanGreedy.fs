@@ -522,8 +522,8 @@ module PlanGreedy =
     /// random network): `randomGreedy` compares the two exactly. Trial t uses its own generator seeded from
     /// (seed, t), so the result does not depend on threads; `Trials` caps the runs; with a time budget, trials
     /// stop starting when it is spent. With `first` (`bestGreedy`'s run, made already), the deterministic trials
-    /// are not run again: their best is that run.
-    let private randomGreedyRunsFrom (first: Run option) (p: Indexed) (o: PlanOptions) : struct (Run * Run) =
+    /// are not run again: their best is that run. Also the trials run (those of `first` counted) of those asked.
+    let private randomGreedyRunsCounted (first: Run option) (p: Indexed) (o: PlanOptions) : struct (Run * Run * int * int) =
         let limit = limitOf o
         let vs = variants p
         let trials = max vs.Length o.Trials
@@ -577,7 +577,12 @@ module PlanGreedy =
             while t < trials && (t < vs.Length || not (spent ())) do
                 keep t (trial t)
                 t <- t + 1
-        struct (snd (Option.get best.Value), snd (Option.get deterministic.Value))
+        struct (snd (Option.get best.Value), snd (Option.get deterministic.Value), from + finished, trials)
+
+    /// `randomGreedyRunsCounted` without the trial counts.
+    let private randomGreedyRunsFrom (first: Run option) (p: Indexed) (o: PlanOptions) : struct (Run * Run) =
+        let struct (best, deterministic, _, _) = randomGreedyRunsCounted first p o
+        struct (best, deterministic)
 
     /// The best of many greedy runs (see `randomGreedyRunsFrom`): the best run and the best of the deterministic
     /// trials (`bestGreedy`'s run).
@@ -620,9 +625,23 @@ module PlanGreedy =
             else searched, (fun () -> searchedStanding.Force())
         orTheirs p o incumbent incumbentStanding theirs
 
+    /// `random-greedy`'s tree under a wall-clock limit (greedy's plan first: `noDearerWithin`), with the trials run
+    /// (the deterministic ones counted) of those asked.
+    let randomGreedyWithin (p: Indexed) (o: PlanOptions) : struct (ContractionTree * int * int) =
+        let deadline = Deadline o.TimeLimitMs
+        let ran, asked = ref 0, ref 0
+        let search first o =
+            let struct (best, _, r, a) = randomGreedyRunsCounted (Some first) p o
+            ran.Value <- r
+            asked.Value <- a
+            best
+        let tree = noDearerWithin deadline p o search
+        struct (tree, ran.Value, asked.Value)
+
     /// `random-greedy`: the best of `randomGreedyRuns`' runs, or `greedy`'s tree where that is strictly better by
     /// `standing` (`noDearerThanGreedy`; its deterministic trials are `bestGreedy`'s run), so that random-greedy is
-    /// never dearer than `greedy`. Under a wall-clock limit, greedy's plan comes first (`noDearerWithin`).
+    /// never dearer than `greedy`. Under a wall-clock limit, greedy's plan comes first (`randomGreedyWithin`), and
+    /// where the clock stopped the trials a TN0314 note gives those run of those asked.
     let randomGreedy: Optimizer =
         fun p o ->
             match o.TimeLimitMs with
@@ -631,7 +650,6 @@ module PlanGreedy =
                 { Tree = Some (noDearerThanGreedy p o first best)
                   Notes = [] }
             | Some _ ->
-                let deadline = Deadline o.TimeLimitMs
-                let search first o = let struct (best, _) = randomGreedyRunsFrom (Some first) p o in best
-                { Tree = Some (noDearerWithin deadline p o search)
-                  Notes = [] }
+                let struct (tree, ran, asked) = randomGreedyWithin p o
+                { Tree = Some tree
+                  Notes = [ if ran < asked then PlanDiagnostics.timeCutShort (String.Format("random-greedy after {0} of {1} trials", ran, asked)) ] }

@@ -614,9 +614,11 @@ module PlanHyper =
         /// True once the work spent reaches the allowance.
         member this.Exhausted = this.Left <= 0.0
 
-    /// What `searchWith` found: the tree, the trials it ran and their counted work (polish included), and the trees of
-    /// the trials that ran, before the polish, best score first (ties: the earlier trial).
-    type Searched = { Tree: ContractionTree; Trials: int; Work: Work; Ranked: ContractionTree array }
+    /// What `searchWith` found: the tree, the trials it ran and their counted work (polish included), the trees of
+    /// the trials that ran, before the polish, best score first (ties: the earlier trial), and whether a wall-clock
+    /// limit stopped a trial's building or rewriting or the polish before its end (`PolishCut`; the trials it kept
+    /// from starting show in `Trials`).
+    type Searched = { Tree: ContractionTree; Trials: int; Work: Work; Ranked: ContractionTree array; PolishCut: bool }
 
     /// `searchWith`, with `spent0` seconds of counted work already spent and a plan of `best0` log2 flops already
     /// known (under `stakes`); `allowance` gives the seconds that the stakes allow for the best plan's log2 flops.
@@ -624,7 +626,7 @@ module PlanHyper =
         let n = p.Inputs.Length
         if n <= 2 then
             let t = (PlanGreedy.bestGreedy p o).Tree
-            { Tree = t; Trials = 0; Work = Work(); Ranked = [| t |] }
+            { Tree = t; Trials = 0; Work = Work(); Ranked = [| t |]; PolishCut = false }
         else
             let trials = max 2 o.Trials
             let clock = Stopwatch.StartNew()
@@ -638,9 +640,14 @@ module PlanHyper =
                 match o.TimeLimitMs with
                 | Some ms -> float clock.ElapsedMilliseconds >= share * float ms
                 | None -> false
+            // Set where the clock stopped a trial's building or rewriting or the polish (`Searched.PolishCut`).
+            let mutable clockCut = false
             // A trial stops cutting and rewriting at three quarters too: polishing, scoring and the plan's figures
             // follow.
-            let trialSpent = past 0.75
+            let trialSpent () =
+                let spent = past 0.75 ()
+                if spent then clockCut <- true
+                spent
             // Reconfiguration keeps intermediates within the limit only where the tree may not be sliced to fit.
             let keep = if o.Slice then None else o.MemoryLimit
             // The stakes are settled over the finished prefix of trials, in trial order, so that the cut-off is the
@@ -742,8 +749,10 @@ module PlanHyper =
             // the polished trees and the plan's figures, about four scorings (each an exact costing of the tree).
             let polishSpent () =
                 match o.TimeLimitMs with
-                | Some ms -> clock.Elapsed.TotalMilliseconds + 4.0 * scoreMs >= 0.95 * float ms
-                | None -> false
+                | Some ms when clock.Elapsed.TotalMilliseconds + 4.0 * scoreMs >= 0.95 * float ms ->
+                    clockCut <- true
+                    true
+                | _ -> false
             let polished =
                 ranked
                 |> Array.truncate 2
@@ -754,7 +763,7 @@ module PlanHyper =
                     let sc = if obj.ReferenceEquals(better, tree) then scored else scoreCounted total p o better
                     sc, t, better)
             let _, _, best = Array.append polished ranked |> Array.minBy (fun (s, t, _) -> s, t)
-            { Tree = best; Trials = ran.Count; Work = total; Ranked = ranked |> Array.map (fun (_, _, t) -> t) }
+            { Tree = best; Trials = ran.Count; Work = total; Ranked = ranked |> Array.map (fun (_, _, t) -> t); PolishCut = clockCut }
 
     /// The best tree of `Trials` trials (or fewer: under `stakes`, or when a time limit is set and spent), polished.
     let searchWith (stakes: Stakes option) (p: Indexed) (o: PlanOptions) : Searched =
@@ -788,9 +797,24 @@ module PlanHyper =
     /// wall-clock limit without a memory limit, greedy's plan comes first (`PlanGreedy.noDearerWithin`).
     let hyper: Optimizer =
         fun p o ->
+            // The last search's figures, for the TN0314 note where a wall-clock limit cut it short.
+            let searched = ref None
+            let search p o =
+                let s = searchWith None p o
+                searched.Value <- Some s
+                s.Tree
             let t =
                 match o.MemoryLimit, o.TimeLimitMs with
                 | Some _, _ -> search p o
                 | None, None -> PlanGreedy.noDearerThanGreedy p o (PlanGreedy.bestGreedy p o) (PlanGreedy.evaluate p (search p o))
                 | None, Some _ -> PlanGreedy.noDearerWithin (Deadline o.TimeLimitMs) p o (fun _ o -> PlanGreedy.evaluate p (search p o))
-            { Tree = Some t; Notes = [] }
+            let asked = max 2 o.Trials
+            let notes =
+                match searched.Value with
+                | Some s when o.TimeLimitMs.IsSome && p.Inputs.Length > 2 && (s.Trials < asked || s.PolishCut) ->
+                    let what =
+                        if s.Trials < asked then String.Format("hyper after {0} of {1} trials{2}", s.Trials, asked, (if s.PolishCut then " and the rewriting of its trees" else ""))
+                        else String.Format("the rewriting of hyper's trees (all {0} trials ran)", asked)
+                    [ PlanDiagnostics.timeCutShort what ]
+                | _ -> []
+            { Tree = Some t; Notes = notes }

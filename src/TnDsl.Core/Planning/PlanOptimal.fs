@@ -622,6 +622,9 @@ module PlanOptimal =
                 if a <> b then parent[max a b] <- min a b
         Array.init n id |> Array.groupBy find |> Array.map snd
 
+    /// How the exact search's error begins where it ran out of time (its wall-clock budget, not counted work).
+    let private ranPast = "exact search ran past its "
+
     let private solveCore (polish: Polish) (counted: ExactWork) (limitSeconds: float) (pruned: bool) (exhaustive: int) (p: Indexed) (o: PlanOptions) : Result<ContractionTree option, string> =
         let work = WorkBudget(counted, limitSeconds)
         let n = p.Inputs.Length
@@ -693,7 +696,7 @@ module PlanOptimal =
                 | OutOfTime when work.Passed ->
                     Result.Error(sprintf "exact search passed its bound of %.3g s of counted work" limitSeconds)
                 | OutOfTime ->
-                    Result.Error("exact search ran past its " + string budget + " ms budget")
+                    Result.Error(ranPast + string budget + " ms budget")
 
     let private unpolished: Polish = fun _ _ t -> t
 
@@ -728,17 +731,25 @@ module PlanOptimal =
 
     /// `optimal` with its bound polished by `polish`: the exact search, falling back to random-greedy (with a
     /// warning) beyond its reach. Under a wall-clock limit the search gets `exactTimeShare` of it and random-greedy
-    /// what is left.
+    /// what is left; where the clock ends the exact search, a TN0314 note says so instead of the warning, with the
+    /// random-greedy trials that ran of those asked.
     let optimalPolished (polish: Polish) : Optimizer =
         fun p o ->
             let deadline = Deadline o.TimeLimitMs
-            match solvePolished polish p (deadline.Options(o, exactTimeShare, 0.0)) with
+            let given = deadline.Options(o, exactTimeShare, 0.0)
+            match solvePolished polish p given with
             | Ok tree -> { Tree = tree; Notes = [] }
             | Result.Error why ->
-                let note =
-                    Diagnostic.make PlanDiagnostics.tooLarge Range.none (why + "; fell back to random-greedy")
-                let o = match deadline.LimitMs with Some _ -> deadline.Options(o, 1.0, 0.0) | None -> { o with TimeLimitMs = None }
-                { (PlanGreedy.randomGreedy p o) with Notes = [ note ] }
+                match deadline.LimitMs, given.TimeLimitMs with
+                | Some _, Some ms when why.StartsWith ranPast ->
+                    let struct (tree, ran, asked) = PlanGreedy.randomGreedyWithin p (deadline.Options(o, 1.0, 0.0))
+                    let trials = if ran < asked then String.Format("{0} of {1} trials", ran, asked) else String.Format("all {0} trials", asked)
+                    let what = String.Format("the exact search at its share of the limit ({0} ms); it fell back to random-greedy, which ran {1}", ms, trials)
+                    { Tree = Some tree; Notes = [ PlanDiagnostics.timeCutShort what ] }
+                | _ ->
+                    let note = Diagnostic.make PlanDiagnostics.tooLarge Range.none (why + "; fell back to random-greedy")
+                    let o = match deadline.LimitMs with Some _ -> deadline.Options(o, 1.0, 0.0) | None -> { o with TimeLimitMs = None }
+                    { (PlanGreedy.randomGreedy p o) with Notes = [ note ] }
 
     /// `optimal` with the random-greedy bound as is (the registry's `optimal` polishes it; see `PlanHyper.optimal`).
     let optimal: Optimizer = optimalPolished unpolished

@@ -81,6 +81,8 @@ public static class NetworkModules
             // The plan's own batch does not fit at once: every call's batch is checked, and runs in chunks where it must.
             if (fitted.Chunks.Count > 0)
                 module.GuardEveryBatch();
+            else if (options.Training)
+                module.FittedForTraining();
             return module;
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException)

@@ -415,6 +415,40 @@ public class EmittedGuardTests
     }
 
     [Fact]
+    public void Emitted_code_checks_a_training_step_against_the_planners_training_estimate()
+    {
+        // The emitted forward checked the forward estimate alone: layers/mps.tn at chi = 64, sliced under 100M at
+        // 50,000 rows, ran a training step of 1.5 GB under that limit.
+        using var runtime = NetworkModules.FromFile(Repo.Example("layers/mps.tn"), null,
+            new NetworkBuildOptions { Batch = 4, Module = new() { DType = ScalarType.Float64, Seed = 9 } });
+        var source = CSharpEmitter.Emit(runtime, "Emitted", "TnDsl.Emitted");
+        var type = EmitTests.Compile(source).GetType("TnDsl.Emitted.Emitted")!;
+        var forward = MemoryGuard.Needed(runtime.ExecutionPlan, ScalarType.Float64, false);
+        var training = MemoryGuard.Needed(runtime.ExecutionPlan, ScalarType.Float64, true);
+        Assert.True(training > 2 * forward);
+        var before = Environment.GetEnvironmentVariable(MemoryGuard.EnvironmentVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, ((forward + training) / 2).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            using var emitted = (nn.Module<Tensor[], Tensor>)Activator.CreateInstance(type, 9L, ScalarType.Float64)!;
+            using var generator = new Generator(1);
+            var inputs = RandomInputs.Make(runtime, 4, generator, ScalarType.Float64);
+            // The planned batch: its forward pass fits, a training step at it does not.
+            using (no_grad())
+            using (var y = emitted.forward(inputs))
+                Assert.Equal(4, y.shape[0]);
+            var refused = Assert.Throws<InvalidOperationException>(() => emitted.forward(inputs));
+            Assert.Contains("the forward pass with autograd (a training step)", refused.Message);
+            foreach (var t in inputs)
+                t.Dispose();
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, before);
+        }
+    }
+
+    [Fact]
     public void Emitted_code_runs_a_batch_over_the_limit_in_chunks_of_rows_where_nothing_records_autograd() =>
         // Room for about twice the planned batch of 4: 64 rows run in chunks of about 8 where nothing records
         // autograd, with the values of the runtime module (same seed), and are refused where autograd records.

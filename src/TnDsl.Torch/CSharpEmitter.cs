@@ -654,7 +654,7 @@ public static partial class CSharpEmitter
         L("            if (!double.TryParse(t, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value) || !(value > 0) || !double.IsFinite(value))");
         L("                return null;");
         L("            double bytes = value * Math.Pow(1024, shift);");
-        L("            return bytes < long.MaxValue ? bytes : null;");
+        L("            return bytes < long.MaxValue && bytes >= 1 ? bytes : null;");
         L("        }");
         L("");
         L("        /// <summary>The memory available for work on <paramref name=\"device\"/> in bytes, and what it is: a CUDA device's free");

@@ -308,7 +308,7 @@ public class EmittedGuardTests
             var (backend, _) = MemoryGuard.Current();
             var emitted = Limit();
             Assert.True(Math.Abs(emitted - backend) <= 0.1 * backend, $"50%: emitted {emitted:N0}, backend {backend:N0}");
-            foreach (var text in new[] { "abc", "0", "-1", "200%", "GB" })
+            foreach (var text in new[] { "abc", "0", "0.5", "-1", "200%", "GB" })
             {
                 Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, text);
                 Assert.Throws<MemoryLimitException>(() => MemoryGuard.Current());

@@ -91,6 +91,9 @@ public class MemoryGuardTests
     [InlineData("1.5KiB", 1536L)]
     [InlineData("500m", 500L << 20)]
     [InlineData("0", null)]
+    // Under one byte: "0.5" was a limit of 0 bytes, where "0" is refused.
+    [InlineData("0.5", null)]
+    [InlineData("1e-9", null)]
     [InlineData("lots", null)]
     [InlineData("99999999T", null)]
     public void Byte_sizes_parse_with_binary_suffixes(string text, long? bytes) =>

@@ -186,6 +186,10 @@ public class MemoryGuardTests
             var over = Assert.Throws<MemoryLimitException>(() => free.forward([]));
             Assert.StartsWith("grid (float64), with autograd (a training step), needs", over.Message);
             Assert.Contains("it was planned under a higher limit: build it again to fit its plan to this one", over.Message);
+            // Fitted for the forward pass alone (NetworkModules' default): with autograd it is checked, and says so.
+            var training = Assert.Throws<MemoryLimitException>(() => sliced.forward([]));
+            Assert.Contains("its plan was fitted for the forward pass alone: call it under no_grad, or build it with Training = true", training.Message);
+            using var noGrad = no_grad();
             using var y = sliced.forward([]);
             Assert.True(x.allclose(y, rtol: 1e-10), $"unsliced {x.item<double>()}, sliced {y.item<double>()}");
             // Where even slicing cannot fit (the weights alone are over the limit), the refusal names the figures.

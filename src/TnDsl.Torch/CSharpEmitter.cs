@@ -20,7 +20,8 @@ namespace TnDsl.Torch;
 /// index it depends on (what depends on none runs once, before the loops; a result is held in its loop's dispose scope
 /// while the inner loops run), and the innermost loop adds the slices up.
 /// The generated class carries a memory guard (<c>TnGuard</c>, <see cref="MemoryGuard"/>'s rule): the constructor checks
-/// the weights' bytes before making them, and <c>forward</c> the planner's estimate scaled to the batch it is fed; over
+/// the weights' bytes before making them, and <c>forward</c> the planner's estimate (a training step's where autograd
+/// records) scaled to the batch it is fed; over
 /// the limit, a network whose rows are independent along some dynamic index (<see cref="MemoryGuard.ChunkIndices"/>)
 /// runs in chunks of rows along one of them, or two nested, where nothing records autograd (<c>TnChunking</c>,
 /// <c>TnChunks</c>), as <see cref="NetworkModule.forward"/> does.
@@ -131,6 +132,7 @@ public static partial class CSharpEmitter
             var plan = module.ExecutionPlan;
             var planned = BatchSizes.Planned(spec, plan);
             double elements = (double)(MemoryGuard.Needed(plan, TorchSharp.torch.ScalarType.Float32, false) / 4);
+            double trainingElements = (double)(MemoryGuard.Needed(plan, TorchSharp.torch.ScalarType.Float32, true) / 4);
             var batchAxes = new List<string>();
             var seen = new HashSet<int>();
             for (int sl = 0; sl < slots.Count; sl++)
@@ -140,7 +142,11 @@ public static partial class CSharpEmitter
                     if (seen.Add(leaf.Labels[k]))
                         batchAxes.Add($"TnGuard.Grow(inputs[{sl}], {k}, {planned[leaf.Labels[k]]})");
             }
-            L($"        double bytes = {Lit(elements)}{string.Concat(batchAxes.Select(b => " * " + b))} * TnGuard.ElementSize(dtype);");
+            var grow = string.Concat(batchAxes.Select(b => " * " + b));
+            // Where autograd records, a training step: the planner's estimate with what autograd keeps, the gradients
+            // and an optimizer's state (with the forward figure alone, a training step of 1.5 GB ran under a limit of 100 MiB).
+            L("        bool autograd = is_grad_enabled() && (parameters().Any(p => p.requires_grad) || inputs.Any(t => t.requires_grad));");
+            L($"        double bytes = (autograd ? {Lit(trainingElements)} : {Lit(elements)}){grow} * TnGuard.ElementSize(dtype);");
             if (chunkIndices.Length > 0)
             {
                 // The rows of a network are independent along a batch index that is an output index and that no weight
@@ -152,16 +158,16 @@ public static partial class CSharpEmitter
                 L("        var limit = TnGuard.Limit(device);");
                 L("        // A pass that fits but is over the chunk cap (on the CPU) runs in chunks of the cap too: they are faster.");
                 L("        double cap = TnGuard.Cap(device);");
-                L("        if (bytes > Math.Min(limit.Bytes, cap) && !(is_grad_enabled() && (parameters().Any(p => p.requires_grad) || inputs.Any(t => t.requires_grad))))");
+                L("        if (bytes > Math.Min(limit.Bytes, cap) && !autograd)");
                 L("        {");
                 L("            var levels = TnChunking(inputs, bytes, limit.Bytes, cap);");
                 L("            if (levels is not null)");
                 L("                return TnChunks(inputs, dtype, levels);");
                 L("        }");
-                L("        TnGuard.Check(bytes, \"the forward pass\", limit);");
+                L("        TnGuard.Check(bytes, autograd ? \"the forward pass with autograd (a training step)\" : \"the forward pass\", limit);");
             }
             else
-                L("        TnGuard.Check(bytes, \"the forward pass\", TnGuard.Limit(device));");
+                L("        TnGuard.Check(bytes, autograd ? \"the forward pass with autograd (a training step)\" : \"the forward pass\", TnGuard.Limit(device));");
             L("        return TnContract(inputs, dtype);");
             L("    }");
             if (chunkIndices.Length > 0)
@@ -648,7 +654,7 @@ public static partial class CSharpEmitter
         L("            if (!double.TryParse(t, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value) || !(value > 0) || !double.IsFinite(value))");
         L("                return null;");
         L("            double bytes = value * Math.Pow(1024, shift);");
-        L("            return bytes < long.MaxValue ? bytes : null;");
+        L("            return bytes < long.MaxValue && bytes >= 1 ? bytes : null;");
         L("        }");
         L("");
         L("        /// <summary>The memory available for work on <paramref name=\"device\"/> in bytes, and what it is: a CUDA device's free");

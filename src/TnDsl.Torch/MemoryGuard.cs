@@ -858,7 +858,7 @@ public static class MemoryGuard
     }
 
     /// <summary>Bytes written as a count with an optional K, M, G or T suffix (powers of 1024, an optional <c>iB</c>/<c>B</c>);
-    /// null when the text is not one.</summary>
+    /// null when the text is not one, or is less than one byte (<c>0.5</c> would be a limit of nothing, as <c>0</c>).</summary>
     public static long? ParseBytes(string text)
     {
         var t = text.Trim();
@@ -874,7 +874,7 @@ public static class MemoryGuard
         if (!double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !(value > 0) || !double.IsFinite(value))
             return null;
         double bytes = value * Math.Pow(2, shift);
-        return bytes >= long.MaxValue ? null : (long)bytes;
+        return bytes >= long.MaxValue || bytes < 1 ? null : (long)bytes;
     }
 
     static MemoryLimitException BadSetting(string value) =>

@@ -189,8 +189,10 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         outputBatchAxes = spec.Output.Select((l, k) => (l, k)).Where(x => spec.Indices[x.l].IsDynamic).Select(x => x.k).ToArray();
         outputDynamic = spec.Output.Where(l => spec.Indices[l].IsDynamic).ToArray();
         chunkIndices = MemoryGuard.ChunkIndices(spec);
-        // A planned forward pass over the chunk cap is judged at its first call: it runs in chunks, which are faster.
-        (guardedForward, guardedTraining) = (OverCap(plannedExtents, options) ? [] : [planned], [planned]);
+        // A planned forward pass over the chunk cap is judged at its first call: it runs in chunks, which are faster. A
+        // training step is judged at its first call too unless the plan was fitted for training (FittedForTraining).
+        (guardedForward, guardedTraining) = (OverCap(plannedExtents, options) ? [] : [planned], []);
+        (guardedDType, builtDType) = (options.DType, options.DType);
         slicedLabels = options.SliceOrder?.ToArray() ?? plan.SlicedLabels.ToArray();
         if (slicedLabels.Length != plan.SlicedLabels.Length || !slicedLabels.Order().SequenceEqual(plan.SlicedLabels.Order()))
             throw new ArgumentException($"the slice order [{string.Join(", ", slicedLabels)}] is not an order of the plan's sliced indices [{string.Join(", ", plan.SlicedLabels)}]");
@@ -419,11 +421,12 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         // The batches let through were judged under the limit set then: a limit set since (by code or
         // TN_MEMORY_LIMIT; the available memory is not read here) judges every batch again, the planned one too.
         var setting = MemoryGuard.Setting();
-        if (setting != guardSetting)
+        if (setting != guardSetting || dtype != guardedDType)
         {
+            // So does another dtype (the module moved by to(…)): its elements have another size.
             (guardedForward, guardedTraining) = ([], []);
             chunking = null;
-            guardSetting = setting;
+            (guardSetting, guardedDType) = (setting, dtype);
         }
         // Every call runs this: a batch no larger than both guarded ones returns before the parameters are enumerated.
         if (Covered(guardedForward, fed) && Covered(guardedTraining, fed))
@@ -448,10 +451,13 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             return [];
         }
         var doing = training ? "with autograd (a training step)," : "the forward pass,";
-        // A network without rows fed is over a limit lowered since it was planned (see the setting above).
+        // A network without rows fed is over a limit lowered since it was planned (see the setting above), in another
+        // dtype than it was planned in, or with autograd where its plan was fitted for the forward pass alone.
         if (dynamicLabels.Length == 0)
             MemoryGuard.Check(needed, $"{Spec.Name} ({dtype.ToString().ToLowerInvariant()}), {doing}",
-                "it was planned under a higher limit: build it again to fit its plan to this one");
+                setting != builtSetting ? "it was planned under a higher limit: build it again to fit its plan to this one"
+                : dtype != builtDType ? $"it was planned in {builtDType.ToString().ToLowerInvariant()}: build it again in {dtype.ToString().ToLowerInvariant()} to fit its plan"
+                : "its plan was fitted for the forward pass alone: call it under no_grad, or build it with Training = true to fit a training step");
         var what = $"{Spec.Name} ({dtype.ToString().ToLowerInvariant()}) fed a batch of {BatchSizes.Describe(Spec, extents, grouped: true)} " +
                    $"(planned for {BatchSizes.Describe(Spec, plannedExtents, grouped: true)}), " + doing;
         if (!training && mayChunk && Chunked(inputs, at, limit) is { } levels)
@@ -493,6 +499,11 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     long[][] guardedForward, guardedTraining;
     // MemoryGuard.Setting() when the plan was fitted (the module built) or when the guard last judged every batch again.
     (long?, string?, string?, long) guardSetting = MemoryGuard.Setting();
+    // The dtype the batches let through were judged in.
+    ScalarType guardedDType;
+    // MemoryGuard.Setting() and the dtype when the plan was fitted (FittedForTraining: the dtype then).
+    readonly (long?, string?, string?, long) builtSetting = MemoryGuard.Setting();
+    ScalarType builtDType;
     // The extent of each dynamic index that the plan was made for (index id → extent).
     readonly IReadOnlyDictionary<int, long> plannedExtents;
     // The chunks last chosen, for the extents fed (by dynamic index, -1 for one no input carries) and the limit then.
@@ -557,6 +568,19 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     internal void GuardEveryBatch()
     {
         (guardedForward, guardedTraining) = ([], []);
+    }
+
+    /// <summary>
+    /// Lets a call at the plan's own batch through unchecked, a training step too: for a plan fitted to the memory limit
+    /// with the kept activations and gradients counted (<see cref="MemoryGuard.Fit"/> with training) in the dtype the
+    /// module has now. A module whose plan was fitted for the forward pass alone checks its first training step, the
+    /// planned batch's too.
+    /// </summary>
+    internal void FittedForTraining()
+    {
+        var (dtype, _) = Placement();
+        var planned = dynamicLabels.Select(l => plannedExtents[l]).ToArray();
+        (guardedForward, guardedTraining, guardedDType, builtDType) = (OverCap(plannedExtents, options with { DType = dtype }) ? [] : [planned], [planned], dtype, dtype);
     }
 
     /// <summary>How the last call ran its forward pass in chunks of rows, the outer level first, or empty where it ran

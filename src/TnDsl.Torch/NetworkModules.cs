@@ -23,7 +23,8 @@ public sealed record NetworkBuildOptions
     /// <summary>Whether the module will be trained: the memory guard then counts the activations autograd keeps and
     /// the gradients (see <see cref="MemoryGuard.Needed(NetworkSpec, PlanView, NetworkModuleOptions, bool)"/>), not only the forward pass.
     /// When false, a batch whose forward pass fits only in chunks of rows is built (see <see cref="MemoryGuard.FitPlan"/>),
-    /// not refused.</summary>
+    /// not refused, and the module checks its first call with autograd (a training step) before it computes, at the
+    /// planned batch too.</summary>
     public bool Training { get; init; }
 }
 
@@ -81,6 +82,8 @@ public static class NetworkModules
             // The plan's own batch does not fit at once: every call's batch is checked, and runs in chunks where it must.
             if (fitted.Chunks.Count > 0)
                 module.GuardEveryBatch();
+            else if (options.Training)
+                module.FittedForTraining();
             return module;
         }
         catch (Exception e) when (e is ArgumentException or NotSupportedException)

@@ -88,6 +88,8 @@ let ``--memory-limit counts elements: 1e6 is taken as 1000000, a byte count such
         let code, out, err = plan (args @ [ "--memory-limit"; bad ])
         assertExit 2 (code, out, err)
         Assert.Contains("counts elements in tn plan, not bytes", err)
+        // tn run has no --memory-limit (it said "tn contract and tn run take bytes"): its limit is TN_MEMORY_LIMIT.
+        Assert.Contains("tn contract's --memory-limit takes bytes, 512M or 2G, as TN_MEMORY_LIMIT does for tn run", err)
     for bad in [ "0"; "-5"; "1.5e0"; "1,000" ] do
         let code, out, err = plan (args @ [ "--memory-limit"; bad ])
         assertExit 2 (code, out, err)

@@ -1,3 +1,4 @@
+using TorchSharp;
 using Xunit;
 using static TorchSharp.torch;
 
@@ -77,5 +78,69 @@ public class BatchGuardTests
         using (no_grad())
         using (var c = layer.forward(larger))
             Assert.Equal([1000L, 10L], c.shape);
+    }
+
+    /// The figures of layers/mps.tn's module planned at 1,000 rows in <paramref name="dtype"/>, under no limit: its
+    /// forward pass and a training step.
+    static (System.Numerics.BigInteger Forward, System.Numerics.BigInteger Training) MpsFigures(ScalarType dtype)
+    {
+        using var module = NetworkModules.FromFile(Repo.Example("layers/mps.tn"), null, new NetworkBuildOptions { Batch = 1000 });
+        var options = new NetworkModuleOptions { DType = dtype };
+        return (MemoryGuard.Needed(module.Spec, module.ExecutionPlan, options, false), MemoryGuard.Needed(module.Spec, module.ExecutionPlan, options, true));
+    }
+
+    [Fact]
+    public void A_module_planned_for_the_forward_pass_checks_its_first_training_step_at_the_planned_batch_too()
+    {
+        // NetworkModules' default (Training = false) fits the forward pass alone: a training step at the planned batch
+        // ran unchecked, 266 MiB under a limit of 200 MiB for layers/mps.tn at chi = 64 and 50,000 rows.
+        var (forward, training) = MpsFigures(ScalarType.Float32);
+        Assert.True(forward < training);
+        MemoryGuard.LimitOverride = (long)((forward + training) / 2);
+        try
+        {
+            using var module = NetworkModules.FromFile(Repo.Example("layers/mps.tn"), null, new NetworkBuildOptions { Batch = 1000 });
+            Assert.False(module.ExecutionPlan.IsSliced);
+            using var generator = new Generator(1);
+            var inputs = RandomInputs.Make(module, 1000, generator, ScalarType.Float32);
+            using (no_grad())
+            using (var y = module.forward(inputs))
+                Assert.Equal([1000L, 10L], y.shape);
+            var e = Assert.Throws<MemoryLimitException>(() => module.forward(inputs));
+            Assert.Equal(training, e.BytesNeeded);
+            Assert.Contains("with autograd (a training step)", e.Message);
+        }
+        finally
+        {
+            MemoryGuard.LimitOverride = null;
+        }
+    }
+
+    [Fact]
+    public void A_module_moved_to_a_wider_dtype_checks_its_planned_batch_again()
+    {
+        // Fitted for training in float32, the planned batch was let through in float64 too, at twice the bytes.
+        var (_, training32) = MpsFigures(ScalarType.Float32);
+        var (_, training64) = MpsFigures(ScalarType.Float64);
+        Assert.True(training32 < training64);
+        MemoryGuard.LimitOverride = (long)((training32 + training64) / 2);
+        try
+        {
+            using var module = NetworkModules.FromFile(Repo.Example("layers/mps.tn"), null, new NetworkBuildOptions { Batch = 1000, Training = true });
+            Assert.False(module.ExecutionPlan.IsSliced);
+            using var generator = new Generator(1);
+            var inputs = RandomInputs.Make(module, 1000, generator, ScalarType.Float32);
+            // Fitted for training in float32: the planned batch runs unchecked.
+            using (var y = module.forward(inputs))
+                Assert.Equal([1000L, 10L], y.shape);
+            module.to(ScalarType.Float64);
+            var wide = RandomInputs.Make(module, 1000, generator, ScalarType.Float64);
+            var e = Assert.Throws<MemoryLimitException>(() => module.forward(wide));
+            Assert.Equal(training64, e.BytesNeeded);
+        }
+        finally
+        {
+            MemoryGuard.LimitOverride = null;
+        }
     }
 }

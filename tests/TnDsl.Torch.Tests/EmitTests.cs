@@ -308,7 +308,7 @@ public class EmittedGuardTests
             var (backend, _) = MemoryGuard.Current();
             var emitted = Limit();
             Assert.True(Math.Abs(emitted - backend) <= 0.1 * backend, $"50%: emitted {emitted:N0}, backend {backend:N0}");
-            foreach (var text in new[] { "abc", "0", "-1", "200%", "GB" })
+            foreach (var text in new[] { "abc", "0", "0.5", "-1", "200%", "GB" })
             {
                 Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, text);
                 Assert.Throws<MemoryLimitException>(() => MemoryGuard.Current());
@@ -412,6 +412,40 @@ public class EmittedGuardTests
                 Assert.Null(reader(0));
                 Assert.EndsWith("the free memory of cuda:0 could not be read", EmittedLimit(guard, new Device(DeviceType.CUDA, 0)).Source);
             });
+    }
+
+    [Fact]
+    public void Emitted_code_checks_a_training_step_against_the_planners_training_estimate()
+    {
+        // The emitted forward checked the forward estimate alone: layers/mps.tn at chi = 64, sliced under 100M at
+        // 50,000 rows, ran a training step of 1.5 GB under that limit.
+        using var runtime = NetworkModules.FromFile(Repo.Example("layers/mps.tn"), null,
+            new NetworkBuildOptions { Batch = 4, Module = new() { DType = ScalarType.Float64, Seed = 9 } });
+        var source = CSharpEmitter.Emit(runtime, "Emitted", "TnDsl.Emitted");
+        var type = EmitTests.Compile(source).GetType("TnDsl.Emitted.Emitted")!;
+        var forward = MemoryGuard.Needed(runtime.ExecutionPlan, ScalarType.Float64, false);
+        var training = MemoryGuard.Needed(runtime.ExecutionPlan, ScalarType.Float64, true);
+        Assert.True(training > 2 * forward);
+        var before = Environment.GetEnvironmentVariable(MemoryGuard.EnvironmentVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, ((forward + training) / 2).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            using var emitted = (nn.Module<Tensor[], Tensor>)Activator.CreateInstance(type, 9L, ScalarType.Float64)!;
+            using var generator = new Generator(1);
+            var inputs = RandomInputs.Make(runtime, 4, generator, ScalarType.Float64);
+            // The planned batch: its forward pass fits, a training step at it does not.
+            using (no_grad())
+            using (var y = emitted.forward(inputs))
+                Assert.Equal(4, y.shape[0]);
+            var refused = Assert.Throws<InvalidOperationException>(() => emitted.forward(inputs));
+            Assert.Contains("the forward pass with autograd (a training step)", refused.Message);
+            foreach (var t in inputs)
+                t.Dispose();
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, before);
+        }
     }
 
     [Fact]

@@ -91,6 +91,9 @@ public class MemoryGuardTests
     [InlineData("1.5KiB", 1536L)]
     [InlineData("500m", 500L << 20)]
     [InlineData("0", null)]
+    // Under one byte: "0.5" was a limit of 0 bytes, where "0" is refused.
+    [InlineData("0.5", null)]
+    [InlineData("1e-9", null)]
     [InlineData("lots", null)]
     [InlineData("99999999T", null)]
     public void Byte_sizes_parse_with_binary_suffixes(string text, long? bytes) =>
@@ -183,6 +186,10 @@ public class MemoryGuardTests
             var over = Assert.Throws<MemoryLimitException>(() => free.forward([]));
             Assert.StartsWith("grid (float64), with autograd (a training step), needs", over.Message);
             Assert.Contains("it was planned under a higher limit: build it again to fit its plan to this one", over.Message);
+            // Fitted for the forward pass alone (NetworkModules' default): with autograd it is checked, and says so.
+            var training = Assert.Throws<MemoryLimitException>(() => sliced.forward([]));
+            Assert.Contains("its plan was fitted for the forward pass alone: call it under no_grad, or build it with Training = true", training.Message);
+            using var noGrad = no_grad();
             using var y = sliced.forward([]);
             Assert.True(x.allclose(y, rtol: 1e-10), $"unsliced {x.item<double>()}, sliced {y.item<double>()}");
             // Where even slicing cannot fit (the weights alone are over the limit), the refusal names the figures.

@@ -119,11 +119,11 @@ public static class PlanCommand
     /// <summary>
     /// <c>--memory-limit N</c> of <c>tn plan</c>: a count of elements, as opt_einsum's <c>memory_limit</c>, written as a
     /// whole number (<c>1000000</c>) or in scientific notation with a whole value (<c>1e6</c>, <c>2.5e3</c>). A byte
-    /// count such as <c>1G</c> (what <c>tn contract</c> and <c>tn run</c> take) is refused with a message saying so.
+    /// count such as <c>1G</c> (what <c>tn contract</c> takes, and <c>TN_MEMORY_LIMIT</c>) is refused with a message saying so.
     /// </summary>
     internal static Option<long?> ElementLimit(string name, string description) =>
         Parsed(name, description, ParseElements, text => text.Length > 0 && char.IsLetter(text[^1]) && char.IsDigit(text[0])
-            ? $"{name} counts elements in tn plan, not bytes: give a whole number such as 1000000 or 1e6, got '{text}' (tn contract and tn run take bytes: 512M, 2G)"
+            ? $"{name} counts elements in tn plan, not bytes: give a whole number such as 1000000 or 1e6, got '{text}' (tn contract's --memory-limit takes bytes, 512M or 2G, as TN_MEMORY_LIMIT does for tn run)"
             : double.TryParse(text, NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent, CultureInfo.InvariantCulture, out var d) && d >= long.MaxValue
             ? $"{name} takes at most 2^63 - 1 (9223372036854775807) elements, got '{text}'; leave it out for no limit"
             : $"{name} takes a whole number of elements of at least 1, such as 1000000 or 1e6, got '{text}'");

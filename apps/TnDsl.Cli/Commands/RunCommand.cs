@@ -143,9 +143,16 @@ public static class RunCommand
                 {
                     var options = new NetworkModuleOptions { DType = dtype };
                     var needed = MemoryGuard.Needed(module.Spec, plan, options, training: true);
+                    // The rows that fit are this plan's: one sliced for the forward pass keeps every slice's activations,
+                    // where a smaller --batch is planned anew and may need no slicing ("not even one row fits" was said
+                    // of a batch whose tenth trained).
                     if (needed > MemoryGuard.Limit)
                         MemoryGuard.Check(needed, "the backward pass (activations kept, one gradient per weight)",
-                            hasBatch ? MemoryGuard.AtMost(MemoryGuard.MostRows(module.Spec, plan, options, true, extents), true, MemoryGuard.Along(extents)) : null);
+                            !hasBatch ? null
+                            : plan.IsSliced
+                                ? MemoryGuard.AtMost(MemoryGuard.MostRows(module.Spec, plan, options, true, extents), true, MemoryGuard.Along(extents, "with this sliced plan")) +
+                                  "; a smaller --batch is planned anew, and unsliced where that fits"
+                                : MemoryGuard.AtMost(MemoryGuard.MostRows(module.Spec, plan, options, true, extents), true, MemoryGuard.Along(extents)));
                 }
                 catch (MemoryLimitException e)
                 {

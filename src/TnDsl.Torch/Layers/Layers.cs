@@ -83,6 +83,8 @@ public static class Layers
         layer.to(options.DType);
         if (options.Device is { } device)
             layer.to(device);
+        // The plan was fitted for training in this dtype.
+        built.FittedForTraining();
         return layer;
     }
 }

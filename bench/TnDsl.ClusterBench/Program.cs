@@ -78,6 +78,11 @@ public static class Program
             ExecutedWork localWork;
             using (var work = ContractionJobs.Open(job))
             {
+                // The thread count is set on this thread, as a worker sets it on the thread of each batch: past the
+                // first chunking this code runs on whichever pool thread the last await resumed on, and a thread that
+                // never set it runs BLAS with the library's default (every core), whose sums round differently
+                // (with --threads 1 the bits differed whenever that thread had run no worker's batch before).
+                set_num_threads(threads);
                 work.ContractChunk(0); // warm up: first-call costs are not per-slice costs
                 var before = work.Executed;
                 var cpu0 = process.TotalProcessorTime;

@@ -635,7 +635,7 @@ public static partial class CSharpEmitter
         L("        }");
         L("");
         L("        static InvalidOperationException NotALimit(string env) =>");
-        L("            new(\"TN_MEMORY_LIMIT='\" + env + \"' is not a memory limit: give bytes (123456789), a size with K, M, G or T (16G) or a percentage of the available memory (50%)\");");
+        L("            new(\"TN_MEMORY_LIMIT='\" + env + \"' is not a memory limit: give bytes (123456789, under 8 EiB), a size with K, M, G or T (16G) or a percentage of the available memory (50%)\");");
         L("");
         L("        /// <summary>Bytes written as a count with an optional K, M, G or T suffix (powers of 1024, an optional B or iB); null when");
         L("        /// the text is not one.</summary>");

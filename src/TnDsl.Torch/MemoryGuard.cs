@@ -879,7 +879,7 @@ public static class MemoryGuard
 
     static MemoryLimitException BadSetting(string value) =>
         new("the memory limit", 0, 0, EnvironmentVariable,
-            $"{EnvironmentVariable}='{value}' is not a memory limit: give bytes (123456789), a size with K, M, G or T (16G) or a percentage of the available memory (50%)");
+            $"{EnvironmentVariable}='{value}' is not a memory limit: give bytes (123456789, under 8 EiB), a size with K, M, G or T (16G) or a percentage of the available memory (50%)");
 
     /// <summary>
     /// One line for an error raised in libtorch: its first line, without the C++ stack (<c>Exception raised from …</c>,

@@ -720,10 +720,10 @@ module Plan =
         | Some limit ->
             let outSize = resultSize p
             let failWith hint msg = [ Diagnostic.make PlanDiagnostics.memoryLimit Range.none msg |> Diagnostic.withHint hint ]
-            let fail = failWith "raise --memory-limit, or try another --optimizer"
+            let fail = failWith "raise the memory limit (--memory-limit; MemoryLimit in the API), or try another optimizer"
             if outSize > BigInteger(limit) then
                 // No optimizer can help: open indices are not sliced.
-                failWith (sprintf "raise --memory-limit to at least %O: open indices are not sliced, so no plan keeps the result smaller" outSize)
+                failWith (sprintf "raise the memory limit (--memory-limit; MemoryLimit in the API) to at least %O: open indices are not sliced, so no plan keeps the result smaller" outSize)
                     (sprintf "the result alone has %O elements, over the memory limit of %d" outSize limit)
             else
                 match tree, largest with

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Numerics;
+using TnDsl.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TnDsl.Torch.ScalarOps;
@@ -70,6 +72,22 @@ public sealed class BornTrainer : IDisposable
     public LoopProfile? LastProfile { get; private set; }
 
     /// <summary>
+    /// The bytes the trainer's state may hold: the memory guard's limit (<see cref="MemoryGuard.Current"/>) when the
+    /// trainer was made (read once: a share of the memory available then, as the state allocated since is no longer
+    /// available), with <see cref="MemoryLimitSource"/> saying where it came from. Before every bond update and every
+    /// new environment buffer, the state it will hold (<see cref="RunLoop"/>) is checked against it.
+    /// </summary>
+    public long MemoryLimit { get; set; }
+    /// <summary>Where <see cref="MemoryLimit"/> came from, in the words a refusal shows.</summary>
+    public string MemoryLimitSource { get; set; }
+
+    /// <summary>The largest number of bytes a check has found the state would hold (see <see cref="MemoryLimit"/>).</summary>
+    public BigInteger MostBytesChecked { get; private set; }
+
+    // A loop stopped part-way (a refusal or a failure) leaves the model between canonical forms.
+    bool broken;
+
+    /// <summary>
     /// Resumes (or starts) training: <paramref name="model"/> must be left-canonical; images are (N, n) bytes or int64 in site
     /// order. <paramref name="history"/> holds at least loop 0. Takes over the model and the image tensors.
     /// </summary>
@@ -102,6 +120,7 @@ public sealed class BornTrainer : IDisposable
         // The left environments' log-scales (N each) likewise: allocated one by one among a bond's temporaries, they
         // too kept the heap's freed memory apart.
         logBuffers = new EnvironmentBuffers(train.shape[0], block);
+        (MemoryLimit, MemoryLimitSource) = MemoryGuard.Current();
         // Setting up (the model's start, the images, their groups) leaves its temporaries' memory free inside the C
         // heap, where training would keep it resident to the end: give it back now, and the managed garbage of loading
         // and compiling with it (a blocking collection, once per trainer).
@@ -213,10 +232,18 @@ public sealed class BornTrainer : IDisposable
 
     /// <summary>
     /// Runs one loop and returns its record. <paramref name="progress"/> is told (sweep, bonds done in it, bonds in it)
-    /// after each bond.
+    /// after each bond. Bonds grow as the splits keep more singular values (up to Dmax): before each bond update, and
+    /// before each chunk of environment buffers, the bytes the state will hold afterwards (the images, every site with
+    /// the bond at the most the split can keep, the environment buffers, the update's temporaries, in float64) are
+    /// checked against <see cref="MemoryLimit"/>; past it the loop stops with a <see cref="MemoryLimitException"/>
+    /// naming the figures, the loop, the bond and its sizes, before anything of that step is allocated. A loop that
+    /// throws leaves the model part-way between canonical forms, and the trainer refuses further loops: the last
+    /// finished loop is the one the caller saved (a checkpoint, with <see cref="Resume"/>).
     /// </summary>
     public LoopRecord RunLoop(Action<Sweep, int, int>? progress = null)
     {
+        if (broken)
+            throw new InvalidOperationException("a loop of this trainer stopped part-way: resume from the last checkpoint");
         var total = Stopwatch.StartNew();
         var clock = new Stopwatch();
         double tGrad = 0, tSvd = 0, tEnv = 0, tSetup, tNll;
@@ -255,8 +282,9 @@ public sealed class BornTrainer : IDisposable
         }
         catch
         {
-            // The environments no longer match the model: the next loop starts afresh.
+            // The environments no longer match the model, and the model is between canonical forms.
             DisposeEnvironments();
+            broken = true;
             throw;
         }
         var record = new LoopRecord(Loop + 1, trainNll, testNll, Model.MaxBond, lr, total.Elapsed.TotalSeconds);
@@ -347,6 +375,7 @@ public sealed class BornTrainer : IDisposable
     /// Computes right[k] (normalised) from right[k+1] and site k.
     void StepRightEnvironment(int k)
     {
+        CheckEnvironment(k, Model[k].shape[0], $"the right environment of sites >= {k}");
         using var scope = NewDisposeScope();
         var raw = Environments.StepRight(right[k + 1], Model[k], Groups(k));
         DropRight(k);
@@ -357,6 +386,7 @@ public sealed class BornTrainer : IDisposable
     /// Computes left[k+1] (normalised) and its accumulated log-scale from left[k] and site k.
     void StepLeftEnvironment(int k)
     {
+        CheckEnvironment(k, Model[k].shape[2], $"the left environment of sites < {k + 1}");
         using var scope = NewDisposeScope();
         var raw = Environments.StepLeft(left[k], Model[k], Groups(k));
         DropLeft(k + 1);
@@ -398,6 +428,7 @@ public sealed class BornTrainer : IDisposable
         var a = Model[k];
         var b = Model[k + 1];
         long dl = a.shape[0], d1 = a.shape[1], dm = a.shape[2], d2 = b.shape[1], dr = b.shape[2];
+        CheckUpdate(k, sweep);
         var merged = a.reshape(dl * d1, dm).matmul(b.reshape(dm, d2 * dr)).reshape(dl, d1, d2, dr);
         var l = Left(k);
         var r = Right(k + 2);
@@ -454,6 +485,87 @@ public sealed class BornTrainer : IDisposable
         else
             Model.Set(k, site.DetachFromDisposeScope());
     }
+
+    // The memory guard as bonds grow. The state the trainer holds is the images, the sites, the environment buffers
+    // (N × the largest bond the run can reach each, allocated a chunk at a time and reused) and, during a bond update,
+    // its temporaries; a bond update can grow the bond it splits to min(Dmax, Dl·d, d'·Dr). Each check adds these up
+    // (float64; the temporaries a safe upper estimate, counted from the sizes the step will produce) and compares
+    // them with MemoryLimit: at most 2n element counts per check, no allocation.
+
+    /// Refuses the update of bond k when the state after it, with the bond as large as the split can make it, and the
+    /// update's temporaries would pass the limit.
+    void CheckUpdate(int k, Sweep sweep)
+    {
+        var a = Model[k];
+        var b = Model[k + 1];
+        long n = train.shape[0], dl = a.shape[0], d1 = a.shape[1], dm = a.shape[2], d2 = b.shape[1], dr = b.shape[2];
+        long rows = dl * d1, cols = d2 * dr, rank = Math.Min(rows, cols);
+        long bond = Math.Min(Options.Dmax, rank);
+        BigInteger sites = SiteElements(k) + (BigInteger)rows * bond + (BigInteger)bond * cols;
+        BigInteger merged = (BigInteger)rows * cols;
+        // Merged tensor, gradient and step results kept in the bond's scope per step, the gradient's own (its permuted
+        // copy, sums and products) and the images' rows; the SVD's factors (or the Gram and its eigenvectors), LAPACK's
+        // work space and the split's products; the environment the update makes and its normalisation.
+        long gram = Options.Split == SplitMethod.Gram ? (sweep == Sweep.LeftToRight ? rows : cols) : rank;
+        BigInteger temporaries = (4 * Options.Steps + 7) * merged + (BigInteger)n * (2 * dl + 4 * dr + 8)
+            + (BigInteger)(rows + cols) * rank + 8 * (BigInteger)gram * gram + 4 * (BigInteger)(rows + cols)
+            + 3 * (BigInteger)bond * (rows + cols) + 3 * (BigInteger)n * bond;
+        BigInteger environments = EnvironmentBytes(n * bond);
+        var bytes = FixedBytes() + (sites + temporaries) * sizeof(double) + environments;
+        string growth = bond > dm ? $"growing it from {dm} to at most {bond}" : $"keeping it at most {bond}";
+        Check(bytes,
+            $"loop {Loop + 1}, bond {k} (sites {k} and {k + 1}, sweep {(sweep == Sweep.RightToLeft ? "←" : "→")}): its update, {growth} (Dl {dl}, Dr {dr}, Dmax {Options.Dmax})",
+            sites * sizeof(double), Math.Max(Model.MaxBond, bond), environments, temporaries * sizeof(double));
+    }
+
+    /// Refuses an environment step that would allocate a chunk of environment buffers the limit has no room for.
+    void CheckEnvironment(int k, long width, string what)
+    {
+        long n = train.shape[0];
+        if (buffers.GrowBytes(n * width) == 0 && logBuffers.GrowBytes(n) == 0)
+            return;
+        BigInteger environments = EnvironmentBytes(n * width);
+        BigInteger temporaries = 3 * (BigInteger)n * width * sizeof(double);
+        var sites = SiteElements(-1) * sizeof(double);
+        Check(FixedBytes() + sites + environments + temporaries,
+            $"loop {Loop + 1}, {what} (bond {width}): a new chunk of environment buffers",
+            sites, Model.MaxBond, environments, temporaries);
+    }
+
+    void Check(BigInteger bytes, string what, BigInteger sites, long largestBond, BigInteger environments, BigInteger temporaries)
+    {
+        if (bytes > MostBytesChecked)
+            MostBytesChecked = bytes;
+        if (bytes <= MemoryLimit)
+            return;
+        long n = train.shape[0];
+        string message = $"{what} needs {MemoryGuard.Format(bytes)}, over the memory limit of {MemoryGuard.Format(MemoryLimit)} ({MemoryLimitSource}): " +
+            $"the MPS {MemoryGuard.Format(sites)} (largest bond {largestBond}), the environments {MemoryGuard.Format(environments)} " +
+            $"({buffers.Allocated} buffers held of {n:N0} images × bond {buffers.Capacity / Math.Max(n, 1):N0}), " +
+            $"the step's temporaries {MemoryGuard.Format(temporaries)}, the images {MemoryGuard.Format(FixedBytes())}; " +
+            (MemoryGuard.Remedies ?? "use a smaller Dmax, or raise the limit");
+        throw new MemoryLimitException(what, bytes, MemoryLimit, MemoryLimitSource, message);
+    }
+
+    /// The elements of every site but <paramref name="skip"/> and the one after it (-1: all).
+    BigInteger SiteElements(int skip)
+    {
+        BigInteger total = 0;
+        for (int i = 0; i < Model.Length; i++)
+            if (skip < 0 || (i != skip && i != skip + 1))
+                total += Model[i].numel();
+        return total;
+    }
+
+    /// The environment buffers held, with what taking one of <paramref name="need"/> elements (and a log-scale) adds.
+    BigInteger EnvironmentBytes(long need) =>
+        (BigInteger)buffers.Bytes + buffers.GrowBytes(need) + logBuffers.Bytes + logBuffers.GrowBytes(train.shape[0])
+        + 2 * train.shape[0] * sizeof(double);
+
+    /// The images, as bytes or int64, and their columns.
+    BigInteger FixedBytes() =>
+        (BigInteger)train.numel() * train.element_size() + columns.numel() * columns.element_size()
+        + (ReferenceEquals(test, train) ? 0 : test.numel() * test.element_size());
 
     /// The training images grouped by their pixel at site k (in the caller's dispose scope).
     PixelGroups Groups(int k)

@@ -33,7 +33,7 @@ public sealed class BornTrainer : IDisposable
     readonly Tensor[] left;
     readonly Tensor[] leftLog;
     readonly Tensor[] right;
-    readonly EnvironmentBuffers buffers;
+    EnvironmentBuffers buffers;
     readonly EnvironmentBuffers logBuffers;
     readonly List<LoopRecord> history;
 
@@ -116,7 +116,7 @@ public sealed class BornTrainer : IDisposable
         left = new Tensor[model.Length + 1];
         leftLog = new Tensor[model.Length + 1];
         right = new Tensor[model.Length + 1];
-        buffers = new EnvironmentBuffers(train.shape[0] * LargestBond(model, options.Dmax), block);
+        buffers = new EnvironmentBuffers(train.shape[0] * ReachableBond(model, options.Dmax), block);
         // The left environments' log-scales (N each) likewise: allocated one by one among a bond's temporaries, they
         // too kept the heap's freed memory apart.
         logBuffers = new EnvironmentBuffers(train.shape[0], block);
@@ -178,6 +178,15 @@ public sealed class BornTrainer : IDisposable
             throw new ArgumentException($"images have {(images.shape.Length == 2 ? images.shape[1] : 0)} pixels but the MPS {layout.Network} has {layout.Length} sites");
         using var order = tensor(layout.Sites.Select(s => (long)s.Pixel).ToArray());
         return images.index_select(1, order);
+    }
+
+    /// The largest bond the model can reach in its next loop: a right-to-left split makes bond k at most d times bond
+    /// k-1 as it was, the left-to-right split after it at most d times bond k+1 as that sweep left it, so d² times the
+    /// largest bond (d the largest physical dimension), and no more than <see cref="LargestBond"/>.
+    static long ReachableBond(Mps model, int dmax)
+    {
+        long d = model.Physical.Max();
+        return (long)Math.Min(LargestBond(model, dmax), (double)d * d * model.MaxBond);
     }
 
     /// The largest bond the model can have while training: Dmax (or a larger bond it starts with), but no more than
@@ -253,6 +262,7 @@ public sealed class BornTrainer : IDisposable
         try
         {
             clock.Restart();
+            FitBuffers();
             InitLeftEnvironments();
             tSetup = clock.Elapsed.TotalSeconds;
 
@@ -307,6 +317,19 @@ public sealed class BornTrainer : IDisposable
     bool KeepLeft(int j) => j == 0 || j % block == 0 || j >= LastCheckpoint(Model.Length - 2);
     bool KeepRight(int j) => j == Model.Length || j % block == 0 || j < block;
     int LastCheckpoint(int j) => j - j % block;
+
+    /// Environment buffers are cut to N × the bond this loop can reach (<see cref="ReachableBond"/>), not Dmax: where the
+    /// bonds have grown past them, the environments are dropped and the buffers made again at the new size (the left
+    /// environments are then rebuilt, the same bits), so their memory follows the bonds and the guard sees it grow.
+    void FitBuffers()
+    {
+        long need = train.shape[0] * ReachableBond(Model, Options.Dmax);
+        if (need <= buffers.Capacity)
+            return;
+        DisposeEnvironments();
+        buffers.Dispose();
+        buffers = new EnvironmentBuffers(need, block);
+    }
 
     void InitLeftEnvironments()
     {
@@ -546,6 +569,9 @@ public sealed class BornTrainer : IDisposable
             (MemoryGuard.Remedies ?? "use a smaller Dmax, or raise the limit");
         throw new MemoryLimitException(what, bytes, MemoryLimit, MemoryLimitSource, message);
     }
+
+    /// <summary>The bytes the trainer's state holds now (images, sites, environment buffers), as the checks count them.</summary>
+    public BigInteger HeldBytes => FixedBytes() + SiteElements(-1) * sizeof(double) + buffers.Bytes + logBuffers.Bytes;
 
     /// The elements of every site but <paramref name="skip"/> and the one after it (-1: all).
     BigInteger SiteElements(int skip)

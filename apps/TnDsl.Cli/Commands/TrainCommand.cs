@@ -2,6 +2,7 @@ namespace TnDsl.Cli.Commands;
 
 using System.CommandLine;
 using System.Globalization;
+using System.Numerics;
 using Spectre.Console;
 using TnDsl.Torch;
 using TnDsl.BornMachine;
@@ -220,13 +221,21 @@ public static class TrainCommand
                 // interrupt; the checkpoint holds the last finished loop, and the model files are written from it.
                 if (!Terminal)
                     Console.WriteLine();
-                PrintTable(trainer.History, options.Dmax, IsMnist(data.Train));
-                int finished = trainer.Loop;
-                trainer.Dispose();
-                var (_, last) = Checkpoint.Load(checkpointPath);
-                using (last)
-                    WriteModel(last, outDir, layout, data, options.Seed);
                 err.WriteLine($"tn train: stopped in loop {loop}: {e.Message}");
+                PrintTable(trainer.History, options.Dmax, IsMnist(data.Train));
+                BornPlot.WriteNll(Path.Combine(outDir, "nll.png"), trainer.History, options.Dmax, IsMnist(data.Train));
+                int finished = trainer.Loop;
+                // The checkpoint's model is read back once the trainer's state is freed: the limit then has the room
+                // that state held (the checkpoint's sites are among it).
+                var room = trainer.MemoryLimit + trainer.HeldBytes;
+                var source = $"{trainer.MemoryLimitSource}, with the {MemoryGuard.Format(trainer.HeldBytes)} the trainer freed";
+                trainer.Dispose();
+                using (MemoryGuard.Advise(MemoryGuard.Remedies ?? "raise the limit", (long)BigInteger.Min(room, long.MaxValue), source))
+                {
+                    var (_, last) = Checkpoint.Load(checkpointPath);
+                    using (last)
+                        WriteModel(last, outDir, layout, data, options.Seed);
+                }
                 err.WriteLine($"tn train: {checkpointPath} holds loop {finished}; wrote {outDir}/history.csv, nll.png, samples.png, model.tn, model.weights from it (--resume continues it, under a higher limit)");
                 return 1;
             }

@@ -243,7 +243,8 @@ public sealed class BornTrainer : IDisposable
     /// Runs one loop and returns its record. <paramref name="progress"/> is told (sweep, bonds done in it, bonds in it)
     /// after each bond. Bonds grow as the splits keep more singular values (up to Dmax): before each bond update, and
     /// before each chunk of environment buffers, the bytes the state will hold afterwards (the images, every site with
-    /// the bond at the most the split can keep, the environment buffers, the update's temporaries, in float64) are
+    /// the bond at the most the split can keep and a checkpoint's copy of them, the environment buffers, the update's
+    /// temporaries, in float64) are
     /// checked against <see cref="MemoryLimit"/>; past it the loop stops with a <see cref="MemoryLimitException"/>
     /// naming the figures, the loop, the bond and its sizes, before anything of that step is allocated. A loop that
     /// throws leaves the model part-way between canonical forms, and the trainer refuses further loops: the last
@@ -513,7 +514,8 @@ public sealed class BornTrainer : IDisposable
     // (N × the largest bond the run can reach each, allocated a chunk at a time and reused) and, during a bond update,
     // its temporaries; a bond update can grow the bond it splits to min(Dmax, Dl·d, d'·Dr). Each check adds these up
     // (float64; the temporaries a safe upper estimate, counted from the sizes the step will produce) and compares
-    // them with MemoryLimit: at most 2n element counts per check, no allocation.
+    // them with MemoryLimit: at most 2n element counts per check, no allocation. The sites count twice: a checkpoint
+    // (Checkpoint.Save, after every loop of `tn train`) copies them while the environments are still held.
 
     /// Refuses the update of bond k when the state after it, with the bond as large as the split can make it, and the
     /// update's temporaries would pass the limit.
@@ -534,7 +536,8 @@ public sealed class BornTrainer : IDisposable
             + (BigInteger)(rows + cols) * rank + 8 * (BigInteger)gram * gram + 4 * (BigInteger)(rows + cols)
             + 3 * (BigInteger)bond * (rows + cols) + 3 * (BigInteger)n * bond;
         BigInteger environments = EnvironmentBytes(n * bond);
-        var bytes = FixedBytes() + (sites + temporaries) * sizeof(double) + environments;
+        // Checkpoint.Save copies every site into managed arrays after the loop, while the environments are held.
+        var bytes = FixedBytes() + (2 * sites + temporaries) * sizeof(double) + environments;
         string growth = bond > dm ? $"growing it from {dm} to at most {bond}" : $"keeping it at most {bond}";
         Check(bytes,
             $"loop {Loop + 1}, bond {k} (sites {k} and {k + 1}, sweep {(sweep == Sweep.RightToLeft ? "←" : "→")}): its update, {growth} (Dl {dl}, Dr {dr}, Dmax {Options.Dmax})",
@@ -550,7 +553,7 @@ public sealed class BornTrainer : IDisposable
         BigInteger environments = EnvironmentBytes(n * width);
         BigInteger temporaries = 3 * (BigInteger)n * width * sizeof(double);
         var sites = SiteElements(-1) * sizeof(double);
-        Check(FixedBytes() + sites + environments + temporaries,
+        Check(FixedBytes() + 2 * sites + environments + temporaries,
             $"loop {Loop + 1}, {what} (bond {width}): a new chunk of environment buffers",
             sites, Model.MaxBond, environments, temporaries);
     }
@@ -563,7 +566,7 @@ public sealed class BornTrainer : IDisposable
             return;
         long n = train.shape[0];
         string message = $"{what} needs {MemoryGuard.Format(bytes)}, over the memory limit of {MemoryGuard.Format(MemoryLimit)} ({MemoryLimitSource}): " +
-            $"the MPS {MemoryGuard.Format(sites)} (largest bond {largestBond}), the environments {MemoryGuard.Format(environments)} " +
+            $"the MPS {MemoryGuard.Format(sites)} (largest bond {largestBond}) and a checkpoint's copy of it, the environments {MemoryGuard.Format(environments)} " +
             $"({buffers.Allocated} buffers held of {n:N0} images × bond {buffers.Capacity / Math.Max(n, 1):N0}), " +
             $"the step's temporaries {MemoryGuard.Format(temporaries)}, the images {MemoryGuard.Format(FixedBytes())}; " +
             (MemoryGuard.Remedies ?? "use a smaller Dmax, or raise the limit");

@@ -263,6 +263,7 @@ public sealed class BornTrainer : IDisposable
         try
         {
             clock.Restart();
+            siteElements = null;
             FitBuffers();
             InitLeftEnvironments();
             tSetup = clock.Elapsed.TotalSeconds;
@@ -507,7 +508,11 @@ public sealed class BornTrainer : IDisposable
         if (Model[k].shape.SequenceEqual(site.shape))
             Model[k].copy_(site);
         else
+        {
+            if (siteElements is not null)
+                siteElements += site.numel() - Model[k].numel();
             Model.Set(k, site.DetachFromDisposeScope());
+        }
     }
 
     // The memory guard as bonds grow. The state the trainer holds is the images, the sites, the environment buffers
@@ -541,7 +546,7 @@ public sealed class BornTrainer : IDisposable
         string growth = bond > dm ? $"growing it from {dm} to at most {bond}" : $"keeping it at most {bond}";
         Check(bytes,
             $"loop {Loop + 1}, bond {k} (sites {k} and {k + 1}, sweep {(sweep == Sweep.RightToLeft ? "←" : "→")}): its update, {growth} (Dl {dl}, Dr {dr}, Dmax {Options.Dmax})",
-            sites * sizeof(double), Math.Max(Model.MaxBond, bond), environments, temporaries * sizeof(double));
+            sites * sizeof(double), bond, environments, temporaries * sizeof(double));
     }
 
     /// Refuses an environment step that would allocate a chunk of environment buffers the limit has no room for.
@@ -555,15 +560,18 @@ public sealed class BornTrainer : IDisposable
         var sites = SiteElements(-1) * sizeof(double);
         Check(FixedBytes() + 2 * sites + environments + temporaries,
             $"loop {Loop + 1}, {what} (bond {width}): a new chunk of environment buffers",
-            sites, Model.MaxBond, environments, temporaries);
+            sites, width, environments, temporaries);
     }
 
-    void Check(BigInteger bytes, string what, BigInteger sites, long largestBond, BigInteger environments, BigInteger temporaries)
+    /// Refuses <paramref name="bytes"/> over the limit, naming the parts; <paramref name="bond"/> is the bond the step makes.
+    void Check(BigInteger bytes, string what, BigInteger sites, long bond, BigInteger environments, BigInteger temporaries)
     {
         if (bytes > MostBytesChecked)
             MostBytesChecked = bytes;
         if (bytes <= MemoryLimit)
             return;
+        // Only here: the largest bond reads every site's shape.
+        long largestBond = Math.Max(Model.MaxBond, bond);
         long n = train.shape[0];
         string message = $"{what} needs {MemoryGuard.Format(bytes)}, over the memory limit of {MemoryGuard.Format(MemoryLimit)} ({MemoryLimitSource}): " +
             $"the MPS {MemoryGuard.Format(sites)} (largest bond {largestBond}) and a checkpoint's copy of it, the environments {MemoryGuard.Format(environments)} " +
@@ -576,15 +584,16 @@ public sealed class BornTrainer : IDisposable
     /// <summary>The bytes the trainer's state holds now (images, sites, environment buffers), as the checks count them.</summary>
     public BigInteger HeldBytes => FixedBytes() + SiteElements(-1) * sizeof(double) + buffers.Bytes + logBuffers.Bytes;
 
-    /// The elements of every site but <paramref name="skip"/> and the one after it (-1: all).
+    /// The elements of every site but <paramref name="skip"/> and the one after it (-1: all), from the running total
+    /// (<see cref="siteElements"/>): counting every site at every bond took a third of a Dmax-30 loop.
     BigInteger SiteElements(int skip)
     {
-        BigInteger total = 0;
-        for (int i = 0; i < Model.Length; i++)
-            if (skip < 0 || (i != skip && i != skip + 1))
-                total += Model[i].numel();
-        return total;
+        siteElements ??= Enumerable.Range(0, Model.Length).Aggregate(BigInteger.Zero, (t, i) => t + Model[i].numel());
+        return skip < 0 ? siteElements.Value : siteElements.Value - Model[skip].numel() - Model[skip + 1].numel();
     }
+
+    // The elements of all sites, kept up to date by Store; null: not counted yet.
+    BigInteger? siteElements;
 
     /// The environment buffers held, with what taking one of <paramref name="need"/> elements (and a log-scale) adds.
     BigInteger EnvironmentBytes(long need) =>

@@ -12,6 +12,8 @@ namespace TnDsl.BornMachine;
 public sealed class EnvironmentBuffers : IDisposable
 {
     long capacity;
+    // The length of the shortest buffer cut so far: a free buffer holds any need up to it.
+    long shortest = long.MaxValue;
     readonly int chunk;
     readonly Stack<Tensor> free = new();
     readonly List<Tensor> owned = [];
@@ -45,6 +47,8 @@ public sealed class EnvironmentBuffers : IDisposable
     /// </summary>
     public long GrowBytes(long need)
     {
+        if (free.Count > 0 && need <= shortest)
+            return 0;
         foreach (var buffer in free)
             if (buffer.shape[0] >= need)
                 return 0;
@@ -75,6 +79,7 @@ public sealed class EnvironmentBuffers : IDisposable
     {
         int count = need > capacity ? 1 : chunk;
         capacity = Math.Max(capacity, need);
+        shortest = Math.Min(shortest, capacity);
         var storage = empty(count * capacity, ScalarType.Float64).DetachFromDisposeScope();
         owned.Add(storage);
         Bytes += count * capacity * sizeof(double);

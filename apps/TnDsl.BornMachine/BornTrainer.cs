@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Numerics;
+using TnDsl.Torch;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TnDsl.Torch.ScalarOps;
@@ -31,7 +33,7 @@ public sealed class BornTrainer : IDisposable
     readonly Tensor[] left;
     readonly Tensor[] leftLog;
     readonly Tensor[] right;
-    readonly EnvironmentBuffers buffers;
+    EnvironmentBuffers buffers;
     readonly EnvironmentBuffers logBuffers;
     readonly List<LoopRecord> history;
 
@@ -70,6 +72,22 @@ public sealed class BornTrainer : IDisposable
     public LoopProfile? LastProfile { get; private set; }
 
     /// <summary>
+    /// The bytes the trainer's state may hold: the memory guard's limit (<see cref="MemoryGuard.Current"/>) when the
+    /// trainer was made (read once: a share of the memory available then, as the state allocated since is no longer
+    /// available), with <see cref="MemoryLimitSource"/> saying where it came from. Before every bond update and every
+    /// new environment buffer, the state it will hold (<see cref="RunLoop"/>) is checked against it.
+    /// </summary>
+    public long MemoryLimit { get; set; }
+    /// <summary>Where <see cref="MemoryLimit"/> came from, in the words a refusal shows.</summary>
+    public string MemoryLimitSource { get; set; }
+
+    /// <summary>The largest number of bytes a check has found the state would hold (see <see cref="MemoryLimit"/>).</summary>
+    public BigInteger MostBytesChecked { get; private set; }
+
+    // A loop stopped part-way (a refusal or a failure) leaves the model between canonical forms.
+    bool broken;
+
+    /// <summary>
     /// Resumes (or starts) training: <paramref name="model"/> must be left-canonical; images are (N, n) bytes or int64 in site
     /// order. <paramref name="history"/> holds at least loop 0. Takes over the model and the image tensors.
     /// </summary>
@@ -98,10 +116,11 @@ public sealed class BornTrainer : IDisposable
         left = new Tensor[model.Length + 1];
         leftLog = new Tensor[model.Length + 1];
         right = new Tensor[model.Length + 1];
-        buffers = new EnvironmentBuffers(train.shape[0] * LargestBond(model, options.Dmax), block);
+        buffers = new EnvironmentBuffers(train.shape[0] * ReachableBond(model, options.Dmax), block);
         // The left environments' log-scales (N each) likewise: allocated one by one among a bond's temporaries, they
         // too kept the heap's freed memory apart.
         logBuffers = new EnvironmentBuffers(train.shape[0], block);
+        (MemoryLimit, MemoryLimitSource) = MemoryGuard.Current();
         // Setting up (the model's start, the images, their groups) leaves its temporaries' memory free inside the C
         // heap, where training would keep it resident to the end: give it back now, and the managed garbage of loading
         // and compiling with it (a blocking collection, once per trainer).
@@ -161,6 +180,15 @@ public sealed class BornTrainer : IDisposable
         return images.index_select(1, order);
     }
 
+    /// The largest bond the model can reach in its next loop: a right-to-left split makes bond k at most d times bond
+    /// k-1 as it was, the left-to-right split after it at most d times bond k+1 as that sweep left it, so d² times the
+    /// largest bond (d the largest physical dimension), and no more than <see cref="LargestBond"/>.
+    static long ReachableBond(Mps model, int dmax)
+    {
+        long d = model.Physical.Max();
+        return (long)Math.Min(LargestBond(model, dmax), (double)d * d * model.MaxBond);
+    }
+
     /// The largest bond the model can have while training: Dmax (or a larger bond it starts with), but no more than
     /// the product of the physical dimensions on the smaller side of any cut.
     static long LargestBond(Mps model, int dmax)
@@ -213,10 +241,19 @@ public sealed class BornTrainer : IDisposable
 
     /// <summary>
     /// Runs one loop and returns its record. <paramref name="progress"/> is told (sweep, bonds done in it, bonds in it)
-    /// after each bond.
+    /// after each bond. Bonds grow as the splits keep more singular values (up to Dmax): before each bond update, and
+    /// before each chunk of environment buffers, the bytes the state will hold afterwards (the images, every site with
+    /// the bond at the most the split can keep and a checkpoint's copy of them, the environment buffers, the update's
+    /// temporaries, in float64) are
+    /// checked against <see cref="MemoryLimit"/>; past it the loop stops with a <see cref="MemoryLimitException"/>
+    /// naming the figures, the loop, the bond and its sizes, before anything of that step is allocated. A loop that
+    /// throws leaves the model part-way between canonical forms, and the trainer refuses further loops: the last
+    /// finished loop is the one the caller saved (a checkpoint, with <see cref="Resume"/>).
     /// </summary>
     public LoopRecord RunLoop(Action<Sweep, int, int>? progress = null)
     {
+        if (broken)
+            throw new InvalidOperationException("a loop of this trainer stopped part-way: resume from the last checkpoint");
         var total = Stopwatch.StartNew();
         var clock = new Stopwatch();
         double tGrad = 0, tSvd = 0, tEnv = 0, tSetup, tNll;
@@ -226,6 +263,8 @@ public sealed class BornTrainer : IDisposable
         try
         {
             clock.Restart();
+            siteElements = null;
+            FitBuffers();
             InitLeftEnvironments();
             tSetup = clock.Elapsed.TotalSeconds;
 
@@ -255,8 +294,9 @@ public sealed class BornTrainer : IDisposable
         }
         catch
         {
-            // The environments no longer match the model: the next loop starts afresh.
+            // The environments no longer match the model, and the model is between canonical forms.
             DisposeEnvironments();
+            broken = true;
             throw;
         }
         var record = new LoopRecord(Loop + 1, trainNll, testNll, Model.MaxBond, lr, total.Elapsed.TotalSeconds);
@@ -279,6 +319,19 @@ public sealed class BornTrainer : IDisposable
     bool KeepLeft(int j) => j == 0 || j % block == 0 || j >= LastCheckpoint(Model.Length - 2);
     bool KeepRight(int j) => j == Model.Length || j % block == 0 || j < block;
     int LastCheckpoint(int j) => j - j % block;
+
+    /// Environment buffers are cut to N × the bond this loop can reach (<see cref="ReachableBond"/>), not Dmax: where the
+    /// bonds have grown past them, the environments are dropped and the buffers made again at the new size (the left
+    /// environments are then rebuilt, the same bits), so their memory follows the bonds and the guard sees it grow.
+    void FitBuffers()
+    {
+        long need = train.shape[0] * ReachableBond(Model, Options.Dmax);
+        if (need <= buffers.Capacity)
+            return;
+        DisposeEnvironments();
+        buffers.Dispose();
+        buffers = new EnvironmentBuffers(need, block);
+    }
 
     void InitLeftEnvironments()
     {
@@ -347,6 +400,7 @@ public sealed class BornTrainer : IDisposable
     /// Computes right[k] (normalised) from right[k+1] and site k.
     void StepRightEnvironment(int k)
     {
+        CheckEnvironment(k, Model[k].shape[0], $"the right environment of sites >= {k}");
         using var scope = NewDisposeScope();
         var raw = Environments.StepRight(right[k + 1], Model[k], Groups(k));
         DropRight(k);
@@ -357,6 +411,7 @@ public sealed class BornTrainer : IDisposable
     /// Computes left[k+1] (normalised) and its accumulated log-scale from left[k] and site k.
     void StepLeftEnvironment(int k)
     {
+        CheckEnvironment(k, Model[k].shape[2], $"the left environment of sites < {k + 1}");
         using var scope = NewDisposeScope();
         var raw = Environments.StepLeft(left[k], Model[k], Groups(k));
         DropLeft(k + 1);
@@ -398,6 +453,7 @@ public sealed class BornTrainer : IDisposable
         var a = Model[k];
         var b = Model[k + 1];
         long dl = a.shape[0], d1 = a.shape[1], dm = a.shape[2], d2 = b.shape[1], dr = b.shape[2];
+        CheckUpdate(k, sweep);
         var merged = a.reshape(dl * d1, dm).matmul(b.reshape(dm, d2 * dr)).reshape(dl, d1, d2, dr);
         var l = Left(k);
         var r = Right(k + 2);
@@ -452,8 +508,102 @@ public sealed class BornTrainer : IDisposable
         if (Model[k].shape.SequenceEqual(site.shape))
             Model[k].copy_(site);
         else
+        {
+            if (siteElements is not null)
+                siteElements += site.numel() - Model[k].numel();
             Model.Set(k, site.DetachFromDisposeScope());
+        }
     }
+
+    // The memory guard as bonds grow. The state the trainer holds is the images, the sites, the environment buffers
+    // (N × the largest bond the run can reach each, allocated a chunk at a time and reused) and, during a bond update,
+    // its temporaries; a bond update can grow the bond it splits to min(Dmax, Dl·d, d'·Dr). Each check adds these up
+    // (float64; the temporaries a safe upper estimate, counted from the sizes the step will produce) and compares
+    // them with MemoryLimit: at most 2n element counts per check, no allocation. The sites count twice: a checkpoint
+    // (Checkpoint.Save, after every loop of `tn train`) copies them while the environments are still held.
+
+    /// Refuses the update of bond k when the state after it, with the bond as large as the split can make it, and the
+    /// update's temporaries would pass the limit.
+    void CheckUpdate(int k, Sweep sweep)
+    {
+        var a = Model[k];
+        var b = Model[k + 1];
+        long n = train.shape[0], dl = a.shape[0], d1 = a.shape[1], dm = a.shape[2], d2 = b.shape[1], dr = b.shape[2];
+        long rows = dl * d1, cols = d2 * dr, rank = Math.Min(rows, cols);
+        long bond = Math.Min(Options.Dmax, rank);
+        BigInteger sites = SiteElements(k) + (BigInteger)rows * bond + (BigInteger)bond * cols;
+        BigInteger merged = (BigInteger)rows * cols;
+        // Merged tensor, gradient and step results kept in the bond's scope per step, the gradient's own (its permuted
+        // copy, sums and products) and the images' rows; the SVD's factors (or the Gram and its eigenvectors), LAPACK's
+        // work space and the split's products; the environment the update makes and its normalisation.
+        long gram = Options.Split == SplitMethod.Gram ? (sweep == Sweep.LeftToRight ? rows : cols) : rank;
+        BigInteger temporaries = (4 * Options.Steps + 7) * merged + (BigInteger)n * (2 * dl + 4 * dr + 8)
+            + (BigInteger)(rows + cols) * rank + 8 * (BigInteger)gram * gram + 4 * (BigInteger)(rows + cols)
+            + 3 * (BigInteger)bond * (rows + cols) + 3 * (BigInteger)n * bond;
+        BigInteger environments = EnvironmentBytes(n * bond);
+        // Checkpoint.Save copies every site into managed arrays after the loop, while the environments are held.
+        var bytes = FixedBytes() + (2 * sites + temporaries) * sizeof(double) + environments;
+        string growth = bond > dm ? $"growing it from {dm} to at most {bond}" : $"keeping it at most {bond}";
+        Check(bytes,
+            $"loop {Loop + 1}, bond {k} (sites {k} and {k + 1}, sweep {(sweep == Sweep.RightToLeft ? "←" : "→")}): its update, {growth} (Dl {dl}, Dr {dr}, Dmax {Options.Dmax})",
+            sites * sizeof(double), bond, environments, temporaries * sizeof(double));
+    }
+
+    /// Refuses an environment step that would allocate a chunk of environment buffers the limit has no room for.
+    void CheckEnvironment(int k, long width, string what)
+    {
+        long n = train.shape[0];
+        if (buffers.GrowBytes(n * width) == 0 && logBuffers.GrowBytes(n) == 0)
+            return;
+        BigInteger environments = EnvironmentBytes(n * width);
+        BigInteger temporaries = 3 * (BigInteger)n * width * sizeof(double);
+        var sites = SiteElements(-1) * sizeof(double);
+        Check(FixedBytes() + 2 * sites + environments + temporaries,
+            $"loop {Loop + 1}, {what} (bond {width}): a new chunk of environment buffers",
+            sites, width, environments, temporaries);
+    }
+
+    /// Refuses <paramref name="bytes"/> over the limit, naming the parts; <paramref name="bond"/> is the bond the step makes.
+    void Check(BigInteger bytes, string what, BigInteger sites, long bond, BigInteger environments, BigInteger temporaries)
+    {
+        if (bytes > MostBytesChecked)
+            MostBytesChecked = bytes;
+        if (bytes <= MemoryLimit)
+            return;
+        // Only here: the largest bond reads every site's shape.
+        long largestBond = Math.Max(Model.MaxBond, bond);
+        long n = train.shape[0];
+        string message = $"{what} needs {MemoryGuard.Format(bytes)}, over the memory limit of {MemoryGuard.Format(MemoryLimit)} ({MemoryLimitSource}): " +
+            $"the MPS {MemoryGuard.Format(sites)} (largest bond {largestBond}) and a checkpoint's copy of it, the environments {MemoryGuard.Format(environments)} " +
+            $"({buffers.Allocated} buffers held of {n:N0} images × bond {buffers.Capacity / Math.Max(n, 1):N0}), " +
+            $"the step's temporaries {MemoryGuard.Format(temporaries)}, the images {MemoryGuard.Format(FixedBytes())}; " +
+            (MemoryGuard.Remedies ?? "use a smaller Dmax, or raise the limit");
+        throw new MemoryLimitException(what, bytes, MemoryLimit, MemoryLimitSource, message);
+    }
+
+    /// <summary>The bytes the trainer's state holds now (images, sites, environment buffers), as the checks count them.</summary>
+    public BigInteger HeldBytes => FixedBytes() + SiteElements(-1) * sizeof(double) + buffers.Bytes + logBuffers.Bytes;
+
+    /// The elements of every site but <paramref name="skip"/> and the one after it (-1: all), from the running total
+    /// (<see cref="siteElements"/>): counting every site at every bond took a third of a Dmax-30 loop.
+    BigInteger SiteElements(int skip)
+    {
+        siteElements ??= Enumerable.Range(0, Model.Length).Aggregate(BigInteger.Zero, (t, i) => t + Model[i].numel());
+        return skip < 0 ? siteElements.Value : siteElements.Value - Model[skip].numel() - Model[skip + 1].numel();
+    }
+
+    // The elements of all sites, kept up to date by Store; null: not counted yet.
+    BigInteger? siteElements;
+
+    /// The environment buffers held, with what taking one of <paramref name="need"/> elements (and a log-scale) adds.
+    BigInteger EnvironmentBytes(long need) =>
+        (BigInteger)buffers.Bytes + buffers.GrowBytes(need) + logBuffers.Bytes + logBuffers.GrowBytes(train.shape[0])
+        + 2 * train.shape[0] * sizeof(double);
+
+    /// The images, as bytes or int64, and their columns.
+    BigInteger FixedBytes() =>
+        (BigInteger)train.numel() * train.element_size() + columns.numel() * columns.element_size()
+        + (ReferenceEquals(test, train) ? 0 : test.numel() * test.element_size());
 
     /// The training images grouped by their pixel at site k (in the caller's dispose scope).
     PixelGroups Groups(int k)

@@ -12,6 +12,8 @@ namespace TnDsl.BornMachine;
 public sealed class EnvironmentBuffers : IDisposable
 {
     long capacity;
+    // The length of the shortest buffer cut so far: a free buffer holds any need up to it.
+    long shortest = long.MaxValue;
     readonly int chunk;
     readonly Stack<Tensor> free = new();
     readonly List<Tensor> owned = [];
@@ -32,6 +34,26 @@ public sealed class EnvironmentBuffers : IDisposable
 
     /// <summary>Buffers cut so far (each is reused; the memory is freed by <see cref="Dispose"/>).</summary>
     public int Allocated { get; private set; }
+
+    /// <summary>The bytes of every chunk allocated so far (held until <see cref="Dispose"/>).</summary>
+    public long Bytes { get; private set; }
+
+    /// <summary>The elements each buffer holds now (chunks cut later are at least this long).</summary>
+    public long Capacity => capacity;
+
+    /// <summary>
+    /// The bytes a <see cref="Take(long)"/> of <paramref name="need"/> elements would allocate now: none where a free
+    /// buffer holds it, else a chunk (or one buffer of its own size where it is larger than <see cref="Capacity"/>).
+    /// </summary>
+    public long GrowBytes(long need)
+    {
+        if (free.Count > 0 && need <= shortest)
+            return 0;
+        foreach (var buffer in free)
+            if (buffer.shape[0] >= need)
+                return 0;
+        return (need > capacity ? need : chunk * capacity) * sizeof(double);
+    }
 
     /// <summary>A contiguous (<paramref name="rows"/>, <paramref name="width"/>) float64 tensor on a free buffer, outside any dispose scope; give it back with <see cref="Return"/>.</summary>
     public Tensor Take(long rows, long width) => Take([rows, width]);
@@ -57,8 +79,10 @@ public sealed class EnvironmentBuffers : IDisposable
     {
         int count = need > capacity ? 1 : chunk;
         capacity = Math.Max(capacity, need);
+        shortest = Math.Min(shortest, capacity);
         var storage = empty(count * capacity, ScalarType.Float64).DetachFromDisposeScope();
         owned.Add(storage);
+        Bytes += count * capacity * sizeof(double);
         for (int i = count - 1; i >= 0; i--)
             free.Push(storage.narrow(0, i * capacity, capacity).DetachFromDisposeScope());
         Allocated += count;
@@ -86,5 +110,6 @@ public sealed class EnvironmentBuffers : IDisposable
         foreach (var storage in owned)
             storage.Dispose();
         owned.Clear();
+        Bytes = 0;
     }
 }

@@ -48,3 +48,24 @@ let ``loop 0's max bond is labelled as the start's, above Dmax until loop 1 cuts
         Assert.Contains(lines, fun l -> l.Contains "│ 30 (start) │")
     finally
         if Directory.Exists out then Directory.Delete(out, true)
+
+[<Fact>]
+let ``a bond growing past the memory limit stops tn train with the figures, exit 1, and a checkpoint that resumes`` () =
+    // bars-and-stripes from bond 2 at Dmax 16: loop 1 grows the bonds to 8 and fits 100K; loop 2's growth to 16 does not.
+    let out = Path.Combine(Path.GetTempPath(), $"tn-growth-{Guid.NewGuid():N}")
+    try
+        let args = [ "train"; "born-machine"; "--data"; "bars-and-stripes"; "--lr"; "0.05"; "--set"; "chi=2"; "--dmax"; "16"; "--loops"; "3"; "--out"; out; "--threads"; "1" ]
+        let code, stdout, err = tnProcess [ "TN_MEMORY_LIMIT", "100K" ] args
+        Assert.True((code = 1), sprintf "exit %d\n%s\n%s" code stdout err)
+        Assert.Contains("tn train: stopped in loop 2: loop 2, bond ", err)
+        Assert.Contains("growing it from 8 to at most 16", err)
+        Assert.Contains("over the memory limit of 100 KiB (102,400 bytes) (TN_MEMORY_LIMIT=100K)", err)
+        Assert.Contains(sprintf "%s holds loop 1; wrote %s/history.csv, nll.png" (Path.Combine(out, "checkpoint.bin")) out, err)
+        Assert.DoesNotContain("   at ", err)
+        // What was saved loads: resumed without the limit, the run goes on from loop 1 to loop 3.
+        let code, stdout, err = tnProcess [] [ "train"; "born-machine"; "--out"; out; "--resume"; "--loops"; "3"; "--threads"; "1" ]
+        Assert.True((code = 0), sprintf "exit %d\n%s\n%s" code stdout err)
+        Assert.Contains("resuming after loop 1", stdout)
+        Assert.Matches(@"(?m)^loop +3  train NLL", stdout)
+    finally
+        if Directory.Exists out then Directory.Delete(out, true)

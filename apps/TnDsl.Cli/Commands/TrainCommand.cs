@@ -2,6 +2,7 @@ namespace TnDsl.Cli.Commands;
 
 using System.CommandLine;
 using System.Globalization;
+using System.Numerics;
 using Spectre.Console;
 using TnDsl.Torch;
 using TnDsl.BornMachine;
@@ -199,18 +200,55 @@ public static class TrainCommand
         {
             int loop = trainer.Loop + 1;
             LoopRecord? record = null;
-            if (Terminal)
-                AnsiConsole.Progress()
-                    .AutoClear(true)
-                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
-                    .Start(ctx =>
+            try
+            {
+                if (Terminal)
+                    AnsiConsole.Progress()
+                        .AutoClear(true)
+                        .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                        .Start(ctx =>
+                        {
+                            var back = ctx.AddTask($"loop {loop} sweep ←", maxValue: layout.Length - 2);
+                            var forth = ctx.AddTask($"loop {loop} sweep →", maxValue: layout.Length - 1);
+                            record = trainer.RunLoop((sweep, done, _) => (sweep == Sweep.RightToLeft ? back : forth).Value = done);
+                        });
+                else
+                    record = trainer.RunLoop(new SweepLines(Console.Out, loop).Report);
+            }
+            catch (MemoryLimitException e)
+            {
+                // A bond (or the environments) would grow past the limit: the loop in progress is lost, as by an
+                // interrupt; the checkpoint holds the last finished loop, and the model files are written from it.
+                if (!Terminal)
+                    Console.WriteLine();
+                err.WriteLine($"tn train: stopped in loop {loop}: {e.Message}");
+                PrintTable(trainer.History, options.Dmax, IsMnist(data.Train));
+                BornPlot.WriteNll(Path.Combine(outDir, "nll.png"), trainer.History, options.Dmax, IsMnist(data.Train));
+                int finished = trainer.Loop;
+                // The checkpoint's model is read back once the trainer's state is freed: the limit then has the room
+                // that state held (the checkpoint's sites are among it).
+                var room = trainer.MemoryLimit + trainer.HeldBytes;
+                var source = $"{trainer.MemoryLimitSource}, with the {MemoryGuard.Format(trainer.HeldBytes)} the trainer freed";
+                trainer.Dispose();
+                string wrote = "history.csv, nll.png, samples.png, model.tn, model.weights";
+                try
+                {
+                    using (MemoryGuard.Advise(MemoryGuard.Remedies ?? "raise the limit", (long)BigInteger.Min(room, long.MaxValue), source))
                     {
-                        var back = ctx.AddTask($"loop {loop} sweep ←", maxValue: layout.Length - 2);
-                        var forth = ctx.AddTask($"loop {loop} sweep →", maxValue: layout.Length - 1);
-                        record = trainer.RunLoop((sweep, done, _) => (sweep == Sweep.RightToLeft ? back : forth).Value = done);
-                    });
-            else
-                record = trainer.RunLoop(new SweepLines(Console.Out, loop).Report);
+                        var (_, last) = Checkpoint.Load(checkpointPath);
+                        using (last)
+                            WriteModel(last, outDir, layout, data, options.Seed);
+                    }
+                }
+                catch (MemoryLimitException refused)
+                {
+                    // The export plans a module of its own; under a limit this small it may not fit either.
+                    wrote = "history.csv, nll.png";
+                    err.WriteLine($"tn train: samples.png, model.tn and model.weights not written: {refused.Message}");
+                }
+                err.WriteLine($"tn train: {checkpointPath} holds loop {finished}; wrote {outDir}/{wrote} from it (--resume continues it, under a higher limit)");
+                return 1;
+            }
             if (!double.IsFinite(record!.TrainNll))
             {
                 PrintLoop(record, options.Dmax, IsMnist(data.Train));
@@ -229,11 +267,18 @@ public static class TrainCommand
         if (parse.GetValue(o.Profile) && profiles.Count > 0)
             PrintProfileSummary(profiles, options.Dmax);
         BornPlot.WriteNll(Path.Combine(outDir, "nll.png"), trainer.History, options.Dmax, IsMnist(data.Train));
-        var samples = trainer.Model.Sample(64, new SplitMix64((ulong)options.Seed));
-        SafeFile.ReplaceBytes(Path.Combine(outDir, "samples.png"), SampleCommand.Grid(samples, 64, layout.Sites.Select(s => s.Pixel).ToArray(), data.Train.Width, data.Train.Height, 8));
-        BornExport.Save(trainer.Model, layout.Sites.Select(s => s.Pixel).ToArray(), Path.Combine(outDir, "model.tn"), Path.Combine(outDir, "model.weights"));
+        WriteModel(trainer.Model, outDir, layout, data, options.Seed);
         Say($"wrote {Markup.Escape(outDir)}/{(nothingToRun ? "" : "checkpoint.bin, history.csv, ")}nll.png, samples.png, model.tn, model.weights");
         return 0;
+    }
+
+    /// samples.png and the model's export (model.tn, model.weights) of <paramref name="model"/>.
+    static void WriteModel(Mps model, string outDir, MpsLayout layout, BornDataset data, long seed)
+    {
+        var pixels = layout.Sites.Select(s => s.Pixel).ToArray();
+        var samples = model.Sample(64, new SplitMix64((ulong)seed));
+        SafeFile.ReplaceBytes(Path.Combine(outDir, "samples.png"), SampleCommand.Grid(samples, 64, pixels, data.Train.Width, data.Train.Height, 8));
+        BornExport.Save(model, pixels, Path.Combine(outDir, "model.tn"), Path.Combine(outDir, "model.weights"));
     }
 
     static bool IsMnist(ImageSet set) => set.Count == 1000 && set.Size == 784;

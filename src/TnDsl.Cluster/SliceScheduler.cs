@@ -182,14 +182,14 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                     lost.Cancel();
                     if (refresh is not null)
                     {
-                        _ = refresh.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+                        Abandon(refresh);
                         refresh = null;
                     }
                 }
                 if (refresh is { IsCompleted: false } && clock.Elapsed - refreshSince > 10 * options.RefreshEvery + TimeSpan.FromSeconds(5))
                 {
                     // A gateway that went away can leave the question unanswered: ask again (through another).
-                    _ = refresh.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+                    Abandon(refresh);
                     refresh = null;
                 }
                 if (refresh is null && clock.Elapsed >= nextRefresh)
@@ -337,8 +337,8 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
             // Calls still out (a batch sent to another worker as well, one lost with a gateway) are not waited for: a
             // worker skips those it has not started, and Orleans drops their callbacks instead of keeping them 12 h.
             crossing.Cancel();
-            foreach (var op in ops) _ = op.Task.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
-            if (refresh is not null) _ = refresh.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+            foreach (var op in ops) Abandon(op.Task);
+            if (refresh is not null) Abandon(refresh);
         }
 
         var forget = workers.Values.Where(w => w.Ready && !w.Lost).Select(w => w.Grain.Forget(hash)).ToArray();
@@ -364,6 +364,9 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
 
     // A worker that is gone or unreachable loses its batches to the others; anything else (a refused secret, a bad
     // job, an error in the contraction itself) would fail the same way everywhere, so the run stops.
+    // A call no longer waited for: its failure, if it fails, is observed (not an unobserved task exception).
+    private static void Abandon(Task call) => _ = call.ContinueWith(t => t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+
     private static bool Fatal(Exception error) => error is not (OrleansException or TimeoutException or ObjectDisposedException);
 
     private static ClusterRunException Refused(Exception error, string who) =>

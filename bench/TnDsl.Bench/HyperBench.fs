@@ -538,7 +538,7 @@ let private stakesTables (args: string array) =
             exactRows.Add((c, cpu / 1000.0))
             let modelled = w.Seconds
             printfn "  %-28s %10.3g %10.3g %10.3g %10.3g %10.3g %10.4f %8.4f %9.2f%s" label c[0] c[1] c[2] c[3] c[4] modelled (cpu / 1000.0) (cpu / 1000.0 / modelled)
-                (match r with Ok (Some _) -> "" | Ok None -> "  (no tree within the limit)" | Result.Error e -> "  " + e)
+                (match r with Ok (Some _) -> "" | Ok None -> "  (no tree within the limit)" | Result.Error e -> "  " + e.Message)
         let fittedE = fitRelative exactRows
         printfn "fitted exact rates (relative least squares): %s" (String.Join(", ", Array.map2 (fun n r -> sprintf "%s %.3g s" n r) exactNames fittedE))
         printfn ""

@@ -499,7 +499,7 @@ let ``the proved lattice bounds hold against every sliced set of the 3x3 lattice
                   // The bound is on plans that run every step in every slice (no reuse across slices).
                   | Ok (Some tree) -> yield sliced.Length, (PlanSlice.figures p tree sliced).EverySliceFlops
                   | Ok None -> ()
-                  | Result.Error why -> failwith why ]
+                  | Result.Error why -> failwith why.Message ]
         let leastCount = plans |> List.map fst |> List.min
         let leastTotal = plans |> List.map snd |> List.min
         let slices, total = SliceBound.lattice 3 2 limit
@@ -1245,7 +1245,7 @@ let ``the exact search counts its work by kind and stops at its bound of counted
     // A bound below what the search needs stops it, deterministically, past the bound; one above lets it finish.
     let short = PlanOptimal.ExactWork()
     match PlanOptimal.solveWithin short (0.5 * uncapped.SearchSeconds) p limited with
-    | Result.Error _ -> ()
+    | Result.Error (PlanOptimal.WorkPassed _) -> ()
     | r -> failwithf "expected the bound to stop the search: %A" r
     Assert.True(short.SearchSeconds > 0.5 * uncapped.SearchSeconds)
     Assert.True(short.SearchSeconds < uncapped.SearchSeconds)

@@ -161,5 +161,5 @@ let ``leastExecuted is at most every loop order's executed flops and at least th
             for c in costs do if c < bound then Assert.Fail(sprintf "set %x: %O < %O" mask c bound)
             if List.min costs = bound then met <- met + 1
         | Ok None -> ()
-        | Result.Error why -> failwith why
+        | Result.Error why -> failwith why.Message
     Assert.True(fitted >= 5 && met > 0, sprintf "%d sets fit, the bound met on %d" fitted met)

@@ -526,12 +526,12 @@ module Plan =
                             leftOut.Add "the exact search"
                             None
                         else
-                        let started = clock.Elapsed.TotalMilliseconds
                         match PlanHyper.exactWithin thisExact exactBound p { o with TimeLimitMs = half |> Option.map int } with
                         | Ok (Some t) -> Some t
-                        | _ ->
-                            if half |> Option.exists (fun h -> clock.Elapsed.TotalMilliseconds - started >= h) then cutShort.Add "the exact search"
+                        | Result.Error (PlanOptimal.RanPast _) ->
+                            cutShort.Add "the exact search"
                             None
+                        | _ -> None
                 exactWork.Add thisExact
                 // Under a budget already spent by the plan without the limit (beyond what exact search covers whole),
                 // that plan, fitted, is the answer: the searches under the limit could not pay for themselves.

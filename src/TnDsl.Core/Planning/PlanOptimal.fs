@@ -622,10 +622,24 @@ module PlanOptimal =
                 if a <> b then parent[max a b] <- min a b
         Array.init n id |> Array.groupBy find |> Array.map snd
 
-    /// How the exact search's error begins where it ran out of time (its wall-clock budget, not counted work).
-    let private ranPast = "exact search ran past its "
+    /// Why the exact search gave no tree (a memory limit no tree meets is not a failure: `Ok None`).
+    type ExactFailure =
+        /// A connected part has more tensors or index groups than the search handles.
+        | TooLarge of tensors: int * groups: int
+        /// The search passed its bound of counted work (`ExactWork.SearchSeconds`), in seconds.
+        | WorkPassed of seconds: float
+        /// The search ran past its wall-clock budget, in milliseconds.
+        | RanPast of budgetMs: int64
 
-    let private solveCore (polish: Polish) (counted: ExactWork) (limitSeconds: float) (pruned: bool) (exhaustive: int) (p: Indexed) (o: PlanOptions) : Result<ContractionTree option, string> =
+        /// The failure as a sentence for a diagnostic.
+        member this.Message =
+            match this with
+            | TooLarge (tensors, groups) ->
+                sprintf "a connected part has %d tensors and %d index groups; exact search handles %d and %d" tensors groups maxTensors maxGroups
+            | WorkPassed seconds -> sprintf "exact search passed its bound of %.3g s of counted work" seconds
+            | RanPast ms -> sprintf "exact search ran past its %d ms budget" ms
+
+    let private solveCore (polish: Polish) (counted: ExactWork) (limitSeconds: float) (pruned: bool) (exhaustive: int) (p: Indexed) (o: PlanOptions) : Result<ContractionTree option, ExactFailure> =
         let work = WorkBudget(counted, limitSeconds)
         let n = p.Inputs.Length
         let limit = match o.MemoryLimit with Some l -> float l | None -> Double.PositiveInfinity
@@ -641,8 +655,7 @@ module PlanOptimal =
             let nets = parts |> Array.map (buildNet p)
             match nets |> Array.tryFind (fun net -> net.Tensors.Length > maxTensors || net.GSize.Length > maxGroups) with
             | Some net ->
-                Result.Error(sprintf "a connected part has %d tensors and %d index groups; exact search handles %d and %d"
-                          net.Tensors.Length net.GSize.Length maxTensors maxGroups)
+                Result.Error(TooLarge(net.Tensors.Length, net.GSize.Length))
             | None ->
                 try
                     let steps = ResizeArray<int array>()
@@ -693,10 +706,8 @@ module PlanOptimal =
                             acc <- struct (sa * sb, n + steps.Count - 1)
                         Ok(Some { Leaves = n; Steps = steps.ToArray() })
                 with
-                | OutOfTime when work.Passed ->
-                    Result.Error(sprintf "exact search passed its bound of %.3g s of counted work" limitSeconds)
-                | OutOfTime ->
-                    Result.Error(ranPast + string budget + " ms budget")
+                | OutOfTime when work.Passed -> Result.Error(WorkPassed limitSeconds)
+                | OutOfTime -> Result.Error(RanPast budget)
 
     let private unpolished: Polish = fun _ _ t -> t
 
@@ -740,14 +751,14 @@ module PlanOptimal =
             match solvePolished polish p given with
             | Ok tree -> { Tree = tree; Notes = [] }
             | Result.Error why ->
-                match deadline.LimitMs, given.TimeLimitMs with
-                | Some _, Some ms when why.StartsWith ranPast ->
+                match deadline.LimitMs, given.TimeLimitMs, why with
+                | Some _, Some ms, RanPast _ ->
                     let struct (tree, ran, asked) = PlanGreedy.randomGreedyWithin p (deadline.Options(o, 1.0, 0.0))
                     let trials = if ran < asked then String.Format("{0} of {1} trials", ran, asked) else String.Format("all {0} trials", asked)
                     let what = String.Format("the exact search at its share of the limit ({0} ms); it fell back to random-greedy, which ran {1}", ms, trials)
                     { Tree = Some tree; Notes = [ PlanDiagnostics.timeCutShort what ] }
                 | _ ->
-                    let note = Diagnostic.make PlanDiagnostics.tooLarge Range.none (why + "; fell back to random-greedy")
+                    let note = Diagnostic.make PlanDiagnostics.tooLarge Range.none (why.Message + "; fell back to random-greedy")
                     let o = match deadline.LimitMs with Some _ -> deadline.Options(o, 1.0, 0.0) | None -> { o with TimeLimitMs = None }
                     { (PlanGreedy.randomGreedy p o) with Notes = [ note ] }
 

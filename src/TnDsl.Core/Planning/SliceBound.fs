@@ -82,6 +82,33 @@ module SliceBound =
             carried[node] |> Seq.fold (fun (f: BigInteger) i -> f * BigInteger p.Size[i]) step.Flops)
         |> Array.sum
 
+    /// A lower bound on the executed flops of the tree sliced over `sliced` under ANY loop order, at least
+    /// `leastExecuted`, with the sliced index it takes as the innermost loop: whatever the order, its innermost index
+    /// o is one of `sliced`, and every step whose subtree carries o reruns whenever o changes, so it runs once per
+    /// slice (the product of every sliced size); every other step runs at least as in `leastExecuted`. The least of
+    /// that sum over the choices of o (bench/results/planner.md, "Session 28 (s28-proof)"). For no sliced index,
+    /// `leastExecuted` and -1.
+    let innermostExecuted (p: Indexed) (t: ContractionTree) (sliced: int array) =
+        let steps = Cost.steps (PlanSlice.sliceProblem p sliced) t
+        let isSliced = Array.init p.Size.Length (fun i -> Array.contains i sliced)
+        let carried = Array.init (t.Leaves + t.Steps.Length) (fun _ -> Set.empty<int>)
+        for leaf in 0 .. t.Leaves - 1 do
+            carried[leaf] <- p.Inputs[leaf] |> Array.filter (fun i -> isSliced[i]) |> Set.ofArray
+        let runs =
+            steps
+            |> Array.mapi (fun s step ->
+                let node = t.Leaves + s
+                carried[node] <- t.Steps[s] |> Array.map (fun c -> carried[c]) |> Set.unionMany
+                carried[node], step.Flops * (carried[node] |> Seq.fold (fun (f: BigInteger) i -> f * BigInteger p.Size[i]) BigInteger.One))
+        let slices = sliced |> Array.fold (fun (f: BigInteger) i -> f * BigInteger p.Size[i]) BigInteger.One
+        let flops = steps |> Array.map (fun step -> step.Flops)
+        if sliced.Length = 0 then Array.sumBy snd runs, -1
+        else
+            sliced
+            |> Array.map (fun o ->
+                Array.zip runs flops |> Array.sumBy (fun ((dep: Set<int>, least), f) -> if dep.Contains o then f * slices else least), o)
+            |> Array.minBy fst
+
     /// The least executed flops under reuse of any plan of the closed lattice that slices `sliced` bonds: the root
     /// runs once per slice (bond^sliced times) and costs at least 2 flops in one slice as the product counts them:
     /// its two operands share at least one bond (the lattice is connected), and a sliced bond stays in the step at

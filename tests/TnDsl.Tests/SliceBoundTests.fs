@@ -103,6 +103,8 @@ let ``on the 2x3 lattice no sliced set, loop order and tree executes fewer flops
                         // (Messages formatted only on failure: this runs some 80,000 times.)
                         if executed < cacheAll then Assert.Fail(sprintf "D %d limit %d set %d order %A: %d < %d" bond limit sliced order executed cacheAll)
                         Assert.True(BigInteger executed >= SliceBound.reuseLeastTotalAt (int bond) count)
+                        if BigInteger executed < SliceBound.reuseLeastTotalInnermost (int bond) count then
+                            Assert.Fail(sprintf "D %d limit %d set %d order %A: %d < 4 D^s" bond limit sliced order executed)
                         Assert.True(executed >= optimum)
                         if executed < pown bond count * perSlice then beatsPerSlice <- true
             // Why the per-slice bound had to go: reuse executes fewer flops than slices × the cheapest slice.
@@ -172,6 +174,30 @@ let ``leastExecuted is at most every loop order's executed flops and at least th
         | Ok None -> ()
         | Result.Error why -> failwith why
     Assert.True(fitted >= 5 && met > 0, sprintf "%d sets fit, the bound met on %d" fitted met)
+
+[<Fact>]
+let ``on the 3x3 lattice every tree of every sliced set costs at least 4 D^s in every loop order`` () =
+    // The least over every tree of the innermost bound, for every sliced set and every choice of the innermost
+    // bond: a step touching one of its ends runs once per slice, every other step once per value of the sliced
+    // bonds it carries. Every loop order executes at least the value for its innermost bond.
+    let g = grid 3 3
+    let boundary = boundaries g
+    let touch = Array.init (1 <<< g.Sites) (touched g)
+    let mutable fitted = 0
+    let mutable tight = 0
+    for bond, limit in [ 2L, 4L; 3L, 3L ] do
+        for sliced in 1 .. (1 <<< g.Bonds.Length) - 1 do
+            let count = popcount sliced
+            for o in members sliced do
+                let ends = let a, b = g.Bonds[o] in (1 <<< a) ||| (1 <<< b)
+                let least = leastOver g boundary bond limit sliced (fun x -> if x &&& ends <> 0 then pown bond count else pown bond (popcount (touch[x] &&& sliced)))
+                if least < Int64.MaxValue then
+                    fitted <- fitted + 1
+                    if BigInteger least < SliceBound.reuseLeastTotalInnermost (int bond) count then
+                        Assert.Fail(sprintf "D %d limit %d set %d innermost %d: %d < 4 D^s" bond limit sliced o least)
+                    if least < 8L * pown bond count then tight <- tight + 1
+    // Many plans fit, and on some the bound is within a factor 2.
+    Assert.True(fitted > 10000 && tight > 0, sprintf "%d (set, innermost) pairs fit, %d within 2x of 4 D^s" fitted tight)
 
 /// Whether the sites of X are connected by the lattice's bonds.
 let private connected (g: Grid) (x: int) =

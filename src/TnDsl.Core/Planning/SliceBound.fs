@@ -118,6 +118,21 @@ module SliceBound =
     /// than the slices.
     let reuseLeastTotalAt (bond: int) (sliced: int) = BigInteger 2 * BigInteger.Pow(BigInteger bond, sliced)
 
+    /// The least executed flops under reuse of any plan of the closed rows × cols lattice (rows, cols >= 2, at
+    /// least 3 sites) that slices `sliced` >= 1 bonds, in any loop order: 4 bond^sliced, twice
+    /// `reuseLeastTotalAt`. Every step whose subtree holds an end x or y of the innermost loop's bond runs once per
+    /// slice (`innermostExecuted`), and two of them cost 2 flops a slice, or one 2 and two 1: the root, and the
+    /// step that joins x and y (they share that bond) when it is not the root; when it is, a child of the root
+    /// with two sites or more, and the other child too, or when that is a single site x, the step forming the
+    /// rest of the lattice, whose operands share a bond because a grid without one site is connected
+    /// (bench/results/planner.md, "Session 28 (s28-proof)").
+    let reuseLeastTotalInnermost (bond: int) (sliced: int) = BigInteger 4 * BigInteger.Pow(BigInteger bond, sliced)
+
+    /// The least sliced count from which every plan of a lattice executes more than `flops` in every loop order
+    /// by `reuseLeastTotalInnermost`.
+    let reuseSlicedCountAbove (bond: int) (flops: BigInteger) =
+        Seq.initInfinite ((+) 1) |> Seq.find (fun s -> reuseLeastTotalInnermost bond s > flops)
+
     /// `lattice` under reuse: the least number of slices (unchanged: memory does not depend on the execution) and
     /// the least executed flops of any sliced plan, `reuseLeastTotalAt` at the least sliced count (it grows with
     /// the count).

@@ -199,6 +199,16 @@ let ``on the 3x3 lattice every tree of every sliced set costs at least 4 D^s in 
     // Many plans fit, and on some the bound is within a factor 2.
     Assert.True(fitted > 10000 && tight > 0, sprintf "%d (set, innermost) pairs fit, %d within 2x of 4 D^s" fitted tight)
 
+[<Fact>]
+let ``by 4 D^s the sliced count that would settle 2x is 13 on the 8x8 lattice with D = 4 and 16 on the 10x10 with D = 3`` () =
+    // Twice hyper's unsliced flops at the slicing table's limits (9.782e7 and 8.507e7, bench/results/planner.md):
+    // 4 x 4^13 and 4 x 3^16 exceed them, 4 x 4^12 and 4 x 3^15 do not (2 D^s needed 14 and 17).
+    Assert.Equal(Some 13, SliceBound.reuseSlicedCountNeeded 8 4 (BigInteger 655) (BigInteger 195640000))
+    Assert.Equal(Some 16, SliceBound.reuseSlicedCountNeeded 10 3 (BigInteger 590) (BigInteger 170140000))
+    Assert.Equal(13, SliceBound.reuseSlicedCountAbove 4 (BigInteger 195640000))
+    // Where the proved least count already exceeds the flops there is nothing to prove.
+    Assert.Equal(None, SliceBound.reuseSlicedCountNeeded 4 4 (BigInteger 2) (BigInteger 118848))
+
 /// Whether the sites of X are connected by the lattice's bonds.
 let private connected (g: Grid) (x: int) =
     let mutable seen = x &&& -x

@@ -135,15 +135,21 @@ module SliceBound =
 
     /// `lattice` under reuse: the least number of slices (unchanged: memory does not depend on the execution) and
     /// the least executed flops of any sliced plan, `reuseLeastTotalAt` at the least sliced count (it grows with
-    /// the count).
+    /// the count). Also a lower bound on each plan's order-free cost (b) (`leastExecuted`).
     let reuseLattice (side: int) (bond: int) (limit: BigInteger) =
         let s = leastSliced side bond limit
         BigInteger.Pow(BigInteger bond, s), reuseLeastTotalAt bond s
 
-    /// `slicedCountNeeded` under reuse: the least sliced count at which `reuseLeastTotalAt` exceeds `flops` (a proof
-    /// that every plan slices at least that many bonds would show that no plan, reusing results across slices or
-    /// not, executes `flops` or less), or None when the proved least count already does.
+    /// `reuseLattice` for plans run in a loop order (side >= 2): the least executed flops is
+    /// `reuseLeastTotalInnermost` at the least sliced count, twice `reuseLattice`'s.
+    let reuseLatticeAnyOrder (side: int) (bond: int) (limit: BigInteger) =
+        let s = leastSliced side bond limit
+        BigInteger.Pow(BigInteger bond, s), reuseLeastTotalInnermost bond s
+
+    /// `slicedCountNeeded` under reuse: the least sliced count at which `reuseLeastTotalInnermost` exceeds `flops`
+    /// (a proof that every plan slices at least that many bonds would show that no plan, reusing results across
+    /// slices or not, executes `flops` or less in any loop order), or None when the proved least count already does.
     let reuseSlicedCountNeeded (side: int) (bond: int) (limit: BigInteger) (flops: BigInteger) =
         let least = leastSliced side bond limit
-        if reuseLeastTotalAt bond least > flops then None
-        else Some(Seq.initInfinite ((+) least) |> Seq.find (fun s -> reuseLeastTotalAt bond s > flops))
+        if reuseLeastTotalInnermost bond least > flops then None
+        else Some(max least (reuseSlicedCountAbove bond flops))

@@ -1,7 +1,8 @@
 /// Lower bounds on sliced plans of the lattices at 1/100 of hyper's unsliced largest intermediate, against hyper's
 /// unsliced flops of the same run (bench/results/planner.md, "Session 12 (s12-bound)"): the order-free cost of
 /// every connected sweep (`SliceLower.sweepLeast`), and with `plans` the step exponents of the slice-aware
-/// search's own plan (`SliceLower.exponents`).
+/// search's own plan (`SliceLower.exponents`) and its bound in any loop order (`SliceBound.innermostExecuted`);
+/// and the sliced count from which every plan executes more than 2x (`SliceBound.reuseSlicedCountAbove`).
 module TnDsl.Bench.BoundBench
 
 open System
@@ -73,6 +74,12 @@ let run (args: string array) =
         self.Refresh()
         printfn "  %-18s %11s %9s %6s %3d %16s %11d %12.0f" label (PlanReport.sci flops) (PlanReport.sci free.Cost.Value.LargestIntermediate) (PlanReport.sci limit) m shown
             states.Value (self.TotalProcessorTime - cpu0).TotalMilliseconds
+        // Session 28: every step holding an end of the innermost loop's bond runs once per slice, and those steps
+        // cost 4 flops a slice at least, so from some sliced count on every plan is dearer than 2x in every order.
+        let above = SliceBound.reuseSlicedCountAbove bond twice
+        printfn "  %-18s every plan slicing %d bonds or more executes at least 4 D^s = %.3fx at s = %d, in every loop order (2 D^s: from %d)" ""
+            above (ratio (SliceBound.reuseLeastTotalInnermost bond above) flops) above
+            (Seq.initInfinite ((+) 1) |> Seq.find (fun s -> SliceBound.reuseLeastTotalAt bond s > twice))
         if args |> Array.contains "exact" then
             // The same question without the relaxation (which boundary bonds are sliced kept in the states), at
             // `least` times the unsliced flops (2 by default): the least cost of every connected sweep, or "> F".
@@ -90,8 +97,9 @@ let run (args: string array) =
             match r.Slicing, r.Tree with
             | Some s, Some t ->
                 let steps = SliceLower.exponents p t s.Indices
-                printfn "    search's plan: %d sliced, executed %.3fx, order-free %.3fx; heaviest steps (exponent e = |dR| + d(R) + w(R), term 2 D^e):"
-                    s.Indices.Length (ratio s.Flops flops) (ratio (SliceBound.leastExecuted p t s.Indices) flops)
+                let innermost, o = SliceBound.innermostExecuted p t s.Indices
+                printfn "    search's plan: %d sliced, executed %.3fx, order-free %.3fx, any order >= %.3fx (innermost %s); heaviest steps (exponent e = |dR| + d(R) + w(R), term 2 D^e):"
+                    s.Indices.Length (ratio s.Flops flops) (ratio (SliceBound.leastExecuted p t s.Indices) flops) (ratio innermost flops) p.IndexNames[o]
                 for st in steps |> Array.sortByDescending (fun st -> st.Exponent) |> Array.truncate 8 do
                     let term = BigInteger(if st.Summed then 2 else 1) * BigInteger.Pow(BigInteger bond, st.Exponent)
                     printfn "      step %4d: e %2d = %2d + %2d + %d   %.3fx" st.Node st.Exponent st.Boundary st.Dead st.OpenCut (ratio term flops)

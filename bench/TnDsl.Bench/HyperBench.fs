@@ -162,11 +162,11 @@ let sideBySideCases quick =
       yield "hyperindex n=60 d=2", index (hyperNetwork 60 2 6 5) ]
 
 /// A proved lower bound for any sliced plan of the closed side × side lattice with bonds of size D under a memory
-/// limit (elements): the least number of slices and the least executed flops (opt_einsum's convention), valid
-/// whether or not the plan reuses results across slices; the argument is `SliceBound`'s
-/// (src/TnDsl.Core/Planning/SliceBound.fs; the sliced count from counting and from `SliceBlocks.packing`),
-/// written out in bench/results/planner.md.
-let latticeBound (side: int) (bond: int) (limit: BigInteger) = SliceBound.reuseLattice side bond limit
+/// limit (elements): the least number of slices and the least executed flops (opt_einsum's convention) in any loop
+/// order, valid whether or not the plan reuses results across slices; the argument is `SliceBound`'s
+/// (src/TnDsl.Core/Planning/SliceBound.fs; the sliced count from counting and from `SliceBlocks.packing`, the
+/// flops 4 D^s at that count), written out in bench/results/planner.md.
+let latticeBound (side: int) (bond: int) (limit: BigInteger) = SliceBound.reuseLatticeAnyOrder side bond limit
 
 /// Hand-built trees for the 16 × 16 lattice with D = 2 at 1/100 of hyper's unsliced largest intermediate, costed
 /// under reuse across slices (bench/results/planner.md, "Session 11 (s11-sixteen)"): the top and bottom halves
@@ -259,7 +259,7 @@ let run (args: string array) =
     // the previous recorded run (bench/results/planner.md): a better unsliced tree has a smaller largest
     // intermediate, which makes "1/100 of it" a tighter limit.
     // The smaller lattices first: at 1/100 their limit keeps at most one bond per intermediate (4x4, 6x6, 8x8) or
-    // three (10x10 D=2); the bound is far above 2x where it keeps at most one, and 5.87x on 10x10 D=2 (every plan
+    // three (10x10 D=2); the bound is far above 2x where it keeps at most one, and 11.7x on 10x10 D=2 (every plan
     // slices at least 20 bonds there: four 5x5 blocks, `SliceBlocks.packing`; see `latticeBound`).
     for (label, p, previous, shape) in
         [ yield "lattice 4x4 D=4", index (lattice 4 4 4), None, Some(4, 4)

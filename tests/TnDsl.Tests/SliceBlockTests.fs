@@ -90,7 +90,7 @@ let ``the whole-lattice bound is at most the exact least sliced count of small l
 [<Fact>]
 let ``four 5x5 quadrants: every plan of the 10x10 lattice keeping at most 3 unsliced bonds slices at least 20`` () =
     Assert.Equal(20, SliceBlocks.packing 10 10 3)
-    // D = 2 at the slicing table's limit of 10 elements (m = 3): 2 x 2^20 executed flops exceed twice hyper's
+    // D = 2 at the slicing table's limit of 10 elements (m = 3): 4 x 2^20 executed flops exceed twice hyper's
     // unsliced 357,024, and so would 1 x 2^20.
     Assert.Equal(20, SliceBound.leastSliced 10 2 (BigInteger 10))
     Assert.Equal(None, SliceBound.reuseSlicedCountNeeded 10 2 (BigInteger 10) (BigInteger 714048))

@@ -32,13 +32,14 @@ let private boundaries (g: Grid) =
     Array.init (1 <<< g.Sites) (fun x ->
         g.Bonds |> Array.indexed |> Array.sumBy (fun (k, (a, b)) -> if (x &&& (1 <<< a) <> 0) <> (x &&& (1 <<< b) <> 0) then 1 <<< k else 0))
 
-let private leastOver (g: Grid) (boundary: int array) (bond: int64) (limit: int64) (sliced: int) (runs: int -> int64) =
+/// `leastOver` over the trees whose every node (set of sites) satisfies `allowed`.
+let private leastOverWhere (allowed: int -> bool) (g: Grid) (boundary: int array) (bond: int64) (limit: int64) (sliced: int) (runs: int -> int64) =
     let full = (1 <<< g.Sites) - 1
     let pow = Array.init (g.Bonds.Length + 1) (fun k -> pown bond k)
     let best = Array.create (full + 1) Int64.MaxValue
     for x in 1 .. full do
         if popcount x = 1 then best[x] <- 0L
-        elif x = full || pow[popcount (boundary[x] &&& ~~~sliced)] <= limit then
+        elif (x = full || pow[popcount (boundary[x] &&& ~~~sliced)] <= limit) && allowed x then
             let low = x &&& -x
             let times = runs x
             let mutable a = (x - 1) &&& x
@@ -50,6 +51,8 @@ let private leastOver (g: Grid) (boundary: int array) (bond: int64) (limit: int6
                     best[x] <- min best[x] (best[a] + best[b] + times * flops)
                 a <- (a - 1) &&& x
     best[full]
+
+let private leastOver g boundary bond limit sliced runs = leastOverWhere (fun _ -> true) g boundary bond limit sliced runs
 
 /// Bonds carried by a site of X (a bit set of bonds).
 let private touched (g: Grid) (x: int) =
@@ -90,10 +93,18 @@ let ``on the 2x3 lattice no sliced set, loop order and tree executes fewer flops
                                 if touch[x] &&& sliced &&& (1 <<< k) <> 0 then level <- max level position[k]
                             pown bond level
                         let executed = leastOver g boundary bond limit sliced runs
+                        // The innermost bound over every tree: a step touching an end of the innermost bond runs
+                        // once per slice, every other step once per value of the sliced bonds it carries.
+                        let ends = let a, b = g.Bonds[List.last order] in (1 <<< a) ||| (1 <<< b)
+                        let innermost = leastOver g boundary bond limit sliced (fun x -> if x &&& ends <> 0 then pown bond count else pown bond (popcount (touch[x] &&& sliced)))
+                        if executed < innermost then Assert.Fail(sprintf "D %d limit %d set %d order %A: %d < innermost %d" bond limit sliced order executed innermost)
+                        if innermost < cacheAll then Assert.Fail(sprintf "D %d limit %d set %d: innermost %d < %d" bond limit sliced innermost cacheAll)
                         checkedPlans <- checkedPlans + 1
                         // (Messages formatted only on failure: this runs some 80,000 times.)
                         if executed < cacheAll then Assert.Fail(sprintf "D %d limit %d set %d order %A: %d < %d" bond limit sliced order executed cacheAll)
                         Assert.True(BigInteger executed >= SliceBound.reuseLeastTotalAt (int bond) count)
+                        if BigInteger executed < SliceBound.reuseLeastTotalInnermost (int bond) count then
+                            Assert.Fail(sprintf "D %d limit %d set %d order %A: %d < 4 D^s" bond limit sliced order executed)
                         Assert.True(executed >= optimum)
                         if executed < pown bond count * perSlice then beatsPerSlice <- true
             // Why the per-slice bound had to go: reuse executes fewer flops than slices × the cheapest slice.
@@ -163,3 +174,72 @@ let ``leastExecuted is at most every loop order's executed flops and at least th
         | Ok None -> ()
         | Result.Error why -> failwith why.Message
     Assert.True(fitted >= 5 && met > 0, sprintf "%d sets fit, the bound met on %d" fitted met)
+
+[<Fact>]
+let ``on the 3x3 lattice every tree of every sliced set costs at least 4 D^s in every loop order`` () =
+    // The least over every tree of the innermost bound, for every sliced set and every choice of the innermost
+    // bond: a step touching one of its ends runs once per slice, every other step once per value of the sliced
+    // bonds it carries. Every loop order executes at least the value for its innermost bond.
+    let g = grid 3 3
+    let boundary = boundaries g
+    let touch = Array.init (1 <<< g.Sites) (touched g)
+    let mutable fitted = 0
+    let mutable tight = 0
+    for bond, limit in [ 2L, 4L; 3L, 3L ] do
+        for sliced in 1 .. (1 <<< g.Bonds.Length) - 1 do
+            let count = popcount sliced
+            for o in members sliced do
+                let ends = let a, b = g.Bonds[o] in (1 <<< a) ||| (1 <<< b)
+                let least = leastOver g boundary bond limit sliced (fun x -> if x &&& ends <> 0 then pown bond count else pown bond (popcount (touch[x] &&& sliced)))
+                if least < Int64.MaxValue then
+                    fitted <- fitted + 1
+                    if BigInteger least < SliceBound.reuseLeastTotalInnermost (int bond) count then
+                        Assert.Fail(sprintf "D %d limit %d set %d innermost %d: %d < 4 D^s" bond limit sliced o least)
+                    if least < 8L * pown bond count then tight <- tight + 1
+    // Many plans fit, and on some the bound is within a factor 2.
+    Assert.True(fitted > 10000 && tight > 0, sprintf "%d (set, innermost) pairs fit, %d within 2x of 4 D^s" fitted tight)
+
+[<Fact>]
+let ``by 4 D^s the sliced count that would settle 2x is 13 on the 8x8 lattice with D = 4 and 16 on the 10x10 with D = 3`` () =
+    // Twice hyper's unsliced flops at the slicing table's limits (9.782e7 and 8.507e7, bench/results/planner.md):
+    // 4 x 4^13 and 4 x 3^16 exceed them, 4 x 4^12 and 4 x 3^15 do not (2 D^s needed 14 and 17).
+    Assert.Equal(Some 13, SliceBound.reuseSlicedCountNeeded 8 4 (BigInteger 655) (BigInteger 195640000))
+    Assert.Equal(Some 16, SliceBound.reuseSlicedCountNeeded 10 3 (BigInteger 590) (BigInteger 170140000))
+    Assert.Equal(13, SliceBound.reuseSlicedCountAbove 4 (BigInteger 195640000))
+    // Where the proved least count already exceeds the flops there is nothing to prove.
+    Assert.Equal(None, SliceBound.reuseSlicedCountNeeded 4 4 (BigInteger 2) (BigInteger 118848))
+
+/// Whether the sites of X are connected by the lattice's bonds.
+let private connected (g: Grid) (x: int) =
+    let mutable seen = x &&& -x
+    let mutable grew = true
+    while grew do
+        grew <- false
+        for a, b in g.Bonds do
+            if x &&& (1 <<< a) <> 0 && x &&& (1 <<< b) <> 0 && (seen &&& (1 <<< a) <> 0) <> (seen &&& (1 <<< b) <> 0) then
+                seen <- seen ||| (1 <<< a) ||| (1 <<< b)
+                grew <- true
+    seen = x
+
+[<Fact>]
+let ``a least sliced plan of the 2x3 lattice at one element needs a node whose sites are not connected`` () =
+    // Session 28's counterexample to "some least plan has connected nodes" (bench/results/planner.md): with D = 2
+    // and no unsliced bond per intermediate, the least executed flops over every sliced set, loop order and tree
+    // is 192, and over the trees whose every node is connected 208.
+    let g = grid 2 3
+    let boundary = boundaries g
+    let touch = Array.init (1 <<< g.Sites) (touched g)
+    let mutable least, leastConnected = Int64.MaxValue, Int64.MaxValue
+    for sliced in 0 .. (1 <<< g.Bonds.Length) - 1 do
+        for order in permutations (members sliced) do
+            let position = Array.zeroCreate g.Bonds.Length
+            order |> List.iteri (fun j k -> position[k] <- j + 1)
+            let runs x =
+                let mutable level = 0
+                for k in 0 .. g.Bonds.Length - 1 do
+                    if touch[x] &&& sliced &&& (1 <<< k) <> 0 then level <- max level position[k]
+                pown 2L level
+            least <- min least (leastOver g boundary 2L 1L sliced runs)
+            leastConnected <- min leastConnected (leastOverWhere (connected g) g boundary 2L 1L sliced runs)
+    Assert.Equal(192L, least)
+    Assert.Equal(208L, leastConnected)

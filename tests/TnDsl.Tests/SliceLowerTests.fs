@@ -107,3 +107,32 @@ let ``the sweep bound is at most, and the exact sweep programme equal to, the le
                     Assert.Equal(None, SliceLower.sweepLeast rows cols (int bond) keep (int64 b - 1L) (ref 0L))
                     Assert.Equal(Some b, SliceLower.sweepLeast rows cols (int bond) keep (int64 b) (ref 0L))
     Assert.True(tight > 0, sprintf "the bound met the exact least cost in none of %d cases" cases)
+
+[<Fact>]
+let ``no loop order executes less than the innermost bound, which is at least the order-free bound and met by some order`` () =
+    let rng = Random 28
+    let mutable above = 0
+    let mutable met = 0
+    for rows, cols, bond in [ 2, 3, 2L; 3, 3, 2L; 3, 4, 3L ] do
+        let p = lattice rows cols bond
+        let bonds = [| 0 .. p.Size.Length - 1 |] |> Array.filter (fun i -> p.Size[i] > 1L)
+        for _ in 1 .. 30 do
+            let t = randomTree rng p.Inputs.Length
+            let sliced = bonds |> Array.filter (fun _ -> rng.Next 3 = 0) |> Array.truncate 5
+            let bound, innermost = SliceBound.innermostExecuted p t sliced
+            let free = SliceBound.leastExecuted p t sliced
+            Assert.True(bound >= free, sprintf "%dx%d: innermost %O < order-free %O" rows cols bound free)
+            if sliced.Length = 0 then Assert.Equal(free, bound)
+            else
+                Assert.Contains(innermost, sliced)
+                let rec orders items =
+                    match items with
+                    | [] -> [ [] ]
+                    | _ -> [ for x in items do for rest in orders (List.filter ((<>) x) items) -> x :: rest ]
+                let executed = orders (List.ofArray sliced) |> List.map (fun o -> PlanSlice.executedFlops p t (Array.ofList o))
+                for e in executed do
+                    if e < bound then Assert.Fail(sprintf "%dx%d set %A: executed %O < innermost bound %O" rows cols sliced e bound)
+                if bound > free then above <- above + 1
+                if List.min executed = bound then met <- met + 1
+    // Not a restatement of the order-free bound, and tight on some plans.
+    Assert.True(above > 10 && met > 0, sprintf "above the order-free bound on %d plans, met on %d" above met)

@@ -82,6 +82,33 @@ module SliceBound =
             carried[node] |> Seq.fold (fun (f: BigInteger) i -> f * BigInteger p.Size[i]) step.Flops)
         |> Array.sum
 
+    /// A lower bound on the executed flops of the tree sliced over `sliced` under ANY loop order, at least
+    /// `leastExecuted`, with the sliced index it takes as the innermost loop: whatever the order, its innermost index
+    /// o is one of `sliced`, and every step whose subtree carries o reruns whenever o changes, so it runs once per
+    /// slice (the product of every sliced size); every other step runs at least as in `leastExecuted`. The least of
+    /// that sum over the choices of o (bench/results/planner.md, "Session 28 (s28-proof)"). For no sliced index,
+    /// `leastExecuted` and -1.
+    let innermostExecuted (p: Indexed) (t: ContractionTree) (sliced: int array) =
+        let steps = Cost.steps (PlanSlice.sliceProblem p sliced) t
+        let isSliced = Array.init p.Size.Length (fun i -> Array.contains i sliced)
+        let carried = Array.init (t.Leaves + t.Steps.Length) (fun _ -> Set.empty<int>)
+        for leaf in 0 .. t.Leaves - 1 do
+            carried[leaf] <- p.Inputs[leaf] |> Array.filter (fun i -> isSliced[i]) |> Set.ofArray
+        let runs =
+            steps
+            |> Array.mapi (fun s step ->
+                let node = t.Leaves + s
+                carried[node] <- t.Steps[s] |> Array.map (fun c -> carried[c]) |> Set.unionMany
+                carried[node], step.Flops * (carried[node] |> Seq.fold (fun (f: BigInteger) i -> f * BigInteger p.Size[i]) BigInteger.One))
+        let slices = sliced |> Array.fold (fun (f: BigInteger) i -> f * BigInteger p.Size[i]) BigInteger.One
+        let flops = steps |> Array.map (fun step -> step.Flops)
+        if sliced.Length = 0 then Array.sumBy snd runs, -1
+        else
+            sliced
+            |> Array.map (fun o ->
+                Array.zip runs flops |> Array.sumBy (fun ((dep: Set<int>, least), f) -> if dep.Contains o then f * slices else least), o)
+            |> Array.minBy fst
+
     /// The least executed flops under reuse of any plan of the closed lattice that slices `sliced` bonds: the root
     /// runs once per slice (bond^sliced times) and costs at least 2 flops in one slice as the product counts them:
     /// its two operands share at least one bond (the lattice is connected), and a sliced bond stays in the step at
@@ -91,17 +118,38 @@ module SliceBound =
     /// than the slices.
     let reuseLeastTotalAt (bond: int) (sliced: int) = BigInteger 2 * BigInteger.Pow(BigInteger bond, sliced)
 
+    /// The least executed flops under reuse of any plan of the closed rows × cols lattice (rows, cols >= 2, at
+    /// least 3 sites) that slices `sliced` >= 1 bonds, in any loop order: 4 bond^sliced, twice
+    /// `reuseLeastTotalAt`. Every step whose subtree holds an end x or y of the innermost loop's bond runs once per
+    /// slice (`innermostExecuted`), and two of them cost 2 flops a slice, or one 2 and two 1: the root, and the
+    /// step that joins x and y (they share that bond) when it is not the root; when it is, a child of the root
+    /// with two sites or more, and the other child too, or when that is a single site x, the step forming the
+    /// rest of the lattice, whose operands share a bond because a grid without one site is connected
+    /// (bench/results/planner.md, "Session 28 (s28-proof)").
+    let reuseLeastTotalInnermost (bond: int) (sliced: int) = BigInteger 4 * BigInteger.Pow(BigInteger bond, sliced)
+
+    /// The least sliced count from which every plan of a lattice executes more than `flops` in every loop order
+    /// by `reuseLeastTotalInnermost`.
+    let reuseSlicedCountAbove (bond: int) (flops: BigInteger) =
+        Seq.initInfinite ((+) 1) |> Seq.find (fun s -> reuseLeastTotalInnermost bond s > flops)
+
     /// `lattice` under reuse: the least number of slices (unchanged: memory does not depend on the execution) and
     /// the least executed flops of any sliced plan, `reuseLeastTotalAt` at the least sliced count (it grows with
-    /// the count).
+    /// the count). Also a lower bound on each plan's order-free cost (b) (`leastExecuted`).
     let reuseLattice (side: int) (bond: int) (limit: BigInteger) =
         let s = leastSliced side bond limit
         BigInteger.Pow(BigInteger bond, s), reuseLeastTotalAt bond s
 
-    /// `slicedCountNeeded` under reuse: the least sliced count at which `reuseLeastTotalAt` exceeds `flops` (a proof
-    /// that every plan slices at least that many bonds would show that no plan, reusing results across slices or
-    /// not, executes `flops` or less), or None when the proved least count already does.
+    /// `reuseLattice` for plans run in a loop order (side >= 2): the least executed flops is
+    /// `reuseLeastTotalInnermost` at the least sliced count, twice `reuseLattice`'s.
+    let reuseLatticeAnyOrder (side: int) (bond: int) (limit: BigInteger) =
+        let s = leastSliced side bond limit
+        BigInteger.Pow(BigInteger bond, s), reuseLeastTotalInnermost bond s
+
+    /// `slicedCountNeeded` under reuse: the least sliced count at which `reuseLeastTotalInnermost` exceeds `flops`
+    /// (a proof that every plan slices at least that many bonds would show that no plan, reusing results across
+    /// slices or not, executes `flops` or less in any loop order), or None when the proved least count already does.
     let reuseSlicedCountNeeded (side: int) (bond: int) (limit: BigInteger) (flops: BigInteger) =
         let least = leastSliced side bond limit
-        if reuseLeastTotalAt bond least > flops then None
-        else Some(Seq.initInfinite ((+) least) |> Seq.find (fun s -> reuseLeastTotalAt bond s > flops))
+        if reuseLeastTotalInnermost bond least > flops then None
+        else Some(max least (reuseSlicedCountAbove bond flops))

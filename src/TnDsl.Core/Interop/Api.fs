@@ -996,6 +996,22 @@ type PlanView(result: PlanResult, steps: PairStepView array, leaves: int array a
     /// The planner's estimate of the bytes this plan needs at `elementBytes` bytes per element (see `PlanBytes`):
     /// the forward peak, and for training the kept activations, gradients and the backward pass's transient.
     member _.Bytes(elementBytes: int) : BytesView = BytesView(PlanBytes.estimate result.Problem result.Tree.Value slicedIds elementBytes)
+    /// `Bytes` for the same steps fed other sizes: each index of `extents` (network index id, as `LeafLabels` gives
+    /// it, → size) at that size, the others as planned. What a caller that runs this plan on another batch needs
+    /// (an emitted class fed fewer rows than it was planned for). An id no leaf carries, or a size below 1, is an
+    /// `ArgumentException`.
+    member _.BytesAt(elementBytes: int, extents: IReadOnlyDictionary<int, int64>) : BytesView =
+        let p = result.Problem
+        // Network id → problem id, leaf by leaf: `leaves` holds the network's ids of `PairSteps.leafLabels`.
+        let ids = Dictionary<int, int>()
+        Array.iter2 (Array.iter2 (fun (n: int) (q: int) -> ids[n] <- q)) leaves (PairSteps.leafLabels p)
+        let size = Array.copy p.Size
+        for KeyValue(n, extent) in extents do
+            match ids.TryGetValue n with
+            | true, q when extent >= 1L -> size[q] <- extent
+            | true, _ -> invalidArg (nameof extents) (sprintf "index %d: size %d is below 1" n extent)
+            | _ -> invalidArg (nameof extents) (sprintf "index %d is not carried by a tensor of the plan" n)
+        BytesView(PlanBytes.estimate { p with Size = size } result.Tree.Value slicedIds elementBytes)
     /// The human report `tn plan` prints.
     member _.Report() = PlanReport.text result
     /// The JSON report `tn plan --json` prints.

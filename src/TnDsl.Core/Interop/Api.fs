@@ -1076,6 +1076,17 @@ type Planner =
 
     static member private Unsized: IReadOnlyDictionary<string, int64> = readOnlyDict []
 
+    /// Refuses a memory limit below one element as the caller's mistake (`ArgumentOutOfRangeException`, as
+    /// `Tn.Contract` does), and a size below 1 for a dynamic index: the planner would report either as the network's
+    /// (`the result alone has … elements, over the memory limit of -1`; `index 'batch' has size 0`, placed in the file).
+    static member private CheckArguments(sizes: IReadOnlyDictionary<string, int64>, memoryLimit: Nullable<int64>) =
+        if memoryLimit.HasValue && memoryLimit.Value < 1L then
+            raise (ArgumentOutOfRangeException(nameof memoryLimit, memoryLimit.Value,
+                                               sprintf "the memory limit is %d: the most elements of one intermediate is at least 1; give null for no limit" memoryLimit.Value))
+        for KeyValue(family, size) in sizes do
+            if size < 1L then
+                raise (ArgumentOutOfRangeException(nameof sizes, size, sprintf "the dynamic index %s is given %d rows: a batch has at least 1" family size))
+
     static member private OfLegs(legs: IReadOnlyList<int array>, sizes: IReadOnlyList<int64>, output: IReadOnlyList<int>) =
         let name (l: int) = string l
         let used = legs |> Seq.concat |> Seq.append output |> Seq.distinct |> Array.ofSeq
@@ -1090,7 +1101,7 @@ type Planner =
 
     /// `Plan` with a memory limit: no intermediate of the plan (of one slice, when the planner slices to meet the
     /// limit) has more than `memoryLimit` elements; null for none. A limit that cannot be met throws `TnException`
-    /// with TN0301.
+    /// with TN0301; a limit or a batch below 1, `ArgumentOutOfRangeException`.
     static member Plan(network: NetworkView, optimizer: string, batch: Nullable<int64>, seed: int, memoryLimit: Nullable<int64>) : PlanView =
         let sizes =
             if batch.HasValue then
@@ -1103,6 +1114,7 @@ type Planner =
     /// `Plan` with each dynamic index family that `sizes` names (family → size) at that size while planning, the
     /// others at their declared sizes: dynamic indices of different sizes (a kernel of 2,000 rows by 50,000).
     static member PlanSized(network: NetworkView, optimizer: string, sizes: IReadOnlyDictionary<string, int64>, seed: int, memoryLimit: Nullable<int64>) : PlanView =
+        Planner.CheckArguments(sizes, memoryLimit)
         let problem, warnings, label, one, batchSizes = Planner.OfNetwork(network, sizes)
         Planner.Finish(network.Name, problem, warnings, network.Flat.Range, label, one, batchSizes,
                        Plan.run optimizer { PlanOptions.defaults with

@@ -20,6 +20,21 @@ public sealed record BatchSizes
     /// <summary>Every dynamic index at <paramref name="all"/> (null: none given).</summary>
     public static implicit operator BatchSizes?(long? all) => all is { } n ? new BatchSizes { All = n } : null;
 
+    /// <summary>
+    /// Refuses sizes below one row with an <see cref="ArgumentOutOfRangeException"/> that names them as the caller gave
+    /// them (<paramref name="given"/>, such as <c>NetworkBuildOptions.Batch</c>); null is no sizes, and passes.
+    /// </summary>
+    public static void Validate(BatchSizes? sizes, string given)
+    {
+        if (sizes is null)
+            return;
+        if (sizes.All is < 1)
+            throw new ArgumentOutOfRangeException(given, $"{given} is {sizes.All}: a batch has at least 1 row");
+        foreach (var (family, n) in sizes.ByIndex)
+            if (n < 1)
+                throw new ArgumentOutOfRangeException(given, $"{given} gives {family} {n} rows: a batch has at least 1 row");
+    }
+
     /// <summary>The size given to the dynamic indices of <paramref name="family"/>, or null where none is.</summary>
     public long? Of(string family) => ByIndex.TryGetValue(family, out var n) ? n : All;
 

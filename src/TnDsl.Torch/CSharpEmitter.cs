@@ -127,21 +127,30 @@ public static partial class CSharpEmitter
         // Where the pass runs, as the runtime module takes it: its first parameter's or buffer's device.
         L($"        var device = {(fields.Count == 0 ? "inputs.Length > 0 ? inputs[0].device : CPU" : code[fields[0].Param] + ".device")};");
         {
-            // The planner's forward estimate (MemoryGuard.Needed) at the planned sizes, scaled by how far each batch
-            // axis fed exceeds its planned size (every intermediate carries a batch index at most once).
+            // The planner's forward estimate (MemoryGuard.Needed) at the planned sizes, scaled to the rows fed along
+            // each batch axis (every intermediate carries a batch index at most once): by rows / planned above the
+            // planned size, and below it along the chord from the estimate at one row (OneRow), so that
+            // a smaller batch is checked at what it needs, not at the planned batch's figure.
             var plan = module.ExecutionPlan;
             var planned = BatchSizes.Planned(spec, plan);
             double elements = (double)(MemoryGuard.Needed(plan, TorchSharp.torch.ScalarType.Float32, false) / 4);
             double trainingElements = (double)(MemoryGuard.Needed(plan, TorchSharp.torch.ScalarType.Float32, true) / 4);
-            var batchAxes = new List<string>();
-            var seen = new HashSet<int>();
+            var batchLabels = new List<int>();
+            var batchFed = new List<(int Slot, int Axis)>();
             for (int sl = 0; sl < slots.Count; sl++)
             {
                 var leaf = module.Leaves.First(l => l.Source == NetworkModule.Source.Input && l.Slot == sl);
                 for (int k = 0; k < slots[sl].Batch; k++)
-                    if (seen.Add(leaf.Labels[k]))
-                        batchAxes.Add($"TnGuard.Grow(inputs[{sl}], {k}, {planned[leaf.Labels[k]]})");
+                    if (!batchLabels.Contains(leaf.Labels[k]))
+                    {
+                        batchLabels.Add(leaf.Labels[k]);
+                        batchFed.Add((sl, k));
+                    }
             }
+            var oneRow = OneRow(plan, batchLabels, planned, false);
+            var oneRowTraining = OneRow(plan, batchLabels, planned, true);
+            var batchAxes = batchLabels.Select((l, a) =>
+                $"TnGuard.Scale(inputs[{batchFed[a].Slot}], {batchFed[a].Axis}, {planned[l]}, autograd ? {Lit(oneRowTraining[a])} : {Lit(oneRow[a])})").ToList();
             var grow = string.Concat(batchAxes.Select(b => " * " + b));
             // Where autograd records, a training step: the planner's estimate with what autograd keeps, the gradients
             // and an optimizer's state (with the forward figure alone, a training step of 1.5 GB ran under a limit of 100 MiB).
@@ -179,6 +188,8 @@ public static partial class CSharpEmitter
                 L($"    // The batch indices the rows may be chunked along ({string.Join(", ", chunkIndices.Select(i => spec.Indices[i].Name))}): the rows each was");
                 L("    // planned for, the input and axis its rows are read from, its axes in each input, its axis in the output.");
                 L($"    static readonly long[] TnChunkPlanned = {{ {string.Join(", ", chunkIndices.Select(i => planned[i]))} }};");
+                L("    // The forward estimate with one row along each, over the estimate at its planned rows (the others as they are).");
+                L($"    static readonly double[] TnChunkOneRow = {{ {string.Join(", ", chunkIndices.Select(i => Lit(oneRow[batchLabels.IndexOf(i)])))} }};");
                 L($"    static readonly (int Input, int Axis)[] TnChunkFed = {{ {string.Join(", ", fedAt.Select(f => $"({f.Item1}, {f.Item2})"))} }};");
                 L($"    static readonly int[][][] TnChunkAxes = {{ {string.Join(", ", chunkIndices.Select(i => $"new[] {{ {string.Join(", ", slots.Select(sl => sl.BatchLabels.Any(l => l == i) ? Ints(sl.BatchLabels.Select((l, k) => (l, k)).Where(x => x.l == i).Select(x => x.k)) : "new int[0]"))} }}"))} }};");
                 L($"    static readonly int[] TnChunkOutput = {Ints(chunkIndices.Select(i => Array.IndexOf(spec.Output, i)))};");
@@ -198,7 +209,7 @@ public static partial class CSharpEmitter
                 L("        for (int i = 0; i < n; i++)");
                 L("        {");
                 L("            rows[i] = inputs[TnChunkFed[i].Input].shape[TnChunkFed[i].Axis];");
-                L("            grow[i] = TnGuard.Grow(inputs[TnChunkFed[i].Input], TnChunkFed[i].Axis, TnChunkPlanned[i]);");
+                L("            grow[i] = TnGuard.Scale(inputs[TnChunkFed[i].Input], TnChunkFed[i].Axis, TnChunkPlanned[i], TnChunkOneRow[i]);");
                 L("        }");
                 L("        (int Index, long Rows, long Chunk)[] best = null;  // generated code has no nullable annotations");
                 L("        double fewest = double.PositiveInfinity;");
@@ -208,13 +219,18 @@ public static partial class CSharpEmitter
                 L("                {");
                 L("                    if (inner == outer || rows[inner] < 2 || outer >= 0 && rows[outer] < 2)");
                 L("                        continue;");
-                L("                    // The estimate with the inner index at its planned rows (and the outer at one row, no more than planned).");
+                L("                    // The estimate with the inner index at its planned rows (and the outer at one row, no more than planned);");
+                L("                    // below its planned rows, a chunk's falls along the chord to the estimate at one row (TnGuard.Scale).");
                 L("                    double rest = bytes / grow[inner] / (outer >= 0 ? grow[outer] : 1.0);");
-                L("                    if (rest > limit)");
+                L("                    long planned = TnChunkPlanned[inner];");
+                L("                    double low = planned > 1 ? TnChunkOneRow[inner] : 1.0;");
+                L("                    if (rest * low > limit)");
                 L("                        continue;");
                 L("                    // As many rows as fit the limit and the cap (larger chunks are slower), one at least, shared out evenly");
                 L("                    // over the chunks they make (no last chunk of a few rows).");
-                L("                    long most = (long)Math.Max(1, Math.Min(rows[inner] - 1, Math.Floor(Math.Min(limit, cap) / rest * TnChunkPlanned[inner])));");
+                L("                    double room = Math.Min(limit, cap) / rest;");
+                L("                    double fit = room >= 1 ? room * planned : 1 + (room - low) * (planned - 1) / (1 - low);");
+                L("                    long most = (long)Math.Max(1, Math.Min(rows[inner] - 1, Math.Floor(fit)));");
                 L("                    long count = (rows[inner] + most - 1) / most;");
                 L("                    long chunk = (rows[inner] + count - 1) / count;");
                 L("                    double chunks = (outer >= 0 ? rows[outer] : 1.0) * count;");
@@ -511,6 +527,42 @@ public static partial class CSharpEmitter
         return s;
     }
 
+    /// <summary>
+    /// Per batch index of <paramref name="labels"/> (network ids), the planner's estimate (as <c>MemoryGuard.Needed</c>
+    /// takes it, forward or a training step) with that index at one row over the estimate at its planned rows, the
+    /// largest over the other batch indices each at one row or planned: the emitted guard scales the planned estimate
+    /// by the product over the indices of the chord from it to 1 (<c>TnGuard.Scale</c>), which bounds the estimate at
+    /// fewer rows from above, as every tensor's bytes are at most linear in each batch index. 1 for an index planned at
+    /// one row, and for every index of a network of more than 8 (no shrinking, 2^8 estimates at most).
+    /// </summary>
+    static double[] OneRow(PlanView plan, IReadOnlyList<int> labels, IReadOnlyDictionary<int, long> planned, bool training)
+    {
+        const int MostIndices = 8;
+        double Needed(IReadOnlyDictionary<int, long> extents)
+        {
+            var bytes = plan.BytesAt(4, extents);
+            return (double)MemoryGuard.WithHeap(bytes.Inputs, training ? bytes.Training : bytes.Forward);
+        }
+        var ratios = new double[labels.Count];
+        for (int i = 0; i < labels.Count; i++)
+        {
+            ratios[i] = 1.0;
+            if (planned[labels[i]] <= 1 || labels.Count > MostIndices)
+                continue;
+            var others = labels.Where((_, j) => j != i).ToArray();
+            double most = 0;
+            for (int mask = 0; mask < 1 << others.Length; mask++)
+            {
+                var extents = others.Select((l, j) => (l, rows: (mask >> j & 1) == 1 ? 1L : planned[l])).ToDictionary(e => e.l, e => e.rows);
+                double at = Needed(extents);
+                extents[labels[i]] = 1;
+                most = Math.Max(most, at > 0 ? Needed(extents) / at : 1.0);
+            }
+            ratios[i] = Math.Min(1.0, most);
+        }
+        return ratios;
+    }
+
     /// A double as a C# literal that reads back to the same value.
     static string Lit(double x) =>
         double.IsNaN(x) ? "double.NaN"
@@ -617,8 +669,14 @@ public static partial class CSharpEmitter
         L("            _ => 8,");
         L("        };");
         L("");
-        L("        /// <summary>How many times an input's batch axis exceeds the size the plan was made for (at least 1).</summary>");
-        L("        public static double Grow(Tensor input, int axis, long planned) => Math.Max(1.0, (double)input.shape[axis] / planned);");
+        L("        /// <summary>The factor on the estimate at the planned rows for the rows an input's batch axis is fed: rows / planned");
+        L("        /// above the planned size, and below it the chord from <paramref name=\"oneRow\"/> (the estimate at one row over the");
+        L("        /// planned one) to 1, which bounds the estimate from above (what does not carry the batch does not shrink with it).</summary>");
+        L("        public static double Scale(Tensor input, int axis, long planned, double oneRow)");
+        L("        {");
+        L("            long rows = Math.Max(1, input.shape[axis]);");
+        L("            return rows >= planned ? (double)rows / planned : oneRow + (1 - oneRow) * (rows - 1) / (planned - 1);");
+        L("        }");
         L("");
         L("        /// <summary>The limit in bytes for work on <paramref name=\"device\"/>, and where it comes from: TN_MEMORY_LIMIT, else 80% of");
         L("        /// the memory available there (<see cref=\"Available\"/>).</summary>");

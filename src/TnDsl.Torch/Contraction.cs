@@ -267,9 +267,15 @@ public sealed class ContractExpression
         var key = (dtype, training, MemoryGuard.Setting());
         if (fitted.ContainsKey(key))
             return;
+        // Slicing cuts closed indices only: where the operands and the result alone are over the limit, no
+        // ContractionOptions.MemoryLimit helps, and the refusal says so rather than send the caller to one.
+        int size = MemoryGuard.ElementSize(dtype);
+        var floor = Figures.Bytes(size).Inputs + Figures.ResultElements * size;
         MemoryGuard.Check(MemoryGuard.Needed(Figures, dtype, training),
             $"the contraction '{Equation}' ({dtype.ToString().ToLowerInvariant()}{(training ? ", with autograd" : "")})",
-            "plan it sliced with ContractionOptions.MemoryLimit (the most elements of one intermediate)");
+            floor > MemoryGuard.Limit
+                ? $"slicing cannot bring it under the limit: the operands and the result alone take {MemoryGuard.Format(floor)}"
+                : "plan it sliced with ContractionOptions.MemoryLimit (the most elements of one intermediate)");
         fitted.TryAdd(key, 0);
     }
 

@@ -18,7 +18,8 @@ public sealed record NetworkBuildOptions
     /// <summary>Seed of the planner's random choices.</summary>
     public int PlanSeed { get; init; }
     /// <summary>When set, no intermediate (of one slice) may have more elements: the planner slices to meet it, and a
-    /// limit it cannot meet is refused before anything is allocated.</summary>
+    /// limit it cannot meet is refused before anything is allocated. At least 1 (an <see cref="ArgumentOutOfRangeException"/>
+    /// otherwise).</summary>
     public long? MaxIntermediateElements { get; init; }
     /// <summary>Whether the module will be trained: the memory guard then counts the activations autograd keeps and
     /// the gradients (see <see cref="MemoryGuard.Needed(NetworkSpec, PlanView, NetworkModuleOptions, bool)"/>), not only the forward pass.
@@ -57,6 +58,12 @@ public static class NetworkModules
     public static NetworkModule FromNetwork(NetworkView network, NetworkBuildOptions? options = null)
     {
         options ??= new NetworkBuildOptions();
+        // The caller's mistakes, named as the caller wrote them: the planner would report them as the network's
+        // ("the result alone has 65536 elements, over the memory limit of -1"; "index 'batch' has size 0" in the file).
+        if (options.MaxIntermediateElements is < 1)
+            throw new ArgumentOutOfRangeException(nameof(options),
+                $"NetworkBuildOptions.MaxIntermediateElements is {options.MaxIntermediateElements}: the most elements of one intermediate is at least 1; leave it null for no limit");
+        BatchSizes.Validate(options.Batch, "NetworkBuildOptions.Batch");
         NetworkSpec spec;
         try
         {

@@ -169,9 +169,9 @@ let ``tn run --batch q=40,k=2000 over the memory limit runs in the chunks the gu
 let ``tn emit --batch q=3,k=600 plans the emitted class at each index's size, and its guard scales from them`` () =
     let code, out, err = tn [ "emit"; kernel; "--cs"; "--set"; "n=4"; "--batch"; "q=3,k=600" ]
     Assert.True((code = 0), err)
-    // The estimate is the planner's at 3 x 600 rows, grown by how far each index fed exceeds its planned rows.
+    // The estimate is the planner's at 3 x 600 rows, scaled to the rows each index is fed from its planned rows.
     // (A training step's estimate where autograd records, the forward pass's otherwise.)
-    Assert.Matches(@"double bytes = \(autograd \? [0-9.]+ : [0-9.]+\) \* TnGuard\.Grow\(inputs\[0\], 0, 3\) \* TnGuard\.Grow\(inputs\[1\], 0, 600\) \*", out)
+    Assert.Matches(@"double bytes = \(autograd \? [0-9.]+ : [0-9.]+\) \* TnGuard\.Scale\(inputs\[0\], 0, 3, autograd \? [0-9.E-]+ : [0-9.E-]+\) \* TnGuard\.Scale\(inputs\[1\], 0, 600, autograd \? [0-9.E-]+ : [0-9.E-]+\) \*", out)
     Assert.Contains("static readonly long[] TnChunkPlanned = { 3, 600 };", out)
     let _, uniform, _ = tn [ "emit"; kernel; "--cs"; "--set"; "n=4"; "--batch"; "5" ]
     Assert.Contains("static readonly long[] TnChunkPlanned = { 5, 5 };", uniform)

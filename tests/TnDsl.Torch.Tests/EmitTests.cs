@@ -495,6 +495,62 @@ public class EmittedGuardTests
             Assert.Equal(new[] { (0, 64L, 11L) }, levels);
         });
 
+    [Fact]
+    public void Emitted_code_checks_a_batch_smaller_than_planned_at_what_it_needs_and_chunks_below_the_planned_rows()
+    {
+        // The emitted guard scaled the planned estimate up only: a class planned at 4,096 rows under a limit of a
+        // quarter of that estimate refused 64 rows, forward and training, as if they needed the planned batch's
+        // figure, and refused 8,192 rows where chunks smaller than the planned batch fit.
+        using var runtime = NetworkModules.FromFile(Repo.Example("mpo-linear.tn"), Repo.Set(("k", 3)),
+            new NetworkBuildOptions { Batch = 4096, Module = new() { DType = ScalarType.Float64, Seed = 9 } });
+        var source = CSharpEmitter.Emit(runtime, "Emitted", "TnDsl.Emitted");
+        Assert.Contains("TnGuard.Scale(inputs[0], 0, 4096, ", source);
+        var type = EmitTests.Compile(source).GetType("TnDsl.Emitted.Emitted")!;
+        var forward = MemoryGuard.Needed(runtime.ExecutionPlan, ScalarType.Float64, false);
+        using var generator = new Generator(1);
+        var small = RandomInputs.Make(runtime, 64, generator, ScalarType.Float64);
+        var large = RandomInputs.Make(runtime, 8192, generator, ScalarType.Float64);
+        Tensor expectedSmall, expectedLarge;
+        using (no_grad())
+        {
+            expectedSmall = runtime.forward(small);
+            expectedLarge = runtime.forward(large);
+        }
+        var before = Environment.GetEnvironmentVariable(MemoryGuard.EnvironmentVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, (forward / 4).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            using var emitted = (nn.Module<Tensor[], Tensor>)Activator.CreateInstance(type, 9L, ScalarType.Float64)!;
+            using (no_grad())
+            using (var y = emitted.forward(small))
+                Assert.True(expectedSmall.allclose(y, rtol: 1e-10, atol: 1e-12), "emitted and runtime outputs differ at 64 rows");
+            using (var scope = NewDisposeScope())
+            {
+                var y = emitted.forward(small);
+                y.square().sum().backward();
+                Assert.All(emitted.parameters(), p => Assert.NotNull(p.grad));
+            }
+            using (no_grad())
+            using (var y = emitted.forward(large))
+                Assert.True(expectedLarge.allclose(y, rtol: 1e-10, atol: 1e-12), "chunked emitted and runtime outputs differ at 8,192 rows");
+            var chunking = type.GetMethod("TnChunking", BindingFlags.NonPublic | BindingFlags.Static)!;
+            var levels = ((int Index, long Rows, long Chunk)[])chunking.Invoke(null, [large, 2 * (double)forward, (double)forward / 4, double.PositiveInfinity])!;
+            var level = Assert.Single(levels);
+            Assert.InRange(level.Chunk, 2, 4095);
+            // Where autograd records, the planned batch's training step is over the limit: refused.
+            var refused = Assert.Throws<InvalidOperationException>(() => emitted.forward(large));
+            Assert.Contains("a training step", refused.Message);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, before);
+            expectedSmall.Dispose();
+            expectedLarge.Dispose();
+            foreach (var t in small.Concat(large))
+                t.Dispose();
+        }
+    }
+
     /// The emitted guard's chunk cap for these inputs (TnGuard.Cap on their device: the CPU's here).
     static double TnCap(Type type, Tensor[] inputs) => (double)Guard(type).GetMethod("Cap")!.Invoke(null, [inputs[0].device])!;
 

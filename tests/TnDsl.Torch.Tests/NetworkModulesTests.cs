@@ -104,4 +104,26 @@ public class NetworkModulesTests
             F64 with { Batch = new BatchSizes { ByIndex = new Dictionary<string, long> { ["batch"] = 5 } } });
         Assert.Equal(5L, named.ExecutionPlan.BatchSizes.Values.Single());
     }
+
+    [Fact]
+    public void A_memory_limit_or_a_batch_below_one_is_the_callers_mistake_not_the_files()
+    {
+        // MaxIntermediateElements = -1 was reported as the network's TN0301 ("the result alone has 65536 elements, over
+        // the memory limit of -1"), and Batch = 0 as TN0303 placed in the file ("index 'batch' has size 0").
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() =>
+            NetworkModules.FromFile(Repo.Example("peps.tn"), null, F64 with { MaxIntermediateElements = -1 }));
+        Assert.Contains("NetworkBuildOptions.MaxIntermediateElements is -1", e.Message);
+        e = Assert.Throws<ArgumentOutOfRangeException>(() => NetworkModules.FromFile(Repo.Example("layers/tt-linear.tn"), null, F64 with { Batch = 0 }));
+        Assert.Contains("NetworkBuildOptions.Batch is 0", e.Message);
+        var named = new BatchSizes { ByIndex = new Dictionary<string, long> { ["batch"] = -3 } };
+        e = Assert.Throws<ArgumentOutOfRangeException>(() => NetworkModules.FromFile(Repo.Example("layers/tt-linear.tn"), null, F64 with { Batch = named }));
+        Assert.Contains("NetworkBuildOptions.Batch gives batch -3 rows", e.Message);
+        e = Assert.Throws<ArgumentOutOfRangeException>(() => Layers.FromSpec(Repo.Example("layers/tt-linear.tn"), new { }, new LayerOptions { Batch = 0 }));
+        Assert.Contains("LayerOptions.Batch is 0", e.Message);
+        // The planner's own entry points, as F# and C# call them.
+        var net = Frontend.Load(Repo.Example("peps.tn"), null, null);
+        Assert.Throws<ArgumentOutOfRangeException>(() => Planner.Plan(net, "greedy", null, 0, 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Planner.Plan(Frontend.Load(Repo.Example("layers/tt-linear.tn"), null, null), "greedy", 0, 0));
+        Assert.Equal(1, Planner.Plan(net, "greedy", null, 0, 1L << 20).Slices);
+    }
 }

@@ -996,6 +996,22 @@ type PlanView(result: PlanResult, steps: PairStepView array, leaves: int array a
     /// The planner's estimate of the bytes this plan needs at `elementBytes` bytes per element (see `PlanBytes`):
     /// the forward peak, and for training the kept activations, gradients and the backward pass's transient.
     member _.Bytes(elementBytes: int) : BytesView = BytesView(PlanBytes.estimate result.Problem result.Tree.Value slicedIds elementBytes)
+    /// `Bytes` for the same steps fed other sizes: each index of `extents` (network index id, as `LeafLabels` gives
+    /// it, → size) at that size, the others as planned. What a caller that runs this plan on another batch needs
+    /// (an emitted class fed fewer rows than it was planned for). An id no leaf carries, or a size below 1, is an
+    /// `ArgumentException`.
+    member _.BytesAt(elementBytes: int, extents: IReadOnlyDictionary<int, int64>) : BytesView =
+        let p = result.Problem
+        // Network id → problem id, leaf by leaf: `leaves` holds the network's ids of `PairSteps.leafLabels`.
+        let ids = Dictionary<int, int>()
+        Array.iter2 (Array.iter2 (fun (n: int) (q: int) -> ids[n] <- q)) leaves (PairSteps.leafLabels p)
+        let size = Array.copy p.Size
+        for KeyValue(n, extent) in extents do
+            match ids.TryGetValue n with
+            | true, q when extent >= 1L -> size[q] <- extent
+            | true, _ -> invalidArg (nameof extents) (sprintf "index %d: size %d is below 1" n extent)
+            | _ -> invalidArg (nameof extents) (sprintf "index %d is not carried by a tensor of the plan" n)
+        BytesView(PlanBytes.estimate { p with Size = size } result.Tree.Value slicedIds elementBytes)
     /// The human report `tn plan` prints.
     member _.Report() = PlanReport.text result
     /// The JSON report `tn plan --json` prints.
@@ -1060,6 +1076,17 @@ type Planner =
 
     static member private Unsized: IReadOnlyDictionary<string, int64> = readOnlyDict []
 
+    /// Refuses a memory limit below one element as the caller's mistake (`ArgumentOutOfRangeException`, as
+    /// `Tn.Contract` does), and a size below 1 for a dynamic index: the planner would report either as the network's
+    /// (`the result alone has … elements, over the memory limit of -1`; `index 'batch' has size 0`, placed in the file).
+    static member private CheckArguments(sizes: IReadOnlyDictionary<string, int64>, memoryLimit: Nullable<int64>) =
+        if memoryLimit.HasValue && memoryLimit.Value < 1L then
+            raise (ArgumentOutOfRangeException(nameof memoryLimit, memoryLimit.Value,
+                                               sprintf "the memory limit is %d: the most elements of one intermediate is at least 1; give null for no limit" memoryLimit.Value))
+        for KeyValue(family, size) in sizes do
+            if size < 1L then
+                raise (ArgumentOutOfRangeException(nameof sizes, size, sprintf "the dynamic index %s is given %d rows: a batch has at least 1" family size))
+
     static member private OfLegs(legs: IReadOnlyList<int array>, sizes: IReadOnlyList<int64>, output: IReadOnlyList<int>) =
         let name (l: int) = string l
         let used = legs |> Seq.concat |> Seq.append output |> Seq.distinct |> Array.ofSeq
@@ -1074,7 +1101,7 @@ type Planner =
 
     /// `Plan` with a memory limit: no intermediate of the plan (of one slice, when the planner slices to meet the
     /// limit) has more than `memoryLimit` elements; null for none. A limit that cannot be met throws `TnException`
-    /// with TN0301.
+    /// with TN0301; a limit or a batch below 1, `ArgumentOutOfRangeException`.
     static member Plan(network: NetworkView, optimizer: string, batch: Nullable<int64>, seed: int, memoryLimit: Nullable<int64>) : PlanView =
         let sizes =
             if batch.HasValue then
@@ -1087,6 +1114,7 @@ type Planner =
     /// `Plan` with each dynamic index family that `sizes` names (family → size) at that size while planning, the
     /// others at their declared sizes: dynamic indices of different sizes (a kernel of 2,000 rows by 50,000).
     static member PlanSized(network: NetworkView, optimizer: string, sizes: IReadOnlyDictionary<string, int64>, seed: int, memoryLimit: Nullable<int64>) : PlanView =
+        Planner.CheckArguments(sizes, memoryLimit)
         let problem, warnings, label, one, batchSizes = Planner.OfNetwork(network, sizes)
         Planner.Finish(network.Name, problem, warnings, network.Flat.Range, label, one, batchSizes,
                        Plan.run optimizer { PlanOptions.defaults with

@@ -68,6 +68,7 @@ public static class Layers
     public static SpecLayer FromNetwork(NetworkView net, LayerOptions? options = null)
     {
         options ??= new LayerOptions();
+        BatchSizes.Validate(options.Batch, "LayerOptions.Batch");
         var declared = NetworkAdapter.FromFlat(net);
         var spec = LayerAutoInit.Prepare(declared);
         // A layer is trained: its plan must fit with the kept activations and gradients, sliced where that helps.

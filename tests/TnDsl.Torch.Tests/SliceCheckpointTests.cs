@@ -1,0 +1,164 @@
+using TnDsl.Api;
+using FsCheck;
+using FsCheck.Fluent;
+using Microsoft.FSharp.Core;
+using TnDsl.Testing;
+using TorchSharp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace TnDsl.Torch.Tests;
+
+/// A training step of a sliced plan checkpointed in groups of slices (SliceCheckpointing): the slices run without
+/// autograd, and the backward pass runs each group again with autograd. Its gradients are the unsliced plan's, for the
+/// parameters and for the inputs that need one, in float64.
+public class SliceCheckpointTests
+{
+    static SliceCheckpointTests() => NativeLoader.EnsureLoaded();
+
+    static readonly NetworkModuleOptions F64 = new() { DType = ScalarType.Float64, Seed = 5 };
+
+    /// The value, and the gradients of the loss sum(y · probe) for every parameter and every floating-point input
+    /// (made to need one), for fixed inputs; copies of the inputs, so that each module gets its own leaves.
+    static (double[] Value, Dictionary<string, double[]> Grads) Run(NetworkModule m, Tensor[] fed, bool logScale)
+    {
+        using var scope = NewDisposeScope();
+        var inputs = fed.Select(t => t.is_floating_point() ? t.detach().clone().requires_grad_(true) : t).ToArray();
+        m.zero_grad();
+        Tensor y;
+        if (logScale)
+        {
+            var r = m.ForwardLog(inputs);
+            y = r.Value * r.ExpandedLogScale().exp();
+        }
+        else
+            y = m.forward(inputs);
+        using var probeGenerator = new Generator(11);
+        var probe = randn(y.shape, ScalarType.Float64, generator: probeGenerator);
+        (y * probe).sum().backward();
+        static double[] Values(Tensor? g, long n) => g is null ? new double[n] : g.contiguous().data<double>().ToArray();
+        var grads = m.named_parameters().ToDictionary(p => p.name, p => Values(p.parameter.grad, p.parameter.numel()));
+        for (int k = 0; k < inputs.Length; k++)
+            if (inputs[k].requires_grad)
+                grads[$"input {m.InputNames[k]}"] = Values(inputs[k].grad, inputs[k].numel());
+        return (y.contiguous().data<double>().ToArray(), grads);
+    }
+
+    /// Equal to 1e-12 of the largest entry.
+    static void AssertClose(double[] expected, double[] actual, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        double scale = Math.Max(1e-300, expected.Select(Math.Abs).DefaultIfEmpty(0).Max());
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-12 * scale, $"{what}[{i}]: expected {expected[i]}, got {actual[i]}");
+    }
+
+    /// The unsliced module's value and gradients equal the checkpointed one's, which ran in groups of
+    /// <paramref name="group"/> slices.
+    static void AssertSame(NetworkModule unsliced, NetworkModule checkpointed, Tensor[] inputs, long group, bool logScale = false)
+    {
+        var (v0, g0) = Run(unsliced, inputs, logScale);
+        var (v1, g1) = Run(checkpointed, inputs, logScale);
+        Assert.Equal(group, checkpointed.CheckpointedGroup);
+        Assert.Equal(0, unsliced.CheckpointedGroup);
+        AssertClose(v0, v1, "value");
+        Assert.Equal(g0.Keys.Order(), g1.Keys.Order());
+        foreach (var (name, g) in g0)
+            AssertClose(g, g1[name], $"gradient of {name}");
+    }
+
+    [Fact]
+    public void Checkpointed_gradients_of_random_networks_are_the_unsliced_ones_for_parameters_and_inputs()
+    {
+        int runs = 0, sliced = 0;
+        var networks = TnArbitraries.Network();
+        var property = Prop.ForAll(Arb.From(networks.Generator.Resize(80), networks.Shrinker), g =>
+        {
+            runs++;
+            var net = new NetworkView(g.Network);
+            var free = Planner.Plan(net, "greedy", null, 0);
+            PlanView plan;
+            try
+            {
+                plan = Planner.Plan(net, "greedy", null, 0, OutputLimit.Of(net));
+            }
+            catch (TnException e) when (e.Diagnostics.Any(d => d.Code == "TN0301"))
+            {
+                return true; // an intermediate of open legs only: nothing to slice
+            }
+            if (!plan.IsSliced || plan.Slices < 2)
+                return true;
+            sliced++;
+            var spec = NetworkAdapter.FromFlat(net);
+            // Groups of 2 or 3 slices: several groups, some starting mid-way through a loop.
+            long group = 2 + runs % 2;
+            using var a = new NetworkModule(spec, free, F64);
+            using var b = new NetworkModule(spec, plan, F64 with { CheckpointSlices = SliceCheckpointing.Always, CheckpointGroup = group });
+            using var inputsGenerator = new Generator(7);
+            var inputs = RandomInputs.Make(a, 3, inputsGenerator, ScalarType.Float64);
+            try
+            {
+                AssertSame(a, b, inputs, Math.Min(group, (long)plan.Slices));
+            }
+            finally
+            {
+                foreach (var t in inputs)
+                    t.Dispose();
+            }
+            return true;
+        });
+        var config = Config.QuickThrowOnFailure.WithMaxTest(100).WithReplay(new Replay(new Rnd(20261207UL, 29UL), FSharpOption<int>.None));
+        FsCheck.Check.One(config, property);
+        Assert.Equal(100, runs);
+        Assert.True(sliced >= 15, $"only {sliced} of {runs} random networks were sliced");
+    }
+
+    /// The closed L x L lattice at bond D, sliced by greedy to a limit of 2 elements per intermediate, and unsliced.
+    static (NetworkSpec Spec, PlanView Free, PlanView Sliced) Grid(int l, int d)
+    {
+        var net = Frontend.Load(Repo.Example("grid.tn"), Repo.Set(("L", l), ("D", d)), null);
+        return (NetworkAdapter.FromFlat(net), Planner.Plan(net, "greedy", null, 0), Planner.Plan(net, "greedy", null, 0, 2L));
+    }
+
+    [Theory]
+    [InlineData(1L)]
+    [InlineData(7L)]   // groups that start mid-way through loops
+    [InlineData(64L)]
+    public void A_checkpointed_lattice_has_the_unsliced_gradients(long group)
+    {
+        var (spec, free, plan) = Grid(4, 2);
+        Assert.True(plan.Slices > 4 * group, $"{plan.Slices} slices");
+        using var a = new NetworkModule(spec, free, F64);
+        using var b = new NetworkModule(spec, plan, F64 with { CheckpointSlices = SliceCheckpointing.Always, CheckpointGroup = group });
+        AssertSame(a, b, [], group);
+    }
+
+    [Theory]
+    [InlineData("mps.tn", "n=6,chi=16", false)]
+    [InlineData("mpo-linear.tn", "k=3", false)]
+    [InlineData("mpo-linear.tn", "k=3", true)]
+    [InlineData("mera-classifier.tn", "", false)]
+    [InlineData("mera-classifier.tn", "", true)]
+    public void Checkpointed_examples_have_the_unsliced_gradients_in_log_scale_too(string file, string sets, bool logScale)
+    {
+        var net = Frontend.Load(Repo.Example(file), Repo.Overrides(sets), null);
+        var free = Planner.Plan(net, "greedy", 4, 0);
+        var plan = Planner.Plan(net, "greedy", 4, 0, OutputLimit.Of(net, 4));
+        Assert.True(plan.Slices >= 4, $"{file}: {plan.Slices} slices");
+        var spec = NetworkAdapter.FromFlat(net);
+        var options = F64 with { LogScale = logScale };
+        using var a = new NetworkModule(spec, free, options);
+        using var b = new NetworkModule(spec, plan, options with { CheckpointSlices = SliceCheckpointing.Always, CheckpointGroup = 3 });
+        using var inputsGenerator = new Generator(3);
+        var inputs = RandomInputs.Make(a, 4, inputsGenerator, ScalarType.Float64);
+        try
+        {
+            AssertSame(a, b, inputs, 3, logScale);
+        }
+        finally
+        {
+            foreach (var t in inputs)
+                t.Dispose();
+        }
+    }
+}

@@ -162,3 +162,71 @@ public class SliceCheckpointTests
         }
     }
 }
+
+/// The memory guard and a checkpointed training step: the estimate it compares with the limit is the checkpointed
+/// step's (the forward pass of every slice, one group recorded), so it lets through a training step that recording
+/// every slice does not fit, which then allocates less; it still refuses one whose smallest group does not fit.
+[Collection("peak memory")] // the tests set the limit and measure the process's peak: they run alone
+public class SliceCheckpointGuardTests
+{
+    static SliceCheckpointGuardTests() => NativeLoader.EnsureLoaded();
+
+    static readonly NetworkModuleOptions F64 = new() { DType = ScalarType.Float64, Seed = 5 };
+
+    static BigIntegerFigures Figures(NetworkSpec spec, PlanView plan, NetworkModuleOptions options) =>
+        new(MemoryGuard.Needed(spec, plan, options with { CheckpointSlices = SliceCheckpointing.Never }, true),
+            MemoryGuard.Needed(spec, plan, options with { CheckpointSlices = SliceCheckpointing.Always, CheckpointGroup = 1 }, true));
+
+    sealed record BigIntegerFigures(System.Numerics.BigInteger Recorded, System.Numerics.BigInteger OneSlice);
+
+    /// One training step (the value squared, summed, backward) and the sum of the gradients' squares.
+    static double Step(NetworkModule m)
+    {
+        using var scope = NewDisposeScope();
+        m.zero_grad();
+        ScalarOps.Square(m.forward([])).sum().backward();
+        return m.parameters().Sum(p => ScalarOps.Square(p.grad!).sum().item<double>());
+    }
+
+    [Fact]
+    public void The_guard_passes_a_checkpointed_training_step_that_recording_every_slice_does_not_fit_and_refuses_one_that_cannot()
+    {
+        var net = Frontend.Load(Repo.Example("grid.tn"), Repo.Set(("L", 5), ("D", 2)), null);
+        var plan = Planner.Plan(net, "greedy", null, 0, 4L);
+        var spec = NetworkAdapter.FromFlat(net);
+        var figures = Figures(spec, plan, F64);
+        Assert.True(figures.OneSlice * 3 < figures.Recorded, $"{plan.Slices} slices: {figures.OneSlice} bytes checkpointed one slice a group, {figures.Recorded} recording every slice");
+        long limit = (long)(figures.OneSlice * 2);
+        using var recording = new NetworkModule(spec, plan, F64 with { CheckpointSlices = SliceCheckpointing.Never });
+        using var auto = new NetworkModule(spec, plan, F64);
+        // Without a limit of its own, Auto records every slice.
+        double expected = Step(recording);
+        Step(auto);
+        Assert.Equal(0, auto.CheckpointedGroup);
+        long recordedPeak = PeakMemory.Available ? PeakMemory.Measure(() => Step(recording)) : 0;
+        MemoryGuard.LimitOverride = limit;
+        try
+        {
+            // Recording every slice is refused before anything is computed (what every training step of it was).
+            var e = Assert.Throws<MemoryLimitException>(() => Step(recording));
+            Assert.Equal(figures.Recorded, e.BytesNeeded);
+            // Auto checkpoints in groups that fit, to the same gradients, and allocates less.
+            Assert.True(MemoryGuard.Needed(spec, plan, F64, true) <= limit);
+            double got = 0;
+            long checkpointedPeak = PeakMemory.Available ? PeakMemory.Measure(() => got = Step(auto)) : 0;
+            Assert.InRange(auto.CheckpointedGroup, 1, (long)plan.Slices - 1);
+            Assert.True(Math.Abs(got - expected) <= 1e-12 * expected, $"checkpointed {got}, recorded {expected}");
+            if (PeakMemory.Available)
+                Assert.True(checkpointedPeak * 2 < recordedPeak, $"peak {checkpointedPeak} bytes checkpointed in groups of {auto.CheckpointedGroup}, {recordedPeak} recording every slice");
+            // Under the smallest group's estimate nothing fits: refused, naming the checkpointed step's figure.
+            MemoryGuard.LimitOverride = (long)(figures.OneSlice / 2);
+            var refused = Assert.Throws<MemoryLimitException>(() => Step(auto));
+            Assert.Equal(MemoryGuard.Needed(spec, plan, F64, true), refused.BytesNeeded);
+            Assert.True(refused.BytesNeeded < figures.Recorded);
+        }
+        finally
+        {
+            MemoryGuard.LimitOverride = null;
+        }
+    }
+}

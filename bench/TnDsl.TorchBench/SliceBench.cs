@@ -16,7 +16,10 @@ namespace TnDsl.TorchBench;
 /// slices, the step runs and the flops executed each way (a pairwise step's flops: the product of the sizes of its
 /// labels in one slice, twice where it sums one), the CPU time of the forward pass (best of the rounds), its
 /// measured peak memory (the rise over what was allocated, plus the weights) and the estimate the memory guard
-/// uses (<see cref="ExecutedBytes"/>), and one training step's (forward and backward) time and peak.
+/// uses (<see cref="ExecutedBytes"/>), and one training step's (forward and backward) time and peak; then the same
+/// training step checkpointed (<see cref="SliceCheckpointing.Always"/>, with reuse), in the largest groups of slices
+/// whose estimate fits a quarter of the reuse step's recording every slice, as under a memory limit that recording
+/// does not fit.
 /// </summary>
 static class SliceBench
 {
@@ -34,7 +37,7 @@ static class SliceBench
     public static void Run(string? only, double fraction, int rounds)
     {
         Console.WriteLine($"# slices with reuse vs every step per slice: closed L x L grids, auto under a limit of {(fraction > 0 ? $"{fraction:G3}" : "1/k")} x the unsliced largest intermediate, float64, {get_num_threads()} thread(s), best of {rounds}");
-        Console.WriteLine("| network | limit (1/k of largest) | slices | step runs every / reuse | flops every / reuse / unsliced | forward CPU s every / reuse | forward peak MB every / reuse (estimate) | training CPU s every / reuse | training peak MB every / reuse (estimate) | checkpointed training: slices per group, CPU s, peak MB (estimate) |");
+        Console.WriteLine("| network | limit (1/k of largest) | slices | step runs every / reuse | flops every / reuse / unsliced | forward CPU s every / reuse | forward peak MB every / reuse (estimate) | training CPU s every / reuse | training peak MB every / reuse (estimate) | checkpointed training under 1/4 of reuse's estimate: slices per group, CPU s, peak MB (estimate) |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var (l, d, part) in new[] { (5, 4, 16), (5, 4, 64), (6, 3, 9), (8, 2, 16) })
         {
@@ -55,9 +58,10 @@ static class SliceBench
             var everyOptions = reuseOptions with { SliceReuse = false };
             using var reuse = new NetworkModule(spec, plan, reuseOptions);
             using var every = new NetworkModule(spec, plan, everyOptions);
-            // Checkpointed (with reuse): the largest groups whose training step fits twice the forward pass's estimate.
+            // Checkpointed (with reuse): the largest groups whose training step fits a quarter of what recording every
+            // slice needs (with reuse), as under a limit that recording does not fit.
             long group;
-            using (MemoryGuard.Advise(MemoryGuard.DefaultRemedies, (long)(2 * MemoryGuard.Needed(spec, plan, reuseOptions, false))))
+            using (MemoryGuard.Advise(MemoryGuard.DefaultRemedies, (long)(MemoryGuard.Needed(spec, plan, reuseOptions with { CheckpointSlices = SliceCheckpointing.Never }, true) / 4)))
                 (_, group) = ExecutedBytes.Checkpointing(spec, plan, reuseOptions with { CheckpointSlices = SliceCheckpointing.Always }, 0, null, null);
             var checkpointOptions = reuseOptions with { CheckpointSlices = SliceCheckpointing.Always, CheckpointGroup = group };
             using var checkpointed = new NetworkModule(spec, plan, checkpointOptions);

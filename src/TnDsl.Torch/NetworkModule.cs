@@ -96,6 +96,8 @@ public sealed record InputInfo(string Name, int BatchAxes, long[] Shape, Embeddi
 /// list, both are removed and their contraction is appended; what each step keeps and sums comes from the plan.
 /// A sliced plan (<see cref="PlanView.SlicedLabels"/>) runs the slices as nested loops over its sliced indices and
 /// adds the results; a step runs again only when a sliced value it depends on changed (see <see cref="StepRuns"/>).
+/// Where autograd records and recording every slice does not fit the memory limit, the slices run without it and the
+/// backward pass runs them again in groups (<see cref="SliceCheckpointing"/>).
 /// </summary>
 public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
 {
@@ -740,9 +742,10 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         var (dtype, device) = Arguments(inputs);
         var levels = GuardBatch(inputs, dtype, device, mayChunk: true);
         Chunking = levels;
+        CheckpointedGroup = levels.Length == 0 ? CheckpointGroup(inputs, dtype, device) : 0;
         if (levels.Length == 0)
-            return take(CheckpointGroup(inputs, dtype, device) is > 0 and var group
-                ? Checkpointed(inputs, logScale, dtype, device, group)
+            return take(CheckpointedGroup > 0
+                ? Checkpointed(inputs, logScale, dtype, device, CheckpointedGroup)
                 : Contract(inputs, logScale, dtype, device)).Select(p => p.Value).ToArray();
         Tensor[]? whole = null;
         var start = new long[levels.Length];
@@ -937,15 +940,19 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             return c.Group;
         var extents = dynamicLabels.Select((l, k) => (l, k)).ToDictionary(x => x.l, x => fed[x.k]);
         var (_, group) = ExecutedBytes.Checkpointing(spec, ExecutionPlan, options with { DType = dtype }, MemoryModel.AdamSlots, null, extents);
-        groupChosen = (fed, setting, dtype, group);
+        // Replaced whole, never edited: other threads may be reading the old one.
+        groupChosen = new GroupChoice(fed, setting, dtype, group);
         return group;
     }
 
-    // The last CheckpointGroup worked out, with the batch, limit setting and dtype it was for.
-    (long[] Fed, (long?, string?, string?, long) Setting, ScalarType DType, long Group)? groupChosen;
+    /// A group size CheckpointGroup worked out, with the batch, limit setting and dtype it was for.
+    sealed record GroupChoice(long[] Fed, (long?, string?, string?, long) Setting, ScalarType DType, long Group);
 
-    /// <summary>The slices per group of the last checkpointed training step (<see cref="SliceCheckpointing"/>), or 0
-    /// where the last call recorded every slice or did not record autograd.</summary>
+    GroupChoice? groupChosen;
+
+    /// <summary>The slices per group in which the last call (<see cref="forward"/>, <see cref="ForwardLog(Tensor[])"/>)
+    /// checkpointed its training step (<see cref="SliceCheckpointing"/>), or 0 where it recorded every slice, recorded
+    /// nothing or ran an unsliced plan.</summary>
     public long CheckpointedGroup { get; private set; }
 
     /// A training step of a sliced plan checkpointed in groups of <paramref name="group"/> slices: the slices run as
@@ -964,7 +971,6 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         long slices = slicedLabels.Aggregate(1L, (n, l) => checked(n * (spec.Indices[l].IsDynamic ? fed[Array.IndexOf(dynamicLabels, l)] : Size(spec, l))));
         var run = new CheckpointRun(this, inputs, logScale, dtype, device, slices, group, leaves.ToArray());
         var value = SliceCheckpoint.apply([run, .. leaves]);
-        CheckpointedGroup = group;
         return new Outcome(value, run.LogScale, logScale ? outputBatchAxes : []);
     }
 
@@ -1013,7 +1019,7 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                         if (sums[k] is { } sum)
                             ScalarOps.PlusScaledInPlace(sum, part, 1.0);
                         else
-                            sums[k] = groupScope.MoveToOuter(part.detach());
+                            sums[k] = groupScope.MoveToOuter(part.detach().clone()); // not a view of the gradient fed in
                     }
                     module.SliceGroupDone?.Invoke();
                 }

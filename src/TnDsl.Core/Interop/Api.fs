@@ -847,7 +847,8 @@ type BytesView(e: ByteEstimate) =
     /// The training step's peak: forward with autograd keeping what the backward needs, the loss, backward, and an
     /// optimizer step with its state.
     member _.Training = e.Training
-    /// Training only: the bytes autograd keeps for the backward pass (every slice's).
+    /// Training only: the bytes autograd keeps for the backward pass (every slice's; one group's where the slices are
+    /// checkpointed, see `MemoryModel.Checkpointed`).
     member _.Kept = e.Kept
     /// Training only: one gradient per trainable parameter.
     member _.Gradients = e.Gradients

@@ -1005,21 +1005,23 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
             using (var recording = enable_grad())
                 for (long first = 0; first < slices; first += group)
                 {
-                    using var groupScope = NewDisposeScope();
-                    var o = module.Contract(inputs, logScale, dtype, device, (first, Math.Min(group, slices - first)));
-                    var g = logScale
-                        ? grad * new LogScaled(o.Value, ScalarOps.Minus(o.LogScale!, savedLog!), o.BatchAxes).ExpandedLogScale().exp()
-                        : grad;
-                    var parts = autograd.grad([o.Value], leaves, [g], allow_unused: true);
-                    for (int k = 0; k < leaves.Length; k++)
+                    using (var groupScope = NewDisposeScope())
                     {
-                        var part = parts[k];
-                        if (part is null || part.IsInvalid)
-                            continue;
-                        if (sums[k] is { } sum)
-                            ScalarOps.PlusScaledInPlace(sum, part, 1.0);
-                        else
-                            sums[k] = groupScope.MoveToOuter(part.detach().clone()); // not a view of the gradient fed in
+                        var o = module.Contract(inputs, logScale, dtype, device, (first, Math.Min(group, slices - first)));
+                        var g = logScale
+                            ? grad * new LogScaled(o.Value, ScalarOps.Minus(o.LogScale!, savedLog!), o.BatchAxes).ExpandedLogScale().exp()
+                            : grad;
+                        var parts = autograd.grad([o.Value], leaves, [g], allow_unused: true);
+                        for (int k = 0; k < leaves.Length; k++)
+                        {
+                            var part = parts[k];
+                            if (part is null || part.IsInvalid)
+                                continue;
+                            if (sums[k] is { } sum)
+                                ScalarOps.PlusScaledInPlace(sum, part, 1.0);
+                            else
+                                sums[k] = groupScope.MoveToOuter(part.detach().clone()); // not a view of the gradient fed in
+                        }
                     }
                     module.SliceGroupDone?.Invoke();
                 }

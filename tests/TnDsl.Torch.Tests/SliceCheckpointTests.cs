@@ -133,6 +133,32 @@ public class SliceCheckpointTests
         AssertSame(a, b, [], group);
     }
 
+    [Fact]
+    public void The_tensors_alive_between_groups_do_not_grow_with_the_groups_and_none_are_left()
+    {
+        var (spec, _, plan) = Grid(4, 2);
+        using var m = new NetworkModule(spec, plan, F64 with { CheckpointSlices = SliceCheckpointing.Always, CheckpointGroup = 8 });
+        static long Count() => DisposeScopeManager.Statistics.ThreadTotalLiveCount;
+        var after = new List<long>();
+        long before = Count();
+        m.SliceGroupDone = () => after.Add(Count() - before);
+        try
+        {
+            using var scope = NewDisposeScope();
+            m.zero_grad();
+            ScalarOps.Square(m.forward([])).backward();
+        }
+        finally
+        {
+            m.SliceGroupDone = null;
+        }
+        Assert.Equal((long)plan.Slices / 8, after.Count);
+        // Between groups: the step's value and loss, and one gradient sum per weight; no more late than early.
+        Assert.True(after.Max() <= m.ParameterNames.Count + 8, $"{after.Max()} tensors alive between groups for {m.ParameterNames.Count} weights");
+        Assert.True(after.Skip(after.Count / 2).Max() <= after.Take(after.Count / 2).Max(), $"{after.Skip(after.Count / 2).Max()} live late, {after.Take(after.Count / 2).Max()} early");
+        Assert.Equal(0, Count() - before);
+    }
+
     [Theory]
     [InlineData("mps.tn", "n=6,chi=16", false)]
     [InlineData("mpo-linear.tn", "k=3", false)]

@@ -113,6 +113,14 @@ public class SliceCheckpointTests
         Assert.True(sliced >= 15, $"only {sliced} of {runs} random networks were sliced");
     }
 
+    [Fact]
+    public void Groups_are_the_inner_loops_slices_times_a_divisor_of_the_next_loops_extent()
+    {
+        // Loops of 4 (outer) and 6 (inner) values: 1, 2, 3 or 6 values of the inner loop, then 2 or 4 of the outer.
+        Assert.Equal([(1, 1L, 1L), (1, 2L, 2L), (1, 3L, 3L), (1, 6L, 6L), (0, 2L, 12L), (0, 4L, 24L)], ExecutedBytes.GroupSizes([4, 6]));
+        Assert.Equal([(0, 1L, 1L), (0, 7L, 7L)], ExecutedBytes.GroupSizes([7]));
+    }
+
     /// The closed L x L lattice at bond D, sliced by greedy to a limit of 2 elements per intermediate, and unsliced.
     static (NetworkSpec Spec, PlanView Free, PlanView Sliced) Grid(int l, int d)
     {

@@ -16,7 +16,10 @@ namespace TnDsl.TorchBench;
 /// slices, the step runs and the flops executed each way (a pairwise step's flops: the product of the sizes of its
 /// labels in one slice, twice where it sums one), the CPU time of the forward pass (best of the rounds), its
 /// measured peak memory (the rise over what was allocated, plus the weights) and the estimate the memory guard
-/// uses (<see cref="ExecutedBytes"/>), and one training step's (forward and backward) time and peak.
+/// uses (<see cref="ExecutedBytes"/>), and one training step's (forward and backward) time and peak; then the same
+/// training step checkpointed (<see cref="SliceCheckpointing.Always"/>, with reuse), in the largest groups of slices
+/// whose estimate fits a quarter of the reuse step's recording every slice, as under a memory limit that recording
+/// does not fit.
 /// </summary>
 static class SliceBench
 {
@@ -34,8 +37,8 @@ static class SliceBench
     public static void Run(string? only, double fraction, int rounds)
     {
         Console.WriteLine($"# slices with reuse vs every step per slice: closed L x L grids, auto under a limit of {(fraction > 0 ? $"{fraction:G3}" : "1/k")} x the unsliced largest intermediate, float64, {get_num_threads()} thread(s), best of {rounds}");
-        Console.WriteLine("| network | limit (1/k of largest) | slices | step runs every / reuse | flops every / reuse / unsliced | forward CPU s every / reuse | forward peak MB every / reuse (estimate) | training CPU s every / reuse | training peak MB every / reuse (estimate) |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        Console.WriteLine("| network | limit (1/k of largest) | slices | step runs every / reuse | flops every / reuse / unsliced | forward CPU s every / reuse | forward peak MB every / reuse (estimate) | training CPU s every / reuse | training peak MB every / reuse (estimate) | checkpointed training under 1/4 of reuse's estimate: slices per group, CPU s, peak MB (estimate) |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var (l, d, part) in new[] { (5, 4, 16), (5, 4, 64), (6, 3, 9), (8, 2, 16) })
         {
             var name = $"{l}x{l} D={d}";
@@ -47,7 +50,7 @@ static class SliceBench
             var plan = Planner.Plan(net, "auto", null, 0, limit);
             if (plan.Slices > MaxSlices)
             {
-                Console.WriteLine($"| {name} | {limit} | {plan.Slices} | more slices than the bench runs ({MaxSlices}) | | | | | |");
+                Console.WriteLine($"| {name} | {limit} | {plan.Slices} | more slices than the bench runs ({MaxSlices}) | | | | | | |");
                 continue;
             }
             var spec = NetworkAdapter.FromFlat(net);
@@ -55,6 +58,13 @@ static class SliceBench
             var everyOptions = reuseOptions with { SliceReuse = false };
             using var reuse = new NetworkModule(spec, plan, reuseOptions);
             using var every = new NetworkModule(spec, plan, everyOptions);
+            // Checkpointed (with reuse): the largest groups whose training step fits a quarter of what recording every
+            // slice needs (with reuse), as under a limit that recording does not fit.
+            long group;
+            using (MemoryGuard.Advise(MemoryGuard.DefaultRemedies, (long)(MemoryGuard.Needed(spec, plan, reuseOptions with { CheckpointSlices = SliceCheckpointing.Never }, true) / 4)))
+                (_, group) = ExecutedBytes.Checkpointing(spec, plan, reuseOptions with { CheckpointSlices = SliceCheckpointing.Always }, 0, null, null);
+            var checkpointOptions = reuseOptions with { CheckpointSlices = SliceCheckpointing.Always, CheckpointGroup = group };
+            using var checkpointed = new NetworkModule(spec, plan, checkpointOptions);
             var ms = new Dictionary<(bool Reuse, bool Training), (double Cpu, long Peak)>();
             for (int round = 0; round < rounds; round++)
                 foreach (var training in new[] { false, true })
@@ -64,6 +74,12 @@ static class SliceBench
                         var figures = Measure(m, training);
                         ms[key] = ms.TryGetValue(key, out var best) ? (Math.Min(best.Cpu, figures.Cpu), Math.Max(best.Peak, figures.Peak)) : figures;
                     }
+            (double Cpu, long Peak)? checkpointFigures = null;
+            for (int round = 0; round < rounds; round++)
+            {
+                var figures = Measure(checkpointed, true);
+                checkpointFigures = checkpointFigures is { } best ? (Math.Min(best.Cpu, figures.Cpu), Math.Max(best.Peak, figures.Peak)) : figures;
+            }
             var flops = StepFlops(spec, reuse);
             BigInteger runsEvery = every.StepRuns.Sum(), runsReuse = reuse.StepRuns.Sum();
             BigInteger flopsEvery = flops.Select((f, s) => f * every.StepRuns[s]).Aggregate(BigInteger.Zero, (a, b) => a + b);
@@ -74,7 +90,8 @@ static class SliceBench
                 $"| {ms[(false, false)].Cpu:F3} / {ms[(true, false)].Cpu:F3} " +
                 $"| {ms[(false, false)].Peak / 1e6:F1} / {ms[(true, false)].Peak / 1e6:F1} ({Mb(estimate.Every.Forward):F1} / {Mb(estimate.Reuse.Forward):F1}) " +
                 $"| {ms[(false, true)].Cpu:F3} / {ms[(true, true)].Cpu:F3} " +
-                $"| {ms[(false, true)].Peak / 1e6:F1} / {ms[(true, true)].Peak / 1e6:F1} ({Mb(Training(spec, plan, everyOptions)):F1} / {Mb(Training(spec, plan, reuseOptions)):F1}) |");
+                $"| {ms[(false, true)].Peak / 1e6:F1} / {ms[(true, true)].Peak / 1e6:F1} ({Mb(Training(spec, plan, everyOptions)):F1} / {Mb(Training(spec, plan, reuseOptions)):F1}) " +
+                $"| {group}, {checkpointFigures!.Value.Cpu:F3}, {checkpointFigures.Value.Peak / 1e6:F1} ({Mb(Training(spec, plan, checkpointOptions)):F1}) |");
         }
     }
 

@@ -44,7 +44,21 @@ public static class ExecutedBytes
     /// others whole (<see cref="MemoryGuard.Chunking(NetworkSpec, PlanView, NetworkModuleOptions, IReadOnlyDictionary{int, long})"/>).
     /// </summary>
     public static BytesView Estimate(NetworkSpec spec, PlanView plan, NetworkModuleOptions options, int optimizerSlots, long? batch,
-        IReadOnlyDictionary<int, long>? sizes)
+        IReadOnlyDictionary<int, long>? sizes) =>
+        Checkpointing(spec, plan, options, optimizerSlots, batch, sizes).Estimate;
+
+    /// <summary>
+    /// The estimate of <c>Estimate</c> and how a training step of a sliced plan runs
+    /// (<see cref="NetworkModuleOptions.CheckpointSlices"/>): <c>GroupSlices</c> 0 where it records every slice (an
+    /// unsliced plan, <see cref="SliceCheckpointing.Never"/>, or <see cref="SliceCheckpointing.Auto"/> where that
+    /// fits <see cref="MemoryGuard.Limit"/>), else the slices per group of a checkpointed step, whose training estimate
+    /// is then <see cref="MemoryModel.Checkpointed"/>'s: the forward pass of every slice without autograd, then one
+    /// group's program trained alone beside the gradients summed over the groups. A group is the inner loops' slices
+    /// times a divisor of the next loop's extent (so groups start where that loop's values do, and reuse across
+    /// slices works within one); the largest whose estimate fits the limit, the smallest (one slice) where none does.
+    /// </summary>
+    public static (BytesView Estimate, long GroupSlices) Checkpointing(NetworkSpec spec, PlanView plan, NetworkModuleOptions options,
+        int optimizerSlots, long? batch, IReadOnlyDictionary<int, long>? sizes)
     {
         var slots = NetworkModule.MakeSlots(spec);
         var leaves = NetworkModule.MakeLeaves(spec, slots, plan);
@@ -242,8 +256,67 @@ public static class ExecutedBytes
             levels = reuse.Level[leaves.Length..];
             loopSizes = order.Select(l => new BigInteger(Extent(l))).ToArray();
         }
-        return MemoryModel.Estimate(held, fed, fedScratch, leafViews.ToArray(), described.ToArray(),
-            plan.Slices, resultElements * size, parameters.ToArray(), optimizerSlots, levels, loopSizes);
+        var leafArray = leafViews.ToArray();
+        var stepArray = described.ToArray();
+        var parameterArray = parameters.ToArray();
+        BytesView Run(BigInteger slices, BigInteger[] loops) =>
+            MemoryModel.Estimate(held, fed, fedScratch, leafArray, stepArray, slices, resultElements * size, parameterArray, optimizerSlots, levels, loops);
+        var recorded = Run(plan.Slices, loopSizes);
+        if (!isSliced || options.CheckpointSlices == SliceCheckpointing.Never)
+            return (recorded, 0);
+        var (limit, _) = MemoryGuard.Current();
+        bool Fits(BytesView e) => MemoryGuard.WithHeap(e.Inputs, e.Training) <= limit;
+        if (options.CheckpointSlices == SliceCheckpointing.Auto && Fits(recorded))
+            return (recorded, 0);
+        var extents = (options.SliceOrder ?? plan.SlicedLabels).Select(Extent).ToArray();
+        var groups = GroupSizes(extents);
+        BytesView Group((int Loop, long Values, long Slices) g) =>
+            MemoryModel.Checkpointed(recorded,
+                Run(g.Slices, levels.Length == 0 ? [] : [.. Enumerable.Repeat(BigInteger.One, g.Loop), g.Values, .. extents[(g.Loop + 1)..].Select(e => new BigInteger(e))]),
+                resultElements * size);
+        if (options.CheckpointGroup is { } forced)
+        {
+            // Estimated as the smallest aligned group that holds it.
+            if (forced < 1)
+                throw new ArgumentOutOfRangeException(nameof(options), $"a checkpointed group of {forced} slices: it needs at least one");
+            var holding = groups.FirstOrDefault(g => g.Slices >= forced, groups[^1]);
+            return (Group(holding), Math.Min(forced, groups[^1].Slices));
+        }
+        // The estimate grows with the group: the largest that fits, by bisection.
+        int lo = 0, hi = groups.Count - 1;
+        var best = Group(groups[0]);
+        if (!Fits(best))
+            return (best, groups[0].Slices);
+        while (lo < hi)
+        {
+            int mid = (lo + hi + 1) / 2;
+            var e = Group(groups[mid]);
+            if (Fits(e))
+                (lo, best) = (mid, e);
+            else
+                hi = mid - 1;
+        }
+        return (best, groups[lo].Slices);
+    }
+
+    /// The groups of consecutive slices a checkpointed step may run, smallest first, for slice loops of
+    /// <paramref name="extents"/> (outermost first): every slice of the loops inside loop j, times a divisor m of loop
+    /// j's extent, as (j, m, slices).
+    internal static List<(int Loop, long Values, long Slices)> GroupSizes(long[] extents)
+    {
+        var groups = new List<(int, long, long)>();
+        long inner = 1;
+        for (int j = extents.Length - 1; j >= 0; j--)
+        {
+            // m = 1 repeats the previous loop's whole extent.
+            for (long m = j == extents.Length - 1 ? 1 : 2; m <= extents[j]; m++)
+                if (extents[j] % m == 0)
+                    groups.Add((j, m, checked(m * inner)));
+            inner = checked(inner * extents[j]);
+        }
+        if (groups.Count == 0)
+            groups.Add((extents.Length - 1, 1, 1));
+        return groups;
     }
 
     /// <summary>

@@ -311,6 +311,14 @@ public static class MemoryGuard
     }
 
     /// <summary>
+    /// The slices per group in which a training step of <paramref name="plan"/> at its planned batch runs checkpointed
+    /// under the limit now (<see cref="ExecutedBytes.Checkpointing"/>), or 0 where it records every slice (an unsliced
+    /// plan, or one whose step so fits under <see cref="SliceCheckpointing.Auto"/>).
+    /// </summary>
+    public static long CheckpointGroup(NetworkSpec spec, PlanView plan, NetworkModuleOptions options) =>
+        ExecutedBytes.Checkpointing(spec, plan, options, MemoryModel.AdamSlots, null, BatchSizes.Planned(spec, plan)).GroupSlices;
+
+    /// <summary>
     /// As <see cref="Needed(NetworkSpec, PlanView, NetworkModuleOptions, bool)"/>, for the plan's program fed a batch of
     /// <paramref name="batch"/> rows (every dynamic index of that size) instead of the batch it was planned for.
     /// </summary>

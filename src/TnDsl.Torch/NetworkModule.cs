@@ -35,6 +35,34 @@ public sealed record NetworkModuleOptions
     /// <summary>The loop order of a sliced plan: its sliced indices (<see cref="PlanView.SlicedLabels"/>, any order),
     /// outermost first; null for the plan's order. The value does not depend on it; the steps run do.</summary>
     public int[]? SliceOrder { get; init; }
+    /// <summary>How a training step of a sliced plan runs (see <see cref="SliceCheckpointing"/>): by default
+    /// (<see cref="SliceCheckpointing.Auto"/>) it records every slice where that fits the memory limit and checkpoints
+    /// the slices in groups where it does not.</summary>
+    public SliceCheckpointing CheckpointSlices { get; init; } = SliceCheckpointing.Auto;
+    /// <summary>Forces the slices per group of a checkpointed training step (tests, benchmarks), any number from 1 (a
+    /// group that does not start where a loop's values do runs some steps again); null (the default): the largest group
+    /// that fits the memory limit (<see cref="ExecutedBytes.Checkpointing"/>).</summary>
+    public long? CheckpointGroup { get; init; }
+}
+
+/// <summary>
+/// How a <see cref="NetworkModule"/> runs a sliced plan where autograd records (a training step). Recording every slice
+/// keeps every slice's activations until the backward pass, so a plan sliced to fit the forward pass may need far more
+/// to train (an 8×8 lattice at D = 2 in 8,192 slices: 859 MB, its forward pass 8.9 MB; docs/memory.md). Checkpointing runs the slices
+/// without recording, and its backward pass runs them again in groups of consecutive slices, one group recorded at a
+/// time (gradient checkpointing): the memory of one group's activations for a second forward pass's time.
+/// </summary>
+public enum SliceCheckpointing
+{
+    /// <summary>Records every slice where the training step's estimate so fits the memory limit (the faster way),
+    /// else checkpoints (<see cref="Always"/>).</summary>
+    Auto,
+    /// <summary>Checkpoints: each group as many consecutive slices as fit the memory limit
+    /// (<see cref="ExecutedBytes.Checkpointing"/>), aligned to the slice loops so that reuse across slices works within
+    /// a group.</summary>
+    Always,
+    /// <summary>Records every slice (the module's way before checkpointing), whatever it needs.</summary>
+    Never,
 }
 
 /// <summary>One pairwise step of the execution plan: positions in the current operand list (linear convention).</summary>
@@ -68,6 +96,8 @@ public sealed record InputInfo(string Name, int BatchAxes, long[] Shape, Embeddi
 /// list, both are removed and their contraction is appended; what each step keeps and sums comes from the plan.
 /// A sliced plan (<see cref="PlanView.SlicedLabels"/>) runs the slices as nested loops over its sliced indices and
 /// adds the results; a step runs again only when a sliced value it depends on changed (see <see cref="StepRuns"/>).
+/// Where autograd records and recording every slice does not fit the memory limit, the slices run without it and the
+/// backward pass runs them again in groups (<see cref="SliceCheckpointing"/>).
 /// </summary>
 public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
 {
@@ -712,8 +742,11 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
         var (dtype, device) = Arguments(inputs);
         var levels = GuardBatch(inputs, dtype, device, mayChunk: true);
         Chunking = levels;
+        CheckpointedGroup = levels.Length == 0 ? CheckpointGroup(inputs, dtype, device) : 0;
         if (levels.Length == 0)
-            return take(Contract(inputs, logScale, dtype, device)).Select(p => p.Value).ToArray();
+            return take(CheckpointedGroup > 0
+                ? Checkpointed(inputs, logScale, dtype, device, CheckpointedGroup)
+                : Contract(inputs, logScale, dtype, device)).Select(p => p.Value).ToArray();
         Tensor[]? whole = null;
         var start = new long[levels.Length];
         var rows = new long[levels.Length];
@@ -891,6 +924,132 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
                 value.Dispose();
         return total!.Value;
     }
+
+    /// The slices per group where this call is a training step of a sliced plan that checkpoints its slices
+    /// (<see cref="ExecutedBytes.Checkpointing"/> at the rows fed, under the memory limit now), else 0: an unsliced
+    /// plan, nothing recording autograd, or every slice recorded. Worked out once per batch, limit setting and dtype.
+    long CheckpointGroup(Tensor[] inputs, ScalarType dtype, Device device)
+    {
+        if (slicedLabels.Length == 0 || options.CheckpointSlices == SliceCheckpointing.Never || !is_grad_enabled() ||
+            !(parameters().Any(p => p.requires_grad) || inputs.Any(i => i.requires_grad)))
+            return 0;
+        using var on = device.type == DeviceType.CUDA ? MemoryGuard.OnDevice(device) : null;
+        var fed = Fed(inputs);
+        var setting = MemoryGuard.Setting();
+        if (groupChosen is { } c && c.Fed.SequenceEqual(fed) && c.Setting == setting && c.DType == dtype)
+            return c.Group;
+        var extents = dynamicLabels.Select((l, k) => (l, k)).ToDictionary(x => x.l, x => fed[x.k]);
+        var (_, group) = ExecutedBytes.Checkpointing(spec, ExecutionPlan, options with { DType = dtype }, MemoryModel.AdamSlots, null, extents);
+        // Replaced whole, never edited: other threads may be reading the old one.
+        groupChosen = new GroupChoice(fed, setting, dtype, group);
+        return group;
+    }
+
+    /// A group size CheckpointGroup worked out, with the batch, limit setting and dtype it was for.
+    sealed record GroupChoice(long[] Fed, (long?, string?, string?, long) Setting, ScalarType DType, long Group);
+
+    GroupChoice? groupChosen;
+
+    /// <summary>The slices per group in which the last call (<see cref="forward"/>, <see cref="ForwardLog(Tensor[])"/>)
+    /// checkpointed its training step (<see cref="SliceCheckpointing"/>), or 0 where it recorded every slice, recorded
+    /// nothing or ran an unsliced plan.</summary>
+    public long CheckpointedGroup { get; private set; }
+
+    /// A training step of a sliced plan checkpointed in groups of <paramref name="group"/> slices: the slices run as
+    /// <see cref="Contract"/> runs them without autograd, and their sum is the output of <see cref="SliceCheckpoint"/>,
+    /// whose backward pass runs each group again with autograd (<see cref="CheckpointRun.Backward"/>). The value is
+    /// that of <see cref="Contract"/>; the gradients of the parameters and of the inputs that need one are those of
+    /// the unsliced contraction.
+    Outcome Checkpointed(Tensor[] inputs, bool logScale, ScalarType dtype, Device device, long group)
+    {
+        // Each tensor once: a tensor fed for two inputs gets one gradient, not two.
+        var leaves = new List<Tensor>();
+        foreach (var t in parameters().Where(p => p.requires_grad).Cast<Tensor>().Concat(inputs.Where(i => i.requires_grad)))
+            if (!leaves.Any(l => l.Handle == t.Handle))
+                leaves.Add(t);
+        var fed = Fed(inputs);
+        long slices = slicedLabels.Aggregate(1L, (n, l) => checked(n * (spec.Indices[l].IsDynamic ? fed[Array.IndexOf(dynamicLabels, l)] : Size(spec, l))));
+        var run = new CheckpointRun(this, inputs, logScale, dtype, device, slices, group, leaves.ToArray());
+        var value = SliceCheckpoint.apply([run, .. leaves]);
+        return new Outcome(value, run.LogScale, logScale ? outputBatchAxes : []);
+    }
+
+    /// The state of one checkpointed training step (see <see cref="Checkpointed"/>), from its forward pass to its
+    /// backward pass.
+    sealed class CheckpointRun(NetworkModule module, Tensor[] inputs, bool logScale, ScalarType dtype, Device device, long slices, long group,
+                               Tensor[] leaves)
+    {
+        /// The value's log-scale (log-scale runs; a constant, as every log-scale is), for the caller's outcome.
+        public Tensor? LogScale { get; private set; }
+        // A copy of it outside every dispose scope, for the backward pass.
+        Tensor? savedLog;
+
+        /// The sum of every slice, autograd off (the function's forward pass).
+        public Tensor Forward()
+        {
+            var o = module.Contract(inputs, logScale, dtype, device);
+            LogScale = o.LogScale;
+            savedLog = o.LogScale?.detach().DetachFromDisposeScope();
+            return o.Value;
+        }
+
+        /// The gradients of the leaves: each group of slices run again with autograd, its sum backpropagated with
+        /// <paramref name="grad"/> (in log-scale, the total's value is Σ_g value_g · e^(scale_g − scale), the scales
+        /// constants, so group g's gradient is <paramref name="grad"/> · e^(scale_g − scale)), and the groups' gradients
+        /// summed. One group's activations are alive at a time.
+        public List<Tensor> Backward(Tensor grad)
+        {
+            var sums = new Tensor?[leaves.Length];
+            using var scope = NewDisposeScope();
+            // Autograd runs a custom function's backward with recording off (and, for a GPU, on its device's thread).
+            using (var recording = enable_grad())
+                for (long first = 0; first < slices; first += group)
+                {
+                    using (var groupScope = NewDisposeScope())
+                    {
+                        var o = module.Contract(inputs, logScale, dtype, device, (first, Math.Min(group, slices - first)));
+                        var g = logScale
+                            ? grad * new LogScaled(o.Value, ScalarOps.Minus(o.LogScale!, savedLog!), o.BatchAxes).ExpandedLogScale().exp()
+                            : grad;
+                        var parts = autograd.grad([o.Value], leaves, [g], allow_unused: true);
+                        for (int k = 0; k < leaves.Length; k++)
+                        {
+                            var part = parts[k];
+                            if (part is null || part.IsInvalid)
+                                continue;
+                            if (sums[k] is { } sum)
+                                ScalarOps.PlusScaledInPlace(sum, part, 1.0);
+                            else
+                                sums[k] = groupScope.MoveToOuter(part.detach().clone()); // not a view of the gradient fed in
+                        }
+                    }
+                    module.SliceGroupDone?.Invoke();
+                }
+            // The caller's scope (if any) releases them, after autograd took its own references.
+            return [null!, .. sums.Select(t => t is null ? null! : scope.MoveToOuter(t))];
+        }
+    }
+
+    /// The custom autograd function of a checkpointed training step: its one argument that is not a tensor is the
+    /// <see cref="CheckpointRun"/>, the others the tensors that need a gradient.
+    sealed class SliceCheckpoint : autograd.SingleTensorFunction<SliceCheckpoint>
+    {
+        public override string Name => nameof(SliceCheckpoint);
+
+        public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+        {
+            var run = (CheckpointRun)vars[0];
+            ctx.save_data(nameof(CheckpointRun), run);
+            return run.Forward();
+        }
+
+        public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad_output) =>
+            ((CheckpointRun)ctx.get_data(nameof(CheckpointRun))).Backward(grad_output);
+    }
+
+    /// <summary>Called after each group of a checkpointed backward pass, its scope disposed (tests count the live
+    /// tensors there).</summary>
+    internal Action? SliceGroupDone { get; set; }
 
     /// <summary>Called after each slice of a sliced pass, its scope disposed (tests count the live tensors there).</summary>
     internal Action? SliceDone { get; set; }

@@ -551,7 +551,8 @@ let ``tn run and tn emit refuse what would not fit in memory before allocating, 
 let ``tn run slices a plan over the memory limit to fit it, tn emit writes the sliced loop, and what slicing cannot fit is refused`` () =
     withTempFiles "tn-slice-" (fun write ->
         // A closed 5 x 5 grid of bond dimension 8: about 4 MiB unsliced (planner's estimate), under 3 MiB sliced;
-        // training keeps more than 3 MiB whatever is sliced, so tn run reports the forward pass only.
+        // recording every slice, training kept more than 3 MiB whatever was sliced, and tn run reported the forward
+        // pass only; its slices checkpointed one at a time, a training step needs 2.12 MiB and runs.
         let grid =
             write "grid.tn"
                 ("network grid(L: int = 5, D: int = 8) {\n  index h[x, y]: D for x in 0..L-2, y in 0..L-1\n" +
@@ -562,7 +563,8 @@ let ``tn run slices a plan over the memory limit to fit it, tn emit writes the s
         let code, out, err = tnProcess limit [ "run"; grid; "--threads"; "1"; "--repeat"; "1" ]
         Assert.True((code = 0), sprintf "exit %d\n%s\n%s" code out err)
         Assert.Contains("  sliced ", out)
-        Assert.Contains("  fwd + bwd   not run: ", out)
+        Assert.Matches(@"\n  memory      [^\n]* training \(slices checkpointed in groups of [0-9,]+\)", out)
+        Assert.Matches(@"\n  fwd \+ bwd   [0-9.]+ (ms|s) per call", out)
         // Said before the calls, which a small limit can make take hours.
         Assert.Matches(@"^tn run: grid: the plan is sliced to fit the memory limit: each call runs [0-9,]+ slices, [0-9.,e]+ flops \(a first call, then 1 timed\)\n", err)
         let code, out, err = tnProcess limit [ "emit"; grid; "--cs" ]
@@ -581,19 +583,24 @@ let ``tn run slices a plan over the memory limit to fit it, tn emit writes the s
         assertRefused [ "memory limit" ] (tnProcess [ "TN_MEMORY_LIMIT", "2G" ] [ "run"; mpoMps; "--threads"; "1"; "--optimizer"; "greedy" ]))
 
 [<Fact>]
-let ``tn run's skipped backward pass of a plan sliced for the forward pass names the rows of that plan, and a smaller batch trains`` () =
+let ``tn run's skipped backward pass of a plan sliced for the forward pass names the rows its checkpointed step fits, and those train`` () =
     // layers/mps.tn at chi = 32 and 3,000 rows under 3M: sliced into 256 slices for the forward pass, whose training
-    // step keeps every slice's activations (127 MiB). It said "not even one row fits a training step", and 300 rows,
-    // planned anew unsliced, train in 1.5 MiB.
+    // step kept every slice's activations (127 MiB): it said "not even one row fits a training step". Checkpointed in
+    // groups of slices it needs 3.26 MiB, and 2,700 rows train.
     let mps = Path.Combine(examplesDir, "layers", "mps.tn")
     let limit = [ "TN_MEMORY_LIMIT", "3M" ]
     let code, out, err = tnProcess limit [ "run"; mps; "--set"; "chi=32"; "--batch"; "3000"; "--threads"; "1"; "--repeat"; "1" ]
     Assert.True((code = 0), sprintf "exit %d\n%s\n%s" code out err)
     Assert.Contains("  sliced ", out)
-    Assert.Matches(@"\n  fwd \+ bwd   not run: [^\n]* with this sliced plan[^\n]*; a smaller --batch is planned anew, and unsliced where that fits; ", out)
-    let code, out, err = tnProcess limit [ "run"; mps; "--set"; "chi=32"; "--batch"; "300"; "--threads"; "1"; "--repeat"; "1" ]
+    let m = System.Text.RegularExpressions.Regex.Match(out, @"\n  fwd \+ bwd   not run: [^\n]*; feed at most ([0-9,]+) rows per step with this sliced plan[^\n]*; a smaller --batch is planned anew, and unsliced where that fits; ")
+    Assert.True(m.Success, out)
+    let rows = System.Int64.Parse(m.Groups[1].Value.Replace(",", ""))
+    Assert.InRange(rows, 2000L, 2999L)
+    let code, out, err = tnProcess limit [ "run"; mps; "--set"; "chi=32"; "--batch"; string rows; "--threads"; "1"; "--repeat"; "1" ]
     Assert.True((code = 0), sprintf "exit %d\n%s\n%s" code out err)
-    Assert.Matches(@"\n  fwd \+ bwd   [0-9.]+ (ms|s) per batch of 300", out)
+    Assert.Contains("  sliced ", out)
+    Assert.Matches(@"\n  memory      [^\n]* training \(slices checkpointed in groups of [0-9,]+\)", out)
+    Assert.Matches(sprintf @"\n  fwd \+ bwd   [0-9.]+ (ms|s) per batch of %d" rows, out)
 
 [<Fact>]
 let ``tn run runs a batch whose forward pass does not fit in chunks of rows and skips the backward pass, naming the rows a step fits`` () =

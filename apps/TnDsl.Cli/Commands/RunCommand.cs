@@ -134,8 +134,9 @@ public static class RunCommand
                 using var _ = no_grad();
                 return module.forward(inputs);
             });
-            // Backward keeps the activations of every slice and makes a gradient per parameter: where that does not
-            // fit, the forward figures are still reported and the backward pass is not run.
+            // Backward keeps the activations of every slice (or, where that does not fit a sliced plan, of one group of
+            // slices run again: SliceCheckpointing) and makes a gradient per parameter: where that does not fit, the
+            // forward figures are still reported and the backward pass is not run.
             string? noBackward = null;
             if (module.ParameterCount > 0)
             {
@@ -143,9 +144,9 @@ public static class RunCommand
                 {
                     var options = new NetworkModuleOptions { DType = dtype };
                     var needed = MemoryGuard.Needed(module.Spec, plan, options, training: true);
-                    // The rows that fit are this plan's: one sliced for the forward pass keeps every slice's activations,
-                    // where a smaller --batch is planned anew and may need no slicing ("not even one row fits" was said
-                    // of a batch whose tenth trained).
+                    // The rows that fit are this plan's, its training step checkpointed in groups of slices; a smaller
+                    // --batch is planned anew and may need no slicing, which trains faster (before checkpointing, "not
+                    // even one row fits" was said of a batch whose tenth trained).
                     if (needed > MemoryGuard.Limit)
                         MemoryGuard.Check(needed, "the backward pass (activations kept, one gradient per weight)",
                             !hasBatch ? null
@@ -185,7 +186,8 @@ public static class RunCommand
             var forwardBytes = MemoryGuard.Needed(module.Spec, plan, at, training: false);
             long limit = MemoryGuard.Limit;
             w.WriteLine($"  memory      {MemoryGuard.Format(forwardBytes)} forward" +
-                        (module.ParameterCount > 0 ? $", {MemoryGuard.Format(MemoryGuard.Needed(module.Spec, plan, at, training: true))} training" : "") +
+                        (module.ParameterCount > 0 ? $", {MemoryGuard.Format(MemoryGuard.Needed(module.Spec, plan, at, training: true))} training" +
+                            (MemoryGuard.CheckpointGroup(module.Spec, plan, at) is > 0 and var group ? $" (slices checkpointed in groups of {group:N0})" : "") : "") +
                         $" (planner's estimate; limit {MemoryGuard.Format(limit)})");
             // Chunks where the whole pass fits are the cap's (MemoryGuard.ChunkCap): smaller chunks run faster.
             if (chunks.Count > 0)

@@ -847,12 +847,14 @@ type BytesView(e: ByteEstimate) =
     /// The training step's peak: forward with autograd keeping what the backward needs, the loss, backward, and an
     /// optimizer step with its state.
     member _.Training = e.Training
-    /// Training only: the bytes autograd keeps for the backward pass (every slice's).
+    /// Training only: the bytes autograd keeps for the backward pass (every slice's; one group's where the slices are
+    /// checkpointed, see `MemoryModel.Checkpointed`).
     member _.Kept = e.Kept
     /// Training only: one gradient per trainable parameter.
     member _.Gradients = e.Gradients
     /// Training only: the optimizer's state.
     member _.OptimizerState = e.OptimizerState
+    member internal _.Value = e
 
 /// One operand a backend's steps start from, in bytes (see `MemoryModel`): its bytes, whether the call made it (a
 /// tensor reduced on its own, freed once consumed) and the trainable parameter it comes from (-1: none).
@@ -910,6 +912,12 @@ type MemoryModel =
               Result = result
               Parameters = parameters }
         BytesView(PlanBytes.simulate program optimizerSlots)
+
+    /// The estimate of a training step that checkpoints a sliced plan's slices in groups (see
+    /// `PlanBytes.checkpointed`): `whole` the estimate of the call recording every slice, `group` that of one group of
+    /// slices run alone (the same program with the group's slices and loop sizes), `result` the value's bytes.
+    static member Checkpointed(whole: BytesView, group: BytesView, result: BigInteger) : BytesView =
+        BytesView(PlanBytes.checkpointed whole.Value group.Value result)
 
 /// A finished plan for C#: the pairwise steps to execute, the optimizer asked for and the one actually chosen, and
 /// every figure, exact.

@@ -286,6 +286,17 @@ module PlanBytes =
           OptimizerState = state
           Training = BigInteger.Max(peak, after) }
 
+    /// The estimate of a training step that checkpoints the slices in groups: the forward pass runs every slice
+    /// without autograd (`whole`'s forward peak), then the loss on its value (`resultBytes` each: the value, the loss's
+    /// copy); the backward pass runs each group of consecutive slices again with autograd and backpropagates the
+    /// group's sum with the value's gradient (`group`: the estimate of one group's program trained alone, its own
+    /// value and loss standing for the whole value and its gradient), the gradients summed over the groups (`whole`'s)
+    /// alive beside it. `Kept` is one group's.
+    let checkpointed (whole: ByteEstimate) (group: ByteEstimate) (resultBytes: BigInteger) : ByteEstimate =
+        { whole with
+            Kept = group.Kept
+            Training = BigInteger.Max(whole.Forward + BigInteger 2 * resultBytes, group.Training + whole.Gradients + resultBytes) }
+
     /// The program a dense backend runs for a tree, from the plan alone: every tensor held whole, each step a matrix
     /// product (batched over the legs both operands keep) whose operands are copied where their axes are not already
     /// in the product's order, every input trainable as the problem says. What `tn plan` reports; a backend that

@@ -25,8 +25,18 @@ public sealed record SchedulerOptions
     /// </summary>
     public int Threads { get; init; }
 
-    /// <summary>How long the client waits while no worker is active before it gives up.</summary>
+    /// <summary>
+    /// How long the client waits while no worker is active before it gives up: none is listed by the cluster, or the
+    /// calls to each have failed <see cref="FailingAfter"/> times in a row.
+    /// </summary>
     public TimeSpan WaitForWorkers { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Rounds of failed calls in a row after which a worker the cluster still lists no longer counts as active for
+    /// <see cref="WaitForWorkers"/>. It keeps its place and gets work again after each membership answer: while a
+    /// silo that died is not yet declared dead, calls to live workers whose grain directory entries it held fail too.
+    /// </summary>
+    public int FailingAfter { get; init; } = 3;
 
     /// <summary>
     /// A batch is overdue past this many times the time its chunks should take (at its worker's measured speed, or
@@ -88,7 +98,7 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
         // A call to it failed: no new call until the answer to membership question Doubted (one asked after the
         // failure) says whether its silo is still active. The failure may be a gateway's: a silo that is shutting
         // down refuses the calls that cross it for workers elsewhere. Reopen: the failed call was its opening.
-        // Failures: rounds of failed calls in a row; at the third the worker is lost, whatever the cluster says.
+        // Failures: rounds of failed calls in a row (see SchedulerOptions.FailingAfter).
         public int Doubted, Failures;
         public bool Reopen;
         public long Chunks, Slices, StepRuns;
@@ -123,6 +133,7 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
         var refreshSince = TimeSpan.Zero;
         int questions = 0, refreshQuestion = 0;
         var idleSince = clock.Elapsed;
+        Exception? lastFailure = null;
         // The calls sent since the client last lost a gateway connection: cancelled together at the next loss.
         var losses = client.ServiceProvider.GetService<GatewayLosses>();
         var lossesSeen = losses?.Count ?? 0;
@@ -213,9 +224,11 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                         }
                 }
 
-                if (live.Count > 0) idleSince = clock.Elapsed;
+                if (live.Any(w => w.Failures < options.FailingAfter)) idleSince = clock.Elapsed;
                 else if (clock.Elapsed - idleSince > options.WaitForWorkers)
-                    throw new ClusterRunException($"no worker has been active for {options.WaitForWorkers.TotalSeconds:0} s");
+                    throw new ClusterRunException(live.Count == 0
+                        ? $"no worker has been active for {options.WaitForWorkers.TotalSeconds:0} s"
+                        : $"the calls to every worker have failed for {options.WaitForWorkers.TotalSeconds:0} s (the last: {lastFailure?.Message})", lastFailure);
 
                 var waits = ops.Where(o => !o.Task.IsCompleted).Select(o => o.Task).ToList();
                 if (refresh is not null) waits.Add(refresh);
@@ -267,9 +280,12 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                         var error = op.Task.Exception!.InnerException!;
                         if (Fatal(error)) throw Refused(error, $"worker {worker.Key}");
                         if (op.Chunks is not null && !op.Orphaned) foreach (var c in op.Chunks) if (results[c] is null) pending.Add(c);
-                        // Lost if the cluster no longer lists its silo; else it gets work again. (The calls out at
-                        // once fail as one.)
-                        if (worker.Doubted == 0 && ++worker.Failures >= 3) Lose(worker);
+                        // Lost if the cluster no longer lists its silo; else it gets work again, however often it failed:
+                        // a silo that died and is not yet declared dead fails calls to live workers too (the grain
+                        // directory entries it held), and losing those for good could leave no worker. (The calls out
+                        // at once fail as one.)
+                        lastFailure = error;
+                        if (worker.Doubted == 0) worker.Failures++;
                         worker.Doubted = questions + 1;
                         worker.Reopen |= op.Chunks is null;
                         continue;

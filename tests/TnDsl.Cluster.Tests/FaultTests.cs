@@ -107,6 +107,51 @@ public sealed class FaultTests
     }
 
     [Fact]
+    public async Task workers_whose_calls_fail_several_rounds_in_a_row_while_the_cluster_lists_them_keep_their_place()
+    {
+        // When a tn worker process was killed, calls to the live workers failed for seconds (their grain directory
+        // entries were on the dead silo, not yet declared dead), and a worker was lost for good at its third round of
+        // failures: a live worker did no more work, and had every worker failed so, the run would have stopped with
+        // "no worker has been active". Here every silo fails its first six calls (three rounds of two batches or more).
+        var cluster = await TestClusters.Start();
+        try
+        {
+            FailingCalls.Arm(6);
+            var job = new FakeJob(120, 2, 3, Seed: 17, MillisecondsPerChunk: 10);
+            var run = await new SliceScheduler(cluster.Client, Quick with { WaitForWorkers = TimeSpan.FromSeconds(10) })
+                .Run(job.ToBytes()).Within("the run whose first calls fail");
+            Bits.Equal(ChunkSum.InOrder(job.LocalChunks()), run.Value);
+            Assert.All(run.Workers, w => Assert.False(w.Lost, $"{w.Worker} was lost"));
+            Assert.Equal(cluster.Silos.Count, run.Workers.Count(w => w.Chunks > 0));
+        }
+        finally
+        {
+            FailingCalls.Disarm();
+            await TestClusters.Stop(cluster);
+        }
+    }
+
+    [Fact]
+    public async Task calls_to_every_worker_that_keep_failing_stop_the_run_with_the_last_error()
+    {
+        var cluster = await TestClusters.Start(1);
+        try
+        {
+            FailingCalls.Arm(int.MaxValue);
+            var job = new FakeJob(20, 2, 1, Seed: 3);
+            var error = await Assert.ThrowsAsync<ClusterRunException>(() =>
+                new SliceScheduler(cluster.Client, Quick with { WaitForWorkers = TimeSpan.FromSeconds(2) }).Run(job.ToBytes()).Within("the run"));
+            Assert.Contains("cannot be addressed", error.Message);
+            Assert.IsType<OrleansException>(error.InnerException);
+        }
+        finally
+        {
+            FailingCalls.Disarm();
+            await TestClusters.Stop(cluster);
+        }
+    }
+
+    [Fact]
     public async Task a_step_that_never_ends_fails_its_test_by_name_and_a_failing_step_keeps_its_own_error()
     {
         var never = new TaskCompletionSource<int>().Task;

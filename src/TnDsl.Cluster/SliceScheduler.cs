@@ -56,7 +56,7 @@ public sealed record SchedulerOptions
 public sealed record ChunkDone(long Chunk, double[] Value, string Worker);
 
 /// <summary>What one worker did in a run: chunks and slices contracted, the seconds it spent on them, whether it was
-/// lost, and the pairwise steps it ran and their flops (reuse across slices counted; 0 where its job does not count).</summary>
+/// lost (the cluster no longer listed it, or its calls were failing at the end), and the pairwise steps it ran and their flops (reuse across slices counted; 0 where its job does not count).</summary>
 public sealed record WorkerReport(string Worker, long Chunks, long Slices, double Seconds, bool Lost, long StepRuns = 0, double Flops = 0)
 {
     /// <summary>Slices per second of the worker's own contraction time (0 before its first batch).</summary>
@@ -361,7 +361,10 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
         try { await Task.WhenAll(forget).WaitAsync(TimeSpan.FromSeconds(5), cancel); }
         catch (Exception e) when (e is not OperationCanceledException) { /* a worker that cannot be told keeps the job until a newer one replaces it */ }
 
-        var reports = workers.Values.Select(w => new WorkerReport(w.Key, w.Chunks, w.Slices, w.Seconds, w.Lost, w.StepRuns, w.Flops)).ToList();
+        // Lost: the cluster no longer listed it, or its calls were still failing at the end (a dead worker the cluster
+        // has not yet declared dead, such as a primary, which no one can declare dead).
+        var reports = workers.Values.Select(w => new WorkerReport(w.Key, w.Chunks, w.Slices, w.Seconds,
+            w.Lost || w.Failures >= options.FailingAfter, w.StepRuns, w.Flops)).ToList();
         return new ClusterRun(info!, skipped == 0 ? ChunkSum.InOrder(results!) : null, reports, clock.Elapsed.TotalSeconds, skipped);
     }
 

@@ -132,6 +132,28 @@ public sealed class FaultTests
     }
 
     [Fact]
+    public async Task a_worker_whose_calls_still_fail_at_the_end_is_reported_lost_and_the_others_finish_its_chunks()
+    {
+        // A dead primary is never declared dead (it keeps the membership): its calls fail to the end of the run.
+        var cluster = await TestClusters.Start();
+        try
+        {
+            var failing = cluster.Silos[1].SiloAddress;
+            FailingCalls.Arm(int.MaxValue, failing);
+            var job = new FakeJob(300, 2, 3, Seed: 19, MillisecondsPerChunk: 20);
+            var run = await new SliceScheduler(cluster.Client, Quick).Run(job.ToBytes()).Within("the run with a failing worker");
+            Bits.Equal(ChunkSum.InOrder(job.LocalChunks()), run.Value);
+            Assert.Equal([failing.ToParsableString()], run.Workers.Where(w => w.Lost).Select(w => w.Worker));
+            Assert.Equal(0, run.Workers.Single(w => w.Lost).Chunks);
+        }
+        finally
+        {
+            FailingCalls.Disarm();
+            await TestClusters.Stop(cluster);
+        }
+    }
+
+    [Fact]
     public async Task calls_to_every_worker_that_keep_failing_stop_the_run_with_the_last_error()
     {
         var cluster = await TestClusters.Start(1);

@@ -34,11 +34,13 @@ public sealed class FailingCalls(ILocalSiloDetails silo) : IIncomingGrainCallFil
 {
     private static readonly ConcurrentDictionary<SiloAddress, int> failed = new();
     private static int perSilo;
+    private static SiloAddress? only;
 
-    /// <summary>Fails the next <paramref name="calls"/> Contract calls on every silo.</summary>
-    public static void Arm(int calls)
+    /// <summary>Fails the next <paramref name="calls"/> Contract calls on every silo (or on <paramref name="on"/> alone).</summary>
+    public static void Arm(int calls, SiloAddress? on = null)
     {
         failed.Clear();
+        only = on;
         Volatile.Write(ref perSilo, calls);
     }
 
@@ -48,6 +50,7 @@ public sealed class FailingCalls(ILocalSiloDetails silo) : IIncomingGrainCallFil
     public Task Invoke(IIncomingGrainCallContext context)
     {
         if (context.InterfaceMethod.Name == nameof(IWorkerGrain.Contract) && Volatile.Read(ref perSilo) > 0
+            && (only is null || only.Equals(silo.SiloAddress))
             && failed.AddOrUpdate(silo.SiloAddress, 1, (_, n) => n + 1) <= Volatile.Read(ref perSilo))
             throw new OrleansException($"test: the call to {silo.SiloAddress} cannot be addressed");
         return context.Invoke();

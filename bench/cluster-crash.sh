@@ -6,19 +6,24 @@
 # Usage (from the repository root, after `dotnet build apps/TnDsl.Cli -c Release`):
 #   bench/cluster-crash.sh [SCENARIO...] [-n RUNS] [--set L=..,D=..] [--memory-limit M] [--limit S] [--out DIR]
 #
-# Scenarios (default: kill stop gateway send primary):
+# Scenarios (default: kill stop gateway send primary all):
 #   kill      kill -9 a non-primary worker; the client is given all three gateways
 #   stop      kill -STOP a non-primary worker (a machine gone silent; its sockets stay open) until the run ends
 #   gateway   kill -9 a non-primary worker whose gateway the client uses: the client is given only the victim's
 #             gateway and one other
 #   send      kill -9 a non-primary worker as soon as the client has started (while it connects and sends the job)
-#   primary   kill -9 the primary: the client must stop with a one-line message and a non-zero exit, not hang; then
-#             fresh workers are started and the same command with --resume must finish with the reference bits
+#   stopgw    kill -STOP the worker whose gateway the client uses (given that gateway and one other)
+#   stopone   kill -STOP the worker whose gateway is the only one the client is given
+#   primary   kill -9 the primary, the client run with --resume RECORD: it must finish with the reference bits, or
+#             stop with one line and a non-zero exit, not hang, and then the same command on fresh workers must
+#             finish with the reference bits
+#   all       kill -9 every worker, the client run with --resume RECORD: as primary (the client must stop)
 # Each run starts three fresh workers (primary + 2, `--threads 1`), starts the client, acts at a moment that moves
 # through the run from one run to the next (run 1: after the reference run's start-up time, about when the client
 # connects; runs 2..RUNS: once the client reports the first, ..., ninth tenth of the chunks done; `send`: at 0.8,
-# 1.0, 1.2, ... times the start-up time), then stops every worker. A run passes when the client exits 0 within --limit seconds
-# with the reference bits (or, for `primary`, when it does, or exits non-zero with one line on stderr and no stack
+# 1.0, 1.2, ... times the start-up time; stopgw, stopone, all: at the first, ..., ninth tenth), then stops every
+# worker. A run passes when the client exits 0 within --limit seconds
+# with the reference bits (or, for `primary` and `all`, when it does, or exits non-zero with one line on stderr and no stack
 # trace and the same command with --resume on a fresh cluster then does). The note says when --json's `workers` does
 # not mark the victim lost (the run ended before the cluster declared it dead).
 #
@@ -56,12 +61,12 @@ while (($#)); do
     --limit) LIMIT=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     --port) PORT=$2; shift 2 ;;
-    kill|stop|gateway|send|primary) SCENARIOS+=("$1"); shift ;;
+    kill|stop|gateway|stopgw|stopone|send|primary|all) SCENARIOS+=("$1"); shift ;;
     -h|--help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "cluster-crash.sh: unknown argument '$1' (--help lists them)" >&2; exit 2 ;;
   esac
 done
-((${#SCENARIOS[@]})) || SCENARIOS=(kill stop gateway send primary)
+((${#SCENARIOS[@]})) || SCENARIOS=(kill stop gateway send primary all)
 [[ -x $TN ]] || { echo "cluster-crash.sh: no tn at $TN (dotnet build apps/TnDsl.Cli -c Release, or set TN)" >&2; exit 2; }
 OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/cluster-crash.XXXXXX")}
 mkdir -p "$OUT"
@@ -141,10 +146,12 @@ drill() {
   case $scenario in
     gateway) gateways="127.0.0.1:${GATE[1]},127.0.0.1:${GATE[2]}" ;;
     stop) signal=-STOP ;;
-    primary) victim=0; json=$OUT/$tag.first.json; err=$OUT/$tag.first.err ;;
+    stopgw) gateways="127.0.0.1:${GATE[1]},127.0.0.1:${GATE[2]}"; signal=-STOP ;;
+    stopone) gateways="127.0.0.1:${GATE[1]}"; signal=-STOP ;;
+    primary|all) victim=0; json=$OUT/$tag.first.json; err=$OUT/$tag.first.err ;;
   esac
   local resume=()
-  [[ $scenario == primary ]] && resume=(--resume "$OUT/$tag.record")
+  [[ $scenario == primary || $scenario == all ]] && resume=(--resume "$OUT/$tag.record")
   start=$(now)
   : > "$err"
   timeout -s KILL "$LIMIT" "$TN" "${CONTRACT[@]}" "${resume[@]}" --cluster "$gateways" --secret-file "$SECRET" > "$json" 2> "$err" &
@@ -159,7 +166,7 @@ drill() {
   fi
   local acted="-"
   if kill -0 "$CLIENT" 2>/dev/null; then
-    kill "$signal" "${PIDS[$victim]}"
+    if [[ $scenario == all ]]; then kill -9 "${PIDS[@]}"; else kill "$signal" "${PIDS[$victim]}"; fi
     acted=$(since "$start")
   fi
   wait "$CLIENT"
@@ -170,7 +177,7 @@ drill() {
   bits=$(field "$json" value)
   workers=$(field "$json" workers)
   note=$(grep -v '^tn contract: [0-9]* of [0-9]* chunks' "$err" | head -c 300 | tr '\n' '|')
-  if [[ $scenario == primary ]]; then
+  if [[ $scenario == primary || $scenario == all ]]; then
     # The client must stop (non-zero, one line, no trace), then a fresh cluster resumes from the record.
     local lines trace
     lines=$(grep -vc '^tn contract: [0-9]* of [0-9]* chunks' "$err")
@@ -178,7 +185,10 @@ drill() {
     stop_workers
     if [[ $acted == - ]]; then
       ok=$([[ $code == 0 && $bits == "$REF" ]] && echo yes || echo no); note="finished before the kill; $note"
-    elif ((code == 0 || code == 137 || lines != 1 || trace != 0)); then
+    elif ((code == 0)); then
+      # The workers left finished the run without the primary.
+      ok=$([[ $bits == "$REF" ]] && echo yes || echo no); note="finished without the primary; $note"
+    elif ((code == 137 || lines != 1 || trace != 0)); then
       ok=no
     else
       local first=$code firstwall=$wall
@@ -208,12 +218,13 @@ drill() {
 
 for scenario in "${SCENARIOS[@]}"; do
   runs=$RUNS
-  [[ $scenario == send || $scenario == primary ]] && runs=$(((RUNS + 1) / 2))
+  [[ $scenario == send || $scenario == primary || $scenario == all ]] && runs=$(((RUNS + 1) / 2))
   for n in $(seq "$runs"); do
     # The moment moves through the run: the client's start-up (its own time to plan, from the reference run),
     # then each tenth of the chunks in turn.
     case $scenario in
       send) delay=$(python3 -c "print(round($STARTUP * (0.6 + 0.2 * $n), 1))") ;;
+      stopgw|stopone|all) delay=t$((1 + 8 * (n - 1) / (runs > 1 ? runs - 1 : 1))) ;;
       *) delay=$(python3 -c "print('$STARTUP' if $n == 1 else f't{round(1 + 8 * ($n - 2) / max(1, $runs - 2))}')") ;;
     esac
     drill "$scenario" "$n" "$delay"

@@ -56,7 +56,8 @@ public sealed record SchedulerOptions
 public sealed record ChunkDone(long Chunk, double[] Value, string Worker);
 
 /// <summary>What one worker did in a run: chunks and slices contracted, the seconds it spent on them, whether it was
-/// lost (the cluster no longer listed it, or its calls were failing at the end), and the pairwise steps it ran and their flops (reuse across slices counted; 0 where its job does not count).</summary>
+/// lost (the cluster no longer listed it, its calls were failing at the end, or an overdue batch of its was still
+/// unanswered: its unfinished chunks went to the others), and the pairwise steps it ran and their flops (reuse across slices counted; 0 where its job does not count).</summary>
 public sealed record WorkerReport(string Worker, long Chunks, long Slices, double Seconds, bool Lost, long StepRuns = 0, double Flops = 0)
 {
     /// <summary>Slices per second of the worker's own contraction time (0 before its first batch).</summary>
@@ -138,6 +139,8 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
         var losses = client.ServiceProvider.GetService<GatewayLosses>();
         var lossesSeen = losses?.Count ?? 0;
         var crossing = new CancellationTokenSource();
+        // Workers whose overdue batches were still unanswered at the end (a silent machine): reported lost.
+        var stranded = new HashSet<Worker>();
 
         void Lose(Worker worker)
         {
@@ -350,6 +353,7 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
         }
         finally
         {
+            stranded.UnionWith(ops.Where(o => o.Chunks is not null && o.Orphaned && !o.Task.IsCompleted && !o.Worker.Lost).Select(o => o.Worker));
             // Calls still out (a batch sent to another worker as well, one lost with a gateway) are not waited for: a
             // worker skips those it has not started, and Orleans drops their callbacks instead of keeping them 12 h.
             crossing.Cancel();
@@ -362,9 +366,10 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
         catch (Exception e) when (e is not OperationCanceledException) { /* a worker that cannot be told keeps the job until a newer one replaces it */ }
 
         // Lost: the cluster no longer listed it, or its calls were still failing at the end (a dead worker the cluster
-        // has not yet declared dead, such as a primary, which no one can declare dead).
+        // has not yet declared dead, such as a primary, which no one can declare dead), or an overdue batch of its was
+        // still unanswered (a machine gone silent): its unfinished chunks went to the others.
         var reports = workers.Values.Select(w => new WorkerReport(w.Key, w.Chunks, w.Slices, w.Seconds,
-            w.Lost || w.Failures >= options.FailingAfter, w.StepRuns, w.Flops)).ToList();
+            w.Lost || w.Failures >= options.FailingAfter || stranded.Contains(w), w.StepRuns, w.Flops)).ToList();
         return new ClusterRun(info!, skipped == 0 ? ChunkSum.InOrder(results!) : null, reports, clock.Elapsed.TotalSeconds, skipped);
     }
 

@@ -26,8 +26,9 @@ public sealed record SchedulerOptions
     public int Threads { get; init; }
 
     /// <summary>
-    /// How long the client waits while no worker is active before it gives up: none is listed by the cluster, or the
-    /// calls to each have failed <see cref="FailingAfter"/> times in a row.
+    /// How long the client waits while no worker is active before it gives up: none is listed by the cluster, the
+    /// calls to each have failed <see cref="FailingAfter"/> times in a row, or no call at all (a batch, a job's
+    /// opening, a membership question) has been answered, as when the client's only gateway is frozen.
     /// </summary>
     public TimeSpan WaitForWorkers { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -135,6 +136,8 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
         int questions = 0, refreshQuestion = 0;
         var idleSince = clock.Elapsed;
         Exception? lastFailure = null;
+        // When a call (a batch, an opening, a membership question) last had its answer.
+        var answered = clock.Elapsed;
         // The calls sent since the client last lost a gateway connection: cancelled together at the next loss.
         var losses = client.ServiceProvider.GetService<GatewayLosses>();
         var lossesSeen = losses?.Count ?? 0;
@@ -227,6 +230,10 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                         }
                 }
 
+                if (clock.Elapsed - answered > options.WaitForWorkers)
+                    // A gateway that stops answering without closing its connections (its machine frozen or cut off)
+                    // fails no call: with no other gateway, every call waits on it.
+                    throw new ClusterRunException($"nothing has answered for {options.WaitForWorkers.TotalSeconds:0} s (a gateway that stopped without closing its connections?); give the client several gateways");
                 if (live.Any(w => w.Failures < options.FailingAfter)) idleSince = clock.Elapsed;
                 else if (clock.Elapsed - idleSince > options.WaitForWorkers)
                     throw new ClusterRunException(live.Count == 0
@@ -248,6 +255,7 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                     nextRefresh = clock.Elapsed + options.RefreshEvery;
                     if (asked.IsCompletedSuccessfully)
                     {
+                        answered = clock.Elapsed;
                         var active = asked.Result.Keys.Select(s => s.ToParsableString()).ToHashSet();
                         foreach (var worker in workers.Values.Where(w => !w.Lost && !active.Contains(w.Key)).ToList()) Lose(worker);
                         foreach (var worker in workers.Values.Where(w => !w.Lost && w.Doubted != 0 && w.Doubted <= refreshQuestion))
@@ -294,6 +302,7 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                         continue;
                     }
                     worker.Failures = 0;
+                    answered = clock.Elapsed;
                     if (op.Chunks is null)
                     {
                         if (!worker.Lost) Accept(((Task<JobInfo>)op.Task).Result, worker);

@@ -154,6 +154,27 @@ public sealed class FaultTests
     }
 
     [Fact]
+    public async Task a_cluster_that_stops_answering_without_closing_its_connections_stops_the_run()
+    {
+        // Seen with bench/cluster-crash.sh: a client given one gateway, whose tn worker was frozen (SIGSTOP), waited
+        // for good, no call failing. Here every worker and membership call is held once the first chunk is done.
+        var cluster = await TestClusters.Start(1);
+        try
+        {
+            var job = new FakeJob(200, 2, 1, Seed: 5, MillisecondsPerChunk: 20);
+            var error = await Assert.ThrowsAsync<ClusterRunException>(() =>
+                new SliceScheduler(cluster.Client, Quick with { WaitForWorkers = TimeSpan.FromSeconds(3) })
+                    .Run(job.ToBytes(), onChunk: _ => FailingCalls.Freeze()).Within("the run on a frozen cluster", TimeSpan.FromSeconds(60)));
+            Assert.Contains("nothing has answered", error.Message);
+        }
+        finally
+        {
+            FailingCalls.Disarm();
+            await TestClusters.Stop(cluster);
+        }
+    }
+
+    [Fact]
     public async Task calls_to_every_worker_that_keep_failing_stop_the_run_with_the_last_error()
     {
         var cluster = await TestClusters.Start(1);

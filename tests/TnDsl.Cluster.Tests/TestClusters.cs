@@ -44,16 +44,29 @@ public sealed class FailingCalls(ILocalSiloDetails silo) : IIncomingGrainCallFil
         Volatile.Write(ref perSilo, calls);
     }
 
-    /// <summary>Lets every call through again.</summary>
-    public static void Disarm() => Volatile.Write(ref perSilo, 0);
+    private static TaskCompletionSource? frozen;
 
-    public Task Invoke(IIncomingGrainCallContext context)
+    /// <summary>Holds every worker and management call from now on, as a frozen gateway holds what crosses it.</summary>
+    public static void Freeze() => frozen ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Lets every call through again.</summary>
+    public static void Disarm()
     {
-        if (context.InterfaceMethod.Name == nameof(IWorkerGrain.Contract) && Volatile.Read(ref perSilo) > 0
+        Volatile.Write(ref perSilo, 0);
+        frozen?.TrySetResult();
+        frozen = null;
+    }
+
+    public async Task Invoke(IIncomingGrainCallContext context)
+    {
+        var declaring = context.InterfaceMethod?.DeclaringType;
+        if (frozen is { } hold && (declaring == typeof(IWorkerGrain) || declaring == typeof(IManagementGrain)))
+            await hold.Task;
+        if (context.InterfaceMethod?.Name == nameof(IWorkerGrain.Contract) && Volatile.Read(ref perSilo) > 0
             && (only is null || only.Equals(silo.SiloAddress))
             && failed.AddOrUpdate(silo.SiloAddress, 1, (_, n) => n + 1) <= Volatile.Read(ref perSilo))
             throw new OrleansException($"test: the call to {silo.SiloAddress} cannot be addressed");
-        return context.Invoke();
+        await context.Invoke();
     }
 }
 

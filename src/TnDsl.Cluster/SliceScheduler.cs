@@ -136,6 +136,7 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
         int questions = 0, refreshQuestion = 0;
         var idleSince = clock.Elapsed;
         Exception? lastFailure = null;
+        var failedAt = TimeSpan.Zero;
         // When a call (a batch, an opening, a membership question) last had its answer.
         var answered = clock.Elapsed;
         // The calls sent since the client last lost a gateway connection: cancelled together at the next loss.
@@ -233,7 +234,9 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                 if (clock.Elapsed - answered > options.WaitForWorkers)
                     // A gateway that stops answering without closing its connections (its machine frozen or cut off)
                     // fails no call: with no other gateway, every call waits on it.
-                    throw new ClusterRunException($"nothing has answered for {options.WaitForWorkers.TotalSeconds:0} s (a gateway that stopped without closing its connections?); give the client several gateways");
+                    throw new ClusterRunException(lastFailure is not null && failedAt > answered
+                        ? $"nothing has answered for {options.WaitForWorkers.TotalSeconds:0} s; the last failure: {lastFailure.Message}"
+                        : $"nothing has answered for {options.WaitForWorkers.TotalSeconds:0} s (a gateway that stopped without closing its connections?); give the client several gateways", lastFailure);
                 if (live.Any(w => w.Failures < options.FailingAfter)) idleSince = clock.Elapsed;
                 else if (clock.Elapsed - idleSince > options.WaitForWorkers)
                     throw new ClusterRunException(live.Count == 0
@@ -272,6 +275,11 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                         }
                     }
                     else if (Fatal(asked.Exception!.InnerException!)) throw Refused(asked.Exception.InnerException!, "the cluster");
+                    else
+                    {
+                        lastFailure = asked.Exception.InnerException;
+                        failedAt = clock.Elapsed;
+                    }
                 }
 
                 foreach (var op in ops.Where(o => o.Task.IsCompleted).ToList())
@@ -296,6 +304,7 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                         // directory entries it held), and losing those for good could leave no worker. (The calls out
                         // at once fail as one.)
                         lastFailure = error;
+                        failedAt = clock.Elapsed;
                         if (worker.Doubted == 0) worker.Failures++;
                         worker.Doubted = questions + 1;
                         worker.Reopen |= op.Chunks is null;

@@ -175,6 +175,30 @@ public sealed class FaultTests
     }
 
     [Fact]
+    public async Task a_run_whose_every_silo_is_killed_stops_with_the_last_failure_not_a_frozen_gateway_hint()
+    {
+        // bench/cluster-crash.sh's `all`: every tn worker killed. Calls fail (connections refused), no membership
+        // answer comes, and the run stopped blaming a gateway frozen without closing its connections.
+        var cluster = await TestClusters.Start(1);
+        try
+        {
+            var job = new FakeJob(200, 2, 1, Seed: 7, MillisecondsPerChunk: 20);
+            var killing = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var running = new SliceScheduler(cluster.Client, Quick with { WaitForWorkers = TimeSpan.FromSeconds(3) })
+                .Run(job.ToBytes(), onChunk: _ => killing.TrySetResult());
+            await killing.Task.Within("the first chunk");
+            await cluster.KillSiloAsync(cluster.Primary!).Within("killing the only silo");
+            var error = await Assert.ThrowsAsync<ClusterRunException>(() => running.Within("the run with no silo left", TimeSpan.FromSeconds(60)));
+            Assert.DoesNotContain("without closing", error.Message);
+            Assert.NotNull(error.InnerException);
+        }
+        finally
+        {
+            await TestClusters.Stop(cluster);
+        }
+    }
+
+    [Fact]
     public async Task calls_to_every_worker_that_keep_failing_stop_the_run_with_the_last_error()
     {
         var cluster = await TestClusters.Start(1);

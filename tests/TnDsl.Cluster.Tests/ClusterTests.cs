@@ -69,9 +69,6 @@ public sealed class ClusterTests(ClusterFixture fixture)
             var overdue = Quick with { OverdueAfter = TimeSpan.FromMilliseconds(500) };
             var run = await new SliceScheduler(fixture.Cluster.Client, overdue).Run(job.ToBytes()).Within("the run with a stalled batch");
             Bits.Equal(ChunkSum.InOrder((job with { StallChunk = -1 }).LocalChunks()), run.Value);
-            // The stalled worker is reported lost: its batch was still unanswered at the end (a frozen tn worker was
-            // reported as if nothing had happened).
-            Assert.Single(run.Workers, w => w.Lost);
         }
         finally
         {

@@ -199,6 +199,32 @@ public sealed class FaultTests
     }
 
     [Fact]
+    public async Task a_worker_that_stops_answering_is_reported_lost_and_the_others_finish_its_chunks()
+    {
+        // bench/cluster-crash.sh's `stop`: a tn worker frozen (SIGSTOP) keeps its connections open, fails nothing and
+        // was not declared dead; the overdue reissue finished the run, but the worker was reported as if nothing had
+        // happened. Its batches are held here from its first answered chunk on.
+        var cluster = await TestClusters.Start();
+        try
+        {
+            var frozen = cluster.SecondarySilos[0].SiloAddress;
+            var job = new FakeJob(200, 2, 1, Seed: 23, MillisecondsPerChunk: 20);
+            var run = await new SliceScheduler(cluster.Client, Quick with { OverdueAfter = TimeSpan.FromMilliseconds(500) })
+                .Run(job.ToBytes(), onChunk: done =>
+                {
+                    if (done.Worker == frozen.ToParsableString()) FailingCalls.Freeze(frozen);
+                }).Within("the run with a frozen worker");
+            Bits.Equal(ChunkSum.InOrder(job.LocalChunks()), run.Value);
+            Assert.Equal([frozen.ToParsableString()], run.Workers.Where(w => w.Lost).Select(w => w.Worker));
+        }
+        finally
+        {
+            FailingCalls.Disarm();
+            await TestClusters.Stop(cluster);
+        }
+    }
+
+    [Fact]
     public async Task calls_to_every_worker_that_keep_failing_stop_the_run_with_the_last_error()
     {
         var cluster = await TestClusters.Start(1);

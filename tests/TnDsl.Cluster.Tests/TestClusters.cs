@@ -45,9 +45,17 @@ public sealed class FailingCalls(ILocalSiloDetails silo) : IIncomingGrainCallFil
     }
 
     private static TaskCompletionSource? frozen;
+    private static SiloAddress? frozenOn;
 
-    /// <summary>Holds every worker and management call from now on, as a frozen gateway holds what crosses it.</summary>
-    public static void Freeze() => frozen ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>
+    /// Holds every worker and management call from now on, as a frozen gateway holds what crosses it (or every worker
+    /// call on <paramref name="on"/> alone, as a frozen worker's silo does).
+    /// </summary>
+    public static void Freeze(SiloAddress? on = null)
+    {
+        frozenOn = on;
+        frozen ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
 
     /// <summary>Lets every call through again.</summary>
     public static void Disarm()
@@ -55,12 +63,14 @@ public sealed class FailingCalls(ILocalSiloDetails silo) : IIncomingGrainCallFil
         Volatile.Write(ref perSilo, 0);
         frozen?.TrySetResult();
         frozen = null;
+        frozenOn = null;
     }
 
     public async Task Invoke(IIncomingGrainCallContext context)
     {
         var declaring = context.InterfaceMethod?.DeclaringType;
-        if (frozen is { } hold && (declaring == typeof(IWorkerGrain) || declaring == typeof(IManagementGrain)))
+        if (frozen is { } hold && (frozenOn is null ? declaring == typeof(IWorkerGrain) || declaring == typeof(IManagementGrain)
+                                                     : declaring == typeof(IWorkerGrain) && frozenOn.Equals(silo.SiloAddress)))
             await hold.Task;
         if (context.InterfaceMethod?.Name == nameof(IWorkerGrain.Contract) && Volatile.Read(ref perSilo) > 0
             && (only is null || only.Equals(silo.SiloAddress))

@@ -13,7 +13,8 @@
 #             gateway and one other
 #   send      kill -9 a non-primary worker as soon as the client has started (while it connects and sends the job)
 #   stopgw    kill -STOP the worker whose gateway the client uses (given that gateway and one other)
-#   stopone   kill -STOP the worker whose gateway is the only one the client is given
+#   stopone   kill -STOP the worker whose gateway is the only one the client is given (with --resume RECORD): as
+#             primary (the client must stop)
 #   primary   kill -9 the primary, the client run with --resume RECORD: it must finish with the reference bits, or
 #             stop with one line and a non-zero exit, not hang, and then the same command on fresh workers must
 #             finish with the reference bits
@@ -147,11 +148,11 @@ drill() {
     gateway) gateways="127.0.0.1:${GATE[1]},127.0.0.1:${GATE[2]}" ;;
     stop) signal=-STOP ;;
     stopgw) gateways="127.0.0.1:${GATE[1]},127.0.0.1:${GATE[2]}"; signal=-STOP ;;
-    stopone) gateways="127.0.0.1:${GATE[1]}"; signal=-STOP ;;
+    stopone) gateways="127.0.0.1:${GATE[1]}"; signal=-STOP; json=$OUT/$tag.first.json; err=$OUT/$tag.first.err ;;
     primary|all) victim=0; json=$OUT/$tag.first.json; err=$OUT/$tag.first.err ;;
   esac
   local resume=()
-  [[ $scenario == primary || $scenario == all ]] && resume=(--resume "$OUT/$tag.record")
+  [[ $scenario == primary || $scenario == all || $scenario == stopone ]] && resume=(--resume "$OUT/$tag.record")
   start=$(now)
   : > "$err"
   timeout -s KILL "$LIMIT" "$TN" "${CONTRACT[@]}" "${resume[@]}" --cluster "$gateways" --secret-file "$SECRET" > "$json" 2> "$err" &
@@ -177,7 +178,7 @@ drill() {
   bits=$(field "$json" value)
   workers=$(field "$json" workers)
   note=$(grep -v '^tn contract: [0-9]* of [0-9]* chunks' "$err" | head -c 300 | tr '\n' '|')
-  if [[ $scenario == primary || $scenario == all ]]; then
+  if [[ $scenario == primary || $scenario == all || $scenario == stopone ]]; then
     # The client must stop (non-zero, one line, no trace), then a fresh cluster resumes from the record.
     local lines trace
     lines=$(grep -vc '^tn contract: [0-9]* of [0-9]* chunks' "$err")
@@ -197,6 +198,7 @@ drill() {
       timeout -s KILL "$LIMIT" "$TN" "${CONTRACT[@]}" "${resume[@]}" --cluster "$gateways" --secret-file "$SECRET" > "$OUT/$tag.json" 2> "$OUT/$tag.err"
       code=$?
       wall="$firstwall+$(since "$start")"
+      stop_workers
       bits=$(field "$OUT/$tag.json" value)
       workers=$(field "$OUT/$tag.json" workers)
       note="first exit $first: $note resumed $(python3 -c "import json; print(json.load(open('$OUT/$tag.json'))['resumed_chunks'])" 2>/dev/null) chunks"

@@ -58,7 +58,8 @@ public sealed record ChunkDone(long Chunk, double[] Value, string Worker);
 
 /// <summary>What one worker did in a run: chunks and slices contracted, the seconds it spent on them, whether it was
 /// lost (the cluster no longer listed it, its calls were failing at the end, or an overdue batch of its was still
-/// unanswered: its unfinished chunks went to the others), and the pairwise steps it ran and their flops (reuse across slices counted; 0 where its job does not count).</summary>
+/// unanswered: its unfinished chunks went to the others), and the pairwise steps it ran and their flops (reuse across
+/// slices counted; 0 where its job does not count).</summary>
 public sealed record WorkerReport(string Worker, long Chunks, long Slices, double Seconds, bool Lost, long StepRuns = 0, double Flops = 0)
 {
     /// <summary>Slices per second of the worker's own contraction time (0 before its first batch).</summary>

@@ -166,6 +166,9 @@ public static class ClusterHosts
                 .AddFilter("Microsoft.Extensions.Hosting", LogLevel.None)
                 .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace))
             .UseOrleansClient(client => client.UseTnCluster(gateways).AddTnClient(secret))
+            // Not the console lifetime, which would take Ctrl-C and SIGTERM from the program and stop the connection
+            // under a running scheduler: the program decides when its client stops.
+            .ConfigureServices(services => services.AddSingleton<IHostLifetime, CallerLifetime>())
             .Build();
         try
         {
@@ -178,4 +181,12 @@ public static class ClusterHosts
             throw;
         }
     }
+}
+
+/// <summary>A host lifetime that leaves the process's signals to the program: its host starts and stops when told.</summary>
+internal sealed class CallerLifetime : IHostLifetime
+{
+    public Task WaitForStartAsync(CancellationToken cancel) => Task.CompletedTask;
+
+    public Task StopAsync(CancellationToken cancel) => Task.CompletedTask;
 }

@@ -25,8 +25,19 @@ public sealed record SchedulerOptions
     /// </summary>
     public int Threads { get; init; }
 
-    /// <summary>How long the client waits while no worker is active before it gives up.</summary>
+    /// <summary>
+    /// How long the client waits while no worker is active before it gives up: none is listed by the cluster, the
+    /// calls to each have failed <see cref="FailingAfter"/> times in a row, or no call at all (a batch, a job's
+    /// opening, a membership question) has been answered, as when the client's only gateway is frozen.
+    /// </summary>
     public TimeSpan WaitForWorkers { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Rounds of failed calls in a row after which a worker the cluster still lists no longer counts as active for
+    /// <see cref="WaitForWorkers"/>. It keeps its place and gets work again after each membership answer: while a
+    /// silo that died is not yet declared dead, calls to live workers whose grain directory entries it held fail too.
+    /// </summary>
+    public int FailingAfter { get; init; } = 3;
 
     /// <summary>
     /// A batch is overdue past this many times the time its chunks should take (at its worker's measured speed, or
@@ -46,7 +57,9 @@ public sealed record SchedulerOptions
 public sealed record ChunkDone(long Chunk, double[] Value, string Worker);
 
 /// <summary>What one worker did in a run: chunks and slices contracted, the seconds it spent on them, whether it was
-/// lost, and the pairwise steps it ran and their flops (reuse across slices counted; 0 where its job does not count).</summary>
+/// lost (the cluster no longer listed it, its calls were failing at the end, or an overdue batch of its was still
+/// unanswered: its unfinished chunks went to the others), and the pairwise steps it ran and their flops (reuse across
+/// slices counted; 0 where its job does not count).</summary>
 public sealed record WorkerReport(string Worker, long Chunks, long Slices, double Seconds, bool Lost, long StepRuns = 0, double Flops = 0)
 {
     /// <summary>Slices per second of the worker's own contraction time (0 before its first batch).</summary>
@@ -88,7 +101,7 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
         // A call to it failed: no new call until the answer to membership question Doubted (one asked after the
         // failure) says whether its silo is still active. The failure may be a gateway's: a silo that is shutting
         // down refuses the calls that cross it for workers elsewhere. Reopen: the failed call was its opening.
-        // Failures: rounds of failed calls in a row; at the third the worker is lost, whatever the cluster says.
+        // Failures: rounds of failed calls in a row (see SchedulerOptions.FailingAfter).
         public int Doubted, Failures;
         public bool Reopen;
         public long Chunks, Slices, StepRuns;
@@ -123,10 +136,16 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
         var refreshSince = TimeSpan.Zero;
         int questions = 0, refreshQuestion = 0;
         var idleSince = clock.Elapsed;
+        Exception? lastFailure = null;
+        var failedAt = TimeSpan.Zero;
+        // When a call (a batch, an opening, a membership question) last had its answer.
+        var answered = clock.Elapsed;
         // The calls sent since the client last lost a gateway connection: cancelled together at the next loss.
         var losses = client.ServiceProvider.GetService<GatewayLosses>();
         var lossesSeen = losses?.Count ?? 0;
         var crossing = new CancellationTokenSource();
+        // Workers whose overdue batches were still unanswered at the end (a silent machine): reported lost.
+        var stranded = new HashSet<Worker>();
 
         void Lose(Worker worker)
         {
@@ -213,9 +232,17 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                         }
                 }
 
-                if (live.Count > 0) idleSince = clock.Elapsed;
+                if (clock.Elapsed - answered > options.WaitForWorkers)
+                    // A gateway that stops answering without closing its connections (its machine frozen or cut off)
+                    // fails no call: with no other gateway, every call waits on it.
+                    throw new ClusterRunException(lastFailure is not null && failedAt > answered
+                        ? $"nothing has answered for {options.WaitForWorkers.TotalSeconds:0} s; the last failure: {lastFailure.Message}"
+                        : $"nothing has answered for {options.WaitForWorkers.TotalSeconds:0} s (a gateway that stopped without closing its connections?); give the client several gateways", lastFailure);
+                if (live.Any(w => w.Failures < options.FailingAfter)) idleSince = clock.Elapsed;
                 else if (clock.Elapsed - idleSince > options.WaitForWorkers)
-                    throw new ClusterRunException($"no worker has been active for {options.WaitForWorkers.TotalSeconds:0} s");
+                    throw new ClusterRunException(live.Count == 0
+                        ? $"no worker has been active for {options.WaitForWorkers.TotalSeconds:0} s"
+                        : $"the calls to every worker have failed for {options.WaitForWorkers.TotalSeconds:0} s (the last: {lastFailure?.Message})", lastFailure);
 
                 var waits = ops.Where(o => !o.Task.IsCompleted).Select(o => o.Task).ToList();
                 if (refresh is not null) waits.Add(refresh);
@@ -232,6 +259,7 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                     nextRefresh = clock.Elapsed + options.RefreshEvery;
                     if (asked.IsCompletedSuccessfully)
                     {
+                        answered = clock.Elapsed;
                         var active = asked.Result.Keys.Select(s => s.ToParsableString()).ToHashSet();
                         foreach (var worker in workers.Values.Where(w => !w.Lost && !active.Contains(w.Key)).ToList()) Lose(worker);
                         foreach (var worker in workers.Values.Where(w => !w.Lost && w.Doubted != 0 && w.Doubted <= refreshQuestion))
@@ -248,6 +276,11 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                         }
                     }
                     else if (Fatal(asked.Exception!.InnerException!)) throw Refused(asked.Exception.InnerException!, "the cluster");
+                    else
+                    {
+                        lastFailure = asked.Exception.InnerException;
+                        failedAt = clock.Elapsed;
+                    }
                 }
 
                 foreach (var op in ops.Where(o => o.Task.IsCompleted).ToList())
@@ -267,14 +300,19 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                         var error = op.Task.Exception!.InnerException!;
                         if (Fatal(error)) throw Refused(error, $"worker {worker.Key}");
                         if (op.Chunks is not null && !op.Orphaned) foreach (var c in op.Chunks) if (results[c] is null) pending.Add(c);
-                        // Lost if the cluster no longer lists its silo; else it gets work again. (The calls out at
-                        // once fail as one.)
-                        if (worker.Doubted == 0 && ++worker.Failures >= 3) Lose(worker);
+                        // Lost if the cluster no longer lists its silo; else it gets work again, however often it failed:
+                        // a silo that died and is not yet declared dead fails calls to live workers too (the grain
+                        // directory entries it held), and losing those for good could leave no worker. (The calls out
+                        // at once fail as one.)
+                        lastFailure = error;
+                        failedAt = clock.Elapsed;
+                        if (worker.Doubted == 0) worker.Failures++;
                         worker.Doubted = questions + 1;
                         worker.Reopen |= op.Chunks is null;
                         continue;
                     }
                     worker.Failures = 0;
+                    answered = clock.Elapsed;
                     if (op.Chunks is null)
                     {
                         if (!worker.Lost) Accept(((Task<JobInfo>)op.Task).Result, worker);
@@ -334,6 +372,7 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
         }
         finally
         {
+            stranded.UnionWith(ops.Where(o => o.Chunks is not null && o.Orphaned && !o.Task.IsCompleted && !o.Worker.Lost).Select(o => o.Worker));
             // Calls still out (a batch sent to another worker as well, one lost with a gateway) are not waited for: a
             // worker skips those it has not started, and Orleans drops their callbacks instead of keeping them 12 h.
             crossing.Cancel();
@@ -345,7 +384,11 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
         try { await Task.WhenAll(forget).WaitAsync(TimeSpan.FromSeconds(5), cancel); }
         catch (Exception e) when (e is not OperationCanceledException) { /* a worker that cannot be told keeps the job until a newer one replaces it */ }
 
-        var reports = workers.Values.Select(w => new WorkerReport(w.Key, w.Chunks, w.Slices, w.Seconds, w.Lost, w.StepRuns, w.Flops)).ToList();
+        // Lost: the cluster no longer listed it, or its calls were still failing at the end (a dead worker the cluster
+        // has not yet declared dead, such as a primary, which no one can declare dead), or an overdue batch of its was
+        // still unanswered (a machine gone silent): its unfinished chunks went to the others.
+        var reports = workers.Values.Select(w => new WorkerReport(w.Key, w.Chunks, w.Slices, w.Seconds,
+            w.Lost || w.Failures >= options.FailingAfter || stranded.Contains(w), w.StepRuns, w.Flops)).ToList();
         return new ClusterRun(info!, skipped == 0 ? ChunkSum.InOrder(results!) : null, reports, clock.Elapsed.TotalSeconds, skipped);
     }
 

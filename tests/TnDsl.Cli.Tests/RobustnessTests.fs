@@ -135,6 +135,64 @@ let ``tn contract --cluster with no worker there says so in one line, with no st
     finally
         Directory.Delete(dir, true)
 
+/// A worker's opener whose jobs do not open until released: a client that sends it a job waits, mid-run.
+type private HeldOpener() =
+    let asked = new System.Threading.ManualResetEventSlim(false)
+    let released = new System.Threading.ManualResetEventSlim(false)
+    /// Set once a client has sent a job.
+    member _.Asked = asked
+    member _.Release() = released.Set()
+    interface TnDsl.Cluster.ISliceWorkOpener with
+        member _.UseThreads _ = ()
+        member _.Open _ =
+            asked.Set()
+            released.Wait()
+            raise (InvalidDataException "released")
+
+[<Fact>]
+let ``tn contract --cluster stops on SIGTERM as on Ctrl-C: the record saved, one line, exit 1`` () =
+    // Seen with bench/cluster-crash.sh: `kill PID` (or timeout) left a --cluster client running for good, the client
+    // host's console lifetime having taken the signal and stopped the connection under the scheduler.
+    let dir = Directory.CreateTempSubdirectory("tndsl-robust-").FullName
+    let opener = HeldOpener()
+    let ports = TnDsl.Cluster.ClusterHosts.FreeLoopbackPorts(2)
+    TnDsl.Native.NativeLoader.EnsureLoaded() |> ignore
+    use worker =
+        TnDsl.Cluster.ClusterHosts.Worker(Net.IPEndPoint(Net.IPAddress.Loopback, ports[0]), Net.IPAddress.Loopback, ports[0], ports[1],
+                                          TnDsl.Cluster.ClusterSecret.FromText(String('s', 40)), opener)
+    worker.StartAsync(Threading.CancellationToken.None).Wait()
+    try
+        let secret = Path.Combine(dir, "secret")
+        File.WriteAllText(secret, String('s', 40))
+        let record = Path.Combine(dir, "record.json")
+        let info = Diagnostics.ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "tn"))
+        for a in [ "contract"; Path.Combine(examplesDir, "grid.tn"); "--set"; "L=6"; "--memory-limit"; "100K"; "--threads"; "1"
+                   "--resume"; record; "--cluster"; $"127.0.0.1:{ports[1]}"; "--secret-file"; secret ] do
+            info.ArgumentList.Add a
+        info.WorkingDirectory <- repoRoot
+        info.RedirectStandardOutput <- true
+        info.RedirectStandardError <- true
+        use p = Diagnostics.Process.Start info
+        let out = p.StandardOutput.ReadToEndAsync()
+        let err = p.StandardError.ReadToEndAsync()
+        try
+            Assert.True(opener.Asked.Wait(TimeSpan.FromMinutes 2.0), "the client never sent the job")
+            use kill = Diagnostics.Process.Start("kill", [ "-TERM"; string p.Id ])
+            kill.WaitForExit()
+            Assert.True(p.WaitForExit(60000), "tn contract --cluster did not stop within 60 s of SIGTERM")
+        finally
+            if not p.HasExited then p.Kill true
+        let lines = err.Result.Split('\n', StringSplitOptions.RemoveEmptyEntries)
+        Assert.True((p.ExitCode = 1), sprintf "exit %d\n%s" p.ExitCode err.Result)
+        Assert.True((lines.Length = 1), err.Result)
+        Assert.Contains("interrupted after 0 of", err.Result)
+        Assert.Equal("", out.Result)
+        Assert.True(File.Exists record, "no record saved")
+    finally
+        opener.Release()
+        worker.StopAsync(Threading.CancellationToken.None).Wait()
+        Directory.Delete(dir, true)
+
 [<Fact>]
 let ``a network of one tensor has one step in tn plan, tn run and tn emit alike`` () =
     // tn plan lists the lone tensor's step (`ab -> ab`, 16 flops, as opt_einsum does); tn run said "0 steps" beside

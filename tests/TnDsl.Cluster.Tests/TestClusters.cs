@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -14,12 +15,68 @@ public sealed class WorkerSilo : ISiloConfigurator
     public void Configure(ISiloBuilder silo)
     {
         silo.AddTnWorker(ClusterSecret.FromText(silo.Configuration[TestClusters.SecretKey]!), services => new FakeOpener(services.GetRequiredService<ILocalSiloDetails>().SiloAddress));
+        silo.AddIncomingGrainCallFilter<FailingCalls>();
         silo.Configure<ClusterMembershipOptions>(o =>
         {
             // Quicker than Orleans' defaults (5 s x 3), not so quick that a loaded machine's pauses kill live silos.
             o.ProbeTimeout = TimeSpan.FromSeconds(2);
             o.NumMissedProbesLimit = 2;
         });
+    }
+}
+
+/// <summary>
+/// Fails the next <see cref="IWorkerGrain.Contract"/> calls that reach each silo with an <see cref="OrleansException"/>,
+/// as Orleans fails calls to a live silo while a silo that died, holding their grain directory entries, is not yet
+/// declared dead (seen with <c>tn worker</c> processes killed by bench/cluster-crash.sh).
+/// </summary>
+public sealed class FailingCalls(ILocalSiloDetails silo) : IIncomingGrainCallFilter
+{
+    private static readonly ConcurrentDictionary<SiloAddress, int> failed = new();
+    private static int perSilo;
+    private static SiloAddress? only;
+
+    /// <summary>Fails the next <paramref name="calls"/> Contract calls on every silo (or on <paramref name="on"/> alone).</summary>
+    public static void Arm(int calls, SiloAddress? on = null)
+    {
+        failed.Clear();
+        only = on;
+        Volatile.Write(ref perSilo, calls);
+    }
+
+    private static TaskCompletionSource? frozen;
+    private static SiloAddress? frozenOn;
+
+    /// <summary>
+    /// Holds every worker and management call from now on, as a frozen gateway holds what crosses it (or every worker
+    /// call on <paramref name="on"/> alone, as a frozen worker's silo does).
+    /// </summary>
+    public static void Freeze(SiloAddress? on = null)
+    {
+        frozenOn = on;
+        frozen ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>Lets every call through again.</summary>
+    public static void Disarm()
+    {
+        Volatile.Write(ref perSilo, 0);
+        frozen?.TrySetResult();
+        frozen = null;
+        frozenOn = null;
+    }
+
+    public async Task Invoke(IIncomingGrainCallContext context)
+    {
+        var declaring = context.InterfaceMethod?.DeclaringType;
+        if (frozen is { } hold && (frozenOn is null ? declaring == typeof(IWorkerGrain) || declaring == typeof(IManagementGrain)
+                                                     : declaring == typeof(IWorkerGrain) && frozenOn.Equals(silo.SiloAddress)))
+            await hold.Task;
+        if (context.InterfaceMethod?.Name == nameof(IWorkerGrain.Contract) && Volatile.Read(ref perSilo) > 0
+            && (only is null || only.Equals(silo.SiloAddress))
+            && failed.AddOrUpdate(silo.SiloAddress, 1, (_, n) => n + 1) <= Volatile.Read(ref perSilo))
+            throw new OrleansException($"test: the call to {silo.SiloAddress} cannot be addressed");
+        await context.Invoke();
     }
 }
 

@@ -4,6 +4,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Numerics;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using Spectre.Console;
@@ -165,6 +166,14 @@ public static class ContractCommand
             interrupted = true;
         };
         Console.CancelKeyPress += stop;
+        // SIGTERM (kill, timeout, a service manager) stops the run as Ctrl-C does: the record is saved, exit 1. Without
+        // it a --cluster client ignored SIGTERM: the client host's console lifetime took the signal and stopped the
+        // connection under the scheduler, which waited on for workers it could no longer reach.
+        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true;
+            interrupted = true;
+        });
         try
         {
             var saved = Stopwatch.StartNew();

@@ -64,12 +64,8 @@ module SliceBound =
     // indices, and N_v x (its flops in one slice) >= F_v: a sliced plan never executes fewer flops than the unsliced
     // tree it runs. The root depends on every sliced index, so it runs once per slice.
 
-    /// The least executed flops of the tree sliced over `sliced` under ANY loop order: each step runs at least the
-    /// product of the sizes of the sliced indices its subtree carries (its level is at least their count), so the
-    /// sum over steps of (its flops in one slice) x (that product) is a lower bound, met by an order exactly when
-    /// every step's dependencies are a prefix of it (a plan that caches each result for every value of its
-    /// dependencies would also pay exactly this). At least the tree's unsliced flops.
-    let leastExecuted (p: Indexed) (t: ContractionTree) (sliced: int array) =
+    /// Per step of the tree sliced over `sliced`, its flops in one slice and the sliced indices its subtree carries.
+    let private dependencies (p: Indexed) (t: ContractionTree) (sliced: int array) =
         let steps = Cost.steps (PlanSlice.sliceProblem p sliced) t
         let isSliced = Array.init p.Size.Length (fun i -> Array.contains i sliced)
         let carried = Array.init (t.Leaves + t.Steps.Length) (fun _ -> Set.empty<int>)
@@ -79,8 +75,18 @@ module SliceBound =
         |> Array.mapi (fun s step ->
             let node = t.Leaves + s
             carried[node] <- t.Steps[s] |> Array.map (fun c -> carried[c]) |> Set.unionMany
-            carried[node] |> Seq.fold (fun (f: BigInteger) i -> f * BigInteger p.Size[i]) step.Flops)
-        |> Array.sum
+            step.Flops, carried[node])
+
+    /// The product of the sizes of `indices`.
+    let private sizeOf (p: Indexed) (indices: int seq) = indices |> Seq.fold (fun (f: BigInteger) i -> f * BigInteger p.Size[i]) BigInteger.One
+
+    /// The least executed flops of the tree sliced over `sliced` under ANY loop order: each step runs at least the
+    /// product of the sizes of the sliced indices its subtree carries (its level is at least their count), so the
+    /// sum over steps of (its flops in one slice) x (that product) is a lower bound, met by an order exactly when
+    /// every step's dependencies are a prefix of it (a plan that caches each result for every value of its
+    /// dependencies would also pay exactly this). At least the tree's unsliced flops.
+    let leastExecuted (p: Indexed) (t: ContractionTree) (sliced: int array) =
+        dependencies p t sliced |> Array.sumBy (fun (flops, carried) -> flops * sizeOf p carried)
 
     /// A lower bound on the executed flops of the tree sliced over `sliced` under ANY loop order, at least
     /// `leastExecuted`, with the sliced index it takes as the innermost loop: whatever the order, its innermost index
@@ -89,24 +95,13 @@ module SliceBound =
     /// that sum over the choices of o (bench/results/planner.md, "Session 28 (s28-proof)"). For no sliced index,
     /// `leastExecuted` and -1.
     let innermostExecuted (p: Indexed) (t: ContractionTree) (sliced: int array) =
-        let steps = Cost.steps (PlanSlice.sliceProblem p sliced) t
-        let isSliced = Array.init p.Size.Length (fun i -> Array.contains i sliced)
-        let carried = Array.init (t.Leaves + t.Steps.Length) (fun _ -> Set.empty<int>)
-        for leaf in 0 .. t.Leaves - 1 do
-            carried[leaf] <- p.Inputs[leaf] |> Array.filter (fun i -> isSliced[i]) |> Set.ofArray
-        let runs =
-            steps
-            |> Array.mapi (fun s step ->
-                let node = t.Leaves + s
-                carried[node] <- t.Steps[s] |> Array.map (fun c -> carried[c]) |> Set.unionMany
-                carried[node], step.Flops * (carried[node] |> Seq.fold (fun (f: BigInteger) i -> f * BigInteger p.Size[i]) BigInteger.One))
-        let slices = sliced |> Array.fold (fun (f: BigInteger) i -> f * BigInteger p.Size[i]) BigInteger.One
-        let flops = steps |> Array.map (fun step -> step.Flops)
-        if sliced.Length = 0 then Array.sumBy snd runs, -1
+        let steps = dependencies p t sliced
+        let slices = sizeOf p sliced
+        if sliced.Length = 0 then Array.sumBy fst steps, -1
         else
             sliced
             |> Array.map (fun o ->
-                Array.zip runs flops |> Array.sumBy (fun ((dep: Set<int>, least), f) -> if dep.Contains o then f * slices else least), o)
+                steps |> Array.sumBy (fun (flops, carried) -> flops * (if carried.Contains o then slices else sizeOf p carried)), o)
             |> Array.minBy fst
 
     /// The least executed flops under reuse of any plan of the closed lattice that slices `sliced` bonds: the root

@@ -67,6 +67,17 @@ let private permutations (items: int list) =
 
 let private members (mask: int) = [ for k in 0 .. 30 do if mask &&& (1 <<< k) <> 0 then yield k ]
 
+/// How often a node of sites X runs under the loop order `order` of the sliced bonds (outermost first): bond^level,
+/// the level being the position of the innermost sliced bond its sites carry (`touch`: `touched` per node).
+let private runsInOrder (g: Grid) (touch: int array) (sliced: int) (bond: int64) (order: int list) =
+    let position = Array.zeroCreate g.Bonds.Length
+    order |> List.iteri (fun j k -> position[k] <- j + 1)
+    fun x ->
+        let mutable level = 0
+        for k in 0 .. g.Bonds.Length - 1 do
+            if touch[x] &&& sliced &&& (1 <<< k) <> 0 then level <- max level position[k]
+        pown bond level
+
 [<Fact>]
 let ``on the 2x3 lattice no sliced set, loop order and tree executes fewer flops than the reuse bounds`` () =
     let g = grid 2 3
@@ -85,13 +96,7 @@ let ``on the 2x3 lattice no sliced set, loop order and tree executes fewer flops
                 if cacheAll < Int64.MaxValue then
                     if cacheAll < optimum then Assert.Fail(sprintf "D %d limit %d set %d: %d < unsliced optimum %d" bond limit sliced cacheAll optimum)
                     for order in permutations (members sliced) do
-                        let position = Array.zeroCreate g.Bonds.Length
-                        order |> List.iteri (fun j k -> position[k] <- j + 1)
-                        let runs x =
-                            let mutable level = 0
-                            for k in 0 .. g.Bonds.Length - 1 do
-                                if touch[x] &&& sliced &&& (1 <<< k) <> 0 then level <- max level position[k]
-                            pown bond level
+                        let runs = runsInOrder g touch sliced bond order
                         let executed = leastOver g boundary bond limit sliced runs
                         // The innermost bound over every tree: a step touching an end of the innermost bond runs
                         // once per slice, every other step once per value of the sliced bonds it carries.
@@ -232,13 +237,7 @@ let ``a least sliced plan of the 2x3 lattice at one element needs a node whose s
     let mutable least, leastConnected = Int64.MaxValue, Int64.MaxValue
     for sliced in 0 .. (1 <<< g.Bonds.Length) - 1 do
         for order in permutations (members sliced) do
-            let position = Array.zeroCreate g.Bonds.Length
-            order |> List.iteri (fun j k -> position[k] <- j + 1)
-            let runs x =
-                let mutable level = 0
-                for k in 0 .. g.Bonds.Length - 1 do
-                    if touch[x] &&& sliced &&& (1 <<< k) <> 0 then level <- max level position[k]
-                pown 2L level
+            let runs = runsInOrder g touch sliced 2L order
             least <- min least (leastOver g boundary 2L 1L sliced runs)
             leastConnected <- min leastConnected (leastOverWhere (connected g) g boundary 2L 1L sliced runs)
     Assert.Equal(192L, least)

@@ -18,53 +18,18 @@ public class SliceCheckpointTests
 
     static readonly NetworkModuleOptions F64 = new() { DType = ScalarType.Float64, Seed = 5 };
 
-    /// The value, and the gradients of the loss sum(y · probe) for every parameter and every floating-point input
-    /// (made to need one), for fixed inputs; copies of the inputs, so that each module gets its own leaves.
-    static (double[] Value, Dictionary<string, double[]> Grads) Run(NetworkModule m, Tensor[] fed, bool logScale)
-    {
-        using var scope = NewDisposeScope();
-        var inputs = fed.Select(t => t.is_floating_point() ? t.detach().clone().requires_grad_(true) : t).ToArray();
-        m.zero_grad();
-        Tensor y;
-        if (logScale)
-        {
-            var r = m.ForwardLog(inputs);
-            y = r.Value * r.ExpandedLogScale().exp();
-        }
-        else
-            y = m.forward(inputs);
-        using var probeGenerator = new Generator(11);
-        var probe = randn(y.shape, ScalarType.Float64, generator: probeGenerator);
-        (y * probe).sum().backward();
-        static double[] Values(Tensor? g, long n) => g is null ? new double[n] : g.contiguous().data<double>().ToArray();
-        var grads = m.named_parameters().ToDictionary(p => p.name, p => Values(p.parameter.grad, p.parameter.numel()));
-        for (int k = 0; k < inputs.Length; k++)
-            if (inputs[k].requires_grad)
-                grads[$"input {m.InputNames[k]}"] = Values(inputs[k].grad, inputs[k].numel());
-        return (y.contiguous().data<double>().ToArray(), grads);
-    }
-
-    /// Equal to 1e-12 of the largest entry.
-    static void AssertClose(double[] expected, double[] actual, string what)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        double scale = Math.Max(1e-300, expected.Select(Math.Abs).DefaultIfEmpty(0).Max());
-        for (int i = 0; i < expected.Length; i++)
-            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-12 * scale, $"{what}[{i}]: expected {expected[i]}, got {actual[i]}");
-    }
-
     /// The unsliced module's value and gradients equal the checkpointed one's, which ran in groups of
     /// <paramref name="group"/> slices.
     static void AssertSame(NetworkModule unsliced, NetworkModule checkpointed, Tensor[] inputs, long group, bool logScale = false)
     {
-        var (v0, g0) = Run(unsliced, inputs, logScale);
-        var (v1, g1) = Run(checkpointed, inputs, logScale);
+        var (v0, g0) = SlicedExecutionTests.Run(unsliced, inputs, logScale, inputGrads: true);
+        var (v1, g1) = SlicedExecutionTests.Run(checkpointed, inputs, logScale, inputGrads: true);
         Assert.Equal(group, checkpointed.CheckpointedGroup);
         Assert.Equal(0, unsliced.CheckpointedGroup);
-        AssertClose(v0, v1, "value");
+        SlicedExecutionTests.AssertClose(v0, v1, "value", 1e-12);
         Assert.Equal(g0.Keys.Order(), g1.Keys.Order());
         foreach (var (name, g) in g0)
-            AssertClose(g, g1[name], $"gradient of {name}");
+            SlicedExecutionTests.AssertClose(g, g1[name], $"gradient of {name}", 1e-12);
     }
 
     [Fact]

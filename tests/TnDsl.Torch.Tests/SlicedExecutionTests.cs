@@ -17,10 +17,15 @@ public class SlicedExecutionTests
 
     static readonly NetworkModuleOptions F64 = new() { DType = ScalarType.Float64, Seed = 5 };
 
-    /// The forward value and every parameter's gradient of the loss sum(y · probe), for fixed inputs.
-    internal static (double[] Value, Dictionary<string, double[]> Grads) Run(NetworkModule m, Tensor[] inputs, bool logScale = false)
+    /// The forward value and every parameter's gradient of the loss sum(y · probe), for fixed inputs; with
+    /// <paramref name="inputGrads"/>, also the gradient of every floating-point input (named "input NAME"), fed as
+    /// copies made to need one, so that each module gets its own leaves.
+    internal static (double[] Value, Dictionary<string, double[]> Grads) Run(NetworkModule m, Tensor[] inputs, bool logScale = false,
+        bool inputGrads = false)
     {
         using var scope = NewDisposeScope();
+        if (inputGrads)
+            inputs = inputs.Select(t => t.is_floating_point() ? t.detach().clone().requires_grad_(true) : t).ToArray();
         m.zero_grad();
         Tensor y;
         if (logScale)
@@ -32,27 +37,31 @@ public class SlicedExecutionTests
             y = m.forward(inputs);
         using var probeGenerator = new Generator(11);
         var probe = randn(y.shape, ScalarType.Float64, generator: probeGenerator);
-        if (m.ParameterCount > 0)
+        if (m.ParameterCount > 0 || inputs.Any(i => i.requires_grad))
             (y * probe).sum().backward();
-        var grads = m.named_parameters().ToDictionary(
-            p => p.name, p =>
-            {
-                // A parameter's grad is a fresh wrapper on every read: held until its values are copied.
-                using var g = p.parameter.grad;
-                if (g is null)
-                    return new double[p.parameter.numel()];
-                using var c = g.contiguous();
-                return c.data<double>().ToArray();
-            });
+        static double[] Values(Tensor t)
+        {
+            // A grad is a fresh wrapper on every read: held until its values are copied.
+            using var g = t.grad;
+            if (g is null)
+                return new double[t.numel()];
+            using var c = g.contiguous();
+            return c.data<double>().ToArray();
+        }
+        var grads = m.named_parameters().ToDictionary(p => p.name, p => Values(p.parameter));
+        for (int k = 0; k < inputs.Length; k++)
+            if (inputGrads && inputs[k].requires_grad)
+                grads[$"input {m.InputNames[k]}"] = Values(inputs[k]);
         return (y.contiguous().data<double>().ToArray(), grads);
     }
 
-    internal static void AssertClose(double[] expected, double[] actual, string what)
+    /// Equal to <paramref name="tolerance"/> of the largest entry of <paramref name="expected"/>.
+    internal static void AssertClose(double[] expected, double[] actual, string what, double tolerance = 1e-9)
     {
         Assert.Equal(expected.Length, actual.Length);
         double scale = Math.Max(1e-300, expected.Select(Math.Abs).DefaultIfEmpty(0).Max());
         for (int i = 0; i < expected.Length; i++)
-            Assert.True(Math.Abs(expected[i] - actual[i]) <= 1e-9 * scale, $"{what}[{i}]: expected {expected[i]}, got {actual[i]}");
+            Assert.True(Math.Abs(expected[i] - actual[i]) <= tolerance * scale, $"{what}[{i}]: expected {expected[i]}, got {actual[i]}");
     }
 
     static void AssertSame(NetworkModule unsliced, NetworkModule sliced, Tensor[] inputs, bool logScale = false)

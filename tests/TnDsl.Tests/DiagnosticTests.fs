@@ -337,6 +337,17 @@ let ``a diagnostic on a 100 kB line shows a window around its range, the caret u
     Assert.Equal("nope", line.Substring(caret.IndexOf '^', 4))
     Assert.Equal("^^^^", caret.Trim().TrimStart('|').Trim())
 
+// A tensor named where an index belongs (a leg, `output`, a cut side) is said to be a tensor, not to be declared as
+// an index, once for its whole family.
+[<Theory>]
+[<InlineData("network r(n: int = 6) {\n  index b[i]: 2 for i in 0..n-1\n  weight T[i]: (b[i], b[(i+1) % n]) for i in 0..n-1\n  output ()\n  cut half: «T[0..2]» | rest\n}")>]
+[<InlineData("network r(n: int = 6) {\n  index b[i]: 2 for i in 0..n-1\n  weight T[i]: (b[i], b[(i+1) % n]) for i in 0..n-1\n  weight U[i]: («T[i]») for i in 0..n-1\n}")>]
+[<InlineData("network r() {\n  index b: 2\n  weight T: (b)\n  weight U: (b)\n  output («T»)\n}")>]
+let ``a tensor named where an index belongs is one error that says it is a tensor`` (text: string) =
+    let d = single text [] "TN0109"
+    Assert.Contains("`T` is a tensor, not an index", d.Message)
+    Assert.DoesNotContain(d.Hints, fun h -> h.Contains "declare it with")
+
 /// A network choosing leg `i` or `j` of B by `c` (and `d`), the choice written as `LEG`; its output is the leg B
 /// does not take, so the choice written as two legs checks for every value of `c` and `d`.
 let private choosing (leg: string) =

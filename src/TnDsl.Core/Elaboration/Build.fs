@@ -119,6 +119,9 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
         match miss with
         | Silent -> ()
         | EmptyFamily declared when not (emptyReported.Add declared) -> ()
+        | NoFamily when ctx.IsTensorFamily k.Family ->
+            ctx.Report(Codes.unknownIndex, range, sprintf "`%s` is a tensor, not an index" k.Family,
+                [ sprintf "legs, `output` and the sides of a `cut` list indices: name the indices of `%s`'s legs instead" k.Family ])
         | NoFamily ->
             let hints = Suggest.hint k.Family ctx.Indices.Keys [ sprintf "declare it with `index %s%s: …`" k.Family (if k.Subs.IsEmpty then "" else "[…]") ]
             ctx.Report(Codes.unknownIndex, range, sprintf "no index named `%s` is declared" k.Family, hints)

@@ -462,6 +462,8 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
             members.Add(subs, 0)
             tensorCount <- tensorCount + 1
             true
+    /// True when `family` names declared tensor members (a leg or a cut side naming it mistook a tensor for an index).
+    member _.IsTensorFamily(family: string) = tensorNames.ContainsKey family
     /// Index families whose declaration failed for some member: legs naming them are dropped silently.
     member _.Poisoned = poisoned
     /// Index families whose declaration made no member, its loop's ranges being empty (`for i in n-1..0`), with the

@@ -337,6 +337,17 @@ let ``a diagnostic on a 100 kB line shows a window around its range, the caret u
     Assert.Equal("nope", line.Substring(caret.IndexOf '^', 4))
     Assert.Equal("^^^^", caret.Trim().TrimStart('|').Trim())
 
+// Loops written as `for` clauses of their own, as a comprehension nests them, are one error at the second `for`
+// whose hint writes the one clause; the declaration is kept with both loops (and both filters), so nothing else is
+// reported: not the next line's declaration (which the second `for` used to swallow as a block), not the members.
+[<Theory>]
+[<InlineData("network g(L: int = 3) {\n  index h[x, y]: 2 for x in 0..L-2 «for y in 0..L-1»\n  index k: 2\n  weight A[x, y]: (h[x, y]) for x in 0..L-2, y in 0..L-1\n  weight B: (k)\n  weight C: (k, h[0..L-2, 0..L-1])\n}", "`for x in 0..L-2, y in 0..L-1`")>]
+[<InlineData("network g(L: int = 3) {\n  index h[x, y]: 2 for x in 0..L-2, y in 0..L-1\n  weight A[x, y]: (h[x, y]) for x in 0..L-2 «for y in 0..L-1» init normal(0, 1)\n  weight C: (h[0..L-2, 0..L-1])\n}", "`for x in 0..L-2, y in 0..L-1`")>]
+[<InlineData("network g() {\n  index h[x, y]: 2 for x in 0..1, y in 0..1\n  weight A[x, y]: (h[x, y]) for x in 0..2 if x < 2 «for y in 0..2 if y < 2»\n  weight C: (h[0..1, 0..1])\n}", "`for x in 0..2, y in 0..2`")>]
+let ``loops written as two for clauses are one error whose hint writes them as one`` (text: string) (clause: string) =
+    let d = single text [] "TN0005"
+    Assert.Contains(clause, d.Hints |> List.exactlyOne)
+
 // A tensor named where an index belongs (a leg, `output`, a cut side) is said to be a tensor, not to be declared as
 // an index, once for its whole family.
 [<Theory>]

@@ -391,7 +391,33 @@ let forClause: P<ForClause> =
     |>> fun ((bs, filter), r) -> { Binders = bs; Filter = filter; Range = r }
 
 // A `for` clause after a declaration, unless a `{` follows: then it starts a `for` block of its own.
-let private trailingFor: P<ForClause> = attempt (forClause .>> notFollowedBy (pchar '{'))
+let private oneTrailingFor: P<ForClause> = attempt (forClause .>> notFollowedBy (pchar '{'))
+
+// The hint for loops written as clauses of their own (`for x in a..b for y in c..d`): the one clause they make.
+let private oneForHint (stream: CharStream<State>) (fors: ForClause list) =
+    let binder (b: Binder) = sourceOf stream { b.Var.Range with End = b.Over.Range.End }
+    sprintf "a declaration takes one `for`: list its loop variables in it, `for %s`"
+        (String.Join(", ", fors |> List.collect (fun f -> f.Binders) |> List.map binder))
+
+/// A declaration's `for` clause. Loops written as clauses of their own, as a comprehension nests them
+/// (`for x in 0..L-1 for y in 0..L-1`), are one error at the second `for`, and are kept as the one clause they
+/// mean (`for x in 0..L-1, y in 0..L-1`, filters joined by `and`), so nothing else is reported about them.
+let private trailingFor: P<ForClause> =
+    oneTrailingFor .>>. many oneTrailingFor
+    >>= fun (first, more) ->
+        fun stream ->
+            match more with
+            | [] -> Reply first
+            | second :: _ ->
+                let all = first :: more
+                let range = Range.union second.Range (List.last more).Range
+                let d = Diagnostic.make Codes.duplicateClause range "`for` is given twice on this declaration"
+                stream.UserState.Diagnostics.Add(d |> Diagnostic.withHint (oneForHint stream all))
+                let filter =
+                    match all |> List.choose (fun f -> f.Filter) with
+                    | [] -> None
+                    | fs -> Some(fs |> List.reduce (fun a b -> { Kind = EBinary(And, a, b); Range = Range.union a.Range b.Range }))
+                Reply { Binders = all |> List.collect (fun f -> f.Binders); Filter = filter; Range = Range.union first.Range range }
 
 let private args: P<Expr list> = between (sym "(") (sym ")") (sepBy expr (sym ","))
 
@@ -444,7 +470,12 @@ let private clauses: P<Clause list> =
             |> List.iter (fun (name, group) ->
                 for c in List.tail group do
                     let d = Diagnostic.make Codes.duplicateClause (clauseRange c) (sprintf "`%s` is given twice on this declaration" name)
-                    stream.UserState.Diagnostics.Add(d |> Diagnostic.withHint "keep one; an initialiser sum is written `identity + normal(0, 0.01)`"))
+                    let hint =
+                        match c with
+                        | CFor _ -> oneForHint stream (group |> List.choose (function CFor f -> Some f | _ -> None))
+                        | CInit _ -> "keep one; an initialiser sum is written `identity + normal(0, 0.01)`"
+                        | _ -> "keep one"
+                    stream.UserState.Diagnostics.Add(d |> Diagnostic.withHint hint))
             Reply(cs)
 
 // ---------------------------------------------------------------------------------------------------------

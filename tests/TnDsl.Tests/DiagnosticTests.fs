@@ -379,6 +379,25 @@ let ``a leg written as a conditional expression is one error at it, whose hint i
         let r = compileBig (choosing fix.Groups[1].Value) [ "c", c; "d", dd ]
         Assert.True(r.Diagnostics.IsEmpty, sprintf "%s with c=%s, d=%s:\n%s" fix.Value c dd (String.Join("\n", r.Diagnostics |> List.map Diagnostic.headline)))
 
+/// A 3x3 grid whose site tensors' legs are written `LEGS` (bond h[x, y] between (x, y) and (x+1, y), v[x, y]
+/// between (x, y) and (x, y+1)).
+let private grid (legs: string) =
+    "network g(L: int = 3) {\n  index h[x, y]: 2 for x in 0..L-2, y in 0..L-1\n  index v[x, y]: 2 for x in 0..L-1, y in 0..L-2\n"
+    + "  weight A[x, y]: (" + legs + ") for x in 0..L-1, y in 0..L-1\n  output ()\n}"
+
+// A leg that exists for some members of a loop over two variables only (a grid's border): one error, which names
+// the family's box, and whose hint, put in place of the leg, makes the file check.
+[<Theory>]
+[<InlineData("«h[x-1, y]», h[x, y] if x < L-1, v[x, y-1] if y > 0, v[x, y] if y < L-1", "h[0..1, 0..2]")>]
+[<InlineData("h[x-1, y] if x > 0, h[x, y] if x < L-1, v[x, y-1] if y > 0, «v[x, y]»", "v[0..2, 0..1]")>]
+let ``a grid leg missing at the border is one error whose hint is the leg kept where it exists`` (legs: string) (box: string) =
+    let d = single (grid legs) [] "TN0110"
+    Assert.Contains(box, d.Message)
+    let fix = Text.RegularExpressions.Regex.Matches(List.exactlyOne d.Hints, "`([^`]*)`") |> Seq.last
+    let fixedLegs = Text.RegularExpressions.Regex.Replace(legs, "«[^»]*»", fix.Groups[1].Value)
+    let r = compileBig (grid fixedLegs) []
+    Assert.True(r.Diagnostics.IsEmpty, sprintf "%s:\n%s" fixedLegs (String.Join("\n", r.Diagnostics |> List.map Diagnostic.headline)))
+
 [<Fact>]
 let ``a conditional leg without else is one error whose hint is the leg with its condition`` () =
     let d = single "network m(c: bool = true) {\n  index i: 2\n  weight A: (i)\n  weight B: («if not c then i»)\n  output ()\n}" [] "TN0012"

@@ -24,7 +24,10 @@ type private Miss =
 type private MissGroup =
     { First: LegKey * Miss * Origin option * LegKey list
       mutable Count: int
-      Loop: ResizeArray<int64> }
+      Loop: ResizeArray<int64>
+      /// The least and the greatest subscript of the misses in each position (for the condition of a conditional leg).
+      Low: int array
+      High: int array }
 
 /// A small expression's text (for hints); None for expressions too large to be worth printing.
 let private textOf (e: Expr) = if Syntax.sizeAtMost 64 e then Some(Print.expr e) else None
@@ -105,9 +108,16 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
                 g.Count <- g.Count + 1
                 g
             | _ ->
-                let g = { First = (k, miss, origin |> Option.map (fun o -> { o with Loop = loopList loop }), siblings); Count = 1; Loop = ResizeArray() }
+                let g =
+                    { First = (k, miss, origin |> Option.map (fun o -> { o with Loop = loopList loop }), siblings)
+                      Count = 1
+                      Loop = ResizeArray()
+                      Low = Array.ofList k.Subs
+                      High = Array.ofList k.Subs }
                 misses[k.Range] <- g
                 g
+        if k.Subs.Length = g.Low.Length then
+            k.Subs |> List.iteri (fun d v -> g.Low[d] <- min g.Low[d] v; g.High[d] <- max g.High[d] v)
         match loop with
         | ValueSome v -> g.Loop.Add v
         | ValueNone -> ()
@@ -133,12 +143,22 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
             ctx.Report(Codes.subscriptCount, range, sprintf "`%s` has %d subscript%s, but %d %s given" k.Family arity (if arity = 1 then "" else "s") k.Subs.Length (if k.Subs.Length = 1 then "is" else "are"))
         | OutOfRange family ->
             let members = family.Keys |> Seq.toList
+            // The least and greatest subscript in each position, when the members fill that box (a grid family).
+            let box =
+                let dims = k.Subs.Length
+                let lo, hi = Array.create dims Int32.MaxValue, Array.create dims Int32.MinValue
+                for m in members do
+                    if m.Length = dims then m |> List.iteri (fun d v -> lo[d] <- min lo[d] v; hi[d] <- max hi[d] v)
+                let cells = Seq.init dims (fun d -> max 0L (int64 hi[d] - int64 lo[d] + 1L)) |> Seq.fold (*) 1L
+                if dims > 0 && cells = int64 members.Length then Some(lo, hi) else None
             let declaredText =
-                match members with
-                | [ one ] -> sprintf "`%s` has only the member %s" k.Family (memberName k.Family one)
+                match members, box with
+                | [ one ], _ -> sprintf "`%s` has only the member %s" k.Family (memberName k.Family one)
                 | _ when k.Subs.Length = 1 ->
                     let vs = members |> List.map List.head
                     sprintf "`%s` is declared for %s..%s" k.Family (memberName k.Family [ List.min vs ]) (memberName k.Family [ List.max vs ])
+                | _, Some (lo, hi) ->
+                    sprintf "`%s` is declared for %s[%s]" k.Family k.Family (String.Join(", ", Array.map2 (sprintf "%d..%d") lo hi))
                 | _ -> sprintf "`%s` has %d members" k.Family members.Length
             let loopHint =
                 match origin with
@@ -161,7 +181,37 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
                     |> Option.bind (fun delta -> shifted e (int64 delta))
                     |> Option.map (fun t -> sprintf "did you mean `%s[%s]`?" k.Family t)
                 | _ -> None
-            let hints = [ match loopHint with Some h -> h | None -> match shiftHint () with Some h -> h | None -> () ]
+            // Inside a loop over several variables (or one with gaps), the leg kept where it exists, when the family
+            // fills a box: `h[x - 1, y] if x >= 1`, a bound for each position where the misses fall outside it.
+            let conditionHint () =
+                match origin, box with
+                | Some { For = Some _ }, Some (lo, hi) when k.Subs.Length = k.Exprs.Length ->
+                    // `e >= b` written on the variable when e is `x ± c`: `x - 1 >= 0` is `x >= 1`.
+                    let bound (e: Expr) op (b: int) =
+                        let text, b =
+                            match e.Kind with
+                            | EBinary (Add, x, { Kind = EInt c }) -> textOf x, int64 b - c
+                            | EBinary (Sub, x, { Kind = EInt c }) -> textOf x, int64 b + c
+                            | _ -> textOf e, int64 b
+                        text |> Option.map (fun t -> sprintf "%s %s %d" t op b)
+                    let conditions =
+                        [ for d in 0 .. k.Subs.Length - 1 do
+                              let e = List.item d k.Exprs
+                              if group.Low[d] < lo[d] then bound e ">=" lo[d]
+                              if group.High[d] > hi[d] then bound e "<=" hi[d] ]
+                    let subscripts = k.Exprs |> List.map textOf
+                    if conditions.IsEmpty || List.contains None (conditions @ subscripts) then None
+                    else
+                        Some(sprintf "if the leg belongs to some members only, keep it where it exists (bounds at these parameters): `%s[%s] if %s`"
+                                k.Family (String.Join(", ", List.choose id subscripts)) (String.Join(" and ", List.choose id conditions)))
+                | _ -> None
+            let hints =
+                [ match loopHint with
+                  | Some h -> h
+                  | None ->
+                      match conditionHint () with
+                      | Some h -> h
+                      | None -> match shiftHint () with Some h -> h | None -> () ]
             ctx.Report(Codes.memberOutOfRange, range, sprintf "`%s` is not declared: %s%s" (memberName k.Family k.Subs) declaredText more, hints)
     // Aliases from instance bindings: the sub-network's index is replaced by this network's.
     let alias = Dictionary<int, int>()

@@ -1,7 +1,7 @@
 /// Lower bounds on sliced plans of the lattices at 1/100 of hyper's unsliced largest intermediate, against hyper's
 /// unsliced flops of the same run (bench/results/planner.md, "Session 12 (s12-bound)"): the order-free cost of
 /// every connected sweep (`SliceLower.sweepLeast`), and with `plans` the step exponents of the slice-aware
-/// search's own plan (`SliceLower.exponents`) and its bound in any loop order (`SliceBound.innermostExecuted`);
+/// search's own plan (`SliceLower.exponents`) and its bounds in any loop order (`SliceBound.innermostExecuted`, `SliceBound.nestedInnermostExecuted`);
 /// and the sliced count from which every plan executes more than 2x (`SliceBound.reuseSlicedCountAbove`).
 module TnDsl.Bench.BoundBench
 
@@ -98,8 +98,9 @@ let run (args: string array) =
             | Some s, Some t ->
                 let steps = SliceLower.exponents p t s.Indices
                 let innermost, o = SliceBound.innermostExecuted p t s.Indices
-                printfn "    search's plan: %d sliced, executed %.3fx, order-free %.3fx, any order >= %.3fx (innermost %s); heaviest steps (exponent e = |dR| + d(R) + w(R), term 2 D^e):"
-                    s.Indices.Length (ratio s.Flops flops) (ratio (SliceBound.leastExecuted p t s.Indices) flops) (ratio innermost flops) p.IndexNames[o]
+                let nested = SliceBound.nestedInnermostExecuted p t s.Indices
+                printfn "    search's plan: %d sliced, executed %.3fx, order-free %.3fx, any order >= %.3fx (innermost %s), >= %.3fx (nested); heaviest steps (exponent e = |dR| + d(R) + w(R), term 2 D^e):"
+                    s.Indices.Length (ratio s.Flops flops) (ratio (SliceBound.leastExecuted p t s.Indices) flops) (ratio innermost flops) p.IndexNames[o] (ratio nested flops)
                 for st in steps |> Array.sortByDescending (fun st -> st.Exponent) |> Array.truncate 8 do
                     let term = BigInteger(if st.Summed then 2 else 1) * BigInteger.Pow(BigInteger bond, st.Exponent)
                     printfn "      step %4d: e %2d = %2d + %2d + %d   %.3fx" st.Node st.Exponent st.Boundary st.Dead st.OpenCut (ratio term flops)

@@ -242,3 +242,73 @@ let ``a least sliced plan of the 2x3 lattice at one element needs a node whose s
             leastConnected <- min leastConnected (leastOverWhere (connected g) g boundary 2L 1L sliced runs)
     Assert.Equal(192L, least)
     Assert.Equal(208L, leastConnected)
+
+/// Every contraction tree (pairwise, as step lists) of the leaves in `leaves`, each with the node id of its root;
+/// the steps of a tree are numbered from `next` on.
+let rec private treesOf (leaves: int list) (next: int) : (int array list * int) list =
+    match leaves with
+    | [ leaf ] -> [ [], leaf ]
+    | first :: rest ->
+        // Split into a part holding the first leaf and the rest, every way once.
+        [ for mask in 0 .. (1 <<< rest.Length) - 2 do
+              let left = first :: [ for k, x in List.indexed rest do if mask &&& (1 <<< k) <> 0 then yield x ]
+              let right = [ for k, x in List.indexed rest do if mask &&& (1 <<< k) = 0 then yield x ]
+              for ls, l in treesOf left next do
+                  for rs, r in treesOf right (next + ls.Length) do
+                      yield ls @ rs @ [ [| l; r |] ], next + ls.Length + rs.Length ]
+    | [] -> []
+
+[<Fact>]
+let ``on the 2x3 lattice no tree, sliced set of up to 4 bonds and loop order executes less than the nested innermost bound`` () =
+    // Session 29's Lemma 7 (`SliceBound.nestedInnermostExecuted`) against every loop order from the definition
+    // (`executedOf`), on all 945 trees of the 2x3 lattice: a lower bound for every order, at least Lemma 5's
+    // (`innermostExecuted`), above it on some plans and met by an order on some.
+    let p = lattice 2 3 2
+    let bonds = p.Inputs |> Array.concat |> Array.distinct |> Array.sort
+    Assert.Equal(7, bonds.Length)
+    let trees = treesOf [ 0 .. 5 ] 6 |> List.map (fun (steps, _) -> { Leaves = 6; Steps = Array.ofList steps })
+    Assert.Equal(945, trees.Length)
+    let mutable above, met, plans = 0, 0, 0
+    for mask in 0 .. (1 <<< bonds.Length) - 1 do
+        if popcount mask <= 4 then
+            let sliced = [| for k in 0 .. bonds.Length - 1 do if mask &&& (1 <<< k) <> 0 then yield bonds[k] |]
+            let orders = permutations (List.ofArray sliced)
+            for t in trees do
+                let nested = SliceBound.nestedInnermostExecuted p t sliced
+                let innermost, _ = SliceBound.innermostExecuted p t sliced
+                if nested < innermost then Assert.Fail(sprintf "set %d: nested %O < innermost %O" mask nested innermost)
+                let least = orders |> List.map (executedOf p t) |> List.min
+                if least < nested then Assert.Fail(sprintf "set %d tree %A: executed %O < nested %O" mask t.Steps least nested)
+                if nested > innermost then above <- above + 1
+                if least = nested then met <- met + 1
+                plans <- plans + 1
+    Assert.True(above > 100 && met > 100, sprintf "%d (tree, set) pairs: nested above innermost on %d, met on %d" plans above met)
+
+[<Fact>]
+let ``on random trees of the 3x3 and 3x4 lattices no loop order executes less than the nested innermost bound`` () =
+    let rng = Random 29
+    let mutable above = 0
+    for rows, cols, bond in [ 3, 3, 2; 3, 3, 3; 3, 4, 2 ] do
+        let p = lattice rows cols bond
+        let bonds = p.Inputs |> Array.concat |> Array.distinct |> Array.sort
+        for _ in 1 .. 40 do
+            // A random tree: any two live nodes joined at each step.
+            let live = ResizeArray [ 0 .. p.Inputs.Length - 1 ]
+            let steps = ResizeArray<int array>()
+            while live.Count > 1 do
+                let a = live[rng.Next live.Count]
+                live.Remove a |> ignore
+                let b = live[rng.Next live.Count]
+                live.Remove b |> ignore
+                steps.Add [| a; b |]
+                live.Add(p.Inputs.Length + steps.Count - 1)
+            let t = { Leaves = p.Inputs.Length; Steps = steps.ToArray() }
+            let sliced = bonds |> Array.filter (fun _ -> rng.Next 3 = 0) |> Array.truncate 5
+            let nested = SliceBound.nestedInnermostExecuted p t sliced
+            let innermost, _ = SliceBound.innermostExecuted p t sliced
+            Assert.True(nested >= innermost)
+            for order in permutations (List.ofArray sliced) do
+                let executed = PlanSlice.executedFlops p t (Array.ofList order)
+                if executed < nested then Assert.Fail(sprintf "%dx%d set %A order %A: %O < nested %O" rows cols sliced order executed nested)
+            if nested > innermost then above <- above + 1
+    Assert.True(above > 10, sprintf "above the innermost bound on %d plans" above)

@@ -104,6 +104,43 @@ module SliceBound =
                 steps |> Array.sumBy (fun (flops, carried) -> flops * (if carried.Contains o then slices else sizeOf p carried)), o)
             |> Array.minBy fst
 
+    /// A lower bound on the executed flops of the tree sliced over `sliced` under ANY loop order, at least
+    /// `innermostExecuted`: its argument applied again inside every subtree (bench/results/planner.md, "Session 29
+    /// (s29-proof)", Lemma 7). For a node W whose subtree carries the sliced indices dep(W), let o' be the last of
+    /// them in the order: every step below W whose subtree carries o' runs at least prod_{dep(W)} size times (its
+    /// level is at least o''s position, and every index of dep(W) comes at or before it), and the subtrees below W
+    /// that do not carry o' (disjoint, and none of those steps) are bounded the same way in turn. So
+    /// R(W) = min over o' in dep(W) of [sum over W's steps carrying o' of flops x prod_{dep(W)} size
+    /// + sum of R over the largest subtrees of W not carrying o'], R(W) = the flops of W's steps when dep(W) is empty,
+    /// is at most the executed flops of W's steps in every order; at the root dep is every sliced index. For no
+    /// sliced index, `leastExecuted`.
+    let nestedInnermostExecuted (p: Indexed) (t: ContractionTree) (sliced: int array) =
+        let steps = dependencies p t sliced
+        let memo = Collections.Generic.Dictionary<int, BigInteger>()
+        let rec bound (node: int) : BigInteger =
+            if node < t.Leaves then BigInteger.Zero
+            else
+                match memo.TryGetValue node with
+                | true, b -> b
+                | _ ->
+                    let carried = snd steps[node - t.Leaves]
+                    let b =
+                        if carried.IsEmpty then
+                            let rec all v = if v < t.Leaves then BigInteger.Zero else fst steps[v - t.Leaves] + Array.sumBy all t.Steps[v - t.Leaves]
+                            all node
+                        else
+                            let runs = sizeOf p carried
+                            // Below W: a step carrying o' at W's count, the largest subtrees without o' by R.
+                            let rec split (o: int) (v: int) =
+                                if v < t.Leaves then BigInteger.Zero
+                                else
+                                    let flops, below = steps[v - t.Leaves]
+                                    if below.Contains o then flops * runs + Array.sumBy (split o) t.Steps[v - t.Leaves] else bound v
+                            carried |> Seq.map (fun o -> split o node) |> Seq.min
+                    memo[node] <- b
+                    b
+        bound (ContractionTree.root t)
+
     /// The least executed flops under reuse of any plan of the closed lattice that slices `sliced` bonds: the root
     /// runs once per slice (bond^sliced times) and costs at least 2 flops in one slice as the product counts them:
     /// its two operands share at least one bond (the lattice is connected), and a sliced bond stays in the step at

@@ -1,7 +1,7 @@
 /// Lower bounds on sliced plans of the lattices at 1/100 of hyper's unsliced largest intermediate, against hyper's
 /// unsliced flops of the same run (bench/results/planner.md, "Session 12 (s12-bound)"): the order-free cost of
 /// every connected sweep (`SliceLower.sweepLeast`), and with `plans` the step exponents of the slice-aware
-/// search's own plan (`SliceLower.exponents`) and its bound in any loop order (`SliceBound.innermostExecuted`);
+/// search's own plan (`SliceLower.exponents`) and its bounds in any loop order (`SliceBound.innermostExecuted`, `SliceBound.nestedInnermostExecuted`);
 /// and the sliced count from which every plan executes more than 2x (`SliceBound.reuseSlicedCountAbove`).
 module TnDsl.Bench.BoundBench
 
@@ -15,7 +15,8 @@ let private ratio (a: BigInteger) (b: BigInteger) = Math.Exp(BigInteger.Log a - 
 
 /// The block-packing bound (bench/results/planner.md, "Session 14 (s14-d2)"): every tabulated least sliced count
 /// of a small block (`SliceBlocks.minima`) recomputed by `SliceBlocks.least`, with a least set and the CPU it
-/// took, then per lattice side and m the counting bound, the packing bound and `SliceBound.leastSliced`.
+/// took, then per lattice side and m the counting bound, the packing bound, the band bound (`SliceBound.bandLeast`)
+/// and `SliceBound.leastSliced`.
 let blocks () =
     printfn "blocks: the least number of sliced bonds that lets a rows x cols grid be contracted pairwise with at most m unsliced bonds leaving every intermediate (exact, by search)"
     printfn "  (a least set: h r_c the bond from site (r,c) to (r,c+1), v r_c the bond from (r,c) to (r+1,c))"
@@ -32,11 +33,12 @@ let blocks () =
                     yield sprintf "%s%d_%d" (if k < 32 then "h" else "v") (x / cols) (x % cols) ]
         printfn "  %-6s %3d %6d %10.0f  %s" (sprintf "%dx%d" rows cols) m least (self.TotalProcessorTime - cpu0).TotalMilliseconds (String.Join(" ", names))
     printfn "lattices: the least number of sliced bonds of any plan keeping at most m unsliced bonds per intermediate"
-    printfn "  %-6s %3s %9s %8s %8s" "side" "m" "counting" "packing" "least"
+    printfn "  %-6s %3s %9s %8s %8s %8s" "side" "m" "counting" "packing" "bands" "least"
     for side in [ 4; 6; 8; 10; 16; 20 ] do
         for m in 0 .. 5 do
             let limit = BigInteger.Pow(BigInteger 2, m)
-            printfn "  %-6d %3d %9d %8d %8d" side m (SliceBound.leastSlicedCounting side 2 limit) (SliceBlocks.packing side side m) (SliceBound.leastSliced side 2 limit)
+            printfn "  %-6d %3d %9d %8d %8d %8d" side m (SliceBound.leastSlicedCounting side 2 limit) (SliceBlocks.packing side side m) (SliceBound.bandLeast side m)
+                (SliceBound.leastSliced side 2 limit)
 
 /// Prints the bounds. Arguments: `blocks` (the block-packing bound only: `blocks`), `only=TEXT` (the lattices whose label contains TEXT), `least=F` (also look for
 /// the least sweep bound up to F times the unsliced flops, default 0: only whether 2x is within reach), `plans`
@@ -98,8 +100,9 @@ let run (args: string array) =
             | Some s, Some t ->
                 let steps = SliceLower.exponents p t s.Indices
                 let innermost, o = SliceBound.innermostExecuted p t s.Indices
-                printfn "    search's plan: %d sliced, executed %.3fx, order-free %.3fx, any order >= %.3fx (innermost %s); heaviest steps (exponent e = |dR| + d(R) + w(R), term 2 D^e):"
-                    s.Indices.Length (ratio s.Flops flops) (ratio (SliceBound.leastExecuted p t s.Indices) flops) (ratio innermost flops) p.IndexNames[o]
+                let nested = SliceBound.nestedInnermostExecuted p t s.Indices
+                printfn "    search's plan: %d sliced, executed %.3fx, order-free %.3fx, any order >= %.3fx (innermost %s), >= %.3fx (nested); heaviest steps (exponent e = |dR| + d(R) + w(R), term 2 D^e):"
+                    s.Indices.Length (ratio s.Flops flops) (ratio (SliceBound.leastExecuted p t s.Indices) flops) (ratio innermost flops) p.IndexNames[o] (ratio nested flops)
                 for st in steps |> Array.sortByDescending (fun st -> st.Exponent) |> Array.truncate 8 do
                     let term = BigInteger(if st.Summed then 2 else 1) * BigInteger.Pow(BigInteger bond, st.Exponent)
                     printfn "      step %4d: e %2d = %2d + %2d + %d   %.3fx" st.Node st.Exponent st.Boundary st.Dead st.OpenCut (ratio term flops)

@@ -86,6 +86,8 @@ let ``the whole-lattice bound is at most the exact least sliced count of small l
                 Assert.True(SliceBlocks.packing rows cols m <= exact, sprintf "%dx%d m=%d" rows cols m)
                 if rows = cols then
                     Assert.True(SliceBound.leastSliced rows 2 (BigInteger.Pow(BigInteger 2, m)) <= exact, sprintf "%dx%d m=%d" rows cols m)
+                    // The band bound (Session 29) on its own, which `leastSliced` takes the largest of.
+                    Assert.True(SliceBound.bandLeast rows m <= exact, sprintf "%dx%d m=%d: band %d" rows cols m (SliceBound.bandLeast rows m))
 
 [<Fact>]
 let ``four 5x5 quadrants: every plan of the 10x10 lattice keeping at most 3 unsliced bonds slices at least 20`` () =

@@ -111,7 +111,8 @@ module SliceBlocks =
     let minima =
         [ 2, 3, 2, 1; 2, 4, 2, 1; 2, 5, 2, 2; 3, 3, 2, 2; 3, 4, 2, 3; 3, 5, 2, 4; 4, 4, 2, 4
           3, 3, 3, 1; 3, 4, 3, 1; 3, 5, 3, 2; 4, 4, 3, 2; 4, 5, 3, 3; 5, 5, 3, 5
-          4, 5, 4, 1 ]
+          4, 5, 4, 1
+          5, 5, 5, 1 ]
 
     /// The least sliced count of a rows × cols block at m known from `minima` (either orientation; 0 if none).
     let blockLeast (rows: int) (cols: int) (m: int) =

@@ -25,11 +25,58 @@ module SliceBound =
         let keptAtMost = if m = 0 then n / 2 else m * n
         List.max [ 0; side - m; edges - keptAtMost ] |> min edges
 
-    /// The least number of bonds any (pairwise) plan slices: the larger of `leastSlicedCounting` and the block
+    /// The band bound on the number of bonds any pairwise plan of the closed side × side lattice slices when every
+    /// intermediate keeps at most m unsliced bonds (bench/results/planner.md, "Session 29 (s29-proof)", Theorem 8).
+    /// Every tree has a node N with n/3 < |N| <= 2n/3; with s sliced bonds at most m + s bonds leave it, and at least
+    /// `side` do (Lemma 9). If exactly `side` do, N is a band of j full rows or columns: at least side - m sliced
+    /// bonds lie on the line that bounds it, and the rest, s - (side - m), lie inside the two bands, each of which
+    /// needs its block-packing count (`SliceBlocks.packing`, by the restriction lemma). If side + 1 do, N is a band
+    /// with one notch, every sliced bond on its boundary, and the two sides contain k and side - k - 1 full columns
+    /// with no sliced bond inside. A count s is ruled out when every such case needs more than s; the first count
+    /// not ruled out, at least side - m, is returned (0 when m >= side). Counts with m + s >= side + 2 (other shapes)
+    /// are not examined. Lemma 9's third case (neither side of N holds a full row) needs every set of the sizes
+    /// involved to have more bonds leaving it than the case examined: checked here, else that case is not used.
+    let bandLeast (side: int) (m: int) =
+        let n = side * side
+        if side < 2 || m >= side then 0
+        else
+            let central size = 3 * size > n && 3 * size <= 2 * n
+            // The least of min(|N|, n - |N|) over the central sizes, and the fewest bonds leaving a set of that
+            // many sites or more with no full row or column: r + c over r rows and c columns holding them.
+            let q = [ 1 .. n - 1 ] |> List.filter central |> List.map (fun x -> min x (n - x)) |> List.min
+            let spread = [ 1 .. side ] |> List.map (fun r -> r + (q + r - 1) / r) |> List.min
+            let ruledOut s =
+                if m + s < side then true
+                elif m + s >= side + 2 then false
+                else
+                    // |dN| = side: a band of j rows, the line's sliced bonds and the rest inside the two bands.
+                    let band =
+                        spread >= side + 1
+                        && [ 1 .. side - 1 ]
+                           |> List.forall (fun j ->
+                               not (central (j * side))
+                               || SliceBlocks.packing j side m + SliceBlocks.packing (side - j) side m > s - (side - m))
+                    // |dN| = side + 1 (only when m + s = side + 1: then every sliced bond leaves N): a notched band,
+                    // k full columns on N's side and side - k - 1 on the other, none with a sliced bond inside.
+                    let notch =
+                        m + s < side + 1
+                        || (spread >= side + 2
+                            && [ 1 .. side - 2 ]
+                               |> List.forall (fun k ->
+                                   not ([ k * side + 1 .. k * side + side - 1 ] |> List.exists central)
+                                   || max (SliceBlocks.packing side k m) (SliceBlocks.packing side (side - k - 1) m) >= 1))
+                    band && notch
+            let mutable s = side - m
+            while ruledOut s do s <- s + 1
+            s
+
+    /// The least number of bonds any (pairwise) plan slices: the largest of `leastSlicedCounting`, the block
     /// packing bound (`SliceBlocks.packing`: the sliced bonds inside each block of a packing make the block's own
-    /// grid feasible at m, and small blocks' least counts are known exactly; 20 for 10 × 10 at m = 3).
+    /// grid feasible at m, and small blocks' least counts are known exactly; 20 for 10 × 10 at m = 3) and the band
+    /// bound (`bandLeast`: 6 for 8 × 8 at m = 4, 7 for 10 × 10 at m = 5).
     let leastSliced (side: int) (bond: int) (limit: BigInteger) =
-        max (leastSlicedCounting side bond limit) (SliceBlocks.packing side side (keptBonds bond limit))
+        let m = keptBonds bond limit
+        List.max [ leastSlicedCounting side bond limit; SliceBlocks.packing side side m; bandLeast side m ]
 
     /// The least total flops of any plan that slices exactly `sliced` bonds: bond^sliced slices, each costing at
     /// least max(n - 1, (n/2) bond^(2 (|E| - sliced) / n)) (every step costs at least 1; the step that takes in a
@@ -103,6 +150,43 @@ module SliceBound =
             |> Array.map (fun o ->
                 steps |> Array.sumBy (fun (flops, carried) -> flops * (if carried.Contains o then slices else sizeOf p carried)), o)
             |> Array.minBy fst
+
+    /// A lower bound on the executed flops of the tree sliced over `sliced` under ANY loop order, at least
+    /// `innermostExecuted`: its argument applied again inside every subtree (bench/results/planner.md, "Session 29
+    /// (s29-proof)", Lemma 7). For a node W whose subtree carries the sliced indices dep(W), let o' be the last of
+    /// them in the order: every step below W whose subtree carries o' runs at least prod_{dep(W)} size times (its
+    /// level is at least o''s position, and every index of dep(W) comes at or before it), and the subtrees below W
+    /// that do not carry o' (disjoint, and none of those steps) are bounded the same way in turn. So
+    /// R(W) = min over o' in dep(W) of [sum over W's steps carrying o' of flops x prod_{dep(W)} size
+    /// + sum of R over the largest subtrees of W not carrying o'], R(W) = the flops of W's steps when dep(W) is empty,
+    /// is at most the executed flops of W's steps in every order; at the root dep is every sliced index. For no
+    /// sliced index, `leastExecuted`.
+    let nestedInnermostExecuted (p: Indexed) (t: ContractionTree) (sliced: int array) =
+        let steps = dependencies p t sliced
+        let memo = Collections.Generic.Dictionary<int, BigInteger>()
+        let rec bound (node: int) : BigInteger =
+            if node < t.Leaves then BigInteger.Zero
+            else
+                match memo.TryGetValue node with
+                | true, b -> b
+                | _ ->
+                    let carried = snd steps[node - t.Leaves]
+                    let b =
+                        if carried.IsEmpty then
+                            let rec all v = if v < t.Leaves then BigInteger.Zero else fst steps[v - t.Leaves] + Array.sumBy all t.Steps[v - t.Leaves]
+                            all node
+                        else
+                            let runs = sizeOf p carried
+                            // Below W: a step carrying o' at W's count, the largest subtrees without o' by R.
+                            let rec split (o: int) (v: int) =
+                                if v < t.Leaves then BigInteger.Zero
+                                else
+                                    let flops, below = steps[v - t.Leaves]
+                                    if below.Contains o then flops * runs + Array.sumBy (split o) t.Steps[v - t.Leaves] else bound v
+                            carried |> Seq.map (fun o -> split o node) |> Seq.min
+                    memo[node] <- b
+                    b
+        bound (ContractionTree.root t)
 
     /// The least executed flops under reuse of any plan of the closed lattice that slices `sliced` bonds: the root
     /// runs once per slice (bond^sliced times) and costs at least 2 flops in one slice as the product counts them:

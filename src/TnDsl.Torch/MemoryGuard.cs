@@ -319,6 +319,16 @@ public static class MemoryGuard
         ExecutedBytes.Checkpointing(spec, plan, options, MemoryModel.AdamSlots, null, BatchSizes.Planned(spec, plan)).GroupSlices;
 
     /// <summary>
+    /// <see cref="Needed(NetworkSpec, PlanView, NetworkModuleOptions, bool)"/> of a training step and
+    /// <see cref="CheckpointGroup"/>, from one estimate: the group is worked out once.
+    /// </summary>
+    public static (BigInteger Needed, long Group) TrainingStep(NetworkSpec spec, PlanView plan, NetworkModuleOptions options)
+    {
+        var (estimate, group) = ExecutedBytes.Checkpointing(spec, plan, options, MemoryModel.AdamSlots, null, BatchSizes.Planned(spec, plan));
+        return (WithHeap(estimate.Inputs, estimate.Training), group);
+    }
+
+    /// <summary>
     /// As <see cref="Needed(NetworkSpec, PlanView, NetworkModuleOptions, bool)"/>, for the plan's program fed a batch of
     /// <paramref name="batch"/> rows (every dynamic index of that size) instead of the batch it was planned for.
     /// </summary>

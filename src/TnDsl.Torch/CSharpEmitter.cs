@@ -18,10 +18,12 @@ namespace TnDsl.Torch;
 /// others are written as einsum. A sliced plan is written as nested loops over its sliced indices in loop order: each
 /// operand that carries a sliced index is narrowed to its value, each step runs in the loop of the innermost sliced
 /// index it depends on (what depends on none runs once, before the loops; a result is held in its loop's dispose scope
-/// while the inner loops run), and the innermost loop adds the slices up.
+/// while the inner loops run), and the innermost loop adds the slices up. Its training step is checkpointed as the
+/// runtime module's is (<see cref="SliceCheckpointing"/>; the class's <c>CheckpointSlices</c>, <c>CheckpointGroup</c>):
+/// the groups and their estimates are worked out here, the choice among them at run time (<c>TnCheckpointing</c>).
 /// The generated class carries a memory guard (<c>TnGuard</c>, <see cref="MemoryGuard"/>'s rule): the constructor checks
 /// the weights' bytes before making them, and <c>forward</c> the planner's estimate (a training step's where autograd
-/// records) scaled to the batch it is fed; over
+/// records, a checkpointed step's where it checkpoints) scaled to the batch it is fed; over
 /// the limit, a network whose rows are independent along some dynamic index (<see cref="MemoryGuard.ChunkIndices"/>)
 /// runs in chunks of rows along one of them, or two nested, where nothing records autograd (<c>TnChunking</c>,
 /// <c>TnChunks</c>), as <see cref="NetworkModule.forward"/> does.

@@ -809,4 +809,49 @@ public class EmittedCheckpointGuardTests(Xunit.Abstractions.ITestOutputHelper ou
             recording.Dispose();
         }
     }
+
+    [Fact]
+    public void The_emitted_class_records_the_planned_rows_and_checkpoints_four_times_as_many_with_the_unsliced_gradients()
+    {
+        // mpo-linear.tn sliced to its result at 4 rows, under a limit of twice what recording every slice needs there:
+        // at 4 rows Auto records every slice; fed 16, the estimates scale with the rows, recording does not fit and
+        // Auto checkpoints, to the unsliced module's gradients.
+        var net = TnDsl.Api.Frontend.Load(Repo.Example("mpo-linear.tn"), Repo.Set(("k", 3)), null);
+        var free = TnDsl.Planner.Plan(net, "greedy", 4, 0);
+        var plan = TnDsl.Planner.Plan(net, "greedy", 4, 0, OutputLimit.Of(net, 4));
+        Assert.True(plan.Slices >= 4, $"{plan.Slices} slices");
+        var spec = NetworkAdapter.FromFlat(net);
+        var options = new NetworkModuleOptions { DType = ScalarType.Float64, Seed = 5 };
+        using var unsliced = new NetworkModule(spec, free, options);
+        using var sliced = new NetworkModule(spec, plan, options);
+        var (type, emitted) = EmittedCheckpointTests.Emitted(sliced, unsliced);
+        using var inputsGenerator = new Generator(3);
+        var planned = RandomInputs.Make(unsliced, 4, inputsGenerator, ScalarType.Float64);
+        var four = RandomInputs.Make(unsliced, 16, inputsGenerator, ScalarType.Float64);
+        var groupBytes = type.GetMethod("TnGroupBytes", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
+        double smallest = (double)groupBytes.Invoke(null, [four, ScalarType.Float64, 0])!;
+        double recorded = (double)MemoryGuard.Needed(plan, ScalarType.Float32, true) * 2;
+        Assert.True(smallest < 2 * recorded, $"one slice a group at 16 rows {smallest}, recording at 4 rows {recorded}");
+        var before = Environment.GetEnvironmentVariable(MemoryGuard.EnvironmentVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, ((long)(2 * recorded)).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            EmittedCheckpointTests.Run(type, emitted, unsliced.InputNames, planned);
+            Assert.Equal(0, EmittedCheckpointTests.CheckpointedGroup(type, emitted));
+            var (v0, g0) = SlicedExecutionTests.Run(unsliced, four, inputGrads: true);
+            var (v1, g1) = EmittedCheckpointTests.Run(type, emitted, unsliced.InputNames, four);
+            Assert.InRange(EmittedCheckpointTests.CheckpointedGroup(type, emitted), 1, (long)plan.Slices - 1);
+            SlicedExecutionTests.AssertClose(v0, v1, "value", 1e-12);
+            Assert.Equal(g0.Keys.Order(), g1.Keys.Order());
+            foreach (var (name, g) in g0)
+                SlicedExecutionTests.AssertClose(g, g1[name], $"gradient of {name}", 1e-12);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, before);
+            emitted.Dispose();
+            foreach (var t in planned.Concat(four))
+                t.Dispose();
+        }
+    }
 }

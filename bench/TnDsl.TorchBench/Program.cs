@@ -11,7 +11,7 @@ public static class Program
 {
     /// <summary>The benchmarks, by the name given as the first argument.</summary>
     static readonly string[] Benchmarks =
-        ["kernels", "mps", "backend", "born-env", "born-split", "born-authors", "born-side", "soak", "memory", "heap", "slices", "chunks"];
+        ["kernels", "mps", "backend", "born-env", "born-split", "born-authors", "born-side", "soak", "memory", "heap", "slices", "chunks", "emit"];
 
     /// <summary>
     /// Every option a benchmark reads, each with its value: the usage line is made from this table, and
@@ -69,6 +69,11 @@ public static class Program
         {
             SliceBench.Run(args.Contains("--only") ? Opt("--only", "") : null,
                 double.Parse(Opt("--fraction", "0"), CultureInfo.InvariantCulture), int.Parse(Opt("--rounds", "3")));
+            return 0;
+        }
+        if (args[0] == "emit")
+        {
+            EmitBench.Run(dtype, Opt("--examples", FindExamples()), args.Contains("--only") ? Opt("--only", "") : null, int.Parse(Opt("--rounds", "3")));
             return 0;
         }
         if (args[0] == "chunks")

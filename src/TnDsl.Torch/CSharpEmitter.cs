@@ -18,10 +18,12 @@ namespace TnDsl.Torch;
 /// others are written as einsum. A sliced plan is written as nested loops over its sliced indices in loop order: each
 /// operand that carries a sliced index is narrowed to its value, each step runs in the loop of the innermost sliced
 /// index it depends on (what depends on none runs once, before the loops; a result is held in its loop's dispose scope
-/// while the inner loops run), and the innermost loop adds the slices up.
+/// while the inner loops run), and the innermost loop adds the slices up. Its training step is checkpointed as the
+/// runtime module's is (<see cref="SliceCheckpointing"/>; the class's <c>CheckpointSlices</c>, <c>CheckpointGroup</c>):
+/// the groups and their estimates are worked out here, the choice among them at run time (<c>TnCheckpointing</c>).
 /// The generated class carries a memory guard (<c>TnGuard</c>, <see cref="MemoryGuard"/>'s rule): the constructor checks
 /// the weights' bytes before making them, and <c>forward</c> the planner's estimate (a training step's where autograd
-/// records) scaled to the batch it is fed; over
+/// records, a checkpointed step's where it checkpoints) scaled to the batch it is fed; over
 /// the limit, a network whose rows are independent along some dynamic index (<see cref="MemoryGuard.ChunkIndices"/>)
 /// runs in chunks of rows along one of them, or two nested, where nothing records autograd (<c>TnChunking</c>,
 /// <c>TnChunks</c>), as <see cref="NetworkModule.forward"/> does.
@@ -118,6 +120,35 @@ public static partial class CSharpEmitter
         var slots = module.Slots;
         // The dynamic indices the rows may be chunked along, each carried by some input (the first gives its rows).
         var chunkIndices = MemoryGuard.ChunkIndices(spec).Where(i => slots.Any(sl => sl.BatchLabels.Contains(i))).ToArray();
+        var order = module.SliceOrder.ToArray();
+        if (order.Length > 0)
+        {
+            L("    /// <summary>How a training step of this sliced plan runs: recording every slice keeps every slice's activations until");
+            L("    /// the backward pass; checkpointing runs the slices without recording, and the backward pass runs them again in groups");
+            L("    /// of consecutive slices, one group recorded at a time (TnDsl.Torch's SliceCheckpointing).</summary>");
+            L("    public enum SliceCheckpointing");
+            L("    {");
+            L("        /// <summary>Records every slice where the training step's estimate so fits the memory limit (the faster way), else");
+            L("        /// checkpoints.</summary>");
+            L("        Auto,");
+            L("        /// <summary>Checkpoints: each group as many consecutive slices as fit the memory limit, aligned to the slice loops.</summary>");
+            L("        Always,");
+            L("        /// <summary>Records every slice, whatever it needs.</summary>");
+            L("        Never,");
+            L("    }");
+            L();
+            L("    /// <summary>How a training step runs its slices (<see cref=\"SliceCheckpointing.Auto\"/> by default).</summary>");
+            L("    public SliceCheckpointing CheckpointSlices { get; set; } = SliceCheckpointing.Auto;");
+            L();
+            L("    /// <summary>Forces the slices per group of a checkpointed training step, any number from 1 (a group that does not start");
+            L("    /// where a loop's values do runs some steps again); null (the default): the largest group that fits the memory limit.</summary>");
+            L("    public long? CheckpointGroup { get; set; }");
+            L();
+            L("    /// <summary>The slices per group in which the last call of <see cref=\"forward\"/> checkpointed its training step, or 0");
+            L("    /// where it recorded every slice or recorded nothing.</summary>");
+            L("    public long CheckpointedGroup { get; private set; }");
+            L();
+        }
         L("    /// <summary>Contracts the network; inputs in declared order, batch axes first." +
           (chunkIndices.Length == 0 ? "</summary>" : " A batch over the memory limit runs in chunks of rows where nothing records autograd.</summary>"));
         L("    public override Tensor forward(Tensor[] inputs)");
@@ -156,6 +187,19 @@ public static partial class CSharpEmitter
             // and an optimizer's state (with the forward figure alone, a training step of 1.5 GB ran under a limit of 100 MiB).
             L("        bool autograd = is_grad_enabled() && (parameters().Any(p => p.requires_grad) || inputs.Any(t => t.requires_grad));");
             L($"        double bytes = (autograd ? {Lit(trainingElements)} : {Lit(elements)}){grow} * TnGuard.ElementSize(dtype);");
+            bool sliced = order.Length > 0;
+            if (sliced || chunkIndices.Length > 0)
+                L("        var limit = TnGuard.Limit(device);");
+            if (sliced)
+            {
+                // As the runtime module does (SliceCheckpointing): where recording every slice does not fit, the slices run
+                // without autograd and the backward pass runs them again in groups; checked at the checkpointed estimate.
+                L("        // A training step of this sliced plan records every slice or checkpoints them in groups (CheckpointSlices).");
+                L("        CheckpointedGroup = 0;");
+                L("        long group = 0;");
+                L("        if (autograd)");
+                L("            (group, bytes) = TnCheckpointing(inputs, dtype, bytes, limit.Bytes);");
+            }
             if (chunkIndices.Length > 0)
             {
                 // The rows of a network are independent along a batch index that is an output index and that no weight
@@ -164,7 +208,6 @@ public static partial class CSharpEmitter
                 var names = string.Join(" or ", chunkIndices.Select(i => spec.Indices[i].Name));
                 L($"        // Over the limit or the chunk cap, with independent rows along {names} and nothing recording autograd: the forward pass in");
                 L("        // chunks of rows, as many as the estimate allows (TnDsl.Torch's NetworkModule does so too).");
-                L("        var limit = TnGuard.Limit(device);");
                 L("        // A pass that fits but is over the chunk cap (on the CPU) runs in chunks of the cap too: they are faster.");
                 L("        double cap = TnGuard.Cap(device);");
                 L("        if (bytes > Math.Min(limit.Bytes, cap) && !autograd)");
@@ -173,12 +216,15 @@ public static partial class CSharpEmitter
                 L("            if (levels is not null)");
                 L("                return TnChunks(inputs, dtype, levels);");
                 L("        }");
-                L("        TnGuard.Check(bytes, autograd ? \"the forward pass with autograd (a training step)\" : \"the forward pass\", limit);");
             }
-            else
-                L("        TnGuard.Check(bytes, autograd ? \"the forward pass with autograd (a training step)\" : \"the forward pass\", TnGuard.Limit(device));");
-            L("        return TnContract(inputs, dtype);");
+            var what = "autograd ? \"the forward pass with autograd (a training step)\" : \"the forward pass\"";
+            if (sliced)
+                what = "autograd ? (group > 0 ? $\"the forward pass with autograd (a training step, its slices checkpointed in groups of {group:N0})\" : \"the forward pass with autograd (a training step)\") : \"the forward pass\"";
+            L($"        TnGuard.Check(bytes, {what}, {(sliced || chunkIndices.Length > 0 ? "limit" : "TnGuard.Limit(device)")});");
+            L(sliced ? "        return group > 0 ? TnCheckpointed(inputs, dtype, group) : TnContract(inputs, dtype);" : "        return TnContract(inputs, dtype);");
             L("    }");
+            if (sliced)
+                EmitCheckpointing(L, module, className, plan, order, batchLabels, batchFed, planned);
             if (chunkIndices.Length > 0)
             {
                 string Ints(IEnumerable<int> xs) => $"new[] {{ {string.Join(", ", xs)} }}";
@@ -312,8 +358,21 @@ public static partial class CSharpEmitter
         L("            throw new ArgumentException(\"input \" + name + \": expected shape [\" + string.Join(\", \", Enumerable.Repeat(\"batch\", batch).Concat(expected.Select(e => e.ToString()))) + \"], got [\" + string.Join(\", \", shape) + \"]\");");
         L("    }");
         L();
-        L("    /// <summary>The contraction of the network on checked inputs.</summary>");
-        L("    Tensor TnContract(Tensor[] inputs, ScalarType dtype)");
+        if (order.Length == 0)
+        {
+            L("    /// <summary>The contraction of the network on checked inputs.</summary>");
+            L("    Tensor TnContract(Tensor[] inputs, ScalarType dtype)");
+        }
+        else
+        {
+            L("    /// <summary>The contraction of the network on checked inputs.</summary>");
+            L("    Tensor TnContract(Tensor[] inputs, ScalarType dtype) => TnContract(inputs, dtype, 0, long.MaxValue, out _);");
+            L();
+            L("    /// <summary>The sum of the slices [<paramref name=\"first\"/>, <paramref name=\"first\"/> + <paramref name=\"count\"/>) of the");
+            L("    /// contraction on checked inputs, numbered in loop order (the innermost loop fastest), and how many slices there are; a");
+            L("    /// step runs only for the values of the loops it is in that hold one of those slices.</summary>");
+            L("    Tensor TnContract(Tensor[] inputs, ScalarType dtype, long first, long count, out long slices)");
+        }
         L("    {");
         L("        using var scope = NewDisposeScope();");
         var locals = Locals(slots.Select(sl => sl.Name));
@@ -358,7 +417,6 @@ public static partial class CSharpEmitter
         }
         // Node by node (leaves, then step results), as SliceReuse numbers them.
         var nodes = live.Concat(module.Plan.Select(_ => (Var: "", Covers: ""))).ToArray();
-        var order = module.SliceOrder.ToArray();
         var schedule = SliceReuse.Of(module.Leaves.Select(l => l.ReducedLabels).ToArray(), module.Plan.Select(p => (p.Left, p.Right)).ToArray(), order);
         int n = module.Leaves.Count;
         // A step's loop: where the innermost sliced index it depends on takes its value (0: before every loop). Without
@@ -408,6 +466,11 @@ public static partial class CSharpEmitter
                 int id = Enumerable.Range(0, n).First(i => module.Leaves[i].ReducedLabels.Contains(order[k]));
                 L($"        long n{k} = {live[id].Var}.shape[{Array.IndexOf(module.Leaves[id].ReducedLabels, order[k])}];  // {spec.Indices[order[k]].Name}");
             }
+            L($"        slices = {string.Join(" * ", order.Select((_, k) => $"n{k}"))};");
+            L("        long last = count >= slices - first ? slices : first + count;");
+            // span{k}: the slices under one value of loop k (those of the loops inside it).
+            for (int k = order.Length - 1; k >= 0; k--)
+                L(k == order.Length - 1 ? $"        long span{k} = 1;" : $"        long span{k} = span{k + 1} * n{k + 1};");
             L("        Tensor sum = null;  // generated code has no nullable annotations");
             // Steps emitted loop by loop; within a loop in plan order (their operands come from outer loops or
             // earlier steps of the same loop).
@@ -420,6 +483,10 @@ public static partial class CSharpEmitter
                 L();
                 L($"{outer}for (long v{k - 1} = 0; v{k - 1} < n{k - 1}; v{k - 1}++)");
                 L($"{outer}{{");
+                // at{k-1}: the slices under this value of the loop and the outer ones' are [at * span, (at + 1) * span).
+                L($"{indent}long at{k - 1} = {(k == 1 ? "v0" : $"at{k - 2} * n{k - 1} + v{k - 1}")};");
+                L($"{indent}if ((at{k - 1} + 1) * span{k - 1} <= first || at{k - 1} * span{k - 1} >= last)");
+                L($"{indent}    continue;");
                 L($"{indent}using var scope{k} = NewDisposeScope();");
                 for (int id = 0; id < n; id++)
                 {
@@ -465,7 +532,9 @@ public static partial class CSharpEmitter
     /// </summary>
     public static IReadOnlyList<(string Param, string Field)> FieldNames(NetworkModule module, string className = "")
     {
-        var taken = new HashSet<string>(InheritedNames) { "TnNames", "TnInit", "TnGuard", "TnContract", "TnCheckInputs", "TnCheckShape", "TnChunks", "TnChunking", "TnChunkPlanned", "TnChunkFed", "TnChunkAxes", "TnChunkOutput", "Trig", "Fourier", "Legendre", className };
+        var taken = new HashSet<string>(InheritedNames) { "TnNames", "TnInit", "TnGuard", "TnContract", "TnCheckInputs", "TnCheckShape", "TnChunks", "TnChunking", "TnChunkPlanned", "TnChunkFed", "TnChunkAxes", "TnChunkOutput", "TnChunkOneRow",
+            "SliceCheckpointing", "CheckpointSlices", "CheckpointGroup", "CheckpointedGroup", "TnGroupSlices", "TnGroupElements",
+            "TnGroupOneRow", "TnGroupBytes", "TnCheckpointing", "TnCheckpointed", "TnCheckpointRun", "TnSliceCheckpoint", "Trig", "Fourier", "Legendre", className };
         var used = new HashSet<string>();
         var result = new List<(string, string)>();
         foreach (var param in module.ParameterNames.Concat(module.BufferNames))
@@ -535,14 +604,18 @@ public static partial class CSharpEmitter
     /// fewer rows from above, as every tensor's bytes are at most linear in each batch index. 1 for an index planned at
     /// one row, and for every index of a network of more than 8 (no shrinking, 2^8 estimates at most).
     /// </summary>
-    static double[] OneRow(PlanView plan, IReadOnlyList<int> labels, IReadOnlyDictionary<int, long> planned, bool training)
-    {
-        const int MostIndices = 8;
-        double Needed(IReadOnlyDictionary<int, long> extents)
+    static double[] OneRow(PlanView plan, IReadOnlyList<int> labels, IReadOnlyDictionary<int, long> planned, bool training) =>
+        OneRow(labels, planned, extents =>
         {
             var bytes = plan.BytesAt(4, extents);
             return (double)MemoryGuard.WithHeap(bytes.Inputs, training ? bytes.Training : bytes.Forward);
-        }
+        });
+
+    /// As the other <c>OneRow</c>, for the estimate <paramref name="Needed"/> at the extents it is given (the batch
+    /// indices named there at those sizes, the others as planned).
+    static double[] OneRow(IReadOnlyList<int> labels, IReadOnlyDictionary<int, long> planned, Func<IReadOnlyDictionary<int, long>, double> Needed)
+    {
+        const int MostIndices = 8;
         var ratios = new double[labels.Count];
         for (int i = 0; i < labels.Count; i++)
         {
@@ -561,6 +634,182 @@ public static partial class CSharpEmitter
             ratios[i] = Math.Min(1.0, most);
         }
         return ratios;
+    }
+
+    /// <summary>
+    /// The checkpointing of a sliced plan's training step in the emitted class, as <see cref="NetworkModule"/> does it
+    /// (<see cref="SliceCheckpointing"/>, <see cref="ExecutedBytes.Checkpointing"/>'s rule): the groups it may run
+    /// (<see cref="ExecutedBytes.GroupSizes"/> of the loops' extents as planned) with the planner's estimate of a step
+    /// checkpointed in each (<see cref="PlanView.CheckpointedBytesAt"/>) and its chord to one row along each batch
+    /// axis (<see cref="OneRow(IReadOnlyList{int}, IReadOnlyDictionary{int, long}, Func{IReadOnlyDictionary{int, long}, double})"/>),
+    /// worked out here; the choice among them by the limit and the rows fed (<c>TnCheckpointing</c>), the custom
+    /// autograd function whose backward pass runs the groups again (<c>TnSliceCheckpoint</c>, <c>TnCheckpointRun</c>).
+    /// </summary>
+    static void EmitCheckpointing(Action<string> L, NetworkModule module, string className, PlanView plan, int[] order,
+        List<int> batchLabels, List<(int Slot, int Axis)> batchFed, IReadOnlyDictionary<int, long> planned)
+    {
+        var spec = module.Spec;
+        long Planned(int l) => planned.TryGetValue(l, out var n) ? n : spec.Indices[l].Size;
+        var groups = ExecutedBytes.GroupSizes(order.Select(Planned).ToArray());
+        double Estimate((int Loop, long Values, long Slices) g, IReadOnlyDictionary<int, long> extents)
+        {
+            // A loop over a batch index shrunk below the group's values: the whole loop.
+            long values = extents.TryGetValue(order[g.Loop], out var rows) ? Math.Min(g.Values, rows) : g.Values;
+            var bytes = plan.CheckpointedBytesAt(4, extents, order, g.Loop, values);
+            return (double)MemoryGuard.WithHeap(bytes.Inputs, bytes.Training);
+        }
+        var none = new Dictionary<int, long>();
+        var elements = groups.Select(g => Estimate(g, none) / 4).ToArray();
+        var oneRow = groups.Select(g => OneRow(batchLabels, planned, extents => Estimate(g, extents))).ToArray();
+        L("");
+        L("    // The groups a checkpointed training step may run, smallest first: every slice of the loops inside one loop times a");
+        L("    // divisor of its extent (so that a group starts where that loop's values do and the steps held across its slices run");
+        L("    // once a group); the slices in each, and the planner's estimate of a training step checkpointed in such groups: the");
+        L("    // forward pass of every slice, then one group recorded beside the gradients (elements of 4 bytes at the planned rows,");
+        L("    // heap allowance included" + (batchLabels.Count > 0 ? "; per batch axis, the estimate at one row over it)." : ")."));
+        L($"    static readonly long[] TnGroupSlices = {{ {string.Join(", ", groups.Select(g => g.Slices))} }};");
+        L($"    static readonly double[] TnGroupElements = {{ {string.Join(", ", elements.Select(Lit))} }};");
+        if (batchLabels.Count > 0)
+            L($"    static readonly double[][] TnGroupOneRow = {{ {string.Join(", ", oneRow.Select(r => $"new[] {{ {string.Join(", ", r.Select(Lit))} }}"))} }};");
+        L("");
+        L("    /// <summary>The estimate of a training step checkpointed in groups like group <paramref name=\"g\"/>, in bytes, scaled to the");
+        L("    /// rows <paramref name=\"inputs\"/> are fed as the forward estimate is.</summary>");
+        var grow = string.Concat(batchLabels.Select((l, a) => $" * TnGuard.Scale(inputs[{batchFed[a].Slot}], {batchFed[a].Axis}, {planned[l]}, TnGroupOneRow[g][{a}])"));
+        L($"    static double TnGroupBytes(Tensor[] inputs, ScalarType dtype, int g) => TnGroupElements[g]{grow} * TnGuard.ElementSize(dtype);");
+        L("");
+        L("    /// <summary>");
+        L("    /// How a training step runs its slices (TnDsl.Torch's ExecutedBytes.Checkpointing, by the planner's estimates scaled to");
+        L("    /// the rows fed): 0 where it records every slice (<see cref=\"SliceCheckpointing.Never\"/>, or <see cref=\"SliceCheckpointing.Auto\"/>");
+        L("    /// where <paramref name=\"recorded\"/>, the estimate of recording every slice, fits <paramref name=\"limit\"/>), else the slices");
+        L("    /// per group of a checkpointed step: <see cref=\"CheckpointGroup\"/> where set, else the largest group whose estimate fits");
+        L("    /// the limit, the smallest where none does. With the estimate the step is checked against.");
+        L("    /// </summary>");
+        L("    (long Group, double Bytes) TnCheckpointing(Tensor[] inputs, ScalarType dtype, double recorded, double limit)");
+        L("    {");
+        L("        if (CheckpointSlices == SliceCheckpointing.Never || CheckpointSlices == SliceCheckpointing.Auto && recorded <= limit)");
+        L("            return (0, recorded);");
+        L("        int last = TnGroupSlices.Length - 1;");
+        L("        if (CheckpointGroup is { } forced)");
+        L("        {");
+        L("            if (forced < 1)");
+        L("                throw new ArgumentOutOfRangeException(nameof(CheckpointGroup), $\"a checkpointed group of {forced} slices: it needs at least one\");");
+        L("            // Estimated as the smallest aligned group that holds it.");
+        L("            int holding = Array.FindIndex(TnGroupSlices, slices => slices >= forced);");
+        L("            return (forced, TnGroupBytes(inputs, dtype, holding < 0 ? last : holding));");
+        L("        }");
+        L("        // The estimate grows with the group: the largest that fits, by bisection.");
+        L("        int lo = 0, hi = last;");
+        L("        double best = TnGroupBytes(inputs, dtype, 0);");
+        L("        if (best > limit)");
+        L("            return (TnGroupSlices[0], best);");
+        L("        while (lo < hi)");
+        L("        {");
+        L("            int mid = (lo + hi + 1) / 2;");
+        L("            double bytes = TnGroupBytes(inputs, dtype, mid);");
+        L("            if (bytes <= limit)");
+        L("                (lo, best) = (mid, bytes);");
+        L("            else");
+        L("                hi = mid - 1;");
+        L("        }");
+        L("        return (TnGroupSlices[lo], best);");
+        L("    }");
+        L("");
+        L("    /// <summary>A training step checkpointed in groups of <paramref name=\"group\"/> slices: the slices run without autograd and");
+        L("    /// their sum is the output of <see cref=\"TnSliceCheckpoint\"/>, whose backward pass runs each group again with autograd,");
+        L("    /// one at a time. The value, and the gradients of the parameters and of the inputs that need one, are those of recording");
+        L("    /// every slice.</summary>");
+        L("    Tensor TnCheckpointed(Tensor[] inputs, ScalarType dtype, long group)");
+        L("    {");
+        L("        // Each tensor once: a tensor fed for two inputs gets one gradient, not two.");
+        L("        var leaves = new List<Tensor>();");
+        L("        foreach (var t in parameters().Where(p => p.requires_grad).Cast<Tensor>().Concat(inputs.Where(i => i.requires_grad)))");
+        L("            if (!leaves.Any(l => l.Handle == t.Handle))");
+        L("                leaves.Add(t);");
+        L("        var run = new TnCheckpointRun(this, inputs, dtype, group, leaves.ToArray());");
+        L("        var value = TnSliceCheckpoint.apply(new object[] { run }.Concat(leaves).ToArray());");
+        L("        CheckpointedGroup = Math.Min(group, run.Slices);");
+        L("        return value;");
+        L("    }");
+        L("");
+        L("    /// <summary>One checkpointed training step (<see cref=\"TnCheckpointed\"/>), from its forward pass to its backward pass.</summary>");
+        L("    sealed class TnCheckpointRun");
+        L("    {");
+        L($"        readonly {className} module;");
+        L("        readonly Tensor[] inputs;");
+        L("        readonly ScalarType dtype;");
+        L("        readonly long group;");
+        L("        readonly Tensor[] leaves;");
+        L("");
+        L($"        public TnCheckpointRun({className} module, Tensor[] inputs, ScalarType dtype, long group, Tensor[] leaves)");
+        L("        {");
+        L("            this.module = module;");
+        L("            this.inputs = inputs;");
+        L("            this.dtype = dtype;");
+        L("            this.group = group;");
+        L("            this.leaves = leaves;");
+        L("        }");
+        L("");
+        L("        /// <summary>The number of slices, known once the forward pass has run.</summary>");
+        L("        public long Slices { get; private set; }");
+        L("");
+        L("        /// <summary>The sum of every slice, autograd off (the function's forward pass).</summary>");
+        L("        public Tensor Forward()");
+        L("        {");
+        L("            using (no_grad())");
+        L("            {");
+        L("                var value = module.TnContract(inputs, dtype, 0, long.MaxValue, out var slices);");
+        L("                Slices = slices;");
+        L("                return value;");
+        L("            }");
+        L("        }");
+        L("");
+        L("        /// <summary>The gradients of the leaves: each group of slices run again with autograd, its sum backpropagated with");
+        L("        /// <paramref name=\"grad\"/>, and the groups' gradients summed. One group's activations are alive at a time.</summary>");
+        L("        public List<Tensor> Backward(Tensor grad)");
+        L("        {");
+        L("            var sums = new Tensor[leaves.Length];");
+        L("            using var scope = NewDisposeScope();");
+        L("            // Autograd runs a custom function's backward pass with recording off.");
+        L("            using (enable_grad())");
+        L("                for (long first = 0; first < Slices; first += group)");
+        L("                {");
+        L("                    using var groupScope = NewDisposeScope();");
+        L("                    var value = module.TnContract(inputs, dtype, first, Math.Min(group, Slices - first), out _);");
+        L("                    var parts = autograd.grad(new[] { value }, leaves, new[] { grad }, allow_unused: true);");
+        L("                    for (int k = 0; k < leaves.Length; k++)");
+        L("                    {");
+        L("                        var part = parts[k];");
+        L("                        if (part is null || part.IsInvalid)");
+        L("                            continue;");
+        L("                        if (sums[k] is { } sum)");
+        L("                            sum.add_(part);");
+        L("                        else");
+        L("                            sums[k] = groupScope.MoveToOuter(part.detach().clone());  // not a view of the gradient fed in");
+        L("                    }");
+        L("                }");
+        L("            // The caller's scope (if any) releases them, after autograd took its own references.");
+        L("            var result = new List<Tensor> { null };");
+        L("            result.AddRange(sums.Select(t => t is null ? null : scope.MoveToOuter(t)));");
+        L("            return result;");
+        L("        }");
+        L("    }");
+        L("");
+        L("    /// <summary>The custom autograd function of a checkpointed training step: its first argument is the");
+        L("    /// <see cref=\"TnCheckpointRun\"/>, the others the tensors that need a gradient.</summary>");
+        L("    sealed class TnSliceCheckpoint : autograd.SingleTensorFunction<TnSliceCheckpoint>");
+        L("    {");
+        L("        public override string Name => nameof(TnSliceCheckpoint);");
+        L("");
+        L("        public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)");
+        L("        {");
+        L("            var run = (TnCheckpointRun)vars[0];");
+        L("            ctx.save_data(nameof(TnCheckpointRun), run);");
+        L("            return run.Forward();");
+        L("        }");
+        L("");
+        L("        public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad_output) =>");
+        L("            ((TnCheckpointRun)ctx.get_data(nameof(TnCheckpointRun))).Backward(grad_output);");
+        L("    }");
     }
 
     /// A double as a C# literal that reads back to the same value.

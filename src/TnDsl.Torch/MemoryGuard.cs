@@ -311,12 +311,16 @@ public static class MemoryGuard
     }
 
     /// <summary>
-    /// The slices per group in which a training step of <paramref name="plan"/> at its planned batch runs checkpointed
-    /// under the limit now (<see cref="ExecutedBytes.Checkpointing"/>), or 0 where it records every slice (an unsliced
-    /// plan, or one whose step so fits under <see cref="SliceCheckpointing.Auto"/>).
+    /// <see cref="Needed(NetworkSpec, PlanView, NetworkModuleOptions, bool)"/> of a training step, and the slices per
+    /// group in which it runs checkpointed at the plan's planned batch under the limit now, or 0 where it records every
+    /// slice (an unsliced plan, or one whose step so fits under <see cref="SliceCheckpointing.Auto"/>): both from one
+    /// <see cref="ExecutedBytes.Checkpointing"/>, so that the group is worked out once.
     /// </summary>
-    public static long CheckpointGroup(NetworkSpec spec, PlanView plan, NetworkModuleOptions options) =>
-        ExecutedBytes.Checkpointing(spec, plan, options, MemoryModel.AdamSlots, null, BatchSizes.Planned(spec, plan)).GroupSlices;
+    public static (BigInteger Needed, long Group) TrainingStep(NetworkSpec spec, PlanView plan, NetworkModuleOptions options)
+    {
+        var (estimate, group) = ExecutedBytes.Checkpointing(spec, plan, options, MemoryModel.AdamSlots, null, BatchSizes.Planned(spec, plan));
+        return (WithHeap(estimate.Inputs, estimate.Training), group);
+    }
 
     /// <summary>
     /// As <see cref="Needed(NetworkSpec, PlanView, NetworkModuleOptions, bool)"/>, for the plan's program fed a batch of

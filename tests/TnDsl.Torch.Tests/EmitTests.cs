@@ -616,3 +616,242 @@ public class EmittedGuardTests
         }
     }
 }
+
+/// The emitted class of a sliced plan checkpoints its training step as the runtime module does (SliceCheckpointing,
+/// its <c>CheckpointSlices</c> and <c>CheckpointGroup</c> properties): the slices run without autograd, the backward pass
+/// runs them again in groups, and the gradients are the unsliced module's.
+public class EmittedCheckpointTests
+{
+    static EmittedCheckpointTests() => NativeLoader.EnsureLoaded();
+
+    static readonly NetworkModuleOptions F64 = new() { DType = ScalarType.Float64, Seed = 5 };
+
+    /// The class emitted for <paramref name="sliced"/>, built and given <paramref name="values"/>'s parameters and buffers.
+    internal static (Type Type, nn.Module<Tensor[], Tensor> Module) Emitted(NetworkModule sliced, NetworkModule values)
+    {
+        var source = CSharpEmitter.Emit(sliced, "Emitted", "TnDsl.Emitted");
+        var type = EmitTests.Compile(source).GetType("TnDsl.Emitted.Emitted")!;
+        var emitted = (nn.Module<Tensor[], Tensor>)Activator.CreateInstance(type, 5L, ScalarType.Float64)!;
+        var names = (IReadOnlyDictionary<string, string>)type.GetField("TnNames")!.GetValue(null)!;
+        using (no_grad())
+            foreach (var (field, param) in names)
+                (emitted.get_parameter(field) ?? emitted.get_buffer(field)!).copy_(values.get_parameter(param) ?? values.get_buffer(param)!);
+        return (type, emitted);
+    }
+
+    /// Sets how the emitted class runs a training step: its <c>CheckpointSlices</c> (Auto, Always, Never) and
+    /// <c>CheckpointGroup</c>.
+    internal static void Checkpoint(Type type, object emitted, string how, long? group = null)
+    {
+        type.GetProperty("CheckpointSlices")!.SetValue(emitted, Enum.Parse(type.GetNestedType("SliceCheckpointing")!, how));
+        type.GetProperty("CheckpointGroup")!.SetValue(emitted, group);
+    }
+
+    /// The slices per group the emitted class's last call checkpointed in (0: none).
+    internal static long CheckpointedGroup(Type type, object emitted) => (long)type.GetProperty("CheckpointedGroup")!.GetValue(emitted)!;
+
+    /// The value and the gradients (by `.tn` parameter, and of the floating-point inputs) of one training step of the
+    /// emitted class, as SlicedExecutionTests.Run takes them from a runtime module.
+    internal static (double[] Value, Dictionary<string, double[]> Grads) Run(Type type, nn.Module<Tensor[], Tensor> m, IReadOnlyList<string> inputNames, Tensor[] inputs)
+    {
+        using var scope = NewDisposeScope();
+        inputs = inputs.Select(t => t.is_floating_point() ? t.detach().clone().requires_grad_(true) : t).ToArray();
+        m.zero_grad();
+        var y = m.forward(inputs);
+        using var probeGenerator = new Generator(11);
+        var probe = randn(y.shape, ScalarType.Float64, generator: probeGenerator);
+        (y * probe).sum().backward();
+        static double[] Values(Tensor t)
+        {
+            using var g = t.grad;
+            if (g is null)
+                return new double[t.numel()];
+            using var c = g.contiguous();
+            return c.data<double>().ToArray();
+        }
+        var names = (IReadOnlyDictionary<string, string>)type.GetField("TnNames")!.GetValue(null)!;
+        var grads = m.named_parameters().ToDictionary(p => names[p.name], p => Values(p.parameter));
+        for (int k = 0; k < inputs.Length; k++)
+            if (inputs[k].requires_grad)
+                grads[$"input {inputNames[k]}"] = Values(inputs[k]);
+        return (y.contiguous().data<double>().ToArray(), grads);
+    }
+
+    /// The emitted class of <paramref name="plan"/>, checkpointed in groups of <paramref name="group"/> slices, has the
+    /// value and the gradients of the runtime module of <paramref name="free"/> (unsliced), in float64.
+    static void AssertSame(NetworkSpec spec, PlanView free, PlanView plan, long group, Tensor[] inputs)
+    {
+        using var unsliced = new NetworkModule(spec, free, F64);
+        using var sliced = new NetworkModule(spec, plan, F64);
+        var (type, emitted) = Emitted(sliced, unsliced);
+        using (emitted)
+        {
+            Checkpoint(type, emitted, "Always", group);
+            var (v0, g0) = SlicedExecutionTests.Run(unsliced, inputs, inputGrads: true);
+            var (v1, g1) = Run(type, emitted, unsliced.InputNames, inputs);
+            Assert.Equal(Math.Min(group, (long)plan.Slices), CheckpointedGroup(type, emitted));
+            SlicedExecutionTests.AssertClose(v0, v1, "value", 1e-12);
+            Assert.Equal(g0.Keys.Order(), g1.Keys.Order());
+            foreach (var (name, g) in g0)
+                SlicedExecutionTests.AssertClose(g, g1[name], $"gradient of {name}", 1e-12);
+        }
+    }
+
+    [Theory]
+    [InlineData(1L)]
+    [InlineData(7L)]   // groups that start mid-way through loops
+    [InlineData(64L)]
+    public void An_emitted_checkpointed_lattice_has_the_unsliced_gradients(long group)
+    {
+        var net = TnDsl.Api.Frontend.Load(Repo.Example("grid.tn"), Repo.Set(("L", 4), ("D", 2)), null);
+        var free = TnDsl.Planner.Plan(net, "greedy", null, 0);
+        var plan = TnDsl.Planner.Plan(net, "greedy", null, 0, 2L);
+        Assert.True(plan.Slices > 4 * group, $"{plan.Slices} slices");
+        AssertSame(NetworkAdapter.FromFlat(net), free, plan, group, []);
+    }
+
+    [Theory]
+    [InlineData("mps.tn", "n=6,chi=16")]
+    [InlineData("mpo-linear.tn", "k=3")]
+    [InlineData("mera-classifier.tn", "")]
+    public void Emitted_checkpointed_examples_have_the_unsliced_gradients_for_parameters_and_inputs(string file, string sets)
+    {
+        var net = TnDsl.Api.Frontend.Load(Repo.Example(file), Repo.Overrides(sets), null);
+        var free = TnDsl.Planner.Plan(net, "greedy", 4, 0);
+        var plan = TnDsl.Planner.Plan(net, "greedy", 4, 0, OutputLimit.Of(net, 4));
+        Assert.True(plan.Slices >= 4, $"{file}: {plan.Slices} slices");
+        var spec = NetworkAdapter.FromFlat(net);
+        using var shapes = new NetworkModule(spec, free, F64);
+        using var inputsGenerator = new Generator(3);
+        var inputs = RandomInputs.Make(shapes, 4, inputsGenerator, ScalarType.Float64);
+        try
+        {
+            AssertSame(spec, free, plan, 3, inputs);
+        }
+        finally
+        {
+            foreach (var t in inputs)
+                t.Dispose();
+        }
+    }
+}
+
+/// The emitted guard of a checkpointed training step: it compares the checkpointed estimate with the limit, so it lets
+/// through a step that recording every slice does not fit, which then allocates less, and still refuses one whose
+/// smallest group does not fit. It sets TN_MEMORY_LIMIT and measures the process's peak: these run alone.
+[Collection("peak memory")]
+public class EmittedCheckpointGuardTests(Xunit.Abstractions.ITestOutputHelper output)
+{
+    static EmittedCheckpointGuardTests() => NativeLoader.EnsureLoaded();
+
+    /// One training step of the emitted class (the value squared, summed, backward) and the sum of its gradients' squares.
+    static double Step(nn.Module<Tensor[], Tensor> m)
+    {
+        using var scope = NewDisposeScope();
+        m.zero_grad();
+        ScalarOps.Square(m.forward([])).sum().backward();
+        return m.parameters().Sum(p => ScalarOps.Square(p.grad!).sum().item<double>());
+    }
+
+    [Fact]
+    public void The_emitted_guard_passes_a_checkpointed_training_step_that_recording_every_slice_does_not_fit_and_refuses_one_that_cannot()
+    {
+        var net = TnDsl.Api.Frontend.Load(Repo.Example("grid.tn"), Repo.Set(("L", 5), ("D", 2)), null);
+        var plan = TnDsl.Planner.Plan(net, "greedy", null, 0, 4L);
+        var spec = NetworkAdapter.FromFlat(net);
+        var options = new NetworkModuleOptions { DType = ScalarType.Float64, Seed = 5 };
+        using var runtime = new NetworkModule(spec, plan, options);
+        // The emitted guard's figures (the planner's estimates in elements of 4 bytes, at 8 bytes each): recording every
+        // slice, and checkpointed one slice a group.
+        var recorded = MemoryGuard.Needed(plan, ScalarType.Float32, true) * 2;
+        var order = runtime.SliceOrder.ToArray();
+        var one = plan.CheckpointedBytesAt(4, new Dictionary<int, long>(), order, order.Length - 1, 1);
+        var oneSlice = MemoryGuard.WithHeap(one.Inputs, one.Training) * 2;
+        Assert.True(oneSlice * 3 < recorded, $"{plan.Slices} slices: {oneSlice} bytes checkpointed one slice a group, {recorded} recording every slice");
+        var (type, auto) = EmittedCheckpointTests.Emitted(runtime, runtime);
+        var (recordingType, recording) = EmittedCheckpointTests.Emitted(runtime, runtime);
+        EmittedCheckpointTests.Checkpoint(recordingType, recording, "Never");
+        var before = Environment.GetEnvironmentVariable(MemoryGuard.EnvironmentVariable);
+        try
+        {
+            // Without a limit of its own, Auto records every slice.
+            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, null);
+            double expected = Step(recording);
+            Step(auto);
+            Assert.Equal(0, EmittedCheckpointTests.CheckpointedGroup(type, auto));
+            long recordedPeak = PeakMemory.Available ? PeakMemory.Measure(() => Step(recording)) : 0;
+            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, (oneSlice * 2).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            // Recording every slice is refused before anything is computed (what every training step of the class was).
+            var e = Assert.Throws<InvalidOperationException>(() => Step(recording));
+            Assert.Contains("the forward pass with autograd (a training step) needs", e.Message);
+            // Auto checkpoints in groups that fit, to the same gradients, and allocates less.
+            double got = 0;
+            long checkpointedPeak = PeakMemory.Available ? PeakMemory.Measure(() => got = Step(auto)) : 0;
+            long group = EmittedCheckpointTests.CheckpointedGroup(type, auto);
+            Assert.InRange(group, 1, (long)plan.Slices - 1);
+            Assert.True(Math.Abs(got - expected) <= 1e-12 * expected, $"checkpointed {got}, recorded {expected}");
+            output.WriteLine($"grid L=5 D=2, {plan.Slices} slices, float64: recording every slice peak {recordedPeak:N0} bytes (estimate {recorded:N0}); " +
+                             $"checkpointed in groups of {group} under TN_MEMORY_LIMIT={oneSlice * 2}: peak {checkpointedPeak:N0} bytes");
+            if (PeakMemory.Available)
+                Assert.True(checkpointedPeak * 2 < recordedPeak, $"peak {checkpointedPeak} bytes checkpointed in groups of {group}, {recordedPeak} recording every slice");
+            // Under the smallest group's estimate nothing fits: refused, naming the checkpointed step's figure.
+            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, (oneSlice / 2).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            var refused = Assert.Throws<InvalidOperationException>(() => Step(auto));
+            Assert.Contains("its slices checkpointed in groups of 1)", refused.Message);
+            // Its figure is the one-slice estimate.
+            var needs = double.Parse(System.Text.RegularExpressions.Regex.Match(refused.Message, @"needs ([\d,]+) bytes").Groups[1].Value.Replace(",", ""), System.Globalization.CultureInfo.InvariantCulture);
+            Assert.True(Math.Abs(needs - (double)oneSlice) <= 1e-6 * (double)oneSlice, $"refused at {needs:N0} bytes, the one-slice estimate {oneSlice:N0}");
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, before);
+            auto.Dispose();
+            recording.Dispose();
+        }
+    }
+
+    [Fact]
+    public void The_emitted_class_records_the_planned_rows_and_checkpoints_four_times_as_many_with_the_unsliced_gradients()
+    {
+        // mpo-linear.tn sliced to its result at 4 rows, under a limit of twice what recording every slice needs there:
+        // at 4 rows Auto records every slice; fed 16, the estimates scale with the rows, recording does not fit and
+        // Auto checkpoints, to the unsliced module's gradients.
+        var net = TnDsl.Api.Frontend.Load(Repo.Example("mpo-linear.tn"), Repo.Set(("k", 3)), null);
+        var free = TnDsl.Planner.Plan(net, "greedy", 4, 0);
+        var plan = TnDsl.Planner.Plan(net, "greedy", 4, 0, OutputLimit.Of(net, 4));
+        Assert.True(plan.Slices >= 4, $"{plan.Slices} slices");
+        var spec = NetworkAdapter.FromFlat(net);
+        var options = new NetworkModuleOptions { DType = ScalarType.Float64, Seed = 5 };
+        using var unsliced = new NetworkModule(spec, free, options);
+        using var sliced = new NetworkModule(spec, plan, options);
+        var (type, emitted) = EmittedCheckpointTests.Emitted(sliced, unsliced);
+        using var inputsGenerator = new Generator(3);
+        var planned = RandomInputs.Make(unsliced, 4, inputsGenerator, ScalarType.Float64);
+        var four = RandomInputs.Make(unsliced, 16, inputsGenerator, ScalarType.Float64);
+        var groupBytes = type.GetMethod("TnGroupBytes", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!;
+        double smallest = (double)groupBytes.Invoke(null, [four, ScalarType.Float64, 0])!;
+        double recorded = (double)MemoryGuard.Needed(plan, ScalarType.Float32, true) * 2;
+        Assert.True(smallest < 2 * recorded, $"one slice a group at 16 rows {smallest}, recording at 4 rows {recorded}");
+        var before = Environment.GetEnvironmentVariable(MemoryGuard.EnvironmentVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, ((long)(2 * recorded)).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            EmittedCheckpointTests.Run(type, emitted, unsliced.InputNames, planned);
+            Assert.Equal(0, EmittedCheckpointTests.CheckpointedGroup(type, emitted));
+            var (v0, g0) = SlicedExecutionTests.Run(unsliced, four, inputGrads: true);
+            var (v1, g1) = EmittedCheckpointTests.Run(type, emitted, unsliced.InputNames, four);
+            Assert.InRange(EmittedCheckpointTests.CheckpointedGroup(type, emitted), 1, (long)plan.Slices - 1);
+            SlicedExecutionTests.AssertClose(v0, v1, "value", 1e-12);
+            Assert.Equal(g0.Keys.Order(), g1.Keys.Order());
+            foreach (var (name, g) in g0)
+                SlicedExecutionTests.AssertClose(g, g1[name], $"gradient of {name}", 1e-12);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(MemoryGuard.EnvironmentVariable, before);
+            emitted.Dispose();
+            foreach (var t in planned.Concat(four))
+                t.Dispose();
+        }
+    }
+}

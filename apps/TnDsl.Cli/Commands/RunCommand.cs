@@ -138,22 +138,23 @@ public static class RunCommand
             // slices run again: SliceCheckpointing) and makes a gradient per parameter: where that does not fit, the
             // forward figures are still reported and the backward pass is not run.
             string? noBackward = null;
+            var at = new NetworkModuleOptions { DType = dtype };
+            // The training step's estimate and the slices per group it checkpoints in, worked out once.
+            var (trainingBytes, checkpointGroup) = module.ParameterCount > 0 ? MemoryGuard.TrainingStep(module.Spec, plan, at) : (0, 0L);
             if (module.ParameterCount > 0)
             {
                 try
                 {
-                    var options = new NetworkModuleOptions { DType = dtype };
-                    var needed = MemoryGuard.Needed(module.Spec, plan, options, training: true);
                     // The rows that fit are this plan's, its training step checkpointed in groups of slices; a smaller
                     // --batch is planned anew and may need no slicing, which trains faster (before checkpointing, "not
                     // even one row fits" was said of a batch whose tenth trained).
-                    if (needed > MemoryGuard.Limit)
-                        MemoryGuard.Check(needed, "the backward pass (activations kept, one gradient per weight)",
+                    if (trainingBytes > MemoryGuard.Limit)
+                        MemoryGuard.Check(trainingBytes, "the backward pass (activations kept, one gradient per weight)",
                             !hasBatch ? null
                             : plan.IsSliced
-                                ? MemoryGuard.AtMost(MemoryGuard.MostRows(module.Spec, plan, options, true, extents), true, MemoryGuard.Along(extents, "with this sliced plan")) +
+                                ? MemoryGuard.AtMost(MemoryGuard.MostRows(module.Spec, plan, at, true, extents), true, MemoryGuard.Along(extents, "with this sliced plan")) +
                                   "; a smaller --batch is planned anew, and unsliced where that fits"
-                                : MemoryGuard.AtMost(MemoryGuard.MostRows(module.Spec, plan, options, true, extents), true, MemoryGuard.Along(extents)));
+                                : MemoryGuard.AtMost(MemoryGuard.MostRows(module.Spec, plan, at, true, extents), true, MemoryGuard.Along(extents)));
                 }
                 catch (MemoryLimitException e)
                 {
@@ -182,12 +183,11 @@ public static class RunCommand
             if (plan.IsSliced)
                 w.WriteLine($"  sliced      {plan.Slices} slices over {string.Join(", ", plan.SlicedLabels.Select(l => module.Spec.Indices[l].Name))}: " +
                             $"{Counted(plan.SlicedFlops, "flop")} ({plan.SliceOverhead:0.##}x), largest intermediate {Counted(plan.SliceLargestIntermediate, "element")} per slice");
-            var at = new NetworkModuleOptions { DType = dtype };
             var forwardBytes = MemoryGuard.Needed(module.Spec, plan, at, training: false);
             long limit = MemoryGuard.Limit;
             w.WriteLine($"  memory      {MemoryGuard.Format(forwardBytes)} forward" +
-                        (module.ParameterCount > 0 ? $", {MemoryGuard.Format(MemoryGuard.Needed(module.Spec, plan, at, training: true))} training" +
-                            (MemoryGuard.CheckpointGroup(module.Spec, plan, at) is > 0 and var group ? $" (slices checkpointed in groups of {group:N0})" : "") : "") +
+                        (module.ParameterCount > 0 ? $", {MemoryGuard.Format(trainingBytes)} training" +
+                            (checkpointGroup > 0 ? $" (slices checkpointed in groups of {checkpointGroup:N0})" : "") : "") +
                         $" (planner's estimate; limit {MemoryGuard.Format(limit)})");
             // Chunks where the whole pass fits are the cap's (MemoryGuard.ChunkCap): smaller chunks run faster.
             if (chunks.Count > 0)

@@ -1008,9 +1008,31 @@ type PlanView(result: PlanResult, steps: PairStepView array, leaves: int array a
     /// it, → size) at that size, the others as planned. What a caller that runs this plan on another batch needs
     /// (an emitted class fed fewer rows than it was planned for). An id no leaf carries, or a size below 1, is an
     /// `ArgumentException`.
-    member _.BytesAt(elementBytes: int, extents: IReadOnlyDictionary<int, int64>) : BytesView =
+    member this.BytesAt(elementBytes: int, extents: IReadOnlyDictionary<int, int64>) : BytesView =
+        let p, _ = this.Resized extents
+        BytesView(PlanBytes.estimate p result.Tree.Value slicedIds elementBytes)
+    /// `BytesAt` for a training step that checkpoints the slices (see `PlanBytes.checkpointed`): the forward pass of
+    /// every slice without autograd, then the backward pass runs groups of consecutive slices again with autograd,
+    /// one at a time. The slice loops run in `order` (the labels of `SlicedLabels`, any order, outermost first) and a
+    /// group is `values` consecutive values of the loop at position `loop` of it times every slice of the loops inside
+    /// it. What a class written by `tn emit` that checkpoints its training step compares with its limit.
+    member this.CheckpointedBytesAt(elementBytes: int, extents: IReadOnlyDictionary<int, int64>, order: int array, loop: int, values: int64) : BytesView =
+        let p, ids = this.Resized extents
+        if Array.sort (Array.copy order) <> Array.sort (Array.copy sliced) then
+            invalidArg (nameof order) "the loop order must hold the sliced labels, each once"
+        if loop < 0 || loop >= order.Length || values < 1L || values > p.Size[ids[order[loop]]] then
+            invalidArg (nameof values) (sprintf "%d values of loop %d: not a group of slices of this plan" values loop)
+        let loops = order |> Array.map (fun n -> ids[n])
+        let program = PlanBytes.denseProgram p result.Tree.Value loops elementBytes
+        let whole = PlanBytes.simulate program PlanBytes.AdamSlots
+        let groupLoops =
+            loops |> Array.mapi (fun j q -> if j < loop then Numerics.BigInteger.One elif j = loop then Numerics.BigInteger values else Numerics.BigInteger p.Size[q])
+        let group = PlanBytes.simulate { program with Slices = Array.fold (*) Numerics.BigInteger.One groupLoops; LoopSizes = groupLoops } PlanBytes.AdamSlots
+        BytesView({ PlanBytes.checkpointed whole group program.Result with ElementBytes = elementBytes })
+    /// The problem with each index of `extents` (network index id → size) at that size, and the network id → problem
+    /// id map (leaf by leaf: `leaves` holds the network's ids of `PairSteps.leafLabels`).
+    member private _.Resized(extents: IReadOnlyDictionary<int, int64>) : Indexed * Dictionary<int, int> =
         let p = result.Problem
-        // Network id → problem id, leaf by leaf: `leaves` holds the network's ids of `PairSteps.leafLabels`.
         let ids = Dictionary<int, int>()
         Array.iter2 (Array.iter2 (fun (n: int) (q: int) -> ids[n] <- q)) leaves (PairSteps.leafLabels p)
         let size = Array.copy p.Size
@@ -1019,7 +1041,7 @@ type PlanView(result: PlanResult, steps: PairStepView array, leaves: int array a
             | true, q when extent >= 1L -> size[q] <- extent
             | true, _ -> invalidArg (nameof extents) (sprintf "index %d: size %d is below 1" n extent)
             | _ -> invalidArg (nameof extents) (sprintf "index %d is not carried by a tensor of the plan" n)
-        BytesView(PlanBytes.estimate { p with Size = size } result.Tree.Value slicedIds elementBytes)
+        ({ p with Size = size }, ids)
     /// The human report `tn plan` prints.
     member _.Report() = PlanReport.text result
     /// The JSON report `tn plan --json` prints.

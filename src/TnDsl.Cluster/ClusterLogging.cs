@@ -168,12 +168,21 @@ public sealed class MembershipReporter(IClusterMembershipService membership, ILo
     private void Report(SiloAddress silo, SiloStatus before, SiloStatus now)
     {
         if (silo.Equals(local.SiloAddress)) return;
-        var worker = silo.Endpoint;
-        if (now == SiloStatus.Dead && before is SiloStatus.ShuttingDown or SiloStatus.Stopping)
-            log.LogInformation("worker {Worker} left the cluster (stopped); a client's unfinished chunks on it go to the other workers", worker);
-        else if (now == SiloStatus.Dead && before is SiloStatus.Active or SiloStatus.Joining)
-            log.LogInformation("worker {Worker} lost: the cluster declared it dead (it stopped answering); a client's unfinished chunks on it go to the other workers", worker);
-        else if (now == SiloStatus.Active && before != SiloStatus.Active)
-            log.LogInformation("worker {Worker} joined", worker);
+        if (Line(silo.Endpoint, before, now) is { } line) log.LogInformation("{Line}", line);
     }
+
+    /// <summary>
+    /// The line for another worker's change of status in the cluster's membership, or <c>null</c> for none: joined
+    /// (active), left (dead after it announced that it was stopping), lost (dead without a word: the others declared it
+    /// dead when it stopped answering their probes).
+    /// </summary>
+    public static string? Line(System.Net.IPEndPoint worker, SiloStatus before, SiloStatus now) => (before, now) switch
+    {
+        (SiloStatus.ShuttingDown or SiloStatus.Stopping, SiloStatus.Dead) =>
+            $"worker {worker} left the cluster (stopped); a client's unfinished chunks on it go to the other workers",
+        (SiloStatus.Active or SiloStatus.Joining, SiloStatus.Dead) =>
+            $"worker {worker} lost: the cluster declared it dead (it stopped answering); a client's unfinished chunks on it go to the other workers",
+        (not SiloStatus.Active, SiloStatus.Active) => $"worker {worker} joined",
+        _ => null,
+    };
 }

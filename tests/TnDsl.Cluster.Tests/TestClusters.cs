@@ -116,8 +116,11 @@ public static class TestClusters
     public const string SecretKey = "TnClusterSecret";
     public const string Secret = "test-secret-of-this-cluster-0123456789";
 
-    /// <summary>Three silos (or <paramref name="silos"/>) on loopback TCP, each a gateway, with a client holding the secret.</summary>
-    public static async Task<TestCluster> Start(short silos = 3)
+    /// <summary>
+    /// Three silos (or <paramref name="silos"/>) on loopback TCP, each a gateway, with a client holding the secret
+    /// (and whatever <paramref name="configure"/> adds).
+    /// </summary>
+    public static async Task<TestCluster> Start(short silos = 3, Action<TestClusterBuilder>? configure = null)
     {
         var builder = new TestClusterBuilder(silos);
         builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
@@ -125,6 +128,7 @@ public static class TestClusters
         builder.Properties[SecretKey] = Secret;
         builder.AddSiloBuilderConfigurator<WorkerSilo>();
         builder.AddClientBuilderConfigurator<SecretClient>();
+        configure?.Invoke(builder);
         var cluster = builder.Build();
         await cluster.DeployAsync().Within($"starting {silos} silos");
         return cluster;

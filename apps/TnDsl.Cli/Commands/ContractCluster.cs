@@ -20,7 +20,7 @@ public static class ContractCluster
     /// <summary><c>--cluster</c>: the gateways of a cluster's workers.</summary>
     public static Option<string> Cluster() => new("--cluster")
     {
-        Description = $"contract on the workers of a cluster (tn worker) through their gateways (default port {ClusterHosting.DefaultGatewayPort}); needs the cluster's secret",
+        Description = $"contract on the workers of a cluster (tn worker) through their gateways (default port {ClusterHosting.DefaultGatewayPort}), each chunk with this command's --threads; needs the cluster's secret",
         HelpName = "HOST[:PORT],...",
     };
 

@@ -237,13 +237,13 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                     // A gateway that stops answering without closing its connections (its machine frozen or cut off)
                     // fails no call: with no other gateway, every call waits on it.
                     throw new ClusterRunException(lastFailure is not null && failedAt > answered
-                        ? $"nothing has answered for {options.WaitForWorkers.TotalSeconds:0} s; the last failure: {lastFailure.Message}"
+                        ? $"nothing has answered for {options.WaitForWorkers.TotalSeconds:0} s; the last failure: {FirstLine(lastFailure)}"
                         : $"nothing has answered for {options.WaitForWorkers.TotalSeconds:0} s (a gateway that stopped without closing its connections?); give the client several gateways", lastFailure);
                 if (live.Any(w => w.Failures < options.FailingAfter)) idleSince = clock.Elapsed;
                 else if (clock.Elapsed - idleSince > options.WaitForWorkers)
                     throw new ClusterRunException(live.Count == 0
                         ? $"no worker has been active for {options.WaitForWorkers.TotalSeconds:0} s"
-                        : $"the calls to every worker have failed for {options.WaitForWorkers.TotalSeconds:0} s (the last: {lastFailure?.Message})", lastFailure);
+                        : $"the calls to every worker have failed for {options.WaitForWorkers.TotalSeconds:0} s (the last: {FirstLine(lastFailure)})", lastFailure);
 
                 var waits = ops.Where(o => !o.Task.IsCompleted).Select(o => o.Task).ToList();
                 if (refresh is not null) waits.Add(refresh);
@@ -452,7 +452,11 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
     private static ClusterRunException Refused(Exception error, string who) =>
         error is UnauthorizedAccessException
             ? new ClusterRunException($"{who} refused the client: it does not hold this cluster's secret ({ClusterSecret.Variable} or --secret-file)", error)
-            : new ClusterRunException($"{who} failed: {error.Message}", error);
+            : new ClusterRunException($"{who} failed: {FirstLine(error)}", error);
+
+    // An error's message up to its first line break: the run's error is one line (Orleans' messages may go on with
+    // " ---> " and their inner exceptions).
+    private static string FirstLine(Exception? error) => error?.Message.Split('\n', 2)[0].TrimEnd() ?? "";
 }
 
 /// <summary>The one order in which chunk results are added: chunk 0, then 1, 2, ... elementwise, in float64.</summary>

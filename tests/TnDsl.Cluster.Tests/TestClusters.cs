@@ -75,7 +75,8 @@ public sealed class FailingCalls(ILocalSiloDetails silo) : IIncomingGrainCallFil
         if (context.InterfaceMethod?.Name == nameof(IWorkerGrain.Contract) && Volatile.Read(ref perSilo) > 0
             && (only is null || only.Equals(silo.SiloAddress))
             && failed.AddOrUpdate(silo.SiloAddress, 1, (_, n) => n + 1) <= Volatile.Read(ref perSilo))
-            throw new OrleansException($"test: the call to {silo.SiloAddress} cannot be addressed");
+            // On two lines, as Orleans' messages with their inner exceptions are.
+            throw new OrleansException($"test: the call to {silo.SiloAddress} cannot be addressed{Environment.NewLine} ---> inner detail");
         await context.Invoke();
     }
 }

@@ -57,7 +57,7 @@ public sealed record SchedulerOptions
 public sealed record ChunkDone(long Chunk, double[] Value, string Worker);
 
 /// <summary>What one worker did in a run: chunks and slices contracted (lost or not), the seconds it spent on them,
-/// whether it was lost, that is, not there at the end of the run (the cluster no longer listed it, its calls were
+/// whether it was lost, that is, out of the client's reach at the end of the run (the cluster no longer listed it, its calls were
 /// failing at the end, an overdue batch of its was still unanswered, or it did not answer the client's closing
 /// question within 5 s: its unfinished chunks, if any, went to the others), and the pairwise steps it ran and their
 /// flops (reuse across slices counted; 0 where its job does not count).</summary>
@@ -394,7 +394,7 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
         try { await Task.WhenAll(forget).WaitAsync(closing.Token); }
         catch (Exception e) when (e is not OperationCanceledException || !cancel.IsCancellationRequested) { /* a worker that cannot be told keeps the job until a newer one replaces it */ }
 
-        // Lost: not there at the end. The cluster no longer listed it, or its calls were still failing (a dead worker
+        // Lost: out of reach at the end. The cluster no longer listed it, or its calls were still failing (a dead worker
         // the cluster has not yet declared dead, such as a primary, which no one can declare dead), or an overdue batch
         // of its was still unanswered (a machine gone silent): its unfinished chunks went to the others; or it did not
         // answer the closing question. Its chunks and slices are what it finished, lost or not.

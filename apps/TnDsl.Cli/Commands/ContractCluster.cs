@@ -113,10 +113,10 @@ public static class ContractCluster
         }
     }
 
-    /// <summary>One line per worker of the run: its address, its chunks and slices, its rate, whether it was lost (not there at the end).</summary>
+    /// <summary>One line per worker of the run: its address, its chunks and slices, its rate, whether it was lost (out of reach at the end).</summary>
     public static void Report(TextWriter w, IReadOnlyList<WorkerReport> workers)
     {
         foreach (var r in workers.OrderBy(r => r.Worker, StringComparer.Ordinal))
-            w.WriteLine($"  worker      {r.Worker}: {r.Chunks} chunks, {r.Slices} slices, {r.SlicesPerSecond:G4} slices/s{(r.Lost ? " (lost: gone by the end of the run; any unfinished chunks of its went to others)" : "")}");
+            w.WriteLine($"  worker      {r.Worker}: {r.Chunks} chunks, {r.Slices} slices, {r.SlicesPerSecond:G4} slices/s{(r.Lost ? " (lost: out of reach at the end of the run; any unfinished chunks of its went to others)" : "")}");
     }
 }

@@ -10,7 +10,7 @@ namespace TnDsl.Cluster;
 /// worker joined, left or was lost: <see cref="MembershipReporter"/>; a job refused; a batch failed) at information and
 /// above, and Orleans' errors as one line each with the exception's message; no stack traces. Orleans reports a peer's
 /// death from every side at once (refused connections, missed probes, undeliverable messages, retried placements,
-/// cancellations that cannot be delivered: about 100 lines, each with a stack trace, on a survivor per death), mostly
+/// cancellations that cannot be delivered: up to about 100 lines, each with a stack trace, on a survivor per death), mostly
 /// warnings, and its errors there reach their callers as failed calls, which the client handles: the categories that
 /// log them (<see cref="PeerLossCategories"/>) show only critical events by default. Verbose (<c>tn worker --verbose</c> or <see cref="VerboseVariable"/>):
 /// every category at warnings and above, with a time, the category, the event id and the full exception.

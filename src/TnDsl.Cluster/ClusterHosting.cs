@@ -140,12 +140,17 @@ public static class ClusterHosts
     /// <summary>
     /// A worker silo (not yet started): joins the cluster whose primary silo is <paramref name="primary"/>, advertising
     /// <paramref name="address"/>, logging to the console as <see cref="ClusterLogging"/> says (one line per event;
-    /// Orleans' warnings and stack traces where <paramref name="verbose"/>).
+    /// Orleans' warnings and stack traces where <paramref name="verbose"/>; where <paramref name="quiet"/>, as for a
+    /// benchmark's silos, without the lines on other workers joining, leaving or lost).
     /// </summary>
     public static IHost Worker(IPEndPoint primary, IPAddress address, int siloPort, int gatewayPort, ClusterSecret secret, ISliceWorkOpener opener,
-        bool verbose = false) =>
+        bool verbose = false, bool quiet = false) =>
         new HostBuilder()
-            .ConfigureLogging(logging => logging.AddTnConsole(verbose, allToError: false))
+            .ConfigureLogging(logging =>
+            {
+                logging.AddTnConsole(verbose, allToError: false);
+                if (quiet) logging.AddFilter(typeof(MembershipReporter).FullName, LogLevel.Warning);
+            })
             .UseOrleans(silo => silo.UseTnCluster(primary, address, siloPort, gatewayPort).AddTnWorker(secret, _ => opener))
             .Build();
 

@@ -182,7 +182,7 @@ drill() {
     # The client must stop (non-zero, one line, no trace), then a fresh cluster resumes from the record.
     local lines trace
     lines=$(grep -vc '^tn contract: [0-9]* of [0-9]* chunks' "$err")
-    trace=$(grep -cE '   at |Unhandled|Exception:' "$err")
+    trace=$(grep -cE '^\s+at |^Unhandled' "$err")
     stop_workers
     if [[ $acted == - ]]; then
       ok=$([[ $code == 0 && $bits == "$REF" ]] && echo yes || echo no); note="finished before the kill; $note"

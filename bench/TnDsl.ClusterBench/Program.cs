@@ -105,7 +105,7 @@ public static class Program
                 var workers = new List<IHost>();
                 for (var i = 0; i < n; i++)
                 {
-                    var host = ClusterHosts.Worker(primary, IPAddress.Loopback, ports[2 * i], ports[2 * i + 1], secret, new ContractionJobOpener());
+                    var host = ClusterHosts.Worker(primary, IPAddress.Loopback, ports[2 * i], ports[2 * i + 1], secret, new ContractionJobOpener(), quiet: true);
                     await host.StartAsync();
                     workers.Add(host);
                 }

@@ -28,7 +28,8 @@ public static class ClusterHosting
 
     /// <summary>
     /// A worker's pieces on a silo, whatever its clustering: the worker grain's placement, the job cache with its
-    /// opener, the secret's filters (incoming: refuse; outgoing: sign, for calls between silos) and the message size.
+    /// opener, the secret's filters (incoming: refuse; outgoing: sign, for calls between silos), the message size and
+    /// the one line logged when another worker joins, leaves or is lost (<see cref="MembershipReporter"/>).
     /// </summary>
     public static ISiloBuilder AddTnWorker(this ISiloBuilder silo, ClusterSecret secret, Func<IServiceProvider, ISliceWorkOpener> opener)
     {
@@ -36,6 +37,8 @@ public static class ClusterHosting
         silo.Services.AddSingleton(secret);
         silo.Services.AddSingleton(opener);
         silo.Services.AddSingleton<JobCache>();
+        silo.Services.AddSingleton<MembershipReporter>();
+        silo.Services.AddSingleton<ILifecycleParticipant<ISiloLifecycle>>(services => services.GetRequiredService<MembershipReporter>());
         silo.Services.Configure<SiloMessagingOptions>(o =>
         {
             o.MaxMessageBodySize = MaxMessageBytes;
@@ -136,13 +139,18 @@ public static class ClusterHosts
 {
     /// <summary>
     /// A worker silo (not yet started): joins the cluster whose primary silo is <paramref name="primary"/>, advertising
-    /// <paramref name="address"/>, with Orleans' own logging at warnings and above.
+    /// <paramref name="address"/>, logging to the console as <see cref="ClusterLogging"/> says (one line per event;
+    /// Orleans' warnings and stack traces where <paramref name="verbose"/>; where <paramref name="quiet"/>, as for a
+    /// benchmark's silos, without the lines on other workers joining, leaving or lost).
     /// </summary>
-    public static IHost Worker(IPEndPoint primary, IPAddress address, int siloPort, int gatewayPort, ClusterSecret secret, ISliceWorkOpener opener) =>
+    public static IHost Worker(IPEndPoint primary, IPAddress address, int siloPort, int gatewayPort, ClusterSecret secret, ISliceWorkOpener opener,
+        bool verbose = false, bool quiet = false) =>
         new HostBuilder()
-            .ConfigureLogging(logging => logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning)
-                // The silo's start-up notes (server GC, a stalled watchdog on a busy machine) are not the user's concern.
-                .AddFilter("Orleans.Runtime.Silo", LogLevel.Error).AddFilter("Orleans.Runtime.Watchdog", LogLevel.Error))
+            .ConfigureLogging(logging =>
+            {
+                logging.AddTnConsole(verbose, allToError: false);
+                if (quiet) logging.AddFilter(typeof(MembershipReporter).FullName, LogLevel.Warning);
+            })
             .UseOrleans(silo => silo.UseTnCluster(primary, address, siloPort, gatewayPort).AddTnWorker(secret, _ => opener))
             .Build();
 
@@ -156,15 +164,18 @@ public static class ClusterHosts
         return ports;
     }
 
-    /// <summary>A started client of the cluster behind <paramref name="gateways"/>; fails if none answers.</summary>
-    public static async Task<IHost> Client(IReadOnlyList<IPEndPoint> gateways, ClusterSecret secret, CancellationToken cancel = default)
+    /// <summary>
+    /// A started client of the cluster behind <paramref name="gateways"/>; fails if none answers. It logs to the error
+    /// stream as <see cref="ClusterLogging"/> says (errors in one line; warnings and stack traces where
+    /// <paramref name="verbose"/>).
+    /// </summary>
+    public static async Task<IHost> Client(IReadOnlyList<IPEndPoint> gateways, ClusterSecret secret, CancellationToken cancel = default, bool verbose = false)
     {
         var host = new HostBuilder()
-            .ConfigureLogging(logging => logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Error)
+            .ConfigureLogging(logging => logging.AddTnConsole(verbose, allToError: true)
                 // A start that fails is the caller's to report in one line (tn contract: "no worker answers at …"),
-                // not the host's stack trace; and what is logged goes to the error stream, never into a result.
-                .AddFilter("Microsoft.Extensions.Hosting", LogLevel.None)
-                .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace))
+                // not the host's; and what is logged goes to the error stream, never into a result.
+                .AddFilter("Microsoft.Extensions.Hosting", LogLevel.None))
             .UseOrleansClient(client => client.UseTnCluster(gateways).AddTnClient(secret))
             // Not the console lifetime, which would take Ctrl-C and SIGTERM from the program and stop the connection
             // under a running scheduler: the program decides when its client stops.

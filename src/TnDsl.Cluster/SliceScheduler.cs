@@ -56,10 +56,11 @@ public sealed record SchedulerOptions
 /// <summary>One finished chunk, as the scheduler hands it to its caller (e.g. to write a resume record).</summary>
 public sealed record ChunkDone(long Chunk, double[] Value, string Worker);
 
-/// <summary>What one worker did in a run: chunks and slices contracted, the seconds it spent on them, whether it was
-/// lost (the cluster no longer listed it, its calls were failing at the end, or an overdue batch of its was still
-/// unanswered: its unfinished chunks went to the others), and the pairwise steps it ran and their flops (reuse across
-/// slices counted; 0 where its job does not count).</summary>
+/// <summary>What one worker did in a run: chunks and slices contracted (lost or not), the seconds it spent on them,
+/// whether it was lost, that is, out of the client's reach at the end of the run (the cluster no longer listed it, its calls were
+/// failing at the end, an overdue batch of its was still unanswered, or it did not answer the client's closing
+/// question within 5 s: its unfinished chunks, if any, went to the others), and the pairwise steps it ran and their
+/// flops (reuse across slices counted; 0 where its job does not count).</summary>
 public sealed record WorkerReport(string Worker, long Chunks, long Slices, double Seconds, bool Lost, long StepRuns = 0, double Flops = 0)
 {
     /// <summary>Slices per second of the worker's own contraction time (0 before its first batch).</summary>
@@ -236,13 +237,13 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
                     // A gateway that stops answering without closing its connections (its machine frozen or cut off)
                     // fails no call: with no other gateway, every call waits on it.
                     throw new ClusterRunException(lastFailure is not null && failedAt > answered
-                        ? $"nothing has answered for {options.WaitForWorkers.TotalSeconds:0} s; the last failure: {lastFailure.Message}"
+                        ? $"nothing has answered for {options.WaitForWorkers.TotalSeconds:0} s; the last failure: {FirstLine(lastFailure)}"
                         : $"nothing has answered for {options.WaitForWorkers.TotalSeconds:0} s (a gateway that stopped without closing its connections?); give the client several gateways", lastFailure);
                 if (live.Any(w => w.Failures < options.FailingAfter)) idleSince = clock.Elapsed;
                 else if (clock.Elapsed - idleSince > options.WaitForWorkers)
                     throw new ClusterRunException(live.Count == 0
                         ? $"no worker has been active for {options.WaitForWorkers.TotalSeconds:0} s"
-                        : $"the calls to every worker have failed for {options.WaitForWorkers.TotalSeconds:0} s (the last: {lastFailure?.Message})", lastFailure);
+                        : $"the calls to every worker have failed for {options.WaitForWorkers.TotalSeconds:0} s (the last: {FirstLine(lastFailure)})", lastFailure);
 
                 var waits = ops.Where(o => !o.Task.IsCompleted).Select(o => o.Task).ToList();
                 if (refresh is not null) waits.Add(refresh);
@@ -380,16 +381,52 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
             if (refresh is not null) Abandon(refresh);
         }
 
+        // Which workers are there at the end: each not yet lost is asked (Describe, answered even while a batch runs)
+        // until it answers or ClosingCheck has passed; the ones that hold the job are told to release it meanwhile. A
+        // worker killed after its last batch, before the cluster declared it dead, answers neither.
+        using var closing = CancellationTokenSource.CreateLinkedTokenSource(cancel);
+        closing.CancelAfter(ClosingCheck);
+        var checks = workers.Values.Where(w => !w.Lost).ToDictionary(w => w, w => Answers(w, hash, closing.Token));
         var forget = workers.Values.Where(w => w.Ready && !w.Lost).Select(w => w.Grain.Forget(hash)).ToArray();
-        try { await Task.WhenAll(forget).WaitAsync(TimeSpan.FromSeconds(5), cancel); }
-        catch (Exception e) when (e is not OperationCanceledException) { /* a worker that cannot be told keeps the job until a newer one replaces it */ }
+        foreach (var told in forget) Abandon(told);
+        await Task.WhenAll(checks.Values);
+        cancel.ThrowIfCancellationRequested();
+        try { await Task.WhenAll(forget).WaitAsync(closing.Token); }
+        catch (Exception e) when (e is not OperationCanceledException || !cancel.IsCancellationRequested) { /* a worker that cannot be told keeps the job until a newer one replaces it */ }
 
-        // Lost: the cluster no longer listed it, or its calls were still failing at the end (a dead worker the cluster
-        // has not yet declared dead, such as a primary, which no one can declare dead), or an overdue batch of its was
-        // still unanswered (a machine gone silent): its unfinished chunks went to the others.
+        // Lost: out of reach at the end. The cluster no longer listed it, or its calls were still failing (a dead worker
+        // the cluster has not yet declared dead, such as a primary, which no one can declare dead), or an overdue batch
+        // of its was still unanswered (a machine gone silent): its unfinished chunks went to the others; or it did not
+        // answer the closing question. Its chunks and slices are what it finished, lost or not.
         var reports = workers.Values.Select(w => new WorkerReport(w.Key, w.Chunks, w.Slices, w.Seconds,
-            w.Lost || w.Failures >= options.FailingAfter || stranded.Contains(w), w.StepRuns, w.Flops)).ToList();
+            w.Lost || w.Failures >= options.FailingAfter || stranded.Contains(w) || !checks[w].Result, w.StepRuns, w.Flops)).ToList();
         return new ClusterRun(info!, skipped == 0 ? ChunkSum.InOrder(results!) : null, reports, clock.Elapsed.TotalSeconds, skipped);
+    }
+
+    /// <summary>How long the closing question to every worker may take (<see cref="WorkerReport.Lost"/>).</summary>
+    private static readonly TimeSpan ClosingCheck = TimeSpan.FromSeconds(5);
+
+    // Whether the worker answers before the closing check's time is up; a call that fails (its gateway gone, its silo
+    // refusing the connection) is asked again.
+    private static async Task<bool> Answers(Worker worker, string hash, CancellationToken within)
+    {
+        while (!within.IsCancellationRequested)
+        {
+            try
+            {
+                await worker.Grain.Describe(hash, within).WaitAsync(within);
+                return true;
+            }
+            catch (Exception) when (!within.IsCancellationRequested)
+            {
+                try { await Task.Delay(TimeSpan.FromMilliseconds(200), within); }
+                catch (OperationCanceledException) { }
+            }
+            catch (Exception)
+            {
+            }
+        }
+        return false;
     }
 
     private int BatchSize(Worker worker, int pending, int ready)
@@ -415,7 +452,11 @@ public sealed class SliceScheduler(IClusterClient client, SchedulerOptions? opti
     private static ClusterRunException Refused(Exception error, string who) =>
         error is UnauthorizedAccessException
             ? new ClusterRunException($"{who} refused the client: it does not hold this cluster's secret ({ClusterSecret.Variable} or --secret-file)", error)
-            : new ClusterRunException($"{who} failed: {error.Message}", error);
+            : new ClusterRunException($"{who} failed: {FirstLine(error)}", error);
+
+    // An error's message up to its first line break: the run's error is one line (Orleans' messages may go on with
+    // " ---> " and their inner exceptions).
+    private static string FirstLine(Exception? error) => error?.Message.Split('\n', 2)[0].TrimEnd() ?? "";
 }
 
 /// <summary>The one order in which chunk results are added: chunk 0, then 1, 2, ... elementwise, in float64.</summary>

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using Orleans.Concurrency;
 using TnDsl.Torch;
 
 namespace TnDsl.Cluster;
@@ -29,7 +31,11 @@ public sealed record BatchResult(
 /// </summary>
 public interface IWorkerGrain : IGrainWithStringKey
 {
-    /// <summary>The job with this hash if this silo holds it, else <c>null</c> (the client then sends it).</summary>
+    /// <summary>
+    /// The job with this hash if this silo holds it, else <c>null</c> (the client then sends it). Answered at once,
+    /// even while a batch runs: the client asks it at the end of a run to learn which workers are still there.
+    /// </summary>
+    [AlwaysInterleave]
     Task<JobInfo?> Describe(string hash, CancellationToken cancel = default);
 
     /// <summary>Opens a job from its bytes (validated by the opener) and keeps it under its SHA-256.</summary>
@@ -48,9 +54,13 @@ public interface IWorkerGrain : IGrainWithStringKey
     Task Forget(string hash);
 }
 
-/// <summary>The worker grain: one activation per silo, on that silo, over the silo's <see cref="JobCache"/>.</summary>
+/// <summary>
+/// The worker grain: one activation per silo, on that silo, over the silo's <see cref="JobCache"/>. A job it cannot
+/// open and a batch that fails are logged (one line at default verbosity, <see cref="ClusterLogging"/>) as well as
+/// answered to the client.
+/// </summary>
 [SiloTargetedPlacement]
-public sealed class WorkerGrain(JobCache jobs, ISliceWorkOpener opener) : Grain, IWorkerGrain
+public sealed class WorkerGrain(JobCache jobs, ISliceWorkOpener opener, ILogger<WorkerGrain> log) : Grain, IWorkerGrain
 {
     /// <inheritdoc/>
     public Task<JobInfo?> Describe(string hash, CancellationToken cancel) => Task.FromResult(jobs.TryGet(hash, out var held) ? held.Info : null);
@@ -63,8 +73,10 @@ public sealed class WorkerGrain(JobCache jobs, ISliceWorkOpener opener) : Grain,
             // Opening compiles and plans the network: off the grain's scheduler thread, like contraction.
             return (await Task.Run(() => jobs.Load(job))).Info;
         }
-        catch (Exception e) when (e is not InvalidDataException)
+        catch (Exception e)
         {
+            log.LogWarning(e, "a client's job could not be opened: {Message}", e.Message);
+            if (e is InvalidDataException) throw;
             throw new InvalidDataException($"the worker cannot open the job: {e.Message}");
         }
     }
@@ -84,8 +96,10 @@ public sealed class WorkerGrain(JobCache jobs, ISliceWorkOpener opener) : Grain,
                 return ContractBatch(held, chunks);
             });
         }
-        catch (Exception e) when (e is not (ArgumentOutOfRangeException or InvalidOperationException or OperationCanceledException))
+        catch (Exception e) when (e is not OperationCanceledException)
         {
+            log.LogError(e, "a batch of {Count} chunks failed: {Message}", chunks.Length, e.Message);
+            if (e is ArgumentOutOfRangeException or InvalidOperationException) throw;
             // The client sees Orleans-serialisable exceptions only (the backend's own types have no codec).
             throw new InvalidOperationException($"the worker failed to contract the job: {e.Message}");
         }

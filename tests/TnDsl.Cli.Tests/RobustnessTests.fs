@@ -193,6 +193,67 @@ let ``tn contract --cluster stops on SIGTERM as on Ctrl-C: the record saved, one
         worker.StopAsync(Threading.CancellationToken.None).Wait()
         Directory.Delete(dir, true)
 
+/// A `tn worker` process on loopback whose output and error lines are collected as they come.
+type private WorkerProcess(secret: string, primaryPort: int, port: int, gatewayPort: int) =
+    let lines = Collections.Concurrent.ConcurrentQueue<string>()
+    let p =
+        let info = Diagnostics.ProcessStartInfo(Path.Combine(AppContext.BaseDirectory, "tn"))
+        for a in [ "worker"; "--cluster"; $"127.0.0.1:{primaryPort}"; "--port"; string port; "--gateway-port"; string gatewayPort
+                   "--secret-file"; secret; "--threads"; "1" ] do
+            info.ArgumentList.Add a
+        info.WorkingDirectory <- repoRoot
+        info.RedirectStandardOutput <- true
+        info.RedirectStandardError <- true
+        let p = new Diagnostics.Process(StartInfo = info)
+        p.OutputDataReceived.Add(fun e -> if not (isNull e.Data) then lines.Enqueue e.Data)
+        p.ErrorDataReceived.Add(fun e -> if not (isNull e.Data) then lines.Enqueue e.Data)
+        p.Start() |> ignore
+        p.BeginOutputReadLine()
+        p.BeginErrorReadLine()
+        p
+    member _.Lines = Array.ofSeq lines
+    member _.Process = p
+    /// Waits (up to `minutes`) for a line that `wanted` accepts; fails with every line so far.
+    member this.Await(wanted: string -> bool, what: string, minutes: float) =
+        let deadline = DateTime.UtcNow.AddMinutes minutes
+        while not (Seq.exists wanted lines) && DateTime.UtcNow < deadline && not p.HasExited do
+            Threading.Thread.Sleep 100
+        Assert.True(Seq.exists wanted lines, sprintf "%s: not seen; the worker printed:\n%s" what (String.Join("\n", this.Lines)))
+    interface IDisposable with
+        member _.Dispose() =
+            if not p.HasExited then p.Kill true
+            p.WaitForExit()
+            p.Dispose()
+
+[<Fact>]
+let ``a tn worker says in one line that a killed peer was lost, with no Orleans warning or stack trace`` () =
+    // Seen with bench/cluster-crash.sh: every surviving worker printed about 100 lines of Orleans warnings and errors,
+    // each with its stack trace, for a peer killed with SIGKILL.
+    let dir = Directory.CreateTempSubdirectory("tndsl-robust-").FullName
+    try
+        let secret = Path.Combine(dir, "secret")
+        File.WriteAllText(secret, String('s', 40))
+        let ports = TnDsl.Cluster.ClusterHosts.FreeLoopbackPorts(4)
+        use primary = new WorkerProcess(secret, ports[0], ports[0], ports[1])
+        primary.Await((fun l -> l.Contains "Ctrl-C stops it"), "the primary's start", 3.0)
+        let peer = new WorkerProcess(secret, ports[0], ports[2], ports[3])
+        try
+            primary.Await((fun l -> l = $"worker 127.0.0.1:{ports[2]} joined"), "the peer joining", 3.0)
+            peer.Process.Kill()
+            peer.Process.WaitForExit()
+        finally
+            (peer :> IDisposable).Dispose()
+        let lost = $"worker 127.0.0.1:{ports[2]} lost: "
+        primary.Await((fun l -> l.StartsWith lost), "the line on the lost peer", 3.0)
+        let lines = primary.Lines
+        let listing = String.Join("\n", lines)
+        // Its two start lines, the peer's arrival and its loss: nothing from Orleans (its warnings need --verbose).
+        Assert.True((lines.Length = 4), listing)
+        Assert.DoesNotContain(lines, fun l -> l.Contains "   at " || l.StartsWith "warn" || l.Contains "Exception")
+        Assert.Single(lines, fun (l: string) -> l.StartsWith lost) |> ignore
+    finally
+        Directory.Delete(dir, true)
+
 [<Fact>]
 let ``a network of one tensor has one step in tn plan, tn run and tn emit alike`` () =
     // tn plan lists the lone tensor's step (`ab -> ab`, 16 flops, as opt_einsum does); tn run said "0 steps" beside

@@ -75,7 +75,8 @@ public sealed class FailingCalls(ILocalSiloDetails silo) : IIncomingGrainCallFil
         if (context.InterfaceMethod?.Name == nameof(IWorkerGrain.Contract) && Volatile.Read(ref perSilo) > 0
             && (only is null || only.Equals(silo.SiloAddress))
             && failed.AddOrUpdate(silo.SiloAddress, 1, (_, n) => n + 1) <= Volatile.Read(ref perSilo))
-            throw new OrleansException($"test: the call to {silo.SiloAddress} cannot be addressed");
+            // On two lines, as Orleans' messages with their inner exceptions are.
+            throw new OrleansException($"test: the call to {silo.SiloAddress} cannot be addressed{Environment.NewLine} ---> inner detail");
         await context.Invoke();
     }
 }
@@ -116,8 +117,11 @@ public static class TestClusters
     public const string SecretKey = "TnClusterSecret";
     public const string Secret = "test-secret-of-this-cluster-0123456789";
 
-    /// <summary>Three silos (or <paramref name="silos"/>) on loopback TCP, each a gateway, with a client holding the secret.</summary>
-    public static async Task<TestCluster> Start(short silos = 3)
+    /// <summary>
+    /// Three silos (or <paramref name="silos"/>) on loopback TCP, each a gateway, with a client holding the secret
+    /// (and whatever <paramref name="configure"/> adds).
+    /// </summary>
+    public static async Task<TestCluster> Start(short silos = 3, Action<TestClusterBuilder>? configure = null)
     {
         var builder = new TestClusterBuilder(silos);
         builder.Options.ConnectionTransport = ConnectionTransportType.TcpSocket;
@@ -125,6 +129,7 @@ public static class TestClusters
         builder.Properties[SecretKey] = Secret;
         builder.AddSiloBuilderConfigurator<WorkerSilo>();
         builder.AddClientBuilderConfigurator<SecretClient>();
+        configure?.Invoke(builder);
         var cluster = builder.Build();
         await cluster.DeployAsync().Within($"starting {silos} silos");
         return cluster;

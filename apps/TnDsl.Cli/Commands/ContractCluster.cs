@@ -20,7 +20,7 @@ public static class ContractCluster
     /// <summary><c>--cluster</c>: the gateways of a cluster's workers.</summary>
     public static Option<string> Cluster() => new("--cluster")
     {
-        Description = $"contract on the workers of a cluster (tn worker) through their gateways (default port {ClusterHosting.DefaultGatewayPort}); needs the cluster's secret",
+        Description = $"contract on the workers of a cluster (tn worker) through their gateways (default port {ClusterHosting.DefaultGatewayPort}), each chunk with this command's --threads; needs the cluster's secret",
         HelpName = "HOST[:PORT],...",
     };
 
@@ -65,7 +65,7 @@ public static class ContractCluster
             IHost connected;
             try
             {
-                connected = await ClusterHosts.Client(target.Gateways, target.Secret, connecting.Token);
+                connected = await ClusterHosts.Client(target.Gateways, target.Secret, connecting.Token, ClusterLogging.VerboseFromEnvironment);
             }
             catch (OperationCanceledException) when (!stop.IsCancellationRequested)
             {
@@ -113,10 +113,10 @@ public static class ContractCluster
         }
     }
 
-    /// <summary>One line per worker of the run: its address, its chunks and slices, its rate, whether it was lost.</summary>
+    /// <summary>One line per worker of the run: its address, its chunks and slices, its rate, whether it was lost (out of reach at the end).</summary>
     public static void Report(TextWriter w, IReadOnlyList<WorkerReport> workers)
     {
         foreach (var r in workers.OrderBy(r => r.Worker, StringComparer.Ordinal))
-            w.WriteLine($"  worker      {r.Worker}: {r.Chunks} chunks, {r.Slices} slices, {r.SlicesPerSecond:G4} slices/s{(r.Lost ? " (lost; its unfinished chunks went to others)" : "")}");
+            w.WriteLine($"  worker      {r.Worker}: {r.Chunks} chunks, {r.Slices} slices, {r.SlicesPerSecond:G4} slices/s{(r.Lost ? " (lost: out of reach at the end of the run; any unfinished chunks of its went to others)" : "")}");
     }
 }

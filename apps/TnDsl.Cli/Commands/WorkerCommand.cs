@@ -8,8 +8,10 @@ using TnDsl.Cluster;
 using static TorchSharp.torch;
 
 /// <summary>
-/// <c>tn worker --cluster HOST[:PORT] [--port N] [--gateway-port N] [--address IP] [--secret-file FILE] [--threads N]</c>:
+/// <c>tn worker --cluster HOST[:PORT] [--port N] [--gateway-port N] [--address IP] [--secret-file FILE] [--threads N] [--verbose]</c>:
 /// an Orleans silo that contracts chunks of the jobs clients send (<c>tn contract FILE --cluster ...</c>), until Ctrl-C.
+/// Its console says in one line when another worker joins, leaves or is lost, and any error in one line
+/// (<see cref="ClusterLogging"/>); <c>--verbose</c> adds Orleans' warnings with their stack traces.
 /// </summary>
 public static class WorkerCommand
 {
@@ -35,9 +37,10 @@ public static class WorkerCommand
             HelpName = "FILE",
         };
         var threads = TnOptions.ThreadCount("TorchSharp CPU threads for clients that do not ask for a count (tn contract asks for its own) [default: the core count]");
+        var verbose = TnOptions.Flag("--verbose", $"log Orleans' warnings and errors in full, with stack traces (as does ${ClusterLogging.VerboseVariable}=1); by default one line per event: a worker joined, left or lost, an error");
         var command = new Command("worker", "run a worker of a cluster that contracts sliced networks for clients, until Ctrl-C")
         {
-            cluster, port, gatewayPort, address, secretFile, threads,
+            cluster, port, gatewayPort, address, secretFile, threads, verbose,
         };
         Cli.SetAction(command, parse =>
         {
@@ -51,7 +54,8 @@ public static class WorkerCommand
             RequireFreePorts(own, siloPort, gateway);
             NativeLoader.EnsureLoaded();
             if (parse.GetValue(threads) is { } n) set_num_threads(n);
-            using var host = ClusterHosts.Worker(primary, own, siloPort, gateway, secret, new ContractionJobOpener());
+            using var host = ClusterHosts.Worker(primary, own, siloPort, gateway, secret, new ContractionJobOpener(),
+                parse.GetValue(verbose) || ClusterLogging.VerboseFromEnvironment);
             try
             {
                 host.Start();

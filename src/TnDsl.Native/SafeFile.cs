@@ -46,7 +46,7 @@ public static class SafeFile
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new IOException($"cannot write {path}: {Reason(e, temp)}", e);
+            throw new IOException($"cannot write {path}: {Reason(e, temp, path)}", e);
         }
         finally
         {
@@ -131,7 +131,7 @@ public static class SafeFile
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new IOException($"cannot write {path}: {Reason(e, path)}", e);
+            throw new IOException($"cannot write {path}: {Reason(e, path, path)}", e);
         }
     }
 
@@ -189,10 +189,14 @@ public static class SafeFile
     [DllImport("libc", EntryPoint = "statx", SetLastError = true)]
     private static extern int Statx(int dirfd, [MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, uint mask, [Out] byte[] buffer);
 
-    /// <summary>The system's reason for a failed write, with the temporary file's name (or a repeat of the path) taken out.</summary>
-    private static string Reason(Exception e, string written)
+    /// <summary>
+    /// The system's reason for a failed write of <paramref name="path"/>: a trailing repeat of the file written is
+    /// taken out, and where the reason names it within a sentence (<c>Could not find file '…'</c>, <c>Access to the
+    /// path '…' is denied</c>) it names <paramref name="path"/> instead of the temporary file.
+    /// </summary>
+    private static string Reason(Exception e, string written, string path)
     {
-        var reason = e.Message.Replace($" : '{written}'", "").Replace($"'{written}'", "the file").Trim();
+        var reason = e.Message.Replace($" : '{written}'", "").Replace($"'{written}'", $"'{path}'").Trim();
         return reason.TrimEnd('.');
     }
 }

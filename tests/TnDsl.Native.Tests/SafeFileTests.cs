@@ -83,4 +83,19 @@ public sealed class SafeFileTests : IDisposable
         Assert.Equal("good\n", File.ReadAllText(target));
         Assert.Equal(["out.json"], Names());
     }
+
+    [Fact]
+    public void A_reason_that_names_the_file_within_a_sentence_names_the_path_and_stays_a_sentence()
+    {
+        // It said "Could not find file the file" (tn contract -o /proc/x.npy, after the contraction).
+        var target = Path.Combine(dir, "out.npy");
+        var e = Assert.Throws<IOException>(() => SafeFile.Replace(target, temp => throw new FileNotFoundException($"Could not find file '{temp}'.")));
+        Assert.Equal($"cannot write {target}: Could not find file '{target}'", e.Message);
+        if (!OperatingSystem.IsLinux()) return;
+        var proc = "/proc/tn-no-such-file.npy";
+        var real = Assert.Throws<IOException>(() => SafeFile.ReplaceBytes(proc, [1]));
+        Assert.StartsWith($"cannot write {proc}: ", real.Message);
+        Assert.DoesNotContain("the file", real.Message);
+        Assert.Contains($"'{proc}'", real.Message);
+    }
 }

@@ -35,7 +35,7 @@ public static class PlanCommand
         var seed = TnOptions.Integer("--seed", 0, "the seed of randomised optimizers (random-greedy, partition, hyper, auto; optimal beyond its exact search)", min: 0, max: int.MaxValue);
         var trials = TnOptions.OptionalInteger("--trials", "trials of random-greedy and hyper (and optimal beyond its exact search) [default: 128; auto sizes its own]");
         var timeLimit = Milliseconds("--time-limit",
-            "a wall-clock limit on the search in milliseconds; the plan then depends on the machine and its load [default: none, plans are reproducible]");
+            "a wall-clock limit on the search: milliseconds (500) or a time with its unit (500ms, 2s, 1.5s); the plan then depends on the machine and its load [default: none, plans are reproducible]");
         var noScaling = TnOptions.Flag("--no-scaling", "leave out how the cost scales with each parameter of a .tn file");
         var json = TnOptions.Flag("--json", "print the plan as JSON");
         var command = new Command("plan", "plan a contraction order and report its cost (.tn, JSON or --einsum)")

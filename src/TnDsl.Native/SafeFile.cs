@@ -61,6 +61,35 @@ public static class SafeFile
         }
     }
 
+    /// <summary>
+    /// Why a <see cref="Replace"/> of <paramref name="path"/> would fail, found without writing it, or null where it
+    /// may succeed: a regular file is opened for writing and closed unchanged; a name that does not exist yet is made as
+    /// the temporary file <see cref="Replace"/> would make next to it, and removed. Anything else (a device, a FIFO) is
+    /// left alone: opening a FIFO would wait for its reader, and closing it would end that reader's input.
+    /// </summary>
+    public static string? WriteProblem(string path)
+    {
+        var full = Path.GetFullPath(path);
+        var written = full;
+        try
+        {
+            if (File.Exists(full))
+            {
+                if (IsRegularFile(full) == true)
+                    using (new FileStream(full, FileMode.Open, FileAccess.Write)) { }
+                return null;
+            }
+            written = TempPath(full);
+            using (new FileStream(written, FileMode.CreateNew, FileAccess.Write)) { }
+            File.Delete(written);
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Reason(e, written, path);
+        }
+    }
+
     /// <summary><see cref="Replace"/> with <paramref name="text"/> as UTF-8 (no byte-order mark).</summary>
     public static void ReplaceText(string path, string text) => Replace(path, p => File.WriteAllText(p, text, new UTF8Encoding(false)));
 

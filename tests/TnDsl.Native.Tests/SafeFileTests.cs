@@ -98,4 +98,20 @@ public sealed class SafeFileTests : IDisposable
         Assert.DoesNotContain("the file", real.Message);
         Assert.Contains($"'{proc}'", real.Message);
     }
+
+    [Fact]
+    public void WriteProblem_finds_a_folder_that_takes_no_new_file_and_leaves_nothing_behind()
+    {
+        var existing = Path.Combine(dir, "old.npy");
+        File.WriteAllText(existing, "kept");
+        Assert.Null(SafeFile.WriteProblem(existing));
+        Assert.Null(SafeFile.WriteProblem(Path.Combine(dir, "new.npy")));
+        Assert.Equal("kept", File.ReadAllText(existing));
+        Assert.Equal(["old.npy"], Names());
+        if (!OperatingSystem.IsLinux()) return;
+        Assert.Null(SafeFile.WriteProblem("/dev/null"));
+        var problem = SafeFile.WriteProblem("/proc/tn-no-such-file.npy");
+        Assert.NotNull(problem);
+        Assert.Contains("'/proc/tn-no-such-file.npy'", problem);
+    }
 }

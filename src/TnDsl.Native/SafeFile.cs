@@ -62,32 +62,49 @@ public static class SafeFile
     }
 
     /// <summary>
-    /// Why a <see cref="Replace"/> of <paramref name="path"/> would fail, found without writing it, or null where it
-    /// may succeed: a regular file is opened for writing and closed unchanged; a name that does not exist yet is made as
-    /// the temporary file <see cref="Replace"/> would make next to it, and removed. Anything else (a device, a FIFO) is
-    /// left alone: opening a FIFO would wait for its reader, and closing it would end that reader's input.
+    /// Why a <see cref="Replace"/> of <paramref name="path"/> would fail, found as it would write but without writing,
+    /// or null where it may succeed: the temporary file it would make next to the file (or the file it names) is made
+    /// and removed; where no new file may be made there, the file itself is opened for writing and closed unchanged, as
+    /// <see cref="Replace"/> then writes it in place. A file written in place (under /dev or /proc) that does not exist
+    /// yet is made and removed; one that exists is left alone: opening a FIFO would wait for its reader, and closing
+    /// it would end that reader's input.
     /// </summary>
     public static string? WriteProblem(string path)
     {
         var full = Path.GetFullPath(path);
-        var written = full;
+        var target = Replaceable(full);
+        var written = target ?? full;
         try
         {
-            if (File.Exists(full))
+            if (target is null)
             {
-                if (IsRegularFile(full) == true)
-                    using (new FileStream(full, FileMode.Open, FileAccess.Write)) { }
+                if (File.Exists(full) || Directory.Exists(full)) return null;
+                Probe(full);
                 return null;
             }
-            written = TempPath(full);
-            using (new FileStream(written, FileMode.CreateNew, FileAccess.Write)) { }
-            File.Delete(written);
+            written = TempPath(target);
+            try
+            {
+                Probe(written);
+            }
+            catch (UnauthorizedAccessException) when (File.Exists(target))
+            {
+                written = target;
+                using (new FileStream(target, FileMode.Open, FileAccess.Write)) { }
+            }
             return null;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return Reason(e, written, path);
         }
+    }
+
+    /// <summary>Makes <paramref name="file"/>, which must not exist, and removes it.</summary>
+    private static void Probe(string file)
+    {
+        using (new FileStream(file, FileMode.CreateNew, FileAccess.Write)) { }
+        File.Delete(file);
     }
 
     /// <summary><see cref="Replace"/> with <paramref name="text"/> as UTF-8 (no byte-order mark).</summary>

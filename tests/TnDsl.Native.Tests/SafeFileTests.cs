@@ -105,6 +105,14 @@ public sealed class SafeFileTests : IDisposable
         var existing = Path.Combine(dir, "old.npy");
         File.WriteAllText(existing, "kept");
         Assert.Null(SafeFile.WriteProblem(existing));
+        // A read-only file in a writable folder is replaced by Replace (its mode kept), so it is no problem either.
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(existing, UnixFileMode.UserRead);
+            Assert.Null(SafeFile.WriteProblem(existing));
+            SafeFile.ReplaceText(existing, "kept");
+            Assert.Equal(UnixFileMode.UserRead, File.GetUnixFileMode(existing));
+        }
         Assert.Null(SafeFile.WriteProblem(Path.Combine(dir, "new.npy")));
         Assert.Equal("kept", File.ReadAllText(existing));
         Assert.Equal(["old.npy"], Names());

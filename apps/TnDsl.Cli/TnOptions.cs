@@ -141,14 +141,15 @@ public static class TnOptions
             CustomParser = r => ParseInteger(r, name, min, max),
         };
 
-    /// <summary>An option that takes an integer of at least <paramref name="min"/>, absent when not given
-    /// (the default then depends on something else; <paramref name="description"/> says what).</summary>
-    public static Option<long?> OptionalInteger(string name, string description, long min = 1, params string[] aliases) =>
+    /// <summary>An option that takes an integer from <paramref name="min"/> to <paramref name="max"/>, absent when not
+    /// given (the default then depends on something else; <paramref name="description"/> says what).</summary>
+    public static Option<long?> OptionalInteger(string name, string description, long min = 1, long max = long.MaxValue,
+        params string[] aliases) =>
         new(name, aliases)
         {
             Description = description,
             HelpName = "N",
-            CustomParser = r => ParseInteger(r, name, min, long.MaxValue),
+            CustomParser = r => ParseInteger(r, name, min, max),
         };
 
     /// <summary>

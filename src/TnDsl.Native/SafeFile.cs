@@ -46,7 +46,7 @@ public static class SafeFile
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new IOException($"cannot write {path}: {Reason(e, temp)}", e);
+            throw new IOException($"cannot write {path}: {Reason(e, temp, path)}", e);
         }
         finally
         {
@@ -59,6 +59,52 @@ public static class SafeFile
                 // Left for the next write's RemoveStale.
             }
         }
+    }
+
+    /// <summary>
+    /// Why a <see cref="Replace"/> of <paramref name="path"/> would fail, found as it would write but without writing,
+    /// or null where it may succeed: the temporary file it would make next to the file (or the file it names) is made
+    /// and removed; where no new file may be made there, the file itself is opened for writing and closed unchanged, as
+    /// <see cref="Replace"/> then writes it in place. A file written in place (under /dev or /proc) that does not exist
+    /// yet is made and removed; one that exists is left alone: opening a FIFO would wait for its reader, and closing
+    /// it would end that reader's input.
+    /// </summary>
+    public static string? WriteProblem(string path)
+    {
+        var full = Path.GetFullPath(path);
+        var target = Replaceable(full);
+        var written = target ?? full;
+        try
+        {
+            if (target is null)
+            {
+                if (File.Exists(full) || Directory.Exists(full)) return null;
+                Probe(full);
+                return null;
+            }
+            written = TempPath(target);
+            try
+            {
+                Probe(written);
+            }
+            catch (UnauthorizedAccessException) when (File.Exists(target))
+            {
+                written = target;
+                using (new FileStream(target, FileMode.Open, FileAccess.Write)) { }
+            }
+            return null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return Reason(e, written, path);
+        }
+    }
+
+    /// <summary>Makes <paramref name="file"/>, which must not exist, and removes it.</summary>
+    private static void Probe(string file)
+    {
+        using (new FileStream(file, FileMode.CreateNew, FileAccess.Write)) { }
+        File.Delete(file);
     }
 
     /// <summary><see cref="Replace"/> with <paramref name="text"/> as UTF-8 (no byte-order mark).</summary>
@@ -131,7 +177,7 @@ public static class SafeFile
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new IOException($"cannot write {path}: {Reason(e, path)}", e);
+            throw new IOException($"cannot write {path}: {Reason(e, path, path)}", e);
         }
     }
 
@@ -189,10 +235,14 @@ public static class SafeFile
     [DllImport("libc", EntryPoint = "statx", SetLastError = true)]
     private static extern int Statx(int dirfd, [MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, uint mask, [Out] byte[] buffer);
 
-    /// <summary>The system's reason for a failed write, with the temporary file's name (or a repeat of the path) taken out.</summary>
-    private static string Reason(Exception e, string written)
+    /// <summary>
+    /// The system's reason for a failed write of <paramref name="path"/>: a trailing repeat of the file written is
+    /// taken out, and where the reason names it within a sentence (<c>Could not find file '…'</c>, <c>Access to the
+    /// path '…' is denied</c>) it names <paramref name="path"/> instead of the temporary file.
+    /// </summary>
+    private static string Reason(Exception e, string written, string path)
     {
-        var reason = e.Message.Replace($" : '{written}'", "").Replace($"'{written}'", "the file").Trim();
+        var reason = e.Message.Replace($" : '{written}'", "").Replace($"'{written}'", $"'{path}'").Trim();
         return reason.TrimEnd('.');
     }
 }

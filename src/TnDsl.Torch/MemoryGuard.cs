@@ -736,7 +736,7 @@ public static class MemoryGuard
     public static string Format(BigInteger bytes)
     {
         if (bytes < 1024)
-            return $"{bytes} bytes";
+            return bytes.IsOne ? "1 byte" : $"{bytes} bytes";
         string[] units = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
         if (bytes >= BigInteger.Pow(1024, units.Length + 1))
         {

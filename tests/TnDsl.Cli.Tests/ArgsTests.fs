@@ -81,6 +81,19 @@ let ``tn run --help lists every option with its meaning and default`` () =
         let next = row.IndexOf("\n  -", 1)
         Assert.Contains(fallback, (if next > 0 then row.Substring(0, next) else row))
 
+[<Fact>]
+let ``tn plan --help names the forms --time-limit takes, and tn plan takes each one it names`` () =
+    let code, out, _ = tn [ "plan"; "--help" ]
+    Assert.Equal(0, code)
+    let row = out.Substring(out.IndexOf("  --time-limit"))
+    let row = row.Substring(0, row.IndexOf("\n  -", 1))
+    // The help once said "in milliseconds" alone, though 2s and 1.5s are taken as well.
+    let forms = [ for m in Regex.Matches(row, @"\b\d+(?:\.\d+)?(?:ms|s)\b") -> m.Value ]
+    Assert.Contains("2s", forms)
+    Assert.Contains("500ms", forms)
+    for form in forms do
+        Assert.True(TnDsl.Cli.Commands.PlanCommand.ParseMilliseconds(form).HasValue, $"the help names {form}, which --time-limit refuses")
+
 [<Theory>]
 [<MemberData(nameof tnReaderRows)>]
 let ``every verb that reads a .tn file takes --set (repeatable) and --network`` (row: string) =

@@ -548,6 +548,14 @@ let ``tn run and tn emit refuse what would not fit in memory before allocating, 
         assertRefused [ "TN_MEMORY_LIMIT" ] (tnProcess [ "TN_MEMORY_LIMIT", "lots" ] [ "run"; exact ]))
 
 [<Fact>]
+let ``a memory limit of one byte is refused as "1 byte", not "1 bytes"`` () =
+    withTempFiles "tn-byte-" (fun write ->
+        let tiny = write "tiny.tn" "network tiny {\n  index a: 2\n  weight W: (a)\n  output (a)\n}\n"
+        let _, _, err as result = tnProcess [ "TN_MEMORY_LIMIT", "1" ] [ "run"; tiny; "--threads"; "1" ]
+        assertRefused [ "over the memory limit of 1 byte (TN_MEMORY_LIMIT=1)" ] result
+        Assert.DoesNotMatch(@"\b1 bytes", err))
+
+[<Fact>]
 let ``tn run slices a plan over the memory limit to fit it, tn emit writes the sliced loop, and what slicing cannot fit is refused`` () =
     withTempFiles "tn-slice-" (fun write ->
         // A closed 5 x 5 grid of bond dimension 8: about 4 MiB unsliced (planner's estimate), under 3 MiB sliced;

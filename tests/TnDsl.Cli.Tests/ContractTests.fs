@@ -262,3 +262,22 @@ let ``tn contract --weights that is missing or a folder is one line naming it an
         assertRefused [ "cannot read"; "--weights"; "it is a folder" ] (contract [ file; "--weights"; dir ])
     finally
         Directory.Delete(dir, true)
+
+[<Fact>]
+let ``tn contract -o or --resume where no file may be made is refused before the contraction, naming the option`` () =
+    if OperatingSystem.IsLinux() then
+        let dir = tempDir ()
+        try
+            let file = Path.Combine(dir, "grid.tn")
+            File.WriteAllText(file, gridText)
+            // /proc exists and takes no new file. Before, the contraction ran and its end said "cannot write
+            // /proc/….npy: Could not find file the file", the option unnamed; with --resume the first save failed.
+            for option, name in [ "-o", "/proc/tn-no-such-value.npy"; "--resume", "/proc/tn-no-such-record.json" ] do
+                let code, out, err = contract [ file; "--threads"; "1"; option; name ]
+                Assert.Equal(1, code)
+                Assert.Equal("", out)
+                Assert.StartsWith($"tn contract: cannot write {name} ({option}): ", err)
+                Assert.DoesNotContain("chunks", err)
+                Assert.DoesNotContain("   at ", err)
+        finally
+            Directory.Delete(dir, true)

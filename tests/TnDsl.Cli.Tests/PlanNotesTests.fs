@@ -108,3 +108,14 @@ let ``every optimizer under a time limit too short for it says so in the report 
         let untimed, _ = ok (plan [ grid; "--set"; "L=4"; "--no-scaling"; "--json"; "--optimizer"; optimizer; "--trials"; "4" ])
         Assert.DoesNotContain("TN0314", codes untimed)
         Assert.DoesNotContain("TN0315", codes untimed)
+
+[<Fact>]
+let ``--trials beyond what the planner counts is a usage error giving the range, not cut silently to 2^31 - 1`` () =
+    // Before, 99999999999 ran as 2147483647 trials: random-greedy on a 6-tensor ring was still searching after 40 s.
+    let code, out, err = plan [ "--einsum"; "ab,bc->ac"; "--shapes"; "2x3,3x4"; "--optimizer"; "random-greedy"; "--trials"; "2147483648" ]
+    Assert.Equal(2, code)
+    Assert.Equal("", out)
+    Assert.Contains("--trials takes an integer from 1 to 2147483647, got '2147483648'", err)
+    let _, err = ok (plan [ "--einsum"; "ab,bc->ac"; "--shapes"; "2x3,3x4"; "--optimizer"; "greedy"; "--trials"; "2147483647" ])
+    Assert.Contains("does not use --trials", err)
+

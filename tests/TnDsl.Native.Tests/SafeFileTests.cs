@@ -83,4 +83,43 @@ public sealed class SafeFileTests : IDisposable
         Assert.Equal("good\n", File.ReadAllText(target));
         Assert.Equal(["out.json"], Names());
     }
+
+    [Fact]
+    public void A_reason_that_names_the_file_within_a_sentence_names_the_path_and_stays_a_sentence()
+    {
+        // It said "Could not find file the file" (tn contract -o /proc/x.npy, after the contraction).
+        var target = Path.Combine(dir, "out.npy");
+        var e = Assert.Throws<IOException>(() => SafeFile.Replace(target, temp => throw new FileNotFoundException($"Could not find file '{temp}'.")));
+        Assert.Equal($"cannot write {target}: Could not find file '{target}'", e.Message);
+        if (!OperatingSystem.IsLinux()) return;
+        var proc = "/proc/tn-no-such-file.npy";
+        var real = Assert.Throws<IOException>(() => SafeFile.ReplaceBytes(proc, [1]));
+        Assert.StartsWith($"cannot write {proc}: ", real.Message);
+        Assert.DoesNotContain("the file", real.Message);
+        Assert.Contains($"'{proc}'", real.Message);
+    }
+
+    [Fact]
+    public void WriteProblem_finds_a_folder_that_takes_no_new_file_and_leaves_nothing_behind()
+    {
+        var existing = Path.Combine(dir, "old.npy");
+        File.WriteAllText(existing, "kept");
+        Assert.Null(SafeFile.WriteProblem(existing));
+        // A read-only file in a writable folder is replaced by Replace (its mode kept), so it is no problem either.
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(existing, UnixFileMode.UserRead);
+            Assert.Null(SafeFile.WriteProblem(existing));
+            SafeFile.ReplaceText(existing, "kept");
+            Assert.Equal(UnixFileMode.UserRead, File.GetUnixFileMode(existing));
+        }
+        Assert.Null(SafeFile.WriteProblem(Path.Combine(dir, "new.npy")));
+        Assert.Equal("kept", File.ReadAllText(existing));
+        Assert.Equal(["old.npy"], Names());
+        if (!OperatingSystem.IsLinux()) return;
+        Assert.Null(SafeFile.WriteProblem("/dev/null"));
+        var problem = SafeFile.WriteProblem("/proc/tn-no-such-file.npy");
+        Assert.NotNull(problem);
+        Assert.Contains("'/proc/tn-no-such-file.npy'", problem);
+    }
 }

@@ -1392,6 +1392,12 @@ let ``the plan report writes a count of one in the singular: 1 index, 1 element`
     Assert.DoesNotContain(" 1 indices", text)
 
 [<Fact>]
+let ``auto's note writes a hyper search of one trial in the singular`` () =
+    // A time limit can leave hyper one trial: the note said "auto chose hyper (1 trials)".
+    Assert.Equal("hyper (1 trial)", Plan.hyperChoice 1)
+    Assert.Equal("hyper (8 trials)", Plan.hyperChoice 8)
+
+[<Fact>]
 let ``a stray comma in the shapes is a diagnostic at the comma, not a count of operands`` () =
     for shapes, col, words in [ "2x3,3x4,", 8, "a trailing ','"; ",2x3,3x4", 1, "a leading ','"; "2x3,,3x4", 4, "an empty shape (operand 2)" ] do
         match Einsum.toProblem "ab,bc->ac" shapes with

@@ -33,9 +33,11 @@ public static class PlanCommand
         var objective = TnOptions.Text("--objective", "NAME",
             "what the search minimises: flops, size (largest intermediate), write (elements written), combo (flops + 64 x write) or combo:F [default: flops]");
         var seed = TnOptions.Integer("--seed", 0, "the seed of randomised optimizers (random-greedy, partition, hyper, auto; optimal beyond its exact search)", min: 0, max: int.MaxValue);
-        var trials = TnOptions.OptionalInteger("--trials", "trials of random-greedy and hyper (and optimal beyond its exact search) [default: 128; auto sizes its own]");
+        // The planner counts trials in an int: more is refused, not silently cut to 2^31 - 1 (as --seed is refused).
+        var trials = TnOptions.OptionalInteger("--trials", "trials of random-greedy and hyper (and optimal beyond its exact search) [default: 128; auto sizes its own]",
+            max: int.MaxValue);
         var timeLimit = Milliseconds("--time-limit",
-            "a wall-clock limit on the search in milliseconds; the plan then depends on the machine and its load [default: none, plans are reproducible]");
+            "a wall-clock limit on the search: milliseconds (500) or a time with its unit (500ms, 2s, 1.5s); the plan then depends on the machine and its load [default: none, plans are reproducible]");
         var noScaling = TnOptions.Flag("--no-scaling", "leave out how the cost scales with each parameter of a .tn file");
         var json = TnOptions.Flag("--json", "print the plan as JSON");
         var command = new Command("plan", "plan a contraction order and report its cost (.tn, JSON or --einsum)")
@@ -67,7 +69,7 @@ public static class PlanCommand
         Cli.SetAction(command, parse => Run(parse, parse.GetValue(file), parse.GetValue(einsum), parse.GetValue(shapes),
             parse.GetValue(network), parse.Pairs(set), parse.Sizes(size), parse.GetValue(optimizer)!,
             new PlanSettings(parse.GetValue(memoryLimit) ?? 0, parse.GetValue(objective) ?? "flops", (int)parse.GetValue(seed),
-                (int)Math.Min(int.MaxValue, parse.GetValue(trials) ?? 0), (int)Math.Min(int.MaxValue, parse.GetValue(timeLimit) ?? 0)),
+                (int)(parse.GetValue(trials) ?? 0), (int)Math.Min(int.MaxValue, parse.GetValue(timeLimit) ?? 0)),
             parse.GetValue(json), !parse.GetValue(noScaling),
             UnusedOptionNotes(parse.GetValue(optimizer)!, parse.GetResult(trials) is { Implicit: false }, parse.GetResult(seed) is { Implicit: false })));
         return command;

@@ -171,6 +171,10 @@ module Plan =
     let exactShare = 0.25
 
     /// log2 of a plan's total flops (sliced when it is).
+    /// What `auto`'s note calls a hyper search that ran `trials` trials: "hyper (8 trials)", "hyper (1 trial)" (a
+    /// time limit can leave it one).
+    let hyperChoice (trials: int) = if trials = 1 then "hyper (1 trial)" else sprintf "hyper (%d trials)" trials
+
     let private log2Of (flops: BigInteger) = if flops.Sign <= 0 then 0.0 else BigInteger.Log(flops, 2.0)
 
     /// A tree fitted to a memory limit: as is when it fits, else the cheapest (executed flops) of the tree as is
@@ -580,7 +584,7 @@ module Plan =
                                   let given = left ()
                                   let cut, searched = timed given 0.75 (fun () -> PlanHyper.searchIn l 2 0.0 p { o with Trials = snd hyperTrials; TimeLimitMs = given })
                                   if cut then cutShort.Add "hyper"
-                                  yield "hyper (" + string searched.Trials + " trials)", searched.Tree
+                                  yield hyperChoice searched.Trials, searched.Tree
                               | Some l when l.Exhausted -> ()
                               | None when not (affords hyperTrialRuns) -> leftOut.Add "hyper"
                               | Some _ -> leftOut.Add "hyper"
@@ -595,7 +599,7 @@ module Plan =
                                   if cut then cutShort.Add "hyper"
                                   work.Add searched.Work
                                   trees.AddRange searched.Ranked
-                                  yield "hyper (" + string searched.Trials + " trials)", searched.Tree
+                                  yield hyperChoice searched.Trials, searched.Tree
                               yield "greedy", (if o.MemoryLimit.IsNone then greedyPlan.Force() else greedyRun.Tree)
                               if affords 3.0 then yield "bond-greedy", PlanSweep.bondGreedyTree p
                               else leftOut.Add "bond-greedy"

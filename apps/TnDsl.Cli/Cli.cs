@@ -140,7 +140,7 @@ public static class Cli
         {
             // With --json a refusal of the memory guard is the document too (tn plan's TN0301 for a limit no plan
             // meets, of no source); the line stays a message, as the summary of an error outside the file does.
-            DiagnosticOutput.WriteJsonDocument(parse.InvocationConfiguration.Output, FileArgument(parse), false, [DiagnosticOutput.MemoryRefusal(e.Message)]);
+            DiagnosticOutput.WriteJsonDocument(parse.InvocationConfiguration.Output, FileArgument(parse), false, [DiagnosticView.MemoryLimit(e.Message)]);
             err.WriteLine($"{verb}: {e.Message}");
             return 1;
         }

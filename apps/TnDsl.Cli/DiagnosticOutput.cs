@@ -44,13 +44,6 @@ public static class DiagnosticOutput
     }
 
     /// <summary>
-    /// A refusal of the memory guard (<see cref="TnDsl.Torch.MemoryLimitException"/>) as a diagnostic of no source:
-    /// TN0301 (memory limit cannot be met), the code <c>tn plan</c> gives a limit no plan meets.
-    /// </summary>
-    public static DiagnosticView MemoryRefusal(string message) =>
-        new(TnDsl.DiagnosticModule.make(TnDsl.PlanDiagnostics.memoryLimit, TnDsl.Range.none, message));
-
-    /// <summary>
     /// Writes the errors in a file that a verb stops on: with <paramref name="json"/> as the JSON document
     /// (<c>"ok": false</c>) to <paramref name="output"/>, else rendered to <paramref name="err"/> and followed by the
     /// file's count line (<see cref="CheckResult.CountLine"/>).

@@ -102,7 +102,8 @@ public static class Cli
     /// Sets <paramref name="body"/> as the action of <paramref name="command"/>, the one place where a verb's failures
     /// become messages and exit codes: a <see cref="UsageException"/> it throws becomes a usage error (exit 2); a
     /// <see cref="TnException"/> (errors in the input) its rendered diagnostics and a summary line; a file that cannot
-    /// be read or written, a refusal of the memory guard or an error raised in libtorch one line (all exit 1).
+    /// be read or written, a refusal of the memory guard or an error raised in libtorch one line (all exit 1); with
+    /// <c>--json</c> the diagnostics, and a refusal of the memory guard, are also the JSON document on standard output.
     /// </summary>
     public static void SetAction(Command command, Func<ParseResult, int> body) => command.SetAction(parse =>
     {
@@ -133,6 +134,14 @@ public static class Cli
                 foreach (var d in e.Rendered)
                     err.WriteLine(d);
             err.WriteLine($"{verb}: {e.Summary}");
+            return 1;
+        }
+        catch (TnDsl.Torch.MemoryLimitException e) when (JsonAsked(parse))
+        {
+            // With --json a refusal of the memory guard is the document too (tn plan's TN0301 for a limit no plan
+            // meets, of no source); the line stays a message, as the summary of an error outside the file does.
+            DiagnosticOutput.WriteJsonDocument(parse.InvocationConfiguration.Output, FileArgument(parse), false, [DiagnosticView.MemoryLimit(e.Message)]);
+            err.WriteLine($"{verb}: {e.Message}");
             return 1;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or TnDsl.Torch.MemoryLimitException)

@@ -224,14 +224,7 @@ public static class MemoryGuard
         if (!string.IsNullOrWhiteSpace(env))
         {
             env = env.Trim();
-            if (env.EndsWith('%'))
-            {
-                if (!double.TryParse(env[..^1], NumberStyles.Float, CultureInfo.InvariantCulture, out var percent) || !(percent > 0 && percent <= 100))
-                    throw BadSetting(env);
-                var (available, from) = Available();
-                return (available is { } a ? (long)(a * (percent / 100)) : long.MaxValue, $"{EnvironmentVariable}={env} of {from}");
-            }
-            return (ParseBytes(env) ?? throw BadSetting(env), $"{EnvironmentVariable}={env}");
+            return ParseLimit(env, $"{EnvironmentVariable}={env}") ?? throw BadSetting(env);
         }
         var (bytes, source) = Available();
         return bytes is { } b
@@ -869,6 +862,28 @@ public static class MemoryGuard
             : null;
     }
 
+    /// <summary>The forms of a memory limit (<see cref="ParseLimit"/>), as a message that refuses one names them.</summary>
+    public const string LimitForms =
+        "bytes (123456789, under 8 EiB), a size with K, M, G or T (16G) or a percentage of the available memory (50%)";
+
+    /// <summary>
+    /// A memory limit written as <see cref="EnvironmentVariable"/> and <c>tn contract --memory-limit</c> take it: bytes
+    /// (<see cref="ParseBytes"/>) or a percentage over 0 and at most 100 of the memory available now
+    /// (<see cref="Available()"/>, read here; 2^63 − 1 bytes where it cannot be read). Returns the bytes and where they
+    /// come from, <paramref name="shownAs"/> (for example <c>--memory-limit 50%</c>) with the available memory for a
+    /// percentage; null when the text is none of <see cref="LimitForms"/>.
+    /// </summary>
+    public static (long Bytes, string Source)? ParseLimit(string text, string shownAs)
+    {
+        var t = text.Trim();
+        if (!t.EndsWith('%'))
+            return ParseBytes(t) is { } bytes ? (bytes, shownAs) : null;
+        if (!double.TryParse(t[..^1], NumberStyles.Float, CultureInfo.InvariantCulture, out var percent) || !(percent > 0 && percent <= 100))
+            return null;
+        var (available, from) = Available();
+        return (available is { } a ? (long)(a * (percent / 100)) : long.MaxValue, $"{shownAs} of {from}");
+    }
+
     /// <summary>Bytes written as a count with an optional K, M, G or T suffix (powers of 1024, an optional <c>iB</c>/<c>B</c>);
     /// null when the text is not one, or is less than one byte (<c>0.5</c> would be a limit of nothing, as <c>0</c>).</summary>
     public static long? ParseBytes(string text)
@@ -883,6 +898,9 @@ public static class MemoryGuard
         int shift = t.Length == 0 ? 0 : char.ToUpperInvariant(t[^1]) switch { 'K' => 10, 'M' => 20, 'G' => 30, 'T' => 40, _ => 0 };
         if (shift > 0)
             t = t[..^1];
+        // A whole count is read exactly: through a double, 9223372036854775807 (2^63 − 1) rounded to 2^63 and was refused.
+        if (shift == 0 && long.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var whole))
+            return whole >= 1 ? whole : null;
         if (!double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !(value > 0) || !double.IsFinite(value))
             return null;
         double bytes = value * Math.Pow(2, shift);
@@ -891,7 +909,7 @@ public static class MemoryGuard
 
     static MemoryLimitException BadSetting(string value) =>
         new("the memory limit", 0, 0, EnvironmentVariable,
-            $"{EnvironmentVariable}='{value}' is not a memory limit: give bytes (123456789, under 8 EiB), a size with K, M, G or T (16G) or a percentage of the available memory (50%)");
+            $"{EnvironmentVariable}='{value}' is not a memory limit: give {LimitForms}");
 
     /// <summary>
     /// One line for an error raised in libtorch: its first line, without the C++ stack (<c>Exception raised from …</c>,

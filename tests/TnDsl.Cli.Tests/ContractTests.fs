@@ -281,3 +281,57 @@ let ``tn contract -o or --resume where no file may be made is refused before the
                 Assert.DoesNotContain("   at ", err)
         finally
             Directory.Delete(dir, true)
+
+[<Fact>]
+let ``tn contract --memory-limit takes what TN_MEMORY_LIMIT takes, a percentage and 2^63 - 1 bytes, and its refusal names those forms`` () =
+    let dir = tempDir ()
+    try
+        let file = Path.Combine(dir, "grid.tn")
+        File.WriteAllText(file, gridText)
+        // Before: "takes a positive byte count such as 512M or 2G" (exit 2) for 80%, though --help's default is "80% of
+        // the available memory" and TN_MEMORY_LIMIT=80% is taken; 2^63 - 1 went through a double, rounded to 2^63.
+        for limit in [ "80%"; "9223372036854775807" ] do
+            let code, out, err = contract [ file; "--threads"; "1"; "--memory-limit"; limit; "--json" ]
+            Assert.True((code = 0), sprintf "--memory-limit %s: exit %d\n%s" limit code err)
+            Assert.True(json(out).GetProperty("value").GetDouble() |> Double.IsFinite)
+        let struct (bytes, _) = MemoryGuard.ParseLimit("9223372036854775807", "").Value
+        Assert.Equal(Int64.MaxValue, bytes)
+        // A unit past T, a share over all of it, nothing: the message gives the real rule, not "a positive byte count".
+        for bad in [ "7E"; "150%"; "0"; "9223372036854775808" ] do
+            let code, out, err = contract [ file; "--memory-limit"; bad ]
+            Assert.Equal(2, code)
+            Assert.Equal("", out)
+            Assert.Contains($"--memory-limit takes bytes (123456789, under 8 EiB), a size with K, M, G or T (16G) or a percentage of the available memory (50%%), got '{bad}'", err)
+        // A percentage is of the memory available now, and a refusal says so.
+        let struct (available, _) = MemoryGuard.Available()
+        if available.HasValue then
+            let code, _, err = contract [ file; "--threads"; "1"; "--memory-limit"; "0.000000001%" ]
+            Assert.Equal(1, code)
+            Assert.Contains("(--memory-limit 0.000000001% of ", err)
+            Assert.Contains(" available (", err)
+    finally
+        Directory.Delete(dir, true)
+
+[<Fact>]
+let ``tn contract --json refused for memory prints the JSON document of its errors on standard output, TN0301 as tn plan`` () =
+    let dir = tempDir ()
+    try
+        let file = Path.Combine(dir, "grid.tn")
+        File.WriteAllText(file, gridText)
+        // Before: nothing on standard output, the refusal on stderr only, though every --json verb prints its errors
+        // in the input as this document (README, JSON output).
+        let code, out, err = contract [ file; "--threads"; "1"; "--memory-limit"; "1K"; "--json" ]
+        Assert.Equal(1, code)
+        let doc = json out
+        Assert.Equal(file, doc.GetProperty("file").GetString())
+        Assert.False(doc.GetProperty("ok").GetBoolean())
+        let d = Assert.Single(doc.GetProperty("diagnostics").EnumerateArray() |> Seq.toList)
+        Assert.Equal("error", d.GetProperty("level").GetString())
+        Assert.Equal("TN0301", d.GetProperty("code").GetString())
+        Assert.Equal(JsonValueKind.Null, d.GetProperty("file").ValueKind)
+        Assert.Contains("over the memory limit of 1 KiB (1,024 bytes) (--memory-limit 1K)", d.GetProperty("message").GetString())
+        // The one line stays on stderr, as without --json.
+        Assert.StartsWith("tn contract: grid (float64): ", err)
+        Assert.DoesNotContain("   at ", err)
+    finally
+        Directory.Delete(dir, true)

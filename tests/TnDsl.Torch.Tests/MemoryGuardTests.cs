@@ -96,8 +96,27 @@ public class MemoryGuardTests
     [InlineData("1e-9", null)]
     [InlineData("lots", null)]
     [InlineData("99999999T", null)]
+    // 2^63 - 1 is read exactly: through a double it rounded to 2^63 and was refused; 2^63 is no long.
+    [InlineData("9223372036854775807", long.MaxValue)]
+    [InlineData("9223372036854775808", null)]
+    [InlineData("7E", null)]
     public void Byte_sizes_parse_with_binary_suffixes(string text, long? bytes) =>
         Assert.Equal(bytes, MemoryGuard.ParseBytes(text));
+
+    [Fact]
+    public void A_limit_is_bytes_or_a_percentage_of_the_available_memory_as_TN_MEMORY_LIMIT_and_tn_contract_write_it()
+    {
+        Assert.Equal((16L << 30, "--memory-limit 16G"), MemoryGuard.ParseLimit(" 16G ", "--memory-limit 16G"));
+        foreach (var text in new[] { "0%", "150%", "-5%", "%", "abc", "0" })
+            Assert.Null(MemoryGuard.ParseLimit(text, text));
+        // The available memory is read again by ParseLimit and moves between the reads: within 2% of it.
+        var (available, _) = MemoryGuard.Available();
+        var (bytes, source) = MemoryGuard.ParseLimit("50%", "--memory-limit 50%")!.Value;
+        Assert.Equal(available is { } a ? a / 2.0 : long.MaxValue, bytes, tolerance: available is { } b ? b / 50.0 : 0);
+        Assert.StartsWith("--memory-limit 50% of ", source);
+        if (available is not null)
+            Assert.Contains(" available (", source);
+    }
 
     [Fact]
     public void Byte_counts_past_1024_EiB_are_written_in_scientific_notation_never_as_a_run_of_zeros_or_infinity()

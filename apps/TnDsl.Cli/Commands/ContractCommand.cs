@@ -38,16 +38,17 @@ public static class ContractCommand
             "the weights and consts as a TorchSharp state dict keyed by parameter name (a trained Born machine's model.weights) [default: random from --seed]");
         var seed = TnOptions.Integer("--seed", 0, "seed of the random weights (and of random consts)", min: long.MinValue);
         var dtype = TnOptions.Choice("--dtype", "the floating-point type of the contraction", "float64", "float32");
-        var memoryLimit = new Option<long?>("--memory-limit")
+        // The forms TN_MEMORY_LIMIT takes, read by the same parser; a percentage is of the memory available now.
+        var memoryLimit = new Option<(long Bytes, string Source)?>("--memory-limit")
         {
-            Description = "bytes one slice may take (512M, 2G, …); the plan is sliced to fit [default: the memory guard's limit, TN_MEMORY_LIMIT or 80% of the available memory]",
+            Description = "bytes one slice may take (512M, 2G, …, or 50% of the available memory); the plan is sliced to fit [default: the memory guard's limit, TN_MEMORY_LIMIT or 80% of the available memory]",
             HelpName = "BYTES",
             CustomParser = r =>
             {
-                var text = r.Tokens.Count == 1 ? r.Tokens[0].Value : "";
-                if (MemoryGuard.ParseBytes(text) is { } b and > 0)
-                    return b;
-                r.AddError($"--memory-limit takes a positive byte count such as 512M or 2G, got '{text}'");
+                var text = r.Tokens.Count == 1 ? r.Tokens[0].Value.Trim() : "";
+                if (MemoryGuard.ParseLimit(text, $"--memory-limit {text}") is { } limit)
+                    return limit;
+                r.AddError($"--memory-limit takes {MemoryGuard.LimitForms}, got '{text}'");
                 return null;
             },
         };
@@ -66,17 +67,17 @@ public static class ContractCommand
         };
         Cli.SetAction(command, parse => Run(new Settings(
             parse.GetRequiredValue(file), parse.Pairs(set), parse.GetValue(network), parse.GetValue(weights), parse.GetValue(seed),
-            parse.GetValue(dtype) == "float32" ? ScalarType.Float32 : ScalarType.Float64, parse.GetValue(memoryLimit),
+            parse.GetValue(dtype) == "float32" ? ScalarType.Float32 : ScalarType.Float64, parse.GetValue(memoryLimit)?.Bytes,
             parse.GetValue(optimizer)!, parse.GetValue(chunk), parse.GetValue(threads), parse.GetValue(json),
             parse.GetValue(output), parse.GetValue(resume), ContractCluster.From(parse, cluster, secretFile),
-            parse.GetResult(memoryLimit)?.Tokens.LastOrDefault()?.Value),
+            parse.GetValue(memoryLimit)?.Source),
             parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error));
         return command;
     }
 
     sealed record Settings(string File, IReadOnlyList<KeyValuePair<string, string>> Overrides, string? Network, string? Weights,
         long Seed, ScalarType DType, long? MemoryLimit, string Optimizer, long? Chunk, int? Threads, bool Json, string? Output, string? Resume,
-        ContractCluster.Target? Cluster, string? MemoryLimitText = null);
+        ContractCluster.Target? Cluster, string? MemoryLimitSource = null);
 
     static int Run(Settings s, TextWriter w, TextWriter err)
     {
@@ -103,7 +104,7 @@ public static class ContractCommand
         using var advice = MemoryGuard.Advise(
             (s.MemoryLimit is null ? "raise the limit with --memory-limit" : "give a higher --memory-limit") +
             (s.DType == ScalarType.Float64 ? ", contract in --dtype float32 (half the bytes)" : "") + " or use smaller parameters (--set)",
-            s.MemoryLimit, $"--memory-limit {s.MemoryLimitText ?? s.MemoryLimit.ToString()}");
+            s.MemoryLimit, s.MemoryLimitSource ?? $"--memory-limit {s.MemoryLimit}");
         // Checked and planned before libtorch loads: errors in the input come first, and cheaply.
         var (job, plan, net) = ContractionJobs.Create(s.File, new ContractionJobs.Options
         {

@@ -63,6 +63,10 @@ type DiagnosticView(d: Diagnostic, rendered: string) =
     member _.IsInfo = (d.Kind.Level = Level.Info)
     /// The F# diagnostic.
     member _.Diagnostic = d
+    /// A refusal of the memory guard as a diagnostic of no source: TN0301 (memory limit cannot be met), the code
+    /// `tn plan` gives a limit no plan meets, for a verb's `--json` document of errors.
+    static member MemoryLimit(message: string) =
+        DiagnosticView(Diagnostic.make PlanDiagnostics.memoryLimit Range.none message)
 
 /// Counts in the convention of every `--json` output (`JsonOutput`), for C# writers: a JSON number up to 2^53, a
 /// decimal string beyond, with a `log10_` companion where a count can pass 2^53.

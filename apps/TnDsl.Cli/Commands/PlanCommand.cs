@@ -20,7 +20,7 @@ public static class PlanCommand
     {
         var file = new Argument<string?>("FILE")
         {
-            Description = "the network: a .tn file, or a .json network (as tn export writes it); a file named neither (/dev/stdin) is JSON when it starts with {",
+            Description = "the network: a .tn file or a .json network (tn export --json); other names by their text",
             Arity = ArgumentArity.ZeroOrOne,
         }.NotAnOption();
         var set = TnOptions.Set();

@@ -66,7 +66,7 @@ public static class Shipped
                 || path.StartsWith("/proc/self/fd/", StringComparison.Ordinal)) || !File.Exists(path))
             return null;
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan);
-        var limit = Compiler.maxFileBytes;
+        var limit = Frontend.MaxFileBytes;
         using var kept = new MemoryStream();
         var buffer = new byte[65536];
         int n;

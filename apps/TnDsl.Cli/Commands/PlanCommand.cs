@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using Microsoft.FSharp.Core;
 using TnDsl;
 using TnDsl.Api;
 
@@ -59,7 +58,7 @@ public static class PlanCommand
                 r.AddError("--einsum needs --shapes");
             else if (!isEinsum && r.GetResult(shapes) is not null)
                 r.AddError($"--shapes gives the operands' shapes of --einsum, not of {(IsTnName(path!) ? "a .tn file" : IsJsonName(path!) ? "a JSON network" : "a network FILE")}");
-            // A file named neither .tn nor .json is told by its text, read when the plan runs (TnOnlyOptions).
+            // A file named neither .tn nor .json is told by its text when the plan runs: Run refuses these options then.
             else if (isEinsum || IsJsonName(path!))
             {
                 // Scaling is fitted in a .tn file's parameters: einsum text and JSON networks have none to leave out.
@@ -115,11 +114,14 @@ public static class PlanCommand
 
     /// <summary>
     /// The text of a network file named neither <c>.tn</c> nor <c>.json</c> (<c>/dev/stdin</c>, <c>/dev/fd/63</c>),
-    /// read once, its format told by its text (<see cref="PlanApi.isJsonText"/>), or the run saying why it cannot be
-    /// read; null for a file whose name says its format.
+    /// read once, its format told by its text (<see cref="PlanApi.isJsonText"/>); null, and <paramref name="failure"/>
+    /// the run saying why, when it cannot be read; null for a file whose name says its format.
     /// </summary>
-    static FSharpResult<string, PlanRun>? ReadUnnamed(string path) =>
-        IsTnName(path) || IsJsonName(path) ? null : PlanApi.readNetworkText(path);
+    static string? ReadUnnamed(string path, out PlanRun? failure)
+    {
+        failure = null;
+        return IsTnName(path) || IsJsonName(path) ? null : PlanApi.readNetworkText(path, out failure);
+    }
 
     /// <summary>Whether <paramref name="path"/> is named as a <c>.tn</c> file.</summary>
     static bool IsTnName(string path) => path.EndsWith(".tn", StringComparison.OrdinalIgnoreCase);
@@ -128,7 +130,7 @@ public static class PlanCommand
     static bool IsJsonName(string path) => path.EndsWith(".json", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
-    /// <c>--objective NAME</c>: a name the planner takes (<c>PlanSettings.objective</c>), else a usage error
+    /// <c>--objective NAME</c>: a name the planner takes (<see cref="PlanApi.objectiveError"/>), else a usage error
     /// that lists them, as for an unknown <c>--optimizer</c>.
     /// </summary>
     static Option<string> Objective(string name, string description) =>
@@ -139,11 +141,10 @@ public static class PlanCommand
             CustomParser = r =>
             {
                 var text = r.Tokens.Count == 1 ? r.Tokens[0].Value.Trim() : "";
-                var valid = PlanSettingsModule.objective(new PlanSettings(0, text, 0, 0, 0));
                 if (text.Length == 0)
                     r.AddError($"{name} needs a name: flops, size, write, combo, combo:F");
-                else if (valid.IsError)
-                    r.AddError($"{name} {text}: {valid.ErrorValue}");
+                else if (PlanApi.objectiveError(text) is { } why)
+                    r.AddError($"{name} {text}: {why}");
                 else
                     return text;
                 return null;
@@ -235,16 +236,17 @@ public static class PlanCommand
         try
         {
             PlanRun run;
-            FSharpResult<string, PlanRun>? text = null;
+            string? text = null;
+            PlanRun? unreadable = null;
             if (einsum is not null)
                 run = PlanApi.planEinsum(einsum, shapes!, optimizer, sizes, settings, json);
-            else if ((text = ReadUnnamed(file = Shipped.Resolve(file!))) is { IsError: true } unreadable)
-                run = unreadable.ErrorValue;
-            else if (IsTnName(file) || (text is { } t && !PlanApi.isJsonText(t.ResultValue)))
+            else if ((text = ReadUnnamed(file = Shipped.Resolve(file!), out unreadable)) is null && unreadable is not null)
+                run = unreadable;
+            else if (IsTnName(file) || (text is not null && !PlanApi.isJsonText(text)))
             {
                 // A file named neither (/dev/stdin, a pipe) is read once: its text is checked, not the path again.
                 var check = IsTnName(file) ? Shipped.Check(file, sets, network)
-                    : Frontend.CheckText(file, text!.Value.ResultValue, sets, network, OverrideOrigin.CommandLine);
+                    : Frontend.CheckText(file, text!, sets, network, OverrideOrigin.CommandLine);
                 if (check.HasErrors)
                 {
                     DiagnosticOutput.WriteFailure(json, output, err, check);
@@ -264,7 +266,7 @@ public static class PlanCommand
                 var path = file;
                 Action<string[]> checkSizes = indices => DynamicOptions.CheckJsonSizes(path, indices, sizes);
                 run = IsJsonName(file) ? PlanApi.planJsonFileChecked(file, optimizer, sizes, settings, json, checkSizes)
-                    : PlanApi.planJsonTextChecked(file, text!.Value.ResultValue, optimizer, sizes, settings, json, checkSizes);
+                    : PlanApi.planJsonTextChecked(file, text!, optimizer, sizes, settings, json, checkSizes);
             }
             if (json && run.Output.Length == 0 && run.ExitCode != 0 && run.Diagnostics.Length > 0)
             {

@@ -453,6 +453,9 @@ type OverrideOrigin(file: string, prefix: string, howToGive: string) =
 /// command passes `OverrideOrigin.CommandLine`, for `--set L=x`).
 [<AbstractClass; Sealed>]
 type Frontend =
+    /// The most bytes a `.tn` file may have (the compiler's limit, 16 MiB).
+    static member MaxFileBytes = Compiler.maxFileBytes
+
     static member private Options(overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null, origin: OverrideOrigin) =
         { Compiler.defaultOptions with
             Overrides =
@@ -731,10 +734,21 @@ module PlanApi =
         | Result.Error run -> run
         | Ok text -> planJsonTextChecked path text optimizer sizes settings json checkSizes
 
+    /// Why `name` is no objective the planner takes (the valid names listed), or null when it is one.
+    let objectiveError (name: string) : string | null =
+        match PlanSettings.objective { PlanSettings.defaults with Objective = name } with
+        | Ok _ -> null
+        | Result.Error why -> why
+
     /// The text of a network file whose name does not say its format (`/dev/stdin`, `/dev/fd/63`, `model.txt`), read
-    /// once (a pipe cannot be read twice) with the `maxJsonBytes` limit, or the run that reports why it cannot be
-    /// read. `isJsonText` then tells the format from the text.
-    let readNetworkText (path: string) : Result<string, PlanRun> = readJsonText path
+    /// once (a pipe cannot be read twice) with the `maxJsonBytes` limit; null, and `failure` the run that reports why,
+    /// when it cannot be read. `isJsonText` then tells the format from the text.
+    let readNetworkText (path: string, [<Runtime.InteropServices.Out>] failure: byref<PlanRun>) : string | null =
+        match readJsonText path with
+        | Ok text -> text
+        | Result.Error run ->
+            failure <- run
+            null
 
     /// Whether network text is a JSON network: its first character that is not white space is `{` (a `.tn` file
     /// starts with a comment, `param`, `index`, `network` or the like, never a brace).

@@ -50,7 +50,38 @@ public static class Shipped
     /// diagnostic as <see cref="Shown"/> does.
     /// </summary>
     public static CheckResult Check(string path, IReadOnlyList<KeyValuePair<string, string>> overrides, string? network) =>
-        Frontend.CheckAs(path, Shown(path), overrides, network, OverrideOrigin.CommandLine);
+        ReadStream(path) is { } text ? Frontend.CheckText(path, text, overrides, network, OverrideOrigin.CommandLine)
+            : Frontend.CheckAs(path, Shown(path), overrides, network, OverrideOrigin.CommandLine);
+
+    /// <summary>
+    /// The text of a FILE given as a stream of the shell (<c>/dev/stdin</c>, <c>/dev/fd/N</c> of a process
+    /// substitution, <c>/proc/self/fd/N</c>), read once, here, to its end (at most the compiler's limit on a file):
+    /// the front end refuses a file that is not regular, so that a FIFO named by mistake never blocks it, but a
+    /// pipe the user gives is what <c>cat net.tn | tn check /dev/stdin</c> means. Null for any other path; a usage
+    /// error when the text is a JSON network (see <see cref="PlanApi.isJsonText"/>).
+    /// </summary>
+    public static string? ReadStream(string path)
+    {
+        if (!(path == "/dev/stdin" || path.StartsWith("/dev/fd/", StringComparison.Ordinal)
+                || path.StartsWith("/proc/self/fd/", StringComparison.Ordinal)) || !File.Exists(path))
+            return null;
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan);
+        var limit = Frontend.MaxFileBytes;
+        using var kept = new MemoryStream();
+        var buffer = new byte[65536];
+        int n;
+        while ((n = stream.Read(buffer, 0, buffer.Length)) > 0 && kept.Length <= limit)
+            kept.Write(buffer, 0, n);
+        if (kept.Length > limit)
+            throw new IOException($"cannot read {path}: it gives more than the limit of {limit} bytes of a .tn file");
+        kept.Position = 0;
+        using var reader = new StreamReader(kept, System.Text.Encoding.UTF8, true);
+        var text = reader.ReadToEnd();
+        // As PlanCommand.RequireTnFile refuses a file named *.json: the brace would be a .tn syntax error.
+        if (PlanApi.isJsonText(text))
+            throw new UsageException($"{path} is a JSON network (it starts with {{); this verb reads .tn files (tn plan reads JSON networks)");
+        return text;
+    }
 
     /// <summary>
     /// The checked network of a <c>.tn</c> file given on the command line (see <see cref="Check"/>); throws

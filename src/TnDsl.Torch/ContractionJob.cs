@@ -237,6 +237,8 @@ public static class ContractionJobs
         /// <summary>The name the file has in diagnostics and in the job (null: its path): <c>tn contract</c> shows an
         /// installed example as the path its user wrote (see <see cref="Frontend.CheckAs"/>).</summary>
         public string? ShownAs { get; init; }
+        /// <summary>The file's text when it is already read (a pipe, which cannot be read again); null reads <c>path</c>.</summary>
+        public string? Text { get; init; }
         /// <summary>Parameter overrides (name, value text).</summary>
         public IReadOnlyList<KeyValuePair<string, string>> Overrides { get; init; } = [];
         /// <summary>How a mistake in <see cref="Overrides"/> is named: the API's by default (<c>overrides(1,1): …
@@ -268,7 +270,8 @@ public static class ContractionJobs
     public static (ContractionJob Job, PlanView Plan, NetworkView Network) Create(string path, Options options)
     {
         var name = options.ShownAs ?? path;
-        var check = Frontend.CheckAs(path, name, options.Overrides, options.Network, options.OverrideOrigin);
+        var check = options.Text is { } text ? Frontend.CheckText(name, text, options.Overrides, options.Network, options.OverrideOrigin)
+            : Frontend.CheckAs(path, name, options.Overrides, options.Network, options.OverrideOrigin);
         var network = check.OrThrow();
         Closed(network);
         var what = $"{network.Name} ({options.DType.ToString().ToLowerInvariant()})";

@@ -277,24 +277,84 @@ let ``tn plan on a JSON network with a size given as a string exits 1 with a pos
         File.Delete file
 
 [<Fact>]
-let ``tn plan on a .tn file under another name says it was read as JSON, and not for a file named .json`` () =
+let ``tn plan reads a .tn file under another name by its text, and a file named .json as JSON`` () =
+    // It read every file not named *.tn as JSON and failed at its first character (session 29's probe).
     let dir = Path.Combine(Path.GetTempPath(), sprintf "tn-plan-%d" (System.Random().Next()))
     Directory.CreateDirectory dir |> ignore
     try
-        let text = Path.Combine(dir, "grid.txt")
+        let text = Path.Combine(dir, "grid")
         File.Copy(Path.Combine(repoRoot, "examples", "grid.tn"), text)
-        let code, _, err = plan [ text ]
-        Assert.Equal(1, code)
-        Assert.Contains(sprintf "%s(1,1): error TN0306" text, err)
-        Assert.Contains(sprintf "tn plan: note: %s was read as a JSON network: tn plan reads the .tn language from files named *.tn" text, err)
+        let code, out, err = plan [ text; "--set"; "L=3" ]
+        Assert.True((code = 0), err)
+        Assert.Contains("Tensors:               9 (12 indices)", out)
         let json = Path.Combine(dir, "grid.json")
         File.Copy(text, json)
         let code, _, err = plan [ json ]
         Assert.Equal(1, code)
         Assert.Contains("error TN0306", err)
-        Assert.DoesNotContain("note:", err)
     finally
         Directory.Delete(dir, true)
+
+let private assertUsage (code: int, out: string, err: string) =
+    Assert.True((code = 2), sprintf "exit %d (expected 2)\nstdout: %s\nstderr: %s" code out err)
+
+/// Runs the built `tn` as a process from the repository root with `input` on its standard input: exit code,
+/// stdout, stderr.
+let tnPiped (input: string) (args: string list) =
+    let info = System.Diagnostics.ProcessStartInfo(Path.Combine(System.AppContext.BaseDirectory, "tn"))
+    for a in args do
+        info.ArgumentList.Add a
+    info.WorkingDirectory <- repoRoot
+    info.RedirectStandardInput <- true
+    info.RedirectStandardOutput <- true
+    info.RedirectStandardError <- true
+    use p = System.Diagnostics.Process.Start info
+    let out = p.StandardOutput.ReadToEndAsync()
+    let err = p.StandardError.ReadToEndAsync()
+    p.StandardInput.Write input
+    p.StandardInput.Close()
+    if not (p.WaitForExit 300000) then
+        p.Kill true
+        failwithf "tn %s did not finish in 5 minutes" (String.concat " " args)
+    p.ExitCode, out.Result, err.Result
+
+[<Fact>]
+let ``tn plan /dev/stdin reads a piped .tn file or JSON network by its text, and the .tn verbs read a piped .tn file`` () =
+    // Piped .tn was read as JSON by tn plan (the name alone decided), and refused as not a regular file by tn check.
+    let grid = File.ReadAllText(Path.Combine(repoRoot, "examples", "grid.tn"))
+    let code, out, err = tnPiped grid [ "plan"; "/dev/stdin"; "--set"; "L=3" ]
+    Assert.True((code = 0), err)
+    Assert.Contains("Tensors:               9 (12 indices)", out)
+    Assert.Contains("Scaling:", out)
+    let _, json, _ = tn [ "export"; Path.Combine(repoRoot, "examples", "grid.tn"); "--set"; "L=3"; "--json" ]
+    let code, out, err = tnPiped json [ "plan"; "/dev/stdin" ]
+    Assert.True((code = 0), err)
+    Assert.Contains("Tensors:               9 (12 indices)", out)
+    let code, out, err = tnPiped json [ "plan"; "/dev/stdin"; "--no-scaling" ]
+    assertUsage (code, out, err)
+    Assert.Contains("tn plan: --no-scaling applies to a .tn file, not to a JSON network (/dev/stdin starts with {)", err)
+    let code, out, err = tnPiped grid [ "check"; "/dev/stdin"; "--set"; "L=3" ]
+    Assert.True((code = 0), err)
+    Assert.Contains("network grid (L=3, D=2): ok", out)
+    let code, out, err = tnPiped json [ "check"; "/dev/stdin" ]
+    assertUsage (code, out, err)
+    Assert.Contains("tn check: /dev/stdin is a JSON network (it starts with {)", err)
+
+[<Fact>]
+let ``tn plan reports an unknown --objective as its other bad option values, and no input by what to give`` () =
+    // It printed `tn: error TN0309 ...` with no usage line; no input said "give a network FILE or --einsum (not both)".
+    let code, out, err = plan [ Path.Combine(repoRoot, "examples", "grid.tn"); "--objective"; "foo" ]
+    assertUsage (code, out, err)
+    Assert.StartsWith("tn plan: --objective foo: unknown objective 'foo'; valid objectives: flops, size, write, combo, combo:F", err)
+    Assert.Contains("usage: tn plan", err)
+    Assert.DoesNotContain("TN0309", err)
+    let code, out, err = plan []
+    assertUsage (code, out, err)
+    Assert.StartsWith("tn plan: give a network FILE (.tn or .json) or --einsum", err)
+    Assert.DoesNotContain("not both", err)
+    let code, out, err = plan [ Path.Combine(repoRoot, "examples", "grid.tn"); "--einsum"; "ab,bc->ac"; "--shapes"; "2x3,3x4" ]
+    assertUsage (code, out, err)
+    Assert.Contains("tn plan: give a network FILE or --einsum (not both)", err)
 
 [<Fact>]
 let ``tn plan --json writes counts beyond 2^53 as decimal strings with their log10, smaller ones as numbers`` () =

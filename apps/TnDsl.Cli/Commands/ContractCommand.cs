@@ -109,6 +109,7 @@ public static class ContractCommand
         var (job, plan, net) = ContractionJobs.Create(s.File, new ContractionJobs.Options
         {
             ShownAs = Shipped.Shown(s.File),
+            Text = Shipped.ReadStream(s.File),
             Network = s.Network,
             Overrides = s.Overrides,
             OverrideOrigin = OverrideOrigin.CommandLine,

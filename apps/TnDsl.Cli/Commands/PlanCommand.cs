@@ -19,7 +19,7 @@ public static class PlanCommand
     {
         var file = new Argument<string?>("FILE")
         {
-            Description = "the network: a .tn file, or a .json network (as tn export writes it)",
+            Description = "the network: a .tn file or a .json network (tn export --json); other names by their text",
             Arity = ArgumentArity.ZeroOrOne,
         }.NotAnOption();
         var set = TnOptions.Set();
@@ -30,7 +30,7 @@ public static class PlanCommand
         var size = TnOptions.Size();
         var memoryLimit = ElementLimit("--memory-limit",
             "the most elements an intermediate may have; a plan over it is sliced to fit where possible, else refused [default: no limit]");
-        var objective = TnOptions.Text("--objective", "NAME",
+        var objective = Objective("--objective",
             "what the search minimises: flops, size (largest intermediate), write (elements written), combo (flops + 64 x write) or combo:F [default: flops]");
         var seed = TnOptions.Integer("--seed", 0, "the seed of randomised optimizers (random-greedy, partition, hyper, auto; optimal beyond its exact search)", min: 0, max: int.MaxValue);
         // The planner counts trials in an int: more is refused, not silently cut to 2^31 - 1 (as --seed is refused).
@@ -50,13 +50,16 @@ public static class PlanCommand
             var isEinsum = r.GetResult(einsum) is not null;
             if (path is null && !isEinsum && r.GetResult(shapes) is not null)
                 r.AddError("--shapes needs --einsum: the expression whose operands it shapes");
-            else if ((path is null) == !isEinsum)
+            else if (path is null && !isEinsum)
+                r.AddError("give a network FILE (.tn or .json) or --einsum \"ab,bc->ac\" --shapes \"2x3,3x4\"");
+            else if (path is not null && isEinsum)
                 r.AddError("give a network FILE or --einsum (not both)");
             else if (isEinsum && r.GetResult(shapes) is null)
                 r.AddError("--einsum needs --shapes");
             else if (!isEinsum && r.GetResult(shapes) is not null)
-                r.AddError($"--shapes gives the operands' shapes of --einsum, not of {(path!.EndsWith(".tn", StringComparison.OrdinalIgnoreCase) ? "a .tn file" : "a JSON network")}");
-            else if (path?.EndsWith(".tn", StringComparison.OrdinalIgnoreCase) != true)
+                r.AddError($"--shapes gives the operands' shapes of --einsum, not of {(IsTnName(path!) ? "a .tn file" : IsJsonName(path!) ? "a JSON network" : "a network FILE")}");
+            // A file named neither .tn nor .json is told by its text when the plan runs: Run refuses these options then.
+            else if (isEinsum || IsJsonName(path!))
             {
                 // Scaling is fitted in a .tn file's parameters: einsum text and JSON networks have none to leave out.
                 foreach (var o in new Option[] { set, network, noScaling })
@@ -71,6 +74,7 @@ public static class PlanCommand
             new PlanSettings(parse.GetValue(memoryLimit) ?? 0, parse.GetValue(objective) ?? "flops", (int)parse.GetValue(seed),
                 (int)(parse.GetValue(trials) ?? 0), (int)Math.Min(int.MaxValue, parse.GetValue(timeLimit) ?? 0)),
             parse.GetValue(json), !parse.GetValue(noScaling),
+            new Option[] { set, network, noScaling }.Where(o => parse.GetResult(o) is { Implicit: false }).Select(o => o.Name).ToArray(),
             UnusedOptionNotes(parse.GetValue(optimizer)!, parse.GetResult(trials) is { Implicit: false }, parse.GetResult(seed) is { Implicit: false })));
         return command;
     }
@@ -107,6 +111,45 @@ public static class PlanCommand
         if (file.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
             throw new UsageException($"{file} is a JSON network; tn {verb} reads .tn files (tn plan reads JSON networks)");
     }
+
+    /// <summary>
+    /// The text of a network file named neither <c>.tn</c> nor <c>.json</c> (<c>/dev/stdin</c>, <c>/dev/fd/63</c>),
+    /// read once, its format told by its text (<see cref="PlanApi.isJsonText"/>); null, and <paramref name="failure"/>
+    /// the run saying why, when it cannot be read; null for a file whose name says its format.
+    /// </summary>
+    static string? ReadUnnamed(string path, out PlanRun? failure)
+    {
+        failure = null;
+        return IsTnName(path) || IsJsonName(path) ? null : PlanApi.readNetworkText(path, out failure);
+    }
+
+    /// <summary>Whether <paramref name="path"/> is named as a <c>.tn</c> file.</summary>
+    static bool IsTnName(string path) => path.EndsWith(".tn", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Whether <paramref name="path"/> is named as a JSON network.</summary>
+    static bool IsJsonName(string path) => path.EndsWith(".json", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// <c>--objective NAME</c>: a name the planner takes (<see cref="PlanApi.objectiveError"/>), else a usage error
+    /// that lists them, as for an unknown <c>--optimizer</c>.
+    /// </summary>
+    static Option<string> Objective(string name, string description) =>
+        new(name)
+        {
+            Description = description,
+            HelpName = "NAME",
+            CustomParser = r =>
+            {
+                var text = r.Tokens.Count == 1 ? r.Tokens[0].Value.Trim() : "";
+                if (text.Length == 0)
+                    r.AddError($"{name} needs a name: flops, size, write, combo, combo:F");
+                else if (PlanApi.objectiveError(text) is { } why)
+                    r.AddError($"{name} {text}: {why}");
+                else
+                    return text;
+                return null;
+            },
+        };
 
     /// <summary>Throws a <see cref="UsageException"/> listing the valid names when <paramref name="optimizer"/> names none.</summary>
     public static void RequireOptimizer(string optimizer)
@@ -180,14 +223,11 @@ public static class PlanCommand
 
     private static int Run(ParseResult parse, string? file, string? einsum, string? shapes, string? network,
         IReadOnlyList<KeyValuePair<string, string>> sets, KeyValuePair<string, long>[] sizes, string optimizer,
-        PlanSettings settings, bool json, bool scaling, IEnumerable<string> notes)
+        PlanSettings settings, bool json, bool scaling, string[] tnOnlyOptions, IEnumerable<string> notes)
     {
         var (output, err) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
         if (optimizer.Length == 0)
             throw new UsageException("--optimizer needs a name: " + string.Join(", ", PlanApi.optimizerNames()));
-        // The API reads an empty objective as its default; on the command line it is a value left out, as for --optimizer.
-        if (settings.Objective.Trim().Length == 0)
-            throw new UsageException("--objective needs a name: flops, size, write, combo, combo:F");
         foreach (var note in notes)
             err.WriteLine(note);
         // An installed example is looked for before the path is refused.
@@ -196,11 +236,17 @@ public static class PlanCommand
         try
         {
             PlanRun run;
+            string? text = null;
+            PlanRun? unreadable = null;
             if (einsum is not null)
                 run = PlanApi.planEinsum(einsum, shapes!, optimizer, sizes, settings, json);
-            else if ((file = Shipped.Resolve(file!)).EndsWith(".tn", StringComparison.OrdinalIgnoreCase))
+            else if ((text = ReadUnnamed(file = Shipped.Resolve(file!), out unreadable)) is null && unreadable is not null)
+                run = unreadable;
+            else if (IsTnName(file) || (text is not null && !PlanApi.isJsonText(text)))
             {
-                var check = Shipped.Check(file, sets, network);
+                // A file named neither (/dev/stdin, a pipe) is read once: its text is checked, not the path again.
+                var check = IsTnName(file) ? Shipped.Check(file, sets, network)
+                    : Frontend.CheckText(file, text!, sets, network, OverrideOrigin.CommandLine);
                 if (check.HasErrors)
                 {
                     DiagnosticOutput.WriteFailure(json, output, err, check);
@@ -214,10 +260,13 @@ public static class PlanCommand
             }
             else
             {
+                if (tnOnlyOptions.Length > 0)
+                    throw new UsageException($"{tnOnlyOptions[0]} applies to a .tn file, not to a JSON network ({file} starts with {{)");
                 // One read and one parse: the sizes are checked against the network the plan is made of.
                 var path = file;
-                run = PlanApi.planJsonFileChecked(file, optimizer, sizes, settings, json,
-                    indices => DynamicOptions.CheckJsonSizes(path, indices, sizes));
+                Action<string[]> checkSizes = indices => DynamicOptions.CheckJsonSizes(path, indices, sizes);
+                run = IsJsonName(file) ? PlanApi.planJsonFileChecked(file, optimizer, sizes, settings, json, checkSizes)
+                    : PlanApi.planJsonTextChecked(file, text!, optimizer, sizes, settings, json, checkSizes);
             }
             if (json && run.Output.Length == 0 && run.ExitCode != 0 && run.Diagnostics.Length > 0)
             {
@@ -227,10 +276,6 @@ public static class PlanCommand
             }
             if (run.Output.Length > 0) output.Write(run.Output.EndsWith('\n') ? run.Output : run.Output + "\n");
             foreach (var m in run.Messages) err.WriteLine(m);
-            // A .tn file under another name (model.txt, /dev/stdin) is read as JSON and fails at its first character,
-            // which says nothing of why (tn check reads it as .tn whatever its name).
-            if (einsum is null && !file!.EndsWith(".json", StringComparison.OrdinalIgnoreCase) && run.Diagnostics.Any(d => d.Code == "TN0306"))
-                err.WriteLine($"tn plan: note: {file} was read as a JSON network: tn plan reads the .tn language from files named *.tn");
             return run.ExitCode;
         }
         catch (Exception e) when (e is not UsageException)

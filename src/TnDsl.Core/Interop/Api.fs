@@ -457,6 +457,9 @@ type OverrideOrigin(file: string, prefix: string, howToGive: string) =
 /// command passes `OverrideOrigin.CommandLine`, for `--set L=x`).
 [<AbstractClass; Sealed>]
 type Frontend =
+    /// The most bytes a `.tn` file may have (the compiler's limit, 16 MiB).
+    static member MaxFileBytes = Compiler.maxFileBytes
+
     static member private Options(overrides: IReadOnlyList<KeyValuePair<string, string>> | null, network: string | null, origin: OverrideOrigin) =
         { Compiler.defaultOptions with
             Overrides =
@@ -703,6 +706,27 @@ module PlanApi =
         | Result.Error() -> Result.Error(failed 1 [] [ Diagnostic.make PlanDiagnostics.badInput (Range.ofFile path) "the file is not UTF-8 text" ])
         | Ok text -> Ok(text.TrimStart '\uFEFF')
 
+    /// Plans JSON network text already read from `path` (the name in its diagnostics); see `planJsonFileChecked`.
+    let planJsonTextChecked (path: string) (text: string) (optimizer: string) (sizes: KeyValuePair<string, int64> array)
+                            (settings: PlanSettings) (json: bool) (checkSizes: Action<string array> | null) =
+        let over = sizeMap sizes
+        let problem = PlanInput.ofJsonWith path text over
+        let warnings =
+            match problem with
+            | Ok p ->
+                let names = p.Inputs |> Array.concat |> Array.distinct
+                match checkSizes with
+                | null -> ()
+                | check -> if sizes.Length > 0 then check.Invoke names
+                let used = Set.ofArray names
+                over
+                |> Map.toList
+                |> List.filter (fun (k, _) -> not (used.Contains k))
+                |> List.map (fun (k, _) ->
+                    Diagnostic.make PlanDiagnostics.unusedSize (Range.ofFile path) (sprintf "--size %s names no index" k))
+            | Result.Error _ -> []
+        planProblem (Range.ofFile path) [ SourceText(path, text) ] problem warnings optimizer settings json
+
     /// Plans a JSON network file, read and parsed once; `sizes` replaces index sizes by name (one that names no
     /// index on a tensor is a TN0310 warning); `settings` carry the memory limit, objective, seed, trials and time
     /// limit. Where the file reads as a network and `sizes` is not empty, `checkSizes` (may be null) first gets the
@@ -712,24 +736,29 @@ module PlanApi =
                             (json: bool) (checkSizes: Action<string array> | null) =
         match readJsonText path with
         | Result.Error run -> run
-        | Ok text ->
-            let over = sizeMap sizes
-            let problem = PlanInput.ofJsonWith path text over
-            let warnings =
-                match problem with
-                | Ok p ->
-                    let names = p.Inputs |> Array.concat |> Array.distinct
-                    match checkSizes with
-                    | null -> ()
-                    | check -> if sizes.Length > 0 then check.Invoke names
-                    let used = Set.ofArray names
-                    over
-                    |> Map.toList
-                    |> List.filter (fun (k, _) -> not (used.Contains k))
-                    |> List.map (fun (k, _) ->
-                        Diagnostic.make PlanDiagnostics.unusedSize (Range.ofFile path) (sprintf "--size %s names no index" k))
-                | Result.Error _ -> []
-            planProblem (Range.ofFile path) [ SourceText(path, text) ] problem warnings optimizer settings json
+        | Ok text -> planJsonTextChecked path text optimizer sizes settings json checkSizes
+
+    /// Why `name` is no objective the planner takes (the valid names listed), or null when it is one.
+    let objectiveError (name: string) : string | null =
+        match PlanSettings.objective { PlanSettings.defaults with Objective = name } with
+        | Ok _ -> null
+        | Result.Error why -> why
+
+    /// The text of a network file whose name does not say its format (`/dev/stdin`, `/dev/fd/63`, `model.txt`), read
+    /// once (a pipe cannot be read twice) with the `maxJsonBytes` limit; null, and `failure` the run that reports why,
+    /// when it cannot be read. `isJsonText` then tells the format from the text.
+    let readNetworkText (path: string, [<Runtime.InteropServices.Out>] failure: byref<PlanRun>) : string | null =
+        match readJsonText path with
+        | Ok text -> text
+        | Result.Error run ->
+            failure <- run
+            null
+
+    /// Whether network text is a JSON network: its first character that is not white space is `{` (a `.tn` file
+    /// starts with a comment, `param`, `index`, `network` or the like, never a brace).
+    let isJsonText (text: string) =
+        let t = text.AsSpan().TrimStart()
+        t.Length > 0 && t[0] = '{'
 
     /// Plans a JSON network file (see `planJsonFileChecked`), a `--size` that names no index a TN0310 warning.
     let planJsonFile (path: string) (optimizer: string) (sizes: KeyValuePair<string, int64> array) (settings: PlanSettings) (json: bool) =
@@ -768,7 +797,11 @@ module PlanApi =
                     Limits = { Elaborate.defaultOptions with MaxTensors = maxTensors } }
             let r =
                 if clock.ElapsedMilliseconds > scalingBudgetMs then None
-                else Some(Compiler.compileFile path options)
+                else
+                    // A piped file (/dev/stdin) cannot be read again: the text the check read is recompiled.
+                    match view.Sources.TryGetValue path with
+                    | true, source -> Some(Compiler.compileSource path source.Text options)
+                    | _ -> Some(Compiler.compileFile path options)
             match r with
             | None -> Result.Error(sprintf "the scaling budget of %d ms was spent" scalingBudgetMs)
             | Some r ->

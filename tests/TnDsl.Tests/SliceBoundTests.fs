@@ -292,17 +292,7 @@ let ``on random trees of the 3x3 and 3x4 lattices no loop order executes less th
         let p = lattice rows cols bond
         let bonds = p.Inputs |> Array.concat |> Array.distinct |> Array.sort
         for _ in 1 .. 40 do
-            // A random tree: any two live nodes joined at each step.
-            let live = ResizeArray [ 0 .. p.Inputs.Length - 1 ]
-            let steps = ResizeArray<int array>()
-            while live.Count > 1 do
-                let a = live[rng.Next live.Count]
-                live.Remove a |> ignore
-                let b = live[rng.Next live.Count]
-                live.Remove b |> ignore
-                steps.Add [| a; b |]
-                live.Add(p.Inputs.Length + steps.Count - 1)
-            let t = { Leaves = p.Inputs.Length; Steps = steps.ToArray() }
+            let t = TnDsl.Tests.Support.randomTree rng p.Inputs.Length
             let sliced = bonds |> Array.filter (fun _ -> rng.Next 3 = 0) |> Array.truncate 5
             let nested = SliceBound.nestedInnermostExecuted p t sliced
             let innermost, _ = SliceBound.innermostExecuted p t sliced

@@ -11,18 +11,7 @@ open TnDsl
 
 let private lattice rows cols bond = TnDsl.Tests.Support.benchLattice rows cols bond
 
-/// A random binary tree: two live nodes, any two, joined at each step.
-let private randomTree (rng: Random) (leaves: int) =
-    let live = ResizeArray [ 0 .. leaves - 1 ]
-    let steps = ResizeArray<int array>()
-    while live.Count > 1 do
-        let a = live[rng.Next live.Count]
-        live.Remove a |> ignore
-        let b = live[rng.Next live.Count]
-        live.Remove b |> ignore
-        steps.Add [| a; b |]
-        live.Add(leaves + steps.Count - 1)
-    { Leaves = leaves; Steps = steps.ToArray() }
+let private randomTree = TnDsl.Tests.Support.randomTree
 
 [<Fact>]
 let ``each step's term in the order-free bound is 1 or 2 times D to the exponent |dR| + d(R) + w(R)`` () =

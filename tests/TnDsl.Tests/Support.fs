@@ -95,3 +95,17 @@ let benchLattice rows cols (bond: int64) =
     match Problem.index Range.none (Problem.create None tensors sizes [||]) with
     | Ok p -> p
     | Result.Error ds -> failwithf "%A" ds
+
+/// A random binary tree over `leaves` leaves: two live nodes, any two, joined at each step (the trees the slicing
+/// bounds are checked on).
+let randomTree (rng: Random) (leaves: int) : ContractionTree =
+    let live = ResizeArray [ 0 .. leaves - 1 ]
+    let steps = ResizeArray<int array>()
+    while live.Count > 1 do
+        let a = live[rng.Next live.Count]
+        live.Remove a |> ignore
+        let b = live[rng.Next live.Count]
+        live.Remove b |> ignore
+        steps.Add [| a; b |]
+        live.Add(leaves + steps.Count - 1)
+    { Leaves = leaves; Steps = steps.ToArray() }

@@ -70,6 +70,18 @@ let ``every verb with --json prints a file's errors on standard output as tn che
             Assert.DoesNotContain("error TN0109", err))
 
 [<Fact>]
+let ``every verb with --json writes a diagnostic's text as it reads, not escaped as for a web page`` () =
+    // TN0109 for a tensor named as a leg: its hint names "`T`'s legs"; the default JSON encoder wrote \u0060T\u0060\u0027s.
+    withFile "tensor-leg.tn" "network s() {\n  index a: 2\n  weight T: (a)\n  weight U: (a, T)\n  output ()\n}\n" (fun path ->
+        for verb in jsonVerbs () do
+            let code, out, err = tn [ verb; path; "--json" ]
+            Assert.True((code = 1), $"tn {verb}: exit {code}\n{err}")
+            let _, ds = document verb out
+            Assert.Equal("TN0109", (Assert.Single ds).GetProperty("code").GetString())
+            Assert.Contains("`T`'s legs", out)
+            Assert.DoesNotContain("\\u00", out))
+
+[<Fact>]
 let ``tn plan --json prints a JSON network's and an einsum's errors as the document too (a missing one TN0007), exit 1`` () =
     withFile "bad.json" "{\"tensors\": [{\"indices\": [\"a\"]}], \"sizes\": {\"a\": \"x\"}}" (fun path ->
         let code, out, err = tn [ "plan"; path; "--json" ]

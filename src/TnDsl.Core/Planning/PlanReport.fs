@@ -145,7 +145,7 @@ module PlanReport =
         let result = r
         use ms = new MemoryStream()
         let write () =
-            use w = new Utf8JsonWriter(ms, JsonWriterOptions(Indented = true))
+            use w = new Utf8JsonWriter(ms, JsonWriterOptions(Indented = true, Encoder = Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping))
             let big (name: string) (b: BigInteger) = JsonOutput.writeCount w name b
             // Paths are written compactly, one JSON array of arrays on a line.
             let paths (name: string) (path: int array array) =

@@ -958,6 +958,9 @@ public static partial class CSharpEmitter
         L("            int shift = t.Length == 0 ? 0 : \"KMGT\".IndexOf(char.ToUpperInvariant(t[^1])) + 1;");
         L("            if (shift > 0)");
         L("                t = t[..^1];");
+        // A whole count exactly, as MemoryGuard.ParseBytes reads it: 9223372036854775807 through a double is 2^63, refused.
+        L("            if (shift == 0 && long.TryParse(t, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var whole))");
+        L("                return whole >= 1 ? whole : null;");
         L("            if (!double.TryParse(t, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var value) || !(value > 0) || !double.IsFinite(value))");
         L("                return null;");
         L("            double bytes = value * Math.Pow(1024, shift);");

@@ -9,7 +9,7 @@ namespace TnDsl.Cli.Commands;
 /// <c>tn plan FILE.tn|FILE.json | --einsum "ab,bc->ac" --shapes "2x3,3x4" [--set k=v] [--network NAME]
 /// [--optimizer NAME] [--size batch=1000] [--memory-limit N] [--objective NAME] [--seed N] [--trials N]
 /// [--time-limit MS] [--no-scaling] [--json]</c>: plans a contraction order and prints
-/// its cost report.
+/// its cost report. A FILE named neither <c>.tn</c> nor <c>.json</c> (<c>/dev/stdin</c>) is read once and told by its text.
 /// Exit codes: 0 planned, 1 the plan failed, 2 a usage error.
 /// </summary>
 public static class PlanCommand

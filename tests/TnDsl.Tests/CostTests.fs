@@ -101,17 +101,7 @@ let treeGen =
         gen {
             let! n = Gen.choose (2, max 2 (min 30 size))
             let! seed = Gen.choose (0, 1000000)
-            let rng = System.Random seed
-            let live = ResizeArray<int>(seq { 0 .. n - 1 })
-            let steps = ResizeArray<int array>()
-            while live.Count > 1 do
-                let a = live[rng.Next live.Count]
-                live.Remove a |> ignore
-                let b = live[rng.Next live.Count]
-                live.Remove b |> ignore
-                steps.Add [| a; b |]
-                live.Add(n + steps.Count - 1)
-            return ContractionTree.ofSsa n (steps.ToArray())
+            return TnDsl.Tests.Support.randomTree (System.Random seed) n
         })
 
 [<Property>]

@@ -662,19 +662,11 @@ public class EmittedCheckpointTests
         using var probeGenerator = new Generator(11);
         var probe = randn(y.shape, ScalarType.Float64, generator: probeGenerator);
         (y * probe).sum().backward();
-        static double[] Values(Tensor t)
-        {
-            using var g = t.grad;
-            if (g is null)
-                return new double[t.numel()];
-            using var c = g.contiguous();
-            return c.data<double>().ToArray();
-        }
         var names = (IReadOnlyDictionary<string, string>)type.GetField("TnNames")!.GetValue(null)!;
-        var grads = m.named_parameters().ToDictionary(p => names[p.name], p => Values(p.parameter));
+        var grads = m.named_parameters().ToDictionary(p => names[p.name], p => SlicedExecutionTests.GradValues(p.parameter));
         for (int k = 0; k < inputs.Length; k++)
             if (inputs[k].requires_grad)
-                grads[$"input {inputNames[k]}"] = Values(inputs[k]);
+                grads[$"input {inputNames[k]}"] = SlicedExecutionTests.GradValues(inputs[k]);
         return (y.contiguous().data<double>().ToArray(), grads);
     }
 

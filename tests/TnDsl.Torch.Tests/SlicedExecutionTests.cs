@@ -39,20 +39,22 @@ public class SlicedExecutionTests
         var probe = randn(y.shape, ScalarType.Float64, generator: probeGenerator);
         if (m.ParameterCount > 0 || inputs.Any(i => i.requires_grad))
             (y * probe).sum().backward();
-        static double[] Values(Tensor t)
-        {
-            // A grad is a fresh wrapper on every read: held until its values are copied.
-            using var g = t.grad;
-            if (g is null)
-                return new double[t.numel()];
-            using var c = g.contiguous();
-            return c.data<double>().ToArray();
-        }
-        var grads = m.named_parameters().ToDictionary(p => p.name, p => Values(p.parameter));
+        var grads = m.named_parameters().ToDictionary(p => p.name, p => GradValues(p.parameter));
         for (int k = 0; k < inputs.Length; k++)
             if (inputGrads && inputs[k].requires_grad)
-                grads[$"input {m.InputNames[k]}"] = Values(inputs[k]);
+                grads[$"input {m.InputNames[k]}"] = GradValues(inputs[k]);
         return (y.contiguous().data<double>().ToArray(), grads);
+    }
+
+    /// The float64 values of <paramref name="t"/>'s gradient, zeros where it has none.
+    internal static double[] GradValues(Tensor t)
+    {
+        // A grad is a fresh wrapper on every read: held until its values are copied.
+        using var g = t.grad;
+        if (g is null)
+            return new double[t.numel()];
+        using var c = g.contiguous();
+        return c.data<double>().ToArray();
     }
 
     /// Equal to <paramref name="tolerance"/> of the largest entry of <paramref name="expected"/>.

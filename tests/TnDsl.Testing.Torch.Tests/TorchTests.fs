@@ -98,6 +98,31 @@ let ``the TorchSharp backend matches every example spec without embeddings under
         SpecCheck.Plans(example spec, (fun t _ path -> backend t path), options)
 
 [<Fact>]
+let ``docs/testing.md's failure report is what SpecCheck prints for examples/testing's transposed bond`` () =
+    NativeLoader.EnsureLoaded() |> ignore
+    // examples/testing's MpsContractions.TransposedBond: the middle cores' bonds swapped; the example's options, Replay 8.
+    let transposed (t: SpecTensors) =
+        let a = t.Family "A"
+        let mutable acc = a[0]
+        for i in 1 .. a.Count - 2 do
+            acc <- torch.tensordot(acc, a[i].permute(2L, 1L, 0L), [| acc.dim() - 1L |], [| 0L |])
+        torch.tensordot(acc, a[a.Count - 1], [| acc.dim() - 1L |], [| 0L |])
+    let e = Assert.Throws<SpecCheckFailedException>(fun () -> SpecCheck.Contraction(example "mps.tn", (fun t -> transposed t), SpecCheckOptions(Replay = Nullable 8)))
+    // The page shows the report without its two lines that repeat the violation; `…` ends a line it shortens.
+    let page = IO.File.ReadAllText(IO.Path.Combine(TnDsl.Tests.Support.repoRoot, "docs", "testing.md")).Replace("\r", "")
+    let block = Text.RegularExpressions.Regex.Match(page, "```\n(SpecCheck: the forward does not match .*?)```", Text.RegularExpressions.RegexOptions.Singleline)
+    Assert.True(block.Success, "docs/testing.md shows a SpecCheck report")
+    let shown = block.Groups[1].Value.TrimEnd('\n').Split('\n')
+    // The example names its spec "mps.tn", beside the test; here it is the path to examples/mps.tn.
+    let printed =
+        e.Message.Replace("\r", "").Replace(example "mps.tn", "mps.tn").TrimEnd('\n').Split('\n')
+        |> Array.filter (fun l -> not (l.StartsWith "  largest deviation:" || l.StartsWith "  first failure:"))
+    Assert.True((shown.Length = printed.Length), sprintf "docs/testing.md shows %d lines of the report, SpecCheck prints:\n%s" shown.Length e.Message)
+    for s, p in Array.zip shown printed do
+        let at = s.IndexOf '…'
+        if at < 0 then Assert.Equal(s, p) else Assert.StartsWith(s.Substring(0, at), p)
+
+[<Fact>]
 let ``a result that is wrong under one optimizer's plan only is reported with that optimizer`` () =
     NativeLoader.EnsureLoaded() |> ignore
     let skewed (t: SpecTensors) (optimizer: string) path =

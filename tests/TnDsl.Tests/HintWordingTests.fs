@@ -13,3 +13,18 @@ let ``TN0110's loop hint is one sentence that says which loop to write`` () =
     let d = (compile text []).Diagnostics |> List.filter (fun d -> d.Kind.Code = "TN0110") |> List.exactlyOne
     let hint = List.exactlyOne d.Hints
     Assert.Equal("change the loop to `for i in 1..n - 2`, the values of i for which this leg exists", hint)
+
+[<Fact>]
+let ``an if after a complete declaration is one error at the if, saying that a for clause's filter makes it conditional`` () =
+    // A tensor or index meant to exist under a condition, written as `… if flag`: the `if` used to be "expected a
+    // declaration (…), found `if`", with no hint, which names neither the mistake nor the way to write it.
+    for decl in [ "  weight B: (i) «if» flag"; "  for x in 0..2 {\n    index h[x]: 3 «if» x < 2\n  }" ] do
+        let text, (line, col), _ =
+            marked ("network a(flag: bool = true) {\n  index i: 2\n  weight A: (i)\n" + decl + "\n  output (i if not flag)\n}")
+        let d = (compile text []).Diagnostics |> List.exactlyOne
+        Assert.Equal("TN0001", d.Kind.Code)
+        Assert.Equal((line, col), (d.Range.Start.Line, d.Range.Start.Col))
+        Assert.Contains("for k in 0..0 if flag", List.exactlyOne d.Hints)
+    // Written that way, the declaration is conditional.
+    let ok = compile "network a(flag: bool = true) {\n  index i: 2\n  weight A: (i)\n  weight B: (i) for k in 0..0 if flag\n  output (i if not flag)\n}" []
+    Assert.Empty(ok.Diagnostics)

@@ -158,6 +158,8 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
     // Misses of members that a family's declaration leaves out between declared ones (a hole), by family and the
     // misses' extent: the places that name the same missing members, reported once, at the first.
     let holes = Dictionary<string, ResizeArray<SourceRange>>()
+    // The places whose miss is reported with a changed loop as the fix.
+    let loopHinted = HashSet<SourceRange>()
     let holeKey (group: MissGroup) =
         match group.First with
         | k, OutOfRange family, _, _ ->
@@ -269,6 +271,7 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
                         Some(sprintf "if the leg belongs to some members only, keep it where it exists (bounds at these parameters): `%s[%s] if %s`"
                                 k.Family (String.Join(", ", List.choose id subscripts)) (String.Join(" and ", List.choose id conditions)))
                 | _ -> None
+            if holeHint.IsNone && loopHint.IsSome then loopHinted.Add range |> ignore
             let hints =
                 [ match holeHint, loopHint with
                   | Some h, _ -> h
@@ -337,6 +340,8 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
         legRanges.Add ranges
     // Every leg is resolved (a miss is noted, in leg order) before the tensor is kept or dropped.
     let ids = ResizeArray<int>()
+    // Tensors dropped for a leg that missed, where some tensor was declared twice: the place of the first miss.
+    let dropped = Dictionary<string * int list, SourceRange>()
     for at in 0 .. written.Length - 1 do
         let t = ctx.Pending[at]
         if t.Resolved then
@@ -350,7 +355,11 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
             for k in t.Legs do
                 match resolve origin t.Loop t.Legs k with
                 | ValueSome e -> ids.Add(finalId e)
-                | ValueNone -> all <- false
+                | ValueNone ->
+                    if all && ctx.DuplicateTensors.Count > 0 then
+                        let flat = written[at]
+                        dropped[(flat.Family, flat.Subscripts)] <- k.Range
+                    all <- false
             if all then keep at (ids.ToArray()) (rangesOf t.Legs)
     // The legs that resolve, as ids and ranges (an output or cut may name 10^6 legs: arrays sized once for every
     // leg named, then the ids as a list). A slice's members are looked up by their subscripts, and a key is made only
@@ -457,6 +466,13 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
         match holeKey group with
         | Some key when holes[key][0] <> range -> ()
         | _ -> report range group
+    // A member declared by a loop that runs one too far and again on its own line (the last site of a chain): the
+    // loop's leg that misses is reported with the loop that fits, which no longer makes the member, so the second
+    // declaration is not a second mistake.
+    for family, subs, twice in ctx.DuplicateTensors do
+        match dropped.TryGetValue((family, subs)) with
+        | true, missAt when loopHinted.Contains missAt -> ctx.Diagnostics.Remove twice |> ignore
+        | _ -> ()
     let flat =
         { Name = net.Name.Name
           Parameters = parameters

@@ -504,7 +504,10 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                             ctx.ReserveTensors(ctx.Expected + later)
                     let subs = evalSubscriptsFast ctx env subs fast
                     if not (ctx.AddTensorName(family, subs)) then
-                        ctx.Fail(Codes.duplicateTensor, d.Range, sprintf "tensor `%s` is already declared" (memberName family subs))
+                        let twice = Diagnostic.make Codes.duplicateTensor d.Range (sprintf "tensor `%s` is already declared" (memberName family subs))
+                        ctx.Diagnostics.Add twice
+                        ctx.DuplicateTensors.Add((family, subs, twice))
+                        raise Abort
                     let struct (resolved, ids, legRanges, keys) =
                         match plain with
                         | Some p -> plainLegKeys ctx env d.Range p

@@ -311,6 +311,11 @@ let ``a member its declaration leaves out between others is one error at its fir
     let strided = compile "network s(n: int = 8) {\n  index e[i]: 2 for i in 0..n-2 by 2\n  weight L[i]: (e[i]) for i in 0..n-1\n  weight R[i]: (e[i]) for i in 0..n-1 by 2\n}" []
     Assert.Equal<string list>([ "TN0110" ], codes strided)
     Assert.Contains("e[0..6 by 2]", strided.Diagnostics.Head.Message)
+    // Declared in two parts with a member forgotten between them: the hint names both lines, and no filter or step.
+    let parts = compile "network s(n: int = 5) {\n  index b[0]: 2\n  index b[i]: 2 for i in 2..n\n  weight A[i]: (b[i], b[i+1]) for i in 0..n-1\n}" []
+    let partsHint = List.exactlyOne (List.exactlyOne parts.Diagnostics).Hints
+    Assert.Contains("(lines 2, 3)", partsHint)
+    Assert.DoesNotContain("filter", partsHint)
     let past = compile "network s(n: int = 4) {\n  index b[i]: 2 for i in 1..n-1\n  weight A[i]: (b[i], b[i+1]) for i in 1..n-1\n}" []
     Assert.Contains("b[1]..b[3]", (List.exactlyOne past.Diagnostics).Message)
     Assert.DoesNotContain("leaves it out", String.concat " " (List.exactlyOne past.Diagnostics).Hints)

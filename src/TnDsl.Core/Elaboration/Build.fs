@@ -216,7 +216,7 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
                         |> List.ofSeq
                     let where =
                         match lines with
-                        | [ l ] -> sprintf "the declaration of `%s` (line %d) leaves it out" k.Family l
+                        | [ l ] -> sprintf "the declaration of `%s` (line %d) leaves it out (its `if` filter or `by` step skips it)" k.Family l
                         | ls -> sprintf "the declarations of `%s` (lines %s) leave it out" k.Family (String.Join(", ", ls))
                     let also =
                         match holeKey group with
@@ -225,7 +225,7 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
                             sprintf "; the leg%s at %s name%s the same member%s" (if others.Length = 1 then "" else "s") (String.Join(", ", others))
                                 (if others.Length = 1 then "s" else "") (if group.Count = 1 then "" else "s")
                         | _ -> ""
-                    Some(sprintf "%s (its `if` filter or `by` step skips it): declare it there, or add `if` to the leg to leave it out where it is missing%s" where also)
+                    Some(sprintf "%s: declare it there, or add `if` to the leg to leave it out where it is missing%s" where also)
             let loopHint =
                 match origin with
                 | Some { For = Some f; Loop = [ _ ] } ->

@@ -30,7 +30,7 @@ let ``the README's mistake in the 30-second example is what tn check prints`` ()
     Assert.Equal<string array>(file |> Array.map (fun l -> l.TrimEnd()), example[1..])
     Assert.Contains("for i in 1..n-2", example[5])
     let wrong = example |> Array.mapi (fun i l -> if i = 5 then l.Replace("for i in 1..n-2", "for i in 1..n-1") else l)
-    let shown = blockAfter "A mistake is reported where it is"
+    let shown = blockAfter "A mistake is reported once, where it is"
     Assert.Equal("$ tn check mps.tn", shown[0])
     let dir = Path.Combine(Path.GetTempPath(), "tndsl-walkthrough-" + System.Guid.NewGuid().ToString("N"))
     Directory.CreateDirectory dir |> ignore

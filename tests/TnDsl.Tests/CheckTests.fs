@@ -152,6 +152,19 @@ let ``errors after a dropped declaration do not cascade into dangling bonds`` ()
     Assert.Equal<string list>([ "TN0109" ], codes r)
 
 [<Fact>]
+let ``a loop one short gives its errors and no warning that the network falls apart`` () =
+    // `for i in 1..n-3` leaves A[6] out: b[6] and b[7] are on one tensor each and p[6] on none (errors); the chain then
+    // also falls into two parts, a consequence of the same mistake that TN0213 used to report after them.
+    let text =
+        "network mps(n: int = 8) {\n  index p[i]: 2 for i in 0..n-1\n  index b[i]: 3 for i in 1..n-1\n  weight A[0]: (p[0], b[1])\n"
+        + "  weight A[i]: (b[i], p[i], b[i+1]) for i in 1..n-3\n  weight A[n-1]: (b[n-1], p[n-1])\n  output (p[0..n-1])\n}"
+    let r = compile text []
+    Assert.Equal<string list>([ "TN0200"; "TN0200"; "TN0217" ], codes r |> List.sort)
+    // Without an error, parts that share no index are still a warning.
+    let apart = compile "network a() {\n  index i: 2\n  index j: 2\n  weight A: (i)\n  weight B: (j)\n  output (i, j)\n}" []
+    Assert.Equal<string list>([ "TN0213" ], codes apart)
+
+[<Fact>]
 let ``one run reports several errors from different phases`` () =
     let text = "network a() {\n  index i: 2\n  weight A: (i j)\n  weight B: (k)\n  index n: 0\n}"
     let r = compile text []

@@ -290,3 +290,32 @@ let ``a leg past its family in a two-variable loop is reported once, with no loo
     Assert.Equal((line, col), (d.Range.Start.Line, d.Range.Start.Col))
     Assert.DoesNotContain("change the loop", List.exactlyOne d.Hints)
     Assert.EndsWith("`h[x + 1, y] if x <= 2`", List.exactlyOne d.Hints)
+
+[<Fact>]
+let ``a member its declaration leaves out between others is one error at its first use, pointing at the declaration`` () =
+    // `b[4]` is skipped by the filter of b's declaration; A[3] and A[4] both name it, at two places. One mistake:
+    // one TN0110 at the first place, its members described with the gap, the hint naming the declaration's line
+    // and the other place (not a neighbouring member, which the old hint offered: `did you mean b[i - 1]?`).
+    let text, (line, col), _ =
+        marked "network m(n: int = 8) {\n  index p[i]: 2 for i in 0..n-1\n  index b[i]: 3 for i in 1..n-1 if i != 4\n  weight A[0]: (p[0], b[1])\n  weight A[i]: («b[i]», p[i], b[i+1]) for i in 1..n-2\n  weight A[n-1]: (b[n-1], p[n-1])\n  output (p[0..n-1])\n}"
+    let r = compile text []
+    Assert.Equal<string list>([ "TN0110" ], codes r)
+    let d = r.Diagnostics.Head
+    Assert.Equal((line, col), (d.Range.Start.Line, d.Range.Start.Col))
+    Assert.Contains("b[1]..b[3], b[5]..b[7]", d.Message)
+    let hint = List.exactlyOne d.Hints
+    Assert.Contains("(line 3)", hint)
+    Assert.Contains("(5,29)", hint)
+    Assert.DoesNotContain("did you mean", hint)
+    // A family declared with a step is described by it; one whose only gap is past its end keeps the plain range.
+    let strided = compile "network s(n: int = 8) {\n  index e[i]: 2 for i in 0..n-2 by 2\n  weight L[i]: (e[i]) for i in 0..n-1\n  weight R[i]: (e[i]) for i in 0..n-1 by 2\n}" []
+    Assert.Equal<string list>([ "TN0110" ], codes strided)
+    Assert.Contains("e[0..6 by 2]", strided.Diagnostics.Head.Message)
+    // Declared in two parts with a member forgotten between them: the hint names both lines, and no filter or step.
+    let parts = compile "network s(n: int = 5) {\n  index b[0]: 2\n  index b[i]: 2 for i in 2..n\n  weight A[i]: (b[i], b[i+1]) for i in 0..n-1\n}" []
+    let partsHint = List.exactlyOne (List.exactlyOne parts.Diagnostics).Hints
+    Assert.Contains("(lines 2, 3)", partsHint)
+    Assert.DoesNotContain("filter", partsHint)
+    let past = compile "network s(n: int = 4) {\n  index b[i]: 2 for i in 1..n-1\n  weight A[i]: (b[i], b[i+1]) for i in 1..n-1\n}" []
+    Assert.Contains("b[1]..b[3]", (List.exactlyOne past.Diagnostics).Message)
+    Assert.DoesNotContain("leaves it out", String.concat " " (List.exactlyOne past.Diagnostics).Hints)

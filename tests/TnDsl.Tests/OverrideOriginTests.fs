@@ -34,7 +34,7 @@ let private api = Compiler.OverrideOrigin.Api
 
 /// (override, code, message after the origin's `name=value: `, hints) of each mistake reported at the origin.
 let private atOrigin =
-    [ ("L", "x"), "TN0102", "`x` is not a parameter, `let` or loop variable here", []
+    [ ("L", "x"), "TN0102", "`x` is not a value: a value is a number, `true` or `false`, or arithmetic on them (it names no parameter)", []
       ("L", "3+"), "TN0102", "expected `(`, `false`, `if`, `true` or name", []
       ("l", "3"), "TN0103", "`chain` has no parameter `l`", [ "did you mean `L`?" ]
       ("Lenght", "3"), "TN0103", "`chain` has no parameter `Lenght`", [ "its parameters are L, D, noise" ]
@@ -72,8 +72,8 @@ let ``a parameter with no value is given one the way its origin gives values`` (
 
 [<Fact>]
 let ``a refused value for a parameter with no default is one mistake: no second error saying none was given`` () =
-    Assert.Equal(("TN0102", "command line", "--set n=x: `x` is not a parameter, `let` or loop variable here", []), theError (compileFrom cli needy [ "n", "x" ]))
-    Assert.Equal(("TN0102", "overrides", "override n=x: `x` is not a parameter, `let` or loop variable here", []), theError (compileFrom api needy [ "n", "x" ]))
+    Assert.Equal(("TN0102", "command line", "--set n=x: `x` is not a value: a value is a number, `true` or `false`, or arithmetic on them (it names no parameter)", []), theError (compileFrom cli needy [ "n", "x" ]))
+    Assert.Equal(("TN0102", "overrides", "override n=x: `x` is not a value: a value is a number, `true` or `false`, or arithmetic on them (it names no parameter)", []), theError (compileFrom api needy [ "n", "x" ]))
 
 [<Fact>]
 let ``a misspelt name for a parameter with no default is one mistake: the unknown name, hinting at the parameter`` () =
@@ -88,7 +88,7 @@ let ``two mistakes are two diagnostics, each naming its own override`` () =
     let r = compileFrom api chain [ "L", "x"; "zz", "3" ]
     let messages = r.Diagnostics |> List.filter Diagnostic.isError |> List.map (fun d -> d.Range.File, d.Message)
     Assert.Equal<(string * string) list>(
-        [ "overrides", "override L=x: `x` is not a parameter, `let` or loop variable here"
+        [ "overrides", "override L=x: `x` is not a value: a value is a number, `true` or `false`, or arithmetic on them (it names no parameter)"
           "overrides", "override zz=3: `chain` has no parameter `zz`" ], messages |> List.sortBy snd)
 
 [<Fact>]

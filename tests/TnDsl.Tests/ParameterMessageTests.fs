@@ -24,6 +24,18 @@ let ``every --set value refused on the command line begins with its --set name=v
         Assert.StartsWith(sprintf "--set %s=%s: " name value, d.Message)
 
 [<Fact>]
+let ``a word given as a --set value is called a value, not a missing variable, and True is told to be true`` () =
+    // Values are evaluated with no names in scope: `True` (Python's spelling) used to be "not a parameter, `let` or
+    // loop variable here", which sent the user looking for a variable.
+    let text = "network a(flag: bool = false) {\n  index i: 2\n  weight A: (i)\n  weight B: (i) for k in 0..0 if flag\n  output (i if not flag)\n}"
+    for value, fix in [ "True", "write `true`"; "no", "write `false`"; "2 * n", "it names no parameter" ] do
+        let d = single "TN0102" (compile text [ "flag", value ])
+        Assert.Equal(Compiler.commandLine, d.Range)
+        Assert.StartsWith(sprintf "--set flag=%s: `%s` is not a value" value (value.Split(' ') |> Array.last), d.Message)
+        Assert.Contains(fix, d.Message)
+    Assert.Empty((compile text [ "flag", "true" ]).Diagnostics |> List.filter Diagnostic.isError)
+
+[<Fact>]
 let ``a default naming a later parameter is TN0100 at the name, and not reported as a name that does not exist`` () =
     let later = "network p(a: int = «b», b: int = 2) {\n" + body
     let clean, (sl, sc), (el, ec) = marked later

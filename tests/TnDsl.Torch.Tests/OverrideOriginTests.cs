@@ -24,7 +24,7 @@ public class OverrideOriginTests
     [Fact]
     public void Layers_FromSpec_names_its_overrides_argument_and_never_a_flag()
     {
-        Assert.Equal(("overrides", "TN0102", "override L=x: `x` is not a parameter, `let` or loop variable here", ""),
+        Assert.Equal(("overrides", "TN0102", "override L=x: `x` is not a value: a value is a number, `true` or `false`, or arithmetic on them (it names no parameter)", ""),
             Refused(() => Layers.FromSpec(Mera, new { L = "x" })));
         Assert.Equal(("overrides", "TN0103", "override Lenght=3: `mera_layer` has no parameter `Lenght`", "its parameters are L, d, chi, out, noise"),
             Refused(() => Layers.FromSpec(Mera, new { Lenght = 3 })));
@@ -64,7 +64,7 @@ public class OverrideOriginTests
             Assert.Equal((file, "TN0104", "parameter `n` has no default and no value was given", "give `n` a value in the overrides"),
                 Refused(() => NetworkModules.FromFile(file)));
             // A value given but refused is that one mistake, not also "no value was given".
-            Assert.Equal(("overrides", "TN0102", "override n=x: `x` is not a parameter, `let` or loop variable here", ""),
+            Assert.Equal(("overrides", "TN0102", "override n=x: `x` is not a value: a value is a number, `true` or `false`, or arithmetic on them (it names no parameter)", ""),
                 Refused(() => NetworkModules.FromFile(file, Set(("n", "x")))));
         }
         finally
@@ -76,7 +76,7 @@ public class OverrideOriginTests
     [Fact]
     public void NetworkModules_and_Frontend_name_the_overrides()
     {
-        Assert.Equal(("overrides", "TN0102", "override D=x: `x` is not a parameter, `let` or loop variable here", ""),
+        Assert.Equal(("overrides", "TN0102", "override D=x: `x` is not a value: a value is a number, `true` or `false`, or arithmetic on them (it names no parameter)", ""),
             Refused(() => NetworkModules.FromFile(Example("grid.tn"), Set(("D", "x")))));
         Assert.Equal(("overrides", "TN0103", "override Lenght=3: `grid` has no parameter `Lenght`", "its parameters are L, D"),
             Refused(() => Frontend.Load(Example("grid.tn"), Set(("Lenght", 3)), null)));

@@ -65,6 +65,38 @@ let private loopHint (f: ForClause) (okValues: int64 list) (badValues: int64 lis
             None
     | _ -> None
 
+/// The least and the greatest subscript in each of `dims` positions over a family's members.
+let private bounds (members: int list list) dims =
+    let lo, hi = Array.create dims Int32.MaxValue, Array.create dims Int32.MinValue
+    for m in members do
+        if m.Length = dims then m |> List.iteri (fun d v -> lo[d] <- min lo[d] v; hi[d] <- max hi[d] v)
+    lo, hi
+
+/// Whether subscripts lie within a family's bounds (the family then lacks them as a hole, not at an end).
+let private inHole (lo: int array) (hi: int array) (subs: int list) =
+    not subs.IsEmpty && subs.Length = lo.Length && subs |> List.mapi (fun d v -> lo[d] <= v && v <= hi[d]) |> List.forall id
+
+/// The members of a one-subscript family (sorted subscripts) as the message of a miss names them: one run
+/// `b[1]..b[7]`, a step `e[0..6 by 2]`, up to four runs `b[1]..b[3], b[5]..b[7]`, else a count between bounds.
+let private declared1 (family: string) (vs: int list) =
+    let first, last = List.head vs, List.last vs
+    let one v = memberName family [ v ]
+    let runs =
+        vs
+        |> List.fold (fun acc v ->
+            match acc with
+            | (a, b) :: rest when v = b + 1 -> (a, v) :: rest
+            | _ -> (v, v) :: acc) []
+        |> List.rev
+    let steps = List.pairwise vs |> List.map (fun (a, b) -> b - a) |> List.distinct
+    match runs, steps with
+    | [ _ ], _ -> sprintf "`%s` is declared for %s..%s" family (one first) (one last)
+    | _, [ step ] -> sprintf "`%s` is declared for %s[%d..%d by %d]" family family first last step
+    | _ when runs.Length <= 4 ->
+        let run (a, b) = if a = b then one a else sprintf "%s..%s" (one a) (one b)
+        sprintf "`%s` is declared for %s" family (String.Join(", ", runs |> List.map run))
+    | _ -> sprintf "`%s` has %d members between %s and %s" family vs.Length (one first) (one last)
+
 /// Resolves leg keys to index ids and assembles the flat network.
 let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
     // The legs of one declaration share their family's name (the same string): its member table is looked up
@@ -123,6 +155,19 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
         | ValueNone -> ()
     // A family whose range is empty is one mistake, reported at its first use only.
     let emptyReported = HashSet<SourceRange>()
+    // Misses of members that a family's declaration leaves out between declared ones (a hole), by family and the
+    // misses' extent: the places that name the same missing members, reported once, at the first.
+    let holes = Dictionary<string, ResizeArray<SourceRange>>()
+    // The places whose miss is reported with a changed loop as the fix.
+    let loopHinted = HashSet<SourceRange>()
+    let holeKey (group: MissGroup) =
+        match group.First with
+        | k, OutOfRange family, _, _ ->
+            let lo, hi = bounds (List.ofSeq family.Keys) k.Subs.Length
+            if inHole lo hi k.Subs && inHole lo hi (List.ofArray group.Low) && inHole lo hi (List.ofArray group.High) then
+                Some(sprintf "%s|%s|%s|%d" k.Family (String.Join(",", group.Low)) (String.Join(",", group.High)) group.Count)
+            else None
+        | _ -> None
     let report (range: SourceRange) (group: MissGroup) =
         let k, miss, origin, siblings = group.First
         let more = if group.Count > 1 then sprintf " (and %d more member%s of this declaration)" (group.Count - 1) (if group.Count = 2 then "" else "s") else ""
@@ -143,23 +188,44 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
             ctx.Report(Codes.subscriptCount, range, sprintf "`%s` has %d subscript%s, but %d %s given" k.Family arity (if arity = 1 then "" else "s") k.Subs.Length (if k.Subs.Length = 1 then "is" else "are"))
         | OutOfRange family ->
             let members = family.Keys |> Seq.toList
+            let lo, hi = bounds members k.Subs.Length
             // The least and greatest subscript in each position, when the members fill that box (a grid family).
             let box =
-                let dims = k.Subs.Length
-                let lo, hi = Array.create dims Int32.MaxValue, Array.create dims Int32.MinValue
-                for m in members do
-                    if m.Length = dims then m |> List.iteri (fun d v -> lo[d] <- min lo[d] v; hi[d] <- max hi[d] v)
-                let cells = Seq.init dims (fun d -> max 0L (int64 hi[d] - int64 lo[d] + 1L)) |> Seq.fold (*) 1L
-                if dims > 0 && cells = int64 members.Length then Some(lo, hi) else None
+                let cells = Seq.init k.Subs.Length (fun d -> max 0L (int64 hi[d] - int64 lo[d] + 1L)) |> Seq.fold (*) 1L
+                if k.Subs.Length > 0 && cells = int64 members.Length then Some(lo, hi) else None
             let declaredText =
                 match members, box with
                 | [ one ], _ -> sprintf "`%s` has only the member %s" k.Family (memberName k.Family one)
-                | _ when k.Subs.Length = 1 ->
-                    let vs = members |> List.map List.head
-                    sprintf "`%s` is declared for %s..%s" k.Family (memberName k.Family [ List.min vs ]) (memberName k.Family [ List.max vs ])
+                | _ when k.Subs.Length = 1 -> declared1 k.Family (members |> List.map List.head |> List.sort)
                 | _, Some (lo, hi) ->
                     sprintf "`%s` is declared for %s[%s]" k.Family k.Family (String.Join(", ", Array.map2 (sprintf "%d..%d") lo hi))
+                | _ when k.Subs.Length > 0 ->
+                    sprintf "`%s` has %d members within %s[%s]" k.Family members.Length k.Family (String.Join(", ", Array.map2 (sprintf "%d..%d") lo hi))
                 | _ -> sprintf "`%s` has %d members" k.Family members.Length
+            // A member between declared ones is left out by its declaration (a filter or a step), not by the leg:
+            // the hint names the declaration, and the other places that name the same missing members.
+            let holeHint =
+                if not (inHole lo hi k.Subs) then None
+                else
+                    let lines =
+                        members
+                        |> Seq.map (fun m -> match family.TryGetValue m with | true, e -> ctx.IndexOrder[e].Range.Start.Line | _ -> 0)
+                        |> Seq.filter (fun l -> l > 0)
+                        |> Seq.distinct
+                        |> Seq.sort
+                        |> List.ofSeq
+                    let where =
+                        match lines with
+                        | [ l ] -> sprintf "the declaration of `%s` (line %d) leaves it out (its `if` filter or `by` step skips it)" k.Family l
+                        | ls -> sprintf "the declarations of `%s` (lines %s) leave it out" k.Family (String.Join(", ", ls))
+                    let also =
+                        match holeKey group with
+                        | Some key when holes[key].Count > 1 ->
+                            let others = holes[key] |> Seq.filter (fun r -> r <> range) |> Seq.map (fun r -> sprintf "(%d,%d)" r.Start.Line r.Start.Col) |> List.ofSeq
+                            sprintf "; the leg%s at %s name%s the same member%s" (if others.Length = 1 then "" else "s") (String.Join(", ", others))
+                                (if others.Length = 1 then "s" else "") (if group.Count = 1 then "" else "s")
+                        | _ -> ""
+                    Some(sprintf "%s: declare it there, or add `if` to the leg to leave it out where it is missing%s" where also)
             let loopHint =
                 match origin with
                 | Some { For = Some f; Loop = [ _ ] } ->
@@ -205,10 +271,12 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
                         Some(sprintf "if the leg belongs to some members only, keep it where it exists (bounds at these parameters): `%s[%s] if %s`"
                                 k.Family (String.Join(", ", List.choose id subscripts)) (String.Join(" and ", List.choose id conditions)))
                 | _ -> None
+            if holeHint.IsNone && loopHint.IsSome then loopHinted.Add range |> ignore
             let hints =
-                [ match loopHint with
-                  | Some h -> h
-                  | None ->
+                [ match holeHint, loopHint with
+                  | Some h, _ -> h
+                  | _, Some h -> h
+                  | _, None ->
                       match conditionHint () with
                       | Some h -> h
                       | None -> match shiftHint () with Some h -> h | None -> () ]
@@ -272,6 +340,8 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
         legRanges.Add ranges
     // Every leg is resolved (a miss is noted, in leg order) before the tensor is kept or dropped.
     let ids = ResizeArray<int>()
+    // Tensors dropped for a leg that missed, where some tensor was declared twice: the place of the first miss.
+    let dropped = Dictionary<string * int list, SourceRange>()
     for at in 0 .. written.Length - 1 do
         let t = ctx.Pending[at]
         if t.Resolved then
@@ -285,7 +355,11 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
             for k in t.Legs do
                 match resolve origin t.Loop t.Legs k with
                 | ValueSome e -> ids.Add(finalId e)
-                | ValueNone -> all <- false
+                | ValueNone ->
+                    if all && ctx.DuplicateTensors.Count > 0 then
+                        let flat = written[at]
+                        dropped[(flat.Family, flat.Subscripts)] <- k.Range
+                    all <- false
             if all then keep at (ids.ToArray()) (rangesOf t.Legs)
     // The legs that resolve, as ids and ranges (an output or cut may name 10^6 legs: arrays sized once for every
     // leg named, then the ids as a list). A slice's members are looked up by their subscripts, and a key is made only
@@ -380,7 +454,25 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
                 for range in t.LegRanges do
                     if misses.ContainsKey range then resolvedAt range t
     for KeyValue (range, group) in misses do
-        report range group
+        match holeKey group with
+        | Some key ->
+            match holes.TryGetValue key with
+            | true, places -> places.Add range
+            | _ -> holes[key] <- ResizeArray [ range ]
+        | None -> ()
+    for places in holes.Values do
+        places.Sort(fun a b -> compare (a.Start.Line, a.Start.Col) (b.Start.Line, b.Start.Col))
+    for KeyValue (range, group) in misses do
+        match holeKey group with
+        | Some key when holes[key][0] <> range -> ()
+        | _ -> report range group
+    // A member declared by a loop that runs one too far and again on its own line (the last site of a chain): the
+    // loop's leg that misses is reported with the loop that fits, which no longer makes the member, so the second
+    // declaration is not a second mistake.
+    for family, subs, twice in ctx.DuplicateTensors do
+        match dropped.TryGetValue((family, subs)) with
+        | true, missAt when loopHinted.Contains missAt -> ctx.Diagnostics.Remove twice |> ignore
+        | _ -> ()
     let flat =
         { Name = net.Name.Name
           Parameters = parameters

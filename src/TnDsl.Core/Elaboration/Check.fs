@@ -269,6 +269,10 @@ let check (e: Elaborated) : Diagnostic list =
         ()
     elif net.Tensors.Length = 0 then
         report Codes.empty net.Range (sprintf "network `%s` declares no tensors" net.Name) []
+    // After an error above (a bond on one tensor only, an output leg no tensor has: most often a tensor left out),
+    // parts that fall apart are its consequence, not a second mistake.
+    elif Diagnostic.hasErrors diags then
+        ()
     else
         // Union-find with path halving (iterative: a chain of a million tensors is as deep as it is long).
         let parent = Array.init net.Tensors.Length id

@@ -504,7 +504,10 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                             ctx.ReserveTensors(ctx.Expected + later)
                     let subs = evalSubscriptsFast ctx env subs fast
                     if not (ctx.AddTensorName(family, subs)) then
-                        ctx.Fail(Codes.duplicateTensor, d.Range, sprintf "tensor `%s` is already declared" (memberName family subs))
+                        let twice = Diagnostic.make Codes.duplicateTensor d.Range (sprintf "tensor `%s` is already declared" (memberName family subs))
+                        ctx.Diagnostics.Add twice
+                        ctx.DuplicateTensors.Add((family, subs, twice))
+                        raise Abort
                     let struct (resolved, ids, legRanges, keys) =
                         match plain with
                         | Some p -> plainLegKeys ctx env d.Range p
@@ -811,12 +814,29 @@ let parseValue (text: string) : Result<Value, string> =
     match Parse.parseExpr "--set" text with
     | Result.Error ds -> Result.Error(ds |> List.map (fun d -> d.Message) |> String.concat "; ")
     | Result.Ok e ->
-        let diags = ResizeArray()
-        let ctx = Ctx(defaultOptions, (fun _ -> None), diags, [], Budget defaultOptions, Dictionary(), Set.empty)
-        try
-            Result.Ok(eval ctx Map.empty e)
-        with Abort ->
-            Result.Error(diags |> Seq.map (fun d -> d.Message) |> String.concat "; ")
+        // A value is evaluated with no names in scope, so a name in it is a word meant as a value (`True`, `yes`):
+        // said so, rather than "not a parameter, `let` or loop variable here".
+        let pending = Stack<Expr>()
+        pending.Push e
+        let mutable word = None
+        while word.IsNone && pending.Count > 0 do
+            let x = pending.Pop()
+            match x.Kind with
+            | EVar v -> word <- Some v
+            | _ -> Syntax.pushOperands pending x
+        match word with
+        | Some v ->
+            match v.ToLowerInvariant() with
+            | "true" | "yes" | "on" -> Result.Error(sprintf "`%s` is not a value: write `true`" v)
+            | "false" | "no" | "off" -> Result.Error(sprintf "`%s` is not a value: write `false`" v)
+            | _ -> Result.Error(sprintf "`%s` is not a value: a value is a number, `true` or `false`, or arithmetic on them (it names no parameter)" v)
+        | None ->
+            let diags = ResizeArray()
+            let ctx = Ctx(defaultOptions, (fun _ -> None), diags, [], Budget defaultOptions, Dictionary(), Set.empty)
+            try
+                Result.Ok(eval ctx Map.empty e)
+            with Abort ->
+                Result.Error(diags |> Seq.map (fun d -> d.Message) |> String.concat "; ")
 
 /// Elaborates a network with parameter values (name, where it was given, value). Returns the elaborated network when
 /// one could be built (even with errors reported, so later phases may add what they find) and all diagnostics.

@@ -407,6 +407,8 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     // Instance bindings: (sub-network's index, as a prefixed family member) is the same as (this network's leg).
     let aliases = ResizeArray<LegKey * LegKey * SourceRange>()
     let subOutputs = HashSet<string * int list>()
+    // Tensors declared a second time: (family, subscripts, the TN0116 reported about it).
+    let duplicateTensors = ResizeArray<string * int list * Diagnostic>()
     // Shared one-subscript lists by value (see `One`), made on first use.
     let ones = SharedByValue<int list>(fun x -> [ x ])
     // Shared two-subscript lists (see `Two`), made on first use: rows by the first subscript, for subscripts below
@@ -477,6 +479,9 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     member _.Cuts = cuts
     member _.Aliases = aliases
     member _.SubOutputs = subOutputs
+    /// Each tensor member declared again after its first declaration, with the TN0116 reported at the second: the
+    /// last step withdraws that error where the first declaration was dropped for a leg whose hint changes its loop.
+    member _.DuplicateTensors = duplicateTensors
 
     /// The subscript list `[x]`, one shared list per value: `b[3]`, `A[3]` and every leg naming `b[3]` hold the
     /// same list, so a million-member family makes a list per member once, not once per member and per leg.

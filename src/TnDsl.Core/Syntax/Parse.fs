@@ -583,8 +583,17 @@ let private recovering (resume: string list) (inBlock: bool) (p: P<'a>) : P<Choi
                 |> Array.exists (function
                     | :? ErrorMessage.Message as m -> m.String = reported
                     | _ -> false)
+            // An `if` where a declaration should start follows one that is complete: a condition meant for that
+            // declaration (`weight B: (a) if flag`, `index h[x]: 3 if x < L-1`), which only a `for` clause's filter
+            // expresses.
+            let conditional = inBlock && kind = Codes.syntax && stream.Index = start && found = "`if`"
             if not repeated && not afterOpenComment && not recorded then
-                stream.UserState.Diagnostics.Add(Diagnostic.make kind (rangeOf here endPos) msg)
+                if conditional then
+                    let d = Diagnostic.make kind (rangeOf here endPos) "a declaration is made conditional by the filter of its `for` clause, not by an `if` after it"
+                    stream.UserState.Diagnostics.Add(
+                        d |> Diagnostic.withHint "give it a `for` clause with the condition as its filter: `for i in 0..n-1 if i != 4`, or `for k in 0..0 if flag` for one declaration")
+                else
+                    stream.UserState.Diagnostics.Add(Diagnostic.make kind (rangeOf here endPos) msg)
             let startsResume () =
                 let line = stream.PeekString 200
                 let trimmed = line.TrimStart(' ', '\t')

@@ -94,8 +94,8 @@ public static class TnOptions
         }, PlanApi.optimizerNames());
 
     /// <summary>
-    /// <c>--size NAME=N</c>: the size of a dynamic index (N a positive integer); repeatable, or several pairs
-    /// separated by commas. A name given twice is a usage error.
+    /// <c>--size NAME=N</c>: the size of a dynamic index (N a positive integer, <c>1000</c> or <c>1e3</c>: see
+    /// <see cref="ReadInteger"/>); repeatable, or several pairs separated by commas. A name given twice is a usage error.
     /// </summary>
     public static Option<KeyValuePair<string, long>[]> Size() => new("--size")
     {
@@ -256,6 +256,44 @@ public static class TnOptions
         return pairs.ToArray();
     }
 
+    /// <summary>
+    /// The one reading of an integer on the command line (<c>--size</c>, <c>--batch</c>, <c>--trials</c>, <c>--seed</c>,
+    /// <c>tn plan --memory-limit</c>, …): a whole number written plainly (<c>1000</c>, <c>-3</c>) or in scientific
+    /// notation with a whole value (<c>1e3</c>, <c>2.5e3</c>). Null where the text is no such number that fits a long,
+    /// and then <paramref name="why"/> is what to add to the option's message: <c>" (not a whole number)"</c> for
+    /// <c>1.5</c>, <c>" (over 9,223,372,036,854,775,807)"</c> or <c>" (under …)"</c> past long's range, empty for text
+    /// that is no number.
+    /// </summary>
+    public static long? ReadInteger(string text, out string why)
+    {
+        why = "";
+        text = text.Trim();
+        if (long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n))
+            return n;
+        const NumberStyles scientific = NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent;
+        // A double says which side of long's range a number lies beyond decimal's (about 7.9e28), and that a tiny one
+        // (1e-30, which decimal reads as 0) is not whole.
+        if (!double.TryParse(text, scientific, CultureInfo.InvariantCulture, out var x) || double.IsNaN(x))
+            return null;
+        if (decimal.TryParse(text, scientific, CultureInfo.InvariantCulture, out var d))
+        {
+            if (d != decimal.Truncate(d) || (d == 0 && x != 0))
+                why = " (not a whole number)";
+            else if (d >= long.MinValue && d <= long.MaxValue)
+                return (long)d;
+        }
+        if (why.Length == 0)
+            why = x > 0 ? $" (over {long.MaxValue:N0})" : $" (under {long.MinValue:N0})";
+        return null;
+    }
+
+    /// <summary><paramref name="why"/> of <see cref="ReadInteger"/> for an option that takes
+    /// <paramref name="min"/> to <paramref name="max"/>: a number past long's range is said so only on a side whose
+    /// bound the option's message does not state.</summary>
+    private static string Note(string why, long min, long max) =>
+        why.StartsWith(" (over", StringComparison.Ordinal) && max < long.MaxValue
+        || why.StartsWith(" (under", StringComparison.Ordinal) && min > long.MinValue ? "" : why;
+
     private static KeyValuePair<string, long>[] ParseSizes(ArgumentResult r)
     {
         var sizes = new List<KeyValuePair<string, long>>();
@@ -263,11 +301,10 @@ public static class TnOptions
             foreach (var item in token.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
                 var eq = item.IndexOf('=');
-                if (eq <= 0 || !long.TryParse(item[(eq + 1)..], NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) || n < 1)
+                var why = "";
+                if (eq <= 0 || ReadInteger(item[(eq + 1)..], out why) is not { } n || n < 1)
                 {
-                    var digits = eq > 0 ? item[(eq + 1)..].Trim() : "";
-                    var over = digits.Length > 0 && digits.All(char.IsAsciiDigit) && digits.TrimStart('0').Length > 0 ? $" (over {long.MaxValue:N0})" : "";
-                    r.AddError($"--size takes name=N with N a positive integer, got '{item}'{over}");
+                    r.AddError($"--size takes name=N with N a positive integer, got '{item}'{Note(why, 1, long.MaxValue)}");
                     return [];
                 }
                 var name = item[..eq].Trim();
@@ -291,10 +328,8 @@ public static class TnOptions
             r.AddError(message);
             mistakes++;
         }
-        // A size that is not a positive integer, or one over long's range, in words.
-        static string? Bad(string text) =>
-            long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n < 1 ? "" : null
-            : text.Length > 0 && text.All(char.IsAsciiDigit) ? $" (over {long.MaxValue:N0})" : "";
+        // Why a size is not a positive integer, in words ("" where the value says it), or null for a size.
+        static string? Bad(string text) => ReadInteger(text, out var why) is { } n ? n < 1 ? "" : null : Note(why, 1, long.MaxValue);
         foreach (var token in r.Tokens)
         {
             var items = token.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -311,7 +346,7 @@ public static class TnOptions
                     else if (all is { } first)
                         Mistake($"--batch gives the size of every dynamic index twice ({first}, {item}); give it once");
                     else
-                        all = long.Parse(item, CultureInfo.InvariantCulture);
+                        all = ReadInteger(item, out _);
                     continue;
                 }
                 var name = item[..eq].Trim();
@@ -321,7 +356,7 @@ public static class TnOptions
                 else if (byIndex.TryGetValue(name, out var earlier))
                     Mistake($"--batch gives '{name}' twice ({name}={earlier}, {item}); give each index's size once");
                 else
-                    byIndex[name] = long.Parse(text, CultureInfo.InvariantCulture);
+                    byIndex[name] = ReadInteger(text, out _)!.Value;
             }
         }
         return mistakes > 0 ? null : new BatchSizes { All = all, ByIndex = byIndex };
@@ -330,14 +365,16 @@ public static class TnOptions
     private static long ParseInteger(ArgumentResult r, string name, long min, long max)
     {
         var text = r.Tokens.Count == 1 ? r.Tokens[0].Value : "";
-        if (long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v >= min && v <= max)
+        var read = ReadInteger(text, out var why);
+        if (read is { } v && v >= min && v <= max)
             return v;
+        why = Note(why, min, max);
         r.AddError(min switch
         {
-            _ when max < long.MaxValue => $"{Typed(r, name)} takes an integer from {min} to {max}, got '{text}'",
-            1 => $"{Typed(r, name)} takes a positive integer, got '{text}'",
-            long.MinValue => $"{Typed(r, name)} takes an integer, got '{text}'",
-            _ => $"{Typed(r, name)} takes an integer ≥ {min}, got '{text}'",
+            _ when max < long.MaxValue => $"{Typed(r, name)} takes an integer from {min} to {max}, got '{text}'{why}",
+            1 => $"{Typed(r, name)} takes a positive integer, got '{text}'{why}",
+            long.MinValue => $"{Typed(r, name)} takes an integer, got '{text}'{why}",
+            _ => $"{Typed(r, name)} takes an integer ≥ {min}, got '{text}'{why}",
         });
         return 0;
     }

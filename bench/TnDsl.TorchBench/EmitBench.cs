@@ -48,8 +48,8 @@ static class EmitBench
             type.GetProperty("CheckpointSlices")!.SetValue(recording, Enum.Parse(type.GetNestedType("SliceCheckpointing")!, "Never"));
             using var generator = new Generator(1);
             var inputs = c.Batch is { } rows ? RandomInputs.Make(runtime, rows, generator, dtype) : [];
-            // The emitted guard's estimate of recording every slice: the planner's, in elements of 4 bytes.
-            double recorded = (double)MemoryGuard.Needed(plan, ScalarType.Float32, true) / 4 * MemoryGuard.ElementSize(dtype);
+            // The emitted guard's estimate of recording every slice: the planner's, in the dtype's elements.
+            double recorded = (double)MemoryGuard.Needed(plan, dtype, true);
             var before = Environment.GetEnvironmentVariable(MemoryGuard.EnvironmentVariable);
             try
             {
@@ -59,9 +59,11 @@ static class EmitBench
                 var (cCpu, cPeak, cGrad) = Measure(checkpointing, inputs, rounds);
                 long group = (long)type.GetProperty("CheckpointedGroup")!.GetValue(checkpointing)!;
                 var groupBytes = (double[])type.GetField("TnGroupElements", BindingFlags.NonPublic | BindingFlags.Static)!.GetValue(null)!;
+                var groupFixed = (double[])type.GetField("TnGroupFixed", BindingFlags.NonPublic | BindingFlags.Static)!.GetValue(null)!;
                 var groupSlices = (long[])type.GetField("TnGroupSlices", BindingFlags.NonPublic | BindingFlags.Static)!.GetValue(null)!;
                 // At the planned rows, as fed here: the estimate of the group chosen.
-                double estimate = groupBytes[Array.FindIndex(groupSlices, s => s >= group)] * MemoryGuard.ElementSize(dtype);
+                int g = Array.FindIndex(groupSlices, s => s >= group);
+                double estimate = groupBytes[g] * MemoryGuard.ElementSize(dtype) + groupFixed[g];
                 bool agree = Math.Abs(cGrad - rGrad) <= 1e-9 * Math.Abs(rGrad);
                 Console.WriteLine($"| {c.Name} | {plan.Slices} | {recorded / 1e6:F1}, {rCpu:F3}, {rPeak / 1e6:F1} | {group}, {estimate / 1e6:F1}, {cCpu:F3}, {cPeak / 1e6:F1} | {(double)rPeak / Math.Max(1, cPeak):F1}x | {(agree ? "yes" : $"no ({cGrad} vs {rGrad})")} |");
             }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Numerics;
 using System.Text;
 using System.Text.RegularExpressions;
 
@@ -164,8 +165,8 @@ public static partial class CSharpEmitter
             // a smaller batch is checked at what it needs, not at the planned batch's figure.
             var plan = module.ExecutionPlan;
             var planned = BatchSizes.Planned(spec, plan);
-            double elements = (double)(MemoryGuard.Needed(plan, TorchSharp.torch.ScalarType.Float32, false) / 4);
-            double trainingElements = (double)(MemoryGuard.Needed(plan, TorchSharp.torch.ScalarType.Float32, true) / 4);
+            var forward = ByElementSize(size => MemoryGuard.Needed(plan, size == 4 ? TorchSharp.torch.ScalarType.Float32 : TorchSharp.torch.ScalarType.Float64, false));
+            var training = ByElementSize(size => MemoryGuard.Needed(plan, size == 4 ? TorchSharp.torch.ScalarType.Float32 : TorchSharp.torch.ScalarType.Float64, true));
             var batchLabels = new List<int>();
             var batchFed = new List<(int Slot, int Axis)>();
             for (int sl = 0; sl < slots.Count; sl++)
@@ -186,7 +187,8 @@ public static partial class CSharpEmitter
             // Where autograd records, a training step: the planner's estimate with what autograd keeps, the gradients
             // and an optimizer's state (with the forward figure alone, a training step of 1.5 GB ran under a limit of 100 MiB).
             L("        bool autograd = is_grad_enabled() && (parameters().Any(p => p.requires_grad) || inputs.Any(t => t.requires_grad));");
-            L($"        double bytes = (autograd ? {Lit(trainingElements)} : {Lit(elements)}){grow} * TnGuard.ElementSize(dtype);");
+            L($"        double bytes = (autograd ? {Lit(training.PerElement)} * TnGuard.ElementSize(dtype) + {Lit(training.Fixed)} : " +
+              $"{Lit(forward.PerElement)} * TnGuard.ElementSize(dtype) + {Lit(forward.Fixed)}){grow};");
             bool sliced = order.Length > 0;
             if (sliced || chunkIndices.Length > 0)
                 L("        var limit = TnGuard.Limit(device);");
@@ -534,7 +536,7 @@ public static partial class CSharpEmitter
     {
         var taken = new HashSet<string>(InheritedNames) { "TnNames", "TnInit", "TnGuard", "TnContract", "TnCheckInputs", "TnCheckShape", "TnChunks", "TnChunking", "TnChunkPlanned", "TnChunkFed", "TnChunkAxes", "TnChunkOutput", "TnChunkOneRow",
             "SliceCheckpointing", "CheckpointSlices", "CheckpointGroup", "CheckpointedGroup", "TnGroupSlices", "TnGroupElements",
-            "TnGroupOneRow", "TnGroupBytes", "TnCheckpointing", "TnCheckpointed", "TnCheckpointRun", "TnSliceCheckpoint", "Trig", "Fourier", "Legendre", className };
+            "TnGroupOneRow", "TnGroupFixed", "TnGroupBytes", "TnCheckpointing", "TnCheckpointed", "TnCheckpointRun", "TnSliceCheckpoint", "Trig", "Fourier", "Legendre", className };
         var used = new HashSet<string>();
         var result = new List<(string, string)>();
         foreach (var param in module.ParameterNames.Concat(module.BufferNames))
@@ -597,6 +599,20 @@ public static partial class CSharpEmitter
     }
 
     /// <summary>
+    /// The planner's estimate of <paramref name="bytesAt"/> (bytes at an element size) as bytes per element and bytes
+    /// that do not grow with it, from the estimates at 4 and 8 bytes: tensors scale with the element size, what autograd
+    /// keeps per step run beyond them (<c>PlanBytes.GraphBytesPerRun</c>) does not, so the emitted guard computes the
+    /// estimate of the dtype the class runs in (a float64 class checked at the float32 figure doubled was 2x over on a
+    /// training step of many tiny slices). Exact at 4 and 8 bytes.
+    /// </summary>
+    static (double PerElement, double Fixed) ByElementSize(Func<int, BigInteger> bytesAt)
+    {
+        double at4 = (double)bytesAt(4), at8 = (double)bytesAt(8);
+        double perElement = (at8 - at4) / 4;
+        return (perElement, at4 - 4 * perElement);
+    }
+
+    /// <summary>
     /// Per batch index of <paramref name="labels"/> (network ids), the planner's estimate (as <c>MemoryGuard.Needed</c>
     /// takes it, forward or a training step) with that index at one row over the estimate at its planned rows, the
     /// largest over the other batch indices each at one row or planned: the emitted guard scales the planned estimate
@@ -651,31 +667,33 @@ public static partial class CSharpEmitter
         var spec = module.Spec;
         long Planned(int l) => planned.TryGetValue(l, out var n) ? n : spec.Indices[l].Size;
         var groups = ExecutedBytes.GroupSizes(order.Select(Planned).ToArray());
-        double Estimate((int Loop, long Values, long Slices) g, IReadOnlyDictionary<int, long> extents)
+        BigInteger EstimateAt(int size, (int Loop, long Values, long Slices) g, IReadOnlyDictionary<int, long> extents)
         {
             // A loop over a batch index shrunk below the group's values: the whole loop.
             long values = extents.TryGetValue(order[g.Loop], out var rows) ? Math.Min(g.Values, rows) : g.Values;
-            var bytes = plan.CheckpointedBytesAt(4, extents, order, g.Loop, values);
-            return (double)MemoryGuard.WithHeap(bytes.Inputs, bytes.Training);
+            var bytes = plan.CheckpointedBytesAt(size, extents, order, g.Loop, values);
+            return MemoryGuard.WithHeap(bytes.Inputs, bytes.Training);
         }
+        double Estimate((int Loop, long Values, long Slices) g, IReadOnlyDictionary<int, long> extents) => (double)EstimateAt(4, g, extents);
         var none = new Dictionary<int, long>();
-        var elements = groups.Select(g => Estimate(g, none) / 4).ToArray();
+        var estimates = groups.Select(g => ByElementSize(size => EstimateAt(size, g, none))).ToArray();
         var oneRow = groups.Select(g => OneRow(batchLabels, planned, extents => Estimate(g, extents))).ToArray();
         L("");
         L("    // The groups a checkpointed training step may run, smallest first: every slice of the loops inside one loop times a");
         L("    // divisor of its extent (so that a group starts where that loop's values do and the steps held across its slices run");
         L("    // once a group); the slices in each, and the planner's estimate of a training step checkpointed in such groups: the");
-        L("    // forward pass of every slice, then one group recorded beside the gradients (elements of 4 bytes at the planned rows,");
-        L("    // heap allowance included" + (batchLabels.Count > 0 ? "; per batch axis, the estimate at one row over it)." : ")."));
+        L("    // forward pass of every slice, then one group recorded beside the gradients (bytes per element and bytes that do not");
+        L("    // grow with it, at the planned rows, heap allowance included" + (batchLabels.Count > 0 ? "; per batch axis, the estimate at one row over it)." : ")."));
         L($"    static readonly long[] TnGroupSlices = {{ {string.Join(", ", groups.Select(g => g.Slices))} }};");
-        L($"    static readonly double[] TnGroupElements = {{ {string.Join(", ", elements.Select(Lit))} }};");
+        L($"    static readonly double[] TnGroupElements = {{ {string.Join(", ", estimates.Select(e => Lit(e.PerElement)))} }};");
+        L($"    static readonly double[] TnGroupFixed = {{ {string.Join(", ", estimates.Select(e => Lit(e.Fixed)))} }};");
         if (batchLabels.Count > 0)
             L($"    static readonly double[][] TnGroupOneRow = {{ {string.Join(", ", oneRow.Select(r => $"new[] {{ {string.Join(", ", r.Select(Lit))} }}"))} }};");
         L("");
         L("    /// <summary>The estimate of a training step checkpointed in groups like group <paramref name=\"g\"/>, in bytes, scaled to the");
         L("    /// rows <paramref name=\"inputs\"/> are fed as the forward estimate is.</summary>");
         var grow = string.Concat(batchLabels.Select((l, a) => $" * TnGuard.Scale(inputs[{batchFed[a].Slot}], {batchFed[a].Axis}, {planned[l]}, TnGroupOneRow[g][{a}])"));
-        L($"    static double TnGroupBytes(Tensor[] inputs, ScalarType dtype, int g) => TnGroupElements[g]{grow} * TnGuard.ElementSize(dtype);");
+        L($"    static double TnGroupBytes(Tensor[] inputs, ScalarType dtype, int g) => (TnGroupElements[g] * TnGuard.ElementSize(dtype) + TnGroupFixed[g]){grow};");
         L("");
         L("    /// <summary>");
         L("    /// How a training step runs its slices (TnDsl.Torch's ExecutedBytes.Checkpointing, by the planner's estimates scaled to");

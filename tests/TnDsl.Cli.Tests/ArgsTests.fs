@@ -189,7 +189,8 @@ let ``a size that is not name=N with N positive is a usage error that quotes it`
 [<InlineData("run a.tn --batch", "1.5")>]
 [<InlineData("run a.tn --repeat", "x")>]
 [<InlineData("run a.tn --threads", "-2")>]
-[<InlineData("run a.tn --seed", "1e3")>]
+// 1e3 was refused here before session 30; a whole number in scientific notation is one now, 1e-3 is not.
+[<InlineData("run a.tn --seed", "1e-3")>]
 [<InlineData("run a.tn --device", "gpu")>]
 [<InlineData("run a.tn --dtype", "float16")>]
 [<InlineData("emit a.tn --cs --batch", "0")>]

@@ -171,7 +171,8 @@ let ``tn emit --batch q=3,k=600 plans the emitted class at each index's size, an
     Assert.True((code = 0), err)
     // The estimate is the planner's at 3 x 600 rows, scaled to the rows each index is fed from its planned rows.
     // (A training step's estimate where autograd records, the forward pass's otherwise.)
-    Assert.Matches(@"double bytes = \(autograd \? [0-9.]+ : [0-9.]+\) \* TnGuard\.Scale\(inputs\[0\], 0, 3, autograd \? [0-9.E-]+ : [0-9.E-]+\) \* TnGuard\.Scale\(inputs\[1\], 0, 600, autograd \? [0-9.E-]+ : [0-9.E-]+\) \*", out)
+    // (Bytes per element of the class's dtype and bytes that do not grow with it, session 30.)
+    Assert.Matches(@"double bytes = \(autograd \? [0-9.E+-]+ \* TnGuard\.ElementSize\(dtype\) \+ [0-9.E+-]+ : [0-9.E+-]+ \* TnGuard\.ElementSize\(dtype\) \+ [0-9.E+-]+\) \* TnGuard\.Scale\(inputs\[0\], 0, 3, autograd \? [0-9.E-]+ : [0-9.E-]+\) \* TnGuard\.Scale\(inputs\[1\], 0, 600, autograd \? [0-9.E-]+ : [0-9.E-]+\);", out)
     Assert.Contains("static readonly long[] TnChunkPlanned = { 3, 600 };", out)
     let _, uniform, _ = tn [ "emit"; kernel; "--cs"; "--set"; "n=4"; "--batch"; "5" ]
     Assert.Contains("static readonly long[] TnChunkPlanned = { 5, 5 };", uniform)

@@ -1,12 +1,14 @@
 /// Session 25 (s25-plan): an optimizer named in any case through the API (`Plan.tryFind`, `Plan.run`, the C#
 /// `PlanApi`), the planner's own lists of the optimizers that take a trial count or a seed (what `tn plan` notes
-/// when one is given to an optimizer that does not), and the exact search's bound counted within its time limit.
+/// when one is given to an optimizer that does not), the exact search's bound counted within its time limit, and
+/// (session 30) the planner's hints naming the settings as the front end that planned calls them.
 module TnDsl.Tests.OptimizerOptionTests
 
 open System.Numerics
 open System.Threading
 open Xunit
 open TnDsl
+open TnDsl.Api
 open TnDsl.Tests.PlanTests
 
 [<Fact>]
@@ -75,3 +77,40 @@ let ``the exact search's time limit counts the bound: a bound that takes the who
     | Ok _ -> failwith "the exact search ran after its bound had spent the limit"
     // Without a limit the same search finishes.
     Assert.True(match PlanOptimal.solvePolished slow p fast with Ok (Some _) -> true | _ -> false)
+
+/// A chain of four matrices with both ends open: a result of 36 elements, intermediates of up to 36.
+let private openChain =
+    "network open4 {\n  index a: 6\n  index b: 5\n  index c: 5\n  index d: 5\n  index e: 6\n"
+    + "  weight A: (a, b)\n  weight B: (b, c)\n  weight C: (c, d)\n  weight D: (d, e)\n  output (a, e)\n}\n"
+
+[<Fact>]
+let ``the planner's hints name tn's flags through tn and no flag through the API`` () =
+    let net = Frontend.LoadText("open4.tn", openChain, null, null)
+    let hintsOf (e: TnException) = e.Diagnostics |> Seq.filter (fun d -> d.IsError) |> Seq.collect (fun d -> d.Hints) |> List.ofSeq
+    let refused (code: string) (plan: unit -> PlanView) =
+        let e = Assert.Throws<TnException>(fun () -> plan () |> ignore)
+        Assert.Contains(e.Diagnostics, fun d -> d.Code = code)
+        // The message carries the rendered diagnostics, hints included.
+        Assert.DoesNotContain("--", e.Message)
+        hintsOf e
+    // An unknown optimizer, and a limit under the result (36 elements) or under what slicing reaches: through the API
+    // the hints say what to change without a flag of `tn`.
+    Assert.Equal<string list>([ "choose one of them" ], refused "TN0300" (fun () -> Planner.Plan(net, "nope", System.Nullable(), 0)))
+    Assert.Equal<string list>([ "choose one of them" ], refused "TN0300" (fun () -> Planner.PlanLabels([| [| 0; 1 |]; [| 1; 2 |] |], [| 2L; 3L; 4L |], [| 0; 2 |], "nope")))
+    let under = refused "TN0301" (fun () -> Planner.Plan(net, "greedy", System.Nullable(), 0, System.Nullable 8L))
+    Assert.Equal<string list>([ "raise the memory limit to at least 36: open indices are not sliced, so no plan keeps the result smaller" ], under)
+    // Through `tn plan` (PlanApi) the same refusals name its flags.
+    let cli optimizer limit =
+        let run = PlanApi.planTnNetwork net "open4.tn" [||] null optimizer [||] (PlanSettings.withMemoryLimit limit) false false [||]
+        Assert.NotEqual(0, run.ExitCode)
+        run.Diagnostics |> Seq.filter (fun d -> d.IsError) |> Seq.collect (fun d -> d.Hints) |> List.ofSeq
+    Assert.Equal<string list>([ "choose one of them (--optimizer NAME)" ], cli "nope" 0L)
+    Assert.Equal<string list>([ "raise the memory limit (--memory-limit) to at least 36: open indices are not sliced, so no plan keeps the result smaller" ], cli "greedy" 8L)
+    // An optimizer that throws (TN0313): the same words, from the options the planner was given.
+    let boom (_: Indexed) (_: PlanOptions) : string * Found = failwith "boom"
+    let failedHints words =
+        let r = Plan.runWith "boom" boom { fast with Words = words } (lattice 2 2 2)
+        Assert.Equal("TN0313", (List.exactlyOne r.Diagnostics).Kind.Code)
+        (List.exactlyOne r.Diagnostics).Hints
+    Assert.Equal<string list>([ "this is a bug in the planner; meanwhile, try another optimizer" ], failedHints PlanWords.neutral)
+    Assert.Equal<string list>([ "this is a bug in the planner; meanwhile, try another optimizer (--optimizer NAME)" ], failedHints PlanWords.commandLine)

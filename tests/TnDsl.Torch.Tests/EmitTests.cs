@@ -440,6 +440,11 @@ public class EmittedGuardTests
                 Assert.Equal(4, y.shape[0]);
             var refused = Assert.Throws<InvalidOperationException>(() => emitted.forward(inputs));
             Assert.Contains("the forward pass with autograd (a training step)", refused.Message);
+            // At the planned batch its figure is the planner's training estimate in float64, as the runtime module's
+            // planner computes it (it was the float32 estimate doubled, autograd's fixed bytes per step doubled too).
+            var needs = double.Parse(System.Text.RegularExpressions.Regex.Match(refused.Message, @"needs ([\d,]+) bytes").Groups[1].Value.Replace(",", ""),
+                                     System.Globalization.CultureInfo.InvariantCulture);
+            Assert.True(Math.Abs(needs - (double)training) <= 1e-9 * (double)training + 1, $"the emitted guard needs {needs:N0} bytes, the planner {training:N0}");
             foreach (var t in inputs)
                 t.Dispose();
         }
@@ -754,12 +759,16 @@ public class EmittedCheckpointGuardTests(Xunit.Abstractions.ITestOutputHelper ou
         var spec = NetworkAdapter.FromFlat(net);
         var options = new NetworkModuleOptions { DType = ScalarType.Float64, Seed = 5 };
         using var runtime = new NetworkModule(spec, plan, options);
-        // The emitted guard's figures (the planner's estimates in elements of 4 bytes, at 8 bytes each): recording every
-        // slice, and checkpointed one slice a group.
-        var recorded = MemoryGuard.Needed(plan, ScalarType.Float32, true) * 2;
+        // The emitted guard's figures, the planner's estimates in float64: recording every slice, and checkpointed one
+        // slice a group. (Before session 30 it took the float32 estimates doubled, autograd's fixed bytes per step run
+        // too: 2x over for these tiny slices.)
+        var recorded = MemoryGuard.Needed(plan, ScalarType.Float64, true);
         var order = runtime.SliceOrder.ToArray();
-        var one = plan.CheckpointedBytesAt(4, new Dictionary<int, long>(), order, order.Length - 1, 1);
-        var oneSlice = MemoryGuard.WithHeap(one.Inputs, one.Training) * 2;
+        var one = plan.CheckpointedBytesAt(8, new Dictionary<int, long>(), order, order.Length - 1, 1);
+        var oneSlice = MemoryGuard.WithHeap(one.Inputs, one.Training);
+        var doubled = plan.CheckpointedBytesAt(4, new Dictionary<int, long>(), order, order.Length - 1, 1);
+        Assert.True((double)(MemoryGuard.WithHeap(doubled.Inputs, doubled.Training) * 2) > 1.2 * (double)oneSlice,
+            "the float32 estimate doubled is well over the float64 one here");
         Assert.True(oneSlice * 3 < recorded, $"{plan.Slices} slices: {oneSlice} bytes checkpointed one slice a group, {recorded} recording every slice");
         var (type, auto) = EmittedCheckpointTests.Emitted(runtime, runtime);
         var (recordingType, recording) = EmittedCheckpointTests.Emitted(runtime, runtime);

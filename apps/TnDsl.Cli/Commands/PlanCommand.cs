@@ -189,16 +189,8 @@ public static class PlanCommand
             },
         };
 
-    /// <summary>A whole number of at least 1 that fits a long, plain or in scientific notation; null otherwise.</summary>
-    public static long? ParseElements(string text)
-    {
-        if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n))
-            return n >= 1 ? n : null;
-        if (!decimal.TryParse(text, NumberStyles.AllowDecimalPoint | NumberStyles.AllowExponent, CultureInfo.InvariantCulture, out var d)
-            || d != decimal.Truncate(d) || d < 1 || d > long.MaxValue)
-            return null;
-        return (long)d;
-    }
+    /// <summary>A whole number of at least 1 that fits a long, plain or in scientific notation (<see cref="TnOptions.ReadInteger"/>); null otherwise.</summary>
+    public static long? ParseElements(string text) => TnOptions.ReadInteger(text, out _) is { } n && n >= 1 ? n : null;
 
     /// <summary>
     /// <c>--time-limit</c>: milliseconds as a whole number (<c>500</c>), or a time with its unit (<c>500ms</c>,

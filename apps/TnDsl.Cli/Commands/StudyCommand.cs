@@ -189,7 +189,7 @@ public static class StudyCommand
         {
             var text = r.Tokens.Count == 1 ? r.Tokens[0].Value : "";
             var values = text.Split(',', StringSplitOptions.RemoveEmptyEntries)
-                .Select(p => int.TryParse(p, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) && v > 0 ? v : -1).ToArray();
+                .Select(p => TnOptions.ReadInteger(p, out _) is { } v && v > 0 && v <= int.MaxValue ? (int)v : -1).ToArray();
             if (values.Length > 0 && values.All(v => v > 0)) return values;
             r.AddError($"{name} takes positive integers separated by commas, got '{text}'");
             return [];

@@ -241,17 +241,29 @@ let private openForReading (path: string) : FileStream =
         new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(nativeint fd, true), FileAccess.Read, 1)
     | None -> new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan)
 
+/// Why `path` is no file to read, in the words every verb uses whatever it reads (`.tn` text, a JSON network): a
+/// folder, or nothing there; None where there is a file (or a device, a pipe).
+let whyNoFile (path: string) : string option =
+    let info = FileInfo path
+    if Directory.Exists path then Some(sprintf "it is a folder, not a file (%s)" info.FullName)
+    elif not info.Exists then Some(sprintf "no such file (looked for %s)" info.FullName)
+    else None
+
+/// The error for a file that cannot be read (`kind`: TN0007, or TN0011 for one refused), worded as every verb words
+/// it: ``cannot read `grid.tn`: why``, placed at the file `shown`.
+let cannotReadFile (kind: DiagnosticKind) (shown: string) (why: string) =
+    Diagnostic.make kind (Range.ofFile shown) (sprintf "cannot read `%s`: %s" shown why)
+
 /// Reads a `.tn` file from disk, refusing at once one larger than `maxBytes` or one that is not a regular file (a
 /// device such as /dev/zero, a pipe or FIFO, even one with no writer): the file is opened without blocking and
 /// read up to its stated size and one byte more, so nothing is read or waited for without end.
 let readSource (maxBytes: int64) (path: string) : Result<string, DiagnosticKind * string> =
     try
         let info = FileInfo path
-        if Directory.Exists path then
-            Result.Error(Codes.cannotRead, sprintf "it is a folder, not a file (%s)" info.FullName)
-        elif not info.Exists then
-            Result.Error(Codes.cannotRead, sprintf "no such file (looked for %s)" info.FullName)
-        elif info.Length > maxBytes then
+        match whyNoFile path with
+        | Some why -> Result.Error(Codes.cannotRead, why)
+        | None ->
+        if info.Length > maxBytes then
             Result.Error(Codes.refused, sprintf "it is %d bytes, more than the limit of %d" info.Length maxBytes)
         else
             use stream = openForReading path
@@ -297,7 +309,7 @@ let compileFileAs (shown: string) (path: string) (options: CompileOptions) : Com
     match readSource maxFileBytes path with
     | Ok text -> compileOnBigStack (fun () -> compileWith read shown text options)
     | Result.Error (kind, why) ->
-        let d = Diagnostic.make kind (Range.ofFile shown) (sprintf "cannot read `%s`: %s" shown why)
+        let d = cannotReadFile kind shown why
         { Network = None
           Elaborated = None
           Diagnostics = [ d ]

@@ -608,9 +608,10 @@ module PlanSettings =
             | _ -> Result.Error(sprintf "combo needs a factor >= 0, as in combo:64 (got '%s')" (t.Substring 6))
         | t -> Result.Error(sprintf "unknown objective '%s'; valid objectives: flops, size, write, combo, combo:F" t)
 
-    /// The planner options of the settings (the objective must be valid).
+    /// The planner options of the settings (the objective must be valid), their hints naming `tn`'s flags.
     let toOptions (s: PlanSettings) (objective: Objective) =
         { PlanOptions.defaults with
+            Words = PlanWords.commandLine
             Objective = objective
             MemoryLimit = (if s.MemoryLimit > 0L then Some s.MemoryLimit else None)
             Seed = s.Seed
@@ -654,7 +655,7 @@ module PlanApi =
         let failedAfter code ds =
             let run = failed code sources ds
             { run with Diagnostics = Array.append (views sources reported) run.Diagnostics }
-        match Plan.tryFind optimizer, PlanSettings.objective settings with
+        match Plan.tryFindWith PlanWords.commandLine optimizer, PlanSettings.objective settings with
         | Result.Error d, _ -> failedAfter 2 [ d ]
         | _, Result.Error why -> failedAfter 2 [ Diagnostic.make PlanDiagnostics.badOption Range.none why ]
         | Ok _, Ok objective ->
@@ -679,17 +680,20 @@ module PlanApi =
     /// The largest JSON network file `planJsonFile` reads (256 MiB).
     let maxJsonBytes = 256L <<< 20
 
+    /// A file that cannot be read, reported as every verb reports it (`Compiler.cannotReadFile`, then the count line
+    /// that ends a file's report) and in the JSON document as the one diagnostic.
+    let private unreadable (path: string) (why: string) =
+        let d = Compiler.cannotReadFile Compiler.Codes.cannotRead path why
+        let run = failed 1 [] [ d ]
+        { run with Messages = Array.append run.Messages [| ""; Diagnostic.countLine path [ d ] |] }
+
     /// The text of a JSON network file, read with the `maxJsonBytes` limit (a device or an endless file is refused
     /// without being read whole), or the run that reports why it cannot be read.
     let private readJsonText (path: string) : Result<string, PlanRun> =
-        if Directory.Exists path then
-            Result.Error(failed 1 [] [ Diagnostic.make Compiler.Codes.cannotRead (Range.ofFile path)
-                                           (sprintf "cannot read `%s`: it is a folder, not a network file" path) ])
-        elif not (File.Exists path) then
-            Result.Error(failed 1 [] [ Diagnostic.make Compiler.Codes.cannotRead (Range.ofFile path)
-                                           (sprintf "cannot read `%s`: no such file (looked for %s)" path (Path.GetFullPath path)) ])
-        else
-        let bytes =
+        match Compiler.whyNoFile path with
+        | Some why -> Result.Error(unreadable path why)
+        | None ->
+        let read () =
             use stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan)
             let buffer = Array.zeroCreate<byte> 65536
             use kept = new MemoryStream()
@@ -698,6 +702,9 @@ module PlanApi =
                 kept.Write(buffer, 0, n)
                 n <- stream.Read(buffer, 0, buffer.Length)
             kept.ToArray()
+        match (try Ok(read ()) with e when (e :? IOException || e :? UnauthorizedAccessException) -> Result.Error e.Message) with
+        | Result.Error why -> Result.Error(unreadable path why)
+        | Ok bytes ->
         if int64 bytes.Length > maxJsonBytes then
             Result.Error(failed 1 [] [ Diagnostic.make PlanDiagnostics.badInput (Range.ofFile path)
                                            (sprintf "the file is larger than the %d MiB a JSON network may have" (maxJsonBytes >>> 20)) ])
@@ -1231,15 +1238,10 @@ type Planner =
     static member PlanEinsum(equation: string, shapes: int64 array array, optimizer: string, seed: int, memoryLimit: Nullable<int64>) : EinsumPlan =
         let source = SourceText(Einsum.equationFile, equation)
         let find file = if file = source.File then Some source else None
-        // The planner's hints name `tn plan`'s options; a caller of the API sets ContractionOptions instead.
-        let apiWords (hint: string) =
-            hint.Replace("--memory-limit", "ContractionOptions.MemoryLimit").Replace("--optimizer NAME", "ContractionOptions.Optimizer")
-                .Replace("--optimizer", "ContractionOptions.Optimizer")
         let fail (ds: Diagnostic list) =
             let views =
                 ds
                 |> List.filter (fun d -> d.Kind.Level <> Info)
-                |> List.map (fun d -> { d with Hints = d.Hints |> List.map apiWords })
                 |> List.map (fun d -> DiagnosticView(d, Rendering.render find d))
                 |> Array.ofList
             raise (TnException(sprintf "einsum '%s' cannot be planned" equation, views))
@@ -1252,6 +1254,8 @@ type Planner =
         | Ok p ->
             let o =
                 { PlanOptions.defaults with
+                    // Its one caller, `Tn.Expression`, takes these settings as `ContractionOptions`.
+                    Words = { Optimizer = "ContractionOptions.Optimizer"; MemoryLimit = "ContractionOptions.MemoryLimit" }
                     Seed = seed
                     MemoryLimit = (if memoryLimit.HasValue then Some memoryLimit.Value else None) }
             let r = Plan.run optimizer o p

@@ -11,6 +11,29 @@ type Objective =
     /// Flops plus factor × elements written (cotengra's combo).
     | Combo of factor: float
 
+/// How a front end names the planner's settings in a hint ("raise the memory limit (--memory-limit)"): `tn` by its
+/// flags, the einsum API by its options' names; the planner words its hints with the names of the front end that
+/// called it. An empty name leaves the setting unnamed ("raise the memory limit").
+type PlanWords =
+    {
+        /// The setting that names the optimizer (`--optimizer NAME`, `ContractionOptions.Optimizer`).
+        Optimizer: string
+        /// The setting that gives the memory limit (`--memory-limit`, `ContractionOptions.MemoryLimit`).
+        MemoryLimit: string
+    }
+
+/// The ways of naming the planner's settings.
+module PlanWords =
+    /// No setting named: the words of a caller whose settings have no one name (`Planner.Plan`'s arguments,
+    /// `NetworkBuildOptions`, a job's options).
+    let neutral = { Optimizer = ""; MemoryLimit = "" }
+
+    /// The `tn` command line's flags.
+    let commandLine = { Optimizer = "--optimizer NAME"; MemoryLimit = "--memory-limit" }
+
+    /// `phrase` followed by the setting's name in parentheses, or alone where the name is empty.
+    let naming (phrase: string) (name: string) = if name = "" then phrase else sprintf "%s (%s)" phrase name
+
 /// Settings shared by every optimizer.
 type PlanOptions =
     {
@@ -28,11 +51,13 @@ type PlanOptions =
         Parallel: bool
         /// Whether a tree over the memory limit may be sliced to fit it (see `PlanSlice`).
         Slice: bool
+        /// How the diagnostics' hints name these settings: as the front end that plans calls them.
+        Words: PlanWords
     }
 
 /// Default settings.
 module PlanOptions =
-    /// Flops, no memory limit, seed 0, 128 trials, no time budget, parallel, slicing allowed.
+    /// Flops, no memory limit, seed 0, 128 trials, no time budget, parallel, slicing allowed, no setting named in hints.
     let defaults =
         { Objective = Flops
           MemoryLimit = None
@@ -40,7 +65,8 @@ module PlanOptions =
           Trials = 128
           TimeLimitMs = None
           Parallel = true
-          Slice = true }
+          Slice = true
+          Words = PlanWords.neutral }
 
 /// A wall-clock limit (`PlanOptions.TimeLimitMs`) counted from the moment it was made. A plan call makes one at its
 /// entry and gives each phase what is left of it, so that the work before a search and after it (greedy's plan,

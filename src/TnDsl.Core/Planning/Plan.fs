@@ -708,15 +708,19 @@ module Plan =
         let name = if isNull name then "" else name.Trim()
         names |> List.tryFind (fun n -> String.Equals(n, name, StringComparison.OrdinalIgnoreCase))
 
-    /// The optimizer of a name in any case (`canonicalName`), or a TN0300 diagnostic listing the valid names.
-    let tryFind (name: string) : Result<Optimizer, Diagnostic> =
+    /// The optimizer of a name in any case (`canonicalName`), or a TN0300 diagnostic listing the valid names, its
+    /// hint naming the optimizer setting as `words` do.
+    let tryFindWith (words: PlanWords) (name: string) : Result<Optimizer, Diagnostic> =
         match canonicalName name |> Option.bind (fun c -> registry |> List.tryFind (fun (n, _, _) -> n = c)) with
         | Some (_, _, f) -> Ok f
         | None ->
             Diagnostic.make PlanDiagnostics.unknownOptimizer Range.none
                 (sprintf "unknown optimizer '%s'; valid optimizers: %s" name (String.Join(", ", names)))
-            |> Diagnostic.withHint "choose one with --optimizer NAME"
+            |> Diagnostic.withHint (PlanWords.naming "choose one of them" words.Optimizer)
             |> Result.Error
+
+    /// `tryFindWith` naming no setting.
+    let tryFind (name: string) : Result<Optimizer, Diagnostic> = tryFindWith PlanWords.neutral name
 
     let private limitDiagnostics (p: Indexed) (o: PlanOptions) (tree: ContractionTree option) (largest: BigInteger option) =
         match o.MemoryLimit with
@@ -724,10 +728,11 @@ module Plan =
         | Some limit ->
             let outSize = resultSize p
             let failWith hint msg = [ Diagnostic.make PlanDiagnostics.memoryLimit Range.none msg |> Diagnostic.withHint hint ]
-            let fail = failWith "raise the memory limit (--memory-limit; MemoryLimit in the API), or try another optimizer"
+            let raiseLimit = PlanWords.naming "raise the memory limit" o.Words.MemoryLimit
+            let fail = failWith (raiseLimit + ", or try another optimizer")
             if outSize > BigInteger(limit) then
                 // No optimizer can help: open indices are not sliced.
-                failWith (sprintf "raise the memory limit (--memory-limit; MemoryLimit in the API) to at least %O: open indices are not sliced, so no plan keeps the result smaller" outSize)
+                failWith (sprintf "%s to at least %O: open indices are not sliced, so no plan keeps the result smaller" raiseLimit outSize)
                     (sprintf "the result alone has %O elements, over the memory limit of %d" outSize limit)
             else
                 match tree, largest with
@@ -917,7 +922,7 @@ module Plan =
             | e -> Result.Error e
         let failed (e: exn) =
             empty name [ Diagnostic.make optimizerFailed Range.none (sprintf "optimizer '%s' failed: %s" name e.Message)
-                         |> Diagnostic.withHint "this is a bug in the planner; try another --optimizer meanwhile" ]
+                         |> Diagnostic.withHint ("this is a bug in the planner; meanwhile, " + PlanWords.naming "try another optimizer" o.Words.Optimizer) ]
         // Under a memory limit that slicing may meet (outside `auto`'s budget), the search under the limit gets a
         // quarter of the time, the search without it a third of what is left (`fitLimit`), the slicers (the
         // slice-aware search too) and greedy's plan (`noDearerUnderLimit`) start up to `fitUntil` of the limit:
@@ -1059,7 +1064,7 @@ module Plan =
     let run (name: string) (o: PlanOptions) (p: Indexed) : PlanResult =
         // The registered spelling from here on: `auto`'s budget, the warm-up and the report go by it.
         let name = defaultArg (canonicalName name) name
-        match tryFind name with
+        match tryFindWith o.Words name with
         | Result.Error d ->
             { Problem = p; Optimizer = name; Chosen = name; Tree = None; Steps = [||]; Cost = None; Slicing = None
               SearchMs = 0.0; Diagnostics = [ d ] }

@@ -35,7 +35,8 @@ module Validate =
                   CutLegRanges = net.Cuts |> List.map (fun c -> Array.create c.Left.Length Range.none, Array.create c.Right.Length Range.none)
                   OutputFamilies = net.Output |> List.map (fun o -> net.Indices[o].Family) |> Set.ofList
                   HasOutput = true
-                  Incomplete = false }
+                  Incomplete = false
+                  LoopEdges = [] }
             Check.check elaborated
         | faults -> faults
 

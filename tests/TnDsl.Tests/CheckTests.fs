@@ -67,7 +67,8 @@ let corpus: (string * string * (string * string) list) list =
       "TN0217", "network a() {\n  index i: 2\n  index p: 2\n  weight A: (i)\n  weight B: (i)\n  output («p»)\n}", []
       "TN0218", "network a() {\n  index batch: dynamic\n  index p: 2\n  index q: 3\n  input x[0]: (batch, p)\n  «input x[1]: (batch, q)»\n  weight W: (p, q)\n  output (batch)\n}", []
       "TN0219", "network a() {\n  index i: 2\n  const C: (i) = copy\n  «weight W: (i) shared C»\n}", []
-      "TN0220", "network a() {\n  «hyper index k: 3»\n  weight A: (k)\n  output ()\n}", [] ]
+      "TN0220", "network a() {\n  «hyper index k: 3»\n  weight A: (k)\n  output ()\n}", []
+      "TN0221", "network a(n: int = 4) {\n  index b[i]: 2 for i in 0..n-1\n  weight A[i]: (b[i], b[i+1]) «for i in 0..n-3»\n  output (b[0], b[n-1])\n}", [] ]
 
 /// The corpus as xunit data.
 /// Each row carries its position in the corpus too: a code with several inputs (TN0211) gives distinct cases.
@@ -151,18 +152,50 @@ let ``errors after a dropped declaration do not cascade into dangling bonds`` ()
     let r = compile "network a() {\n  index i: 2\n  index j: 2\n  weight A: (i, j)\n  weight B: (i, k)\n  weight C: (j)\n}" []
     Assert.Equal<string list>([ "TN0109" ], codes r)
 
+/// An MPS of n sites whose middle sites' loop is `loop`, with `extra` declared before `output`.
+let private mpsWith (loop: string) (extra: string) =
+    "network mps(n: int = 8) {\n  index p[i]: 2 for i in 0..n-1\n  index b[i]: 3 for i in 1..n-1\n  weight A[0]: (p[0], b[1])\n"
+    + sprintf "  weight A[i]: (b[i], p[i], b[i+1]) %s\n  weight A[n-1]: (b[n-1], p[n-1])\n%s  output (p[0..n-1])\n}" loop extra
+
 [<Fact>]
-let ``a loop one short gives its errors and no warning that the network falls apart`` () =
-    // `for i in 1..n-3` leaves A[6] out: b[6] and b[7] are on one tensor each and p[6] on none (errors); the chain then
-    // also falls into two parts, a consequence of the same mistake that TN0213 used to report after them.
-    let text =
-        "network mps(n: int = 8) {\n  index p[i]: 2 for i in 0..n-1\n  index b[i]: 3 for i in 1..n-1\n  weight A[0]: (p[0], b[1])\n"
-        + "  weight A[i]: (b[i], p[i], b[i+1]) for i in 1..n-3\n  weight A[n-1]: (b[n-1], p[n-1])\n  output (p[0..n-1])\n}"
-    let r = compile text []
-    Assert.Equal<string list>([ "TN0200"; "TN0200"; "TN0217" ], codes r |> List.sort)
+let ``a loop one short at its end is one error at the loop, naming the member it leaves out and the loop that makes it`` () =
+    // `for i in 1..n-3` leaves A[6] out: b[6] and b[7] were each a dangling bond and p[6] an output leg on no tensor,
+    // three errors (and, before them, a warning that the chain falls apart) for one mistake.
+    let text, (line, col), (endLine, endCol) = marked (mpsWith "«for i in 1..n-3»" "")
+    let d = (compile text []).Diagnostics |> List.exactlyOne
+    Assert.Equal("TN0221", d.Kind.Code)
+    Assert.Equal(((line, col), (endLine, endCol + 1)), ((d.Range.Start.Line, d.Range.Start.Col), (d.Range.End.Line, d.Range.End.Col)))
+    Assert.Equal("`A[6]` is not declared: the loop `for i in 1..n - 3` stops at 5, leaving `b[6]`, `p[6]` and `b[7]` with one tensor or none", d.Message)
+    Assert.Equal<string list>([ "change the loop to `for i in 1..n - 2`" ], d.Hints)
     // Without an error, parts that share no index are still a warning.
     let apart = compile "network a() {\n  index i: 2\n  index j: 2\n  weight A: (i)\n  weight B: (j)\n  output (i, j)\n}" []
     Assert.Equal<string list>([ "TN0213" ], codes apart)
+
+[<Fact>]
+let ``a loop one short at its start is one error at the loop, with the loop that makes the first member`` () =
+    let text, (line, col), _ = marked (mpsWith "«for i in 2..n-2»" "")
+    let d = (compile text []).Diagnostics |> List.exactlyOne
+    Assert.Equal("TN0221", d.Kind.Code)
+    Assert.Equal((line, col), (d.Range.Start.Line, d.Range.Start.Col))
+    Assert.Equal("`A[1]` is not declared: the loop `for i in 2..n - 2` starts at 2, leaving `b[1]`, `p[1]` and `b[2]` with one tensor or none", d.Message)
+    Assert.Equal<string list>([ "change the loop to `for i in 1..n - 2`" ], d.Hints)
+
+[<Fact>]
+let ``a dangling bond beside a complete loop is still a dangling bond, not a loop one short`` () =
+    // The last site forgets its bond: b[7] is on A[6] only. The member after the loop's end, A[7], is declared, so the
+    // loop is not short and the bond's own error stays.
+    let text, (line, col), _ = marked ((mpsWith "for i in 1..n-2" "").Replace("weight A[n-1]: (b[n-1], p[n-1])", "weight A[n-1]: (p[n-1])").Replace("(b[i], p[i], b[i+1])", "(b[i], p[i], «b[i+1]»)"))
+    let d = (compile text []).Diagnostics |> List.exactlyOne
+    Assert.Equal("TN0200", d.Kind.Code)
+    Assert.Equal((line, col), (d.Range.Start.Line, d.Range.Start.Col))
+    Assert.Contains("`b[7]`", d.Message)
+
+[<Fact>]
+let ``a loop one short and an unrelated dangling bond are two errors`` () =
+    let r = compile (mpsWith "for i in 1..n-3" "  index z: 3\n  weight Z: (z)\n") []
+    Assert.Equal<string list>([ "TN0221"; "TN0200" ], codes r)
+    let dangling = r.Diagnostics |> List.find (fun d -> d.Kind.Code = "TN0200")
+    Assert.StartsWith("`z` is used only by `Z`", dangling.Message)
 
 [<Fact>]
 let ``one run reports several errors from different phases`` () =

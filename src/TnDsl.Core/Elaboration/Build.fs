@@ -33,7 +33,7 @@ type private MissGroup =
 let private textOf (e: Expr) = if Syntax.sizeAtMost 64 e then Some(Print.expr e) else None
 
 /// The text of `e + delta`, folding a trailing constant: `n - 1` shifted by -1 is `n - 2`.
-let private shifted (e: Expr) (delta: int64) =
+let internal shifted (e: Expr) (delta: int64) =
     let withConst (x: Expr) (c: int64) =
         textOf x |> Option.map (fun t -> if c = 0L then t elif c > 0L then sprintf "%s + %d" t c else sprintf "%s - %d" t (-c))
     match e.Kind with
@@ -488,4 +488,5 @@ let build (ctx: Ctx) (net: NetworkDecl) parameters : FlatNetwork * Elaborated =
       CutLegRanges = cutRanges
       OutputFamilies = outputFamilies
       HasOutput = hasOutput
-      Incomplete = ctx.HasErrors || ctx.MetReported || not ctx.Broken.IsEmpty || ctx.Poisoned.Count > 0 }
+      Incomplete = ctx.HasErrors || ctx.MetReported || not ctx.Broken.IsEmpty || ctx.Poisoned.Count > 0
+      LoopEdges = List.ofSeq ctx.LoopEdges }

@@ -49,6 +49,9 @@ module Codes =
     let parameterRole = Diagnostic.kind Level.Error "TN0219" "parameter is both a weight and a constant"
     /// A hyperindex on one tensor only and not in `output`: that tensor is summed over it.
     let loneHyper = Diagnostic.kind Level.Warning "TN0220" "hyperindex on one tensor"
+    /// A tensor loop that stops one member short (or starts one late): the member it leaves out is the one whose
+    /// legs are on one tensor or none.
+    let loopShort = Diagnostic.kind Level.Error "TN0221" "tensor loop leaves out a member"
 
 let private plural n word = if n = 1 then sprintf "%d %s" n word else sprintf "%d %ss" n word
 
@@ -127,6 +130,13 @@ let check (e: Elaborated) : Diagnostic list =
             report Codes.outputRepeated r (sprintf "`%s` is listed twice in `output`" (name o)) []
     // Hyperindices on one tensor and not in `output`, in declaration order (reported per family below).
     let lone = ResizeArray<int>()
+    // The indices on one tensor and not in `output` (dangling, or open and left out of `output`) and the output legs
+    // on no tensor, with their diagnostics: kept only when some tensor loop could have left out the member they lack
+    // (see `LoopEdge`).
+    let orphans = Dictionary<int, Diagnostic>()
+    let orphan (i: int) kind range message hints =
+        report kind range message hints
+        if not e.LoopEdges.IsEmpty then orphans[i] <- diags[diags.Count - 1]
     for i in net.Indices do
         let n = useCount i.Id
         let inOutput = outputCount[i.Id] > 0uy
@@ -134,7 +144,7 @@ let check (e: Elaborated) : Diagnostic list =
         match i.Kind with
         | _ when n = 0 && inOutput && not e.Incomplete ->
             let r = e.OutputRanges[net.Output |> List.findIndex (fun o -> o = i.Id)]
-            report Codes.outputOnNoTensor r (sprintf "`%s` is listed in `output`, but no tensor has it as a leg" i.Name) [ sprintf "add `%s` to the legs of the tensor it belongs to, or remove it from `output`" i.Name ]
+            orphan i.Id Codes.outputOnNoTensor r (sprintf "`%s` is listed in `output`, but no tensor has it as a leg" i.Name) [ sprintf "add `%s` to the legs of the tensor it belongs to, or remove it from `output`" i.Name ]
         | Hyper ->
             if n = 0 && not inOutput && not e.Incomplete then report Codes.unusedIndex i.Range (sprintf "index `%s` is declared but never used" i.Name) []
             elif n = 1 && not inOutput && not e.Incomplete && not (repeatedIndices.Contains i.Id) then lone.Add i.Id
@@ -152,9 +162,50 @@ let check (e: Elaborated) : Diagnostic list =
             elif n = 1 && not inOutput && e.HasOutput && not (repeatedIndices.Contains i.Id) then
                 let (t, k) = useAt i.Id 0
                 if e.OutputFamilies.Contains i.Family then
-                    report Codes.openMissing (legRange (t, k)) (sprintf "`%s` is open (only on `%s`) but `output` leaves it out" i.Name net.Tensors[t].Name) [ sprintf "add `%s` to `output`" i.Name ]
+                    orphan i.Id Codes.openMissing (legRange (t, k)) (sprintf "`%s` is open (only on `%s`) but `output` leaves it out" i.Name net.Tensors[t].Name) [ sprintf "add `%s` to `output`" i.Name ]
                 else
-                    report Codes.dangling (legRange (t, k)) (sprintf "`%s` is used only by `%s`: a bond needs two tensors, or it must be listed in `output`" i.Name net.Tensors[t].Name) [ sprintf "connect `%s` to another tensor, or add it to `output`" i.Name ]
+                    orphan i.Id Codes.dangling (legRange (t, k)) (sprintf "`%s` is used only by `%s`: a bond needs two tensors, or it must be listed in `output`" i.Name net.Tensors[t].Name) [ sprintf "connect `%s` to another tensor, or add it to `output`" i.Name ]
+    // A tensor loop one short leaves out the member at its end: that member's legs are each on one tensor and not in
+    // `output`, or in `output` and on no tensor. One mistake: reported once, at the loop, with the loop that makes the member, in place
+    // of the errors it explains (others stay).
+    if orphans.Count > 0 then
+        let indexOf = Dictionary<struct (string * int list), int>()
+        for i in net.Indices do
+            indexOf[struct (i.Family, i.Subscripts)] <- i.Id
+        let declared = HashSet<struct (string * int list)>()
+        for t in net.Tensors do
+            declared.Add(struct (t.Family, t.Subscripts)) |> ignore
+        let explained = HashSet<int>()
+        for edge in e.LoopEdges do
+            let ids =
+                edge.Legs |> List.map (fun (family, subs) -> match indexOf.TryGetValue(struct (family, subs)) with | true, i -> i | _ -> -1)
+            let fits =
+                not (declared.Contains(struct (edge.Family, edge.Subscripts)))
+                && not ids.IsEmpty
+                && ids |> List.forall (fun i -> orphans.ContainsKey i && not (explained.Contains i))
+                && (List.distinct ids).Length = ids.Length
+            if fits then
+                let at = ids |> List.map (fun i -> diags.FindIndex(fun d -> obj.ReferenceEquals(d, orphans[i]))) |> List.min
+                for i in ids do
+                    explained.Add i |> ignore
+                    diags.RemoveAt(diags.FindIndex(fun d -> obj.ReferenceEquals(d, orphans[i])))
+                let b = List.head edge.For.Binders
+                let text (x: Syntax.Expr) = Build.shifted x 0L |> Option.defaultValue "…"
+                let legs = ids |> List.map (fun i -> "`" + name i + "`")
+                let legText =
+                    match legs with
+                    | [ one ] -> one
+                    | _ -> String.Join(", ", List.take (legs.Length - 1) legs) + " and " + List.last legs
+                let missing = memberName edge.Family edge.Subscripts
+                let message =
+                    sprintf "`%s` is not declared: the loop `for %s in %s..%s` %s at %d, leaving %s with one tensor or none" missing b.Var.Name
+                        (text b.Over.From) (text b.Over.To) (if edge.AtStart then "starts" else "stops") (if edge.AtStart then edge.Value + 1L else edge.Value - 1L) legText
+                let hint =
+                    let from, upTo = (if edge.AtStart then Build.shifted b.Over.From -1L else Build.shifted b.Over.From 0L), (if edge.AtStart then Build.shifted b.Over.To 0L else Build.shifted b.Over.To 1L)
+                    match from, upTo with
+                    | Some a, Some z -> sprintf "change the loop to `for %s in %s..%s`" b.Var.Name a z
+                    | _ -> sprintf "run the loop one further, to declare `%s`" missing
+                diags.Insert(at, { Diagnostic.make Codes.loopShort edge.For.Range message with Hints = [ hint ] })
     // A hyperindex on one tensor sums that tensor over it: legal (a trace of one leg), but more often a leg meant to
     // be open or shared. Said once per family, at its declaration, naming its first such member.
     for _, members in lone |> Seq.groupBy (fun i -> net.Indices[i].Family) do

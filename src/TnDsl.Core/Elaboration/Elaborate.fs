@@ -396,6 +396,41 @@ let private dimension (ctx: Ctx) env (name: Ident) subs (dim: DimExpr) (seen: Di
             ctx.Fail(Codes.badDimension, r, sprintf "a nominal size must be at least 1, but this is %d" n)
         Dynamic n
 
+/// Notes the members one step past each end of a plain tensor loop (`for i in a..b`, no filter or step, legs without
+/// conditions or slices) that made every member of its range (from `made` on in `ctx.Pending`), with the index
+/// members their legs would name (see `LoopEdge`). Evaluated quietly: a value at which a subscript fails (a division
+/// by zero past the end) makes no edge and no diagnostic.
+let private loopEdges (ctx: Ctx) (env: Env) (family: string) (subs: Expr list) (legs: Leg list) (f: ForClause option) (made: int) =
+    let plain = legs |> List.forall (fun l -> l.Cond.IsNone && l.Ref.Subscripts |> List.forall (function SAt _ -> true | SSlice _ -> false))
+    match f with
+    | Some ({ Binders = [ b ]; Filter = None } as f) when b.Over.Step.IsNone && plain && ctx.Pending.Count > made ->
+        let mutable lo, hi = Int64.MaxValue, Int64.MinValue
+        for k in made .. ctx.Pending.Count - 1 do
+            match ctx.Pending[k].Loop with
+            | ValueSome v ->
+                lo <- min lo v
+                hi <- max hi v
+            | ValueNone -> ()
+        if lo <= hi && hi - lo + 1L = int64 (ctx.Pending.Count - made) then
+            for v, atStart in [ lo - 1L, true; hi + 1L, false ] do
+                let reported = ctx.Diagnostics.Count
+                let binding = { Value = Some(VInt v); Range = b.Var.Range; Used = ref true; IsLoopVar = true }
+                let env = env.Add(b.Var.Name, binding)
+                try
+                    let tensorSubs = subs |> List.map (evalSubscript ctx env)
+                    let legMembers =
+                        legs |> List.map (fun l -> l.Ref.Name.Name, l.Ref.Subscripts |> List.map (function SAt e -> evalSubscript ctx env e | SSlice _ -> 0))
+                    ctx.LoopEdges.Add
+                        { Family = family
+                          Subscripts = tensorSubs
+                          Legs = legMembers
+                          For = f
+                          Value = v
+                          AtStart = atStart }
+                with Abort -> ()
+                if ctx.Diagnostics.Count > reported then ctx.Diagnostics.RemoveRange(reported, ctx.Diagnostics.Count - reported)
+    | _ -> ()
+
 /// A sub-network elaboration, kept by network and arguments so that repeated instances are elaborated once.
 type private SubResult = { Result: (FlatNetwork * Elaborated) option; Errors: Diagnostic list }
 
@@ -488,6 +523,8 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                 let declEnv = env
                 let mutable first = true
                 let mutable fast = Array.empty
+                let madeBefore = ctx.Pending.Count
+                let reportedBefore = ctx.Diagnostics.Count
                 forEach ctx env forClause (fun env ->
                     if first then
                         first <- false
@@ -534,6 +571,7 @@ let rec private declare (ctx: Ctx) (env: Env) (prefix: string) (dims: Dictionary
                           LegRanges = legRanges
                           Origin = origin
                           Loop = loopValue env forClause }))
+                if ctx.Diagnostics.Count = reportedBefore then loopEdges ctx declEnv family subs legs.Legs forClause madeBefore
                 env
             | DOutput legs ->
                 match ctx.Output with

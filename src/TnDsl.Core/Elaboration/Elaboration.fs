@@ -77,6 +77,21 @@ let defaultOptions = { MaxTensors = 1_000_000; MaxLegs = 10_000_000L }
 /// How deep instances may nest (a network instantiating one that instantiates another, …).
 let maxInstanceDepth = 64
 
+/// The tensor member that a one-variable tensor loop (`for i in a..b`, no filter, no step) would make one step
+/// before its first value or after its last, with the index members its legs would name there. A loop written one
+/// short leaves that member out: its legs' indices are then on one tensor or none, one mistake that `Check`
+/// reports once, at the loop.
+type LoopEdge =
+    { Family: string
+      Subscripts: int list
+      /// The legs' index members (family, subscripts), in leg order.
+      Legs: (string * int list) list
+      For: ForClause
+      /// The loop value that would make the member: one below the loop's first value, or one above its last.
+      Value: int64
+      /// True for the value before the first, false for the one after the last.
+      AtStart: bool }
+
 /// Facts about the source that the flat network does not carry, for positioned checks.
 type Elaborated =
     {
@@ -94,6 +109,9 @@ type Elaborated =
         /// Whether some declaration was dropped because of an error; checks that would only repeat its
         /// consequences (dangling bonds, disconnected parts, unused names) are then skipped.
         Incomplete: bool
+        /// The tensor members one step past each end of a plain tensor loop (see `LoopEdge`): the member a loop one
+        /// short leaves out, which explains the dangling bonds and lone output legs it leaves.
+        LoopEdges: LoopEdge list
     }
 
 /// Where a sub-network declaration can be found: the declaration, by name.
@@ -409,6 +427,8 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     let subOutputs = HashSet<string * int list>()
     // Tensors declared a second time: (family, subscripts, the TN0116 reported about it).
     let duplicateTensors = ResizeArray<string * int list * Diagnostic>()
+    // The members one step past the ends of plain tensor loops (see `LoopEdge`).
+    let loopEdges = ResizeArray<LoopEdge>()
     // Shared one-subscript lists by value (see `One`), made on first use.
     let ones = SharedByValue<int list>(fun x -> [ x ])
     // Shared two-subscript lists (see `Two`), made on first use: rows by the first subscript, for subscripts below
@@ -482,6 +502,8 @@ type Ctx(options: Options, lookup: NetworkLookup, diagnostics: ResizeArray<Diagn
     /// Each tensor member declared again after its first declaration, with the TN0116 reported at the second: the
     /// last step withdraws that error where the first declaration was dropped for a leg whose hint changes its loop.
     member _.DuplicateTensors = duplicateTensors
+    /// The members one step past the ends of plain tensor loops, for `Check` (see `LoopEdge`).
+    member _.LoopEdges = loopEdges
 
     /// The subscript list `[x]`, one shared list per value: `b[3]`, `A[3]` and every leg naming `b[3]` hold the
     /// same list, so a million-member family makes a list per member once, not once per member and per leg.

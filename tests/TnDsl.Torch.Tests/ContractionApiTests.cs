@@ -258,6 +258,23 @@ public class ContractionApiTests
     }
 
     [Fact]
+    public void A_size_conflict_names_the_index_both_sizes_and_both_operands()
+    {
+        // Operand 2 broadcasts 'b' (size 1); the conflict is between operands 1 and 3, and the message says so
+        // (torch.einsum names only the later operand).
+        using var x = ones(2, 3);
+        using var y = ones(1, 4);
+        using var z = ones(4, 5);
+        var e = Assert.Throws<EinsumException>(() => Tn.Contract("ab,bc,bd->acd", x, y, z));
+        Assert.Contains("index 'b' has size 4 in operand 3 but 3 in operand 1 (sizes must agree or be 1)", e.Message);
+        Assert.Equal(["TN0308"], e.Codes);
+        // A rank that does not fit the labels counts its axes in words that read.
+        using var v = ones(2);
+        var rank = Assert.Throws<EinsumException>(() => Tn.Contract("ab->a", v));
+        Assert.Contains("operand 1 has 2 index label(s) but its shape has 1 axis", rank.Message);
+    }
+
+    [Fact]
     public void The_planners_hints_name_the_APIs_options_not_tn_plans()
     {
         // A result of 24 elements under a limit of 3: no slicing can meet it.

@@ -303,7 +303,10 @@ public sealed class ContractExpression
         return result.MoveToOuterDisposeScope();
     }
 
-    /// The steps on prepared operands, and the result's axes in output order.
+    /// The steps on prepared operands, and the result's axes in output order. Where no step ran and nothing was
+    /// permuted, the result is a view of the operand as torch.einsum's is (it shares the data): alias() would be a
+    /// second handle on the caller's own tensor, whose in-place metadata changes (unsqueeze_, requires_grad_) reached
+    /// the operand.
     Tensor Run(List<Tensor> live)
     {
         foreach (var step in steps)
@@ -313,6 +316,8 @@ public sealed class ContractExpression
             live.RemoveAt(Math.Min(step.Left, step.Right));
             live.Add(r);
         }
-        return finalPermutation is null ? live[0].alias() : live[0].permute(finalPermutation);
+        if (finalPermutation is not null)
+            return live[0].permute(finalPermutation);
+        return steps.Length == 0 ? live[0].view_as(live[0]) : live[0].alias();
     }
 }

@@ -1152,10 +1152,13 @@ public sealed class NetworkModule : nn.Module<Tensor[], Tensor>
     }
 
     /// The last operand as the network's value: its axes in output order, and in log-scale its scale per batch leg.
-    /// Few calls: for a small network each TorchSharp call is a visible share of the forward.
+    /// Few calls: for a small network each TorchSharp call is a visible share of the forward. A value the network
+    /// does not own (an input or a weight passed through) is returned as a view of it: alias() would be a second
+    /// handle on the caller's tensor or the parameter, whose in-place metadata changes (unsqueeze_, requires_grad_)
+    /// reached it.
     Outcome Finish(LiveOperand last, LogScaling? scaling)
     {
-        var value = finalPermutation is not null ? last.Value.permute(finalPermutation) : last.Owned ? last.Value : last.Value.alias();
+        var value = finalPermutation is not null ? last.Value.permute(finalPermutation) : last.Owned ? last.Value : last.Value.view_as(last.Value);
         if (last.Owned && finalPermutation is not null)
             last.Value.Dispose();
         if (scaling is null)

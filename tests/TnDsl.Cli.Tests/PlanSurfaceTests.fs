@@ -138,7 +138,7 @@ let ``an ellipsis size conflict names the ellipsis axis, once`` () =
     assertExit 1 (code, out, err)
     let errors = mistakeLines err
     Assert.Equal(1, errors.Length)
-    Assert.StartsWith("<einsum>(1,7): error TN0308: axis 1 of the ellipsis (of 2, from the left) has size 7 in operand 2 but 5 before", errors[0])
+    Assert.StartsWith("<einsum>(1,7): error TN0308: axis 1 of the ellipsis (of 2, from the left) has size 7 in operand 2 but 5 in operand 1 (sizes must agree or be 1)", errors[0])
 
 [<Fact>]
 let ``the speed-up of counts that fit a double is their exact quotient`` () =

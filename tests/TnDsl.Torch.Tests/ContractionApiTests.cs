@@ -149,6 +149,36 @@ public class ContractionApiTests
             t.Dispose();
     }
 
+    [Theory]
+    [InlineData("ab->ab")]
+    [InlineData("ab")]
+    [InlineData("...->...")]
+    [InlineData("a...->a...")]
+    public void An_identity_contraction_is_a_view_whose_metadata_is_its_own_as_torchs(string equation)
+    {
+        // torch.einsum gives a view: it shares the operand's data, but reshaping it in place or marking it for
+        // autograd leaves the operand as it was. A second handle on the operand itself would reshape the operand.
+        using var x = Operands([[2, 3]], 1)[0];
+        using var before = x.clone();
+        using var e = einsum(equation, x);
+        using var r = Tn.Contract(equation, x);
+        Assert.True(MaxDiff(e, r) == 0);
+        r.unsqueeze_(0);
+        r.mul_(2);
+        r.requires_grad_();
+        Assert.Equal(new long[] { 2, 3 }, x.shape);
+        Assert.False(x.requires_grad);
+        using (NewDisposeScope())
+            Assert.True(MaxDiff(before * 2, x) == 0);   // the data is shared, as with torch's view
+        // On an operand that requires a gradient, the result is not that leaf but a view with a backward, as torch's.
+        using var w = Operands([[2, 3]], 2)[0].requires_grad_();
+        using var v = Tn.Contract(equation, w);
+        Assert.False(v.is_leaf);
+        using (NewDisposeScope())
+            (v * v).sum().backward();
+        Assert.True(MaxDiff(w.detach() * 2, w.grad!) == 0);
+    }
+
     [Fact]
     public void Operands_on_two_devices_are_refused_before_libtorch_sees_them()
     {
@@ -225,6 +255,23 @@ public class ContractionApiTests
         Assert.Equal(before, Live());
         foreach (var x in xs)
             x.Dispose();
+    }
+
+    [Fact]
+    public void A_size_conflict_names_the_index_both_sizes_and_both_operands()
+    {
+        // Operand 2 broadcasts 'b' (size 1); the conflict is between operands 1 and 3, and the message says so
+        // (torch.einsum names only the later operand).
+        using var x = ones(2, 3);
+        using var y = ones(1, 4);
+        using var z = ones(4, 5);
+        var e = Assert.Throws<EinsumException>(() => Tn.Contract("ab,bc,bd->acd", x, y, z));
+        Assert.Contains("index 'b' has size 4 in operand 3 but 3 in operand 1 (sizes must agree or be 1)", e.Message);
+        Assert.Equal(["TN0308"], e.Codes);
+        // A rank that does not fit the labels counts its axes in words that read.
+        using var v = ones(2);
+        var rank = Assert.Throws<EinsumException>(() => Tn.Contract("ab->a", v));
+        Assert.Contains("operand 1 has 2 index label(s) but its shape has 1 axis", rank.Message);
     }
 
     [Fact]

@@ -121,6 +121,28 @@ public class NetworkModuleTests
     }
 
     [Fact]
+    public void A_network_that_passes_its_input_through_returns_a_view_not_the_callers_tensor()
+    {
+        // As Tn.Contract("ab->ab", x): the result shares the input's data, but reshaping it in place or marking it
+        // for autograd leaves the caller's tensor as it was.
+        using var m = NetworkModules.FromText("id.tn", """
+            network id {
+              index batch: dynamic(4)
+              index a: 3
+              input x: (batch, a)
+              output (batch, a)
+            }
+            """);
+        using var x = ones(4, 3);
+        using var y = m.forward([x]);
+        y.unsqueeze_(0);
+        y.requires_grad_();
+        Assert.Equal(new long[] { 4, 3 }, x.shape);
+        Assert.False(x.requires_grad);
+        Assert.Equal(new long[] { 1, 4, 3 }, y.shape);
+    }
+
+    [Fact]
     public void Tied_weights_are_one_parameter_and_consts_are_buffers()
     {
         using var m = NetworkAdapter.ToModule(Assorted(), []);

@@ -221,8 +221,9 @@ module Einsum =
                     if rank <> labels then
                         errors.Add(
                             bad spec.OperandRanges[k]
-                                (sprintf "operand %d has %d index label(s)%s but its shape has %d axes" (k + 1) labels
-                                     (if hasEllipsis then " and an ellipsis" else "") rank))
+                                (sprintf "operand %d has %d index label(s)%s but its shape has %d %s" (k + 1) labels
+                                     (if hasEllipsis then " and an ellipsis" else "") rank
+                                     (if rank = 1 then "axis" else "axes")))
                     0)
         if errors.Count > 0 then
             Result.Error(List.ofSeq errors)
@@ -240,8 +241,10 @@ module Einsum =
         let describe (label: string) =
             if label.StartsWith "..." then sprintf "axis %d of the ellipsis (of %d, from the left)" (int (label.Substring 3) + 1) ellipsisWidth
             else sprintf "index '%s'" label
-        // A label's size: the one size other than 1 among its axes (torch broadcasts the 1s), else 1.
+        // A label's size: the one size other than 1 among its axes (torch broadcasts the 1s), else 1; and the
+        // operand that gave it, for a conflict to name both operands.
         let sizes = Collections.Generic.Dictionary<string, int64>()
+        let sizedBy = Collections.Generic.Dictionary<string, int>()
         let conflicted = Collections.Generic.HashSet<string>()
         for k in 0 .. n - 1 do
             let seenHere = Collections.Generic.Dictionary<string, int64>()
@@ -260,10 +263,12 @@ module Einsum =
                     if conflicted.Add label then
                         errors.Add(
                             Diagnostic.make PlanDiagnostics.sizeConflict r
-                                (sprintf "%s has size %d in operand %d but %d before (sizes must agree or be 1)"
-                                     (describe label) s (k + 1) s0))
+                                (sprintf "%s has size %d in operand %d but %d in operand %d (sizes must agree or be 1)"
+                                     (describe label) s (k + 1) s0 (sizedBy[label] + 1)))
                 | true, s0 when s0 <> 1L -> ()
-                | _ -> sizes[label] <- s)
+                | _ ->
+                    sizes[label] <- s
+                    sizedBy[label] <- k)
         let onOperands = axes |> Array.collect (Array.map fst) |> Set.ofArray
         let output =
             match spec.Output with

@@ -77,6 +77,30 @@ let ``every tabulated block minimum is recomputed by the search`` () =
         Assert.Equal(Some least, SliceBlocks.least rows cols m least |> Option.map fst)
 
 [<Fact>]
+let ``the 64-bit search agrees with the search on small blocks, and its least sets are feasible`` () =
+    // `SliceBlocks.leastWide` (site sets of up to 64 sites, for `wideBounds`) against `least` (checked against the
+    // brute force above) on every tabulated block of up to 20 sites.
+    for rows, cols, m, least in SliceBlocks.minima do
+        if rows * cols <= 20 then
+            Assert.Equal(None, SliceBlocks.leastWide rows cols m (least - 1) |> Option.map fst)
+            let k, pairs = (SliceBlocks.leastWide rows cols m least).Value
+            Assert.Equal(least, k)
+            let sliced =
+                gridBonds rows cols |> Array.sumBy (fun (a, b, bit) -> if Array.contains (a, b) pairs then bit else 0UL)
+            Assert.Equal(least, BitOperations.PopCount sliced)
+            Assert.True(SliceBlocks.feasible rows cols m sliced, sprintf "%dx%d m=%d: %A" rows cols m pairs)
+
+[<Fact>]
+let ``every bound on a block of more than 25 sites is recomputed by the 64-bit search`` () =
+    for rows, cols, m, bound in SliceBlocks.wideBounds do
+        Assert.Equal(None, SliceBlocks.leastWide rows cols m (bound - 1) |> Option.map fst)
+    // The 4 × 8 at m = 4 is exact: two bonds suffice.
+    Assert.Equal(Some 2, SliceBlocks.leastWide 4 8 4 2 |> Option.map fst)
+    // Two 4 × 8 strips: every plan of the 8 × 8 keeping at most 4 unsliced bonds slices at least 4 by packing
+    // (2 with blocks of up to 5 × 5).
+    Assert.Equal(4, SliceBlocks.packing 8 8 4)
+
+[<Fact>]
 let ``the whole-lattice bound is at most the exact least sliced count of small lattices`` () =
     for rows, cols in [ 3, 3; 3, 4; 4, 4 ] do
         for m in 0 .. 3 do

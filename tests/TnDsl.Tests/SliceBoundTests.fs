@@ -366,11 +366,36 @@ let ``on the 7x7 and 8x8 grids a central set with side bonds leaving it is a ban
             Assert.Equal(144, notched)
 
 [<Fact>]
-let ``the band bound is 6 on the 8x8 lattice at m = 4 and 7 on the 10x10 at m = 5, and at most the exact least count of small lattices`` () =
-    Assert.Equal(6, SliceBound.bandLeast 8 4)
+let ``the central sets of the 8x8 grid with up to 10 bonds leaving them are enumerated, and each with 10 has a 4x5 block on one side`` () =
+    // Proposition 10 (bench/results/planner.md, Session 30), used by `SliceBound.bandLeast`: the product's
+    // enumeration (`SliceBound.centralSets`) against this file's, and the blocks the argument needs where 10 bonds
+    // leave the set (m = 4, s = 6: all six sliced bonds leave it, none lies inside either side).
+    let side = 8
+    let n = side * side
+    let full = (1 <<< side) - 1
+    let mine = fewBondsLeaving side (side + 2) (fun size -> 3 * size > n && 3 * size <= 2 * n)
+    let theirs = SliceBound.centralSets side
+    let key (rows: int array, bonds: int) = String.Join(",", rows), bonds
+    Assert.Equal<Set<string * int>>(mine |> Seq.map key |> Set.ofSeq, theirs |> Seq.map key |> Set.ofSeq)
+    Assert.Equal(mine.Count, theirs.Length)
+    let count b = mine |> Seq.filter (fun (_, bonds) -> bonds = b) |> Seq.length
+    Assert.Equal<int list>([ 12; 144; 1192 ], [ count 8; count 9; count 10 ])
+    let holds (rows: int array) h w =
+        Seq.exists (fun (r0, c0) -> Seq.forall (fun r -> rows[r] &&& (((1 <<< w) - 1) <<< c0) = (((1 <<< w) - 1) <<< c0)) (seq { r0 .. r0 + h - 1 }))
+            (seq { for r0 in 0 .. side - h do for c0 in 0 .. side - w -> r0, c0 })
+    for rows, bonds in mine do
+        if bonds = side + 2 then
+            let other = Array.map (fun r -> full ^^^ r) rows
+            Assert.True([ rows; other ] |> List.exists (fun x -> holds x 4 5 || holds x 5 4), sprintf "%A has no 4x5 block on either side" rows)
+    Assert.Equal(1, SliceBlocks.blockLeast 4 5 4)
+
+[<Fact>]
+let ``the band bound is 7 on the 8x8 lattice at m = 4 and 7 on the 10x10 at m = 5, and at most the exact least count of small lattices`` () =
+    Assert.Equal(7, SliceBound.bandLeast 8 4)
     Assert.Equal(7, SliceBound.bandLeast 10 5)
-    // The issue rows: 8x8 with D = 4 at 655 elements, 10x10 with D = 3 at 590 (4 and 5 before).
-    Assert.Equal(6, SliceBound.leastSliced 8 4 (BigInteger 655))
+    // The issue rows: 8x8 with D = 4 at 655 elements, 10x10 with D = 3 at 590 (4 and 5 before Session 29, 6 on the
+    // 8x8 before Session 30).
+    Assert.Equal(7, SliceBound.leastSliced 8 4 (BigInteger 655))
     Assert.Equal(7, SliceBound.leastSliced 10 3 (BigInteger 590))
     // Against the exact least counts of the 5x5 at m = 3 and 5 (`SliceBlocks.minima`, recomputed by the search in
     // SliceBlockTests; the 3x3 and 4x4 at m = 0..3 are checked there against `SliceBlocks.least`). The band bound

@@ -25,6 +25,64 @@ module SliceBound =
         let keptAtMost = if m = 0 then n / 2 else m * n
         List.max [ 0; side - m; edges - keptAtMost ] |> min edges
 
+    /// Every set X of sites of the side × side grid (side <= 8) with n/3 < |X| <= 2n/3 and at most side + 2 bonds
+    /// leaving it, as its rows (bit c of row r: site (r, c)) with the number of bonds leaving it: enumerated row by
+    /// row, a partial set dropped once the bonds inside its rows and between them exceed side + 2 (they only grow).
+    /// Computed once per side.
+    let private centralSetsMemo = Collections.Concurrent.ConcurrentDictionary<int, (int array * int) array>()
+
+    /// `centralSetsMemo`'s sets (bench/results/planner.md, "Session 30 (s30-proof)"; 1,348 on the 8 × 8: 12 with 8
+    /// bonds leaving, 144 with 9, 1,192 with 10).
+    let centralSets (side: int) =
+        if side < 2 || side > 8 then invalidArg "side" "2 .. 8"
+        centralSetsMemo.GetOrAdd(side, fun side ->
+            let n = side * side
+            let most = side + 2
+            let full = (1 <<< side) - 1
+            let switches = Array.init (full + 1) (fun r -> BitOperations.PopCount(uint32 ((r ^^^ (r >>> 1)) &&& (full >>> 1))))
+            let found = ResizeArray<int array * int>()
+            let rows = Array.zeroCreate side
+            let rec go i bonds size =
+                if i = side then (if 3 * size > n && 3 * size <= 2 * n then found.Add(Array.copy rows, bonds))
+                else
+                    for r in 0 .. full do
+                        let b = bonds + switches[r] + (if i > 0 then BitOperations.PopCount(uint32 (r ^^^ rows[i - 1])) else 0)
+                        if b <= most then
+                            rows[i] <- r
+                            go (i + 1) b (size + BitOperations.PopCount(uint32 r))
+            go 0 0 0
+            found.ToArray())
+
+    /// The largest `SliceBlocks.blockLeast` at m of a rectangle of the side × side grid whose sites all lie in the
+    /// set given by `rows` (bit c of row r: site (r, c)).
+    let private blockInside (side: int) (m: int) (rows: int array) =
+        let mutable best = 0
+        for h in 1 .. side do
+            for w in 1 .. side do
+                let least = SliceBlocks.blockLeast h w m
+                if least > best then
+                    let mutable found = false
+                    for r0 in 0 .. side - h do
+                        for c0 in 0 .. side - w do
+                            let mask = ((1 <<< w) - 1) <<< c0
+                            if not found && Seq.forall (fun r -> rows[r] &&& mask = mask) (seq { r0 .. r0 + h - 1 }) then found <- true
+                    if found then best <- least
+        best
+
+    /// Whether the enumeration rules out s sliced bonds on the side × side lattice (side <= 8) at m, for
+    /// m + s <= side + 2: every central set N (`centralSets`) with at most m + s bonds leaving it has at least
+    /// |dN| - m sliced bonds leaving it, so at most s - (|dN| - m) inside N or inside its complement; and the
+    /// sliced bonds inside a rectangle of N (or of the complement) number at least its block count (the
+    /// restriction lemma, `SliceBlocks.blockLeast`). The count is ruled out when the best rectangle inside N and
+    /// the best inside its complement need more than that, for every N.
+    let private enumeratedRulesOut (side: int) (m: int) (s: int) =
+        let full = (1 <<< side) - 1
+        m + s <= side + 2
+        && centralSets side
+           |> Array.forall (fun (rows, bonds) ->
+               bonds > m + s
+               || blockInside side m rows + blockInside side m (Array.map (fun r -> full ^^^ r) rows) > s - (bonds - m))
+
     /// The band bound on the number of bonds any pairwise plan of the closed side × side lattice slices when every
     /// intermediate keeps at most m unsliced bonds (bench/results/planner.md, "Session 29 (s29-proof)", Theorem 8).
     /// Every tree has a node N with n/3 < |N| <= 2n/3; with s sliced bonds at most m + s bonds leave it, and at least
@@ -34,8 +92,11 @@ module SliceBound =
     /// with one notch, every sliced bond on its boundary, and the two sides contain k and side - k - 1 full columns
     /// with no sliced bond inside. A count s is ruled out when every such case needs more than s; the first count
     /// not ruled out, at least side - m, is returned (0 when m >= side). Counts with m + s >= side + 2 (other shapes)
-    /// are not examined. Lemma 9's third case (neither side of N holds a full row) needs every set of the sizes
-    /// involved to have more bonds leaving it than the case examined: checked here, else that case is not used.
+    /// are not examined by this argument. Lemma 9's third case (neither side of N holds a full row) needs every set
+    /// of the sizes involved to have more bonds leaving it than the case examined: checked here, else that case is
+    /// not used. On lattices of side 8 or less a count is also ruled out by enumerating every central set with up to
+    /// side + 2 bonds leaving it (`enumeratedRulesOut`, "Session 30 (s30-proof)", Proposition 10: 7 on the 8 × 8 at
+    /// m = 4).
     let bandLeast (side: int) (m: int) =
         let n = side * side
         if side < 2 || m >= side then 0
@@ -66,6 +127,7 @@ module SliceBound =
                                    not ([ k * side + 1 .. k * side + side - 1 ] |> List.exists central)
                                    || max (SliceBlocks.packing side k m) (SliceBlocks.packing side (side - k - 1) m) >= 1))
                     band && notch
+            let ruledOut s = ruledOut s || (side <= 8 && enumeratedRulesOut side m s)
             let mutable s = side - m
             while ruledOut s do s <- s + 1
             s
@@ -73,7 +135,7 @@ module SliceBound =
     /// The least number of bonds any (pairwise) plan slices: the largest of `leastSlicedCounting`, the block
     /// packing bound (`SliceBlocks.packing`: the sliced bonds inside each block of a packing make the block's own
     /// grid feasible at m, and small blocks' least counts are known exactly; 20 for 10 × 10 at m = 3) and the band
-    /// bound (`bandLeast`: 6 for 8 × 8 at m = 4, 7 for 10 × 10 at m = 5).
+    /// bound (`bandLeast`: 7 for 8 × 8 at m = 4, 7 for 10 × 10 at m = 5).
     let leastSliced (side: int) (bond: int) (limit: BigInteger) =
         let m = keptBonds bond limit
         List.max [ leastSlicedCounting side bond limit; SliceBlocks.packing side side m; bandLeast side m ]

@@ -209,8 +209,9 @@ module SliceBlocks =
     /// rows <= cols, from `leastWide`: no set of bound - 1 bonds or fewer makes the block feasible at m
     /// (tests/TnDsl.Tests/SliceBlockTests.fs recomputes every entry). The 4 × 8 at m = 4 is exact (a set of 2 bonds
     /// is feasible); the 5 × 8 at m = 4 needs 4 (a scratch search, bench/results/planner.md "Session 30"), but only
-    /// 3 is recomputed here, in a second where the exact count takes minutes.
-    let wideBounds = [ 4, 8, 4, 2; 5, 8, 4, 3 ]
+    /// 3 is recomputed here, in a second where the exact count takes minutes; the 6 × 7 at m = 5 is not searched
+    /// beyond 2 bonds.
+    let wideBounds = [ 4, 8, 4, 2; 5, 8, 4, 3; 6, 7, 5, 3 ]
 
     /// The least sliced count of a rows × cols block at m known from `minima` or `wideBounds` (either orientation;
     /// 0 if none).

@@ -25,63 +25,77 @@ module SliceBound =
         let keptAtMost = if m = 0 then n / 2 else m * n
         List.max [ 0; side - m; edges - keptAtMost ] |> min edges
 
-    /// Every set X of sites of the side × side grid (side <= 8) with n/3 < |X| <= 2n/3 and at most side + 2 bonds
-    /// leaving it, as its rows (bit c of row r: site (r, c)) with the number of bonds leaving it: enumerated row by
-    /// row, a partial set dropped once the bonds inside its rows and between them exceed side + 2 (they only grow).
+    /// Every set X of sites of the side × side grid (side <= 10) with n/3 < |X| <= 2n/3 and at most side + 2
+    /// bonds leaving it, as its rows (bit c of row r: site (r, c)) with the number of bonds leaving it: enumerated
+    /// row by row, each next row tried in order of the bonds it adds (those inside it and those to the row above),
+    /// a partial set dropped once its bonds exceed side + 2 (they only grow) or its size leaves the range.
     /// Computed once per side.
     let private centralSetsMemo = Collections.Concurrent.ConcurrentDictionary<int, (int array * int) array>()
 
-    /// `centralSetsMemo`'s sets (bench/results/planner.md, "Session 30 (s30-proof)"; 1,348 on the 8 × 8: 12 with 8
-    /// bonds leaving, 144 with 9, 1,192 with 10).
+    /// `centralSetsMemo`'s sets (bench/results/planner.md, "Session 30 (s30-proof)": 1,348 on the 8 × 8, with 8,
+    /// 9 and 10 bonds leaving 12, 144 and 1,192 of them; 2,516 on the 10 × 10: 12, 240 and 2,264).
     let centralSets (side: int) =
-        if side < 2 || side > 8 then invalidArg "side" "2 .. 8"
+        if side < 2 || side > 10 then invalidArg "side" "2 .. 10"
         centralSetsMemo.GetOrAdd(side, fun side ->
             let n = side * side
             let most = side + 2
             let full = (1 <<< side) - 1
+            let lo, hi = n / 3 + 1, 2 * n / 3
             let switches = Array.init (full + 1) (fun r -> BitOperations.PopCount(uint32 ((r ^^^ (r >>> 1)) &&& (full >>> 1))))
+            // Per row above (full + 1: none), the rows in order of the bonds they add, and those counts.
+            let added above r = switches[r] + (if above > full then 0 else BitOperations.PopCount(uint32 (r ^^^ above)))
+            let order = Array.init (full + 2) (fun above -> Array.init (full + 1) id |> Array.sortBy (added above))
+            let cost = Array.init (full + 2) (fun above -> order[above] |> Array.map (added above))
             let found = ResizeArray<int array * int>()
             let rows = Array.zeroCreate side
             let rec go i bonds size =
-                if i = side then (if 3 * size > n && 3 * size <= 2 * n then found.Add(Array.copy rows, bonds))
-                else
-                    for r in 0 .. full do
-                        let b = bonds + switches[r] + (if i > 0 then BitOperations.PopCount(uint32 (r ^^^ rows[i - 1])) else 0)
-                        if b <= most then
-                            rows[i] <- r
-                            go (i + 1) b (size + BitOperations.PopCount(uint32 r))
+                if i = side then (if size >= lo && size <= hi then found.Add(Array.copy rows, bonds))
+                elif size <= hi && size + (side - i) * side >= lo then
+                    let above = if i = 0 then full + 1 else rows[i - 1]
+                    let next, adds = order[above], cost[above]
+                    let mutable j = 0
+                    while j < next.Length && bonds + adds[j] <= most do
+                        rows[i] <- next[j]
+                        go (i + 1) (bonds + adds[j]) (size + BitOperations.PopCount(uint32 next[j]))
+                        j <- j + 1
             go 0 0 0
             found.ToArray())
 
-    /// The largest `SliceBlocks.blockLeast` at m of a rectangle of the side × side grid whose sites all lie in the
-    /// set given by `rows` (bit c of row r: site (r, c)).
-    let private blockInside (side: int) (m: int) (rows: int array) =
+    /// The largest block-packing count at m (`SliceBlocks.packing`) of a rectangle of the side × side grid whose
+    /// sites all lie in the set given by `rows` (bit c of row r: site (r, c)); `packed` holds the counts by height
+    /// and width.
+    let private blockInside (side: int) (packed: int[,]) (rows: int array) =
         let mutable best = 0
         for h in 1 .. side do
             for w in 1 .. side do
-                let least = SliceBlocks.blockLeast h w m
-                if least > best then
+                if packed[h, w] > best then
+                    let mask0 = (1 <<< w) - 1
                     let mutable found = false
                     for r0 in 0 .. side - h do
                         for c0 in 0 .. side - w do
-                            let mask = ((1 <<< w) - 1) <<< c0
-                            if not found && Seq.forall (fun r -> rows[r] &&& mask = mask) (seq { r0 .. r0 + h - 1 }) then found <- true
-                    if found then best <- least
+                            let mask = mask0 <<< c0
+                            if not found then
+                                let mutable all = true
+                                for r in r0 .. r0 + h - 1 do
+                                    if rows[r] &&& mask <> mask then all <- false
+                                if all then found <- true
+                    if found then best <- packed[h, w]
         best
 
-    /// Whether the enumeration rules out s sliced bonds on the side × side lattice (side <= 8) at m, for
+    /// Whether the enumeration rules out s sliced bonds on the side × side lattice (side <= 10) at m, for
     /// m + s <= side + 2: every central set N (`centralSets`) with at most m + s bonds leaving it has at least
     /// |dN| - m sliced bonds leaving it, so at most s - (|dN| - m) inside N or inside its complement; and the
-    /// sliced bonds inside a rectangle of N (or of the complement) number at least its block count (the
-    /// restriction lemma, `SliceBlocks.blockLeast`). The count is ruled out when the best rectangle inside N and
-    /// the best inside its complement need more than that, for every N.
+    /// sliced bonds inside a rectangle of N (or of the complement) number at least its packing count (the
+    /// restriction lemma, `SliceBlocks.packing`). The count is ruled out when the best rectangle inside N and the
+    /// best inside its complement need more than that, for every N.
     let private enumeratedRulesOut (side: int) (m: int) (s: int) =
         let full = (1 <<< side) - 1
+        let packed = Array2D.init (side + 1) (side + 1) (fun h w -> if h = 0 || w = 0 then 0 else SliceBlocks.packing h w m)
         m + s <= side + 2
         && centralSets side
            |> Array.forall (fun (rows, bonds) ->
                bonds > m + s
-               || blockInside side m rows + blockInside side m (Array.map (fun r -> full ^^^ r) rows) > s - (bonds - m))
+               || blockInside side packed rows + blockInside side packed (Array.map (fun r -> full ^^^ r) rows) > s - (bonds - m))
 
     /// The band bound on the number of bonds any pairwise plan of the closed side × side lattice slices when every
     /// intermediate keeps at most m unsliced bonds (bench/results/planner.md, "Session 29 (s29-proof)", Theorem 8).
@@ -94,9 +108,9 @@ module SliceBound =
     /// not ruled out, at least side - m, is returned (0 when m >= side). Counts with m + s >= side + 2 (other shapes)
     /// are not examined by this argument. Lemma 9's third case (neither side of N holds a full row) needs every set
     /// of the sizes involved to have more bonds leaving it than the case examined: checked here, else that case is
-    /// not used. On lattices of side 8 or less a count is also ruled out by enumerating every central set with up to
-    /// side + 2 bonds leaving it (`enumeratedRulesOut`, "Session 30 (s30-proof)", Proposition 10: 7 on the 8 × 8 at
-    /// m = 4).
+    /// not used. On lattices of side 10 or less a count is also ruled out by enumerating every central set with up
+    /// to side + 2 bonds leaving it (`enumeratedRulesOut`, "Session 30 (s30-proof)", Proposition 10: 7 on the
+    /// 8 × 8 at m = 4, 8 on the 10 × 10 at m = 5).
     let bandLeast (side: int) (m: int) =
         let n = side * side
         if side < 2 || m >= side then 0
@@ -127,7 +141,7 @@ module SliceBound =
                                    not ([ k * side + 1 .. k * side + side - 1 ] |> List.exists central)
                                    || max (SliceBlocks.packing side k m) (SliceBlocks.packing side (side - k - 1) m) >= 1))
                     band && notch
-            let ruledOut s = ruledOut s || (side <= 8 && enumeratedRulesOut side m s)
+            let ruledOut s = ruledOut s || (side <= 10 && enumeratedRulesOut side m s)
             let mutable s = side - m
             while ruledOut s do s <- s + 1
             s
@@ -135,7 +149,7 @@ module SliceBound =
     /// The least number of bonds any (pairwise) plan slices: the largest of `leastSlicedCounting`, the block
     /// packing bound (`SliceBlocks.packing`: the sliced bonds inside each block of a packing make the block's own
     /// grid feasible at m, and small blocks' least counts are known exactly; 20 for 10 × 10 at m = 3) and the band
-    /// bound (`bandLeast`: 7 for 8 × 8 at m = 4, 7 for 10 × 10 at m = 5).
+    /// bound (`bandLeast`: 7 for 8 × 8 at m = 4, 8 for 10 × 10 at m = 5).
     let leastSliced (side: int) (bond: int) (limit: BigInteger) =
         let m = keptBonds bond limit
         List.max [ leastSlicedCounting side bond limit; SliceBlocks.packing side side m; bandLeast side m ]

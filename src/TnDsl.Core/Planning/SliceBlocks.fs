@@ -116,10 +116,10 @@ module SliceBlocks =
                    if c < cols - 1 then yield x, x + 1
                    if r < rows - 1 then yield x, x + cols |]
 
-    /// `feasibleIn` on 64-bit site sets (grids of up to 64 sites) with a hash set for the good sets; the bonds as
-    /// two words (bits as in `wideBonds`).
-    let private feasibleWide (n: int) (m: int) (candidates: struct (uint64 * uint64 * uint64) array) (slicedLo: uint64) (slicedHi: uint64) =
-        if n <= 2 then true
+    /// `feasibleIn` on 64-bit site sets (a set `region` of sites of a grid of up to 64 sites, every candidate a part
+    /// of it) with a hash set for the good sets; the bonds as two words.
+    let private feasibleWide (region: uint64) (m: int) (candidates: struct (uint64 * uint64 * uint64) array) (slicedLo: uint64) (slicedHi: uint64) =
+        if BitOperations.PopCount region <= 2 then true
         else
             let good = HashSet<uint64>()
             let goodList = ResizeArray<uint64>()
@@ -140,23 +140,28 @@ module SliceBlocks =
                     if found then
                         good.Add x |> ignore
                         goodList.Add x
-            let full = if n = 64 then UInt64.MaxValue else (1UL <<< n) - 1UL
-            seq { 0 .. n - 1 } |> Seq.exists (fun site -> good.Contains(full ^^^ (1UL <<< site)))
-            || goodList |> Seq.exists (fun a -> good.Contains(full ^^^ a))
+            seq { 0 .. 63 } |> Seq.exists (fun site -> (region >>> site) &&& 1UL = 1UL && good.Contains(region ^^^ (1UL <<< site)))
+            || goodList |> Seq.exists (fun a -> good.Contains(region ^^^ a))
 
-    /// The site sets of 2 .. n-1 sites of the rows × cols grid (up to 64 sites) with at most `most` bonds leaving
-    /// them, in order of size, with those bonds (two words, bits as in `wideBonds`): a search over the sites in
-    /// order that drops a partial set once the bonds to its decided neighbours (left, above) exceed `most`, which
-    /// only grow.
-    let private candidatesWide (rows: int) (cols: int) (most: int) =
-        let n = rows * cols
-        let bonds = wideBonds rows cols
+    /// The bonds of the rows × cols grid (at most 64 sites) with both ends in `region` (bit x: site x), in the order
+    /// of `wideBonds`.
+    let private regionBonds (rows: int) (cols: int) (region: uint64) =
+        wideBonds rows cols |> Array.filter (fun (a, b) -> (region >>> a) &&& (region >>> b) &&& 1UL = 1UL)
+
+    /// The sets of 2 .. |region| - 1 sites of `region` (a set of sites of the rows × cols grid, up to 64 sites) with at
+    /// most `most` of its bonds (`regionBonds`) leaving them, in order of size, with those bonds (two words, bit k:
+    /// bond k of `regionBonds`): a search over the region's sites in order that drops a partial set once the bonds
+    /// to its decided neighbours (left, above) exceed `most`, which only grow.
+    let private candidatesWide (rows: int) (cols: int) (region: uint64) (most: int) =
+        let bonds = regionBonds rows cols region
+        let sites = [| for x in 0 .. rows * cols - 1 do if (region >>> x) &&& 1UL = 1UL then yield x |]
+        let inRegion x = (region >>> x) &&& 1UL = 1UL
         let found = ResizeArray<struct (int * uint64 * uint64 * uint64)>()
-        let rec go site (x: uint64) leaving =
+        let rec go i (x: uint64) leaving =
             if leaving <= most then
-                if site = n then
+                if i = sites.Length then
                     let size = BitOperations.PopCount x
-                    if size >= 2 && size <= n - 1 then
+                    if size >= 2 && size <= sites.Length - 1 then
                         let mutable lo, hi = 0UL, 0UL
                         for k in 0 .. bonds.Length - 1 do
                             let a, b = bonds[k]
@@ -164,26 +169,29 @@ module SliceBlocks =
                                 if k < 64 then lo <- lo ||| (1UL <<< k) else hi <- hi ||| (1UL <<< (k - 64))
                         found.Add(struct (size, x, lo, hi))
                 else
+                    let site = sites[i]
                     let r, c = site / cols, site % cols
                     for v in 0UL .. 1UL do
                         let y = x ||| (v <<< site)
-                        let left = if c > 0 && ((y >>> (site - 1)) &&& 1UL) <> v then 1 else 0
-                        let up = if r > 0 && ((y >>> (site - cols)) &&& 1UL) <> v then 1 else 0
-                        go (site + 1) y (leaving + left + up)
+                        let left = if c > 0 && inRegion (site - 1) && ((y >>> (site - 1)) &&& 1UL) <> v then 1 else 0
+                        let up = if r > 0 && inRegion (site - cols) && ((y >>> (site - cols)) &&& 1UL) <> v then 1 else 0
+                        go (i + 1) y (leaving + left + up)
         go 0 0UL 0
         found.ToArray()
         |> Array.sortBy (fun struct (size, x, _, _) -> struct (size, x))
         |> Array.map (fun struct (_, x, lo, hi) -> struct (x, lo, hi))
 
-    /// `least` for grids of up to 64 sites (and 128 bonds): the least number of bonds whose slicing makes the
-    /// rows × cols grid feasible at m, searched over every sliced set of 0 .. `upTo` bonds, with a least set as
-    /// site pairs; None when no set of `upTo` bonds or fewer is (then every plan of the block slices more).
-    let leastWide (rows: int) (cols: int) (m: int) (upTo: int) =
-        let n = rows * cols
-        let bonds = wideBonds rows cols
-        if n > 64 || bonds.Length > 128 then invalidArg "rows" "at most 64 sites"
+    /// `leastWide` for the grid induced on a set of sites: the least number of bonds inside `region` (bit x: site x
+    /// of the rows × cols grid, up to 64 sites and 128 bonds inside the region) whose slicing lets the region's own
+    /// grid be contracted pairwise with at most m of its unsliced bonds leaving every intermediate, searched over
+    /// every set of 0 .. `upTo` of its bonds, with a least set as site pairs; None when none of `upTo` bonds or fewer
+    /// is. By the restriction lemma (whose proof holds for any set of sites), the sliced bonds inside the region of
+    /// any plan of the grid number at least this count.
+    let leastRegion (rows: int) (cols: int) (region: uint64) (m: int) (upTo: int) =
+        let bonds = regionBonds rows cols region
+        if rows * cols > 64 || bonds.Length > 128 then invalidArg "rows" "at most 64 sites and 128 bonds"
         let rec search cands start left (lo: uint64) (hi: uint64) =
-            if left = 0 then (if feasibleWide n m cands lo hi then Some(lo, hi) else None)
+            if left = 0 then (if feasibleWide region m cands lo hi then Some(lo, hi) else None)
             else
                 seq { start .. bonds.Length - left }
                 |> Seq.tryPick (fun k ->
@@ -191,10 +199,18 @@ module SliceBlocks =
                     search cands (k + 1) (left - 1) lo' hi')
         seq { 0 .. min upTo bonds.Length }
         |> Seq.tryPick (fun k ->
-            search (candidatesWide rows cols (m + k)) 0 k 0UL 0UL
+            search (candidatesWide rows cols region (m + k)) 0 k 0UL 0UL
             |> Option.map (fun (lo, hi) ->
                 k, [| for j in 0 .. bonds.Length - 1 do
                           if (if j < 64 then (lo >>> j) &&& 1UL else (hi >>> (j - 64)) &&& 1UL) = 1UL then yield bonds[j] |]))
+
+    /// `least` for grids of up to 64 sites (and 128 bonds): the least number of bonds whose slicing makes the
+    /// rows × cols grid feasible at m, searched over every sliced set of 0 .. `upTo` bonds, with a least set as
+    /// site pairs; None when no set of `upTo` bonds or fewer is (then every plan of the block slices more).
+    let leastWide (rows: int) (cols: int) (m: int) (upTo: int) =
+        if rows * cols > 64 then invalidArg "rows" "at most 64 sites"
+        let all = if rows * cols = 64 then UInt64.MaxValue else (1UL <<< (rows * cols)) - 1UL
+        leastRegion rows cols all m upTo
 
     /// Exact least sliced counts of small blocks, (rows, cols, m, least) with rows <= cols, from `least`
     /// (tests/TnDsl.Tests/SliceBlockTests.fs recomputes every entry). Blocks and limits not listed are taken at 0

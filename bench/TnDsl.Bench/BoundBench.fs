@@ -15,8 +15,9 @@ let private ratio (a: BigInteger) (b: BigInteger) = Math.Exp(BigInteger.Log a - 
 
 /// The block-packing bound (bench/results/planner.md, "Session 14 (s14-d2)"): every tabulated least sliced count
 /// of a small block (`SliceBlocks.minima`) recomputed by `SliceBlocks.least`, with a least set and the CPU it
-/// took, then per lattice side and m the counting bound, the packing bound, the band bound (`SliceBound.bandLeast`)
-/// and `SliceBound.leastSliced`.
+/// took, and the bounds on larger blocks (`SliceBlocks.wideBounds`) by `SliceBlocks.leastWide`, then per lattice
+/// side and m the counting bound, the packing bound, the band bound (`SliceBound.bandLeast`) and
+/// `SliceBound.leastSliced`.
 let blocks () =
     printfn "blocks: the least number of sliced bonds that lets a rows x cols grid be contracted pairwise with at most m unsliced bonds leaving every intermediate (exact, by search)"
     printfn "  (a least set: h r_c the bond from site (r,c) to (r,c+1), v r_c the bond from (r,c) to (r+1,c))"
@@ -32,6 +33,20 @@ let blocks () =
                     let x = k % 32
                     yield sprintf "%s%d_%d" (if k < 32 then "h" else "v") (x / cols) (x % cols) ]
         printfn "  %-6s %3d %6d %10.0f  %s" (sprintf "%dx%d" rows cols) m least (self.TotalProcessorTime - cpu0).TotalMilliseconds (String.Join(" ", names))
+    // Blocks of more than 25 sites (`SliceBlocks.wideBounds`): no set of bound - 1 bonds or fewer is feasible, by
+    // the 64-bit search; a least set where the search of `bound` bonds is cheap (the 4 × 8).
+    for rows, cols, m, bound in SliceBlocks.wideBounds do
+        let cpu0 = self.TotalProcessorTime
+        let fewer = SliceBlocks.leastWide rows cols m (bound - 1)
+        let exact = if rows * cols <= 32 then SliceBlocks.leastWide rows cols m bound else None
+        self.Refresh()
+        let shown, names =
+            match fewer, exact with
+            | Some _, _ -> "?", "a smaller set found: the entry is wrong"
+            | None, Some(k, pairs) ->
+                string k, String.Join(" ", [ for a, b in pairs -> sprintf "%s%d_%d" (if b = a + 1 then "h" else "v") (a / cols) (a % cols) ])
+            | None, None -> sprintf ">= %d" bound, sprintf "(none of %d bonds or fewer)" (bound - 1)
+        printfn "  %-6s %3d %6s %10.0f  %s" (sprintf "%dx%d" rows cols) m shown (self.TotalProcessorTime - cpu0).TotalMilliseconds names
     printfn "lattices: the least number of sliced bonds of any plan keeping at most m unsliced bonds per intermediate"
     printfn "  %-6s %3s %9s %8s %8s %8s" "side" "m" "counting" "packing" "bands" "least"
     for side in [ 4; 6; 8; 10; 16; 20 ] do

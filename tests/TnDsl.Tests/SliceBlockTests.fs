@@ -18,12 +18,10 @@ let private gridBonds rows cols =
                if c < cols - 1 then yield x, x + 1, 1UL <<< x
                if r < rows - 1 then yield x, x + cols, 1UL <<< (32 + x) |]
 
-/// From the definition: for the sliced set (a bit per bond of `gridBonds`), the least over every pairwise tree of
-/// the most unsliced bonds leaving one of its intermediates (single sites and the whole grid exempt), by a
-/// recursion over every split of every site set.
-let private leastWidth rows cols (sliced: int) =
-    let bonds = gridBonds rows cols
-    let n = rows * cols
+/// From the definition: for the graph on sites 0 .. n-1 with `bonds` and the sliced set (a bit per bond), the least
+/// over every pairwise tree of the most unsliced bonds leaving one of its intermediates (single sites and the whole
+/// graph exempt), by a recursion over every split of every site set.
+let private leastWidthOf n (bonds: (int * int * uint64) array) (sliced: int) =
     let full = (1 <<< n) - 1
     let unsliced x =
         bonds |> Array.indexed |> Array.sumBy (fun (k, (a, b, _)) ->
@@ -43,6 +41,9 @@ let private leastWidth rows cols (sliced: int) =
                     best[x] <- min best[x] (max (cost a) (cost b))
                 a <- (a - 1) &&& x
     best[full]
+
+/// `leastWidthOf` for the rows × cols grid (a bit per bond of `gridBonds`).
+let private leastWidth rows cols (sliced: int) = leastWidthOf (rows * cols) (gridBonds rows cols) sliced
 
 /// The least number of sliced bonds that brings `leastWidth` to m or below, over every sliced set.
 let private bruteLeast rows cols =
@@ -75,6 +76,56 @@ let ``a least sliced set the search returns is feasible by the brute force`` () 
 let ``every tabulated block minimum is recomputed by the search`` () =
     for rows, cols, m, least in SliceBlocks.minima do
         Assert.Equal(Some least, SliceBlocks.least rows cols m least |> Option.map fst)
+
+[<Fact>]
+let ``the 64-bit search agrees with the search on small blocks, and its least sets are feasible`` () =
+    // `SliceBlocks.leastWide` (site sets of up to 64 sites, for `wideBounds`) against `least` (checked against the
+    // brute force above) on every tabulated block of up to 20 sites.
+    for rows, cols, m, least in SliceBlocks.minima do
+        if rows * cols <= 20 then
+            Assert.Equal(None, SliceBlocks.leastWide rows cols m (least - 1) |> Option.map fst)
+            let k, pairs = (SliceBlocks.leastWide rows cols m least).Value
+            Assert.Equal(least, k)
+            let sliced =
+                gridBonds rows cols |> Array.sumBy (fun (a, b, bit) -> if Array.contains (a, b) pairs then bit else 0UL)
+            Assert.Equal(least, BitOperations.PopCount sliced)
+            Assert.True(SliceBlocks.feasible rows cols m sliced, sprintf "%dx%d m=%d: %A" rows cols m pairs)
+
+[<Fact>]
+let ``the region search's least count equals the brute force on sets of sites of the 3x4 grid`` () =
+    // `SliceBlocks.leastRegion` on the grid induced on a set of sites (as Proposition 13 uses it on the sides of a
+    // central set), against the brute force over every sliced set of the region's bonds and every tree.
+    let rows, cols = 3, 4
+    let rng = Random 30
+    let mutable checkedRegions = 0
+    for _ in 1 .. 40 do
+        let region = [ 0 .. rows * cols - 1 ] |> List.filter (fun _ -> rng.NextDouble() < 0.55)
+        let index = region |> List.indexed |> List.map (fun (i, x) -> x, i) |> dict
+        let bonds =
+            [| for a, b, _ in gridBonds rows cols do
+                   if index.ContainsKey a && index.ContainsKey b then yield index[a], index[b], 0UL |]
+        if region.Length >= 3 && region.Length <= 7 then
+            let mask = region |> List.fold (fun acc x -> acc ||| (1UL <<< x)) 0UL
+            for m in 0 .. 2 do
+                let brute =
+                    [ 0 .. (1 <<< bonds.Length) - 1 ]
+                    |> List.filter (fun sliced -> leastWidthOf region.Length bonds sliced <= m)
+                    |> List.map (fun sliced -> BitOperations.PopCount(uint32 sliced))
+                    |> List.min
+                Assert.Equal(Some brute, SliceBlocks.leastRegion rows cols mask m 20 |> Option.map fst)
+                if brute > 0 then Assert.Equal(None, SliceBlocks.leastRegion rows cols mask m (brute - 1) |> Option.map fst)
+            checkedRegions <- checkedRegions + 1
+    Assert.True(checkedRegions >= 10, sprintf "%d regions" checkedRegions)
+
+[<Fact>]
+let ``every bound on a block of more than 25 sites is recomputed by the 64-bit search`` () =
+    for rows, cols, m, bound in SliceBlocks.wideBounds do
+        Assert.Equal(None, SliceBlocks.leastWide rows cols m (bound - 1) |> Option.map fst)
+    // The 4 × 8 at m = 4 is exact: two bonds suffice.
+    Assert.Equal(Some 2, SliceBlocks.leastWide 4 8 4 2 |> Option.map fst)
+    // Two 4 × 8 strips: every plan of the 8 × 8 keeping at most 4 unsliced bonds slices at least 4 by packing
+    // (2 with blocks of up to 5 × 5).
+    Assert.Equal(4, SliceBlocks.packing 8 8 4)
 
 [<Fact>]
 let ``the whole-lattice bound is at most the exact least sliced count of small lattices`` () =

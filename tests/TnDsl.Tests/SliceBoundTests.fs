@@ -366,12 +366,68 @@ let ``on the 7x7 and 8x8 grids a central set with side bonds leaving it is a ban
             Assert.Equal(144, notched)
 
 [<Fact>]
-let ``the band bound is 6 on the 8x8 lattice at m = 4 and 7 on the 10x10 at m = 5, and at most the exact least count of small lattices`` () =
-    Assert.Equal(6, SliceBound.bandLeast 8 4)
-    Assert.Equal(7, SliceBound.bandLeast 10 5)
-    // The issue rows: 8x8 with D = 4 at 655 elements, 10x10 with D = 3 at 590 (4 and 5 before).
-    Assert.Equal(6, SliceBound.leastSliced 8 4 (BigInteger 655))
-    Assert.Equal(7, SliceBound.leastSliced 10 3 (BigInteger 590))
+let ``the central sets of the 8x8 grid with up to 10 bonds leaving them are enumerated, and each with 10 has a 4x5 block on one side`` () =
+    // Proposition 10 (bench/results/planner.md, Session 30), used by `SliceBound.bandLeast`: the product's
+    // enumeration (`SliceBound.centralSets`) against this file's, and the blocks the argument needs where 10 bonds
+    // leave the set (m = 4, s = 6: all six sliced bonds leave it, none lies inside either side).
+    let side = 8
+    let n = side * side
+    let full = (1 <<< side) - 1
+    let mine = fewBondsLeaving side (side + 2) (fun size -> 3 * size > n && 3 * size <= 2 * n)
+    let all = SliceBound.centralSets side
+    let theirs = all |> Array.filter (fun (_, bonds) -> bonds <= side + 2)
+    let key (rows: int array, bonds: int) = String.Join(",", rows), bonds
+    Assert.Equal<Set<string * int>>(mine |> Seq.map key |> Set.ofSeq, theirs |> Seq.map key |> Set.ofSeq)
+    Assert.Equal(mine.Count, theirs.Length)
+    let count b = mine |> Seq.filter (fun (_, bonds) -> bonds = b) |> Seq.length
+    Assert.Equal<int list>([ 12; 144; 1192 ], [ count 8; count 9; count 10 ])
+    // One bond further (Proposition 13): the count of an independent C enumeration (/tmp/s29-proof/iso2.c).
+    Assert.Equal(7088, all |> Array.filter (fun (_, bonds) -> bonds = side + 3) |> Array.length)
+    Assert.Equal(8436, all.Length)
+    let holds (rows: int array) h w =
+        Seq.exists (fun (r0, c0) -> Seq.forall (fun r -> rows[r] &&& (((1 <<< w) - 1) <<< c0) = (((1 <<< w) - 1) <<< c0)) (seq { r0 .. r0 + h - 1 }))
+            (seq { for r0 in 0 .. side - h do for c0 in 0 .. side - w -> r0, c0 })
+    for rows, bonds in mine do
+        if bonds = side + 2 then
+            let other = Array.map (fun r -> full ^^^ r) rows
+            Assert.True([ rows; other ] |> List.exists (fun x -> holds x 4 5 || holds x 5 4), sprintf "%A has no 4x5 block on either side" rows)
+    Assert.Equal(1, SliceBlocks.blockLeast 4 5 4)
+
+[<Fact>]
+let ``the central sets of the 10x10 grid with up to 12 bonds leaving them: bands, notched bands, and a 5x5 block on one side of each with 12`` () =
+    // Proposition 11 (bench/results/planner.md, Session 30): the product's enumeration against Lemma 9 (every set
+    // with 10 bonds leaving it a band, with 11 one whose every row or column is a prefix or suffix), the counts of an
+    // independent C enumeration (/tmp/s29-proof/iso2.c: 12, 240 and 2,264), and the block the argument needs where
+    // 12 bonds leave the set (m = 5, s = 7).
+    let side = 10
+    let full = (1 <<< side) - 1
+    let sets = SliceBound.centralSets side
+    let count b = sets |> Array.filter (fun (_, bonds) -> bonds = b) |> Array.length
+    Assert.Equal<int list>([ 0; 12; 240; 2264 ], [ count 9; count 10; count 11; count 12 ])
+    let isPrefix r = (r &&& (r + 1)) = 0
+    let reverse r = [ 0 .. side - 1 ] |> List.sumBy (fun c -> if r &&& (1 <<< c) <> 0 then 1 <<< (side - 1 - c) else 0)
+    let columns (rows: int array) = Array.init side (fun c -> rows |> Array.indexed |> Array.sumBy (fun (i, r) -> if r &&& (1 <<< c) <> 0 then 1 <<< i else 0))
+    let holds (rows: int array) h w =
+        Seq.exists (fun (r0, c0) -> Seq.forall (fun r -> rows[r] &&& (((1 <<< w) - 1) <<< c0) = (((1 <<< w) - 1) <<< c0)) (seq { r0 .. r0 + h - 1 }))
+            (seq { for r0 in 0 .. side - h do for c0 in 0 .. side - w -> r0, c0 })
+    for rows, bonds in sets do
+        let lines = [ rows; columns rows ]
+        let monotone = lines |> List.exists (fun l -> Array.forall isPrefix l || Array.forall (reverse >> isPrefix) l)
+        if bonds <= side + 1 then Assert.True(monotone, sprintf "%A: %d bonds, no band" rows bonds)
+        if bonds = side then Assert.True(lines |> List.exists (fun l -> l |> Array.forall (fun r -> r = 0 || r = full)), sprintf "%A" rows)
+        if bonds = side + 2 then
+            let other = Array.map (fun r -> full ^^^ r) rows
+            Assert.True(holds rows 5 5 || holds other 5 5, sprintf "%A has no 5x5 block on either side" rows)
+    Assert.Equal(1, SliceBlocks.blockLeast 5 5 5)
+
+[<Fact>]
+let ``the band bound is 8 on the 8x8 lattice at m = 4 and 8 on the 10x10 at m = 5, and at most the exact least count of small lattices`` () =
+    Assert.Equal(8, SliceBound.bandLeast 8 4)
+    Assert.Equal(8, SliceBound.bandLeast 10 5)
+    // The issue rows: 8x8 with D = 4 at 655 elements, 10x10 with D = 3 at 590 (4 and 5 before Session 29, 6 and 7
+    // before Session 30).
+    Assert.Equal(8, SliceBound.leastSliced 8 4 (BigInteger 655))
+    Assert.Equal(8, SliceBound.leastSliced 10 3 (BigInteger 590))
     // Against the exact least counts of the 5x5 at m = 3 and 5 (`SliceBlocks.minima`, recomputed by the search in
     // SliceBlockTests; the 3x3 and 4x4 at m = 0..3 are checked there against `SliceBlocks.least`). The band bound
     // exceeds the counting bound side - m on the first.

@@ -10,7 +10,8 @@ open System.Numerics
 /// (its nodes R ∩ W) and it is a tree for the block's own grid G[W] whose every intermediate keeps at most m of
 /// the block's unsliced bonds (they are among the bonds leaving R). So the sliced bonds inside W make G[W]
 /// feasible at m, and for disjoint blocks every plan slices at least the sum of their least such counts
-/// (`least`, exact by search on blocks of up to 25 sites; `minima` tabulates them).
+/// (`least`, exact by search on blocks of up to 25 sites, and `leastWide` on blocks of up to 64; `minima` and
+/// `wideBounds` tabulate them).
 module SliceBlocks =
     /// The bonds of the rows × cols grid (site r * cols + c, at most 32 sites) as bits of one uint64: bit x for the
     /// bond from site x to its right neighbour, bit 32 + x for the bond from site x to the one below.
@@ -105,6 +106,112 @@ module SliceBlocks =
         seq { 0 .. min upTo bits.Length }
         |> Seq.tryPick (fun k -> search (candidates rows cols (m + k)) 0 k 0UL |> Option.map (fun s -> k, s))
 
+    /// The bonds of the rows × cols grid (at most 64 sites, site r * cols + c) as site pairs, row by row and each
+    /// site's bond to its right neighbour before the one below; bond k is bit k of a two-word set (lo: 0 .. 63,
+    /// hi: 64 .. 127) in `leastWide`.
+    let wideBonds (rows: int) (cols: int) =
+        [| for r in 0 .. rows - 1 do
+               for c in 0 .. cols - 1 do
+                   let x = r * cols + c
+                   if c < cols - 1 then yield x, x + 1
+                   if r < rows - 1 then yield x, x + cols |]
+
+    /// `feasibleIn` on 64-bit site sets (a set `region` of sites of a grid of up to 64 sites, every candidate a part
+    /// of it) with a hash set for the good sets; the bonds as two words.
+    let private feasibleWide (region: uint64) (m: int) (candidates: struct (uint64 * uint64 * uint64) array) (slicedLo: uint64) (slicedHi: uint64) =
+        if BitOperations.PopCount region <= 2 then true
+        else
+            let good = HashSet<uint64>()
+            let goodList = ResizeArray<uint64>()
+            for struct (x, lo, hi) in candidates do
+                if BitOperations.PopCount(lo &&& ~~~slicedLo) + BitOperations.PopCount(hi &&& ~~~slicedHi) <= m then
+                    let size = BitOperations.PopCount x
+                    let mutable found = size = 2
+                    let mutable rest = x
+                    while not found && rest <> 0UL do
+                        let site = rest &&& (0UL - rest)
+                        if good.Contains(x ^^^ site) then found <- true
+                        rest <- rest &&& (rest - 1UL)
+                    let mutable j = 0
+                    while not found && j < goodList.Count && 2 * BitOperations.PopCount goodList[j] <= size do
+                        let a = goodList[j]
+                        if a &&& ~~~x = 0UL && good.Contains(x ^^^ a) then found <- true
+                        j <- j + 1
+                    if found then
+                        good.Add x |> ignore
+                        goodList.Add x
+            seq { 0 .. 63 } |> Seq.exists (fun site -> (region >>> site) &&& 1UL = 1UL && good.Contains(region ^^^ (1UL <<< site)))
+            || goodList |> Seq.exists (fun a -> good.Contains(region ^^^ a))
+
+    /// The bonds of the rows × cols grid (at most 64 sites) with both ends in `region` (bit x: site x), in the order
+    /// of `wideBonds`.
+    let private regionBonds (rows: int) (cols: int) (region: uint64) =
+        wideBonds rows cols |> Array.filter (fun (a, b) -> (region >>> a) &&& (region >>> b) &&& 1UL = 1UL)
+
+    /// The sets of 2 .. |region| - 1 sites of `region` (a set of sites of the rows × cols grid, up to 64 sites) with at
+    /// most `most` of its bonds (`regionBonds`) leaving them, in order of size, with those bonds (two words, bit k:
+    /// bond k of `regionBonds`): a search over the region's sites in order that drops a partial set once the bonds
+    /// to its decided neighbours (left, above) exceed `most`, which only grow.
+    let private candidatesWide (rows: int) (cols: int) (region: uint64) (most: int) =
+        let bonds = regionBonds rows cols region
+        let sites = [| for x in 0 .. rows * cols - 1 do if (region >>> x) &&& 1UL = 1UL then yield x |]
+        let inRegion x = (region >>> x) &&& 1UL = 1UL
+        let found = ResizeArray<struct (int * uint64 * uint64 * uint64)>()
+        let rec go i (x: uint64) leaving =
+            if leaving <= most then
+                if i = sites.Length then
+                    let size = BitOperations.PopCount x
+                    if size >= 2 && size <= sites.Length - 1 then
+                        let mutable lo, hi = 0UL, 0UL
+                        for k in 0 .. bonds.Length - 1 do
+                            let a, b = bonds[k]
+                            if ((x >>> a) &&& 1UL) <> ((x >>> b) &&& 1UL) then
+                                if k < 64 then lo <- lo ||| (1UL <<< k) else hi <- hi ||| (1UL <<< (k - 64))
+                        found.Add(struct (size, x, lo, hi))
+                else
+                    let site = sites[i]
+                    let r, c = site / cols, site % cols
+                    for v in 0UL .. 1UL do
+                        let y = x ||| (v <<< site)
+                        let left = if c > 0 && inRegion (site - 1) && ((y >>> (site - 1)) &&& 1UL) <> v then 1 else 0
+                        let up = if r > 0 && inRegion (site - cols) && ((y >>> (site - cols)) &&& 1UL) <> v then 1 else 0
+                        go (i + 1) y (leaving + left + up)
+        go 0 0UL 0
+        found.ToArray()
+        |> Array.sortBy (fun struct (size, x, _, _) -> struct (size, x))
+        |> Array.map (fun struct (_, x, lo, hi) -> struct (x, lo, hi))
+
+    /// `leastWide` for the grid induced on a set of sites: the least number of bonds inside `region` (bit x: site x
+    /// of the rows × cols grid, up to 64 sites and 128 bonds inside the region) whose slicing lets the region's own
+    /// grid be contracted pairwise with at most m of its unsliced bonds leaving every intermediate, searched over
+    /// every set of 0 .. `upTo` of its bonds, with a least set as site pairs; None when none of `upTo` bonds or fewer
+    /// is. By the restriction lemma (whose proof holds for any set of sites), the sliced bonds inside the region of
+    /// any plan of the grid number at least this count.
+    let leastRegion (rows: int) (cols: int) (region: uint64) (m: int) (upTo: int) =
+        let bonds = regionBonds rows cols region
+        if rows * cols > 64 || bonds.Length > 128 then invalidArg "rows" "at most 64 sites and 128 bonds"
+        let rec search cands start left (lo: uint64) (hi: uint64) =
+            if left = 0 then (if feasibleWide region m cands lo hi then Some(lo, hi) else None)
+            else
+                seq { start .. bonds.Length - left }
+                |> Seq.tryPick (fun k ->
+                    let lo', hi' = if k < 64 then lo ||| (1UL <<< k), hi else lo, hi ||| (1UL <<< (k - 64))
+                    search cands (k + 1) (left - 1) lo' hi')
+        seq { 0 .. min upTo bonds.Length }
+        |> Seq.tryPick (fun k ->
+            search (candidatesWide rows cols region (m + k)) 0 k 0UL 0UL
+            |> Option.map (fun (lo, hi) ->
+                k, [| for j in 0 .. bonds.Length - 1 do
+                          if (if j < 64 then (lo >>> j) &&& 1UL else (hi >>> (j - 64)) &&& 1UL) = 1UL then yield bonds[j] |]))
+
+    /// `least` for grids of up to 64 sites (and 128 bonds): the least number of bonds whose slicing makes the
+    /// rows × cols grid feasible at m, searched over every sliced set of 0 .. `upTo` bonds, with a least set as
+    /// site pairs; None when no set of `upTo` bonds or fewer is (then every plan of the block slices more).
+    let leastWide (rows: int) (cols: int) (m: int) (upTo: int) =
+        if rows * cols > 64 then invalidArg "rows" "at most 64 sites"
+        let all = if rows * cols = 64 then UInt64.MaxValue else (1UL <<< (rows * cols)) - 1UL
+        leastRegion rows cols all m upTo
+
     /// Exact least sliced counts of small blocks, (rows, cols, m, least) with rows <= cols, from `least`
     /// (tests/TnDsl.Tests/SliceBlockTests.fs recomputes every entry). Blocks and limits not listed are taken at 0
     /// or at a listed larger m (a plan feasible at m is feasible at m + 1, so the count only falls with m).
@@ -114,17 +221,26 @@ module SliceBlocks =
           4, 5, 4, 1
           5, 5, 5, 1 ]
 
-    /// The least sliced count of a rows × cols block at m known from `minima` (either orientation; 0 if none).
+    /// Lower bounds on the least sliced counts of blocks of more than 25 sites, (rows, cols, m, bound) with
+    /// rows <= cols, from `leastWide`: no set of bound - 1 bonds or fewer makes the block feasible at m
+    /// (tests/TnDsl.Tests/SliceBlockTests.fs recomputes every entry). The 4 × 8 at m = 4 is exact (a set of 2 bonds
+    /// is feasible); the 5 × 8 at m = 4 needs 4 (a scratch search, bench/results/planner.md "Session 30"), but only
+    /// 3 is recomputed here, in a second where the exact count takes minutes; the 6 × 7 at m = 5 is not searched
+    /// beyond 2 bonds.
+    let wideBounds = [ 4, 8, 4, 2; 5, 8, 4, 3; 6, 7, 5, 3 ]
+
+    /// The least sliced count of a rows × cols block at m known from `minima` or `wideBounds` (either orientation;
+    /// 0 if none).
     let blockLeast (rows: int) (cols: int) (m: int) =
         let r, c = min rows cols, max rows cols
-        minima |> List.fold (fun best (a, b, k, least) -> if a = r && b = c && k >= m then max best least else best) 0
+        minima @ wideBounds |> List.fold (fun best (a, b, k, least) -> if a = r && b = c && k >= m then max best least else best) 0
 
-    /// The largest sum of `blockLeast` over a packing of the rows × cols lattice by blocks of up to 5 × 5 sites laid
+    /// The largest sum of `blockLeast` over a packing of the rows × cols lattice by blocks of up to 8 × 8 sites laid
     /// out as a grid (the rows cut into strips, the columns into strips, one block per pair): a lower bound on the
     /// number of bonds any plan slices when every intermediate keeps at most m unsliced bonds.
     let packing (rows: int) (cols: int) (m: int) =
-        let widest = 5
-        // Every multiset of row-strip heights summing to rows (parts 1 .. 5), then the best column strips by a
+        let widest = minima @ wideBounds |> List.map (fun (_, b, _, _) -> b) |> List.max
+        // Every multiset of row-strip heights summing to rows (parts 1 .. widest), then the best column strips by a
         // dynamic programme over the columns.
         let rec strips left largest : int list list =
             if left = 0 then [ [] ]

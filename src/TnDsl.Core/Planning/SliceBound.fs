@@ -25,6 +25,110 @@ module SliceBound =
         let keptAtMost = if m = 0 then n / 2 else m * n
         List.max [ 0; side - m; edges - keptAtMost ] |> min edges
 
+    /// The most bonds leaving the central sets `centralSets` enumerates: side + 3 up to side 8, side + 2 beyond.
+    let centralReach (side: int) = if side <= 8 then side + 3 else side + 2
+
+    /// Every set X of sites of the side × side grid (side <= 10) with n/3 < |X| <= 2n/3 and at most
+    /// `centralReach side` bonds leaving it, as its rows (bit c of row r: site (r, c)) with the number of bonds
+    /// leaving it: enumerated row by row, each next row tried in order of the bonds it adds (those inside it and
+    /// those to the row above), a partial set dropped once its bonds exceed the reach (they only grow) or its size
+    /// leaves the range. Computed once per side.
+    let private centralSetsMemo = Collections.Concurrent.ConcurrentDictionary<int, (int array * int) array>()
+
+    /// `centralSetsMemo`'s sets (bench/results/planner.md, "Session 30 (s30-proof)": 8,436 on the 8 × 8, with 8,
+    /// 9, 10 and 11 bonds leaving 12, 144, 1,192 and 7,088 of them; 2,516 on the 10 × 10: 12, 240 and 2,264).
+    let centralSets (side: int) =
+        if side < 2 || side > 10 then invalidArg "side" "2 .. 10"
+        centralSetsMemo.GetOrAdd(side, fun side ->
+            let n = side * side
+            let most = centralReach side
+            let full = (1 <<< side) - 1
+            let lo, hi = n / 3 + 1, 2 * n / 3
+            let switches = Array.init (full + 1) (fun r -> BitOperations.PopCount(uint32 ((r ^^^ (r >>> 1)) &&& (full >>> 1))))
+            // Per row above (full + 1: none), the rows in order of the bonds they add, and those counts.
+            let added above r = switches[r] + (if above > full then 0 else BitOperations.PopCount(uint32 (r ^^^ above)))
+            let order = Array.init (full + 2) (fun above -> Array.init (full + 1) id |> Array.sortBy (added above))
+            let cost = Array.init (full + 2) (fun above -> order[above] |> Array.map (added above))
+            let found = ResizeArray<int array * int>()
+            let rows = Array.zeroCreate side
+            let rec go i bonds size =
+                if i = side then (if size >= lo && size <= hi then found.Add(Array.copy rows, bonds))
+                elif size <= hi && size + (side - i) * side >= lo then
+                    let above = if i = 0 then full + 1 else rows[i - 1]
+                    let next, adds = order[above], cost[above]
+                    let mutable j = 0
+                    while j < next.Length && bonds + adds[j] <= most do
+                        rows[i] <- next[j]
+                        go (i + 1) (bonds + adds[j]) (size + BitOperations.PopCount(uint32 next[j]))
+                        j <- j + 1
+            go 0 0 0
+            found.ToArray())
+
+    /// The largest block-packing count at m (`SliceBlocks.packing`) of a rectangle of the side × side grid whose
+    /// sites all lie in the set given by `rows` (bit c of row r: site (r, c)); `packed` holds the counts by height
+    /// and width.
+    let private blockInside (side: int) (packed: int[,]) (rows: int array) =
+        let mutable best = 0
+        for h in 1 .. side do
+            for w in 1 .. side do
+                if packed[h, w] > best then
+                    let mask0 = (1 <<< w) - 1
+                    let mutable found = false
+                    for r0 in 0 .. side - h do
+                        for c0 in 0 .. side - w do
+                            let mask = mask0 <<< c0
+                            if not found then
+                                let mutable all = true
+                                for r in r0 .. r0 + h - 1 do
+                                    if rows[r] &&& mask <> mask then all <- false
+                                if all then found <- true
+                    if found then best <- packed[h, w]
+        best
+
+    /// Whether the enumeration rules out s sliced bonds on the side × side lattice (side <= 10) at m, for
+    /// m + s <= `centralReach side`: every central set N (`centralSets`) with at most m + s bonds leaving it has at least
+    /// |dN| - m sliced bonds leaving it, so at most s - (|dN| - m) inside N or inside its complement; and the
+    /// sliced bonds inside a rectangle of N (or of the complement) number at least its packing count (the
+    /// restriction lemma, `SliceBlocks.packing`), and so do those inside N itself as a region
+    /// (`SliceBlocks.leastRegion`). The count is ruled out when, for every N, the best rectangle inside N and the
+    /// best inside its complement, or else the two sides as regions, need more than that.
+    let private enumeratedRulesOut (side: int) (m: int) (s: int) =
+        let full = (1 <<< side) - 1
+        let packed = Array2D.init (side + 1) (side + 1) (fun h w -> if h = 0 || w = 0 then 0 else SliceBlocks.packing h w m)
+        // Where rectangles do not suffice (lattices of side 8 or less, at most `regionsUpTo` sliced bonds off the
+        // boundary, at most `regionsAtMost` such sets): the least counts of the two sides as regions
+        // (`SliceBlocks.leastRegion`), each searched only as far as the case needs.
+        let regionsUpTo = 3
+        let mask (rows: int array) = rows |> Array.indexed |> Array.fold (fun acc (r, x) -> acc ||| (uint64 x <<< (r * side))) 0UL
+        let regionLeast (rows: int array) upTo =
+            match SliceBlocks.leastRegion side side (mask rows) m upTo with
+            | Some(k, _) -> k
+            | None -> upTo + 1
+        let regionsAtMost = 300
+        let left =
+            if m + s > centralReach side then None
+            else
+                centralSets side
+                |> Array.filter (fun (rows, bonds) ->
+                    bonds <= m + s
+                    && blockInside side packed rows + blockInside side packed (Array.map (fun r -> full ^^^ r) rows) <= s - (bonds - m))
+                |> Some
+        match left with
+        | None -> false
+        | Some left when left.Length = 0 -> true
+        | Some left ->
+            // At most `regionsAtMost` sets left for the region search (each takes up to seconds), or none ruled out.
+            side <= 8 && left.Length <= regionsAtMost
+            && left
+               |> Array.forall (fun (rows, bonds) ->
+                   let off = s - (bonds - m)
+                   off <= regionsUpTo
+                   && (let inN = regionLeast rows off
+                       inN > off || inN + regionLeast (Array.map (fun r -> full ^^^ r) rows) (off - inN) > off))
+
+    /// `bandLeast`'s counts, by (side, m).
+    let private bandMemo = Collections.Concurrent.ConcurrentDictionary<struct (int * int), int>()
+
     /// The band bound on the number of bonds any pairwise plan of the closed side × side lattice slices when every
     /// intermediate keeps at most m unsliced bonds (bench/results/planner.md, "Session 29 (s29-proof)", Theorem 8).
     /// Every tree has a node N with n/3 < |N| <= 2n/3; with s sliced bonds at most m + s bonds leave it, and at least
@@ -34,46 +138,52 @@ module SliceBound =
     /// with one notch, every sliced bond on its boundary, and the two sides contain k and side - k - 1 full columns
     /// with no sliced bond inside. A count s is ruled out when every such case needs more than s; the first count
     /// not ruled out, at least side - m, is returned (0 when m >= side). Counts with m + s >= side + 2 (other shapes)
-    /// are not examined. Lemma 9's third case (neither side of N holds a full row) needs every set of the sizes
-    /// involved to have more bonds leaving it than the case examined: checked here, else that case is not used.
+    /// are not examined by this argument. Lemma 9's third case (neither side of N holds a full row) needs every set
+    /// of the sizes involved to have more bonds leaving it than the case examined: checked here, else that case is
+    /// not used. On lattices of side 10 or less a count is also ruled out by enumerating every central set with up
+    /// to `centralReach` bonds leaving it (`enumeratedRulesOut`, "Session 30 (s30-proof)", Propositions 10, 11 and
+    /// 13: 8 on the 8 × 8 at m = 4, 8 on the 10 × 10 at m = 5).
     let bandLeast (side: int) (m: int) =
-        let n = side * side
-        if side < 2 || m >= side then 0
-        else
-            let central size = 3 * size > n && 3 * size <= 2 * n
-            // The least of min(|N|, n - |N|) over the central sizes, and the fewest bonds leaving a set of that
-            // many sites or more with no full row or column: r + c over r rows and c columns holding them.
-            let q = [ 1 .. n - 1 ] |> List.filter central |> List.map (fun x -> min x (n - x)) |> List.min
-            let spread = [ 1 .. side ] |> List.map (fun r -> r + (q + r - 1) / r) |> List.min
-            let ruledOut s =
-                if m + s < side then true
-                elif m + s >= side + 2 then false
-                else
-                    // |dN| = side: a band of j rows, the line's sliced bonds and the rest inside the two bands.
-                    let band =
-                        spread >= side + 1
-                        && [ 1 .. side - 1 ]
-                           |> List.forall (fun j ->
-                               not (central (j * side))
-                               || SliceBlocks.packing j side m + SliceBlocks.packing (side - j) side m > s - (side - m))
-                    // |dN| = side + 1 (only when m + s = side + 1: then every sliced bond leaves N): a notched band,
-                    // k full columns on N's side and side - k - 1 on the other, none with a sliced bond inside.
-                    let notch =
-                        m + s < side + 1
-                        || (spread >= side + 2
-                            && [ 1 .. side - 2 ]
-                               |> List.forall (fun k ->
-                                   not ([ k * side + 1 .. k * side + side - 1 ] |> List.exists central)
-                                   || max (SliceBlocks.packing side k m) (SliceBlocks.packing side (side - k - 1) m) >= 1))
-                    band && notch
-            let mutable s = side - m
-            while ruledOut s do s <- s + 1
-            s
+        // Computed once per (side, m): on the 8 × 8 the region searches take minutes of CPU.
+        bandMemo.GetOrAdd(struct (side, m), fun (struct (side, m)) ->
+            let n = side * side
+            if side < 2 || m >= side then 0
+            else
+                let central size = 3 * size > n && 3 * size <= 2 * n
+                // The least of min(|N|, n - |N|) over the central sizes, and the fewest bonds leaving a set of that
+                // many sites or more with no full row or column: r + c over r rows and c columns holding them.
+                let q = [ 1 .. n - 1 ] |> List.filter central |> List.map (fun x -> min x (n - x)) |> List.min
+                let spread = [ 1 .. side ] |> List.map (fun r -> r + (q + r - 1) / r) |> List.min
+                let ruledOut s =
+                    if m + s < side then true
+                    elif m + s >= side + 2 then false
+                    else
+                        // |dN| = side: a band of j rows, the line's sliced bonds and the rest inside the two bands.
+                        let band =
+                            spread >= side + 1
+                            && [ 1 .. side - 1 ]
+                               |> List.forall (fun j ->
+                                   not (central (j * side))
+                                   || SliceBlocks.packing j side m + SliceBlocks.packing (side - j) side m > s - (side - m))
+                        // |dN| = side + 1 (only when m + s = side + 1: then every sliced bond leaves N): a notched band,
+                        // k full columns on N's side and side - k - 1 on the other, none with a sliced bond inside.
+                        let notch =
+                            m + s < side + 1
+                            || (spread >= side + 2
+                                && [ 1 .. side - 2 ]
+                                   |> List.forall (fun k ->
+                                       not ([ k * side + 1 .. k * side + side - 1 ] |> List.exists central)
+                                       || max (SliceBlocks.packing side k m) (SliceBlocks.packing side (side - k - 1) m) >= 1))
+                        band && notch
+                let ruledOut s = ruledOut s || (side <= 10 && enumeratedRulesOut side m s)
+                let mutable s = side - m
+                while ruledOut s do s <- s + 1
+                s)
 
     /// The least number of bonds any (pairwise) plan slices: the largest of `leastSlicedCounting`, the block
     /// packing bound (`SliceBlocks.packing`: the sliced bonds inside each block of a packing make the block's own
     /// grid feasible at m, and small blocks' least counts are known exactly; 20 for 10 × 10 at m = 3) and the band
-    /// bound (`bandLeast`: 6 for 8 × 8 at m = 4, 7 for 10 × 10 at m = 5).
+    /// bound (`bandLeast`: 8 for 8 × 8 at m = 4, 8 for 10 × 10 at m = 5).
     let leastSliced (side: int) (bond: int) (limit: BigInteger) =
         let m = keptBonds bond limit
         List.max [ leastSlicedCounting side bond limit; SliceBlocks.packing side side m; bandLeast side m ]

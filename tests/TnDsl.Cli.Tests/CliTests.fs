@@ -785,3 +785,19 @@ let ``tn check prints diagnostics to stderr once and the summary to stdout`` () 
     Assert.Equal(1, err.Split('\n') |> Array.filter (fun l -> l.Contains "TN0103") |> Array.length)
     Assert.DoesNotContain("TN0103", out)
     Assert.Contains("1 error", out)
+
+/// Runs `run gateway secretFile` with one in-process cluster worker listening on a free loopback port (its secret
+/// written to `dir`/secret), stopping the worker afterwards.
+let withClusterWorker (dir: string) (run: string -> string -> unit) =
+    let secretFile = Path.Combine(dir, "secret")
+    File.WriteAllText(secretFile, System.String('s', 40))
+    let ports = TnDsl.Cluster.ClusterHosts.FreeLoopbackPorts(2)
+    TnDsl.Native.NativeLoader.EnsureLoaded() |> ignore
+    use worker =
+        TnDsl.Cluster.ClusterHosts.Worker(System.Net.IPEndPoint(System.Net.IPAddress.Loopback, ports[0]), System.Net.IPAddress.Loopback, ports[0], ports[1],
+                                          TnDsl.Cluster.ClusterSecret.FromText(System.String('s', 40)), TnDsl.Cluster.ContractionJobOpener())
+    worker.StartAsync(System.Threading.CancellationToken.None).Wait()
+    try
+        run $"127.0.0.1:{ports[1]}" secretFile
+    finally
+        worker.StopAsync(System.Threading.CancellationToken.None).Wait()

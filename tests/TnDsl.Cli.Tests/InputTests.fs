@@ -130,20 +130,10 @@ let ``tn contract of a piped network resumes from its record and runs on a clust
         Assert.Equal(property "chunks" first, property "resumed_chunks" again)
         Assert.Equal(value here, value again)
         // On a cluster: the worker contracts the job's text, never its own standard input.
-        let secretFile = Path.Combine(dir, "secret")
-        File.WriteAllText(secretFile, String('s', 40))
-        let ports = TnDsl.Cluster.ClusterHosts.FreeLoopbackPorts(2)
-        NativeLoader.EnsureLoaded() |> ignore
-        use worker =
-            TnDsl.Cluster.ClusterHosts.Worker(IPEndPoint(IPAddress.Loopback, ports[0]), IPAddress.Loopback, ports[0], ports[1],
-                                              TnDsl.Cluster.ClusterSecret.FromText(String('s', 40)), TnDsl.Cluster.ContractionJobOpener())
-        worker.StartAsync(CancellationToken.None).Wait()
-        try
+        withClusterWorker dir (fun gateway secretFile ->
             let code, out, err =
-                tnPiped ContractTests.gridText ("contract" :: "/dev/stdin" :: common @ [ "--cluster"; $"127.0.0.1:{ports[1]}"; "--secret-file"; secretFile ])
+                tnPiped ContractTests.gridText ("contract" :: "/dev/stdin" :: common @ [ "--cluster"; gateway; "--secret-file"; secretFile ])
             Assert.True((code = 0), err)
             let w = Assert.Single(JsonDocument.Parse(out).RootElement.GetProperty("workers").EnumerateArray())
             Assert.Equal(property "slices" out, w.GetProperty("slices").GetInt64())
-            Assert.Equal(value here, value out)
-        finally
-            worker.StopAsync(CancellationToken.None).Wait())
+            Assert.Equal(value here, value out)))

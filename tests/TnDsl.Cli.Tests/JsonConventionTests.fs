@@ -187,19 +187,11 @@ let ``tn contract --json: snake_case keys, counts as numbers, null where there i
 [<Fact>]
 let ``tn contract --cluster --json is the same document, with what each worker did`` () =
     withFiles (fun dir _ grid ->
-        let secretFile = Path.Combine(dir, "secret")
-        File.WriteAllText(secretFile, String('s', 40))
-        let ports = TnDsl.Cluster.ClusterHosts.FreeLoopbackPorts(2)
-        NativeLoader.EnsureLoaded() |> ignore
-        use worker =
-            TnDsl.Cluster.ClusterHosts.Worker(IPEndPoint(IPAddress.Loopback, ports[0]), IPAddress.Loopback, ports[0], ports[1],
-                                              TnDsl.Cluster.ClusterSecret.FromText(String('s', 40)), TnDsl.Cluster.ContractionJobOpener())
-        worker.StartAsync(CancellationToken.None).Wait()
-        try
+        withClusterWorker dir (fun gateway secretFile ->
             // As a process: Orleans' client logs to the console, past the writers an in-process run captures.
             let code, out, err =
                 tnProcess [] [ "contract"; grid; "--set"; "L=6"; "--threads"; "1"; "--memory-limit"; "100K"; "--optimizer"; "greedy"
-                               "--cluster"; $"127.0.0.1:{ports[1]}"; "--secret-file"; secretFile; "--json" ]
+                               "--cluster"; gateway; "--secret-file"; secretFile; "--json" ]
             Assert.True((code = 0), err)
             let root = conventional [] [] out
             let w = Assert.Single(root.GetProperty("workers").EnumerateArray())
@@ -209,9 +201,7 @@ let ``tn contract --cluster --json is the same document, with what each worker d
             // The value of one machine, bit for bit.
             let _, here, _ = contract [ grid; "--set"; "L=6"; "--threads"; "1"; "--memory-limit"; "100K"; "--json" ]
             Assert.Equal(BitConverter.DoubleToInt64Bits(JsonDocument.Parse(here).RootElement.GetProperty("value").GetDouble()),
-                         BitConverter.DoubleToInt64Bits(root.GetProperty("value").GetDouble()))
-        finally
-            worker.StopAsync(CancellationToken.None).Wait())
+                         BitConverter.DoubleToInt64Bits(root.GetProperty("value").GetDouble()))))
 
 [<Fact>]
 let ``a resume record in the form builds before the JSON convention wrote still resumes`` () =
